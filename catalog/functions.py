@@ -1,0 +1,430 @@
+"""The fleet: one entry per Lambda function. Plain data, read by the program and the local tools."""
+
+from __future__ import annotations
+
+from catalog.model import (
+    AlertTopics,
+    ClusterSchedule,
+    EnvSource,
+    EventRule,
+    FixedSchedule,
+    FunctionSpec,
+    HttpRoute,
+    ObjectCreated,
+    PermissionStatement,
+    QueueMessages,
+    ResourceRef,
+)
+
+R = ResourceRef
+
+COMMON_ENVIRONMENT: dict[str, EnvSource] = {
+    "STATE_TABLE_NAME": EnvSource.STATE_TABLE_NAME,
+    "MEMBER_ROLE_NAME": EnvSource.MEMBER_ROLE_NAME,
+    "HUB_ACCOUNT_ID": EnvSource.HUB_ACCOUNT_ID,
+    "ALERT_TOPIC_ARN": EnvSource.ALERT_TOPIC_WARNING_ARN,
+    "ALERT_TOPIC_CRITICAL_ARN": EnvSource.ALERT_TOPIC_CRITICAL_ARN,
+    "ALERT_TOPIC_INFO_ARN": EnvSource.ALERT_TOPIC_INFO_ARN,
+    "FLEET_DRY_RUN": EnvSource.DRY_RUN,
+    "DATA_BUCKET_NAME": EnvSource.DATA_BUCKET_NAME,
+    "FLEET_INVENTORY_KEY": EnvSource.FLEET_INVENTORY_KEY,
+}
+
+# Every function keeps state, raises alerts, reads the fleet inventory and may act in members.
+COMMON_PERMISSIONS: tuple[PermissionStatement, ...] = (
+    PermissionStatement(
+        actions=(
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:Query",
+        ),
+        resources=(R.STATE_TABLE,),
+    ),
+    PermissionStatement(actions=("sns:Publish",), resources=(R.ALERT_TOPICS,)),
+    PermissionStatement(actions=("s3:GetObject",), resources=(R.DATA_BUCKET_OBJECTS,)),
+    PermissionStatement(actions=("sts:AssumeRole",), resources=(R.MEMBER_EXECUTION_ROLES,)),
+    PermissionStatement(
+        actions=("kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"), resources=(R.FLEET_KEY,)
+    ),
+    # PutMetricData and the X-Ray calls have no resource-level permissions.
+    PermissionStatement(
+        actions=("cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords"),
+        resources=(R.ANY,),
+    ),
+)
+
+DATA_BUCKET_WRITE = PermissionStatement(
+    actions=("s3:PutObject", "s3:DeleteObject"), resources=(R.DATA_BUCKET_OBJECTS,)
+)
+DATA_BUCKET_LIST = PermissionStatement(actions=("s3:ListBucket",), resources=(R.DATA_BUCKET,))
+
+EKS_READ = ("eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup")
+METRICS_READ = ("cloudwatch:GetMetricData",)
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        name="eks_scaler",
+        description="Scales managed node groups on schedule or request: floors, cooldown, lock.",
+        memory_mb=256,
+        timeout_seconds=120,
+        environment={
+            **COMMON_ENVIRONMENT,
+            "FORECASTER_FUNCTION_NAME": EnvSource.FORECASTER_FUNCTION_NAME,
+        },
+        permissions=(
+            *COMMON_PERMISSIONS,
+            PermissionStatement(actions=("lambda:InvokeFunction",), resources=(R.FLEET_FUNCTIONS,)),
+        ),
+        member_actions=(*EKS_READ, "eks:UpdateNodegroupConfig", *METRICS_READ),
+        triggers=(
+            ClusterSchedule(action="scale_up", time_field="scale_up_time"),
+            ClusterSchedule(action="scale_down", time_field="scale_down_time"),
+            HttpRoute(method="POST", path="/scale"),
+        ),
+        reserved_concurrency=5,
+        invokes=("demand_forecaster",),
+    ),
+    FunctionSpec(
+        name="spot_optimizer",
+        description="Scores spot capacity per type and AZ; handles spot interruption warnings.",
+        memory_mb=256,
+        timeout_seconds=300,
+        environment=dict(COMMON_ENVIRONMENT),
+        permissions=(
+            *COMMON_PERMISSIONS,
+            # The Pricing API has no resource-level permissions.
+            PermissionStatement(actions=("pricing:GetProducts",), resources=(R.ANY,)),
+        ),
+        member_actions=(
+            "ec2:DescribeSpotPriceHistory",
+            "ec2:DescribeInstances",
+            "ec2:DescribeInstanceTypes",
+            *EKS_READ,
+            "eks:UpdateNodegroupConfig",
+        ),
+        triggers=(
+            FixedSchedule(
+                name="spot-analysis", expression="rate(1 hour)", payload={"action": "analyze_fleet"}
+            ),
+            EventRule(
+                name="spot-interruption",
+                pattern={
+                    "source": ["aws.ec2"],
+                    "detail-type": ["EC2 Spot Instance Interruption Warning"],
+                },
+            ),
+        ),
+    ),
+    FunctionSpec(
+        name="demand_forecaster",
+        description="Forecasts node demand per cluster from CloudWatch history (Holt-Winters).",
+        memory_mb=1024,
+        timeout_seconds=300,
+        environment=dict(COMMON_ENVIRONMENT),
+        permissions=COMMON_PERMISSIONS,
+        member_actions=(*EKS_READ, *METRICS_READ, "ec2:DescribeInstanceTypes"),
+        triggers=(
+            FixedSchedule(
+                name="demand-forecast",
+                expression="rate(1 hour)",
+                payload={"action": "forecast_fleet", "horizon_minutes": 180},
+            ),
+        ),
+        uses_pandas_layer=True,
+    ),
+    FunctionSpec(
+        name="cost_analyzer",
+        description="Cost by service, account and cluster; anomalies; rightsizing.",
+        memory_mb=1024,
+        timeout_seconds=900,
+        environment={**COMMON_ENVIRONMENT, "ATHENA_WORKGROUP": EnvSource.ATHENA_WORKGROUP},
+        permissions=(
+            *COMMON_PERMISSIONS,
+            DATA_BUCKET_WRITE,
+            DATA_BUCKET_LIST,
+            # Cost Explorer, ListFunctions and GetMetricData have no resource-level permissions.
+            PermissionStatement(
+                actions=(
+                    "ce:GetCostAndUsage",
+                    "ce:GetCostForecast",
+                    "lambda:ListFunctions",
+                    "cloudwatch:GetMetricData",
+                ),
+                resources=(R.ANY,),
+            ),
+            PermissionStatement(
+                actions=(
+                    "athena:StartQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                ),
+                resources=(R.ATHENA_WORKGROUP,),
+            ),
+            PermissionStatement(
+                actions=("logs:StartQuery", "logs:GetQueryResults"),
+                resources=(R.FLEET_LOG_GROUPS,),
+            ),
+        ),
+        member_actions=(*EKS_READ, *METRICS_READ),
+        triggers=(
+            FixedSchedule(
+                name="cost-analysis", expression="cron(30 6 * * ? *)", payload={"action": "analyze"}
+            ),
+        ),
+        uses_pandas_layer=True,
+    ),
+    FunctionSpec(
+        name="anomaly_detector",
+        description="Robust (median/MAD) anomaly detection on metrics and daily cost.",
+        memory_mb=512,
+        timeout_seconds=300,
+        environment=dict(COMMON_ENVIRONMENT),
+        permissions=(
+            *COMMON_PERMISSIONS,
+            PermissionStatement(
+                actions=("ce:GetCostAndUsage", "cloudwatch:GetMetricData"), resources=(R.ANY,)
+            ),
+        ),
+        member_actions=METRICS_READ,
+        triggers=(
+            FixedSchedule(
+                name="anomaly-detection", expression="rate(15 minutes)", payload={"action": "scan"}
+            ),
+            EventRule(
+                name="anomaly-alarm",
+                pattern={
+                    "source": ["aws.cloudwatch"],
+                    "detail-type": ["CloudWatch Alarm State Change"],
+                    "detail": {"state": {"value": ["ALARM"]}},
+                },
+            ),
+        ),
+        uses_pandas_layer=True,
+    ),
+    FunctionSpec(
+        name="health_monitor",
+        description="Cluster, node group, endpoint and alarm health, with severities and alerts.",
+        memory_mb=256,
+        timeout_seconds=120,
+        environment=dict(COMMON_ENVIRONMENT),
+        permissions=COMMON_PERMISSIONS,
+        member_actions=(
+            *EKS_READ,
+            "autoscaling:DescribeAutoScalingGroups",
+            "cloudwatch:DescribeAlarms",
+        ),
+        triggers=(
+            FixedSchedule(
+                name="health-check", expression="rate(5 minutes)", payload={"action": "check_fleet"}
+            ),
+            EventRule(
+                name="alarm-state-change",
+                pattern={
+                    "source": ["aws.cloudwatch"],
+                    "detail-type": ["CloudWatch Alarm State Change"],
+                },
+            ),
+        ),
+    ),
+    FunctionSpec(
+        name="security_scanner",
+        description="Compliance checks across member accounts; risk scoring of security events.",
+        memory_mb=512,
+        timeout_seconds=900,
+        environment={**COMMON_ENVIRONMENT, "SCAN_QUEUE_URL": EnvSource.FUNCTION_QUEUE_URL},
+        permissions=(
+            *COMMON_PERMISSIONS,
+            DATA_BUCKET_WRITE,
+            PermissionStatement(
+                actions=("securityhub:BatchImportFindings", "securityhub:GetFindings"),
+                resources=(R.SECURITY_HUB,),
+            ),
+            PermissionStatement(
+                actions=(
+                    "sqs:SendMessage",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                ),
+                resources=(R.FUNCTION_QUEUE,),
+            ),
+        ),
+        member_actions=(
+            "s3:ListAllMyBuckets",
+            "s3:GetBucketPublicAccessBlock",
+            "s3:GetEncryptionConfiguration",
+            "s3:GetBucketPolicy",
+            "s3:GetBucketVersioning",
+            "ec2:DescribeSecurityGroups",
+            "iam:ListPolicies",
+            "iam:GetPolicyVersion",
+            "iam:ListRoles",
+            "iam:ListRolePolicies",
+            "iam:GetRolePolicy",
+            "iam:ListUsers",
+            "iam:ListUserPolicies",
+            "iam:GetUserPolicy",
+            "eks:ListClusters",
+            "eks:DescribeCluster",
+            "lambda:ListFunctions",
+            "lambda:GetPolicy",
+            "sqs:ListQueues",
+            "sqs:GetQueueAttributes",
+            "sns:ListTopics",
+            "sns:GetTopicAttributes",
+        ),
+        triggers=(
+            FixedSchedule(
+                name="security-scan", expression="rate(6 hours)", payload={"action": "scan"}
+            ),
+            EventRule(
+                name="guardduty-finding",
+                pattern={"source": ["aws.guardduty"], "detail-type": ["GuardDuty Finding"]},
+            ),
+            EventRule(
+                name="cloudtrail-management",
+                pattern={
+                    "detail-type": [
+                        "AWS API Call via CloudTrail",
+                        "AWS Console Sign In via CloudTrail",
+                    ]
+                },
+            ),
+            QueueMessages(batch_size=1),
+        ),
+    ),
+    FunctionSpec(
+        name="notification_router",
+        description="Dedupes, correlates and routes alerts by severity to Slack, PagerDuty, email.",
+        memory_mb=256,
+        timeout_seconds=60,
+        environment={
+            **COMMON_ENVIRONMENT,
+            "EMAIL_TOPIC_ARN": EnvSource.EMAIL_TOPIC_ARN,
+            "SLACK_WEBHOOK_SECRET": EnvSource.SLACK_WEBHOOK_SECRET,
+            "PAGERDUTY_ROUTING_KEY_SECRET": EnvSource.PAGERDUTY_ROUTING_KEY_SECRET,
+        },
+        permissions=(
+            *COMMON_PERMISSIONS,
+            PermissionStatement(actions=("sns:Publish",), resources=(R.EMAIL_TOPIC,)),
+            PermissionStatement(
+                actions=("secretsmanager:GetSecretValue",), resources=(R.ALERT_SECRETS,)
+            ),
+            PermissionStatement(
+                actions=("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"),
+                resources=(R.FUNCTION_QUEUE,),
+            ),
+        ),
+        triggers=(
+            AlertTopics(severities=("critical", "warning", "info")),
+            QueueMessages(batch_size=10),
+        ),
+        reserved_concurrency=10,
+    ),
+    FunctionSpec(
+        name="cleanup_manager",
+        description="Finds stale snapshots, unattached volumes, old Lambda versions; removes them.",
+        memory_mb=256,
+        timeout_seconds=600,
+        environment=dict(COMMON_ENVIRONMENT),
+        permissions=COMMON_PERMISSIONS,
+        member_actions=(
+            "ec2:DescribeSnapshots",
+            "ec2:DescribeImages",
+            "ec2:DescribeVolumes",
+            "ec2:CreateTags",
+            "ec2:DeleteSnapshot",
+            "ec2:DeleteVolume",
+            "lambda:ListFunctions",
+            "lambda:ListVersionsByFunction",
+            "lambda:ListAliases",
+            "lambda:DeleteFunction",
+        ),
+        triggers=(
+            FixedSchedule(
+                name="cleanup", expression="cron(0 19 * * ? *)", payload={"action": "cleanup"}
+            ),
+        ),
+    ),
+    FunctionSpec(
+        name="backup_scheduler",
+        description="Snapshots and backs up resources tagged for backup; applies retention.",
+        memory_mb=256,
+        timeout_seconds=600,
+        environment=dict(COMMON_ENVIRONMENT),
+        permissions=COMMON_PERMISSIONS,
+        member_actions=(
+            "ec2:DescribeVolumes",
+            "ec2:CreateSnapshot",
+            "ec2:CreateTags",
+            "ec2:DescribeSnapshots",
+            "ec2:DeleteSnapshot",
+            "dynamodb:ListTables",
+            "dynamodb:DescribeTable",
+            "dynamodb:ListTagsOfResource",
+            "dynamodb:CreateBackup",
+            "dynamodb:ListBackups",
+            "dynamodb:DeleteBackup",
+        ),
+        triggers=(
+            FixedSchedule(
+                name="backup", expression="cron(0 2 * * ? *)", payload={"action": "backup"}
+            ),
+        ),
+    ),
+    FunctionSpec(
+        name="report_fetcher",
+        description="Fetches region and service availability from SSM public parameters.",
+        memory_mb=512,
+        timeout_seconds=300,
+        environment=dict(COMMON_ENVIRONMENT),
+        permissions=(
+            *COMMON_PERMISSIONS,
+            DATA_BUCKET_WRITE,
+            DATA_BUCKET_LIST,
+            PermissionStatement(
+                actions=("ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter"),
+                resources=(R.GLOBAL_INFRASTRUCTURE_PARAMETERS,),
+            ),
+        ),
+        triggers=(
+            FixedSchedule(
+                name="report-fetch", expression="cron(0 5 * * ? *)", payload={"action": "fetch"}
+            ),
+        ),
+    ),
+    FunctionSpec(
+        name="report_processor",
+        description="Builds the region x service matrix, quality checks and changes with pandas.",
+        memory_mb=1024,
+        timeout_seconds=300,
+        environment=dict(COMMON_ENVIRONMENT),
+        permissions=(*COMMON_PERMISSIONS, DATA_BUCKET_WRITE, DATA_BUCKET_LIST),
+        triggers=(ObjectCreated(prefix="raw/", suffix=".json"),),
+        uses_pandas_layer=True,
+    ),
+    FunctionSpec(
+        name="report_generator",
+        description="Writes the availability report as Excel, JSON and CSV.",
+        memory_mb=1024,
+        timeout_seconds=300,
+        environment=dict(COMMON_ENVIRONMENT),
+        permissions=(*COMMON_PERMISSIONS, DATA_BUCKET_WRITE, DATA_BUCKET_LIST),
+        triggers=(ObjectCreated(prefix="processed/"),),
+        uses_pandas_layer=True,
+    ),
+)
+
+FUNCTIONS_BY_NAME: dict[str, FunctionSpec] = {spec.name: spec for spec in FUNCTIONS}
+
+
+def function_spec(name: str) -> FunctionSpec:
+    """The catalog entry of `name`; a clear error lists the known functions."""
+    try:
+        return FUNCTIONS_BY_NAME[name]
+    except KeyError:
+        known = ", ".join(sorted(FUNCTIONS_BY_NAME))
+        raise KeyError(f"unknown function {name!r}; known functions: {known}") from None

@@ -1,0 +1,153 @@
+"""Types of the function catalog: plain, frozen data with no dependency on pulumi or boto3.
+
+The infrastructure (`components/`) turns these into resources; the local tools (`fleetctl`) read
+them to run handlers with the environment they get when deployed. Neither side may add a
+function, a trigger or a permission that is not declared here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ResourceRef(StrEnum):
+    """Fleet resources that a permission statement or an environment variable can point at."""
+
+    STATE_TABLE = "state_table"
+    DATA_BUCKET = "data_bucket"
+    DATA_BUCKET_OBJECTS = "data_bucket_objects"
+    ALERT_TOPICS = "alert_topics"
+    EMAIL_TOPIC = "email_topic"
+    ALERT_SECRETS = "alert_secrets"
+    MEMBER_EXECUTION_ROLES = "member_execution_roles"
+    FLEET_FUNCTIONS = "fleet_functions"
+    FUNCTION_QUEUE = "function_queue"
+    HUB_EVENT_BUS = "hub_event_bus"
+    SECURITY_HUB = "security_hub"
+    FLEET_KEY = "fleet_key"
+    FLEET_LOG_GROUPS = "fleet_log_groups"
+    ATHENA_WORKGROUP = "athena_workgroup"
+    GLOBAL_INFRASTRUCTURE_PARAMETERS = "global_infrastructure_parameters"
+    ANY = "*"
+
+
+class EnvSource(StrEnum):
+    """Where the value of a function's environment variable comes from when deployed."""
+
+    STATE_TABLE_NAME = "state_table.name"
+    DATA_BUCKET_NAME = "data_bucket.name"
+    FLEET_INVENTORY_KEY = "data_bucket.inventory_key"
+    ALERT_TOPIC_CRITICAL_ARN = "alert_topic.critical.arn"
+    ALERT_TOPIC_WARNING_ARN = "alert_topic.warning.arn"
+    ALERT_TOPIC_INFO_ARN = "alert_topic.info.arn"
+    EMAIL_TOPIC_ARN = "email_topic.arn"
+    MEMBER_ROLE_NAME = "member_role.name"
+    HUB_ACCOUNT_ID = "hub.account_id"
+    DRY_RUN = "settings.dry_run"
+    SLACK_WEBHOOK_SECRET = "alerts.slack_webhook_secret_name"
+    PAGERDUTY_ROUTING_KEY_SECRET = "alerts.pagerduty_routing_key_secret_name"
+    FUNCTION_QUEUE_URL = "function_queue.url"
+    FORECASTER_FUNCTION_NAME = "function.demand_forecaster.name"
+    ATHENA_WORKGROUP = "athena_workgroup.name"
+
+
+@dataclass(frozen=True)
+class PermissionStatement:
+    """One IAM statement of a function's role, with resources named symbolically.
+
+    `ResourceRef.ANY` is allowed only for actions that have no resource-level permissions; the
+    infrastructure tests reject `*` and `service:*` actions outright.
+    """
+
+    actions: tuple[str, ...]
+    resources: tuple[ResourceRef, ...]
+
+
+@dataclass(frozen=True)
+class FixedSchedule:
+    """An EventBridge Scheduler schedule in the hub's schedule time zone."""
+
+    name: str
+    expression: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterSchedule:
+    """One schedule per member cluster, at the time the cluster's scaling schedule names."""
+
+    action: str
+    time_field: str
+
+
+@dataclass(frozen=True)
+class ObjectCreated:
+    """S3 object-created notifications of the data bucket under one prefix."""
+
+    prefix: str
+    suffix: str = ""
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """An EventBridge rule on the hub bus; member accounts forward matching events to it."""
+
+    name: str
+    pattern: dict[str, Any]
+    forwarded_from_members: bool = True
+
+
+@dataclass(frozen=True)
+class AlertTopics:
+    """Subscription to the fleet's alert topics of the given severities."""
+
+    severities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """A route of the fleet's HTTP API (IAM authorisation)."""
+
+    method: str
+    path: str
+
+
+@dataclass(frozen=True)
+class QueueMessages:
+    """An SQS queue owned by the function, consumed by the same function."""
+
+    batch_size: int = 1
+    report_batch_item_failures: bool = True
+
+
+Trigger = FixedSchedule | ClusterSchedule | ObjectCreated | EventRule | AlertTopics | HttpRoute
+Trigger = Trigger | QueueMessages
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Everything the program and the local tools need to know about one fleet function."""
+
+    name: str
+    description: str
+    memory_mb: int
+    timeout_seconds: int
+    environment: dict[str, EnvSource]
+    permissions: tuple[PermissionStatement, ...]
+    member_actions: tuple[str, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
+    uses_pandas_layer: bool = False
+    reserved_concurrency: int | None = None
+    invokes: tuple[str, ...] = ()
+
+    @property
+    def source_dir(self) -> str:
+        """The folder, relative to the repository root, that the function's archive contains."""
+        return f"handlers/{self.name}"
+
+    @property
+    def handler(self) -> str:
+        """The Lambda handler string; the archive keeps the `handlers/<name>/` path."""
+        return f"handlers.{self.name}.app.lambda_handler"
