@@ -1,0 +1,28 @@
+"""lambda-fleet: load and validate the stack's settings, build the fleet, export its outputs."""
+
+import pulumi
+
+from components.exceptions import StackSettingsError
+from components.fleet import Fleet, FleetArgs
+from components.stack_config import load_stack_settings
+
+try:
+    settings = load_stack_settings()
+except StackSettingsError as error:
+    # RunError ends the program with this one message instead of a traceback.
+    raise pulumi.RunError(str(error)) from None
+
+fleet = Fleet("fleet", FleetArgs(settings=settings, stack=pulumi.get_stack()))
+
+pulumi.export("hub_account_id", settings.hub.account_id)
+pulumi.export("hub_region", settings.hub.region)
+pulumi.export(
+    "networks",
+    {
+        f"{account_id}/{region}": {
+            "vpc_id": network.vpc_id,
+            "private_subnet_ids": network.private_subnet_ids,
+        }
+        for (account_id, region), network in sorted(fleet.networks.items())
+    },
+)

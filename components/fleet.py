@@ -1,0 +1,43 @@
+"""The whole fleet of one stack: accounts, networks, clusters, hub resources and functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.network import AccountNetwork, AccountNetworkArgs
+from components.providers import AccountProviders, AccountProvidersArgs
+from components.settings import FleetSettings
+
+
+@dataclass(frozen=True)
+class FleetArgs:
+    settings: FleetSettings
+    stack: str
+
+
+class Fleet(pulumi.ComponentResource):
+    """Builds every account's resources with that account's provider."""
+
+    def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("lambda-fleet:fleet:Fleet", name, None, opts)
+        settings = args.settings
+        self.providers = AccountProviders(
+            f"{name}-accounts",
+            AccountProvidersArgs(settings=settings, stack=args.stack),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.networks: dict[tuple[str, str], AccountNetwork] = {}
+        for member in settings.members:
+            for region in member.regions:
+                self.networks[(member.account_id, region)] = AccountNetwork(
+                    f"{name}-{member.name}-{region}-network",
+                    AccountNetworkArgs(
+                        network=member.network,
+                        region=region,
+                        provider=self.providers.provider(member.account_id, region),
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        self.register_outputs({})

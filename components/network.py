@@ -1,0 +1,129 @@
+"""The VPC and private subnets of a member account in one region.
+
+Networks normally belong to another project and arrive through a stack reference; an account
+without one can ask this program to create a VPC (settings: `network: {create: true, cidr}`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+import pulumi
+import pulumi_aws as aws
+
+from components.settings import CreatedNetwork, NetworkSettings, StackReferenceNetwork
+
+
+@dataclass(frozen=True)
+class AccountNetworkArgs:
+    network: NetworkSettings
+    region: str
+    provider: aws.Provider
+
+
+class AccountNetwork(pulumi.ComponentResource):
+    """Exposes `vpc_id` and `private_subnet_ids`, wherever they come from."""
+
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: pulumi.Output[list[str]]
+
+    def __init__(
+        self, name: str, args: AccountNetworkArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("lambda-fleet:network:AccountNetwork", name, None, opts)
+        if isinstance(args.network, StackReferenceNetwork):
+            self._from_stack_reference(name, args.network, args.region)
+        else:
+            self._create(name, args.network, args.provider)
+        self.register_outputs(
+            {"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids}
+        )
+
+    def _from_stack_reference(self, name: str, network: StackReferenceNetwork, region: str) -> None:
+        reference = pulumi.StackReference(
+            f"{name}-stack-ref",
+            stack_name=network.stack_reference.replace("{region}", region),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.vpc_id = pulumi.Output.from_input(reference.require_output(network.vpc_id_output))
+        self.private_subnet_ids = pulumi.Output.from_input(
+            reference.require_output(network.private_subnet_ids_output)
+        )
+
+    def _create(self, name: str, network: CreatedNetwork, provider: aws.Provider) -> None:
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        zones = aws.get_availability_zones_output(
+            state="available", opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+        )
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=network.cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={"Name": f"{name}-vpc"},
+            opts=child,
+        )
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
+        public_routes = aws.ec2.RouteTable(
+            f"{name}-public",
+            vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)],
+            opts=child,
+        )
+        # Private subnets take the first half of the range (workloads), public ones the rest.
+        subnets = list(
+            IPv4Network(network.cidr).subnets(new_prefix=IPv4Network(network.cidr).prefixlen + 3)
+        )
+        private_ids: list[pulumi.Output[str]] = []
+        nat_gateway: aws.ec2.NatGateway | None = None
+        private_routes: aws.ec2.RouteTable | None = None
+        for index in range(network.availability_zones):
+            zone = zones.names.apply(lambda names, i=index: names[i % len(names)])
+            public = aws.ec2.Subnet(
+                f"{name}-public-{index}",
+                vpc_id=vpc.id,
+                cidr_block=str(subnets[network.availability_zones + index]),
+                availability_zone=zone,
+                tags={"Name": f"{name}-public-{index}", "kubernetes.io/role/elb": "1"},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{index}",
+                subnet_id=public.id,
+                route_table_id=public_routes.id,
+                opts=child,
+            )
+            if nat_gateway is None:
+                address = aws.ec2.Eip(f"{name}-nat", domain="vpc", opts=child)
+                nat_gateway = aws.ec2.NatGateway(
+                    f"{name}-nat", allocation_id=address.id, subnet_id=public.id, opts=child
+                )
+                private_routes = aws.ec2.RouteTable(
+                    f"{name}-private",
+                    vpc_id=vpc.id,
+                    routes=[
+                        aws.ec2.RouteTableRouteArgs(
+                            cidr_block="0.0.0.0/0", nat_gateway_id=nat_gateway.id
+                        )
+                    ],
+                    opts=child,
+                )
+            private = aws.ec2.Subnet(
+                f"{name}-private-{index}",
+                vpc_id=vpc.id,
+                cidr_block=str(subnets[index]),
+                availability_zone=zone,
+                tags={"Name": f"{name}-private-{index}", "kubernetes.io/role/internal-elb": "1"},
+                opts=child,
+            )
+            assert private_routes is not None
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{index}",
+                subnet_id=private.id,
+                route_table_id=private_routes.id,
+                opts=child,
+            )
+            private_ids.append(private.id)
+        self.vpc_id = vpc.id
+        self.private_subnet_ids = pulumi.Output.all(*private_ids).apply(list)

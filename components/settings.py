@@ -1,0 +1,496 @@
+"""Stack settings: the validated model of `Pulumi.<stack>.yaml`.
+
+Every rule a platform engineer can break in a stack file is checked here, before any resource is
+registered, and reported as one `StackSettingsError` that names the stack and the field path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache
+from ipaddress import IPv4Network
+from typing import Annotated, Any, Literal, Self
+from zoneinfo import available_timezones
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from components.exceptions import FieldValueError, StackSettingsError
+
+PROJECT = "lambda-fleet"
+
+# EKS versions in standard or extended support; update as AWS releases and retires versions.
+SUPPORTED_KUBERNETES_VERSIONS = ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35")
+
+DEFAULT_TIME_ZONE = "Asia/Kolkata"
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+# Settings are read from these keys of the stack's config namespace, in this order.
+SETTING_KEYS = (
+    "hub",
+    "members",
+    "alerts",
+    "tags",
+    "dry_run",
+    "managed_layers",
+    "schedule_time_zone",
+)
+
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+RoleArn = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$", max_length=2048
+    ),
+]
+LayerArn = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^arn:aws(-cn|-us-gov)?:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$"
+    ),
+]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
+OutputKey = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+StackName = Annotated[str, StringConstraints(pattern=r"^[\w.-]+/[\w.-]+/[\w.{}-]+$")]
+LabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9_.-]{1,63}$")]
+
+
+@cache
+def _known_time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _existing_time_zone(value: str) -> str:
+    if value not in _known_time_zones():
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Kolkata)")
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_existing_time_zone)]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a misspelt setting must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _unique(values: list[str], what: str, field: str | None = None) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            message = f"duplicate {what} {value!r}"
+            raise FieldValueError(field, message) if field else ValueError(message)
+        seen.add(value)
+
+
+class Taint(StrictModel):
+    key: LabelKey
+    value: str = ""
+    effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
+
+
+class NodeGroupSettings(StrictModel):
+    name: Name
+    capacity_type: Literal["ON_DEMAND", "SPOT"]
+    instance_types: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+\.[a-z0-9]+$")]] = (
+        Field(min_length=1, max_length=20)
+    )
+    min_size: int = Field(ge=0, le=450)
+    desired_size: int = Field(ge=0, le=450)
+    max_size: int = Field(ge=1, le=450)
+    floor: int | None = Field(default=None, ge=0)
+    disk_size_gb: int = Field(default=50, ge=20, le=16384)
+    labels: dict[LabelKey, str] = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _sizes_are_ordered(self) -> Self:
+        if self.min_size > self.desired_size:
+            raise FieldValueError(
+                "min_size",
+                f"min_size {self.min_size} is above desired_size {self.desired_size} "
+                "(need min_size <= desired_size <= max_size)",
+            )
+        if self.desired_size > self.max_size:
+            raise FieldValueError(
+                "desired_size",
+                f"desired_size {self.desired_size} is above max_size {self.max_size} "
+                "(need min_size <= desired_size <= max_size)",
+            )
+        if self.floor is not None and self.floor > self.max_size:
+            raise FieldValueError("floor", f"floor {self.floor} is above max_size {self.max_size}")
+        return self
+
+    @property
+    def effective_floor(self) -> int:
+        """The size the scaler never goes below: 1 for on-demand, 0 for spot, unless configured."""
+        default = 1 if self.capacity_type == "ON_DEMAND" else 0
+        return self.floor if self.floor is not None else default
+
+
+class ScheduleSettings(StrictModel):
+    time_zone: TimeZoneName = DEFAULT_TIME_ZONE
+    scale_up_time: ClockTime = "08:00"
+    scale_down_time: ClockTime = "18:00"
+    days: list[Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]] = Field(
+        default_factory=lambda: ["MON", "TUE", "WED", "THU", "FRI"], min_length=1
+    )
+    off_hours_desired: dict[Name, int] = Field(default_factory=dict)
+
+    @field_validator("days")
+    @classmethod
+    def _days_unique(cls, days: list[str]) -> list[str]:
+        _unique(days, "day")
+        return sorted(days, key=WEEKDAYS.index)
+
+    @field_validator("off_hours_desired")
+    @classmethod
+    def _sizes_not_negative(cls, sizes: dict[str, int]) -> dict[str, int]:
+        for group, size in sizes.items():
+            if size < 0:
+                raise ValueError(f"off-hours size of {group!r} is negative")
+        return sizes
+
+    @model_validator(mode="after")
+    def _up_before_down(self) -> Self:
+        if self.scale_up_time == self.scale_down_time:
+            raise FieldValueError(
+                "scale_down_time", "scale_up_time and scale_down_time are the same"
+            )
+        return self
+
+
+class HealthEndpoint(StrictModel):
+    name: Name
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+    timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    expected_status: int = Field(default=200, ge=100, le=599)
+
+
+class ClusterSettings(StrictModel):
+    name: Name
+    region: Region | None = None
+    kubernetes_version: str
+    node_groups: list[NodeGroupSettings] = Field(min_length=1)
+    schedule: ScheduleSettings | None = None
+    endpoint_public_access_cidrs: list[str] = Field(default_factory=list)
+    health_endpoints: list[HealthEndpoint] = Field(default_factory=list)
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, version: str) -> str:
+        if version not in SUPPORTED_KUBERNETES_VERSIONS:
+            supported = ", ".join(SUPPORTED_KUBERNETES_VERSIONS)
+            raise ValueError(f"Kubernetes version {version!r} is not supported ({supported})")
+        return version
+
+    @field_validator("endpoint_public_access_cidrs")
+    @classmethod
+    def _valid_cidrs(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            network = IPv4Network(cidr, strict=True)
+            if network.prefixlen == 0:
+                raise ValueError("0.0.0.0/0 would open the API endpoint to the world")
+        return cidrs
+
+    @model_validator(mode="after")
+    def _groups_are_consistent(self) -> Self:
+        _unique([group.name for group in self.node_groups], "node group name", "node_groups")
+        if not any(group.capacity_type == "ON_DEMAND" for group in self.node_groups):
+            raise FieldValueError(
+                "node_groups", "a cluster needs at least one ON_DEMAND node group"
+            )
+        if self.schedule is not None:
+            known = {group.name for group in self.node_groups}
+            for group_name in self.schedule.off_hours_desired:
+                if group_name not in known:
+                    raise FieldValueError(
+                        f"schedule.off_hours_desired.{group_name}",
+                        f"names unknown node group {group_name!r}",
+                    )
+            for group in self.node_groups:
+                size = self.schedule.off_hours_desired.get(group.name)
+                if size is not None and size > group.max_size:
+                    raise FieldValueError(
+                        f"schedule.off_hours_desired.{group.name}",
+                        f"off-hours size {size} is above max_size {group.max_size}",
+                    )
+        return self
+
+
+class StackReferenceNetwork(StrictModel):
+    """VPC and subnets exported by another project's stack; `{region}` is filled per region."""
+
+    stack_reference: StackName
+    vpc_id_output: OutputKey = "vpcId"
+    private_subnet_ids_output: OutputKey = "privateSubnetIds"
+
+
+class CreatedNetwork(StrictModel):
+    """A VPC that this program creates, for accounts that have no network project."""
+
+    create: Literal[True]
+    cidr: str
+    availability_zones: int = Field(default=3, ge=2, le=6)
+
+    @field_validator("cidr")
+    @classmethod
+    def _usable_cidr(cls, cidr: str) -> str:
+        network = IPv4Network(cidr, strict=True)
+        if not 16 <= network.prefixlen <= 24:
+            raise ValueError(f"VPC CIDR {cidr} must be between /16 and /24")
+        if not network.is_private:
+            raise ValueError(f"VPC CIDR {cidr} is not a private range")
+        return cidr
+
+
+def _network_kind(value: Any) -> str:
+    # Pick the variant by its keys so that errors talk about the variant the user meant.
+    if (isinstance(value, Mapping) and "create" in value) or isinstance(value, CreatedNetwork):
+        return "CreatedNetwork"
+    return "StackReferenceNetwork"
+
+
+NetworkSettings = Annotated[
+    Annotated[CreatedNetwork, Tag("CreatedNetwork")]
+    | Annotated[StackReferenceNetwork, Tag("StackReferenceNetwork")],
+    Discriminator(_network_kind),
+]
+
+
+class AccountBase(StrictModel):
+    account_id: AccountId
+    name: Name
+    deploy_role_arn: RoleArn
+
+    @model_validator(mode="after")
+    def _role_in_account(self) -> Self:
+        role_account = self.deploy_role_arn.split(":")[4]
+        if role_account != self.account_id:
+            raise FieldValueError(
+                "deploy_role_arn",
+                f"the role is in account {role_account}, not in account {self.account_id}",
+            )
+        return self
+
+
+class HubSettings(AccountBase):
+    region: Region
+
+
+class MemberSettings(AccountBase):
+    regions: list[Region] = Field(min_length=1)
+    network: NetworkSettings
+    clusters: list[ClusterSettings] = Field(default_factory=list)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_unique(cls, regions: list[str]) -> list[str]:
+        _unique(regions, "region")
+        return regions
+
+    @model_validator(mode="after")
+    def _clusters_placed(self) -> Self:
+        _unique([cluster.name for cluster in self.clusters], "cluster name", "clusters")
+        for index, cluster in enumerate(self.clusters):
+            if cluster.region is not None and cluster.region not in self.regions:
+                raise FieldValueError(
+                    f"clusters[{index}].region",
+                    f"cluster {cluster.name!r} is in region {cluster.region}, "
+                    f"which is not one of the account's regions {self.regions}",
+                )
+        return self
+
+    def cluster_region(self, cluster: ClusterSettings) -> str:
+        """A cluster without a region lives in the account's first region."""
+        return cluster.region or self.regions[0]
+
+
+class AlertSettings(StrictModel):
+    emails: list[Email] = Field(default_factory=list)
+    slack_webhook_secret_name: SecretName | None = None
+    pagerduty_routing_key_secret_name: SecretName | None = None
+
+    @field_validator("emails")
+    @classmethod
+    def _emails_unique(cls, emails: list[str]) -> list[str]:
+        _unique(emails, "email address")
+        return emails
+
+
+class ManagedLayerSettings(StrictModel):
+    """ARNs of the AWS-managed layers per region; third-party libraries are never bundled."""
+
+    powertools: dict[Region, LayerArn] = Field(min_length=1)
+    aws_sdk_pandas: dict[Region, LayerArn] = Field(min_length=1)
+
+
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+TagValue = Annotated[str, StringConstraints(max_length=256)]
+RESERVED_TAG_KEYS = ("project", "stack", "account", "managed-by")
+
+
+class FleetSettings(StrictModel):
+    """Everything a stack says about the fleet; built once by `load_settings`."""
+
+    hub: HubSettings
+    members: list[MemberSettings] = Field(min_length=1)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+    dry_run: bool = False
+    managed_layers: ManagedLayerSettings
+    schedule_time_zone: TimeZoneName = DEFAULT_TIME_ZONE
+
+    @field_validator("tags")
+    @classmethod
+    def _no_reserved_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key in tags:
+            if key in RESERVED_TAG_KEYS or key.startswith("aws:"):
+                raise ValueError(f"tag key {key!r} is set by the program and cannot be configured")
+        return tags
+
+    @model_validator(mode="after")
+    def _accounts_consistent(self) -> Self:
+        _unique(
+            [self.hub.account_id, *(member.account_id for member in self.members)],
+            "account id",
+            "members",
+        )
+        _unique(
+            [self.hub.name, *(member.name for member in self.members)], "account name", "members"
+        )
+        for layer_name, arns in (
+            ("powertools", self.managed_layers.powertools),
+            ("aws_sdk_pandas", self.managed_layers.aws_sdk_pandas),
+        ):
+            if self.hub.region not in arns:
+                raise FieldValueError(
+                    f"managed_layers.{layer_name}", f"no ARN for the hub region {self.hub.region}"
+                )
+        return self
+
+    def inventory(self, stack: str) -> dict[str, Any]:
+        """The fleet inventory that handlers read from the data bucket (plain JSON data)."""
+        return {
+            "stack": stack,
+            "hub": {"account_id": self.hub.account_id, "region": self.hub.region},
+            "dry_run": self.dry_run,
+            "members": [
+                {
+                    "account_id": member.account_id,
+                    "name": member.name,
+                    "regions": list(member.regions),
+                    "clusters": [
+                        {
+                            "name": cluster.name,
+                            "region": member.cluster_region(cluster),
+                            "kubernetes_version": cluster.kubernetes_version,
+                            "node_groups": [
+                                {
+                                    "name": group.name,
+                                    "capacity_type": group.capacity_type,
+                                    "instance_types": list(group.instance_types),
+                                    "min_size": group.min_size,
+                                    "desired_size": group.desired_size,
+                                    "max_size": group.max_size,
+                                    "floor": group.effective_floor,
+                                }
+                                for group in cluster.node_groups
+                            ],
+                            "schedule": (
+                                cluster.schedule.model_dump() if cluster.schedule else None
+                            ),
+                            "health_endpoints": [
+                                endpoint.model_dump() for endpoint in cluster.health_endpoints
+                            ],
+                        }
+                        for cluster in member.clusters
+                    ],
+                }
+                for member in self.members
+            ],
+        }
+
+
+_INTERNAL_LOCATION = re.compile(r"[A-Z]\w*|(function|tagged)-\w+\[.*\]")
+
+
+def _field_path(location: tuple[int | str, ...], document: Mapping[str, Any]) -> str:
+    """Render a pydantic error location as `members[1].clusters[0].node_groups[2].min_size`.
+
+    pydantic adds validator and union-member names to locations (`CreatedNetwork`); those are
+    dropped because they are not keys the user wrote.
+    """
+    parts: list[str] = []
+    node: Any = document
+    for part in location:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        is_key = isinstance(node, Mapping) and part in node
+        if not is_key and _INTERNAL_LOCATION.fullmatch(part):
+            continue
+        parts.append(f".{part}")
+        node = node.get(part) if is_key else None
+    return "".join(parts).lstrip(".")
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if error["type"] == "extra_forbidden":
+        return "unknown setting (check the spelling; unknown keys are rejected)"
+    if error["type"] == "missing":
+        return "required setting is missing"
+    if error["type"] == "string_pattern_mismatch":
+        value = error.get("input")
+        return f"{value!r} is not valid here: {_pattern_hint(str(error['ctx']['pattern']))}"
+    return message
+
+
+def _pattern_hint(pattern: str) -> str:
+    hints = {
+        r"^\d{12}$": "an AWS account id is 12 digits, quoted in YAML",
+        r"^([01]\d|2[0-3]):[0-5]\d$": "times are HH:MM on a 24-hour clock",
+        r"^[a-z]{2}(-gov)?-[a-z]+-\d$": "expected an AWS region such as ap-south-1",
+    }
+    if pattern in hints:
+        return hints[pattern]
+    if ":iam::" in pattern:
+        return "expected an IAM role ARN such as arn:aws:iam::123456789012:role/name"
+    if ":layer:" in pattern:
+        return "expected a Lambda layer version ARN"
+    if "a-z0-9-]{0,38}" in pattern:
+        return "names are lower-case letters, digits and dashes, starting with a letter"
+    return f"must match {pattern}"
+
+
+def load_settings(stack: str, document: Mapping[str, Any]) -> FleetSettings:
+    """Validate the stack's settings; raise one StackSettingsError naming stack and field."""
+    try:
+        return FleetSettings.model_validate(dict(document))
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        field = _field_path(tuple(first["loc"]), document)
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, FieldValueError):
+            field = f"{field}.{cause.field}" if field else cause.field
+        raise StackSettingsError(stack=stack, field=field, problem=_problem(first)) from None

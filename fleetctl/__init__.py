@@ -1,0 +1,1 @@
+"""fleetctl: the local tools of lambda-fleet (offline plan, local invoke)."""

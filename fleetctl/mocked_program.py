@@ -1,0 +1,248 @@
+"""Run the Pulumi program offline, under Pulumi mocks, and return every registered resource.
+
+This is both a tool (`fleetctl plan`) and the infrastructure test harness: the program that runs
+here is `__main__.py` itself, fed the settings of a real `Pulumi.<stack>.yaml`. The mocks answer
+the way AWS would (ids and ARNs in the provider's account and region, caller identity, regions,
+availability zones, IAM policy documents) and stack references answer with the outputs a
+network stack would export.
+
+Because Pulumi's runtime settings are process-global, one process runs one program at a time;
+`run_program` serialises callers with a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.settings import PROJECT
+from fleetctl.exceptions import PlanError, ProgramFailedError
+from fleetctl.mock_responses import FleetMocks, ProviderPlacement, network_outputs_from_config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = REPO_ROOT / "__main__.py"
+DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+
+_RUN_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RegisteredResource:
+    """One resource as the engine would receive it, with the options that matter in review."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    remote: bool
+    parent: str | None
+    provider: str | None
+    providers: dict[str, str]
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    depends_on: tuple[str, ...]
+    ignore_changes: tuple[str, ...]
+    protect: bool
+    delete_before_replace: bool
+    retain_on_delete: bool
+    placement: ProviderPlacement | None
+
+    @property
+    def is_provider(self) -> bool:
+        return self.type.startswith("pulumi:providers:")
+
+
+@dataclass
+class ProgramRun:
+    """What one run of the program registered, in registration order."""
+
+    stack: str
+    resources: list[RegisteredResource]
+    stack_outputs: dict[str, Any]
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def of_type(self, type_token: str) -> list[RegisteredResource]:
+        return [resource for resource in self.resources if resource.type == type_token]
+
+    def by_urn(self) -> dict[str, RegisteredResource]:
+        return {resource.urn: resource for resource in self.resources}
+
+    def children_of(self, urn: str) -> list[RegisteredResource]:
+        return [resource for resource in self.resources if resource.parent == urn]
+
+    def descendants_of(self, urn: str) -> list[RegisteredResource]:
+        found: list[RegisteredResource] = []
+        frontier = [urn]
+        while frontier:
+            children = [r for r in self.resources if r.parent in frontier]
+            found.extend(children)
+            frontier = [child.urn for child in children]
+        return found
+
+    def provider_of(self, resource: RegisteredResource) -> RegisteredResource | None:
+        if resource.provider is None:
+            return None
+        return self.by_urn().get(resource.provider.rsplit("::", 1)[0])
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The `config:` mapping of a stack file; a clear PlanError if it is not one."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise PlanError(f"no stack file {path.name} in {path.parent}") from None
+    except yaml.YAMLError as error:
+        raise PlanError(f"{path.name} is not valid YAML: {error}") from None
+    if not isinstance(document, Mapping) or not isinstance(document.get("config"), Mapping):
+        raise PlanError(f"{path.name} has no `config:` mapping")
+    return dict(document["config"])
+
+
+def stack_file(stack: str, project_dir: Path = REPO_ROOT) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, recording each registration request the way the engine receives it."""
+
+    def __init__(self, mocks: FleetMocks, default_providers_disabled: bool) -> None:
+        super().__init__(mocks)
+        self.fleet_mocks = mocks
+        self.default_providers_disabled = default_providers_disabled
+        self.requests: list[tuple[str, Any]] = []
+        self.registered_outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self._refuse_implicit_provider(request)
+        response = super().RegisterResource(request)
+        self.requests.append((response.urn, request))
+        if request.type.startswith("pulumi:providers:"):
+            self.fleet_mocks.remember_provider(
+                f"{response.urn}::{response.id}", rpc.deserialize_properties(request.object)
+            )
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().ReadResource(request)
+        self.requests.append((response.urn, request))
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self.registered_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        unplaced = self.default_providers_disabled and not request.provider
+        if unplaced and request.tok.startswith(("aws:", "eks:")):
+            raise PlanError(
+                f"call {request.tok} has no explicit provider, and default providers "
+                "are disabled for this stack"
+            )
+        return super().Invoke(request)
+
+    def _refuse_implicit_provider(self, request: Any) -> None:
+        """What the engine does when `pulumi:disable-default-providers` is set."""
+        if not self.default_providers_disabled or request.type.startswith("pulumi:"):
+            return
+        package = request.type.split(":", 1)[0]
+        if request.custom and not request.provider:
+            raise PlanError(
+                f"resource {request.name!r} ({request.type}) has no explicit provider, and "
+                "default providers are disabled for this stack"
+            )
+        if request.remote and package not in request.providers:
+            raise PlanError(
+                f"component {request.name!r} ({request.type}) has no provider for package "
+                f"{package!r}, and default providers are disabled for this stack"
+            )
+
+
+def _config_for_pulumi(config: Mapping[str, Any]) -> dict[str, str]:
+    """Pulumi keeps structured config values as JSON strings; plain strings stay as they are."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()
+    }
+
+
+def run_program(stack: str, project_dir: Path = REPO_ROOT) -> ProgramRun:
+    """Run `__main__.py` for `Pulumi.<stack>.yaml` under mocks; return what it registered.
+
+    Raises ProgramFailedError with the program's own message (for example a stack settings
+    error) and the URNs it had registered before it failed.
+    """
+    config = read_stack_file(stack_file(stack, project_dir))
+    disabled = config.get(DISABLE_DEFAULT_PROVIDERS) or []
+    with _RUN_LOCK:
+        mocks = FleetMocks(network_outputs_from_config(config, PROJECT))
+        monitor = RecordingMonitor(mocks, default_providers_disabled="*" in disabled)
+        settings.reset_options(project=PROJECT, stack=stack, preview=False)
+        pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(_config_for_pulumi(config))
+
+        def program() -> None:
+            runpy.run_path(str(project_dir / PROGRAM.name), run_name="__pulumi_program__")
+
+        try:
+            _sync_await(run_pulumi_func(program))
+        except (pulumi.RunError, PlanError) as error:
+            registered = [urn for urn, _ in monitor.requests]
+            raise ProgramFailedError(str(error), registered) from None
+        root = settings.get_root_resource()
+        stack_outputs = _resolve_stack_outputs(root)
+        return _collect(stack, monitor, mocks, stack_outputs)
+
+
+def _resolve_stack_outputs(root: Any) -> dict[str, Any]:
+    outputs: dict[str, Any] = {}
+    for key, value in getattr(root, "outputs", {}).items():
+        outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
+    return outputs
+
+
+def _collect(
+    stack: str, monitor: RecordingMonitor, mocks: FleetMocks, stack_outputs: dict[str, Any]
+) -> ProgramRun:
+    resources = []
+    for urn, request in monitor.requests:
+        registration = monitor.resources.get(urn)
+        # A read (stack references) carries its inputs in `properties` and has no options.
+        is_read = not hasattr(request, "object")
+        properties = request.properties if is_read else request.object
+        resources.append(
+            RegisteredResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                custom=is_read or bool(request.custom),
+                remote=not is_read and bool(request.remote),
+                parent=request.parent or None,
+                provider=request.provider or None,
+                providers={} if is_read else dict(request.providers),
+                inputs=dict(rpc.deserialize_properties(properties)),
+                outputs=dict(registration.state) if registration else {},
+                depends_on=tuple(sorted(set(request.dependencies))),
+                ignore_changes=() if is_read else tuple(request.ignoreChanges),
+                protect=not is_read and bool(request.protect),
+                delete_before_replace=not is_read and bool(request.deleteBeforeReplace),
+                retain_on_delete=not is_read and bool(request.retainOnDelete),
+                placement=mocks.placement_of(request),
+            )
+        )
+    return ProgramRun(
+        stack=stack,
+        resources=resources,
+        stack_outputs=stack_outputs,
+        component_outputs=dict(monitor.registered_outputs),
+    )

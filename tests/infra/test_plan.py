@@ -1,0 +1,53 @@
+"""`fleetctl plan`: the tree for people, and JSON that is byte-identical run after run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from fleetctl.mocked_program import REPO_ROOT
+from fleetctl.plan import render_tree
+
+
+def _plan(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fleetctl", "plan", *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+    )
+
+
+def test_plan_json_is_byte_identical_across_two_runs():
+    # GIVEN the same source WHEN the plan is printed twice, in two fresh processes
+    first = _plan("--stack", "prod", "--json").stdout
+    second = _plan("--stack", "prod", "--json").stdout
+    # THEN the bytes are the same, and the document is sorted JSON
+    assert first == second
+    document = json.loads(first)
+    urns = [resource["urn"] for resource in document["resources"]]
+    assert urns == sorted(urns)
+    assert document["resource_count"] == len(urns)
+
+
+def test_plan_json_groups_counts_by_account_and_region(program_runs):
+    document = json.loads(_plan("--stack", "dev", "--json").stdout)
+    assert set(document["summary"]) >= {"111111111111/ap-south-1", "222222222222/ap-south-1"}
+    for group in document["summary"].values():
+        assert group["total"] == sum(group["by_type"].values())
+
+
+def test_plan_tree_names_each_account_and_region_with_counts(program_runs):
+    text = render_tree(program_runs["prod"])
+    assert text.startswith("Stack prod: ")
+    for header in (
+        "account 100000000001 (platform-hub) in ap-south-1",
+        "account 200000000002 (payments) in ap-south-1",
+        "account 200000000002 (payments) in eu-west-1",
+        "account 300000000003 (analytics) in eu-west-1",
+        "account 400000000004 (shared-services) in ap-south-1",
+    ):
+        assert header in text
+    assert "  counts: " in text

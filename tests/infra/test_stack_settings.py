@@ -1,0 +1,304 @@
+"""Stack settings: both stack files load, and every rule rejects bad input naming the field."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.exceptions import StackSettingsError
+from components.settings import FleetSettings, load_settings
+from fleetctl.exceptions import ProgramFailedError
+from fleetctl.mocked_program import REPO_ROOT, read_stack_file, run_program
+
+
+def test_dev_stack_loads_with_one_hub_one_member_and_one_cluster(stack_settings_document):
+    # GIVEN the dev stack file WHEN it is validated
+    settings = load_settings("dev", stack_settings_document("dev"))
+    # THEN it describes one member with one cluster that has an on-demand group
+    assert isinstance(settings, FleetSettings)
+    assert len(settings.members) == 1
+    assert [cluster.name for cluster in settings.members[0].clusters] == ["dev-apps"]
+    assert settings.members[0].clusters[0].schedule.time_zone == "Asia/Kolkata"
+
+
+def test_prod_stack_spans_three_members_and_two_regions(stack_settings_document):
+    settings = load_settings("prod", stack_settings_document("prod"))
+    regions = {region for member in settings.members for region in member.regions}
+    assert len(settings.members) == 3
+    assert regions == {"ap-south-1", "eu-west-1"}
+    spot_groups = [
+        group
+        for member in settings.members
+        for cluster in member.clusters
+        for group in cluster.node_groups
+        if group.capacity_type == "SPOT"
+    ]
+    assert all(len(group.instance_types) >= 3 for group in spot_groups)
+
+
+def test_floors_default_to_one_for_on_demand_and_zero_for_spot(stack_settings_document):
+    settings = load_settings("dev", stack_settings_document("dev"))
+    floors = {
+        group.name: group.effective_floor for group in settings.members[0].clusters[0].node_groups
+    }
+    assert floors == {"system": 1, "batch-spot": 0}
+
+
+def _set(document: dict[str, Any], path: str, value: Any) -> None:
+    """Set `members.0.clusters.0.name`-style paths; a value of DELETE removes the key."""
+    *parents, last = path.split(".")
+    node: Any = document
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    key: Any = int(last) if last.isdigit() else last
+    if value is DELETE:
+        del node[key]
+    else:
+        node[key] = value
+
+
+DELETE = object()
+GROUP = "members.0.clusters.0.node_groups.0"
+
+INVALID_SETTINGS = [
+    # (id, path to change, new value, expected field path, expected words in the problem)
+    ("short-account-id", "hub.account_id", "12345", "hub.account_id", "12 digits"),
+    (
+        "account-id-not-digits",
+        "members.0.account_id",
+        "22222222222x",
+        "members[0].account_id",
+        "12 digits",
+    ),
+    (
+        "bad-role-arn",
+        "hub.deploy_role_arn",
+        "lambda-fleet-deploy",
+        "hub.deploy_role_arn",
+        "IAM role ARN",
+    ),
+    (
+        "role-in-other-account",
+        "members.0.deploy_role_arn",
+        "arn:aws:iam::999999999999:role/deploy",
+        "members[0].deploy_role_arn",
+        "not in account 222222222222",
+    ),
+    (
+        "min-above-desired",
+        f"{GROUP}.min_size",
+        3,
+        "members[0].clusters[0].node_groups[0].min_size",
+        "above desired_size",
+    ),
+    (
+        "desired-above-max",
+        f"{GROUP}.desired_size",
+        9,
+        "members[0].clusters[0].node_groups[0].desired_size",
+        "above max_size",
+    ),
+    (
+        "negative-min",
+        f"{GROUP}.min_size",
+        -1,
+        "members[0].clusters[0].node_groups[0].min_size",
+        "greater than or equal to 0",
+    ),
+    (
+        "unknown-time-zone",
+        "members.0.clusters.0.schedule.time_zone",
+        "Asia/Bombay-ish",
+        "members[0].clusters[0].schedule.time_zone",
+        "unknown time zone",
+    ),
+    (
+        "time-not-hh-mm",
+        "members.0.clusters.0.schedule.scale_down_time",
+        "6pm",
+        "members[0].clusters[0].schedule.scale_down_time",
+        "HH:MM",
+    ),
+    (
+        "time-out-of-range",
+        "members.0.clusters.0.schedule.scale_up_time",
+        "24:00",
+        "members[0].clusters[0].schedule.scale_up_time",
+        "HH:MM",
+    ),
+    (
+        "no-on-demand-group",
+        f"{GROUP}.capacity_type",
+        "SPOT",
+        "members[0].clusters[0].node_groups",
+        "at least one ON_DEMAND",
+    ),
+    (
+        "unsupported-kubernetes",
+        "members.0.clusters.0.kubernetes_version",
+        "1.21",
+        "members[0].clusters[0].kubernetes_version",
+        "not supported",
+    ),
+    (
+        "unknown-key",
+        f"{GROUP}.min",
+        1,
+        "members[0].clusters[0].node_groups[0].min",
+        "unknown setting",
+    ),
+    ("unknown-top-level-key", "colour", "blue", "colour", "unknown setting"),
+    (
+        "duplicate-node-group",
+        "members.0.clusters.0.node_groups.1.name",
+        "system",
+        "members[0].clusters[0].node_groups",
+        "duplicate node group name 'system'",
+    ),
+    (
+        "duplicate-account",
+        "hub",
+        {
+            "account_id": "222222222222",
+            "name": "platform-hub",
+            "deploy_role_arn": "arn:aws:iam::222222222222:role/lambda-fleet-deploy",
+            "region": "ap-south-1",
+        },
+        "members",
+        "duplicate account id '222222222222'",
+    ),
+    (
+        "duplicate-account-name",
+        "members.0.name",
+        "platform-hub",
+        "members",
+        "duplicate account name",
+    ),
+    (
+        "bad-capacity-type",
+        f"{GROUP}.capacity_type",
+        "RESERVED",
+        "members[0].clusters[0].node_groups[0].capacity_type",
+        "ON_DEMAND",
+    ),
+    (
+        "cluster-outside-regions",
+        "members.0.clusters.0.region",
+        "eu-west-1",
+        "members[0].clusters[0].region",
+        "not one of the account's regions",
+    ),
+    (
+        "off-hours-unknown-group",
+        "members.0.clusters.0.schedule.off_hours_desired",
+        {"gpu": 0},
+        "members[0].clusters[0].schedule.off_hours_desired.gpu",
+        "unknown node group",
+    ),
+    (
+        "public-vpc-cidr",
+        "members.0.network",
+        {"create": True, "cidr": "8.8.0.0/16"},
+        "members[0].network.cidr",
+        "not a private range",
+    ),
+    (
+        "world-open-endpoint",
+        "members.0.clusters.0.endpoint_public_access_cidrs",
+        ["0.0.0.0/0"],
+        "members[0].clusters[0].endpoint_public_access_cidrs",
+        "open the API endpoint",
+    ),
+    ("missing-hub", "hub", DELETE, "hub", "required setting is missing"),
+    (
+        "layer-missing-hub-region",
+        "managed_layers.powertools",
+        {"eu-west-1": "arn:aws:lambda:eu-west-1:017000801446:layer:P:1"},
+        "managed_layers.powertools",
+        "no ARN for the hub region",
+    ),
+    ("reserved-tag", "tags", {"stack": "x"}, "tags", "set by the program"),
+    ("bad-email", "alerts.emails", ["not-an-address"], "alerts.emails[0]", "not valid"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "problem"),
+    [case[1:] for case in INVALID_SETTINGS],
+    ids=[case[0] for case in INVALID_SETTINGS],
+)
+def test_invalid_setting_is_rejected_with_its_field_path(
+    stack_settings_document: Callable[[str], dict[str, Any]],
+    path: str,
+    value: Any,
+    field: str,
+    problem: str,
+) -> None:
+    # GIVEN the dev settings with one rule broken
+    document = copy.deepcopy(stack_settings_document("dev"))
+    _set(document, path, value)
+    # WHEN they are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one message names the stack, the field path and the problem
+    message = str(raised.value)
+    assert raised.value.field == field, message
+    assert message.startswith(f"Pulumi.dev.yaml: {field}: ")
+    assert problem in message
+    assert "\n" not in message
+
+
+def _broken_dev_config() -> dict[str, Any]:
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    config["lambda-fleet:members"][0]["clusters"][0]["node_groups"][1]["min_size"] = 5
+    return config
+
+
+def test_invalid_stack_file_fails_before_any_resource_is_registered(project_with_stack):
+    # GIVEN a stack file whose spot group has min_size above desired_size
+    project = project_with_stack("broken", _broken_dev_config())
+    # WHEN the program runs
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program("broken", project)
+    # THEN it stops with the settings message and nothing but the stack was registered
+    assert "members[0].clusters[0].node_groups[1].min_size" in str(raised.value)
+    assert [urn for urn in raised.value.registered if "pulumi:pulumi:Stack" not in urn] == []
+
+
+def test_fleetctl_reports_a_bad_stack_file_in_one_line_without_traceback(project_with_stack):
+    project = project_with_stack("broken", _broken_dev_config())
+    (project / "Pulumi.yaml").write_text("name: lambda-fleet\nruntime: python\n")
+    completed = subprocess.run(
+        [sys.executable, "-c", _CLI_IN_PROJECT, str(project), "broken"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines() == [
+        "fleetctl: Pulumi.broken.yaml: members[0].clusters[0].node_groups[1].min_size: "
+        "min_size 5 is above desired_size 2 (need min_size <= desired_size <= max_size)"
+    ]
+
+
+# fleetctl reads stack files from the repository; point it at the test's project instead.
+_CLI_IN_PROJECT = """
+import sys
+from pathlib import Path
+import fleetctl.cli as cli
+cli.REPO_ROOT = Path(sys.argv[1])
+sys.exit(cli.main(["plan", "--stack", sys.argv[2]]))
+"""
+
+
+def test_missing_stack_file_is_reported_by_name(tmp_path: Path):
+    with pytest.raises(Exception, match=r"no stack file Pulumi\.qa\.yaml"):
+        run_program("qa", tmp_path)
