@@ -26,6 +26,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
 plan: $(STAMP)
 	$(BIN)/python -m fleetctl plan --stack $(or $(STACK),dev)
 

@@ -1,0 +1,69 @@
+"""Synthesis: `fleetctl plan` time for generated stacks of 10, 50 and 100 member accounts.
+
+Each member has two regions and one cluster with an on-demand and a spot node group, so the
+per-account cost printed is what a platform team adds to every preview per account it manages.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fleetctl.mocked_program import REPO_ROOT, read_stack_file, run_program
+from fleetctl.plan import render_json
+
+ACCOUNT_COUNTS = (10, 50, 100)
+REGIONS = ("ap-south-1", "eu-west-1")
+
+
+def generated_stack(member_count: int) -> dict[str, Any]:
+    """The dev stack's hub and settings with `member_count` generated member accounts."""
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    template = config["lambda-fleet:members"][0]
+    members = []
+    for index in range(member_count):
+        account_id = f"{500000000000 + index:012d}"
+        member = yaml.safe_load(yaml.safe_dump(template))
+        member.update(
+            account_id=account_id,
+            name=f"member-{index:03d}",
+            deploy_role_arn=f"arn:aws:iam::{account_id}:role/lambda-fleet-deploy",
+            regions=list(REGIONS),
+            network={"stack_reference": f"acme/network/member-{index:03d}-{{region}}"},
+        )
+        for cluster in member["clusters"]:
+            cluster["name"] = f"apps-{index:03d}"
+        members.append(member)
+    return {**config, "lambda-fleet:members": members}
+
+
+def _time_plan(project: Path, member_count: int) -> tuple[float, int]:
+    (project / "Pulumi.bench.yaml").write_text(
+        yaml.safe_dump({"config": generated_stack(member_count)})
+    )
+    started = time.perf_counter()
+    run = run_program("bench", project)
+    render_json(run)
+    return time.perf_counter() - started, len(run.resources)
+
+
+def main() -> None:
+    interpreter = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"machine: {platform.machine()}, {interpreter}")
+    with tempfile.TemporaryDirectory() as directory:
+        project = Path(directory)
+        shutil.copy(REPO_ROOT / "__main__.py", project / "__main__.py")
+        _time_plan(project, 1)
+        print(f"{'members':>8} {'regions':>8} {'resources':>10} {'seconds':>9} {'ms/account':>11}")
+        for count in ACCOUNT_COUNTS:
+            seconds, resources = _time_plan(project, count)
+            print(
+                f"{count:>8} {len(REGIONS):>8} {resources:>10} {seconds:>9.2f} "
+                f"{1000 * seconds / count:>11.1f}"
+            )
