@@ -1,7 +1,9 @@
 """fleet_shared: the shared layer of the lambda-fleet functions (at /opt/python in Lambda).
 
 Import the module you need; importing the package itself loads nothing, because cold starts of
-every function pay for what this file imports.
+every function pay for what this file imports. Always import it as `fleet_shared` (never as
+`handlers.fleet_shared`): that is its name in Lambda, and a second name would give a second copy
+of every class, so `except FleetError` would miss errors raised through the other copy.
 
 - `exceptions`: `FleetError` and the errors a handler turns into results.
 - `clock`: the `Clock` protocol, `SystemClock` and `ManualClock` (tests and replays).
