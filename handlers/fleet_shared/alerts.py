@@ -1,0 +1,147 @@
+"""The fleet alert and its publisher.
+
+Every function raises alerts in one shape, so the notification router can dedupe, correlate and
+route them without knowing which function wrote them. An alert's `id` is derived from its source,
+resource and title: the same problem found again gets the same id, which is what deduplication
+keys on. The publisher sends an alert to its severity's topic (ALERT_TOPIC_CRITICAL_ARN,
+ALERT_TOPIC_INFO_ARN) or, when that is not set, to ALERT_TOPIC_ARN. Alerts are published in dry
+run too: they report, they change nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
+
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.field_types import AccountId
+
+SUBJECT_MAX_LENGTH = 100
+"""SNS rejects longer subjects."""
+
+_ID_LENGTH = 16
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
+_ELLIPSIS = "..."
+
+
+class Severity(StrEnum):
+    """How urgently someone must look: critical pages, warning notifies, info is recorded."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+def alert_id(source: str, resource: str, title: str) -> str:
+    """The deterministic id of an alert: a sha256 prefix of source, resource and title."""
+    digest = hashlib.sha256("\n".join((source, resource, title)).encode("utf-8"))
+    return digest.hexdigest()[:_ID_LENGTH]
+
+
+class Alert(BaseModel):
+    """One alert, as published to SNS and read by the notification router.
+
+    `account_id` and `region` are None for alerts about the fleet as a whole (a cost anomaly over
+    all accounts). `timestamp` is UTC and serialises as ISO 8601 with a `Z`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    severity: Severity
+    source: str
+    title: str
+    detail: str
+    resource: str
+    account_id: AccountId | None = None
+    region: str | None = None
+    timestamp: datetime
+
+    @field_validator("timestamp")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must include a timezone")
+        return value.astimezone(UTC)
+
+    @field_serializer("timestamp")
+    def _iso_utc(self, value: datetime) -> str:
+        return value.isoformat().replace("+00:00", "Z")
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        severity: Severity | str,
+        source: str,
+        title: str,
+        detail: str,
+        resource: str,
+        account_id: str | None = None,
+        region: str | None = None,
+        timestamp: datetime | None = None,
+        id: str | None = None,
+    ) -> Alert:
+        """An alert with its deterministic id (unless `id` is given) and `timestamp` (default now).
+
+        `source` is the function raising it (e.g. `health_monitor`); `resource` names what the
+        alert is about (an ARN, or `<account>/<region>/<cluster>/<node group>`).
+        """
+        return cls(
+            id=id or alert_id(source, resource, title),
+            severity=Severity(severity),
+            source=source,
+            title=title,
+            detail=detail,
+            resource=resource,
+            account_id=account_id,
+            region=region,
+            timestamp=timestamp or datetime.now(UTC),
+        )
+
+    def subject(self) -> str:
+        """An SNS/e-mail subject: `[SEVERITY] title`, ASCII, one line, at most 100 characters."""
+        text = f"[{self.severity.value.upper()}] {self.title}"
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+        text = " ".join(_CONTROL_CHARACTERS.sub(" ", text).split())
+        if len(text) > SUBJECT_MAX_LENGTH:
+            text = text[: SUBJECT_MAX_LENGTH - len(_ELLIPSIS)].rstrip() + _ELLIPSIS
+        return text
+
+
+class AlertPublisher:
+    """Publishes alerts to the fleet's SNS topics."""
+
+    def __init__(self, sns_client: Any, environment: FunctionEnvironment) -> None:
+        """Fail early, with `ConfigurationError`, when ALERT_TOPIC_ARN is not set."""
+        self._sns = sns_client
+        default_topic = environment.required("alert_topic_arn")
+        self._topics = {
+            Severity.CRITICAL: environment.alert_topic_critical_arn or default_topic,
+            Severity.WARNING: default_topic,
+            Severity.INFO: environment.alert_topic_info_arn or default_topic,
+        }
+
+    def topic_for(self, severity: Severity) -> str:
+        """The topic ARN that alerts of `severity` go to."""
+        return self._topics[severity]
+
+    def publish(self, alert: Alert) -> str:
+        """Publish `alert` as JSON, with `severity` and `source` message attributes (for
+        subscription filter policies); returns the SNS message id."""
+        response = self._sns.publish(
+            TopicArn=self.topic_for(alert.severity),
+            Message=alert.model_dump_json(),
+            Subject=alert.subject(),
+            MessageAttributes={
+                "severity": {"DataType": "String", "StringValue": alert.severity.value},
+                "source": {"DataType": "String", "StringValue": alert.source},
+            },
+        )
+        return str(response["MessageId"])

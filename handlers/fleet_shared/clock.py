@@ -1,0 +1,53 @@
+"""Time as a dependency: everything that compares with "now" takes a `Clock`.
+
+Leases, cooldowns, TTLs and credential expiry all depend on the current time; injecting it lets
+tests move time forward instead of sleeping, and lets local replays run "as of" a given moment.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """A source of the current time."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware in UTC."""
+        ...
+
+
+class SystemClock:
+    """The real time of the machine."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware in UTC."""
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that only moves when told to: for tests and for replaying a past moment."""
+
+    def __init__(self, start: datetime) -> None:
+        """Start at `start`, which must be timezone-aware (it is converted to UTC)."""
+        self._now = _as_utc(start)
+
+    def now(self) -> datetime:
+        """The time the clock was set or advanced to."""
+        return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        """Move forward by `seconds` and return the new time."""
+        self._now += timedelta(seconds=seconds)
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        """Jump to `moment` (timezone-aware), forwards or backwards."""
+        self._now = _as_utc(moment)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"expected a timezone-aware datetime, got {moment.isoformat()}")
+    return moment.astimezone(UTC)

@@ -1,0 +1,52 @@
+"""Validating events into models, and the standard result for input that does not validate.
+
+Handlers never raise on bad input: they return `error_result(error)` so the caller (a schedule,
+the HTTP API, another function) gets a clear message naming the field, and nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from fleet_shared.exceptions import EventValidationError, FleetError
+from fleet_shared.validation_errors import first_error
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+EVENT_FIELD = "event"
+"""The field named when the event as a whole is wrong (not an object, or a model-level rule)."""
+
+
+def parse_event(model_cls: type[ModelT], payload: object) -> ModelT:
+    """Validate `payload` (a JSON object) into `model_cls`.
+
+    Raises `EventValidationError` for the first problem, with its path rendered like
+    `nodegroups[0].desired_size`; a payload that is not an object is reported as field `event`.
+    """
+    if not isinstance(payload, Mapping):
+        raise EventValidationError(
+            EVENT_FIELD, f"expected a JSON object, got {type(payload).__name__}"
+        )
+    try:
+        return model_cls.model_validate(payload)
+    except ValidationError as error:
+        raise EventValidationError(*first_error(error, root=EVENT_FIELD)) from None
+
+
+def error_result(error: FleetError | Exception, **context: Any) -> dict[str, Any]:
+    """`{"status": "error", "error": "<message>", **context}`: the result of a refused request.
+
+    A `FleetError` is reported by its message; any other exception also by its type, because
+    its message alone ("'name'" for a KeyError) is rarely readable. `context` adds fields such as
+    the account or node group concerned and may not replace `status`.
+    """
+    if "status" in context:
+        raise TypeError("error_result context may not set 'status'")
+    if isinstance(error, FleetError):
+        message = str(error)
+    else:
+        message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return {"status": "error", "error": message, **context}

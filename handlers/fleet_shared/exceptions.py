@@ -1,0 +1,72 @@
+"""Errors of the shared layer.
+
+Every error a handler is expected to catch derives from `FleetError`, so a handler can turn the
+known failures into a result (see `event_parsing.error_result`) and let anything else surface as
+a real bug. Each error keeps its parts as attributes, so callers and tests need not parse text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class FleetError(Exception):
+    """Base of the errors the fleet raises on purpose."""
+
+
+class ConfigurationError(FleetError):
+    """An environment variable is missing or invalid: the deployment, not the event, is wrong."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        self.problem = problem
+        super().__init__(f"environment variable {variable}: {problem}")
+
+
+class EventValidationError(FleetError):
+    """The event does not have the expected shape; `field` is a path like `nodegroups[0].size`."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"invalid event: {field}: {problem}")
+
+
+class LockNotAcquiredError(FleetError):
+    """Another owner holds the lock; acting anyway could race that owner."""
+
+    def __init__(self, name: str, holder: str | None, expires_at: datetime | None) -> None:
+        self.name = name
+        self.holder = holder
+        self.expires_at = expires_at
+        held = f" by {holder}" if holder else ""
+        until = f" until {expires_at.isoformat()}" if expires_at else ""
+        super().__init__(f"lock {name} is held{held}{until}")
+
+
+class RequestInProgressError(FleetError):
+    """A request with the same id is being processed right now; the caller should retry later."""
+
+    def __init__(self, scope: str, request_id: str) -> None:
+        self.scope = scope
+        self.request_id = request_id
+        super().__init__(f"request {request_id} of {scope} is already in progress")
+
+
+class MemberAccessError(FleetError):
+    """Assuming the member role failed; callers skip that account and go on with the others."""
+
+    def __init__(self, account_id: str, region: str, cause: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.cause = cause
+        super().__init__(f"cannot access account {account_id} in {region}: {cause}")
+
+
+class InventoryError(FleetError):
+    """The fleet inventory object is missing or does not match the expected shape."""
+
+    def __init__(self, location: str, problem: str) -> None:
+        self.location = location
+        self.problem = problem
+        super().__init__(f"fleet inventory {location}: {problem}")

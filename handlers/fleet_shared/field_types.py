@@ -1,0 +1,59 @@
+"""Pydantic field types shared by the environment, event, alert and inventory models.
+
+Each type validates strings as they arrive from environment variables and JSON, with a problem
+message that says what a valid value looks like, so the error a user sees is actionable.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:\S+")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+
+
+def _parse_flag(value: object) -> object:
+    """Accept only `true`/`false` (any case): `1`, `yes` or `on` are likelier typos than intent."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def _check_account_id(value: str) -> str:
+    if not _ACCOUNT_ID.fullmatch(value):
+        raise ValueError(f"must be a 12-digit AWS account id, got {value!r}")
+    return value
+
+
+def _check_arn(value: str) -> str:
+    if not _ARN.fullmatch(value):
+        raise ValueError(f"must be an ARN like arn:aws:sns:<region>:<account>:<name>: {value!r}")
+    return value
+
+
+def _check_region(value: str) -> str:
+    if not _REGION.fullmatch(value):
+        raise ValueError(f"must be an AWS region like ap-south-1, got {value!r}")
+    return value
+
+
+BoolFlag = Annotated[bool, BeforeValidator(_parse_flag)]
+"""A boolean written as `true` or `false` (case-insensitive); anything else is an error."""
+
+AccountId = Annotated[str, AfterValidator(_check_account_id)]
+"""A 12-digit AWS account id, kept as a string (leading zeros are significant)."""
+
+Arn = Annotated[str, AfterValidator(_check_arn)]
+"""An Amazon Resource Name in any partition."""
+
+AwsRegion = Annotated[str, AfterValidator(_check_region)]
+"""An AWS region code such as `ap-south-1`."""
+
+PositiveInt = Annotated[int, Field(gt=0)]
+"""An integer greater than zero (sizes, seconds, counts)."""

@@ -1,0 +1,64 @@
+"""API Gateway HTTP API events (payload format 2.0) in, proxy responses out.
+
+A function with an `HttpRoute` trigger receives the request as an HTTP API event; it decodes the
+JSON body with `json_body`, validates it with `event_parsing.parse_event`, and answers with
+`http_response`. Non-HTTP events (schedules, direct invocations) carry the payload as the event
+itself, so `is_http_api_event` lets one handler serve both.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fleet_shared.exceptions import EventValidationError
+
+BODY_FIELD = "body"
+
+
+def is_http_api_event(event: object) -> bool:
+    """Whether `event` is an HTTP API payload v2 event (not a REST API v1 or another source)."""
+    if not isinstance(event, Mapping) or event.get("version") != "2.0":
+        return False
+    request_context = event.get("requestContext")
+    return isinstance(request_context, Mapping) and isinstance(request_context.get("http"), Mapping)
+
+
+def json_body(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The request body as a JSON object, base64-decoded first when API Gateway encoded it.
+
+    Raises `EventValidationError` on field `body` when the body is missing, not valid
+    base64/UTF-8/JSON, or JSON but not an object.
+    """
+    body = event.get("body")
+    if not body:
+        raise EventValidationError(BODY_FIELD, "is empty; expected a JSON object")
+    if not isinstance(body, str):
+        raise EventValidationError(BODY_FIELD, f"expected a string, got {type(body).__name__}")
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise EventValidationError(BODY_FIELD, f"is not valid base64 UTF-8: {error}") from None
+    try:
+        decoded = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise EventValidationError(BODY_FIELD, f"is not valid JSON: {error}") from None
+    if not isinstance(decoded, dict):
+        raise EventValidationError(
+            BODY_FIELD, f"expected a JSON object, got {type(decoded).__name__}"
+        )
+    return decoded
+
+
+def http_response(status_code: int, body: Mapping[str, Any]) -> dict[str, Any]:
+    """A payload v2 proxy response carrying `body` as JSON."""
+    return {
+        "statusCode": status_code,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }

@@ -1,0 +1,226 @@
+"""The fleet inventory: which accounts, regions, clusters, node groups and schedules exist.
+
+The Pulumi program writes it as JSON to s3://$DATA_BUCKET_NAME/$FLEET_INVENTORY_KEY on every
+`pulumi up`, so functions act on what is deployed instead of on a copy of the stack settings.
+`load_inventory` parses it once per container and then only asks S3 whether the object changed
+(a conditional GET on its ETag), so a new deployment is picked up without a cold start.
+
+The models are frozen and reject unknown fields: a program writing a shape the functions do not
+understand fails loudly instead of being half read.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import zoneinfo
+from collections.abc import Iterator
+from datetime import time
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fleet_shared.exceptions import InventoryError
+from fleet_shared.field_types import AccountId, AwsRegion, PositiveInt
+from fleet_shared.validation_errors import first_error
+
+Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NodeGroup(_Frozen):
+    """A managed node group as deployed; `floor` is the smallest size a scaler may set."""
+
+    name: str
+    capacity_type: Literal["ON_DEMAND", "SPOT"]
+    instance_types: tuple[str, ...] = Field(min_length=1)
+    min_size: int = Field(ge=0)
+    desired_size: int = Field(ge=0)
+    max_size: PositiveInt
+    floor: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _sizes_are_ordered(self) -> NodeGroup:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"node group {self.name}: expected min_size <= desired_size <= max_size, got "
+                f"{self.min_size}, {self.desired_size}, {self.max_size}"
+            )
+        if self.floor > self.max_size:
+            raise ValueError(f"node group {self.name}: floor {self.floor} exceeds max_size")
+        return self
+
+
+class ScalingSchedule(_Frozen):
+    """When a cluster scales up and down, in its own time zone, on which days.
+
+    `off_hours_desired` maps node group names to their desired size outside working hours.
+    """
+
+    time_zone: str
+    scale_up_time: time
+    scale_down_time: time
+    days: tuple[Weekday, ...] = Field(min_length=1)
+    off_hours_desired: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The schedule's time zone."""
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class HealthEndpoint(_Frozen):
+    """An HTTP endpoint the health monitor probes."""
+
+    name: str
+    url: str = Field(pattern=r"^https?://")
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    expected_status: int = Field(default=200, ge=100, le=599)
+
+
+class Cluster(_Frozen):
+    """An EKS cluster in a member account."""
+
+    name: str
+    region: AwsRegion
+    kubernetes_version: str
+    node_groups: tuple[NodeGroup, ...]
+    schedule: ScalingSchedule | None = None
+    health_endpoints: tuple[HealthEndpoint, ...] = ()
+
+    @model_validator(mode="after")
+    def _schedule_names_node_groups(self) -> Cluster:
+        if self.schedule is not None:
+            unknown = set(self.schedule.off_hours_desired) - {ng.name for ng in self.node_groups}
+            if unknown:
+                raise ValueError(
+                    f"cluster {self.name}: off_hours_desired names unknown node groups "
+                    f"{sorted(unknown)}"
+                )
+        return self
+
+    def node_group(self, name: str) -> NodeGroup | None:
+        """The node group called `name`, if the cluster has one."""
+        return next((group for group in self.node_groups if group.name == name), None)
+
+
+class MemberAccount(_Frozen):
+    """A member account, the regions the fleet works in there, and its clusters."""
+
+    account_id: AccountId
+    name: str
+    regions: tuple[AwsRegion, ...] = Field(min_length=1)
+    clusters: tuple[Cluster, ...] = ()
+
+    @model_validator(mode="after")
+    def _clusters_in_listed_regions(self) -> MemberAccount:
+        for cluster in self.clusters:
+            if cluster.region not in self.regions:
+                raise ValueError(
+                    f"cluster {cluster.name} is in {cluster.region}, which is not among the "
+                    f"regions of account {self.account_id}"
+                )
+        return self
+
+
+class HubAccount(_Frozen):
+    """The account and region where the fleet runs."""
+
+    account_id: AccountId
+    region: AwsRegion
+
+
+class FleetInventory(_Frozen):
+    """The whole fleet of one stack."""
+
+    stack: str
+    hub: HubAccount
+    dry_run: bool
+    members: tuple[MemberAccount, ...]
+
+    def account_regions(self) -> Iterator[tuple[str, str]]:
+        """Every (account_id, region) pair of the member accounts, in inventory order."""
+        for member in self.members:
+            for region in member.regions:
+                yield member.account_id, region
+
+    def clusters(self) -> Iterator[tuple[MemberAccount, Cluster]]:
+        """Every cluster with the member account it belongs to."""
+        for member in self.members:
+            for cluster in member.clusters:
+                yield member, cluster
+
+    def member(self, account_id: str) -> MemberAccount | None:
+        """The member account `account_id`, if the fleet has it."""
+        return next((m for m in self.members if m.account_id == account_id), None)
+
+    def find_cluster(self, account_id: str, region: str, name: str) -> Cluster | None:
+        """The cluster `name` in `account_id` and `region`, if the fleet has it."""
+        member = self.member(account_id)
+        if member is None:
+            return None
+        return next(
+            (c for c in member.clusters if c.region == region and c.name == name),
+            None,
+        )
+
+    def find_node_group(
+        self, account_id: str, region: str, cluster_name: str, node_group_name: str
+    ) -> NodeGroup | None:
+        """The node group `node_group_name` of that cluster, if both exist."""
+        cluster = self.find_cluster(account_id, region, cluster_name)
+        return None if cluster is None else cluster.node_group(node_group_name)
+
+
+_cache: dict[tuple[str, str], tuple[str, FleetInventory]] = {}
+_cache_lock = threading.Lock()
+
+
+def load_inventory(s3_client: Any, bucket: str, key: str) -> FleetInventory:
+    """The inventory at s3://bucket/key, parsed again only when its ETag changed.
+
+    Raises `InventoryError` when the object is missing, unreadable, or not a valid inventory.
+    """
+    location = f"s3://{bucket}/{key}"
+    with _cache_lock:
+        cached = _cache.get((bucket, key))
+    request: dict[str, str] = {"Bucket": bucket, "Key": key}
+    if cached is not None:
+        request["IfNoneMatch"] = cached[0]
+    try:
+        response = s3_client.get_object(**request)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if cached is not None and code in ("304", "NotModified"):
+            return cached[1]
+        raise InventoryError(location, f"cannot be read: {code}") from error
+    inventory = parse_inventory(response["Body"].read(), location)
+    with _cache_lock:
+        _cache[(bucket, key)] = (response["ETag"], inventory)
+    return inventory
+
+
+def parse_inventory(document: bytes | str, location: str) -> FleetInventory:
+    """Parse an inventory document; `location` names it in the `InventoryError` it may raise."""
+    try:
+        content = json.loads(document)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InventoryError(location, f"is not valid JSON: {error}") from None
+    try:
+        return FleetInventory.model_validate(content)
+    except ValidationError as error:
+        field, problem = first_error(error, root="inventory")
+        raise InventoryError(location, f"{field}: {problem}") from None

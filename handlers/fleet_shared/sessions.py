@@ -1,0 +1,180 @@
+"""boto3 sessions and clients per (account, region), for the hub and the member accounts.
+
+The hub account is where the function runs: it uses the function's own credentials. For a member
+account the function assumes `arn:aws:iam::<account>:role/<MEMBER_ROLE_NAME>`; the assumed
+credentials are cached per (account, region) until five minutes before they expire, so a batch
+over many node groups assumes each role once. Clients are cached per (service, account, region)
+and rebuilt when their session is refreshed.
+
+A failing AssumeRole raises `MemberAccessError`, so a handler can record that one account failed
+and go on with the others. Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and
+`AWS_ENDPOINT_URL_<SERVICE>`) variables, which makes a moto server or LocalStack work unchanged.
+
+Safe to share between threads: cache updates happen under a lock, and boto3 clients are
+thread-safe once built.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.clock import Clock, SystemClock
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.exceptions import ConfigurationError, MemberAccessError
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    user_agent_extra="lambda-fleet",
+)
+"""The botocore configuration of every client the fleet builds."""
+
+REFRESH_MARGIN = timedelta(minutes=5)
+"""Assumed credentials are renewed this long before they expire, so no call races the expiry."""
+
+_SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]")
+_SESSION_NAME_MAX = 64
+
+
+@dataclass(frozen=True)
+class _CachedSession:
+    session: boto3.Session
+    expires_at: datetime
+
+
+class AccountSessions:
+    """Sessions and clients for the hub and member accounts of one function."""
+
+    def __init__(
+        self,
+        function_name: str,
+        member_role_name: str | None,
+        hub_account_id: str | None = None,
+        *,
+        home_region: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """Build an empty cache; nothing is called until a session or client is asked for.
+
+        `function_name` names the assumed-role sessions (visible in the members' CloudTrail).
+        `home_region` is where STS is called; it defaults to the function's own region.
+        """
+        self._function_name = function_name
+        self._member_role_name = member_role_name
+        self._hub_account_id = hub_account_id
+        self._home_region = home_region
+        self._clock = clock or SystemClock()
+        self._lock = threading.RLock()
+        self._hub_sessions: dict[str, boto3.Session] = {}
+        self._member_sessions: dict[tuple[str, str], _CachedSession] = {}
+        self._clients: dict[tuple[str, str, str], tuple[boto3.Session, Any]] = {}
+
+    @classmethod
+    def from_environment(
+        cls, environment: FunctionEnvironment, function_name: str, *, clock: Clock | None = None
+    ) -> AccountSessions:
+        """Sessions configured by MEMBER_ROLE_NAME and HUB_ACCOUNT_ID."""
+        return cls(
+            function_name,
+            environment.member_role_name,
+            environment.hub_account_id,
+            clock=clock,
+        )
+
+    @property
+    def home_region(self) -> str:
+        """The function's own region (AWS_REGION in Lambda, AWS_DEFAULT_REGION locally)."""
+        if self._home_region is None:
+            region = boto3.Session().region_name
+            if region is None:
+                raise ConfigurationError("AWS_DEFAULT_REGION", "is required but not set")
+            self._home_region = region
+        return self._home_region
+
+    @property
+    def hub_account_id(self) -> str:
+        """HUB_ACCOUNT_ID, or the account of the function's own credentials (asked once)."""
+        with self._lock:
+            if self._hub_account_id is None:
+                sts = self._hub_session(self.home_region).client("sts", config=CLIENT_CONFIG)
+                self._hub_account_id = str(sts.get_caller_identity()["Account"])
+            return self._hub_account_id
+
+    def is_hub(self, account_id: str) -> bool:
+        """Whether `account_id` is the hub, where no role is assumed."""
+        return account_id == self.hub_account_id
+
+    def session(self, account_id: str, region: str) -> boto3.Session:
+        """A session acting in `account_id` and `region`, assuming the member role when needed.
+
+        Raises `MemberAccessError` when AssumeRole fails and `ConfigurationError` when a member
+        account is asked for but MEMBER_ROLE_NAME is not set.
+        """
+        with self._lock:
+            if self.is_hub(account_id):
+                return self._hub_session(region)
+            key = (account_id, region)
+            cached = self._member_sessions.get(key)
+            if cached is None or self._clock.now() >= cached.expires_at - REFRESH_MARGIN:
+                cached = self._assume_member_role(account_id, region)
+                self._member_sessions[key] = cached
+            return cached.session
+
+    def client(self, service: str, account_id: str, region: str) -> Any:
+        """A client of `service` in `account_id` and `region`, with `CLIENT_CONFIG`.
+
+        Typed `Any` because boto3 generates client classes at run time.
+        """
+        with self._lock:
+            session = self.session(account_id, region)
+            key = (service, account_id, region)
+            cached = self._clients.get(key)
+            if cached is not None and cached[0] is session:
+                return cached[1]
+            client = session.client(service, config=CLIENT_CONFIG)
+            self._clients[key] = (session, client)
+            return client
+
+    def hub_client(self, service: str, region: str | None = None) -> Any:
+        """A client of `service` in the hub account, in `region` or the home region."""
+        return self.client(service, self.hub_account_id, region or self.home_region)
+
+    def _hub_session(self, region: str) -> boto3.Session:
+        # The function's own credentials: botocore refreshes them itself, so no expiry is kept.
+        with self._lock:
+            session = self._hub_sessions.get(region)
+            if session is None:
+                session = boto3.Session(region_name=region)
+                self._hub_sessions[region] = session
+            return session
+
+    def _assume_member_role(self, account_id: str, region: str) -> _CachedSession:
+        if not self._member_role_name:
+            raise ConfigurationError(
+                "MEMBER_ROLE_NAME", f"is required to act in member account {account_id}"
+            )
+        role_arn = f"arn:aws:iam::{account_id}:role/{self._member_role_name}"
+        sts = self.hub_client("sts")
+        try:
+            response = sts.assume_role(RoleArn=role_arn, RoleSessionName=self._role_session_name())
+        except (ClientError, BotoCoreError) as error:
+            raise MemberAccessError(account_id, region, str(error)) from error
+        credentials = response["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=region,
+        )
+        return _CachedSession(session, expires_at=credentials["Expiration"])
+
+    def _role_session_name(self) -> str:
+        name = _SESSION_NAME_FORBIDDEN.sub("-", f"lambda-fleet-{self._function_name}")
+        return name[:_SESSION_NAME_MAX]

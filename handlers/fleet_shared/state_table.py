@@ -1,0 +1,438 @@
+"""The fleet's DynamoDB state table: locks, idempotency, cooldowns, saved values and dedup.
+
+Everything that must stay safe when a function runs twice at once, or twice for the same request,
+goes through here. Table layout (partition key `pk`, sort key `sk`, both strings; TTL attribute
+`expires_at` in epoch seconds; values as a JSON string in `data`):
+
+| purpose      | pk                    | sk                         |
+|--------------|-----------------------|----------------------------|
+| lock         | `LOCK#<name>`         | `LOCK`                     |
+| idempotency  | `IDEMPOTENCY#<scope>` | `<request_id>`             |
+| last change  | `STATE#<key>`         | `LATEST`                   |
+| change log   | `STATE#<key>`         | `HISTORY#<ISO timestamp>`  |
+| saved value  | `STATE#<key>`         | `VALUE#<name>`             |
+| dedup claim  | `ONCE#<key>`          | `ONCE`                     |
+
+DynamoDB deletes expired items up to days late, so an item whose `expires_at` is in the past is
+treated as absent everywhere: conditions compare `expires_at` with the clock, and reads drop it.
+All reads are strongly consistent, because they decide whether to act.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from fleet_shared.clock import Clock, SystemClock
+from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
+
+DEFAULT_IN_PROGRESS_SECONDS = 900
+"""How long an unfinished idempotent request blocks repeats: the longest Lambda timeout."""
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_IN_PROGRESS = "IN_PROGRESS"
+_COMPLETED = "COMPLETED"
+_HISTORY_PREFIX = "HISTORY#"
+# Sorts after every ISO timestamp, so BETWEEN covers all history items from a given time on.
+_HISTORY_END = "HISTORY#~"
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One recorded change of a piece of state: when, and what the caller chose to record."""
+
+    changed_at: datetime
+    record: dict[str, Any]
+
+
+class IdempotentRequest:
+    """The handle `StateTable.idempotent` yields.
+
+    When `is_repeat` is true the request was already completed: `result` holds what was stored
+    and the caller returns it without acting. Otherwise the caller acts and calls `complete`.
+    """
+
+    def __init__(
+        self,
+        request_id: str,
+        stored_result: dict[str, Any] | None,
+        store: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        self.request_id = request_id
+        self.is_repeat = stored_result is not None
+        self.result = stored_result
+        self.completed = False
+        self._store = store
+
+    def complete(self, result: dict[str, Any]) -> None:
+        """Store `result` (JSON-serialisable) as the answer to every repeat of this request id.
+
+        Raises `RequestInProgressError` if the claim expired and another invocation took over.
+        """
+        if self._store is None:
+            raise RuntimeError(f"request {self.request_id} was already completed")
+        self._store(result)
+        self.result = result
+        self.completed = True
+
+
+class StateTable:
+    """Typed operations on the state table, with the low-level DynamoDB client."""
+
+    def __init__(self, table_name: str, client: Any, clock: Clock | None = None) -> None:
+        """`client` is a boto3 DynamoDB client of the hub account; `clock` defaults to real time."""
+        self._table_name = table_name
+        self._client = client
+        self._clock = clock or SystemClock()
+
+    @property
+    def table_name(self) -> str:
+        """The DynamoDB table this instance works on."""
+        return self._table_name
+
+    # Locks ---------------------------------------------------------------------------------
+
+    def acquire_lock(self, name: str, owner: str, lease_seconds: int) -> bool:
+        """Take the lock `name` for `lease_seconds`, or renew it if `owner` already holds it.
+
+        Returns False while another owner holds an unexpired lease. The lease bounds how long a
+        crashed owner can block the others, so choose it longer than the work it protects.
+        """
+        return self._try_acquire(name, owner, lease_seconds) is None
+
+    def release_lock(self, name: str, owner: str) -> bool:
+        """Release the lock if `owner` holds it; False when someone else does (or nobody)."""
+        try:
+            self._client.delete_item(
+                TableName=self._table_name,
+                Key=_key(f"LOCK#{name}", "LOCK"),
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    @contextmanager
+    def lock(self, name: str, owner: str, lease_seconds: int) -> Iterator[None]:
+        """Hold the lock `name` for the block; raises `LockNotAcquiredError` if another owner
+        holds it. The lock is released on leaving the block, also on an exception."""
+        holder = self._try_acquire(name, owner, lease_seconds)
+        if holder is not None:
+            raise LockNotAcquiredError(
+                name,
+                holder.get("owner", {}).get("S"),
+                _epoch_to_datetime(holder["expires_at"]["N"]) if "expires_at" in holder else None,
+            )
+        try:
+            yield
+        finally:
+            self.release_lock(name, owner)
+
+    def _try_acquire(self, name: str, owner: str, lease_seconds: int) -> dict[str, Any] | None:
+        """None when acquired, else the item of the current holder."""
+        now = self._clock.now()
+        return self._put_if_free(
+            {
+                **_key(f"LOCK#{name}", "LOCK"),
+                "owner": {"S": owner},
+                "acquired_at": {"S": _iso(now)},
+                "expires_at": {"N": str(_epoch(now) + lease_seconds)},
+            },
+            or_owner=owner,
+        )
+
+    # Idempotency ---------------------------------------------------------------------------
+
+    @contextmanager
+    def idempotent(
+        self,
+        scope: str,
+        request_id: str,
+        ttl_seconds: int,
+        in_progress_seconds: int = DEFAULT_IN_PROGRESS_SECONDS,
+    ) -> Iterator[IdempotentRequest]:
+        """Run a request at most once per `request_id` within `scope` for `ttl_seconds`.
+
+        ::
+
+            with table.idempotent("eks_scaler", request_id, ttl_seconds=86400) as request:
+                if request.is_repeat:
+                    return request.result
+                result = scale(...)
+                request.complete(result)
+                return result
+
+        Entering claims the id with an IN_PROGRESS record. A repeat of a completed id yields
+        `is_repeat=True` with the stored result; a repeat while the first is still running
+        raises `RequestInProgressError`. Leaving the block without `complete` (an exception, or an
+        early return because nothing was done) releases the claim, so a retry can act. A claim
+        whose invocation died is taken over after `in_progress_seconds`.
+        """
+        now = self._clock.now()
+        token = uuid.uuid4().hex
+        key = _key(f"IDEMPOTENCY#{scope}", request_id)
+        existing = self._put_if_free(
+            {
+                **key,
+                "status": {"S": _IN_PROGRESS},
+                "token": {"S": token},
+                "expires_at": {"N": str(_epoch(now) + in_progress_seconds)},
+            }
+        )
+        if existing is not None:
+            if existing.get("status", {}).get("S") != _COMPLETED:
+                raise RequestInProgressError(scope, request_id)
+            stored = json.loads(existing["data"]["S"])
+            yield IdempotentRequest(request_id, stored, None)
+            return
+
+        def store(result: dict[str, Any]) -> None:
+            self._complete_request(scope, request_id, token, result, ttl_seconds)
+
+        request = IdempotentRequest(request_id, None, store)
+        try:
+            yield request
+        finally:
+            if not request.completed:
+                self._release_claim(scope, request_id, token)
+
+    def _complete_request(
+        self, scope: str, request_id: str, token: str, result: dict[str, Any], ttl_seconds: int
+    ) -> None:
+        now = self._clock.now()
+        try:
+            self._client.put_item(
+                TableName=self._table_name,
+                Item={
+                    **_key(f"IDEMPOTENCY#{scope}", request_id),
+                    "status": {"S": _COMPLETED},
+                    "token": {"S": token},
+                    "data": {"S": _to_json(result)},
+                    "completed_at": {"S": _iso(now)},
+                    "expires_at": {"N": str(_epoch(now) + ttl_seconds)},
+                },
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames={"#token": "token"},
+                ExpressionAttributeValues={":token": {"S": token}},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                # Our claim expired and another invocation took the request over.
+                raise RequestInProgressError(scope, request_id) from None
+            raise
+
+    def _release_claim(self, scope: str, request_id: str, token: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table_name,
+                Key=_key(f"IDEMPOTENCY#{scope}", request_id),
+                ConditionExpression="#token = :token AND #status = :in_progress",
+                ExpressionAttributeNames={"#token": "token", "#status": "status"},
+                ExpressionAttributeValues={
+                    ":token": {"S": token},
+                    ":in_progress": {"S": _IN_PROGRESS},
+                },
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+
+    # Changes and cooldowns -----------------------------------------------------------------
+
+    def record_change(
+        self, key: str, record: dict[str, Any], history_ttl_seconds: int
+    ) -> StateChange:
+        """Record that `key` changed now: the latest change (kept) plus a history entry that
+        expires after `history_ttl_seconds`. Both are written in one transaction."""
+        now = self._clock.now()
+        data = {"S": _to_json(record)}
+        changed_at = {"S": _iso(now)}
+        self._client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self._table_name,
+                        "Item": {
+                            **_key(f"STATE#{key}", f"{_HISTORY_PREFIX}{_iso(now)}"),
+                            "data": data,
+                            "changed_at": changed_at,
+                            "expires_at": {"N": str(_epoch(now) + history_ttl_seconds)},
+                        },
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table_name,
+                        "Item": {
+                            **_key(f"STATE#{key}", "LATEST"),
+                            "data": data,
+                            "changed_at": changed_at,
+                        },
+                    }
+                },
+            ]
+        )
+        return StateChange(changed_at=now, record=record)
+
+    def latest_change(self, key: str) -> StateChange | None:
+        """The last change recorded for `key`, if any."""
+        item = self._get(f"STATE#{key}", "LATEST")
+        return None if item is None else _to_change(item)
+
+    def last_change_at(self, key: str) -> datetime | None:
+        """When `key` last changed, if it ever did."""
+        change = self.latest_change(key)
+        return None if change is None else change.changed_at
+
+    def cooldown_remaining(self, key: str, cooldown_seconds: int) -> int:
+        """Whole seconds until `cooldown_seconds` have passed since the last change (0 = go)."""
+        last = self.last_change_at(key)
+        if last is None:
+            return 0
+        remaining = (last + timedelta(seconds=cooldown_seconds) - self._clock.now()).total_seconds()
+        return max(0, math.ceil(remaining))
+
+    def query_history(self, key: str, since: datetime) -> list[StateChange]:
+        """The unexpired changes of `key` at or after `since`, oldest first."""
+        query: dict[str, Any] = {
+            "TableName": self._table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"STATE#{key}"},
+                ":from": {"S": f"{_HISTORY_PREFIX}{_iso(since)}"},
+                ":to": {"S": _HISTORY_END},
+            },
+            "ConsistentRead": True,
+        }
+        now_epoch = _epoch(self._clock.now())
+        changes: list[StateChange] = []
+        while True:
+            response = self._client.query(**query)
+            changes.extend(
+                _to_change(item) for item in response["Items"] if not _expired(item, now_epoch)
+            )
+            if "LastEvaluatedKey" not in response:
+                return changes
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # Saved values and dedup ----------------------------------------------------------------
+
+    def put_value(
+        self, key: str, name: str, value: dict[str, Any], ttl_seconds: int | None = None
+    ) -> None:
+        """Save `value` under (`key`, `name`), replacing any previous one; kept forever unless
+        `ttl_seconds` is given."""
+        now = self._clock.now()
+        item = {
+            **_key(f"STATE#{key}", f"VALUE#{name}"),
+            "data": {"S": _to_json(value)},
+            "updated_at": {"S": _iso(now)},
+        }
+        if ttl_seconds is not None:
+            item["expires_at"] = {"N": str(_epoch(now) + ttl_seconds)}
+        self._client.put_item(TableName=self._table_name, Item=item)
+
+    def get_value(self, key: str, name: str) -> dict[str, Any] | None:
+        """The value saved under (`key`, `name`), or None if none was saved or it expired."""
+        item = self._get(f"STATE#{key}", f"VALUE#{name}")
+        return None if item is None else json.loads(item["data"]["S"])
+
+    def claim_once(self, key: str, ttl_seconds: int) -> bool:
+        """True the first time `key` is claimed within `ttl_seconds`, False on every repeat.
+
+        Once the claim has expired the next call claims it again, whether or not DynamoDB has
+        deleted the item yet.
+        """
+        now = self._clock.now()
+        refused_by = self._put_if_free(
+            {
+                **_key(f"ONCE#{key}", "ONCE"),
+                "claimed_at": {"S": _iso(now)},
+                "expires_at": {"N": str(_epoch(now) + ttl_seconds)},
+            }
+        )
+        return refused_by is None
+
+    def _put_if_free(
+        self, item: dict[str, Any], *, or_owner: str | None = None
+    ) -> dict[str, Any] | None:
+        """Put `item` unless an unexpired item with its key exists (held by someone other than
+        `or_owner`, when given). Returns None when written, else the existing item."""
+        condition = "attribute_not_exists(pk) OR #expires_at < :now"
+        names = {"#expires_at": "expires_at"}
+        values = {":now": {"N": str(_epoch(self._clock.now()))}}
+        if or_owner is not None:
+            condition += " OR #owner = :owner"
+            names["#owner"] = "owner"
+            values[":owner"] = {"S": or_owner}
+        try:
+            self._client.put_item(
+                TableName=self._table_name,
+                Item=item,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return dict(error.response.get("Item", {}))
+            raise
+        return None
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table_name, Key=_key(pk, sk), ConsistentRead=True
+        )
+        item = response.get("Item")
+        if item is None or _expired(item, _epoch(self._clock.now())):
+            return None
+        return dict(item)
+
+
+def _key(pk: str, sk: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _epoch_to_datetime(value: str) -> datetime:
+    return datetime.fromtimestamp(int(value), UTC)
+
+
+def _iso(moment: datetime) -> str:
+    """Fixed-width UTC timestamps, so that string order is time order in sort keys."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _expired(item: dict[str, Any], now_epoch: int) -> bool:
+    return "expires_at" in item and int(item["expires_at"]["N"]) < now_epoch
+
+
+def _to_json(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _to_change(item: dict[str, Any]) -> StateChange:
+    return StateChange(
+        changed_at=datetime.fromisoformat(item["changed_at"]["S"]),
+        record=json.loads(item["data"]["S"]),
+    )
+
+
+def _is_condition_failure(error: ClientError) -> bool:
+    return bool(error.response.get("Error", {}).get("Code") == _CONDITION_FAILED)

@@ -1,0 +1,31 @@
+"""One readable line out of a pydantic `ValidationError`.
+
+Events, environment variables and the inventory are all validated by pydantic; users should read
+"nodegroups[0].desired_size: Input should be a valid integer", not a multi-line dump.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+_MESSAGE_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def render_location(location: tuple[int | str, ...]) -> str:
+    """`('nodegroups', 0, 'desired_size')` -> `nodegroups[0].desired_size`."""
+    rendered = ""
+    for part in location:
+        if isinstance(part, int):
+            rendered += f"[{part}]"
+        else:
+            rendered += f".{part}" if rendered else str(part)
+    return rendered
+
+
+def first_error(error: ValidationError, root: str) -> tuple[str, str]:
+    """The first error as (field path, problem); `root` is the path of the input as a whole."""
+    details = error.errors(include_url=False)[0]
+    message = details["msg"]
+    for prefix in _MESSAGE_PREFIXES:
+        message = message.removeprefix(prefix)
+    return render_location(tuple(details["loc"])) or root, message

@@ -1,0 +1,130 @@
+"""Behaviour of fleet_shared.environment: variables in, one frozen validated model out."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from fleet_shared.environment import DEFAULT_INVENTORY_KEY, FunctionEnvironment, load_environment
+from fleet_shared.exceptions import ConfigurationError
+from fleet_shared.field_types import PositiveInt
+
+TOPIC = "arn:aws:sns:ap-south-1:111111111111:fleet-alerts"
+
+
+class ScalerEnvironment(FunctionEnvironment):
+    state_table_name: str
+    member_role_name: str
+    forecaster_function_name: str
+    max_parallel_accounts: PositiveInt = 4
+
+
+def test_base_environment_accepts_an_empty_environment_with_defaults() -> None:
+    # GIVEN no variables at all
+    # WHEN the base model is loaded
+    environment = load_environment(FunctionEnvironment, {})
+    # THEN optional variables are None and defaulted ones have their defaults
+    assert environment.state_table_name is None
+    assert environment.fleet_dry_run is False
+    assert environment.fleet_inventory_key == DEFAULT_INVENTORY_KEY
+
+
+def test_field_names_map_to_upper_case_variables() -> None:
+    # GIVEN the common variables and one of the handler's own
+    environ = {
+        "STATE_TABLE_NAME": "state",
+        "MEMBER_ROLE_NAME": "member",
+        "FORECASTER_FUNCTION_NAME": "forecaster",
+        "ALERT_TOPIC_ARN": TOPIC,
+        "HUB_ACCOUNT_ID": "111111111111",
+        "MAX_PARALLEL_ACCOUNTS": "8",
+    }
+    # WHEN the handler's model is loaded
+    environment = load_environment(ScalerEnvironment, environ)
+    # THEN each field holds its variable, converted to the field's type
+    assert environment.state_table_name == "state"
+    assert environment.forecaster_function_name == "forecaster"
+    assert environment.alert_topic_arn == TOPIC
+    assert environment.hub_account_id == "111111111111"
+    assert environment.max_parallel_accounts == 8
+
+
+def test_missing_required_variable_is_named_in_one_line() -> None:
+    # GIVEN a handler model that requires MEMBER_ROLE_NAME, which is not set
+    environ = {"STATE_TABLE_NAME": "state", "FORECASTER_FUNCTION_NAME": "forecaster"}
+    # WHEN it is loaded
+    with pytest.raises(ConfigurationError) as raised:
+        load_environment(ScalerEnvironment, environ)
+    # THEN the error names the variable and says it is missing, without a pydantic dump
+    assert raised.value.variable == "MEMBER_ROLE_NAME"
+    assert str(raised.value) == "environment variable MEMBER_ROLE_NAME: is required but not set"
+
+
+def test_empty_variable_counts_as_unset() -> None:
+    # GIVEN a required variable set to the empty string
+    environ = {"STATE_TABLE_NAME": "", "MEMBER_ROLE_NAME": "m", "FORECASTER_FUNCTION_NAME": "f"}
+    # WHEN it is loaded
+    with pytest.raises(ConfigurationError) as raised:
+        load_environment(ScalerEnvironment, environ)
+    # THEN it is reported as not set
+    assert raised.value.variable == "STATE_TABLE_NAME"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("FALSE", False), ("True", True)])
+def test_dry_run_accepts_true_or_false_in_any_case(raw: str, expected: bool) -> None:
+    # GIVEN FLEET_DRY_RUN spelled in some case WHEN loaded THEN it is the boolean it says
+    assert load_environment(FunctionEnvironment, {"FLEET_DRY_RUN": raw}).fleet_dry_run is expected
+
+
+@pytest.mark.parametrize("raw", ["1", "yes", "on", "tru"])
+def test_dry_run_rejects_anything_but_true_or_false(raw: str) -> None:
+    # GIVEN a value that is probably a typo WHEN loaded THEN the variable is named
+    with pytest.raises(ConfigurationError) as raised:
+        load_environment(FunctionEnvironment, {"FLEET_DRY_RUN": raw})
+    assert raised.value.variable == "FLEET_DRY_RUN"
+    assert "must be true or false" in raised.value.problem
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("HUB_ACCOUNT_ID", "12345", "12-digit"),
+        ("ALERT_TOPIC_ARN", "fleet-alerts", "must be an ARN"),
+        ("MAX_PARALLEL_ACCOUNTS", "0", "greater than 0"),
+    ],
+)
+def test_invalid_values_are_reported_with_their_variable(
+    variable: str, value: str, problem: str
+) -> None:
+    # GIVEN otherwise valid variables and one invalid value
+    environ = {"STATE_TABLE_NAME": "s", "MEMBER_ROLE_NAME": "m", "FORECASTER_FUNCTION_NAME": "f"}
+    environ[variable] = value
+    # WHEN loaded THEN the error names that variable and what is wrong
+    with pytest.raises(ConfigurationError) as raised:
+        load_environment(ScalerEnvironment, environ)
+    assert raised.value.variable == variable
+    assert problem in raised.value.problem
+
+
+def test_reads_os_environ_when_no_mapping_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a variable in the process environment
+    monkeypatch.setenv("DATA_BUCKET_NAME", "fleet-data")
+    # WHEN loaded without a mapping THEN the process environment is read
+    assert load_environment(FunctionEnvironment).data_bucket_name == "fleet-data"
+
+
+def test_loaded_environment_is_frozen() -> None:
+    # GIVEN a loaded environment WHEN a field is assigned THEN pydantic refuses
+    environment = load_environment(FunctionEnvironment, {})
+    with pytest.raises(ValidationError):
+        environment.fleet_dry_run = True  # type: ignore[misc]
+
+
+def test_required_names_the_variable_a_shared_component_needs() -> None:
+    # GIVEN an environment without ALERT_TOPIC_ARN
+    environment = load_environment(FunctionEnvironment, {"STATE_TABLE_NAME": "state"})
+    # WHEN a component requires it THEN the error names ALERT_TOPIC_ARN; a set one is returned
+    with pytest.raises(ConfigurationError) as raised:
+        environment.required("alert_topic_arn")
+    assert raised.value.variable == "ALERT_TOPIC_ARN"
+    assert environment.required("state_table_name") == "state"

@@ -1,0 +1,86 @@
+"""Behaviour of fleet_shared.event_parsing: events to models, bad input to one clear error."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel
+
+from fleet_shared.event_parsing import error_result, parse_event
+from fleet_shared.exceptions import EventValidationError, LockNotAcquiredError
+
+
+class NodeGroupRequest(BaseModel):
+    name: str
+    desired_size: int
+
+
+class ScaleRequest(BaseModel):
+    action: Literal["scale_up", "scale_down"]
+    nodegroups: list[NodeGroupRequest]
+
+
+def test_valid_payload_becomes_the_model() -> None:
+    # GIVEN a payload of the right shape WHEN parsed THEN the model holds its values
+    request = parse_event(
+        ScaleRequest, {"action": "scale_up", "nodegroups": [{"name": "a", "desired_size": 3}]}
+    )
+    assert request.nodegroups[0].desired_size == 3
+
+
+def test_nested_error_names_the_field_path() -> None:
+    # GIVEN a payload whose second node group has a non-numeric size
+    payload = {
+        "action": "scale_up",
+        "nodegroups": [{"name": "a", "desired_size": 1}, {"name": "b", "desired_size": "x"}],
+    }
+    # WHEN parsed THEN the error names nodegroups[1].desired_size and the problem
+    with pytest.raises(EventValidationError) as raised:
+        parse_event(ScaleRequest, payload)
+    assert raised.value.field == "nodegroups[1].desired_size"
+    assert "valid integer" in raised.value.problem
+
+
+def test_missing_field_is_named() -> None:
+    # GIVEN a payload without `action` WHEN parsed THEN the error names `action`
+    with pytest.raises(EventValidationError) as raised:
+        parse_event(ScaleRequest, {"nodegroups": []})
+    assert raised.value.field == "action"
+    assert str(raised.value) == "invalid event: action: Field required"
+
+
+@pytest.mark.parametrize("payload", [[1, 2], "scale", None])
+def test_payload_that_is_not_an_object_is_reported_as_event(payload: object) -> None:
+    # GIVEN a list, a string or nothing WHEN parsed THEN the field is `event`
+    with pytest.raises(EventValidationError) as raised:
+        parse_event(ScaleRequest, payload)
+    assert raised.value.field == "event"
+    assert "expected a JSON object" in raised.value.problem
+
+
+def test_error_result_of_a_fleet_error_carries_its_message_and_context() -> None:
+    # GIVEN a validation error WHEN turned into a result with context
+    error = EventValidationError("nodegroups[0].desired_size", "must be >= 0")
+    result = error_result(error, cluster="dev-apps")
+    # THEN the result is the standard error shape
+    assert result == {
+        "status": "error",
+        "error": "invalid event: nodegroups[0].desired_size: must be >= 0",
+        "cluster": "dev-apps",
+    }
+
+
+def test_error_result_of_an_unexpected_exception_names_its_type() -> None:
+    # GIVEN a KeyError, whose message alone is unreadable WHEN turned into a result
+    # THEN the type is part of the message
+    assert error_result(KeyError("name"))["error"] == "KeyError: 'name'"
+    assert error_result(LockNotAcquiredError("scale", None, None))["error"] == (
+        "lock scale is held"
+    )
+
+
+def test_error_result_refuses_to_overwrite_status() -> None:
+    # GIVEN context that would replace `status` WHEN building the result THEN it is refused
+    with pytest.raises(TypeError):
+        error_result(ValueError("x"), status="ok")

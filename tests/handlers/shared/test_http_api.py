@@ -1,0 +1,72 @@
+"""Behaviour of fleet_shared.http_api: HTTP API v2 events in, proxy responses out."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from fleet_shared.exceptions import EventValidationError
+from fleet_shared.http_api import http_response, is_http_api_event, json_body
+
+
+def http_event(body: str | None, *, encoded: bool = False) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "POST /scale",
+        "rawPath": "/scale",
+        "requestContext": {"http": {"method": "POST", "path": "/scale"}},
+        "isBase64Encoded": encoded,
+    }
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+def test_http_api_v2_event_is_recognised_and_others_are_not() -> None:
+    # GIVEN an HTTP API v2 event, a REST v1 event and a scheduled payload
+    rest_v1 = {"version": "1.0", "httpMethod": "POST", "requestContext": {}}
+    # WHEN checked THEN only the v2 event is an HTTP API event
+    assert is_http_api_event(http_event("{}"))
+    assert not is_http_api_event(rest_v1)
+    assert not is_http_api_event({"action": "scale_up"})
+    assert not is_http_api_event([1])
+
+
+def test_plain_json_body_is_decoded() -> None:
+    # GIVEN a JSON body WHEN decoded THEN the object comes back
+    assert json_body(http_event('{"cluster": "dev-apps"}')) == {"cluster": "dev-apps"}
+
+
+def test_base64_body_is_decoded_first() -> None:
+    # GIVEN a body API Gateway base64-encoded WHEN decoded THEN the JSON object comes back
+    encoded = base64.b64encode(b'{"cluster": "dev-apps"}').decode("ascii")
+    assert json_body(http_event(encoded, encoded=True)) == {"cluster": "dev-apps"}
+
+
+@pytest.mark.parametrize(
+    ("body", "encoded", "problem"),
+    [
+        ("{not json", False, "not valid JSON"),
+        ("[1, 2]", False, "expected a JSON object, got list"),
+        (None, False, "is empty"),
+        ("***", True, "not valid base64"),
+    ],
+)
+def test_bad_body_is_reported_on_field_body(body: str | None, encoded: bool, problem: str) -> None:
+    # GIVEN a body that is not a JSON object WHEN decoded THEN the error names `body`
+    with pytest.raises(EventValidationError) as raised:
+        json_body(http_event(body, encoded=encoded))
+    assert raised.value.field == "body"
+    assert problem in raised.value.problem
+
+
+def test_response_carries_json_body_and_content_type() -> None:
+    # GIVEN a result WHEN turned into a response THEN it is a v2 proxy response with JSON
+    response = http_response(400, {"status": "error", "error": "bad"})
+    assert response["statusCode"] == 400
+    assert response["headers"] == {"content-type": "application/json"}
+    assert json.loads(response["body"]) == {"status": "error", "error": "bad"}
+    assert response["isBase64Encoded"] is False

@@ -1,0 +1,132 @@
+"""Behaviour of fleet_shared.inventory: the inventory document in S3 as frozen models."""
+
+from __future__ import annotations
+
+import json
+from datetime import time
+from typing import Any
+
+import boto3
+import pytest
+from pydantic import ValidationError
+
+from fleet_shared.exceptions import InventoryError
+from fleet_shared.inventory import FleetInventory, load_inventory, parse_inventory
+
+BUCKET = "lambda-fleet-data"
+KEY = "config/fleet-inventory.json"
+MEMBER = "222222222222"
+REGION = "ap-south-1"
+
+
+class CountingS3:
+    """An S3 client that counts GetObject calls and what they returned."""
+
+    def __init__(self) -> None:
+        self._s3 = boto3.client("s3", region_name=REGION)
+        self.downloads = 0
+
+    def get_object(self, **request: Any) -> dict[str, Any]:
+        response = self._s3.get_object(**request)
+        self.downloads += 1
+        return dict(response)
+
+
+def test_inventory_document_is_parsed_into_models(inventory_in_s3: dict[str, Any]) -> None:
+    # GIVEN the inventory the program wrote WHEN it is loaded
+    inventory = load_inventory(boto3.client("s3", region_name=REGION), BUCKET, KEY)
+    # THEN clusters, node groups and schedules are typed
+    cluster = inventory.find_cluster(MEMBER, REGION, "dev-apps")
+    assert cluster is not None
+    assert cluster.schedule is not None
+    assert cluster.schedule.scale_down_time == time(18, 0)
+    assert cluster.schedule.zone.key == "Asia/Kolkata"
+    assert cluster.health_endpoints[0].expected_status == 200
+    assert inventory.hub.account_id == "123456789012"
+    assert inventory.dry_run is True
+
+
+def test_unchanged_object_is_not_downloaded_again(inventory_in_s3: dict[str, Any]) -> None:
+    # GIVEN an inventory already loaded in this container
+    s3 = CountingS3()
+    first = load_inventory(s3, BUCKET, KEY)
+    downloads = s3.downloads
+    # WHEN loaded again with the object unchanged THEN the cached model is returned
+    assert load_inventory(s3, BUCKET, KEY) is first
+    assert s3.downloads == downloads
+
+
+def test_changed_object_is_parsed_again(inventory_in_s3: dict[str, Any]) -> None:
+    # GIVEN a loaded inventory that a new deployment then rewrote with another stack name
+    s3 = boto3.client("s3", region_name=REGION)
+    assert load_inventory(s3, BUCKET, KEY).stack == "dev"
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps({**inventory_in_s3, "stack": "dev2"}))
+    # WHEN loaded again THEN the new content is returned
+    assert load_inventory(s3, BUCKET, KEY).stack == "dev2"
+
+
+def test_missing_object_is_an_inventory_error(inventory_in_s3: dict[str, Any]) -> None:
+    # GIVEN no object at the key WHEN loaded THEN InventoryError names the location
+    with pytest.raises(InventoryError) as raised:
+        load_inventory(boto3.client("s3", region_name=REGION), BUCKET, "config/missing.json")
+    assert raised.value.location == f"s3://{BUCKET}/config/missing.json"
+    assert "NoSuchKey" in raised.value.problem
+
+
+def test_helpers_find_accounts_clusters_and_node_groups(inventory_document: dict[str, Any]) -> None:
+    # GIVEN a member with two regions and a second cluster
+    member = inventory_document["members"][0]
+    member["regions"].append("eu-west-1")
+    member["clusters"].append(
+        {**member["clusters"][0], "name": "eu-apps", "region": "eu-west-1", "schedule": None}
+    )
+    inventory = FleetInventory.model_validate(inventory_document)
+    # WHEN the helpers are used THEN they find what exists and None for what does not
+    assert list(inventory.account_regions()) == [(MEMBER, REGION), (MEMBER, "eu-west-1")]
+    assert [cluster.name for _, cluster in inventory.clusters()] == ["dev-apps", "eu-apps"]
+    node_group = inventory.find_node_group(MEMBER, REGION, "dev-apps", "system")
+    assert node_group is not None
+    assert node_group.floor == 1
+    assert inventory.find_cluster(MEMBER, REGION, "eu-apps") is None
+    assert inventory.find_node_group(MEMBER, REGION, "dev-apps", "gpu") is None
+    assert inventory.member("999999999999") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda d: d["members"][0]["clusters"][0]["node_groups"][0].update(desired_size=9), "max"),
+        (
+            lambda d: d["members"][0]["clusters"][0]["schedule"].update(time_zone="Mars/Base"),
+            "zone",
+        ),
+        (lambda d: d["members"][0]["clusters"][0].update(region="eu-west-1"), "not among"),
+        (
+            lambda d: d["members"][0]["clusters"][0]["schedule"].update(off_hours_desired={"x": 1}),
+            "unknown node groups",
+        ),
+        (lambda d: d["members"][0].update(account_id="2222"), "12-digit"),
+        (lambda d: d.update(owner="team"), "Extra inputs"),
+    ],
+)
+def test_inconsistent_inventory_is_rejected_naming_the_field(
+    inventory_document: dict[str, Any], change: Any, problem: str
+) -> None:
+    # GIVEN an inventory with one inconsistency WHEN parsed THEN InventoryError says what
+    change(inventory_document)
+    with pytest.raises(InventoryError) as raised:
+        parse_inventory(json.dumps(inventory_document), "test")
+    assert problem in raised.value.problem
+
+
+def test_inventory_is_frozen(inventory_document: dict[str, Any]) -> None:
+    # GIVEN a parsed inventory WHEN a field is assigned THEN pydantic refuses
+    inventory = FleetInventory.model_validate(inventory_document)
+    with pytest.raises(ValidationError):
+        inventory.dry_run = False  # type: ignore[misc]
+
+
+def test_document_that_is_not_json_is_an_inventory_error() -> None:
+    # GIVEN a truncated document WHEN parsed THEN the error says it is not JSON
+    with pytest.raises(InventoryError, match="not valid JSON"):
+        parse_inventory(b'{"stack": ', "test")

@@ -1,0 +1,131 @@
+"""Behaviour of fleet_shared.sessions against moto STS (moto honours assumed-role accounts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from botocore.stub import Stubber
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.exceptions import ConfigurationError, MemberAccessError
+from fleet_shared.sessions import CLIENT_CONFIG, AccountSessions
+
+REGION = "ap-south-1"
+MOTO_ACCOUNT = "123456789012"
+MEMBER = "222222222222"
+OTHER_MEMBER = "333333333333"
+
+
+@pytest.fixture
+def real_time_clock() -> ManualClock:
+    """Starts at the real time: moto stamps credential expiry from the real clock."""
+    return ManualClock(datetime.now(UTC))
+
+
+@pytest.fixture
+def sessions(mocked_aws: None, real_time_clock: ManualClock) -> AccountSessions:
+    return AccountSessions("eks_scaler", "lambda-fleet-member", MOTO_ACCOUNT, clock=real_time_clock)
+
+
+def test_member_client_acts_in_the_member_account(sessions: AccountSessions) -> None:
+    # GIVEN a member account WHEN a client is asked for there
+    sts = sessions.client("sts", MEMBER, REGION)
+    sqs = sessions.client("sqs", MEMBER, REGION)
+    # THEN its calls run as the assumed member role, and resources land in the member account
+    identity = sts.get_caller_identity()
+    assert identity["Account"] == MEMBER
+    assert identity["Arn"].startswith(
+        f"arn:aws:sts::{MEMBER}:assumed-role/lambda-fleet-member/lambda-fleet-eks_scaler"
+    )
+    assert f"/{MEMBER}/" in sqs.create_queue(QueueName="probe")["QueueUrl"]
+
+
+def test_hub_uses_the_functions_own_credentials(sessions: AccountSessions) -> None:
+    # GIVEN the hub account WHEN a client is asked for there
+    identity = sessions.client("sts", MOTO_ACCOUNT, REGION).get_caller_identity()
+    # THEN no role is assumed: the caller is the function's own identity
+    assert identity["Account"] == MOTO_ACCOUNT
+    assert ":assumed-role/" not in identity["Arn"]
+    assert sessions.hub_client("sts").get_caller_identity()["Arn"] == identity["Arn"]
+
+
+def test_hub_account_is_found_through_sts_when_not_configured(mocked_aws: None) -> None:
+    # GIVEN no HUB_ACCOUNT_ID WHEN the hub account is asked for THEN STS names it
+    sessions = AccountSessions("eks_scaler", "lambda-fleet-member")
+    assert sessions.hub_account_id == MOTO_ACCOUNT
+    assert sessions.is_hub(MOTO_ACCOUNT)
+    assert not sessions.is_hub(MEMBER)
+
+
+def test_clients_and_sessions_are_cached_per_account_and_region(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN clients asked for twice WHEN compared THEN the same objects come back
+    assert sessions.client("eks", MEMBER, REGION) is sessions.client("eks", MEMBER, REGION)
+    assert sessions.session(MEMBER, REGION) is sessions.session(MEMBER, REGION)
+    # AND other accounts, regions and services get their own
+    assert sessions.client("eks", MEMBER, REGION) is not sessions.client("eks", MEMBER, "eu-west-1")
+    assert sessions.session(MEMBER, REGION) is not sessions.session(OTHER_MEMBER, REGION)
+    assert sessions.client("eks", MEMBER, REGION) is not sessions.client("ec2", MEMBER, REGION)
+
+
+def test_member_session_is_renewed_five_minutes_before_expiry(
+    sessions: AccountSessions, real_time_clock: ManualClock
+) -> None:
+    # GIVEN a member session whose credentials last an hour
+    first_session = sessions.session(MEMBER, REGION)
+    first_client = sessions.client("eks", MEMBER, REGION)
+    # WHEN 54 minutes pass THEN it is still reused
+    real_time_clock.advance(54 * 60)
+    assert sessions.session(MEMBER, REGION) is first_session
+    # WHEN 56 minutes have passed THEN the role is assumed again and clients are rebuilt
+    real_time_clock.advance(2 * 60)
+    assert sessions.session(MEMBER, REGION) is not first_session
+    assert sessions.client("eks", MEMBER, REGION) is not first_client
+
+
+def test_clients_use_the_fleet_retry_and_user_agent_settings(sessions: AccountSessions) -> None:
+    # GIVEN a member client WHEN its configuration is read THEN the fleet's settings apply
+    config = sessions.client("eks", MEMBER, REGION).meta.config
+    # botocore counts max_attempts=5 as five retries after the first call
+    assert config.retries == {"mode": "standard", "total_max_attempts": 6}
+    assert config.user_agent_extra == CLIENT_CONFIG.user_agent_extra == "lambda-fleet"
+
+
+def test_failed_assume_role_raises_member_access_error(sessions: AccountSessions) -> None:
+    # GIVEN STS denying the AssumeRole into the member
+    with Stubber(sessions.hub_client("sts")) as stubber:
+        stubber.add_client_error("assume_role", "AccessDenied", "not authorized")
+        # WHEN a member client is asked for THEN MemberAccessError names account and region
+        with pytest.raises(MemberAccessError) as raised:
+            sessions.client("eks", MEMBER, REGION)
+    assert (raised.value.account_id, raised.value.region) == (MEMBER, REGION)
+    assert "AccessDenied" in raised.value.cause
+
+
+def test_member_access_without_member_role_name_is_a_configuration_error(
+    mocked_aws: None,
+) -> None:
+    # GIVEN an environment without MEMBER_ROLE_NAME
+    environment = FunctionEnvironment(hub_account_id=MOTO_ACCOUNT)
+    sessions = AccountSessions.from_environment(environment, "health_monitor")
+    # WHEN a member is asked for THEN the missing variable is named; the hub still works
+    with pytest.raises(ConfigurationError) as raised:
+        sessions.session(MEMBER, REGION)
+    assert raised.value.variable == "MEMBER_ROLE_NAME"
+    assert sessions.client("sts", MOTO_ACCOUNT, REGION).get_caller_identity()["Account"] == (
+        MOTO_ACCOUNT
+    )
+
+
+def test_endpoint_override_comes_from_aws_endpoint_url(
+    sessions: AccountSessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN boto3's standard AWS_ENDPOINT_URL (a moto server or LocalStack)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localhost:4566")
+    # WHEN a new client is built THEN it points there
+    assert sessions.client("s3", MOTO_ACCOUNT, "eu-west-1").meta.endpoint_url == (
+        "http://localhost:4566"
+    )

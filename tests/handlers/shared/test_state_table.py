@@ -1,0 +1,248 @@
+"""Behaviour of fleet_shared.state_table against moto DynamoDB, with a manual clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
+from fleet_shared.state_table import StateTable
+
+# Locks ---------------------------------------------------------------------------------------
+
+
+def test_second_owner_is_refused_while_the_lease_runs(state_table: StateTable) -> None:
+    # GIVEN a lock held by scaler-a
+    assert state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
+    # WHEN scaler-b tries within the lease THEN it is refused
+    assert not state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+
+
+def test_expired_lease_lets_another_owner_in(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a lock whose 60 s lease has run out (the owner crashed)
+    state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
+    fake_clock.advance(61)
+    # WHEN another owner asks THEN it gets the lock, and the former owner no longer has it
+    assert state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+    assert not state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
+
+
+def test_only_the_owner_releases_the_lock(state_table: StateTable) -> None:
+    # GIVEN a lock held by scaler-a
+    state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
+    # WHEN scaler-b releases it THEN nothing happens and scaler-b still cannot take it
+    assert not state_table.release_lock("dev-apps", "scaler-b")
+    assert not state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+    # WHEN scaler-a releases it THEN scaler-b can take it
+    assert state_table.release_lock("dev-apps", "scaler-a")
+    assert state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+
+
+def test_owner_renews_its_own_lease(state_table: StateTable, fake_clock: ManualClock) -> None:
+    # GIVEN a lock renewed by its owner 50 s into a 60 s lease
+    state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
+    fake_clock.advance(50)
+    assert state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
+    # WHEN another owner asks after the first lease would have ended THEN it is still refused
+    fake_clock.advance(20)
+    assert not state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+
+
+def test_lock_context_raises_naming_the_holder(state_table: StateTable) -> None:
+    # GIVEN a lock held by scaler-a
+    state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
+    # WHEN scaler-b enters the lock context THEN LockNotAcquiredError names the holder
+    with (
+        pytest.raises(LockNotAcquiredError) as raised,
+        state_table.lock("dev-apps", "scaler-b", lease_seconds=60),
+    ):
+        pytest.fail("the block must not run")
+    assert raised.value.holder == "scaler-a"
+    assert raised.value.expires_at is not None
+
+
+def test_lock_context_releases_on_exception(state_table: StateTable) -> None:
+    # GIVEN work inside the lock that fails
+    with pytest.raises(ValueError), state_table.lock("dev-apps", "scaler-a", 60):
+        raise ValueError("boom")
+    # WHEN another owner asks THEN the lock is free
+    assert state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+
+
+# Idempotency ---------------------------------------------------------------------------------
+
+
+def run_once(table: StateTable, request_id: str, calls: list[str]) -> dict[str, Any]:
+    """A handler body: acts and records the call unless the request is a repeat."""
+    with table.idempotent("eks_scaler", request_id, ttl_seconds=3600) as request:
+        if request.is_repeat:
+            assert request.result is not None
+            return request.result
+        calls.append(request_id)
+        result = {"status": "ok", "scaled": len(calls)}
+        request.complete(result)
+        return result
+
+
+def test_repeated_request_returns_the_stored_result_without_acting(
+    state_table: StateTable,
+) -> None:
+    # GIVEN a request that was completed once
+    calls: list[str] = []
+    first = run_once(state_table, "req-1", calls)
+    # WHEN the same request id comes again
+    second = run_once(state_table, "req-1", calls)
+    # THEN the stored result is returned and the work ran once
+    assert second == first == {"status": "ok", "scaled": 1}
+    assert calls == ["req-1"]
+
+
+def test_other_request_ids_and_expired_results_act_again(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a completed request
+    calls: list[str] = []
+    run_once(state_table, "req-1", calls)
+    # WHEN another id comes, and the first id again after its TTL
+    run_once(state_table, "req-2", calls)
+    fake_clock.advance(3601)
+    run_once(state_table, "req-1", calls)
+    # THEN each of them acted
+    assert calls == ["req-1", "req-2", "req-1"]
+
+
+def test_concurrent_repeat_is_refused_while_in_progress(state_table: StateTable) -> None:
+    # GIVEN a request still being processed
+    with state_table.idempotent("eks_scaler", "req-1", ttl_seconds=3600) as first:
+        assert not first.is_repeat
+        # WHEN the same id arrives meanwhile THEN it is refused as in progress
+        with (
+            pytest.raises(RequestInProgressError),
+            state_table.idempotent("eks_scaler", "req-1", ttl_seconds=3600),
+        ):
+            pytest.fail("the block must not run")
+        first.complete({"status": "ok"})
+
+
+def test_failed_request_releases_its_claim_for_a_retry(state_table: StateTable) -> None:
+    # GIVEN a request whose work raised
+    with (
+        pytest.raises(RuntimeError),
+        state_table.idempotent("eks_scaler", "req-1", ttl_seconds=3600),
+    ):
+        raise RuntimeError("EKS throttled")
+    # WHEN it is retried THEN it acts again
+    calls: list[str] = []
+    run_once(state_table, "req-1", calls)
+    assert calls == ["req-1"]
+
+
+def test_dead_invocation_claim_is_taken_over_after_in_progress_seconds(
+    state_table: StateTable, dynamodb_client: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN an IN_PROGRESS claim left by an invocation that timed out, in the documented layout
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item={
+            "pk": {"S": "IDEMPOTENCY#eks_scaler"},
+            "sk": {"S": "req-1"},
+            "status": {"S": "IN_PROGRESS"},
+            "token": {"S": "dead-invocation"},
+            "expires_at": {"N": str(int(fake_clock.now().timestamp()) + 60)},
+        },
+    )
+    calls: list[str] = []
+    # WHEN the same id comes within the claim THEN it is refused
+    with pytest.raises(RequestInProgressError):
+        run_once(state_table, "req-1", calls)
+    # WHEN it comes after the claim expired THEN it acts
+    fake_clock.advance(61)
+    run_once(state_table, "req-1", calls)
+    assert calls == ["req-1"]
+
+
+# Changes and cooldowns -----------------------------------------------------------------------
+
+
+def test_no_cooldown_before_any_change(state_table: StateTable) -> None:
+    # GIVEN a key never changed WHEN asked THEN no change time and no cooldown
+    assert state_table.last_change_at("dev-apps/system") is None
+    assert state_table.cooldown_remaining("dev-apps/system", 300) == 0
+
+
+def test_cooldown_counts_down_from_the_last_change(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a change recorded now
+    state_table.record_change("dev-apps/system", {"desired": 3}, history_ttl_seconds=86400)
+    assert state_table.last_change_at("dev-apps/system") == fake_clock.now()
+    # WHEN time passes THEN the cooldown shrinks and ends
+    assert state_table.cooldown_remaining("dev-apps/system", 300) == 300
+    fake_clock.advance(120.5)
+    assert state_table.cooldown_remaining("dev-apps/system", 300) == 180
+    fake_clock.advance(200)
+    assert state_table.cooldown_remaining("dev-apps/system", 300) == 0
+
+
+def test_history_lists_changes_since_a_time_and_drops_expired_ones(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN three changes an hour apart, with a 2.5 h history TTL
+    start = fake_clock.now()
+    for desired in (1, 2, 3):
+        state_table.record_change("dev-apps/system", {"desired": desired}, 9000)
+        fake_clock.advance(3600)
+    # WHEN history is queried THEN the changes come oldest first, from `since` on
+    history = state_table.query_history("dev-apps/system", since=start + timedelta(minutes=30))
+    assert [change.record for change in history] == [{"desired": 2}, {"desired": 3}]
+    assert history[0].changed_at == start + timedelta(hours=1)
+    # WHEN the first two have expired THEN only the last is listed, and LATEST never is
+    fake_clock.advance(3600)
+    assert [c.record for c in state_table.query_history("dev-apps/system", since=start)] == [
+        {"desired": 3}
+    ]
+    latest = state_table.latest_change("dev-apps/system")
+    assert latest is not None
+    assert latest.record == {"desired": 3}
+
+
+# Saved values and dedup ----------------------------------------------------------------------
+
+
+def test_saved_value_is_read_back_and_replaced(state_table: StateTable) -> None:
+    # GIVEN a saved previous size WHEN it is replaced THEN the newest value is read back
+    assert state_table.get_value("dev-apps/system", "previous_size") is None
+    state_table.put_value("dev-apps/system", "previous_size", {"desired": 4})
+    state_table.put_value("dev-apps/system", "previous_size", {"desired": 5})
+    assert state_table.get_value("dev-apps/system", "previous_size") == {"desired": 5}
+
+
+def test_saved_value_with_ttl_disappears_when_expired(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a counter saved for 10 minutes
+    state_table.put_value("spot/m7g.large", "interruptions", {"count": 2}, ttl_seconds=600)
+    # WHEN 11 minutes pass (DynamoDB may not have deleted it yet) THEN it reads as absent
+    fake_clock.advance(599)
+    assert state_table.get_value("spot/m7g.large", "interruptions") == {"count": 2}
+    fake_clock.advance(2)
+    assert state_table.get_value("spot/m7g.large", "interruptions") is None
+
+
+def test_claim_once_is_true_once_within_its_ttl_and_again_after(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a dedup key claimed for 5 minutes
+    assert state_table.claim_once("alert/abc123", ttl_seconds=300)
+    # WHEN it is claimed again within the TTL THEN it is refused
+    fake_clock.advance(299)
+    assert not state_table.claim_once("alert/abc123", ttl_seconds=300)
+    # WHEN the TTL has passed (item still present in the table) THEN it is claimed again
+    fake_clock.advance(2)
+    assert state_table.claim_once("alert/abc123", ttl_seconds=300)
+    assert not state_table.claim_once("alert/abc123", ttl_seconds=300)
