@@ -1,0 +1,48 @@
+"""`fleetctl invoke` refuses bad arguments with one clear line and exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from fleetctl.invoke import InvokeOutcome
+from fleetctl.mocked_program import REPO_ROOT
+
+
+def _fleetctl(*arguments: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fleetctl", *arguments],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+
+
+def test_unknown_function_is_refused_naming_the_known_ones():
+    completed = _fleetctl("invoke", "eks_scalar", "--event", "-", stdin="{}")
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("fleetctl: unknown function 'eks_scalar'; known functions:")
+    assert "eks_scaler" in completed.stderr
+
+
+def test_unreadable_event_file_is_refused(tmp_path):
+    completed = _fleetctl("invoke", "eks_scaler", "--event", str(tmp_path / "missing.json"))
+    assert completed.returncode == 2
+    assert "cannot read event" in completed.stderr
+
+
+def test_event_that_is_not_json_is_refused():
+    completed = _fleetctl("invoke", "eks_scaler", "--event", "-", stdin="{not json")
+    assert completed.returncode == 2
+    assert "event - is not JSON" in completed.stderr
+
+
+def test_error_results_failed_http_answers_and_failed_batch_items_count_as_errors():
+    assert InvokeOutcome({"status": "error", "error": "x"}, "", 0).is_error
+    assert InvokeOutcome({"statusCode": 400, "body": "{}"}, "", 0).is_error
+    assert InvokeOutcome({"batchItemFailures": [{"itemIdentifier": "1"}]}, "", 0).is_error
+    assert InvokeOutcome(None, "Traceback", 1).is_error
+    assert not InvokeOutcome({"statusCode": 200}, "", 0).is_error
+    assert not InvokeOutcome({"batchItemFailures": []}, "", 0).is_error
