@@ -5,6 +5,11 @@ from standard input, calls `lambda_handler(event, context)`, writes the result a
 standard output; everything the handler logs goes to standard error.
 
 Usage: python -m fleetctl.invoke_runner <handler module> <function name> <timeout seconds>
+       python -m fleetctl.invoke_runner --serve <handler module> <function name> <timeout seconds>
+
+With `--serve` the process stays warm like a Lambda execution environment: it reads one event
+per line and answers each with one line `{"result": ...}` or `{"crash": "..."}` (the traceback
+goes to standard error), until standard input closes.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import importlib
 import json
 import sys
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 
@@ -37,7 +43,25 @@ class LocalContext:
         return max(0, int((self.timeout_seconds - elapsed) * 1000))
 
 
+def serve(module_name: str, function_name: str, timeout: str) -> int:
+    answers = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        handler = importlib.import_module(module_name).lambda_handler
+        for line in sys.stdin:
+            context = LocalContext(function_name=function_name, timeout_seconds=int(timeout))
+            try:
+                answer: dict[str, object] = {"result": handler(json.loads(line), context)}
+            except Exception as error:  # reported to the caller, as Lambda reports it
+                traceback.print_exc()
+                answer = {"crash": f"{type(error).__name__}: {error}"}
+            answers.write(json.dumps(answer, default=str) + "\n")
+            answers.flush()
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--serve":
+        return serve(*argv[1:])
     module_name, function_name, timeout = argv
     event = json.load(sys.stdin)
     context = LocalContext(function_name=function_name, timeout_seconds=int(timeout))

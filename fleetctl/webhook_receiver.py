@@ -1,0 +1,88 @@
+"""A small HTTP server on 127.0.0.1 that stands in for Slack, PagerDuty and a news feed.
+
+It records every POST (path and JSON body) so the demo can show what the fleet's alerts would
+have sent, and serves a fixed RSS document for the report fetcher's launch-date feed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+FEED_PATH = "/feed.rss"
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>AWS region launches</title>
+<item><title>Asia Pacific (Hyderabad) Region is now open</title>
+<link>https://aws.amazon.com/about-aws/whats-new/</link>
+<pubDate>Tue, 22 Nov 2022 00:00:00 GMT</pubDate></item>
+<item><title>Asia Pacific (Melbourne) Region is now open</title>
+<link>https://aws.amazon.com/about-aws/whats-new/</link>
+<pubDate>Tue, 24 Jan 2023 00:00:00 GMT</pubDate></item>
+</channel></rss>
+"""
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    path: str
+    body: Any
+
+
+class WebhookReceiver:
+    def __init__(self) -> None:
+        self.requests: list[ReceivedRequest] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length).decode()
+                try:
+                    body: Any = json.loads(raw)
+                except json.JSONDecodeError:
+                    body = raw
+                receiver.requests.append(ReceivedRequest(self.path, body))
+                reply = b'{"status": "success"}' if "pagerduty" in self.path else b"ok"
+                self.send_response(202 if "pagerduty" in self.path else 200)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def do_GET(self) -> None:
+                if self.path != FEED_PATH:
+                    self.send_error(404)
+                    return
+                data = FEED.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
