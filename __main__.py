@@ -4,6 +4,7 @@ import pulumi
 
 from components.exceptions import StackSettingsError
 from components.fleet import Fleet, FleetArgs
+from components.naming import member_execution_role_name
 from components.stack_config import load_stack_settings
 
 try:
@@ -24,5 +25,21 @@ pulumi.export(
             "private_subnet_ids": network.private_subnet_ids,
         }
         for (account_id, region), network in sorted(fleet.networks.items())
+    },
+)
+pulumi.export("member_execution_role_name", member_execution_role_name(pulumi.get_stack()))
+pulumi.export(
+    "clusters",
+    {
+        member.account_id: {
+            cluster.name: {
+                "region": member.cluster_region(cluster),
+                "node_groups": list(
+                    fleet.member_accounts[member.account_id].clusters[cluster.name].node_groups
+                ),
+            }
+            for cluster in member.clusters
+        }
+        for member in settings.members
     },
 )

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from catalog.functions import FUNCTIONS
+from components.member_account import MemberAccount, MemberAccountArgs
 from components.network import AccountNetwork, AccountNetworkArgs
 from components.providers import AccountProviders, AccountProvidersArgs
 from components.settings import FleetSettings
@@ -40,4 +42,24 @@ class Fleet(pulumi.ComponentResource):
                     ),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
+        self.member_accounts: dict[str, MemberAccount] = {}
+        for member in settings.members:
+            self.member_accounts[member.account_id] = MemberAccount(
+                f"{name}-{member.name}",
+                MemberAccountArgs(
+                    member=member,
+                    hub=settings.hub,
+                    stack=args.stack,
+                    functions=FUNCTIONS,
+                    providers={
+                        region: self.providers.provider(member.account_id, region)
+                        for region in member.regions
+                    },
+                    networks={
+                        region: self.networks[(member.account_id, region)]
+                        for region in member.regions
+                    },
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.register_outputs({})

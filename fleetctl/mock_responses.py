@@ -114,13 +114,17 @@ class FleetMocks(pulumi.runtime.Mocks):
         return self._placements.get(provider_reference or "")
 
     def placement_of(self, request: Any) -> ProviderPlacement | None:
-        """Where a registration lands: its own provider, or the aws provider of a component."""
-        if request.type.startswith("pulumi:providers:"):
+        """Where a registration lands: its own AWS provider, or the aws provider of a component.
+
+        Providers of other packages (such as `eks`) have no account or region.
+        """
+        if request.type == "pulumi:providers:aws":
             return placement_from_provider_inputs(rpc.deserialize_properties(request.object))
-        if request.provider:
-            return self.placement(request.provider)
+        if request.type.startswith("pulumi:providers:"):
+            return None
+        own = self.placement(request.provider) if request.provider else None
         providers = dict(getattr(request, "providers", {}))
-        return self.placement(providers.get("aws"))
+        return own or self.placement(providers.get("aws"))
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         if args.typ == "pulumi:pulumi:StackReference":

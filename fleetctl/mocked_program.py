@@ -22,6 +22,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
@@ -34,6 +35,11 @@ from fleetctl.mock_responses import FleetMocks, ProviderPlacement, network_outpu
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "__main__.py"
 DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+AWS_PROVIDER_TYPE = "pulumi:providers:aws"
+
+# Multi-language component packages, and the packages of the providers that the resources they
+# create need; with default providers disabled, each must come explicitly in `providers`.
+COMPONENT_PROVIDER_PACKAGES: dict[str, tuple[str, ...]] = {"eks": ("aws",)}
 
 _RUN_LOCK = threading.Lock()
 
@@ -126,9 +132,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         self._refuse_implicit_provider(request)
-        response = super().RegisterResource(request)
+        request = _with_references_as_urns(request)
+        response = super().RegisterResource(_placed_by_aws_provider(request))
         self.requests.append((response.urn, request))
-        if request.type.startswith("pulumi:providers:"):
+        if request.type == AWS_PROVIDER_TYPE:
             self.fleet_mocks.remember_provider(
                 f"{response.urn}::{response.id}", rpc.deserialize_properties(request.object)
             )
@@ -162,11 +169,59 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 f"resource {request.name!r} ({request.type}) has no explicit provider, and "
                 "default providers are disabled for this stack"
             )
-        if request.remote and package not in request.providers:
-            raise PlanError(
-                f"component {request.name!r} ({request.type}) has no provider for package "
-                f"{package!r}, and default providers are disabled for this stack"
-            )
+        if not request.remote:
+            return
+        for needed in (package, *COMPONENT_PROVIDER_PACKAGES.get(package, ())):
+            if needed not in request.providers:
+                raise PlanError(
+                    f"component {request.name!r} ({request.type}) has no provider for package "
+                    f"{needed!r}, and default providers are disabled for this stack"
+                )
+
+
+def _with_references_as_urns(request: Any) -> Any:
+    """The registration with each resource reference in its inputs replaced by the URN.
+
+    Deserialising a reference inside the mock monitor would rebuild the referenced resource
+    through the engine, from another event loop, and fail; the URN names the resource passed,
+    which is what the plan and the tests need.
+    """
+    if not hasattr(request, "object"):
+        return request
+    document = json_format.MessageToDict(request.object)
+    replaced = _urns_for_references(document)
+    if replaced == document:
+        return request
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.object.Clear()
+    json_format.ParseDict(replaced, copy.object)
+    return copy
+
+
+def _urns_for_references(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_resource_sig:
+            return value["urn"]
+        return {key: _urns_for_references(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_urns_for_references(item) for item in value]
+    return value
+
+
+def _placed_by_aws_provider(request: Any) -> Any:
+    """What the mocks see of a multi-language component: its AWS provider places it.
+
+    Its own provider (for example `eks`) says nothing about the account; the AWS provider it
+    passes to its children does.
+    """
+    aws_provider = dict(getattr(request, "providers", {})).get("aws")
+    if not getattr(request, "remote", False) or not aws_provider:
+        return request
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.provider = aws_provider
+    return copy
 
 
 def _config_for_pulumi(config: Mapping[str, Any]) -> dict[str, str]:

@@ -1,0 +1,164 @@
+"""Forward a member's events (spot interruptions, alarms, security findings) to the hub's bus.
+
+Events happen where the workloads run, but the functions that react to them run in the hub. In
+every member account and region, a rule per forwarded catalog pattern sends matching events to
+the hub's default bus, through a role that may only put events on that one bus. The hub side
+owns the bus policy that admits the member accounts and the rules that invoke the functions.
+
+A pattern that another forwarded pattern already covers is not forwarded again: both rules would
+match the same event, and the hub would receive (and act on) it twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from catalog.model import EventRule, FunctionSpec
+from components.settings import PROJECT
+
+
+def forwarded_event_rules(functions: Iterable[FunctionSpec]) -> list[EventRule]:
+    """The catalog's member-forwarded rules, without those another one already covers.
+
+    Of two identical patterns, the first in catalog order is kept.
+    """
+    candidates = [
+        trigger
+        for spec in functions
+        for trigger in spec.triggers
+        if isinstance(trigger, EventRule) and trigger.forwarded_from_members
+    ]
+    kept: list[EventRule] = []
+    for index, rule in enumerate(candidates):
+        covered = any(
+            pattern_covers(other.pattern, rule.pattern)
+            and (not pattern_covers(rule.pattern, other.pattern) or other_index < index)
+            for other_index, other in enumerate(candidates)
+            if other_index != index
+        )
+        if not covered:
+            kept.append(rule)
+    return kept
+
+
+def pattern_covers(wide: Mapping[str, Any], narrow: Mapping[str, Any]) -> bool:
+    """True when every event that `narrow` matches is also matched by `wide`.
+
+    Conservative: only exact-value lists and nested objects are compared; any other matcher
+    (prefix, numeric, exists...) counts as not covered, so a needed rule is never dropped.
+    """
+    return all(key in narrow and _field_covers(value, narrow[key]) for key, value in wide.items())
+
+
+def _field_covers(wide: Any, narrow: Any) -> bool:
+    if isinstance(wide, Mapping) and isinstance(narrow, Mapping):
+        return pattern_covers(wide, narrow)
+    wide_values, narrow_values = _exact_values(wide), _exact_values(narrow)
+    if wide_values is None or narrow_values is None:
+        return False
+    return narrow_values <= wide_values
+
+
+def _exact_values(value: Any) -> frozenset[str] | None:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return frozenset(value)
+    return None
+
+
+def forwarding_role_trust_policy(member_account_id: str) -> str:
+    """EventBridge may assume the role, only on behalf of rules of this member account."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": member_account_id}},
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def put_events_policy(hub_bus_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PutEventsOnHubBusOnly",
+                    "Effect": "Allow",
+                    "Action": "events:PutEvents",
+                    "Resource": hub_bus_arn,
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+@dataclass(frozen=True)
+class EventForwardingArgs:
+    stack: str
+    member_account_id: str
+    hub_bus_arn: str
+    rules: tuple[EventRule, ...]
+    # One provider per region of the account, in the account's region order; the first one
+    # creates the (global) IAM role.
+    providers: Mapping[str, aws.Provider]
+
+
+class EventForwarding(pulumi.ComponentResource):
+    """One role per member account, and per region one rule and target per forwarded pattern."""
+
+    role: aws.iam.Role
+
+    def __init__(
+        self, name: str, args: EventForwardingArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("lambda-fleet:member:EventForwarding", name, None, opts)
+        iam_provider = next(iter(args.providers.values()))
+        iam = pulumi.ResourceOptions(parent=self, provider=iam_provider)
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            description="Lets EventBridge forward this account's events to the fleet hub bus",
+            assume_role_policy=forwarding_role_trust_policy(args.member_account_id),
+            opts=iam,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-put-events",
+            name="put-events-on-hub-bus",
+            role=self.role.id,
+            policy=put_events_policy(args.hub_bus_arn),
+            opts=iam,
+        )
+        for region, provider in args.providers.items():
+            regional = pulumi.ResourceOptions(parent=self, provider=provider)
+            for rule in args.rules:
+                member_rule = aws.cloudwatch.EventRule(
+                    f"{name}-{region}-{rule.name}",
+                    name=f"{PROJECT}-{args.stack}-forward-{rule.name}",
+                    description=f"Forwards {rule.name} events to the lambda-fleet hub bus",
+                    event_pattern=json.dumps(rule.pattern, sort_keys=True),
+                    opts=regional,
+                )
+                aws.cloudwatch.EventTarget(
+                    f"{name}-{region}-{rule.name}",
+                    rule=member_rule.name,
+                    target_id="hub-bus",
+                    arn=args.hub_bus_arn,
+                    role_arn=self.role.arn,
+                    opts=regional,
+                )
+        self.register_outputs(
+            {"role_arn": self.role.arn, "rules": [rule.name for rule in args.rules]}
+        )

@@ -1,0 +1,99 @@
+"""Everything the fleet creates in one member account: access, event forwarding, clusters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+
+from catalog.model import FunctionSpec
+from components.eks_cluster import EksCluster, EksClusterArgs
+from components.event_forwarding import (
+    EventForwarding,
+    EventForwardingArgs,
+    forwarded_event_rules,
+)
+from components.member_access import MemberAccess, MemberAccessArgs
+from components.naming import default_event_bus_arn, partition_of
+from components.network import AccountNetwork
+from components.settings import HubSettings, MemberSettings
+
+
+@dataclass(frozen=True)
+class MemberAccountArgs:
+    member: MemberSettings
+    hub: HubSettings
+    stack: str
+    functions: Sequence[FunctionSpec]
+    # Per region of the member, in the member's region order.
+    providers: Mapping[str, aws.Provider]
+    networks: Mapping[str, AccountNetwork]
+
+
+class MemberAccount(pulumi.ComponentResource):
+    """One execution role and one forwarding role per account; rules and clusters per region."""
+
+    access: MemberAccess
+    forwarding: EventForwarding
+    clusters: dict[str, EksCluster]
+
+    def __init__(
+        self, name: str, args: MemberAccountArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("lambda-fleet:member:MemberAccount", name, None, opts)
+        member = args.member
+        partition = partition_of(member.deploy_role_arn)
+        first_region_provider = args.providers[member.regions[0]]
+        self.access = MemberAccess(
+            f"{name}-access",
+            MemberAccessArgs(
+                stack=args.stack,
+                partition=partition,
+                member_account_id=member.account_id,
+                hub_account_id=args.hub.account_id,
+                functions=args.functions,
+                provider=first_region_provider,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.forwarding = EventForwarding(
+            f"{name}-events",
+            EventForwardingArgs(
+                stack=args.stack,
+                member_account_id=member.account_id,
+                hub_bus_arn=default_event_bus_arn(
+                    partition_of(args.hub.deploy_role_arn), args.hub.region, args.hub.account_id
+                ),
+                rules=tuple(forwarded_event_rules(args.functions)),
+                providers={region: args.providers[region] for region in member.regions},
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The eks plugin's own provider has no settings; the AWS provider decides the account.
+        eks_provider = eks.Provider(f"{name}-eks", opts=pulumi.ResourceOptions(parent=self))
+        self.clusters = {}
+        for cluster in member.clusters:
+            region = member.cluster_region(cluster)
+            network = args.networks[region]
+            self.clusters[cluster.name] = EksCluster(
+                f"{name}-{cluster.name}",
+                EksClusterArgs(
+                    cluster=cluster,
+                    partition=partition,
+                    vpc_id=network.vpc_id,
+                    private_subnet_ids=network.private_subnet_ids,
+                    fleet_role_arn=self.access.role.arn,
+                    provider=args.providers[region],
+                    eks_provider=eks_provider,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs(
+            {
+                "execution_role_name": self.access.role.name,
+                "clusters": sorted(self.clusters),
+            }
+        )
