@@ -3,6 +3,7 @@
     python -m fleetctl plan --stack dev [--json | --diff BASE.json HEAD.json]
     python -m fleetctl invoke <function> --event <file|-> [--stack dev] [--endpoint-url URL]
                               [--account ID] [--region R]
+    python -m fleetctl demo [--stack dev] [--out out]
 
 Exit status: 0 success, 1 the function answered with an error, 2 bad arguments or input.
 """
@@ -56,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     invoke_command.add_argument("--account", help="hub account id to act as")
     invoke_command.add_argument("--region", help="AWS region")
+    demo = commands.add_parser(
+        "demo", help="replay one working day of a stack against a local moto server"
+    )
+    demo.add_argument("--stack", default="dev", help="stack to replay")
+    demo.add_argument("--out", type=Path, default=REPO_ROOT / "out", help="where reports go")
     return parser
 
 
@@ -87,9 +93,15 @@ def _invoke(arguments: argparse.Namespace) -> int:
     return EXIT_ERROR_RESULT if outcome.is_error else EXIT_OK
 
 
+def _demo(arguments: argparse.Namespace) -> int:
+    from fleetctl.demo import run_demo  # noqa: PLC0415 - moto only when the demo runs
+
+    return run_demo(arguments.stack, arguments.out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    commands = {"plan": _plan, "invoke": _invoke}
+    commands = {"plan": _plan, "invoke": _invoke, "demo": _demo}
     try:
         return commands[arguments.command](arguments)
     except FleetctlError as error:

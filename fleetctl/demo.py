@@ -1,0 +1,333 @@
+"""`make demo`: one working day of the dev stack, replayed locally against a moto server.
+
+1. A moto server starts on 127.0.0.1 (a free port) and stops at the end, even on failure.
+2. It gets what the dev stack would have (named from the offline plan), and the member account
+   gets the stack file's clusters, two weeks of metrics, stale snapshots and an open port 22.
+3. The day's schedules, taken from the offline plan with their payloads, fire in time order
+   (rate schedules at most hourly, so the day fits in a minute); each target function runs in
+   a warm worker with the environment the plan gives it. Objects written under raw/ and
+   processed/ reach the report functions through the bucket's notifications, and alerts reach
+   the notification router through a queue subscribed to the alert topics, as SNS would.
+4. A timeline, node group sizes through the day, the alerts the local Slack/PagerDuty receiver
+   got, and the reports (copied with the plan to ./out/) are printed.
+
+The day is compressed into about a minute, so the scaler's cooldown is shortened to fit it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time as clock
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from catalog import FUNCTIONS
+from components.naming import member_execution_role_name
+from components.settings import FleetSettings, load_settings
+from fleetctl.demo_world import (
+    DEMO_CREDENTIALS,
+    DemoWorld,
+    aws_client,
+    create_hub,
+    create_member,
+    demo_now,
+    member_credentials,
+    queue_cost_explorer_results,
+)
+from fleetctl.function_workers import WorkerCrashedError, WorkerPool
+from fleetctl.invoke import deployed_environment
+from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
+from fleetctl.plan import render_json
+from fleetctl.schedule_replay import Firing, firings_on, planned_schedules
+from fleetctl.webhook_receiver import FEED_PATH, WebhookReceiver
+
+DEMO_ZONE = ZoneInfo("Asia/Kolkata")
+RATE_SPACING_MINUTES = 60
+# Seconds of the demo's compressed day: cooldowns longer than this would block the evening.
+DEMO_COOLDOWN_SECONDS = "5"
+
+
+@dataclass
+class Timeline:
+    total: int
+    lines: list[str] = field(default_factory=list)
+    sizes: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    failures: int = 0
+
+    def record(self, at: datetime, function: str, outcome: str, done: int) -> None:
+        width = len(str(self.total))
+        line = f"[{done:>{width}}/{self.total}] {at:%H:%M} {function:<20} {outcome}"
+        self.lines.append(line)
+        print(line, flush=True)
+
+
+@contextmanager
+def moto_server(hub_account_id: str) -> Iterator[str]:
+    """A moto server on 127.0.0.1 whose default account is the hub; stopped on any exit."""
+    os.environ["MOTO_ACCOUNT_ID"] = hub_account_id
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - reads MOTO_ACCOUNT_ID on import
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _settings(stack: str) -> FleetSettings:
+    config = read_stack_file(REPO_ROOT / f"Pulumi.{stack}.yaml")
+    return load_settings(
+        stack, {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("lambda-fleet:")}
+    )
+
+
+def _environments(
+    run: ProgramRun, endpoint_url: str, region: str, receiver_url: str
+) -> dict[str, dict[str, str]]:
+    environments = {}
+    for spec in FUNCTIONS:
+        variables = deployed_environment(run, spec)
+        environment = dict(os.environ)
+        environment.update(variables)
+        environment.update(
+            {
+                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "handlers")]),
+                "AWS_ENDPOINT_URL": endpoint_url,
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
+                "AWS_ACCESS_KEY_ID": DEMO_CREDENTIALS["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": DEMO_CREDENTIALS["aws_secret_access_key"],
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_NAMESPACE": "LambdaFleet",
+                "PAGERDUTY_EVENTS_URL": f"{receiver_url}/pagerduty",
+                "REPORT_FEED_URL": f"{receiver_url}{FEED_PATH}",
+                "SCALER_COOLDOWN_SECONDS": DEMO_COOLDOWN_SECONDS,
+                "FLEET_DRY_RUN": "false",
+            }
+        )
+        environment.pop("AWS_PROFILE", None)
+        environments[spec.name] = environment
+    return environments
+
+
+def summarize(result: Any) -> str:
+    """One line for the timeline out of whatever a handler answered."""
+    if not isinstance(result, dict):
+        return str(result)[:100]
+    if "statusCode" in result:
+        return f"HTTP {result['statusCode']}"
+    if "batchItemFailures" in result:
+        failed = len(result["batchItemFailures"])
+        return "all delivered" if not failed else f"{failed} failed, to be retried"
+    parts = []
+    if result.get("status"):
+        parts.append(str(result["status"]))
+    if result.get("error"):
+        parts.append(str(result["error"])[:120])
+    for key, value in sorted(result.items()):
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            statuses = [str(item.get("status")) for item in value if item.get("status")]
+            if statuses:
+                counts = {status: statuses.count(status) for status in sorted(set(statuses))}
+                parts.append(f"{key}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+            else:
+                parts.append(f"{key}: {len(value)}")
+        elif key in {"counts", "summary"} and isinstance(value, dict):
+            parts.append(
+                f"{key}: "
+                + ", ".join(
+                    f"{k}={v}" for k, v in sorted(value.items()) if not isinstance(v, dict | list)
+                )
+            )
+    return "; ".join(parts) or ", ".join(sorted(result))[:100]
+
+
+class DayReplay:
+    def __init__(
+        self, world: DemoWorld, pool: WorkerPool, settings: FleetSettings, stack: str
+    ) -> None:
+        self.world = world
+        self.pool = pool
+        self.settings = settings
+        self.stack = stack
+        self.sqs = aws_client("sqs", world.endpoint_url, world.region)
+
+    def invoke(self, timeline: Timeline, at: datetime, function: str, event: Any, done: int) -> Any:
+        try:
+            result = self.pool.invoke(function, event)
+        except WorkerCrashedError as error:
+            timeline.failures += 1
+            timeline.record(at, function, f"CRASHED: {error}", done)
+            return None
+        timeline.record(at, function, summarize(result), done)
+        return result
+
+    def _drain(self, queue_url: str) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            for message in batch:
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            messages.extend(batch)
+
+    def follow_up(self, timeline: Timeline, at: datetime, done: int) -> None:
+        """Deliver bucket events to the report functions and alerts to the router, until quiet."""
+        while True:
+            delivered = False
+            for message in self._drain(self.world.queues.bucket_events_url):
+                body = json.loads(message["Body"])
+                for record in body.get("Records", []):
+                    key = record["s3"]["object"]["key"]
+                    function = "report_processor" if key.startswith("raw/") else "report_generator"
+                    if key.startswith("raw/rejected/"):
+                        continue
+                    self.invoke(timeline, at, function, {"Records": [record]}, done)
+                    delivered = True
+            alerts = self._drain(self.world.queues.alerts_url)
+            for offset in range(0, len(alerts), 10):
+                batch = alerts[offset : offset + 10]
+                event = {
+                    "Records": [
+                        {
+                            "messageId": message["MessageId"],
+                            "receiptHandle": message["ReceiptHandle"],
+                            "body": message["Body"],
+                            "attributes": {},
+                            "messageAttributes": {},
+                            "eventSource": "aws:sqs",
+                            "eventSourceARN": "arn:aws:sqs:demo",
+                            "awsRegion": self.world.region,
+                        }
+                        for message in batch
+                    ]
+                }
+                self.invoke(timeline, at, "notification_router", event, done)
+                delivered = True
+            if not delivered:
+                return
+
+    def node_group_sizes(self) -> dict[str, str]:
+        sizes: dict[str, str] = {}
+        role = member_execution_role_name(self.stack)
+        for member in self.settings.members:
+            for cluster in member.clusters:
+                region = member.cluster_region(cluster)
+                credentials = member_credentials(
+                    self.world.endpoint_url,
+                    region,
+                    f"arn:aws:iam::{member.account_id}:role/{role}",
+                )
+                eks = aws_client("eks", self.world.endpoint_url, region, **credentials)
+                for group in cluster.node_groups:
+                    scaling = eks.describe_nodegroup(
+                        clusterName=cluster.name, nodegroupName=group.name
+                    )["nodegroup"]["scalingConfig"]
+                    sizes[f"{cluster.name}/{group.name}"] = (
+                        f"{scaling['minSize']}/{scaling['desiredSize']}/{scaling['maxSize']}"
+                    )
+        return sizes
+
+
+def _replay_day() -> date:
+    """Today if it is a working day, else the next Monday: the demo shows a working day."""
+    today = datetime.now(DEMO_ZONE).date()
+    return today if today.weekday() < 5 else today + timedelta(days=7 - today.weekday())
+
+
+def _copy_reports(world: DemoWorld, out_dir: Path) -> list[str]:
+    s3 = aws_client("s3", world.endpoint_url, world.region)
+    copied = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=world.data_bucket, Prefix="reports/"):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if not key.endswith((".xlsx", ".json", ".csv")):
+                continue
+            target = out_dir / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(world.data_bucket, key, str(target))
+            copied.append(str(target.relative_to(out_dir.parent)))
+    return sorted(copied)
+
+
+def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
+    started = clock.monotonic()
+    print(f"lambda-fleet demo: one working day of the {stack} stack, offline", flush=True)
+    settings = _settings(stack)
+    run = run_program(stack)
+    schedules = planned_schedules(run)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    (out_dir / f"plan-{stack}.json").write_text(render_json(run))
+    day = _replay_day()
+    firings: list[Firing] = firings_on(schedules, day, DEMO_ZONE, RATE_SPACING_MINUTES)
+    print(
+        f"plan: {len(run.resources)} resources, {len(schedules)} schedules -> "
+        f"{len(firings)} firings on {day:%A %Y-%m-%d} (IST)",
+        flush=True,
+    )
+    with WebhookReceiver() as receiver, moto_server(settings.hub.account_id) as endpoint:
+        any_environment = deployed_environment(run, FUNCTIONS[0])
+        world = create_hub(
+            endpoint, settings, any_environment, settings.inventory(stack), receiver.url
+        )
+        now = demo_now()
+        create_member(endpoint, settings, any_environment["MEMBER_ROLE_NAME"], now)
+        queue_cost_explorer_results(endpoint, now)
+        print(f"moto server on {endpoint}; Slack/PagerDuty receiver on {receiver.url}", flush=True)
+        timeline = Timeline(total=len(firings))
+        environments = _environments(run, endpoint, settings.hub.region, receiver.url)
+        with WorkerPool(environments, out_dir / "logs") as pool:
+            replay = DayReplay(world, pool, settings, stack)
+            timeline.sizes.append(("start", replay.node_group_sizes()))
+            for done, firing in enumerate(firings, start=1):
+                at = firing.at
+                replay.invoke(timeline, at, firing.schedule.function, firing.schedule.payload, done)
+                replay.follow_up(timeline, at, done)
+                if firing.schedule.function == "eks_scaler":
+                    timeline.sizes.append((f"{at:%H:%M}", replay.node_group_sizes()))
+        _print_sizes(timeline)
+        _print_alerts(receiver)
+        copied = _copy_reports(world, out_dir)
+    print(f"\nreports and the plan are in {out_dir}/ ({len(copied)} report files):")
+    for path in copied[:12]:
+        print(f"  {path}")
+    print(f"\nlogs of each function: {out_dir / 'logs'}/<function>.log")
+    print(f"done in {clock.monotonic() - started:.0f} s; {timeline.failures} invocation(s) crashed")
+    return 1 if timeline.failures else 0
+
+
+def _print_sizes(timeline: Timeline) -> None:
+    print("\nnode group sizes through the day (min/desired/max):")
+    groups = sorted({group for _, sizes in timeline.sizes for group in sizes})
+    width = max([len(group) for group in groups] + [10])
+    print(f"  {'time':<6} " + " ".join(f"{group:>{width}}" for group in groups))
+    for label, sizes in timeline.sizes:
+        print(f"  {label:<6} " + " ".join(f"{sizes.get(group, '-'):>{width}}" for group in groups))
+
+
+def _print_alerts(receiver: WebhookReceiver) -> None:
+    print(f"\nalerts received by the local Slack/PagerDuty stand-in: {len(receiver.requests)}")
+    for request in receiver.requests[:15]:
+        body = request.body
+        if isinstance(body, dict) and "payload" in body:
+            text = f"{body['payload'].get('severity')}: {body['payload'].get('summary')}"
+        elif isinstance(body, dict):
+            text = str(body.get("text", body))[:110]
+        else:
+            text = str(body)[:110]
+        print(f"  {request.path:<11} {text}")

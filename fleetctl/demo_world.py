@@ -1,0 +1,294 @@
+"""What the dev stack would have in AWS, created in a moto server for the demo.
+
+Names come from the functions' environment in the offline plan (table, bucket, topics, secrets,
+inventory key), so the handlers find exactly what they would find after `pulumi up`. The member
+account gets the clusters and node groups of the stack file, two weeks of Container Insights
+history, some stale snapshots and a security group open to the world, so that every function
+has real work to do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import botocore.config
+
+from components.settings import FleetSettings
+
+DEMO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+HISTORY_DAYS = 14
+CONTAINER_INSIGHTS = "ContainerInsights"
+ALERT_SEVERITIES = ("critical", "warning", "info")
+
+
+@dataclass(frozen=True)
+class DemoQueues:
+    """Queues the demo reads to play the parts of SNS -> router and S3 -> Lambda."""
+
+    alerts_url: str
+    bucket_events_url: str
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    endpoint_url: str
+    hub_account_id: str
+    region: str
+    data_bucket: str
+    queues: DemoQueues
+
+
+def aws_client(service: str, endpoint_url: str, region: str, **credentials: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=botocore.config.Config(retries={"mode": "standard"}),
+        **(credentials or DEMO_CREDENTIALS),
+    )
+
+
+def member_credentials(endpoint_url: str, region: str, role_arn: str) -> dict[str, str]:
+    """Credentials of the member execution role, as the handlers get them."""
+    sts = aws_client("sts", endpoint_url, region)
+    issued = sts.assume_role(RoleArn=role_arn, RoleSessionName="lambda-fleet-demo")["Credentials"]
+    return {
+        "aws_access_key_id": issued["AccessKeyId"],
+        "aws_secret_access_key": issued["SecretAccessKey"],
+        "aws_session_token": issued["SessionToken"],
+    }
+
+
+def _name_of(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1]
+
+
+def create_hub(
+    endpoint_url: str,
+    settings: FleetSettings,
+    environment: dict[str, str],
+    inventory: dict[str, Any],
+    receiver_url: str,
+) -> DemoWorld:
+    """The hub's bucket, table, topics, secrets and inventory, named as the plan names them."""
+    region = settings.hub.region
+    s3 = aws_client("s3", endpoint_url, region)
+    bucket = environment["DATA_BUCKET_NAME"]
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_object(
+        Bucket=bucket,
+        Key=environment["FLEET_INVENTORY_KEY"],
+        Body=json.dumps(inventory, sort_keys=True, indent=2).encode(),
+        ContentType="application/json",
+    )
+    dynamodb = aws_client("dynamodb", endpoint_url, region)
+    dynamodb.create_table(
+        TableName=environment["STATE_TABLE_NAME"],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sns = aws_client("sns", endpoint_url, region)
+    sqs = aws_client("sqs", endpoint_url, region)
+    alerts_url = sqs.create_queue(QueueName="demo-alerts")["QueueUrl"]
+    alerts_arn = sqs.get_queue_attributes(QueueUrl=alerts_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    topic_variables = {
+        "critical": "ALERT_TOPIC_CRITICAL_ARN",
+        "warning": "ALERT_TOPIC_ARN",
+        "info": "ALERT_TOPIC_INFO_ARN",
+    }
+    for variable in topic_variables.values():
+        topic_arn = sns.create_topic(Name=_name_of(environment[variable]))["TopicArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=alerts_arn)
+    if environment.get("EMAIL_TOPIC_ARN"):
+        sns.create_topic(Name=_name_of(environment["EMAIL_TOPIC_ARN"]))
+    secrets = aws_client("secretsmanager", endpoint_url, region)
+    if environment.get("SLACK_WEBHOOK_SECRET"):
+        secrets.create_secret(
+            Name=environment["SLACK_WEBHOOK_SECRET"], SecretString=f"{receiver_url}/slack"
+        )
+    if environment.get("PAGERDUTY_ROUTING_KEY_SECRET"):
+        secrets.create_secret(
+            Name=environment["PAGERDUTY_ROUTING_KEY_SECRET"], SecretString="demo-routing-key"
+        )
+    events_url = sqs.create_queue(QueueName="demo-bucket-events")["QueueUrl"]
+    events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": events_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                }
+                for prefix in ("raw/", "processed/")
+            ]
+        },
+    )
+    return DemoWorld(
+        endpoint_url=endpoint_url,
+        hub_account_id=settings.hub.account_id,
+        region=region,
+        data_bucket=bucket,
+        queues=DemoQueues(alerts_url=alerts_url, bucket_events_url=events_url),
+    )
+
+
+def _utilisation(hour: datetime, base: float) -> float:
+    """Busy weekday office hours in India, quiet nights and weekends: a shape to forecast."""
+    local = hour + timedelta(hours=5, minutes=30)
+    daily = math.sin(math.pi * max(0.0, min(1.0, (local.hour - 7) / 12)))
+    weekday = 1.0 if local.weekday() < 5 else 0.45
+    wobble = 3.0 * math.sin(hour.timestamp() / 3600 * 1.7)
+    return round(max(2.0, base + 45.0 * daily * weekday + wobble), 2)
+
+
+def create_member(
+    endpoint_url: str, settings: FleetSettings, member_role_name: str, now: datetime
+) -> None:
+    """Clusters, node groups, metric history, stale snapshots and an open security group."""
+    for member in settings.members:
+        role_arn = f"arn:aws:iam::{member.account_id}:role/{member_role_name}"
+        for region in member.regions:
+            credentials = member_credentials(endpoint_url, region, role_arn)
+            eks = aws_client("eks", endpoint_url, region, **credentials)
+            ec2 = aws_client("ec2", endpoint_url, region, **credentials)
+            cloudwatch = aws_client("cloudwatch", endpoint_url, region, **credentials)
+            vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+            subnets = [
+                ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.20.{index}.0/24")["Subnet"][
+                    "SubnetId"
+                ]
+                for index in range(2)
+            ]
+            node_role = f"arn:aws:iam::{member.account_id}:role/demo-node-role"
+            for cluster in member.clusters:
+                if member.cluster_region(cluster) != region:
+                    continue
+                eks.create_cluster(
+                    name=cluster.name,
+                    version=cluster.kubernetes_version,
+                    roleArn=f"arn:aws:iam::{member.account_id}:role/demo-cluster-role",
+                    resourcesVpcConfig={"subnetIds": subnets, "endpointPublicAccess": True},
+                )
+                for group in cluster.node_groups:
+                    eks.create_nodegroup(
+                        clusterName=cluster.name,
+                        nodegroupName=group.name,
+                        nodeRole=node_role,
+                        subnets=subnets,
+                        capacityType=group.capacity_type,
+                        instanceTypes=list(group.instance_types),
+                        scalingConfig={
+                            "minSize": group.min_size,
+                            "maxSize": group.max_size,
+                            "desiredSize": group.desired_size,
+                        },
+                        labels=dict(group.labels),
+                        tags={"eks:cluster-name": cluster.name, "eks:nodegroup-name": group.name},
+                    )
+                _put_history(cloudwatch, cluster.name, now)
+            _put_stale_resources(ec2, vpc_id)
+
+
+def _put_history(cloudwatch: Any, cluster: str, now: datetime) -> None:
+    start = (now - timedelta(days=HISTORY_DAYS)).replace(minute=0, second=0, microsecond=0)
+    hours = [start + timedelta(hours=index) for index in range(HISTORY_DAYS * 24)]
+    series = {
+        "node_cpu_utilization": [_utilisation(hour, 20.0) for hour in hours],
+        "node_memory_utilization": [_utilisation(hour, 35.0) for hour in hours],
+        "cluster_node_count": [max(2.0, round(_utilisation(hour, 20.0) / 12)) for hour in hours],
+        "pod_number_of_running_pods": [round(_utilisation(hour, 20.0) * 2) for hour in hours],
+    }
+    for metric, values in series.items():
+        data = [
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": "ClusterName", "Value": cluster}],
+                "Timestamp": hour,
+                "Value": value,
+                "Unit": "Percent" if "utilization" in metric else "Count",
+            }
+            for hour, value in zip(hours, values, strict=True)
+        ]
+        for offset in range(0, len(data), 500):
+            cloudwatch.put_metric_data(
+                Namespace=CONTAINER_INSIGHTS, MetricData=data[offset : offset + 500]
+            )
+
+
+def _put_stale_resources(ec2: Any, vpc_id: str) -> None:
+    volume = ec2.create_volume(AvailabilityZone=f"{ec2.meta.region_name}a", Size=20)
+    for index in range(3):
+        ec2.create_snapshot(VolumeId=volume["VolumeId"], Description=f"nightly copy {index}")
+    ec2.create_volume(AvailabilityZone=f"{ec2.meta.region_name}a", Size=50)
+    group = ec2.create_security_group(
+        GroupName="legacy-bastion", Description="left open by hand", VpcId=vpc_id
+    )
+    ec2.authorize_security_group_ingress(
+        GroupId=group["GroupId"],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+
+
+def queue_cost_explorer_results(endpoint_url: str, now: datetime) -> None:
+    """Thirty days of cost by service for Cost Explorer, with a spike on the last day."""
+    days = [(now - timedelta(days=30 - index)).date() for index in range(30)]
+    results = []
+    for index, day in enumerate(days):
+        ec2_cost = 410.0 + 25.0 * math.sin(index / 2.0) + (380.0 if index == len(days) - 1 else 0)
+        results.append(
+            {
+                "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(1)).isoformat()},
+                "Total": {},
+                "Groups": [
+                    {
+                        "Keys": [service],
+                        "Metrics": {"UnblendedCost": {"Amount": f"{amount:.2f}", "Unit": "USD"}},
+                    }
+                    for service, amount in (
+                        ("Amazon Elastic Compute Cloud - Compute", ec2_cost),
+                        ("Amazon Elastic Container Service for Kubernetes", 73.0),
+                        ("AWS Lambda", 4.2),
+                    )
+                ],
+                "Estimated": False,
+            }
+        )
+    body = {"results": [{"ResultsByTime": results, "DimensionValueAttributes": []}]}
+    request = urllib.request.Request(
+        f"{endpoint_url}/moto-api/static/ce/cost-and-usage-results",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        return
+
+
+def demo_now() -> datetime:
+    return datetime.now(UTC)
