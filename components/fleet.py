@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.hub import FleetHub, FleetHubArgs
 from components.network import AccountNetwork, AccountNetworkArgs
 from components.providers import AccountProviders, AccountProvidersArgs
 from components.settings import FleetSettings
@@ -40,4 +41,9 @@ class Fleet(pulumi.ComponentResource):
                     ),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
+        self.hub = FleetHub(
+            f"{name}-hub",
+            FleetHubArgs(settings=settings, stack=args.stack, provider=self.providers.hub),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.register_outputs({})
