@@ -54,6 +54,7 @@ class FleetFunction(pulumi.ComponentResource):
     """A catalog function deployed in the hub account (arm64, Python 3.12, traced)."""
 
     spec: FunctionSpec
+    short_name: str
     function_name: str
     function: aws.lambda_.Function
     role: aws.iam.Role
@@ -67,6 +68,8 @@ class FleetFunction(pulumi.ComponentResource):
         super().__init__("lambda-fleet:functions:FleetFunction", name, None, opts)
         spec, references = args.spec, args.references
         self.spec = spec
+        # The catalog name with dashes, for the names of resources that belong to the function.
+        self.short_name = spec.name.replace("_", "-")
         self._references = references
         self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         self.function_name = function_name(references.stack, spec.name)

@@ -14,7 +14,6 @@ from typing import Any
 
 import pulumi
 
-from catalog.functions import FUNCTIONS
 from catalog.model import EnvSource, FunctionSpec, PermissionStatement, ResourceRef
 from components.naming import function_log_group_name, function_name, member_execution_role_name
 from components.settings import FleetSettings
@@ -53,6 +52,7 @@ class FleetReferences:
     layer_arn: pulumi.Input[str]
     athena_workgroup_name: pulumi.Input[str] | None
     athena_workgroup_arn: pulumi.Input[str] | None
+    function_names: tuple[str, ...]
 
     @property
     def account_id(self) -> str:
@@ -167,7 +167,7 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
     ResourceRef.FLEET_LOG_GROUPS: lambda refs, _spec, _own: [
         f"arn:aws:logs:{refs.region}:{refs.account_id}:log-group:"
         f"{function_log_group_name(refs.stack, name)}:*"
-        for name in (function.name for function in FUNCTIONS)
+        for name in refs.function_names
     ],
     ResourceRef.ATHENA_WORKGROUP: lambda refs, _spec, _own: [
         _required(refs.athena_workgroup_arn, "the Athena workgroup")

@@ -65,7 +65,7 @@ def build_http_api(context: TriggerContext, bindings: Sequence[Binding]) -> Buil
         spec_name = function.spec.name
         if spec_name not in integrations:
             integrations[spec_name] = aws.apigatewayv2.Integration(
-                f"{context.name}-http-api-{spec_name}",
+                f"{context.name}-http-api-{function.short_name}",
                 api_id=api.id,
                 integration_type="AWS_PROXY",
                 integration_method="POST",

@@ -125,6 +125,7 @@ class FleetHub(pulumi.ComponentResource):
             layer_arn=self.layer.arn,
             athena_workgroup_name=self.athena_workgroup.name if self.athena_workgroup else None,
             athena_workgroup_arn=self.athena_workgroup.arn if self.athena_workgroup else None,
+            function_names=tuple(spec.name for spec in args.functions),
         )
         self.functions = {
             spec.name: FleetFunction(

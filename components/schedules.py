@@ -83,7 +83,7 @@ def _fixed(
     """A fixed schedule, in the stack's schedule time zone."""
     return [
         PlannedSchedule(
-            f"{function.spec.name}-{trigger.name}",
+            f"{function.short_name}-{trigger.name}",
             f"{function.function_name}-{trigger.name}",
             trigger.expression,
             context.references.settings.schedule_time_zone,
@@ -105,7 +105,7 @@ def _per_cluster(
             region = member.cluster_region(cluster)
             found.append(
                 PlannedSchedule(
-                    f"{function.spec.name}-{action}-{member.name}-{cluster.name}",
+                    f"{function.short_name}-{action}-{member.name}-{cluster.name}",
                     f"{function.function_name}-{action}-{member.name}-{cluster.name}",
                     cluster_cron(
                         getattr(cluster.schedule, trigger.time_field), cluster.schedule.days

@@ -66,7 +66,7 @@ def build_object_created(context: TriggerContext, bindings: Sequence[Binding]) -
         if spec_name not in permissions:
             permissions[spec_name] = _function_permission(
                 context,
-                name=f"{context.name}-{spec_name}-s3-invoke",
+                name=f"{context.name}-{function.short_name}-s3-invoke",
                 function=function,
                 principal="s3.amazonaws.com",
                 source_arn=context.data_bucket.arn,
@@ -100,7 +100,7 @@ def _event_source_accounts(references: FleetReferences, trigger: EventRule) -> l
 def build_event_rules(context: TriggerContext, bindings: Sequence[Binding]) -> BuiltTriggers:
     """A rule on the hub bus per EventRule, and one bus policy letting members put events."""
     for function, trigger in bindings:
-        resource_name = f"{context.name}-{function.spec.name}-{trigger.name}"
+        resource_name = f"{context.name}-{function.short_name}-{trigger.name}"
         rule = aws.cloudwatch.EventRule(
             resource_name,
             name=bounded_name(f"{function.function_name}-{trigger.name}"),
@@ -166,7 +166,7 @@ def build_alert_subscriptions(
     for function, trigger in bindings:
         for severity in trigger.severities:
             topic = context.topics[severity]
-            resource_name = f"{context.name}-{function.spec.name}-alerts-{severity}"
+            resource_name = f"{context.name}-{function.short_name}-alerts-{severity}"
             permission = _function_permission(
                 context,
                 name=f"{resource_name}-invoke",
@@ -190,7 +190,7 @@ def build_queue_consumers(context: TriggerContext, bindings: Sequence[Binding]) 
         if function.queue is None:
             raise ValueError(f"{function.spec.name} consumes a queue but owns none")
         aws.lambda_.EventSourceMapping(
-            f"{context.name}-{function.spec.name}-queue",
+            f"{context.name}-{function.short_name}-queue",
             function_name=function.function.arn,
             event_source_arn=function.queue.arn,
             batch_size=trigger.batch_size,

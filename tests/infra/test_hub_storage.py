@@ -215,3 +215,14 @@ def test_email_topic_has_one_subscription_per_configured_address(hub: HubView):
     ]
     assert {s.inputs["topic"] for s in subscriptions} == {hub.arn(email_topic)}
     assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(hub.settings.alerts.emails)
+
+
+def test_every_hub_resource_is_created_with_the_hub_provider(hub: HubView):
+    # GIVEN the hub component WHEN its descendants are listed
+    (component,) = hub.of_type("lambda-fleet:hub:FleetHub")
+    resources = [r for r in hub.run.descendants_of(component.urn) if r.custom]
+    assert resources
+    # THEN every AWS resource is placed in the hub account and region
+    for resource in resources:
+        assert resource.placement.account_id == hub.settings.hub.account_id, resource.name
+        assert resource.placement.region == hub.settings.hub.region, resource.name
