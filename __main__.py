@@ -43,3 +43,23 @@ pulumi.export(
         for member in settings.members
     },
 )
+
+hub = fleet.hub
+pulumi.export("data_bucket", hub.buckets.data_bucket.bucket)
+pulumi.export("state_table", hub.state_table.table.name)
+pulumi.export(
+    "alert_topic_arns", {severity: topic.arn for severity, topic in hub.alerts.topics.items()}
+)
+pulumi.export("email_topic_arn", hub.alerts.email_topic.arn)
+pulumi.export(
+    "functions",
+    {
+        spec_name: {"name": function.function.name, "arn": function.function.arn}
+        for spec_name, function in sorted(hub.functions.items())
+    },
+)
+pulumi.export(
+    "http_api_endpoint", hub.triggers.http_api.api_endpoint if hub.triggers.http_api else None
+)
+pulumi.export("shared_layer_arn", hub.layer.arn)
+pulumi.export("dashboard_name", hub.dashboard.dashboard.dashboard_name)

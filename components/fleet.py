@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from catalog.functions import FUNCTIONS
+from components.hub import FleetHub, FleetHubArgs
 from components.member_account import MemberAccount, MemberAccountArgs
 from components.network import AccountNetwork, AccountNetworkArgs
 from components.providers import AccountProviders, AccountProvidersArgs
@@ -62,4 +63,9 @@ class Fleet(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        self.hub = FleetHub(
+            f"{name}-hub",
+            FleetHubArgs(settings=settings, stack=args.stack, provider=self.providers.hub),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.register_outputs({})

@@ -3,11 +3,18 @@
 The member execution role trusts the hub's function roles by their IAM path, and the handlers
 find that role by name in every member; if either side spelled these differently, every
 cross-account call would fail with AccessDenied. Both sides import them from here.
+Nothing else may be created under the function-role path: a role there can act in every
+member account.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from components.settings import PROJECT
+
+# Lambda function, IAM role, SQS queue, schedule and rule names are limited to 64 characters.
+MAX_NAME_LENGTH = 64
 
 
 def function_role_path(stack: str) -> str:
@@ -28,3 +35,26 @@ def partition_of(arn: str) -> str:
 def default_event_bus_arn(partition: str, region: str, account_id: str) -> str:
     """ARN of an account's default EventBridge bus in a region."""
     return f"arn:{partition}:events:{region}:{account_id}:event-bus/default"
+
+
+def bounded_name(name: str, limit: int = MAX_NAME_LENGTH) -> str:
+    """`name` itself when it fits, else a stable prefix plus a hash of the whole name."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def resource_prefix(stack: str) -> str:
+    """The prefix of every physical name in the hub account: short, stack-scoped."""
+    return f"lf-{stack}"
+
+
+def function_name(stack: str, function: str) -> str:
+    """The Lambda function name of a catalog function: `lf-<stack>-<name with dashes>`."""
+    return bounded_name(f"{resource_prefix(stack)}-{function.replace('_', '-')}")
+
+
+def function_log_group_name(stack: str, function: str) -> str:
+    """The log group Lambda writes to for a catalog function."""
+    return f"/aws/lambda/{function_name(stack, function)}"

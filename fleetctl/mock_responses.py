@@ -66,6 +66,13 @@ ID_PREFIXES = {
     "aws:apigatewayv2/api:Api": "",
 }
 
+# Resource types whose physical name is an input other than `name`.
+NAME_INPUTS = {
+    "aws:s3/bucket:Bucket": "bucket",
+    "aws:lambda/layerVersion:LayerVersion": "layerName",
+    "aws:cloudwatch/dashboard:Dashboard": "dashboardName",
+}
+
 
 def _arn(type_token: str, physical: str, account: str, region: str) -> str:
     module = type_token.split(":")[1].split("/", maxsplit=1)[0]
@@ -84,6 +91,8 @@ def _arn(type_token: str, physical: str, account: str, region: str) -> str:
         "secretsmanager": lambda: f"arn:aws:secretsmanager:{region}:{account}:secret:{physical}",
         "eks": lambda: f"arn:aws:eks:{region}:{account}:cluster/{physical}",
     }
+    if type_token == "aws:cloudwatch/eventRule:EventRule":
+        return f"arn:aws:events:{region}:{account}:rule/{physical}"
     if module == "cloudwatch" and "logGroup" not in type_token:
         return f"arn:aws:cloudwatch:{region}:{account}:alarm:{physical}"
     if module in arns:
@@ -134,7 +143,11 @@ class FleetMocks(pulumi.runtime.Mocks):
         placement = self.placement(args.provider)
         account = placement.account_id if placement else UNPLACED_ACCOUNT
         region = placement.region if placement else UNPLACED_REGION
-        physical = str(args.inputs.get("name") or f"{args.name}-{_digest(args.name, length=7)}")
+        physical = str(
+            args.inputs.get(NAME_INPUTS.get(args.typ, "name"))
+            or args.inputs.get("name")
+            or f"{args.name}-{_digest(args.name, length=7)}"
+        )
         prefix = ID_PREFIXES.get(args.typ)
         resource_id = (
             f"{prefix}{_digest(args.typ, args.name, account, region)}"

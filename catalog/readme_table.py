@@ -1,0 +1,82 @@
+"""The README's "Functions" table, rendered from the catalog so the two cannot drift apart.
+
+A test checks that README.md contains exactly this table; after changing the catalog, run
+`python -m catalog.readme_table` and paste its output into the README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from catalog.functions import FUNCTIONS
+from catalog.model import (
+    AlertTopics,
+    ClusterSchedule,
+    EventRule,
+    FixedSchedule,
+    FunctionSpec,
+    HttpRoute,
+    ObjectCreated,
+    QueueMessages,
+)
+
+TRIGGER_DESCRIPTIONS: dict[type, Callable[[Any], str]] = {
+    FixedSchedule: lambda trigger: f"schedule `{trigger.expression}`",
+    ClusterSchedule: lambda trigger: f"per-cluster `{trigger.action}` at `{trigger.time_field}`",
+    ObjectCreated: lambda trigger: f"S3 created `{trigger.prefix}*{trigger.suffix}`",
+    EventRule: lambda trigger: f"event `{trigger.name}`",
+    AlertTopics: lambda trigger: f"SNS alerts ({', '.join(trigger.severities)})",
+    HttpRoute: lambda trigger: f"HTTP `{trigger.method} {trigger.path}` (IAM)",
+    QueueMessages: lambda trigger: f"own SQS queue (batch {trigger.batch_size})",
+}
+
+HEADER = (
+    "| function | triggers | memory (MB) | timeout (s) | more hub actions | member actions |",
+    "|---|---|---|---|---|---|",
+)
+
+
+def _actions(actions: Sequence[str]) -> str:
+    unique = sorted(set(actions))
+    return ", ".join(f"`{action}`" for action in unique) if unique else "none"
+
+
+def hub_actions(spec: FunctionSpec) -> set[str]:
+    return {action for statement in spec.permissions for action in statement.actions}
+
+
+def common_hub_actions(functions: Sequence[FunctionSpec]) -> set[str]:
+    """The hub actions every function has (state, alerts, inventory, member roles, key...)."""
+    return set.intersection(*(hub_actions(spec) for spec in functions)) if functions else set()
+
+
+def function_row(spec: FunctionSpec, common: set[str]) -> str:
+    triggers = "; ".join(TRIGGER_DESCRIPTIONS[type(trigger)](trigger) for trigger in spec.triggers)
+    cells = (
+        f"`{spec.name}`",
+        triggers or "none",
+        str(spec.memory_mb),
+        str(spec.timeout_seconds),
+        _actions(sorted(hub_actions(spec) - common)),
+        _actions(spec.member_actions),
+    )
+    return "| " + " | ".join(cells) + " |"
+
+
+def functions_table(functions: Sequence[FunctionSpec] = FUNCTIONS) -> str:
+    """A sentence with the actions all functions share, then one row per function."""
+    common = common_hub_actions(functions)
+    intro = (
+        f"Every function's role allows {_actions(sorted(common))} "
+        "(on the fleet's own resources wherever the action allows it), "
+        "plus writing its own log group and dead-letter queue. Hub actions are granted on the "
+        "resolved ARNs of the hub's resources; member actions are what the function does "
+        "through the member execution role."
+    )
+    rows = [function_row(spec, common) for spec in functions]
+    return "\n".join([intro, "", *HEADER, *rows]) + "\n"
+
+
+if __name__ == "__main__":
+    print(functions_table(), end="")

@@ -1,0 +1,112 @@
+"""The fleet's alert topics by severity, and the email topic for people.
+
+Functions publish alerts to `critical`, `warning` or `info`; the notification router consumes
+them and sends what people should read to the email topic (and to Slack and PagerDuty, whose
+secrets it reads by name at run time). Every topic is encrypted with the fleet key; only this
+account, CloudWatch alarms and EventBridge (on behalf of this account) may publish.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.policies import account_root, deny_insecure_transport, document
+
+SEVERITIES = ("critical", "warning", "info")
+ACCOUNT_ACTIONS = (
+    "sns:GetTopicAttributes",
+    "sns:ListSubscriptionsByTopic",
+    "sns:Publish",
+    "sns:Subscribe",
+)
+PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+
+
+@dataclass(frozen=True)
+class AlertTopicsArgs:
+    prefix: str
+    account_id: str
+    key_arn: pulumi.Input[str]
+    emails: Sequence[str]
+    provider: aws.Provider
+
+
+def _email_resource_suffix(address: str) -> str:
+    """A stable resource-name suffix per address, so reordering the list changes nothing."""
+    return re.sub(r"[^a-z0-9]+", "-", address.lower()).strip("-")
+
+
+class AlertTopics(pulumi.ComponentResource):
+    """`topics[severity]` and `email_topic`, each with a policy limited to the account."""
+
+    topics: dict[str, aws.sns.Topic]
+    email_topic: aws.sns.Topic
+
+    def __init__(
+        self, name: str, args: AlertTopicsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("lambda-fleet:alerts:AlertTopics", name, None, opts)
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        self.topics = {
+            severity: self._topic(
+                f"{name}-{severity}", f"{args.prefix}-alerts-{severity}", PUBLISHING_SERVICES
+            )
+            for severity in SEVERITIES
+        }
+        self.email_topic = self._topic(f"{name}-email", f"{args.prefix}-alerts-email", ())
+        for address in args.emails:
+            aws.sns.TopicSubscription(
+                f"{name}-email-{_email_resource_suffix(address)}",
+                topic=self.email_topic.arn,
+                protocol="email",
+                endpoint=address,
+                opts=self._child,
+            )
+        self.register_outputs(
+            {
+                "topics": {severity: topic.arn for severity, topic in self.topics.items()},
+                "email_topic": self.email_topic.arn,
+            }
+        )
+
+    def _topic(
+        self, name: str, topic_name: str, publishing_services: Sequence[str]
+    ) -> aws.sns.Topic:
+        topic = aws.sns.Topic(
+            name, name=topic_name, kms_master_key_id=self._args.key_arn, opts=self._child
+        )
+        statements = [
+            {
+                "Sid": "AccountUsesTheTopic",
+                "Effect": "Allow",
+                "Principal": {"AWS": account_root(self._args.account_id)},
+                "Action": list(ACCOUNT_ACTIONS),
+                "Resource": topic.arn,
+            },
+            deny_insecure_transport("DenyInsecureTransport", "sns:Publish", [topic.arn]),
+        ]
+        if publishing_services:
+            statements.insert(
+                1,
+                {
+                    "Sid": "AlarmsAndEventsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": list(publishing_services)},
+                    "Action": "sns:Publish",
+                    "Resource": topic.arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": self._args.account_id}},
+                },
+            )
+        aws.sns.TopicPolicy(
+            f"{name}-policy",
+            arn=topic.arn,
+            policy=pulumi.Output.json_dumps(document(*statements)),
+            opts=self._child,
+        )
+        return topic

@@ -1,0 +1,134 @@
+"""Deterministic zip archives of the function code and the shared layer (standard library only).
+
+The same source must give the same bytes, so that `pulumi preview` shows no code change when
+nothing changed: entries are sorted, every entry has the same timestamp (1980-01-01, the earliest
+a zip can hold), files are 0o644, the compression is fixed, and `__pycache__`/`*.pyc` never get
+in. Archives are written to `build/archives/<name>-<sha256[:16]>.zip` under the repository root.
+
+This module imports no pulumi, so the local tools and the tests can build archives too.
+
+A function folder that does not exist yet (handlers are written in parallel) still gives an
+archive: it contains only `handlers/__init__.py`. The program warns about it at preview time
+(see `has_entry_point`), and a function deployed that way fails at invocation, never silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HANDLERS_DIR = "handlers"
+SHARED_PACKAGE = "fleet_shared"
+LAYER_NAME = "fleet-shared-layer"
+ARCHIVE_DIR = Path("build") / "archives"
+
+FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+FILE_MODE = 0o644
+COMPRESSION = zipfile.ZIP_DEFLATED
+COMPRESS_LEVEL = 9
+EXCLUDED_DIRS = frozenset({"__pycache__"})
+EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+
+
+@dataclass(frozen=True)
+class BuiltArchive:
+    """Where an archive was written and its SHA-256 (base64 is what Lambda compares)."""
+
+    path: Path
+    sha256_base64: str
+    sha256_hex: str
+
+
+def _files_under(root: Path) -> Iterable[Path]:
+    """Files below `root`, without caches; nothing when the folder does not exist yet."""
+    if not root.is_dir():
+        return []
+    found: list[Path] = []
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = [name for name in subdirectories if name not in EXCLUDED_DIRS]
+        found.extend(
+            Path(directory) / name for name in files if not name.endswith(EXCLUDED_SUFFIXES)
+        )
+    return found
+
+
+def zip_bytes(entries: dict[str, Path]) -> bytes:
+    """A zip of `{archive path: source file}`, byte-identical for the same contents."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL) as zf:
+        for archive_path in sorted(entries):
+            info = zipfile.ZipInfo(archive_path, date_time=FIXED_DATE_TIME)
+            info.compress_type = COMPRESSION
+            info.create_system = 3  # Unix, so that the mode below is honoured.
+            info.external_attr = (0o100000 | FILE_MODE) << 16
+            zf.writestr(info, entries[archive_path].read_bytes(), compresslevel=COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def _write(name: str, content: bytes, output_dir: Path) -> BuiltArchive:
+    digest = hashlib.sha256(content)
+    path = output_dir / f"{name}-{digest.hexdigest()[:16]}.zip"
+    if not path.is_file() or path.read_bytes() != content:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(content)
+        partial.replace(path)
+    return BuiltArchive(
+        path=path,
+        sha256_base64=base64.b64encode(digest.digest()).decode(),
+        sha256_hex=digest.hexdigest(),
+    )
+
+
+def _relative_entries(source: Path, prefix: PurePosixPath) -> dict[str, Path]:
+    return {
+        str(prefix / file.relative_to(source).as_posix()): file for file in _files_under(source)
+    }
+
+
+def layer_entries(repo_root: Path = REPO_ROOT) -> dict[str, Path]:
+    """The shared package laid out as Lambda expects a Python layer: `python/fleet_shared/...`."""
+    source = repo_root / HANDLERS_DIR / SHARED_PACKAGE
+    return _relative_entries(source, PurePosixPath("python") / SHARED_PACKAGE)
+
+
+def function_entries(function: str, repo_root: Path = REPO_ROOT) -> dict[str, Path]:
+    """`handlers/__init__.py` and `handlers/<function>/**`, so `handlers.<function>.app` imports."""
+    handlers = repo_root / HANDLERS_DIR
+    entries = _relative_entries(handlers / function, PurePosixPath(HANDLERS_DIR) / function)
+    package_init = handlers / "__init__.py"
+    if package_init.is_file():
+        entries[f"{HANDLERS_DIR}/__init__.py"] = package_init
+    return entries
+
+
+def has_entry_point(function: str, repo_root: Path = REPO_ROOT) -> bool:
+    """Whether `handlers/<function>/app.py` exists (the archive is only useful then)."""
+    return (repo_root / HANDLERS_DIR / function / "app.py").is_file()
+
+
+def build_layer_archive(
+    repo_root: Path = REPO_ROOT, output_dir: Path | None = None
+) -> BuiltArchive:
+    """Build the shared layer's zip; same source, same bytes and hash."""
+    return _write(
+        LAYER_NAME, zip_bytes(layer_entries(repo_root)), output_dir or repo_root / ARCHIVE_DIR
+    )
+
+
+def build_function_archive(
+    function: str, repo_root: Path = REPO_ROOT, output_dir: Path | None = None
+) -> BuiltArchive:
+    """Build one function's zip; same source, same bytes and hash."""
+    return _write(
+        function,
+        zip_bytes(function_entries(function, repo_root)),
+        output_dir or repo_root / ARCHIVE_DIR,
+    )

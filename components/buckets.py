@@ -1,0 +1,247 @@
+"""The fleet's data bucket and the bucket that receives its server access logs.
+
+Both buckets block public access (all four settings), disable ACLs (bucket owner enforced), keep
+versions, encrypt at rest, refuse plain HTTP and expire what is not needed. The data bucket is
+encrypted with the fleet key; the log bucket uses SSE-S3 (AES256) because S3 server access
+logging cannot deliver to a bucket whose default encryption is SSE-KMS.
+
+The data bucket also holds the fleet inventory (`config/fleet-inventory.json`) that handlers read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.policies import deny_insecure_transport, document
+
+# Prefixes of the data bucket (see handlers): raw/ -> processed/ -> reports/, cache/ is scratch.
+RAW_PREFIX = "raw/"
+PROCESSED_PREFIX = "processed/"
+REPORTS_PREFIX = "reports/"
+CACHE_PREFIX = "cache/"
+CONFIG_PREFIX = "config/"
+ATHENA_RESULTS_PREFIX = "athena-results/"
+INVENTORY_KEY = f"{CONFIG_PREFIX}fleet-inventory.json"
+ACCESS_LOG_PREFIX = "s3-access/"
+
+CACHE_EXPIRATION_DAYS = 1
+RAW_EXPIRATION_DAYS = 30
+NONCURRENT_EXPIRATION_DAYS = 30
+ACCESS_LOG_EXPIRATION_DAYS = 90
+ABORT_MULTIPART_DAYS = 7
+
+
+@dataclass(frozen=True)
+class FleetBucketsArgs:
+    prefix: str
+    account_id: str
+    region: str
+    key_arn: pulumi.Input[str]
+    inventory: dict[str, Any]
+    provider: aws.Provider
+
+
+@dataclass(frozen=True)
+class ExpirationRule:
+    """Expire objects under `prefix` after `days`, noncurrent versions after `noncurrent_days`."""
+
+    rule_id: str
+    prefix: str
+    days: int | None
+    noncurrent_days: int | None = None
+
+
+DATA_LIFECYCLE = (
+    ExpirationRule("expire-cache", CACHE_PREFIX, CACHE_EXPIRATION_DAYS),
+    ExpirationRule("expire-raw", RAW_PREFIX, RAW_EXPIRATION_DAYS),
+    ExpirationRule("expire-noncurrent-versions", "", None, NONCURRENT_EXPIRATION_DAYS),
+)
+ACCESS_LOG_LIFECYCLE = (
+    ExpirationRule(
+        "expire-access-logs", "", ACCESS_LOG_EXPIRATION_DAYS, NONCURRENT_EXPIRATION_DAYS
+    ),
+)
+
+
+def inventory_content(inventory: dict[str, Any]) -> str:
+    """The inventory object's bytes: sorted and indented, so it only changes when the fleet does."""
+    return json.dumps(inventory, sort_keys=True, indent=2)
+
+
+class FleetBuckets(pulumi.ComponentResource):
+    """Data bucket (KMS) and access-log bucket (SSE-S3), both private, versioned and TLS-only."""
+
+    data_bucket: aws.s3.Bucket
+    log_bucket: aws.s3.Bucket
+    inventory: aws.s3.BucketObjectv2
+
+    def __init__(
+        self, name: str, args: FleetBucketsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("lambda-fleet:storage:FleetBuckets", name, None, opts)
+        self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        base = f"{args.prefix}-{args.account_id}-{args.region}"
+
+        self.log_bucket = self._private_bucket(
+            f"{name}-access-logs", f"{base}-access-logs", ACCESS_LOG_LIFECYCLE, kms_key_arn=None
+        )
+        self.data_bucket = self._private_bucket(
+            f"{name}-data", f"{base}-data", DATA_LIFECYCLE, kms_key_arn=args.key_arn
+        )
+        log_policy = aws.s3.BucketPolicy(
+            f"{name}-access-logs-policy",
+            bucket=self.log_bucket.id,
+            policy=pulumi.Output.json_dumps(
+                document(
+                    {
+                        "Sid": "ServerAccessLogsFromTheDataBucket",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "logging.s3.amazonaws.com"},
+                        "Action": "s3:PutObject",
+                        "Resource": pulumi.Output.concat(
+                            self.log_bucket.arn, "/", ACCESS_LOG_PREFIX, "*"
+                        ),
+                        "Condition": {
+                            "ArnLike": {"aws:SourceArn": self.data_bucket.arn},
+                            "StringEquals": {"aws:SourceAccount": args.account_id},
+                        },
+                    },
+                    deny_insecure_transport(
+                        "DenyInsecureTransport",
+                        "s3:*",
+                        [self.log_bucket.arn, pulumi.Output.concat(self.log_bucket.arn, "/*")],
+                    ),
+                )
+            ),
+            opts=self._child,
+        )
+        self._tls_only_policy(f"{name}-data-policy", self.data_bucket)
+        aws.s3.BucketLogging(
+            f"{name}-data-logging",
+            bucket=self.data_bucket.id,
+            target_bucket=self.log_bucket.id,
+            target_prefix=pulumi.Output.concat(ACCESS_LOG_PREFIX, self.data_bucket.bucket, "/"),
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=[log_policy])
+            ),
+        )
+        self.inventory = aws.s3.BucketObjectv2(
+            f"{name}-fleet-inventory",
+            bucket=self.data_bucket.id,
+            key=INVENTORY_KEY,
+            content=inventory_content(args.inventory),
+            content_type="application/json",
+            server_side_encryption="aws:kms",
+            kms_key_id=args.key_arn,
+            opts=self._child,
+        )
+        self.register_outputs(
+            {
+                "data_bucket": self.data_bucket.bucket,
+                "log_bucket": self.log_bucket.bucket,
+                "inventory_key": INVENTORY_KEY,
+            }
+        )
+
+    def _private_bucket(
+        self,
+        name: str,
+        bucket_name: str,
+        lifecycle: tuple[ExpirationRule, ...],
+        kms_key_arn: pulumi.Input[str] | None,
+    ) -> aws.s3.Bucket:
+        bucket = aws.s3.Bucket(name, bucket=bucket_name, opts=self._child)
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=self._child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=self._child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
+            opts=self._child,
+        )
+        # Same fields as ...RuleApplyServerSideEncryptionByDefaultArgs, whose name is too long.
+        encryption = {
+            "sse_algorithm": "aws:kms" if kms_key_arn is not None else "AES256",
+            "kms_master_key_id": kms_key_arn,
+        }
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=encryption,
+                    bucket_key_enabled=kms_key_arn is not None,
+                )
+            ],
+            opts=self._child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=[_lifecycle_rule(rule) for rule in lifecycle],
+            opts=self._child,
+        )
+        return bucket
+
+    def _tls_only_policy(self, name: str, bucket: aws.s3.Bucket) -> aws.s3.BucketPolicy:
+        return aws.s3.BucketPolicy(
+            name,
+            bucket=bucket.id,
+            policy=pulumi.Output.json_dumps(
+                document(
+                    deny_insecure_transport(
+                        "DenyInsecureTransport",
+                        "s3:*",
+                        [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
+                    )
+                )
+            ),
+            opts=self._child,
+        )
+
+
+def _lifecycle_rule(rule: ExpirationRule) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=rule.rule_id,
+        status="Enabled",
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=rule.prefix),
+        expiration=(
+            aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=rule.days)
+            if rule.days is not None
+            else None
+        ),
+        noncurrent_version_expiration=(
+            aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                noncurrent_days=rule.noncurrent_days
+            )
+            if rule.noncurrent_days is not None
+            else None
+        ),
+        abort_incomplete_multipart_upload=(
+            aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=ABORT_MULTIPART_DAYS
+            )
+            if rule.prefix == ""
+            else None
+        ),
+    )

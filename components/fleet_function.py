@@ -1,0 +1,289 @@
+"""One fleet function, built from its catalog entry: code, role, logs, dead letters and alarms.
+
+Each function gets its own role under the function-role path (the only roles member accounts
+trust), a least-privilege inline policy generated from the catalog, an encrypted log group, an
+encrypted dead-letter queue for failed asynchronous invocations, and alarms on errors, throttles
+and dead letters that notify the warning topic. A function that consumes a queue
+(`QueueMessages`) owns that queue too, because its environment and policy name it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from catalog.model import EventRule, FunctionSpec, QueueMessages
+from components.archives import build_function_archive, has_entry_point
+from components.function_wiring import (
+    FleetReferences,
+    OwnResources,
+    catalog_statements,
+    resolve_environment,
+)
+from components.naming import (
+    bounded_name,
+    function_log_group_name,
+    function_name,
+    function_role_path,
+)
+from components.policies import deny_insecure_transport, document, service_trust
+
+RUNTIME = "python3.12"
+ARCHITECTURE = "arm64"
+LOG_RETENTION_DAYS = 30
+QUEUE_RETENTION_SECONDS = 14 * 24 * 3600
+ASYNC_MAXIMUM_RETRY_ATTEMPTS = 2
+ASYNC_MAXIMUM_EVENT_AGE_SECONDS = 3600
+QUEUE_MAX_RECEIVE_COUNT = 5
+# AWS recommends a visibility timeout of six times the consuming function's timeout.
+QUEUE_VISIBILITY_FACTOR = 6
+MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 3600
+ALARM_PERIOD_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class FleetFunctionArgs:
+    spec: FunctionSpec
+    references: FleetReferences
+    provider: aws.Provider
+
+
+class FleetFunction(pulumi.ComponentResource):
+    """A catalog function deployed in the hub account (arm64, Python 3.12, traced)."""
+
+    spec: FunctionSpec
+    short_name: str
+    function_name: str
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    dead_letter_queue: aws.sqs.Queue
+    queue: aws.sqs.Queue | None
+    log_group: aws.cloudwatch.LogGroup
+
+    def __init__(
+        self, name: str, args: FleetFunctionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("lambda-fleet:functions:FleetFunction", name, None, opts)
+        spec, references = args.spec, args.references
+        self.spec = spec
+        # The catalog name with dashes, for the names of resources that belong to the function.
+        self.short_name = spec.name.replace("_", "-")
+        self._references = references
+        self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        self.function_name = function_name(references.stack, spec.name)
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=function_log_group_name(references.stack, spec.name),
+            retention_in_days=LOG_RETENTION_DAYS,
+            kms_key_id=references.key_arn,
+            opts=self._child,
+        )
+        self.dead_letter_queue = self._dead_letter_queue(name)
+        self.queue = self._owned_queue(name) if self._consumes_queue else None
+        own = OwnResources(
+            queue_url=self.queue.url if self.queue else None,
+            queue_arn=self.queue.arn if self.queue else None,
+        )
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            name=self.function_name,
+            path=function_role_path(references.stack),
+            description=f"lambda-fleet {spec.name}: generated from the function catalog",
+            assume_role_policy=service_trust("lambda.amazonaws.com"),
+            opts=self._child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=self.role.id,
+            name="least-privilege",
+            policy=pulumi.Output.json_dumps(
+                document(*catalog_statements(spec, references, own), *self._own_statements())
+            ),
+            opts=self._child,
+        )
+        archive = build_function_archive(spec.name)
+        if not has_entry_point(spec.name):
+            pulumi.log.warn(
+                f"{spec.source_dir}/app.py does not exist yet: the archive of {spec.name} "
+                "contains only handlers/__init__.py and the function fails until it is written",
+                resource=self,
+            )
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            name=self.function_name,
+            description=spec.description,
+            role=self.role.arn,
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=spec.handler,
+            code=pulumi.FileArchive(str(archive.path)),
+            source_code_hash=archive.sha256_base64,
+            memory_size=spec.memory_mb,
+            timeout=spec.timeout_seconds,
+            reserved_concurrent_executions=spec.reserved_concurrency,
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables=resolve_environment(spec, references, own)
+            ),
+            kms_key_arn=references.key_arn,
+            layers=self._layers(),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON", log_group=self.log_group.name
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=[role_policy, self.log_group])
+            ),
+        )
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-async",
+            function_name=self.function.name,
+            maximum_retry_attempts=ASYNC_MAXIMUM_RETRY_ATTEMPTS,
+            maximum_event_age_in_seconds=ASYNC_MAXIMUM_EVENT_AGE_SECONDS,
+            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                    destination=self.dead_letter_queue.arn
+                )
+            ),
+            opts=self._child,
+        )
+        self._alarms(name)
+        self.register_outputs(
+            {
+                "name": self.function.name,
+                "arn": self.function.arn,
+                "role_arn": self.role.arn,
+                "dead_letter_queue_arn": self.dead_letter_queue.arn,
+            }
+        )
+
+    @property
+    def _consumes_queue(self) -> bool:
+        return any(isinstance(trigger, QueueMessages) for trigger in self.spec.triggers)
+
+    @property
+    def _receives_events(self) -> bool:
+        return any(isinstance(trigger, EventRule) for trigger in self.spec.triggers)
+
+    def _encrypted_queue(
+        self, name: str, queue_name: str, **settings: pulumi.Input[object]
+    ) -> aws.sqs.Queue:
+        return aws.sqs.Queue(
+            name,
+            name=bounded_name(queue_name, 80),
+            kms_master_key_id=self._references.key_arn,
+            message_retention_seconds=QUEUE_RETENTION_SECONDS,
+            opts=self._child,
+            **settings,
+        )
+
+    def _dead_letter_queue(self, name: str) -> aws.sqs.Queue:
+        """Failed asynchronous invocations, schedules and event deliveries end up here."""
+        queue = self._encrypted_queue(f"{name}-dlq", f"{self.function_name}-dlq")
+        statements = [
+            deny_insecure_transport("DenyInsecureTransport", "sqs:SendMessage", [queue.arn])
+        ]
+        if self._receives_events:
+            references = self._references
+            statements.append(
+                {
+                    "Sid": "FailedEventDeliveriesOfThisFunctionsRules",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue.arn,
+                    "Condition": {
+                        "ArnLike": {
+                            "aws:SourceArn": (
+                                f"arn:aws:events:{references.region}:{references.account_id}:"
+                                f"rule/{self.function_name}-*"
+                            )
+                        },
+                        "StringEquals": {"aws:SourceAccount": references.account_id},
+                    },
+                }
+            )
+        aws.sqs.QueuePolicy(
+            f"{name}-dlq-policy",
+            queue_url=queue.url,
+            policy=pulumi.Output.json_dumps(document(*statements)),
+            opts=self._child,
+        )
+        return queue
+
+    def _owned_queue(self, name: str) -> aws.sqs.Queue:
+        """The queue the function consumes, with its own dead-letter queue for poison messages."""
+        dead_letters = self._encrypted_queue(f"{name}-queue-dlq", f"{self.function_name}-queue-dlq")
+        return self._encrypted_queue(
+            f"{name}-queue",
+            f"{self.function_name}-queue",
+            visibility_timeout_seconds=min(
+                QUEUE_VISIBILITY_FACTOR * self.spec.timeout_seconds, MAX_VISIBILITY_TIMEOUT_SECONDS
+            ),
+            redrive_policy=pulumi.Output.json_dumps(
+                {
+                    "deadLetterTargetArn": dead_letters.arn,
+                    "maxReceiveCount": QUEUE_MAX_RECEIVE_COUNT,
+                }
+            ),
+        )
+
+    def _own_statements(self) -> list[dict[str, object]]:
+        return [
+            {
+                "Sid": "OwnLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [pulumi.Output.concat(self.log_group.arn, ":*")],
+            },
+            {
+                "Sid": "OwnDeadLetterQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": [self.dead_letter_queue.arn],
+            },
+        ]
+
+    def _layers(self) -> list[pulumi.Input[str]]:
+        settings = self._references.settings
+        region = self._references.region
+        layers: list[pulumi.Input[str]] = [
+            self._references.layer_arn,
+            settings.managed_layers.powertools[region],
+        ]
+        if self.spec.uses_pandas_layer:
+            layers.append(settings.managed_layers.aws_sdk_pandas[region])
+        return layers
+
+    def _alarms(self, name: str) -> None:
+        """Any error, throttle or dead letter notifies the warning topic."""
+        alarms = (
+            ("errors", "AWS/Lambda", "Errors", "Sum", {"FunctionName": self.function.name}),
+            ("throttles", "AWS/Lambda", "Throttles", "Sum", {"FunctionName": self.function.name}),
+            (
+                "dead-letters",
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "Maximum",
+                {"QueueName": self.dead_letter_queue.name},
+            ),
+        )
+        for suffix, namespace, metric, statistic, dimensions in alarms:
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{suffix}",
+                name=f"{self.function_name}-{suffix}",
+                alarm_description=f"{self.spec.name}: {metric} >= 1 in {ALARM_PERIOD_SECONDS} s",
+                namespace=namespace,
+                metric_name=metric,
+                dimensions=dimensions,
+                statistic=statistic,
+                period=ALARM_PERIOD_SECONDS,
+                evaluation_periods=1,
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=[self._references.warning_topic_arn],
+                opts=self._child,
+            )

@@ -1,0 +1,232 @@
+"""Resolve a catalog entry's symbolic environment and permissions into real names and ARNs.
+
+The catalog names fleet resources symbolically (`EnvSource`, `ResourceRef`); the registries below
+say, once, what each symbol is in a deployed stack. A symbol without a resolver is a programming
+error that stops the program; so is `ResourceRef.ANY` for an action that has resource-level
+permissions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from catalog.model import EnvSource, FunctionSpec, PermissionStatement, ResourceRef
+from components.naming import function_log_group_name, function_name, member_execution_role_name
+from components.settings import FleetSettings
+
+# Actions that have no resource-level permissions: the only ones allowed on `"Resource": "*"`.
+NO_RESOURCE_LEVEL_ACTIONS = frozenset(
+    {
+        "ce:GetCostAndUsage",
+        "ce:GetCostForecast",
+        "cloudwatch:GetMetricData",
+        "cloudwatch:PutMetricData",
+        "lambda:ListFunctions",
+        "pricing:GetProducts",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    }
+)
+METRICS_NAMESPACE = "LambdaFleet"
+
+
+@dataclass(frozen=True)
+class FleetReferences:
+    """The hub resources a function can point at, as names and ARNs (outputs or plain text)."""
+
+    stack: str
+    settings: FleetSettings
+    key_arn: pulumi.Input[str]
+    data_bucket_name: pulumi.Input[str]
+    data_bucket_arn: pulumi.Input[str]
+    inventory_key: str
+    table_name: pulumi.Input[str]
+    table_arn: pulumi.Input[str]
+    topic_arns: dict[str, pulumi.Input[str]]
+    email_topic_arn: pulumi.Input[str]
+    warning_topic_arn: pulumi.Input[str]
+    layer_arn: pulumi.Input[str]
+    athena_workgroup_name: pulumi.Input[str] | None
+    athena_workgroup_arn: pulumi.Input[str] | None
+    function_names: tuple[str, ...]
+
+    @property
+    def account_id(self) -> str:
+        return self.settings.hub.account_id
+
+    @property
+    def region(self) -> str:
+        return self.settings.hub.region
+
+
+@dataclass(frozen=True)
+class OwnResources:
+    """What belongs to the function itself: its queue when it consumes one."""
+
+    queue_url: pulumi.Input[str] | None = None
+    queue_arn: pulumi.Input[str] | None = None
+
+
+EnvResolver = Callable[[FleetReferences, OwnResources], pulumi.Input[str] | None]
+ArnResolver = Callable[[FleetReferences, FunctionSpec, OwnResources], list[pulumi.Input[str]]]
+
+
+def _required(value: Any, what: str) -> Any:
+    if value is None:
+        raise ValueError(f"{what} is referenced by the catalog but does not exist in this stack")
+    return value
+
+
+def function_arn(references: FleetReferences, function: str) -> str:
+    """A fleet function's ARN, known from its name before the function exists."""
+    return (
+        f"arn:aws:lambda:{references.region}:{references.account_id}:function:"
+        f"{function_name(references.stack, function)}"
+    )
+
+
+def _secret_arn(references: FleetReferences, secret_name: str) -> str:
+    # Secrets Manager appends a dash and six random characters to every secret's ARN.
+    return (
+        f"arn:aws:secretsmanager:{references.region}:{references.account_id}:secret:"
+        f"{secret_name}-??????"
+    )
+
+
+def _alert_secret_names(settings: FleetSettings) -> list[str]:
+    names = (
+        settings.alerts.slack_webhook_secret_name,
+        settings.alerts.pagerduty_routing_key_secret_name,
+    )
+    return [name for name in names if name]
+
+
+def _forecaster_name(references: FleetReferences, _own: OwnResources) -> str:
+    # "function.<name>.name": the function is named in the EnvSource value itself.
+    return function_name(references.stack, EnvSource.FORECASTER_FUNCTION_NAME.split(".")[1])
+
+
+ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
+    EnvSource.STATE_TABLE_NAME: lambda refs, _: refs.table_name,
+    EnvSource.DATA_BUCKET_NAME: lambda refs, _: refs.data_bucket_name,
+    EnvSource.FLEET_INVENTORY_KEY: lambda refs, _: refs.inventory_key,
+    EnvSource.ALERT_TOPIC_CRITICAL_ARN: lambda refs, _: refs.topic_arns["critical"],
+    EnvSource.ALERT_TOPIC_WARNING_ARN: lambda refs, _: refs.topic_arns["warning"],
+    EnvSource.ALERT_TOPIC_INFO_ARN: lambda refs, _: refs.topic_arns["info"],
+    EnvSource.EMAIL_TOPIC_ARN: lambda refs, _: refs.email_topic_arn,
+    EnvSource.MEMBER_ROLE_NAME: lambda refs, _: member_execution_role_name(refs.stack),
+    EnvSource.HUB_ACCOUNT_ID: lambda refs, _: refs.account_id,
+    EnvSource.DRY_RUN: lambda refs, _: "true" if refs.settings.dry_run else "false",
+    # Secret NAMES only; an unset name leaves the variable out and the channel off.
+    EnvSource.SLACK_WEBHOOK_SECRET: lambda refs, _: refs.settings.alerts.slack_webhook_secret_name,
+    EnvSource.PAGERDUTY_ROUTING_KEY_SECRET: lambda refs, _: (
+        refs.settings.alerts.pagerduty_routing_key_secret_name
+    ),
+    EnvSource.FUNCTION_QUEUE_URL: lambda _, own: _required(own.queue_url, "the function's queue"),
+    EnvSource.FORECASTER_FUNCTION_NAME: _forecaster_name,
+    EnvSource.ATHENA_WORKGROUP: lambda refs, _: _required(
+        refs.athena_workgroup_name, "the Athena workgroup"
+    ),
+}
+
+RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
+    ResourceRef.STATE_TABLE: lambda refs, _spec, _own: [refs.table_arn],
+    ResourceRef.DATA_BUCKET: lambda refs, _spec, _own: [refs.data_bucket_arn],
+    ResourceRef.DATA_BUCKET_OBJECTS: lambda refs, _spec, _own: [
+        pulumi.Output.concat(refs.data_bucket_arn, "/*")
+    ],
+    ResourceRef.ALERT_TOPICS: lambda refs, _spec, _own: [
+        refs.topic_arns[severity] for severity in sorted(refs.topic_arns)
+    ],
+    ResourceRef.EMAIL_TOPIC: lambda refs, _spec, _own: [refs.email_topic_arn],
+    ResourceRef.ALERT_SECRETS: lambda refs, _spec, _own: [
+        _secret_arn(refs, name) for name in _alert_secret_names(refs.settings)
+    ],
+    ResourceRef.MEMBER_EXECUTION_ROLES: lambda refs, _spec, _own: [
+        f"arn:aws:iam::{member.account_id}:role/{member_execution_role_name(refs.stack)}"
+        for member in refs.settings.members
+    ],
+    ResourceRef.FLEET_FUNCTIONS: lambda refs, spec, _own: [
+        function_arn(refs, invoked) for invoked in spec.invokes
+    ],
+    ResourceRef.FUNCTION_QUEUE: lambda _refs, _spec, own: [
+        _required(own.queue_arn, "the function's queue")
+    ],
+    ResourceRef.HUB_EVENT_BUS: lambda refs, _spec, _own: [
+        f"arn:aws:events:{refs.region}:{refs.account_id}:event-bus/default"
+    ],
+    ResourceRef.SECURITY_HUB: lambda refs, _spec, _own: [
+        f"arn:aws:securityhub:{refs.region}:{refs.account_id}:hub/default",
+        f"arn:aws:securityhub:{refs.region}:{refs.account_id}:product/{refs.account_id}/default",
+    ],
+    ResourceRef.FLEET_KEY: lambda refs, _spec, _own: [refs.key_arn],
+    ResourceRef.FLEET_LOG_GROUPS: lambda refs, _spec, _own: [
+        f"arn:aws:logs:{refs.region}:{refs.account_id}:log-group:"
+        f"{function_log_group_name(refs.stack, name)}:*"
+        for name in refs.function_names
+    ],
+    ResourceRef.ATHENA_WORKGROUP: lambda refs, _spec, _own: [
+        _required(refs.athena_workgroup_arn, "the Athena workgroup")
+    ],
+    ResourceRef.GLOBAL_INFRASTRUCTURE_PARAMETERS: lambda refs, _spec, _own: [
+        f"arn:aws:ssm:{refs.region}::parameter/aws/service/global-infrastructure/*"
+    ],
+    ResourceRef.ANY: lambda _refs, _spec, _own: ["*"],
+}
+
+
+def resolve_environment(
+    spec: FunctionSpec, references: FleetReferences, own: OwnResources
+) -> dict[str, pulumi.Input[str]]:
+    """The function's environment: catalog variables plus the Powertools service settings."""
+    variables: dict[str, pulumi.Input[str]] = {}
+    for variable, source in sorted(spec.environment.items()):
+        value = ENVIRONMENT_RESOLVERS[source](references, own)
+        if value is not None:
+            variables[variable] = value
+    variables["POWERTOOLS_SERVICE_NAME"] = function_name(references.stack, spec.name)
+    variables["POWERTOOLS_METRICS_NAMESPACE"] = METRICS_NAMESPACE
+    return variables
+
+
+def _checked_actions(statement: PermissionStatement, function: str) -> list[str]:
+    for action in statement.actions:
+        if action == "*" or action.endswith(":*"):
+            raise ValueError(f"{function}: action {action!r} is too broad; name each action")
+    if ResourceRef.ANY in statement.resources:
+        broad = sorted(set(statement.actions) - NO_RESOURCE_LEVEL_ACTIONS)
+        if broad:
+            raise ValueError(
+                f"{function}: {', '.join(broad)} support resource-level permissions; "
+                "name the resources instead of '*'"
+            )
+    return list(statement.actions)
+
+
+def catalog_statements(
+    spec: FunctionSpec, references: FleetReferences, own: OwnResources
+) -> list[dict[str, Any]]:
+    """The catalog's statements with real ARNs; a statement that resolves to nothing is left out
+    (for example the alert secrets when no channel is configured)."""
+    statements: list[dict[str, Any]] = []
+    for index, statement in enumerate(spec.permissions):
+        actions = _checked_actions(statement, spec.name)
+        resources = [
+            arn
+            for reference in statement.resources
+            for arn in RESOURCE_RESOLVERS[reference](references, spec, own)
+        ]
+        if resources:
+            statements.append(
+                {
+                    "Sid": f"Catalog{index}",
+                    "Effect": "Allow",
+                    "Action": actions,
+                    "Resource": resources,
+                }
+            )
+    return statements

@@ -1,0 +1,191 @@
+"""The hub account's half of the fleet: key, storage, alerts, layer, functions and triggers.
+
+Everything here is created with the hub provider, and the functions and their triggers are
+generated from the catalog: adding a function to `catalog/functions.py` adds its role, log
+group, queues, alarms, schedules and permissions without touching this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from catalog.functions import FUNCTIONS
+from catalog.model import EnvSource, FunctionSpec, ResourceRef
+from components.alert_topics import AlertTopics, AlertTopicsArgs
+from components.buckets import ATHENA_RESULTS_PREFIX, INVENTORY_KEY, FleetBuckets, FleetBucketsArgs
+from components.dashboard import FleetDashboard, FleetDashboardArgs
+from components.fleet_function import FleetFunction, FleetFunctionArgs
+from components.fleet_key import FleetKey, FleetKeyArgs
+from components.function_wiring import FleetReferences
+from components.naming import resource_prefix
+from components.settings import FleetSettings
+from components.shared_layer import SharedLayer, SharedLayerArgs
+from components.state_table import StateTable, StateTableArgs
+from components.triggers import FleetTriggers, FleetTriggersArgs
+
+
+@dataclass(frozen=True)
+class FleetHubArgs:
+    settings: FleetSettings
+    stack: str
+    provider: aws.Provider
+    functions: Sequence[FunctionSpec] = FUNCTIONS
+
+
+def _uses_athena(functions: Sequence[FunctionSpec]) -> bool:
+    return any(
+        EnvSource.ATHENA_WORKGROUP in spec.environment.values()
+        or any(
+            ResourceRef.ATHENA_WORKGROUP in statement.resources for statement in spec.permissions
+        )
+        for spec in functions
+    )
+
+
+class FleetHub(pulumi.ComponentResource):
+    """The fleet's shared resources and one FleetFunction per catalog entry, in the hub."""
+
+    key: FleetKey
+    buckets: FleetBuckets
+    state_table: StateTable
+    alerts: AlertTopics
+    layer: SharedLayer
+    athena_workgroup: aws.athena.Workgroup | None
+    functions: dict[str, FleetFunction]
+    triggers: FleetTriggers
+    dashboard: FleetDashboard
+
+    def __init__(
+        self, name: str, args: FleetHubArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("lambda-fleet:hub:FleetHub", name, None, opts)
+        settings, provider = args.settings, args.provider
+        account_id, region = settings.hub.account_id, settings.hub.region
+        prefix = resource_prefix(args.stack)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.key = FleetKey(
+            f"{name}-fleet-key",
+            FleetKeyArgs(account_id=account_id, region=region, alias=prefix, provider=provider),
+            opts=child,
+        )
+        self.buckets = FleetBuckets(
+            f"{name}-buckets",
+            FleetBucketsArgs(
+                prefix=prefix,
+                account_id=account_id,
+                region=region,
+                key_arn=self.key.arn,
+                inventory=settings.inventory(args.stack),
+                provider=provider,
+            ),
+            opts=child,
+        )
+        self.state_table = StateTable(
+            f"{name}-state",
+            StateTableArgs(table_name=f"{prefix}-state", key_arn=self.key.arn, provider=provider),
+            opts=child,
+        )
+        self.alerts = AlertTopics(
+            f"{name}-alerts",
+            AlertTopicsArgs(
+                prefix=prefix,
+                account_id=account_id,
+                key_arn=self.key.arn,
+                emails=settings.alerts.emails,
+                provider=provider,
+            ),
+            opts=child,
+        )
+        self.layer = SharedLayer(
+            f"{name}-shared-layer",
+            SharedLayerArgs(layer_name=f"{prefix}-fleet-shared", provider=provider),
+            opts=child,
+        )
+        self.athena_workgroup = (
+            self._athena_workgroup(name, prefix, provider) if _uses_athena(args.functions) else None
+        )
+        data_bucket = self.buckets.data_bucket
+        references = FleetReferences(
+            stack=args.stack,
+            settings=settings,
+            key_arn=self.key.arn,
+            data_bucket_name=data_bucket.bucket,
+            data_bucket_arn=data_bucket.arn,
+            inventory_key=INVENTORY_KEY,
+            table_name=self.state_table.table.name,
+            table_arn=self.state_table.table.arn,
+            topic_arns={severity: topic.arn for severity, topic in self.alerts.topics.items()},
+            email_topic_arn=self.alerts.email_topic.arn,
+            warning_topic_arn=self.alerts.topics["warning"].arn,
+            layer_arn=self.layer.arn,
+            athena_workgroup_name=self.athena_workgroup.name if self.athena_workgroup else None,
+            athena_workgroup_arn=self.athena_workgroup.arn if self.athena_workgroup else None,
+            function_names=tuple(spec.name for spec in args.functions),
+        )
+        self.functions = {
+            spec.name: FleetFunction(
+                f"{name}-{spec.name.replace('_', '-')}",
+                FleetFunctionArgs(spec=spec, references=references, provider=provider),
+                opts=child,
+            )
+            for spec in args.functions
+        }
+        self.triggers = FleetTriggers(
+            f"{name}-triggers",
+            FleetTriggersArgs(
+                functions=list(self.functions.values()),
+                references=references,
+                data_bucket=data_bucket,
+                topics=self.alerts.topics,
+                provider=provider,
+            ),
+            opts=child,
+        )
+        self.dashboard = FleetDashboard(
+            f"{name}-dashboard",
+            FleetDashboardArgs(
+                dashboard_name=f"{prefix}-fleet",
+                function_names=[function.function_name for function in self.functions.values()],
+                region=region,
+                provider=provider,
+            ),
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "data_bucket": data_bucket.bucket,
+                "state_table": self.state_table.table.name,
+                "functions": {
+                    spec_name: function.function.arn
+                    for spec_name, function in self.functions.items()
+                },
+            }
+        )
+
+    def _athena_workgroup(
+        self, name: str, prefix: str, provider: aws.Provider
+    ) -> aws.athena.Workgroup:
+        """Queries write encrypted results under athena-results/; users cannot override it."""
+        return aws.athena.Workgroup(
+            f"{name}-athena",
+            name=f"{prefix}-fleet",
+            description="lambda-fleet cost analysis",
+            configuration=aws.athena.WorkgroupConfigurationArgs(
+                enforce_workgroup_configuration=True,
+                publish_cloudwatch_metrics_enabled=True,
+                result_configuration=aws.athena.WorkgroupConfigurationResultConfigurationArgs(
+                    output_location=pulumi.Output.concat(
+                        "s3://", self.buckets.data_bucket.bucket, "/", ATHENA_RESULTS_PREFIX
+                    ),
+                    encryption_configuration=aws.athena.WorkgroupConfigurationResultConfigurationEncryptionConfigurationArgs(
+                        encryption_option="SSE_KMS", kms_key_arn=self.key.arn
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )

@@ -1,0 +1,50 @@
+"""Small builders of IAM policy documents (plain dicts, rendered with `Output.json_dumps`).
+
+Resource policies here never allow a bare `*` principal: services are named and limited to the
+hub account, and the only statements with `"Principal": "*"` are denials of plain HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+
+POLICY_VERSION = "2012-10-17"
+
+Statement = dict[str, Any]
+
+
+def document(*statements: Statement) -> dict[str, Any]:
+    return {"Version": POLICY_VERSION, "Statement": list(statements)}
+
+
+def account_root(account_id: str) -> str:
+    return f"arn:aws:iam::{account_id}:root"
+
+
+def service_trust(service: str, source_account: str | None = None) -> str:
+    """An assume-role policy for one AWS service, optionally only on behalf of one account."""
+    statement: Statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if source_account is not None:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return pulumi.Output.json_dumps(document(statement))
+
+
+def deny_insecure_transport(
+    sid: str, actions: str | Sequence[str], resources: Sequence[pulumi.Input[str]]
+) -> Statement:
+    """Deny every request that does not use TLS."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": actions,
+        "Resource": list(resources),
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }

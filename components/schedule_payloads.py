@@ -1,0 +1,75 @@
+"""What each cluster schedule sends to the scaler, and when (no pulumi: the local demo reuses it).
+
+The scale-down names each node group of `off_hours_desired` with its off-hours size; the
+scale-up names the same groups without sizes, because the scaler restores the sizes it saved
+before the scale-down. `request_id` is filled in by EventBridge Scheduler with the execution id,
+which makes every delivery (and its retries) idempotent in the scaler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from components.settings import ClusterSettings, ScheduleSettings
+
+EXECUTION_ID = "<aws.scheduler.execution-id>"
+
+Payload = dict[str, Any]
+PayloadBuilder = Callable[[str, str, ClusterSettings, ScheduleSettings], Payload]
+
+
+def cluster_cron(clock_time: str, days: Sequence[str]) -> str:
+    """`cron(MM HH ? * MON,TUE *)`: the schedule's time on its days, in its own time zone."""
+    hours, minutes = clock_time.split(":")
+    return f"cron({int(minutes)} {int(hours)} ? * {','.join(days)} *)"
+
+
+def scale_up_payload(
+    account_id: str, region: str, cluster: ClusterSettings, schedule: ScheduleSettings
+) -> Payload:
+    return {
+        "action": "scale_up",
+        "account_id": account_id,
+        "region": region,
+        "cluster": cluster.name,
+        "nodegroups": [{"name": group} for group in schedule.off_hours_desired],
+        "request_id": EXECUTION_ID,
+    }
+
+
+def scale_down_payload(
+    account_id: str, region: str, cluster: ClusterSettings, schedule: ScheduleSettings
+) -> Payload:
+    min_sizes = {group.name: group.min_size for group in cluster.node_groups}
+    return {
+        "action": "scale_down",
+        "account_id": account_id,
+        "region": region,
+        "cluster": cluster.name,
+        "nodegroups": [
+            {"name": group, "desired_size": size, "min_size": min(min_sizes[group], size)}
+            for group, size in schedule.off_hours_desired.items()
+        ],
+        "request_id": EXECUTION_ID,
+    }
+
+
+PAYLOAD_BUILDERS: dict[str, PayloadBuilder] = {
+    "scale_up": scale_up_payload,
+    "scale_down": scale_down_payload,
+}
+
+
+def cluster_schedule_payload(
+    action: str, account_id: str, region: str, cluster: ClusterSettings
+) -> Payload:
+    """The payload of `action` for a scheduled cluster; a clear error for unknown actions."""
+    if cluster.schedule is None:
+        raise ValueError(f"cluster {cluster.name!r} has no schedule")
+    try:
+        builder = PAYLOAD_BUILDERS[action]
+    except KeyError:
+        known = ", ".join(sorted(PAYLOAD_BUILDERS))
+        raise ValueError(f"unknown cluster schedule action {action!r} (known: {known})") from None
+    return builder(account_id, region, cluster, cluster.schedule)

@@ -1,0 +1,129 @@
+"""Deterministic archives: same source, same bytes, no caches, fixed timestamps and modes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from catalog import FUNCTIONS
+from components.archives import (
+    FIXED_DATE_TIME,
+    build_function_archive,
+    build_layer_archive,
+)
+from fleetctl.mocked_program import REPO_ROOT
+
+
+@pytest.fixture
+def source_tree(tmp_path: Path) -> Path:
+    """A repository with a function, the shared package, and the caches Python leaves behind."""
+    root = tmp_path / "repo"
+    files = {
+        "handlers/__init__.py": "",
+        "handlers/eks_scaler/__init__.py": "",
+        "handlers/eks_scaler/app.py": "def lambda_handler(event, context):\n    return event\n",
+        "handlers/eks_scaler/rules/floors.py": "FLOOR = 1\n",
+        "handlers/eks_scaler/__pycache__/app.cpython-312.pyc": "cache",
+        "handlers/eks_scaler/stale.pyc": "cache",
+        "handlers/fleet_shared/__init__.py": "",
+        "handlers/fleet_shared/sessions.py": "SESSIONS = {}\n",
+        "handlers/fleet_shared/__pycache__/sessions.cpython-312.pyc": "cache",
+        "handlers/other_function/app.py": "OTHER = 1\n",
+    }
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return root
+
+
+def _touch_everything(root: Path, timestamp: int) -> None:
+    for path in root.rglob("*"):
+        os.utime(path, (timestamp, timestamp))
+        if path.is_file():
+            path.chmod(0o755 if timestamp % 2 else 0o600)
+
+
+def test_two_builds_of_the_same_source_are_byte_identical(source_tree: Path, tmp_path: Path):
+    # GIVEN the same source, with different file times and modes between the two builds
+    _touch_everything(source_tree, 1_700_000_000)
+    first = build_function_archive("eks_scaler", source_tree, tmp_path / "first")
+    first_layer = build_layer_archive(source_tree, tmp_path / "first")
+    _touch_everything(source_tree, 1_800_000_001)
+    second = build_function_archive("eks_scaler", source_tree, tmp_path / "second")
+    second_layer = build_layer_archive(source_tree, tmp_path / "second")
+    # THEN the archives have the same bytes, hashes and names
+    assert first.path.read_bytes() == second.path.read_bytes()
+    assert (first.sha256_base64, first.path.name) == (second.sha256_base64, second.path.name)
+    assert first_layer.path.read_bytes() == second_layer.path.read_bytes()
+    assert first_layer.sha256_hex == second_layer.sha256_hex
+    assert first.path.name == f"eks_scaler-{first.sha256_hex[:16]}.zip"
+
+
+def test_every_catalog_archive_of_this_repository_builds_identically_twice(tmp_path: Path):
+    for spec in FUNCTIONS:
+        first = build_function_archive(spec.name, REPO_ROOT, tmp_path / "a")
+        second = build_function_archive(spec.name, REPO_ROOT, tmp_path / "b")
+        assert first.path.read_bytes() == second.path.read_bytes(), spec.name
+        assert first.sha256_base64 == second.sha256_base64
+    assert (
+        build_layer_archive(REPO_ROOT, tmp_path / "a").path.read_bytes()
+        == build_layer_archive(REPO_ROOT, tmp_path / "b").path.read_bytes()
+    )
+
+
+def test_function_archive_holds_its_folder_and_the_handlers_package_only(
+    source_tree: Path, tmp_path: Path
+):
+    archive = build_function_archive("eks_scaler", source_tree, tmp_path)
+    with zipfile.ZipFile(archive.path) as zf:
+        names = zf.namelist()
+    assert names == sorted(names)
+    assert names == [
+        "handlers/__init__.py",
+        "handlers/eks_scaler/__init__.py",
+        "handlers/eks_scaler/app.py",
+        "handlers/eks_scaler/rules/floors.py",
+    ]
+
+
+def test_layer_archive_lays_out_the_shared_package_under_python(source_tree: Path, tmp_path: Path):
+    archive = build_layer_archive(source_tree, tmp_path)
+    with zipfile.ZipFile(archive.path) as zf:
+        assert zf.namelist() == [
+            "python/fleet_shared/__init__.py",
+            "python/fleet_shared/sessions.py",
+        ]
+
+
+def test_archives_have_fixed_timestamps_modes_and_no_caches(source_tree: Path, tmp_path: Path):
+    for archive in (
+        build_function_archive("eks_scaler", source_tree, tmp_path),
+        build_layer_archive(source_tree, tmp_path),
+    ):
+        with zipfile.ZipFile(archive.path) as zf:
+            for info in zf.infolist():
+                assert info.date_time == FIXED_DATE_TIME == (1980, 1, 1, 0, 0, 0)
+                assert (info.external_attr >> 16) & 0o777 == 0o644
+                assert info.compress_type == zipfile.ZIP_DEFLATED
+                assert "__pycache__" not in info.filename
+                assert not info.filename.endswith(".pyc")
+
+
+def test_a_function_folder_not_written_yet_gives_the_handlers_package_alone(
+    source_tree: Path, tmp_path: Path
+):
+    archive = build_function_archive("not_written_yet", source_tree, tmp_path)
+    with zipfile.ZipFile(archive.path) as zf:
+        assert zf.namelist() == ["handlers/__init__.py"]
+
+
+@pytest.mark.parametrize("module", ["components.archives", "components.schedule_payloads"])
+def test_modules_shared_with_local_tools_do_not_import_pulumi(module: str):
+    code = f"import sys, {module}; sys.exit('pulumi' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=False).returncode == 0

@@ -1,0 +1,149 @@
+"""Every catalog function, deployed as the catalog says: runtime, tracing, layers, DLQ, alarms."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+from hub_view import FUNCTION, HubView
+
+from catalog import FUNCTIONS
+from catalog.model import EnvSource
+from components.naming import function_name, member_execution_role_name
+
+
+@pytest.fixture
+def hub(stack_run) -> HubView:
+    return HubView(stack_run)
+
+
+def test_one_function_per_catalog_entry_in_the_hub(hub: HubView):
+    # GIVEN the catalog WHEN the program runs THEN each entry is one function in the hub
+    functions = hub.of_type(FUNCTION)
+    assert len(functions) == len(FUNCTIONS)
+    for function in functions:
+        assert function.placement.account_id == hub.settings.hub.account_id
+        assert function.placement.region == hub.settings.hub.region
+        assert function.type == FUNCTION
+    assert all(len(function_name(hub.stack, spec.name)) <= 64 for spec in FUNCTIONS)
+
+
+def test_every_function_is_arm64_python312_traced_with_catalog_sizes(hub: HubView):
+    for spec, function in hub.functions():
+        inputs = function.inputs
+        assert inputs["architectures"] == ["arm64"]
+        assert inputs["runtime"] == "python3.12"
+        assert inputs["tracingConfig"] == {"mode": "Active"}
+        assert inputs["handler"] == spec.handler
+        assert inputs["memorySize"] == spec.memory_mb
+        assert inputs["timeout"] == spec.timeout_seconds
+        assert inputs.get("reservedConcurrentExecutions") == spec.reserved_concurrency
+
+
+def test_every_function_is_a_child_of_its_fleet_function_component(hub: HubView):
+    components = {
+        resource.urn: resource for resource in hub.of_type("lambda-fleet:functions:FleetFunction")
+    }
+    for _spec, function in hub.functions():
+        assert function.parent in components
+
+
+def test_every_function_has_its_layers(hub: HubView):
+    region = hub.settings.hub.region
+    layer = hub.one("aws:lambda/layerVersion:LayerVersion")
+    assert layer.inputs["compatibleRuntimes"] == ["python3.12"]
+    assert layer.inputs["compatibleArchitectures"] == ["arm64"]
+    powertools = hub.settings.managed_layers.powertools[region]
+    pandas = hub.settings.managed_layers.aws_sdk_pandas[region]
+    for spec, function in hub.functions():
+        expected = [layer.outputs["arn"], powertools] + ([pandas] if spec.uses_pandas_layer else [])
+        assert function.inputs["layers"] == expected, spec.name
+
+
+def test_every_function_sends_failed_async_invocations_to_its_encrypted_dlq(hub: HubView):
+    key_arn = hub.arn(hub.one("aws:kms/key:Key"))
+    queues = {queue.outputs["arn"]: queue for queue in hub.of_type("aws:sqs/queue:Queue")}
+    for spec, function in hub.functions():
+        config = hub.one(
+            "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+            functionName=function.inputs["name"],
+        )
+        destination = config.inputs["destinationConfig"]["onFailure"]["destination"]
+        assert destination == hub.dead_letter_queue_arn(spec)
+        assert queues[destination].inputs["kmsMasterKeyId"] == key_arn
+        assert config.inputs["maximumRetryAttempts"] >= 0
+
+
+def test_every_function_alarms_on_errors_throttles_and_dead_letters_to_the_warning_topic(
+    hub: HubView,
+):
+    warning = hub.arn(hub.one("aws:sns/topic:Topic", name=f"lf-{hub.stack}-alerts-warning"))
+    alarms = hub.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    for spec, function in hub.functions():
+        name = function.inputs["name"]
+        watched = {
+            alarm.inputs["metricName"]
+            for alarm in alarms
+            if alarm.inputs["dimensions"] in ({"FunctionName": name}, {"QueueName": f"{name}-dlq"})
+            and alarm.inputs["alarmActions"] == [warning]
+        }
+        assert watched == {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible"}, spec.name
+
+
+def test_every_function_logs_to_an_encrypted_log_group_with_retention(hub: HubView):
+    key_arn = hub.arn(hub.one("aws:kms/key:Key"))
+    for _spec, function in hub.functions():
+        group = hub.one(
+            "aws:cloudwatch/logGroup:LogGroup", name=f"/aws/lambda/{function.inputs['name']}"
+        )
+        assert group.inputs["retentionInDays"] == 30
+        assert group.inputs["kmsKeyId"] == key_arn
+        assert function.inputs["loggingConfig"]["logGroup"] == group.inputs["name"]
+
+
+def test_environment_is_resolved_from_the_catalog_without_secret_values(hub: HubView):
+    settings = hub.settings
+    secret_names = {
+        settings.alerts.slack_webhook_secret_name,
+        settings.alerts.pagerduty_routing_key_secret_name,
+    } - {None}
+    for spec, function in hub.functions():
+        variables = function.inputs["environment"]["variables"]
+        assert variables["FLEET_DRY_RUN"] == ("true" if settings.dry_run else "false")
+        assert variables["MEMBER_ROLE_NAME"] == member_execution_role_name(hub.stack)
+        assert variables["HUB_ACCOUNT_ID"] == settings.hub.account_id
+        assert variables["POWERTOOLS_SERVICE_NAME"] == function.inputs["name"]
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "LambdaFleet"
+        assert variables["FLEET_INVENTORY_KEY"] == "config/fleet-inventory.json"
+        expected = set(spec.environment) | {
+            "POWERTOOLS_SERVICE_NAME",
+            "POWERTOOLS_METRICS_NAMESPACE",
+        }
+        unset = {
+            variable
+            for variable, source in spec.environment.items()
+            if (
+                source is EnvSource.SLACK_WEBHOOK_SECRET
+                and not settings.alerts.slack_webhook_secret_name
+            )
+            or (
+                source is EnvSource.PAGERDUTY_ROUTING_KEY_SECRET
+                and not settings.alerts.pagerduty_routing_key_secret_name
+            )
+        }
+        assert set(variables) == expected - unset, spec.name
+        for variable, value in variables.items():
+            # Only names of secrets, never a webhook URL or a routing key.
+            assert not value.startswith("https://hooks."), variable
+            if "SECRET" in variable:
+                assert value in secret_names, variable
+
+
+def test_function_code_is_the_deterministic_archive_with_a_matching_hash(hub: HubView):
+    for spec, function in hub.functions():
+        path = Path(function.inputs["code"].path)
+        assert path.name.startswith(f"{spec.name}-") and path.suffix == ".zip"
+        digest = base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+        assert function.inputs["sourceCodeHash"] == digest

@@ -1,0 +1,138 @@
+"""Least privilege everywhere: no wildcard actions, `*` resources only where AWS needs them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hub_view import IAM_POLICY, ROLE, ROLE_POLICY, HubView, as_list
+
+from catalog import FUNCTIONS
+from catalog.model import ResourceRef
+from components.function_wiring import NO_RESOURCE_LEVEL_ACTIONS
+from components.naming import function_name, function_role_path, member_execution_role_name
+
+
+@pytest.fixture
+def hub(stack_run) -> HubView:
+    return HubView(stack_run)
+
+
+def test_no_iam_policy_statement_allows_a_wildcard_action(hub: HubView):
+    # GIVEN every IAM policy the plan creates WHEN each statement's actions are read
+    statements = hub.statements(ROLE_POLICY, IAM_POLICY)
+    assert statements
+    for resource, statement in statements:
+        actions = as_list(statement.get("Action", [])) + as_list(statement.get("NotAction", []))
+        # THEN none is `*` or `service:*`
+        for action in actions:
+            assert action != "*" and not action.endswith(":*"), (resource.name, action)
+
+
+def test_no_resource_policy_allows_a_wildcard_action_or_an_anonymous_principal(hub: HubView):
+    for resource, statement in hub.statements():
+        if statement["Effect"] != "Allow":
+            continue
+        for action in as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), (resource.name, action)
+        principal = statement.get("Principal")
+        if principal is not None:
+            assert principal != "*" and "*" not in as_list(principal.get("AWS", [])), resource.name
+
+
+def test_star_resources_only_for_actions_without_resource_level_permissions(hub: HubView):
+    for resource, statement in hub.statements(ROLE_POLICY, IAM_POLICY):
+        if "*" in as_list(statement["Resource"]):
+            assert as_list(statement["Resource"]) == ["*"], resource.name
+            assert set(as_list(statement["Action"])) <= NO_RESOURCE_LEVEL_ACTIONS, resource.name
+
+
+def test_every_function_role_is_under_the_path_member_roles_trust(hub: HubView):
+    roles = {role.inputs["name"]: role for role in hub.of_type(ROLE)}
+    for spec in FUNCTIONS:
+        role = roles[function_name(hub.stack, spec.name)]
+        assert role.inputs["path"] == f"/lambda-fleet/{hub.stack}/" == function_role_path(hub.stack)
+        trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}]
+    # Only function roles may sit under that path: member accounts trust everything there.
+    under_path = [
+        r for r in hub.of_type(ROLE) if r.inputs.get("path") == function_role_path(hub.stack)
+    ]
+    assert len(under_path) == len(FUNCTIONS)
+
+
+def _function_policy(hub: HubView, spec) -> dict:
+    role = function_name(hub.stack, spec.name)
+    return json.loads(hub.one(ROLE_POLICY, role=role).inputs["policy"])
+
+
+def test_function_policies_grant_the_catalog_actions_on_resolved_arns(hub: HubView):
+    region, account = hub.settings.hub.region, hub.settings.hub.account_id
+    table_arn = hub.arn(hub.one("aws:dynamodb/table:Table"))
+    for spec in FUNCTIONS:
+        statements = _function_policy(hub, spec)["Statement"]
+        granted = {action for s in statements for action in as_list(s["Action"])}
+        declared = {action for p in spec.permissions for action in p.actions}
+        if not (
+            hub.settings.alerts.slack_webhook_secret_name
+            or hub.settings.alerts.pagerduty_routing_key_secret_name
+        ):
+            declared.discard("secretsmanager:GetSecretValue")
+        assert declared <= granted, spec.name
+        by_action = {
+            action: as_list(s["Resource"]) for s in statements for action in as_list(s["Action"])
+        }
+        assert by_action["dynamodb:GetItem"] == [table_arn]
+        assert by_action["sts:AssumeRole"] == [
+            f"arn:aws:iam::{member.account_id}:role/{member_execution_role_name(hub.stack)}"
+            for member in hub.settings.members
+        ]
+        log_group = (
+            f"arn:aws:logs:{region}:{account}:log-group:"
+            f"/aws/lambda/{function_name(hub.stack, spec.name)}:*"
+        )
+        assert by_action["logs:PutLogEvents"] == [log_group]
+        assert by_action["logs:CreateLogStream"] == [log_group]
+        assert hub.dead_letter_queue_arn(spec) in by_action["sqs:SendMessage"]
+
+
+def test_invoking_functions_may_invoke_only_the_functions_they_declare(hub: HubView):
+    for spec in FUNCTIONS:
+        statements = _function_policy(hub, spec)["Statement"]
+        invocable = [
+            r
+            for s in statements
+            if "lambda:InvokeFunction" in as_list(s["Action"])
+            for r in as_list(s["Resource"])
+        ]
+        assert sorted(invocable) == sorted(
+            hub.arn(hub.one("aws:lambda/function:Function", name=function_name(hub.stack, name)))
+            for name in spec.invokes
+        ), spec.name
+
+
+def test_only_the_router_reads_alert_secrets_and_only_the_configured_ones(hub: HubView):
+    region, account = hub.settings.hub.region, hub.settings.hub.account_id
+    configured = [
+        name
+        for name in (
+            hub.settings.alerts.slack_webhook_secret_name,
+            hub.settings.alerts.pagerduty_routing_key_secret_name,
+        )
+        if name
+    ]
+    for spec in FUNCTIONS:
+        statements = _function_policy(hub, spec)["Statement"]
+        secrets = [
+            r
+            for s in statements
+            if "secretsmanager:GetSecretValue" in as_list(s["Action"])
+            for r in as_list(s["Resource"])
+        ]
+        if any(ResourceRef.ALERT_SECRETS in p.resources for p in spec.permissions):
+            assert secrets == [
+                f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-??????"
+                for name in configured
+            ]
+        else:
+            assert secrets == []

@@ -1,0 +1,228 @@
+"""Hub storage and alerting: buckets, fleet inventory, state table, key and topics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hub_view import HubView, as_list
+
+from components.buckets import INVENTORY_KEY
+
+BUCKET = "aws:s3/bucket:Bucket"
+HUB = ("data", "access-logs")
+
+
+@pytest.fixture
+def hub(stack_run) -> HubView:
+    return HubView(stack_run)
+
+
+def _buckets(hub: HubView) -> dict[str, dict]:
+    names = {bucket.inputs["bucket"] for bucket in hub.of_type(BUCKET)}
+    return {suffix: next(n for n in names if n.endswith(f"-{suffix}")) for suffix in HUB}
+
+
+def _for_bucket(hub: HubView, type_token: str, bucket: str):
+    return hub.one(type_token, bucket=bucket)
+
+
+def test_buckets_live_in_the_hub_account_and_region(hub: HubView):
+    # GIVEN a stack WHEN the program runs THEN exactly the data and access-log buckets exist,
+    # both in the hub account and region
+    buckets = hub.of_type(BUCKET)
+    assert len(buckets) == 2
+    for bucket in buckets:
+        assert bucket.placement.account_id == hub.settings.hub.account_id
+        assert bucket.placement.region == hub.settings.hub.region
+
+
+def test_every_bucket_blocks_public_access_and_disables_acls(hub: HubView):
+    for bucket in _buckets(hub).values():
+        block = _for_bucket(hub, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", bucket)
+        for setting in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        ):
+            assert block.inputs[setting] is True, (bucket, setting)
+        ownership = _for_bucket(
+            hub, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", bucket
+        )
+        assert ownership.inputs["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+
+
+def test_every_bucket_is_versioned(hub: HubView):
+    for bucket in _buckets(hub).values():
+        versioning = _for_bucket(hub, "aws:s3/bucketVersioning:BucketVersioning", bucket)
+        assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
+
+
+def test_data_bucket_uses_the_fleet_key_and_log_bucket_uses_sse_s3(hub: HubView):
+    # GIVEN the fleet key WHEN the buckets' default encryption is read
+    key_arn = hub.arn(hub.one("aws:kms/key:Key"))
+    buckets = _buckets(hub)
+    encryption_type = (
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    data = _for_bucket(hub, encryption_type, buckets["data"]).inputs["rules"][0]
+    logs = _for_bucket(hub, encryption_type, buckets["access-logs"]).inputs["rules"][0]
+    # THEN data is SSE-KMS with the fleet key; logs are SSE-S3 (access logging can't use KMS)
+    assert data["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": key_arn,
+    }
+    assert data["bucketKeyEnabled"] is True
+    assert logs["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+
+
+def test_every_bucket_refuses_plain_http(hub: HubView):
+    for bucket in _buckets(hub).values():
+        policy = json.loads(
+            _for_bucket(hub, "aws:s3/bucketPolicy:BucketPolicy", bucket).inputs["policy"]
+        )
+        denials = [
+            statement
+            for statement in policy["Statement"]
+            if statement["Effect"] == "Deny"
+            and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert len(denials) == 1
+        assert set(denials[0]["Resource"]) == {
+            f"arn:aws:s3:::{bucket}",
+            f"arn:aws:s3:::{bucket}/*",
+        }
+
+
+def test_data_bucket_logs_access_into_the_log_bucket_which_admits_only_s3_logging(hub: HubView):
+    buckets = _buckets(hub)
+    logging = _for_bucket(hub, "aws:s3/bucketLogging:BucketLogging", buckets["data"])
+    assert logging.inputs["targetBucket"] == buckets["access-logs"]
+    policy = json.loads(
+        _for_bucket(hub, "aws:s3/bucketPolicy:BucketPolicy", buckets["access-logs"]).inputs[
+            "policy"
+        ]
+    )
+    allows = [statement for statement in policy["Statement"] if statement["Effect"] == "Allow"]
+    assert len(allows) == 1
+    assert allows[0]["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert allows[0]["Action"] == "s3:PutObject"
+    assert allows[0]["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": hub.settings.hub.account_id
+    }
+    assert allows[0]["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:s3:::{buckets['data']}"}
+
+
+def _expirations(hub: HubView, bucket: str) -> dict[str, tuple]:
+    lifecycle = _for_bucket(
+        hub, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket
+    )
+    found = {}
+    for rule in lifecycle.inputs["rules"]:
+        assert rule["status"] == "Enabled"
+        found[rule["filter"]["prefix"]] = (
+            (rule.get("expiration") or {}).get("days"),
+            (rule.get("noncurrentVersionExpiration") or {}).get("noncurrentDays"),
+        )
+    return found
+
+
+def test_lifecycle_expires_cache_raw_noncurrent_versions_and_old_logs(hub: HubView):
+    buckets = _buckets(hub)
+    data = _expirations(hub, buckets["data"])
+    assert data["cache/"][0] == 1
+    assert data["raw/"][0] == 30
+    assert data[""][1] == 30
+    logs = _expirations(hub, buckets["access-logs"])
+    assert logs[""] == (90, 30)
+
+
+def test_fleet_inventory_is_the_settings_inventory_encrypted_in_the_data_bucket(hub: HubView):
+    inventory = hub.one("aws:s3/bucketObjectv2:BucketObjectv2", key=INVENTORY_KEY)
+    assert inventory.inputs["bucket"] == _buckets(hub)["data"]
+    assert inventory.inputs["content"] == json.dumps(
+        hub.settings.inventory(hub.stack), sort_keys=True, indent=2
+    )
+    assert inventory.inputs["contentType"] == "application/json"
+    assert inventory.inputs["serverSideEncryption"] == "aws:kms"
+    assert inventory.inputs["kmsKeyId"] == hub.arn(hub.one("aws:kms/key:Key"))
+
+
+def test_state_table_keys_ttl_recovery_protection_and_encryption(hub: HubView):
+    table = hub.one("aws:dynamodb/table:Table").inputs
+    assert (table["hashKey"], table["rangeKey"]) == ("pk", "sk")
+    assert sorted((a["name"], a["type"]) for a in table["attributes"]) == [("pk", "S"), ("sk", "S")]
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+    assert table["ttl"] == {"attributeName": "expires_at", "enabled": True}
+    assert table["pointInTimeRecovery"]["enabled"] is True
+    assert table["deletionProtectionEnabled"] is True
+    assert table["serverSideEncryption"] == {
+        "enabled": True,
+        "kmsKeyArn": hub.arn(hub.one("aws:kms/key:Key")),
+    }
+
+
+def test_fleet_key_rotates_and_lets_each_service_use_it(hub: HubView):
+    key = hub.one("aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    policy = json.loads(key.inputs["policy"])
+    region, account = hub.settings.hub.region, hub.settings.hub.account_id
+    principals = [statement["Principal"] for statement in policy["Statement"]]
+    assert {"AWS": f"arn:aws:iam::{account}:root"} in principals
+    assert {"Service": f"logs.{region}.amazonaws.com"} in principals
+    via = [
+        statement["Condition"]["StringEquals"]["kms:ViaService"]
+        for statement in policy["Statement"]
+        if "kms:ViaService" in statement.get("Condition", {}).get("StringEquals", {})
+    ]
+    assert set(via[0]) >= {
+        f"{service}.{region}.amazonaws.com" for service in ("sns", "sqs", "s3", "dynamodb")
+    }
+
+
+def test_alert_and_email_topics_are_encrypted_and_limited_to_the_account(hub: HubView):
+    key_arn = hub.arn(hub.one("aws:kms/key:Key"))
+    topics = hub.of_type("aws:sns/topic:Topic")
+    names = sorted(topic.inputs["name"] for topic in topics)
+    assert names == sorted(
+        f"lf-{hub.stack}-alerts-{kind}" for kind in ("critical", "warning", "info", "email")
+    )
+    for topic in topics:
+        assert topic.inputs["kmsMasterKeyId"] == key_arn
+    account = hub.settings.hub.account_id
+    for resource, statement in hub.statements("aws:sns/topicPolicy:TopicPolicy"):
+        if statement["Effect"] != "Allow":
+            continue
+        principal = statement["Principal"]
+        assert principal != "*" and principal.get("AWS") != "*", resource.name
+        if "Service" in principal:
+            assert set(as_list(principal["Service"])) <= {
+                "cloudwatch.amazonaws.com",
+                "events.amazonaws.com",
+            }
+            assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+        else:
+            assert principal == {"AWS": f"arn:aws:iam::{account}:root"}
+
+
+def test_email_topic_has_one_subscription_per_configured_address(hub: HubView):
+    email_topic = hub.one("aws:sns/topic:Topic", name=f"lf-{hub.stack}-alerts-email")
+    subscriptions = [
+        subscription
+        for subscription in hub.of_type("aws:sns/topicSubscription:TopicSubscription")
+        if subscription.inputs["protocol"] == "email"
+    ]
+    assert {s.inputs["topic"] for s in subscriptions} == {hub.arn(email_topic)}
+    assert sorted(s.inputs["endpoint"] for s in subscriptions) == sorted(hub.settings.alerts.emails)
+
+
+def test_every_hub_resource_is_created_with_the_hub_provider(hub: HubView):
+    # GIVEN the hub component WHEN its descendants are listed
+    (component,) = hub.of_type("lambda-fleet:hub:FleetHub")
+    resources = [r for r in hub.run.descendants_of(component.urn) if r.custom]
+    assert resources
+    # THEN every AWS resource is placed in the hub account and region
+    for resource in resources:
+        assert resource.placement.account_id == hub.settings.hub.account_id, resource.name
+        assert resource.placement.region == hub.settings.hub.region, resource.name

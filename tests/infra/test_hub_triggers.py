@@ -1,0 +1,330 @@
+"""Triggers from the catalog: schedules, S3 notifications, event rules, alerts, API and queues."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hub_view import PERMISSION, SCHEDULE, HubView
+
+from catalog import FUNCTIONS
+from catalog.model import (
+    AlertTopics,
+    ClusterSchedule,
+    EnvSource,
+    EventRule,
+    FixedSchedule,
+    HttpRoute,
+    ObjectCreated,
+    QueueMessages,
+)
+from components.naming import function_name
+
+EXECUTION_ID = "<aws.scheduler.execution-id>"
+
+
+@pytest.fixture
+def hub(stack_run) -> HubView:
+    return HubView(stack_run)
+
+
+def _triggers(kind: type):
+    return [
+        (spec, trigger)
+        for spec in FUNCTIONS
+        for trigger in spec.triggers
+        if isinstance(trigger, kind)
+    ]
+
+
+def _schedules_of(hub: HubView, spec) -> list:
+    arn = hub.arn(hub.function(spec))
+    return [s for s in hub.of_type(SCHEDULE) if s.inputs["target"]["arn"] == arn]
+
+
+def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[dict]:
+    """What the issue specifies, written out independently of the program's payload module."""
+    expected = []
+    for member in hub.settings.members:
+        for cluster in member.clusters:
+            schedule = cluster.schedule
+            if schedule is None:
+                continue
+            hours, minutes = getattr(schedule, trigger.time_field).split(":")
+            days = ",".join(schedule.days)
+            common = {
+                "account_id": member.account_id,
+                "region": cluster.region or member.regions[0],
+                "cluster": cluster.name,
+            }
+            if trigger.action == "scale_up":
+                payload = {
+                    "action": "scale_up",
+                    **common,
+                    "nodegroups": [{"name": group} for group in schedule.off_hours_desired],
+                    "request_id": EXECUTION_ID,
+                }
+            else:
+                minimum = {group.name: group.min_size for group in cluster.node_groups}
+                payload = {
+                    "action": "scale_down",
+                    **common,
+                    "nodegroups": [
+                        {"name": group, "desired_size": off, "min_size": min(minimum[group], off)}
+                        for group, off in schedule.off_hours_desired.items()
+                    ],
+                    "request_id": EXECUTION_ID,
+                }
+            expected.append(
+                {
+                    "expression": f"cron({int(minutes)} {int(hours)} ? * {days} *)",
+                    "time_zone": schedule.time_zone,
+                    "payload": payload,
+                }
+            )
+    return expected
+
+
+def test_each_cluster_schedule_gives_one_schedule_per_scheduled_cluster(hub: HubView):
+    # GIVEN the catalog's cluster schedules and the stack's scheduled clusters
+    for spec, trigger in _triggers(ClusterSchedule):
+        # WHEN the program runs
+        found = [
+            {
+                "expression": s.inputs["scheduleExpression"],
+                "time_zone": s.inputs["scheduleExpressionTimezone"],
+                "payload": json.loads(s.inputs["target"]["input"]),
+            }
+            for s in _schedules_of(hub, spec)
+            if json.loads(s.inputs["target"]["input"]).get("action") == trigger.action
+        ]
+        # THEN one schedule per cluster, at its time and days, in its zone, with the exact payload
+        expected = _expected_cluster_schedules(hub, trigger)
+        assert expected
+        assert sorted(found, key=json.dumps) == sorted(expected, key=json.dumps)
+
+
+def test_prod_cluster_schedules_follow_each_clusters_time_zone(program_runs):
+    hub = HubView(program_runs["prod"])
+    zones = {
+        json.loads(s.inputs["target"]["input"]).get("cluster"): s.inputs[
+            "scheduleExpressionTimezone"
+        ]
+        for s in hub.of_type(SCHEDULE)
+    }
+    assert zones["payments-in"] == "Asia/Kolkata"
+    assert zones["payments-eu"] == "Europe/Dublin"
+    assert zones["tooling"] == "Asia/Kolkata"
+
+
+def test_fixed_schedules_run_in_the_stack_schedule_time_zone(hub: HubView):
+    for spec, trigger in _triggers(FixedSchedule):
+        matching = [
+            s
+            for s in _schedules_of(hub, spec)
+            if s.inputs["name"] == f"{function_name(hub.stack, spec.name)}-{trigger.name}"
+        ]
+        assert len(matching) == 1, (spec.name, trigger.name)
+        schedule = matching[0].inputs
+        assert schedule["scheduleExpression"] == trigger.expression
+        assert schedule["scheduleExpressionTimezone"] == hub.settings.schedule_time_zone
+        assert json.loads(schedule["target"]["input"]) == trigger.payload
+
+
+def test_every_schedule_retries_then_dead_letters_into_its_targets_queue(hub: HubView):
+    functions = {hub.arn(hub.function(spec)): spec for spec in FUNCTIONS}
+    scheduler_roles = set()
+    for schedule in hub.of_type(SCHEDULE):
+        target = schedule.inputs["target"]
+        spec = functions[target["arn"]]
+        assert schedule.inputs["flexibleTimeWindow"] == {"mode": "OFF"}
+        assert schedule.inputs["groupName"] == f"lf-{hub.stack}"
+        assert target["deadLetterConfig"]["arn"] == hub.dead_letter_queue_arn(spec)
+        assert target["retryPolicy"]["maximumRetryAttempts"] >= 1
+        assert target["retryPolicy"]["maximumEventAgeInSeconds"] > 0
+        scheduler_roles.add(target["roleArn"])
+    assert len(scheduler_roles) == 1
+    expected = sum(1 for _ in _triggers(FixedSchedule)) + sum(
+        len(_expected_cluster_schedules(hub, t)) for _, t in _triggers(ClusterSchedule)
+    )
+    assert len(hub.of_type(SCHEDULE)) == expected
+
+
+def test_scheduler_role_may_invoke_only_scheduled_functions(hub: HubView):
+    role_arn = {s.inputs["target"]["roleArn"] for s in hub.of_type(SCHEDULE)}.pop()
+    role = next(r for r in hub.of_type("aws:iam/role:Role") if r.outputs["arn"] == role_arn)
+    assert not role.inputs["path"].startswith("/lambda-fleet/")
+    policy = json.loads(
+        hub.one("aws:iam/rolePolicy:RolePolicy", role=role.inputs["name"]).inputs["policy"]
+    )
+    invoke = next(s for s in policy["Statement"] if s["Action"] == ["lambda:InvokeFunction"])
+    assert sorted(invoke["Resource"]) == sorted(
+        {s.inputs["target"]["arn"] for s in hub.of_type(SCHEDULE)}
+    )
+
+
+def test_object_created_notifications_for_raw_and_processed_with_scoped_permissions(hub: HubView):
+    notification = hub.one("aws:s3/bucketNotification:BucketNotification")
+    bucket = notification.inputs["bucket"]
+    entries = {
+        (entry["lambdaFunctionArn"], entry["filterPrefix"], entry.get("filterSuffix", ""))
+        for entry in notification.inputs["lambdaFunctions"]
+    }
+    expected = {
+        (hub.arn(hub.function(spec)), trigger.prefix, trigger.suffix)
+        for spec, trigger in _triggers(ObjectCreated)
+    }
+    assert entries == expected
+    assert {prefix for _, prefix, _ in entries} == {"raw/", "processed/"}
+    for entry in notification.inputs["lambdaFunctions"]:
+        assert entry["events"] == ["s3:ObjectCreated:*"]
+    permissions = [
+        p for p in hub.of_type(PERMISSION) if p.inputs["principal"] == "s3.amazonaws.com"
+    ]
+    assert len(permissions) == len({spec.name for spec, _ in _triggers(ObjectCreated)})
+    for permission in permissions:
+        assert permission.inputs["sourceArn"] == f"arn:aws:s3:::{bucket}"
+        assert permission.inputs["sourceAccount"] == hub.settings.hub.account_id
+        assert permission.urn in notification.depends_on
+
+
+def test_event_rules_match_only_member_accounts_and_deliver_with_dlq(hub: HubView):
+    members = sorted(member.account_id for member in hub.settings.members)
+    rules = hub.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert len(rules) == len(_triggers(EventRule))
+    for spec, trigger in _triggers(EventRule):
+        rule = hub.one(
+            "aws:cloudwatch/eventRule:EventRule",
+            name=f"{function_name(hub.stack, spec.name)}-{trigger.name}",
+        )
+        pattern = json.loads(rule.inputs["eventPattern"])
+        assert pattern == {**trigger.pattern, "account": members}
+        assert rule.inputs["eventBusName"] == "default"
+        target = hub.one("aws:cloudwatch/eventTarget:EventTarget", rule=rule.inputs["name"])
+        assert target.inputs["arn"] == hub.arn(hub.function(spec))
+        assert target.inputs["deadLetterConfig"]["arn"] == hub.dead_letter_queue_arn(spec)
+        assert target.inputs["retryPolicy"]["maximumRetryAttempts"] >= 1
+        hub.one(PERMISSION, principal="events.amazonaws.com", sourceArn=rule.outputs["arn"])
+
+
+def test_hub_bus_accepts_events_only_from_member_accounts(hub: HubView):
+    policy = json.loads(hub.one("aws:cloudwatch/eventBusPolicy:EventBusPolicy").inputs["policy"])
+    members = sorted(f"arn:aws:iam::{member.account_id}:root" for member in hub.settings.members)
+    (statement,) = policy["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Principal"] == {"AWS": members}
+    assert statement["Resource"] == (
+        f"arn:aws:events:{hub.settings.hub.region}:{hub.settings.hub.account_id}:event-bus/default"
+    )
+
+
+def test_event_dead_letter_queues_admit_only_this_functions_rules(hub: HubView):
+    for spec, _trigger in _triggers(EventRule):
+        queue_url = next(
+            q.outputs["url"]
+            for q in hub.of_type("aws:sqs/queue:Queue")
+            if q.outputs["arn"] == hub.dead_letter_queue_arn(spec)
+        )
+        policy = json.loads(
+            hub.one("aws:sqs/queuePolicy:QueuePolicy", queueUrl=queue_url).inputs["policy"]
+        )
+        allow = next(s for s in policy["Statement"] if s["Effect"] == "Allow")
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert allow["Condition"]["StringEquals"] == {
+            "aws:SourceAccount": hub.settings.hub.account_id
+        }
+        assert allow["Condition"]["ArnLike"]["aws:SourceArn"].endswith(
+            f":rule/{function_name(hub.stack, spec.name)}-*"
+        )
+
+
+def test_alert_topic_subscriptions_are_invocable_only_from_their_topics(hub: HubView):
+    for spec, trigger in _triggers(AlertTopics):
+        function_arn = hub.arn(hub.function(spec))
+        for severity in trigger.severities:
+            topic = hub.one("aws:sns/topic:Topic", name=f"lf-{hub.stack}-alerts-{severity}")
+            hub.one(
+                "aws:sns/topicSubscription:TopicSubscription",
+                topic=hub.arn(topic),
+                protocol="lambda",
+                endpoint=function_arn,
+            )
+            hub.one(PERMISSION, principal="sns.amazonaws.com", sourceArn=hub.arn(topic))
+
+
+def test_http_api_routes_use_iam_authorisation_and_proxy_payload_2(hub: HubView):
+    api = hub.one("aws:apigatewayv2/api:Api")
+    assert api.inputs["protocolType"] == "HTTP"
+    routes = hub.of_type("aws:apigatewayv2/route:Route")
+    assert sorted(r.inputs["routeKey"] for r in routes) == sorted(
+        f"{t.method} {t.path}" for _, t in _triggers(HttpRoute)
+    )
+    for route in routes:
+        assert route.inputs["authorizationType"] == "AWS_IAM"
+    for integration in hub.of_type("aws:apigatewayv2/integration:Integration"):
+        assert integration.inputs["integrationType"] == "AWS_PROXY"
+        assert integration.inputs["payloadFormatVersion"] == "2.0"
+    stage = hub.one("aws:apigatewayv2/stage:Stage")
+    assert stage.inputs["name"] == "$default"
+    assert stage.inputs["autoDeploy"] is True
+    assert stage.inputs["accessLogSettings"]["destinationArn"].startswith("arn:aws:logs:")
+    execution_arn = api.outputs["executionArn"]
+    for _spec, trigger in _triggers(HttpRoute):
+        hub.one(
+            PERMISSION,
+            principal="apigateway.amazonaws.com",
+            sourceArn=f"{execution_arn}/*/{trigger.method}{trigger.path}",
+        )
+    assert hub.run.stack_outputs["http_api_endpoint"] == api.outputs["apiEndpoint"]
+
+
+def test_queue_consumers_read_their_own_encrypted_queue_with_batch_item_failures(hub: HubView):
+    key_arn = hub.arn(hub.one("aws:kms/key:Key"))
+    for spec, trigger in _triggers(QueueMessages):
+        name = function_name(hub.stack, spec.name)
+        queue = hub.one("aws:sqs/queue:Queue", name=f"{name}-queue")
+        assert queue.inputs["kmsMasterKeyId"] == key_arn
+        redrive = json.loads(queue.inputs["redrivePolicy"])
+        assert redrive["deadLetterTargetArn"].endswith(f":{name}-queue-dlq")
+        mapping = hub.one(
+            "aws:lambda/eventSourceMapping:EventSourceMapping", eventSourceArn=queue.outputs["arn"]
+        )
+        assert mapping.inputs["functionName"] == hub.arn(hub.function(spec))
+        assert mapping.inputs["batchSize"] == trigger.batch_size
+        assert mapping.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
+        variables = hub.function(spec).inputs["environment"]["variables"]
+        for variable, source in spec.environment.items():
+            if source is EnvSource.FUNCTION_QUEUE_URL:
+                assert variables[variable] == queue.outputs["url"]
+
+
+def test_athena_workgroup_writes_encrypted_results_to_the_data_bucket(hub: HubView):
+    workgroup = hub.one("aws:athena/workgroup:Workgroup")
+    configuration = workgroup.inputs["configuration"]
+    data_bucket = hub.run.stack_outputs["data_bucket"]
+    assert configuration["enforceWorkgroupConfiguration"] is True
+    results = configuration["resultConfiguration"]
+    assert results["outputLocation"] == f"s3://{data_bucket}/athena-results/"
+    assert results["encryptionConfiguration"] == {
+        "encryptionOption": "SSE_KMS",
+        "kmsKeyArn": hub.arn(hub.one("aws:kms/key:Key")),
+    }
+    users = [spec for spec in FUNCTIONS if "ATHENA_WORKGROUP" in spec.environment]
+    for spec in users:
+        variables = hub.function(spec).inputs["environment"]["variables"]
+        assert variables["ATHENA_WORKGROUP"] == workgroup.inputs["name"]
+
+
+def test_dashboard_shows_the_four_metrics_for_every_function(hub: HubView):
+    dashboard = hub.one("aws:cloudwatch/dashboard:Dashboard")
+    body = json.loads(dashboard.inputs["dashboardBody"])
+    names = sorted(function_name(hub.stack, spec.name) for spec in FUNCTIONS)
+    seen = {}
+    for widget in body["widgets"]:
+        properties = widget["properties"]
+        metric = properties["metrics"][0][1]
+        seen[metric] = properties["stat"]
+        assert [line[3] for line in properties["metrics"]] == names
+    assert seen == {"Invocations": "Sum", "Errors": "Sum", "Duration": "p95", "Throttles": "Sum"}
+    assert hub.run.stack_outputs["dashboard_name"] == dashboard.inputs["dashboardName"]
