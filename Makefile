@@ -13,7 +13,7 @@ $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m fleetctl plan --stack dev
+	$(BIN)/python -m fleetctl demo --stack dev
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest

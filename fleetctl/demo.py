@@ -296,7 +296,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
             timeline.sizes.append(("start", replay.node_group_sizes()))
             for done, firing in enumerate(firings, start=1):
                 at = firing.at
-                replay.invoke(timeline, at, firing.schedule.function, firing.schedule.payload, done)
+                replay.invoke(timeline, at, firing.schedule.function, firing.payload(), done)
                 replay.follow_up(timeline, at, done)
                 if firing.schedule.function == "eks_scaler":
                     timeline.sizes.append((f"{at:%H:%M}", replay.node_group_sizes()))

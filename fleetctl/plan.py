@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import pulumi
 
-from fleetctl.mocked_program import ProgramRun, RegisteredResource
+from fleetctl.mocked_program import REPO_ROOT, ProgramRun, RegisteredResource
 
 PROGRAM_WIDE = "program-wide"
+
+
+def _portable_path(path: str) -> str:
+    """Archive paths relative to the checkout, so two checkouts give the same plan."""
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(REPO_ROOT):
+        return resolved.relative_to(REPO_ROOT).as_posix()
+    return path
 
 
 def plain(value: Any) -> Any:
@@ -20,7 +29,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
     if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
-        return {"file": str(value.path)}
+        return {"file": _portable_path(str(value.path))}
     if isinstance(value, pulumi.AssetArchive):
         return {"assets": {key: plain(item) for key, item in sorted(value.assets.items())}}
     if isinstance(value, pulumi.StringAsset):

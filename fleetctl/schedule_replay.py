@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +40,18 @@ class PlannedSchedule:
 class Firing:
     at: datetime
     schedule: PlannedSchedule
+
+    def payload(self) -> dict[str, Any]:
+        """The input as Scheduler delivers it, with its context attributes filled in."""
+        values = {
+            "<aws.scheduler.execution-id>": f"{self.schedule.name}-{self.at:%Y%m%dT%H%M%z}",
+            "<aws.scheduler.scheduled-time>": self.at.astimezone(UTC).isoformat(),
+            "<aws.scheduler.attempt-number>": "1",
+        }
+        text = json.dumps(self.schedule.payload)
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, value)
+        return json.loads(text)
 
 
 def _expand(field: str, low: int, high: int, names: tuple[str, ...] = ()) -> set[int]:

@@ -61,3 +61,17 @@ def test_a_schedule_in_another_time_zone_is_placed_in_the_replay_zone():
         [_schedule("eu-up", "cron(0 7 ? * MON-FRI *)", "Europe/Dublin")], MONDAY, IST
     )
     assert [f.at.time() for f in firings] == [time(12, 30)]
+
+
+def test_scheduler_context_attributes_are_filled_in_per_firing():
+    schedule = PlannedSchedule(
+        "up",
+        "cron(0 8 ? * MON-FRI *)",
+        "Asia/Kolkata",
+        "eks_scaler",
+        {"action": "scale_up", "request_id": "<aws.scheduler.execution-id>"},
+    )
+    (firing,) = firings_on([schedule], MONDAY, IST)
+    (next_day,) = firings_on([schedule], date(2026, 11, 24), IST)
+    assert firing.payload()["request_id"] == "up-20261123T0800+0530"
+    assert firing.payload()["request_id"] != next_day.payload()["request_id"]
