@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("cold_start", "synthesis")
+BENCHMARKS = ("cold_start", "package_sizes", "synthesis")
 
 
 def main(names: list[str]) -> int:
