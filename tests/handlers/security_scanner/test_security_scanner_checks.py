@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from catalog.functions import function_spec
+from fleet_shared.event_parsing import parse_event
 from handlers.security_scanner import registry
+from handlers.security_scanner.models import (
+    ScanRequest,
+    ScanTargetRequest,
+    SecurityEventEnvelope,
+    SqsBatch,
+)
 from handlers.security_scanner.registry import Resource, ScanScope
 from handlers.security_scanner.scan import evaluate
 from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
@@ -188,3 +196,24 @@ def test_service_wildcards_fail_iam21_but_prefixed_wildcards_pass() -> None:
     # THEN IAM.21 names s3:* only, and it is not full admin
     assert by_id["IAM.21"].evaluate(policy) == "allows every action of: s3:*"
     assert by_id["IAM.1"].evaluate(policy) is None
+
+
+EXAMPLES = sorted(
+    Path(__file__).resolve().parents[3].joinpath("events/security_scanner").glob("*.json")
+)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_events_are_accepted_shapes(path: Path) -> None:
+    # GIVEN an example event from events/security_scanner WHEN it is validated
+    event = json.loads(path.read_text())
+    if "Records" in event:
+        parse_event(ScanTargetRequest, json.loads(parse_event(SqsBatch, event).records[0].body))
+    elif "detail-type" in event:
+        parse_event(SecurityEventEnvelope, event)
+    elif event["action"] == "scan":
+        parse_event(ScanRequest, event)
+    else:
+        parse_event(ScanTargetRequest, event)
+    # THEN it matches the models the handler dispatches to (parse_event raises otherwise)
+    assert EXAMPLES
