@@ -1,0 +1,1 @@
+"""The compliance checks, one module per area; importing a module registers its declarations."""

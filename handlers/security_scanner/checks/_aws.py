@@ -1,0 +1,62 @@
+"""Small helpers the resource sources share: optional reads and policy documents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
+
+from handlers.security_scanner.registry import Resource
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of `error`."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def optional(call: Callable[[], Any], *absent_codes: str) -> Any:
+    """`call()`, or None when AWS answers with one of `absent_codes` (e.g. no policy set)."""
+    try:
+        return call()
+    except ClientError as error:
+        if error_code(error) in absent_codes:
+            return None
+        raise
+
+
+def policy_document(document: Any) -> dict[str, Any]:
+    """A policy document as a dict, whether boto3 already decoded it or left it URL-encoded."""
+    if isinstance(document, dict):
+        return document
+    text = str(document)
+    if text.startswith("%7B"):
+        text = unquote(text)
+    parsed = json.loads(text)
+    if not isinstance(parsed, dict):
+        raise ValueError("policy document is not a JSON object")
+    return parsed
+
+
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The statements of a policy; a single statement may be written without a list."""
+    raw = document.get("Statement", [])
+    items = raw if isinstance(raw, list) else [raw]
+    return [item for item in items if isinstance(item, dict)]
+
+
+def as_list(value: Any) -> list[Any]:
+    """A policy field that may be a string or a list, as a list."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def failed_resource(arn: str, resource_type: str, error: Exception) -> Resource:
+    """A resource whose attributes could not be read: it is reported, not evaluated."""
+    reason = error_code(error) if isinstance(error, ClientError) else type(error).__name__
+    return Resource(
+        arn=arn, resource_type=resource_type, attributes={"error": f"{reason}: {error}"}
+    )

@@ -1,0 +1,253 @@
+"""EC2 security groups open to the internet, and Lambda functions (public policy, runtime)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers.security_scanner.checks._aws import (
+    as_list,
+    failed_resource,
+    optional,
+    policy_document,
+    statements,
+)
+from handlers.security_scanner.registry import (
+    FindingSeverity,
+    Resource,
+    ResourceSource,
+    ScanScope,
+    check,
+    register_source,
+)
+
+SECURITY_GROUP = "AwsEc2SecurityGroup"
+FUNCTION = "AwsLambdaFunction"
+WORLD_IPV4 = "0.0.0.0/0"
+WORLD_IPV6 = "::/0"
+
+DEPRECATED_RUNTIMES = frozenset(
+    {
+        "python2.7",
+        "python3.6",
+        "python3.7",
+        "python3.8",
+        "nodejs",
+        "nodejs4.3",
+        "nodejs4.3-edge",
+        "nodejs6.10",
+        "nodejs8.10",
+        "nodejs10.x",
+        "nodejs12.x",
+        "nodejs14.x",
+        "nodejs16.x",
+        "java8",
+        "dotnetcore1.0",
+        "dotnetcore2.0",
+        "dotnetcore2.1",
+        "dotnetcore3.1",
+        "dotnet5.0",
+        "dotnet6",
+        "dotnet7",
+        "ruby2.5",
+        "ruby2.7",
+        "go1.x",
+        "provided",
+    }
+)
+"""Runtimes past their deprecation date in the Lambda runtime table (as of mid-2025); Lambda.2
+fails for these. Update the set when AWS deprecates another runtime."""
+
+_RESTRICTING_CONDITION_KEYS = frozenset(
+    {
+        "aws:sourceaccount",
+        "aws:sourcearn",
+        "aws:sourceowner",
+        "aws:principalorgid",
+        "aws:principalaccount",
+        "aws:sourcevpc",
+        "aws:sourcevpce",
+        "lambda:functionurlauthtype",
+    }
+)
+
+
+def _collect_security_groups(scope: ScanScope) -> Iterator[Resource]:
+    ec2 = scope.client("ec2")
+    for page in ec2.get_paginator("describe_security_groups").paginate():
+        for group in page.get("SecurityGroups", []):
+            arn = f"arn:aws:ec2:{scope.region}:{scope.account_id}:security-group/{group['GroupId']}"
+            yield Resource(
+                arn=arn,
+                resource_type=SECURITY_GROUP,
+                attributes={
+                    "group_name": group.get("GroupName", ""),
+                    "ingress": group.get("IpPermissions", []),
+                },
+            )
+
+
+register_source(
+    ResourceSource(
+        resource_type=SECURITY_GROUP,
+        global_service=False,
+        api_calls=("ec2:DescribeSecurityGroups",),
+        iam_actions=("ec2:DescribeSecurityGroups",),
+        collect=_collect_security_groups,
+    )
+)
+
+
+def _world_sources(permission: dict[str, Any]) -> list[str]:
+    ranges = [r.get("CidrIp") for r in permission.get("IpRanges", [])]
+    ranges += [r.get("CidrIpv6") for r in permission.get("Ipv6Ranges", [])]
+    return [cidr for cidr in ranges if cidr in (WORLD_IPV4, WORLD_IPV6)]
+
+
+def _all_ports(permission: dict[str, Any]) -> bool:
+    if str(permission.get("IpProtocol")) == "-1":
+        return True
+    return permission.get("FromPort", 0) <= 0 and permission.get("ToPort", 0) >= 65535
+
+
+def _opens_port(permission: dict[str, Any], port: int) -> bool:
+    protocol = str(permission.get("IpProtocol"))
+    if protocol == "-1":
+        return True
+    if protocol not in ("tcp", "6"):
+        return False
+    return bool(permission.get("FromPort", -1) <= port <= permission.get("ToPort", -1))
+
+
+def _world_open_port(resource: Resource, port: int) -> str | None:
+    for permission in resource.attributes["ingress"]:
+        world = _world_sources(permission)
+        if world and _opens_port(permission, port):
+            return f"ingress allows port {port} from {', '.join(world)}"
+    return None
+
+
+@check(
+    "EC2.13",
+    title="Security groups should not allow ingress from 0.0.0.0/0 or ::/0 to port 22",
+    severity=FindingSeverity.HIGH,
+    resource_type=SECURITY_GROUP,
+    remediation="Remove the rule or restrict port 22 to known CIDRs; prefer SSM Session Manager.",
+)
+def ssh_open_to_world(resource: Resource) -> str | None:
+    """Port 22 (or all traffic) from the whole internet."""
+    return _world_open_port(resource, 22)
+
+
+@check(
+    "EC2.14",
+    title="Security groups should not allow ingress from 0.0.0.0/0 or ::/0 to port 3389",
+    severity=FindingSeverity.HIGH,
+    resource_type=SECURITY_GROUP,
+    remediation="Remove the rule or restrict port 3389 to known CIDRs; prefer Fleet Manager.",
+)
+def rdp_open_to_world(resource: Resource) -> str | None:
+    """Port 3389 (or all traffic) from the whole internet."""
+    return _world_open_port(resource, 3389)
+
+
+@check(
+    "FLEET.EC2.1",
+    title="Security groups should not allow all ports from 0.0.0.0/0 or ::/0",
+    severity=FindingSeverity.CRITICAL,
+    resource_type=SECURITY_GROUP,
+    remediation="Replace the all-traffic rule with rules for the ports the workload serves.",
+)
+def all_ports_open_to_world(resource: Resource) -> str | None:
+    """All protocols, or every TCP/UDP port, from the whole internet (no FSBP control is this
+    specific, EC2.18 is the nearest)."""
+    for permission in resource.attributes["ingress"]:
+        world = _world_sources(permission)
+        if world and _all_ports(permission):
+            return f"ingress allows all ports from {', '.join(world)}"
+    return None
+
+
+def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
+    lambda_client = scope.client("lambda")
+    for page in lambda_client.get_paginator("list_functions").paginate():
+        for function in page.get("Functions", []):
+            arn = function["FunctionArn"]
+            try:
+                policy = optional(
+                    lambda name=function["FunctionName"]: lambda_client.get_policy(
+                        FunctionName=name
+                    ),
+                    "ResourceNotFoundException",
+                )
+            except (ClientError, BotoCoreError) as error:
+                yield failed_resource(arn, FUNCTION, error)
+                continue
+            yield Resource(
+                arn=arn,
+                resource_type=FUNCTION,
+                attributes={
+                    "runtime": function.get("Runtime"),
+                    "policy": policy_document(policy["Policy"]) if policy else None,
+                },
+            )
+
+
+register_source(
+    ResourceSource(
+        resource_type=FUNCTION,
+        global_service=False,
+        api_calls=("lambda:ListFunctions", "lambda:GetPolicy"),
+        iam_actions=("lambda:ListFunctions", "lambda:GetPolicy"),
+        collect=_collect_functions,
+    )
+)
+
+
+def _is_public_principal(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, dict):
+        return "*" in as_list(principal.get("AWS"))
+    return False
+
+
+@check(
+    "Lambda.1",
+    title="Lambda function policies should prohibit public access",
+    severity=FindingSeverity.CRITICAL,
+    resource_type=FUNCTION,
+    remediation="Remove the statement with Principal * or add an aws:SourceAccount/aws:SourceArn "
+    "condition (aws lambda remove-permission).",
+)
+def public_function_policy(resource: Resource) -> str | None:
+    """An Allow statement for everyone, without a condition that narrows the caller."""
+    for statement in statements(resource.attributes["policy"] or {}):
+        if statement.get("Effect") != "Allow" or not _is_public_principal(
+            statement.get("Principal")
+        ):
+            continue
+        keys = {
+            key.lower()
+            for operator in (statement.get("Condition") or {}).values()
+            if isinstance(operator, dict)
+            for key in operator
+        }
+        if not keys & _RESTRICTING_CONDITION_KEYS:
+            return f"statement {statement.get('Sid', '(no Sid)')} allows any principal"
+    return None
+
+
+@check(
+    "Lambda.2",
+    title="Lambda functions should use supported runtimes",
+    severity=FindingSeverity.MEDIUM,
+    resource_type=FUNCTION,
+    remediation="Move the function to a supported runtime (see the Lambda runtimes page).",
+)
+def deprecated_runtime(resource: Resource) -> str | None:
+    """Zip functions on a deprecated runtime; container images have no runtime to judge."""
+    runtime = resource.attributes["runtime"]
+    return f"runtime {runtime} is deprecated" if runtime in DEPRECATED_RUNTIMES else None

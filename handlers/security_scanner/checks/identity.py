@@ -1,0 +1,189 @@
+"""IAM: customer-managed and inline policies granting `*` or `service:*` actions.
+
+IAM is global, so its source runs once per account (the scope with `include_global`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers.security_scanner.checks._aws import (
+    as_list,
+    failed_resource,
+    policy_document,
+    statements,
+)
+from handlers.security_scanner.registry import (
+    FindingSeverity,
+    Resource,
+    ResourceSource,
+    ScanScope,
+    check,
+    register_source,
+)
+
+POLICY = "AwsIamPolicy"
+ROLE = "AwsIamRole"
+USER = "AwsIamUser"
+_SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
+
+
+def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource]:
+    iam = scope.client("iam")
+    for page in iam.get_paginator("list_policies").paginate(Scope="Local"):
+        for policy in page.get("Policies", []):
+            arn = policy["Arn"]
+            try:
+                version = iam.get_policy_version(
+                    PolicyArn=arn, VersionId=policy["DefaultVersionId"]
+                )
+                document = policy_document(version["PolicyVersion"]["Document"])
+            except (ClientError, BotoCoreError, ValueError) as error:
+                yield failed_resource(arn, POLICY, error)
+                continue
+            yield Resource(arn=arn, resource_type=POLICY, attributes={"documents": [document]})
+
+
+def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource]:
+    """Roles or users with their inline policies (kind is `role` or `user`)."""
+    iam = scope.client("iam")
+    resource_type = ROLE if kind == "role" else USER
+    listing = "list_roles" if kind == "role" else "list_users"
+    for page in iam.get_paginator(listing).paginate():
+        for principal in page.get("Roles" if kind == "role" else "Users", []):
+            name = principal["RoleName" if kind == "role" else "UserName"]
+            try:
+                documents = list(_inline_documents(iam, kind, name))
+            except (ClientError, BotoCoreError, ValueError) as error:
+                yield failed_resource(principal["Arn"], resource_type, error)
+                continue
+            if documents:
+                yield Resource(
+                    arn=principal["Arn"],
+                    resource_type=resource_type,
+                    attributes={"documents": documents},
+                )
+
+
+def _inline_documents(iam: Any, kind: str, name: str) -> Iterator[dict[str, Any]]:
+    key = {"RoleName": name} if kind == "role" else {"UserName": name}
+    paginator = iam.get_paginator(f"list_{kind}_policies")
+    for page in paginator.paginate(**key):
+        for policy_name in page.get("PolicyNames", []):
+            getter = iam.get_role_policy if kind == "role" else iam.get_user_policy
+            yield policy_document(getter(**key, PolicyName=policy_name)["PolicyDocument"])
+
+
+register_source(
+    ResourceSource(
+        resource_type=POLICY,
+        global_service=True,
+        api_calls=("iam:ListPolicies", "iam:GetPolicyVersion"),
+        iam_actions=("iam:ListPolicies", "iam:GetPolicyVersion"),
+        collect=_collect_managed_policies,
+    )
+)
+register_source(
+    ResourceSource(
+        resource_type=ROLE,
+        global_service=True,
+        api_calls=("iam:ListRoles", "iam:ListRolePolicies", "iam:GetRolePolicy"),
+        iam_actions=("iam:ListRoles", "iam:ListRolePolicies", "iam:GetRolePolicy"),
+        collect=lambda scope: _collect_inline(scope, "role"),
+    )
+)
+register_source(
+    ResourceSource(
+        resource_type=USER,
+        global_service=True,
+        api_calls=("iam:ListUsers", "iam:ListUserPolicies", "iam:GetUserPolicy"),
+        iam_actions=("iam:ListUsers", "iam:ListUserPolicies", "iam:GetUserPolicy"),
+        collect=lambda scope: _collect_inline(scope, "user"),
+    )
+)
+
+
+def _allow_statements(resource: Resource) -> Iterator[dict[str, Any]]:
+    for document in resource.attributes["documents"]:
+        for statement in statements(document):
+            if statement.get("Effect") == "Allow":
+                yield statement
+
+
+def full_admin(resource: Resource) -> str | None:
+    """An Allow of Action `*` on Resource `*`: full administrative rights."""
+    for statement in _allow_statements(resource):
+        if "*" in as_list(statement.get("Action")) and "*" in as_list(statement.get("Resource")):
+            return 'a statement allows Action "*" on Resource "*"'
+    return None
+
+
+def service_wildcards(resource: Resource) -> str | None:
+    """Allow statements with `service:*` actions."""
+    found = sorted(
+        {
+            str(action)
+            for statement in _allow_statements(resource)
+            for action in as_list(statement.get("Action"))
+            if _SERVICE_WILDCARD.match(str(action))
+        }
+    )
+    return f"allows every action of: {', '.join(found)}" if found else None
+
+
+_ADMIN_REMEDIATION = (
+    "Replace the statement with the actions and resources the principal needs; grant "
+    "administrator access only through a break-glass role."
+)
+_WILDCARD_REMEDIATION = (
+    "List the actions the principal needs instead of service:* (a prefix such as "
+    "ec2:Describe* is acceptable)."
+)
+
+check(
+    "IAM.1",
+    title='IAM policies should not allow full "*" administrative privileges',
+    severity=FindingSeverity.CRITICAL,
+    resource_type=POLICY,
+    remediation=_ADMIN_REMEDIATION,
+)(full_admin)
+check(
+    "IAM.21",
+    title="IAM customer managed policies should not allow wildcard actions for services",
+    severity=FindingSeverity.LOW,
+    resource_type=POLICY,
+    remediation=_WILDCARD_REMEDIATION,
+)(service_wildcards)
+# FSBP controls cover customer-managed policies only; inline policies get the fleet's own ids.
+check(
+    "FLEET.IAM.1",
+    title='IAM role inline policies should not allow full "*" administrative privileges',
+    severity=FindingSeverity.CRITICAL,
+    resource_type=ROLE,
+    remediation=_ADMIN_REMEDIATION,
+)(full_admin)
+check(
+    "FLEET.IAM.2",
+    title="IAM role inline policies should not allow wildcard actions for services",
+    severity=FindingSeverity.LOW,
+    resource_type=ROLE,
+    remediation=_WILDCARD_REMEDIATION,
+)(service_wildcards)
+check(
+    "FLEET.IAM.3",
+    title='IAM user inline policies should not allow full "*" administrative privileges',
+    severity=FindingSeverity.CRITICAL,
+    resource_type=USER,
+    remediation=_ADMIN_REMEDIATION,
+)(full_admin)
+check(
+    "FLEET.IAM.4",
+    title="IAM user inline policies should not allow wildcard actions for services",
+    severity=FindingSeverity.LOW,
+    resource_type=USER,
+    remediation=_WILDCARD_REMEDIATION,
+)(service_wildcards)

@@ -1,0 +1,107 @@
+"""SQS queues and SNS topics without encryption at rest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers.security_scanner.checks._aws import failed_resource
+from handlers.security_scanner.registry import (
+    FindingSeverity,
+    Resource,
+    ResourceSource,
+    ScanScope,
+    check,
+    register_source,
+)
+
+QUEUE = "AwsSqsQueue"
+TOPIC = "AwsSnsTopic"
+
+
+def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
+    sqs = scope.client("sqs")
+    for page in sqs.get_paginator("list_queues").paginate():
+        for url in page.get("QueueUrls", []):
+            name = url.rsplit("/", 1)[-1]
+            fallback_arn = f"arn:aws:sqs:{scope.region}:{scope.account_id}:{name}"
+            try:
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=url,
+                    AttributeNames=["QueueArn", "KmsMasterKeyId", "SqsManagedSseEnabled"],
+                )["Attributes"]
+            except (ClientError, BotoCoreError) as error:
+                yield failed_resource(fallback_arn, QUEUE, error)
+                continue
+            yield Resource(
+                arn=attributes.get("QueueArn", fallback_arn),
+                resource_type=QUEUE,
+                attributes={
+                    "kms_key": attributes.get("KmsMasterKeyId"),
+                    "sqs_managed_sse": attributes.get("SqsManagedSseEnabled", "false") == "true",
+                },
+            )
+
+
+def _collect_topics(scope: ScanScope) -> Iterator[Resource]:
+    sns = scope.client("sns")
+    for page in sns.get_paginator("list_topics").paginate():
+        for topic in page.get("Topics", []):
+            arn = topic["TopicArn"]
+            try:
+                attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+            except (ClientError, BotoCoreError) as error:
+                yield failed_resource(arn, TOPIC, error)
+                continue
+            yield Resource(
+                arn=arn,
+                resource_type=TOPIC,
+                attributes={"kms_key": attributes.get("KmsMasterKeyId")},
+            )
+
+
+register_source(
+    ResourceSource(
+        resource_type=QUEUE,
+        global_service=False,
+        api_calls=("sqs:ListQueues", "sqs:GetQueueAttributes"),
+        iam_actions=("sqs:ListQueues", "sqs:GetQueueAttributes"),
+        collect=_collect_queues,
+    )
+)
+register_source(
+    ResourceSource(
+        resource_type=TOPIC,
+        global_service=False,
+        api_calls=("sns:ListTopics", "sns:GetTopicAttributes"),
+        iam_actions=("sns:ListTopics", "sns:GetTopicAttributes"),
+        collect=_collect_topics,
+    )
+)
+
+
+@check(
+    "SQS.1",
+    title="Amazon SQS queues should be encrypted at rest",
+    severity=FindingSeverity.MEDIUM,
+    resource_type=QUEUE,
+    remediation="Turn on SSE-SQS or SSE-KMS for the queue (aws sqs set-queue-attributes).",
+)
+def queue_encryption(resource: Resource) -> str | None:
+    """Either a KMS key or SQS-managed encryption must be set."""
+    if resource.attributes["kms_key"] or resource.attributes["sqs_managed_sse"]:
+        return None
+    return "the queue is not encrypted at rest"
+
+
+@check(
+    "SNS.1",
+    title="SNS topics should be encrypted at rest using AWS KMS",
+    severity=FindingSeverity.MEDIUM,
+    resource_type=TOPIC,
+    remediation="Set KmsMasterKeyId on the topic (aws sns set-topic-attributes).",
+)
+def topic_encryption(resource: Resource) -> str | None:
+    """The topic must name a KMS key."""
+    return None if resource.attributes["kms_key"] else "the topic has no KMS key"

@@ -1,0 +1,171 @@
+"""S3 buckets: Block Public Access, default encryption, TLS-only policy, versioning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers.security_scanner.checks._aws import (
+    as_list,
+    failed_resource,
+    optional,
+    policy_document,
+    statements,
+)
+from handlers.security_scanner.registry import (
+    FindingSeverity,
+    Resource,
+    ResourceSource,
+    ScanScope,
+    check,
+    register_source,
+)
+
+BUCKET = "AwsS3Bucket"
+_PUBLIC_ACCESS_FLAGS = (
+    "BlockPublicAcls",
+    "IgnorePublicAcls",
+    "BlockPublicPolicy",
+    "RestrictPublicBuckets",
+)
+
+
+def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
+    """The buckets located in the scope's region (ListBuckets filtered by BucketRegion), so a
+    bucket is scanned once although the bucket list is global."""
+    s3 = scope.client("s3")
+    for page in s3.get_paginator("list_buckets").paginate(BucketRegion=scope.region):
+        for bucket in page.get("Buckets", []):
+            name = bucket["Name"]
+            arn = f"arn:aws:s3:::{name}"
+            try:
+                yield Resource(arn=arn, resource_type=BUCKET, attributes=_describe(s3, name))
+            except (ClientError, BotoCoreError) as error:
+                yield failed_resource(arn, BUCKET, error)
+
+
+def _describe(s3: Any, name: str) -> dict[str, Any]:
+    block = optional(
+        lambda: s3.get_public_access_block(Bucket=name),
+        "NoSuchPublicAccessBlockConfiguration",
+    )
+    encryption = optional(
+        lambda: s3.get_bucket_encryption(Bucket=name),
+        "ServerSideEncryptionConfigurationNotFoundError",
+    )
+    policy = optional(
+        lambda: s3.get_bucket_policy(Bucket=name),
+        "NoSuchBucketPolicy",
+    )
+    versioning = s3.get_bucket_versioning(Bucket=name)
+    rules = (encryption or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+    return {
+        "public_access_block": (block or {}).get("PublicAccessBlockConfiguration", {}),
+        "encryption_algorithms": [
+            rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm", "")
+            for rule in rules
+        ],
+        "policy": policy_document(policy["Policy"]) if policy else None,
+        "versioning": versioning.get("Status", "Disabled"),
+    }
+
+
+register_source(
+    ResourceSource(
+        resource_type=BUCKET,
+        global_service=False,
+        api_calls=(
+            "s3:ListBuckets",
+            "s3:GetPublicAccessBlock",
+            "s3:GetBucketEncryption",
+            "s3:GetBucketPolicy",
+            "s3:GetBucketVersioning",
+        ),
+        iam_actions=(
+            "s3:ListAllMyBuckets",
+            "s3:GetBucketPublicAccessBlock",
+            "s3:GetEncryptionConfiguration",
+            "s3:GetBucketPolicy",
+            "s3:GetBucketVersioning",
+        ),
+        collect=_collect_buckets,
+    )
+)
+
+
+@check(
+    "S3.8",
+    title="S3 general purpose buckets should block public access",
+    severity=FindingSeverity.HIGH,
+    resource_type=BUCKET,
+    remediation="Turn on all four Block Public Access settings of the bucket "
+    "(aws s3api put-public-access-block).",
+)
+def block_public_access(resource: Resource) -> str | None:
+    """All four bucket-level Block Public Access settings must be on."""
+    settings = resource.attributes["public_access_block"]
+    off = [flag for flag in _PUBLIC_ACCESS_FLAGS if not settings.get(flag, False)]
+    return f"Block Public Access settings off: {', '.join(off)}" if off else None
+
+
+@check(
+    "S3.4",
+    title="S3 general purpose buckets should have server-side encryption enabled",
+    severity=FindingSeverity.MEDIUM,
+    resource_type=BUCKET,
+    remediation="Set default encryption on the bucket (SSE-KMS preferred, SSE-S3 at least).",
+)
+def default_encryption(resource: Resource) -> str | None:
+    """The bucket must have a default encryption rule."""
+    algorithms = [a for a in resource.attributes["encryption_algorithms"] if a]
+    return None if algorithms else "the bucket has no default encryption configuration"
+
+
+@check(
+    "S3.17",
+    title="S3 general purpose buckets should be encrypted at rest with AWS KMS keys",
+    severity=FindingSeverity.LOW,
+    resource_type=BUCKET,
+    remediation="Set the bucket's default encryption to SSE-KMS (aws:kms or aws:kms:dsse).",
+)
+def kms_encryption(resource: Resource) -> str | None:
+    """Default encryption must use KMS; a bucket without any encryption fails S3.4 instead."""
+    algorithms = [a for a in resource.attributes["encryption_algorithms"] if a]
+    if not algorithms or any(a.startswith("aws:kms") for a in algorithms):
+        return None
+    return f"default encryption is {', '.join(algorithms)}, not SSE-KMS"
+
+
+@check(
+    "S3.5",
+    title="S3 general purpose buckets should require requests to use SSL",
+    severity=FindingSeverity.MEDIUM,
+    resource_type=BUCKET,
+    remediation='Add a bucket policy statement that denies s3:* when "aws:SecureTransport" is '
+    '"false".',
+)
+def tls_only(resource: Resource) -> str | None:
+    """A Deny statement on aws:SecureTransport=false must cover every request."""
+    policy = resource.attributes["policy"]
+    for statement in statements(policy or {}):
+        if statement.get("Effect") != "Deny":
+            continue
+        secure = statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
+        if [str(v).lower() for v in as_list(secure)] == ["false"]:
+            return None
+    return "no bucket policy statement denies requests without TLS"
+
+
+@check(
+    "S3.14",
+    title="S3 general purpose buckets should have versioning enabled",
+    severity=FindingSeverity.LOW,
+    resource_type=BUCKET,
+    remediation="Enable versioning on the bucket (aws s3api put-bucket-versioning).",
+)
+def versioning(resource: Resource) -> str | None:
+    """Versioning must be Enabled (Suspended counts as off)."""
+    status = resource.attributes["versioning"]
+    return None if status == "Enabled" else f"versioning is {status}"

@@ -1,0 +1,127 @@
+"""A finding, its JSON report form and its ASFF form for Security Hub.
+
+Security Hub accepts findings under the default product ARN only when `AwsAccountId` is the
+calling account (BatchImportFindings documentation), so findings are imported by the hub with
+`AwsAccountId` = hub; the member account and region are in the resource ARN, in
+`Resources[].Region` and in `ProductFields` (`lambda-fleet/MemberAccountId`, `.../MemberRegion`).
+After creation, BatchImportFindings may not change `Workflow` (that belongs to the analysts), so
+`Workflow.Status = NEW` is sent only with a new finding; a fixed finding is sent again with
+`Compliance.Status = PASSED` and `RecordState = ARCHIVED`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from handlers.security_scanner.registry import SEVERITY_NORMALIZED, FindingSeverity
+
+SCHEMA_VERSION = "2018-10-08"
+FINDING_TYPES = ["Software and Configuration Checks/AWS Security Best Practices"]
+FAILED = "FAILED"
+RESOLVED = "RESOLVED"
+_TITLE_MAX = 256
+_DESCRIPTION_MAX = 1024
+_REMEDIATION_MAX = 512
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A resource failing (or no longer failing) one control in one member account and region."""
+
+    control_id: str
+    title: str
+    severity: FindingSeverity
+    resource_arn: str
+    resource_type: str
+    account_id: str
+    region: str
+    remediation: str
+    detail: str
+    first_seen: str
+    status: str = FAILED
+
+    @property
+    def id(self) -> str:
+        """Stable across scans, so re-importing updates the same Security Hub finding."""
+        return f"lambda-fleet/{self.account_id}/{self.region}/{self.control_id}/{self.resource_arn}"
+
+    def to_report(self) -> dict[str, Any]:
+        """The finding as written to the JSON report."""
+        return {"id": self.id, **asdict(self), "severity": self.severity.value}
+
+    def to_state(self) -> dict[str, Any]:
+        """What the state table keeps to recognise the finding in the next scan."""
+        return self.to_report()
+
+    @classmethod
+    def from_state(cls, record: dict[str, Any]) -> Finding:
+        """The finding as remembered from the previous scan."""
+        fields = {k: v for k, v in record.items() if k != "id"}
+        fields["severity"] = FindingSeverity(fields["severity"])
+        return cls(**fields)
+
+    def resolved(self) -> Finding:
+        """The same finding, marked fixed."""
+        return replace(self, status=RESOLVED)
+
+    def to_asff(self, hub_account_id: str, hub_region: str, now: datetime, *, new: bool) -> dict:
+        """The finding in the AWS Security Finding Format, imported by the hub account."""
+        updated_at = _iso(now)
+        severity = {
+            "Label": self.severity.value,
+            "Normalized": SEVERITY_NORMALIZED[self.severity],
+            "Original": self.severity.value,
+        }
+        active = self.status == FAILED
+        asff: dict[str, Any] = {
+            "SchemaVersion": SCHEMA_VERSION,
+            "Id": self.id,
+            "ProductArn": (
+                f"arn:aws:securityhub:{hub_region}:{hub_account_id}:product/"
+                f"{hub_account_id}/default"
+            ),
+            "GeneratorId": f"lambda-fleet-security-scanner/{self.control_id}",
+            "AwsAccountId": hub_account_id,
+            "Types": FINDING_TYPES,
+            "CreatedAt": self.first_seen,
+            "UpdatedAt": updated_at,
+            "FirstObservedAt": self.first_seen,
+            "LastObservedAt": updated_at,
+            "Severity": severity,
+            "FindingProviderFields": {
+                "Severity": {"Label": self.severity.value, "Original": self.severity.value},
+                "Types": FINDING_TYPES,
+            },
+            "Title": f"{self.control_id} {self.title}"[:_TITLE_MAX],
+            "Description": (self.detail or self.title)[:_DESCRIPTION_MAX],
+            "Remediation": {"Recommendation": {"Text": self.remediation[:_REMEDIATION_MAX]}},
+            "ProductFields": {
+                "lambda-fleet/ControlId": self.control_id,
+                "lambda-fleet/MemberAccountId": self.account_id,
+                "lambda-fleet/MemberRegion": self.region,
+            },
+            "Resources": [
+                {
+                    "Type": self.resource_type,
+                    "Id": self.resource_arn,
+                    "Partition": "aws",
+                    "Region": self.region,
+                }
+            ],
+            "Compliance": {"Status": "FAILED" if active else "PASSED"},
+            "RecordState": "ACTIVE" if active else "ARCHIVED",
+        }
+        if new:
+            asff["Workflow"] = {"Status": "NEW"}
+        return asff
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """The ASFF timestamp form (UTC, milliseconds, `Z`)."""
+    return _iso(moment)

@@ -1,0 +1,158 @@
+"""The check registry: every compliance check is declared once, as data plus one function.
+
+Cloud Custodian style: a *resource source* lists the resources of one type in an (account,
+region) and fetches the attributes its checks need; a *check* is a declared row (control id,
+title, severity, remediation, the AWS calls and IAM actions it relies on) plus a pure function
+that looks at one fetched resource and says why it fails, or None when it complies. Keeping the
+AWS calls in the sources and the judgement in pure functions means each rule is tested without
+AWS, and the IAM actions the scanner needs can be read off the registry (a test compares them
+with the catalog's member actions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class FindingSeverity(StrEnum):
+    """ASFF severity labels used by the checks."""
+
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
+SEVERITY_NORMALIZED = {
+    FindingSeverity.CRITICAL: 90,
+    FindingSeverity.HIGH: 70,
+    FindingSeverity.MEDIUM: 40,
+    FindingSeverity.LOW: 1,
+}
+"""ASFF Severity.Normalized of each label (the midpoints Security Hub documents for labels)."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource as fetched by its source: ARN, ASFF type and the attributes checks read."""
+
+    arn: str
+    resource_type: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScanScope:
+    """Where a source collects: one member account and region, through its clients.
+
+    `include_global` is true for one region per account only, so global services (IAM) are
+    scanned once per account instead of once per region.
+    """
+
+    account_id: str
+    region: str
+    include_global: bool
+    client: Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class ResourceSource:
+    """Lists and describes the resources of one ASFF type.
+
+    `collect` yields resources; a resource whose attributes could not be read is yielded with
+    an `error` attribute, so that one unreadable bucket is reported and the others still run.
+    """
+
+    resource_type: str
+    global_service: bool
+    api_calls: tuple[str, ...]
+    iam_actions: tuple[str, ...]
+    collect: Callable[[ScanScope], Iterable[Resource]]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One compliance control evaluated on every resource of `resource_type`."""
+
+    control_id: str
+    title: str
+    severity: FindingSeverity
+    resource_type: str
+    remediation: str
+    evaluate: Callable[[Resource], str | None]
+    """The reason the resource fails the control, or None when it complies."""
+
+
+_SOURCES: dict[str, ResourceSource] = {}
+_CHECKS: dict[str, Check] = {}
+
+
+def register_source(source: ResourceSource) -> ResourceSource:
+    """Add a resource source; one per resource type."""
+    if source.resource_type in _SOURCES:
+        raise ValueError(f"resource type {source.resource_type} already has a source")
+    _SOURCES[source.resource_type] = source
+    return source
+
+
+def check(
+    control_id: str,
+    *,
+    title: str,
+    severity: FindingSeverity,
+    resource_type: str,
+    remediation: str,
+) -> Callable[[Callable[[Resource], str | None]], Callable[[Resource], str | None]]:
+    """Declare the decorated function as the evaluation of control `control_id`."""
+
+    def register(evaluate: Callable[[Resource], str | None]) -> Callable[[Resource], str | None]:
+        if control_id in _CHECKS:
+            raise ValueError(f"control {control_id} is declared twice")
+        _CHECKS[control_id] = Check(
+            control_id=control_id,
+            title=title,
+            severity=severity,
+            resource_type=resource_type,
+            remediation=remediation,
+            evaluate=evaluate,
+        )
+        return evaluate
+
+    return register
+
+
+def _load_checks() -> None:
+    # Importing the modules runs their declarations; done here, not at the top, because the
+    # check modules import this one.
+    from handlers.security_scanner.checks import (  # noqa: F401, PLC0415
+        compute,
+        containers,
+        identity,
+        messaging,
+        storage,
+    )
+
+
+def sources() -> Iterator[ResourceSource]:
+    """Every registered resource source, in registration order."""
+    _load_checks()
+    yield from _SOURCES.values()
+
+
+def checks() -> tuple[Check, ...]:
+    """Every registered check, in declaration order."""
+    _load_checks()
+    return tuple(_CHECKS.values())
+
+
+def checks_for(resource_type: str) -> tuple[Check, ...]:
+    """The checks that evaluate resources of `resource_type`."""
+    return tuple(c for c in checks() if c.resource_type == resource_type)
+
+
+def required_iam_actions() -> set[str]:
+    """Every IAM action the sources need in a member account."""
+    return {action for source in sources() for action in source.iam_actions}

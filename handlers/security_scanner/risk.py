@@ -1,0 +1,249 @@
+"""Risk scoring of security events: GuardDuty findings and CloudTrail management events.
+
+The score is the GuardDuty severity times ten (0-100; 0 for CloudTrail events) plus the points of
+every rule below that matches; the total picks the alert severity from `THRESHOLDS`.
+
+| rule | points | matches |
+|---|---|---|
+| ROOT_USER | 60 | the root user acted (`userIdentity.type` / `accessKeyDetails.userType`) |
+| CONSOLE_LOGIN_WITHOUT_MFA | 40 | a successful `ConsoleLogin` with `MFAUsed = "No"` |
+| IAM_POLICY_CHANGE | 30 | iam `Put*Policy`, `Attach*Policy`, `CreatePolicy(Version)`, ... |
+| SECURITY_GROUP_OPEN_TO_WORLD | 40 | `AuthorizeSecurityGroupIngress` from 0.0.0.0/0 or ::/0 |
+| KMS_KEY_DISABLING | 40 | kms.amazonaws.com `DisableKey` or `ScheduleKeyDeletion` |
+| NEW_COUNTRY | 30 | the principal acts from a country not seen for it in the last 30 days |
+
+Country: nothing here geolocates IP addresses (no IP-to-country table is bundled), so the
+country is only known when the event carries it: GuardDuty's
+`service.action.<action>.remoteIpDetails.country.countryName`. CloudTrail events carry only
+`sourceIPAddress`, so NEW_COUNTRY never fires for them. The countries seen per principal are kept
+in the state table for 30 days; a principal's first sighting sets its baseline and is not new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fleet_shared.alerts import Severity
+
+GUARDDUTY_ACTIONS = (
+    "awsApiCallAction",
+    "networkConnectionAction",
+    "kubernetesApiCallAction",
+    "rdsLoginAttemptAction",
+)
+IAM_POLICY_EVENTS = frozenset(
+    {
+        "PutUserPolicy",
+        "PutRolePolicy",
+        "PutGroupPolicy",
+        "AttachUserPolicy",
+        "AttachRolePolicy",
+        "AttachGroupPolicy",
+        "CreatePolicy",
+        "CreatePolicyVersion",
+        "SetDefaultPolicyVersion",
+        "PutUserPermissionsBoundary",
+        "PutRolePermissionsBoundary",
+        "UpdateAssumeRolePolicy",
+    }
+)
+KMS_DISABLING_EVENTS = frozenset({"DisableKey", "ScheduleKeyDeletion"})
+WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
+
+THRESHOLDS: tuple[tuple[int, Severity], ...] = (
+    (70, Severity.CRITICAL),
+    (40, Severity.WARNING),
+    (15, Severity.INFO),
+)
+"""Lowest score of each alert severity; below 15 an event raises no alert. GuardDuty's own
+bands line up: high (7.0-8.9) and above is critical, medium (4.0-6.9) a warning, low an info."""
+
+
+@dataclass(frozen=True)
+class SecurityEvent:
+    """A GuardDuty finding or CloudTrail event reduced to what the rules read."""
+
+    event_id: str
+    kind: str
+    account_id: str
+    region: str
+    principal: str
+    title: str
+    resource: str
+    base_score: int
+    detail: dict[str, Any]
+    country: str | None
+    new_country: bool = False
+
+
+@dataclass(frozen=True)
+class RiskRule:
+    """One documented scoring rule."""
+
+    rule_id: str
+    points: int
+    description: str
+    matches: Callable[[SecurityEvent], bool]
+
+
+def _cloudtrail(event: SecurityEvent) -> dict[str, Any]:
+    return event.detail if event.kind == "cloudtrail" else {}
+
+
+def _root_user(event: SecurityEvent) -> bool:
+    if event.kind == "cloudtrail":
+        return bool(event.detail.get("userIdentity", {}).get("type") == "Root")
+    details = event.detail.get("resource", {}).get("accessKeyDetails", {})
+    return bool(details.get("userType") == "Root")
+
+
+def _console_login_without_mfa(event: SecurityEvent) -> bool:
+    detail = _cloudtrail(event)
+    return (
+        detail.get("eventName") == "ConsoleLogin"
+        and (detail.get("responseElements") or {}).get("ConsoleLogin") == "Success"
+        and (detail.get("additionalEventData") or {}).get("MFAUsed") == "No"
+    )
+
+
+def _iam_policy_change(event: SecurityEvent) -> bool:
+    detail = _cloudtrail(event)
+    return (
+        detail.get("eventSource") == "iam.amazonaws.com"
+        and detail.get("eventName") in IAM_POLICY_EVENTS
+        and not detail.get("errorCode")
+    )
+
+
+def _security_group_open_to_world(event: SecurityEvent) -> bool:
+    detail = _cloudtrail(event)
+    if detail.get("eventName") != "AuthorizeSecurityGroupIngress" or detail.get("errorCode"):
+        return False
+    permissions = (detail.get("requestParameters") or {}).get("ipPermissions") or {}
+    for permission in permissions.get("items", []):
+        ipv4 = (permission.get("ipRanges") or {}).get("items", [])
+        ipv6 = (permission.get("ipv6Ranges") or {}).get("items", [])
+        cidrs = {r.get("cidrIp") for r in ipv4} | {r.get("cidrIpv6") for r in ipv6}
+        if cidrs & WORLD_CIDRS:
+            return True
+    return False
+
+
+def _kms_key_disabling(event: SecurityEvent) -> bool:
+    detail = _cloudtrail(event)
+    return (
+        detail.get("eventSource") == "kms.amazonaws.com"
+        and detail.get("eventName") in KMS_DISABLING_EVENTS
+        and not detail.get("errorCode")
+    )
+
+
+RULES: tuple[RiskRule, ...] = (
+    RiskRule("ROOT_USER", 60, "the root user acted", _root_user),
+    RiskRule(
+        "CONSOLE_LOGIN_WITHOUT_MFA",
+        40,
+        "console sign-in succeeded without MFA",
+        _console_login_without_mfa,
+    ),
+    RiskRule("IAM_POLICY_CHANGE", 30, "an IAM policy was changed", _iam_policy_change),
+    RiskRule(
+        "SECURITY_GROUP_OPEN_TO_WORLD",
+        40,
+        "a security group was opened to 0.0.0.0/0 or ::/0",
+        _security_group_open_to_world,
+    ),
+    RiskRule(
+        "KMS_KEY_DISABLING",
+        40,
+        "a KMS key was disabled or scheduled for deletion",
+        _kms_key_disabling,
+    ),
+    RiskRule(
+        "NEW_COUNTRY",
+        30,
+        "the principal acted from a country not seen for it in the last 30 days",
+        lambda event: event.new_country,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class RiskAssessment:
+    """The score of one event, the rules behind it and the alert severity (None: no alert)."""
+
+    score: int
+    matched: tuple[RiskRule, ...]
+    severity: Severity | None
+
+
+def assess(event: SecurityEvent) -> RiskAssessment:
+    """Score `event` with `RULES` and map the total to an alert severity."""
+    matched = tuple(rule for rule in RULES if rule.matches(event))
+    score = event.base_score + sum(rule.points for rule in matched)
+    severity = next((level for floor, level in THRESHOLDS if score >= floor), None)
+    return RiskAssessment(score=score, matched=matched, severity=severity)
+
+
+def from_guardduty(
+    event_id: str, account_id: str, region: str, detail: dict[str, Any]
+) -> SecurityEvent:
+    """A GuardDuty finding: its severity (0-10) times ten is the base score."""
+    try:
+        severity = float(detail.get("severity", 0))
+    except (TypeError, ValueError):
+        raise ValueError("detail.severity must be a number") from None
+    if not 0 <= severity <= 10:
+        raise ValueError(f"detail.severity must be between 0 and 10, got {severity}")
+    resource = detail.get("resource", {})
+    key = resource.get("accessKeyDetails", {})
+    principal = key.get("principalId") or key.get("userName") or detail.get("arn") or event_id
+    return SecurityEvent(
+        event_id=event_id,
+        kind="guardduty",
+        account_id=str(detail.get("accountId") or account_id),
+        region=str(detail.get("region") or region),
+        principal=str(principal),
+        title=str(detail.get("title") or detail.get("type") or "GuardDuty finding"),
+        resource=str(detail.get("arn") or principal),
+        base_score=round(severity * 10),
+        detail=detail,
+        country=_guardduty_country(detail),
+    )
+
+
+def from_cloudtrail(
+    event_id: str, account_id: str, region: str, detail: dict[str, Any]
+) -> SecurityEvent:
+    """A CloudTrail management event: no base score, no country (see the module docstring)."""
+    identity = detail.get("userIdentity") or {}
+    principal = identity.get("arn") or identity.get("principalId") or identity.get("type")
+    source = str(detail.get("eventSource", "unknown"))
+    name = str(detail.get("eventName", "unknown"))
+    return SecurityEvent(
+        event_id=event_id,
+        kind="cloudtrail",
+        account_id=str(detail.get("recipientAccountId") or account_id),
+        region=str(detail.get("awsRegion") or region),
+        principal=str(principal or "unknown"),
+        title=f"{name} ({source})",
+        resource=str(principal or f"{source}/{name}"),
+        base_score=0,
+        detail=detail,
+        country=None,
+    )
+
+
+def _guardduty_country(detail: dict[str, Any]) -> str | None:
+    action = (detail.get("service") or {}).get("action") or {}
+    for name in GUARDDUTY_ACTIONS:
+        country = ((action.get(name) or {}).get("remoteIpDetails") or {}).get("country") or {}
+        if country.get("countryName"):
+            return str(country["countryName"])
+    for probe in (action.get("portProbeAction") or {}).get("portProbeDetails") or []:
+        country = (probe.get("remoteIpDetails") or {}).get("country") or {}
+        if country.get("countryName"):
+            return str(country["countryName"])
+    return None

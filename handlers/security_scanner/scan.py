@@ -1,0 +1,276 @@
+"""Scanning: evaluate the registry in one (account, region), compare with the last scan, export.
+
+Per target: every source of the registry collects its resources through the member role, every
+check of that resource type evaluates each resource. The failing (control, resource) pairs are
+compared with the open findings the state table remembers for the target: new ones are imported
+as NEW (and alerted when critical), gone ones are imported again as resolved. A finding is only
+resolved when its resource type was fully collected and its resource was readable this time, so
+an access error never passes for a fix. Targets run concurrently in a bounded thread pool; one
+denied account is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.alerts import Alert, AlertPublisher, Severity
+from fleet_shared.clock import Clock
+from fleet_shared.exceptions import MemberAccessError
+from fleet_shared.sessions import AccountSessions
+from fleet_shared.state_table import StateTable
+from handlers.security_scanner import registry
+from handlers.security_scanner.findings import Finding, iso_timestamp
+from handlers.security_scanner.registry import FindingSeverity, ScanScope
+from handlers.security_scanner.security_hub import SecurityHubImportError, import_findings
+
+SOURCE = "security_scanner"
+STATE_NAME = "open_findings"
+SCANNED = "scanned"
+DENIED = "denied"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ScanServices:
+    """The hub-side dependencies of a scan."""
+
+    sessions: AccountSessions
+    state: StateTable
+    clock: Clock
+    publisher: AlertPublisher
+    security_hub: Any
+    s3: Any
+    data_bucket: str
+
+
+@dataclass
+class Evaluation:
+    """What one pass over the registry found in a target."""
+
+    failing: list[Finding] = field(default_factory=list)
+    complete_types: set[str] = field(default_factory=set)
+    unreadable_arns: set[str] = field(default_factory=set)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class TargetResult:
+    """The outcome of scanning one (account, region)."""
+
+    account_id: str
+    region: str
+    status: str
+    findings: list[Finding] = field(default_factory=list)
+    new: list[Finding] = field(default_factory=list)
+    resolved: list[Finding] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and errors, as returned by the handler."""
+        summary: dict[str, Any] = {
+            "account_id": self.account_id,
+            "region": self.region,
+            "status": self.status,
+            "findings": len(self.findings),
+            "new": len(self.new),
+            "resolved": len(self.resolved),
+            "by_severity": _count_by_severity(self.findings),
+        }
+        if self.errors:
+            summary["errors"] = self.errors
+        if self.error:
+            summary["error"] = self.error
+        return summary
+
+
+def state_key(account_id: str, region: str) -> str:
+    """The state table key of a target's open findings."""
+    return f"{SOURCE}/{account_id}/{region}"
+
+
+def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
+    """Run every applicable source and check in `scope`; `first_seen` stamps new findings.
+
+    Raises `MemberAccessError` when the member role cannot be assumed (the first client does).
+    """
+    result = Evaluation()
+    for source in registry.sources():
+        if source.global_service and not scope.include_global:
+            continue
+        checks = registry.checks_for(source.resource_type)
+        try:
+            resources = list(source.collect(scope))
+        except MemberAccessError:
+            raise
+        except (ClientError, BotoCoreError) as error:
+            result.errors.append({"resource_type": source.resource_type, "error": str(error)})
+            continue
+        result.complete_types.add(source.resource_type)
+        for resource in resources:
+            if "error" in resource.attributes:
+                result.unreadable_arns.add(resource.arn)
+                result.errors.append(
+                    {"resource": resource.arn, "error": resource.attributes["error"]}
+                )
+                continue
+            for control in checks:
+                reason = control.evaluate(resource)
+                if reason is None:
+                    continue
+                result.failing.append(
+                    Finding(
+                        control_id=control.control_id,
+                        title=control.title,
+                        severity=control.severity,
+                        resource_arn=resource.arn,
+                        resource_type=resource.resource_type,
+                        account_id=scope.account_id,
+                        region=scope.region,
+                        remediation=control.remediation,
+                        detail=reason,
+                        first_seen=first_seen,
+                    )
+                )
+    return result
+
+
+def scan_target(
+    services: ScanServices, account_id: str, region: str, *, include_global: bool, dry_run: bool
+) -> TargetResult:
+    """Scan one target, export the differences with the last scan (unless `dry_run`)."""
+    now = services.clock.now()
+    scope = ScanScope(
+        account_id=account_id,
+        region=region,
+        include_global=include_global,
+        client=lambda service: services.sessions.client(service, account_id, region),
+    )
+    try:
+        evaluation = evaluate(scope, iso_timestamp(now))
+    except MemberAccessError as error:
+        return TargetResult(account_id, region, DENIED, error=str(error))
+
+    key = state_key(account_id, region)
+    stored = services.state.get_value(key, STATE_NAME) or {"findings": {}}
+    previous = {fid: Finding.from_state(rec) for fid, rec in stored["findings"].items()}
+    current: dict[str, Finding] = {}
+    for finding in evaluation.failing:
+        known = previous.get(finding.id)
+        current[finding.id] = replace(finding, first_seen=known.first_seen) if known else finding
+    new = [f for fid, f in current.items() if fid not in previous]
+    resolved_ids = sorted(
+        fid
+        for fid, f in previous.items()
+        if fid not in current
+        and f.resource_type in evaluation.complete_types
+        and f.resource_arn not in evaluation.unreadable_arns
+    )
+    resolved = [previous[fid].resolved() for fid in resolved_ids]
+    # Findings neither seen again nor resolved (their resource could not be read) stay open.
+    remembered = {fid: f for fid, f in previous.items() if fid not in resolved_ids} | current
+    result = TargetResult(
+        account_id,
+        region,
+        SCANNED,
+        findings=list(current.values()),
+        new=new,
+        resolved=resolved,
+        errors=evaluation.errors,
+    )
+    if dry_run:
+        return result
+    try:
+        import_findings(
+            services.security_hub,
+            hub_account_id=services.sessions.hub_account_id,
+            hub_region=services.sessions.home_region,
+            now=now,
+            findings=[*current.values(), *resolved],
+            new_ids={f.id for f in new},
+        )
+    except (SecurityHubImportError, ClientError, BotoCoreError) as error:
+        result.status = FAILED
+        result.error = f"Security Hub import failed: {error}"
+        return result
+    for finding in new:
+        if finding.severity is FindingSeverity.CRITICAL:
+            services.publisher.publish(_alert(finding, now))
+    services.state.put_value(
+        key, STATE_NAME, {"findings": {fid: f.to_state() for fid, f in remembered.items()}}
+    )
+    return result
+
+
+def scan_targets(
+    services: ScanServices,
+    targets: list[tuple[str, str, bool]],
+    *,
+    max_workers: int,
+    dry_run: bool,
+) -> list[TargetResult]:
+    """Scan (account, region, include_global) targets with at most `max_workers` at a time.
+
+    Results come back in target order. An unexpected error in one target is reported for it.
+    """
+
+    def run(target: tuple[str, str, bool]) -> TargetResult:
+        account_id, region, include_global = target
+        try:
+            return scan_target(
+                services, account_id, region, include_global=include_global, dry_run=dry_run
+            )
+        except (ClientError, BotoCoreError) as error:
+            return TargetResult(account_id, region, FAILED, error=str(error))
+
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(targets))) as pool:
+        return list(pool.map(run, targets))
+
+
+def report_document(results: list[TargetResult], now: datetime) -> dict[str, Any]:
+    """The JSON report: per-target status, open findings and findings resolved by this scan."""
+    return {
+        "generated_at": iso_timestamp(now),
+        "targets": [result.summary() for result in results],
+        "findings": [f.to_report() for r in results for f in r.findings],
+        "resolved": [f.to_report() for r in results for f in r.resolved],
+    }
+
+
+def write_report(services: ScanServices, key: str, document: dict[str, Any]) -> str:
+    """Store the report in the data bucket; returns its key."""
+    services.s3.put_object(
+        Bucket=services.data_bucket,
+        Key=key,
+        Body=json.dumps(document, indent=2, sort_keys=True).encode("utf-8"),
+        ContentType="application/json",
+    )
+    return key
+
+
+def _alert(finding: Finding, now: datetime) -> Alert:
+    return Alert.create(
+        severity=Severity.CRITICAL,
+        source=SOURCE,
+        title=f"{finding.control_id} {finding.title}",
+        detail=f"{finding.detail}. Remediation: {finding.remediation}",
+        resource=finding.resource_arn,
+        account_id=finding.account_id,
+        region=finding.region,
+        timestamp=now,
+    )
+
+
+def _count_by_severity(findings: list[Finding]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
+    return counts

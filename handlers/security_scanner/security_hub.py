@@ -1,0 +1,44 @@
+"""Writes findings to Security Hub in the hub account, 100 per BatchImportFindings call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from handlers.security_scanner.findings import Finding
+
+BATCH_LIMIT = 100
+"""BatchImportFindings accepts at most 100 findings per call."""
+
+
+class SecurityHubImportError(Exception):
+    """Security Hub refused some findings; the scan state is not advanced, so the next scan
+    sends them again."""
+
+
+def import_findings(
+    client: Any,
+    *,
+    hub_account_id: str,
+    hub_region: str,
+    now: datetime,
+    findings: list[Finding],
+    new_ids: set[str],
+) -> int:
+    """Import `findings` (active and resolved); returns how many Security Hub accepted."""
+    documents = [
+        finding.to_asff(hub_account_id, hub_region, now, new=finding.id in new_ids)
+        for finding in findings
+    ]
+    accepted = 0
+    failures: list[str] = []
+    for start in range(0, len(documents), BATCH_LIMIT):
+        response = client.batch_import_findings(Findings=documents[start : start + BATCH_LIMIT])
+        accepted += int(response.get("SuccessCount", 0))
+        failures += [
+            f"{failed.get('Id')}: {failed.get('ErrorCode')} {failed.get('ErrorMessage')}"
+            for failed in response.get("FailedFindings", [])
+        ]
+    if failures:
+        raise SecurityHubImportError(f"{len(failures)} findings refused: {failures[0]}")
+    return accepted

@@ -1,0 +1,88 @@
+"""Fixtures of the security scanner tests: hub resources in moto and a runtime on a fake clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.state_table import StateTable
+from handlers.security_scanner import app
+from tests.handlers.member_accounts import (
+    DENIED_MEMBER,
+    MEMBER_A,
+    MEMBER_B,
+    REGION,
+    deny_assume_role,
+    fleet_inventory,
+    share_botocore_models,
+)
+
+DATA_BUCKET = "lambda-fleet-data"
+
+
+@pytest.fixture(autouse=True)
+def _fast_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No default AMI catalogue per (account, region) (never read here), and botocore models
+    parsed once per process rather than once per member session."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    share_botocore_models(monkeypatch)
+
+
+@pytest.fixture
+def write_inventory(inventory_in_s3: dict[str, Any]) -> Callable[..., dict[str, Any]]:
+    """Replace the inventory with one listing the given member accounts."""
+
+    def write(*account_ids: str) -> dict[str, Any]:
+        document = fleet_inventory(inventory_in_s3, *account_ids)
+        boto3.client("s3", region_name=REGION).put_object(
+            Bucket=DATA_BUCKET,
+            Key="config/fleet-inventory.json",
+            Body=json.dumps(document).encode("utf-8"),
+        )
+        return document
+
+    return write
+
+
+@pytest.fixture
+def scanner(  # noqa: PLR0917 - pytest passes fixtures positionally
+    state_table: StateTable,
+    alert_inbox: Any,
+    write_inventory: Callable[..., dict[str, Any]],
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[Any], dict[str, Any]]:
+    """Invoke the handler with members A and B plus a member that denies AssumeRole.
+
+    The runtime is rebuilt per call (the environment may change between calls in a test) but
+    keeps the fake clock; the denied member's AssumeRole fails as in real AWS.
+    """
+    write_inventory(MEMBER_A, MEMBER_B, DENIED_MEMBER)
+
+    def build() -> app.Runtime:
+        runtime = app.build_runtime(clock=fake_clock)
+        deny_assume_role(runtime.services.sessions.hub_client("sts"), DENIED_MEMBER)
+        return runtime
+
+    def invoke(event: Any) -> dict[str, Any]:
+        monkeypatch.setattr(app, "_runtime", build)
+        return app.lambda_handler(event, lambda_context)
+
+    return invoke
+
+
+@pytest.fixture
+def hub_findings() -> Callable[[], dict[str, dict[str, Any]]]:
+    """The findings stored in the hub's Security Hub, by id."""
+
+    def read() -> dict[str, dict[str, Any]]:
+        client = boto3.client("securityhub", region_name=REGION)
+        return {f["Id"]: f for f in client.get_findings(MaxResults=100)["Findings"]}
+
+    return read

@@ -1,0 +1,219 @@
+"""The declared checks: registry consistency and the rules moto can set up per service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from catalog.functions import function_spec
+from fleet_shared.event_parsing import parse_event
+from handlers.security_scanner import registry
+from handlers.security_scanner.models import (
+    ScanRequest,
+    ScanTargetRequest,
+    SecurityEventEnvelope,
+    SqsBatch,
+)
+from handlers.security_scanner.registry import Resource, ScanScope
+from handlers.security_scanner.scan import evaluate
+from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
+
+
+def test_every_iam_action_of_the_checks_is_granted_in_the_member_role() -> None:
+    # GIVEN the registry WHEN its actions are compared with the catalog's member actions
+    granted = set(function_spec("security_scanner").member_actions)
+    # THEN nothing a source calls would be denied by the deployed member role
+    assert registry.required_iam_actions() <= granted
+    # AND every check has a source for its resource type, a severity and a remediation
+    source_types = {source.resource_type for source in registry.sources()}
+    for control in registry.checks():
+        assert control.resource_type in source_types, control.control_id
+        assert control.remediation, control.control_id
+
+
+def _evaluate_member_a() -> set[tuple[str, str]]:
+    session = member_session(MEMBER_A)
+    scope = ScanScope(MEMBER_A, REGION, include_global=True, client=session.client)
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    return {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
+
+
+def test_eks_cluster_open_to_the_world_without_encryption_or_audit_logs_fails_three_controls(
+    mocked_aws: None,
+) -> None:
+    # GIVEN one cluster open to 0.0.0.0/0 with no secrets encryption and logging off (moto's
+    # default), and one limited to a CIDR with a KMS key and audit logs on
+    eks = member_session(MEMBER_A).client("eks")
+    role = f"arn:aws:iam::{MEMBER_A}:role/eks"
+    eks.create_cluster(
+        name="open",
+        roleArn=role,
+        resourcesVpcConfig={"subnetIds": ["subnet-1"], "endpointPublicAccess": True},
+    )
+    eks.create_cluster(
+        name="closed",
+        roleArn=role,
+        resourcesVpcConfig={
+            "subnetIds": ["subnet-1"],
+            "endpointPublicAccess": True,
+            "publicAccessCidrs": ["203.0.113.0/24"],
+        },
+        encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": "arn:aws:kms:x"}}],
+        logging={"clusterLogging": [{"types": ["audit"], "enabled": True}]},
+    )
+    # WHEN the member is evaluated THEN only the open cluster fails EKS.1, EKS.3 and EKS.8
+    failing = {item for item in _evaluate_member_a() if item[0].startswith("EKS")}
+    assert failing == {
+        ("EKS.1", "cluster/open"),
+        ("EKS.3", "cluster/open"),
+        ("EKS.8", "cluster/open"),
+    }
+
+
+def test_public_lambda_policy_and_deprecated_runtime_fail(mocked_aws: None) -> None:
+    # GIVEN a python3.8 function anyone may invoke, and a python3.12 function callable by S3
+    # from one account only
+    session = member_session(MEMBER_A)
+    role = session.client("iam").create_role(
+        RoleName="fn",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    functions = session.client("lambda")
+    for name, runtime in (("legacy", "python3.8"), ("current", "python3.12")):
+        functions.create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )
+    functions.add_permission(
+        FunctionName="legacy", StatementId="anyone", Action="lambda:InvokeFunction", Principal="*"
+    )
+    functions.add_permission(
+        FunctionName="current",
+        StatementId="s3",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceAccount=MEMBER_A,
+    )
+    # WHEN evaluated THEN the legacy function fails Lambda.1 and Lambda.2, the current none
+    failing = {item for item in _evaluate_member_a() if item[0].startswith("Lambda")}
+    assert failing == {("Lambda.1", "legacy"), ("Lambda.2", "legacy")}
+
+
+def test_unencrypted_queue_and_topic_fail_while_encrypted_ones_pass(mocked_aws: None) -> None:
+    # GIVEN a queue with SSE-SQS off, one with it on, a topic with and one without a KMS key
+    session = member_session(MEMBER_A)
+    sqs = session.client("sqs")
+    sqs.create_queue(QueueName="plain", Attributes={"SqsManagedSseEnabled": "false"})
+    sqs.create_queue(QueueName="sealed", Attributes={"SqsManagedSseEnabled": "true"})
+    sns = session.client("sns")
+    sns.create_topic(Name="plain-topic")
+    sns.create_topic(Name="sealed-topic", Attributes={"KmsMasterKeyId": "alias/aws/sns"})
+    # WHEN evaluated THEN only the plain ones fail
+    failing = {item for item in _evaluate_member_a() if item[0] in ("SQS.1", "SNS.1")}
+    assert failing == {("SQS.1", "plain"), ("SNS.1", "plain-topic")}
+
+
+@pytest.mark.parametrize(
+    ("ingress", "controls"),
+    [
+        (
+            [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+            {"EC2.13", "EC2.14", "FLEET.EC2.1"},
+        ),
+        (
+            [
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 3389,
+                    "ToPort": 3389,
+                    "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+                }
+            ],
+            {"EC2.14"},
+        ),
+        (
+            [
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+                }
+            ],
+            set(),
+        ),
+        (
+            [
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                }
+            ],
+            set(),
+        ),
+    ],
+)
+def test_security_group_rules_map_to_their_controls(
+    ingress: list[dict[str, Any]], controls: set[str]
+) -> None:
+    # GIVEN a security group with one ingress rule WHEN every SG check evaluates it
+    group = Resource(
+        "arn:aws:ec2:ap-south-1:1:security-group/sg-1", "AwsEc2SecurityGroup", {"ingress": ingress}
+    )
+    failing = {
+        c.control_id for c in registry.checks_for("AwsEc2SecurityGroup") if c.evaluate(group)
+    }
+    # THEN exactly the expected controls fail
+    assert failing == controls
+
+
+def test_service_wildcards_fail_iam21_but_prefixed_wildcards_pass() -> None:
+    # GIVEN a policy with s3:* and ec2:Describe* WHEN IAM.21 and IAM.1 evaluate it
+    policy = Resource(
+        "arn:aws:iam::1:policy/p",
+        "AwsIamPolicy",
+        {
+            "documents": [
+                {
+                    "Statement": {
+                        "Effect": "Allow",
+                        "Action": ["s3:*", "ec2:Describe*"],
+                        "Resource": "*",
+                    }
+                }
+            ]
+        },
+    )
+    by_id = {c.control_id: c for c in registry.checks_for("AwsIamPolicy")}
+    # THEN IAM.21 names s3:* only, and it is not full admin
+    assert by_id["IAM.21"].evaluate(policy) == "allows every action of: s3:*"
+    assert by_id["IAM.1"].evaluate(policy) is None
+
+
+EXAMPLES = sorted(
+    Path(__file__).resolve().parents[3].joinpath("events/security_scanner").glob("*.json")
+)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_events_are_accepted_shapes(path: Path) -> None:
+    # GIVEN an example event from events/security_scanner WHEN it is validated
+    event = json.loads(path.read_text())
+    if "Records" in event:
+        parse_event(ScanTargetRequest, json.loads(parse_event(SqsBatch, event).records[0].body))
+    elif "detail-type" in event:
+        parse_event(SecurityEventEnvelope, event)
+    elif event["action"] == "scan":
+        parse_event(ScanRequest, event)
+    else:
+        parse_event(ScanTargetRequest, event)
+    # THEN it matches the models the handler dispatches to (parse_event raises otherwise)
+    assert EXAMPLES

@@ -1,0 +1,119 @@
+"""Fan-out of the scheduled scan to the SQS queue, and the queue consumer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
+
+
+@pytest.fixture
+def scan_queue(monkeypatch: pytest.MonkeyPatch, mocked_aws: None) -> str:
+    """The scanner's own queue in the hub, with fan-out beyond one target per invocation."""
+    url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="security-scan")[
+        "QueueUrl"
+    ]
+    monkeypatch.setenv("SCAN_QUEUE_URL", url)
+    monkeypatch.setenv("SCAN_MAX_TARGETS_PER_INVOCATION", "2")
+    return url
+
+
+def _sqs_event(*bodies: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {"messageId": f"m-{index}", "body": body, "eventSource": "aws:sqs"}
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_schedule_fans_out_one_message_per_target_and_the_queue_scans_them(
+    scanner: Callable[[Any], dict[str, Any]],
+    scan_queue: str,
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+) -> None:
+    # GIVEN three targets, more than the two one invocation may scan, and a finding in B
+    member_session(MEMBER_B).client("sns").create_topic(Name="plain-topic")
+    # WHEN the schedule runs
+    result = scanner({"action": "scan"})
+    # THEN it scans nothing itself and sends one message per (account, region)
+    assert result["status"] == "fanned_out"
+    assert result["messages_sent"] == 3
+    assert hub_findings() == {}
+    sqs = boto3.client("sqs", region_name=REGION)
+    messages = sqs.receive_message(QueueUrl=scan_queue, MaxNumberOfMessages=10)["Messages"]
+    bodies = sorted((json.loads(m["Body"]) for m in messages), key=lambda b: b["account_id"])
+    assert [(b["account_id"], b["region"]) for b in bodies] == [
+        (MEMBER_A, REGION),
+        (MEMBER_B, REGION),
+        (DENIED_MEMBER, REGION),
+    ]
+    # WHEN the queue delivers those messages to the function
+    outcome = scanner(_sqs_event(*(m["Body"] for m in messages)))
+    # THEN every target was handled, B's finding reached Security Hub, and no message is retried
+    # (the denied account is reported, not retried: a retry would be denied the same way)
+    assert outcome == {"batchItemFailures": []}
+    controls = {
+        (
+            f["ProductFields"]["lambda-fleet/MemberAccountId"],
+            f["ProductFields"]["lambda-fleet/ControlId"],
+        )
+        for f in hub_findings().values()
+    }
+    assert (MEMBER_B, "SNS.1") in controls
+    listing = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket="lambda-fleet-data", Prefix="reports/security/2025-06-02/targets/"
+    )
+    # AND each target has its report, the denied one saying so
+    assert {o["Key"].rsplit("/", 1)[1] for o in listing["Contents"]} == {
+        f"{MEMBER_A}-{REGION}.json",
+        f"{MEMBER_B}-{REGION}.json",
+        f"{DENIED_MEMBER}-{REGION}.json",
+    }
+    denied = json.loads(
+        boto3.client("s3", region_name=REGION)
+        .get_object(
+            Bucket="lambda-fleet-data",
+            Key=f"reports/security/2025-06-02/targets/{DENIED_MEMBER}-{REGION}.json",
+        )["Body"]
+        .read()
+    )
+    assert denied["targets"][0]["status"] == "denied"
+
+
+def test_queue_drops_malformed_messages_and_retries_only_failed_ones(
+    scanner: Callable[[Any], dict[str, Any]],
+    scan_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a batch with a malformed body, a target outside the fleet and a valid target whose
+    # Security Hub import fails
+    valid = json.dumps({"action": "scan_target", "account_id": MEMBER_B, "region": REGION})
+    outside = json.dumps({"action": "scan_target", "account_id": "999999999999", "region": REGION})
+    member_session(MEMBER_B).client("sns").create_topic(Name="plain-topic")
+    from handlers.security_scanner import scan  # noqa: PLC0415
+
+    def refuse(*_: Any, **__: Any) -> int:
+        raise scan.SecurityHubImportError("1 findings refused: throttled")
+
+    monkeypatch.setattr(scan, "import_findings", refuse)
+    # WHEN the batch is consumed
+    outcome = scanner(_sqs_event("not json", outside, valid))
+    # THEN only the failed import goes back to the queue; the others would never succeed
+    assert outcome == {"batchItemFailures": [{"itemIdentifier": "m-2"}]}
+
+
+def test_fan_out_without_a_queue_is_a_configuration_error(
+    scanner: Callable[[Any], dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN more targets than one invocation scans and no SCAN_QUEUE_URL
+    monkeypatch.setenv("SCAN_MAX_TARGETS_PER_INVOCATION", "1")
+    # WHEN the schedule runs THEN the missing variable is named and nothing is scanned
+    result = scanner({"action": "scan"})
+    assert result["status"] == "error"
+    assert "SCAN_QUEUE_URL" in result["error"]

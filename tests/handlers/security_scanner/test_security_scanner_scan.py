@@ -1,0 +1,251 @@
+"""The scheduled scan across member accounts: findings, Security Hub, report, alerts, resolution."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.clock import ManualClock
+from tests.handlers.member_accounts import (
+    DENIED_MEMBER,
+    MEMBER_A,
+    MEMBER_B,
+    REGION,
+    member_session,
+)
+
+HUB = "123456789012"
+ADMIN_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def _open_ssh_group(session: boto3.Session) -> str:
+    ec2 = session.client("ec2")
+    group_id = ec2.create_security_group(GroupName="open-ssh", Description="test")["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+    return group_id
+
+
+def _compliant_bucket(session: boto3.Session, name: str) -> None:
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_policy(
+        Bucket=name,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "TlsOnly",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ],
+            }
+        ),
+    )
+
+
+def _target(result: dict[str, Any], account_id: str) -> dict[str, Any]:
+    return next(t for t in result["targets"] if t["account_id"] == account_id)
+
+
+@pytest.fixture
+def member_a_with_violations() -> dict[str, str]:
+    """Member A: an unprotected bucket, SSH open to the world and a full-admin policy."""
+    session = member_session(MEMBER_A)
+    session.client("s3").create_bucket(
+        Bucket="member-a-open-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    group_id = _open_ssh_group(session)
+    policy_arn = session.client("iam").create_policy(
+        PolicyName="break-glass", PolicyDocument=json.dumps(ADMIN_POLICY)
+    )["Policy"]["Arn"]
+    return {"group_id": group_id, "policy_arn": policy_arn}
+
+
+def test_scan_reports_each_members_findings_and_isolates_a_denied_account(
+    scanner: Callable[[Any], dict[str, Any]],
+    member_a_with_violations: dict[str, str],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    alert_inbox: Any,
+) -> None:
+    # GIVEN member A with violations, member B with only a compliant bucket, and a third
+    # member whose role cannot be assumed
+    _compliant_bucket(member_session(MEMBER_B), "member-b-good-bucket")
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"})
+    # THEN A's findings are reported against A, B has none, and the denied account is reported
+    assert result["status"] == "partial"
+    statuses = {t["account_id"]: t["status"] for t in result["targets"]}
+    assert statuses == {MEMBER_A: "scanned", MEMBER_B: "scanned", DENIED_MEMBER: "denied"}
+    assert _target(result, MEMBER_B)["findings"] == 0
+    findings = hub_findings()
+    controls_a = {f["ProductFields"]["lambda-fleet/ControlId"] for f in findings.values()}
+    assert {"S3.8", "S3.4", "S3.5", "S3.14", "EC2.13", "IAM.1"} <= controls_a
+    assert "EC2.14" not in controls_a
+    assert all(
+        f["ProductFields"]["lambda-fleet/MemberAccountId"] == MEMBER_A for f in findings.values()
+    )
+    # AND the ASFF names the hub's default product and the failing resource
+    ssh = next(
+        f for f in findings.values() if f["ProductFields"]["lambda-fleet/ControlId"] == "EC2.13"
+    )
+    assert ssh["ProductArn"] == f"arn:aws:securityhub:{REGION}:{HUB}:product/{HUB}/default"
+    assert ssh["SchemaVersion"] == "2018-10-08"
+    assert ssh["AwsAccountId"] == HUB
+    assert ssh["Resources"][0]["Id"].endswith(member_a_with_violations["group_id"])
+    assert ssh["Compliance"]["Status"] == "FAILED"
+    assert ssh["RecordState"] == "ACTIVE"
+    assert ssh["Workflow"]["Status"] == "NEW"
+    assert ssh["Severity"]["Label"] == "HIGH"
+    # AND the report in the data bucket holds the same findings and the denied target
+    report = json.loads(
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket="lambda-fleet-data", Key=result["report_key"])["Body"]
+        .read()
+    )
+    assert result["report_key"] == "reports/security/2025-06-02/findings.json"
+    assert len(report["findings"]) == len(findings)
+    denied = next(t for t in report["targets"] if t["account_id"] == DENIED_MEMBER)
+    assert "AccessDenied" in denied["error"]
+    # AND only the new critical finding (the admin policy) raised an alert
+    alerts = alert_inbox.receive()
+    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    assert alerts[0].attributes["severity"] == "critical"
+
+
+def test_fixed_finding_is_resolved_and_known_findings_do_not_alert_again(
+    scanner: Callable[[Any], dict[str, Any]],
+    member_a_with_violations: dict[str, str],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a first scan that found SSH open to the world
+    first = scanner({"action": "scan"})
+    alert_inbox.receive()
+    ssh_id = next(
+        fid
+        for fid, f in hub_findings().items()
+        if f["ProductFields"]["lambda-fleet/ControlId"] == "EC2.13"
+    )
+    # WHEN the rule is removed and the next scan runs six hours later
+    member_session(MEMBER_A).client("ec2").revoke_security_group_ingress(
+        GroupId=member_a_with_violations["group_id"],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+    fake_clock.advance(6 * 3600)
+    second = scanner({"action": "scan"})
+    # THEN the SSH finding is resolved in Security Hub and in the result, the others stay open
+    assert second["resolved"] == 1
+    assert second["new"] == 0
+    assert second["findings"] == first["findings"] - 1
+    resolved = hub_findings()[ssh_id]
+    assert resolved["RecordState"] == "ARCHIVED"
+    assert resolved["Compliance"]["Status"] == "PASSED"
+    # AND the still-open critical finding keeps its first-seen time and raises no new alert
+    admin = next(
+        f
+        for f in hub_findings().values()
+        if f["ProductFields"]["lambda-fleet/ControlId"] == "IAM.1"
+    )
+    assert admin["FirstObservedAt"] == "2025-06-02T03:30:00.000Z"
+    assert admin["UpdatedAt"] == "2025-06-02T09:30:00.000Z"
+    assert alert_inbox.receive() == []
+
+
+def test_dry_run_evaluates_but_writes_nothing(
+    scanner: Callable[[Any], dict[str, Any]],
+    member_a_with_violations: dict[str, str],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    alert_inbox: Any,
+) -> None:
+    # GIVEN violations in member A WHEN a dry-run scan runs
+    result = scanner({"action": "scan", "dry_run": True})
+    # THEN findings are counted but nothing reaches Security Hub, the bucket or the alert topics
+    assert result["findings"] > 0
+    assert "report_key" not in result
+    assert hub_findings() == {}
+    assert alert_inbox.receive() == []
+    listing = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket="lambda-fleet-data", Prefix="reports/"
+    )
+    assert listing.get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"action": "explode"}, "action"),
+        ({"action": "scan", "dry_run": "yes"}, "dry_run"),
+        ({"action": "scan_target", "account_id": "12", "region": REGION}, "account_id"),
+        ({"action": "scan_target", "account_id": MEMBER_A, "region": "mars"}, "region"),
+        (["scan"], "event"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field(
+    scanner: Callable[[Any], dict[str, Any]],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    event: Any,
+    field: str,
+) -> None:
+    # GIVEN a malformed request WHEN it is handled
+    result = scanner(event)
+    # THEN it is refused with the field named, and nothing was written
+    assert result["status"] == "error"
+    assert f"invalid event: {field}" in result["error"]
+    assert hub_findings() == {}
+
+
+def test_target_outside_the_inventory_is_refused(
+    scanner: Callable[[Any], dict[str, Any]], hub_findings: Callable[[], dict[str, dict[str, Any]]]
+) -> None:
+    # GIVEN an account the fleet does not manage WHEN a scan of it is requested
+    result = scanner({"action": "scan_target", "account_id": "999999999999", "region": REGION})
+    # THEN it is refused: the scanner never assumes roles outside its inventory
+    assert result["status"] == "error"
+    assert "999999999999" in result["error"]
+    assert hub_findings() == {}
