@@ -20,9 +20,12 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -146,12 +149,19 @@ class AccountSessions:
         """A client of `service` in the hub account, in `region` or the home region."""
         return self.client(service, self.hub_account_id, region or self.home_region)
 
+    @staticmethod
+    def _new_session(**arguments: Any) -> boto3.Session:
+        """A boto3 session that reads service models through the container's shared loader."""
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _shared_loader())
+        return boto3.Session(botocore_session=core, **arguments)
+
     def _hub_session(self, region: str) -> boto3.Session:
         # The function's own credentials: botocore refreshes them itself, so no expiry is kept.
         with self._lock:
             session = self._hub_sessions.get(region)
             if session is None:
-                session = boto3.Session(region_name=region)
+                session = self._new_session(region_name=region)
                 self._hub_sessions[region] = session
             return session
 
@@ -167,7 +177,7 @@ class AccountSessions:
         except (ClientError, BotoCoreError) as error:
             raise MemberAccessError(account_id, region, str(error)) from error
         credentials = response["Credentials"]
-        session = boto3.Session(
+        session = self._new_session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
@@ -178,3 +188,10 @@ class AccountSessions:
     def _role_session_name(self) -> str:
         name = _SESSION_NAME_FORBIDDEN.sub("-", f"lambda-fleet-{self._function_name}")
         return name[:_SESSION_NAME_MAX]
+
+
+@cache
+def _shared_loader() -> botocore.loaders.Loader:
+    """One botocore loader per container: each session would otherwise parse every service
+    model it touches again, and there is one session per member account and region."""
+    return botocore.loaders.create_loader()

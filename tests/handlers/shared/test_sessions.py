@@ -129,3 +129,12 @@ def test_endpoint_override_comes_from_aws_endpoint_url(
     assert sessions.client("s3", MOTO_ACCOUNT, "eu-west-1").meta.endpoint_url == (
         "http://localhost:4566"
     )
+
+
+def test_sessions_of_all_accounts_share_one_model_loader(sessions: AccountSessions) -> None:
+    # GIVEN sessions of the hub and of a member account
+    hub = sessions.session(sessions.hub_account_id, "ap-south-1")
+    member = sessions.session(MEMBER, "ap-south-1")
+    # THEN both read service models through the same loader, so each model is parsed once
+    loader = hub._session.get_component("data_loader")
+    assert member._session.get_component("data_loader") is loader
