@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("cold_start", "package_sizes", "synthesis")
+BENCHMARKS = ("cold_start", "package_sizes", "synthesis", "report_pipeline")
 
 
 def main(names: list[str]) -> int:

@@ -1,0 +1,213 @@
+"""Report pipeline: fetch -> process -> generate on moto's full global-infrastructure dataset.
+
+A moto server on 127.0.0.1 (a real HTTP endpoint, reached through boto3's standard
+AWS_ENDPOINT_URL) stands in for AWS; the launch-date feed is a small RSS document served on
+127.0.0.1. Each handler is invoked with the event its predecessor's write would send. Printed:
+wall time per stage and in total, and the AWS calls made (API calls, and HTTP requests including
+retries), counted by a botocore hook registered on every session the handlers create.
+"""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import os
+import platform
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.handlers
+
+# In Lambda the shared layer is on the path as `fleet_shared`; here it lives under handlers/.
+HANDLERS_DIR = str(Path(__file__).resolve().parent.parent / "handlers")
+if HANDLERS_DIR not in sys.path:
+    sys.path.append(HANDLERS_DIR)
+
+REGION = "ap-south-1"
+ACCOUNT = "123456789012"
+BUCKET = "lambda-fleet-data"
+TABLE = "lambda-fleet-state"
+FEED = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>What\'s New</title>'
+    b"<item><title>AWS Asia Pacific (Thailand) Region is now open</title>"
+    b"<pubDate>Wed, 08 Jan 2025 17:00:00 GMT</pubDate></item></channel></rss>"
+)
+
+
+class _Counter:
+    """Counts botocore events from every client in the process, from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.requests = 0
+
+    def on_call(self, **_: Any) -> None:
+        with self._lock:
+            self.calls += 1
+
+    def on_send(self, **_: Any) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def snapshot(self) -> tuple[int, int]:
+        with self._lock:
+            return self.calls, self.requests
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _feed_server() -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(FEED)))
+            self.end_headers()
+            self.wfile.write(FEED)
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/feed"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _create_resources() -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sns = boto3.client("sns", region_name=REGION)
+    for name in ("fleet-alerts-warning", "fleet-alerts-info"):
+        sns.create_topic(Name=name)
+
+
+def _event(key: str) -> dict[str, Any]:
+    etag = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key=key)["ETag"]
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": BUCKET}, "object": {"key": key, "eTag": etag}},
+            }
+        ]
+    }
+
+
+def main() -> None:
+    """Run the chain once and print the timings and call counts."""
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy; only when run
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    counter = _Counter()
+    # Registered before any session exists, so every client the handlers build carries it.
+    botocore.handlers.BUILTIN_HANDLERS.append(("before-call", counter.on_call))
+    botocore.handlers.BUILTIN_HANDLERS.append(("before-send", counter.on_send))
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    interpreter = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {interpreter}")
+    print(f"moto server: http://{host}:{port}")
+    try:
+        with (
+            _feed_server() as feed_url,
+            _environment(
+                {
+                    "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+                    "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_REGION": REGION,
+                    "POWERTOOLS_TRACE_DISABLED": "true",
+                    "POWERTOOLS_LOG_LEVEL": "ERROR",
+                    "DATA_BUCKET_NAME": BUCKET,
+                    "STATE_TABLE_NAME": TABLE,
+                    "HUB_ACCOUNT_ID": ACCOUNT,
+                    "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:fleet-alerts-warning",
+                    "ALERT_TOPIC_INFO_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:fleet-alerts-info",
+                    "REPORT_FEED_URL": feed_url,
+                }
+            ),
+        ):
+            _run_chain(counter)
+    finally:
+        server.stop()
+
+
+def _run_chain(counter: _Counter) -> None:
+    # After HANDLERS_DIR is on the path, and after the counting hooks are registered.
+    from handlers.report_fetcher import app as fetcher  # noqa: PLC0415
+    from handlers.report_generator import app as generator  # noqa: PLC0415
+    from handlers.report_processor import app as processor  # noqa: PLC0415
+
+    _create_resources()
+    total_started = time.perf_counter()
+    stages: list[tuple[str, float, int, int]] = []
+
+    def stage(name: str, run: Any) -> dict[str, Any]:
+        calls, requests = counter.snapshot()
+        started = time.perf_counter()
+        result: dict[str, Any] = run()
+        elapsed = time.perf_counter() - started
+        after_calls, after_requests = counter.snapshot()
+        stages.append((name, elapsed, after_calls - calls, after_requests - requests))
+        if result.get("status") != "ok":
+            raise RuntimeError(f"{name} failed: {result}")
+        return result
+
+    fetched = stage("fetch", lambda: fetcher.handle({"action": "fetch"}, fetcher.dependencies()))
+    raw_event = _event(fetched["key"])
+    processed = stage("process", lambda: processor.handle(raw_event, processor.dependencies()))
+    processed_event = _event(processed["objects"][0]["processed_key"])
+    stage("generate", lambda: generator.handle(processed_event, generator.dependencies()))
+    total = time.perf_counter() - total_started
+    counts = fetched["counts"]
+    print(
+        f"dataset: {counts['regions']} regions, {counts['services']} services, "
+        f"{counts['pairs']} pairs (feed: {fetched['feed_status']})"
+    )
+    print(f"{'stage':<10}{'seconds':>9}{'API calls':>11}{'requests':>10}")
+    for name, elapsed, calls, requests in stages:
+        print(f"{name:<10}{elapsed:>9.2f}{calls:>11}{requests:>10}")
+    calls = sum(stage[2] for stage in stages)
+    requests = sum(stage[3] for stage in stages)
+    print(f"{'total':<10}{total:>9.2f}{calls:>11}{requests:>10}")

@@ -1,0 +1,282 @@
+"""The documents the report pipeline passes through the data bucket, and where they live.
+
+report_fetcher writes a raw document, report_processor reads it and writes a processed
+document, report_generator reads that and writes the reports. Three functions in three
+archives: the models live here, in the shared layer, so the writer and the reader of each
+document validate against the same definition and cannot drift apart.
+
+Keys (the day is the UTC date the fetch started; the run id is the fetch's and is kept through
+the whole chain, so every artefact of one run is found by its run id)::
+
+    raw/<yyyy-mm-dd>/<run-id>.json               written by report_fetcher
+    raw/rejected/<yyyy-mm-dd>/<run-id>.json      rejected raw documents (+ `.reason.json`)
+    processed/<yyyy-mm-dd>/<run-id>.json         written by report_processor
+    reports/<yyyy-mm-dd>/<run-id>/...            written by report_generator, `_manifest.json` last
+    reports/latest/...                           a copy of the newest complete run
+    cache/...                                    report_fetcher's source cache
+
+Run ids are `<yyyymmddThhmmssZ>-<8 hex>`: they sort in time order, so the key order under
+`processed/` is the run order and "the previous run" is the greatest key before one's own.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+
+RAW_PREFIX = "raw/"
+REJECTED_PREFIX = "raw/rejected/"
+PROCESSED_PREFIX = "processed/"
+REPORTS_PREFIX = "reports/"
+REPORTS_LATEST_PREFIX = "reports/latest/"
+CACHE_PREFIX = "cache/"
+MANIFEST_NAME = "_manifest.json"
+
+RUN_ID_PATTERN = r"\d{8}T\d{6}Z-[0-9a-f]{8}"
+_RUN_KEY = re.compile(rf"(?P<day>\d{{4}}-\d{{2}}-\d{{2}})/(?P<run_id>{RUN_ID_PATTERN})\.json")
+
+
+def new_run_id(started_at: datetime, suffix: str) -> str:
+    """`<yyyymmddThhmmssZ>-<suffix>` for a run started at `started_at` (UTC); `suffix` is 8 hex."""
+    run_id = f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{suffix}"
+    if not re.fullmatch(RUN_ID_PATTERN, run_id):
+        raise ValueError(f"run id suffix must be 8 lower-case hex digits, got {suffix!r}")
+    return run_id
+
+
+def run_day(run_id: str) -> date:
+    """The UTC day encoded in a run id."""
+    return datetime.strptime(run_id[:8], "%Y%m%d").date()
+
+
+def raw_key(run_id: str) -> str:
+    """`raw/<yyyy-mm-dd>/<run-id>.json`."""
+    return f"{RAW_PREFIX}{run_day(run_id).isoformat()}/{run_id}.json"
+
+
+def processed_key(run_id: str) -> str:
+    """`processed/<yyyy-mm-dd>/<run-id>.json`."""
+    return f"{PROCESSED_PREFIX}{run_day(run_id).isoformat()}/{run_id}.json"
+
+
+def report_prefix(run_id: str) -> str:
+    """`reports/<yyyy-mm-dd>/<run-id>/`."""
+    return f"{REPORTS_PREFIX}{run_day(run_id).isoformat()}/{run_id}/"
+
+
+def run_id_of(key: str, prefix: str) -> str | None:
+    """The run id of `<prefix><yyyy-mm-dd>/<run-id>.json`, or None for any other key."""
+    if not key.startswith(prefix):
+        return None
+    match = _RUN_KEY.fullmatch(key[len(prefix) :])
+    if match is None or not match["run_id"].startswith(match["day"].replace("-", "")):
+        return None
+    return match["run_id"]
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# Raw document (report_fetcher -> report_processor) --------------------------------------------
+
+
+class RawRegion(_Document):
+    """One region as the SSM public parameters describe it; `launch_date` comes from the feed."""
+
+    code: str = Field(min_length=1)
+    long_name: str | None = None
+    partition: str | None = None
+    geolocation_country: str | None = None
+    geolocation_region: str | None = None
+    availability_zones: list[str] = Field(default_factory=list)
+    launch_date: date | None = None
+
+
+class RawService(_Document):
+    """One service with the regions it is offered in."""
+
+    code: str = Field(min_length=1)
+    long_name: str | None = None
+    marketing_url: str | None = None
+    regions: list[str] = Field(default_factory=list)
+
+
+class SsmSource(_Document):
+    """Where the region and service data came from and whether the cache served it."""
+
+    parameter_root: str
+    region: str
+    fetched_at: datetime
+    fingerprint: str
+    from_cache: bool
+    api_calls: int = Field(ge=0)
+
+
+class FeedSource(_Document):
+    """The launch-date feed: `status` says whether it was fetched, unchanged, cached or down."""
+
+    url: str
+    status: Literal["fetched", "not_modified", "cached", "unreachable"]
+    fetched_at: datetime | None = None
+    items: int = Field(ge=0)
+
+
+class RawCounts(_Document):
+    """Headline counts, checked against the lists when the document is validated."""
+
+    regions: int = Field(ge=0)
+    services: int = Field(ge=0)
+    pairs: int = Field(ge=0)
+    launch_dates: int = Field(ge=0)
+
+
+class RawMetadata(_Document):
+    """Run id, timing, counts, sources and the warnings of one fetch."""
+
+    run_id: str = Field(pattern=f"^{RUN_ID_PATTERN}$")
+    started_at: datetime
+    finished_at: datetime
+    counts: RawCounts
+    ssm: SsmSource
+    feed: FeedSource
+    warnings: list[str] = Field(default_factory=list)
+
+
+class RawDocument(_Document):
+    """What report_fetcher writes to `raw/`; report_processor rejects anything else."""
+
+    schema_version: Literal[1]
+    metadata: RawMetadata
+    regions: list[RawRegion] = Field(min_length=1)
+    services: list[RawService] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RawDocument:
+        metadata = self.metadata
+        if metadata.finished_at < metadata.started_at:
+            raise ValueError("metadata.finished_at is before metadata.started_at")
+        for kind, codes in (
+            ("region", [region.code for region in self.regions]),
+            ("service", [service.code for service in self.services]),
+        ):
+            duplicates = sorted({code for code in codes if codes.count(code) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {kind} codes: {', '.join(duplicates[:5])}")
+        actual = RawCounts(
+            regions=len(self.regions),
+            services=len(self.services),
+            pairs=sum(len(service.regions) for service in self.services),
+            launch_dates=sum(region.launch_date is not None for region in self.regions),
+        )
+        if actual != metadata.counts:
+            raise ValueError(
+                f"metadata.counts {metadata.counts.model_dump()} do not match the document "
+                f"{actual.model_dump()}"
+            )
+        return self
+
+
+# Processed document (report_processor -> report_generator) ------------------------------------
+
+
+class RegionSummary(_Document):
+    """A region with its service count, coverage of all services and rank (1 = most services)."""
+
+    code: str
+    long_name: str | None
+    partition: str | None
+    geolocation_country: str | None
+    geolocation_region: str | None
+    availability_zones: int
+    launch_date: date | None
+    service_count: int
+    coverage_percent: float
+    rank: int
+
+
+class ServiceSummary(_Document):
+    """A service with its region count, coverage of all regions and the partitions it is in."""
+
+    code: str
+    long_name: str | None
+    marketing_url: str | None
+    region_count: int
+    coverage_percent: float
+    partitions: list[str]
+
+
+class QualityRuleResult(_Document):
+    """One declared data-quality rule: how many items it checked and which failed."""
+
+    rule: str
+    description: str
+    weight: float
+    checked: int
+    failing: int
+    examples: list[str]
+    applicable: bool = True
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing failed (or the rule did not apply to this run)."""
+        return self.failing == 0
+
+
+class QualityReport(_Document):
+    """The quality score (0-100) and every rule's result."""
+
+    score: float = Field(ge=0, le=100)
+    rules: list[QualityRuleResult]
+    failing_rules: list[str]
+
+
+class Changes(_Document):
+    """What differs from the previous processed run (all empty when there is none)."""
+
+    previous_run_id: str | None
+    services_added: list[str]
+    services_removed: list[str]
+    regions_added: list[str]
+    regions_removed: list[str]
+
+
+class ProcessedMetadata(_Document):
+    """Where the processed document came from."""
+
+    run_id: str = Field(pattern=f"^{RUN_ID_PATTERN}$")
+    raw_key: str
+    raw_etag: str
+    processed_at: datetime
+    fetch: RawMetadata
+
+
+class ProcessedTotals(_Document):
+    """Headline counts of the processed run."""
+
+    regions: int
+    services: int
+    pairs: int
+    partitions: dict[str, int]
+
+
+class ProcessedDocument(_Document):
+    """What report_processor writes to `processed/`.
+
+    `availability` is the region x service matrix in compact form (service -> sorted regions,
+    every service present, regions limited to the known regions); the generator pivots it back.
+    """
+
+    schema_version: Literal[1]
+    metadata: ProcessedMetadata
+    totals: ProcessedTotals
+    regions: list[RegionSummary]
+    services: list[ServiceSummary]
+    availability: dict[str, list[str]]
+    quality: QualityReport
+    changes: Changes

@@ -1,0 +1,1 @@
+"""report_fetcher: region and service availability from the SSM public parameters."""

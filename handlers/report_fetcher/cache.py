@@ -1,0 +1,90 @@
+"""The fetcher's source cache under `cache/` in the data bucket, with a time to live.
+
+Design: one object per source (`cache/ssm-global-infrastructure.json`, `cache/region-feed.json`)
+holding the dataset as fetched, when it was fetched, its fingerprint (sha256 of the canonical
+JSON of the data) and, for the feed, the HTTP validators (ETag, Last-Modified). While an entry
+is younger than REPORT_CACHE_TTL_SECONDS its source is not asked again: the run reuses the
+dataset and the raw document says `from_cache`/`cached` with the original fetch time and
+fingerprint. After the TTL the SSM data is fetched again; the feed is asked with a conditional
+GET, so an unchanged feed answers 304 and is not downloaded. The fingerprint lets anyone see
+whether two runs read the same source data.
+
+The cache lives in S3, not in the Lambda container, because containers are recycled and the
+chain may run in any of them. An unreadable entry counts as a miss: the cache never decides
+what the data is, only whether the source needs asking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from fleet_shared.clock import Clock
+from fleet_shared.report_documents import CACHE_PREFIX
+
+SSM_ENTRY = "ssm-global-infrastructure"
+FEED_ENTRY = "region-feed"
+
+
+def fingerprint(data: Any) -> str:
+    """sha256 of the canonical JSON of `data` (sorted keys, no whitespace)."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class CacheEntry(BaseModel):
+    """One cached source dataset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fetched_at: datetime
+    fingerprint: str
+    data: Any
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class SourceCache:
+    """Reads and writes cache entries in the data bucket; decides freshness with the clock."""
+
+    def __init__(self, s3: Any, bucket: str, ttl_seconds: int, clock: Clock) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._clock = clock
+
+    @staticmethod
+    def key(name: str) -> str:
+        """The object key of entry `name`."""
+        return f"{CACHE_PREFIX}{name}.json"
+
+    def read(self, name: str) -> CacheEntry | None:
+        """The stored entry, fresh or not; None when absent or unreadable."""
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=self.key(name))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        try:
+            return CacheEntry.model_validate_json(response["Body"].read())
+        except ValidationError:
+            return None
+
+    def is_fresh(self, entry: CacheEntry) -> bool:
+        """Whether `entry` is younger than the TTL (a TTL of 0 disables the cache)."""
+        return self._clock.now() - entry.fetched_at < self._ttl
+
+    def write(self, name: str, entry: CacheEntry) -> None:
+        """Store `entry`, replacing the previous one."""
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=self.key(name),
+            Body=entry.model_dump_json().encode("utf-8"),
+            ContentType="application/json",
+        )

@@ -1,0 +1,114 @@
+"""Region launch dates from an RSS 2.0 feed (AWS "What's New" style), standard library only.
+
+The feed is fetched with urllib (conditional GET with the cached ETag / Last-Modified, so an
+unchanged feed answers 304 and is not downloaded again) and parsed with xml.etree. An item is a
+region launch when its title mentions a region and an opening ("AWS Asia Pacific (Thailand)
+Region is now open"); the region is the one whose code or long name appears in the title (not
+the description, which usually lists other regions too). A region's launch date is the earliest
+such item's publication date.
+
+Anything that goes wrong reading the feed raises `FeedUnavailableError`; the caller carries on
+without launch dates and says so in the run's metadata.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, date
+from email.utils import parsedate_to_datetime
+from xml.etree import ElementTree
+
+_LAUNCH_WORDS = re.compile(
+    r"\b(now open|now available|generally available|launch(es|ed)?|opens?)\b", re.IGNORECASE
+)
+_REGION_WORD = re.compile(r"\bregions?\b", re.IGNORECASE)
+_MAX_FEED_BYTES = 20 * 1024 * 1024
+
+
+class FeedUnavailableError(Exception):
+    """The feed could not be fetched or is not RSS."""
+
+
+@dataclass(frozen=True)
+class FeedResponse:
+    """A fetched feed (`body` set) or a 304 answer (`body` None), with its validators."""
+
+    body: bytes | None
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """The parts of an RSS item the launch dates need."""
+
+    title: str
+    published: date
+
+
+def fetch_feed(
+    url: str, timeout_seconds: float, etag: str | None = None, last_modified: str | None = None
+) -> FeedResponse:
+    """GET `url`, conditionally when validators of a cached copy are given."""
+    request = urllib.request.Request(url, headers={"User-Agent": "lambda-fleet-report-fetcher"})
+    if etag:
+        request.add_header("If-None-Match", etag)
+    if last_modified:
+        request.add_header("If-Modified-Since", last_modified)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
+            body = response.read(_MAX_FEED_BYTES + 1)
+            if len(body) > _MAX_FEED_BYTES:
+                raise FeedUnavailableError(f"feed is larger than {_MAX_FEED_BYTES} bytes")
+            return FeedResponse(
+                body=body,
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+            )
+    except urllib.error.HTTPError as error:
+        if error.code == 304:
+            return FeedResponse(body=None, etag=etag, last_modified=last_modified)
+        raise FeedUnavailableError(f"HTTP {error.code} {error.reason}") from error
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise FeedUnavailableError(str(getattr(error, "reason", error))) from error
+
+
+def parse_items(body: bytes) -> list[FeedItem]:
+    """The dated items of an RSS 2.0 document; items without a readable pubDate are skipped."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as error:
+        raise FeedUnavailableError(f"not XML: {error}") from error
+    if root.tag != "rss" or root.find("channel") is None:
+        raise FeedUnavailableError(f"not an RSS 2.0 feed (root element <{root.tag}>)")
+    items: list[FeedItem] = []
+    for item in root.iterfind("channel/item"):
+        title = (item.findtext("title") or "").strip()
+        published = (item.findtext("pubDate") or "").strip()
+        try:
+            moment = parsedate_to_datetime(published)
+        except (TypeError, ValueError):
+            continue
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)
+        items.append(FeedItem(title=title, published=moment.date()))
+    return items
+
+
+def launch_dates(items: list[FeedItem], long_names: dict[str, str | None]) -> dict[str, date]:
+    """Region code -> earliest launch item date, for the regions named in launch titles."""
+    dates: dict[str, date] = {}
+    for item in items:
+        if not (_REGION_WORD.search(item.title) and _LAUNCH_WORDS.search(item.title)):
+            continue
+        title = item.title.casefold()
+        for code, long_name in long_names.items():
+            named = re.search(rf"\b{re.escape(code)}\b", title) or (
+                long_name and long_name.casefold() in title
+            )
+            if named and (code not in dates or item.published < dates[code]):
+                dates[code] = item.published
+    return dates

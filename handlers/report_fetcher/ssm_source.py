@@ -1,0 +1,162 @@
+"""Regions and services from the AWS global-infrastructure public parameters in SSM.
+
+Layout read (non-recursive listings, so endpoints and protocols below each entry are not paged
+through)::
+
+    /aws/service/global-infrastructure/regions                      -> region codes
+    /aws/service/global-infrastructure/regions/<r>/longName          (also partition,
+                                                                      geolocationCountry,
+                                                                      geolocationRegion)
+    /aws/service/global-infrastructure/regions/<r>/availability-zones -> AZ ids, where present
+    /aws/service/global-infrastructure/services                     -> service codes
+    /aws/service/global-infrastructure/services/<s>/longName         (also marketingHomeURL)
+    /aws/service/global-infrastructure/services/<s>/regions          -> the regions it is offered in
+
+The two top-level listings run first, one after the other; everything else (one listing per
+service and per region, attributes in GetParameters batches of 10) goes through a bounded thread
+pool. Every listing is paginated to its end (GetParametersByPath returns at most 10 per page).
+Clients carry the `standard` retry mode, so throttling is retried with backoff; a call that still
+fails raises and fails the whole fetch: a dataset with a silently missing service would later
+read as "service removed".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+PARAMETER_ROOT = "/aws/service/global-infrastructure"
+PAGE_SIZE = 10
+"""GetParametersByPath's maximum page size."""
+BATCH_SIZE = 10
+"""GetParameters accepts at most 10 names per call."""
+
+REGION_ATTRIBUTES = {
+    "longName": "long_name",
+    "partition": "partition",
+    "geolocationCountry": "geolocation_country",
+    "geolocationRegion": "geolocation_region",
+}
+SERVICE_ATTRIBUTES = {"longName": "long_name", "marketingHomeURL": "marketing_url"}
+
+
+@dataclass(frozen=True)
+class InfrastructureData:
+    """The fetched dataset: region and service records as plain dicts, sorted by code."""
+
+    regions: list[dict[str, Any]]
+    services: list[dict[str, Any]]
+    api_calls: int
+
+
+class _CallCounter:
+    """Counts the API calls of one fetch (retries excluded), from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+def _children(ssm: Any, path: str, counter: _CallCounter) -> list[str]:
+    """The last path segment of every parameter directly under `path`, over all pages."""
+    names: list[str] = []
+    request: dict[str, Any] = {"Path": path, "Recursive": False, "MaxResults": PAGE_SIZE}
+    while True:
+        response = ssm.get_parameters_by_path(**request)
+        counter.add()
+        names.extend(parameter["Name"].rsplit("/", 1)[1] for parameter in response["Parameters"])
+        token = response.get("NextToken")
+        if not token:
+            return names
+        request["NextToken"] = token
+
+
+def _values(ssm: Any, names: list[str], counter: _CallCounter) -> dict[str, str]:
+    """Name -> value for the names that exist (GetParameters reports the others as invalid)."""
+    response = ssm.get_parameters(Names=names)
+    counter.add()
+    return {parameter["Name"]: parameter["Value"] for parameter in response["Parameters"]}
+
+
+def _batches(names: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(names), BATCH_SIZE):
+        yield names[start : start + BATCH_SIZE]
+
+
+def fetch_global_infrastructure(ssm: Any, max_workers: int) -> InfrastructureData:
+    """Every region and service with their attributes and the service -> regions relation.
+
+    `ssm` must be safe to share between threads (boto3 clients are); `max_workers` bounds the
+    concurrent calls. Raises the botocore error of any call that fails after its retries.
+    """
+    counter = _CallCounter()
+    region_root = f"{PARAMETER_ROOT}/regions"
+    service_root = f"{PARAMETER_ROOT}/services"
+    region_codes = sorted(_children(ssm, region_root, counter))
+    service_codes = sorted(_children(ssm, service_root, counter))
+
+    attribute_names = [
+        f"{region_root}/{code}/{attribute}"
+        for code in region_codes
+        for attribute in REGION_ATTRIBUTES
+    ] + [
+        f"{service_root}/{code}/{attribute}"
+        for code in service_codes
+        for attribute in SERVICE_ATTRIBUTES
+    ]
+
+    def listing(path: str) -> Callable[[], list[str]]:
+        return lambda: _children(ssm, path, counter)
+
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ssm") as pool:
+        attribute_futures = [
+            pool.submit(_values, ssm, batch, counter) for batch in _batches(attribute_names)
+        ]
+        zone_futures: dict[str, Future[list[str]]] = {
+            code: pool.submit(listing(f"{region_root}/{code}/availability-zones"))
+            for code in region_codes
+        }
+        offered_futures: dict[str, Future[list[str]]] = {
+            code: pool.submit(listing(f"{service_root}/{code}/regions")) for code in service_codes
+        }
+        try:
+            values: dict[str, str] = {}
+            for future in attribute_futures:
+                values.update(future.result())
+            zones = {code: sorted(future.result()) for code, future in zone_futures.items()}
+            offered = {code: sorted(future.result()) for code, future in offered_futures.items()}
+        except BaseException:
+            # The fetch has failed: do not spend the remaining calls before saying so.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    regions = [
+        {
+            "code": code,
+            **{
+                field: values.get(f"{region_root}/{code}/{attribute}")
+                for attribute, field in REGION_ATTRIBUTES.items()
+            },
+            "availability_zones": zones[code],
+        }
+        for code in region_codes
+    ]
+    services = [
+        {
+            "code": code,
+            **{
+                field: values.get(f"{service_root}/{code}/{attribute}")
+                for attribute, field in SERVICE_ATTRIBUTES.items()
+            },
+            "regions": offered[code],
+        }
+        for code in service_codes
+    ]
+    return InfrastructureData(regions=regions, services=services, api_calls=counter.count)

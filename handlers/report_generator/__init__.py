@@ -1,0 +1,1 @@
+"""report_generator: the availability report as Excel, JSON and CSV."""

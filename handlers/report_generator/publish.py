@@ -1,0 +1,161 @@
+"""Putting a rendered report in place without ever exposing half of it.
+
+Design (both halves of the issue's choice, because each covers a different failure):
+1. Every file is uploaded under a temporary prefix outside `reports/`
+   (`tmp/reports/<run-id>/<attempt>/`), so a failure while uploading leaves nothing under
+   `reports/` at all.
+2. Only when all uploads succeeded are the files copied (server-side) to
+   `reports/<yyyy-mm-dd>/<run-id>/`, and `_manifest.json` is written LAST. A failure during the
+   copies can leave some files without a manifest: readers trust only a run whose manifest
+   exists, and the manifest lists every file with its size and sha256.
+3. `reports/latest/` gets the same treatment: its manifest is deleted first, the files are
+   copied, the manifest is written last. It is only moved forward: a run older than the one
+   `latest/` holds (an old processed document replayed) does not replace it.
+4. The temporary objects are deleted whatever happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from fleet_shared.report_documents import MANIFEST_NAME, REPORTS_LATEST_PREFIX, report_prefix
+from handlers.report_generator.tables import JSON_TYPE, RenderedFile
+
+TEMPORARY_PREFIX = "tmp/reports/"
+
+
+@dataclass(frozen=True)
+class Published:
+    """What was written: the run's keys (manifest last) and whether latest/ moved."""
+
+    prefix: str
+    keys: list[str]
+    manifest_key: str
+    latest_updated: bool
+
+
+def _manifest(
+    run_id: str,
+    *,
+    processed_key: str,
+    processed_etag: str,
+    prefix: str,
+    files: list[RenderedFile],
+    generated_at: datetime,
+) -> bytes:
+    document = {
+        "run_id": run_id,
+        "generated_at": generated_at.isoformat().replace("+00:00", "Z"),
+        "processed_key": processed_key,
+        "processed_etag": processed_etag,
+        "files": [
+            {
+                "name": file.name,
+                "key": f"{prefix}{file.name}",
+                "content_type": file.content_type,
+                "bytes": len(file.body),
+                "sha256": hashlib.sha256(file.body).hexdigest(),
+            }
+            for file in files
+        ],
+    }
+    return json.dumps(document, indent=1).encode("utf-8")
+
+
+def _latest_run_id(s3: Any, bucket: str) -> str | None:
+    try:
+        response = s3.get_object(Bucket=bucket, Key=f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return str(json.loads(response["Body"].read())["run_id"])
+
+
+def _copy_all(
+    s3: Any, bucket: str, source_prefix: str, target_prefix: str, names: list[str]
+) -> None:
+    for name in names:
+        s3.copy_object(
+            Bucket=bucket,
+            Key=f"{target_prefix}{name}",
+            CopySource={"Bucket": bucket, "Key": f"{source_prefix}{name}"},
+        )
+
+
+def _put_manifest(s3: Any, bucket: str, key: str, body: bytes) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=JSON_TYPE)
+
+
+def publish_report(
+    s3: Any,
+    bucket: str,
+    *,
+    run_id: str,
+    processed_key: str,
+    processed_etag: str,
+    files: list[RenderedFile],
+    attempt: str,
+    generated_at: datetime,
+) -> Published:
+    """Upload `files` as the report of `run_id` (see the module docstring for the order)."""
+    temporary = f"{TEMPORARY_PREFIX}{run_id}/{attempt}/"
+    prefix = report_prefix(run_id)
+    names = [file.name for file in files]
+    uploaded: list[str] = []
+    try:
+        for file in files:
+            key = f"{temporary}{file.name}"
+            s3.put_object(Bucket=bucket, Key=key, Body=file.body, ContentType=file.content_type)
+            uploaded.append(key)
+        _copy_all(s3, bucket, temporary, prefix, names)
+        manifest_key = f"{prefix}{MANIFEST_NAME}"
+        _put_manifest(
+            s3,
+            bucket,
+            manifest_key,
+            _manifest(
+                run_id,
+                processed_key=processed_key,
+                processed_etag=processed_etag,
+                prefix=prefix,
+                files=files,
+                generated_at=generated_at,
+            ),
+        )
+        latest_run = _latest_run_id(s3, bucket)
+        latest_updated = latest_run is None or latest_run <= run_id
+        if latest_updated:
+            s3.delete_object(Bucket=bucket, Key=f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}")
+            _copy_all(s3, bucket, temporary, REPORTS_LATEST_PREFIX, names)
+            _put_manifest(
+                s3,
+                bucket,
+                f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}",
+                _manifest(
+                    run_id,
+                    processed_key=processed_key,
+                    processed_etag=processed_etag,
+                    prefix=REPORTS_LATEST_PREFIX,
+                    files=files,
+                    generated_at=generated_at,
+                ),
+            )
+    finally:
+        if uploaded:
+            s3.delete_objects(
+                Bucket=bucket,
+                Delete={"Objects": [{"Key": key} for key in uploaded], "Quiet": True},
+            )
+    return Published(
+        prefix=prefix,
+        keys=[f"{prefix}{name}" for name in names] + [manifest_key],
+        manifest_key=manifest_key,
+        latest_updated=latest_updated,
+    )

@@ -1,0 +1,243 @@
+"""The Excel workbook of one processed run (openpyxl).
+
+Sheets: Summary (headline counts, quality score and rules, changes), Regions, Services, Matrix
+(services as rows, regions as columns, header row and first column frozen at B2, available
+cells filled, a colour scale on the coverage column and row), Changes. Every table has a styled
+header row and an auto-filter, and column widths fitted to their longest value.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.formatting.rule import ColorScaleRule
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from fleet_shared.report_documents import ProcessedDocument
+
+SHEETS = ("Summary", "Regions", "Services", "Matrix", "Changes")
+REGION_HEADERS = (
+    "Region",
+    "Name",
+    "Partition",
+    "Country",
+    "Geo region",
+    "AZs",
+    "Launch date",
+    "Services",
+    "Coverage %",
+    "Rank",
+)
+SERVICE_HEADERS = ("Service", "Name", "Regions", "Coverage %", "Partitions", "Marketing URL")
+CHANGE_HEADERS = ("Change", "Code", "Name")
+COVERAGE = "Coverage %"
+
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill(fill_type="solid", start_color="1F4E78", end_color="1F4E78")
+AVAILABLE_FILL = PatternFill(fill_type="solid", start_color="C6EFCE", end_color="C6EFCE")
+MAX_WIDTH = 60
+MIN_WIDTH = 6
+
+
+def _header(sheet: Worksheet, row: int, headers: Sequence[str]) -> None:
+    for column, title in enumerate(headers, start=1):
+        cell = sheet.cell(row=row, column=column, value=title)
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center")
+
+
+def _rows(sheet: Worksheet, start_row: int, rows: Iterable[Sequence[Any]]) -> int:
+    """Write `rows` from `start_row` on; returns the last row written (start_row - 1 if none)."""
+    last = start_row - 1
+    for last, row in enumerate(rows, start=start_row):
+        for column, value in enumerate(row, start=1):
+            sheet.cell(row=last, column=column, value=value)
+    return last
+
+
+def _fit_columns(sheet: Worksheet) -> None:
+    widths: dict[int, int] = {}
+    for row in sheet.iter_rows():
+        for cell in row:
+            if cell.value is not None:
+                length = len(str(cell.value))
+                widths[cell.column] = max(widths.get(cell.column, 0), length)
+    for column, width in widths.items():
+        letter = get_column_letter(column)
+        sheet.column_dimensions[letter].width = min(MAX_WIDTH, max(MIN_WIDTH, width + 2))
+
+
+def _table(sheet: Worksheet, headers: Sequence[str], rows: list[Sequence[Any]]) -> None:
+    _header(sheet, 1, headers)
+    _rows(sheet, 2, rows)
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(1, len(rows)) + 1}"
+    sheet.freeze_panes = "A2"
+    _fit_columns(sheet)
+
+
+def _summary(sheet: Worksheet, document: ProcessedDocument) -> None:
+    metadata, totals, quality, changes = (
+        document.metadata,
+        document.totals,
+        document.quality,
+        document.changes,
+    )
+    fetch = metadata.fetch
+    headline: list[tuple[str, Any]] = [
+        ("Run id", metadata.run_id),
+        ("Fetched at", fetch.started_at.isoformat()),
+        ("Processed at", metadata.processed_at.isoformat()),
+        ("Regions", totals.regions),
+        ("Services", totals.services),
+        ("Service-region pairs", totals.pairs),
+        ("Partitions", ", ".join(f"{name}: {count}" for name, count in totals.partitions.items())),
+        ("Regions with a launch date", fetch.counts.launch_dates),
+        ("Launch-date feed", fetch.feed.status),
+        ("Quality score", quality.score),
+        ("Failing rules", ", ".join(quality.failing_rules) or "none"),
+        ("Previous run", changes.previous_run_id or "none"),
+        ("Services added", len(changes.services_added)),
+        ("Services removed", len(changes.services_removed)),
+        ("Regions added", len(changes.regions_added)),
+        ("Regions removed", len(changes.regions_removed)),
+        ("Warnings", "; ".join(fetch.warnings) or "none"),
+    ]
+    _header(sheet, 1, ("Item", "Value"))
+    last = _rows(sheet, 2, headline)
+    sheet.auto_filter.ref = f"A1:B{last}"
+    rules_row = last + 2
+    _header(
+        sheet, rules_row, ("Quality rule", "Passed", "Weight", "Checked", "Failing", "Examples")
+    )
+    _rows(
+        sheet,
+        rules_row + 1,
+        [
+            (
+                rule.rule,
+                "n/a" if not rule.applicable else ("yes" if rule.passed else "no"),
+                rule.weight,
+                rule.checked,
+                rule.failing,
+                ", ".join(rule.examples),
+            )
+            for rule in quality.rules
+        ],
+    )
+    sheet.freeze_panes = "A2"
+    _fit_columns(sheet)
+
+
+def _matrix(sheet: Worksheet, document: ProcessedDocument) -> None:
+    regions = sorted(region.code for region in document.regions)
+    region_coverage = {region.code: region.coverage_percent for region in document.regions}
+    services = sorted(document.services, key=lambda service: service.code)
+    _header(sheet, 1, ("Service", *regions, COVERAGE))
+    column_of = {code: index for index, code in enumerate(regions, start=2)}
+    coverage_column = len(regions) + 2
+    for row, service in enumerate(services, start=2):
+        sheet.cell(row=row, column=1, value=service.code).font = Font(bold=True)
+        for region in document.availability.get(service.code, []):
+            cell = sheet.cell(row=row, column=column_of[region], value=1)
+            cell.fill = AVAILABLE_FILL
+            cell.alignment = Alignment(horizontal="center")
+        sheet.cell(row=row, column=coverage_column, value=service.coverage_percent)
+    last_service_row = len(services) + 1
+    coverage_row = last_service_row + 1
+    label = sheet.cell(row=coverage_row, column=1, value=COVERAGE)
+    label.font = HEADER_FONT
+    label.fill = HEADER_FILL
+    for region, column in column_of.items():
+        sheet.cell(row=coverage_row, column=column, value=region_coverage[region])
+
+    scale = {
+        "start_type": "num",
+        "start_value": 0,
+        "start_color": "F8696B",
+        "mid_type": "num",
+        "mid_value": 50,
+        "mid_color": "FFEB84",
+        "end_type": "num",
+        "end_value": 100,
+        "end_color": "63BE7B",
+    }
+    coverage_letter = get_column_letter(coverage_column)
+    sheet.conditional_formatting.add(
+        f"{coverage_letter}2:{coverage_letter}{last_service_row}", ColorScaleRule(**scale)
+    )
+    if regions:
+        last_region_letter = get_column_letter(len(regions) + 1)
+        sheet.conditional_formatting.add(
+            f"B{coverage_row}:{last_region_letter}{coverage_row}", ColorScaleRule(**scale)
+        )
+    sheet.auto_filter.ref = f"A1:{coverage_letter}{last_service_row}"
+    sheet.freeze_panes = "B2"
+    _fit_columns(sheet)
+
+
+def _changes(document: ProcessedDocument) -> list[Sequence[Any]]:
+    changes = document.changes
+    service_names = {service.code: service.long_name for service in document.services}
+    region_names = {region.code: region.long_name for region in document.regions}
+    rows: list[Sequence[Any]] = []
+    rows += [("service added", code, service_names.get(code)) for code in changes.services_added]
+    rows += [("service removed", code, None) for code in changes.services_removed]
+    rows += [("region added", code, region_names.get(code)) for code in changes.regions_added]
+    rows += [("region removed", code, None) for code in changes.regions_removed]
+    return rows
+
+
+def render_workbook(document: ProcessedDocument) -> bytes:
+    """The .xlsx bytes of `document`."""
+    workbook = Workbook()
+    summary = workbook.active
+    summary.title = SHEETS[0]
+    _summary(summary, document)
+
+    regions = sorted(document.regions, key=lambda region: (region.rank, region.code))
+    _table(
+        workbook.create_sheet("Regions"),
+        REGION_HEADERS,
+        [
+            (
+                region.code,
+                region.long_name,
+                region.partition,
+                region.geolocation_country,
+                region.geolocation_region,
+                region.availability_zones,
+                region.launch_date.isoformat() if region.launch_date else None,
+                region.service_count,
+                region.coverage_percent,
+                region.rank,
+            )
+            for region in regions
+        ],
+    )
+    _table(
+        workbook.create_sheet("Services"),
+        SERVICE_HEADERS,
+        [
+            (
+                service.code,
+                service.long_name,
+                service.region_count,
+                service.coverage_percent,
+                ", ".join(service.partitions),
+                service.marketing_url,
+            )
+            for service in sorted(document.services, key=lambda service: service.code)
+        ],
+    )
+    _matrix(workbook.create_sheet("Matrix"), document)
+    _table(workbook.create_sheet("Changes"), CHANGE_HEADERS, _changes(document))
+
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,1 @@
+"""report_processor: the availability matrix, statistics, quality checks and changes."""

@@ -1,0 +1,85 @@
+"""Reading raw documents, rejecting invalid ones, and finding the previous processed run.
+
+The previous run is found by listing `processed/`, not through a "latest" pointer: run ids sort
+in time order, so the previous run of any run is the greatest processed key before its own.
+That stays right when an older raw document is processed again (a pointer would name a newer
+run) and needs no second write that could go missing. A year of daily runs is one list page.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from fleet_shared.report_documents import (
+    PROCESSED_PREFIX,
+    RAW_PREFIX,
+    REJECTED_PREFIX,
+    ProcessedDocument,
+    run_id_of,
+)
+
+
+def read_object(s3: Any, bucket: str, key: str) -> tuple[bytes, str]:
+    """The object's bytes and ETag (quotes removed)."""
+    response = s3.get_object(Bucket=bucket, Key=key)
+    return response["Body"].read(), str(response["ETag"]).strip('"')
+
+
+def rejected_keys(key: str) -> tuple[str, str]:
+    """Where a rejected `raw/...` document goes, and its reason object."""
+    relative = key[len(RAW_PREFIX) :]
+    rejected = f"{REJECTED_PREFIX}{relative}"
+    stem = rejected.removesuffix(".json")
+    return rejected, f"{stem}.reason.json"
+
+
+def reject(
+    s3: Any, bucket: str, key: str, *, etag: str, reason: str, rejected_at: datetime
+) -> tuple[str, str]:
+    """Move `key` to `raw/rejected/` and write the reason next to it.
+
+    Order matters: copy, then the reason, then delete the original. A failure part-way leaves
+    the original in place (a retry rejects it again); it never leaves the document nowhere.
+    """
+    rejected_key, reason_key = rejected_keys(key)
+    s3.copy_object(
+        Bucket=bucket,
+        Key=rejected_key,
+        CopySource={"Bucket": bucket, "Key": key},
+        CopySourceIfMatch=f'"{etag}"',
+    )
+    reason_document = {
+        "key": key,
+        "etag": etag,
+        "rejected_key": rejected_key,
+        "rejected_at": rejected_at.isoformat().replace("+00:00", "Z"),
+        "reason": reason,
+    }
+    s3.put_object(
+        Bucket=bucket,
+        Key=reason_key,
+        Body=json.dumps(reason_document, indent=1).encode("utf-8"),
+        ContentType="application/json",
+    )
+    s3.delete_object(Bucket=bucket, Key=key)
+    return rejected_key, reason_key
+
+
+def previous_processed_key(s3: Any, bucket: str, own_key: str) -> str | None:
+    """The greatest `processed/<day>/<run-id>.json` key before `own_key`, if any."""
+    best: str | None = None
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=PROCESSED_PREFIX):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key < own_key and run_id_of(key, PROCESSED_PREFIX) and (best is None or key > best):
+                best = key
+    return best
+
+
+def read_processed(s3: Any, bucket: str, key: str) -> ProcessedDocument:
+    """A processed document, validated."""
+    body, _ = read_object(s3, bucket, key)
+    return ProcessedDocument.model_validate_json(body)

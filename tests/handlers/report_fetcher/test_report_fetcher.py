@@ -1,0 +1,257 @@
+"""report_fetcher on small datasets: pagination, the cache, the feed, bad input and failures.
+
+SSM is a small in-memory fake with SSM's paging (moto's global-infrastructure data cannot be
+reduced, and the full fetch runs once in tests/handlers/report_pipeline); S3, SNS and the feed
+(an HTTP server on 127.0.0.1) are real.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.alerts import AlertPublisher
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from handlers.report_fetcher import app
+from handlers.report_fetcher.cache import SSM_ENTRY, SourceCache
+from tests.handlers.report_pipeline.support import (
+    BUCKET,
+    REGION,
+    FakeSsm,
+    FeedServer,
+    create_bucket,
+    keys_under,
+    rss,
+    ssm_parameters,
+    unreachable_url,
+)
+
+REGIONS = {
+    "ap-south-1": ("Asia Pacific (Mumbai)", "aws"),
+    "ap-southeast-7": ("Asia Pacific (Thailand)", "aws"),
+    "cn-north-1": ("China (Beijing)", "aws-cn"),
+}
+SERVICES = {f"svc{index:02d}": (f"Service {index}", ["ap-south-1"]) for index in range(25)}
+SERVICES["ec2"] = ("Amazon EC2", sorted(REGIONS))
+
+
+@pytest.fixture
+def s3(alert_inbox: Any) -> Any:
+    client = boto3.client("s3", region_name=REGION)
+    create_bucket(client)
+    return client
+
+
+def _deps(
+    s3: Any,
+    ssm: Any,
+    clock: ManualClock,
+    fleet_environment: dict[str, str],
+    **variables: str,
+) -> app.FetcherDependencies:
+    environment = load_environment(app.FetcherEnvironment, {**fleet_environment, **variables})
+    run_numbers = iter(range(1, 100))
+    return app.FetcherDependencies(
+        environment=environment,
+        s3=s3,
+        ssm=ssm,
+        alerts=AlertPublisher(boto3.client("sns", region_name=REGION), environment),
+        ssm_region=REGION,
+        clock=clock,
+        new_run_id=lambda moment: f"{moment:%Y%m%dT%H%M%SZ}-{next(run_numbers):08x}",
+    )
+
+
+def _raw(s3: Any, key: str) -> dict[str, Any]:
+    return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+def test_every_page_of_every_listing_is_read(
+    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN 26 services (three pages of ten) and a service offered in three regions
+    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    deps = _deps(s3, ssm, fake_clock, fleet_environment, REPORT_FEED_URL=unreachable_url())
+    # WHEN the fetcher runs
+    result = app.handle({"action": "fetch"}, deps)
+    # THEN every service, region and pair is in the raw document, with the attributes
+    assert result["status"] == "ok"
+    assert result["counts"] == {"regions": 3, "services": 26, "pairs": 28, "launch_dates": 0}
+    assert result["key"] == "raw/2025-06-02/20250602T033000Z-00000001.json"
+    raw = _raw(s3, result["key"])
+    ec2 = next(service for service in raw["services"] if service["code"] == "ec2")
+    assert ec2["long_name"] == "Amazon EC2"
+    assert ec2["regions"] == sorted(REGIONS)
+    mumbai = next(region for region in raw["regions"] if region["code"] == "ap-south-1")
+    assert mumbai["partition"] == "aws"
+    assert mumbai["availability_zones"] == ["ap-south-1-az1"]
+    assert raw["metadata"]["ssm"]["api_calls"] == ssm.calls
+
+
+def test_a_fresh_cache_is_reused_and_a_stale_one_fetched_again(
+    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN a first fetch, with a one-hour TTL
+    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    deps = _deps(
+        s3,
+        ssm,
+        fake_clock,
+        fleet_environment,
+        REPORT_FEED_URL=unreachable_url(),
+        REPORT_CACHE_TTL_SECONDS="3600",
+    )
+    first = app.handle({"action": "fetch"}, deps)
+    calls_after_first = ssm.calls
+    # WHEN it runs again within the TTL THEN SSM is not called and the same data is written
+    fake_clock.advance(3599)
+    second = app.handle({"action": "fetch"}, deps)
+    assert ssm.calls == calls_after_first
+    assert second["ssm_from_cache"] is True
+    assert _raw(s3, second["key"])["services"] == _raw(s3, first["key"])["services"]
+    assert (
+        _raw(s3, second["key"])["metadata"]["ssm"]["fingerprint"]
+        == _raw(s3, first["key"])["metadata"]["ssm"]["fingerprint"]
+    )
+    # WHEN the TTL has passed THEN SSM is read again and the cache entry renewed
+    fake_clock.advance(2)
+    third = app.handle({"action": "fetch"}, deps)
+    assert ssm.calls == 2 * calls_after_first
+    assert third["ssm_from_cache"] is False
+    entry = SourceCache(s3, BUCKET, 3600, fake_clock).read(SSM_ENTRY)
+    assert entry is not None and entry.fetched_at == fake_clock.now()
+
+
+def test_refresh_in_the_event_ignores_the_cache(
+    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN a fresh cache
+    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    deps = _deps(s3, ssm, fake_clock, fleet_environment, REPORT_FEED_URL=unreachable_url())
+    app.handle({"action": "fetch"}, deps)
+    calls = ssm.calls
+    # WHEN a run asks for a refresh THEN SSM is read again
+    result = app.handle({"action": "fetch", "refresh": True}, deps)
+    assert result["ssm_from_cache"] is False
+    assert ssm.calls == 2 * calls
+
+
+def test_unreachable_feed_lets_the_run_go_on_and_says_so(
+    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN a feed URL where nothing listens
+    url = unreachable_url()
+    deps = _deps(
+        s3,
+        FakeSsm(ssm_parameters(REGIONS, SERVICES)),
+        fake_clock,
+        fleet_environment,
+        REPORT_FEED_URL=url,
+    )
+    # WHEN the fetcher runs THEN the raw document is written without launch dates
+    result = app.handle({"action": "fetch"}, deps)
+    assert result["status"] == "ok"
+    assert result["feed_status"] == "unreachable"
+    metadata = _raw(s3, result["key"])["metadata"]
+    assert metadata["feed"] == {"url": url, "status": "unreachable", "fetched_at": None, "items": 0}
+    assert any(url in warning for warning in metadata["warnings"])
+    assert all(region["launch_date"] is None for region in _raw(s3, result["key"])["regions"])
+
+
+def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded(
+    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN a feed announcing Thailand twice (the earliest counts) and an unrelated item
+    feed = FeedServer(
+        rss(
+            [
+                ("AWS Asia Pacific (Thailand) Region is now open", "Wed, 08 Jan 2025 17:00:00 GMT"),
+                (
+                    "Amazon EC2 now available in ap-southeast-7 region",
+                    "Fri, 10 Jan 2025 09:00:00 GMT",
+                ),
+                ("Amazon S3 adds a new storage class", "Mon, 06 Jan 2025 09:00:00 GMT"),
+            ]
+        )
+    )
+    with feed.running():
+        deps = _deps(
+            s3,
+            FakeSsm(ssm_parameters(REGIONS, SERVICES)),
+            fake_clock,
+            fleet_environment,
+            REPORT_FEED_URL=feed.url,
+            REPORT_CACHE_TTL_SECONDS="60",
+        )
+        first = app.handle({"action": "fetch"}, deps)
+        # WHEN the TTL has passed and the feed is unchanged
+        fake_clock.advance(61)
+        second = app.handle({"action": "fetch"}, deps)
+    # THEN the first run downloaded it, the second got 304 and kept the launch dates
+    assert first["feed_status"] == "fetched"
+    assert second["feed_status"] == "not_modified"
+    assert feed.requests[1].get("If-None-Match") == FeedServer.ETAG
+    for result in (first, second):
+        regions = {r["code"]: r for r in _raw(s3, result["key"])["regions"]}
+        assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
+        assert regions["ap-south-1"]["launch_date"] is None
+
+
+def test_an_unknown_action_is_refused_naming_the_field(
+    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN an event with a wrong action
+    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    deps = _deps(s3, ssm, fake_clock, fleet_environment, REPORT_FEED_URL=unreachable_url())
+    # WHEN handled THEN the error names the field and nothing is read or written
+    result = app.handle({"action": "scale"}, deps)
+    assert result["status"] == "error"
+    assert "action" in result["error"]
+    assert ssm.calls == 0
+    assert keys_under(s3, "") == []
+
+
+def test_a_failing_ssm_read_writes_nothing_and_alerts(
+    s3: Any, alert_inbox: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN SSM refusing every call
+    deps = _deps(
+        s3, FakeSsm({}, fail=True), fake_clock, fleet_environment, REPORT_FEED_URL=unreachable_url()
+    )
+    # WHEN the fetcher runs THEN it reports the error, writes no raw document and alerts
+    result = app.handle({"action": "fetch"}, deps)
+    assert result["status"] == "error"
+    assert "AccessDeniedException" in result["error"]
+    assert keys_under(s3, "raw/") == []
+    alerts = alert_inbox.receive()
+    assert [alert.alert["title"] for alert in alerts] == ["Availability fetch failed"]
+    assert alerts[0].alert["severity"] == "warning"
+
+
+def test_a_missing_bucket_variable_is_named(
+    monkeypatch: pytest.MonkeyPatch, fleet_environment: dict[str, str], lambda_context: Any
+) -> None:
+    # GIVEN a deployment without DATA_BUCKET_NAME
+    monkeypatch.delenv("DATA_BUCKET_NAME")
+    app.dependencies.cache_clear()
+    # WHEN invoked THEN the error names the variable
+    result = app.lambda_handler({"action": "fetch"}, lambda_context)
+    assert result["status"] == "error"
+    assert "DATA_BUCKET_NAME" in result["error"]
+
+
+def test_a_feed_url_that_is_not_http_is_refused() -> None:
+    # GIVEN a file:// feed URL WHEN the environment is loaded THEN the variable is named
+    with pytest.raises(Exception, match="REPORT_FEED_URL"):
+        load_environment(
+            app.FetcherEnvironment,
+            {
+                "DATA_BUCKET_NAME": BUCKET,
+                "ALERT_TOPIC_ARN": "arn:aws:sns:ap-south-1:123456789012:alerts",
+                "REPORT_FEED_URL": "file:///etc/passwd",
+            },
+        )

@@ -1,0 +1,258 @@
+"""Helpers shared by the report pipeline tests: S3 events, documents, a feed server, fake SSM.
+
+Imported as `tests.handlers.report_pipeline.support` (never the conftest modules).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote_plus
+
+from botocore.exceptions import ClientError
+
+REGION = "ap-south-1"
+BUCKET = "lambda-fleet-data"
+
+
+def s3_event(bucket: str, key: str, etag: str) -> dict[str, Any]:
+    """The ObjectCreated notification S3 sends for `key` (key URL-encoded as S3 does)."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": quote_plus(key, safe="/"), "eTag": etag.strip('"')},
+                },
+            }
+        ]
+    }
+
+
+def event_for(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    """The event the write of `key` would send, with the object's real ETag."""
+    return s3_event(bucket, key, s3.head_object(Bucket=bucket, Key=key)["ETag"])
+
+
+def create_bucket(s3: Any, bucket: str = BUCKET) -> None:
+    """The data bucket in the test region."""
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+
+
+def raw_document(
+    run_id: str,
+    regions: dict[str, tuple[str | None, str]],
+    services: dict[str, tuple[str | None, list[str]]],
+    *,
+    started_at: datetime,
+) -> dict[str, Any]:
+    """A hand-made raw document: region code -> (long name, partition), service code ->
+    (long name, regions); the metadata counts are computed so that it validates."""
+    pairs = sum(len(offered) for _, offered in services.values())
+    moment = started_at.isoformat().replace("+00:00", "Z")
+    return {
+        "schema_version": 1,
+        "metadata": {
+            "run_id": run_id,
+            "started_at": moment,
+            "finished_at": (started_at + timedelta(seconds=5)).isoformat(),
+            "counts": {
+                "regions": len(regions),
+                "services": len(services),
+                "pairs": pairs,
+                "launch_dates": 0,
+            },
+            "ssm": {
+                "parameter_root": "/aws/service/global-infrastructure",
+                "region": REGION,
+                "fetched_at": moment,
+                "fingerprint": "0" * 64,
+                "from_cache": False,
+                "api_calls": 1,
+            },
+            "feed": {"url": "http://127.0.0.1:1/feed", "status": "unreachable", "items": 0},
+            "warnings": [],
+        },
+        "regions": [
+            {
+                "code": code,
+                "long_name": name,
+                "partition": partition,
+                "geolocation_country": "IN",
+                "geolocation_region": "IN-MH",
+                "availability_zones": [f"{code}-az1", f"{code}-az2"],
+                "launch_date": None,
+            }
+            for code, (name, partition) in regions.items()
+        ],
+        "services": [
+            {"code": code, "long_name": name, "marketing_url": None, "regions": offered}
+            for code, (name, offered) in services.items()
+        ],
+    }
+
+
+def put_json(s3: Any, key: str, document: Any, bucket: str = BUCKET) -> dict[str, Any]:
+    """Write `document` as JSON and return the event that write sends."""
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode("utf-8"))
+    return event_for(s3, bucket, key)
+
+
+def keys_under(s3: Any, prefix: str, bucket: str = BUCKET) -> list[str]:
+    """Every key under `prefix`, sorted."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+def rss(items: list[tuple[str, str]]) -> bytes:
+    """An RSS 2.0 document with (title, RFC 822 date) items."""
+    entries = "".join(
+        f"<item><title>{title}</title><description>d</description><pubDate>{published}</pubDate>"
+        "</item>"
+        for title, published in items
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>What\'s New</title>'
+        f"{entries}</channel></rss>"
+    ).encode()
+
+
+class FeedServer:
+    """An RSS feed on 127.0.0.1 with an ETag: answers 304 to a matching If-None-Match."""
+
+    ETAG = '"feed-v1"'
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.requests: list[dict[str, str]] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests.append(dict(self.headers))
+                if self.headers.get("If-None-Match") == FeedServer.ETAG:
+                    self.send_response(304)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("ETag", FeedServer.ETAG)
+                self.send_header("Content-Length", str(len(server.body)))
+                self.end_headers()
+                self.wfile.write(server.body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/feed"
+
+    @contextmanager
+    def running(self) -> Iterator[FeedServer]:
+        """Serve in a thread for the duration of the block."""
+        thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            thread.join()
+
+
+def unreachable_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (a port bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/feed"
+
+
+class FakeSsm:
+    """GetParametersByPath / GetParameters over a dict, with SSM's pagination (10 per page,
+    NextToken) and non-recursive listing; counts calls and can fail every call."""
+
+    def __init__(self, parameters: dict[str, str], fail: bool = False) -> None:
+        self.parameters = parameters
+        self.fail = fail
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def _count(self) -> None:
+        with self._lock:
+            self.calls += 1
+        if self.fail:
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "denied"}}, "GetParameters"
+            )
+
+    def get_parameters_by_path(self, **request: Any) -> dict[str, Any]:
+        """Non-recursive listing, one page per call."""
+        self._count()
+        assert not request["Recursive"] and request["MaxResults"] <= 10
+        prefix = request["Path"].rstrip("/") + "/"
+        size = request["MaxResults"]
+        names = sorted(
+            name
+            for name in self.parameters
+            if name.startswith(prefix) and "/" not in name[len(prefix) :]
+        )
+        start = int(request.get("NextToken") or 0)
+        page = names[start : start + size]
+        response: dict[str, Any] = {
+            "Parameters": [{"Name": name, "Value": self.parameters[name]} for name in page]
+        }
+        if start + size < len(names):
+            response["NextToken"] = str(start + size)
+        return response
+
+    def get_parameters(self, **request: Any) -> dict[str, Any]:
+        """The named parameters that exist; the others as InvalidParameters."""
+        self._count()
+        names = request["Names"]
+        assert len(names) <= 10
+        return {
+            "Parameters": [
+                {"Name": name, "Value": self.parameters[name]}
+                for name in names
+                if name in self.parameters
+            ],
+            "InvalidParameters": [name for name in names if name not in self.parameters],
+        }
+
+
+def ssm_parameters(
+    regions: dict[str, tuple[str, str]], services: dict[str, tuple[str, list[str]]]
+) -> dict[str, str]:
+    """The global-infrastructure parameters of a small dataset, laid out as AWS does."""
+    root = "/aws/service/global-infrastructure"
+    parameters: dict[str, str] = {}
+    for code, (name, partition) in regions.items():
+        base = f"{root}/regions/{code}"
+        parameters |= {
+            base: code,
+            f"{base}/longName": name,
+            f"{base}/partition": partition,
+            f"{base}/geolocationCountry": "IN",
+            f"{base}/geolocationRegion": "IN-MH",
+            f"{base}/domain": "amazonaws.com",
+            f"{base}/availability-zones/{code}-az1": f"{code}-az1",
+        }
+    for code, (name, offered) in services.items():
+        base = f"{root}/services/{code}"
+        parameters |= {base: code, f"{base}/longName": name}
+        for region in offered:
+            parameters[f"{base}/regions/{region}"] = region
+            parameters[f"{base}/regions/{region}/endpoint"] = f"{code}.{region}.amazonaws.com"
+    return parameters

@@ -1,0 +1,356 @@
+"""The whole report chain on moto's full global-infrastructure dataset, run once per module.
+
+fetch -> process -> generate, each handler invoked with the S3 event its predecessor's write
+sends (built from the real key and ETag). The SSM client gets a few injected throttling
+answers to show they are retried, not dropped. The run takes most of this file's time (~20 s),
+so every test below reads its results instead of running it again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+from openpyxl import load_workbook
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from handlers.report_fetcher import app as fetcher
+from handlers.report_generator import app as generator
+from handlers.report_processor import app as processor
+from tests.handlers.report_pipeline.support import (
+    BUCKET,
+    REGION,
+    FeedServer,
+    create_bucket,
+    event_for,
+    keys_under,
+    rss,
+)
+
+ACCOUNT = "123456789012"
+TABLE = "lambda-fleet-state"
+ENVIRONMENT = {
+    "DATA_BUCKET_NAME": BUCKET,
+    "STATE_TABLE_NAME": TABLE,
+    "HUB_ACCOUNT_ID": ACCOUNT,
+    "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:fleet-alerts-warning",
+    "ALERT_TOPIC_INFO_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:fleet-alerts-info",
+}
+START = datetime(2025, 6, 2, 5, 0, tzinfo=UTC)
+RUN_ID = "20250602T050000Z-0a1b2c3d"
+THROTTLED_REQUESTS = (5, 300, 900)
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+class ThrottleInjector:
+    """Answers the n-th SSM requests with ThrottlingException (once each), before moto sees them."""
+
+    def __init__(self, request_numbers: tuple[int, ...]) -> None:
+        self._targets = set(request_numbers)
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+        self.injected = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        with self._lock:
+            number = next(self._counter)
+            if number not in self._targets:
+                return None
+            self.injected += 1
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        return AWSResponse(
+            request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, _Raw(body)
+        )
+
+
+@dataclass
+class ChainRun:
+    s3: Any
+    fetch: dict[str, Any]
+    process: dict[str, Any]
+    generate: dict[str, Any]
+    generate_again: dict[str, Any]
+    process_again: dict[str, Any]
+    raw: dict[str, Any]
+    processed: dict[str, Any]
+    alerts: list[dict[str, Any]]
+    throttles: int
+    head_before_repeat: dict[str, str]
+
+
+def _alerts(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    received = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not messages:
+            return received
+        for message in messages:
+            received.append(json.loads(json.loads(message["Body"])["Message"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[ChainRun]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        create_bucket(s3)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        for name in ("fleet-alerts-warning", "fleet-alerts-info"):
+            topic = sns.create_topic(Name=name)["TopicArn"]
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+        clock = ManualClock(START)
+        feed = FeedServer(
+            rss(
+                [
+                    (
+                        "AWS Asia Pacific (Thailand) Region is now open",
+                        "Wed, 08 Jan 2025 17:00:00 GMT",
+                    ),
+                    ("Amazon EC2 adds new instance types", "Thu, 09 Jan 2025 10:00:00 GMT"),
+                ]
+            )
+        )
+        with feed.running():
+            environment = {**ENVIRONMENT, "REPORT_FEED_URL": feed.url}
+            fetch_deps = fetcher.build_dependencies(
+                load_environment(fetcher.FetcherEnvironment, environment),
+                clock=clock,
+                run_ids=lambda _: RUN_ID,
+            )
+            injector = ThrottleInjector(THROTTLED_REQUESTS)
+            fetch_deps.ssm.meta.events.register_first("before-send.ssm", injector)
+            fetched = fetcher.handle({"action": "fetch"}, fetch_deps)
+
+        clock.advance(60)
+        process_deps = processor.build_dependencies(
+            load_environment(processor.ProcessorEnvironment, environment), clock=clock
+        )
+        processed = processor.handle(event_for(s3, BUCKET, fetched["key"]), process_deps)
+        processed_key = processed["objects"][0]["processed_key"]
+
+        clock.advance(60)
+        generate_deps = generator.build_dependencies(
+            load_environment(generator.GeneratorEnvironment, environment), clock=clock
+        )
+        generate_event = event_for(s3, BUCKET, processed_key)
+        generated = generator.handle(generate_event, generate_deps)
+        alerts = _alerts(sqs, queue_url)
+        heads = {
+            key: s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+            for key in generated["objects"][0]["keys"]
+        }
+        clock.advance(60)
+        # The same events again, as S3's at-least-once delivery may send them.
+        generated_again = generator.handle(generate_event, generate_deps)
+        processed_again = processor.handle(event_for(s3, BUCKET, fetched["key"]), process_deps)
+        alerts += _alerts(sqs, queue_url)
+
+        def read(key: str) -> dict[str, Any]:
+            return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+        yield ChainRun(
+            s3=s3,
+            fetch=fetched,
+            process=processed,
+            generate=generated,
+            generate_again=generated_again,
+            process_again=processed_again,
+            raw=read(fetched["key"]),
+            processed=read(processed_key),
+            alerts=alerts,
+            throttles=injector.injected,
+            head_before_repeat=heads,
+        )
+
+
+def _body(chain: ChainRun, key: str) -> bytes:
+    return chain.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+
+def test_fetch_reads_every_region_and_service_despite_throttling(chain: ChainRun) -> None:
+    # GIVEN moto's global-infrastructure parameters and three throttled SSM requests
+    # WHEN the fetcher ran THEN every region and listed service is in the raw document
+    assert chain.throttles == len(THROTTLED_REQUESTS)
+    assert chain.fetch["status"] == "ok"
+    assert chain.fetch["key"] == f"raw/2025-06-02/{RUN_ID}.json"
+    counts = chain.raw["metadata"]["counts"]
+    # moto lists 404 services under /services (bcm-data-exports exists only as a child path)
+    assert (counts["regions"], counts["services"]) == (39, 404)
+    assert counts["pairs"] == sum(len(s["regions"]) for s in chain.raw["services"]) > 9000
+    regions = {region["code"]: region for region in chain.raw["regions"]}
+    assert regions["us-east-1"]["long_name"] == "US East (N. Virginia)"
+    assert regions["us-east-1"]["partition"] == "aws"
+    assert regions["cn-north-1"]["partition"] == "aws-cn"
+    assert len(regions["us-east-1"]["availability_zones"]) == 6
+    services = {service["code"]: service for service in chain.raw["services"]}
+    assert "ap-south-1" in services["ec2"]["regions"]
+    # AND the feed gave the Thailand region its launch date
+    assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
+    assert counts["launch_dates"] == 1
+    assert chain.raw["metadata"]["ssm"]["api_calls"] > 1000
+
+
+def test_processor_statistics_agree_with_the_raw_document(chain: ChainRun) -> None:
+    # GIVEN the raw document WHEN processed THEN counts, coverage and rank follow from it
+    assert chain.process["objects"][0]["status"] == "processed"
+    services = chain.raw["services"]
+    offered_in = {
+        region["code"]: sum(region["code"] in s["regions"] for s in services)
+        for region in chain.raw["regions"]
+    }
+    summaries = {region["code"]: region for region in chain.processed["regions"]}
+    for code, count in offered_in.items():
+        assert summaries[code]["service_count"] == count
+        assert summaries[code]["coverage_percent"] == round(count / len(services) * 100, 2)
+    best = max(offered_in.values())
+    assert all(
+        (summaries[code]["rank"] == 1) == (count == best) for code, count in offered_in.items()
+    )
+    quality = chain.processed["quality"]
+    assert quality["failing_rules"] == ["services_with_regions"]
+    failing = next(rule for rule in quality["rules"] if rule["rule"] == "services_with_regions")
+    assert set(failing["examples"]) == {"eventbridgev2", "iotthingsgraph", "sagemakerautopilot"}
+    assert 99 < quality["score"] < 100
+
+
+def test_workbook_sheets_headers_panes_and_cells_match_the_data(chain: ChainRun) -> None:
+    # GIVEN the generated workbook
+    prefix = chain.generate["objects"][0]["prefix"]
+    workbook = load_workbook(io.BytesIO(_body(chain, f"{prefix}report.xlsx")))
+    # THEN it has the five sheets, styled headers, filters and frozen panes
+    assert workbook.sheetnames == ["Summary", "Regions", "Services", "Matrix", "Changes"]
+    regions_sheet = workbook["Regions"]
+    assert [cell.value for cell in regions_sheet[1]][:3] == ["Region", "Name", "Partition"]
+    assert regions_sheet["A1"].font.bold
+    assert regions_sheet.auto_filter.ref == "A1:J40"
+    assert regions_sheet.freeze_panes == "A2"
+    matrix = workbook["Matrix"]
+    assert matrix.freeze_panes == "B2"
+    region_codes = sorted(region["code"] for region in chain.raw["regions"])
+    header = [cell.value for cell in matrix[1]]
+    assert header == ["Service", *region_codes, "Coverage %"]
+    assert matrix.column_dimensions["A"].width > 6
+    # AND the matrix cells say where a service is offered, filled when available
+    rows = {row[0].value: row for row in matrix.iter_rows(min_row=2)}
+    column = {code: index for index, code in enumerate(header)}
+    ec2 = rows["ec2"]
+    assert ec2[column["ap-south-1"]].value == 1
+    assert ec2[column["ap-south-1"]].fill.start_color.rgb.endswith("C6EFCE")
+    offered = {s["code"]: set(s["regions"]) for s in chain.raw["services"]}
+    for service in ("s3", "lambda", "iotthingsgraph"):
+        for region in region_codes:
+            expected = 1 if region in offered[service] else None
+            assert rows[service][column[region]].value == expected
+    coverage_row = rows["Coverage %"]
+    summaries = {region["code"]: region for region in chain.processed["regions"]}
+    assert coverage_row[column["us-east-1"]].value == summaries["us-east-1"]["coverage_percent"]
+    ranges = [str(rule.sqref) for rule in matrix.conditional_formatting]
+    assert len(ranges) == 2
+    # AND the Summary sheet carries the headline figures
+    summary = {row[0].value: row[1].value for row in workbook["Summary"].iter_rows(min_row=2)}
+    assert summary["Regions"] == 39
+    assert summary["Services"] == 404
+    assert summary["Quality score"] == chain.processed["quality"]["score"]
+
+
+def test_csv_outputs_count_one_row_per_pair_and_summary(chain: ChainRun) -> None:
+    # GIVEN the CSV outputs THEN their row counts follow the pairs, regions and services
+    prefix = chain.generate["objects"][0]["prefix"]
+    pairs_total = chain.raw["metadata"]["counts"]["pairs"]
+
+    def rows(name: str) -> list[dict[str, str]]:
+        return list(csv.DictReader(io.StringIO(_body(chain, f"{prefix}{name}").decode())))
+
+    pairs = rows("pairs.csv")
+    assert len(pairs) == pairs_total
+    assert {"region": "ap-south-1", "service": "ec2"}.items() <= next(
+        row for row in pairs if row["region"] == "ap-south-1" and row["service"] == "ec2"
+    ).items()
+    assert len(rows("regions.csv")) == 39
+    assert len(rows("services.csv")) == 404
+    matrix = rows("matrix.csv")
+    assert len(matrix) == 404
+    assert sum(int(value) for row in matrix for key, value in row.items() if key != "service") == (
+        pairs_total
+    )
+
+
+def test_reports_are_typed_listed_in_a_manifest_and_copied_to_latest(chain: ChainRun) -> None:
+    # GIVEN the generator's result THEN every key exists with its content type
+    result = chain.generate["objects"][0]
+    keys = result["keys"]
+    assert keys[-1].endswith("/_manifest.json")
+    types = {
+        key.rsplit(".", 1)[1]: chain.s3.head_object(Bucket=BUCKET, Key=key)["ContentType"]
+        for key in keys
+    }
+    assert types["xlsx"].startswith("application/vnd.openxmlformats")
+    assert types["csv"].startswith("text/csv")
+    assert types["json"] == "application/json"
+    # AND the manifest lists every file, and latest/ holds the same run
+    manifest = json.loads(_body(chain, result["manifest_key"]))
+    assert [entry["key"] for entry in manifest["files"]] == keys[:-1]
+    latest = json.loads(_body(chain, "reports/latest/_manifest.json"))
+    assert latest["run_id"] == RUN_ID
+    assert _body(chain, "reports/latest/pairs.csv") == _body(chain, f"{result['prefix']}pairs.csv")
+    compact = json.loads(_body(chain, f"{result['prefix']}availability.json"))
+    assert compact["services"]["ec2"] == sorted(
+        next(s for s in chain.raw["services"] if s["code"] == "ec2")["regions"]
+    )
+    # AND nothing was left under the temporary prefix
+    assert keys_under(chain.s3, "tmp/") == []
+    # AND one info alert lists the keys written
+    ready = [alert for alert in chain.alerts if alert["severity"] == "info"]
+    assert len(ready) == 1
+    assert all(key in ready[0]["detail"] for key in keys)
+
+
+def test_duplicate_events_produce_the_outputs_once(chain: ChainRun) -> None:
+    # GIVEN the processor and generator events delivered a second time
+    # THEN both say repeat, no object was rewritten and no second alert was raised
+    assert chain.generate_again["objects"][0]["status"] == "repeat"
+    assert chain.process_again["objects"][0]["status"] == "repeat"
+    for key, etag in chain.head_before_repeat.items():
+        assert chain.s3.head_object(Bucket=BUCKET, Key=key)["ETag"] == etag
+    assert len(keys_under(chain.s3, "processed/")) == 1
+    assert len([alert for alert in chain.alerts if alert["severity"] == "info"]) == 1

@@ -1,0 +1,281 @@
+"""report_processor on hand-made raw documents in moto S3: statistics, quality, changes,
+rejection, ignored keys and duplicate events."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.alerts import AlertPublisher
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from fleet_shared.s3_events import parse_object_created
+from fleet_shared.state_table import StateTable
+from handlers.report_processor import app
+from tests.handlers.report_pipeline.support import (
+    BUCKET,
+    REGION,
+    create_bucket,
+    keys_under,
+    put_json,
+    raw_document,
+    s3_event,
+)
+
+RUN_1 = "20250601T050000Z-00000001"
+RUN_2 = "20250602T050000Z-00000002"
+REGIONS = {
+    "ap-south-1": ("Asia Pacific (Mumbai)", "aws"),
+    "eu-west-1": ("Europe (Ireland)", "aws"),
+    "cn-north-1": ("China (Beijing)", "aws-cn"),
+}
+SERVICES = {
+    "ec2": ("Amazon EC2", ["ap-south-1", "eu-west-1", "cn-north-1"]),
+    "s3": ("Amazon S3", ["ap-south-1", "eu-west-1", "cn-north-1"]),
+    "eks": ("Amazon EKS", ["ap-south-1", "eu-west-1"]),
+    "braket": ("Amazon Braket", ["eu-west-1"]),
+}
+
+
+@pytest.fixture
+def s3(alert_inbox: Any) -> Any:
+    client = boto3.client("s3", region_name=REGION)
+    create_bucket(client)
+    return client
+
+
+@pytest.fixture
+def deps(
+    s3: Any, state_table: StateTable, fake_clock: ManualClock, fleet_environment: dict[str, str]
+) -> app.ProcessorDependencies:
+    environment = load_environment(app.ProcessorEnvironment, fleet_environment)
+    return app.ProcessorDependencies(
+        environment=environment,
+        s3=s3,
+        state=state_table,
+        alerts=AlertPublisher(boto3.client("sns", region_name=REGION), environment),
+        clock=fake_clock,
+    )
+
+
+def _raw_key(run_id: str) -> str:
+    return f"raw/{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}/{run_id}.json"
+
+
+def _document(run_id: str, regions: Any = None, services: Any = None) -> dict[str, Any]:
+    started = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return raw_document(run_id, regions or REGIONS, services or SERVICES, started_at=started)
+
+
+def _processed(s3: Any, run_id: str) -> dict[str, Any]:
+    key = _raw_key(run_id).replace("raw/", "processed/", 1)
+    return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+def test_statistics_rank_partitions_and_matrix(s3: Any, deps: app.ProcessorDependencies) -> None:
+    # GIVEN a raw document with three regions and four services
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+    # WHEN processed
+    result = app.handle(event, deps)
+    # THEN the processed document has coverage, rank (ties share), partitions and the matrix
+    assert result["objects"][0]["status"] == "processed"
+    document = _processed(s3, RUN_1)
+    regions = {region["code"]: region for region in document["regions"]}
+    assert regions["eu-west-1"]["service_count"] == 4
+    assert regions["eu-west-1"]["coverage_percent"] == 100.0
+    assert regions["eu-west-1"]["rank"] == 1
+    assert regions["ap-south-1"]["service_count"] == 3
+    assert regions["ap-south-1"]["rank"] == 2
+    assert regions["cn-north-1"]["service_count"] == 2
+    assert regions["cn-north-1"]["rank"] == 3
+    services = {service["code"]: service for service in document["services"]}
+    assert services["ec2"]["partitions"] == ["aws", "aws-cn"]
+    assert services["braket"]["coverage_percent"] == 33.33
+    assert document["availability"]["eks"] == ["ap-south-1", "eu-west-1"]
+    assert document["totals"] == {
+        "regions": 3,
+        "services": 4,
+        "pairs": 9,
+        "partitions": {"aws": 2, "aws-cn": 1},
+    }
+    assert document["quality"]["score"] == 100.0
+    assert document["changes"]["previous_run_id"] is None
+
+
+def test_quality_rules_find_missing_names_and_empty_rows(
+    s3: Any, deps: app.ProcessorDependencies
+) -> None:
+    # GIVEN a region without a name and without services, a service without a name, one
+    # without regions, and a pair naming a region that is not listed
+    regions = {**REGIONS, "me-south-1": (None, "aws")}
+    services = {
+        **SERVICES,
+        "nameless": (None, ["ap-south-1"]),
+        "nowhere": ("Nowhere", []),
+        "ghost": ("Ghost", ["xx-east-9"]),
+    }
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1, regions, services))
+    # WHEN processed
+    app.handle(event, deps)
+    # THEN each rule names its failing items and the score is the weighted pass ratio
+    quality = _processed(s3, RUN_1)["quality"]
+    rules = {rule["rule"]: rule for rule in quality["rules"]}
+    assert rules["region_long_names"]["examples"] == ["me-south-1"]
+    assert rules["service_long_names"]["examples"] == ["nameless"]
+    assert rules["services_with_regions"]["examples"] == ["ghost", "nowhere"]
+    assert rules["regions_with_services"]["examples"] == ["me-south-1"]
+    assert rules["known_regions"]["examples"] == ["ghost@xx-east-9"]
+    assert rules["counts_vs_previous"]["applicable"] is False
+    assert quality["failing_rules"] == [
+        "region_long_names",
+        "service_long_names",
+        "services_with_regions",
+        "regions_with_services",
+        "known_regions",
+    ]
+    expected = (
+        (
+            15 * (1 - 1 / 4)
+            + 15 * (1 - 1 / 7)
+            + 20 * (1 - 2 / 7)
+            + 20 * (1 - 1 / 4)
+            + 15 * (1 - 1 / 11)
+        )
+        / 85
+        * 100
+    )
+    assert quality["score"] == round(expected, 1)
+
+
+def test_changes_since_previous_run_show_a_service_added_and_a_region_removed(
+    s3: Any, deps: app.ProcessorDependencies, fake_clock: ManualClock
+) -> None:
+    # GIVEN a processed first run
+    app.handle(put_json(s3, _raw_key(RUN_1), _document(RUN_1)), deps)
+    # WHEN a second run adds a service and loses a region
+    regions = {code: value for code, value in REGIONS.items() if code != "cn-north-1"}
+    services = {
+        code: (name, [region for region in offered if region in regions])
+        for code, (name, offered) in SERVICES.items()
+    }
+    services["bedrock"] = ("Amazon Bedrock", ["eu-west-1"])
+    fake_clock.advance(86400)
+    result = app.handle(put_json(s3, _raw_key(RUN_2), _document(RUN_2, regions, services)), deps)
+    # THEN the changes name them, against the first run, and the count drift is flagged
+    changes = _processed(s3, RUN_2)["changes"]
+    assert changes == {
+        "previous_run_id": RUN_1,
+        "services_added": ["bedrock"],
+        "services_removed": [],
+        "regions_added": [],
+        "regions_removed": ["cn-north-1"],
+    }
+    assert result["objects"][0]["changes"]["services_added"] == 1
+    counts_rule = next(
+        rule
+        for rule in _processed(s3, RUN_2)["quality"]["rules"]
+        if rule["rule"] == "counts_vs_previous"
+    )
+    assert counts_rule["failing"] == 3  # regions -33%, services +25%, pairs -11%
+    # AND the first run processed again (new bytes) compares with what came BEFORE it, not with
+    # the newest run
+    replay = _document(RUN_1)
+    replay["metadata"]["warnings"] = ["replayed"]
+    app.handle(put_json(s3, _raw_key(RUN_1), replay), deps)
+    assert _processed(s3, RUN_1)["changes"]["previous_run_id"] is None
+
+
+def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
+    s3: Any, deps: app.ProcessorDependencies, alert_inbox: Any
+) -> None:
+    # GIVEN a raw document whose counts do not add up
+    document = _document(RUN_1)
+    document["metadata"]["counts"]["pairs"] = 999
+    key = _raw_key(RUN_1)
+    event = put_json(s3, key, document)
+    # WHEN processed
+    result = app.handle(event, deps)["objects"][0]
+    # THEN it is moved to raw/rejected/ with a reason, nothing is processed, and a warning goes out
+    assert result["status"] == "rejected"
+    assert "counts" in result["reason"]
+    assert keys_under(s3, "raw/") == [
+        "raw/rejected/2025-06-01/20250601T050000Z-00000001.json",
+        "raw/rejected/2025-06-01/20250601T050000Z-00000001.reason.json",
+    ]
+    reason = json.loads(s3.get_object(Bucket=BUCKET, Key=result["reason_key"])["Body"].read())
+    assert reason["key"] == key and reason["reason"] == result["reason"]
+    moved = json.loads(s3.get_object(Bucket=BUCKET, Key=result["rejected_key"])["Body"].read())
+    assert moved == document
+    assert keys_under(s3, "processed/") == []
+    alerts = alert_inbox.receive()
+    assert [(a.alert["severity"], a.alert["title"]) for a in alerts] == [
+        ("warning", "Raw availability document rejected")
+    ]
+
+
+def test_a_document_that_is_not_json_is_rejected(s3: Any, deps: app.ProcessorDependencies) -> None:
+    # GIVEN bytes that are not JSON under a raw key
+    key = _raw_key(RUN_1)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"<html>")
+    event = s3_event(BUCKET, key, s3.head_object(Bucket=BUCKET, Key=key)["ETag"])
+    # WHEN processed THEN it is rejected naming the document
+    result = app.handle(event, deps)["objects"][0]
+    assert result["status"] == "rejected"
+    assert result["reason"].startswith("document")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "raw/rejected/2025-06-01/20250601T050000Z-00000001.json",
+        "processed/2025-06-01/20250601T050000Z-00000001.json",
+    ],
+)
+def test_keys_outside_raw_runs_are_ignored(
+    s3: Any, deps: app.ProcessorDependencies, key: str
+) -> None:
+    # GIVEN an event for a rejected document or another prefix
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    # WHEN handled THEN it is ignored and nothing moves
+    result = app.handle(s3_event(BUCKET, key, '"abc"'), deps)["objects"][0]
+    assert result["status"] == "ignored"
+    assert keys_under(s3, "") == [key]
+
+
+def test_a_duplicate_event_is_processed_once(
+    s3: Any, deps: app.ProcessorDependencies, fake_clock: ManualClock
+) -> None:
+    # GIVEN a processed raw document
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+    first = app.handle(event, deps)["objects"][0]
+    written = _processed(s3, RUN_1)["metadata"]["processed_at"]
+    # WHEN the same event arrives again later
+    fake_clock.advance(timedelta(minutes=5).total_seconds())
+    second = app.handle(event, deps)["objects"][0]
+    # THEN the first result is returned and the processed document is not rewritten
+    assert second["status"] == "repeat"
+    assert second["processed_key"] == first["processed_key"]
+    assert _processed(s3, RUN_1)["metadata"]["processed_at"] == written
+
+
+def test_a_malformed_event_is_refused_naming_the_field(deps: app.ProcessorDependencies) -> None:
+    # GIVEN a notification without the object key WHEN handled THEN the field is named
+    event = s3_event(BUCKET, "raw/x.json", '"abc"')
+    del event["Records"][0]["s3"]["object"]["key"]
+    result = app.handle(event, deps)
+    assert result == {
+        "status": "error",
+        "error": "invalid event: Records[0].s3.object.key: Field required",
+    }
+
+
+def test_event_keys_are_url_decoded() -> None:
+    # GIVEN a key S3 encoded (space as +, = as %3D) WHEN parsed THEN the real key comes back
+    event = s3_event(BUCKET, "raw/a b=c.json", '"abc"')
+    assert event["Records"][0]["s3"]["object"]["key"] == "raw/a+b%3Dc.json"
+    assert parse_object_created(event)[0].key == "raw/a b=c.json"
+    assert parse_object_created(event)[0].etag == "abc"
