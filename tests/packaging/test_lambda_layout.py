@@ -27,6 +27,8 @@ SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 POWERTOOLS_LAYER_PACKAGES = (
     "aws_lambda_powertools",
+    "aws_xray_sdk",
+    "wrapt",
     "typing_extensions",
     "pydantic",
     "pydantic_core",
