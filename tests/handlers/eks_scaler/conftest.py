@@ -1,0 +1,72 @@
+"""Fixtures of the scaler tests: a member account with a real (moto) EKS cluster reached through
+the assumed member role, a same-named cluster in the hub, and a runtime on the fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from scaler_helpers import HUB_ACCOUNT_ID, MEMBER_ACCOUNT_ID, REGION, create_cluster, member_session
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from handlers.eks_scaler import app
+from handlers.eks_scaler.environment import ScalerEnvironment
+from handlers.eks_scaler.runtime import ScalerRuntime
+
+
+@pytest.fixture
+def inventory_document(inventory_document: dict[str, Any]) -> dict[str, Any]:
+    """The shared inventory plus a `web` group with a configured floor of 2 (batch-spot stays
+    out of it, so its default floor applies)."""
+    inventory_document["members"][0]["clusters"][0]["node_groups"].append(
+        {
+            "name": "web",
+            "capacity_type": "ON_DEMAND",
+            "instance_types": ["m7g.large"],
+            "min_size": 2,
+            "desired_size": 3,
+            "max_size": 6,
+            "floor": 2,
+        }
+    )
+    return inventory_document
+
+
+@pytest.fixture
+def member_eks(state_table: Any, alert_inbox: Any, inventory_in_s3: Any) -> Any:
+    """EKS in the member account, where the cluster and its node groups are created."""
+    eks = member_session().client("eks")
+    create_cluster(eks, MEMBER_ACCOUNT_ID)
+    return eks
+
+
+@pytest.fixture
+def hub_eks(member_eks: Any) -> Any:
+    """EKS in the hub account with a same-named cluster and system group that must never change."""
+    eks = boto3.client("eks", region_name=REGION)
+    create_cluster(eks, HUB_ACCOUNT_ID, only="system")
+    return eks
+
+
+@pytest.fixture
+def runtime(member_eks: Any, fake_clock: ManualClock) -> ScalerRuntime:
+    """The scaler's runtime on the fake clock."""
+    return ScalerRuntime.create(load_environment(ScalerEnvironment), clock=fake_clock)
+
+
+@pytest.fixture(autouse=True)
+def fresh_app_runtime() -> Iterator[None]:
+    """lambda_handler caches its runtime per container; each test is a new container."""
+    app._runtime.cache_clear()
+    yield
+    app._runtime.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def no_default_amis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's EKS node groups touch the EC2 backend, which otherwise loads thousands of AMIs per
+    account and region; none of these tests needs them."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")

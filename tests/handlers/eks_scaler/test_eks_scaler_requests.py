@@ -1,0 +1,216 @@
+"""Bad events, the HTTP API and `analyze` (utilisation, forecaster) of the scaler."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+from typing import Any
+
+from botocore.stub import Stubber
+from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, event, member_session, sizes
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.node_group_locks import node_group_lock_name
+from fleet_shared.state_table import StateTable
+from handlers.eks_scaler.app import handle, lambda_handler
+from handlers.eks_scaler.runtime import ScalerRuntime
+
+BAD_EVENTS: list[tuple[Any, str]] = [
+    ([], "invalid event: event: expected a JSON object, got list"),
+    ({**event("scale_up", {"name": "system"}), "action": "grow"}, "action"),
+    (event("scale_down", {"name": "system", "desired_size": -1}), "nodegroups[0].desired_size"),
+    (
+        event("scale_up", {"name": "system", "min_size": 3, "desired_size": 2}),
+        "nodegroups[0]: min_size 3 is above desired_size 2",
+    ),
+    (event("scale_down", {"name": "system"}), "nodegroups[0]: scale_down needs"),
+    (event("restore", {"name": "system", "desired_size": 2}), "nodegroups[0]: restore takes"),
+    (event("scale_up"), "nodegroups: scale_up needs at least one node group"),
+    ({**event("scale_up", {"name": "system"}), "account_id": "12"}, "account_id"),
+    ({**event("scale_up", {"name": "system"}), "extra": 1}, "extra"),
+]
+
+
+def test_bad_events_are_refused_naming_the_field_and_change_nothing(
+    runtime: ScalerRuntime, member_eks: Any, state_table: StateTable
+) -> None:
+    # GIVEN malformed events (one moto setup for all: the setup dominates the test's time)
+    for payload, message in BAD_EVENTS:
+        # WHEN each is handled
+        result = handle(payload, runtime, "inv-1")
+        # THEN the result is an error naming the field
+        assert result == {"status": "error", "error": result["error"]}, payload
+        assert message in result["error"], payload
+    # AND nothing was changed or recorded
+    assert sizes(member_eks, "system")["desired_size"] == 2
+    assert (
+        state_table.latest_change(f"nodegroup/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/system")
+        is None
+    )
+
+
+def http_event(body: str) -> dict[str, Any]:
+    """An HTTP API (payload v2) request to POST /scale with IAM auth."""
+    return {
+        "version": "2.0",
+        "routeKey": "POST /scale",
+        "rawPath": "/scale",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "http": {"method": "POST", "path": "/scale"},
+            "authorizer": {"iam": {"userArn": "arn:aws:iam::123456789012:user/ops"}},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def test_http_api_answers_400_200_and_409(
+    member_eks: Any,
+    state_table: StateTable,
+    dynamodb_client: Any,
+    lambda_context: Any,
+    fleet_environment: Any,
+) -> None:
+    # GIVEN the deployed entry point WHEN the body is not JSON THEN 400 with the message
+    bad = lambda_handler(http_event("{nope"), lambda_context)
+    assert bad["statusCode"] == 400
+    assert "body" in json.loads(bad["body"])["error"]
+    # WHEN a valid scale-down comes THEN 200 with the per-node-group result, and it is done
+    body = json.dumps(event("scale_down", {"name": "batch-spot", "desired_size": 1}))
+    ok = lambda_handler(http_event(body), lambda_context)
+    assert ok["statusCode"] == 200
+    assert json.loads(ok["body"])["results"][0]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 1
+    # WHEN every requested node group is locked by someone else THEN 409
+    # (the entry point runs on the real clock, so the lease is taken on it too)
+    lock = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
+    real_time_table = StateTable(state_table.table_name, dynamodb_client)
+    assert real_time_table.acquire_lock(lock, "spot_optimizer:x", 120)
+    locked = lambda_handler(
+        http_event(json.dumps(event("scale_up", {"name": "system", "desired_size": 3}))),
+        lambda_context,
+    )
+    assert locked["statusCode"] == 409
+    assert sizes(member_eks, "system")["desired_size"] == 2
+
+
+def test_schedule_event_through_the_entry_point_returns_the_result(
+    member_eks: Any, state_table: StateTable, lambda_context: Any, fleet_environment: Any
+) -> None:
+    # GIVEN the evening schedule's payload WHEN the deployed entry point gets it
+    payload = event(
+        "scale_down",
+        {"name": "system", "desired_size": 1, "min_size": 1},
+        request_id="arn:aws:scheduler:exec/1",
+    )
+    result = lambda_handler(payload, lambda_context)
+    # THEN the result follows the documented shape
+    assert set(result) == {"action", "account_id", "region", "cluster", "dry_run", "results"}
+    assert set(result["results"][0]) >= {"nodegroup", "status", "previous", "new", "reason"}
+    assert sizes(member_eks, "system")["desired_size"] == 1
+
+
+def put_utilisation(clock: ManualClock, cpu: float, memory: float) -> None:
+    """Container Insights cluster-level node metrics in the member account for the last hour."""
+    cloudwatch = member_session().client("cloudwatch")
+    for minutes in range(5, 60, 5):
+        at = clock.now() - timedelta(minutes=minutes)
+        cloudwatch.put_metric_data(
+            Namespace="ContainerInsights",
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "ClusterName", "Value": CLUSTER}],
+                    "Timestamp": at,
+                    "Value": value,
+                    "Unit": "Percent",
+                }
+                for name, value in (
+                    ("node_cpu_utilization", cpu),
+                    ("node_memory_utilization", memory),
+                )
+            ],
+        )
+
+
+def test_analyze_recommends_from_utilisation_and_changes_nothing(
+    runtime: ScalerRuntime, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
+) -> None:
+    # GIVEN a busy cluster (CPU 85%) and no forecaster configured
+    put_utilisation(fake_clock, cpu=85.0, memory=40.0)
+    # WHEN analyze is asked for every node group
+    result = handle(event("analyze"), runtime, "inv-1")
+    # THEN utilisation is reported, the forecast is said unavailable, one more node recommended
+    assert result["utilization"]["cpu"]["average"] == 85.0
+    assert result["forecast"]["available"] is False
+    assert "forecast unavailable" in result["forecast"]["reason"]
+    by_group = {item["nodegroup"]: item for item in result["results"]}
+    assert set(by_group) == {"system", "web", "batch-spot"}
+    assert by_group["system"]["recommended_action"] == "scale_up"
+    assert by_group["system"]["new"]["desired_size"] == 3
+    assert "85.0% is above 75.0%" in by_group["system"]["reason"]
+    # AND nothing changed
+    assert sizes(member_eks, "system")["desired_size"] == 2
+
+
+def test_analyze_uses_the_forecasters_recommendation_when_it_answers(
+    runtime: ScalerRuntime, member_eks: Any, fake_clock: ManualClock, monkeypatch: Any
+) -> None:
+    # GIVEN a forecaster that recommends 4 nodes for web (moto cannot run Lambda code, so this
+    # one call is stubbed; the request it must receive is asserted by the stubber)
+    put_utilisation(fake_clock, cpu=50.0, memory=50.0)
+    monkeypatch.setattr(
+        runtime,
+        "environment",
+        runtime.environment.model_copy(
+            update={"forecaster_function_name": "lambda-fleet-demand-forecaster"}
+        ),
+    )
+    client = runtime.lambda_client()
+    answer = {"recommendations": [{"nodegroup": "web", "desired_size": 4, "reason": "peak"}]}
+    with Stubber(client) as stub:
+        stub.add_response(
+            "invoke",
+            {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode())},
+            {
+                "FunctionName": "lambda-fleet-demand-forecaster",
+                "InvocationType": "RequestResponse",
+                "Payload": json.dumps(
+                    {
+                        "action": "forecast",
+                        "account_id": MEMBER_ACCOUNT_ID,
+                        "region": REGION,
+                        "cluster": CLUSTER,
+                        "horizon_minutes": 60,
+                    }
+                ).encode(),
+            },
+        )
+        result = handle(event("analyze", {"name": "web"}, {"name": "system"}), runtime, "inv-1")
+    # THEN web follows the forecast, system (not named by it) the utilisation band
+    by_group = {item["nodegroup"]: item for item in result["results"]}
+    assert result["forecast"]["available"] is True
+    assert by_group["web"]["new"]["desired_size"] == 4
+    assert by_group["web"]["reason"].startswith("forecast: peak")
+    assert by_group["system"]["recommended_action"] == "none"
+
+
+def test_analyze_survives_a_forecaster_that_does_not_exist(
+    runtime: ScalerRuntime, member_eks: Any, monkeypatch: Any
+) -> None:
+    # GIVEN FORECASTER_FUNCTION_NAME names a function that is not deployed (moto: not found)
+    monkeypatch.setattr(
+        runtime,
+        "environment",
+        runtime.environment.model_copy(update={"forecaster_function_name": "missing-forecaster"}),
+    )
+    # WHEN analyze runs with no metrics either
+    result = handle(event("analyze", {"name": "system"}), runtime, "inv-1")
+    # THEN it still answers: forecast unavailable, no Container Insights data, no recommendation
+    assert result["forecast"]["available"] is False
+    assert "Function not found" in result["forecast"]["reason"]
+    assert result["utilization"]["available"] is False
+    assert result["results"][0]["recommended_action"] == "none"
+    assert result["results"][0]["status"] == "no_change_needed"
