@@ -36,10 +36,18 @@ class InvokeOutcome:
 
     @property
     def is_error(self) -> bool:
-        """An error result, a failed HTTP answer, failed batch items, or a crashed handler."""
+        """An error result, every target in error, a failed HTTP answer, failed batch items,
+        or a crashed handler."""
         if self.returncode != 0 or not isinstance(self.result, dict):
             return self.returncode != 0
         if self.result.get("status") == "error":
+            return True
+        targets = self.result.get("results")
+        every_target_failed = isinstance(targets, list) and bool(targets)
+        every_target_failed = every_target_failed and all(
+            isinstance(target, dict) and target.get("status") == "error" for target in targets
+        )
+        if every_target_failed:
             return True
         if int(self.result.get("statusCode", 200)) >= 400:
             return True

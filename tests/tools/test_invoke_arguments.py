@@ -44,5 +44,9 @@ def test_error_results_failed_http_answers_and_failed_batch_items_count_as_error
     assert InvokeOutcome({"statusCode": 400, "body": "{}"}, "", 0).is_error
     assert InvokeOutcome({"batchItemFailures": [{"itemIdentifier": "1"}]}, "", 0).is_error
     assert InvokeOutcome(None, "Traceback", 1).is_error
+    assert InvokeOutcome({"results": [{"status": "error"}, {"status": "error"}]}, "", 0).is_error
+    assert not InvokeOutcome(
+        {"results": [{"status": "error"}, {"status": "dry_run"}]}, "", 0
+    ).is_error
     assert not InvokeOutcome({"statusCode": 200}, "", 0).is_error
     assert not InvokeOutcome({"batchItemFailures": []}, "", 0).is_error
