@@ -17,6 +17,7 @@ The day is compressed into about a minute, so the scaler's cooldown is shortened
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time as clock
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 from catalog import FUNCTIONS
@@ -72,6 +74,8 @@ class Timeline:
 def moto_server(hub_account_id: str) -> Iterator[str]:
     """A moto server on 127.0.0.1 whose default account is the hub; stopped on any exit."""
     os.environ["MOTO_ACCOUNT_ID"] = hub_account_id
+    # The server logs every request through werkzeug; the demo prints its own timeline.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - reads MOTO_ACCOUNT_ID on import
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -190,7 +194,8 @@ class DayReplay:
             for message in self._drain(self.world.queues.bucket_events_url):
                 body = json.loads(message["Body"])
                 for record in body.get("Records", []):
-                    key = record["s3"]["object"]["key"]
+                    # Keys arrive URL-encoded in S3 event notifications.
+                    key = unquote_plus(record["s3"]["object"]["key"])
                     function = "report_processor" if key.startswith("raw/") else "report_generator"
                     if key.startswith("raw/rejected/"):
                         continue

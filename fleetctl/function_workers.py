@@ -49,8 +49,11 @@ class FunctionWorker:
 
     def invoke(self, event: Any) -> Any:
         assert self._process.stdin is not None and self._process.stdout is not None
-        self._process.stdin.write(json.dumps(event) + "\n")
-        self._process.stdin.flush()
+        try:
+            self._process.stdin.write(json.dumps(event) + "\n")
+            self._process.stdin.flush()
+        except BrokenPipeError:
+            raise WorkerCrashedError(f"{self.function} stopped; see {self.log_path}") from None
         line = self._process.stdout.readline()
         if not line:
             raise WorkerCrashedError(f"{self.function} stopped; see {self.log_path}")
@@ -85,7 +88,12 @@ class WorkerPool:
             self._workers[function] = FunctionWorker(
                 function, self._environments[function], self._log_dir / f"{function}.log"
             )
-        return self._workers[function].invoke(event)
+        try:
+            return self._workers[function].invoke(event)
+        except WorkerCrashedError:
+            # Like Lambda after a crash: the next invocation gets a new environment.
+            self._workers.pop(function).close()
+            raise
 
     def __enter__(self) -> WorkerPool:
         self._log_dir.mkdir(parents=True, exist_ok=True)
