@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -277,3 +278,17 @@ def test_missing_variable_fails_naming_it(
     monkeypatch.setenv("HEALTH_LATENCY_WARNING_MS", "5000")
     with pytest.raises(ConfigurationError, match="HEALTH_LATENCY_WARNING_MS"):
         load_environment(HealthEnvironment)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parents[3] / "events/health_monitor").glob("*.json")),
+    ids=lambda p: p.name,
+)
+def test_example_events_are_accepted(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], path: Path
+) -> None:
+    # GIVEN an example event of the README WHEN invoked THEN it is run, not refused
+    result = invoke(json.loads(path.read_text()))
+    assert result.get("status") != "error", result
+    assert result["action"] in {"check_fleet", "check_cluster", "alarm_state_change"}

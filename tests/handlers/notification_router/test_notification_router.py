@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -376,3 +377,15 @@ def test_wrong_routes_fail_naming_the_variable(
     monkeypatch.setenv("ROUTER_ROUTES", "critical=pagerduty+sms")
     with pytest.raises(ConfigurationError, match=r"ROUTER_ROUTES.*sms"):
         load_environment(RouterEnvironment)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parents[3] / "events/notification_router").glob("*.json")),
+    ids=lambda p: p.name,
+)
+def test_example_events_are_routed(invoke: Invoke, receiver: Any, path: Path) -> None:
+    # GIVEN an example event of the README WHEN routed THEN every message in it is sent
+    result = invoke(json.loads(path.read_text()))
+    assert set(statuses(result)) == {"sent"}
+    assert result.get("batchItemFailures", []) == []
