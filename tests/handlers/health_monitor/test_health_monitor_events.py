@@ -238,9 +238,8 @@ def test_check_run_publishes_passed_and_failed_counts_per_cluster(
 )
 def test_bad_events_get_an_error_naming_the_field_and_touch_nothing(
     invoke: Invoke,
-    member_cluster: Any,
-    *,
     inventory: dict[str, Any],
+    *,
     alert_inbox: Any,
     event: Any,
     field: str,
