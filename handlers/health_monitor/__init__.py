@@ -1,0 +1,1 @@
+"""health_monitor: cluster, node group, capacity, alarm and endpoint health of the fleet."""

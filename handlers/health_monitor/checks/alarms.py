@@ -1,0 +1,66 @@
+"""CloudWatch alarms in ALARM in the cluster's account and region.
+
+Every alarm in ALARM there is reported, because alarms carry no reliable link to a cluster. The
+alert's resource is the alarm ARN, so the same alarm seen while checking two clusters of one
+account and region is one alert (same id, deduplicated). An alarm whose name matches one of
+HEALTH_CRITICAL_ALARM_PATTERNS is critical, any other a warning.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+from fleet_shared.alerts import Severity
+from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.report import CheckResult
+
+NAME = "alarm"
+
+
+def run(context: ClusterContext) -> list[CheckResult]:
+    """One failed result per alarm in ALARM, or one passed result when there is none."""
+    cloudwatch = context.client("cloudwatch")
+    results: list[CheckResult] = []
+    paginator = cloudwatch.get_paginator("describe_alarms")
+    pages = paginator.paginate(StateValue="ALARM", AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    for page in pages:
+        for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+            if alarm.get("StateValue") != "ALARM":
+                continue
+            results.append(
+                alarm_result(
+                    alarm["AlarmName"],
+                    alarm.get("AlarmArn", ""),
+                    "ALARM",
+                    alarm.get("StateReason", ""),
+                    context.settings.health_critical_alarm_patterns,
+                )
+            )
+    if not results:
+        return [CheckResult.ok(NAME, "alarms", "no alarm in ALARM")]
+    return sorted(results, key=lambda result: result.target)
+
+
+def alarm_result(
+    alarm_name: str, alarm_arn: str, state: str, reason: str, critical_patterns: Iterable[str]
+) -> CheckResult:
+    """The result for one alarm in `state`: ALARM fails (critical or warning by name), OK passes,
+    INSUFFICIENT_DATA fails at info (the metric stopped reporting, nobody needs paging)."""
+    data = {"state": state}
+    if state == "OK":
+        return CheckResult.ok(NAME, alarm_name, reason or "OK", **data)
+    if state == "ALARM":
+        critical = any(fnmatch.fnmatchcase(alarm_name, pattern) for pattern in critical_patterns)
+        severity = Severity.CRITICAL if critical else Severity.WARNING
+    else:
+        severity = Severity.INFO
+    return CheckResult.failed(
+        NAME,
+        alarm_name,
+        severity,
+        f"{state}: {reason}" if reason else state,
+        resource=alarm_arn,
+        title=f"CloudWatch alarm {alarm_name} is {state}",
+        **data,
+    )

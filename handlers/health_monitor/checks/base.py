@@ -1,0 +1,113 @@
+"""What every check receives, and the shape of a check.
+
+`ClusterContext` holds one cluster's clients (already in the member account), its inventory entry,
+the thresholds and the state table. The node groups are listed and described once per run and
+shared by the node group and capacity checks, so a run costs one DescribeNodegroup per group.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.clock import Clock
+from fleet_shared.inventory import Cluster
+from fleet_shared.state_table import StateTable
+from handlers.health_monitor.probe import Probe
+from handlers.health_monitor.report import CheckResult
+from handlers.health_monitor.settings import HealthEnvironment
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """A cluster of the inventory and where it lives."""
+
+    account_id: str
+    region: str
+    cluster: Cluster
+
+    @property
+    def name(self) -> str:
+        """The cluster's name."""
+        return self.cluster.name
+
+    @property
+    def label(self) -> str:
+        """`<account>/<region>/<cluster>`: how reports, alerts and state keys name the cluster."""
+        return f"{self.account_id}/{self.region}/{self.cluster.name}"
+
+
+@dataclass(frozen=True)
+class NodeGroupState:
+    """A node group as EKS describes it, or the error that prevented describing it."""
+
+    name: str
+    description: dict[str, Any] | None
+    error: str | None = None
+
+
+class ClusterContext:
+    """Everything a check needs for one cluster."""
+
+    def __init__(
+        self,
+        target: ClusterTarget,
+        *,
+        client: Callable[[str], Any],
+        settings: HealthEnvironment,
+        state: StateTable,
+        clock: Clock,
+        probe: Probe,
+    ) -> None:
+        """`client(service)` returns a client of that service in the cluster's account/region."""
+        self.target = target
+        self.client = client
+        self.settings = settings
+        self.state = state
+        self.clock = clock
+        self.probe = probe
+
+    @functools.cached_property
+    def cluster(self) -> dict[str, Any] | None:
+        """DescribeCluster's answer, or None when EKS has no such cluster."""
+        try:
+            return dict(self.client("eks").describe_cluster(name=self.target.name)["cluster"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            raise
+
+    @functools.cached_property
+    def node_groups(self) -> list[NodeGroupState]:
+        """The cluster's node groups as EKS has them, each described (or its error); none when
+        the cluster itself is missing (the cluster check reports that)."""
+        if self.cluster is None:
+            return []
+        eks = self.client("eks")
+        names: list[str] = []
+        for page in eks.get_paginator("list_nodegroups").paginate(clusterName=self.target.name):
+            names.extend(page.get("nodegroups", []))
+        states: list[NodeGroupState] = []
+        for name in sorted(names):
+            try:
+                description = eks.describe_nodegroup(
+                    clusterName=self.target.name, nodegroupName=name
+                )["nodegroup"]
+            except (ClientError, BotoCoreError) as error:
+                states.append(NodeGroupState(name, None, str(error)))
+            else:
+                states.append(NodeGroupState(name, description))
+        return states
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named health check: `run` returns one result per target it looked at."""
+
+    name: str
+    description: str
+    run: Callable[[ClusterContext], list[CheckResult]]

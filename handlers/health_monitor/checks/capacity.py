@@ -1,0 +1,84 @@
+"""Desired against ready capacity of each node group, from its Auto Scaling groups.
+
+EKS reports a node group's desired size; the nodes that actually serve are the instances of the
+group's Auto Scaling groups (`resources.autoScalingGroups`) that are InService and Healthy. A
+group that keeps less than a share of its desired capacity ready is degraded even when EKS still
+says ACTIVE (instances failing to launch, a spot pool without capacity).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleet_shared.alerts import Severity
+from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.report import CheckResult
+
+NAME = "capacity"
+
+
+def run(context: ClusterContext) -> list[CheckResult]:
+    """One result per described node group: ready/desired below the critical ratio is critical,
+    below the warning ratio a warning; a group scaled to zero passes."""
+    results: list[CheckResult] = []
+    autoscaling = None
+    for group in context.node_groups:
+        if group.description is None:
+            continue  # the node group check reports why it could not be described
+        names = [
+            asg["name"]
+            for asg in (group.description.get("resources") or {}).get("autoScalingGroups", [])
+            if asg.get("name")
+        ]
+        if not names:
+            results.append(
+                CheckResult.failed(
+                    NAME, group.name, Severity.WARNING, "EKS reports no Auto Scaling group"
+                )
+            )
+            continue
+        autoscaling = autoscaling or context.client("autoscaling")
+        groups = _describe_groups(autoscaling, names)
+        missing = sorted(set(names) - {asg["AutoScalingGroupName"] for asg in groups})
+        if missing:
+            results.append(
+                CheckResult.failed(
+                    NAME,
+                    group.name,
+                    Severity.WARNING,
+                    f"Auto Scaling group(s) not found: {', '.join(missing)}",
+                )
+            )
+            continue
+        results.append(_judge(context, group.name, groups))
+    return results
+
+
+def _describe_groups(autoscaling: Any, names: list[str]) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = []
+    paginator = autoscaling.get_paginator("describe_auto_scaling_groups")
+    for page in paginator.paginate(AutoScalingGroupNames=names):
+        groups.extend(page.get("AutoScalingGroups", []))
+    return groups
+
+
+def _judge(context: ClusterContext, name: str, groups: list[dict[str, Any]]) -> CheckResult:
+    settings = context.settings
+    desired = sum(int(asg.get("DesiredCapacity", 0)) for asg in groups)
+    ready = sum(
+        1
+        for asg in groups
+        for instance in asg.get("Instances", [])
+        if instance.get("LifecycleState") == "InService"
+        and instance.get("HealthStatus") == "Healthy"
+    )
+    data = {"desired": desired, "ready": ready}
+    if desired == 0:
+        return CheckResult.ok(NAME, name, "scaled to zero", **data, ratio=1.0)
+    ratio = round(ready / desired, 3)
+    detail = f"{ready} of {desired} desired instances ready ({ratio:.0%})"
+    if ratio < settings.health_capacity_critical_ratio:
+        return CheckResult.failed(NAME, name, Severity.CRITICAL, detail, **data, ratio=ratio)
+    if ratio < settings.health_capacity_warning_ratio:
+        return CheckResult.failed(NAME, name, Severity.WARNING, detail, **data, ratio=ratio)
+    return CheckResult.ok(NAME, name, detail, **data, ratio=ratio)

@@ -1,0 +1,94 @@
+"""The cluster's HTTP health endpoints from the inventory: status, latency and error rate.
+
+Each endpoint is probed once per run. The outcome is appended to the endpoint's recent results in
+the state table (the last HEALTH_ENDPOINT_HISTORY of them), and the error rate is computed over
+those, so an endpoint that fails one request in three is flagged even when this run succeeded.
+Severity is the worst of: the probe itself failing (wrong status, timeout: at least a warning),
+the latency against HEALTH_LATENCY_*_MS, and the error rate against HEALTH_ERROR_RATE_* once
+there are HEALTH_ERROR_RATE_MIN_SAMPLES results (one failed request is not a 100% error rate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleet_shared.alerts import Severity
+from fleet_shared.inventory import HealthEndpoint
+from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.report import CheckResult, raise_severity
+
+NAME = "endpoint"
+HISTORY_VALUE = "recent_results"
+HISTORY_TTL_SECONDS = 7 * 24 * 3600
+"""An endpoint removed from the inventory leaves its history behind for a week at most."""
+
+
+def run(context: ClusterContext) -> list[CheckResult]:
+    """One result per health endpoint of the cluster (none when the inventory lists none)."""
+    return [_check(context, endpoint) for endpoint in context.target.cluster.health_endpoints]
+
+
+def history_key(context: ClusterContext, endpoint: HealthEndpoint) -> str:
+    """The state-table key of an endpoint's recent results."""
+    return f"health_monitor/endpoint/{context.target.label}/{endpoint.name}"
+
+
+def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
+    settings = context.settings
+    outcome = context.probe(endpoint.url, endpoint.timeout_seconds)
+    succeeded = outcome.error is None and outcome.status_code == endpoint.expected_status
+    error_rate, samples = _record(context, endpoint, succeeded)
+
+    severity = Severity.INFO
+    problems: list[str] = []
+    if outcome.error is not None:
+        severity = Severity.WARNING
+        problems.append(f"request failed: {outcome.error}")
+    elif outcome.status_code != endpoint.expected_status:
+        severity = Severity.WARNING
+        problems.append(f"status {outcome.status_code}, expected {endpoint.expected_status}")
+    if outcome.latency_ms >= settings.health_latency_critical_ms:
+        severity = raise_severity(severity, Severity.CRITICAL)
+        problems.append(f"latency {outcome.latency_ms:.0f} ms")
+    elif outcome.latency_ms >= settings.health_latency_warning_ms:
+        severity = raise_severity(severity, Severity.WARNING)
+        problems.append(f"latency {outcome.latency_ms:.0f} ms")
+    rated = samples >= min(settings.health_error_rate_min_samples, settings.health_endpoint_history)
+    if rated and error_rate >= settings.health_error_rate_critical:
+        severity = raise_severity(severity, Severity.CRITICAL)
+        problems.append(f"error rate {error_rate:.0%} over the last {samples} checks")
+    elif rated and error_rate >= settings.health_error_rate_warning:
+        severity = raise_severity(severity, Severity.WARNING)
+        problems.append(f"error rate {error_rate:.0%} over the last {samples} checks")
+
+    data: dict[str, Any] = {
+        "url": endpoint.url,
+        "status_code": outcome.status_code,
+        "latency_ms": outcome.latency_ms,
+        "error_rate": error_rate,
+        "samples": samples,
+    }
+    if not problems:
+        detail = f"status {outcome.status_code} in {outcome.latency_ms:.0f} ms"
+        return CheckResult.ok(NAME, endpoint.name, detail, **data)
+    return CheckResult.failed(NAME, endpoint.name, severity, "; ".join(problems), **data)
+
+
+def _record(
+    context: ClusterContext, endpoint: HealthEndpoint, succeeded: bool
+) -> tuple[float, int]:
+    """Append this outcome to the endpoint's recent results; return (error rate, sample count).
+
+    Read-modify-write without a condition: runs of one endpoint are five minutes apart, and a
+    lost sample in a rare overlap only shortens the window by one.
+    """
+    key = history_key(context, endpoint)
+    stored = context.state.get_value(key, HISTORY_VALUE) or {}
+    recent = [entry for entry in stored.get("results", []) if isinstance(entry, dict)]
+    recent.append({"at": context.clock.now().isoformat(), "ok": succeeded})
+    recent = recent[-context.settings.health_endpoint_history :]
+    context.state.put_value(
+        key, HISTORY_VALUE, {"results": recent}, ttl_seconds=HISTORY_TTL_SECONDS
+    )
+    failures = sum(1 for entry in recent if not entry.get("ok"))
+    return round(failures / len(recent), 3), len(recent)

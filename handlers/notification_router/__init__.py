@@ -1,0 +1,1 @@
+"""notification_router: dedupes and routes fleet alerts to PagerDuty, Slack and e-mail."""

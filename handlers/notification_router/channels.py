@@ -1,0 +1,241 @@
+"""The delivery channels, declared in one registry: name -> sender class.
+
+A channel whose configuration is unset (no secret variable, no topic) is *disabled*: the alert is
+reported as skipped for it, not failed. Every delivery problem (HTTP error status, timeout,
+unreadable secret, SNS error) is raised as `ChannelError`, which the delivery loop retries.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers.notification_router.formatting import OutgoingMessage
+from handlers.notification_router.secrets import SecretCache
+
+if TYPE_CHECKING:
+    from handlers.notification_router.settings import RouterEnvironment
+
+USER_AGENT = "lambda-fleet-notification-router"
+PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
+"""Events API v2 severities are critical, error, warning and info."""
+SLACK_HEADER_MAX = 150
+
+
+class ChannelError(Exception):
+    """A delivery attempt failed; the message says why, without secrets."""
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What channels need: settings, the secret cache and an SNS client per region."""
+
+    settings: RouterEnvironment
+    secrets: SecretCache
+    sns_client: Callable[[str], Any]
+
+
+class Channel(ABC):
+    """A destination for alerts."""
+
+    name: ClassVar[str]
+
+    def __init__(self, context: ChannelContext) -> None:
+        """Keep the context; nothing is called until `send`."""
+        self.context = context
+
+    @abstractmethod
+    def disabled_reason(self) -> str | None:
+        """Why the channel is off (its variable is unset), or None when it is on."""
+
+    @abstractmethod
+    def send(self, message: OutgoingMessage) -> None:
+        """Deliver once; raise `ChannelError` on any failure."""
+
+    def _secret(self, secret_id: str) -> str:
+        try:
+            return self.context.secrets.get(secret_id)
+        except (ClientError, BotoCoreError) as error:
+            raise ChannelError(f"cannot read secret {secret_id}: {error}") from error
+
+
+class SlackChannel(Channel):
+    """A Slack incoming webhook; the URL is the secret (plain, or JSON `{"url": ...}`)."""
+
+    name = "slack"
+
+    def disabled_reason(self) -> str | None:
+        """Off without SLACK_WEBHOOK_SECRET."""
+        return (
+            None
+            if self.context.settings.slack_webhook_secret
+            else "SLACK_WEBHOOK_SECRET is not set"
+        )
+
+    def send(self, message: OutgoingMessage) -> None:
+        """POST a message with a header, the detail and the facts as fields."""
+        secret_id = self.context.settings.slack_webhook_secret or ""
+        url = _secret_field(self._secret(secret_id), ("url", "webhook_url"), secret_id)
+        post_json(url, slack_payload(message), self.context.settings.router_http_timeout_seconds)
+
+
+class PagerDutyChannel(Channel):
+    """PagerDuty Events API v2; the routing key is the secret (plain, or `{"routing_key": ...}`)."""
+
+    name = "pagerduty"
+
+    def disabled_reason(self) -> str | None:
+        """Off without PAGERDUTY_ROUTING_KEY_SECRET."""
+        if self.context.settings.pagerduty_routing_key_secret:
+            return None
+        return "PAGERDUTY_ROUTING_KEY_SECRET is not set"
+
+    def send(self, message: OutgoingMessage) -> None:
+        """Trigger (or resolve) the incident whose dedup key is the alert id."""
+        settings = self.context.settings
+        secret_id = settings.pagerduty_routing_key_secret or ""
+        key = _secret_field(self._secret(secret_id), ("routing_key", "integration_key"), secret_id)
+        post_json(
+            settings.pagerduty_events_url,
+            pagerduty_payload(message, key),
+            settings.router_http_timeout_seconds,
+        )
+
+
+class EmailChannel(Channel):
+    """The e-mail topic (EMAIL_TOPIC_ARN), whose subscribers are the stack's alert addresses."""
+
+    name = "email"
+
+    def disabled_reason(self) -> str | None:
+        """Off without EMAIL_TOPIC_ARN."""
+        return None if self.context.settings.email_topic_arn else "EMAIL_TOPIC_ARN is not set"
+
+    def send(self, message: OutgoingMessage) -> None:
+        """Publish the plain-text body with the alert's subject."""
+        topic_arn = self.context.settings.email_topic_arn or ""
+        try:
+            self.context.sns_client(topic_arn.split(":")[3]).publish(
+                TopicArn=topic_arn,
+                Subject=message.notification.alert.subject(),
+                Message=message.text(),
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise ChannelError(f"publishing to {topic_arn} failed: {error}") from error
+
+
+CHANNELS: dict[str, type[Channel]] = {
+    channel.name: channel for channel in (PagerDutyChannel, SlackChannel, EmailChannel)
+}
+"""Every channel a route may name."""
+
+
+def slack_payload(message: OutgoingMessage) -> dict[str, Any]:
+    """Block Kit message; `text` is the notification fallback shown in alerts and previews."""
+    alert = message.notification.alert
+    fields = [
+        f"*Severity*\n{'resolved' if message.notification.resolves else alert.severity.value}",
+        f"*Resource*\n{alert.resource}",
+        f"*Account*\n{alert.account_id or 'fleet-wide'}",
+        f"*Region*\n{alert.region or '-'}",
+        f"*Source*\n{alert.source}",
+    ]
+    if message.suppressed_duplicates:
+        fields.append(f"*Suppressed duplicates*\n{message.suppressed_duplicates}")
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": message.headline[:SLACK_HEADER_MAX]},
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": alert.detail[:3000] or "-"}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": text} for text in fields]},
+    ]
+    if message.console_url:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": f"<{message.console_url}|Open in the AWS console>"}
+                ],
+            }
+        )
+    return {
+        "text": f"{message.headline} - {alert.resource} ({message.where})",
+        "blocks": blocks,
+    }
+
+
+def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, Any]:
+    """An Events API v2 event: `trigger` with the alert, or `resolve` for a resolving one."""
+    alert = message.notification.alert
+    if message.notification.resolves:
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": alert.id}
+    event: dict[str, Any] = {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": alert.id,
+        "payload": {
+            "summary": message.headline[:1024],
+            "source": alert.resource,
+            "severity": PAGERDUTY_SEVERITY[alert.severity.value],
+            "timestamp": alert.timestamp.isoformat().replace("+00:00", "Z"),
+            "component": alert.source,
+            "group": alert.account_id or "fleet",
+            "custom_details": {
+                "detail": alert.detail,
+                "account_id": alert.account_id,
+                "region": alert.region,
+                "alert_id": alert.id,
+                "suppressed_duplicates": message.suppressed_duplicates,
+            },
+        },
+        "client": "lambda-fleet",
+    }
+    if message.console_url:
+        event["client_url"] = message.console_url
+    return event
+
+
+def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None:
+    """POST `payload` as JSON; any non-2xx status, timeout or connection error is a
+    `ChannelError` naming the host only (webhook URLs are secrets)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode("utf-8"),
+        method="POST",
+        headers={"content-type": "application/json", "user-agent": USER_AGENT},
+    )
+    host = urllib.parse.urlsplit(url).netloc
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
+            response.read()
+    except urllib.error.HTTPError as error:
+        body = error.read(200).decode("utf-8", "replace")
+        error.close()
+        raise ChannelError(f"{host} answered HTTP {error.code}: {body}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise ChannelError(f"{host} unreachable: {getattr(error, 'reason', error)}") from None
+
+
+def _secret_field(value: str, names: tuple[str, ...], secret_id: str) -> str:
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError:
+            raise ChannelError(f"secret {secret_id} is not valid JSON") from None
+        for name in names:
+            if isinstance(document, dict) and isinstance(document.get(name), str):
+                return str(document[name])
+        raise ChannelError(f"secret {secret_id} has none of the keys {', '.join(names)}")
+    if not text:
+        raise ChannelError(f"secret {secret_id} is empty")
+    return text

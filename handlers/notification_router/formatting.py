@@ -1,0 +1,84 @@
+"""How an alert reads in a channel: one-line summary, plain-text body and a console link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from handlers.notification_router.messages import Notification
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A notification as sent: `suppressed_duplicates` counts the copies of it that were not
+    sent since the last one that was (the correlation a reader needs: "this is the 7th time")."""
+
+    notification: Notification
+    suppressed_duplicates: int = 0
+
+    @property
+    def headline(self) -> str:
+        """`[CRITICAL] title` or `[RESOLVED] title`."""
+        alert = self.notification.alert
+        label = "RESOLVED" if self.notification.resolves else alert.severity.value.upper()
+        return f"[{label}] {alert.title}"
+
+    @property
+    def where(self) -> str:
+        """`account 222222222222, ap-south-1`, or `fleet-wide` for alerts about no account."""
+        alert = self.notification.alert
+        parts = [f"account {alert.account_id}" if alert.account_id else "", alert.region or ""]
+        return ", ".join(part for part in parts if part) or "fleet-wide"
+
+    @property
+    def console_url(self) -> str | None:
+        """A link to the resource in the AWS console, when the resource or region allows one."""
+        return console_url(self.notification.alert.resource, self.notification.alert.region)
+
+    def text(self) -> str:
+        """A plain-text body (e-mail), every fact on its own line."""
+        alert = self.notification.alert
+        lines = [
+            self.headline,
+            "",
+            alert.detail,
+            "",
+            f"Severity: {alert.severity.value}",
+            f"Resource: {alert.resource}",
+            f"Where: {self.where}",
+            f"Source: {alert.source}",
+            f"Time: {alert.timestamp.isoformat().replace('+00:00', 'Z')}",
+            f"Alert id: {alert.id}",
+        ]
+        if self.suppressed_duplicates:
+            lines.append(
+                f"Duplicates suppressed since the last notice: {self.suppressed_duplicates}"
+            )
+        if self.console_url:
+            lines.append(f"Console: {self.console_url}")
+        return "\n".join(lines)
+
+
+def console_url(resource: str, region: str | None) -> str | None:
+    """Deep links for CloudWatch alarms and EKS clusters, the service's console for other ARNs,
+    the region's console home for other resources with a region."""
+    parts = resource.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn":
+        service, arn_region, rest = parts[2], parts[3] or region, parts[5]
+        host = (
+            f"https://{arn_region}.console.aws.amazon.com"
+            if arn_region
+            else "https://console.aws.amazon.com"
+        )
+        query = f"?region={arn_region}" if arn_region else ""
+        if service == "cloudwatch" and rest.startswith("alarm:"):
+            name = quote(rest.removeprefix("alarm:"), safe="")
+            return f"{host}/cloudwatch/home{query}#alarmsV2:alarm/{name}"
+        if service == "eks" and rest.startswith("cluster/"):
+            return (
+                f"{host}/eks/home{query}#/clusters/{quote(rest.removeprefix('cluster/'), safe='')}"
+            )
+        return f"{host}/{service}/home{query}"
+    if region:
+        return f"https://{region}.console.aws.amazon.com/console/home?region={region}"
+    return None

@@ -1,0 +1,178 @@
+"""What arrives in a record, turned into one `Notification`.
+
+A message is a fleet alert (`fleet_shared.alerts.Alert` as JSON), a native CloudWatch alarm
+notification (what CloudWatch publishes to SNS), or, in an SQS body, an SNS envelope around
+either. A CloudWatch alarm becomes an alert: ALARM is critical when its name matches one of
+ROUTER_CRITICAL_ALARM_PATTERNS and a warning otherwise, OK is info and *resolves* (PagerDuty
+closes the incident), INSUFFICIENT_DATA is info. The alert id of an alarm does not depend on its
+state, so the OK carries the same PagerDuty dedup key as the ALARM it resolves.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+import botocore.session
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fleet_shared.alerts import Alert, Severity, alert_id
+from fleet_shared.exceptions import EventValidationError
+from fleet_shared.field_types import AccountId
+from fleet_shared.validation_errors import first_error
+
+CLOUDWATCH_SOURCE = "cloudwatch"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An alert to deliver; `resolves` when it closes an earlier one (an alarm back to OK)."""
+
+    alert: Alert
+    resolves: bool = False
+
+    @property
+    def kind(self) -> str:
+        """The route key: `resolved`, or the alert's severity."""
+        return "resolved" if self.resolves else self.alert.severity.value
+
+
+class CloudWatchAlarmNotification(BaseModel):
+    """The JSON CloudWatch publishes to SNS when an alarm changes state."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    AlarmName: str = Field(min_length=1)
+    NewStateValue: Literal["ALARM", "OK", "INSUFFICIENT_DATA"]
+    NewStateReason: str = ""
+    AWSAccountId: AccountId
+    Region: str | None = None
+    AlarmArn: str | None = None
+    AlarmDescription: str | None = None
+    StateChangeTime: str | None = None
+    Trigger: dict[str, Any] | None = None
+
+
+def parse_message(text: object, field: str, critical_patterns: Iterable[str]) -> Notification:
+    """The notification in a record's message text; `field` (e.g. `Records[0].Sns.Message`)
+    prefixes the path of any `EventValidationError`."""
+    if not isinstance(text, str):
+        raise EventValidationError(field, f"expected a string, got {type(text).__name__}")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise EventValidationError(field, f"is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise EventValidationError(field, "expected a JSON object")
+    if document.get("Type") == "Notification" and "Message" in document:
+        return parse_message(document["Message"], f"{field}.Message", critical_patterns)
+    if "AlarmName" in document:
+        alarm = _validate(CloudWatchAlarmNotification, document, field)
+        return from_cloudwatch(alarm, critical_patterns, field)
+    return Notification(_validate(Alert, document, field))
+
+
+def from_cloudwatch(
+    alarm: CloudWatchAlarmNotification, critical_patterns: Iterable[str], field: str
+) -> Notification:
+    """The alert for a CloudWatch alarm notification."""
+    region = _region_of_arn(alarm.AlarmArn) or region_code(alarm.Region)
+    if region is None:
+        raise EventValidationError(f"{field}.Region", f"unknown region {alarm.Region!r}")
+    resource = (
+        alarm.AlarmArn
+        or f"arn:aws:cloudwatch:{region}:{alarm.AWSAccountId}:alarm:{alarm.AlarmName}"
+    )
+    state = alarm.NewStateValue
+    if state == "ALARM":
+        critical = any(fnmatch.fnmatchcase(alarm.AlarmName, p) for p in critical_patterns)
+        severity = Severity.CRITICAL if critical else Severity.WARNING
+    else:
+        severity = Severity.INFO
+    detail = f"{state}: {alarm.NewStateReason}" if alarm.NewStateReason else state
+    trigger = _describe_trigger(alarm.Trigger)
+    if trigger:
+        detail += f"\n{trigger}"
+    if alarm.AlarmDescription:
+        detail += f"\n{alarm.AlarmDescription}"
+    stable_title = f"CloudWatch alarm {alarm.AlarmName}"
+    alert = Alert.create(
+        id=alert_id(CLOUDWATCH_SOURCE, resource, stable_title),
+        severity=severity,
+        source=CLOUDWATCH_SOURCE,
+        title=f"{stable_title} is {state}",
+        detail=detail,
+        resource=resource,
+        account_id=alarm.AWSAccountId,
+        region=region,
+        timestamp=_parse_time(alarm.StateChangeTime),
+    )
+    return Notification(alert, resolves=state == "OK")
+
+
+def region_code(long_name: str | None) -> str | None:
+    """`Asia Pacific (Mumbai)` -> `ap-south-1`, from botocore's region descriptions (CloudWatch
+    writes `EU (Ireland)` where botocore says `Europe (Ireland)`: both are known)."""
+    if not long_name:
+        return None
+    return _region_names().get(long_name.strip().casefold())
+
+
+@functools.cache
+def _region_names() -> dict[str, str]:
+    endpoints = botocore.session.get_session().get_data("endpoints")
+    names: dict[str, str] = {}
+    for partition in endpoints.get("partitions", []):
+        for code, region in partition.get("regions", {}).items():
+            description = str(region.get("description", ""))
+            if description:
+                names[description.casefold()] = code
+                if description.startswith("Europe ("):
+                    names[("EU" + description.removeprefix("Europe")).casefold()] = code
+    return names
+
+
+def _region_of_arn(arn: str | None) -> str | None:
+    parts = (arn or "").split(":")
+    return parts[3] if len(parts) > 5 and parts[0] == "arn" and parts[3] else None
+
+
+def _describe_trigger(trigger: dict[str, Any] | None) -> str:
+    if not trigger:
+        return ""
+    metric = trigger.get("MetricName")
+    namespace = trigger.get("Namespace")
+    if not metric:
+        return ""
+    dimensions = ", ".join(
+        f"{item.get('name')}={item.get('value')}"
+        for item in trigger.get("Dimensions", []) or []
+        if isinstance(item, dict)
+    )
+    text = f"Metric {namespace}/{metric}" if namespace else f"Metric {metric}"
+    return text + (f" ({dimensions})" if dimensions else "")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _validate(model_cls: type[ModelT], document: dict[str, Any], field: str) -> ModelT:
+    try:
+        return model_cls.model_validate(document)
+    except ValidationError as error:
+        path, problem = first_error(error, root="")
+        raise EventValidationError(f"{field}.{path}" if path else field, problem) from None

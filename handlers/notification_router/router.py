@@ -1,0 +1,129 @@
+"""Deduplicate one notification, then deliver it to the channels of its route.
+
+Dedup: the same alert id, or the same source + resource + title, of the same kind (severity, or
+`resolved`) is sent once per ROUTER_DEDUP_WINDOW_SECONDS. An escalation (warning -> critical) or
+a resolution is a different kind, so it goes out. The claim on a dedup key is an idempotent
+request in the state table: it is completed only once at least one channel delivered (or none
+was enabled); when every enabled channel failed it is released on the way out, so the retry of
+the message (SQS redelivery, SNS retry, DLQ redrive) is not mistaken for a duplicate. A key being
+sent by another invocation at this moment answers `in_progress`, which is retried too.
+
+Correlation: each suppressed duplicate increments a counter in the state table; the next
+notice that is sent carries the count ("7 duplicates suppressed since the last notice").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from fleet_shared.alerts import alert_id
+from fleet_shared.clock import Clock
+from fleet_shared.exceptions import RequestInProgressError
+from fleet_shared.state_table import StateTable
+from handlers.notification_router.channels import CHANNELS, ChannelContext
+from handlers.notification_router.delivery import FAILED, SKIPPED, deliver
+from handlers.notification_router.formatting import OutgoingMessage
+from handlers.notification_router.messages import Notification
+from handlers.notification_router.settings import RouterEnvironment
+
+SCOPE = "notification_router"
+SUPPRESSED_VALUE = "suppressed"
+
+SENT = "sent"
+DUPLICATE = "duplicate"
+UNDELIVERED = "failed"
+IN_PROGRESS = "in_progress"
+NO_CHANNEL = "skipped"
+RETRY_STATUSES = frozenset({UNDELIVERED, IN_PROGRESS})
+"""Outcomes whose message must be delivered again later (batch item failure, or raise)."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What routing needs, built once per container (tests build their own)."""
+
+    settings: RouterEnvironment
+    state: StateTable
+    clock: Clock
+    sleep: Callable[[float], None]
+    channel_context: ChannelContext
+
+
+def dedup_keys(notification: Notification) -> list[str]:
+    """The state-table keys that make this notification a duplicate: by id, and by source +
+    resource + title (one key when the id is derived from those, as it usually is)."""
+    alert = notification.alert
+    by_content = alert_id(alert.source, alert.resource, alert.title)
+    keys = [f"{alert.id}/{notification.kind}", f"{by_content}/{notification.kind}"]
+    return list(dict.fromkeys(keys))
+
+
+def route(notification: Notification, runtime: Runtime) -> dict[str, Any]:
+    """Send `notification` unless it is a duplicate; the result says what happened per channel."""
+    alert = notification.alert
+    settings = runtime.settings
+    window = settings.router_dedup_window_seconds
+    keys = dedup_keys(notification)
+    counter_key = f"{SCOPE}/{keys[-1]}"
+    summary: dict[str, Any] = {
+        "alert_id": alert.id,
+        "severity": alert.severity.value,
+        "kind": notification.kind,
+        "title": alert.title,
+    }
+    try:
+        with ExitStack() as stack:
+            requests = [
+                stack.enter_context(
+                    runtime.state.idempotent(
+                        SCOPE,
+                        key,
+                        ttl_seconds=window,
+                        in_progress_seconds=settings.router_in_progress_seconds,
+                    )
+                )
+                for key in keys
+            ]
+            if any(request.is_repeat for request in requests):
+                count = _suppressed(runtime.state, counter_key) + 1
+                runtime.state.put_value(
+                    counter_key, SUPPRESSED_VALUE, {"count": count}, ttl_seconds=4 * window
+                )
+                return {**summary, "status": DUPLICATE, "suppressed_duplicates": count}
+
+            suppressed = _suppressed(runtime.state, counter_key)
+            channels = [
+                CHANNELS[name](runtime.channel_context)
+                for name in settings.channels_for(notification.kind)
+            ]
+            outcomes = deliver(
+                OutgoingMessage(notification, suppressed),
+                channels,
+                max_attempts=settings.router_max_attempts,
+                backoff_seconds=settings.router_backoff_seconds,
+                sleep=runtime.sleep,
+            )
+            attempted = [outcome for outcome in outcomes if outcome.status != SKIPPED]
+            result = {**summary, "channels": [outcome.as_dict() for outcome in outcomes]}
+            if attempted and all(outcome.status == FAILED for outcome in attempted):
+                # Leaving without completing releases the claims: the retry must send.
+                return {**result, "status": UNDELIVERED}
+            status = SENT if attempted else NO_CHANNEL
+            for request in requests:
+                request.complete({"status": status})
+            if suppressed:
+                runtime.state.put_value(
+                    counter_key, SUPPRESSED_VALUE, {"count": 0}, ttl_seconds=4 * window
+                )
+            return {**result, "status": status, "suppressed_duplicates": suppressed}
+    except RequestInProgressError:
+        return {**summary, "status": IN_PROGRESS}
+
+
+def _suppressed(state: StateTable, counter_key: str) -> int:
+    value = state.get_value(counter_key, SUPPRESSED_VALUE) or {}
+    count = value.get("count", 0)
+    return count if isinstance(count, int) else 0

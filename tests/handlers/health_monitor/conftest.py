@@ -1,0 +1,287 @@
+"""Fixtures of the health_monitor tests: a member account with an EKS cluster, its node group's
+Auto Scaling group, CloudWatch alarms, HTTP endpoints on 127.0.0.1 and the handler wired to them.
+
+moto's EKS reports an Auto Scaling group name for each node group but does not create that group
+in its Auto Scaling backend, so `MemberCluster` creates it (with that exact name) in the member
+account, as EKS would. moto has no API to put a node group or cluster into a failed state or to
+add health issues; `MemberCluster.set_*` sets them on moto's backend objects, which is test set-up
+of the data DescribeCluster/DescribeNodegroup return, not a change of what the handler does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from moto.eks.models import eks_backends
+
+from fleet_shared.alerts import AlertPublisher
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from fleet_shared.sessions import AccountSessions
+from fleet_shared.state_table import StateTable
+from handlers.health_monitor import app
+from handlers.health_monitor.probe import http_probe
+from handlers.health_monitor.runner import Dependencies
+from handlers.health_monitor.settings import HealthEnvironment
+
+REGION = "ap-south-1"
+HUB = "123456789012"
+MEMBER = "222222222222"
+CLUSTER = "dev-apps"
+NODE_GROUP = "system"
+MEMBER_ROLE = "lambda-fleet-member"
+DATA_BUCKET = "lambda-fleet-data"
+INVENTORY_KEY = "config/fleet-inventory.json"
+
+
+def member_session(account_id: str = MEMBER) -> boto3.Session:
+    """A session acting in `account_id` through the member role, as the handler gets one."""
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/{MEMBER_ROLE}", RoleSessionName="test-setup"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    )
+
+
+@dataclass
+class MemberCluster:
+    """The EKS cluster `dev-apps` with node group `system` in a member account."""
+
+    session: boto3.Session
+    account_id: str
+    asg_name: str
+
+    def instance_ids(self) -> list[str]:
+        group = self.session.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[self.asg_name]
+        )["AutoScalingGroups"][0]
+        return [instance["InstanceId"] for instance in group["Instances"]]
+
+    def mark_unhealthy(self, count: int) -> None:
+        autoscaling = self.session.client("autoscaling")
+        for instance_id in self.instance_ids()[:count]:
+            autoscaling.set_instance_health(InstanceId=instance_id, HealthStatus="Unhealthy")
+
+    def set_cluster_status(self, status: str) -> None:
+        eks_backends[self.account_id][REGION].clusters[CLUSTER].status = status
+
+    def set_node_group_health(self, status: str, issues: list[dict[str, Any]]) -> None:
+        group = eks_backends[self.account_id][REGION].clusters[CLUSTER].nodegroups[NODE_GROUP]
+        group.status = status
+        group.health = {"issues": issues}
+
+    def put_alarm(self, name: str, state: str, reason: str = "threshold crossed") -> str:
+        cloudwatch = self.session.client("cloudwatch")
+        return put_alarm(cloudwatch, name, state, reason)
+
+
+def put_alarm(cloudwatch: Any, name: str, state: str, reason: str) -> str:
+    """Create a metric alarm on the cluster's node CPU and set its state; returns its ARN."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="ContainerInsights",
+        MetricName="node_cpu_utilization",
+        Dimensions=[{"Name": "ClusterName", "Value": CLUSTER}],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=80,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+    return str(cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"])
+
+
+def create_member_cluster(account_id: str, desired: int = 2) -> MemberCluster:
+    """Cluster, node group, and the node group's Auto Scaling group with `desired` instances."""
+    session = member_session(account_id)
+    eks = session.client("eks")
+    eks.create_cluster(
+        name=CLUSTER,
+        roleArn=f"arn:aws:iam::{account_id}:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": ["subnet-0a", "subnet-0b"]},
+    )
+    group = eks.create_nodegroup(
+        clusterName=CLUSTER,
+        nodegroupName=NODE_GROUP,
+        nodeRole=f"arn:aws:iam::{account_id}:role/eks-node",
+        subnets=["subnet-0a", "subnet-0b"],
+        scalingConfig={"minSize": 1, "desiredSize": desired, "maxSize": 6},
+    )["nodegroup"]
+    asg_name = group["resources"]["autoScalingGroups"][0]["name"]
+    # A launch configuration rather than a template: it needs no EC2 client, whose multi-MB
+    # service model would dominate the test's run time.
+    autoscaling = session.client("autoscaling")
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName=f"{CLUSTER}-{NODE_GROUP}",
+        ImageId="ami-0abcdef1234567890",
+        InstanceType="m7g.large",
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=asg_name,
+        LaunchConfigurationName=f"{CLUSTER}-{NODE_GROUP}",
+        MinSize=0,
+        MaxSize=6,
+        DesiredCapacity=desired,
+        AvailabilityZones=[f"{REGION}a"],
+    )
+    return MemberCluster(session, account_id, asg_name)
+
+
+@pytest.fixture(autouse=True)
+def _no_default_amis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto loads ~1,300 AMIs per account and region unless told not to; none is needed here."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+@pytest.fixture
+def make_member_cluster(mocked_aws: None) -> Callable[..., MemberCluster]:
+    """`create_member_cluster`, for tests that need another size or account."""
+    return create_member_cluster
+
+
+@pytest.fixture
+def member_eks(mocked_aws: None) -> Any:
+    """An EKS client of the member account, for tests that build an unusual cluster."""
+    return member_session().client("eks")
+
+
+@pytest.fixture
+def member_cluster(mocked_aws: None) -> MemberCluster:
+    """The member's cluster with 2 of 2 desired instances ready."""
+    return create_member_cluster(MEMBER)
+
+
+@dataclass
+class EndpointServer:
+    """HTTP endpoints on 127.0.0.1: each path answers with a settable status after a delay."""
+
+    base_url: str
+    routes: dict[str, tuple[int, float]] = field(default_factory=dict)
+    hits: dict[str, int] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+
+@pytest.fixture
+def endpoint_server() -> Iterator[EndpointServer]:
+    """`/healthy` 200 at once, `/slow` 200 after 150 ms, `/error` 500, others 404."""
+    server_state = EndpointServer(base_url="")
+    server_state.routes.update({"/healthy": (200, 0.0), "/slow": (200, 0.15), "/error": (500, 0.0)})
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, delay = server_state.routes.get(self.path, (404, 0.0))
+            server_state.hits[self.path] = server_state.hits.get(self.path, 0) + 1
+            time.sleep(delay)
+            body = json.dumps({"status": status}).encode()
+            try:
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout test)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server_state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server_state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def write_inventory(
+    inventory_in_s3: dict[str, Any],
+) -> Callable[[dict[str, Any]], None]:
+    """Replace the inventory in the data bucket."""
+
+    def write(document: dict[str, Any]) -> None:
+        boto3.client("s3", region_name=REGION).put_object(
+            Bucket=DATA_BUCKET, Key=INVENTORY_KEY, Body=json.dumps(document).encode()
+        )
+
+    return write
+
+
+@pytest.fixture
+def inventory(
+    inventory_document: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    endpoint_server: EndpointServer,
+) -> dict[str, Any]:
+    """The sample inventory, its cluster's endpoint `api` pointing at the local `/healthy`."""
+    inventory_document["members"][0]["clusters"][0]["health_endpoints"] = [
+        {"name": "api", "url": endpoint_server.url("/healthy"), "timeout_seconds": 2.0}
+    ]
+    write_inventory(inventory_document)
+    return inventory_document
+
+
+@pytest.fixture
+def use_endpoints(
+    inventory: dict[str, Any], write_inventory: Callable[[dict[str, Any]], None]
+) -> Callable[[list[dict[str, Any]]], None]:
+    """Give the sample cluster other health endpoints and store the inventory."""
+
+    def use(endpoints: list[dict[str, Any]]) -> None:
+        inventory["members"][0]["clusters"][0]["health_endpoints"] = endpoints
+        write_inventory(inventory)
+
+    return use
+
+
+@pytest.fixture
+def invoke(
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    *,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    fleet_environment: dict[str, str],
+    alert_inbox: Any,
+) -> Callable[[Any], dict[str, Any]]:
+    """Call `lambda_handler` with the settings of the current environment, the state table and
+    the fake clock. Sessions and clients are built once per test, as once per container in
+    Lambda (the member role's credentials use real time, as moto stamps them)."""
+    clients: dict[str, Any] = {}
+
+    def call(event: Any) -> dict[str, Any]:
+        settings = load_environment(HealthEnvironment)
+        if not clients:
+            clients["sessions"] = AccountSessions.from_environment(settings, "health_monitor")
+            clients["sns"] = boto3.client("sns", region_name=REGION)
+            clients["s3"] = boto3.client("s3", region_name=REGION)
+        deps = Dependencies(
+            settings=settings,
+            sessions=clients["sessions"],
+            state=state_table,
+            publisher=AlertPublisher(clients["sns"], settings),
+            clock=fake_clock,
+            probe=http_probe,
+            s3=clients["s3"],
+        )
+        monkeypatch.setattr(app, "_dependencies", lambda: deps)
+        return app.lambda_handler(event, lambda_context)
+
+    return call

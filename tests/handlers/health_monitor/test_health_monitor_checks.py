@@ -1,0 +1,370 @@
+"""health_monitor: each check against moto, in a member account reached through the member role,
+and the HTTP endpoint check against real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+REGION = "ap-south-1"
+MEMBER = "222222222222"
+CLUSTER_EVENT = {
+    "action": "check_cluster",
+    "account_id": MEMBER,
+    "region": REGION,
+    "cluster": "dev-apps",
+}
+
+Invoke = Callable[[Any], dict[str, Any]]
+
+
+def checks_named(report: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [check for check in report["checks"] if check["name"] == name]
+
+
+def only_cluster(result: dict[str, Any]) -> dict[str, Any]:
+    [report] = result["clusters"]
+    return report
+
+
+def test_healthy_member_cluster_passes_every_check(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], alert_inbox: Any
+) -> None:
+    # GIVEN a healthy cluster in the member account, and an alarm in ALARM in the HUB account only
+    hub_cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    hub_cloudwatch.put_metric_alarm(
+        AlarmName="hub-only-critical",
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    hub_cloudwatch.set_alarm_state(
+        AlarmName="hub-only-critical", StateValue="ALARM", StateReason="hub"
+    )
+    # WHEN the cluster is checked
+    result = invoke(CLUSTER_EVENT)
+    report = only_cluster(result)
+    # THEN every registered check ran in the member account and passed
+    assert result["status"] == "healthy"
+    assert report["status"] == "healthy"
+    assert {check["name"] for check in report["checks"]} == {
+        "cluster_status",
+        "node_group",
+        "capacity",
+        "alarm",
+        "endpoint",
+    }
+    assert all(check["status"] == "passed" for check in report["checks"]), report["checks"]
+    assert all(check["severity"] == "info" for check in report["checks"])
+    [capacity] = checks_named(report, "capacity")
+    assert capacity["data"] == {"desired": 2, "ready": 2, "ratio": 1.0}
+    # AND the hub's alarm was not looked at: the alarm check ran in the member account
+    assert checks_named(report, "alarm")[0]["detail"] == "no alarm in ALARM"
+    # AND nothing was alerted
+    assert alert_inbox.receive() == []
+    assert report["alerts"] == {"sent": 0, "suppressed": 0, "failed": 0}
+
+
+@pytest.mark.parametrize(
+    ("status", "severity"),
+    [("UPDATING", "warning"), ("FAILED", "critical"), ("DELETING", "critical")],
+)
+def test_cluster_not_active_fails_with_severity_of_its_status(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], status: str, severity: str
+) -> None:
+    # GIVEN the member's cluster in a non-ACTIVE status
+    member_cluster.set_cluster_status(status)
+    # WHEN checked THEN the cluster status check fails with the status's severity
+    report = only_cluster(invoke(CLUSTER_EVENT))
+    [check] = checks_named(report, "cluster_status")
+    assert (check["status"], check["severity"]) == ("failed", severity)
+    assert status in check["detail"]
+    assert report["status"] == severity
+
+
+def test_cluster_missing_from_eks_is_critical(
+    invoke: Invoke, mocked_aws: None, inventory: dict[str, Any]
+) -> None:
+    # GIVEN an inventory cluster that does not exist in the member's EKS
+    # WHEN checked
+    report = only_cluster(invoke(CLUSTER_EVENT))
+    # THEN the cluster check is critical, the node group checks (meaningless without the
+    # cluster) add nothing, and the account-level checks still ran
+    [check] = checks_named(report, "cluster_status")
+    assert (check["status"], check["severity"]) == ("failed", "critical")
+    assert "does not exist" in check["detail"]
+    assert checks_named(report, "node_group") == []
+    assert checks_named(report, "capacity") == []
+    assert checks_named(report, "alarm")[0]["status"] == "passed"
+    assert checks_named(report, "endpoint")[0]["status"] == "passed"
+    assert report["status"] == "critical"
+
+
+def test_degraded_node_group_with_health_issues_is_critical_and_alerted(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], alert_inbox: Any
+) -> None:
+    # GIVEN the node group DEGRADED with a health issue
+    member_cluster.set_node_group_health(
+        "DEGRADED",
+        [
+            {
+                "code": "AsgInstanceLaunchFailures",
+                "message": "Could not launch On-Demand Instances",
+                "resourceIds": ["eks-system-asg"],
+            }
+        ],
+    )
+    # WHEN checked
+    report = only_cluster(invoke(CLUSTER_EVENT))
+    # THEN the node group check is critical and names the issue
+    [check] = checks_named(report, "node_group")
+    assert (check["target"], check["status"], check["severity"]) == ("system", "failed", "critical")
+    assert "AsgInstanceLaunchFailures: Could not launch On-Demand Instances" in check["detail"]
+    # AND a critical alert about the node group of this member cluster went to the critical topic
+    [received] = alert_inbox.receive()
+    assert received.topic_arn.endswith(":fleet-alerts-critical")
+    assert received.alert["severity"] == "critical"
+    assert received.alert["source"] == "health_monitor"
+    assert received.alert["account_id"] == MEMBER
+    assert received.alert["resource"] == f"{MEMBER}/{REGION}/dev-apps/node_group/system"
+
+
+def test_node_group_with_issues_but_active_is_a_warning(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any]
+) -> None:
+    # GIVEN an ACTIVE node group that reports a health issue
+    member_cluster.set_node_group_health(
+        "ACTIVE", [{"code": "Ec2SubnetInvalidConfiguration", "message": "subnet full"}]
+    )
+    # WHEN checked THEN the node group check fails as a warning
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "node_group")
+    assert (check["status"], check["severity"]) == ("failed", "warning")
+
+
+def test_inventory_node_group_missing_from_the_cluster_is_critical(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+) -> None:
+    # GIVEN the inventory lists a node group the cluster does not have
+    cluster = inventory["members"][0]["clusters"][0]
+    cluster["node_groups"].append({**cluster["node_groups"][0], "name": "spot-workers"})
+    cluster["schedule"]["off_hours_desired"] = {}
+    write_inventory(inventory)
+    # WHEN checked THEN that group is reported missing, critical; the existing one passes
+    checks = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "node_group")
+    by_target = {check["target"]: check for check in checks}
+    assert by_target["system"]["status"] == "passed"
+    assert (by_target["spot-workers"]["status"], by_target["spot-workers"]["severity"]) == (
+        "failed",
+        "critical",
+    )
+
+
+@pytest.mark.parametrize(
+    ("unhealthy", "status", "severity", "ready"),
+    [(0, "passed", "info", 4), (1, "failed", "warning", 3), (3, "failed", "critical", 1)],
+)
+def test_capacity_compares_ready_instances_with_desired(
+    invoke: Invoke,
+    make_member_cluster: Callable[..., Any],
+    inventory: dict[str, Any],
+    *,
+    unhealthy: int,
+    status: str,
+    severity: str,
+    ready: int,
+) -> None:
+    # GIVEN a node group of 4 desired instances, some of them marked Unhealthy
+    cluster = make_member_cluster(MEMBER, desired=4)
+    cluster.mark_unhealthy(unhealthy)
+    # WHEN checked THEN ready/desired is judged against 0.8 (warning) and 0.5 (critical)
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "capacity")
+    assert (check["status"], check["severity"]) == (status, severity)
+    assert check["data"]["desired"] == 4
+    assert check["data"]["ready"] == ready
+
+
+def test_capacity_thresholds_come_from_the_environment(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN 1 of 2 instances unhealthy and a critical ratio raised to 0.6
+    member_cluster.mark_unhealthy(1)
+    monkeypatch.setenv("HEALTH_CAPACITY_CRITICAL_RATIO", "0.6")
+    # WHEN checked THEN 50% ready is now critical
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "capacity")
+    assert (check["status"], check["severity"]) == ("failed", "critical")
+
+
+def test_node_group_whose_auto_scaling_group_is_missing_is_a_warning(
+    invoke: Invoke, member_eks: Any, inventory: dict[str, Any]
+) -> None:
+    # GIVEN a node group whose reported Auto Scaling group does not exist (moto never creates it)
+    eks = member_eks
+    eks.create_cluster(
+        name="dev-apps",
+        roleArn=f"arn:aws:iam::{MEMBER}:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-0a"]},
+    )
+    eks.create_nodegroup(
+        clusterName="dev-apps",
+        nodegroupName="system",
+        nodeRole=f"arn:aws:iam::{MEMBER}:role/node",
+        subnets=["subnet-0a"],
+    )
+    # WHEN checked THEN the capacity check says which group it could not find
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "capacity")
+    assert (check["status"], check["severity"]) == ("failed", "warning")
+    assert "not found: eks-" in check["detail"]
+
+
+def test_alarms_in_alarm_in_the_member_are_reported_with_severity_by_name(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], alert_inbox: Any
+) -> None:
+    # GIVEN member alarms: one critical by name, one plain, one OK
+    critical_arn = member_cluster.put_alarm("dev-apps-api-critical", "ALARM", "5xx above 5%")
+    member_cluster.put_alarm("dev-apps-cpu-high", "ALARM", "CPU above 80%")
+    member_cluster.put_alarm("dev-apps-memory-high", "OK", "fine")
+    # WHEN checked
+    report = only_cluster(invoke(CLUSTER_EVENT))
+    # THEN only the alarms in ALARM are reported, critical by name, the other a warning
+    checks = {check["target"]: check for check in checks_named(report, "alarm")}
+    assert set(checks) == {"dev-apps-api-critical", "dev-apps-cpu-high"}
+    assert checks["dev-apps-api-critical"]["severity"] == "critical"
+    assert "5xx above 5%" in checks["dev-apps-api-critical"]["detail"]
+    assert checks["dev-apps-cpu-high"]["severity"] == "warning"
+    # AND the alert for the critical alarm is about the alarm's ARN in the member account
+    alerts = {received.alert["resource"]: received.alert for received in alert_inbox.receive()}
+    assert alerts[critical_arn]["severity"] == "critical"
+    assert f":{MEMBER}:alarm:" in critical_arn
+
+
+def test_healthy_endpoint_passes_with_its_status_and_latency(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], endpoint_server: Any
+) -> None:
+    # GIVEN the inventory endpoint pointing at a healthy local server
+    # WHEN checked THEN it passes with status 200 and a measured latency, and it was really called
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
+    assert check["status"] == "passed"
+    assert check["data"]["status_code"] == 200
+    assert 0 < check["data"]["latency_ms"] < 1000
+    assert endpoint_server.hits["/healthy"] == 1
+
+
+def test_slow_endpoint_is_judged_by_the_latency_thresholds(
+    invoke: Invoke,
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an endpoint answering after 150 ms, a warning level of 50 ms and critical of 100 s
+    use_endpoints([{"name": "slow", "url": endpoint_server.url("/slow"), "timeout_seconds": 2}])
+    monkeypatch.setenv("HEALTH_LATENCY_WARNING_MS", "50")
+    monkeypatch.setenv("HEALTH_LATENCY_CRITICAL_MS", "100000")
+    # WHEN checked THEN the check fails as a warning for its latency
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
+    assert (check["status"], check["severity"]) == ("failed", "warning")
+    assert check["data"]["latency_ms"] >= 150
+    assert "latency" in check["detail"]
+    # AND with the critical level under the latency it is critical
+    monkeypatch.setenv("HEALTH_LATENCY_CRITICAL_MS", "100")
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
+    assert check["severity"] == "critical"
+
+
+def test_endpoint_answering_500_fails_and_names_the_status(
+    invoke: Invoke,
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+) -> None:
+    # GIVEN an endpoint answering 500 where 200 is expected
+    use_endpoints([{"name": "api", "url": endpoint_server.url("/error")}])
+    # WHEN checked THEN it fails as a warning naming the status (one sample: no error rate yet)
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
+    assert (check["status"], check["severity"]) == ("failed", "warning")
+    assert "status 500, expected 200" in check["detail"]
+    assert check["data"]["status_code"] == 500
+
+
+def test_endpoint_timeout_is_a_failed_request(
+    invoke: Invoke,
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+) -> None:
+    # GIVEN an endpoint slower (150 ms) than its timeout (50 ms)
+    use_endpoints([{"name": "slow", "url": endpoint_server.url("/slow"), "timeout_seconds": 0.05}])
+    # WHEN checked THEN the request failed with no status code
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
+    assert check["status"] == "failed"
+    assert check["data"]["status_code"] is None
+    assert "request failed" in check["detail"]
+
+
+def test_endpoint_error_rate_over_recent_checks_escalates_and_lingers(
+    invoke: Invoke,
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    fake_clock: Any,
+) -> None:
+    # GIVEN an endpoint whose answer the test flips between runs
+    use_endpoints([{"name": "api", "url": endpoint_server.url("/flaky")}])
+
+    def run_with(status: int) -> dict[str, Any]:
+        endpoint_server.routes["/flaky"] = (status, 0.0)
+        fake_clock.advance(300)
+        [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
+        return check
+
+    # WHEN it succeeds twice THEN it passes
+    assert run_with(200)["status"] == "passed"
+    assert run_with(200)["status"] == "passed"
+    # WHEN it fails once (1 of 3 = 33% >= 20%) THEN a warning with the error rate
+    third = run_with(500)
+    assert (third["severity"], third["data"]["error_rate"]) == ("warning", 0.333)
+    # WHEN it fails again (2 of 4 = 50%) THEN critical
+    assert run_with(500)["severity"] == "critical"
+    # WHEN it answers again (2 of 5 = 40%) THEN still a warning: the recent errors linger
+    fifth = run_with(200)
+    assert (fifth["status"], fifth["severity"], fifth["data"]["samples"]) == (
+        "failed",
+        "warning",
+        5,
+    )
+
+
+def test_endpoint_history_keeps_only_the_last_n_results(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_clock: Any,
+) -> None:
+    # GIVEN a history of 3 results and an endpoint that failed twice, then recovered
+    monkeypatch.setenv("HEALTH_ENDPOINT_HISTORY", "3")
+    use_endpoints([{"name": "api", "url": endpoint_server.url("/flaky")}])
+    checks = []
+    for status in (500, 500, 200, 200, 200):
+        endpoint_server.routes["/flaky"] = (status, 0.0)
+        fake_clock.advance(300)
+        checks.append(checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")[0])
+    # WHEN the failures have left the window of 3 THEN the error rate is 0 and the check passes
+    assert [check["data"]["samples"] for check in checks] == [1, 2, 3, 3, 3]
+    assert checks[-1]["data"]["error_rate"] == 0
+    assert checks[-1]["status"] == "passed"

@@ -1,0 +1,293 @@
+"""health_monitor: the scheduled fleet run, the alarm state change event, isolation of a failing
+account, alert deduplication, metrics and bad events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from fleet_shared.environment import load_environment
+from fleet_shared.exceptions import ConfigurationError
+from handlers.health_monitor import app
+from handlers.health_monitor.settings import HealthEnvironment
+
+REGION = "ap-south-1"
+MEMBER = "222222222222"
+UNREACHABLE = "333333333333"
+CLUSTER_EVENT = {
+    "action": "check_cluster",
+    "account_id": MEMBER,
+    "region": REGION,
+    "cluster": "dev-apps",
+}
+
+Invoke = Callable[[Any], dict[str, Any]]
+
+
+def alarm_event(name: str, state: str, arn: str, cluster: str | None = "dev-apps") -> dict:
+    """The EventBridge event CloudWatch emits, as forwarded from the member to the hub bus."""
+    dimensions = {"ClusterName": cluster} if cluster else {}
+    return {
+        "version": "0",
+        "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92",
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": MEMBER,
+        "time": "2025-06-02T03:30:00Z",
+        "region": REGION,
+        "resources": [arn],
+        "detail": {
+            "alarmName": name,
+            "state": {
+                "value": state,
+                "reason": "Threshold Crossed: 1 datapoint [93.0] > 80.0",
+                "timestamp": "2025-06-02T03:30:00.000+0000",
+            },
+            "previousState": {"value": "OK", "reason": "", "timestamp": "2025-06-02T03:00:00Z"},
+            "configuration": {
+                "metrics": [
+                    {
+                        "id": "m1",
+                        "metricStat": {
+                            "metric": {
+                                "namespace": "ContainerInsights",
+                                "name": "node_cpu_utilization",
+                                "dimensions": dimensions,
+                            },
+                            "period": 60,
+                            "stat": "Average",
+                        },
+                        "returnData": True,
+                    }
+                ]
+            },
+        },
+    }
+
+
+def test_scheduled_fleet_run_isolates_an_unreachable_account(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    alert_inbox: Any,
+) -> None:
+    # GIVEN a second member account whose role cannot be assumed (STS denies it)
+    unreachable = json.loads(json.dumps(inventory["members"][0]))
+    unreachable.update(account_id=UNREACHABLE, name="dev-locked")
+    inventory["members"].append(unreachable)
+    write_inventory(inventory)
+    invoke(CLUSTER_EVENT)  # the reachable member's role is assumed and cached by this first run
+    alert_inbox.receive()
+    sessions = app._dependencies().sessions
+    # WHEN the scheduled payload of the catalog runs with STS refusing the other account
+    with Stubber(sessions.hub_client("sts")) as stubber:
+        stubber.add_client_error("assume_role", "AccessDenied", "not authorized to assume")
+        result = invoke({"action": "check_fleet"})
+    # THEN the reachable cluster is fully checked and healthy
+    reports = {report["account_id"]: report for report in result["clusters"]}
+    assert reports[MEMBER]["status"] == "healthy"
+    assert len(reports[MEMBER]["checks"]) == 5
+    # AND the unreachable one is one critical member_access failure, and alerted
+    [access] = reports[UNREACHABLE]["checks"]
+    assert (access["name"], access["status"], access["severity"]) == (
+        "member_access",
+        "failed",
+        "critical",
+    )
+    assert "AccessDenied" in access["detail"]
+    assert result["status"] == "critical"
+    [received] = alert_inbox.receive()
+    assert received.alert["account_id"] == UNREACHABLE
+
+
+def test_failing_check_alerts_once_per_window_and_again_on_escalation(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+) -> None:
+    # GIVEN a node group with 1 of 2 instances unhealthy (warning)
+    member_cluster.mark_unhealthy(1)
+    # WHEN checked every 5 minutes for 55 minutes
+    alerts = []
+    for _ in range(12):
+        result = invoke(CLUSTER_EVENT)
+        alerts.append(result["clusters"][0]["alerts"])
+        fake_clock.advance(300)
+    # THEN one warning was sent and the 11 repeats were suppressed
+    received = alert_inbox.receive()
+    assert [(r.alert["severity"], r.alert["resource"]) for r in received] == [
+        ("warning", f"{MEMBER}/{REGION}/dev-apps/capacity/system")
+    ]
+    assert alerts[0] == {"sent": 1, "suppressed": 0, "failed": 0}
+    assert all(counts == {"sent": 0, "suppressed": 1, "failed": 0} for counts in alerts[1:])
+    # WHEN the window (1 h) has passed THEN it is alerted again
+    fake_clock.advance(1)
+    invoke(CLUSTER_EVENT)
+    assert len(alert_inbox.receive()) == 1
+    # WHEN it escalates to critical (both instances unhealthy) THEN it is alerted at once
+    member_cluster.mark_unhealthy(2)
+    fake_clock.advance(300)
+    invoke(CLUSTER_EVENT)
+    [escalated] = alert_inbox.receive()
+    assert escalated.alert["severity"] == "critical"
+
+
+def test_alert_that_could_not_be_published_is_retried_on_the_next_run(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    inventory: dict[str, Any],
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_clock: Any,
+) -> None:
+    # GIVEN a failing check and a warning topic that does not exist
+    member_cluster.mark_unhealthy(1)
+    monkeypatch.setenv("ALERT_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:missing-topic")
+    # WHEN checked THEN the alert is reported as failed
+    first = invoke(CLUSTER_EVENT)["clusters"][0]
+    assert first["alerts"] == {"sent": 0, "suppressed": 0, "failed": 1}
+    # WHEN the topic is right again, 5 minutes later THEN the alert goes out (claim was released)
+    monkeypatch.setenv("ALERT_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:fleet-alerts-warning")
+    fake_clock.advance(300)
+    second = invoke(CLUSTER_EVENT)["clusters"][0]
+    assert second["alerts"] == {"sent": 1, "suppressed": 0, "failed": 0}
+    assert len(alert_inbox.receive()) == 1
+
+
+def test_alarm_entering_alarm_alerts_once_and_checks_its_cluster(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], alert_inbox: Any
+) -> None:
+    # GIVEN a member alarm in ALARM whose metric names the cluster
+    arn = member_cluster.put_alarm("dev-apps-nodes-critical", "ALARM")
+    # WHEN its state change event arrives
+    result = invoke(alarm_event("dev-apps-nodes-critical", "ALARM", arn))
+    # THEN the alarm is a critical failed check, the cluster was checked right away
+    assert result["action"] == "alarm_state_change"
+    assert (result["alarm"]["status"], result["alarm"]["severity"]) == ("failed", "critical")
+    [report] = result["clusters"]
+    assert report["cluster"] == "dev-apps"
+    assert any(check["target"] == "dev-apps-nodes-critical" for check in report["checks"])
+    assert result["status"] == "critical"
+    # AND the alarm (seen by the event and again by the cluster's alarm check) is alerted once
+    [received] = alert_inbox.receive()
+    assert received.alert["resource"] == arn
+    assert received.alert["account_id"] == MEMBER
+    assert report["alerts"]["suppressed"] == 1
+
+
+def test_alarm_back_to_ok_passes_without_alert_or_cluster_run(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], alert_inbox: Any
+) -> None:
+    # GIVEN an alarm that returned to OK WHEN its event arrives
+    arn = member_cluster.put_alarm("dev-apps-nodes-critical", "OK")
+    result = invoke(alarm_event("dev-apps-nodes-critical", "OK", arn))
+    # THEN it is a passed check, no cluster is re-checked and nothing is alerted
+    assert (result["status"], result["alarm"]["status"]) == ("healthy", "passed")
+    assert result["clusters"] == []
+    assert alert_inbox.receive() == []
+
+
+def test_check_run_publishes_passed_and_failed_counts_per_cluster(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN one failing check (capacity) among five
+    member_cluster.mark_unhealthy(1)
+    capsys.readouterr()
+    # WHEN checked
+    invoke(CLUSTER_EVENT)
+    # THEN EMF metrics for the cluster say 4 passed and 1 failed, with the cluster dimension
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    values = {}
+    for line in lines:
+        for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            if metric["Name"].startswith("HealthChecks"):
+                assert line["cluster"] == "dev-apps"
+                assert "cluster" in line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+                assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LambdaFleet"
+                value = line[metric["Name"]]
+                values[metric["Name"]] = value[0] if isinstance(value, list) else value
+    assert values == {"HealthChecksPassed": 4.0, "HealthChecksFailed": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ("not an object", "event"),
+        ({}, "action"),
+        ({"action": "reboot_everything"}, "action"),
+        ({"action": "check_cluster", "region": REGION, "cluster": "dev-apps"}, "account_id"),
+        ({**CLUSTER_EVENT, "account_id": "12345"}, "account_id"),
+        ({**CLUSTER_EVENT, "region": "Mumbai"}, "region"),
+        ({**CLUSTER_EVENT, "cluster": "not-in-the-fleet"}, "cluster"),
+        ({"action": "check_fleet", "dry_run": "yes"}, "dry_run"),
+        ({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change"}, "account"),
+    ],
+)
+def test_bad_events_get_an_error_naming_the_field_and_touch_nothing(
+    invoke: Invoke,
+    inventory: dict[str, Any],
+    *,
+    alert_inbox: Any,
+    event: Any,
+    field: str,
+) -> None:
+    # GIVEN a bad event WHEN invoked
+    result = invoke(event)
+    # THEN an error result names the field, and no alert and no endpoint history were written
+    assert result["status"] == "error"
+    assert f": {field}" in result["error"] or f"invalid event: {field}" in result["error"]
+    assert alert_inbox.receive() == []
+    table = boto3.client("dynamodb", region_name=REGION)
+    assert table.scan(TableName="lambda-fleet-state")["Items"] == []
+
+
+def test_missing_inventory_is_an_error_result(
+    invoke: Invoke, mocked_aws: None, fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN no inventory in the data bucket WHEN the fleet is checked THEN an error names it
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket="lambda-fleet-data", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    result = invoke({"action": "check_fleet"})
+    assert result["status"] == "error"
+    assert "s3://lambda-fleet-data/config/fleet-inventory.json" in result["error"]
+
+
+def test_missing_variable_fails_naming_it(
+    monkeypatch: pytest.MonkeyPatch, fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN no STATE_TABLE_NAME, then inverted latency thresholds
+    monkeypatch.delenv("STATE_TABLE_NAME")
+    with pytest.raises(ConfigurationError, match="STATE_TABLE_NAME"):
+        load_environment(HealthEnvironment)
+    monkeypatch.setenv("STATE_TABLE_NAME", "t")
+    monkeypatch.setenv("HEALTH_LATENCY_WARNING_MS", "5000")
+    with pytest.raises(ConfigurationError, match="HEALTH_LATENCY_WARNING_MS"):
+        load_environment(HealthEnvironment)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parents[3] / "events/health_monitor").glob("*.json")),
+    ids=lambda p: p.name,
+)
+def test_example_events_are_accepted(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], path: Path
+) -> None:
+    # GIVEN an example event of the README WHEN invoked THEN it is run, not refused
+    result = invoke(json.loads(path.read_text()))
+    assert result.get("status") != "error", result
+    assert result["action"] in {"check_fleet", "check_cluster", "alarm_state_change"}

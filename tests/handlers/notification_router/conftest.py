@@ -1,0 +1,177 @@
+"""Fixtures of the notification_router tests: a webhook receiver on 127.0.0.1 standing in for
+Slack and PagerDuty, the secrets pointing at it in moto's Secrets Manager, the e-mail topic with
+a queue reading it, and the handler wired to a recording `sleep` and the fake clock."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from fleet_shared.state_table import StateTable
+from handlers.notification_router import app
+from handlers.notification_router.channels import ChannelContext
+from handlers.notification_router.router import Runtime
+from handlers.notification_router.secrets import SecretCache
+from handlers.notification_router.settings import RouterEnvironment
+
+REGION = "ap-south-1"
+SLACK_SECRET = "lambda-fleet/slack-webhook"
+PAGERDUTY_SECRET = "lambda-fleet/pagerduty-routing-key"
+ROUTING_KEY = "R0UT1NGKEYFORTESTS0000000000000"
+
+
+@dataclass
+class Receiver:
+    """Records every POST per path; answers each path with its queued statuses, then 200."""
+
+    base_url: str = ""
+    requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    statuses: dict[str, list[int]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def fail(self, path: str, status: int, times: int) -> None:
+        """Answer the next `times` requests on `path` with `status`."""
+        self.statuses[path] = [status] * times
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        return list(self.requests.get(path, []))
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """The HTTP server standing in for Slack (`/slack`) and PagerDuty (`/pagerduty`)."""
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            body = json.loads(self.rfile.read(length) or b"null")
+            with state.lock:
+                state.requests.setdefault(self.path, []).append(body)
+                queued = state.statuses.get(self.path, [])
+                status = queued.pop(0) if queued else 200
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b"ok" if status < 300 else b"internal error")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class EmailInbox:
+    """A queue subscribed to the e-mail topic."""
+
+    sqs: Any
+    queue_url: str
+    topic_arn: str
+
+    def receive(self) -> list[dict[str, Any]]:
+        received = []
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not messages:
+                return received
+            for message in messages:
+                received.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+@pytest.fixture
+def email_inbox(mocked_aws: None) -> EmailInbox:
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic_arn = sns.create_topic(Name="lambda-fleet-email")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="email-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return EmailInbox(sqs, queue_url, topic_arn)
+
+
+@pytest.fixture
+def router_environment(
+    monkeypatch: pytest.MonkeyPatch, receiver: Receiver, email_inbox: EmailInbox
+) -> dict[str, str]:
+    """Every channel on: secrets in Secrets Manager, PagerDuty's URL on the local receiver."""
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.create_secret(Name=SLACK_SECRET, SecretString=receiver.url("/slack"))
+    secrets.create_secret(Name=PAGERDUTY_SECRET, SecretString=ROUTING_KEY)
+    environment = {
+        "STATE_TABLE_NAME": "lambda-fleet-state",
+        "EMAIL_TOPIC_ARN": email_inbox.topic_arn,
+        "SLACK_WEBHOOK_SECRET": SLACK_SECRET,
+        "PAGERDUTY_ROUTING_KEY_SECRET": PAGERDUTY_SECRET,
+        "PAGERDUTY_EVENTS_URL": receiver.url("/pagerduty"),
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return environment
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """Every backoff the router waited, in order (nothing really waits)."""
+    return []
+
+
+@pytest.fixture
+def invoke(
+    router_environment: dict[str, str],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    sleeps: list[float],
+    *,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[Any], dict[str, Any]]:
+    """Call `lambda_handler` with the current environment; the secret cache lives for the test,
+    as for a container."""
+    secret_client = boto3.client("secretsmanager", region_name=REGION)
+    sns_client = boto3.client("sns", region_name=REGION)
+    caches: list[SecretCache] = []
+
+    def call(event: Any) -> dict[str, Any]:
+        settings = load_environment(RouterEnvironment)
+        if not caches:
+            caches.append(
+                SecretCache(
+                    lambda region: secret_client, fake_clock, settings.router_secret_ttl_seconds
+                )
+            )
+        runtime = Runtime(
+            settings=settings,
+            state=state_table,
+            clock=fake_clock,
+            sleep=sleeps.append,
+            channel_context=ChannelContext(settings, caches[0], lambda region: sns_client),
+        )
+        monkeypatch.setattr(app, "_runtime", lambda: runtime)
+        return app.lambda_handler(event, lambda_context)
+
+    return call

@@ -1,0 +1,391 @@
+"""notification_router against a real HTTP receiver on 127.0.0.1 (Slack, PagerDuty), moto's
+Secrets Manager, SNS and the state table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.alerts import Alert
+from fleet_shared.environment import load_environment
+from fleet_shared.exceptions import ConfigurationError
+from handlers.notification_router.app import UndeliveredAlertError
+from handlers.notification_router.settings import RouterEnvironment
+
+REGION = "ap-south-1"
+MEMBER = "222222222222"
+ROUTING_KEY = "R0UT1NGKEYFORTESTS0000000000000"
+
+Invoke = Callable[[Any], dict[str, Any]]
+
+
+def fleet_alert(severity: str = "critical", **changes: Any) -> dict[str, Any]:
+    fields = {
+        "severity": severity,
+        "source": "health_monitor",
+        "title": "dev-apps: capacity check failed for system",
+        "detail": "1 of 4 desired instances ready (25%)",
+        "resource": f"{MEMBER}/{REGION}/dev-apps/capacity/system",
+        "account_id": MEMBER,
+        "region": REGION,
+        **changes,
+    }
+    return json.loads(Alert.create(**fields).model_dump_json())
+
+
+def sns_event(*messages: Any) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": f"sns-{index}",
+                    "TopicArn": f"arn:aws:sns:{REGION}:123456789012:fleet-alerts-critical",
+                    "Message": message if isinstance(message, str) else json.dumps(message),
+                },
+            }
+            for index, message in enumerate(messages)
+        ]
+    }
+
+
+def sqs_event(*bodies: tuple[str, Any]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": message_id,
+                "eventSource": "aws:sqs",
+                "body": body if isinstance(body, str) else json.dumps(body),
+            }
+            for message_id, body in bodies
+        ]
+    }
+
+
+def alarm_notification(name: str, state: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "AlarmName": name,
+        "AlarmDescription": "API 5xx",
+        "AWSAccountId": MEMBER,
+        "NewStateValue": state,
+        "NewStateReason": "Threshold Crossed: 1 datapoint [12.0] was greater than 5.0",
+        "StateChangeTime": "2025-06-02T03:30:00.000+0000",
+        "Region": "Asia Pacific (Mumbai)",
+        "OldStateValue": "OK",
+        "Trigger": {
+            "MetricName": "5XXError",
+            "Namespace": "AWS/ApiGateway",
+            "Dimensions": [{"value": "payments", "name": "ApiName"}],
+        },
+        **changes,
+    }
+
+
+def statuses(result: dict[str, Any]) -> list[str]:
+    return [item["status"] for item in result["results"]]
+
+
+def channels_of(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {channel["channel"]: channel for channel in item["channels"]}
+
+
+def test_critical_alert_reaches_pagerduty_slack_and_email(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN a critical fleet alert on the SNS topic
+    alert = fleet_alert("critical")
+    # WHEN routed
+    result = invoke(sns_event(alert))
+    # THEN it was sent on all three channels
+    assert statuses(result) == ["sent"]
+    assert {name: c["status"] for name, c in channels_of(result["results"][0]).items()} == {
+        "pagerduty": "sent",
+        "slack": "sent",
+        "email": "sent",
+    }
+    # AND PagerDuty got an Events v2 trigger keyed by the alert id with the routing key
+    [pagerduty] = receiver.bodies("/pagerduty")
+    assert pagerduty["routing_key"] == ROUTING_KEY
+    assert pagerduty["event_action"] == "trigger"
+    assert pagerduty["dedup_key"] == alert["id"]
+    assert pagerduty["payload"]["severity"] == "critical"
+    assert pagerduty["payload"]["source"] == alert["resource"]
+    assert pagerduty["payload"]["component"] == "health_monitor"
+    assert pagerduty["payload"]["timestamp"].endswith("Z")
+    assert pagerduty["payload"]["custom_details"]["account_id"] == MEMBER
+    # AND Slack got a message naming the severity, the resource, the account and a console link
+    [slack] = receiver.bodies("/slack")
+    assert "[CRITICAL]" in slack["text"]
+    assert alert["resource"] in slack["text"]
+    assert MEMBER in slack["text"]
+    assert "console.aws.amazon.com" in json.dumps(slack["blocks"])
+    # AND the e-mail topic got the alert's subject and a readable body
+    [email] = email_inbox.receive()
+    assert email["Subject"] == "[CRITICAL] dev-apps: capacity check failed for system"
+    assert "1 of 4 desired instances ready" in email["Message"]
+
+
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [("warning", {"slack", "email"}), ("info", {"email"})],
+)
+def test_routes_depend_on_severity(
+    invoke: Invoke, receiver: Any, severity: str, expected: set[str]
+) -> None:
+    # GIVEN a warning or info alert WHEN routed THEN only its route's channels are used
+    result = invoke(sns_event(fleet_alert(severity)))
+    assert set(channels_of(result["results"][0])) == expected
+    assert bool(receiver.bodies("/pagerduty")) is False
+    assert bool(receiver.bodies("/slack")) == ("slack" in expected)
+
+
+def test_routes_come_from_the_environment(
+    invoke: Invoke, receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN warnings routed to PagerDuty only WHEN a warning is routed THEN only PagerDuty gets it
+    monkeypatch.setenv("ROUTER_ROUTES", "critical=pagerduty,warning=pagerduty,info=email")
+    result = invoke(sns_event(fleet_alert("warning")))
+    assert set(channels_of(result["results"][0])) == {"pagerduty"}
+    assert receiver.bodies("/pagerduty")[0]["payload"]["severity"] == "warning"
+
+
+def test_duplicates_are_sent_once_per_window_and_counted(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN a critical alert sent once
+    alert = fleet_alert("critical")
+    assert statuses(invoke(sns_event(alert))) == ["sent"]
+    # WHEN the same id comes again, and the same source+resource+title under another id
+    again = invoke(sns_event(alert))
+    other_id = invoke(sns_event({**alert, "id": "a-different-id"}))
+    # THEN both are suppressed; PagerDuty and Slack were called once
+    assert statuses(again) == ["duplicate"]
+    assert statuses(other_id) == ["duplicate"]
+    assert other_id["results"][0]["suppressed_duplicates"] == 2
+    assert len(receiver.bodies("/pagerduty")) == 1
+    assert len(receiver.bodies("/slack")) == 1
+    # WHEN the window (900 s) has passed THEN it is sent again, carrying the suppressed count
+    fake_clock.advance(901)
+    later = invoke(sns_event(alert))
+    assert statuses(later) == ["sent"]
+    assert later["results"][0]["suppressed_duplicates"] == 2
+    assert (
+        receiver.bodies("/pagerduty")[-1]["payload"]["custom_details"]["suppressed_duplicates"] == 2
+    )
+
+
+def test_escalation_of_the_same_alert_is_not_a_duplicate(invoke: Invoke, receiver: Any) -> None:
+    # GIVEN a warning sent WHEN the same alert arrives as critical THEN it is sent (and paged)
+    invoke(sns_event(fleet_alert("warning")))
+    assert statuses(invoke(sns_event(fleet_alert("critical")))) == ["sent"]
+    assert len(receiver.bodies("/pagerduty")) == 1
+
+
+def test_failing_channel_is_retried_with_backoff_and_others_still_deliver(
+    invoke: Invoke, receiver: Any, email_inbox: Any, sleeps: list[float]
+) -> None:
+    # GIVEN Slack answering 500 twice, then 200
+    receiver.fail("/slack", 500, times=2)
+    # WHEN a critical alert is routed
+    result = invoke(sns_event(fleet_alert("critical")))
+    # THEN Slack succeeded on the 3rd attempt after backoffs of 0.5 s and 1 s
+    channels = channels_of(result["results"][0])
+    assert (channels["slack"]["status"], channels["slack"]["attempts"]) == ("sent", 3)
+    assert sleeps == [0.5, 1.0]
+    assert len(receiver.bodies("/slack")) == 3
+    assert channels["pagerduty"]["status"] == "sent"
+
+
+def test_channel_failing_every_attempt_is_reported_and_does_not_fail_the_message(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN PagerDuty answering 500 to every attempt
+    receiver.fail("/pagerduty", 500, times=10)
+    # WHEN a critical alert arrives through SQS
+    result = invoke(sqs_event(("m-1", fleet_alert("critical"))))
+    # THEN PagerDuty is reported failed after 3 attempts with the status, the others delivered,
+    # and the message is not retried (that would re-send Slack and e-mail)
+    channels = channels_of(result["results"][0])
+    assert channels["pagerduty"]["status"] == "failed"
+    assert channels["pagerduty"]["attempts"] == 3
+    assert "HTTP 500" in channels["pagerduty"]["error"]
+    assert channels["slack"]["status"] == "sent"
+    assert len(email_inbox.receive()) == 1
+    assert result["batchItemFailures"] == []
+
+
+def test_sqs_message_failing_on_every_channel_is_retried_alone_and_then_sent(
+    invoke: Invoke, receiver: Any, email_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN warnings routed to Slack only, Slack down, and a batch of a warning and an info
+    monkeypatch.setenv("ROUTER_ROUTES", "critical=pagerduty,warning=slack,info=email")
+    receiver.fail("/slack", 500, times=3)
+    warning = fleet_alert("warning")
+    batch = sqs_event(("m-warning", warning), ("m-info", fleet_alert("info", title="FYI")))
+    # WHEN the batch is routed
+    result = invoke(batch)
+    # THEN only the warning is a batch item failure; the info went out
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-warning"}]
+    assert statuses(result) == ["failed", "sent"]
+    assert len(email_inbox.receive()) == 1
+    # WHEN SQS redelivers the warning and Slack is back THEN it is sent, not taken as a duplicate
+    retry = invoke(sqs_event(("m-warning", warning)))
+    assert retry["batchItemFailures"] == []
+    assert statuses(retry) == ["sent"]
+    assert len(receiver.bodies("/slack")) == 4
+
+
+def test_sns_message_failing_on_every_channel_raises_for_the_dlq(
+    invoke: Invoke, receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN every channel of a critical alert failing (PagerDuty, Slack down; no e-mail topic)
+    monkeypatch.setenv("EMAIL_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:gone")
+    receiver.fail("/pagerduty", 503, times=3)
+    receiver.fail("/slack", 500, times=3)
+    alert = fleet_alert("critical")
+    # WHEN routed from SNS THEN the invocation fails, so Lambda retries it and then uses the DLQ
+    with pytest.raises(UndeliveredAlertError) as raised:
+        invoke(sns_event(alert))
+    assert raised.value.message_ids == ["sns-0"]
+    # WHEN Lambda retries and the channels are back THEN the alert is sent
+    assert statuses(invoke(sns_event(alert))) == ["sent"]
+
+
+def test_native_cloudwatch_alarm_is_mapped_and_resolved_in_pagerduty(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN a CloudWatch alarm whose name matches *-Errors, with only the long region name
+    alarm = alarm_notification("payments-api-Errors", "ALARM")
+    # WHEN its ALARM notification is routed
+    result = invoke(sns_event(alarm))
+    # THEN it is a critical alert of the member account in ap-south-1, paged with a stable key
+    [item] = result["results"]
+    assert (item["status"], item["severity"]) == ("sent", "critical")
+    [trigger] = receiver.bodies("/pagerduty")
+    assert trigger["event_action"] == "trigger"
+    assert trigger["payload"]["custom_details"]["region"] == "ap-south-1"
+    assert trigger["payload"]["custom_details"]["account_id"] == MEMBER
+    assert trigger["payload"]["source"] == (
+        f"arn:aws:cloudwatch:ap-south-1:{MEMBER}:alarm:payments-api-Errors"
+    )
+    assert "AWS/ApiGateway/5XXError" in trigger["payload"]["custom_details"]["detail"]
+    assert trigger["payload"]["timestamp"] == "2025-06-02T03:30:00Z"
+    # WHEN it returns to OK THEN PagerDuty gets a resolve with the same dedup key
+    resolved = invoke(sns_event(alarm_notification("payments-api-Errors", "OK")))
+    assert resolved["results"][0]["kind"] == "resolved"
+    assert resolved["results"][0]["severity"] == "info"
+    resolve = receiver.bodies("/pagerduty")[-1]
+    assert resolve == {
+        "routing_key": ROUTING_KEY,
+        "event_action": "resolve",
+        "dedup_key": trigger["dedup_key"],
+    }
+    assert "[RESOLVED]" in receiver.bodies("/slack")[-1]["text"]
+
+
+def test_alarm_not_matching_critical_patterns_is_a_warning(invoke: Invoke, receiver: Any) -> None:
+    # GIVEN an alarm named like no critical pattern, inside an SNS envelope in an SQS body
+    envelope = {
+        "Type": "Notification",
+        "Message": json.dumps(alarm_notification("cpu-high", "ALARM")),
+    }
+    # WHEN routed THEN it is a warning: Slack and e-mail, no page
+    result = invoke(sqs_event(("m-1", envelope)))
+    assert result["results"][0]["severity"] == "warning"
+    assert receiver.bodies("/pagerduty") == []
+    assert "[WARNING]" in receiver.bodies("/slack")[0]["text"]
+
+
+def test_unset_secret_variable_skips_its_channel(
+    invoke: Invoke, receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN no Slack secret configured WHEN a critical alert is routed
+    monkeypatch.delenv("SLACK_WEBHOOK_SECRET")
+    result = invoke(sns_event(fleet_alert("critical")))
+    # THEN Slack is skipped (not failed) and the alert was sent elsewhere
+    channels = channels_of(result["results"][0])
+    assert channels["slack"]["status"] == "skipped"
+    assert channels["pagerduty"]["status"] == "sent"
+    assert statuses(result) == ["sent"]
+
+
+def test_secrets_are_cached_until_their_ttl_expires(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN a Slack webhook read once, then rotated (as JSON {"url": ...}) in Secrets Manager
+    invoke(sns_event(fleet_alert("warning", title="first")))
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId="lambda-fleet/slack-webhook",
+        SecretString=json.dumps({"url": receiver.url("/slack-rotated")}),
+    )
+    # WHEN another alert comes within the TTL THEN the cached URL is used
+    invoke(sns_event(fleet_alert("warning", title="second")))
+    assert len(receiver.bodies("/slack")) == 2
+    # WHEN the TTL (300 s) has passed THEN the rotated URL is read and used
+    fake_clock.advance(301)
+    invoke(sns_event(fleet_alert("warning", title="third")))
+    assert len(receiver.bodies("/slack-rotated")) == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ("not an object", "event"),
+        ({}, "Records"),
+        ({"Records": []}, "Records"),
+        ({"Records": [{"eventSource": "aws:kinesis"}]}, "Records[0].eventSource"),
+        ({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}, "Records[0].messageId"),
+    ],
+)
+def test_bad_events_get_an_error_naming_the_field(
+    invoke: Invoke, receiver: Any, event: Any, field: str
+) -> None:
+    # GIVEN a malformed event WHEN invoked THEN an error result names the field, nothing is sent
+    result = invoke(event)
+    assert result["status"] == "error"
+    assert f"invalid event: {field}:" in result["error"]
+    assert receiver.requests == {}
+
+
+def test_bad_messages_are_reported_per_message(invoke: Invoke, receiver: Any) -> None:
+    # GIVEN an SNS record with invalid JSON and one with an alert lacking its severity
+    broken = {k: v for k, v in fleet_alert().items() if k != "severity"}
+    # WHEN routed THEN each is an error naming its field, without raising, and nothing is sent
+    result = invoke(sns_event("{not json", broken))
+    assert statuses(result) == ["error", "error"]
+    assert "Records[0].Sns.Message: is not valid JSON" in result["results"][0]["error"]
+    assert "Records[1].Sns.Message.severity" in result["results"][1]["error"]
+    assert receiver.requests == {}
+    # AND through SQS an unreadable body is a batch item failure (it will reach the DLQ) while
+    # the good message of the batch is delivered
+    batch = invoke(sqs_event(("bad", "[]"), ("good", fleet_alert("info"))))
+    assert batch["batchItemFailures"] == [{"itemIdentifier": "bad"}]
+    assert statuses(batch) == ["error", "sent"]
+
+
+def test_wrong_routes_fail_naming_the_variable(
+    router_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a route naming an unknown channel WHEN the environment is loaded THEN it names it
+    monkeypatch.setenv("ROUTER_ROUTES", "critical=pagerduty+sms")
+    with pytest.raises(ConfigurationError, match=r"ROUTER_ROUTES.*sms"):
+        load_environment(RouterEnvironment)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parents[3] / "events/notification_router").glob("*.json")),
+    ids=lambda p: p.name,
+)
+def test_example_events_are_routed(invoke: Invoke, receiver: Any, path: Path) -> None:
+    # GIVEN an example event of the README WHEN routed THEN every message in it is sent
+    result = invoke(json.loads(path.read_text()))
+    assert set(statuses(result)) == {"sent"}
+    assert result.get("batchItemFailures", []) == []
