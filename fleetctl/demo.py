@@ -11,7 +11,8 @@
 4. A timeline, node group sizes through the day, the alerts the local Slack/PagerDuty receiver
    got, and the reports (copied with the plan to ./out/) are printed.
 
-The day is compressed into about a minute, so the scaler's cooldown is shortened to fit it.
+The day is compressed into about a minute, so the scaler's cooldown is shortened to fit it, and
+the day has one incident: the cluster's health endpoint fails from 14:00 to 16:00 IST.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time as clock
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -48,12 +49,15 @@ from fleetctl.invoke import deployed_environment
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
 from fleetctl.plan import render_json
 from fleetctl.schedule_replay import Firing, firings_on, planned_schedules
-from fleetctl.webhook_receiver import FEED_PATH, WebhookReceiver
+from fleetctl.webhook_receiver import FEED_PATH, HEALTH_PATH, WebhookReceiver
 
 DEMO_ZONE = ZoneInfo("Asia/Kolkata")
 RATE_SPACING_MINUTES = 60
 # Seconds of the demo's compressed day: cooldowns longer than this would block the evening.
 DEMO_COOLDOWN_SECONDS = "5"
+# An incident the day goes through: the cluster's health endpoint fails for two hours.
+INCIDENT_START = time(14, 0)
+INCIDENT_END = time(16, 0)
 
 
 @dataclass
@@ -246,6 +250,37 @@ class DayReplay:
         return sizes
 
 
+def _play_incident(receiver: WebhookReceiver, timeline: Timeline, at: datetime) -> None:
+    failing = INCIDENT_START <= at.time() < INCIDENT_END
+    if failing and receiver.health_status == 200:
+        receiver.health_status = 503
+        print(
+            f"{'':>{2 * len(str(timeline.total)) + 3}} {at:%H:%M} ** incident: the health "
+            "endpoint starts answering 503 **",
+            flush=True,
+        )
+    elif not failing and receiver.health_status != 200:
+        receiver.health_status = 200
+        print(
+            f"{'':>{2 * len(str(timeline.total)) + 3}} {at:%H:%M} ** the health endpoint "
+            "recovers **",
+            flush=True,
+        )
+
+
+def _demo_inventory(settings: FleetSettings, stack: str, receiver_url: str) -> dict[str, Any]:
+    """The stack's inventory, with health endpoints answered by the local receiver.
+
+    The stack file's endpoints are real services that the offline demo cannot reach.
+    """
+    inventory = settings.inventory(stack)
+    for member in inventory["members"]:
+        for cluster in member["clusters"]:
+            for endpoint in cluster["health_endpoints"]:
+                endpoint["url"] = f"{receiver_url}{HEALTH_PATH}"
+    return inventory
+
+
 def _replay_day() -> date:
     """Today if it is a working day, else the next Monday: the demo shows a working day."""
     today = datetime.now(DEMO_ZONE).date()
@@ -286,12 +321,18 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
         flush=True,
     )
     with WebhookReceiver() as receiver, moto_server(settings.hub.account_id) as endpoint:
-        any_environment = deployed_environment(run, FUNCTIONS[0])
+        fleet_environment: dict[str, str] = {}
+        for spec in FUNCTIONS:
+            fleet_environment.update(deployed_environment(run, spec))
         world = create_hub(
-            endpoint, settings, any_environment, settings.inventory(stack), receiver.url
+            endpoint,
+            settings,
+            fleet_environment,
+            _demo_inventory(settings, stack, receiver.url),
+            receiver.url,
         )
         now = demo_now()
-        create_member(endpoint, settings, any_environment["MEMBER_ROLE_NAME"], now)
+        create_member(endpoint, settings, fleet_environment["MEMBER_ROLE_NAME"], now)
         queue_cost_explorer_results(endpoint, now)
         print(f"moto server on {endpoint}; Slack/PagerDuty receiver on {receiver.url}", flush=True)
         timeline = Timeline(total=len(firings))
@@ -301,6 +342,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
             timeline.sizes.append(("start", replay.node_group_sizes()))
             for done, firing in enumerate(firings, start=1):
                 at = firing.at
+                _play_incident(receiver, timeline, at)
                 replay.invoke(timeline, at, firing.schedule.function, firing.payload(), done)
                 replay.follow_up(timeline, at, done)
                 if firing.schedule.function == "eks_scaler":

@@ -204,8 +204,50 @@ def create_member(
                         labels=dict(group.labels),
                         tags={"eks:cluster-name": cluster.name, "eks:nodegroup-name": group.name},
                     )
+                    _create_node_group_instances(
+                        eks,
+                        aws_client("autoscaling", endpoint_url, region, **credentials),
+                        ec2=ec2,
+                        cluster=cluster.name,
+                        node_group=group.name,
+                        desired=group.desired_size,
+                        maximum=group.max_size,
+                        subnets=subnets,
+                    )
                 _put_history(cloudwatch, cluster.name, now)
             _put_stale_resources(ec2, vpc_id)
+
+
+def _create_node_group_instances(
+    eks: Any,
+    autoscaling: Any,
+    *,
+    ec2: Any,
+    cluster: str,
+    node_group: str,
+    desired: int,
+    maximum: int,
+    subnets: list[str],
+) -> None:
+    """The Auto Scaling group EKS names for the node group, with its nodes running.
+
+    moto's EKS names an Auto Scaling group for each node group but does not create it.
+    """
+    described = eks.describe_nodegroup(clusterName=cluster, nodegroupName=node_group)
+    for group in described["nodegroup"]["resources"]["autoScalingGroups"]:
+        template = f"{group['name']}-template"
+        ec2.create_launch_template(
+            LaunchTemplateName=template,
+            LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "m7g.large"},
+        )
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=group["name"],
+            LaunchTemplate={"LaunchTemplateName": template},
+            MinSize=0,
+            MaxSize=maximum,
+            DesiredCapacity=desired,
+            VPCZoneIdentifier=",".join(subnets),
+        )
 
 
 def _put_history(cloudwatch: Any, cluster: str, now: datetime) -> None:

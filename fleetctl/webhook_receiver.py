@@ -1,7 +1,8 @@
 """A small HTTP server on 127.0.0.1 that stands in for Slack, PagerDuty and a news feed.
 
 It records every POST (path and JSON body) so the demo can show what the fleet's alerts would
-have sent, and serves a fixed RSS document for the report fetcher's launch-date feed.
+have sent, serves a fixed RSS document for the report fetcher's launch-date feed, and answers
+the health monitor's endpoint checks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 FEED_PATH = "/feed.rss"
+HEALTH_PATH = "/healthz"
 FEED = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>AWS region launches</title>
 <item><title>Asia Pacific (Hyderabad) Region is now open</title>
@@ -35,6 +37,7 @@ class ReceivedRequest:
 class WebhookReceiver:
     def __init__(self) -> None:
         self.requests: list[ReceivedRequest] = []
+        self.health_status = 200
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,12 +56,19 @@ class WebhookReceiver:
                 self.wfile.write(reply)
 
             def do_GET(self) -> None:
-                if self.path != FEED_PATH:
+                if self.path not in (FEED_PATH, HEALTH_PATH):
                     self.send_error(404)
                     return
-                data = FEED.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml")
+                if self.path == FEED_PATH:
+                    data, status = FEED.encode(), 200
+                else:
+                    status = receiver.health_status
+                    data = b'{"status": "ok"}' if status == 200 else b'{"status": "failing"}'
+                self.send_response(status)
+                content_type = (
+                    "application/rss+xml" if self.path == FEED_PATH else "application/json"
+                )
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
