@@ -171,15 +171,16 @@ def request_forecast(event: ScalerEvent, runtime: ScalerRuntime) -> dict[str, An
 def forecast_desired(forecast: dict[str, Any], node_group: str) -> tuple[int, str] | None:
     """The forecaster's desired size for `node_group`, with its reason, when it gives one.
 
-    Read from `result.recommendations`: a list of `{"nodegroup", "desired_size", "reason"?}`.
+    Read from the demand forecaster's `result.recommendation`: a list of
+    `{"name", "desired_size", "reason"?}`, one per node group.
     """
     if not forecast.get("available"):
         return None
-    recommendations = forecast["result"].get("recommendations")
+    recommendations = forecast["result"].get("recommendation")
     if not isinstance(recommendations, list):
         return None
     for item in recommendations:
-        if isinstance(item, dict) and item.get("nodegroup") == node_group:
+        if isinstance(item, dict) and item.get("name") == node_group:
             desired = item.get("desired_size")
             if isinstance(desired, int) and not isinstance(desired, bool) and desired >= 0:
                 return desired, str(item.get("reason") or "the forecaster recommends it")

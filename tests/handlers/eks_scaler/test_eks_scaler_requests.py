@@ -169,7 +169,7 @@ def test_analyze_uses_the_forecasters_recommendation_when_it_answers(
         ),
     )
     client = runtime.lambda_client()
-    answer = {"recommendations": [{"nodegroup": "web", "desired_size": 4, "reason": "peak"}]}
+    answer = {"recommendation": [{"name": "web", "desired_size": 4, "reason": "peak"}]}
     with Stubber(client) as stub:
         stub.add_response(
             "invoke",
