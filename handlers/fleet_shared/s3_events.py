@@ -8,12 +8,16 @@ same key written twice with different bytes gets a different ETag and is a diffe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleet_shared.event_parsing import parse_event
+from fleet_shared.event_parsing import error_result, parse_event
+from fleet_shared.exceptions import FleetError, RequestInProgressError
+from fleet_shared.state_table import StateTable
 
 
 class _S3Bucket(BaseModel):
@@ -74,3 +78,36 @@ def parse_object_created(event: object) -> list[CreatedObject]:
         )
         for record in notification.Records
     ]
+
+
+def handle_created_objects(
+    event: object, handle_object: Callable[[CreatedObject], dict[str, Any]]
+) -> dict[str, Any]:
+    """Handle every object of a notification; one failing object does not stop the others."""
+    try:
+        objects = parse_object_created(event)
+    except FleetError as error:
+        return error_result(error)
+    results = [handle_object(obj) for obj in objects]
+    failed = any(result["status"] == "error" for result in results)
+    return {"status": "partial" if failed else "ok", "objects": results}
+
+
+def once_per_object_version(
+    state: StateTable,
+    scope: str,
+    obj: CreatedObject,
+    ttl_seconds: int,
+    work: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """Run `work` once per (key, ETag): a redelivered notification gets the first result back."""
+    try:
+        with state.idempotent(scope, obj.request_id, ttl_seconds) as request:
+            if request.is_repeat:
+                first = request.result or {}
+                return {**first, "status": "repeat", "first_status": first.get("status")}
+            result = work()
+            request.complete(result)
+            return result
+    except RequestInProgressError as error:
+        return {"status": "in_progress", "key": obj.key, "detail": str(error)}

@@ -43,7 +43,7 @@ from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment, load_environment
 from fleet_shared.event_parsing import error_result
-from fleet_shared.exceptions import FleetError, RequestInProgressError
+from fleet_shared.exceptions import FleetError
 from fleet_shared.field_types import Arn
 from fleet_shared.observability import observability_for
 from fleet_shared.report_documents import (
@@ -57,7 +57,11 @@ from fleet_shared.report_documents import (
     processed_key,
     run_id_of,
 )
-from fleet_shared.s3_events import CreatedObject, parse_object_created
+from fleet_shared.s3_events import (
+    CreatedObject,
+    handle_created_objects,
+    once_per_object_version,
+)
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
 from fleet_shared.validation_errors import first_error
@@ -233,17 +237,13 @@ def _handle_object(obj: CreatedObject, deps: ProcessorDependencies) -> dict[str,
     if not obj.key.startswith(RAW_PREFIX) or obj.key.startswith(REJECTED_PREFIX):
         return {"status": "ignored", "key": obj.key, "reason": "not a raw document key"}
     try:
-        with deps.state.idempotent(
-            FUNCTION_NAME, obj.request_id, environment.report_idempotency_ttl_seconds
-        ) as request:
-            if request.is_repeat:
-                first = request.result or {}
-                return {**first, "status": "repeat", "first_status": first.get("status")}
-            result = _process(obj, deps)
-            request.complete(result)
-            return result
-    except RequestInProgressError as error:
-        return {"status": "in_progress", "key": obj.key, "detail": str(error)}
+        return once_per_object_version(
+            deps.state,
+            FUNCTION_NAME,
+            obj,
+            environment.report_idempotency_ttl_seconds,
+            lambda: _process(obj, deps),
+        )
     except (ClientError, BotoCoreError, ValidationError) as error:
         logger.exception("processing failed", extra={"key": obj.key})
         return error_result(error, key=obj.key)
@@ -251,13 +251,7 @@ def _handle_object(obj: CreatedObject, deps: ProcessorDependencies) -> dict[str,
 
 def handle(event: object, deps: ProcessorDependencies) -> dict[str, Any]:
     """Process every object of the notification; one failing object does not stop the others."""
-    try:
-        objects = parse_object_created(event)
-    except FleetError as error:
-        return error_result(error)
-    results = [_handle_object(obj, deps) for obj in objects]
-    failed = any(result["status"] == "error" for result in results)
-    return {"status": "partial" if failed else "ok", "objects": results}
+    return handle_created_objects(event, lambda obj: _handle_object(obj, deps))
 
 
 @OBSERVABILITY.handler
