@@ -336,6 +336,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "ec2:DescribeImages",
             "ec2:DescribeVolumes",
             "ec2:CreateTags",
+            "ec2:DeleteTags",
             "ec2:DeleteSnapshot",
             "ec2:DeleteVolume",
             "lambda:ListFunctions",

@@ -78,6 +78,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "dynamodb:ListTagsOfResource": DYNAMODB_TABLES,
     "ec2:CreateSnapshot": EC2_SNAPSHOTS_OF_VOLUMES,
     "ec2:CreateTags": EC2_SNAPSHOTS_OF_VOLUMES,
+    "ec2:DeleteTags": EC2_SNAPSHOTS_OF_VOLUMES,
     "ec2:DeleteSnapshot": EC2_SNAPSHOTS,
     "ec2:DeleteVolume": EC2_VOLUMES,
     "ec2:DescribeImages": NO_RESOURCE_LEVEL,

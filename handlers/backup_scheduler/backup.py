@@ -1,0 +1,389 @@
+"""The backup of one (account, region): create today's copies, delete our expired ones.
+
+Per target, in order, each step isolated from the others and each resource from the others:
+1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
+   `lambda-fleet:backup=<frequency>` and `lambda-fleet:expires-at=<ISO timestamp>`.
+2. DynamoDB tables tagged the same -> CreateBackup `lambda-fleet-<table>-<yyyymmdd>`. A backup
+   cannot be tagged, so its expiry is saved in the state table under its ARN.
+3. Snapshots carrying both of our tags whose expires-at has passed -> DeleteSnapshot.
+4. Backups named `lambda-fleet-...` whose saved expiry has passed -> DeleteBackup. A backup with
+   no saved expiry was not made by this function (or its record is gone) and is left alone.
+
+Weekly copies are made only on BACKUP_WEEKLY_DAY, judged by the run's UTC date (the schedule
+fires at 02:00 UTC). A target is backed up at most once per UTC day: the state table's
+idempotency record `<account>/<region>/<yyyy-mm-dd>` makes a retried schedule return the first
+run's result instead of copying again. The record is completed even when some resources failed
+(they are reported in the result): completing it is what prevents duplicate copies of the
+resources that did succeed (a failed listing is likewise one reported failure). A target whose
+member role could not be assumed leaves no record, so a retry acts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.clock import Clock
+from fleet_shared.exceptions import MemberAccessError, RequestInProgressError
+from fleet_shared.sessions import AccountSessions
+from fleet_shared.state_table import StateTable
+from handlers.backup_scheduler.settings import WEEKDAYS
+
+SOURCE = "backup_scheduler"
+BACKUP_TAG = "backup"
+COPY_TAG = "lambda-fleet:backup"
+EXPIRES_TAG = "lambda-fleet:expires-at"
+SOURCE_VOLUME_TAG = "lambda-fleet:source-volume"
+BACKUP_NAME_PREFIX = "lambda-fleet-"
+EXPIRY_VALUE = "expiry"
+DAILY = "daily"
+WEEKLY = "weekly"
+FREQUENCIES = (DAILY, WEEKLY)
+IDEMPOTENCY_TTL_SECONDS = 3 * 86400
+EXPIRY_RECORD_MARGIN = timedelta(days=90)
+"""How long a backup's expiry record outlives the expiry, so a late run still finds it."""
+_BACKUP_NAME_MAX = 255
+OK = "ok"
+PARTIAL = "partial"
+DENIED = "denied"
+FAILED = "failed"
+IN_PROGRESS = "in_progress"
+_AWS_ERRORS = (ClientError, BotoCoreError)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long copies are kept, and the weekday of weekly copies."""
+
+    daily: timedelta
+    weekly: timedelta
+    weekly_day: str
+
+    def due(self, frequency: str, now: datetime) -> bool:
+        """Whether a resource of `frequency` is copied on the UTC date of `now`."""
+        return frequency == DAILY or WEEKDAYS[now.weekday()] == self.weekly_day
+
+    def expires_at(self, frequency: str, now: datetime) -> datetime:
+        """When a copy made `now` expires."""
+        return now + (self.daily if frequency == DAILY else self.weekly)
+
+
+@dataclass(frozen=True)
+class BackupServices:
+    """The hub-side dependencies of a backup run."""
+
+    sessions: AccountSessions
+    state: StateTable
+    clock: Clock
+    retention: Retention
+
+
+@dataclass
+class TargetResult:
+    """The outcome of one (account, region)."""
+
+    account_id: str
+    region: str
+    status: str = OK
+    created: list[dict[str, str]] = field(default_factory=list)
+    deleted: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and details, as returned by the handler (and stored for repeats)."""
+        summary: dict[str, Any] = {
+            "account_id": self.account_id,
+            "region": self.region,
+            "status": self.status,
+            "created": len(self.created),
+            "deleted": len(self.deleted),
+            "skipped": len(self.skipped),
+            "failed": len(self.errors),
+            "copies": self.created,
+            "expired": self.deleted,
+        }
+        if self.errors:
+            summary["errors"] = self.errors
+        if self.error:
+            summary["error"] = self.error
+        return summary
+
+    def fail(self, resource: str, error: Exception) -> None:
+        """Record a failure on one resource; the target goes on."""
+        self.errors.append({"resource": resource, "error": str(error)})
+        self.status = PARTIAL
+
+
+def expiry_key(backup_arn: str) -> str:
+    """The state table key of a DynamoDB backup's expiry."""
+    return f"{SOURCE}/backup/{backup_arn}"
+
+
+def backup_name(table: str, now: datetime) -> str:
+    """`lambda-fleet-<table>-<yyyymmdd>`, the table part shortened to fit DynamoDB's limit."""
+    suffix = f"-{now:%Y%m%d}"
+    room = _BACKUP_NAME_MAX - len(BACKUP_NAME_PREFIX) - len(suffix)
+    return f"{BACKUP_NAME_PREFIX}{table[:room]}{suffix}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _parse_iso(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
+    return {tag["Key"]: tag.get("Value", "") for tag in tags}
+
+
+def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[dict[str, Any]]:
+    for page in client.get_paginator(operation).paginate(**arguments):
+        yield from page.get(key, [])
+
+
+class _TargetBackup:
+    """One target's run; `dry_run` reports every copy and deletion and performs none."""
+
+    def __init__(
+        self, services: BackupServices, ec2: Any, dynamodb: Any, result: TargetResult, dry_run: bool
+    ) -> None:
+        self._services = services
+        self._ec2 = ec2
+        self._dynamodb = dynamodb
+        self._result = result
+        self._dry_run = dry_run
+        self._now = services.clock.now()
+
+    def run(self) -> None:
+        steps = (
+            ("ec2:DescribeVolumes", self._snapshot_volumes),
+            ("dynamodb:ListTables", self._back_up_tables),
+            ("ec2:DescribeSnapshots", self._delete_expired_snapshots),
+            ("dynamodb:ListBackups", self._delete_expired_backups),
+        )
+        for listing, step in steps:
+            try:
+                step()
+            except _AWS_ERRORS as error:
+                self._result.fail(listing, error)
+
+    def _due(self, resource: str, frequency: str) -> bool:
+        if frequency not in FREQUENCIES:
+            self._result.skipped.append({"resource": resource, "reason": f"backup={frequency}"})
+            return False
+        if not self._services.retention.due(frequency, self._now):
+            self._result.skipped.append(
+                {
+                    "resource": resource,
+                    "reason": f"weekly, not {self._services.retention.weekly_day}",
+                }
+            )
+            return False
+        return True
+
+    def _snapshot_volumes(self) -> None:
+        volumes = _pages(
+            self._ec2,
+            "describe_volumes",
+            "Volumes",
+            Filters=[{"Name": "tag-key", "Values": [BACKUP_TAG]}],
+        )
+        for volume in volumes:
+            volume_id = volume["VolumeId"]
+            frequency = _tag_map(volume.get("Tags", [])).get(BACKUP_TAG, "").strip().lower()
+            if not self._due(volume_id, frequency):
+                continue
+            expires_at = _iso(self._services.retention.expires_at(frequency, self._now))
+            copy = {"kind": "snapshot", "source": volume_id, "frequency": frequency}
+            copy["expires_at"] = expires_at
+            if not self._dry_run:
+                try:
+                    response = self._ec2.create_snapshot(
+                        VolumeId=volume_id,
+                        Description=f"lambda-fleet {frequency} backup of {volume_id}",
+                        TagSpecifications=[
+                            {
+                                "ResourceType": "snapshot",
+                                "Tags": [
+                                    {"Key": SOURCE_VOLUME_TAG, "Value": volume_id},
+                                    {"Key": COPY_TAG, "Value": frequency},
+                                    {"Key": EXPIRES_TAG, "Value": expires_at},
+                                ],
+                            }
+                        ],
+                    )
+                except _AWS_ERRORS as error:
+                    self._result.fail(volume_id, error)
+                    continue
+                copy["id"] = response["SnapshotId"]
+            self._result.created.append(copy)
+
+    def _back_up_tables(self) -> None:
+        for table in _pages(self._dynamodb, "list_tables", "TableNames"):
+            try:
+                self._back_up_table(table)
+            except _AWS_ERRORS as error:
+                self._result.fail(table, error)
+
+    def _back_up_table(self, table: str) -> None:
+        arn = self._dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+        tags = _tag_map(
+            list(_pages(self._dynamodb, "list_tags_of_resource", "Tags", ResourceArn=arn))
+        )
+        if BACKUP_TAG not in tags:
+            return
+        frequency = tags[BACKUP_TAG].strip().lower()
+        if not self._due(table, frequency):
+            return
+        expires_at = self._services.retention.expires_at(frequency, self._now)
+        name = backup_name(table, self._now)
+        copy = {"kind": "dynamodb_backup", "source": table, "frequency": frequency}
+        copy |= {"name": name, "expires_at": _iso(expires_at)}
+        if not self._dry_run:
+            details = self._dynamodb.create_backup(TableName=table, BackupName=name)
+            backup_arn = details["BackupDetails"]["BackupArn"]
+            keep_record = expires_at - self._now + EXPIRY_RECORD_MARGIN
+            self._services.state.put_value(
+                expiry_key(backup_arn),
+                EXPIRY_VALUE,
+                {"expires_at": _iso(expires_at), "table": table, "frequency": frequency},
+                ttl_seconds=int(keep_record.total_seconds()),
+            )
+            copy["id"] = backup_arn
+        self._result.created.append(copy)
+
+    def _delete_expired_snapshots(self) -> None:
+        snapshots = _pages(
+            self._ec2,
+            "describe_snapshots",
+            "Snapshots",
+            OwnerIds=["self"],
+            Filters=[{"Name": "tag-key", "Values": [EXPIRES_TAG]}],
+        )
+        for snapshot in snapshots:
+            tags = _tag_map(snapshot.get("Tags", []))
+            expires_at = _parse_iso(tags.get(EXPIRES_TAG, ""))
+            if COPY_TAG not in tags or expires_at is None or expires_at > self._now:
+                continue
+            snapshot_id = snapshot["SnapshotId"]
+            if not self._dry_run:
+                try:
+                    self._ec2.delete_snapshot(SnapshotId=snapshot_id)
+                except _AWS_ERRORS as error:
+                    self._result.fail(snapshot_id, error)
+                    continue
+            self._result.deleted.append(
+                {"kind": "snapshot", "id": snapshot_id, "expired_at": _iso(expires_at)}
+            )
+
+    def _backups(self) -> Iterator[dict[str, Any]]:
+        arguments: dict[str, Any] = {"BackupType": "USER"}
+        while True:
+            response = self._dynamodb.list_backups(**arguments)
+            yield from response.get("BackupSummaries", [])
+            last = response.get("LastEvaluatedBackupArn")
+            if not last:
+                return
+            arguments["ExclusiveStartBackupArn"] = last
+
+    def _delete_expired_backups(self) -> None:
+        for backup in self._backups():
+            if not backup.get("BackupName", "").startswith(BACKUP_NAME_PREFIX):
+                continue
+            if backup.get("BackupStatus") != "AVAILABLE":
+                continue
+            arn = backup["BackupArn"]
+            try:
+                record = self._services.state.get_value(expiry_key(arn), EXPIRY_VALUE)
+                expires_at = _parse_iso(record["expires_at"]) if record else None
+                if expires_at is None or expires_at > self._now:
+                    continue
+                if not self._dry_run:
+                    self._dynamodb.delete_backup(BackupArn=arn)
+            except _AWS_ERRORS as error:
+                self._result.fail(arn, error)
+                continue
+            self._result.deleted.append(
+                {"kind": "dynamodb_backup", "id": arn, "expired_at": _iso(expires_at)}
+            )
+
+
+def _run_target(
+    services: BackupServices, account_id: str, region: str, dry_run: bool
+) -> TargetResult:
+    result = TargetResult(account_id, region)
+    try:
+        ec2 = services.sessions.client("ec2", account_id, region)
+        dynamodb = services.sessions.client("dynamodb", account_id, region)
+    except MemberAccessError as error:
+        result.status, result.error = DENIED, str(error)
+        return result
+    _TargetBackup(services, ec2, dynamodb, result, dry_run).run()
+    return result
+
+
+def backup_target(
+    services: BackupServices, account_id: str, region: str, *, dry_run: bool
+) -> dict[str, Any]:
+    """Back up one target at most once per UTC day; returns its summary.
+
+    A repeat of a completed day returns the stored summary with `repeat: true`; a dry run claims
+    nothing and changes nothing.
+    """
+    if dry_run:
+        return _run_target(services, account_id, region, dry_run=True).summary()
+    request_id = f"{account_id}/{region}/{services.clock.now().date().isoformat()}"
+    try:
+        with services.state.idempotent(SOURCE, request_id, IDEMPOTENCY_TTL_SECONDS) as request:
+            if request.is_repeat and request.result is not None:
+                return {**request.result, "repeat": True}
+            result = _run_target(services, account_id, region, dry_run=False)
+            if result.status == DENIED:
+                return result.summary()
+            summary = result.summary()
+            request.complete(summary)
+            return summary
+    except RequestInProgressError as error:
+        return {
+            "account_id": account_id,
+            "region": region,
+            "status": IN_PROGRESS,
+            "error": str(error),
+        }
+
+
+def backup_targets(
+    services: BackupServices,
+    targets: list[tuple[str, str]],
+    *,
+    max_workers: int,
+    dry_run: bool,
+) -> list[dict[str, Any]]:
+    """Back up (account, region) targets, at most `max_workers` at once; in target order.
+
+    An unexpected AWS error in one target (the state table, say) is reported for it.
+    """
+
+    def run(target: tuple[str, str]) -> dict[str, Any]:
+        account_id, region = target
+        try:
+            return backup_target(services, account_id, region, dry_run=dry_run)
+        except _AWS_ERRORS as error:
+            return TargetResult(account_id, region, FAILED, error=str(error)).summary()
+
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(targets))) as pool:
+        return list(pool.map(run, targets))

@@ -1,0 +1,1 @@
+"""cleanup_manager: stale snapshots, unattached volumes and old Lambda versions, with notice."""

@@ -1,0 +1,268 @@
+"""The cleanup of one (account, region), and of the whole fleet with a bounded pool.
+
+Per resource (see candidates.py for what a candidate is), the decision is:
+
+| candidate now | mark              | action                                        |
+|---------------|-------------------|-----------------------------------------------|
+| yes           | none              | mark: delete-after = today + notice days      |
+| yes           | date not reached  | pending (nothing to do)                       |
+| yes           | date reached      | delete                                        |
+| no            | any               | spare: remove the mark                        |
+
+"Date reached" means the run's UTC date is on or after the mark's date. A failed call on one
+resource is counted and reported, and the others go on; a target whose member role cannot be
+assumed is reported as denied and the other targets go on. In dry run every decision is
+reported and nothing is called that changes anything (no tags, no deletions, no state, no alert).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.alerts import Alert, AlertPublisher, Severity
+from fleet_shared.clock import Clock
+from fleet_shared.exceptions import MemberAccessError
+from fleet_shared.sessions import AccountSessions
+from fleet_shared.state_table import StateTable
+from handlers.cleanup_manager.candidates import (
+    LAMBDA_VERSION,
+    MARK_TAG,
+    SNAPSHOT,
+    VOLUME,
+    Policy,
+    Resource,
+    lambda_versions,
+    snapshots,
+    volumes,
+)
+
+SOURCE = "cleanup_manager"
+LAMBDA_MARKS = "lambda_marks"
+OK = "ok"
+PARTIAL = "partial"
+DENIED = "denied"
+FAILED = "failed"
+MARK = "mark"
+PENDING = "pending"
+DELETE = "delete"
+SPARE = "spare"
+
+
+@dataclass(frozen=True)
+class CleanupServices:
+    """The hub-side dependencies of a cleanup run."""
+
+    sessions: AccountSessions
+    state: StateTable
+    clock: Clock
+    publisher: AlertPublisher
+    policy: Policy
+    notice: timedelta
+
+
+@dataclass
+class TargetResult:
+    """The outcome of one (account, region)."""
+
+    account_id: str
+    region: str
+    status: str = OK
+    candidates: int = 0
+    actions: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def count(self, action: str) -> int:
+        """How many resources got (or, in dry run, would get) `action`."""
+        return sum(1 for entry in self.actions if entry["action"] == action)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, the actions and any errors, as returned by the handler."""
+        summary: dict[str, Any] = {
+            "account_id": self.account_id,
+            "region": self.region,
+            "status": self.status,
+            "candidates": self.candidates,
+            "marked": self.count(MARK),
+            "pending": self.count(PENDING),
+            "deleted": self.count(DELETE),
+            "spared": self.count(SPARE),
+            "failed": len(self.errors),
+            "actions": self.actions,
+        }
+        if self.errors:
+            summary["errors"] = self.errors
+        if self.error:
+            summary["error"] = self.error
+        return summary
+
+
+def state_key(account_id: str, region: str) -> str:
+    """The state table key of a target's Lambda version marks."""
+    return f"{SOURCE}/{account_id}/{region}"
+
+
+def decide(resource: Resource, today: date) -> str:
+    """The action for `resource` on `today` (the table in the module docstring)."""
+    if not resource.candidate:
+        return SPARE
+    if resource.delete_after is None:
+        return MARK
+    return DELETE if today >= resource.delete_after else PENDING
+
+
+def _apply(ec2: Any, lambda_client: Any, resource: Resource, action: str, mark: str) -> None:
+    """Perform `action` on an EC2 resource or a Lambda version (whose marks the caller keeps)."""
+    if resource.kind == LAMBDA_VERSION:
+        if action == DELETE:
+            lambda_client.delete_function(
+                FunctionName=resource.function_name, Qualifier=resource.version
+            )
+        return
+    if action == MARK:
+        ec2.create_tags(Resources=[resource.id], Tags=[{"Key": MARK_TAG, "Value": mark}])
+    elif action == SPARE:
+        ec2.delete_tags(Resources=[resource.id], Tags=[{"Key": MARK_TAG}])
+    elif action == DELETE and resource.kind == SNAPSHOT:
+        ec2.delete_snapshot(SnapshotId=resource.id)
+    elif action == DELETE and resource.kind == VOLUME:
+        ec2.delete_volume(VolumeId=resource.id)
+
+
+def clean_target(
+    services: CleanupServices, account_id: str, region: str, *, dry_run: bool
+) -> TargetResult:
+    """Evaluate and clean one target; never raises for an AWS error."""
+    result = TargetResult(account_id, region)
+    now = services.clock.now()
+    today = now.date()
+    new_mark = (today + services.notice).isoformat()
+    key = state_key(account_id, region)
+    try:
+        ec2 = services.sessions.client("ec2", account_id, region)
+        lambda_client = services.sessions.client("lambda", account_id, region)
+        stored_marks = (services.state.get_value(key, LAMBDA_MARKS) or {}).get("marks", {})
+        resources = [
+            *snapshots(ec2, services.policy, now),
+            *volumes(ec2, services.policy, now),
+            *lambda_versions(lambda_client, services.policy, stored_marks),
+        ]
+    except MemberAccessError as error:
+        result.status, result.error = DENIED, str(error)
+        return result
+    except (ClientError, BotoCoreError) as error:
+        result.status, result.error = FAILED, str(error)
+        return result
+
+    result.candidates = sum(1 for resource in resources if resource.candidate)
+    lambda_marks: dict[str, str] = {}
+    for resource in resources:
+        action = decide(resource, today)
+        mark = new_mark if action == MARK else _iso(resource.delete_after)
+        entry = {
+            "kind": resource.kind,
+            "id": resource.id,
+            "action": action,
+            "reason": resource.reason,
+        }
+        if action in (MARK, PENDING):
+            entry["delete_after"] = mark
+        if not dry_run and action != PENDING:
+            try:
+                _apply(ec2, lambda_client, resource, action, mark)
+            except (ClientError, BotoCoreError) as error:
+                result.errors.append(
+                    {"kind": resource.kind, "id": resource.id, "error": str(error)}
+                )
+                if resource.kind == LAMBDA_VERSION and resource.delete_after is not None:
+                    lambda_marks[resource.id] = _iso(resource.delete_after)
+                continue
+        result.actions.append(entry)
+        if resource.kind == LAMBDA_VERSION and action in (MARK, PENDING):
+            lambda_marks[resource.id] = mark
+    if result.errors:
+        result.status = PARTIAL
+    if not dry_run and lambda_marks != stored_marks:
+        services.state.put_value(key, LAMBDA_MARKS, {"marks": lambda_marks})
+    return result
+
+
+def clean_targets(
+    services: CleanupServices,
+    targets: list[tuple[str, str]],
+    *,
+    max_workers: int,
+    dry_run: bool,
+) -> list[TargetResult]:
+    """Clean (account, region) targets, at most `max_workers` at once; results in target order.
+
+    An unexpected AWS error in one target (the state table, say) is reported for it.
+    """
+
+    def run(target: tuple[str, str]) -> TargetResult:
+        account_id, region = target
+        try:
+            return clean_target(services, account_id, region, dry_run=dry_run)
+        except (ClientError, BotoCoreError) as error:
+            return TargetResult(account_id, region, FAILED, error=str(error))
+
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(targets))) as pool:
+        return list(pool.map(run, targets))
+
+
+def notice_alerts(results: list[TargetResult], services: CleanupServices) -> list[Alert]:
+    """One warning per account that got new marks in this run, summarising them by kind."""
+    marked_by_account: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for result in results:
+        for entry in result.actions:
+            if entry["action"] == MARK:
+                marked_by_account.setdefault(result.account_id, []).append((result.region, entry))
+    now = services.clock.now()
+    alerts: list[Alert] = []
+    for account_id, marked in sorted(marked_by_account.items()):
+        by_kind: dict[str, int] = {}
+        for _, entry in marked:
+            by_kind[entry["kind"]] = by_kind.get(entry["kind"], 0) + 1
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(by_kind.items()))
+        listing = "; ".join(
+            f"{region} {entry['kind']} {entry['id']} ({entry['reason']}) after "
+            f"{entry['delete_after']}"
+            for region, entry in marked
+        )
+        regions = sorted({region for region, _ in marked})
+        alerts.append(
+            Alert.create(
+                severity=Severity.WARNING,
+                source=SOURCE,
+                title=f"Cleanup: {len(marked)} resources in {account_id} scheduled for deletion",
+                detail=(
+                    f"Marked {kinds} with {MARK_TAG}. Tag a snapshot or volume "
+                    f"{services.policy.keep_tag}=true, attach "
+                    f"the volume or reference the version from an alias to spare it. {listing}"
+                ),
+                resource=f"{account_id}/cleanup/{now.date().isoformat()}",
+                account_id=account_id,
+                region=regions[0] if len(regions) == 1 else None,
+                timestamp=now,
+            )
+        )
+    return alerts
+
+
+def publish_notices(results: list[TargetResult], services: CleanupServices) -> int:
+    """Publish the notice alerts; returns how many were sent."""
+    alerts = notice_alerts(results, services)
+    for alert in alerts:
+        services.publisher.publish(alert)
+    return len(alerts)
+
+
+def _iso(value: date | None) -> str:
+    return value.isoformat() if value is not None else ""

@@ -1,0 +1,77 @@
+"""Fixtures of the backup scheduler tests: members A and B plus a denied one, a manual clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from fleet_shared.state_table import StateTable
+from handlers.backup_scheduler import app
+from handlers.backup_scheduler.backup import BackupServices
+from handlers.backup_scheduler.settings import BackupEnvironment
+from tests.handlers.member_accounts import (
+    DENIED_MEMBER,
+    MEMBER_A,
+    MEMBER_B,
+    REGION,
+    deny_assume_role,
+    fleet_inventory,
+    share_botocore_models,
+)
+
+DATA_BUCKET = "lambda-fleet-data"
+
+
+@pytest.fixture(autouse=True)
+def _fast_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No default AMI catalogue (never read here) and shared botocore models."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    share_botocore_models(monkeypatch)
+
+
+@pytest.fixture
+def built_services() -> list[BackupServices]:
+    """The services of each invocation, so a test can reach the clients the handler uses."""
+    return []
+
+
+@pytest.fixture
+def backup(  # noqa: PLR0917 - pytest passes fixtures positionally
+    state_table: StateTable,
+    inventory_in_s3: dict[str, Any],
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    built_services: list[BackupServices],
+) -> Callable[[Any], dict[str, Any]]:
+    """Invoke the handler for members A, B and a member whose AssumeRole is denied.
+
+    Services are built once per test (on the first call) and keep the manual clock, so a hook
+    a test registers on a member client stays in place for later calls.
+    """
+    document = fleet_inventory(inventory_in_s3, MEMBER_A, MEMBER_B, DENIED_MEMBER)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(document).encode("utf-8"),
+    )
+
+    def services() -> BackupServices:
+        if not built_services:
+            built = app.build_services(load_environment(BackupEnvironment), fake_clock)
+            deny_assume_role(built.sessions.hub_client("sts"), DENIED_MEMBER)
+            built_services.append(built)
+        return built_services[0]
+
+    def invoke(event: Any) -> dict[str, Any]:
+        monkeypatch.setattr(app, "_environment", lambda: load_environment(BackupEnvironment))
+        monkeypatch.setattr(app, "_services", services)
+        return app.lambda_handler(event, lambda_context)
+
+    return invoke

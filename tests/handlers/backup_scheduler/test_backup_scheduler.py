@@ -1,0 +1,275 @@
+"""The scheduled backup across member accounts: copies, retention, once a day, failures, input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.state_table import StateTable
+from handlers.backup_scheduler.backup import (
+    COPY_TAG,
+    EXPIRES_TAG,
+    EXPIRY_VALUE,
+    SOURCE_VOLUME_TAG,
+    BackupServices,
+    expiry_key,
+)
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
+
+Invoke = Callable[[Any], dict[str, Any]]
+DAY = timedelta(days=1).total_seconds()
+
+
+def _volume(ec2: Any, **tags: str) -> str:
+    arguments: dict[str, Any] = {"AvailabilityZone": f"{REGION}a", "Size": 1}
+    if tags:
+        arguments["TagSpecifications"] = [
+            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    return ec2.create_volume(**arguments)["VolumeId"]
+
+
+def _table(dynamodb: Any, name: str, **tags: str) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+
+
+def _snapshots(ec2: Any) -> list[dict[str, Any]]:
+    return ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+
+
+def _snapshots_of(ec2: Any, volume_id: str) -> list[dict[str, str]]:
+    return [
+        {tag["Key"]: tag["Value"] for tag in snapshot.get("Tags", [])}
+        for snapshot in _snapshots(ec2)
+        if snapshot["VolumeId"] == volume_id
+    ]
+
+
+def _backup_names(dynamodb: Any) -> list[str]:
+    return sorted(b["BackupName"] for b in dynamodb.list_backups()["BackupSummaries"])
+
+
+def _target(result: dict[str, Any], account_id: str) -> dict[str, Any]:
+    return next(t for t in result["targets"] if t["account_id"] == account_id)
+
+
+@pytest.fixture
+def member_a(mocked_aws: None) -> dict[str, Any]:
+    """Member A: a daily and a weekly volume, an untagged volume, a daily table."""
+    session = member_session(MEMBER_A)
+    ec2, dynamodb = session.client("ec2"), session.client("dynamodb")
+    _table(dynamodb, "orders", backup="daily")
+    _table(dynamodb, "scratch")
+    return {
+        "ec2": ec2,
+        "dynamodb": dynamodb,
+        "daily": _volume(ec2, backup="daily"),
+        "weekly": _volume(ec2, backup="weekly"),
+        "untagged": _volume(ec2),
+    }
+
+
+def test_daily_run_copies_tagged_resources_in_each_member_only_and_isolates_denied(
+    backup: Invoke, member_a: dict[str, Any], state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN member A's tagged resources, member B with one daily volume, a daily volume in the
+    # hub (not a member) and a member that denies AssumeRole; today is a Monday
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    daily_b = _volume(ec2_b, backup="daily")
+    hub_ec2 = boto3.client("ec2", region_name=REGION)
+    _volume(hub_ec2, backup="daily")
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN daily resources are copied with their source and expiry, weekly ones wait for Sunday
+    expires = (fake_clock.now() + timedelta(days=7)).isoformat().replace("+00:00", "Z")
+    ec2 = member_a["ec2"]
+    assert _snapshots_of(ec2, member_a["daily"]) == [
+        {SOURCE_VOLUME_TAG: member_a["daily"], COPY_TAG: "daily", EXPIRES_TAG: expires}
+    ]
+    assert _snapshots_of(ec2, member_a["weekly"]) == []
+    assert _snapshots_of(ec2, member_a["untagged"]) == []
+    assert len(_snapshots_of(ec2_b, daily_b)) == 1
+    assert _snapshots(hub_ec2) == []
+    # AND the tagged table is backed up under a dated name, its expiry kept in the state table
+    backups = member_a["dynamodb"].list_backups()["BackupSummaries"]
+    assert [b["BackupName"] for b in backups] == ["lambda-fleet-orders-20250602"]
+    record = state_table.get_value(expiry_key(backups[0]["BackupArn"]), EXPIRY_VALUE)
+    assert record is not None and record["expires_at"] == expires
+    # AND the counts are per target, the denied account reported and the others done
+    assert result["status"] == "partial"
+    assert _target(result, DENIED_MEMBER)["status"] == "denied"
+    assert _target(result, MEMBER_A)["created"] == 2
+    assert _target(result, MEMBER_A)["skipped"] == 1
+    assert _target(result, MEMBER_B)["created"] == 1
+
+
+def test_weekly_copies_are_made_on_the_weekly_day_with_the_weekly_retention(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the default weekly day (Sunday, UTC) has come
+    fake_clock.advance(6 * DAY)
+    assert fake_clock.now().strftime("%a") == "Sun"
+    # WHEN the schedule runs
+    backup({"action": "backup"})
+    # THEN the weekly volume is copied, expiring after 35 days
+    expires = (fake_clock.now() + timedelta(days=35)).isoformat().replace("+00:00", "Z")
+    copies = _snapshots_of(member_a["ec2"], member_a["weekly"])
+    assert copies == [
+        {SOURCE_VOLUME_TAG: member_a["weekly"], COPY_TAG: "weekly", EXPIRES_TAG: expires}
+    ]
+
+
+def test_a_retried_schedule_on_the_same_day_does_not_copy_twice(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN a completed backup today
+    first = backup({"action": "backup"})
+    # WHEN the schedule is retried later the same UTC day
+    fake_clock.advance(3600)
+    second = backup({"action": "backup"})
+    # THEN the first run's result is returned and no second copy is made
+    assert _target(second, MEMBER_A)["repeat"] is True
+    assert _target(second, MEMBER_A)["created"] == _target(first, MEMBER_A)["created"]
+    assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
+    assert len(_backup_names(member_a["dynamodb"])) == 1
+    # WHEN the next day's schedule runs
+    fake_clock.advance(DAY)
+    backup({"action": "backup"})
+    # THEN it makes that day's copies
+    assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 2
+    assert _backup_names(member_a["dynamodb"]) == [
+        "lambda-fleet-orders-20250602",
+        "lambda-fleet-orders-20250603",
+    ]
+
+
+def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN today's copies, plus a hand-made snapshot and a hand-made backup with our prefix
+    ec2, dynamodb = member_a["ec2"], member_a["dynamodb"]
+    backup({"action": "backup"})
+    manual_snapshot = ec2.create_snapshot(VolumeId=member_a["untagged"])["SnapshotId"]
+    dynamodb.create_backup(TableName="scratch", BackupName="lambda-fleet-scratch-manual")
+    first_copies = {s["SnapshotId"] for s in _snapshots(ec2)} - {manual_snapshot}
+    # WHEN the schedule runs after the 7-day retention
+    fake_clock.advance(8 * DAY)
+    result = backup({"action": "backup"})
+    # THEN the first day's snapshot and backup are deleted, the hand-made ones kept
+    remaining = {s["SnapshotId"] for s in _snapshots(ec2)}
+    assert first_copies.isdisjoint(remaining)
+    assert manual_snapshot in remaining
+    assert _backup_names(dynamodb) == [
+        "lambda-fleet-orders-20250610",
+        "lambda-fleet-scratch-manual",
+    ]
+    assert _target(result, MEMBER_A)["deleted"] == 2
+
+
+def test_a_failing_snapshot_is_reported_and_the_other_resources_are_still_copied(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+) -> None:
+    # GIVEN a second daily volume whose CreateSnapshot the EC2 API refuses
+    broken = _volume(member_a["ec2"], backup="daily")
+    backup({"action": "backup", "dry_run": True})
+    member_ec2 = built_services[0].sessions.client("ec2", MEMBER_A, REGION)
+
+    def refuse(params: dict[str, Any], **_: Any) -> Any:
+        if params.get("body", {}).get("VolumeId") == broken:
+            error = {"Code": "IncorrectState", "Message": f"{broken} is not ready"}
+            return _Response(), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return None
+
+    member_ec2.meta.events.register("before-call.ec2.CreateSnapshot", refuse)
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN the broken volume is reported, the other volume and the table are copied
+    target = _target(result, MEMBER_A)
+    assert target["status"] == "partial"
+    assert target["failed"] == 1
+    assert target["errors"][0]["resource"] == broken
+    assert target["created"] == 2
+    assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
+    assert _snapshots_of(member_a["ec2"], broken) == []
+
+
+class _Response:
+    status_code = 400
+    headers: dict[str, str] = {}
+
+
+@pytest.mark.parametrize("switch", ["event", "environment"])
+def test_dry_run_reports_copies_and_deletions_and_changes_nothing(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    switch: str,
+) -> None:
+    # GIVEN copies made 8 days ago, past their 7-day retention now
+    ec2, dynamodb = member_a["ec2"], member_a["dynamodb"]
+    backup({"action": "backup"})
+    fake_clock.advance(8 * DAY)
+    before = ({s["SnapshotId"] for s in _snapshots(ec2)}, _backup_names(dynamodb))
+    event: dict[str, Any] = {"action": "backup"}
+    if switch == "event":
+        event["dry_run"] = True
+    else:
+        monkeypatch.setenv("FLEET_DRY_RUN", "true")
+    # WHEN a dry run happens
+    result = backup(event)
+    # THEN it reports what it would create and delete, and nothing changed
+    target = _target(result, MEMBER_A)
+    assert result["dry_run"] is True
+    assert (target["created"], target["deleted"]) == (2, 2)
+    assert ({s["SnapshotId"] for s in _snapshots(ec2)}, _backup_names(dynamodb)) == before
+    # AND the day is not claimed: the real run afterwards still copies
+    monkeypatch.setenv("FLEET_DRY_RUN", "false")
+    assert _target(backup({"action": "backup"}), MEMBER_A)["created"] == 2
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"action": "snapshot"}, "action"),
+        ({"action": "backup", "dry_run": 1}, "dry_run"),
+        ({"action": "backup", "tables": ["x"]}, "tables"),
+        ("backup", "event"),
+    ],
+)
+def test_bad_input_is_an_error_naming_the_field_and_copies_nothing(
+    backup: Invoke, member_a: dict[str, Any], event: Any, field: str
+) -> None:
+    # GIVEN member A's tagged resources
+    # WHEN the handler gets an invalid event
+    result = backup(event)
+    # THEN the result names the field and no copy was made
+    assert result["status"] == "error"
+    assert field in result["error"]
+    assert _snapshots(member_a["ec2"]) == []
+
+
+def test_an_invalid_weekly_day_setting_is_an_error_naming_the_variable(
+    backup: Invoke, member_a: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN BACKUP_WEEKLY_DAY set to a day name the function does not know
+    monkeypatch.setenv("BACKUP_WEEKLY_DAY", "SUNDAY")
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN the error names the variable and nothing was copied
+    assert result["status"] == "error"
+    assert "BACKUP_WEEKLY_DAY" in result["error"]
+    assert _snapshots(member_a["ec2"]) == []

@@ -1,0 +1,79 @@
+"""Fixtures of the cleanup manager tests: members A and B plus a denied one, a movable clock.
+
+moto stamps snapshots and volumes with the real creation time, so instead of back-dating
+resources the tests run the cleanup on a clock set in the future relative to creation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from fleet_shared.state_table import StateTable
+from handlers.cleanup_manager import app
+from handlers.cleanup_manager.settings import CleanupEnvironment
+from tests.handlers.member_accounts import (
+    DENIED_MEMBER,
+    MEMBER_A,
+    MEMBER_B,
+    REGION,
+    deny_assume_role,
+    fleet_inventory,
+    share_botocore_models,
+)
+
+DATA_BUCKET = "lambda-fleet-data"
+
+
+@pytest.fixture(autouse=True)
+def _fast_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No default AMI catalogue (not owned by the members anyway) and shared botocore models."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    share_botocore_models(monkeypatch)
+
+
+@pytest.fixture
+def future_clock() -> ManualClock:
+    """40 days after the resources the test creates now: snapshots are past the 30-day age."""
+    return ManualClock(datetime.now(UTC).replace(microsecond=0) + timedelta(days=40))
+
+
+@pytest.fixture
+def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
+    state_table: StateTable,
+    alert_inbox: Any,
+    inventory_in_s3: dict[str, Any],
+    future_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[Any], dict[str, Any]]:
+    """Invoke the handler for members A, B and a member whose AssumeRole is denied.
+
+    The environment and services are rebuilt per call (a test may change a variable between
+    runs) and keep the movable clock.
+    """
+    document = fleet_inventory(inventory_in_s3, MEMBER_A, MEMBER_B, DENIED_MEMBER)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(document).encode("utf-8"),
+    )
+
+    def services() -> app.CleanupServices:
+        built = app.build_services(load_environment(CleanupEnvironment), future_clock)
+        deny_assume_role(built.sessions.hub_client("sts"), DENIED_MEMBER)
+        return built
+
+    def invoke(event: Any) -> dict[str, Any]:
+        monkeypatch.setattr(app, "_environment", lambda: load_environment(CleanupEnvironment))
+        monkeypatch.setattr(app, "_services", services)
+        return app.lambda_handler(event, lambda_context)
+
+    return invoke

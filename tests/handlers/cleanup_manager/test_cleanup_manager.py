@@ -1,0 +1,272 @@
+"""The scheduled cleanup across member accounts: notice, deletion, sparing, dry run, bad input."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.clock import ManualClock
+from handlers.cleanup_manager.candidates import MARK_TAG
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
+
+Invoke = Callable[[Any], dict[str, Any]]
+
+
+def _volume(ec2: Any, **tags: str) -> str:
+    arguments: dict[str, Any] = {"AvailabilityZone": f"{REGION}a", "Size": 1}
+    if tags:
+        arguments["TagSpecifications"] = [
+            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    return ec2.create_volume(**arguments)["VolumeId"]
+
+
+def _snapshot(ec2: Any, **tags: str) -> str:
+    snapshot_id = ec2.create_snapshot(VolumeId=_volume(ec2))["SnapshotId"]
+    if tags:
+        ec2.create_tags(
+            Resources=[snapshot_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
+    return snapshot_id
+
+
+def _tags(ec2: Any, resource_id: str) -> dict[str, str]:
+    described = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])
+    return {tag["Key"]: tag["Value"] for tag in described["Tags"]}
+
+
+def _snapshot_ids(ec2: Any) -> set[str]:
+    return {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+
+
+def _volume_ids(ec2: Any) -> set[str]:
+    return {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+
+
+def _target(result: dict[str, Any], account_id: str) -> dict[str, Any]:
+    return next(t for t in result["targets"] if t["account_id"] == account_id)
+
+
+def _actions(target: dict[str, Any]) -> dict[str, str]:
+    return {entry["id"]: entry["action"] for entry in target["actions"]}
+
+
+@pytest.fixture
+def member_a(mocked_aws: None) -> dict[str, Any]:
+    """Member A: one stale snapshot of each sort, an unattached and an attached volume.
+
+    Every snapshot is created from a throw-away volume, which is itself unattached.
+    """
+    ec2 = member_session(MEMBER_A).client("ec2")
+    instance_id = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0][
+        "InstanceId"
+    ]
+    image_id = ec2.create_image(InstanceId=instance_id, Name="golden")["ImageId"]
+    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    attached = _volume(ec2)
+    ec2.attach_volume(VolumeId=attached, InstanceId=instance_id, Device="/dev/sdf")
+    return {
+        "ec2": ec2,
+        "stale": _snapshot(ec2),
+        "later_kept": _snapshot(ec2),
+        "kept": _snapshot(ec2, keep="true"),
+        "ami": image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"],
+        "unattached": _volume(ec2),
+        "attached": attached,
+    }
+
+
+def test_first_run_marks_candidates_in_each_member_alerts_per_account_and_isolates_denied(
+    cleaner: Invoke, member_a: dict[str, Any], alert_inbox: Any, future_clock: ManualClock
+) -> None:
+    # GIVEN member A with stale, kept, AMI-backed snapshots and volumes, member B with one stale
+    # snapshot, a stale snapshot in the hub (not a member) and a member that denies AssumeRole
+    ec2_a = member_a["ec2"]
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    stale_b = _snapshot(ec2_b)
+    hub_ec2 = boto3.client("ec2", region_name=REGION)
+    hub_snapshot = _snapshot(hub_ec2)
+    # WHEN the schedule runs 40 days later
+    result = cleaner({"action": "cleanup"})
+    # THEN candidates are marked with today + 7 days, in their own account only
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+    assert result["status"] == "partial"
+    assert _target(result, DENIED_MEMBER)["status"] == "denied"
+    actions_a = _actions(_target(result, MEMBER_A))
+    assert actions_a[member_a["stale"]] == "mark"
+    assert actions_a[member_a["unattached"]] == "mark"
+    for skipped in ("kept", "ami", "attached"):
+        assert member_a[skipped] not in actions_a
+    assert _tags(ec2_a, member_a["stale"])[MARK_TAG] == delete_after
+    assert _tags(ec2_a, member_a["unattached"])[MARK_TAG] == delete_after
+    assert MARK_TAG not in _tags(ec2_a, member_a["kept"])
+    assert MARK_TAG not in _tags(ec2_a, member_a["ami"])
+    assert _tags(ec2_b, stale_b)[MARK_TAG] == delete_after
+    assert MARK_TAG not in _tags(hub_ec2, hub_snapshot)
+    assert _snapshot_ids(ec2_a) >= {member_a["stale"], member_a["kept"]}
+    # AND one warning alert per member account with new marks
+    alerts = alert_inbox.receive()
+    assert sorted(a.alert["account_id"] for a in alerts) == [MEMBER_A, MEMBER_B]
+    assert {a.alert["severity"] for a in alerts} == {"warning"}
+    assert (
+        member_a["stale"]
+        in next(a for a in alerts if a.alert["account_id"] == MEMBER_A).alert["detail"]
+    )
+
+
+def test_later_run_deletes_what_is_still_a_candidate_and_spares_what_no_longer_is(
+    cleaner: Invoke, member_a: dict[str, Any], alert_inbox: Any, future_clock: ManualClock
+) -> None:
+    # GIVEN a first run that marked A's stale snapshots and unattached volume
+    ec2 = member_a["ec2"]
+    cleaner({"action": "cleanup"})
+    alert_inbox.receive()
+    # WHEN, before the date, one snapshot is tagged keep and the volume gets attached
+    ec2.create_tags(Resources=[member_a["later_kept"]], Tags=[{"Key": "keep", "Value": "true"}])
+    instance_id = ec2.describe_instances()["Reservations"][0]["Instances"][0]["InstanceId"]
+    ec2.attach_volume(VolumeId=member_a["unattached"], InstanceId=instance_id, Device="/dev/sdg")
+    # AND a run happens before the notice has passed
+    future_clock.advance(timedelta(days=3).total_seconds())
+    early = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN nothing marked is deleted yet, and the resources no longer candidates are spared
+    assert early["deleted"] == 0
+    assert _actions(early)[member_a["stale"]] == "pending"
+    assert _actions(early)[member_a["later_kept"]] == "spare"
+    assert _actions(early)[member_a["unattached"]] == "spare"
+    assert MARK_TAG not in _tags(ec2, member_a["later_kept"])
+    assert MARK_TAG not in _tags(ec2, member_a["unattached"])
+    # WHEN the schedule runs once the notice has passed
+    future_clock.advance(timedelta(days=5).total_seconds())
+    late = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the snapshot still a candidate is deleted, the spared ones remain
+    assert _actions(late)[member_a["stale"]] == "delete"
+    remaining = _snapshot_ids(ec2)
+    assert member_a["stale"] not in remaining
+    assert {member_a["later_kept"], member_a["kept"], member_a["ami"]} <= remaining
+    assert member_a["unattached"] in _volume_ids(ec2)
+    assert late["failed"] == 0
+
+
+def _lambda_function(session: boto3.Session, name: str, versions: int) -> Any:
+    iam = session.client("iam")
+    role_arn = iam.create_role(
+        RoleName="fn-role",
+        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}',
+    )["Role"]["Arn"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    client = session.client("lambda")
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role_arn,
+        Handler="app.handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )
+    for number in range(versions):
+        client.update_function_code(FunctionName=name, ZipFile=buffer.getvalue())
+        client.publish_version(FunctionName=name, Description=f"v{number + 1}")
+    return client
+
+
+def _published(client: Any, name: str) -> set[str]:
+    versions = client.list_versions_by_function(FunctionName=name)["Versions"]
+    return {v["Version"] for v in versions if v["Version"] != "$LATEST"}
+
+
+def test_old_lambda_versions_get_notice_in_state_then_are_deleted_unless_aliased(
+    cleaner: Invoke, alert_inbox: Any, future_clock: ManualClock
+) -> None:
+    # GIVEN a function in member A with 6 published versions, version 2 behind an alias
+    client = _lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    client.create_alias(FunctionName="orders", Name="stable", FunctionVersion="2")
+    # WHEN the first run happens
+    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the versions beyond the newest 3, except the aliased one, are marked, not deleted
+    assert {i: a for i, a in _actions(first).items() if i.startswith("orders:")} == {
+        "orders:1": "mark",
+        "orders:3": "mark",
+    }
+    assert _published(client, "orders") == {"1", "2", "3", "4", "5", "6"}
+    # WHEN the alias moves to version 3 and the schedule runs after the notice
+    client.update_alias(FunctionName="orders", Name="stable", FunctionVersion="3")
+    future_clock.advance(timedelta(days=7).total_seconds())
+    second = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN version 1 is deleted, version 3 (aliased since) is spared, version 2 is newly marked
+    assert {i: a for i, a in _actions(second).items() if i.startswith("orders:")} == {
+        "orders:1": "delete",
+        "orders:2": "mark",
+        "orders:3": "spare",
+    }
+    assert _published(client, "orders") == {"2", "3", "4", "5", "6"}
+
+
+@pytest.mark.parametrize("switch", ["event", "environment"])
+def test_dry_run_reports_what_it_would_do_and_changes_nothing(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    switch: str,
+) -> None:
+    # GIVEN member A with candidates, and dry run asked by the event or by FLEET_DRY_RUN
+    ec2 = member_a["ec2"]
+    event: dict[str, Any] = {"action": "cleanup"}
+    if switch == "event":
+        event["dry_run"] = True
+    else:
+        monkeypatch.setenv("FLEET_DRY_RUN", "true")
+    # WHEN the cleanup runs
+    result = cleaner(event)
+    # THEN it reports the marks it would set, but sets none and alerts nobody
+    target = _target(result, MEMBER_A)
+    assert result["dry_run"] is True
+    assert _actions(target)[member_a["stale"]] == "mark"
+    assert target["marked"] >= 2
+    assert MARK_TAG not in _tags(ec2, member_a["stale"])
+    assert MARK_TAG not in _tags(ec2, member_a["unattached"])
+    assert alert_inbox.receive() == []
+
+
+def test_dry_run_after_the_notice_deletes_nothing(
+    cleaner: Invoke, member_a: dict[str, Any], alert_inbox: Any, future_clock: ManualClock
+) -> None:
+    # GIVEN candidates marked by a real run, and the notice period over
+    ec2 = member_a["ec2"]
+    cleaner({"action": "cleanup"})
+    future_clock.advance(timedelta(days=8).total_seconds())
+    # WHEN a dry run happens
+    target = _target(cleaner({"action": "cleanup", "dry_run": True}), MEMBER_A)
+    # THEN it reports the deletions it would make and the resources are still there
+    assert _actions(target)[member_a["stale"]] == "delete"
+    assert member_a["stale"] in _snapshot_ids(ec2)
+    assert member_a["unattached"] in _volume_ids(ec2)
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"action": "purge"}, "action"),
+        ({"action": "cleanup", "dry_run": "yes"}, "dry_run"),
+        ({"action": "cleanup", "force": True}, "force"),
+        (["cleanup"], "event"),
+    ],
+)
+def test_bad_input_is_an_error_naming_the_field_and_marks_nothing(
+    cleaner: Invoke, member_a: dict[str, Any], alert_inbox: Any, event: Any, field: str
+) -> None:
+    # GIVEN member A with candidates
+    # WHEN the handler gets an invalid event
+    result = cleaner(event)
+    # THEN the result names the field, and nothing was marked or alerted
+    assert result["status"] == "error"
+    assert field in result["error"]
+    assert MARK_TAG not in _tags(member_a["ec2"], member_a["stale"])
+    assert alert_inbox.receive() == []
