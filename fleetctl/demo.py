@@ -11,8 +11,8 @@
 4. A timeline, node group sizes through the day, the alerts the local Slack/PagerDuty receiver
    got, and the reports (copied with the plan to ./out/) are printed.
 
-The day is compressed into about a minute, so the scaler's cooldown is shortened to fit it, and
-the day has one incident: the cluster's health endpoint fails from 14:00 to 16:00 IST.
+The day is compressed into about a minute, so the scaler's cooldown is shortened to fit it; the
+day has one incident: the cluster's health endpoint fails from 14:00 to 16:00 IST.
 """
 
 from __future__ import annotations
@@ -35,14 +35,13 @@ from catalog import FUNCTIONS
 from components.naming import member_execution_role_name
 from components.settings import FleetSettings, load_settings
 from fleetctl.demo_world import (
-    DEMO_CREDENTIALS,
     DemoWorld,
     aws_client,
     create_hub,
     create_member,
     demo_now,
-    member_credentials,
     queue_cost_explorer_results,
+    role_credentials,
 )
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
 from fleetctl.invoke import deployed_environment
@@ -77,10 +76,14 @@ class Timeline:
 @contextmanager
 def moto_server(hub_account_id: str) -> Iterator[str]:
     """A moto server on 127.0.0.1 whose default account is the hub; stopped on any exit."""
+    # moto takes its default account from MOTO_ACCOUNT_ID once, on import; left set, the variable
+    # would also override the account of assumed-role credentials on every request.
     os.environ["MOTO_ACCOUNT_ID"] = hub_account_id
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - reads MOTO_ACCOUNT_ID on import
+
+    del os.environ["MOTO_ACCOUNT_ID"]
     # The server logs every request through werkzeug; the demo prints its own timeline.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - reads MOTO_ACCOUNT_ID on import
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -99,8 +102,9 @@ def _settings(stack: str) -> FleetSettings:
 
 
 def _environments(
-    run: ProgramRun, endpoint_url: str, region: str, receiver_url: str
+    run: ProgramRun, world: DemoWorld, receiver_url: str
 ) -> dict[str, dict[str, str]]:
+    endpoint_url, region = world.endpoint_url, world.region
     environments = {}
     for spec in FUNCTIONS:
         variables = deployed_environment(run, spec)
@@ -112,8 +116,9 @@ def _environments(
                 "AWS_ENDPOINT_URL": endpoint_url,
                 "AWS_REGION": region,
                 "AWS_DEFAULT_REGION": region,
-                "AWS_ACCESS_KEY_ID": DEMO_CREDENTIALS["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": DEMO_CREDENTIALS["aws_secret_access_key"],
+                "AWS_ACCESS_KEY_ID": world.hub_credentials["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": world.hub_credentials["aws_secret_access_key"],
+                "AWS_SESSION_TOKEN": world.hub_credentials["aws_session_token"],
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "LambdaFleet",
                 "PAGERDUTY_EVENTS_URL": f"{receiver_url}/pagerduty",
@@ -149,6 +154,7 @@ def summarize(result: Any) -> str:
                 parts.append(f"{key}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
             else:
                 parts.append(f"{key}: {len(value)}")
+            parts.extend(_totals(value))
         elif key in {"counts", "summary"} and isinstance(value, dict):
             parts.append(
                 f"{key}: "
@@ -159,6 +165,17 @@ def summarize(result: Any) -> str:
     return "; ".join(parts) or ", ".join(sorted(result))[:100]
 
 
+def _totals(targets: list[dict[str, Any]]) -> list[str]:
+    """Counts that targets report (created, deleted, findings...), added up across targets."""
+    totals: dict[str, int] = {}
+    for target in targets:
+        counts = target.get("counts") if isinstance(target.get("counts"), dict) else target
+        for name, number in counts.items():
+            if isinstance(number, int) and not isinstance(number, bool) and number:
+                totals[name] = totals.get(name, 0) + number
+    return [f"{name}={number}" for name, number in sorted(totals.items())][:5]
+
+
 class DayReplay:
     def __init__(
         self, world: DemoWorld, pool: WorkerPool, settings: FleetSettings, stack: str
@@ -167,7 +184,7 @@ class DayReplay:
         self.pool = pool
         self.settings = settings
         self.stack = stack
-        self.sqs = aws_client("sqs", world.endpoint_url, world.region)
+        self.sqs = aws_client("sqs", world.endpoint_url, world.region, **world.hub_credentials)
 
     def invoke(self, timeline: Timeline, at: datetime, function: str, event: Any, done: int) -> Any:
         try:
@@ -234,7 +251,7 @@ class DayReplay:
         for member in self.settings.members:
             for cluster in member.clusters:
                 region = member.cluster_region(cluster)
-                credentials = member_credentials(
+                credentials = role_credentials(
                     self.world.endpoint_url,
                     region,
                     f"arn:aws:iam::{member.account_id}:role/{role}",
@@ -288,7 +305,7 @@ def _replay_day() -> date:
 
 
 def _copy_reports(world: DemoWorld, out_dir: Path) -> list[str]:
-    s3 = aws_client("s3", world.endpoint_url, world.region)
+    s3 = aws_client("s3", world.endpoint_url, world.region, **world.hub_credentials)
     copied = []
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=world.data_bucket, Prefix="reports/"):
@@ -336,7 +353,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
         queue_cost_explorer_results(endpoint, now)
         print(f"moto server on {endpoint}; Slack/PagerDuty receiver on {receiver.url}", flush=True)
         timeline = Timeline(total=len(firings))
-        environments = _environments(run, endpoint, settings.hub.region, receiver.url)
+        environments = _environments(run, world, receiver.url)
         with WorkerPool(environments, out_dir / "logs") as pool:
             replay = DayReplay(world, pool, settings, stack)
             timeline.sizes.append(("start", replay.node_group_sizes()))

@@ -21,8 +21,10 @@ import botocore.config
 
 from components.settings import FleetSettings
 
-DEMO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# moto accepts any keys; these only ask STS for the roles the demo's callers act as.
+BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 HISTORY_DAYS = 14
+STALE_AGE_DAYS = 45
 CONTAINER_INSIGHTS = "ContainerInsights"
 ALERT_SEVERITIES = ("critical", "warning", "info")
 
@@ -42,6 +44,7 @@ class DemoWorld:
     region: str
     data_bucket: str
     queues: DemoQueues
+    hub_credentials: dict[str, str]
 
 
 def aws_client(service: str, endpoint_url: str, region: str, **credentials: str) -> Any:
@@ -50,13 +53,13 @@ def aws_client(service: str, endpoint_url: str, region: str, **credentials: str)
         endpoint_url=endpoint_url,
         region_name=region,
         config=botocore.config.Config(retries={"mode": "standard"}),
-        **(credentials or DEMO_CREDENTIALS),
+        **credentials,
     )
 
 
-def member_credentials(endpoint_url: str, region: str, role_arn: str) -> dict[str, str]:
-    """Credentials of the member execution role, as the handlers get them."""
-    sts = aws_client("sts", endpoint_url, region)
+def role_credentials(endpoint_url: str, region: str, role_arn: str) -> dict[str, str]:
+    """Credentials of a role; moto places whatever they create in the role's account."""
+    sts = aws_client("sts", endpoint_url, region, **BOOTSTRAP_CREDENTIALS)
     issued = sts.assume_role(RoleArn=role_arn, RoleSessionName="lambda-fleet-demo")["Credentials"]
     return {
         "aws_access_key_id": issued["AccessKeyId"],
@@ -76,9 +79,17 @@ def create_hub(
     inventory: dict[str, Any],
     receiver_url: str,
 ) -> DemoWorld:
-    """The hub's bucket, table, topics, secrets and inventory, named as the plan names them."""
+    """The hub's bucket, table, topics, secrets and inventory, named as the plan names them.
+
+    The functions act in the hub as a role of the hub account, as they do in Lambda.
+    """
     region = settings.hub.region
-    s3 = aws_client("s3", endpoint_url, region)
+    credentials = role_credentials(
+        endpoint_url,
+        region,
+        f"arn:aws:iam::{settings.hub.account_id}:role/lambda-fleet-demo-functions",
+    )
+    s3 = aws_client("s3", endpoint_url, region, **credentials)
     bucket = environment["DATA_BUCKET_NAME"]
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
     s3.put_object(
@@ -87,7 +98,7 @@ def create_hub(
         Body=json.dumps(inventory, sort_keys=True, indent=2).encode(),
         ContentType="application/json",
     )
-    dynamodb = aws_client("dynamodb", endpoint_url, region)
+    dynamodb = aws_client("dynamodb", endpoint_url, region, **credentials)
     dynamodb.create_table(
         TableName=environment["STATE_TABLE_NAME"],
         KeySchema=[
@@ -100,8 +111,8 @@ def create_hub(
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-    sns = aws_client("sns", endpoint_url, region)
-    sqs = aws_client("sqs", endpoint_url, region)
+    sns = aws_client("sns", endpoint_url, region, **credentials)
+    sqs = aws_client("sqs", endpoint_url, region, **credentials)
     alerts_url = sqs.create_queue(QueueName="demo-alerts")["QueueUrl"]
     alerts_arn = sqs.get_queue_attributes(QueueUrl=alerts_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -116,7 +127,7 @@ def create_hub(
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=alerts_arn)
     if environment.get("EMAIL_TOPIC_ARN"):
         sns.create_topic(Name=_name_of(environment["EMAIL_TOPIC_ARN"]))
-    secrets = aws_client("secretsmanager", endpoint_url, region)
+    secrets = aws_client("secretsmanager", endpoint_url, region, **credentials)
     if environment.get("SLACK_WEBHOOK_SECRET"):
         secrets.create_secret(
             Name=environment["SLACK_WEBHOOK_SECRET"], SecretString=f"{receiver_url}/slack"
@@ -148,6 +159,7 @@ def create_hub(
         region=region,
         data_bucket=bucket,
         queues=DemoQueues(alerts_url=alerts_url, bucket_events_url=events_url),
+        hub_credentials=credentials,
     )
 
 
@@ -167,7 +179,7 @@ def create_member(
     for member in settings.members:
         role_arn = f"arn:aws:iam::{member.account_id}:role/{member_role_name}"
         for region in member.regions:
-            credentials = member_credentials(endpoint_url, region, role_arn)
+            credentials = role_credentials(endpoint_url, region, role_arn)
             eks = aws_client("eks", endpoint_url, region, **credentials)
             ec2 = aws_client("ec2", endpoint_url, region, **credentials)
             cloudwatch = aws_client("cloudwatch", endpoint_url, region, **credentials)
@@ -215,7 +227,7 @@ def create_member(
                         subnets=subnets,
                     )
                 _put_history(cloudwatch, cluster.name, now)
-            _put_stale_resources(ec2, vpc_id)
+            _put_stale_resources(ec2, vpc_id, member.account_id)
 
 
 def _create_node_group_instances(
@@ -276,11 +288,28 @@ def _put_history(cloudwatch: Any, cluster: str, now: datetime) -> None:
             )
 
 
-def _put_stale_resources(ec2: Any, vpc_id: str) -> None:
-    volume = ec2.create_volume(AvailabilityZone=f"{ec2.meta.region_name}a", Size=20)
-    for index in range(3):
+def _put_stale_resources(ec2: Any, vpc_id: str, account_id: str) -> None:
+    """Old snapshots and a forgotten volume for cleanup, a tagged volume for backup, port 22."""
+    zone = f"{ec2.meta.region_name}a"
+    ec2.create_volume(
+        AvailabilityZone=zone,
+        Size=100,
+        TagSpecifications=[
+            {"ResourceType": "volume", "Tags": [{"Key": "backup", "Value": "daily"}]}
+        ],
+    )
+    volume = ec2.create_volume(AvailabilityZone=zone, Size=20)
+    snapshots = [
         ec2.create_snapshot(VolumeId=volume["VolumeId"], Description=f"nightly copy {index}")
-    ec2.create_volume(AvailabilityZone=f"{ec2.meta.region_name}a", Size=50)
+        for index in range(3)
+    ]
+    forgotten = ec2.create_volume(AvailabilityZone=zone, Size=50)
+    _age_in_moto(
+        ec2,
+        account_id,
+        snapshot_ids=[snapshot["SnapshotId"] for snapshot in snapshots],
+        volume_ids=[forgotten["VolumeId"]],
+    )
     group = ec2.create_security_group(
         GroupName="legacy-bastion", Description="left open by hand", VpcId=vpc_id
     )
@@ -295,6 +324,22 @@ def _put_stale_resources(ec2: Any, vpc_id: str) -> None:
             }
         ],
     )
+
+
+def _age_in_moto(
+    ec2: Any, account_id: str, *, snapshot_ids: list[str], volume_ids: list[str]
+) -> None:
+    """Make the stale resources as old as stale resources are (the server runs in this process).
+
+    EC2 has no API to set a creation time, so the demo's world is aged in moto's own records.
+    """
+    from moto.ec2.models import ec2_backends  # noqa: PLC0415 - only once the server runs
+
+    backend = ec2_backends[account_id][ec2.meta.region_name]
+    for snapshot_id in snapshot_ids:
+        backend.snapshots[snapshot_id].start_time -= timedelta(days=STALE_AGE_DAYS)
+    for volume_id in volume_ids:
+        backend.volumes[volume_id].create_time -= timedelta(days=STALE_AGE_DAYS)
 
 
 def queue_cost_explorer_results(endpoint_url: str, now: datetime) -> None:
