@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from handlers.spot_optimizer.app import parse_request
 from handlers.spot_optimizer.scoring import (
     PricePoint,
     coefficient_of_variation,
@@ -84,3 +87,11 @@ def test_score_penalises_volatility_rising_prices_and_interruptions() -> None:
     # AND a falling trend scores like a flat one, spot above on-demand gets no savings points
     assert opportunity_score(70.0, 0.0, -0.5, 0.0).score == 85.0
     assert opportunity_score(-10.0, 0.0, 0.0, 0.0).score == 50.0
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[3] / "events" / "spot_optimizer").glob("*.json"))
+)
+def test_example_events_are_valid(path: Path) -> None:
+    # GIVEN an example event under events/ THEN it validates into one of the handler's models
+    assert parse_request(json.loads(path.read_text())) is not None
