@@ -1,0 +1,96 @@
+"""analyze_fleet (the hourly schedule): every SPOT node group of the fleet inventory.
+
+Node groups are grouped per (account, region) so each target's spot history is read once; a
+target that fails (AssumeRole denied, an API error) is reported and the others go on. The latest
+analysis of each node group is saved in the state table (keys.analysis_key) for dashboards and
+for recommend_node_group_mix's callers; nothing in the member accounts changes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.exceptions import FleetError
+from fleet_shared.observability import observability_for
+from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key
+from handlers.spot_optimizer.opportunities import analyze_opportunities
+from handlers.spot_optimizer.runtime import FUNCTION_NAME, SpotRuntime
+from handlers.spot_optimizer.scoring import INSUFFICIENT_HISTORY
+
+logger = observability_for(FUNCTION_NAME).logger
+
+
+def analyze_fleet(runtime: SpotRuntime, *, dry_run: bool) -> dict[str, Any]:
+    """`{"action", "dry_run", "targets": [...], "summary"}`; dry run saves nothing."""
+    inventory = runtime.inventory()
+    groups: dict[tuple[str, str], list[tuple[str, Any]]] = defaultdict(list)
+    for member, cluster in inventory.clusters():
+        for group in cluster.node_groups:
+            if group.capacity_type == "SPOT":
+                groups[(member.account_id, cluster.region)].append((cluster.name, group))
+    targets = []
+    for (account, region), members in groups.items():
+        types = sorted({kind for _, group in members for kind in group.instance_types})
+        try:
+            analysis = analyze_opportunities(runtime, account, region, types)
+        except (FleetError, ClientError, BotoCoreError) as error:
+            logger.warning("target failed", extra={"account": account, "error": str(error)})
+            targets.append(
+                {"account_id": account, "region": region, "status": "error", "error": str(error)}
+            )
+            continue
+        by_type = {item["instance_type"]: item for item in analysis["results"]}
+        node_groups = []
+        for cluster_name, group in members:
+            summary = _node_group_summary(cluster_name, group, by_type, analysis["window"])
+            if not dry_run:
+                runtime.state.put_value(
+                    analysis_key(account, region, cluster_name, group.name),
+                    LATEST_ANALYSIS,
+                    {**summary, "analyzed_at": analysis["window"]["end"]},
+                    ttl_seconds=runtime.environment.spot_analysis_ttl_days * 86400,
+                )
+            node_groups.append(summary)
+        targets.append(
+            {"account_id": account, "region": region, "status": "ok", "node_groups": node_groups}
+        )
+    failed = sum(target["status"] == "error" for target in targets)
+    return {
+        "action": "analyze_fleet",
+        "dry_run": dry_run,
+        "targets": targets,
+        "summary": {
+            "targets": len(targets),
+            "failed_targets": failed,
+            "node_groups": sum(len(t.get("node_groups", [])) for t in targets),
+        },
+    }
+
+
+def _node_group_summary(
+    cluster: str, group: Any, by_type: dict[str, dict[str, Any]], window: dict[str, str]
+) -> dict[str, Any]:
+    results = [by_type[kind] for kind in group.instance_types if kind in by_type]
+    scored = [item for item in results if item.get("score") is not None]
+    return {
+        "cluster": cluster,
+        "nodegroup": group.name,
+        "window": window,
+        "mean_score": round(sum(i["score"] for i in scored) / len(scored), 2) if scored else None,
+        "instance_types": [
+            {
+                "instance_type": item["instance_type"],
+                "status": item["status"],
+                "score": item.get("score"),
+                "recommended": item.get("recommended"),
+                "confidence": item.get("confidence"),
+                "on_demand_source": item.get("on_demand_source"),
+                "error": item.get("error"),
+                "history": "ok" if item.get("confidence") == "high" else INSUFFICIENT_HISTORY,
+            }
+            for item in results
+        ],
+    }

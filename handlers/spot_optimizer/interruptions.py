@@ -1,0 +1,294 @@
+"""handle_interruption: a spot instance of a member account got its two-minute warning.
+
+1. Describe the instance in the member account (assumed role): type, AZ, and its node group from
+   the `eks:cluster-name` / `eks:nodegroup-name` tags. Nothing is written when this fails.
+2. Claim the instance id once (EventBridge delivers at least once), record the interruption under
+   the type/AZ key and the node group's interruption key (keys.py; never the scaler's node group
+   key, so the scaler's cooldown does not start), and raise a warning alert.
+3. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
+   propose a temporary +1 of the cluster's on-demand node group (within its max). With
+   SPOT_AUTO_APPLY=true and no dry run it is applied under the SAME node group lock as the scaler
+   (fleet_shared.node_group_locks), recorded under the node group's state key as the scaler does,
+   and announced at info level; at most once per hour per on-demand node group. The +1 is
+   temporary in that the cluster's next scheduled scale-down or restore resets the sizes.
+
+Recording and alerting happen in dry run too: they observe, they change no infrastructure.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.alerts import Alert, Severity, alert_id
+from fleet_shared.exceptions import LockNotAcquiredError
+from fleet_shared.node_group_locks import (
+    NODE_GROUP_LOCK_LEASE_SECONDS,
+    node_group_key,
+    node_group_lock_name,
+    node_group_resource,
+)
+from fleet_shared.observability import observability_for
+from handlers.spot_optimizer.keys import (
+    fallback_claim_key,
+    instance_claim_key,
+    node_group_interruptions_key,
+    zone_interruptions_key,
+)
+from handlers.spot_optimizer.models import InterruptionEvent
+from handlers.spot_optimizer.runtime import FUNCTION_NAME, SpotRuntime
+
+logger = observability_for(FUNCTION_NAME).logger
+
+CLUSTER_TAG = "eks:cluster-name"
+NODE_GROUP_TAG = "eks:nodegroup-name"
+THRESHOLD_WINDOW = timedelta(hours=1)
+CLAIM_TTL_SECONDS = 7 * 86400
+FALLBACK_CLAIM_SECONDS = 3600
+
+
+def handle_interruption(
+    event: InterruptionEvent, runtime: SpotRuntime, *, dry_run: bool, owner: str
+) -> dict[str, Any]:
+    """The result: the instance, its node group, and the fallback proposal or change, if any."""
+    account, region = event.account, event.region
+    instance_id = event.detail.instance_id
+    header: dict[str, Any] = {
+        "action": "handle_interruption",
+        "account_id": account,
+        "region": region,
+        "instance_id": instance_id,
+        "dry_run": dry_run,
+    }
+    ec2 = runtime.sessions.client("ec2", account, region)
+    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    instances = [i for reservation in reservations for i in reservation["Instances"]]
+    if not instances:
+        return {**header, "status": "error", "error": f"instance {instance_id} not found"}
+    instance = instances[0]
+    tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+    instance_type = instance["InstanceType"]
+    zone = instance["Placement"]["AvailabilityZone"]
+    cluster, group = tags.get(CLUSTER_TAG), tags.get(NODE_GROUP_TAG)
+    header.update(
+        instance_type=instance_type,
+        availability_zone=zone,
+        cluster=cluster,
+        nodegroup=group,
+    )
+    if not runtime.state.claim_once(
+        instance_claim_key(account, region, instance_id), CLAIM_TTL_SECONDS
+    ):
+        return {**header, "status": "duplicate", "reason": "this warning was already handled"}
+
+    now = runtime.clock.now()
+    record = {
+        "instance_id": instance_id,
+        "instance_type": instance_type,
+        "availability_zone": zone,
+        "cluster": cluster,
+        "nodegroup": group,
+        "instance_action": event.detail.instance_action,
+        "warned_at": (event.time or now).isoformat().replace("+00:00", "Z"),
+    }
+    ttl = runtime.environment.spot_history_ttl_days * 86400
+    runtime.state.record_change(
+        zone_interruptions_key(account, region, instance_type, zone), record, ttl
+    )
+    recent = 0
+    if cluster and group:
+        group_key = node_group_interruptions_key(account, region, cluster, group)
+        runtime.state.record_change(group_key, record, ttl)
+        recent = len(runtime.state.query_history(group_key, now - THRESHOLD_WINDOW))
+    header["interruptions_last_hour"] = recent
+    alert_sent = _alert_interruption(runtime, header)
+
+    threshold = runtime.environment.spot_interruption_threshold
+    result: dict[str, Any] = {**header, "status": "recorded", "alert_published": alert_sent}
+    if cluster and group and recent > threshold:
+        result["fallback"] = _on_demand_fallback(
+            runtime,
+            account=account,
+            region=region,
+            cluster=cluster,
+            spot_group=group,
+            recent=recent,
+            dry_run=dry_run,
+            owner=owner,
+        )
+    elif not (cluster and group):
+        result["reason"] = "the instance has no eks node group tags; only the type/AZ is recorded"
+    return result
+
+
+def _alert_interruption(runtime: SpotRuntime, header: dict[str, Any]) -> bool:
+    account, region = header["account_id"], header["region"]
+    if header["cluster"] and header["nodegroup"]:
+        resource = node_group_resource(account, region, header["cluster"], header["nodegroup"])
+    else:
+        resource = f"{account}/{region}/{header['instance_id']}"
+    title = (
+        f"Spot interruption: {header['instance_type']} in {header['availability_zone']}"
+        f" ({header['cluster'] or 'no cluster'}/{header['nodegroup'] or 'no node group'})"
+    )
+    detail = (
+        f"Instance {header['instance_id']} ({header['instance_type']}, "
+        f"{header['availability_zone']}) in {account}/{region} received a spot interruption "
+        f"warning; {header['interruptions_last_hour']} interruption(s) of its node group in the "
+        "last hour."
+    )
+    alert = Alert.create(
+        severity=Severity.WARNING,
+        source=FUNCTION_NAME,
+        title=title,
+        detail=detail,
+        resource=resource,
+        account_id=account,
+        region=region,
+        timestamp=runtime.clock.now(),
+        # One alert per instance: the router must not fold two interruptions into one.
+        id=alert_id(FUNCTION_NAME, resource, f"{title} {header['instance_id']}"),
+    )
+    try:
+        runtime.publish(alert)
+    except (ClientError, BotoCoreError) as error:
+        logger.error("alert not published", extra={"error": str(error), "resource": resource})
+        return False
+    return True
+
+
+def _on_demand_fallback(
+    runtime: SpotRuntime,
+    *,
+    account: str,
+    region: str,
+    cluster: str,
+    spot_group: str,
+    recent: int,
+    dry_run: bool,
+    owner: str,
+) -> dict[str, Any]:
+    """Find the on-demand sibling and propose or apply its +1."""
+    eks = runtime.sessions.client("eks", account, region)
+    sibling = _on_demand_sibling(eks, cluster)
+    reason = (
+        f"{recent} interruptions of {spot_group} in the last hour exceed the threshold "
+        f"{runtime.environment.spot_interruption_threshold}"
+    )
+    if sibling is None:
+        return {
+            "status": "no_on_demand_group",
+            "reason": f"{reason}; {cluster} has no ON_DEMAND group",
+        }
+    name = sibling["nodegroupName"]
+    proposal = _plan(sibling)
+    base = {"nodegroup": name, "reason": reason, **proposal}
+    if proposal["new"] is None:
+        return {**base, "status": "at_max"}
+    if dry_run or not runtime.environment.spot_auto_apply:
+        why = "dry run" if dry_run else "SPOT_AUTO_APPLY is false"
+        return {**base, "status": "proposed", "note": f"{why}: nothing was changed"}
+    lock = node_group_lock_name(account, region, cluster, name)
+    try:
+        with runtime.state.lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
+            return _apply(
+                runtime,
+                eks,
+                account=account,
+                region=region,
+                cluster=cluster,
+                name=name,
+                spot_group=spot_group,
+                reason=reason,
+            )
+    except LockNotAcquiredError as error:
+        return {**base, "status": "locked", "note": str(error)}
+
+
+def _on_demand_sibling(eks: Any, cluster: str) -> dict[str, Any] | None:
+    """The cluster's first ON_DEMAND node group by name (the system/base capacity)."""
+    names: list[str] = []
+    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
+        names.extend(page.get("nodegroups", []))
+    for name in sorted(names):
+        group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+        if group.get("capacityType", "ON_DEMAND") == "ON_DEMAND":
+            return dict(group)
+    return None
+
+
+def _plan(group: dict[str, Any]) -> dict[str, Any]:
+    config = group["scalingConfig"]
+    previous = {
+        "min_size": config["minSize"],
+        "desired_size": config["desiredSize"],
+        "max_size": config["maxSize"],
+    }
+    if config["desiredSize"] >= config["maxSize"]:
+        return {"previous": previous, "new": None}
+    return {"previous": previous, "new": {**previous, "desired_size": config["desiredSize"] + 1}}
+
+
+def _apply(
+    runtime: SpotRuntime,
+    eks: Any,
+    *,
+    account: str,
+    region: str,
+    cluster: str,
+    name: str,
+    spot_group: str,
+    reason: str,
+) -> dict[str, Any]:
+    # Re-read under the lock: the scaler may have changed the sizes since the proposal.
+    group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+    plan = _plan(group)
+    base = {"nodegroup": name, "reason": reason, **plan}
+    if plan["new"] is None:
+        return {**base, "status": "at_max"}
+    if not runtime.state.claim_once(
+        fallback_claim_key(account, region, cluster, name), FALLBACK_CLAIM_SECONDS
+    ):
+        return {**base, "new": None, "status": "already_applied", "note": "one +1 per hour"}
+    update = eks.update_nodegroup_config(
+        clusterName=cluster,
+        nodegroupName=name,
+        scalingConfig={"desiredSize": plan["new"]["desired_size"]},
+    )["update"]
+    runtime.state.record_change(
+        node_group_key(account, region, cluster, name),
+        {
+            "source": FUNCTION_NAME,
+            "action": "spot_fallback",
+            "previous": plan["previous"],
+            "new": plan["new"],
+            "temporary": True,
+            "spot_nodegroup": spot_group,
+            "reason": reason,
+            "update_id": update.get("id"),
+        },
+        history_ttl_seconds=runtime.environment.spot_change_history_ttl_days * 86400,
+    )
+    resource = node_group_resource(account, region, cluster, name)
+    title = (
+        f"{cluster}/{name} scaled (spot fallback): desired {plan['previous']['desired_size']} -> "
+        f"{plan['new']['desired_size']}"
+    )
+    alert = Alert.create(
+        severity=Severity.INFO,
+        source=FUNCTION_NAME,
+        title=title,
+        detail=f"{reason}. Temporary +1 of the on-demand group (update {update.get('id')}).",
+        resource=resource,
+        account_id=account,
+        region=region,
+        timestamp=runtime.clock.now(),
+        id=alert_id(FUNCTION_NAME, resource, f"{title} {update.get('id')}"),
+    )
+    try:
+        runtime.publish(alert)
+    except (ClientError, BotoCoreError) as error:
+        logger.error("alert not published", extra={"error": str(error), "resource": resource})
+    return {**base, "status": "scaling_initiated", "update_id": update.get("id")}

@@ -1,0 +1,95 @@
+"""recommend_node_group_mix: which instance types each SPOT node group of a cluster should keep,
+add or drop.
+
+Candidates are the same-size siblings of the group's types in the Graviton general, compute and
+memory families (m6g/m7g, c6g/c7g, r6g/r7g): e.g. for m7g.large the candidates are m6g.large,
+c6g.large, c7g.large, r6g.large and r7g.large. Current and candidate types are scored together by
+analyze_opportunities; a current type scoring below SPOT_RECOMMEND_SCORE is dropped (unless that
+would leave the group empty), a candidate at or above it is added (best MAX_ADDITIONS first).
+Nothing is changed: the result is a recommendation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.spot_optimizer.opportunities import analyze_opportunities
+from handlers.spot_optimizer.runtime import SpotRuntime
+
+CANDIDATE_FAMILIES = ("m6g", "m7g", "c6g", "c7g", "r6g", "r7g")
+MAX_ADDITIONS = 3
+
+
+def candidates_for(instance_type: str) -> list[str]:
+    """Same-size siblings of `instance_type` in CANDIDATE_FAMILIES (none for other families)."""
+    family, _, size = instance_type.partition(".")
+    if family not in CANDIDATE_FAMILIES:
+        return []
+    return [f"{other}.{size}" for other in CANDIDATE_FAMILIES if other != family]
+
+
+def recommend_node_group_mix(
+    runtime: SpotRuntime, account_id: str, region: str, cluster: str
+) -> dict[str, Any]:
+    """`{"account_id", "region", "cluster", "node_groups": [{"nodegroup", "keep", "add",
+    "drop", "unscored"}]}`."""
+    eks = runtime.sessions.client("eks", account_id, region)
+    names: list[str] = []
+    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
+        names.extend(page.get("nodegroups", []))
+    spot_groups = []
+    for name in sorted(names):
+        group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+        if group.get("capacityType") == "SPOT":
+            spot_groups.append((name, list(group.get("instanceTypes") or [])))
+    all_types: list[str] = []
+    for _, types in spot_groups:
+        for kind in types:
+            all_types.extend([kind, *candidates_for(kind)])
+    scored: dict[str, dict[str, Any]] = {}
+    if all_types:
+        analysis = analyze_opportunities(runtime, account_id, region, all_types)
+        scored = {item["instance_type"]: item for item in analysis["results"]}
+    return {
+        "action": "recommend_node_group_mix",
+        "account_id": account_id,
+        "region": region,
+        "cluster": cluster,
+        "recommend_score": runtime.environment.spot_recommend_score,
+        "node_groups": [_recommend(name, types, scored) for name, types in spot_groups],
+    }
+
+
+def _recommend(name: str, types: list[str], scored: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    keep, drop, unscored = [], [], []
+    for kind in types:
+        item = scored.get(kind, {})
+        if item.get("score") is None:
+            unscored.append({"instance_type": kind, "reason": item.get("error", "not analysed")})
+        elif item["recommended"]:
+            keep.append(_entry(item))
+        else:
+            drop.append(_entry(item))
+    if not keep and not unscored and drop:
+        # Never leave a group without types: keep the best of the weak ones.
+        best = max(drop, key=lambda entry: entry["score"])
+        drop.remove(best)
+        keep.append({**best, "note": "kept although below the threshold: the group needs a type"})
+    candidates = {c for kind in types for c in candidates_for(kind)} - set(types)
+    additions = sorted(
+        (
+            _entry(scored[kind])
+            for kind in candidates
+            if kind in scored and scored[kind].get("recommended")
+        ),
+        key=lambda entry: -entry["score"],
+    )[:MAX_ADDITIONS]
+    return {"nodegroup": name, "keep": keep, "add": additions, "drop": drop, "unscored": unscored}
+
+
+def _entry(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "instance_type": item["instance_type"],
+        "score": item["score"],
+        "confidence": item["confidence"],
+    }

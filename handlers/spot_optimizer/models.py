@@ -1,0 +1,92 @@
+"""The optimizer's event models.
+
+Validation happens before anything is read or changed, so a bad event changes nothing and its
+error names the field (`instance_types[1]: ...`, `detail.instance-id: ...`). The native EC2 spot
+interruption event is recognised by its `detail-type`; every other event names an `action`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
+
+INTERRUPTION_DETAIL_TYPE = "EC2 Spot Instance Interruption Warning"
+
+InstanceType = Annotated[str, Field(pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$", max_length=40)]
+"""An EC2 instance type such as `m7g.large`."""
+
+
+class Action(StrEnum):
+    """What an action event asks for (the interruption event carries no action)."""
+
+    ANALYZE_FLEET = "analyze_fleet"
+    ANALYZE_OPPORTUNITIES = "analyze_opportunities"
+    RECOMMEND_NODE_GROUP_MIX = "recommend_node_group_mix"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ActionOnly(_Event):
+    """Reads only the action, to pick the model of the whole event."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    action: Action
+
+
+class AnalyzeFleetEvent(_Event):
+    """`{"action": "analyze_fleet"}`: the hourly schedule."""
+
+    action: Literal[Action.ANALYZE_FLEET]
+    dry_run: BoolFlag = False
+
+
+class AnalyzeOpportunitiesEvent(_Event):
+    """`{"action": "analyze_opportunities", "account_id", "region", "instance_types"}`."""
+
+    action: Literal[Action.ANALYZE_OPPORTUNITIES]
+    account_id: AccountId
+    region: AwsRegion
+    instance_types: tuple[InstanceType, ...] = Field(min_length=1, max_length=50)
+    dry_run: BoolFlag = False
+
+
+class RecommendMixEvent(_Event):
+    """`{"action": "recommend_node_group_mix", "account_id", "region", "cluster"}`."""
+
+    action: Literal[Action.RECOMMEND_NODE_GROUP_MIX]
+    account_id: AccountId
+    region: AwsRegion
+    cluster: str = Field(min_length=1, max_length=100)
+    dry_run: BoolFlag = False
+
+
+class InterruptionDetail(BaseModel):
+    """The `detail` of the native event."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    instance_id: str = Field(alias="instance-id", pattern=r"^i-[0-9a-f]{8,17}$")
+    instance_action: str = Field(alias="instance-action", min_length=1)
+
+
+class InterruptionEvent(BaseModel):
+    """The native EventBridge "EC2 Spot Instance Interruption Warning", forwarded from a member
+    account's default bus to the hub bus (so `account` is the member)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    source: Literal["aws.ec2"]
+    detail_type: Literal["EC2 Spot Instance Interruption Warning"] = Field(alias="detail-type")
+    account: AccountId
+    region: AwsRegion
+    time: datetime | None = None
+    detail: InterruptionDetail
+    dry_run: BoolFlag = False

@@ -1,0 +1,146 @@
+"""analyze_opportunities: score spot capacity per instance type and AZ in one member region.
+
+Per instance type: the on-demand price (Pricing API or bundled table, the source is reported),
+then per AZ the spot history of the last SPOT_HISTORY_DAYS days, the interruptions recorded in
+the state table over the last 7 days, and the opportunity score (scoring.py). The type's score is
+the mean of its AZ scores (a node group spreads over its AZs). A type that cannot be priced is
+reported with its error and the others go on.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from handlers.spot_optimizer.keys import zone_interruptions_key
+from handlers.spot_optimizer.prices import history_window, on_demand_price, spot_history
+from handlers.spot_optimizer.runtime import SpotRuntime
+from handlers.spot_optimizer.scoring import (
+    INSUFFICIENT_HISTORY,
+    PricePoint,
+    history_statistics,
+    interruption_risk,
+    opportunity_score,
+    savings_percent,
+)
+
+RISK_WINDOW = timedelta(days=7)
+
+
+def analyze_opportunities(
+    runtime: SpotRuntime, account_id: str, region: str, instance_types: list[str] | tuple[str, ...]
+) -> dict[str, Any]:
+    """`{"account_id", "region", "window", "results": [...]}`, results sorted by score (best
+    first, errors last). Raises MemberAccessError when the member role cannot be assumed."""
+    types = list(dict.fromkeys(instance_types))
+    start, end = history_window(runtime.clock.now(), runtime.environment.spot_history_days)
+    ec2 = runtime.sessions.client("ec2", account_id, region)
+    history = spot_history(ec2, types, start, end)
+    pricing = runtime.sessions.hub_client("pricing", "us-east-1")
+    threshold = runtime.environment.spot_recommend_score
+    results = []
+    for instance_type in types:
+        zones = {zone: points for (kind, zone), points in history.items() if kind == instance_type}
+        results.append(
+            _score_type(
+                runtime,
+                pricing,
+                account_id=account_id,
+                region=region,
+                instance_type=instance_type,
+                zones=zones,
+                start=start,
+                end=end,
+            )
+        )
+    for result in results:
+        if result.get("score") is not None:
+            result["recommended"] = result["score"] >= threshold
+    results.sort(key=lambda item: (item.get("score") is None, -(item.get("score") or 0.0)))
+    return {
+        "account_id": account_id,
+        "region": region,
+        "window": {"start": _iso(start), "end": _iso(end)},
+        "recommend_score": threshold,
+        "results": results,
+    }
+
+
+def _score_type(
+    runtime: SpotRuntime,
+    pricing: Any,
+    *,
+    account_id: str,
+    region: str,
+    instance_type: str,
+    zones: dict[str, list[PricePoint]],
+    start: Any,
+    end: Any,
+) -> dict[str, Any]:
+    on_demand, api_problem = on_demand_price(pricing, region, instance_type)
+    if on_demand is None:
+        return {"instance_type": instance_type, "status": "error", "error": api_problem}
+    if not zones:
+        return {
+            "instance_type": instance_type,
+            "status": "error",
+            "error": f"no Linux/UNIX spot price history for {instance_type} in {region}",
+            "on_demand_price": on_demand.price,
+            "on_demand_source": on_demand.source,
+        }
+    since = runtime.clock.now() - RISK_WINDOW
+    zone_results = []
+    for zone, points in sorted(zones.items()):
+        ordered = sorted(points, key=lambda point: point.timestamp)
+        current = ordered[-1].price
+        volatility, trend = history_statistics(ordered, start, end)
+        interruptions = len(
+            runtime.state.query_history(
+                zone_interruptions_key(account_id, region, instance_type, zone), since
+            )
+        )
+        score = opportunity_score(
+            savings_percent(current, on_demand.price),
+            volatility,
+            trend,
+            interruption_risk(interruptions),
+        )
+        zone_results.append(
+            {
+                "availability_zone": zone,
+                "spot_price": current,
+                "history_points": len(ordered),
+                "savings_percent": score.savings_percent,
+                "volatility": score.volatility
+                if score.volatility is not None
+                else INSUFFICIENT_HISTORY,
+                "trend_per_day": score.trend_per_day
+                if score.trend_per_day is not None
+                else INSUFFICIENT_HISTORY,
+                "interruptions_7d": interruptions,
+                "interruption_risk": score.interruption_risk,
+                "score": score.score,
+                "confidence": score.confidence,
+            }
+        )
+    zone_results.sort(key=lambda item: -item["score"])
+    mean_score = round(sum(item["score"] for item in zone_results) / len(zone_results), 2)
+    result: dict[str, Any] = {
+        "instance_type": instance_type,
+        "status": "ok",
+        "score": mean_score,
+        "confidence": "high"
+        if all(item["confidence"] == "high" for item in zone_results)
+        else "low",
+        "on_demand_price": on_demand.price,
+        "on_demand_source": on_demand.source,
+        "best_zone": zone_results[0]["availability_zone"],
+        "zones": zone_results,
+    }
+    if api_problem:
+        result["pricing_note"] = api_problem
+    return result
+
+
+def _iso(moment: Any) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,137 @@
+"""Prices: spot price history from EC2 in the member account, on-demand prices from the Pricing
+API in the hub (falling back to the bundled table in on_demand_prices.py).
+
+The Pricing API lives in us-east-1 (and a few other regions) whatever region is priced; its
+PriceList entries are JSON documents whose OnDemand terms hold one price dimension per unit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers.spot_optimizer.on_demand_prices import TABLE_SOURCES, table_price
+from handlers.spot_optimizer.scoring import PricePoint
+
+PRICING_REGION = "us-east-1"
+PRODUCT_DESCRIPTION = "Linux/UNIX"
+
+LOCATIONS = {
+    "ap-south-1": "Asia Pacific (Mumbai)",
+    "eu-west-1": "EU (Ireland)",
+    "us-east-1": "US East (N. Virginia)",
+    "us-west-2": "US West (Oregon)",
+    "eu-central-1": "EU (Frankfurt)",
+    "ap-southeast-1": "Asia Pacific (Singapore)",
+}
+"""Pricing API `location` names of the regions; others are filtered by `regionCode`."""
+
+
+@dataclass(frozen=True)
+class OnDemandPrice:
+    """An on-demand price and where it came from (`pricing api` or the table's source)."""
+
+    price: float
+    source: str
+
+
+def spot_history(
+    ec2: Any, instance_types: Iterable[str], start: datetime, end: datetime
+) -> dict[tuple[str, str], list[PricePoint]]:
+    """(instance type, AZ) -> published Linux/UNIX spot prices from `start` to `end`.
+
+    Uses the paginator, so a long week of price changes is read completely. The API also returns
+    the price in effect at `start`, dated before it; scoring treats it as the starting price.
+    """
+    history: dict[tuple[str, str], list[PricePoint]] = {}
+    paginator = ec2.get_paginator("describe_spot_price_history")
+    for page in paginator.paginate(
+        InstanceTypes=list(instance_types),
+        ProductDescriptions=[PRODUCT_DESCRIPTION],
+        StartTime=start,
+        EndTime=end,
+    ):
+        for entry in page.get("SpotPriceHistory", []):
+            timestamp = entry["Timestamp"]
+            if timestamp.tzinfo is None:
+                timestamp = timestamp.replace(tzinfo=UTC)
+            key = (entry["InstanceType"], entry["AvailabilityZone"])
+            history.setdefault(key, []).append(
+                PricePoint(timestamp.astimezone(UTC), float(entry["SpotPrice"]))
+            )
+    return history
+
+
+def on_demand_price(
+    pricing: Any, region: str, instance_type: str
+) -> tuple[OnDemandPrice | None, str | None]:
+    """The on-demand price from the Pricing API, else from the bundled table.
+
+    Returns (price or None, why the API was not used or None).
+    """
+    api_problem: str | None
+    try:
+        price = _price_from_api(pricing, region, instance_type)
+        if price is not None:
+            return OnDemandPrice(price, "pricing api"), None
+        api_problem = "pricing api returned no matching product"
+    except (ClientError, BotoCoreError) as error:
+        api_problem = f"pricing api failed: {_describe(error)}"
+    fallback = table_price(region, instance_type)
+    if fallback is None:
+        return (
+            None,
+            f"{api_problem}; the bundled table has no price for {instance_type} in {region}",
+        )
+    return OnDemandPrice(fallback, TABLE_SOURCES[region]), api_problem
+
+
+def _price_from_api(pricing: Any, region: str, instance_type: str) -> float | None:
+    location = LOCATIONS.get(region)
+    filters = [
+        _term("instanceType", instance_type),
+        _term("location", location) if location else _term("regionCode", region),
+        _term("operatingSystem", "Linux"),
+        _term("tenancy", "Shared"),
+        _term("preInstalledSw", "NA"),
+        _term("capacitystatus", "Used"),
+    ]
+    response = pricing.get_products(ServiceCode="AmazonEC2", Filters=filters, MaxResults=10)
+    for document in response.get("PriceList", []):
+        price = parse_on_demand_price(document)
+        if price is not None:
+            return price
+    return None
+
+
+def parse_on_demand_price(document: str | dict[str, Any]) -> float | None:
+    """The hourly USD price of a PriceList entry's OnDemand term, None when it has none."""
+    product = json.loads(document) if isinstance(document, str) else document
+    for term in product.get("terms", {}).get("OnDemand", {}).values():
+        for dimension in term.get("priceDimensions", {}).values():
+            usd = dimension.get("pricePerUnit", {}).get("USD")
+            if usd is not None and float(usd) > 0:
+                return float(usd)
+    return None
+
+
+def history_window(now: datetime, days: int) -> tuple[datetime, datetime]:
+    """The analysis window: the last `days` days up to `now`, on whole hours."""
+    end = now.replace(minute=0, second=0, microsecond=0)
+    return end - timedelta(days=days), end
+
+
+def _term(field: str, value: str) -> dict[str, str]:
+    return {"Type": "TERM_MATCH", "Field": field, "Value": value}
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{details.get('Code', 'ClientError')}: {details.get('Message', '')}".strip()
+    return str(error)

@@ -1,0 +1,170 @@
+"""Fixtures of the spot optimizer tests: a member account with a moto EKS cluster (an on-demand
+and a spot node group) reached through the assumed role, a same-named cluster in the hub, the
+inventory, and runtimes on the fake clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from handlers.spot_optimizer.environment import SpotEnvironment
+from handlers.spot_optimizer.runtime import SpotRuntime
+from tests.handlers.member_accounts import (
+    DENIED_MEMBER,
+    MEMBER_A,
+    REGION,
+    deny_assume_role,
+    member_session,
+    share_botocore_models,
+)
+
+CLUSTER = "dev-apps"
+SPOT_TYPES = ["m7g.large", "m6g.large", "c7g.large"]
+# name -> (capacity type, instance types, min, desired, max)
+NODE_GROUPS = {
+    "system": ("ON_DEMAND", ["m7g.large"], 1, 2, 4),
+    "batch-spot": ("SPOT", SPOT_TYPES, 0, 2, 6),
+}
+
+
+@pytest.fixture(autouse=True)
+def _fast_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No default AMI catalogue (never read here); botocore models parsed once per process."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    share_botocore_models(monkeypatch)
+
+
+def create_cluster(eks: Any, account_id: str) -> None:
+    """The cluster and its node groups (moto accepts any subnet ids)."""
+    eks.create_cluster(
+        name=CLUSTER,
+        roleArn=f"arn:aws:iam::{account_id}:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": ["subnet-1", "subnet-2"]},
+    )
+    for name, (capacity, types, low, desired, high) in NODE_GROUPS.items():
+        eks.create_nodegroup(
+            clusterName=CLUSTER,
+            nodegroupName=name,
+            nodeRole=f"arn:aws:iam::{account_id}:role/eks-node",
+            subnets=["subnet-1"],
+            capacityType=capacity,
+            instanceTypes=types,
+            scalingConfig={"minSize": low, "desiredSize": desired, "maxSize": high},
+        )
+
+
+def desired_size(eks: Any, name: str) -> int:
+    """The desired size of a node group."""
+    group = eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName=name)["nodegroup"]
+    return int(group["scalingConfig"]["desiredSize"])
+
+
+def inventory_with_spot_groups(base: dict[str, Any]) -> dict[str, Any]:
+    """Member A with the dev-apps cluster, and a denied member with its own spot group."""
+    document = json.loads(json.dumps(base))
+    cluster = document["members"][0]["clusters"][0]
+    cluster["node_groups"] = [
+        {
+            "name": name,
+            "capacity_type": capacity,
+            "instance_types": types,
+            "min_size": low,
+            "desired_size": desired,
+            "max_size": high,
+            "floor": 1 if capacity == "ON_DEMAND" else 0,
+        }
+        for name, (capacity, types, low, desired, high) in NODE_GROUPS.items()
+    ]
+    denied_cluster = {**json.loads(json.dumps(cluster)), "name": "denied-apps"}
+    denied_cluster.pop("schedule")
+    document["members"].append(
+        {
+            "account_id": DENIED_MEMBER,
+            "name": "denied",
+            "regions": [REGION],
+            "clusters": [denied_cluster],
+        }
+    )
+    return document
+
+
+@pytest.fixture
+def member_eks(state_table: Any, alert_inbox: Any, inventory_in_s3: dict[str, Any]) -> Any:
+    """EKS in member A (cluster created through the member role); the inventory lists it and a
+    member whose AssumeRole is denied."""
+    assert inventory_in_s3["members"][0]["account_id"] == MEMBER_A
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket="lambda-fleet-data",
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_with_spot_groups(inventory_in_s3)).encode("utf-8"),
+    )
+    eks = member_session(MEMBER_A).client("eks")
+    create_cluster(eks, MEMBER_A)
+    return eks
+
+
+@pytest.fixture
+def hub_eks(member_eks: Any) -> Any:
+    """The same cluster in the hub account: it must never change."""
+    eks = boto3.client("eks", region_name=REGION)
+    create_cluster(eks, "123456789012")
+    return eks
+
+
+@pytest.fixture
+def make_runtime(
+    member_eks: Any, fake_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., SpotRuntime]:
+    """A runtime on the fake clock with extra environment variables; AssumeRole of the denied
+    member fails as in real AWS."""
+
+    def make(**variables: str) -> SpotRuntime:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        runtime = SpotRuntime.create(load_environment(SpotEnvironment), clock=fake_clock)
+        deny_assume_role(runtime.sessions.hub_client("sts"), DENIED_MEMBER)
+        return runtime
+
+    return make
+
+
+def launch_spot_instance(
+    instance_type: str = "m7g.large",
+    zone: str = f"{REGION}a",
+    node_group: str | None = "batch-spot",
+) -> str:
+    """A running instance in member A, tagged like an EKS managed node group's instance."""
+    tags = [{"Key": "eks:cluster-name", "Value": CLUSTER}]
+    if node_group:
+        tags.append({"Key": "eks:nodegroup-name", "Value": node_group})
+    ec2 = member_session(MEMBER_A).client("ec2")
+    response = ec2.run_instances(
+        ImageId="ami-12345678",
+        MinCount=1,
+        MaxCount=1,
+        InstanceType=instance_type,
+        Placement={"AvailabilityZone": zone},
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )
+    return str(response["Instances"][0]["InstanceId"])
+
+
+def interruption_event(instance_id: str, account: str = MEMBER_A) -> dict[str, Any]:
+    """The native EventBridge event as forwarded to the hub bus."""
+    return {
+        "version": "0",
+        "id": "1e5527d7-bb36-4607-3370-4164db56a40e",
+        "detail-type": "EC2 Spot Instance Interruption Warning",
+        "source": "aws.ec2",
+        "account": account,
+        "time": "2025-06-02T03:30:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:ec2:{REGION}:{account}:instance/{instance_id}"],
+        "detail": {"instance-id": instance_id, "instance-action": "terminate"},
+    }

@@ -1,0 +1,269 @@
+"""The spot optimizer against moto: analyses with the price-table fallback and moto's sparse spot
+history, interruptions in a member account, the on-demand fallback under the shared node group
+lock, the fleet analysis with a denied account, the mix recommendation and bad events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import (
+    CLUSTER,
+    SPOT_TYPES,
+    desired_size,
+    interruption_event,
+    launch_spot_instance,
+)
+
+from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
+from handlers.spot_optimizer.app import handle
+from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_interruptions_key
+from handlers.spot_optimizer.runtime import SpotRuntime
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
+
+MakeRuntime = Callable[..., SpotRuntime]
+
+
+def analyze_event(*types: str) -> dict[str, Any]:
+    return {
+        "action": "analyze_opportunities",
+        "account_id": MEMBER_A,
+        "region": REGION,
+        "instance_types": list(types),
+    }
+
+
+def record_zone_interruptions(runtime: SpotRuntime, instance_type: str, zone: str, n: int) -> None:
+    for _ in range(n):
+        runtime.clock.advance(1)  # type: ignore[attr-defined]
+        runtime.state.record_change(
+            zone_interruptions_key(MEMBER_A, REGION, instance_type, zone),
+            {"instance_type": instance_type},
+            86400 * 8,
+        )
+
+
+def test_analysis_uses_the_price_table_and_reports_sparse_history_honestly(
+    make_runtime: MakeRuntime,
+) -> None:
+    # GIVEN moto (no Pricing API, one old spot price per AZ) and two interruptions of m6g in 1a
+    runtime = make_runtime()
+    record_zone_interruptions(runtime, "m6g.large", f"{REGION}a", 2)
+    # WHEN two known types and one without spot offerings are analysed
+    result = handle(analyze_event("m6g.large", "m7g.large", "x9z.large"), runtime, "inv-1")
+    print(result)
+    # THEN on-demand prices come from the bundled table, which is named as the source
+    by_type = {item["instance_type"]: item for item in result["results"]}
+    m7g = by_type["m7g.large"]
+    assert m7g["on_demand_price"] == 0.0858
+    assert m7g["on_demand_source"].startswith("price table")
+    assert "pricing api failed" in m7g["pricing_note"]
+    # AND a single history point per AZ is insufficient: neutral parts, low confidence
+    assert {zone["availability_zone"] for zone in m7g["zones"]} == {
+        f"{REGION}a",
+        f"{REGION}b",
+        f"{REGION}c",
+    }
+    assert all(zone["volatility"] == "insufficient history" for zone in m7g["zones"])
+    assert m7g["confidence"] == "low"
+    assert m7g["score"] == pytest.approx(82.49, abs=0.01)
+    assert m7g["recommended"] is True
+    # AND the recorded interruptions lower m6g's score in that AZ, so results rank m7g first
+    m6g_zones = {zone["availability_zone"]: zone for zone in by_type["m6g.large"]["zones"]}
+    assert m6g_zones[f"{REGION}a"]["interruptions_7d"] == 2
+    assert m6g_zones[f"{REGION}a"]["score"] < m6g_zones[f"{REGION}b"]["score"]
+    assert [item["instance_type"] for item in result["results"]] == [
+        "m7g.large",
+        "m6g.large",
+        "x9z.large",
+    ]
+    # AND a type that cannot be analysed is reported, not fatal
+    assert by_type["x9z.large"]["status"] == "error"
+
+
+def test_interruption_is_recorded_alerted_and_its_node_group_found(
+    make_runtime: MakeRuntime, alert_inbox: Any
+) -> None:
+    # GIVEN a spot instance of batch-spot in the member account
+    runtime = make_runtime()
+    instance_id = launch_spot_instance("c7g.large", f"{REGION}b")
+    # WHEN its interruption warning arrives (twice, as EventBridge may deliver it)
+    result = handle(interruption_event(instance_id), runtime, "inv-1")
+    repeat = handle(interruption_event(instance_id), runtime, "inv-2")
+    # THEN the node group is found from the tags and the interruption recorded once
+    assert result["status"] == "recorded"
+    assert (result["cluster"], result["nodegroup"]) == (CLUSTER, "batch-spot")
+    assert (result["instance_type"], result["availability_zone"]) == ("c7g.large", f"{REGION}b")
+    assert repeat["status"] == "duplicate"
+    since = runtime.clock.now().replace(year=2020)
+    history = runtime.state.query_history(
+        zone_interruptions_key(MEMBER_A, REGION, "c7g.large", f"{REGION}b"), since
+    )
+    assert [change.record["instance_id"] for change in history] == [instance_id]
+    # AND a warning alert names the node group
+    alerts = alert_inbox.receive()
+    assert [a.alert["severity"] for a in alerts] == ["warning"]
+    assert alerts[0].alert["resource"] == f"{MEMBER_A}/{REGION}/{CLUSTER}/batch-spot"
+    # AND the scaler's node group state is untouched (no cooldown started)
+    key = node_group_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
+    assert runtime.state.latest_change(key) is None
+    assert "fallback" not in result
+
+
+def interrupt_four(runtime: SpotRuntime) -> dict[str, Any]:
+    """Four interruptions of batch-spot within the hour (threshold 3); the last result."""
+    result: dict[str, Any] = {}
+    for _ in range(4):
+        runtime.clock.advance(60)  # type: ignore[attr-defined]
+        result = handle(interruption_event(launch_spot_instance()), runtime, "inv")
+    return result
+
+
+def test_threshold_exceeded_proposes_an_on_demand_increase(
+    make_runtime: MakeRuntime, member_eks: Any
+) -> None:
+    # GIVEN auto-apply off WHEN batch-spot is interrupted four times in an hour
+    result = interrupt_four(make_runtime())
+    # THEN a +1 of the on-demand system group is proposed and nothing changes
+    fallback = result["fallback"]
+    assert fallback["status"] == "proposed"
+    assert fallback["nodegroup"] == "system"
+    assert fallback["new"]["desired_size"] == 3
+    assert desired_size(member_eks, "system") == 2
+
+
+def test_auto_apply_raises_the_member_on_demand_group_not_the_hubs(
+    make_runtime: MakeRuntime, member_eks: Any, hub_eks: Any
+) -> None:
+    # GIVEN auto-apply on and the same cluster in the hub
+    runtime = make_runtime(SPOT_AUTO_APPLY="true")
+    # WHEN the threshold is exceeded
+    result = interrupt_four(runtime)
+    # THEN the member's system group went from 2 to 3, the hub's did not
+    assert result["fallback"]["status"] == "scaling_initiated"
+    assert desired_size(member_eks, "system") == 3
+    assert desired_size(hub_eks, "system") == 2
+    # AND the change is recorded under the node group's key, as the scaler records its own
+    change = runtime.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system"))
+    assert change is not None
+    assert change.record["source"] == "spot_optimizer"
+    assert change.record["new"]["desired_size"] == 3
+    # AND a fifth interruption within the hour does not add another node
+    runtime.clock.advance(60)  # type: ignore[attr-defined]
+    again = handle(interruption_event(launch_spot_instance()), runtime, "inv")
+    assert again["fallback"]["status"] == "already_applied"
+    assert desired_size(member_eks, "system") == 3
+
+
+def test_a_held_node_group_lock_blocks_the_fallback(
+    make_runtime: MakeRuntime, member_eks: Any
+) -> None:
+    # GIVEN the scaler holds the system group's lock
+    runtime = make_runtime(SPOT_AUTO_APPLY="true")
+    lock = node_group_lock_name(MEMBER_A, REGION, CLUSTER, "system")
+    assert runtime.state.acquire_lock(lock, "eks_scaler:other", 600)
+    # WHEN the threshold is exceeded
+    result = interrupt_four(runtime)
+    # THEN the fallback reports the lock and the node group is unchanged
+    assert result["fallback"]["status"] == "locked"
+    assert desired_size(member_eks, "system") == 2
+
+
+def test_dry_run_only_proposes_even_with_auto_apply(
+    make_runtime: MakeRuntime, member_eks: Any
+) -> None:
+    runtime = make_runtime(SPOT_AUTO_APPLY="true", FLEET_DRY_RUN="true")
+    result = interrupt_four(runtime)
+    assert result["fallback"]["status"] == "proposed"
+    assert desired_size(member_eks, "system") == 2
+
+
+def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
+    make_runtime: MakeRuntime,
+) -> None:
+    # GIVEN member A and a member whose AssumeRole is denied, each with a spot group
+    runtime = make_runtime()
+    # WHEN the hourly schedule payload arrives
+    result = handle({"action": "analyze_fleet"}, runtime, "inv-1")
+    # THEN the denied account is reported and member A is analysed
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[DENIED_MEMBER]["status"] == "error"
+    assert "AccessDenied" in targets[DENIED_MEMBER]["error"]
+    assert targets[MEMBER_A]["status"] == "ok"
+    assert result["summary"] == {"targets": 2, "failed_targets": 1, "node_groups": 1}
+    # AND the latest analysis of batch-spot is saved in the state table
+    saved = runtime.state.get_value(
+        analysis_key(MEMBER_A, REGION, CLUSTER, "batch-spot"), LATEST_ANALYSIS
+    )
+    assert saved is not None
+    assert [item["instance_type"] for item in saved["instance_types"]] == SPOT_TYPES
+
+
+def test_mix_recommendation_drops_weak_types_and_adds_siblings(make_runtime: MakeRuntime) -> None:
+    # GIVEN a threshold of 80 and two recent interruptions of c7g.large in every AZ
+    runtime = make_runtime(SPOT_RECOMMEND_SCORE="80")
+    for zone in ("a", "b", "c"):
+        record_zone_interruptions(runtime, "c7g.large", f"{REGION}{zone}", 2)
+    # WHEN the mix of dev-apps is asked for
+    result = handle(
+        {
+            "action": "recommend_node_group_mix",
+            "account_id": MEMBER_A,
+            "region": REGION,
+            "cluster": CLUSTER,
+        },
+        runtime,
+        "inv-1",
+    )
+    print(result)
+    # THEN only the spot group is considered; c7g is dropped, m7g and m6g kept
+    [group] = result["node_groups"]
+    assert group["nodegroup"] == "batch-spot"
+    assert [entry["instance_type"] for entry in group["drop"]] == ["c7g.large"]
+    assert {entry["instance_type"] for entry in group["keep"]} == {"m7g.large", "m6g.large"}
+    # AND additions are same-size siblings not already in the group
+    added = {entry["instance_type"] for entry in group["add"]}
+    assert added
+    assert added <= {"c6g.large", "r6g.large", "r7g.large"}
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ([1, 2], "event"),
+        ({"action": "optimize"}, "action"),
+        (
+            {"action": "analyze_opportunities", "account_id": MEMBER_A, "region": REGION},
+            "instance_types",
+        ),
+        (
+            {**analyze_event("m7g.large", "M7G LARGE")},
+            "instance_types[1]",
+        ),
+        ({**analyze_event("m7g.large"), "account_id": "12"}, "account_id"),
+        (
+            {"action": "recommend_node_group_mix", "account_id": MEMBER_A, "region": REGION},
+            "cluster",
+        ),
+        (
+            {**interruption_event("i-0123456789abcdef0"), "detail": {"instance-id": "bogus"}},
+            "detail.instance-id",
+        ),
+        ({**interruption_event("i-0123456789abcdef0"), "source": "aws.s3"}, "source"),
+    ],
+)
+def test_bad_events_name_the_field_and_change_nothing(
+    make_runtime: MakeRuntime, alert_inbox: Any, event: Any, field: str
+) -> None:
+    runtime = make_runtime()
+    result = handle(event, runtime, "inv-1")
+    assert result["status"] == "error"
+    assert f"invalid event: {field}:" in result["error"]
+    assert alert_inbox.receive() == []
+
+
+def test_interruption_of_an_unknown_instance_is_an_error_result(make_runtime: MakeRuntime) -> None:
+    result = handle(interruption_event("i-0123456789abcdef0"), make_runtime(), "inv-1")
+    assert result["status"] == "error"
+    assert "i-0123456789abcdef0" in result["error"]
