@@ -1,0 +1,81 @@
+"""The demo's parts: warm workers that act like Lambda environments, the local receiver, and
+the one-line summaries of the timeline."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from fleetctl.demo import summarize
+from fleetctl.function_workers import WorkerCrashedError, WorkerPool
+from fleetctl.mocked_program import REPO_ROOT
+from fleetctl.webhook_receiver import FEED_PATH, HEALTH_PATH, WebhookReceiver
+
+
+def _environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "handlers")])
+    environment["POWERTOOLS_TRACE_DISABLED"] = "true"
+    environment["AWS_DEFAULT_REGION"] = "ap-south-1"
+    for name in ("STATE_TABLE_NAME", "DATA_BUCKET_NAME", "MEMBER_ROLE_NAME"):
+        environment.pop(name, None)
+    return environment
+
+
+def test_a_worker_reports_what_the_handler_raised_and_answers_the_next_event(tmp_path: Path):
+    # GIVEN the eks_scaler in a warm worker, deployed without its settings
+    scale_up = {
+        "action": "scale_up",
+        "account_id": "222222222222",
+        "region": "ap-south-1",
+        "cluster": "c",
+        "nodegroups": [{"name": "g"}],
+    }
+    with WorkerPool({"eks_scaler": _environment()}, tmp_path) as pool:
+        # WHEN two events arrive THEN each failure names the missing variable
+        for _ in range(2):
+            with pytest.raises(WorkerCrashedError, match="STATE_TABLE_NAME"):
+                pool.invoke("eks_scaler", scale_up)
+    # AND the traceback is in the function's log, as in CloudWatch Logs
+    assert "Traceback" in (tmp_path / "eks_scaler.log").read_text()
+
+
+def test_a_crashed_worker_is_reported_and_replaced(tmp_path: Path):
+    environment = _environment()
+    environment["PYTHONPATH"] = str(tmp_path / "nowhere")
+    with WorkerPool({"eks_scaler": environment}, tmp_path) as pool:
+        for _ in range(2):
+            with pytest.raises(WorkerCrashedError, match="eks_scaler stopped"):
+                pool.invoke("eks_scaler", {"action": "analyze"})
+
+
+def test_receiver_records_posts_and_serves_the_feed_and_a_switchable_health_check():
+    with WebhookReceiver() as receiver:
+        request = urllib.request.Request(
+            f"{receiver.url}/slack", data=b'{"text": "hello"}', method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        with urllib.request.urlopen(f"{receiver.url}{FEED_PATH}", timeout=5) as response:
+            assert b"<rss" in response.read()
+        receiver.health_status = 503
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(f"{receiver.url}{HEALTH_PATH}", timeout=5)
+        assert failed.value.code == 503
+    assert [(r.path, r.body) for r in receiver.requests] == [("/slack", {"text": "hello"})]
+
+
+def test_summaries_count_target_statuses_and_add_up_their_counts():
+    result = {
+        "status": "ok",
+        "targets": [
+            {"status": "ok", "counts": {"created": 2, "deleted": 1}},
+            {"status": "denied", "counts": {"created": 0}},
+        ],
+    }
+    assert summarize(result) == "ok; targets: 1 denied, 1 ok; created=2; deleted=1"
+    assert summarize({"batchItemFailures": []}) == "all delivered"
+    assert summarize({"statusCode": 400}) == "HTTP 400"
