@@ -11,11 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 MAX_QUERIES_PER_CALL = 500
 """GetMetricData accepts at most 500 queries per request."""
+
+
+def align(moment: datetime, period: int) -> datetime:
+    """`moment` rounded down to a multiple of `period` seconds since the epoch (UTC).
+
+    CloudWatch buckets values into periods that start at StartTime; aligned start and end times
+    give buckets on the hour (or the minute) and leave out the current, incomplete period.
+    """
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + ((moment - epoch) // timedelta(seconds=period)) * timedelta(seconds=period)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,14 @@ Method, in order:
 1. **Seasonal profile.** Sub-daily data: the median per hour of day is subtracted (needs at least
    `MIN_SAMPLES_PER_HOUR` values per hour). Then, when every weekday is covered by at least
    `MIN_DATES_PER_WEEKDAY` (3) distinct dates, the median per day of week of what is left is
-   subtracted too. Medians, not means, so the anomalies being looked for do not bend the profile.
+   subtracted too (daily data: only this step). Hours and weekdays are those of `time_zone`
+   (UTC by default): a cluster in Asia/Kolkata starts its weekend at 18:30 UTC on Friday, and
+   the profile must follow its users' calendar. An additive profile (hour + weekday) and not a
+   median per hour of the week: with four weeks, a median per hour of the week has four values,
+   and one spike plus one level shift in the same hour of the week already bend it; the
+   additive profile uses 28 values per hour and about 96 per weekday. Interactions (weekend
+   days with another daily shape) are left to the local level of step 2. Medians, not means,
+   so the anomalies being looked for do not bend the profile.
    Three weeks are the minimum for the weekly profile because a median of two values is their
    mean: with two weeks, a level shift in the second week would be half absorbed into the
    weekly profile and half pushed into the first week. With four weeks, a shift within the last
@@ -133,12 +140,17 @@ def to_series(values: object, timestamps: object) -> pd.Series:
     return series.dropna()
 
 
-def seasonal_residual(series: pd.Series) -> tuple[pd.Series, tuple[str, ...]]:
-    """The series minus its robust seasonal profile, and which profiles were removed."""
+def seasonal_residual(
+    series: pd.Series, time_zone: str | None = None
+) -> tuple[pd.Series, tuple[str, ...]]:
+    """The series minus its robust seasonal profile (hours and weekdays of `time_zone`, UTC when
+    None), and which profiles were removed."""
     step = _step_seconds(series.index)
     residual = series.copy()
     removed: list[str] = []
     index = pd.DatetimeIndex(series.index)
+    if time_zone is not None:
+        index = index.tz_convert(time_zone)
     if step < _SECONDS_PER_DAY:
         hours = index.hour
         if pd.Series(hours).value_counts().reindex(range(24), fill_value=0).min() >= (
@@ -162,16 +174,18 @@ def detect_anomalies(
     *,
     point_threshold: float = POINT_THRESHOLD,
     shift_threshold: float = SHIFT_THRESHOLD,
+    time_zone: str | None = None,
 ) -> Detection:
     """Point anomalies and level shifts of `values` at `timestamps` (see the module docstring).
 
     `values` and `timestamps` are sequences of the same length; missing values (NaN) are ignored.
-    Anomalies are returned in time order.
+    `time_zone` (an IANA name) is the calendar of the seasonal profile. Anomalies are returned in
+    time order.
     """
     series = to_series(values, timestamps)
     if len(series) < MIN_POINTS:
         return Detection((), (), 0.0, len(series))
-    residual, removed = seasonal_residual(series)
+    residual, removed = seasonal_residual(series, time_zone)
     profile = series - residual
     window = _window(series.index)
     level = residual.rolling(window, center=True, min_periods=1).median()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -21,15 +22,23 @@ class LabelledSeries:
 
 
 def seasonal_series(
-    rng: np.random.Generator, days: int = 14, step_hours: float = 1.0, noise: float = 1.0
+    rng: np.random.Generator,
+    days: int = 14,
+    *,
+    end: datetime | None = None,
+    zone: ZoneInfo | None = None,
+    noise: float = 1.0,
 ) -> tuple[list[datetime], np.ndarray]:
-    """CPU-like load: a daily cycle, quieter weekends, a slight trend and Gaussian noise."""
-    count = int(days * 24 / step_hours)
-    hours = np.arange(count) * step_hours
-    daily = 15.0 * np.sin(2 * np.pi * (hours % 24 - 6) / 24)
-    weekend = np.where((hours // 24) % 7 >= 5, -12.0, 0.0)
-    values = 50.0 + daily + weekend + 0.01 * hours + rng.normal(0.0, noise, count)
-    timestamps = [START + timedelta(hours=float(h)) for h in hours]
+    """Hourly CPU-like load: a daily cycle, quieter weekends (in `zone`'s calendar, UTC by
+    default), a slight trend and Gaussian noise; from START, or ending at `end` (inclusive)."""
+    count = days * 24
+    first = START if end is None else end - timedelta(hours=count - 1)
+    timestamps = [first + timedelta(hours=i) for i in range(count)]
+    local = [t.astimezone(zone or UTC) for t in timestamps]
+    hour = np.array([t.hour + t.minute / 60 for t in local])
+    weekend = np.array([t.weekday() >= 5 for t in local])
+    daily = 15.0 * np.sin(2 * np.pi * (hour - 6) / 24)
+    values = 50.0 + daily - 12.0 * weekend + 0.01 * np.arange(count) + rng.normal(0.0, noise, count)
     return timestamps, values
 
 

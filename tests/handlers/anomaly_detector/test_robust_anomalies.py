@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -130,3 +131,12 @@ def test_modified_z_scores_follow_iglewicz_hoaglin_and_severity_thresholds() -> 
     assert np.allclose(scores, 0.6745 * (np.arange(1.0, 10.0) - 5.0) / 2.0)
     assert severity_for(9.9) is Severity.WARNING
     assert severity_for(-10.0) is Severity.CRITICAL
+
+
+def test_seasonal_profile_follows_the_given_time_zone() -> None:
+    # GIVEN four clean weeks whose weekends follow the Asia/Kolkata calendar (18:30 UTC Friday)
+    timestamps, values = seasonal_series(
+        np.random.default_rng(21), days=28, zone=ZoneInfo("Asia/Kolkata")
+    )
+    # WHEN scanned in that time zone THEN nothing is reported
+    assert detect_anomalies(values, timestamps, time_zone="Asia/Kolkata").anomalies == ()
