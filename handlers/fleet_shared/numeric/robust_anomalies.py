@@ -8,14 +8,15 @@ Method, in order:
 1. **Seasonal profile.** Sub-daily data: the median per hour of day is subtracted (needs at least
    `MIN_SAMPLES_PER_HOUR` values per hour). Then, when every weekday is covered by at least
    `MIN_DATES_PER_WEEKDAY` (3) distinct dates, the median per day of week of what is left is
-   subtracted too (daily data: only this step). Hours and weekdays are those of `time_zone`
-   (UTC by default): a cluster in Asia/Kolkata starts its weekend at 18:30 UTC on Friday, and
-   the profile must follow its users' calendar. An additive profile (hour + weekday) and not a
-   median per hour of the week: with four weeks, a median per hour of the week has four values,
-   and one spike plus one level shift in the same hour of the week already bend it; the
-   additive profile uses 28 values per hour and about 96 per weekday. Interactions (weekend
-   days with another daily shape) are left to the local level of step 2. Medians, not means,
-   so the anomalies being looked for do not bend the profile.
+   subtracted too (daily data: only this step). Each value's profile is the median of the
+   *other* values of its hour or weekday (`leave_one_out_median`), so it does not judge itself.
+   Hours and weekdays are those of `time_zone` (UTC by default): a cluster in Asia/Kolkata
+   starts its weekend at 18:30 UTC on Friday, and the profile must follow its users' calendar.
+   An additive profile (hour + weekday) and not a median per hour of the week: with four
+   weeks, a median per hour of the week has four values, and one spike plus one level shift in
+   the same hour of the week already bend it; the additive profile uses 28 values per hour and
+   about 96 per weekday. Interactions (weekend days with another daily shape) are left to the
+   local level of step 2. Medians, not means, so the anomalies looked for do not bend it.
    Three weeks are the minimum for the weekly profile because a median of two values is their
    mean: with two weeks, a level shift in the second week would be half absorbed into the
    weekly profile and half pushed into the first week. With four weeks, a shift within the last
@@ -23,10 +24,15 @@ Method, in order:
    old news by then). Callers that want weekly seasonality removed look back 3-4 weeks.
 2. **Local level.** A centred rolling median over one day (sub-daily data) or one week (daily data)
    of the seasonal residual is subtracted, so a slow drift or an earlier level shift does not make
-   every later point look anomalous. What is left is noise plus the anomalies.
-3. **Point anomalies.** The modified z-score of Iglewicz and Hoaglin, `0.6745 * (x - median) / MAD`,
-   on that noise; when the MAD is 0 (mostly constant series) `(x - median) / (1.253314 * MeanAD)`.
-   Both are in units of the noise's standard deviation for Gaussian noise.
+   every later point look anomalous. What is left is noise plus the anomalies. The median
+   includes the value itself, so a level shift leaves no residual on either side of the step;
+   but a median of few values often *is* the value (residual exactly 0), which would shrink the
+   MAD, so the noise scale of step 3 is taken from the residuals against the median of the
+   *other* values of the window instead.
+3. **Point anomalies.** The modified z-score of Iglewicz and Hoaglin,
+   `0.6745 * (x - median) / MAD`, on that noise (MAD from the leave-one-out residuals of step 2);
+   when the MAD is 0 (mostly constant series) `(x - median) / (1.253314 * MeanAD)`. Both are in
+   units of the noise's standard deviation for Gaussian noise.
 4. **Level shifts.** At each point the median of the next window minus the median of the previous
    window of the seasonal residual, divided by the same noise scale; runs above the threshold give
    one change point each (the strongest), at least one window apart.
@@ -132,6 +138,33 @@ def modified_z_scores(values: np.ndarray, sigma: float | None = None) -> np.ndar
     return np.clip(deviation / scale, -MAX_SCORE, MAX_SCORE)
 
 
+def leave_one_out_median(values: object) -> np.ndarray:
+    """For each value, the median of the other values of its group.
+
+    A seasonal profile taken as a plain median includes the value being judged: with four
+    Mondays, the median is the mean of the middle two, so those two get tiny residuals, the MAD
+    collapses and ordinary days look anomalous. Leaving the value out removes that bias.
+    Computed from one sort: removing the value at rank j shifts the ranks above j down by one.
+    """
+    array = np.asarray(values, dtype=float)
+    count = len(array)
+    if count < 2:
+        return np.zeros(count) if count else array
+    order = np.argsort(array, kind="stable")
+    ordered = array[order]
+    rank = np.empty(count, dtype=int)
+    rank[order] = np.arange(count)
+    remaining = count - 1
+
+    def at(position: int) -> np.ndarray:
+        shifted = np.where(position < rank, position, position + 1)
+        return ordered[np.minimum(shifted, count - 1)]
+
+    if remaining % 2:
+        return at((remaining - 1) // 2)
+    return (at(remaining // 2 - 1) + at(remaining // 2)) / 2
+
+
 def to_series(values: object, timestamps: object) -> pd.Series:
     """Values indexed by UTC timestamps, sorted, without missing values or repeated times."""
     index = pd.DatetimeIndex(pd.to_datetime(list(timestamps), utc=True))  # type: ignore[call-overload]
@@ -156,14 +189,14 @@ def seasonal_residual(
         if pd.Series(hours).value_counts().reindex(range(24), fill_value=0).min() >= (
             MIN_SAMPLES_PER_HOUR
         ):
-            residual = residual - residual.groupby(hours).transform("median")
+            residual = residual - residual.groupby(hours).transform(leave_one_out_median)
             removed.append("hour_of_day")
     weekdays = index.dayofweek
     dates_per_weekday = (
         pd.Series(index.normalize(), index=index).groupby(weekdays).nunique().reindex(range(7))
     )
     if dates_per_weekday.notna().all() and dates_per_weekday.min() >= MIN_DATES_PER_WEEKDAY:
-        residual = residual - residual.groupby(weekdays).transform("median")
+        residual = residual - residual.groupby(weekdays).transform(leave_one_out_median)
         removed.append("day_of_week")
     return residual, tuple(removed)
 
@@ -190,7 +223,7 @@ def detect_anomalies(
     window = _window(series.index)
     level = residual.rolling(window, center=True, min_periods=1).median()
     noise = (residual - level).to_numpy()
-    sigma = robust_sigma(noise)
+    sigma = robust_sigma(residual.to_numpy() - _leave_one_out_level(residual.to_numpy(), window))
     scores = modified_z_scores(noise, sigma)
     times = pd.DatetimeIndex(series.index).to_pydatetime()
     observed = series.to_numpy()
@@ -270,6 +303,15 @@ def _level_shifts(
                 last_index = peak
             start = None
     return shifts
+
+
+def _leave_one_out_level(values: np.ndarray, window: int) -> np.ndarray:
+    """The median of the other values of each value's centred window (edges: what there is)."""
+    half = window // 2
+    padded = np.concatenate((np.full(half, np.nan), values, np.full(half, np.nan)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
+    others = np.delete(windows, half, axis=1)
+    return np.nanmedian(others, axis=1)
 
 
 def _refine_change_point(values: np.ndarray, peak: int, window: int) -> int:
