@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("synthesis",)
+BENCHMARKS = ("synthesis", "cost_cur")
 
 
 def main(names: list[str]) -> int:

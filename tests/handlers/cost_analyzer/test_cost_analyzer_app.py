@@ -16,6 +16,7 @@ import pytest
 import requests
 from botocore.awsrequest import AWSResponse
 
+from benchmarks.cost_cur import generated_cur
 from fleet_shared.clock import ManualClock
 from handlers.cost_analyzer import app
 from handlers.cost_analyzer.app import lambda_handler
@@ -26,7 +27,6 @@ from tests.handlers.conftest import (
     MEMBER_ACCOUNT_ID,
     REGION,
 )
-from tests.handlers.cost_analyzer.cur_data import generated_cur
 
 CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 ATHENA_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/athena/query-results"
