@@ -6,9 +6,9 @@ service, account and cluster). Requires numpy and pandas (the AWS SDK for pandas
 Method, in order:
 
 1. **Seasonal profile.** Sub-daily data: the median per hour of day is subtracted (needs at least
-   `MIN_SAMPLES_PER_HOUR` values per hour). Then, when every weekday is covered by at least
-   `MIN_DATES_PER_WEEKDAY` (3) distinct dates, the median per day of week of what is left is
-   subtracted too (daily data: only this step). Each value's profile is the median of the
+   `MIN_SAMPLES_PER_HOUR` (4) values per hour). Then, when every weekday is covered by at least
+   `MIN_DATES_PER_WEEKDAY` (3) distinct dates and 4 values, the median per day of week of what is
+   left is subtracted too (daily data: only this step). Each value's profile is the median of the
    *other* values of its hour or weekday (`leave_one_out_median`), so it does not judge itself.
    Hours and weekdays are those of `time_zone` (UTC by default): a cluster in Asia/Kolkata
    starts its weekend at 18:30 UTC on Friday, and the profile must follow its users' calendar.
@@ -69,8 +69,11 @@ MAX_SCORE = 1000.0
 
 MIN_POINTS = 8
 """Fewer values than this give no anomalies: there is no noise level to compare with."""
-MIN_SAMPLES_PER_HOUR = 3
+MIN_SAMPLES_PER_HOUR = 4
 MIN_DATES_PER_WEEKDAY = 3
+MIN_VALUES_PER_WEEKDAY = 4
+"""With the value itself left out, a profile value is a median of at least three others, so one
+anomaly in the same hour or weekday does not move it (a median of two is their mean)."""
 _SECONDS_PER_DAY = 86_400
 _MAD_TO_SIGMA = 0.6745
 _MEAN_AD_TO_SIGMA = 1.253314
@@ -195,7 +198,12 @@ def seasonal_residual(
     dates_per_weekday = (
         pd.Series(index.normalize(), index=index).groupby(weekdays).nunique().reindex(range(7))
     )
-    if dates_per_weekday.notna().all() and dates_per_weekday.min() >= MIN_DATES_PER_WEEKDAY:
+    values_per_weekday = pd.Series(weekdays).value_counts().reindex(range(7), fill_value=0)
+    if (
+        dates_per_weekday.notna().all()
+        and dates_per_weekday.min() >= MIN_DATES_PER_WEEKDAY
+        and values_per_weekday.min() >= MIN_VALUES_PER_WEEKDAY
+    ):
         residual = residual - residual.groupby(weekdays).transform(leave_one_out_median)
         removed.append("day_of_week")
     return residual, tuple(removed)

@@ -334,3 +334,12 @@ def test_invalid_metric_list_is_a_configuration_error(
     # THEN the error names the variable
     assert result["status"] == "error"
     assert result["error"].startswith("environment variable ANOMALY_METRICS")
+
+
+def test_example_detect_event_finds_its_spike(lambda_context: Any) -> None:
+    # GIVEN the example event under events/ (a week of hourly load, one spike)
+    with open("events/anomaly_detector/detect.json", encoding="utf-8") as file:
+        event = json.load(file)
+    # WHEN handled THEN only the spike at 2025-06-07T12:00Z is reported
+    result = lambda_handler(event, lambda_context)
+    assert [a["timestamp"] for a in result["anomalies"]] == ["2025-06-07T12:00:00Z"]
