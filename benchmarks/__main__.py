@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("cold_start", "package_sizes", "synthesis", "report_pipeline")
+BENCHMARKS = ("cold_start", "package_sizes", "synthesis", "report_pipeline", "cost_cur")
 
 
 def main(names: list[str]) -> int:

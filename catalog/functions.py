@@ -145,13 +145,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             *COMMON_PERMISSIONS,
             DATA_BUCKET_WRITE,
             DATA_BUCKET_LIST,
-            # Cost Explorer, ListFunctions and GetMetricData have no resource-level permissions.
+            # Cost Explorer, ListFunctions, GetMetricData and Logs Insights' GetQueryResults
+            # (it names a query id, not a log group) have no resource-level permissions.
             PermissionStatement(
                 actions=(
                     "ce:GetCostAndUsage",
                     "ce:GetCostForecast",
                     "lambda:ListFunctions",
                     "cloudwatch:GetMetricData",
+                    "logs:GetQueryResults",
                 ),
                 resources=(R.ANY,),
             ),
@@ -163,10 +165,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 ),
                 resources=(R.ATHENA_WORKGROUP,),
             ),
-            PermissionStatement(
-                actions=("logs:StartQuery", "logs:GetQueryResults"),
-                resources=(R.FLEET_LOG_GROUPS,),
-            ),
+            PermissionStatement(actions=("logs:StartQuery",), resources=(R.FLEET_LOG_GROUPS,)),
         ),
         member_actions=(*EKS_READ, *METRICS_READ),
         triggers=(

@@ -1,0 +1,73 @@
+"""A CloudWatch alarm went to ALARM: is its metric anomalous around the alarm time?
+
+Static thresholds fire on busy Mondays too. The detector reads the alarm's metric (each
+`metricStat` query of the alarm; metric-math-only alarms have nothing to evaluate) in the
+alarm's account and region, from ANOMALY_LOOKBACK_DAYS before the alarm (at most
+`MAX_POINTS` values at the alarm's period) to one period after it, and reports the findings
+that end within `max(3 periods, 1 hour)` before the alarm: the alarm is then confirmed as
+anomalous. No finding means the alarm fired on a usual value for that time of day and week.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fleet_shared.metric_data import MetricQuery, align, get_metric_series
+from fleet_shared.numeric.robust_anomalies import detect_anomalies
+from fleet_shared.sessions import AccountSessions
+from handlers.anomaly_detector.findings import Finding, findings_from
+from handlers.anomaly_detector.models import AlarmEvent, AnomalyEnvironment
+from handlers.anomaly_detector.scan import metric_label
+
+MAX_POINTS = 20_000
+
+
+def evaluate_alarm(
+    sessions: AccountSessions, environment: AnomalyEnvironment, event: AlarmEvent
+) -> tuple[list[Finding], int]:
+    """The findings around the alarm time, and how many metrics were evaluated."""
+    detail = event.detail
+    alarm_time = detail.state.timestamp
+    queries: list[tuple[MetricQuery, str]] = []
+    for index, item in enumerate(detail.configuration.metrics):
+        if item.metric_stat is None:
+            continue
+        stat = item.metric_stat
+        query = MetricQuery(f"a{index}", stat.metric.namespace, stat.metric.name,
+                            stat.metric.dimensions, stat.stat, stat.period)  # fmt: skip
+        label = metric_label(stat.metric.namespace, stat.metric.name, stat.metric.dimensions)
+        queries.append((query, label))
+    if not queries:
+        return [], 0
+    cloudwatch = sessions.client("cloudwatch", event.account, event.region)
+    findings: list[Finding] = []
+    for query, label in queries:
+        period = timedelta(seconds=query.period)
+        lookback = min(timedelta(days=environment.anomaly_lookback_days), period * MAX_POINTS)
+        end = align(alarm_time, query.period) + period
+        start = align(end - lookback, query.period)
+        series = get_metric_series(cloudwatch, [query], start, end)[query.id]
+        detection = detect_anomalies(series.values, series.timestamps)
+        findings.extend(
+            findings_from(
+                detection,
+                label=label,
+                resource=f"{event.account}/{event.region}/{label}",
+                account_id=event.account,
+                region=event.region,
+                since=alarm_time - max(3 * period, timedelta(hours=1)),
+            )
+        )
+    return findings, len(queries)
+
+
+def alarm_summary(event: AlarmEvent) -> dict[str, Any]:
+    """What the result says about the alarm itself."""
+    return {
+        "alarm": event.detail.alarm_name,
+        "account_id": event.account,
+        "region": event.region,
+        "state": event.detail.state.value,
+        "alarm_time": event.detail.state.timestamp.isoformat().replace("+00:00", "Z"),
+    }

@@ -1,0 +1,152 @@
+"""From detected anomalies to findings, and from findings to alerts raised once.
+
+Consecutive point anomalies of the same sign are one episode: a level shift first shows up as a
+run of point anomalies (until the detector's rolling median has a day of the new level), and a
+sustained spike lasts several samples; one alert per episode, not one per sample. An episode is
+kept when it ends within the recent window, and is identified by where it starts, so a scan
+that sees it grow does not raise it again.
+
+Dedup: the state table's `claim_once` on `anomaly/<resource>/<kind>/<start>`, kept
+ANOMALY_DEDUP_DAYS. A level shift's start is bucketed to 6 hours, because its estimated position
+can move by a sample or two as more data arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fleet_shared.alerts import Alert, AlertPublisher, Severity
+from fleet_shared.numeric.robust_anomalies import Anomaly, Detection, severity_for
+from fleet_shared.state_table import StateTable
+
+SOURCE = "anomaly_detector"
+SHIFT_BUCKET = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One anomaly episode of one series."""
+
+    label: str
+    resource: str
+    account_id: str | None
+    region: str | None
+    kind: str
+    start: datetime
+    end: datetime
+    samples: int
+    peak: Anomaly
+
+    @property
+    def severity(self) -> Severity:
+        """From the episode's strongest score (see robust_anomalies' thresholds)."""
+        return severity_for(self.peak.score)
+
+    def dedup_key(self) -> str:
+        """What makes two scans' findings the same anomaly."""
+        start = self.start
+        if self.kind == "level_shift":
+            epoch = datetime(1970, 1, 1, tzinfo=start.tzinfo)
+            start = epoch + ((start - epoch) // SHIFT_BUCKET) * SHIFT_BUCKET
+        return f"anomaly/{self.resource}/{self.kind}/{_iso(start)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "label": self.label,
+            "resource": self.resource,
+            "account_id": self.account_id,
+            "region": self.region,
+            "kind": self.kind,
+            "start": _iso(self.start),
+            "end": _iso(self.end),
+            "samples": self.samples,
+            "value": round(self.peak.value, 6),
+            "expected": round(self.peak.expected, 6),
+            "score": round(self.peak.score, 3),
+            "severity": self.severity.value,
+        }
+
+
+def findings_from(
+    detection: Detection,
+    *,
+    label: str,
+    resource: str,
+    account_id: str | None,
+    region: str | None,
+    since: datetime,
+) -> list[Finding]:
+    """The episodes of `detection` that end at or after `since`."""
+    findings: list[Finding] = []
+    run: list[Anomaly] = []
+
+    def close() -> None:
+        if run:
+            peak = max(run, key=lambda anomaly: abs(anomaly.score))
+            findings.append(
+                Finding(label, resource, account_id, region, "point", run[0].timestamp,
+                        run[-1].timestamp, len(run), peak)
+            )  # fmt: skip
+            run.clear()
+
+    for anomaly in detection.anomalies:
+        if anomaly.kind == "level_shift":
+            findings.append(
+                Finding(label, resource, account_id, region, "level_shift", anomaly.timestamp,
+                        anomaly.timestamp, 1, anomaly)
+            )  # fmt: skip
+            continue
+        if run and (
+            anomaly.index - run[-1].index > 1 or (anomaly.score > 0) != (run[-1].score > 0)
+        ):
+            close()
+        run.append(anomaly)
+    close()
+    return sorted((finding for finding in findings if finding.end >= since), key=lambda f: f.start)
+
+
+def raise_alerts(
+    findings: list[Finding],
+    table: StateTable,
+    publisher: AlertPublisher,
+    *,
+    dedup_days: int,
+    now: datetime,
+    title_prefix: str = "Anomaly",
+) -> list[dict[str, Any]]:
+    """Publish an alert for each finding not raised before; the findings as dicts, each with
+    `alerted` (False for a repeat)."""
+    reported: list[dict[str, Any]] = []
+    for finding in findings:
+        first_time = table.claim_once(finding.dedup_key(), dedup_days * 86_400)
+        if first_time:
+            publisher.publish(_alert(finding, now, title_prefix))
+        reported.append({**finding.to_dict(), "alerted": first_time})
+    return reported
+
+
+def _alert(finding: Finding, now: datetime, title_prefix: str) -> Alert:
+    what = "level shift" if finding.kind == "level_shift" else "spike"
+    direction = "up" if finding.peak.score > 0 else "down"
+    return Alert.create(
+        severity=finding.severity,
+        source=SOURCE,
+        title=f"{title_prefix}: {what} {direction} in {finding.label} at {_iso(finding.start)}",
+        detail=(
+            f"{finding.label}: {finding.samples} anomalous sample(s) from {_iso(finding.start)} "
+            f"to {_iso(finding.end)}; strongest {finding.peak.value:.4g} where "
+            f"{finding.peak.expected:.4g} was expected (robust score {finding.peak.score:.1f} "
+            f"noise sigmas)."
+        ),
+        resource=finding.resource,
+        account_id=finding.account_id,
+        region=finding.region,
+        timestamp=now,
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

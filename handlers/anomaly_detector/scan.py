@@ -1,0 +1,126 @@
+"""The scheduled scan: configured metrics in every member account and region, and daily cost.
+
+History per metric: ANOMALY_LOOKBACK_DAYS (default 28, so the weekly profile has four values per
+weekday) up to the last complete period, at the metric's period (one request per distinct period,
+start and end aligned to it). Findings count when they end within the last
+ANOMALY_RECENT_HOURS (metrics) or ANOMALY_COST_RECENT_DAYS (cost); older ones were the business
+of earlier scans. All metrics of one account and region are read in one GetMetricData request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.cost_explorer import CE_REGION, cost_and_usage
+from fleet_shared.exceptions import FleetError
+from fleet_shared.inventory import Cluster, FleetInventory
+from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
+from fleet_shared.numeric.robust_anomalies import detect_anomalies
+from fleet_shared.sessions import AccountSessions
+from handlers.anomaly_detector.findings import Finding, findings_from
+from handlers.anomaly_detector.models import CLUSTER_PLACEHOLDER, AnomalyEnvironment, MetricSpec
+
+TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
+
+
+def metric_label(namespace: str, metric: str, dimensions: dict[str, str]) -> str:
+    """`ContainerInsights/node_cpu_utilization ClusterName=dev-apps`."""
+    dims = ",".join(f"{name}={value}" for name, value in sorted(dimensions.items()))
+    return f"{namespace}/{metric}" + (f" {dims}" if dims else "")
+
+
+def expand(spec: MetricSpec, clusters: list[Cluster]) -> list[tuple[dict[str, str], str | None]]:
+    """The dimension sets of `spec` in one account and region, each with the time zone of its
+    seasonal profile: one per cluster (in the cluster's schedule time zone) when a dimension is
+    `{cluster}` (none when the account has no cluster there), else the spec's own, in UTC."""
+    if not spec.per_cluster:
+        return [(dict(spec.dimensions), None)]
+    return [
+        (
+            {
+                name: cluster.name if value == CLUSTER_PLACEHOLDER else value
+                for name, value in spec.dimensions.items()
+            },
+            cluster.schedule.time_zone if cluster.schedule else None,
+        )
+        for cluster in clusters
+    ]
+
+
+def scan_metrics(
+    sessions: AccountSessions,
+    environment: AnomalyEnvironment,
+    inventory: FleetInventory,
+    now: datetime,
+) -> tuple[list[Finding], int, list[dict[str, Any]]]:
+    """Findings, number of series evaluated, and an error per account/region that failed."""
+    findings: list[Finding] = []
+    errors: list[dict[str, Any]] = []
+    evaluated = 0
+    since = now - timedelta(hours=environment.anomaly_recent_hours)
+    for account_id, region in inventory.account_regions():
+        clusters = [
+            cluster
+            for member, cluster in inventory.clusters()
+            if member.account_id == account_id and cluster.region == region
+        ]
+        targets: list[tuple[MetricQuery, str, str | None]] = []
+        for spec in environment.metrics():
+            for dimensions, time_zone in expand(spec, clusters):
+                query = MetricQuery(f"m{len(targets)}", spec.namespace, spec.metric, dimensions,
+                                    spec.stat, spec.period)  # fmt: skip
+                label = metric_label(spec.namespace, spec.metric, dimensions)
+                targets.append((query, label, time_zone))
+        if not targets:
+            continue
+        try:
+            cloudwatch = sessions.client("cloudwatch", account_id, region)
+            series: dict[str, MetricSeries] = {}
+            for period in sorted({target[0].period for target in targets}):
+                end = align(now, period)
+                start = align(end - timedelta(days=environment.anomaly_lookback_days), period)
+                batch = [t[0] for t in targets if t[0].period == period]
+                series.update(get_metric_series(cloudwatch, batch, start, end))
+        except TARGET_ERRORS as error:
+            errors.append({"account_id": account_id, "region": region, "error": str(error)})
+            continue
+        for query, label, time_zone in targets:
+            result = series[query.id]
+            detection = detect_anomalies(result.values, result.timestamps, time_zone=time_zone)
+            evaluated += 1
+            findings.extend(
+                findings_from(
+                    detection,
+                    label=label,
+                    resource=f"{account_id}/{region}/{label}",
+                    account_id=account_id,
+                    region=region,
+                    since=since,
+                )
+            )
+    return findings, evaluated, errors
+
+
+def scan_cost(
+    sessions: AccountSessions, environment: AnomalyEnvironment, now: datetime
+) -> list[Finding]:
+    """Findings on the daily unblended cost of the organisation (Cost Explorer in the hub)."""
+    today = now.date()
+    start = today - timedelta(days=environment.anomaly_lookback_days)
+    points = cost_and_usage(sessions.hub_client("ce", CE_REGION), start, today)
+    detection = detect_anomalies(
+        [point.amount for point in points],
+        [datetime(p.start.year, p.start.month, p.start.day, tzinfo=now.tzinfo) for p in points],
+    )
+    since = now - timedelta(days=environment.anomaly_cost_recent_days)
+    return findings_from(
+        detection,
+        label="daily cost (UnblendedCost)",
+        resource="cost/daily/UnblendedCost",
+        account_id=None,
+        region=None,
+        since=since,
+    )

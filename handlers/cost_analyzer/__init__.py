@@ -1,0 +1,1 @@
+"""cost_analyzer: cost by service, account and cluster; CUR detail; anomalies; rightsizing."""

@@ -1,0 +1,131 @@
+"""The CUR aggregation in Athena, for reports too large for one Lambda (COST_QUERY_ENGINE=athena).
+
+`AGGREGATE_SQL` is the GROUP BY of `cur.aggregate_line_items`, written for the CUR 2.0 table
+that the AWS data export's Glue crawler (or CREATE TABLE) defines. The function starts the query
+in ATHENA_WORKGROUP, polls GetQueryExecution with a growing pause until it ends (or the poll budget
+runs out), and reads every GetQueryResults page (NextToken); the first row of the first page is
+the header.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from fleet_shared.exceptions import FleetError
+from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS
+
+AGGREGATE_SQL = """
+SELECT line_item_usage_account_id AS account_id,
+       line_item_product_code AS product_code,
+       COALESCE(line_item_resource_id, '') AS resource_id,
+       COALESCE(product_instance_type, '') AS instance_type,
+       CASE WHEN line_item_usage_type LIKE '%SpotUsage%' THEN 'spot'
+            WHEN line_item_usage_type LIKE '%BoxUsage%' THEN 'on_demand'
+            ELSE 'other' END AS purchase,
+       COALESCE(element_at(resource_tags, 'user_cluster'),
+                element_at(resource_tags, 'aws_eks_cluster_name'), '') AS cluster,
+       SUM(line_item_unblended_cost) AS cost,
+       SUM(CASE WHEN line_item_usage_type LIKE '%SpotUsage%'
+                  OR line_item_usage_type LIKE '%BoxUsage%'
+                THEN line_item_usage_amount ELSE 0 END) AS instance_hours
+FROM "{database}"."{table}"
+WHERE line_item_usage_start_date >= TIMESTAMP '{start}'
+  AND line_item_usage_start_date < TIMESTAMP '{end}'
+GROUP BY 1, 2, 3, 4, 5, 6
+ORDER BY cost DESC
+"""
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")
+_DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
+MAX_POLLS = 120
+
+
+class AthenaQueryError(FleetError):
+    """The query failed, was cancelled, or did not end within the poll budget."""
+
+
+def aggregate_sql(database: str, table: str, start: datetime, end: datetime) -> str:
+    """The aggregation for the period; names are checked, since they are written into SQL."""
+    for name in (database, table):
+        if not _IDENTIFIER.fullmatch(name):
+            raise AthenaQueryError(f"invalid Athena database or table name {name!r}")
+    stamp = "%Y-%m-%d %H:%M:%S"
+    return AGGREGATE_SQL.format(
+        database=database, table=table, start=start.strftime(stamp), end=end.strftime(stamp)
+    )
+
+
+def run_query(
+    athena: Any,
+    sql: str,
+    *,
+    workgroup: str,
+    output_location: str | None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """Start `sql`, wait for it, and return its rows as text columns."""
+    request: dict[str, Any] = {"QueryString": sql, "WorkGroup": workgroup}
+    if output_location:
+        request["ResultConfiguration"] = {"OutputLocation": output_location}
+    execution_id = athena.start_query_execution(**request)["QueryExecutionId"]
+    pause = 0.25
+    for _ in range(MAX_POLLS):
+        status = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"][
+            "Status"
+        ]
+        state = status["State"]
+        if state == "SUCCEEDED":
+            break
+        if state in _DONE:
+            reason = status.get("StateChangeReason", "no reason given")
+            raise AthenaQueryError(f"Athena query {execution_id} {state}: {reason}")
+        sleep(pause)
+        pause = min(pause * 2, 5.0)
+    else:
+        raise AthenaQueryError(f"Athena query {execution_id} did not finish in {MAX_POLLS} polls")
+    rows: list[list[str | None]] = []
+    request = {"QueryExecutionId": execution_id}
+    while True:
+        page = athena.get_query_results(**request)
+        for row in page["ResultSet"]["Rows"]:
+            rows.append([cell.get("VarCharValue") for cell in row["Data"]])
+        token = page.get("NextToken")
+        if not token:
+            break
+        request["NextToken"] = token
+    if not rows:
+        return pd.DataFrame(columns=list(AGGREGATE_COLUMNS))
+    return pd.DataFrame(rows[1:], columns=rows[0])
+
+
+def aggregate_with_athena(
+    athena: Any,
+    *,
+    workgroup: str,
+    database: str,
+    table: str,
+    output_location: str | None,
+    start: datetime,
+    end: datetime,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """The aggregate frame of `cur.aggregate_line_items`, computed by Athena."""
+    frame = run_query(
+        athena,
+        aggregate_sql(database, table, start, end),
+        workgroup=workgroup,
+        output_location=output_location,
+        sleep=sleep,
+    )
+    missing = [c for c in AGGREGATE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise AthenaQueryError(f"Athena result lacks columns {missing}")
+    frame = frame[list(AGGREGATE_COLUMNS)].fillna("")
+    frame["cost"] = pd.to_numeric(frame["cost"], errors="coerce").fillna(0.0)
+    frame["instance_hours"] = pd.to_numeric(frame["instance_hours"], errors="coerce").fillna(0.0)
+    return frame

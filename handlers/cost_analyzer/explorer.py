@@ -1,0 +1,88 @@
+"""Cost Explorer: daily cost by service, linked account and `cluster` tag, and the month-end
+forecast.
+
+Three GetCostAndUsage requests (DAILY, UnblendedCost, the last COST_LOOKBACK_DAYS full days),
+each over every page. The forecast is GetCostForecast of UNBLENDED_COST from today to the first
+day of next month, added to the month-to-date cost, so `month_end_total` estimates the bill.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from fleet_shared.cost_explorer import CostPoint, cost_and_usage
+
+DIMENSIONS: dict[str, dict[str, str]] = {
+    "service": {"Type": "DIMENSION", "Key": "SERVICE"},
+    "account": {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"},
+    "cluster": {"Type": "TAG", "Key": "cluster"},
+}
+
+
+def group_name(dimension: str, key: str) -> str:
+    """Readable group: a tag value without its `cluster$` prefix (`(untagged)` when empty)."""
+    if dimension == "cluster":
+        value = key.split("$", 1)[1] if "$" in key else key
+        return value or "(untagged)"
+    return key
+
+
+def daily_costs(ce: Any, today: date, days: int) -> dict[str, list[CostPoint]]:
+    """The daily points of each dimension, for the `days` full days before `today`."""
+    start = today - timedelta(days=days)
+    return {
+        dimension: cost_and_usage(ce, start, today, group_by=[group])
+        for dimension, group in DIMENSIONS.items()
+    }
+
+
+def totals(points: list[CostPoint], dimension: str) -> list[dict[str, Any]]:
+    """Total per group over the period, largest first."""
+    sums: dict[str, float] = defaultdict(float)
+    for point in points:
+        sums[group_name(dimension, point.group)] += point.amount
+    return [
+        {"name": name, "cost": round(amount, 4)}
+        for name, amount in sorted(sums.items(), key=lambda item: (-item[1], item[0]))
+    ]
+
+
+def series_by_group(
+    points: list[CostPoint], dimension: str
+) -> dict[str, tuple[list[date], list[float]]]:
+    """Each group's daily series (days in order), for anomaly detection."""
+    grouped: dict[str, dict[date, float]] = defaultdict(lambda: defaultdict(float))
+    for point in points:
+        grouped[group_name(dimension, point.group)][point.start] += point.amount
+    return {
+        name: (sorted(days), [days[day] for day in sorted(days)]) for name, days in grouped.items()
+    }
+
+
+def month_end_forecast(ce: Any, today: date, service_points: list[CostPoint]) -> dict[str, Any]:
+    """Month-to-date cost (from the daily points), forecast of the rest, and their sum."""
+    month_start = today.replace(day=1)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    month_to_date = sum(p.amount for p in service_points if p.start >= month_start)
+    response = ce.get_cost_forecast(
+        TimePeriod={"Start": today.isoformat(), "End": next_month.isoformat()},
+        Metric="UNBLENDED_COST",
+        Granularity="MONTHLY",
+        PredictionIntervalLevel=80,
+    )
+    remaining = float(response["Total"]["Amount"])
+    intervals = response.get("ForecastResultsByTime", [])
+    low = sum(float(i.get("PredictionIntervalLowerBound", 0.0)) for i in intervals)
+    high = sum(float(i.get("PredictionIntervalUpperBound", 0.0)) for i in intervals)
+    return {
+        "month": month_start.strftime("%Y-%m"),
+        "month_to_date": round(month_to_date, 4),
+        "forecast_remaining": round(remaining, 4),
+        "month_end_total": round(month_to_date + remaining, 4),
+        "interval_80": [round(month_to_date + low, 4), round(month_to_date + high, 4)]
+        if intervals
+        else None,
+        "unit": response["Total"].get("Unit", "USD"),
+    }

@@ -1,0 +1,137 @@
+"""Rightsizing: Lambda memory of the fleet's functions, and under-used node groups.
+
+Lambda memory: Lambda Insights is not assumed, so the data are the REPORT lines Lambda writes to
+each function's log group (`Max Memory Used`, `Billed Duration`, `Memory Size`), read with a
+CloudWatch Logs Insights query (StartQuery, then GetQueryResults until Complete) over the last
+COST_LAMBDA_LOG_DAYS. The lines are parsed here rather than with `stats max(@maxMemoryUsed)`
+so the same code reads any Insights answer (the newest `QUERY_LIMIT` REPORT lines are plenty
+for a maximum). Recommended memory = max used x 1.3, rounded up to 64 MB, at least 128 MB
+(at most 10,240). Monthly saving = (current - recommended) GB x billed seconds per month (the
+window's billed duration scaled to 30 days) x the arm64 price per GB-second (`prices.py`). A
+function whose recommendation is above its current size is reported as at risk (negative saving).
+
+Node groups: the average `node_cpu_utilization` (Container Insights, per cluster) over the
+lookback, read in the cluster's member account; when it is under
+COST_NODE_UTILISATION_THRESHOLD every node group of the cluster is listed with its size, because
+the metric is per cluster, not per node group.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from fleet_shared.inventory import Cluster
+from fleet_shared.metric_data import MetricQuery, align, get_metric_series
+from handlers.cost_analyzer.prices import PRICES_DATE, arm64_price_per_gb_second
+
+HEADROOM = 1.3
+STEP_MB = 64
+MIN_MB = 128
+MAX_MB = 10_240
+QUERY_LIMIT = 10_000
+REPORT_QUERY = (
+    "fields @timestamp, @message | filter @message like /^REPORT RequestId/ "
+    f"| sort @timestamp desc | limit {QUERY_LIMIT}"
+)
+_MAX_USED = re.compile(r"Max Memory Used:\s*(\d+)\s*MB")
+_BILLED = re.compile(r"Billed Duration:\s*([\d.]+)\s*ms")
+_MAX_POLLS = 60
+SECONDS_PER_MONTH = 30 * 86_400
+
+
+def recommended_memory(max_used_mb: float) -> int:
+    """Max used x 1.3, rounded up to 64 MB, within [128, 10240]."""
+    size = math.ceil(max_used_mb * HEADROOM / STEP_MB) * STEP_MB
+    return int(min(MAX_MB, max(MIN_MB, size)))
+
+
+def fleet_functions(lambda_client: Any, prefix: str) -> list[dict[str, Any]]:
+    """Every function whose name starts with `prefix` (all ListFunctions pages)."""
+    functions: list[dict[str, Any]] = []
+    for page in lambda_client.get_paginator("list_functions").paginate():
+        functions.extend(f for f in page["Functions"] if f["FunctionName"].startswith(prefix))
+    return sorted(functions, key=lambda f: f["FunctionName"])
+
+
+def report_lines(
+    logs: Any,
+    log_group: str,
+    start: datetime,
+    end: datetime,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """The REPORT messages of `log_group` in the window (Logs Insights)."""
+    query_id = logs.start_query(
+        logGroupName=log_group,
+        startTime=int(start.timestamp()),
+        endTime=int(end.timestamp()),
+        queryString=REPORT_QUERY,
+        limit=QUERY_LIMIT,
+    )["queryId"]
+    pause = 0.25
+    for _ in range(_MAX_POLLS):
+        response = logs.get_query_results(queryId=query_id)
+        if response["status"] in ("Complete", "Failed", "Cancelled", "Timeout"):
+            break
+        sleep(pause)
+        pause = min(pause * 2, 5.0)
+    if response["status"] != "Complete":
+        raise RuntimeError(f"Logs Insights query on {log_group} ended {response['status']}")
+    messages: list[str] = []
+    for row in response.get("results", []):
+        for cell in row:
+            if cell.get("field") == "@message" and cell.get("value", "").startswith("REPORT"):
+                messages.append(cell["value"])
+    return messages
+
+
+def lambda_memory(
+    function: dict[str, Any], lines: list[str], window_days: int, region: str
+) -> dict[str, Any]:
+    """Rightsizing of one function from its REPORT lines."""
+    current = int(function["MemorySize"])
+    used = [int(m.group(1)) for line in lines if (m := _MAX_USED.search(line))]
+    billed_ms = sum(float(m.group(1)) for line in lines if (m := _BILLED.search(line)))
+    result: dict[str, Any] = {
+        "function": function["FunctionName"],
+        "architecture": (function.get("Architectures") or ["x86_64"])[0],
+        "current_mb": current,
+        "invocations": len(used),
+    }
+    if not used:
+        return {**result, "recommendation": None, "reason": "no REPORT lines in the window"}
+    recommended = recommended_memory(max(used))
+    price, price_region = arm64_price_per_gb_second(region)
+    billed_seconds_month = billed_ms / 1000 * SECONDS_PER_MONTH / (window_days * 86_400)
+    saving = (current - recommended) / 1024 * billed_seconds_month * price
+    return {
+        **result,
+        "max_used_mb": max(used),
+        "recommended_mb": recommended,
+        "billed_seconds_per_month": round(billed_seconds_month, 3),
+        "monthly_saving_usd": round(saving, 8),
+        "price_per_gb_second": price,
+        "price_region": price_region,
+        "prices_date": PRICES_DATE,
+        "recommendation": (
+            "decrease" if recommended < current else "increase" if recommended > current else "keep"
+        ),
+    }
+
+
+def cluster_utilisation(
+    cloudwatch: Any, cluster: Cluster, now: datetime, days: int
+) -> float | None:
+    """Average hourly node CPU utilisation (0-1) of the cluster over `days`, None without data."""
+    end = align(now, 3600)
+    query = MetricQuery("cpu", "ContainerInsights", "node_cpu_utilization",
+                        {"ClusterName": cluster.name}, "Average", 3600)  # fmt: skip
+    series = get_metric_series(cloudwatch, [query], end - timedelta(days=days), end)["cpu"]
+    if not series.values:
+        return None
+    return sum(series.values) / len(series.values) / 100.0

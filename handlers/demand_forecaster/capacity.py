@@ -1,0 +1,137 @@
+"""Allocatable CPU per instance type and the live node groups of a cluster.
+
+Allocatable vCPU of a node = vCPUs - kube-reserved CPU - system daemonsets, where kube-reserved is
+the formula of the EKS optimised AMIs (awslabs/amazon-eks-ami, bootstrap `get_cpu_millicores_to_
+reserve`): 6% of the first core, 1% of the second, 0.5% of the third and fourth, 0.25% of each
+core above four; and `DAEMONSET_VCPU` covers the CPU requests of the daemonsets every EKS node runs
+(aws-node 25m and kube-proxy 100m). A 2-vCPU node therefore offers 2 - 0.07 - 0.125 = 1.805
+vCPU (90%), an 8-vCPU node 7.775 (97%). `allocatable_fraction` reports that ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.inventory import Cluster
+
+DAEMONSET_VCPU = 0.125
+_RESERVED_SHARE_BY_CORE = ((1, 0.06), (1, 0.01), (2, 0.005))
+_RESERVED_SHARE_ABOVE_FOUR = 0.0025
+_DESCRIBE_BATCH = 100
+
+
+@dataclass(frozen=True)
+class InstanceCapacity:
+    """CPU of one instance type and what pods can use of it."""
+
+    instance_type: str
+    vcpus: int
+    memory_mib: int
+
+    @property
+    def allocatable_vcpu(self) -> float:
+        """vCPUs left for workload pods (see the module docstring)."""
+        return max(0.0, self.vcpus - kube_reserved_vcpu(self.vcpus) - DAEMONSET_VCPU)
+
+    @property
+    def allocatable_fraction(self) -> float:
+        """Allocatable vCPU as a share of the instance's vCPUs."""
+        return self.allocatable_vcpu / self.vcpus if self.vcpus else 0.0
+
+
+@dataclass(frozen=True)
+class LiveNodeGroup:
+    """A node group as EKS reports it now, with the floor the inventory sets."""
+
+    name: str
+    capacity_type: str
+    instance_types: tuple[str, ...]
+    min_size: int
+    max_size: int
+    desired_size: int
+    floor: int
+
+
+def kube_reserved_vcpu(vcpus: int) -> float:
+    """CPU the EKS AMI reserves for the kubelet and the container runtime."""
+    reserved, remaining = 0.0, vcpus
+    for cores, share in _RESERVED_SHARE_BY_CORE:
+        used = min(cores, remaining)
+        reserved += used * share
+        remaining -= used
+    return reserved + max(0, remaining) * _RESERVED_SHARE_ABOVE_FOUR
+
+
+def instance_capacities(
+    ec2: Any, instance_types: set[str]
+) -> tuple[dict[str, InstanceCapacity], dict[str, str]]:
+    """Capacity per instance type, and an error per type EC2 could not describe.
+
+    One call per 100 types; when a call fails (an unknown type fails the whole call), each of
+    its types is asked alone so one bad type does not hide the others.
+    """
+    capacities: dict[str, InstanceCapacity] = {}
+    errors: dict[str, str] = {}
+    ordered = sorted(instance_types)
+    for offset in range(0, len(ordered), _DESCRIBE_BATCH):
+        batch = ordered[offset : offset + _DESCRIBE_BATCH]
+        try:
+            capacities.update(_describe(ec2, batch))
+        except (ClientError, BotoCoreError):
+            for instance_type in batch:
+                try:
+                    capacities.update(_describe(ec2, [instance_type]))
+                except (ClientError, BotoCoreError) as error:
+                    errors[instance_type] = str(error)
+    for instance_type in ordered:
+        if instance_type not in capacities and instance_type not in errors:
+            errors[instance_type] = "not returned by DescribeInstanceTypes"
+    return capacities, errors
+
+
+def _describe(ec2: Any, instance_types: list[str]) -> dict[str, InstanceCapacity]:
+    found: dict[str, InstanceCapacity] = {}
+    request: dict[str, Any] = {"InstanceTypes": instance_types}
+    while True:
+        response = ec2.describe_instance_types(**request)
+        for item in response.get("InstanceTypes", []):
+            found[item["InstanceType"]] = InstanceCapacity(
+                instance_type=item["InstanceType"],
+                vcpus=int(item["VCpuInfo"]["DefaultVCpus"]),
+                memory_mib=int(item["MemoryInfo"]["SizeInMiB"]),
+            )
+        token = response.get("NextToken")
+        if not token:
+            return found
+        request["NextToken"] = token
+
+
+def live_node_groups(eks: Any, cluster: Cluster) -> tuple[list[LiveNodeGroup], dict[str, str]]:
+    """The inventory's node groups of `cluster` as EKS describes them now, and an error per node
+    group EKS could not describe (that group is left out; the others go on)."""
+    groups: list[LiveNodeGroup] = []
+    errors: dict[str, str] = {}
+    for declared in cluster.node_groups:
+        try:
+            described = eks.describe_nodegroup(
+                clusterName=cluster.name, nodegroupName=declared.name
+            )["nodegroup"]
+        except (ClientError, BotoCoreError) as error:
+            errors[declared.name] = str(error)
+            continue
+        scaling = described.get("scalingConfig", {})
+        groups.append(
+            LiveNodeGroup(
+                name=declared.name,
+                capacity_type=described.get("capacityType", declared.capacity_type),
+                instance_types=tuple(described.get("instanceTypes") or declared.instance_types),
+                min_size=int(scaling.get("minSize", declared.min_size)),
+                max_size=int(scaling.get("maxSize", declared.max_size)),
+                desired_size=int(scaling.get("desiredSize", declared.desired_size)),
+                floor=declared.floor,
+            )
+        )
+    return groups, errors

@@ -1,0 +1,254 @@
+"""One cluster's forecast: history from Container Insights, the model, nodes per node group.
+
+Load is forecast as CPU demand in vCPU, not as utilisation: utilisation falls when the scaler adds
+nodes, demand does not. Container Insights gives, per cluster (dimension ClusterName), the average
+`node_cpu_utilization` (usage / node CPU capacity, in percent) and `cluster_node_count`; demand
+for an hour is utilisation/100 x node count x average vCPUs per node, the average being that of
+the cluster's node groups now (their desired sizes and instance types). The running pods
+(`node_number_of_running_pods`, an average per node, x node count) are reported for context.
+
+History: `ForecasterEnvironment.forecast_history_days` of hourly averages up to the last whole
+hour. Leading hours without data are dropped, gaps inside are interpolated linearly in time, and
+the forecast starts after the last hour with data, so CloudWatch's lag of a few minutes does not
+turn into a fake zero.
+
+Nodes needed: for each forecast step, the upper bound of the prediction interval divided by the
+target utilisation is the allocatable vCPU the cluster should have; each node group takes its
+current share of the cluster's vCPUs (desired size x vCPUs per node), divided by the allocatable
+vCPU of one of its nodes (the smallest of its instance types, to be safe) and rounded up. The
+recommended desired size is the peak over the horizon, kept within [max(floor, min_size),
+max_size]. Sizing on the upper bound, not the mean, is what makes a wide interval cost nodes.
+
+Confidence: 1 - the mean, over the steps, of the interval's half-width relative to the forecast
+(0 when the interval is as wide as the forecast itself); a tight interval gives a value near 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fleet_shared.exceptions import FleetError
+from fleet_shared.inventory import Cluster
+from fleet_shared.metric_data import MetricQuery, get_metric_series
+from fleet_shared.sessions import AccountSessions
+from handlers.demand_forecaster.capacity import (
+    InstanceCapacity,
+    LiveNodeGroup,
+    instance_capacities,
+    live_node_groups,
+)
+from handlers.demand_forecaster.holt_winters import HoltWinters, fit
+from handlers.demand_forecaster.models import ForecasterEnvironment
+
+NAMESPACE = "ContainerInsights"
+PERIOD_SECONDS = 3600
+STEP = timedelta(seconds=PERIOD_SECONDS)
+MODEL_NAME = "holt_winters_double_seasonal"
+
+
+class ForecastError(FleetError):
+    """The cluster cannot be forecast (no node group, no capacity, no history)."""
+
+
+@dataclass(frozen=True)
+class Sized:
+    """A node group with the capacity of its smallest instance type."""
+
+    group: LiveNodeGroup
+    capacity: InstanceCapacity
+
+
+def forecast_cluster(
+    sessions: AccountSessions,
+    environment: ForecasterEnvironment,
+    *,
+    account_id: str,
+    cluster: Cluster,
+    horizon_minutes: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The self-contained forecast result of one cluster (see the module docstring)."""
+    region = cluster.region
+    groups, errors = live_node_groups(sessions.client("eks", account_id, region), cluster)
+    types = {instance_type for group in groups for instance_type in group.instance_types}
+    capacities, type_errors = instance_capacities(sessions.client("ec2", account_id, region), types)
+    sized: list[Sized] = []
+    for group in groups:
+        known = [capacities[t] for t in group.instance_types if t in capacities]
+        if not known:
+            missing = ", ".join(f"{t}: {type_errors.get(t)}" for t in group.instance_types)
+            errors[group.name] = f"no capacity for its instance types ({missing})"
+            continue
+        sized.append(Sized(group, min(known, key=lambda c: c.allocatable_vcpu)))
+    if not sized:
+        raise ForecastError(f"cluster {cluster.name}: no node group could be sized: {errors}")
+
+    end = now.replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=environment.forecast_history_days)
+    frame = _history(sessions.client("cloudwatch", account_id, region), cluster.name, start, end)
+    vcpus_per_node = _vcpus_per_node(sized)
+    demand = (frame["cpu_utilization"] / 100.0 * frame["node_count"] * vcpus_per_node).dropna()
+    if demand.empty:
+        raise ForecastError(
+            f"cluster {cluster.name}: no Container Insights history (node_cpu_utilization and "
+            f"cluster_node_count) in the last {environment.forecast_history_days} days"
+        )
+    observed = len(demand)
+    last = demand.index[-1]
+    series = (
+        demand.reindex(pd.date_range(demand.index[0], last, freq=STEP))
+        .interpolate(method="time")
+        .to_numpy()
+    )
+    model = fit(series)
+    horizon_end = now + timedelta(minutes=horizon_minutes)
+    # Steps are labelled, as CloudWatch labels periods, by the start of their hour.
+    steps = max(1, math.floor((horizon_end - last.to_pydatetime()) / STEP))
+    forecast = model.forecast(steps, environment.forecast_interval)
+    mean = np.maximum(forecast.mean, 0.0)
+    lower = np.maximum(forecast.lower, 0.0)
+    upper = np.maximum(forecast.upper, 0.0)
+    times = [last.to_pydatetime() + STEP * (i + 1) for i in range(steps)]
+    needed_vcpu = upper / environment.forecast_target_utilisation
+    node_groups, recommendation = _size_node_groups(
+        sized, needed_vcpu, environment, horizon_minutes
+    )
+    pods = (frame["pods_per_node"] * frame["node_count"]).dropna()
+    return {
+        "status": "ok",
+        "account_id": account_id,
+        "region": region,
+        "cluster": cluster.name,
+        "generated_at": _iso(now),
+        "horizon_minutes": horizon_minutes,
+        "step_minutes": PERIOD_SECONDS // 60,
+        "unit": "vCPU",
+        "interval": environment.forecast_interval,
+        "confidence": round(_confidence(mean, lower, upper), 4),
+        "model": _model_summary(model, len(series), observed),
+        "history": {
+            "start": _iso(demand.index[0].to_pydatetime()),
+            "last_observation": _iso(last.to_pydatetime()),
+            "latest_demand_vcpu": round(float(demand.iloc[-1]), 4),
+            "peak_demand_vcpu": round(float(demand.max()), 4),
+            "latest_running_pods": None if pods.empty else round(float(pods.iloc[-1]), 1),
+            "vcpus_per_node": round(vcpus_per_node, 4),
+        },
+        "forecast": [
+            {
+                "timestamp": _iso(moment),
+                "demand_vcpu": round(float(m), 4),
+                "lower_vcpu": round(float(lo), 4),
+                "upper_vcpu": round(float(hi), 4),
+            }
+            for moment, m, lo, hi in zip(times, mean, lower, upper, strict=True)
+        ],
+        "node_groups": node_groups,
+        "recommendation": recommendation,
+        "errors": [{"node_group": name, "error": message} for name, message in errors.items()],
+    }
+
+
+def _history(cloudwatch: Any, cluster_name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    dimensions = {"ClusterName": cluster_name}
+    queries = [
+        MetricQuery("cpu_utilization", NAMESPACE, "node_cpu_utilization", dimensions, "Average",
+                    PERIOD_SECONDS),
+        MetricQuery("node_count", NAMESPACE, "cluster_node_count", dimensions, "Average",
+                    PERIOD_SECONDS),
+        MetricQuery("pods_per_node", NAMESPACE, "node_number_of_running_pods", dimensions,
+                    "Average", PERIOD_SECONDS),
+    ]  # fmt: skip
+    series = get_metric_series(cloudwatch, queries, start, end)
+    columns = {
+        query_id: pd.Series(
+            result.values, index=pd.DatetimeIndex(pd.to_datetime(result.timestamps, utc=True))
+        )
+        for query_id, result in series.items()
+    }
+    return pd.DataFrame(columns).sort_index()
+
+
+def _vcpus_per_node(sized: list[Sized]) -> float:
+    """Average vCPUs per node now, weighted by desired size (by max size when all are 0)."""
+    weights = [s.group.desired_size for s in sized]
+    if sum(weights) == 0:
+        weights = [s.group.max_size for s in sized]
+    total = sum(weights)
+    return sum(w * s.capacity.vcpus for w, s in zip(weights, sized, strict=True)) / total
+
+
+def _size_node_groups(
+    sized: list[Sized],
+    needed_vcpu: np.ndarray,
+    environment: ForecasterEnvironment,
+    horizon_minutes: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    shares = np.array([s.group.desired_size * s.capacity.vcpus for s in sized], dtype=float)
+    if shares.sum() == 0:
+        shares = np.array([s.group.max_size * s.capacity.vcpus for s in sized], dtype=float)
+    shares = shares / shares.sum()
+    details: list[dict[str, Any]] = []
+    recommendation: list[dict[str, Any]] = []
+    for share, item in zip(shares, sized, strict=True):
+        group, capacity = item.group, item.capacity
+        per_step = np.ceil(share * needed_vcpu / capacity.allocatable_vcpu).astype(int)
+        peak = int(per_step.max())
+        lowest = max(group.floor, group.min_size)
+        desired = min(max(peak, lowest), group.max_size)
+        details.append(
+            {
+                "name": group.name,
+                "capacity_type": group.capacity_type,
+                "instance_type": capacity.instance_type,
+                "vcpus_per_node": capacity.vcpus,
+                "allocatable_vcpu_per_node": round(capacity.allocatable_vcpu, 4),
+                "allocatable_fraction": round(capacity.allocatable_fraction, 4),
+                "share_of_demand": round(float(share), 4),
+                "current_desired_size": group.desired_size,
+                "nodes_needed": [int(n) for n in per_step],
+                "peak_nodes_needed": peak,
+            }
+        )
+        reason = (
+            f"peak upper {environment.forecast_interval:.0%} demand share "
+            f"{share * float(needed_vcpu.max()) * environment.forecast_target_utilisation:.2f} "
+            f"vCPU in the next {horizon_minutes} min at "
+            f"{environment.forecast_target_utilisation:.0%} target utilisation needs {peak} "
+            f"x {capacity.instance_type} ({capacity.allocatable_vcpu:.3f} allocatable vCPU each)"
+        )
+        if desired != peak:
+            bound = "max_size" if desired == group.max_size else "floor/min_size"
+            reason += f"; kept at {bound} {desired}"
+        recommendation.append({"name": group.name, "desired_size": desired, "reason": reason})
+    return details, recommendation
+
+
+def _confidence(mean: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    half_width = (upper - lower) / 2
+    relative = half_width / np.maximum(np.abs(mean), 1e-9)
+    return float(np.clip(1.0 - relative.mean(), 0.0, 1.0))
+
+
+def _model_summary(model: HoltWinters, hours: int, observed: int) -> dict[str, Any]:
+    p = model.parameters
+    return {
+        "name": MODEL_NAME,
+        "parameters": {"alpha": p.alpha, "beta": p.beta, "delta": p.delta, "omega": p.omega},
+        "weekly_season": model.weekly_season,
+        "history_hours": hours,
+        "observed_hours": observed,
+        "residual_sigma_vcpu": round(model.sigma, 4),
+        "fitted_mape_percent": round(model.fitted_mape, 3),
+        "seasonal_naive_mape_percent": round(model.seasonal_naive_mape, 3),
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,84 @@
+"""Cost Explorer GetCostAndUsage over every page, as daily amounts per group.
+
+The anomaly detector (daily fleet cost) and the cost analyzer (cost by service, account and
+cluster tag) both read daily cost; Cost Explorer pages long answers with `NextPageToken`, and
+each page holds some days, each day some groups. `cost_and_usage` follows the pages and returns
+one flat list of `CostPoint`s. Cost Explorer is a global service served from us-east-1
+(`CE_REGION`). Light: no numpy or pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+CE_REGION = "us-east-1"
+TOTAL = "Total"
+"""The group name of a point when the request has no GroupBy."""
+
+
+@dataclass(frozen=True)
+class CostPoint:
+    """The amount of one group on one day (or month), in `unit`."""
+
+    start: date
+    group: str
+    amount: float
+    unit: str
+    estimated: bool
+
+
+def cost_and_usage(
+    ce: Any,
+    start: date,
+    end: date,
+    *,
+    granularity: str = "DAILY",
+    metric: str = "UnblendedCost",
+    group_by: list[dict[str, str]] | None = None,
+    filter_expression: dict[str, Any] | None = None,
+) -> list[CostPoint]:
+    """Every point of `metric` from `start` (inclusive) to `end` (exclusive), all pages.
+
+    With `group_by`, a point's `group` joins the group's keys with `|` (a tag key comes back as
+    `cluster$dev-apps`; an untagged cost as `cluster$`); without it, `group` is `TOTAL`.
+    """
+    request: dict[str, Any] = {
+        "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+        "Granularity": granularity,
+        "Metrics": [metric],
+    }
+    if group_by:
+        request["GroupBy"] = group_by
+    if filter_expression:
+        request["Filter"] = filter_expression
+    points: list[CostPoint] = []
+    while True:
+        response = ce.get_cost_and_usage(**request)
+        for period in response.get("ResultsByTime", []):
+            day = date.fromisoformat(period["TimePeriod"]["Start"])
+            estimated = bool(period.get("Estimated", False))
+            if group_by:
+                for group in period.get("Groups", []):
+                    value = group["Metrics"][metric]
+                    points.append(
+                        CostPoint(
+                            day,
+                            "|".join(group["Keys"]),
+                            float(value["Amount"]),
+                            value.get("Unit", "USD"),
+                            estimated,
+                        )
+                    )
+            elif metric in period.get("Total", {}):
+                value = period["Total"][metric]
+                points.append(
+                    CostPoint(
+                        day, TOTAL, float(value["Amount"]), value.get("Unit", "USD"), estimated
+                    )
+                )
+        token = response.get("NextPageToken")
+        if not token:
+            return points
+        request["NextPageToken"] = token

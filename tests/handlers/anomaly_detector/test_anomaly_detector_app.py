@@ -1,0 +1,345 @@
+"""anomaly_detector handler against moto: scans, dedup, alarm events, detection, bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import numpy as np
+import pytest
+import requests
+
+from fleet_shared.clock import ManualClock
+from handlers.anomaly_detector import app
+from handlers.anomaly_detector.app import lambda_handler
+from tests.handlers.analytics_accounts import deny_assume_role, member_session
+from tests.handlers.anomaly_detector.anomaly_series import seasonal_series
+from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION
+
+DENIED_ACCOUNT_ID = "333333333333"
+CLUSTER_ZONE = ZoneInfo("Asia/Kolkata")
+CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
+
+
+@pytest.fixture
+def detector(
+    *,
+    fleet_environment: dict[str, str],
+    inventory_in_s3: dict[str, Any],
+    state_table: Any,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[ManualClock]:
+    """The handler with a fresh runtime on the fake clock, with table, topics and inventory."""
+    monkeypatch.setattr(app, "CLOCK", fake_clock)
+    app.runtime.cache_clear()
+    yield fake_clock
+    app.runtime.cache_clear()
+
+
+def last_hour(clock: ManualClock) -> datetime:
+    """The start of the last complete hour: the newest value a scan reads."""
+    return clock.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+
+
+def put_cpu_history(
+    session: boto3.Session, clock: ManualClock, values: np.ndarray, cluster: str = "dev-apps"
+) -> list[datetime]:
+    """Hourly node_cpu_utilization of `cluster`, the last value at the last complete hour."""
+    end = last_hour(clock)
+    times = [end - timedelta(hours=len(values) - 1 - i) for i in range(len(values))]
+    data = [
+        {"MetricName": "node_cpu_utilization",
+         "Dimensions": [{"Name": "ClusterName", "Value": cluster}],
+         "Timestamp": moment, "Value": float(value)}
+        for moment, value in zip(times, values, strict=True)
+    ]  # fmt: skip
+    cloudwatch = session.client("cloudwatch")
+    for offset in range(0, len(data), 1000):
+        cloudwatch.put_metric_data(
+            Namespace="ContainerInsights", MetricData=data[offset : offset + 1000]
+        )
+    return times
+
+
+def queue_daily_cost(clock: ManualClock, amounts: list[float]) -> None:
+    """Queue one Cost Explorer answer: `amounts` for the days before the clock's date."""
+    today = clock.now().date()
+    results = [
+        {
+            "TimePeriod": {
+                "Start": (today - timedelta(days=len(amounts) - i)).isoformat(),
+                "End": (today - timedelta(days=len(amounts) - i - 1)).isoformat(),
+            },
+            "Total": {"UnblendedCost": {"Amount": f"{amount:.4f}", "Unit": "USD"}},
+            "Groups": [],
+            "Estimated": False,
+        }
+        for i, amount in enumerate(amounts)
+    ]
+    response = requests.post(CE_QUEUE_URL, json={"results": [{"ResultsByTime": results}]})
+    assert response.status_code == 201
+
+
+def cpu_series(seed: int, clock: ManualClock) -> np.ndarray:
+    """Four weeks of clean hourly CPU utilisation up to the last complete hour, following the
+    calendar of the cluster's users (its schedule's time zone, Asia/Kolkata)."""
+    return seasonal_series(
+        np.random.default_rng(seed), days=28, end=last_hour(clock), zone=CLUSTER_ZONE
+    )[1]
+
+
+def test_scan_alerts_a_member_spike_once(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN four weeks of node CPU in the member account, with a spike two hours ago
+    values = cpu_series(1, detector)
+    values[-3] += 25.0
+    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+    # WHEN the scan runs
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN that spike is reported and alerted, in the member account's name
+    assert result["status"] == "ok", result
+    [finding] = result["anomalies"]
+    assert finding["start"] == times[-3].isoformat().replace("+00:00", "Z")
+    assert finding["kind"] == "point"
+    assert finding["account_id"] == MEMBER_ACCOUNT_ID
+    assert finding["alerted"] is True
+    [alert] = alert_inbox.receive()
+    assert alert.alert["source"] == "anomaly_detector"
+    assert alert.alert["severity"] in ("warning", "critical")
+    assert "ContainerInsights/node_cpu_utilization ClusterName=dev-apps" in alert.alert["title"]
+    # WHEN the next scan runs 15 minutes later THEN the same anomaly is not raised again
+    detector.advance(900)
+    again = lambda_handler({"action": "scan"}, lambda_context)
+    assert [item["alerted"] for item in again["anomalies"]] == [False]
+    assert alert_inbox.receive() == []
+
+
+def test_clean_series_and_cost_give_no_alert(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN clean CPU history and a usual month of daily cost
+    put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, cpu_series(2, detector))
+    rng = np.random.default_rng(3)
+    queue_daily_cost(detector, list(100.0 + rng.normal(0.0, 2.0, 28)))
+    # WHEN the scan runs THEN two series are evaluated and nothing is raised
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    assert result == {"status": "ok", "evaluated": 2, "anomalies": [], "alerts": 0, "errors": []}
+    assert alert_inbox.receive() == []
+
+
+def test_daily_cost_jump_is_alerted(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a month of daily cost whose last day is three times the usual
+    rng = np.random.default_rng(4)
+    amounts = list(100.0 + rng.normal(0.0, 2.0, 28))
+    amounts[-1] = 310.0
+    queue_daily_cost(detector, amounts)
+    # WHEN the scan runs
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the cost anomaly is raised as a critical alert about the fleet's cost
+    [finding] = result["anomalies"]
+    assert finding["resource"] == "cost/daily/UnblendedCost"
+    assert finding["severity"] == "critical"
+    [alert] = alert_inbox.receive()
+    assert alert.alert["account_id"] is None
+    assert alert.topic_arn.endswith("fleet-alerts-critical")
+
+
+def test_denied_account_is_reported_and_the_others_are_scanned(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a second member whose role cannot be assumed, before the working one
+    denied = copy.deepcopy(inventory_document["members"][0])
+    denied["account_id"] = DENIED_ACCOUNT_ID
+    inventory_document["members"].insert(0, denied)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME, Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode(),
+    )  # fmt: skip
+    deny_assume_role(monkeypatch, DENIED_ACCOUNT_ID)
+    values = cpu_series(5, detector)
+    values[-2] -= 30.0
+    put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+    # WHEN the scan runs
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the denied account is an error and the other account's anomaly is still raised
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["account_id"] == DENIED_ACCOUNT_ID
+    assert "AccessDenied" in error["error"]
+    assert [f["account_id"] for f in result["anomalies"]] == [MEMBER_ACCOUNT_ID]
+
+
+def test_configured_metric_list_is_scanned_instead_of_the_default(
+    detector: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN ANOMALY_METRICS names one fixed metric (not per cluster) with a spike
+    monkeypatch.setenv("ANOMALY_METRICS", json.dumps([
+        {"namespace": "Custom/App", "metric": "latency", "dimensions": {"Api": "orders"},
+         "stat": "Average", "period": 3600}
+    ]))  # fmt: skip
+    monkeypatch.setenv("ANOMALY_COST_ENABLED", "false")
+    values = seasonal_series(np.random.default_rng(6), days=28, end=last_hour(detector))[1]
+    values[-1] += 40.0
+    end = last_hour(detector)
+    member_session(MEMBER_ACCOUNT_ID).client("cloudwatch").put_metric_data(
+        Namespace="Custom/App",
+        MetricData=[
+            {"MetricName": "latency", "Dimensions": [{"Name": "Api", "Value": "orders"}],
+             "Timestamp": end - timedelta(hours=len(values) - 1 - i), "Value": float(v)}
+            for i, v in enumerate(values)
+        ],
+    )  # fmt: skip
+    # WHEN the scan runs THEN only that metric is evaluated, and its spike is found
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    assert result["evaluated"] == 1
+    assert [f["label"] for f in result["anomalies"]] == ["Custom/App/latency Api=orders"]
+
+
+def alarm_event(alarm_time: datetime) -> dict[str, Any]:
+    """An EventBridge alarm state change for the member's node CPU alarm."""
+    return {
+        "version": "0",
+        "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92",
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": MEMBER_ACCOUNT_ID,
+        "time": alarm_time.isoformat().replace("+00:00", "Z"),
+        "region": REGION,
+        "resources": [f"arn:aws:cloudwatch:{REGION}:{MEMBER_ACCOUNT_ID}:alarm:dev-apps-cpu"],
+        "detail": {
+            "alarmName": "dev-apps-cpu",
+            "state": {"value": "ALARM", "reason": "Threshold Crossed",
+                      "timestamp": alarm_time.isoformat().replace("+00:00", "Z")},
+            "previousState": {"value": "OK"},
+            "configuration": {
+                "metrics": [{
+                    "id": "m1",
+                    "metricStat": {
+                        "metric": {"namespace": "ContainerInsights",
+                                   "name": "node_cpu_utilization",
+                                   "dimensions": {"ClusterName": "dev-apps"}},
+                        "period": 3600,
+                        "stat": "Average",
+                    },
+                    "returnData": True,
+                }]
+            },
+        },
+    }  # fmt: skip
+
+
+def test_alarm_on_an_anomalous_value_is_confirmed_and_alerted(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN the member's CPU jumped in the last hour and its alarm fired
+    values = cpu_series(7, detector)
+    values[-1] += 30.0
+    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+    # WHEN the alarm event arrives
+    result = lambda_handler(alarm_event(times[-1] + timedelta(minutes=5)), lambda_context)
+    # THEN the anomaly is confirmed and alerted
+    assert result["status"] == "ok", result
+    assert result["anomalous"] is True
+    [alert] = alert_inbox.receive()
+    assert alert.alert["title"].startswith("Alarm dev-apps-cpu confirmed")
+
+
+def test_alarm_on_a_usual_value_is_not_anomalous(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN clean CPU history WHEN its alarm fires anyway
+    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, cpu_series(8, detector))
+    result = lambda_handler(alarm_event(times[-1] + timedelta(minutes=5)), lambda_context)
+    # THEN nothing is anomalous and nothing is raised
+    assert result["anomalous"] is False
+    assert alert_inbox.receive() == []
+
+
+def test_detect_returns_anomalies_of_the_given_series(lambda_context: Any) -> None:
+    # GIVEN a series with one spike, given directly (no AWS needed)
+    timestamps, values = seasonal_series(np.random.default_rng(9), days=28)
+    values[500] += 20.0
+    event = {
+        "action": "detect",
+        "series": [float(v) for v in values],
+        "timestamps": [t.isoformat() for t in timestamps],
+    }
+    # WHEN detected THEN the spike is returned with its timestamp
+    result = lambda_handler(event, lambda_context)
+    assert result["status"] == "ok"
+    assert [a["timestamp"] for a in result["anomalies"]] == [
+        timestamps[500].isoformat().replace("+00:00", "Z")
+    ]
+    assert result["seasonality"] == ["hour_of_day", "day_of_week"]
+
+
+NOW = datetime(2025, 6, 2, tzinfo=UTC).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ([1, 2], "event"),
+        ({"action": "explode"}, "action"),
+        ({"action": "scan", "extra": 1}, "extra"),
+        ({"action": "detect", "series": [1.0, 2.0], "timestamps": [NOW]}, "event"),
+        (
+            {"action": "detect", "series": [1.0], "timestamps": ["2025-06-02T00:00:00"]},
+            "timestamps",
+        ),
+        ({"action": "detect", "series": ["high"], "timestamps": [NOW]}, "series[0]"),
+        ({"action": "detect", "series": [], "timestamps": []}, "series"),
+        (
+            {
+                "detail-type": "CloudWatch Alarm State Change",
+                "source": "aws.cloudwatch",
+                "account": "123",
+                "region": REGION,
+                "detail": {},
+            },
+            "account",
+        ),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any, event: Any, field: str
+) -> None:
+    # GIVEN a malformed event WHEN handled THEN the error names the field and nothing is raised
+    result = lambda_handler(event, lambda_context)
+    assert result["status"] == "error"
+    assert f"invalid event: {field}:" in result["error"]
+    assert alert_inbox.receive() == []
+
+
+def test_invalid_metric_list_is_a_configuration_error(
+    detector: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN ANOMALY_METRICS that is not a JSON list of metrics WHEN scanning
+    monkeypatch.setenv("ANOMALY_METRICS", '[{"namespace": "X"}]')
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the error names the variable
+    assert result["status"] == "error"
+    assert result["error"].startswith("environment variable ANOMALY_METRICS")
+
+
+def test_example_detect_event_finds_its_spike(lambda_context: Any) -> None:
+    # GIVEN the example event under events/ (a week of hourly load, one spike)
+    with open("events/anomaly_detector/detect.json", encoding="utf-8") as file:
+        event = json.load(file)
+    # WHEN handled THEN only the spike at 2025-06-07T12:00Z is reported
+    result = lambda_handler(event, lambda_context)
+    assert [a["timestamp"] for a in result["anomalies"]] == ["2025-06-07T12:00:00Z"]

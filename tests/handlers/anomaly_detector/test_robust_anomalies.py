@@ -1,0 +1,142 @@
+"""The shared robust detector (fleet_shared.numeric.robust_anomalies) on generated series."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from fleet_shared.alerts import Severity
+from fleet_shared.numeric.robust_anomalies import (
+    detect_anomalies,
+    modified_z_scores,
+    severity_for,
+)
+from tests.handlers.anomaly_detector.anomaly_series import labelled_series, seasonal_series
+
+SHIFT_TOLERANCE = 3
+"""A level shift counts as found when located within this many samples of the true one."""
+
+
+def test_clean_seasonal_series_gives_no_anomaly() -> None:
+    # GIVEN four weeks of hourly load with a daily cycle, quiet weekends, trend and noise
+    for seed in range(5):
+        timestamps, values = seasonal_series(np.random.default_rng(seed), days=28)
+        # WHEN it is scanned
+        detection = detect_anomalies(values, timestamps)
+        # THEN both seasonal profiles are removed and nothing is reported
+        assert detection.seasonality == ("hour_of_day", "day_of_week")
+        assert detection.anomalies == ()
+
+
+def test_injected_spike_is_found_with_its_expected_value() -> None:
+    # GIVEN a clean series with one +12 spike
+    timestamps, values = seasonal_series(np.random.default_rng(11), days=28)
+    clean = values[400]
+    values[400] += 12.0
+    # WHEN it is scanned
+    anomalies = detect_anomalies(values, timestamps).anomalies
+    # THEN exactly that point is reported, expected near its clean value
+    assert [(a.index, a.kind) for a in anomalies] == [(400, "point")]
+    assert abs(anomalies[0].expected - clean) < 3.0
+    assert anomalies[0].score > 5.0
+    assert anomalies[0].timestamp == timestamps[400]
+
+
+def test_injected_level_shift_is_found_near_where_it_starts() -> None:
+    # GIVEN a clean series that steps down by 8 for its last 100 hours
+    timestamps, values = seasonal_series(np.random.default_rng(12), days=28)
+    values[-100:] -= 8.0
+    # WHEN it is scanned
+    anomalies = detect_anomalies(values, timestamps).anomalies
+    # THEN one downward level shift is reported at the step, and no point anomalies
+    assert [a.kind for a in anomalies] == ["level_shift"]
+    assert abs(anomalies[0].index - (len(values) - 100)) <= SHIFT_TOLERANCE
+    assert anomalies[0].score < -4.0
+    assert anomalies[0].value < anomalies[0].expected
+
+
+def test_precision_and_recall_on_a_labelled_set_are_above_ninety_percent() -> None:
+    # GIVEN 60 labelled series with random spikes and level shifts (seeded)
+    rng = np.random.default_rng(2025)
+    true_positives = false_positives = false_negatives = 0
+    for _ in range(60):
+        labelled = labelled_series(rng)
+        # WHEN each is scanned
+        anomalies = detect_anomalies(labelled.values, labelled.timestamps).anomalies
+        points = {a.index for a in anomalies if a.kind == "point"}
+        shifts = [a.index for a in anomalies if a.kind == "level_shift"]
+        true_positives += len(points & set(labelled.spikes))
+        false_negatives += len(set(labelled.spikes) - points)
+        false_positives += len(points - set(labelled.spikes))
+        for shift in labelled.shifts:
+            if any(abs(found - shift) <= SHIFT_TOLERANCE for found in shifts):
+                true_positives += 1
+            else:
+                false_negatives += 1
+        false_positives += sum(
+            all(abs(found - shift) > SHIFT_TOLERANCE for shift in labelled.shifts)
+            for found in shifts
+        )
+    precision = true_positives / (true_positives + false_positives)
+    recall = true_positives / (true_positives + false_negatives)
+    print(
+        f"\nrobust detector on 60 labelled series: precision {precision:.3f}, recall "
+        f"{recall:.3f} (TP {true_positives}, FP {false_positives}, FN {false_negatives})"
+    )
+    # THEN both are above 0.9
+    assert precision > 0.9
+    assert recall > 0.9
+
+
+def test_daily_cost_spike_is_found_over_a_weekly_pattern() -> None:
+    # GIVEN 30 days of daily cost, lower on weekends, with one day at three times the usual
+    rng = np.random.default_rng(5)
+    days = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(30)]
+    cost = np.array([100.0 if day.weekday() < 5 else 60.0 for day in days])
+    cost += rng.normal(0.0, 2.0, 30)
+    cost[27] = 300.0
+    # WHEN it is scanned
+    detection = detect_anomalies(cost, days)
+    # THEN the weekly profile is used and only that day is reported, as critical
+    assert detection.seasonality == ("day_of_week",)
+    assert [(a.index, a.severity) for a in detection.anomalies] == [(27, Severity.CRITICAL)]
+
+
+def test_constant_series_reports_any_departure_and_nothing_else() -> None:
+    # GIVEN a constant hourly series with one different value (MAD and mean deviation of 0)
+    timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(48)]
+    values = np.full(48, 3.0)
+    values[30] = 4.0
+    # WHEN it is scanned THEN only that value is reported, with a capped score
+    anomalies = detect_anomalies(values, timestamps).anomalies
+    assert [a.index for a in anomalies if a.kind == "point"] == [30]
+
+
+def test_short_or_missing_values_give_no_anomaly() -> None:
+    # GIVEN fewer than 8 usable values (NaNs are dropped)
+    timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(10)]
+    values = [1.0, np.nan, 1.0, np.nan, 50.0, np.nan, 1.0, 1.0, np.nan, 1.0]
+    # WHEN scanned THEN nothing is reported and the usable count is given
+    detection = detect_anomalies(values, timestamps)
+    assert detection.anomalies == ()
+    assert detection.points == 6
+
+
+def test_modified_z_scores_follow_iglewicz_hoaglin_and_severity_thresholds() -> None:
+    # GIVEN values 1..9 with median 5 and MAD 2 WHEN scored
+    scores = modified_z_scores(np.arange(1.0, 10.0))
+    # THEN the score is 0.6745 * (x - 5) / 2, and severity switches at 10
+    assert np.allclose(scores, 0.6745 * (np.arange(1.0, 10.0) - 5.0) / 2.0)
+    assert severity_for(9.9) is Severity.WARNING
+    assert severity_for(-10.0) is Severity.CRITICAL
+
+
+def test_seasonal_profile_follows_the_given_time_zone() -> None:
+    # GIVEN four clean weeks whose weekends follow the Asia/Kolkata calendar (18:30 UTC Friday)
+    timestamps, values = seasonal_series(
+        np.random.default_rng(21), days=28, zone=ZoneInfo("Asia/Kolkata")
+    )
+    # WHEN scanned in that time zone THEN nothing is reported
+    assert detect_anomalies(values, timestamps, time_zone="Asia/Kolkata").anomalies == ()

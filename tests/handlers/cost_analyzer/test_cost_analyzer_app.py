@@ -1,0 +1,324 @@
+"""cost_analyzer handler against moto: Cost Explorer, CUR (pandas and Athena), rightsizing,
+anomalies, the report in S3, alerts, a denied member account and bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import boto3
+import moto.logs.models
+import numpy as np
+import pytest
+import requests
+from botocore.awsrequest import AWSResponse
+
+from benchmarks.cost_cur import generated_cur
+from fleet_shared.clock import ManualClock
+from handlers.cost_analyzer import app
+from handlers.cost_analyzer.app import lambda_handler
+from tests.handlers.analytics_accounts import deny_assume_role, member_session
+from tests.handlers.conftest import (
+    DATA_BUCKET_NAME,
+    HUB_ACCOUNT_ID,
+    MEMBER_ACCOUNT_ID,
+    REGION,
+)
+
+CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
+ATHENA_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/athena/query-results"
+EC2 = "Amazon Elastic Compute Cloud - Compute"
+RDS = "Amazon Relational Database Service"
+DENIED_ACCOUNT_ID = "333333333333"
+
+
+@pytest.fixture
+def analyzer(
+    *,
+    fleet_environment: dict[str, str],
+    inventory_in_s3: dict[str, Any],
+    state_table: Any,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[ManualClock]:
+    """The handler on the fake clock, with no pauses; moto's logs accept the clock's events."""
+    monkeypatch.setattr(app, "CLOCK", fake_clock)
+    monkeypatch.setattr(app, "SLEEP", lambda seconds: None)
+    monkeypatch.setattr(moto.logs.models, "utcnow", lambda: fake_clock.now().replace(tzinfo=None))
+    app.runtime.cache_clear()
+    yield fake_clock
+    app.runtime.cache_clear()
+
+
+def stub_cost_forecast(amount: float) -> None:
+    """Answer GetCostForecast (moto does not implement it) on the handler's own CE client."""
+    ce = app.runtime().sessions.hub_client("ce", "us-east-1")
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://ce.us-east-1.amazonaws.com", 200, {}, None), {
+            "Total": {"Amount": str(amount), "Unit": "USD"},
+            "ForecastResultsByTime": [
+                {"MeanValue": str(amount), "PredictionIntervalLowerBound": str(amount * 0.9),
+                 "PredictionIntervalUpperBound": str(amount * 1.1)}
+            ],
+        }  # fmt: skip
+
+    ce.meta.events.register("before-call.ce.GetCostForecast", answer)
+
+
+def day_result(day: date, groups: dict[str, float]) -> dict[str, Any]:
+    """One day of a grouped GetCostAndUsage answer."""
+    return {
+        "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
+        "Total": {},
+        "Groups": [
+            {"Keys": [key], "Metrics": {"UnblendedCost": {"Amount": f"{v:.4f}", "Unit": "USD"}}}
+            for key, v in groups.items()
+        ],
+        "Estimated": False,
+    }
+
+
+def queue_cost_explorer(today: date, ec2_last_day: float) -> None:
+    """Queue the answers in request order: service (two pages), account, cluster tag."""
+    rng = np.random.default_rng(11)
+    days = [today - timedelta(days=30 - i) for i in range(30)]
+    ec2 = 100.0 + rng.normal(0.0, 2.0, 30)
+    ec2[-1] = ec2_last_day
+    rds = 40.0 + rng.normal(0.0, 1.0, 30)
+    service = [day_result(d, {EC2: e, RDS: r}) for d, e, r in zip(days, ec2, rds, strict=True)]
+    account = [
+        day_result(d, {MEMBER_ACCOUNT_ID: e + r}) for d, e, r in zip(days, ec2, rds, strict=True)
+    ]
+    cluster = [day_result(d, {"cluster$dev-apps": e, "cluster$": r})
+               for d, e, r in zip(days, ec2, rds, strict=True)]  # fmt: skip
+    results = [
+        {"ResultsByTime": service[:15], "NextPageToken": "page-2"},
+        {"ResultsByTime": service[15:]},
+        {"ResultsByTime": account},
+        {"ResultsByTime": cluster},
+    ]
+    assert requests.post(CE_QUEUE_URL, json={"results": results}).status_code == 201
+
+
+def put_cur(clock: ManualClock) -> None:
+    """A month of generated CUR line items as Parquet under cur/ in the data bucket."""
+    end = datetime.combine(clock.now().date(), datetime.min.time(), tzinfo=UTC)
+    frame = generated_cur(3_000, end - timedelta(days=30), 30, seed=3)
+    frame["resource_tags"] = [list(tags.items()) for tags in frame["resource_tags"]]
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME, Key="cur/data/part-0.parquet", Body=buffer.getvalue()
+    )
+
+
+def put_node_utilisation(session: boto3.Session, clock: ManualClock, percent: float) -> None:
+    """30 days of hourly node CPU utilisation of dev-apps at about `percent`."""
+    end = clock.now().replace(minute=0, second=0, microsecond=0)
+    data = [
+        {"MetricName": "node_cpu_utilization",
+         "Dimensions": [{"Name": "ClusterName", "Value": "dev-apps"}],
+         "Timestamp": end - timedelta(hours=h + 1), "Value": percent + (h % 5)}
+        for h in range(30 * 24)
+    ]  # fmt: skip
+    cloudwatch = session.client("cloudwatch")
+    for offset in range(0, len(data), 1000):
+        cloudwatch.put_metric_data(
+            Namespace="ContainerInsights", MetricData=data[offset : offset + 1000]
+        )
+
+
+def create_functions(clock: ManualClock) -> None:
+    """lf-eks-scaler (1024 MB, using about 100 MB) and a function outside the fleet's prefix."""
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    for name in ("lf-eks-scaler", "someone-else"):
+        lambda_client.create_function(
+            FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, MemorySize=1024,
+            Architectures=["arm64"],
+        )  # fmt: skip
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName="/aws/lambda/lf-eks-scaler")
+    logs.create_log_stream(logGroupName="/aws/lambda/lf-eks-scaler", logStreamName="s")
+    start = clock.now() - timedelta(days=2)
+    events = [
+        {"timestamp": int((start + timedelta(minutes=10 * i)).timestamp() * 1000),
+         "message": f"REPORT RequestId: r{i}\tDuration: 199.20 ms\tBilled Duration: 200 ms\t"
+                    f"Memory Size: 1024 MB\tMax Memory Used: {90 + i % 11} MB"}
+        for i in range(100)
+    ]  # fmt: skip
+    events.append({"timestamp": events[-1]["timestamp"] + 1, "message": "START RequestId: x"})
+    logs.put_log_events(
+        logGroupName="/aws/lambda/lf-eks-scaler", logStreamName="s", logEvents=events
+    )
+
+
+def read_report(key: str) -> dict[str, Any]:
+    body = boto3.client("s3", region_name=REGION).get_object(Bucket=DATA_BUCKET_NAME, Key=key)
+    return json.loads(body["Body"].read())
+
+
+def test_daily_analysis_writes_the_report_and_alerts(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a month of cost with EC2 at four times its usual on the last day, a CUR, an
+    # under-used member cluster and an over-sized fleet function
+    today = analyzer.now().date()
+    queue_cost_explorer(today, ec2_last_day=400.0)
+    stub_cost_forecast(2_000.0)
+    put_cur(analyzer)
+    put_node_utilisation(member_session(MEMBER_ACCOUNT_ID), analyzer, percent=10.0)
+    create_functions(analyzer)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN it succeeds and the summary is in the data bucket under reports/cost/<date>/
+    assert result["status"] == "ok", result["errors"]
+    assert result["report"]["summary"] == "reports/cost/2025-06-02/summary.json"
+    summary = read_report(result["report"]["summary"])
+    # Cost Explorer: both pages of the service answer, the account and the cluster tag
+    assert [s["name"] for s in summary["by_service"]] == [EC2, RDS]
+    assert summary["by_account"][0]["name"] == MEMBER_ACCOUNT_ID
+    assert {c["name"] for c in summary["by_cluster"]} == {"dev-apps", "(untagged)"}
+    assert summary["period"] == {"start": "2025-05-03", "end": "2025-06-02"}
+    forecast = summary["forecast"]
+    assert forecast["month_end_total"] == pytest.approx(forecast["month_to_date"] + 2_000.0)
+    # the EC2 jump is an anomaly (service, account and cluster views all see it)
+    assert {(a["dimension"], a["group"]) for a in summary["anomalies"]} == {
+        ("service", EC2),
+        ("account", MEMBER_ACCOUNT_ID),
+        ("cluster", "dev-apps"),
+    }
+    # CUR: spot share of EKS nodes and top resources
+    nodes = summary["cur"]["eks_nodes"]
+    assert 0.3 < nodes["spot_hours_share"] < 0.5
+    assert set(nodes["clusters"]) == {"dev-apps", "prod-apps"}
+    assert len(summary["cur"]["top_resources"]) == 10
+    # node groups and idle hours: dev-apps averages 12% < 30%
+    [underused] = summary["underused_node_groups"]
+    assert underused["cluster"] == "dev-apps"
+    assert underused["average_cpu_utilisation"] == pytest.approx(0.12)
+    idle = summary["idle_node_hours"]["clusters"]["dev-apps"]
+    assert idle["idle_node_hours"] == pytest.approx(idle["node_hours"] * 0.88, abs=0.01)
+    # Lambda memory: only the fleet's function, 100 MB used x 1.3 -> 192 MB
+    assert summary["lambda_memory"]["decrease"] == ["lf-eks-scaler"]
+    detail = read_report(result["report"]["detail"])
+    [memory] = detail["lambda_memory"]
+    assert (memory["max_used_mb"], memory["recommended_mb"]) == (100, 192)
+    expected = (1024 - 192) / 1024 * (100 * 0.2 * 30 / 7) * 0.0000133334
+    assert memory["monthly_saving_usd"] == pytest.approx(expected, rel=1e-4)
+    # THEN three warning alerts (one per anomaly) and one info summary are published
+    alerts = alert_inbox.receive()
+    assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning", "warning", "warning"]
+    # WHEN it runs again the same day THEN the anomalies are not alerted twice
+    queue_cost_explorer(today, ec2_last_day=400.0)
+    lambda_handler({"action": "analyze"}, lambda_context)
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def test_denied_member_is_reported_and_the_rest_of_the_report_is_written(
+    analyzer: ManualClock,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a second member whose role cannot be assumed, and usual cost
+    denied = json.loads(json.dumps(inventory_document["members"][0]))
+    denied["account_id"] = DENIED_ACCOUNT_ID
+    inventory_document["members"].append(denied)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME, Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode(),
+    )  # fmt: skip
+    deny_assume_role(monkeypatch, DENIED_ACCOUNT_ID)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_500.0)
+    put_node_utilisation(member_session(MEMBER_ACCOUNT_ID), analyzer, percent=50.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the denied account is one error and the report is still complete for the rest
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert (error["section"], error["account_id"]) == ("node_groups", DENIED_ACCOUNT_ID)
+    summary = read_report(result["report"]["summary"])
+    assert summary["anomalies"] == []
+    assert summary["underused_node_groups"] == []
+    assert summary["forecast"]["forecast_remaining"] == 1_500.0
+
+
+def test_athena_engine_reads_the_aggregate_from_the_query_results(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine, and the query's result rows queued in moto
+    for name, value in {
+        "COST_QUERY_ENGINE": "athena",
+        "ATHENA_WORKGROUP": "primary",
+        "COST_ATHENA_DATABASE": "cur",
+        "COST_ATHENA_TABLE": "data",
+        "COST_ATHENA_OUTPUT": "s3://lambda-fleet-data/athena/",
+    }.items():
+        monkeypatch.setenv(name, value)  # fmt: skip
+    header = ["account_id", "product_code", "resource_id", "instance_type", "purchase",
+              "cluster", "cost", "instance_hours"]  # fmt: skip
+    rows = [
+        header,
+        [MEMBER_ACCOUNT_ID, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps", "60", "720"],
+        [MEMBER_ACCOUNT_ID, "AmazonEC2", "i-2", "m7g.large", "spot", "dev-apps", "20", "720"],
+        [MEMBER_ACCOUNT_ID, "AmazonRDS", "db-1", "", "other", "", "90", "0"],
+    ]
+    queued = {
+        "account_id": HUB_ACCOUNT_ID,
+        "region": REGION,
+        "results": [{"rows": [{"Data": [{"VarCharValue": v} for v in row]} for row in rows]}],
+    }
+    assert requests.post(ATHENA_QUEUE_URL, json=queued).status_code == 201
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the CUR section comes from Athena's rows
+    cur = read_report(result["report"]["summary"])["cur"]
+    assert cur["engine"] == "athena"
+    assert cur["total_cost"] == 170.0
+    assert cur["top_resources"][0]["resource_id"] == "db-1"
+    assert cur["eks_nodes"]["spot_cost_share"] == 0.25
+    assert cur["eks_nodes"]["spot_hours_share"] == 0.5
+
+
+def test_athena_engine_without_its_settings_is_a_configuration_error(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine without a database WHEN the analysis runs
+    monkeypatch.setenv("COST_QUERY_ENGINE", "athena")
+    monkeypatch.setenv("ATHENA_WORKGROUP", "primary")
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the error names the missing variable and no report is written
+    assert result["error"] == (
+        "environment variable COST_ATHENA_DATABASE: is required by this function but not set"
+    )
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET_NAME, Prefix="reports/"
+    )
+    assert listed["KeyCount"] == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [("analyze", "event"), ({"action": "report"}, "action"), ({}, "action"),
+     ({"action": "analyze", "days": 3}, "days")],
+)  # fmt: skip
+def test_bad_input_is_refused_naming_the_field(
+    analyzer: ManualClock, lambda_context: Any, event: Any, field: str
+) -> None:
+    # GIVEN a malformed event WHEN handled THEN the error names the field
+    result = lambda_handler(event, lambda_context)
+    assert result["status"] == "error"
+    assert f"invalid event: {field}:" in result["error"]

@@ -1,0 +1,268 @@
+"""demand_forecaster handler against moto: member-account history, sizing, fleet runs, bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+
+from fleet_shared.clock import ManualClock
+from handlers.demand_forecaster import app
+from handlers.demand_forecaster.app import lambda_handler
+from tests.handlers.analytics_accounts import deny_assume_role, member_session
+from tests.handlers.conftest import (
+    DATA_BUCKET_NAME,
+    MEMBER_ACCOUNT_ID,
+    REGION,
+)
+from tests.handlers.demand_forecaster.demand_series import hourly_demand
+
+SECOND_MEMBER_ID = "333333333333"
+
+
+def create_cluster(session: boto3.Session, name: str, desired: int = 2, max_size: int = 4) -> None:
+    """An EKS cluster with one m7g.large node group called `system`."""
+    eks = session.client("eks")
+    eks.create_cluster(
+        name=name,
+        roleArn=f"arn:aws:iam::{MEMBER_ACCOUNT_ID}:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+    )
+    eks.create_nodegroup(
+        clusterName=name,
+        nodegroupName="system",
+        scalingConfig={"minSize": 1, "maxSize": max_size, "desiredSize": desired},
+        instanceTypes=["m7g.large"],
+        capacityType="ON_DEMAND",
+        nodeRole=f"arn:aws:iam::{MEMBER_ACCOUNT_ID}:role/node",
+        subnets=["subnet-1"],
+    )
+
+
+def put_history(
+    session: boto3.Session, cluster: str, clock: ManualClock, demand: np.ndarray, nodes: int = 2
+) -> None:
+    """Container Insights history ending at the last whole hour: utilisation of `nodes`
+    m7g.large nodes (2 vCPU each) that carries `demand` vCPU, and the node count."""
+    cloudwatch = session.client("cloudwatch")
+    end = clock.now().replace(minute=0, second=0, microsecond=0)
+    data = []
+    for i, value in enumerate(demand):
+        moment = end - timedelta(hours=len(demand) - i)
+        dimensions = [{"Name": "ClusterName", "Value": cluster}]
+        data.append(
+            {
+                "MetricName": "node_cpu_utilization",
+                "Dimensions": dimensions,
+                "Timestamp": moment,
+                "Value": float(value) / (2 * nodes) * 100,
+            }
+        )
+        data.append(
+            {
+                "MetricName": "cluster_node_count",
+                "Dimensions": dimensions,
+                "Timestamp": moment,
+                "Value": float(nodes),
+            }
+        )
+    for offset in range(0, len(data), 1000):
+        cloudwatch.put_metric_data(
+            Namespace="ContainerInsights", MetricData=data[offset : offset + 1000]
+        )
+
+
+@pytest.fixture
+def forecaster(
+    fleet_environment: dict[str, str],
+    inventory_in_s3: dict[str, Any],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[ManualClock]:
+    """The handler with a fresh runtime on the fake clock, in moto, with the inventory."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # only instance types are needed
+    monkeypatch.setattr(app, "CLOCK", fake_clock)
+    app.runtime.cache_clear()
+    yield fake_clock
+    app.runtime.cache_clear()
+
+
+def demand(seed: int, scale: float = 0.1) -> np.ndarray:
+    """Two weeks of hourly vCPU demand (about 2 to 3.2 vCPU at scale 0.1)."""
+    return hourly_demand(np.random.default_rng(seed), days=14) * scale
+
+
+def test_forecast_reads_member_history_and_recommends_node_counts(
+    forecaster: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN the inventory's cluster and two weeks of its Container Insights history, in the
+    # member account only
+    member = member_session(MEMBER_ACCOUNT_ID)
+    create_cluster(member, "dev-apps")
+    put_history(member, "dev-apps", forecaster, demand(1))
+    # WHEN the scaler asks for a 180-minute forecast
+    result = lambda_handler(
+        {
+            "action": "forecast",
+            "account_id": MEMBER_ACCOUNT_ID,
+            "region": REGION,
+            "cluster": "dev-apps",
+            "horizon_minutes": 180,
+        },
+        lambda_context,
+    )
+    # THEN the result is self-contained: steps with intervals up to the horizon, the model's
+    # measured error, capacity per node group, a confidence from the interval and a recommendation
+    assert result["status"] == "ok", result
+    assert result["model"]["weekly_season"] is True
+    assert result["model"]["fitted_mape_percent"] < result["model"]["seasonal_naive_mape_percent"]
+    steps = result["forecast"]
+    assert steps[0]["timestamp"] == "2025-06-02T03:00:00Z"
+    assert steps[-1]["timestamp"] == "2025-06-02T06:00:00Z"
+    assert all(s["lower_vcpu"] <= s["demand_vcpu"] <= s["upper_vcpu"] for s in steps)
+    assert all(1.5 < s["demand_vcpu"] < 3.5 for s in steps)
+    assert 0.5 < result["confidence"] < 1.0
+    group = result["node_groups"][0]
+    assert group["instance_type"] == "m7g.large"
+    assert group["allocatable_vcpu_per_node"] == pytest.approx(1.805)
+    assert result["recommendation"] == [
+        {
+            "name": "system",
+            "desired_size": group["peak_nodes_needed"],
+            "reason": result["recommendation"][0]["reason"],
+        }
+    ]
+    assert 1 <= group["peak_nodes_needed"] <= 4
+    assert result["errors"] == []
+
+
+def test_demand_above_capacity_is_capped_at_max_size_and_alerted_by_the_fleet_run(
+    forecaster: ManualClock, lambda_context: Any, state_table: Any, alert_inbox: Any
+) -> None:
+    # GIVEN a cluster whose demand (20-32 vCPU) needs far more than its 4 nodes
+    member = member_session(MEMBER_ACCOUNT_ID)
+    create_cluster(member, "dev-apps")
+    put_history(member, "dev-apps", forecaster, demand(2, scale=1.0), nodes=4)
+    # WHEN the scheduled fleet forecast runs
+    result = lambda_handler({"action": "forecast_fleet", "horizon_minutes": 180}, lambda_context)
+    # THEN the recommendation stops at max_size and says so
+    assert result["status"] == "ok", result
+    [cluster] = result["clusters"]
+    [recommendation] = cluster["recommendation"]
+    assert recommendation["desired_size"] == 4
+    assert "kept at max_size 4" in recommendation["reason"]
+    # AND a capacity warning is raised, and the forecast is saved for the scaler
+    [alert] = alert_inbox.receive()
+    assert alert.alert["severity"] == "warning"
+    assert alert.alert["resource"] == f"{MEMBER_ACCOUNT_ID}/{REGION}/dev-apps/system"
+    saved = state_table.get_value(f"forecast/{MEMBER_ACCOUNT_ID}/{REGION}/dev-apps", "latest")
+    assert saved["recommendation"] == cluster["recommendation"]
+
+
+def test_fleet_run_reports_a_denied_account_and_forecasts_the_others(
+    forecaster: ManualClock,
+    lambda_context: Any,
+    state_table: Any,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a second member account whose role cannot be assumed
+    second = copy.deepcopy(inventory_document["members"][0])
+    second["account_id"] = SECOND_MEMBER_ID
+    second["name"] = "denied"
+    inventory_document["members"].insert(0, second)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode(),
+    )
+    deny_assume_role(monkeypatch, SECOND_MEMBER_ID)
+    member = member_session(MEMBER_ACCOUNT_ID)
+    create_cluster(member, "dev-apps")
+    put_history(member, "dev-apps", forecaster, demand(3))
+    # WHEN the fleet forecast runs
+    result = lambda_handler({"action": "forecast_fleet", "horizon_minutes": 60}, lambda_context)
+    # THEN the denied account is reported and the other is forecast
+    assert result["status"] == "partial"
+    denied, ok = result["clusters"]
+    assert denied["account_id"] == SECOND_MEMBER_ID
+    assert denied["status"] == "error"
+    assert "AccessDenied" in denied["error"]
+    assert ok["status"] == "ok"
+    assert ok["recommendation"][0]["name"] == "system"
+
+
+def test_cluster_without_history_is_an_error_for_that_cluster(
+    forecaster: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN the cluster exists but Container Insights has no history for it (only the hub has)
+    create_cluster(member_session(MEMBER_ACCOUNT_ID), "dev-apps")
+    put_history(boto3.Session(region_name=REGION), "dev-apps", forecaster, demand(4))
+    # WHEN forecast THEN the error names the missing history, for that cluster
+    result = lambda_handler(
+        {
+            "action": "forecast",
+            "account_id": MEMBER_ACCOUNT_ID,
+            "region": REGION,
+            "cluster": "dev-apps",
+        },
+        lambda_context,
+    )
+    assert result["status"] == "error"
+    assert result["cluster"] == "dev-apps"
+    assert "no Container Insights history" in result["error"]
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ("not an object", "event"),
+        ({"action": "predict"}, "action"),
+        ({"action": "forecast", "region": REGION, "cluster": "dev-apps"}, "account_id"),
+        (
+            {
+                "action": "forecast",
+                "account_id": MEMBER_ACCOUNT_ID,
+                "region": REGION,
+                "cluster": "dev-apps",
+                "horizon_minutes": 0,
+            },
+            "horizon_minutes",
+        ),
+        ({"action": "forecast_fleet", "horizon_minutes": "soon"}, "horizon_minutes"),
+        (
+            {
+                "action": "forecast",
+                "account_id": MEMBER_ACCOUNT_ID,
+                "region": REGION,
+                "cluster": "unknown",
+            },
+            "cluster",
+        ),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field(
+    forecaster: ManualClock, lambda_context: Any, event: Any, field: str
+) -> None:
+    # GIVEN a malformed event WHEN handled THEN an error result names the field
+    result = lambda_handler(event, lambda_context)
+    assert result["status"] == "error"
+    assert f"invalid event: {field}:" in result["error"]
+
+
+def test_missing_data_bucket_is_a_configuration_error(
+    forecaster: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN DATA_BUCKET_NAME is not set WHEN invoked THEN the error names the variable
+    monkeypatch.delenv("DATA_BUCKET_NAME")
+    result = lambda_handler({"action": "forecast_fleet"}, lambda_context)
+    assert result == {
+        "status": "error",
+        "error": "environment variable DATA_BUCKET_NAME: is required but not set",
+    }

@@ -1,0 +1,86 @@
+"""fleet_shared.metric_data: every page of GetMetricData merged into one series per query."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+from botocore.stub import ANY, Stubber
+
+from fleet_shared.metric_data import MetricQuery, get_metric_series
+
+START = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def test_pages_are_followed_and_merged_in_time_order() -> None:
+    # GIVEN a query whose values CloudWatch returns over two pages, newest page first
+    cloudwatch = boto3.client("cloudwatch", region_name="ap-south-1")
+    query = MetricQuery(
+        "cpu", "ContainerInsights", "node_cpu_utilization", {"ClusterName": "a"}, "Average", 3600
+    )
+    hours = [START + timedelta(hours=i) for i in range(4)]
+    with Stubber(cloudwatch) as stubber:
+        stubber.add_response(
+            "get_metric_data",
+            {
+                "MetricDataResults": [
+                    {
+                        "Id": "cpu",
+                        "Timestamps": hours[2:],
+                        "Values": [3.0, 4.0],
+                        "StatusCode": "PartialData",
+                    }
+                ],
+                "NextToken": "page-2",
+            },
+            {
+                "MetricDataQueries": [query.to_request()],
+                "StartTime": ANY,
+                "EndTime": ANY,
+                "ScanBy": "TimestampAscending",
+            },
+        )
+        stubber.add_response(
+            "get_metric_data",
+            {
+                "MetricDataResults": [
+                    {
+                        "Id": "cpu",
+                        "Timestamps": hours[:2],
+                        "Values": [1.0, 2.0],
+                        "StatusCode": "Complete",
+                    }
+                ]
+            },
+            {
+                "MetricDataQueries": ANY,
+                "StartTime": ANY,
+                "EndTime": ANY,
+                "ScanBy": ANY,
+                "NextToken": "page-2",
+            },
+        )
+        # WHEN the series is read
+        series = get_metric_series(cloudwatch, [query], START, START + timedelta(hours=4))
+    # THEN both pages are merged, oldest first, and the final status is the last page's
+    assert series["cpu"].timestamps == hours
+    assert series["cpu"].values == [1.0, 2.0, 3.0, 4.0]
+    assert series["cpu"].status == "Complete"
+
+
+def test_query_without_values_gives_an_empty_series() -> None:
+    # GIVEN CloudWatch has no values for the query
+    cloudwatch = boto3.client("cloudwatch", region_name="ap-south-1")
+    query = MetricQuery("m", "AWS/Lambda", "Errors", {}, "Sum", 300)
+    with Stubber(cloudwatch) as stubber:
+        stubber.add_response(
+            "get_metric_data",
+            {
+                "MetricDataResults": [
+                    {"Id": "m", "Timestamps": [], "Values": [], "StatusCode": "Complete"}
+                ]
+            },
+        )
+        # WHEN read THEN the series exists and is empty
+        series = get_metric_series(cloudwatch, [query], START, START + timedelta(hours=1))
+    assert series["m"].values == []
