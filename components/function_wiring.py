@@ -26,6 +26,7 @@ NO_RESOURCE_LEVEL_ACTIONS = frozenset(
         "cloudwatch:GetMetricData",
         "cloudwatch:PutMetricData",
         "lambda:ListFunctions",
+        "logs:GetQueryResults",
         "pricing:GetProducts",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
