@@ -342,34 +342,67 @@ def _age_in_moto(
         backend.volumes[volume_id].create_time -= timedelta(days=STALE_AGE_DAYS)
 
 
-def queue_cost_explorer_results(endpoint_url: str, now: datetime) -> None:
-    """Thirty days of cost by service for Cost Explorer, with a spike on the last day."""
+COST_SERVICES = (
+    ("Amazon Elastic Compute Cloud - Compute", 410.0),
+    ("Amazon Elastic Container Service for Kubernetes", 73.0),
+    ("AWS Lambda", 4.2),
+)
+
+
+def _daily_cost(index: int, days: int) -> dict[str, float]:
+    """Cost by service of day `index`: a weekly rhythm, and a compute spike on the last day."""
+    spike = 380.0 if index == days - 1 else 0.0
+    rhythm = 25.0 * math.sin(2 * math.pi * index / 7)
+    return {
+        service: round(amount + (rhythm + spike if "Compute" in service else 0.0), 2)
+        for service, amount in COST_SERVICES
+    }
+
+
+def _groups(view: str, costs: dict[str, float], hub: str, member: str) -> list[dict[str, Any]]:
+    total = sum(costs.values())
+    split = {
+        "service": costs,
+        "account": {member: round(total * 0.92, 2), hub: round(total * 0.08, 2)},
+        "cluster": {"cluster$dev-apps": round(total * 0.85, 2), "cluster$": round(total * 0.15, 2)},
+    }[view]
+    return [
+        {"Keys": [key], "Metrics": {"UnblendedCost": {"Amount": f"{amount:.2f}", "Unit": "USD"}}}
+        for key, amount in split.items()
+    ]
+
+
+def queue_cost_explorer_results(
+    endpoint_url: str, now: datetime, calls: list[str], hub: str, member: str
+) -> None:
+    """Thirty days of cost for each GetCostAndUsage call the day will make, in call order.
+
+    moto answers Cost Explorer from a queue, one result per call whatever the request, so the
+    demo queues the view each call asks for: `total`, or grouped by `service`, `account` or
+    `cluster` (tag).
+    """
     days = [(now - timedelta(days=30 - index)).date() for index in range(30)]
     results = []
-    for index, day in enumerate(days):
-        ec2_cost = 410.0 + 25.0 * math.sin(index / 2.0) + (380.0 if index == len(days) - 1 else 0)
-        results.append(
-            {
+    for view in calls:
+        periods = []
+        for index, day in enumerate(days):
+            costs = _daily_cost(index, len(days))
+            period: dict[str, Any] = {
                 "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(1)).isoformat()},
                 "Total": {},
-                "Groups": [
-                    {
-                        "Keys": [service],
-                        "Metrics": {"UnblendedCost": {"Amount": f"{amount:.2f}", "Unit": "USD"}},
-                    }
-                    for service, amount in (
-                        ("Amazon Elastic Compute Cloud - Compute", ec2_cost),
-                        ("Amazon Elastic Container Service for Kubernetes", 73.0),
-                        ("AWS Lambda", 4.2),
-                    )
-                ],
+                "Groups": [],
                 "Estimated": False,
             }
-        )
-    body = {"results": [{"ResultsByTime": results, "DimensionValueAttributes": []}]}
+            if view == "total":
+                amount = f"{sum(costs.values()):.2f}"
+                period["Total"] = {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}
+            else:
+                period["Groups"] = _groups(view, costs, hub, member)
+            periods.append(period)
+        results.append({"ResultsByTime": periods, "DimensionValueAttributes": []})
     request = urllib.request.Request(
         f"{endpoint_url}/moto-api/static/ce/cost-and-usage-results",
-        data=json.dumps(body).encode(),
+        data=json.dumps({"results": results}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )

@@ -16,6 +16,11 @@ from typing import Any
 
 FEED_PATH = "/feed.rss"
 HEALTH_PATH = "/healthz"
+PRICING_PATH = "/pricing"
+# moto has no Pricing API; the demo answers it here as AWS answers an unavailable operation, so
+# the spot optimizer takes its documented fallback (the bundled price table).
+PRICING_REFUSAL = b'{"__type": "ServiceUnavailableException", "message": "no Pricing API offline"}'
+
 FEED = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>AWS region launches</title>
 <item><title>Asia Pacific (Hyderabad) Region is now open</title>
@@ -44,6 +49,13 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length).decode()
+                if self.path.startswith(PRICING_PATH):
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/x-amz-json-1.1")
+                    self.send_header("Content-Length", str(len(PRICING_REFUSAL)))
+                    self.end_headers()
+                    self.wfile.write(PRICING_REFUSAL)
+                    return
                 try:
                     body: Any = json.loads(raw)
                 except json.JSONDecodeError:
