@@ -140,7 +140,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Cost by service, account and cluster; anomalies; rightsizing.",
         memory_mb=1024,
         timeout_seconds=900,
-        environment={**COMMON_ENVIRONMENT, "ATHENA_WORKGROUP": EnvSource.ATHENA_WORKGROUP},
+        environment={
+            **COMMON_ENVIRONMENT,
+            "ATHENA_WORKGROUP": EnvSource.ATHENA_WORKGROUP,
+            "COST_QUERY_ENGINE": EnvSource.COST_QUERY_ENGINE,
+            "COST_CUR_BUCKET": EnvSource.COST_CUR_BUCKET,
+            "COST_CUR_PREFIX": EnvSource.COST_CUR_PREFIX,
+            "COST_ATHENA_DATABASE": EnvSource.COST_ATHENA_DATABASE,
+            "COST_ATHENA_TABLE": EnvSource.COST_ATHENA_TABLE,
+        },
         permissions=(
             *COMMON_PERMISSIONS,
             DATA_BUCKET_WRITE,
@@ -165,6 +173,18 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 ),
                 resources=(R.ATHENA_WORKGROUP,),
             ),
+            # Athena reads the CUR table's definition from Glue (only when the stack configures
+            # the athena engine; otherwise the statement resolves to nothing and is left out)...
+            PermissionStatement(
+                actions=("glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"),
+                resources=(R.CUR_GLUE_TABLE,),
+            ),
+            # ...and the CUR files with the caller's credentials; results go to the data bucket.
+            PermissionStatement(actions=("s3:GetObject",), resources=(R.CUR_OBJECTS,)),
+            PermissionStatement(
+                actions=("s3:ListBucket", "s3:GetBucketLocation"), resources=(R.CUR_BUCKET,)
+            ),
+            PermissionStatement(actions=("s3:GetBucketLocation",), resources=(R.DATA_BUCKET,)),
             PermissionStatement(actions=("logs:StartQuery",), resources=(R.FLEET_LOG_GROUPS,)),
         ),
         member_actions=(*EKS_READ, *METRICS_READ),

@@ -30,6 +30,9 @@ class ResourceRef(StrEnum):
     FLEET_LOG_GROUPS = "fleet_log_groups"
     ATHENA_WORKGROUP = "athena_workgroup"
     GLOBAL_INFRASTRUCTURE_PARAMETERS = "global_infrastructure_parameters"
+    CUR_BUCKET = "cur_bucket"
+    CUR_OBJECTS = "cur_objects"
+    CUR_GLUE_TABLE = "cur_glue_table"
     ANY = "*"
 
 
@@ -51,6 +54,11 @@ class EnvSource(StrEnum):
     FUNCTION_QUEUE_URL = "function_queue.url"
     FORECASTER_FUNCTION_NAME = "function.demand_forecaster.name"
     ATHENA_WORKGROUP = "athena_workgroup.name"
+    COST_QUERY_ENGINE = "cost_report.query_engine"
+    COST_CUR_BUCKET = "cost_report.cur_bucket"
+    COST_CUR_PREFIX = "cost_report.cur_prefix"
+    COST_ATHENA_DATABASE = "cost_report.athena_database"
+    COST_ATHENA_TABLE = "cost_report.athena_table"
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,30 @@ def _alert_secret_names(settings: FleetSettings) -> list[str]:
     return [name for name in names if name]
 
 
+def _cur_bucket_arn(references: FleetReferences) -> pulumi.Input[str]:
+    """The bucket holding the CUR: the configured one, or the fleet's data bucket."""
+    bucket = references.settings.cost_report.cur_bucket
+    return f"arn:aws:s3:::{bucket}" if bucket else references.data_bucket_arn
+
+
+def _cur_glue_arns(references: FleetReferences) -> list[str]:
+    """Catalog, database and table of the CUR in the hub's Glue catalog, for the athena engine.
+
+    The pandas engine never queries Glue: no names, no ARNs, and `catalog_statements` leaves the
+    statement out (never a `*`: the Glue actions have resource-level permissions).
+    """
+    report = references.settings.cost_report
+    database, table = report.athena_database, report.athena_table
+    if report.query_engine != "athena" or not (database and table):
+        return []
+    prefix = f"arn:aws:glue:{references.region}:{references.account_id}"
+    return [
+        f"{prefix}:catalog",
+        f"{prefix}:database/{database}",
+        f"{prefix}:table/{database}/{table}",
+    ]
+
+
 def _forecaster_name(references: FleetReferences, _own: OwnResources) -> str:
     # "function.<name>.name": the function is named in the EnvSource value itself.
     return function_name(references.stack, EnvSource.FORECASTER_FUNCTION_NAME.split(".")[1])
@@ -132,6 +156,14 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
     EnvSource.ATHENA_WORKGROUP: lambda refs, _: _required(
         refs.athena_workgroup_name, "the Athena workgroup"
     ),
+    EnvSource.COST_QUERY_ENGINE: lambda refs, _: refs.settings.cost_report.query_engine,
+    EnvSource.COST_CUR_BUCKET: lambda refs, _: (
+        refs.settings.cost_report.cur_bucket or refs.data_bucket_name
+    ),
+    EnvSource.COST_CUR_PREFIX: lambda refs, _: refs.settings.cost_report.cur_prefix,
+    # Unset names leave the variable out, as for the alert secrets.
+    EnvSource.COST_ATHENA_DATABASE: lambda refs, _: refs.settings.cost_report.athena_database,
+    EnvSource.COST_ATHENA_TABLE: lambda refs, _: refs.settings.cost_report.athena_table,
 }
 
 RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
@@ -176,6 +208,11 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
     ResourceRef.GLOBAL_INFRASTRUCTURE_PARAMETERS: lambda refs, _spec, _own: [
         f"arn:aws:ssm:{refs.region}::parameter/aws/service/global-infrastructure/*"
     ],
+    ResourceRef.CUR_BUCKET: lambda refs, _spec, _own: [_cur_bucket_arn(refs)],
+    ResourceRef.CUR_OBJECTS: lambda refs, _spec, _own: [
+        pulumi.Output.concat(_cur_bucket_arn(refs), "/", refs.settings.cost_report.cur_prefix, "*")
+    ],
+    ResourceRef.CUR_GLUE_TABLE: lambda refs, _spec, _own: _cur_glue_arns(refs),
     ResourceRef.ANY: lambda _refs, _spec, _own: ["*"],
 }
 

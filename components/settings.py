@@ -45,6 +45,7 @@ SETTING_KEYS = (
     "dry_run",
     "managed_layers",
     "schedule_time_zone",
+    "cost_report",
 )
 
 AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
@@ -68,6 +69,12 @@ SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,51
 OutputKey = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 StackName = Annotated[str, StringConstraints(pattern=r"^[\w.-]+/[\w.-]+/[\w.{}-]+$")]
 LabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9_.-]{1,63}$")]
+BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+# A key prefix that cannot widen an ARN: no wildcards, no leading slash; empty is the whole bucket.
+KeyPrefix = Annotated[
+    str, StringConstraints(pattern=r"^([A-Za-z0-9!_.'()=-][A-Za-z0-9!_.'()/=-]{0,1023})?$")
+]
+GlueName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,255}$")]
 
 
 @cache
@@ -341,6 +348,26 @@ class ManagedLayerSettings(StrictModel):
     aws_sdk_pandas: dict[Region, LayerArn] = Field(min_length=1)
 
 
+class CostReportSettings(StrictModel):
+    """Where the cost analyzer reads the Cost and Usage Report, and with which engine."""
+
+    query_engine: Literal["pandas", "athena"] = "pandas"
+    cur_bucket: BucketName | None = None  # None: the fleet's data bucket
+    cur_prefix: KeyPrefix = "cur/"
+    athena_database: GlueName | None = None
+    athena_table: GlueName | None = None
+
+    @model_validator(mode="after")
+    def _athena_names_the_table(self) -> Self:
+        if self.query_engine == "athena":
+            for field in ("athena_database", "athena_table"):
+                if getattr(self, field) is None:
+                    raise FieldValueError(
+                        field, f"query_engine athena needs {field} (the Glue name of the CUR)"
+                    )
+        return self
+
+
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 RESERVED_TAG_KEYS = ("project", "stack", "account", "managed-by")
@@ -356,6 +383,7 @@ class FleetSettings(StrictModel):
     dry_run: bool = False
     managed_layers: ManagedLayerSettings
     schedule_time_zone: TimeZoneName = DEFAULT_TIME_ZONE
+    cost_report: CostReportSettings = Field(default_factory=CostReportSettings)
 
     @field_validator("tags")
     @classmethod
@@ -471,6 +499,8 @@ def _pattern_hint(pattern: str) -> str:
         r"^\d{12}$": "an AWS account id is 12 digits, quoted in YAML",
         r"^([01]\d|2[0-3]):[0-5]\d$": "times are HH:MM on a 24-hour clock",
         r"^[a-z]{2}(-gov)?-[a-z]+-\d$": "expected an AWS region such as ap-south-1",
+        r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$": "expected an S3 bucket name",
+        r"^[a-z0-9_]{1,255}$": "Glue names are lower-case letters, digits and underscores",
     }
     if pattern in hints:
         return hints[pattern]

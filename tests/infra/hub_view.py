@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from catalog import FUNCTIONS, FunctionSpec
@@ -39,10 +40,11 @@ def as_list(value: Any) -> list[Any]:
 @dataclass
 class HubView:
     run: ProgramRun
+    project_dir: Path = REPO_ROOT  # where the run's stack file is (tests may write their own)
 
     @cached_property
     def settings(self) -> FleetSettings:
-        config = read_stack_file(REPO_ROOT / f"Pulumi.{self.run.stack}.yaml")
+        config = read_stack_file(self.project_dir / f"Pulumi.{self.run.stack}.yaml")
         document = {
             key.split(":", 1)[1]: value
             for key, value in config.items()

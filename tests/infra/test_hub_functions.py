@@ -132,6 +132,11 @@ def test_environment_is_resolved_from_the_catalog_without_secret_values(hub: Hub
                 source is EnvSource.PAGERDUTY_ROUTING_KEY_SECRET
                 and not settings.alerts.pagerduty_routing_key_secret_name
             )
+            or (
+                source is EnvSource.COST_ATHENA_DATABASE
+                and not settings.cost_report.athena_database
+            )
+            or (source is EnvSource.COST_ATHENA_TABLE and not settings.cost_report.athena_table)
         }
         assert set(variables) == expected - unset, spec.name
         for variable, value in variables.items():

@@ -225,6 +225,20 @@ INVALID_SETTINGS = [
     ),
     ("reserved-tag", "tags", {"stack": "x"}, "tags", "set by the program"),
     ("bad-email", "alerts.emails", ["not-an-address"], "alerts.emails[0]", "not valid"),
+    (
+        "athena-without-table",
+        "cost_report",
+        {"query_engine": "athena", "athena_database": "cur"},
+        "cost_report.athena_table",
+        "query_engine athena needs athena_table",
+    ),
+    (
+        "cur-prefix-wildcard",
+        "cost_report",
+        {"cur_prefix": "cur/*"},
+        "cost_report.cur_prefix",
+        "not valid here",
+    ),
 ]
 
 
