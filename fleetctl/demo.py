@@ -11,8 +11,10 @@
 4. A timeline, node group sizes through the day, the alerts the local Slack/PagerDuty receiver
    got, and the reports (copied with the plan to ./out/) are printed.
 
-The day is compressed into about a minute, so the scaler's cooldown is shortened to fit it; the
-day has one incident: the cluster's health endpoint fails from 14:00 to 16:00 IST.
+The day starts from the last working evening's scale-down (replayed first), so the morning
+scale-up has sizes to restore. The day is compressed into about a minute, so the scaler's
+cooldown is shortened to fit it. The day has one incident: the health endpoint fails from 14:00
+to 16:00.
 """
 
 from __future__ import annotations
@@ -47,13 +49,13 @@ from fleetctl.function_workers import WorkerCrashedError, WorkerPool
 from fleetctl.invoke import deployed_environment
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
 from fleetctl.plan import render_json
-from fleetctl.schedule_replay import Firing, firings_on, planned_schedules
+from fleetctl.schedule_replay import Firing, PlannedSchedule, firings_on, planned_schedules
 from fleetctl.webhook_receiver import FEED_PATH, HEALTH_PATH, PRICING_PATH, WebhookReceiver
 
 DEMO_ZONE = ZoneInfo("Asia/Kolkata")
 RATE_SPACING_MINUTES = 60
 # Seconds of the demo's compressed day: cooldowns longer than this would block the evening.
-DEMO_COOLDOWN_SECONDS = "5"
+DEMO_COOLDOWN_SECONDS = "1"
 # An incident the day goes through: the cluster's health endpoint fails for two hours.
 INCIDENT_START = time(14, 0)
 INCIDENT_END = time(16, 0)
@@ -68,7 +70,9 @@ class Timeline:
 
     def record(self, at: datetime, function: str, outcome: str, done: int) -> None:
         width = len(str(self.total))
-        line = f"[{done:>{width}}/{self.total}] {at:%H:%M} {function:<20} {outcome}"
+        # Invocations before the day (the last working evening) carry no progress number.
+        progress = f"{done:>{width}}/{self.total}" if done else "-".center(2 * width + 1)
+        line = f"[{progress}] {at:%H:%M} {function:<20} {outcome}"
         self.lines.append(line)
         print(line, flush=True)
 
@@ -314,6 +318,21 @@ def _demo_inventory(settings: FleetSettings, stack: str, receiver_url: str) -> d
     return inventory
 
 
+def _previous_evening(schedules: list[PlannedSchedule], day: date) -> list[Firing]:
+    """The last working evening's scale-downs (Friday's, before a Monday), so that the morning
+    has sizes to restore, as on any working day."""
+    for days_back in range(1, 8):
+        evening = [
+            firing
+            for firing in firings_on(schedules, day - timedelta(days=days_back), DEMO_ZONE)
+            if firing.schedule.function == "eks_scaler"
+            and firing.schedule.payload.get("action") == "scale_down"
+        ]
+        if evening:
+            return evening
+    return []
+
+
 def _replay_day() -> date:
     """Today if it is a working day, else the next Monday: the demo shows a working day."""
     today = datetime.now(DEMO_ZONE).date()
@@ -378,6 +397,9 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
         environments = _environments(run, world, receiver.url)
         with WorkerPool(environments, out_dir / "logs") as pool:
             replay = DayReplay(world, pool, settings, stack)
+            for firing in _previous_evening(schedules, day):
+                replay.invoke(timeline, firing.at, "eks_scaler", firing.payload(), 0)
+                replay.follow_up(timeline, firing.at, 0)
             timeline.sizes.append(("start", replay.node_group_sizes()))
             for done, firing in enumerate(firings, start=1):
                 at = firing.at
