@@ -91,6 +91,15 @@ def _existing_time_zone(value: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_existing_time_zone)]
 
 
+_GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
+
+
+def instance_architecture(instance_type: str) -> str:
+    """`arm64` for Graviton families (m7g, c6gn, r7gd, t4g, x2gd...), else `x86_64`."""
+    family = instance_type.split(".", 1)[0]
+    return "arm64" if _GRAVITON_FAMILY.match(family) else "x86_64"
+
+
 class StrictModel(BaseModel):
     """Unknown keys are errors: a misspelt setting must never be silently ignored."""
 
@@ -125,6 +134,18 @@ class NodeGroupSettings(StrictModel):
     disk_size_gb: int = Field(default=50, ge=20, le=16384)
     labels: dict[LabelKey, str] = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
+
+    @field_validator("instance_types")
+    @classmethod
+    def _one_architecture(cls, instance_types: list[str]) -> list[str]:
+        # A managed node group runs one AMI type, so its types must share one architecture.
+        architectures = {instance_architecture(name) for name in instance_types}
+        if len(architectures) > 1:
+            raise ValueError(
+                f"mixes arm64 (Graviton) and x86_64 instance types {instance_types}; "
+                "a node group runs one architecture"
+            )
+        return instance_types
 
     @model_validator(mode="after")
     def _sizes_are_ordered(self) -> Self:

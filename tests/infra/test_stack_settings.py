@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from components.exceptions import StackSettingsError
-from components.settings import FleetSettings, load_settings
+from components.settings import FleetSettings, instance_architecture, load_settings
 from fleetctl.exceptions import ProgramFailedError
 from fleetctl.mocked_program import REPO_ROOT, read_stack_file, run_program
 
@@ -316,3 +316,19 @@ sys.exit(cli.main(["plan", "--stack", sys.argv[2]]))
 def test_missing_stack_file_is_reported_by_name(tmp_path: Path):
     with pytest.raises(Exception, match=r"no stack file Pulumi\.qa\.yaml"):
         run_program("qa", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "architecture"),
+    [
+        ("m7g.large", "arm64"),
+        ("c6gn.xlarge", "arm64"),
+        ("r7gd.2xlarge", "arm64"),
+        ("t4g.large", "arm64"),
+        ("m6i.large", "x86_64"),
+        ("c7a.xlarge", "x86_64"),
+        ("g5.xlarge", "x86_64"),
+    ],
+)
+def test_graviton_families_are_told_apart_from_x86(instance_type: str, architecture: str):
+    assert instance_architecture(instance_type) == architecture
