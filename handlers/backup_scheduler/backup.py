@@ -21,7 +21,6 @@ member role could not be assumed leaves no record, so a retry acts.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.clock import Clock
 from fleet_shared.exceptions import MemberAccessError, RequestInProgressError
+from fleet_shared.fan_out import map_isolated
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
 from handlers.backup_scheduler.settings import WEEKDAYS
@@ -376,14 +376,10 @@ def backup_targets(
     An unexpected AWS error in one target (the state table, say) is reported for it.
     """
 
-    def run(target: tuple[str, str]) -> dict[str, Any]:
-        account_id, region = target
-        try:
-            return backup_target(services, account_id, region, dry_run=dry_run)
-        except _AWS_ERRORS as error:
-            return TargetResult(account_id, region, FAILED, error=str(error)).summary()
-
-    if not targets:
-        return []
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(targets))) as pool:
-        return list(pool.map(run, targets))
+    return map_isolated(
+        targets,
+        lambda target: backup_target(services, *target, dry_run=dry_run),
+        on_error=lambda target, error: TargetResult(*target, FAILED, error=str(error)).summary(),
+        errors=_AWS_ERRORS,
+        max_workers=max_workers,
+    )

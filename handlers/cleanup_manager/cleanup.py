@@ -17,7 +17,6 @@ reported and nothing is called that changes anything (no tags, no deletions, no 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.clock import Clock
 from fleet_shared.exceptions import MemberAccessError
+from fleet_shared.fan_out import map_isolated
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
 from handlers.cleanup_manager.candidates import (
@@ -204,17 +204,13 @@ def clean_targets(
     An unexpected AWS error in one target (the state table, say) is reported for it.
     """
 
-    def run(target: tuple[str, str]) -> TargetResult:
-        account_id, region = target
-        try:
-            return clean_target(services, account_id, region, dry_run=dry_run)
-        except (ClientError, BotoCoreError) as error:
-            return TargetResult(account_id, region, FAILED, error=str(error))
-
-    if not targets:
-        return []
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(targets))) as pool:
-        return list(pool.map(run, targets))
+    return map_isolated(
+        targets,
+        lambda target: clean_target(services, *target, dry_run=dry_run),
+        on_error=lambda target, error: TargetResult(*target, FAILED, error=str(error)),
+        errors=(ClientError, BotoCoreError),
+        max_workers=max_workers,
+    )
 
 
 def notice_alerts(results: list[TargetResult], services: CleanupServices) -> list[Alert]:

@@ -15,7 +15,6 @@ given back when publishing fails, or the alert would be lost for the whole windo
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.clock import Clock
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import FleetError, MemberAccessError, RequestInProgressError
+from fleet_shared.fan_out import map_isolated
 from fleet_shared.observability import NAMESPACE, observability_for
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
@@ -61,22 +61,25 @@ def check_clusters(targets: list[ClusterTarget], deps: Dependencies) -> list[dic
     OBSERVABILITY.metrics.add_metric(
         name="ClustersChecked", unit=MetricUnit.Count, value=len(targets)
     )
-    if not targets:
-        return []
-    workers = min(deps.settings.health_max_workers, len(targets))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda target: isolated_cluster_report(target, deps), targets))
+    return map_isolated(
+        targets,
+        lambda target: cluster_report(target, deps),
+        on_error=_failed_cluster_report,
+        errors=(Exception,),
+        max_workers=deps.settings.health_max_workers,
+    )
 
 
-def isolated_cluster_report(target: ClusterTarget, deps: Dependencies) -> dict[str, Any]:
-    """`cluster_report`, or an `error` report when something unexpected broke for this cluster."""
-    try:
-        return cluster_report(target, deps)
-    except Exception as error:
-        logger.exception("health check of a cluster failed", extra={"cluster": target.label})
-        return error_result(
-            error, account_id=target.account_id, region=target.region, cluster=target.name
-        )
+def _failed_cluster_report(target: ClusterTarget, error: Exception) -> dict[str, Any]:
+    """An `error` report when something unexpected broke for this cluster only."""
+    logger.error(
+        "health check of a cluster failed",
+        extra={"cluster": target.label, "error": repr(error)},
+        exc_info=error,
+    )
+    return error_result(
+        error, account_id=target.account_id, region=target.region, cluster=target.name
+    )
 
 
 def cluster_report(target: ClusterTarget, deps: Dependencies) -> dict[str, Any]:

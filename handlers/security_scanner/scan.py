@@ -12,7 +12,6 @@ denied account is reported and the others go on.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -22,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.clock import Clock
 from fleet_shared.exceptions import MemberAccessError
+from fleet_shared.fan_out import map_isolated
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner import registry
@@ -220,19 +220,19 @@ def scan_targets(
     Results come back in target order. An unexpected error in one target is reported for it.
     """
 
-    def run(target: tuple[str, str, bool]) -> TargetResult:
+    def scan(target: tuple[str, str, bool]) -> TargetResult:
         account_id, region, include_global = target
-        try:
-            return scan_target(
-                services, account_id, region, include_global=include_global, dry_run=dry_run
-            )
-        except (ClientError, BotoCoreError) as error:
-            return TargetResult(account_id, region, FAILED, error=str(error))
+        return scan_target(
+            services, account_id, region, include_global=include_global, dry_run=dry_run
+        )
 
-    if not targets:
-        return []
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(targets))) as pool:
-        return list(pool.map(run, targets))
+    return map_isolated(
+        targets,
+        scan,
+        on_error=lambda target, error: TargetResult(target[0], target[1], FAILED, error=str(error)),
+        errors=(ClientError, BotoCoreError),
+        max_workers=max_workers,
+    )
 
 
 def report_document(results: list[TargetResult], now: datetime) -> dict[str, Any]:
