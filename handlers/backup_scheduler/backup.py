@@ -23,16 +23,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.clock import Clock
 from fleet_shared.exceptions import MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import map_isolated
-from fleet_shared.sessions import AccountSessions
-from fleet_shared.state_table import StateTable
-from handlers.backup_scheduler.settings import WEEKDAYS
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
+from fleet_shared.target_results import TargetResult as SharedTargetResult
+from fleet_shared.timestamps import iso_z, parse_iso
+from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
 
 SOURCE = "backup_scheduler"
 BACKUP_TAG = "backup"
@@ -48,11 +50,6 @@ IDEMPOTENCY_TTL_SECONDS = 3 * 86400
 EXPIRY_RECORD_MARGIN = timedelta(days=90)
 """How long a backup's expiry record outlives the expiry, so a late run still finds it."""
 _BACKUP_NAME_MAX = 255
-OK = "ok"
-PARTIAL = "partial"
-DENIED = "denied"
-FAILED = "failed"
-IN_PROGRESS = "in_progress"
 _AWS_ERRORS = (ClientError, BotoCoreError)
 
 
@@ -73,35 +70,30 @@ class Retention:
         return now + (self.daily if frequency == DAILY else self.weekly)
 
 
-@dataclass(frozen=True)
-class BackupServices:
+class BackupServices(FunctionServices[BackupEnvironment]):
     """The hub-side dependencies of a backup run."""
 
-    sessions: AccountSessions
-    state: StateTable
-    clock: Clock
-    retention: Retention
+    @cached_property
+    def retention(self) -> Retention:
+        """Retention and weekly day from the environment."""
+        return Retention(
+            daily=timedelta(days=self.environment.backup_daily_retention_days),
+            weekly=timedelta(days=self.environment.backup_weekly_retention_days),
+            weekly_day=self.environment.backup_weekly_day,
+        )
 
 
 @dataclass
-class TargetResult:
+class TargetResult(SharedTargetResult):
     """The outcome of one (account, region)."""
 
-    account_id: str
-    region: str
-    status: str = OK
     created: list[dict[str, str]] = field(default_factory=list)
     deleted: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
-    error: str | None = None
 
-    def summary(self) -> dict[str, Any]:
-        """Counts and details, as returned by the handler (and stored for repeats)."""
-        summary: dict[str, Any] = {
-            "account_id": self.account_id,
-            "region": self.region,
-            "status": self.status,
+    def details(self) -> dict[str, Any]:
+        """Counts, then the copies made and the expired copies deleted."""
+        return {
             "created": len(self.created),
             "deleted": len(self.deleted),
             "skipped": len(self.skipped),
@@ -109,15 +101,10 @@ class TargetResult:
             "copies": self.created,
             "expired": self.deleted,
         }
-        if self.errors:
-            summary["errors"] = self.errors
-        if self.error:
-            summary["error"] = self.error
-        return summary
 
-    def fail(self, resource: str, error: Exception) -> None:
-        """Record a failure on one resource; the target goes on."""
-        self.errors.append({"resource": resource, "error": str(error)})
+    def fail(self, resource: str, error: Exception | str) -> None:
+        """Record a failure on one resource; the target goes on, as `partial`."""
+        super().fail(resource, error)
         self.status = PARTIAL
 
 
@@ -133,13 +120,9 @@ def backup_name(table: str, now: datetime) -> str:
     return f"{BACKUP_NAME_PREFIX}{table[:room]}{suffix}"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def _parse_iso(value: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_iso(value)
     except ValueError:
         return None
 
@@ -205,7 +188,7 @@ class _TargetBackup:
             frequency = _tag_map(volume.get("Tags", [])).get(BACKUP_TAG, "").strip().lower()
             if not self._due(volume_id, frequency):
                 continue
-            expires_at = _iso(self._services.retention.expires_at(frequency, self._now))
+            expires_at = iso_z(self._services.retention.expires_at(frequency, self._now))
             copy = {"kind": "snapshot", "source": volume_id, "frequency": frequency}
             copy["expires_at"] = expires_at
             if not self._dry_run:
@@ -250,7 +233,7 @@ class _TargetBackup:
         expires_at = self._services.retention.expires_at(frequency, self._now)
         name = backup_name(table, self._now)
         copy = {"kind": "dynamodb_backup", "source": table, "frequency": frequency}
-        copy |= {"name": name, "expires_at": _iso(expires_at)}
+        copy |= {"name": name, "expires_at": iso_z(expires_at)}
         if not self._dry_run:
             details = self._dynamodb.create_backup(TableName=table, BackupName=name)
             backup_arn = details["BackupDetails"]["BackupArn"]
@@ -258,7 +241,7 @@ class _TargetBackup:
             self._services.state.put_value(
                 expiry_key(backup_arn),
                 EXPIRY_VALUE,
-                {"expires_at": _iso(expires_at), "table": table, "frequency": frequency},
+                {"expires_at": iso_z(expires_at), "table": table, "frequency": frequency},
                 ttl_seconds=int(keep_record.total_seconds()),
             )
             copy["id"] = backup_arn
@@ -285,7 +268,7 @@ class _TargetBackup:
                     self._result.fail(snapshot_id, error)
                     continue
             self._result.deleted.append(
-                {"kind": "snapshot", "id": snapshot_id, "expired_at": _iso(expires_at)}
+                {"kind": "snapshot", "id": snapshot_id, "expired_at": iso_z(expires_at)}
             )
 
     def _backups(self) -> Iterator[dict[str, Any]]:
@@ -316,7 +299,7 @@ class _TargetBackup:
                 self._result.fail(arn, error)
                 continue
             self._result.deleted.append(
-                {"kind": "dynamodb_backup", "id": arn, "expired_at": _iso(expires_at)}
+                {"kind": "dynamodb_backup", "id": arn, "expired_at": iso_z(expires_at)}
             )
 
 
@@ -379,7 +362,9 @@ def backup_targets(
     return map_isolated(
         targets,
         lambda target: backup_target(services, *target, dry_run=dry_run),
-        on_error=lambda target, error: TargetResult(*target, FAILED, error=str(error)).summary(),
+        on_error=lambda target, error: TargetResult(
+            *target, status=FAILED, error=str(error)
+        ).summary(),
         errors=_AWS_ERRORS,
         max_workers=max_workers,
     )

@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
 
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import AccountId
+from fleet_shared.timestamps import iso_z
 
 SUBJECT_MAX_LENGTH = 100
 """SNS rejects longer subjects."""
@@ -72,7 +74,7 @@ class Alert(BaseModel):
 
     @field_serializer("timestamp")
     def _iso_utc(self, value: datetime) -> str:
-        return value.isoformat().replace("+00:00", "Z")
+        return iso_z(value)
 
     @classmethod
     def create(
@@ -145,3 +147,18 @@ class AlertPublisher:
             },
         )
         return str(response["MessageId"])
+
+    def publish_or_log(self, alert: Alert, logger: Any) -> str | None:
+        """Publish `alert`; when SNS fails after botocore's retries, log it and return None.
+
+        For alerts that report on work already done, where a failed notification must not undo
+        or repeat the work; the caller records that the alert was not published.
+        """
+        try:
+            return self.publish(alert)
+        except (ClientError, BotoCoreError) as error:
+            logger.warning(
+                "alert not published",
+                extra={"alert_id": alert.id, "title": alert.title, "error": str(error)},
+            )
+            return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,7 @@ from fleet_shared.environment import load_environment
 from fleet_shared.state_table import StateTable
 from handlers.backup_scheduler import app
 from handlers.backup_scheduler.backup import BackupServices
-from handlers.backup_scheduler.settings import BackupEnvironment
+from handlers.backup_scheduler.environment import BackupEnvironment
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -64,14 +65,19 @@ def backup(  # noqa: PLR0917 - pytest passes fixtures positionally
 
     def services() -> BackupServices:
         if not built_services:
-            built = app.build_services(load_environment(BackupEnvironment), fake_clock)
+            built = BackupServices.create(
+                app.FUNCTION.name, load_environment(BackupEnvironment), clock=fake_clock
+            )
             deny_assume_role(built.sessions.hub_client("sts"), DENIED_MEMBER)
             built_services.append(built)
-        return built_services[0]
+        # The environment is read per call, as a new container would, so a test can flip
+        # FLEET_DRY_RUN between invocations; sessions and clients stay.
+        return dataclasses.replace(
+            built_services[0], environment=load_environment(BackupEnvironment)
+        )
 
     def invoke(event: Any) -> dict[str, Any]:
-        monkeypatch.setattr(app, "_environment", lambda: load_environment(BackupEnvironment))
-        monkeypatch.setattr(app, "_services", services)
+        monkeypatch.setattr(app.FUNCTION, "services", services)
         return app.lambda_handler(event, lambda_context)
 
     return invoke

@@ -1,0 +1,34 @@
+"""The backup scheduler's environment, read once per container (docs/functions/backup_scheduler.md
+is generated from these descriptions)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.field_types import PositiveInt
+
+Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+WEEKDAYS: tuple[str, ...] = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+class BackupEnvironment(FunctionEnvironment):
+    """What the backup scheduler needs; retention and the weekly day have defaults."""
+
+    state_table_name: str = Field(
+        description="Once-a-day records per target and the expiry of DynamoDB backups."
+    )
+    member_role_name: str = Field(description="The role assumed in each member account.")
+    data_bucket_name: str = Field(description="The data bucket holding the fleet inventory.")
+    backup_daily_retention_days: PositiveInt = Field(
+        default=7, description="How long daily copies are kept (days)."
+    )
+    backup_weekly_retention_days: PositiveInt = Field(
+        default=35, description="How long weekly copies are kept (days)."
+    )
+    backup_weekly_day: Weekday = Field(
+        default="SUN", description="The UTC weekday (`MON`..`SUN`) on which weekly copies are made."
+    )
+    backup_max_workers: PositiveInt = Field(default=4, description="Targets backed up at once.")

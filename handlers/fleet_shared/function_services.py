@@ -1,0 +1,82 @@
+"""The one container of a fleet function: environment, sessions, state table, alerts and clock.
+
+Built once per execution environment by `fleet_shared.handler.FleetFunction` and handed to the
+handler with every request. Everything is lazy: a function that never publishes an alert never
+needs ALERT_TOPIC_ARN and never builds an SNS client. Tests build their own with a manual clock::
+
+    services = FunctionServices.create("backup_scheduler", environment, clock=ManualClock(...))
+
+A function that needs more (a retention policy, a secret cache) subclasses it and adds cached
+properties derived from the environment; it never adds constructor arguments, so `create` and the
+skeleton build every subclass the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Generic, Self, TypeVar
+
+from fleet_shared.alerts import AlertPublisher
+from fleet_shared.clock import Clock, SystemClock
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.exceptions import ConfigurationError
+from fleet_shared.inventory import FleetInventory, load_inventory
+from fleet_shared.sessions import AccountSessions
+from fleet_shared.state_table import StateTable
+
+EnvironmentT = TypeVar("EnvironmentT", bound=FunctionEnvironment)
+
+
+@dataclass(frozen=True)
+class FunctionServices(Generic[EnvironmentT]):
+    """What a function works with; `clock` decides every date, age, cooldown and TTL."""
+
+    function_name: str
+    environment: EnvironmentT
+    sessions: AccountSessions
+    clock: Clock
+
+    @classmethod
+    def create(
+        cls, function_name: str, environment: EnvironmentT, *, clock: Clock | None = None
+    ) -> Self:
+        """The services of `function_name`; nothing is called until something is used.
+
+        Sessions keep the system clock whatever `clock` is: assumed credentials expire in real
+        time, even while a test or a replay tells the function's logic another date.
+        """
+        return cls(
+            function_name=function_name,
+            environment=environment,
+            sessions=AccountSessions.from_environment(environment, function_name),
+            clock=clock or SystemClock(),
+        )
+
+    def hub_client(self, service: str, region: str | None = None) -> Any:
+        """A client of `service` in the hub account (the function's own), with the fleet's
+        retry configuration."""
+        return self.sessions.hub_client(service, region)
+
+    @cached_property
+    def state(self) -> StateTable:
+        """The state table (STATE_TABLE_NAME): locks, idempotency, cooldowns, claims."""
+        return StateTable(
+            self.environment.required("state_table_name"), self.hub_client("dynamodb"), self.clock
+        )
+
+    @cached_property
+    def alerts(self) -> AlertPublisher:
+        """The alert publisher (ALERT_TOPIC_ARN and the per-severity topics)."""
+        return AlertPublisher(self.hub_client("sns"), self.environment)
+
+    def inventory(self) -> FleetInventory:
+        """The fleet inventory in the data bucket, re-read only when its ETag changed.
+
+        Raises `ConfigurationError` when DATA_BUCKET_NAME is unset and `InventoryError` when the
+        object cannot be read or parsed.
+        """
+        bucket = self.environment.data_bucket_name
+        if bucket is None:
+            raise ConfigurationError("DATA_BUCKET_NAME", "is required to read the fleet inventory")
+        return load_inventory(self.hub_client("s3"), bucket, self.environment.fleet_inventory_key)

@@ -1,0 +1,195 @@
+"""One way to declare a fleet function: the skeleton every `app.py` is written on.
+
+An `app.py` declares its environment model, its event parsing and its `handle`, and nothing
+else::
+
+    FUNCTION = FleetFunction("backup_scheduler", BackupEnvironment, services=BackupServices)
+
+    @FUNCTION.handler(BackupRequest)
+    def handle(request: BackupRequest, services: BackupServices, invocation: Invocation) -> dict:
+        ...
+
+    lambda_handler = FUNCTION.lambda_handler
+
+The skeleton adds, the same for every function:
+- observability: Powertools Logger (Lambda context in every line), Tracer and Metrics
+  (`fleet_shared.observability`), with a `RequestsHandled` or `RequestsRefused` metric per
+  invocation so every flush has a metric to send;
+- configuration: the environment is validated once per container into the frozen model, and the
+  services are built once from it; a bad variable is an error result naming it, every time;
+- event parsing: a pydantic model class (validated with `event_parsing.parse_event`, so the error
+  names the field) or any callable that raises `EventValidationError`;
+- the error result: a `FleetError` raised anywhere in parsing or handling becomes
+  `{"status": "error", "error": ...}` (or what `error_response` makes of it, e.g. an HTTP 400);
+  any other exception is a bug and propagates, so Lambda retries and the dead-letter queue
+  keeps the event;
+- strict JSON: a result is returned only as JSON the standard allows; a NaN or infinite number is
+  replaced by null with a warning, never sent as `NaN`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from fleet_shared.environment import FunctionEnvironment, load_environment
+from fleet_shared.event_parsing import error_result, parse_event
+from fleet_shared.exceptions import FleetError
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.observability import Observability, observability_for
+
+EnvironmentT = TypeVar("EnvironmentT", bound=FunctionEnvironment)
+ServicesT = TypeVar("ServicesT", bound=FunctionServices[Any])
+RequestT = TypeVar("RequestT")
+
+Handle = Callable[[Any, Any, "Invocation"], Any]
+ErrorResponse = Callable[[FleetError, object], Any]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation: its request id and how much time it has left."""
+
+    request_id: str
+    _remaining_millis: Callable[[], int] | None = None
+
+    @classmethod
+    def from_context(cls, context: object) -> Invocation:
+        """The invocation of a Lambda context (or a fresh id and no deadline without one)."""
+        request_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        return cls(str(request_id), remaining if callable(remaining) else None)
+
+    @classmethod
+    def local(cls, request_id: str | None = None) -> Invocation:
+        """An invocation with no deadline: for tests and for one function calling another's
+        logic in process."""
+        return cls(request_id or uuid.uuid4().hex)
+
+    def remaining_seconds(self) -> float:
+        """Seconds left before Lambda ends the invocation (infinite without a deadline)."""
+        if self._remaining_millis is None:
+            return math.inf
+        return self._remaining_millis() / 1000
+
+    def allows(self, seconds: float) -> bool:
+        """Whether a step that may take `seconds` still fits in the time left."""
+        return self.remaining_seconds() > seconds
+
+
+def _parser(parse: type[BaseModel] | Callable[[object], Any]) -> Callable[[object], Any]:
+    if isinstance(parse, type) and issubclass(parse, BaseModel):
+        model = parse
+        return lambda event: parse_event(model, event)
+    return parse
+
+
+class FleetFunction(Generic[EnvironmentT, ServicesT]):
+    """The declaration of one fleet function; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        environment: type[EnvironmentT],
+        services: Callable[[str, EnvironmentT], ServicesT] = FunctionServices.create,  # type: ignore[assignment]
+    ) -> None:
+        """`name` is the catalog name (service name in logs, metrics and assumed-role sessions);
+        `environment` the function's environment model; `services` builds its container."""
+        self.name = name
+        self.environment_model = environment
+        self.observability: Observability = observability_for(name)
+        self.logger = self.observability.logger
+        self._build_services = services
+        self._services: ServicesT | None = None
+        self._lock = threading.Lock()
+        self._parse: Callable[[object], Any] | None = None
+        self._handle: Handle | None = None
+        self._error_response: ErrorResponse = lambda error, event: error_result(error)
+        self.lambda_handler: Callable[[Any, Any], Any] = self.observability.handler(self._invoke)
+
+    def handler(
+        self,
+        parse: type[BaseModel] | Callable[[object], Any],
+        *,
+        error_response: ErrorResponse | None = None,
+    ) -> Callable[[Handle], Handle]:
+        """Declare `handle(request, services, invocation)`, fed with `parse(event)`.
+
+        `error_response(error, event)` answers a refused request; the default is the standard
+        error result.
+        """
+
+        def declare(handle: Handle) -> Handle:
+            if self._handle is not None:
+                raise TypeError(f"{self.name} already has a handler")
+            self._parse = _parser(parse)
+            self._handle = handle
+            if error_response is not None:
+                self._error_response = error_response
+            return handle
+
+        return declare
+
+    def services(self) -> ServicesT:
+        """The services of this container, built on first use from the validated environment.
+
+        Raises `ConfigurationError` naming the variable while the environment is invalid; it is
+        read again on the next call, so a fixed configuration needs no new container.
+        """
+        with self._lock:
+            if self._services is None:
+                environment = load_environment(self.environment_model)
+                self._services = self._build_services(self.name, environment)
+            return self._services
+
+    def use_services(self, services: ServicesT | None) -> None:
+        """Replace the container's services (tests and local runners); None builds them again."""
+        with self._lock:
+            self._services = services
+
+    def invoke(self, event: object, invocation: Invocation) -> Any:
+        """Parse and handle one event: the result, or the error response of a `FleetError`."""
+        if self._parse is None or self._handle is None:
+            raise TypeError(f"{self.name} declares no handler")
+        try:
+            services = self.services()
+            request = self._parse(event)
+            result = self._handle(request, services, invocation)
+        except FleetError as error:
+            self.logger.warning("request refused", extra={"error": str(error)})
+            self.observability.metrics.add_metric(name="RequestsRefused", unit="Count", value=1)
+            return strict_json(self._error_response(error, event), self.logger)
+        self.observability.metrics.add_metric(name="RequestsHandled", unit="Count", value=1)
+        return strict_json(result, self.logger)
+
+    def _invoke(self, event: Any, context: Any) -> Any:
+        return self.invoke(event, Invocation.from_context(context))
+
+
+def strict_json(value: Any, logger: Any = None) -> Any:
+    """`value` unchanged when it is standard JSON; otherwise a copy with every NaN and infinity
+    replaced by None (logged, since a number the function could not compute is worth a look)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        if logger is not None:
+            logger.warning("result had non-finite numbers; they are returned as null")
+        return _finite(value)
+    return value
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
