@@ -28,7 +28,7 @@ import os
 from collections.abc import Mapping
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.field_types import AccountId, Arn, BoolFlag
@@ -50,24 +50,41 @@ class FunctionEnvironment(BaseModel):
         validate_by_alias=True,
     )
 
-    state_table_name: str | None = None
-    """The DynamoDB state table (locks, idempotency, cooldowns, saved values)."""
-    member_role_name: str | None = None
-    """The role assumed in each member account."""
-    hub_account_id: AccountId | None = None
-    """The hub account; when unset, `AccountSessions` asks STS once."""
-    alert_topic_arn: Arn | None = None
-    """The default alert topic, used for warnings and for any severity without its own topic."""
-    alert_topic_critical_arn: Arn | None = None
-    """The topic for critical alerts, when it differs from `alert_topic_arn`."""
-    alert_topic_info_arn: Arn | None = None
-    """The topic for info alerts, when it differs from `alert_topic_arn`."""
-    fleet_dry_run: BoolFlag = False
-    """When true, functions report what they would change and change nothing."""
-    data_bucket_name: str | None = None
-    """The fleet's data bucket (inventory, reports)."""
-    fleet_inventory_key: str = DEFAULT_INVENTORY_KEY
-    """The key of the fleet inventory object in the data bucket."""
+    state_table_name: str | None = Field(
+        default=None,
+        description="The DynamoDB state table (locks, idempotency, cooldowns, saved values).",
+    )
+    member_role_name: str | None = Field(
+        default=None, description="The role assumed in each member account."
+    )
+    hub_account_id: AccountId | None = Field(
+        default=None, description="The hub account; when unset, `AccountSessions` asks STS once."
+    )
+    alert_topic_arn: Arn | None = Field(
+        default=None,
+        description=(
+            "The default alert topic, used for warnings and for any severity without its own topic."
+        ),
+    )
+    alert_topic_critical_arn: Arn | None = Field(
+        default=None,
+        description="The topic for critical alerts, when it differs from `ALERT_TOPIC_ARN`.",
+    )
+    alert_topic_info_arn: Arn | None = Field(
+        default=None,
+        description="The topic for info alerts, when it differs from `ALERT_TOPIC_ARN`.",
+    )
+    fleet_dry_run: BoolFlag = Field(
+        default=False,
+        description="When true, functions report what they would change and change nothing.",
+    )
+    data_bucket_name: str | None = Field(
+        default=None, description="The fleet's data bucket (inventory, reports)."
+    )
+    fleet_inventory_key: str = Field(
+        default=DEFAULT_INVENTORY_KEY,
+        description="The key of the fleet inventory object in the data bucket.",
+    )
 
     def required(self, field_name: str) -> str:
         """The value of an optional text variable that the caller cannot work without.
