@@ -13,8 +13,8 @@ else::
 
 The skeleton adds, the same for every function:
 - observability: Powertools Logger (Lambda context in every line), Tracer and Metrics
-  (`fleet_shared.observability`), with a `RequestsHandled` or `RequestsRefused` metric per
-  invocation so every flush has a metric to send;
+  (`fleet_shared.observability`), with a `RequestsHandled`, `RequestsRefused` or
+  `RequestsFailed` metric per invocation, so every flush has a metric to send;
 - configuration: the environment is validated once per container into the frozen model, and the
   services are built once from it; a bad variable is an error result naming it, every time;
 - event parsing: a pydantic model class (validated with `event_parsing.parse_event`, so the error
@@ -166,6 +166,9 @@ class FleetFunction(Generic[EnvironmentT, ServicesT]):
             self.logger.warning("request refused", extra={"error": str(error)})
             self.observability.metrics.add_metric(name="RequestsRefused", unit="Count", value=1)
             return strict_json(self._error_response(error, event), self.logger)
+        except Exception:
+            self.observability.metrics.add_metric(name="RequestsFailed", unit="Count", value=1)
+            raise
         self.observability.metrics.add_metric(name="RequestsHandled", unit="Count", value=1)
         return strict_json(result, self.logger)
 

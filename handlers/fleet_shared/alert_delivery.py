@@ -1,0 +1,58 @@
+"""Alerts that go out exactly once: the dedup claim is completed only after SNS took the alert.
+
+A function that guards an alert with a dedup key (a CloudTrail event id, an interruption's
+instance, an incident) must never answer "duplicate" for an alert that was never delivered. So
+the claim is an idempotent request in the state table: taken while publishing, completed with the
+SNS message id once the publish succeeded, and released when it failed. A failed publish then
+raises `AlertNotDeliveredError`, which is deliberately not a `FleetError`: the skeleton lets it
+fail the invocation, the platform retries the event, and the dead-letter queue keeps it after the
+last retry. The retry finds no completed claim and publishes again.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.alerts import Alert, AlertPublisher
+from fleet_shared.exceptions import RequestInProgressError
+from fleet_shared.state_table import StateTable
+
+SCOPE = "alert_delivery"
+"""The idempotency scope of delivery claims in the state table."""
+
+PUBLISH_SECONDS = 120
+"""How long a claim blocks a concurrent copy while its publish runs (botocore's retries
+included); a crashed invocation's claim is taken over after it."""
+
+
+class AlertNotDeliveredError(Exception):
+    """SNS did not take an alert after botocore's retries (or a concurrent copy is still
+    publishing it): the invocation fails so the event is retried."""
+
+    def __init__(self, alert: Alert, cause: str) -> None:
+        self.alert = alert
+        self.cause = cause
+        super().__init__(f"alert {alert.id} ({alert.title[:80]}) not delivered: {cause}")
+
+
+def deliver_once(
+    state: StateTable, publisher: AlertPublisher, key: str, alert: Alert, ttl_seconds: int
+) -> str | None:
+    """Publish `alert` unless an alert with `key` was delivered within `ttl_seconds`.
+
+    Returns the SNS message id, or None for a duplicate of a delivered alert. Raises
+    `AlertNotDeliveredError` when the publish failed (the claim is released) or another
+    invocation is publishing the same key right now.
+    """
+    try:
+        with state.idempotent(SCOPE, key, ttl_seconds, PUBLISH_SECONDS) as request:
+            if request.is_repeat:
+                return None
+            try:
+                message_id = publisher.publish(alert)
+            except (ClientError, BotoCoreError) as error:
+                raise AlertNotDeliveredError(alert, str(error)) from error
+            request.complete({"message_id": message_id, "alert_id": alert.id})
+            return message_id
+    except RequestInProgressError as error:
+        raise AlertNotDeliveredError(alert, str(error)) from error

@@ -1,0 +1,144 @@
+"""The handler skeleton: configuration and event errors as results, strict JSON, deadlines."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.exceptions import FleetError, InventoryError
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import FleetFunction, Invocation, strict_json
+from tests.handlers.conftest import FakeLambdaContext
+
+
+class _Environment(FunctionEnvironment):
+    state_table_name: str = Field(description="The state table.")
+
+
+class _Request(BaseModel):
+    action: Literal["run"]
+    value: float = 1.0
+
+
+def _declare(
+    handle: Any, error_response: Any = None
+) -> FleetFunction[_Environment, FunctionServices[_Environment]]:
+    function: FleetFunction[_Environment, FunctionServices[_Environment]] = FleetFunction(
+        "skeleton_test", _Environment
+    )
+    function.handler(_Request, error_response=error_response)(handle)
+    return function
+
+
+def _echo(request: _Request, services: Any, invocation: Invocation) -> dict[str, Any]:
+    return {"status": "ok", "value": request.value, "table": services.environment.state_table_name}
+
+
+def test_missing_variable_is_an_error_result_naming_it_until_it_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a function whose required variable is not set
+    monkeypatch.delenv("STATE_TABLE_NAME", raising=False)
+    function = _declare(_echo)
+    # WHEN it is invoked
+    result = function.lambda_handler({"action": "run"}, FakeLambdaContext())
+    # THEN the result names the variable, nothing raised
+    assert result == {
+        "status": "error",
+        "error": "environment variable STATE_TABLE_NAME: is required but not set",
+    }
+    # AND once the variable is set, the same container works without a restart
+    monkeypatch.setenv("STATE_TABLE_NAME", "state")
+    assert function.lambda_handler({"action": "run"}, FakeLambdaContext())["table"] == "state"
+
+
+def test_bad_event_is_an_error_result_naming_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a configured function
+    monkeypatch.setenv("STATE_TABLE_NAME", "state")
+    function = _declare(_echo)
+    # WHEN the event has a wrong action
+    result = function.lambda_handler({"action": "explode"}, FakeLambdaContext())
+    # THEN the error names the field
+    assert result["status"] == "error"
+    assert result["error"].startswith("invalid event: action:")
+
+
+def test_fleet_error_while_handling_uses_the_declared_error_response(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a handler that refuses with a FleetError, answered as HTTP
+    monkeypatch.setenv("STATE_TABLE_NAME", "state")
+
+    def refuse(request: _Request, services: Any, invocation: Invocation) -> dict[str, Any]:
+        raise InventoryError("s3://bucket/key", "cannot be read: NoSuchKey")
+
+    def as_http(error: FleetError, event: object) -> dict[str, Any]:
+        return {"statusCode": 400, "body": json.dumps({"error": str(error)})}
+
+    function = _declare(refuse, as_http)
+    # WHEN it is invoked
+    result = function.lambda_handler({"action": "run"}, FakeLambdaContext())
+    # THEN the declared response carries the message
+    assert result["statusCode"] == 400
+    assert "cannot be read: NoSuchKey" in json.loads(result["body"])["error"]
+
+
+def test_unexpected_exception_propagates_so_lambda_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a handler with a bug
+    monkeypatch.setenv("STATE_TABLE_NAME", "state")
+
+    def broken(request: _Request, services: Any, invocation: Invocation) -> dict[str, Any]:
+        raise KeyError("missing")
+
+    function = _declare(broken)
+    # WHEN / THEN the exception reaches the runtime instead of becoming a result
+    with pytest.raises(KeyError):
+        function.lambda_handler({"action": "run"}, FakeLambdaContext())
+
+
+def test_non_finite_numbers_are_returned_as_null(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a handler whose result holds an infinite number
+    monkeypatch.setenv("STATE_TABLE_NAME", "state")
+
+    def infinite(request: _Request, services: Any, invocation: Invocation) -> dict[str, Any]:
+        return {"status": "ok", "ratio": math.inf, "scores": [1.0, math.nan]}
+
+    function = _declare(infinite)
+    # WHEN it is invoked
+    result = function.lambda_handler({"action": "run"}, FakeLambdaContext())
+    # THEN the result is standard JSON with nulls in their place
+    assert json.dumps(result, allow_nan=False)
+    assert result == {"status": "ok", "ratio": None, "scores": [1.0, None]}
+
+
+def test_strict_json_returns_a_valid_result_unchanged() -> None:
+    value = {"a": [1, 2.5, "x"], "b": None}
+    assert strict_json(value) is value
+
+
+def test_invocation_reads_the_time_left_from_the_lambda_context() -> None:
+    # GIVEN a context with 10 seconds left
+    class _Context(FakeLambdaContext):
+        def get_remaining_time_in_millis(self) -> int:
+            return 10_000
+
+    invocation = Invocation.from_context(_Context())
+    # THEN a 5-second step fits and a 12-second one does not
+    assert invocation.remaining_seconds() == 10.0
+    assert invocation.allows(5)
+    assert not invocation.allows(12)
+    assert invocation.request_id == FakeLambdaContext.aws_request_id
+    assert Invocation.local().remaining_seconds() == math.inf
+
+
+def test_a_function_declares_one_handler() -> None:
+    function = _declare(_echo)
+    with pytest.raises(TypeError):
+        function.handler(_Request)(_echo)
