@@ -16,7 +16,6 @@ from fleet_shared.state_table import StateTable
 from tests.handlers.conftest import REGION, AlertInbox
 from tests.handlers.faults import fail_every_attempt
 
-
 FLEET_MAX_ATTEMPTS = 6
 """`CLIENT_CONFIG` allows `max_attempts` 5 retries after the first attempt."""
 
