@@ -1,7 +1,17 @@
 """The difference between two offline plans, for pull-request review without cloud credentials.
 
 Resources are matched by URN: a resource only in HEAD is added, only in BASE removed, and one in
-both whose inputs or options differ is changed, with each changed input shown as a dotted path.
+both whose inputs or options differ is changed, with each changed input shown as a path.
+
+Inputs that hold JSON as text (IAM, key, bucket and queue policies, event patterns, schedule
+payloads, the inventory) are compared as the documents they are, so a reviewer sees the
+statement, action, resource or field that changed instead of two long strings:
+- a list of plain values (actions, resources, CIDRs) shows the items added and removed;
+- IAM statements are matched by `Sid`, or else by effect and actions, so a statement that gained
+  a resource is one change, not a shifted list;
+- lists of objects that all have a distinct `name` (members, clusters, node groups) are matched
+  by name; other lists item by item;
+- an object added or removed as a whole is shown field by field.
 """
 
 from __future__ import annotations
@@ -14,13 +24,19 @@ from typing import Any
 from fleetctl.exceptions import PlanError
 
 MAX_SHOWN_VALUE = 120
+VALUE = "value"
+ITEMS = "items"
 
 
 @dataclass(frozen=True)
 class ChangedInput:
+    """One difference: a value replaced (`kind` value), or plain items added to and removed from
+    a list (`kind` items: `before` holds the removed items, `after` the added ones)."""
+
     path: str
     before: Any
     after: Any
+    kind: str = VALUE
 
 
 @dataclass
@@ -46,13 +62,78 @@ def load_plan(path: Path) -> dict[str, Any]:
     return document
 
 
+def _as_document(value: Any) -> Any:
+    """A JSON object or array held as text, decoded; anything else as it is."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _is_plain(value: Any) -> bool:
+    return not isinstance(value, dict | list)
+
+
+def _statement_key(statement: Any, index: int) -> str:
+    """How an IAM statement is recognised across two versions of a policy."""
+    if not isinstance(statement, dict):
+        return f"[{index}]"
+    if statement.get("Sid"):
+        return f"[Sid={statement['Sid']}]"
+    actions = statement.get("Action", statement.get("NotAction", []))
+    actions = [actions] if isinstance(actions, str) else actions
+    return f"[{statement.get('Effect', '?')} {','.join(sorted(map(str, actions)))}]"
+
+
+def _keyed(items: list[Any], path: str) -> dict[str, Any]:
+    if all(isinstance(item, dict) for item in items):
+        if path.endswith("Statement"):
+            keyed: dict[str, Any] = {}
+            for index, item in enumerate(items):
+                key = _statement_key(item, index)
+                keyed[key if key not in keyed else f"{key}#{index}"] = item
+            return keyed
+        names = [item.get("name") for item in items]
+        if all(isinstance(name, str) for name in names) and len(set(names)) == len(names):
+            return {f"[name={name}]": item for name, item in zip(names, items, strict=True)}
+    return {f"[{index}]": item for index, item in enumerate(items)}
+
+
+def _list_differences(before: list[Any], after: list[Any], path: str) -> list[ChangedInput]:
+    if all(map(_is_plain, before + after)):
+        removed = [item for item in before if item not in after]
+        added = [item for item in after if item not in before]
+        if added or removed:
+            return [ChangedInput(path=path, before=removed, after=added, kind=ITEMS)]
+        return [] if before == after else [ChangedInput(path=path, before=before, after=after)]
+    before_keyed, after_keyed = _keyed(before, path), _keyed(after, path)
+    found: list[ChangedInput] = []
+    for key in [*before_keyed, *(key for key in after_keyed if key not in before_keyed)]:
+        found.extend(_differences(before_keyed.get(key), after_keyed.get(key), f"{path}{key}"))
+    return found
+
+
 def _differences(before: Any, after: Any, path: str) -> list[ChangedInput]:
+    before, after = _as_document(before), _as_document(after)
+    # An object added or removed as a whole is shown field by field, like a changed one.
+    if isinstance(before, dict) and after is None:
+        after = {}
+    if isinstance(after, dict) and before is None:
+        before = {}
     if isinstance(before, dict) and isinstance(after, dict):
         found: list[ChangedInput] = []
         for key in sorted(set(before) | set(after)):
             child = f"{path}.{key}" if path else str(key)
             found.extend(_differences(before.get(key), after.get(key), child))
         return found
+    if isinstance(before, list) and isinstance(after, str | None):
+        after = [after] if isinstance(after, str) else []
+    if isinstance(after, list) and isinstance(before, str | None):
+        before = [before] if isinstance(before, str) else []
+    if isinstance(before, list) and isinstance(after, list):
+        return _list_differences(before, after, path)
     if before != after:
         return [ChangedInput(path=path, before=before, after=after)]
     return []
@@ -80,6 +161,14 @@ def _shown(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN_VALUE else text[: MAX_SHOWN_VALUE - 1] + "…"
 
 
+def _change_line(change: ChangedInput) -> str:
+    if change.kind == ITEMS:
+        parts = [f"+ {_shown(item)}" for item in change.after]
+        parts += [f"- {_shown(item)}" for item in change.before]
+        return f"`{change.path}`: {'; '.join(parts)}"
+    return f"`{change.path}`: {_shown(change.before)} → {_shown(change.after)}"
+
+
 def _label(resource: dict[str, Any]) -> str:
     place = ""
     if resource.get("account_id"):
@@ -105,9 +194,6 @@ def render_markdown(diff: PlanDiff, stack: str) -> str:
         lines.append("#### Changed")
         for resource, changes in diff.changed:
             lines.append(f"- ~ {_label(resource)}")
-            lines.extend(
-                f"  - `{change.path}`: {_shown(change.before)} → {_shown(change.after)}"
-                for change in changes
-            )
+            lines.extend(f"  - {_change_line(change)}" for change in changes)
         lines.append("")
     return "\n".join(lines)

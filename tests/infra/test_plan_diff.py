@@ -6,10 +6,11 @@ import copy
 import json
 import subprocess
 import sys
+from typing import Any
 
-from fleetctl.mocked_program import REPO_ROOT
+from fleetctl.mocked_program import REPO_ROOT, read_stack_file, run_program
 from fleetctl.plan import plan_document
-from fleetctl.plan_diff import diff_plans, render_markdown
+from fleetctl.plan_diff import ITEMS, diff_plans, render_markdown
 
 
 def test_identical_plans_have_no_changes(program_runs):
@@ -87,3 +88,79 @@ def test_cli_diff_rejects_a_file_that_is_not_a_plan(tmp_path):
     )
     assert completed.returncode == 2
     assert "is not a plan document" in completed.stderr
+
+
+def _with_new_member(config: dict[str, Any]) -> dict[str, Any]:
+    config = copy.deepcopy(config)
+    member = copy.deepcopy(config["lambda-fleet:members"][0])
+    member.update(
+        account_id="333333333333",
+        name="dev-analytics",
+        deploy_role_arn="arn:aws:iam::333333333333:role/lambda-fleet-deploy",
+    )
+    member["clusters"][0]["name"] = "dev-analytics"
+    config["lambda-fleet:members"].append(member)
+    return config
+
+
+def test_adding_a_member_shows_its_iam_changes_statement_by_statement(
+    program_runs, project_with_stack
+):
+    # GIVEN the dev plan, and the same stack with a second member account
+    base = plan_document(program_runs["dev"])
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    head = plan_document(run_program("dev", project_with_stack("dev", _with_new_member(config))))
+    # WHEN the two plans are compared
+    difference = diff_plans(base, head)
+    text = render_markdown(difference, "dev")
+    # THEN changed policies are shown per statement, with the new account's ARNs as added items
+    policy_changes = [
+        change
+        for _, changes in difference.changed
+        for change in changes
+        if ".Statement[" in change.path
+    ]
+    assert policy_changes, "no policy statement changes in the diff"
+    assert all(change.kind == ITEMS for change in policy_changes if "333333333333" in str(change))
+    added_items = [item for change in policy_changes for item in change.after]
+    assert any("333333333333" in str(item) for item in added_items)
+    # AND no change line shows a whole JSON document as a value
+    for line in text.splitlines():
+        assert '"{\\"' not in line and '"[{' not in line, line
+    # AND the inventory's new member shows as a changed field, not a truncated string
+    assert any(
+        change.path == "inputs.content.members[name=dev-analytics].account_id"
+        for resource, changes in difference.changed
+        if resource["type"] == "aws:s3/bucketObjectv2:BucketObjectv2"
+        for change in changes
+    )
+
+
+def test_json_text_inputs_are_compared_as_documents():
+    # GIVEN a policy whose statement gains a resource and an action, and a new statement
+    before = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:a"},
+            {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": ["arn:t1"]},
+        ],
+    }
+    after = copy.deepcopy(before)
+    after["Statement"][0]["Resource"] = ["arn:a", "arn:b"]
+    after["Statement"][1]["Resource"] = ["arn:t1", "arn:t2"]
+    after["Statement"].insert(0, {"Sid": "New", "Effect": "Deny", "Action": "*", "Resource": "*"})
+    base = {"resources": [{"urn": "u", "type": "t", "name": "n", "inputs": {"policy": ""}}]}
+    head = copy.deepcopy(base)
+    base["resources"][0]["inputs"]["policy"] = json.dumps(before)
+    head["resources"][0]["inputs"]["policy"] = json.dumps(after)
+    # WHEN compared
+    [(_, changes)] = diff_plans(base, head).changed
+    # THEN each statement is matched by Sid or by effect and actions, not by position
+    assert [(c.path, c.kind, c.before, c.after) for c in changes] == [
+        ("inputs.policy.Statement[Sid=Read].Resource", ITEMS, [], ["arn:b"]),
+        ("inputs.policy.Statement[Allow sns:Publish].Resource", ITEMS, [], ["arn:t2"]),
+        ("inputs.policy.Statement[Sid=New].Action", "value", None, "*"),
+        ("inputs.policy.Statement[Sid=New].Effect", "value", None, "Deny"),
+        ("inputs.policy.Statement[Sid=New].Resource", "value", None, "*"),
+        ("inputs.policy.Statement[Sid=New].Sid", "value", None, "New"),
+    ]
