@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, RegisteredResource
+from fleetctl.review_notes import review_note
 
 PROGRAM_WIDE = "program-wide"
 
@@ -133,7 +134,9 @@ def _tree_lines(members: list[RegisteredResource], names_by_urn: dict[str, str])
         context = ""
         if depth == 1 and resource.parent and resource.parent not in in_group:
             context = f"  (in {names_by_urn.get(resource.parent, '?')})"
-        lines.append(f"{'  ' * depth}{resource.type}  {resource.name}{context}")
+        note = review_note(resource.type, resource.inputs)
+        shown = f"  [{note}]" if note else ""
+        lines.append(f"{'  ' * depth}{resource.type}  {resource.name}{context}{shown}")
         pending.extend((child, depth + 1) for child in reversed(children[resource.urn]))
     return lines
 

@@ -53,3 +53,21 @@ def test_plan_tree_names_each_account_and_region_with_counts(program_runs):
     ):
         assert header in text
     assert "  counts: " in text
+
+
+def test_text_plan_shows_what_a_reviewer_checks(program_runs):
+    # GIVEN the dev stack's plan as text
+    text = render_tree(program_runs["dev"])
+    lines = text.splitlines()
+
+    def line_of(name: str) -> str:
+        return next(line for line in lines if f"  {name}  " in line or line.endswith(f"  {name}"))
+
+    # THEN schedules show their expression and time zone, node groups their sizes,
+    # functions their memory and timeout, and roles who may assume them
+    assert "[cron(0 8 ? * MON,TUE,WED,THU,FRI *) Asia/Kolkata, action scale_up]" in line_of(
+        "fleet-hub-triggers-eks-scaler-scale-up-dev-workloads-dev-apps"
+    )
+    assert "min/desired/max 0/2/6" in line_of("fleet-dev-workloads-dev-apps-batch-spot")
+    assert "[256 MB, 120 s, python3.12 arm64" in line_of("fleet-hub-eks-scaler-function")
+    assert "[assumed by lambda.amazonaws.com]" in line_of("fleet-hub-eks-scaler-role")
