@@ -11,6 +11,8 @@ last retry. The retry finds no completed claim and publishes again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Alert, AlertPublisher
@@ -56,3 +58,32 @@ def deliver_once(
             return message_id
     except RequestInProgressError as error:
         raise AlertNotDeliveredError(alert, str(error)) from error
+
+
+def deliver_all(
+    state: StateTable,
+    publisher: AlertPublisher,
+    deliveries: Iterable[tuple[str, Alert]],
+    ttl_seconds: int,
+) -> list[str]:
+    """`deliver_once` for every (key, alert), each tried even when an earlier one failed.
+
+    For notices of work already done (a scaling change, a cleanup mark): the work's idempotency
+    record keeps the notices, and every run of the same request, first or repeat, calls this, so
+    a notice that failed is sent by the retry and one that went out is not sent again. Returns
+    the message ids of the alerts sent now; raises the first `AlertNotDeliveredError` after
+    trying them all.
+    """
+    sent: list[str] = []
+    failures: list[AlertNotDeliveredError] = []
+    for key, alert in deliveries:
+        try:
+            message_id = deliver_once(state, publisher, key, alert, ttl_seconds)
+        except AlertNotDeliveredError as error:
+            failures.append(error)
+            continue
+        if message_id is not None:
+            sent.append(message_id)
+    if failures:
+        raise failures[0]
+    return sent

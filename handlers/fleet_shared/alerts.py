@@ -64,6 +64,9 @@ class Alert(BaseModel):
     account_id: AccountId | None = None
     region: str | None = None
     timestamp: datetime
+    resolved: bool = False
+    """True for the notice that the condition this alert reported has cleared: same id (so the
+    same PagerDuty dedup key), routed as a resolution."""
 
     @field_validator("timestamp")
     @classmethod
@@ -107,9 +110,22 @@ class Alert(BaseModel):
             timestamp=timestamp or datetime.now(UTC),
         )
 
+    def resolution(self, detail: str, timestamp: datetime | None = None) -> Alert:
+        """The notice that this alert's condition cleared: the same id, severity and resource."""
+        return type(self).model_validate(
+            {
+                **self.model_dump(),
+                "resolved": True,
+                "detail": detail,
+                "timestamp": timestamp or self.timestamp,
+            }
+        )
+
     def subject(self) -> str:
-        """An SNS/e-mail subject: `[SEVERITY] title`, ASCII, one line, at most 100 characters."""
-        text = f"[{self.severity.value.upper()}] {self.title}"
+        """An SNS/e-mail subject: `[SEVERITY] title` (`[RESOLVED] title` for a resolution),
+        ASCII, one line, at most 100 characters."""
+        label = "RESOLVED" if self.resolved else self.severity.value.upper()
+        text = f"[{label}] {self.title}"
         text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
         text = " ".join(_CONTROL_CHARACTERS.sub(" ", text).split())
         if len(text) > SUBJECT_MAX_LENGTH:

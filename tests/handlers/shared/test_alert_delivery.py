@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 
-from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
+from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import FunctionEnvironment, load_environment
@@ -81,3 +81,48 @@ def test_a_delivered_key_is_delivered_again_after_its_ttl(
     # THEN the same key is delivered again
     assert deliver_once(state_table, publisher, "incident", alert, ttl_seconds=3600)
     assert len(alert_inbox.receive()) == 2
+
+
+def test_deliver_all_tries_every_notice_and_a_retry_sends_only_the_failed_one(
+    state_table: StateTable,
+    publisher: AlertPublisher,
+    sns_client: Any,
+    alert_inbox: AlertInbox,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN two notices of done work, the first of which SNS refuses
+    first = _alert(fake_clock)
+    second = Alert.create(
+        severity="info", source="eks_scaler", title="Second", detail="-", resource="r"
+    )
+    notices = [("change-1", first), ("change-2", second)]
+    fault = fail_every_attempt(sns_client, "sns", "Publish")
+
+    def fail_first_only(request: Any, **kwargs: Any) -> None:
+        if "Second" not in str(request.body):
+            fault(request, **kwargs)
+
+    sns_client.meta.events.unregister("before-send.sns.Publish", fault)
+    sns_client.meta.events.register_first("before-send.sns.Publish", fail_first_only)
+    # WHEN they are delivered
+    with pytest.raises(AlertNotDeliveredError):
+        deliver_all(state_table, publisher, notices, ttl_seconds=3600)
+    # THEN the second went out although the first failed
+    assert [item.alert["title"] for item in alert_inbox.receive()] == ["Second"]
+    # WHEN the run is retried with SNS healthy
+    fault.healed = True
+    deliver_all(state_table, publisher, notices, ttl_seconds=3600)
+    # THEN only the notice that had failed goes out
+    assert [item.alert["title"] for item in alert_inbox.receive()] == ["Root console login"]
+
+
+def test_resolution_keeps_the_id_and_reads_as_resolved(fake_clock: ManualClock) -> None:
+    alert = _alert(fake_clock)
+    resolution = alert.resolution("root sessions ended", fake_clock.advance(600))
+    assert (resolution.id, resolution.resolved, resolution.severity) == (
+        alert.id,
+        True,
+        alert.severity,
+    )
+    assert resolution.subject() == "[RESOLVED] Root console login"
+    assert resolution.timestamp > alert.timestamp
