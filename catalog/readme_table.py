@@ -1,7 +1,8 @@
 """The README's "Functions" table, rendered from the catalog so the two cannot drift apart.
 
 A test checks that README.md contains exactly this table; after changing the catalog, run
-`python -m catalog.readme_table` and paste its output into the README.
+`python -m catalog.readme_table` and paste its output into the README. Each function's own hub
+and member actions are in its page, docs/functions/<name>.md (`python -m fleetctl.function_docs`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ TRIGGER_DESCRIPTIONS: dict[type, Callable[[Any], str]] = {
 }
 
 HEADER = (
-    "| function | triggers | memory (MB) | timeout (s) | more hub actions | member actions |",
-    "|---|---|---|---|---|---|",
+    "| function | what it does | triggers | memory (MB) | timeout (s) |",
+    "|---|---|---|---|---|",
 )
 
 
@@ -51,15 +52,14 @@ def common_hub_actions(functions: Sequence[FunctionSpec]) -> set[str]:
     return set.intersection(*(hub_actions(spec) for spec in functions)) if functions else set()
 
 
-def function_row(spec: FunctionSpec, common: set[str]) -> str:
+def function_row(spec: FunctionSpec) -> str:
     triggers = "; ".join(TRIGGER_DESCRIPTIONS[type(trigger)](trigger) for trigger in spec.triggers)
     cells = (
-        f"`{spec.name}`",
+        f"[`{spec.name}`](docs/functions/{spec.name}.md)",
+        spec.description,
         triggers or "none",
         str(spec.memory_mb),
         str(spec.timeout_seconds),
-        _actions(sorted(hub_actions(spec) - common)),
-        _actions(spec.member_actions),
     )
     return "| " + " | ".join(cells) + " |"
 
@@ -71,10 +71,10 @@ def functions_table(functions: Sequence[FunctionSpec] = FUNCTIONS) -> str:
         f"Every function's role allows {_actions(sorted(common))} "
         "(on the fleet's own resources wherever the action allows it), "
         "plus writing its own log group and dead-letter queue. Hub actions are granted on the "
-        "resolved ARNs of the hub's resources; member actions are what the function does "
-        "through the member execution role."
+        "resolved ARNs of the hub's resources; each function's page lists the actions it has "
+        "besides these, and what it does through the member execution role."
     )
-    rows = [function_row(spec, common) for spec in functions]
+    rows = [function_row(spec) for spec in functions]
     return "\n".join([intro, "", *HEADER, *rows]) + "\n"
 
 
