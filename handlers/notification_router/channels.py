@@ -12,17 +12,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.timestamps import iso_z
+from handlers.notification_router.channel_names import EMAIL, PAGERDUTY, SLACK
+from handlers.notification_router.exceptions import ChannelError
 from handlers.notification_router.formatting import OutgoingMessage
-from handlers.notification_router.secrets import SecretCache
-
-if TYPE_CHECKING:
-    from handlers.notification_router.settings import RouterEnvironment
+from handlers.notification_router.services import RouterServices
 
 USER_AGENT = "lambda-fleet-notification-router"
 PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
@@ -30,27 +29,14 @@ PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "inf
 SLACK_HEADER_MAX = 150
 
 
-class ChannelError(Exception):
-    """A delivery attempt failed; the message says why, without secrets."""
-
-
-@dataclass(frozen=True)
-class ChannelContext:
-    """What channels need: settings, the secret cache and an SNS client per region."""
-
-    settings: RouterEnvironment
-    secrets: SecretCache
-    sns_client: Callable[[str], Any]
-
-
 class Channel(ABC):
     """A destination for alerts."""
 
     name: ClassVar[str]
 
-    def __init__(self, context: ChannelContext) -> None:
-        """Keep the context; nothing is called until `send`."""
-        self.context = context
+    def __init__(self, services: RouterServices) -> None:
+        """Keep the services; nothing is called until `send`."""
+        self.services = services
 
     @abstractmethod
     def disabled_reason(self) -> str | None:
@@ -62,68 +48,67 @@ class Channel(ABC):
 
     def _secret(self, secret_id: str) -> str:
         try:
-            return self.context.secrets.get(secret_id)
-        except (ClientError, BotoCoreError) as error:
+            return self.services.secret(secret_id)
+        except GetParameterError as error:
             raise ChannelError(f"cannot read secret {secret_id}: {error}") from error
 
 
 class SlackChannel(Channel):
     """A Slack incoming webhook; the URL is the secret (plain, or JSON `{"url": ...}`)."""
 
-    name = "slack"
+    name = SLACK
 
     def disabled_reason(self) -> str | None:
         """Off without SLACK_WEBHOOK_SECRET."""
-        return (
-            None
-            if self.context.settings.slack_webhook_secret
-            else "SLACK_WEBHOOK_SECRET is not set"
-        )
+        if self.services.environment.slack_webhook_secret:
+            return None
+        return "SLACK_WEBHOOK_SECRET is not set"
 
     def send(self, message: OutgoingMessage) -> None:
         """POST a message with a header, the detail and the facts as fields."""
-        secret_id = self.context.settings.slack_webhook_secret or ""
+        environment = self.services.environment
+        secret_id = environment.slack_webhook_secret or ""
         url = _secret_field(self._secret(secret_id), ("url", "webhook_url"), secret_id)
-        post_json(url, slack_payload(message), self.context.settings.router_http_timeout_seconds)
+        post_json(url, slack_payload(message), environment.router_http_timeout_seconds)
 
 
 class PagerDutyChannel(Channel):
     """PagerDuty Events API v2; the routing key is the secret (plain, or `{"routing_key": ...}`)."""
 
-    name = "pagerduty"
+    name = PAGERDUTY
 
     def disabled_reason(self) -> str | None:
         """Off without PAGERDUTY_ROUTING_KEY_SECRET."""
-        if self.context.settings.pagerduty_routing_key_secret:
+        if self.services.environment.pagerduty_routing_key_secret:
             return None
         return "PAGERDUTY_ROUTING_KEY_SECRET is not set"
 
     def send(self, message: OutgoingMessage) -> None:
         """Trigger (or resolve) the incident whose dedup key is the alert id."""
-        settings = self.context.settings
-        secret_id = settings.pagerduty_routing_key_secret or ""
+        environment = self.services.environment
+        secret_id = environment.pagerduty_routing_key_secret or ""
         key = _secret_field(self._secret(secret_id), ("routing_key", "integration_key"), secret_id)
         post_json(
-            settings.pagerduty_events_url,
+            environment.pagerduty_events_url,
             pagerduty_payload(message, key),
-            settings.router_http_timeout_seconds,
+            environment.router_http_timeout_seconds,
         )
 
 
 class EmailChannel(Channel):
     """The e-mail topic (EMAIL_TOPIC_ARN), whose subscribers are the stack's alert addresses."""
 
-    name = "email"
+    name = EMAIL
 
     def disabled_reason(self) -> str | None:
         """Off without EMAIL_TOPIC_ARN."""
-        return None if self.context.settings.email_topic_arn else "EMAIL_TOPIC_ARN is not set"
+        return None if self.services.environment.email_topic_arn else "EMAIL_TOPIC_ARN is not set"
 
     def send(self, message: OutgoingMessage) -> None:
         """Publish the plain-text body with the alert's subject."""
-        topic_arn = self.context.settings.email_topic_arn or ""
+        topic_arn = self.services.environment.email_topic_arn or ""
         try:
-            self.context.sns_client(topic_arn.split(":")[3]).publish(
+            self.services.sns_client(topic_arn.split(":")[3]).publish(
                 TopicArn=topic_arn,
                 Subject=message.notification.alert.subject(),
                 Message=message.text(),
@@ -135,7 +120,7 @@ class EmailChannel(Channel):
 CHANNELS: dict[str, type[Channel]] = {
     channel.name: channel for channel in (PagerDutyChannel, SlackChannel, EmailChannel)
 }
-"""Every channel a route may name."""
+"""The implementation of every name in `channel_names.CHANNEL_NAMES` (a test checks both agree)."""
 
 
 def slack_payload(message: OutgoingMessage) -> dict[str, Any]:
@@ -186,7 +171,7 @@ def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, A
             "summary": message.headline[:1024],
             "source": alert.resource,
             "severity": PAGERDUTY_SEVERITY[alert.severity.value],
-            "timestamp": alert.timestamp.isoformat().replace("+00:00", "Z"),
+            "timestamp": iso_z(alert.timestamp),
             "component": alert.source,
             "group": alert.account_id or "fleet",
             "custom_details": {

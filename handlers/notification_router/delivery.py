@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.notification_router.channels import Channel, ChannelError
+from handlers.notification_router.channels import Channel
+from handlers.notification_router.exceptions import ChannelError
 from handlers.notification_router.formatting import OutgoingMessage
 
 SENT = "sent"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from fleet_shared.timestamps import iso_z
 from handlers.notification_router.messages import Notification
 
 
@@ -47,7 +48,7 @@ class OutgoingMessage:
             f"Resource: {alert.resource}",
             f"Where: {self.where}",
             f"Source: {alert.source}",
-            f"Time: {alert.timestamp.isoformat().replace('+00:00', 'Z')}",
+            f"Time: {iso_z(alert.timestamp)}",
             f"Alert id: {alert.id}",
         ]
         if self.suppressed_duplicates:

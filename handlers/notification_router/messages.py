@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.field_types import AccountId
+from fleet_shared.timestamps import parse_iso
 from fleet_shared.validation_errors import first_error
 
 CLOUDWATCH_SOURCE = "cloudwatch"
@@ -164,10 +165,9 @@ def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return parse_iso(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else None
 
 
 def _validate(model_cls: type[ModelT], document: dict[str, Any], field: str) -> ModelT:

@@ -14,20 +14,17 @@ notice that is sent carries the count ("7 duplicates suppressed since the last n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import Any
 
 from fleet_shared.alerts import alert_id
-from fleet_shared.clock import Clock
 from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.state_table import StateTable
-from handlers.notification_router.channels import CHANNELS, ChannelContext
+from handlers.notification_router.channels import CHANNELS
 from handlers.notification_router.delivery import FAILED, SKIPPED, deliver
 from handlers.notification_router.formatting import OutgoingMessage
 from handlers.notification_router.messages import Notification
-from handlers.notification_router.settings import RouterEnvironment
+from handlers.notification_router.services import RouterServices
 
 SCOPE = "notification_router"
 SUPPRESSED_VALUE = "suppressed"
@@ -41,17 +38,6 @@ RETRY_STATUSES = frozenset({UNDELIVERED, IN_PROGRESS})
 """Outcomes whose message must be delivered again later (batch item failure, or raise)."""
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What routing needs, built once per container (tests build their own)."""
-
-    settings: RouterEnvironment
-    state: StateTable
-    clock: Clock
-    sleep: Callable[[float], None]
-    channel_context: ChannelContext
-
-
 def dedup_keys(notification: Notification) -> list[str]:
     """The state-table keys that make this notification a duplicate: by id, and by source +
     resource + title (one key when the id is derived from those, as it usually is)."""
@@ -61,10 +47,10 @@ def dedup_keys(notification: Notification) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def route(notification: Notification, runtime: Runtime) -> dict[str, Any]:
+def route(notification: Notification, services: RouterServices) -> dict[str, Any]:
     """Send `notification` unless it is a duplicate; the result says what happened per channel."""
     alert = notification.alert
-    settings = runtime.settings
+    settings = services.environment
     window = settings.router_dedup_window_seconds
     keys = dedup_keys(notification)
     counter_key = f"{SCOPE}/{keys[-1]}"
@@ -78,7 +64,7 @@ def route(notification: Notification, runtime: Runtime) -> dict[str, Any]:
         with ExitStack() as stack:
             requests = [
                 stack.enter_context(
-                    runtime.state.idempotent(
+                    services.state.idempotent(
                         SCOPE,
                         key,
                         ttl_seconds=window,
@@ -88,23 +74,22 @@ def route(notification: Notification, runtime: Runtime) -> dict[str, Any]:
                 for key in keys
             ]
             if any(request.is_repeat for request in requests):
-                count = _suppressed(runtime.state, counter_key) + 1
-                runtime.state.put_value(
+                count = _suppressed(services.state, counter_key) + 1
+                services.state.put_value(
                     counter_key, SUPPRESSED_VALUE, {"count": count}, ttl_seconds=4 * window
                 )
                 return {**summary, "status": DUPLICATE, "suppressed_duplicates": count}
 
-            suppressed = _suppressed(runtime.state, counter_key)
+            suppressed = _suppressed(services.state, counter_key)
             channels = [
-                CHANNELS[name](runtime.channel_context)
-                for name in settings.channels_for(notification.kind)
+                CHANNELS[name](services) for name in settings.channels_for(notification.kind)
             ]
             outcomes = deliver(
                 OutgoingMessage(notification, suppressed),
                 channels,
                 max_attempts=settings.router_max_attempts,
                 backoff_seconds=settings.router_backoff_seconds,
-                sleep=runtime.sleep,
+                sleep=services.sleep,
             )
             attempted = [outcome for outcome in outcomes if outcome.status != SKIPPED]
             result = {**summary, "channels": [outcome.as_dict() for outcome in outcomes]}
@@ -115,7 +100,7 @@ def route(notification: Notification, runtime: Runtime) -> dict[str, Any]:
             for request in requests:
                 request.complete({"status": status})
             if suppressed:
-                runtime.state.put_value(
+                services.state.put_value(
                     counter_key, SUPPRESSED_VALUE, {"count": 0}, ttl_seconds=4 * window
                 )
             return {**result, "status": status, "suppressed_duplicates": suppressed}

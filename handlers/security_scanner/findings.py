@@ -12,9 +12,10 @@ After creation, BatchImportFindings may not change `Workflow` (that belongs to t
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from fleet_shared.timestamps import iso_z
 from handlers.security_scanner.registry import SEVERITY_NORMALIZED, FindingSeverity
 
 SCHEMA_VERSION = "2018-10-08"
@@ -68,7 +69,7 @@ class Finding:
 
     def to_asff(self, hub_account_id: str, hub_region: str, now: datetime, *, new: bool) -> dict:
         """The finding in the AWS Security Finding Format, imported by the hub account."""
-        updated_at = _iso(now)
+        updated_at = iso_timestamp(now)
         severity = {
             "Label": self.severity.value,
             "Normalized": SEVERITY_NORMALIZED[self.severity],
@@ -118,10 +119,6 @@ class Finding:
         return asff
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def iso_timestamp(moment: datetime) -> str:
-    """The ASFF timestamp form (UTC, milliseconds, `Z`)."""
-    return _iso(moment)
+    """The ASFF timestamp form: UTC with milliseconds and `Z`, as Security Hub writes its own."""
+    return iso_z(moment, "milliseconds")

@@ -7,6 +7,9 @@ that looks at one fetched resource and says why it fails, or None when it compli
 AWS calls in the sources and the judgement in pure functions means each rule is tested without
 AWS, and the IAM actions the scanner needs can be read off the registry (a test compares them
 with the catalog's member actions).
+
+This module imports no check: the check modules import it to register themselves, and
+`checks.load_checks()` imports every check module (as Cloud Custodian's `load_resources` does).
 """
 
 from __future__ import annotations
@@ -124,27 +127,13 @@ def check(
     return register
 
 
-def _load_checks() -> None:
-    # Importing the modules runs their declarations; done here, not at the top, because the
-    # check modules import this one.
-    from handlers.security_scanner.checks import (  # noqa: F401, PLC0415
-        compute,
-        containers,
-        identity,
-        messaging,
-        storage,
-    )
-
-
 def sources() -> Iterator[ResourceSource]:
     """Every registered resource source, in registration order."""
-    _load_checks()
     yield from _SOURCES.values()
 
 
 def checks() -> tuple[Check, ...]:
     """Every registered check, in declaration order."""
-    _load_checks()
     return tuple(_CHECKS.values())
 
 

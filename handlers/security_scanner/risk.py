@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_shared.alerts import Severity
+from handlers.security_scanner.models import CloudTrailRecord, GuardDutyFinding
 
 GUARDDUTY_ACTIONS = (
     "awsApiCallAction",
@@ -188,50 +189,45 @@ def assess(event: SecurityEvent) -> RiskAssessment:
 
 
 def from_guardduty(
-    event_id: str, account_id: str, region: str, detail: dict[str, Any]
+    event_id: str, account_id: str, region: str, detail: GuardDutyFinding
 ) -> SecurityEvent:
-    """A GuardDuty finding: its severity (0-10) times ten is the base score."""
-    try:
-        severity = float(detail.get("severity", 0))
-    except (TypeError, ValueError):
-        raise ValueError("detail.severity must be a number") from None
-    if not 0 <= severity <= 10:
-        raise ValueError(f"detail.severity must be between 0 and 10, got {severity}")
-    resource = detail.get("resource", {})
-    key = resource.get("accessKeyDetails", {})
-    principal = key.get("principalId") or key.get("userName") or detail.get("arn") or event_id
+    """A GuardDuty finding: its severity (0-10, checked by the model) times ten is the base
+    score."""
+    key = detail.resource.get("accessKeyDetails", {})
+    principal = key.get("principalId") or key.get("userName") or detail.arn or event_id
+    document = detail.document()
     return SecurityEvent(
         event_id=event_id,
         kind="guardduty",
-        account_id=str(detail.get("accountId") or account_id),
-        region=str(detail.get("region") or region),
+        account_id=str(detail.account_id or account_id),
+        region=str(detail.region or region),
         principal=str(principal),
-        title=str(detail.get("title") or detail.get("type") or "GuardDuty finding"),
-        resource=str(detail.get("arn") or principal),
-        base_score=round(severity * 10),
-        detail=detail,
-        country=_guardduty_country(detail),
+        title=str(detail.title or detail.type or "GuardDuty finding"),
+        resource=str(detail.arn or principal),
+        base_score=round(detail.severity * 10),
+        detail=document,
+        country=_guardduty_country(document),
     )
 
 
 def from_cloudtrail(
-    event_id: str, account_id: str, region: str, detail: dict[str, Any]
+    event_id: str, account_id: str, region: str, detail: CloudTrailRecord
 ) -> SecurityEvent:
     """A CloudTrail management event: no base score, no country (see the module docstring)."""
-    identity = detail.get("userIdentity") or {}
+    identity = detail.user_identity
     principal = identity.get("arn") or identity.get("principalId") or identity.get("type")
-    source = str(detail.get("eventSource", "unknown"))
-    name = str(detail.get("eventName", "unknown"))
+    source = detail.event_source
+    name = detail.event_name
     return SecurityEvent(
         event_id=event_id,
         kind="cloudtrail",
-        account_id=str(detail.get("recipientAccountId") or account_id),
-        region=str(detail.get("awsRegion") or region),
+        account_id=str(detail.recipient_account_id or account_id),
+        region=str(detail.aws_region or region),
         principal=str(principal or "unknown"),
         title=f"{name} ({source})",
         resource=str(principal or f"{source}/{name}"),
         base_score=0,
-        detail=detail,
+        detail=detail.document(),
         country=None,
     )
 

@@ -14,39 +14,47 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.alerts import Alert, AlertPublisher, Severity
-from fleet_shared.clock import Clock
+from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import map_isolated
-from fleet_shared.sessions import AccountSessions
-from fleet_shared.state_table import StateTable
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.target_results import DENIED, FAILED
+from fleet_shared.target_results import TargetResult as SharedTargetResult
 from handlers.security_scanner import registry
+from handlers.security_scanner.checks import load_checks
+from handlers.security_scanner.environment import ScannerEnvironment
+from handlers.security_scanner.exceptions import SecurityHubImportError
 from handlers.security_scanner.findings import Finding, iso_timestamp
 from handlers.security_scanner.registry import FindingSeverity, ScanScope
-from handlers.security_scanner.security_hub import SecurityHubImportError, import_findings
+from handlers.security_scanner.security_hub import import_findings
 
 SOURCE = "security_scanner"
 STATE_NAME = "open_findings"
 SCANNED = "scanned"
-DENIED = "denied"
-FAILED = "failed"
 
 
-@dataclass(frozen=True)
-class ScanServices:
+class ScanServices(FunctionServices[ScannerEnvironment]):
     """The hub-side dependencies of a scan."""
 
-    sessions: AccountSessions
-    state: StateTable
-    clock: Clock
-    publisher: AlertPublisher
-    security_hub: Any
-    s3: Any
-    data_bucket: str
+    @cached_property
+    def security_hub(self) -> Any:
+        """Security Hub of the hub account, where every finding is imported."""
+        return self.hub_client("securityhub")
+
+    @cached_property
+    def s3(self) -> Any:
+        """S3 of the hub account: the inventory and the reports."""
+        return self.hub_client("s3")
+
+    @cached_property
+    def sqs(self) -> Any:
+        """SQS of the hub account: the fan-out queue."""
+        return self.hub_client("sqs")
 
 
 @dataclass
@@ -60,34 +68,21 @@ class Evaluation:
 
 
 @dataclass
-class TargetResult:
-    """The outcome of scanning one (account, region)."""
+class TargetResult(SharedTargetResult):
+    """The outcome of scanning one (account, region): `scanned`, `denied` or `failed`."""
 
-    account_id: str
-    region: str
-    status: str
     findings: list[Finding] = field(default_factory=list)
     new: list[Finding] = field(default_factory=list)
     resolved: list[Finding] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
-    error: str | None = None
 
-    def summary(self) -> dict[str, Any]:
-        """Counts and errors, as returned by the handler."""
-        summary: dict[str, Any] = {
-            "account_id": self.account_id,
-            "region": self.region,
-            "status": self.status,
+    def details(self) -> dict[str, Any]:
+        """Counts of open, new and resolved findings, and open findings by severity."""
+        return {
             "findings": len(self.findings),
             "new": len(self.new),
             "resolved": len(self.resolved),
             "by_severity": _count_by_severity(self.findings),
         }
-        if self.errors:
-            summary["errors"] = self.errors
-        if self.error:
-            summary["error"] = self.error
-        return summary
 
 
 def state_key(account_id: str, region: str) -> str:
@@ -100,6 +95,7 @@ def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
 
     Raises `MemberAccessError` when the member role cannot be assumed (the first client does).
     """
+    load_checks()
     result = Evaluation()
     for source in registry.sources():
         if source.global_service and not scope.include_global:
@@ -201,7 +197,7 @@ def scan_target(
         return result
     for finding in new:
         if finding.severity is FindingSeverity.CRITICAL:
-            services.publisher.publish(_alert(finding, now))
+            services.alerts.publish(_alert(finding, now))
     services.state.put_value(
         key, STATE_NAME, {"findings": {fid: f.to_state() for fid, f in remembered.items()}}
     )
@@ -248,7 +244,7 @@ def report_document(results: list[TargetResult], now: datetime) -> dict[str, Any
 def write_report(services: ScanServices, key: str, document: dict[str, Any]) -> str:
     """Store the report in the data bucket; returns its key."""
     services.s3.put_object(
-        Bucket=services.data_bucket,
+        Bucket=services.environment.data_bucket_name,
         Key=key,
         Body=json.dumps(document, indent=2, sort_keys=True).encode("utf-8"),
         ContentType="application/json",

@@ -13,7 +13,8 @@ from typing import Any
 
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.state_table import StateTable
-from handlers.security_scanner.models import SecurityEventEnvelope
+from fleet_shared.timestamps import iso_z, parse_iso
+from handlers.security_scanner.models import GuardDutyFindingEvent, SecurityEventEnvelope
 from handlers.security_scanner.risk import (
     SecurityEvent,
     assess,
@@ -33,9 +34,8 @@ def handle_security_event(
     now: datetime,
     country_window_days: int,
 ) -> dict[str, Any]:
-    """Score the event; alert when the score reaches a severity. Raises ValueError for a
-    GuardDuty severity outside 0-10."""
-    if envelope.detail_type == "GuardDuty Finding":
+    """Score the event; alert when the score reaches a severity."""
+    if isinstance(envelope, GuardDutyFindingEvent):
         event = from_guardduty(envelope.id, envelope.account, envelope.region, envelope.detail)
     else:
         event = from_cloudtrail(envelope.id, envelope.account, envelope.region, envelope.detail)
@@ -91,13 +91,9 @@ def _record_country(
     key = f"{SOURCE}/principal/{event.principal}"
     window = timedelta(days=window_days)
     stored = (state.get_value(key, COUNTRIES_NAME) or {}).get("countries", {})
-    recent = {
-        country: seen
-        for country, seen in stored.items()
-        if datetime.fromisoformat(seen) >= now - window
-    }
+    recent = {country: seen for country, seen in stored.items() if parse_iso(seen) >= now - window}
     is_new = bool(recent) and event.country not in recent
-    recent[str(event.country)] = now.isoformat()
+    recent[str(event.country)] = iso_z(now)
     state.put_value(
         key, COUNTRIES_NAME, {"countries": recent}, ttl_seconds=int(window.total_seconds())
     )

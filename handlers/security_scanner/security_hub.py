@@ -5,15 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from handlers.security_scanner.exceptions import SecurityHubImportError
 from handlers.security_scanner.findings import Finding
 
 BATCH_LIMIT = 100
 """BatchImportFindings accepts at most 100 findings per call."""
-
-
-class SecurityHubImportError(Exception):
-    """Security Hub refused some findings; the scan state is not advanced, so the next scan
-    sends them again."""
 
 
 def import_findings(

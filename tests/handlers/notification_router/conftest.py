@@ -1,6 +1,6 @@
 """Fixtures of the notification_router tests: a webhook receiver on 127.0.0.1 standing in for
 Slack and PagerDuty, the secrets pointing at it in moto's Secrets Manager, the e-mail topic with
-a queue reading it, and the handler wired to a recording `sleep` and the fake clock."""
+a queue reading it, and the handler's services on the fake clock with a recording `sleep`."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.state_table import StateTable
 from handlers.notification_router import app
-from handlers.notification_router.channels import ChannelContext
-from handlers.notification_router.router import Runtime
-from handlers.notification_router.secrets import SecretCache
-from handlers.notification_router.settings import RouterEnvironment
+from handlers.notification_router.environment import RouterEnvironment
+from handlers.notification_router.services import RouterServices
 
 REGION = "ap-south-1"
 SLACK_SECRET = "lambda-fleet/slack-webhook"
@@ -134,10 +133,20 @@ def router_environment(
     return environment
 
 
+@pytest.fixture(autouse=True)
+def _fresh_secret_cache() -> Iterator[None]:
+    """Powertools keeps secrets per process; each test starts, as a new container, with none."""
+    parameters.clear_caches()
+    yield
+    parameters.clear_caches()
+
+
 @pytest.fixture
-def sleeps() -> list[float]:
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Every backoff the router waited, in order (nothing really waits)."""
-    return []
+    waited: list[float] = []
+    monkeypatch.setattr(RouterServices, "sleep", lambda _services, seconds: waited.append(seconds))
+    return waited
 
 
 @pytest.fixture
@@ -150,28 +159,16 @@ def invoke(
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[[Any], dict[str, Any]]:
-    """Call `lambda_handler` with the current environment; the secret cache lives for the test,
-    as for a container."""
-    secret_client = boto3.client("secretsmanager", region_name=REGION)
-    sns_client = boto3.client("sns", region_name=REGION)
-    caches: list[SecretCache] = []
+    """Call `lambda_handler` with the current environment, read per call as a new container
+    would; the secret cache lives for the test, as for a container."""
+
+    def services() -> RouterServices:
+        return RouterServices.create(
+            app.FUNCTION.name, load_environment(RouterEnvironment), clock=fake_clock
+        )
 
     def call(event: Any) -> dict[str, Any]:
-        settings = load_environment(RouterEnvironment)
-        if not caches:
-            caches.append(
-                SecretCache(
-                    lambda region: secret_client, fake_clock, settings.router_secret_ttl_seconds
-                )
-            )
-        runtime = Runtime(
-            settings=settings,
-            state=state_table,
-            clock=fake_clock,
-            sleep=sleeps.append,
-            channel_context=ChannelContext(settings, caches[0], lambda region: sns_client),
-        )
-        monkeypatch.setattr(app, "_runtime", lambda: runtime)
+        monkeypatch.setattr(app.FUNCTION, "services", services)
         return app.lambda_handler(event, lambda_context)
 
     return call

@@ -14,8 +14,10 @@ import pytest
 from fleet_shared.alerts import Alert
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
-from handlers.notification_router.app import UndeliveredAlertError
-from handlers.notification_router.settings import RouterEnvironment
+from handlers.notification_router.channel_names import CHANNEL_NAMES
+from handlers.notification_router.channels import CHANNELS
+from handlers.notification_router.environment import RouterEnvironment
+from handlers.notification_router.exceptions import UndeliveredAlertError
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -316,22 +318,47 @@ def test_unset_secret_variable_skips_its_channel(
     assert statuses(result) == ["sent"]
 
 
-def test_secrets_are_cached_until_their_ttl_expires(
-    invoke: Invoke, receiver: Any, fake_clock: Any
-) -> None:
+def _rotate_slack_webhook(url: str) -> None:
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId="lambda-fleet/slack-webhook", SecretString=json.dumps({"url": url})
+    )
+
+
+def test_secrets_are_cached_for_their_ttl(invoke: Invoke, receiver: Any) -> None:
     # GIVEN a Slack webhook read once, then rotated (as JSON {"url": ...}) in Secrets Manager
     invoke(sns_event(fleet_alert("warning", title="first")))
-    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-        SecretId="lambda-fleet/slack-webhook",
-        SecretString=json.dumps({"url": receiver.url("/slack-rotated")}),
-    )
-    # WHEN another alert comes within the TTL THEN the cached URL is used
+    _rotate_slack_webhook(receiver.url("/slack-rotated"))
+    # WHEN another alert comes within the TTL (300 s) THEN the cached URL is used
     invoke(sns_event(fleet_alert("warning", title="second")))
     assert len(receiver.bodies("/slack")) == 2
-    # WHEN the TTL (300 s) has passed THEN the rotated URL is read and used
-    fake_clock.advance(301)
-    invoke(sns_event(fleet_alert("warning", title="third")))
+    assert receiver.bodies("/slack-rotated") == []
+
+
+def test_a_ttl_of_zero_reads_the_rotated_secret_at_once(
+    invoke: Invoke, receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN no secret caching, and a Slack webhook read once and then rotated
+    monkeypatch.setenv("ROUTER_SECRET_TTL_SECONDS", "0")
+    invoke(sns_event(fleet_alert("warning", title="first")))
+    _rotate_slack_webhook(receiver.url("/slack-rotated"))
+    # WHEN the next alert is routed THEN it goes to the rotated URL
+    invoke(sns_event(fleet_alert("warning", title="second")))
+    assert len(receiver.bodies("/slack")) == 1
     assert len(receiver.bodies("/slack-rotated")) == 1
+
+
+def test_secret_named_by_an_arn_of_another_region_is_read_there(
+    invoke: Invoke, receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Slack webhook kept in eu-west-1 and named by its ARN
+    secret = boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
+        Name="lambda-fleet/slack-webhook-eu", SecretString=receiver.url("/slack-eu")
+    )
+    monkeypatch.setenv("SLACK_WEBHOOK_SECRET", secret["ARN"])
+    # WHEN a warning is routed THEN Slack is reached through the URL read in that region
+    result = invoke(sns_event(fleet_alert("warning")))
+    assert channels_of(result["results"][0])["slack"]["status"] == "sent"
+    assert len(receiver.bodies("/slack-eu")) == 1
 
 
 @pytest.mark.parametrize(
@@ -377,6 +404,12 @@ def test_wrong_routes_fail_naming_the_variable(
     monkeypatch.setenv("ROUTER_ROUTES", "critical=pagerduty+sms")
     with pytest.raises(ConfigurationError, match=r"ROUTER_ROUTES.*sms"):
         load_environment(RouterEnvironment)
+
+
+def test_every_channel_name_has_a_channel() -> None:
+    # GIVEN the names routes may use WHEN compared with the channel registry THEN they agree
+    assert set(CHANNELS) == set(CHANNEL_NAMES)
+    assert all(CHANNELS[name].name == name for name in CHANNEL_NAMES)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Fixtures of the security scanner tests: hub resources in moto and a runtime on a fake clock."""
+"""Fixtures of the security scanner tests: hub resources in moto and services on a fake clock."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import boto3
 import pytest
 
 from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner import app
+from handlers.security_scanner.environment import ScannerEnvironment
+from handlers.security_scanner.scan import ScanServices
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -60,18 +63,20 @@ def scanner(  # noqa: PLR0917 - pytest passes fixtures positionally
 ) -> Callable[[Any], dict[str, Any]]:
     """Invoke the handler with members A and B plus a member that denies AssumeRole.
 
-    The runtime is rebuilt per call (the environment may change between calls in a test) but
-    keeps the fake clock; the denied member's AssumeRole fails as in real AWS.
+    The services are rebuilt per call (the environment may change between calls in a test) but
+    keep the fake clock; the denied member's AssumeRole fails as in real AWS.
     """
     write_inventory(MEMBER_A, MEMBER_B, DENIED_MEMBER)
 
-    def build() -> app.Runtime:
-        runtime = app.build_runtime(clock=fake_clock)
-        deny_assume_role(runtime.services.sessions.hub_client("sts"), DENIED_MEMBER)
-        return runtime
+    def build() -> ScanServices:
+        services = ScanServices.create(
+            app.FUNCTION.name, load_environment(ScannerEnvironment), clock=fake_clock
+        )
+        deny_assume_role(services.sessions.hub_client("sts"), DENIED_MEMBER)
+        return services
 
     def invoke(event: Any) -> dict[str, Any]:
-        monkeypatch.setattr(app, "_runtime", build)
+        monkeypatch.setattr(app.FUNCTION, "services", build)
         return app.lambda_handler(event, lambda_context)
 
     return invoke

@@ -3,23 +3,42 @@
 from __future__ import annotations
 
 import json
+import pkgutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from catalog.functions import function_spec
-from fleet_shared.event_parsing import parse_event
-from handlers.security_scanner import registry
+from handlers.security_scanner import app, checks, registry
 from handlers.security_scanner.models import (
+    CloudTrailEvent,
+    GuardDutyFindingEvent,
     ScanRequest,
     ScanTargetRequest,
-    SecurityEventEnvelope,
     SqsBatch,
 )
 from handlers.security_scanner.registry import Resource, ScanScope
 from handlers.security_scanner.scan import evaluate
 from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
+
+
+@pytest.fixture(autouse=True)
+def _checks_loaded() -> None:
+    """The registry as the scanner sees it: with every check module imported."""
+    checks.load_checks()
+
+
+def test_every_module_of_the_checks_package_is_loaded() -> None:
+    # GIVEN the modules of the checks package WHEN compared with what load_checks imports
+    modules = {
+        module.name
+        for module in pkgutil.iter_modules(checks.__path__)
+        if not module.name.startswith("_")
+    }
+    # THEN none is left out, so none of its checks is silently skipped
+    assert modules == set(checks.CHECK_MODULES)
+    assert registry.checks()
 
 
 def test_every_iam_action_of_the_checks_is_granted_in_the_member_role() -> None:
@@ -205,15 +224,17 @@ EXAMPLES = sorted(
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_events_are_accepted_shapes(path: Path) -> None:
-    # GIVEN an example event from events/security_scanner WHEN it is validated
+    # GIVEN an example event from events/security_scanner WHEN the handler parses it
     event = json.loads(path.read_text())
+    request = app.parse(event)
+    # THEN it is the request its shape says (parse raises for anything it does not accept)
     if "Records" in event:
-        parse_event(ScanTargetRequest, json.loads(parse_event(SqsBatch, event).records[0].body))
+        assert isinstance(request, SqsBatch)
+        assert ScanTargetRequest.model_validate_json(request.records[0].body)
     elif "detail-type" in event:
-        parse_event(SecurityEventEnvelope, event)
+        assert isinstance(request, GuardDutyFindingEvent | CloudTrailEvent)
+        assert request.detail.document() == event["detail"]
     elif event["action"] == "scan":
-        parse_event(ScanRequest, event)
+        assert isinstance(request, ScanRequest)
     else:
-        parse_event(ScanTargetRequest, event)
-    # THEN it matches the models the handler dispatches to (parse_event raises otherwise)
-    assert EXAMPLES
+        assert isinstance(request, ScanTargetRequest)

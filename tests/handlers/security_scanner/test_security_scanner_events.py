@@ -18,12 +18,14 @@ def _guardduty(event_id: str, severity: float, country: str | None = None) -> di
     if country:
         action["awsApiCallAction"] = {"remoteIpDetails": {"country": {"countryName": country}}}
     return {
+        "version": "0",
         "id": event_id,
         "detail-type": "GuardDuty Finding",
         "source": "aws.guardduty",
         "account": MEMBER_A,
         "region": REGION,
         "time": "2025-06-02T03:30:00Z",
+        "resources": [],
         "detail": {
             "accountId": MEMBER_A,
             "region": REGION,
@@ -39,12 +41,14 @@ def _guardduty(event_id: str, severity: float, country: str | None = None) -> di
 
 def _cloudtrail(event_id: str, detail: dict[str, Any], detail_type: str) -> dict[str, Any]:
     return {
+        "version": "0",
         "id": event_id,
         "detail-type": detail_type,
         "source": "aws.signin" if "Sign In" in detail_type else "aws.ec2",
         "account": MEMBER_A,
         "region": REGION,
         "time": "2025-06-02T03:30:00Z",
+        "resources": [],
         "detail": detail,
     }
 

@@ -1,0 +1,140 @@
+"""The router's environment: channels' secrets and topic, routes by kind, dedup and retries
+(docs/functions/notification_router.md is generated from these descriptions).
+
+ROUTER_ROUTES maps each kind of alert to channels. The kinds are the three severities plus
+`resolved` (a CloudWatch alarm back to OK, which must reach PagerDuty to close the incident its
+ALARM opened); a kind left out falls back to `info`. Channel names must be in `channel_names`, so
+a typo fails at cold start, naming the variable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.field_types import Arn, PositiveInt
+from handlers.notification_router.channel_names import CHANNEL_NAMES
+
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+RESOLVED = "resolved"
+KINDS = ("critical", "warning", "info", RESOLVED)
+DEFAULT_ROUTES = (
+    "critical=pagerduty+slack+email,warning=slack+email,info=email,resolved=pagerduty+slack+email"
+)
+
+
+def _split_patterns(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _parse_routes(value: object) -> object:
+    """`kind=a+b,kind=c` -> {kind: (a, b), ...}; structural problems are reported here."""
+    if not isinstance(value, str):
+        return value
+    routes: dict[str, tuple[str, ...]] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        kind, separator, channels = entry.partition("=")
+        if not separator:
+            raise ValueError(f"expected kind=channel+channel, got {entry!r}")
+        routes[kind.strip()] = tuple(name.strip() for name in channels.split("+") if name.strip())
+    return routes
+
+
+PatternList = Annotated[tuple[str, ...], BeforeValidator(_split_patterns)]
+Routes = Annotated[dict[str, tuple[str, ...]], BeforeValidator(_parse_routes)]
+
+
+class RouterEnvironment(FunctionEnvironment):
+    """What the notification router needs; a channel whose variable is unset is skipped."""
+
+    state_table_name: str = Field(
+        description="Dedup claims and the counters of suppressed duplicates."
+    )
+    email_topic_arn: Arn | None = Field(
+        default=None, description="The e-mail topic; unset disables the `email` channel."
+    )
+    slack_webhook_secret: str | None = Field(
+        default=None,
+        description=(
+            "Secrets Manager name or ARN of the Slack incoming-webhook URL (the URL, or JSON "
+            '`{"url": ...}`); unset disables the `slack` channel.'
+        ),
+    )
+    pagerduty_routing_key_secret: str | None = Field(
+        default=None,
+        description=(
+            "Secrets Manager name or ARN of the PagerDuty Events v2 routing key (plain, or JSON "
+            '`{"routing_key": ...}`); unset disables the `pagerduty` channel.'
+        ),
+    )
+    pagerduty_events_url: str = Field(
+        default=PAGERDUTY_EVENTS_URL,
+        pattern=r"^https?://",
+        description="The PagerDuty Events API v2 endpoint.",
+    )
+    router_routes: Routes = Field(
+        default_factory=lambda: _parse_routes(DEFAULT_ROUTES),
+        description=(
+            "Channels per kind (`critical`, `warning`, `info`, `resolved`), e.g. "
+            f"`{DEFAULT_ROUTES}` (the default); a kind left out gets the `info` route."
+        ),
+    )
+    router_critical_alarm_patterns: PatternList = Field(
+        default=("*-critical", "*-Errors"),
+        description=(
+            "Comma-separated fnmatch patterns of CloudWatch alarm names whose ALARM is critical "
+            "(others are warnings)."
+        ),
+    )
+    router_dedup_window_seconds: PositiveInt = Field(
+        default=900, description="The same alert is sent once in this window (seconds)."
+    )
+    router_max_attempts: PositiveInt = Field(
+        default=3, description="Delivery attempts per channel."
+    )
+    router_backoff_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="Wait before the second attempt on a channel, doubled for each further one.",
+    )
+    router_http_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Timeout of the Slack and PagerDuty requests (seconds)."
+    )
+    router_secret_ttl_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="How long a secret value is cached in the container (seconds; 0 disables).",
+    )
+    router_in_progress_seconds: PositiveInt = Field(
+        default=120,
+        description=(
+            "How long a claim blocks a concurrent copy of the same alert (seconds); longer than "
+            "the function's timeout, so a crashed invocation's claim expires."
+        ),
+    )
+
+    @field_validator("router_routes")
+    @classmethod
+    def _known_kinds_and_channels(
+        cls, routes: dict[str, tuple[str, ...]]
+    ) -> dict[str, tuple[str, ...]]:
+        for kind, channels in routes.items():
+            if kind not in KINDS:
+                raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+            unknown = [name for name in channels if name not in CHANNEL_NAMES]
+            if unknown:
+                raise ValueError(
+                    f"unknown channel(s) {', '.join(unknown)} for {kind}; expected "
+                    f"{', '.join(sorted(CHANNEL_NAMES))}"
+                )
+        return routes
+
+    def channels_for(self, kind: str) -> tuple[str, ...]:
+        """The channels an alert of `kind` goes to (`info`'s when the kind has no route)."""
+        return self.router_routes.get(kind, self.router_routes.get("info", ()))

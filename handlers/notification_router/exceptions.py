@@ -1,0 +1,26 @@
+"""Errors of the notification router."""
+
+from __future__ import annotations
+
+
+class ChannelError(Exception):
+    """A delivery attempt failed; the message says why, without secrets."""
+
+
+class MessageNotDeliveredError(Exception):
+    """An SQS message must be delivered again (undelivered, in progress, or unreadable): raised
+    to the batch processor, which reports it in `batchItemFailures`."""
+
+    def __init__(self, message_id: str, status: str) -> None:
+        self.message_id = message_id
+        self.status = status
+        super().__init__(f"message {message_id} is {status}")
+
+
+# Not a FleetError: the skeleton turns those into a result, and this one must fail the invocation.
+class UndeliveredAlertError(Exception):
+    """Raised for SNS deliveries so that Lambda retries them and then uses the DLQ."""
+
+    def __init__(self, message_ids: list[str]) -> None:
+        self.message_ids = message_ids
+        super().__init__(f"alerts not delivered to any channel: {', '.join(message_ids)}")

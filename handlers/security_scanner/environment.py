@@ -1,0 +1,44 @@
+"""The scanner's environment, read once per container (docs/functions/security_scanner.md is
+generated from these descriptions).
+
+FLEET_DRY_RUN is not read: the scanner changes nothing in the member accounts. A request's
+`dry_run: true` evaluates without writing (no Security Hub import, report, state or alert).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.field_types import Arn, PositiveInt
+
+
+class ScannerEnvironment(FunctionEnvironment):
+    """What the security scanner needs; SCAN_QUEUE_URL only when it has to fan out."""
+
+    state_table_name: str = Field(
+        description="Open findings per target, countries per principal, and event claims."
+    )
+    member_role_name: str = Field(description="The role assumed in each member account.")
+    data_bucket_name: str = Field(
+        description="Holds the fleet inventory and receives the reports `reports/security/<date>/`."
+    )
+    alert_topic_arn: Arn = Field(
+        description=(
+            "The default alert topic: critical new findings and risky security events alert."
+        )
+    )
+    scan_queue_url: str | None = Field(
+        default=None,
+        description="The fan-out queue; required only when the schedule has to fan out.",
+    )
+    scan_max_workers: PositiveInt = Field(
+        default=4, description="Targets scanned at once in one invocation."
+    )
+    scan_max_targets_per_invocation: PositiveInt = Field(
+        default=10,
+        description="Above this many targets the schedule sends one queue message per target.",
+    )
+    risk_country_window_days: PositiveInt = Field(
+        default=30, description="How long the countries a principal acted from are remembered."
+    )

@@ -1,0 +1,18 @@
+"""Errors of the security scanner."""
+
+from __future__ import annotations
+
+
+class SecurityHubImportError(Exception):
+    """Security Hub refused some findings; the scan state is not advanced, so the next scan
+    sends them again."""
+
+
+class TargetScanFailedError(Exception):
+    """A queued target could not be scanned; raised to the batch processor, which returns the
+    message to the queue for another try."""
+
+    def __init__(self, message_id: str, error: str) -> None:
+        self.message_id = message_id
+        self.error = error
+        super().__init__(f"message {message_id}: {error}")
