@@ -19,16 +19,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.alerts import Alert, AlertPublisher, Severity
-from fleet_shared.clock import Clock
+from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import map_isolated
-from fleet_shared.sessions import AccountSessions
-from fleet_shared.state_table import StateTable
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.target_results import DENIED, FAILED, PARTIAL
+from fleet_shared.target_results import TargetResult as SharedTargetResult
 from handlers.cleanup_manager.candidates import (
     LAMBDA_VERSION,
     MARK_TAG,
@@ -40,53 +41,49 @@ from handlers.cleanup_manager.candidates import (
     snapshots,
     volumes,
 )
+from handlers.cleanup_manager.environment import CleanupEnvironment
 
 SOURCE = "cleanup_manager"
 LAMBDA_MARKS = "lambda_marks"
-OK = "ok"
-PARTIAL = "partial"
-DENIED = "denied"
-FAILED = "failed"
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
 SPARE = "spare"
 
 
-@dataclass(frozen=True)
-class CleanupServices:
+class CleanupServices(FunctionServices[CleanupEnvironment]):
     """The hub-side dependencies of a cleanup run."""
 
-    sessions: AccountSessions
-    state: StateTable
-    clock: Clock
-    publisher: AlertPublisher
-    policy: Policy
-    notice: timedelta
+    @cached_property
+    def policy(self) -> Policy:
+        """What makes a resource a candidate, from the environment."""
+        return Policy(
+            snapshot_max_age=timedelta(days=self.environment.cleanup_snapshot_max_age_days),
+            volume_min_age=timedelta(days=self.environment.cleanup_volume_min_age_days),
+            keep_lambda_versions=self.environment.cleanup_keep_lambda_versions,
+            keep_tag=self.environment.cleanup_keep_tag,
+        )
+
+    @cached_property
+    def notice(self) -> timedelta:
+        """Time between the mark and the deletion."""
+        return timedelta(days=self.environment.cleanup_notice_days)
 
 
 @dataclass
-class TargetResult:
-    """The outcome of one (account, region)."""
+class TargetResult(SharedTargetResult):
+    """The outcome of one (account, region); a failed resource is `{kind, id, error}`."""
 
-    account_id: str
-    region: str
-    status: str = OK
     candidates: int = 0
     actions: list[dict[str, str]] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
-    error: str | None = None
 
     def count(self, action: str) -> int:
         """How many resources got (or, in dry run, would get) `action`."""
         return sum(1 for entry in self.actions if entry["action"] == action)
 
-    def summary(self) -> dict[str, Any]:
-        """Counts, the actions and any errors, as returned by the handler."""
-        summary: dict[str, Any] = {
-            "account_id": self.account_id,
-            "region": self.region,
-            "status": self.status,
+    def details(self) -> dict[str, Any]:
+        """Counts, then the actions."""
+        return {
             "candidates": self.candidates,
             "marked": self.count(MARK),
             "pending": self.count(PENDING),
@@ -95,11 +92,6 @@ class TargetResult:
             "failed": len(self.errors),
             "actions": self.actions,
         }
-        if self.errors:
-            summary["errors"] = self.errors
-        if self.error:
-            summary["error"] = self.error
-        return summary
 
 
 def state_key(account_id: str, region: str) -> str:
@@ -163,7 +155,8 @@ def clean_target(
     lambda_marks: dict[str, str] = {}
     for resource in resources:
         action = decide(resource, today)
-        mark = new_mark if action == MARK else _iso(resource.delete_after)
+        marked_on = resource.delete_after
+        mark = new_mark if marked_on is None else marked_on.isoformat()
         entry = {
             "kind": resource.kind,
             "id": resource.id,
@@ -179,8 +172,8 @@ def clean_target(
                 result.errors.append(
                     {"kind": resource.kind, "id": resource.id, "error": str(error)}
                 )
-                if resource.kind == LAMBDA_VERSION and resource.delete_after is not None:
-                    lambda_marks[resource.id] = _iso(resource.delete_after)
+                if resource.kind == LAMBDA_VERSION and marked_on is not None:
+                    lambda_marks[resource.id] = marked_on.isoformat()
                 continue
         result.actions.append(entry)
         if resource.kind == LAMBDA_VERSION and action in (MARK, PENDING):
@@ -207,7 +200,7 @@ def clean_targets(
     return map_isolated(
         targets,
         lambda target: clean_target(services, *target, dry_run=dry_run),
-        on_error=lambda target, error: TargetResult(*target, FAILED, error=str(error)),
+        on_error=lambda target, error: TargetResult(*target, status=FAILED, error=str(error)),
         errors=(ClientError, BotoCoreError),
         max_workers=max_workers,
     )
@@ -252,13 +245,14 @@ def notice_alerts(results: list[TargetResult], services: CleanupServices) -> lis
     return alerts
 
 
-def publish_notices(results: list[TargetResult], services: CleanupServices) -> int:
-    """Publish the notice alerts; returns how many were sent."""
+def publish_notices(
+    results: list[TargetResult], services: CleanupServices, logger: Any
+) -> tuple[int, int]:
+    """Publish the notice alerts; returns (sent, not sent).
+
+    The marks are already applied when the notices go out, so a notice SNS refuses is logged and
+    counted, never a reason to undo or repeat the marking.
+    """
     alerts = notice_alerts(results, services)
-    for alert in alerts:
-        services.publisher.publish(alert)
-    return len(alerts)
-
-
-def _iso(value: date | None) -> str:
-    return value.isoformat() if value is not None else ""
+    sent = sum(1 for alert in alerts if services.alerts.publish_or_log(alert, logger) is not None)
+    return sent, len(alerts) - sent

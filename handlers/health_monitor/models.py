@@ -2,13 +2,15 @@
 
 Three shapes: the 5-minute schedule's `{"action": "check_fleet"}`, a request for one cluster, and
 the native EventBridge "CloudWatch Alarm State Change" event forwarded from a member account to
-the hub bus (its `account` and `region` are the member's).
+the hub bus (its `account` and `region` are the member's), read with Powertools' EventBridge
+model.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleet_shared.field_types import AccountId, AwsRegion
@@ -68,11 +70,14 @@ class AlarmDetail(BaseModel):
         return names
 
 
-class AlarmStateChangeEvent(BaseModel):
+class AlarmStateChangeEvent(EventBridgeModel):
     """The EventBridge event CloudWatch sends when an alarm changes state."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
+    # Not read here; with defaults an incomplete event is refused on the first field that is.
+    version: str = "0"
+    id: str = ""
     source: Literal["aws.cloudwatch"]
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
     account: AccountId

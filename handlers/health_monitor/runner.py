@@ -10,32 +10,30 @@ must not alert every five minutes, so an alert is sent once per HEALTH_ALERT_WIN
 (alert id, severity); an escalation from warning to critical is a new alert. The claim is an
 idempotent request in the state table rather than a bare `claim_once`, because a claim must be
 given back when publishing fails, or the alert would be lost for the whole window.
+
+Every function here takes the monitor's `HealthServices`; logs and metrics go to the function's
+one `Observability` (the skeleton's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.alerts import Alert, AlertPublisher, Severity
-from fleet_shared.clock import Clock
+from fleet_shared.alerts import Alert, Severity
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import FleetError, MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import map_isolated
 from fleet_shared.observability import NAMESPACE, observability_for
-from fleet_shared.sessions import AccountSessions
-from fleet_shared.state_table import StateTable
 from handlers.health_monitor.checks import CHECKS
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
-from handlers.health_monitor.probe import Probe
 from handlers.health_monitor.report import CheckResult, worst_status
-from handlers.health_monitor.settings import HealthEnvironment
+from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
 
-SOURCE = "health_monitor"
+SOURCE = FUNCTION_NAME
 MEMBER_ACCESS_CHECK = "member_access"
 ALERT_SCOPE = "health_monitor/alerts"
 
@@ -43,30 +41,17 @@ OBSERVABILITY = observability_for(SOURCE)
 logger = OBSERVABILITY.logger
 
 
-@dataclass(frozen=True)
-class Dependencies:
-    """What a run needs, built once per container (tests build their own)."""
-
-    settings: HealthEnvironment
-    sessions: AccountSessions
-    state: StateTable
-    publisher: AlertPublisher
-    clock: Clock
-    probe: Probe
-    s3: Any
-
-
-def check_clusters(targets: list[ClusterTarget], deps: Dependencies) -> list[dict[str, Any]]:
+def check_clusters(targets: list[ClusterTarget], services: HealthServices) -> list[dict[str, Any]]:
     """Reports of `targets`, checked in parallel threads, in the order given."""
     OBSERVABILITY.metrics.add_metric(
         name="ClustersChecked", unit=MetricUnit.Count, value=len(targets)
     )
     return map_isolated(
         targets,
-        lambda target: cluster_report(target, deps),
+        lambda target: cluster_report(target, services),
         on_error=_failed_cluster_report,
         errors=(Exception,),
-        max_workers=deps.settings.health_max_workers,
+        max_workers=services.environment.health_max_workers,
     )
 
 
@@ -82,10 +67,10 @@ def _failed_cluster_report(target: ClusterTarget, error: Exception) -> dict[str,
     )
 
 
-def cluster_report(target: ClusterTarget, deps: Dependencies) -> dict[str, Any]:
+def cluster_report(target: ClusterTarget, services: HealthServices) -> dict[str, Any]:
     """Run every registered check on one cluster, alert on failures, publish metrics."""
-    results = run_checks(target, deps)
-    alerts = raise_alerts(results, deps, target.account_id, target.region, target.name)
+    results = run_checks(target, services)
+    alerts = raise_alerts(results, services, target.account_id, target.region, target.name)
     publish_metrics(target, results)
     return {
         "account_id": target.account_id,
@@ -97,10 +82,10 @@ def cluster_report(target: ClusterTarget, deps: Dependencies) -> dict[str, Any]:
     }
 
 
-def run_checks(target: ClusterTarget, deps: Dependencies) -> list[CheckResult]:
+def run_checks(target: ClusterTarget, services: HealthServices) -> list[CheckResult]:
     """The results of every check in `CHECKS`, each isolated from the others."""
     try:
-        deps.sessions.session(target.account_id, target.region)
+        services.sessions.session(target.account_id, target.region)
     except MemberAccessError as error:
         return [
             CheckResult.failed(
@@ -109,11 +94,11 @@ def run_checks(target: ClusterTarget, deps: Dependencies) -> list[CheckResult]:
         ]
     context = ClusterContext(
         target,
-        client=lambda service: deps.sessions.client(service, target.account_id, target.region),
-        settings=deps.settings,
-        state=deps.state,
-        clock=deps.clock,
-        probe=deps.probe,
+        client=lambda service: services.sessions.client(service, target.account_id, target.region),
+        environment=services.environment,
+        state=services.state,
+        clock=services.clock,
+        probe=services.probe,
     )
     results: list[CheckResult] = []
     for check in CHECKS:
@@ -133,7 +118,7 @@ def run_checks(target: ClusterTarget, deps: Dependencies) -> list[CheckResult]:
 
 def raise_alerts(
     results: Iterable[CheckResult],
-    deps: Dependencies,
+    services: HealthServices,
     account_id: str,
     region: str,
     cluster: str | None,
@@ -147,28 +132,34 @@ def raise_alerts(
     for result in results:
         if result.passed:
             continue
-        alert = _alert_for(result, deps, account_id, region, cluster)
+        alert = _alert_for(result, services, account_id, region, cluster)
         request_id = f"{alert.id}/{alert.severity.value}"
         try:
-            with deps.state.idempotent(
-                ALERT_SCOPE, request_id, ttl_seconds=deps.settings.health_alert_window_seconds
+            with services.state.idempotent(
+                ALERT_SCOPE,
+                request_id,
+                ttl_seconds=services.environment.health_alert_window_seconds,
             ) as request:
                 if request.is_repeat:
                     counts["suppressed"] += 1
                     continue
-                message_id = deps.publisher.publish(alert)
+                message_id = services.alerts.publish_or_log(alert, logger)
+                if message_id is None:
+                    # Leaving the block without completing gives the claim back for the next run.
+                    counts["failed"] += 1
+                    continue
                 request.complete({"message_id": message_id})
                 counts["sent"] += 1
         except RequestInProgressError:
             counts["suppressed"] += 1
         except (ClientError, BotoCoreError) as error:
-            logger.error("alert not published", extra={"alert_id": alert.id, "error": str(error)})
+            logger.error("alert claim failed", extra={"alert_id": alert.id, "error": str(error)})
             counts["failed"] += 1
     return counts
 
 
 def _alert_for(
-    result: CheckResult, deps: Dependencies, account_id: str, region: str, cluster: str | None
+    result: CheckResult, services: HealthServices, account_id: str, region: str, cluster: str | None
 ) -> Alert:
     scope = f"{account_id}/{region}" + (f"/{cluster}" if cluster else "")
     title = result.title or f"{cluster or scope}: {result.name} check failed for {result.target}"
@@ -180,7 +171,7 @@ def _alert_for(
         resource=result.resource or f"{scope}/{result.name}/{result.target}",
         account_id=account_id,
         region=region,
-        timestamp=deps.clock.now(),
+        timestamp=services.clock.now(),
     )
 
 

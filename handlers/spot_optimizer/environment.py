@@ -1,4 +1,5 @@
-"""The spot optimizer's environment variables (documented in app.py), read once per container."""
+"""The spot optimizer's environment, read once per container (docs/functions/spot_optimizer.md
+is generated from these descriptions)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,46 @@ from fleet_shared.field_types import Arn, BoolFlag
 class SpotEnvironment(FunctionEnvironment):
     """Variables the optimizer needs; the state table, member role and alert topic are required."""
 
-    state_table_name: str
-    member_role_name: str
-    alert_topic_arn: Arn
-    spot_recommend_score: float = Field(default=60.0, ge=0, le=100)
-    spot_interruption_threshold: int = Field(default=3, ge=0)
-    spot_auto_apply: BoolFlag = False
-    spot_history_days: int = Field(default=7, ge=1, le=90)
-    spot_history_ttl_days: int = Field(default=8, ge=1)
-    spot_change_history_ttl_days: int = Field(default=90, gt=0)
-    spot_analysis_ttl_days: int = Field(default=2, gt=0)
+    state_table_name: str = Field(
+        description="Interruptions, dedup claims, saved analyses, node group locks and changes."
+    )
+    member_role_name: str = Field(description="The role assumed in each member account.")
+    alert_topic_arn: Arn = Field(
+        description="The topic of interruption warnings (an applied fallback goes to info)."
+    )
+    data_bucket_name: str | None = Field(
+        default=None,
+        description="The data bucket holding the fleet inventory; required by analyze_fleet only.",
+    )
+    spot_recommend_score: float = Field(
+        default=60.0,
+        ge=0,
+        le=100,
+        description="Score (0-100) at or above which a type is recommended.",
+    )
+    spot_interruption_threshold: int = Field(
+        default=3,
+        ge=0,
+        description=(
+            "More interruptions of a node group than this in one hour trigger the on-demand "
+            "fallback proposal."
+        ),
+    )
+    spot_auto_apply: BoolFlag = Field(
+        default=False,
+        description="Apply the fallback (+1 on the on-demand group) instead of only proposing it.",
+    )
+    spot_history_days: int = Field(
+        default=7, ge=1, le=90, description="The spot price history window (days)."
+    )
+    spot_history_ttl_days: int = Field(
+        default=8, ge=1, description="How long interruption records are kept (days)."
+    )
+    spot_change_history_ttl_days: int = Field(
+        default=90,
+        gt=0,
+        description="How long an applied fallback stays in the node group's change history (days).",
+    )
+    spot_analysis_ttl_days: int = Field(
+        default=2, gt=0, description="How long a saved fleet analysis is kept (days)."
+    )

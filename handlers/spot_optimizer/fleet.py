@@ -17,15 +17,15 @@ from fleet_shared.exceptions import FleetError
 from fleet_shared.observability import observability_for
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key
 from handlers.spot_optimizer.opportunities import analyze_opportunities
-from handlers.spot_optimizer.runtime import FUNCTION_NAME, SpotRuntime
 from handlers.spot_optimizer.scoring import INSUFFICIENT_HISTORY
+from handlers.spot_optimizer.services import FUNCTION_NAME, SpotServices
 
 logger = observability_for(FUNCTION_NAME).logger
 
 
-def analyze_fleet(runtime: SpotRuntime, *, dry_run: bool) -> dict[str, Any]:
+def analyze_fleet(services: SpotServices, *, dry_run: bool) -> dict[str, Any]:
     """`{"action", "dry_run", "targets": [...], "summary"}`; dry run saves nothing."""
-    inventory = runtime.inventory()
+    inventory = services.inventory()
     groups: dict[tuple[str, str], list[tuple[str, Any]]] = defaultdict(list)
     for member, cluster in inventory.clusters():
         for group in cluster.node_groups:
@@ -35,7 +35,7 @@ def analyze_fleet(runtime: SpotRuntime, *, dry_run: bool) -> dict[str, Any]:
     for (account, region), members in groups.items():
         types = sorted({kind for _, group in members for kind in group.instance_types})
         try:
-            analysis = analyze_opportunities(runtime, account, region, types)
+            analysis = analyze_opportunities(services, account, region, types)
         except (FleetError, ClientError, BotoCoreError) as error:
             logger.warning("target failed", extra={"account": account, "error": str(error)})
             targets.append(
@@ -47,11 +47,11 @@ def analyze_fleet(runtime: SpotRuntime, *, dry_run: bool) -> dict[str, Any]:
         for cluster_name, group in members:
             summary = _node_group_summary(cluster_name, group, by_type, analysis["window"])
             if not dry_run:
-                runtime.state.put_value(
+                services.state.put_value(
                     analysis_key(account, region, cluster_name, group.name),
                     LATEST_ANALYSIS,
                     {**summary, "analyzed_at": analysis["window"]["end"]},
-                    ttl_seconds=runtime.environment.spot_analysis_ttl_days * 86400,
+                    ttl_seconds=services.environment.spot_analysis_ttl_days * 86400,
                 )
             node_groups.append(summary)
         targets.append(

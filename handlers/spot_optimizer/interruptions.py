@@ -20,8 +20,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.node_group_locks import (
@@ -31,6 +29,7 @@ from fleet_shared.node_group_locks import (
     node_group_resource,
 )
 from fleet_shared.observability import observability_for
+from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer.keys import (
     fallback_claim_key,
     instance_claim_key,
@@ -38,7 +37,7 @@ from handlers.spot_optimizer.keys import (
     zone_interruptions_key,
 )
 from handlers.spot_optimizer.models import InterruptionEvent
-from handlers.spot_optimizer.runtime import FUNCTION_NAME, SpotRuntime
+from handlers.spot_optimizer.services import FUNCTION_NAME, SpotServices
 
 logger = observability_for(FUNCTION_NAME).logger
 
@@ -50,7 +49,7 @@ FALLBACK_CLAIM_SECONDS = 3600
 
 
 def handle_interruption(
-    event: InterruptionEvent, runtime: SpotRuntime, *, dry_run: bool, owner: str
+    event: InterruptionEvent, services: SpotServices, *, dry_run: bool, owner: str
 ) -> dict[str, Any]:
     """The result: the instance, its node group, and the fallback proposal or change, if any."""
     account, region = event.account, event.region
@@ -62,7 +61,7 @@ def handle_interruption(
         "instance_id": instance_id,
         "dry_run": dry_run,
     }
-    ec2 = runtime.sessions.client("ec2", account, region)
+    ec2 = services.sessions.client("ec2", account, region)
     reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     instances = [i for reservation in reservations for i in reservation["Instances"]]
     if not instances:
@@ -78,12 +77,12 @@ def handle_interruption(
         cluster=cluster,
         nodegroup=group,
     )
-    if not runtime.state.claim_once(
+    if not services.state.claim_once(
         instance_claim_key(account, region, instance_id), CLAIM_TTL_SECONDS
     ):
         return {**header, "status": "duplicate", "reason": "this warning was already handled"}
 
-    now = runtime.clock.now()
+    now = services.clock.now()
     record = {
         "instance_id": instance_id,
         "instance_type": instance_type,
@@ -91,25 +90,25 @@ def handle_interruption(
         "cluster": cluster,
         "nodegroup": group,
         "instance_action": event.detail.instance_action,
-        "warned_at": (event.time or now).isoformat().replace("+00:00", "Z"),
+        "warned_at": iso_z(event.time),
     }
-    ttl = runtime.environment.spot_history_ttl_days * 86400
-    runtime.state.record_change(
+    ttl = services.environment.spot_history_ttl_days * 86400
+    services.state.record_change(
         zone_interruptions_key(account, region, instance_type, zone), record, ttl
     )
     recent = 0
     if cluster and group:
         group_key = node_group_interruptions_key(account, region, cluster, group)
-        runtime.state.record_change(group_key, record, ttl)
-        recent = len(runtime.state.query_history(group_key, now - THRESHOLD_WINDOW))
+        services.state.record_change(group_key, record, ttl)
+        recent = len(services.state.query_history(group_key, now - THRESHOLD_WINDOW))
     header["interruptions_last_hour"] = recent
-    alert_sent = _alert_interruption(runtime, header)
+    alert_sent = _alert_interruption(services, header)
 
-    threshold = runtime.environment.spot_interruption_threshold
+    threshold = services.environment.spot_interruption_threshold
     result: dict[str, Any] = {**header, "status": "recorded", "alert_published": alert_sent}
     if cluster and group and recent > threshold:
         result["fallback"] = _on_demand_fallback(
-            runtime,
+            services,
             account=account,
             region=region,
             cluster=cluster,
@@ -123,7 +122,7 @@ def handle_interruption(
     return result
 
 
-def _alert_interruption(runtime: SpotRuntime, header: dict[str, Any]) -> bool:
+def _alert_interruption(services: SpotServices, header: dict[str, Any]) -> bool:
     account, region = header["account_id"], header["region"]
     if header["cluster"] and header["nodegroup"]:
         resource = node_group_resource(account, region, header["cluster"], header["nodegroup"])
@@ -147,20 +146,15 @@ def _alert_interruption(runtime: SpotRuntime, header: dict[str, Any]) -> bool:
         resource=resource,
         account_id=account,
         region=region,
-        timestamp=runtime.clock.now(),
+        timestamp=services.clock.now(),
         # One alert per instance: the router must not fold two interruptions into one.
         id=alert_id(FUNCTION_NAME, resource, f"{title} {header['instance_id']}"),
     )
-    try:
-        runtime.publish(alert)
-    except (ClientError, BotoCoreError) as error:
-        logger.error("alert not published", extra={"error": str(error), "resource": resource})
-        return False
-    return True
+    return services.alerts.publish_or_log(alert, logger) is not None
 
 
 def _on_demand_fallback(
-    runtime: SpotRuntime,
+    services: SpotServices,
     *,
     account: str,
     region: str,
@@ -171,11 +165,11 @@ def _on_demand_fallback(
     owner: str,
 ) -> dict[str, Any]:
     """Find the on-demand sibling and propose or apply its +1."""
-    eks = runtime.sessions.client("eks", account, region)
+    eks = services.sessions.client("eks", account, region)
     sibling = _on_demand_sibling(eks, cluster)
     reason = (
         f"{recent} interruptions of {spot_group} in the last hour exceed the threshold "
-        f"{runtime.environment.spot_interruption_threshold}"
+        f"{services.environment.spot_interruption_threshold}"
     )
     if sibling is None:
         return {
@@ -187,14 +181,14 @@ def _on_demand_fallback(
     base = {"nodegroup": name, "reason": reason, **proposal}
     if proposal["new"] is None:
         return {**base, "status": "at_max"}
-    if dry_run or not runtime.environment.spot_auto_apply:
+    if dry_run or not services.environment.spot_auto_apply:
         why = "dry run" if dry_run else "SPOT_AUTO_APPLY is false"
         return {**base, "status": "proposed", "note": f"{why}: nothing was changed"}
     lock = node_group_lock_name(account, region, cluster, name)
     try:
-        with runtime.state.lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
+        with services.state.lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
             return _apply(
-                runtime,
+                services,
                 eks,
                 account=account,
                 region=region,
@@ -232,7 +226,7 @@ def _plan(group: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply(
-    runtime: SpotRuntime,
+    services: SpotServices,
     eks: Any,
     *,
     account: str,
@@ -248,7 +242,7 @@ def _apply(
     base = {"nodegroup": name, "reason": reason, **plan}
     if plan["new"] is None:
         return {**base, "status": "at_max"}
-    if not runtime.state.claim_once(
+    if not services.state.claim_once(
         fallback_claim_key(account, region, cluster, name), FALLBACK_CLAIM_SECONDS
     ):
         return {**base, "new": None, "status": "already_applied", "note": "one +1 per hour"}
@@ -257,7 +251,7 @@ def _apply(
         nodegroupName=name,
         scalingConfig={"desiredSize": plan["new"]["desired_size"]},
     )["update"]
-    runtime.state.record_change(
+    services.state.record_change(
         node_group_key(account, region, cluster, name),
         {
             "source": FUNCTION_NAME,
@@ -269,7 +263,7 @@ def _apply(
             "reason": reason,
             "update_id": update.get("id"),
         },
-        history_ttl_seconds=runtime.environment.spot_change_history_ttl_days * 86400,
+        history_ttl_seconds=services.environment.spot_change_history_ttl_days * 86400,
     )
     resource = node_group_resource(account, region, cluster, name)
     title = (
@@ -284,11 +278,8 @@ def _apply(
         resource=resource,
         account_id=account,
         region=region,
-        timestamp=runtime.clock.now(),
+        timestamp=services.clock.now(),
         id=alert_id(FUNCTION_NAME, resource, f"{title} {update.get('id')}"),
     )
-    try:
-        runtime.publish(alert)
-    except (ClientError, BotoCoreError) as error:
-        logger.error("alert not published", extra={"error": str(error), "resource": resource})
+    services.alerts.publish_or_log(alert, logger)
     return {**base, "status": "scaling_initiated", "update_id": update.get("id")}

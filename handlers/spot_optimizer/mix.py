@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.spot_optimizer.opportunities import analyze_opportunities
-from handlers.spot_optimizer.runtime import SpotRuntime
+from handlers.spot_optimizer.services import SpotServices
 
 CANDIDATE_FAMILIES = ("m6g", "m7g", "c6g", "c7g", "r6g", "r7g")
 MAX_ADDITIONS = 3
@@ -29,11 +29,11 @@ def candidates_for(instance_type: str) -> list[str]:
 
 
 def recommend_node_group_mix(
-    runtime: SpotRuntime, account_id: str, region: str, cluster: str
+    services: SpotServices, account_id: str, region: str, cluster: str
 ) -> dict[str, Any]:
     """`{"account_id", "region", "cluster", "node_groups": [{"nodegroup", "keep", "add",
     "drop", "unscored"}]}`."""
-    eks = runtime.sessions.client("eks", account_id, region)
+    eks = services.sessions.client("eks", account_id, region)
     names: list[str] = []
     for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
         names.extend(page.get("nodegroups", []))
@@ -48,14 +48,14 @@ def recommend_node_group_mix(
             all_types.extend([kind, *candidates_for(kind)])
     scored: dict[str, dict[str, Any]] = {}
     if all_types:
-        analysis = analyze_opportunities(runtime, account_id, region, all_types)
+        analysis = analyze_opportunities(services, account_id, region, all_types)
         scored = {item["instance_type"]: item for item in analysis["results"]}
     return {
         "action": "recommend_node_group_mix",
         "account_id": account_id,
         "region": region,
         "cluster": cluster,
-        "recommend_score": runtime.environment.spot_recommend_score,
+        "recommend_score": services.environment.spot_recommend_score,
         "node_groups": [_recommend(name, types, scored) for name, types in spot_groups],
     }
 

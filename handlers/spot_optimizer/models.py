@@ -2,16 +2,17 @@
 
 Validation happens before anything is read or changed, so a bad event changes nothing and its
 error names the field (`instance_types[1]: ...`, `detail.instance-id: ...`). The native EC2 spot
-interruption event is recognised by its `detail-type`; every other event names an `action`.
+interruption event is recognised by its `detail-type` and read with Powertools' EventBridge
+model; every other event names an `action`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
 
@@ -77,16 +78,19 @@ class InterruptionDetail(BaseModel):
     instance_action: str = Field(alias="instance-action", min_length=1)
 
 
-class InterruptionEvent(BaseModel):
+class InterruptionEvent(EventBridgeModel):
     """The native EventBridge "EC2 Spot Instance Interruption Warning", forwarded from a member
     account's default bus to the hub bus (so `account` is the member)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
+    # Not read here; with defaults an incomplete event is refused on the first field that is.
+    version: str = "0"
+    id: str = ""
     source: Literal["aws.ec2"]
     detail_type: Literal["EC2 Spot Instance Interruption Warning"] = Field(alias="detail-type")
     account: AccountId
     region: AwsRegion
-    time: datetime | None = None
+    time: AwareDatetime
     detail: InterruptionDetail
     dry_run: BoolFlag = False

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer.keys import zone_interruptions_key
 from handlers.spot_optimizer.prices import history_window, on_demand_price, spot_history
-from handlers.spot_optimizer.runtime import SpotRuntime
 from handlers.spot_optimizer.scoring import (
     INSUFFICIENT_HISTORY,
     PricePoint,
@@ -23,27 +23,31 @@ from handlers.spot_optimizer.scoring import (
     opportunity_score,
     savings_percent,
 )
+from handlers.spot_optimizer.services import SpotServices
 
 RISK_WINDOW = timedelta(days=7)
 
 
 def analyze_opportunities(
-    runtime: SpotRuntime, account_id: str, region: str, instance_types: list[str] | tuple[str, ...]
+    services: SpotServices,
+    account_id: str,
+    region: str,
+    instance_types: list[str] | tuple[str, ...],
 ) -> dict[str, Any]:
     """`{"account_id", "region", "window", "results": [...]}`, results sorted by score (best
     first, errors last). Raises MemberAccessError when the member role cannot be assumed."""
     types = list(dict.fromkeys(instance_types))
-    start, end = history_window(runtime.clock.now(), runtime.environment.spot_history_days)
-    ec2 = runtime.sessions.client("ec2", account_id, region)
+    start, end = history_window(services.clock.now(), services.environment.spot_history_days)
+    ec2 = services.sessions.client("ec2", account_id, region)
     history = spot_history(ec2, types, start, end)
-    pricing = runtime.sessions.hub_client("pricing", "us-east-1")
-    threshold = runtime.environment.spot_recommend_score
+    pricing = services.sessions.hub_client("pricing", "us-east-1")
+    threshold = services.environment.spot_recommend_score
     results = []
     for instance_type in types:
         zones = {zone: points for (kind, zone), points in history.items() if kind == instance_type}
         results.append(
             _score_type(
-                runtime,
+                services,
                 pricing,
                 account_id=account_id,
                 region=region,
@@ -60,14 +64,14 @@ def analyze_opportunities(
     return {
         "account_id": account_id,
         "region": region,
-        "window": {"start": _iso(start), "end": _iso(end)},
+        "window": {"start": iso_z(start), "end": iso_z(end)},
         "recommend_score": threshold,
         "results": results,
     }
 
 
 def _score_type(
-    runtime: SpotRuntime,
+    services: SpotServices,
     pricing: Any,
     *,
     account_id: str,
@@ -88,14 +92,14 @@ def _score_type(
             "on_demand_price": on_demand.price,
             "on_demand_source": on_demand.source,
         }
-    since = runtime.clock.now() - RISK_WINDOW
+    since = services.clock.now() - RISK_WINDOW
     zone_results = []
     for zone, points in sorted(zones.items()):
         ordered = sorted(points, key=lambda point: point.timestamp)
         current = ordered[-1].price
         volatility, trend = history_statistics(ordered, start, end)
         interruptions = len(
-            runtime.state.query_history(
+            services.state.query_history(
                 zone_interruptions_key(account_id, region, instance_type, zone), since
             )
         )
@@ -140,7 +144,3 @@ def _score_type(
     if api_problem:
         result["pricing_note"] = api_problem
     return result
-
-
-def _iso(moment: Any) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

@@ -34,7 +34,7 @@ def run(context: ClusterContext) -> list[CheckResult]:
                     alarm.get("AlarmArn", ""),
                     "ALARM",
                     alarm.get("StateReason", ""),
-                    context.settings.health_critical_alarm_patterns,
+                    context.environment.health_critical_alarm_patterns,
                 )
             )
     if not results:

@@ -17,9 +17,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.clock import Clock
 from fleet_shared.inventory import Cluster
 from fleet_shared.state_table import StateTable
+from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.probe import Probe
 from handlers.health_monitor.report import CheckResult
-from handlers.health_monitor.settings import HealthEnvironment
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ClusterContext:
         target: ClusterTarget,
         *,
         client: Callable[[str], Any],
-        settings: HealthEnvironment,
+        environment: HealthEnvironment,
         state: StateTable,
         clock: Clock,
         probe: Probe,
@@ -66,7 +66,7 @@ class ClusterContext:
         """`client(service)` returns a client of that service in the cluster's account/region."""
         self.target = target
         self.client = client
-        self.settings = settings
+        self.environment = environment
         self.state = state
         self.clock = clock
         self.probe = probe

@@ -63,7 +63,7 @@ def _describe_groups(autoscaling: Any, names: list[str]) -> list[dict[str, Any]]
 
 
 def _judge(context: ClusterContext, name: str, groups: list[dict[str, Any]]) -> CheckResult:
-    settings = context.settings
+    environment = context.environment
     desired = sum(int(asg.get("DesiredCapacity", 0)) for asg in groups)
     ready = sum(
         1
@@ -77,8 +77,8 @@ def _judge(context: ClusterContext, name: str, groups: list[dict[str, Any]]) -> 
         return CheckResult.ok(NAME, name, "scaled to zero", **data, ratio=1.0)
     ratio = round(ready / desired, 3)
     detail = f"{ready} of {desired} desired instances ready ({ratio:.0%})"
-    if ratio < settings.health_capacity_critical_ratio:
+    if ratio < environment.health_capacity_critical_ratio:
         return CheckResult.failed(NAME, name, Severity.CRITICAL, detail, **data, ratio=ratio)
-    if ratio < settings.health_capacity_warning_ratio:
+    if ratio < environment.health_capacity_warning_ratio:
         return CheckResult.failed(NAME, name, Severity.WARNING, detail, **data, ratio=ratio)
     return CheckResult.ok(NAME, name, detail, **data, ratio=ratio)

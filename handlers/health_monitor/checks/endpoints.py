@@ -14,6 +14,7 @@ from typing import Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.inventory import HealthEndpoint
+from fleet_shared.timestamps import iso_z
 from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.report import CheckResult, raise_severity
 
@@ -34,7 +35,7 @@ def history_key(context: ClusterContext, endpoint: HealthEndpoint) -> str:
 
 
 def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
-    settings = context.settings
+    environment = context.environment
     outcome = context.probe(endpoint.url, endpoint.timeout_seconds)
     succeeded = outcome.error is None and outcome.status_code == endpoint.expected_status
     error_rate, samples = _record(context, endpoint, succeeded)
@@ -47,17 +48,19 @@ def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
     elif outcome.status_code != endpoint.expected_status:
         severity = Severity.WARNING
         problems.append(f"status {outcome.status_code}, expected {endpoint.expected_status}")
-    if outcome.latency_ms >= settings.health_latency_critical_ms:
+    if outcome.latency_ms >= environment.health_latency_critical_ms:
         severity = raise_severity(severity, Severity.CRITICAL)
         problems.append(f"latency {outcome.latency_ms:.0f} ms")
-    elif outcome.latency_ms >= settings.health_latency_warning_ms:
+    elif outcome.latency_ms >= environment.health_latency_warning_ms:
         severity = raise_severity(severity, Severity.WARNING)
         problems.append(f"latency {outcome.latency_ms:.0f} ms")
-    rated = samples >= min(settings.health_error_rate_min_samples, settings.health_endpoint_history)
-    if rated and error_rate >= settings.health_error_rate_critical:
+    rated = samples >= min(
+        environment.health_error_rate_min_samples, environment.health_endpoint_history
+    )
+    if rated and error_rate >= environment.health_error_rate_critical:
         severity = raise_severity(severity, Severity.CRITICAL)
         problems.append(f"error rate {error_rate:.0%} over the last {samples} checks")
-    elif rated and error_rate >= settings.health_error_rate_warning:
+    elif rated and error_rate >= environment.health_error_rate_warning:
         severity = raise_severity(severity, Severity.WARNING)
         problems.append(f"error rate {error_rate:.0%} over the last {samples} checks")
 
@@ -85,8 +88,8 @@ def _record(
     key = history_key(context, endpoint)
     stored = context.state.get_value(key, HISTORY_VALUE) or {}
     recent = [entry for entry in stored.get("results", []) if isinstance(entry, dict)]
-    recent.append({"at": context.clock.now().isoformat(), "ok": succeeded})
-    recent = recent[-context.settings.health_endpoint_history :]
+    recent.append({"at": iso_z(context.clock.now()), "ok": succeeded})
+    recent = recent[-context.environment.health_endpoint_history :]
     context.state.put_value(
         key, HISTORY_VALUE, {"results": recent}, ttl_seconds=HISTORY_TTL_SECONDS
     )

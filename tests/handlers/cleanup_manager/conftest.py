@@ -6,6 +6,7 @@ resources the tests run the cleanup on a clock set in the future relative to cre
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,8 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.state_table import StateTable
 from handlers.cleanup_manager import app
-from handlers.cleanup_manager.settings import CleanupEnvironment
+from handlers.cleanup_manager.cleanup import CleanupServices
+from handlers.cleanup_manager.environment import CleanupEnvironment
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -56,8 +58,8 @@ def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
 ) -> Callable[[Any], dict[str, Any]]:
     """Invoke the handler for members A, B and a member whose AssumeRole is denied.
 
-    The environment and services are rebuilt per call (a test may change a variable between
-    runs) and keep the movable clock.
+    The environment is read again per call (a test may change a variable between runs); the
+    services keep their sessions and the movable clock.
     """
     document = fleet_inventory(inventory_in_s3, MEMBER_A, MEMBER_B, DENIED_MEMBER)
     boto3.client("s3", region_name=REGION).put_object(
@@ -66,14 +68,23 @@ def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
         Body=json.dumps(document).encode("utf-8"),
     )
 
-    def services() -> app.CleanupServices:
-        built = app.build_services(load_environment(CleanupEnvironment), future_clock)
-        deny_assume_role(built.sessions.hub_client("sts"), DENIED_MEMBER)
-        return built
+    built_services: list[CleanupServices] = []
+
+    def services() -> CleanupServices:
+        if not built_services:
+            built = CleanupServices.create(
+                app.FUNCTION.name, load_environment(CleanupEnvironment), clock=future_clock
+            )
+            deny_assume_role(built.sessions.hub_client("sts"), DENIED_MEMBER)
+            built_services.append(built)
+        # The environment is read per call, as a new container would, so a test can change a
+        # variable between runs; sessions, clients and the clock stay.
+        return dataclasses.replace(
+            built_services[0], environment=load_environment(CleanupEnvironment)
+        )
 
     def invoke(event: Any) -> dict[str, Any]:
-        monkeypatch.setattr(app, "_environment", lambda: load_environment(CleanupEnvironment))
-        monkeypatch.setattr(app, "_services", services)
+        monkeypatch.setattr(app.FUNCTION, "services", services)
         return app.lambda_handler(event, lambda_context)
 
     return invoke

@@ -153,6 +153,24 @@ def test_later_run_deletes_what_is_still_a_candidate_and_spares_what_no_longer_i
     assert late["failed"] == 0
 
 
+def test_notice_that_cannot_be_published_is_counted_and_the_marks_stay(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN candidates in member A and an alert topic that does not exist
+    monkeypatch.setenv("ALERT_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:missing-topic")
+    # WHEN the schedule runs
+    result = cleaner({"action": "cleanup"})
+    # THEN the candidates are marked all the same
+    assert _actions(_target(result, MEMBER_A))[member_a["stale"]] == "mark"
+    assert MARK_TAG in _tags(member_a["ec2"], member_a["stale"])
+    # AND the notice is reported as not published instead of failing the run
+    assert (result["alerts"], result["alerts_not_published"]) == (0, 1)
+    assert alert_inbox.receive() == []
+
+
 def _lambda_function(session: boto3.Session, name: str, versions: int) -> Any:
     iam = session.client("iam")
     role_arn = iam.create_role(

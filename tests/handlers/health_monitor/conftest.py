@@ -10,6 +10,7 @@ of the data DescribeCluster/DescribeNodegroup return, not a change of what the h
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -22,15 +23,12 @@ import boto3
 import pytest
 from moto.eks.models import eks_backends
 
-from fleet_shared.alerts import AlertPublisher
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
-from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor import app
-from handlers.health_monitor.probe import http_probe
-from handlers.health_monitor.runner import Dependencies
-from handlers.health_monitor.settings import HealthEnvironment
+from handlers.health_monitor.environment import HealthEnvironment
+from handlers.health_monitor.services import HealthServices
 
 REGION = "ap-south-1"
 HUB = "123456789012"
@@ -261,27 +259,25 @@ def invoke(
     fleet_environment: dict[str, str],
     alert_inbox: Any,
 ) -> Callable[[Any], dict[str, Any]]:
-    """Call `lambda_handler` with the settings of the current environment, the state table and
-    the fake clock. Sessions and clients are built once per test, as once per container in
-    Lambda (the member role's credentials use real time, as moto stamps them)."""
-    clients: dict[str, Any] = {}
+    """Call `lambda_handler` with the current environment, the state table and the fake clock.
+    Sessions and clients are built once per test, as once per container in Lambda (the member
+    role's credentials use real time, as moto stamps them)."""
+    built_services: list[HealthServices] = []
+
+    def services() -> HealthServices:
+        if not built_services:
+            built_services.append(
+                HealthServices.create(
+                    app.FUNCTION.name, load_environment(HealthEnvironment), clock=fake_clock
+                )
+            )
+        # The environment is read per call, so a test can change a variable between runs.
+        return dataclasses.replace(
+            built_services[0], environment=load_environment(HealthEnvironment)
+        )
 
     def call(event: Any) -> dict[str, Any]:
-        settings = load_environment(HealthEnvironment)
-        if not clients:
-            clients["sessions"] = AccountSessions.from_environment(settings, "health_monitor")
-            clients["sns"] = boto3.client("sns", region_name=REGION)
-            clients["s3"] = boto3.client("s3", region_name=REGION)
-        deps = Dependencies(
-            settings=settings,
-            sessions=clients["sessions"],
-            state=state_table,
-            publisher=AlertPublisher(clients["sns"], settings),
-            clock=fake_clock,
-            probe=http_probe,
-            s3=clients["s3"],
-        )
-        monkeypatch.setattr(app, "_dependencies", lambda: deps)
+        monkeypatch.setattr(app.FUNCTION, "services", services)
         return app.lambda_handler(event, lambda_context)
 
     return call

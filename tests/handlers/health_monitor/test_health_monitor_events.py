@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
 from handlers.health_monitor import app
-from handlers.health_monitor.settings import HealthEnvironment
+from handlers.health_monitor.environment import HealthEnvironment
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -85,7 +85,7 @@ def test_scheduled_fleet_run_isolates_an_unreachable_account(
     write_inventory(inventory)
     invoke(CLUSTER_EVENT)  # the reachable member's role is assumed and cached by this first run
     alert_inbox.receive()
-    sessions = app._dependencies().sessions
+    sessions = app.FUNCTION.services().sessions
     # WHEN the scheduled payload of the catalog runs with STS refusing the other account
     with Stubber(sessions.hub_client("sts")) as stubber:
         stubber.add_client_error("assume_role", "AccessDenied", "not authorized to assume")

@@ -1,6 +1,6 @@
 """Fixtures of the spot optimizer tests: a member account with a moto EKS cluster (an on-demand
 and a spot node group) reached through the assumed role, a same-named cluster in the hub, the
-inventory, and runtimes on the fake clock."""
+inventory, services on the fake clock and the handler invoked with them."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import pytest
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.handler import Invocation
+from handlers.spot_optimizer import app
 from handlers.spot_optimizer.environment import SpotEnvironment
-from handlers.spot_optimizer.runtime import SpotRuntime
+from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -118,20 +120,34 @@ def hub_eks(member_eks: Any) -> Any:
 
 
 @pytest.fixture
-def make_runtime(
+def make_services(
     member_eks: Any, fake_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., SpotRuntime]:
-    """A runtime on the fake clock with extra environment variables; AssumeRole of the denied
+) -> Callable[..., SpotServices]:
+    """Services on the fake clock with extra environment variables; AssumeRole of the denied
     member fails as in real AWS."""
 
-    def make(**variables: str) -> SpotRuntime:
+    def make(**variables: str) -> SpotServices:
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
-        runtime = SpotRuntime.create(load_environment(SpotEnvironment), clock=fake_clock)
-        deny_assume_role(runtime.sessions.hub_client("sts"), DENIED_MEMBER)
-        return runtime
+        services = SpotServices.create(
+            app.FUNCTION.name, load_environment(SpotEnvironment), clock=fake_clock
+        )
+        deny_assume_role(services.sessions.hub_client("sts"), DENIED_MEMBER)
+        return services
 
     return make
+
+
+@pytest.fixture
+def invoke(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
+    """`invoke(event, services, request_id)`: the handler's result for `event`, parsed and
+    handled by the skeleton with `services` as the container's."""
+
+    def call(event: Any, services: SpotServices, request_id: str) -> dict[str, Any]:
+        monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+        return dict(app.FUNCTION.invoke(event, Invocation.local(request_id)))
+
+    return call
 
 
 def launch_spot_instance(

@@ -8,7 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import (
+
+from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
+from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_interruptions_key
+from handlers.spot_optimizer.services import SpotServices
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
+from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
     SPOT_TYPES,
     desired_size,
@@ -16,13 +21,8 @@ from conftest import (
     launch_spot_instance,
 )
 
-from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
-from handlers.spot_optimizer.app import handle
-from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_interruptions_key
-from handlers.spot_optimizer.runtime import SpotRuntime
-from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
-
-MakeRuntime = Callable[..., SpotRuntime]
+MakeServices = Callable[..., SpotServices]
+Invoke = Callable[..., dict[str, Any]]
 
 
 def analyze_event(*types: str) -> dict[str, Any]:
@@ -34,10 +34,12 @@ def analyze_event(*types: str) -> dict[str, Any]:
     }
 
 
-def record_zone_interruptions(runtime: SpotRuntime, instance_type: str, zone: str, n: int) -> None:
+def record_zone_interruptions(
+    services: SpotServices, instance_type: str, zone: str, n: int
+) -> None:
     for _ in range(n):
-        runtime.clock.advance(1)  # type: ignore[attr-defined]
-        runtime.state.record_change(
+        services.clock.advance(1)  # type: ignore[attr-defined]
+        services.state.record_change(
             zone_interruptions_key(MEMBER_A, REGION, instance_type, zone),
             {"instance_type": instance_type},
             86400 * 8,
@@ -45,13 +47,14 @@ def record_zone_interruptions(runtime: SpotRuntime, instance_type: str, zone: st
 
 
 def test_analysis_uses_the_price_table_and_reports_sparse_history_honestly(
-    make_runtime: MakeRuntime,
+    invoke: Invoke,
+    make_services: MakeServices,
 ) -> None:
     # GIVEN moto (no Pricing API, one old spot price per AZ) and two interruptions of m6g in 1a
-    runtime = make_runtime()
-    record_zone_interruptions(runtime, "m6g.large", f"{REGION}a", 2)
+    services = make_services()
+    record_zone_interruptions(services, "m6g.large", f"{REGION}a", 2)
     # WHEN two known types and one without spot offerings are analysed
-    result = handle(analyze_event("m6g.large", "m7g.large", "x9z.large"), runtime, "inv-1")
+    result = invoke(analyze_event("m6g.large", "m7g.large", "x9z.large"), services, "inv-1")
     print(result)
     # THEN on-demand prices come from the bundled table, which is named as the source
     by_type = {item["instance_type"]: item for item in result["results"]}
@@ -83,21 +86,21 @@ def test_analysis_uses_the_price_table_and_reports_sparse_history_honestly(
 
 
 def test_interruption_is_recorded_alerted_and_its_node_group_found(
-    make_runtime: MakeRuntime, alert_inbox: Any
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
 ) -> None:
     # GIVEN a spot instance of batch-spot in the member account
-    runtime = make_runtime()
+    services = make_services()
     instance_id = launch_spot_instance("c7g.large", f"{REGION}b")
     # WHEN its interruption warning arrives (twice, as EventBridge may deliver it)
-    result = handle(interruption_event(instance_id), runtime, "inv-1")
-    repeat = handle(interruption_event(instance_id), runtime, "inv-2")
+    result = invoke(interruption_event(instance_id), services, "inv-1")
+    repeat = invoke(interruption_event(instance_id), services, "inv-2")
     # THEN the node group is found from the tags and the interruption recorded once
     assert result["status"] == "recorded"
     assert (result["cluster"], result["nodegroup"]) == (CLUSTER, "batch-spot")
     assert (result["instance_type"], result["availability_zone"]) == ("c7g.large", f"{REGION}b")
     assert repeat["status"] == "duplicate"
-    since = runtime.clock.now().replace(year=2020)
-    history = runtime.state.query_history(
+    since = services.clock.now().replace(year=2020)
+    history = services.state.query_history(
         zone_interruptions_key(MEMBER_A, REGION, "c7g.large", f"{REGION}b"), since
     )
     assert [change.record["instance_id"] for change in history] == [instance_id]
@@ -107,24 +110,42 @@ def test_interruption_is_recorded_alerted_and_its_node_group_found(
     assert alerts[0].alert["resource"] == f"{MEMBER_A}/{REGION}/{CLUSTER}/batch-spot"
     # AND the scaler's node group state is untouched (no cooldown started)
     key = node_group_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
-    assert runtime.state.latest_change(key) is None
+    assert services.state.latest_change(key) is None
     assert "fallback" not in result
 
 
-def interrupt_four(runtime: SpotRuntime) -> dict[str, Any]:
+def test_interruption_is_recorded_when_its_alert_cannot_be_published(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+) -> None:
+    # GIVEN a spot instance of batch-spot and an alert topic that does not exist
+    services = make_services(ALERT_TOPIC_ARN=f"arn:aws:sns:{REGION}:123456789012:missing-topic")
+    instance_id = launch_spot_instance()
+    # WHEN its interruption warning arrives
+    result = invoke(interruption_event(instance_id), services, "inv-1")
+    # THEN the interruption is recorded and the result says the alert was not published
+    assert (result["status"], result["alert_published"]) == ("recorded", False)
+    history = services.state.query_history(
+        zone_interruptions_key(MEMBER_A, REGION, "m7g.large", f"{REGION}a"),
+        services.clock.now().replace(year=2020),
+    )
+    assert [change.record["instance_id"] for change in history] == [instance_id]
+    assert alert_inbox.receive() == []
+
+
+def interrupt_four(invoke: Invoke, services: SpotServices) -> dict[str, Any]:
     """Four interruptions of batch-spot within the hour (threshold 3); the last result."""
     result: dict[str, Any] = {}
     for _ in range(4):
-        runtime.clock.advance(60)  # type: ignore[attr-defined]
-        result = handle(interruption_event(launch_spot_instance()), runtime, "inv")
+        services.clock.advance(60)  # type: ignore[attr-defined]
+        result = invoke(interruption_event(launch_spot_instance()), services, "inv")
     return result
 
 
 def test_threshold_exceeded_proposes_an_on_demand_increase(
-    make_runtime: MakeRuntime, member_eks: Any
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
 ) -> None:
     # GIVEN auto-apply off WHEN batch-spot is interrupted four times in an hour
-    result = interrupt_four(make_runtime())
+    result = interrupt_four(invoke, make_services())
     # THEN a +1 of the on-demand system group is proposed and nothing changes
     fallback = result["fallback"]
     assert fallback["status"] == "proposed"
@@ -134,58 +155,59 @@ def test_threshold_exceeded_proposes_an_on_demand_increase(
 
 
 def test_auto_apply_raises_the_member_on_demand_group_not_the_hubs(
-    make_runtime: MakeRuntime, member_eks: Any, hub_eks: Any
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, hub_eks: Any
 ) -> None:
     # GIVEN auto-apply on and the same cluster in the hub
-    runtime = make_runtime(SPOT_AUTO_APPLY="true")
+    services = make_services(SPOT_AUTO_APPLY="true")
     # WHEN the threshold is exceeded
-    result = interrupt_four(runtime)
+    result = interrupt_four(invoke, services)
     # THEN the member's system group went from 2 to 3, the hub's did not
     assert result["fallback"]["status"] == "scaling_initiated"
     assert desired_size(member_eks, "system") == 3
     assert desired_size(hub_eks, "system") == 2
     # AND the change is recorded under the node group's key, as the scaler records its own
-    change = runtime.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system"))
+    change = services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system"))
     assert change is not None
     assert change.record["source"] == "spot_optimizer"
     assert change.record["new"]["desired_size"] == 3
     # AND a fifth interruption within the hour does not add another node
-    runtime.clock.advance(60)  # type: ignore[attr-defined]
-    again = handle(interruption_event(launch_spot_instance()), runtime, "inv")
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    again = invoke(interruption_event(launch_spot_instance()), services, "inv")
     assert again["fallback"]["status"] == "already_applied"
     assert desired_size(member_eks, "system") == 3
 
 
 def test_a_held_node_group_lock_blocks_the_fallback(
-    make_runtime: MakeRuntime, member_eks: Any
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
 ) -> None:
     # GIVEN the scaler holds the system group's lock
-    runtime = make_runtime(SPOT_AUTO_APPLY="true")
+    services = make_services(SPOT_AUTO_APPLY="true")
     lock = node_group_lock_name(MEMBER_A, REGION, CLUSTER, "system")
-    assert runtime.state.acquire_lock(lock, "eks_scaler:other", 600)
+    assert services.state.acquire_lock(lock, "eks_scaler:other", 600)
     # WHEN the threshold is exceeded
-    result = interrupt_four(runtime)
+    result = interrupt_four(invoke, services)
     # THEN the fallback reports the lock and the node group is unchanged
     assert result["fallback"]["status"] == "locked"
     assert desired_size(member_eks, "system") == 2
 
 
 def test_dry_run_only_proposes_even_with_auto_apply(
-    make_runtime: MakeRuntime, member_eks: Any
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
 ) -> None:
-    runtime = make_runtime(SPOT_AUTO_APPLY="true", FLEET_DRY_RUN="true")
-    result = interrupt_four(runtime)
+    services = make_services(SPOT_AUTO_APPLY="true", FLEET_DRY_RUN="true")
+    result = interrupt_four(invoke, services)
     assert result["fallback"]["status"] == "proposed"
     assert desired_size(member_eks, "system") == 2
 
 
 def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
-    make_runtime: MakeRuntime,
+    invoke: Invoke,
+    make_services: MakeServices,
 ) -> None:
     # GIVEN member A and a member whose AssumeRole is denied, each with a spot group
-    runtime = make_runtime()
+    services = make_services()
     # WHEN the hourly schedule payload arrives
-    result = handle({"action": "analyze_fleet"}, runtime, "inv-1")
+    result = invoke({"action": "analyze_fleet"}, services, "inv-1")
     # THEN the denied account is reported and member A is analysed
     targets = {target["account_id"]: target for target in result["targets"]}
     assert targets[DENIED_MEMBER]["status"] == "error"
@@ -193,27 +215,29 @@ def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
     assert targets[MEMBER_A]["status"] == "ok"
     assert result["summary"] == {"targets": 2, "failed_targets": 1, "node_groups": 1}
     # AND the latest analysis of batch-spot is saved in the state table
-    saved = runtime.state.get_value(
+    saved = services.state.get_value(
         analysis_key(MEMBER_A, REGION, CLUSTER, "batch-spot"), LATEST_ANALYSIS
     )
     assert saved is not None
     assert [item["instance_type"] for item in saved["instance_types"]] == SPOT_TYPES
 
 
-def test_mix_recommendation_drops_weak_types_and_adds_siblings(make_runtime: MakeRuntime) -> None:
+def test_mix_recommendation_drops_weak_types_and_adds_siblings(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
     # GIVEN a threshold of 80 and two recent interruptions of c7g.large in every AZ
-    runtime = make_runtime(SPOT_RECOMMEND_SCORE="80")
+    services = make_services(SPOT_RECOMMEND_SCORE="80")
     for zone in ("a", "b", "c"):
-        record_zone_interruptions(runtime, "c7g.large", f"{REGION}{zone}", 2)
+        record_zone_interruptions(services, "c7g.large", f"{REGION}{zone}", 2)
     # WHEN the mix of dev-apps is asked for
-    result = handle(
+    result = invoke(
         {
             "action": "recommend_node_group_mix",
             "account_id": MEMBER_A,
             "region": REGION,
             "cluster": CLUSTER,
         },
-        runtime,
+        services,
         "inv-1",
     )
     print(result)
@@ -254,16 +278,18 @@ def test_mix_recommendation_drops_weak_types_and_adds_siblings(make_runtime: Mak
     ],
 )
 def test_bad_events_name_the_field_and_change_nothing(
-    make_runtime: MakeRuntime, alert_inbox: Any, event: Any, field: str
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any, event: Any, field: str
 ) -> None:
-    runtime = make_runtime()
-    result = handle(event, runtime, "inv-1")
+    services = make_services()
+    result = invoke(event, services, "inv-1")
     assert result["status"] == "error"
     assert f"invalid event: {field}:" in result["error"]
     assert alert_inbox.receive() == []
 
 
-def test_interruption_of_an_unknown_instance_is_an_error_result(make_runtime: MakeRuntime) -> None:
-    result = handle(interruption_event("i-0123456789abcdef0"), make_runtime(), "inv-1")
+def test_interruption_of_an_unknown_instance_is_an_error_result(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    result = invoke(interruption_event("i-0123456789abcdef0"), make_services(), "inv-1")
     assert result["status"] == "error"
     assert "i-0123456789abcdef0" in result["error"]

@@ -1,0 +1,92 @@
+"""What each event asks of the monitor: the fleet, one cluster, or an alarm's state change.
+
+Each returns the report the handler returns; runner.py checks the clusters and raises the alerts.
+A cluster's report is `{"account_id", "region", "cluster", "status", "checks": [{"name",
+"target", "status": "passed"|"failed", "severity", "detail", "data"}], "alerts": {"sent",
+"suppressed", "failed"}}`; `status` is the worst severity of the failed checks, `healthy` when
+none failed, `error` for a cluster that could not be checked at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleet_shared.alerts import Severity
+from fleet_shared.exceptions import EventValidationError
+from fleet_shared.inventory import FleetInventory
+from fleet_shared.timestamps import iso_z
+from handlers.health_monitor.checks.alarms import alarm_result
+from handlers.health_monitor.checks.base import ClusterTarget
+from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
+from handlers.health_monitor.report import CheckResult, worst_of_statuses, worst_status
+from handlers.health_monitor.runner import check_clusters, raise_alerts
+from handlers.health_monitor.services import HealthServices
+
+
+def check_fleet(services: HealthServices) -> dict[str, Any]:
+    """Every cluster of every member account, each isolated from the others."""
+    targets = [
+        ClusterTarget(member.account_id, cluster.region, cluster)
+        for member, cluster in services.inventory().clusters()
+    ]
+    reports = check_clusters(targets, services)
+    return {
+        "action": "check_fleet",
+        "status": worst_of_statuses(report["status"] for report in reports),
+        "checked_at": iso_z(services.clock.now()),
+        "clusters": reports,
+    }
+
+
+def check_cluster(request: CheckClusterEvent, services: HealthServices) -> dict[str, Any]:
+    """One cluster, which must be in the inventory (the monitor acts on fleet members only)."""
+    cluster = services.inventory().find_cluster(request.account_id, request.region, request.cluster)
+    if cluster is None:
+        raise EventValidationError(
+            "cluster",
+            f"{request.cluster} in {request.account_id}/{request.region} is not in the fleet "
+            "inventory",
+        )
+    target = ClusterTarget(request.account_id, request.region, cluster)
+    [report] = check_clusters([target], services)
+    return {"action": "check_cluster", "status": report["status"], "clusters": [report]}
+
+
+def alarm_state_change(request: AlarmStateChangeEvent, services: HealthServices) -> dict[str, Any]:
+    """Judge the alarm from the event; when it entered ALARM, check the clusters it concerns
+    right away (those named by its ClusterName dimension, else every cluster of the account and
+    region) instead of waiting for the next scheduled run."""
+    detail = request.detail
+    result: CheckResult = alarm_result(
+        detail.alarmName,
+        request.alarm_arn,
+        detail.state.value,
+        detail.state.reason,
+        services.environment.health_critical_alarm_patterns,
+    )
+    alerts = raise_alerts([result], services, request.account, request.region, None)
+    reports: list[dict[str, Any]] = []
+    if not result.passed and result.severity != Severity.INFO:
+        targets = _clusters_of_alarm(request, services.inventory())
+        reports = check_clusters(targets, services)
+    return {
+        "action": "alarm_state_change",
+        "account_id": request.account,
+        "region": request.region,
+        "status": worst_of_statuses([worst_status([result])] + [r["status"] for r in reports]),
+        "alarm": result.as_dict(),
+        "alerts": alerts,
+        "clusters": reports,
+    }
+
+
+def _clusters_of_alarm(
+    request: AlarmStateChangeEvent, inventory: FleetInventory
+) -> list[ClusterTarget]:
+    member = inventory.member(request.account)
+    if member is None:
+        return []
+    in_region = [cluster for cluster in member.clusters if cluster.region == request.region]
+    named = request.detail.cluster_names()
+    chosen = [cluster for cluster in in_region if cluster.name in named] or in_region
+    return [ClusterTarget(member.account_id, request.region, cluster) for cluster in chosen]

@@ -1,0 +1,23 @@
+"""What the monitor works with: the fleet's services typed with its environment, and the probe.
+
+Built once per container by the skeleton (app.py); tests build their own with a manual clock.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from fleet_shared.function_services import FunctionServices
+from handlers.health_monitor.environment import HealthEnvironment
+from handlers.health_monitor.probe import Probe, http_probe
+
+FUNCTION_NAME = "health_monitor"
+
+
+class HealthServices(FunctionServices[HealthEnvironment]):
+    """The monitor's services: environment, sessions, state table, alerts, clock and probe."""
+
+    @cached_property
+    def probe(self) -> Probe:
+        """How a health endpoint is requested: an HTTP GET with a timeout."""
+        return http_probe
