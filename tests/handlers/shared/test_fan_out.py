@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from fleet_shared.fan_out import map_isolated
+from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
+from fleet_shared.handler import Invocation
 
 
 def test_results_keep_target_order_and_a_failing_target_is_reported_alone():
@@ -57,3 +58,26 @@ def test_errors_not_declared_as_target_failures_propagate():
 
 def test_no_targets_give_no_results():
     assert map_isolated([], str, on_error=lambda *_: "", errors=(), max_workers=4) == []
+
+
+def test_targets_are_not_started_once_the_time_left_is_too_short() -> None:
+    # GIVEN an invocation with 10 s left where each target takes 4 s of (simulated) time
+    remaining = {"ms": 10_000}
+
+    def work(target: int) -> str:
+        remaining["ms"] -= 4_000
+        return f"done {target}"
+
+    invocation = Invocation("r", lambda: remaining["ms"])
+    budget = TimeBudget(invocation, 4.0, lambda target: f"{NOT_STARTED} {target}")
+    # WHEN four targets are run one at a time
+    results = map_isolated(
+        [1, 2, 3, 4],
+        work,
+        on_error=lambda target, error: "error",
+        errors=(ValueError,),
+        max_workers=1,
+        budget=budget,
+    )
+    # THEN the first two run, and the rest are reported as left for the next run
+    assert results == ["done 1", "done 2", "not_started 3", "not_started 4"]
