@@ -271,3 +271,22 @@ def test_analyze_survives_a_forecaster_that_does_not_exist(
     assert result["utilization"]["available"] is False
     assert result["results"][0]["recommended_action"] == "none"
     assert result["results"][0]["status"] == "no_change_needed"
+
+
+def test_post_scale_far_above_max_size_never_leaves_the_node_group_above_it(
+    member_eks: Any, state_table: StateTable, lambda_context: Any, fleet_environment: Any
+) -> None:
+    # GIVEN system with max_size 4 in the stack file (inventory) and in EKS
+    # WHEN an IAM caller posts a billion nodes to POST /scale
+    body = json.dumps(event("scale_up", {"name": "system", "desired_size": 1_000_000_000}))
+    answer = lambda_handler(http_event(body), lambda_context)
+    # THEN the request is done within max_size, saying why, and min/max are unchanged
+    assert answer["statusCode"] == 200
+    item = json.loads(answer["body"])["results"][0]
+    assert item["status"] == "scaling_initiated"
+    assert "desired_size 1000000000 clamped to max_size 4" in item["reason"]
+    assert sizes(member_eks, "system") == {"min_size": 1, "desired_size": 4, "max_size": 4}
+    # AND the change history names the caller
+    change = state_table.latest_change(f"nodegroup/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/system")
+    assert change is not None
+    assert change.record["requested_by"] == "arn:aws:iam::123456789012:user/ops"
