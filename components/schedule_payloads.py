@@ -1,9 +1,10 @@
 """What each cluster schedule sends to the scaler, and when (no pulumi: the local demo reuses it).
 
-The scale-down names each node group of `off_hours_desired` with its off-hours size; the
-scale-up names the same groups without sizes, because the scaler restores the sizes it saved
-before the scale-down. `request_id` is filled in by EventBridge Scheduler with the execution id,
-which makes every delivery (and its retries) idempotent in the scaler.
+The scale-down names each node group of `off_hours_desired` with its off-hours desired size and
+nothing else: the stack file owns min_size and max_size, the scaler changes desiredSize only.
+The scale-up names the same groups without sizes, because the scaler restores the desired size
+it saved before the scale-down. `request_id` is filled in by EventBridge Scheduler with the
+execution id, which makes every delivery (and its retries) idempotent in the scaler.
 """
 
 from __future__ import annotations
@@ -41,14 +42,13 @@ def scale_up_payload(
 def scale_down_payload(
     account_id: str, region: str, cluster: ClusterSettings, schedule: ScheduleSettings
 ) -> Payload:
-    min_sizes = {group.name: group.min_size for group in cluster.node_groups}
     return {
         "action": "scale_down",
         "account_id": account_id,
         "region": region,
         "cluster": cluster.name,
         "nodegroups": [
-            {"name": group, "desired_size": size, "min_size": min(min_sizes[group], size)}
+            {"name": group, "desired_size": size}
             for group, size in schedule.off_hours_desired.items()
         ],
         "request_id": EXECUTION_ID,

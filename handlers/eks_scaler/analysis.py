@@ -19,13 +19,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import FleetInventory
-from fleet_shared.observability import observability_for
+from handlers.eks_scaler.member_node_groups import (
+    describe_error,
+    describe_node_group,
+    list_node_groups,
+)
 from handlers.eks_scaler.models import ScalerEvent, Status, node_group_result
-from handlers.eks_scaler.runtime import FUNCTION_NAME, ScalerRuntime
-from handlers.eks_scaler.scaling import describe_error, node_group_floor
-from handlers.eks_scaler.sizing import Sizes
-
-logger = observability_for(FUNCTION_NAME).logger
+from handlers.eks_scaler.services import ScalerServices
+from handlers.eks_scaler.sizing import Limits, Sizes, node_group_limits
 
 NAMESPACE = "ContainerInsights"
 METRICS = {"cpu": "node_cpu_utilization", "memory": "node_memory_utilization"}
@@ -34,16 +35,17 @@ FORECAST_HORIZON_MINUTES = 60
 
 
 def analyze(
-    event: ScalerEvent, runtime: ScalerRuntime, inventory: FleetInventory | None
+    event: ScalerEvent, services: ScalerServices, inventory: FleetInventory | None
 ) -> dict[str, Any]:
     """The analysis result: `results` per node group plus cluster `utilization` and `forecast`."""
-    utilization = cluster_utilization(event, runtime)
-    forecast = request_forecast(event, runtime)
+    utilization = cluster_utilization(event, services)
+    forecast = request_forecast(event, services)
     names = [group.name for group in event.nodegroups]
     results: list[dict[str, Any]] = []
     if not names:
         try:
-            names = _list_node_groups(event, runtime)
+            eks = services.sessions.client("eks", event.account_id, event.region)
+            names = list_node_groups(eks, event.cluster)
         except (FleetError, ClientError, BotoCoreError) as error:
             results.append(node_group_result("*", Status.ERROR, describe_error(error)))
     for name in names:
@@ -52,7 +54,7 @@ def analyze(
                 _analyze_one(
                     event,
                     name,
-                    runtime,
+                    services,
                     inventory=inventory,
                     utilization=utilization,
                     forecast=forecast,
@@ -63,13 +65,13 @@ def analyze(
     return {"utilization": utilization, "forecast": forecast, "results": results}
 
 
-def cluster_utilization(event: ScalerEvent, runtime: ScalerRuntime) -> dict[str, Any]:
+def cluster_utilization(event: ScalerEvent, services: ScalerServices) -> dict[str, Any]:
     """Average and peak node CPU and memory utilisation (%) of the cluster over the window.
 
     Never raises: a failure is reported as `{"available": false, "reason": ...}`.
     """
-    window = runtime.environment.scaler_utilization_window_minutes
-    end = runtime.clock.now()
+    window = services.environment.scaler_utilization_window_minutes
+    end = services.clock.now()
     start = end - timedelta(minutes=window)
     queries = []
     for short, metric in METRICS.items():
@@ -90,7 +92,7 @@ def cluster_utilization(event: ScalerEvent, runtime: ScalerRuntime) -> dict[str,
                 }
             )
     try:
-        cloudwatch = runtime.sessions.client("cloudwatch", event.account_id, event.region)
+        cloudwatch = services.sessions.client("cloudwatch", event.account_id, event.region)
         values: dict[str, list[float]] = {query["Id"]: [] for query in queries}
         request: dict[str, Any] = {
             "MetricDataQueries": queries,
@@ -125,14 +127,14 @@ def cluster_utilization(event: ScalerEvent, runtime: ScalerRuntime) -> dict[str,
     return summary
 
 
-def request_forecast(event: ScalerEvent, runtime: ScalerRuntime) -> dict[str, Any]:
+def request_forecast(event: ScalerEvent, services: ScalerServices) -> dict[str, Any]:
     """The forecaster's answer, invoked synchronously; never raises.
 
     `{"available": true, "result": {...}}` or `{"available": false, "reason": "forecast
     unavailable: ..."}` when FORECASTER_FUNCTION_NAME is unset, the call fails, or the forecaster
     returns an error.
     """
-    function_name = runtime.environment.forecaster_function_name
+    function_name = services.environment.forecaster_function_name
     if not function_name:
         return {
             "available": False,
@@ -146,7 +148,7 @@ def request_forecast(event: ScalerEvent, runtime: ScalerRuntime) -> dict[str, An
         "horizon_minutes": FORECAST_HORIZON_MINUTES,
     }
     try:
-        response = runtime.lambda_client().invoke(
+        response = services.forecaster_client.invoke(
             FunctionName=function_name,
             InvocationType="RequestResponse",
             Payload=json.dumps(payload).encode("utf-8"),
@@ -154,7 +156,7 @@ def request_forecast(event: ScalerEvent, runtime: ScalerRuntime) -> dict[str, An
         body = response["Payload"].read()
         result = json.loads(body) if body else None
     except (ClientError, BotoCoreError, FleetError, ValueError) as error:
-        logger.warning("forecast unavailable", extra={"error": str(error)})
+        services.logger.warning("forecast unavailable", extra={"error": str(error)})
         return {"available": False, "reason": f"forecast unavailable: {describe_error(error)}"}
     if response.get("FunctionError"):
         message = result.get("errorMessage") if isinstance(result, dict) else None
@@ -189,7 +191,7 @@ def forecast_desired(forecast: dict[str, Any], node_group: str) -> tuple[int, st
 
 def recommend(
     current: Sizes,
-    floor: int,
+    limits: Limits,
     *,
     utilization: dict[str, Any],
     forecast: tuple[int, str] | None,
@@ -198,11 +200,12 @@ def recommend(
 ) -> tuple[str, Sizes, str]:
     """(action, target sizes, reason): the forecaster's size when it has one, else one node more
     when the busier of CPU/memory averages above `scale_up_at`, one less below `scale_down_at`,
-    always within the floor and max."""
+    always within the limits (floor and min_size, max_size)."""
+    bounds = f"floor {limits.floor}, max_size {limits.highest}"
     if forecast is not None:
         wanted, why = forecast
-        desired = min(max(wanted, floor, current.min_size), current.max_size)
-        reason = f"forecast: {why} (desired {wanted}, within floor {floor} and max)"
+        desired = min(max(wanted, limits.lowest), limits.highest)
+        reason = f"forecast: {why} (desired {wanted}, within {bounds})"
     elif not utilization.get("available"):
         return "none", current, f"no recommendation: {utilization.get('reason')}"
     else:
@@ -212,59 +215,54 @@ def recommend(
             if utilization[name]["average"] is not None
         )
         if busiest > scale_up_at:
-            desired = min(current.desired_size + 1, current.max_size)
+            desired = min(current.desired_size + 1, limits.highest)
             reason = f"utilisation {busiest}% is above {scale_up_at}%"
         elif busiest < scale_down_at:
-            desired = max(current.desired_size - 1, floor, current.min_size)
+            desired = max(current.desired_size - 1, limits.lowest)
             reason = f"utilisation {busiest}% is below {scale_down_at}%"
         else:
             return "none", current, f"utilisation {busiest}% is within the target band"
-    target = Sizes(current.min_size, desired, current.max_size)
+    target = current.with_desired(desired)
     if desired > current.desired_size:
         return "scale_up", target, reason
     if desired < current.desired_size:
         return "scale_down", target, reason
-    return "none", current, f"{reason}; already at the bound (floor {floor}, max)"
+    return "none", current, f"{reason}; already at the bound ({bounds})"
 
 
 def _analyze_one(
     event: ScalerEvent,
     name: str,
-    runtime: ScalerRuntime,
+    services: ScalerServices,
     *,
     inventory: FleetInventory | None,
     utilization: dict[str, Any],
     forecast: dict[str, Any],
 ) -> dict[str, Any]:
-    eks = runtime.sessions.client("eks", event.account_id, event.region)
-    described = eks.describe_nodegroup(clusterName=event.cluster, nodegroupName=name)["nodegroup"]
-    current = Sizes.from_eks(described["scalingConfig"])
-    capacity_type = described.get("capacityType", "ON_DEMAND")
-    floor = node_group_floor(event, name, capacity_type, inventory)
+    eks = services.sessions.client("eks", event.account_id, event.region)
+    described = describe_node_group(eks, event.cluster, name)
+    configured = (
+        inventory.find_node_group(event.account_id, event.region, event.cluster, name)
+        if inventory is not None
+        else None
+    )
+    limits = node_group_limits(described.sizes, described.capacity_type, configured)
     action, target, reason = recommend(
-        current,
-        floor,
+        described.sizes,
+        limits,
         utilization=utilization,
         forecast=forecast_desired(forecast, name),
-        scale_up_at=runtime.environment.scaler_scale_up_utilization,
-        scale_down_at=runtime.environment.scaler_scale_down_utilization,
+        scale_up_at=services.environment.scaler_scale_up_utilization,
+        scale_down_at=services.environment.scaler_scale_down_utilization,
     )
     return node_group_result(
         name,
         Status.NO_CHANGE_NEEDED if action == "none" else Status.DRY_RUN,
         reason,
-        current.as_dict(),
+        described.sizes.as_dict(),
         target.as_dict(),
         recommended_action=action,
-        capacity_type=capacity_type,
-        floor=floor,
-        node_group_status=described.get("status"),
+        capacity_type=described.capacity_type,
+        floor=limits.floor,
+        node_group_status=described.status,
     )
-
-
-def _list_node_groups(event: ScalerEvent, runtime: ScalerRuntime) -> list[str]:
-    eks = runtime.sessions.client("eks", event.account_id, event.region)
-    names: list[str] = []
-    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=event.cluster):
-        names.extend(page["nodegroups"])
-    return names

@@ -2,19 +2,25 @@
 
 One event shape serves the schedules, the HTTP API body and other functions. Validation happens
 before anything is read or changed, so a bad request changes nothing and its error names the
-field (`nodegroups[1].min_size: ...`).
+field (`nodegroups[1].desired_size: ...`).
+
+The stack file owns a node group's `min_size` and `max_size` (pulumi-eks applies them); the
+scaler changes `desiredSize` only, which pulumi-eks `ignoreScalingChanges` leaves alone. A
+request carrying `min_size` or `max_size` is therefore refused naming the field.
 """
 
 from __future__ import annotations
 
-import itertools
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
+
+STACK_OWNED_SIZES = ("min_size", "max_size")
 
 
 class Action(StrEnum):
@@ -38,38 +44,23 @@ class Status(StrEnum):
 
 
 class NodeGroupRequest(BaseModel):
-    """One node group of the request; sizes are optional (None keeps or restores)."""
+    """One node group of the request; without `desired_size` the saved size is restored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=63)
     desired_size: int | None = Field(default=None, ge=0)
-    min_size: int | None = Field(default=None, ge=0)
-    max_size: int | None = Field(default=None, ge=1)
+    # Declared only to refuse them with a message naming the field and its owner.
+    min_size: None = None
+    max_size: None = None
 
-    @model_validator(mode="after")
-    def _given_sizes_are_ordered(self) -> NodeGroupRequest:
-        given = [
-            (name, value)
-            for name, value in (
-                ("min_size", self.min_size),
-                ("desired_size", self.desired_size),
-                ("max_size", self.max_size),
-            )
-            if value is not None
-        ]
-        for (low_name, low), (high_name, high) in itertools.pairwise(given):
-            if low > high:
-                raise ValueError(
-                    f"{low_name} {low} is above {high_name} {high} "
-                    "(need min_size <= desired_size <= max_size)"
-                )
-        return self
-
-    @property
-    def has_sizes(self) -> bool:
-        """Whether any size was given."""
-        return any(v is not None for v in (self.min_size, self.desired_size, self.max_size))
+    @field_validator(*STACK_OWNED_SIZES, mode="before")
+    @classmethod
+    def _owned_by_the_stack_file(cls, value: object) -> None:
+        raise ValueError(
+            "is owned by the stack file (the node group's min_size and max_size in "
+            "Pulumi.<stack>.yaml); the scaler changes desired_size only"
+        )
 
 
 class ScalerEvent(BaseModel):
@@ -84,6 +75,16 @@ class ScalerEvent(BaseModel):
     nodegroups: tuple[NodeGroupRequest, ...] = ()
     dry_run: BoolFlag = False
     request_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+@dataclass(frozen=True)
+class ScalerCall:
+    """One validated call: the event, who asked (the IAM caller of an HTTP request) and whether
+    the answer is an HTTP response."""
+
+    event: ScalerEvent
+    requested_by: str | None = None
+    over_http: bool = False
 
 
 def check_node_groups(event: ScalerEvent) -> None:
@@ -101,10 +102,10 @@ def check_node_groups(event: ScalerEvent) -> None:
                 f"{field}.name", f"node group {group.name!r} is listed twice"
             )
         seen.add(group.name)
-        if event.action in (Action.RESTORE, Action.ANALYZE) and group.has_sizes:
+        if event.action in (Action.RESTORE, Action.ANALYZE) and group.desired_size is not None:
             raise EventValidationError(field, f"{event.action.value} takes no sizes, only the name")
-        if event.action is Action.SCALE_DOWN and not group.has_sizes:
-            raise EventValidationError(field, "scale_down needs desired_size, min_size or max_size")
+        if event.action is Action.SCALE_DOWN and group.desired_size is None:
+            raise EventValidationError(field, "scale_down needs desired_size")
 
 
 def node_group_result(

@@ -1,14 +1,10 @@
 """scale_up, scale_down and restore for the node groups of one cluster in one member account.
 
 Per node group, in this order: take the node group lock (shared with spot_optimizer), read the
-current scaling config in the member account, plan the target within the floor, check the
-cooldown (decreases only), then save the previous sizes (scale-down), call
-update_nodegroup_config once, record the change and announce it. Any failure is reported for that
-node group and the next one goes on.
-
-Cooldown applies to decreases only: it stops flapping and stacked scale-downs, while a scale-up
-(the morning restore, a manual request, the spot optimizer's on-demand fallback) is the cheaper
-mistake to let through than missing capacity.
+facts (DescribeNodegroup in the member account, the inventory entry, saved sizes and last change
+from the state table), `decision.decide`, then apply: save the previous sizes (scale-down), call
+UpdateNodegroupConfig once with `desiredSize` only, record the change and announce it. Any
+failure is reported for that node group and the next one goes on.
 """
 
 from __future__ import annotations
@@ -27,26 +23,22 @@ from fleet_shared.node_group_locks import (
     node_group_lock_name,
     node_group_resource,
 )
-from fleet_shared.observability import observability_for
-from handlers.eks_scaler.models import (
-    Action,
-    NodeGroupRequest,
-    ScalerEvent,
-    Status,
-    node_group_result,
+from fleet_shared.timestamps import iso_z
+from handlers.eks_scaler.decision import (
+    DecisionKind,
+    NodeGroupFacts,
+    SavedSizes,
+    ScalingDecision,
+    decide,
 )
-from handlers.eks_scaler.runtime import FUNCTION_NAME, ScalerRuntime
-from handlers.eks_scaler.sizing import Request, Sizes, default_floor, plan_sizes
-
-logger = observability_for(FUNCTION_NAME).logger
-
-USABLE_STATUSES = frozenset({"ACTIVE", "DEGRADED"})
-"""Node group statuses in which EKS accepts a scaling update."""
+from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
+from handlers.eks_scaler.models import NodeGroupRequest, ScalerEvent, Status, node_group_result
+from handlers.eks_scaler.services import ScalerServices
 
 
 def scale_node_groups(
     event: ScalerEvent,
-    runtime: ScalerRuntime,
+    services: ScalerServices,
     *,
     dry_run: bool,
     owner: str,
@@ -57,10 +49,10 @@ def scale_node_groups(
     results = []
     for group in event.nodegroups:
         try:
-            result = _change_one(
+            result = _scale_one(
                 event,
                 group,
-                runtime,
+                services,
                 dry_run=dry_run,
                 owner=owner,
                 inventory=inventory,
@@ -69,7 +61,7 @@ def scale_node_groups(
         except LockNotAcquiredError as error:
             result = node_group_result(group.name, Status.LOCKED, str(error))
         except (FleetError, ClientError, BotoCoreError) as error:
-            logger.warning(
+            services.logger.warning(
                 "node group failed", extra={"nodegroup": group.name, "error": str(error)}
             )
             result = node_group_result(group.name, Status.ERROR, describe_error(error))
@@ -77,246 +69,151 @@ def scale_node_groups(
     return results
 
 
-def _change_one(
+def _scale_one(
     event: ScalerEvent,
     group: NodeGroupRequest,
-    runtime: ScalerRuntime,
+    services: ScalerServices,
     *,
     dry_run: bool,
     owner: str,
     inventory: FleetInventory | None,
     requested_by: str | None,
 ) -> dict[str, Any]:
-    names = (event.account_id, event.region, event.cluster, group.name)
-    eks = runtime.sessions.client("eks", event.account_id, event.region)
+    eks = services.sessions.client("eks", event.account_id, event.region)
+
+    def decide_and_apply() -> dict[str, Any]:
+        facts = read_facts(event, group.name, services, eks, inventory)
+        decision = decide(event.action, group, facts, services.clock.now())
+        return apply_decision(
+            decision,
+            event,
+            group.name,
+            services,
+            eks,
+            dry_run=dry_run,
+            requested_by=requested_by,
+        )
+
     if dry_run:
         # A dry run takes no lock: it writes nothing, so it cannot race anyone.
-        return _plan_and_apply(
-            event,
-            group,
-            runtime,
-            eks,
-            dry_run=dry_run,
-            inventory=inventory,
-            requested_by=requested_by,
-        )
-    with runtime.state.lock(node_group_lock_name(*names), owner, NODE_GROUP_LOCK_LEASE_SECONDS):
-        return _plan_and_apply(
-            event,
-            group,
-            runtime,
-            eks,
-            dry_run=dry_run,
-            inventory=inventory,
-            requested_by=requested_by,
-        )
+        return decide_and_apply()
+    names = (event.account_id, event.region, event.cluster, group.name)
+    with services.state.lock(node_group_lock_name(*names), owner, NODE_GROUP_LOCK_LEASE_SECONDS):
+        return decide_and_apply()
 
 
-def _plan_and_apply(
+def read_facts(
     event: ScalerEvent,
-    group: NodeGroupRequest,
-    runtime: ScalerRuntime,
+    name: str,
+    services: ScalerServices,
+    eks: Any,
+    inventory: FleetInventory | None,
+) -> NodeGroupFacts:
+    """Everything `decide` needs about one node group (read under its lock)."""
+    key = node_group_key(event.account_id, event.region, event.cluster, name)
+    described = describe_node_group(eks, event.cluster, name)
+    configured = (
+        inventory.find_node_group(event.account_id, event.region, event.cluster, name)
+        if inventory is not None
+        else None
+    )
+    saved = services.state.get_value(key, SAVED_SIZES_NAME)
+    return NodeGroupFacts(
+        current=described.sizes,
+        status=described.status,
+        capacity_type=described.capacity_type,
+        configured=configured,
+        saved=SavedSizes.from_record(saved) if saved is not None else None,
+        last_change_at=services.state.last_change_at(key),
+        cooldown_seconds=services.environment.scaler_cooldown_seconds,
+    )
+
+
+def apply_decision(
+    decision: ScalingDecision,
+    event: ScalerEvent,
+    name: str,
+    services: ScalerServices,
     eks: Any,
     *,
     dry_run: bool,
-    inventory: FleetInventory | None,
     requested_by: str | None,
 ) -> dict[str, Any]:
-    key = node_group_key(event.account_id, event.region, event.cluster, group.name)
-    described = eks.describe_nodegroup(clusterName=event.cluster, nodegroupName=group.name)[
-        "nodegroup"
-    ]
-    current = Sizes.from_eks(described["scalingConfig"])
-    status = described.get("status", "ACTIVE")
-    if status not in USABLE_STATUSES:
+    """Carry out `decision` (nothing is written in a dry run) and return the node group's result."""
+    key = node_group_key(event.account_id, event.region, event.cluster, name)
+    previous = decision.current.as_dict()
+    new = decision.target.as_dict() if decision.target is not None else None
+    reasons = list(decision.reasons)
+    if decision.kind is DecisionKind.REFUSED or decision.target is None:
+        return node_group_result(name, Status.ERROR, _join(reasons), previous)
+    if decision.kind is DecisionKind.BLOCKED:
+        extra = (
+            {"cooldown_remaining_seconds": decision.cooldown_remaining_seconds}
+            if decision.cooldown_remaining_seconds is not None
+            else {}
+        )
         return node_group_result(
-            group.name,
-            Status.ERROR,
-            f"node group is {status}; EKS accepts scaling only when ACTIVE or DEGRADED",
-            current.as_dict(),
+            name, Status.SCALE_DOWN_BLOCKED, _join(reasons), previous, new, **extra
         )
-    floor = node_group_floor(
-        event, group.name, described.get("capacityType", "ON_DEMAND"), inventory
-    )
-
-    saved: dict[str, Any] | None = None
-    if event.action is Action.RESTORE or (event.action is Action.SCALE_UP and not group.has_sizes):
-        saved = runtime.state.get_value(key, SAVED_SIZES_NAME)
-        if saved is None:
-            return node_group_result(
-                group.name,
-                Status.NO_CHANGE_NEEDED,
-                "no sizes were saved before a scale-down; nothing to restore",
-                current.as_dict(),
-                current.as_dict(),
-            )
-        if event.action is Action.SCALE_UP and saved.get("restored_at"):
-            return node_group_result(
-                group.name,
-                Status.NO_CHANGE_NEEDED,
-                f"the sizes saved at {saved['saved_at']} were already restored at "
-                f"{saved['restored_at']}",
-                current.as_dict(),
-                current.as_dict(),
-            )
-        sizes = Sizes.from_dict(saved["sizes"])
-        request = Request(sizes.min_size, sizes.desired_size, sizes.max_size)
-    else:
-        request = Request(group.min_size, group.desired_size, group.max_size)
-
-    plan = plan_sizes(current, request, floor)
-    notes = [*plan.notes]
-    if plan.target is None:
-        return node_group_result(
-            group.name, Status.ERROR, _join([*notes, plan.refused or ""]), current.as_dict()
-        )
-    target = plan.target
-    if event.action is Action.SCALE_DOWN and target.desired_size > current.desired_size:
-        return node_group_result(
-            group.name,
-            Status.ERROR,
-            f"scale_down would raise desired from {current.desired_size} to "
-            f"{target.desired_size}; use scale_up",
-            current.as_dict(),
-        )
-    lowers = target.desired_size < current.desired_size
-    if event.action is Action.SCALE_UP and group.has_sizes and lowers:
-        return node_group_result(
-            group.name,
-            Status.ERROR,
-            f"scale_up would lower desired from {current.desired_size} to "
-            f"{target.desired_size}; use scale_down",
-            current.as_dict(),
-        )
-    if saved is not None:
-        notes.append(f"restoring the sizes saved at {saved['saved_at']}")
-
-    if target == current:
-        if saved is not None and not dry_run:
-            _mark_restored(runtime, key, saved)
-        if event.action is Action.SCALE_DOWN and plan.held_by_floor:
-            return node_group_result(
-                group.name,
-                Status.SCALE_DOWN_BLOCKED,
-                _join([*notes, f"already at the floor {floor}"]),
-                current.as_dict(),
-                target.as_dict(),
-            )
-        return node_group_result(
-            group.name,
-            Status.NO_CHANGE_NEEDED,
-            _join([*notes, "the scaling config already has these sizes"]),
-            current.as_dict(),
-            target.as_dict(),
-        )
-
-    if target.desired_size < current.desired_size:
-        remaining = runtime.state.cooldown_remaining(
-            key, runtime.environment.scaler_cooldown_seconds
-        )
-        if remaining > 0:
-            return node_group_result(
-                group.name,
-                Status.SCALE_DOWN_BLOCKED,
-                _join(
-                    [
-                        *notes,
-                        f"cooldown: the node group changed less than "
-                        f"{runtime.environment.scaler_cooldown_seconds} s ago; "
-                        f"{remaining} s left",
-                    ]
-                ),
-                current.as_dict(),
-                target.as_dict(),
-                cooldown_remaining_seconds=remaining,
-            )
-
+    if decision.kind is DecisionKind.NO_CHANGE:
+        if decision.restores is not None and not dry_run:
+            _mark_restored(services, key, decision.restores)
+        return node_group_result(name, Status.NO_CHANGE_NEEDED, _join(reasons), previous, new)
     if dry_run:
         return node_group_result(
-            group.name,
-            Status.DRY_RUN,
-            _join([*notes, "dry run: nothing was changed"]),
-            current.as_dict(),
-            target.as_dict(),
+            name, Status.DRY_RUN, _join([*reasons, "dry run: nothing was changed"]), previous, new
         )
 
-    if event.action is Action.SCALE_DOWN:
-        _save_previous_sizes(runtime, key, current, notes)
-
+    if decision.saves_previous_sizes:
+        saved = SavedSizes(decision.current, iso_z(services.clock.now()))
+        services.state.put_value(key, SAVED_SIZES_NAME, saved.as_record())
+        reasons.append("previous sizes saved for restore")
+    # desiredSize only: the stack file owns minSize and maxSize, and pulumi-eks
+    # ignoreScalingChanges ignores desiredSize alone, so `pulumi up` never undoes this.
     update = eks.update_nodegroup_config(
-        clusterName=event.cluster, nodegroupName=group.name, scalingConfig=target.as_eks()
+        clusterName=event.cluster,
+        nodegroupName=name,
+        scalingConfig={"desiredSize": decision.target.desired_size},
     )["update"]
-    runtime.state.record_change(
+    update_id = update.get("id")
+    services.state.record_change(
         key,
         {
-            "source": FUNCTION_NAME,
+            "source": services.function_name,
             "action": event.action.value,
-            "previous": current.as_dict(),
-            "new": target.as_dict(),
+            "previous": previous,
+            "new": new,
             "request_id": event.request_id,
-            "update_id": update.get("id"),
+            "update_id": update_id,
             "requested_by": requested_by,
         },
-        history_ttl_seconds=runtime.environment.scaler_history_ttl_days * 86400,
+        history_ttl_seconds=services.environment.scaler_history_ttl_days * 86400,
     )
-    if saved is not None:
-        _mark_restored(runtime, key, saved)
-    alert_sent = _announce(
-        event, group.name, runtime, previous=current, new=target, update_id=update.get("id")
-    )
-    reason = _join([*notes, f"update {update.get('id')} started"])
+    if decision.restores is not None:
+        _mark_restored(services, key, decision.restores)
+    reasons.append(f"update {update_id} started")
+    if not _announce(event, name, services, decision, update_id=update_id):
+        reasons.append("the info alert could not be published")
     return node_group_result(
-        group.name,
-        Status.SCALING_INITIATED,
-        reason if alert_sent else _join([reason, "the info alert could not be published"]),
-        current.as_dict(),
-        target.as_dict(),
-        update_id=update.get("id"),
+        name, Status.SCALING_INITIATED, _join(reasons), previous, new, update_id=update_id
     )
 
 
-def node_group_floor(
-    event: ScalerEvent, name: str, capacity_type: str, inventory: FleetInventory | None
-) -> int:
-    """The inventory's floor for a node group it knows, else the capacity type's default."""
-    if inventory is not None:
-        known = inventory.find_node_group(event.account_id, event.region, event.cluster, name)
-        if known is not None:
-            return known.floor
-    return default_floor(capacity_type)
-
-
-def _save_previous_sizes(
-    runtime: ScalerRuntime, key: str, current: Sizes, notes: list[str]
-) -> None:
-    """Save the sizes before a scale-down, unless earlier sizes are still waiting to be restored:
-    a second scale-down must not replace the daytime sizes with the night ones."""
-    saved = runtime.state.get_value(key, SAVED_SIZES_NAME)
-    if saved is not None and not saved.get("restored_at"):
-        notes.append(f"keeping the sizes saved at {saved['saved_at']} for the next restore")
-        return
-    runtime.state.put_value(
-        key,
-        SAVED_SIZES_NAME,
-        {"sizes": current.as_dict(), "saved_at": _now_iso(runtime), "restored_at": None},
-    )
-    notes.append("previous sizes saved for restore")
-
-
-def _mark_restored(runtime: ScalerRuntime, key: str, saved: dict[str, Any]) -> None:
-    runtime.state.put_value(key, SAVED_SIZES_NAME, {**saved, "restored_at": _now_iso(runtime)})
+def _mark_restored(services: ScalerServices, key: str, saved: SavedSizes) -> None:
+    restored = SavedSizes(saved.sizes, saved.saved_at, iso_z(services.clock.now()))
+    services.state.put_value(key, SAVED_SIZES_NAME, restored.as_record())
 
 
 def _announce(
     event: ScalerEvent,
     name: str,
-    runtime: ScalerRuntime,
+    services: ScalerServices,
+    decision: ScalingDecision,
     *,
-    previous: Sizes,
-    new: Sizes,
     update_id: str | None,
 ) -> bool:
     """Info alert for the change; a publishing failure is reported, it does not undo the change."""
+    previous, new = decision.current, decision.target or decision.current
     resource = node_group_resource(event.account_id, event.region, event.cluster, name)
     title = (
         f"{event.cluster}/{name} scaled ({event.action.value}): desired "
@@ -328,39 +225,21 @@ def _announce(
         f"{new.min_size}/{new.desired_size}/{new.max_size} (update {update_id}, request "
         f"{event.request_id or 'none'})."
     )
+    now = services.clock.now()
     alert = Alert.create(
         severity=Severity.INFO,
-        source=FUNCTION_NAME,
+        source=services.function_name,
         title=title,
         detail=detail,
         resource=resource,
         account_id=event.account_id,
         region=event.region,
-        timestamp=runtime.clock.now(),
+        timestamp=now,
         # Every change is its own event: the id includes the update, so no dedup hides it.
-        id=alert_id(FUNCTION_NAME, resource, f"{title} {update_id or _now_iso(runtime)}"),
+        id=alert_id(services.function_name, resource, f"{title} {update_id or iso_z(now)}"),
     )
-    try:
-        runtime.publish(alert)
-    except (ClientError, BotoCoreError) as error:
-        logger.error("alert not published", extra={"error": str(error), "resource": resource})
-        return False
-    return True
-
-
-def _now_iso(runtime: ScalerRuntime) -> str:
-    return runtime.clock.now().isoformat().replace("+00:00", "Z")
+    return services.alerts.publish_or_log(alert, services.logger) is not None
 
 
 def _join(parts: list[str]) -> str:
     return "; ".join(part for part in parts if part)
-
-
-def describe_error(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        code = details.get("Code", "ClientError")
-        if code == "ResourceNotFoundException":
-            return f"not found: {details.get('Message', '')}".strip()
-        return f"{code}: {details.get('Message', '')}".strip()
-    return str(error)

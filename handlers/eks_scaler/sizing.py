@@ -1,16 +1,23 @@
-"""Pure sizing rules of the scaler: from the current scaling config, a request and a floor to the
-one consistent scaling config that is sent to EKS (or the reason none can be).
+"""Pure sizing rules of the scaler: which desired size a node group may get, and why.
 
-Kept free of AWS calls so every rule (floors, min <= desired <= max, the order EKS needs) is unit
-tested directly. EKS validates the scaling config of an update as a whole: one
-`update_nodegroup_config` call carrying a consistent {minSize, desiredSize, maxSize} therefore
-"raises desired first" or "lowers desired first" in a single step, with no intermediate state.
+The stack file owns `min_size` and `max_size` (pulumi-eks applies them); the scaler sets
+`desiredSize` only, always within:
+- below: the floor (the inventory's `floor`, else 1 for ON_DEMAND and 0 for SPOT) and the node
+  group's minSize in EKS (EKS refuses a desired size below it);
+- above: the stack file's `max_size` from the inventory and the node group's maxSize in EKS.
+A request outside those bounds is clamped to them with the reason. Without a configured
+`max_size` (no inventory, or a node group it does not list) nothing says how far a request may go,
+so one above the current maxSize is refused instead.
+
+Kept free of AWS calls so every rule is unit tested directly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from fleet_shared.inventory import NodeGroup
 
 
 @dataclass(frozen=True)
@@ -47,33 +54,60 @@ class Sizes:
             "max_size": self.max_size,
         }
 
-    def as_eks(self) -> dict[str, int]:
-        """The `scalingConfig` argument of update_nodegroup_config."""
-        return {
-            "minSize": self.min_size,
-            "desiredSize": self.desired_size,
-            "maxSize": self.max_size,
-        }
+    def with_desired(self, desired_size: int) -> Sizes:
+        """The same config with another desired size (the only field the scaler changes)."""
+        return Sizes(self.min_size, desired_size, self.max_size)
 
 
 @dataclass(frozen=True)
-class Request:
-    """The sizes a caller asked for; None keeps the current value (or adjusts it, see plan)."""
+class Limits:
+    """The bounds of one node group's desired size and where each comes from."""
 
-    min_size: int | None = None
-    desired_size: int | None = None
-    max_size: int | None = None
+    floor: int
+    eks_min_size: int
+    eks_max_size: int
+    configured_max_size: int | None
+    """The stack file's `max_size` (through the inventory); None when it is not known."""
+
+    @property
+    def lowest(self) -> int:
+        """The smallest desired size the scaler may set."""
+        return max(self.floor, self.eks_min_size)
+
+    @property
+    def highest(self) -> int:
+        """The largest desired size the scaler may set."""
+        if self.configured_max_size is None:
+            return self.eks_max_size
+        return min(self.configured_max_size, self.eks_max_size)
+
+    @property
+    def lower_bound(self) -> str:
+        """The binding lower bound in words, e.g. `the floor 2` or `min_size 3`."""
+        if self.floor >= self.eks_min_size:
+            return f"the floor {self.floor}"
+        return f"min_size {self.eks_min_size}"
+
+    @property
+    def upper_bound(self) -> str:
+        """The binding upper bound in words, e.g. `max_size 6`."""
+        if self.configured_max_size is not None and self.configured_max_size > self.eks_max_size:
+            return (
+                f"the node group's maxSize {self.eks_max_size} in EKS (the stack file's "
+                f"max_size {self.configured_max_size} is not applied yet)"
+            )
+        return f"max_size {self.highest}"
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The outcome of planning: the target sizes, or why there is none (`refused`)."""
+class DesiredPlan:
+    """The desired size to set, or why there is none (`refused`)."""
 
-    target: Sizes | None
+    desired_size: int | None
     notes: tuple[str, ...] = ()
     refused: str | None = None
-    held_by_floor: bool = False
-    """A requested size was raised to the floor."""
+    held_at_lower_bound: bool = False
+    """The requested size was raised to the floor or min_size."""
 
 
 def default_floor(capacity_type: str) -> int:
@@ -81,63 +115,52 @@ def default_floor(capacity_type: str) -> int:
     return 1 if capacity_type == "ON_DEMAND" else 0
 
 
-def plan_sizes(current: Sizes, request: Request, floor: int) -> Plan:
-    """The consistent scaling config that honours `request` without going below `floor`.
+def node_group_limits(current: Sizes, capacity_type: str, configured: NodeGroup | None) -> Limits:
+    """The limits of a node group from its current EKS config and its inventory entry, if any."""
+    return Limits(
+        floor=configured.floor if configured is not None else default_floor(capacity_type),
+        eks_min_size=current.min_size,
+        eks_max_size=current.max_size,
+        configured_max_size=configured.max_size if configured is not None else None,
+    )
 
-    - A requested min or desired below the floor is raised to the floor (noted).
-    - A requested min above the resulting desired raises desired to it (desired not requested).
-    - A requested max below the resulting desired lowers desired to it (desired not requested);
-      a max below the floor is refused.
-    - A requested desired below the current min lowers min with it (min not requested); one above
-      the current max is refused: raising max is a decision the caller must state.
-    - An explicit request that is itself inconsistent is refused; nothing is guessed.
+
+def plan_desired(requested: int, limits: Limits) -> DesiredPlan:
+    """The desired size for a request of `requested` within `limits`.
+
+    - Below the floor or min_size: raised to it (noted).
+    - Above the configured max_size (or EKS maxSize when lower): clamped to it (noted).
+    - Above EKS maxSize with no configured max_size: refused.
+    - Limits that leave no size (a floor above maxSize): refused.
     """
-    notes: list[str] = []
-    held = False
-
-    def at_floor(value: int | None, name: str) -> int | None:
-        nonlocal held
-        if value is not None and value < floor:
-            held = True
-            notes.append(f"requested {name} {value} is below the floor {floor}; using {floor}")
-            return floor
-        return value
-
-    req_min = at_floor(request.min_size, "min_size")
-    req_desired = at_floor(request.desired_size, "desired_size")
-    req_max = request.max_size
-    if req_max is not None and req_max < floor:
-        return Plan(None, tuple(notes), f"max_size {req_max} is below the floor {floor}")
-
-    max_size = req_max if req_max is not None else current.max_size
-    min_size = req_min if req_min is not None else current.min_size
-    if req_desired is not None:
-        desired = req_desired
-    else:
-        desired = max(current.desired_size, floor)
-        if desired < min_size:
-            notes.append(f"desired raised from {desired} to min_size {min_size}")
-            desired = min_size
-        if desired > max_size:
-            notes.append(f"desired lowered from {desired} to max_size {max_size}")
-            desired = max_size
-
-    if req_min is None and desired < min_size:
-        notes.append(f"min_size lowered from {min_size} to desired {desired}")
-        min_size = desired
-    if req_max is None and desired > max_size:
-        return Plan(
+    if limits.configured_max_size is None and requested > limits.eks_max_size:
+        return DesiredPlan(
             None,
-            tuple(notes),
-            f"desired_size {desired} is above max_size {max_size}; ask for max_size too",
+            refused=(
+                f"desired_size {requested} is above the node group's maxSize "
+                f"{limits.eks_max_size}; without its max_size in the fleet inventory the scaler "
+                "never goes past the current maxSize"
+            ),
         )
-    if not min_size <= desired <= max_size:
-        return Plan(
+    if limits.lowest > limits.highest:
+        return DesiredPlan(
             None,
-            tuple(notes),
-            f"sizes are inconsistent: min_size {min_size}, desired_size {desired}, "
-            f"max_size {max_size} (need min_size <= desired_size <= max_size)",
+            refused=(
+                f"{limits.lower_bound} is above {limits.upper_bound}; fix the node group in the "
+                "stack file"
+            ),
         )
-    if max_size < 1:
-        return Plan(None, tuple(notes), "max_size must be at least 1 (EKS refuses 0)")
-    return Plan(Sizes(min_size, desired, max_size), tuple(notes), held_by_floor=held)
+    if requested < limits.lowest:
+        return DesiredPlan(
+            limits.lowest,
+            (
+                f"requested desired_size {requested} is below {limits.lower_bound}; "
+                f"using {limits.lowest}",
+            ),
+            held_at_lower_bound=True,
+        )
+    if requested > limits.highest:
+        return DesiredPlan(
+            limits.highest, (f"desired_size {requested} clamped to {limits.upper_bound}",)
+        )
+    return DesiredPlan(requested)

@@ -65,12 +65,11 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
                     "request_id": EXECUTION_ID,
                 }
             else:
-                minimum = {group.name: group.min_size for group in cluster.node_groups}
                 payload = {
                     "action": "scale_down",
                     **common,
                     "nodegroups": [
-                        {"name": group, "desired_size": off, "min_size": min(minimum[group], off)}
+                        {"name": group, "desired_size": off}
                         for group, off in schedule.off_hours_desired.items()
                     ],
                     "request_id": EXECUTION_ID,

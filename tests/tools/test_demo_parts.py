@@ -25,7 +25,9 @@ def _environment() -> dict[str, str]:
     return environment
 
 
-def test_a_worker_reports_what_the_handler_raised_and_answers_the_next_event(tmp_path: Path):
+def test_a_worker_answers_a_configuration_error_with_the_error_result_every_time(
+    tmp_path: Path,
+):
     # GIVEN the eks_scaler in a warm worker, deployed without its settings
     scale_up = {
         "action": "scale_up",
@@ -35,12 +37,13 @@ def test_a_worker_reports_what_the_handler_raised_and_answers_the_next_event(tmp
         "nodegroups": [{"name": "g"}],
     }
     with WorkerPool({"eks_scaler": _environment()}, tmp_path) as pool:
-        # WHEN two events arrive THEN each failure names the missing variable
+        # WHEN two events arrive THEN each answer is the error result naming the missing variable
         for _ in range(2):
-            with pytest.raises(WorkerCrashedError, match="STATE_TABLE_NAME"):
-                pool.invoke("eks_scaler", scale_up)
-    # AND the traceback is in the function's log, as in CloudWatch Logs
-    assert "Traceback" in (tmp_path / "eks_scaler.log").read_text()
+            result = pool.invoke("eks_scaler", scale_up)
+            assert result["status"] == "error"
+            assert "STATE_TABLE_NAME" in result["error"]
+    # AND the refusal is in the function's log, as in CloudWatch Logs
+    assert "STATE_TABLE_NAME" in (tmp_path / "eks_scaler.log").read_text()
 
 
 def test_a_crashed_worker_is_reported_and_replaced(tmp_path: Path):

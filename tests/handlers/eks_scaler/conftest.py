@@ -1,5 +1,6 @@
 """Fixtures of the scaler tests: a member account with a real (moto) EKS cluster reached through
-the assumed member role, a same-named cluster in the hub, and a runtime on the fake clock."""
+the assumed member role, a same-named cluster in the hub, and the function's services on the fake
+clock, injected into the declared function as a warm container would hold them."""
 
 from __future__ import annotations
 
@@ -8,13 +9,21 @@ from typing import Any
 
 import boto3
 import pytest
-from scaler_helpers import HUB_ACCOUNT_ID, MEMBER_ACCOUNT_ID, REGION, create_cluster, member_session
+from scaler_helpers import (
+    HUB_ACCOUNT_ID,
+    MEMBER_ACCOUNT_ID,
+    REGION,
+    Scaler,
+    create_cluster,
+    member_session,
+)
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.handler import Invocation
 from handlers.eks_scaler import app
 from handlers.eks_scaler.environment import ScalerEnvironment
-from handlers.eks_scaler.runtime import ScalerRuntime
+from handlers.eks_scaler.services import ScalerServices
 
 
 @pytest.fixture
@@ -52,17 +61,32 @@ def hub_eks(member_eks: Any) -> Any:
 
 
 @pytest.fixture
-def runtime(member_eks: Any, fake_clock: ManualClock) -> ScalerRuntime:
-    """The scaler's runtime on the fake clock."""
-    return ScalerRuntime.create(load_environment(ScalerEnvironment), clock=fake_clock)
+def services(member_eks: Any, fake_clock: ManualClock) -> ScalerServices:
+    """The scaler's services on the fake clock."""
+    return ScalerServices.create(
+        app.FUNCTION.name, load_environment(ScalerEnvironment), clock=fake_clock
+    )
+
+
+@pytest.fixture
+def scaler(services: ScalerServices) -> Scaler:
+    """Invoke the declared function (parsing, handling, error results) with `services`; a test
+    may put other services in place with `app.FUNCTION.use_services`."""
+    app.FUNCTION.use_services(services)
+
+    def invoke(payload: object, invocation_id: str = "inv-1") -> dict[str, Any]:
+        result: dict[str, Any] = app.FUNCTION.invoke(payload, Invocation.local(invocation_id))
+        return result
+
+    return invoke
 
 
 @pytest.fixture(autouse=True)
-def fresh_app_runtime() -> Iterator[None]:
-    """lambda_handler caches its runtime per container; each test is a new container."""
-    app._runtime.cache_clear()
+def fresh_container() -> Iterator[None]:
+    """The function keeps its services per container; each test is a new container."""
+    app.FUNCTION.use_services(None)
     yield
-    app._runtime.cache_clear()
+    app.FUNCTION.use_services(None)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -12,6 +13,9 @@ MEMBER_ACCOUNT_ID = "222222222222"
 
 CLUSTER = "dev-apps"
 ROLE_NAME = "lambda-fleet-member"
+
+Scaler = Callable[..., dict[str, Any]]
+"""`scaler(event, invocation_id="inv-1")`: the function's answer to `event`."""
 
 # name -> (capacity type, min, desired, max)
 NODE_GROUPS = {

@@ -1,19 +1,20 @@
-"""scale_down / scale_up / restore in a member account through the assumed role (moto EKS)."""
+"""scale_down / scale_up / restore in a member account through the assumed role (moto EKS):
+desiredSize only, within floors and the stack file's max_size."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, event, sizes
+from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, sizes
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key, node_group_lock_name
 from fleet_shared.state_table import StateTable
-from handlers.eks_scaler.app import handle
+from handlers.eks_scaler import app
 from handlers.eks_scaler.environment import ScalerEnvironment
-from handlers.eks_scaler.runtime import ScalerRuntime
+from handlers.eks_scaler.services import ScalerServices
 
 KEY_SYSTEM = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
 
@@ -23,13 +24,11 @@ def results_by_group(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_scale_down_changes_the_member_node_group_not_the_hubs(
-    runtime: ScalerRuntime, member_eks: Any, hub_eks: Any, alert_inbox: Any, state_table: StateTable
+    scaler: Scaler, member_eks: Any, hub_eks: Any, alert_inbox: Any, state_table: StateTable
 ) -> None:
     # GIVEN the same cluster in the member and the hub, system at 1/2/4
     # WHEN the member's system group is scaled down to 1
-    result = handle(
-        event("scale_down", {"name": "system", "desired_size": 1, "min_size": 1}), runtime, "inv-1"
-    )
+    result = scaler(event("scale_down", {"name": "system", "desired_size": 1}), "inv-1")
     # THEN the member's node group changed, the hub's did not
     item = results_by_group(result)["system"]
     assert item["status"] == "scaling_initiated"
@@ -49,17 +48,16 @@ def test_scale_down_changes_the_member_node_group_not_the_hubs(
     assert result["results"][0]["reason"].startswith("previous sizes saved")
 
 
-def test_floors_hold_from_inventory_and_defaults(runtime: ScalerRuntime, member_eks: Any) -> None:
+def test_floors_hold_from_inventory_and_defaults(scaler: Scaler, member_eks: Any) -> None:
     # GIVEN web with a configured floor of 2, system (floor 1) and batch-spot (SPOT, default 0)
     # WHEN all are asked to go to zero
-    result = handle(
+    result = scaler(
         event(
             "scale_down",
-            {"name": "web", "desired_size": 0, "min_size": 0},
-            {"name": "system", "desired_size": 0, "min_size": 0},
-            {"name": "batch-spot", "desired_size": 0, "min_size": 0},
+            {"name": "web", "desired_size": 0},
+            {"name": "system", "desired_size": 0},
+            {"name": "batch-spot", "desired_size": 0},
         ),
-        runtime,
         "inv-1",
     )
     # THEN each stops at its floor
@@ -69,12 +67,14 @@ def test_floors_hold_from_inventory_and_defaults(runtime: ScalerRuntime, member_
     assert "below the floor 2" in results_by_group(result)["web"]["reason"]
 
 
-def test_scale_down_at_the_floor_is_blocked(runtime: ScalerRuntime, member_eks: Any) -> None:
+def test_scale_down_at_the_floor_is_blocked(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
     # GIVEN web already at its floor of 2
-    handle(event("scale_down", {"name": "web", "desired_size": 2}), runtime, "inv-1")
-    runtime.clock.advance(600)  # type: ignore[attr-defined]
+    scaler(event("scale_down", {"name": "web", "desired_size": 2}), "inv-1")
+    fake_clock.advance(600)
     # WHEN it is asked to go lower
-    result = handle(event("scale_down", {"name": "web", "desired_size": 1}), runtime, "inv-2")
+    result = scaler(event("scale_down", {"name": "web", "desired_size": 1}), "inv-2")
     # THEN the scale-down is blocked by the floor and nothing changes
     item = results_by_group(result)["web"]
     assert item["status"] == "scale_down_blocked"
@@ -82,24 +82,11 @@ def test_scale_down_at_the_floor_is_blocked(runtime: ScalerRuntime, member_eks: 
     assert sizes(member_eks, "web")["desired_size"] == 2
 
 
-def test_min_above_desired_raises_desired_in_one_consistent_update(
-    runtime: ScalerRuntime, member_eks: Any
-) -> None:
-    # GIVEN system at 1/2/4 WHEN a scale_up asks for min 3 only
-    result = handle(event("scale_up", {"name": "system", "min_size": 3}), runtime, "inv-1")
-    # THEN desired is raised to 3 together with min
-    assert results_by_group(result)["system"]["new"] == {
-        "min_size": 3,
-        "desired_size": 3,
-        "max_size": 4,
-    }
-    assert sizes(member_eks, "system") == {"min_size": 3, "desired_size": 3, "max_size": 4}
-
-
 @pytest.mark.parametrize("flag", ["event", "environment"])
 def test_dry_run_reports_and_changes_nothing(
     flag: str,
     *,
+    scaler: Scaler,
     member_eks: Any,
     fake_clock: ManualClock,
     alert_inbox: Any,
@@ -109,12 +96,15 @@ def test_dry_run_reports_and_changes_nothing(
     # GIVEN dry run from the event or from FLEET_DRY_RUN
     if flag == "environment":
         monkeypatch.setenv("FLEET_DRY_RUN", "true")
-    runtime = ScalerRuntime.create(load_environment(ScalerEnvironment), clock=fake_clock)
+    app.FUNCTION.use_services(
+        ScalerServices.create(
+            app.FUNCTION.name, load_environment(ScalerEnvironment), clock=fake_clock
+        )
+    )
     extra = {"dry_run": True} if flag == "event" else {}
     # WHEN a scale-down with a request id is asked
-    result = handle(
+    result = scaler(
         event("scale_down", {"name": "system", "desired_size": 1}, request_id="r-1", **extra),
-        runtime,
         "inv-1",
     )
     # THEN it says what it would do, and nothing changed: sizes, saved values, history, alerts
@@ -129,13 +119,13 @@ def test_dry_run_reports_and_changes_nothing(
 
 
 def test_cooldown_blocks_a_second_decrease_until_it_passes(
-    runtime: ScalerRuntime, member_eks: Any, fake_clock: ManualClock
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
 ) -> None:
     # GIVEN batch-spot just scaled down from 2 to 1
-    handle(event("scale_down", {"name": "batch-spot", "desired_size": 1}), runtime, "inv-1")
+    scaler(event("scale_down", {"name": "batch-spot", "desired_size": 1}), "inv-1")
     # WHEN another decrease comes 100 s later
     fake_clock.advance(100)
-    blocked = handle(event("scale_down", {"name": "batch-spot", "desired_size": 0}), runtime, "i2")
+    blocked = scaler(event("scale_down", {"name": "batch-spot", "desired_size": 0}), "i2")
     # THEN it is blocked with the time left, and nothing changed
     item = results_by_group(blocked)["batch-spot"]
     assert item["status"] == "scale_down_blocked"
@@ -143,29 +133,28 @@ def test_cooldown_blocks_a_second_decrease_until_it_passes(
     assert sizes(member_eks, "batch-spot")["desired_size"] == 1
     # AND an increase is not held by the cooldown
     fake_clock.advance(1)
-    raised = handle(event("scale_up", {"name": "batch-spot", "desired_size": 3}), runtime, "i3")
+    raised = scaler(event("scale_up", {"name": "batch-spot", "desired_size": 3}), "i3")
     assert results_by_group(raised)["batch-spot"]["status"] == "scaling_initiated"
     # AND after the cooldown the decrease goes through
     fake_clock.advance(300)
-    done = handle(event("scale_down", {"name": "batch-spot", "desired_size": 0}), runtime, "i4")
+    done = scaler(event("scale_down", {"name": "batch-spot", "desired_size": 0}), "i4")
     assert results_by_group(done)["batch-spot"]["status"] == "scaling_initiated"
     assert sizes(member_eks, "batch-spot")["desired_size"] == 0
 
 
 def test_a_held_lock_reports_locked_and_changes_nothing(
-    runtime: ScalerRuntime, member_eks: Any, state_table: StateTable
+    scaler: Scaler, member_eks: Any, state_table: StateTable
 ) -> None:
     # GIVEN the spot optimizer holds the system group's lock
     lock = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
     assert state_table.acquire_lock(lock, "spot_optimizer:other", 120)
     # WHEN the scaler scales system and web down
-    result = handle(
+    result = scaler(
         event(
             "scale_down",
             {"name": "system", "desired_size": 1},
             {"name": "web", "desired_size": 2},
         ),
-        runtime,
         "inv-1",
     )
     # THEN system is reported locked and unchanged, while web goes on
@@ -179,7 +168,7 @@ def test_a_held_lock_reports_locked_and_changes_nothing(
 
 
 def test_the_same_request_id_makes_one_change(
-    runtime: ScalerRuntime,
+    scaler: Scaler,
     member_eks: Any,
     alert_inbox: Any,
     state_table: StateTable,
@@ -187,10 +176,10 @@ def test_the_same_request_id_makes_one_change(
 ) -> None:
     # GIVEN a scale-down with a request id, done once
     request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="exec-42")
-    first = handle(request, runtime, "inv-1")
+    first = scaler(request, "inv-1")
     # WHEN the same request arrives again (a schedule retry), after the cooldown
     fake_clock.advance(3600)
-    second = handle(request, runtime, "inv-2")
+    second = scaler(request, "inv-2")
     # THEN the stored result is returned and nothing else changed or was announced
     assert second["repeated_request"] is True
     assert second["results"] == first["results"]
@@ -200,24 +189,22 @@ def test_the_same_request_id_makes_one_change(
 
 
 def test_scale_up_without_sizes_restores_what_the_scale_down_saved(
-    runtime: ScalerRuntime, member_eks: Any, fake_clock: ManualClock
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
 ) -> None:
     # GIVEN an evening scale-down of system (1/2/4 -> 1/1/4) and batch-spot (0/2/6 -> 0/0/6)
-    handle(
+    scaler(
         event(
             "scale_down",
-            {"name": "system", "desired_size": 1, "min_size": 1},
-            {"name": "batch-spot", "desired_size": 0, "min_size": 0},
+            {"name": "system", "desired_size": 1},
+            {"name": "batch-spot", "desired_size": 0},
         ),
-        runtime,
         "evening",
     )
     assert sizes(member_eks, "batch-spot")["desired_size"] == 0
     # WHEN the morning schedule sends a size-less scale_up
     fake_clock.advance(14 * 3600)
-    morning = handle(
+    morning = scaler(
         event("scale_up", {"name": "system"}, {"name": "batch-spot"}, request_id="m-1"),
-        runtime,
         "morning",
     )
     # THEN the saved sizes are back
@@ -225,17 +212,15 @@ def test_scale_up_without_sizes_restores_what_the_scale_down_saved(
     assert sizes(member_eks, "system") == {"min_size": 1, "desired_size": 2, "max_size": 4}
     assert sizes(member_eks, "batch-spot") == {"min_size": 0, "desired_size": 2, "max_size": 6}
     # AND a second size-less scale_up does not restore the same sizes again
-    again = handle(event("scale_up", {"name": "system"}), runtime, "later")
+    again = scaler(event("scale_up", {"name": "system"}), "later")
     item = results_by_group(again)["system"]
     assert item["status"] == "no_change_needed"
     assert "already restored" in item["reason"]
 
 
-def test_scale_up_without_saved_sizes_needs_no_change(
-    runtime: ScalerRuntime, member_eks: Any
-) -> None:
+def test_scale_up_without_saved_sizes_needs_no_change(scaler: Scaler, member_eks: Any) -> None:
     # GIVEN no scale-down happened WHEN a size-less scale_up comes THEN it says why nothing changes
-    result = handle(event("scale_up", {"name": "system"}), runtime, "inv-1")
+    result = scaler(event("scale_up", {"name": "system"}), "inv-1")
     item = results_by_group(result)["system"]
     assert item["status"] == "no_change_needed"
     assert "no sizes were saved" in item["reason"]
@@ -243,31 +228,28 @@ def test_scale_up_without_saved_sizes_needs_no_change(
 
 
 def test_restore_puts_back_the_saved_sizes_even_after_a_manual_change(
-    runtime: ScalerRuntime, member_eks: Any, fake_clock: ManualClock
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
 ) -> None:
     # GIVEN web scaled down from 2/3/6 to 2/2/6 and later raised by hand to 2/5/6
-    handle(event("scale_down", {"name": "web", "desired_size": 2}), runtime, "inv-1")
+    scaler(event("scale_down", {"name": "web", "desired_size": 2}), "inv-1")
     fake_clock.advance(600)
-    handle(event("scale_up", {"name": "web", "desired_size": 5}), runtime, "inv-2")
+    scaler(event("scale_up", {"name": "web", "desired_size": 5}), "inv-2")
     fake_clock.advance(600)
     # WHEN restore is asked
-    result = handle(event("restore", {"name": "web"}), runtime, "inv-3")
+    result = scaler(event("restore", {"name": "web"}), "inv-3")
     # THEN the sizes before the scale-down are back (a decrease, allowed after the cooldown)
     assert results_by_group(result)["web"]["status"] == "scaling_initiated"
     assert sizes(member_eks, "web") == {"min_size": 2, "desired_size": 3, "max_size": 6}
 
 
-def test_a_missing_node_group_does_not_stop_the_others(
-    runtime: ScalerRuntime, member_eks: Any
-) -> None:
+def test_a_missing_node_group_does_not_stop_the_others(scaler: Scaler, member_eks: Any) -> None:
     # GIVEN one unknown node group among known ones WHEN they are scaled down
-    result = handle(
+    result = scaler(
         event(
             "scale_down",
             {"name": "ghost", "desired_size": 1},
             {"name": "batch-spot", "desired_size": 1},
         ),
-        runtime,
         "inv-1",
     )
     # THEN the unknown one is an error and the known one changed
@@ -278,8 +260,76 @@ def test_a_missing_node_group_does_not_stop_the_others(
     assert sizes(member_eks, "batch-spot")["desired_size"] == 1
 
 
-def test_scale_down_that_would_raise_is_refused(runtime: ScalerRuntime, member_eks: Any) -> None:
+def test_scale_down_that_would_raise_is_refused(scaler: Scaler, member_eks: Any) -> None:
     # GIVEN system at desired 2 WHEN a scale_down asks for 3 THEN it is refused, nothing changes
-    result = handle(event("scale_down", {"name": "system", "desired_size": 3}), runtime, "i")
+    result = scaler(event("scale_down", {"name": "system", "desired_size": 3}), "i")
     assert results_by_group(result)["system"]["status"] == "error"
     assert sizes(member_eks, "system")["desired_size"] == 2
+
+
+def test_a_request_far_above_max_size_never_leaves_the_node_group_above_it(
+    scaler: Scaler, member_eks: Any, state_table: StateTable
+) -> None:
+    # GIVEN web with max_size 6 in the stack file (inventory) and in EKS, at desired 3
+    # WHEN a caller asks for a billion nodes
+    result = scaler(event("scale_up", {"name": "web", "desired_size": 1_000_000_000}))
+    # THEN desired is clamped to max_size, the reason says so, and min/max are untouched
+    item = results_by_group(result)["web"]
+    assert item["status"] == "scaling_initiated"
+    assert item["new"] == {"min_size": 2, "desired_size": 6, "max_size": 6}
+    assert "desired_size 1000000000 clamped to max_size 6" in item["reason"]
+    assert sizes(member_eks, "web") == {"min_size": 2, "desired_size": 6, "max_size": 6}
+    # AND a second such request changes nothing: the node group is already at its ceiling
+    again = results_by_group(scaler(event("scale_up", {"name": "web", "desired_size": 7})))
+    assert again["web"]["status"] == "no_change_needed"
+    assert sizes(member_eks, "web")["desired_size"] == 6
+
+
+def test_without_the_inventory_a_request_above_the_current_max_size_is_refused(
+    scaler: Scaler,
+    member_eks: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a scaler deployed without DATA_BUCKET_NAME (no inventory: default floors, no
+    # configured max_size) and system at 1/2/4 in EKS
+    monkeypatch.delenv("DATA_BUCKET_NAME")
+    app.FUNCTION.use_services(
+        ScalerServices.create(
+            app.FUNCTION.name, load_environment(ScalerEnvironment), clock=fake_clock
+        )
+    )
+    # WHEN desired 5 is asked
+    result = scaler(event("scale_up", {"name": "system", "desired_size": 5}))
+    # THEN it is refused naming maxSize, and nothing changed
+    item = results_by_group(result)["system"]
+    assert item["status"] == "error"
+    assert "above the node group's maxSize 4" in item["reason"]
+    assert sizes(member_eks, "system") == {"min_size": 1, "desired_size": 2, "max_size": 4}
+    # AND the default floor still holds
+    lowered = results_by_group(scaler(event("scale_down", {"name": "system", "desired_size": 0})))
+    assert lowered["system"]["new"]["desired_size"] == 1
+
+
+def test_a_scale_down_sends_desired_size_only(
+    scaler: Scaler, services: ScalerServices, member_eks: Any
+) -> None:
+    # GIVEN the parameters of every UpdateNodegroupConfig call the scaler makes
+    sent: list[dict[str, Any]] = []
+    member_client = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    member_client.meta.events.register(
+        "before-parameter-build.eks.UpdateNodegroupConfig",
+        lambda params, **_: sent.append(params),
+    )
+    # WHEN the evening schedule scales system and batch-spot down
+    scaler(
+        event(
+            "scale_down",
+            {"name": "system", "desired_size": 1},
+            {"name": "batch-spot", "desired_size": 0},
+        )
+    )
+    # THEN each call carried desiredSize alone: minSize and maxSize stay the stack file's
+    assert [call["scalingConfig"] for call in sent] == [{"desiredSize": 1}, {"desiredSize": 0}]
+    assert sizes(member_eks, "system") == {"min_size": 1, "desired_size": 1, "max_size": 4}
+    assert sizes(member_eks, "batch-spot") == {"min_size": 0, "desired_size": 0, "max_size": 6}

@@ -1,28 +1,50 @@
-"""Bad events, the HTTP API and `analyze` (utilisation, forecaster) of the scaler."""
+"""Bad events, configuration errors, the HTTP API and `analyze` (utilisation, forecaster) of the
+scaler."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from botocore.stub import Stubber
-from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, event, member_session, sizes
+from scaler_helpers import (
+    CLUSTER,
+    MEMBER_ACCOUNT_ID,
+    REGION,
+    Scaler,
+    event,
+    member_session,
+    sizes,
+)
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.node_group_locks import node_group_lock_name
 from fleet_shared.state_table import StateTable
-from handlers.eks_scaler.app import handle, lambda_handler
-from handlers.eks_scaler.runtime import ScalerRuntime
+from handlers.eks_scaler import app
+from handlers.eks_scaler.app import lambda_handler
+from handlers.eks_scaler.services import ScalerServices
+
+STACK_OWNED = "is owned by the stack file"
 
 BAD_EVENTS: list[tuple[Any, str]] = [
     ([], "invalid event: event: expected a JSON object, got list"),
     ({**event("scale_up", {"name": "system"}), "action": "grow"}, "action"),
     (event("scale_down", {"name": "system", "desired_size": -1}), "nodegroups[0].desired_size"),
     (
-        event("scale_up", {"name": "system", "min_size": 3, "desired_size": 2}),
-        "nodegroups[0]: min_size 3 is above desired_size 2",
+        event("scale_up", {"name": "system", "min_size": 3, "desired_size": 3}),
+        f"nodegroups[0].min_size: {STACK_OWNED}",
+    ),
+    (
+        event("scale_up", {"name": "system", "desired_size": 3, "max_size": 1_000_000_000}),
+        f"nodegroups[0].max_size: {STACK_OWNED}",
+    ),
+    (
+        event("scale_down", {"name": "system", "min_size": 0}),
+        f"nodegroups[0].min_size: {STACK_OWNED}",
     ),
     (event("scale_down", {"name": "system"}), "nodegroups[0]: scale_down needs"),
     (event("restore", {"name": "system", "desired_size": 2}), "nodegroups[0]: restore takes"),
@@ -33,12 +55,12 @@ BAD_EVENTS: list[tuple[Any, str]] = [
 
 
 def test_bad_events_are_refused_naming_the_field_and_change_nothing(
-    runtime: ScalerRuntime, member_eks: Any, state_table: StateTable
+    scaler: Scaler, member_eks: Any, state_table: StateTable
 ) -> None:
     # GIVEN malformed events (one moto setup for all: the setup dominates the test's time)
     for payload, message in BAD_EVENTS:
         # WHEN each is handled
-        result = handle(payload, runtime, "inv-1")
+        result = scaler(payload, "inv-1")
         # THEN the result is an error naming the field
         assert result == {"status": "error", "error": result["error"]}, payload
         assert message in result["error"], payload
@@ -51,19 +73,62 @@ def test_bad_events_are_refused_naming_the_field_and_change_nothing(
 
 
 def http_event(body: str) -> dict[str, Any]:
-    """An HTTP API (payload v2) request to POST /scale with IAM auth."""
+    """An HTTP API (payload v2) request to POST /scale with IAM auth, as API Gateway sends it."""
     return {
         "version": "2.0",
         "routeKey": "POST /scale",
         "rawPath": "/scale",
+        "rawQueryString": "",
         "headers": {"content-type": "application/json"},
         "requestContext": {
-            "http": {"method": "POST", "path": "/scale"},
+            "accountId": "123456789012",
+            "apiId": "a1b2c3d4e5",
             "authorizer": {"iam": {"userArn": "arn:aws:iam::123456789012:user/ops"}},
+            "domainName": "a1b2c3d4e5.execute-api.ap-south-1.amazonaws.com",
+            "domainPrefix": "a1b2c3d4e5",
+            "http": {
+                "method": "POST",
+                "path": "/scale",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "198.51.100.7",
+                "userAgent": "awscurl",
+            },
+            "requestId": "JKJaXmPLhcwEJ9Q=",
+            "routeKey": "POST /scale",
+            "stage": "$default",
+            "time": "02/Jun/2025:04:15:00 +0000",
+            "timeEpoch": 1748837700000,
         },
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+def with_forecaster(services: ScalerServices, function_name: str) -> ScalerServices:
+    """`services` whose FORECASTER_FUNCTION_NAME is `function_name`, put in place."""
+    environment = services.environment.model_copy(
+        update={"forecaster_function_name": function_name}
+    )
+    replaced = dataclasses.replace(services, environment=environment)
+    app.FUNCTION.use_services(replaced)
+    return replaced
+
+
+@pytest.mark.usefixtures("fleet_environment")
+def test_a_configuration_error_is_an_error_result_not_an_exception(
+    monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    # GIVEN the scaler deployed without STATE_TABLE_NAME
+    monkeypatch.delenv("STATE_TABLE_NAME")
+    # WHEN a schedule event comes THEN the result is an error naming the variable
+    result = lambda_handler(event("scale_up", {"name": "system"}), lambda_context)
+    assert result["status"] == "error"
+    assert "STATE_TABLE_NAME" in result["error"]
+    # AND an HTTP request gets a 500 with the same message
+    body = json.dumps(event("scale_up", {"name": "system", "desired_size": 3}))
+    answer = lambda_handler(http_event(body), lambda_context)
+    assert answer["statusCode"] == 500
+    assert "STATE_TABLE_NAME" in json.loads(answer["body"])["error"]
 
 
 def test_http_api_answers_400_200_and_409(
@@ -77,6 +142,11 @@ def test_http_api_answers_400_200_and_409(
     bad = lambda_handler(http_event("{nope"), lambda_context)
     assert bad["statusCode"] == 400
     assert "body" in json.loads(bad["body"])["error"]
+    # AND a body that sets max_size is refused naming the field and its owner
+    sized = {"name": "system", "desired_size": 3, "max_size": 1_000_000_000}
+    owned = lambda_handler(http_event(json.dumps(event("scale_up", sized))), lambda_context)
+    assert owned["statusCode"] == 400
+    assert f"nodegroups[0].max_size: {STACK_OWNED}" in json.loads(owned["body"])["error"]
     # WHEN a valid scale-down comes THEN 200 with the per-node-group result, and it is done
     body = json.dumps(event("scale_down", {"name": "batch-spot", "desired_size": 1}))
     ok = lambda_handler(http_event(body), lambda_context)
@@ -101,9 +171,7 @@ def test_schedule_event_through_the_entry_point_returns_the_result(
 ) -> None:
     # GIVEN the evening schedule's payload WHEN the deployed entry point gets it
     payload = event(
-        "scale_down",
-        {"name": "system", "desired_size": 1, "min_size": 1},
-        request_id="arn:aws:scheduler:exec/1",
+        "scale_down", {"name": "system", "desired_size": 1}, request_id="arn:aws:scheduler:exec/1"
     )
     result = lambda_handler(payload, lambda_context)
     # THEN the result follows the documented shape
@@ -136,12 +204,12 @@ def put_utilisation(clock: ManualClock, cpu: float, memory: float) -> None:
 
 
 def test_analyze_recommends_from_utilisation_and_changes_nothing(
-    runtime: ScalerRuntime, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
 ) -> None:
     # GIVEN a busy cluster (CPU 85%) and no forecaster configured
     put_utilisation(fake_clock, cpu=85.0, memory=40.0)
     # WHEN analyze is asked for every node group
-    result = handle(event("analyze"), runtime, "inv-1")
+    result = scaler(event("analyze"), "inv-1")
     # THEN utilisation is reported, the forecast is said unavailable, one more node recommended
     assert result["utilization"]["cpu"]["average"] == 85.0
     assert result["forecast"]["available"] is False
@@ -156,19 +224,12 @@ def test_analyze_recommends_from_utilisation_and_changes_nothing(
 
 
 def test_analyze_uses_the_forecasters_recommendation_when_it_answers(
-    runtime: ScalerRuntime, member_eks: Any, fake_clock: ManualClock, monkeypatch: Any
+    scaler: Scaler, services: ScalerServices, member_eks: Any, fake_clock: ManualClock
 ) -> None:
     # GIVEN a forecaster that recommends 4 nodes for web (moto cannot run Lambda code, so this
     # one call is stubbed; the request it must receive is asserted by the stubber)
     put_utilisation(fake_clock, cpu=50.0, memory=50.0)
-    monkeypatch.setattr(
-        runtime,
-        "environment",
-        runtime.environment.model_copy(
-            update={"forecaster_function_name": "lambda-fleet-demand-forecaster"}
-        ),
-    )
-    client = runtime.lambda_client()
+    client = with_forecaster(services, "lambda-fleet-demand-forecaster").forecaster_client
     answer = {"recommendation": [{"name": "web", "desired_size": 4, "reason": "peak"}]}
     with Stubber(client) as stub:
         stub.add_response(
@@ -188,7 +249,7 @@ def test_analyze_uses_the_forecasters_recommendation_when_it_answers(
                 ).encode(),
             },
         )
-        result = handle(event("analyze", {"name": "web"}, {"name": "system"}), runtime, "inv-1")
+        result = scaler(event("analyze", {"name": "web"}, {"name": "system"}), "inv-1")
     # THEN web follows the forecast, system (not named by it) the utilisation band
     by_group = {item["nodegroup"]: item for item in result["results"]}
     assert result["forecast"]["available"] is True
@@ -198,19 +259,34 @@ def test_analyze_uses_the_forecasters_recommendation_when_it_answers(
 
 
 def test_analyze_survives_a_forecaster_that_does_not_exist(
-    runtime: ScalerRuntime, member_eks: Any, monkeypatch: Any
+    scaler: Scaler, services: ScalerServices, member_eks: Any
 ) -> None:
     # GIVEN FORECASTER_FUNCTION_NAME names a function that is not deployed (moto: not found)
-    monkeypatch.setattr(
-        runtime,
-        "environment",
-        runtime.environment.model_copy(update={"forecaster_function_name": "missing-forecaster"}),
-    )
+    with_forecaster(services, "missing-forecaster")
     # WHEN analyze runs with no metrics either
-    result = handle(event("analyze", {"name": "system"}), runtime, "inv-1")
+    result = scaler(event("analyze", {"name": "system"}), "inv-1")
     # THEN it still answers: forecast unavailable, no Container Insights data, no recommendation
     assert result["forecast"]["available"] is False
     assert "Function not found" in result["forecast"]["reason"]
     assert result["utilization"]["available"] is False
     assert result["results"][0]["recommended_action"] == "none"
     assert result["results"][0]["status"] == "no_change_needed"
+
+
+def test_post_scale_far_above_max_size_never_leaves_the_node_group_above_it(
+    member_eks: Any, state_table: StateTable, lambda_context: Any, fleet_environment: Any
+) -> None:
+    # GIVEN system with max_size 4 in the stack file (inventory) and in EKS
+    # WHEN an IAM caller posts a billion nodes to POST /scale
+    body = json.dumps(event("scale_up", {"name": "system", "desired_size": 1_000_000_000}))
+    answer = lambda_handler(http_event(body), lambda_context)
+    # THEN the request is done within max_size, saying why, and min/max are unchanged
+    assert answer["statusCode"] == 200
+    item = json.loads(answer["body"])["results"][0]
+    assert item["status"] == "scaling_initiated"
+    assert "desired_size 1000000000 clamped to max_size 4" in item["reason"]
+    assert sizes(member_eks, "system") == {"min_size": 1, "desired_size": 4, "max_size": 4}
+    # AND the change history names the caller
+    change = state_table.latest_change(f"nodegroup/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/system")
+    assert change is not None
+    assert change.record["requested_by"] == "arn:aws:iam::123456789012:user/ops"

@@ -1,0 +1,94 @@
+"""One validated scaler event from start to result: `analyze`, or a change under idempotency.
+
+A change with a `request_id` runs at most once (not in dry run, which writes nothing); a result
+with a `locked` or `error` node group is not stored, so a retry can finish the work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleet_shared.event_parsing import error_result
+from fleet_shared.exceptions import FleetError, RequestInProgressError
+from fleet_shared.inventory import FleetInventory
+from handlers.eks_scaler.analysis import analyze
+from handlers.eks_scaler.models import Action, ScalerEvent, Status, node_group_result
+from handlers.eks_scaler.scaling import scale_node_groups
+from handlers.eks_scaler.services import ScalerServices
+
+_RETRYABLE = frozenset({Status.LOCKED.value, Status.ERROR.value})
+
+
+def run(
+    event: ScalerEvent,
+    services: ScalerServices,
+    invocation_id: str,
+    *,
+    requested_by: str | None = None,
+) -> dict[str, Any]:
+    """The result of `event`: the analysis, or one result per node group."""
+    dry_run = event.dry_run or services.environment.fleet_dry_run
+    if event.action is Action.ANALYZE:
+        inventory, problem = _inventory(services)
+        analysis = analyze(event, services, inventory)
+        if problem:
+            analysis["inventory"] = problem
+        return {**_header(event, dry_run=True), **analysis}
+    if event.request_id is None or dry_run:
+        return _change(event, services, dry_run, invocation_id, requested_by)
+    request_key = f"{event.account_id}/{event.region}/{event.cluster}/{event.request_id}"
+    ttl = services.environment.scaler_idempotency_ttl_hours * 3600
+    try:
+        with services.state.idempotent(services.function_name, request_key, ttl) as request:
+            if request.is_repeat and request.result is not None:
+                return {**request.result, "repeated_request": True}
+            result = _change(event, services, dry_run, invocation_id, requested_by)
+            # Locked or failed node groups leave the request open, so a retry can finish it;
+            # node groups that did change are then found already at their target.
+            if not any(item["status"] in _RETRYABLE for item in result["results"]):
+                request.complete(result)
+            return result
+    except RequestInProgressError as error:
+        return error_result(error, action=event.action.value, request_id=event.request_id)
+
+
+def _change(
+    event: ScalerEvent,
+    services: ScalerServices,
+    dry_run: bool,
+    invocation_id: str,
+    requested_by: str | None,
+) -> dict[str, Any]:
+    inventory, problem = _inventory(services)
+    if problem:
+        # Floors and ceilings cannot be known: refuse every change rather than assume defaults.
+        results = [
+            node_group_result(group.name, Status.ERROR, problem) for group in event.nodegroups
+        ]
+    else:
+        results = scale_node_groups(
+            event,
+            services,
+            dry_run=dry_run,
+            owner=f"{services.function_name}:{invocation_id}",
+            inventory=inventory,
+            requested_by=requested_by,
+        )
+    return {**_header(event, dry_run=dry_run), "results": results}
+
+
+def _inventory(services: ScalerServices) -> tuple[FleetInventory | None, str | None]:
+    try:
+        return services.configured_inventory(), None
+    except FleetError as error:
+        return None, str(error)
+
+
+def _header(event: ScalerEvent, *, dry_run: bool) -> dict[str, Any]:
+    return {
+        "action": event.action.value,
+        "account_id": event.account_id,
+        "region": event.region,
+        "cluster": event.cluster,
+        "dry_run": dry_run,
+    }

@@ -1,0 +1,217 @@
+"""What to do with one node group: a pure function of the request, the node group's current
+sizes, its inventory entry, the state facts (saved sizes, last change) and the time.
+
+`decide` makes no AWS call and writes nothing; `scaling.apply_decision` carries it out. Rules,
+in order: the node group must be ACTIVE or DEGRADED; `restore` and a size-less `scale_up` (the
+morning schedule) ask for the desired size saved before the last scale-down; the desired size is
+kept within the limits of `sizing`; `scale_down` never raises and `scale_up` with a size never
+lowers; a decrease waits for the cooldown. Cooldown applies to decreases only: it stops flapping
+and stacked scale-downs, while a scale-up (the morning restore, a manual request, the spot
+optimizer's on-demand fallback) is the cheaper mistake to let through than missing capacity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from fleet_shared.inventory import NodeGroup
+from handlers.eks_scaler.models import Action, NodeGroupRequest
+from handlers.eks_scaler.sizing import Sizes, node_group_limits, plan_desired
+
+USABLE_STATUSES = frozenset({"ACTIVE", "DEGRADED"})
+"""Node group statuses in which EKS accepts a scaling update."""
+
+
+class DecisionKind(StrEnum):
+    """What the apply step does with the node group."""
+
+    CHANGE = "change"
+    NO_CHANGE = "no_change"
+    BLOCKED = "blocked"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class SavedSizes:
+    """The sizes saved before a scale-down, for the next restore."""
+
+    sizes: Sizes
+    saved_at: str
+    restored_at: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> SavedSizes:
+        """From the state table value (`as_record`)."""
+        return cls(Sizes.from_dict(record["sizes"]), record["saved_at"], record.get("restored_at"))
+
+    def as_record(self) -> dict[str, Any]:
+        """The state table value."""
+        return {
+            "sizes": self.sizes.as_dict(),
+            "saved_at": self.saved_at,
+            "restored_at": self.restored_at,
+        }
+
+    @property
+    def waiting(self) -> bool:
+        """Whether these sizes are still waiting to be restored."""
+        return self.restored_at is None
+
+
+@dataclass(frozen=True)
+class NodeGroupFacts:
+    """What is known about one node group when the decision is made."""
+
+    current: Sizes
+    status: str
+    capacity_type: str
+    configured: NodeGroup | None
+    """The node group as the inventory (the stack file) describes it, if it lists it."""
+    saved: SavedSizes | None
+    last_change_at: datetime | None
+    cooldown_seconds: int
+
+
+@dataclass(frozen=True)
+class ScalingDecision:
+    """What to do for one node group, and why."""
+
+    kind: DecisionKind
+    current: Sizes
+    target: Sizes | None
+    reasons: tuple[str, ...]
+    restores: SavedSizes | None = None
+    """The saved sizes this decision puts back: marked restored once applied (or found in place)."""
+    saves_previous_sizes: bool = False
+    """A scale-down saves the current sizes for the next restore."""
+    cooldown_remaining_seconds: int | None = None
+
+
+def cooldown_remaining(
+    last_change_at: datetime | None, cooldown_seconds: int, now: datetime
+) -> int:
+    """Whole seconds until `cooldown_seconds` have passed since the last change (0 = go)."""
+    if last_change_at is None:
+        return 0
+    remaining = (last_change_at + timedelta(seconds=cooldown_seconds) - now).total_seconds()
+    return max(0, math.ceil(remaining))
+
+
+def decide(
+    action: Action, group: NodeGroupRequest, facts: NodeGroupFacts, now: datetime
+) -> ScalingDecision:
+    """The decision for `group` under `action` (never `analyze`), given `facts` at `now`.
+
+    A node group without `desired_size` (validation allows that for `restore` and `scale_up`
+    only) asks for the saved size.
+    """
+    current = facts.current
+    if facts.status not in USABLE_STATUSES:
+        return _refused(
+            current,
+            [f"node group is {facts.status}; EKS accepts scaling only when ACTIVE or DEGRADED"],
+        )
+    restores: SavedSizes | None = None
+    if action is Action.RESTORE or group.desired_size is None:
+        saved = facts.saved
+        if saved is None:
+            return ScalingDecision(
+                DecisionKind.NO_CHANGE,
+                current,
+                current,
+                ("no sizes were saved before a scale-down; nothing to restore",),
+            )
+        if action is not Action.RESTORE and not saved.waiting:
+            return ScalingDecision(
+                DecisionKind.NO_CHANGE,
+                current,
+                current,
+                (
+                    f"the sizes saved at {saved.saved_at} were already restored at "
+                    f"{saved.restored_at}",
+                ),
+            )
+        restores = saved
+        requested = saved.sizes.desired_size
+    else:
+        requested = group.desired_size
+
+    limits = node_group_limits(current, facts.capacity_type, facts.configured)
+    plan = plan_desired(requested, limits)
+    reasons = list(plan.notes)
+    if plan.desired_size is None:
+        return _refused(current, [*reasons, plan.refused or ""])
+    target = current.with_desired(plan.desired_size)
+    lowers = target.desired_size < current.desired_size
+    if action is Action.SCALE_DOWN and target.desired_size > current.desired_size:
+        return _refused(
+            current,
+            [
+                *reasons,
+                f"scale_down would raise desired from {current.desired_size} to "
+                f"{target.desired_size}; use scale_up",
+            ],
+        )
+    if action is Action.SCALE_UP and restores is None and lowers:
+        return _refused(
+            current,
+            [
+                *reasons,
+                f"scale_up would lower desired from {current.desired_size} to "
+                f"{target.desired_size}; use scale_down",
+            ],
+        )
+    if restores is not None:
+        reasons.append(f"restoring the sizes saved at {restores.saved_at}")
+
+    if target == current:
+        if action is Action.SCALE_DOWN and plan.held_at_lower_bound:
+            reasons.append(f"already at {limits.lower_bound}")
+            return ScalingDecision(DecisionKind.BLOCKED, current, target, tuple(reasons))
+        reasons.append("the scaling config already has these sizes")
+        return ScalingDecision(
+            DecisionKind.NO_CHANGE, current, target, tuple(reasons), restores=restores
+        )
+
+    if lowers:
+        remaining = cooldown_remaining(facts.last_change_at, facts.cooldown_seconds, now)
+        if remaining > 0:
+            reasons.append(
+                f"cooldown: the node group changed less than {facts.cooldown_seconds} s ago; "
+                f"{remaining} s left"
+            )
+            return ScalingDecision(
+                DecisionKind.BLOCKED,
+                current,
+                target,
+                tuple(reasons),
+                cooldown_remaining_seconds=remaining,
+            )
+
+    saves_previous_sizes = False
+    if action is Action.SCALE_DOWN:
+        # A second scale-down must not replace the daytime sizes with the night ones.
+        if facts.saved is not None and facts.saved.waiting:
+            reasons.append(
+                f"keeping the sizes saved at {facts.saved.saved_at} for the next restore"
+            )
+        else:
+            saves_previous_sizes = True
+    return ScalingDecision(
+        DecisionKind.CHANGE,
+        current,
+        target,
+        tuple(reasons),
+        restores=restores,
+        saves_previous_sizes=saves_previous_sizes,
+    )
+
+
+def _refused(current: Sizes, reasons: list[str]) -> ScalingDecision:
+    return ScalingDecision(
+        DecisionKind.REFUSED, current, None, tuple(reason for reason in reasons if reason)
+    )

@@ -1,0 +1,51 @@
+"""Reading node groups in a member account, and saying in one line what a failed call meant.
+
+Shared by `scaling` (the apply step) and `analysis`, so neither borrows from the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from handlers.eks_scaler.sizing import Sizes
+
+
+@dataclass(frozen=True)
+class DescribedNodeGroup:
+    """What DescribeNodegroup says about one node group."""
+
+    sizes: Sizes
+    status: str
+    capacity_type: str
+
+
+def describe_node_group(eks: Any, cluster: str, name: str) -> DescribedNodeGroup:
+    """The node group's scaling config, status and capacity type."""
+    described = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+    return DescribedNodeGroup(
+        sizes=Sizes.from_eks(described["scalingConfig"]),
+        status=described.get("status", "ACTIVE"),
+        capacity_type=described.get("capacityType", "ON_DEMAND"),
+    )
+
+
+def list_node_groups(eks: Any, cluster: str) -> list[str]:
+    """The names of every node group of `cluster`."""
+    names: list[str] = []
+    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
+        names.extend(page["nodegroups"])
+    return names
+
+
+def describe_error(error: Exception) -> str:
+    """An AWS error as `<code>: <message>` (`not found: ...` for a missing resource)."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = details.get("Code", "ClientError")
+        if code == "ResourceNotFoundException":
+            return f"not found: {details.get('Message', '')}".strip()
+        return f"{code}: {details.get('Message', '')}".strip()
+    return str(error)

@@ -1,0 +1,48 @@
+"""What the scaler works with: the fleet's services plus the forecaster's Lambda client and the
+optional inventory."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from botocore.config import Config
+
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.inventory import FleetInventory
+from fleet_shared.observability import observability_for
+from fleet_shared.sessions import CLIENT_CONFIG
+from handlers.eks_scaler.environment import ScalerEnvironment
+
+
+class ScalerServices(FunctionServices[ScalerEnvironment]):
+    """The scaler's services; tests build them with `ScalerServices.create(..., clock=...)`."""
+
+    @cached_property
+    def logger(self) -> Any:
+        """The function's logger (the same object as `FUNCTION.logger`)."""
+        return observability_for(self.function_name).logger
+
+    @cached_property
+    def forecaster_client(self) -> Any:
+        """A hub Lambda client for the forecaster: one attempt, bounded read timeout, because a
+        slow forecast must not hold the scaler (it then reports "forecast unavailable")."""
+        config = CLIENT_CONFIG.merge(
+            Config(
+                read_timeout=self.environment.scaler_forecast_timeout_seconds,
+                retries={"mode": "standard", "max_attempts": 1},
+            )
+        )
+        session = self.sessions.session(self.sessions.hub_account_id, self.sessions.home_region)
+        return session.client("lambda", config=config)
+
+    def configured_inventory(self) -> FleetInventory | None:
+        """The fleet inventory, or None when DATA_BUCKET_NAME is not set (default floors apply,
+        and no request may go above a node group's current maxSize).
+
+        Raises fleet_shared.exceptions.InventoryError when it is configured but unreadable:
+        floors and ceilings must not silently fall back to the defaults then.
+        """
+        if self.environment.data_bucket_name is None:
+            return None
+        return self.inventory()

@@ -1,0 +1,189 @@
+"""The scaler's decision for one node group, as a pure function (no AWS, no state table)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fleet_shared.inventory import NodeGroup
+from handlers.eks_scaler.decision import (
+    DecisionKind,
+    NodeGroupFacts,
+    SavedSizes,
+    ScalingDecision,
+    cooldown_remaining,
+    decide,
+)
+from handlers.eks_scaler.models import Action, NodeGroupRequest
+from handlers.eks_scaler.sizing import Sizes
+
+NOW = datetime(2025, 6, 2, 12, 30, tzinfo=UTC)
+WEB = NodeGroup(
+    name="web",
+    capacity_type="ON_DEMAND",
+    instance_types=("m7g.large",),
+    min_size=2,
+    desired_size=3,
+    max_size=6,
+    floor=2,
+)
+FACTS = NodeGroupFacts(
+    current=Sizes(2, 3, 6),
+    status="ACTIVE",
+    capacity_type="ON_DEMAND",
+    configured=WEB,
+    saved=None,
+    last_change_at=None,
+    cooldown_seconds=300,
+)
+DAYTIME = SavedSizes(Sizes(2, 4, 6), saved_at="2025-06-01T12:30:00Z")
+
+
+def decision_for(
+    action: Action, desired_size: int | None = None, **facts: object
+) -> ScalingDecision:
+    """The decision for web under `action`, with FACTS changed by `facts`."""
+    group = NodeGroupRequest(name="web", desired_size=desired_size)
+    return decide(action, group, dataclasses.replace(FACTS, **facts), NOW)
+
+
+def test_a_node_group_that_is_not_active_or_degraded_is_refused() -> None:
+    # GIVEN web being updated WHEN a scale-up is decided THEN it is refused with the status
+    decision = decision_for(Action.SCALE_UP, 4, status="UPDATING")
+    assert decision.kind is DecisionKind.REFUSED
+    assert decision.target is None
+    assert decision.reasons == (
+        "node group is UPDATING; EKS accepts scaling only when ACTIVE or DEGRADED",
+    )
+
+
+def test_a_scale_up_within_the_limits_changes_desired_only() -> None:
+    # GIVEN web at 2/3/6 WHEN desired 5 is asked THEN only desired changes
+    decision = decision_for(Action.SCALE_UP, 5)
+    assert decision.kind is DecisionKind.CHANGE
+    assert decision.target == Sizes(2, 5, 6)
+    assert decision.reasons == ()
+    assert not decision.saves_previous_sizes
+
+
+def test_a_request_above_max_size_is_clamped_with_the_reason() -> None:
+    # GIVEN web with max_size 6 WHEN a billion is asked THEN 6, and the reason says so
+    decision = decision_for(Action.SCALE_UP, 1_000_000_000)
+    assert decision.kind is DecisionKind.CHANGE
+    assert decision.target == Sizes(2, 6, 6)
+    assert decision.reasons == ("desired_size 1000000000 clamped to max_size 6",)
+
+
+def test_without_an_inventory_entry_a_request_above_eks_max_size_is_refused() -> None:
+    # GIVEN web not listed in the inventory WHEN 7 is asked of EKS maxSize 6 THEN refused
+    decision = decision_for(Action.SCALE_UP, 7, configured=None)
+    assert decision.kind is DecisionKind.REFUSED
+    assert "above the node group's maxSize 6" in decision.reasons[0]
+
+
+def test_scale_down_never_raises_and_scale_up_with_a_size_never_lowers() -> None:
+    # GIVEN web at desired 3
+    # WHEN scale_down asks for 4 THEN refused
+    down = decision_for(Action.SCALE_DOWN, 4)
+    assert down.kind is DecisionKind.REFUSED
+    assert down.reasons == ("scale_down would raise desired from 3 to 4; use scale_up",)
+    # WHEN scale_up asks for 2 THEN refused
+    up = decision_for(Action.SCALE_UP, 2)
+    assert up.kind is DecisionKind.REFUSED
+    assert up.reasons == ("scale_up would lower desired from 3 to 2; use scale_down",)
+
+
+def test_a_scale_down_below_the_floor_at_the_floor_is_blocked() -> None:
+    # GIVEN web already at its floor 2 WHEN scale_down asks for 0 THEN blocked by the floor
+    decision = decision_for(Action.SCALE_DOWN, 0, current=Sizes(2, 2, 6))
+    assert decision.kind is DecisionKind.BLOCKED
+    assert decision.reasons == (
+        "requested desired_size 0 is below the floor 2; using 2",
+        "already at the floor 2",
+    )
+
+
+def test_a_request_for_the_current_size_needs_no_change() -> None:
+    # GIVEN web at desired 3 WHEN scale_up asks for 3 THEN nothing to do
+    decision = decision_for(Action.SCALE_UP, 3)
+    assert decision.kind is DecisionKind.NO_CHANGE
+    assert decision.reasons == ("the scaling config already has these sizes",)
+
+
+def test_a_decrease_waits_for_the_cooldown_and_an_increase_does_not() -> None:
+    # GIVEN web changed 100 s ago, with a 300 s cooldown
+    recently = NOW - timedelta(seconds=100)
+    # WHEN a decrease is decided THEN it is blocked with the time left
+    down = decision_for(Action.SCALE_DOWN, 2, last_change_at=recently)
+    assert down.kind is DecisionKind.BLOCKED
+    assert down.cooldown_remaining_seconds == 200
+    assert down.target == Sizes(2, 2, 6)
+    # AND an increase goes ahead
+    assert decision_for(Action.SCALE_UP, 4, last_change_at=recently).kind is DecisionKind.CHANGE
+    # AND once the cooldown passed, the decrease goes ahead
+    earlier = NOW - timedelta(seconds=300)
+    assert decision_for(Action.SCALE_DOWN, 2, last_change_at=earlier).kind is DecisionKind.CHANGE
+
+
+def test_a_scale_down_saves_the_sizes_unless_earlier_ones_wait_for_a_restore() -> None:
+    # GIVEN nothing saved WHEN web scales down THEN the current sizes are to be saved
+    first = decision_for(Action.SCALE_DOWN, 2)
+    assert first.kind is DecisionKind.CHANGE
+    assert first.saves_previous_sizes
+    # GIVEN the daytime sizes still waiting WHEN web scales down again THEN they are kept
+    second = decision_for(Action.SCALE_DOWN, 2, saved=DAYTIME)
+    assert not second.saves_previous_sizes
+    assert second.reasons == (
+        "keeping the sizes saved at 2025-06-01T12:30:00Z for the next restore",
+    )
+
+
+@pytest.mark.parametrize("action", [Action.RESTORE, Action.SCALE_UP])
+def test_restore_and_a_size_less_scale_up_put_back_the_saved_desired_size(action: Action) -> None:
+    # GIVEN daytime sizes 2/4/6 saved WHEN restore (or the morning scale_up) is decided
+    decision = decision_for(action, saved=DAYTIME)
+    # THEN desired 4 comes back, and the saved sizes are the ones restored
+    assert decision.kind is DecisionKind.CHANGE
+    assert decision.target == Sizes(2, 4, 6)
+    assert decision.restores == DAYTIME
+    assert decision.reasons == ("restoring the sizes saved at 2025-06-01T12:30:00Z",)
+
+
+def test_a_restore_already_in_place_needs_no_change_but_is_marked_restored() -> None:
+    # GIVEN saved desired 3, which web already has WHEN restore is decided
+    in_place = SavedSizes(Sizes(2, 3, 6), saved_at="2025-06-01T12:30:00Z")
+    decision = decision_for(Action.RESTORE, saved=in_place)
+    # THEN no change, and the saved sizes are to be marked restored
+    assert decision.kind is DecisionKind.NO_CHANGE
+    assert decision.restores == in_place
+
+
+def test_a_restore_is_clamped_to_the_current_limits() -> None:
+    # GIVEN saved desired 9 from before max_size was lowered to 6 WHEN restored THEN 6
+    saved = SavedSizes(Sizes(2, 9, 10), saved_at="2025-06-01T12:30:00Z")
+    decision = decision_for(Action.RESTORE, saved=saved)
+    assert decision.target == Sizes(2, 6, 6)
+    assert decision.reasons[0] == "desired_size 9 clamped to max_size 6"
+
+
+def test_nothing_saved_or_already_restored_needs_no_change() -> None:
+    # GIVEN nothing saved WHEN the morning scale_up comes THEN no change, with the reason
+    nothing = decision_for(Action.SCALE_UP)
+    assert nothing.kind is DecisionKind.NO_CHANGE
+    assert nothing.reasons == ("no sizes were saved before a scale-down; nothing to restore",)
+    # GIVEN the saved sizes already restored WHEN a size-less scale_up comes THEN no change
+    restored = dataclasses.replace(DAYTIME, restored_at="2025-06-02T02:30:00Z")
+    again = decision_for(Action.SCALE_UP, saved=restored)
+    assert again.kind is DecisionKind.NO_CHANGE
+    assert "already restored at 2025-06-02T02:30:00Z" in again.reasons[0]
+    assert again.restores is None
+
+
+def test_cooldown_remaining_counts_whole_seconds_and_never_below_zero() -> None:
+    # GIVEN a 300 s cooldown WHEN the last change was 99.5 s ago, long ago or never
+    # THEN 201 s (rounded up), 0 and 0 are left
+    assert cooldown_remaining(NOW - timedelta(seconds=99.5), 300, NOW) == 201
+    assert cooldown_remaining(NOW - timedelta(hours=1), 300, NOW) == 0
+    assert cooldown_remaining(None, 300, NOW) == 0
