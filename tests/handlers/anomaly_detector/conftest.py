@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from fleet_shared.clock import ManualClock
-from fleet_shared.environment import load_environment
-from fleet_shared.function_services import FunctionServices
 from handlers.anomaly_detector import app
-from handlers.anomaly_detector.environment import AnomalyEnvironment
+from tests.handlers.analytics_services import inject_services
 
 
 @pytest.fixture(autouse=True)
@@ -32,18 +29,6 @@ def detector(
     fake_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> ManualClock:
-    """The handler on the fake clock, with table, topics and inventory in moto.
-
-    Sessions are built once per test; the environment is read per invocation, as a new
-    container would, so a test can change a variable between invocations.
-    """
-    built: list[FunctionServices[AnomalyEnvironment]] = []
-
-    def services() -> FunctionServices[AnomalyEnvironment]:
-        environment = load_environment(AnomalyEnvironment)
-        if not built:
-            built.append(FunctionServices.create(app.FUNCTION.name, environment, clock=fake_clock))
-        return dataclasses.replace(built[0], environment=environment)
-
-    monkeypatch.setattr(app.FUNCTION, "services", services)
+    """The handler on the fake clock, with table, topics and inventory in moto."""
+    inject_services(monkeypatch, app.FUNCTION, fake_clock)
     return fake_clock
