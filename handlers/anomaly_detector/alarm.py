@@ -6,6 +6,7 @@ alarm's account and region, from ANOMALY_LOOKBACK_DAYS before the alarm (at most
 `MAX_POINTS` values at the alarm's period) to one period after it, and reports the findings
 that end within `max(3 periods, 1 hour)` before the alarm: the alarm is then confirmed as
 anomalous. No finding means the alarm fired on a usual value for that time of day and week.
+A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,47 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from fleet_shared.event_parsing import error_result
+from fleet_shared.function_services import FunctionServices
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.sessions import AccountSessions
-from handlers.anomaly_detector.findings import Finding, findings_from
-from handlers.anomaly_detector.models import AlarmEvent, AnomalyEnvironment
-from handlers.anomaly_detector.scan import metric_label
+from fleet_shared.timestamps import iso_z
+from handlers.anomaly_detector.environment import AnomalyEnvironment
+from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
+from handlers.anomaly_detector.models import AlarmEvent
+from handlers.anomaly_detector.scan import TARGET_ERRORS, metric_label
 
 MAX_POINTS = 20_000
+
+
+def confirm_alarm(
+    services: FunctionServices[AnomalyEnvironment], event: AlarmEvent
+) -> dict[str, Any]:
+    """Evaluate the alarm's metrics and alert what is anomalous; the alarm's result (an error
+    result naming the alarm when its account cannot be read)."""
+    summary = alarm_summary(event)
+    try:
+        findings, evaluated = evaluate_alarm(services.sessions, services.environment, event)
+    except TARGET_ERRORS as error:
+        return error_result(error, **summary)
+    if evaluated == 0:
+        return {"status": "skipped", **summary, "reason": "the alarm has no metricStat metric"}
+    reported = raise_alerts(
+        findings,
+        services.state,
+        services.alerts,
+        dedup_days=services.environment.anomaly_dedup_days,
+        now=services.clock.now(),
+        title_prefix=f"Alarm {event.detail.alarm_name} confirmed",
+    )
+    return {
+        "status": "ok",
+        **summary,
+        "anomalous": bool(reported),
+        "anomalies": reported,
+        "alerts": sum(1 for item in reported if item["alerted"]),
+    }
 
 
 def evaluate_alarm(
@@ -69,5 +103,5 @@ def alarm_summary(event: AlarmEvent) -> dict[str, Any]:
         "account_id": event.account,
         "region": event.region,
         "state": event.detail.state.value,
-        "alarm_time": event.detail.state.timestamp.isoformat().replace("+00:00", "Z"),
+        "alarm_time": iso_z(event.detail.state.timestamp),
     }

@@ -20,6 +20,7 @@ from typing import Any
 from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.numeric.robust_anomalies import Anomaly, Detection, severity_for
 from fleet_shared.state_table import StateTable
+from fleet_shared.timestamps import iso_z
 
 SOURCE = "anomaly_detector"
 SHIFT_BUCKET = timedelta(hours=6)
@@ -50,7 +51,7 @@ class Finding:
         if self.kind == "level_shift":
             epoch = datetime(1970, 1, 1, tzinfo=start.tzinfo)
             start = epoch + ((start - epoch) // SHIFT_BUCKET) * SHIFT_BUCKET
-        return f"anomaly/{self.resource}/{self.kind}/{_iso(start)}"
+        return f"anomaly/{self.resource}/{self.kind}/{iso_z(start)}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -60,8 +61,8 @@ class Finding:
             "account_id": self.account_id,
             "region": self.region,
             "kind": self.kind,
-            "start": _iso(self.start),
-            "end": _iso(self.end),
+            "start": iso_z(self.start),
+            "end": iso_z(self.end),
             "samples": self.samples,
             "value": round(self.peak.value, 6),
             "expected": round(self.peak.expected, 6),
@@ -134,10 +135,10 @@ def _alert(finding: Finding, now: datetime, title_prefix: str) -> Alert:
     return Alert.create(
         severity=finding.severity,
         source=SOURCE,
-        title=f"{title_prefix}: {what} {direction} in {finding.label} at {_iso(finding.start)}",
+        title=f"{title_prefix}: {what} {direction} in {finding.label} at {iso_z(finding.start)}",
         detail=(
-            f"{finding.label}: {finding.samples} anomalous sample(s) from {_iso(finding.start)} "
-            f"to {_iso(finding.end)}; strongest {finding.peak.value:.4g} where "
+            f"{finding.label}: {finding.samples} anomalous sample(s) from {iso_z(finding.start)} "
+            f"to {iso_z(finding.end)}; strongest {finding.peak.value:.4g} where "
             f"{finding.peak.expected:.4g} was expected (robust score {finding.peak.score:.1f} "
             f"noise sigmas)."
         ),
@@ -146,7 +147,3 @@ def _alert(finding: Finding, now: datetime, title_prefix: str) -> Alert:
         region=finding.region,
         timestamp=now,
     )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

@@ -1,73 +1,26 @@
-"""Events and environment of the anomaly detector.
+"""The events the anomaly detector accepts, as validated models.
 
-Events: `{"action": "scan"}` (the schedule), the native EventBridge "CloudWatch Alarm State
-Change" event, and `{"action": "detect", "series": [...], "timestamps": [...]}`. The alarm event
-is recognised by its `source` and `detail-type`; the others by `action`.
+- `{"action": "scan"}` (the schedule, every 15 minutes): every configured metric in every member
+  account and region of the inventory, and the daily cost.
+- the EventBridge "CloudWatch Alarm State Change" event: is the alarm's metric anomalous around
+  the alarm time? Recognised by its `detail-type`, parsed with Powertools' `EventBridgeModel`.
+- `{"action": "detect", "series": [...], "timestamps": [...]}`: detection on the given series
+  only, with no alert and no state (for people and other tools).
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json, field_validator, model_validator
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
+from fleet_shared.field_types import AccountId, AwsRegion
+from fleet_shared.numeric.robust_anomalies import MAX_ABS_VALUE
 
-CLUSTER_PLACEHOLDER = "{cluster}"
-"""A dimension value that stands for every cluster of the account and region being scanned."""
-
-
-class MetricSpec(BaseModel):
-    """One metric to scan in every member account and region of the inventory."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    namespace: str = Field(min_length=1)
-    metric: str = Field(min_length=1)
-    dimensions: dict[str, str] = Field(default_factory=dict)
-    stat: str = "Average"
-    period: int = Field(default=3600, ge=60, le=86_400)
-
-    @field_validator("period")
-    @classmethod
-    def _whole_minutes(cls, value: int) -> int:
-        if value % 60:
-            raise ValueError("must be a multiple of 60 seconds")
-        return value
-
-    @property
-    def per_cluster(self) -> bool:
-        """Whether the spec is expanded once per cluster (a dimension is `{cluster}`)."""
-        return CLUSTER_PLACEHOLDER in self.dimensions.values()
-
-
-DEFAULT_METRICS = (
-    MetricSpec(
-        namespace="ContainerInsights",
-        metric="node_cpu_utilization",
-        dimensions={"ClusterName": CLUSTER_PLACEHOLDER},
-        stat="Average",
-        period=3600,
-    ),
-)
-
-
-class AnomalyEnvironment(FunctionEnvironment):
-    """Settings of the detector; all have defaults (see app.py)."""
-
-    anomaly_metrics: Json[list[MetricSpec]] | None = None
-    anomaly_lookback_days: int = Field(default=28, ge=7, le=455)
-    anomaly_recent_hours: int = Field(default=48, ge=1, le=24 * 14)
-    anomaly_cost_enabled: BoolFlag = True
-    anomaly_cost_recent_days: int = Field(default=3, ge=1, le=14)
-    anomaly_dedup_days: int = Field(default=7, ge=1, le=90)
-
-    def metrics(self) -> tuple[MetricSpec, ...]:
-        """ANOMALY_METRICS, or the Container Insights node CPU of every cluster."""
-        return DEFAULT_METRICS if self.anomaly_metrics is None else tuple(self.anomaly_metrics)
+ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 
 
 class ActionEvent(BaseModel):
@@ -85,15 +38,19 @@ class ScanRequest(BaseModel):
 
 
 class DetectRequest(BaseModel):
-    """`{"action": "detect", "series": [numbers or null], "timestamps": [ISO 8601]}`."""
+    """`{"action": "detect", "series": [numbers or null], "timestamps": [ISO 8601]}`.
+
+    Values are limited to +-2**360, CloudWatch's own limit for a metric value, so every number of
+    the result is finite.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["detect"]
     series: list[float | None] = Field(min_length=1, max_length=100_000)
     timestamps: list[datetime] = Field(min_length=1, max_length=100_000)
-    point_threshold: float = Field(default=5.0, gt=0)
-    shift_threshold: float = Field(default=4.0, gt=0)
+    point_threshold: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    shift_threshold: float = Field(default=4.0, gt=0, allow_inf_nan=False)
 
     @field_validator("series")
     @classmethod
@@ -101,6 +58,8 @@ class DetectRequest(BaseModel):
         for position, value in enumerate(values):
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"value {position} is not a finite number")
+            if value is not None and abs(value) > MAX_ABS_VALUE:
+                raise ValueError(f"value {position} is beyond +-2**360 (CloudWatch's limit)")
         return values
 
     @field_validator("timestamps")
@@ -121,9 +80,7 @@ class DetectRequest(BaseModel):
 
 
 class AlarmMetric(BaseModel):
-    """`detail.configuration.metrics[].metricStat` of an alarm event."""
-
-    model_config = ConfigDict(populate_by_name=True)
+    """`detail.configuration.metrics[].metricStat.metric` of an alarm event."""
 
     namespace: str
     name: str
@@ -131,42 +88,59 @@ class AlarmMetric(BaseModel):
 
 
 class AlarmMetricStat(BaseModel):
+    """A metric query's metric, period and statistic."""
+
     metric: AlarmMetric
     period: int = Field(ge=1)
     stat: str
 
 
 class AlarmMetricQuery(BaseModel):
+    """One query of the alarm; metric-math queries have no `metricStat`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
     id: str
     metric_stat: AlarmMetricStat | None = Field(default=None, alias="metricStat")
     return_data: bool = Field(default=True, alias="returnData")
 
 
 class AlarmConfiguration(BaseModel):
+    """The alarm's metric queries."""
+
     metrics: list[AlarmMetricQuery] = Field(default_factory=list)
 
 
 class AlarmState(BaseModel):
+    """The state the alarm went to, and when."""
+
     value: str
     timestamp: datetime
 
 
 class AlarmDetail(BaseModel):
+    """`detail` of a "CloudWatch Alarm State Change" event (the fields used here)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
     alarm_name: str = Field(alias="alarmName")
     state: AlarmState
     configuration: AlarmConfiguration
 
 
-class AlarmEvent(BaseModel):
-    """The EventBridge "CloudWatch Alarm State Change" event (fields used here)."""
+class AlarmEvent(EventBridgeModel):
+    """The EventBridge "CloudWatch Alarm State Change" event with its typed `detail`."""
 
     source: Literal["aws.cloudwatch"]
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
     account: AccountId
     region: AwsRegion
-    detail: AlarmDetail
+    detail: AlarmDetail  # type: ignore[assignment]  # typed, where the base takes any dict
 
 
-def is_alarm_event(event: Any) -> bool:
+AnomalyRequest = ScanRequest | DetectRequest | AlarmEvent
+
+
+def is_alarm_event(event: object) -> bool:
     """Whether `event` looks like an alarm state change (then it is validated as one)."""
-    return isinstance(event, dict) and event.get("detail-type") == "CloudWatch Alarm State Change"
+    return isinstance(event, dict) and event.get("detail-type") == ALARM_DETAIL_TYPE

@@ -5,6 +5,8 @@ weekday) up to the last complete period, at the metric's period (one request per
 start and end aligned to it). Findings count when they end within the last
 ANOMALY_RECENT_HOURS (metrics) or ANOMALY_COST_RECENT_DAYS (cost); older ones were the business
 of earlier scans. All metrics of one account and region are read in one GetMetricData request.
+An account and region that cannot be read is reported and the others go on; each finding is
+alerted once (`findings.raise_alerts`).
 """
 
 from __future__ import annotations
@@ -16,14 +18,45 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.cost_explorer import CE_REGION, cost_and_usage
 from fleet_shared.exceptions import FleetError
+from fleet_shared.function_services import FunctionServices
 from fleet_shared.inventory import Cluster, FleetInventory
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.sessions import AccountSessions
-from handlers.anomaly_detector.findings import Finding, findings_from
-from handlers.anomaly_detector.models import CLUSTER_PLACEHOLDER, AnomalyEnvironment, MetricSpec
+from handlers.anomaly_detector.environment import (
+    CLUSTER_PLACEHOLDER,
+    AnomalyEnvironment,
+    MetricSpec,
+)
+from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
 
 TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
+
+
+def scan_fleet(services: FunctionServices[AnomalyEnvironment]) -> dict[str, Any]:
+    """Scan every metric target and the daily cost, alert new findings; the scan's result."""
+    environment = services.environment
+    now = services.clock.now()
+    state, alerts = services.state, services.alerts
+    findings, evaluated, errors = scan_metrics(
+        services.sessions, environment, services.inventory(), now
+    )
+    if environment.anomaly_cost_enabled:
+        try:
+            findings.extend(scan_cost(services.sessions, environment, now))
+            evaluated += 1
+        except TARGET_ERRORS as error:
+            errors.append({"target": "cost", "error": str(error)})
+    reported = raise_alerts(
+        findings, state, alerts, dedup_days=environment.anomaly_dedup_days, now=now
+    )
+    return {
+        "status": "ok" if not errors else "partial",
+        "evaluated": evaluated,
+        "anomalies": reported,
+        "alerts": sum(1 for item in reported if item["alerted"]),
+        "errors": errors,
+    }
 
 
 def metric_label(namespace: str, metric: str, dimensions: dict[str, str]) -> str:

@@ -37,14 +37,15 @@ from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import Cluster
 from fleet_shared.metric_data import MetricQuery, get_metric_series
 from fleet_shared.sessions import AccountSessions
+from fleet_shared.timestamps import iso_z
 from handlers.demand_forecaster.capacity import (
     InstanceCapacity,
     LiveNodeGroup,
     instance_capacities,
     live_node_groups,
 )
+from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.holt_winters import HoltWinters, fit
-from handlers.demand_forecaster.models import ForecasterEnvironment
 
 NAMESPACE = "ContainerInsights"
 PERIOD_SECONDS = 3600
@@ -125,7 +126,7 @@ def forecast_cluster(
         "account_id": account_id,
         "region": region,
         "cluster": cluster.name,
-        "generated_at": _iso(now),
+        "generated_at": iso_z(now),
         "horizon_minutes": horizon_minutes,
         "step_minutes": PERIOD_SECONDS // 60,
         "unit": "vCPU",
@@ -133,8 +134,8 @@ def forecast_cluster(
         "confidence": round(_confidence(mean, lower, upper), 4),
         "model": _model_summary(model, len(series), observed),
         "history": {
-            "start": _iso(demand.index[0].to_pydatetime()),
-            "last_observation": _iso(last.to_pydatetime()),
+            "start": iso_z(demand.index[0].to_pydatetime()),
+            "last_observation": iso_z(last.to_pydatetime()),
             "latest_demand_vcpu": round(float(demand.iloc[-1]), 4),
             "peak_demand_vcpu": round(float(demand.max()), 4),
             "latest_running_pods": None if pods.empty else round(float(pods.iloc[-1]), 1),
@@ -142,7 +143,7 @@ def forecast_cluster(
         },
         "forecast": [
             {
-                "timestamp": _iso(moment),
+                "timestamp": iso_z(moment),
                 "demand_vcpu": round(float(m), 4),
                 "lower_vcpu": round(float(lo), 4),
                 "upper_vcpu": round(float(hi), 4),
@@ -248,7 +249,3 @@ def _model_summary(model: HoltWinters, hours: int, observed: int) -> dict[str, A
         "fitted_mape_percent": round(model.fitted_mape, 3),
         "seasonal_naive_mape_percent": round(model.seasonal_naive_mape, 3),
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

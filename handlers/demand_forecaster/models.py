@@ -1,4 +1,4 @@
-"""The events the demand forecaster accepts, and its environment.
+"""The events the demand forecaster accepts, as validated models.
 
 Two actions: `forecast` for one cluster (the eks_scaler invokes it synchronously and uses the
 result as is) and `forecast_fleet` for every cluster of the inventory (the hourly schedule).
@@ -11,24 +11,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import AccountId, AwsRegion
 
 MAX_HORIZON_MINUTES = 2880
 """Two days: beyond that the interval is too wide to size node groups with."""
-
-
-class ForecasterEnvironment(FunctionEnvironment):
-    """DATA_BUCKET_NAME (the inventory) is required; the FORECAST_* settings have defaults."""
-
-    data_bucket_name: str
-    forecast_history_days: int = Field(default=14, ge=3, le=63)
-    """Days of hourly history read from CloudWatch (two weeks or more enable the weekly season;
-    63 days is how long CloudWatch keeps 5-minute data, hourly data is kept longer)."""
-    forecast_target_utilisation: float = Field(default=0.7, gt=0.0, le=1.0)
-    """CPU utilisation the recommended node counts aim at, at the interval's upper bound."""
-    forecast_interval: float = Field(default=0.9, gt=0.5, lt=1.0)
-    """Central probability of the prediction interval."""
 
 
 class ActionEvent(BaseModel):

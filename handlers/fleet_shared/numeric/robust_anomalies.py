@@ -48,6 +48,10 @@ Thresholds (in noise standard deviations) and severities:
 5 rather than the textbook 3.5 for points: a scan looks at many metrics every 15 minutes, and at
 3.5 Gaussian noise alone exceeds the threshold about once per 2,000 points; at 5, once per
 1.7 million. A shift is a median of a whole window, far less noisy than one point, so 4 suffices.
+
+Every number of a `Detection` is finite: a score whose noise scale is 0 is capped at
++-`MAX_SCORE`, and values are limited to +-`MAX_ABS_VALUE` (CloudWatch's own limit for a metric
+value), within which no difference, median or window sum of the method can overflow.
 """
 
 from __future__ import annotations
@@ -60,12 +64,16 @@ import numpy as np
 import pandas as pd
 
 from fleet_shared.alerts import Severity
+from fleet_shared.timestamps import iso_z
 
 POINT_THRESHOLD = 5.0
 SHIFT_THRESHOLD = 4.0
 CRITICAL_THRESHOLD = 10.0
 MAX_SCORE = 1000.0
 """Scores are capped here (a deviation from a constant series has an infinite z-score)."""
+MAX_ABS_VALUE = 2.0**360
+"""The largest magnitude a value may have: CloudWatch's limit for a metric value. Beyond it the
+difference of two values can exceed the largest float, and the noise scale becomes infinite."""
 
 MIN_POINTS = 8
 """Fewer values than this give no anomalies: there is no noise level to compare with."""
@@ -96,7 +104,7 @@ class Anomaly:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form, timestamp in ISO 8601 UTC."""
         return {
-            "timestamp": self.timestamp.isoformat().replace("+00:00", "Z"),
+            "timestamp": iso_z(self.timestamp),
             "kind": self.kind,
             "value": round(self.value, 6),
             "expected": round(self.expected, 6),
@@ -221,9 +229,16 @@ def detect_anomalies(
 
     `values` and `timestamps` are sequences of the same length; missing values (NaN) are ignored.
     `time_zone` (an IANA name) is the calendar of the seasonal profile. Anomalies are returned in
-    time order.
+    time order. Raises ValueError for a value beyond +-`MAX_ABS_VALUE` (infinities included).
     """
     series = to_series(values, timestamps)
+    out_of_range = np.flatnonzero(np.abs(series.to_numpy()) > MAX_ABS_VALUE)
+    if out_of_range.size:
+        position = int(out_of_range[0])
+        raise ValueError(
+            f"value {float(series.iloc[position])!r} at {iso_z(series.index[position])} is beyond "
+            "+-2**360, the largest magnitude the detector computes with"
+        )
     if len(series) < MIN_POINTS:
         return Detection((), (), 0.0, len(series))
     residual, removed = seasonal_residual(series, time_zone)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +14,6 @@ import pytest
 import requests
 
 from fleet_shared.clock import ManualClock
-from handlers.anomaly_detector import app
 from handlers.anomaly_detector.app import lambda_handler
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.anomaly_detector.anomaly_series import seasonal_series
@@ -24,23 +22,6 @@ from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION
 DENIED_ACCOUNT_ID = "333333333333"
 CLUSTER_ZONE = ZoneInfo("Asia/Kolkata")
 CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
-
-
-@pytest.fixture
-def detector(
-    *,
-    fleet_environment: dict[str, str],
-    inventory_in_s3: dict[str, Any],
-    state_table: Any,
-    alert_inbox: Any,
-    fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[ManualClock]:
-    """The handler with a fresh runtime on the fake clock, with table, topics and inventory."""
-    monkeypatch.setattr(app, "CLOCK", fake_clock)
-    app.runtime.cache_clear()
-    yield fake_clock
-    app.runtime.cache_clear()
 
 
 def last_hour(clock: ManualClock) -> datetime:
@@ -304,15 +285,11 @@ NOW = datetime(2025, 6, 2, tzinfo=UTC).isoformat()
         ({"action": "detect", "series": ["high"], "timestamps": [NOW]}, "series[0]"),
         ({"action": "detect", "series": [], "timestamps": []}, "series"),
         (
-            {
-                "detail-type": "CloudWatch Alarm State Change",
-                "source": "aws.cloudwatch",
-                "account": "123",
-                "region": REGION,
-                "detail": {},
-            },
-            "account",
+            {"action": "detect", "series": [1.7e308, -1.7e308], "timestamps": [NOW, NOW]},
+            "series",
         ),
+        ({**alarm_event(datetime(2025, 6, 2, tzinfo=UTC)), "account": "123"}, "account"),
+        ({**alarm_event(datetime(2025, 6, 2, tzinfo=UTC)), "detail": {}}, "detail.alarmName"),
     ],
 )
 def test_bad_input_is_refused_naming_the_field(
@@ -323,6 +300,28 @@ def test_bad_input_is_refused_naming_the_field(
     assert result["status"] == "error"
     assert f"invalid event: {field}:" in result["error"]
     assert alert_inbox.receive() == []
+
+
+def test_detect_near_cloudwatch_value_limit_returns_only_finite_numbers(
+    lambda_context: Any,
+) -> None:
+    # GIVEN a seasonal series scaled to values near 2**356, CloudWatch's range being +-2**360,
+    # with one spike
+    timestamps, values = seasonal_series(np.random.default_rng(10), days=28)
+    values[400] += 20.0
+    event = {
+        "action": "detect",
+        "series": [float(v) * 2.0**350 for v in values],
+        "timestamps": [t.isoformat() for t in timestamps],
+    }
+    # WHEN detected
+    result = lambda_handler(event, lambda_context)
+    # THEN the result is standard JSON with a real noise level, and the spike is found
+    json.dumps(result, allow_nan=False)
+    assert 0 < result["noise_sigma"] < 2.0**360
+    assert [a["timestamp"] for a in result["anomalies"]] == [
+        timestamps[400].isoformat().replace("+00:00", "Z")
+    ]
 
 
 def test_invalid_metric_list_is_a_configuration_error(

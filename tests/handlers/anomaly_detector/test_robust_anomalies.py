@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 
 from fleet_shared.alerts import Severity
 from fleet_shared.numeric.robust_anomalies import (
+    MAX_ABS_VALUE,
+    MAX_SCORE,
     detect_anomalies,
     modified_z_scores,
     severity_for,
@@ -112,6 +116,29 @@ def test_constant_series_reports_any_departure_and_nothing_else() -> None:
     # WHEN it is scanned THEN only that value is reported, with a capped score
     anomalies = detect_anomalies(values, timestamps).anomalies
     assert [a.index for a in anomalies if a.kind == "point"] == [30]
+    assert all(0 < a.score <= MAX_SCORE for a in anomalies)
+
+
+def test_values_beyond_the_cloudwatch_limit_are_refused_instead_of_giving_infinities() -> None:
+    # GIVEN values whose differences exceed the largest float (sigma would be infinite)
+    timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(20)]
+    values = [1.7e308, -1.7e308] * 10
+    # WHEN scanned THEN the first value out of range is named
+    with pytest.raises(ValueError, match=r"value 1\.7e\+308 at 2025-05-01T00:00:00Z is beyond"):
+        detect_anomalies(values, timestamps)
+
+
+def test_values_at_the_limit_give_finite_noise_and_scores() -> None:
+    # GIVEN values alternating between the two ends of the accepted range, with one zero
+    timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(40)]
+    values = [MAX_ABS_VALUE, -MAX_ABS_VALUE] * 20
+    values[25] = 0.0
+    # WHEN scanned THEN the noise level and every number of every anomaly are finite
+    detection = detect_anomalies(values, timestamps)
+    assert math.isfinite(detection.noise_sigma)
+    assert detection.noise_sigma > 0
+    for anomaly in detection.anomalies:
+        assert all(map(math.isfinite, (anomaly.value, anomaly.expected, anomaly.score)))
 
 
 def test_short_or_missing_values_give_no_anomaly() -> None:

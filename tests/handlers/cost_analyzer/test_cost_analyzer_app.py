@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,8 +18,10 @@ from botocore.awsrequest import AWSResponse
 from benchmarks.cost_cur import generated_cur
 from fleet_shared.clock import ManualClock
 from handlers.cost_analyzer import app
+from handlers.cost_analyzer.analysis import CostServices
 from handlers.cost_analyzer.app import lambda_handler
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
+from tests.handlers.analytics_services import inject_services
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
     HUB_ACCOUNT_ID,
@@ -35,6 +36,13 @@ RDS = "Amazon Relational Database Service"
 DENIED_ACCOUNT_ID = "333333333333"
 
 
+class InstantCostServices(CostServices):
+    """The analyzer's services with no pause between polls."""
+
+    def pause(self, seconds: float) -> None:
+        """Poll again at once: moto answers every query at once."""
+
+
 @pytest.fixture
 def analyzer(
     *,
@@ -44,19 +52,16 @@ def analyzer(
     alert_inbox: Any,
     fake_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[ManualClock]:
+) -> ManualClock:
     """The handler on the fake clock, with no pauses; moto's logs accept the clock's events."""
-    monkeypatch.setattr(app, "CLOCK", fake_clock)
-    monkeypatch.setattr(app, "SLEEP", lambda seconds: None)
+    inject_services(monkeypatch, app.FUNCTION, fake_clock, InstantCostServices)
     monkeypatch.setattr(moto.logs.models, "utcnow", lambda: fake_clock.now().replace(tzinfo=None))
-    app.runtime.cache_clear()
-    yield fake_clock
-    app.runtime.cache_clear()
+    return fake_clock
 
 
 def stub_cost_forecast(amount: float) -> None:
     """Answer GetCostForecast (moto does not implement it) on the handler's own CE client."""
-    ce = app.runtime().sessions.hub_client("ce", "us-east-1")
+    ce = app.FUNCTION.services().sessions.hub_client("ce", "us-east-1")
 
     def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         return AWSResponse("https://ce.us-east-1.amazonaws.com", 200, {}, None), {
@@ -219,6 +224,28 @@ def test_daily_analysis_writes_the_report_and_alerts(
     # WHEN it runs again the same day THEN the anomalies are not alerted twice
     queue_cost_explorer(today, ec2_last_day=400.0)
     lambda_handler({"action": "analyze"}, lambda_context)
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def test_anomaly_alert_sns_refuses_is_listed_and_the_summary_still_sent(
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    fleet_environment: dict[str, str],
+) -> None:
+    # GIVEN an EC2 jump on the last day, and the warning topic gone from SNS
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=400.0)
+    stub_cost_forecast(2_000.0)
+    boto3.client("sns", region_name=REGION).delete_topic(
+        TopicArn=fleet_environment["ALERT_TOPIC_ARN"]
+    )
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN each anomaly's lost alert is an error of section `alerts`, and the info summary is sent
+    lost = [error for error in result["errors"] if error["section"] == "alerts"]
+    assert len(lost) == result["anomalies"] == 3
+    assert {error["error"] for error in lost} == {"alert not published"}
+    assert result["alerts"] == 1
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from fleet_shared.clock import ManualClock
 from handlers.demand_forecaster import app
 from handlers.demand_forecaster.app import lambda_handler
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
+from tests.handlers.analytics_services import inject_services
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
     MEMBER_ACCOUNT_ID,
@@ -84,13 +84,11 @@ def forecaster(
     inventory_in_s3: dict[str, Any],
     fake_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[ManualClock]:
-    """The handler with a fresh runtime on the fake clock, in moto, with the inventory."""
+) -> ManualClock:
+    """The handler on the fake clock, in moto, with the inventory."""
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # only instance types are needed
-    monkeypatch.setattr(app, "CLOCK", fake_clock)
-    app.runtime.cache_clear()
-    yield fake_clock
-    app.runtime.cache_clear()
+    inject_services(monkeypatch, app.FUNCTION, fake_clock)
+    return fake_clock
 
 
 def demand(seed: int, scale: float = 0.1) -> np.ndarray:
@@ -161,6 +159,23 @@ def test_demand_above_capacity_is_capped_at_max_size_and_alerted_by_the_fleet_ru
     [alert] = alert_inbox.receive()
     assert alert.alert["severity"] == "warning"
     assert alert.alert["resource"] == f"{MEMBER_ACCOUNT_ID}/{REGION}/dev-apps/system"
+    saved = state_table.get_value(f"forecast/{MEMBER_ACCOUNT_ID}/{REGION}/dev-apps", "latest")
+    assert saved["recommendation"] == cluster["recommendation"]
+
+
+def test_unpublished_shortfall_alert_is_listed_and_the_forecast_still_saved(
+    forecaster: ManualClock, lambda_context: Any, state_table: Any
+) -> None:
+    # GIVEN a cluster that needs more than its 4 nodes, and no alert topic in SNS
+    member = member_session(MEMBER_ACCOUNT_ID)
+    create_cluster(member, "dev-apps")
+    put_history(member, "dev-apps", forecaster, demand(2, scale=1.0), nodes=4)
+    # WHEN the scheduled fleet forecast runs
+    result = lambda_handler({"action": "forecast_fleet", "horizon_minutes": 180}, lambda_context)
+    # THEN the cluster is forecast, the lost alert is listed, and the forecast is saved
+    assert (result["status"], result["alerts"]) == ("ok", 0)
+    [cluster] = result["clusters"]
+    assert cluster["errors"] == [{"node_group": "system", "error": "alert not published"}]
     saved = state_table.get_value(f"forecast/{MEMBER_ACCOUNT_ID}/{REGION}/dev-apps", "latest")
     assert saved["recommendation"] == cluster["recommendation"]
 

@@ -1,0 +1,103 @@
+"""The anomaly detector's environment, read once per container (docs/functions/anomaly_detector.md
+is generated from these descriptions)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
+
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.field_types import Arn, BoolFlag
+
+CLUSTER_PLACEHOLDER = "{cluster}"
+"""A dimension value that stands for every cluster of the account and region being scanned."""
+
+
+class MetricSpec(BaseModel):
+    """One metric to scan in every member account and region of the inventory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespace: str = Field(min_length=1)
+    metric: str = Field(min_length=1)
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    stat: str = "Average"
+    period: int = Field(default=3600, ge=60, le=86_400)
+
+    @field_validator("period")
+    @classmethod
+    def _whole_minutes(cls, value: int) -> int:
+        if value % 60:
+            raise ValueError("must be a multiple of 60 seconds")
+        return value
+
+    @property
+    def per_cluster(self) -> bool:
+        """Whether the spec is expanded once per cluster (a dimension is `{cluster}`)."""
+        return CLUSTER_PLACEHOLDER in self.dimensions.values()
+
+
+DEFAULT_METRICS = (
+    MetricSpec(
+        namespace="ContainerInsights",
+        metric="node_cpu_utilization",
+        dimensions={"ClusterName": CLUSTER_PLACEHOLDER},
+        stat="Average",
+        period=3600,
+    ),
+)
+
+
+class AnomalyEnvironment(FunctionEnvironment):
+    """What the detector needs; the tables, topics and bucket only for scan and alarm events,
+    so the `detect` action works with none of them."""
+
+    state_table_name: str | None = Field(
+        default=None,
+        description="Claims of raised anomalies, so each is alerted once (scan and alarm events).",
+    )
+    alert_topic_arn: Arn | None = Field(
+        default=None,
+        description="Where warning alerts go, and other severities without their own topic "
+        "(scan and alarm events).",
+    )
+    data_bucket_name: str | None = Field(
+        default=None,
+        description="The data bucket holding the fleet inventory (scan events).",
+    )
+    member_role_name: str | None = Field(
+        default=None, description="The role assumed in each member account to read its metrics."
+    )
+    anomaly_metrics: Json[list[MetricSpec]] | None = Field(
+        default=None,
+        description='JSON list of `{"namespace", "metric", "dimensions", "stat" (Average), '
+        '"period" (3600)}` scanned in every member account and region; a dimension value '
+        "`{cluster}` expands to every cluster there. Unset: Container Insights "
+        "`node_cpu_utilization` per `ClusterName`, hourly.",
+    )
+    anomaly_lookback_days: int = Field(
+        default=28, ge=7, le=455, description="Days of history read per series (7-455)."
+    )
+    anomaly_recent_hours: int = Field(
+        default=48,
+        ge=1,
+        le=24 * 14,
+        description="Metric findings that ended earlier than this many hours ago are not "
+        "reported (1-336).",
+    )
+    anomaly_cost_enabled: BoolFlag = Field(
+        default=True, description="Whether the scan also looks at the daily cost."
+    )
+    anomaly_cost_recent_days: int = Field(
+        default=3,
+        ge=1,
+        le=14,
+        description="The same window for daily cost, in days, since Cost Explorer lags a day "
+        "(1-14).",
+    )
+    anomaly_dedup_days: int = Field(
+        default=7, ge=1, le=90, description="How long a raised anomaly stays claimed (1-90 days)."
+    )
+
+    def metrics(self) -> tuple[MetricSpec, ...]:
+        """ANOMALY_METRICS, or the Container Insights node CPU of every cluster."""
+        return DEFAULT_METRICS if self.anomaly_metrics is None else tuple(self.anomaly_metrics)

@@ -1,0 +1,92 @@
+"""The cost analyzer's environment, read once per container (docs/functions/cost_analyzer.md is
+generated from these descriptions)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.field_types import Arn
+
+
+class CostEnvironment(FunctionEnvironment):
+    """The data bucket is required (reports, inventory, and the CUR by default); the rest has
+    defaults or turns its part off when unset."""
+
+    data_bucket_name: str = Field(
+        description="Where the reports go; it holds the fleet inventory and, by default, the CUR."
+    )
+    member_role_name: str | None = Field(
+        default=None,
+        description="The role assumed in each member account to read its node utilisation.",
+    )
+    state_table_name: str | None = Field(
+        default=None,
+        description="Claims of alerted cost anomalies (without it every run alerts its anomalies).",
+    )
+    alert_topic_arn: Arn | None = Field(
+        default=None,
+        description="Where anomaly warnings go, and the info summary unless "
+        "`ALERT_TOPIC_INFO_ARN` is set (no alerts when unset).",
+    )
+    cost_query_engine: Literal["pandas", "athena"] = Field(
+        default="pandas",
+        description="How the CUR is read: `pandas` in the function, or `athena`.",
+    )
+    cost_cur_bucket: str | None = Field(
+        default=None, description="The bucket holding the CUR files (default: the data bucket)."
+    )
+    cost_cur_prefix: str = Field(default="cur/", description="The key prefix of the CUR files.")
+    athena_workgroup: str | None = Field(
+        default=None, description="The Athena workgroup of the queries (required for `athena`)."
+    )
+    cost_athena_database: str | None = Field(
+        default=None, description="The Glue database of the CUR table (required for `athena`)."
+    )
+    cost_athena_table: str | None = Field(
+        default=None, description="The CUR table (required for `athena`)."
+    )
+    cost_athena_output: str | None = Field(
+        default=None,
+        description="The s3:// location of Athena's results, when the workgroup sets none.",
+    )
+    cost_lookback_days: int = Field(
+        default=30, ge=7, le=90, description="Days of cost, CUR and utilisation analysed (7-90)."
+    )
+    cost_top_resources: int = Field(
+        default=20, ge=1, le=1000, description="Resources listed by cost in the detail (1-1000)."
+    )
+    cost_function_prefix: str = Field(
+        default="lf-", description="Name prefix of the fleet's functions checked for memory."
+    )
+    cost_lambda_log_days: int = Field(
+        default=7,
+        ge=1,
+        le=30,
+        description="Days of REPORT log lines read per function for its memory (1-30).",
+    )
+    cost_node_utilisation_threshold: float = Field(
+        default=0.3,
+        gt=0.0,
+        lt=1.0,
+        description="Average node CPU utilisation (0-1) under which a cluster is reported as "
+        "under-used.",
+    )
+    cost_anomaly_recent_days: int = Field(
+        default=3,
+        ge=1,
+        le=14,
+        description="Anomalies on the last this many days are reported and alerted (1-14).",
+    )
+    cost_anomaly_min_daily_usd: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Groups whose daily cost averages less (USD) are not checked for anomalies.",
+    )
+
+    @property
+    def cur_bucket(self) -> str:
+        """COST_CUR_BUCKET, or the data bucket."""
+        return self.cost_cur_bucket or self.data_bucket_name

@@ -1,0 +1,141 @@
+"""The two requests: one cluster of the inventory, or every cluster of it.
+
+`forecast_fleet` forecasts the clusters one at a time; a cluster that fails is reported and the
+others go on. Each result is saved in the state table (key `forecast/<account>/<region>/<cluster>`,
+value `latest`, kept `FORECAST_TTL_SECONDS`) when STATE_TABLE_NAME is set, and a node group whose
+forecast needs more than its max_size raises a warning alert when ALERT_TOPIC_ARN is set. The
+forecast stands when saving or an alert fails: that is listed under the cluster's `errors`.
+Nothing is changed in any account: the forecaster only reads, so dry run does not apply.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.alerts import Alert, Severity
+from fleet_shared.event_parsing import error_result
+from fleet_shared.exceptions import EventValidationError, FleetError
+from fleet_shared.function_services import FunctionServices
+from handlers.demand_forecaster.environment import ForecasterEnvironment
+from handlers.demand_forecaster.forecast import forecast_cluster
+from handlers.demand_forecaster.holt_winters import InsufficientHistoryError
+from handlers.demand_forecaster.models import FleetForecastRequest, ForecastRequest
+
+SOURCE = "demand_forecaster"
+FORECAST_TTL_SECONDS = 6 * 3600
+_TARGET_ERRORS = (FleetError, ClientError, BotoCoreError, InsufficientHistoryError)
+
+ForecasterServices = FunctionServices[ForecasterEnvironment]
+
+
+def forecast_one(
+    services: ForecasterServices, request: ForecastRequest, logger: Any
+) -> dict[str, Any]:
+    """The forecast of the requested cluster, or an error result naming it."""
+    cluster = services.inventory().find_cluster(request.account_id, request.region, request.cluster)
+    if cluster is None:
+        raise EventValidationError(
+            "cluster",
+            f"no cluster {request.cluster!r} in account {request.account_id} region "
+            f"{request.region} of the fleet inventory",
+        )
+    try:
+        return forecast_cluster(
+            services.sessions,
+            services.environment,
+            account_id=request.account_id,
+            cluster=cluster,
+            horizon_minutes=request.horizon_minutes,
+            now=services.clock.now(),
+        )
+    except _TARGET_ERRORS as error:
+        logger.warning("forecast failed", extra={"cluster": cluster.name, "error": str(error)})
+        return error_result(
+            error, account_id=request.account_id, region=request.region, cluster=cluster.name
+        )
+
+
+def forecast_fleet(
+    services: ForecasterServices, request: FleetForecastRequest, logger: Any
+) -> dict[str, Any]:
+    """A summary per cluster of the inventory, each forecast saved and its shortfalls alerted."""
+    environment = services.environment
+    results: list[dict[str, Any]] = []
+    alerts = 0
+    for member, cluster in services.inventory().clusters():
+        target = {"account_id": member.account_id, "region": cluster.region}
+        try:
+            result = forecast_cluster(
+                services.sessions,
+                environment,
+                account_id=member.account_id,
+                cluster=cluster,
+                horizon_minutes=request.horizon_minutes,
+                now=services.clock.now(),
+            )
+        except _TARGET_ERRORS as error:
+            logger.warning("forecast failed", extra={"cluster": cluster.name, "error": str(error)})
+            results.append(error_result(error, **target, cluster=cluster.name))
+            continue
+        summary = {
+            "status": "ok",
+            **target,
+            "cluster": cluster.name,
+            "confidence": result["confidence"],
+            "recommendation": result["recommendation"],
+            "errors": list(result["errors"]),
+        }
+        if environment.state_table_name:
+            key = f"forecast/{member.account_id}/{cluster.region}/{cluster.name}"
+            try:
+                services.state.put_value(key, "latest", result, ttl_seconds=FORECAST_TTL_SECONDS)
+            except (ClientError, BotoCoreError) as error:
+                summary["errors"].append({"node_group": None, "error": f"saving: {error}"})
+        if environment.alert_topic_arn:
+            for node_group, alert in shortfall_alerts(result, services.clock.now()):
+                if services.alerts.publish_or_log(alert, logger) is None:
+                    summary["errors"].append(
+                        {"node_group": node_group, "error": "alert not published"}
+                    )
+                else:
+                    alerts += 1
+        results.append(summary)
+    failed = sum(1 for r in results if r["status"] == "error")
+    return {
+        "status": "ok" if failed == 0 else "partial",
+        "horizon_minutes": request.horizon_minutes,
+        "clusters": results,
+        "failed": failed,
+        "alerts": alerts,
+    }
+
+
+def shortfall_alerts(result: dict[str, Any], now: datetime) -> list[tuple[str, Alert]]:
+    """A warning per node group whose peak forecast need is above its max_size, with the node
+    group's name."""
+    alerts: list[tuple[str, Alert]] = []
+    recommended = {item["name"]: item["desired_size"] for item in result["recommendation"]}
+    for group in result["node_groups"]:
+        if group["peak_nodes_needed"] <= recommended[group["name"]]:
+            continue
+        resource = f"{result['account_id']}/{result['region']}/{result['cluster']}/{group['name']}"
+        alert = Alert.create(
+            severity=Severity.WARNING,
+            source=SOURCE,
+            title=f"Forecast demand exceeds max size of {result['cluster']}/{group['name']}",
+            detail=(
+                f"The next {result['horizon_minutes']} minutes need up to "
+                f"{group['peak_nodes_needed']} nodes of {group['instance_type']}; the node "
+                f"group stops at {recommended[group['name']]} (forecast confidence "
+                f"{result['confidence']:.2f})."
+            ),
+            resource=resource,
+            account_id=result["account_id"],
+            region=result["region"],
+            timestamp=now,
+        )
+        alerts.append((group["name"], alert))
+    return alerts

@@ -1,0 +1,54 @@
+"""The demand forecaster's environment, read once per container
+(docs/functions/demand_forecaster.md is generated from these descriptions)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.field_types import Arn
+
+
+class ForecasterEnvironment(FunctionEnvironment):
+    """The inventory's bucket is required; saving and alerting are on when their variable is
+    set, and the FORECAST_* settings have defaults."""
+
+    data_bucket_name: str = Field(
+        description="The data bucket holding the fleet inventory, which names the clusters and "
+        "their node groups' floors."
+    )
+    member_role_name: str | None = Field(
+        default=None,
+        description="The role assumed in each member account (required for member clusters).",
+    )
+    state_table_name: str | None = Field(
+        default=None,
+        description="Where `forecast_fleet` saves each cluster's latest forecast for the scaler "
+        "(not saved when unset).",
+    )
+    alert_topic_arn: Arn | None = Field(
+        default=None,
+        description="Where `forecast_fleet` sends capacity-shortfall warnings (no alert when "
+        "unset).",
+    )
+    # 63 days is how long CloudWatch keeps 5-minute data; hourly data is kept longer.
+    forecast_history_days: int = Field(
+        default=14,
+        ge=3,
+        le=63,
+        description="Days of hourly Container Insights history read (3-63); two weeks or more "
+        "enable the weekly season.",
+    )
+    forecast_target_utilisation: float = Field(
+        default=0.7,
+        gt=0.0,
+        le=1.0,
+        description="CPU utilisation the recommended node counts aim at, at the interval's upper "
+        "bound.",
+    )
+    forecast_interval: float = Field(
+        default=0.9,
+        gt=0.5,
+        lt=1.0,
+        description="Central probability of the prediction interval.",
+    )
