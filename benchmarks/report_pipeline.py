@@ -10,6 +10,7 @@ retries), counted by a botocore hook registered on every session the handlers cr
 from __future__ import annotations
 
 import http.server
+import json
 import logging
 import os
 import platform
@@ -20,18 +21,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import botocore.handlers
 
 # In Lambda the shared layer is on the path as `fleet_shared`; here it lives under handlers/.
-HANDLERS_DIR = str(Path(__file__).resolve().parent.parent / "handlers")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HANDLERS_DIR = str(REPO_ROOT / "handlers")
 if HANDLERS_DIR not in sys.path:
     sys.path.append(HANDLERS_DIR)
 
 REGION = "ap-south-1"
 ACCOUNT = "123456789012"
-BUCKET = "lambda-fleet-data"
+BUCKET = "lambda-fleet-data"  # the bucket of the example events
+EXAMPLE_EVENT = REPO_ROOT / "events/report_processor/raw_object_created.json"
 TABLE = "lambda-fleet-state"
 FEED = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>What\'s New</title>'
@@ -120,16 +124,16 @@ def _create_resources() -> None:
 
 
 def _event(key: str) -> dict[str, Any]:
-    etag = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key=key)["ETag"]
-    return {
-        "Records": [
-            {
-                "eventSource": "aws:s3",
-                "eventName": "ObjectCreated:Put",
-                "s3": {"bucket": {"name": BUCKET}, "object": {"key": key, "eTag": etag}},
-            }
-        ]
+    """The notification S3 sends when `key` is written: the example event of report_processor
+    with this key (URL-encoded as S3 does), ETag and size."""
+    head = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key=key)
+    event: dict[str, Any] = json.loads(EXAMPLE_EVENT.read_text())
+    event["Records"][0]["s3"]["object"] |= {
+        "key": quote_plus(key, safe="/"),
+        "size": head["ContentLength"],
+        "eTag": head["ETag"].strip('"'),
     }
+    return event
 
 
 def main() -> None:
@@ -175,6 +179,7 @@ def main() -> None:
 
 def _run_chain(counter: _Counter) -> None:
     # After HANDLERS_DIR is on the path, and after the counting hooks are registered.
+    from fleet_shared.handler import Invocation  # noqa: PLC0415
     from handlers.report_fetcher import app as fetcher  # noqa: PLC0415
     from handlers.report_generator import app as generator  # noqa: PLC0415
     from handlers.report_processor import app as processor  # noqa: PLC0415
@@ -194,11 +199,13 @@ def _run_chain(counter: _Counter) -> None:
             raise RuntimeError(f"{name} failed: {result}")
         return result
 
-    fetched = stage("fetch", lambda: fetcher.handle({"action": "fetch"}, fetcher.dependencies()))
+    fetched = stage(
+        "fetch", lambda: fetcher.FUNCTION.invoke({"action": "fetch"}, Invocation.local())
+    )
     raw_event = _event(fetched["key"])
-    processed = stage("process", lambda: processor.handle(raw_event, processor.dependencies()))
+    processed = stage("process", lambda: processor.FUNCTION.invoke(raw_event, Invocation.local()))
     processed_event = _event(processed["objects"][0]["processed_key"])
-    stage("generate", lambda: generator.handle(processed_event, generator.dependencies()))
+    stage("generate", lambda: generator.FUNCTION.invoke(processed_event, Invocation.local()))
     total = time.perf_counter() - total_started
     counts = fetched["counts"]
     print(

@@ -1,52 +1,89 @@
-"""S3 object-created notifications, validated into (bucket, key, ETag) records.
+"""S3 object-created notifications, validated into (bucket, key, ETag) records, and handled
+object by object, once per object version.
 
-S3 URL-encodes object keys in its notifications (`raw/2025-06-02/a+b.json` for `a b.json`), so
-the key is decoded here once, with `unquote_plus`, and every caller works with the real key.
-The ETag is kept (without quotes) because it identifies the object version for idempotency: the
-same key written twice with different bytes gets a different ETag and is a different request.
+The notification is validated with Powertools' `S3Model`, narrowed to what these functions rely
+on: `ObjectCreated:*` records, each with the object's key, size and ETag. S3 URL-encodes object
+keys in its notifications (`raw/2025-06-02/a+b.json` for `a b.json`), so the key is decoded here
+once, with `unquote_plus`, and every caller works with the real key. The ETag is kept (without
+quotes) because it identifies the object version for idempotency: the same key written twice
+with different bytes gets a different ETag and is a different request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field
+from aws_lambda_powertools.utilities.parser.models import S3Model, S3RecordModel
+from aws_lambda_powertools.utilities.parser.models.s3 import (
+    S3Bucket,
+    S3Identity,
+    S3Message,
+    S3Object,
+    S3OwnerIdentify,
+    S3RequestParameters,
+    S3ResponseElements,
+)
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import Field, NonNegativeFloat, ValidationError, model_validator
 
 from fleet_shared.event_parsing import error_result, parse_event
-from fleet_shared.exceptions import FleetError, RequestInProgressError
+from fleet_shared.exceptions import RequestInProgressError
+from fleet_shared.function_services import FunctionServices
 from fleet_shared.state_table import StateTable
 
-
-class _S3Bucket(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    name: str = Field(min_length=1)
+OBJECT_FAILURES: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ValidationError)
+"""What fails one object and not the others: AWS calls and documents that do not validate."""
 
 
-class _S3Object(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class CreatedObjectModel(S3Object):
+    """The object of an ObjectCreated record: S3 always sends its key, size and ETag."""
+
     key: str = Field(min_length=1)
+    size: NonNegativeFloat
     eTag: str = Field(min_length=1)  # noqa: N815 - the field name S3 uses
 
 
-class _S3Entity(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    bucket: _S3Bucket
-    object: _S3Object
+class DataBucketModel(S3Bucket):
+    """The bucket of a record."""
+
+    # moto's notifications (the demo's and the tests' S3) leave the owner out; it is never read.
+    ownerIdentity: S3OwnerIdentify | None = None  # noqa: N815 - the field name S3 uses
 
 
-class _S3Record(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    eventSource: str = Field(pattern=r"^aws:s3$")  # noqa: N815 - the field name S3 uses
+class CreatedObjectMessage(S3Message):
+    """The `s3` part of an ObjectCreated record: the bucket and the created object."""
+
+    bucket: DataBucketModel
+    object: CreatedObjectModel
+
+
+class CreatedObjectRecord(S3RecordModel):
+    """One `ObjectCreated:*` record."""
+
     eventName: str = Field(pattern=r"^ObjectCreated:")  # noqa: N815 - the field name S3 uses
-    s3: _S3Entity
+    # moto's notifications leave these three out; nothing here reads them.
+    userIdentity: S3Identity | None = None  # noqa: N815 - the field name S3 uses
+    requestParameters: S3RequestParameters | None = None  # noqa: N815 - the field name S3 uses
+    responseElements: S3ResponseElements | None = None  # noqa: N815 - the field name S3 uses
+    s3: CreatedObjectMessage
+
+    @model_validator(mode="before")
+    @classmethod
+    def validate_s3_object(cls, values: Any) -> Any:
+        """Replaces Powertools' check of the same name, which raises AttributeError (not a
+        validation error) on a record without `s3` or `object`; the typed fields above require
+        the size and ETag instead, and name the field that is missing."""
+        return values
 
 
-class _S3Notification(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    Records: list[_S3Record] = Field(min_length=1)
+class ObjectCreatedNotification(S3Model):
+    """An S3 notification of one or more created objects."""
+
+    Records: list[CreatedObjectRecord] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -66,10 +103,10 @@ class CreatedObject:
 def parse_object_created(event: object) -> list[CreatedObject]:
     """The objects of an S3 ObjectCreated notification, in record order.
 
-    Raises `EventValidationError` naming the field (e.g. `event.Records[0].s3.object.key`) when
-    the event is not such a notification.
+    Raises `EventValidationError` naming the field (e.g. `Records[0].s3.object.key`) when the
+    event is not such a notification.
     """
-    notification = parse_event(_S3Notification, event)
+    notification = parse_event(ObjectCreatedNotification, event)
     return [
         CreatedObject(
             bucket=record.s3.bucket.name,
@@ -80,15 +117,46 @@ def parse_object_created(event: object) -> list[CreatedObject]:
     ]
 
 
-def handle_created_objects(
-    event: object, handle_object: Callable[[CreatedObject], dict[str, Any]]
+def ignored(obj: CreatedObject, reason: str) -> dict[str, Any]:
+    """The result of an object the function does not handle."""
+    return {"status": "ignored", "key": obj.key, "reason": reason}
+
+
+def handle_each_object(
+    objects: Sequence[CreatedObject],
+    work: Callable[[CreatedObject], dict[str, Any]],
+    *,
+    services: FunctionServices[Any],
+    skip_reason: Callable[[str], str | None],
+    ttl_seconds: int,
+    logger: Any,
+    failures: tuple[type[Exception], ...] = OBJECT_FAILURES,
 ) -> dict[str, Any]:
-    """Handle every object of a notification; one failing object does not stop the others."""
-    try:
-        objects = parse_object_created(event)
-    except FleetError as error:
-        return error_result(error)
-    results = [handle_object(obj) for obj in objects]
+    """Run `work` on every object of the data bucket, in turn, once per object version.
+
+    Objects of other buckets, and keys `skip_reason` gives a reason for, are ignored. An object
+    whose work raises one of `failures` gets an error result (logged with its key) and the
+    others go on; the run is then `partial`.
+    """
+    results = []
+    for obj in objects:
+        reason = (
+            f"bucket {obj.bucket} is not ours"
+            if obj.bucket != services.environment.data_bucket_name
+            else skip_reason(obj.key)
+        )
+        if reason is not None:
+            results.append(ignored(obj, reason))
+            continue
+        try:
+            results.append(
+                once_per_object_version(
+                    services.state, services.function_name, obj, ttl_seconds, partial(work, obj)
+                )
+            )
+        except failures as error:
+            logger.exception("object failed", extra={"key": obj.key})
+            results.append(error_result(error, key=obj.key))
     failed = any(result["status"] == "error" for result in results)
     return {"status": "partial" if failed else "ok", "objects": results}
 

@@ -1,14 +1,25 @@
-"""One fetch run: SSM data and feed (each through the cache), then the raw document to S3."""
+"""One fetch run: SSM data and feed (each through the cache), then the raw document to S3.
+
+Every region (long name, partition, geolocation, availability zones) and every service (long
+name, marketing URL, the regions it is offered in) is read from the global-infrastructure public
+parameters (`ssm_source.py`), region launch dates are added from an RSS feed (`feed.py`), and one
+raw document is written to `raw/<yyyy-mm-dd>/<run-id>.json` in the data bucket; that write
+triggers report_processor. Sources are cached under `cache/` (`cache.py`). A failed SSM read
+writes nothing; an unreachable feed only costs the launch dates, and the document says so.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
-from fleet_shared.clock import Clock
+from botocore.config import Config
+
+from fleet_shared.function_services import FunctionServices
 from fleet_shared.report_documents import (
     SCHEMA_VERSION,
     FeedSource,
@@ -18,8 +29,10 @@ from fleet_shared.report_documents import (
     RawRegion,
     RawService,
     SsmSource,
+    new_run_id,
     raw_key,
 )
+from fleet_shared.sessions import CLIENT_CONFIG
 from handlers.report_fetcher.cache import (
     FEED_ENTRY,
     SSM_ENTRY,
@@ -27,6 +40,7 @@ from handlers.report_fetcher.cache import (
     SourceCache,
     fingerprint,
 )
+from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.feed import (
     FeedItem,
     FeedUnavailableError,
@@ -37,15 +51,38 @@ from handlers.report_fetcher.feed import (
 from handlers.report_fetcher.ssm_source import PARAMETER_ROOT, fetch_global_infrastructure
 
 
-@dataclass(frozen=True)
-class FetchSettings:
-    """What a run needs besides its clients."""
+class FetcherServices(FunctionServices[FetcherEnvironment]):
+    """The fetcher's clients, its source cache and its run ids."""
 
-    bucket: str
-    ssm_region: str
-    feed_url: str
-    feed_timeout_seconds: float
-    max_workers: int
+    @property
+    def ssm_region(self) -> str:
+        """The region whose SSM endpoint is read: the function's own."""
+        return self.sessions.home_region
+
+    @cached_property
+    def ssm(self) -> Any:
+        """SSM in the hub account; its connection pool is as large as the worker pool, so
+        concurrent calls never wait for a connection."""
+        config = CLIENT_CONFIG.merge(
+            Config(max_pool_connections=max(10, self.environment.report_max_workers))
+        )
+        session = self.sessions.session(self.sessions.hub_account_id, self.ssm_region)
+        return session.client("ssm", config=config)
+
+    @cached_property
+    def source_cache(self) -> SourceCache:
+        """The source cache under `cache/` in the data bucket."""
+        environment = self.environment
+        return SourceCache(
+            self.hub_client("s3"),
+            environment.data_bucket_name,
+            environment.report_cache_ttl_seconds,
+            self.clock,
+        )
+
+    def new_run_id(self, started_at: datetime) -> str:
+        """A new run id: the start time and 8 random hex digits."""
+        return new_run_id(started_at, uuid.uuid4().hex[:8])
 
 
 @dataclass(frozen=True)
@@ -56,25 +93,24 @@ class FetchResult:
     metadata: RawMetadata
 
 
-def _ssm_data(
-    ssm: Any, cache: SourceCache, settings: FetchSettings, refresh: bool, clock: Clock
-) -> tuple[dict[str, Any], SsmSource]:
+def _ssm_data(services: FetcherServices, refresh: bool) -> tuple[dict[str, Any], SsmSource]:
+    cache = services.source_cache
     entry = None if refresh else cache.read(SSM_ENTRY)
     if entry is not None and cache.is_fresh(entry):
-        return entry.data, _ssm_source(settings, entry, from_cache=True, api_calls=0)
-    fetched = fetch_global_infrastructure(ssm, settings.max_workers)
+        return entry.data, _ssm_source(services, entry, from_cache=True, api_calls=0)
+    fetched = fetch_global_infrastructure(services.ssm, services.environment.report_max_workers)
     data = {"regions": fetched.regions, "services": fetched.services}
-    entry = CacheEntry(fetched_at=clock.now(), fingerprint=fingerprint(data), data=data)
+    entry = CacheEntry(fetched_at=services.clock.now(), fingerprint=fingerprint(data), data=data)
     cache.write(SSM_ENTRY, entry)
-    return data, _ssm_source(settings, entry, from_cache=False, api_calls=fetched.api_calls)
+    return data, _ssm_source(services, entry, from_cache=False, api_calls=fetched.api_calls)
 
 
 def _ssm_source(
-    settings: FetchSettings, entry: CacheEntry, *, from_cache: bool, api_calls: int
+    services: FetcherServices, entry: CacheEntry, *, from_cache: bool, api_calls: int
 ) -> SsmSource:
     return SsmSource(
         parameter_root=PARAMETER_ROOT,
-        region=settings.ssm_region,
+        region=services.ssm_region,
         fetched_at=entry.fetched_at,
         fingerprint=entry.fingerprint,
         from_cache=from_cache,
@@ -83,9 +119,10 @@ def _ssm_source(
 
 
 def _feed_items(
-    cache: SourceCache, settings: FetchSettings, refresh: bool, clock: Clock, warnings: list[str]
+    services: FetcherServices, refresh: bool, warnings: list[str]
 ) -> tuple[list[FeedItem], FeedSource]:
-    url = settings.feed_url
+    cache = services.source_cache
+    url = services.environment.report_feed_url
     entry = None if refresh else cache.read(FEED_ENTRY)
     if entry is not None and cache.is_fresh(entry):
         items = _items_from(entry)
@@ -95,7 +132,7 @@ def _feed_items(
     try:
         response = fetch_feed(
             url,
-            settings.feed_timeout_seconds,
+            services.environment.report_feed_timeout_seconds,
             etag=entry.etag if entry else None,
             last_modified=entry.last_modified if entry else None,
         )
@@ -109,7 +146,7 @@ def _feed_items(
         warnings.append(f"launch-date feed {url} unreachable ({error}): no launch dates this run")
         return [], FeedSource(url=url, status="unreachable", fetched_at=None, items=0)
     data = [{"title": item.title, "published": item.published.isoformat()} for item in items]
-    now = clock.now()
+    now = services.clock.now()
     cache.write(
         FEED_ENTRY,
         CacheEntry(
@@ -130,36 +167,29 @@ def _items_from(entry: CacheEntry) -> list[FeedItem]:
     ]
 
 
-def run_fetch(
-    *,
-    s3: Any,
-    ssm: Any,
-    cache: SourceCache,
-    clock: Clock,
-    new_run_id: Callable[[datetime], str],
-    settings: FetchSettings,
-    refresh: bool,
-) -> FetchResult:
-    """Fetch (or reuse) the sources and write `raw/<day>/<run-id>.json`; the write triggers the
-    processor. Raises the botocore error when SSM cannot be read: no document is written then."""
+def run_fetch(services: FetcherServices, *, refresh: bool) -> FetchResult:
+    """Fetch (or reuse, unless `refresh`) the sources and write `raw/<day>/<run-id>.json`; the
+    write triggers the processor. Raises the botocore error when SSM cannot be read: no document
+    is written then."""
+    clock = services.clock
     started_at = clock.now()
-    run_id = new_run_id(started_at)
+    run_id = services.new_run_id(started_at)
     warnings: list[str] = []
-    data, ssm_source = _ssm_data(ssm, cache, settings, refresh, clock)
-    items, feed_source = _feed_items(cache, settings, refresh, clock, warnings)
+    data, ssm_source = _ssm_data(services, refresh)
+    items, feed_source = _feed_items(services, refresh, warnings)
     dates = launch_dates(items, {region["code"]: region["long_name"] for region in data["regions"]})
     regions = [
         RawRegion(**region, launch_date=dates.get(region["code"])) for region in data["regions"]
     ]
-    services = [RawService(**service) for service in data["services"]]
+    raw_services = [RawService(**service) for service in data["services"]]
     metadata = RawMetadata(
         run_id=run_id,
         started_at=started_at,
         finished_at=clock.now(),
         counts=RawCounts(
             regions=len(regions),
-            services=len(services),
-            pairs=sum(len(service.regions) for service in services),
+            services=len(raw_services),
+            pairs=sum(len(service.regions) for service in raw_services),
             launch_dates=len(dates),
         ),
         ssm=ssm_source,
@@ -167,11 +197,11 @@ def run_fetch(
         warnings=warnings,
     )
     document = RawDocument(
-        schema_version=SCHEMA_VERSION, metadata=metadata, regions=regions, services=services
+        schema_version=SCHEMA_VERSION, metadata=metadata, regions=regions, services=raw_services
     )
     key = raw_key(run_id)
-    s3.put_object(
-        Bucket=settings.bucket,
+    services.hub_client("s3").put_object(
+        Bucket=services.environment.data_bucket_name,
         Key=key,
         Body=json.dumps(document.model_dump(mode="json"), indent=1).encode("utf-8"),
         ContentType="application/json",

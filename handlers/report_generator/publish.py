@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fleet_shared.report_documents import MANIFEST_NAME, REPORTS_LATEST_PREFIX, report_prefix
+from fleet_shared.timestamps import iso_z
 from handlers.report_generator.tables import JSON_TYPE, RenderedFile
 
 TEMPORARY_PREFIX = "tmp/reports/"
@@ -51,7 +52,7 @@ def _manifest(
 ) -> bytes:
     document = {
         "run_id": run_id,
-        "generated_at": generated_at.isoformat().replace("+00:00", "Z"),
+        "generated_at": iso_z(generated_at),
         "processed_key": processed_key,
         "processed_etag": processed_etag,
         "files": [

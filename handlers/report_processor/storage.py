@@ -19,6 +19,7 @@ from fleet_shared.report_documents import (
     ProcessedDocument,
     run_id_of,
 )
+from fleet_shared.timestamps import iso_z
 
 
 def read_object(s3: Any, bucket: str, key: str) -> tuple[bytes, str]:
@@ -54,7 +55,7 @@ def reject(
         "key": key,
         "etag": etag,
         "rejected_key": rejected_key,
-        "rejected_at": rejected_at.isoformat().replace("+00:00", "Z"),
+        "rejected_at": iso_z(rejected_at),
         "reason": reason,
     }
     s3.put_object(

@@ -8,16 +8,21 @@ reduced, and the full fetch runs once in tests/handlers/report_pipeline); S3, SN
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import boto3
 import pytest
 
-from fleet_shared.alerts import AlertPublisher
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.report_documents import new_run_id
 from handlers.report_fetcher import app
 from handlers.report_fetcher.cache import SSM_ENTRY, SourceCache
+from handlers.report_fetcher.environment import FetcherEnvironment
+from handlers.report_fetcher.fetch import FetcherServices
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -46,38 +51,53 @@ def s3(alert_inbox: Any) -> Any:
     return client
 
 
-def _deps(
-    s3: Any,
-    ssm: Any,
-    clock: ManualClock,
+Fetch = Callable[[object], dict[str, Any]]
+
+
+@pytest.fixture
+def fetcher(
+    monkeypatch: pytest.MonkeyPatch,
+    fake_clock: ManualClock,
     fleet_environment: dict[str, str],
-    **variables: str,
-) -> app.FetcherDependencies:
-    environment = load_environment(app.FetcherEnvironment, {**fleet_environment, **variables})
-    run_numbers = iter(range(1, 100))
-    return app.FetcherDependencies(
-        environment=environment,
-        s3=s3,
-        ssm=ssm,
-        alerts=AlertPublisher(boto3.client("sns", region_name=REGION), environment),
-        ssm_region=REGION,
-        clock=clock,
-        new_run_id=lambda moment: f"{moment:%Y%m%dT%H%M%SZ}-{next(run_numbers):08x}",
-    )
+    lambda_context: Any,
+) -> Callable[..., Fetch]:
+    """`fetcher(ssm, **variables)`: invoke the handler with `ssm` for SSM, the variables set,
+    the manual clock and numbered run ids (services built once, as in one container)."""
+
+    def build(ssm: Any, **variables: str) -> Fetch:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        run_numbers = iter(range(1, 100))
+
+        class FakeSsmServices(FetcherServices):
+            """The fetcher's services reading `ssm`, with run ids numbered from 1."""
+
+            @cached_property
+            def ssm(self) -> Any:
+                return ssm
+
+            def new_run_id(self, started_at: datetime) -> str:
+                return new_run_id(started_at, f"{next(run_numbers):08x}")
+
+        services = FakeSsmServices.create(
+            app.FUNCTION.name, load_environment(FetcherEnvironment), clock=fake_clock
+        )
+        monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+        return lambda event: app.lambda_handler(event, lambda_context)
+
+    return build
 
 
 def _raw(s3: Any, key: str) -> dict[str, Any]:
     return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
 
 
-def test_every_page_of_every_listing_is_read(
-    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
-) -> None:
+def test_every_page_of_every_listing_is_read(s3: Any, fetcher: Callable[..., Fetch]) -> None:
     # GIVEN 26 services (three pages of ten) and a service offered in three regions
     ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
-    deps = _deps(s3, ssm, fake_clock, fleet_environment, REPORT_FEED_URL=unreachable_url())
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url())
     # WHEN the fetcher runs
-    result = app.handle({"action": "fetch"}, deps)
+    result = fetch({"action": "fetch"})
     # THEN every service, region and pair is in the raw document, with the attributes
     assert result["status"] == "ok"
     assert result["counts"] == {"regions": 3, "services": 26, "pairs": 28, "launch_dates": 0}
@@ -93,23 +113,20 @@ def test_every_page_of_every_listing_is_read(
 
 
 def test_a_fresh_cache_is_reused_and_a_stale_one_fetched_again(
-    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+    s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
 ) -> None:
     # GIVEN a first fetch, with a one-hour TTL
     ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
-    deps = _deps(
-        s3,
+    fetch = fetcher(
         ssm,
-        fake_clock,
-        fleet_environment,
         REPORT_FEED_URL=unreachable_url(),
         REPORT_CACHE_TTL_SECONDS="3600",
     )
-    first = app.handle({"action": "fetch"}, deps)
+    first = fetch({"action": "fetch"})
     calls_after_first = ssm.calls
     # WHEN it runs again within the TTL THEN SSM is not called and the same data is written
     fake_clock.advance(3599)
-    second = app.handle({"action": "fetch"}, deps)
+    second = fetch({"action": "fetch"})
     assert ssm.calls == calls_after_first
     assert second["ssm_from_cache"] is True
     assert _raw(s3, second["key"])["services"] == _raw(s3, first["key"])["services"]
@@ -119,41 +136,36 @@ def test_a_fresh_cache_is_reused_and_a_stale_one_fetched_again(
     )
     # WHEN the TTL has passed THEN SSM is read again and the cache entry renewed
     fake_clock.advance(2)
-    third = app.handle({"action": "fetch"}, deps)
+    third = fetch({"action": "fetch"})
     assert ssm.calls == 2 * calls_after_first
     assert third["ssm_from_cache"] is False
     entry = SourceCache(s3, BUCKET, 3600, fake_clock).read(SSM_ENTRY)
     assert entry is not None and entry.fetched_at == fake_clock.now()
 
 
-def test_refresh_in_the_event_ignores_the_cache(
-    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
-) -> None:
+def test_refresh_in_the_event_ignores_the_cache(s3: Any, fetcher: Callable[..., Fetch]) -> None:
     # GIVEN a fresh cache
     ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
-    deps = _deps(s3, ssm, fake_clock, fleet_environment, REPORT_FEED_URL=unreachable_url())
-    app.handle({"action": "fetch"}, deps)
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url())
+    fetch({"action": "fetch"})
     calls = ssm.calls
     # WHEN a run asks for a refresh THEN SSM is read again
-    result = app.handle({"action": "fetch", "refresh": True}, deps)
+    result = fetch({"action": "fetch", "refresh": True})
     assert result["ssm_from_cache"] is False
     assert ssm.calls == 2 * calls
 
 
 def test_unreachable_feed_lets_the_run_go_on_and_says_so(
-    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+    s3: Any, fetcher: Callable[..., Fetch]
 ) -> None:
     # GIVEN a feed URL where nothing listens
     url = unreachable_url()
-    deps = _deps(
-        s3,
+    fetch = fetcher(
         FakeSsm(ssm_parameters(REGIONS, SERVICES)),
-        fake_clock,
-        fleet_environment,
         REPORT_FEED_URL=url,
     )
     # WHEN the fetcher runs THEN the raw document is written without launch dates
-    result = app.handle({"action": "fetch"}, deps)
+    result = fetch({"action": "fetch"})
     assert result["status"] == "ok"
     assert result["feed_status"] == "unreachable"
     metadata = _raw(s3, result["key"])["metadata"]
@@ -163,7 +175,7 @@ def test_unreachable_feed_lets_the_run_go_on_and_says_so(
 
 
 def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded(
-    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+    s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
 ) -> None:
     # GIVEN a feed announcing Thailand twice (the earliest counts) and an unrelated item
     feed = FeedServer(
@@ -179,18 +191,15 @@ def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded
         )
     )
     with feed.running():
-        deps = _deps(
-            s3,
+        fetch = fetcher(
             FakeSsm(ssm_parameters(REGIONS, SERVICES)),
-            fake_clock,
-            fleet_environment,
             REPORT_FEED_URL=feed.url,
             REPORT_CACHE_TTL_SECONDS="60",
         )
-        first = app.handle({"action": "fetch"}, deps)
+        first = fetch({"action": "fetch"})
         # WHEN the TTL has passed and the feed is unchanged
         fake_clock.advance(61)
-        second = app.handle({"action": "fetch"}, deps)
+        second = fetch({"action": "fetch"})
     # THEN the first run downloaded it, the second got 304 and kept the launch dates
     assert first["feed_status"] == "fetched"
     assert second["feed_status"] == "not_modified"
@@ -202,13 +211,13 @@ def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded
 
 
 def test_an_unknown_action_is_refused_naming_the_field(
-    s3: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+    s3: Any, fetcher: Callable[..., Fetch]
 ) -> None:
     # GIVEN an event with a wrong action
     ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
-    deps = _deps(s3, ssm, fake_clock, fleet_environment, REPORT_FEED_URL=unreachable_url())
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url())
     # WHEN handled THEN the error names the field and nothing is read or written
-    result = app.handle({"action": "scale"}, deps)
+    result = fetch({"action": "scale"})
     assert result["status"] == "error"
     assert "action" in result["error"]
     assert ssm.calls == 0
@@ -216,20 +225,19 @@ def test_an_unknown_action_is_refused_naming_the_field(
 
 
 def test_a_failing_ssm_read_writes_nothing_and_alerts(
-    s3: Any, alert_inbox: Any, fake_clock: ManualClock, fleet_environment: dict[str, str]
+    s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch]
 ) -> None:
     # GIVEN SSM refusing every call
-    deps = _deps(
-        s3, FakeSsm({}, fail=True), fake_clock, fleet_environment, REPORT_FEED_URL=unreachable_url()
-    )
+    fetch = fetcher(FakeSsm({}, fail=True), REPORT_FEED_URL=unreachable_url())
     # WHEN the fetcher runs THEN it reports the error, writes no raw document and alerts
-    result = app.handle({"action": "fetch"}, deps)
+    result = fetch({"action": "fetch"})
     assert result["status"] == "error"
     assert "AccessDeniedException" in result["error"]
     assert keys_under(s3, "raw/") == []
     alerts = alert_inbox.receive()
     assert [alert.alert["title"] for alert in alerts] == ["Availability fetch failed"]
     assert alerts[0].alert["severity"] == "warning"
+    assert result["alert_published"] is True
 
 
 def test_a_missing_bucket_variable_is_named(
@@ -237,7 +245,7 @@ def test_a_missing_bucket_variable_is_named(
 ) -> None:
     # GIVEN a deployment without DATA_BUCKET_NAME
     monkeypatch.delenv("DATA_BUCKET_NAME")
-    app.dependencies.cache_clear()
+    app.FUNCTION.use_services(None)
     # WHEN invoked THEN the error names the variable
     result = app.lambda_handler({"action": "fetch"}, lambda_context)
     assert result["status"] == "error"
@@ -248,7 +256,7 @@ def test_a_feed_url_that_is_not_http_is_refused() -> None:
     # GIVEN a file:// feed URL WHEN the environment is loaded THEN the variable is named
     with pytest.raises(Exception, match="REPORT_FEED_URL"):
         load_environment(
-            app.FetcherEnvironment,
+            FetcherEnvironment,
             {
                 "DATA_BUCKET_NAME": BUCKET,
                 "ALERT_TOPIC_ARN": "arn:aws:sns:ap-south-1:123456789012:alerts",

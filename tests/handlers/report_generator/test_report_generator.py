@@ -5,6 +5,7 @@ tests/handlers/report_pipeline.)"""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,12 +13,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from fleet_shared.alerts import AlertPublisher
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.function_services import FunctionServices
 from fleet_shared.state_table import StateTable
 from handlers.report_generator import app as generator
+from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_processor import app as processor
+from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -37,23 +40,21 @@ SERVICES = {
     "eks": ("Amazon EKS", ["eu-west-1"]),
 }
 
+Invoke = Callable[[object], dict[str, Any]]
 
-class FailingCopies:
-    """An S3 client whose n-th copy_object fails, as a throttled or interrupted copy would."""
 
-    def __init__(self, s3: Any, fail_at: int) -> None:
-        self._s3 = s3
+class FailingCopy:
+    """A hook on an S3 client that fails its n-th CopyObject, as a throttled or interrupted copy
+    would."""
+
+    def __init__(self, fail_at: int) -> None:
         self._fail_at = fail_at
         self.copies = 0
 
-    def copy_object(self, **request: Any) -> Any:
+    def __call__(self, **_: Any) -> None:
         self.copies += 1
         if self.copies == self._fail_at:
             raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "CopyObject")
-        return self._s3.copy_object(**request)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._s3, name)
 
 
 @pytest.fixture
@@ -63,52 +64,62 @@ def s3(alert_inbox: Any) -> Any:
     return client
 
 
-def _process(s3: Any, state: StateTable, clock: ManualClock, env: dict[str, str], run: str) -> str:
-    environment = load_environment(processor.ProcessorEnvironment, env)
-    deps = processor.ProcessorDependencies(
-        environment=environment,
-        s3=s3,
-        state=state,
-        alerts=AlertPublisher(boto3.client("sns", region_name=REGION), environment),
-        clock=clock,
+@pytest.fixture
+def generator_services(fake_clock: ManualClock, fleet_environment: dict[str, str]) -> Any:
+    """The generator's services on the manual clock, built once as in one container."""
+    return FunctionServices.create(
+        generator.FUNCTION.name, load_environment(GeneratorEnvironment), clock=fake_clock
     )
-    started = datetime.strptime(run[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    key = f"raw/{started:%Y-%m-%d}/{run}.json"
-    event = put_json(s3, key, raw_document(run, REGIONS, SERVICES, started_at=started))
-    return str(processor.handle(event, deps)["objects"][0]["processed_key"])
 
 
-def _generator(
-    s3: Any, state: StateTable, clock: ManualClock, env: dict[str, str]
-) -> generator.GeneratorDependencies:
-    environment = load_environment(generator.GeneratorEnvironment, env)
-    attempts = iter(range(1, 100))
-    return generator.GeneratorDependencies(
-        environment=environment,
-        s3=s3,
-        state=state,
-        alerts=AlertPublisher(boto3.client("sns", region_name=REGION), environment),
-        clock=clock,
-        new_attempt_id=lambda: f"attempt-{next(attempts)}",
+@pytest.fixture
+def generate(
+    generator_services: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> Invoke:
+    """Invoke the generator with `generator_services`."""
+    monkeypatch.setattr(generator.FUNCTION, "services", lambda: generator_services)
+    return lambda event: generator.lambda_handler(event, lambda_context)
+
+
+@pytest.fixture
+def process_run(
+    s3: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[str], str]:
+    """`process_run(run_id)`: write a raw document of the run, process it, return the
+    processed key."""
+    services = FunctionServices.create(
+        processor.FUNCTION.name, load_environment(ProcessorEnvironment), clock=fake_clock
     )
+    monkeypatch.setattr(processor.FUNCTION, "services", lambda: services)
+
+    def process_run(run: str) -> str:
+        started = datetime.strptime(run[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        key = f"raw/{started:%Y-%m-%d}/{run}.json"
+        event = put_json(s3, key, raw_document(run, REGIONS, SERVICES, started_at=started))
+        return str(processor.lambda_handler(event, lambda_context)["objects"][0]["processed_key"])
+
+    return process_run
 
 
 def test_a_failure_half_way_leaves_no_trusted_report_and_a_retry_completes(
     s3: Any,
-    state_table: StateTable,
-    fake_clock: ManualClock,
-    fleet_environment: dict[str, str],
+    generator_services: Any,
+    generate: Invoke,
+    process_run: Callable[[str], str],
     alert_inbox: Any,
 ) -> None:
     # GIVEN a processed run and an S3 client whose third copy into place fails
-    key = _process(s3, state_table, fake_clock, fleet_environment, OLD_RUN)
+    key = process_run(OLD_RUN)
     alert_inbox.receive()
     event = event_for(s3, BUCKET, key)
-    failing = FailingCopies(s3, fail_at=3)
+    failing = FailingCopy(fail_at=3)
+    generator_services.hub_client("s3").meta.events.register("before-call.s3.CopyObject", failing)
     # WHEN the generator runs
-    result = generator.handle(
-        event, _generator(failing, state_table, fake_clock, fleet_environment)
-    )["objects"][0]
+    result = generate(event)["objects"][0]
     # THEN it reports the error, no manifest exists, temporary files are gone, no alert was sent
     assert result["status"] == "error"
     assert "SlowDown" in result["error"]
@@ -117,8 +128,8 @@ def test_a_failure_half_way_leaves_no_trusted_report_and_a_retry_completes(
     assert len(keys_under(s3, prefix)) == 2  # two files copied before the failure, untrusted
     assert keys_under(s3, "tmp/") == []
     assert alert_inbox.receive() == []
-    # WHEN the event is retried with a healthy client THEN the report completes, manifest last
-    retried = generator.handle(event, _generator(s3, state_table, fake_clock, fleet_environment))
+    # WHEN the event is retried (the copy works now) THEN the report completes, manifest last
+    retried = generate(event)
     assert retried["objects"][0]["status"] == "generated"
     manifest = json.loads(
         s3.get_object(Bucket=BUCKET, Key=f"{prefix}_manifest.json")["Body"].read()
@@ -129,15 +140,14 @@ def test_a_failure_half_way_leaves_no_trusted_report_and_a_retry_completes(
 
 
 def test_latest_only_moves_forward(
-    s3: Any, state_table: StateTable, fake_clock: ManualClock, fleet_environment: dict[str, str]
+    s3: Any, generate: Invoke, process_run: Callable[[str], str]
 ) -> None:
     # GIVEN the newer run's report generated first
-    deps = _generator(s3, state_table, fake_clock, fleet_environment)
-    new_key = _process(s3, state_table, fake_clock, fleet_environment, NEW_RUN)
-    assert generator.handle(event_for(s3, BUCKET, new_key), deps)["objects"][0]["latest_updated"]
+    new_key = process_run(NEW_RUN)
+    assert generate(event_for(s3, BUCKET, new_key))["objects"][0]["latest_updated"]
     # WHEN an older run's report is generated afterwards
-    old_key = _process(s3, state_table, fake_clock, fleet_environment, OLD_RUN)
-    result = generator.handle(event_for(s3, BUCKET, old_key), deps)["objects"][0]
+    old_key = process_run(OLD_RUN)
+    result = generate(event_for(s3, BUCKET, old_key))["objects"][0]
     # THEN it gets its own report but latest/ keeps the newer run
     assert result["status"] == "generated"
     assert result["latest_updated"] is False
@@ -148,12 +158,31 @@ def test_latest_only_moves_forward(
     assert f"reports/2025-06-01/{OLD_RUN}/_manifest.json" in keys_under(s3, "reports/")
 
 
-def test_keys_that_are_not_processed_runs_are_ignored(
-    s3: Any, state_table: StateTable, fake_clock: ManualClock, fleet_environment: dict[str, str]
-) -> None:
+def test_keys_that_are_not_processed_runs_are_ignored(s3: Any, generate: Invoke) -> None:
     # GIVEN an event for some other object under processed/
-    deps = _generator(s3, state_table, fake_clock, fleet_environment)
-    result = generator.handle(s3_event(BUCKET, "processed/notes.txt", '"abc"'), deps)
+    result = generate(s3_event(BUCKET, "processed/notes.txt", '"abc"'))
     # THEN it is ignored and nothing is written
     assert result["objects"][0]["status"] == "ignored"
     assert keys_under(s3, "reports/") == []
+
+
+def test_a_report_whose_alert_sns_refuses_is_kept_and_not_generated_again(
+    s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: Callable[[str], str],
+) -> None:
+    # GIVEN a processed run and an info topic that does not exist (SNS answers NotFound)
+    key = process_run(OLD_RUN)
+    boto3.client("sns", region_name=REGION).delete_topic(
+        TopicArn=generator_services.environment.alert_topic_info_arn
+    )
+    event = event_for(s3, BUCKET, key)
+    # WHEN the generator runs
+    result = generate(event)["objects"][0]
+    # THEN the report is published and the result says the alert was not
+    assert result["status"] == "generated"
+    assert result["alert_published"] is False
+    assert f"reports/2025-06-01/{OLD_RUN}/_manifest.json" in keys_under(s3, "reports/")
+    # AND the same event again is a repeat: the report is not written a second time
+    assert generate(event)["objects"][0]["status"] == "repeat"

@@ -12,37 +12,33 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 from botocore.exceptions import ClientError
 
+from fleet_shared.timestamps import iso_z
+
 REGION = "ap-south-1"
 BUCKET = "lambda-fleet-data"
+EXAMPLE_EVENT = Path(__file__).parents[3] / "events/report_processor/raw_object_created.json"
 
 
-def s3_event(bucket: str, key: str, etag: str) -> dict[str, Any]:
-    """The ObjectCreated notification S3 sends for `key` (key URL-encoded as S3 does)."""
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": REGION,
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {"key": quote_plus(key, safe="/"), "eTag": etag.strip('"')},
-                },
-            }
-        ]
-    }
+def s3_event(bucket: str, key: str, etag: str, size: int = 2) -> dict[str, Any]:
+    """The ObjectCreated notification S3 sends for `key`: the example event of report_processor
+    with this bucket, key (URL-encoded as S3 does), ETag and size (2 bytes: `{}`)."""
+    event: dict[str, Any] = json.loads(EXAMPLE_EVENT.read_text())
+    message = event["Records"][0]["s3"]
+    message["bucket"] |= {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+    message["object"] |= {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag.strip('"')}
+    return event
 
 
 def event_for(s3: Any, bucket: str, key: str) -> dict[str, Any]:
-    """The event the write of `key` would send, with the object's real ETag."""
-    return s3_event(bucket, key, s3.head_object(Bucket=bucket, Key=key)["ETag"])
+    """The event the write of `key` would send, with the object's real ETag and size."""
+    head = s3.head_object(Bucket=bucket, Key=key)
+    return s3_event(bucket, key, head["ETag"], head["ContentLength"])
 
 
 def create_bucket(s3: Any, bucket: str = BUCKET) -> None:
@@ -60,7 +56,7 @@ def raw_document(
     """A hand-made raw document: region code -> (long name, partition), service code ->
     (long name, regions); the metadata counts are computed so that it validates."""
     pairs = sum(len(offered) for _, offered in services.values())
-    moment = started_at.isoformat().replace("+00:00", "Z")
+    moment = iso_z(started_at)
     return {
         "schema_version": 1,
         "metadata": {

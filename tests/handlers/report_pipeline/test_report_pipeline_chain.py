@@ -26,9 +26,15 @@ from openpyxl import load_workbook
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from handlers.report_fetcher import app as fetcher
+from handlers.report_fetcher.environment import FetcherEnvironment
+from handlers.report_fetcher.fetch import FetcherServices
 from handlers.report_generator import app as generator
+from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_processor import app as processor
+from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -82,6 +88,13 @@ class ThrottleInjector:
         )
 
 
+class FixedRunServices(FetcherServices):
+    """The fetcher's services with the run id fixed, so the keys are known in advance."""
+
+    def new_run_id(self, started_at: datetime) -> str:
+        return RUN_ID
+
+
 @dataclass
 class ChainRun:
     s3: Any
@@ -112,7 +125,7 @@ def _alerts(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def chain() -> Iterator[ChainRun]:
-    with mock_aws():
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
         s3 = boto3.client("s3", region_name=REGION)
         create_bucket(s3)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -152,28 +165,36 @@ def chain() -> Iterator[ChainRun]:
         )
         with feed.running():
             environment = {**ENVIRONMENT, "REPORT_FEED_URL": feed.url}
-            fetch_deps = fetcher.build_dependencies(
-                load_environment(fetcher.FetcherEnvironment, environment),
+            fetch_services = FixedRunServices.create(
+                fetcher.FUNCTION.name,
+                load_environment(FetcherEnvironment, environment),
                 clock=clock,
-                run_ids=lambda _: RUN_ID,
             )
             injector = ThrottleInjector(THROTTLED_REQUESTS)
-            fetch_deps.ssm.meta.events.register_first("before-send.ssm", injector)
-            fetched = fetcher.handle({"action": "fetch"}, fetch_deps)
+            fetch_services.ssm.meta.events.register_first("before-send.ssm", injector)
+            patch.setattr(fetcher.FUNCTION, "services", lambda: fetch_services)
+            fetched = fetcher.FUNCTION.invoke({"action": "fetch"}, Invocation.local())
 
         clock.advance(60)
-        process_deps = processor.build_dependencies(
-            load_environment(processor.ProcessorEnvironment, environment), clock=clock
+        process_services = FunctionServices.create(
+            processor.FUNCTION.name,
+            load_environment(ProcessorEnvironment, environment),
+            clock=clock,
         )
-        processed = processor.handle(event_for(s3, BUCKET, fetched["key"]), process_deps)
+        patch.setattr(processor.FUNCTION, "services", lambda: process_services)
+        raw_event = event_for(s3, BUCKET, fetched["key"])
+        processed = processor.FUNCTION.invoke(raw_event, Invocation.local())
         processed_key = processed["objects"][0]["processed_key"]
 
         clock.advance(60)
-        generate_deps = generator.build_dependencies(
-            load_environment(generator.GeneratorEnvironment, environment), clock=clock
+        generate_services = FunctionServices.create(
+            generator.FUNCTION.name,
+            load_environment(GeneratorEnvironment, environment),
+            clock=clock,
         )
+        patch.setattr(generator.FUNCTION, "services", lambda: generate_services)
         generate_event = event_for(s3, BUCKET, processed_key)
-        generated = generator.handle(generate_event, generate_deps)
+        generated = generator.FUNCTION.invoke(generate_event, Invocation.local())
         alerts = _alerts(sqs, queue_url)
         heads = {
             key: s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
@@ -181,8 +202,8 @@ def chain() -> Iterator[ChainRun]:
         }
         clock.advance(60)
         # The same events again, as S3's at-least-once delivery may send them.
-        generated_again = generator.handle(generate_event, generate_deps)
-        processed_again = processor.handle(event_for(s3, BUCKET, fetched["key"]), process_deps)
+        generated_again = generator.FUNCTION.invoke(generate_event, Invocation.local())
+        processed_again = processor.FUNCTION.invoke(raw_event, Invocation.local())
         alerts += _alerts(sqs, queue_url)
 
         def read(key: str) -> dict[str, Any]:

@@ -4,27 +4,31 @@ rejection, ignored keys and duplicate events."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
-from fleet_shared.alerts import AlertPublisher
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
-from fleet_shared.s3_events import parse_object_created
+from fleet_shared.function_services import FunctionServices
 from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
+from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
     create_bucket,
+    event_for,
     keys_under,
     put_json,
     raw_document,
     s3_event,
 )
+
+Process = Callable[[object], dict[str, Any]]
 
 RUN_1 = "20250601T050000Z-00000001"
 RUN_2 = "20250602T050000Z-00000002"
@@ -49,17 +53,19 @@ def s3(alert_inbox: Any) -> Any:
 
 
 @pytest.fixture
-def deps(
-    s3: Any, state_table: StateTable, fake_clock: ManualClock, fleet_environment: dict[str, str]
-) -> app.ProcessorDependencies:
-    environment = load_environment(app.ProcessorEnvironment, fleet_environment)
-    return app.ProcessorDependencies(
-        environment=environment,
-        s3=s3,
-        state=state_table,
-        alerts=AlertPublisher(boto3.client("sns", region_name=REGION), environment),
-        clock=fake_clock,
+def process(
+    s3: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Process:
+    """Invoke the handler with services on the manual clock (built once, as in one container)."""
+    services = FunctionServices.create(
+        app.FUNCTION.name, load_environment(ProcessorEnvironment), clock=fake_clock
     )
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    return lambda event: app.lambda_handler(event, lambda_context)
 
 
 def _raw_key(run_id: str) -> str:
@@ -76,11 +82,11 @@ def _processed(s3: Any, run_id: str) -> dict[str, Any]:
     return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
 
 
-def test_statistics_rank_partitions_and_matrix(s3: Any, deps: app.ProcessorDependencies) -> None:
+def test_statistics_rank_partitions_and_matrix(s3: Any, process: Process) -> None:
     # GIVEN a raw document with three regions and four services
     event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
     # WHEN processed
-    result = app.handle(event, deps)
+    result = process(event)
     # THEN the processed document has coverage, rank (ties share), partitions and the matrix
     assert result["objects"][0]["status"] == "processed"
     document = _processed(s3, RUN_1)
@@ -106,9 +112,7 @@ def test_statistics_rank_partitions_and_matrix(s3: Any, deps: app.ProcessorDepen
     assert document["changes"]["previous_run_id"] is None
 
 
-def test_quality_rules_find_missing_names_and_empty_rows(
-    s3: Any, deps: app.ProcessorDependencies
-) -> None:
+def test_quality_rules_find_missing_names_and_empty_rows(s3: Any, process: Process) -> None:
     # GIVEN a region without a name and without services, a service without a name, one
     # without regions, and a pair naming a region that is not listed
     regions = {**REGIONS, "me-south-1": (None, "aws")}
@@ -120,7 +124,7 @@ def test_quality_rules_find_missing_names_and_empty_rows(
     }
     event = put_json(s3, _raw_key(RUN_1), _document(RUN_1, regions, services))
     # WHEN processed
-    app.handle(event, deps)
+    process(event)
     # THEN each rule names its failing items and the score is the weighted pass ratio
     quality = _processed(s3, RUN_1)["quality"]
     rules = {rule["rule"]: rule for rule in quality["rules"]}
@@ -152,10 +156,10 @@ def test_quality_rules_find_missing_names_and_empty_rows(
 
 
 def test_changes_since_previous_run_show_a_service_added_and_a_region_removed(
-    s3: Any, deps: app.ProcessorDependencies, fake_clock: ManualClock
+    s3: Any, process: Process, fake_clock: ManualClock
 ) -> None:
     # GIVEN a processed first run
-    app.handle(put_json(s3, _raw_key(RUN_1), _document(RUN_1)), deps)
+    process(put_json(s3, _raw_key(RUN_1), _document(RUN_1)))
     # WHEN a second run adds a service and loses a region
     regions = {code: value for code, value in REGIONS.items() if code != "cn-north-1"}
     services = {
@@ -164,7 +168,7 @@ def test_changes_since_previous_run_show_a_service_added_and_a_region_removed(
     }
     services["bedrock"] = ("Amazon Bedrock", ["eu-west-1"])
     fake_clock.advance(86400)
-    result = app.handle(put_json(s3, _raw_key(RUN_2), _document(RUN_2, regions, services)), deps)
+    result = process(put_json(s3, _raw_key(RUN_2), _document(RUN_2, regions, services)))
     # THEN the changes name them, against the first run, and the count drift is flagged
     changes = _processed(s3, RUN_2)["changes"]
     assert changes == {
@@ -185,12 +189,12 @@ def test_changes_since_previous_run_show_a_service_added_and_a_region_removed(
     # the newest run
     replay = _document(RUN_1)
     replay["metadata"]["warnings"] = ["replayed"]
-    app.handle(put_json(s3, _raw_key(RUN_1), replay), deps)
+    process(put_json(s3, _raw_key(RUN_1), replay))
     assert _processed(s3, RUN_1)["changes"]["previous_run_id"] is None
 
 
 def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
-    s3: Any, deps: app.ProcessorDependencies, alert_inbox: Any
+    s3: Any, process: Process, alert_inbox: Any
 ) -> None:
     # GIVEN a raw document whose counts do not add up
     document = _document(RUN_1)
@@ -198,7 +202,7 @@ def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
     key = _raw_key(RUN_1)
     event = put_json(s3, key, document)
     # WHEN processed
-    result = app.handle(event, deps)["objects"][0]
+    result = process(event)["objects"][0]
     # THEN it is moved to raw/rejected/ with a reason, nothing is processed, and a warning goes out
     assert result["status"] == "rejected"
     assert "counts" in result["reason"]
@@ -215,15 +219,16 @@ def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
     assert [(a.alert["severity"], a.alert["title"]) for a in alerts] == [
         ("warning", "Raw availability document rejected")
     ]
+    assert result["alert_published"] is True
 
 
-def test_a_document_that_is_not_json_is_rejected(s3: Any, deps: app.ProcessorDependencies) -> None:
+def test_a_document_that_is_not_json_is_rejected(s3: Any, process: Process) -> None:
     # GIVEN bytes that are not JSON under a raw key
     key = _raw_key(RUN_1)
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"<html>")
-    event = s3_event(BUCKET, key, s3.head_object(Bucket=BUCKET, Key=key)["ETag"])
+    event = event_for(s3, BUCKET, key)
     # WHEN processed THEN it is rejected naming the document
-    result = app.handle(event, deps)["objects"][0]
+    result = process(event)["objects"][0]
     assert result["status"] == "rejected"
     assert result["reason"].startswith("document")
 
@@ -235,47 +240,59 @@ def test_a_document_that_is_not_json_is_rejected(s3: Any, deps: app.ProcessorDep
         "processed/2025-06-01/20250601T050000Z-00000001.json",
     ],
 )
-def test_keys_outside_raw_runs_are_ignored(
-    s3: Any, deps: app.ProcessorDependencies, key: str
-) -> None:
+def test_keys_outside_raw_runs_are_ignored(s3: Any, process: Process, key: str) -> None:
     # GIVEN an event for a rejected document or another prefix
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
     # WHEN handled THEN it is ignored and nothing moves
-    result = app.handle(s3_event(BUCKET, key, '"abc"'), deps)["objects"][0]
+    result = process(s3_event(BUCKET, key, '"abc"'))["objects"][0]
     assert result["status"] == "ignored"
     assert keys_under(s3, "") == [key]
 
 
 def test_a_duplicate_event_is_processed_once(
-    s3: Any, deps: app.ProcessorDependencies, fake_clock: ManualClock
+    s3: Any, process: Process, fake_clock: ManualClock
 ) -> None:
     # GIVEN a processed raw document
     event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
-    first = app.handle(event, deps)["objects"][0]
+    first = process(event)["objects"][0]
     written = _processed(s3, RUN_1)["metadata"]["processed_at"]
     # WHEN the same event arrives again later
     fake_clock.advance(timedelta(minutes=5).total_seconds())
-    second = app.handle(event, deps)["objects"][0]
+    second = process(event)["objects"][0]
     # THEN the first result is returned and the processed document is not rewritten
     assert second["status"] == "repeat"
     assert second["processed_key"] == first["processed_key"]
     assert _processed(s3, RUN_1)["metadata"]["processed_at"] == written
 
 
-def test_a_malformed_event_is_refused_naming_the_field(deps: app.ProcessorDependencies) -> None:
+def test_a_malformed_event_is_refused_naming_the_field(process: Process) -> None:
     # GIVEN a notification without the object key WHEN handled THEN the field is named
     event = s3_event(BUCKET, "raw/x.json", '"abc"')
     del event["Records"][0]["s3"]["object"]["key"]
-    result = app.handle(event, deps)
+    result = process(event)
     assert result == {
         "status": "error",
         "error": "invalid event: Records[0].s3.object.key: Field required",
     }
 
 
-def test_event_keys_are_url_decoded() -> None:
-    # GIVEN a key S3 encoded (space as +, = as %3D) WHEN parsed THEN the real key comes back
-    event = s3_event(BUCKET, "raw/a b=c.json", '"abc"')
-    assert event["Records"][0]["s3"]["object"]["key"] == "raw/a+b%3Dc.json"
-    assert parse_object_created(event)[0].key == "raw/a b=c.json"
-    assert parse_object_created(event)[0].etag == "abc"
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda record: record.pop("s3"), "Records[0].s3"),
+        (lambda record: record["s3"].pop("object"), "Records[0].s3.object"),
+        (lambda record: record["s3"]["object"].pop("eTag"), "Records[0].s3.object.eTag"),
+        (lambda record: record.update(eventName="ObjectRemoved:Delete"), "Records[0].eventName"),
+    ],
+)
+def test_a_record_missing_its_object_or_of_another_kind_is_refused_naming_the_field(
+    process: Process, s3: Any, change: Callable[[dict[str, Any]], object], field: str
+) -> None:
+    # GIVEN a notification whose record lacks a part S3 always sends, or is not ObjectCreated
+    event = s3_event(BUCKET, _raw_key(RUN_1), '"abc"')
+    change(event["Records"][0])
+    # WHEN handled THEN one error names the field and nothing is written
+    result = process(event)
+    assert result["status"] == "error"
+    assert result["error"].startswith(f"invalid event: {field}: ")
+    assert keys_under(s3, "") == []

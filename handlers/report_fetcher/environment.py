@@ -1,0 +1,48 @@
+"""The environment report_fetcher reads, validated once per container."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.field_types import Arn
+
+DEFAULT_FEED_URL = "https://aws.amazon.com/about-aws/whats-new/recent/feed/"
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+    return value
+
+
+class FetcherEnvironment(FunctionEnvironment):
+    """What the fetcher needs: the data bucket and the alert topic; the rest has defaults.
+
+    The SSM endpoint read is the function's own region (AWS_REGION). FLEET_DRY_RUN does not
+    apply: the function only writes its own data under `cache/` and `raw/`.
+    """
+
+    data_bucket_name: str = Field(
+        description="The data bucket: the source cache under `cache/`, raw documents under `raw/`."
+    )
+    alert_topic_arn: Arn = Field(
+        description="The topic of the warning raised when SSM cannot be read."
+    )
+    report_feed_url: Annotated[str, AfterValidator(_http_url)] = Field(
+        default=DEFAULT_FEED_URL,
+        description="The RSS feed of region launches (http or https), read for launch dates.",
+    )
+    report_feed_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="The timeout of the feed request (seconds)."
+    )
+    report_cache_ttl_seconds: int = Field(
+        default=86400,
+        ge=0,
+        description="How long a cached source is reused (seconds); 0 disables the cache.",
+    )
+    report_max_workers: int = Field(
+        default=8, ge=1, le=64, description="Concurrent SSM calls (at most 64)."
+    )

@@ -1,0 +1,87 @@
+"""The availability report of one processed run: rendered, published, announced.
+
+For each `processed/<yyyy-mm-dd>/<run-id>.json` it renders `report.xlsx`, `report.json`,
+`availability.json`, `pairs.csv`, `regions.csv`, `services.csv` and `matrix.csv` (`tables.py`,
+`workbook.py`), puts them under `reports/<yyyy-mm-dd>/<run-id>/` with their content types and
+`_manifest.json` written last, copies them to `reports/latest/` (only forward in time), and
+raises an info alert listing the keys written. See `publish.py` for why no reader ever sees half
+a report. Other keys (not a processed run) are not reports to generate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fleet_shared.alerts import Severity
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.report_alerts import publish_report_alert
+from fleet_shared.report_documents import PROCESSED_PREFIX, ProcessedDocument, run_id_of
+from fleet_shared.s3_events import CreatedObject
+from handlers.report_generator.environment import GeneratorEnvironment
+from handlers.report_generator.publish import Published, publish_report
+from handlers.report_generator.tables import render_files
+
+GeneratorServices = FunctionServices[GeneratorEnvironment]
+
+
+def _announce(
+    document: ProcessedDocument, published: Published, services: GeneratorServices, logger: Any
+) -> bool:
+    quality = document.quality
+    totals = document.totals
+    failing = f" (failing: {', '.join(quality.failing_rules)})" if quality.failing_rules else ""
+    latest = "; reports/latest/ updated" if published.latest_updated else ""
+    return publish_report_alert(
+        services,
+        logger,
+        severity=Severity.INFO,
+        title=f"Availability report {document.metadata.run_id} ready",
+        detail=(
+            f"{totals.regions} regions, {totals.services} services, {totals.pairs} pairs; "
+            f"quality score {quality.score}{failing}. "
+            f"Keys written: {', '.join(published.keys)}{latest}"
+        ),
+        resource=f"s3://{services.environment.data_bucket_name}/{published.prefix}",
+    )
+
+
+def not_a_processed_run(key: str) -> str | None:
+    """Why `key` gets no report (not `processed/<yyyy-mm-dd>/<run-id>.json`), or None."""
+    return None if run_id_of(key, PROCESSED_PREFIX) else "not a processed run key"
+
+
+def generate_report(obj: CreatedObject, services: GeneratorServices, logger: Any) -> dict[str, Any]:
+    """Render and publish the report of the processed run `obj`.
+
+    Raises ValueError when the document's run id is not the key's; `logger` records an alert SNS
+    refused.
+    """
+    bucket = services.environment.data_bucket_name
+    s3 = services.hub_client("s3")
+    response = s3.get_object(Bucket=bucket, Key=obj.key)
+    document = ProcessedDocument.model_validate_json(response["Body"].read())
+    run_id = document.metadata.run_id
+    key_run_id = run_id_of(obj.key, PROCESSED_PREFIX)
+    if run_id != key_run_id:
+        raise ValueError(f"metadata.run_id {run_id} does not match the key's run id {key_run_id}")
+    published = publish_report(
+        s3,
+        bucket,
+        run_id=run_id,
+        processed_key=obj.key,
+        processed_etag=str(response["ETag"]).strip('"'),
+        files=render_files(document, obj.key),
+        attempt=uuid.uuid4().hex,
+        generated_at=services.clock.now(),
+    )
+    return {
+        "status": "generated",
+        "key": obj.key,
+        "run_id": run_id,
+        "prefix": published.prefix,
+        "keys": published.keys,
+        "manifest_key": published.manifest_key,
+        "latest_updated": published.latest_updated,
+        "alert_published": _announce(document, published, services, logger),
+    }

@@ -1,0 +1,169 @@
+"""One raw availability document -> one processed document, or a rejected one.
+
+For each `raw/<yyyy-mm-dd>/<run-id>.json` it validates the document, builds the region x service
+matrix with pandas, per-region and per-service statistics (`analysis.py`), the data-quality score
+(`quality.py`) and the changes since the previous processed run (`changes.py`), and writes
+`processed/<yyyy-mm-dd>/<run-id>.json` (JSON, one PUT, so it is there whole or not at all); that
+write triggers report_generator.
+
+A document that fails validation (not JSON, wrong shape, counts that do not add up, a key that
+does not follow the naming) is moved to `raw/rejected/` with a `.reason.json` next to it and a
+warning alert is raised; nothing is written to `processed/`. Keys outside `raw/`, and
+`raw/rejected/` itself (its writes trigger this function too), are not raw documents.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from fleet_shared.alerts import Severity
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.report_alerts import publish_report_alert
+from fleet_shared.report_documents import (
+    RAW_PREFIX,
+    REJECTED_PREFIX,
+    SCHEMA_VERSION,
+    ProcessedDocument,
+    ProcessedMetadata,
+    ProcessedTotals,
+    RawDocument,
+    processed_key,
+    run_id_of,
+)
+from fleet_shared.s3_events import CreatedObject
+from fleet_shared.validation_errors import first_error
+from handlers.report_processor.analysis import analyse
+from handlers.report_processor.changes import changes_since
+from handlers.report_processor.environment import ProcessorEnvironment
+from handlers.report_processor.exceptions import RejectedDocumentError
+from handlers.report_processor.quality import check_quality
+from handlers.report_processor.storage import (
+    previous_processed_key,
+    read_object,
+    read_processed,
+    reject,
+)
+
+ProcessorServices = FunctionServices[ProcessorEnvironment]
+
+
+def not_a_raw_document(key: str) -> str | None:
+    """Why `key` is not processed (outside `raw/`, or under `raw/rejected/`), or None."""
+    if key.startswith(RAW_PREFIX) and not key.startswith(REJECTED_PREFIX):
+        return None
+    return "not a raw document key"
+
+
+def _validate(body: bytes, key: str) -> RawDocument:
+    run_id = run_id_of(key, RAW_PREFIX)
+    if run_id is None:
+        raise RejectedDocumentError("key does not follow raw/<yyyy-mm-dd>/<run-id>.json")
+    try:
+        document = RawDocument.model_validate_json(body)
+    except ValidationError as error:
+        field, problem = first_error(error, root="document")
+        raise RejectedDocumentError(f"{field}: {problem}") from None
+    if document.metadata.run_id != run_id:
+        raise RejectedDocumentError(
+            f"metadata.run_id {document.metadata.run_id} does not match the key's run id {run_id}"
+        )
+    return document
+
+
+def _reject(
+    obj: CreatedObject, etag: str, reason: str, services: ProcessorServices, logger: Any
+) -> dict[str, Any]:
+    bucket = services.environment.data_bucket_name
+    s3 = services.hub_client("s3")
+    rejected_key, reason_key = reject(
+        s3, bucket, obj.key, etag=etag, reason=reason, rejected_at=services.clock.now()
+    )
+    published = publish_report_alert(
+        services,
+        logger,
+        severity=Severity.WARNING,
+        title="Raw availability document rejected",
+        detail=f"s3://{bucket}/{obj.key} was moved to {rejected_key}: {reason}",
+        resource=f"s3://{bucket}/{obj.key}",
+    )
+    return {
+        "status": "rejected",
+        "key": obj.key,
+        "rejected_key": rejected_key,
+        "reason_key": reason_key,
+        "reason": reason,
+        "alert_published": published,
+    }
+
+
+def process_raw_document(
+    obj: CreatedObject, services: ProcessorServices, logger: Any
+) -> dict[str, Any]:
+    """Process (or reject) the raw document `obj`; `logger` records an alert SNS refused."""
+    environment = services.environment
+    bucket = environment.data_bucket_name
+    s3 = services.hub_client("s3")
+    body, etag = read_object(s3, bucket, obj.key)
+    try:
+        raw = _validate(body, obj.key)
+    except RejectedDocumentError as error:
+        return _reject(obj, etag, str(error), services, logger)
+
+    output_key = processed_key(raw.metadata.run_id)
+    previous_key = previous_processed_key(s3, bucket, output_key)
+    previous = read_processed(s3, bucket, previous_key) if previous_key else None
+    analysis = analyse(raw)
+    totals = ProcessedTotals(
+        regions=len(raw.regions),
+        services=len(raw.services),
+        pairs=len(analysis.pairs),
+        partitions=analysis.partitions,
+    )
+    quality = check_quality(
+        raw,
+        analysis,
+        totals,
+        previous.totals if previous else None,
+        environment.report_count_tolerance_percent,
+    )
+    changes = changes_since(raw, previous)
+    document = ProcessedDocument(
+        schema_version=SCHEMA_VERSION,
+        metadata=ProcessedMetadata(
+            run_id=raw.metadata.run_id,
+            raw_key=obj.key,
+            raw_etag=etag,
+            processed_at=services.clock.now(),
+            fetch=raw.metadata,
+        ),
+        totals=totals,
+        regions=analysis.regions,
+        services=analysis.services,
+        availability=analysis.availability,
+        quality=quality,
+        changes=changes,
+    )
+    s3.put_object(
+        Bucket=bucket,
+        Key=output_key,
+        Body=json.dumps(document.model_dump(mode="json"), indent=1).encode("utf-8"),
+        ContentType="application/json",
+    )
+    return {
+        "status": "processed",
+        "key": obj.key,
+        "run_id": raw.metadata.run_id,
+        "processed_key": output_key,
+        "quality_score": quality.score,
+        "failing_rules": quality.failing_rules,
+        "previous_run_id": changes.previous_run_id,
+        "changes": {
+            "services_added": len(changes.services_added),
+            "services_removed": len(changes.services_removed),
+            "regions_added": len(changes.regions_added),
+            "regions_removed": len(changes.regions_removed),
+        },
+    }
