@@ -1,7 +1,7 @@
 """One fleet function, built from its catalog entry: code, role, logs, dead letters and alarms.
 
-Each function gets its own role under the function-role path (the only roles member accounts
-trust), a least-privilege inline policy generated from the catalog, an encrypted log group, an
+Each function gets its own role under the function-role path (its member roles trust exactly
+that role), a least-privilege inline policy generated from the catalog, an encrypted log group, an
 encrypted dead-letter queue for failed asynchronous invocations, and alarms on errors, throttles
 and dead letters that notify the warning topic. A function that consumes a queue
 (`QueueMessages`) owns that queue too, because its environment and policy name it.
@@ -27,6 +27,7 @@ from components.naming import (
     function_log_group_name,
     function_name,
     function_role_path,
+    member_role_name,
 )
 from components.policies import deny_insecure_transport, document, service_trust
 
@@ -86,6 +87,9 @@ class FleetFunction(pulumi.ComponentResource):
         own = OwnResources(
             queue_url=self.queue.url if self.queue else None,
             queue_arn=self.queue.arn if self.queue else None,
+            member_role_name=(
+                member_role_name(references.stack, spec.name) if spec.acts_in_members else None
+            ),
         )
         self.role = aws.iam.Role(
             f"{name}-role",

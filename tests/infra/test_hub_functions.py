@@ -11,7 +11,7 @@ from hub_view import FUNCTION, HubView
 
 from catalog import FUNCTIONS
 from catalog.model import EnvSource
-from components.naming import function_name, member_execution_role_name
+from components.naming import function_name, member_role_name
 
 
 @pytest.fixture
@@ -112,7 +112,11 @@ def test_environment_is_resolved_from_the_catalog_without_secret_values(hub: Hub
     for spec, function in hub.functions():
         variables = function.inputs["environment"]["variables"]
         assert variables["FLEET_DRY_RUN"] == ("true" if settings.dry_run else "false")
-        assert variables["MEMBER_ROLE_NAME"] == member_execution_role_name(hub.stack)
+        # (each function that acts in members is told its own member role, the others none)
+        if spec.acts_in_members:
+            assert variables["MEMBER_ROLE_NAME"] == member_role_name(hub.stack, spec.name)
+        else:
+            assert "MEMBER_ROLE_NAME" not in variables, spec.name
         assert variables["HUB_ACCOUNT_ID"] == settings.hub.account_id
         assert variables["POWERTOOLS_SERVICE_NAME"] == function.inputs["name"]
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "LambdaFleet"
