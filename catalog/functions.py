@@ -111,6 +111,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ClusterSchedule(action="scale_down", time_field="scale_down_time"),
             HttpRoute(method="POST", path="/scale"),
         ),
+        # Changes node groups: at most five at once (schedules of several clusters firing together,
+        # plus a few HTTP requests); the per-node-group lock serialises the rest.
         reserved_concurrency=5,
         invokes=("demand_forecaster",),
     ),
@@ -145,6 +147,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 },
             ),
         ),
+        # Changes node groups: an hourly analysis and bursts of interruption warnings share three
+        # copies; throttled events are retried by Lambda and EventBridge, not lost.
+        reserved_concurrency=3,
     ),
     FunctionSpec(
         name="demand_forecaster",
@@ -412,6 +417,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 name="cleanup", expression="cron(0 19 * * ? *)", payload={"action": "cleanup"}
             ),
         ),
+        # Deletes: one run at a time, so two runs never mark or delete the same resource.
+        reserved_concurrency=1,
     ),
     FunctionSpec(
         name="backup_scheduler",
@@ -443,6 +450,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 name="backup", expression="cron(0 2 * * ? *)", payload={"action": "backup"}
             ),
         ),
+        # Snapshots and deletes: one run at a time, so a retried run never doubles the backups.
+        reserved_concurrency=1,
     ),
     FunctionSpec(
         name="report_fetcher",

@@ -42,6 +42,19 @@ def test_every_function_is_arm64_python312_traced_with_catalog_sizes(hub: HubVie
         assert inputs.get("reservedConcurrentExecutions") == spec.reserved_concurrency
 
 
+MUTATING_FUNCTIONS = ("eks_scaler", "spot_optimizer", "cleanup_manager", "backup_scheduler")
+
+
+def test_mutating_functions_have_a_small_reserved_concurrency(hub: HubView):
+    specs = {spec.name: (spec, function) for spec, function in hub.functions()}
+    for name in MUTATING_FUNCTIONS:
+        # GIVEN a function that changes or deletes things in members
+        spec, function = specs[name]
+        # THEN the catalog bounds how many copies run at once, and the function gets that bound
+        assert spec.reserved_concurrency is not None and 1 <= spec.reserved_concurrency <= 5
+        assert function.inputs["reservedConcurrentExecutions"] == spec.reserved_concurrency
+
+
 def test_every_function_is_a_child_of_its_fleet_function_component(hub: HubView):
     components = {
         resource.urn: resource for resource in hub.of_type("lambda-fleet:functions:FleetFunction")
