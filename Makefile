@@ -15,8 +15,10 @@ $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
 demo: $(STAMP)
 	$(BIN)/python -m fleetctl demo --stack dev
 
+# -q: the progress dots and the summary (in pyproject's addopts it would add up with a -q on the
+# command line to -qq, which drops the summary).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,9 +2,10 @@
 
 import pulumi
 
+from catalog.functions import FUNCTIONS
 from components.exceptions import StackSettingsError
 from components.fleet import Fleet, FleetArgs
-from components.naming import member_execution_role_name
+from components.naming import member_role_name
 from components.stack_config import load_stack_settings
 
 try:
@@ -27,7 +28,14 @@ pulumi.export(
         for (account_id, region), network in sorted(fleet.networks.items())
     },
 )
-pulumi.export("member_execution_role_name", member_execution_role_name(pulumi.get_stack()))
+pulumi.export(
+    "member_role_names",
+    {
+        spec.name: member_role_name(pulumi.get_stack(), spec.name)
+        for spec in FUNCTIONS
+        if spec.acts_in_members
+    },
+)
 pulumi.export(
     "clusters",
     {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from catalog.model import (
     AlertTopics,
     ClusterSchedule,
+    Condition,
     EnvSource,
     EventRule,
     FixedSchedule,
@@ -18,9 +19,11 @@ from catalog.model import (
 
 R = ResourceRef
 
+# The namespace of the fleet's own metrics (dashboards and alarms look there).
+METRICS_NAMESPACE = "LambdaFleet"
+
 COMMON_ENVIRONMENT: dict[str, EnvSource] = {
     "STATE_TABLE_NAME": EnvSource.STATE_TABLE_NAME,
-    "MEMBER_ROLE_NAME": EnvSource.MEMBER_ROLE_NAME,
     "HUB_ACCOUNT_ID": EnvSource.HUB_ACCOUNT_ID,
     "ALERT_TOPIC_ARN": EnvSource.ALERT_TOPIC_WARNING_ARN,
     "ALERT_TOPIC_CRITICAL_ARN": EnvSource.ALERT_TOPIC_CRITICAL_ARN,
@@ -30,7 +33,7 @@ COMMON_ENVIRONMENT: dict[str, EnvSource] = {
     "FLEET_INVENTORY_KEY": EnvSource.FLEET_INVENTORY_KEY,
 }
 
-# Every function keeps state, raises alerts, reads the fleet inventory and may act in members.
+# Every function keeps state, raises alerts and reads the fleet inventory.
 COMMON_PERMISSIONS: tuple[PermissionStatement, ...] = (
     PermissionStatement(
         actions=(
@@ -44,16 +47,38 @@ COMMON_PERMISSIONS: tuple[PermissionStatement, ...] = (
     ),
     PermissionStatement(actions=("sns:Publish",), resources=(R.ALERT_TOPICS,)),
     PermissionStatement(actions=("s3:GetObject",), resources=(R.DATA_BUCKET_OBJECTS,)),
-    PermissionStatement(actions=("sts:AssumeRole",), resources=(R.MEMBER_EXECUTION_ROLES,)),
     PermissionStatement(
         actions=("kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"), resources=(R.FLEET_KEY,)
     ),
-    # PutMetricData and the X-Ray calls have no resource-level permissions.
+    # PutMetricData and the X-Ray calls have no resource-level permissions; metrics are held to
+    # the fleet's namespace by condition instead.
     PermissionStatement(
-        actions=("cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords"),
+        actions=("cloudwatch:PutMetricData",),
         resources=(R.ANY,),
+        conditions=(Condition("StringEquals", "cloudwatch:namespace", (METRICS_NAMESPACE,)),),
+    ),
+    PermissionStatement(
+        actions=("xray:PutTraceSegments", "xray:PutTelemetryRecords"), resources=(R.ANY,)
     ),
 )
+
+# A function that acts in members assumes its own role there (and nobody else's), by name.
+MEMBER_ROLE_ENVIRONMENT: dict[str, EnvSource] = {"MEMBER_ROLE_NAME": EnvSource.MEMBER_ROLE_NAME}
+ASSUME_OWN_MEMBER_ROLE = PermissionStatement(
+    actions=("sts:AssumeRole",), resources=(R.OWN_MEMBER_ROLES,)
+)
+
+# Conditions on what member roles may destroy: only what the fleet marked for it.
+CLEANUP_MARK_TAG = "lambda-fleet:delete-after"
+BACKUP_TAG = "lambda-fleet:backup"
+MARKED_FOR_DELETION = Condition("Null", f"aws:ResourceTag/{CLEANUP_MARK_TAG}", ("false",))
+NOT_A_FLEET_BACKUP = Condition("Null", f"aws:ResourceTag/{BACKUP_TAG}", ("true",))
+ONLY_THE_CLEANUP_MARK = (
+    Condition("ForAllValues:StringEquals", "aws:TagKeys", (CLEANUP_MARK_TAG,)),
+    Condition("Null", "aws:TagKeys", ("false",)),
+)
+A_FLEET_BACKUP = Condition("Null", f"aws:ResourceTag/{BACKUP_TAG}", ("false",))
+WHILE_CREATING_A_SNAPSHOT = Condition("StringEquals", "ec2:CreateAction", ("CreateSnapshot",))
 
 DATA_BUCKET_WRITE = PermissionStatement(
     actions=("s3:PutObject", "s3:DeleteObject"), resources=(R.DATA_BUCKET_OBJECTS,)
@@ -72,10 +97,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         timeout_seconds=120,
         environment={
             **COMMON_ENVIRONMENT,
+            **MEMBER_ROLE_ENVIRONMENT,
             "FORECASTER_FUNCTION_NAME": EnvSource.FORECASTER_FUNCTION_NAME,
         },
         permissions=(
             *COMMON_PERMISSIONS,
+            ASSUME_OWN_MEMBER_ROLE,
             PermissionStatement(actions=("lambda:InvokeFunction",), resources=(R.FLEET_FUNCTIONS,)),
         ),
         member_actions=(*EKS_READ, "eks:UpdateNodegroupConfig", *METRICS_READ),
@@ -84,6 +111,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ClusterSchedule(action="scale_down", time_field="scale_down_time"),
             HttpRoute(method="POST", path="/scale"),
         ),
+        # Changes node groups: at most five at once (schedules of several clusters firing together,
+        # plus a few HTTP requests); the per-node-group lock serialises the rest.
         reserved_concurrency=5,
         invokes=("demand_forecaster",),
     ),
@@ -92,9 +121,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Scores spot capacity per type and AZ; handles spot interruption warnings.",
         memory_mb=256,
         timeout_seconds=300,
-        environment=dict(COMMON_ENVIRONMENT),
+        environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
         permissions=(
             *COMMON_PERMISSIONS,
+            ASSUME_OWN_MEMBER_ROLE,
             # The Pricing API has no resource-level permissions.
             PermissionStatement(actions=("pricing:GetProducts",), resources=(R.ANY,)),
         ),
@@ -117,14 +147,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 },
             ),
         ),
+        # Changes node groups: an hourly analysis and bursts of interruption warnings share three
+        # copies; throttled events are retried by Lambda and EventBridge, not lost.
+        reserved_concurrency=3,
     ),
     FunctionSpec(
         name="demand_forecaster",
         description="Forecasts node demand per cluster from CloudWatch history (Holt-Winters).",
         memory_mb=1024,
         timeout_seconds=300,
-        environment=dict(COMMON_ENVIRONMENT),
-        permissions=COMMON_PERMISSIONS,
+        environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
+        permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
         member_actions=(*EKS_READ, *METRICS_READ, "ec2:DescribeInstanceTypes"),
         triggers=(
             FixedSchedule(
@@ -142,6 +175,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         timeout_seconds=900,
         environment={
             **COMMON_ENVIRONMENT,
+            **MEMBER_ROLE_ENVIRONMENT,
             "ATHENA_WORKGROUP": EnvSource.ATHENA_WORKGROUP,
             "COST_QUERY_ENGINE": EnvSource.COST_QUERY_ENGINE,
             "COST_CUR_BUCKET": EnvSource.COST_CUR_BUCKET,
@@ -151,6 +185,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         },
         permissions=(
             *COMMON_PERMISSIONS,
+            ASSUME_OWN_MEMBER_ROLE,
             DATA_BUCKET_WRITE,
             DATA_BUCKET_LIST,
             # Cost Explorer, ListFunctions, GetMetricData and Logs Insights' GetQueryResults
@@ -200,9 +235,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Robust (median/MAD) anomaly detection on metrics and daily cost.",
         memory_mb=512,
         timeout_seconds=300,
-        environment=dict(COMMON_ENVIRONMENT),
+        environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
         permissions=(
             *COMMON_PERMISSIONS,
+            ASSUME_OWN_MEMBER_ROLE,
             PermissionStatement(
                 actions=("ce:GetCostAndUsage", "cloudwatch:GetMetricData"), resources=(R.ANY,)
             ),
@@ -228,8 +264,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Cluster, node group, endpoint and alarm health, with severities and alerts.",
         memory_mb=256,
         timeout_seconds=120,
-        environment=dict(COMMON_ENVIRONMENT),
-        permissions=COMMON_PERMISSIONS,
+        environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
+        permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
         member_actions=(
             *EKS_READ,
             "autoscaling:DescribeAutoScalingGroups",
@@ -253,9 +289,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Compliance checks across member accounts; risk scoring of security events.",
         memory_mb=512,
         timeout_seconds=900,
-        environment={**COMMON_ENVIRONMENT, "SCAN_QUEUE_URL": EnvSource.FUNCTION_QUEUE_URL},
+        environment={
+            **COMMON_ENVIRONMENT,
+            **MEMBER_ROLE_ENVIRONMENT,
+            "SCAN_QUEUE_URL": EnvSource.FUNCTION_QUEUE_URL,
+        },
         permissions=(
             *COMMON_PERMISSIONS,
+            ASSUME_OWN_MEMBER_ROLE,
             DATA_BUCKET_WRITE,
             PermissionStatement(
                 actions=("securityhub:BatchImportFindings", "securityhub:GetFindings"),
@@ -348,8 +389,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Finds stale snapshots, unattached volumes, old Lambda versions; removes them.",
         memory_mb=256,
         timeout_seconds=600,
-        environment=dict(COMMON_ENVIRONMENT),
-        permissions=COMMON_PERMISSIONS,
+        environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
+        permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
         member_actions=(
             "ec2:DescribeSnapshots",
             "ec2:DescribeImages",
@@ -363,19 +404,29 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "lambda:ListAliases",
             "lambda:DeleteFunction",
         ),
+        # Deletes only what it marked (and never a fleet backup); tags only with its mark.
+        # Lambda deletions are held to qualified versions by the resource scope.
+        member_conditions={
+            "ec2:DeleteSnapshot": (MARKED_FOR_DELETION, NOT_A_FLEET_BACKUP),
+            "ec2:DeleteVolume": (MARKED_FOR_DELETION,),
+            "ec2:CreateTags": ONLY_THE_CLEANUP_MARK,
+            "ec2:DeleteTags": ONLY_THE_CLEANUP_MARK,
+        },
         triggers=(
             FixedSchedule(
                 name="cleanup", expression="cron(0 19 * * ? *)", payload={"action": "cleanup"}
             ),
         ),
+        # Deletes: one run at a time, so two runs never mark or delete the same resource.
+        reserved_concurrency=1,
     ),
     FunctionSpec(
         name="backup_scheduler",
         description="Snapshots and backs up resources tagged for backup; applies retention.",
         memory_mb=256,
         timeout_seconds=600,
-        environment=dict(COMMON_ENVIRONMENT),
-        permissions=COMMON_PERMISSIONS,
+        environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
+        permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
         member_actions=(
             "ec2:DescribeVolumes",
             "ec2:CreateSnapshot",
@@ -389,11 +440,18 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "dynamodb:ListBackups",
             "dynamodb:DeleteBackup",
         ),
+        # Deletes only its own snapshots; tags only the snapshots it is creating.
+        member_conditions={
+            "ec2:DeleteSnapshot": (A_FLEET_BACKUP,),
+            "ec2:CreateTags": (WHILE_CREATING_A_SNAPSHOT,),
+        },
         triggers=(
             FixedSchedule(
                 name="backup", expression="cron(0 2 * * ? *)", payload={"action": "backup"}
             ),
         ),
+        # Snapshots and deletes: one run at a time, so a retried run never doubles the backups.
+        reserved_concurrency=1,
     ),
     FunctionSpec(
         name="report_fetcher",

@@ -21,7 +21,9 @@ class ResourceRef(StrEnum):
     ALERT_TOPICS = "alert_topics"
     EMAIL_TOPIC = "email_topic"
     ALERT_SECRETS = "alert_secrets"
-    MEMBER_EXECUTION_ROLES = "member_execution_roles"
+    # The function's own role in every member account; nothing for a function without
+    # member actions.
+    OWN_MEMBER_ROLES = "own_member_roles"
     FLEET_FUNCTIONS = "fleet_functions"
     FUNCTION_QUEUE = "function_queue"
     HUB_EVENT_BUS = "hub_event_bus"
@@ -62,6 +64,15 @@ class EnvSource(StrEnum):
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One IAM condition (`{operator: {key: values}}`) that a statement is granted under."""
+
+    operator: str
+    key: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PermissionStatement:
     """One IAM statement of a function's role, with resources named symbolically.
 
@@ -71,6 +82,7 @@ class PermissionStatement:
 
     actions: tuple[str, ...]
     resources: tuple[ResourceRef, ...]
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,11 +156,37 @@ class FunctionSpec:
     timeout_seconds: int
     environment: dict[str, EnvSource]
     permissions: tuple[PermissionStatement, ...]
+    # What the function does in member accounts, through its own member role; an action listed
+    # in `member_conditions` is granted only under those conditions.
     member_actions: tuple[str, ...] = ()
+    member_conditions: dict[str, tuple[Condition, ...]] = field(default_factory=dict)
     triggers: tuple[Trigger, ...] = ()
     uses_pandas_layer: bool = False
     reserved_concurrency: int | None = None
     invokes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """A function acts in members exactly when it may assume its member role, knows the
+        role's name, and conditions only actions it has."""
+        assumes = any(
+            ResourceRef.OWN_MEMBER_ROLES in statement.resources for statement in self.permissions
+        )
+        knows_role = EnvSource.MEMBER_ROLE_NAME in self.environment.values()
+        acts = bool(self.member_actions)
+        if not acts == assumes == knows_role:
+            raise ValueError(
+                f"{self.name}: member_actions, an sts:AssumeRole statement on OWN_MEMBER_ROLES "
+                "and the MEMBER_ROLE_NAME variable go together (all or none)"
+            )
+        unknown = sorted(set(self.member_conditions) - set(self.member_actions))
+        if unknown:
+            raise ValueError(f"{self.name}: conditions for actions it lacks: {', '.join(unknown)}")
+        if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
+            raise ValueError(f"{self.name}: reserved_concurrency must be at least 1")
+
+    @property
+    def acts_in_members(self) -> bool:
+        return bool(self.member_actions)
 
     @property
     def source_dir(self) -> str:

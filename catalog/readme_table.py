@@ -72,7 +72,9 @@ def functions_table(functions: Sequence[FunctionSpec] = FUNCTIONS) -> str:
         "(on the fleet's own resources wherever the action allows it), "
         "plus writing its own log group and dead-letter queue. Hub actions are granted on the "
         "resolved ARNs of the hub's resources; each function's page lists the actions it has "
-        "besides these, and what it does through the member execution role."
+        "besides these, and what it does through its own member role in each member account "
+        "(deletions only under the catalog's `member_conditions`: the fleet's marker tags, "
+        "qualified Lambda versions)."
     )
     rows = [function_row(spec) for spec in functions]
     return "\n".join([intro, "", *HEADER, *rows]) + "\n"

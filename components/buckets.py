@@ -19,17 +19,21 @@ import pulumi_aws as aws
 
 from components.policies import deny_insecure_transport, document
 
-# Prefixes of the data bucket (see handlers): raw/ -> processed/ -> reports/, cache/ is scratch.
+# Prefixes of the data bucket (see handlers): raw/ -> processed/ -> reports/, cache/ is scratch,
+# tmp/ holds what a writer stages before publishing it (report_generator's tmp/reports/).
 RAW_PREFIX = "raw/"
 PROCESSED_PREFIX = "processed/"
 REPORTS_PREFIX = "reports/"
 CACHE_PREFIX = "cache/"
+TEMPORARY_PREFIX = "tmp/"
 CONFIG_PREFIX = "config/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
 INVENTORY_KEY = f"{CONFIG_PREFIX}fleet-inventory.json"
 ACCESS_LOG_PREFIX = "s3-access/"
 
 CACHE_EXPIRATION_DAYS = 1
+# What a failed run left staged; a successful run removes its own at once.
+TEMPORARY_EXPIRATION_DAYS = 1
 RAW_EXPIRATION_DAYS = 30
 NONCURRENT_EXPIRATION_DAYS = 30
 ACCESS_LOG_EXPIRATION_DAYS = 90
@@ -58,6 +62,9 @@ class ExpirationRule:
 
 DATA_LIFECYCLE = (
     ExpirationRule("expire-cache", CACHE_PREFIX, CACHE_EXPIRATION_DAYS),
+    ExpirationRule(
+        "expire-temporary", TEMPORARY_PREFIX, TEMPORARY_EXPIRATION_DAYS, TEMPORARY_EXPIRATION_DAYS
+    ),
     ExpirationRule("expire-raw", RAW_PREFIX, RAW_EXPIRATION_DAYS),
     ExpirationRule("expire-noncurrent-versions", "", None, NONCURRENT_EXPIRATION_DAYS),
 )

@@ -17,6 +17,7 @@ The node groups ignore scaling changes: the fleet's scaler changes desired sizes
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -36,8 +37,8 @@ NODE_MANAGED_POLICIES = (
     "AmazonSSMManagedInstanceCore",
 )
 
-# Read-only Kubernetes access for the fleet's functions (health checks), cluster-wide. Scaling
-# goes through the EKS API (IAM), not through Kubernetes.
+# Read-only Kubernetes access for the fleet's functions that act on clusters (health checks),
+# cluster-wide. Scaling goes through the EKS API (IAM), not through Kubernetes.
 FLEET_ACCESS_POLICY = "AmazonEKSViewPolicy"
 
 
@@ -47,10 +48,10 @@ class EksClusterArgs:
     partition: str
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[list[str]]
-    # The member execution role: the identity the hub's functions assume in this account.
-    # Access entries must name principals of the cluster's own account, so the hub's function
-    # roles get cluster access through this role rather than directly.
-    fleet_role_arn: pulumi.Input[str]
+    # The member roles of the functions that act on clusters, by catalog name. Access entries
+    # must name principals of the cluster's own account, so the hub's function roles get
+    # cluster access through their member roles rather than directly.
+    fleet_role_arns: Mapping[str, pulumi.Input[str]]
     provider: aws.Provider
     eks_provider: eks.Provider
 
@@ -68,6 +69,19 @@ def node_role_trust_policy() -> str:
             ],
         },
         indent=2,
+    )
+
+
+def _fleet_access_entry(role_arn: pulumi.Input[str], partition: str) -> eks.AccessEntryArgs:
+    return eks.AccessEntryArgs(
+        principal_arn=role_arn,
+        type=eks.AccessEntryType.STANDARD,
+        access_policies={
+            "view": eks.AccessPolicyAssociationArgs(
+                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{FLEET_ACCESS_POLICY}",
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+            )
+        },
     )
 
 
@@ -130,21 +144,12 @@ class EksCluster(pulumi.ComponentResource):
             public_access_cidrs=public_cidrs or None,
             authentication_mode=eks.AuthenticationMode.API,
             access_entries={
-                "fleet": eks.AccessEntryArgs(
-                    principal_arn=args.fleet_role_arn,
-                    type=eks.AccessEntryType.STANDARD,
-                    access_policies={
-                        "view": eks.AccessPolicyAssociationArgs(
-                            policy_arn=(
-                                f"arn:{args.partition}:eks::aws:cluster-access-policy/"
-                                f"{FLEET_ACCESS_POLICY}"
-                            ),
-                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
-                                type="cluster"
-                            ),
-                        )
-                    },
-                ),
+                **{
+                    f"fleet-{function.replace('_', '-')}": _fleet_access_entry(
+                        role_arn, args.partition
+                    )
+                    for function, role_arn in sorted(args.fleet_role_arns.items())
+                },
                 "nodes": eks.AccessEntryArgs(
                     principal_arn=self.node_role.arn, type=eks.AccessEntryType.EC2_LINUX
                 ),

@@ -1,10 +1,12 @@
 """One fleet function, built from its catalog entry: code, role, logs, dead letters and alarms.
 
-Each function gets its own role under the function-role path (the only roles member accounts
-trust), a least-privilege inline policy generated from the catalog, an encrypted log group, an
+Each function gets its own role under the function-role path (its member roles trust exactly
+that role), a least-privilege inline policy generated from the catalog, an encrypted log group, an
 encrypted dead-letter queue for failed asynchronous invocations, and alarms on errors, throttles
 and dead letters that notify the warning topic. A function that consumes a queue
-(`QueueMessages`) owns that queue too, because its environment and policy name it.
+(`QueueMessages`) owns that queue too, because its environment and policy name it. Every queue
+refuses plain HTTP. The catalog's `reserved_concurrency` both reserves and caps how many copies
+of a function run at once.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from components.naming import (
     function_log_group_name,
     function_name,
     function_role_path,
+    member_role_name,
 )
 from components.policies import deny_insecure_transport, document, service_trust
 
@@ -86,6 +89,9 @@ class FleetFunction(pulumi.ComponentResource):
         own = OwnResources(
             queue_url=self.queue.url if self.queue else None,
             queue_arn=self.queue.arn if self.queue else None,
+            member_role_name=(
+                member_role_name(references.stack, spec.name) if spec.acts_in_members else None
+            ),
         )
         self.role = aws.iam.Role(
             f"{name}-role",
@@ -179,12 +185,26 @@ class FleetFunction(pulumi.ComponentResource):
             **settings,
         )
 
+    def _queue_policy(
+        self, name: str, queue: aws.sqs.Queue, *statements: dict[str, object]
+    ) -> aws.sqs.QueuePolicy:
+        """The queue's policy: no plain HTTP for anyone, then what the queue admits."""
+        return aws.sqs.QueuePolicy(
+            name,
+            queue_url=queue.url,
+            policy=pulumi.Output.json_dumps(
+                document(
+                    deny_insecure_transport("DenyInsecureTransport", "sqs:*", [queue.arn]),
+                    *statements,
+                )
+            ),
+            opts=self._child,
+        )
+
     def _dead_letter_queue(self, name: str) -> aws.sqs.Queue:
         """Failed asynchronous invocations, schedules and event deliveries end up here."""
         queue = self._encrypted_queue(f"{name}-dlq", f"{self.function_name}-dlq")
-        statements = [
-            deny_insecure_transport("DenyInsecureTransport", "sqs:SendMessage", [queue.arn])
-        ]
+        statements = []
         if self._receives_events:
             references = self._references
             statements.append(
@@ -205,18 +225,14 @@ class FleetFunction(pulumi.ComponentResource):
                     },
                 }
             )
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy",
-            queue_url=queue.url,
-            policy=pulumi.Output.json_dumps(document(*statements)),
-            opts=self._child,
-        )
+        self._queue_policy(f"{name}-dlq-policy", queue, *statements)
         return queue
 
     def _owned_queue(self, name: str) -> aws.sqs.Queue:
         """The queue the function consumes, with its own dead-letter queue for poison messages."""
         dead_letters = self._encrypted_queue(f"{name}-queue-dlq", f"{self.function_name}-queue-dlq")
-        return self._encrypted_queue(
+        self._queue_policy(f"{name}-queue-dlq-policy", dead_letters)
+        queue = self._encrypted_queue(
             f"{name}-queue",
             f"{self.function_name}-queue",
             visibility_timeout_seconds=min(
@@ -229,6 +245,8 @@ class FleetFunction(pulumi.ComponentResource):
                 }
             ),
         )
+        self._queue_policy(f"{name}-queue-policy", queue)
+        return queue
 
     def _own_statements(self) -> list[dict[str, object]]:
         return [

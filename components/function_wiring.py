@@ -14,8 +14,10 @@ from typing import Any
 
 import pulumi
 
+from catalog.functions import METRICS_NAMESPACE
 from catalog.model import EnvSource, FunctionSpec, PermissionStatement, ResourceRef
-from components.naming import function_log_group_name, function_name, member_execution_role_name
+from components.naming import function_log_group_name, function_name
+from components.policies import condition_block
 from components.settings import FleetSettings
 
 # Actions that have no resource-level permissions: the only ones allowed on `"Resource": "*"`.
@@ -32,7 +34,6 @@ NO_RESOURCE_LEVEL_ACTIONS = frozenset(
         "xray:PutTraceSegments",
     }
 )
-METRICS_NAMESPACE = "LambdaFleet"
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,12 @@ class FleetReferences:
 
 @dataclass(frozen=True)
 class OwnResources:
-    """What belongs to the function itself: its queue when it consumes one."""
+    """What belongs to the function itself: its queue when it consumes one, and its member
+    role's name when it acts in members."""
 
     queue_url: pulumi.Input[str] | None = None
     queue_arn: pulumi.Input[str] | None = None
+    member_role_name: str | None = None
 
 
 EnvResolver = Callable[[FleetReferences, OwnResources], pulumi.Input[str] | None]
@@ -143,7 +146,7 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
     EnvSource.ALERT_TOPIC_WARNING_ARN: lambda refs, _: refs.topic_arns["warning"],
     EnvSource.ALERT_TOPIC_INFO_ARN: lambda refs, _: refs.topic_arns["info"],
     EnvSource.EMAIL_TOPIC_ARN: lambda refs, _: refs.email_topic_arn,
-    EnvSource.MEMBER_ROLE_NAME: lambda refs, _: member_execution_role_name(refs.stack),
+    EnvSource.MEMBER_ROLE_NAME: lambda _, own: _required(own.member_role_name, "a member role"),
     EnvSource.HUB_ACCOUNT_ID: lambda refs, _: refs.account_id,
     EnvSource.DRY_RUN: lambda refs, _: "true" if refs.settings.dry_run else "false",
     # Secret NAMES only; an unset name leaves the variable out and the channel off.
@@ -179,8 +182,8 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
     ResourceRef.ALERT_SECRETS: lambda refs, _spec, _own: [
         _secret_arn(refs, name) for name in _alert_secret_names(refs.settings)
     ],
-    ResourceRef.MEMBER_EXECUTION_ROLES: lambda refs, _spec, _own: [
-        f"arn:aws:iam::{member.account_id}:role/{member_execution_role_name(refs.stack)}"
+    ResourceRef.OWN_MEMBER_ROLES: lambda refs, _spec, own: [
+        f"arn:aws:iam::{member.account_id}:role/{_required(own.member_role_name, 'a member role')}"
         for member in refs.settings.members
     ],
     ResourceRef.FLEET_FUNCTIONS: lambda refs, spec, _own: [
@@ -259,12 +262,13 @@ def catalog_statements(
             for arn in RESOURCE_RESOLVERS[reference](references, spec, own)
         ]
         if resources:
-            statements.append(
-                {
-                    "Sid": f"Catalog{index}",
-                    "Effect": "Allow",
-                    "Action": actions,
-                    "Resource": resources,
-                }
-            )
+            entry: dict[str, Any] = {
+                "Sid": f"Catalog{index}",
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": resources,
+            }
+            if statement.conditions:
+                entry["Condition"] = condition_block(statement.conditions)
+            statements.append(entry)
     return statements

@@ -1,9 +1,12 @@
-"""The member execution role: the one identity through which the hub's functions act in a member.
+"""The member roles: one per function that acts in members, in every member account.
 
-Handlers assume it per call (by the name `member_execution_role_name(stack)`, their
-`MEMBER_ROLE_NAME`). Its trust policy names the hub account's root as principal but only lets
-through roles under the hub's function-role path, so neither another hub role nor another
-stack's functions can assume it. Its permissions are generated from the catalog.
+A function assumes only its own role (`member_role_name(stack, function)`, its
+`MEMBER_ROLE_NAME`), whose policy holds only that function's catalog member actions and whose
+trust admits only that function's hub role. Functions without member actions get no role here.
+
+The trust policy names the hub account's root as principal and requires the exact hub role ARN
+in `aws:PrincipalArn`: naming the role itself as principal would fail while the hub role does not
+exist yet, and would silently stop matching once it is replaced.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import pulumi_aws as aws
 
 from catalog.model import FunctionSpec
 from components.member_permissions import member_policy_document
-from components.naming import function_role_path, member_execution_role_name
+from components.naming import function_role_arn, member_role_name
+
+MAX_SESSION_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -27,23 +32,28 @@ class MemberAccessArgs:
     member_account_id: str
     hub_account_id: str
     functions: Sequence[FunctionSpec]
-    # IAM is global: the account's first region's provider creates the role.
+    # IAM is global: the account's first region's provider creates the roles.
     provider: aws.Provider
 
 
-def execution_role_trust_policy(partition: str, hub_account_id: str, stack: str) -> str:
-    """Trust the hub account, but only for principals under the stack's function-role path."""
-    function_roles = f"arn:{partition}:iam::{hub_account_id}:role{function_role_path(stack)}*"
+def member_role_trust_policy(partition: str, hub_account_id: str, stack: str, function: str) -> str:
+    """Trust the hub account, but only for the one hub role of `function` in this stack."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
-                    "Sid": "HubFunctionRolesOnly",
+                    "Sid": "OnlyThisFunctionsHubRole",
                     "Effect": "Allow",
                     "Principal": {"AWS": f"arn:{partition}:iam::{hub_account_id}:root"},
                     "Action": "sts:AssumeRole",
-                    "Condition": {"ArnLike": {"aws:PrincipalArn": function_roles}},
+                    "Condition": {
+                        "ArnEquals": {
+                            "aws:PrincipalArn": function_role_arn(
+                                partition, hub_account_id, stack, function
+                            )
+                        }
+                    },
                 }
             ],
         },
@@ -52,30 +62,38 @@ def execution_role_trust_policy(partition: str, hub_account_id: str, stack: str)
 
 
 class MemberAccess(pulumi.ComponentResource):
-    """Exactly one execution role per member account, with the catalog's member actions."""
+    """`roles[function]`: the member role of each function with member actions."""
 
-    role: aws.iam.Role
+    roles: dict[str, aws.iam.Role]
 
     def __init__(
         self, name: str, args: MemberAccessArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("lambda-fleet:member:MemberAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        self.role = aws.iam.Role(
-            f"{name}-execution",
-            name=member_execution_role_name(args.stack),
-            description="Assumed by the lambda-fleet hub functions to act in this account",
-            assume_role_policy=execution_role_trust_policy(
-                args.partition, args.hub_account_id, args.stack
-            ),
-            max_session_duration=3600,
-            opts=child,
+        self.roles = {}
+        for spec in args.functions:
+            if not spec.acts_in_members:
+                continue
+            resource_name = f"{name}-{spec.name.replace('_', '-')}"
+            role = aws.iam.Role(
+                resource_name,
+                name=member_role_name(args.stack, spec.name),
+                description=f"Assumed by the lambda-fleet {spec.name} function only",
+                assume_role_policy=member_role_trust_policy(
+                    args.partition, args.hub_account_id, args.stack, spec.name
+                ),
+                max_session_duration=MAX_SESSION_SECONDS,
+                opts=child,
+            )
+            aws.iam.RolePolicy(
+                f"{resource_name}-actions",
+                name="member-actions",
+                role=role.id,
+                policy=member_policy_document(spec, args.partition, args.member_account_id),
+                opts=child,
+            )
+            self.roles[spec.name] = role
+        self.register_outputs(
+            {"role_names": {function: role.name for function, role in self.roles.items()}}
         )
-        aws.iam.RolePolicy(
-            f"{name}-execution-actions",
-            name="member-actions",
-            role=self.role.id,
-            policy=member_policy_document(args.functions, args.partition, args.member_account_id),
-            opts=child,
-        )
-        self.register_outputs({"role_name": self.role.name, "role_arn": self.role.arn})

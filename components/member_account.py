@@ -17,6 +17,7 @@ from components.event_forwarding import (
     forwarded_event_rules,
 )
 from components.member_access import MemberAccess, MemberAccessArgs
+from components.member_permissions import acts_on_clusters
 from components.naming import default_event_bus_arn, partition_of
 from components.network import AccountNetwork
 from components.settings import HubSettings, MemberSettings
@@ -34,7 +35,7 @@ class MemberAccountArgs:
 
 
 class MemberAccount(pulumi.ComponentResource):
-    """One execution role and one forwarding role per account; rules and clusters per region."""
+    """Member roles and one forwarding role per account; rules and clusters per region."""
 
     access: MemberAccess
     forwarding: EventForwarding
@@ -74,6 +75,12 @@ class MemberAccount(pulumi.ComponentResource):
         )
         # The eks plugin's own provider has no settings; the AWS provider decides the account.
         eks_provider = eks.Provider(f"{name}-eks", opts=pulumi.ResourceOptions(parent=self))
+        specs = {spec.name: spec for spec in args.functions}
+        cluster_role_arns = {
+            function: role.arn
+            for function, role in self.access.roles.items()
+            if acts_on_clusters(specs[function])
+        }
         self.clusters = {}
         for cluster in member.clusters:
             region = member.cluster_region(cluster)
@@ -85,7 +92,7 @@ class MemberAccount(pulumi.ComponentResource):
                     partition=partition,
                     vpc_id=network.vpc_id,
                     private_subnet_ids=network.private_subnet_ids,
-                    fleet_role_arn=self.access.role.arn,
+                    fleet_role_arns=cluster_role_arns,
                     provider=args.providers[region],
                     eks_provider=eks_provider,
                 ),
@@ -93,7 +100,9 @@ class MemberAccount(pulumi.ComponentResource):
             )
         self.register_outputs(
             {
-                "execution_role_name": self.access.role.name,
+                "member_role_names": {
+                    function: role.name for function, role in self.access.roles.items()
+                },
                 "clusters": sorted(self.clusters),
             }
         )

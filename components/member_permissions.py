@@ -1,9 +1,11 @@
-"""What the member execution role may do: the catalog's `member_actions`, scoped per action.
+"""What a function's member role may do: its catalog `member_actions`, scoped per action.
 
 The scoping is a declared table (action -> the kind of resource it acts on), in the manner of
 Cloud Custodian's resource manifests, instead of rules spread over code: a reviewer reads one
 table, and an action that the catalog adds without a row here stops the program rather than
-being granted on `*` by accident.
+being granted on `*` by accident. Destructive actions must also come with the catalog's
+conditions (the fleet's marker tags); without them the program stops too. Lambda deletions are
+scoped to qualified version ARNs (`function:<name>:<version>`), never a whole function.
 
 Resource ARNs are limited to the member's own account wherever the ARN format carries an account
 id. Two formats do not: EC2 snapshots (`arn:aws:ec2:<region>::snapshot/<id>`) and S3 buckets
@@ -18,8 +20,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from catalog.model import FunctionSpec
+from catalog.model import Condition, FunctionSpec
 from components.exceptions import FleetProgramError
+from components.policies import condition_block
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ IAM_ROLES = ResourceScope("IamRoles", ("arn:{partition}:iam::{account}:role/*",)
 IAM_USERS = ResourceScope("IamUsers", ("arn:{partition}:iam::{account}:user/*",))
 LAMBDA_FUNCTIONS = ResourceScope(
     "LambdaFunctions", ("arn:{partition}:lambda:*:{account}:function:*",)
+)
+LAMBDA_FUNCTION_VERSIONS = ResourceScope(
+    "LambdaFunctionVersions", ("arn:{partition}:lambda:*:{account}:function:*:*",)
 )
 SQS_QUEUES = ResourceScope("SqsQueues", ("arn:{partition}:sqs:*:{account}:*",))
 SNS_TOPICS = ResourceScope("SnsTopics", ("arn:{partition}:sns:*:{account}:*",))
@@ -101,7 +107,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "iam:ListRoles": NO_RESOURCE_LEVEL,
     "iam:ListUserPolicies": IAM_USERS,
     "iam:ListUsers": NO_RESOURCE_LEVEL,
-    "lambda:DeleteFunction": LAMBDA_FUNCTIONS,
+    "lambda:DeleteFunction": LAMBDA_FUNCTION_VERSIONS,
     "lambda:GetPolicy": LAMBDA_FUNCTIONS,
     "lambda:ListAliases": LAMBDA_FUNCTIONS,
     "lambda:ListFunctions": NO_RESOURCE_LEVEL,
@@ -122,35 +128,75 @@ NO_RESOURCE_LEVEL_ACTIONS = frozenset(
 )
 
 
+# Actions that destroy data: granted only under conditions the catalog declares for them.
+CONDITIONED_ACTIONS = frozenset({"ec2:DeleteSnapshot", "ec2:DeleteVolume"})
+
+
 class UnscopedMemberActionError(FleetProgramError):
     """A catalog member action has no row in ACTION_SCOPES."""
 
 
+class UnconditionedMemberActionError(FleetProgramError):
+    """A destructive member action comes without the conditions that limit it."""
+
+
 def member_actions(functions: Iterable[FunctionSpec]) -> list[str]:
-    """The union of every function's `member_actions`, sorted."""
+    """The union of the given functions' `member_actions`, sorted."""
     return sorted({action for spec in functions for action in spec.member_actions})
 
 
-def member_policy_document(
-    functions: Iterable[FunctionSpec], partition: str, account_id: str
-) -> str:
-    """The execution role's policy JSON: one statement per resource scope, sorted, stable."""
-    grouped: dict[ResourceScope, list[str]] = {}
-    for action in member_actions(functions):
-        scope = ACTION_SCOPES.get(action)
-        if scope is None:
-            raise UnscopedMemberActionError(
-                f"member action {action!r} is in the catalog but not in "
-                "components/member_permissions.py ACTION_SCOPES; declare the resources it acts on"
-            )
-        grouped.setdefault(scope, []).append(action)
-    statements = [
-        {
-            "Sid": scope.sid,
+def acts_on_clusters(spec: FunctionSpec) -> bool:
+    """True when the function reads or changes EKS clusters or node groups in members."""
+    return any(
+        ACTION_SCOPES.get(action) in (EKS_CLUSTERS, EKS_NODEGROUPS)
+        for action in spec.member_actions
+    )
+
+
+def _scope(spec: FunctionSpec, action: str) -> ResourceScope:
+    scope = ACTION_SCOPES.get(action)
+    if scope is None:
+        raise UnscopedMemberActionError(
+            f"{spec.name}: member action {action!r} is in the catalog but not in "
+            "components/member_permissions.py ACTION_SCOPES; declare the resources it acts on"
+        )
+    if action in CONDITIONED_ACTIONS and not spec.member_conditions.get(action):
+        raise UnconditionedMemberActionError(
+            f"{spec.name}: member action {action!r} destroys data; declare the conditions "
+            "(marker tags) it is limited to in the catalog's member_conditions"
+        )
+    return scope
+
+
+def member_policy_document(spec: FunctionSpec, partition: str, account_id: str) -> str:
+    """One function's member role policy JSON: a statement per resource scope and conditions,
+    sorted, stable."""
+    grouped: dict[tuple[ResourceScope, tuple[Condition, ...]], list[str]] = {}
+    for action in sorted(set(spec.member_actions)):
+        conditions = spec.member_conditions.get(action, ())
+        grouped.setdefault((_scope(spec, action), conditions), []).append(action)
+    statements = []
+    for (scope, conditions), actions in sorted(
+        grouped.items(), key=lambda item: (item[0][0].sid, item[1])
+    ):
+        statement = {
+            "Sid": scope.sid + ("Conditioned" if conditions else ""),
             "Effect": "Allow",
             "Action": actions,
             "Resource": scope.arns(partition, account_id),
         }
-        for scope, actions in sorted(grouped.items(), key=lambda item: item[0].sid)
-    ]
+        if conditions:
+            statement["Condition"] = condition_block(conditions)
+        statements.append(statement)
+    _number_repeated_sids(statements)
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=2)
+
+
+def _number_repeated_sids(statements: list[dict[str, object]]) -> None:
+    """IAM requires unique statement ids: a scope with two condition sets gets numbered ones."""
+    seen: dict[object, int] = {}
+    for statement in statements:
+        sid = statement["Sid"]
+        seen[sid] = seen.get(sid, 0) + 1
+        if seen[sid] > 1:
+            statement["Sid"] = f"{sid}{seen[sid]}"

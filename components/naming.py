@@ -1,10 +1,9 @@
 """Names and ARNs that the hub side and the member side must agree on, defined once.
 
-The member execution role trusts the hub's function roles by their IAM path, and the handlers
-find that role by name in every member; if either side spelled these differently, every
+Each function's member role trusts exactly that function's hub role ARN, and the function finds
+its member role by name in every member; if either side spelled these differently, every
 cross-account call would fail with AccessDenied. Both sides import them from here.
-Nothing else may be created under the function-role path: a role there can act in every
-member account.
+Nothing else may be created under the function-role path, where the fleet's function roles live.
 """
 
 from __future__ import annotations
@@ -18,13 +17,21 @@ MAX_NAME_LENGTH = 64
 
 
 def function_role_path(stack: str) -> str:
-    """IAM path of the hub's function roles: the member execution roles trust exactly this."""
+    """IAM path of the hub's function roles."""
     return f"/{PROJECT}/{stack}/"
 
 
-def member_execution_role_name(stack: str) -> str:
-    """Name of the role in each member account that handlers assume (`MEMBER_ROLE_NAME`)."""
-    return f"{PROJECT}-{stack}-member-execution"
+def function_role_arn(partition: str, hub_account_id: str, stack: str, function: str) -> str:
+    """ARN of a catalog function's role in the hub, known from its name before it exists."""
+    return (
+        f"arn:{partition}:iam::{hub_account_id}:role{function_role_path(stack)}"
+        f"{function_name(stack, function)}"
+    )
+
+
+def member_role_name(stack: str, function: str) -> str:
+    """Name of a function's own role in each member account (its `MEMBER_ROLE_NAME`)."""
+    return bounded_name(f"{PROJECT}-{stack}-member-{function.replace('_', '-')}")
 
 
 def partition_of(arn: str) -> str:

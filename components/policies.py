@@ -6,10 +6,12 @@ hub account, and the only statements with `"Principal": "*"` are denials of plai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pulumi
+
+from catalog.model import Condition
 
 POLICY_VERSION = "2012-10-17"
 
@@ -48,3 +50,14 @@ def deny_insecure_transport(
         "Resource": list(resources),
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
+
+
+def condition_block(conditions: Iterable[Condition]) -> dict[str, dict[str, str | list[str]]]:
+    """A statement's `Condition`: operators, then keys, each with one value or a list."""
+    block: dict[str, dict[str, str | list[str]]] = {}
+    for condition in conditions:
+        values = list(condition.values)
+        block.setdefault(condition.operator, {})[condition.key] = (
+            values[0] if len(values) == 1 else values
+        )
+    return block

@@ -34,7 +34,7 @@ from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 from catalog import FUNCTIONS
-from components.naming import member_execution_role_name
+from components.naming import member_role_name
 from components.settings import FleetSettings, load_settings
 from fleetctl.demo_world import (
     DemoWorld,
@@ -254,7 +254,8 @@ class DayReplay:
 
     def node_group_sizes(self) -> dict[str, str]:
         sizes: dict[str, str] = {}
-        role = member_execution_role_name(self.stack)
+        # Read the sizes the way the scaler does, through its member role.
+        role = member_role_name(self.stack, "eks_scaler")
         for member in self.settings.members:
             for cluster in member.clusters:
                 region = member.cluster_region(cluster)
@@ -384,7 +385,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
             receiver.url,
         )
         now = demo_now()
-        create_member(endpoint, settings, fleet_environment["MEMBER_ROLE_NAME"], now)
+        create_member(endpoint, settings, member_role_name(stack, "eks_scaler"), now)
         queue_cost_explorer_results(
             endpoint,
             now,

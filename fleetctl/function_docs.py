@@ -59,7 +59,7 @@ RESOURCE_DESCRIPTIONS: dict[ResourceRef, str] = {
     ResourceRef.ALERT_TOPICS: "the alert topics",
     ResourceRef.EMAIL_TOPIC: "the e-mail topic",
     ResourceRef.ALERT_SECRETS: "the Slack and PagerDuty secrets the stack names",
-    ResourceRef.MEMBER_EXECUTION_ROLES: "the member execution roles",
+    ResourceRef.OWN_MEMBER_ROLES: "its own member role in each member account",
     ResourceRef.FLEET_FUNCTIONS: "the fleet functions it invokes",
     ResourceRef.FUNCTION_QUEUE: "its own queue",
     ResourceRef.HUB_EVENT_BUS: "the hub's default event bus",
@@ -165,18 +165,28 @@ def permissions_section(spec: FunctionSpec) -> str:
     """The function's own hub statements and its member actions, from the catalog."""
     own = [statement for statement in spec.permissions if statement not in COMMON_PERMISSIONS]
     lines = [
-        "Besides the statements every function has (state table, alert topics, inventory, member "
-        "roles, fleet key, metrics and traces; see the README's function table), its role allows:",
+        "Besides the statements every function has (state table, alert topics, inventory, fleet "
+        "key, metrics and traces; see the README's function table), its role allows:",
         "",
     ]
     if own:
         lines += ["| hub actions | on |", "|---|---|", *(_statement_row(s) for s in own)]
     else:
         lines.append("no other hub actions.")
-    lines += [
-        "",
-        f"Through the member execution role, in member accounts: {_actions(spec.member_actions)}.",
-    ]
+    lines.append("")
+    if not spec.member_actions:
+        lines.append("It has no member role: it acts in the hub account only.")
+        return "\n".join(lines)
+    lines.append(
+        f"Through its own member role `lambda-fleet-<stack>-member-{spec.name}` (trusted only by "
+        f"this function's hub role), in member accounts: {_actions(spec.member_actions)}."
+    )
+    for action, conditions in sorted(spec.member_conditions.items()):
+        granted = "; ".join(
+            f"`{c.operator}` `{c.key}` = {', '.join(f'`{v}`' for v in c.values)}"
+            for c in conditions
+        )
+        lines.append(f"- `{action}` only under {granted}.")
     return "\n".join(lines)
 
 

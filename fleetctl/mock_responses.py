@@ -74,11 +74,12 @@ NAME_INPUTS = {
 }
 
 
-def _arn(type_token: str, physical: str, account: str, region: str) -> str:
+def _arn(type_token: str, physical: str, account: str, region: str, iam_path: str = "/") -> str:
     module = type_token.split(":")[1].split("/", maxsplit=1)[0]
     arns: dict[str, Callable[[], str]] = {
         "s3": lambda: f"arn:aws:s3:::{physical}",
-        "iam": lambda: f"arn:aws:iam::{account}:{_iam_kind(type_token)}/{physical}",
+        # As IAM does, the ARN of a role or policy carries its path.
+        "iam": lambda: f"arn:aws:iam::{account}:{_iam_kind(type_token)}{iam_path}{physical}",
         "lambda": lambda: (
             f"arn:aws:lambda:{region}:{account}:{_lambda_kind(type_token)}:{physical}"
         ),
@@ -154,7 +155,7 @@ class FleetMocks(pulumi.runtime.Mocks):
             if prefix is not None
             else physical
         )
-        arn = _arn(args.typ, physical, account, region)
+        arn = _arn(args.typ, physical, account, region, str(args.inputs.get("path") or "/"))
         state = {**args.inputs, "arn": arn, "name": args.inputs.get("name", physical)}
         state.update(
             _type_specific_outputs(

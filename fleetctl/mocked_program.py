@@ -7,11 +7,16 @@ availability zones, IAM policy documents) and stack references answer with the o
 network stack would export.
 
 Because Pulumi's runtime settings are process-global, one process runs one program at a time;
-`run_program` serialises callers with a lock.
+`run_program` serialises callers with a lock. Each run gets its own event loop: when a
+registration fails, Pulumi sets that error on every output future of the resource (and of those
+waiting on it), and nobody awaits them once the program has failed. The run's loop knows the
+failure was reported as ProgramFailedError and does not report each of those futures again when
+they are garbage-collected, as Pulumi's own language host does for a failed program.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 import threading
@@ -26,7 +31,6 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import PROJECT
 from fleetctl.exceptions import PlanError, ProgramFailedError
@@ -231,6 +235,38 @@ def _config_for_pulumi(config: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+class ProgramEventLoop:
+    """The event loop of one program run, quiet about futures its reported failure left behind."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.failed = False
+        self.loop.set_exception_handler(self._handle_exception)
+
+    def _handle_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        future = context.get("future")
+        left_by_failure = (
+            self.failed
+            and isinstance(future, asyncio.Future)
+            and future.done()
+            and not future.cancelled()
+            and future.exception() is not None
+        )
+        if not left_by_failure:
+            loop.default_exception_handler(context)
+
+    def __enter__(self) -> ProgramEventLoop:
+        # Pulumi creates the root stack resource's futures on the thread's current loop.
+        asyncio.set_event_loop(self.loop)
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *_details: object) -> None:
+        # Whatever failed the run is raised to the caller: that is its one report.
+        self.failed = error_type is not None
+        asyncio.set_event_loop(None)
+        self.loop.close()
+
+
 def run_program(stack: str, project_dir: Path = REPO_ROOT) -> ProgramRun:
     """Run `__main__.py` for `Pulumi.<stack>.yaml` under mocks; return what it registered.
 
@@ -239,7 +275,7 @@ def run_program(stack: str, project_dir: Path = REPO_ROOT) -> ProgramRun:
     """
     config = read_stack_file(stack_file(stack, project_dir))
     disabled = config.get(DISABLE_DEFAULT_PROVIDERS) or []
-    with _RUN_LOCK:
+    with _RUN_LOCK, ProgramEventLoop() as program_loop:
         mocks = FleetMocks(network_outputs_from_config(config, PROJECT))
         monitor = RecordingMonitor(mocks, default_providers_disabled="*" in disabled)
         settings.reset_options(project=PROJECT, stack=stack, preview=False)
@@ -250,19 +286,19 @@ def run_program(stack: str, project_dir: Path = REPO_ROOT) -> ProgramRun:
             runpy.run_path(str(project_dir / PROGRAM.name), run_name="__pulumi_program__")
 
         try:
-            _sync_await(run_pulumi_func(program))
+            program_loop.loop.run_until_complete(run_pulumi_func(program))
         except (pulumi.RunError, PlanError) as error:
             registered = [urn for urn, _ in monitor.requests]
             raise ProgramFailedError(str(error), registered) from None
         root = settings.get_root_resource()
-        stack_outputs = _resolve_stack_outputs(root)
+        stack_outputs = _resolve_stack_outputs(program_loop.loop, root)
         return _collect(stack, monitor, mocks, stack_outputs)
 
 
-def _resolve_stack_outputs(root: Any) -> dict[str, Any]:
+def _resolve_stack_outputs(loop: asyncio.AbstractEventLoop, root: Any) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     for key, value in getattr(root, "outputs", {}).items():
-        outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
+        outputs[key] = loop.run_until_complete(pulumi.Output.from_input(value).future())
     return outputs
 
 

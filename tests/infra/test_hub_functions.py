@@ -11,7 +11,7 @@ from hub_view import FUNCTION, HubView
 
 from catalog import FUNCTIONS
 from catalog.model import EnvSource
-from components.naming import function_name, member_execution_role_name
+from components.naming import function_name, member_role_name
 
 
 @pytest.fixture
@@ -40,6 +40,19 @@ def test_every_function_is_arm64_python312_traced_with_catalog_sizes(hub: HubVie
         assert inputs["memorySize"] == spec.memory_mb
         assert inputs["timeout"] == spec.timeout_seconds
         assert inputs.get("reservedConcurrentExecutions") == spec.reserved_concurrency
+
+
+MUTATING_FUNCTIONS = ("eks_scaler", "spot_optimizer", "cleanup_manager", "backup_scheduler")
+
+
+def test_mutating_functions_have_a_small_reserved_concurrency(hub: HubView):
+    specs = {spec.name: (spec, function) for spec, function in hub.functions()}
+    for name in MUTATING_FUNCTIONS:
+        # GIVEN a function that changes or deletes things in members
+        spec, function = specs[name]
+        # THEN the catalog bounds how many copies run at once, and the function gets that bound
+        assert spec.reserved_concurrency is not None and 1 <= spec.reserved_concurrency <= 5
+        assert function.inputs["reservedConcurrentExecutions"] == spec.reserved_concurrency
 
 
 def test_every_function_is_a_child_of_its_fleet_function_component(hub: HubView):
@@ -112,7 +125,11 @@ def test_environment_is_resolved_from_the_catalog_without_secret_values(hub: Hub
     for spec, function in hub.functions():
         variables = function.inputs["environment"]["variables"]
         assert variables["FLEET_DRY_RUN"] == ("true" if settings.dry_run else "false")
-        assert variables["MEMBER_ROLE_NAME"] == member_execution_role_name(hub.stack)
+        # (each function that acts in members is told its own member role, the others none)
+        if spec.acts_in_members:
+            assert variables["MEMBER_ROLE_NAME"] == member_role_name(hub.stack, spec.name)
+        else:
+            assert "MEMBER_ROLE_NAME" not in variables, spec.name
         assert variables["HUB_ACCOUNT_ID"] == settings.hub.account_id
         assert variables["POWERTOOLS_SERVICE_NAME"] == function.inputs["name"]
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "LambdaFleet"

@@ -10,7 +10,7 @@ from hub_view import IAM_POLICY, ROLE, ROLE_POLICY, HubView, as_list
 from catalog import FUNCTIONS
 from catalog.model import ResourceRef
 from components.function_wiring import NO_RESOURCE_LEVEL_ACTIONS
-from components.naming import function_name, function_role_path, member_execution_role_name
+from components.naming import function_name, function_role_path, member_role_name
 
 
 @pytest.fixture
@@ -47,14 +47,14 @@ def test_star_resources_only_for_actions_without_resource_level_permissions(hub:
             assert set(as_list(statement["Action"])) <= NO_RESOURCE_LEVEL_ACTIONS, resource.name
 
 
-def test_every_function_role_is_under_the_path_member_roles_trust(hub: HubView):
+def test_every_function_role_is_under_the_fleets_function_role_path(hub: HubView):
     roles = {role.inputs["name"]: role for role in hub.of_type(ROLE)}
     for spec in FUNCTIONS:
         role = roles[function_name(hub.stack, spec.name)]
         assert role.inputs["path"] == f"/lambda-fleet/{hub.stack}/" == function_role_path(hub.stack)
         trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
         assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}]
-    # Only function roles may sit under that path: member accounts trust everything there.
+    # Only function roles sit under that path.
     under_path = [
         r for r in hub.of_type(ROLE) if r.inputs.get("path") == function_role_path(hub.stack)
     ]
@@ -85,10 +85,11 @@ def test_function_policies_grant_the_catalog_actions_on_resolved_arns(hub: HubVi
             action: as_list(s["Resource"]) for s in statements for action in as_list(s["Action"])
         }
         assert by_action["dynamodb:GetItem"] == [table_arn]
-        assert by_action["sts:AssumeRole"] == [
-            f"arn:aws:iam::{member.account_id}:role/{member_execution_role_name(hub.stack)}"
-            for member in hub.settings.members
-        ]
+        if spec.acts_in_members:
+            assert by_action["sts:AssumeRole"] == [
+                f"arn:aws:iam::{member.account_id}:role/{member_role_name(hub.stack, spec.name)}"
+                for member in hub.settings.members
+            ]
         log_group = (
             f"arn:aws:logs:{region}:{account}:log-group:"
             f"/aws/lambda/{function_name(hub.stack, spec.name)}:*"
@@ -138,3 +139,48 @@ def test_only_the_router_reads_alert_secrets_and_only_the_configured_ones(hub: H
             ]
         else:
             assert secrets == []
+
+
+def test_functions_without_member_actions_may_assume_no_role(hub: HubView):
+    for spec in FUNCTIONS:
+        if spec.acts_in_members:
+            continue
+        # GIVEN a function that acts only in the hub WHEN its policy is read
+        statements = _function_policy(hub, spec)["Statement"]
+        # THEN it grants no sts action at all
+        actions = {action for s in statements for action in as_list(s["Action"])}
+        assert not {action for action in actions if action.startswith("sts:")}, spec.name
+
+
+def test_functions_may_assume_only_their_own_member_role(hub: HubView):
+    for spec in FUNCTIONS:
+        if not spec.acts_in_members:
+            continue
+        # GIVEN a function that acts in members WHEN its policy's assumable roles are read
+        statements = _function_policy(hub, spec)["Statement"]
+        assumable = [
+            resource
+            for s in statements
+            if "sts:AssumeRole" in as_list(s["Action"])
+            for resource in as_list(s["Resource"])
+        ]
+        # THEN every assumable role is this function's member role, one per member account
+        assert sorted(assumable) == sorted(
+            f"arn:aws:iam::{member.account_id}:role/{member_role_name(hub.stack, spec.name)}"
+            for member in hub.settings.members
+        ), spec.name
+
+
+def test_metrics_may_be_put_only_in_the_fleets_namespace(hub: HubView):
+    for spec in FUNCTIONS:
+        # GIVEN each function's policy WHEN the PutMetricData statement is read
+        (statement,) = [
+            s
+            for s in _function_policy(hub, spec)["Statement"]
+            if "cloudwatch:PutMetricData" in as_list(s["Action"])
+        ]
+        # THEN it is alone and conditioned on the LambdaFleet namespace
+        assert as_list(statement["Action"]) == ["cloudwatch:PutMetricData"]
+        assert statement["Condition"] == {
+            "StringEquals": {"cloudwatch:namespace": "LambdaFleet"}
+        }, spec.name

@@ -132,6 +132,8 @@ def test_lifecycle_expires_cache_raw_noncurrent_versions_and_old_logs(hub: HubVi
     buckets = _buckets(hub)
     data = _expirations(hub, buckets["data"])
     assert data["cache/"][0] == 1
+    # (what a writer staged under tmp/ and never published is gone the next day, versions too)
+    assert data["tmp/"] == (1, 1)
     assert data["raw/"][0] == 30
     assert data[""][1] == 30
     logs = _expirations(hub, buckets["access-logs"])

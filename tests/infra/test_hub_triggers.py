@@ -238,6 +238,36 @@ def test_event_dead_letter_queues_admit_only_this_functions_rules(hub: HubView):
         )
 
 
+def test_every_queue_refuses_plain_http(hub: HubView):
+    policies = {
+        policy.inputs["queueUrl"]: json.loads(policy.inputs["policy"])
+        for policy in hub.of_type("aws:sqs/queuePolicy:QueuePolicy")
+    }
+    queues = hub.of_type("aws:sqs/queue:Queue")
+    # GIVEN every queue of the hub: dead-letter queues, the router's and the scan fan-out queue
+    assert {
+        f"{function_name(hub.stack, name)}-queue"
+        for name in ("notification_router", "security_scanner")
+    } <= {queue.inputs["name"] for queue in queues}
+    for queue in queues:
+        # THEN its policy denies every SQS action to anyone not using TLS
+        denials = [
+            statement
+            for statement in policies[queue.outputs["url"]]["Statement"]
+            if statement["Effect"] == "Deny"
+        ]
+        assert denials == [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": [queue.outputs["arn"]],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ], queue.inputs["name"]
+
+
 def test_alert_topic_subscriptions_are_invocable_only_from_their_topics(hub: HubView):
     for spec, trigger in _triggers(AlertTopics):
         function_arn = hub.arn(hub.function(spec))

@@ -1,4 +1,4 @@
-"""Member accounts: clusters, node groups, the execution role and event forwarding, per stack."""
+"""Member accounts: clusters, node groups, per-function member roles and event forwarding."""
 
 from __future__ import annotations
 
@@ -7,18 +7,29 @@ from typing import Any
 
 import pytest
 
-from catalog.functions import FUNCTIONS
-from catalog.model import EventRule, FunctionSpec, PermissionStatement
+from catalog.functions import BACKUP_TAG, CLEANUP_MARK_TAG, FUNCTIONS
+from catalog.model import (
+    Condition,
+    EnvSource,
+    EventRule,
+    FunctionSpec,
+    PermissionStatement,
+    ResourceRef,
+)
 from components.event_forwarding import pattern_covers
 from components.member_permissions import (
+    CONDITIONED_ACTIONS,
     NO_RESOURCE_LEVEL_ACTIONS,
+    UnconditionedMemberActionError,
     UnscopedMemberActionError,
-    member_actions,
+    acts_on_clusters,
     member_policy_document,
 )
-from components.naming import member_execution_role_name
+from components.naming import function_name, member_role_name
 from components.settings import FleetSettings, load_settings
 from fleetctl.mocked_program import ProgramRun, RegisteredResource
+from handlers.backup_scheduler.backup import COPY_TAG
+from handlers.cleanup_manager.candidates import MARK_TAG
 
 CLUSTER = "eks:index:Cluster"
 NODE_GROUP = "eks:index:ManagedNodeGroup"
@@ -58,15 +69,24 @@ def _cluster(run: ProgramRun, account_id: str, name: str) -> RegisteredResource:
     return found[0]
 
 
-def _execution_role(run: ProgramRun, account_id: str) -> RegisteredResource:
+def _member_role(run: ProgramRun, account_id: str, function: str) -> RegisteredResource:
     found = [
         role
         for role in run.of_type(ROLE)
-        if role.inputs.get("name") == member_execution_role_name(run.stack)
+        if role.inputs.get("name") == member_role_name(run.stack, function)
         and _placed(role)[0] == account_id
     ]
-    assert len(found) == 1, (account_id, len(found))
+    assert len(found) == 1, (account_id, function, len(found))
     return found[0]
+
+
+def _member_roles(run: ProgramRun, account_id: str) -> list[RegisteredResource]:
+    prefix = f"lambda-fleet-{run.stack}-member-"
+    return [
+        role
+        for role in run.of_type(ROLE)
+        if role.inputs.get("name", "").startswith(prefix) and _placed(role)[0] == account_id
+    ]
 
 
 def _policies_of(run: ProgramRun, role: RegisteredResource) -> list[dict[str, Any]]:
@@ -213,96 +233,201 @@ def test_node_roles_trust_ec2_and_have_only_the_node_managed_policies(
         assert nodes_entry == {"principalArn": role.outputs["arn"], "type": "EC2_LINUX"}
 
 
-def test_each_member_has_one_execution_role_trusting_only_the_hub_function_roles(
+def test_each_function_that_acts_in_members_has_its_own_role_in_every_member(
+    stack_run: ProgramRun, settings: FleetSettings
+):
+    acting = sorted(spec.name for spec in FUNCTIONS if spec.acts_in_members)
+    for member in settings.members:
+        # GIVEN a member account WHEN its member roles are read
+        roles = _member_roles(stack_run, member.account_id)
+        # THEN there is one per function with member actions, named after it, and no other
+        assert sorted(role.inputs["name"] for role in roles) == sorted(
+            member_role_name(stack_run.stack, function) for function in acting
+        )
+        assert all(len(role.inputs["name"]) <= 64 for role in roles)
+    # AND the stack tells which role each function uses
+    assert stack_run.stack_outputs["member_role_names"] == {
+        function: member_role_name(stack_run.stack, function) for function in acting
+    }
+
+
+def test_functions_without_member_actions_have_no_member_role(
+    stack_run: ProgramRun, settings: FleetSettings
+):
+    names = {role.inputs.get("name") for role in stack_run.of_type(ROLE)}
+    for spec in FUNCTIONS:
+        if not spec.acts_in_members:
+            # GIVEN a function that acts only in the hub THEN no account has a role for it
+            assert member_role_name(stack_run.stack, spec.name) not in names, spec.name
+
+
+def test_each_member_role_trusts_only_its_functions_exact_hub_role(
     stack_run: ProgramRun, settings: FleetSettings
 ):
     hub = settings.hub.account_id
-    named = [
-        role
-        for role in stack_run.of_type(ROLE)
-        if role.inputs.get("name") == member_execution_role_name(stack_run.stack)
-    ]
-    # GIVEN the stack's members WHEN the program runs THEN each has exactly one execution role
-    assert sorted(_placed(role)[0] for role in named) == sorted(
-        member.account_id for member in settings.members
-    )
     for member in settings.members:
-        role = _execution_role(stack_run, member.account_id)
-        # AND it trusts the hub account only for roles under this stack's function-role path
-        assert json.loads(role.inputs["assumeRolePolicy"]) == {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "HubFunctionRolesOnly",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{hub}:root"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {
-                        "ArnLike": {
-                            "aws:PrincipalArn": (
-                                f"arn:aws:iam::{hub}:role/lambda-fleet/{stack_run.stack}/*"
-                            )
-                        }
-                    },
-                }
-            ],
-        }
-    # AND the handlers are told that name
-    assert stack_run.stack_outputs["member_execution_role_name"] == member_execution_role_name(
-        stack_run.stack
-    )
+        for spec in FUNCTIONS:
+            if not spec.acts_in_members:
+                continue
+            # GIVEN a function's member role
+            role = _member_role(stack_run, member.account_id, spec.name)
+            hub_role = (
+                f"arn:aws:iam::{hub}:role/lambda-fleet/{stack_run.stack}/"
+                f"{function_name(stack_run.stack, spec.name)}"
+            )
+            # THEN it trusts the hub account only when the caller is exactly that hub role
+            assert json.loads(role.inputs["assumeRolePolicy"]) == {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "OnlyThisFunctionsHubRole",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{hub}:root"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"ArnEquals": {"aws:PrincipalArn": hub_role}},
+                    }
+                ],
+            }
+            # AND that hub role is the function's role in the plan
+            (function_role,) = [
+                r
+                for r in stack_run.of_type(ROLE)
+                if r.inputs.get("name") == function_name(stack_run.stack, spec.name)
+            ]
+            assert function_role.outputs["arn"] == hub_role
 
 
 def _reads_only(action: str) -> bool:
     return action.split(":", 1)[1].startswith(("Describe", "List", "Get"))
 
 
-def test_execution_role_policy_grants_the_catalog_member_actions_scoped_to_the_account(
+def test_each_member_role_grants_only_its_functions_actions_scoped_to_the_account(
     stack_run: ProgramRun, settings: FleetSettings
 ):
     for member in settings.members:
-        # GIVEN a member's execution role and its policy
-        role = _execution_role(stack_run, member.account_id)
-        (policy,) = _policies_of(stack_run, role)
-        granted: set[str] = set()
-        for statement in policy["Statement"]:
-            assert statement["Effect"] == "Allow"
-            actions = statement["Action"]
-            resources = statement["Resource"]
-            granted.update(actions)
-            # THEN no action is a wildcard
-            assert all(action != "*" and not action.endswith(":*") for action in actions)
-            # AND "*" resources are only for actions without resource-level permissions
-            if "*" in resources:
-                assert resources == ["*"]
-                assert set(actions) <= NO_RESOURCE_LEVEL_ACTIONS
-                # (and every one of them only reads: nothing may change anything on "*")
-                assert all(_reads_only(action) for action in actions), actions
-            else:
-                for arn in resources:
-                    assert f":{member.account_id}:" in arn or arn in ACCOUNTLESS_ARNS, arn
-        # AND exactly the union of the catalog's member actions is granted
-        assert sorted(granted) == member_actions(FUNCTIONS)
+        for spec in FUNCTIONS:
+            if not spec.acts_in_members:
+                continue
+            # GIVEN a function's member role and its policy
+            role = _member_role(stack_run, member.account_id, spec.name)
+            (policy,) = _policies_of(stack_run, role)
+            granted: set[str] = set()
+            for statement in policy["Statement"]:
+                assert statement["Effect"] == "Allow"
+                actions = statement["Action"]
+                resources = statement["Resource"]
+                granted.update(actions)
+                # THEN no action is a wildcard
+                assert all(action != "*" and not action.endswith(":*") for action in actions)
+                # AND "*" resources are only for read-only actions without resource-level
+                # permissions (nothing may change anything on "*")
+                if "*" in resources:
+                    assert resources == ["*"]
+                    assert set(actions) <= NO_RESOURCE_LEVEL_ACTIONS
+                    assert all(_reads_only(action) for action in actions), actions
+                else:
+                    for arn in resources:
+                        assert f":{member.account_id}:" in arn or arn in ACCOUNTLESS_ARNS, arn
+            # AND exactly that function's catalog member actions are granted
+            assert sorted(granted) == sorted(set(spec.member_actions)), spec.name
 
 
-def test_the_fleet_reaches_each_cluster_through_the_member_execution_role(
+def _statements_granting(
+    run: ProgramRun, account_id: str, function: str, action: str
+) -> list[dict[str, Any]]:
+    (policy,) = _policies_of(run, _member_role(run, account_id, function))
+    return [s for s in policy["Statement"] if action in s["Action"]]
+
+
+def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
+    stack_run: ProgramRun, settings: FleetSettings
+):
+    marked = {"Null": {"aws:ResourceTag/lambda-fleet:delete-after": "false"}}
+    account = settings.members[0].account_id
+    # GIVEN the cleanup role WHEN it deletes a snapshot or a volume
+    (snapshot,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:DeleteSnapshot")
+    (volume,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:DeleteVolume")
+    # THEN only what carries its delete-after mark, and never a snapshot the backups made
+    assert snapshot["Condition"] == {
+        "Null": {
+            "aws:ResourceTag/lambda-fleet:delete-after": "false",
+            "aws:ResourceTag/lambda-fleet:backup": "true",
+        }
+    }
+    assert volume["Condition"] == marked
+    # AND it only ever adds or removes that mark
+    (tagging,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:CreateTags")
+    assert "ec2:DeleteTags" in tagging["Action"]
+    assert tagging["Condition"] == {
+        "ForAllValues:StringEquals": {"aws:TagKeys": "lambda-fleet:delete-after"},
+        "Null": {"aws:TagKeys": "false"},
+    }
+    # GIVEN the backup role THEN it deletes only its own snapshots and tags only new ones
+    (backup,) = _statements_granting(stack_run, account, "backup_scheduler", "ec2:DeleteSnapshot")
+    assert backup["Condition"] == {"Null": {"aws:ResourceTag/lambda-fleet:backup": "false"}}
+    (backup_tags,) = _statements_granting(stack_run, account, "backup_scheduler", "ec2:CreateTags")
+    assert backup_tags["Condition"] == {"StringEquals": {"ec2:CreateAction": "CreateSnapshot"}}
+
+
+def test_the_conditions_name_the_tags_the_handlers_write():
+    # GIVEN the marker tags the member role conditions name
+    # THEN they are the tags cleanup marks with and backup puts on its own snapshots
+    assert CLEANUP_MARK_TAG == MARK_TAG
+    assert BACKUP_TAG == COPY_TAG
+
+
+def test_every_destructive_member_action_in_the_plan_is_conditioned(
     stack_run: ProgramRun, settings: FleetSettings
 ):
     for member in settings.members:
-        role = _execution_role(stack_run, member.account_id)
+        for role in _member_roles(stack_run, member.account_id):
+            (policy,) = _policies_of(stack_run, role)
+            for statement in policy["Statement"]:
+                # GIVEN any member role statement that deletes snapshots or volumes
+                if set(statement["Action"]) & CONDITIONED_ACTIONS:
+                    # THEN it carries a condition
+                    assert statement.get("Condition"), role.inputs["name"]
+
+
+def test_lambda_deletions_are_limited_to_qualified_versions(
+    stack_run: ProgramRun, settings: FleetSettings
+):
+    for member in settings.members:
+        # GIVEN the cleanup role WHEN it deletes Lambda code
+        (statement,) = _statements_granting(
+            stack_run, member.account_id, "cleanup_manager", "lambda:DeleteFunction"
+        )
+        # THEN only qualified version ARNs (function:<name>:<version>), never whole functions
+        assert statement["Action"] == ["lambda:DeleteFunction"]
+        assert statement["Resource"] == [f"arn:aws:lambda:*:{member.account_id}:function:*:*"]
+
+
+def test_clusters_admit_the_member_roles_of_the_functions_that_act_on_clusters(
+    stack_run: ProgramRun, settings: FleetSettings
+):
+    on_clusters = [spec.name for spec in FUNCTIONS if acts_on_clusters(spec)]
+    assert "eks_scaler" in on_clusters
+    assert "cleanup_manager" not in on_clusters
+    for member in settings.members:
         for configured in member.clusters:
-            # GIVEN a cluster THEN its fleet access entry names the account's execution role
-            entry = _cluster(stack_run, member.account_id, configured.name).inputs["accessEntries"][
-                "fleet"
+            # GIVEN a cluster's access entries
+            entries = _cluster(stack_run, member.account_id, configured.name).inputs[
+                "accessEntries"
             ]
-            assert entry["principalArn"] == role.outputs["arn"]
-            assert entry["type"] == "STANDARD"
-            assert entry["accessPolicies"] == {
-                "view": {
-                    "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
-                    "accessScope": {"type": "cluster"},
+            fleet_entries = {key: entry for key, entry in entries.items() if key != "nodes"}
+            # THEN there is one per function that acts on clusters, naming its member role
+            assert sorted(entry["principalArn"] for entry in fleet_entries.values()) == sorted(
+                _member_role(stack_run, member.account_id, function).outputs["arn"]
+                for function in on_clusters
+            )
+            for entry in fleet_entries.values():
+                assert entry["type"] == "STANDARD"
+                assert entry["accessPolicies"] == {
+                    "view": {
+                        "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+                        "accessScope": {"type": "cluster"},
+                    }
                 }
-            }
 
 
 def _forwarded_catalog_patterns() -> list[dict[str, Any]]:
@@ -403,17 +528,57 @@ def test_stack_exports_clusters_and_node_groups_per_account(
     }
 
 
-def test_a_member_action_without_a_declared_scope_stops_the_program():
-    # GIVEN a catalog function with a member action the scope table does not know
-    spec = FunctionSpec(
+def _acting(member_actions: tuple[str, ...], **more: Any) -> FunctionSpec:
+    return FunctionSpec(
         name="unknown",
         description="",
         memory_mb=128,
         timeout_seconds=3,
-        environment={},
-        permissions=(PermissionStatement(actions=(), resources=()),),
-        member_actions=("ec2:TerminateInstances",),
+        environment={"MEMBER_ROLE_NAME": EnvSource.MEMBER_ROLE_NAME},
+        permissions=(
+            PermissionStatement(
+                actions=("sts:AssumeRole",), resources=(ResourceRef.OWN_MEMBER_ROLES,)
+            ),
+        ),
+        member_actions=member_actions,
+        **more,
     )
-    # WHEN the execution role's policy is built THEN it fails naming the action
+
+
+def test_a_member_action_without_a_declared_scope_stops_the_program():
+    # GIVEN a catalog function with a member action the scope table does not know
+    spec = _acting(("ec2:TerminateInstances",))
+    # WHEN its member role's policy is built THEN it fails naming the action
     with pytest.raises(UnscopedMemberActionError, match="ec2:TerminateInstances"):
-        member_policy_document([spec], "aws", "222222222222")
+        member_policy_document(spec, "aws", "222222222222")
+
+
+def test_a_destructive_member_action_without_conditions_stops_the_program():
+    # GIVEN a catalog function that deletes volumes without naming the tags it is limited to
+    spec = _acting(("ec2:DeleteVolume",))
+    # WHEN its member role's policy is built THEN it fails naming the function and the action
+    with pytest.raises(UnconditionedMemberActionError, match=r"unknown.*ec2:DeleteVolume"):
+        member_policy_document(spec, "aws", "222222222222")
+
+
+def test_member_actions_without_a_role_to_assume_are_refused_by_the_catalog():
+    # GIVEN a function with member actions but no sts:AssumeRole on its own member role
+    # WHEN it is declared THEN the catalog refuses it
+    with pytest.raises(ValueError, match="all or none"):
+        FunctionSpec(
+            name="half",
+            description="",
+            memory_mb=128,
+            timeout_seconds=3,
+            environment={},
+            permissions=(),
+            member_actions=("ec2:DescribeVolumes",),
+        )
+
+
+def test_conditions_for_an_action_the_function_lacks_are_refused_by_the_catalog():
+    with pytest.raises(ValueError, match="ec2:DeleteSnapshot"):
+        _acting(
+            ("ec2:DescribeVolumes",),
+            member_conditions={"ec2:DeleteSnapshot": (Condition("Null", "k", ("false",)),)},
+        )

@@ -1,0 +1,35 @@
+"""The offline program run reports a failure once: as ProgramFailedError, not per output future."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import pytest
+
+from fleetctl.exceptions import ProgramFailedError
+from fleetctl.mocked_program import run_program
+
+STACK_FILE = 'config:\n  pulumi:disable-default-providers: ["*"]\n'
+
+
+def test_a_failed_run_leaves_no_unretrieved_future_to_report(
+    tmp_path, caplog: pytest.LogCaptureFixture
+):
+    # GIVEN a program whose resource registration fails (no provider, defaults disabled)
+    failing, passing = tmp_path / "failing", tmp_path / "passing"
+    for project, program in ((failing, "aws.s3.Bucket('orphan')"), (passing, "")):
+        project.mkdir()
+        (project / "__main__.py").write_text(f"import pulumi_aws as aws\n{program}\n")
+        (project / "Pulumi.dev.yaml").write_text(STACK_FILE)
+    # WHEN it runs a few times, then another program runs (Pulumi's runtime lets go of the
+    # earlier runs' futures) and the leftovers are garbage-collected
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        for _ in range(3):
+            with pytest.raises(ProgramFailedError, match="'orphan'"):
+                run_program("dev", failing)
+            gc.collect()
+        run_program("dev", passing)
+        gc.collect()
+    # THEN the failure was raised once and asyncio reported nothing about its output futures
+    assert [record.getMessage() for record in caplog.records if record.name == "asyncio"] == []
