@@ -80,7 +80,7 @@ class FleetHub(pulumi.ComponentResource):
                 account_id=account_id,
                 region=region,
                 key_arn=self.key.arn,
-                inventory=settings.inventory(args.stack),
+                inventory=settings.inventory(args.stack).model_dump(mode="json"),
                 provider=provider,
             ),
             opts=child,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import time
 from functools import cache
 from ipaddress import IPv4Network
 from typing import Annotated, Any, Literal, Self
@@ -27,6 +28,15 @@ from pydantic import (
 )
 
 from components.exceptions import FieldValueError, StackSettingsError
+from fleet_shared.inventory import (
+    Cluster,
+    FleetInventory,
+    HubAccount,
+    MemberAccount,
+    NodeGroup,
+    ScalingSchedule,
+)
+from fleet_shared.inventory import HealthEndpoint as InventoryHealthEndpoint
 
 PROJECT = "lambda-fleet"
 
@@ -434,47 +444,61 @@ class FleetSettings(StrictModel):
                 )
         return self
 
-    def inventory(self, stack: str) -> dict[str, Any]:
-        """The fleet inventory that handlers read from the data bucket (plain JSON data)."""
-        return {
-            "stack": stack,
-            "hub": {"account_id": self.hub.account_id, "region": self.hub.region},
-            "dry_run": self.dry_run,
-            "members": [
-                {
-                    "account_id": member.account_id,
-                    "name": member.name,
-                    "regions": list(member.regions),
-                    "clusters": [
-                        {
-                            "name": cluster.name,
-                            "region": member.cluster_region(cluster),
-                            "kubernetes_version": cluster.kubernetes_version,
-                            "node_groups": [
-                                {
-                                    "name": group.name,
-                                    "capacity_type": group.capacity_type,
-                                    "instance_types": list(group.instance_types),
-                                    "min_size": group.min_size,
-                                    "desired_size": group.desired_size,
-                                    "max_size": group.max_size,
-                                    "floor": group.effective_floor,
-                                }
-                                for group in cluster.node_groups
-                            ],
-                            "schedule": (
-                                cluster.schedule.model_dump() if cluster.schedule else None
-                            ),
-                            "health_endpoints": [
-                                endpoint.model_dump() for endpoint in cluster.health_endpoints
-                            ],
-                        }
+    def inventory(self, stack: str) -> FleetInventory:
+        """The fleet inventory that handlers read from the data bucket, built with their models."""
+        return FleetInventory(
+            stack=stack,
+            hub=HubAccount(account_id=self.hub.account_id, region=self.hub.region),
+            dry_run=self.dry_run,
+            members=tuple(
+                MemberAccount(
+                    account_id=member.account_id,
+                    name=member.name,
+                    regions=tuple(member.regions),
+                    clusters=tuple(
+                        _inventory_cluster(member.cluster_region(cluster), cluster)
                         for cluster in member.clusters
-                    ],
-                }
+                    ),
+                )
                 for member in self.members
-            ],
-        }
+            ),
+        )
+
+
+def _inventory_cluster(region: str, cluster: ClusterSettings) -> Cluster:
+    schedule = cluster.schedule
+    return Cluster(
+        name=cluster.name,
+        region=region,
+        kubernetes_version=cluster.kubernetes_version,
+        node_groups=tuple(
+            NodeGroup(
+                name=group.name,
+                capacity_type=group.capacity_type,
+                instance_types=tuple(group.instance_types),
+                min_size=group.min_size,
+                desired_size=group.desired_size,
+                max_size=group.max_size,
+                floor=group.effective_floor,
+            )
+            for group in cluster.node_groups
+        ),
+        schedule=(
+            None
+            if schedule is None
+            else ScalingSchedule(
+                time_zone=schedule.time_zone,
+                scale_up_time=time.fromisoformat(schedule.scale_up_time),
+                scale_down_time=time.fromisoformat(schedule.scale_down_time),
+                days=tuple(schedule.days),
+                off_hours_desired=dict(schedule.off_hours_desired),
+            )
+        ),
+        health_endpoints=tuple(
+            InventoryHealthEndpoint(**endpoint.model_dump())
+            for endpoint in cluster.health_endpoints
+        ),
+    )
 
 
 _INTERNAL_LOCATION = re.compile(r"[A-Z]\w*|(function|tagged)-\w+\[.*\]")
@@ -532,6 +556,17 @@ def _pattern_hint(pattern: str) -> str:
     if "a-z0-9-]{0,38}" in pattern:
         return "names are lower-case letters, digits and dashes, starting with a letter"
     return f"must match {pattern}"
+
+
+def settings_document(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The `lambda-fleet:` settings of a stack file's `config:` mapping, keyed without the
+    namespace; other namespaces (`pulumi:`, `aws:`) are not the fleet's."""
+    namespace = f"{PROJECT}:"
+    return {
+        key.removeprefix(namespace): value
+        for key, value in config.items()
+        if key.startswith(namespace)
+    }
 
 
 def load_settings(stack: str, document: Mapping[str, Any]) -> FleetSettings:

@@ -51,7 +51,7 @@ from fleet_shared.cost_explorer import CE_REGION, CostPoint
 from fleet_shared.environment import load_environment
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import ConfigurationError, FleetError
-from fleet_shared.inventory import load_inventory
+from fleet_shared.inventory_store import load_inventory
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import AccountSessions

@@ -38,7 +38,8 @@ from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import load_environment
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, FleetError
-from fleet_shared.inventory import FleetInventory, load_inventory
+from fleet_shared.inventory import FleetInventory
+from fleet_shared.inventory_store import load_inventory
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable

@@ -11,7 +11,8 @@ from botocore.config import Config
 
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.clock import Clock, SystemClock
-from fleet_shared.inventory import FleetInventory, load_inventory
+from fleet_shared.inventory import FleetInventory
+from fleet_shared.inventory_store import load_inventory
 from fleet_shared.sessions import CLIENT_CONFIG, AccountSessions
 from fleet_shared.state_table import StateTable
 from handlers.eks_scaler.environment import ScalerEnvironment

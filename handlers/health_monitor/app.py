@@ -50,7 +50,8 @@ from fleet_shared.clock import SystemClock
 from fleet_shared.environment import load_environment
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, InventoryError
-from fleet_shared.inventory import FleetInventory, load_inventory
+from fleet_shared.inventory import FleetInventory
+from fleet_shared.inventory_store import load_inventory
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.checks.alarms import alarm_result
