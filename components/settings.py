@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import time
 from functools import cache
 from ipaddress import IPv4Network, collapse_addresses
@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from catalog.functions import FUNCTIONS_BY_NAME
+from catalog.model import FunctionSpec
 from components.exceptions import FieldValueError, StackSettingsError
 from fleet_shared.inventory import (
     Cluster,
@@ -410,6 +412,19 @@ class CostReportSettings(StrictModel):
         return self
 
 
+class FunctionSettings(StrictModel):
+    """Per-stack settings of one catalog function."""
+
+    enabled: bool = True
+
+
+def _unknown_name_problem(what: str, name: str, known: Sequence[str]) -> str:
+    suggestions = difflib.get_close_matches(name, known, n=1)
+    if suggestions:
+        return f"unknown {what} {name!r}; did you mean {suggestions[0]!r}?"
+    return f"unknown {what} {name!r}; known: {', '.join(sorted(known))}"
+
+
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 RESERVED_TAG_KEYS = ("project", "stack", "account", "managed-by")
@@ -426,6 +441,7 @@ class FleetSettings(StrictModel):
     managed_layers: ManagedLayerSettings
     schedule_time_zone: TimeZoneName = DEFAULT_TIME_ZONE
     cost_report: CostReportSettings = Field(default_factory=CostReportSettings)
+    functions: dict[str, FunctionSettings] = Field(default_factory=dict)
 
     @field_validator("tags")
     @classmethod
@@ -434,6 +450,41 @@ class FleetSettings(StrictModel):
             if key in RESERVED_TAG_KEYS or key.startswith("aws:"):
                 raise ValueError(f"tag key {key!r} is set by the program and cannot be configured")
         return tags
+
+    @field_validator("functions")
+    @classmethod
+    def _catalog_functions(
+        cls, functions: dict[str, FunctionSettings]
+    ) -> dict[str, FunctionSettings]:
+        for name in functions:
+            if name not in FUNCTIONS_BY_NAME:
+                raise FieldValueError(
+                    name, _unknown_name_problem("function", name, list(FUNCTIONS_BY_NAME))
+                )
+        return functions
+
+    @model_validator(mode="after")
+    def _inputs_of_enabled_functions_enabled(self) -> Self:
+        for spec in FUNCTIONS_BY_NAME.values():
+            if not self.function_enabled(spec.name):
+                continue
+            for producer in spec.reads_output_of:
+                if not self.function_enabled(producer):
+                    raise FieldValueError(
+                        f"functions.{producer}",
+                        f"{spec.name} needs {producer} (it reads what {producer} writes); "
+                        f"switch both off or keep {producer} on",
+                    )
+        return self
+
+    def function_enabled(self, name: str) -> bool:
+        """Functions are on unless the stack switches them off."""
+        switch = self.functions.get(name)
+        return switch is None or switch.enabled
+
+    def enabled_functions(self, functions: Sequence[FunctionSpec]) -> tuple[FunctionSpec, ...]:
+        """The catalog entries this stack deploys, in catalog order."""
+        return tuple(spec for spec in functions if self.function_enabled(spec.name))
 
     @model_validator(mode="after")
     def _accounts_consistent(self) -> Self:
@@ -675,18 +726,11 @@ def _unknown_key(annotation: Any, value: Any, path: str) -> tuple[str, str] | No
         field_path = f"{path}.{key}".lstrip(".")
         field = model.model_fields.get(key)
         if field is None:
-            return field_path, _unknown_key_problem(str(key), sorted(model.model_fields))
+            return field_path, _unknown_name_problem("setting", str(key), list(model.model_fields))
         found = _unknown_key(field.annotation, item, field_path)
         if found:
             return found
     return None
-
-
-def _unknown_key_problem(key: str, known: list[str]) -> str:
-    suggestions = difflib.get_close_matches(key, known, n=1)
-    if suggestions:
-        return f"unknown setting {key!r}; did you mean {suggestions[0]!r}?"
-    return f"unknown setting {key!r}; the settings here are {', '.join(known)}"
 
 
 def load_settings(stack: str, document: Mapping[str, Any]) -> FleetSettings:

@@ -282,7 +282,7 @@ def test_execution_role_policy_grants_the_catalog_member_actions_scoped_to_the_a
                 for arn in resources:
                     assert f":{member.account_id}:" in arn or arn in ACCOUNTLESS_ARNS, arn
         # AND exactly the union of the catalog's member actions is granted
-        assert sorted(granted) == member_actions(FUNCTIONS)
+        assert sorted(granted) == member_actions(settings.enabled_functions(FUNCTIONS))
 
 
 def test_the_fleet_reaches_each_cluster_through_the_member_execution_role(
