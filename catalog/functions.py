@@ -483,6 +483,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         permissions=(*COMMON_PERMISSIONS, DATA_BUCKET_WRITE, DATA_BUCKET_LIST),
         triggers=(ObjectCreated(prefix="raw/", suffix=".json"),),
         uses_pandas_layer=True,
+        reads_output_of=("report_fetcher",),
     ),
     FunctionSpec(
         name="report_generator",
@@ -493,6 +494,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         permissions=(*COMMON_PERMISSIONS, DATA_BUCKET_WRITE, DATA_BUCKET_LIST),
         triggers=(ObjectCreated(prefix="processed/"),),
         uses_pandas_layer=True,
+        reads_output_of=("report_processor",),
     ),
 )
 

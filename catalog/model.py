@@ -164,6 +164,9 @@ class FunctionSpec:
     uses_pandas_layer: bool = False
     reserved_concurrency: int | None = None
     invokes: tuple[str, ...] = ()
+    # Functions whose output is this function's only input: a stack may not switch one of them
+    # off while this function stays on.
+    reads_output_of: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """A function acts in members exactly when it may assume its member role, knows the

@@ -26,6 +26,9 @@ class Fleet(pulumi.ComponentResource):
     def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("lambda-fleet:fleet:Fleet", name, None, opts)
         settings = args.settings
+        # A function switched off in the stack file is left out everywhere: its hub resources,
+        # its triggers and what it may do in members.
+        functions = settings.enabled_functions(FUNCTIONS)
         self.providers = AccountProviders(
             f"{name}-accounts",
             AccountProvidersArgs(settings=settings, stack=args.stack),
@@ -51,7 +54,7 @@ class Fleet(pulumi.ComponentResource):
                     member=member,
                     hub=settings.hub,
                     stack=args.stack,
-                    functions=FUNCTIONS,
+                    functions=functions,
                     providers={
                         region: self.providers.provider(member.account_id, region)
                         for region in member.regions
@@ -65,7 +68,12 @@ class Fleet(pulumi.ComponentResource):
             )
         self.hub = FleetHub(
             f"{name}-hub",
-            FleetHubArgs(settings=settings, stack=args.stack, provider=self.providers.hub),
+            FleetHubArgs(
+                settings=settings,
+                stack=args.stack,
+                provider=self.providers.hub,
+                functions=functions,
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})

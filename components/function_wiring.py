@@ -54,6 +54,7 @@ class FleetReferences:
     layer_arn: pulumi.Input[str]
     athena_workgroup_name: pulumi.Input[str] | None
     athena_workgroup_arn: pulumi.Input[str] | None
+    # The catalog names of the functions this stack deploys.
     function_names: tuple[str, ...]
 
     @property
@@ -133,9 +134,13 @@ def _cur_glue_arns(references: FleetReferences) -> list[str]:
     ]
 
 
-def _forecaster_name(references: FleetReferences, _own: OwnResources) -> str:
+def _forecaster_name(references: FleetReferences, _own: OwnResources) -> str | None:
+    """The forecaster's name, or None (variable unset: no forecast) when it is switched off."""
     # "function.<name>.name": the function is named in the EnvSource value itself.
-    return function_name(references.stack, EnvSource.FORECASTER_FUNCTION_NAME.split(".")[1])
+    forecaster = EnvSource.FORECASTER_FUNCTION_NAME.split(".")[1]
+    if forecaster not in references.function_names:
+        return None
+    return function_name(references.stack, forecaster)
 
 
 ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
@@ -186,8 +191,9 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
         f"arn:aws:iam::{member.account_id}:role/{_required(own.member_role_name, 'a member role')}"
         for member in refs.settings.members
     ],
+    # Only functions the stack deploys: a switched-off one leaves no permission to invoke it.
     ResourceRef.FLEET_FUNCTIONS: lambda refs, spec, _own: [
-        function_arn(refs, invoked) for invoked in spec.invokes
+        function_arn(refs, invoked) for invoked in spec.invokes if invoked in refs.function_names
     ],
     ResourceRef.FUNCTION_QUEUE: lambda _refs, _spec, own: [
         _required(own.queue_arn, "the function's queue")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from catalog.functions import FUNCTIONS
 from catalog.model import EnvSource, FunctionSpec, ResourceRef
 from components.alert_topics import AlertTopics, AlertTopicsArgs
 from components.buckets import ATHENA_RESULTS_PREFIX, INVENTORY_KEY, FleetBuckets, FleetBucketsArgs
@@ -33,7 +32,8 @@ class FleetHubArgs:
     settings: FleetSettings
     stack: str
     provider: aws.Provider
-    functions: Sequence[FunctionSpec] = FUNCTIONS
+    # The stack's enabled functions (`FleetSettings.enabled_functions`).
+    functions: Sequence[FunctionSpec]
 
 
 def _uses_athena(functions: Sequence[FunctionSpec]) -> bool:
@@ -47,7 +47,7 @@ def _uses_athena(functions: Sequence[FunctionSpec]) -> bool:
 
 
 class FleetHub(pulumi.ComponentResource):
-    """The fleet's shared resources and one FleetFunction per catalog entry, in the hub."""
+    """The fleet's shared resources and one FleetFunction per enabled catalog entry, in the hub."""
 
     key: FleetKey
     buckets: FleetBuckets
@@ -80,7 +80,7 @@ class FleetHub(pulumi.ComponentResource):
                 account_id=account_id,
                 region=region,
                 key_arn=self.key.arn,
-                inventory=settings.inventory(args.stack),
+                inventory=settings.inventory(args.stack).model_dump(mode="json"),
                 provider=provider,
             ),
             opts=child,

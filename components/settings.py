@@ -6,11 +6,14 @@ registered, and reported as one `StackSettingsError` that names the stack and th
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import time
 from functools import cache
-from ipaddress import IPv4Network
-from typing import Annotated, Any, Literal, Self
+from ipaddress import IPv4Network, collapse_addresses
+from types import UnionType
+from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
 from zoneinfo import available_timezones
 
 from pydantic import (
@@ -26,7 +29,18 @@ from pydantic import (
     model_validator,
 )
 
+from catalog.functions import FUNCTIONS_BY_NAME
+from catalog.model import FunctionSpec
 from components.exceptions import FieldValueError, StackSettingsError
+from fleet_shared.inventory import (
+    Cluster,
+    FleetInventory,
+    HubAccount,
+    MemberAccount,
+    NodeGroup,
+    ScalingSchedule,
+)
+from fleet_shared.inventory import HealthEndpoint as InventoryHealthEndpoint
 
 PROJECT = "lambda-fleet"
 
@@ -34,19 +48,11 @@ PROJECT = "lambda-fleet"
 SUPPORTED_KUBERNETES_VERSIONS = ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35")
 
 DEFAULT_TIME_ZONE = "Asia/Kolkata"
+# The public API endpoint may be open to at most a /8 in total, whatever the CIDRs' split.
+MAX_PUBLIC_ACCESS_ADDRESSES = IPv4Network("10.0.0.0/8").num_addresses
+# Values echoed in an error are cut to this many characters.
+SHOWN_VALUE_LENGTH = 40
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
-
-# Settings are read from these keys of the stack's config namespace, in this order.
-SETTING_KEYS = (
-    "hub",
-    "members",
-    "alerts",
-    "tags",
-    "dry_run",
-    "managed_layers",
-    "schedule_time_zone",
-    "cost_report",
-)
 
 AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
@@ -173,12 +179,15 @@ class NodeGroupSettings(StrictModel):
 
 
 class ScheduleSettings(StrictModel):
+    """A cluster's working hours; every field but `off_hours_desired` has a documented default."""
+
     time_zone: TimeZoneName = DEFAULT_TIME_ZONE
     scale_up_time: ClockTime = "08:00"
     scale_down_time: ClockTime = "18:00"
     days: list[Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]] = Field(
         default_factory=lambda: ["MON", "TUE", "WED", "THU", "FRI"], min_length=1
     )
+    # No default: a scale-down that names no node group would change nothing.
     off_hours_desired: dict[Name, int] = Field(default_factory=dict)
 
     @field_validator("days")
@@ -196,7 +205,13 @@ class ScheduleSettings(StrictModel):
         return sizes
 
     @model_validator(mode="after")
-    def _up_before_down(self) -> Self:
+    def _complete(self) -> Self:
+        if not self.off_hours_desired:
+            raise FieldValueError(
+                "off_hours_desired",
+                "a schedule must name at least one node group and its size after the "
+                "scale-down (leave `schedule` out for no schedule)",
+            )
         if self.scale_up_time == self.scale_down_time:
             raise FieldValueError(
                 "scale_down_time", "scale_up_time and scale_down_time are the same"
@@ -231,10 +246,15 @@ class ClusterSettings(StrictModel):
     @field_validator("endpoint_public_access_cidrs")
     @classmethod
     def _valid_cidrs(cls, cidrs: list[str]) -> list[str]:
-        for cidr in cidrs:
-            network = IPv4Network(cidr, strict=True)
-            if network.prefixlen == 0:
-                raise ValueError("0.0.0.0/0 would open the API endpoint to the world")
+        networks = [IPv4Network(cidr, strict=True) for cidr in cidrs]
+        if any(network.prefixlen == 0 for network in networks):
+            raise ValueError("0.0.0.0/0 would open the API endpoint to the world")
+        covered = sum(network.num_addresses for network in collapse_addresses(networks))
+        if covered > MAX_PUBLIC_ACCESS_ADDRESSES:
+            raise ValueError(
+                f"together these CIDRs open the API endpoint to {covered:,} addresses, more "
+                "than a /8; list the networks that need access"
+            )
         return cidrs
 
     @model_validator(mode="after")
@@ -252,12 +272,15 @@ class ClusterSettings(StrictModel):
                         f"schedule.off_hours_desired.{group_name}",
                         f"names unknown node group {group_name!r}",
                     )
+            # The scaler changes desiredSize only, so every size it sets lies within the range
+            # that the stack file (and so `pulumi up`) owns.
             for group in self.node_groups:
                 size = self.schedule.off_hours_desired.get(group.name)
-                if size is not None and size > group.max_size:
+                if size is not None and not group.min_size <= size <= group.max_size:
                     raise FieldValueError(
                         f"schedule.off_hours_desired.{group.name}",
-                        f"off-hours size {size} is above max_size {group.max_size}",
+                        f"off-hours size {size} is outside [min_size, max_size] = "
+                        f"[{group.min_size}, {group.max_size}] of node group {group.name!r}",
                     )
         return self
 
@@ -389,6 +412,19 @@ class CostReportSettings(StrictModel):
         return self
 
 
+class FunctionSettings(StrictModel):
+    """Per-stack settings of one catalog function."""
+
+    enabled: bool = True
+
+
+def _unknown_name_problem(what: str, name: str, known: Sequence[str]) -> str:
+    suggestions = difflib.get_close_matches(name, known, n=1)
+    if suggestions:
+        return f"unknown {what} {name!r}; did you mean {suggestions[0]!r}?"
+    return f"unknown {what} {name!r}; known: {', '.join(sorted(known))}"
+
+
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 RESERVED_TAG_KEYS = ("project", "stack", "account", "managed-by")
@@ -405,6 +441,7 @@ class FleetSettings(StrictModel):
     managed_layers: ManagedLayerSettings
     schedule_time_zone: TimeZoneName = DEFAULT_TIME_ZONE
     cost_report: CostReportSettings = Field(default_factory=CostReportSettings)
+    functions: dict[str, FunctionSettings] = Field(default_factory=dict)
 
     @field_validator("tags")
     @classmethod
@@ -413,6 +450,41 @@ class FleetSettings(StrictModel):
             if key in RESERVED_TAG_KEYS or key.startswith("aws:"):
                 raise ValueError(f"tag key {key!r} is set by the program and cannot be configured")
         return tags
+
+    @field_validator("functions")
+    @classmethod
+    def _catalog_functions(
+        cls, functions: dict[str, FunctionSettings]
+    ) -> dict[str, FunctionSettings]:
+        for name in functions:
+            if name not in FUNCTIONS_BY_NAME:
+                raise FieldValueError(
+                    name, _unknown_name_problem("function", name, list(FUNCTIONS_BY_NAME))
+                )
+        return functions
+
+    @model_validator(mode="after")
+    def _inputs_of_enabled_functions_enabled(self) -> Self:
+        for spec in FUNCTIONS_BY_NAME.values():
+            if not self.function_enabled(spec.name):
+                continue
+            for producer in spec.reads_output_of:
+                if not self.function_enabled(producer):
+                    raise FieldValueError(
+                        f"functions.{producer}",
+                        f"{spec.name} needs {producer} (it reads what {producer} writes); "
+                        f"switch both off or keep {producer} on",
+                    )
+        return self
+
+    def function_enabled(self, name: str) -> bool:
+        """Functions are on unless the stack switches them off."""
+        switch = self.functions.get(name)
+        return switch is None or switch.enabled
+
+    def enabled_functions(self, functions: Sequence[FunctionSpec]) -> tuple[FunctionSpec, ...]:
+        """The catalog entries this stack deploys, in catalog order."""
+        return tuple(spec for spec in functions if self.function_enabled(spec.name))
 
     @model_validator(mode="after")
     def _accounts_consistent(self) -> Self:
@@ -434,47 +506,61 @@ class FleetSettings(StrictModel):
                 )
         return self
 
-    def inventory(self, stack: str) -> dict[str, Any]:
-        """The fleet inventory that handlers read from the data bucket (plain JSON data)."""
-        return {
-            "stack": stack,
-            "hub": {"account_id": self.hub.account_id, "region": self.hub.region},
-            "dry_run": self.dry_run,
-            "members": [
-                {
-                    "account_id": member.account_id,
-                    "name": member.name,
-                    "regions": list(member.regions),
-                    "clusters": [
-                        {
-                            "name": cluster.name,
-                            "region": member.cluster_region(cluster),
-                            "kubernetes_version": cluster.kubernetes_version,
-                            "node_groups": [
-                                {
-                                    "name": group.name,
-                                    "capacity_type": group.capacity_type,
-                                    "instance_types": list(group.instance_types),
-                                    "min_size": group.min_size,
-                                    "desired_size": group.desired_size,
-                                    "max_size": group.max_size,
-                                    "floor": group.effective_floor,
-                                }
-                                for group in cluster.node_groups
-                            ],
-                            "schedule": (
-                                cluster.schedule.model_dump() if cluster.schedule else None
-                            ),
-                            "health_endpoints": [
-                                endpoint.model_dump() for endpoint in cluster.health_endpoints
-                            ],
-                        }
+    def inventory(self, stack: str) -> FleetInventory:
+        """The fleet inventory that handlers read from the data bucket, built with their models."""
+        return FleetInventory(
+            stack=stack,
+            hub=HubAccount(account_id=self.hub.account_id, region=self.hub.region),
+            dry_run=self.dry_run,
+            members=tuple(
+                MemberAccount(
+                    account_id=member.account_id,
+                    name=member.name,
+                    regions=tuple(member.regions),
+                    clusters=tuple(
+                        _inventory_cluster(member.cluster_region(cluster), cluster)
                         for cluster in member.clusters
-                    ],
-                }
+                    ),
+                )
                 for member in self.members
-            ],
-        }
+            ),
+        )
+
+
+def _inventory_cluster(region: str, cluster: ClusterSettings) -> Cluster:
+    schedule = cluster.schedule
+    return Cluster(
+        name=cluster.name,
+        region=region,
+        kubernetes_version=cluster.kubernetes_version,
+        node_groups=tuple(
+            NodeGroup(
+                name=group.name,
+                capacity_type=group.capacity_type,
+                instance_types=tuple(group.instance_types),
+                min_size=group.min_size,
+                desired_size=group.desired_size,
+                max_size=group.max_size,
+                floor=group.effective_floor,
+            )
+            for group in cluster.node_groups
+        ),
+        schedule=(
+            None
+            if schedule is None
+            else ScalingSchedule(
+                time_zone=schedule.time_zone,
+                scale_up_time=time.fromisoformat(schedule.scale_up_time),
+                scale_down_time=time.fromisoformat(schedule.scale_down_time),
+                days=tuple(schedule.days),
+                off_hours_desired=dict(schedule.off_hours_desired),
+            )
+        ),
+        health_endpoints=tuple(
+            InventoryHealthEndpoint(**endpoint.model_dump())
+            for endpoint in cluster.health_endpoints
+        ),
+    )
 
 
 _INTERNAL_LOCATION = re.compile(r"[A-Z]\w*|(function|tagged)-\w+\[.*\]")
@@ -501,18 +587,56 @@ def _field_path(location: tuple[int | str, ...], document: Mapping[str, Any]) ->
     return "".join(parts).lstrip(".")
 
 
+def _shown(value: Any) -> str:
+    """A received value as the error shows it, cut so that one line stays one line."""
+    text = repr(value)
+    if len(text) > SHOWN_VALUE_LENGTH:
+        return f"{text[: SHOWN_VALUE_LENGTH - 3]}..."
+    return text
+
+
+def _quote_hint(key: str, value: Any) -> str:
+    """What to write instead of a number or flag where the setting is text.
+
+    YAML reads an unquoted account id as a number, `8:00` as 480 (minutes, base 60) and
+    `1.30` as 1.3, so the fix is always to quote; the hint shows the quoted form.
+    """
+    if key.endswith("account_id") and isinstance(value, int) and not isinstance(value, bool):
+        return (
+            f"expected a 12-digit account id as text, got the number {_shown(value)}; "
+            f'quote it in YAML: "{value:012d}"'
+        )
+    if key.endswith("_time") and isinstance(value, int) and not isinstance(value, bool):
+        hours, minutes = divmod(value, 60)
+        return (
+            f"expected HH:MM as text, got the number {value} (YAML reads {hours}:{minutes:02d} "
+            f'as minutes); quote it in YAML: "{hours:02d}:{minutes:02d}"'
+        )
+    if key == "kubernetes_version" and isinstance(value, float):
+        return (
+            f"expected a version as text, got the number {value} (YAML reads {value:.2f} as "
+            f'{value}); quote it in YAML: "{value:.2f}"'
+        )
+    return f"expected text, got {_shown(value)} ({type(value).__name__}); quote it in YAML"
+
+
 def _problem(error: Mapping[str, Any]) -> str:
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    if error["type"] == "extra_forbidden":
-        return "unknown setting (check the spelling; unknown keys are rejected)"
-    if error["type"] == "missing":
+    kind = error["type"]
+    value = error.get("input")
+    location = error["loc"]
+    key = str(location[-1]) if location else ""
+    if kind == "missing":
         return "required setting is missing"
-    if error["type"] == "string_pattern_mismatch":
-        value = error.get("input")
-        return f"{value!r} is not valid here: {_pattern_hint(str(error['ctx']['pattern']))}"
-    return message
+    if kind == "string_pattern_mismatch":
+        return f"{_shown(value)} is not valid here: {_pattern_hint(str(error['ctx']['pattern']))}"
+    if kind == "string_type" and isinstance(value, int | float):
+        return _quote_hint(key, value)
+    message = str(error["msg"])
+    if kind in ("value_error", "assertion_error"):
+        for prefix in ("Value error, ", "Assertion failed, "):
+            message = message.removeprefix(prefix)
+        return message
+    return f"{message}, got {_shown(value)}"
 
 
 def _pattern_hint(pattern: str) -> str:
@@ -534,8 +658,91 @@ def _pattern_hint(pattern: str) -> str:
     return f"must match {pattern}"
 
 
+def settings_document(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The `lambda-fleet:` settings of a stack file's `config:` mapping, keyed without the
+    namespace; other namespaces (`pulumi:`, `aws:`) are not the fleet's."""
+    namespace = f"{PROJECT}:"
+    return {
+        key.removeprefix(namespace): value
+        for key, value in config.items()
+        if key.startswith(namespace)
+    }
+
+
+def _model_of(annotation: Any, value: Any) -> type[BaseModel] | None:
+    """The settings model that `value` is checked against, for an annotation naming models.
+
+    Of a union of models (the two network forms) the one sharing most keys with `value` is
+    taken (counting near misspellings), so an unknown key is reported against the form the
+    user meant.
+    """
+    models = [
+        candidate
+        for candidate in _models_in(annotation)
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel)
+    ]
+    if not models or not isinstance(value, Mapping):
+        return None
+    return max(models, key=lambda model: _resemblance(model, value))
+
+
+def _resemblance(model: type[BaseModel], value: Mapping[str, Any]) -> int:
+    """How many of the keys are the model's fields, or near misspellings of them."""
+    fields = list(model.model_fields)
+    return sum(
+        1 for key in value if key in fields or difflib.get_close_matches(str(key), fields, n=1)
+    )
+
+
+def _models_in(annotation: Any) -> list[Any]:
+    if get_origin(annotation) is Annotated:
+        return _models_in(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return [model for member in get_args(annotation) for model in _models_in(member)]
+    return [annotation]
+
+
+def _unknown_key(annotation: Any, value: Any, path: str) -> tuple[str, str] | None:
+    """The first key (in file order) that no settings model declares: (field path, problem)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _unknown_key(get_args(annotation)[0], value, path)
+    if origin is list and isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unknown_key(get_args(annotation)[0], item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    if origin is dict and isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _unknown_key(get_args(annotation)[1], item, f"{path}.{key}".lstrip("."))
+            if found:
+                return found
+        return None
+    model = _model_of(annotation, value)
+    if model is None:
+        return None
+    for key, item in value.items():
+        field_path = f"{path}.{key}".lstrip(".")
+        field = model.model_fields.get(key)
+        if field is None:
+            return field_path, _unknown_name_problem("setting", str(key), list(model.model_fields))
+        found = _unknown_key(field.annotation, item, field_path)
+        if found:
+            return found
+    return None
+
+
 def load_settings(stack: str, document: Mapping[str, Any]) -> FleetSettings:
-    """Validate the stack's settings; raise one StackSettingsError naming stack and field."""
+    """Validate the stack's settings; raise one StackSettingsError naming stack and field.
+
+    Unknown keys are looked for first, so that a misspelt required key is reported as the
+    misspelling (with the key it resembles) rather than as a missing setting.
+    """
+    unknown = _unknown_key(FleetSettings, document, "")
+    if unknown is not None:
+        field, problem = unknown
+        raise StackSettingsError(stack=stack, field=field, problem=problem)
     try:
         return FleetSettings.model_validate(dict(document))
     except ValidationError as error:

@@ -6,24 +6,31 @@ import json
 from typing import Any
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
-from components.settings import PROJECT, SETTING_KEYS, FleetSettings, load_settings
+from components.settings import FleetSettings, load_settings, settings_document
 
 
-def read_settings_document(config: pulumi.Config) -> dict[str, Any]:
-    """The raw settings as the stack file has them; missing keys are left to validation.
+def _configured_values() -> dict[str, Any]:
+    """Every config key of the stack, as the engine handed it to the program.
+
+    `pulumi.Config` can only look keys up by name; listing them is what lets a misspelt key
+    (`lambda-fleet:dryrun`) be refused instead of silently ignored.
+    """
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
+def read_settings_document() -> dict[str, Any]:
+    """The raw `lambda-fleet:` settings as the stack file has them, unknown keys included.
 
     Pulumi keeps structured values as JSON text and plain strings as they are, so each value is
-    decoded as JSON when it is JSON. Missing keys are not required here: validation reports them
-    in the same one-line form as every other mistake, instead of as a config exception.
+    decoded as JSON when it is JSON. Nothing is required here: validation reports missing and
+    unknown keys in the same one-line form as every other mistake.
     """
     document: dict[str, Any] = {}
-    for key in SETTING_KEYS:
-        raw = config.get(key)
-        if raw is None:
-            continue
+    for key, raw in settings_document(_configured_values()).items():
         try:
-            document[key] = json.loads(raw)
+            document[key] = json.loads(raw) if isinstance(raw, str) else raw
         except json.JSONDecodeError:
             document[key] = raw
     return document
@@ -31,4 +38,4 @@ def read_settings_document(config: pulumi.Config) -> dict[str, Any]:
 
 def load_stack_settings() -> FleetSettings:
     """The validated settings of the current stack (raises StackSettingsError)."""
-    return load_settings(pulumi.get_stack(), read_settings_document(pulumi.Config(PROJECT)))
+    return load_settings(pulumi.get_stack(), read_settings_document())

@@ -311,7 +311,7 @@ def _demo_inventory(settings: FleetSettings, stack: str, receiver_url: str) -> d
 
     The stack file's endpoints are real services that the offline demo cannot reach.
     """
-    inventory = settings.inventory(stack)
+    inventory = settings.inventory(stack).model_dump(mode="json")
     for member in inventory["members"]:
         for cluster in member["clusters"]:
             for endpoint in cluster["health_endpoints"]:

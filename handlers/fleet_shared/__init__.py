@@ -16,5 +16,6 @@ of every class, so `except FleetError` would miss errors raised through the othe
 - `http_api`: API Gateway HTTP API (payload v2) events and responses.
 - `alerts`: the fleet alert model and its publisher to the severity's SNS topic.
 - `state_table`: locks, idempotency, cooldowns, saved values and dedup in DynamoDB.
-- `inventory`: the fleet inventory the Pulumi program writes to the data bucket.
+- `inventory`: the fleet inventory models (pure pydantic), shared with the Pulumi program.
+- `inventory_store`: `load_inventory`, reading the inventory from the data bucket (ETag cache).
 """

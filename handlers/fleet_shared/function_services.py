@@ -21,7 +21,8 @@ from fleet_shared.alerts import AlertPublisher
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError
-from fleet_shared.inventory import FleetInventory, load_inventory
+from fleet_shared.inventory import FleetInventory
+from fleet_shared.inventory_store import load_inventory
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
 

@@ -1,9 +1,10 @@
 """The fleet inventory: which accounts, regions, clusters, node groups and schedules exist.
 
-The Pulumi program writes it as JSON to s3://$DATA_BUCKET_NAME/$FLEET_INVENTORY_KEY on every
-`pulumi up`, so functions act on what is deployed instead of on a copy of the stack settings.
-`load_inventory` parses it once per container and then only asks S3 whether the object changed
-(a conditional GET on its ETag), so a new deployment is picked up without a cold start.
+These models are the one contract between the Pulumi program and the functions: the program
+builds the inventory with them (`FleetSettings.inventory()`) and writes it as JSON to
+s3://$DATA_BUCKET_NAME/$FLEET_INVENTORY_KEY on every `pulumi up`; the functions read it back with
+`parse_inventory` (through `fleet_shared.inventory_store.load_inventory`). The module is pure
+pydantic, no boto3, so the program may import it.
 
 The models are frozen and reject unknown fields: a program writing a shape the functions do not
 understand fails loudly instead of being half read.
@@ -12,13 +13,11 @@ understand fails loudly instead of being half read.
 from __future__ import annotations
 
 import json
-import threading
 import zoneinfo
 from collections.abc import Iterator
 from datetime import time
-from typing import Any, Literal
+from typing import Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fleet_shared.exceptions import InventoryError
@@ -183,34 +182,6 @@ class FleetInventory(_Frozen):
         """The node group `node_group_name` of that cluster, if both exist."""
         cluster = self.find_cluster(account_id, region, cluster_name)
         return None if cluster is None else cluster.node_group(node_group_name)
-
-
-_cache: dict[tuple[str, str], tuple[str, FleetInventory]] = {}
-_cache_lock = threading.Lock()
-
-
-def load_inventory(s3_client: Any, bucket: str, key: str) -> FleetInventory:
-    """The inventory at s3://bucket/key, parsed again only when its ETag changed.
-
-    Raises `InventoryError` when the object is missing, unreadable, or not a valid inventory.
-    """
-    location = f"s3://{bucket}/{key}"
-    with _cache_lock:
-        cached = _cache.get((bucket, key))
-    request: dict[str, str] = {"Bucket": bucket, "Key": key}
-    if cached is not None:
-        request["IfNoneMatch"] = cached[0]
-    try:
-        response = s3_client.get_object(**request)
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code")
-        if cached is not None and code in ("304", "NotModified"):
-            return cached[1]
-        raise InventoryError(location, f"cannot be read: {code}") from error
-    inventory = parse_inventory(response["Body"].read(), location)
-    with _cache_lock:
-        _cache[(bucket, key)] = (response["ETag"], inventory)
-    return inventory
 
 
 def parse_inventory(document: bytes | str, location: str) -> FleetInventory:

@@ -1,5 +1,6 @@
 """Fixtures for every handler test: fake AWS credentials, moto, the state table, a manual clock,
-the fleet's environment variables, an alert inbox, a Lambda context and a sample inventory.
+the fleet's environment variables, an alert inbox, a Lambda context and the inventory of the
+test stack file `Pulumi.handlers.yaml`.
 
 No test may reach real AWS. The fake credentials are set when this file is imported (handler
 modules build clients at import time) and again around every test, and every variable that could
@@ -11,16 +12,19 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
 from catalog.functions import COMMON_ENVIRONMENT
+from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
 
@@ -65,51 +69,27 @@ FLEET_ENVIRONMENT = {
     "FLEET_INVENTORY_KEY": "config/fleet-inventory.json",
 }
 
-INVENTORY_DOCUMENT: dict[str, Any] = {
-    "stack": "dev",
-    "hub": {"account_id": HUB_ACCOUNT_ID, "region": REGION},
-    "dry_run": True,
-    "members": [
-        {
-            "account_id": MEMBER_ACCOUNT_ID,
-            "name": "dev-workloads",
-            "regions": [REGION],
-            "clusters": [
-                {
-                    "name": "dev-apps",
-                    "region": REGION,
-                    "kubernetes_version": "1.33",
-                    "node_groups": [
-                        {
-                            "name": "system",
-                            "capacity_type": "ON_DEMAND",
-                            "instance_types": ["m7g.large"],
-                            "min_size": 1,
-                            "desired_size": 2,
-                            "max_size": 4,
-                            "floor": 1,
-                        }
-                    ],
-                    "schedule": {
-                        "time_zone": "Asia/Kolkata",
-                        "scale_up_time": "08:00",
-                        "scale_down_time": "18:00",
-                        "days": ["MON", "TUE", "WED", "THU", "FRI"],
-                        "off_hours_desired": {"system": 1},
-                    },
-                    "health_endpoints": [
-                        {
-                            "name": "api",
-                            "url": "https://api.dev.example.com/healthz",
-                            "timeout_seconds": 5.0,
-                            "expected_status": 200,
-                        }
-                    ],
-                }
-            ],
-        }
-    ],
-}
+HANDLER_STACK_FILE = Path(__file__).with_name("Pulumi.handlers.yaml")
+
+
+def read_stack_config(path: Path) -> dict[str, Any]:
+    """The `config:` mapping of a test stack file."""
+    return dict(yaml.safe_load(path.read_text())["config"])
+
+
+def stack_inventory(stack: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The inventory document the program writes for a stack file's `config:` mapping.
+
+    It goes through the program's own settings loader and inventory builder, so the handler tests
+    read what `pulumi up` would write and not a hand-written copy of it.
+    """
+    settings = load_settings(stack, settings_document(config))
+    return settings.inventory(stack).model_dump(mode="json")
+
+
+INVENTORY_DOCUMENT: dict[str, Any] = stack_inventory(
+    "handlers", read_stack_config(HANDLER_STACK_FILE)
+)
 
 
 def _make_environment_safe(environ: Any) -> None:
@@ -268,7 +248,8 @@ def lambda_context() -> FakeLambdaContext:
 
 @pytest.fixture
 def inventory_document() -> dict[str, Any]:
-    """A valid fleet inventory (one member, one cluster, one node group); a copy per test."""
+    """The inventory of `Pulumi.handlers.yaml` (one member, one cluster, one node group); a copy
+    per test."""
     return copy.deepcopy(INVENTORY_DOCUMENT)
 
 

@@ -8,18 +8,21 @@ AssumeRole call answers AccessDenied for that account's role (a botocore before-
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.loaders
+
+from tests.handlers.conftest import read_stack_config, stack_inventory
 
 REGION = "ap-south-1"
 MEMBER_ROLE_NAME = "lambda-fleet-member"
 MEMBER_A = "222222222222"
 MEMBER_B = "333333333333"
 DENIED_MEMBER = "444444444444"
+MEMBERS_STACK_FILE = Path(__file__).with_name("Pulumi.members.yaml")
 
 
 def member_session(account_id: str, region: str = REGION) -> boto3.Session:
@@ -58,14 +61,15 @@ def deny_assume_role(sts_client: Any, *account_ids: str) -> None:
     sts_client.meta.events.register("before-call.sts.AssumeRole", refuse)
 
 
-def fleet_inventory(base: dict[str, Any], *account_ids: str) -> dict[str, Any]:
-    """`base` (the shared sample inventory) with one member per account id, no clusters."""
-    document = json.loads(json.dumps(base))
-    document["members"] = [
-        {"account_id": account, "name": f"member-{account[:3]}", "regions": [REGION]}
-        for account in account_ids
-    ]
-    return document
+MEMBERS_STACK_FILE = Path(__file__).with_name("Pulumi.members.yaml")
+
+
+def fleet_inventory(*account_ids: str) -> dict[str, Any]:
+    """The inventory of `Pulumi.members.yaml` keeping only the given members, in that order."""
+    config = read_stack_config(MEMBERS_STACK_FILE)
+    members = {member["account_id"]: member for member in config["lambda-fleet:members"]}
+    config["lambda-fleet:members"] = [members[account] for account in account_ids]
+    return stack_inventory("members", config)
 
 
 _PARSED_MODELS: dict[str, Any] = {}

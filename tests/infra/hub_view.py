@@ -82,8 +82,13 @@ class HubView:
     def function(self, spec: FunctionSpec) -> RegisteredResource:
         return self.one(FUNCTION, name=function_name(self.stack, spec.name))
 
+    @property
+    def enabled_functions(self) -> tuple[FunctionSpec, ...]:
+        """The catalog entries the stack deploys (a stack file may switch some off)."""
+        return self.settings.enabled_functions(FUNCTIONS)
+
     def functions(self) -> list[tuple[FunctionSpec, RegisteredResource]]:
-        return [(spec, self.function(spec)) for spec in FUNCTIONS]
+        return [(spec, self.function(spec)) for spec in self.enabled_functions]
 
     def arn(self, resource: RegisteredResource) -> str:
         return resource.outputs["arn"]

@@ -7,7 +7,6 @@ import json
 import pytest
 from hub_view import IAM_POLICY, ROLE, ROLE_POLICY, HubView, as_list
 
-from catalog import FUNCTIONS
 from catalog.model import ResourceRef
 from components.function_wiring import NO_RESOURCE_LEVEL_ACTIONS
 from components.naming import function_name, function_role_path, member_role_name
@@ -49,7 +48,7 @@ def test_star_resources_only_for_actions_without_resource_level_permissions(hub:
 
 def test_every_function_role_is_under_the_fleets_function_role_path(hub: HubView):
     roles = {role.inputs["name"]: role for role in hub.of_type(ROLE)}
-    for spec in FUNCTIONS:
+    for spec in hub.enabled_functions:
         role = roles[function_name(hub.stack, spec.name)]
         assert role.inputs["path"] == f"/lambda-fleet/{hub.stack}/" == function_role_path(hub.stack)
         trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
@@ -58,7 +57,7 @@ def test_every_function_role_is_under_the_fleets_function_role_path(hub: HubView
     under_path = [
         r for r in hub.of_type(ROLE) if r.inputs.get("path") == function_role_path(hub.stack)
     ]
-    assert len(under_path) == len(FUNCTIONS)
+    assert len(under_path) == len(hub.enabled_functions)
 
 
 def _function_policy(hub: HubView, spec) -> dict:
@@ -69,7 +68,7 @@ def _function_policy(hub: HubView, spec) -> dict:
 def test_function_policies_grant_the_catalog_actions_on_resolved_arns(hub: HubView):
     region, account = hub.settings.hub.region, hub.settings.hub.account_id
     table_arn = hub.arn(hub.one("aws:dynamodb/table:Table"))
-    for spec in FUNCTIONS:
+    for spec in hub.enabled_functions:
         statements = _function_policy(hub, spec)["Statement"]
         granted = {action for s in statements for action in as_list(s["Action"])}
         declared = {action for p in spec.permissions for action in p.actions}
@@ -100,7 +99,7 @@ def test_function_policies_grant_the_catalog_actions_on_resolved_arns(hub: HubVi
 
 
 def test_invoking_functions_may_invoke_only_the_functions_they_declare(hub: HubView):
-    for spec in FUNCTIONS:
+    for spec in hub.enabled_functions:
         statements = _function_policy(hub, spec)["Statement"]
         invocable = [
             r
@@ -124,7 +123,7 @@ def test_only_the_router_reads_alert_secrets_and_only_the_configured_ones(hub: H
         )
         if name
     ]
-    for spec in FUNCTIONS:
+    for spec in hub.enabled_functions:
         statements = _function_policy(hub, spec)["Statement"]
         secrets = [
             r

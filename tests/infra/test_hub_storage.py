@@ -144,7 +144,7 @@ def test_fleet_inventory_is_the_settings_inventory_encrypted_in_the_data_bucket(
     inventory = hub.one("aws:s3/bucketObjectv2:BucketObjectv2", key=INVENTORY_KEY)
     assert inventory.inputs["bucket"] == _buckets(hub)["data"]
     assert inventory.inputs["content"] == json.dumps(
-        hub.settings.inventory(hub.stack), sort_keys=True, indent=2
+        hub.settings.inventory(hub.stack).model_dump(mode="json"), sort_keys=True, indent=2
     )
     assert inventory.inputs["contentType"] == "application/json"
     assert inventory.inputs["serverSideEncryption"] == "aws:kms"

@@ -7,7 +7,6 @@ import json
 import pytest
 from hub_view import PERMISSION, SCHEDULE, HubView
 
-from catalog import FUNCTIONS
 from catalog.model import (
     AlertTopics,
     ClusterSchedule,
@@ -28,10 +27,10 @@ def hub(stack_run) -> HubView:
     return HubView(stack_run)
 
 
-def _triggers(kind: type):
+def _triggers(hub: HubView, kind: type):
     return [
         (spec, trigger)
-        for spec in FUNCTIONS
+        for spec in hub.enabled_functions
         for trigger in spec.triggers
         if isinstance(trigger, kind)
     ]
@@ -86,7 +85,7 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
 
 def test_each_cluster_schedule_gives_one_schedule_per_scheduled_cluster(hub: HubView):
     # GIVEN the catalog's cluster schedules and the stack's scheduled clusters
-    for spec, trigger in _triggers(ClusterSchedule):
+    for spec, trigger in _triggers(hub, ClusterSchedule):
         # WHEN the program runs
         found = [
             {
@@ -117,7 +116,7 @@ def test_prod_cluster_schedules_follow_each_clusters_time_zone(program_runs):
 
 
 def test_fixed_schedules_run_in_the_stack_schedule_time_zone(hub: HubView):
-    for spec, trigger in _triggers(FixedSchedule):
+    for spec, trigger in _triggers(hub, FixedSchedule):
         matching = [
             s
             for s in _schedules_of(hub, spec)
@@ -131,7 +130,7 @@ def test_fixed_schedules_run_in_the_stack_schedule_time_zone(hub: HubView):
 
 
 def test_every_schedule_retries_then_dead_letters_into_its_targets_queue(hub: HubView):
-    functions = {hub.arn(hub.function(spec)): spec for spec in FUNCTIONS}
+    functions = {hub.arn(hub.function(spec)): spec for spec in hub.enabled_functions}
     scheduler_roles = set()
     for schedule in hub.of_type(SCHEDULE):
         target = schedule.inputs["target"]
@@ -143,8 +142,8 @@ def test_every_schedule_retries_then_dead_letters_into_its_targets_queue(hub: Hu
         assert target["retryPolicy"]["maximumEventAgeInSeconds"] > 0
         scheduler_roles.add(target["roleArn"])
     assert len(scheduler_roles) == 1
-    expected = sum(1 for _ in _triggers(FixedSchedule)) + sum(
-        len(_expected_cluster_schedules(hub, t)) for _, t in _triggers(ClusterSchedule)
+    expected = sum(1 for _ in _triggers(hub, FixedSchedule)) + sum(
+        len(_expected_cluster_schedules(hub, t)) for _, t in _triggers(hub, ClusterSchedule)
     )
     assert len(hub.of_type(SCHEDULE)) == expected
 
@@ -171,7 +170,7 @@ def test_object_created_notifications_for_raw_and_processed_with_scoped_permissi
     }
     expected = {
         (hub.arn(hub.function(spec)), trigger.prefix, trigger.suffix)
-        for spec, trigger in _triggers(ObjectCreated)
+        for spec, trigger in _triggers(hub, ObjectCreated)
     }
     assert entries == expected
     assert {prefix for _, prefix, _ in entries} == {"raw/", "processed/"}
@@ -180,7 +179,7 @@ def test_object_created_notifications_for_raw_and_processed_with_scoped_permissi
     permissions = [
         p for p in hub.of_type(PERMISSION) if p.inputs["principal"] == "s3.amazonaws.com"
     ]
-    assert len(permissions) == len({spec.name for spec, _ in _triggers(ObjectCreated)})
+    assert len(permissions) == len({spec.name for spec, _ in _triggers(hub, ObjectCreated)})
     for permission in permissions:
         assert permission.inputs["sourceArn"] == f"arn:aws:s3:::{bucket}"
         assert permission.inputs["sourceAccount"] == hub.settings.hub.account_id
@@ -190,8 +189,8 @@ def test_object_created_notifications_for_raw_and_processed_with_scoped_permissi
 def test_event_rules_match_only_member_accounts_and_deliver_with_dlq(hub: HubView):
     members = sorted(member.account_id for member in hub.settings.members)
     rules = hub.of_type("aws:cloudwatch/eventRule:EventRule")
-    assert len(rules) == len(_triggers(EventRule))
-    for spec, trigger in _triggers(EventRule):
+    assert len(rules) == len(_triggers(hub, EventRule))
+    for spec, trigger in _triggers(hub, EventRule):
         rule = hub.one(
             "aws:cloudwatch/eventRule:EventRule",
             name=f"{function_name(hub.stack, spec.name)}-{trigger.name}",
@@ -219,7 +218,7 @@ def test_hub_bus_accepts_events_only_from_member_accounts(hub: HubView):
 
 
 def test_event_dead_letter_queues_admit_only_this_functions_rules(hub: HubView):
-    for spec, _trigger in _triggers(EventRule):
+    for spec, _trigger in _triggers(hub, EventRule):
         queue_url = next(
             q.outputs["url"]
             for q in hub.of_type("aws:sqs/queue:Queue")
@@ -269,7 +268,7 @@ def test_every_queue_refuses_plain_http(hub: HubView):
 
 
 def test_alert_topic_subscriptions_are_invocable_only_from_their_topics(hub: HubView):
-    for spec, trigger in _triggers(AlertTopics):
+    for spec, trigger in _triggers(hub, AlertTopics):
         function_arn = hub.arn(hub.function(spec))
         for severity in trigger.severities:
             topic = hub.one("aws:sns/topic:Topic", name=f"lf-{hub.stack}-alerts-{severity}")
@@ -287,7 +286,7 @@ def test_http_api_routes_use_iam_authorisation_and_proxy_payload_2(hub: HubView)
     assert api.inputs["protocolType"] == "HTTP"
     routes = hub.of_type("aws:apigatewayv2/route:Route")
     assert sorted(r.inputs["routeKey"] for r in routes) == sorted(
-        f"{t.method} {t.path}" for _, t in _triggers(HttpRoute)
+        f"{t.method} {t.path}" for _, t in _triggers(hub, HttpRoute)
     )
     for route in routes:
         assert route.inputs["authorizationType"] == "AWS_IAM"
@@ -299,7 +298,7 @@ def test_http_api_routes_use_iam_authorisation_and_proxy_payload_2(hub: HubView)
     assert stage.inputs["autoDeploy"] is True
     assert stage.inputs["accessLogSettings"]["destinationArn"].startswith("arn:aws:logs:")
     execution_arn = api.outputs["executionArn"]
-    for _spec, trigger in _triggers(HttpRoute):
+    for _spec, trigger in _triggers(hub, HttpRoute):
         hub.one(
             PERMISSION,
             principal="apigateway.amazonaws.com",
@@ -310,7 +309,7 @@ def test_http_api_routes_use_iam_authorisation_and_proxy_payload_2(hub: HubView)
 
 def test_queue_consumers_read_their_own_encrypted_queue_with_batch_item_failures(hub: HubView):
     key_arn = hub.arn(hub.one("aws:kms/key:Key"))
-    for spec, trigger in _triggers(QueueMessages):
+    for spec, trigger in _triggers(hub, QueueMessages):
         name = function_name(hub.stack, spec.name)
         queue = hub.one("aws:sqs/queue:Queue", name=f"{name}-queue")
         assert queue.inputs["kmsMasterKeyId"] == key_arn
@@ -339,7 +338,7 @@ def test_athena_workgroup_writes_encrypted_results_to_the_data_bucket(hub: HubVi
         "encryptionOption": "SSE_KMS",
         "kmsKeyArn": hub.arn(hub.one("aws:kms/key:Key")),
     }
-    users = [spec for spec in FUNCTIONS if "ATHENA_WORKGROUP" in spec.environment]
+    users = [spec for spec in hub.enabled_functions if "ATHENA_WORKGROUP" in spec.environment]
     for spec in users:
         variables = hub.function(spec).inputs["environment"]["variables"]
         assert variables["ATHENA_WORKGROUP"] == workgroup.inputs["name"]
@@ -348,7 +347,7 @@ def test_athena_workgroup_writes_encrypted_results_to_the_data_bucket(hub: HubVi
 def test_dashboard_shows_the_four_metrics_for_every_function(hub: HubView):
     dashboard = hub.one("aws:cloudwatch/dashboard:Dashboard")
     body = json.loads(dashboard.inputs["dashboardBody"])
-    names = sorted(function_name(hub.stack, spec.name) for spec in FUNCTIONS)
+    names = sorted(function_name(hub.stack, spec.name) for spec in hub.enabled_functions)
     seen = {}
     for widget in body["widgets"]:
         properties = widget["properties"]

@@ -305,7 +305,7 @@ def test_each_member_role_grants_only_its_functions_actions_scoped_to_the_accoun
     stack_run: ProgramRun, settings: FleetSettings
 ):
     for member in settings.members:
-        for spec in FUNCTIONS:
+        for spec in settings.enabled_functions(FUNCTIONS):
             if not spec.acts_in_members:
                 continue
             # GIVEN a function's member role and its policy

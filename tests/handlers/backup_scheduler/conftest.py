@@ -56,7 +56,7 @@ def backup(  # noqa: PLR0917 - pytest passes fixtures positionally
     Services are built once per test (on the first call) and keep the manual clock, so a hook
     a test registers on a member client stays in place for later calls.
     """
-    document = fleet_inventory(inventory_in_s3, MEMBER_A, MEMBER_B, DENIED_MEMBER)
+    document = fleet_inventory(MEMBER_A, MEMBER_B, DENIED_MEMBER)
     boto3.client("s3", region_name=REGION).put_object(
         Bucket=DATA_BUCKET,
         Key="config/fleet-inventory.json",

@@ -61,7 +61,7 @@ def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
     The environment is read again per call (a test may change a variable between runs); the
     services keep their sessions and the movable clock.
     """
-    document = fleet_inventory(inventory_in_s3, MEMBER_A, MEMBER_B, DENIED_MEMBER)
+    document = fleet_inventory(MEMBER_A, MEMBER_B, DENIED_MEMBER)
     boto3.client("s3", region_name=REGION).put_object(
         Bucket=DATA_BUCKET,
         Key="config/fleet-inventory.json",

@@ -41,7 +41,7 @@ def write_inventory(inventory_in_s3: dict[str, Any]) -> Callable[..., dict[str, 
     """Replace the inventory with one listing the given member accounts."""
 
     def write(*account_ids: str) -> dict[str, Any]:
-        document = fleet_inventory(inventory_in_s3, *account_ids)
+        document = fleet_inventory(*account_ids)
         boto3.client("s3", region_name=REGION).put_object(
             Bucket=DATA_BUCKET,
             Key="config/fleet-inventory.json",

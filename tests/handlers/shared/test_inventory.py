@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from fleet_shared.exceptions import InventoryError
-from fleet_shared.inventory import FleetInventory, load_inventory, parse_inventory
+from fleet_shared.inventory import FleetInventory, parse_inventory
+from fleet_shared.inventory_store import load_inventory
 
 BUCKET = "lambda-fleet-data"
 KEY = "config/fleet-inventory.json"
@@ -59,7 +60,7 @@ def test_unchanged_object_is_not_downloaded_again(inventory_in_s3: dict[str, Any
 def test_changed_object_is_parsed_again(inventory_in_s3: dict[str, Any]) -> None:
     # GIVEN a loaded inventory that a new deployment then rewrote with another stack name
     s3 = boto3.client("s3", region_name=REGION)
-    assert load_inventory(s3, BUCKET, KEY).stack == "dev"
+    assert load_inventory(s3, BUCKET, KEY).stack == "handlers"
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps({**inventory_in_s3, "stack": "dev2"}))
     # WHEN loaded again THEN the new content is returned
     assert load_inventory(s3, BUCKET, KEY).stack == "dev2"

@@ -1,0 +1,231 @@
+"""Twenty broken stack files, as a platform engineer would write them, and the one line each
+prints. The files are YAML text, so YAML's own readings (`8:00` is 480, `1.30` is 1.3, an
+unquoted account id is a number) reach the settings loader as they would from a real file."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from components.exceptions import StackSettingsError
+from components.settings import load_settings, settings_document
+from fleetctl.exceptions import ProgramFailedError
+from fleetctl.mocked_program import run_program
+
+VALID_STACK = """
+config:
+  lambda-fleet:hub:
+    account_id: "111111111111"
+    name: platform-hub
+    deploy_role_arn: arn:aws:iam::111111111111:role/lambda-fleet-deploy
+    region: ap-south-1
+  lambda-fleet:members:
+    - account_id: "222222222222"
+      name: dev-workloads
+      deploy_role_arn: arn:aws:iam::222222222222:role/lambda-fleet-deploy
+      regions: [ap-south-1]
+      network:
+        stack_reference: acme/network/dev-{region}
+      clusters:
+        - name: dev-apps
+          kubernetes_version: "1.33"
+          endpoint_public_access_cidrs: ["203.0.113.0/24"]
+          node_groups:
+            - name: system
+              capacity_type: ON_DEMAND
+              instance_types: [m7g.large]
+              min_size: 1
+              desired_size: 2
+              max_size: 4
+          schedule:
+            scale_up_time: "08:00"
+            off_hours_desired: {system: 1}
+  lambda-fleet:dry_run: true
+  lambda-fleet:managed_layers:
+    powertools:
+      ap-south-1: arn:aws:lambda:ap-south-1:017000801446:layer:Powertools:27
+    aws_sdk_pandas:
+      ap-south-1: arn:aws:lambda:ap-south-1:336392948345:layer:Pandas:16
+"""
+
+CLUSTER = "members[0].clusters[0]"
+GROUP = f"{CLUSTER}.node_groups[0]"
+
+# (id, text in VALID_STACK, its replacement, the exact line printed)
+BROKEN_STACK_FILES = [
+    (
+        "top-level-typo",
+        "lambda-fleet:dry_run: true",
+        "lambda-fleet:dryrun: true",
+        "dryrun: unknown setting 'dryrun'; did you mean 'dry_run'?",
+    ),
+    (
+        "singular-alerts",
+        "  lambda-fleet:dry_run: true",
+        "  lambda-fleet:dry_run: true\n  lambda-fleet:alert: {emails: [ops@example.com]}",
+        "alert: unknown setting 'alert'; did you mean 'alerts'?",
+    ),
+    (
+        "misspelt-required-top-level-key",
+        "lambda-fleet:hub:",
+        "lambda-fleet:hubs:",
+        "hubs: unknown setting 'hubs'; did you mean 'hub'?",
+    ),
+    (
+        "misspelt-required-node-group-key",
+        "              max_size: 4",
+        "              maxsize: 4",
+        f"{GROUP}.maxsize: unknown setting 'maxsize'; did you mean 'max_size'?",
+    ),
+    (
+        "misspelt-network-key",
+        "stack_reference: acme",
+        "stack_refrence: acme",
+        "members[0].network.stack_refrence: unknown setting 'stack_refrence'; "
+        "did you mean 'stack_reference'?",
+    ),
+    (
+        "key-unlike-any-setting",
+        "  lambda-fleet:dry_run: true",
+        "  lambda-fleet:dry_run: true\n  lambda-fleet:colour: blue",
+        "colour: unknown setting 'colour'; known: alerts, cost_report, dry_run, functions, hub, "
+        "managed_layers, members, schedule_time_zone, tags",
+    ),
+    (
+        "unquoted-account-id",
+        'account_id: "222222222222"',
+        "account_id: 222222222222",
+        "members[0].account_id: expected a 12-digit account id as text, got the number "
+        '222222222222; quote it in YAML: "222222222222"',
+    ),
+    (
+        "unquoted-time",
+        'scale_up_time: "08:00"',
+        "scale_up_time: 8:00",
+        f"{CLUSTER}.schedule.scale_up_time: expected HH:MM as text, got the number 480 "
+        '(YAML reads 8:00 as minutes); quote it in YAML: "08:00"',
+    ),
+    (
+        "unquoted-version",
+        'kubernetes_version: "1.33"',
+        "kubernetes_version: 1.30",
+        f"{CLUSTER}.kubernetes_version: expected a version as text, got the number 1.3 "
+        '(YAML reads 1.30 as 1.3); quote it in YAML: "1.30"',
+    ),
+    (
+        "size-not-a-number",
+        "min_size: 1",
+        "min_size: one",
+        f"{GROUP}.min_size: Input should be a valid integer, unable to parse string as an "
+        "integer, got 'one'",
+    ),
+    (
+        "flag-not-a-boolean",
+        "lambda-fleet:dry_run: true",
+        "lambda-fleet:dry_run: maybe",
+        "dry_run: Input should be a valid boolean, unable to interpret input, got 'maybe'",
+    ),
+    (
+        "long-value-is-cut",
+        "region: ap-south-1",
+        "region: asia-pacific-south-one-the-mumbai-region-of-aws",
+        "hub.region: 'asia-pacific-south-one-the-mumbai-re... is not valid here: expected an "
+        "AWS region such as ap-south-1",
+    ),
+    (
+        "world-in-two-halves",
+        '["203.0.113.0/24"]',
+        '["0.0.0.0/1", "128.0.0.0/1"]',
+        f"{CLUSTER}.endpoint_public_access_cidrs: together these CIDRs open the API endpoint to "
+        "4,294,967,296 addresses, more than a /8; list the networks that need access",
+    ),
+    (
+        "two-slash-eights",
+        '["203.0.113.0/24"]',
+        '["10.0.0.0/8", "11.0.0.0/8"]',
+        f"{CLUSTER}.endpoint_public_access_cidrs: together these CIDRs open the API endpoint to "
+        "33,554,432 addresses, more than a /8; list the networks that need access",
+    ),
+    (
+        "empty-schedule",
+        '            scale_up_time: "08:00"\n            off_hours_desired: {system: 1}',
+        "            {}",
+        f"{CLUSTER}.schedule.off_hours_desired: a schedule must name at least one node group "
+        "and its size after the scale-down (leave `schedule` out for no schedule)",
+    ),
+    (
+        "off-hours-below-min-size",
+        "off_hours_desired: {system: 1}",
+        "off_hours_desired: {system: 0}",
+        f"{CLUSTER}.schedule.off_hours_desired.system: off-hours size 0 is outside "
+        "[min_size, max_size] = [1, 4] of node group 'system'",
+    ),
+    (
+        "off-hours-above-max-size",
+        "off_hours_desired: {system: 1}",
+        "off_hours_desired: {system: 9}",
+        f"{CLUSTER}.schedule.off_hours_desired.system: off-hours size 9 is outside "
+        "[min_size, max_size] = [1, 4] of node group 'system'",
+    ),
+    (
+        "capacity-type-not-known",
+        "capacity_type: ON_DEMAND",
+        "capacity_type: RESERVED",
+        f"{GROUP}.capacity_type: Input should be 'ON_DEMAND' or 'SPOT', got 'RESERVED'",
+    ),
+    (
+        "duplicate-day",
+        'scale_up_time: "08:00"',
+        'scale_up_time: "08:00"\n            days: [MON, TUE, MON]',
+        f"{CLUSTER}.schedule.days: duplicate day 'MON'",
+    ),
+    (
+        "time-zone-not-known",
+        'scale_up_time: "08:00"',
+        'scale_up_time: "08:00"\n            time_zone: India/Mumbai',
+        f"{CLUSTER}.schedule.time_zone: unknown time zone 'India/Mumbai' (use an IANA name such "
+        "as Asia/Kolkata)",
+    ),
+]
+
+
+def _broken(old: str, new: str) -> dict:
+    assert old in VALID_STACK
+    config = yaml.safe_load(VALID_STACK.replace(old, new, 1))["config"]
+    return settings_document(config)
+
+
+def test_the_valid_stack_file_loads() -> None:
+    # GIVEN the stack file every broken case starts from WHEN loaded THEN it is valid
+    settings = load_settings("broken", settings_document(yaml.safe_load(VALID_STACK)["config"]))
+    assert settings.members[0].clusters[0].schedule is not None
+
+
+def test_there_are_twenty_broken_stack_files() -> None:
+    assert len(BROKEN_STACK_FILES) == 20
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [case[1:] for case in BROKEN_STACK_FILES],
+    ids=[case[0] for case in BROKEN_STACK_FILES],
+)
+def test_broken_stack_file_prints_one_exact_line(old: str, new: str, line: str) -> None:
+    # GIVEN a stack file with one mistake WHEN its settings are loaded
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("broken", _broken(old, new))
+    # THEN the one line names the file, the field and what to do
+    assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+def test_program_refuses_a_misspelt_top_level_key_before_registering(project_with_stack) -> None:
+    # GIVEN a stack file whose `dry_run` is spelt `dryrun`, read by the real program
+    config = yaml.safe_load(
+        VALID_STACK.replace("lambda-fleet:dry_run: true", "lambda-fleet:dryrun: true")
+    )["config"]
+    project = project_with_stack("broken", config)
+    # WHEN the program runs THEN it stops at the key, with nothing registered
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program("broken", project)
+    assert "dryrun: unknown setting 'dryrun'; did you mean 'dry_run'?" in str(raised.value)
+    assert [urn for urn in raised.value.registered if "pulumi:pulumi:Stack" not in urn] == []

@@ -1,0 +1,163 @@
+"""Per-function switches: a function switched off in the stack file leaves nothing behind, and
+the functions that would call it cope."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from catalog.functions import FUNCTIONS, FUNCTIONS_BY_NAME
+from catalog.model import EventRule
+from components.exceptions import StackSettingsError
+from components.naming import function_name
+from components.settings import load_settings
+from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
+
+STACK = "switched"
+
+
+def _switched_off(name: str) -> list[str]:
+    """`name` and every function that reads its output, directly or through another."""
+    off = [name]
+    for spec in FUNCTIONS:
+        if any(producer in off for producer in spec.reads_output_of):
+            off.append(spec.name)
+    return off
+
+
+def _run_with_switched_off(project_with_stack: Any, names: list[str]) -> ProgramRun:
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    config["lambda-fleet:functions"] = {name: {"enabled": False} for name in names}
+    return run_program(STACK, project_with_stack(STACK, config))
+
+
+def _mentions(resource: Any, text: str) -> bool:
+    return text in resource.urn or text in json.dumps(resource.inputs, default=str)
+
+
+def _member_actions(run: ProgramRun) -> set[str]:
+    return {
+        action
+        for resource in run.of_type("aws:iam/rolePolicy:RolePolicy")
+        if resource.inputs.get("name") == "member-actions"
+        for statement in json.loads(resource.inputs["policy"])["Statement"]
+        for action in statement["Action"]
+    }
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in FUNCTIONS])
+def test_switched_off_function_leaves_nothing_behind(project_with_stack, name: str) -> None:
+    # GIVEN the dev stack with one function (and what reads its output) switched off
+    switched_off = _switched_off(name)
+    # WHEN the program runs under mocks
+    run = _run_with_switched_off(project_with_stack, switched_off)
+    # THEN no resource is named after it or points at it: no Lambda, role, log group, DLQ,
+    # queue, alarm, schedule, rule, subscription, route, dashboard line or invoke permission
+    for off in switched_off:
+        short_name = off.replace("_", "-")
+        physical_name = function_name(STACK, off)
+        left = [r.urn for r in run.resources if _mentions(r, short_name)]
+        left += [r.urn for r in run.resources if _mentions(r, physical_name)]
+        assert left == [], off
+    # AND members grant no action that only switched-off functions needed
+    kept = {
+        action
+        for spec in FUNCTIONS
+        if spec.name not in switched_off
+        for action in spec.member_actions
+    }
+    only_theirs = {
+        action for off in switched_off for action in FUNCTIONS_BY_NAME[off].member_actions
+    } - kept
+    assert _member_actions(run) == kept
+    assert not only_theirs & _member_actions(run)
+    # AND members forward no event that only they received
+    forwarded = {r.inputs["name"] for r in run.of_type("aws:cloudwatch/eventRule:EventRule")}
+    for off in switched_off:
+        for trigger in FUNCTIONS_BY_NAME[off].triggers:
+            if isinstance(trigger, EventRule):
+                assert not any(rule.endswith(f"forward-{trigger.name}") for rule in forwarded)
+
+
+def test_scaler_runs_without_forecasts_when_the_forecaster_is_off(project_with_stack) -> None:
+    # GIVEN the dev stack with demand_forecaster switched off WHEN the program runs
+    run = _run_with_switched_off(project_with_stack, ["demand_forecaster"])
+    scaler = next(
+        resource
+        for resource in run.of_type("aws:lambda/function:Function")
+        if resource.inputs["name"] == function_name(STACK, "eks_scaler")
+    )
+    # THEN the scaler has no FORECASTER_FUNCTION_NAME (no forecast) and may invoke nothing
+    assert "FORECASTER_FUNCTION_NAME" not in scaler.inputs["environment"]["variables"]
+    policy = next(
+        resource
+        for resource in run.of_type("aws:iam/rolePolicy:RolePolicy")
+        if resource.inputs.get("role") and "eks-scaler" in resource.urn
+    )
+    assert "lambda:InvokeFunction" not in policy.inputs["policy"]
+
+
+def test_prod_stack_deploys_no_cleanup_manager(program_runs: dict[str, ProgramRun]) -> None:
+    # GIVEN Pulumi.prod.yaml, which switches cleanup_manager off WHEN its plan is read
+    run = program_runs["prod"]
+    # THEN nothing of the cleanup manager is in it, and members may not delete volumes
+    assert [r.urn for r in run.resources if _mentions(r, "cleanup-manager")] == []
+    assert "ec2:DeleteVolume" not in _member_actions(run)
+
+
+def _dev_settings_with(functions: dict[str, Any]) -> dict[str, Any]:
+    config = copy.deepcopy(read_stack_file(REPO_ROOT / "Pulumi.dev.yaml"))
+    document = {
+        key.removeprefix("lambda-fleet:"): value
+        for key, value in config.items()
+        if key.startswith("lambda-fleet:")
+    }
+    return {**document, "functions": functions}
+
+
+@pytest.mark.parametrize(
+    ("functions", "line"),
+    [
+        (
+            {"cleanup_manger": {"enabled": False}},
+            "functions.cleanup_manger: unknown function 'cleanup_manger'; "
+            "did you mean 'cleanup_manager'?",
+        ),
+        (
+            {"cleanup_manager": {"enable": False}},
+            "functions.cleanup_manager.enable: unknown setting 'enable'; did you mean 'enabled'?",
+        ),
+        (
+            {"report_processor": {"enabled": False}},
+            "functions.report_processor: report_generator needs report_processor (it reads what "
+            "report_processor writes); switch both off or keep report_processor on",
+        ),
+        (
+            {"report_fetcher": {"enabled": False}},
+            "functions.report_fetcher: report_processor needs report_fetcher (it reads what "
+            "report_fetcher writes); switch both off or keep report_fetcher on",
+        ),
+    ],
+    ids=["misspelt-function", "misspelt-switch", "generator-without-processor", "processor-alone"],
+)
+def test_bad_function_switch_is_refused_in_one_line(functions: dict[str, Any], line: str) -> None:
+    # GIVEN a switch naming no catalog function, or leaving an enabled function without input
+    # WHEN the settings are loaded THEN one line names the switch and what to do
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", _dev_settings_with(functions))
+    assert str(raised.value) == f"Pulumi.dev.yaml: {line}"
+
+
+def test_a_whole_chain_may_be_switched_off_together() -> None:
+    # GIVEN the report chain switched off as a whole WHEN loaded THEN it is accepted
+    settings = load_settings(
+        "dev",
+        _dev_settings_with(
+            {name: {"enabled": False} for name in ("report_processor", "report_generator")}
+        ),
+    )
+    assert not settings.function_enabled("report_generator")
+    assert settings.function_enabled("report_fetcher")
