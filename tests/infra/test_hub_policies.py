@@ -141,7 +141,7 @@ def test_only_the_router_reads_alert_secrets_and_only_the_configured_ones(hub: H
 
 
 def test_functions_without_member_actions_may_assume_no_role(hub: HubView):
-    for spec in FUNCTIONS:
+    for spec in hub.enabled_functions:
         if spec.acts_in_members:
             continue
         # GIVEN a function that acts only in the hub WHEN its policy is read
@@ -152,7 +152,7 @@ def test_functions_without_member_actions_may_assume_no_role(hub: HubView):
 
 
 def test_functions_may_assume_only_their_own_member_role(hub: HubView):
-    for spec in FUNCTIONS:
+    for spec in hub.enabled_functions:
         if not spec.acts_in_members:
             continue
         # GIVEN a function that acts in members WHEN its policy's assumable roles are read
@@ -171,7 +171,7 @@ def test_functions_may_assume_only_their_own_member_role(hub: HubView):
 
 
 def test_metrics_may_be_put_only_in_the_fleets_namespace(hub: HubView):
-    for spec in FUNCTIONS:
+    for spec in hub.enabled_functions:
         # GIVEN each function's policy WHEN the PutMetricData statement is read
         (statement,) = [
             s
