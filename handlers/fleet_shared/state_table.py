@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
+from fleet_shared.timestamps import iso_z
 
 DEFAULT_IN_PROGRESS_SECONDS = 900
 """How long an unfinished idempotent request blocks repeats: the longest Lambda timeout."""
@@ -147,7 +148,7 @@ class StateTable:
             {
                 **_key(f"LOCK#{name}", "LOCK"),
                 "owner": {"S": owner},
-                "acquired_at": {"S": _iso(now)},
+                "acquired_at": {"S": _sortable_iso(now)},
                 "expires_at": {"N": str(_epoch(now) + lease_seconds)},
             },
             or_owner=owner,
@@ -220,7 +221,7 @@ class StateTable:
                     "status": {"S": _COMPLETED},
                     "token": {"S": token},
                     "data": {"S": _to_json(result)},
-                    "completed_at": {"S": _iso(now)},
+                    "completed_at": {"S": _sortable_iso(now)},
                     "expires_at": {"N": str(_epoch(now) + ttl_seconds)},
                 },
                 ConditionExpression="#token = :token",
@@ -258,14 +259,14 @@ class StateTable:
         expires after `history_ttl_seconds`. Both are written in one transaction."""
         now = self._clock.now()
         data = {"S": _to_json(record)}
-        changed_at = {"S": _iso(now)}
+        changed_at = {"S": _sortable_iso(now)}
         self._client.transact_write_items(
             TransactItems=[
                 {
                     "Put": {
                         "TableName": self._table_name,
                         "Item": {
-                            **_key(f"STATE#{key}", f"{_HISTORY_PREFIX}{_iso(now)}"),
+                            **_key(f"STATE#{key}", f"{_HISTORY_PREFIX}{_sortable_iso(now)}"),
                             "data": data,
                             "changed_at": changed_at,
                             "expires_at": {"N": str(_epoch(now) + history_ttl_seconds)},
@@ -311,7 +312,7 @@ class StateTable:
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
             "ExpressionAttributeValues": {
                 ":pk": {"S": f"STATE#{key}"},
-                ":from": {"S": f"{_HISTORY_PREFIX}{_iso(since)}"},
+                ":from": {"S": f"{_HISTORY_PREFIX}{_sortable_iso(since)}"},
                 ":to": {"S": _HISTORY_END},
             },
             "ConsistentRead": True,
@@ -338,7 +339,7 @@ class StateTable:
         item = {
             **_key(f"STATE#{key}", f"VALUE#{name}"),
             "data": {"S": _to_json(value)},
-            "updated_at": {"S": _iso(now)},
+            "updated_at": {"S": _sortable_iso(now)},
         }
         if ttl_seconds is not None:
             item["expires_at"] = {"N": str(_epoch(now) + ttl_seconds)}
@@ -359,7 +360,7 @@ class StateTable:
         refused_by = self._put_if_free(
             {
                 **_key(f"ONCE#{key}", "ONCE"),
-                "claimed_at": {"S": _iso(now)},
+                "claimed_at": {"S": _sortable_iso(now)},
                 "expires_at": {"N": str(_epoch(now) + ttl_seconds)},
             }
         )
@@ -414,11 +415,6 @@ def _epoch_to_datetime(value: str) -> datetime:
     return datetime.fromtimestamp(int(value), UTC)
 
 
-def _iso(moment: datetime) -> str:
-    """Fixed-width UTC timestamps, so that string order is time order in sort keys."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _expired(item: dict[str, Any], now_epoch: int) -> bool:
     return "expires_at" in item and int(item["expires_at"]["N"]) < now_epoch
 
@@ -436,3 +432,8 @@ def _to_change(item: dict[str, Any]) -> StateChange:
 
 def _is_condition_failure(error: ClientError) -> bool:
     return bool(error.response.get("Error", {}).get("Code") == _CONDITION_FAILED)
+
+
+def _sortable_iso(moment: datetime) -> str:
+    """Fixed-width UTC timestamps, so that string order is time order in sort keys."""
+    return iso_z(moment, "microseconds")
