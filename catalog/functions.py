@@ -346,11 +346,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ),
             EventRule(
                 name="cloudtrail-management",
+                # CloudTrail events come from `aws.<service>` sources (`aws.signin` for console
+                # sign-ins); EventBridge refuses PutEvents of a custom event with an `aws.` source,
+                # so the prefix keeps forged events out.
                 pattern={
+                    "source": [{"prefix": "aws."}],
                     "detail-type": [
                         "AWS API Call via CloudTrail",
                         "AWS Console Sign In via CloudTrail",
-                    ]
+                    ],
                 },
             ),
             QueueMessages(batch_size=1),

@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog.model import EventRule, FunctionSpec
+from components.naming import forwarding_role_name
 from components.settings import PROJECT
 
 
@@ -50,13 +51,15 @@ def forwarded_event_rules(functions: Iterable[FunctionSpec]) -> list[EventRule]:
 def pattern_covers(wide: Mapping[str, Any], narrow: Mapping[str, Any]) -> bool:
     """True when every event that `narrow` matches is also matched by `wide`.
 
-    Conservative: only exact-value lists and nested objects are compared; any other matcher
-    (prefix, numeric, exists...) counts as not covered, so a needed rule is never dropped.
+    Conservative: only exact-value lists and nested objects are compared, and any other matcher
+    (prefix, numeric, exists...) covers only an identical one, so a needed rule is never dropped.
     """
     return all(key in narrow and _field_covers(value, narrow[key]) for key, value in wide.items())
 
 
 def _field_covers(wide: Any, narrow: Any) -> bool:
+    if wide == narrow:
+        return True
     if isinstance(wide, Mapping) and isinstance(narrow, Mapping):
         return pattern_covers(wide, narrow)
     wide_values, narrow_values = _exact_values(wide), _exact_values(narrow)
@@ -130,6 +133,7 @@ class EventForwarding(pulumi.ComponentResource):
         iam = pulumi.ResourceOptions(parent=self, provider=iam_provider)
         self.role = aws.iam.Role(
             f"{name}-role",
+            name=forwarding_role_name(args.stack),
             description="Lets EventBridge forward this account's events to the fleet hub bus",
             assume_role_policy=forwarding_role_trust_policy(args.member_account_id),
             opts=iam,

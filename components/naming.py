@@ -34,6 +34,16 @@ def member_role_name(stack: str, function: str) -> str:
     return bounded_name(f"{PROJECT}-{stack}-member-{function.replace('_', '-')}")
 
 
+def forwarding_role_name(stack: str) -> str:
+    """The role EventBridge assumes in a member account to put its events on the hub bus."""
+    return bounded_name(f"{PROJECT}-{stack}-forward-events")
+
+
+def forwarding_role_arn(partition: str, member_account_id: str, stack: str) -> str:
+    """The ARN of a member account's forwarding role: the only principal the hub bus admits."""
+    return f"arn:{partition}:iam::{member_account_id}:role/{forwarding_role_name(stack)}"
+
+
 def partition_of(arn: str) -> str:
     """The partition (`aws`, `aws-cn`, `aws-us-gov`) of an ARN, such as an account's deploy role."""
     return arn.split(":", 2)[1]

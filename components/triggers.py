@@ -27,7 +27,7 @@ from catalog.model import (
 from components.fleet_function import FleetFunction
 from components.function_wiring import FleetReferences
 from components.http_api import build_http_api
-from components.naming import bounded_name
+from components.naming import bounded_name, forwarding_role_arn, partition_of
 from components.policies import account_root, document
 from components.schedules import build_schedules
 from components.trigger_context import Binding, BuiltTriggers, TriggerBuilder, TriggerContext
@@ -134,15 +134,21 @@ def build_event_rules(context: TriggerContext, bindings: Sequence[Binding]) -> B
             principal="events.amazonaws.com",
             source_arn=rule.arn,
         )
-    members = sorted(member.account_id for member in context.references.settings.members)
+    settings = context.references.settings
+    members = sorted(member.account_id for member in settings.members)
+    stack = context.references.stack
     if any(trigger.forwarded_from_members for _, trigger in bindings):
+        partition = partition_of(settings.hub.deploy_role_arn)
+        # Only each member's forwarding role may put events on the hub bus, not any principal
+        # of the account: the account root is the principal (a role principal must exist before
+        # the policy), narrowed to those roles by their exact ARNs.
         aws.cloudwatch.EventBusPolicy(
             f"{context.name}-hub-bus-policy",
             event_bus_name=HUB_EVENT_BUS,
             policy=json.dumps(
                 document(
                     {
-                        "Sid": "MemberAccountsForwardEvents",
+                        "Sid": "MemberForwardingRolesPutEvents",
                         "Effect": "Allow",
                         "Principal": {"AWS": [account_root(account) for account in members]},
                         "Action": "events:PutEvents",
@@ -150,6 +156,14 @@ def build_event_rules(context: TriggerContext, bindings: Sequence[Binding]) -> B
                             f"arn:aws:events:{context.region}:{context.account_id}:"
                             f"event-bus/{HUB_EVENT_BUS}"
                         ),
+                        "Condition": {
+                            "ArnEquals": {
+                                "aws:PrincipalArn": [
+                                    forwarding_role_arn(partition, account, stack)
+                                    for account in members
+                                ]
+                            }
+                        },
                     }
                 ),
                 indent=2,

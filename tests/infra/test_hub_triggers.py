@@ -205,16 +205,41 @@ def test_event_rules_match_only_member_accounts_and_deliver_with_dlq(hub: HubVie
         hub.one(PERMISSION, principal="events.amazonaws.com", sourceArn=rule.outputs["arn"])
 
 
-def test_hub_bus_accepts_events_only_from_member_accounts(hub: HubView):
+def test_hub_bus_accepts_events_only_from_each_members_forwarding_role(hub: HubView, program_runs):
+    # GIVEN the hub bus policy
     policy = json.loads(hub.one("aws:cloudwatch/eventBusPolicy:EventBusPolicy").inputs["policy"])
-    members = sorted(f"arn:aws:iam::{member.account_id}:root" for member in hub.settings.members)
+    accounts = sorted(member.account_id for member in hub.settings.members)
     (statement,) = policy["Statement"]
+    # THEN only PutEvents, on the hub's default bus, by the member accounts' forwarding roles
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "events:PutEvents"
-    assert statement["Principal"] == {"AWS": members}
+    assert statement["Principal"] == {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]}
     assert statement["Resource"] == (
         f"arn:aws:events:{hub.settings.hub.region}:{hub.settings.hub.account_id}:event-bus/default"
     )
+    roles = [f"arn:aws:iam::{a}:role/lambda-fleet-{hub.stack}-forward-events" for a in accounts]
+    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": roles}}
+    # AND those are the roles the member accounts' forwarding rules deliver with
+    forwarding_roles = {
+        role.inputs["name"]
+        for role in program_runs[hub.stack].of_type("aws:iam/role:Role")
+        if role.name.endswith("-events-role")
+    }
+    assert forwarding_roles == {f"lambda-fleet-{hub.stack}-forward-events"}
+
+
+def test_every_hub_event_rule_matches_only_aws_sources(hub: HubView):
+    # GIVEN every event rule on the hub bus
+    for rule in hub.of_type("aws:cloudwatch/eventRule:EventRule"):
+        pattern = json.loads(rule.inputs["eventPattern"])
+        # THEN it names the AWS sources it expects: exact `aws.` values or the `aws.` prefix,
+        # which EventBridge refuses to custom PutEvents callers
+        sources = pattern["source"]
+        assert sources, rule.name
+        for source in sources:
+            assert (isinstance(source, str) and source.startswith("aws.")) or source == {
+                "prefix": "aws."
+            }, (rule.name, source)
 
 
 def test_event_dead_letter_queues_admit_only_this_functions_rules(hub: HubView):

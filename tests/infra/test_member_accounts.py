@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -52,6 +53,11 @@ ACCOUNTLESS_ARNS = {"arn:aws:ec2:*::snapshot/*", "arn:aws:s3:::*"}
 @pytest.fixture
 def settings(stack_run: ProgramRun, stack_settings_document) -> FleetSettings:
     return load_settings(stack_run.stack, stack_settings_document(stack_run.stack))
+
+
+@pytest.fixture
+def stack_settings(stack_settings_document) -> Callable[[str], FleetSettings]:
+    return lambda stack: load_settings(stack, stack_settings_document(stack))
 
 
 def _placed(resource: RegisteredResource) -> tuple[str, str]:
@@ -236,7 +242,8 @@ def test_node_roles_trust_ec2_and_have_only_the_node_managed_policies(
 def test_each_function_that_acts_in_members_has_its_own_role_in_every_member(
     stack_run: ProgramRun, settings: FleetSettings
 ):
-    acting = sorted(spec.name for spec in FUNCTIONS if spec.acts_in_members)
+    enabled = settings.enabled_functions(FUNCTIONS)
+    acting = sorted(spec.name for spec in enabled if spec.acts_in_members)
     for member in settings.members:
         # GIVEN a member account WHEN its member roles are read
         roles = _member_roles(stack_run, member.account_id)
@@ -255,7 +262,7 @@ def test_functions_without_member_actions_have_no_member_role(
     stack_run: ProgramRun, settings: FleetSettings
 ):
     names = {role.inputs.get("name") for role in stack_run.of_type(ROLE)}
-    for spec in FUNCTIONS:
+    for spec in settings.enabled_functions(FUNCTIONS):
         if not spec.acts_in_members:
             # GIVEN a function that acts only in the hub THEN no account has a role for it
             assert member_role_name(stack_run.stack, spec.name) not in names, spec.name
@@ -266,7 +273,7 @@ def test_each_member_role_trusts_only_its_functions_exact_hub_role(
 ):
     hub = settings.hub.account_id
     for member in settings.members:
-        for spec in FUNCTIONS:
+        for spec in settings.enabled_functions(FUNCTIONS):
             if not spec.acts_in_members:
                 continue
             # GIVEN a function's member role
@@ -340,8 +347,10 @@ def _statements_granting(
 
 
 def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
-    stack_run: ProgramRun, settings: FleetSettings
+    program_runs: dict[str, ProgramRun], stack_settings: Callable[[str], FleetSettings]
 ):
+    # The dev stack deploys cleanup_manager (prod switches it off).
+    stack_run, settings = program_runs["dev"], stack_settings("dev")
     marked = {"Null": {"aws:ResourceTag/lambda-fleet:delete-after": "false"}}
     account = settings.members[0].account_id
     # GIVEN the cleanup role WHEN it deletes a snapshot or a volume
@@ -390,8 +399,10 @@ def test_every_destructive_member_action_in_the_plan_is_conditioned(
 
 
 def test_lambda_deletions_are_limited_to_qualified_versions(
-    stack_run: ProgramRun, settings: FleetSettings
+    program_runs: dict[str, ProgramRun], stack_settings: Callable[[str], FleetSettings]
 ):
+    # The dev stack deploys cleanup_manager (prod switches it off).
+    stack_run, settings = program_runs["dev"], stack_settings("dev")
     for member in settings.members:
         # GIVEN the cleanup role WHEN it deletes Lambda code
         (statement,) = _statements_granting(
@@ -405,7 +416,8 @@ def test_lambda_deletions_are_limited_to_qualified_versions(
 def test_clusters_admit_the_member_roles_of_the_functions_that_act_on_clusters(
     stack_run: ProgramRun, settings: FleetSettings
 ):
-    on_clusters = [spec.name for spec in FUNCTIONS if acts_on_clusters(spec)]
+    enabled = settings.enabled_functions(FUNCTIONS)
+    on_clusters = [spec.name for spec in enabled if acts_on_clusters(spec)]
     assert "eks_scaler" in on_clusters
     assert "cleanup_manager" not in on_clusters
     for member in settings.members:
