@@ -78,8 +78,8 @@ def _learn_country(
         with state.idempotent(
             EVENT_SCOPE, event.event_id, EVENT_CLAIM_SECONDS, EVENT_WORK_SECONDS
         ) as request:
-            if request.is_repeat and request.result is not None:
-                stored = request.result
+            stored = request.result
+            if stored is not None:
                 alert = None if stored["alert"] is None else Alert.model_validate(stored["alert"])
                 return stored["result"], alert, True
             is_new = _record_country(state, event, now, window_days)
