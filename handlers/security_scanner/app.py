@@ -4,7 +4,7 @@ Reference: docs/functions/security_scanner.md.
 Events (examples under events/security_scanner/): the schedule's `{"action": "scan"}` and
 `{"action": "scan_target", ...}` (scan_requests.py); SQS batches of `scan_target` bodies from the
 fan-out queue; EventBridge GuardDuty findings and CloudTrail events, risk-scored and alerted
-(security_events.py, risk.py).
+(security_events.py, risk.py). EventBridge events of any other source or detail type are ignored.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from handlers.security_scanner.models import (
     GUARDDUTY_FINDING,
     CloudTrailEvent,
     GuardDutyFindingEvent,
+    IgnoredEvent,
     ScanRequest,
     ScanTargetRequest,
     SecurityEventEnvelope,
     SqsBatch,
+    accepted_source_problem,
 )
 from handlers.security_scanner.scan import ScanServices
 from handlers.security_scanner.scan_requests import scan_fleet, scan_one
@@ -38,15 +40,25 @@ from handlers.security_scanner.security_events import handle_security_event
 FUNCTION = FleetFunction("security_scanner", ScannerEnvironment, services=ScanServices.create)
 
 
-ScannerRequest = SqsBatch | SecurityEventEnvelope | ScanTargetRequest | ScanRequest
+ScannerRequest = SqsBatch | SecurityEventEnvelope | IgnoredEvent | ScanTargetRequest | ScanRequest
 
 
 def parse(event: object) -> ScannerRequest:
-    """The request an event is, by its shape: an SQS batch, a security event, or a scan."""
+    """The request an event is, by its shape: an SQS batch, a security event (or an EventBridge
+    event of another source or detail type, ignored), or a scan."""
     if isinstance(event, Mapping) and "Records" in event:
         return parse_event(SqsBatch, event)
-    if isinstance(event, Mapping) and "detail-type" in event:
-        is_finding = event["detail-type"] == GUARDDUTY_FINDING
+    if isinstance(event, Mapping) and ("detail-type" in event or "source" in event):
+        source, detail_type = event.get("source"), event.get("detail-type")
+        problem = accepted_source_problem(source, detail_type)
+        if problem is not None:
+            return IgnoredEvent(
+                event_id=_text(event.get("id")),
+                source=_text(source),
+                detail_type=_text(detail_type),
+                reason=problem,
+            )
+        is_finding = detail_type == GUARDDUTY_FINDING
         return parse_event(GuardDutyFindingEvent if is_finding else CloudTrailEvent, event)
     if isinstance(event, Mapping) and event.get("action") == "scan_target":
         return parse_event(ScanTargetRequest, event)
@@ -60,6 +72,8 @@ def handle(
     """Consume the queue, score a security event, or scan one target or the whole fleet."""
     if isinstance(request, SqsBatch):
         return _consume_queue(request, services)
+    if isinstance(request, IgnoredEvent):
+        return _ignore(request)
     if isinstance(request, GuardDutyFindingEvent | CloudTrailEvent):
         return handle_security_event(
             request,
@@ -71,6 +85,18 @@ def handle(
     if isinstance(request, ScanTargetRequest):
         return scan_one(request, services, services.inventory())
     return scan_fleet(request, services)
+
+
+def _ignore(event: IgnoredEvent) -> dict[str, Any]:
+    """Log and count an event that is not an AWS security event; nothing is scored or kept."""
+    FUNCTION.logger.warning("event ignored", extra=event.model_dump())
+    FUNCTION.observability.metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
+    return {"status": "ignored", "reason": event.reason, "event_id": event.event_id}
+
+
+def _text(value: object) -> str | None:
+    """A field of an event being ignored, kept only for the log line."""
+    return None if value is None else str(value)[:200]
 
 
 def _consume_queue(batch: SqsBatch, services: ScanServices) -> dict[str, Any]:

@@ -16,3 +16,15 @@ class TargetScanFailedError(Exception):
         self.message_id = message_id
         self.error = error
         super().__init__(f"message {message_id}: {error}")
+
+
+class EventInProgressError(Exception):
+    """Another invocation holds the claim of the same security event (or died holding it).
+
+    Deliberately not a `FleetError`: the invocation fails, so the platform retries the event
+    after the claim's short lease, instead of answering an error and dropping an alert.
+    """
+
+    def __init__(self, event_id: str) -> None:
+        self.event_id = event_id
+        super().__init__(f"security event {event_id} is being handled by another invocation")

@@ -17,6 +17,9 @@ country is only known when the event carries it: GuardDuty's
 `service.action.<action>.remoteIpDetails.country.countryName`. CloudTrail events carry only
 `sourceIPAddress`, so NEW_COUNTRY never fires for them. The countries seen per principal are kept
 in the state table for 30 days; a principal's first sighting sets its baseline and is not new.
+
+GuardDuty sample findings (`service.additionalInfo.sample`, made by `CreateSampleFindings`) are
+scored like real ones but alert at `info` at most: they describe nothing that happened.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class SecurityEvent:
     detail: dict[str, Any]
     country: str | None
     new_country: bool = False
+    sample: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,10 +97,16 @@ def _cloudtrail(event: SecurityEvent) -> dict[str, Any]:
     return event.detail if event.kind == "cloudtrail" else {}
 
 
+def _object(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else empty: the rules read parts of the services'
+    documents that the models keep untyped, whose shape AWS may extend."""
+    return value if isinstance(value, dict) else {}
+
+
 def _root_user(event: SecurityEvent) -> bool:
     if event.kind == "cloudtrail":
-        return bool(event.detail.get("userIdentity", {}).get("type") == "Root")
-    details = event.detail.get("resource", {}).get("accessKeyDetails", {})
+        return bool(_object(event.detail.get("userIdentity")).get("type") == "Root")
+    details = _object(_object(event.detail.get("resource")).get("accessKeyDetails"))
     return bool(details.get("userType") == "Root")
 
 
@@ -104,8 +114,8 @@ def _console_login_without_mfa(event: SecurityEvent) -> bool:
     detail = _cloudtrail(event)
     return (
         detail.get("eventName") == "ConsoleLogin"
-        and (detail.get("responseElements") or {}).get("ConsoleLogin") == "Success"
-        and (detail.get("additionalEventData") or {}).get("MFAUsed") == "No"
+        and _object(detail.get("responseElements")).get("ConsoleLogin") == "Success"
+        and _object(detail.get("additionalEventData")).get("MFAUsed") == "No"
     )
 
 
@@ -122,14 +132,20 @@ def _security_group_open_to_world(event: SecurityEvent) -> bool:
     detail = _cloudtrail(event)
     if detail.get("eventName") != "AuthorizeSecurityGroupIngress" or detail.get("errorCode"):
         return False
-    permissions = (detail.get("requestParameters") or {}).get("ipPermissions") or {}
-    for permission in permissions.get("items", []):
-        ipv4 = (permission.get("ipRanges") or {}).get("items", [])
-        ipv6 = (permission.get("ipv6Ranges") or {}).get("items", [])
+    permissions = _object(_object(detail.get("requestParameters")).get("ipPermissions"))
+    for permission in _items(permissions):
+        ipv4 = _items(_object(permission.get("ipRanges")))
+        ipv6 = _items(_object(permission.get("ipv6Ranges")))
         cidrs = {r.get("cidrIp") for r in ipv4} | {r.get("cidrIpv6") for r in ipv6}
         if cidrs & WORLD_CIDRS:
             return True
     return False
+
+
+def _items(container: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects of CloudTrail's `{"items": [...]}` lists."""
+    items = container.get("items")
+    return [_object(item) for item in items] if isinstance(items, list) else []
 
 
 def _kms_key_disabling(event: SecurityEvent) -> bool:
@@ -181,10 +197,13 @@ class RiskAssessment:
 
 
 def assess(event: SecurityEvent) -> RiskAssessment:
-    """Score `event` with `RULES` and map the total to an alert severity."""
+    """Score `event` with `RULES` and map the total to an alert severity (`info` at most for a
+    GuardDuty sample finding)."""
     matched = tuple(rule for rule in RULES if rule.matches(event))
     score = event.base_score + sum(rule.points for rule in matched)
     severity = next((level for floor, level in THRESHOLDS if score >= floor), None)
+    if event.sample and severity is not None:
+        severity = Severity.INFO
     return RiskAssessment(score=score, matched=matched, severity=severity)
 
 
@@ -193,8 +212,9 @@ def from_guardduty(
 ) -> SecurityEvent:
     """A GuardDuty finding: its severity (0-10, checked by the model) times ten is the base
     score."""
-    key = detail.resource.get("accessKeyDetails", {})
-    principal = key.get("principalId") or key.get("userName") or detail.arn or event_id
+    key = detail.resource.access_key_details
+    sample = detail.service.is_sample
+    principal = key.principal_id or key.user_name or detail.arn or event_id
     document = detail.document()
     return SecurityEvent(
         event_id=event_id,
@@ -206,7 +226,9 @@ def from_guardduty(
         resource=str(detail.arn or principal),
         base_score=round(detail.severity * 10),
         detail=document,
-        country=_guardduty_country(document),
+        # A sample's invented remote address teaches no principal a country.
+        country=None if sample else _guardduty_country(detail.service.action or {}),
+        sample=sample,
     )
 
 
@@ -232,14 +254,15 @@ def from_cloudtrail(
     )
 
 
-def _guardduty_country(detail: dict[str, Any]) -> str | None:
-    action = (detail.get("service") or {}).get("action") or {}
-    for name in GUARDDUTY_ACTIONS:
-        country = ((action.get(name) or {}).get("remoteIpDetails") or {}).get("country") or {}
-        if country.get("countryName"):
-            return str(country["countryName"])
-    for probe in (action.get("portProbeAction") or {}).get("portProbeDetails") or []:
-        country = (probe.get("remoteIpDetails") or {}).get("country") or {}
-        if country.get("countryName"):
-            return str(country["countryName"])
+def _guardduty_country(action: dict[str, Any]) -> str | None:
+    remotes = [
+        _object(_object(action.get(name)).get("remoteIpDetails")) for name in GUARDDUTY_ACTIONS
+    ]
+    probes = _object(action.get("portProbeAction")).get("portProbeDetails")
+    if isinstance(probes, list):
+        remotes += [_object(_object(probe).get("remoteIpDetails")) for probe in probes]
+    for remote in remotes:
+        name = _object(remote.get("country")).get("countryName")
+        if isinstance(name, str) and name:
+            return name
     return None

@@ -7,6 +7,12 @@ as NEW (and alerted when critical), gone ones are imported again as resolved. A 
 resolved when its resource type was fully collected and its resource was readable this time, so
 an access error never passes for a fix. Targets run concurrently in a bounded thread pool; one
 denied account is reported and the others go on.
+
+The alerts of new critical findings go through an outbox kept with the target's open findings:
+saved with them before anything is published, delivered with `deliver_all` (one claim per
+finding and first sighting), and emptied only once all went out. When SNS fails, the
+invocation fails (the platform retries it) and the alerts still in the outbox are delivered by
+the next scan of the target, those already sent never twice.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import map_isolated
@@ -36,6 +43,8 @@ from handlers.security_scanner.security_hub import import_findings
 SOURCE = "security_scanner"
 STATE_NAME = "open_findings"
 SCANNED = "scanned"
+ALERT_DELIVERY_SECONDS = 30 * 24 * 3600
+"""How long a delivered finding alert is remembered: longer than any outbox waits for SNS."""
 
 
 class ScanServices(FunctionServices[ScannerEnvironment]):
@@ -195,12 +204,18 @@ def scan_target(
         result.status = FAILED
         result.error = f"Security Hub import failed: {error}"
         return result
-    for finding in new:
-        if finding.severity is FindingSeverity.CRITICAL:
-            services.alerts.publish(_alert(finding, now))
+    outbox = [Alert.model_validate(alert) for alert in stored.get("outbox", [])]
+    outbox += [_alert(f, now) for f in new if f.severity is FindingSeverity.CRITICAL]
+    open_findings = {fid: f.to_state() for fid, f in remembered.items()}
     services.state.put_value(
-        key, STATE_NAME, {"findings": {fid: f.to_state() for fid, f in remembered.items()}}
+        key,
+        STATE_NAME,
+        {"findings": open_findings, "outbox": [a.model_dump(mode="json") for a in outbox]},
     )
+    if outbox:
+        deliveries = [(_delivery_key(alert), alert) for alert in outbox]
+        deliver_all(services.state, services.alerts, deliveries, ALERT_DELIVERY_SECONDS)
+        services.state.put_value(key, STATE_NAME, {"findings": open_findings, "outbox": []})
     return result
 
 
@@ -263,6 +278,12 @@ def _alert(finding: Finding, now: datetime) -> Alert:
         region=finding.region,
         timestamp=now,
     )
+
+
+def _delivery_key(alert: Alert) -> str:
+    """One delivery per finding and first sighting: a finding fixed and failing again later
+    alerts again."""
+    return f"{SOURCE}/finding/{alert.id}/{alert.timestamp.isoformat()}"
 
 
 def _count_by_severity(findings: list[Finding]) -> dict[str, int]:

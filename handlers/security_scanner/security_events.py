@@ -1,21 +1,29 @@
 """Event mode: score a GuardDuty finding or CloudTrail event and alert at its severity.
 
-Each EventBridge event id is claimed once in the state table (7 days) before it can change state
-or alert, so a redelivered event neither alerts twice nor counts its own country as known. The
-claim is taken only for events that touch state (they carry a country) or would alert, so the
-stream of ordinary CloudTrail calls writes nothing.
+An alert is delivered once per EventBridge event id (`deliver_once`, 7 days): the claim is
+completed only after SNS took the alert, so a failed publish fails the invocation and the
+platform's retry publishes it; only a retry of an event whose alert went out is a `duplicate`.
+An event that carries a country also teaches the principal's country baseline: that work is an
+idempotent request per event id whose stored outcome (score, rules, the alert itself) is what a
+retry reuses, so a redelivery neither counts its own country as known nor scores differently.
+Ordinary CloudTrail calls (no country, no alert) write nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
+from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z, parse_iso
+from handlers.security_scanner.exceptions import EventInProgressError
 from handlers.security_scanner.models import GuardDutyFindingEvent, SecurityEventEnvelope
 from handlers.security_scanner.risk import (
+    RiskAssessment,
     SecurityEvent,
     assess,
     from_cloudtrail,
@@ -23,7 +31,12 @@ from handlers.security_scanner.risk import (
 )
 
 SOURCE = "security_scanner"
+EVENT_SCOPE = "security_scanner_event"
+"""The idempotency scope of the per-event country work."""
 EVENT_CLAIM_SECONDS = 7 * 24 * 3600
+EVENT_WORK_SECONDS = 120
+"""How long a claimed event blocks a concurrent copy; a crashed invocation's claim is free for
+the platform's second retry."""
 COUNTRIES_NAME = "countries"
 
 
@@ -34,19 +47,59 @@ def handle_security_event(
     now: datetime,
     country_window_days: int,
 ) -> dict[str, Any]:
-    """Score the event; alert when the score reaches a severity."""
+    """Score the event; alert when the score reaches a severity.
+
+    Raises `AlertNotDeliveredError` when SNS did not take the alert and `EventInProgressError`
+    while another invocation handles the same event: both fail the invocation for a retry.
+    """
     if isinstance(envelope, GuardDutyFindingEvent):
         event = from_guardduty(envelope.id, envelope.account, envelope.region, envelope.detail)
     else:
         event = from_cloudtrail(envelope.id, envelope.account, envelope.region, envelope.detail)
-    claimed = False
-    if event.country is not None:
-        if not state.claim_once(_claim_key(event), EVENT_CLAIM_SECONDS):
-            return {"status": "duplicate", "event_id": event.event_id}
-        claimed = True
-        is_new = _record_country(state, event, now, country_window_days)
-        event = SecurityEvent(**{**event.__dict__, "new_country": is_new})
-    assessment = assess(event)
+    if event.country is None:
+        result, alert = _outcome(event, assess(event), now)
+        is_repeat = False
+    else:
+        result, alert, is_repeat = _learn_country(event, state, now, country_window_days)
+    duplicate = {"status": "duplicate", "event_id": event.event_id}
+    if alert is None:
+        return duplicate if is_repeat else result
+    if deliver_once(state, publisher, _alert_key(event), alert, EVENT_CLAIM_SECONDS) is None:
+        return duplicate
+    return {**result, "alerted": True}
+
+
+def _learn_country(
+    event: SecurityEvent, state: StateTable, now: datetime, window_days: int
+) -> tuple[dict[str, Any], Alert | None, bool]:
+    """The outcome of an event carrying a country, computed and stored once per event id:
+    (result, alert, whether this is a repeat)."""
+    try:
+        with state.idempotent(
+            EVENT_SCOPE, event.event_id, EVENT_CLAIM_SECONDS, EVENT_WORK_SECONDS
+        ) as request:
+            stored = request.result
+            if stored is not None:
+                alert = None if stored["alert"] is None else Alert.model_validate(stored["alert"])
+                return stored["result"], alert, True
+            is_new = _record_country(state, event, now, window_days)
+            event = replace(event, new_country=is_new)
+            result, alert = _outcome(event, assess(event), now)
+            request.complete(
+                {
+                    "result": result,
+                    "alert": None if alert is None else alert.model_dump(mode="json"),
+                }
+            )
+            return result, alert, False
+    except RequestInProgressError as error:
+        raise EventInProgressError(event.event_id) from error
+
+
+def _outcome(
+    event: SecurityEvent, assessment: RiskAssessment, now: datetime
+) -> tuple[dict[str, Any], Alert | None]:
+    """The result of scoring `event` (not yet alerted) and the alert its severity calls for."""
     result: dict[str, Any] = {
         "status": "ok",
         "event_id": event.event_id,
@@ -55,31 +108,28 @@ def handle_security_event(
         "score": assessment.score,
         "rules": [rule.rule_id for rule in assessment.matched],
         "severity": assessment.severity.value if assessment.severity else None,
+        "sample": event.sample,
         "alerted": False,
     }
     if assessment.severity is None:
-        return result
-    if not claimed and not state.claim_once(_claim_key(event), EVENT_CLAIM_SECONDS):
-        return {"status": "duplicate", "event_id": event.event_id}
+        return result, None
     reasons = "; ".join(f"{rule.description} (+{rule.points})" for rule in assessment.matched)
     base = f"base {event.base_score} from the GuardDuty severity; " if event.base_score else ""
-    publisher.publish(
-        Alert.create(
-            severity=assessment.severity,
-            source=SOURCE,
-            title=f"Security event: {event.title} (risk {assessment.score})",
-            detail=f"Principal {event.principal}. {base}{reasons or 'no rule matched'}.",
-            resource=event.resource,
-            account_id=event.account_id,
-            region=event.region,
-            timestamp=now,
-        )
+    sample = " [GuardDuty sample finding]" if event.sample else ""
+    alert = Alert.create(
+        severity=assessment.severity,
+        source=SOURCE,
+        title=f"Security event{sample}: {event.title} (risk {assessment.score})",
+        detail=f"Principal {event.principal}. {base}{reasons or 'no rule matched'}.",
+        resource=event.resource,
+        account_id=event.account_id,
+        region=event.region,
+        timestamp=now,
     )
-    result["alerted"] = True
-    return result
+    return result, alert
 
 
-def _claim_key(event: SecurityEvent) -> str:
+def _alert_key(event: SecurityEvent) -> str:
     return f"{SOURCE}/event/{event.event_id}"
 
 

@@ -2,7 +2,8 @@
 interruption warnings of the member accounts.
 
 Events: the hourly `analyze_fleet`, `analyze_opportunities`, `recommend_node_group_mix` and the
-native "EC2 Spot Instance Interruption Warning". Reference: docs/functions/spot_optimizer.md.
+native "EC2 Spot Instance Interruption Warning" (any other EventBridge event is ignored).
+Reference: docs/functions/spot_optimizer.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from handlers.spot_optimizer.models import (
     ActionOnly,
     AnalyzeFleetEvent,
     AnalyzeOpportunitiesEvent,
+    IgnoredEvent,
     InterruptionEvent,
     RecommendMixEvent,
 )
@@ -41,19 +43,26 @@ _MODELS = {
 }
 
 
-def parse_request(payload: object) -> SpotRequest:
-    """The interruption event (recognised by its `detail-type`) or the model its `action`
+def parse_request(payload: object) -> SpotRequest | IgnoredEvent:
+    """The interruption event (an EventBridge event, recognised by its `source` or
+    `detail-type`; ignored unless it is the AWS interruption warning) or the model its `action`
     names; raises EventValidationError naming the field."""
-    if isinstance(payload, Mapping) and "detail-type" in payload:
-        return parse_event(InterruptionEvent, payload)
+    if isinstance(payload, Mapping) and ("detail-type" in payload or "source" in payload):
+        ignored = IgnoredEvent.unless_interruption(payload)
+        return ignored if ignored is not None else parse_event(InterruptionEvent, payload)
     action = parse_event(ActionOnly, payload).action
     return parse_event(_MODELS[action], payload)
 
 
 @FUNCTION.handler(parse_request)
-def handle(request: SpotRequest, services: SpotServices, invocation: Invocation) -> dict[str, Any]:
+def handle(
+    request: SpotRequest | IgnoredEvent, services: SpotServices, invocation: Invocation
+) -> dict[str, Any]:
     """The result of one event. Each event concerns one target (a node group, a region, the
-    fleet's inventory): when it fails, the error result names that target."""
+    fleet's inventory): when it fails, the error result names that target. An alert SNS did not
+    take fails the invocation (`AlertNotDeliveredError` propagates), so the platform retries."""
+    if isinstance(request, IgnoredEvent):
+        return _ignore(request)
     dry_run = request.dry_run or services.environment.fleet_dry_run
     try:
         return _dispatch(request, services, dry_run, f"{FUNCTION_NAME}:{invocation.request_id}")
@@ -78,6 +87,13 @@ def _dispatch(
         return {"action": request.action.value, "dry_run": dry_run, **analysis}
     result = recommend_node_group_mix(services, request.account_id, request.region, request.cluster)
     return {**result, "dry_run": dry_run}
+
+
+def _ignore(event: IgnoredEvent) -> dict[str, Any]:
+    """Log and count an event that is not a spot interruption warning; nothing is kept."""
+    FUNCTION.logger.warning("event ignored", extra=event.model_dump())
+    FUNCTION.observability.metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
+    return {"status": "ignored", "reason": event.reason, "event_id": event.event_id}
 
 
 def _context(request: SpotRequest) -> dict[str, Any]:

@@ -1,16 +1,25 @@
 """handle_interruption: a spot instance of a member account got its two-minute warning.
 
-1. Describe the instance in the member account (assumed role): type, AZ, and its node group from
-   the `eks:cluster-name` / `eks:nodegroup-name` tags. Nothing is written when this fails.
-2. Claim the instance id once (EventBridge delivers at least once), record the interruption under
-   the type/AZ key and the node group's interruption key (keys.py; never the scaler's node group
-   key, so the scaler's cooldown does not start), and raise a warning alert.
-3. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
+1. Claim the instance's warning as an idempotent request (EventBridge delivers at least once, and
+   the platform retries a failed invocation). A repeat reuses the stored outcome: nothing is
+   described, recorded or applied twice.
+2. Describe the instance in the member account (assumed role): type, AZ, and its node group from
+   the `eks:cluster-name` / `eks:nodegroup-name` tags. Nothing is written when this fails (the
+   claim is released).
+3. Record the interruption under the type/AZ key and the node group's interruption key (keys.py;
+   never the scaler's node group key, so the scaler's cooldown does not start), and prepare a
+   warning alert.
+4. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
    propose a temporary +1 of the cluster's on-demand node group (within its max). With
    SPOT_AUTO_APPLY=true and no dry run it is applied under the SAME node group lock as the scaler
    (fleet_shared.node_group_locks), recorded under the node group's state key as the scaler does,
    and announced at info level; at most once per hour per on-demand node group. The +1 is
-   temporary in that the cluster's next scheduled scale-down or restore resets the sizes.
+   temporary in that the cluster's next scheduled scale-down or restore resets the sizes. A
+   fallback that fails is reported in the result; the interruption stays recorded.
+5. The outcome (result and alerts) is stored as the request's result, then the alerts are
+   delivered with `deliver_all`: each at most once, its claim completed only after SNS took it.
+   When SNS fails the invocation fails, and the retry, a repeat, delivers only what did not go
+   out; a repeat with nothing left to deliver answers `duplicate`.
 
 Recording and alerting happen in dry run too: they observe, they change no infrastructure.
 """
@@ -20,8 +29,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
-from fleet_shared.exceptions import LockNotAcquiredError
+from fleet_shared.exceptions import FleetError, LockNotAcquiredError, RequestInProgressError
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
     node_group_key,
@@ -30,6 +42,7 @@ from fleet_shared.node_group_locks import (
 )
 from fleet_shared.observability import observability_for
 from fleet_shared.timestamps import iso_z
+from handlers.spot_optimizer.exceptions import InterruptionInProgressError
 from handlers.spot_optimizer.keys import (
     fallback_claim_key,
     instance_claim_key,
@@ -45,13 +58,62 @@ CLUSTER_TAG = "eks:cluster-name"
 NODE_GROUP_TAG = "eks:nodegroup-name"
 THRESHOLD_WINDOW = timedelta(hours=1)
 CLAIM_TTL_SECONDS = 7 * 86400
+HANDLING_SECONDS = 300
+"""How long a claimed warning blocks a concurrent copy: the function's timeout, so the claim of
+an invocation that died is free when the platform retries."""
+INTERRUPTION_SCOPE = "spot_interruption"
+"""The idempotency scope of interruption warnings in the state table."""
 FALLBACK_CLAIM_SECONDS = 3600
+HEADER_FIELDS = (
+    "action",
+    "account_id",
+    "region",
+    "instance_id",
+    "dry_run",
+    "instance_type",
+    "availability_zone",
+    "cluster",
+    "nodegroup",
+)
 
 
 def handle_interruption(
     event: InterruptionEvent, services: SpotServices, *, dry_run: bool, owner: str
 ) -> dict[str, Any]:
-    """The result: the instance, its node group, and the fallback proposal or change, if any."""
+    """The result: the instance, its node group, and the fallback proposal or change, if any.
+
+    Raises `AlertNotDeliveredError` when SNS did not take an alert and
+    `InterruptionInProgressError` while another invocation handles the same warning.
+    """
+    key = instance_claim_key(event.account, event.region, event.detail.instance_id)
+    try:
+        with services.state.idempotent(
+            INTERRUPTION_SCOPE, key, CLAIM_TTL_SECONDS, HANDLING_SECONDS
+        ) as request:
+            stored = request.result
+            if stored is None:
+                stored = _record(event, services, dry_run=dry_run, owner=owner)
+                if stored["result"]["status"] == "error":
+                    return dict(stored["result"])
+                request.complete(stored)
+    except RequestInProgressError as error:
+        raise InterruptionInProgressError(event.detail.instance_id) from error
+    notices = [
+        (notice["key"], Alert.model_validate(notice["alert"])) for notice in stored["notices"]
+    ]
+    sent = deliver_all(services.state, services.alerts, notices, CLAIM_TTL_SECONDS)
+    result: dict[str, Any] = stored["result"]
+    if request.is_repeat and not sent:
+        header = {name: result[name] for name in HEADER_FIELDS if name in result}
+        return {**header, "status": "duplicate", "reason": "this warning was already handled"}
+    return {**result, "alerts_sent": len(sent)}
+
+
+def _record(
+    event: InterruptionEvent, services: SpotServices, *, dry_run: bool, owner: str
+) -> dict[str, Any]:
+    """Describe, record and (past the threshold) fall back: `{"result", "notices"}`, where each
+    notice is `{"key", "alert"}` for `deliver_all`."""
     account, region = event.account, event.region
     instance_id = event.detail.instance_id
     header: dict[str, Any] = {
@@ -65,7 +127,8 @@ def handle_interruption(
     reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     instances = [i for reservation in reservations for i in reservation["Instances"]]
     if not instances:
-        return {**header, "status": "error", "error": f"instance {instance_id} not found"}
+        error = f"instance {instance_id} not found"
+        return {"result": {**header, "status": "error", "error": error}, "notices": []}
     instance = instances[0]
     tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
     instance_type = instance["InstanceType"]
@@ -77,10 +140,6 @@ def handle_interruption(
         cluster=cluster,
         nodegroup=group,
     )
-    if not services.state.claim_once(
-        instance_claim_key(account, region, instance_id), CLAIM_TTL_SECONDS
-    ):
-        return {**header, "status": "duplicate", "reason": "this warning was already handled"}
 
     now = services.clock.now()
     record = {
@@ -102,12 +161,13 @@ def handle_interruption(
         services.state.record_change(group_key, record, ttl)
         recent = len(services.state.query_history(group_key, now - THRESHOLD_WINDOW))
     header["interruptions_last_hour"] = recent
-    alert_sent = _alert_interruption(services, header)
+    instance_ref = f"{account}/{region}/{instance_id}"
+    notices = [_notice(f"{FUNCTION_NAME}/interruption/{instance_ref}", _alert(services, header))]
 
     threshold = services.environment.spot_interruption_threshold
-    result: dict[str, Any] = {**header, "status": "recorded", "alert_published": alert_sent}
+    result: dict[str, Any] = {**header, "status": "recorded"}
     if cluster and group and recent > threshold:
-        result["fallback"] = _on_demand_fallback(
+        fallback, fallback_alert = _guarded_fallback(
             services,
             account=account,
             region=region,
@@ -117,12 +177,51 @@ def handle_interruption(
             dry_run=dry_run,
             owner=owner,
         )
+        result["fallback"] = fallback
+        if fallback_alert is not None:
+            notices.append(_notice(f"{FUNCTION_NAME}/fallback/{fallback_alert.id}", fallback_alert))
     elif not (cluster and group):
         result["reason"] = "the instance has no eks node group tags; only the type/AZ is recorded"
-    return result
+    return {"result": result, "notices": notices}
 
 
-def _alert_interruption(services: SpotServices, header: dict[str, Any]) -> bool:
+def _notice(key: str, alert: Alert) -> dict[str, Any]:
+    return {"key": key, "alert": alert.model_dump(mode="json")}
+
+
+def _guarded_fallback(
+    services: SpotServices,
+    *,
+    account: str,
+    region: str,
+    cluster: str,
+    spot_group: str,
+    recent: int,
+    dry_run: bool,
+    owner: str,
+) -> tuple[dict[str, Any], Alert | None]:
+    """The fallback, with its failure reported rather than raised: the interruption is recorded
+    by then, and failing the request would record it again on the retry."""
+    try:
+        return _on_demand_fallback(
+            services,
+            account=account,
+            region=region,
+            cluster=cluster,
+            spot_group=spot_group,
+            recent=recent,
+            dry_run=dry_run,
+            owner=owner,
+        )
+    except (FleetError, ClientError, BotoCoreError) as error:
+        logger.warning(
+            "on-demand fallback failed",
+            extra={"cluster": cluster, "spot_nodegroup": spot_group, "error": str(error)},
+        )
+        return {"status": "error", "error": str(error)}, None
+
+
+def _alert(services: SpotServices, header: dict[str, Any]) -> Alert:
     account, region = header["account_id"], header["region"]
     if header["cluster"] and header["nodegroup"]:
         resource = node_group_resource(account, region, header["cluster"], header["nodegroup"])
@@ -138,7 +237,7 @@ def _alert_interruption(services: SpotServices, header: dict[str, Any]) -> bool:
         f"warning; {header['interruptions_last_hour']} interruption(s) of its node group in the "
         "last hour."
     )
-    alert = Alert.create(
+    return Alert.create(
         severity=Severity.WARNING,
         source=FUNCTION_NAME,
         title=title,
@@ -150,7 +249,6 @@ def _alert_interruption(services: SpotServices, header: dict[str, Any]) -> bool:
         # One alert per instance: the router must not fold two interruptions into one.
         id=alert_id(FUNCTION_NAME, resource, f"{title} {header['instance_id']}"),
     )
-    return services.alerts.publish_or_log(alert, logger) is not None
 
 
 def _on_demand_fallback(
@@ -163,8 +261,9 @@ def _on_demand_fallback(
     recent: int,
     dry_run: bool,
     owner: str,
-) -> dict[str, Any]:
-    """Find the on-demand sibling and propose or apply its +1."""
+) -> tuple[dict[str, Any], Alert | None]:
+    """Find the on-demand sibling and propose or apply its +1: the fallback's result, and the
+    notice of an applied +1."""
     eks = services.sessions.client("eks", account, region)
     sibling = _on_demand_sibling(eks, cluster)
     reason = (
@@ -175,15 +274,15 @@ def _on_demand_fallback(
         return {
             "status": "no_on_demand_group",
             "reason": f"{reason}; {cluster} has no ON_DEMAND group",
-        }
+        }, None
     name = sibling["nodegroupName"]
     proposal = _plan(sibling)
     base = {"nodegroup": name, "reason": reason, **proposal}
     if proposal["new"] is None:
-        return {**base, "status": "at_max"}
+        return {**base, "status": "at_max"}, None
     if dry_run or not services.environment.spot_auto_apply:
         why = "dry run" if dry_run else "SPOT_AUTO_APPLY is false"
-        return {**base, "status": "proposed", "note": f"{why}: nothing was changed"}
+        return {**base, "status": "proposed", "note": f"{why}: nothing was changed"}, None
     lock = node_group_lock_name(account, region, cluster, name)
     try:
         with services.state.lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
@@ -198,7 +297,7 @@ def _on_demand_fallback(
                 reason=reason,
             )
     except LockNotAcquiredError as error:
-        return {**base, "status": "locked", "note": str(error)}
+        return {**base, "status": "locked", "note": str(error)}, None
 
 
 def _on_demand_sibling(eks: Any, cluster: str) -> dict[str, Any] | None:
@@ -235,17 +334,22 @@ def _apply(
     name: str,
     spot_group: str,
     reason: str,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Alert | None]:
     # Re-read under the lock: the scaler may have changed the sizes since the proposal.
     group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
     plan = _plan(group)
     base = {"nodegroup": name, "reason": reason, **plan}
     if plan["new"] is None:
-        return {**base, "status": "at_max"}
+        return {**base, "status": "at_max"}, None
     if not services.state.claim_once(
         fallback_claim_key(account, region, cluster, name), FALLBACK_CLAIM_SECONDS
     ):
-        return {**base, "new": None, "status": "already_applied", "note": "one +1 per hour"}
+        return {
+            **base,
+            "new": None,
+            "status": "already_applied",
+            "note": "one +1 per hour",
+        }, None
     update = eks.update_nodegroup_config(
         clusterName=cluster,
         nodegroupName=name,
@@ -281,5 +385,4 @@ def _apply(
         timestamp=services.clock.now(),
         id=alert_id(FUNCTION_NAME, resource, f"{title} {update.get('id')}"),
     )
-    services.alerts.publish_or_log(alert, logger)
-    return {**base, "status": "scaling_initiated", "update_id": update.get("id")}
+    return {**base, "status": "scaling_initiated", "update_id": update.get("id")}, alert

@@ -19,7 +19,8 @@ def node_group_interruptions_key(account_id: str, region: str, cluster: str, gro
 
 
 def instance_claim_key(account_id: str, region: str, instance_id: str) -> str:
-    """Dedup claim of one instance's interruption warning (EventBridge may deliver it twice)."""
+    """The idempotent request of one instance's interruption warning (EventBridge may deliver it
+    twice, and the platform retries a failed invocation)."""
     return f"spot-interruption/{account_id}/{region}/{instance_id}"
 
 

@@ -1,21 +1,24 @@
 """The optimizer's event models.
 
 Validation happens before anything is read or changed, so a bad event changes nothing and its
-error names the field (`instance_types[1]: ...`, `detail.instance-id: ...`). The native EC2 spot
-interruption event is recognised by its `detail-type` and read with Powertools' EventBridge
-model; every other event names an `action`.
+error names the field (`instance_types[1]: ...`, `detail.instance-id: ...`). An EventBridge
+event (it has a `source` or `detail-type`) is the native EC2 spot interruption warning, read with
+Powertools' EventBridge model, or is ignored (`IgnoredEvent`); every other event names an
+`action`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
 
+INTERRUPTION_SOURCE = "aws.ec2"
 INTERRUPTION_DETAIL_TYPE = "EC2 Spot Instance Interruption Warning"
 
 InstanceType = Annotated[str, Field(pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$", max_length=40)]
@@ -75,7 +78,8 @@ class InterruptionDetail(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     instance_id: str = Field(alias="instance-id", pattern=r"^i-[0-9a-f]{8,17}$")
-    instance_action: str = Field(alias="instance-action", min_length=1)
+    instance_action: Literal["terminate", "stop", "hibernate"] = Field(alias="instance-action")
+    """What EC2 does to the instance when the two minutes are up (the interruption behavior)."""
 
 
 class InterruptionEvent(EventBridgeModel):
@@ -94,3 +98,37 @@ class InterruptionEvent(EventBridgeModel):
     time: AwareDatetime
     detail: InterruptionDetail
     dry_run: BoolFlag = False
+
+
+class IgnoredEvent(BaseModel):
+    """An EventBridge event that is not the EC2 spot interruption warning (another source or
+    detail type): logged, counted and answered `ignored`, never recorded or alerted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str | None
+    source: str | None
+    detail_type: str | None
+    reason: str
+
+    @classmethod
+    def unless_interruption(cls, payload: Mapping[str, Any]) -> IgnoredEvent | None:
+        """None when `payload` says it is the AWS spot interruption warning, else why not."""
+        source, detail_type = payload.get("source"), payload.get("detail-type")
+        if detail_type != INTERRUPTION_DETAIL_TYPE:
+            reason = f"detail-type {detail_type!r} is not {INTERRUPTION_DETAIL_TYPE!r}"
+        elif source != INTERRUPTION_SOURCE:
+            reason = f"source {source!r} is not {INTERRUPTION_SOURCE!r}"
+        else:
+            return None
+        return cls(
+            event_id=_text(payload.get("id")),
+            source=_text(source),
+            detail_type=_text(detail_type),
+            reason=reason,
+        )
+
+
+def _text(value: object) -> str | None:
+    """A field of an event being ignored, kept only for the log line."""
+    return None if value is None else str(value)[:200]

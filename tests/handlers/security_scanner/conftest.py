@@ -53,19 +53,14 @@ def write_inventory(inventory_in_s3: dict[str, Any]) -> Callable[..., dict[str, 
 
 
 @pytest.fixture
-def scanner(  # noqa: PLR0917 - pytest passes fixtures positionally
+def build_scanner_services(
     state_table: StateTable,
     alert_inbox: Any,
     write_inventory: Callable[..., dict[str, Any]],
     fake_clock: ManualClock,
-    lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[Any], dict[str, Any]]:
-    """Invoke the handler with members A and B plus a member that denies AssumeRole.
-
-    The services are rebuilt per call (the environment may change between calls in a test) but
-    keep the fake clock; the denied member's AssumeRole fails as in real AWS.
-    """
+) -> Callable[[], ScanServices]:
+    """Builds the scanner's services with members A and B plus a member that denies AssumeRole,
+    on the fake clock; the denied member's AssumeRole fails as in real AWS."""
     write_inventory(MEMBER_A, MEMBER_B, DENIED_MEMBER)
 
     def build() -> ScanServices:
@@ -75,8 +70,27 @@ def scanner(  # noqa: PLR0917 - pytest passes fixtures positionally
         deny_assume_role(services.sessions.hub_client("sts"), DENIED_MEMBER)
         return services
 
-    def invoke(event: Any) -> dict[str, Any]:
-        monkeypatch.setattr(app.FUNCTION, "services", build)
+    return build
+
+
+@pytest.fixture
+def scanner(
+    build_scanner_services: Callable[[], ScanServices],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., dict[str, Any]]:
+    """`scanner(event, services=None)`: invoke the handler.
+
+    Without `services` they are rebuilt per call (the environment may change between calls in a
+    test) but keep the fake clock; a test that injects faults into a client passes its own.
+    """
+
+    def invoke(event: Any, services: ScanServices | None = None) -> dict[str, Any]:
+        monkeypatch.setattr(
+            app.FUNCTION,
+            "services",
+            build_scanner_services if services is None else (lambda: services),
+        )
         return app.lambda_handler(event, lambda_context)
 
     return invoke

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 
+from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.state_table import StateTable
+from handlers.security_scanner.scan import ScanServices
+from tests.handlers.faults import fail_every_attempt
 from tests.handlers.member_accounts import MEMBER_A, REGION
 
 DAY = 24 * 3600
@@ -147,19 +153,156 @@ def test_access_from_a_new_country_adds_risk_within_thirty_days_only(
     assert scanner(_guardduty("gd-14", 2.0, country="India"))["rules"] == ["NEW_COUNTRY"]
 
 
+def _state_items(state_table: StateTable) -> int:
+    return int(
+        boto3.client("dynamodb", region_name=REGION).scan(TableName=state_table.table_name)["Count"]
+    )
+
+
 @pytest.mark.parametrize(
     ("event", "field"),
     [
         ({**_guardduty("gd-x", 1.0), "detail": {"severity": 42}}, "detail.severity"),
-        ({**_guardduty("gd-x", 1.0), "detail-type": "Something Else"}, "detail-type"),
+        ({**_guardduty("gd-x", 1.0), "detail": {"severity": -1}}, "detail.severity"),
         ({k: v for k, v in _guardduty("gd-x", 1.0).items() if k != "detail"}, "detail"),
+        (
+            {**_guardduty("gd-x", 1.0), "detail": {"resource": {"accessKeyDetails": None}}},
+            "detail.resource.accessKeyDetails",
+        ),
+        (
+            _cloudtrail(
+                "e-x",
+                {**ROOT_LOGIN_WITHOUT_MFA, "userIdentity": None},
+                "AWS Console Sign In via CloudTrail",
+            ),
+            "detail.userIdentity",
+        ),
+        (
+            _cloudtrail(
+                "e-x",
+                {**ROOT_LOGIN_WITHOUT_MFA, "responseElements": "Success"},
+                "AWS Console Sign In via CloudTrail",
+            ),
+            "detail.responseElements",
+        ),
     ],
 )
 def test_malformed_security_events_are_refused_naming_the_field(
-    scanner: Callable[[Any], dict[str, Any]], alert_inbox: Any, event: dict[str, Any], field: str
+    scanner: Callable[..., dict[str, Any]],
+    alert_inbox: Any,
+    state_table: StateTable,
+    event: dict[str, Any],
+    field: str,
 ) -> None:
-    # GIVEN a malformed security event WHEN it arrives THEN it is refused and nothing alerts
+    # GIVEN a malformed security event WHEN it arrives
     result = scanner(event)
+    # THEN it is refused naming the field, and nothing is alerted or kept
     assert result["status"] == "error"
-    assert f"invalid event: {field}" in result["error"]
+    assert f"invalid event: {field}:" in result["error"]
     assert alert_inbox.receive() == []
+    assert _state_items(state_table) == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "detail_type"),
+    [
+        ("custom.not-aws", "AWS Console Sign In via CloudTrail"),
+        ("aws.ec2", "AWS Console Sign In via CloudTrail"),
+        ("custom.not-aws", "AWS API Call via CloudTrail"),
+        (None, "AWS API Call via CloudTrail"),
+        ("aws.signin", "Something Else"),
+    ],
+)
+def test_an_event_not_from_the_aws_source_of_its_type_is_ignored(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scanner: Callable[..., dict[str, Any]],
+    alert_inbox: Any,
+    state_table: StateTable,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    source: str | None,
+    detail_type: str,
+) -> None:
+    # GIVEN a root console login without MFA (it would score 100) with a forged source or type
+    event = _cloudtrail("forged-1", ROOT_LOGIN_WITHOUT_MFA, detail_type)
+    if source is None:
+        del event["source"]
+    else:
+        event["source"] = source
+    # WHEN it arrives
+    result = scanner(event)
+    # THEN it is ignored with a reason, logged and counted, and nothing is alerted or kept
+    assert result["status"] == "ignored"
+    assert result["reason"]
+    assert "event ignored" in caplog.messages
+    assert '"EventsIgnored":[1.0]' in capsys.readouterr().out
+    assert alert_inbox.receive() == []
+    assert _state_items(state_table) == 0
+
+
+@pytest.mark.parametrize(
+    "additional_info",
+    [{"sample": True}, {"value": json.dumps({"sample": True}), "type": "default"}],
+)
+def test_a_guardduty_sample_finding_is_reported_at_info_and_never_pages(
+    scanner: Callable[..., dict[str, Any]], alert_inbox: Any, additional_info: dict[str, Any]
+) -> None:
+    # GIVEN a high-severity GuardDuty sample finding (8.0 would be critical)
+    event = _guardduty("gd-sample", 8.0, country="Brazil")
+    event["detail"]["service"]["additionalInfo"] = additional_info
+    # WHEN it arrives
+    result = scanner(event)
+    # THEN it is scored but reported at info only, marked as a sample
+    assert (result["score"], result["severity"], result["sample"]) == (80, "info", True)
+    [alert] = alert_inbox.receive()
+    assert alert.attributes["severity"] == "info"
+    assert "sample" in alert.alert["title"]
+
+
+def test_root_console_login_is_announced_exactly_once_after_sns_failed(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    alert_inbox: Any,
+) -> None:
+    # GIVEN SNS failing on every attempt (botocore's retries included)
+    services = build_scanner_services()
+    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    event = _cloudtrail("e-root", ROOT_LOGIN_WITHOUT_MFA, "AWS Console Sign In via CloudTrail")
+    # WHEN a root console login arrives THEN the invocation fails, so the platform retries it
+    with pytest.raises(AlertNotDeliveredError):
+        scanner(event, services)
+    assert fault.attempts > 1
+    assert alert_inbox.receive() == []
+    # WHEN the platform retries the same event with SNS healthy
+    fault.healed = True
+    retried = scanner(event, services)
+    # THEN the retry announces it (not "duplicate"), and a further redelivery is the duplicate
+    assert (retried["status"], retried["score"], retried["alerted"]) == ("ok", 100, True)
+    assert scanner(event, services)["status"] == "duplicate"
+    alerts = alert_inbox.receive()
+    assert [a.attributes["severity"] for a in alerts] == ["critical"]
+    assert alerts[0].alert["resource"] == f"arn:aws:iam::{MEMBER_A}:root"
+
+
+def test_a_retried_finding_keeps_its_new_country_score_and_alerts_once(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a principal known from India, and SNS failing on every attempt
+    services = build_scanner_services()
+    assert scanner(_guardduty("gd-20", 2.0, country="India"), services)["rules"] == []
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["info"]
+    fake_clock.advance(DAY)
+    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    # WHEN a finding from Brazil (new country: 20 + 30) cannot be announced
+    with pytest.raises(AlertNotDeliveredError):
+        scanner(_guardduty("gd-21", 2.0, country="Brazil"), services)
+    # AND the platform retries it with SNS healthy
+    fault.healed = True
+    retried = scanner(_guardduty("gd-21", 2.0, country="Brazil"), services)
+    # THEN the retry still counts Brazil as new (its own first attempt did not make it known)
+    assert (retried["rules"], retried["score"], retried["alerted"]) == (["NEW_COUNTRY"], 50, True)
+    # AND exactly one warning went out, a further redelivery being a duplicate
+    assert scanner(_guardduty("gd-21", 2.0, country="Brazil"), services)["status"] == "duplicate"
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["warning"]

@@ -9,7 +9,10 @@ from typing import Any
 import boto3
 import pytest
 
+from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from handlers.security_scanner.scan import ScanServices
+from tests.handlers.faults import fail_every_attempt
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -194,6 +197,35 @@ def test_fixed_finding_is_resolved_and_known_findings_do_not_alert_again(
     )
     assert admin["FirstObservedAt"] == "2025-06-02T03:30:00.000Z"
     assert admin["UpdatedAt"] == "2025-06-02T09:30:00.000Z"
+    assert alert_inbox.receive() == []
+
+
+def test_a_new_critical_finding_whose_alert_failed_is_announced_once_by_the_next_scan(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A with a new critical finding (an admin policy) and SNS failing every attempt
+    services = build_scanner_services()
+    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    # WHEN the schedule runs the scan THEN the invocation fails, so the platform retries it
+    with pytest.raises(AlertNotDeliveredError):
+        scanner({"action": "scan"}, services)
+    assert alert_inbox.receive() == []
+    # WHEN the scan runs again with SNS healthy (the finding is no longer new by then)
+    fault.healed = True
+    fake_clock.advance(60)
+    retried = scanner({"action": "scan"}, services)
+    # THEN the alert kept in the outbox goes out, exactly once
+    assert retried["new"] == 0
+    alerts = alert_inbox.receive()
+    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    assert alerts[0].attributes["severity"] == "critical"
+    # AND the next scan sends nothing more
+    fake_clock.advance(6 * 3600)
+    scanner({"action": "scan"}, services)
     assert alert_inbox.receive() == []
 
 

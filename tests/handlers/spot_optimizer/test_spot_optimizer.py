@@ -114,24 +114,6 @@ def test_interruption_is_recorded_alerted_and_its_node_group_found(
     assert "fallback" not in result
 
 
-def test_interruption_is_recorded_when_its_alert_cannot_be_published(
-    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
-) -> None:
-    # GIVEN a spot instance of batch-spot and an alert topic that does not exist
-    services = make_services(ALERT_TOPIC_ARN=f"arn:aws:sns:{REGION}:123456789012:missing-topic")
-    instance_id = launch_spot_instance()
-    # WHEN its interruption warning arrives
-    result = invoke(interruption_event(instance_id), services, "inv-1")
-    # THEN the interruption is recorded and the result says the alert was not published
-    assert (result["status"], result["alert_published"]) == ("recorded", False)
-    history = services.state.query_history(
-        zone_interruptions_key(MEMBER_A, REGION, "m7g.large", f"{REGION}a"),
-        services.clock.now().replace(year=2020),
-    )
-    assert [change.record["instance_id"] for change in history] == [instance_id]
-    assert alert_inbox.receive() == []
-
-
 def interrupt_four(invoke: Invoke, services: SpotServices) -> dict[str, Any]:
     """Four interruptions of batch-spot within the hour (threshold 3); the last result."""
     result: dict[str, Any] = {}
@@ -274,7 +256,13 @@ def test_mix_recommendation_drops_weak_types_and_adds_siblings(
             {**interruption_event("i-0123456789abcdef0"), "detail": {"instance-id": "bogus"}},
             "detail.instance-id",
         ),
-        ({**interruption_event("i-0123456789abcdef0"), "source": "aws.s3"}, "source"),
+        (
+            {
+                **interruption_event("i-0123456789abcdef0"),
+                "detail": {"instance-id": "i-0123456789abcdef0", "instance-action": "explode"},
+            },
+            "detail.instance-action",
+        ),
     ],
 )
 def test_bad_events_name_the_field_and_change_nothing(

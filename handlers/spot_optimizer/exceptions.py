@@ -1,0 +1,17 @@
+"""Errors of the spot optimizer."""
+
+from __future__ import annotations
+
+
+class InterruptionInProgressError(Exception):
+    """Another invocation holds the claim of the same interruption warning (or died holding it).
+
+    Deliberately not a `FleetError`: the invocation fails, so the platform retries the warning
+    once the claim's lease has passed, instead of answering an error and dropping its alert.
+    """
+
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        super().__init__(
+            f"the interruption of {instance_id} is being handled by another invocation"
+        )

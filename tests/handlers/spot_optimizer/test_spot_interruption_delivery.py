@@ -1,0 +1,150 @@
+"""Interruption warnings: announced exactly once although SNS failed, recorded and acted on
+once across the platform's retry, and only when AWS sent them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.node_group_locks import node_group_key
+from handlers.spot_optimizer.keys import node_group_interruptions_key, zone_interruptions_key
+from handlers.spot_optimizer.services import SpotServices
+from tests.handlers.faults import fail_every_attempt
+from tests.handlers.member_accounts import MEMBER_A, REGION
+from tests.handlers.spot_optimizer.conftest import (
+    CLUSTER,
+    desired_size,
+    interruption_event,
+    launch_spot_instance,
+)
+
+MakeServices = Callable[..., SpotServices]
+Invoke = Callable[..., dict[str, Any]]
+
+
+def _history(services: SpotServices, key: str) -> list[str]:
+    since = services.clock.now().replace(year=2020)
+    return [change.record["instance_id"] for change in services.state.query_history(key, since)]
+
+
+def _state_items(services: SpotServices) -> int:
+    table = services.state.table_name
+    return int(boto3.client("dynamodb", region_name=REGION).scan(TableName=table)["Count"])
+
+
+def test_interruption_is_announced_exactly_once_after_sns_failed(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+) -> None:
+    # GIVEN a spot instance of batch-spot and SNS failing on every attempt
+    services = make_services()
+    instance_id = launch_spot_instance()
+    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    # WHEN its interruption warning arrives THEN the invocation fails, so the platform retries it
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(interruption_event(instance_id), services, "inv-1")
+    assert fault.attempts > 1
+    assert alert_inbox.receive() == []
+    # WHEN the platform retries the same warning with SNS healthy
+    fault.healed = True
+    retried = invoke(interruption_event(instance_id), services, "inv-2")
+    # THEN the retry announces it (not "duplicate"), and a further redelivery is the duplicate
+    assert (retried["status"], retried["alerts_sent"]) == ("recorded", 1)
+    assert invoke(interruption_event(instance_id), services, "inv-3")["status"] == "duplicate"
+    alerts = alert_inbox.receive()
+    assert [a.alert["severity"] for a in alerts] == ["warning"]
+    assert alerts[0].alert["resource"] == f"{MEMBER_A}/{REGION}/{CLUSTER}/batch-spot"
+    # AND the interruption was recorded once, not once per attempt
+    zone_key = zone_interruptions_key(MEMBER_A, REGION, "m7g.large", f"{REGION}a")
+    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
+    assert _history(services, zone_key) == [instance_id]
+    assert _history(services, group_key) == [instance_id]
+
+
+def test_a_retried_interruption_applies_the_on_demand_fallback_once_and_announces_it_once(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on and three interruptions of batch-spot in the last hour (threshold 3)
+    services = make_services(SPOT_AUTO_APPLY="true")
+    for _ in range(3):
+        services.clock.advance(60)  # type: ignore[attr-defined]
+        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    alert_inbox.receive()
+    # WHEN the fourth arrives while SNS fails on every attempt
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    fourth = interruption_event(launch_spot_instance())
+    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(fourth, services, "inv-4")
+    # THEN the fallback was applied once (2 -> 3) although both its notices failed
+    assert desired_size(member_eks, "system") == 3
+    # WHEN the platform retries the same warning with SNS healthy
+    fault.healed = True
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    retried = invoke(fourth, services, "inv-4-retry")
+    # THEN the stored outcome is answered: the same fallback, not a second +1
+    assert retried["fallback"]["status"] == "scaling_initiated"
+    assert retried["interruptions_last_hour"] == 4
+    assert desired_size(member_eks, "system") == 3
+    history = services.state.query_history(
+        node_group_key(MEMBER_A, REGION, CLUSTER, "system"),
+        services.clock.now().replace(year=2020),
+    )
+    assert len(history) == 1
+    # AND the interruption warning and the fallback notice each went out exactly once
+    alerts = alert_inbox.receive()
+    assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning"]
+    assert invoke(fourth, services, "inv-4-again")["status"] == "duplicate"
+    assert alert_inbox.receive() == []
+
+
+@pytest.mark.parametrize(
+    ("source", "detail_type"),
+    [
+        ("custom.not-aws", "EC2 Spot Instance Interruption Warning"),
+        ("aws.s3", "EC2 Spot Instance Interruption Warning"),
+        ("aws.ec2", "EC2 Instance State-change Notification"),
+    ],
+)
+def test_an_event_that_is_not_aws_s_interruption_warning_is_ignored(  # noqa: PLR0917 - pytest passes fixtures positionally
+    invoke: Invoke,
+    make_services: MakeServices,
+    alert_inbox: Any,
+    caplog: pytest.LogCaptureFixture,
+    source: str,
+    detail_type: str,
+) -> None:
+    # GIVEN an interruption-shaped event of a real instance, with another source or type
+    services = make_services()
+    event = {
+        **interruption_event(launch_spot_instance()),
+        "source": source,
+        "detail-type": detail_type,
+    }
+    # WHEN it arrives
+    result = invoke(event, services, "inv-1")
+    # THEN it is ignored with a reason and logged; nothing is recorded or alerted
+    assert result["status"] == "ignored"
+    assert result["reason"]
+    assert "event ignored" in caplog.messages
+    assert alert_inbox.receive() == []
+    assert _state_items(services) == 0
+
+
+def test_an_unknown_instance_action_is_refused_and_nothing_recorded(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+) -> None:
+    # GIVEN a warning whose instance-action is not one of AWS's (terminate, stop, hibernate)
+    services = make_services()
+    event = interruption_event(launch_spot_instance())
+    event["detail"] = {**event["detail"], "instance-action": "explode"}
+    # WHEN it arrives
+    result = invoke(event, services, "inv-1")
+    # THEN it is an error naming the field, and nothing is recorded or alerted
+    assert result["status"] == "error"
+    assert "invalid event: detail.instance-action:" in result["error"]
+    assert alert_inbox.receive() == []
+    assert _state_items(services) == 0
