@@ -205,22 +205,58 @@ def test_failing_channel_is_retried_with_backoff_and_others_still_deliver(
     assert channels["pagerduty"]["status"] == "sent"
 
 
-def test_channel_failing_every_attempt_is_reported_and_does_not_fail_the_message(
+def test_pagerduty_failing_while_slack_works_is_paged_on_redelivery_and_slack_not_repeated(
     invoke: Invoke, receiver: Any, email_inbox: Any
 ) -> None:
-    # GIVEN PagerDuty answering 500 to every attempt
-    receiver.fail("/pagerduty", 500, times=10)
+    # GIVEN PagerDuty answering 500 to every attempt while Slack and e-mail work
+    receiver.fail("/pagerduty", 500, times=3)
+    alert = fleet_alert("critical")
     # WHEN a critical alert arrives through SQS
-    result = invoke(sqs_event(("m-1", fleet_alert("critical"))))
-    # THEN PagerDuty is reported failed after 3 attempts with the status, the others delivered,
-    # and the message is not retried (that would re-send Slack and e-mail)
-    channels = channels_of(result["results"][0])
-    assert channels["pagerduty"]["status"] == "failed"
-    assert channels["pagerduty"]["attempts"] == 3
+    result = invoke(sqs_event(("m-1", alert)))
+    # THEN PagerDuty is reported failed after 3 attempts, Slack and e-mail took it, and the
+    # message goes back to the queue: it is not `sent` while nobody is paged
+    [item] = result["results"]
+    channels = channels_of(item)
+    assert (channels["pagerduty"]["status"], channels["pagerduty"]["attempts"]) == ("failed", 3)
     assert "HTTP 500" in channels["pagerduty"]["error"]
-    assert channels["slack"]["status"] == "sent"
+    assert (channels["slack"]["status"], channels["email"]["status"]) == ("sent", "sent")
+    assert item["status"] == "failed"
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+    # WHEN SQS redelivers it and PagerDuty is back
+    retry = invoke(sqs_event(("m-1", alert)))
+    # THEN PagerDuty is paged once, Slack and e-mail are not sent again, and it is done
+    channels = channels_of(retry["results"][0])
+    assert {name: c["status"] for name, c in channels.items()} == {
+        "pagerduty": "sent",
+        "slack": "already_sent",
+        "email": "already_sent",
+    }
+    assert retry["batchItemFailures"] == []
+    assert statuses(retry) == ["sent"]
+    triggers = [body for body in receiver.bodies("/pagerduty") if body["dedup_key"] == alert["id"]]
+    assert len(triggers) == 4  # 3 answered 500, the 4th was taken
+    assert len(receiver.bodies("/slack")) == 1
     assert len(email_inbox.receive()) == 1
-    assert result["batchItemFailures"] == []
+    # AND a third copy is a duplicate: nothing is sent anywhere
+    assert statuses(invoke(sqs_event(("m-1", alert)))) == ["duplicate"]
+    assert (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack"))) == (4, 1)
+    assert email_inbox.receive() == []
+
+
+def test_slack_failing_on_the_warning_route_is_retried_from_sns_without_repeating_email(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN Slack answering 500 to every attempt
+    receiver.fail("/slack", 500, times=3)
+    alert = fleet_alert("warning")
+    # WHEN a warning arrives from SNS THEN the invocation fails so Lambda retries it
+    with pytest.raises(UndeliveredAlertError):
+        invoke(sns_event(alert))
+    assert len(email_inbox.receive()) == 1
+    # WHEN Lambda retries with Slack back THEN Slack gets it once and e-mail is not repeated
+    assert statuses(invoke(sns_event(alert))) == ["sent"]
+    assert len(receiver.bodies("/slack")) == 4
+    assert email_inbox.receive() == []
 
 
 def test_sqs_message_failing_on_every_channel_is_retried_alone_and_then_sent(
@@ -245,7 +281,7 @@ def test_sqs_message_failing_on_every_channel_is_retried_alone_and_then_sent(
 
 
 def test_sns_message_failing_on_every_channel_raises_for_the_dlq(
-    invoke: Invoke, receiver: Any, monkeypatch: pytest.MonkeyPatch
+    invoke: Invoke, receiver: Any, email_inbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN every channel of a critical alert failing (PagerDuty, Slack down; no e-mail topic)
     monkeypatch.setenv("EMAIL_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:gone")
@@ -256,8 +292,12 @@ def test_sns_message_failing_on_every_channel_raises_for_the_dlq(
     with pytest.raises(UndeliveredAlertError) as raised:
         invoke(sns_event(alert))
     assert raised.value.message_ids == ["sns-0"]
-    # WHEN Lambda retries and the channels are back THEN the alert is sent
+    # WHEN Lambda retries and the channels are back THEN the alert is sent, once per channel
+    monkeypatch.setenv("EMAIL_TOPIC_ARN", email_inbox.topic_arn)
     assert statuses(invoke(sns_event(alert))) == ["sent"]
+    assert len(email_inbox.receive()) == 1
+    assert receiver.statuses == {"/pagerduty": [], "/slack": []}
+    assert (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack"))) == (4, 4)
 
 
 def test_native_cloudwatch_alarm_is_mapped_and_resolved_in_pagerduty(
