@@ -34,14 +34,16 @@ def slack_text(text: str, limit: int) -> str:
     return fit(text, limit, slack_escape)
 
 
-def fit(text: str, limit: int, escape: Callable[[str], str] = str) -> str:
+def fit(
+    text: str, limit: int, escape: Callable[[str], str] = str, ellipsis: str = ELLIPSIS
+) -> str:
     """`escape(text)` when it has at most `limit` characters; otherwise the longest escaped
     prefix that ends on a word boundary (mid-word only when the text has no boundary in its
-    second half), followed by an ellipsis, within `limit`."""
+    second half), followed by `ellipsis`, within `limit`."""
     escaped = escape(text)
     if len(escaped) <= limit:
         return escaped
-    budget = limit - len(ELLIPSIS)
+    budget = limit - len(ellipsis)
     length = 0
     used = 0
     for character in text:
@@ -54,4 +56,4 @@ def fit(text: str, limit: int, escape: Callable[[str], str] = str) -> str:
         last_word = _LAST_WORD.search(head)
         if last_word is not None and last_word.start() >= length // 2:
             head = head[: last_word.start()]
-    return escape(head.rstrip()) + ELLIPSIS
+    return escape(head.rstrip()) + ellipsis

@@ -36,9 +36,9 @@ class OutgoingMessage:
 
     def subject(self) -> str:
         """The e-mail subject: the headline within SNS's 100 characters, cut on a word boundary
-        (the alert's `subject()` makes it one ASCII line)."""
+        (the alert's `subject()` makes it one ASCII line, so the ellipsis is ASCII too)."""
         alert = self.notification.alert
-        title = fit(alert.title, SUBJECT_MAX_LENGTH - len(f"[{self.label}] "))
+        title = fit(alert.title, SUBJECT_MAX_LENGTH - len(f"[{self.label}] "), ellipsis="...")
         return alert.model_copy(update={"title": title}).subject()
 
     @property

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.state_table import StateTable
