@@ -34,9 +34,7 @@ def slack_text(text: str, limit: int) -> str:
     return fit(text, limit, slack_escape)
 
 
-def fit(
-    text: str, limit: int, escape: Callable[[str], str] = str, ellipsis: str = ELLIPSIS
-) -> str:
+def fit(text: str, limit: int, escape: Callable[[str], str] = str, ellipsis: str = ELLIPSIS) -> str:
     """`escape(text)` when it has at most `limit` characters; otherwise the longest escaped
     prefix that ends on a word boundary (mid-word only when the text has no boundary in its
     second half), followed by `ellipsis`, within `limit`."""
