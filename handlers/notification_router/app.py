@@ -3,7 +3,9 @@ e-mail. Reference: docs/functions/notification_router.md.
 
 Records come from the alert topics (SNS) or the router's queue (SQS); each message is a fleet
 alert, a native CloudWatch alarm notification, or (in SQS) an SNS envelope around either
-(messages.py). Each is deduplicated and delivered on its route's channels (router.py).
+(messages.py). Each is deduplicated and delivered on its route's channels (router.py). A message
+is not started when the invocation has less time left than one channel attempt may take: it is
+handed back for a retry, as is every message that a channel has not taken yet.
 """
 
 from __future__ import annotations
@@ -24,12 +26,20 @@ from handlers.notification_router.exceptions import (
 )
 from handlers.notification_router.messages import parse_message
 from handlers.notification_router.records import SQS, AlertRecords, parse_records
-from handlers.notification_router.router import RETRY_STATUSES, route
+from handlers.notification_router.router import NOT_STARTED, RETRY_STATUSES, route
 from handlers.notification_router.services import RouterServices
 
 FUNCTION = FleetFunction("notification_router", RouterEnvironment, services=RouterServices.create)
 
 ERROR = "error"
+METRIC_NAMES = {
+    "sent": "AlertsSent",
+    "duplicate": "AlertsDuplicate",
+    "failed": "AlertsFailed",
+    NOT_STARTED: "AlertsNotStarted",
+    ERROR: "AlertsError",
+}
+"""The metric counting the messages of each status."""
 
 
 @FUNCTION.handler(parse_records)
@@ -38,17 +48,20 @@ def handle(
 ) -> dict[str, Any]:
     """Route every record: `{"status", "results": [one per message]}`.
 
-    For SQS the result adds `batchItemFailures`: every message failed, in progress or unreadable
-    goes back to the queue (and, unreadable, on to its DLQ). For SNS a message delivered nowhere
-    raises `UndeliveredAlertError` after the batch, so Lambda retries it and then uses the DLQ;
-    an unreadable SNS message is an error result (a retry cannot fix it).
+    For SQS the result adds `batchItemFailures`: every message not delivered on every channel,
+    not started for lack of time, in progress or unreadable goes back to the queue (and,
+    unreadable, on to its DLQ). For SNS such a message raises `UndeliveredAlertError` after the
+    batch, so Lambda retries it and then uses the DLQ; an unreadable SNS message is an error
+    result (a retry cannot fix it).
     """
     if request.source == SQS:
-        return _route_queue(request.records, services)
-    return _route_topic(request.records, services)
+        return _route_queue(request.records, services, invocation)
+    return _route_topic(request.records, services, invocation)
 
 
-def _route_topic(records: list[Mapping[str, Any]], services: RouterServices) -> dict[str, Any]:
+def _route_topic(
+    records: list[Mapping[str, Any]], services: RouterServices, invocation: Invocation
+) -> dict[str, Any]:
     results = []
     for index, record in enumerate(records):
         sns = record.get("Sns")
@@ -58,7 +71,9 @@ def _route_topic(records: list[Mapping[str, Any]], services: RouterServices) -> 
             )
             continue
         field = f"Records[{index}].Sns.Message"
-        results.append(_route_text(sns.get("Message"), field, sns.get("MessageId"), services))
+        results.append(
+            _route_text(sns.get("Message"), field, sns.get("MessageId"), services, invocation)
+        )
     _count(results)
     undelivered = [str(r.get("message_id")) for r in results if r["status"] in RETRY_STATUSES]
     if undelivered:
@@ -66,13 +81,15 @@ def _route_topic(records: list[Mapping[str, Any]], services: RouterServices) -> 
     return {"status": _overall(results), "results": results}
 
 
-def _route_queue(records: list[Mapping[str, Any]], services: RouterServices) -> dict[str, Any]:
+def _route_queue(
+    records: list[Mapping[str, Any]], services: RouterServices, invocation: Invocation
+) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
 
     def route_record(record: SQSRecord) -> None:
         # The processor hands over the records in order, one at a time.
         field = f"Records[{len(results)}].body"
-        result = _route_text(record.body, field, record.message_id, services)
+        result = _route_text(record.body, field, record.message_id, services, invocation)
         results.append(result)
         if result["status"] in RETRY_STATUSES or result["status"] == ERROR:
             raise MessageNotDeliveredError(record.message_id, result["status"])
@@ -87,8 +104,18 @@ def _route_queue(records: list[Mapping[str, Any]], services: RouterServices) -> 
 
 
 def _route_text(
-    text: object, field: str, message_id: object, services: RouterServices
+    text: object,
+    field: str,
+    message_id: object,
+    services: RouterServices,
+    invocation: Invocation,
 ) -> dict[str, Any]:
+    if not invocation.allows(services.delivery_policy.attempt_seconds):
+        FUNCTION.logger.warning(
+            "message not started: too little time left",
+            extra={"message_id": message_id, "remaining_seconds": invocation.remaining_seconds()},
+        )
+        return {"message_id": message_id, "status": NOT_STARTED}
     try:
         notification = parse_message(
             text, field, services.environment.router_critical_alarm_patterns
@@ -98,7 +125,7 @@ def _route_text(
             "message refused", extra={"error": str(error), "message_id": message_id}
         )
         return error_result(error, message_id=message_id)
-    result = route(notification, services)
+    result = route(notification, services, invocation)
     FUNCTION.logger.info("alert routed", extra={**result, "message_id": message_id})
     return {"message_id": message_id, **result}
 
@@ -113,12 +140,10 @@ def _overall(results: list[dict[str, Any]]) -> str:
 
 
 def _count(results: list[dict[str, Any]]) -> None:
-    for status in ("sent", "duplicate", "failed", "error"):
+    for status, metric_name in METRIC_NAMES.items():
         count = sum(1 for result in results if result["status"] == status)
         if count:
-            FUNCTION.observability.metrics.add_metric(
-                name=f"Alerts{status.capitalize()}", unit="Count", value=count
-            )
+            FUNCTION.observability.metrics.add_metric(name=metric_name, unit="Count", value=count)
 
 
 lambda_handler = FUNCTION.lambda_handler

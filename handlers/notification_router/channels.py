@@ -19,6 +19,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.timestamps import iso_z
 from handlers.notification_router.channel_names import EMAIL, PAGERDUTY, SLACK
+from handlers.notification_router.channel_text import (
+    PAGERDUTY_SUMMARY_MAX,
+    SLACK_FIELD_MAX,
+    SLACK_HEADER_MAX,
+    SLACK_SECTION_MAX,
+    fit,
+    slack_escape,
+    slack_text,
+)
 from handlers.notification_router.exceptions import ChannelError
 from handlers.notification_router.formatting import OutgoingMessage
 from handlers.notification_router.services import RouterServices
@@ -26,7 +35,6 @@ from handlers.notification_router.services import RouterServices
 USER_AGENT = "lambda-fleet-notification-router"
 PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 """Events API v2 severities are critical, error, warning and info."""
-SLACK_HEADER_MAX = 150
 
 
 class Channel(ABC):
@@ -110,7 +118,7 @@ class EmailChannel(Channel):
         try:
             self.services.sns_client(topic_arn.split(":")[3]).publish(
                 TopicArn=topic_arn,
-                Subject=message.notification.alert.subject(),
+                Subject=message.subject(),
                 Message=message.text(),
             )
         except (ClientError, BotoCoreError) as error:
@@ -124,38 +132,49 @@ CHANNELS: dict[str, type[Channel]] = {
 
 
 def slack_payload(message: OutgoingMessage) -> dict[str, Any]:
-    """Block Kit message; `text` is the notification fallback shown in alerts and previews."""
+    """Block Kit message; `text` is the notification fallback shown in alerts and previews.
+
+    Every field that comes from the event is escaped and cut to its block's limit
+    (`channel_text`), so an alert's text can neither mention nor link.
+    """
     alert = message.notification.alert
     fields = [
-        f"*Severity*\n{'resolved' if message.notification.resolves else alert.severity.value}",
-        f"*Resource*\n{alert.resource}",
-        f"*Account*\n{alert.account_id or 'fleet-wide'}",
-        f"*Region*\n{alert.region or '-'}",
-        f"*Source*\n{alert.source}",
+        ("Severity", "resolved" if message.notification.resolves else alert.severity.value),
+        ("Resource", alert.resource),
+        ("Account", alert.account_id or "fleet-wide"),
+        ("Region", alert.region or "-"),
+        ("Source", alert.source),
     ]
     if message.suppressed_duplicates:
-        fields.append(f"*Suppressed duplicates*\n{message.suppressed_duplicates}")
+        fields.append(("Suppressed duplicates", str(message.suppressed_duplicates)))
+    field_texts = [
+        f"*{name}*\n" + slack_text(value, SLACK_FIELD_MAX - len(name) - 3) for name, value in fields
+    ]
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": message.headline[:SLACK_HEADER_MAX]},
+            "text": {"type": "plain_text", "text": slack_text(message.headline, SLACK_HEADER_MAX)},
         },
-        {"type": "section", "text": {"type": "mrkdwn", "text": alert.detail[:3000] or "-"}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": text} for text in fields]},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": slack_text(alert.detail, SLACK_SECTION_MAX) or "-"},
+        },
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": text} for text in field_texts]},
     ]
     if message.console_url:
         blocks.append(
             {
                 "type": "context",
                 "elements": [
-                    {"type": "mrkdwn", "text": f"<{message.console_url}|Open in the AWS console>"}
+                    {
+                        "type": "mrkdwn",
+                        "text": f"<{slack_escape(message.console_url)}|Open in the AWS console>",
+                    }
                 ],
             }
         )
-    return {
-        "text": f"{message.headline} - {alert.resource} ({message.where})",
-        "blocks": blocks,
-    }
+    fallback = f"{message.headline} - {alert.resource} ({message.where})"
+    return {"text": slack_text(fallback, SLACK_SECTION_MAX), "blocks": blocks}
 
 
 def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, Any]:
@@ -168,7 +187,7 @@ def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, A
         "event_action": "trigger",
         "dedup_key": alert.id,
         "payload": {
-            "summary": message.headline[:1024],
+            "summary": fit(message.headline, PAGERDUTY_SUMMARY_MAX),
             "source": alert.resource,
             "severity": PAGERDUTY_SEVERITY[alert.severity.value],
             "timestamp": iso_z(alert.timestamp),

@@ -104,7 +104,12 @@ class RouterEnvironment(FunctionEnvironment):
         description="Wait before the second attempt on a channel, doubled for each further one.",
     )
     router_http_timeout_seconds: float = Field(
-        default=5.0, gt=0, description="Timeout of the Slack and PagerDuty requests (seconds)."
+        default=5.0,
+        gt=0,
+        description=(
+            "Timeout of every outbound call (Slack, PagerDuty, the e-mail topic, the secrets), in "
+            "seconds; no message or attempt is started with less than this plus 2 s left."
+        ),
     )
     router_secret_ttl_seconds: int = Field(
         default=300,

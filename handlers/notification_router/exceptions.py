@@ -8,7 +8,8 @@ class ChannelError(Exception):
 
 
 class MessageNotDeliveredError(Exception):
-    """An SQS message must be delivered again (undelivered, in progress, or unreadable): raised
+    """An SQS message must be delivered again (a channel did not take it, not started, in
+    progress, or unreadable): raised
     to the batch processor, which reports it in `batchItemFailures`."""
 
     def __init__(self, message_id: str, status: str) -> None:
@@ -19,8 +20,9 @@ class MessageNotDeliveredError(Exception):
 
 # Not a FleetError: the skeleton turns those into a result, and this one must fail the invocation.
 class UndeliveredAlertError(Exception):
-    """Raised for SNS deliveries so that Lambda retries them and then uses the DLQ."""
+    """Raised for SNS messages not delivered on every channel (or not started for lack of time)
+    so that Lambda retries them and then uses the DLQ."""
 
     def __init__(self, message_ids: list[str]) -> None:
         self.message_ids = message_ids
-        super().__init__(f"alerts not delivered to any channel: {', '.join(message_ids)}")
+        super().__init__(f"alerts not delivered on every channel: {', '.join(message_ids)}")

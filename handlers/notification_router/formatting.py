@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from fleet_shared.alerts import SUBJECT_MAX_LENGTH
 from fleet_shared.timestamps import iso_z
+from handlers.notification_router.channel_text import fit
 from handlers.notification_router.messages import Notification
+
+# ARN parts that go into a console link's host and path unquoted: anything else gets no link.
+_LINK_PART = re.compile(r"^[a-z0-9-]+$")
 
 
 @dataclass(frozen=True)
@@ -18,11 +24,22 @@ class OutgoingMessage:
     suppressed_duplicates: int = 0
 
     @property
+    def label(self) -> str:
+        """`CRITICAL`, `WARNING`, `INFO`, or `RESOLVED` for a resolution."""
+        alert = self.notification.alert
+        return "RESOLVED" if self.notification.resolves else alert.severity.value.upper()
+
+    @property
     def headline(self) -> str:
         """`[CRITICAL] title` or `[RESOLVED] title`."""
+        return f"[{self.label}] {self.notification.alert.title}"
+
+    def subject(self) -> str:
+        """The e-mail subject: the headline within SNS's 100 characters, cut on a word boundary
+        (the alert's `subject()` makes it one ASCII line, so the ellipsis is ASCII too)."""
         alert = self.notification.alert
-        label = "RESOLVED" if self.notification.resolves else alert.severity.value.upper()
-        return f"[{label}] {alert.title}"
+        title = fit(alert.title, SUBJECT_MAX_LENGTH - len(f"[{self.label}] "), ellipsis="...")
+        return alert.model_copy(update={"title": title}).subject()
 
     @property
     def where(self) -> str:
@@ -44,7 +61,8 @@ class OutgoingMessage:
             "",
             alert.detail,
             "",
-            f"Severity: {alert.severity.value}",
+            f"Severity: {alert.severity.value}"
+            + (" (resolved)" if self.notification.resolves else ""),
             f"Resource: {alert.resource}",
             f"Where: {self.where}",
             f"Source: {alert.source}",
@@ -62,10 +80,15 @@ class OutgoingMessage:
 
 def console_url(resource: str, region: str | None) -> str | None:
     """Deep links for CloudWatch alarms and EKS clusters, the service's console for other ARNs,
-    the region's console home for other resources with a region."""
+    the region's console home for other resources with a region; no link when the service or
+    region is not a plain AWS name (the resource comes from the event)."""
     parts = resource.split(":", 5)
+    if region and not _LINK_PART.match(region):
+        return None
     if len(parts) == 6 and parts[0] == "arn":
         service, arn_region, rest = parts[2], parts[3] or region, parts[5]
+        if not _LINK_PART.match(service) or (arn_region and not _LINK_PART.match(arn_region)):
+            return None
         host = (
             f"https://{arn_region}.console.aws.amazon.com"
             if arn_region

@@ -2,8 +2,9 @@
 
 A message is a fleet alert (`fleet_shared.alerts.Alert` as JSON), a native CloudWatch alarm
 notification (what CloudWatch publishes to SNS), or, in an SQS body, an SNS envelope around
-either. A CloudWatch alarm becomes an alert: ALARM is critical when its name matches one of
-ROUTER_CRITICAL_ALARM_PATTERNS and a warning otherwise, OK is info and *resolves* (PagerDuty
+either. A fleet alert with `resolved: true` (`Alert.resolution`) is a resolution. A CloudWatch
+alarm becomes an alert: ALARM is critical when its name matches one of
+ROUTER_CRITICAL_ALARM_PATTERNS and a warning otherwise, OK is an info resolution (PagerDuty
 closes the incident), INSUFFICIENT_DATA is info. The alert id of an alarm does not depend on its
 state, so the OK carries the same PagerDuty dedup key as the ALARM it resolves.
 """
@@ -34,10 +35,15 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 @dataclass(frozen=True)
 class Notification:
-    """An alert to deliver; `resolves` when it closes an earlier one (an alarm back to OK)."""
+    """An alert to deliver."""
 
     alert: Alert
-    resolves: bool = False
+
+    @property
+    def resolves(self) -> bool:
+        """Whether it closes an earlier alert of the same id (a fleet alert with
+        `resolved: true`, an alarm back to OK)."""
+        return self.alert.resolved
 
     @property
     def kind(self) -> str:
@@ -115,7 +121,7 @@ def from_cloudwatch(
         region=region,
         timestamp=_parse_time(alarm.StateChangeTime),
     )
-    return Notification(alert, resolves=state == "OK")
+    return Notification(alert.resolution(detail) if state == "OK" else alert)
 
 
 def region_code(long_name: str | None) -> str | None:

@@ -1,12 +1,17 @@
-"""Deduplicate one notification, then deliver it to the channels of its route.
+"""Deduplicate one notification, then deliver it to the channels of its route that still need it.
 
 Dedup: the same alert id, or the same source + resource + title, of the same kind (severity, or
 `resolved`) is sent once per ROUTER_DEDUP_WINDOW_SECONDS. An escalation (warning -> critical) or
 a resolution is a different kind, so it goes out. The claim on a dedup key is an idempotent
-request in the state table: it is completed only once at least one channel delivered (or none
-was enabled); when every enabled channel failed it is released on the way out, so the retry of
-the message (SQS redelivery, SNS retry, DLQ redrive) is not mistaken for a duplicate. A key being
-sent by another invocation at this moment answers `in_progress`, which is retried too.
+request in the state table: it is completed only once every enabled channel of the route took
+the alert; otherwise it is released on the way out and the message is retried (SQS redelivery,
+SNS retry, DLQ redrive), so the retry is not mistaken for a duplicate. A key being sent by
+another invocation at this moment answers `in_progress`, which is retried too.
+
+Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
+window) as soon as it did, so the retry sends only to the channels that failed or were not tried
+for lack of time. Two copies of an alert share a dedup key, and a key is held by one invocation
+at a time, so a channel is never sent the same alert twice within the window.
 
 Correlation: each suppressed duplicate increments a counter in the state table; the next
 notice that is sent carries the count ("7 duplicates suppressed since the last notice").
@@ -19,22 +24,25 @@ from typing import Any
 
 from fleet_shared.alerts import alert_id
 from fleet_shared.exceptions import RequestInProgressError
+from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
 from handlers.notification_router.channels import CHANNELS
-from handlers.notification_router.delivery import FAILED, SKIPPED, deliver
+from handlers.notification_router.delivery import SKIPPED, UNFINISHED, deliver
 from handlers.notification_router.formatting import OutgoingMessage
 from handlers.notification_router.messages import Notification
 from handlers.notification_router.services import RouterServices
 
 SCOPE = "notification_router"
 SUPPRESSED_VALUE = "suppressed"
+DELIVERED_VALUE = "delivered"
 
 SENT = "sent"
 DUPLICATE = "duplicate"
 UNDELIVERED = "failed"
 IN_PROGRESS = "in_progress"
 NO_CHANNEL = "skipped"
-RETRY_STATUSES = frozenset({UNDELIVERED, IN_PROGRESS})
+NOT_STARTED = "not_started"
+RETRY_STATUSES = frozenset({UNDELIVERED, IN_PROGRESS, NOT_STARTED})
 """Outcomes whose message must be delivered again later (batch item failure, or raise)."""
 
 
@@ -47,7 +55,9 @@ def dedup_keys(notification: Notification) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def route(notification: Notification, services: RouterServices) -> dict[str, Any]:
+def route(
+    notification: Notification, services: RouterServices, invocation: Invocation
+) -> dict[str, Any]:
     """Send `notification` unless it is a duplicate; the result says what happened per channel."""
     alert = notification.alert
     settings = services.environment
@@ -81,22 +91,21 @@ def route(notification: Notification, services: RouterServices) -> dict[str, Any
                 return {**summary, "status": DUPLICATE, "suppressed_duplicates": count}
 
             suppressed = _suppressed(services.state, counter_key)
-            channels = [
-                CHANNELS[name](services) for name in settings.channels_for(notification.kind)
-            ]
+            delivered = _Delivered(services.state, keys, window)
             outcomes = deliver(
                 OutgoingMessage(notification, suppressed),
-                channels,
-                max_attempts=settings.router_max_attempts,
-                backoff_seconds=settings.router_backoff_seconds,
+                [CHANNELS[name](services) for name in settings.channels_for(notification.kind)],
+                already_sent=delivered.channels,
+                policy=services.delivery_policy,
+                invocation=invocation,
                 sleep=services.sleep,
+                record_sent=delivered.add,
             )
-            attempted = [outcome for outcome in outcomes if outcome.status != SKIPPED]
             result = {**summary, "channels": [outcome.as_dict() for outcome in outcomes]}
-            if attempted and all(outcome.status == FAILED for outcome in attempted):
-                # Leaving without completing releases the claims: the retry must send.
-                return {**result, "status": UNDELIVERED}
-            status = SENT if attempted else NO_CHANNEL
+            if any(outcome.status in UNFINISHED for outcome in outcomes):
+                # Leaving without completing releases the claims: the retry must send the rest.
+                return {**result, "status": UNDELIVERED, "suppressed_duplicates": suppressed}
+            status = NO_CHANNEL if all(o.status == SKIPPED for o in outcomes) else SENT
             for request in requests:
                 request.complete({"status": status})
             if suppressed:
@@ -106,6 +115,31 @@ def route(notification: Notification, services: RouterServices) -> dict[str, Any
             return {**result, "status": status, "suppressed_duplicates": suppressed}
     except RequestInProgressError:
         return {**summary, "status": IN_PROGRESS}
+
+
+class _Delivered:
+    """The channels that took the alert, saved under each of its dedup keys for the window."""
+
+    def __init__(self, state: StateTable, keys: list[str], window_seconds: int) -> None:
+        self._state = state
+        self._keys = [f"{SCOPE}/{key}" for key in keys]
+        self._window_seconds = window_seconds
+        names: set[str] = set()
+        for key in self._keys:
+            saved = state.get_value(key, DELIVERED_VALUE) or {}
+            names.update(name for name in saved.get("channels", []) if isinstance(name, str))
+        self.channels = frozenset(names)
+
+    def add(self, channel: str) -> None:
+        """Record that `channel` took the alert."""
+        self.channels = self.channels | {channel}
+        for key in self._keys:
+            self._state.put_value(
+                key,
+                DELIVERED_VALUE,
+                {"channels": sorted(self.channels)},
+                ttl_seconds=self._window_seconds,
+            )
 
 
 def _suppressed(state: StateTable, counter_key: str) -> int:

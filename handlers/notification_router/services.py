@@ -1,10 +1,14 @@
-"""What the router works with, beyond the fleet's services: secrets, SNS per region, backoff.
+"""What the router works with, beyond the fleet's services: secrets, SNS per region, backoff,
+and the bounded clients its channels call.
 
 Secrets come from Powertools' parameters utility, cached for ROUTER_SECRET_TTL_SECONDS: every
 alert would otherwise cost one GetSecretValue per channel, and a rotated webhook URL or routing
 key is still picked up within that time without a redeploy. A secret may be named or given as an
-ARN; an ARN naming another region is read through a provider bound to a hub client of that
-region.
+ARN; an ARN naming another region is read in that region.
+
+Every call a channel makes is bounded by ROUTER_HTTP_TIMEOUT_SECONDS: urllib's timeout for Slack
+and PagerDuty, and for the e-mail topic and the secrets, botocore clients with that connect and
+read timeout and no retries of their own (the delivery loop retries, within the time left).
 """
 
 from __future__ import annotations
@@ -13,10 +17,16 @@ import time
 from functools import cached_property
 from typing import Any
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider, get_secret
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
 
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.sessions import CLIENT_CONFIG
+from handlers.notification_router.delivery_policy import DeliveryPolicy
 from handlers.notification_router.environment import RouterEnvironment
+
+DEADLINE_MARGIN_SECONDS = 2.0
+"""Time kept, beyond one channel attempt, for writing the state table and returning."""
 
 
 class RouterServices(FunctionServices[RouterEnvironment]):
@@ -24,26 +34,58 @@ class RouterServices(FunctionServices[RouterEnvironment]):
 
     def secret(self, secret_id: str) -> str:
         """The secret's string; raises Powertools' `GetParameterError` when it cannot be read."""
-        max_age = self.environment.router_secret_ttl_seconds
-        region = _region_of(secret_id)
-        if region is None or region == self.sessions.home_region:
-            return str(get_secret(secret_id, max_age=max_age))
+        region = _region_of(secret_id) or self.sessions.home_region
         provider = self._secrets_by_region.get(region)
         if provider is None:
-            provider = SecretsProvider(boto3_client=self.hub_client("secretsmanager", region))
+            provider = SecretsProvider(boto3_client=self._channel_client("secretsmanager", region))
             self._secrets_by_region[region] = provider
-        return str(provider.get(secret_id, max_age=max_age))
+        return str(provider.get(secret_id, max_age=self.environment.router_secret_ttl_seconds))
 
     def sns_client(self, region: str) -> Any:
-        """An SNS client of the hub account in `region` (the e-mail topic's)."""
-        return self.hub_client("sns", region)
+        """An SNS client of the hub account in `region` (the e-mail topic's), bounded in time."""
+        return self._channel_client("sns", region)
 
     def sleep(self, seconds: float) -> None:
         """Wait between delivery attempts (tests record the waits instead)."""
         time.sleep(seconds)
 
     @cached_property
+    def delivery_policy(self) -> DeliveryPolicy:
+        """Attempts and backoff from the environment; an attempt may take the HTTP timeout plus
+        `DEADLINE_MARGIN_SECONDS`."""
+        environment = self.environment
+        return DeliveryPolicy(
+            max_attempts=environment.router_max_attempts,
+            backoff_seconds=environment.router_backoff_seconds,
+            attempt_seconds=environment.router_http_timeout_seconds + DEADLINE_MARGIN_SECONDS,
+        )
+
+    def _channel_client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        client = self._channel_clients.get(key)
+        if client is None:
+            session = self.sessions.session(self.sessions.hub_account_id, region)
+            client = session.client(service, config=self._channel_client_config)
+            self._channel_clients[key] = client
+        return client
+
+    @cached_property
+    def _channel_client_config(self) -> Config:
+        timeout = self.environment.router_http_timeout_seconds
+        return CLIENT_CONFIG.merge(
+            Config(
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                retries={"mode": "standard", "max_attempts": 1},
+            )
+        )
+
+    @cached_property
     def _secrets_by_region(self) -> dict[str, SecretsProvider]:
+        return {}
+
+    @cached_property
+    def _channel_clients(self) -> dict[tuple[str, str], Any]:
         return {}
 
 

@@ -1,10 +1,12 @@
 """Fixtures of the notification_router tests: a webhook receiver on 127.0.0.1 standing in for
-Slack and PagerDuty, the secrets pointing at it in moto's Secrets Manager, the e-mail topic with
-a queue reading it, and the handler's services on the fake clock with a recording `sleep`."""
+Slack and PagerDuty (able to fail or to hang), the secrets pointing at it in moto's Secrets
+Manager, the e-mail topic with a queue reading it, and the handler's services on the fake clock
+with a recording `sleep`."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,7 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
@@ -23,6 +24,8 @@ from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.services import RouterServices
 
 REGION = "ap-south-1"
+HANG_LIMIT_SECONDS = 30
+"""The longest a hanging path holds a request: the receiver stays bounded even if a test fails."""
 SLACK_SECRET = "lambda-fleet/slack-webhook"
 PAGERDUTY_SECRET = "lambda-fleet/pagerduty-routing-key"
 ROUTING_KEY = "R0UT1NGKEYFORTESTS0000000000000"
@@ -30,11 +33,15 @@ ROUTING_KEY = "R0UT1NGKEYFORTESTS0000000000000"
 
 @dataclass
 class Receiver:
-    """Records every POST per path; answers each path with its queued statuses, then 200."""
+    """Records every POST per path; answers each path with its queued statuses, then 200, or
+    never (within `HANG_LIMIT_SECONDS`) while the path hangs."""
 
     base_url: str = ""
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     statuses: dict[str, list[int]] = field(default_factory=dict)
+    hanging: set[str] = field(default_factory=set)
+    hung: dict[str, int] = field(default_factory=dict)
+    released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -44,7 +51,17 @@ class Receiver:
         """Answer the next `times` requests on `path` with `status`."""
         self.statuses[path] = [status] * times
 
+    def hang(self, path: str) -> None:
+        """Leave every request on `path` unanswered: counted in `hung`, not in `requests` (the
+        sender gave up, so nothing was delivered)."""
+        self.hanging.add(path)
+
+    def heal(self, path: str) -> None:
+        """Answer `path` again."""
+        self.hanging.discard(path)
+
     def bodies(self, path: str) -> list[dict[str, Any]]:
+        """What reached `path` and was answered (a hung request was never delivered)."""
         return list(self.requests.get(path, []))
 
 
@@ -57,6 +74,11 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             body = json.loads(self.rfile.read(length) or b"null")
+            if self.path in state.hanging:
+                with state.lock:
+                    state.hung[self.path] = state.hung.get(self.path, 0) + 1
+                state.released.wait(HANG_LIMIT_SECONDS)
+                return
             with state.lock:
                 state.requests.setdefault(self.path, []).append(body)
                 queued = state.statuses.get(self.path, [])
@@ -73,6 +95,7 @@ def receiver() -> Iterator[Receiver]:
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield state
+    state.released.set()
     server.shutdown()
     server.server_close()
 
@@ -133,14 +156,6 @@ def router_environment(
     return environment
 
 
-@pytest.fixture(autouse=True)
-def _fresh_secret_cache() -> Iterator[None]:
-    """Powertools keeps secrets per process; each test starts, as a new container, with none."""
-    parameters.clear_caches()
-    yield
-    parameters.clear_caches()
-
-
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Every backoff the router waited, in order (nothing really waits)."""
@@ -158,17 +173,22 @@ def invoke(
     *,
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[Any], dict[str, Any]]:
-    """Call `lambda_handler` with the current environment, read per call as a new container
-    would; the secret cache lives for the test, as for a container."""
+) -> Callable[..., dict[str, Any]]:
+    """Call `lambda_handler(event, context)` (the default context has 60 s left). The services
+    are those of one container per environment: a changed variable gets a new container, as a
+    configuration change does in Lambda, and the secret cache lives as long as its container."""
+    containers: dict[tuple[tuple[str, str], ...], RouterServices] = {}
 
     def services() -> RouterServices:
-        return RouterServices.create(
-            app.FUNCTION.name, load_environment(RouterEnvironment), clock=fake_clock
-        )
+        key = tuple(sorted(os.environ.items()))
+        if key not in containers:
+            containers[key] = RouterServices.create(
+                app.FUNCTION.name, load_environment(RouterEnvironment), clock=fake_clock
+            )
+        return containers[key]
 
-    def call(event: Any) -> dict[str, Any]:
+    def call(event: Any, context: Any = lambda_context) -> dict[str, Any]:
         monkeypatch.setattr(app.FUNCTION, "services", services)
-        return app.lambda_handler(event, lambda_context)
+        return app.lambda_handler(event, context)
 
     return call

@@ -4,6 +4,7 @@ Secrets Manager, SNS and the state table."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from fleet_shared.alerts import Alert
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
 from handlers.notification_router.channel_names import CHANNEL_NAMES
+from handlers.notification_router.channel_text import slack_escape, slack_text
 from handlers.notification_router.channels import CHANNELS
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import UndeliveredAlertError
@@ -23,7 +25,7 @@ REGION = "ap-south-1"
 MEMBER = "222222222222"
 ROUTING_KEY = "R0UT1NGKEYFORTESTS0000000000000"
 
-Invoke = Callable[[Any], dict[str, Any]]
+Invoke = Callable[..., dict[str, Any]]
 
 
 def fleet_alert(severity: str = "critical", **changes: Any) -> dict[str, Any]:
@@ -205,22 +207,58 @@ def test_failing_channel_is_retried_with_backoff_and_others_still_deliver(
     assert channels["pagerduty"]["status"] == "sent"
 
 
-def test_channel_failing_every_attempt_is_reported_and_does_not_fail_the_message(
+def test_pagerduty_failing_while_slack_works_is_paged_on_redelivery_and_slack_not_repeated(
     invoke: Invoke, receiver: Any, email_inbox: Any
 ) -> None:
-    # GIVEN PagerDuty answering 500 to every attempt
-    receiver.fail("/pagerduty", 500, times=10)
+    # GIVEN PagerDuty answering 500 to every attempt while Slack and e-mail work
+    receiver.fail("/pagerduty", 500, times=3)
+    alert = fleet_alert("critical")
     # WHEN a critical alert arrives through SQS
-    result = invoke(sqs_event(("m-1", fleet_alert("critical"))))
-    # THEN PagerDuty is reported failed after 3 attempts with the status, the others delivered,
-    # and the message is not retried (that would re-send Slack and e-mail)
-    channels = channels_of(result["results"][0])
-    assert channels["pagerduty"]["status"] == "failed"
-    assert channels["pagerduty"]["attempts"] == 3
+    result = invoke(sqs_event(("m-1", alert)))
+    # THEN PagerDuty is reported failed after 3 attempts, Slack and e-mail took it, and the
+    # message goes back to the queue: it is not `sent` while nobody is paged
+    [item] = result["results"]
+    channels = channels_of(item)
+    assert (channels["pagerduty"]["status"], channels["pagerduty"]["attempts"]) == ("failed", 3)
     assert "HTTP 500" in channels["pagerduty"]["error"]
-    assert channels["slack"]["status"] == "sent"
+    assert (channels["slack"]["status"], channels["email"]["status"]) == ("sent", "sent")
+    assert item["status"] == "failed"
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+    # WHEN SQS redelivers it and PagerDuty is back
+    retry = invoke(sqs_event(("m-1", alert)))
+    # THEN PagerDuty is paged once, Slack and e-mail are not sent again, and it is done
+    channels = channels_of(retry["results"][0])
+    assert {name: c["status"] for name, c in channels.items()} == {
+        "pagerduty": "sent",
+        "slack": "already_sent",
+        "email": "already_sent",
+    }
+    assert retry["batchItemFailures"] == []
+    assert statuses(retry) == ["sent"]
+    triggers = [body for body in receiver.bodies("/pagerduty") if body["dedup_key"] == alert["id"]]
+    assert len(triggers) == 4  # 3 answered 500, the 4th was taken
+    assert len(receiver.bodies("/slack")) == 1
     assert len(email_inbox.receive()) == 1
-    assert result["batchItemFailures"] == []
+    # AND a third copy is a duplicate: nothing is sent anywhere
+    assert statuses(invoke(sqs_event(("m-1", alert)))) == ["duplicate"]
+    assert (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack"))) == (4, 1)
+    assert email_inbox.receive() == []
+
+
+def test_slack_failing_on_the_warning_route_is_retried_from_sns_without_repeating_email(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN Slack answering 500 to every attempt
+    receiver.fail("/slack", 500, times=3)
+    alert = fleet_alert("warning")
+    # WHEN a warning arrives from SNS THEN the invocation fails so Lambda retries it
+    with pytest.raises(UndeliveredAlertError):
+        invoke(sns_event(alert))
+    assert len(email_inbox.receive()) == 1
+    # WHEN Lambda retries with Slack back THEN Slack gets it once and e-mail is not repeated
+    assert statuses(invoke(sns_event(alert))) == ["sent"]
+    assert len(receiver.bodies("/slack")) == 4
+    assert email_inbox.receive() == []
 
 
 def test_sqs_message_failing_on_every_channel_is_retried_alone_and_then_sent(
@@ -245,7 +283,7 @@ def test_sqs_message_failing_on_every_channel_is_retried_alone_and_then_sent(
 
 
 def test_sns_message_failing_on_every_channel_raises_for_the_dlq(
-    invoke: Invoke, receiver: Any, monkeypatch: pytest.MonkeyPatch
+    invoke: Invoke, receiver: Any, email_inbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN every channel of a critical alert failing (PagerDuty, Slack down; no e-mail topic)
     monkeypatch.setenv("EMAIL_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:gone")
@@ -256,8 +294,12 @@ def test_sns_message_failing_on_every_channel_raises_for_the_dlq(
     with pytest.raises(UndeliveredAlertError) as raised:
         invoke(sns_event(alert))
     assert raised.value.message_ids == ["sns-0"]
-    # WHEN Lambda retries and the channels are back THEN the alert is sent
+    # WHEN Lambda retries and the channels are back THEN the alert is sent, once per channel
+    monkeypatch.setenv("EMAIL_TOPIC_ARN", email_inbox.topic_arn)
     assert statuses(invoke(sns_event(alert))) == ["sent"]
+    assert len(email_inbox.receive()) == 1
+    assert receiver.statuses == {"/pagerduty": [], "/slack": []}
+    assert (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack"))) == (4, 4)
 
 
 def test_native_cloudwatch_alarm_is_mapped_and_resolved_in_pagerduty(
@@ -422,3 +464,185 @@ def test_example_events_are_routed(invoke: Invoke, receiver: Any, path: Path) ->
     result = invoke(json.loads(path.read_text()))
     assert set(statuses(result)) == {"sent"}
     assert result.get("batchItemFailures", []) == []
+
+
+def _deadline_context(lambda_context: Any, seconds_left: float, sleeps: list[float]) -> Any:
+    """`lambda_context` with `seconds_left` running down in real time and by every backoff the
+    router recorded (it waits for none)."""
+    started = time.monotonic()
+
+    class DeadlineContext(type(lambda_context)):  # type: ignore[misc]
+        def get_remaining_time_in_millis(self) -> int:
+            elapsed = time.monotonic() - started + sum(sleeps)
+            return int((seconds_left - elapsed) * 1000)
+
+    return DeadlineContext()
+
+
+def test_hanging_slack_with_10_seconds_left_hands_the_rest_back_in_time(
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    sleeps: list[float],
+    *,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a Slack webhook that never answers, a 1 s HTTP timeout, and a batch of 4 warnings
+    # (without a deadline: 3 attempts and 1.5 s of backoff per message, 18 s in all)
+    monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "1")
+    receiver.hang("/slack")
+    batch = sqs_event(*((f"m-{n}", fleet_alert("warning", title=f"disk {n}")) for n in range(4)))
+    context = _deadline_context(lambda_context, 10, sleeps)
+    # WHEN the batch is routed with 10 s left
+    started = time.monotonic()
+    result = invoke(batch, context)
+    spent = time.monotonic() - started + sum(sleeps)
+    # THEN the handler returned within the 10 s, leaving its 2 s margin
+    assert spent < 8.5
+    # AND every message is handed back: the first ones lack Slack, the last were not started
+    assert result["batchItemFailures"] == [{"itemIdentifier": f"m-{n}"} for n in range(4)]
+    found = statuses(result)
+    assert found[0] == "failed"
+    assert found[-1] == "not_started"
+    assert found == sorted(found)  # "failed" ones first, then only "not_started"
+    emailed = [
+        item
+        for item in result["results"]
+        if "channels" in item and channels_of(item)["email"]["status"] == "sent"
+    ]
+    assert len(email_inbox.receive()) == len(emailed) > 0
+    assert receiver.hung["/slack"] <= 3 * found.count("failed")
+    # WHEN SQS redelivers the batch with Slack answering and plenty of time
+    receiver.heal("/slack")
+    retry = invoke(batch)
+    # THEN each warning reaches Slack once, and e-mail only for the ones not started before
+    assert retry["batchItemFailures"] == []
+    assert statuses(retry) == ["sent"] * 4
+    assert sorted(body["text"].split(" - ")[0] for body in receiver.bodies("/slack")) == [
+        f"[WARNING] disk {n}" for n in range(4)
+    ]
+    assert len(email_inbox.receive()) == 4 - len(emailed)
+
+
+def test_sns_message_not_started_for_lack_of_time_raises_for_a_retry(
+    invoke: Invoke, receiver: Any, lambda_context: Any, sleeps: list[float]
+) -> None:
+    # GIVEN an SNS alert and an invocation with 3 s left (an attempt may take 5 s + 2 s)
+    context = _deadline_context(lambda_context, 3, sleeps)
+    # WHEN routed THEN nothing is sent and the invocation fails, so Lambda retries it
+    with pytest.raises(UndeliveredAlertError) as raised:
+        invoke(sns_event(fleet_alert("critical")), context)
+    assert raised.value.message_ids == ["sns-0"]
+    assert receiver.requests == {}
+
+
+INJECTION = "Threshold crossed <!channel> & see <https://evil.example|AWS console>"
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _texts(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _texts(item)]
+    return []
+
+
+def test_injection_in_an_alarm_reason_reaches_slack_escaped(invoke: Invoke, receiver: Any) -> None:
+    # GIVEN an alarm whose reason and description (anyone with SetAlarmState writes the reason)
+    # hold a channel mention and a disguised link
+    alarm = alarm_notification(
+        "payments-api-Errors", "ALARM", NewStateReason=INJECTION, AlarmDescription="<!here>"
+    )
+    # WHEN routed
+    invoke(sns_event(alarm))
+    # THEN Slack got one message in which they are text: the only markup is the console link
+    [slack] = receiver.bodies("/slack")
+    link = "<https://ap-south-1.console.aws.amazon.com/cloudwatch/home?region=ap-south-1"
+    texts = _texts(slack)
+    assert sum(text.count(link) for text in texts) == 1
+    for text in texts:
+        assert "<" not in text.replace(link, "").replace("|Open in the AWS console>", "")
+    detail = slack["blocks"][1]["text"]["text"]
+    assert "&lt;!channel&gt; &amp; see &lt;https://evil.example|AWS console&gt;" in detail
+    assert "&lt;!here&gt;" in detail
+    assert len(receiver.bodies("/pagerduty")) == 1
+
+
+def test_long_text_is_cut_on_a_word_boundary_to_each_channels_limit(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN a critical alert with a 1,300-character title and a 6,000-character detail full of <>
+    title = " ".join(f"word{n}" for n in range(200))
+    detail = " ".join(f"<w{n}>" for n in range(1000))
+    # WHEN routed
+    invoke(sns_event(fleet_alert("critical", title=title, detail=detail)))
+    # THEN each channel got the text within its limit, ending with an ellipsis after a whole word
+    [slack] = receiver.bodies("/slack")
+    header = slack["blocks"][0]["text"]["text"]
+    section = slack["blocks"][1]["text"]["text"]
+    [pagerduty] = receiver.bodies("/pagerduty")
+    summary = pagerduty["payload"]["summary"]
+    [email] = email_inbox.receive()
+    subject = email["Subject"]
+    headline = f"[CRITICAL] {title}"
+    for text, limit, ellipsis, whole in (
+        (header, 150, "\u2026", headline),
+        (section, 3000, "\u2026", slack_escape(detail)),
+        (summary, 1024, "\u2026", headline),
+        (subject, 100, "...", headline),
+    ):
+        assert len(text) <= limit
+        assert text.endswith(ellipsis)
+        kept = text.removesuffix(ellipsis)
+        assert whole.startswith(kept)
+        assert whole[len(kept)] == " "
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("short", 10, "short"),
+        ("one two three four", 12, "one two\u2026"),
+        ("one two three", 8, "one two\u2026"),
+        ("abcdefghijklmnop", 8, "abcdefg\u2026"),
+        ("xx&&&&&&&&&&", 12, "xx&amp;\u2026"),
+        ("a <b> c", 20, "a &lt;b&gt; c"),
+    ],
+)
+def test_slack_text_is_escaped_then_fitted_without_splitting_an_entity(
+    text: str, limit: int, expected: str
+) -> None:
+    # GIVEN a text and a limit WHEN fitted for Slack THEN escaped, cut on a word, within the limit
+    fitted = slack_text(text, limit)
+    assert fitted == expected
+    assert len(fitted) <= limit
+
+
+def test_fleet_resolution_resolves_the_pagerduty_incident_with_the_same_key(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN a critical fleet alert that paged
+    alert = Alert.model_validate(fleet_alert("critical"))
+    invoke(sns_event(json.loads(alert.model_dump_json())))
+    [trigger] = receiver.bodies("/pagerduty")
+    email_inbox.receive()
+    # WHEN its resolution arrives (twice, as SNS may deliver it)
+    resolution = json.loads(alert.resolution("4 of 4 desired instances ready").model_dump_json())
+    result = invoke(sns_event(resolution))
+    again = invoke(sns_event(resolution))
+    # THEN it took the resolved route once: PagerDuty resolve with the trigger's key,
+    # a Slack "resolved" message and a [RESOLVED] e-mail
+    assert (result["results"][0]["kind"], statuses(result)) == ("resolved", ["sent"])
+    assert statuses(again) == ["duplicate"]
+    assert receiver.bodies("/pagerduty")[1:] == [
+        {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": trigger["dedup_key"]}
+    ]
+    [_, slack] = receiver.bodies("/slack")
+    assert slack["text"].startswith("[RESOLVED] dev-apps: capacity check failed")
+    assert "*Severity*\nresolved" in _texts(slack)
+    [email] = email_inbox.receive()
+    assert email["Subject"] == "[RESOLVED] dev-apps: capacity check failed for system"
+    assert "4 of 4 desired instances ready" in email["Message"]

@@ -1,0 +1,57 @@
+"""Untrusted text made safe for a channel: escaped for Slack, cut to what each channel accepts.
+
+Titles, details, resources and alarm reasons come from events that people outside the fleet can
+shape (anyone allowed `cloudwatch:SetAlarmState` writes an alarm's `NewStateReason`). Slack reads
+`<...>` as a link, a mention or `<!channel>`, so every such field is escaped (`&`, `<`, `>`, the
+three characters Slack decodes) before it goes into a Slack text. Text longer than a field
+accepts is cut on a word boundary and ends with an ellipsis; for Slack the limit counts the
+escaped text, and a cut never splits an entity such as `&amp;`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+ELLIPSIS = "\u2026"
+
+SLACK_SECTION_MAX = 3000
+SLACK_HEADER_MAX = 150
+SLACK_FIELD_MAX = 2000
+PAGERDUTY_SUMMARY_MAX = 1024
+
+_SLACK_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_LAST_WORD = re.compile(r"\s+\S*$")
+
+
+def slack_escape(text: str) -> str:
+    """`text` with `&`, `<` and `>` replaced by the entities Slack decodes back for display."""
+    return "".join(_SLACK_ENTITIES.get(character, character) for character in text)
+
+
+def slack_text(text: str, limit: int) -> str:
+    """`text` escaped for Slack and, escaped, at most `limit` characters."""
+    return fit(text, limit, slack_escape)
+
+
+def fit(text: str, limit: int, escape: Callable[[str], str] = str, ellipsis: str = ELLIPSIS) -> str:
+    """`escape(text)` when it has at most `limit` characters; otherwise the longest escaped
+    prefix that ends on a word boundary (mid-word only when the text has no boundary in its
+    second half), followed by `ellipsis`, within `limit`."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    budget = limit - len(ellipsis)
+    length = 0
+    used = 0
+    for character in text:
+        used += len(escape(character))
+        if used > budget:
+            break
+        length += 1
+    head = text[:length]
+    if not text[length].isspace():
+        last_word = _LAST_WORD.search(head)
+        if last_word is not None and last_word.start() >= length // 2:
+            head = head[: last_word.start()]
+    return escape(head.rstrip()) + ellipsis
