@@ -3,8 +3,9 @@
 Each returns the report the handler returns; runner.py checks the clusters and raises the alerts.
 A cluster's report is `{"account_id", "region", "cluster", "status", "checks": [{"name",
 "target", "status": "passed"|"failed", "severity", "detail", "data"}], "alerts": {"sent",
-"suppressed", "failed"}}`; `status` is the worst severity of the failed checks, `healthy` when
-none failed, `error` for a cluster that could not be checked at all.
+"resolved", "suppressed"}}`; `status` is the worst severity of the failed checks, `healthy` when
+none failed, `error` for a cluster that could not be checked at all, `not_started` for one left
+for the next run (the fleet run is then `partial`).
 """
 
 from __future__ import annotations
@@ -13,29 +14,66 @@ from typing import Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.exceptions import EventValidationError
+from fleet_shared.fan_out import NOT_STARTED, TimeBudget
+from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.target_results import PARTIAL
 from fleet_shared.timestamps import iso_z
 from handlers.health_monitor.checks.alarms import alarm_result
 from handlers.health_monitor.checks.base import ClusterTarget
+from handlers.health_monitor.incidents import Scope, settle_incidents
 from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
 from handlers.health_monitor.report import CheckResult, worst_of_statuses, worst_status
-from handlers.health_monitor.runner import check_clusters, raise_alerts
+from handlers.health_monitor.runner import check_clusters, not_started_run
 from handlers.health_monitor.services import HealthServices
 
+CLUSTER_AWS_SECONDS = 20.0
+"""What one cluster's AWS calls (EKS, Auto Scaling, CloudWatch, the state table, SNS) may take,
+botocore's retries included; its endpoints' timeouts come on top."""
 
-def check_fleet(services: HealthServices) -> dict[str, Any]:
-    """Every cluster of every member account, each isolated from the others."""
+
+def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, Any]:
+    """Every cluster of every member account, each isolated from the others; a cluster is
+    started only while the invocation has time to finish checking it.
+
+    `status` is `partial` when some clusters were not started (listed in `not_started`), else
+    `health`: the worst status of the clusters checked.
+    """
     targets = [
         ClusterTarget(member.account_id, cluster.region, cluster)
         for member, cluster in services.inventory().clusters()
     ]
-    reports = check_clusters(targets, services)
-    return {
+    budget = TimeBudget(invocation, _seconds_per_cluster(targets), not_started_run)
+    reports = check_clusters(targets, services, budget)
+    checked = [report for report in reports if report["status"] != NOT_STARTED]
+    not_started = [
+        f"{report['account_id']}/{report['region']}/{report['cluster']}"
+        for report in reports
+        if report["status"] == NOT_STARTED
+    ]
+    health = worst_of_statuses(report["status"] for report in checked)
+    result: dict[str, Any] = {
         "action": "check_fleet",
-        "status": worst_of_statuses(report["status"] for report in reports),
+        "status": PARTIAL if not_started else health,
+        "health": health,
         "checked_at": iso_z(services.clock.now()),
         "clusters": reports,
     }
+    if not_started:
+        result["not_started"] = not_started
+    return result
+
+
+def _seconds_per_cluster(targets: list[ClusterTarget]) -> float:
+    """The longest a cluster's check may take: its AWS calls and every endpoint timing out."""
+    endpoint_seconds = max(
+        (
+            sum(endpoint.timeout_seconds for endpoint in target.cluster.health_endpoints)
+            for target in targets
+        ),
+        default=0.0,
+    )
+    return CLUSTER_AWS_SECONDS + endpoint_seconds
 
 
 def check_cluster(request: CheckClusterEvent, services: HealthServices) -> dict[str, Any]:
@@ -64,18 +102,21 @@ def alarm_state_change(request: AlarmStateChangeEvent, services: HealthServices)
         detail.state.reason,
         services.environment.health_critical_alarm_patterns,
     )
-    alerts = raise_alerts([result], services, request.account, request.region, None)
+    settlement = settle_incidents(
+        [result], services, Scope(request.account, request.region, cluster=None)
+    )
     reports: list[dict[str, Any]] = []
     if not result.passed and result.severity != Severity.INFO:
         targets = _clusters_of_alarm(request, services.inventory())
         reports = check_clusters(targets, services)
+    settlement.raise_undelivered()
     return {
         "action": "alarm_state_change",
         "account_id": request.account,
         "region": request.region,
         "status": worst_of_statuses([worst_status([result])] + [r["status"] for r in reports]),
         "alarm": result.as_dict(),
-        "alerts": alerts,
+        "alerts": settlement.counts(),
         "clusters": reports,
     }
 

@@ -58,7 +58,7 @@ def handle(
         return alarm_state_change(request, services)
     if isinstance(request, CheckClusterEvent):
         return check_cluster(request, services)
-    return check_fleet(services)
+    return check_fleet(services, invocation)
 
 
 lambda_handler = FUNCTION.lambda_handler

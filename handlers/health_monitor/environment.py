@@ -27,12 +27,17 @@ PatternList = Annotated[tuple[str, ...], BeforeValidator(_split_patterns)]
 
 Ratio = Annotated[float, Field(ge=0, le=1)]
 
+MAX_ERROR_RATE_WINDOW_MINUTES = 24 * 60
+"""A longer window would keep a recovered endpoint failing for more than a day."""
+
 
 class HealthEnvironment(FunctionEnvironment):
     """Variables of health_monitor. FLEET_DRY_RUN is not read: the monitor changes nothing but
     its own state and alerts."""
 
-    state_table_name: str = Field(description="Endpoint results and alert deduplication.")
+    state_table_name: str = Field(
+        description="Endpoint results, open incidents and alert deduplication."
+    )
     member_role_name: str = Field(description="The role assumed in each member account.")
     alert_topic_arn: Arn = Field(
         description="The topic of warnings (critical and info go to their own topics when set)."
@@ -59,15 +64,17 @@ class HealthEnvironment(FunctionEnvironment):
     health_capacity_critical_ratio: Ratio = Field(
         default=0.5, description="Ready/desired instances below this ratio is critical."
     )
-    health_endpoint_history: PositiveInt = Field(
-        default=10, description="Recent results of an endpoint its error rate is computed over."
+    health_error_rate_window_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=MAX_ERROR_RATE_WINDOW_MINUTES,
+        description=(
+            "Minutes of recent endpoint results the error rate is computed over (1 to 1440)."
+        ),
     )
     health_error_rate_min_samples: PositiveInt = Field(
-        default=3, description="Results an endpoint needs before its error rate is judged."
-    )
-    health_alert_window_seconds: PositiveInt = Field(
-        default=3600,
-        description="One alert per failing check and severity within this window (seconds).",
+        default=3,
+        description="Results within the window an endpoint needs before its error rate is judged.",
     )
     health_critical_alarm_patterns: PatternList = Field(
         default=("*critical*", "*Critical*"),

@@ -1,15 +1,17 @@
-"""Runs the registered checks on clusters, raises the alerts and publishes the metrics.
+"""Runs the registered checks on clusters, settles their incidents and publishes the metrics.
 
 Isolation: a member account whose role cannot be assumed yields one critical `member_access`
 result for its clusters; a check that fails with an AWS error yields one warning result for that
 check; an unexpected error in one cluster is that cluster's `error` report. In every case the
 other checks and clusters go on.
 
-Alerts: each failed check raises an alert with its severity. A check failing every five minutes
-must not alert every five minutes, so an alert is sent once per HEALTH_ALERT_WINDOW_SECONDS per
-(alert id, severity); an escalation from warning to critical is a new alert. The claim is an
-idempotent request in the state table rather than a bare `claim_once`, because a claim must be
-given back when publishing fails, or the alert would be lost for the whole window.
+Alerts: the results of each cluster open, escalate and resolve incidents (incidents.py). Besides
+the results in the report, a check that ran clears its own "could not run" failure, and an
+assumed member role clears the account's `member_access` failure, so those incidents resolve too.
+An alert SNS did not take fails the invocation once every cluster was checked and settled.
+
+Deadline: with a `TimeBudget`, a cluster whose turn comes when the invocation could not finish
+checking it is not started (status `not_started`); the caller reports the run as `partial`.
 
 Every function here takes the monitor's `HealthServices`; logs and metrics go to the function's
 one `Observability` (the skeleton's).
@@ -17,81 +19,126 @@ one `Observability` (the skeleton's).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.alerts import Alert, Severity
+from fleet_shared.alerts import Severity
 from fleet_shared.event_parsing import error_result
-from fleet_shared.exceptions import FleetError, MemberAccessError, RequestInProgressError
-from fleet_shared.fan_out import map_isolated
+from fleet_shared.exceptions import FleetError, MemberAccessError
+from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.observability import NAMESPACE, observability_for
 from handlers.health_monitor.checks import CHECKS
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
+from handlers.health_monitor.incidents import Scope, Settlement, settle_incidents
 from handlers.health_monitor.report import CheckResult, worst_status
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
 
 SOURCE = FUNCTION_NAME
 MEMBER_ACCESS_CHECK = "member_access"
-ALERT_SCOPE = "health_monitor/alerts"
 
 OBSERVABILITY = observability_for(SOURCE)
 logger = OBSERVABILITY.logger
 
 
-def check_clusters(targets: list[ClusterTarget], services: HealthServices) -> list[dict[str, Any]]:
-    """Reports of `targets`, checked in parallel threads, in the order given."""
+@dataclass
+class ClusterRun:
+    """The report of one cluster and the settlement of its incidents."""
+
+    report: dict[str, Any]
+    settlement: Settlement = field(default_factory=Settlement)
+
+
+@dataclass
+class CheckRun:
+    """The results of a cluster's checks, and the passes that are in no report: a check that ran
+    (its "could not run" failure is over) and the member role assumed."""
+
+    results: list[CheckResult]
+    cleared: list[CheckResult] = field(default_factory=list)
+
+
+def check_clusters(
+    targets: list[ClusterTarget], services: HealthServices, budget: TimeBudget | None = None
+) -> list[dict[str, Any]]:
+    """Reports of `targets`, checked in parallel threads, in the order given.
+
+    Raises the first `AlertNotDeliveredError` once every cluster was checked and settled.
+    """
     OBSERVABILITY.metrics.add_metric(
         name="ClustersChecked", unit=MetricUnit.Count, value=len(targets)
     )
-    return map_isolated(
+    runs = map_isolated(
         targets,
-        lambda target: cluster_report(target, services),
-        on_error=_failed_cluster_report,
+        lambda target: cluster_run(target, services),
+        on_error=_failed_cluster_run,
         errors=(Exception,),
         max_workers=services.environment.health_max_workers,
+        budget=budget,
+    )
+    for run in runs:
+        run.settlement.raise_undelivered()
+    return [run.report for run in runs]
+
+
+def not_started_run(target: ClusterTarget) -> ClusterRun:
+    """The report of a cluster left for the next run because time was running out."""
+    return ClusterRun(
+        {
+            "account_id": target.account_id,
+            "region": target.region,
+            "cluster": target.name,
+            "status": NOT_STARTED,
+        }
     )
 
 
-def _failed_cluster_report(target: ClusterTarget, error: Exception) -> dict[str, Any]:
+def _failed_cluster_run(target: ClusterTarget, error: Exception) -> ClusterRun:
     """An `error` report when something unexpected broke for this cluster only."""
     logger.error(
         "health check of a cluster failed",
         extra={"cluster": target.label, "error": repr(error)},
         exc_info=error,
     )
-    return error_result(
-        error, account_id=target.account_id, region=target.region, cluster=target.name
+    return ClusterRun(
+        error_result(error, account_id=target.account_id, region=target.region, cluster=target.name)
     )
 
 
-def cluster_report(target: ClusterTarget, services: HealthServices) -> dict[str, Any]:
-    """Run every registered check on one cluster, alert on failures, publish metrics."""
-    results = run_checks(target, services)
-    alerts = raise_alerts(results, services, target.account_id, target.region, target.name)
-    publish_metrics(target, results)
-    return {
+def cluster_run(target: ClusterTarget, services: HealthServices) -> ClusterRun:
+    """Run every registered check on one cluster, settle its incidents, publish metrics."""
+    run = run_checks(target, services)
+    settlement = settle_incidents(
+        [*run.results, *run.cleared],
+        services,
+        Scope(target.account_id, target.region, target.name),
+    )
+    publish_metrics(target, run.results)
+    report = {
         "account_id": target.account_id,
         "region": target.region,
         "cluster": target.name,
-        "status": worst_status(results),
-        "checks": [result.as_dict() for result in results],
-        "alerts": alerts,
+        "status": worst_status(run.results),
+        "checks": [result.as_dict() for result in run.results],
+        "alerts": settlement.counts(),
     }
+    return ClusterRun(report, settlement)
 
 
-def run_checks(target: ClusterTarget, services: HealthServices) -> list[CheckResult]:
+def run_checks(target: ClusterTarget, services: HealthServices) -> CheckRun:
     """The results of every check in `CHECKS`, each isolated from the others."""
     try:
         services.sessions.session(target.account_id, target.region)
     except MemberAccessError as error:
-        return [
-            CheckResult.failed(
-                MEMBER_ACCESS_CHECK, target.account_id, Severity.CRITICAL, str(error)
-            )
-        ]
+        return CheckRun(
+            [
+                CheckResult.failed(
+                    MEMBER_ACCESS_CHECK, target.account_id, Severity.CRITICAL, str(error)
+                )
+            ]
+        )
     context = ClusterContext(
         target,
         client=lambda service: services.sessions.client(service, target.account_id, target.region),
@@ -100,79 +147,27 @@ def run_checks(target: ClusterTarget, services: HealthServices) -> list[CheckRes
         clock=services.clock,
         probe=services.probe,
     )
-    results: list[CheckResult] = []
+    run = CheckRun(
+        [],
+        [CheckResult.ok(MEMBER_ACCESS_CHECK, target.account_id, "member role assumed")],
+    )
     for check in CHECKS:
         try:
-            results.extend(check.run(context))
+            check_results = check.run(context)
         except (ClientError, BotoCoreError, FleetError) as error:
             logger.warning(
                 "check could not run", extra={"check": check.name, "cluster": target.label}
             )
-            results.append(
+            run.results.append(
                 CheckResult.failed(
                     check.name, target.name, Severity.WARNING, f"check could not run: {error}"
                 )
             )
-    return results
-
-
-def raise_alerts(
-    results: Iterable[CheckResult],
-    services: HealthServices,
-    account_id: str,
-    region: str,
-    cluster: str | None,
-) -> dict[str, int]:
-    """Publish an alert per failed result unless the same one went out within the window.
-
-    Returns counts: `sent`, `suppressed` (sent earlier within the window, or being sent by a
-    concurrent run) and `failed` (publishing failed; the claim is released for the next run).
-    """
-    counts = {"sent": 0, "suppressed": 0, "failed": 0}
-    for result in results:
-        if result.passed:
             continue
-        alert = _alert_for(result, services, account_id, region, cluster)
-        request_id = f"{alert.id}/{alert.severity.value}"
-        try:
-            with services.state.idempotent(
-                ALERT_SCOPE,
-                request_id,
-                ttl_seconds=services.environment.health_alert_window_seconds,
-            ) as request:
-                if request.is_repeat:
-                    counts["suppressed"] += 1
-                    continue
-                message_id = services.alerts.publish_or_log(alert, logger)
-                if message_id is None:
-                    # Leaving the block without completing gives the claim back for the next run.
-                    counts["failed"] += 1
-                    continue
-                request.complete({"message_id": message_id})
-                counts["sent"] += 1
-        except RequestInProgressError:
-            counts["suppressed"] += 1
-        except (ClientError, BotoCoreError) as error:
-            logger.error("alert claim failed", extra={"alert_id": alert.id, "error": str(error)})
-            counts["failed"] += 1
-    return counts
-
-
-def _alert_for(
-    result: CheckResult, services: HealthServices, account_id: str, region: str, cluster: str | None
-) -> Alert:
-    scope = f"{account_id}/{region}" + (f"/{cluster}" if cluster else "")
-    title = result.title or f"{cluster or scope}: {result.name} check failed for {result.target}"
-    return Alert.create(
-        severity=result.severity,
-        source=SOURCE,
-        title=title,
-        detail=result.detail,
-        resource=result.resource or f"{scope}/{result.name}/{result.target}",
-        account_id=account_id,
-        region=region,
-        timestamp=services.clock.now(),
-    )
+        run.results.extend(check_results)
+        if all(result.target != target.name for result in check_results):
+            run.cleared.append(CheckResult.ok(check.name, target.name, "check ran"))
+    return run
 
 
 def publish_metrics(target: ClusterTarget, results: list[CheckResult]) -> None:

@@ -1,9 +1,10 @@
 """CloudWatch alarms in ALARM in the cluster's account and region.
 
 Every alarm in ALARM there is reported, because alarms carry no reliable link to a cluster. The
-alert's resource is the alarm ARN, so the same alarm seen while checking two clusters of one
-account and region is one alert (same id, deduplicated). An alarm whose name matches one of
-HEALTH_CRITICAL_ALARM_PATTERNS is critical, any other a warning.
+alert's resource is the alarm ARN and its title names the alarm but not its state, so the same
+alarm seen while checking two clusters of one account and region is one incident, and its state
+change back to OK (a passed result with that resource and title) resolves it. An alarm whose name
+matches one of HEALTH_CRITICAL_ALARM_PATTERNS is critical, any other a warning.
 """
 
 from __future__ import annotations
@@ -48,8 +49,18 @@ def alarm_result(
     """The result for one alarm in `state`: ALARM fails (critical or warning by name), OK passes,
     INSUFFICIENT_DATA fails at info (the metric stopped reporting, nobody needs paging)."""
     data = {"state": state}
+    title = f"CloudWatch alarm {alarm_name} is not OK"
     if state == "OK":
-        return CheckResult.ok(NAME, alarm_name, reason or "OK", **data)
+        return CheckResult(
+            NAME,
+            alarm_name,
+            True,
+            Severity.INFO,
+            reason or "OK",
+            resource=alarm_arn,
+            title=title,
+            data=data,
+        )
     if state == "ALARM":
         critical = any(fnmatch.fnmatchcase(alarm_name, pattern) for pattern in critical_patterns)
         severity = Severity.CRITICAL if critical else Severity.WARNING
@@ -61,6 +72,6 @@ def alarm_result(
         severity,
         f"{state}: {reason}" if reason else state,
         resource=alarm_arn,
-        title=f"CloudWatch alarm {alarm_name} is {state}",
+        title=title,
         **data,
     )

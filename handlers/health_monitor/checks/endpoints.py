@@ -1,27 +1,29 @@
 """The cluster's HTTP health endpoints from the inventory: status, latency and error rate.
 
-Each endpoint is probed once per run. The outcome is appended to the endpoint's recent results in
-the state table (the last HEALTH_ENDPOINT_HISTORY of them), and the error rate is computed over
-those, so an endpoint that fails one request in three is flagged even when this run succeeded.
-Severity is the worst of: the probe itself failing (wrong status, timeout: at least a warning),
-the latency against HEALTH_LATENCY_*_MS, and the error rate against HEALTH_ERROR_RATE_* once
-there are HEALTH_ERROR_RATE_MIN_SAMPLES results (one failed request is not a 100% error rate).
+Each endpoint is probed once per run. The outcome is added to the endpoint's recent results in
+the state table, and the error rate is computed over the results of the last
+HEALTH_ERROR_RATE_WINDOW_MINUTES, so an endpoint that fails one request in three is flagged even
+when this run succeeded, and an endpoint that recovered passes once its failures are older than
+the window (a window over time, not over a count of results: recovery shows within one window
+whatever the cadence). Severity is the worst of: the probe itself failing (wrong status, timeout:
+at least a warning), the latency against HEALTH_LATENCY_*_MS, and the error rate against
+HEALTH_ERROR_RATE_* once the window holds HEALTH_ERROR_RATE_MIN_SAMPLES results (one failed
+request is not a 100% error rate).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.inventory import HealthEndpoint
-from fleet_shared.timestamps import iso_z
+from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.report import CheckResult, raise_severity
 
 NAME = "endpoint"
 HISTORY_VALUE = "recent_results"
-HISTORY_TTL_SECONDS = 7 * 24 * 3600
-"""An endpoint removed from the inventory leaves its history behind for a week at most."""
 
 
 def run(context: ClusterContext) -> list[CheckResult]:
@@ -54,15 +56,17 @@ def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
     elif outcome.latency_ms >= environment.health_latency_warning_ms:
         severity = raise_severity(severity, Severity.WARNING)
         problems.append(f"latency {outcome.latency_ms:.0f} ms")
-    rated = samples >= min(
-        environment.health_error_rate_min_samples, environment.health_endpoint_history
+    rated = samples >= environment.health_error_rate_min_samples
+    over_window = (
+        f"error rate {error_rate:.0%} over the last "
+        f"{environment.health_error_rate_window_minutes} minutes ({samples} checks)"
     )
     if rated and error_rate >= environment.health_error_rate_critical:
         severity = raise_severity(severity, Severity.CRITICAL)
-        problems.append(f"error rate {error_rate:.0%} over the last {samples} checks")
+        problems.append(over_window)
     elif rated and error_rate >= environment.health_error_rate_warning:
         severity = raise_severity(severity, Severity.WARNING)
-        problems.append(f"error rate {error_rate:.0%} over the last {samples} checks")
+        problems.append(over_window)
 
     data: dict[str, Any] = {
         "url": endpoint.url,
@@ -80,18 +84,33 @@ def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
 def _record(
     context: ClusterContext, endpoint: HealthEndpoint, succeeded: bool
 ) -> tuple[float, int]:
-    """Append this outcome to the endpoint's recent results; return (error rate, sample count).
+    """Add this outcome to the endpoint's results, keep those within the window; return (error
+    rate, sample count) over them.
 
     Read-modify-write without a condition: runs of one endpoint are five minutes apart, and a
-    lost sample in a rare overlap only shortens the window by one.
+    lost sample in a rare overlap only leaves one result out of the window.
     """
     key = history_key(context, endpoint)
+    now = context.clock.now()
+    window_seconds = context.environment.health_error_rate_window_minutes * 60
+    window_start = now - timedelta(seconds=window_seconds)
     stored = context.state.get_value(key, HISTORY_VALUE) or {}
-    recent = [entry for entry in stored.get("results", []) if isinstance(entry, dict)]
-    recent.append({"at": iso_z(context.clock.now()), "ok": succeeded})
-    recent = recent[-context.environment.health_endpoint_history :]
-    context.state.put_value(
-        key, HISTORY_VALUE, {"results": recent}, ttl_seconds=HISTORY_TTL_SECONDS
-    )
+    recent = [
+        entry
+        for entry in stored.get("results", [])
+        if isinstance(entry, dict) and _within(entry, window_start)
+    ]
+    recent.append({"at": iso_z(now), "ok": succeeded})
+    # Every kept result is younger than the window, so the item may expire with it: an endpoint
+    # removed from the inventory leaves nothing behind.
+    context.state.put_value(key, HISTORY_VALUE, {"results": recent}, ttl_seconds=window_seconds)
     failures = sum(1 for entry in recent if not entry.get("ok"))
     return round(failures / len(recent), 3), len(recent)
+
+
+def _within(entry: dict[str, Any], window_start: datetime) -> bool:
+    """Whether a stored result is younger than the window (an unreadable one is dropped)."""
+    try:
+        return parse_iso(str(entry.get("at", ""))) > window_start
+    except ValueError:
+        return False

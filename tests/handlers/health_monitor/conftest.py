@@ -250,18 +250,16 @@ def use_endpoints(
 
 
 @pytest.fixture
-def invoke(
+def health_services(
     state_table: StateTable,
     fake_clock: ManualClock,
-    *,
-    lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
     fleet_environment: dict[str, str],
     alert_inbox: Any,
-) -> Callable[[Any], dict[str, Any]]:
-    """Call `lambda_handler` with the current environment, the state table and the fake clock.
-    Sessions and clients are built once per test, as once per container in Lambda (the member
-    role's credentials use real time, as moto stamps them)."""
+) -> Callable[[], HealthServices]:
+    """The services the handler gets: the state table, the fake clock and the environment as it
+    is when called. Sessions and clients are built once per test, as once per container in
+    Lambda (the member role's credentials use real time, as moto stamps them), so a fault
+    injected in a hub client reaches the handler."""
     built_services: list[HealthServices] = []
 
     def services() -> HealthServices:
@@ -276,8 +274,21 @@ def invoke(
             built_services[0], environment=load_environment(HealthEnvironment)
         )
 
-    def call(event: Any) -> dict[str, Any]:
-        monkeypatch.setattr(app.FUNCTION, "services", services)
-        return app.lambda_handler(event, lambda_context)
+    return services
+
+
+@pytest.fixture
+def invoke(
+    health_services: Callable[[], HealthServices],
+    *,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., dict[str, Any]]:
+    """Call `lambda_handler(event, context)` with `health_services` (and the test's Lambda
+    context unless one is given)."""
+
+    def call(event: Any, context: Any = None) -> dict[str, Any]:
+        monkeypatch.setattr(app.FUNCTION, "services", health_services)
+        return app.lambda_handler(event, context or lambda_context)
 
     return call

@@ -69,7 +69,7 @@ def test_healthy_member_cluster_passes_every_check(
     assert checks_named(report, "alarm")[0]["detail"] == "no alarm in ALARM"
     # AND nothing was alerted
     assert alert_inbox.receive() == []
-    assert report["alerts"] == {"sent": 0, "suppressed": 0, "failed": 0}
+    assert report["alerts"] == {"sent": 0, "resolved": 0, "suppressed": 0}
 
 
 @pytest.mark.parametrize(
@@ -314,14 +314,15 @@ def test_endpoint_timeout_is_a_failed_request(
     assert "request failed" in check["detail"]
 
 
-def test_endpoint_error_rate_over_recent_checks_escalates_and_lingers(
+def test_endpoint_error_rate_over_the_window_escalates_and_clears_within_one_window(
     invoke: Invoke,
     member_cluster: Any,
     use_endpoints: Callable[[list[dict[str, Any]]], None],
     endpoint_server: Any,
     fake_clock: Any,
 ) -> None:
-    # GIVEN an endpoint whose answer the test flips between runs
+    # GIVEN an endpoint whose answer the test flips between runs, checked every 5 minutes
+    # against the default window of 15 minutes
     use_endpoints([{"name": "api", "url": endpoint_server.url("/flaky")}])
 
     def run_with(status: int) -> dict[str, Any]:
@@ -333,21 +334,24 @@ def test_endpoint_error_rate_over_recent_checks_escalates_and_lingers(
     # WHEN it succeeds twice THEN it passes
     assert run_with(200)["status"] == "passed"
     assert run_with(200)["status"] == "passed"
-    # WHEN it fails once (1 of 3 = 33% >= 20%) THEN a warning with the error rate
+    # WHEN it fails once (1 of the 3 results of the window = 33% >= 20%) THEN a warning
     third = run_with(500)
     assert (third["severity"], third["data"]["error_rate"]) == ("warning", 0.333)
-    # WHEN it fails again (2 of 4 = 50%) THEN critical
+    assert "over the last 15 minutes (3 checks)" in third["detail"]
+    # WHEN it fails again (2 of 3: the first success is older than the window) THEN critical
     assert run_with(500)["severity"] == "critical"
-    # WHEN it answers again (2 of 5 = 40%) THEN still a warning: the recent errors linger
-    fifth = run_with(200)
-    assert (fifth["status"], fifth["severity"], fifth["data"]["samples"]) == (
-        "failed",
-        "warning",
-        5,
-    )
+    # WHEN it answers again THEN the failures linger only while they are within the window:
+    # 2 of 3, then 1 of 3, then none
+    recovered = [run_with(200) for _ in range(3)]
+    assert [(check["status"], check["severity"]) for check in recovered] == [
+        ("failed", "critical"),
+        ("failed", "warning"),
+        ("passed", "info"),
+    ]
+    assert [check["data"]["samples"] for check in recovered] == [3, 3, 3]
 
 
-def test_endpoint_history_keeps_only_the_last_n_results(
+def test_endpoint_results_older_than_the_window_leave_the_error_rate(
     invoke: Invoke,
     member_cluster: Any,
     *,
@@ -356,15 +360,34 @@ def test_endpoint_history_keeps_only_the_last_n_results(
     monkeypatch: pytest.MonkeyPatch,
     fake_clock: Any,
 ) -> None:
-    # GIVEN a history of 3 results and an endpoint that failed twice, then recovered
-    monkeypatch.setenv("HEALTH_ENDPOINT_HISTORY", "3")
+    # GIVEN a window of 30 minutes, one result needed, and an endpoint failing twice 5 minutes
+    # apart, then answering again an hour later
+    monkeypatch.setenv("HEALTH_ERROR_RATE_WINDOW_MINUTES", "30")
+    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
     use_endpoints([{"name": "api", "url": endpoint_server.url("/flaky")}])
     checks = []
-    for status in (500, 500, 200, 200, 200):
+    for status, minutes_later in ((500, 5), (500, 5), (200, 20), (200, 60)):
         endpoint_server.routes["/flaky"] = (status, 0.0)
-        fake_clock.advance(300)
+        fake_clock.advance(minutes_later * 60)
         checks.append(checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")[0])
-    # WHEN the failures have left the window of 3 THEN the error rate is 0 and the check passes
-    assert [check["data"]["samples"] for check in checks] == [1, 2, 3, 3, 3]
-    assert checks[-1]["data"]["error_rate"] == 0
+    # WHEN the failures are within the window THEN they count; once older, they are gone
+    assert [check["data"]["samples"] for check in checks] == [1, 2, 3, 1]
+    assert [check["data"]["error_rate"] for check in checks] == [1.0, 1.0, 0.667, 0]
     assert checks[-1]["status"] == "passed"
+
+
+@pytest.mark.parametrize("value", ["0", "1441", "fifteen"])
+def test_error_rate_window_out_of_range_is_refused_naming_it(
+    invoke: Invoke,
+    inventory: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    alert_inbox: Any,
+    value: str,
+) -> None:
+    # GIVEN a window that is not a whole number of minutes from 1 to 1440
+    monkeypatch.setenv("HEALTH_ERROR_RATE_WINDOW_MINUTES", value)
+    # WHEN the monitor runs THEN the error names the variable and nothing was checked or alerted
+    result = invoke(CLUSTER_EVENT)
+    assert result["status"] == "error"
+    assert "HEALTH_ERROR_RATE_WINDOW_MINUTES" in result["error"]
+    assert alert_inbox.receive() == []

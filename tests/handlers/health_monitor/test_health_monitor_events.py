@@ -107,7 +107,7 @@ def test_scheduled_fleet_run_isolates_an_unreachable_account(
     assert received.alert["account_id"] == UNREACHABLE
 
 
-def test_failing_check_alerts_once_per_window_and_again_on_escalation(
+def test_failing_check_alerts_once_per_incident_and_again_on_escalation(
     invoke: Invoke,
     member_cluster: Any,
     inventory: dict[str, Any],
@@ -116,52 +116,58 @@ def test_failing_check_alerts_once_per_window_and_again_on_escalation(
 ) -> None:
     # GIVEN a node group with 1 of 2 instances unhealthy (warning)
     member_cluster.mark_unhealthy(1)
-    # WHEN checked every 5 minutes for 55 minutes
+    # WHEN checked every 5 minutes for 2 hours
     alerts = []
-    for _ in range(12):
+    for _ in range(24):
         result = invoke(CLUSTER_EVENT)
         alerts.append(result["clusters"][0]["alerts"])
         fake_clock.advance(300)
-    # THEN one warning was sent and the 11 repeats were suppressed
+    # THEN one warning opened the incident and the 23 repeats were suppressed: no reminders
     received = alert_inbox.receive()
     assert [(r.alert["severity"], r.alert["resource"]) for r in received] == [
         ("warning", f"{MEMBER}/{REGION}/dev-apps/capacity/system")
     ]
-    assert alerts[0] == {"sent": 1, "suppressed": 0, "failed": 0}
-    assert all(counts == {"sent": 0, "suppressed": 1, "failed": 0} for counts in alerts[1:])
-    # WHEN the window (1 h) has passed THEN it is alerted again
-    fake_clock.advance(1)
-    invoke(CLUSTER_EVENT)
-    assert len(alert_inbox.receive()) == 1
-    # WHEN it escalates to critical (both instances unhealthy) THEN it is alerted at once
+    assert alerts[0] == {"sent": 1, "resolved": 0, "suppressed": 0}
+    assert all(counts == {"sent": 0, "resolved": 0, "suppressed": 1} for counts in alerts[1:])
+    # WHEN it escalates to critical (both instances unhealthy) THEN it is alerted at once, as
+    # a new alert of the same incident (same id)
     member_cluster.mark_unhealthy(2)
-    fake_clock.advance(300)
     invoke(CLUSTER_EVENT)
     [escalated] = alert_inbox.receive()
     assert escalated.alert["severity"] == "critical"
+    assert escalated.alert["id"] == received[0].alert["id"]
+    # WHEN it falls back to a warning THEN nothing is alerted: the incident was announced higher
+    member_cluster.session.client("autoscaling").set_instance_health(
+        InstanceId=member_cluster.instance_ids()[0], HealthStatus="Healthy"
+    )
+    fake_clock.advance(300)
+    assert invoke(CLUSTER_EVENT)["clusters"][0]["alerts"]["suppressed"] == 1
+    assert alert_inbox.receive() == []
 
 
-def test_alert_that_could_not_be_published_is_retried_on_the_next_run(
+def test_alarm_back_to_ok_resolves_the_incident_its_alarm_opened(
     invoke: Invoke,
     member_cluster: Any,
-    *,
     inventory: dict[str, Any],
     alert_inbox: Any,
-    monkeypatch: pytest.MonkeyPatch,
     fake_clock: Any,
 ) -> None:
-    # GIVEN a failing check and a warning topic that does not exist
-    member_cluster.mark_unhealthy(1)
-    monkeypatch.setenv("ALERT_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:missing-topic")
-    # WHEN checked THEN the alert is reported as failed
-    first = invoke(CLUSTER_EVENT)["clusters"][0]
-    assert first["alerts"] == {"sent": 0, "suppressed": 0, "failed": 1}
-    # WHEN the topic is right again, 5 minutes later THEN the alert goes out (claim was released)
-    monkeypatch.setenv("ALERT_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:fleet-alerts-warning")
-    fake_clock.advance(300)
-    second = invoke(CLUSTER_EVENT)["clusters"][0]
-    assert second["alerts"] == {"sent": 1, "suppressed": 0, "failed": 0}
-    assert len(alert_inbox.receive()) == 1
+    # GIVEN an alarm that entered ALARM and was alerted
+    arn = member_cluster.put_alarm("dev-apps-nodes-critical", "ALARM")
+    invoke(alarm_event("dev-apps-nodes-critical", "ALARM", arn))
+    [raised] = alert_inbox.receive()
+    # WHEN it returns to OK
+    fake_clock.advance(600)
+    member_cluster.put_alarm("dev-apps-nodes-critical", "OK")
+    result = invoke(alarm_event("dev-apps-nodes-critical", "OK", arn))
+    # THEN one resolution with the alert's id goes out, and a repeat of the event sends nothing
+    [resolution] = alert_inbox.receive()
+    assert resolution.alert["resolved"] is True
+    assert resolution.alert["id"] == raised.alert["id"]
+    assert resolution.subject.startswith("[RESOLVED] CloudWatch alarm dev-apps-nodes-critical")
+    assert result["alerts"] == {"sent": 0, "resolved": 1, "suppressed": 0}
+    invoke(alarm_event("dev-apps-nodes-critical", "OK", arn))
+    assert alert_inbox.receive() == []
 
 
 def test_alarm_entering_alarm_alerts_once_and_checks_its_cluster(

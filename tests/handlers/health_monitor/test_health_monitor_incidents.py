@@ -1,0 +1,264 @@
+"""health_monitor: the incident of a failing endpoint from its first alert to its resolution,
+at the real 5-minute cadence with a manual clock, the endpoint served on 127.0.0.1; alerts SNS
+did not take; and the fleet run's deadline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from fleet_shared.alert_delivery import AlertNotDeliveredError
+from tests.handlers.faults import fail_every_attempt
+
+REGION = "ap-south-1"
+MEMBER = "222222222222"
+SECOND_MEMBER = "333333333333"
+CADENCE_SECONDS = 300
+FLEET_EVENT = {"action": "check_fleet"}
+
+Invoke = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def flaky_endpoint(
+    use_endpoints: Callable[[list[dict[str, Any]]], None], endpoint_server: Any
+) -> Callable[[int], None]:
+    """The cluster's one endpoint `api` at `/flaky`; calling the result sets its status."""
+    use_endpoints([{"name": "api", "url": endpoint_server.url("/flaky"), "timeout_seconds": 2}])
+
+    def answer(status: int) -> None:
+        endpoint_server.routes["/flaky"] = (status, 0.0)
+
+    answer(200)
+    return answer
+
+
+def scheduled_runs(invoke: Invoke, fake_clock: Any, count: int) -> list[dict[str, Any]]:
+    """`count` scheduled fleet runs, 5 minutes apart; returns the results."""
+    results = []
+    for _ in range(count):
+        fake_clock.advance(CADENCE_SECONDS)
+        results.append(invoke(FLEET_EVENT))
+    return results
+
+
+def endpoint_alerts(alert_inbox: Any) -> list[dict[str, Any]]:
+    """The alerts about the endpoint check received since the last call, in order."""
+    return [
+        received.alert
+        for received in alert_inbox.receive()
+        if received.alert["resource"].endswith("/endpoint/api")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("min_samples", "failure_severities"),
+    [
+        # One sample: the first failed request is a 100% error rate, critical at once.
+        ("1", ["critical"]),
+        # The default 3: a warning (the request failed) until the window holds 3 results,
+        # then critical, an escalation within the same incident.
+        ("3", ["warning", "critical"]),
+    ],
+)
+def test_endpoint_failing_two_hours_then_recovering_is_alerted_once_and_resolved_once(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    flaky_endpoint: Callable[[int], None],
+    alert_inbox: Any,
+    fake_clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    min_samples: str,
+    failure_severities: list[str],
+) -> None:
+    # GIVEN an endpoint checked at the 5-minute cadence
+    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", min_samples)
+    # WHEN it answers 503 for 2 hours
+    flaky_endpoint(503)
+    failing = scheduled_runs(invoke, fake_clock, 24)
+    # THEN the incident was announced once per severity it reached, all with one id
+    raised = endpoint_alerts(alert_inbox)
+    assert [alert["severity"] for alert in raised] == failure_severities
+    assert all(alert["resolved"] is False for alert in raised)
+    assert len({alert["id"] for alert in raised}) == 1
+    assert failing[-1]["status"] == "critical"
+    # WHEN it answers again, for 1 hour
+    flaky_endpoint(200)
+    recovering = scheduled_runs(invoke, fake_clock, 12)
+    # THEN the check passes within one window (15 minutes), exactly one resolution went out
+    # with the incident's id, and no failure alert after the recovery
+    statuses = [result["clusters"][0]["status"] for result in recovering]
+    assert statuses[:3] == ["critical", "warning", "healthy"]
+    assert set(statuses[2:]) == {"healthy"}
+    after = endpoint_alerts(alert_inbox)
+    assert len(after) == 1
+    [resolution] = after
+    assert resolution["resolved"] is True
+    assert resolution["id"] == raised[0]["id"]
+    assert resolution["severity"] == failure_severities[-1]
+    assert [result["clusters"][0]["alerts"]["resolved"] for result in recovering] == [
+        0,
+        0,
+        1,
+        *[0] * 9,
+    ]
+
+
+def test_a_failure_after_a_resolution_is_a_new_incident(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    flaky_endpoint: Callable[[int], None],
+    alert_inbox: Any,
+    fake_clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an incident that was raised and resolved (one result rates the endpoint)
+    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
+    flaky_endpoint(500)
+    scheduled_runs(invoke, fake_clock, 2)
+    flaky_endpoint(200)
+    scheduled_runs(invoke, fake_clock, 4)
+    first = endpoint_alerts(alert_inbox)
+    assert [alert["resolved"] for alert in first] == [False, True]
+    # WHEN the endpoint fails again, then recovers again
+    flaky_endpoint(500)
+    scheduled_runs(invoke, fake_clock, 2)
+    flaky_endpoint(200)
+    scheduled_runs(invoke, fake_clock, 4)
+    # THEN a new incident was announced (a warning while the window still holds the successes,
+    # then its escalation) and resolved, with the same alert id
+    second = endpoint_alerts(alert_inbox)
+    assert [(alert["severity"], alert["resolved"]) for alert in second] == [
+        ("warning", False),
+        ("critical", False),
+        ("critical", True),
+    ]
+    assert {alert["id"] for alert in first + second} == {first[0]["id"]}
+
+
+def test_failure_alert_sns_did_not_take_fails_the_run_and_the_retry_sends_it_once(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    flaky_endpoint: Callable[[int], None],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a failing endpoint (critical at once: one result rates it) and SNS failing every
+    # attempt of Publish
+    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
+    flaky_endpoint(500)
+    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
+    # WHEN the scheduled run checks it
+    fake_clock.advance(CADENCE_SECONDS)
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(FLEET_EVENT)
+    # THEN the invocation failed (so the platform retries it), after botocore's own retries,
+    # and nothing reached the alert topics
+    assert fault.attempts > 1
+    assert endpoint_alerts(alert_inbox) == []
+    # WHEN SNS is healthy again and the platform retries the run, then the schedule goes on
+    fault.healed = True
+    retried = invoke(FLEET_EVENT)
+    later = scheduled_runs(invoke, fake_clock, 3)
+    # THEN exactly one failure alert went out, by the retry
+    raised = endpoint_alerts(alert_inbox)
+    assert [(alert["severity"], alert["resolved"]) for alert in raised] == [("critical", False)]
+    assert retried["clusters"][0]["alerts"]["sent"] == 1
+    assert [result["clusters"][0]["alerts"]["sent"] for result in later] == [0, 0, 0]
+
+
+def test_resolution_sns_did_not_take_fails_the_run_and_the_retry_sends_it_once(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    flaky_endpoint: Callable[[int], None],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an announced incident of an endpoint that has recovered, and SNS failing
+    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
+    flaky_endpoint(500)
+    scheduled_runs(invoke, fake_clock, 1)
+    [raised] = endpoint_alerts(alert_inbox)
+    flaky_endpoint(200)
+    # (the failure stays within the window of 15 minutes for two more runs)
+    scheduled_runs(invoke, fake_clock, 2)
+    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
+    # WHEN the run in which the check passes again cannot publish the resolution
+    fake_clock.advance(CADENCE_SECONDS)
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(FLEET_EVENT)
+    # THEN nothing went out; WHEN SNS is back and the run is retried, then the schedule goes on
+    assert endpoint_alerts(alert_inbox) == []
+    fault.healed = True
+    invoke(FLEET_EVENT)
+    scheduled_runs(invoke, fake_clock, 3)
+    # THEN exactly one resolution went out, with the incident's id
+    [resolution] = endpoint_alerts(alert_inbox)
+    assert (resolution["id"], resolution["resolved"]) == (raised["id"], True)
+
+
+@dataclass
+class ShrinkingLambdaContext:
+    """A Lambda context whose time left is the next of `remaining_millis` on each call (the
+    last one repeats): the invocation runs out of time as it goes."""
+
+    remaining_millis: list[int]
+    calls: list[int] = field(default_factory=list)
+    function_name: str = "lambda-fleet-test"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:lambda-fleet-test"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000001"
+
+    def get_remaining_time_in_millis(self) -> int:
+        value = self.remaining_millis[min(len(self.calls), len(self.remaining_millis) - 1)]
+        self.calls.append(value)
+        return value
+
+
+def test_fleet_run_starts_no_cluster_it_could_not_finish_and_is_partial(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    endpoint_server: Any,
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN two member clusters checked one at a time, and an invocation with time for the
+    # first only (a cluster may take 20 s of AWS calls plus its endpoint's 2 s timeout)
+    second = json.loads(json.dumps(inventory["members"][0]))
+    second.update(account_id=SECOND_MEMBER, name="dev-second")
+    inventory["members"].append(second)
+    write_inventory(inventory)
+    monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
+    context = ShrinkingLambdaContext([30_000, 10_000])
+    # WHEN the scheduled run starts
+    result = invoke(FLEET_EVENT, context)
+    # THEN the first cluster was checked, the second not started, and the run is partial
+    first, left = result["clusters"]
+    assert (first["account_id"], first["status"]) == (MEMBER, "healthy")
+    assert left == {
+        "account_id": SECOND_MEMBER,
+        "region": REGION,
+        "cluster": "dev-apps",
+        "status": "not_started",
+    }
+    assert (result["status"], result["health"]) == ("partial", "healthy")
+    assert result["not_started"] == [f"{SECOND_MEMBER}/{REGION}/dev-apps"]
+    # AND only the checked cluster's endpoint was requested, and nothing was alerted
+    assert endpoint_server.hits["/healthy"] == 1
+    assert alert_inbox.receive() == []
