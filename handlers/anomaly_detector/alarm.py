@@ -6,7 +6,8 @@ alarm's account and region, from ANOMALY_LOOKBACK_DAYS before the alarm (at most
 `MAX_POINTS` values at the alarm's period) to one period after it, and reports the findings
 that end within `max(3 periods, 1 hour)` before the alarm: the alarm is then confirmed as
 anomalous. No finding means the alarm fired on a usual value for that time of day and week.
-A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`).
+A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`); an alert SNS
+refuses fails the invocation, so EventBridge retries the event and the alert goes out then.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def confirm_alarm(
     services: FunctionServices[AnomalyEnvironment], event: AlarmEvent
 ) -> dict[str, Any]:
     """Evaluate the alarm's metrics and alert what is anomalous; the alarm's result (an error
-    result naming the alarm when its account cannot be read)."""
+    result naming the alarm when its account cannot be read). Raises `AlertNotDeliveredError`
+    when SNS refused an alert."""
     summary = alarm_summary(event)
     try:
         findings, evaluated = evaluate_alarm(services.sessions, services.environment, event)
@@ -40,7 +42,7 @@ def confirm_alarm(
         return error_result(error, **summary)
     if evaluated == 0:
         return {"status": "skipped", **summary, "reason": "the alarm has no metricStat metric"}
-    reported = raise_alerts(
+    raised = raise_alerts(
         findings,
         services.state,
         services.alerts,
@@ -48,12 +50,14 @@ def confirm_alarm(
         now=services.clock.now(),
         title_prefix=f"Alarm {event.detail.alarm_name} confirmed",
     )
+    if raised.failures:
+        raise raised.failures[0]
     return {
         "status": "ok",
         **summary,
-        "anomalous": bool(reported),
-        "anomalies": reported,
-        "alerts": sum(1 for item in reported if item["alerted"]),
+        "anomalous": bool(raised.reported),
+        "anomalies": raised.reported,
+        "alerts": sum(1 for item in raised.reported if item["alerted"]),
     }
 
 

@@ -47,9 +47,12 @@ def handle(
         return detect_series(request)
     if isinstance(request, AlarmEvent):
         return confirm_alarm(services, request)
-    result = scan_fleet(services)
+    result = scan_fleet(services, invocation)
     FUNCTION.observability.metrics.add_metric(
         name="AnomaliesAlerted", unit="Count", value=result["alerts"]
+    )
+    FUNCTION.observability.metrics.add_metric(
+        name="AnomaliesResolved", unit="Count", value=result["resolved"]
     )
     return result
 

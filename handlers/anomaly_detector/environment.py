@@ -53,7 +53,8 @@ class AnomalyEnvironment(FunctionEnvironment):
 
     state_table_name: str | None = Field(
         default=None,
-        description="Claims of raised anomalies, so each is alerted once (scan and alarm events).",
+        description="Delivery records of anomaly alerts and their resolutions, and the open "
+        "episodes (scan and alarm events).",
     )
     alert_topic_arn: Arn | None = Field(
         default=None,
@@ -93,6 +94,14 @@ class AnomalyEnvironment(FunctionEnvironment):
         le=14,
         description="The same window for daily cost, in days, since Cost Explorer lags a day "
         "(1-14).",
+    )
+    anomaly_target_seconds: int = Field(
+        default=20,
+        ge=1,
+        le=300,
+        description="A generous estimate of one account and region's metric read and detection, "
+        "or of the cost's (seconds, 1-300): none is started with less time left in the "
+        "invocation.",
     )
     anomaly_dedup_days: int = Field(
         default=7, ge=1, le=90, description="How long a raised anomaly stays claimed (1-90 days)."

@@ -6,9 +6,11 @@ sustained spike lasts several samples; one alert per episode, not one per sample
 kept when it ends within the recent window, and is identified by where it starts, so a scan
 that sees it grow does not raise it again.
 
-Dedup: the state table's `claim_once` on `anomaly/<resource>/<kind>/<start>`, kept
-ANOMALY_DEDUP_DAYS. A level shift's start is bucketed to 6 hours, because its estimated position
-can move by a sample or two as more data arrives.
+Dedup: each alert is delivered with `fleet_shared.alert_delivery.deliver_once` under
+`anomaly/<resource>/<kind>/<start>`, remembered ANOMALY_DEDUP_DAYS once SNS took it. A level
+shift's start is bucketed to 6 hours, because its estimated position can move by a sample or two
+as more data arrives. An alert SNS refuses is not remembered: the caller fails the invocation
+after trying the others, and the retry (or the next scan) raises it again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.numeric.robust_anomalies import Anomaly, Detection, severity_for
 from fleet_shared.state_table import StateTable
@@ -109,6 +112,18 @@ def findings_from(
     return sorted((finding for finding in findings if finding.end >= since), key=lambda f: f.start)
 
 
+@dataclass(frozen=True)
+class RaisedAlerts:
+    """What raising the findings' alerts did."""
+
+    reported: list[dict[str, Any]]
+    """The findings as dicts, each with `alerted` (True when its alert went out now)."""
+    delivered: dict[str, Alert]
+    """The alert of every finding whose alert is out (now or by an earlier run), by dedup key."""
+    failures: list[AlertNotDeliveredError]
+    """The alerts SNS refused: not remembered, so raised again by the retry."""
+
+
 def raise_alerts(
     findings: list[Finding],
     table: StateTable,
@@ -117,16 +132,24 @@ def raise_alerts(
     dedup_days: int,
     now: datetime,
     title_prefix: str = "Anomaly",
-) -> list[dict[str, Any]]:
-    """Publish an alert for each finding not raised before; the findings as dicts, each with
-    `alerted` (False for a repeat)."""
+) -> RaisedAlerts:
+    """Deliver an alert for each finding not delivered before, each tried even when an earlier
+    one failed."""
     reported: list[dict[str, Any]] = []
+    delivered: dict[str, Alert] = {}
+    failures: list[AlertNotDeliveredError] = []
     for finding in findings:
-        first_time = table.claim_once(finding.dedup_key(), dedup_days * 86_400)
-        if first_time:
-            publisher.publish(_alert(finding, now, title_prefix))
-        reported.append({**finding.to_dict(), "alerted": first_time})
-    return reported
+        key = finding.dedup_key()
+        alert = _alert(finding, now, title_prefix)
+        try:
+            message_id = deliver_once(table, publisher, key, alert, dedup_days * 86_400)
+        except AlertNotDeliveredError as error:
+            failures.append(error)
+            message_id = None
+        else:
+            delivered[key] = alert
+        reported.append({**finding.to_dict(), "alerted": message_id is not None})
+    return RaisedAlerts(reported, delivered, failures)
 
 
 def _alert(finding: Finding, now: datetime, title_prefix: str) -> Alert:

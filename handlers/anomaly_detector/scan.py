@@ -6,11 +6,16 @@ start and end aligned to it). Findings count when they end within the last
 ANOMALY_RECENT_HOURS (metrics) or ANOMALY_COST_RECENT_DAYS (cost); older ones were the business
 of earlier scans. All metrics of one account and region are read in one GetMetricData request.
 An account and region that cannot be read is reported and the others go on; each finding is
-alerted once (`findings.raise_alerts`).
+alerted once (`findings.raise_alerts`) and each alerted episode resolved once it is over
+(`episodes.py`). An account and region (or the cost) whose turn comes with less than
+ANOMALY_TARGET_SECONDS left in the invocation is not started: it is listed under `not_started`
+and the scan is `partial`. Alerts and resolutions SNS refused fail the invocation once every
+other one was tried and the open episodes recorded, so the retry sends them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.cost_explorer import CE_REGION, cost_and_usage
 from fleet_shared.exceptions import FleetError
+from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.inventory import Cluster, FleetInventory
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
@@ -28,34 +34,64 @@ from handlers.anomaly_detector.environment import (
     AnomalyEnvironment,
     MetricSpec,
 )
+from handlers.anomaly_detector.episodes import EvaluatedSeries, resolve_ended_episodes
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
 
 TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
+COST_RESOURCE = "cost/daily/UnblendedCost"
 
 
-def scan_fleet(services: FunctionServices[AnomalyEnvironment]) -> dict[str, Any]:
-    """Scan every metric target and the daily cost, alert new findings; the scan's result."""
+@dataclass
+class MetricScan:
+    """What the metric part of a scan found, evaluated, failed on and left for lack of time."""
+
+    findings: list[Finding] = field(default_factory=list)
+    evaluated: list[EvaluatedSeries] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    not_started: list[dict[str, Any]] = field(default_factory=list)
+
+
+def scan_fleet(
+    services: FunctionServices[AnomalyEnvironment], deadline: Deadline
+) -> dict[str, Any]:
+    """Scan every metric target and the daily cost, alert new findings and resolve ended
+    episodes; the scan's result. Raises `AlertNotDeliveredError` when SNS refused one."""
     environment = services.environment
     now = services.clock.now()
     state, alerts = services.state, services.alerts
-    findings, evaluated, errors = scan_metrics(
-        services.sessions, environment, services.inventory(), now
-    )
+    scan = scan_metrics(services.sessions, environment, services.inventory(), now, deadline)
     if environment.anomaly_cost_enabled:
-        try:
-            findings.extend(scan_cost(services.sessions, environment, now))
-            evaluated += 1
-        except TARGET_ERRORS as error:
-            errors.append({"target": "cost", "error": str(error)})
-    reported = raise_alerts(
-        findings, state, alerts, dedup_days=environment.anomaly_dedup_days, now=now
+        if not deadline.allows(environment.anomaly_target_seconds):
+            scan.not_started.append({"target": "cost"})
+        else:
+            try:
+                scan.findings.extend(scan_cost(services.sessions, environment, now))
+                window = f"{environment.anomaly_cost_recent_days} day(s)"
+                scan.evaluated.append(EvaluatedSeries(COST_RESOURCE, window))
+            except TARGET_ERRORS as error:
+                scan.errors.append({"target": "cost", "error": str(error)})
+    dedup_days = environment.anomaly_dedup_days
+    raised = raise_alerts(scan.findings, state, alerts, dedup_days=dedup_days, now=now)
+    resolutions = resolve_ended_episodes(
+        scan.evaluated,
+        scan.findings,
+        raised.delivered,
+        state,
+        alerts,
+        ttl_seconds=dedup_days * 86_400,
+        now=now,
     )
+    failures = [*raised.failures, *resolutions.failures]
+    if failures:
+        raise failures[0]
     return {
-        "status": "ok" if not errors else "partial",
-        "evaluated": evaluated,
-        "anomalies": reported,
-        "alerts": sum(1 for item in reported if item["alerted"]),
-        "errors": errors,
+        "status": "ok" if not scan.errors and not scan.not_started else "partial",
+        "evaluated": len(scan.evaluated),
+        "anomalies": raised.reported,
+        "alerts": sum(1 for item in raised.reported if item["alerted"]),
+        "resolved": resolutions.sent,
+        "errors": scan.errors,
+        "not_started": scan.not_started,
     }
 
 
@@ -88,13 +124,17 @@ def scan_metrics(
     environment: AnomalyEnvironment,
     inventory: FleetInventory,
     now: datetime,
-) -> tuple[list[Finding], int, list[dict[str, Any]]]:
-    """Findings, number of series evaluated, and an error per account/region that failed."""
-    findings: list[Finding] = []
-    errors: list[dict[str, Any]] = []
-    evaluated = 0
+    deadline: Deadline,
+) -> MetricScan:
+    """Findings, series evaluated, an error per account/region that failed, and the
+    accounts/regions not started for lack of time."""
+    scan = MetricScan()
     since = now - timedelta(hours=environment.anomaly_recent_hours)
+    window = f"{environment.anomaly_recent_hours} hour(s)"
     for account_id, region in inventory.account_regions():
+        if not deadline.allows(environment.anomaly_target_seconds):
+            scan.not_started.append({"account_id": account_id, "region": region})
+            continue
         clusters = [
             cluster
             for member, cluster in inventory.clusters()
@@ -118,23 +158,24 @@ def scan_metrics(
                 batch = [t[0] for t in targets if t[0].period == period]
                 series.update(get_metric_series(cloudwatch, batch, start, end))
         except TARGET_ERRORS as error:
-            errors.append({"account_id": account_id, "region": region, "error": str(error)})
+            scan.errors.append({"account_id": account_id, "region": region, "error": str(error)})
             continue
         for query, label, time_zone in targets:
             result = series[query.id]
             detection = detect_anomalies(result.values, result.timestamps, time_zone=time_zone)
-            evaluated += 1
-            findings.extend(
+            resource = f"{account_id}/{region}/{label}"
+            scan.evaluated.append(EvaluatedSeries(resource, window))
+            scan.findings.extend(
                 findings_from(
                     detection,
                     label=label,
-                    resource=f"{account_id}/{region}/{label}",
+                    resource=resource,
                     account_id=account_id,
                     region=region,
                     since=since,
                 )
             )
-    return findings, evaluated, errors
+    return scan
 
 
 def scan_cost(
@@ -152,7 +193,7 @@ def scan_cost(
     return findings_from(
         detection,
         label="daily cost (UnblendedCost)",
-        resource="cost/daily/UnblendedCost",
+        resource=COST_RESOURCE,
         account_id=None,
         region=None,
         since=since,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
-from fleet_shared.target_results import run_status
+from fleet_shared.target_results import PARTIAL, run_status
 from handlers.backup_scheduler.backup import BackupServices, backup_targets
 from handlers.backup_scheduler.environment import BackupEnvironment
 from handlers.backup_scheduler.models import BackupRequest
@@ -30,13 +31,21 @@ def handle(
         list(services.inventory().account_regions()),
         max_workers=environment.backup_max_workers,
         dry_run=dry_run,
+        deadline=invocation,
     )
+    statuses = [target["status"] for target in targets]
+    not_started = [
+        {"account_id": t["account_id"], "region": t["region"]}
+        for t in targets
+        if t["status"] == NOT_STARTED
+    ]
     response = {
-        "status": run_status([target["status"] for target in targets]),
+        "status": PARTIAL if not_started else run_status(statuses),
         "dry_run": dry_run,
         "created": sum(t.get("created", 0) for t in targets),
         "deleted": sum(t.get("deleted", 0) for t in targets),
         "failed": sum(t.get("failed", 0) for t in targets),
+        "not_started": not_started,
         "targets": targets,
     }
     totals = {name: value for name, value in response.items() if name != "targets"}

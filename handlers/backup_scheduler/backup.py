@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import MemberAccessError, RequestInProgressError
-from fleet_shared.fan_out import map_isolated
+from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
@@ -353,12 +353,19 @@ def backup_targets(
     *,
     max_workers: int,
     dry_run: bool,
+    deadline: Deadline,
 ) -> list[dict[str, Any]]:
     """Back up (account, region) targets, at most `max_workers` at once; in target order.
 
-    An unexpected AWS error in one target (the state table, say) is reported for it.
+    An unexpected AWS error in one target (the state table, say) is reported for it. A target
+    whose turn comes with less than BACKUP_TARGET_SECONDS left in the invocation is not started
+    (status `not_started`): its day's record is not claimed, so the next run backs it up.
     """
-
+    budget = TimeBudget(
+        deadline,
+        services.environment.backup_target_seconds,
+        on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED).summary(),
+    )
     return map_isolated(
         targets,
         lambda target: backup_target(services, *target, dry_run=dry_run),
@@ -367,4 +374,5 @@ def backup_targets(
         ).summary(),
         errors=_AWS_ERRORS,
         max_workers=max_workers,
+        budget=budget,
     )

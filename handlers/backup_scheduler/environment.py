@@ -32,3 +32,10 @@ class BackupEnvironment(FunctionEnvironment):
         default="SUN", description="The UTC weekday (`MON`..`SUN`) on which weekly copies are made."
     )
     backup_max_workers: PositiveInt = Field(default=4, description="Targets backed up at once.")
+    backup_target_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=900,
+        description="A generous estimate of one target's backup (seconds, 1-900): a target is "
+        "not started with less time left in the invocation, and waits for the next run.",
+    )

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
-from fleet_shared.target_results import run_status
-from handlers.cleanup_manager.cleanup import CleanupServices, clean_targets, publish_notices
+from fleet_shared.target_results import PARTIAL, run_status
+from handlers.cleanup_manager.cleanup import CleanupServices, announce_marks, clean_targets
 from handlers.cleanup_manager.environment import CleanupEnvironment
 from handlers.cleanup_manager.models import CleanupRequest
 
@@ -22,7 +23,8 @@ FUNCTION = FleetFunction("cleanup_manager", CleanupEnvironment, services=Cleanup
 def handle(
     request: CleanupRequest, services: CleanupServices, invocation: Invocation
 ) -> dict[str, Any]:
-    """Clean every target of the inventory and alert per account about new marks."""
+    """Clean every target of the inventory, then announce the marks per account and date; a
+    notice SNS refuses fails the invocation after the marks are made, so its retry sends it."""
     environment = services.environment
     dry_run = request.dry_run or environment.fleet_dry_run
     results = clean_targets(
@@ -30,11 +32,17 @@ def handle(
         list(services.inventory().account_regions()),
         max_workers=environment.cleanup_max_workers,
         dry_run=dry_run,
+        deadline=invocation,
     )
-    sent, not_sent = (0, 0) if dry_run else publish_notices(results, services, FUNCTION.logger)
+    sent = 0 if dry_run else announce_marks(results, services)
     targets = [result.summary() for result in results]
+    not_started = [
+        {"account_id": result.account_id, "region": result.region}
+        for result in results
+        if result.status == NOT_STARTED
+    ]
     response = {
-        "status": run_status([result.status for result in results]),
+        "status": PARTIAL if not_started else run_status([result.status for result in results]),
         "dry_run": dry_run,
         "candidates": sum(t["candidates"] for t in targets),
         "marked": sum(t["marked"] for t in targets),
@@ -42,7 +50,7 @@ def handle(
         "spared": sum(t["spared"] for t in targets),
         "failed": sum(t["failed"] for t in targets),
         "alerts": sent,
-        "alerts_not_published": not_sent,
+        "not_started": not_started,
         "targets": targets,
     }
     totals = {name: value for name, value in response.items() if name != "targets"}

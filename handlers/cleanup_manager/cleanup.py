@@ -24,9 +24,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import MemberAccessError
-from fleet_shared.fan_out import map_isolated
+from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.target_results import DENIED, FAILED, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
@@ -191,68 +192,86 @@ def clean_targets(
     *,
     max_workers: int,
     dry_run: bool,
+    deadline: Deadline,
 ) -> list[TargetResult]:
     """Clean (account, region) targets, at most `max_workers` at once; results in target order.
 
-    An unexpected AWS error in one target (the state table, say) is reported for it.
+    An unexpected AWS error in one target (the state table, say) is reported for it. A target
+    whose turn comes with less than CLEANUP_TARGET_SECONDS left in the invocation is not started
+    (status `not_started`) and is cleaned by the next run.
     """
-
+    budget = TimeBudget(
+        deadline,
+        services.environment.cleanup_target_seconds,
+        on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED),
+    )
     return map_isolated(
         targets,
         lambda target: clean_target(services, *target, dry_run=dry_run),
         on_error=lambda target, error: TargetResult(*target, status=FAILED, error=str(error)),
         errors=(ClientError, BotoCoreError),
         max_workers=max_workers,
+        budget=budget,
     )
 
 
-def notice_alerts(results: list[TargetResult], services: CleanupServices) -> list[Alert]:
-    """One warning per account that got new marks in this run, summarising them by kind."""
-    marked_by_account: dict[str, list[tuple[str, dict[str, str]]]] = {}
+def mark_notices(results: list[TargetResult], services: CleanupServices) -> list[tuple[str, Alert]]:
+    """One warning per account and deletion date, listing every resource that carries that mark
+    (marked in this run or pending), each with its delivery key.
+
+    The marks are the record of what must be announced: a notice that could not be delivered is
+    rebuilt from them by the next run (the retry, or the next day's), and the key makes a notice
+    that went out a duplicate. The key names the regions too, so marks made later in a region
+    that was not cleaned when the notice went out get a notice of their own.
+    """
+    marked: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {}
     for result in results:
         for entry in result.actions:
-            if entry["action"] == MARK:
-                marked_by_account.setdefault(result.account_id, []).append((result.region, entry))
+            if entry["action"] in (MARK, PENDING):
+                marked.setdefault((result.account_id, entry["delete_after"]), []).append(
+                    (result.region, entry)
+                )
     now = services.clock.now()
-    alerts: list[Alert] = []
-    for account_id, marked in sorted(marked_by_account.items()):
+    notices: list[tuple[str, Alert]] = []
+    for (account_id, delete_after), entries in sorted(marked.items()):
         by_kind: dict[str, int] = {}
-        for _, entry in marked:
+        for _, entry in entries:
             by_kind[entry["kind"]] = by_kind.get(entry["kind"], 0) + 1
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(by_kind.items()))
         listing = "; ".join(
-            f"{region} {entry['kind']} {entry['id']} ({entry['reason']}) after "
-            f"{entry['delete_after']}"
-            for region, entry in marked
+            f"{region} {entry['kind']} {entry['id']} ({entry['reason']})"
+            for region, entry in entries
         )
-        regions = sorted({region for region, _ in marked})
-        alerts.append(
-            Alert.create(
-                severity=Severity.WARNING,
-                source=SOURCE,
-                title=f"Cleanup: {len(marked)} resources in {account_id} scheduled for deletion",
-                detail=(
-                    f"Marked {kinds} with {MARK_TAG}. Tag a snapshot or volume "
-                    f"{services.policy.keep_tag}=true, attach "
-                    f"the volume or reference the version from an alias to spare it. {listing}"
-                ),
-                resource=f"{account_id}/cleanup/{now.date().isoformat()}",
-                account_id=account_id,
-                region=regions[0] if len(regions) == 1 else None,
-                timestamp=now,
-            )
+        regions = sorted({region for region, _ in entries})
+        alert = Alert.create(
+            severity=Severity.WARNING,
+            source=SOURCE,
+            title=(
+                f"Cleanup: {len(entries)} resources in {account_id} scheduled for deletion "
+                f"after {delete_after}"
+            ),
+            detail=(
+                f"Marked {kinds} with {MARK_TAG}={delete_after}. Tag a snapshot or volume "
+                f"{services.policy.keep_tag}=true, attach the volume or reference the version "
+                f"from an alias to spare it. {listing}"
+            ),
+            resource=f"{account_id}/cleanup/{delete_after}",
+            account_id=account_id,
+            region=regions[0] if len(regions) == 1 else None,
+            timestamp=now,
         )
-    return alerts
+        notices.append((f"{SOURCE}/{account_id}/{delete_after}/{'+'.join(regions)}", alert))
+    return notices
 
 
-def publish_notices(
-    results: list[TargetResult], services: CleanupServices, logger: Any
-) -> tuple[int, int]:
-    """Publish the notice alerts; returns (sent, not sent).
+def announce_marks(results: list[TargetResult], services: CleanupServices) -> int:
+    """Deliver the mark notices not delivered yet; returns how many went out now.
 
-    The marks are already applied when the notices go out, so a notice SNS refuses is logged and
-    counted, never a reason to undo or repeat the marking.
+    The marks are applied before the notices go out, so a notice SNS refuses never undoes or
+    repeats the marking: `AlertNotDeliveredError` fails the invocation, and its retry finds the
+    marks pending and delivers the notice. A delivered notice is remembered until its marks are
+    due (CLEANUP_NOTICE_DAYS and a day), so it is never sent twice.
     """
-    alerts = notice_alerts(results, services)
-    sent = sum(1 for alert in alerts if services.alerts.publish_or_log(alert, logger) is not None)
-    return sent, len(alerts) - sent
+    ttl_seconds = (services.environment.cleanup_notice_days + 1) * 86_400
+    notices = mark_notices(results, services)
+    return len(deliver_all(services.state, services.alerts, notices, ttl_seconds))

@@ -40,3 +40,10 @@ class CleanupEnvironment(FunctionEnvironment):
         description="A snapshot or volume tagged `<tag>=true` is never a candidate.",
     )
     cleanup_max_workers: PositiveInt = Field(default=4, description="Targets cleaned at once.")
+    cleanup_target_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=900,
+        description="A generous estimate of one target's cleanup (seconds, 1-900): a target is "
+        "not started with less time left in the invocation, and waits for the next run.",
+    )

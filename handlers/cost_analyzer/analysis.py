@@ -7,7 +7,7 @@ that fails is listed under `errors` and the others go on.
    account and `cluster` tag, totals, and the month-end forecast.
 2. Anomalies: each group's daily cost (groups averaging at least COST_ANOMALY_MIN_DAILY_USD) through
    the shared robust detector (`fleet_shared.numeric.robust_anomalies`); anomalies on the last
-   COST_ANOMALY_RECENT_DAYS days become warning alerts, once each (state table `claim_once`).
+   COST_ANOMALY_RECENT_DAYS days become warning alerts, once each (see below).
 3. CUR detail (`cur.py`, `athena.py`): top resources, spot vs on-demand share of EKS nodes and
    node hours per cluster, with pandas over s3://COST_CUR_BUCKET/COST_CUR_PREFIX or Athena.
 4. Node groups (`rightsizing.py`): clusters of the inventory whose average node CPU utilisation is
@@ -15,9 +15,15 @@ that fails is listed under `errors` and the others go on.
    average utilisation): the billed node capacity that did no work.
 5. Lambda memory (`rightsizing.py`): every function named COST_FUNCTION_PREFIX* in the hub.
 
-The report goes to s3://DATA_BUCKET_NAME/reports/cost/<date>/summary.json and detail.json, and an
-info alert summarises it. An anomaly alert SNS refuses is listed under `errors` (section
-`alerts`); the report stands. Nothing in any account is changed, so dry run does not apply.
+The loops over clusters (4) and functions (5) start a target only while the invocation has more
+than COST_TARGET_SECONDS left; the others are listed under `not_started` and the run is
+`partial`, so the report and its alerts are still written in time.
+
+The report goes to s3://DATA_BUCKET_NAME/reports/cost/<date>/summary.json and detail.json, then
+the alerts go out with `deliver_all` (each anomaly under its own key, the summary under the date
+and the invocation's request id, which Lambda keeps when it retries an invocation): a publish SNS
+refuses fails the invocation after the report is written, and the retry sends what is missing,
+nothing twice. Nothing in any account is changed, so dry run does not apply.
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.cost_explorer import CE_REGION, CostPoint
 from fleet_shared.exceptions import ConfigurationError, FleetError
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.timestamps import iso_z
 from handlers.cost_analyzer import explorer, rightsizing
@@ -55,13 +63,25 @@ class CostServices(FunctionServices[CostEnvironment]):
 
 
 class Report:
-    """Collects sections, and the error of each target that failed (logged to `logger`)."""
+    """Collects sections, the error of each target that failed (logged to `logger`), and the
+    targets left for lack of time."""
 
-    def __init__(self, logger: Any) -> None:
+    def __init__(self, logger: Any, invocation: Invocation, target_seconds: int) -> None:
         self.summary: dict[str, Any] = {}
         self.detail: dict[str, Any] = {}
         self.errors: list[dict[str, Any]] = []
+        self.not_started: list[dict[str, Any]] = []
         self.logger = logger
+        self._invocation = invocation
+        self._target_seconds = target_seconds
+
+    def has_time_for(self, section: str, **target: Any) -> bool:
+        """Whether one more target of `section` fits in the time left; if not, it is listed
+        under `not_started`."""
+        if self._invocation.allows(self._target_seconds):
+            return True
+        self.not_started.append({"section": section, **target})
+        return False
 
     def failed(self, section: str, error: BaseException | str, **target: Any) -> None:
         """Record that `section` (for `target`) failed, and go on."""
@@ -69,12 +89,16 @@ class Report:
         self.errors.append({"section": section, **target, "error": str(error)})
 
 
-def analyze(services: CostServices, logger: Any) -> dict[str, Any]:
-    """All sections, the report in S3, and the alerts."""
+def analyze(services: CostServices, invocation: Invocation, logger: Any) -> dict[str, Any]:
+    """All sections, the report in S3, and the alerts (`AlertNotDeliveredError` when SNS
+    refused one, after the report is written)."""
     env = services.environment
+    if env.alert_topic_arn:
+        # Alerts are delivered once through the state table: refuse before doing any work.
+        env.required("state_table_name")
     now = services.clock.now()
     today = now.date()
-    report = Report(logger)
+    report = Report(logger, invocation, env.cost_target_seconds)
     daily = _cost_explorer(services, today, report)
     anomalies = _anomalies(daily, today, env, report) if daily else []
     cur = _cur(services, now, report)
@@ -90,6 +114,7 @@ def analyze(services: CostServices, logger: Any) -> dict[str, Any]:
         "generated_at": iso_z(now),
         **report.summary,
         "errors": report.errors,
+        "not_started": report.not_started,
     }
     s3 = services.sessions.hub_client("s3")
     s3.put_object(Bucket=env.data_bucket_name, Key=keys["summary"], Body=_json(document),
@@ -98,15 +123,18 @@ def analyze(services: CostServices, logger: Any) -> dict[str, Any]:
                   Body=_json({"date": today.isoformat(), **report.detail}),
                   ContentType="application/json")  # fmt: skip
     alerts = (
-        _alert(services, document, anomalies, keys["summary"], report) if env.alert_topic_arn else 0
+        _deliver_alerts(services, invocation, document, anomalies, keys["summary"])
+        if env.alert_topic_arn
+        else 0
     )
     return {
-        "status": "ok" if not report.errors else "partial",
+        "status": "ok" if not report.errors and not report.not_started else "partial",
         "date": today.isoformat(),
         "report": keys,
         "anomalies": len(anomalies),
         "alerts": alerts,
         "errors": report.errors,
+        "not_started": report.not_started,
     }
 
 
@@ -211,6 +239,8 @@ def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[
     for member, cluster in inventory.clusters():
         target = {"account_id": member.account_id, "region": cluster.region,
                   "cluster": cluster.name}  # fmt: skip
+        if not report.has_time_for("node_groups", **target):
+            continue
         try:
             cloudwatch = services.sessions.client("cloudwatch", member.account_id, cluster.region)
             average = rightsizing.cluster_utilisation(
@@ -272,6 +302,8 @@ def _lambda_memory(services: CostServices, now: datetime, report: Report) -> Non
     results: list[dict[str, Any]] = []
     for function in functions:
         name = function["FunctionName"]
+        if not report.has_time_for("lambda_memory", function=name):
+            continue
         try:
             lines = rightsizing.report_lines(
                 logs, f"/aws/lambda/{name}", start, now, services.pause
@@ -290,25 +322,19 @@ def _lambda_memory(services: CostServices, now: datetime, report: Report) -> Non
     report.detail["lambda_memory"] = results
 
 
-def _alert(
+def _deliver_alerts(
     services: CostServices,
+    invocation: Invocation,
     document: dict[str, Any],
     anomalies: list[dict[str, Any]],
     summary_key: str,
-    report: Report,
 ) -> int:
+    """A warning per anomaly and the info summary, each delivered once; how many went out now."""
     env = services.environment
-    publisher = services.alerts
     now = services.clock.now()
-    published = 0
+    deliveries: list[tuple[str, Alert]] = []
     for anomaly in anomalies:
         key = f"cost-anomaly/{anomaly['dimension']}/{anomaly['group']}/{anomaly['timestamp']}"
-        try:
-            if env.state_table_name and not services.state.claim_once(key, DEDUP_SECONDS):
-                continue
-        except (ClientError, BotoCoreError) as error:
-            report.failed("alerts", error, anomaly=key)
-            continue
         alert = Alert.create(
             severity=Severity.WARNING,
             source=SOURCE,
@@ -323,29 +349,26 @@ def _alert(
             resource=f"cost/{anomaly['dimension']}/{anomaly['group']}",
             timestamp=now,
         )
-        if publisher.publish_or_log(alert, report.logger) is None:
-            report.failed("alerts", "alert not published", anomaly=key)
-        else:
-            published += 1
+        deliveries.append((key, alert))
     forecast = document.get("forecast", {})
     saving = document.get("lambda_memory", {}).get("monthly_saving_usd", 0.0)
-    publisher.publish(
-        Alert.create(
-            severity=Severity.INFO,
-            source=SOURCE,
-            title=f"Cost report {document['date']}",
-            detail=(
-                f"Last {env.cost_lookback_days} days: {document.get('total_cost', 'n/a')} USD; "
-                f"month-end forecast {forecast.get('month_end_total', 'n/a')} USD; "
-                f"{len(anomalies)} anomalies; Lambda memory saving {saving} USD/month; "
-                f"{len(document.get('underused_node_groups', []))} under-used clusters; "
-                f"{len(document['errors'])} errors. s3://{env.data_bucket_name}/{summary_key}"
-            ),
-            resource=f"s3://{env.data_bucket_name}/{summary_key}",
-            timestamp=now,
-        )
+    summary = Alert.create(
+        severity=Severity.INFO,
+        source=SOURCE,
+        title=f"Cost report {document['date']}",
+        detail=(
+            f"Last {env.cost_lookback_days} days: {document.get('total_cost', 'n/a')} USD; "
+            f"month-end forecast {forecast.get('month_end_total', 'n/a')} USD; "
+            f"{len(anomalies)} anomalies; Lambda memory saving {saving} USD/month; "
+            f"{len(document.get('underused_node_groups', []))} under-used clusters; "
+            f"{len(document['errors'])} errors; {len(document['not_started'])} not started. "
+            f"s3://{env.data_bucket_name}/{summary_key}"
+        ),
+        resource=f"s3://{env.data_bucket_name}/{summary_key}",
+        timestamp=now,
     )
-    return published + 1
+    deliveries.append((f"cost-report/{document['date']}/{invocation.request_id}", summary))
+    return len(deliver_all(services.state, services.alerts, deliveries, DEDUP_SECONDS))
 
 
 def _json(document: dict[str, Any]) -> bytes:

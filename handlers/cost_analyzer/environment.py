@@ -24,7 +24,8 @@ class CostEnvironment(FunctionEnvironment):
     )
     state_table_name: str | None = Field(
         default=None,
-        description="Claims of alerted cost anomalies (without it every run alerts its anomalies).",
+        description="Delivery records of the alerts, so each goes out once (required with "
+        "`ALERT_TOPIC_ARN`).",
     )
     alert_topic_arn: Arn | None = Field(
         default=None,
@@ -79,6 +80,13 @@ class CostEnvironment(FunctionEnvironment):
         ge=1,
         le=14,
         description="Anomalies on the last this many days are reported and alerted (1-14).",
+    )
+    cost_target_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=900,
+        description="A generous estimate of one cluster's utilisation or one function's memory "
+        "query (seconds, 1-900): none is started with less time left in the invocation.",
     )
     cost_anomaly_min_daily_usd: float = Field(
         default=1.0,

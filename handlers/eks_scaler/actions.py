@@ -1,7 +1,10 @@
 """One validated scaler event from start to result: `analyze`, or a change under idempotency.
 
 A change with a `request_id` runs at most once (not in dry run, which writes nothing); a result
-with a `locked` or `error` node group is not stored, so a retry can finish the work.
+with a `locked` or `error` node group is not stored, so a retry can finish the work. The stored
+result keeps the notices of its changes (notices.py): every run of the request, first or
+repeat, delivers them once the work is recorded, and a notice SNS refuses fails the invocation
+(`AlertNotDeliveredError`) so that the retry sends it without scaling again.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from fleet_shared.exceptions import FleetError, RequestInProgressError
 from fleet_shared.inventory import FleetInventory
 from handlers.eks_scaler.analysis import analyze
 from handlers.eks_scaler.models import Action, ScalerEvent, Status, node_group_result
+from handlers.eks_scaler.notices import Notice, deliver_notices
 from handlers.eks_scaler.scaling import scale_node_groups
 from handlers.eks_scaler.services import ScalerServices
 
 _RETRYABLE = frozenset({Status.LOCKED.value, Status.ERROR.value})
+_NOTICES = "notices"
+"""The field of a stored result that keeps the notices of its changes (not returned)."""
 
 
 def run(
@@ -35,21 +41,28 @@ def run(
             analysis["inventory"] = problem
         return {**_header(event, dry_run=True), **analysis}
     if event.request_id is None or dry_run:
-        return _change(event, services, dry_run, invocation_id, requested_by)
+        result, notices = _change(event, services, dry_run, invocation_id, requested_by)
+        deliver_notices(services, notices)
+        return result
     request_key = f"{event.account_id}/{event.region}/{event.cluster}/{event.request_id}"
     ttl = services.environment.scaler_idempotency_ttl_hours * 3600
     try:
         with services.state.idempotent(services.function_name, request_key, ttl) as request:
             if request.is_repeat and request.result is not None:
-                return {**request.result, "repeated_request": True}
-            result = _change(event, services, dry_run, invocation_id, requested_by)
-            # Locked or failed node groups leave the request open, so a retry can finish it;
-            # node groups that did change are then found already at their target.
-            if not any(item["status"] in _RETRYABLE for item in result["results"]):
-                request.complete(result)
-            return result
+                stored = dict(request.result)
+                notices = stored.pop(_NOTICES, [])
+                result = {**stored, "repeated_request": True}
+            else:
+                result, notices = _change(event, services, dry_run, invocation_id, requested_by)
+                # Locked or failed node groups leave the request open, so a retry can finish it;
+                # node groups that did change are then found already at their target, and their
+                # notices in their change records.
+                if not any(item["status"] in _RETRYABLE for item in result["results"]):
+                    request.complete({**result, _NOTICES: notices})
     except RequestInProgressError as error:
         return error_result(error, action=event.action.value, request_id=event.request_id)
+    deliver_notices(services, notices)
+    return result
 
 
 def _change(
@@ -58,15 +71,16 @@ def _change(
     dry_run: bool,
     invocation_id: str,
     requested_by: str | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[Notice]]:
     inventory, problem = _inventory(services)
     if problem:
         # Floors and ceilings cannot be known: refuse every change rather than assume defaults.
         results = [
             node_group_result(group.name, Status.ERROR, problem) for group in event.nodegroups
         ]
+        notices: list[Notice] = []
     else:
-        results = scale_node_groups(
+        results, notices = scale_node_groups(
             event,
             services,
             dry_run=dry_run,
@@ -74,7 +88,7 @@ def _change(
             inventory=inventory,
             requested_by=requested_by,
         )
-    return {**_header(event, dry_run=dry_run), "results": results}
+    return {**_header(event, dry_run=dry_run), "results": results}, notices
 
 
 def _inventory(services: ScalerServices) -> tuple[FleetInventory | None, str | None]:

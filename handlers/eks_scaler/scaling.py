@@ -3,8 +3,9 @@
 Per node group, in this order: take the node group lock (shared with spot_optimizer), read the
 facts (DescribeNodegroup in the member account, the inventory entry, saved sizes and last change
 from the state table), `decision.decide`, then apply: save the previous sizes (scale-down), call
-UpdateNodegroupConfig once with `desiredSize` only, record the change and announce it. Any
-failure is reported for that node group and the next one goes on.
+UpdateNodegroupConfig once with `desiredSize` only, and record the change with its info notice
+(notices.py), which the caller delivers once every node group is done. Any failure is reported
+for that node group and the next one goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.exceptions import FleetError, LockNotAcquiredError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.node_group_locks import (
@@ -21,7 +21,6 @@ from fleet_shared.node_group_locks import (
     SAVED_SIZES_NAME,
     node_group_key,
     node_group_lock_name,
-    node_group_resource,
 )
 from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.decision import (
@@ -33,7 +32,11 @@ from handlers.eks_scaler.decision import (
 )
 from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
 from handlers.eks_scaler.models import NodeGroupRequest, ScalerEvent, Status, node_group_result
+from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pending_notice
 from handlers.eks_scaler.services import ScalerServices
+
+Outcome = tuple[dict[str, Any], Notice | None]
+"""A node group's result, and the notice of the change it made (or that it found pending)."""
 
 
 def scale_node_groups(
@@ -44,12 +47,14 @@ def scale_node_groups(
     owner: str,
     inventory: FleetInventory | None,
     requested_by: str | None = None,
-) -> list[dict[str, Any]]:
-    """One result per requested node group, in request order."""
+) -> tuple[list[dict[str, Any]], list[Notice]]:
+    """One result per requested node group, in request order, and the notices to deliver."""
     results = []
+    notices: list[Notice] = []
     for group in event.nodegroups:
+        notice = None
         try:
-            result = _scale_one(
+            result, notice = _scale_one(
                 event,
                 group,
                 services,
@@ -66,7 +71,9 @@ def scale_node_groups(
             )
             result = node_group_result(group.name, Status.ERROR, describe_error(error))
         results.append(result)
-    return results
+        if notice is not None:
+            notices.append(notice)
+    return results, notices
 
 
 def _scale_one(
@@ -78,10 +85,10 @@ def _scale_one(
     owner: str,
     inventory: FleetInventory | None,
     requested_by: str | None,
-) -> dict[str, Any]:
+) -> Outcome:
     eks = services.sessions.client("eks", event.account_id, event.region)
 
-    def decide_and_apply() -> dict[str, Any]:
+    def decide_and_apply() -> Outcome:
         facts = read_facts(event, group.name, services, eks, inventory)
         decision = decide(event.action, group, facts, services.clock.now())
         return apply_decision(
@@ -138,31 +145,35 @@ def apply_decision(
     *,
     dry_run: bool,
     requested_by: str | None,
-) -> dict[str, Any]:
-    """Carry out `decision` (nothing is written in a dry run) and return the node group's result."""
+) -> Outcome:
+    """Carry out `decision` (nothing is written in a dry run): the node group's result, and the
+    notice of its change (a new one, or the one a previous run of the request left pending)."""
     key = node_group_key(event.account_id, event.region, event.cluster, name)
     previous = decision.current.as_dict()
     new = decision.target.as_dict() if decision.target is not None else None
     reasons = list(decision.reasons)
     if decision.kind is DecisionKind.REFUSED or decision.target is None:
-        return node_group_result(name, Status.ERROR, _join(reasons), previous)
+        return node_group_result(name, Status.ERROR, _join(reasons), previous), None
     if decision.kind is DecisionKind.BLOCKED:
         extra = (
             {"cooldown_remaining_seconds": decision.cooldown_remaining_seconds}
             if decision.cooldown_remaining_seconds is not None
             else {}
         )
-        return node_group_result(
+        blocked = node_group_result(
             name, Status.SCALE_DOWN_BLOCKED, _join(reasons), previous, new, **extra
         )
+        return blocked, None
     if decision.kind is DecisionKind.NO_CHANGE:
-        if decision.restores is not None and not dry_run:
+        unchanged = node_group_result(name, Status.NO_CHANGE_NEEDED, _join(reasons), previous, new)
+        if dry_run:
+            return unchanged, None
+        if decision.restores is not None:
             _mark_restored(services, key, decision.restores)
-        return node_group_result(name, Status.NO_CHANGE_NEEDED, _join(reasons), previous, new)
+        return unchanged, pending_notice(event, name, services)
     if dry_run:
-        return node_group_result(
-            name, Status.DRY_RUN, _join([*reasons, "dry run: nothing was changed"]), previous, new
-        )
+        reasons.append("dry run: nothing was changed")
+        return node_group_result(name, Status.DRY_RUN, _join(reasons), previous, new), None
 
     if decision.saves_previous_sizes:
         saved = SavedSizes(decision.current, iso_z(services.clock.now()))
@@ -176,6 +187,7 @@ def apply_decision(
         scalingConfig={"desiredSize": decision.target.desired_size},
     )["update"]
     update_id = update.get("id")
+    notice = change_notice(event, name, services, decision, update_id=update_id)
     services.state.record_change(
         key,
         {
@@ -186,59 +198,22 @@ def apply_decision(
             "request_id": event.request_id,
             "update_id": update_id,
             "requested_by": requested_by,
+            NOTICE_FIELD: notice,
         },
         history_ttl_seconds=services.environment.scaler_history_ttl_days * 86400,
     )
     if decision.restores is not None:
         _mark_restored(services, key, decision.restores)
     reasons.append(f"update {update_id} started")
-    if not _announce(event, name, services, decision, update_id=update_id):
-        reasons.append("the info alert could not be published")
-    return node_group_result(
+    initiated = node_group_result(
         name, Status.SCALING_INITIATED, _join(reasons), previous, new, update_id=update_id
     )
+    return initiated, notice
 
 
 def _mark_restored(services: ScalerServices, key: str, saved: SavedSizes) -> None:
     restored = SavedSizes(saved.sizes, saved.saved_at, iso_z(services.clock.now()))
     services.state.put_value(key, SAVED_SIZES_NAME, restored.as_record())
-
-
-def _announce(
-    event: ScalerEvent,
-    name: str,
-    services: ScalerServices,
-    decision: ScalingDecision,
-    *,
-    update_id: str | None,
-) -> bool:
-    """Info alert for the change; a publishing failure is reported, it does not undo the change."""
-    previous, new = decision.current, decision.target or decision.current
-    resource = node_group_resource(event.account_id, event.region, event.cluster, name)
-    title = (
-        f"{event.cluster}/{name} scaled ({event.action.value}): desired "
-        f"{previous.desired_size} -> {new.desired_size}"
-    )
-    detail = (
-        f"Node group {name} of cluster {event.cluster} in {event.account_id}/{event.region}: "
-        f"min/desired/max {previous.min_size}/{previous.desired_size}/{previous.max_size} -> "
-        f"{new.min_size}/{new.desired_size}/{new.max_size} (update {update_id}, request "
-        f"{event.request_id or 'none'})."
-    )
-    now = services.clock.now()
-    alert = Alert.create(
-        severity=Severity.INFO,
-        source=services.function_name,
-        title=title,
-        detail=detail,
-        resource=resource,
-        account_id=event.account_id,
-        region=event.region,
-        timestamp=now,
-        # Every change is its own event: the id includes the update, so no dedup hides it.
-        id=alert_id(services.function_name, resource, f"{title} {update_id or iso_z(now)}"),
-    )
-    return services.alerts.publish_or_log(alert, services.logger) is not None
 
 
 def _join(parts: list[str]) -> str:

@@ -13,15 +13,21 @@ import numpy as np
 import pytest
 import requests
 
+from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from handlers.anomaly_detector import app
 from handlers.anomaly_detector.app import lambda_handler
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.anomaly_detector.anomaly_series import seasonal_series
-from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION
+from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, START_TIME
+from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.faults import fail_every_attempt
 
 DENIED_ACCOUNT_ID = "333333333333"
 CLUSTER_ZONE = ZoneInfo("Asia/Kolkata")
 CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
+EPISODE_OVER_SECONDS = 50 * 3600
+"""Past the default recent window (48 hours) of a spike two hours old."""
 
 
 def last_hour(clock: ManualClock) -> datetime:
@@ -112,7 +118,15 @@ def test_clean_series_and_cost_give_no_alert(
     queue_daily_cost(detector, list(100.0 + rng.normal(0.0, 2.0, 28)))
     # WHEN the scan runs THEN two series are evaluated and nothing is raised
     result = lambda_handler({"action": "scan"}, lambda_context)
-    assert result == {"status": "ok", "evaluated": 2, "anomalies": [], "alerts": 0, "errors": []}
+    assert result == {
+        "status": "ok",
+        "evaluated": 2,
+        "anomalies": [],
+        "alerts": 0,
+        "resolved": 0,
+        "errors": [],
+        "not_started": [],
+    }
     assert alert_inbox.receive() == []
 
 
@@ -342,3 +356,100 @@ def test_example_detect_event_finds_its_spike(lambda_context: Any) -> None:
     # WHEN handled THEN only the spike at 2025-06-07T12:00Z is reported
     result = lambda_handler(event, lambda_context)
     assert [a["timestamp"] for a in result["anomalies"]] == ["2025-06-07T12:00:00Z"]
+
+
+def put_spike_then_quiet(clock: ManualClock) -> None:
+    """Node CPU of dev-apps with a spike two hours before the clock's last complete hour, and
+    clean values from then until EPISODE_OVER_SECONDS later (read only by later scans)."""
+    later = ManualClock(clock.now() + timedelta(seconds=EPISODE_OVER_SECONDS))
+    values = seasonal_series(
+        np.random.default_rng(1), days=31, end=last_hour(later), zone=CLUSTER_ZONE
+    )[1]
+    values[-3 - EPISODE_OVER_SECONDS // 3600] += 25.0
+    put_cpu_history(member_session(MEMBER_ACCOUNT_ID), later, values)
+
+
+def test_alert_sns_refuses_fails_the_scan_and_the_retry_sends_it_exactly_once(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike two hours ago, and the hub's SNS failing on every attempt
+    put_spike_then_quiet(detector)
+    fault = fail_every_attempt(app.FUNCTION.services().hub_client("sns"), "sns", "Publish")
+    # WHEN the scan runs
+    with pytest.raises(AlertNotDeliveredError):
+        lambda_handler({"action": "scan"}, lambda_context)
+    # THEN nothing reached the alert topics
+    assert fault.attempts > 1
+    assert alert_inbox.receive() == []
+    # WHEN the scan is retried with SNS healthy again
+    fault.healed = True
+    detector.advance(60)
+    retried = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the anomaly is alerted now (not answered as a duplicate), exactly once
+    assert [item["alerted"] for item in retried["anomalies"]] == [True]
+    [alert] = alert_inbox.receive()
+    assert alert.alert["resolved"] is False
+    # WHEN the next scan runs THEN it is not raised again
+    detector.advance(900)
+    assert lambda_handler({"action": "scan"}, lambda_context)["alerts"] == 0
+    assert alert_inbox.receive() == []
+
+
+def test_an_episode_that_is_over_is_resolved_once_with_the_alerts_id(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike alerted by a scan
+    put_spike_then_quiet(detector)
+    lambda_handler({"action": "scan"}, lambda_context)
+    [alert] = alert_inbox.receive()
+    # WHEN scans go on while the spike is still in the recent window
+    detector.advance(24 * 3600)
+    ongoing = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN nothing is resolved yet
+    assert (ongoing["alerts"], ongoing["resolved"]) == (0, 0)
+    assert alert_inbox.receive() == []
+    # WHEN the metric has been back within its band for the whole window
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    over = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN one resolution goes out, with the alert's id, as a resolution
+    assert (over["anomalies"], over["resolved"]) == ([], 1)
+    [resolution] = alert_inbox.receive()
+    assert resolution.alert["id"] == alert.alert["id"]
+    assert resolution.alert["resolved"] is True
+    assert resolution.subject.startswith("[RESOLVED]")
+    # WHEN the next scan runs THEN the episode is not resolved again
+    detector.advance(900)
+    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
+    assert alert_inbox.receive() == []
+
+
+def test_an_episode_whose_alert_never_went_out_is_not_resolved(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike whose alert SNS refused every time while it was recent
+    put_spike_then_quiet(detector)
+    fault = fail_every_attempt(app.FUNCTION.services().hub_client("sns"), "sns", "Publish")
+    with pytest.raises(AlertNotDeliveredError):
+        lambda_handler({"action": "scan"}, lambda_context)
+    # WHEN SNS is healthy again only after the episode is over
+    fault.healed = True
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN neither an alert nor a resolution goes out
+    assert (result["alerts"], result["resolved"]) == (0, 0)
+    assert alert_inbox.receive() == []
+
+
+def test_a_scan_short_of_time_leaves_the_rest_not_started(
+    detector: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN a member spike, and an invocation with time for the member's metrics only
+    put_spike_then_quiet(detector)
+    running_out = ContextRunningOutOfTime(millis_left=[60_000, 5_000])
+    # WHEN the scan runs
+    result = lambda_handler({"action": "scan"}, running_out)
+    # THEN the member is scanned and alerted, the cost is not started, and the scan is partial
+    assert result["status"] == "partial"
+    assert result["not_started"] == [{"target": "cost"}]
+    assert result["evaluated"] == 1
+    assert len(alert_inbox.receive()) == 1

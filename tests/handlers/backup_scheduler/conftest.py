@@ -50,7 +50,7 @@ def backup(  # noqa: PLR0917 - pytest passes fixtures positionally
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
     built_services: list[BackupServices],
-) -> Callable[[Any], dict[str, Any]]:
+) -> Callable[..., dict[str, Any]]:
     """Invoke the handler for members A, B and a member whose AssumeRole is denied.
 
     Services are built once per test (on the first call) and keep the manual clock, so a hook
@@ -76,8 +76,8 @@ def backup(  # noqa: PLR0917 - pytest passes fixtures positionally
             built_services[0], environment=load_environment(BackupEnvironment)
         )
 
-    def invoke(event: Any) -> dict[str, Any]:
+    def invoke(event: Any, context: Any = lambda_context) -> dict[str, Any]:
         monkeypatch.setattr(app.FUNCTION, "services", services)
-        return app.lambda_handler(event, lambda_context)
+        return app.lambda_handler(event, context)
 
     return invoke

@@ -19,9 +19,10 @@ from handlers.backup_scheduler.backup import (
     BackupServices,
     expiry_key,
 )
+from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
 
-Invoke = Callable[[Any], dict[str, Any]]
+Invoke = Callable[..., dict[str, Any]]
 DAY = timedelta(days=1).total_seconds()
 
 
@@ -152,6 +153,38 @@ def test_a_retried_schedule_on_the_same_day_does_not_copy_twice(
         "lambda-fleet-orders-20250602",
         "lambda-fleet-orders-20250603",
     ]
+
+
+def test_targets_left_without_time_are_not_started_and_backed_up_by_the_next_run(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time, and an invocation with time for the first target only
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    daily_b = _volume(ec2_b, backup="daily")
+    running_out = ContextRunningOutOfTime(millis_left=[300_000, 20_000])
+    # WHEN the schedule runs
+    result = backup({"action": "backup"}, running_out)
+    # THEN member A is backed up, the others are not started and the run is partial, naming them
+    assert _target(result, MEMBER_A)["created"] == 2
+    assert result["status"] == "partial"
+    assert result["not_started"] == [
+        {"account_id": MEMBER_B, "region": REGION},
+        {"account_id": DENIED_MEMBER, "region": REGION},
+    ]
+    assert _target(result, MEMBER_B)["status"] == "not_started"
+    assert _snapshots_of(ec2_b, daily_b) == []
+    # WHEN the schedule is retried the same day with time enough
+    fake_clock.advance(600)
+    retried = backup({"action": "backup"})
+    # THEN member B is backed up now, and member A is not copied twice
+    assert len(_snapshots_of(ec2_b, daily_b)) == 1
+    assert _target(retried, MEMBER_A)["repeat"] is True
+    assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
+    assert retried["not_started"] == []
 
 
 def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(

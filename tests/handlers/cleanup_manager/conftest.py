@@ -48,6 +48,12 @@ def future_clock() -> ManualClock:
 
 
 @pytest.fixture
+def built_services() -> list[CleanupServices]:
+    """The services of the invocations, so a test can reach the clients the handler uses."""
+    return []
+
+
+@pytest.fixture
 def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
     state_table: StateTable,
     alert_inbox: Any,
@@ -55,7 +61,8 @@ def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
     future_clock: ManualClock,
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[Any], dict[str, Any]]:
+    built_services: list[CleanupServices],
+) -> Callable[..., dict[str, Any]]:
     """Invoke the handler for members A, B and a member whose AssumeRole is denied.
 
     The environment is read again per call (a test may change a variable between runs); the
@@ -67,8 +74,6 @@ def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
         Key="config/fleet-inventory.json",
         Body=json.dumps(document).encode("utf-8"),
     )
-
-    built_services: list[CleanupServices] = []
 
     def services() -> CleanupServices:
         if not built_services:
@@ -83,8 +88,8 @@ def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
             built_services[0], environment=load_environment(CleanupEnvironment)
         )
 
-    def invoke(event: Any) -> dict[str, Any]:
+    def invoke(event: Any, context: Any = lambda_context) -> dict[str, Any]:
         monkeypatch.setattr(app.FUNCTION, "services", services)
-        return app.lambda_handler(event, lambda_context)
+        return app.lambda_handler(event, context)
 
     return invoke

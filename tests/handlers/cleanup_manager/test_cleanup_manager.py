@@ -11,11 +11,15 @@ from typing import Any
 import boto3
 import pytest
 
+from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from handlers.cleanup_manager.candidates import MARK_TAG
+from handlers.cleanup_manager.cleanup import CleanupServices
+from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.faults import fail_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
 
-Invoke = Callable[[Any], dict[str, Any]]
+Invoke = Callable[..., dict[str, Any]]
 
 
 def _volume(ec2: Any, **tags: str) -> str:
@@ -153,22 +157,68 @@ def test_later_run_deletes_what_is_still_a_candidate_and_spares_what_no_longer_i
     assert late["failed"] == 0
 
 
-def test_notice_that_cannot_be_published_is_counted_and_the_marks_stay(
+def test_notice_sns_refuses_fails_the_run_and_its_retry_sends_it_once_without_marking_again(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    built_services: list[CleanupServices],
+    future_clock: ManualClock,
+) -> None:
+    # GIVEN candidates in member A and the hub's SNS failing on every attempt (a dry run first
+    # builds the services whose SNS client the fault is injected into; it changes nothing)
+    cleaner({"action": "cleanup", "dry_run": True})
+    fault = fail_every_attempt(built_services[0].hub_client("sns"), "sns", "Publish")
+    # WHEN the schedule runs
+    with pytest.raises(AlertNotDeliveredError):
+        cleaner({"action": "cleanup"})
+    # THEN the candidates are marked all the same, and no notice reached the topics
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+    assert _tags(member_a["ec2"], member_a["stale"])[MARK_TAG] == delete_after
+    assert fault.attempts > 1
+    assert alert_inbox.receive() == []
+    # WHEN the platform retries the run a minute later, SNS healthy again
+    fault.healed = True
+    future_clock.advance(60)
+    retried = cleaner({"action": "cleanup"})
+    # THEN the marks are found pending (not marked again) and the notice goes out once
+    assert _actions(_target(retried, MEMBER_A))[member_a["stale"]] == "pending"
+    assert retried["marked"] == 0
+    [notice] = alert_inbox.receive()
+    assert notice.alert["account_id"] == MEMBER_A
+    assert member_a["stale"] in notice.alert["detail"]
+    assert delete_after in notice.alert["title"]
+    # WHEN the next day's run finds the same marks pending
+    future_clock.advance(timedelta(days=1).total_seconds())
+    next_day = cleaner({"action": "cleanup"})
+    # THEN the notice is not sent again
+    assert next_day["alerts"] == 0
+    assert alert_inbox.receive() == []
+
+
+def test_targets_left_without_time_are_not_started_and_the_run_is_partial(
     cleaner: Invoke,
     member_a: dict[str, Any],
     alert_inbox: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN candidates in member A and an alert topic that does not exist
-    monkeypatch.setenv("ALERT_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:missing-topic")
+    # GIVEN one target at a time, and an invocation with time for the first target only
+    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    stale_b = _snapshot(ec2_b)
+    running_out = ContextRunningOutOfTime(millis_left=[300_000, 20_000])
     # WHEN the schedule runs
-    result = cleaner({"action": "cleanup"})
-    # THEN the candidates are marked all the same
+    result = cleaner({"action": "cleanup"}, running_out)
+    # THEN member A is cleaned, the others are not started, and the run is partial, naming them
     assert _actions(_target(result, MEMBER_A))[member_a["stale"]] == "mark"
-    assert MARK_TAG in _tags(member_a["ec2"], member_a["stale"])
-    # AND the notice is reported as not published instead of failing the run
-    assert (result["alerts"], result["alerts_not_published"]) == (0, 1)
-    assert alert_inbox.receive() == []
+    assert result["status"] == "partial"
+    assert result["not_started"] == [
+        {"account_id": MEMBER_B, "region": REGION},
+        {"account_id": DENIED_MEMBER, "region": REGION},
+    ]
+    assert _target(result, MEMBER_B)["status"] == "not_started"
+    assert MARK_TAG not in _tags(ec2_b, stale_b)
+    # AND only the cleaned account's notice went out
+    assert [a.alert["account_id"] for a in alert_inbox.receive()] == [MEMBER_A]
 
 
 def _lambda_function(session: boto3.Session, name: str, versions: int) -> Any:

@@ -3,6 +3,7 @@ anomalies, the report in S3, alerts, a denied member account and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +17,7 @@ import requests
 from botocore.awsrequest import AWSResponse
 
 from benchmarks.cost_cur import generated_cur
+from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from handlers.cost_analyzer import app
 from handlers.cost_analyzer.analysis import CostServices
@@ -28,6 +30,8 @@ from tests.handlers.conftest import (
     MEMBER_ACCOUNT_ID,
     REGION,
 )
+from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.faults import fail_every_attempt
 
 CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 ATHENA_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/athena/query-results"
@@ -221,31 +225,66 @@ def test_daily_analysis_writes_the_report_and_alerts(
     # THEN three warning alerts (one per anomaly) and one info summary are published
     alerts = alert_inbox.receive()
     assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning", "warning", "warning"]
-    # WHEN it runs again the same day THEN the anomalies are not alerted twice
+    # WHEN it is invoked again the same day THEN the anomalies are not alerted twice, and the
+    # new invocation sends its own summary
     queue_cost_explorer(today, ec2_last_day=400.0)
-    lambda_handler({"action": "analyze"}, lambda_context)
+    lambda_handler({"action": "analyze"}, dataclasses.replace(lambda_context, aws_request_id="r2"))
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
-def test_anomaly_alert_sns_refuses_is_listed_and_the_summary_still_sent(
-    analyzer: ManualClock,
-    alert_inbox: Any,
-    lambda_context: Any,
-    fleet_environment: dict[str, str],
+def test_alerts_sns_refuses_fail_the_run_and_its_retry_sends_each_exactly_once(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
-    # GIVEN an EC2 jump on the last day, and the warning topic gone from SNS
-    queue_cost_explorer(analyzer.now().date(), ec2_last_day=400.0)
+    # GIVEN an EC2 jump on the last day, and the hub's SNS failing on every attempt
+    today = analyzer.now().date()
+    queue_cost_explorer(today, ec2_last_day=400.0)
     stub_cost_forecast(2_000.0)
-    boto3.client("sns", region_name=REGION).delete_topic(
-        TopicArn=fleet_environment["ALERT_TOPIC_ARN"]
-    )
+    fault = fail_every_attempt(app.FUNCTION.services().hub_client("sns"), "sns", "Publish")
     # WHEN the daily analysis runs
+    with pytest.raises(AlertNotDeliveredError):
+        lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the report is written, and nothing reached the alert topics
+    summary = read_report(f"reports/cost/{today.isoformat()}/summary.json")
+    assert len(summary["anomalies"]) == 3
+    assert fault.attempts > 1
+    assert alert_inbox.receive() == []
+    # WHEN Lambda retries the invocation (same request id) with SNS healthy again
+    fault.healed = True
+    queue_cost_explorer(today, ec2_last_day=400.0)
     result = lambda_handler({"action": "analyze"}, lambda_context)
-    # THEN each anomaly's lost alert is an error of section `alerts`, and the info summary is sent
-    lost = [error for error in result["errors"] if error["section"] == "alerts"]
-    assert len(lost) == result["anomalies"] == 3
-    assert {error["error"] for error in lost} == {"alert not published"}
-    assert result["alerts"] == 1
+    # THEN the three anomaly warnings and the summary go out, once each
+    assert result["alerts"] == 4
+    severities = sorted(a.alert["severity"] for a in alert_inbox.receive())
+    assert severities == ["info", "warning", "warning", "warning"]
+    # WHEN the same invocation is retried once more THEN nothing is sent again
+    queue_cost_explorer(today, ec2_last_day=400.0)
+    assert lambda_handler({"action": "analyze"}, lambda_context)["alerts"] == 0
+    assert alert_inbox.receive() == []
+
+
+def test_clusters_and_functions_left_without_time_are_not_started(
+    analyzer: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN an under-used member cluster and a fleet function, and an invocation whose time
+    # runs short before the first cluster
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_500.0)
+    put_node_utilisation(member_session(MEMBER_ACCOUNT_ID), analyzer, percent=10.0)
+    create_functions(analyzer)
+    running_out = ContextRunningOutOfTime(millis_left=[20_000])
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, running_out)
+    # THEN no cluster or function query was started, they are listed, and the run is partial
+    assert result["status"] == "partial"
+    assert result["not_started"] == [
+        {"section": "node_groups", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
+         "cluster": "dev-apps"},
+        {"section": "lambda_memory", "function": "lf-eks-scaler"},
+    ]  # fmt: skip
+    summary = read_report(result["report"]["summary"])
+    assert summary["underused_node_groups"] == []
+    assert summary["not_started"] == result["not_started"]
+    # AND the report's summary still went out, once
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 

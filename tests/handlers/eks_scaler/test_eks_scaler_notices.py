@@ -1,0 +1,115 @@
+"""The info notice of each scaling change: delivered exactly once, even when SNS fails first,
+and never at the price of a second scaling call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, sizes
+
+from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.clock import ManualClock
+from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
+from fleet_shared.state_table import StateTable
+from handlers.eks_scaler.services import ScalerServices
+from tests.handlers.faults import fail_every_attempt
+
+
+def count_scaling_calls(services: ScalerServices) -> list[str]:
+    """The node groups of every UpdateNodegroupConfig the scaler sends to the member account."""
+    calls: list[str] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        calls.append(params["nodegroupName"])
+
+    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks.meta.events.register("provide-client-params.eks.UpdateNodegroupConfig", count)
+    return calls
+
+
+def history(state_table: StateTable, name: str, clock: ManualClock) -> int:
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, name)
+    return len(state_table.query_history(key, clock.now().replace(year=2000)))
+
+
+def test_a_notice_sns_refuses_is_sent_once_by_the_retry_without_scaling_again(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a scheduled scale-down with its execution id, and the hub's SNS failing every attempt
+    calls = count_scaling_calls(services)
+    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="exec-7")
+    # WHEN the schedule invokes the scaler
+    with pytest.raises(AlertNotDeliveredError):
+        scaler(request, "inv-1")
+    # THEN the node group was scaled and the change recorded, but no notice reached the topics
+    assert fault.attempts > 1
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    assert history(state_table, "system", fake_clock) == 1
+    assert alert_inbox.receive() == []
+    # WHEN the platform retries the same event with SNS healthy again
+    fault.healed = True
+    fake_clock.advance(60)
+    retried = scaler(request, "inv-2")
+    # THEN the stored result is answered, the notice goes out once, and nothing is scaled again
+    assert retried["repeated_request"] is True
+    assert [item["status"] for item in retried["results"]] == ["scaling_initiated"]
+    assert "notices" not in retried
+    [notice] = alert_inbox.receive()
+    assert notice.alert["severity"] == "info"
+    assert notice.alert["title"] == f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
+    assert calls == ["system"]
+    # WHEN the event arrives once more THEN it is a repeat with no second notice
+    assert scaler(request, "inv-3")["repeated_request"] is True
+    assert alert_inbox.receive() == []
+    assert history(state_table, "system", fake_clock) == 1
+
+
+def test_an_unfinished_request_sends_the_notice_of_its_done_change_on_the_retry(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN system's lock held by the spot optimizer, and SNS failing on every attempt
+    lock = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
+    assert state_table.acquire_lock(lock, "spot_optimizer:other", 120)
+    calls = count_scaling_calls(services)
+    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    request = event(
+        "scale_down",
+        {"name": "system", "desired_size": 1},
+        {"name": "web", "desired_size": 2},
+        request_id="exec-8",
+    )
+    # WHEN the scaler runs: web changes, system is locked, and web's notice cannot be sent
+    with pytest.raises(AlertNotDeliveredError):
+        scaler(request, "inv-1")
+    assert sizes(member_eks, "web")["desired_size"] == 2
+    assert alert_inbox.receive() == []
+    # WHEN the retry comes after the lock was released, SNS healthy again
+    fault.healed = True
+    fake_clock.advance(300)
+    assert state_table.release_lock(lock, "spot_optimizer:other")
+    retried = scaler(request, "inv-2")
+    # THEN web is found at its target (not scaled again), system is scaled now, and each change
+    # is announced exactly once
+    statuses = {item["nodegroup"]: item["status"] for item in retried["results"]}
+    assert statuses == {"system": "scaling_initiated", "web": "no_change_needed"}
+    assert calls == ["web", "system"]
+    titles = sorted(item.alert["title"] for item in alert_inbox.receive())
+    assert titles == [
+        f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1",
+        f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2",
+    ]
+    # WHEN the completed request arrives once more THEN no notice goes out again
+    assert scaler(request, "inv-3")["repeated_request"] is True
+    assert alert_inbox.receive() == []
