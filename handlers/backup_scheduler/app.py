@@ -11,7 +11,7 @@ from typing import Any
 
 from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
-from fleet_shared.target_results import PARTIAL, run_status
+from fleet_shared.target_results import run_status
 from handlers.backup_scheduler.backup import BackupServices, backup_targets
 from handlers.backup_scheduler.environment import BackupEnvironment
 from handlers.backup_scheduler.models import BackupRequest
@@ -40,7 +40,7 @@ def handle(
         if t["status"] == NOT_STARTED
     ]
     response = {
-        "status": PARTIAL if not_started else run_status(statuses),
+        "status": run_status(statuses),
         "dry_run": dry_run,
         "created": sum(t.get("created", 0) for t in targets),
         "deleted": sum(t.get("deleted", 0) for t in targets),

@@ -11,7 +11,7 @@ from typing import Any
 
 from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
-from fleet_shared.target_results import PARTIAL, run_status
+from fleet_shared.target_results import run_status
 from handlers.cleanup_manager.cleanup import CleanupServices, announce_marks, clean_targets
 from handlers.cleanup_manager.environment import CleanupEnvironment
 from handlers.cleanup_manager.models import CleanupRequest
@@ -42,7 +42,7 @@ def handle(
         if result.status == NOT_STARTED
     ]
     response = {
-        "status": PARTIAL if not_started else run_status([result.status for result in results]),
+        "status": run_status([result.status for result in results]),
         "dry_run": dry_run,
         "candidates": sum(t["candidates"] for t in targets),
         "marked": sum(t["marked"] for t in targets),

@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleet_shared.fan_out import NOT_STARTED
+
 OK = "ok"
 PARTIAL = "partial"
 DENIED = "denied"
 FAILED = "failed"
 IN_PROGRESS = "in_progress"
 
-UNSUCCESSFUL = frozenset({PARTIAL, DENIED, FAILED})
+UNSUCCESSFUL = frozenset({PARTIAL, DENIED, FAILED, NOT_STARTED})
 """Statuses that make the run as a whole `partial`."""
 
 
@@ -55,5 +57,6 @@ class TargetResult:
 
 
 def run_status(statuses: list[str]) -> str:
-    """`ok` when every target succeeded (or is a repeat), else `partial`."""
+    """`ok` when every target succeeded (or is a repeat), else `partial` (a target failed, was
+    denied, or was left for the next run)."""
     return PARTIAL if any(status in UNSUCCESSFUL for status in statuses) else OK
