@@ -41,13 +41,15 @@ def test_every_function_is_arm64_python312_traced_with_catalog_sizes(hub: HubVie
         assert inputs.get("reservedConcurrentExecutions") == spec.reserved_concurrency
 
 
-MUTATING_FUNCTIONS = ("eks_scaler", "spot_optimizer", "cleanup_manager", "backup_scheduler")
+MUTATING_FUNCTIONS = frozenset(
+    {"eks_scaler", "spot_optimizer", "cleanup_manager", "backup_scheduler"}
+)
 
 
 def test_mutating_functions_have_a_small_reserved_concurrency(hub: HubView):
     specs = {spec.name: (spec, function) for spec, function in hub.functions()}
-    for name in MUTATING_FUNCTIONS:
-        # GIVEN a function that changes or deletes things in members
+    for name in sorted(MUTATING_FUNCTIONS & specs.keys()):
+        # GIVEN a function of the stack that changes or deletes things in members
         spec, function = specs[name]
         # THEN the catalog bounds how many copies run at once, and the function gets that bound
         assert spec.reserved_concurrency is not None and 1 <= spec.reserved_concurrency <= 5
