@@ -16,10 +16,12 @@ and a 1 MB field cannot make a 1 MB answer (or log line)."""
 
 
 def cut_echo(text: str, limit: int = ECHO_LIMIT) -> str:
-    """`text` as it is when it has at most `limit` characters, else its start and its length."""
+    """`text` as it is when it has at most `limit` characters, else its start and its length in
+    `limit` characters (so a text cut once is not cut again)."""
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}... ({len(text)} characters)"
+    marker = f"... ({len(text)} characters)"
+    return text[: max(limit - len(marker), 0)] + marker
 
 
 def render_location(location: tuple[int | str, ...]) -> str:
