@@ -6,6 +6,7 @@ the HTTP API, another function) gets a clear message naming the field, and nothi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -34,6 +35,20 @@ def parse_event(model_cls: type[ModelT], payload: object) -> ModelT:
         return model_cls.model_validate(payload)
     except ValidationError as error:
         raise EventValidationError(*first_error(error, root=EVENT_FIELD)) from None
+
+
+def decode_json(text: str, field: str) -> Any:
+    """The JSON document in `text` (a body or message carried as a string in the event).
+
+    Raises `EventValidationError` on `field` when it is not JSON, or nested deeper than the
+    decoder goes (which raises RecursionError, not a decoding error).
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise EventValidationError(field, f"is not valid JSON: {error}") from None
+    except RecursionError:
+        raise EventValidationError(field, "is JSON nested too deeply") from None
 
 
 def error_result(error: FleetError | Exception, **context: Any) -> dict[str, Any]:

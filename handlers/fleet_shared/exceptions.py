@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from fleet_shared.validation_errors import cut_echo
+
 
 class FleetError(Exception):
     """Base of the errors the fleet raises on purpose."""
@@ -24,12 +26,14 @@ class ConfigurationError(FleetError):
 
 
 class EventValidationError(FleetError):
-    """The event does not have the expected shape; `field` is a path like `nodegroups[0].size`."""
+    """The event does not have the expected shape; `field` is a path like `nodegroups[0].size`.
+
+    Both are cut to `validation_errors.ECHO_LIMIT` characters, since either may repeat input."""
 
     def __init__(self, field: str, problem: str) -> None:
-        self.field = field
-        self.problem = problem
-        super().__init__(f"invalid event: {field}: {problem}")
+        self.field = cut_echo(field)
+        self.problem = cut_echo(problem)
+        super().__init__(f"invalid event: {self.field}: {self.problem}")
 
 
 class LockNotAcquiredError(FleetError):

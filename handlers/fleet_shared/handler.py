@@ -20,7 +20,8 @@ The skeleton adds, the same for every function:
 - event parsing: a pydantic model class (validated with `event_parsing.parse_event`, so the error
   names the field) or any callable that raises `EventValidationError`;
 - the error result: a `FleetError` raised anywhere in parsing or handling becomes
-  `{"status": "error", "error": ...}` (or what `error_response` makes of it, e.g. an HTTP 400);
+  `{"status": "error", "error": ...}` (or what `error_response` makes of it, e.g. an HTTP 400),
+  with every text in it cut to `ERROR_TEXT_LIMIT` characters, since it may echo the event;
   any other exception is a bug and propagates, so Lambda retries and the dead-letter queue
   keeps the event;
 - strict JSON: a result is returned only as JSON the standard allows; a NaN or infinite number is
@@ -44,6 +45,7 @@ from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import FleetError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.observability import Observability, observability_for
+from fleet_shared.validation_errors import cut_echo
 
 EnvironmentT = TypeVar("EnvironmentT", bound=FunctionEnvironment)
 ServicesT = TypeVar("ServicesT", bound=FunctionServices[Any])
@@ -51,6 +53,10 @@ RequestT = TypeVar("RequestT")
 
 Handle = Callable[[Any, Any, "Invocation"], Any]
 ErrorResponse = Callable[[FleetError, object], Any]
+
+ERROR_TEXT_LIMIT = 1000
+"""The longest text an error answer carries. Validation errors already cut what they echo to
+`validation_errors.ECHO_LIMIT`; this is the last guard for every other error message."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +171,7 @@ class FleetFunction(Generic[EnvironmentT, ServicesT]):
         except FleetError as error:
             self.logger.warning("request refused", extra={"error": str(error)})
             self.observability.metrics.add_metric(name="RequestsRefused", unit="Count", value=1)
-            return strict_json(self._error_response(error, event), self.logger)
+            return strict_json(_bounded_texts(self._error_response(error, event)), self.logger)
         except Exception:
             self.observability.metrics.add_metric(name="RequestsFailed", unit="Count", value=1)
             raise
@@ -186,6 +192,31 @@ def strict_json(value: Any, logger: Any = None) -> Any:
             logger.warning("result had non-finite numbers; they are returned as null")
         return _finite(value)
     return value
+
+
+def _bounded_texts(value: Any) -> Any:
+    """`value` with every text cut to `ERROR_TEXT_LIMIT` characters; an HTTP response's JSON
+    `body` is cut inside, so it stays JSON."""
+    if isinstance(value, str):
+        return cut_echo(value, ERROR_TEXT_LIMIT)
+    if isinstance(value, dict):
+        return {
+            key: _bounded_body(item) if key == "body" else _bounded_texts(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_bounded_texts(item) for item in value]
+    return value
+
+
+def _bounded_body(body: Any) -> Any:
+    if not isinstance(body, str) or len(body) <= ERROR_TEXT_LIMIT:
+        return body
+    try:
+        decoded = json.loads(body)
+    except (ValueError, RecursionError):
+        return cut_echo(body, ERROR_TEXT_LIMIT)
+    return json.dumps(_bounded_texts(decoded))
 
 
 def _finite(value: Any) -> Any:

@@ -14,7 +14,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from fleet_shared.event_parsing import decode_json
 from fleet_shared.exceptions import EventValidationError
+from fleet_shared.handler import strict_json
 
 BODY_FIELD = "body"
 
@@ -31,7 +33,7 @@ def json_body(event: Mapping[str, Any]) -> dict[str, Any]:
     """The request body as a JSON object, base64-decoded first when API Gateway encoded it.
 
     Raises `EventValidationError` on field `body` when the body is missing, not valid
-    base64/UTF-8/JSON, or JSON but not an object.
+    base64/UTF-8/JSON, nested deeper than the JSON decoder goes, or JSON but not an object.
     """
     body = event.get("body")
     if not body:
@@ -43,10 +45,7 @@ def json_body(event: Mapping[str, Any]) -> dict[str, Any]:
             body = base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as error:
             raise EventValidationError(BODY_FIELD, f"is not valid base64 UTF-8: {error}") from None
-    try:
-        decoded = json.loads(body)
-    except json.JSONDecodeError as error:
-        raise EventValidationError(BODY_FIELD, f"is not valid JSON: {error}") from None
+    decoded = decode_json(body, BODY_FIELD)
     if not isinstance(decoded, dict):
         raise EventValidationError(
             BODY_FIELD, f"expected a JSON object, got {type(decoded).__name__}"
@@ -55,10 +54,11 @@ def json_body(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def http_response(status_code: int, body: Mapping[str, Any]) -> dict[str, Any]:
-    """A payload v2 proxy response carrying `body` as JSON."""
+    """A payload v2 proxy response carrying `body` as standard JSON (a NaN or infinite number
+    becomes null: the skeleton cannot see inside the body text)."""
     return {
         "statusCode": status_code,
         "headers": {"content-type": "application/json"},
-        "body": json.dumps(body),
+        "body": json.dumps(strict_json(body), allow_nan=False),
         "isBase64Encoded": False,
     }

@@ -10,6 +10,19 @@ from pydantic import ValidationError
 
 _MESSAGE_PREFIXES = ("Value error, ", "Assertion failed, ")
 
+ECHO_LIMIT = 200
+"""The most characters of its input an error message repeats: enough to recognise the value,
+and a 1 MB field cannot make a 1 MB answer (or log line)."""
+
+
+def cut_echo(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text` as it is when it has at most `limit` characters, else its start and its length in
+    `limit` characters (so a text cut once is not cut again)."""
+    if len(text) <= limit:
+        return text
+    marker = f"... ({len(text)} characters)"
+    return text[: max(limit - len(marker), 0)] + marker
+
 
 def render_location(location: tuple[int | str, ...]) -> str:
     """`('nodegroups', 0, 'desired_size')` -> `nodegroups[0].desired_size`."""
@@ -23,9 +36,12 @@ def render_location(location: tuple[int | str, ...]) -> str:
 
 
 def first_error(error: ValidationError, root: str) -> tuple[str, str]:
-    """The first error as (field path, problem); `root` is the path of the input as a whole."""
+    """The first error as (field path, problem); `root` is the path of the input as a whole.
+
+    Both parts are cut to `ECHO_LIMIT` characters: a path may hold a key of the input, and a
+    problem the value it refuses."""
     details = error.errors(include_url=False)[0]
     message = details["msg"]
     for prefix in _MESSAGE_PREFIXES:
         message = message.removeprefix(prefix)
-    return render_location(tuple(details["loc"])) or root, message
+    return cut_echo(render_location(tuple(details["loc"])) or root), cut_echo(message)

@@ -41,7 +41,7 @@ def parse_request(event: object) -> HealthRequest:
     if event.get("source") == ALARM_EVENT_SOURCE or "detail-type" in event:
         return parse_event(AlarmStateChangeEvent, event)
     action = event.get("action")
-    if action not in _ACTION_MODELS:
+    if not isinstance(action, str) or action not in _ACTION_MODELS:
         expected = ", ".join(sorted(_ACTION_MODELS))
         raise EventValidationError(
             "action", f"must be one of {expected} (or an alarm state change event)"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ import botocore.session
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet_shared.alerts import Alert, Severity, alert_id
+from fleet_shared.event_parsing import decode_json
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.field_types import AccountId
 from fleet_shared.timestamps import parse_iso
@@ -72,10 +72,7 @@ def parse_message(text: object, field: str, critical_patterns: Iterable[str]) ->
     prefixes the path of any `EventValidationError`."""
     if not isinstance(text, str):
         raise EventValidationError(field, f"expected a string, got {type(text).__name__}")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise EventValidationError(field, f"is not valid JSON: {error}") from None
+    document = decode_json(text, field)
     if not isinstance(document, dict):
         raise EventValidationError(field, "expected a JSON object")
     if document.get("Type") == "Notification" and "Message" in document:

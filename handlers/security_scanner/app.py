@@ -9,14 +9,13 @@ fan-out queue; EventBridge GuardDuty findings and CloudTrail events, risk-scored
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from fleet_shared.event_parsing import parse_event
+from fleet_shared.event_parsing import decode_json, error_result, parse_event
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.target_results import FAILED
@@ -103,21 +102,20 @@ def _consume_queue(batch: SqsBatch, services: ScanServices) -> dict[str, Any]:
     """Scan the target of each message; only failures worth retrying go back to the queue.
 
     A message that can never succeed (invalid body, target not in the inventory) and a denied
-    account are logged and dropped: redelivering them would fail the same way.
+    account are logged, listed under `refused` and dropped: redelivering them would fail the
+    same way.
     """
+    refused: list[dict[str, Any]] = []
 
     def scan_message(record: SQSRecord) -> None:
         try:
-            try:
-                body = json.loads(record.body)
-            except json.JSONDecodeError as error:
-                raise EventValidationError("body", f"is not JSON: {error}") from None
-            request = parse_event(ScanTargetRequest, body)
+            request = parse_event(ScanTargetRequest, decode_json(record.body, "body"))
             outcome = scan_one(request, services, services.inventory())
         except EventValidationError as error:
             FUNCTION.logger.error(
                 "dropping message", extra={"message_id": record.message_id, "error": str(error)}
             )
+            refused.append(error_result(error, message_id=record.message_id))
             return
         target = outcome["targets"][0]
         if target["status"] == FAILED:
@@ -132,7 +130,7 @@ def _consume_queue(batch: SqsBatch, services: ScanServices) -> dict[str, Any]:
     records = [record.model_dump(by_alias=True) for record in batch.records]
     with processor(records=records, handler=scan_message):
         processor.process()
-    return dict(processor.response())
+    return {**processor.response(), "refused": refused}
 
 
 lambda_handler = FUNCTION.lambda_handler

@@ -145,6 +145,8 @@ class CloudTrailRecord(_Detail):
 class _SecurityEvent(EventBridgeModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
+    # EventBridge refuses `aws.` sources from PutEvents: only AWS services send these.
+    source: str = Field(pattern=r"^aws\.[a-z0-9-]+$")
     account: AccountId
     region: AwsRegion
 

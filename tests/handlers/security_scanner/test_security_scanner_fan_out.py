@@ -57,7 +57,7 @@ def test_schedule_fans_out_one_message_per_target_and_the_queue_scans_them(
     outcome = scanner(_sqs_event(*(m["Body"] for m in messages)))
     # THEN every target was handled, B's finding reached Security Hub, and no message is retried
     # (the denied account is reported, not retried: a retry would be denied the same way)
-    assert outcome == {"batchItemFailures": []}
+    assert outcome == {"batchItemFailures": [], "refused": []}
     controls = {
         (
             f["ProductFields"]["lambda-fleet/MemberAccountId"],
@@ -105,7 +105,12 @@ def test_queue_drops_malformed_messages_and_retries_only_failed_ones(
     # WHEN the batch is consumed
     outcome = scanner(_sqs_event("not json", outside, valid))
     # THEN only the failed import goes back to the queue; the others would never succeed
-    assert outcome == {"batchItemFailures": [{"itemIdentifier": "m-2"}]}
+    assert outcome["batchItemFailures"] == [{"itemIdentifier": "m-2"}]
+    # AND the two that can never succeed are reported as refused, naming the field
+    assert [(r["message_id"], r["error"].split(":")[1]) for r in outcome["refused"]] == [
+        ("m-0", " body"),
+        ("m-1", " account_id"),
+    ]
 
 
 def test_fan_out_without_a_queue_is_a_configuration_error(

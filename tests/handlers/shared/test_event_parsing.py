@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from fleet_shared.event_parsing import error_result, parse_event
+from fleet_shared.event_parsing import decode_json, error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, LockNotAcquiredError
 
 
@@ -84,3 +84,51 @@ def test_error_result_refuses_to_overwrite_status() -> None:
     # GIVEN context that would replace `status` WHEN building the result THEN it is refused
     with pytest.raises(TypeError):
         error_result(ValueError("x"), status="ok")
+
+
+class StrictScaleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: str
+
+    @field_validator("cluster")
+    @classmethod
+    def known_cluster(cls, value: str) -> str:
+        if value != "dev-apps":
+            raise ValueError(f"unknown cluster {value}")
+        return value
+
+
+def test_echoed_input_is_cut_to_200_characters() -> None:
+    # GIVEN a 1 MB unknown field name, and a 1 MB value a validator repeats in its message
+    huge = "x" * 1_000_000
+    # WHEN parsed THEN the field path and the problem each keep at most 200 characters
+    with pytest.raises(EventValidationError) as unknown_field:
+        parse_event(StrictScaleRequest, {"cluster": "dev-apps", huge: 1})
+    assert unknown_field.value.field.startswith("x" * 100)
+    assert len(unknown_field.value.field) <= 200
+    with pytest.raises(EventValidationError) as repeated_value:
+        parse_event(StrictScaleRequest, {"cluster": huge})
+    assert repeated_value.value.field == "cluster"
+    assert repeated_value.value.problem.endswith("... (1000016 characters)")
+    assert len(repeated_value.value.problem) == 200
+
+
+def test_event_validation_error_built_by_hand_is_cut_too() -> None:
+    # GIVEN a problem text repeating 5,000 characters of input WHEN raised as an error
+    error = EventValidationError("body", "is not valid: " + "y" * 5000)
+    # THEN its message keeps 200 characters of it
+    assert len(str(error)) < 300
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("{not json", "is not valid JSON"), ("[" * 50_000, "is JSON nested too deeply")],
+)
+def test_json_text_that_does_not_decode_is_an_error_on_its_field(text: str, problem: str) -> None:
+    # GIVEN a message text that is not JSON, or nested deeper than the decoder goes
+    # WHEN decoded THEN the error names the field (no RecursionError)
+    with pytest.raises(EventValidationError) as raised:
+        decode_json(text, "Records[0].body")
+    assert raised.value.field == "Records[0].body"
+    assert raised.value.problem.startswith(problem)

@@ -142,3 +142,29 @@ def test_a_function_declares_one_handler() -> None:
     function = _declare(_echo)
     with pytest.raises(TypeError):
         function.handler(_Request)(_echo)
+
+
+def test_error_answer_texts_are_cut_and_an_http_body_stays_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a handler refusing with an error whose message repeats 1 MB of input, answered
+    # once as the standard error result and once as HTTP
+    monkeypatch.setenv("STATE_TABLE_NAME", "state")
+    huge = "z" * 1_000_000
+
+    def refuse(request: _Request, services: Any, invocation: Invocation) -> dict[str, Any]:
+        raise InventoryError(huge, "cannot be read")
+
+    def as_http(error: FleetError, event: object) -> dict[str, Any]:
+        return {"statusCode": 400, "body": json.dumps({"error": str(error)})}
+
+    # WHEN each is invoked
+    plain = _declare(refuse).lambda_handler({"action": "run"}, FakeLambdaContext())
+    http = _declare(refuse, as_http).lambda_handler({"action": "run"}, FakeLambdaContext())
+    # THEN every text is cut to 1000 characters and says how long it was
+    assert plain["status"] == "error"
+    assert plain["error"].endswith("... (1000032 characters)")
+    assert len(plain["error"]) == 1000
+    # AND the HTTP body is still JSON, its message cut the same way
+    assert json.loads(http["body"])["error"].endswith("... (1000032 characters)")
+    assert len(http["body"]) < 1050

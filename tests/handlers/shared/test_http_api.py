@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from typing import Any
 
 import pytest
@@ -53,6 +54,7 @@ def test_base64_body_is_decoded_first() -> None:
         ("[1, 2]", False, "expected a JSON object, got list"),
         (None, False, "is empty"),
         ("***", True, "not valid base64"),
+        ("[" * 50_000, False, "nested too deeply"),
     ],
 )
 def test_bad_body_is_reported_on_field_body(body: str | None, encoded: bool, problem: str) -> None:
@@ -70,3 +72,12 @@ def test_response_carries_json_body_and_content_type() -> None:
     assert response["headers"] == {"content-type": "application/json"}
     assert json.loads(response["body"]) == {"status": "error", "error": "bad"}
     assert response["isBase64Encoded"] is False
+
+
+def test_response_body_is_strict_json() -> None:
+    # GIVEN a result holding NaN and an infinite number
+    result = {"status": "ok", "ratio": math.nan, "limit": math.inf}
+    # WHEN turned into a response THEN its body is standard JSON with nulls in their place
+    body = http_response(200, result)["body"]
+    assert "NaN" not in body and "Infinity" not in body
+    assert json.loads(body) == {"status": "ok", "ratio": None, "limit": None}

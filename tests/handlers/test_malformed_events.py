@@ -1,0 +1,191 @@
+"""Every fleet function, sent malformed events through its Lambda entry point, answers with a
+small error result naming the field: no exception, no AWS side effect, strict JSON under 2 KB.
+
+The events come from `malformed_events.py` (seeded). The functions run against moto with the
+fleet's environment, the state table, the data bucket holding the inventory and the alert topics,
+so a handler that went past its parsing would find everything it needs to act. Every AWS call is
+recorded by a botocore `before-call` hook; only reads are allowed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from moto import mock_aws
+
+from catalog.functions import FUNCTIONS
+from fleet_shared.handler import FleetFunction
+from tests.handlers.conftest import (
+    DATA_BUCKET_NAME,
+    FLEET_ENVIRONMENT,
+    INVENTORY_DOCUMENT,
+    REGION,
+    STATE_TABLE_NAME,
+    FakeLambdaContext,
+)
+from tests.handlers.malformed_events import malformed_events
+
+MINIMUM_CASES_PER_FUNCTION = 25
+ANSWER_LIMIT_BYTES = 2048
+READ_OPERATION_PREFIXES = ("Get", "List", "Describe", "Head", "Query", "Scan", "BatchGet")
+FIELD_ERROR_PREFIX = "invalid event: "
+
+FUNCTION_NAMES = tuple(spec.name for spec in FUNCTIONS)
+CASES = [
+    pytest.param(function_name, event, id=f"{function_name}: {case}")
+    for function_name in FUNCTION_NAMES
+    for case, event in malformed_events(function_name)
+]
+
+
+@dataclass
+class ApiCallLog:
+    """The AWS operations called since the last `clear`, as `service.Operation`."""
+
+    calls: list[str] = field(default_factory=list)
+
+    def record(self, model: Any, **_: Any) -> None:
+        """The botocore `before-call` hook."""
+        self.calls.append(f"{model.service_model.service_name}.{model.name}")
+
+    def writes(self) -> list[str]:
+        """The calls that may change something (everything but reads)."""
+        return [
+            call
+            for call in self.calls
+            if not call.split(".", 1)[1].startswith(READ_OPERATION_PREFIXES)
+        ]
+
+
+@pytest.fixture(scope="module")
+def api_call_log() -> Iterator[ApiCallLog]:
+    """moto with the fleet's hub resources; every client built meanwhile logs its calls."""
+    log = ApiCallLog()
+    create_client = botocore.session.Session.create_client
+
+    def create_logging_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
+        client = create_client(self, *args, **kwargs)
+        client.meta.events.register("before-call", log.record)
+        return client
+
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        _create_hub_resources()
+        patch.setattr(botocore.session.Session, "create_client", create_logging_client)
+        yield log
+
+
+def _create_hub_resources() -> None:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName=STATE_TABLE_NAME,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(
+        Bucket=DATA_BUCKET_NAME, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    s3.put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key=FLEET_ENVIRONMENT["FLEET_INVENTORY_KEY"],
+        Body=json.dumps(INVENTORY_DOCUMENT).encode("utf-8"),
+    )
+    sns = boto3.client("sns", region_name=REGION)
+    for variable in ("ALERT_TOPIC_ARN", "ALERT_TOPIC_CRITICAL_ARN", "ALERT_TOPIC_INFO_ARN"):
+        sns.create_topic(Name=FLEET_ENVIRONMENT[variable].rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def fleet_function(
+    request: pytest.FixtureRequest, api_call_log: ApiCallLog, fleet_environment: dict[str, str]
+) -> Iterator[Any]:
+    """The FUNCTION of the parametrized catalog function in the fleet's environment, with
+    services built afresh (so their clients log their calls) and an empty call log."""
+    function: FleetFunction[Any, Any] = importlib.import_module(
+        f"handlers.{request.node.callspec.params['function_name']}.app"
+    ).FUNCTION
+    function.use_services(None)
+    api_call_log.calls.clear()
+    yield function
+    function.use_services(None)
+
+
+def _message_ids(event: object) -> set[str]:
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list):
+        return set()
+    return {
+        str(record["messageId"])
+        for record in records
+        if isinstance(record, Mapping) and "messageId" in record
+    }
+
+
+def refusal_messages(answer: Any, event: object) -> list[str]:
+    """The error messages of `answer`, after checking that it refuses `event` as a whole: an
+    error result, a 4xx HTTP response, or a batch answer with every message failed (retried)
+    or refused (dropped as unreadable)."""
+    assert isinstance(answer, dict), f"answer is not an object: {answer!r:.200}"
+    if "statusCode" in answer:
+        assert 400 <= answer["statusCode"] < 500, f"HTTP answer {answer['statusCode']}"
+        return refusal_messages(json.loads(answer["body"]), event)
+    if "batchItemFailures" in answer:
+        failed = {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
+        refused = answer.get("refused", [])
+        reported = failed | {str(result["message_id"]) for result in refused}
+        assert reported == _message_ids(event), f"messages not reported as failed: {answer}"
+        return [result["error"] for result in [*answer.get("results", []), *refused]]
+    assert answer.get("status") == "error", f"not an error result: {answer}"
+    if "error" in answer:
+        return [answer["error"]]
+    return [result["error"] for result in answer["results"]]
+
+
+def test_every_catalog_function_gets_enough_malformed_events() -> None:
+    # GIVEN the catalog functions and the malformed events generated for each
+    # WHEN they are counted
+    counts = {name: len(malformed_events(name)) for name in FUNCTION_NAMES}
+    # THEN each of the 13 functions gets at least 25
+    assert len(counts) == 13
+    assert min(counts.values()) >= MINIMUM_CASES_PER_FUNCTION, counts
+
+
+def test_malformed_events_are_the_same_on_every_run() -> None:
+    # GIVEN the generator of malformed events, seeded per function
+    # WHEN it runs twice
+    first, second = malformed_events("eks_scaler"), malformed_events("eks_scaler")
+    # THEN it sends the same events in the same order
+    assert [name for name, _ in first] == [name for name, _ in second]
+    assert repr(first[-1][1])[:10_000] == repr(second[-1][1])[:10_000]
+
+
+@pytest.mark.parametrize(("function_name", "event"), CASES)
+def test_malformed_event_gets_a_small_error_result_naming_the_field_and_changes_nothing(
+    function_name: str, event: object, fleet_function: Any, api_call_log: ApiCallLog
+) -> None:
+    # GIVEN a fleet function in moto with everything it needs to act, and a malformed event
+    # WHEN the event reaches its Lambda entry point
+    answer = fleet_function.lambda_handler(event, FakeLambdaContext())
+    # THEN it answers (no exception) with a refusal whose every message names the field
+    messages = refusal_messages(answer, event)
+    assert messages, f"no error message in {answer}"
+    for message in messages:
+        assert message.startswith(FIELD_ERROR_PREFIX), message[:300]
+    # AND the answer is strict JSON under 2 KB
+    assert len(json.dumps(answer, allow_nan=False).encode("utf-8")) < ANSWER_LIMIT_BYTES
+    # AND nothing was changed in AWS
+    assert api_call_log.writes() == []
