@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import FleetError, RequestInProgressError
 from fleet_shared.inventory import FleetInventory
@@ -58,10 +60,21 @@ def run(
                 # node groups that did change are then found already at their target, and their
                 # notices in their change records.
                 if not any(item["status"] in _RETRYABLE for item in result["results"]):
-                    request.complete({**result, _NOTICES: notices})
+                    result = _completed(request, result, notices)
     except RequestInProgressError as error:
         return error_result(error, action=event.action.value, request_id=event.request_id)
     deliver_notices(services, notices)
+    return result
+
+
+def _completed(request: Any, result: dict[str, Any], notices: list[Notice]) -> dict[str, Any]:
+    """Store the result of a request whose changes are made; when the state table refuses, the
+    changes stand and the result says so: a repeat then finds the node groups at their target
+    (no change), and the notices in their change records."""
+    try:
+        request.complete({**result, _NOTICES: notices})
+    except (ClientError, BotoCoreError) as error:
+        return {**result, "idempotency_record": f"not stored: {error}"[:200]}
     return result
 
 

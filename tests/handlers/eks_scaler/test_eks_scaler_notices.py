@@ -113,3 +113,42 @@ def test_an_unfinished_request_sends_the_notice_of_its_done_change_on_the_retry(
     # WHEN the completed request arrives once more THEN no notice goes out again
     assert scaler(request, "inv-3")["repeated_request"] is True
     assert alert_inbox.receive() == []
+
+
+def test_a_state_table_failure_after_the_change_answers_the_result_and_a_repeat_changes_nothing(
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN DynamoDB refusing (every attempt) the write that completes the request's record
+    calls = count_scaling_calls(services)
+    dynamodb = services.hub_client("dynamodb")
+    fault = fail_every_attempt(dynamodb, "dynamodb", "PutItem")
+    completing = fault
+
+    def fail_the_completion_only(request: Any, **kwargs: Any) -> None:
+        body = str(request.body)
+        if "COMPLETED" in body and "IDEMPOTENCY#eks_scaler" in body:
+            completing(request, **kwargs)
+
+    dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", fault)
+    dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", fail_the_completion_only)
+    request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="exec-9")
+    # WHEN the schedule invokes the scaler
+    result = scaler(request, "inv-1")
+    # THEN the change stands and the answer says its record was not stored, without raising
+    assert [item["status"] for item in result["results"]] == ["scaling_initiated"]
+    assert result["idempotency_record"].startswith("not stored:")
+    assert fault.attempts > 1
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    assert len(alert_inbox.receive()) == 1
+    # WHEN the same request comes again after its in-progress claim lapsed, DynamoDB healthy
+    fault.healed = True
+    fake_clock.advance(3600)
+    again = scaler(request, "inv-2")
+    # THEN the node group is found at its target: no second scaling call, no second notice
+    assert [item["status"] for item in again["results"]] == ["no_change_needed"]
+    assert calls == ["system"]
+    assert alert_inbox.receive() == []
