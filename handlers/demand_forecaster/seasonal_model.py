@@ -89,8 +89,10 @@ class DemandForecast:
     """Out-of-sample forecasts (origin, step) with an observed actual."""
     backtest_mape: float
     seasonal_naive_mape: float
-    """MAPE of the model and of the value one week earlier (one day with less than two weeks of
-    history) on the same out-of-sample hours, in percent."""
+    """MAPE of the model and of seasonal-naive (the latest value known at the origin at the same
+    hour `seasonal_naive_lag` earlier) on the same out-of-sample hours, in percent."""
+    seasonal_naive_lag: int
+    """A week, or a day with less than two weeks of history."""
 
     def interval(self, coverage: float) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds meant to hold the actual demand with probability `coverage`."""
@@ -142,7 +144,8 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
     offset = OFFSET_SHARE * float(np.nanmean(y)) or 1.0
     z = np.log(np.maximum(y, 0.0) + offset)
     hours = (first_hour_of_week + np.arange(length + steps)) % WEEK
-    forecasts, actual, naive = _out_of_sample(z, hours, cuts, steps)
+    season = WEEK if length >= 2 * WEEK else DAY
+    forecasts, actual, naive = _out_of_sample(z, hours, cuts, steps, season)
     forecast_demand_values = np.maximum(np.exp(forecasts) - offset, 0.0)
     actual_demand = np.exp(actual) - offset
     absolute_errors = np.abs(forecast_demand_values - actual_demand[np.newaxis])
@@ -186,11 +189,12 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
         calibration_forecasts=int(known.sum()),
         backtest_mape=_mape(actual_demand[naive_known], forecast_demand_values[best][naive_known]),
         seasonal_naive_mape=_mape(actual_demand[naive_known], np.exp(naive[naive_known]) - offset),
+        seasonal_naive_lag=season,
     )
 
 
 def _out_of_sample(
-    z: np.ndarray, hours: np.ndarray, cuts: list[int], steps: int
+    z: np.ndarray, hours: np.ndarray, cuts: list[int], steps: int, season: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forecasts per alpha (alphas x origins x steps), actuals and seasonal-naive values (origins
     x steps) of every hour of each calibration day, each from a profile fitted before that day."""
@@ -213,7 +217,6 @@ def _out_of_sample(
     padded = np.concatenate([z, np.full(steps, np.nan)])
     actual = padded[targets]
     # Seasonal naive: the latest value known at the origin at the same hour of the season.
-    season = WEEK if length >= 2 * WEEK else DAY
     naive_index = targets - season * ((targets - origins) // season + 1)
     naive = np.where(naive_index >= 0, padded[naive_index.clip(min=0)], np.nan)
     return forecasts, actual, naive
