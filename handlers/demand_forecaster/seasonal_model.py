@@ -12,7 +12,8 @@ no forecast is below 0; offset = 5% of the mean demand keeps idle hours finite):
   one, so no time zone or weekend convention is assumed. Observations weigh less with age
   (half-life `HALF_LIFE_DAYS`) and by their Huber weight, so a holiday or a spike barely moves it.
 - level: what the profile leaves, tracked hour by hour by a robust exponential smoothing,
-  ``level_t = level_{t-1} + alpha * clip(r_t - level_{t-1}, +-CLIP_SCALES * scale)``: a level shift
+  ``level_t = level_{t-1} + alpha * clip(r_t - level_{t-1}, +-CLIP_SCALES * scale)`` (scale: the
+  profile's robust residual scale, at least `MIN_CLIP_SCALE`): a level shift
   is followed within hours, while a holiday (a day of low residuals) can only move it by a bounded
   step per hour and is forgotten as soon as the load is back. `alpha` is the one of
   `LEVEL_ALPHAS` with the least out-of-sample error.
@@ -59,6 +60,8 @@ MIN_HISTORY_HOURS = MIN_FIT_HOURS + DAY
 """Two days to fit the profile and one to measure its out-of-sample error."""
 LEVEL_ALPHAS = (0.02, 0.05, 0.1, 0.2)
 CLIP_SCALES = 2.0
+MIN_CLIP_SCALE = 0.05
+"""Floor of the clip's log scale: a quiet series follows a level shift as fast as a noisy one."""
 HUBER_SCALES = 1.345
 HUBER_ITERATIONS = 6
 SHARED_SHAPE_PENALTY = 1e-4
@@ -225,13 +228,14 @@ def _out_of_sample(
 def _levels(
     z: np.ndarray, hours: np.ndarray, profile: _Profile, end: int, alphas: tuple[float, ...]
 ) -> np.ndarray:
-    """The tracked level after each hour of [0, end) for each alpha (end x alphas); it starts at
-    0 one week before the end of the profile's fit and is 0 before that."""
+    """The tracked level after each hour of [0, end) for each alpha (end x alphas); it starts one
+    week and a day before `end` at the median residual of that first day, and is 0 before."""
     start = max(0, end - DAY - WEEK)
     residuals = z[start:end] - _profile_values(profile, hours[start:end])
     rate = np.array(alphas)
-    bound = CLIP_SCALES * profile.scale
-    level = np.zeros(len(alphas))
+    bound = CLIP_SCALES * max(profile.scale, MIN_CLIP_SCALE)
+    first_day = residuals[:DAY][np.isfinite(residuals[:DAY])]
+    level = np.full(len(alphas), float(np.median(first_day)) if first_day.size else 0.0)
     out = np.zeros((end, len(alphas)))
     for index, residual in enumerate(residuals.tolist()):
         if not math.isnan(residual):  # a missing hour leaves the level as it was
@@ -241,16 +245,24 @@ def _levels(
 
 
 def _fit_profile(z: np.ndarray, hours: np.ndarray) -> _Profile:
-    """Huber regression with age weights and ridge penalties (see the module docstring)."""
+    """The profile of the last `MAX_FIT_HOURS` (see the module docstring)."""
     start = max(0, len(z) - MAX_FIT_HOURS)
     z, hours = z[start:], hours[start:]
     known = np.isfinite(z)
     weekly = int(known.sum()) >= WEEK
     design = _design(hours[known], weekly)
-    target = z[known]
     age = (len(z) - 1 - np.flatnonzero(known)) / DAY
     age_weight = 0.5 ** (age / HALF_LIFE_DAYS)
     penalty = _penalties(weekly) * age_weight.sum()
+    coefficients, scale = _huber_regression(design, z[known], age_weight, penalty)
+    return _Profile(coefficients, weekly, scale)
+
+
+def _huber_regression(
+    design: np.ndarray, target: np.ndarray, age_weight: np.ndarray, penalty: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Ridge-penalised, age-weighted Huber regression by reweighted least squares: coefficients
+    and the robust (MAD) scale of the residuals."""
     weight = age_weight
     scale = 1.0
     coefficients = np.zeros(design.shape[1])
@@ -261,7 +273,7 @@ def _fit_profile(z: np.ndarray, hours: np.ndarray) -> _Profile:
         scale = max(1.4826 * float(np.median(np.abs(residuals - np.median(residuals)))), 1e-6)
         huber = np.minimum(1.0, HUBER_SCALES * scale / np.maximum(np.abs(residuals), 1e-12))
         weight = age_weight * huber
-    return _Profile(coefficients, weekly, scale)
+    return coefficients, scale
 
 
 def _profile_values(profile: _Profile, hours: np.ndarray) -> np.ndarray:
