@@ -6,7 +6,14 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("cold_start", "package_sizes", "synthesis", "report_pipeline", "cost_cur")
+BENCHMARKS = (
+    "cold_start",
+    "package_sizes",
+    "synthesis",
+    "report_pipeline",
+    "cost_cur",
+    "forecast_backtest",
+)
 
 
 def main(names: list[str]) -> int:

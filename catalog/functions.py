@@ -153,7 +153,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="demand_forecaster",
-        description="Forecasts node demand per cluster from CloudWatch history (Holt-Winters).",
+        description=(
+            "Forecasts node demand per cluster from CloudWatch history, with calibrated confidence."
+        ),
         memory_mb=1024,
         timeout_seconds=300,
         environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},

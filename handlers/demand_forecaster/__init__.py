@@ -1,1 +1,1 @@
-"""demand_forecaster: node demand forecasts per cluster (double seasonal Holt-Winters)."""
+"""demand_forecaster: node demand forecasts per cluster, with calibrated confidence."""

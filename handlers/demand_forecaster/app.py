@@ -2,7 +2,7 @@
 
 `forecast` answers for one cluster (the eks_scaler invokes it synchronously); `forecast_fleet`
 (the hourly schedule) forecasts every cluster of the inventory, saves the results and alerts
-capacity shortfalls. The model and the sizing are in `holt_winters.py` and `forecast.py`.
+capacity shortfalls. The model is in `seasonal_model.py`, the sizing in `forecast.py`.
 Reference: docs/functions/demand_forecaster.md.
 """
 

@@ -21,12 +21,11 @@ from fleet_shared.exceptions import EventValidationError, FleetError
 from fleet_shared.function_services import FunctionServices
 from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.forecast import forecast_cluster
-from handlers.demand_forecaster.holt_winters import InsufficientHistoryError
 from handlers.demand_forecaster.models import FleetForecastRequest, ForecastRequest
 
 SOURCE = "demand_forecaster"
 FORECAST_TTL_SECONDS = 6 * 3600
-_TARGET_ERRORS = (FleetError, ClientError, BotoCoreError, InsufficientHistoryError)
+_TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
 
 ForecasterServices = FunctionServices[ForecasterEnvironment]
 

@@ -8,9 +8,12 @@ the cluster's node groups now (their desired sizes and instance types). The runn
 (`node_number_of_running_pods`, an average per node, x node count) are reported for context.
 
 History: `ForecasterEnvironment.forecast_history_days` of hourly averages up to the last whole
-hour. Leading hours without data are dropped, gaps inside are interpolated linearly in time, and
-the forecast starts after the last hour with data, so CloudWatch's lag of a few minutes does not
-turn into a fake zero.
+hour. Leading hours without data are dropped, hours missing inside stay missing (the model skips
+them rather than fit invented values), and the forecast starts after the last hour with data, so
+CloudWatch's lag of a few minutes does not turn into a fake zero.
+
+Model (`seasonal_model.py`): the forecast, its prediction interval (`forecast_interval`, from the
+model's own recent out-of-sample errors) and the confidence with its reason.
 
 Nodes needed: for each forecast step, the upper bound of the prediction interval divided by the
 target utilisation is the allocatable vCPU the cluster should have; each node group takes its
@@ -18,9 +21,6 @@ current share of the cluster's vCPUs (desired size x vCPUs per node), divided by
 vCPU of one of its nodes (the smallest of its instance types, to be safe) and rounded up. The
 recommended desired size is the peak over the horizon, kept within [max(floor, min_size),
 max_size]. Sizing on the upper bound, not the mean, is what makes a wide interval cost nodes.
-
-Confidence: 1 - the mean, over the steps, of the interval's half-width relative to the forecast
-(0 when the interval is as wide as the forecast itself); a tight interval gives a value near 1.
 """
 
 from __future__ import annotations
@@ -45,12 +45,16 @@ from handlers.demand_forecaster.capacity import (
     live_node_groups,
 )
 from handlers.demand_forecaster.environment import ForecasterEnvironment
-from handlers.demand_forecaster.holt_winters import HoltWinters, fit
+from handlers.demand_forecaster.seasonal_model import (
+    HALF_LIFE_DAYS,
+    DemandForecast,
+    forecast_demand,
+)
 
 NAMESPACE = "ContainerInsights"
 PERIOD_SECONDS = 3600
 STEP = timedelta(seconds=PERIOD_SECONDS)
-MODEL_NAME = "holt_winters_double_seasonal"
+MODEL_NAME = "robust_seasonal_regression"
 
 
 class ForecastError(FleetError):
@@ -100,21 +104,14 @@ def forecast_cluster(
             f"cluster {cluster.name}: no Container Insights history (node_cpu_utilization and "
             f"cluster_node_count) in the last {environment.forecast_history_days} days"
         )
-    observed = len(demand)
-    last = demand.index[-1]
-    series = (
-        demand.reindex(pd.date_range(demand.index[0], last, freq=STEP))
-        .interpolate(method="time")
-        .to_numpy()
-    )
-    model = fit(series)
+    first, last = demand.index[0], demand.index[-1]
+    series = demand.reindex(pd.date_range(first, last, freq=STEP)).to_numpy()
     horizon_end = now + timedelta(minutes=horizon_minutes)
     # Steps are labelled, as CloudWatch labels periods, by the start of their hour.
     steps = max(1, math.floor((horizon_end - last.to_pydatetime()) / STEP))
-    forecast = model.forecast(steps, environment.forecast_interval)
-    mean = np.maximum(forecast.mean, 0.0)
-    lower = np.maximum(forecast.lower, 0.0)
-    upper = np.maximum(forecast.upper, 0.0)
+    forecast = forecast_demand(series, first.weekday() * 24 + first.hour, steps)
+    mean = forecast.mean
+    lower, upper = forecast.interval(environment.forecast_interval)
     times = [last.to_pydatetime() + STEP * (i + 1) for i in range(steps)]
     needed_vcpu = upper / environment.forecast_target_utilisation
     node_groups, recommendation = _size_node_groups(
@@ -131,8 +128,9 @@ def forecast_cluster(
         "step_minutes": PERIOD_SECONDS // 60,
         "unit": "vCPU",
         "interval": environment.forecast_interval,
-        "confidence": round(_confidence(mean, lower, upper), 4),
-        "model": _model_summary(model, len(series), observed),
+        "confidence": round(forecast.confidence, 4),
+        "confidence_reason": forecast.confidence_reason,
+        "model": _model_summary(forecast),
         "history": {
             "start": iso_z(demand.index[0].to_pydatetime()),
             "last_observation": iso_z(last.to_pydatetime()),
@@ -231,21 +229,17 @@ def _size_node_groups(
     return details, recommendation
 
 
-def _confidence(mean: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
-    half_width = (upper - lower) / 2
-    relative = half_width / np.maximum(np.abs(mean), 1e-9)
-    return float(np.clip(1.0 - relative.mean(), 0.0, 1.0))
-
-
-def _model_summary(model: HoltWinters, hours: int, observed: int) -> dict[str, Any]:
-    p = model.parameters
+def _model_summary(forecast: DemandForecast) -> dict[str, Any]:
+    """What the model used and what it measured of itself on the history's last days."""
     return {
         "name": MODEL_NAME,
-        "parameters": {"alpha": p.alpha, "beta": p.beta, "delta": p.delta, "omega": p.omega},
-        "weekly_season": model.weekly_season,
-        "history_hours": hours,
-        "observed_hours": observed,
-        "residual_sigma_vcpu": round(model.sigma, 4),
-        "fitted_mape_percent": round(model.fitted_mape, 3),
-        "seasonal_naive_mape_percent": round(model.seasonal_naive_mape, 3),
+        "parameters": {"level_alpha": forecast.level_alpha, "half_life_days": HALF_LIFE_DAYS},
+        "weekly_season": forecast.weekly_season,
+        "history_hours": forecast.history_hours,
+        "observed_hours": forecast.observed_hours,
+        "out_of_sample_days": forecast.calibration_days,
+        "out_of_sample_forecasts": forecast.calibration_forecasts,
+        "out_of_sample_mape_percent": round(forecast.backtest_mape, 3),
+        "seasonal_naive_mape_percent": round(forecast.seasonal_naive_mape, 3),
+        "seasonal_naive_lag_hours": forecast.seasonal_naive_lag,
     }

@@ -116,10 +116,12 @@ def test_forecast_reads_member_history_and_recommends_node_counts(
         lambda_context,
     )
     # THEN the result is self-contained: steps with intervals up to the horizon, the model's
-    # measured error, capacity per node group, a confidence from the interval and a recommendation
+    # out-of-sample error, capacity per node group, a confidence from that error and a
+    # recommendation
     assert result["status"] == "ok", result
     assert result["model"]["weekly_season"] is True
-    assert result["model"]["fitted_mape_percent"] < result["model"]["seasonal_naive_mape_percent"]
+    model = result["model"]
+    assert model["out_of_sample_mape_percent"] < model["seasonal_naive_mape_percent"]
     steps = result["forecast"]
     assert steps[0]["timestamp"] == "2025-06-02T03:00:00Z"
     assert steps[-1]["timestamp"] == "2025-06-02T06:00:00Z"

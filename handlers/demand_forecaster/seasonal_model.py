@@ -1,0 +1,309 @@
+"""Hourly demand forecast: a robust seasonal regression, a tracked level, conformal intervals.
+
+Model, on z = log(demand + offset) (so the daily swing and a level shift scale with the load and
+no forecast is below 0; offset = 5% of the mean demand keeps idle hours finite)::
+
+    z_t = profile(t) + level_t + noise
+
+- profile: a regression on Fourier terms of the hour of the day (`HARMONICS` sine/cosine pairs)
+  shared by every day, plus per day of the week an offset and its own Fourier deviations. The
+  deviations are ridge-penalised towards the shared shape, so one week of history already gives
+  weekdays and weekends their shapes and more weeks sharpen them; the day of the week is the UTC
+  one, so no time zone or weekend convention is assumed. Observations weigh less with age
+  (half-life `HALF_LIFE_DAYS`) and by their Huber weight, so a holiday or a spike barely moves it.
+- level: what the profile leaves, tracked hour by hour by a robust exponential smoothing,
+  ``level_t = level_{t-1} + alpha * clip(r_t - level_{t-1}, +-CLIP_SCALES * scale)`` (scale: the
+  profile's robust residual scale, at least `MIN_CLIP_SCALE`): a level shift
+  is followed within hours, while a holiday (a day of low residuals) can only move it by a bounded
+  step per hour and is forgotten as soon as the load is back. `alpha` is the one of
+  `LEVEL_ALPHAS` with the least out-of-sample error.
+
+Forecast ``h`` hours after the last one: ``exp(profile(T + h) + level_T) - offset``, at least 0.
+
+Out-of-sample errors (a backtest inside every forecast): for each of the last `CALIBRATION_DAYS`
+days that have at least `MIN_FIT_HOURS` of history before them, the profile is fitted on the
+history before that day only, and the model forecasts 1..steps hours ahead from every hour of
+that day. With less than a week before it, a fit has no day-of-week terms.
+
+Prediction interval: the forecast times the empirical quantiles of exp(out-of-sample log error)
+at each horizon (pooled with the `POOL_HORIZONS` neighbouring horizons on each side), as in split
+conformal prediction: coverage is what the model achieved on the recent days, not an assumption
+about the noise.
+
+Confidence: the share of those out-of-sample forecasts, at the requested horizons, whose error
+was within `TOLERANCE` of the actual demand (of at least a tenth of the mean demand, so idle
+hours do not count as misses for a few hundredths of a vCPU). It is thus a calibrated estimate
+of the probability that the coming hours land within +-15% of the forecast, and falls as soon as
+the model forecasts the cluster badly. With fewer than `MIN_CALIBRATION_DAYS` days of
+out-of-sample forecasts it is 0 and `confidence_reason` says why; the interval is still given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.demand_forecaster.exceptions import InsufficientHistoryError
+
+DAY = 24
+WEEK = 168
+HARMONICS = 4
+HALF_LIFE_DAYS = 14
+MAX_FIT_HOURS = 8 * WEEK
+"""Older hours weigh less than 1/16 and are left out of the fit."""
+MIN_FIT_HOURS = 2 * DAY
+CALIBRATION_DAYS = 14
+MIN_CALIBRATION_DAYS = 3
+MIN_HISTORY_HOURS = MIN_FIT_HOURS + DAY
+"""Two days to fit the profile and one to measure its out-of-sample error."""
+LEVEL_ALPHAS = (0.02, 0.05, 0.1, 0.2)
+CLIP_SCALES = 2.0
+MIN_CLIP_SCALE = 0.05
+"""Floor of the clip's log scale: a quiet series follows a level shift as fast as a noisy one."""
+HUBER_SCALES = 1.345
+HUBER_ITERATIONS = 6
+SHARED_SHAPE_PENALTY = 1e-4
+DAY_OFFSET_PENALTY = 1e-3
+DAY_SHAPE_PENALTY = 0.002
+"""Ridge penalties per unit of total observation weight; the day-of-week shapes are shrunk most."""
+OFFSET_SHARE = 0.05
+POOL_HORIZONS = 2
+TOLERANCE = 0.15
+TOLERANCE_FLOOR_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class DemandForecast:
+    """Forecasts for the `steps` hours after the history, with what the model measured of itself."""
+
+    mean: np.ndarray
+    log_errors: np.ndarray
+    """Out-of-sample log errors (actual over forecast), one row per origin, one column per step."""
+    confidence: float
+    confidence_reason: str
+    level_alpha: float
+    weekly_season: bool
+    history_hours: int
+    observed_hours: int
+    calibration_days: int
+    calibration_forecasts: int
+    """Out-of-sample forecasts (origin, step) with an observed actual."""
+    backtest_mape: float
+    seasonal_naive_mape: float
+    """MAPE of the model and of seasonal-naive (the latest value known at the origin at the same
+    hour `seasonal_naive_lag` earlier) on the same out-of-sample hours, in percent."""
+    seasonal_naive_lag: int
+    """A week, or a day with less than two weeks of history."""
+
+    def interval(self, coverage: float) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds meant to hold the actual demand with probability `coverage`."""
+        if not 0 < coverage < 1:
+            raise ValueError("coverage must be between 0 and 1")
+        steps = len(self.mean)
+        lower = np.empty(steps)
+        upper = np.empty(steps)
+        for step in range(steps):
+            first, last = max(0, step - POOL_HORIZONS), min(steps, step + POOL_HORIZONS + 1)
+            pooled = self.log_errors[:, first:last]
+            pooled = pooled[np.isfinite(pooled)]
+            if pooled.size == 0:
+                # Steps longer than the calibration days reach: the errors of every shorter step.
+                pooled = self.log_errors[:, :last]
+                pooled = pooled[np.isfinite(pooled)]
+            low, high = np.quantile(pooled, [(1 - coverage) / 2, (1 + coverage) / 2])
+            lower[step] = self.mean[step] * np.exp(min(low, 0.0))
+            upper[step] = self.mean[step] * np.exp(max(high, 0.0))
+        return lower, upper
+
+
+@dataclass(frozen=True)
+class _Profile:
+    coefficients: np.ndarray
+    weekly: bool
+    scale: float
+    """Robust scale (MAD) of the fit's residuals."""
+
+
+def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> DemandForecast:
+    """Forecast `steps` hours after hourly `values` (oldest first, NaN where missing; index 0 is
+    hour `first_hour_of_week` of a UTC week starting Monday 00:00)."""
+    if steps < 1:
+        raise ValueError("steps must be at least 1")
+    y = np.asarray(values, dtype=float)
+    observed = np.isfinite(y)
+    length, observed_hours = len(y), int(observed.sum())
+    observed_before = np.concatenate([[0], np.cumsum(observed)])
+    # A calibration day needs MIN_FIT_HOURS of history before it, at least half of them observed.
+    cuts = [
+        length - DAY * day
+        for day in range(CALIBRATION_DAYS, 0, -1)
+        if length - DAY * day >= MIN_FIT_HOURS
+        and observed_before[length - DAY * day] >= MIN_FIT_HOURS // 2
+    ]
+    if not cuts:
+        raise InsufficientHistoryError(MIN_HISTORY_HOURS, length, observed_hours)
+    offset = OFFSET_SHARE * float(np.nanmean(y)) or 1.0
+    z = np.log(np.maximum(y, 0.0) + offset)
+    hours = (first_hour_of_week + np.arange(length + steps)) % WEEK
+    season = WEEK if length >= 2 * WEEK else DAY
+    forecasts, actual, naive = _out_of_sample(z, hours, cuts, steps, season)
+    forecast_demand_values = np.maximum(np.exp(forecasts) - offset, 0.0)
+    actual_demand = np.exp(actual) - offset
+    absolute_errors = np.abs(forecast_demand_values - actual_demand[np.newaxis])
+    best = int(np.argmin(np.nanmean(absolute_errors.reshape(len(LEVEL_ALPHAS), -1), axis=1)))
+    alpha = LEVEL_ALPHAS[best]
+    log_errors = actual - forecasts[best]
+
+    profile = _fit_profile(z, hours[:length])
+    level = _levels(z, hours, profile, len(z), (alpha,))[-1, 0]
+    future = _profile_values(profile, hours[length:])
+    mean = np.maximum(np.exp(future + level) - offset, 0.0)
+
+    known = np.isfinite(actual)
+    floor = TOLERANCE_FLOOR_SHARE * float(np.nanmean(y))
+    within = absolute_errors[best][known] <= TOLERANCE * np.maximum(actual_demand[known], floor)
+    calibration_days = len(cuts)
+    if calibration_days < MIN_CALIBRATION_DAYS:
+        confidence = 0.0
+        reason = (
+            f"too little history: {calibration_days} day(s) of out-of-sample forecasts "
+            f"({length} hours of history), at least {MIN_CALIBRATION_DAYS} needed "
+            f"({MIN_FIT_HOURS + MIN_CALIBRATION_DAYS * DAY} hours)"
+        )
+    else:
+        confidence = float(within.mean())
+        reason = (
+            f"{int(within.sum())} of {int(known.sum())} out-of-sample forecasts 1-{steps} h ahead "
+            f"over the last {calibration_days} days were within {TOLERANCE:.0%} of the actual"
+        )
+    naive_known = known & np.isfinite(naive)
+    return DemandForecast(
+        mean=mean,
+        log_errors=log_errors,
+        confidence=confidence,
+        confidence_reason=reason,
+        level_alpha=alpha,
+        weekly_season=profile.weekly,
+        history_hours=length,
+        observed_hours=observed_hours,
+        calibration_days=calibration_days,
+        calibration_forecasts=int(known.sum()),
+        backtest_mape=_mape(actual_demand[naive_known], forecast_demand_values[best][naive_known]),
+        seasonal_naive_mape=_mape(actual_demand[naive_known], np.exp(naive[naive_known]) - offset),
+        seasonal_naive_lag=season,
+    )
+
+
+def _out_of_sample(
+    z: np.ndarray, hours: np.ndarray, cuts: list[int], steps: int, season: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forecasts per alpha (alphas x origins x steps), actuals and seasonal-naive values (origins
+    x steps) of every hour of each calibration day, each from a profile fitted before that day."""
+    length = len(z)
+    origin_rows = []
+    forecast_rows = []
+    for cut in cuts:
+        profile = _fit_profile(z[:cut], hours[:cut])
+        last = min(cut + DAY, length) - 1
+        levels = _levels(z, hours, profile, last + 1, LEVEL_ALPHAS)
+        values = _profile_values(profile, hours[: length + steps])
+        for origin in range(cut, last + 1):
+            targets = origin + np.arange(steps)
+            # levels[origin - 1]: the level after the last hour observed before this origin.
+            forecast_rows.append(values[targets][np.newaxis] + levels[origin - 1][:, np.newaxis])
+            origin_rows.append(origin)
+    origins = np.array(origin_rows)[:, np.newaxis]
+    targets = origins + np.arange(steps)
+    forecasts = np.stack(forecast_rows, axis=1)
+    padded = np.concatenate([z, np.full(steps, np.nan)])
+    actual = padded[targets]
+    # Seasonal naive: the latest value known at the origin at the same hour of the season.
+    naive_index = targets - season * ((targets - origins) // season + 1)
+    naive = np.where(naive_index >= 0, padded[naive_index.clip(min=0)], np.nan)
+    return forecasts, actual, naive
+
+
+def _levels(
+    z: np.ndarray, hours: np.ndarray, profile: _Profile, end: int, alphas: tuple[float, ...]
+) -> np.ndarray:
+    """The tracked level after each hour of [0, end) for each alpha (end x alphas); it starts one
+    week and a day before `end` at the median residual of that first day, and is 0 before."""
+    start = max(0, end - DAY - WEEK)
+    residuals = z[start:end] - _profile_values(profile, hours[start:end])
+    rate = np.array(alphas)
+    bound = CLIP_SCALES * max(profile.scale, MIN_CLIP_SCALE)
+    first_day = residuals[:DAY][np.isfinite(residuals[:DAY])]
+    level = np.full(len(alphas), float(np.median(first_day)) if first_day.size else 0.0)
+    out = np.zeros((end, len(alphas)))
+    for index, residual in enumerate(residuals.tolist()):
+        if not math.isnan(residual):  # a missing hour leaves the level as it was
+            level = level + rate * np.clip(residual - level, -bound, bound)
+        out[start + index] = level
+    return out
+
+
+def _fit_profile(z: np.ndarray, hours: np.ndarray) -> _Profile:
+    """The profile of the last `MAX_FIT_HOURS` (see the module docstring)."""
+    start = max(0, len(z) - MAX_FIT_HOURS)
+    z, hours = z[start:], hours[start:]
+    known = np.isfinite(z)
+    weekly = int(known.sum()) >= WEEK
+    design = _design(hours[known], weekly)
+    age = (len(z) - 1 - np.flatnonzero(known)) / DAY
+    age_weight = 0.5 ** (age / HALF_LIFE_DAYS)
+    penalty = _penalties(weekly) * age_weight.sum()
+    coefficients, scale = _huber_regression(design, z[known], age_weight, penalty)
+    return _Profile(coefficients, weekly, scale)
+
+
+def _huber_regression(
+    design: np.ndarray, target: np.ndarray, age_weight: np.ndarray, penalty: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Ridge-penalised, age-weighted Huber regression by reweighted least squares: coefficients
+    and the robust (MAD) scale of the residuals."""
+    weight = age_weight
+    scale = 1.0
+    coefficients = np.zeros(design.shape[1])
+    for _ in range(HUBER_ITERATIONS):
+        weighted = design * weight[:, np.newaxis]
+        coefficients = np.linalg.solve(weighted.T @ design + np.diag(penalty), weighted.T @ target)
+        residuals = target - design @ coefficients
+        scale = max(1.4826 * float(np.median(np.abs(residuals - np.median(residuals)))), 1e-6)
+        huber = np.minimum(1.0, HUBER_SCALES * scale / np.maximum(np.abs(residuals), 1e-12))
+        weight = age_weight * huber
+    return coefficients, scale
+
+
+def _profile_values(profile: _Profile, hours: np.ndarray) -> np.ndarray:
+    return _design(hours, profile.weekly) @ profile.coefficients
+
+
+def _design(hours: np.ndarray, weekly: bool) -> np.ndarray:
+    """Intercept, hour-of-day offsets (hour 0 is the reference) and, when weekly, per day of the
+    week an offset (Monday is the reference) and Fourier deviations of the daily shape."""
+    hour_of_day = np.eye(DAY)[hours % DAY][:, 1:]
+    columns = [np.ones((len(hours), 1)), hour_of_day]
+    if weekly:
+        angle = 2 * np.pi * (hours % DAY)[:, np.newaxis] / DAY * np.arange(1, HARMONICS + 1)
+        fourier = np.hstack([np.cos(angle), np.sin(angle)])
+        days = np.eye(7)[hours // DAY]
+        columns.append(days[:, 1:])
+        columns.append((days[:, :, np.newaxis] * fourier[:, np.newaxis, :]).reshape(len(hours), -1))
+    return np.hstack(columns)
+
+
+def _penalties(weekly: bool) -> np.ndarray:
+    parts = [[0.0], [SHARED_SHAPE_PENALTY] * (DAY - 1)]
+    if weekly:
+        parts += [[DAY_OFFSET_PENALTY] * 6, [DAY_SHAPE_PENALTY] * 7 * 2 * HARMONICS]
+    return np.concatenate(parts)
+
+
+def _mape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Mean absolute percentage error in percent, over the hours whose actual is above 0."""
+    positive = actual > 0
+    if not positive.any():
+        return 0.0
+    return float(np.mean(np.abs(actual[positive] - forecast[positive]) / actual[positive]) * 100)

@@ -1,0 +1,130 @@
+"""The seasonal model on small generated series with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handlers.demand_forecaster.exceptions import InsufficientHistoryError
+from handlers.demand_forecaster.seasonal_model import DAY, WEEK, forecast_demand
+from tests.handlers.demand_forecaster.demand_series import hourly_demand
+
+
+def seasonal(days: int, *, holiday_day: int | None = None) -> np.ndarray:
+    """Noise-free demand starting on a Monday: a working-hours peak, lower on weekends."""
+    hours = np.arange(days * DAY)
+    day = hours // DAY
+    quiet = (day % 7 >= 5) | (day == holiday_day)
+    working = np.clip(np.sin(np.pi * (hours % DAY - 7) / 12), 0.0, None)
+    return 20.0 + np.where(quiet, 3.0, 12.0) * working
+
+
+def test_pure_seasonal_series_is_forecast_almost_exactly() -> None:
+    # GIVEN three weeks of noise-free daily and weekly seasonal demand
+    history = seasonal(22)
+    # WHEN the next day is forecast
+    forecast = forecast_demand(history[: 21 * DAY], 0, DAY)
+    # THEN every hour is within 2% of the truth (0.5% on average), and the model is confident
+    relative = np.abs(forecast.mean - history[21 * DAY :]) / history[21 * DAY :]
+    assert relative.max() < 0.02
+    assert relative.mean() < 0.005
+    assert forecast.confidence > 0.95
+    assert forecast.weekly_season
+
+
+def test_level_shift_is_followed_within_a_day() -> None:
+    # GIVEN three weeks of demand whose level rises by 40% on the last day
+    truth = hourly_demand(np.random.default_rng(7), days=23, noise=0.2)
+    truth[20 * DAY :] *= 1.4
+    # WHEN forecast one day after the shift
+    forecast = forecast_demand(truth[: 21 * DAY], 0, DAY)
+    # THEN the next day is forecast near the new level (within 10%), far above the old one
+    actual = truth[21 * DAY : 22 * DAY]
+    assert abs(forecast.mean.mean() / actual.mean() - 1) < 0.1
+    assert forecast.mean.mean() > 1.25 * (actual.mean() / 1.4)
+
+
+def test_a_holiday_does_not_pull_the_next_day_down() -> None:
+    # GIVEN three weeks of demand ending on a weekday holiday shaped like a Sunday
+    truth = hourly_demand(np.random.default_rng(8), days=23, holiday_day=21, noise=0.3)
+    # WHEN the day after the holiday is forecast
+    forecast = forecast_demand(truth[: 22 * DAY], 0, DAY)
+    lower, _ = forecast.interval(0.95)
+    # THEN it is forecast as a usual weekday (within 10%), far above 0 even at the interval's
+    # lower bound
+    actual = truth[22 * DAY : 23 * DAY]
+    assert np.mean(np.abs(forecast.mean - actual) / actual) < 0.1
+    assert lower.min() > 0.5 * actual.min()
+
+
+def test_confidence_falls_on_a_series_the_model_cannot_forecast() -> None:
+    # GIVEN a clean seasonal series and a random walk of the same level
+    rng = np.random.default_rng(9)
+    clean = hourly_demand(rng, days=21, noise=0.3)
+    random_walk = 25.0 * np.exp(np.cumsum(rng.normal(0.0, 0.05, 21 * DAY)))
+    # WHEN each is forecast 3 hours and 24 hours ahead
+    # THEN the random walk's confidence is far below the seasonal one's, and falls with the
+    # horizon, where a random walk's error grows
+    clean_confidence = forecast_demand(clean, 0, 3).confidence
+    walk_short = forecast_demand(random_walk, 0, 3).confidence
+    walk_day = forecast_demand(random_walk, 0, DAY).confidence
+    assert clean_confidence > 0.9
+    assert walk_day < walk_short
+    assert walk_day < clean_confidence - 0.3
+
+
+def test_intervals_widen_with_noise() -> None:
+    # GIVEN the same seasonal demand with little and with much noise
+    quiet = hourly_demand(np.random.default_rng(10), days=22, noise=0.2)
+    noisy = hourly_demand(np.random.default_rng(10), days=22, noise=2.0)
+    # WHEN each is forecast a day ahead with an 80% interval
+    widths = []
+    for values in (quiet, noisy):
+        forecast = forecast_demand(values[: 21 * DAY], 0, DAY)
+        lower, upper = forecast.interval(0.8)
+        assert np.all((lower <= forecast.mean) & (forecast.mean <= upper))
+        widths.append(float(np.mean(upper - lower)))
+    # THEN the noisy series' interval is several times wider
+    assert widths[1] > 4 * widths[0]
+
+
+def test_missing_hours_are_skipped() -> None:
+    # GIVEN two weeks of demand with scattered missing hours and a six-hour gap
+    truth = hourly_demand(np.random.default_rng(11), days=15, noise=0.2)
+    history = truth[: 14 * DAY].copy()
+    history[::17] = np.nan
+    history[200:206] = np.nan
+    # WHEN forecast THEN the forecast is as good as with every hour
+    forecast = forecast_demand(history, 0, DAY)
+    assert forecast.observed_hours < forecast.history_hours == 14 * DAY
+    actual = truth[14 * DAY :]
+    assert np.mean(np.abs(forecast.mean - actual) / actual) < 0.05
+
+
+def test_short_history_has_no_confidence_and_says_why() -> None:
+    # GIVEN four days of demand (two days to fit, two of out-of-sample forecasts)
+    history = hourly_demand(np.random.default_rng(12), days=4, noise=0.2)
+    # WHEN forecast
+    forecast = forecast_demand(history, 0, 3)
+    # THEN it forecasts with the daily shape only, with confidence 0 and the reason
+    assert not forecast.weekly_season
+    assert forecast.calibration_days == 2
+    assert forecast.confidence == 0.0
+    assert forecast.confidence_reason.startswith("too little history: 2 day(s)")
+    assert np.all(forecast.mean > 0)
+
+
+def test_history_shorter_than_three_days_is_refused() -> None:
+    # GIVEN 71 hours WHEN forecast THEN the error says what is needed
+    with pytest.raises(InsufficientHistoryError, match="need at least 72 hours"):
+        forecast_demand(np.full(71, 5.0), 0, 3)
+
+
+def test_forecast_starts_on_the_given_hour_of_the_week() -> None:
+    # GIVEN two weeks and a day of noise-free demand starting on a Tuesday at 05:00
+    start = DAY + 5
+    values = np.concatenate([seasonal(16)[start:], seasonal(17)[16 * DAY :]])[: 15 * DAY]
+    # WHEN forecast from that hour of the week
+    forecast = forecast_demand(values[: 14 * DAY], start % WEEK, DAY)
+    # THEN the working-hours peak lands on the right hours
+    assert np.abs(forecast.mean - values[14 * DAY :]).max() < 0.5
