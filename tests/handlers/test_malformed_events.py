@@ -135,6 +135,10 @@ def _message_ids(event: object) -> set[str]:
     }
 
 
+IGNORED = "ignored"
+"""The answer to an EventBridge event from a source or of a type the function does not handle."""
+
+
 def refusal_messages(answer: Any, event: object) -> list[str]:
     """The error messages of `answer`, after checking that it refuses `event` as a whole: an
     error result, a 4xx HTTP response, or a batch answer with every message failed (retried)
@@ -174,17 +178,22 @@ def test_malformed_events_are_the_same_on_every_run() -> None:
 
 
 @pytest.mark.parametrize(("function_name", "event"), CASES)
-def test_malformed_event_gets_a_small_error_result_naming_the_field_and_changes_nothing(
+def test_malformed_event_is_refused_naming_the_field_or_ignored_and_changes_nothing(
     function_name: str, event: object, fleet_function: Any, api_call_log: ApiCallLog
 ) -> None:
     # GIVEN a fleet function in moto with everything it needs to act, and a malformed event
     # WHEN the event reaches its Lambda entry point
     answer = fleet_function.lambda_handler(event, FakeLambdaContext())
-    # THEN it answers (no exception) with a refusal whose every message names the field
-    messages = refusal_messages(answer, event)
-    assert messages, f"no error message in {answer}"
-    for message in messages:
-        assert message.startswith(FIELD_ERROR_PREFIX), message[:300]
+    # THEN it answers (no exception) with a refusal whose every message names the field, or,
+    # for an event that is not the AWS event the function handles (another source or detail
+    # type), `ignored` with the reason
+    if isinstance(answer, dict) and answer.get("status") == IGNORED:
+        assert isinstance(answer.get("reason"), str) and answer["reason"], answer
+    else:
+        messages = refusal_messages(answer, event)
+        assert messages, f"no error message in {answer}"
+        for message in messages:
+            assert message.startswith(FIELD_ERROR_PREFIX), message[:300]
     # AND the answer is strict JSON under 2 KB
     assert len(json.dumps(answer, allow_nan=False).encode("utf-8")) < ANSWER_LIMIT_BYTES
     # AND nothing was changed in AWS
