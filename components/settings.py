@@ -226,9 +226,15 @@ class HealthEndpoint(StrictModel):
     expected_status: int = Field(default=200, ge=100, le=599)
 
 
+# Node group settings that only matter when the program creates the node group.
+CREATION_ONLY_NODE_GROUP_FIELDS = ("disk_size_gb", "labels", "taints")
+
+
 class ClusterSettings(StrictModel):
     name: Name
     region: Region | None = None
+    # An existing cluster is created and managed elsewhere; the fleet only works around it.
+    existing: bool = False
     kubernetes_version: str
     node_groups: list[NodeGroupSettings] = Field(min_length=1)
     schedule: ScheduleSettings | None = None
@@ -256,6 +262,26 @@ class ClusterSettings(StrictModel):
                 "than a /8; list the networks that need access"
             )
         return cidrs
+
+    @model_validator(mode="after")
+    def _existing_sets_no_creation_settings(self) -> Self:
+        # What only shapes a cluster the program creates would be silently ignored otherwise.
+        if not self.existing:
+            return self
+        if self.endpoint_public_access_cidrs:
+            raise FieldValueError(
+                "endpoint_public_access_cidrs",
+                "an existing cluster's endpoint is managed where the cluster was created",
+            )
+        for index, group in enumerate(self.node_groups):
+            for field in CREATION_ONLY_NODE_GROUP_FIELDS:
+                if field in group.model_fields_set:
+                    raise FieldValueError(
+                        f"node_groups[{index}].{field}",
+                        f"the node groups of an existing cluster are not managed here; "
+                        f"{field} has no effect (list name, capacity, instance types and sizes)",
+                    )
+        return self
 
     @model_validator(mode="after")
     def _groups_are_consistent(self) -> Self:
@@ -532,6 +558,7 @@ def _inventory_cluster(region: str, cluster: ClusterSettings) -> Cluster:
     return Cluster(
         name=cluster.name,
         region=region,
+        existing=cluster.existing,
         kubernetes_version=cluster.kubernetes_version,
         node_groups=tuple(
             NodeGroup(

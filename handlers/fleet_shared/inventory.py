@@ -91,10 +91,12 @@ class HealthEndpoint(_Frozen):
 
 
 class Cluster(_Frozen):
-    """An EKS cluster in a member account."""
+    """An EKS cluster in a member account; `existing` ones were created outside the program,
+    which manages neither them nor their node groups (the functions treat both kinds alike)."""
 
     name: str
     region: AwsRegion
+    existing: bool = False
     kubernetes_version: str
     node_groups: tuple[NodeGroup, ...]
     schedule: ScalingSchedule | None = None
