@@ -42,9 +42,8 @@ pulumi.export(
         member.account_id: {
             cluster.name: {
                 "region": member.cluster_region(cluster),
-                "node_groups": list(
-                    fleet.member_accounts[member.account_id].clusters[cluster.name].node_groups
-                ),
+                "existing": cluster.existing,
+                "node_groups": [group.name for group in cluster.node_groups],
             }
             for cluster in member.clusters
         }

@@ -1,4 +1,5 @@
-"""One member cluster: the pulumi-eks control plane, its node role and its managed node groups.
+"""One member cluster: the pulumi-eks control plane, its node role and its managed node groups;
+or, for a cluster the stack file marks `existing`, only the fleet's access entries on it.
 
 pulumi-eks components are multi-language ("remote") components: the engine constructs them
 through the `eks` plugin, which needs an explicit `eks` provider when the stack disables default
@@ -12,6 +13,11 @@ with only the managed policies nodes need.
 
 The node groups ignore scaling changes: the fleet's scaler changes desired sizes at run time, and
 `pulumi up` must not put them back.
+
+An existing cluster (created by another tool or by hand) gets nothing but the access entries of
+the fleet's member roles, made with `aws.eks.AccessEntry` on the cluster by name: its control
+plane, node role, node groups and authentication mode stay with whoever created it (the mode must
+include API access entries, `API` or `API_AND_CONFIG_MAP`).
 """
 
 from __future__ import annotations
@@ -72,13 +78,21 @@ def node_role_trust_policy() -> str:
     )
 
 
+def _fleet_access_entry_name(function: str) -> str:
+    return f"fleet-{function.replace('_', '-')}"
+
+
+def _fleet_access_policy_arn(partition: str) -> str:
+    return f"arn:{partition}:eks::aws:cluster-access-policy/{FLEET_ACCESS_POLICY}"
+
+
 def _fleet_access_entry(role_arn: pulumi.Input[str], partition: str) -> eks.AccessEntryArgs:
     return eks.AccessEntryArgs(
         principal_arn=role_arn,
         type=eks.AccessEntryType.STANDARD,
         access_policies={
             "view": eks.AccessPolicyAssociationArgs(
-                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{FLEET_ACCESS_POLICY}",
+                policy_arn=_fleet_access_policy_arn(partition),
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
             )
         },
@@ -145,7 +159,7 @@ class EksCluster(pulumi.ComponentResource):
             authentication_mode=eks.AuthenticationMode.API,
             access_entries={
                 **{
-                    f"fleet-{function.replace('_', '-')}": _fleet_access_entry(
+                    _fleet_access_entry_name(function): _fleet_access_entry(
                         role_arn, args.partition
                     )
                     for function, role_arn in sorted(args.fleet_role_arns.items())
@@ -207,4 +221,49 @@ class EksCluster(pulumi.ComponentResource):
             subnet_ids=args.private_subnet_ids,
             ignore_scaling_changes=True,
             opts=remote,
+        )
+
+
+@dataclass(frozen=True)
+class ExistingEksClusterArgs:
+    cluster: ClusterSettings
+    partition: str
+    # As in EksClusterArgs: the member roles of the functions that act on clusters.
+    fleet_role_arns: Mapping[str, pulumi.Input[str]]
+    provider: aws.Provider
+
+
+class ExistingEksCluster(pulumi.ComponentResource):
+    """The fleet's access to a cluster created elsewhere: one access entry per member role that
+    acts on clusters, with the same read-only policy a created cluster grants them."""
+
+    access_entries: dict[str, aws.eks.AccessEntry]
+
+    def __init__(
+        self, name: str, args: ExistingEksClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("lambda-fleet:eks:ExistingEksCluster", name, None, opts)
+        settings = args.cluster
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        self.access_entries = {}
+        for function, role_arn in sorted(args.fleet_role_arns.items()):
+            entry_name = _fleet_access_entry_name(function)
+            entry = aws.eks.AccessEntry(
+                f"{name}-{entry_name}",
+                cluster_name=settings.name,
+                principal_arn=role_arn,
+                type="STANDARD",
+                opts=child,
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-{entry_name}-view",
+                cluster_name=settings.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=_fleet_access_policy_arn(args.partition),
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=child,
+            )
+            self.access_entries[function] = entry
+        self.register_outputs(
+            {"cluster_name": settings.name, "access_entries": sorted(self.access_entries)}
         )

@@ -1,4 +1,5 @@
-"""Everything the fleet creates in one member account: access, event forwarding, clusters."""
+"""Everything the fleet creates in one member account: access, event forwarding, clusters (or,
+for existing clusters, the fleet's access entries on them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 
 from catalog.model import FunctionSpec
-from components.eks_cluster import EksCluster, EksClusterArgs
+from components.eks_cluster import (
+    EksCluster,
+    EksClusterArgs,
+    ExistingEksCluster,
+    ExistingEksClusterArgs,
+)
 from components.event_forwarding import (
     EventForwarding,
     EventForwardingArgs,
@@ -39,7 +45,7 @@ class MemberAccount(pulumi.ComponentResource):
 
     access: MemberAccess
     forwarding: EventForwarding
-    clusters: dict[str, EksCluster]
+    clusters: dict[str, EksCluster | ExistingEksCluster]
 
     def __init__(
         self, name: str, args: MemberAccountArgs, opts: pulumi.ResourceOptions | None = None
@@ -73,8 +79,6 @@ class MemberAccount(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # The eks plugin's own provider has no settings; the AWS provider decides the account.
-        eks_provider = eks.Provider(f"{name}-eks", opts=pulumi.ResourceOptions(parent=self))
         specs = {spec.name: spec for spec in args.functions}
         cluster_role_arns = {
             function: role.arn
@@ -83,21 +87,38 @@ class MemberAccount(pulumi.ComponentResource):
         }
         self.clusters = {}
         for cluster in member.clusters:
-            region = member.cluster_region(cluster)
-            network = args.networks[region]
-            self.clusters[cluster.name] = EksCluster(
-                f"{name}-{cluster.name}",
-                EksClusterArgs(
-                    cluster=cluster,
-                    partition=partition,
-                    vpc_id=network.vpc_id,
-                    private_subnet_ids=network.private_subnet_ids,
-                    fleet_role_arns=cluster_role_arns,
-                    provider=args.providers[region],
-                    eks_provider=eks_provider,
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            if cluster.existing:
+                self.clusters[cluster.name] = ExistingEksCluster(
+                    f"{name}-{cluster.name}",
+                    ExistingEksClusterArgs(
+                        cluster=cluster,
+                        partition=partition,
+                        fleet_role_arns=cluster_role_arns,
+                        provider=args.providers[member.cluster_region(cluster)],
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        created = [cluster for cluster in member.clusters if not cluster.existing]
+        if created:
+            # The eks plugin's own provider has no settings; the AWS provider decides the
+            # account. A member with existing clusters only needs no eks plugin at all.
+            eks_provider = eks.Provider(f"{name}-eks", opts=pulumi.ResourceOptions(parent=self))
+            for cluster in created:
+                region = member.cluster_region(cluster)
+                network = args.networks[region]
+                self.clusters[cluster.name] = EksCluster(
+                    f"{name}-{cluster.name}",
+                    EksClusterArgs(
+                        cluster=cluster,
+                        partition=partition,
+                        vpc_id=network.vpc_id,
+                        private_subnet_ids=network.private_subnet_ids,
+                        fleet_role_arns=cluster_role_arns,
+                        provider=args.providers[region],
+                        eks_provider=eks_provider,
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
         self.register_outputs(
             {
                 "member_role_names": {

@@ -5,6 +5,12 @@ nothing else: the stack file owns min_size and max_size, the scaler changes desi
 The scale-up names the same groups without sizes, because the scaler restores the desired size
 it saved before the scale-down. `request_id` is filled in by EventBridge Scheduler with the
 execution id, which makes every delivery (and its retries) idempotent in the scaler.
+`scheduled: true` tells the scaler to apply the calendar: holidays, working days and excluded
+node groups (a maintenance window blocks every change, scheduled or not).
+
+Schedules fire on the schedule's `days`; when the cluster's calendar forces a working day on a
+weekday outside them, they fire every day instead and the scaler skips the days that are neither
+schedule days nor forced working days (EventBridge Scheduler cron has no exception dates).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from components.settings import ClusterSettings, ScheduleSettings
+from components.settings import WEEKDAYS, CalendarSettings, ClusterSettings, ScheduleSettings
 
 EXECUTION_ID = "<aws.scheduler.execution-id>"
 
@@ -26,6 +32,13 @@ def cluster_cron(clock_time: str, days: Sequence[str]) -> str:
     return f"cron({int(minutes)} {int(hours)} ? * {','.join(days)} *)"
 
 
+def schedule_days(schedule: ScheduleSettings, calendar: CalendarSettings) -> Sequence[str]:
+    """The days the cron fires: the schedule's, or every day when a forced working day falls on
+    a weekday outside them."""
+    outside = {WEEKDAYS[day.weekday()] for day in calendar.working_days} - set(schedule.days)
+    return WEEKDAYS if outside else schedule.days
+
+
 def scale_up_payload(
     account_id: str, region: str, cluster: ClusterSettings, schedule: ScheduleSettings
 ) -> Payload:
@@ -35,6 +48,7 @@ def scale_up_payload(
         "region": region,
         "cluster": cluster.name,
         "nodegroups": [{"name": group} for group in schedule.off_hours_desired],
+        "scheduled": True,
         "request_id": EXECUTION_ID,
     }
 
@@ -51,6 +65,7 @@ def scale_down_payload(
             {"name": group, "desired_size": size}
             for group, size in schedule.off_hours_desired.items()
         ],
+        "scheduled": True,
         "request_id": EXECUTION_ID,
     }
 

@@ -1,8 +1,9 @@
 """EventBridge Scheduler schedules of the fleet: fixed ones and one per scheduled cluster.
 
 Fixed schedules run in the stack's `schedule_time_zone`; cluster schedules run at the cluster's
-own times, on its days, in its own time zone (daylight saving included), and carry the payload
-of `components.schedule_payloads`. Every schedule retries, then dead-letters into the target
+own times, on its days (every day when its calendar forces a working day outside them), in its
+own time zone (daylight saving included), and carry the payload of
+`components.schedule_payloads`. Every schedule retries, then dead-letters into the target
 function's queue, through one scheduler role per stack that may invoke only the targeted
 functions. That role is deliberately NOT under the function-role path: member accounts trust
 every role there.
@@ -22,7 +23,7 @@ from catalog.model import ClusterSchedule, FixedSchedule
 from components.fleet_function import FleetFunction
 from components.naming import bounded_name
 from components.policies import document, service_trust
-from components.schedule_payloads import cluster_cron, cluster_schedule_payload
+from components.schedule_payloads import cluster_cron, cluster_schedule_payload, schedule_days
 from components.trigger_context import Binding, BuiltTriggers, TriggerContext
 
 SCHEDULE_MAXIMUM_RETRY_ATTEMPTS = 3
@@ -98,18 +99,18 @@ def _per_cluster(
     """One schedule per member cluster that has a schedule, in the cluster's time zone."""
     action = trigger.action.replace("_", "-")
     found: list[PlannedSchedule] = []
-    for member in context.references.settings.members:
+    settings = context.references.settings
+    for member in settings.members:
         for cluster in member.clusters:
             if cluster.schedule is None:
                 continue
             region = member.cluster_region(cluster)
+            days = schedule_days(cluster.schedule, settings.cluster_calendar(cluster))
             found.append(
                 PlannedSchedule(
                     f"{function.short_name}-{action}-{member.name}-{cluster.name}",
                     f"{function.function_name}-{action}-{member.name}-{cluster.name}",
-                    cluster_cron(
-                        getattr(cluster.schedule, trigger.time_field), cluster.schedule.days
-                    ),
+                    cluster_cron(getattr(cluster.schedule, trigger.time_field), days),
                     cluster.schedule.time_zone,
                     cluster_schedule_payload(trigger.action, member.account_id, region, cluster),
                 )

@@ -9,9 +9,10 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from datetime import time
+from datetime import date, datetime, time
 from functools import cache
 from ipaddress import IPv4Network, collapse_addresses
+from itertools import pairwise
 from types import UnionType
 from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
 from zoneinfo import available_timezones
@@ -19,6 +20,7 @@ from zoneinfo import available_timezones
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -34,8 +36,10 @@ from catalog.model import FunctionSpec
 from components.exceptions import FieldValueError, StackSettingsError
 from fleet_shared.inventory import (
     Cluster,
+    ClusterCalendar,
     FleetInventory,
     HubAccount,
+    MaintenanceWindow,
     MemberAccount,
     NodeGroup,
     ScalingSchedule,
@@ -104,6 +108,37 @@ def instance_architecture(instance_type: str) -> str:
     """`arm64` for Graviton families (m7g, c6gn, r7gd, t4g, x2gd...), else `x86_64`."""
     family = instance_type.split(".", 1)[0]
     return "arm64" if _GRAVITON_FAMILY.match(family) else "x86_64"
+
+
+_CALENDAR_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LOCAL_MINUTE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
+
+
+def _calendar_date(value: Any) -> date:
+    # YAML may already have read an unquoted date; a number is never a date here.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _CALENDAR_DATE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date of the calendar") from None
+    raise ValueError(f"expected a date as YYYY-MM-DD, got {value!r}")
+
+
+def _local_minute(value: Any) -> datetime:
+    if isinstance(value, str) and _LOCAL_MINUTE.match(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date and time of the calendar") from None
+    raise ValueError(
+        f"expected a local date and time as YYYY-MM-DDTHH:MM (no offset), got {value!r}"
+    )
+
+
+CalendarDate = Annotated[date, BeforeValidator(_calendar_date)]
+LocalMinute = Annotated[datetime, BeforeValidator(_local_minute)]
 
 
 class StrictModel(BaseModel):
@@ -189,6 +224,14 @@ class ScheduleSettings(StrictModel):
     )
     # No default: a scale-down that names no node group would change nothing.
     off_hours_desired: dict[Name, int] = Field(default_factory=dict)
+    # Groups no scheduled change may touch, even a replayed or hand-written scheduled payload.
+    exclude_node_groups: list[Name] = Field(default_factory=list)
+
+    @field_validator("exclude_node_groups")
+    @classmethod
+    def _excluded_unique(cls, names: list[str]) -> list[str]:
+        _unique(names, "node group")
+        return names
 
     @field_validator("days")
     @classmethod
@@ -219,6 +262,74 @@ class ScheduleSettings(StrictModel):
         return self
 
 
+class MaintenanceWindowSettings(StrictModel):
+    """`{start, end, reason}`: local times in the cluster schedule's time zone."""
+
+    start: LocalMinute
+    end: LocalMinute
+    reason: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.end <= self.start:
+            raise FieldValueError(
+                "end", f"the window ends at {self.end:%Y-%m-%dT%H:%M}, not after its start"
+            )
+        return self
+
+
+class CalendarSettings(StrictModel):
+    """Exception dates and maintenance windows, stack-wide (`calendar`) or per cluster."""
+
+    holidays: list[CalendarDate] = Field(default_factory=list)
+    working_days: list[CalendarDate] = Field(default_factory=list)
+    maintenance_windows: list[MaintenanceWindowSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problem = calendar_problem(self)
+        if problem is not None:
+            raise FieldValueError(*problem)
+        return self
+
+    def merged_with(self, own: CalendarSettings) -> CalendarSettings:
+        """This (stack-wide) calendar with a cluster's `own` entries; the cluster's word wins
+        on a date (its working day cancels a stack-wide holiday on that date, and back)."""
+        holidays = {*self.holidays, *own.holidays} - set(own.working_days)
+        working_days = {*self.working_days, *own.working_days} - set(own.holidays)
+        return CalendarSettings.model_construct(
+            holidays=sorted(holidays),
+            working_days=sorted(working_days),
+            maintenance_windows=sorted(
+                [*self.maintenance_windows, *own.maintenance_windows],
+                key=lambda window: window.start,
+            ),
+        )
+
+
+def calendar_problem(calendar: CalendarSettings) -> tuple[str, str] | None:
+    """The first inconsistency of a calendar, as (field, problem): a date listed twice, a date
+    both holiday and working day, or two maintenance windows that overlap."""
+    for field, dates in (("holidays", calendar.holidays), ("working_days", calendar.working_days)):
+        seen: set[date] = set()
+        for index, day in enumerate(dates):
+            if day in seen:
+                return f"{field}[{index}]", f"{day} is listed twice"
+            seen.add(day)
+    for index, day in enumerate(calendar.working_days):
+        if day in calendar.holidays:
+            return f"working_days[{index}]", f"{day} is also a holiday"
+    windows = sorted(enumerate(calendar.maintenance_windows), key=lambda indexed: indexed[1].start)
+    for (_, earlier), (index, later) in pairwise(windows):
+        if later.start < earlier.end:
+            return (
+                f"maintenance_windows[{index}]",
+                f"overlaps the window {earlier.start:%Y-%m-%dT%H:%M} to "
+                f"{earlier.end:%Y-%m-%dT%H:%M} ({earlier.reason})",
+            )
+    return None
+
+
 class HealthEndpoint(StrictModel):
     name: Name
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
@@ -226,12 +337,19 @@ class HealthEndpoint(StrictModel):
     expected_status: int = Field(default=200, ge=100, le=599)
 
 
+# Node group settings that only matter when the program creates the node group.
+CREATION_ONLY_NODE_GROUP_FIELDS = ("disk_size_gb", "labels", "taints")
+
+
 class ClusterSettings(StrictModel):
     name: Name
     region: Region | None = None
+    # An existing cluster is created and managed elsewhere; the fleet only works around it.
+    existing: bool = False
     kubernetes_version: str
     node_groups: list[NodeGroupSettings] = Field(min_length=1)
     schedule: ScheduleSettings | None = None
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     endpoint_public_access_cidrs: list[str] = Field(default_factory=list)
     health_endpoints: list[HealthEndpoint] = Field(default_factory=list)
 
@@ -258,6 +376,26 @@ class ClusterSettings(StrictModel):
         return cidrs
 
     @model_validator(mode="after")
+    def _existing_sets_no_creation_settings(self) -> Self:
+        # What only shapes a cluster the program creates would be silently ignored otherwise.
+        if not self.existing:
+            return self
+        if self.endpoint_public_access_cidrs:
+            raise FieldValueError(
+                "endpoint_public_access_cidrs",
+                "an existing cluster's endpoint is managed where the cluster was created",
+            )
+        for index, group in enumerate(self.node_groups):
+            for field in CREATION_ONLY_NODE_GROUP_FIELDS:
+                if field in group.model_fields_set:
+                    raise FieldValueError(
+                        f"node_groups[{index}].{field}",
+                        f"the node groups of an existing cluster are not managed here; "
+                        f"{field} has no effect (list name, capacity, instance types and sizes)",
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _groups_are_consistent(self) -> Self:
         _unique([group.name for group in self.node_groups], "node group name", "node_groups")
         if not any(group.capacity_type == "ON_DEMAND" for group in self.node_groups):
@@ -271,6 +409,18 @@ class ClusterSettings(StrictModel):
                     raise FieldValueError(
                         f"schedule.off_hours_desired.{group_name}",
                         f"names unknown node group {group_name!r}",
+                    )
+            for index, group_name in enumerate(self.schedule.exclude_node_groups):
+                if group_name not in known:
+                    raise FieldValueError(
+                        f"schedule.exclude_node_groups[{index}]",
+                        _unknown_name_problem("node group", group_name, sorted(known)),
+                    )
+                if group_name in self.schedule.off_hours_desired:
+                    raise FieldValueError(
+                        f"schedule.exclude_node_groups[{index}]",
+                        f"node group {group_name!r} is excluded from the schedule but has an "
+                        "off-hours size in off_hours_desired; keep it in one of the two",
                     )
             # The scaler changes desiredSize only, so every size it sets lies within the range
             # that the stack file (and so `pulumi up`) owns.
@@ -442,6 +592,7 @@ class FleetSettings(StrictModel):
     schedule_time_zone: TimeZoneName = DEFAULT_TIME_ZONE
     cost_report: CostReportSettings = Field(default_factory=CostReportSettings)
     functions: dict[str, FunctionSettings] = Field(default_factory=dict)
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
 
     @field_validator("tags")
     @classmethod
@@ -476,6 +627,32 @@ class FleetSettings(StrictModel):
                         f"switch both off or keep {producer} on",
                     )
         return self
+
+    @model_validator(mode="after")
+    def _merged_calendars_consistent(self) -> Self:
+        for member_index, member in enumerate(self.members):
+            for cluster_index, cluster in enumerate(member.clusters):
+                problem = calendar_problem(self.cluster_calendar(cluster))
+                if problem is None:
+                    continue
+                field, message = problem
+                # Indexes of the merged lists are not the user's: name the list, not the entry.
+                raise FieldValueError(
+                    f"members[{member_index}].clusters[{cluster_index}].calendar."
+                    f"{field.split('[', 1)[0]}",
+                    f"together with the stack-wide calendar: {message}",
+                )
+        return self
+
+    def cluster_calendar(self, cluster: ClusterSettings) -> CalendarSettings:
+        """The stack-wide calendar merged with the cluster's own."""
+        return self.calendar.merged_with(cluster.calendar)
+
+    def calendar_time_zone(self, cluster: ClusterSettings) -> str:
+        """The zone of a cluster's calendar: its schedule's, else the stack's schedule zone."""
+        return (
+            cluster.schedule.time_zone if cluster.schedule is not None else self.schedule_time_zone
+        )
 
     def function_enabled(self, name: str) -> bool:
         """Functions are on unless the stack switches them off."""
@@ -518,7 +695,13 @@ class FleetSettings(StrictModel):
                     name=member.name,
                     regions=tuple(member.regions),
                     clusters=tuple(
-                        _inventory_cluster(member.cluster_region(cluster), cluster)
+                        _inventory_cluster(
+                            member.cluster_region(cluster),
+                            cluster,
+                            _inventory_calendar(
+                                self.cluster_calendar(cluster), self.calendar_time_zone(cluster)
+                            ),
+                        )
                         for cluster in member.clusters
                     ),
                 )
@@ -527,11 +710,24 @@ class FleetSettings(StrictModel):
         )
 
 
-def _inventory_cluster(region: str, cluster: ClusterSettings) -> Cluster:
+def _inventory_calendar(calendar: CalendarSettings, time_zone: str) -> ClusterCalendar:
+    return ClusterCalendar(
+        time_zone=time_zone,
+        holidays=tuple(calendar.holidays),
+        working_days=tuple(calendar.working_days),
+        maintenance_windows=tuple(
+            MaintenanceWindow(start=window.start, end=window.end, reason=window.reason)
+            for window in calendar.maintenance_windows
+        ),
+    )
+
+
+def _inventory_cluster(region: str, cluster: ClusterSettings, calendar: ClusterCalendar) -> Cluster:
     schedule = cluster.schedule
     return Cluster(
         name=cluster.name,
         region=region,
+        existing=cluster.existing,
         kubernetes_version=cluster.kubernetes_version,
         node_groups=tuple(
             NodeGroup(
@@ -554,8 +750,10 @@ def _inventory_cluster(region: str, cluster: ClusterSettings) -> Cluster:
                 scale_down_time=time.fromisoformat(schedule.scale_down_time),
                 days=tuple(schedule.days),
                 off_hours_desired=dict(schedule.off_hours_desired),
+                exclude_node_groups=tuple(schedule.exclude_node_groups),
             )
         ),
+        calendar=calendar,
         health_endpoints=tuple(
             InventoryHealthEndpoint(**endpoint.model_dump())
             for endpoint in cluster.health_endpoints

@@ -39,6 +39,7 @@ class Status(StrEnum):
     NO_CHANGE_NEEDED = "no_change_needed"
     SCALE_DOWN_BLOCKED = "scale_down_blocked"
     LOCKED = "locked"
+    SKIPPED = "skipped"
     DRY_RUN = "dry_run"
     ERROR = "error"
 
@@ -64,7 +65,9 @@ class NodeGroupRequest(BaseModel):
 
 
 class ScalerEvent(BaseModel):
-    """`{"action", "account_id", "region", "cluster", "nodegroups", "dry_run"?, "request_id"?}`."""
+    """`{"action", "account_id", "region", "cluster", "nodegroups", "dry_run"?, "request_id"?,
+    "scheduled"?}`; `scheduled: true` (the cluster schedules' payloads) applies the calendar's
+    holidays, working days and excluded node groups."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -75,6 +78,7 @@ class ScalerEvent(BaseModel):
     nodegroups: tuple[NodeGroupRequest, ...] = ()
     dry_run: BoolFlag = False
     request_id: str | None = Field(default=None, min_length=1, max_length=200)
+    scheduled: BoolFlag = False
 
 
 @dataclass(frozen=True)

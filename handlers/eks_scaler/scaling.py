@@ -1,11 +1,12 @@
 """scale_up, scale_down and restore for the node groups of one cluster in one member account.
 
-Per node group, in this order: take the node group lock (shared with spot_optimizer), read the
-facts (DescribeNodegroup in the member account, the inventory entry, saved sizes and last change
-from the state table), `decision.decide`, then apply: save the previous sizes (scale-down), call
-UpdateNodegroupConfig once with `desiredSize` only, and record the change with its info notice
-(notices.py), which the caller delivers once every node group is done. Any failure is reported
-for that node group and the next one goes on.
+Per node group, in this order: ask the cluster calendar (calendar_checks.py; a refusal is a
+`skipped` result that reads and changes nothing), take the node group lock (shared with
+spot_optimizer), read the facts (DescribeNodegroup in the member account, the inventory entry,
+saved sizes and last change from the state table), `decision.decide`, then apply: save the
+previous sizes (scale-down), call UpdateNodegroupConfig once with `desiredSize` only, and record
+the change with its info notice (notices.py), which the caller delivers once every node group is
+done. Any failure is reported for that node group and the next one goes on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fleet_shared.node_group_locks import (
     node_group_lock_name,
 )
 from fleet_shared.timestamps import iso_z
+from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.decision import (
     DecisionKind,
     NodeGroupFacts,
@@ -86,6 +88,14 @@ def _scale_one(
     inventory: FleetInventory | None,
     requested_by: str | None,
 ) -> Outcome:
+    cluster = (
+        inventory.find_cluster(event.account_id, event.region, event.cluster)
+        if inventory is not None
+        else None
+    )
+    refusal = calendar_refusal(event, group.name, cluster, services.clock.now())
+    if refusal is not None:
+        return node_group_result(group.name, Status.SKIPPED, refusal), None
     eks = services.sessions.client("eks", event.account_id, event.region)
 
     def decide_and_apply() -> Outcome:

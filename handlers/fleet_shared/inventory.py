@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import zoneinfo
 from collections.abc import Iterator
-from datetime import time
+from datetime import date, datetime, time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -65,6 +65,8 @@ class ScalingSchedule(_Frozen):
     scale_down_time: time
     days: tuple[Weekday, ...] = Field(min_length=1)
     off_hours_desired: dict[str, int] = Field(default_factory=dict)
+    exclude_node_groups: tuple[str, ...] = ()
+    """Node groups no scheduled change may touch (a requested change still may)."""
 
     @field_validator("time_zone")
     @classmethod
@@ -81,6 +83,57 @@ class ScalingSchedule(_Frozen):
         return zoneinfo.ZoneInfo(self.time_zone)
 
 
+class MaintenanceWindow(_Frozen):
+    """A stretch of local time (the calendar's time zone, no offset) when nothing is changed."""
+
+    start: datetime
+    end: datetime
+    reason: str
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> MaintenanceWindow:
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("maintenance window times are local times without an offset")
+        if self.end <= self.start:
+            raise ValueError(f"maintenance window ends at {self.end}, not after {self.start}")
+        return self
+
+
+class ClusterCalendar(_Frozen):
+    """A cluster's exception dates and maintenance windows, stack-wide and its own merged, in
+    `time_zone` (the cluster schedule's, else the stack's schedule time zone).
+
+    `holidays`: no scheduled scale-up. `working_days`: the schedule acts although the weekday is
+    not one of its `days`. `maintenance_windows`: no function changes the cluster.
+    """
+
+    time_zone: str
+    holidays: tuple[date, ...] = ()
+    working_days: tuple[date, ...] = ()
+    maintenance_windows: tuple[MaintenanceWindow, ...] = ()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    def local_time(self, moment: datetime) -> datetime:
+        """`moment` (aware) as the calendar's wall-clock time, without an offset."""
+        return moment.astimezone(zoneinfo.ZoneInfo(self.time_zone)).replace(tzinfo=None)
+
+    def maintenance_window_at(self, moment: datetime) -> MaintenanceWindow | None:
+        """The window `moment` (aware) falls in, if any (start included, end excluded)."""
+        local = self.local_time(moment)
+        return next(
+            (window for window in self.maintenance_windows if window.start <= local < window.end),
+            None,
+        )
+
+
 class HealthEndpoint(_Frozen):
     """An HTTP endpoint the health monitor probes."""
 
@@ -91,23 +144,26 @@ class HealthEndpoint(_Frozen):
 
 
 class Cluster(_Frozen):
-    """An EKS cluster in a member account."""
+    """An EKS cluster in a member account; `existing` ones were created outside the program,
+    which manages neither them nor their node groups (the functions treat both kinds alike)."""
 
     name: str
     region: AwsRegion
+    existing: bool = False
     kubernetes_version: str
     node_groups: tuple[NodeGroup, ...]
     schedule: ScalingSchedule | None = None
+    calendar: ClusterCalendar | None = None
     health_endpoints: tuple[HealthEndpoint, ...] = ()
 
     @model_validator(mode="after")
     def _schedule_names_node_groups(self) -> Cluster:
         if self.schedule is not None:
-            unknown = set(self.schedule.off_hours_desired) - {ng.name for ng in self.node_groups}
+            named = {*self.schedule.off_hours_desired, *self.schedule.exclude_node_groups}
+            unknown = named - {ng.name for ng in self.node_groups}
             if unknown:
                 raise ValueError(
-                    f"cluster {self.name}: off_hours_desired names unknown node groups "
-                    f"{sorted(unknown)}"
+                    f"cluster {self.name}: the schedule names unknown node groups {sorted(unknown)}"
                 )
         return self
 

@@ -21,7 +21,10 @@ class SpotEnvironment(FunctionEnvironment):
     )
     data_bucket_name: str | None = Field(
         default=None,
-        description="The data bucket holding the fleet inventory; required by analyze_fleet only.",
+        description=(
+            "The data bucket holding the fleet inventory: required by analyze_fleet; the "
+            "on-demand fallback reads the clusters' maintenance windows from it."
+        ),
     )
     spot_recommend_score: float = Field(
         default=60.0,

@@ -15,7 +15,9 @@
    (fleet_shared.node_group_locks), recorded under the node group's state key as the scaler does,
    and announced at info level; at most once per hour per on-demand node group. The +1 is
    temporary in that the cluster's next scheduled scale-down or restore resets the sizes. A
-   fallback that fails is reported in the result; the interruption stays recorded.
+   fallback that fails is reported in the result; the interruption stays recorded. Inside one of
+   the cluster's maintenance windows (its calendar in the fleet inventory) nothing is proposed or
+   changed: the result says `maintenance_window` and why.
 5. The outcome (result and alerts) is stored as the request's result, then the alerts are
    delivered with `deliver_all`: each at most once, its claim completed only after SNS took it.
    When SNS fails the invocation fails, and the retry, a repeat, delivers only what did not go
@@ -264,12 +266,15 @@ def _on_demand_fallback(
 ) -> tuple[dict[str, Any], Alert | None]:
     """Find the on-demand sibling and propose or apply its +1: the fallback's result, and the
     notice of an applied +1."""
-    eks = services.sessions.client("eks", account, region)
-    sibling = _on_demand_sibling(eks, cluster)
     reason = (
         f"{recent} interruptions of {spot_group} in the last hour exceed the threshold "
         f"{services.environment.spot_interruption_threshold}"
     )
+    window = _maintenance_window(services, account, region, cluster)
+    if window is not None:
+        return {"status": "maintenance_window", "reason": f"{reason}; {window}"}, None
+    eks = services.sessions.client("eks", account, region)
+    sibling = _on_demand_sibling(eks, cluster)
     if sibling is None:
         return {
             "status": "no_on_demand_group",
@@ -298,6 +303,28 @@ def _on_demand_fallback(
             )
     except LockNotAcquiredError as error:
         return {**base, "status": "locked", "note": str(error)}, None
+
+
+def _maintenance_window(
+    services: SpotServices, account: str, region: str, cluster: str
+) -> str | None:
+    """The maintenance window of the cluster's calendar that is on now, described; None outside
+    them, and when the function has no inventory (DATA_BUCKET_NAME unset: no calendar known).
+    An unreadable inventory raises InventoryError: the fallback then fails rather than change a
+    cluster that may be in maintenance."""
+    if services.environment.data_bucket_name is None:
+        return None
+    found = services.inventory().find_cluster(account, region, cluster)
+    calendar = found.calendar if found is not None else None
+    if calendar is None:
+        return None
+    window = calendar.maintenance_window_at(services.clock.now())
+    if window is None:
+        return None
+    return (
+        f"{cluster} is in its maintenance window {window.start:%Y-%m-%dT%H:%M} to "
+        f"{window.end:%Y-%m-%dT%H:%M} ({calendar.time_zone}): {window.reason}; nothing was changed"
+    )
 
 
 def _on_demand_sibling(eks: Any, cluster: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from catalog.model import (
     QueueMessages,
 )
 from components.naming import function_name
+from components.schedule_payloads import schedule_days
 
 EXECUTION_ID = "<aws.scheduler.execution-id>"
 
@@ -50,7 +51,7 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
             if schedule is None:
                 continue
             hours, minutes = getattr(schedule, trigger.time_field).split(":")
-            days = ",".join(schedule.days)
+            days = ",".join(schedule_days(schedule, hub.settings.cluster_calendar(cluster)))
             common = {
                 "account_id": member.account_id,
                 "region": cluster.region or member.regions[0],
@@ -61,6 +62,7 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
                     "action": "scale_up",
                     **common,
                     "nodegroups": [{"name": group} for group in schedule.off_hours_desired],
+                    "scheduled": True,
                     "request_id": EXECUTION_ID,
                 }
             else:
@@ -71,6 +73,7 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
                         {"name": group, "desired_size": off}
                         for group, off in schedule.off_hours_desired.items()
                     ],
+                    "scheduled": True,
                     "request_id": EXECUTION_ID,
                 }
             expected.append(

@@ -27,7 +27,7 @@ from components.member_permissions import (
     member_policy_document,
 )
 from components.naming import function_name, member_role_name
-from components.settings import FleetSettings, load_settings
+from components.settings import ClusterSettings, FleetSettings, MemberSettings, load_settings
 from fleetctl.mocked_program import ProgramRun, RegisteredResource
 from handlers.backup_scheduler.backup import COPY_TAG
 from handlers.cleanup_manager.candidates import MARK_TAG
@@ -75,6 +75,11 @@ def _cluster(run: ProgramRun, account_id: str, name: str) -> RegisteredResource:
     return found[0]
 
 
+def _created_clusters(member: MemberSettings) -> list[ClusterSettings]:
+    """The clusters the program creates (existing ones have only access entries)."""
+    return [cluster for cluster in member.clusters if not cluster.existing]
+
+
 def _member_role(run: ProgramRun, account_id: str, function: str) -> RegisteredResource:
     found = [
         role
@@ -106,11 +111,12 @@ def _policies_of(run: ProgramRun, role: RegisteredResource) -> list[dict[str, An
 def test_every_configured_cluster_exists_once_in_its_account_and_region(
     stack_run: ProgramRun, settings: FleetSettings
 ):
-    # GIVEN the stack's members and their clusters WHEN the program runs
+    # GIVEN the stack's members and the clusters the program creates WHEN the program runs
     expected = {
         (member.account_id, member.cluster_region(cluster), cluster.name)
         for member in settings.members
         for cluster in member.clusters
+        if not cluster.existing
     }
     # THEN each cluster is registered once, placed by its account's provider for its region
     clusters = stack_run.of_type(CLUSTER)
@@ -128,7 +134,7 @@ def test_clusters_are_hardened_as_configured(stack_run: ProgramRun, settings: Fl
     networks = stack_run.stack_outputs["networks"]
     keys = {key.outputs["arn"]: key for key in stack_run.of_type("aws:kms/key:Key")}
     for member in settings.members:
-        for configured in member.clusters:
+        for configured in _created_clusters(member):
             # GIVEN a configured cluster WHEN it is registered
             cluster = _cluster(stack_run, member.account_id, configured.name)
             inputs = cluster.inputs
@@ -161,7 +167,7 @@ def test_every_configured_node_group_exists_once_under_its_cluster(
 ):
     networks = stack_run.stack_outputs["networks"]
     for member in settings.members:
-        for configured in member.clusters:
+        for configured in _created_clusters(member):
             # GIVEN a configured cluster and its node groups
             cluster = _cluster(stack_run, member.account_id, configured.name)
             groups = {
@@ -421,7 +427,7 @@ def test_clusters_admit_the_member_roles_of_the_functions_that_act_on_clusters(
     assert "eks_scaler" in on_clusters
     assert "cleanup_manager" not in on_clusters
     for member in settings.members:
-        for configured in member.clusters:
+        for configured in _created_clusters(member):
             # GIVEN a cluster's access entries
             entries = _cluster(stack_run, member.account_id, configured.name).inputs[
                 "accessEntries"
@@ -532,6 +538,7 @@ def test_stack_exports_clusters_and_node_groups_per_account(
         member.account_id: {
             cluster.name: {
                 "region": member.cluster_region(cluster),
+                "existing": cluster.existing,
                 "node_groups": [group.name for group in cluster.node_groups],
             }
             for cluster in member.clusters

@@ -4,9 +4,11 @@ lock, the fleet analysis with a denied account, the mix recommendation and bad e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 
 from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
@@ -281,3 +283,32 @@ def test_interruption_of_an_unknown_instance_is_an_error_result(
     result = invoke(interruption_event("i-0123456789abcdef0"), make_services(), "inv-1")
     assert result["status"] == "error"
     assert "i-0123456789abcdef0" in result["error"]
+
+
+def test_a_maintenance_window_blocks_the_on_demand_fallback(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on and the cluster in a maintenance window that covers the whole test
+    inventory_key = "config/fleet-inventory.json"
+    s3 = boto3.client("s3", region_name=REGION)
+    document = json.loads(
+        s3.get_object(Bucket="lambda-fleet-data", Key=inventory_key)["Body"].read()
+    )
+    document["members"][0]["clusters"][0]["calendar"] = {
+        "time_zone": "Asia/Kolkata",
+        "maintenance_windows": [
+            {"start": "2025-06-01T00:00", "end": "2025-06-03T00:00", "reason": "node AMI rollout"}
+        ],
+    }
+    s3.put_object(
+        Bucket="lambda-fleet-data", Key=inventory_key, Body=json.dumps(document).encode("utf-8")
+    )
+    services = make_services(SPOT_AUTO_APPLY="true")
+    # WHEN the threshold is exceeded
+    result = interrupt_four(invoke, services)
+    # THEN the fallback says the window blocks it, and the on-demand group is unchanged
+    assert result["fallback"]["status"] == "maintenance_window"
+    assert "node AMI rollout" in result["fallback"]["reason"]
+    assert desired_size(member_eks, "system") == 2
+    # AND the interruption itself is still recorded
+    assert result["status"] == "recorded"

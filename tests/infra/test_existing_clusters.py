@@ -1,0 +1,165 @@
+"""Existing clusters: the program creates neither them nor their node groups, and still installs
+everything the fleet adds around a cluster (schedules, member permissions, access entries,
+inventory entry)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from catalog.functions import FUNCTIONS
+from components.buckets import INVENTORY_KEY
+from components.exceptions import StackSettingsError
+from components.member_permissions import acts_on_clusters
+from components.settings import load_settings
+from fleet_shared.inventory import parse_inventory
+from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
+
+STACK = "adopted"
+CLUSTER = "dev-apps"
+MEMBER_ACCOUNT = "222222222222"
+
+
+def _existing_cluster_config() -> dict[str, Any]:
+    """The dev stack with its cluster marked existing (and its creation-only settings removed)."""
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    cluster = config["lambda-fleet:members"][0]["clusters"][0]
+    cluster["existing"] = True
+    cluster.pop("endpoint_public_access_cidrs")
+    for group in cluster["node_groups"]:
+        for field in ("labels", "taints", "disk_size_gb"):
+            group.pop(field, None)
+    return config
+
+
+@pytest.fixture(scope="module")
+def existing_run(tmp_path_factory: pytest.TempPathFactory) -> ProgramRun:
+    project = tmp_path_factory.mktemp("existing")
+    (project / "__main__.py").write_text((REPO_ROOT / "__main__.py").read_text())
+    (project / f"Pulumi.{STACK}.yaml").write_text(
+        yaml.safe_dump({"config": _existing_cluster_config()})
+    )
+    return run_program(STACK, project)
+
+
+def test_an_existing_cluster_gets_no_eks_resources(existing_run: ProgramRun) -> None:
+    # GIVEN the dev stack whose only cluster is marked existing WHEN the program runs
+    # THEN nothing of the eks package is registered: no cluster, node group, node role,
+    # secrets key or eks provider
+    eks_resources = [
+        resource.urn
+        for resource in existing_run.resources
+        if resource.type.startswith(
+            ("eks:", "pulumi:providers:eks", "aws:eks/cluster", "aws:eks/nodeGroup")
+        )
+    ]
+    assert eks_resources == []
+    assert not [r.urn for r in existing_run.of_type("aws:iam/role:Role") if "-nodes" in r.name]
+    aliases = [alias.inputs["name"] for alias in existing_run.of_type("aws:kms/alias:Alias")]
+    assert not [alias for alias in aliases if alias.endswith("-eks-secrets")]
+
+
+def test_an_existing_cluster_admits_the_member_roles_that_act_on_clusters(
+    existing_run: ProgramRun,
+) -> None:
+    settings = load_settings(STACK, _settings_document())
+    acting = [spec.name for spec in settings.enabled_functions(FUNCTIONS) if acts_on_clusters(spec)]
+    # GIVEN the access entries registered on the existing cluster by name
+    entries = existing_run.of_type("aws:eks/accessEntry:AccessEntry")
+    associations = existing_run.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    # THEN there is one STANDARD entry per acting function, naming its member role
+    roles = {
+        role.outputs["arn"]
+        for role in existing_run.of_type("aws:iam/role:Role")
+        if any(name.replace("_", "-") in role.outputs["name"] for name in acting)
+        and role.placement is not None
+        and role.placement.account_id == MEMBER_ACCOUNT
+    }
+    assert len(entries) == len(acting)
+    assert {entry.inputs["principalArn"] for entry in entries} == roles
+    for entry in entries:
+        assert entry.inputs["clusterName"] == CLUSTER
+        assert entry.inputs["type"] == "STANDARD"
+        assert entry.placement is not None
+        assert entry.placement.account_id == MEMBER_ACCOUNT
+    # AND each gets the read-only cluster policy, as on a created cluster
+    assert len(associations) == len(acting)
+    for association in associations:
+        assert association.inputs["clusterName"] == CLUSTER
+        assert association.inputs["policyArn"].endswith("cluster-access-policy/AmazonEKSViewPolicy")
+        assert association.inputs["accessScope"] == {"type": "cluster"}
+
+
+def test_an_existing_cluster_keeps_its_schedules_permissions_and_inventory_entry(
+    existing_run: ProgramRun,
+) -> None:
+    # GIVEN the existing cluster's schedule in the stack file WHEN the program runs
+    schedules = [
+        json.loads(schedule.inputs["target"]["input"])
+        for schedule in existing_run.of_type("aws:scheduler/schedule:Schedule")
+    ]
+    # THEN the scaler's morning and evening schedules for it are there
+    actions = sorted(p["action"] for p in schedules if p.get("cluster") == CLUSTER)
+    assert actions == ["scale_down", "scale_up"]
+    # AND the member role of the scaler may still change node groups in the member account
+    member_actions = {
+        action
+        for policy in existing_run.of_type("aws:iam/rolePolicy:RolePolicy")
+        if policy.inputs.get("name") == "member-actions"
+        for statement in json.loads(policy.inputs["policy"])["Statement"]
+        for action in statement["Action"]
+    }
+    assert "eks:UpdateNodegroupConfig" in member_actions
+    # AND the inventory lists the cluster, its node groups and bounds, marked existing
+    inventory_object = next(
+        obj
+        for obj in existing_run.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+        if obj.inputs["key"] == INVENTORY_KEY
+    )
+    inventory = parse_inventory(inventory_object.inputs["content"], INVENTORY_KEY)
+    cluster = inventory.find_cluster(MEMBER_ACCOUNT, "ap-south-1", CLUSTER)
+    assert cluster is not None
+    assert cluster.existing is True
+    assert [group.name for group in cluster.node_groups] == ["system", "batch-spot"]
+    assert cluster.node_groups[0].max_size == 4
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("labels", {"team": "a"}, "node_groups[0].labels"),
+        ("taints", [{"key": "a", "effect": "NO_SCHEDULE"}], "node_groups[0].taints"),
+        ("disk_size_gb", 100, "node_groups[0].disk_size_gb"),
+    ],
+)
+def test_creation_only_node_group_settings_on_an_existing_cluster_are_refused(
+    field: str, value: Any, named: str
+) -> None:
+    # GIVEN an existing cluster whose node group sets what only a created node group uses
+    document = _settings_document()
+    document["members"][0]["clusters"][0]["node_groups"][0][field] = value
+    # WHEN the settings load THEN one error names the field
+    with pytest.raises(StackSettingsError) as error:
+        load_settings(STACK, document)
+    assert error.value.field == f"members[0].clusters[0].{named}"
+
+
+def test_endpoint_cidrs_on_an_existing_cluster_are_refused() -> None:
+    # GIVEN an existing cluster with public endpoint CIDRs
+    document = _settings_document()
+    document["members"][0]["clusters"][0]["endpoint_public_access_cidrs"] = ["203.0.113.0/24"]
+    # WHEN the settings load THEN the error names the field
+    with pytest.raises(StackSettingsError) as error:
+        load_settings(STACK, document)
+    assert error.value.field == "members[0].clusters[0].endpoint_public_access_cidrs"
+
+
+def _settings_document() -> dict[str, Any]:
+    return {
+        key.split(":", 1)[1]: value
+        for key, value in _existing_cluster_config().items()
+        if key.startswith("lambda-fleet:")
+    }
