@@ -1,8 +1,9 @@
 """scale_up, scale_down and restore for the node groups of one cluster in one member account.
 
-Per node group, in this order: take the node group lock (shared with spot_optimizer), read the
-facts (DescribeNodegroup in the member account, the inventory entry, saved sizes and last change
-from the state table), `decision.decide`, then apply: save the previous sizes (scale-down), call
+Per node group, in this order: take the node group lock (shared with spot_optimizer), skip it
+when a hold is in force (holds.py), read the facts (DescribeNodegroup in the member account,
+the inventory entry, saved sizes and last change from the state table), `decision.decide`, then
+apply: save the previous sizes (scale-down), call
 UpdateNodegroupConfig once with `desiredSize` only, and record the change with its info notice
 (notices.py), which the caller delivers once every node group is done. Any failure is reported
 for that node group and the next one goes on.
@@ -30,6 +31,7 @@ from handlers.eks_scaler.decision import (
     ScalingDecision,
     decide,
 )
+from handlers.eks_scaler.holds import held_result, node_group_hold
 from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
 from handlers.eks_scaler.models import NodeGroupRequest, ScalerEvent, Status, node_group_result
 from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pending_notice
@@ -89,6 +91,9 @@ def _scale_one(
     eks = services.sessions.client("eks", event.account_id, event.region)
 
     def decide_and_apply() -> Outcome:
+        hold = node_group_hold(event, group.name, services)
+        if hold is not None:
+            return held_result(group.name, hold), None
         facts = read_facts(event, group.name, services, eks, inventory)
         decision = decide(event.action, group, facts, services.clock.now())
         return apply_decision(
