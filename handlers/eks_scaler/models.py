@@ -55,15 +55,19 @@ class Status(StrEnum):
     HOLD_PLACED = "hold_placed"
     HOLD_RELEASED = "hold_released"
     NO_HOLD = "no_hold"
+    AUTOSCALER_MANAGED = "autoscaler_managed"
 
 
 class NodeGroupRequest(BaseModel):
-    """One node group of the request; without `desired_size` the saved size is restored."""
+    """One node group of the request; without `desired_size` the saved size is restored.
+    `override_autoscaler` changes a node group that an autoscaler manages (autoscalers.py):
+    a requested change may say it, the cluster schedules never do."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=63)
     desired_size: int | None = Field(default=None, ge=0)
+    override_autoscaler: BoolFlag = False
     # Declared only to refuse them with a message naming the field and its owner.
     min_size: None = None
     max_size: None = None
@@ -147,6 +151,10 @@ def check_node_groups(event: ScalerEvent) -> None:
             and group.desired_size is not None
         ):
             raise EventValidationError(field, f"{event.action.value} takes no sizes, only the name")
+        if group.override_autoscaler and event.action in (Action.ANALYZE, *HOLD_ACTIONS):
+            raise EventValidationError(
+                f"{field}.override_autoscaler", f"{event.action.value} changes no sizes"
+            )
         if event.action is Action.SCALE_DOWN and group.desired_size is None:
             raise EventValidationError(field, "scale_down needs desired_size")
 
