@@ -1,8 +1,10 @@
 """Whether Cluster Autoscaler or Karpenter manages a node group, from the tags they work by.
 
-Cluster Autoscaler discovers the Auto Scaling groups tagged `k8s.io/cluster-autoscaler/enabled`
-or `k8s.io/cluster-autoscaler/<cluster>`; Karpenter finds its cluster by `karpenter.sh/discovery`
-and labels what it provisions with `karpenter.sh/nodepool`, on the cluster or the node group.
+Cluster Autoscaler's auto-discovery takes the Auto Scaling groups tagged with both
+`k8s.io/cluster-autoscaler/enabled` and `k8s.io/cluster-autoscaler/<cluster>` (EKS adds both to
+every managed node group's group: removing `enabled` takes a group out); Karpenter finds its
+cluster by `karpenter.sh/discovery` and labels what it provisions with `karpenter.sh/nodepool`,
+on the cluster or the node group.
 Either one sets the node group's size from pending pods, so a scheduled change would be undone
 or would fight it: the scaler leaves such a node group alone unless the request says
 `"override_autoscaler": true` for it (recorded with the change). Reading the tags needs
@@ -63,10 +65,15 @@ def managing_autoscaler(
         if group.get("name")
     ]
     discovery_tags = {f"{CLUSTER_AUTOSCALER_TAG_PREFIX}{suffix}" for suffix in ("enabled", cluster)}
+    tags_by_group: dict[str, dict[str, str]] = {}
     for tag in _auto_scaling_group_tags(autoscaling, groups):
         if tag["Key"] in discovery_tags:
-            group_tag = f"tag {tag['Key']}={tag.get('Value', '')}"
-            found[f"Auto Scaling group {tag['ResourceId']}: {group_tag}"] = CLUSTER_AUTOSCALER
+            tags_by_group.setdefault(tag["ResourceId"], {})[tag["Key"]] = tag.get("Value", "")
+    for group, tags in tags_by_group.items():
+        # Auto-discovery needs both tags; a group without one of them is not Cluster Autoscaler's.
+        if set(tags) == discovery_tags:
+            listed = ", ".join(f"{key}={value}" for key, value in sorted(tags.items()))
+            found[f"Auto Scaling group {group}: tags {listed}"] = CLUSTER_AUTOSCALER
     if not found:
         return None
     return ManagingAutoscaler(tuple(sorted(set(found.values()))), tuple(found))

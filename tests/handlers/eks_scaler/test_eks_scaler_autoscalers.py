@@ -124,3 +124,15 @@ def test_override_autoscaler_is_refused_where_nothing_is_changed(
     # THEN it is refused naming the field
     assert result["status"] == "error"
     assert "nodegroups[0].override_autoscaler" in result["error"]
+
+
+def test_a_group_without_the_enabled_tag_is_not_cluster_autoscalers(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN web's Auto Scaling group keeps only the cluster tag EKS added (enabled was removed)
+    tag_auto_scaling_group(member_eks, "web", {f"k8s.io/cluster-autoscaler/{CLUSTER}": "owned"})
+    # WHEN the evening scale-down runs
+    result = by_group(scaler(event("scale_down", *EVENING_SCALE_DOWN)))
+    # THEN the schedule scales web
+    assert result["web"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "web")["desired_size"] == 2
