@@ -12,6 +12,7 @@ cluster; a release ends only the holds it names. A dry run reports and writes no
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -135,9 +136,7 @@ def _release(
     hold = stored_hold(services.state, key)
     if hold is None or not hold.in_force(now):
         return node_group_result(name, Status.NO_HOLD, "no hold in force; nothing to release")
-    released = Hold(
-        **{**hold.as_record(), "released_at": iso_z(now), "released_by": caller},
-    )
+    released = replace(hold, released_at=iso_z(now), released_by=caller)
     if dry_run:
         return node_group_result(
             name, Status.DRY_RUN, "dry run: the hold was not released", hold=hold.as_record()
