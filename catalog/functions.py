@@ -105,7 +105,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ASSUME_OWN_MEMBER_ROLE,
             PermissionStatement(actions=("lambda:InvokeFunction",), resources=(R.FLEET_FUNCTIONS,)),
         ),
-        member_actions=(*EKS_READ, "eks:UpdateNodegroupConfig", *METRICS_READ),
+        # autoscaling:DescribeTags: Cluster Autoscaler's tags on a node group's Auto Scaling group.
+        member_actions=(
+            *EKS_READ,
+            "eks:UpdateNodegroupConfig",
+            "autoscaling:DescribeTags",
+            *METRICS_READ,
+        ),
         triggers=(
             ClusterSchedule(action="scale_up", time_field="scale_up_time"),
             ClusterSchedule(action="scale_down", time_field="scale_down_time"),

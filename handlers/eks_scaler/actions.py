@@ -1,4 +1,5 @@
-"""One validated scaler event from start to result: `analyze`, or a change under idempotency.
+"""One validated scaler event from start to result: `analyze`, or a change (of sizes, or of
+holds: holds.py) under idempotency.
 
 A change with a `request_id` runs at most once (not in dry run, which writes nothing); a result
 with a `locked` or `error` node group is not stored, so a retry can finish the work. The stored
@@ -17,7 +18,14 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import FleetError, RequestInProgressError
 from fleet_shared.inventory import FleetInventory
 from handlers.eks_scaler.analysis import analyze
-from handlers.eks_scaler.models import Action, ScalerEvent, Status, node_group_result
+from handlers.eks_scaler.holds import change_holds, check_hold_window, listed_holds
+from handlers.eks_scaler.models import (
+    HOLD_ACTIONS,
+    Action,
+    ScalerEvent,
+    Status,
+    node_group_result,
+)
 from handlers.eks_scaler.notices import Notice, deliver_notices
 from handlers.eks_scaler.scaling import scale_node_groups
 from handlers.eks_scaler.services import ScalerServices
@@ -34,13 +42,20 @@ def run(
     *,
     requested_by: str | None = None,
 ) -> dict[str, Any]:
-    """The result of `event`: the analysis, or one result per node group."""
+    """The result of `event`: the analysis, or one result per node group (or per hold).
+
+    Raises EventValidationError for a hold whose `until` is out of bounds, before anything is
+    claimed or written.
+    """
+    check_hold_window(event, services.clock.now())
     dry_run = event.dry_run or services.environment.fleet_dry_run
     if event.action is Action.ANALYZE:
         inventory, problem = _inventory(services)
         analysis = analyze(event, services, inventory)
         if problem:
             analysis["inventory"] = problem
+        names = [item["nodegroup"] for item in analysis["results"]]
+        analysis["holds"] = listed_holds(event, services, names)
         return {**_header(event, dry_run=True), **analysis}
     if event.request_id is None or dry_run:
         result, notices = _change(event, services, dry_run, invocation_id, requested_by)
@@ -85,6 +100,9 @@ def _change(
     invocation_id: str,
     requested_by: str | None,
 ) -> tuple[dict[str, Any], list[Notice]]:
+    if event.action in HOLD_ACTIONS:
+        results = change_holds(event, services, dry_run=dry_run, requested_by=requested_by)
+        return {**_header(event, dry_run=dry_run), "results": results}, []
     inventory, problem = _inventory(services)
     if problem:
         # Floors and ceilings cannot be known: refuse every change rather than assume defaults.

@@ -1,5 +1,5 @@
-"""`analyze`: current sizes, cluster utilisation, the forecaster's view and a recommendation.
-Changes nothing.
+"""`analyze`: current sizes, cluster utilisation, the forecaster's view, a recommendation and
+the autoscaler that manages each node group, if any (autoscalers.py). Changes nothing.
 
 Utilisation comes from CloudWatch Container Insights in the member account: the
 `node_cpu_utilization` and `node_memory_utilization` metrics of the `ContainerInsights`
@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import FleetInventory
+from handlers.eks_scaler.autoscalers import managing_autoscaler
 from handlers.eks_scaler.member_node_groups import (
     describe_error,
     describe_node_group,
@@ -255,6 +256,10 @@ def _analyze_one(
         scale_up_at=services.environment.scaler_scale_up_utilization,
         scale_down_at=services.environment.scaler_scale_down_utilization,
     )
+    autoscaling = services.sessions.client("autoscaling", event.account_id, event.region)
+    autoscaler = managing_autoscaler(eks, autoscaling, event.cluster, name)
+    if autoscaler is not None:
+        reason = f"{reason}; {autoscaler.explanation()}"
     return node_group_result(
         name,
         Status.NO_CHANGE_NEEDED if action == "none" else Status.DRY_RUN,
@@ -265,4 +270,5 @@ def _analyze_one(
         capacity_type=described.capacity_type,
         floor=limits.floor,
         node_group_status=described.status,
+        autoscaler=autoscaler.as_dict() if autoscaler is not None else None,
     )

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
+from fleet_shared.timestamps import parse_iso
 
 STACK_OWNED_SIZES = ("min_size", "max_size")
 
@@ -30,6 +31,15 @@ class Action(StrEnum):
     SCALE_DOWN = "scale_down"
     ANALYZE = "analyze"
     RESTORE = "restore"
+    HOLD = "hold"
+    RELEASE = "release"
+
+
+HOLD_ACTIONS = frozenset({Action.HOLD, Action.RELEASE})
+"""Actions that place or end a hold (holds.py) rather than change sizes."""
+
+HOLD_REASON_MAX_CHARS = 200
+"""A hold's reason is cut to this many characters (it is repeated in every skipped result)."""
 
 
 class Status(StrEnum):
@@ -42,15 +52,23 @@ class Status(StrEnum):
     SKIPPED = "skipped"
     DRY_RUN = "dry_run"
     ERROR = "error"
+    HELD = "held"
+    HOLD_PLACED = "hold_placed"
+    HOLD_RELEASED = "hold_released"
+    NO_HOLD = "no_hold"
+    AUTOSCALER_MANAGED = "autoscaler_managed"
 
 
 class NodeGroupRequest(BaseModel):
-    """One node group of the request; without `desired_size` the saved size is restored."""
+    """One node group of the request; without `desired_size` the saved size is restored.
+    `override_autoscaler` changes a node group that an autoscaler manages (autoscalers.py):
+    a requested change may say it, the cluster schedules never do."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=63)
     desired_size: int | None = Field(default=None, ge=0)
+    override_autoscaler: BoolFlag = False
     # Declared only to refuse them with a message naming the field and its owner.
     min_size: None = None
     max_size: None = None
@@ -66,8 +84,9 @@ class NodeGroupRequest(BaseModel):
 
 class ScalerEvent(BaseModel):
     """`{"action", "account_id", "region", "cluster", "nodegroups", "dry_run"?, "request_id"?,
-    "scheduled"?}`; `scheduled: true` (the cluster schedules' payloads) applies the calendar's
-    holidays, working days and excluded node groups."""
+    "scheduled"?}`, plus `until` and `reason` for a hold (holds.py); `scheduled: true` (the
+    cluster schedules' payloads) applies the calendar's holidays, working days and excluded node
+    groups."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,6 +98,30 @@ class ScalerEvent(BaseModel):
     dry_run: BoolFlag = False
     request_id: str | None = Field(default=None, min_length=1, max_length=200)
     scheduled: BoolFlag = False
+    until: str | None = None
+    reason: str | None = None
+
+    @field_validator("until")
+    @classmethod
+    def _timestamp_with_offset(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parse_iso(value)
+        except ValueError:
+            raise ValueError(
+                "must be an ISO 8601 timestamp with an offset, e.g. 2025-06-02T18:00:00+05:30"
+            ) from None
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _cut_reason(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()[:HOLD_REASON_MAX_CHARS]
 
 
 @dataclass(frozen=True)
@@ -94,7 +137,8 @@ class ScalerCall:
 def check_node_groups(event: ScalerEvent) -> None:
     """Rules that depend on the action, raised with the exact field path (pydantic would name
     only the event as a whole for a cross-field rule)."""
-    if not event.nodegroups and event.action is not Action.ANALYZE:
+    _check_hold_fields(event)
+    if not event.nodegroups and event.action not in (Action.ANALYZE, *HOLD_ACTIONS):
         raise EventValidationError(
             "nodegroups", f"{event.action.value} needs at least one node group"
         )
@@ -106,10 +150,30 @@ def check_node_groups(event: ScalerEvent) -> None:
                 f"{field}.name", f"node group {group.name!r} is listed twice"
             )
         seen.add(group.name)
-        if event.action in (Action.RESTORE, Action.ANALYZE) and group.desired_size is not None:
+        if (
+            event.action in (Action.RESTORE, Action.ANALYZE, *HOLD_ACTIONS)
+            and group.desired_size is not None
+        ):
             raise EventValidationError(field, f"{event.action.value} takes no sizes, only the name")
+        if group.override_autoscaler and event.action in (Action.ANALYZE, *HOLD_ACTIONS):
+            raise EventValidationError(
+                f"{field}.override_autoscaler", f"{event.action.value} changes no sizes"
+            )
         if event.action is Action.SCALE_DOWN and group.desired_size is None:
             raise EventValidationError(field, "scale_down needs desired_size")
+
+
+def _check_hold_fields(event: ScalerEvent) -> None:
+    """`until` and `reason` belong to `hold`, which needs both; without node groups a hold or
+    release concerns the whole cluster."""
+    if event.action is Action.HOLD:
+        for field in ("until", "reason"):
+            if getattr(event, field) is None:
+                raise EventValidationError(field, "hold needs until and reason")
+        return
+    for field in ("until", "reason"):
+        if getattr(event, field) is not None:
+            raise EventValidationError(field, f"only hold takes {field}, not {event.action.value}")
 
 
 def node_group_result(

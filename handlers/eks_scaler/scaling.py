@@ -2,8 +2,10 @@
 
 Per node group, in this order: ask the cluster calendar (calendar_checks.py; a refusal is a
 `skipped` result that reads and changes nothing), take the node group lock (shared with
-spot_optimizer), read the facts (DescribeNodegroup in the member account, the inventory entry,
-saved sizes and last change from the state table), `decision.decide`, then apply: save the
+spot_optimizer), skip it when a hold is in force (holds.py) or an autoscaler manages it without
+an override (autoscalers.py), read the facts (DescribeNodegroup in the member account, the
+inventory entry, saved sizes and last change from the state table), `decision.decide`, then
+apply: save the
 previous sizes (scale-down), call UpdateNodegroupConfig once with `desiredSize` only, and record
 the change with its info notice (notices.py), which the caller delivers once every node group is
 done. Any failure is reported for that node group and the next one goes on.
@@ -24,6 +26,11 @@ from fleet_shared.node_group_locks import (
     node_group_lock_name,
 )
 from fleet_shared.timestamps import iso_z
+from handlers.eks_scaler.autoscalers import (
+    ManagingAutoscaler,
+    autoscaler_result,
+    managing_autoscaler,
+)
 from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.decision import (
     DecisionKind,
@@ -32,6 +39,7 @@ from handlers.eks_scaler.decision import (
     ScalingDecision,
     decide,
 )
+from handlers.eks_scaler.holds import held_result, node_group_hold
 from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
 from handlers.eks_scaler.models import NodeGroupRequest, ScalerEvent, Status, node_group_result
 from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pending_notice
@@ -99,6 +107,13 @@ def _scale_one(
     eks = services.sessions.client("eks", event.account_id, event.region)
 
     def decide_and_apply() -> Outcome:
+        hold = node_group_hold(event, group.name, services)
+        if hold is not None:
+            return held_result(group.name, hold), None
+        autoscaling = services.sessions.client("autoscaling", event.account_id, event.region)
+        autoscaler = managing_autoscaler(eks, autoscaling, event.cluster, group.name)
+        if autoscaler is not None and not group.override_autoscaler:
+            return autoscaler_result(group.name, autoscaler), None
         facts = read_facts(event, group.name, services, eks, inventory)
         decision = decide(event.action, group, facts, services.clock.now())
         return apply_decision(
@@ -109,6 +124,7 @@ def _scale_one(
             eks,
             dry_run=dry_run,
             requested_by=requested_by,
+            overridden_autoscaler=autoscaler,
         )
 
     if dry_run:
@@ -155,13 +171,22 @@ def apply_decision(
     *,
     dry_run: bool,
     requested_by: str | None,
+    overridden_autoscaler: ManagingAutoscaler | None = None,
 ) -> Outcome:
     """Carry out `decision` (nothing is written in a dry run): the node group's result, and the
-    notice of its change (a new one, or the one a previous run of the request left pending)."""
+    notice of its change (a new one, or the one a previous run of the request left pending).
+    A change made over an autoscaler's management (`overridden_autoscaler`) says so in its
+    result and change record."""
     key = node_group_key(event.account_id, event.region, event.cluster, name)
     previous = decision.current.as_dict()
     new = decision.target.as_dict() if decision.target is not None else None
     reasons = list(decision.reasons)
+    override: dict[str, Any] = {}
+    if overridden_autoscaler is not None:
+        override = {"override_autoscaler": overridden_autoscaler.as_dict()}
+        reasons.insert(
+            0, f"override_autoscaler: {' and '.join(overridden_autoscaler.kinds)} overridden"
+        )
     if decision.kind is DecisionKind.REFUSED or decision.target is None:
         return node_group_result(name, Status.ERROR, _join(reasons), previous), None
     if decision.kind is DecisionKind.BLOCKED:
@@ -209,6 +234,7 @@ def apply_decision(
             "update_id": update_id,
             "requested_by": requested_by,
             NOTICE_FIELD: notice,
+            **override,
         },
         history_ttl_seconds=services.environment.scaler_history_ttl_days * 86400,
     )
@@ -216,7 +242,13 @@ def apply_decision(
         _mark_restored(services, key, decision.restores)
     reasons.append(f"update {update_id} started")
     initiated = node_group_result(
-        name, Status.SCALING_INITIATED, _join(reasons), previous, new, update_id=update_id
+        name,
+        Status.SCALING_INITIATED,
+        _join(reasons),
+        previous,
+        new,
+        update_id=update_id,
+        **override,
     )
     return initiated, notice
 

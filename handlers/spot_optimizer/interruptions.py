@@ -10,14 +10,15 @@
    never the scaler's node group key, so the scaler's cooldown does not start), and prepare a
    warning alert.
 4. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
-   propose a temporary +1 of the cluster's on-demand node group (within its max). With
-   SPOT_AUTO_APPLY=true and no dry run it is applied under the SAME node group lock as the scaler
-   (fleet_shared.node_group_locks), recorded under the node group's state key as the scaler does,
-   and announced at info level; at most once per hour per on-demand node group. The +1 is
-   temporary in that the cluster's next scheduled scale-down or restore resets the sizes. A
-   fallback that fails is reported in the result; the interruption stays recorded. Inside one of
-   the cluster's maintenance windows (its calendar in the fleet inventory) nothing is proposed or
-   changed: the result says `maintenance_window` and why.
+   propose a temporary +1 of the cluster's on-demand node group (within its max), unless a
+   hold (fleet_shared.node_group_holds) freezes that node group or its cluster: the fallback is
+   then `held` and says why. With SPOT_AUTO_APPLY=true and no dry run it is applied under the
+   SAME node group lock as the scaler (fleet_shared.node_group_locks), recorded under the node
+   group's state key as the scaler does, and announced at info level; at most once per hour per
+   on-demand node group. The +1 is temporary in that the cluster's next scheduled scale-down or
+   restore resets the sizes. A fallback that fails is reported in the result; the interruption
+   stays recorded. Inside one of the cluster's maintenance windows (its calendar in the fleet
+   inventory) nothing is proposed or changed: the result says `maintenance_window` and why.
 5. The outcome (result and alerts) is stored as the request's result, then the alerts are
    delivered with `deliver_all`: each at most once, its claim completed only after SNS took it.
    When SNS fails the invocation fails, and the retry, a repeat, delivers only what did not go
@@ -36,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.exceptions import FleetError, LockNotAcquiredError, RequestInProgressError
+from fleet_shared.node_group_holds import hold_in_force
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
     node_group_key,
@@ -281,6 +283,14 @@ def _on_demand_fallback(
             "reason": f"{reason}; {cluster} has no ON_DEMAND group",
         }, None
     name = sibling["nodegroupName"]
+    hold = hold_in_force(services.state, account, region, cluster, name, now=services.clock.now())
+    if hold is not None:
+        return {
+            "nodegroup": name,
+            "status": "held",
+            "reason": f"{reason}; skipped: {hold.explanation()}",
+            "hold": hold.as_record(),
+        }, None
     proposal = _plan(sibling)
     base = {"nodegroup": name, "reason": reason, **proposal}
     if proposal["new"] is None:

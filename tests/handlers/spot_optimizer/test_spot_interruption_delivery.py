@@ -1,16 +1,19 @@
 """Interruption warnings: announced exactly once although SNS failed, recorded and acted on
-once across the platform's retry, and only when AWS sent them."""
+once across the platform's retry (never on a held node group), and only when AWS sent them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.node_group_holds import HOLD_NAME, Hold
 from fleet_shared.node_group_locks import node_group_key
+from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer.keys import node_group_interruptions_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import fail_every_attempt
@@ -148,3 +151,32 @@ def test_an_unknown_instance_action_is_refused_and_nothing_recorded(
     assert "invalid event: detail.instance-action:" in result["error"]
     assert alert_inbox.receive() == []
     assert _state_items(services) == 0
+
+
+def test_the_on_demand_fallback_skips_a_held_node_group_and_says_why(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, the on-demand group `system` on hold for an hour, as the scaler keeps
+    # it, and three interruptions of batch-spot in the last hour (threshold 3)
+    services = make_services(SPOT_AUTO_APPLY="true")
+    until = services.clock.now() + timedelta(hours=1)
+    hold = Hold(
+        scope="nodegroup",
+        reason="capacity frozen for the launch",
+        until=iso_z(until),
+        set_by="arn:aws:iam::111111111111:user/platform-oncall",
+        set_at=iso_z(services.clock.now()),
+    )
+    services.state.put_value(
+        node_group_key(MEMBER_A, REGION, CLUSTER, "system"), HOLD_NAME, hold.as_record(), 3600
+    )
+    for _ in range(3):
+        services.clock.advance(60)  # type: ignore[attr-defined]
+        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    # WHEN the fourth interruption would trigger the fallback
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    result = invoke(interruption_event(launch_spot_instance()), services, "inv-4")
+    # THEN the fallback is skipped with the hold's reason, and system keeps its size
+    assert result["fallback"]["status"] == "held"
+    assert "capacity frozen for the launch" in result["fallback"]["reason"]
+    assert desired_size(member_eks, "system") == 2

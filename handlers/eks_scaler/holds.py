@@ -1,0 +1,161 @@
+"""`hold` and `release`: freeze a cluster's or some node groups' sizes until a time, or end that
+early; and how a hold shows in the scaler's results.
+
+A hold (fleet_shared.node_group_holds) stops every size change of the scaler (schedules,
+requests, forecast-driven changes) and the spot optimizer's on-demand fallback: each skipped
+change is a `held` result that gives the hold's reason, its end and who set it. `until` must lie
+in the future and at most MAX_HOLD_DAYS ahead by the services' clock, so a forgotten hold
+cannot freeze a cluster for good. Without `nodegroups` the hold (or release) concerns the whole
+cluster; a release ends only the holds it names. A dry run reports and writes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from fleet_shared.exceptions import EventValidationError
+from fleet_shared.node_group_holds import (
+    HOLD_NAME,
+    Hold,
+    cluster_key,
+    hold_in_force,
+    stored_hold,
+)
+from fleet_shared.node_group_locks import node_group_key
+from fleet_shared.timestamps import iso_z, parse_iso
+from handlers.eks_scaler.models import Action, ScalerEvent, Status, node_group_result
+from handlers.eks_scaler.services import ScalerServices
+
+MAX_HOLD_DAYS = 14
+"""The furthest a hold may reach: two weeks covers a release freeze or an incident."""
+
+CLUSTER_TARGET = "*"
+"""The `nodegroup` of a result (or listed hold) that concerns the whole cluster."""
+
+DIRECT_CALLER = "direct invocation"
+"""Who set a hold when the call came without an HTTP caller ARN (a schedule, another function)."""
+
+
+def check_hold_window(event: ScalerEvent, now: datetime) -> None:
+    """Refuse a hold whose `until` is not in the future or lies beyond MAX_HOLD_DAYS."""
+    if event.action is not Action.HOLD or event.until is None:
+        return
+    until = parse_iso(event.until)
+    if until <= now:
+        raise EventValidationError("until", f"must be in the future (now is {iso_z(now)})")
+    if until - now > timedelta(days=MAX_HOLD_DAYS):
+        raise EventValidationError(
+            "until", f"must be at most {MAX_HOLD_DAYS} days ahead (now is {iso_z(now)})"
+        )
+
+
+def change_holds(
+    event: ScalerEvent, services: ScalerServices, *, dry_run: bool, requested_by: str | None
+) -> list[dict[str, Any]]:
+    """Place or release the hold of the cluster (no `nodegroups`) or of each node group: one
+    result per target."""
+    now = services.clock.now()
+    targets = [(group.name, _key(event, group.name)) for group in event.nodegroups] or [
+        (CLUSTER_TARGET, _key(event, None))
+    ]
+    caller = requested_by or DIRECT_CALLER
+    if event.action is Action.HOLD:
+        if event.until is None or event.reason is None:
+            raise EventValidationError("until", "hold needs until and reason")
+        until = iso_z(parse_iso(event.until))
+        return [
+            _place(
+                services,
+                name,
+                key,
+                Hold(
+                    scope="cluster" if name == CLUSTER_TARGET else "nodegroup",
+                    reason=event.reason,
+                    until=until,
+                    set_by=caller,
+                    set_at=iso_z(now),
+                    request_id=event.request_id,
+                ),
+                now,
+                dry_run=dry_run,
+            )
+            for name, key in targets
+        ]
+    return [_release(services, name, key, caller, now, dry_run=dry_run) for name, key in targets]
+
+
+def held_result(name: str, hold: Hold) -> dict[str, Any]:
+    """The result of a change skipped because of `hold`."""
+    return node_group_result(name, Status.HELD, hold.explanation(), hold=hold.as_record())
+
+
+def node_group_hold(event: ScalerEvent, name: str, services: ScalerServices) -> Hold | None:
+    """The hold that freezes node group `name` of the event's cluster now, if any."""
+    return hold_in_force(
+        services.state,
+        event.account_id,
+        event.region,
+        event.cluster,
+        name,
+        now=services.clock.now(),
+    )
+
+
+def listed_holds(
+    event: ScalerEvent, services: ScalerServices, names: list[str]
+) -> list[dict[str, Any]]:
+    """The holds in force for the cluster and for node groups `names`, as `analyze` lists them."""
+    now = services.clock.now()
+    listed = []
+    for name in dict.fromkeys([CLUSTER_TARGET, *names]):
+        hold = stored_hold(services.state, _key(event, None if name == CLUSTER_TARGET else name))
+        if hold is not None and hold.in_force(now):
+            listed.append({"nodegroup": name, **hold.as_record()})
+    return listed
+
+
+def _place(
+    services: ScalerServices, name: str, key: str, hold: Hold, now: datetime, *, dry_run: bool
+) -> dict[str, Any]:
+    if dry_run:
+        return node_group_result(
+            name, Status.DRY_RUN, "dry run: the hold was not placed", hold=hold.as_record()
+        )
+    services.state.put_value(key, HOLD_NAME, hold.as_record(), _seconds_until(hold, now))
+    return node_group_result(
+        name, Status.HOLD_PLACED, f"no size changes until {hold.until}", hold=hold.as_record()
+    )
+
+
+def _release(
+    services: ScalerServices, name: str, key: str, caller: str, now: datetime, *, dry_run: bool
+) -> dict[str, Any]:
+    hold = stored_hold(services.state, key)
+    if hold is None or not hold.in_force(now):
+        return node_group_result(name, Status.NO_HOLD, "no hold in force; nothing to release")
+    released = replace(hold, released_at=iso_z(now), released_by=caller)
+    if dry_run:
+        return node_group_result(
+            name, Status.DRY_RUN, "dry run: the hold was not released", hold=hold.as_record()
+        )
+    # Kept (released) until its own end, so `analyze` and the history can tell who ended it.
+    services.state.put_value(key, HOLD_NAME, released.as_record(), _seconds_until(hold, now))
+    return node_group_result(
+        name,
+        Status.HOLD_RELEASED,
+        f"hold released; it would have lasted until {hold.until}",
+        hold=released.as_record(),
+    )
+
+
+def _key(event: ScalerEvent, node_group: str | None) -> str:
+    if node_group is None:
+        return cluster_key(event.account_id, event.region, event.cluster)
+    return node_group_key(event.account_id, event.region, event.cluster, node_group)
+
+
+def _seconds_until(hold: Hold, now: datetime) -> int:
+    return max(1, math.ceil((parse_iso(hold.until) - now).total_seconds()))

@@ -1,0 +1,168 @@
+"""Holds against moto with a manual clock: a hold freezes the sizes of a cluster or of some node
+groups until it ends or is released, each skipped change says why, `analyze` lists it, and a bad
+hold is refused naming the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, sizes
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.node_group_holds import HOLD_NAME, cluster_key
+from fleet_shared.state_table import StateTable
+
+CALLER = "arn:aws:iam::111111111111:user/platform-oncall"
+EVENTS = Path(__file__).resolve().parents[3] / "events" / "eks_scaler"
+# START_TIME is 09:00 in Asia/Kolkata; the hold lasts until that evening's 20:00.
+UNTIL_EVENING = "2025-06-02T20:00:00+05:30"
+EVENING_SCALE_DOWN = ({"name": "system", "desired_size": 1}, {"name": "web", "desired_size": 2})
+
+
+def by_group(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["nodegroup"]: item for item in result["results"]}
+
+
+def http_call(body: dict[str, Any]) -> dict[str, Any]:
+    """The example HTTP API event with `body` as its JSON body."""
+    request: dict[str, Any] = json.loads((EVENTS / "http_api_scale_up.json").read_text())
+    request["body"] = json.dumps(body)
+    return request
+
+
+def test_a_cluster_hold_blocks_the_evening_scale_down_until_it_expires(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN a hold on the whole cluster until 20:00, placed over HTTP by the on-call engineer
+    placed = scaler(
+        http_call(event("hold", until=UNTIL_EVENING, reason="release freeze", request_id="h-1"))
+    )
+    assert placed["statusCode"] == 200
+    assert by_group(json.loads(placed["body"]))["*"]["status"] == "hold_placed"
+    # WHEN the evening scale-down runs at 18:00 (12:30 UTC)
+    fake_clock.advance(9 * 3600)
+    held = scaler(event("scale_down", *EVENING_SCALE_DOWN, request_id="down-1"))
+    # THEN nothing changes and every node group says which hold, until when and who set it
+    assert sizes(member_eks, "system")["desired_size"] == 2
+    for item in held["results"]:
+        assert item["status"] == "held"
+        assert "release freeze" in item["reason"]
+        assert "2025-06-02T14:30:00Z" in item["reason"]
+        assert CALLER in item["reason"]
+    # WHEN the next scale-down comes after the hold's end (20:30)
+    fake_clock.advance(2 * 3600)
+    acted = scaler(event("scale_down", *EVENING_SCALE_DOWN, request_id="down-2"))
+    # THEN it acts
+    assert by_group(acted)["system"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "system")["desired_size"] == 1
+
+
+def test_release_ends_a_hold_early(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN a hold on the cluster until 20:00
+    scaler(event("hold", until=UNTIL_EVENING, reason="incident 42"))
+    # WHEN it is released at 10:00 and a scale-down follows
+    fake_clock.advance(3600)
+    released = scaler(event("release"))
+    result = scaler(event("scale_down", *EVENING_SCALE_DOWN))
+    # THEN the release says so and the scale-down acts
+    assert by_group(released)["*"]["status"] == "hold_released"
+    assert by_group(released)["*"]["hold"]["released_by"] == "direct invocation"
+    assert by_group(result)["system"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    # AND a second release finds nothing to release
+    assert by_group(scaler(event("release")))["*"]["status"] == "no_hold"
+
+
+def test_a_node_group_hold_leaves_the_other_node_groups_scaling(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN a hold on web only
+    scaler(event("hold", {"name": "web"}, until=UNTIL_EVENING, reason="load test"))
+    # WHEN the scale-down names system and web
+    result = by_group(scaler(event("scale_down", *EVENING_SCALE_DOWN)))
+    # THEN web is held and system scales
+    assert result["web"]["status"] == "held"
+    assert result["web"]["hold"]["scope"] == "nodegroup"
+    assert sizes(member_eks, "web")["desired_size"] == 3
+    assert result["system"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "system")["desired_size"] == 1
+
+
+def test_analyze_lists_the_holds_in_force(scaler: Scaler, member_eks: Any) -> None:
+    # GIVEN a hold on the cluster and one on web
+    scaler(event("hold", until=UNTIL_EVENING, reason="freeze"))
+    scaler(event("hold", {"name": "web"}, until=UNTIL_EVENING, reason="load test"))
+    # WHEN the cluster is analysed
+    result = scaler(event("analyze"))
+    # THEN both holds are listed with their reasons
+    listed = {item["nodegroup"]: item["reason"] for item in result["holds"]}
+    assert listed == {"*": "freeze", "web": "load test"}
+
+
+def test_a_repeated_hold_request_is_answered_from_its_first_run(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN a hold placed with request_id h-1
+    first = scaler(event("hold", until=UNTIL_EVENING, reason="freeze", request_id="h-1"))
+    # WHEN the same request comes again later with another reason
+    fake_clock.advance(60)
+    again = scaler(event("hold", until=UNTIL_EVENING, reason="other", request_id="h-1"))
+    # THEN the stored answer is returned and the hold kept its first reason
+    assert again["repeated_request"] is True
+    assert again["results"] == first["results"]
+    assert scaler(event("analyze"))["holds"][0]["reason"] == "freeze"
+
+
+def test_a_dry_run_hold_reports_and_writes_nothing(
+    scaler: Scaler, member_eks: Any, state_table: StateTable
+) -> None:
+    # WHEN a hold is asked in dry run
+    result = scaler(event("hold", until=UNTIL_EVENING, reason="freeze", dry_run=True))
+    # THEN it reports the hold it would place, and none is stored
+    assert by_group(result)["*"]["status"] == "dry_run"
+    assert by_group(result)["*"]["hold"]["reason"] == "freeze"
+    assert state_table.get_value(cluster_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER), HOLD_NAME) is None
+
+
+def test_a_long_reason_is_cut_to_200_characters(scaler: Scaler, member_eks: Any) -> None:
+    # WHEN a hold comes with a 500-character reason
+    result = scaler(event("hold", until=UNTIL_EVENING, reason="x" * 500))
+    # THEN the stored reason keeps the first 200
+    assert len(by_group(result)["*"]["hold"]["reason"]) == 200
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"reason": "freeze"}, "until"),
+        ({"until": UNTIL_EVENING}, "reason"),
+        ({"until": UNTIL_EVENING, "reason": "   "}, "reason"),
+        ({"until": "2025-06-02T20:00:00", "reason": "no offset"}, "until"),
+        ({"until": "tonight", "reason": "not a time"}, "until"),
+        ({"until": "2025-06-02T08:00:00+05:30", "reason": "in the past"}, "until"),
+        ({"until": "2025-06-20T09:00:00+05:30", "reason": "beyond 14 days"}, "until"),
+    ],
+)
+def test_a_bad_hold_is_refused_naming_the_field_and_changes_nothing(
+    scaler: Scaler, member_eks: Any, state_table: StateTable, extra: dict[str, Any], field: str
+) -> None:
+    # WHEN a hold misses or spoils a field, over HTTP
+    response = scaler(http_call(event("hold", **extra)))
+    # THEN it is refused with 400 naming the field, and no hold is stored
+    assert response["statusCode"] == 400
+    assert f"invalid event: {field}:" in json.loads(response["body"])["error"]
+    assert state_table.get_value(cluster_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER), HOLD_NAME) is None
+
+
+def test_until_is_refused_on_a_scale_down(scaler: Scaler, member_eks: Any) -> None:
+    # WHEN a scale-down carries `until`
+    result = scaler(event("scale_down", *EVENING_SCALE_DOWN, until=UNTIL_EVENING))
+    # THEN it is refused naming the field and nothing changes
+    assert result["status"] == "error"
+    assert "until" in result["error"]
+    assert sizes(member_eks, "system")["desired_size"] == 2
