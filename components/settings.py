@@ -346,6 +346,9 @@ class ClusterSettings(StrictModel):
     region: Region | None = None
     # An existing cluster is created and managed elsewhere; the fleet only works around it.
     existing: bool = False
+    # Cluster Autoscaler cannot be recognised from AWS: EKS tags every managed node group's Auto
+    # Scaling group for its auto-discovery, whether or not it runs. The owner says so here.
+    autoscaler: Literal["none", "cluster-autoscaler"] = "none"
     kubernetes_version: str
     node_groups: list[NodeGroupSettings] = Field(min_length=1)
     schedule: ScheduleSettings | None = None
@@ -728,6 +731,7 @@ def _inventory_cluster(region: str, cluster: ClusterSettings, calendar: ClusterC
         name=cluster.name,
         region=region,
         existing=cluster.existing,
+        autoscaler=cluster.autoscaler,
         kubernetes_version=cluster.kubernetes_version,
         node_groups=tuple(
             NodeGroup(

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import FleetInventory
-from handlers.eks_scaler.autoscalers import managing_autoscaler
+from handlers.eks_scaler.autoscalers import declared_autoscaler, managing_autoscaler
 from handlers.eks_scaler.member_node_groups import (
     describe_error,
     describe_node_group,
@@ -257,7 +257,14 @@ def _analyze_one(
         scale_down_at=services.environment.scaler_scale_down_utilization,
     )
     autoscaling = services.sessions.client("autoscaling", event.account_id, event.region)
-    autoscaler = managing_autoscaler(eks, autoscaling, event.cluster, name)
+    cluster = (
+        inventory.find_cluster(event.account_id, event.region, event.cluster)
+        if inventory is not None
+        else None
+    )
+    autoscaler = managing_autoscaler(
+        eks, autoscaling, event.cluster, name, declared=declared_autoscaler(cluster)
+    )
     if autoscaler is not None:
         reason = f"{reason}; {autoscaler.explanation()}"
     return node_group_result(

@@ -1,10 +1,13 @@
-"""Whether Cluster Autoscaler or Karpenter manages a node group, from the tags they work by.
+"""Whether Cluster Autoscaler or Karpenter manages a node group.
 
-Cluster Autoscaler's auto-discovery takes the Auto Scaling groups tagged with both
-`k8s.io/cluster-autoscaler/enabled` and `k8s.io/cluster-autoscaler/<cluster>` (EKS adds both to
-every managed node group's group: removing `enabled` takes a group out); Karpenter finds its
-cluster by `karpenter.sh/discovery` and labels what it provisions with `karpenter.sh/nodepool`,
-on the cluster or the node group.
+Karpenter is recognised by its tags: it finds its cluster by `karpenter.sh/discovery` and labels
+what it provisions with `karpenter.sh/nodepool`, on the cluster or the node group. Cluster
+Autoscaler is not recognisable from AWS: its auto-discovery takes the Auto Scaling groups tagged
+with both `k8s.io/cluster-autoscaler/enabled` and `k8s.io/cluster-autoscaler/<cluster>`, and EKS
+puts both on every managed node group's group whether or not Cluster Autoscaler runs. So it
+counts only where the stack file declares it (`autoscaler: cluster-autoscaler` on the cluster,
+carried in the inventory); its tags are then the evidence of which groups it discovers (removing
+`enabled` takes a group out).
 Either one sets the node group's size from pending pods, so a scheduled change would be undone
 or would fight it: the scaler leaves such a node group alone unless the request says
 `"override_autoscaler": true` for it (recorded with the change). Reading the tags needs
@@ -45,10 +48,11 @@ class ManagingAutoscaler:
 
 
 def managing_autoscaler(
-    eks: Any, autoscaling: Any, cluster: str, node_group: str
+    eks: Any, autoscaling: Any, cluster: str, node_group: str, *, declared: str
 ) -> ManagingAutoscaler | None:
-    """The autoscalers whose tags are on the cluster, the node group or its Auto Scaling groups;
-    None when there are none."""
+    """The autoscalers that manage the node group: Karpenter by its tags on the cluster or node
+    group; Cluster Autoscaler, when `declared` says it runs, by its tags on the node group's Auto
+    Scaling groups. None when there are none."""
     found: dict[str, str] = {}
     cluster_tags = eks.describe_cluster(name=cluster)["cluster"].get("tags") or {}
     described = eks.describe_nodegroup(clusterName=cluster, nodegroupName=node_group)["nodegroup"]
@@ -59,6 +63,8 @@ def managing_autoscaler(
         for key in KARPENTER_TAGS:
             if key in tags:
                 found[f"{owner}: tag {key}={tags[key]}"] = KARPENTER
+    if declared != CLUSTER_AUTOSCALER:
+        return _managing(found)
     groups = [
         group["name"]
         for group in (described.get("resources") or {}).get("autoScalingGroups", [])
@@ -74,9 +80,18 @@ def managing_autoscaler(
         if set(tags) == discovery_tags:
             listed = ", ".join(f"{key}={value}" for key, value in sorted(tags.items()))
             found[f"Auto Scaling group {group}: tags {listed}"] = CLUSTER_AUTOSCALER
+    return _managing(found)
+
+
+def _managing(found: dict[str, str]) -> ManagingAutoscaler | None:
     if not found:
         return None
     return ManagingAutoscaler(tuple(sorted(set(found.values()))), tuple(found))
+
+
+def declared_autoscaler(cluster: Any) -> str:
+    """The autoscaler the inventory's cluster entry declares (`none` without an entry)."""
+    return getattr(cluster, "autoscaler", "none") if cluster is not None else "none"
 
 
 def autoscaler_result(name: str, autoscaler: ManagingAutoscaler) -> dict[str, Any]:

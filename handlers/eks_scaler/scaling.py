@@ -29,6 +29,7 @@ from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.autoscalers import (
     ManagingAutoscaler,
     autoscaler_result,
+    declared_autoscaler,
     managing_autoscaler,
 )
 from handlers.eks_scaler.calendar_checks import calendar_refusal
@@ -111,7 +112,9 @@ def _scale_one(
         if hold is not None:
             return held_result(group.name, hold), None
         autoscaling = services.sessions.client("autoscaling", event.account_id, event.region)
-        autoscaler = managing_autoscaler(eks, autoscaling, event.cluster, group.name)
+        autoscaler = managing_autoscaler(
+            eks, autoscaling, event.cluster, group.name, declared=declared_autoscaler(cluster)
+        )
         if autoscaler is not None and not group.override_autoscaler:
             return autoscaler_result(group.name, autoscaler), None
         facts = read_facts(event, group.name, services, eks, inventory)

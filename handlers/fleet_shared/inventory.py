@@ -150,6 +150,9 @@ class Cluster(_Frozen):
     name: str
     region: AwsRegion
     existing: bool = False
+    autoscaler: Literal["none", "cluster-autoscaler"] = "none"
+    """`cluster-autoscaler` when the owner runs Cluster Autoscaler on the cluster (it cannot be
+    told from AWS: EKS tags every managed node group for its auto-discovery)."""
     kubernetes_version: str
     node_groups: tuple[NodeGroup, ...]
     schedule: ScalingSchedule | None = None

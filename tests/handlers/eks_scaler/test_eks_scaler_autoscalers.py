@@ -3,8 +3,10 @@ by `analyze`, left alone by the schedule, changed only on an explicit, recorded 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import boto3
 import pytest
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, member_session, sizes
 
@@ -40,17 +42,44 @@ def tag_auto_scaling_group(member_eks: Any, node_group: str, tags: dict[str, str
     return name
 
 
-@pytest.fixture
-def web_under_cluster_autoscaler(member_eks: Any) -> str:
-    """web's Auto Scaling group carries Cluster Autoscaler's discovery tags; its name."""
-    return tag_auto_scaling_group(
-        member_eks,
-        "web",
-        {
-            "k8s.io/cluster-autoscaler/enabled": "true",
-            f"k8s.io/cluster-autoscaler/{CLUSTER}": "owned",
-        },
+DISCOVERY_TAGS = {
+    "k8s.io/cluster-autoscaler/enabled": "true",
+    f"k8s.io/cluster-autoscaler/{CLUSTER}": "owned",
+}
+"""What EKS puts on every managed node group's Auto Scaling group, Cluster Autoscaler or not."""
+
+
+def declare_cluster_autoscaler(inventory: dict[str, Any], environment: dict[str, str]) -> None:
+    """The inventory as the program writes it for `autoscaler: cluster-autoscaler`."""
+    inventory["members"][0]["clusters"][0]["autoscaler"] = "cluster-autoscaler"
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=environment["DATA_BUCKET_NAME"],
+        Key=environment["FLEET_INVENTORY_KEY"],
+        Body=json.dumps(inventory).encode("utf-8"),
     )
+
+
+@pytest.fixture
+def web_under_cluster_autoscaler(
+    member_eks: Any, inventory_in_s3: dict[str, Any], fleet_environment: dict[str, str]
+) -> str:
+    """The stack declares Cluster Autoscaler, and web's Auto Scaling group carries its discovery
+    tags; the group's name."""
+    declare_cluster_autoscaler(inventory_in_s3, fleet_environment)
+    return tag_auto_scaling_group(member_eks, "web", DISCOVERY_TAGS)
+
+
+def test_discovery_tags_alone_do_not_make_a_group_cluster_autoscalers(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN web's group with the tags EKS adds to every managed node group, and no autoscaler
+    # declared for the cluster in the stack file
+    tag_auto_scaling_group(member_eks, "web", DISCOVERY_TAGS)
+    # WHEN the evening scale-down runs
+    result = by_group(scaler(event("scale_down", *EVENING_SCALE_DOWN)))
+    # THEN the schedule scales web
+    assert result["web"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "web")["desired_size"] == 2
 
 
 def test_analyze_reports_the_node_group_cluster_autoscaler_manages(
@@ -127,9 +156,14 @@ def test_override_autoscaler_is_refused_where_nothing_is_changed(
 
 
 def test_a_group_without_the_enabled_tag_is_not_cluster_autoscalers(
-    scaler: Scaler, member_eks: Any
+    scaler: Scaler,
+    member_eks: Any,
+    inventory_in_s3: dict[str, Any],
+    fleet_environment: dict[str, str],
 ) -> None:
-    # GIVEN web's Auto Scaling group keeps only the cluster tag EKS added (enabled was removed)
+    # GIVEN Cluster Autoscaler declared, and web's Auto Scaling group keeping only the cluster tag
+    # EKS added (enabled was removed, which takes a group out of its discovery)
+    declare_cluster_autoscaler(inventory_in_s3, fleet_environment)
     tag_auto_scaling_group(member_eks, "web", {f"k8s.io/cluster-autoscaler/{CLUSTER}": "owned"})
     # WHEN the evening scale-down runs
     result = by_group(scaler(event("scale_down", *EVENING_SCALE_DOWN)))
