@@ -20,12 +20,8 @@ to 16:00.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import shutil
 import time as clock
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -33,29 +29,25 @@ from typing import Any
 from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
-from catalog import FUNCTIONS
 from components.naming import member_role_name
-from components.settings import FleetSettings, load_settings
+from components.settings import FleetSettings
 from fleetctl.demo_world import (
     DemoWorld,
     aws_client,
-    create_hub,
-    create_member,
     demo_now,
-    queue_cost_explorer_results,
     role_credentials,
 )
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
-from fleetctl.invoke import deployed_environment
-from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
+from fleetctl.local_world import COST_EXPLORER_CALLS, local_world, stack_settings
+from fleetctl.mocked_program import REPO_ROOT, run_program
 from fleetctl.plan import render_json
 from fleetctl.schedule_replay import Firing, PlannedSchedule, firings_on, planned_schedules
-from fleetctl.webhook_receiver import FEED_PATH, HEALTH_PATH, PRICING_PATH, WebhookReceiver
+from fleetctl.webhook_receiver import WebhookReceiver
 
 DEMO_ZONE = ZoneInfo("Asia/Kolkata")
 RATE_SPACING_MINUTES = 60
-# Seconds of the demo's compressed day: cooldowns longer than this would block the evening.
-DEMO_COOLDOWN_SECONDS = "1"
+# The day is compressed: cooldowns longer than a second would block the evening.
+DEMO_OVERRIDES = {"SCALER_COOLDOWN_SECONDS": "1", "FLEET_DRY_RUN": "false"}
 # An incident the day goes through: the cluster's health endpoint fails for two hours.
 INCIDENT_START = time(14, 0)
 INCIDENT_END = time(16, 0)
@@ -75,68 +67,6 @@ class Timeline:
         line = f"[{progress}] {at:%H:%M} {function:<20} {outcome}"
         self.lines.append(line)
         print(line, flush=True)
-
-
-@contextmanager
-def moto_server(hub_account_id: str) -> Iterator[str]:
-    """A moto server on 127.0.0.1 whose default account is the hub; stopped on any exit."""
-    # moto takes its default account from MOTO_ACCOUNT_ID once, on import; left set, the variable
-    # would also override the account of assumed-role credentials on every request.
-    os.environ["MOTO_ACCOUNT_ID"] = hub_account_id
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - reads MOTO_ACCOUNT_ID on import
-
-    del os.environ["MOTO_ACCOUNT_ID"]
-    # The server logs every request through werkzeug; the demo prints its own timeline.
-    # Operations moto lacks (GetCostForecast) are logged there as tracebacks; the functions
-    # report them in their results, which the timeline shows.
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def _settings(stack: str) -> FleetSettings:
-    config = read_stack_file(REPO_ROOT / f"Pulumi.{stack}.yaml")
-    return load_settings(
-        stack, {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("lambda-fleet:")}
-    )
-
-
-def _environments(
-    run: ProgramRun, world: DemoWorld, receiver_url: str
-) -> dict[str, dict[str, str]]:
-    endpoint_url, region = world.endpoint_url, world.region
-    environments = {}
-    for spec in FUNCTIONS:
-        variables = deployed_environment(run, spec)
-        environment = dict(os.environ)
-        environment.update(variables)
-        environment.update(
-            {
-                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "handlers")]),
-                "AWS_ENDPOINT_URL": endpoint_url,
-                "AWS_REGION": region,
-                "AWS_DEFAULT_REGION": region,
-                "AWS_ACCESS_KEY_ID": world.hub_credentials["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": world.hub_credentials["aws_secret_access_key"],
-                "AWS_SESSION_TOKEN": world.hub_credentials["aws_session_token"],
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_NAMESPACE": "LambdaFleet",
-                "PAGERDUTY_EVENTS_URL": f"{receiver_url}/pagerduty",
-                "AWS_ENDPOINT_URL_PRICING": f"{receiver_url}{PRICING_PATH}",
-                "REPORT_FEED_URL": f"{receiver_url}{FEED_PATH}",
-                "SCALER_COOLDOWN_SECONDS": DEMO_COOLDOWN_SECONDS,
-                "FLEET_DRY_RUN": "false",
-            }
-        )
-        environment.pop("AWS_PROFILE", None)
-        environments[spec.name] = environment
-    return environments
 
 
 def summarize(result: Any) -> str:
@@ -275,13 +205,6 @@ class DayReplay:
         return sizes
 
 
-# The Cost Explorer views each function asks for, in the order it asks.
-COST_EXPLORER_CALLS = {
-    "anomaly_detector": ("total",),
-    "cost_analyzer": ("service", "account", "cluster"),
-}
-
-
 def _cost_explorer_calls(firings: list[Firing]) -> list[str]:
     return [
         view for firing in firings for view in COST_EXPLORER_CALLS.get(firing.schedule.function, ())
@@ -304,19 +227,6 @@ def _play_incident(receiver: WebhookReceiver, timeline: Timeline, at: datetime) 
             "recovers **",
             flush=True,
         )
-
-
-def _demo_inventory(settings: FleetSettings, stack: str, receiver_url: str) -> dict[str, Any]:
-    """The stack's inventory, with health endpoints answered by the local receiver.
-
-    The stack file's endpoints are real services that the offline demo cannot reach.
-    """
-    inventory = settings.inventory(stack).model_dump(mode="json")
-    for member in inventory["members"]:
-        for cluster in member["clusters"]:
-            for endpoint in cluster["health_endpoints"]:
-                endpoint["url"] = f"{receiver_url}{HEALTH_PATH}"
-    return inventory
 
 
 def _previous_evening(schedules: list[PlannedSchedule], day: date) -> list[Firing]:
@@ -359,7 +269,7 @@ def _copy_reports(world: DemoWorld, out_dir: Path) -> list[str]:
 def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
     started = clock.monotonic()
     print(f"lambda-fleet demo: one working day of the {stack} stack, offline", flush=True)
-    settings = _settings(stack)
+    settings = stack_settings(stack)
     run = run_program(stack)
     schedules = planned_schedules(run)
     if out_dir.exists():
@@ -373,29 +283,17 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
         f"{len(firings)} firings on {day:%A %Y-%m-%d} (IST)",
         flush=True,
     )
-    with WebhookReceiver() as receiver, moto_server(settings.hub.account_id) as endpoint:
-        fleet_environment: dict[str, str] = {}
-        for spec in FUNCTIONS:
-            fleet_environment.update(deployed_environment(run, spec))
-        world = create_hub(
-            endpoint,
-            settings,
-            fleet_environment,
-            _demo_inventory(settings, stack, receiver.url),
-            receiver.url,
+    with local_world(stack, run, demo_now(), _cost_explorer_calls(firings)) as local:
+        world, receiver = local.world, local.receiver
+        print(
+            f"moto server on {world.endpoint_url}; Slack/PagerDuty receiver on {receiver.url}",
+            flush=True,
         )
-        now = demo_now()
-        create_member(endpoint, settings, member_role_name(stack, "eks_scaler"), now)
-        queue_cost_explorer_results(
-            endpoint,
-            now,
-            _cost_explorer_calls(firings),
-            hub=settings.hub.account_id,
-            member=settings.members[0].account_id,
-        )
-        print(f"moto server on {endpoint}; Slack/PagerDuty receiver on {receiver.url}", flush=True)
         timeline = Timeline(total=len(firings))
-        environments = _environments(run, world, receiver.url)
+        environments = {
+            function: {**environment, **DEMO_OVERRIDES}
+            for function, environment in local.environments.items()
+        }
         with WorkerPool(environments, out_dir / "logs") as pool:
             replay = DayReplay(world, pool, settings, stack)
             for firing in _previous_evening(schedules, day):
