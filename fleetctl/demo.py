@@ -4,17 +4,18 @@
 2. It gets what the dev stack would have (named from the offline plan), and the member account
    gets the stack file's clusters, two weeks of metrics, stale snapshots and an open port 22.
 3. The day's schedules, taken from the offline plan with their payloads, fire in time order
-   (rate schedules at most hourly, so the day fits in a minute); each target function runs in
-   a warm worker with the environment the plan gives it. Objects written under raw/ and
-   processed/ reach the report functions through the bucket's notifications, and alerts reach
-   the notification router through a queue subscribed to the alert topics, as SNS would.
+   (rate schedules at most hourly); each target function runs in a warm worker with the
+   environment the plan gives it, on the replayed clock: every invocation happens at its
+   firing's instant, so dates, cooldowns, dedup windows and forecasts follow the replayed day.
+   Objects written under raw/ and processed/ reach the report functions through the bucket's
+   notifications, and alerts reach the notification router through a queue subscribed to the
+   alert topics, as SNS would.
 4. A timeline, node group sizes through the day, the alerts the local Slack/PagerDuty receiver
    got, and the reports (copied with the plan to ./out/) are printed.
 
 The day starts from the last working evening's scale-down (replayed first), so the morning
-scale-up has sizes to restore. The day is compressed into about a minute, so the scaler's
-cooldown is shortened to fit it. The day has one incident: the health endpoint fails from 14:00
-to 16:00.
+scale-up has sizes to restore. The one setting the demo changes is said in its first lines
+(`STACK_OVERRIDES`). The day has one incident: the health endpoint fails from 14:00 to 16:00.
 """
 
 from __future__ import annotations
@@ -29,25 +30,32 @@ from typing import Any
 from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
+from catalog import FUNCTIONS
 from components.naming import member_role_name
 from components.settings import FleetSettings
 from fleetctl.demo_world import (
     DemoWorld,
     aws_client,
-    demo_now,
     role_credentials,
 )
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
+from fleetctl.handler_environment import deployed_environment
 from fleetctl.local_world import COST_EXPLORER_CALLS, local_world, stack_settings
-from fleetctl.mocked_program import REPO_ROOT, run_program
+from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
 from fleetctl.plan import render_json
 from fleetctl.schedule_replay import Firing, PlannedSchedule, firings_on, planned_schedules
 from fleetctl.webhook_receiver import WebhookReceiver
 
 DEMO_ZONE = ZoneInfo("Asia/Kolkata")
 RATE_SPACING_MINUTES = 60
-# The day is compressed: cooldowns longer than a second would block the evening.
-DEMO_OVERRIDES = {"SCALER_COOLDOWN_SECONDS": "1", "FLEET_DRY_RUN": "false"}
+# What the demo changes in the stack's settings, and why; printed before the day starts.
+STACK_OVERRIDES = {
+    "FLEET_DRY_RUN": (
+        "false",
+        "the stack sets dry_run: true, so its functions would only report the changes they "
+        "would make; the demo makes them, to show the node groups move",
+    ),
+}
 # An incident the day goes through: the cluster's health endpoint fails for two hours.
 INCIDENT_START = time(14, 0)
 INCIDENT_END = time(16, 0)
@@ -125,7 +133,7 @@ class DayReplay:
 
     def invoke(self, timeline: Timeline, at: datetime, function: str, event: Any, done: int) -> Any:
         try:
-            result = self.pool.invoke(function, event)
+            result = self.pool.invoke(function, event, at)
         except WorkerCrashedError as error:
             timeline.failures += 1
             timeline.record(at, function, f"CRASHED: {error}", done)
@@ -283,7 +291,11 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
         f"{len(firings)} firings on {day:%A %Y-%m-%d} (IST)",
         flush=True,
     )
-    with local_world(stack, run, demo_now(), _cost_explorer_calls(firings)) as local:
+    _print_overrides(run)
+    # The world is as it would be at the end of the day: the metric history runs up to it, and
+    # each function reads only what its replayed clock has reached.
+    day_end = datetime.combine(day, time(23, 59), DEMO_ZONE)
+    with local_world(stack, run, day_end, _cost_explorer_calls(firings)) as local:
         world, receiver = local.world, local.receiver
         print(
             f"moto server on {world.endpoint_url}; Slack/PagerDuty receiver on {receiver.url}",
@@ -291,7 +303,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
         )
         timeline = Timeline(total=len(firings))
         environments = {
-            function: {**environment, **DEMO_OVERRIDES}
+            function: {**environment, **_override_values(environment)}
             for function, environment in local.environments.items()
         }
         with WorkerPool(environments, out_dir / "logs") as pool:
@@ -316,6 +328,23 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
     print(f"\nlogs of each function: {out_dir / 'logs'}/<function>.log")
     print(f"done in {clock.monotonic() - started:.0f} s; {timeline.failures} invocation(s) crashed")
     return 1 if timeline.failures else 0
+
+
+def _override_values(environment: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, (value, _) in STACK_OVERRIDES.items() if name in environment}
+
+
+def _print_overrides(run: ProgramRun) -> None:
+    """Each setting the demo changes, with the stack's value and the reason, before the day."""
+    stack_values = {
+        name: value
+        for spec in FUNCTIONS
+        for name, value in deployed_environment(run, spec).items()
+        if name in STACK_OVERRIDES
+    }
+    for name, (value, reason) in STACK_OVERRIDES.items():
+        if stack_values.get(name, value) != value:
+            print(f"settings: {name}={value} instead of {stack_values[name]}: {reason}")
 
 
 def _print_sizes(timeline: Timeline) -> None:
