@@ -59,6 +59,10 @@ STACK_OVERRIDES = {
 # An incident the day goes through: the cluster's health endpoint fails for two hours.
 INCIDENT_START = time(14, 0)
 INCIDENT_END = time(16, 0)
+# Around the incident the health monitor runs at its own 5-minute cadence, from a little before it
+# until its error rate (over its last 10 checks) has recovered.
+INCIDENT_LEAD = timedelta(minutes=15)
+INCIDENT_TAIL = timedelta(hours=1)
 
 
 @dataclass
@@ -285,7 +289,17 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
     out_dir.mkdir(parents=True)
     (out_dir / f"plan-{stack}.json").write_text(render_json(run))
     day = _replay_day()
-    firings: list[Firing] = firings_on(schedules, day, DEMO_ZONE, RATE_SPACING_MINUTES)
+    incident_window = (
+        datetime.combine(day, INCIDENT_START, DEMO_ZONE) - INCIDENT_LEAD,
+        datetime.combine(day, INCIDENT_END, DEMO_ZONE) + INCIDENT_TAIL,
+    )
+    firings: list[Firing] = firings_on(
+        schedules,
+        day,
+        DEMO_ZONE,
+        RATE_SPACING_MINUTES,
+        cadence_windows={"health_monitor": incident_window},
+    )
     print(
         f"plan: {len(run.resources)} resources, {len(schedules)} schedules -> "
         f"{len(firings)} firings on {day:%A %Y-%m-%d} (IST)",
