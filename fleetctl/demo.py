@@ -21,7 +21,9 @@ scale-up has sizes to restore. The one setting the demo changes is said in its f
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import textwrap
 import time as clock
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -52,12 +54,14 @@ RATE_SPACING_MINUTES = 60
 STACK_OVERRIDES = {
     "FLEET_DRY_RUN": (
         "false",
-        "the stack sets dry_run: true, so its functions would only report the changes they "
-        "would make; the demo makes them, to show the node groups move",
+        "dry_run: true only reports changes; the demo makes them to show node groups move",
     ),
 }
 # An incident the day goes through: the cluster's health endpoint fails for two hours.
 INCIDENT_START = time(14, 0)
+# Widths that keep each printed line within a 132-column terminal.
+TIMELINE_OUTCOME_WIDTH = 96
+ALERT_WIDTH = 116
 INCIDENT_END = time(16, 0)
 # Around the incident the health monitor runs at its own 5-minute cadence, from a little before it
 # until its error rate (over its last 10 checks) has recovered.
@@ -73,18 +77,30 @@ class Timeline:
     failures: int = 0
 
     def record(self, at: datetime, function: str, outcome: str, done: int) -> None:
+        # Invocations before the day (the last working evening) are labelled with their weekday.
         width = len(str(self.total))
-        # Invocations before the day (the last working evening) carry no progress number.
-        progress = f"{done:>{width}}/{self.total}" if done else "-".center(2 * width + 1)
-        line = f"[{progress}] {at:%H:%M} {function:<20} {outcome}"
+        label = f"{done:>{width}}/{self.total}" if done else f"{at:%a}"
+        self._print(label, at, f"{function:<20} {one_line(outcome, TIMELINE_OUTCOME_WIDTH)}")
+
+    def note(self, at: datetime, text: str) -> None:
+        """A line about the world rather than an invocation (the incident starting, ending)."""
+        self._print("world", at, f"** {text} **")
+
+    def _print(self, label: str, at: datetime, text: str) -> None:
+        line = f"[{label.center(2 * len(str(self.total)) + 1)}] {at:%H:%M} {text}"
         self.lines.append(line)
         print(line, flush=True)
+
+
+def one_line(text: str, width: int) -> str:
+    """`text` on one line of at most `width` characters, shortened at a word boundary."""
+    return textwrap.shorten(text, width, placeholder=" ...")
 
 
 def summarize(result: Any) -> str:
     """One line for the timeline out of whatever a handler answered."""
     if not isinstance(result, dict):
-        return str(result)[:100]
+        return str(result)
     if "statusCode" in result:
         return f"HTTP {result['statusCode']}"
     if "batchItemFailures" in result:
@@ -94,7 +110,7 @@ def summarize(result: Any) -> str:
     if result.get("status"):
         parts.append(str(result["status"]))
     if result.get("error"):
-        parts.append(str(result["error"])[:120])
+        parts.append(str(result["error"]))
     for key, value in sorted(result.items()):
         if isinstance(value, list) and value and isinstance(value[0], dict):
             statuses = [str(item.get("status")) for item in value if item.get("status")]
@@ -111,7 +127,7 @@ def summarize(result: Any) -> str:
                     f"{k}={v}" for k, v in sorted(value.items()) if not isinstance(v, dict | list)
                 )
             )
-    return "; ".join(parts) or ", ".join(sorted(result))[:100]
+    return "; ".join(parts) or ", ".join(sorted(result))
 
 
 def _totals(targets: list[dict[str, Any]]) -> list[str]:
@@ -227,18 +243,10 @@ def _play_incident(receiver: WebhookReceiver, timeline: Timeline, at: datetime) 
     failing = INCIDENT_START <= at.time() < INCIDENT_END
     if failing and receiver.health_status == 200:
         receiver.health_status = 503
-        print(
-            f"{'':>{2 * len(str(timeline.total)) + 3}} {at:%H:%M} ** incident: the health "
-            "endpoint starts answering 503 **",
-            flush=True,
-        )
+        timeline.note(at, "incident: the health endpoint starts answering 503")
     elif not failing and receiver.health_status != 200:
         receiver.health_status = 200
-        print(
-            f"{'':>{2 * len(str(timeline.total)) + 3}} {at:%H:%M} ** the health endpoint "
-            "recovers **",
-            flush=True,
-        )
+        timeline.note(at, "the health endpoint recovers")
 
 
 def _previous_evening(schedules: list[PlannedSchedule], day: date) -> list[Firing]:
@@ -262,7 +270,7 @@ def _replay_day() -> date:
     return today if today.weekday() < 5 else today + timedelta(days=7 - today.weekday())
 
 
-def _copy_reports(world: DemoWorld, out_dir: Path) -> list[str]:
+def _copy_reports(world: DemoWorld, out_dir: Path) -> list[Path]:
     s3 = aws_client("s3", world.endpoint_url, world.region, **world.hub_credentials)
     copied = []
     paginator = s3.get_paginator("list_objects_v2")
@@ -274,7 +282,7 @@ def _copy_reports(world: DemoWorld, out_dir: Path) -> list[str]:
             target = out_dir / key
             target.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(world.data_bucket, key, str(target))
-            copied.append(str(target.relative_to(out_dir.parent)))
+            copied.append(target)
     return sorted(copied)
 
 
@@ -336,10 +344,12 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
         _print_sizes(timeline)
         _print_alerts(receiver)
         copied = _copy_reports(world, out_dir)
-    print(f"\nreports and the plan are in {out_dir}/ ({len(copied)} report files):")
-    for path in copied[:12]:
-        print(f"  {path}")
-    print(f"\nlogs of each function: {out_dir / 'logs'}/<function>.log")
+    written = sorted([out_dir / f"plan-{stack}.json", *copied])
+    print(f"\n{len(written)} files written (the plan and every report):")
+    for path in written:
+        print(f"  {_shown(path)}")
+    logs = sorted((out_dir / "logs").glob("*.log"))
+    print(f"\n{len(logs)} function logs in {_shown(out_dir / 'logs')}/ (one <function>.log each)")
     print(f"done in {clock.monotonic() - started:.0f} s; {timeline.failures} invocation(s) crashed")
     return 1 if timeline.failures else 0
 
@@ -370,14 +380,20 @@ def _print_sizes(timeline: Timeline) -> None:
         print(f"  {label:<6} " + " ".join(f"{sizes.get(group, '-'):>{width}}" for group in groups))
 
 
+def _shown(path: Path) -> str:
+    """`path` as the person can use it from where they ran the demo: relative below it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 def _print_alerts(receiver: WebhookReceiver) -> None:
     print(f"\nalerts received by the local Slack/PagerDuty stand-in: {len(receiver.requests)}")
-    for request in receiver.requests[:15]:
+    for request in receiver.requests:
         body = request.body
         if isinstance(body, dict) and "payload" in body:
             text = f"{body['payload'].get('severity')}: {body['payload'].get('summary')}"
         elif isinstance(body, dict):
-            text = str(body.get("text", body))[:110]
+            text = str(body.get("text", body))
         else:
-            text = str(body)[:110]
-        print(f"  {request.path:<11} {text}")
+            text = str(body)
+        print(f"  {request.path:<11} {one_line(text, ALERT_WIDTH)}")

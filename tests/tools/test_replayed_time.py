@@ -71,6 +71,6 @@ def test_the_demo_says_which_stack_setting_it_changes_and_why(capsys):
     demo._print_overrides(run)
     # THEN its first lines name the setting, both values and the reason
     printed = capsys.readouterr().out
-    assert printed.startswith("settings: FLEET_DRY_RUN=false instead of true: the stack sets")
+    assert printed.startswith("settings: FLEET_DRY_RUN=false instead of true: dry_run: true only")
     # AND no other setting is forced: cooldowns run as configured on the replayed clock
     assert set(demo.STACK_OVERRIDES) == {"FLEET_DRY_RUN"}
