@@ -1,11 +1,12 @@
 """Command line of the local tools.
 
     python -m fleetctl plan --stack dev [--json | --diff BASE.json HEAD.json]
-    python -m fleetctl invoke <function> --event <file|-> [--stack dev] [--endpoint-url URL]
-                              [--account ID] [--region R]
+    python -m fleetctl invoke <function> --event <file|-> [--stack dev]
+                              [--endpoint-url URL | --real-aws] [--log FILE]
     python -m fleetctl demo [--stack dev] [--out out]
 
-Exit status: 0 success, 1 the function answered with an error, 2 bad arguments or input.
+Exit status: 0 success, 1 the function answered with an error or raised, 2 bad arguments or
+input.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fleetctl.exceptions import FleetctlError
-from fleetctl.invoke import invoke, read_event, resolve_function
+from fleetctl.invoke import InvokeTarget, invoke, read_event, resolve_function
 from fleetctl.mocked_program import REPO_ROOT, run_program
 from fleetctl.plan import render_json, render_tree
 from fleetctl.plan_diff import diff_plans, load_plan, render_markdown
@@ -52,11 +53,22 @@ def _parser() -> argparse.ArgumentParser:
     invoke_command.add_argument("function", help="catalog name, e.g. eks_scaler")
     invoke_command.add_argument("--event", required=True, help="event JSON file, or - for stdin")
     invoke_command.add_argument("--stack", default="dev", help="stack whose environment to use")
-    invoke_command.add_argument(
-        "--endpoint-url", help="AWS endpoint (a moto server, LocalStack); default: real AWS"
+    where = invoke_command.add_mutually_exclusive_group()
+    where.add_argument(
+        "--endpoint-url",
+        help="another AWS endpoint (a moto server, LocalStack), used with fake credentials; "
+        "default: the demo's world, started and stopped for this invocation",
     )
-    invoke_command.add_argument("--account", help="hub account id to act as")
-    invoke_command.add_argument("--region", help="AWS region")
+    where.add_argument(
+        "--real-aws",
+        action="store_true",
+        help="act in real AWS with this shell's credentials, only in the stack's hub account",
+    )
+    invoke_command.add_argument(
+        "--log",
+        type=Path,
+        help="where the function's log goes (default: out/logs/<function>.log)",
+    )
     demo = commands.add_parser(
         "demo", help="replay one working day of a stack against a local moto server"
     )
@@ -77,19 +89,22 @@ def _plan(arguments: argparse.Namespace) -> int:
 
 
 def _invoke(arguments: argparse.Namespace) -> int:
-    resolve_function(arguments.function)
+    spec = resolve_function(arguments.function)
     event = read_event(arguments.event)
+    log_path = arguments.log or REPO_ROOT / "out" / "logs" / f"{spec.name}.log"
     outcome = invoke(
-        arguments.function,
+        spec.name,
         event,
+        log_path=log_path,
         stack=arguments.stack,
-        endpoint_url=arguments.endpoint_url,
-        account_id=arguments.account,
-        region=arguments.region,
+        target=InvokeTarget(endpoint_url=arguments.endpoint_url, real_aws=arguments.real_aws),
+        say=lambda line: print(f"fleetctl: {line}", file=sys.stderr, flush=True),
     )
-    sys.stderr.write(outcome.stderr)
-    if outcome.result is not None:
-        sys.stdout.write(json.dumps(outcome.result, indent=2, sort_keys=True) + "\n")
+    if outcome.crash is not None:
+        print(f"fleetctl: {outcome.crash}", file=sys.stderr)
+        return EXIT_ERROR_RESULT
+    sys.stdout.write(json.dumps(outcome.result, indent=2, sort_keys=True) + "\n")
+    print(f"fleetctl: the function's log is in {log_path}", file=sys.stderr)
     return EXIT_ERROR_RESULT if outcome.is_error else EXIT_OK
 
 

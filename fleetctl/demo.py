@@ -4,28 +4,27 @@
 2. It gets what the dev stack would have (named from the offline plan), and the member account
    gets the stack file's clusters, two weeks of metrics, stale snapshots and an open port 22.
 3. The day's schedules, taken from the offline plan with their payloads, fire in time order
-   (rate schedules at most hourly, so the day fits in a minute); each target function runs in
-   a warm worker with the environment the plan gives it. Objects written under raw/ and
-   processed/ reach the report functions through the bucket's notifications, and alerts reach
-   the notification router through a queue subscribed to the alert topics, as SNS would.
+   (rate schedules at most hourly); each target function runs in a warm worker with the
+   environment the plan gives it, on the replayed clock: every invocation happens at its
+   firing's instant, so dates, cooldowns, dedup windows and forecasts follow the replayed day.
+   Objects written under raw/ and processed/ reach the report functions through the bucket's
+   notifications, and alerts reach the notification router through a queue subscribed to the
+   alert topics, as SNS would.
 4. A timeline, node group sizes through the day, the alerts the local Slack/PagerDuty receiver
    got, and the reports (copied with the plan to ./out/) are printed.
 
 The day starts from the last working evening's scale-down (replayed first), so the morning
-scale-up has sizes to restore. The day is compressed into about a minute, so the scaler's
-cooldown is shortened to fit it. The day has one incident: the health endpoint fails from 14:00
-to 16:00.
+scale-up has sizes to restore. The one setting the demo changes is said in its first lines
+(`STACK_OVERRIDES`). The day has one incident: the health endpoint fails from 14:00 to 16:00.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
+import textwrap
 import time as clock
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -35,30 +34,39 @@ from zoneinfo import ZoneInfo
 
 from catalog import FUNCTIONS
 from components.naming import member_role_name
-from components.settings import FleetSettings, load_settings
+from components.settings import FleetSettings
 from fleetctl.demo_world import (
     DemoWorld,
     aws_client,
-    create_hub,
-    create_member,
-    demo_now,
-    queue_cost_explorer_results,
     role_credentials,
 )
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
-from fleetctl.invoke import deployed_environment
-from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
+from fleetctl.handler_environment import deployed_environment
+from fleetctl.local_world import COST_EXPLORER_CALLS, local_world, stack_settings
+from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
 from fleetctl.plan import render_json
 from fleetctl.schedule_replay import Firing, PlannedSchedule, firings_on, planned_schedules
-from fleetctl.webhook_receiver import FEED_PATH, HEALTH_PATH, PRICING_PATH, WebhookReceiver
+from fleetctl.webhook_receiver import WebhookReceiver
 
 DEMO_ZONE = ZoneInfo("Asia/Kolkata")
 RATE_SPACING_MINUTES = 60
-# Seconds of the demo's compressed day: cooldowns longer than this would block the evening.
-DEMO_COOLDOWN_SECONDS = "1"
+# What the demo changes in the stack's settings, and why; printed before the day starts.
+STACK_OVERRIDES = {
+    "FLEET_DRY_RUN": (
+        "false",
+        "dry_run: true only reports changes; the demo makes them to show node groups move",
+    ),
+}
 # An incident the day goes through: the cluster's health endpoint fails for two hours.
 INCIDENT_START = time(14, 0)
+# Widths that keep each printed line within a 132-column terminal.
+TIMELINE_OUTCOME_WIDTH = 96
+ALERT_WIDTH = 116
 INCIDENT_END = time(16, 0)
+# Around the incident the health monitor runs at its own 5-minute cadence, from a little before it
+# until its error rate (over its last 10 checks) has recovered.
+INCIDENT_LEAD = timedelta(minutes=15)
+INCIDENT_TAIL = timedelta(hours=1)
 
 
 @dataclass
@@ -69,80 +77,30 @@ class Timeline:
     failures: int = 0
 
     def record(self, at: datetime, function: str, outcome: str, done: int) -> None:
+        # Invocations before the day (the last working evening) are labelled with their weekday.
         width = len(str(self.total))
-        # Invocations before the day (the last working evening) carry no progress number.
-        progress = f"{done:>{width}}/{self.total}" if done else "-".center(2 * width + 1)
-        line = f"[{progress}] {at:%H:%M} {function:<20} {outcome}"
+        label = f"{done:>{width}}/{self.total}" if done else f"{at:%a}"
+        self._print(label, at, f"{function:<20} {one_line(outcome, TIMELINE_OUTCOME_WIDTH)}")
+
+    def note(self, at: datetime, text: str) -> None:
+        """A line about the world rather than an invocation (the incident starting, ending)."""
+        self._print("world", at, f"** {text} **")
+
+    def _print(self, label: str, at: datetime, text: str) -> None:
+        line = f"[{label.center(2 * len(str(self.total)) + 1)}] {at:%H:%M} {text}"
         self.lines.append(line)
         print(line, flush=True)
 
 
-@contextmanager
-def moto_server(hub_account_id: str) -> Iterator[str]:
-    """A moto server on 127.0.0.1 whose default account is the hub; stopped on any exit."""
-    # moto takes its default account from MOTO_ACCOUNT_ID once, on import; left set, the variable
-    # would also override the account of assumed-role credentials on every request.
-    os.environ["MOTO_ACCOUNT_ID"] = hub_account_id
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - reads MOTO_ACCOUNT_ID on import
-
-    del os.environ["MOTO_ACCOUNT_ID"]
-    # The server logs every request through werkzeug; the demo prints its own timeline.
-    # Operations moto lacks (GetCostForecast) are logged there as tracebacks; the functions
-    # report them in their results, which the timeline shows.
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def _settings(stack: str) -> FleetSettings:
-    config = read_stack_file(REPO_ROOT / f"Pulumi.{stack}.yaml")
-    return load_settings(
-        stack, {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("lambda-fleet:")}
-    )
-
-
-def _environments(
-    run: ProgramRun, world: DemoWorld, receiver_url: str
-) -> dict[str, dict[str, str]]:
-    endpoint_url, region = world.endpoint_url, world.region
-    environments = {}
-    for spec in FUNCTIONS:
-        variables = deployed_environment(run, spec)
-        environment = dict(os.environ)
-        environment.update(variables)
-        environment.update(
-            {
-                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "handlers")]),
-                "AWS_ENDPOINT_URL": endpoint_url,
-                "AWS_REGION": region,
-                "AWS_DEFAULT_REGION": region,
-                "AWS_ACCESS_KEY_ID": world.hub_credentials["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": world.hub_credentials["aws_secret_access_key"],
-                "AWS_SESSION_TOKEN": world.hub_credentials["aws_session_token"],
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_NAMESPACE": "LambdaFleet",
-                "PAGERDUTY_EVENTS_URL": f"{receiver_url}/pagerduty",
-                "AWS_ENDPOINT_URL_PRICING": f"{receiver_url}{PRICING_PATH}",
-                "REPORT_FEED_URL": f"{receiver_url}{FEED_PATH}",
-                "SCALER_COOLDOWN_SECONDS": DEMO_COOLDOWN_SECONDS,
-                "FLEET_DRY_RUN": "false",
-            }
-        )
-        environment.pop("AWS_PROFILE", None)
-        environments[spec.name] = environment
-    return environments
+def one_line(text: str, width: int) -> str:
+    """`text` on one line of at most `width` characters, shortened at a word boundary."""
+    return textwrap.shorten(text, width, placeholder=" ...")
 
 
 def summarize(result: Any) -> str:
     """One line for the timeline out of whatever a handler answered."""
     if not isinstance(result, dict):
-        return str(result)[:100]
+        return str(result)
     if "statusCode" in result:
         return f"HTTP {result['statusCode']}"
     if "batchItemFailures" in result:
@@ -152,7 +110,7 @@ def summarize(result: Any) -> str:
     if result.get("status"):
         parts.append(str(result["status"]))
     if result.get("error"):
-        parts.append(str(result["error"])[:120])
+        parts.append(str(result["error"]))
     for key, value in sorted(result.items()):
         if isinstance(value, list) and value and isinstance(value[0], dict):
             statuses = [str(item.get("status")) for item in value if item.get("status")]
@@ -169,7 +127,7 @@ def summarize(result: Any) -> str:
                     f"{k}={v}" for k, v in sorted(value.items()) if not isinstance(v, dict | list)
                 )
             )
-    return "; ".join(parts) or ", ".join(sorted(result))[:100]
+    return "; ".join(parts) or ", ".join(sorted(result))
 
 
 def _totals(targets: list[dict[str, Any]]) -> list[str]:
@@ -195,7 +153,7 @@ class DayReplay:
 
     def invoke(self, timeline: Timeline, at: datetime, function: str, event: Any, done: int) -> Any:
         try:
-            result = self.pool.invoke(function, event)
+            result = self.pool.invoke(function, event, at)
         except WorkerCrashedError as error:
             timeline.failures += 1
             timeline.record(at, function, f"CRASHED: {error}", done)
@@ -275,13 +233,6 @@ class DayReplay:
         return sizes
 
 
-# The Cost Explorer views each function asks for, in the order it asks.
-COST_EXPLORER_CALLS = {
-    "anomaly_detector": ("total",),
-    "cost_analyzer": ("service", "account", "cluster"),
-}
-
-
 def _cost_explorer_calls(firings: list[Firing]) -> list[str]:
     return [
         view for firing in firings for view in COST_EXPLORER_CALLS.get(firing.schedule.function, ())
@@ -292,31 +243,10 @@ def _play_incident(receiver: WebhookReceiver, timeline: Timeline, at: datetime) 
     failing = INCIDENT_START <= at.time() < INCIDENT_END
     if failing and receiver.health_status == 200:
         receiver.health_status = 503
-        print(
-            f"{'':>{2 * len(str(timeline.total)) + 3}} {at:%H:%M} ** incident: the health "
-            "endpoint starts answering 503 **",
-            flush=True,
-        )
+        timeline.note(at, "incident: the health endpoint starts answering 503")
     elif not failing and receiver.health_status != 200:
         receiver.health_status = 200
-        print(
-            f"{'':>{2 * len(str(timeline.total)) + 3}} {at:%H:%M} ** the health endpoint "
-            "recovers **",
-            flush=True,
-        )
-
-
-def _demo_inventory(settings: FleetSettings, stack: str, receiver_url: str) -> dict[str, Any]:
-    """The stack's inventory, with health endpoints answered by the local receiver.
-
-    The stack file's endpoints are real services that the offline demo cannot reach.
-    """
-    inventory = settings.inventory(stack).model_dump(mode="json")
-    for member in inventory["members"]:
-        for cluster in member["clusters"]:
-            for endpoint in cluster["health_endpoints"]:
-                endpoint["url"] = f"{receiver_url}{HEALTH_PATH}"
-    return inventory
+        timeline.note(at, "the health endpoint recovers")
 
 
 def _previous_evening(schedules: list[PlannedSchedule], day: date) -> list[Firing]:
@@ -340,7 +270,7 @@ def _replay_day() -> date:
     return today if today.weekday() < 5 else today + timedelta(days=7 - today.weekday())
 
 
-def _copy_reports(world: DemoWorld, out_dir: Path) -> list[str]:
+def _copy_reports(world: DemoWorld, out_dir: Path) -> list[Path]:
     s3 = aws_client("s3", world.endpoint_url, world.region, **world.hub_credentials)
     copied = []
     paginator = s3.get_paginator("list_objects_v2")
@@ -352,14 +282,14 @@ def _copy_reports(world: DemoWorld, out_dir: Path) -> list[str]:
             target = out_dir / key
             target.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(world.data_bucket, key, str(target))
-            copied.append(str(target.relative_to(out_dir.parent)))
+            copied.append(target)
     return sorted(copied)
 
 
 def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
     started = clock.monotonic()
     print(f"lambda-fleet demo: one working day of the {stack} stack, offline", flush=True)
-    settings = _settings(stack)
+    settings = stack_settings(stack)
     run = run_program(stack)
     schedules = planned_schedules(run)
     if out_dir.exists():
@@ -367,35 +297,37 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
     out_dir.mkdir(parents=True)
     (out_dir / f"plan-{stack}.json").write_text(render_json(run))
     day = _replay_day()
-    firings: list[Firing] = firings_on(schedules, day, DEMO_ZONE, RATE_SPACING_MINUTES)
+    incident_window = (
+        datetime.combine(day, INCIDENT_START, DEMO_ZONE) - INCIDENT_LEAD,
+        datetime.combine(day, INCIDENT_END, DEMO_ZONE) + INCIDENT_TAIL,
+    )
+    firings: list[Firing] = firings_on(
+        schedules,
+        day,
+        DEMO_ZONE,
+        RATE_SPACING_MINUTES,
+        cadence_windows={"health_monitor": incident_window},
+    )
     print(
         f"plan: {len(run.resources)} resources, {len(schedules)} schedules -> "
         f"{len(firings)} firings on {day:%A %Y-%m-%d} (IST)",
         flush=True,
     )
-    with WebhookReceiver() as receiver, moto_server(settings.hub.account_id) as endpoint:
-        fleet_environment: dict[str, str] = {}
-        for spec in FUNCTIONS:
-            fleet_environment.update(deployed_environment(run, spec))
-        world = create_hub(
-            endpoint,
-            settings,
-            fleet_environment,
-            _demo_inventory(settings, stack, receiver.url),
-            receiver.url,
+    _print_overrides(run)
+    # The world is as it would be at the end of the day: the metric history runs up to it, and
+    # each function reads only what its replayed clock has reached.
+    day_end = datetime.combine(day, time(23, 59), DEMO_ZONE)
+    with local_world(stack, run, day_end, _cost_explorer_calls(firings)) as local:
+        world, receiver = local.world, local.receiver
+        print(
+            f"moto server on {world.endpoint_url}; Slack/PagerDuty receiver on {receiver.url}",
+            flush=True,
         )
-        now = demo_now()
-        create_member(endpoint, settings, member_role_name(stack, "eks_scaler"), now)
-        queue_cost_explorer_results(
-            endpoint,
-            now,
-            _cost_explorer_calls(firings),
-            hub=settings.hub.account_id,
-            member=settings.members[0].account_id,
-        )
-        print(f"moto server on {endpoint}; Slack/PagerDuty receiver on {receiver.url}", flush=True)
         timeline = Timeline(total=len(firings))
-        environments = _environments(run, world, receiver.url)
+        environments = {
+            function: {**environment, **_override_values(environment)}
+            for function, environment in local.environments.items()
+        }
         with WorkerPool(environments, out_dir / "logs") as pool:
             replay = DayReplay(world, pool, settings, stack)
             for firing in _previous_evening(schedules, day):
@@ -412,12 +344,31 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
         _print_sizes(timeline)
         _print_alerts(receiver)
         copied = _copy_reports(world, out_dir)
-    print(f"\nreports and the plan are in {out_dir}/ ({len(copied)} report files):")
-    for path in copied[:12]:
-        print(f"  {path}")
-    print(f"\nlogs of each function: {out_dir / 'logs'}/<function>.log")
+    written = sorted([out_dir / f"plan-{stack}.json", *copied])
+    print(f"\n{len(written)} files written (the plan and every report):")
+    for path in written:
+        print(f"  {_shown(path)}")
+    logs = sorted((out_dir / "logs").glob("*.log"))
+    print(f"\n{len(logs)} function logs in {_shown(out_dir / 'logs')}/ (one <function>.log each)")
     print(f"done in {clock.monotonic() - started:.0f} s; {timeline.failures} invocation(s) crashed")
     return 1 if timeline.failures else 0
+
+
+def _override_values(environment: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, (value, _) in STACK_OVERRIDES.items() if name in environment}
+
+
+def _print_overrides(run: ProgramRun) -> None:
+    """Each setting the demo changes, with the stack's value and the reason, before the day."""
+    stack_values = {
+        name: value
+        for spec in FUNCTIONS
+        for name, value in deployed_environment(run, spec).items()
+        if name in STACK_OVERRIDES
+    }
+    for name, (value, reason) in STACK_OVERRIDES.items():
+        if stack_values.get(name, value) != value:
+            print(f"settings: {name}={value} instead of {stack_values[name]}: {reason}")
 
 
 def _print_sizes(timeline: Timeline) -> None:
@@ -429,14 +380,20 @@ def _print_sizes(timeline: Timeline) -> None:
         print(f"  {label:<6} " + " ".join(f"{sizes.get(group, '-'):>{width}}" for group in groups))
 
 
+def _shown(path: Path) -> str:
+    """`path` as the person can use it from where they ran the demo: relative below it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 def _print_alerts(receiver: WebhookReceiver) -> None:
     print(f"\nalerts received by the local Slack/PagerDuty stand-in: {len(receiver.requests)}")
-    for request in receiver.requests[:15]:
+    for request in receiver.requests:
         body = request.body
         if isinstance(body, dict) and "payload" in body:
             text = f"{body['payload'].get('severity')}: {body['payload'].get('summary')}"
         elif isinstance(body, dict):
-            text = str(body.get("text", body))[:110]
+            text = str(body.get("text", body))
         else:
-            text = str(body)[:110]
-        print(f"  {request.path:<11} {text}")
+            text = str(body)
+        print(f"  {request.path:<11} {one_line(text, ALERT_WIDTH)}")

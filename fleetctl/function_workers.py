@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -34,7 +35,6 @@ class FunctionWorker:
                 sys.executable,
                 "-m",
                 "fleetctl.invoke_runner",
-                "--serve",
                 f"handlers.{function}.app",
                 environment.get("POWERTOOLS_SERVICE_NAME", function),
                 str(spec.timeout_seconds),
@@ -47,10 +47,12 @@ class FunctionWorker:
             env=environment,
         )
 
-    def invoke(self, event: Any) -> Any:
+    def invoke(self, event: Any, now: datetime | None = None) -> Any:
+        """The handler's result for `event`, invoked at `now` (the machine's clock without)."""
         assert self._process.stdin is not None and self._process.stdout is not None
+        request = {"event": event, "now": now.astimezone(UTC).isoformat() if now else None}
         try:
-            self._process.stdin.write(json.dumps(event) + "\n")
+            self._process.stdin.write(json.dumps(request) + "\n")
             self._process.stdin.flush()
         except BrokenPipeError:
             raise WorkerCrashedError(f"{self.function} stopped; see {self.log_path}") from None
@@ -59,7 +61,9 @@ class FunctionWorker:
             raise WorkerCrashedError(f"{self.function} stopped; see {self.log_path}")
         answer = json.loads(line)
         if "crash" in answer:
-            raise WorkerCrashedError(f"{self.function} raised {answer['crash']}")
+            raise WorkerCrashedError(
+                f"{self.function} raised {answer['crash']}; traceback in {self.log_path}"
+            )
         return answer["result"]
 
     def close(self) -> None:
@@ -83,13 +87,13 @@ class WorkerPool:
         self._log_dir = log_dir
         self._workers: dict[str, FunctionWorker] = {}
 
-    def invoke(self, function: str, event: Any) -> Any:
+    def invoke(self, function: str, event: Any, now: datetime | None = None) -> Any:
         if function not in self._workers:
             self._workers[function] = FunctionWorker(
                 function, self._environments[function], self._log_dir / f"{function}.log"
             )
         try:
-            return self._workers[function].invoke(event)
+            return self._workers[function].invoke(event, now)
         except WorkerCrashedError:
             # Like Lambda after a crash: the next invocation gets a new environment.
             self._workers.pop(function).close()

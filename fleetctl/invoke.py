@@ -1,45 +1,67 @@
 """`fleetctl invoke`: run a function's handler locally with the environment the stack gives it.
 
-The environment comes from the offline plan (the function resource's `environment.variables`),
-so what runs locally is what would be deployed. The handler runs in a fresh interpreter whose
-import path is laid out like Lambda's: the repository root stands for /var/task (the function
-archive keeps `handlers/<name>/`) and `handlers/` for /opt/python (the shared layer).
+Where the handler's AWS calls go is chosen explicitly, safe by default:
+- by default, the demo's world: a moto server on 127.0.0.1 seeded as the demo seeds it (with a
+  local Slack/PagerDuty/health stand-in), started for this invocation and stopped after it;
+- `--endpoint-url URL`: another endpoint (a moto server, LocalStack) with fake credentials;
+- `--real-aws`: the shell's credentials, after STS says whose they are; refused unless they are
+  the stack's hub account.
+In every mode the region and the function's variables come from the stack; none of the shell's
+AWS variables reach the handler except in the real-AWS mode. The handler's log goes to a file.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from catalog import function_spec
 from catalog.model import FunctionSpec
+from components.settings import FleetSettings
+from fleetctl.demo_world import demo_now
 from fleetctl.exceptions import FleetctlError
-from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
+from fleetctl.function_workers import FunctionWorker, WorkerCrashedError
+from fleetctl.handler_environment import (
+    FAKE_CREDENTIALS,
+    deployed_environment,
+    handler_environment,
+)
+from fleetctl.local_world import COST_EXPLORER_CALLS, local_world, stack_settings
+from fleetctl.mocked_program import run_program
 
-LAMBDA_FUNCTION = "aws:lambda/function:Function"
+ENDPOINT_PROBE_SECONDS = 3
 
 
 class InvokeError(FleetctlError):
-    """Bad arguments to `fleetctl invoke`: unknown function, unreadable event."""
+    """Bad arguments to `fleetctl invoke`: unknown function, unreadable event, no endpoint."""
+
+
+@dataclass(frozen=True)
+class InvokeTarget:
+    """Where the handler's AWS calls go: the demo's world, an endpoint, or real AWS."""
+
+    endpoint_url: str | None = None
+    real_aws: bool = False
 
 
 @dataclass(frozen=True)
 class InvokeOutcome:
     result: Any
-    stderr: str
-    returncode: int
+    crash: str | None = None
 
     @property
     def is_error(self) -> bool:
         """An error result, every target in error, a failed HTTP answer, failed batch items,
         or a crashed handler."""
-        if self.returncode != 0 or not isinstance(self.result, dict):
-            return self.returncode != 0
+        if self.crash is not None:
+            return True
+        if not isinstance(self.result, dict):
+            return False
         if self.result.get("status") == "error":
             return True
         targets = self.result.get("results")
@@ -73,66 +95,93 @@ def resolve_function(name: str) -> FunctionSpec:
         raise InvokeError(str(error.args[0])) from None
 
 
-def deployed_environment(run: ProgramRun, spec: FunctionSpec) -> dict[str, str]:
-    """The variables the program gives the function, found by its handler string."""
-    for resource in run.of_type(LAMBDA_FUNCTION):
-        if resource.inputs.get("handler") == spec.handler:
-            variables = (resource.inputs.get("environment") or {}).get("variables") or {}
-            return {key: str(value) for key, value in variables.items()}
-    raise InvokeError(f"the {run.stack} stack deploys no function with handler {spec.handler}")
+def check_endpoint(endpoint_url: str) -> None:
+    """Refuse an endpoint that does not answer, before any handler waits on it."""
+    try:
+        with urllib.request.urlopen(endpoint_url, timeout=ENDPOINT_PROBE_SECONDS):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered; what it thinks of a bare GET does not matter
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise InvokeError(f"--endpoint-url {endpoint_url} is unreachable: {reason}") from None
 
 
-def invocation_environment(
-    variables: dict[str, str],
-    *,
-    endpoint_url: str | None,
-    account_id: str | None,
-    region: str | None,
-) -> dict[str, str]:
-    environment = dict(os.environ)
-    environment.update(variables)
-    environment["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "handlers")])
-    environment.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    if endpoint_url:
-        environment["AWS_ENDPOINT_URL"] = endpoint_url
-    if account_id:
-        environment["HUB_ACCOUNT_ID"] = account_id
-    if region:
-        environment["AWS_REGION"] = region
-        environment["AWS_DEFAULT_REGION"] = region
-    return environment
+def confirm_real_account(settings: FleetSettings, stack: str) -> str:
+    """Say which account and region the shell's credentials act in; refuse another account.
+
+    Returns the line said, so that it is the first thing the person reads.
+    """
+    import boto3  # noqa: PLC0415 - only the real-AWS mode asks STS
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError  # noqa: PLC0415
+
+    region = settings.hub.region
+    try:
+        identity = boto3.client("sts", region_name=region).get_caller_identity()
+    except NoCredentialsError:
+        raise InvokeError("--real-aws: this shell has no AWS credentials") from None
+    except (BotoCoreError, ClientError) as error:
+        raise InvokeError(
+            f"--real-aws: STS cannot say whose credentials these are: {error}"
+        ) from None
+    account = identity["Account"]
+    if account != settings.hub.account_id:
+        raise InvokeError(
+            f"--real-aws: the shell's credentials are for account {account}, not the {stack} "
+            f"stack's hub account {settings.hub.account_id}; nothing was invoked"
+        )
+    return f"acting in real AWS: account {account} as {identity['Arn']}, region {region}"
+
+
+def run_handler(
+    spec: FunctionSpec, event: Any, environment: dict[str, str], log_path: Path
+) -> InvokeOutcome:
+    """One invocation in a fresh process; its log (and any traceback) goes to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.unlink(missing_ok=True)
+    worker = FunctionWorker(spec.name, environment, log_path)
+    try:
+        return InvokeOutcome(result=worker.invoke(event))
+    except WorkerCrashedError as error:
+        return InvokeOutcome(result=None, crash=str(error))
+    finally:
+        worker.close()
 
 
 def invoke(
     name: str,
     event: Any,
     *,
+    log_path: Path,
     stack: str = "dev",
-    endpoint_url: str | None = None,
-    account_id: str | None = None,
-    region: str | None = None,
-    run: ProgramRun | None = None,
+    target: InvokeTarget | None = None,
+    say: Any = print,
 ) -> InvokeOutcome:
-    """Run `name`'s handler in a fresh process with the stack's environment for it."""
+    """Run `name`'s handler with the stack's environment for it, against `target`."""
+    target = target or InvokeTarget()
     spec = resolve_function(name)
-    variables = deployed_environment(run or run_program(stack), spec)
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fleetctl.invoke_runner",
-            f"handlers.{spec.name}.app",
-            variables.get("POWERTOOLS_SERVICE_NAME", spec.name),
-            str(spec.timeout_seconds),
-        ],
-        input=json.dumps(event),
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO_ROOT,
-        env=invocation_environment(
-            variables, endpoint_url=endpoint_url, account_id=account_id, region=region
-        ),
-    )
-    result = json.loads(completed.stdout) if completed.stdout.strip() else None
-    return InvokeOutcome(result=result, stderr=completed.stderr, returncode=completed.returncode)
+    settings = stack_settings(stack)
+    region = settings.hub.region
+    if target.real_aws:
+        say(confirm_real_account(settings, stack))
+    elif target.endpoint_url:
+        check_endpoint(target.endpoint_url)
+    run = run_program(stack)
+    variables = deployed_environment(run, spec)
+    if target.real_aws:
+        environment = handler_environment(
+            variables, region=region, endpoint_url=None, credentials=None
+        )
+        return run_handler(spec, event, environment, log_path)
+    if target.endpoint_url:
+        environment = handler_environment(
+            variables,
+            region=region,
+            endpoint_url=target.endpoint_url,
+            credentials=FAKE_CREDENTIALS,
+        )
+        return run_handler(spec, event, environment, log_path)
+    calls = list(COST_EXPLORER_CALLS.get(spec.name, ()))
+    with local_world(stack, run, demo_now(), calls) as world:
+        say(f"running {spec.name} against the demo's world on {world.world.endpoint_url}")
+        return run_handler(spec, event, world.environments[spec.name], log_path)

@@ -1,20 +1,25 @@
 """Runs one handler in this (fresh) process, laid out as Lambda lays it out.
 
-Started by `fleetctl invoke` with the function's environment already set. Reads the event as JSON
-from standard input, calls `lambda_handler(event, context)`, writes the result as JSON to
-standard output; everything the handler logs goes to standard error.
+Started by `fleetctl invoke` and by the demo's workers with the function's environment already
+set. Each request is one line of JSON on standard input, `{"event": ..., "now": ...}`; each
+answer one line on standard output, `{"result": ...}` or `{"crash": "..."}` when the handler
+raised (the traceback goes to standard error, which the caller keeps as the function's log, as
+CloudWatch Logs would). Everything the handler logs goes to standard error.
+
+`now` (ISO 8601, optional) is the instant the invocation happens at: the function's services
+then run on a clock that starts there and ticks in real time, so dates, cooldowns, windows and
+TTLs follow a replayed day. Without it the function runs on the machine's clock.
 
 Usage: python -m fleetctl.invoke_runner <handler module> <function name> <timeout seconds>
-       python -m fleetctl.invoke_runner --serve <handler module> <function name> <timeout seconds>
 
-With `--serve` the process stays warm like a Lambda execution environment: it reads one event
-per line and answers each with one line `{"result": ...}` or `{"crash": "..."}` (the traceback
-goes to standard error), until standard input closes.
+The process stays warm like a Lambda execution environment, answering request after request
+until standard input closes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import sys
@@ -22,6 +27,11 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fleet_shared.exceptions import FleetError
+from fleet_shared.timestamps import parse_iso
 
 
 @dataclass
@@ -43,38 +53,76 @@ class LocalContext:
         return max(0, int((self.timeout_seconds - elapsed) * 1000))
 
 
+class ReplayedClock:
+    """A clock set to an instant per invocation that ticks in real time from there."""
+
+    def __init__(self) -> None:
+        self._instant: datetime | None = None
+        self._set_at = time.monotonic()
+
+    def set(self, instant: datetime | None) -> None:
+        """Start at `instant` (timezone-aware) from now on; None follows the machine's clock."""
+        self._instant = instant
+        self._set_at = time.monotonic()
+
+    def now(self) -> datetime:
+        """The instant set, plus the real time elapsed since it was set."""
+        if self._instant is None:
+            return datetime.now(UTC)
+        return self._instant + timedelta(seconds=time.monotonic() - self._set_at)
+
+
+def _use_clock(module: Any, clock: ReplayedClock) -> None:
+    """Give the function's services the replayed clock, through the skeleton's local-runner hook.
+
+    A function whose configuration is invalid keeps refusing with its error result, as deployed.
+    """
+    function = module.FUNCTION
+    try:
+        services = function.services()
+    except FleetError:
+        return
+    if services.clock is not clock:
+        function.use_services(dataclasses.replace(services, clock=clock))
+
+
+def answer(module: Any, clock: ReplayedClock, request: dict[str, Any], context: Any) -> dict:
+    """One invocation: the handler's result, or the crash that Lambda would report."""
+    now = request.get("now")
+    clock.set(parse_iso(now) if now else None)
+    try:
+        _use_clock(module, clock)
+        return {"result": module.lambda_handler(request.get("event"), context)}
+    except Exception as error:  # reported to the caller, as Lambda reports it
+        traceback.print_exc()
+        return {"crash": f"{type(error).__name__}: {error}"}
+
+
 def serve(module_name: str, function_name: str, timeout: str) -> int:
     answers = sys.stdout
+    clock = ReplayedClock()
+    # Handlers log to standard output (as Lambda captures it); keep it apart from the answers.
     with contextlib.redirect_stdout(sys.stderr):
-        handler = importlib.import_module(module_name).lambda_handler
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as error:  # the function cannot start: every request gets this answer
+            traceback.print_exc()
+            failed = {"crash": f"cannot import {module_name}: {type(error).__name__}: {error}"}
+            for _ in sys.stdin:
+                answers.write(json.dumps(failed) + "\n")
+                answers.flush()
+            return 1
         for line in sys.stdin:
-            context = LocalContext(function_name=function_name, timeout_seconds=int(timeout))
-            try:
-                answer: dict[str, object] = {"result": handler(json.loads(line), context)}
-            except Exception as error:  # reported to the caller, as Lambda reports it
-                traceback.print_exc()
-                answer = {"crash": f"{type(error).__name__}: {error}"}
-            answers.write(json.dumps(answer, default=str) + "\n")
+            context = LocalContext(
+                function_name=function_name,
+                timeout_seconds=int(timeout),
+                log_group_name=f"/aws/lambda/{function_name}",
+            )
+            reply = answer(module, clock, json.loads(line), context)
+            answers.write(json.dumps(reply, default=str) + "\n")
             answers.flush()
     return 0
 
 
-def main(argv: list[str]) -> int:
-    if argv and argv[0] == "--serve":
-        return serve(*argv[1:])
-    module_name, function_name, timeout = argv
-    event = json.load(sys.stdin)
-    context = LocalContext(function_name=function_name, timeout_seconds=int(timeout))
-    context.log_group_name = f"/aws/lambda/{function_name}"
-    result_stream = sys.stdout
-    # Handlers log to standard output (as Lambda captures it); keep it apart from the result.
-    with contextlib.redirect_stdout(sys.stderr):
-        handler = importlib.import_module(module_name).lambda_handler
-        result = handler(event, context)
-    json.dump(result, result_stream, indent=2, sort_keys=True, default=str)
-    result_stream.write("\n")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve(*sys.argv[1:]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -115,22 +116,33 @@ def rate_minutes(expression: str) -> int:
 
 
 def firings_on(
-    schedules: list[PlannedSchedule], day: date, zone: ZoneInfo, min_rate_minutes: int = 0
+    schedules: list[PlannedSchedule],
+    day: date,
+    zone: ZoneInfo,
+    min_rate_minutes: int = 0,
+    cadence_windows: Mapping[str, tuple[datetime, datetime]] | None = None,
 ) -> list[Firing]:
     """Every firing during `day` (midnight to midnight in `zone`), in time order.
 
-    Rate schedules start at the day's first minute and are thinned to `min_rate_minutes`.
+    Rate schedules start at the day's first minute and are thinned to `min_rate_minutes`, except
+    within a function's window of `cadence_windows` (start inclusive, end exclusive), where
+    that function's rate schedules fire at their own cadence.
     """
     start = datetime.combine(day, time(0, 0), zone)
     end = start + timedelta(days=1)
+    windows = cadence_windows or {}
     firings: list[Firing] = []
     for schedule in schedules:
         if schedule.expression.startswith("rate("):
-            step = timedelta(minutes=max(rate_minutes(schedule.expression), min_rate_minutes))
+            own_step = timedelta(minutes=rate_minutes(schedule.expression))
+            thinned_step = max(own_step, timedelta(minutes=min_rate_minutes))
+            window_start, window_end = windows.get(schedule.function, (end, end))
             moment = start
             while moment < end:
-                firings.append(Firing(moment, schedule))
-                moment += step
+                on_thinned_grid = (moment - start) % thinned_step == timedelta(0)
+                if on_thinned_grid or window_start <= moment < window_end:
+                    firings.append(Firing(moment, schedule))
+                moment += own_step
             continue
         local_zone = ZoneInfo(schedule.time_zone)
         # A schedule in another zone can fire on its local yesterday or tomorrow within our day.

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from fleetctl.demo import summarize
+from fleetctl.demo import Timeline, one_line, summarize
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
 from fleetctl.mocked_program import REPO_ROOT
 from fleetctl.webhook_receiver import FEED_PATH, HEALTH_PATH, WebhookReceiver
@@ -82,3 +84,29 @@ def test_summaries_count_target_statuses_and_add_up_their_counts():
     assert summarize(result) == "ok; targets: 1 denied, 1 ok; created=2; deleted=1"
     assert summarize({"batchItemFailures": []}) == "all delivered"
     assert summarize({"statusCode": 400}) == "HTTP 400"
+
+
+def test_long_lines_are_shortened_at_a_word_boundary():
+    # GIVEN an alert line longer than the width
+    text = "dev-apps: endpoint check failed for api - 222222222222/ap-south-1/dev-apps/endpoint/api"
+    # WHEN it is shortened THEN it fits and keeps whole words only, marked as shortened
+    shortened = one_line(text, 50)
+    assert len(shortened) <= 50
+    kept = shortened.removesuffix(" ...").split()
+    assert shortened.endswith(" ...")
+    assert kept == text.split()[: len(kept)]
+
+
+def test_every_timeline_line_has_a_time_and_a_label(capsys):
+    # GIVEN a day of 106 firings, an invocation of the evening before and a change in the world
+    timeline = Timeline(total=106)
+    evening = datetime(2026, 11, 25, 18, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+    timeline.record(evening, "eks_scaler", "results: 2 scaling_initiated", 0)
+    timeline.note(evening + timedelta(hours=20), "the health endpoint recovers")
+    timeline.record(evening + timedelta(hours=20), "health_monitor", "healthy", 71)
+    # THEN each line starts with a label in brackets and a time
+    assert timeline.lines == [
+        "[  Wed  ] 18:00 eks_scaler           results: 2 scaling_initiated",
+        "[ world ] 14:00 ** the health endpoint recovers **",
+        "[ 71/106] 14:00 health_monitor       healthy",
+    ]

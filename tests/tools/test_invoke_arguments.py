@@ -40,13 +40,11 @@ def test_event_that_is_not_json_is_refused():
 
 
 def test_error_results_failed_http_answers_and_failed_batch_items_count_as_errors():
-    assert InvokeOutcome({"status": "error", "error": "x"}, "", 0).is_error
-    assert InvokeOutcome({"statusCode": 400, "body": "{}"}, "", 0).is_error
-    assert InvokeOutcome({"batchItemFailures": [{"itemIdentifier": "1"}]}, "", 0).is_error
-    assert InvokeOutcome(None, "Traceback", 1).is_error
-    assert InvokeOutcome({"results": [{"status": "error"}, {"status": "error"}]}, "", 0).is_error
-    assert not InvokeOutcome(
-        {"results": [{"status": "error"}, {"status": "dry_run"}]}, "", 0
-    ).is_error
-    assert not InvokeOutcome({"statusCode": 200}, "", 0).is_error
-    assert not InvokeOutcome({"batchItemFailures": []}, "", 0).is_error
+    assert InvokeOutcome({"status": "error", "error": "x"}).is_error
+    assert InvokeOutcome({"statusCode": 400, "body": "{}"}).is_error
+    assert InvokeOutcome({"batchItemFailures": [{"itemIdentifier": "1"}]}).is_error
+    assert InvokeOutcome(None, crash="KeyError: 'x'").is_error
+    assert InvokeOutcome({"results": [{"status": "error"}, {"status": "error"}]}).is_error
+    assert not InvokeOutcome({"results": [{"status": "error"}, {"status": "dry_run"}]}).is_error
+    assert not InvokeOutcome({"statusCode": 200}).is_error
+    assert not InvokeOutcome({"batchItemFailures": []}).is_error

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -75,3 +75,28 @@ def test_scheduler_context_attributes_are_filled_in_per_firing():
     (next_day,) = firings_on([schedule], date(2026, 11, 24), IST)
     assert firing.payload()["request_id"] == "up-20261123T0800+0530"
     assert firing.payload()["request_id"] != next_day.payload()["request_id"]
+
+
+def test_within_a_cadence_window_a_function_fires_at_its_own_rate():
+    # GIVEN a 5-minute health schedule thinned to hourly, with a window of 13:45-16:15 for it
+    window = (
+        datetime.combine(MONDAY, time(13, 45), IST),
+        datetime.combine(MONDAY, time(16, 15), IST),
+    )
+    schedules = [_schedule("health", "rate(5 minutes)"), _schedule("spot", "rate(15 minutes)")]
+    schedules[0] = PlannedSchedule("health", "rate(5 minutes)", "UTC", "health_monitor", {})
+    # WHEN the day's firings are computed
+    firings = firings_on(
+        schedules, MONDAY, IST, min_rate_minutes=60, cadence_windows={"health_monitor": window}
+    )
+    # THEN the health checks are hourly outside the window and every 5 minutes inside it
+    health = [firing.at.time() for firing in firings if firing.schedule.name == "health"]
+    assert time(13, 0) in health and time(13, 40) not in health
+    assert [moment for moment in health if time(13, 45) <= moment < time(16, 15)] == [
+        (datetime.combine(MONDAY, time(13, 45)) + timedelta(minutes=5 * step)).time()
+        for step in range(30)
+    ]
+    assert time(16, 15) not in health and time(17, 0) in health
+    assert len(health) == 24 - 3 + 30
+    # AND other functions stay thinned
+    assert sum(firing.schedule.name == "spot" for firing in firings) == 24

@@ -1,0 +1,146 @@
+"""The demo's world, started for one command and stopped after it.
+
+A moto server on 127.0.0.1 (a free port) gets what the stack would have in AWS (`demo_world`),
+and a local receiver stands in for Slack, PagerDuty, the health endpoints and the pricing and
+news feeds. `fleetctl demo` replays a day in it; `fleetctl invoke` runs one function in it. Each
+function gets the environment the plan gives it, pointed at this world, with the world's
+credentials and none of the shell's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from catalog import FUNCTIONS
+from catalog.model import FunctionSpec
+from components.exceptions import StackSettingsError
+from components.naming import member_role_name
+from components.settings import FleetSettings, load_settings
+from fleetctl.demo_world import (
+    DemoWorld,
+    create_hub,
+    create_member,
+    queue_cost_explorer_results,
+)
+from fleetctl.exceptions import PlanError
+from fleetctl.handler_environment import deployed_environment, handler_environment
+from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file
+from fleetctl.webhook_receiver import FEED_PATH, HEALTH_PATH, PRICING_PATH, WebhookReceiver
+
+# The Cost Explorer views each function asks for, in the order it asks.
+COST_EXPLORER_CALLS = {
+    "anomaly_detector": ("total",),
+    "cost_analyzer": ("service", "account", "cluster"),
+}
+
+
+@dataclass(frozen=True)
+class LocalWorld:
+    """A running world: the moto server's resources, the receiver, each function's environment."""
+
+    world: DemoWorld
+    receiver: WebhookReceiver
+    environments: dict[str, dict[str, str]]
+
+
+def stack_settings(stack: str) -> FleetSettings:
+    """The settings of `Pulumi.<stack>.yaml`, as the program reads them; one PlanError if bad."""
+    config = read_stack_file(REPO_ROOT / f"Pulumi.{stack}.yaml")
+    document = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("lambda-fleet:")}
+    try:
+        return load_settings(stack, document)
+    except StackSettingsError as error:
+        raise PlanError(str(error)) from None
+
+
+@contextmanager
+def moto_server(hub_account_id: str) -> Iterator[str]:
+    """A moto server on 127.0.0.1 whose default account is the hub; stopped on any exit."""
+    # moto takes its default account from MOTO_ACCOUNT_ID once, on import; left set, the variable
+    # would also override the account of assumed-role credentials on every request.
+    os.environ["MOTO_ACCOUNT_ID"] = hub_account_id
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - reads MOTO_ACCOUNT_ID on import
+
+    del os.environ["MOTO_ACCOUNT_ID"]
+    # The server logs every request through werkzeug; the callers print their own results.
+    # Operations moto lacks (GetCostForecast) are logged there as tracebacks; the functions
+    # report them in their results.
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def demo_inventory(settings: FleetSettings, stack: str, receiver_url: str) -> dict[str, Any]:
+    """The stack's inventory, with health endpoints answered by the local receiver.
+
+    The stack file's endpoints are real services that the offline world cannot reach.
+    """
+    inventory = settings.inventory(stack).model_dump(mode="json")
+    for member in inventory["members"]:
+        for cluster in member["clusters"]:
+            for endpoint in cluster["health_endpoints"]:
+                endpoint["url"] = f"{receiver_url}{HEALTH_PATH}"
+    return inventory
+
+
+def function_environment(
+    run: ProgramRun, spec: FunctionSpec, world: DemoWorld, receiver_url: str
+) -> dict[str, str]:
+    """What the plan gives `spec`, pointed at the world and the receiver, with its credentials."""
+    environment = handler_environment(
+        deployed_environment(run, spec),
+        region=world.region,
+        endpoint_url=world.endpoint_url,
+        credentials=world.hub_credentials,
+    )
+    environment.update(
+        {
+            "PAGERDUTY_EVENTS_URL": f"{receiver_url}/pagerduty",
+            "AWS_ENDPOINT_URL_PRICING": f"{receiver_url}{PRICING_PATH}",
+            "REPORT_FEED_URL": f"{receiver_url}{FEED_PATH}",
+        }
+    )
+    return environment
+
+
+@contextmanager
+def local_world(
+    stack: str, run: ProgramRun, now: datetime, cost_explorer_calls: list[str]
+) -> Iterator[LocalWorld]:
+    """The stack's world as of `now`, with Cost Explorer answers queued for the calls to come."""
+    settings = stack_settings(stack)
+    with WebhookReceiver() as receiver, moto_server(settings.hub.account_id) as endpoint:
+        fleet_environment: dict[str, str] = {}
+        for spec in FUNCTIONS:
+            fleet_environment.update(deployed_environment(run, spec))
+        world = create_hub(
+            endpoint,
+            settings,
+            fleet_environment,
+            demo_inventory(settings, stack, receiver.url),
+            receiver.url,
+        )
+        create_member(endpoint, settings, member_role_name(stack, "eks_scaler"), now)
+        queue_cost_explorer_results(
+            endpoint,
+            now,
+            cost_explorer_calls,
+            hub=settings.hub.account_id,
+            member=settings.members[0].account_id,
+        )
+        environments = {
+            spec.name: function_environment(run, spec, world, receiver.url) for spec in FUNCTIONS
+        }
+        yield LocalWorld(world=world, receiver=receiver, environments=environments)
