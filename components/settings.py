@@ -34,6 +34,7 @@ from catalog.model import FunctionSpec
 from components.exceptions import FieldValueError, StackSettingsError
 from fleet_shared.inventory import (
     Cluster,
+    ClusterScaling,
     FleetInventory,
     HubAccount,
     MemberAccount,
@@ -219,6 +220,21 @@ class ScheduleSettings(StrictModel):
         return self
 
 
+class ScalingSettings(StrictModel):
+    """How the node groups are sized between the schedule's changes (README, Predictive scaling).
+
+    The defaults keep the schedule alone in charge; `predictive` lets a confident forecast set the
+    desired size, within the floor, max_size and `max_step`.
+    """
+
+    mode: Literal["schedule", "predictive"] = "schedule"
+    confidence_threshold: float = Field(default=0.85, ge=0, le=1)
+    target_utilization: float = Field(default=70, gt=0, le=100)
+    headroom_percent: float = Field(default=10, ge=0, le=200)
+    max_step: int = Field(default=2, ge=1, le=450)
+    working_hours_floor: bool = True
+
+
 class HealthEndpoint(StrictModel):
     name: Name
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
@@ -234,6 +250,7 @@ class ClusterSettings(StrictModel):
     schedule: ScheduleSettings | None = None
     endpoint_public_access_cidrs: list[str] = Field(default_factory=list)
     health_endpoints: list[HealthEndpoint] = Field(default_factory=list)
+    scaling: ScalingSettings = Field(default_factory=ScalingSettings)
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -560,6 +577,7 @@ def _inventory_cluster(region: str, cluster: ClusterSettings) -> Cluster:
             InventoryHealthEndpoint(**endpoint.model_dump())
             for endpoint in cluster.health_endpoints
         ),
+        scaling=ClusterScaling(**cluster.scaling.model_dump()),
     )
 
 
