@@ -30,6 +30,8 @@ class Action(StrEnum):
     SCALE_DOWN = "scale_down"
     ANALYZE = "analyze"
     RESTORE = "restore"
+    PREDICTIVE = "predictive"
+    """The forecaster's hourly size (eks_scaler/predictive.py bounds it)."""
 
 
 class Status(StrEnum):
@@ -104,8 +106,8 @@ def check_node_groups(event: ScalerEvent) -> None:
         seen.add(group.name)
         if event.action in (Action.RESTORE, Action.ANALYZE) and group.desired_size is not None:
             raise EventValidationError(field, f"{event.action.value} takes no sizes, only the name")
-        if event.action is Action.SCALE_DOWN and group.desired_size is None:
-            raise EventValidationError(field, "scale_down needs desired_size")
+        if event.action in (Action.SCALE_DOWN, Action.PREDICTIVE) and group.desired_size is None:
+            raise EventValidationError(field, f"{event.action.value} needs desired_size")
 
 
 def node_group_result(
