@@ -164,8 +164,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         memory_mb=1024,
         timeout_seconds=300,
-        environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
-        permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
+        environment={
+            **COMMON_ENVIRONMENT,
+            **MEMBER_ROLE_ENVIRONMENT,
+            "SCALER_FUNCTION_NAME": EnvSource.SCALER_FUNCTION_NAME,
+        },
+        permissions=(
+            *COMMON_PERMISSIONS,
+            ASSUME_OWN_MEMBER_ROLE,
+            # Clusters in predictive mode: the hourly run asks the scaler for their sizes.
+            PermissionStatement(actions=("lambda:InvokeFunction",), resources=(R.FLEET_FUNCTIONS,)),
+        ),
         member_actions=(*EKS_READ, *METRICS_READ, "ec2:DescribeInstanceTypes"),
         triggers=(
             FixedSchedule(
@@ -175,6 +184,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ),
         ),
         uses_pandas_layer=True,
+        invokes=("eks_scaler",),
     ),
     FunctionSpec(
         name="cost_analyzer",

@@ -55,6 +55,7 @@ class EnvSource(StrEnum):
     PAGERDUTY_ROUTING_KEY_SECRET = "alerts.pagerduty_routing_key_secret_name"
     FUNCTION_QUEUE_URL = "function_queue.url"
     FORECASTER_FUNCTION_NAME = "function.demand_forecaster.name"
+    SCALER_FUNCTION_NAME = "function.eks_scaler.name"
     ATHENA_WORKGROUP = "athena_workgroup.name"
     COST_QUERY_ENGINE = "cost_report.query_engine"
     COST_CUR_BUCKET = "cost_report.cur_bucket"

@@ -134,13 +134,17 @@ def _cur_glue_arns(references: FleetReferences) -> list[str]:
     ]
 
 
-def _forecaster_name(references: FleetReferences, _own: OwnResources) -> str | None:
-    """The forecaster's name, or None (variable unset: no forecast) when it is switched off."""
-    # "function.<name>.name": the function is named in the EnvSource value itself.
-    forecaster = EnvSource.FORECASTER_FUNCTION_NAME.split(".")[1]
-    if forecaster not in references.function_names:
-        return None
-    return function_name(references.stack, forecaster)
+def _function_name_of(source: EnvSource) -> EnvResolver:
+    """The name of the function a `function.<name>.name` source names, or None (variable unset)
+    when the stack switches that function off."""
+    named = source.split(".")[1]
+
+    def resolve(references: FleetReferences, _own: OwnResources) -> str | None:
+        if named not in references.function_names:
+            return None
+        return function_name(references.stack, named)
+
+    return resolve
 
 
 ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
@@ -160,7 +164,8 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
         refs.settings.alerts.pagerduty_routing_key_secret_name
     ),
     EnvSource.FUNCTION_QUEUE_URL: lambda _, own: _required(own.queue_url, "the function's queue"),
-    EnvSource.FORECASTER_FUNCTION_NAME: _forecaster_name,
+    EnvSource.FORECASTER_FUNCTION_NAME: _function_name_of(EnvSource.FORECASTER_FUNCTION_NAME),
+    EnvSource.SCALER_FUNCTION_NAME: _function_name_of(EnvSource.SCALER_FUNCTION_NAME),
     EnvSource.ATHENA_WORKGROUP: lambda refs, _: _required(
         refs.athena_workgroup_name, "the Athena workgroup"
     ),

@@ -37,6 +37,7 @@ from components.exceptions import FieldValueError, StackSettingsError
 from fleet_shared.inventory import (
     Cluster,
     ClusterCalendar,
+    ClusterScaling,
     FleetInventory,
     HubAccount,
     MaintenanceWindow,
@@ -330,6 +331,21 @@ def calendar_problem(calendar: CalendarSettings) -> tuple[str, str] | None:
     return None
 
 
+class ScalingSettings(StrictModel):
+    """How the node groups are sized between the schedule's changes (README, Predictive scaling).
+
+    The defaults keep the schedule alone in charge; `predictive` lets a confident forecast set the
+    desired size, within the floor, max_size and `max_step`.
+    """
+
+    mode: Literal["schedule", "predictive"] = "schedule"
+    confidence_threshold: float = Field(default=0.85, ge=0, le=1)
+    target_utilization: float = Field(default=70, gt=0, le=100)
+    headroom_percent: float = Field(default=10, ge=0, le=200)
+    max_step: int = Field(default=2, ge=1, le=450)
+    working_hours_floor: bool = True
+
+
 class HealthEndpoint(StrictModel):
     name: Name
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
@@ -355,6 +371,7 @@ class ClusterSettings(StrictModel):
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     endpoint_public_access_cidrs: list[str] = Field(default_factory=list)
     health_endpoints: list[HealthEndpoint] = Field(default_factory=list)
+    scaling: ScalingSettings = Field(default_factory=ScalingSettings)
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -762,6 +779,7 @@ def _inventory_cluster(region: str, cluster: ClusterSettings, calendar: ClusterC
             InventoryHealthEndpoint(**endpoint.model_dump())
             for endpoint in cluster.health_endpoints
         ),
+        scaling=ClusterScaling(**cluster.scaling.model_dump()),
     )
 
 

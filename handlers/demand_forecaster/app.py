@@ -1,8 +1,9 @@
 """demand_forecaster: forecasts CPU demand and node counts per EKS cluster.
 
 `forecast` answers for one cluster (the eks_scaler invokes it synchronously); `forecast_fleet`
-(the hourly schedule) forecasts every cluster of the inventory, saves the results and alerts
-capacity shortfalls. The model is in `seasonal_model.py`, the sizing in `forecast.py`.
+(the hourly schedule) forecasts every cluster of the inventory, saves the results, alerts
+capacity shortfalls and asks the scaler for the next hour's sizes of clusters in predictive mode
+(`predictive_request.py`). The model is in `seasonal_model.py`, the sizing in `forecast.py`.
 Reference: docs/functions/demand_forecaster.md.
 """
 
@@ -12,15 +13,14 @@ from typing import Any
 
 from fleet_shared.event_parsing import parse_event
 from fleet_shared.handler import FleetFunction, Invocation
-from handlers.demand_forecaster.cluster_forecasts import (
-    ForecasterServices,
-    forecast_fleet,
-    forecast_one,
-)
+from handlers.demand_forecaster.cluster_forecasts import forecast_fleet, forecast_one
 from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.models import ActionEvent, FleetForecastRequest, ForecastRequest
+from handlers.demand_forecaster.services import ForecasterServices
 
-FUNCTION = FleetFunction("demand_forecaster", ForecasterEnvironment)
+FUNCTION = FleetFunction(
+    "demand_forecaster", ForecasterEnvironment, services=ForecasterServices.create
+)
 
 
 def parse_request(event: object) -> ForecastRequest | FleetForecastRequest:

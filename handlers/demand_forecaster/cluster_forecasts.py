@@ -5,7 +5,8 @@ others go on. Each result is saved in the state table (key `forecast/<account>/<
 value `latest`, kept `FORECAST_TTL_SECONDS`) when STATE_TABLE_NAME is set, and a node group whose
 forecast needs more than its max_size raises a warning alert when ALERT_TOPIC_ARN is set. The
 forecast stands when saving or an alert fails: that is listed under the cluster's `errors`.
-Nothing is changed in any account: the forecaster only reads, so dry run does not apply.
+The forecaster changes nothing itself; for a cluster in predictive mode it asks the scaler for
+the next hour's sizes (predictive_request.py), and the scaler applies the fleet's dry run.
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError, FleetError
-from fleet_shared.function_services import FunctionServices
-from handlers.demand_forecaster.environment import ForecasterEnvironment
+from fleet_shared.inventory import Cluster
 from handlers.demand_forecaster.forecast import forecast_cluster
 from handlers.demand_forecaster.models import FleetForecastRequest, ForecastRequest
+from handlers.demand_forecaster.predictive_request import scale_predictively
+from handlers.demand_forecaster.services import ForecasterServices
 
 SOURCE = "demand_forecaster"
 FORECAST_TTL_SECONDS = 6 * 3600
 _TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
-
-ForecasterServices = FunctionServices[ForecasterEnvironment]
 
 
 def forecast_one(
@@ -64,7 +64,8 @@ def forecast_fleet(
     environment = services.environment
     results: list[dict[str, Any]] = []
     alerts = 0
-    for member, cluster in services.inventory().clusters():
+    inventory = services.inventory()
+    for member, cluster in inventory.clusters():
         target = {"account_id": member.account_id, "region": cluster.region}
         try:
             result = forecast_cluster(
@@ -77,7 +78,17 @@ def forecast_fleet(
             )
         except _TARGET_ERRORS as error:
             logger.warning("forecast failed", extra={"cluster": cluster.name, "error": str(error)})
-            results.append(error_result(error, **target, cluster=cluster.name))
+            failed = error_result(error, **target, cluster=cluster.name)
+            if cluster.scaling.mode == "predictive":
+                failed["predictive"] = _predictive(
+                    services,
+                    member.account_id,
+                    cluster,
+                    forecast=None,
+                    problem=str(error),
+                    dry_run=inventory.dry_run,
+                )
+            results.append(failed)
             continue
         summary = {
             "status": "ok",
@@ -101,6 +112,15 @@ def forecast_fleet(
                     )
                 else:
                     alerts += 1
+        if cluster.scaling.mode == "predictive":
+            summary["predictive"] = _predictive(
+                services,
+                member.account_id,
+                cluster,
+                forecast=result,
+                problem=None,
+                dry_run=inventory.dry_run,
+            )
         results.append(summary)
     failed = sum(1 for r in results if r["status"] == "error")
     return {
@@ -109,6 +129,38 @@ def forecast_fleet(
         "clusters": results,
         "failed": failed,
         "alerts": alerts,
+    }
+
+
+def _predictive(
+    services: ForecasterServices,
+    account_id: str,
+    cluster: Cluster,
+    *,
+    forecast: dict[str, Any] | None,
+    problem: str | None,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """The predictive decision of a cluster in predictive mode, in short (the state table and
+    the scaler's `analyze` keep it whole)."""
+    try:
+        decision = scale_predictively(
+            services, account_id, cluster, forecast=forecast, problem=problem, dry_run=dry_run
+        )
+    except _TARGET_ERRORS as error:
+        return {"outcome": "error", "reason": f"predictive decision not made: {error}"[:300]}
+    return {
+        "outcome": decision["outcome"],
+        "reason": decision["reason"],
+        "node_groups": [
+            {
+                "name": group["name"],
+                "nodes_wanted": group["nodes_wanted"],
+                "scaler_status": group["scaler_status"],
+                "desired_size": group["desired_size"],
+            }
+            for group in decision.get("node_groups", [])
+        ],
     }
 
 

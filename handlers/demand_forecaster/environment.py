@@ -52,3 +52,8 @@ class ForecasterEnvironment(FunctionEnvironment):
         lt=1.0,
         description="Central probability of the prediction interval.",
     )
+    scaler_function_name: str | None = Field(
+        default=None,
+        description="The eks_scaler that `forecast_fleet` asks for the sizes of clusters in "
+        "predictive mode (unset: their schedule stays in charge).",
+    )

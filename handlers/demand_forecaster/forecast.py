@@ -13,7 +13,8 @@ them rather than fit invented values), and the forecast starts after the last ho
 CloudWatch's lag of a few minutes does not turn into a fake zero.
 
 Model (`seasonal_model.py`): the forecast, its prediction interval (`forecast_interval`, from the
-model's own recent out-of-sample errors) and the confidence with its reason.
+model's own recent out-of-sample errors), its 0.9 quantile (`p90_vcpu`, the upper bound of the
+central 80% interval) and the confidence with its reason.
 
 Nodes needed: for each forecast step, the upper bound of the prediction interval divided by the
 target utilisation is the allocatable vCPU the cluster should have; each node group takes its
@@ -55,6 +56,8 @@ NAMESPACE = "ContainerInsights"
 PERIOD_SECONDS = 3600
 STEP = timedelta(seconds=PERIOD_SECONDS)
 MODEL_NAME = "robust_seasonal_regression"
+PREDICTIVE_QUANTILE = 0.9
+"""The upper quantile of each step's demand reported as `p90_vcpu` (predictive scaling's)."""
 
 
 class ForecastError(FleetError):
@@ -112,6 +115,8 @@ def forecast_cluster(
     forecast = forecast_demand(series, first.weekday() * 24 + first.hour, steps)
     mean = forecast.mean
     lower, upper = forecast.interval(environment.forecast_interval)
+    # The central interval whose upper bound is the p90 that predictive scaling sizes on.
+    p90 = forecast.interval(2 * PREDICTIVE_QUANTILE - 1)[1]
     times = [last.to_pydatetime() + STEP * (i + 1) for i in range(steps)]
     needed_vcpu = upper / environment.forecast_target_utilisation
     node_groups, recommendation = _size_node_groups(
@@ -145,8 +150,9 @@ def forecast_cluster(
                 "demand_vcpu": round(float(m), 4),
                 "lower_vcpu": round(float(lo), 4),
                 "upper_vcpu": round(float(hi), 4),
+                "p90_vcpu": round(float(q90), 4),
             }
-            for moment, m, lo, hi in zip(times, mean, lower, upper, strict=True)
+            for moment, m, lo, hi, q90 in zip(times, mean, lower, upper, p90, strict=True)
         ],
         "node_groups": node_groups,
         "recommendation": recommendation,
@@ -209,6 +215,7 @@ def _size_node_groups(
                 "vcpus_per_node": capacity.vcpus,
                 "allocatable_vcpu_per_node": round(capacity.allocatable_vcpu, 4),
                 "allocatable_fraction": round(capacity.allocatable_fraction, 4),
+                "memory_mib_per_node": capacity.memory_mib,
                 "share_of_demand": round(float(share), 4),
                 "current_desired_size": group.desired_size,
                 "nodes_needed": [int(n) for n in per_step],

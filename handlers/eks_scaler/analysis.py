@@ -1,5 +1,6 @@
-"""`analyze`: current sizes, cluster utilisation, the forecaster's view, a recommendation and
-the autoscaler that manages each node group, if any (autoscalers.py). Changes nothing.
+"""`analyze`: current sizes, cluster utilisation, the forecaster's view, a recommendation, the
+autoscaler that manages each node group, if any (autoscalers.py), and the cluster's last
+predictive decisions (fleet_shared/predictive_decisions.py). Changes nothing.
 
 Utilisation comes from CloudWatch Container Insights in the member account: the
 `node_cpu_utilization` and `node_memory_utilization` metrics of the `ContainerInsights`
@@ -19,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.predictive_decisions import decisions_key, recent_decisions
 from handlers.eks_scaler.autoscalers import declared_autoscaler, managing_autoscaler
 from handlers.eks_scaler.member_node_groups import (
     describe_error,
@@ -38,7 +40,8 @@ FORECAST_HORIZON_MINUTES = 60
 def analyze(
     event: ScalerEvent, services: ScalerServices, inventory: FleetInventory | None
 ) -> dict[str, Any]:
-    """The analysis result: `results` per node group plus cluster `utilization` and `forecast`."""
+    """The analysis result: `results` per node group plus cluster `utilization`, `forecast` and
+    `predictive_decisions` (newest first)."""
     utilization = cluster_utilization(event, services)
     forecast = request_forecast(event, services)
     names = [group.name for group in event.nodegroups]
@@ -63,7 +66,15 @@ def analyze(
             )
         except (FleetError, ClientError, BotoCoreError) as error:
             results.append(node_group_result(name, Status.ERROR, describe_error(error)))
-    return {"utilization": utilization, "forecast": forecast, "results": results}
+    decisions = recent_decisions(
+        services.state, decisions_key(event.account_id, event.region, event.cluster)
+    )
+    return {
+        "utilization": utilization,
+        "forecast": forecast,
+        "predictive_decisions": decisions,
+        "results": results,
+    }
 
 
 def cluster_utilization(event: ScalerEvent, services: ScalerServices) -> dict[str, Any]:

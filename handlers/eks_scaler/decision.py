@@ -5,8 +5,9 @@ sizes, its inventory entry, the state facts (saved sizes, last change) and the t
 in order: the node group must be ACTIVE or DEGRADED; `restore` and a size-less `scale_up` (the
 morning schedule) ask for the desired size saved before the last scale-down; the desired size is
 kept within the limits of `sizing`; `scale_down` never raises and `scale_up` with a size never
-lowers; a decrease waits for the cooldown. Cooldown applies to decreases only: it stops flapping
-and stacked scale-downs, while a scale-up (the morning restore, a manual request, the spot
+lowers; `predictive` (the forecaster's hourly size) goes either way within the bounds of
+`predictive`; a decrease waits for the cooldown. Cooldown applies to decreases only: it stops
+flapping and stacked scale-downs, while a scale-up (the morning restore, a manual request, the spot
 optimizer's on-demand fallback) is the cheaper mistake to let through than missing capacity.
 """
 
@@ -18,8 +19,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from fleet_shared.inventory import NodeGroup
+from fleet_shared.inventory import Cluster, NodeGroup
 from handlers.eks_scaler.models import Action, NodeGroupRequest
+from handlers.eks_scaler.predictive import predictive_target
 from handlers.eks_scaler.sizing import Sizes, node_group_limits, plan_desired
 
 USABLE_STATUSES = frozenset({"ACTIVE", "DEGRADED"})
@@ -74,6 +76,8 @@ class NodeGroupFacts:
     saved: SavedSizes | None
     last_change_at: datetime | None
     cooldown_seconds: int
+    cluster: Cluster | None = None
+    """The node group's cluster in the inventory (its schedule and scaling settings), if listed."""
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,17 @@ def decide(
         requested = group.desired_size
 
     limits = node_group_limits(current, facts.capacity_type, facts.configured)
+    reasons: list[str] = []
+    if action is Action.PREDICTIVE:
+        bounded = predictive_target(
+            requested, group.name, current, limits, cluster=facts.cluster, now=now
+        )
+        if bounded.desired_size is None:
+            return _refused(current, [bounded.refused or ""])
+        requested = bounded.desired_size
+        reasons.extend(bounded.notes)
     plan = plan_desired(requested, limits)
-    reasons = list(plan.notes)
+    reasons.extend(plan.notes)
     if plan.desired_size is None:
         return _refused(current, [*reasons, plan.refused or ""])
     target = current.with_desired(plan.desired_size)

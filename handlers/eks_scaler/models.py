@@ -31,6 +31,8 @@ class Action(StrEnum):
     SCALE_DOWN = "scale_down"
     ANALYZE = "analyze"
     RESTORE = "restore"
+    PREDICTIVE = "predictive"
+    """The forecaster's hourly size (eks_scaler/predictive.py bounds it)."""
     HOLD = "hold"
     RELEASE = "release"
 
@@ -159,8 +161,8 @@ def check_node_groups(event: ScalerEvent) -> None:
             raise EventValidationError(
                 f"{field}.override_autoscaler", f"{event.action.value} changes no sizes"
             )
-        if event.action is Action.SCALE_DOWN and group.desired_size is None:
-            raise EventValidationError(field, "scale_down needs desired_size")
+        if event.action in (Action.SCALE_DOWN, Action.PREDICTIVE) and group.desired_size is None:
+            raise EventValidationError(field, f"{event.action.value} needs desired_size")
 
 
 def _check_hold_fields(event: ScalerEvent) -> None:

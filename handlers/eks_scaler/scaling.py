@@ -153,6 +153,11 @@ def read_facts(
         if inventory is not None
         else None
     )
+    cluster = (
+        inventory.find_cluster(event.account_id, event.region, event.cluster)
+        if inventory is not None
+        else None
+    )
     saved = services.state.get_value(key, SAVED_SIZES_NAME)
     return NodeGroupFacts(
         current=described.sizes,
@@ -162,6 +167,7 @@ def read_facts(
         saved=SavedSizes.from_record(saved) if saved is not None else None,
         last_change_at=services.state.last_change_at(key),
         cooldown_seconds=services.environment.scaler_cooldown_seconds,
+        cluster=cluster,
     )
 
 

@@ -134,6 +134,24 @@ class ClusterCalendar(_Frozen):
         )
 
 
+class ClusterScaling(_Frozen):
+    """How a cluster's node groups are sized between the schedule's changes.
+
+    `schedule`: the schedule alone. `predictive`: the hourly forecast sets the desired size when
+    its confidence reaches `confidence_threshold` (the schedule rules otherwise); the node count
+    keeps the forecast's upper quantile plus `headroom_percent` at `target_utilization` percent
+    of the nodes' allocatable CPU, changes by at most `max_step` nodes per decision and, with
+    `working_hours_floor`, never goes below the stack file's desired size in working hours.
+    """
+
+    mode: Literal["schedule", "predictive"] = "schedule"
+    confidence_threshold: float = Field(default=0.85, ge=0, le=1)
+    target_utilization: float = Field(default=70, gt=0, le=100)
+    headroom_percent: float = Field(default=10, ge=0, le=200)
+    max_step: PositiveInt = 2
+    working_hours_floor: bool = True
+
+
 class HealthEndpoint(_Frozen):
     """An HTTP endpoint the health monitor probes."""
 
@@ -158,6 +176,7 @@ class Cluster(_Frozen):
     schedule: ScalingSchedule | None = None
     calendar: ClusterCalendar | None = None
     health_endpoints: tuple[HealthEndpoint, ...] = ()
+    scaling: ClusterScaling = Field(default_factory=ClusterScaling)
 
     @model_validator(mode="after")
     def _schedule_names_node_groups(self) -> Cluster:

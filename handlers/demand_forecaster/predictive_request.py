@@ -1,0 +1,217 @@
+"""Predictive scaling: from a cluster's hourly forecast to the scaler's `predictive` request.
+
+For a cluster whose stack file says `scaling.mode: predictive`, each `forecast_fleet` run decides
+for the next hour (the forecast steps that overlap the hour after the run):
+- without a forecast (too little history, no Container Insights data, a failure), or with a
+  confidence below `scaling.confidence_threshold`, or without SCALER_FUNCTION_NAME, the schedule
+  stays in charge and the decision says why;
+- otherwise each node group is asked for the node count that keeps the highest p90 forecast
+  demand of the hour (`p90_vcpu`: the 0.9 quantile of the model's conformal interval) plus
+  `headroom_percent`, at `target_utilization` percent of its nodes' allocatable vCPU (its share
+  of the cluster's demand as `forecast.py` splits it). Demand is forecast as CPU only, so memory
+  per node is recorded but does not size the node group. The scaler bounds that count (working
+  hours floor, floor, max_size, max_step) and applies it through the usual path (lock, cooldown,
+  idempotency with the request id `predictive-<hour>`, dry run, history, notice).
+Every decision is recorded (fleet_shared/predictive_decisions.py) with the forecast of the hour,
+its interval, the confidence, the capacity per node and the reason, and the scaler's answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.inventory import Cluster, ClusterScaling
+from fleet_shared.predictive_decisions import decisions_key, record_decision
+from fleet_shared.timestamps import iso_z, parse_iso
+from handlers.demand_forecaster.forecast import PREDICTIVE_QUANTILE
+from handlers.demand_forecaster.services import ForecasterServices
+
+HOUR = timedelta(hours=1)
+_ROUNDING = 1e-9
+"""Demand exactly at a node boundary must not round up to one more node."""
+
+
+def nodes_for_demand(
+    demand_vcpu: float, share: float, allocatable_vcpu: float, scaling: ClusterScaling
+) -> int:
+    """Nodes of `allocatable_vcpu` that carry `share` of `demand_vcpu` plus the headroom at the
+    target utilisation."""
+    needed = share * demand_vcpu * (1 + scaling.headroom_percent / 100)
+    capacity = allocatable_vcpu * scaling.target_utilization / 100
+    return max(0, math.ceil(needed / capacity - _ROUNDING))
+
+
+def hour_steps(forecast: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """The forecast steps (hours labelled by their start) that overlap the hour after `now`."""
+    return [
+        step
+        for step in forecast["forecast"]
+        if parse_iso(step["timestamp"]) < now + HOUR and parse_iso(step["timestamp"]) + HOUR > now
+    ]
+
+
+def scale_predictively(
+    services: ForecasterServices,
+    account_id: str,
+    cluster: Cluster,
+    *,
+    forecast: dict[str, Any] | None,
+    problem: str | None,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """Decide, ask the scaler when the forecast may size the cluster, record and return the
+    decision; `problem` says why there is no `forecast`."""
+    now = services.clock.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    scaling = cluster.scaling
+    decision: dict[str, Any] = {
+        "decided_at": iso_z(now),
+        "hour": iso_z(hour),
+        "confidence_threshold": scaling.confidence_threshold,
+        "quantile": PREDICTIVE_QUANTILE,
+        "dry_run": dry_run,
+    }
+    if forecast is not None:
+        decision.update(_forecast_facts(forecast, now))
+    reason = _why_the_schedule_stays(services, forecast, problem, decision, scaling)
+    if reason is None and forecast is not None:
+        node_groups = _node_groups(forecast, decision["forecast"]["p90_vcpu"], scaling)
+        request_id = f"predictive-{hour.strftime('%Y-%m-%dT%H')}"
+        answer = _ask_scaler(
+            services, account_id, cluster, node_groups, request_id=request_id, dry_run=dry_run
+        )
+        decision.update(
+            outcome="scaler_asked",
+            request_id=request_id,
+            node_groups=_with_answers(node_groups, answer),
+            reason=(
+                f"confidence {forecast['confidence']:.2f} >= {scaling.confidence_threshold:.2f}: "
+                f"sized on p90 {decision['forecast']['p90_vcpu']:.2f} vCPU + "
+                f"{scaling.headroom_percent:g}% headroom at {scaling.target_utilization:g}% "
+                "utilisation"
+            ),
+        )
+        if answer.get("status") == "error":
+            decision["scaler_error"] = answer.get("error")
+    else:
+        decision.update(outcome="schedule_kept", reason=f"schedule kept: {reason}")
+    record_decision(
+        services.state, decisions_key(account_id, cluster.region, cluster.name), decision
+    )
+    return decision
+
+
+def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:
+    steps = hour_steps(forecast, now)
+    facts: dict[str, Any] = {
+        "confidence": forecast["confidence"],
+        "confidence_reason": forecast["confidence_reason"],
+        "interval": forecast["interval"],
+    }
+    if steps:
+        facts["forecast"] = {
+            "steps": steps,
+            "demand_vcpu": max(step["demand_vcpu"] for step in steps),
+            "lower_vcpu": max(step["lower_vcpu"] for step in steps),
+            "upper_vcpu": max(step["upper_vcpu"] for step in steps),
+            "p90_vcpu": max(step["p90_vcpu"] for step in steps),
+        }
+    return facts
+
+
+def _why_the_schedule_stays(
+    services: ForecasterServices,
+    forecast: dict[str, Any] | None,
+    problem: str | None,
+    decision: dict[str, Any],
+    scaling: ClusterScaling,
+) -> str | None:
+    if forecast is None:
+        return f"no forecast ({problem})"
+    if "forecast" not in decision:
+        return "the forecast does not reach the next hour (horizon_minutes too short)"
+    if forecast["confidence"] < scaling.confidence_threshold:
+        return (
+            f"confidence {forecast['confidence']:.2f} is below the threshold "
+            f"{scaling.confidence_threshold:.2f} ({forecast['confidence_reason']})"
+        )
+    if services.environment.scaler_function_name is None:
+        return "SCALER_FUNCTION_NAME is not set"
+    return None
+
+
+def _node_groups(
+    forecast: dict[str, Any], p90_vcpu: float, scaling: ClusterScaling
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": group["name"],
+            "instance_type": group["instance_type"],
+            "allocatable_vcpu_per_node": group["allocatable_vcpu_per_node"],
+            "memory_mib_per_node": group["memory_mib_per_node"],
+            "share_of_demand": group["share_of_demand"],
+            "nodes_wanted": nodes_for_demand(
+                p90_vcpu, group["share_of_demand"], group["allocatable_vcpu_per_node"], scaling
+            ),
+        }
+        for group in forecast["node_groups"]
+    ]
+
+
+def _ask_scaler(
+    services: ForecasterServices,
+    account_id: str,
+    cluster: Cluster,
+    node_groups: list[dict[str, Any]],
+    *,
+    request_id: str,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """The scaler's answer, or an error answer saying why there is none (never raises)."""
+    payload = {
+        "action": "predictive",
+        "account_id": account_id,
+        "region": cluster.region,
+        "cluster": cluster.name,
+        "nodegroups": [
+            {"name": group["name"], "desired_size": group["nodes_wanted"]} for group in node_groups
+        ],
+        "dry_run": dry_run,
+        "request_id": request_id,
+    }
+    try:
+        response = services.scaler_client.invoke(
+            FunctionName=services.environment.scaler_function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(payload).encode("utf-8"),
+        )
+        answer = json.loads(response["Payload"].read() or b"{}")
+    except (ClientError, BotoCoreError, ValueError) as error:
+        return {"status": "error", "error": f"the scaler could not be asked: {error}"[:300]}
+    if response.get("FunctionError") or not isinstance(answer, dict):
+        return {"status": "error", "error": f"the scaler failed: {str(answer)[:300]}"}
+    return answer
+
+
+def _with_answers(
+    node_groups: list[dict[str, Any]], answer: dict[str, Any]
+) -> list[dict[str, Any]]:
+    by_name = {item["nodegroup"]: item for item in answer.get("results", [])}
+    answered = []
+    for group in node_groups:
+        item = by_name.get(group["name"], {})
+        new = item.get("new") or {}
+        answered.append(
+            {
+                **group,
+                "scaler_status": item.get("status", answer.get("status", "error")),
+                "scaler_reason": item.get("reason", answer.get("error")),
+                "desired_size": new.get("desired_size"),
+            }
+        )
+    return answered

@@ -1,0 +1,177 @@
+"""Predictive mode end to end: the hourly forecast_fleet run asks eks_scaler for the next hour's
+sizes (both handlers' `lambda_handler`s, moto, the manual clock), or leaves the schedule in
+charge and says why; every decision is recorded and shown by the scaler's `analyze`."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.predictive_decisions import decisions_key, recent_decisions
+from handlers.demand_forecaster import app as forecaster_app
+from handlers.demand_forecaster.services import ForecasterServices
+from handlers.eks_scaler import app as scaler_app
+from handlers.eks_scaler.services import ScalerServices
+from tests.handlers.analytics_accounts import member_session
+from tests.handlers.analytics_services import inject_services
+from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION
+from tests.handlers.demand_forecaster.test_demand_forecaster_app import (
+    create_cluster,
+    demand,
+    put_history,
+)
+
+CLUSTER = "dev-apps"
+KEY = decisions_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
+FLEET_RUN = {"action": "forecast_fleet", "horizon_minutes": 180}
+
+
+class ScalerThroughItsHandler:
+    """The forecaster's Lambda client for the scaler: the invoke runs the scaler's own
+    `lambda_handler` in process, as Lambda would run it."""
+
+    def __init__(self, lambda_context: Any) -> None:
+        self.lambda_context = lambda_context
+        self.payloads: list[dict[str, Any]] = []
+
+    def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+        payload = json.loads(Payload)
+        self.payloads.append(payload)
+        answer = scaler_app.lambda_handler(payload, self.lambda_context)
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode("utf-8"))}
+
+
+@pytest.fixture
+def threshold() -> float:
+    """The cluster's confidence threshold; a test parametrizes it."""
+    return 0.3
+
+
+@pytest.fixture
+def inventory_document(inventory_document: dict[str, Any], threshold: float) -> dict[str, Any]:
+    """The handlers' inventory (system at 1/2/4 in working hours) in predictive mode, with the
+    fleet's dry run off."""
+    inventory_document["dry_run"] = False
+    cluster = inventory_document["members"][0]["clusters"][0]
+    cluster["scaling"] = {**cluster["scaling"], "mode": "predictive",
+                          "confidence_threshold": threshold}  # fmt: skip
+    return inventory_document
+
+
+@pytest.fixture
+def scaler_client(
+    *,
+    fleet_environment: dict[str, str],
+    inventory_in_s3: dict[str, Any],
+    state_table: Any,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ScalerThroughItsHandler:
+    """Both functions on the fake clock in moto, the forecaster reaching the scaler's handler."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    monkeypatch.setenv("SCALER_FUNCTION_NAME", "lambda-fleet-handlers-eks_scaler")
+    inject_services(monkeypatch, forecaster_app.FUNCTION, fake_clock, ForecasterServices)
+    inject_services(monkeypatch, scaler_app.FUNCTION, fake_clock, ScalerServices)
+    client = ScalerThroughItsHandler(lambda_context)
+    monkeypatch.setattr(ForecasterServices, "scaler_client", property(lambda _self: client))
+    create_cluster(member_session(MEMBER_ACCOUNT_ID), CLUSTER)
+    return client
+
+
+def _desired_size() -> int:
+    eks = member_session(MEMBER_ACCOUNT_ID).client("eks")
+    group = eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName="system")["nodegroup"]
+    return int(group["scalingConfig"]["desiredSize"])
+
+
+def test_a_confident_forecast_resizes_the_node_group_through_the_scaler(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    state_table: Any,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN two weeks of 6-9.6 vCPU demand on system's 2 nodes of 2 vCPU (max_size 4)
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    # WHEN the hourly fleet forecast runs
+    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN the scaler was asked once, with the hour's request id, for the p90-based count
+    [cluster] = result["clusters"]
+    [payload] = scaler_client.payloads
+    assert payload["action"] == "predictive"
+    assert payload["request_id"] == "predictive-2025-06-02T03"
+    [decision] = recent_decisions(state_table, KEY)
+    [group] = decision["node_groups"]
+    assert payload["nodegroups"] == [{"name": "system", "desired_size": group["nodes_wanted"]}]
+    # AND the node group grew by max_step (2), up to max_size 4, through the usual path
+    assert group["nodes_wanted"] > 4
+    assert group["scaler_status"] == "scaling_initiated"
+    assert _desired_size() == 4
+    assert cluster["predictive"]["outcome"] == "scaler_asked"
+    # (the info notice of the change, beside the forecaster's shortfall warning)
+    assert "info" in [alert.alert["severity"] for alert in alert_inbox.receive()]
+    # AND the decision has the forecast of the hour, its interval, the confidence and capacity
+    assert decision["forecast"]["lower_vcpu"] <= decision["forecast"]["demand_vcpu"]
+    assert decision["forecast"]["demand_vcpu"] <= decision["forecast"]["p90_vcpu"]
+    assert decision["confidence"] >= 0.3
+    assert group["allocatable_vcpu_per_node"] == pytest.approx(1.805)
+    assert group["memory_mib_per_node"] > 0
+    # AND the scaler's analyze shows it
+    analysis = scaler_app.lambda_handler(
+        {
+            "action": "analyze",
+            "account_id": MEMBER_ACCOUNT_ID,
+            "region": REGION,
+            "cluster": CLUSTER,
+        },
+        lambda_context,
+    )
+    assert analysis["predictive_decisions"][0]["reason"] == decision["reason"]
+    # AND a repeat of the same hour is not applied twice
+    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    assert recent_decisions(state_table, KEY)[0]["node_groups"][0]["desired_size"] == 4
+    assert "info" not in [alert.alert["severity"] for alert in alert_inbox.receive()]
+
+
+@pytest.mark.parametrize("threshold", [0.99])
+def test_below_the_confidence_threshold_the_schedule_stays_in_charge(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    state_table: Any,
+) -> None:
+    # GIVEN a threshold of 0.99, which the forecast of noisy demand does not reach
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.2))
+    # WHEN the hourly fleet forecast runs
+    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN the scaler is not asked, nothing changes, and the decision says why
+    assert scaler_client.payloads == []
+    assert _desired_size() == 2
+    [decision] = recent_decisions(state_table, KEY)
+    assert decision["outcome"] == "schedule_kept"
+    assert "below the threshold 0.99" in decision["reason"]
+    assert result["clusters"][0]["predictive"]["reason"] == decision["reason"]
+
+
+def test_without_enough_history_the_schedule_stays_in_charge(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    state_table: Any,
+) -> None:
+    # GIVEN only 30 hours of history (the model needs 72)
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1)[-30:])
+    # WHEN the hourly fleet forecast runs
+    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN the scaler is not asked and the decision names the missing history
+    assert scaler_client.payloads == []
+    assert _desired_size() == 2
+    [decision] = recent_decisions(state_table, KEY)
+    assert decision["outcome"] == "schedule_kept"
+    assert "hours of history" in decision["reason"]

@@ -1,0 +1,140 @@
+"""`predictive`: the forecaster's node count, kept within the working-hours floor, the floor,
+max_size and max_step, with the usual cooldown and dry run (moto EKS in the member account)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from scaler_helpers import Scaler, event, sizes
+
+from fleet_shared.clock import ManualClock
+
+NIGHT = datetime(2025, 6, 2, 17, 0, tzinfo=UTC)  # Monday 22:30 in Asia/Kolkata
+PREDICTIVE = {"mode": "predictive", "max_step": 2, "working_hours_floor": True}
+
+
+@pytest.fixture
+def scaling() -> dict[str, Any]:
+    """The cluster's scaling block; a test parametrizes it to change it."""
+    return PREDICTIVE
+
+
+@pytest.fixture
+def inventory_document(
+    inventory_document: dict[str, Any], scaling: dict[str, Any]
+) -> dict[str, Any]:
+    """The scaler tests' inventory (web at 2/3/6, floor 2) with `scaling` on the cluster."""
+    cluster = inventory_document["members"][0]["clusters"][0]
+    cluster["scaling"] = {**cluster["scaling"], **scaling}
+    return inventory_document
+
+
+def _web(wanted: int, **extra: Any) -> dict[str, Any]:
+    return event("predictive", {"name": "web", "desired_size": wanted}, **extra)
+
+
+def _only(result: dict[str, Any]) -> dict[str, Any]:
+    (item,) = result["results"]
+    return dict(item)
+
+
+def test_in_working_hours_the_scheduled_daytime_size_is_a_floor(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN Monday 09:00 in the cluster's time zone, web at its stack-file desired size 3
+    # WHEN the forecast needs a single node
+    item = _only(scaler(_web(1)))
+    # THEN web stays at its daytime size and says why
+    assert item["status"] == "no_change_needed"
+    assert "working hours: kept at the scheduled daytime size 3" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+@pytest.mark.parametrize("scaling", [{**PREDICTIVE, "working_hours_floor": False}])
+def test_without_the_working_hours_floor_the_node_group_floor_holds(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN working hours, but the owner turned the working-hours floor off
+    # WHEN the forecast needs no node at all
+    item = _only(scaler(_web(0)))
+    # THEN web goes down to its configured floor of 2, not below
+    assert item["status"] == "scaling_initiated"
+    assert "raised to the floor 2" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 2
+
+
+@pytest.mark.parametrize("scaling", [{**PREDICTIVE, "max_step": 10}])
+def test_a_forecast_above_max_size_is_clamped_to_it(scaler: Scaler, member_eks: Any) -> None:
+    # GIVEN web at 3 of at most 6, and a max_step large enough not to bind
+    # WHEN the forecast needs 20 nodes
+    item = _only(scaler(_web(20)))
+    # THEN web goes to max_size 6
+    assert item["status"] == "scaling_initiated"
+    assert "clamped to max_size 6" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 6
+
+
+def test_a_change_is_at_most_max_step_nodes(scaler: Scaler, member_eks: Any) -> None:
+    # GIVEN web at 3 and max_step 2
+    # WHEN the forecast needs 6 nodes
+    item = _only(scaler(_web(6)))
+    # THEN web grows by 2 now, and the reason says the rest comes later
+    assert item["status"] == "scaling_initiated"
+    assert "max_step 2: 5 now, 6 later" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 5
+
+
+def test_a_decrease_waits_for_the_cooldown_but_an_increase_does_not(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN night (no working-hours floor) and web raised from 3 to 5 by the forecast
+    fake_clock.set(NIGHT)
+    assert _only(scaler(_web(5, request_id="h1")))["status"] == "scaling_initiated"
+    # WHEN the next forecast, 100 s later, needs only 3
+    fake_clock.advance(100)
+    blocked = _only(scaler(_web(3, request_id="h2")))
+    # THEN the decrease is blocked with the time left and nothing changes
+    assert blocked["status"] == "scale_down_blocked"
+    assert blocked["cooldown_remaining_seconds"] == 200
+    assert sizes(member_eks, "web")["desired_size"] == 5
+    # AND after the cooldown it goes through
+    fake_clock.advance(200)
+    assert _only(scaler(_web(3, request_id="h3")))["status"] == "scaling_initiated"
+    assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+def test_a_dry_run_reports_the_bounded_size_and_changes_nothing(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN night and web at 3
+    fake_clock.set(NIGHT)
+    # WHEN the forecast needs 6 nodes in a dry run
+    item = _only(scaler(_web(6, dry_run=True)))
+    # THEN the answer is the step-bounded size, and EKS is untouched
+    assert item["status"] == "dry_run"
+    assert item["new"]["desired_size"] == 5
+    assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+@pytest.mark.parametrize("scaling", [{"mode": "schedule"}])
+def test_a_cluster_in_schedule_mode_refuses_a_forecast(scaler: Scaler, member_eks: Any) -> None:
+    # GIVEN a cluster the owner left in schedule mode
+    # WHEN a predictive request arrives
+    item = _only(scaler(_web(5)))
+    # THEN it is refused naming the setting, and nothing changes
+    assert item["status"] == "error"
+    assert "scaling.mode: predictive" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+def test_a_predictive_request_without_a_size_is_refused_naming_the_field(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN a predictive request that names web without a size
+    result = scaler(event("predictive", {"name": "web"}))
+    # THEN the error names the node group's field
+    assert result["status"] == "error"
+    assert "nodegroups[0]" in result["error"]
+    assert "predictive needs desired_size" in result["error"]

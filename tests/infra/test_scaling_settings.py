@@ -1,0 +1,78 @@
+"""A cluster's `scaling:` block: defaults, validation naming the field, carried in the inventory."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from components.exceptions import StackSettingsError
+from components.settings import load_settings
+
+SettingsDocument = Callable[[str], dict[str, Any]]
+
+
+def _dev_with_scaling(document: SettingsDocument, scaling: Any) -> dict[str, Any]:
+    settings = copy.deepcopy(document("dev"))
+    settings["members"][0]["clusters"][0]["scaling"] = scaling
+    return settings
+
+
+def test_a_cluster_without_a_scaling_block_is_scaled_by_its_schedule_alone(
+    stack_settings_document: SettingsDocument,
+) -> None:
+    # GIVEN the dev stack file, whose cluster has no `scaling:` block
+    settings = load_settings("dev", stack_settings_document("dev"))
+    # WHEN its inventory is built
+    cluster = settings.inventory("dev").members[0].clusters[0]
+    # THEN the cluster is in schedule mode with the documented defaults
+    assert cluster.scaling.mode == "schedule"
+    assert cluster.scaling.confidence_threshold == 0.85
+    assert cluster.scaling.target_utilization == 70
+    assert cluster.scaling.headroom_percent == 10
+    assert cluster.scaling.max_step == 2
+    assert cluster.scaling.working_hours_floor is True
+
+
+def test_a_predictive_scaling_block_is_carried_in_the_inventory(
+    stack_settings_document: SettingsDocument,
+) -> None:
+    # GIVEN a cluster switched to predictive mode with its own bounds
+    scaling = {"mode": "predictive", "confidence_threshold": 0.9, "max_step": 3,
+               "working_hours_floor": False}  # fmt: skip
+    document = _dev_with_scaling(stack_settings_document, scaling)
+    # WHEN the settings are validated and the inventory is built
+    cluster = load_settings("dev", document).inventory("dev").members[0].clusters[0]
+    # THEN the functions read the same block, defaults filled in
+    assert cluster.scaling.mode == "predictive"
+    assert cluster.scaling.confidence_threshold == 0.9
+    assert cluster.scaling.max_step == 3
+    assert cluster.scaling.working_hours_floor is False
+    assert cluster.scaling.target_utilization == 70
+
+
+@pytest.mark.parametrize(
+    ("scaling", "field", "problem"),
+    [
+        ({"mode": "forecast"}, "scaling.mode", "'schedule' or 'predictive'"),
+        ({"confidence_threshold": 1.5}, "scaling.confidence_threshold", "less than or equal"),
+        ({"target_utilization": 0}, "scaling.target_utilization", "greater than 0"),
+        ({"headroom_percent": -5}, "scaling.headroom_percent", "greater than or equal"),
+        ({"max_step": 0}, "scaling.max_step", "greater than or equal to 1"),
+        ({"max_steps": 2}, "scaling.max_steps", "did you mean 'max_step'"),
+    ],
+    ids=["mode", "threshold", "utilization", "headroom", "max-step", "misspelt"],
+)
+def test_a_bad_scaling_setting_is_refused_naming_its_field(
+    stack_settings_document: SettingsDocument, scaling: dict[str, Any], field: str, problem: str
+) -> None:
+    # GIVEN a scaling block with one bad value
+    document = _dev_with_scaling(stack_settings_document, scaling)
+    # WHEN the settings are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one message names the field path and the problem
+    assert raised.value.field == f"members[0].clusters[0].{field}"
+    assert problem in str(raised.value)
