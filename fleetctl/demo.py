@@ -44,7 +44,7 @@ from fleetctl.demo_world import (
 )
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
 from fleetctl.handler_environment import deployed_environment
-from fleetctl.local_world import COST_EXPLORER_CALLS, local_world, stack_settings
+from fleetctl.local_world import local_world, stack_settings
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
 from fleetctl.plan import render_json
 from fleetctl.schedule_replay import Firing, PlannedSchedule, firings_on, planned_schedules
@@ -336,12 +336,6 @@ class DayReplay:
         return sizes
 
 
-def _cost_explorer_calls(firings: list[Firing]) -> list[str]:
-    return [
-        view for firing in firings for view in COST_EXPLORER_CALLS.get(firing.schedule.function, ())
-    ]
-
-
 def _play_incident(receiver: WebhookReceiver, timeline: Timeline, at: datetime) -> None:
     failing = INCIDENT_START <= at.time() < INCIDENT_END
     if failing and receiver.health_status == 200:
@@ -420,7 +414,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
     # The world is as it would be at the end of the day: the metric history runs up to it, and
     # each function reads only what its replayed clock has reached.
     day_end = datetime.combine(day, time(23, 59), DEMO_ZONE)
-    with local_world(stack, run, day_end, _cost_explorer_calls(firings)) as local:
+    with local_world(stack, run, day_end) as local:
         world, receiver = local.world, local.receiver
         print(
             f"moto server on {world.endpoint_url}; Slack/PagerDuty receiver on {receiver.url}",
