@@ -18,7 +18,8 @@ from typing import Any
 import boto3
 import botocore.config
 
-from components.settings import FleetSettings
+from components.eks_cluster import CONTROL_PLANE_LOG_TYPES
+from components.settings import ClusterSettings, FleetSettings
 
 # moto accepts any keys; these only ask STS for the roles the demo's callers act as.
 BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -193,11 +194,14 @@ def create_member(
             for cluster in member.clusters:
                 if member.cluster_region(cluster) != region:
                     continue
+                secrets_key = aws_client("kms", endpoint_url, region, **credentials).create_key(
+                    Description=f"Encrypts Kubernetes secrets of EKS cluster {cluster.name}"
+                )["KeyMetadata"]["Arn"]
                 eks.create_cluster(
                     name=cluster.name,
                     version=cluster.kubernetes_version,
                     roleArn=f"arn:aws:iam::{member.account_id}:role/demo-cluster-role",
-                    resourcesVpcConfig={"subnetIds": subnets, "endpointPublicAccess": True},
+                    **planned_cluster_settings(cluster, subnets, secrets_key),
                 )
                 for group in cluster.node_groups:
                     eks.create_nodegroup(
@@ -227,6 +231,27 @@ def create_member(
                     )
                 _put_history(cloudwatch, cluster.name, now)
             _put_stale_resources(ec2, vpc_id, member.account_id)
+
+
+def planned_cluster_settings(
+    cluster: ClusterSettings, subnets: list[str], secrets_key_arn: str
+) -> dict[str, Any]:
+    """CreateCluster settings that the program gives a cluster (components/eks_cluster.py):
+    private endpoint, public only from the stack file's CIDRs, secrets encrypted with a KMS key,
+    every control-plane log type; so the security scanner finds what it would find in AWS."""
+    public_cidrs = list(cluster.endpoint_public_access_cidrs)
+    vpc_config: dict[str, Any] = {
+        "subnetIds": subnets,
+        "endpointPrivateAccess": True,
+        "endpointPublicAccess": bool(public_cidrs),
+    }
+    if public_cidrs:
+        vpc_config["publicAccessCidrs"] = public_cidrs
+    return {
+        "resourcesVpcConfig": vpc_config,
+        "encryptionConfig": [{"resources": ["secrets"], "provider": {"keyArn": secrets_key_arn}}],
+        "logging": {"clusterLogging": [{"types": list(CONTROL_PLANE_LOG_TYPES), "enabled": True}]},
+    }
 
 
 def _create_node_group_instances(
