@@ -16,6 +16,8 @@
 The day starts from the last working evening's scale-down (replayed first), so the morning
 scale-up has sizes to restore. The one setting the demo changes is said in its first lines
 (`STACK_OVERRIDES`). The day has one incident: the health endpoint fails from 14:00 to 16:00.
+In the afternoon an engineer holds one node group through the evening (`POST /scale`), so the
+18:00 scale-down leaves it alone, says why, and scales the others.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import shutil
 import textwrap
 import time as clock
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -42,7 +44,7 @@ from fleetctl.demo_world import (
 )
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
 from fleetctl.handler_environment import deployed_environment
-from fleetctl.local_world import COST_EXPLORER_CALLS, local_world, stack_settings
+from fleetctl.local_world import local_world, stack_settings
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
 from fleetctl.plan import render_json
 from fleetctl.schedule_replay import Firing, PlannedSchedule, firings_on, planned_schedules
@@ -67,6 +69,12 @@ INCIDENT_END = time(16, 0)
 # until its error rate (over its last 10 checks) has recovered.
 INCIDENT_LEAD = timedelta(minutes=15)
 INCIDENT_TAIL = timedelta(hours=1)
+# The afternoon's hold: the last node group of the first cluster keeps its size until after the
+# evening scale-down, as for a batch that must finish tonight.
+HOLD_AT = time(16, 30)
+HOLD_UNTIL = time(19, 30)
+HOLD_REASON = "nightly batch must finish tonight"
+HOLD_CALLER_ARN_USER = "platform-oncall"
 
 
 @dataclass
@@ -86,6 +94,12 @@ class Timeline:
         """A line about the world rather than an invocation (the incident starting, ending)."""
         self._print("world", at, f"** {text} **")
 
+    def request(self, at: datetime, route: str, function: str, outcome: str) -> None:
+        """A line for a request a person made through the HTTP API, rather than a schedule."""
+        self._print(
+            "http", at, f"{function:<20} {one_line(f'{route}: {outcome}', TIMELINE_OUTCOME_WIDTH)}"
+        )
+
     def _print(self, label: str, at: datetime, text: str) -> None:
         line = f"[{label.center(2 * len(str(self.total)) + 1)}] {at:%H:%M} {text}"
         self.lines.append(line)
@@ -102,7 +116,8 @@ def summarize(result: Any) -> str:
     if not isinstance(result, dict):
         return str(result)
     if "statusCode" in result:
-        return f"HTTP {result['statusCode']}"
+        body = _json_body(result.get("body"))
+        return "; ".join([f"HTTP {result['statusCode']}", *([summarize(body)] if body else [])])
     if "batchItemFailures" in result:
         failed = len(result["batchItemFailures"])
         return "all delivered" if not failed else f"{failed} failed, to be retried"
@@ -120,6 +135,7 @@ def summarize(result: Any) -> str:
             else:
                 parts.append(f"{key}: {len(value)}")
             parts.extend(_totals(value))
+            parts.extend(_held(value))
         elif key in {"counts", "summary"} and isinstance(value, dict):
             parts.append(
                 f"{key}: "
@@ -128,6 +144,81 @@ def summarize(result: Any) -> str:
                 )
             )
     return "; ".join(parts) or ", ".join(sorted(result))
+
+
+def _json_body(body: Any) -> dict[str, Any] | None:
+    """An HTTP response's JSON object body, if it has one."""
+    if not isinstance(body, str):
+        return None
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
+
+
+def _held(results: list[dict[str, Any]]) -> list[str]:
+    """Why each held node group was left alone: the hold's reason, as the scaler gives it."""
+    return [
+        f"{item.get('nodegroup')} held: {item['hold'].get('reason')}"
+        for item in results
+        if item.get("status") == "held" and isinstance(item.get("hold"), dict)
+    ]
+
+
+def hold_request(settings: FleetSettings, at: datetime, until: datetime) -> dict[str, Any]:
+    """`POST /scale` as the HTTP API hands it to the scaler (payload v2, IAM caller): a hold of
+    the first cluster's last node group from `at` until `until`."""
+    member = settings.members[0]
+    cluster = member.clusters[0]
+    body = {
+        "action": "hold",
+        "account_id": member.account_id,
+        "region": member.cluster_region(cluster),
+        "cluster": cluster.name,
+        "nodegroups": [{"name": cluster.node_groups[-1].name}],
+        "until": until.isoformat(),
+        "reason": HOLD_REASON,
+        "request_id": f"demo-hold-{at:%Y%m%d}",
+    }
+    hub = settings.hub.account_id
+    caller = f"arn:aws:iam::{hub}:user/{HOLD_CALLER_ARN_USER}"
+    return {
+        "version": "2.0",
+        "routeKey": "POST /scale",
+        "rawPath": "/scale",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": hub,
+            "apiId": "demo",
+            "authorizer": {
+                "iam": {
+                    "accessKey": "ASIADEMO",
+                    "accountId": hub,
+                    "callerId": "AIDADEMO",
+                    "userArn": caller,
+                    "userId": "AIDADEMO",
+                }
+            },
+            "domainName": f"demo.execute-api.{settings.hub.region}.amazonaws.com",
+            "domainPrefix": "demo",
+            "http": {
+                "method": "POST",
+                "path": "/scale",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "lambda-fleet-demo",
+            },
+            "requestId": f"demo-hold-{at:%Y%m%d}",
+            "routeKey": "POST /scale",
+            "stage": "$default",
+            "time": at.astimezone(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(at.timestamp() * 1000),
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
 
 
 def _totals(targets: list[dict[str, Any]]) -> list[str]:
@@ -159,6 +250,18 @@ class DayReplay:
             timeline.record(at, function, f"CRASHED: {error}", done)
             return None
         timeline.record(at, function, summarize(result), done)
+        return result
+
+    def place_hold(self, timeline: Timeline, at: datetime, until: datetime) -> Any:
+        """The afternoon's hold, placed through the scaler as `POST /scale` would place it."""
+        event = hold_request(self.settings, at, until)
+        try:
+            result = self.pool.invoke("eks_scaler", event, at)
+        except WorkerCrashedError as error:
+            timeline.failures += 1
+            timeline.request(at, "POST /scale", "eks_scaler", f"CRASHED: {error}")
+            return None
+        timeline.request(at, "POST /scale", "eks_scaler", summarize(result))
         return result
 
     def _drain(self, queue_url: str) -> list[dict[str, Any]]:
@@ -231,12 +334,6 @@ class DayReplay:
                         f"{scaling['minSize']}/{scaling['desiredSize']}/{scaling['maxSize']}"
                     )
         return sizes
-
-
-def _cost_explorer_calls(firings: list[Firing]) -> list[str]:
-    return [
-        view for firing in firings for view in COST_EXPLORER_CALLS.get(firing.schedule.function, ())
-    ]
 
 
 def _play_incident(receiver: WebhookReceiver, timeline: Timeline, at: datetime) -> None:
@@ -317,7 +414,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
     # The world is as it would be at the end of the day: the metric history runs up to it, and
     # each function reads only what its replayed clock has reached.
     day_end = datetime.combine(day, time(23, 59), DEMO_ZONE)
-    with local_world(stack, run, day_end, _cost_explorer_calls(firings)) as local:
+    with local_world(stack, run, day_end) as local:
         world, receiver = local.world, local.receiver
         print(
             f"moto server on {world.endpoint_url}; Slack/PagerDuty receiver on {receiver.url}",
@@ -334,8 +431,16 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
                 replay.invoke(timeline, firing.at, "eks_scaler", firing.payload(), 0)
                 replay.follow_up(timeline, firing.at, 0)
             timeline.sizes.append(("start", replay.node_group_sizes()))
+            hold_at = datetime.combine(day, HOLD_AT, DEMO_ZONE)
+            hold_pending = True
             for done, firing in enumerate(firings, start=1):
                 at = firing.at
+                if hold_pending and at >= hold_at:
+                    hold_pending = False
+                    replay.place_hold(
+                        timeline, hold_at, datetime.combine(day, HOLD_UNTIL, DEMO_ZONE)
+                    )
+                    replay.follow_up(timeline, hold_at, done - 1)
                 _play_incident(receiver, timeline, at)
                 replay.invoke(timeline, at, firing.schedule.function, firing.payload(), done)
                 replay.follow_up(timeline, at, done)

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import math
-import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
 import botocore.config
 
-from components.settings import FleetSettings
+from components.eks_cluster import CONTROL_PLANE_LOG_TYPES
+from components.settings import ClusterSettings, FleetSettings
 
 # moto accepts any keys; these only ask STS for the roles the demo's callers act as.
 BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -194,11 +194,14 @@ def create_member(
             for cluster in member.clusters:
                 if member.cluster_region(cluster) != region:
                     continue
+                secrets_key = aws_client("kms", endpoint_url, region, **credentials).create_key(
+                    Description=f"Encrypts Kubernetes secrets of EKS cluster {cluster.name}"
+                )["KeyMetadata"]["Arn"]
                 eks.create_cluster(
                     name=cluster.name,
                     version=cluster.kubernetes_version,
                     roleArn=f"arn:aws:iam::{member.account_id}:role/demo-cluster-role",
-                    resourcesVpcConfig={"subnetIds": subnets, "endpointPublicAccess": True},
+                    **planned_cluster_settings(cluster, subnets, secrets_key),
                 )
                 for group in cluster.node_groups:
                     eks.create_nodegroup(
@@ -228,6 +231,27 @@ def create_member(
                     )
                 _put_history(cloudwatch, cluster.name, now)
             _put_stale_resources(ec2, vpc_id, member.account_id)
+
+
+def planned_cluster_settings(
+    cluster: ClusterSettings, subnets: list[str], secrets_key_arn: str
+) -> dict[str, Any]:
+    """CreateCluster settings that the program gives a cluster (components/eks_cluster.py):
+    private endpoint, public only from the stack file's CIDRs, secrets encrypted with a KMS key,
+    every control-plane log type; so the security scanner finds what it would find in AWS."""
+    public_cidrs = list(cluster.endpoint_public_access_cidrs)
+    vpc_config: dict[str, Any] = {
+        "subnetIds": subnets,
+        "endpointPrivateAccess": True,
+        "endpointPublicAccess": bool(public_cidrs),
+    }
+    if public_cidrs:
+        vpc_config["publicAccessCidrs"] = public_cidrs
+    return {
+        "resourcesVpcConfig": vpc_config,
+        "encryptionConfig": [{"resources": ["secrets"], "provider": {"keyArn": secrets_key_arn}}],
+        "logging": {"clusterLogging": [{"types": list(CONTROL_PLANE_LOG_TYPES), "enabled": True}]},
+    }
 
 
 def _create_node_group_instances(
@@ -347,67 +371,107 @@ COST_SERVICES = (
     ("Amazon Elastic Container Service for Kubernetes", 73.0),
     ("AWS Lambda", 4.2),
 )
+COMPUTE_SPIKE = 380.0
+"""Extra compute cost on the spike day: a node group left at full size overnight and more."""
 
 
-def _daily_cost(index: int, days: int) -> dict[str, float]:
-    """Cost by service of day `index`: a weekly rhythm, and a compute spike on the last day."""
-    spike = 380.0 if index == days - 1 else 0.0
-    rhythm = 25.0 * math.sin(2 * math.pi * index / 7)
+@dataclass(frozen=True)
+class SeededCosts:
+    """The organisation's daily cost by service, a weekly rhythm with one compute spike, as
+    Cost Explorer would answer it for any period and grouping the functions ask for."""
+
+    spike_day: date
+    hub_account_id: str
+    member_account_id: str
+    cluster_names: tuple[str, ...]
+
+    def daily_cost(self, day: date) -> dict[str, float]:
+        """Cost by service of `day`."""
+        spike = COMPUTE_SPIKE if day == self.spike_day else 0.0
+        rhythm = 25.0 * math.sin(2 * math.pi * (day.toordinal() % 7) / 7)
+        return {
+            service: round(amount + (rhythm + spike if "Compute" in service else 0.0), 2)
+            for service, amount in COST_SERVICES
+        }
+
+    def _split(self, group_by: dict[str, str], costs: dict[str, float]) -> dict[str, float]:
+        total = sum(costs.values())
+        if group_by == {"Type": "DIMENSION", "Key": "SERVICE"}:
+            return costs
+        if group_by == {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}:
+            return {
+                self.member_account_id: round(total * 0.92, 2),
+                self.hub_account_id: round(total * 0.08, 2),
+            }
+        if group_by.get("Type") == "TAG":
+            # Most cost carries the cluster tag; what does not comes back as `<key>$`.
+            key = group_by["Key"]
+            share = 0.85 / max(1, len(self.cluster_names))
+            tagged = {f"{key}${name}": round(total * share, 2) for name in self.cluster_names}
+            return {**tagged, f"{key}$": round(total - sum(tagged.values()), 2)}
+        return {}
+
+    def answer(self, body: str) -> dict[str, Any]:
+        """GetCostAndUsage for `body`: one period per day (DAILY) or month (MONTHLY) of its
+        TimePeriod, the total or the groups of its first GroupBy, in its first metric."""
+        request = json.loads(body or "{}")
+        first = date.fromisoformat(request["TimePeriod"]["Start"])
+        last = date.fromisoformat(request["TimePeriod"]["End"])
+        metric = (request.get("Metrics") or ["UnblendedCost"])[0]
+        group_by = (request.get("GroupBy") or [None])[0]
+        monthly = request.get("Granularity") == "MONTHLY"
+        periods: dict[date, dict[str, float]] = {}
+        ends: dict[date, date] = {}
+        day = first
+        while day < last:
+            period_start = day.replace(day=1) if monthly else day
+            split = (
+                self._split(group_by, self.daily_cost(day))
+                if group_by
+                else {"": sum(self.daily_cost(day).values())}
+            )
+            totals = periods.setdefault(period_start, {})
+            for key, amount in split.items():
+                totals[key] = totals.get(key, 0.0) + amount
+            day += timedelta(days=1)
+            ends[period_start] = day
+        return {
+            "ResultsByTime": [
+                _period(start, ends[start], totals, metric, grouped=group_by is not None)
+                for start, totals in periods.items()
+            ],
+            "DimensionValueAttributes": [],
+        }
+
+
+def _period(
+    start: date, end: date, totals: dict[str, float], metric: str, *, grouped: bool
+) -> dict[str, Any]:
+    def amount(value: float) -> dict[str, dict[str, str]]:
+        return {metric: {"Amount": f"{value:.2f}", "Unit": "USD"}}
+
     return {
-        service: round(amount + (rhythm + spike if "Compute" in service else 0.0), 2)
-        for service, amount in COST_SERVICES
+        "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+        "Total": {} if grouped else amount(sum(totals.values())),
+        "Groups": (
+            [{"Keys": [key], "Metrics": amount(value)} for key, value in totals.items()]
+            if grouped
+            else []
+        ),
+        "Estimated": False,
     }
 
 
-def _groups(view: str, costs: dict[str, float], hub: str, member: str) -> list[dict[str, Any]]:
-    total = sum(costs.values())
-    split = {
-        "service": costs,
-        "account": {member: round(total * 0.92, 2), hub: round(total * 0.08, 2)},
-        "cluster": {"cluster$dev-apps": round(total * 0.85, 2), "cluster$": round(total * 0.15, 2)},
-    }[view]
-    return [
-        {"Keys": [key], "Metrics": {"UnblendedCost": {"Amount": f"{amount:.2f}", "Unit": "USD"}}}
-        for key, amount in split.items()
-    ]
+def serve_seeded_costs(costs: SeededCosts) -> None:
+    """Make the hub's Cost Explorer answer from `costs` (the server runs in this process).
 
-
-def queue_cost_explorer_results(
-    endpoint_url: str, now: datetime, calls: list[str], hub: str, member: str
-) -> None:
-    """Thirty days of cost for each GetCostAndUsage call the day will make, in call order.
-
-    moto answers Cost Explorer from a queue, one result per call whatever the request, so the
-    demo queues the view each call asks for: `total`, or grouped by `service`, `account` or
-    `cluster` (tag).
+    moto answers GetCostAndUsage from a queue of canned results, one per distinct request body,
+    reused for the same body: answers would follow the order of calls, not what each asks. The
+    hub's backend (the account the functions' role acts in) answers each request instead.
     """
-    days = [(now - timedelta(days=30 - index)).date() for index in range(30)]
-    results = []
-    for view in calls:
-        periods = []
-        for index, day in enumerate(days):
-            costs = _daily_cost(index, len(days))
-            period: dict[str, Any] = {
-                "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(1)).isoformat()},
-                "Total": {},
-                "Groups": [],
-                "Estimated": False,
-            }
-            if view == "total":
-                amount = f"{sum(costs.values()):.2f}"
-                period["Total"] = {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}
-            else:
-                period["Groups"] = _groups(view, costs, hub, member)
-            periods.append(period)
-        results.append({"ResultsByTime": periods, "DimensionValueAttributes": []})
-    request = urllib.request.Request(
-        f"{endpoint_url}/moto-api/static/ce/cost-and-usage-results",
-        data=json.dumps({"results": results}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10):
-        return
+    from moto.ce.models import ce_backends  # noqa: PLC0415 - only once the server runs
+
+    ce_backends[costs.hub_account_id]["global"].get_cost_and_usage = costs.answer
 
 
 def demo_now() -> datetime:

@@ -31,7 +31,7 @@ from fleetctl.handler_environment import (
     deployed_environment,
     handler_environment,
 )
-from fleetctl.local_world import COST_EXPLORER_CALLS, local_world, stack_settings
+from fleetctl.local_world import local_world, stack_settings
 from fleetctl.mocked_program import run_program
 
 ENDPOINT_PROBE_SECONDS = 3
@@ -181,7 +181,6 @@ def invoke(
             credentials=FAKE_CREDENTIALS,
         )
         return run_handler(spec, event, environment, log_path)
-    calls = list(COST_EXPLORER_CALLS.get(spec.name, ()))
-    with local_world(stack, run, demo_now(), calls) as world:
+    with local_world(stack, run, demo_now()) as world:
         say(f"running {spec.name} against the demo's world on {world.world.endpoint_url}")
         return run_handler(spec, event, world.environments[spec.name], log_path)

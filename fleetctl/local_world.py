@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from catalog import FUNCTIONS
@@ -24,20 +24,15 @@ from components.naming import member_role_name
 from components.settings import FleetSettings, load_settings
 from fleetctl.demo_world import (
     DemoWorld,
+    SeededCosts,
     create_hub,
     create_member,
-    queue_cost_explorer_results,
+    serve_seeded_costs,
 )
 from fleetctl.exceptions import PlanError
 from fleetctl.handler_environment import deployed_environment, handler_environment
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file
 from fleetctl.webhook_receiver import FEED_PATH, HEALTH_PATH, PRICING_PATH, WebhookReceiver
-
-# The Cost Explorer views each function asks for, in the order it asks.
-COST_EXPLORER_CALLS = {
-    "anomaly_detector": ("total",),
-    "cost_analyzer": ("service", "account", "cluster"),
-}
 
 
 @dataclass(frozen=True)
@@ -116,10 +111,8 @@ def function_environment(
 
 
 @contextmanager
-def local_world(
-    stack: str, run: ProgramRun, now: datetime, cost_explorer_calls: list[str]
-) -> Iterator[LocalWorld]:
-    """The stack's world as of `now`, with Cost Explorer answers queued for the calls to come."""
+def local_world(stack: str, run: ProgramRun, now: datetime) -> Iterator[LocalWorld]:
+    """The stack's world as of `now`; its Cost Explorer bill peaks on the day before `now`."""
     settings = stack_settings(stack)
     with WebhookReceiver() as receiver, moto_server(settings.hub.account_id) as endpoint:
         fleet_environment: dict[str, str] = {}
@@ -133,12 +126,15 @@ def local_world(
             receiver.url,
         )
         create_member(endpoint, settings, member_role_name(stack, "eks_scaler"), now)
-        queue_cost_explorer_results(
-            endpoint,
-            now,
-            cost_explorer_calls,
-            hub=settings.hub.account_id,
-            member=settings.members[0].account_id,
+        serve_seeded_costs(
+            SeededCosts(
+                spike_day=now.date() - timedelta(days=1),
+                hub_account_id=settings.hub.account_id,
+                member_account_id=settings.members[0].account_id,
+                cluster_names=tuple(
+                    cluster.name for member in settings.members for cluster in member.clusters
+                ),
+            )
         )
         environments = {
             spec.name: function_environment(run, spec, world, receiver.url) for spec in FUNCTIONS
