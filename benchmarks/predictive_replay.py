@@ -16,7 +16,9 @@ Three ways, each starting at the schedule's size for the first hour:
   `HISTORY_DAYS` days of history before the hour, as the function reads) and, when its
   confidence reaches the threshold, a `predictive` request for the nodes its p90 needs
   (`nodes_for_demand`), bounded by the scaler (working-hours floor, floor, max_size, max_step,
-  cooldown); below the threshold the schedule's events are the ones that fire;
+  cooldown); below the threshold the schedule is in charge: the node group is brought to the
+  schedule's size for the hour (a `scale_up` or `scale_down`), so a size the forecast chose is
+  not kept once the forecast is no longer trusted;
 - oracle: the nodes the actual demand of the hour needs (`nodes_for_demand`), within the floor
   and max_size (`plan_desired`), set at once.
 Schedule and predictive go through the scaler's real `decide` with the node group facts built
@@ -183,7 +185,7 @@ def replay(series: Series, cluster: Cluster, forecasts: list[HourForecast]) -> d
             )
             requests["predictive"] = (Action.PREDICTIVE, wanted)
         else:
-            requests["predictive"] = event
+            requests["predictive"] = _schedule_request(cluster, now, sizes["predictive"])
         for strategy, request in requests.items():
             if request is None:
                 continue
@@ -245,9 +247,9 @@ def main() -> None:
         for i, (item, cluster) in enumerate(zip(series, clusters, strict=True))
     ]
     print(
-        f"{SERIES_COUNT} series x {REPLAY_WEEKS} weeks replayed hourly ({REPLAY_WEEKS * WEEK} hours "
-        f"each), one {INSTANCE_TYPE} node group ({INSTANCE.allocatable_vcpu:.2f} allocatable "
-        f"vCPU per node), seed {SEED}"
+        f"{SERIES_COUNT} series x {REPLAY_WEEKS} weeks replayed hourly "
+        f"({REPLAY_WEEKS * WEEK} hours each), one {INSTANCE_TYPE} node group "
+        f"({INSTANCE.allocatable_vcpu:.2f} allocatable vCPU per node), seed {SEED}"
     )
     print(
         f"{'series':<11} {'day':>4} {'off':>4} {'max':>4} {'step':>4}  {'strategy':<10} "
@@ -256,8 +258,9 @@ def main() -> None:
     for item, cluster, outcome in zip(series, clusters, outcomes, strict=True):
         node_group = cluster.node_groups[0]
         assert cluster.schedule is not None
+        off_hours = cluster.schedule.off_hours_desired[NODE_GROUP_NAME]
         sizing = (
-            f"{node_group.desired_size:>4} {cluster.schedule.off_hours_desired[NODE_GROUP_NAME]:>4} "
+            f"{node_group.desired_size:>4} {off_hours:>4} "
             f"{node_group.max_size:>4} {cluster.scaling.max_step:>4}"
         )
         for strategy in STRATEGIES:
@@ -315,6 +318,15 @@ def _schedule_size(cluster: Cluster, now: datetime) -> int:
     if in_working_hours(cluster.schedule, now):
         return cluster.node_groups[0].desired_size
     return cluster.schedule.off_hours_desired[NODE_GROUP_NAME]
+
+
+def _schedule_request(cluster: Cluster, now: datetime, current: int) -> tuple[Action, int] | None:
+    """The schedule's size for the hour `now` as a scale_up or scale_down, if it is not `current`
+    (a forecast-driven size is not left in place once the schedule is back in charge)."""
+    wanted = _schedule_size(cluster, now)
+    if wanted == current:
+        return None
+    return (Action.SCALE_UP if wanted > current else Action.SCALE_DOWN), wanted
 
 
 def _schedule_event(
