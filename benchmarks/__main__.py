@@ -13,6 +13,7 @@ BENCHMARKS = (
     "report_pipeline",
     "cost_cur",
     "forecast_backtest",
+    "predictive_replay",
 )
 
 
