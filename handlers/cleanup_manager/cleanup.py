@@ -6,10 +6,11 @@ Per resource (see candidates.py for what a candidate is), the decision is:
 |---------------|-------------------|-----------------------------------------------|
 | yes           | none              | mark: delete-after = today + notice days      |
 | yes           | date not reached  | pending (nothing to do)                       |
-| yes           | date reached      | delete                                        |
+| yes           | date reached      | delete (mode `delete`), due (mode `notify`)   |
 | no            | any               | spare: remove the mark                        |
 
-"Date reached" means the run's UTC date is on or after the mark's date. A failed call on one
+"Date reached" means the run's UTC date is on or after the mark's date. In the policy's `notify`
+mode a due resource keeps its mark and is reported, never deleted. A failed call on one
 resource is counted and reported, and the others go on; a target whose member role cannot be
 assumed is reported as denied and the other targets go on. In dry run every decision is
 reported and nothing is called that changes anything (no tags, no deletions, no state, no alert).
@@ -25,6 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Alert, Severity
+from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import map_isolated
 from fleet_shared.function_services import FunctionServices
@@ -35,11 +37,8 @@ from handlers.cleanup_manager.candidates import (
     MARK_TAG,
     SNAPSHOT,
     VOLUME,
-    Policy,
     Resource,
-    lambda_versions,
-    snapshots,
-    volumes,
+    find_resources,
 )
 from handlers.cleanup_manager.environment import CleanupEnvironment
 
@@ -48,26 +47,22 @@ LAMBDA_MARKS = "lambda_marks"
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
+DUE = "due"
 SPARE = "spare"
 
 
 class CleanupServices(FunctionServices[CleanupEnvironment]):
     """The hub-side dependencies of a cleanup run."""
 
-    @cached_property
-    def policy(self) -> Policy:
-        """What makes a resource a candidate, from the environment."""
-        return Policy(
-            snapshot_max_age=timedelta(days=self.environment.cleanup_snapshot_max_age_days),
-            volume_min_age=timedelta(days=self.environment.cleanup_volume_min_age_days),
-            keep_lambda_versions=self.environment.cleanup_keep_lambda_versions,
-            keep_tag=self.environment.cleanup_keep_tag,
-        )
+    @property
+    def policy(self) -> CleanupPolicy:
+        """The stack's cleanup policy, from the environment."""
+        return self.environment.cleanup_policy
 
     @cached_property
     def notice(self) -> timedelta:
         """Time between the mark and the deletion."""
-        return timedelta(days=self.environment.cleanup_notice_days)
+        return timedelta(days=self.policy.notice_days)
 
 
 @dataclass
@@ -88,6 +83,7 @@ class TargetResult(SharedTargetResult):
             "marked": self.count(MARK),
             "pending": self.count(PENDING),
             "deleted": self.count(DELETE),
+            "due": self.count(DUE),
             "spared": self.count(SPARE),
             "failed": len(self.errors),
             "actions": self.actions,
@@ -99,13 +95,16 @@ def state_key(account_id: str, region: str) -> str:
     return f"{SOURCE}/{account_id}/{region}"
 
 
-def decide(resource: Resource, today: date) -> str:
-    """The action for `resource` on `today` (the table in the module docstring)."""
+def decide(resource: Resource, today: date, *, deletes: bool) -> str:
+    """The action for `resource` on `today` (the table in the module docstring); `deletes` is
+    the policy's mode."""
     if not resource.candidate:
         return SPARE
     if resource.delete_after is None:
         return MARK
-    return DELETE if today >= resource.delete_after else PENDING
+    if today < resource.delete_after:
+        return PENDING
+    return DELETE if deletes else DUE
 
 
 def _apply(ec2: Any, lambda_client: Any, resource: Resource, action: str, mark: str) -> None:
@@ -138,12 +137,13 @@ def clean_target(
     try:
         ec2 = services.sessions.client("ec2", account_id, region)
         lambda_client = services.sessions.client("lambda", account_id, region)
-        stored_marks = (services.state.get_value(key, LAMBDA_MARKS) or {}).get("marks", {})
-        resources = [
-            *snapshots(ec2, services.policy, now),
-            *volumes(ec2, services.policy, now),
-            *lambda_versions(lambda_client, services.policy, stored_marks),
-        ]
+        # Lambda version marks are neither read nor rewritten when the policy leaves them out.
+        stored_marks = (
+            (services.state.get_value(key, LAMBDA_MARKS) or {}).get("marks", {})
+            if services.policy.cleans(LAMBDA_VERSIONS)
+            else {}
+        )
+        resources = find_resources(services.policy, ec2, lambda_client, stored_marks, now)
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
         return result
@@ -154,7 +154,7 @@ def clean_target(
     result.candidates = sum(1 for resource in resources if resource.candidate)
     lambda_marks: dict[str, str] = {}
     for resource in resources:
-        action = decide(resource, today)
+        action = decide(resource, today, deletes=services.policy.deletes)
         marked_on = resource.delete_after
         mark = new_mark if marked_on is None else marked_on.isoformat()
         entry = {
@@ -163,9 +163,9 @@ def clean_target(
             "action": action,
             "reason": resource.reason,
         }
-        if action in (MARK, PENDING):
+        if action in (MARK, PENDING, DUE):
             entry["delete_after"] = mark
-        if not dry_run and action != PENDING:
+        if not dry_run and action not in (PENDING, DUE):
             try:
                 _apply(ec2, lambda_client, resource, action, mark)
             except (ClientError, BotoCoreError) as error:
@@ -176,7 +176,7 @@ def clean_target(
                     lambda_marks[resource.id] = marked_on.isoformat()
                 continue
         result.actions.append(entry)
-        if resource.kind == LAMBDA_VERSION and action in (MARK, PENDING):
+        if resource.kind == LAMBDA_VERSION and action in (MARK, PENDING, DUE):
             lambda_marks[resource.id] = mark
     if result.errors:
         result.status = PARTIAL
@@ -214,6 +214,8 @@ def notice_alerts(results: list[TargetResult], services: CleanupServices) -> lis
             if entry["action"] == MARK:
                 marked_by_account.setdefault(result.account_id, []).append((result.region, entry))
     now = services.clock.now()
+    # In notify mode nothing is deleted, so the notice must not say it will be.
+    outcome = "scheduled for deletion" if services.policy.deletes else "marked (notify mode)"
     alerts: list[Alert] = []
     for account_id, marked in sorted(marked_by_account.items()):
         by_kind: dict[str, int] = {}
@@ -230,7 +232,7 @@ def notice_alerts(results: list[TargetResult], services: CleanupServices) -> lis
             Alert.create(
                 severity=Severity.WARNING,
                 source=SOURCE,
-                title=f"Cleanup: {len(marked)} resources in {account_id} scheduled for deletion",
+                title=f"Cleanup: {len(marked)} resources in {account_id} {outcome}",
                 detail=(
                     f"Marked {kinds} with {MARK_TAG}. Tag a snapshot or volume "
                     f"{services.policy.keep_tag}=true, attach "
