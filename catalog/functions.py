@@ -386,7 +386,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="cleanup_manager",
-        description="Finds stale snapshots, unattached volumes, old Lambda versions; removes them.",
+        description=(
+            "Finds stale snapshots, volumes, Lambda versions its policy names; "
+            "notifies, deletes if told."
+        ),
         memory_mb=256,
         timeout_seconds=600,
         # The stack's cleanup policy, whole, as JSON: what it may clean and whether it deletes.
