@@ -32,7 +32,7 @@ pulumi.export(
     "member_role_names",
     {
         spec.name: member_role_name(pulumi.get_stack(), spec.name)
-        for spec in FUNCTIONS
+        for spec in settings.enabled_functions(FUNCTIONS)
         if spec.acts_in_members
     },
 )

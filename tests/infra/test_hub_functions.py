@@ -46,8 +46,9 @@ MUTATING_FUNCTIONS = ("eks_scaler", "spot_optimizer", "cleanup_manager", "backup
 
 def test_mutating_functions_have_a_small_reserved_concurrency(hub: HubView):
     specs = {spec.name: (spec, function) for spec, function in hub.functions()}
-    for name in MUTATING_FUNCTIONS:
-        # GIVEN a function that changes or deletes things in members
+    deployed = [name for name in MUTATING_FUNCTIONS if hub.settings.function_enabled(name)]
+    for name in deployed:
+        # GIVEN a function the stack deploys that changes or deletes things in members
         spec, function = specs[name]
         # THEN the catalog bounds how many copies run at once, and the function gets that bound
         assert spec.reserved_concurrency is not None and 1 <= spec.reserved_concurrency <= 5
