@@ -408,10 +408,18 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="cleanup_manager",
-        description="Finds stale snapshots, unattached volumes, old Lambda versions; removes them.",
+        description=(
+            "Finds stale snapshots, volumes, Lambda versions its policy names; "
+            "notifies, deletes if told."
+        ),
         memory_mb=256,
         timeout_seconds=600,
-        environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
+        # The stack's cleanup policy, whole, as JSON: what it may clean and whether it deletes.
+        environment={
+            **COMMON_ENVIRONMENT,
+            **MEMBER_ROLE_ENVIRONMENT,
+            "CLEANUP_POLICY": EnvSource.CLEANUP_POLICY,
+        },
         permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
         member_actions=(
             "ec2:DescribeSnapshots",
@@ -424,6 +432,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "lambda:ListFunctions",
             "lambda:ListVersionsByFunction",
             "lambda:ListAliases",
+            "lambda:ListTags",
             "lambda:DeleteFunction",
         ),
         # Deletes only what it marked (and never a fleet backup); tags only with its mark.

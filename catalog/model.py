@@ -62,6 +62,7 @@ class EnvSource(StrEnum):
     COST_CUR_PREFIX = "cost_report.cur_prefix"
     COST_ATHENA_DATABASE = "cost_report.athena_database"
     COST_ATHENA_TABLE = "cost_report.athena_table"
+    CLEANUP_POLICY = "functions.cleanup_manager.policy"
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,7 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
     # Unset names leave the variable out, as for the alert secrets.
     EnvSource.COST_ATHENA_DATABASE: lambda refs, _: refs.settings.cost_report.athena_database,
     EnvSource.COST_ATHENA_TABLE: lambda refs, _: refs.settings.cost_report.athena_table,
+    EnvSource.CLEANUP_POLICY: lambda refs, _: refs.settings.cleanup_policy().model_dump_json(),
 }
 
 RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {

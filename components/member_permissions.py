@@ -112,6 +112,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "lambda:GetPolicy": LAMBDA_FUNCTIONS,
     "lambda:ListAliases": LAMBDA_FUNCTIONS,
     "lambda:ListFunctions": NO_RESOURCE_LEVEL,
+    "lambda:ListTags": LAMBDA_FUNCTIONS,
     "lambda:ListVersionsByFunction": LAMBDA_FUNCTIONS,
     "s3:GetBucketPolicy": S3_BUCKETS,
     "s3:GetBucketPublicAccessBlock": S3_BUCKETS,

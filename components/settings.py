@@ -34,6 +34,7 @@ from pydantic import (
 from catalog.functions import FUNCTIONS_BY_NAME
 from catalog.model import FunctionSpec
 from components.exceptions import FieldValueError, StackSettingsError
+from fleet_shared.cleanup_policy import CleanupPolicy
 from fleet_shared.inventory import (
     Cluster,
     ClusterCalendar,
@@ -582,10 +583,15 @@ class CostReportSettings(StrictModel):
         return self
 
 
+# The one function that takes a policy: what it may clean and whether it deletes.
+CLEANUP_FUNCTION = "cleanup_manager"
+
+
 class FunctionSettings(StrictModel):
     """Per-stack settings of one catalog function."""
 
     enabled: bool = True
+    policy: CleanupPolicy | None = None
 
 
 def _unknown_name_problem(what: str, name: str, known: Sequence[str]) -> str:
@@ -627,10 +633,14 @@ class FleetSettings(StrictModel):
     def _catalog_functions(
         cls, functions: dict[str, FunctionSettings]
     ) -> dict[str, FunctionSettings]:
-        for name in functions:
+        for name, function in functions.items():
             if name not in FUNCTIONS_BY_NAME:
                 raise FieldValueError(
                     name, _unknown_name_problem("function", name, list(FUNCTIONS_BY_NAME))
+                )
+            if function.policy is not None and name != CLEANUP_FUNCTION:
+                raise FieldValueError(
+                    f"{name}.policy", f"only {CLEANUP_FUNCTION} takes a policy, {name} has none"
                 )
         return functions
 
@@ -678,6 +688,13 @@ class FleetSettings(StrictModel):
         """Functions are on unless the stack switches them off."""
         switch = self.functions.get(name)
         return switch is None or switch.enabled
+
+    def cleanup_policy(self) -> CleanupPolicy:
+        """The stack's cleanup policy; a stack that writes none gets the defaults (notify only)."""
+        switch = self.functions.get(CLEANUP_FUNCTION)
+        if switch is None or switch.policy is None:
+            return CleanupPolicy()
+        return switch.policy
 
     def enabled_functions(self, functions: Sequence[FunctionSpec]) -> tuple[FunctionSpec, ...]:
         """The catalog entries this stack deploys, in catalog order."""

@@ -6,6 +6,11 @@ longer a candidate and is spared. Each function returns the resources that are c
 carry a deletion mark (a marked non-candidate must have its mark lifted); everything else is
 irrelevant to the cleanup.
 
+Only the kinds the stack's policy names are listed at all, and with a tag filter only resources
+carrying its tags are candidates. A snapshot backup_scheduler made (tagged `lambda-fleet:backup`)
+is never a candidate: it is kept until its `lambda-fleet:expires-at`, and then backup_scheduler
+deletes it itself.
+
 Snapshots and volumes carry their mark as the tag `lambda-fleet:delete-after=<ISO date>`.
 Lambda versions cannot be tagged one by one (tags belong to the function), so their marks live in
 the state table and are passed in as a mapping `<function>:<version>` -> ISO date.
@@ -18,20 +23,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
+
 MARK_TAG = "lambda-fleet:delete-after"
+# backup_scheduler's tag on the snapshots it made (and whose retention it applies).
+FLEET_BACKUP_TAG = "lambda-fleet:backup"
 SNAPSHOT = "snapshot"
 VOLUME = "volume"
 LAMBDA_VERSION = "lambda_version"
-
-
-@dataclass(frozen=True)
-class Policy:
-    """What makes a resource a candidate (from the function's settings)."""
-
-    snapshot_max_age: timedelta
-    volume_min_age: timedelta
-    keep_lambda_versions: int
-    keep_tag: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +72,14 @@ def _kept(tags: Mapping[str, str], keep_tag: str) -> bool:
     return tags.get(keep_tag, "").strip().lower() == "true"
 
 
+def missing_tag(tags: Mapping[str, str], required: Mapping[str, str]) -> str | None:
+    """Why `tags` fail the policy's tag filter (the first required tag absent), or None."""
+    for key, value in required.items():
+        if tags.get(key) != value:
+            return f"not tagged {key}={value}"
+    return None
+
+
 def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterable[dict[str, Any]]:
     for page in client.get_paginator(operation).paginate(**arguments):
         yield from page.get(key, [])
@@ -88,18 +95,25 @@ def ami_snapshot_ids(ec2: Any) -> set[str]:
     }
 
 
-def snapshots(ec2: Any, policy: Policy, now: datetime) -> list[Resource]:
-    """The account's own snapshots that are old enough, not used by an AMI and not kept."""
+def snapshots(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
+    """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI,
+    not kept and carrying the policy's tags."""
     used_by_ami = ami_snapshot_ids(ec2)
+    max_age = timedelta(days=policy.snapshot_max_age_days)
     found: list[Resource] = []
     for snapshot in _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
         tags = _tags(snapshot)
         age = now - snapshot["StartTime"]
-        if snapshot["SnapshotId"] in used_by_ami:
+        untagged = missing_tag(tags, policy.require_tags)
+        if FLEET_BACKUP_TAG in tags:
+            candidate, reason = False, f"a fleet backup ({FLEET_BACKUP_TAG}), kept until it expires"
+        elif snapshot["SnapshotId"] in used_by_ami:
             candidate, reason = False, "used by an AMI"
         elif _kept(tags, policy.keep_tag):
             candidate, reason = False, f"tagged {policy.keep_tag}=true"
-        elif age < policy.snapshot_max_age:
+        elif untagged is not None:
+            candidate, reason = False, untagged
+        elif age < max_age:
             candidate, reason = False, f"{age.days} days old"
         else:
             candidate, reason = True, f"{age.days} days old"
@@ -109,17 +123,22 @@ def snapshots(ec2: Any, policy: Policy, now: datetime) -> list[Resource]:
     return found
 
 
-def volumes(ec2: Any, policy: Policy, now: datetime) -> list[Resource]:
-    """Volumes unattached (`available`) for long enough since creation, and not kept."""
+def volumes(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
+    """Volumes unattached (`available`) for long enough since creation, not kept and carrying
+    the policy's tags."""
+    min_age = timedelta(days=policy.volume_min_age_days)
     found: list[Resource] = []
     for volume in _pages(ec2, "describe_volumes", "Volumes"):
         tags = _tags(volume)
         age = now - volume["CreateTime"]
+        untagged = missing_tag(tags, policy.require_tags)
         if volume["State"] != "available":
             candidate, reason = False, f"state {volume['State']}"
         elif _kept(tags, policy.keep_tag):
             candidate, reason = False, f"tagged {policy.keep_tag}=true"
-        elif age < policy.volume_min_age:
+        elif untagged is not None:
+            candidate, reason = False, untagged
+        elif age < min_age:
             candidate, reason = False, f"created {age.days} days ago"
         else:
             candidate, reason = True, f"unattached, created {age.days} days ago"
@@ -139,8 +158,21 @@ def alias_versions(lambda_client: Any, function_name: str) -> set[str]:
     return referenced
 
 
-def lambda_versions(lambda_client: Any, policy: Policy, marks: Mapping[str, str]) -> list[Resource]:
-    """Published versions older than the newest `keep_lambda_versions`, not used by an alias.
+def _function_untagged(
+    lambda_client: Any, function: Mapping[str, Any], policy: CleanupPolicy
+) -> str | None:
+    """Why a function's versions fail the tag filter; its tags are read only when there is one."""
+    if not policy.require_tags:
+        return None
+    tags = lambda_client.list_tags(Resource=function["FunctionArn"]).get("Tags", {})
+    return missing_tag(tags, policy.require_tags)
+
+
+def lambda_versions(
+    lambda_client: Any, policy: CleanupPolicy, marks: Mapping[str, str]
+) -> list[Resource]:
+    """Published versions older than the newest `keep_lambda_versions`, not used by an alias,
+    of functions carrying the policy's tags.
 
     `$LATEST` is never a candidate. A marked version that no longer exists is simply not
     returned, so its mark is dropped when the caller saves the marks again.
@@ -148,6 +180,7 @@ def lambda_versions(lambda_client: Any, policy: Policy, marks: Mapping[str, str]
     found: list[Resource] = []
     for function in _pages(lambda_client, "list_functions", "Functions"):
         name = function["FunctionName"]
+        untagged = _function_untagged(lambda_client, function, policy)
         published = sorted(
             (
                 int(version["Version"])
@@ -164,7 +197,9 @@ def lambda_versions(lambda_client: Any, policy: Policy, marks: Mapping[str, str]
         for rank, number in enumerate(published):
             version = str(number)
             identifier = f"{name}:{version}"
-            if rank < policy.keep_lambda_versions:
+            if untagged is not None:
+                candidate, reason = False, untagged
+            elif rank < policy.keep_lambda_versions:
                 candidate, reason = False, f"among the newest {policy.keep_lambda_versions}"
             elif version in aliased:
                 candidate, reason = False, "referenced by an alias"
@@ -173,4 +208,22 @@ def lambda_versions(lambda_client: Any, policy: Policy, marks: Mapping[str, str]
             mark = parse_mark(marks.get(identifier))
             if candidate or mark is not None:
                 found.append(Resource(LAMBDA_VERSION, identifier, candidate, reason, mark))
+    return found
+
+
+def find_resources(
+    policy: CleanupPolicy,
+    ec2: Any,
+    lambda_client: Any,
+    lambda_marks: Mapping[str, str],
+    now: datetime,
+) -> list[Resource]:
+    """Candidates and marked resources of the kinds the policy names; other kinds are not read."""
+    found: list[Resource] = []
+    if policy.cleans(SNAPSHOTS):
+        found.extend(snapshots(ec2, policy, now))
+    if policy.cleans(VOLUMES):
+        found.extend(volumes(ec2, policy, now))
+    if policy.cleans(LAMBDA_VERSIONS):
+        found.extend(lambda_versions(lambda_client, policy, lambda_marks))
     return found

@@ -6,10 +6,11 @@ Per resource (see candidates.py for what a candidate is), the decision is:
 |---------------|-------------------|-----------------------------------------------|
 | yes           | none              | mark: delete-after = today + notice days      |
 | yes           | date not reached  | pending (nothing to do)                       |
-| yes           | date reached      | delete                                        |
+| yes           | date reached      | delete (mode `delete`), due (mode `notify`)   |
 | no            | any               | spare: remove the mark                        |
 
-"Date reached" means the run's UTC date is on or after the mark's date. A failed call on one
+"Date reached" means the run's UTC date is on or after the mark's date. In the policy's `notify`
+mode a due resource keeps its mark and is reported, never deleted. A failed call on one
 resource is counted and reported, and the others go on; a target whose member role cannot be
 assumed is reported as denied and the other targets go on. In dry run every decision is
 reported and nothing is called that changes anything (no tags, no deletions, no state, no alert).
@@ -26,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
+from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
@@ -36,11 +38,8 @@ from handlers.cleanup_manager.candidates import (
     MARK_TAG,
     SNAPSHOT,
     VOLUME,
-    Policy,
     Resource,
-    lambda_versions,
-    snapshots,
-    volumes,
+    find_resources,
 )
 from handlers.cleanup_manager.environment import CleanupEnvironment
 
@@ -49,26 +48,22 @@ LAMBDA_MARKS = "lambda_marks"
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
+DUE = "due"
 SPARE = "spare"
 
 
 class CleanupServices(FunctionServices[CleanupEnvironment]):
     """The hub-side dependencies of a cleanup run."""
 
-    @cached_property
-    def policy(self) -> Policy:
-        """What makes a resource a candidate, from the environment."""
-        return Policy(
-            snapshot_max_age=timedelta(days=self.environment.cleanup_snapshot_max_age_days),
-            volume_min_age=timedelta(days=self.environment.cleanup_volume_min_age_days),
-            keep_lambda_versions=self.environment.cleanup_keep_lambda_versions,
-            keep_tag=self.environment.cleanup_keep_tag,
-        )
+    @property
+    def policy(self) -> CleanupPolicy:
+        """The stack's cleanup policy, from the environment."""
+        return self.environment.cleanup_policy
 
     @cached_property
     def notice(self) -> timedelta:
         """Time between the mark and the deletion."""
-        return timedelta(days=self.environment.cleanup_notice_days)
+        return timedelta(days=self.policy.notice_days)
 
 
 @dataclass
@@ -89,6 +84,7 @@ class TargetResult(SharedTargetResult):
             "marked": self.count(MARK),
             "pending": self.count(PENDING),
             "deleted": self.count(DELETE),
+            "due": self.count(DUE),
             "spared": self.count(SPARE),
             "failed": len(self.errors),
             "actions": self.actions,
@@ -100,13 +96,16 @@ def state_key(account_id: str, region: str) -> str:
     return f"{SOURCE}/{account_id}/{region}"
 
 
-def decide(resource: Resource, today: date) -> str:
-    """The action for `resource` on `today` (the table in the module docstring)."""
+def decide(resource: Resource, today: date, *, deletes: bool) -> str:
+    """The action for `resource` on `today` (the table in the module docstring); `deletes` is
+    the policy's mode."""
     if not resource.candidate:
         return SPARE
     if resource.delete_after is None:
         return MARK
-    return DELETE if today >= resource.delete_after else PENDING
+    if today < resource.delete_after:
+        return PENDING
+    return DELETE if deletes else DUE
 
 
 def _apply(ec2: Any, lambda_client: Any, resource: Resource, action: str, mark: str) -> None:
@@ -139,12 +138,13 @@ def clean_target(
     try:
         ec2 = services.sessions.client("ec2", account_id, region)
         lambda_client = services.sessions.client("lambda", account_id, region)
-        stored_marks = (services.state.get_value(key, LAMBDA_MARKS) or {}).get("marks", {})
-        resources = [
-            *snapshots(ec2, services.policy, now),
-            *volumes(ec2, services.policy, now),
-            *lambda_versions(lambda_client, services.policy, stored_marks),
-        ]
+        # Lambda version marks are neither read nor rewritten when the policy leaves them out.
+        stored_marks = (
+            (services.state.get_value(key, LAMBDA_MARKS) or {}).get("marks", {})
+            if services.policy.cleans(LAMBDA_VERSIONS)
+            else {}
+        )
+        resources = find_resources(services.policy, ec2, lambda_client, stored_marks, now)
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
         return result
@@ -155,7 +155,7 @@ def clean_target(
     result.candidates = sum(1 for resource in resources if resource.candidate)
     lambda_marks: dict[str, str] = {}
     for resource in resources:
-        action = decide(resource, today)
+        action = decide(resource, today, deletes=services.policy.deletes)
         marked_on = resource.delete_after
         mark = new_mark if marked_on is None else marked_on.isoformat()
         entry = {
@@ -164,9 +164,9 @@ def clean_target(
             "action": action,
             "reason": resource.reason,
         }
-        if action in (MARK, PENDING):
+        if action in (MARK, PENDING, DUE):
             entry["delete_after"] = mark
-        if not dry_run and action != PENDING:
+        if not dry_run and action not in (PENDING, DUE):
             try:
                 _apply(ec2, lambda_client, resource, action, mark)
             except (ClientError, BotoCoreError) as error:
@@ -177,7 +177,7 @@ def clean_target(
                     lambda_marks[resource.id] = marked_on.isoformat()
                 continue
         result.actions.append(entry)
-        if resource.kind == LAMBDA_VERSION and action in (MARK, PENDING):
+        if resource.kind == LAMBDA_VERSION and action in (MARK, PENDING, DUE):
             lambda_marks[resource.id] = mark
     if result.errors:
         result.status = PARTIAL
@@ -243,13 +243,16 @@ def mark_notices(results: list[TargetResult], services: CleanupServices) -> list
             for region, entry in entries
         )
         regions = sorted({region for region, _ in entries})
+        # In notify mode nothing is deleted, so the notice must not say it will be.
+        outcome = (
+            f"scheduled for deletion after {delete_after}"
+            if services.policy.deletes
+            else "marked (notify mode: nothing is deleted)"
+        )
         alert = Alert.create(
             severity=Severity.WARNING,
             source=SOURCE,
-            title=(
-                f"Cleanup: {len(entries)} resources in {account_id} scheduled for deletion "
-                f"after {delete_after}"
-            ),
+            title=f"Cleanup: {len(entries)} resources in {account_id} {outcome}",
             detail=(
                 f"Marked {kinds} with {MARK_TAG}={delete_after}. Tag a snapshot or volume "
                 f"{services.policy.keep_tag}=true, attach the volume or reference the version "
@@ -270,8 +273,8 @@ def announce_marks(results: list[TargetResult], services: CleanupServices) -> in
     The marks are applied before the notices go out, so a notice SNS refuses never undoes or
     repeats the marking: `AlertNotDeliveredError` fails the invocation, and its retry finds the
     marks pending and delivers the notice. A delivered notice is remembered until its marks are
-    due (CLEANUP_NOTICE_DAYS and a day), so it is never sent twice.
+    due (the policy's notice_days and a day), so it is never sent twice.
     """
-    ttl_seconds = (services.environment.cleanup_notice_days + 1) * 86_400
+    ttl_seconds = (services.policy.notice_days + 1) * 86_400
     notices = mark_notices(results, services)
     return len(deliver_all(services.state, services.alerts, notices, ttl_seconds))

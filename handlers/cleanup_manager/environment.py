@@ -3,14 +3,15 @@ is generated from these descriptions)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, Json
 
+from fleet_shared.cleanup_policy import CleanupPolicy
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn, PositiveInt
 
 
 class CleanupEnvironment(FunctionEnvironment):
-    """What the cleanup manager needs; thresholds have defaults."""
+    """What the cleanup manager needs: its resources and the stack's cleanup policy."""
 
     state_table_name: str = Field(description="The Lambda version marks, per target.")
     member_role_name: str = Field(description="The role assumed in each member account.")
@@ -18,26 +19,11 @@ class CleanupEnvironment(FunctionEnvironment):
     alert_topic_arn: Arn = Field(
         description="The topic of the warning that lists the resources marked for deletion."
     )
-    cleanup_snapshot_max_age_days: PositiveInt = Field(
-        default=30, description="Snapshots at least this old (days) are candidates."
-    )
-    cleanup_volume_min_age_days: PositiveInt = Field(
-        default=7,
+    cleanup_policy: Json[CleanupPolicy] = Field(
         description=(
-            "Unattached volumes created at least this long ago (days) are candidates; EC2 does "
-            "not record when a volume was detached."
-        ),
-    )
-    cleanup_keep_lambda_versions: PositiveInt = Field(
-        default=3, description="The newest published versions kept per Lambda function."
-    )
-    cleanup_notice_days: PositiveInt = Field(
-        default=7, description="Days between marking a candidate and deleting it."
-    )
-    cleanup_keep_tag: str = Field(
-        default="keep",
-        min_length=1,
-        description="A snapshot or volume tagged `<tag>=true` is never a candidate.",
+            "The stack's cleanup policy as JSON with its defaults filled in (the policy "
+            "table above); the function refuses to run without it."
+        )
     )
     cleanup_max_workers: PositiveInt = Field(default=4, description="Targets cleaned at once.")
     cleanup_target_seconds: int = Field(

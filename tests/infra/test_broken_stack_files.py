@@ -229,3 +229,88 @@ def test_program_refuses_a_misspelt_top_level_key_before_registering(project_wit
         run_program("broken", project)
     assert "dryrun: unknown setting 'dryrun'; did you mean 'dry_run'?" in str(raised.value)
     assert [urn for urn in raised.value.registered if "pulumi:pulumi:Stack" not in urn] == []
+
+
+POLICY = "functions.cleanup_manager.policy"
+
+# (id, the `lambda-fleet:functions` value added to VALID_STACK, the exact line printed)
+BROKEN_CLEANUP_POLICIES = [
+    (
+        "unknown-mode",
+        "{cleanup_manager: {policy: {mode: purge}}}",
+        f"{POLICY}.mode: Input should be 'notify' or 'delete', got 'purge'",
+    ),
+    (
+        "delete-without-resources",
+        "{cleanup_manager: {policy: {mode: delete}}}",
+        f"{POLICY}: mode delete needs `resources`, the kinds it may delete (snapshots, volumes, "
+        "lambda_versions)",
+    ),
+    (
+        "singular-resource-kind",
+        "{cleanup_manager: {policy: {resources: [snapshot]}}}",
+        f"{POLICY}.resources: unknown resource kind 'snapshot'; did you mean 'snapshots'?",
+    ),
+    (
+        "duplicate-resource-kind",
+        "{cleanup_manager: {policy: {resources: [volumes, volumes]}}}",
+        f"{POLICY}.resources: duplicate resource kind 'volumes'",
+    ),
+    (
+        "misspelt-policy-key",
+        "{cleanup_manager: {policy: {notice_day: 3}}}",
+        f"{POLICY}.notice_day: unknown setting 'notice_day'; did you mean 'notice_days'?",
+    ),
+    (
+        "zero-notice",
+        "{cleanup_manager: {policy: {notice_days: 0}}}",
+        f"{POLICY}.notice_days: Input should be greater than 0, got 0",
+    ),
+    (
+        "tag-value-not-text",
+        "{cleanup_manager: {policy: {require_tags: {team: 7}}}}",
+        f"{POLICY}.require_tags.team: expected text, got 7 (int); quote it in YAML",
+    ),
+    (
+        "misspelt-policy",
+        "{cleanup_manager: {polcy: {mode: notify}}}",
+        "functions.cleanup_manager.polcy: unknown setting 'polcy'; did you mean 'policy'?",
+    ),
+    (
+        "policy-on-another-function",
+        "{backup_scheduler: {policy: {mode: notify}}}",
+        "functions.backup_scheduler.policy: only cleanup_manager takes a policy, "
+        "backup_scheduler has none",
+    ),
+]
+
+
+def _with_functions(functions: str) -> dict:
+    return _broken(
+        "  lambda-fleet:dry_run: true",
+        f"  lambda-fleet:dry_run: true\n  lambda-fleet:functions: {functions}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("functions", "line"),
+    [case[1:] for case in BROKEN_CLEANUP_POLICIES],
+    ids=[case[0] for case in BROKEN_CLEANUP_POLICIES],
+)
+def test_broken_cleanup_policy_prints_one_exact_line_naming_the_field(
+    functions: str, line: str
+) -> None:
+    # GIVEN a stack file whose cleanup policy has one mistake WHEN its settings are loaded
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("broken", _with_functions(functions))
+    # THEN the one line names the policy field and what is wrong with it
+    assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+def test_a_stack_without_a_cleanup_policy_only_notifies_about_every_kind() -> None:
+    # GIVEN the valid stack file, which writes no policy WHEN loaded
+    settings = load_settings("broken", settings_document(yaml.safe_load(VALID_STACK)["config"]))
+    # THEN its cleanup policy names every kind and never deletes
+    policy = settings.cleanup_policy()
+    assert (policy.mode, policy.deletes) == ("notify", False)
+    assert policy.resources == ["snapshots", "volumes", "lambda_versions"]

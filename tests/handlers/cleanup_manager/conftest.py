@@ -41,6 +41,21 @@ def _fast_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     share_botocore_models(monkeypatch)
 
 
+# The policy most tests run under: every kind, deleting once the notice has run out.
+DELETING_POLICY = {"resources": ["snapshots", "volumes", "lambda_versions"], "mode": "delete"}
+
+
+@pytest.fixture(autouse=True)
+def cleanup_policy(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Any]], None]:
+    """Set CLEANUP_POLICY to the deleting policy; a test calls the result to set another."""
+
+    def set_policy(policy: dict[str, Any]) -> None:
+        monkeypatch.setenv("CLEANUP_POLICY", json.dumps(policy))
+
+    set_policy(DELETING_POLICY)
+    return set_policy
+
+
 @pytest.fixture
 def future_clock() -> ManualClock:
     """40 days after the resources the test creates now: snapshots are past the 30-day age."""

@@ -1,0 +1,368 @@
+"""The stack's cleanup policy at run time: fleet backups survive, only the named kinds and tags
+are touched, notify mode never deletes, and a bad policy stops the run before anything changes.
+
+In this module the clock starts now (moto stamps resources with the real time) and a test ages
+its resources by advancing the clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from fleet_shared.sessions import AccountSessions
+from handlers.backup_scheduler import app as backup_app
+from handlers.backup_scheduler.backup import COPY_TAG, BackupServices
+from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
+from handlers.cleanup_manager.candidates import FLEET_BACKUP_TAG, MARK_TAG
+from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
+
+Invoke = Callable[[Any], dict[str, Any]]
+DESTRUCTIVE_OPERATIONS = {"DeleteSnapshot", "DeleteVolume", "DeleteFunction"}
+
+
+@dataclasses.dataclass(frozen=True)
+class AwsCall:
+    service: str
+    operation: str
+    params: dict[str, Any]
+
+
+@pytest.fixture
+def future_clock() -> ManualClock:
+    """Overrides the package's clock: here it starts at the resources' creation time."""
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def aws_calls(monkeypatch: pytest.MonkeyPatch) -> list[AwsCall]:
+    """Every AWS call the functions make, with its parameters, recorded by a botocore hook.
+
+    The hook is registered on each session the functions' `AccountSessions` create, so clients
+    made from them later (a member session is made afresh once its credentials have expired on
+    the moving clock) are recorded too.
+    """
+    calls: list[AwsCall] = []
+    new_session = AccountSessions._new_session
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append(AwsCall(model.service_model.service_name, model.name, dict(params)))
+
+    def recorded_session(**arguments: Any) -> Any:
+        session = new_session(**arguments)
+        session.events.register("before-parameter-build", record)
+        return session
+
+    monkeypatch.setattr(AccountSessions, "_new_session", staticmethod(recorded_session))
+    return calls
+
+
+@pytest.fixture
+def backup(
+    future_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    cleaner: Invoke,
+) -> Invoke:
+    """Invoke backup_scheduler on the same clock and inventory as the cleanup (set by `cleaner`):
+    weekly copies today, kept for 60 days, longer than the cleanup's 30-day snapshot age."""
+    monkeypatch.setenv("BACKUP_WEEKLY_DAY", WEEKDAYS[future_clock.now().weekday()])
+    monkeypatch.setenv("BACKUP_WEEKLY_RETENTION_DAYS", "60")
+    built: list[BackupServices] = []
+
+    def services() -> BackupServices:
+        if not built:
+            environment = load_environment(BackupEnvironment)
+            built.append(
+                BackupServices.create(backup_app.FUNCTION.name, environment, clock=future_clock)
+            )
+        return built[0]
+
+    def invoke(event: Any) -> dict[str, Any]:
+        with monkeypatch.context() as scoped:
+            scoped.setattr(backup_app.FUNCTION, "services", services)
+            return backup_app.lambda_handler(event, lambda_context)
+
+    return invoke
+
+
+def _volume(ec2: Any, **tags: str) -> str:
+    arguments: dict[str, Any] = {"AvailabilityZone": f"{REGION}a", "Size": 1}
+    if tags:
+        arguments["TagSpecifications"] = [
+            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    return ec2.create_volume(**arguments)["VolumeId"]
+
+
+def _snapshot(ec2: Any, **tags: str) -> str:
+    arguments: dict[str, Any] = {"VolumeId": _volume(ec2)}
+    if tags:
+        arguments["TagSpecifications"] = [
+            {"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    return ec2.create_snapshot(**arguments)["SnapshotId"]
+
+
+def _tags(ec2: Any, resource_id: str) -> dict[str, str]:
+    described = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])
+    return {tag["Key"]: tag["Value"] for tag in described["Tags"]}
+
+
+def _snapshot_ids(ec2: Any) -> set[str]:
+    return {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+
+
+def _volume_ids(ec2: Any) -> set[str]:
+    return {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+
+
+def _actions_in_a(result: dict[str, Any]) -> dict[str, str]:
+    target = next(t for t in result["targets"] if t["account_id"] == MEMBER_A)
+    return {entry["id"]: entry["action"] for entry in target["actions"]}
+
+
+def _lambda_function(name: str, versions: int, **tags: str) -> Any:
+    session = member_session(MEMBER_A)
+    iam = session.client("iam")
+    role_arn = iam.create_role(
+        RoleName=f"{name}-role",
+        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}',
+    )["Role"]["Arn"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    client = session.client("lambda")
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role_arn,
+        Handler="app.handler",
+        Code={"ZipFile": buffer.getvalue()},
+        Tags=tags,
+    )
+    for number in range(versions):
+        client.update_function_code(FunctionName=name, ZipFile=buffer.getvalue())
+        client.publish_version(FunctionName=name, Description=f"v{number + 1}")
+    return client
+
+
+def _published(client: Any, name: str) -> set[str]:
+    versions = client.list_versions_by_function(FunctionName=name)["Versions"]
+    return {v["Version"] for v in versions if v["Version"] != "$LATEST"}
+
+
+def test_the_fleet_backup_tag_is_the_one_backup_scheduler_writes() -> None:
+    # GIVEN the tag cleanup treats as a fleet backup THEN backup_scheduler tags its copies so
+    assert FLEET_BACKUP_TAG == COPY_TAG
+
+
+def test_a_weekly_backup_survives_cleanup_while_within_its_retention(  # noqa: PLR0917
+    cleaner: Invoke,
+    backup: Invoke,
+    future_clock: ManualClock,
+    alert_inbox: Any,
+    mocked_aws: None,
+    aws_calls: list[AwsCall],
+) -> None:
+    # GIVEN a weekly-backed-up volume in member A, copied today with a 60-day retention, and a
+    # stale snapshot nobody made for backup, under a deleting policy
+    ec2 = member_session(MEMBER_A).client("ec2")
+    _volume(ec2, backup="weekly")
+    stale = _snapshot(ec2)
+    assert backup({"action": "backup"})["created"] >= 1
+    (backup_copy,) = [
+        s["SnapshotId"]
+        for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        if COPY_TAG in {tag["Key"] for tag in s.get("Tags", [])}
+    ]
+    # WHEN the cleanup runs past the 30-day snapshot age, and again past the 7-day notice
+    future_clock.advance(timedelta(days=31).total_seconds())
+    first = _actions_in_a(cleaner({"action": "cleanup"}))
+    future_clock.advance(timedelta(days=8).total_seconds())
+    second = _actions_in_a(cleaner({"action": "cleanup"}))
+    # THEN the stale snapshot is marked then deleted, the backup is never marked nor deleted
+    assert (first[stale], second[stale]) == ("mark", "delete")
+    assert backup_copy not in first and backup_copy not in second
+    assert MARK_TAG not in _tags(ec2, backup_copy)
+    assert backup_copy in _snapshot_ids(ec2)
+    assert stale not in _snapshot_ids(ec2)
+    deleted = {c.params.get("SnapshotId") for c in aws_calls if c.operation == "DeleteSnapshot"}
+    assert deleted == {stale}
+    # AND backup_scheduler, on day 39, keeps its copy, which is still within retention
+    assert backup({"action": "backup"})["deleted"] == 0
+    assert backup_copy in _snapshot_ids(ec2)
+    # WHEN its retention has run out THEN backup_scheduler itself deletes it, not the cleanup
+    future_clock.advance(timedelta(days=22).total_seconds())
+    assert backup_copy not in _actions_in_a(cleaner({"action": "cleanup"}))
+    assert backup({"action": "backup"})["deleted"] >= 1
+    assert backup_copy not in _snapshot_ids(ec2)
+
+
+def test_a_policy_naming_only_volumes_leaves_snapshots_and_lambda_versions_alone(  # noqa: PLR0917
+    cleaner: Invoke,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    future_clock: ManualClock,
+    alert_inbox: Any,
+    mocked_aws: None,
+    aws_calls: list[AwsCall],
+) -> None:
+    # GIVEN member A with a stale snapshot, an unattached volume and a function with 6 versions,
+    # and a deleting policy that names volumes only
+    ec2 = member_session(MEMBER_A).client("ec2")
+    stale = _snapshot(ec2)
+    unattached = _volume(ec2)
+    client = _lambda_function("orders", versions=6)
+    cleanup_policy({"resources": ["volumes"], "mode": "delete"})
+    # WHEN the cleanup runs past every age and past the notice
+    future_clock.advance(timedelta(days=40).total_seconds())
+    first = _actions_in_a(cleaner({"action": "cleanup"}))
+    future_clock.advance(timedelta(days=8).total_seconds())
+    second = _actions_in_a(cleaner({"action": "cleanup"}))
+    # THEN only volumes were acted on: marked, then deleted
+    assert (first[unattached], second[unattached]) == ("mark", "delete")
+    assert all(resource.startswith("vol-") for resource in (*first, *second))
+    # AND snapshots and Lambda versions were not even listed, let alone tagged or deleted
+    operations = {(c.service, c.operation) for c in aws_calls}
+    assert ("ec2", "DescribeSnapshots") not in operations
+    assert ("ec2", "DescribeImages") not in operations
+    assert not any(service == "lambda" for service, _ in operations)
+    assert MARK_TAG not in _tags(ec2, stale)
+    assert stale in _snapshot_ids(ec2)
+    assert _published(client, "orders") == {"1", "2", "3", "4", "5", "6"}
+
+
+def test_notify_mode_marks_and_notifies_but_never_deletes(  # noqa: PLR0917
+    cleaner: Invoke,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    future_clock: ManualClock,
+    alert_inbox: Any,
+    mocked_aws: None,
+    aws_calls: list[AwsCall],
+) -> None:
+    # GIVEN a stale snapshot, an unattached volume and old Lambda versions in member A, and a
+    # stack that sets no mode
+    ec2 = member_session(MEMBER_A).client("ec2")
+    stale = _snapshot(ec2)
+    unattached = _volume(ec2)
+    client = _lambda_function("orders", versions=5)
+    cleanup_policy({})
+    # WHEN the cleanup runs past every age, then again well past the notice
+    future_clock.advance(timedelta(days=40).total_seconds())
+    first = _actions_in_a(cleaner({"action": "cleanup"}))
+    future_clock.advance(timedelta(days=30).total_seconds())
+    result = cleaner({"action": "cleanup"})
+    second = _actions_in_a(result)
+    # THEN the candidates were marked and notified, and are reported due, not deleted
+    assert (first[stale], first[unattached], first["orders:1"]) == ("mark", "mark", "mark")
+    assert (second[stale], second[unattached], second["orders:1"]) == ("due", "due", "due")
+    assert result["deleted"] == 0
+    notices = alert_inbox.receive()
+    assert any("notify mode" in notice.alert["title"] for notice in notices)
+    # AND no deletion was ever called, and everything is still there, mark included
+    assert [c.operation for c in aws_calls if c.operation in DESTRUCTIVE_OPERATIONS] == []
+    assert stale in _snapshot_ids(ec2)
+    assert unattached in _volume_ids(ec2)
+    assert _published(client, "orders") == {"1", "2", "3", "4", "5"}
+    assert MARK_TAG in _tags(ec2, stale)
+
+
+def test_a_tag_filter_limits_candidates_to_resources_carrying_its_tags(
+    cleaner: Invoke,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    future_clock: ManualClock,
+    alert_inbox: Any,
+    mocked_aws: None,
+) -> None:
+    # GIVEN stale snapshots, volumes and functions in member A, some tagged cleanup=allowed, and
+    # a policy that requires that tag
+    ec2 = member_session(MEMBER_A).client("ec2")
+    allowed_snapshot = _snapshot(ec2, cleanup="allowed")
+    other_snapshot = _snapshot(ec2, cleanup="never")
+    allowed_volume = _volume(ec2, cleanup="allowed")
+    other_volume = _volume(ec2)
+    _lambda_function("allowed-fn", versions=4, cleanup="allowed")
+    _lambda_function("other-fn", versions=4)
+    cleanup_policy({"require_tags": {"cleanup": "allowed"}})
+    # WHEN the cleanup runs past every age
+    future_clock.advance(timedelta(days=40).total_seconds())
+    actions = _actions_in_a(cleaner({"action": "cleanup"}))
+    # THEN only the tagged resources (a version: its function's tags) are marked
+    assert actions[allowed_snapshot] == "mark"
+    assert actions[allowed_volume] == "mark"
+    assert actions["allowed-fn:1"] == "mark"
+    for untouched in (other_snapshot, other_volume, "other-fn:1"):
+        assert untouched not in actions
+    assert MARK_TAG not in _tags(ec2, other_snapshot)
+    assert MARK_TAG not in _tags(ec2, other_volume)
+
+
+def test_a_fleet_backup_marked_by_an_earlier_version_is_spared(
+    cleaner: Invoke, future_clock: ManualClock, alert_inbox: Any, mocked_aws: None
+) -> None:
+    # GIVEN a fleet backup that carries a deletion mark already due (set before this policy)
+    ec2 = member_session(MEMBER_A).client("ec2")
+    marked_backup = _snapshot(
+        ec2, **{COPY_TAG: "weekly", MARK_TAG: future_clock.now().date().isoformat()}
+    )
+    # WHEN the cleanup runs past the snapshot age
+    future_clock.advance(timedelta(days=40).total_seconds())
+    actions = _actions_in_a(cleaner({"action": "cleanup"}))
+    # THEN the backup is spared: its mark is lifted and it is not deleted
+    assert actions[marked_backup] == "spare"
+    assert MARK_TAG not in _tags(ec2, marked_backup)
+    assert marked_backup in _snapshot_ids(ec2)
+
+
+@pytest.mark.parametrize(
+    ("policy", "field"),
+    [
+        ('{"mode": "purge"}', "CLEANUP_POLICY.mode"),
+        ('{"resources": ["snapshot"]}', "CLEANUP_POLICY.resources"),
+        ('{"notice_day": 3}', "CLEANUP_POLICY.notice_day"),
+        ('{"mode": "delete"}', "resources"),
+        ("notify", "CLEANUP_POLICY"),
+    ],
+)
+def test_a_bad_policy_variable_is_an_error_naming_the_field_and_changes_nothing(  # noqa: PLR0917
+    cleaner: Invoke,
+    future_clock: ManualClock,
+    alert_inbox: Any,
+    mocked_aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+    aws_calls: list[AwsCall],
+    policy: str,
+    field: str,
+) -> None:
+    # GIVEN a stale snapshot in member A and an invalid CLEANUP_POLICY
+    ec2 = member_session(MEMBER_A).client("ec2")
+    stale = _snapshot(ec2)
+    monkeypatch.setenv("CLEANUP_POLICY", policy)
+    future_clock.advance(timedelta(days=40).total_seconds())
+    # WHEN the schedule runs
+    result = cleaner({"action": "cleanup"})
+    # THEN the result names the field, and nothing was listed, marked or alerted
+    assert result["status"] == "error"
+    assert field in result["error"]
+    assert aws_calls == []
+    assert MARK_TAG not in _tags(ec2, stale)
+    assert alert_inbox.receive() == []
+
+
+def test_a_function_without_its_policy_refuses_to_run(
+    cleaner: Invoke, alert_inbox: Any, mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN no CLEANUP_POLICY at all WHEN the schedule runs
+    monkeypatch.delenv("CLEANUP_POLICY")
+    result = cleaner({"action": "cleanup"})
+    # THEN it is an error naming the variable, not a run on some default
+    assert result["status"] == "error"
+    assert "CLEANUP_POLICY" in result["error"]
