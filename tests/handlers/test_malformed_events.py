@@ -21,6 +21,7 @@ import pytest
 from moto import mock_aws
 
 from catalog.functions import FUNCTIONS
+from fleet_shared.cleanup_policy import CleanupPolicy
 from fleet_shared.handler import FleetFunction
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
@@ -111,10 +112,15 @@ def _create_hub_resources() -> None:
 
 @pytest.fixture
 def fleet_function(
-    request: pytest.FixtureRequest, api_call_log: ApiCallLog, fleet_environment: dict[str, str]
+    request: pytest.FixtureRequest,
+    api_call_log: ApiCallLog,
+    fleet_environment: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Any]:
     """The FUNCTION of the parametrized catalog function in the fleet's environment, with
     services built afresh (so their clients log their calls) and an empty call log."""
+    # cleanup_manager's policy, as the program writes it for a stack that sets none.
+    monkeypatch.setenv("CLEANUP_POLICY", CleanupPolicy().model_dump_json())
     function: FleetFunction[Any, Any] = importlib.import_module(
         f"handlers.{request.node.callspec.params['function_name']}.app"
     ).FUNCTION
