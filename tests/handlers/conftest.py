@@ -140,11 +140,10 @@ def dynamodb_client(mocked_aws: None) -> Any:
     return boto3.client("dynamodb", region_name=REGION)
 
 
-@pytest.fixture
-def state_table(dynamodb_client: Any, fake_clock: ManualClock) -> StateTable:
-    """The state table, created in moto as the program defines it, driven by `fake_clock`."""
+def create_state_table(dynamodb_client: Any, table_name: str = STATE_TABLE_NAME) -> None:
+    """The state table as the program defines it: `pk`/`sk` strings, on demand."""
     dynamodb_client.create_table(
-        TableName=STATE_TABLE_NAME,
+        TableName=table_name,
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -155,6 +154,12 @@ def state_table(dynamodb_client: Any, fake_clock: ManualClock) -> StateTable:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+@pytest.fixture
+def state_table(dynamodb_client: Any, fake_clock: ManualClock) -> StateTable:
+    """The state table, created in moto as the program defines it, driven by `fake_clock`."""
+    create_state_table(dynamodb_client)
     dynamodb_client.update_time_to_live(
         TableName=STATE_TABLE_NAME,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},

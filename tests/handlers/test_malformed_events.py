@@ -28,8 +28,8 @@ from tests.handlers.conftest import (
     FLEET_ENVIRONMENT,
     INVENTORY_DOCUMENT,
     REGION,
-    STATE_TABLE_NAME,
     FakeLambdaContext,
+    create_state_table,
 )
 from tests.handlers.malformed_events import malformed_events
 
@@ -83,19 +83,7 @@ def api_call_log() -> Iterator[ApiCallLog]:
 
 
 def _create_hub_resources() -> None:
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName=STATE_TABLE_NAME,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(boto3.client("dynamodb", region_name=REGION))
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(
         Bucket=DATA_BUCKET_NAME, CreateBucketConfiguration={"LocationConstraint": REGION}

@@ -35,6 +35,7 @@ from handlers.report_generator import app as generator
 from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
+from tests.handlers.conftest import create_state_table
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -128,19 +129,7 @@ def chain() -> Iterator[ChainRun]:
     with mock_aws(), pytest.MonkeyPatch.context() as patch:
         s3 = boto3.client("s3", region_name=REGION)
         create_bucket(s3)
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         sns = boto3.client("sns", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
