@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +18,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from openpyxl import load_workbook
 
@@ -36,6 +33,7 @@ from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.conftest import create_state_table
+from tests.handlers.faults import throttle_attempts
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -58,35 +56,6 @@ ENVIRONMENT = {
 START = datetime(2025, 6, 2, 5, 0, tzinfo=UTC)
 RUN_ID = "20250602T050000Z-0a1b2c3d"
 THROTTLED_REQUESTS = (5, 300, 900)
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-class ThrottleInjector:
-    """Answers the n-th SSM requests with ThrottlingException (once each), before moto sees them."""
-
-    def __init__(self, request_numbers: tuple[int, ...]) -> None:
-        self._targets = set(request_numbers)
-        self._counter = itertools.count(1)
-        self._lock = threading.Lock()
-        self.injected = 0
-
-    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
-        with self._lock:
-            number = next(self._counter)
-            if number not in self._targets:
-                return None
-            self.injected += 1
-        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
-        return AWSResponse(
-            request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, _Raw(body)
-        )
 
 
 class FixedRunServices(FetcherServices):
@@ -159,8 +128,7 @@ def chain() -> Iterator[ChainRun]:
                 load_environment(FetcherEnvironment, environment),
                 clock=clock,
             )
-            injector = ThrottleInjector(THROTTLED_REQUESTS)
-            fetch_services.ssm.meta.events.register_first("before-send.ssm", injector)
+            injector = throttle_attempts(fetch_services.ssm, "ssm", *THROTTLED_REQUESTS)
             patch.setattr(fetcher.FUNCTION, "services", lambda: fetch_services)
             fetched = fetcher.FUNCTION.invoke({"action": "fetch"}, Invocation.local())
 
