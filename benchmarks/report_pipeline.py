@@ -4,7 +4,9 @@ A moto server on 127.0.0.1 (a real HTTP endpoint, reached through boto3's standa
 AWS_ENDPOINT_URL) stands in for AWS; the launch-date feed is a small RSS document served on
 127.0.0.1. Each handler is invoked with the event its predecessor's write would send. Printed:
 wall time per stage and in total, and the AWS calls made (API calls, and HTTP requests including
-retries), counted by a botocore hook registered on every session the handlers create.
+retries), counted by a botocore hook registered on every session the handlers create; then the
+SSM calls per API with the time they take here (paced by the fetcher's rate limit) and at SSM's
+quota of 40 per second, and process + generate against its 1.5 s goal.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import platform
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +40,10 @@ ACCOUNT = "123456789012"
 BUCKET = "lambda-fleet-data"  # the bucket of the example events
 EXAMPLE_EVENT = REPO_ROOT / "events/report_processor/raw_object_created.json"
 TABLE = "lambda-fleet-state"
+SSM_QUOTA_PER_SECOND = 40
+"""SSM's default throughput, shared by GetParameter, GetParameters and GetParametersByPath."""
+SSM_CALLS_GOAL = 1130
+PROCESS_AND_GENERATE_GOAL = 1.5
 FEED = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>What\'s New</title>'
     b"<item><title>AWS Asia Pacific (Thailand) Region is now open</title>"
@@ -51,10 +58,12 @@ class _Counter:
         self._lock = threading.Lock()
         self.calls = 0
         self.requests = 0
+        self.by_operation: Counter[str] = Counter()
 
-    def on_call(self, **_: Any) -> None:
+    def on_call(self, model: Any, **_: Any) -> None:
         with self._lock:
             self.calls += 1
+            self.by_operation[f"{model.service_model.service_name}:{model.name}"] += 1
 
     def on_send(self, **_: Any) -> None:
         with self._lock:
@@ -63,6 +72,10 @@ class _Counter:
     def snapshot(self) -> tuple[int, int]:
         with self._lock:
             return self.calls, self.requests
+
+    def operations(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.by_operation)
 
 
 @contextmanager
@@ -199,9 +212,15 @@ def _run_chain(counter: _Counter) -> None:
             raise RuntimeError(f"{name} failed: {result}")
         return result
 
+    operations_before = counter.operations()
     fetched = stage(
         "fetch", lambda: fetcher.FUNCTION.invoke({"action": "fetch"}, Invocation.local())
     )
+    ssm_calls = {
+        operation.removeprefix("ssm:"): count
+        for operation, count in sorted((counter.operations() - operations_before).items())
+        if operation.startswith("ssm:")
+    }
     raw_event = _event(fetched["key"])
     processed = stage("process", lambda: processor.FUNCTION.invoke(raw_event, Invocation.local()))
     processed_event = _event(processed["objects"][0]["processed_key"])
@@ -218,3 +237,24 @@ def _run_chain(counter: _Counter) -> None:
     calls = sum(stage[2] for stage in stages)
     requests = sum(stage[3] for stage in stages)
     print(f"{'total':<10}{total:>9.2f}{calls:>11}{requests:>10}")
+    _print_ssm(ssm_calls, stages[0][1], fetcher.FUNCTION.services().environment)
+    process_and_generate = stages[1][1] + stages[2][1]
+    verdict = "under" if process_and_generate < PROCESS_AND_GENERATE_GOAL else "OVER"
+    print(
+        f"process + generate: {process_and_generate:.2f} s "
+        f"({verdict} the {PROCESS_AND_GENERATE_GOAL} s goal)"
+    )
+
+
+def _print_ssm(ssm_calls: dict[str, int], fetch_seconds: float, environment: Any) -> None:
+    """SSM calls per API, and what they cost in time: against the moto server (paced by the
+    fetcher's own limit) and at SSM's quota."""
+    total = sum(ssm_calls.values())
+    per_api = ", ".join(f"{operation} {count}" for operation, count in ssm_calls.items())
+    print(f"SSM calls: {total} ({per_api}); goal at most {SSM_CALLS_GOAL}")
+    limit = environment.report_ssm_calls_per_second
+    print(
+        f"SSM time: {fetch_seconds:.2f} s fetching against the moto server at the fetcher's "
+        f"limit of {limit:g}/s (floor {total / limit:.2f} s); the same calls at SSM's quota of "
+        f"{SSM_QUOTA_PER_SECOND}/s take {total / SSM_QUOTA_PER_SECOND:.2f} s"
+    )

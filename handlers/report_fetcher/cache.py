@@ -1,24 +1,27 @@
-"""The fetcher's source cache under `cache/` in the data bucket, with a time to live.
+"""The fetcher's source cache under `cache/` in the data bucket, valid for one report day.
 
 Design: one object per source (`cache/ssm-global-infrastructure.json`, `cache/region-feed.json`)
-holding the dataset as fetched, when it was fetched, its fingerprint (sha256 of the canonical
-JSON of the data) and, for the feed, the HTTP validators (ETag, Last-Modified). While an entry
-is younger than REPORT_CACHE_TTL_SECONDS its source is not asked again: the run reuses the
-dataset and the raw document says `from_cache`/`cached` with the original fetch time and
-fingerprint. After the TTL the SSM data is fetched again; the feed is asked with a conditional
-GET, so an unchanged feed answers 304 and is not downloaded. The fingerprint lets anyone see
-whether two runs read the same source data.
+holding the dataset as fetched, the report day of the run that fetched it, when it was fetched,
+its fingerprint (sha256 of the canonical JSON of the data) and, for the feed, the HTTP validators
+(ETag, Last-Modified). An entry is fresh for runs of the same report day while it is younger
+than REPORT_CACHE_TTL_SECONDS: such a run does not ask the source again, it reuses the dataset
+and the raw document says `from_cache`/`cached` with the original fetch time and fingerprint.
+Keying on the day, not only on age, is what keeps the daily run from serving the previous day's
+data when it starts a little earlier than the previous fetch finished. Otherwise the SSM data is
+fetched again; the feed is asked with a conditional GET, so an unchanged feed answers 304 and is
+not downloaded. The fingerprint lets anyone see whether two runs read the same source data.
 
 The cache lives in S3, not in the Lambda container, because containers are recycled and the
-chain may run in any of them. An unreadable entry counts as a miss: the cache never decides
-what the data is, only whether the source needs asking.
+chain may run in any of them. An unreadable entry (including one written before entries carried
+their report day) counts as a miss: the cache never decides what the data is, only whether the
+source needs asking.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -42,6 +45,7 @@ class CacheEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    report_day: date
     fetched_at: datetime
     fingerprint: str
     data: Any
@@ -76,9 +80,10 @@ class SourceCache:
         except ValidationError:
             return None
 
-    def is_fresh(self, entry: CacheEntry) -> bool:
-        """Whether `entry` is younger than the TTL (a TTL of 0 disables the cache)."""
-        return self._clock.now() - entry.fetched_at < self._ttl
+    def is_fresh(self, entry: CacheEntry, report_day: date) -> bool:
+        """Whether `entry` was fetched for `report_day` and is younger than the TTL (a TTL of 0
+        disables the cache)."""
+        return entry.report_day == report_day and self._clock.now() - entry.fetched_at < self._ttl
 
     def write(self, name: str, entry: CacheEntry) -> None:
         """Store `entry`, replacing the previous one."""

@@ -41,8 +41,20 @@ class FetcherEnvironment(FunctionEnvironment):
     report_cache_ttl_seconds: int = Field(
         default=86400,
         ge=0,
-        description="How long a cached source is reused (seconds); 0 disables the cache.",
+        description=(
+            "How long a cached source is reused (seconds), never past its report day;"
+            " 0 disables the cache."
+        ),
     )
     report_max_workers: int = Field(
         default=8, ge=1, le=64, description="Concurrent SSM calls (at most 64)."
+    )
+    report_ssm_calls_per_second: float = Field(
+        default=35.0,
+        gt=0,
+        le=10000,
+        description=(
+            "Client-side limit on SSM requests per second, retries included (SSM allows 40 by"
+            " default, shared by every caller in the account and region)."
+        ),
     )

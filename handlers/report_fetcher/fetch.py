@@ -31,6 +31,7 @@ from fleet_shared.report_documents import (
     SsmSource,
     new_run_id,
     raw_key,
+    run_day,
 )
 from fleet_shared.sessions import CLIENT_CONFIG
 from handlers.report_fetcher.cache import (
@@ -48,7 +49,11 @@ from handlers.report_fetcher.feed import (
     launch_dates,
     parse_items,
 )
+from handlers.report_fetcher.rate_limit import TokenBucket
 from handlers.report_fetcher.ssm_source import PARAMETER_ROOT, fetch_global_infrastructure
+
+SSM_RETRIES: dict[str, Any] = {"mode": "adaptive", "max_attempts": 5}
+"""Standard retries plus botocore's own client-side rate adjustment after a throttle."""
 
 
 class FetcherServices(FunctionServices[FetcherEnvironment]):
@@ -61,13 +66,24 @@ class FetcherServices(FunctionServices[FetcherEnvironment]):
 
     @cached_property
     def ssm(self) -> Any:
-        """SSM in the hub account; its connection pool is as large as the worker pool, so
-        concurrent calls never wait for a connection."""
+        """SSM in the hub account, every request paced by `ssm_rate_limit`; adaptive retries
+        slow down further when SSM throttles anyway (other callers share its quota). The
+        connection pool is as large as the worker pool, so no call waits for a connection."""
         config = CLIENT_CONFIG.merge(
-            Config(max_pool_connections=max(10, self.environment.report_max_workers))
+            Config(
+                retries=SSM_RETRIES,
+                max_pool_connections=max(10, self.environment.report_max_workers),
+            )
         )
         session = self.sessions.session(self.sessions.hub_account_id, self.ssm_region)
-        return session.client("ssm", config=config)
+        client = session.client("ssm", config=config)
+        self.ssm_rate_limit.attach(client)
+        return client
+
+    @cached_property
+    def ssm_rate_limit(self) -> TokenBucket:
+        """The token bucket every SSM request of this container takes a token from."""
+        return TokenBucket(self.environment.report_ssm_calls_per_second)
 
     @cached_property
     def source_cache(self) -> SourceCache:
@@ -93,14 +109,21 @@ class FetchResult:
     metadata: RawMetadata
 
 
-def _ssm_data(services: FetcherServices, refresh: bool) -> tuple[dict[str, Any], SsmSource]:
+def _ssm_data(
+    services: FetcherServices, refresh: bool, report_day: date
+) -> tuple[dict[str, Any], SsmSource]:
     cache = services.source_cache
     entry = None if refresh else cache.read(SSM_ENTRY)
-    if entry is not None and cache.is_fresh(entry):
+    if entry is not None and cache.is_fresh(entry, report_day):
         return entry.data, _ssm_source(services, entry, from_cache=True, api_calls=0)
     fetched = fetch_global_infrastructure(services.ssm, services.environment.report_max_workers)
     data = {"regions": fetched.regions, "services": fetched.services}
-    entry = CacheEntry(fetched_at=services.clock.now(), fingerprint=fingerprint(data), data=data)
+    entry = CacheEntry(
+        report_day=report_day,
+        fetched_at=services.clock.now(),
+        fingerprint=fingerprint(data),
+        data=data,
+    )
     cache.write(SSM_ENTRY, entry)
     return data, _ssm_source(services, entry, from_cache=False, api_calls=fetched.api_calls)
 
@@ -119,12 +142,12 @@ def _ssm_source(
 
 
 def _feed_items(
-    services: FetcherServices, refresh: bool, warnings: list[str]
+    services: FetcherServices, refresh: bool, report_day: date, warnings: list[str]
 ) -> tuple[list[FeedItem], FeedSource]:
     cache = services.source_cache
     url = services.environment.report_feed_url
     entry = None if refresh else cache.read(FEED_ENTRY)
-    if entry is not None and cache.is_fresh(entry):
+    if entry is not None and cache.is_fresh(entry, report_day):
         items = _items_from(entry)
         return items, FeedSource(
             url=url, status="cached", fetched_at=entry.fetched_at, items=len(items)
@@ -150,6 +173,7 @@ def _feed_items(
     cache.write(
         FEED_ENTRY,
         CacheEntry(
+            report_day=report_day,
             fetched_at=now,
             fingerprint=fingerprint(data),
             data=data,
@@ -174,9 +198,11 @@ def run_fetch(services: FetcherServices, *, refresh: bool) -> FetchResult:
     clock = services.clock
     started_at = clock.now()
     run_id = services.new_run_id(started_at)
+    # The day the raw key files this run under: a cache entry serves only runs of its own day.
+    report_day = run_day(run_id)
     warnings: list[str] = []
-    data, ssm_source = _ssm_data(services, refresh)
-    items, feed_source = _feed_items(services, refresh, warnings)
+    data, ssm_source = _ssm_data(services, refresh, report_day)
+    items, feed_source = _feed_items(services, refresh, report_day, warnings)
     dates = launch_dates(items, {region["code"]: region["long_name"] for region in data["regions"]})
     regions = [
         RawRegion(**region, launch_date=dates.get(region["code"])) for region in data["regions"]

@@ -8,16 +8,21 @@ through)::
                                                                       geolocationCountry,
                                                                       geolocationRegion)
     /aws/service/global-infrastructure/regions/<r>/availability-zones -> AZ ids, where present
+    /aws/service/global-infrastructure/regions/<r>/services          -> the services offered in r
     /aws/service/global-infrastructure/services                     -> service codes
     /aws/service/global-infrastructure/services/<s>/longName         (also marketingHomeURL)
-    /aws/service/global-infrastructure/services/<s>/regions          -> the regions it is offered in
+
+The service -> regions relation is read per region (`/regions/<r>/services`), not per service
+(`/services/<s>/regions`): both list the same pairs, but 39 long listings leave far fewer
+part-filled pages than 400 short ones (about 950 calls instead of 1,120 on the full dataset).
+Only services of the `/services` listing are kept, each with its regions in region-code order.
 
 The two top-level listings run first, one after the other; everything else (one listing per
-service and per region, attributes in GetParameters batches of 10) goes through a bounded thread
-pool. Every listing is paginated to its end (GetParametersByPath returns at most 10 per page).
-Clients carry the `standard` retry mode, so throttling is retried with backoff; a call that still
-fails raises and fails the whole fetch: a dataset with a silently missing service would later
-read as "service removed".
+region, attributes in GetParameters batches of 10) goes through a bounded thread pool. Every
+listing is paginated to its end (GetParametersByPath returns at most 10 per page). The client
+paces and retries the calls (see `FetcherServices.ssm`); a call that still fails raises and
+fails the whole fetch: a dataset with a silently missing service would later read as "service
+removed".
 """
 
 from __future__ import annotations
@@ -116,6 +121,10 @@ def fetch_global_infrastructure(ssm: Any, max_workers: int) -> InfrastructureDat
         return lambda: _children(ssm, path, counter)
 
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ssm") as pool:
+        # The longest listings first, so the pool does not end waiting on one of them.
+        offered_here_futures: dict[str, Future[list[str]]] = {
+            code: pool.submit(listing(f"{region_root}/{code}/services")) for code in region_codes
+        }
         attribute_futures = [
             pool.submit(_values, ssm, batch, counter) for batch in _batches(attribute_names)
         ]
@@ -123,20 +132,23 @@ def fetch_global_infrastructure(ssm: Any, max_workers: int) -> InfrastructureDat
             code: pool.submit(listing(f"{region_root}/{code}/availability-zones"))
             for code in region_codes
         }
-        offered_futures: dict[str, Future[list[str]]] = {
-            code: pool.submit(listing(f"{service_root}/{code}/regions")) for code in service_codes
-        }
         try:
+            offered_here = {
+                code: set(future.result()) for code, future in offered_here_futures.items()
+            }
             values: dict[str, str] = {}
             for future in attribute_futures:
                 values.update(future.result())
             zones = {code: sorted(future.result()) for code, future in zone_futures.items()}
-            offered = {code: sorted(future.result()) for code, future in offered_futures.items()}
         except BaseException:
             # The fetch has failed: do not spend the remaining calls before saying so.
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
+    offered = {
+        service: [region for region in region_codes if service in offered_here[region]]
+        for service in service_codes
+    }
     regions = [
         {
             "code": code,

@@ -5,13 +5,20 @@ botocore catches it as an HTTP client error and applies its retry policy exactly
 failure (`before-call` would skip the retries). The handler is registered first and raises, so
 no later `before-send` handler runs: moto's in-process stub never sees the request, and nothing
 happens on the AWS side (an injected HTTP 500 answer would not stop moto acting on the request).
+Throttling is an answer, not a connection failure: `throttle_attempts` answers chosen attempts
+with SSM-style ThrottlingException before moto sees them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 
 
@@ -34,4 +41,40 @@ def fail_every_attempt(client: Any, service: str, operation: str) -> InjectedFau
     """Make every attempt of `operation` on `client` fail to connect until the fault is healed."""
     fault = InjectedFault(operation)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@dataclass
+class InjectedThrottling:
+    """Answers the n-th attempts (counted from 1, over all threads) with ThrottlingException."""
+
+    attempt_numbers: frozenset[int]
+    injected: int = 0
+    _counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        with self._lock:
+            if next(self._counter) not in self.attempt_numbers:
+                return None
+            self.injected += 1
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        return AWSResponse(
+            request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, _Body(body)
+        )
+
+
+def throttle_attempts(client: Any, service: str, *attempt_numbers: int) -> InjectedThrottling:
+    """Answer the given attempts of every `service` operation on `client` with throttling (a
+    JSON-protocol error answer, as SSM, DynamoDB or SQS send it)."""
+    fault = InjectedThrottling(frozenset(attempt_numbers))
+    client.meta.events.register_first(f"before-send.{service}", fault)
     return fault

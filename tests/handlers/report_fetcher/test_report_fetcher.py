@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
 
@@ -141,6 +141,29 @@ def test_a_fresh_cache_is_reused_and_a_stale_one_fetched_again(
     assert third["ssm_from_cache"] is False
     entry = SourceCache(s3, BUCKET, 3600, fake_clock).read(SSM_ENTRY)
     assert entry is not None and entry.fetched_at == fake_clock.now()
+
+
+def test_a_cache_from_the_previous_report_day_is_never_fresh(
+    s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
+) -> None:
+    # GIVEN a run at 23:59 with the default TTL (24 hours, the schedule's period)
+    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url())
+    fake_clock.set(datetime(2025, 6, 1, 23, 59, tzinfo=UTC))
+    fetch({"action": "fetch"})
+    calls_per_fetch = ssm.calls
+    # WHEN the next run starts a minute later, on the next day
+    fake_clock.set(datetime(2025, 6, 2, 0, 0, 30, tzinfo=UTC))
+    next_day = fetch({"action": "fetch"})
+    # THEN SSM is read again and the cache entry is dated the new day
+    assert next_day["ssm_from_cache"] is False
+    assert ssm.calls == 2 * calls_per_fetch
+    entry = SourceCache(s3, BUCKET, 86400, fake_clock).read(SSM_ENTRY)
+    assert entry is not None and entry.report_day == date(2025, 6, 2)
+    # AND a later run of that same day reuses it
+    fake_clock.advance(3600)
+    assert fetch({"action": "fetch"})["ssm_from_cache"] is True
+    assert ssm.calls == 2 * calls_per_fetch
 
 
 def test_refresh_in_the_event_ignores_the_cache(s3: Any, fetcher: Callable[..., Fetch]) -> None:

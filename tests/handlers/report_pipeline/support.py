@@ -5,6 +5,7 @@ Imported as `tests.handlers.report_pipeline.support` (never the conftest modules
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import json
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+import moto.ssm
 from botocore.exceptions import ClientError
 
 from fleet_shared.timestamps import iso_z
@@ -23,6 +25,7 @@ from fleet_shared.timestamps import iso_z
 REGION = "ap-south-1"
 BUCKET = "lambda-fleet-data"
 EXAMPLE_EVENT = Path(__file__).parents[3] / "events/report_processor/raw_object_created.json"
+MOTO_SSM_RESOURCES = Path(moto.ssm.__file__).parent / "resources"
 
 
 def s3_event(bucket: str, key: str, etag: str, size: int = 2) -> dict[str, Any]:
@@ -184,6 +187,11 @@ class FakeSsm:
         self.fail = fail
         self.calls = 0
         self._lock = threading.Lock()
+        # Path -> the names directly under it, sorted: a listing never scans every parameter.
+        children: dict[str, list[str]] = {}
+        for name in sorted(parameters):
+            children.setdefault(name.rsplit("/", 1)[0] + "/", []).append(name)
+        self._children = children
 
     def _count(self) -> None:
         with self._lock:
@@ -197,13 +205,8 @@ class FakeSsm:
         """Non-recursive listing, one page per call."""
         self._count()
         assert not request["Recursive"] and request["MaxResults"] <= 10
-        prefix = request["Path"].rstrip("/") + "/"
+        names = self._children.get(request["Path"].rstrip("/") + "/", [])
         size = request["MaxResults"]
-        names = sorted(
-            name
-            for name in self.parameters
-            if name.startswith(prefix) and "/" not in name[len(prefix) :]
-        )
         start = int(request.get("NextToken") or 0)
         page = names[start : start + size]
         response: dict[str, Any] = {
@@ -249,6 +252,26 @@ def ssm_parameters(
         base = f"{root}/services/{code}"
         parameters |= {base: code, f"{base}/longName": name}
         for region in offered:
+            endpoint = f"{code}.{region}.amazonaws.com"
             parameters[f"{base}/regions/{region}"] = region
-            parameters[f"{base}/regions/{region}/endpoint"] = f"{code}.{region}.amazonaws.com"
+            parameters[f"{base}/regions/{region}/endpoint"] = endpoint
+            parameters[f"{root}/regions/{region}/services/{code}"] = code
+            parameters[f"{root}/regions/{region}/services/{code}/endpoint"] = endpoint
+    return parameters
+
+
+def moto_global_infrastructure() -> dict[str, str]:
+    """Every global-infrastructure parameter moto serves (about 54,000), name -> value."""
+    parameters: dict[str, str] = {}
+
+    def flatten(path: str, tree: dict[str, Any]) -> None:
+        for key, child in tree.items():
+            if key == "Value":
+                parameters[path] = child
+            else:
+                flatten(f"{path}/{key}", child)
+
+    for resource in ("regions.json.gz", "services.json.gz"):
+        with gzip.open(MOTO_SSM_RESOURCES / resource) as document:
+            flatten("", json.load(document))
     return parameters
