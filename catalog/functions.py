@@ -83,6 +83,8 @@ WHILE_CREATING_A_SNAPSHOT = Condition("StringEquals", "ec2:CreateAction", ("Crea
 DATA_BUCKET_WRITE = PermissionStatement(
     actions=("s3:PutObject", "s3:DeleteObject"), resources=(R.DATA_BUCKET_OBJECTS,)
 )
+# Functions that only add documents (analyses, recommendations) never delete one.
+DATA_BUCKET_PUT = PermissionStatement(actions=("s3:PutObject",), resources=(R.DATA_BUCKET_OBJECTS,))
 DATA_BUCKET_LIST = PermissionStatement(actions=("s3:ListBucket",), resources=(R.DATA_BUCKET,))
 
 EKS_READ = ("eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup")
@@ -533,7 +535,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=256,
         timeout_seconds=300,
         environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
-        permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE, DATA_BUCKET_WRITE),
+        permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE, DATA_BUCKET_PUT),
         member_actions=(
             *METRICS_READ,
             "elasticloadbalancing:DescribeLoadBalancers",
@@ -553,7 +555,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=512,
         timeout_seconds=300,
         environment=dict(COMMON_ENVIRONMENT),
-        permissions=(*COMMON_PERMISSIONS, DATA_BUCKET_WRITE, DATA_BUCKET_LIST),
+        permissions=(*COMMON_PERMISSIONS, DATA_BUCKET_PUT, DATA_BUCKET_LIST),
         triggers=(
             FixedSchedule(
                 name="scaling-optimization",

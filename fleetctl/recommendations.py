@@ -29,17 +29,13 @@ from fleet_shared.performance_documents import (
     Recommendations,
     StackFileChange,
 )
-from fleetctl.exceptions import FleetctlError
+from fleetctl.exceptions import RecommendationsError
 from fleetctl.handler_environment import FAKE_CREDENTIALS, deployed_environment
 from fleetctl.local_world import stack_settings
 from fleetctl.mocked_program import REPO_ROOT, run_program
 
 OPTIMIZER = "scaling_optimizer"
 INDENT_STEP = 2
-
-
-class RecommendationsError(FleetctlError):
-    """The recommendations cannot be read or do not fit the stack file."""
 
 
 def parse_recommendations(text: str | bytes, source: str) -> Recommendations:
