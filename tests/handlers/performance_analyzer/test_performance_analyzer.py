@@ -170,3 +170,31 @@ def test_a_cluster_outside_the_inventory_is_refused_naming_the_field(
         Bucket=DATA_BUCKET_NAME, Prefix="analyses/"
     )
     assert listed.get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PERFORMANCE_WINDOW_HOURS", "25"), ("PERFORMANCE_REGRESSION_PERCENT", "-5")],
+)
+def test_a_bad_setting_is_refused_naming_the_variable(
+    inventory_in_s3: dict[str, Any],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+) -> None:
+    # GIVEN the analyzer deployed with an invalid setting
+    monkeypatch.setenv(variable, value)
+    app.FUNCTION.use_services(None)
+
+    # WHEN the schedule invokes it
+    result = app.lambda_handler({"action": "analyze_fleet"}, lambda_context)
+    app.FUNCTION.use_services(None)
+
+    # THEN the one message names the variable and no analysis was written
+    assert result["status"] == "error"
+    assert variable in result["error"]
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET_NAME, Prefix="analyses/"
+    )
+    assert listed.get("KeyCount", 0) == 0

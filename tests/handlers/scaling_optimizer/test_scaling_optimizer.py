@@ -348,3 +348,19 @@ def test_an_unknown_action_is_refused_naming_the_field(
         Bucket=DATA_BUCKET_NAME, Prefix="recommendations/"
     )
     assert listed.get("KeyCount", 0) == 0
+
+
+def test_a_bad_setting_is_refused_naming_the_variable(
+    inventory_in_s3: dict[str, Any], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the optimizer deployed with a history longer than it may read
+    monkeypatch.setenv("OPTIMIZER_HISTORY_DAYS", "365")
+    app.FUNCTION.use_services(None)
+
+    # WHEN the schedule invokes it
+    result = app.lambda_handler({"action": "optimize"}, lambda_context)
+    app.FUNCTION.use_services(None)
+
+    # THEN the one message names the variable
+    assert result["status"] == "error"
+    assert "OPTIMIZER_HISTORY_DAYS" in result["error"]
