@@ -83,6 +83,8 @@ WHILE_CREATING_A_SNAPSHOT = Condition("StringEquals", "ec2:CreateAction", ("Crea
 DATA_BUCKET_WRITE = PermissionStatement(
     actions=("s3:PutObject", "s3:DeleteObject"), resources=(R.DATA_BUCKET_OBJECTS,)
 )
+# Functions that only add documents (analyses, recommendations) never delete one.
+DATA_BUCKET_PUT = PermissionStatement(actions=("s3:PutObject",), resources=(R.DATA_BUCKET_OBJECTS,))
 DATA_BUCKET_LIST = PermissionStatement(actions=("s3:ListBucket",), resources=(R.DATA_BUCKET,))
 
 EKS_READ = ("eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup")
@@ -526,6 +528,42 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         triggers=(ObjectCreated(prefix="processed/"),),
         uses_pandas_layer=True,
         reads_output_of=("report_processor",),
+    ),
+    FunctionSpec(
+        name="performance_analyzer",
+        description="Per-cluster utilisation, bottlenecks, weekly trends; alerts on regressions.",
+        memory_mb=256,
+        timeout_seconds=300,
+        environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
+        permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE, DATA_BUCKET_PUT),
+        member_actions=(
+            *METRICS_READ,
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DescribeTags",
+        ),
+        triggers=(
+            FixedSchedule(
+                name="performance-analysis",
+                expression="rate(4 hours)",
+                payload={"action": "analyze_fleet"},
+            ),
+        ),
+    ),
+    FunctionSpec(
+        name="scaling_optimizer",
+        description="Turns 14 days of analyses into a reviewable patch to the stack file.",
+        memory_mb=512,
+        timeout_seconds=300,
+        environment=dict(COMMON_ENVIRONMENT),
+        permissions=(*COMMON_PERMISSIONS, DATA_BUCKET_PUT, DATA_BUCKET_LIST),
+        triggers=(
+            FixedSchedule(
+                name="scaling-optimization",
+                expression="cron(0 7 * * ? *)",
+                payload={"action": "optimize"},
+            ),
+        ),
+        reads_output_of=("performance_analyzer",),
     ),
 )
 

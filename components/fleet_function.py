@@ -51,6 +51,8 @@ class FleetFunctionArgs:
     spec: FunctionSpec
     references: FleetReferences
     provider: aws.Provider
+    # The stack file's `functions.<name>.memory_mb`, when it sets one: the catalog's is a default.
+    memory_mb: int | None = None
 
 
 class FleetFunction(pulumi.ComponentResource):
@@ -127,7 +129,7 @@ class FleetFunction(pulumi.ComponentResource):
             handler=spec.handler,
             code=pulumi.FileArchive(str(archive.path)),
             source_code_hash=archive.sha256_base64,
-            memory_size=spec.memory_mb,
+            memory_size=args.memory_mb if args.memory_mb is not None else spec.memory_mb,
             timeout=spec.timeout_seconds,
             reserved_concurrent_executions=spec.reserved_concurrency,
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),

@@ -130,7 +130,12 @@ class FleetHub(pulumi.ComponentResource):
         self.functions = {
             spec.name: FleetFunction(
                 f"{name}-{spec.name.replace('_', '-')}",
-                FleetFunctionArgs(spec=spec, references=references, provider=provider),
+                FleetFunctionArgs(
+                    spec=spec,
+                    references=references,
+                    provider=provider,
+                    memory_mb=settings.function_memory_mb(spec.name),
+                ),
                 opts=child,
             )
             for spec in args.functions

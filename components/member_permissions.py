@@ -100,6 +100,8 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "eks:ListClusters": NO_RESOURCE_LEVEL,
     "eks:ListNodegroups": EKS_CLUSTERS,
     "eks:UpdateNodegroupConfig": EKS_NODEGROUPS,
+    "elasticloadbalancing:DescribeLoadBalancers": NO_RESOURCE_LEVEL,
+    "elasticloadbalancing:DescribeTags": NO_RESOURCE_LEVEL,
     "iam:GetPolicyVersion": IAM_POLICIES,
     "iam:GetRolePolicy": IAM_ROLES,
     "iam:GetUserPolicy": IAM_USERS,

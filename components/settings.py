@@ -592,6 +592,8 @@ class FunctionSettings(StrictModel):
 
     enabled: bool = True
     policy: CleanupPolicy | None = None
+    # Lambda's limits; the scaling optimizer recommends it from the cost analyzer's rightsizing.
+    memory_mb: int | None = Field(default=None, ge=128, le=10240)
 
 
 def _unknown_name_problem(what: str, name: str, known: Sequence[str]) -> str:
@@ -688,6 +690,11 @@ class FleetSettings(StrictModel):
         """Functions are on unless the stack switches them off."""
         switch = self.functions.get(name)
         return switch is None or switch.enabled
+
+    def function_memory_mb(self, name: str) -> int | None:
+        """The stack's memory size for function `name`, when it sets one."""
+        switch = self.functions.get(name)
+        return None if switch is None else switch.memory_mb
 
     def cleanup_policy(self) -> CleanupPolicy:
         """The stack's cleanup policy; a stack that writes none gets the defaults (notify only)."""

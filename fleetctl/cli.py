@@ -4,6 +4,7 @@
     python -m fleetctl invoke <function> --event <file|-> [--stack dev]
                               [--endpoint-url URL | --real-aws] [--log FILE]
     python -m fleetctl demo [--stack dev] [--out out]
+    python -m fleetctl recommendations --stack dev (--file F | --endpoint-url URL)
 
 Exit status: 0 success, 1 the function answered with an error or raised, 2 bad arguments or
 input.
@@ -22,6 +23,7 @@ from fleetctl.invoke import InvokeTarget, invoke, read_event, resolve_function
 from fleetctl.mocked_program import REPO_ROOT, run_program
 from fleetctl.plan import render_json, render_tree
 from fleetctl.plan_diff import diff_plans, load_plan, render_markdown
+from fleetctl.recommendations import recommendations_patch
 
 EXIT_OK = 0
 EXIT_ERROR_RESULT = 1
@@ -74,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--stack", default="dev", help="stack to replay")
     demo.add_argument("--out", type=Path, default=REPO_ROOT / "out", help="where reports go")
+    recommendations = commands.add_parser(
+        "recommendations",
+        help="print the scaling optimizer's latest recommendations as a patch to the stack file",
+    )
+    recommendations.add_argument("--stack", default="dev", help="stack whose file to patch")
+    source = recommendations.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", type=Path, help="a recommendations document saved locally")
+    source.add_argument(
+        "--endpoint-url", help="the endpoint (a moto server, LocalStack) of the stack's data bucket"
+    )
     return parser
 
 
@@ -114,9 +126,23 @@ def _demo(arguments: argparse.Namespace) -> int:
     return run_demo(arguments.stack, arguments.out)
 
 
+def _recommendations(arguments: argparse.Namespace) -> int:
+    sys.stdout.write(
+        recommendations_patch(
+            arguments.stack, file=arguments.file, endpoint_url=arguments.endpoint_url
+        )
+    )
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    commands = {"plan": _plan, "invoke": _invoke, "demo": _demo}
+    commands = {
+        "plan": _plan,
+        "invoke": _invoke,
+        "demo": _demo,
+        "recommendations": _recommendations,
+    }
     try:
         return commands[arguments.command](arguments)
     except FleetctlError as error:

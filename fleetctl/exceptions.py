@@ -7,6 +7,10 @@ class FleetctlError(Exception):
     """Base of fleetctl's errors: printed as one line, exit status 2."""
 
 
+class RecommendationsError(FleetctlError):
+    """The optimizer's recommendations cannot be read or do not fit the stack file."""
+
+
 class PlanError(FleetctlError):
     """The offline plan cannot be built (bad stack file, unknown call, missing provider)."""
 

@@ -1,0 +1,230 @@
+"""`fleetctl recommendations`: the scaling optimizer's latest recommendations as a patch.
+
+The optimizer writes what it recommends (each stack file value, with its evidence) to the data
+bucket; the stack file itself lives here, in the repository. This module renders the
+recommendations as a unified diff of `Pulumi.<stack>.yaml` that `git apply` (or `patch -p1`)
+applies: each changed value is replaced where it stands, with its evidence as a comment at the
+end of its line; a key the file does not have yet (a function's `memory_mb`) is added at the end
+of the mapping that should hold it. Comments and layout of the rest of the file are untouched.
+Scaler settings, which are not stack file values, are listed above the diff, where `git apply`
+ignores them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from catalog.functions import function_spec
+from fleet_shared.performance_documents import (
+    LATEST_RECOMMENDATIONS_KEY,
+    PathSegment,
+    Recommendations,
+    StackFileChange,
+)
+from fleetctl.exceptions import RecommendationsError
+from fleetctl.handler_environment import FAKE_CREDENTIALS, deployed_environment
+from fleetctl.local_world import stack_settings
+from fleetctl.mocked_program import REPO_ROOT, run_program
+
+OPTIMIZER = "scaling_optimizer"
+INDENT_STEP = 2
+
+
+def parse_recommendations(text: str | bytes, source: str) -> Recommendations:
+    """The recommendations document in `text`; one-line error naming `source` otherwise."""
+    try:
+        return Recommendations.model_validate(json.loads(text))
+    except json.JSONDecodeError as error:
+        raise RecommendationsError(f"{source} is not JSON: {error.msg}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "document"
+        raise RecommendationsError(
+            f"{source} is not a recommendations document: {where}: {first['msg']}"
+        ) from None
+
+
+def read_file(path: Path) -> Recommendations:
+    """The recommendations saved in `path`."""
+    try:
+        return parse_recommendations(path.read_bytes(), str(path))
+    except OSError as error:
+        raise RecommendationsError(f"cannot read {path}: {error.strerror}") from None
+
+
+def read_bucket(stack: str, endpoint_url: str) -> Recommendations:
+    """The latest recommendations in the stack's data bucket at `endpoint_url` (a moto server,
+    LocalStack), read with fake credentials."""
+    bucket = deployed_environment(run_program(stack), function_spec(OPTIMIZER))["DATA_BUCKET_NAME"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=stack_settings(stack).hub.region,
+        **FAKE_CREDENTIALS,
+    )
+    try:
+        body = s3.get_object(Bucket=bucket, Key=LATEST_RECOMMENDATIONS_KEY)["Body"].read()
+    except (BotoCoreError, ClientError) as error:
+        raise RecommendationsError(
+            f"cannot read s3://{bucket}/{LATEST_RECOMMENDATIONS_KEY} at {endpoint_url}: {error}"
+        ) from None
+    return parse_recommendations(body, f"s3://{bucket}/{LATEST_RECOMMENDATIONS_KEY}")
+
+
+def render(recommendations: Recommendations, stack_text: str, file_name: str) -> str:
+    """The preamble (scaler settings, notes) and the unified diff of the stack file."""
+    new_text = patched_text(stack_text, recommendations.changes)
+    diff = "".join(
+        difflib.unified_diff(
+            stack_text.splitlines(keepends=True),
+            new_text.splitlines(keepends=True),
+            fromfile=f"a/{file_name}",
+            tofile=f"b/{file_name}",
+        )
+    )
+    preamble = [
+        f"Recommendations for stack {recommendations.stack}, generated at "
+        f"{recommendations.generated_at:%Y-%m-%dT%H:%M:%SZ} from {recommendations.analyses_read} "
+        f"analyses over {recommendations.history_days} days. Review, then apply with "
+        "`git apply`; nothing was changed.",
+    ]
+    preamble.extend(
+        f"Scaler setting {advice.variable}: {advice.current:g} -> {advice.recommended:g} "
+        f"({advice.evidence})"
+        for advice in recommendations.scaler_settings
+    )
+    preamble.extend(f"Note: {note}" for note in recommendations.notes)
+    if not diff:
+        preamble.append("The stack file already has every recommended value.")
+    return "\n".join(preamble) + "\n\n" + diff
+
+
+def patched_text(text: str, changes: list[StackFileChange]) -> str:
+    """`text` with every change made in place (or added), evidence as end-of-line comments."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as error:
+        raise RecommendationsError(f"the stack file is not YAML: {error}") from None
+    config = _value(root, "config") if isinstance(root, yaml.MappingNode) else None
+    if not isinstance(config, yaml.MappingNode):
+        raise RecommendationsError("the stack file has no `config:` mapping")
+    lines = text.splitlines(keepends=True)
+    replacements: dict[int, list[tuple[int, int, str, str]]] = {}
+    insertions: list[tuple[int, list[str]]] = []
+    for change in changes:
+        node, found = _walk(config, change.path)
+        if found == len(change.path):
+            if not isinstance(node, yaml.ScalarNode) or node.start_mark.line != node.end_mark.line:
+                raise RecommendationsError(f"{change.dotted()} is not a one-line value")
+            if node.value == str(change.recommended):
+                continue
+            replacements.setdefault(node.start_mark.line, []).append(
+                (node.start_mark.column, node.end_mark.column, str(change.recommended),
+                 change.evidence)
+            )  # fmt: skip
+            continue
+        insertions.append(_insertion(node, change, found))
+    for line_number, edits in replacements.items():
+        line = lines[line_number].rstrip("\n")
+        for start, end, value, _ in sorted(edits, reverse=True):
+            line = line[:start] + value + line[end:]
+        evidence = "; ".join(edit[3] for edit in sorted(edits))
+        lines[line_number] = f"{line}  # {_one_line(evidence)}\n"
+    for after, new_lines in sorted(insertions, key=lambda item: item[0], reverse=True):
+        if after > 0 and not lines[after - 1].endswith("\n"):
+            lines[after - 1] += "\n"
+        lines[after:after] = new_lines
+    return "".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _value(mapping: Any, key: str) -> Any:
+    for key_node, value_node in mapping.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+            return value_node
+    return None
+
+
+def _walk(node: Any, path: list[PathSegment]) -> tuple[Any, int]:
+    """The deepest node of `path` the file has, and how many segments led to it."""
+    for depth, segment in enumerate(path):
+        if isinstance(segment, int):
+            child = (
+                node.value[segment]
+                if isinstance(node, yaml.SequenceNode) and 0 <= segment < len(node.value)
+                else None
+            )
+        else:
+            child = _value(node, segment) if isinstance(node, yaml.MappingNode) else None
+        if child is None:
+            return node, depth
+        node = child
+    return node, len(path)
+
+
+def _last_line(node: Any) -> int:
+    """The 0-based line of the last character of `node`'s content."""
+    if isinstance(node, yaml.MappingNode) and node.value and not node.flow_style:
+        return _last_line(node.value[-1][1])
+    if isinstance(node, yaml.SequenceNode) and node.value and not node.flow_style:
+        return _last_line(node.value[-1])
+    return int(node.end_mark.line)
+
+
+def _insertion(node: Any, change: StackFileChange, found: int) -> tuple[int, list[str]]:
+    """Lines that add the missing keys of `change` at the end of mapping `node`."""
+    missing = change.path[found:]
+    if (
+        not isinstance(node, yaml.MappingNode)
+        or node.flow_style
+        or not node.value
+        or any(isinstance(segment, int) for segment in missing)
+    ):
+        raise RecommendationsError(
+            f"{change.dotted()}: the stack file has no block mapping to add it to"
+        )
+    indent = node.value[0][0].start_mark.column
+    new_lines = [
+        f"{' ' * (indent + INDENT_STEP * depth)}{segment}:\n"
+        for depth, segment in enumerate(missing[:-1])
+    ]
+    new_lines.append(
+        f"{' ' * (indent + INDENT_STEP * (len(missing) - 1))}{missing[-1]}: "
+        f"{change.recommended}  # {_one_line(change.evidence)}\n"
+    )
+    return _last_line(node) + 1, new_lines
+
+
+def stack_file(stack: str) -> Path:
+    """`Pulumi.<stack>.yaml` of the repository; one-line error when there is none."""
+    path = REPO_ROOT / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise RecommendationsError(f"there is no stack file {path.name}")
+    return path
+
+
+def recommendations_patch(stack: str, *, file: Path | None, endpoint_url: str | None) -> str:
+    """The patch of `stack`'s latest recommendations, from `file` or the bucket."""
+    path = stack_file(stack)
+    if file is not None:
+        recommendations = read_file(file)
+    elif endpoint_url is not None:
+        recommendations = read_bucket(stack, endpoint_url)
+    else:
+        raise RecommendationsError("give --file or --endpoint-url")
+    if recommendations.stack != stack:
+        raise RecommendationsError(
+            f"the recommendations are for stack {recommendations.stack}, not {stack}"
+        )
+    return render(recommendations, path.read_text(), path.name)

@@ -1,0 +1,1 @@
+"""performance_analyzer: per-cluster utilisation, bottlenecks and week-over-week trends."""

@@ -1,0 +1,97 @@
+"""One cluster's analysis: measure the window and the same window a week earlier, name the
+bottlenecks, find the regressions, write the analysis to the data bucket and settle the alerts.
+
+The analysis is written to `analyses/<account>/<region>/<cluster>/<time>.json`
+(`fleet_shared.performance_documents`), validated against the model the optimizer reads.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fleet_shared.inventory import Cluster
+from fleet_shared.metric_data import align
+from fleet_shared.performance_documents import (
+    SCHEMA_VERSION,
+    PerformanceAnalysis,
+    analysis_key,
+)
+from fleet_shared.timestamps import iso_z
+from handlers.performance_analyzer.bottlenecks import find_bottlenecks
+from handlers.performance_analyzer.measurements import HOUR, measure_window
+from handlers.performance_analyzer.regressions import (
+    regressions,
+    settle_regression_alerts,
+    trends,
+)
+from handlers.performance_analyzer.services import PerformanceServices
+
+WEEK = timedelta(days=7)
+
+
+def analyse_cluster(
+    services: PerformanceServices, logger: Any, account_id: str, cluster: Cluster
+) -> dict[str, Any]:
+    """Analyse `cluster` in `account_id`; the summary the handler returns for it."""
+    environment = services.environment
+    hours = environment.performance_window_hours
+    now = services.clock.now()
+    end = align(now, HOUR)
+
+    def client(service: str) -> Any:
+        return services.sessions.client(service, account_id, cluster.region)
+
+    current = measure_window(client, cluster.name, end, hours)
+    week_earlier = measure_window(client, cluster.name, end - WEEK, hours)
+    bottlenecks = find_bottlenecks(current, hours)
+    metric_trends = trends(current, week_earlier)
+    regressing = regressions(
+        bottlenecks,
+        find_bottlenecks(week_earlier, hours),
+        metric_trends,
+        environment.performance_regression_percent,
+    )
+    analysis = PerformanceAnalysis(
+        schema_version=SCHEMA_VERSION,
+        account_id=account_id,
+        region=cluster.region,
+        cluster=cluster.name,
+        analysed_at=now,
+        window_start=end - timedelta(hours=hours),
+        window_end=end,
+        scope="cluster",
+        metrics=metric_trends,
+        load_balancers=current.load_balancers,
+        bottlenecks=bottlenecks,
+        regressions=regressing,
+        hourly=current.hourly,
+    )
+    key = analysis_key(account_id, cluster.region, cluster.name, now)
+    services.hub_client("s3").put_object(
+        Bucket=environment.data_bucket_name,
+        Key=key,
+        Body=analysis.model_dump_json(indent=2).encode("utf-8"),
+        ContentType="application/json",
+    )
+    resource = f"{account_id}/{cluster.region}/{cluster.name}"
+    alerts = settle_regression_alerts(
+        services,
+        logger,
+        resource=resource,
+        account_id=account_id,
+        region=cluster.region,
+        regressing=regressing,
+        bottlenecks=bottlenecks,
+    )
+    return {
+        "account_id": account_id,
+        "region": cluster.region,
+        "cluster": cluster.name,
+        "status": "ok",
+        "analysed_at": iso_z(now),
+        "analysis": key,
+        "bottlenecks": [bottleneck.rule for bottleneck in bottlenecks],
+        "regressions": regressing,
+        "alerts": alerts,
+    }

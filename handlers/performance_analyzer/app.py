@@ -1,0 +1,102 @@
+"""performance_analyzer: every 4 hours, per cluster of the inventory, utilisation, bottlenecks
+and week-over-week trends, written to the data bucket; a regression raises one alert.
+
+Events: the schedule's `analyze_fleet`, or `analyze_cluster` for one cluster. Reference:
+docs/functions/performance_analyzer.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.event_parsing import error_result, parse_event
+from fleet_shared.exceptions import EventValidationError, FleetError
+from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
+from fleet_shared.handler import FleetFunction, Invocation
+from fleet_shared.inventory import Cluster
+from fleet_shared.target_results import OK, PARTIAL
+from handlers.performance_analyzer.analysis import analyse_cluster
+from handlers.performance_analyzer.environment import PerformanceEnvironment
+from handlers.performance_analyzer.models import AnalyzeClusterEvent, AnalyzeFleetEvent
+from handlers.performance_analyzer.services import FUNCTION_NAME, PerformanceServices
+
+FUNCTION = FleetFunction(FUNCTION_NAME, PerformanceEnvironment, services=PerformanceServices.create)
+
+CLUSTER_SECONDS = 30.0
+"""What one cluster's calls (two GetMetricData windows, ELB tags, S3, state table, SNS) may take."""
+
+_ACTION_MODELS: dict[str, type[AnalyzeFleetEvent] | type[AnalyzeClusterEvent]] = {
+    "analyze_fleet": AnalyzeFleetEvent,
+    "analyze_cluster": AnalyzeClusterEvent,
+}
+
+
+def parse_request(event: object) -> AnalyzeFleetEvent | AnalyzeClusterEvent:
+    """The model the event's `action` names; raises EventValidationError naming the field."""
+    if not isinstance(event, Mapping):
+        raise EventValidationError("event", f"expected a JSON object, got {type(event).__name__}")
+    action = event.get("action")
+    if not isinstance(action, str) or action not in _ACTION_MODELS:
+        raise EventValidationError("action", f"must be one of {', '.join(sorted(_ACTION_MODELS))}")
+    return parse_event(_ACTION_MODELS[action], event)
+
+
+@FUNCTION.handler(parse_request)
+def handle(
+    request: AnalyzeFleetEvent | AnalyzeClusterEvent,
+    services: PerformanceServices,
+    invocation: Invocation,
+) -> dict[str, Any]:
+    """Analyse the clusters the event names; one cluster's failure is its own result."""
+    inventory = services.inventory()
+    if isinstance(request, AnalyzeClusterEvent):
+        cluster = inventory.find_cluster(request.account_id, request.region, request.cluster)
+        if cluster is None:
+            raise EventValidationError(
+                "cluster",
+                f"{request.cluster} in {request.account_id}/{request.region} is not in the fleet "
+                "inventory",
+            )
+        targets = [(request.account_id, cluster)]
+    else:
+        targets = [(member.account_id, cluster) for member, cluster in inventory.clusters()]
+
+    def not_started(target: object) -> dict[str, Any]:
+        account_id, cluster = target  # type: ignore[misc]
+        return _cluster_fields(account_id, cluster, status=NOT_STARTED)
+
+    def failed(target: tuple[str, Cluster], error: Exception) -> dict[str, Any]:
+        account_id, cluster = target
+        FUNCTION.logger.warning(
+            "cluster analysis failed", extra={"cluster": cluster.name, "error": str(error)}
+        )
+        return error_result(error, **_cluster_fields(account_id, cluster))
+
+    results = map_isolated(
+        targets,
+        lambda target: analyse_cluster(services, FUNCTION.logger, *target),
+        on_error=failed,
+        errors=(ClientError, BotoCoreError, FleetError),
+        max_workers=services.environment.performance_max_workers,
+        budget=TimeBudget(invocation, CLUSTER_SECONDS, not_started),
+    )
+    FUNCTION.observability.metrics.add_metric(
+        name="ClustersAnalysed", unit="Count", value=sum(r["status"] == "ok" for r in results)
+    )
+    return {
+        "action": request.action,
+        "status": OK if all(result["status"] == OK for result in results) else PARTIAL,
+        "bottlenecks": sum(len(result.get("bottlenecks", [])) for result in results),
+        "regressions": sum(len(result.get("regressions", [])) for result in results),
+        "clusters": results,
+    }
+
+
+def _cluster_fields(account_id: str, cluster: Cluster, **extra: Any) -> dict[str, Any]:
+    return {"account_id": account_id, "region": cluster.region, "cluster": cluster.name, **extra}
+
+
+lambda_handler = FUNCTION.lambda_handler

@@ -1,0 +1,169 @@
+"""What the analyzer measures per cluster, read through the member role.
+
+Container Insights (`ContainerInsights` namespace, dimension `ClusterName`): its standard metrics
+have no node-group dimension, so every figure is per cluster; the scaling optimizer attributes a
+cluster's utilisation to its node groups by their sizes. One GetMetricData call per window reads
+hourly values; a figure of the window is the mean of the hours (utilisation) or their peak
+(counts of pending pods and failed nodes, throttling). Load balancers: the cluster's ALBs, found
+by the tag the AWS Load Balancer Controller puts on them (`elbv2.k8s.aws/cluster`), with
+TargetResponseTime p50/p90/p99 (extended statistics) over the whole window.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
+from fleet_shared.performance_documents import HourlyUtilisation, LoadBalancerLatency
+
+CONTAINER_INSIGHTS = "ContainerInsights"
+LOAD_BALANCER_NAMESPACE = "AWS/ApplicationELB"
+CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+HOUR = 3600
+DESCRIBE_TAGS_BATCH = 20
+"""DescribeTags takes at most 20 load balancer ARNs per call."""
+PERCENTILES = ("p50", "p90", "p99")
+
+
+@dataclass(frozen=True)
+class ClusterMetric:
+    """One Container Insights metric and how a window's hours become one figure."""
+
+    name: str
+    metric_name: str
+    unit: str
+    peak: bool
+    """True: the window's figure is the highest hour (Maximum); False: the mean (Average)."""
+
+    def query(self, cluster: str) -> MetricQuery:
+        """The hourly query of this metric for `cluster`."""
+        stat = "Maximum" if self.peak else "Average"
+        return MetricQuery(
+            self.name, CONTAINER_INSIGHTS, self.metric_name, {"ClusterName": cluster}, stat, HOUR
+        )
+
+    def figure(self, series: MetricSeries | None) -> float | None:
+        """The window's figure from its hourly values; None without data."""
+        if series is None or not series.values:
+            return None
+        return max(series.values) if self.peak else statistics.fmean(series.values)
+
+
+CLUSTER_METRICS: tuple[ClusterMetric, ...] = (
+    ClusterMetric("cpu", "node_cpu_utilization", "Percent", peak=False),
+    ClusterMetric("memory", "node_memory_utilization", "Percent", peak=False),
+    ClusterMetric("network", "node_network_total_bytes", "Bytes/Second", peak=False),
+    ClusterMetric("node_count", "cluster_node_count", "Count", peak=False),
+    ClusterMetric("failed_nodes", "cluster_failed_node_count", "Count", peak=True),
+    ClusterMetric("pending_pods", "pod_status_pending", "Count", peak=True),
+    ClusterMetric("throttled_cpu", "pod_cpu_utilization_over_pod_limit", "Percent", peak=True),
+)
+METRICS_BY_NAME = {metric.name: metric for metric in CLUSTER_METRICS}
+
+
+@dataclass(frozen=True)
+class WindowMeasurements:
+    """The figures of one window: per metric, and per load balancer."""
+
+    figures: dict[str, float | None]
+    load_balancers: list[LoadBalancerLatency]
+    hourly: list[HourlyUtilisation]
+
+    def worst_p99(self) -> tuple[str, float] | None:
+        """The load balancer with the highest p99 and that p99, if any has one."""
+        measured = [(lb.name, lb.p99_seconds) for lb in self.load_balancers if lb.p99_seconds]
+        return max(measured, key=lambda item: item[1]) if measured else None
+
+
+def measure_window(
+    client: Callable[[str], Any], cluster: str, end: datetime, hours: int
+) -> WindowMeasurements:
+    """The figures of `cluster` over the `hours` whole hours before `end`."""
+    window_end = align(end, HOUR)
+    window_start = window_end - timedelta(hours=hours)
+    cloudwatch = client("cloudwatch")
+    series = get_metric_series(
+        cloudwatch, [metric.query(cluster) for metric in CLUSTER_METRICS], window_start, window_end
+    )
+    figures = {metric.name: metric.figure(series.get(metric.name)) for metric in CLUSTER_METRICS}
+    balancers = cluster_load_balancers(client("elbv2"), cluster)
+    return WindowMeasurements(
+        figures=figures,
+        load_balancers=[
+            load_balancer_latency(cloudwatch, arn, window_start, window_end) for arn in balancers
+        ],
+        hourly=_hourly(series),
+    )
+
+
+def _hourly(series: dict[str, MetricSeries]) -> list[HourlyUtilisation]:
+    by_hour: dict[datetime, dict[str, float]] = {}
+    for name in ("cpu", "memory", "node_count"):
+        found = series.get(name)
+        if found is None:
+            continue
+        for moment, value in zip(found.timestamps, found.values, strict=True):
+            by_hour.setdefault(moment, {})[name] = value
+    return [
+        HourlyUtilisation(
+            hour=moment,
+            cpu_percent=values.get("cpu"),
+            memory_percent=values.get("memory"),
+            node_count=values.get("node_count"),
+        )
+        for moment, values in sorted(by_hour.items())
+    ]
+
+
+def cluster_load_balancers(elbv2: Any, cluster: str) -> list[str]:
+    """ARNs of the application load balancers tagged `elbv2.k8s.aws/cluster=<cluster>`."""
+    arns = [
+        balancer["LoadBalancerArn"]
+        for page in elbv2.get_paginator("describe_load_balancers").paginate()
+        for balancer in page.get("LoadBalancers", [])
+        if balancer.get("Type", "application") == "application"
+    ]
+    tagged: list[str] = []
+    for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
+        response = elbv2.describe_tags(ResourceArns=arns[offset : offset + DESCRIBE_TAGS_BATCH])
+        for description in response.get("TagDescriptions", []):
+            tags = {tag["Key"]: tag.get("Value") for tag in description.get("Tags", [])}
+            if tags.get(CLUSTER_TAG) == cluster:
+                tagged.append(description["ResourceArn"])
+    return sorted(tagged)
+
+
+def load_balancer_latency(
+    cloudwatch: Any, arn: str, start: datetime, end: datetime
+) -> LoadBalancerLatency:
+    """TargetResponseTime p50/p90/p99 of one load balancer over the whole window."""
+    # The metric's LoadBalancer dimension is the ARN's suffix: app/<name>/<id>.
+    dimension = arn.split(":loadbalancer/", 1)[-1]
+    period = max(60, int((end - start).total_seconds()))
+    queries = [
+        MetricQuery(
+            percentile,
+            LOAD_BALANCER_NAMESPACE,
+            "TargetResponseTime",
+            {"LoadBalancer": dimension},
+            percentile,
+            period,
+        )
+        for percentile in PERCENTILES
+    ]
+    series = get_metric_series(cloudwatch, queries, start, end)
+
+    def last(percentile: str) -> float | None:
+        values = series[percentile].values
+        return values[-1] if values else None
+
+    return LoadBalancerLatency(
+        name=dimension.split("/")[1] if dimension.count("/") >= 2 else dimension,
+        p50_seconds=last("p50"),
+        p90_seconds=last("p90"),
+        p99_seconds=last("p99"),
+    )

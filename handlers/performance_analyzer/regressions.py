@@ -1,0 +1,123 @@
+"""Week-over-week trends, regressions, and their alerts: exactly one per regression.
+
+A regression is a rule that fires now and either did not fire in the same window a week earlier
+or whose figure rose by at least PERFORMANCE_REGRESSION_PERCENT since. Its alert (warning) is
+published when it starts and recorded in the state table only once SNS took it; while it lasts
+nothing more is sent; when the rule no longer regresses, the resolution (same alert id) is sent
+and the record closed. A publish SNS refuses is logged and retried on the next run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleet_shared.alerts import Alert, Severity
+from fleet_shared.performance_documents import Bottleneck, MetricTrend
+from handlers.performance_analyzer.bottlenecks import BOTTLENECK_RULES
+from handlers.performance_analyzer.measurements import CLUSTER_METRICS, WindowMeasurements
+from handlers.performance_analyzer.services import PerformanceServices
+
+OPEN = "open"
+
+
+def trends(now: WindowMeasurements, week_earlier: WindowMeasurements) -> list[MetricTrend]:
+    """Every Container Insights figure and the worst load balancer p99, now and a week ago."""
+    rows = [
+        (
+            metric.name,
+            metric.unit,
+            now.figures.get(metric.name),
+            week_earlier.figures.get(metric.name),
+        )
+        for metric in CLUSTER_METRICS
+    ]
+    now_p99, earlier_p99 = now.worst_p99(), week_earlier.worst_p99()
+    rows.append(
+        (
+            "lb_p99",
+            "Seconds",
+            now_p99[1] if now_p99 else None,
+            earlier_p99[1] if earlier_p99 else None,
+        )
+    )
+    return [
+        MetricTrend(
+            name=name,
+            unit=unit,
+            value=_rounded(value),
+            week_earlier=_rounded(earlier),
+            change_percent=(
+                round((value - earlier) / earlier * 100, 2)
+                if value is not None and earlier
+                else None
+            ),
+        )
+        for name, unit, value, earlier in rows
+    ]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def regressions(
+    bottlenecks: list[Bottleneck],
+    earlier_bottlenecks: list[Bottleneck],
+    metric_trends: list[MetricTrend],
+    regression_percent: float,
+) -> list[str]:
+    """The rules that fire now and fired not at all, or clearly less, a week earlier."""
+    fired_before = {bottleneck.rule for bottleneck in earlier_bottlenecks}
+    changes = {trend.name: trend.change_percent for trend in metric_trends}
+    found: list[str] = []
+    for bottleneck in bottlenecks:
+        change = changes.get(bottleneck.metric)
+        if bottleneck.rule not in fired_before or (
+            change is not None and change >= regression_percent
+        ):
+            found.append(bottleneck.rule)
+    return found
+
+
+def settle_regression_alerts(
+    services: PerformanceServices,
+    logger: Any,
+    *,
+    resource: str,
+    account_id: str,
+    region: str,
+    regressing: list[str],
+    bottlenecks: list[Bottleneck],
+) -> dict[str, int]:
+    """Open an alert for each new regression and resolve those that cleared; the counts."""
+    by_rule = {bottleneck.rule: bottleneck for bottleneck in bottlenecks}
+    key = f"performance/{resource}"
+    counts = {"sent": 0, "resolved": 0, "open": 0}
+    for rule in BOTTLENECK_RULES:
+        record = services.state.get_value(key, rule.name) or {}
+        is_open = bool(record.get(OPEN))
+        alert = Alert.create(
+            severity=Severity.WARNING,
+            source=services.function_name,
+            title=f"Performance regression on {resource}: {rule.title.lower()}",
+            detail=by_rule[rule.name].evidence if rule.name in by_rule else rule.title,
+            resource=resource,
+            account_id=account_id,
+            region=region,
+            timestamp=services.clock.now(),
+        )
+        if rule.name in regressing:
+            counts["open"] += 1
+            if is_open:
+                continue
+            if services.alerts.publish_or_log(alert, logger) is not None:
+                services.state.put_value(key, rule.name, {OPEN: True, "alert_id": alert.id})
+                counts["sent"] += 1
+        elif is_open:
+            resolution = alert.resolution(
+                f"{rule.title} no longer regresses week over week on {resource}"
+            )
+            if services.alerts.publish_or_log(resolution, logger) is not None:
+                services.state.put_value(key, rule.name, {OPEN: False, "alert_id": alert.id})
+                counts["resolved"] += 1
+    return counts

@@ -1,0 +1,96 @@
+"""What the optimizer reads: the analyses of a cluster and the scaler's history of a node group.
+
+Analyses come from `analyses/<account>/<region>/<cluster>/` (validated against the analyzer's
+model; one that does not validate is skipped and named in the notes). The scaler records every
+change of a node group in the state table (`nodegroup/<account>/<region>/<cluster>/<group>`)
+with its `previous` and `new` sizes; a node group had, in any hour, the desired size of the last
+change before it, or before the first change in the window, that change's previous size (the
+stack file's desired size when the scaler never changed it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from fleet_shared.inventory import Cluster
+from fleet_shared.node_group_locks import node_group_key
+from fleet_shared.performance_documents import (
+    PerformanceAnalysis,
+    analysis_time_of,
+    cluster_prefix,
+)
+from fleet_shared.state_table import StateTable
+
+
+@dataclass
+class ClusterHistory:
+    """The cluster's CPU utilisation per hour from the analyses read, and what was skipped."""
+
+    cpu_by_hour: dict[datetime, float] = field(default_factory=dict)
+    analyses_read: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def read_cluster_history(
+    s3: Any, bucket: str, account_id: str, cluster: Cluster, since: datetime
+) -> ClusterHistory:
+    """Every hour of CPU utilisation the cluster's analyses since `since` measured."""
+    history = ClusterHistory()
+    prefix = cluster_prefix(account_id, cluster.region, cluster.name)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            analysed_at = analysis_time_of(item["Key"])
+            if analysed_at is None or analysed_at < since:
+                continue
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            try:
+                analysis = PerformanceAnalysis.model_validate_json(body)
+            except ValidationError as error:
+                history.skipped.append(
+                    f"{item['Key']}: not an analysis ({error.error_count()} errors)"
+                )
+                continue
+            history.analyses_read += 1
+            for hour in analysis.hourly:
+                if hour.cpu_percent is not None and hour.hour >= since:
+                    history.cpu_by_hour[hour.hour] = hour.cpu_percent
+    return history
+
+
+def desired_size_timeline(
+    state: StateTable,
+    account_id: str,
+    cluster: Cluster,
+    *,
+    node_group: str,
+    since: datetime,
+    configured_desired: int,
+) -> Callable[[datetime], int]:
+    """The node group's desired size at any moment since `since`."""
+    changes = state.query_history(
+        node_group_key(account_id, cluster.region, cluster.name, node_group), since
+    )
+    initial = configured_desired
+    if changes:
+        previous = changes[0].record.get("previous") or {}
+        initial = int(previous.get("desired_size", configured_desired))
+    steps = [
+        (change.changed_at, int(change.record["new"]["desired_size"]))
+        for change in changes
+        if isinstance(change.record.get("new"), dict)
+    ]
+
+    def desired_at(moment: datetime) -> int:
+        size = initial
+        for changed_at, desired in steps:
+            if changed_at > moment:
+                break
+            size = desired
+        return size
+
+    return desired_at

@@ -1,0 +1,216 @@
+"""One optimisation run: per node group of the inventory, the sizes from its measured demand;
+the scaler's settings from all node groups together; memory from the cost analyzer.
+
+Paths in the stack file follow the inventory's order, which is the stack file's own (the
+program builds the inventory from it): member, cluster and node group indexes are the same.
+The recommendations are written to `recommendations/<time>.json` and copied to
+`recommendations/latest.json`; nothing is applied.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.inventory import Cluster, NodeGroup
+from fleet_shared.performance_documents import (
+    LATEST_RECOMMENDATIONS_KEY,
+    SCHEMA_VERSION,
+    PathSegment,
+    Recommendations,
+    ScalerSettingAdvice,
+    StackFileChange,
+    recommendations_key,
+)
+from handlers.scaling_optimizer.environment import OptimizerEnvironment
+from handlers.scaling_optimizer.history import desired_size_timeline, read_cluster_history
+from handlers.scaling_optimizer.memory import latest_cost_detail, memory_changes
+from handlers.scaling_optimizer.sizing import (
+    SCALER_DEFAULTS,
+    DemandHour,
+    NodeGroupDemand,
+    NodeGroupSizes,
+    ReplayOutcome,
+    SizeRecommendation,
+    best_scaler_settings,
+    recommend_sizes,
+)
+
+OptimizerServices = FunctionServices[OptimizerEnvironment]
+
+MEMBERS_KEY = "lambda-fleet:members"
+
+
+def is_working_hour(cluster: Cluster, moment: datetime) -> bool:
+    """Whether the cluster's schedule has it at its daytime size at `moment` (always, without
+    a schedule)."""
+    schedule = cluster.schedule
+    if schedule is None:
+        return True
+    local = moment.astimezone(schedule.zone)
+    weekday = local.strftime("%a").upper()
+    return (
+        weekday in schedule.days
+        and schedule.scale_up_time <= local.time() < schedule.scale_down_time
+    )
+
+
+def optimise(services: OptimizerServices) -> Recommendations:
+    """Read the history, recommend, write the recommendations; they are returned."""
+    environment = services.environment
+    now = services.clock.now()
+    since = now - timedelta(days=environment.optimizer_history_days)
+    inventory = services.inventory()
+    s3 = services.hub_client("s3")
+    changes: list[StackFileChange] = []
+    notes: list[str] = []
+    demands: list[NodeGroupDemand] = []
+    targets: list[float] = []
+    analyses_read = 0
+    for member_index, member in enumerate(inventory.members):
+        for cluster_index, cluster in enumerate(member.clusters):
+            resource = f"{member.account_id}/{cluster.region}/{cluster.name}"
+            history = read_cluster_history(
+                s3, environment.data_bucket_name, member.account_id, cluster, since
+            )
+            analyses_read += history.analyses_read
+            notes.extend(history.skipped)
+            if len(history.cpu_by_hour) < environment.optimizer_min_hours:
+                notes.append(
+                    f"{resource}: {len(history.cpu_by_hour)} measured hours, "
+                    f"{environment.optimizer_min_hours} needed; no sizes recommended"
+                )
+                continue
+            cluster_path: list[PathSegment] = [MEMBERS_KEY, member_index, "clusters", cluster_index]
+            for group_index, group in enumerate(cluster.node_groups):
+                desired_at = desired_size_timeline(
+                    services.state,
+                    member.account_id,
+                    cluster,
+                    node_group=group.name,
+                    since=since,
+                    configured_desired=group.desired_size,
+                )
+                hours = [
+                    DemandHour(hour, desired_at(hour), cpu, is_working_hour(cluster, hour))
+                    for hour, cpu in sorted(history.cpu_by_hour.items())
+                ]
+                sizes = recommend_sizes(
+                    hours, cluster.scaling.target_utilization, group.capacity_type
+                )
+                group_path = [*cluster_path, "node_groups", group_index]
+                changes.extend(_node_group_changes(cluster, group, group_path, cluster_path, sizes))
+                demands.append(
+                    NodeGroupDemand(
+                        [hour.busy_nodes for hour in hours],
+                        hours[0].nodes,
+                        (sizes.min_size.value, sizes.max_size.value),
+                    )
+                )
+                targets.append(cluster.scaling.target_utilization)
+    scaler_settings = _scaler_advice(demands, targets, environment.optimizer_tolerance_percent)
+    cost = latest_cost_detail(s3, environment.data_bucket_name)
+    if cost is None:
+        notes.append("no cost report in the data bucket; no memory recommended")
+    else:
+        changes.extend(memory_changes(cost[1], cost[0], inventory.stack))
+    recommendations = Recommendations(
+        schema_version=SCHEMA_VERSION,
+        stack=inventory.stack,
+        generated_at=now,
+        history_days=environment.optimizer_history_days,
+        analyses_read=analyses_read,
+        changes=changes,
+        scaler_settings=scaler_settings,
+        notes=notes,
+    )
+    body = recommendations.model_dump_json(indent=2).encode("utf-8")
+    for key in (recommendations_key(now), LATEST_RECOMMENDATIONS_KEY):
+        s3.put_object(
+            Bucket=environment.data_bucket_name, Key=key, Body=body, ContentType="application/json"
+        )
+    return recommendations
+
+
+def _node_group_changes(
+    cluster: Cluster,
+    group: NodeGroup,
+    group_path: list[PathSegment],
+    cluster_path: list[PathSegment],
+    sizes: NodeGroupSizes,
+) -> list[StackFileChange]:
+    proposed: list[tuple[list[PathSegment], int | None, SizeRecommendation]] = [
+        ([*group_path, "min_size"], group.min_size, sizes.min_size),
+        ([*group_path, "desired_size"], group.desired_size, sizes.desired_size),
+        ([*group_path, "max_size"], group.max_size, sizes.max_size),
+    ]
+    schedule = cluster.schedule
+    if schedule is not None and group.name in schedule.off_hours_desired and sizes.off_hours:
+        proposed.append(
+            (
+                [*cluster_path, "schedule", "off_hours_desired", group.name],
+                schedule.off_hours_desired[group.name],
+                sizes.off_hours,
+            )
+        )
+    return [
+        StackFileChange(
+            path=path, current=current, recommended=recommended.value, evidence=recommended.evidence
+        )
+        for path, current, recommended in proposed
+        if recommended.value != current
+    ]
+
+
+def _scaler_advice(
+    demands: list[NodeGroupDemand], targets: list[float], tolerance: float
+) -> list[ScalerSettingAdvice]:
+    if not demands:
+        return []
+    target = sum(targets) / len(targets)
+    best, outcome, current = best_scaler_settings(demands, target, tolerance)
+    evidence = _replay_evidence(outcome, current, sum(len(d.busy) for d in demands), target)
+    rows: list[tuple[str, float, float]] = [
+        (
+            "SCALER_SCALE_UP_UTILIZATION",
+            SCALER_DEFAULTS.scale_up_utilization,
+            best.scale_up_utilization,
+        ),
+        (
+            "SCALER_SCALE_DOWN_UTILIZATION",
+            SCALER_DEFAULTS.scale_down_utilization,
+            best.scale_down_utilization,
+        ),
+        ("SCALER_COOLDOWN_SECONDS", SCALER_DEFAULTS.cooldown_seconds, best.cooldown_seconds),
+    ]
+    return [
+        ScalerSettingAdvice(
+            variable=variable, current=current_value, recommended=value, evidence=evidence
+        )
+        for variable, current_value, value in rows
+        if value != current_value
+    ]
+
+
+def _replay_evidence(
+    outcome: ReplayOutcome, current: ReplayOutcome, hours: int, target: float
+) -> str:
+    return (
+        f"replayed over {hours} node-group hours at the {target:g} % target: "
+        f"{outcome.changes} changes, {outcome.on_target_share:.0%} of hours on target "
+        f"(current settings: {current.changes} changes, {current.on_target_share:.0%})"
+    )
+
+
+def summary(recommendations: Recommendations, key: str) -> dict[str, Any]:
+    """What the handler returns about a run."""
+    return {
+        "status": "ok",
+        "stack": recommendations.stack,
+        "recommendations": key,
+        "analyses_read": recommendations.analyses_read,
+        "changes": [change.dotted() for change in recommendations.changes],
+        "scaler_settings": [advice.variable for advice in recommendations.scaler_settings],
+        "notes": recommendations.notes,
+    }

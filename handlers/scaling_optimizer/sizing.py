@@ -1,0 +1,227 @@
+"""Pure sizing rules of the optimizer: no AWS call, unit tested directly.
+
+Demand: in each measured hour, a node group had `nodes` nodes (its desired size then, from the
+scaler's history) and the cluster ran at `cpu_percent` (Container Insights has no node-group
+dimension, so the cluster's utilisation stands for each of its node groups). Its busy nodes are
+`nodes x cpu_percent / 100`; the nodes that would have held it at the cluster's target
+utilisation are `ceil(busy / target)`.
+
+Sizes: `max_size` is the most nodes any hour needed, `min_size` the fewest (never under the
+capacity type's floor: 1 on-demand, 0 spot), `desired_size` (the working-hours size the morning
+restore returns to) the most any working hour needed, the off-hours size the most any off-hours
+hour needed.
+
+Scaler settings: the thresholds and cooldown of the scaler's one-node steps are replayed over
+the same busy nodes for every candidate in a small grid; the one that keeps utilisation at most
+`target + tolerance` in at least `ON_TARGET_SHARE` of the hours with the fewest changes wins
+(ties: mean utilisation closest to the target, then the current settings).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+ON_TARGET_SHARE = 0.95
+SCALE_UP_CANDIDATES = (70.0, 75.0, 80.0, 85.0, 90.0)
+SCALE_DOWN_CANDIDATES = (20.0, 30.0, 40.0, 50.0)
+COOLDOWN_CANDIDATES = (300, 900, 1800, 3600, 7200, 14400)
+HOUR_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class DemandHour:
+    """One measured hour of a node group."""
+
+    hour: datetime
+    nodes: int
+    cpu_percent: float
+    working: bool
+
+    @property
+    def busy_nodes(self) -> float:
+        """Nodes' worth of CPU the node group used that hour."""
+        return self.nodes * self.cpu_percent / 100
+
+
+def default_floor(capacity_type: str) -> int:
+    """1 for ON_DEMAND (a cluster keeps a node for system pods), 0 for SPOT (the scaler's rule)."""
+    return 1 if capacity_type == "ON_DEMAND" else 0
+
+
+def nodes_at_target(busy_nodes: float, target_percent: float) -> int:
+    """The fewest nodes that hold `busy_nodes` at `target_percent` utilisation or below."""
+    return math.ceil(round(busy_nodes / (target_percent / 100), 9))
+
+
+@dataclass(frozen=True)
+class SizeRecommendation:
+    """One size with the hour that decides it, as evidence."""
+
+    value: int
+    evidence: str
+
+
+@dataclass(frozen=True)
+class NodeGroupSizes:
+    """Recommended sizes of one node group; `off_hours` is None without off-hours hours."""
+
+    min_size: SizeRecommendation
+    desired_size: SizeRecommendation
+    max_size: SizeRecommendation
+    off_hours: SizeRecommendation | None
+
+
+def _evidence(what: str, hour: DemandHour, needed: int, target: float) -> str:
+    return (
+        f"{what}: {hour.hour:%Y-%m-%d %H:%M}Z ran {hour.nodes} nodes at {hour.cpu_percent:.0f} % "
+        f"CPU ({hour.busy_nodes:.2f} busy nodes), which {needed} nodes hold at the "
+        f"{target:g} % target"
+    )
+
+
+def recommend_sizes(
+    hours: list[DemandHour], target_percent: float, capacity_type: str
+) -> NodeGroupSizes:
+    """The sizes that would have kept every measured hour at the target; `hours` not empty."""
+    floor = default_floor(capacity_type)
+
+    def needed(hour: DemandHour) -> int:
+        return max(floor, nodes_at_target(hour.busy_nodes, target_percent))
+
+    def recommendation(what: str, chosen: DemandHour, lowest: int) -> SizeRecommendation:
+        value = max(lowest, needed(chosen))
+        return SizeRecommendation(value, _evidence(what, chosen, value, target_percent))
+
+    peak = max(hours, key=needed)
+    trough = min(hours, key=needed)
+    max_size = recommendation("busiest hour", peak, 1)
+    min_size = recommendation("quietest hour", trough, floor)
+    working = [hour for hour in hours if hour.working] or hours
+    desired = recommendation("busiest working hour", max(working, key=needed), min_size.value)
+    off = [hour for hour in hours if not hour.working]
+    off_hours = (
+        recommendation("busiest off-hours hour", max(off, key=needed), min_size.value)
+        if off
+        else None
+    )
+    return NodeGroupSizes(min_size, desired, max_size, off_hours)
+
+
+@dataclass(frozen=True)
+class ScalerSettings:
+    """The scaler's one-node-step thresholds (percent) and its cooldown (seconds)."""
+
+    scale_up_utilization: float
+    scale_down_utilization: float
+    cooldown_seconds: int
+
+
+SCALER_DEFAULTS = ScalerSettings(75.0, 30.0, 300)
+"""What the deployed scaler runs with: the program sets none of its thresholds, so its
+environment's defaults (handlers/eks_scaler/environment.py) apply."""
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """How a replay of the one-node steps went: changes made, hours on target, mean utilisation."""
+
+    changes: int
+    on_target_share: float
+    mean_utilisation: float
+
+
+def replay_steps(
+    busy: list[float],
+    start_nodes: int,
+    bounds: tuple[int, int],
+    settings: ScalerSettings,
+    ceiling_percent: float,
+) -> ReplayOutcome:
+    """Replay the scaler's steps hour by hour: one node more above the scale-up threshold, one
+    less under the scale-down threshold once the cooldown has passed since the last change."""
+    lowest, highest = bounds
+    nodes = min(max(start_nodes, lowest), highest)
+    cooldown_hours = math.ceil(settings.cooldown_seconds / HOUR_SECONDS)
+    since_change = cooldown_hours
+    changes = on_target = 0
+    utilisations: list[float] = []
+    for busy_nodes in busy:
+        utilisation = busy_nodes / nodes * 100 if nodes else (100.0 if busy_nodes else 0.0)
+        utilisations.append(utilisation)
+        on_target += utilisation <= ceiling_percent
+        since_change += 1
+        if utilisation > settings.scale_up_utilization and nodes < highest:
+            nodes, changes, since_change = nodes + 1, changes + 1, 0
+        elif (
+            utilisation < settings.scale_down_utilization
+            and nodes > lowest
+            and since_change >= cooldown_hours
+        ):
+            nodes, changes, since_change = nodes - 1, changes + 1, 0
+    count = max(1, len(busy))
+    return ReplayOutcome(changes, on_target / count, sum(utilisations) / count)
+
+
+@dataclass(frozen=True)
+class NodeGroupDemand:
+    """What a replay needs of one node group: busy nodes per hour, its nodes at the start and
+    its (min, max) bounds."""
+
+    busy: list[float]
+    start_nodes: int
+    bounds: tuple[int, int]
+
+
+def replay_fleet(
+    groups: list[NodeGroupDemand], settings: ScalerSettings, ceiling_percent: float
+) -> ReplayOutcome:
+    """`replay_steps` of every node group, summed: changes, share of hours on target, mean."""
+    outcomes = [
+        (len(group.busy), replay_steps(group.busy, group.start_nodes, group.bounds, settings,
+                                       ceiling_percent))
+        for group in groups
+    ]  # fmt: skip
+    hours = max(1, sum(count for count, _ in outcomes))
+    return ReplayOutcome(
+        changes=sum(outcome.changes for _, outcome in outcomes),
+        on_target_share=sum(count * outcome.on_target_share for count, outcome in outcomes) / hours,
+        mean_utilisation=sum(count * outcome.mean_utilisation for count, outcome in outcomes)
+        / hours,
+    )
+
+
+def best_scaler_settings(
+    groups: list[NodeGroupDemand], target_percent: float, tolerance_percent: float
+) -> tuple[ScalerSettings, ReplayOutcome, ReplayOutcome]:
+    """The grid's best settings for all `groups`, their replay, and the current settings' one."""
+    ceiling = target_percent + tolerance_percent
+
+    def replay(settings: ScalerSettings) -> ReplayOutcome:
+        return replay_fleet(groups, settings, ceiling)
+
+    current = replay(SCALER_DEFAULTS)
+    candidates = [
+        ScalerSettings(up, down, cooldown)
+        for up in SCALE_UP_CANDIDATES
+        for down in SCALE_DOWN_CANDIDATES
+        for cooldown in COOLDOWN_CANDIDATES
+        if down < target_percent < up
+    ]
+    outcomes = {settings: replay(settings) for settings in candidates}
+    outcomes[SCALER_DEFAULTS] = current
+    best_share = max(outcome.on_target_share for outcome in outcomes.values())
+    required = min(ON_TARGET_SHARE, best_share)
+
+    def rank(item: tuple[ScalerSettings, ReplayOutcome]) -> tuple[int, float, bool]:
+        settings, outcome = item
+        return (
+            outcome.changes,
+            abs(outcome.mean_utilisation - target_percent),
+            settings != SCALER_DEFAULTS,
+        )
+
+    eligible = [item for item in outcomes.items() if item[1].on_target_share >= required]
+    best, outcome = min(eligible, key=rank)
+    return best, outcome, current

@@ -1,0 +1,68 @@
+"""Load balancers of a cluster: found by the controller's tag, judged on their p99."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from fleet_shared.performance_documents import LoadBalancerLatency
+from handlers.performance_analyzer.bottlenecks import find_bottlenecks
+from handlers.performance_analyzer.measurements import (
+    CLUSTER_TAG,
+    WindowMeasurements,
+    cluster_load_balancers,
+)
+from tests.handlers.conftest import REGION
+
+
+def test_only_the_load_balancers_tagged_for_the_cluster_are_found(
+    monkeypatch: pytest.MonkeyPatch, mocked_aws: None
+) -> None:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    # GIVEN two ALBs of the cluster (by the controller's tag), one of another cluster, one untagged
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for index, zone in enumerate((f"{REGION}a", f"{REGION}b"))
+    ]
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+
+    def create(name: str, cluster: str | None) -> str:
+        tags = (
+            [{"Key": CLUSTER_TAG, "Value": cluster}] if cluster else [{"Key": "team", "Value": "x"}]
+        )
+        return elbv2.create_load_balancer(Name=name, Subnets=subnets, Tags=tags)["LoadBalancers"][
+            0
+        ]["LoadBalancerArn"]
+
+    ours = sorted([create("k8s-apps-web", "dev-apps"), create("k8s-apps-api", "dev-apps")])
+    create("k8s-other-web", "other")
+    create("plain", None)
+
+    # WHEN the cluster's load balancers are looked up
+    found = cluster_load_balancers(elbv2, "dev-apps")
+
+    # THEN exactly the two tagged for it are found
+    assert found == ours
+
+
+def test_a_slow_load_balancer_is_named_with_its_p99() -> None:
+    # GIVEN one fast and one slow load balancer over a 4-hour window
+    measurements = WindowMeasurements(
+        figures={},
+        load_balancers=[
+            LoadBalancerLatency(name="web", p50_seconds=0.05, p90_seconds=0.1, p99_seconds=0.2),
+            LoadBalancerLatency(name="api", p50_seconds=0.3, p90_seconds=0.9, p99_seconds=2.5),
+        ],
+        hourly=[],
+    )
+    # WHEN the rules are evaluated
+    [bottleneck] = find_bottlenecks(measurements, 4)
+    # THEN the slow one is named, with its p99 and the threshold, in seconds
+    assert bottleneck.rule == "slow_load_balancer"
+    assert bottleneck.value == pytest.approx(2.5)
+    assert bottleneck.unit == "Seconds"
+    assert "of api was 2.5 Seconds" in bottleneck.evidence

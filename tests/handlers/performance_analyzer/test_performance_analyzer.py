@@ -1,0 +1,200 @@
+"""performance_analyzer on generated Container Insights data (moto put_metric_data): the planted
+bottleneck is named with its evidence, a regression alerts once and resolves when it clears."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from fleet_shared.performance_documents import PerformanceAnalysis
+from fleet_shared.state_table import StateTable
+from handlers.performance_analyzer import app
+from handlers.performance_analyzer.environment import PerformanceEnvironment
+from handlers.performance_analyzer.services import PerformanceServices
+from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, AlertInbox
+from tests.handlers.member_accounts import member_session
+
+CLUSTER = "dev-apps"
+
+
+def put_cluster_hours(cloudwatch: Any, end: datetime, hours: int, values: dict[str, float]) -> None:
+    """One value per metric and hour (ClusterName dimension) for the `hours` before `end`."""
+    for hour in range(hours):
+        moment = end - timedelta(hours=hour + 1) + timedelta(minutes=5)
+        cloudwatch.put_metric_data(
+            Namespace="ContainerInsights",
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "ClusterName", "Value": CLUSTER}],
+                    "Timestamp": moment,
+                    "Value": value,
+                }
+                for name, value in values.items()
+            ],
+        )
+
+
+HEALTHY = {
+    "node_cpu_utilization": 45.0,
+    "node_memory_utilization": 50.0,
+    "node_network_total_bytes": 1000.0,
+    "cluster_node_count": 2.0,
+    "cluster_failed_node_count": 0.0,
+    "pod_status_pending": 0.0,
+    "pod_cpu_utilization_over_pod_limit": 0.0,
+}
+
+
+@pytest.fixture
+def analyze(  # noqa: PLR0917 - pytest passes fixtures positionally
+    state_table: StateTable,
+    inventory_in_s3: dict[str, Any],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Invoke the handler with services on the manual clock."""
+    services = PerformanceServices.create(
+        app.FUNCTION.name, load_environment(PerformanceEnvironment), clock=fake_clock
+    )
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    return lambda event: app.lambda_handler(event, lambda_context)
+
+
+def latest_analysis() -> PerformanceAnalysis:
+    s3 = boto3.client("s3", region_name=REGION)
+    keys = sorted(
+        item["Key"]
+        for item in s3.list_objects_v2(Bucket=DATA_BUCKET_NAME, Prefix="analyses/")["Contents"]
+    )
+    body = s3.get_object(Bucket=DATA_BUCKET_NAME, Key=keys[-1])["Body"].read()
+    return PerformanceAnalysis.model_validate(json.loads(body))
+
+
+def test_planted_cpu_bottleneck_is_named_with_its_evidence_and_trend(
+    analyze: Callable[[dict[str, Any]], dict[str, Any]], fake_clock: ManualClock
+) -> None:
+    # GIVEN a week ago the cluster ran at 45 % CPU, and in the last 4 hours at 92 % with pods
+    # pending
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_cluster_hours(cloudwatch, end - timedelta(days=7), 4, HEALTHY)
+    put_cluster_hours(
+        cloudwatch, end, 4, {**HEALTHY, "node_cpu_utilization": 92.0, "pod_status_pending": 3.0}
+    )
+
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+
+    # THEN the saturated CPU and the pending pods are named, with the figures as evidence
+    assert result["status"] == "ok", result
+    [cluster] = result["clusters"]
+    assert cluster["bottlenecks"] == ["cpu_saturation", "unschedulable_pods"]
+    analysis = latest_analysis()
+    cpu = next(b for b in analysis.bottlenecks if b.rule == "cpu_saturation")
+    assert cpu.value == pytest.approx(92.0)
+    assert cpu.unit == "Percent"
+    assert "92" in cpu.evidence and "threshold 80" in cpu.evidence
+    # AND the week-over-week trend shows the rise
+    trend = next(t for t in analysis.metrics if t.name == "cpu")
+    assert trend.week_earlier == pytest.approx(45.0)
+    assert trend.change_percent == pytest.approx((92 - 45) / 45 * 100, abs=0.01)
+    assert analysis.scope == "cluster"
+    assert len(analysis.hourly) == 4
+
+
+def test_a_regression_alerts_once_and_resolves_when_it_clears(
+    analyze: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN CPU saturated now but not a week ago
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_cluster_hours(cloudwatch, end - timedelta(days=7), 8, HEALTHY)
+    put_cluster_hours(cloudwatch, end, 8, {**HEALTHY, "node_cpu_utilization": 90.0})
+
+    # WHEN the analyzer runs twice within the saturated hours
+    first = analyze({"action": "analyze_fleet"})
+    first_alerts = alert_inbox.receive()
+    fake_clock.advance(600)
+    second = analyze({"action": "analyze_fleet"})
+
+    # THEN one alert was sent, none the second time
+    assert first["clusters"][0]["regressions"] == ["cpu_saturation"]
+    assert [a.alert["resolved"] for a in first_alerts] == [False]
+    assert "cpu saturated" in first_alerts[0].alert["title"].lower()
+    assert second["clusters"][0]["alerts"]["sent"] == 0
+    assert alert_inbox.receive() == []
+
+    # WHEN the CPU is back to normal in the next window
+    fake_clock.advance(4 * 3600)
+    later_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_cluster_hours(cloudwatch, later_end, 4, HEALTHY)
+    put_cluster_hours(cloudwatch, later_end - timedelta(days=7), 4, HEALTHY)
+    analyze({"action": "analyze_fleet"})
+
+    # THEN the same alert is resolved
+    [resolution] = alert_inbox.receive()
+    assert resolution.alert["resolved"] is True
+    assert resolution.alert["id"] == first_alerts[0].alert["id"]
+
+
+def test_a_cluster_outside_the_inventory_is_refused_naming_the_field(
+    analyze: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    # GIVEN a request for a cluster the inventory does not list
+    event = {
+        "action": "analyze_cluster",
+        "account_id": MEMBER_ACCOUNT_ID,
+        "region": REGION,
+        "cluster": "unknown",
+    }
+
+    # WHEN it is handled
+    result = analyze(event)
+
+    # THEN the answer names the field and nothing was written
+    assert result["status"] == "error"
+    assert result["error"].startswith("invalid event: cluster:")
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET_NAME, Prefix="analyses/"
+    )
+    assert listed.get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PERFORMANCE_WINDOW_HOURS", "25"), ("PERFORMANCE_REGRESSION_PERCENT", "-5")],
+)
+def test_a_bad_setting_is_refused_naming_the_variable(
+    inventory_in_s3: dict[str, Any],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+) -> None:
+    # GIVEN the analyzer deployed with an invalid setting
+    monkeypatch.setenv(variable, value)
+    app.FUNCTION.use_services(None)
+
+    # WHEN the schedule invokes it
+    result = app.lambda_handler({"action": "analyze_fleet"}, lambda_context)
+    app.FUNCTION.use_services(None)
+
+    # THEN the one message names the variable and no analysis was written
+    assert result["status"] == "error"
+    assert variable in result["error"]
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET_NAME, Prefix="analyses/"
+    )
+    assert listed.get("KeyCount", 0) == 0

@@ -1,0 +1,366 @@
+"""scaling_optimizer on a generated 14-day history: the sizes it recommends keep utilisation on
+target with fewer changes when replayed through the scaler's own decision logic, and its patch
+applies cleanly to the stack file and passes the program's settings validation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+import yaml
+
+from components.settings import load_settings, settings_document
+from fleet_shared.clock import ManualClock
+from fleet_shared.environment import load_environment
+from fleet_shared.inventory import NodeGroup
+from fleet_shared.node_group_locks import node_group_key
+from fleet_shared.performance_documents import (
+    LATEST_RECOMMENDATIONS_KEY,
+    HourlyUtilisation,
+    PerformanceAnalysis,
+    Recommendations,
+    analysis_key,
+)
+from fleet_shared.state_table import StateTable
+from fleetctl.recommendations import render
+from handlers.eks_scaler.decision import DecisionKind, NodeGroupFacts, decide
+from handlers.eks_scaler.models import Action, NodeGroupRequest
+from handlers.eks_scaler.sizing import Sizes
+from handlers.scaling_optimizer import app
+from handlers.scaling_optimizer.environment import OptimizerEnvironment
+from handlers.scaling_optimizer.optimization import OptimizerServices
+from tests.handlers.conftest import (
+    DATA_BUCKET_NAME,
+    HANDLER_STACK_FILE,
+    MEMBER_ACCOUNT_ID,
+    REGION,
+)
+
+CLUSTER = "dev-apps"
+GROUP = "system"
+ZONE = ZoneInfo("Asia/Kolkata")
+WORKING_BUSY_NODES = 3.0
+OFF_HOURS_BUSY_NODES = 1.0
+ON_TARGET_CEILING = 80.0
+"""The cluster's 70 % target plus the optimizer's default 10-point tolerance."""
+
+
+def is_working(moment: datetime) -> bool:
+    local = moment.astimezone(ZONE)
+    return local.weekday() < 5 and 8 <= local.hour < 18
+
+
+def busy_nodes(moment: datetime) -> float:
+    return WORKING_BUSY_NODES if is_working(moment) else OFF_HOURS_BUSY_NODES
+
+
+def historical_desired(moment: datetime) -> int:
+    """What the scaler did: flapped between 4 and 3 nodes every hour of the day, 1 at night."""
+    if not is_working(moment):
+        return 1
+    return 4 if moment.hour % 2 == 0 else 3
+
+
+@dataclass(frozen=True)
+class GeneratedHistory:
+    hours: list[datetime]
+    scaler_changes: int
+
+
+def generate_history(
+    now: datetime, state_table: StateTable, clock: ManualClock
+) -> GeneratedHistory:
+    """14 days of analyses (4 hours each) and the scaler's changes in the state table."""
+    s3 = boto3.client("s3", region_name=REGION)
+    start = (now - timedelta(days=14)).replace(minute=0, second=0, microsecond=0)
+    hours = [start + timedelta(hours=index) for index in range(14 * 24)]
+    for offset in range(0, len(hours), 4):
+        window = hours[offset : offset + 4]
+        analysed_at = window[-1] + timedelta(hours=1)
+        analysis = PerformanceAnalysis(
+            schema_version=1,
+            account_id=MEMBER_ACCOUNT_ID,
+            region=REGION,
+            cluster=CLUSTER,
+            analysed_at=analysed_at,
+            window_start=window[0],
+            window_end=analysed_at,
+            scope="cluster",
+            metrics=[],
+            load_balancers=[],
+            bottlenecks=[],
+            regressions=[],
+            hourly=[
+                HourlyUtilisation(
+                    hour=hour,
+                    cpu_percent=busy_nodes(hour) / historical_desired(hour) * 100,
+                    memory_percent=None,
+                    node_count=None,
+                )
+                for hour in window
+            ],
+        )
+        s3.put_object(
+            Bucket=DATA_BUCKET_NAME,
+            Key=analysis_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, analysed_at),
+            Body=analysis.model_dump_json().encode("utf-8"),
+        )
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, GROUP)
+    changes = 0
+    for previous_hour, hour in pairwise(hours):
+        before, after = historical_desired(previous_hour), historical_desired(hour)
+        if before == after:
+            continue
+        clock.set(hour)
+        state_table.record_change(
+            key,
+            {
+                "source": "eks_scaler",
+                "previous": {"min_size": 1, "desired_size": before, "max_size": 4},
+                "new": {"min_size": 1, "desired_size": after, "max_size": 4},
+            },
+            history_ttl_seconds=90 * 86400,
+        )
+        changes += 1
+    clock.set(now)
+    return GeneratedHistory(hours[1:], changes)
+
+
+def put_cost_detail(now: datetime) -> None:
+    """The cost analyzer's detail with one function that uses far less memory than it has."""
+    detail = {
+        "date": now.date().isoformat(),
+        "lambda_memory": [
+            {
+                "function": "lf-handlers-health-monitor",
+                "current_mb": 256,
+                "max_used_mb": 120,
+                "invocations": 4032,
+                "recommended_mb": 192,
+                "monthly_saving_usd": 0.42,
+                "recommendation": "decrease",
+            },
+            {
+                "function": "lf-handlers-eks-scaler",
+                "current_mb": 256,
+                "max_used_mb": 190,
+                "invocations": 300,
+                "recommended_mb": 256,
+                "monthly_saving_usd": 0.0,
+                "recommendation": "keep",
+            },
+        ],
+    }
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key=f"reports/cost/{now.date().isoformat()}/detail.json",
+        Body=json.dumps(detail).encode("utf-8"),
+    )
+
+
+@dataclass(frozen=True)
+class Replay:
+    changes: int
+    on_target_share: float
+
+
+def replay_through_the_scaler(
+    hours: list[datetime], min_size: int, desired_size: int, max_size: int, off_hours: int
+) -> Replay:
+    """The cluster schedule with these sizes, decided hour by hour by the scaler's `decide`."""
+    configured = NodeGroup(
+        name=GROUP,
+        capacity_type="ON_DEMAND",
+        instance_types=("m7g.large",),
+        min_size=min_size,
+        desired_size=desired_size,
+        max_size=max_size,
+        floor=1,
+    )
+    current = Sizes(min_size, desired_size if is_working(hours[0]) else off_hours, max_size)
+    last_change: datetime | None = None
+    changes = on_target = 0
+    for hour in hours:
+        action, wanted = (
+            (Action.SCALE_UP, desired_size) if is_working(hour) else (Action.SCALE_DOWN, off_hours)
+        )
+        facts = NodeGroupFacts(
+            current=current,
+            status="ACTIVE",
+            capacity_type="ON_DEMAND",
+            configured=configured,
+            saved=None,
+            last_change_at=last_change,
+            cooldown_seconds=300,
+        )
+        decision = decide(action, NodeGroupRequest(name=GROUP, desired_size=wanted), facts, hour)
+        if decision.kind is DecisionKind.CHANGE and decision.target is not None:
+            current, last_change, changes = decision.target, hour, changes + 1
+        on_target += busy_nodes(hour) / current.desired_size * 100 <= ON_TARGET_CEILING
+    return Replay(changes, on_target / len(hours))
+
+
+def historical_on_target_share(hours: list[datetime]) -> float:
+    on_target = sum(
+        busy_nodes(hour) / historical_desired(hour) * 100 <= ON_TARGET_CEILING for hour in hours
+    )
+    return on_target / len(hours)
+
+
+@pytest.fixture
+def optimize(  # noqa: PLR0917 - pytest passes fixtures positionally
+    state_table: StateTable,
+    inventory_in_s3: dict[str, Any],
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    fleet_environment: dict[str, str],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    services = OptimizerServices.create(
+        app.FUNCTION.name, load_environment(OptimizerEnvironment), clock=fake_clock
+    )
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    return lambda event: app.lambda_handler(event, lambda_context)
+
+
+def latest_recommendations() -> Recommendations:
+    body = (
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket=DATA_BUCKET_NAME, Key=LATEST_RECOMMENDATIONS_KEY)["Body"]
+        .read()
+    )
+    return Recommendations.model_validate(json.loads(body))
+
+
+def recommended(recommendations: Recommendations, *path_tail: str) -> int:
+    return next(
+        change.recommended
+        for change in recommendations.changes
+        if tuple(str(part) for part in change.path[-len(path_tail) :]) == path_tail
+    )
+
+
+def test_recommended_sizes_keep_utilisation_on_target_with_fewer_scaler_changes(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN 14 days in which the scaler flapped between 3 and 4 nodes in working hours and the
+    # cluster ran above its 70 % target, and kept 1 node at night at 100 % CPU
+    now = fake_clock.now()
+    history = generate_history(now, state_table, fake_clock)
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN it recommends new sizes for the node group and its off-hours size
+    assert result["status"] == "ok", result
+    recommendations = latest_recommendations()
+    sizes = {
+        "min": recommended(recommendations, "min_size"),
+        "desired": recommended(recommendations, "desired_size"),
+        "max": recommended(recommendations, "max_size"),
+        "off": recommended(recommendations, "off_hours_desired", GROUP),
+    }
+    assert sizes == {"min": 2, "desired": 5, "max": 5, "off": 2}
+    assert all(change.evidence for change in recommendations.changes)
+    # AND replayed through the scaler's decision logic, those sizes keep utilisation on target
+    # with fewer changes than the scaler made
+    replay = replay_through_the_scaler(
+        history.hours, sizes["min"], sizes["desired"], sizes["max"], sizes["off"]
+    )
+    assert replay.on_target_share >= 0.95
+    assert historical_on_target_share(history.hours) < 0.5
+    assert replay.changes < history.scaler_changes
+
+
+def test_the_patch_applies_cleanly_to_the_stack_file_and_passes_settings_validation(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    # GIVEN the generated history and a cost report recommending less memory for one function
+    generate_history(fake_clock.now(), state_table, fake_clock)
+    put_cost_detail(fake_clock.now())
+
+    # WHEN the optimizer runs and its recommendations are rendered as a patch
+    optimize({"action": "optimize"})
+    recommendations = latest_recommendations()
+    stack_file = tmp_path / "Pulumi.handlers.yaml"
+    stack_file.write_text(HANDLER_STACK_FILE.read_text())
+    patch = render(recommendations, stack_file.read_text(), stack_file.name)
+    (tmp_path / "recommendations.patch").write_text(patch)
+
+    # THEN `git apply` applies it without complaint
+    subprocess.run(
+        ["git", "apply", "--unsafe-paths", "recommendations.patch"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    # AND the patched stack file passes the program's validation with the recommended values
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    settings = load_settings("handlers", settings_document(config))
+    group = settings.members[0].clusters[0].node_groups[0]
+    assert (group.min_size, group.desired_size, group.max_size) == (2, 5, 5)
+    assert settings.function_memory_mb("health_monitor") == 192
+    assert settings.function_memory_mb("eks_scaler") is None
+    # AND every changed line carries its evidence as a comment
+    added = [line for line in patch.splitlines() if line.startswith("+") and "+++" not in line]
+    values = [line for line in added if not line.rstrip().endswith(":")]
+    assert len(values) == 5
+    assert all("  # " in line for line in values)
+
+
+def test_too_little_history_recommends_no_sizes_and_says_why(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    # GIVEN no analyses at all
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN nothing is recommended and the notes say why
+    assert result["changes"] == []
+    assert any("0 measured hours" in note for note in result["notes"])
+
+
+def test_an_unknown_action_is_refused_naming_the_field(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    # GIVEN an event with another action
+    # WHEN it is handled
+    result = optimize({"action": "apply"})
+
+    # THEN the error names the field and no recommendations were written
+    assert result["status"] == "error"
+    assert result["error"].startswith("invalid event: action")
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET_NAME, Prefix="recommendations/"
+    )
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_a_bad_setting_is_refused_naming_the_variable(
+    inventory_in_s3: dict[str, Any], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the optimizer deployed with a history longer than it may read
+    monkeypatch.setenv("OPTIMIZER_HISTORY_DAYS", "365")
+    app.FUNCTION.use_services(None)
+
+    # WHEN the schedule invokes it
+    result = app.lambda_handler({"action": "optimize"}, lambda_context)
+    app.FUNCTION.use_services(None)
+
+    # THEN the one message names the variable
+    assert result["status"] == "error"
+    assert "OPTIMIZER_HISTORY_DAYS" in result["error"]
