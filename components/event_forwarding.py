@@ -1,18 +1,20 @@
 """Forward a member's events (spot interruptions, alarms, security findings) to the hub's bus.
 
 Events happen where the workloads run, but the functions that react to them run in the hub. In
-every member account and region, a rule per forwarded catalog pattern sends matching events to
-the hub's default bus, through a role that may only put events on that one bus. The hub side
-owns the bus policy that admits the member accounts and the rules that invoke the functions.
+every member account and region, one rule whose pattern is the `$or` of the forwarded catalog
+patterns sends matching events to the hub's default bus, through a role that may only put events
+on that one bus. The hub side owns the bus policy that admits the member accounts and the rules
+that route each kind of event to its function. One rule instead of one per pattern: each rule
+and target is a resource in every member region, and the hub routes the events anyway.
 
-A pattern that another forwarded pattern already covers is not forwarded again: both rules would
-match the same event, and the hub would receive (and act on) it twice.
+A pattern that another forwarded pattern already covers is not forwarded again: both would match
+the same event, and the hub would receive (and act on) it twice.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +22,10 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog.model import EventRule, FunctionSpec
-from components.naming import forwarding_role_name
-from components.settings import PROJECT
+from components.naming import forwarding_role_name, forwarding_rule_name
+
+# EventBridge's "or" across fields: the pattern matches when any pattern of its list matches.
+OR_KEY = "$or"
 
 
 def forwarded_event_rules(functions: Iterable[FunctionSpec]) -> list[EventRule]:
@@ -48,13 +52,41 @@ def forwarded_event_rules(functions: Iterable[FunctionSpec]) -> list[EventRule]:
     return kept
 
 
+def forwarding_pattern(rules: Sequence[EventRule]) -> dict[str, Any]:
+    """One pattern that matches exactly the events one of `rules` matches.
+
+    EventBridge reads `$or` as "or" only with two or more patterns, so one rule is kept as is.
+    """
+    if len(rules) == 1:
+        return dict(rules[0].pattern)
+    return {OR_KEY: [rule.pattern for rule in rules]}
+
+
 def pattern_covers(wide: Mapping[str, Any], narrow: Mapping[str, Any]) -> bool:
     """True when every event that `narrow` matches is also matched by `wide`.
 
     Conservative: only exact-value lists and nested objects are compared, and any other matcher
     (prefix, numeric, exists...) covers only an identical one, so a needed rule is never dropped.
+    A pattern that is only an `$or` covers what one of its patterns covers, and is covered when
+    each of its patterns is.
     """
+    narrow_alternatives = or_alternatives(narrow)
+    if narrow_alternatives is not None:
+        return all(pattern_covers(wide, alternative) for alternative in narrow_alternatives)
+    wide_alternatives = or_alternatives(wide)
+    if wide_alternatives is not None:
+        return any(pattern_covers(alternative, narrow) for alternative in wide_alternatives)
     return all(key in narrow and _field_covers(value, narrow[key]) for key, value in wide.items())
+
+
+def or_alternatives(pattern: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+    """The patterns of a pattern that is only an `$or` of patterns; None for any other pattern."""
+    alternatives = pattern.get(OR_KEY)
+    if set(pattern) != {OR_KEY} or not isinstance(alternatives, list):
+        return None
+    if not all(isinstance(alternative, Mapping) for alternative in alternatives):
+        return None
+    return alternatives
 
 
 def _field_covers(wide: Any, narrow: Any) -> bool:
@@ -121,7 +153,8 @@ class EventForwardingArgs:
 
 
 class EventForwarding(pulumi.ComponentResource):
-    """One role per member account, and per region one rule and target per forwarded pattern."""
+    """One role per member account, and per region one rule (the `$or` of the forwarded
+    patterns) with the hub bus as its target."""
 
     role: aws.iam.Role
 
@@ -145,24 +178,29 @@ class EventForwarding(pulumi.ComponentResource):
             policy=put_events_policy(args.hub_bus_arn),
             opts=iam,
         )
-        for region, provider in args.providers.items():
-            regional = pulumi.ResourceOptions(parent=self, provider=provider)
-            for rule in args.rules:
-                member_rule = aws.cloudwatch.EventRule(
-                    f"{name}-{region}-{rule.name}",
-                    name=f"{PROJECT}-{args.stack}-forward-{rule.name}",
-                    description=f"Forwards {rule.name} events to the lambda-fleet hub bus",
-                    event_pattern=json.dumps(rule.pattern, sort_keys=True),
-                    opts=regional,
-                )
-                aws.cloudwatch.EventTarget(
-                    f"{name}-{region}-{rule.name}",
-                    rule=member_rule.name,
-                    target_id="hub-bus",
-                    arn=args.hub_bus_arn,
-                    role_arn=self.role.arn,
-                    opts=regional,
-                )
+        if args.rules:
+            self._forward_from_each_region(name, args)
         self.register_outputs(
             {"role_arn": self.role.arn, "rules": [rule.name for rule in args.rules]}
         )
+
+    def _forward_from_each_region(self, name: str, args: EventForwardingArgs) -> None:
+        rule_names = ", ".join(rule.name for rule in args.rules)
+        event_pattern = json.dumps(forwarding_pattern(args.rules), sort_keys=True)
+        for region, provider in args.providers.items():
+            regional = pulumi.ResourceOptions(parent=self, provider=provider)
+            member_rule = aws.cloudwatch.EventRule(
+                f"{name}-{region}",
+                name=forwarding_rule_name(args.stack),
+                description=f"Forwards {rule_names} events to the lambda-fleet hub bus",
+                event_pattern=event_pattern,
+                opts=regional,
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-{region}",
+                rule=member_rule.name,
+                target_id="hub-bus",
+                arn=args.hub_bus_arn,
+                role_arn=self.role.arn,
+                opts=regional,
+            )

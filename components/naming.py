@@ -39,6 +39,11 @@ def forwarding_role_name(stack: str) -> str:
     return bounded_name(f"{PROJECT}-{stack}-forward-events")
 
 
+def forwarding_rule_name(stack: str) -> str:
+    """The one rule in each member region that forwards events to the hub bus."""
+    return bounded_name(f"{PROJECT}-{stack}-forward-events")
+
+
 def forwarding_role_arn(partition: str, member_account_id: str, stack: str) -> str:
     """The ARN of a member account's forwarding role: the only principal the hub bus admits."""
     return f"arn:{partition}:iam::{member_account_id}:role/{forwarding_role_name(stack)}"

@@ -17,10 +17,12 @@ they are garbage-collected, as Pulumi's own language host does for a failed prog
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import runpy
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,14 +109,25 @@ class ProgramRun:
         return self.by_urn().get(resource.provider.rsplit("::", 1)[0])
 
 
+# libyaml's loader reads a stack file of 100 members about five times faster than the
+# pure-Python one; PyYAML builds without it where no wheel carries it.
+FAST_YAML_LOADER = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The `config:` mapping of a stack file; a clear PlanError if it is not one."""
     try:
-        document = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise PlanError(f"no stack file {path.name} in {path.parent}") from None
-    except yaml.YAMLError as error:
-        raise PlanError(f"{path.name} is not valid YAML: {error}") from None
+    try:
+        document = yaml.load(text, Loader=FAST_YAML_LOADER)
+    except yaml.YAMLError:
+        # Read again for the message: the pure-Python loader's quotes the offending line.
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise PlanError(f"{path.name} is not valid YAML: {error}") from None
     if not isinstance(document, Mapping) or not isinstance(document.get("config"), Mapping):
         raise PlanError(f"{path.name} has no `config:` mapping")
     return dict(document["config"])
@@ -267,6 +280,24 @@ class ProgramEventLoop:
         self.loop.close()
 
 
+@contextmanager
+def garbage_collection_paused() -> Iterator[None]:
+    """No automatic garbage collection while a program runs; it resumes (as it was) afterwards.
+
+    A run allocates millions of small objects (outputs, futures, callbacks) that all live until
+    it ends, and the collector's passes scanned them again and again: more than half of the CPU
+    time of a 100-member plan. What the run leaves behind is collected once, after it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+            gc.collect()
+
+
 def run_program(stack: str, project_dir: Path = REPO_ROOT) -> ProgramRun:
     """Run `__main__.py` for `Pulumi.<stack>.yaml` under mocks; return what it registered.
 
@@ -275,7 +306,7 @@ def run_program(stack: str, project_dir: Path = REPO_ROOT) -> ProgramRun:
     """
     config = read_stack_file(stack_file(stack, project_dir))
     disabled = config.get(DISABLE_DEFAULT_PROVIDERS) or []
-    with _RUN_LOCK, ProgramEventLoop() as program_loop:
+    with _RUN_LOCK, garbage_collection_paused(), ProgramEventLoop() as program_loop:
         mocks = FleetMocks(network_outputs_from_config(config, PROJECT))
         monitor = RecordingMonitor(mocks, default_providers_disabled="*" in disabled)
         settings.reset_options(project=PROJECT, stack=stack, preview=False)

@@ -9,8 +9,8 @@ import yaml
 
 from components.exceptions import StackSettingsError
 from components.settings import load_settings, settings_document
-from fleetctl.exceptions import ProgramFailedError
-from fleetctl.mocked_program import run_program
+from fleetctl.exceptions import PlanError, ProgramFailedError
+from fleetctl.mocked_program import read_stack_file, run_program
 
 VALID_STACK = """
 config:
@@ -314,3 +314,27 @@ def test_a_stack_without_a_cleanup_policy_only_notifies_about_every_kind() -> No
     policy = settings.cleanup_policy()
     assert (policy.mode, policy.deletes) == ("notify", False)
     assert policy.resources == ["snapshots", "volumes", "lambda_versions"]
+
+
+def test_stack_file_reads_as_yaml_reads_it(tmp_path) -> None:
+    # GIVEN the valid stack file, with YAML's own readings (`8:00`, unquoted numbers)
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(VALID_STACK)
+    # WHEN the plan reads it (with libyaml's loader where PyYAML has it)
+    config = read_stack_file(path)
+    # THEN it reads exactly what the pure-Python safe loader reads
+    assert config == yaml.safe_load(VALID_STACK)["config"]
+
+
+def test_stack_file_that_is_not_yaml_names_the_file_and_quotes_the_line(tmp_path) -> None:
+    # GIVEN a stack file indented with a tab, which YAML refuses
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(VALID_STACK.replace("    region: ap-south-1", "\tregion: ap-south-1", 1))
+    # WHEN the plan reads it
+    with pytest.raises(PlanError) as raised:
+        read_stack_file(path)
+    # THEN the message names the file, the line and shows the offending text
+    message = str(raised.value)
+    assert message.startswith("Pulumi.broken.yaml is not valid YAML: ")
+    assert "line 7, column 1:" in message
+    assert "\tregion: ap-south-1" in message

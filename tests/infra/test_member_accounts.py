@@ -17,7 +17,7 @@ from catalog.model import (
     PermissionStatement,
     ResourceRef,
 )
-from components.event_forwarding import pattern_covers
+from components.event_forwarding import forwarding_pattern, or_alternatives, pattern_covers
 from components.member_permissions import (
     CONDITIONED_ACTIONS,
     NO_RESOURCE_LEVEL_ACTIONS,
@@ -461,6 +461,7 @@ def test_each_member_region_forwards_every_catalog_pattern_once_to_the_hub_bus(
     stack_run: ProgramRun, settings: FleetSettings
 ):
     hub_bus = f"arn:aws:events:{settings.hub.region}:{settings.hub.account_id}:event-bus/default"
+    catalog_patterns = _forwarded_catalog_patterns()
     for member in settings.members:
         for region in member.regions:
             # GIVEN the forwarding rules of one member account and region
@@ -473,15 +474,21 @@ def test_each_member_region_forwards_every_catalog_pattern_once_to_the_hub_bus(
                     region,
                 )
             ]
-            patterns = [json.loads(rule.inputs["eventPattern"]) for rule in rules]
-            # THEN every forwarded catalog pattern is matched by one of them
-            for catalog_pattern in _forwarded_catalog_patterns():
-                assert any(pattern_covers(pattern, catalog_pattern) for pattern in patterns)
-            # AND no event matches two of them, so the hub never gets it twice
-            for index, pattern in enumerate(patterns):
-                for other in patterns[index + 1 :]:
-                    assert not pattern_covers(pattern, other)
-                    assert not pattern_covers(other, pattern)
+            # THEN there is one, whose pattern is an `$or` of catalog patterns
+            (rule,) = rules
+            pattern = json.loads(rule.inputs["eventPattern"])
+            alternatives = or_alternatives(pattern)
+            assert alternatives is not None
+            # AND every forwarded catalog pattern is matched by it
+            for catalog_pattern in catalog_patterns:
+                assert pattern_covers(pattern, catalog_pattern)
+            # AND it forwards nothing broader: each of its patterns is a catalog pattern
+            assert all(alternative in catalog_patterns for alternative in alternatives)
+            # AND no event matches two of its patterns, so the hub never gets it twice
+            for index, alternative in enumerate(alternatives):
+                for other in alternatives[index + 1 :]:
+                    assert not pattern_covers(alternative, other)
+                    assert not pattern_covers(other, alternative)
             # AND each rule sends to the hub's default bus through the account's forwarding role
             for rule in rules:
                 (target,) = [
@@ -514,6 +521,42 @@ def test_each_member_region_forwards_every_catalog_pattern_once_to_the_hub_bus(
                 assert [statement["Principal"] for statement in trust] == [
                     {"Service": "events.amazonaws.com"}
                 ]
+
+
+SPOT = EventRule(
+    name="spot", pattern={"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption"]}
+)
+FINDING = EventRule(
+    name="finding", pattern={"source": ["aws.guardduty"], "detail-type": ["GuardDuty Finding"]}
+)
+
+
+def test_forwarding_pattern_of_one_rule_is_that_rules_pattern():
+    # GIVEN one forwarded rule WHEN its forwarding pattern is built
+    pattern = forwarding_pattern([SPOT])
+    # THEN it is the rule's own pattern: EventBridge reads a one-pattern `$or` as a field name
+    assert pattern == SPOT.pattern
+
+
+def test_forwarding_pattern_of_several_rules_matches_what_each_matches_and_nothing_more():
+    # GIVEN two forwarded rules WHEN their forwarding pattern is built
+    pattern = forwarding_pattern([SPOT, FINDING])
+    # THEN it is their `$or`, which covers each of them
+    assert pattern == {"$or": [SPOT.pattern, FINDING.pattern]}
+    assert pattern_covers(pattern, SPOT.pattern)
+    assert pattern_covers(pattern, FINDING.pattern)
+    # AND it covers no event that neither matches, and is covered only by a cover of both
+    assert not pattern_covers(pattern, {"source": ["aws.ec2"]})
+    assert not pattern_covers(SPOT.pattern, pattern)
+    assert pattern_covers({"source": ["aws.ec2", "aws.guardduty"]}, pattern)
+
+
+def test_pattern_with_or_beside_other_fields_covers_only_an_identical_one():
+    # GIVEN a pattern that mixes `$or` with another field
+    mixed = {"source": ["aws.ec2"], "$or": [{"detail-type": ["a"]}, {"detail-type": ["b"]}]}
+    # THEN it is compared conservatively: it covers itself, not a narrower exact pattern
+    assert pattern_covers(mixed, mixed)
+    assert not pattern_covers(mixed, {"source": ["aws.ec2"], "detail-type": ["a"]})
 
 
 def test_each_member_account_has_one_forwarding_role(
