@@ -95,8 +95,8 @@ event = json.loads(sys.stdin.read())
 result = module.lambda_handler(event, Context())
 first = time.perf_counter() - started
 answer = result if isinstance(result, dict) else {}
-status = answer.get("status") or answer.get("statusCode") or ("error" if "error" in answer else "ok")
-print(status, imported, first)
+status = answer.get("status") or answer.get("statusCode") or ("error" in answer and "error")
+print(status or "ok", imported, first)
 """
 
 
