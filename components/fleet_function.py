@@ -22,6 +22,7 @@ from components.function_wiring import (
     FleetReferences,
     OwnResources,
     catalog_statements,
+    lambda_tracing_mode,
     resolve_environment,
 )
 from components.naming import (
@@ -56,7 +57,8 @@ class FleetFunctionArgs:
 
 
 class FleetFunction(pulumi.ComponentResource):
-    """A catalog function deployed in the hub account (arm64, Python 3.12, traced)."""
+    """A catalog function deployed in the hub account (arm64, Python 3.12, traced as the stack's
+    `tracing` setting says)."""
 
     spec: FunctionSpec
     short_name: str
@@ -132,7 +134,9 @@ class FleetFunction(pulumi.ComponentResource):
             memory_size=args.memory_mb if args.memory_mb is not None else spec.memory_mb,
             timeout=spec.timeout_seconds,
             reserved_concurrent_executions=spec.reserved_concurrency,
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(
+                mode=lambda_tracing_mode(references)
+            ),
             environment=aws.lambda_.FunctionEnvironmentArgs(
                 variables=resolve_environment(spec, references, own)
             ),

@@ -235,7 +235,8 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
 def resolve_environment(
     spec: FunctionSpec, references: FleetReferences, own: OwnResources
 ) -> dict[str, pulumi.Input[str]]:
-    """The function's environment: catalog variables plus the Powertools service settings."""
+    """The function's environment: catalog variables plus the Powertools service, metrics and
+    tracing settings."""
     variables: dict[str, pulumi.Input[str]] = {}
     for variable, source in sorted(spec.environment.items()):
         value = ENVIRONMENT_RESOLVERS[source](references, own)
@@ -243,7 +244,16 @@ def resolve_environment(
             variables[variable] = value
     variables["POWERTOOLS_SERVICE_NAME"] = function_name(references.stack, spec.name)
     variables["POWERTOOLS_METRICS_NAMESPACE"] = METRICS_NAMESPACE
+    # Only detailed tracing builds the Powertools Tracer (and imports the X-Ray SDK).
+    detailed = references.settings.tracing == "detailed"
+    variables["POWERTOOLS_TRACE_DISABLED"] = "false" if detailed else "true"
     return variables
+
+
+def lambda_tracing_mode(references: FleetReferences) -> str:
+    """Lambda's `tracing_config` mode for the stack's tracing setting: both `active` and
+    `detailed` have Lambda trace every invocation; `off` only passes an incoming trace on."""
+    return "PassThrough" if references.settings.tracing == "off" else "Active"
 
 
 def _checked_actions(statement: PermissionStatement, function: str) -> list[str]:

@@ -586,6 +586,12 @@ class CostReportSettings(StrictModel):
 # The one function that takes a policy: what it may clean and whether it deletes.
 CLEANUP_FUNCTION = "cleanup_manager"
 
+# How functions are traced (README, "Tracing"): `active` is Lambda's own active tracing with no
+# X-Ray SDK in the function; `detailed` adds the Powertools Tracer and the X-Ray SDK (subsegments
+# for every AWS call, at a cold-start cost); `off` traces nothing.
+TracingMode = Literal["active", "detailed", "off"]
+TRACING_MODES: tuple[str, ...] = get_args(TracingMode)
+
 
 class FunctionSettings(StrictModel):
     """Per-stack settings of one catalog function."""
@@ -621,6 +627,15 @@ class FleetSettings(StrictModel):
     cost_report: CostReportSettings = Field(default_factory=CostReportSettings)
     functions: dict[str, FunctionSettings] = Field(default_factory=dict)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    tracing: TracingMode = "active"
+
+    @field_validator("tracing", mode="before")
+    @classmethod
+    def _known_tracing_mode(cls, value: Any) -> Any:
+        # A near miss (`detail`) is named with the mode it resembles.
+        if isinstance(value, str) and value not in TRACING_MODES:
+            raise ValueError(_unknown_name_problem("tracing mode", value, TRACING_MODES))
+        return value
 
     @field_validator("tags")
     @classmethod

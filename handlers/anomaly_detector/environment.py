@@ -15,7 +15,7 @@ CLUSTER_PLACEHOLDER = "{cluster}"
 class MetricSpec(BaseModel):
     """One metric to scan in every member account and region of the inventory."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     namespace: str = Field(min_length=1)
     metric: str = Field(min_length=1)

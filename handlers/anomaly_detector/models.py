@@ -26,13 +26,15 @@ ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 class ActionEvent(BaseModel):
     """Only the action; the rest is validated by the action's model."""
 
+    model_config = ConfigDict(defer_build=True)
+
     action: Literal["scan", "detect"]
 
 
 class ScanRequest(BaseModel):
     """`{"action": "scan"}`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["scan"]
 
@@ -44,7 +46,7 @@ class DetectRequest(BaseModel):
     the result is finite.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["detect"]
     series: list[float | None] = Field(min_length=1, max_length=100_000)
@@ -82,6 +84,8 @@ class DetectRequest(BaseModel):
 class AlarmMetric(BaseModel):
     """`detail.configuration.metrics[].metricStat.metric` of an alarm event."""
 
+    model_config = ConfigDict(defer_build=True)
+
     namespace: str
     name: str
     dimensions: dict[str, str] = Field(default_factory=dict)
@@ -89,6 +93,8 @@ class AlarmMetric(BaseModel):
 
 class AlarmMetricStat(BaseModel):
     """A metric query's metric, period and statistic."""
+
+    model_config = ConfigDict(defer_build=True)
 
     metric: AlarmMetric
     period: int = Field(ge=1)
@@ -98,7 +104,7 @@ class AlarmMetricStat(BaseModel):
 class AlarmMetricQuery(BaseModel):
     """One query of the alarm; metric-math queries have no `metricStat`."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
 
     id: str
     metric_stat: AlarmMetricStat | None = Field(default=None, alias="metricStat")
@@ -108,11 +114,15 @@ class AlarmMetricQuery(BaseModel):
 class AlarmConfiguration(BaseModel):
     """The alarm's metric queries."""
 
+    model_config = ConfigDict(defer_build=True)
+
     metrics: list[AlarmMetricQuery] = Field(default_factory=list)
 
 
 class AlarmState(BaseModel):
     """The state the alarm went to, and when."""
+
+    model_config = ConfigDict(defer_build=True)
 
     value: str
     timestamp: datetime
@@ -121,7 +131,7 @@ class AlarmState(BaseModel):
 class AlarmDetail(BaseModel):
     """`detail` of a "CloudWatch Alarm State Change" event (the fields used here)."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
 
     alarm_name: str = Field(alias="alarmName")
     state: AlarmState
@@ -130,6 +140,8 @@ class AlarmDetail(BaseModel):
 
 class AlarmEvent(EventBridgeModel):
     """The EventBridge "CloudWatch Alarm State Change" event with its typed `detail`."""
+
+    model_config = ConfigDict(defer_build=True)
 
     source: Literal["aws.cloudwatch"]
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool
 class CleanupRequest(BaseModel):
     """The schedule's payload; `dry_run` reports what would be marked, deleted or spared."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     action: Literal["cleanup"]
     dry_run: StrictBool = False

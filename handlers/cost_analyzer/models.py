@@ -10,6 +10,6 @@ from pydantic import BaseModel, ConfigDict
 class AnalyzeRequest(BaseModel):
     """`{"action": "analyze"}`: the daily analysis (the schedule)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["analyze"]

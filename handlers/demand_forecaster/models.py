@@ -20,6 +20,8 @@ MAX_HORIZON_MINUTES = 2880
 class ActionEvent(BaseModel):
     """Only the action; the rest is validated by the action's model."""
 
+    model_config = ConfigDict(defer_build=True)
+
     action: Literal["forecast", "forecast_fleet"]
 
 
@@ -27,7 +29,7 @@ class ForecastRequest(BaseModel):
     """Forecast one cluster: `{"action": "forecast", "account_id", "region", "cluster",
     "horizon_minutes"}`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["forecast"]
     account_id: AccountId
@@ -40,7 +42,7 @@ class FleetForecastRequest(BaseModel):
     """Forecast every cluster of the inventory: `{"action": "forecast_fleet",
     "horizon_minutes"}`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["forecast_fleet"]
     horizon_minutes: int = Field(default=180, ge=1, le=MAX_HORIZON_MINUTES)

@@ -66,7 +66,7 @@ class NodeGroupRequest(BaseModel):
     `override_autoscaler` changes a node group that an autoscaler manages (autoscalers.py):
     a requested change may say it, the cluster schedules never do."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=63)
     desired_size: int | None = Field(default=None, ge=0)
@@ -90,7 +90,7 @@ class ScalerEvent(BaseModel):
     cluster schedules' payloads) applies the calendar's holidays, working days and excluded node
     groups."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     action: Action
     account_id: AccountId

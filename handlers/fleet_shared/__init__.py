@@ -11,7 +11,7 @@ of every class, so `except FleetError` would miss errors raised through the othe
 - `validation_errors`: renders a pydantic error as one field path and one problem.
 - `environment`: the function's environment variables as one frozen, validated model.
 - `sessions`: boto3 sessions and clients per (account, region), assuming the member role.
-- `observability`: Powertools Logger, Tracer and Metrics, built once per function.
+- `observability`: Powertools Logger, Metrics (Tracer in detailed tracing), once per function.
 - `event_parsing`: validates an event into a model; the standard error result.
 - `http_api`: API Gateway HTTP API (payload v2) events and responses.
 - `alerts`: the fleet alert model and its publisher to the severity's SNS topic.

@@ -53,7 +53,7 @@ class Alert(BaseModel):
     all accounts). `timestamp` is UTC and serialises as ISO 8601 with a `Z`.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     id: str
     severity: Severity

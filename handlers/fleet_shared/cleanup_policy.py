@@ -40,7 +40,7 @@ TagValue = Annotated[str, StringConstraints(max_length=256)]
 class CleanupPolicy(BaseModel):
     """What is a candidate, after how long, and what happens once its notice has run out."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     resources: list[ResourceKind] = Field(
         default_factory=lambda: list(ALL_RESOURCE_KINDS),

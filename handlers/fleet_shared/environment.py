@@ -43,6 +43,7 @@ class FunctionEnvironment(BaseModel):
     """Variables every fleet function receives; extend it to make some of them required."""
 
     model_config = ConfigDict(
+        defer_build=True,
         frozen=True,
         extra="ignore",
         alias_generator=str.upper,

@@ -12,9 +12,9 @@ else::
     lambda_handler = FUNCTION.lambda_handler
 
 The skeleton adds, the same for every function:
-- observability: Powertools Logger (Lambda context in every line), Tracer and Metrics
-  (`fleet_shared.observability`), with a `RequestsHandled`, `RequestsRefused` or
-  `RequestsFailed` metric per invocation, so every flush has a metric to send;
+- observability: Powertools Logger (Lambda context in every line), Metrics and, in detailed
+  tracing only, Tracer (`fleet_shared.observability`), with a `RequestsHandled`,
+  `RequestsRefused` or `RequestsFailed` metric per invocation, so every flush has a metric to send;
 - configuration: the environment is validated once per container into the frozen model, and the
   services are built once from it; a bad variable is an error result naming it, every time;
 - event parsing: a pydantic model class (validated with `event_parsing.parse_event`, so the error

@@ -1,4 +1,5 @@
-"""Powertools Logger, Tracer and Metrics for one function, built once per container.
+"""Powertools Logger, Metrics and (in detailed tracing only) Tracer for one function, built once
+per container.
 
 Usage in a handler module::
 
@@ -14,8 +15,13 @@ Usage in a handler module::
 
 The service name is POWERTOOLS_SERVICE_NAME when set, else the function name; metrics go to the
 `LambdaFleet` namespace whatever POWERTOOLS_METRICS_NAMESPACE says, so dashboards find every
-function in one place. Powertools disables the tracer outside Lambda (no LAMBDA_TASK_ROOT) and
-when POWERTOOLS_TRACE_DISABLED=true, so tests and local runs need no X-Ray daemon.
+function in one place.
+
+Tracing follows the stack's `tracing` setting (README, "Tracing"): the program sets
+POWERTOOLS_TRACE_DISABLED=false only in `detailed` mode. Only then is the Powertools Tracer built,
+and with it the X-Ray SDK imported; in `active` mode Lambda traces the invocation itself and the
+function pays nothing for it at cold start. As Powertools does, tracing is also off outside
+Lambda (no LAMBDA_TASK_ROOT), so tests and local runs need no X-Ray daemon.
 """
 
 from __future__ import annotations
@@ -29,28 +35,48 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 NAMESPACE = "LambdaFleet"
+TRACE_DISABLED_VARIABLE = "POWERTOOLS_TRACE_DISABLED"
+# Powertools reads these values of a flag as true (`strtobool`); anything else is false.
+_TRUE_FLAGS = frozenset({"1", "y", "yes", "t", "true", "on"})
 
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
 
 
+def detailed_tracing_enabled() -> bool:
+    """Whether this process runs in Lambda with the Powertools Tracer switched on.
+
+    An unset POWERTOOLS_TRACE_DISABLED means tracing on, as Powertools reads it.
+    """
+    disabled = os.environ.get(TRACE_DISABLED_VARIABLE, "false").strip().lower() in _TRUE_FLAGS
+    return "LAMBDA_TASK_ROOT" in os.environ and not disabled
+
+
 @dataclass(frozen=True)
 class Observability:
-    """The Powertools utilities of one function."""
+    """The Powertools utilities of one function; `tracer` is None unless tracing is detailed."""
 
     service: str
     logger: Logger
-    tracer: Tracer
     metrics: Metrics
+    tracer: Tracer | None = None
 
     def handler(self, function: HandlerT) -> HandlerT:
-        """Wrap `lambda_handler`: Lambda context in every log line, a traced handler, and the
-        metrics flushed (with a cold-start metric) when the invocation ends.
+        """Wrap `lambda_handler`: Lambda context in every log line, the metrics flushed (with a
+        cold-start metric) when the invocation ends, and in detailed tracing a traced handler.
 
         Responses are not copied into the trace: results can be large and name account data.
         """
         wrapped = self.metrics.log_metrics(capture_cold_start_metric=True)(function)
-        wrapped = self.tracer.capture_lambda_handler(wrapped, capture_response=False)
+        if self.tracer is not None:
+            wrapped = self.tracer.capture_lambda_handler(wrapped, capture_response=False)
         return self.logger.inject_lambda_context(clear_state=True)(wrapped)
+
+
+def _tracer(service: str) -> Tracer | None:
+    if not detailed_tracing_enabled():
+        return None
+    # Building a Tracer (not importing its class) imports the X-Ray SDK and patches botocore.
+    return Tracer(service=service)
 
 
 @functools.cache
@@ -60,6 +86,6 @@ def observability_for(function_name: str) -> Observability:
     return Observability(
         service=service,
         logger=Logger(service=service),
-        tracer=Tracer(service=service),
         metrics=Metrics(namespace=NAMESPACE, service=service),
+        tracer=_tracer(service),
     )

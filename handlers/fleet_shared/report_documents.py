@@ -80,7 +80,7 @@ def run_id_of(key: str, prefix: str) -> str | None:
 
 
 class _Document(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 # Raw document (report_fetcher -> report_processor) --------------------------------------------

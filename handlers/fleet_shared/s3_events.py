@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.parser.models.s3 import (
     S3ResponseElements,
 )
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import Field, NonNegativeFloat, ValidationError, model_validator
+from pydantic import ConfigDict, Field, NonNegativeFloat, ValidationError, model_validator
 
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import RequestInProgressError
@@ -42,6 +42,8 @@ OBJECT_FAILURES: tuple[type[Exception], ...] = (ClientError, BotoCoreError, Vali
 class CreatedObjectModel(S3Object):
     """The object of an ObjectCreated record: S3 always sends its key, size and ETag."""
 
+    model_config = ConfigDict(defer_build=True)
+
     key: str = Field(min_length=1)
     size: NonNegativeFloat
     eTag: str = Field(min_length=1)  # noqa: N815 - the field name S3 uses
@@ -50,6 +52,8 @@ class CreatedObjectModel(S3Object):
 class DataBucketModel(S3Bucket):
     """The bucket of a record."""
 
+    model_config = ConfigDict(defer_build=True)
+
     # moto's notifications (the demo's and the tests' S3) leave the owner out; it is never read.
     ownerIdentity: S3OwnerIdentify | None = None  # noqa: N815 - the field name S3 uses
 
@@ -57,12 +61,16 @@ class DataBucketModel(S3Bucket):
 class CreatedObjectMessage(S3Message):
     """The `s3` part of an ObjectCreated record: the bucket and the created object."""
 
+    model_config = ConfigDict(defer_build=True)
+
     bucket: DataBucketModel
     object: CreatedObjectModel
 
 
 class CreatedObjectRecord(S3RecordModel):
     """One `ObjectCreated:*` record."""
+
+    model_config = ConfigDict(defer_build=True)
 
     eventName: str = Field(pattern=r"^ObjectCreated:")  # noqa: N815 - the field name S3 uses
     # moto's notifications leave these three out; nothing here reads them.
@@ -82,6 +90,8 @@ class CreatedObjectRecord(S3RecordModel):
 
 class ObjectCreatedNotification(S3Model):
     """An S3 notification of one or more created objects."""
+
+    model_config = ConfigDict(defer_build=True)
 
     Records: list[CreatedObjectRecord] = Field(min_length=1)
 

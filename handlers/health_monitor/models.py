@@ -22,7 +22,7 @@ ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
 class CheckFleetEvent(BaseModel):
     """Check every member cluster of the fleet inventory."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["check_fleet"]
 
@@ -30,7 +30,7 @@ class CheckFleetEvent(BaseModel):
 class CheckClusterEvent(BaseModel):
     """Check one cluster of the fleet inventory."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["check_cluster"]
     account_id: AccountId
@@ -41,7 +41,7 @@ class CheckClusterEvent(BaseModel):
 class AlarmState(BaseModel):
     """`detail.state` of an alarm state change."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     value: Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
     reason: str = ""
@@ -50,7 +50,7 @@ class AlarmState(BaseModel):
 class AlarmDetail(BaseModel):
     """`detail` of an alarm state change; `configuration.metrics` names the alarm's metrics."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     alarmName: str = Field(min_length=1)  # noqa: N815 (the event's own field name)
     state: AlarmState
@@ -73,7 +73,7 @@ class AlarmDetail(BaseModel):
 class AlarmStateChangeEvent(EventBridgeModel):
     """The EventBridge event CloudWatch sends when an alarm changes state."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", populate_by_name=True)
 
     # Not read here; with defaults an incomplete event is refused on the first field that is.
     version: str = "0"

@@ -54,7 +54,7 @@ class Notification:
 class CloudWatchAlarmNotification(BaseModel):
     """The JSON CloudWatch publishes to SNS when an alarm changes state."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     AlarmName: str = Field(min_length=1)
     NewStateValue: Literal["ALARM", "OK", "INSUFFICIENT_DATA"]

@@ -23,7 +23,7 @@ FUNCTION = FleetFunction("report_fetcher", FetcherEnvironment, services=FetcherS
 class FetchRequest(BaseModel):
     """The schedule's payload; `refresh` ignores the source cache for this run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["fetch"]
     refresh: bool = False

@@ -43,7 +43,7 @@ def fingerprint(data: Any) -> str:
 class CacheEntry(BaseModel):
     """One cached source dataset."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     report_day: date
     fetched_at: datetime

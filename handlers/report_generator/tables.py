@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import pandas as pd
 
 from fleet_shared.report_documents import ProcessedDocument
 from handlers.report_generator.workbook import render_workbook
@@ -36,47 +37,59 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, indent=1, sort_keys=False, ensure_ascii=False).encode("utf-8")
 
 
-def _csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """CSV as the report has always written it: minimal quoting, `\n` line ends, UTF-8, and an
+    empty field for a missing value."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
 
 
-def pairs_frame(document: ProcessedDocument) -> pd.DataFrame:
+def _records_csv(records: list[dict[str, Any]]) -> bytes:
+    """One row per record, the columns in the records' field order."""
+    header = list(records[0]) if records else []
+    return _csv(header, ([record[column] for column in header] for record in records))
+
+
+PAIR_COLUMNS = ("region", "region_name", "partition", "service", "service_name")
+
+
+def pair_rows(
+    document: ProcessedDocument,
+) -> list[tuple[str, str | None, str | None, str, str | None]]:
     """One row per offered (region, service) pair with names and partition, sorted."""
-    regions = pd.DataFrame([region.model_dump() for region in document.regions])
-    services = pd.DataFrame([service.model_dump() for service in document.services])
-    pairs = pd.DataFrame(
-        [
-            (region, service)
-            for service, offered in document.availability.items()
-            for region in offered
-        ],
-        columns=["region", "service"],
-    )
-    pairs = pairs.merge(
-        regions[["code", "long_name", "partition"]].rename(
-            columns={"code": "region", "long_name": "region_name"}
-        ),
-        on="region",
-        how="left",
-    ).merge(
-        services[["code", "long_name"]].rename(
-            columns={"code": "service", "long_name": "service_name"}
-        ),
-        on="service",
-        how="left",
-    )
-    columns = ["region", "region_name", "partition", "service", "service_name"]
-    return pairs[columns].sort_values(["region", "service"]).reset_index(drop=True)
-
-
-def matrix_frame(document: ProcessedDocument) -> pd.DataFrame:
-    """Services x regions, 1 where offered, with the service code as first column."""
-    regions = sorted(region.code for region in document.regions)
-    services = sorted(service.code for service in document.services)
-    matrix = pd.DataFrame(0, index=pd.Index(services, name="service"), columns=regions)
+    regions = {region.code: region for region in document.regions}
+    services = {service.code: service for service in document.services}
+    rows = []
     for service, offered in document.availability.items():
-        matrix.loc[service, offered] = 1
-    return matrix.reset_index()
+        for region in offered:
+            known_region, known_service = regions.get(region), services.get(service)
+            rows.append(
+                (
+                    region,
+                    known_region.long_name if known_region else None,
+                    known_region.partition if known_region else None,
+                    service,
+                    known_service.long_name if known_service else None,
+                )
+            )
+    return sorted(rows, key=lambda row: (row[0], row[3]))
+
+
+def matrix_rows(document: ProcessedDocument) -> tuple[list[str], list[list[str | int]]]:
+    """Services x regions, 1 where offered, with the service code as first column: the header
+    and the rows."""
+    regions = sorted(region.code for region in document.regions)
+    offered = {
+        service: set(regions_offered) for service, regions_offered in document.availability.items()
+    }
+    rows: list[list[str | int]] = [
+        [service, *(int(region in offered.get(service, ())) for region in regions)]
+        for service in sorted(service.code for service in document.services)
+    ]
+    return ["service", *regions], rows
 
 
 def render_files(document: ProcessedDocument, processed_key: str) -> list[RenderedFile]:
@@ -98,15 +111,17 @@ def render_files(document: ProcessedDocument, processed_key: str) -> list[Render
         "services": dumped["services"],
     }
     compact = {"run_id": document.metadata.run_id, "services": document.availability}
-    regions = pd.DataFrame(dumped["regions"]).sort_values(["rank", "code"])
-    services = pd.DataFrame(dumped["services"]).sort_values("code")
-    services["partitions"] = services["partitions"].map(" ".join)
+    regions = sorted(dumped["regions"], key=lambda region: (region["rank"], region["code"]))
+    services = [
+        {**service, "partitions": " ".join(service["partitions"])}
+        for service in sorted(dumped["services"], key=lambda service: service["code"])
+    ]
     return [
         RenderedFile("report.xlsx", render_workbook(document), XLSX_TYPE),
         RenderedFile("report.json", _json(report), JSON_TYPE),
         RenderedFile("availability.json", _json(compact), JSON_TYPE),
-        RenderedFile("pairs.csv", _csv(pairs_frame(document)), CSV_TYPE),
-        RenderedFile("regions.csv", _csv(regions), CSV_TYPE),
-        RenderedFile("services.csv", _csv(services), CSV_TYPE),
-        RenderedFile("matrix.csv", _csv(matrix_frame(document)), CSV_TYPE),
+        RenderedFile("pairs.csv", _csv(PAIR_COLUMNS, pair_rows(document)), CSV_TYPE),
+        RenderedFile("regions.csv", _records_csv(regions), CSV_TYPE),
+        RenderedFile("services.csv", _records_csv(services), CSV_TYPE),
+        RenderedFile("matrix.csv", _csv(*matrix_rows(document)), CSV_TYPE),
     ]

@@ -42,7 +42,7 @@ def accepted_source_problem(source: object, detail_type: object) -> str | None:
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class ScanRequest(_Request):
@@ -67,7 +67,7 @@ class ScanTargetRequest(_Request):
 
 class _Detail(BaseModel):
     # The fields the risk rules read are typed; the rest of the service's document is kept.
-    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="allow", populate_by_name=True)
 
     def document(self) -> dict[str, Any]:
         """The detail as the service sent it (with the fields it left out still absent)."""
@@ -143,7 +143,7 @@ class CloudTrailRecord(_Detail):
 
 
 class _SecurityEvent(EventBridgeModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", populate_by_name=True)
 
     # EventBridge refuses `aws.` sources from PutEvents: only AWS services send these.
     source: str = Field(pattern=r"^aws\.[a-z0-9-]+$")
@@ -173,7 +173,7 @@ class IgnoredEvent(BaseModel):
     """An EventBridge event that is not one the scanner scores (another source or detail
     type): logged, counted and answered `ignored`, never scored or alerted."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     event_id: str | None
     source: str | None
@@ -189,7 +189,7 @@ class SqsRecord(BaseModel):
     """The part of an SQS record the consumer reads (Powertools' `SqsRecordModel` also requires
     the attributes SQS sends, which the example events and redriven messages do not all carry)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", populate_by_name=True)
 
     message_id: str = Field(alias="messageId")
     body: str
@@ -199,6 +199,6 @@ class SqsRecord(BaseModel):
 class SqsBatch(BaseModel):
     """An SQS event (batch size 1 in the catalog, but any size is handled)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", populate_by_name=True)
 
     records: list[SqsRecord] = Field(alias="Records", min_length=1)

@@ -34,7 +34,7 @@ class Action(StrEnum):
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class ActionOnly(_Event):
@@ -75,7 +75,7 @@ class RecommendMixEvent(_Event):
 class InterruptionDetail(BaseModel):
     """The `detail` of the native event."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True, populate_by_name=True)
 
     instance_id: str = Field(alias="instance-id", pattern=r"^i-[0-9a-f]{8,17}$")
     instance_action: Literal["terminate", "stop", "hibernate"] = Field(alias="instance-action")
@@ -86,7 +86,7 @@ class InterruptionEvent(EventBridgeModel):
     """The native EventBridge "EC2 Spot Instance Interruption Warning", forwarded from a member
     account's default bus to the hub bus (so `account` is the member)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True, populate_by_name=True)
 
     # Not read here; with defaults an incomplete event is refused on the first field that is.
     version: str = "0"
@@ -104,7 +104,7 @@ class IgnoredEvent(BaseModel):
     """An EventBridge event that is not the EC2 spot interruption warning (another source or
     detail type): logged, counted and answered `ignored`, never recorded or alerted."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     event_id: str | None
     source: str | None

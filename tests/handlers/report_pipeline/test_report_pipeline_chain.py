@@ -9,6 +9,7 @@ running it again.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 from moto import mock_aws
 from openpyxl import load_workbook
@@ -26,11 +28,13 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
+from fleet_shared.report_documents import ProcessedDocument
 from handlers.report_fetcher import app as fetcher
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
 from handlers.report_generator import app as generator
 from handlers.report_generator.environment import GeneratorEnvironment
+from handlers.report_generator.tables import render_files
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.conftest import create_state_table
@@ -348,3 +352,74 @@ def test_duplicate_events_produce_the_outputs_once(chain: ChainRun) -> None:
         assert chain.s3.head_object(Bucket=BUCKET, Key=key)["ETag"] == etag
     assert len(keys_under(chain.s3, "processed/")) == 1
     assert len([alert for alert in chain.alerts if alert["severity"] == "info"]) == 1
+
+
+def _pandas_csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def _pandas_tables(document: ProcessedDocument) -> dict[str, bytes]:
+    """The CSV files as the generator wrote them with pandas before it used the `csv` module:
+    the reference the new files must equal byte for byte."""
+    dumped = document.model_dump(mode="json")
+    regions = pd.DataFrame(dumped["regions"])
+    services = pd.DataFrame(dumped["services"])
+    pairs = pd.DataFrame(
+        [
+            (region, service)
+            for service, offered in document.availability.items()
+            for region in offered
+        ],
+        columns=["region", "service"],
+    )
+    pairs = pairs.merge(
+        regions[["code", "long_name", "partition"]].rename(
+            columns={"code": "region", "long_name": "region_name"}
+        ),
+        on="region",
+        how="left",
+    ).merge(
+        services[["code", "long_name"]].rename(
+            columns={"code": "service", "long_name": "service_name"}
+        ),
+        on="service",
+        how="left",
+    )
+    columns = ["region", "region_name", "partition", "service", "service_name"]
+    pairs = pairs[columns].sort_values(["region", "service"]).reset_index(drop=True)
+    matrix = pd.DataFrame(
+        0,
+        index=pd.Index(sorted(service.code for service in document.services), name="service"),
+        columns=sorted(region.code for region in document.regions),
+    )
+    for service, offered in document.availability.items():
+        matrix.loc[service, offered] = 1
+    services["partitions"] = services["partitions"].map(" ".join)
+    return {
+        "pairs.csv": _pandas_csv(pairs),
+        "regions.csv": _pandas_csv(regions.sort_values(["rank", "code"])),
+        "services.csv": _pandas_csv(services.sort_values("code")),
+        "matrix.csv": _pandas_csv(matrix.reset_index()),
+    }
+
+
+def _without_some_names(processed: dict[str, Any]) -> dict[str, Any]:
+    """The document with missing names, partitions and dates, as a sparse feed leaves them."""
+    sparse = copy.deepcopy(processed)
+    for region in sparse["regions"][:3]:
+        region.update(long_name=None, partition=None, launch_date=None)
+    for service in sparse["services"][:3]:
+        service.update(long_name=None, marketing_url=None)
+    return sparse
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["full-dataset", "missing-names"])
+def test_csv_files_are_byte_identical_to_what_pandas_wrote(chain: ChainRun, sparse: bool) -> None:
+    # GIVEN the processed document of the full dataset (and one with names missing)
+    processed = _without_some_names(chain.processed) if sparse else chain.processed
+    document = ProcessedDocument.model_validate(processed)
+    # WHEN the report files are rendered
+    rendered = {file.name: file.body for file in render_files(document, "processed/x.json")}
+    # THEN every CSV equals, byte for byte, what pandas' to_csv wrote from the same document
+    for name, expected in _pandas_tables(document).items():
+        assert rendered[name] == expected, name

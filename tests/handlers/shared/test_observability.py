@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,3 +58,48 @@ def test_service_name_comes_from_powertools_service_name(
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "scaler-service")
     assert observability_for("probe_with_service_name").service == "scaler-service"
     assert observability_for("probe_with_service_name").metrics.service == "scaler-service"
+
+
+_PROBE = """
+import sys
+from fleet_shared.observability import observability_for
+observability = observability_for("tracing_probe")
+print(observability.tracer is not None, "aws_xray_sdk" in sys.modules)
+"""
+
+
+def _probe_tracing(environment: dict[str, str]) -> str:
+    """Build a function's observability in a fresh interpreter (the X-Ray SDK patches botocore
+    process-wide, so it must never load in the test process): 'tracer? SDK loaded?'."""
+    handlers = Path(__file__).resolve().parents[3] / "handlers"
+    completed = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(handlers), "AWS_DEFAULT_REGION": "ap-south-1", **environment},
+    )
+    return completed.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"},
+        {"POWERTOOLS_TRACE_DISABLED": "false"},
+        {},
+    ],
+    ids=["in-lambda-active-or-off", "outside-lambda", "outside-lambda-unset"],
+)
+def test_no_tracer_and_no_xray_sdk_unless_tracing_is_detailed(environment: dict[str, str]):
+    # GIVEN tracing switched off for Powertools (active or off mode), or a run outside Lambda
+    # WHEN a function's observability is built
+    # THEN it has no tracer and the X-Ray SDK is never imported
+    assert _probe_tracing(environment) == "False False"
+
+
+def test_detailed_tracing_in_lambda_builds_the_powertools_tracer():
+    # GIVEN a function in Lambda whose stack deploys detailed tracing
+    environment = {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "false"}
+    # WHEN its observability is built THEN it has the Powertools tracer, with the X-Ray SDK
+    assert _probe_tracing(environment) == "True True"
