@@ -15,8 +15,9 @@ import pytest
 from fleet_shared.clock import ManualClock
 from fleet_shared.inventory import ClusterScaling
 from fleet_shared.predictive_decisions import decisions_key, recent_decisions
+from fleet_shared.timestamps import iso_z
 from handlers.demand_forecaster import app as forecaster_app
-from handlers.demand_forecaster.predictive_request import nodes_for_demand
+from handlers.demand_forecaster.predictive_request import nodes_for_demand, scale_predictively
 from handlers.demand_forecaster.services import ForecasterServices
 from handlers.eks_scaler import app as scaler_app
 from handlers.eks_scaler.services import ScalerServices
@@ -249,3 +250,69 @@ def test_without_memory_history_the_node_group_is_sized_on_cpu(
     assert group["nodes_wanted"] == nodes_for_demand(
         hour["p90_vcpu"], 1.0, group["allocatable_vcpu_per_node"], ClusterScaling()
     )
+
+
+def _hand_made_forecast(fake_clock: ManualClock, step_confidences: list[float]) -> dict[str, Any]:
+    """A forecast result of `system` (2 x m7g.large) whose steps start at the current hour."""
+    hour = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    return {
+        "confidence": round(sum(step_confidences) / len(step_confidences), 4),
+        "confidence_reason": "hand-made",
+        "interval": 0.9,
+        "forecast": [
+            {
+                "timestamp": iso_z(hour + timedelta(hours=index)),
+                "demand_vcpu": 2.0,
+                "lower_vcpu": 1.5,
+                "upper_vcpu": 3.0,
+                "p90_vcpu": 2.5,
+                "confidence": confidence,
+            }
+            for index, confidence in enumerate(step_confidences)
+        ],
+        "node_groups": [
+            {
+                "name": "system",
+                "instance_type": "m7g.large",
+                "allocatable_vcpu_per_node": 1.805,
+                "memory_mib_per_node": 8192,
+                "allocatable_memory_mib_per_node": 7518.0,
+                "share_of_demand": 1.0,
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("threshold", [0.85])
+@pytest.mark.parametrize(
+    ("step_confidences", "asked"),
+    [([0.9, 0.88, 0.5, 0.4], True), ([0.6, 0.7, 0.95, 0.99], False)],
+)
+def test_the_decision_trusts_the_confidence_of_the_steps_it_sizes_on(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    step_confidences: list[float],
+    asked: bool,
+) -> None:
+    # GIVEN a forecast whose steps in the coming hour (the first two) are forecast with another
+    # confidence than the later ones, and a threshold of 0.85
+    forecast = _hand_made_forecast(fake_clock, step_confidences)
+    cluster = (
+        forecaster_app.FUNCTION.services()
+        .inventory()
+        .find_cluster(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
+    )
+    assert cluster is not None
+    # WHEN the predictive decision is made
+    decision = scale_predictively(
+        forecaster_app.FUNCTION.services(),
+        MEMBER_ACCOUNT_ID,
+        cluster,
+        forecast=forecast,
+        problem=None,
+        dry_run=False,
+    )
+    # THEN it is the first two steps' confidence that decides whether the scaler is asked
+    assert decision["hour_confidence"] == pytest.approx(sum(step_confidences[:2]) / 2)
+    assert (decision["outcome"] == "scaler_asked") is asked
+    assert (len(scaler_client.payloads) == 1) is asked
