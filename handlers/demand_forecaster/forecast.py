@@ -150,7 +150,7 @@ def forecast_from_history(
     errors: dict[str, str],
 ) -> dict[str, Any]:
     """The forecast result of `cluster` from its history (`errors`: per node group, why it was
-    left out)."""
+    left out; `forecast_cluster` reads the history, the replay benchmark generates it)."""
     demand = history.cpu_vcpu
     first, last = demand.index[0], demand.index[-1]
     hours = pd.date_range(first, last, freq=STEP)
@@ -163,7 +163,9 @@ def forecast_from_history(
     lower, upper = forecast.interval(environment.forecast_interval)
     # The central interval whose upper bound is the p90 that predictive scaling sizes on.
     p90 = forecast.interval(2 * PREDICTIVE_QUANTILE - 1)[1]
-    memory_p90 = _memory_p90(history.memory_mib.reindex(hours), first_hour_of_week, steps, errors)
+    memory_p90, memory_problem = _memory_p90(
+        history.memory_mib.reindex(hours), first_hour_of_week, steps
+    )
     times = [last.to_pydatetime() + STEP * (i + 1) for i in range(steps)]
     needed_vcpu = upper / environment.forecast_target_utilisation
     node_groups, recommendation = _size_node_groups(
@@ -210,23 +212,25 @@ def forecast_from_history(
         "forecast": steps_out,
         "node_groups": node_groups,
         "recommendation": recommendation,
-        "errors": [{"node_group": name, "error": message} for name, message in errors.items()],
+        "errors": [
+            *({"node_group": name, "error": message} for name, message in errors.items()),
+            *([{"node_group": None, "error": memory_problem}] if memory_problem else []),
+        ],
     }
 
 
 def _memory_p90(
-    memory_mib: pd.Series, first_hour_of_week: int, steps: int, errors: dict[str, str]
-) -> np.ndarray | None:
-    """The p90 of each step's memory demand, or None without enough memory history (noted
-    under `errors`: the node groups are then sized on CPU alone)."""
+    memory_mib: pd.Series, first_hour_of_week: int, steps: int
+) -> tuple[np.ndarray | None, str | None]:
+    """The p90 of each step's memory demand, or None and, when there was some memory history
+    but too little, why (the node groups are then sized on CPU alone)."""
     if memory_mib.isna().all():
-        return None
+        return None, None
     try:
         forecast = forecast_demand(memory_mib.to_numpy(), first_hour_of_week, steps)
     except InsufficientHistoryError as error:
-        errors["memory"] = f"sized on CPU only: {error}"
-        return None
-    return forecast.interval(2 * PREDICTIVE_QUANTILE - 1)[1]
+        return None, f"memory: sized on CPU only: {error}"
+    return forecast.interval(2 * PREDICTIVE_QUANTILE - 1)[1], None
 
 
 def _history(cloudwatch: Any, cluster_name: str, start: datetime, end: datetime) -> pd.DataFrame:
