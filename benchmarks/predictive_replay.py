@@ -39,6 +39,7 @@ first; forecasts and replays run in two processes.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import multiprocessing
@@ -225,7 +226,8 @@ def twin(cluster: Cluster, suffix: str, **scaling: Any) -> Cluster:
 def replay(series: Series, forecasts: list[dict[str, Any]]) -> dict[str, Outcome]:
     """Schedule and predictive through the handlers on moto, and the oracle, over the replayed
     weeks of `series`."""
-    with mock_aws():
+    # The handlers print their metrics (EMF) to stdout, as in Lambda; the table is the output.
+    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         world = _ReplayWorld(cluster_for(series))
         sizes = world.run(series, forecasts)
     oracle = _oracle_sizes(series, world.cluster)
@@ -325,7 +327,6 @@ class _ReplayWorld:
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
                 "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
                 "STATE_TABLE_NAME": STATE_TABLE_NAME,
                 "MEMBER_ROLE_NAME": "lambda-fleet-member",
