@@ -1,4 +1,4 @@
-"""Allocatable CPU per instance type and the live node groups of a cluster.
+"""Allocatable CPU and memory per instance type and the live node groups of a cluster.
 
 Allocatable vCPU of a node = vCPUs - kube-reserved CPU - system daemonsets, where kube-reserved is
 the formula of the EKS optimised AMIs (awslabs/amazon-eks-ami, bootstrap `get_cpu_millicores_to_
@@ -6,6 +6,12 @@ reserve`): 6% of the first core, 1% of the second, 0.5% of the third and fourth,
 core above four; and `DAEMONSET_VCPU` covers the CPU requests of the daemonsets every EKS node runs
 (aws-node 25m and kube-proxy 100m). A 2-vCPU node therefore offers 2 - 0.07 - 0.125 = 1.805
 vCPU (90%), an 8-vCPU node 7.775 (97%). `allocatable_fraction` reports that ratio.
+
+Allocatable memory of a node = memory - kube-reserved memory - the kubelet's hard eviction
+threshold, again as the EKS optimised AMIs set them: 11 MiB per pod the node may run plus 255 MiB,
+and `EVICTION_THRESHOLD_MIB` (memory.available 100Mi). The pods a node may run are those of the
+VPC CNI: ENIs x (IPv4 addresses per ENI - 1) + 2 (an m5.2xlarge: 4 x 14 + 2 = 58, so 32768 -
+893 - 100 = 31775 MiB).
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.inventory import Cluster
 
 DAEMONSET_VCPU = 0.125
+RESERVED_MIB_PER_POD = 11
+RESERVED_MIB_BASE = 255
+EVICTION_THRESHOLD_MIB = 100
+DEFAULT_MAX_PODS = 110
+"""The kubelet's default, for an instance type whose network limits EC2 does not report."""
 _RESERVED_SHARE_BY_CORE = ((1, 0.06), (1, 0.01), (2, 0.005))
 _RESERVED_SHARE_ABOVE_FOUR = 0.0025
 _DESCRIBE_BATCH = 100
@@ -25,16 +36,23 @@ _DESCRIBE_BATCH = 100
 
 @dataclass(frozen=True)
 class InstanceCapacity:
-    """CPU of one instance type and what pods can use of it."""
+    """CPU and memory of one instance type and what pods can use of them."""
 
     instance_type: str
     vcpus: int
     memory_mib: int
+    max_pods: int = DEFAULT_MAX_PODS
 
     @property
     def allocatable_vcpu(self) -> float:
         """vCPUs left for workload pods (see the module docstring)."""
         return max(0.0, self.vcpus - kube_reserved_vcpu(self.vcpus) - DAEMONSET_VCPU)
+
+    @property
+    def allocatable_memory_mib(self) -> float:
+        """Memory left for workload pods (see the module docstring)."""
+        reserved = RESERVED_MIB_PER_POD * self.max_pods + RESERVED_MIB_BASE
+        return max(0.0, float(self.memory_mib - reserved - EVICTION_THRESHOLD_MIB))
 
     @property
     def allocatable_fraction(self) -> float:
@@ -102,11 +120,21 @@ def _describe(ec2: Any, instance_types: list[str]) -> dict[str, InstanceCapacity
                 instance_type=item["InstanceType"],
                 vcpus=int(item["VCpuInfo"]["DefaultVCpus"]),
                 memory_mib=int(item["MemoryInfo"]["SizeInMiB"]),
+                max_pods=_max_pods(item.get("NetworkInfo", {})),
             )
         token = response.get("NextToken")
         if not token:
             return found
         request["NextToken"] = token
+
+
+def _max_pods(network: dict[str, Any]) -> int:
+    """Pods the VPC CNI can give an address on a node with this network info."""
+    interfaces = network.get("MaximumNetworkInterfaces")
+    addresses = network.get("Ipv4AddressesPerInterface")
+    if not interfaces or not addresses:
+        return DEFAULT_MAX_PODS
+    return int(interfaces) * (int(addresses) - 1) + 2
 
 
 def live_node_groups(eks: Any, cluster: Cluster) -> tuple[list[LiveNodeGroup], dict[str, str]]:

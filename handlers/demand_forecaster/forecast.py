@@ -14,7 +14,13 @@ CloudWatch's lag of a few minutes does not turn into a fake zero.
 
 Model (`seasonal_model.py`): the forecast, its prediction interval (`forecast_interval`, from the
 model's own recent out-of-sample errors), its 0.9 quantile (`p90_vcpu`, the upper bound of the
-central 80% interval) and the confidence with its reason.
+central 80% interval), the confidence with its reason and each step's own confidence (its
+horizon's out-of-sample hit rate).
+
+Memory: when Container Insights reports `node_memory_utilization`, memory demand (utilisation/100
+x node count x average memory per node, in MiB) is forecast by the same model and each step gives
+its p90 (`p90_memory_mib`), so predictive scaling sizes on CPU and memory; without that history
+(or too little of it) it sizes on CPU alone and `errors` says so when there was some.
 
 Nodes needed: for each forecast step, the upper bound of the prediction interval divided by the
 target utilisation is the allocatable vCPU the cluster should have; each node group takes its
@@ -46,6 +52,7 @@ from handlers.demand_forecaster.capacity import (
     live_node_groups,
 )
 from handlers.demand_forecaster.environment import ForecasterEnvironment
+from handlers.demand_forecaster.exceptions import InsufficientHistoryError
 from handlers.demand_forecaster.seasonal_model import (
     HALF_LIFE_DAYS,
     DemandForecast,
@@ -100,33 +107,90 @@ def forecast_cluster(
     end = now.replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=environment.forecast_history_days)
     frame = _history(sessions.client("cloudwatch", account_id, region), cluster.name, start, end)
-    vcpus_per_node = _vcpus_per_node(sized)
-    demand = (frame["cpu_utilization"] / 100.0 * frame["node_count"] * vcpus_per_node).dropna()
+    node_count = frame["node_count"]
+    demand = (frame["cpu_utilization"] / 100.0 * node_count * _vcpus_per_node(sized)).dropna()
     if demand.empty:
         raise ForecastError(
             f"cluster {cluster.name}: no Container Insights history (node_cpu_utilization and "
             f"cluster_node_count) in the last {environment.forecast_history_days} days"
         )
+    memory = frame["memory_utilization"] / 100.0 * node_count * _memory_mib_per_node(sized)
+    pods = (frame["pods_per_node"] * node_count).dropna()
+    return forecast_from_history(
+        DemandHistory(demand, memory.dropna(), pods),
+        sized,
+        environment,
+        account_id=account_id,
+        cluster=cluster,
+        horizon_minutes=horizon_minutes,
+        now=now,
+        errors=errors,
+    )
+
+
+@dataclass(frozen=True)
+class DemandHistory:
+    """A cluster's hourly history (indexed by the start of each hour, UTC): CPU demand in vCPU,
+    memory demand in MiB (empty without Container Insights memory) and running pods."""
+
+    cpu_vcpu: pd.Series
+    memory_mib: pd.Series
+    running_pods: pd.Series
+
+
+def forecast_from_history(
+    history: DemandHistory,
+    sized: list[Sized],
+    environment: ForecasterEnvironment,
+    *,
+    account_id: str,
+    cluster: Cluster,
+    horizon_minutes: int,
+    now: datetime,
+    errors: dict[str, str],
+) -> dict[str, Any]:
+    """The forecast result of `cluster` from its history (`errors`: per node group, why it was
+    left out; `forecast_cluster` reads the history, the replay benchmark generates it)."""
+    demand = history.cpu_vcpu
     first, last = demand.index[0], demand.index[-1]
-    series = demand.reindex(pd.date_range(first, last, freq=STEP)).to_numpy()
+    hours = pd.date_range(first, last, freq=STEP)
     horizon_end = now + timedelta(minutes=horizon_minutes)
     # Steps are labelled, as CloudWatch labels periods, by the start of their hour.
     steps = max(1, math.floor((horizon_end - last.to_pydatetime()) / STEP))
-    forecast = forecast_demand(series, first.weekday() * 24 + first.hour, steps)
+    first_hour_of_week = first.weekday() * 24 + first.hour
+    forecast = forecast_demand(demand.reindex(hours).to_numpy(), first_hour_of_week, steps)
     mean = forecast.mean
     lower, upper = forecast.interval(environment.forecast_interval)
     # The central interval whose upper bound is the p90 that predictive scaling sizes on.
     p90 = forecast.interval(2 * PREDICTIVE_QUANTILE - 1)[1]
+    memory_p90, memory_problem = _memory_p90(
+        history.memory_mib.reindex(hours), first_hour_of_week, steps
+    )
     times = [last.to_pydatetime() + STEP * (i + 1) for i in range(steps)]
     needed_vcpu = upper / environment.forecast_target_utilisation
     node_groups, recommendation = _size_node_groups(
         sized, needed_vcpu, environment, horizon_minutes
     )
-    pods = (frame["pods_per_node"] * frame["node_count"]).dropna()
+    pods = history.running_pods
+    steps_out = []
+    for index, (moment, m, lo, hi, q90) in enumerate(
+        zip(times, mean, lower, upper, p90, strict=True)
+    ):
+        step = {
+            "timestamp": iso_z(moment),
+            "demand_vcpu": round(float(m), 4),
+            "lower_vcpu": round(float(lo), 4),
+            "upper_vcpu": round(float(hi), 4),
+            "p90_vcpu": round(float(q90), 4),
+            "confidence": round(float(forecast.step_confidence[index]), 4),
+        }
+        if memory_p90 is not None:
+            step["p90_memory_mib"] = round(float(memory_p90[index]), 1)
+        steps_out.append(step)
     return {
         "status": "ok",
         "account_id": account_id,
-        "region": region,
+        "region": cluster.region,
         "cluster": cluster.name,
         "generated_at": iso_z(now),
         "horizon_minutes": horizon_minutes,
@@ -137,27 +201,36 @@ def forecast_cluster(
         "confidence_reason": forecast.confidence_reason,
         "model": _model_summary(forecast),
         "history": {
-            "start": iso_z(demand.index[0].to_pydatetime()),
+            "start": iso_z(first.to_pydatetime()),
             "last_observation": iso_z(last.to_pydatetime()),
             "latest_demand_vcpu": round(float(demand.iloc[-1]), 4),
             "peak_demand_vcpu": round(float(demand.max()), 4),
             "latest_running_pods": None if pods.empty else round(float(pods.iloc[-1]), 1),
-            "vcpus_per_node": round(vcpus_per_node, 4),
+            "vcpus_per_node": round(_vcpus_per_node(sized), 4),
+            "memory_history": memory_p90 is not None,
         },
-        "forecast": [
-            {
-                "timestamp": iso_z(moment),
-                "demand_vcpu": round(float(m), 4),
-                "lower_vcpu": round(float(lo), 4),
-                "upper_vcpu": round(float(hi), 4),
-                "p90_vcpu": round(float(q90), 4),
-            }
-            for moment, m, lo, hi, q90 in zip(times, mean, lower, upper, p90, strict=True)
-        ],
+        "forecast": steps_out,
         "node_groups": node_groups,
         "recommendation": recommendation,
-        "errors": [{"node_group": name, "error": message} for name, message in errors.items()],
+        "errors": [
+            *({"node_group": name, "error": message} for name, message in errors.items()),
+            *([{"node_group": None, "error": memory_problem}] if memory_problem else []),
+        ],
     }
+
+
+def _memory_p90(
+    memory_mib: pd.Series, first_hour_of_week: int, steps: int
+) -> tuple[np.ndarray | None, str | None]:
+    """The p90 of each step's memory demand, or None and, when there was some memory history
+    but too little, why (the node groups are then sized on CPU alone)."""
+    if memory_mib.isna().all():
+        return None, None
+    try:
+        forecast = forecast_demand(memory_mib.to_numpy(), first_hour_of_week, steps)
+    except InsufficientHistoryError as error:
+        return None, f"memory: sized on CPU only: {error}"
+    return forecast.interval(2 * PREDICTIVE_QUANTILE - 1)[1], None
 
 
 def _history(cloudwatch: Any, cluster_name: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -167,6 +240,8 @@ def _history(cloudwatch: Any, cluster_name: str, start: datetime, end: datetime)
                     PERIOD_SECONDS),
         MetricQuery("node_count", NAMESPACE, "cluster_node_count", dimensions, "Average",
                     PERIOD_SECONDS),
+        MetricQuery("memory_utilization", NAMESPACE, "node_memory_utilization", dimensions,
+                    "Average", PERIOD_SECONDS),
         MetricQuery("pods_per_node", NAMESPACE, "node_number_of_running_pods", dimensions,
                     "Average", PERIOD_SECONDS),
     ]  # fmt: skip
@@ -177,7 +252,9 @@ def _history(cloudwatch: Any, cluster_name: str, start: datetime, end: datetime)
         )
         for query_id, result in series.items()
     }
-    return pd.DataFrame(columns).sort_index()
+    frame = pd.DataFrame(columns).sort_index()
+    # A query without any datapoint has no column; memory is optional.
+    return frame.reindex(columns=[query.id for query in queries])
 
 
 def _vcpus_per_node(sized: list[Sized]) -> float:
@@ -187,6 +264,15 @@ def _vcpus_per_node(sized: list[Sized]) -> float:
         weights = [s.group.max_size for s in sized]
     total = sum(weights)
     return sum(w * s.capacity.vcpus for w, s in zip(weights, sized, strict=True)) / total
+
+
+def _memory_mib_per_node(sized: list[Sized]) -> float:
+    """Average memory per node now, weighted as `_vcpus_per_node` weighs vCPUs."""
+    weights = [s.group.desired_size for s in sized]
+    if sum(weights) == 0:
+        weights = [s.group.max_size for s in sized]
+    total = sum(weights)
+    return sum(w * s.capacity.memory_mib for w, s in zip(weights, sized, strict=True)) / total
 
 
 def _size_node_groups(
@@ -216,6 +302,7 @@ def _size_node_groups(
                 "allocatable_vcpu_per_node": round(capacity.allocatable_vcpu, 4),
                 "allocatable_fraction": round(capacity.allocatable_fraction, 4),
                 "memory_mib_per_node": capacity.memory_mib,
+                "allocatable_memory_mib_per_node": round(capacity.allocatable_memory_mib, 1),
                 "share_of_demand": round(float(share), 4),
                 "current_desired_size": group.desired_size,
                 "nodes_needed": [int(n) for n in per_step],
@@ -240,7 +327,11 @@ def _model_summary(forecast: DemandForecast) -> dict[str, Any]:
     """What the model used and what it measured of itself on the history's last days."""
     return {
         "name": MODEL_NAME,
-        "parameters": {"level_alpha": forecast.level_alpha, "half_life_days": HALF_LIFE_DAYS},
+        "parameters": {
+            "level_alpha": forecast.level_alpha,
+            "persistence": forecast.persistence,
+            "half_life_days": HALF_LIFE_DAYS,
+        },
         "weekly_season": forecast.weekly_season,
         "history_hours": forecast.history_hours,
         "observed_hours": forecast.observed_hours,

@@ -4,14 +4,17 @@ For a cluster whose stack file says `scaling.mode: predictive`, each `forecast_f
 for the next hour (the forecast steps that overlap the hour after the run):
 - without a forecast (too little history, no Container Insights data, a failure), or with a
   confidence below `scaling.confidence_threshold`, or without SCALER_FUNCTION_NAME, the schedule
-  stays in charge and the decision says why;
+  stays in charge and the decision says why. The confidence is that of the steps the decision
+  sizes on (their horizons' out-of-sample hit rate, averaged), not of the whole horizon: a
+  forecast 3 hours out does not make the next hour's less trustworthy;
 - otherwise each node group is asked for the node count that keeps the highest p90 forecast
   demand of the hour (`p90_vcpu`: the 0.9 quantile of the model's conformal interval) plus
   `headroom_percent`, at `target_utilization` percent of its nodes' allocatable vCPU (its share
-  of the cluster's demand as `forecast.py` splits it). Demand is forecast as CPU only, so memory
-  per node is recorded but does not size the node group. The scaler bounds that count (working
-  hours floor, floor, max_size, max_step) and applies it through the usual path (lock, cooldown,
-  idempotency with the request id `predictive-<hour>`, dry run, history, notice).
+  of the cluster's demand as `forecast.py` splits it), and, when memory is forecast too, the same
+  for the highest p90 memory demand (`p90_memory_mib`) and its nodes' allocatable memory: the
+  larger of the two counts. The scaler bounds that count (working hours floor, floor, max_size,
+  max_step) and applies it through the usual path (lock, cooldown, idempotency with the request
+  id `predictive-<hour>`, dry run, history, notice).
 Every decision is recorded (fleet_shared/predictive_decisions.py) with the forecast of the hour,
 its interval, the confidence, the capacity per node and the reason, and the scaler's answer.
 """
@@ -37,13 +40,26 @@ _ROUNDING = 1e-9
 
 
 def nodes_for_demand(
-    demand_vcpu: float, share: float, allocatable_vcpu: float, scaling: ClusterScaling
+    demand: float, share: float, allocatable_per_node: float, scaling: ClusterScaling
 ) -> int:
-    """Nodes of `allocatable_vcpu` that carry `share` of `demand_vcpu` plus the headroom at the
-    target utilisation."""
-    needed = share * demand_vcpu * (1 + scaling.headroom_percent / 100)
-    capacity = allocatable_vcpu * scaling.target_utilization / 100
+    """Nodes of `allocatable_per_node` that carry `share` of `demand` plus the headroom at the
+    target utilisation (one resource: vCPU, or memory in MiB)."""
+    needed = share * demand * (1 + scaling.headroom_percent / 100)
+    capacity = allocatable_per_node * scaling.target_utilization / 100
     return max(0, math.ceil(needed / capacity - _ROUNDING))
+
+
+def nodes_for_cpu_and_memory(
+    p90_vcpu: float, p90_memory_mib: float | None, group: dict[str, Any], scaling: ClusterScaling
+) -> int:
+    """The nodes a node group (as `forecast.py` describes it) needs for its share of both
+    demands: the larger count (CPU alone without a memory forecast)."""
+    share = group["share_of_demand"]
+    by_cpu = nodes_for_demand(p90_vcpu, share, group["allocatable_vcpu_per_node"], scaling)
+    if p90_memory_mib is None:
+        return by_cpu
+    memory_per_node = group["allocatable_memory_mib_per_node"]
+    return max(by_cpu, nodes_for_demand(p90_memory_mib, share, memory_per_node, scaling))
 
 
 def hour_steps(forecast: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
@@ -80,7 +96,7 @@ def scale_predictively(
         decision.update(_forecast_facts(forecast, now))
     reason = _why_the_schedule_stays(services, forecast, problem, decision, scaling)
     if reason is None and forecast is not None:
-        node_groups = _node_groups(forecast, decision["forecast"]["p90_vcpu"], scaling)
+        node_groups = _node_groups(forecast, decision["forecast"], scaling)
         request_id = f"predictive-{hour.strftime('%Y-%m-%dT%H')}"
         answer = _ask_scaler(
             services, account_id, cluster, node_groups, request_id=request_id, dry_run=dry_run
@@ -90,10 +106,10 @@ def scale_predictively(
             request_id=request_id,
             node_groups=_with_answers(node_groups, answer),
             reason=(
-                f"confidence {forecast['confidence']:.2f} >= {scaling.confidence_threshold:.2f}: "
-                f"sized on p90 {decision['forecast']['p90_vcpu']:.2f} vCPU + "
-                f"{scaling.headroom_percent:g}% headroom at {scaling.target_utilization:g}% "
-                "utilisation"
+                f"confidence {decision['hour_confidence']:.2f} >= "
+                f"{scaling.confidence_threshold:.2f}: sized on p90 "
+                f"{_p90_in_words(decision['forecast'])} + {scaling.headroom_percent:g}% headroom "
+                f"at {scaling.target_utilization:g}% utilisation"
             ),
         )
         if answer.get("status") == "error":
@@ -120,7 +136,13 @@ def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:
             "lower_vcpu": max(step["lower_vcpu"] for step in steps),
             "upper_vcpu": max(step["upper_vcpu"] for step in steps),
             "p90_vcpu": max(step["p90_vcpu"] for step in steps),
+            "p90_memory_mib": (
+                max(step["p90_memory_mib"] for step in steps)
+                if all("p90_memory_mib" in step for step in steps)
+                else None
+            ),
         }
+        facts["hour_confidence"] = round(sum(step["confidence"] for step in steps) / len(steps), 4)
     return facts
 
 
@@ -135,18 +157,25 @@ def _why_the_schedule_stays(
         return f"no forecast ({problem})"
     if "forecast" not in decision:
         return "the forecast does not reach the next hour (horizon_minutes too short)"
-    if forecast["confidence"] < scaling.confidence_threshold:
+    if decision["hour_confidence"] < scaling.confidence_threshold:
         return (
-            f"confidence {forecast['confidence']:.2f} is below the threshold "
-            f"{scaling.confidence_threshold:.2f} ({forecast['confidence_reason']})"
+            f"confidence {decision['hour_confidence']:.2f} in the hour's steps is below the "
+            f"threshold {scaling.confidence_threshold:.2f} ({forecast['confidence_reason']})"
         )
     if services.environment.scaler_function_name is None:
         return "SCALER_FUNCTION_NAME is not set"
     return None
 
 
+def _p90_in_words(hour: dict[str, Any]) -> str:
+    words = f"{hour['p90_vcpu']:.2f} vCPU"
+    if hour["p90_memory_mib"] is not None:
+        words += f" and {hour['p90_memory_mib']:.0f} MiB"
+    return words
+
+
 def _node_groups(
-    forecast: dict[str, Any], p90_vcpu: float, scaling: ClusterScaling
+    forecast: dict[str, Any], hour: dict[str, Any], scaling: ClusterScaling
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -154,9 +183,10 @@ def _node_groups(
             "instance_type": group["instance_type"],
             "allocatable_vcpu_per_node": group["allocatable_vcpu_per_node"],
             "memory_mib_per_node": group["memory_mib_per_node"],
+            "allocatable_memory_mib_per_node": group["allocatable_memory_mib_per_node"],
             "share_of_demand": group["share_of_demand"],
-            "nodes_wanted": nodes_for_demand(
-                p90_vcpu, group["share_of_demand"], group["allocatable_vcpu_per_node"], scaling
+            "nodes_wanted": nodes_for_cpu_and_memory(
+                hour["p90_vcpu"], hour["p90_memory_mib"], group, scaling
             ),
         }
         for group in forecast["node_groups"]

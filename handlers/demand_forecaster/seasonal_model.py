@@ -18,7 +18,13 @@ no forecast is below 0; offset = 5% of the mean demand keeps idle hours finite):
   step per hour and is forgotten as soon as the load is back. `alpha` is the one of
   `LEVEL_ALPHAS` with the least out-of-sample error.
 
-Forecast ``h`` hours after the last one: ``exp(profile(T + h) + level_T) - offset``, at least 0.
+- persistence: the last hour's deviation from profile + level, ``d_T``, fades geometrically
+  (``persistence ** h``): load that is above its usual level now is likely still above it in the
+  next hour or two, and back to the level later. `persistence` is the one of `PERSISTENCES` that,
+  with `alpha`, has the least out-of-sample error (0 when the series has no such memory).
+
+Forecast ``h`` hours after the last one:
+``exp(profile(T + h) + level_T + persistence ** h * d_T) - offset``, at least 0.
 
 Out-of-sample errors (a backtest inside every forecast): for each of the last `CALIBRATION_DAYS`
 days that have at least `MIN_FIT_HOURS` of history before them, the profile is fitted on the
@@ -34,8 +40,10 @@ Confidence: the share of those out-of-sample forecasts, at the requested horizon
 was within `TOLERANCE` of the actual demand (of at least a tenth of the mean demand, so idle
 hours do not count as misses for a few hundredths of a vCPU). It is thus a calibrated estimate
 of the probability that the coming hours land within +-15% of the forecast, and falls as soon as
-the model forecasts the cluster badly. With fewer than `MIN_CALIBRATION_DAYS` days of
-out-of-sample forecasts it is 0 and `confidence_reason` says why; the interval is still given.
+the model forecasts the cluster badly. `step_confidence` is the same share per horizon (the first
+hours are forecast better than the later ones), for a decision that uses some steps only. With
+fewer than `MIN_CALIBRATION_DAYS` days of out-of-sample forecasts both are 0 and
+`confidence_reason` says why; the interval is still given.
 """
 
 from __future__ import annotations
@@ -59,6 +67,8 @@ MIN_CALIBRATION_DAYS = 3
 MIN_HISTORY_HOURS = MIN_FIT_HOURS + DAY
 """Two days to fit the profile and one to measure its out-of-sample error."""
 LEVEL_ALPHAS = (0.02, 0.05, 0.1, 0.2)
+PERSISTENCES = (0.0, 0.3, 0.6)
+"""Shares of the last hour's deviation carried to the next (decaying geometrically)."""
 CLIP_SCALES = 2.0
 MIN_CLIP_SCALE = 0.05
 """Floor of the clip's log scale: a quiet series follows a level shift as fast as a noisy one."""
@@ -82,8 +92,11 @@ class DemandForecast:
     log_errors: np.ndarray
     """Out-of-sample log errors (actual over forecast), one row per origin, one column per step."""
     confidence: float
+    step_confidence: np.ndarray
+    """The confidence of each step alone (its horizon's out-of-sample forecasts)."""
     confidence_reason: str
     level_alpha: float
+    persistence: float
     weekly_season: bool
     history_hours: int
     observed_hours: int
@@ -147,26 +160,33 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
     offset = OFFSET_SHARE * float(np.nanmean(y)) or 1.0
     z = np.log(np.maximum(y, 0.0) + offset)
     hours = (first_hour_of_week + np.arange(length + steps)) % WEEK
+    # Every fit and forecast takes its rows of one design (the daily fits its first columns).
+    design = _design(hours, weekly=True)
     season = WEEK if length >= 2 * WEEK else DAY
-    forecasts, actual, naive = _out_of_sample(z, hours, cuts, steps, season)
+    forecasts, actual, naive = _out_of_sample(z, design, cuts, steps, season)
     forecast_demand_values = np.maximum(np.exp(forecasts) - offset, 0.0)
     actual_demand = np.exp(actual) - offset
     absolute_errors = np.abs(forecast_demand_values - actual_demand[np.newaxis])
-    best = int(np.argmin(np.nanmean(absolute_errors.reshape(len(LEVEL_ALPHAS), -1), axis=1)))
-    alpha = LEVEL_ALPHAS[best]
+    best = int(np.argmin(np.nanmean(absolute_errors.reshape(len(forecasts), -1), axis=1)))
+    alpha = LEVEL_ALPHAS[best // len(PERSISTENCES)]
+    persistence = PERSISTENCES[best % len(PERSISTENCES)]
     log_errors = actual - forecasts[best]
 
-    profile = _fit_profile(z, hours[:length])
-    level = _levels(z, hours, profile, len(z), (alpha,))[-1, 0]
-    future = _profile_values(profile, hours[length:])
-    mean = np.maximum(np.exp(future + level) - offset, 0.0)
+    profile = _fit_profile(z, design[:length])
+    values_now = _profile_values(profile, design)
+    level = _levels(z, design, profile, len(z), (alpha,))[-1, 0]
+    deviation = _last_deviation(z, values_now, length, np.array([level]))[0]
+    future = values_now[length:] + level + _decay(persistence, steps) * deviation
+    mean = np.maximum(np.exp(future) - offset, 0.0)
 
     known = np.isfinite(actual)
     floor = TOLERANCE_FLOOR_SHARE * float(np.nanmean(y))
-    within = absolute_errors[best][known] <= TOLERANCE * np.maximum(actual_demand[known], floor)
+    within_tolerance = absolute_errors[best] <= TOLERANCE * np.maximum(actual_demand, floor)
+    within = within_tolerance[known]
     calibration_days = len(cuts)
     if calibration_days < MIN_CALIBRATION_DAYS:
         confidence = 0.0
+        step_confidence = np.zeros(steps)
         reason = (
             f"too little history: {calibration_days} day(s) of out-of-sample forecasts "
             f"({length} hours of history), at least {MIN_CALIBRATION_DAYS} needed "
@@ -174,6 +194,10 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
         )
     else:
         confidence = float(within.mean())
+        # Per horizon: the share of that step's out-of-sample forecasts within the tolerance.
+        step_confidence = np.array(
+            [float(within_tolerance[known[:, step], step].mean()) for step in range(steps)]
+        )
         reason = (
             f"{int(within.sum())} of {int(known.sum())} out-of-sample forecasts 1-{steps} h ahead "
             f"over the last {calibration_days} days were within {TOLERANCE:.0%} of the actual"
@@ -183,8 +207,10 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
         mean=mean,
         log_errors=log_errors,
         confidence=confidence,
+        step_confidence=step_confidence,
         confidence_reason=reason,
         level_alpha=alpha,
+        persistence=persistence,
         weekly_season=profile.weekly,
         history_hours=length,
         observed_hours=observed_hours,
@@ -197,22 +223,32 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
 
 
 def _out_of_sample(
-    z: np.ndarray, hours: np.ndarray, cuts: list[int], steps: int, season: int
+    z: np.ndarray, design: np.ndarray, cuts: list[int], steps: int, season: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Forecasts per alpha (alphas x origins x steps), actuals and seasonal-naive values (origins
-    x steps) of every hour of each calibration day, each from a profile fitted before that day."""
+    """Forecasts per (alpha, persistence) pair (pairs x origins x steps), actuals and
+    seasonal-naive values (origins x steps) of every hour of each calibration day, each from a
+    profile fitted before that day."""
     length = len(z)
     origin_rows = []
     forecast_rows = []
+    decays = np.stack([_decay(persistence, steps) for persistence in PERSISTENCES])
     for cut in cuts:
-        profile = _fit_profile(z[:cut], hours[:cut])
+        profile = _fit_profile(z[:cut], design[:cut])
         last = min(cut + DAY, length) - 1
-        levels = _levels(z, hours, profile, last + 1, LEVEL_ALPHAS)
-        values = _profile_values(profile, hours[: length + steps])
+        levels = _levels(z, design, profile, last + 1, LEVEL_ALPHAS)
+        values = _profile_values(profile, design[: length + steps])
         for origin in range(cut, last + 1):
             targets = origin + np.arange(steps)
             # levels[origin - 1]: the level after the last hour observed before this origin.
-            forecast_rows.append(values[targets][np.newaxis] + levels[origin - 1][:, np.newaxis])
+            level = levels[origin - 1]
+            deviation = _last_deviation(z, values, origin, level)
+            # alphas x persistences x steps, flattened to one row per (alpha, persistence).
+            rows = (
+                values[targets][np.newaxis, np.newaxis]
+                + level[:, np.newaxis, np.newaxis]
+                + decays[np.newaxis] * deviation[:, np.newaxis, np.newaxis]
+            )
+            forecast_rows.append(rows.reshape(-1, steps))
             origin_rows.append(origin)
     origins = np.array(origin_rows)[:, np.newaxis]
     targets = origins + np.arange(steps)
@@ -225,32 +261,53 @@ def _out_of_sample(
     return forecasts, actual, naive
 
 
+def _last_deviation(
+    z: np.ndarray, values: np.ndarray, origin: int, level: np.ndarray
+) -> np.ndarray:
+    """How far the last hour before `origin` was above profile + level (per level; 0 when
+    that hour is missing)."""
+    residual = z[origin - 1] - values[origin - 1]
+    if math.isnan(residual):
+        return np.zeros_like(level)
+    return residual - level
+
+
+def _decay(persistence: float, steps: int) -> np.ndarray:
+    """The share of the last deviation left 1..steps hours later."""
+    return persistence ** np.arange(1, steps + 1)
+
+
 def _levels(
-    z: np.ndarray, hours: np.ndarray, profile: _Profile, end: int, alphas: tuple[float, ...]
+    z: np.ndarray, design: np.ndarray, profile: _Profile, end: int, alphas: tuple[float, ...]
 ) -> np.ndarray:
     """The tracked level after each hour of [0, end) for each alpha (end x alphas); it starts one
     week and a day before `end` at the median residual of that first day, and is 0 before."""
     start = max(0, end - DAY - WEEK)
-    residuals = z[start:end] - _profile_values(profile, hours[start:end])
-    rate = np.array(alphas)
+    residuals = z[start:end] - _profile_values(profile, design[start:end])
     bound = CLIP_SCALES * max(profile.scale, MIN_CLIP_SCALE)
     first_day = residuals[:DAY][np.isfinite(residuals[:DAY])]
-    level = np.full(len(alphas), float(np.median(first_day)) if first_day.size else 0.0)
+    first_level = float(np.median(first_day)) if first_day.size else 0.0
     out = np.zeros((end, len(alphas)))
-    for index, residual in enumerate(residuals.tolist()):
-        if not math.isnan(residual):  # a missing hour leaves the level as it was
-            level = level + rate * np.clip(residual - level, -bound, bound)
-        out[start + index] = level
+    # Plain floats: a few hundred steps of a scalar recursion are faster than numpy calls.
+    for column, alpha in enumerate(alphas):
+        level = first_level
+        tracked = []
+        for residual in residuals.tolist():
+            if not math.isnan(residual):  # a missing hour leaves the level as it was
+                level += alpha * min(max(residual - level, -bound), bound)
+            tracked.append(level)
+        out[start:end, column] = tracked
     return out
 
 
-def _fit_profile(z: np.ndarray, hours: np.ndarray) -> _Profile:
-    """The profile of the last `MAX_FIT_HOURS` (see the module docstring)."""
+def _fit_profile(z: np.ndarray, design: np.ndarray) -> _Profile:
+    """The profile of the last `MAX_FIT_HOURS` (see the module docstring), from the weekly
+    design rows of `z`'s hours."""
     start = max(0, len(z) - MAX_FIT_HOURS)
-    z, hours = z[start:], hours[start:]
+    z = z[start:]
     known = np.isfinite(z)
     weekly = int(known.sum()) >= WEEK
-    design = _design(hours[known], weekly)
+    design = _columns(design[start:][known], weekly)
     age = (len(z) - 1 - np.flatnonzero(known)) / DAY
     age_weight = 0.5 ** (age / HALF_LIFE_DAYS)
     penalty = _penalties(weekly) * age_weight.sum()
@@ -276,8 +333,13 @@ def _huber_regression(
     return coefficients, scale
 
 
-def _profile_values(profile: _Profile, hours: np.ndarray) -> np.ndarray:
-    return _design(hours, profile.weekly) @ profile.coefficients
+def _profile_values(profile: _Profile, design: np.ndarray) -> np.ndarray:
+    return _columns(design, profile.weekly) @ profile.coefficients
+
+
+def _columns(design: np.ndarray, weekly: bool) -> np.ndarray:
+    """The weekly design's columns a fit uses: all, or the daily ones (the first `DAY`)."""
+    return design if weekly else design[:, :DAY]
 
 
 def _design(hours: np.ndarray, weekly: bool) -> np.ndarray:

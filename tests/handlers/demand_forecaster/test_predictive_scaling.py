@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
 from fleet_shared.clock import ManualClock
+from fleet_shared.inventory import ClusterScaling
 from fleet_shared.predictive_decisions import decisions_key, recent_decisions
+from fleet_shared.timestamps import iso_z
 from handlers.demand_forecaster import app as forecaster_app
+from handlers.demand_forecaster.predictive_request import nodes_for_demand, scale_predictively
 from handlers.demand_forecaster.services import ForecasterServices
 from handlers.eks_scaler import app as scaler_app
 from handlers.eks_scaler.services import ScalerServices
@@ -175,3 +180,139 @@ def test_without_enough_history_the_schedule_stays_in_charge(
     [decision] = recent_decisions(state_table, KEY)
     assert decision["outcome"] == "schedule_kept"
     assert "hours of history" in decision["reason"]
+
+
+def _put_memory_history(clock: ManualClock, memory_mib: np.ndarray, nodes: int = 2) -> None:
+    """Container Insights memory history ending at the last whole hour: utilisation of `nodes`
+    m7g.large nodes (8192 MiB each) holding `memory_mib`."""
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    end = clock.now().replace(minute=0, second=0, microsecond=0)
+    data = [
+        {
+            "MetricName": "node_memory_utilization",
+            "Dimensions": [{"Name": "ClusterName", "Value": CLUSTER}],
+            "Timestamp": end - timedelta(hours=len(memory_mib) - i),
+            "Value": float(value) / (8192 * nodes) * 100,
+        }
+        for i, value in enumerate(memory_mib)
+    ]
+    for offset in range(0, len(data), 1000):
+        cloudwatch.put_metric_data(
+            Namespace="ContainerInsights", MetricData=data[offset : offset + 1000]
+        )
+
+
+def test_memory_demand_sizes_the_node_group_when_it_needs_more_nodes_than_cpu(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    state_table: Any,
+) -> None:
+    # GIVEN two weeks of 2-3.2 vCPU demand (3 nodes of 1.805 allocatable vCPU at 70%) and of
+    # memory filling 93-97% of the 2 nodes' 8 GiB (4 nodes of 7518 allocatable MiB at 70%)
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1))
+    cpu = demand(1)
+    memory = 15_200 + 800 * (cpu - cpu.min()) / (cpu.max() - cpu.min())
+    _put_memory_history(fake_clock, memory)
+    # WHEN the hourly fleet forecast runs
+    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN the node group is asked for the larger count, that of memory, and the decision
+    # records both forecasts and the allocatable memory per node
+    [decision] = recent_decisions(state_table, KEY)
+    [group] = decision["node_groups"]
+    hour = decision["forecast"]
+    scaling = ClusterScaling()
+    by_cpu = nodes_for_demand(hour["p90_vcpu"], 1.0, group["allocatable_vcpu_per_node"], scaling)
+    by_memory = nodes_for_demand(
+        hour["p90_memory_mib"], 1.0, group["allocatable_memory_mib_per_node"], scaling
+    )
+    assert group["allocatable_memory_mib_per_node"] == pytest.approx(8192 - (11 * 29 + 255) - 100)
+    assert by_memory > by_cpu
+    assert group["nodes_wanted"] == by_memory
+    assert "MiB" in decision["reason"]
+
+
+def test_without_memory_history_the_node_group_is_sized_on_cpu(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    state_table: Any,
+) -> None:
+    # GIVEN two weeks of CPU history and none of memory
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1))
+    # WHEN the hourly fleet forecast runs
+    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN the count is CPU's and no memory forecast is recorded
+    [decision] = recent_decisions(state_table, KEY)
+    [group] = decision["node_groups"]
+    hour = decision["forecast"]
+    assert hour["p90_memory_mib"] is None
+    assert group["nodes_wanted"] == nodes_for_demand(
+        hour["p90_vcpu"], 1.0, group["allocatable_vcpu_per_node"], ClusterScaling()
+    )
+
+
+def _hand_made_forecast(fake_clock: ManualClock, step_confidences: list[float]) -> dict[str, Any]:
+    """A forecast result of `system` (2 x m7g.large) whose steps start at the current hour."""
+    hour = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    return {
+        "confidence": round(sum(step_confidences) / len(step_confidences), 4),
+        "confidence_reason": "hand-made",
+        "interval": 0.9,
+        "forecast": [
+            {
+                "timestamp": iso_z(hour + timedelta(hours=index)),
+                "demand_vcpu": 2.0,
+                "lower_vcpu": 1.5,
+                "upper_vcpu": 3.0,
+                "p90_vcpu": 2.5,
+                "confidence": confidence,
+            }
+            for index, confidence in enumerate(step_confidences)
+        ],
+        "node_groups": [
+            {
+                "name": "system",
+                "instance_type": "m7g.large",
+                "allocatable_vcpu_per_node": 1.805,
+                "memory_mib_per_node": 8192,
+                "allocatable_memory_mib_per_node": 7518.0,
+                "share_of_demand": 1.0,
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("threshold", [0.85])
+@pytest.mark.parametrize(
+    ("step_confidences", "asked"),
+    [([0.9, 0.88, 0.5, 0.4], True), ([0.6, 0.7, 0.95, 0.99], False)],
+)
+def test_the_decision_trusts_the_confidence_of_the_steps_it_sizes_on(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    step_confidences: list[float],
+    asked: bool,
+) -> None:
+    # GIVEN a forecast whose steps in the coming hour (the first two) are forecast with another
+    # confidence than the later ones, and a threshold of 0.85
+    forecast = _hand_made_forecast(fake_clock, step_confidences)
+    cluster = (
+        forecaster_app.FUNCTION.services()
+        .inventory()
+        .find_cluster(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
+    )
+    assert cluster is not None
+    # WHEN the predictive decision is made
+    decision = scale_predictively(
+        forecaster_app.FUNCTION.services(),
+        MEMBER_ACCOUNT_ID,
+        cluster,
+        forecast=forecast,
+        problem=None,
+        dry_run=False,
+    )
+    # THEN it is the first two steps' confidence that decides whether the scaler is asked
+    assert decision["hour_confidence"] == pytest.approx(sum(step_confidences[:2]) / 2)
+    assert (decision["outcome"] == "scaler_asked") is asked
+    assert (len(scaler_client.payloads) == 1) is asked

@@ -128,3 +128,37 @@ def test_forecast_starts_on_the_given_hour_of_the_week() -> None:
     forecast = forecast_demand(values[: 14 * DAY], start % WEEK, DAY)
     # THEN the working-hours peak lands on the right hours
     assert np.abs(forecast.mean - values[14 * DAY :]).max() < 0.5
+
+
+def test_a_deviation_that_lasts_is_carried_into_the_next_hours() -> None:
+    # GIVEN three weeks of seasonal demand whose deviations last (each hour keeps 60% of the
+    # last one's, as a busy afternoon stays busy), ending 15% above its usual level
+    rng = np.random.default_rng(11)
+    lasting = np.zeros(22 * DAY)
+    for hour in range(1, len(lasting)):
+        lasting[hour] = 0.6 * lasting[hour - 1] + rng.normal(0.0, 0.06)
+    truth = seasonal(22) * np.exp(lasting)
+    history = truth[: 21 * DAY].copy()
+    history[-1] = seasonal(22)[21 * DAY - 1] * 1.15
+    # WHEN the next hours are forecast
+    forecast = forecast_demand(history, 0, 6)
+    # THEN the model chose to carry deviations, the next hour is forecast well above the usual
+    # level and the effect fades with the horizon
+    usual = seasonal(22)[21 * DAY : 21 * DAY + 6]
+    assert forecast.persistence > 0
+    assert forecast.mean[0] / usual[0] > 1.04
+    assert forecast.mean[5] / usual[5] < forecast.mean[0] / usual[0]
+    # AND the first hour is forecast at least as confidently as the sixth
+    assert forecast.step_confidence[0] >= forecast.step_confidence[5]
+
+
+def test_a_series_without_lasting_deviations_is_not_extrapolated() -> None:
+    # GIVEN three weeks of seasonal demand with independent hourly noise, ending on an outlier
+    truth = hourly_demand(np.random.default_rng(12), days=22, noise=0.6)
+    history = truth[: 21 * DAY].copy()
+    history[-1] *= 1.5
+    # WHEN the next hour is forecast
+    forecast = forecast_demand(history, 0, 1)
+    # THEN the outlier barely moves it (within 10% of the truth)
+    assert abs(forecast.mean[0] / truth[21 * DAY] - 1) < 0.1
+    assert forecast.persistence < 0.6
