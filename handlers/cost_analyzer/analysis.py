@@ -45,7 +45,8 @@ from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.timestamps import iso_z
 from handlers.cost_analyzer import explorer, rightsizing
 from handlers.cost_analyzer.athena import aggregate_with_athena
-from handlers.cost_analyzer.cur import aggregate_line_items, read_cur, summarise
+from handlers.cost_analyzer.cur import aggregate_line_items, summarise
+from handlers.cost_analyzer.cur_reader import read_cur
 from handlers.cost_analyzer.environment import CostEnvironment
 
 SOURCE = "cost_analyzer"

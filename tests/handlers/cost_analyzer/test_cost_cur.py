@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from handlers.cost_analyzer.cur import aggregate_line_items, read_cur, summarise
+from handlers.cost_analyzer.cur import aggregate_line_items, summarise
+from handlers.cost_analyzer.cur_reader import read_cur
 from tests.handlers.conftest import REGION
 
 START = datetime(2025, 5, 1, tzinfo=UTC)
