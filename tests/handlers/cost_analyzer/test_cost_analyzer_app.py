@@ -348,7 +348,14 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
     stub_cost_forecast(1_000.0)
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
-    # THEN the CUR section comes from Athena's rows
+    # THEN the period is bound by Athena as execution parameters, not written into the SQL
+    athena = boto3.client("athena", region_name=REGION)
+    [execution_id] = athena.list_query_executions()["QueryExecutionIds"]
+    execution = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+    assert execution["ExecutionParameters"] == ["'2025-05-03 00:00:00'", "'2025-06-02 00:00:00'"]
+    assert "2025-" not in execution["Query"]
+    assert 'FROM "cur"."data"' in execution["Query"]
+    # AND the CUR section comes from Athena's rows
     cur = read_report(result["report"]["summary"])["cur"]
     assert cur["engine"] == "athena"
     assert cur["total_cost"] == 170.0
