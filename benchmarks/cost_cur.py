@@ -61,7 +61,7 @@ def main() -> None:
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         print(f"{LINE_ITEMS:,} line items, 89 columns, 9 read; {DAYS} days, seed {SEED}")
         print(f"{'format':<9}{'MiB':>6}{'import s':>10}{'read s':>8}{'aggr. s':>9}"
-              f"{'total s':>9}{'peak MiB':>10}  goal")  # fmt: skip
+              f"{'total s':>9}{'cpu s':>7}{'peak MiB':>10}  goal")  # fmt: skip
         for name, path in files.items():
             prefix = f"{name.replace('.', '-')}/"
             s3.upload_file(str(path), BUCKET, f"{prefix}data/part-0.{name}")
@@ -89,7 +89,7 @@ def _report(name: str, path: Path, figures: dict[str, float]) -> None:
     print(
         f"{name:<9}{path.stat().st_size / 2**20:>6.0f}{figures['import_seconds']:>10.2f}"
         f"{figures['read_seconds']:>8.2f}{figures['aggregate_seconds']:>9.2f}{total:>9.2f}"
-        f"{figures['max_rss_mib']:>10.0f}  {verdict}"
+        f"{figures['cpu_seconds']:>7.2f}{figures['max_rss_mib']:>10.0f}  {verdict}"
     )
     print(
         f"{'':<9}{figures['line_items']:,} line items; total cost {figures['total_cost']:.2f} "

@@ -3,7 +3,8 @@
 `python -m benchmarks.cost_cur_read <bucket> <prefix> <start> <end>` reads the CUR under
 s3://bucket/prefix with the function's reader (the S3 endpoint from AWS_ENDPOINT_URL), aggregates
 and summarises it, and prints one JSON line: seconds to import the reader, to read, to aggregate
-and summarise, the process's peak resident size, and the summary's totals.
+and summarise, the CPU seconds of both (all threads; less sensitive than wall time to a busy
+machine), the process's peak resident size, and the summary's totals.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ def main(bucket: str, prefix: str, start: datetime, end: datetime) -> dict[str, 
     from handlers.cost_analyzer.cur_reader import read_cur  # noqa: PLC0415
 
     imported = time.perf_counter()
+    cpu_started = time.process_time()
     lines = read_cur(boto3.client("s3"), bucket, prefix)
     read = time.perf_counter()
     summary = summarise(aggregate_line_items(lines, start, end), TOP_RESOURCES)
     done = time.perf_counter()
+    cpu_seconds = time.process_time() - cpu_started
     return {
         "import_seconds": imported - started,
         "read_seconds": read - imported,
         "aggregate_seconds": done - read,
+        "cpu_seconds": cpu_seconds,
         "max_rss_mib": peak_resident_mib(),
         "line_items": len(lines),
         "total_cost": summary["total_cost"],
