@@ -2,10 +2,10 @@
 
 A CUR 2.0 export of 1,000,000 line items in 89 columns (`cur_files.py`, generated once under
 `build/cur/`) is put into a moto server's S3 as Parquet and as gzipped CSV. For each, a fresh
-process (`cost_cur_read.py`) runs the function's real reader (`read_cur`, the AWS SDK for pandas,
-only the used columns), the aggregation and the summary, and reports its wall time and peak
-resident size (`ru_maxrss`, interpreter and imports included, as Lambda counts memory). The goal,
-for Parquet: at most 3 s (read + aggregate) and 700 MiB.
+process (`cost_cur_read.py`) runs the function's real reader (`cur_reader.read_cur`: only the
+used columns), the aggregation and the summary, and reports its wall and CPU time and its peak
+resident size (interpreter and imports included, as Lambda counts memory). The goal, for
+Parquet: at most 3 s (read + aggregation) and 700 MiB.
 """
 
 from __future__ import annotations
