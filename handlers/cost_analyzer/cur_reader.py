@@ -6,8 +6,8 @@ Arrow through `S3ObjectReader`, which turns each read Arrow asks for into one ra
 exactly those bytes: the footer, then the used columns' chunks (near ones coalesced by Arrow's
 pre-buffering). The AWS SDK for pandas (`wr.s3.read_parquet`, 3.17.1) reads ahead 20 MB at every
 seek instead: on the benchmark's export (89 columns, 1,000,000 line items) it fetched about 330 MB
-in 29 requests for 13 MB of used column chunks. CSV files (`.csv`, `.csv.gz`) are streamed through
-Arrow's multi-threaded CSV reader with the same column selection. Every request goes through the
+in 29 requests for 13 MB of used column chunks. CSV files (`.csv`, `.csv.gz`) are streamed, block
+by block, through Arrow's CSV reader with the same column selection. Every request goes through the
 function's boto3 client (its credentials, endpoint, retries and region redirects).
 """
 
