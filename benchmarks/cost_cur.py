@@ -1,95 +1,98 @@
-"""Cost CUR: the cost analyzer's pandas aggregation over a generated CUR of 1,000,000 line items.
+"""Cost CUR: the cost analyzer's reader and aggregation on a generated wide CUR in S3 (moto).
 
-Prints the time of the aggregation and summary (as `cost_analyzer` runs them on the files it read
-from S3), the peak memory Python allocated for them (tracemalloc, second run) and the process's
-peak resident size, so the Lambda memory setting (1024 MB) and the switch to Athena
-(COST_QUERY_ENGINE=athena) can be judged on numbers. The line items are generated with a seeded
-numpy generator: EC2 nodes (on-demand and spot, tagged with a cluster in a `resource_tags` map,
-or untagged), RDS, S3 and Lambda usage over 30 days in three accounts.
+A CUR 2.0 export of 1,000,000 line items in 89 columns (`cur_files.py`, generated once under
+`build/cur/`) is put into a moto server's S3 as Parquet and as gzipped CSV. For each, a fresh
+process (`cost_cur_read.py`) runs the function's real reader (`cur_reader.read_cur`: only the
+used columns), the aggregation and the summary, and reports its wall and CPU time and its peak
+resident size (interpreter and imports included, as Lambda counts memory). The goal, for
+Parquet: at most 3 s (read + aggregation) and 700 MiB.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import platform
-import resource
-import time
-import tracemalloc
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
+import boto3
 
-from handlers.cost_analyzer.cur import aggregate_line_items, summarise
+from benchmarks.cur_files import cur_files
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 LINE_ITEMS = 1_000_000
 DAYS = 30
+SEED = 7
 END = datetime(2025, 6, 1, tzinfo=UTC)
-PRODUCTS = ("AmazonEC2", "AmazonRDS", "AmazonS3", "AWSLambda")
-CLUSTERS = ("dev-apps", "prod-apps", "")
-
-
-def generated_cur(rows: int, start: datetime, days: int, seed: int = 7) -> pd.DataFrame:
-    """`rows` hourly line items over `days` from `start` (CUR 2.0 column names)."""
-    rng = np.random.default_rng(seed)
-    product = rng.choice(len(PRODUCTS), size=rows, p=[0.6, 0.1, 0.2, 0.1])
-    is_ec2 = product == 0
-    spot = is_ec2 & (rng.random(rows) < 0.4)
-    usage_type = np.where(
-        spot,
-        "APS3-SpotUsage:m7g.large",
-        np.where(is_ec2, "APS3-BoxUsage:m7g.large", "APS3-Requests-Tier1"),
-    )
-    resources = rng.integers(0, 5_000, size=rows)
-    cluster_index = rng.choice(len(CLUSTERS), size=rows, p=[0.4, 0.4, 0.2])
-    tag_maps = [{"user_cluster": name} if name else {} for name in CLUSTERS]
-    untagged: dict[str, str] = {}
-    hours = rng.integers(0, days * 24, size=rows)
-    amount = np.where(is_ec2, 1.0, rng.uniform(0.0, 100.0, rows))
-    cost = np.where(spot, 0.03, np.where(is_ec2, 0.0816, rng.uniform(0.0, 0.5, rows)))
-    return pd.DataFrame(
-        {
-            "line_item_usage_start_date": pd.Timestamp(start) + pd.to_timedelta(hours, "h"),
-            "line_item_usage_account_id": rng.choice(
-                ["222222222222", "333333333333", "444444444444"], size=rows
-            ),
-            "line_item_product_code": np.array(PRODUCTS)[product],
-            "line_item_resource_id": np.char.add("i-", resources.astype(str)),
-            "line_item_usage_type": usage_type,
-            "line_item_usage_amount": amount,
-            "line_item_unblended_cost": cost * amount,
-            "product_instance_type": np.where(is_ec2, "m7g.large", ""),
-            "resource_tags": [
-                tag_maps[index] if ec2 else untagged
-                for ec2, index in zip(is_ec2, cluster_index, strict=True)
-            ],
-        }
-    )
-
-
-def analyse(lines: pd.DataFrame) -> dict[str, object]:
-    """What the handler does with the line items it read."""
-    return summarise(aggregate_line_items(lines, END - timedelta(days=DAYS), END), top_n=20)
+START = END - timedelta(days=DAYS)
+BUCKET = "cur-benchmark"
+REGION = "ap-south-2"
+GOAL_SECONDS = 3.0
+GOAL_MIB = 700
 
 
 def main() -> None:
-    """Generate, aggregate and print the figures."""
-    print(f"python {platform.python_version()}, pandas {pd.__version__}, numpy {np.__version__}")
-    started = time.perf_counter()
-    lines = generated_cur(LINE_ITEMS, END - timedelta(days=DAYS), DAYS)
-    print(f"generated {len(lines):,} line items in {time.perf_counter() - started:.2f} s")
-    started = time.perf_counter()
-    summary = analyse(lines)
-    elapsed = time.perf_counter() - started
-    tracemalloc.start()
-    analyse(lines)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    nodes = summary["eks_nodes"]
-    print(f"aggregation + summary: {elapsed:.2f} s")
-    print(f"peak memory allocated by the aggregation (tracemalloc): {peak / 2**20:.0f} MiB")
-    print(f"process peak resident size (generation included): {max_rss_mb:.0f} MiB")
+    """Generate (once), upload, read in a child per format, print the figures and the verdict."""
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy; only when run
+
+    interpreter = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {interpreter}")
+    files = cur_files(LINE_ITEMS, START, DAYS, SEED)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    environment = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "handlers")]),
+    }
+    try:
+        s3 = boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        ).client("s3", endpoint_url=environment["AWS_ENDPOINT_URL"])
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        print(f"{LINE_ITEMS:,} line items, 89 columns, 9 read; {DAYS} days, seed {SEED}")
+        print(f"{'format':<9}{'MiB':>6}{'import s':>10}{'read s':>8}{'aggr. s':>9}"
+              f"{'total s':>9}{'cpu s':>7}{'peak MiB':>10}  goal")  # fmt: skip
+        for name, path in files.items():
+            prefix = f"{name.replace('.', '-')}/"
+            s3.upload_file(str(path), BUCKET, f"{prefix}data/part-0.{name}")
+            _report(name, path, _measure(prefix, environment))
+    finally:
+        server.stop()
+
+
+def _measure(prefix: str, environment: dict[str, str]) -> dict[str, float]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cost_cur_read", BUCKET, prefix,
+         START.isoformat(), END.isoformat()],
+        capture_output=True, text=True, check=True, cwd=REPO_ROOT, env=environment,
+    )  # fmt: skip
+    figures: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _report(name: str, path: Path, figures: dict[str, float]) -> None:
+    total = figures["read_seconds"] + figures["aggregate_seconds"]
+    verdict = "n/a (Parquet only)"
+    if name == "parquet":
+        passed = total <= GOAL_SECONDS and figures["max_rss_mib"] <= GOAL_MIB
+        verdict = f"{'PASS' if passed else 'FAIL'} (<= {GOAL_SECONDS:.0f} s, <= {GOAL_MIB} MiB)"
     print(
-        f"total cost {summary['total_cost']:.2f} USD, EKS node hours {nodes['node_hours']:.0f}, "
-        f"spot share of node cost {nodes['spot_cost_share']:.1%}"
+        f"{name:<9}{path.stat().st_size / 2**20:>6.0f}{figures['import_seconds']:>10.2f}"
+        f"{figures['read_seconds']:>8.2f}{figures['aggregate_seconds']:>9.2f}{total:>9.2f}"
+        f"{figures['cpu_seconds']:>7.2f}{figures['max_rss_mib']:>10.0f}  {verdict}"
+    )
+    print(
+        f"{'':<9}{figures['line_items']:,} line items; total cost {figures['total_cost']:.2f} "
+        f"USD, EKS node hours {figures['node_hours']:.0f}, spot share of node cost "
+        f"{figures['spot_cost_share']:.1%}"
     )

@@ -45,7 +45,7 @@ from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.timestamps import iso_z
 from handlers.cost_analyzer import explorer, rightsizing
 from handlers.cost_analyzer.athena import aggregate_with_athena
-from handlers.cost_analyzer.cur import aggregate_line_items, read_cur, summarise
+from handlers.cost_analyzer.cur import aggregate_line_items, summarise
 from handlers.cost_analyzer.environment import CostEnvironment
 
 SOURCE = "cost_analyzer"
@@ -206,6 +206,9 @@ def _cur(services: CostServices, now: datetime, report: Report) -> dict[str, Any
                 sleep=services.pause,
             )
         else:
+            # Arrow's Parquet and CSV readers load only on this path (Athena never needs them).
+            from handlers.cost_analyzer.cur_reader import read_cur  # noqa: PLC0415
+
             lines = read_cur(
                 services.sessions.hub_client("s3"), env.cur_bucket, env.cost_cur_prefix
             )

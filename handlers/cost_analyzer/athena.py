@@ -1,10 +1,16 @@
 """The CUR aggregation in Athena, for reports too large for one Lambda (COST_QUERY_ENGINE=athena).
 
 `AGGREGATE_SQL` is the GROUP BY of `cur.aggregate_line_items`, written for the CUR 2.0 table
-that the AWS data export's Glue crawler (or CREATE TABLE) defines. The function starts the query
-in ATHENA_WORKGROUP, polls GetQueryExecution with a growing pause until it ends (or the poll budget
-runs out), and reads every GetQueryResults page (NextToken); the first row of the first page is
-the header.
+that the AWS data export's Glue crawler (or CREATE TABLE) defines. The period is passed as
+execution parameters (`?`, bound by Athena), never written into the SQL; only the database and
+table names are, since parameters cannot name a table, and they are checked first. The function
+starts the query in ATHENA_WORKGROUP, polls GetQueryExecution with a growing pause until it ends
+(or the poll budget runs out), and reads every GetQueryResults page (NextToken); the first row of
+the first page is the header.
+
+The AWS SDK for pandas (`wr.athena.read_sql_query`) is not used here: its regular path reads the
+result CSV from S3 (s3:GetObject on the results and athena:GetWorkGroup, which the role does not
+grant) and polls on its own clock, outside the invocation's time budget and the tests' pause.
 """
 
 from __future__ import annotations
@@ -35,8 +41,8 @@ SELECT line_item_usage_account_id AS account_id,
                   OR line_item_usage_type LIKE '%BoxUsage%'
                 THEN line_item_usage_amount ELSE 0 END) AS instance_hours
 FROM "{database}"."{table}"
-WHERE line_item_usage_start_date >= TIMESTAMP '{start}'
-  AND line_item_usage_start_date < TIMESTAMP '{end}'
+WHERE line_item_usage_start_date >= CAST(? AS TIMESTAMP)
+  AND line_item_usage_start_date < CAST(? AS TIMESTAMP)
 GROUP BY 1, 2, 3, 4, 5, 6
 ORDER BY cost DESC
 """
@@ -49,27 +55,36 @@ class AthenaQueryError(FleetError):
     """The query failed, was cancelled, or did not end within the poll budget."""
 
 
-def aggregate_sql(database: str, table: str, start: datetime, end: datetime) -> str:
-    """The aggregation for the period; names are checked, since they are written into SQL."""
+def aggregate_sql(database: str, table: str) -> str:
+    """The aggregation over `database.table`; the names are checked, since they are written into
+    the SQL."""
     for name in (database, table):
         if not _IDENTIFIER.fullmatch(name):
             raise AthenaQueryError(f"invalid Athena database or table name {name!r}")
-    stamp = "%Y-%m-%d %H:%M:%S"
-    return AGGREGATE_SQL.format(
-        database=database, table=table, start=start.strftime(stamp), end=end.strftime(stamp)
-    )
+    return AGGREGATE_SQL.format(database=database, table=table)
+
+
+def period_parameters(start: datetime, end: datetime) -> list[str]:
+    """The execution parameters of `AGGREGATE_SQL`: the period's bounds as SQL string literals."""
+    return [f"'{moment:%Y-%m-%d %H:%M:%S}'" for moment in (start, end)]
 
 
 def run_query(
     athena: Any,
     sql: str,
     *,
+    parameters: list[str],
     workgroup: str,
     output_location: str | None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> pd.DataFrame:
-    """Start `sql`, wait for it, and return its rows as text columns."""
-    request: dict[str, Any] = {"QueryString": sql, "WorkGroup": workgroup}
+    """Start `sql` with its execution `parameters`, wait for it, and return its rows as text
+    columns."""
+    request: dict[str, Any] = {
+        "QueryString": sql,
+        "ExecutionParameters": parameters,
+        "WorkGroup": workgroup,
+    }
     if output_location:
         request["ResultConfiguration"] = {"OutputLocation": output_location}
     execution_id = athena.start_query_execution(**request)["QueryExecutionId"]
@@ -117,7 +132,8 @@ def aggregate_with_athena(
     """The aggregate frame of `cur.aggregate_line_items`, computed by Athena."""
     frame = run_query(
         athena,
-        aggregate_sql(database, table, start, end),
+        aggregate_sql(database, table),
+        parameters=period_parameters(start, end),
         workgroup=workgroup,
         output_location=output_location,
         sleep=sleep,

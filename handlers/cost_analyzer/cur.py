@@ -2,8 +2,9 @@
 
 The heavy part is one GROUP BY over the line items of the period, keyed by account, product,
 resource, instance type, purchase option and cluster, summing cost and instance hours. It runs
-in pandas over the report files in S3 (`aggregate_line_items`) or, for a report too large for one
-Lambda, as the same SQL in Athena (`athena.py`, `AGGREGATE_SQL`). Both give the same small frame
+in pandas over the report files in S3 (`cur_reader.read_cur`, then `aggregate_line_items`, on
+whole columns: no Python call per line item) or, for a report too large for one Lambda, as the
+same SQL in Athena (`athena.py`, `AGGREGATE_SQL`). Both give the same small frame
 (`AGGREGATE_COLUMNS`), which `summarise` turns into the report:
 
 - top resources by cost;
@@ -21,13 +22,14 @@ keys `user_cluster`, then `aws_eks_cluster_name`) or from the flat columns
 
 from __future__ import annotations
 
-import io
-import json
+import re
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 AGGREGATE_COLUMNS = (
     "account_id",
@@ -42,106 +44,165 @@ AGGREGATE_COLUMNS = (
 KEYS = list(AGGREGATE_COLUMNS[:6])
 CLUSTER_TAG_KEYS = ("user_cluster", "aws_eks_cluster_name")
 _FLAT_TAG_COLUMNS = tuple(f"resource_tags_{key}" for key in CLUSTER_TAG_KEYS)
-_READ_COLUMNS = (
-    "line_item_usage_start_date",
+USAGE_START_COLUMN = "line_item_usage_start_date"
+NUMBER_COLUMNS = ("line_item_usage_amount", "line_item_unblended_cost")
+REQUIRED_COLUMNS = (
+    USAGE_START_COLUMN,
     "line_item_usage_account_id",
     "line_item_product_code",
     "line_item_resource_id",
     "line_item_usage_type",
-    "line_item_usage_amount",
-    "line_item_unblended_cost",
-    "product_instance_type",
-    "resource_tags",
-    *_FLAT_TAG_COLUMNS,
+    *NUMBER_COLUMNS,
+)
+OPTIONAL_COLUMNS = ("product_instance_type", "resource_tags", *_FLAT_TAG_COLUMNS)
+READ_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+TEXT_COLUMNS = tuple(c for c in READ_COLUMNS if c not in (USAGE_START_COLUMN, *NUMBER_COLUMNS))
+_TAG_MAP_TYPE = pa.map_(pa.string(), pa.string())
+# EKS cluster names are letters, digits, '-' and '_', so a tag value in a CSV export's JSON text
+# never holds an escaped quote and one regular expression per key finds it.
+_JSON_TAG_PATTERNS = tuple(
+    rf'"{re.escape(key)}"\s*:\s*"(?P<value>[^"]*)"' for key in CLUSTER_TAG_KEYS
 )
 
 
-def read_cur(s3: Any, bucket: str, prefix: str) -> pd.DataFrame:
-    """Every Parquet (`.parquet`) and CSV (`.csv`, `.csv.gz`) file under the prefix, stacked."""
-    frames: list[pd.DataFrame] = []
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            if not key.endswith((".parquet", ".csv", ".csv.gz")):
-                continue
-            body = io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-            if key.endswith(".parquet"):
-                frame = pd.read_parquet(body)
-            else:
-                frame = pd.read_csv(
-                    body, compression="gzip" if key.endswith(".gz") else None, low_memory=False
-                )
-            frames.append(frame[[c for c in _READ_COLUMNS if c in frame.columns]])
-    if not frames:
-        return pd.DataFrame(columns=list(_READ_COLUMNS[:8]))
-    return pd.concat(frames, ignore_index=True)
-
-
 def aggregate_line_items(lines: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
-    """The GROUP BY of `AGGREGATE_SQL`, in pandas, for usage from `start` to `end` (exclusive)."""
-    usage_start = pd.to_datetime(lines["line_item_usage_start_date"], utc=True)
-    lines = lines[(usage_start >= pd.Timestamp(start)) & (usage_start < pd.Timestamp(end))]
-    usage_type = lines["line_item_usage_type"].fillna("").astype(str)
-    spot = usage_type.str.contains("SpotUsage", regex=False).to_numpy()
-    box = usage_type.str.contains("BoxUsage", regex=False).to_numpy()
-    amount = pd.to_numeric(lines["line_item_usage_amount"], errors="coerce").fillna(0.0)
+    """The GROUP BY of `AGGREGATE_SQL`, in pandas, for usage from `start` to `end` (exclusive);
+    every step works on whole columns (Arrow compute, numpy), none calls Python per line item."""
+    usage_start = _epoch_nanoseconds(lines[USAGE_START_COLUMN])
+    lines = lines[
+        (usage_start >= pd.Timestamp(start).value) & (usage_start < pd.Timestamp(end).value)
+    ]
+    usage_type = _text(lines, "line_item_usage_type")
+    spot = pc.match_substring(usage_type, "SpotUsage").to_numpy(zero_copy_only=False)
+    box = pc.match_substring(usage_type, "BoxUsage").to_numpy(zero_copy_only=False)
+    amount = _number(lines, "line_item_usage_amount")
     frame = pd.DataFrame(
         {
-            "account_id": lines["line_item_usage_account_id"].astype(str).to_numpy(),
-            "product_code": lines["line_item_product_code"].fillna("").astype(str).to_numpy(),
-            "resource_id": lines["line_item_resource_id"].fillna("").astype(str).to_numpy(),
-            "instance_type": _text(lines, "product_instance_type"),
-            "purchase": np.select([spot, box], ["spot", "on_demand"], default="other"),
-            "cluster": cluster_tags(lines),
-            "cost": pd.to_numeric(lines["line_item_unblended_cost"], errors="coerce")
-            .fillna(0.0)
-            .to_numpy(),
-            "instance_hours": np.where(spot | box, amount.to_numpy(), 0.0),
+            "account_id": _categories(_text(lines, "line_item_usage_account_id")),
+            "product_code": _categories(_text(lines, "line_item_product_code")),
+            "resource_id": _categories(_text(lines, "line_item_resource_id")),
+            "instance_type": _categories(_text(lines, "product_instance_type")),
+            "purchase": pd.Categorical.from_codes(
+                np.select([spot, box], [0, 1], default=2), ["spot", "on_demand", "other"]
+            ),
+            "cluster": _categories(cluster_tags(lines)),
+            "cost": _number(lines, "line_item_unblended_cost"),
+            "instance_hours": np.where(spot | box, amount, 0.0),
         }
     )
     grouped = frame.groupby(KEYS, sort=False, observed=True, as_index=False)[
         ["cost", "instance_hours"]
     ].sum()
+    grouped = grouped.astype(dict.fromkeys(KEYS, object))
     return grouped.sort_values("cost", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def cluster_tags(lines: pd.DataFrame) -> np.ndarray:
-    """The cluster of each line item ("" when untagged)."""
-    result = np.full(len(lines), "", dtype=object)
-    for column in reversed(_FLAT_TAG_COLUMNS):
-        if column in lines.columns:
-            values = lines[column].fillna("").astype(str).to_numpy()
-            result = np.where(values != "", values, result)
+def cluster_tags(lines: pd.DataFrame) -> pa.Array:
+    """The cluster of each line item ("" when untagged): the `resource_tags` map first, then the
+    flat tag columns, each in the order of `CLUSTER_TAG_KEYS`; an empty value counts as none."""
+    candidates: list[pa.Array] = []
     if "resource_tags" in lines.columns:
-        from_map = lines["resource_tags"].map(_cluster_from_map).to_numpy()
-        result = np.where(from_map != "", from_map, result)
-    return result
+        candidates.extend(_tags_from_map(lines["resource_tags"]))
+    candidates.extend(_text(lines, column) for column in _FLAT_TAG_COLUMNS if column in lines)
+    empty_as_null = [
+        pc.if_else(pc.equal(candidate, ""), pa.scalar(None, pa.string()), candidate)
+        for candidate in candidates
+    ]
+    if not empty_as_null:
+        return _empty_text(len(lines))
+    return pc.fill_null(pc.coalesce(*empty_as_null), "")
 
 
-def _cluster_from_map(tags: Any) -> str:
-    """The cluster tag of one `resource_tags` value: a dict, Parquet's list of (key, value)
-    pairs, or the JSON text of a CSV export."""
-    if tags is None or (isinstance(tags, float) and np.isnan(tags)):
-        return ""
-    if isinstance(tags, str):
-        try:
-            tags = json.loads(tags) if tags else {}
-        except json.JSONDecodeError:
-            return ""
-    if not isinstance(tags, dict):
-        tags = dict(tags)
+def _tags_from_map(tags: pd.Series) -> list[pa.Array]:
+    """The value of each of `CLUSTER_TAG_KEYS` in `resource_tags`: a map (Parquet), the JSON
+    text of a CSV export, or Python dicts or (key, value) pairs."""
+    values = _arrow(tags)
+    if pa.types.is_null(values.type) or _is_text(values.type):
+        text = values.cast(pa.string())
+        return [
+            pc.struct_field(pc.extract_regex(text, pattern), [0]) for pattern in _JSON_TAG_PATTERNS
+        ]
+    if not pa.types.is_map(values.type):
+        values = _arrow(tags, _TAG_MAP_TYPE)
+    # All (key, value) pairs in one flat array with the row each belongs to: a few whole-array
+    # steps per key, about three times faster than `map_lookup` on a million rows.
+    pairs_type = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
+    pairs = values.cast(pairs_type)
+    flat = pairs.flatten()
+    keys, tag_values = pc.struct_field(flat, "key"), pc.struct_field(flat, "value")
+    rows = pc.list_parent_indices(pairs).to_numpy(zero_copy_only=False)
+    found = []
     for key in CLUSTER_TAG_KEYS:
-        value = tags.get(key)
-        if value:
-            return str(value)
-    return ""
+        matches = pc.equal(keys, key).to_numpy(zero_copy_only=False)
+        # Map keys are unique, so each row has at most one match.
+        position = np.full(len(values), -1, dtype=np.int64)
+        position[rows[matches]] = np.flatnonzero(matches)
+        found.append(tag_values.take(pa.array(position, mask=position < 0)))
+    return found
 
 
-def _text(lines: pd.DataFrame, column: str) -> np.ndarray:
+def _arrow(values: pd.Series, type: pa.DataType | None = None) -> pa.Array:
+    """A column as one Arrow array (NaN and None as null), without copying Arrow-backed ones."""
+    if isinstance(values.dtype, (pd.ArrowDtype, pd.StringDtype)) and type is None:
+        array = pa.array(values.array)
+    else:
+        objects = values.to_numpy(dtype=object)
+        if type is None and _first_is_text(objects):
+            type = pa.string()
+        array = pa.array(objects, type=type, from_pandas=True)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _first_is_text(objects: np.ndarray) -> bool:
+    present = objects[pd.notna(objects)] if objects.size else objects
+    return bool(present.size) and isinstance(present[0], str)
+
+
+def _is_text(type: pa.DataType) -> bool:
+    return pa.types.is_string(type) or pa.types.is_large_string(type)
+
+
+def _text(lines: pd.DataFrame, column: str) -> pa.Array:
+    """`column` as Arrow text, "" where null or absent (numbers, like an account id a CSV reader
+    took for one, are written out)."""
     if column not in lines.columns:
-        return np.full(len(lines), "", dtype=object)
-    return lines[column].fillna("").astype(str).to_numpy()
+        return _empty_text(len(lines))
+    values = _arrow(lines[column])
+    if not _is_text(values.type):
+        values = values.cast(pa.string())
+    return pc.fill_null(values, "")
+
+
+def _empty_text(length: int) -> pa.Array:
+    return pc.fill_null(pa.nulls(length, pa.string()), "")
+
+
+def _categories(text: pa.Array) -> pd.Categorical:
+    """Text as a categorical: the group-by works on small integer codes."""
+    encoded = text.dictionary_encode()
+    return pd.Categorical.from_codes(
+        encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
+    )
+
+
+def utc_timestamps(values: pa.Array) -> pa.Array:
+    """Usage start times as timestamp[ns, UTC]: a CUR 2.0 Parquet timestamp has no zone and is
+    UTC; text (a CSV export) is parsed as ISO 8601."""
+    if pa.types.is_timestamp(values.type):
+        return values.cast(pa.timestamp("ns", values.type.tz)).cast(pa.timestamp("ns", "UTC"))
+    parsed = pd.to_datetime(pd.Series(values.to_numpy(zero_copy_only=False)), utc=True)
+    return pa.array(parsed, pa.timestamp("ns", "UTC"))
+
+
+def _epoch_nanoseconds(values: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC), NaN where missing."""
+    stamps = utc_timestamps(_arrow(values)).cast(pa.int64())
+    return stamps.to_numpy(zero_copy_only=False)
+
+
+def _number(lines: pd.DataFrame, column: str) -> np.ndarray:
+    numbers = pd.to_numeric(lines[column], errors="coerce")
+    return numbers.fillna(0.0).to_numpy(dtype=float)
 
 
 def summarise(aggregate: pd.DataFrame, top_n: int) -> dict[str, Any]:

@@ -12,11 +12,12 @@ from typing import Any
 import boto3
 import moto.logs.models
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import requests
 from botocore.awsrequest import AWSResponse
 
-from benchmarks.cost_cur import generated_cur
+from benchmarks.cur_files import cur_tables
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from handlers.cost_analyzer import app
@@ -117,10 +118,9 @@ def queue_cost_explorer(today: date, ec2_last_day: float) -> None:
 def put_cur(clock: ManualClock) -> None:
     """A month of generated CUR line items as Parquet under cur/ in the data bucket."""
     end = datetime.combine(clock.now().date(), datetime.min.time(), tzinfo=UTC)
-    frame = generated_cur(3_000, end - timedelta(days=30), 30, seed=3)
-    frame["resource_tags"] = [list(tags.items()) for tags in frame["resource_tags"]]
+    table, _ = cur_tables(3_000, end - timedelta(days=30), 30, seed=3)
     buffer = io.BytesIO()
-    frame.to_parquet(buffer)
+    pq.write_table(table, buffer)
     boto3.client("s3", region_name=REGION).put_object(
         Bucket=DATA_BUCKET_NAME, Key="cur/data/part-0.parquet", Body=buffer.getvalue()
     )
@@ -348,7 +348,14 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
     stub_cost_forecast(1_000.0)
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
-    # THEN the CUR section comes from Athena's rows
+    # THEN the period is bound by Athena as execution parameters, not written into the SQL
+    athena = boto3.client("athena", region_name=REGION)
+    [execution_id] = athena.list_query_executions()["QueryExecutionIds"]
+    execution = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+    assert execution["ExecutionParameters"] == ["'2025-05-03 00:00:00'", "'2025-06-02 00:00:00'"]
+    assert "2025-" not in execution["Query"]
+    assert 'FROM "cur"."data"' in execution["Query"]
+    # AND the CUR section comes from Athena's rows
     cur = read_report(result["report"]["summary"])["cur"]
     assert cur["engine"] == "athena"
     assert cur["total_cost"] == 170.0

@@ -1,7 +1,9 @@
-"""CUR aggregation and summary: exact shares on hand-made line items, Parquet maps and CSV."""
+"""CUR reading, aggregation and summary: exact shares on hand-made line items, Parquet maps,
+CSV flat tags and JSON tags, column pruning, and files lacking a column."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from datetime import UTC, datetime
@@ -13,7 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from handlers.cost_analyzer.cur import aggregate_line_items, read_cur, summarise
+from benchmarks.cur_files import cur_tables
+from handlers.cost_analyzer.cur import aggregate_line_items, summarise
+from handlers.cost_analyzer.cur_reader import CurFileError, read_cur
 from tests.handlers.conftest import REGION
 
 START = datetime(2025, 5, 1, tzinfo=UTC)
@@ -83,3 +87,101 @@ def test_parquet_maps_and_csv_flat_tags_are_both_read(mocked_aws: None) -> None:
     assert summary["eks_nodes"]["clusters"]["dev-apps"]["spot_hours_share"] == pytest.approx(
         1 / 3, abs=1e-4
     )
+
+
+def put_object(s3: Any, key: str, body: bytes) -> None:
+    s3.put_object(Bucket="cur", Key=key, Body=body)
+
+
+def cur_bucket() -> Any:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="cur", CreateBucketConfiguration={"LocationConstraint": REGION})
+    return s3
+
+
+def test_gzipped_csv_keeps_account_ids_as_text_and_finds_clusters_in_json_tags(
+    mocked_aws: None,
+) -> None:
+    # GIVEN a gzipped CSV export whose account id starts with 0 and whose resource_tags column
+    # holds JSON text: one node tagged by the user, one only by EKS, one with an empty tag
+    s3 = cur_bucket()
+    tags = [
+        '{"user_team": "a", "user_cluster": "dev-apps"}',
+        '{"user_team": "a", "user_cluster": "dev-apps"}',
+        '{"aws_eks_cluster_name": "prod-apps"}',
+        "{}",
+        '{"user_cluster": ""}',
+    ]
+    frame = pd.DataFrame({**LINES, "resource_tags": tags})
+    frame["line_item_usage_account_id"] = "012345678901"
+    frame["unused_column"] = "x"
+    put_object(s3, "cur/data/part-0.csv.gz", gzip.compress(frame.to_csv(index=False).encode()))
+    # WHEN read and aggregated
+    aggregate = aggregate_line_items(read_cur(s3, "cur", "cur/"), START, END)
+    # THEN the account id keeps its leading zero and each node has its cluster
+    assert set(aggregate["account_id"]) == {"012345678901"}
+    clusters = dict(zip(aggregate["resource_id"], aggregate["cluster"], strict=True))
+    assert clusters == {"i-od": "dev-apps", "i-spot": "prod-apps", "db-1": ""}
+
+
+def test_map_tag_wins_over_flat_column_and_user_tag_over_eks_tag() -> None:
+    # GIVEN line items tagged in the map and in the flat columns, in several combinations
+    lines = pd.DataFrame(
+        {
+            **LINES,
+            "resource_tags": [
+                {"user_cluster": "from-map", "aws_eks_cluster_name": "eks-map"},
+                {"user_cluster": "", "aws_eks_cluster_name": "eks-map"},
+                {},
+                None,
+                {},
+            ],
+            "resource_tags_user_cluster": [None, None, "", "flat-user", None],
+            "resource_tags_aws_eks_cluster_name": ["flat-eks", None, "flat-eks", "x", None],
+        }
+    )
+    # WHEN aggregated (the old line item is outside the period)
+    aggregate = aggregate_line_items(lines, START, END)
+    # THEN the map's user tag, then the map's EKS tag, then the flat user tag, then the flat EKS
+    # tag is the cluster; an empty value counts as none
+    clusters = set(zip(aggregate["resource_id"], aggregate["cluster"], strict=True))
+    assert clusters == {
+        ("i-od", "from-map"),
+        ("i-od", "eks-map"),
+        ("i-spot", "flat-eks"),
+        ("db-1", "flat-user"),
+    }
+
+
+def test_a_file_lacking_a_required_column_is_refused_naming_it(mocked_aws: None) -> None:
+    # GIVEN a Parquet file without the unblended cost
+    s3 = cur_bucket()
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({k: v for k, v in LINES.items() if k != "line_item_unblended_cost"}),
+                   buffer)  # fmt: skip
+    put_object(s3, "cur/data/part-0.parquet", buffer.getvalue())
+    # WHEN read THEN the error names the file and the column
+    with pytest.raises(CurFileError, match=r"cur/data/part-0\.parquet lacks .*unblended_cost"):
+        read_cur(s3, "cur", "cur/")
+
+
+def test_parquet_read_fetches_only_the_used_columns_and_gives_the_full_read_result(
+    mocked_aws: None,
+) -> None:
+    # GIVEN a generated 89-column export of 20,000 line items as Parquet in S3
+    s3 = cur_bucket()
+    table, _ = cur_tables(20_000, START, 31, seed=5)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    put_object(s3, "cur/data/part-0.parquet", buffer.getvalue())
+    fetched: list[int] = []
+    s3.meta.events.register(
+        "after-call.s3.GetObject",
+        lambda parsed, **_: fetched.append(int(parsed["ContentLength"])),
+    )
+    # WHEN read through the function's reader
+    summary = summarise(aggregate_line_items(read_cur(s3, "cur", "cur/"), START, END), top_n=5)
+    # THEN less than a fifth of the file was fetched, and the summary is the one of the whole file
+    assert 0 < sum(fetched) < len(buffer.getvalue()) / 5
+    everything = table.to_pandas()
+    assert summary == summarise(aggregate_line_items(everything, START, END), top_n=5)
