@@ -52,7 +52,7 @@ def recommendations_key(generated_at: datetime) -> str:
 
 
 class _Document(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 # Analysis (performance_analyzer -> scaling_optimizer) ----------------------------------------

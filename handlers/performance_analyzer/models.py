@@ -13,7 +13,7 @@ from fleet_shared.field_types import AccountId, AwsRegion
 class AnalyzeFleetEvent(BaseModel):
     """Analyse every cluster of the fleet inventory."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["analyze_fleet"]
 
@@ -21,7 +21,7 @@ class AnalyzeFleetEvent(BaseModel):
 class AnalyzeClusterEvent(BaseModel):
     """Analyse one cluster of the fleet inventory."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["analyze_cluster"]
     account_id: AccountId

@@ -10,6 +10,6 @@ from pydantic import BaseModel, ConfigDict
 class OptimizeEvent(BaseModel):
     """Recommend sizes, scaler settings and memory from the last days of history."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["optimize"]
