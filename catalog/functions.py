@@ -87,6 +87,13 @@ DATA_BUCKET_LIST = PermissionStatement(actions=("s3:ListBucket",), resources=(R.
 
 EKS_READ = ("eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup")
 METRICS_READ = ("cloudwatch:GetMetricData",)
+# A cluster's load balancers (found by their cluster tag) and their targets' health.
+LOAD_BALANCERS_READ = (
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+)
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -288,6 +295,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             *EKS_READ,
             "autoscaling:DescribeAutoScalingGroups",
             "cloudwatch:DescribeAlarms",
+            *LOAD_BALANCERS_READ,
+            *METRICS_READ,
         ),
         triggers=(
             FixedSchedule(
