@@ -587,11 +587,24 @@ class CostReportSettings(StrictModel):
 CLEANUP_FUNCTION = "cleanup_manager"
 
 
+# The one function that takes validation settings: how long it bakes, whether it restores.
+VALIDATION_FUNCTION = "change_validator"
+
+
+class ChangeValidationSettings(StrictModel):
+    """How the change validator judges a change: the bake after EKS reports the update finished,
+    and whether a regression after the scaler's own change restores the previous sizes."""
+
+    bake_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    restore_scaler_changes: bool = False
+
+
 class FunctionSettings(StrictModel):
     """Per-stack settings of one catalog function."""
 
     enabled: bool = True
     policy: CleanupPolicy | None = None
+    validation: ChangeValidationSettings | None = None
 
 
 def _unknown_name_problem(what: str, name: str, known: Sequence[str]) -> str:
@@ -641,6 +654,11 @@ class FleetSettings(StrictModel):
             if function.policy is not None and name != CLEANUP_FUNCTION:
                 raise FieldValueError(
                     f"{name}.policy", f"only {CLEANUP_FUNCTION} takes a policy, {name} has none"
+                )
+            if function.validation is not None and name != VALIDATION_FUNCTION:
+                raise FieldValueError(
+                    f"{name}.validation",
+                    f"only {VALIDATION_FUNCTION} takes validation settings, {name} has none",
                 )
         return functions
 
@@ -695,6 +713,13 @@ class FleetSettings(StrictModel):
         if switch is None or switch.policy is None:
             return CleanupPolicy()
         return switch.policy
+
+    def change_validation(self) -> ChangeValidationSettings:
+        """The stack's change validation settings; the defaults when it writes none."""
+        switch = self.functions.get(VALIDATION_FUNCTION)
+        if switch is None or switch.validation is None:
+            return ChangeValidationSettings()
+        return switch.validation
 
     def enabled_functions(self, functions: Sequence[FunctionSpec]) -> tuple[FunctionSpec, ...]:
         """The catalog entries this stack deploys, in catalog order."""

@@ -121,7 +121,9 @@ def target_groups_health(elbv2: Any, load_balancer_arn: str) -> tuple[TargetGrou
                 "TargetHealthDescriptions", []
             )
             healthy = sum(
-                1 for target in targets if target.get("TargetHealth", {}).get("State") == HEALTHY_STATE
+                1
+                for target in targets
+                if target.get("TargetHealth", {}).get("State") == HEALTHY_STATE
             )
             groups.append(TargetGroupHealth(group["TargetGroupName"], len(targets), healthy))
     return tuple(groups)
@@ -171,7 +173,9 @@ def cluster_load_balancer_health(
     `start`..`end`, ordered by name."""
     balancers = cluster_load_balancers(elbv2, cluster)
     applications = [
-        balancer["LoadBalancerArn"] for balancer in balancers if balancer.get("Type") == "application"
+        balancer["LoadBalancerArn"]
+        for balancer in balancers
+        if balancer.get("Type") == "application"
     ]
     traffic = traffic_figures(cloudwatch, applications, start, end)
     found = [
