@@ -7,15 +7,18 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from hub_view import FUNCTION, ROLE, ROLE_POLICY, HubView
 
 from catalog import function_spec
+from components.exceptions import StackSettingsError
 from components.naming import (
     callback_schedule_group_name,
     callback_scheduler_role_name,
     function_name,
     member_role_name,
 )
+from components.settings import load_settings
 from fleetctl.handler_environment import deployed_environment
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
 
@@ -154,3 +157,31 @@ def test_the_stack_files_validation_settings_reach_the_function(project_with_sta
     # THEN the function bakes 30 minutes and may restore
     assert variables["VALIDATION_BAKE_MINUTES"] == "30"
     assert variables["VALIDATION_RESTORE_SCALER_CHANGES"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("functions", "line"),
+    [
+        (
+            "{health_monitor: {validation: {bake_minutes: 30}}}",
+            "functions.health_monitor.validation: only change_validator takes validation "
+            "settings, health_monitor has none",
+        ),
+        (
+            "{change_validator: {validation: {bake_minutes: 0}}}",
+            "functions.change_validator.validation.bake_minutes: Input should be greater than "
+            "or equal to 1, got 0",
+        ),
+    ],
+)
+def test_bad_validation_settings_print_one_line_naming_the_field(functions: str, line: str) -> None:
+    # GIVEN a stack file with one mistake in the validation settings WHEN its settings are loaded
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    document = {
+        key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("lambda-")
+    }
+    document["functions"] = yaml.safe_load(functions)
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("broken", document)
+    # THEN the one line names the field and what is wrong with it
+    assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
