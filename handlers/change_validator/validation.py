@@ -100,13 +100,15 @@ def start(event: EksChangeEvent, services: ValidatorServices) -> dict[str, Any]:
 
 
 def follow_up(validation_id: str, owner: str, services: ValidatorServices) -> dict[str, Any]:
-    """Continue the validation a callback schedule names."""
+    """Continue the validation a callback schedule names (an unknown id changes nothing)."""
+    if load_record(services, validation_id) is None:
+        raise EventValidationError(
+            "validation_id", f"no validation {validation_id!r} (never started, or expired)"
+        )
     with services.state.lock(record_key(validation_id), owner, LOCK_LEASE_SECONDS):
         record = load_record(services, validation_id)
         if record is None:
-            raise EventValidationError(
-                "validation_id", f"no validation {validation_id!r} (never started, or expired)"
-            )
+            raise EventValidationError("validation_id", f"validation {validation_id!r} expired")
         return _result(_step(record, services))
 
 
