@@ -3,9 +3,10 @@
 1. `start` (the CloudTrail event): one validation per EKS update id (idempotent: the same event
    twice is one validation). It records what the change replaced, the baseline over the bake
    length before the change, and the rollback that would apply, then checks the update at once.
-2. Following: DescribeUpdate until EKS reports Successful, Failed or Cancelled; while InProgress a
-   one-time schedule calls back after VALIDATION_FOLLOW_MINUTES, up to
-   VALIDATION_MAX_FOLLOW_CHECKS checks (an update still running then is `failed`).
+2. Following: DescribeUpdate until EKS reports Successful, Failed or Cancelled; while InProgress
+   (or when DescribeUpdate itself failed: status `Unknown`, the error kept) a one-time schedule
+   calls back after VALIDATION_FOLLOW_MINUTES, up to VALIDATION_MAX_FOLLOW_CHECKS checks (an
+   update still unfinished then is `failed`).
 3. Baking: once Successful, a schedule calls back after VALIDATION_BAKE_MINUTES; the same figures
    are measured over the bake and compared (comparison.py): `passed`, or `degraded` with the
    figures that moved. Failed or Cancelled is `failed`.
@@ -23,6 +24,8 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, Severity
@@ -45,6 +48,8 @@ LOCK_LEASE_SECONDS = 300
 """Longer than one follow-up takes (the function's timeout is 120 s)."""
 
 FINISHED_STATUSES = ("Successful", "Failed", "Cancelled")
+UNKNOWN_STATUS = "Unknown"
+"""The status recorded when DescribeUpdate could not be asked (it is asked again later)."""
 
 
 class Phase(StrEnum):
@@ -163,7 +168,12 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
     arguments: dict[str, Any] = {"name": change.cluster, "updateId": change.validation_id}
     if change.node_group is not None:
         arguments["nodegroupName"] = change.node_group
-    update = eks.describe_update(**arguments)["update"]
+    try:
+        update = eks.describe_update(**arguments)["update"]
+    except (ClientError, BotoCoreError) as error:
+        # Not an answer about the update: this check counts, and the next one asks again.
+        failure = {"errorCode": "DescribeUpdate failed", "errorMessage": str(error)[:300]}
+        update = {"status": UNKNOWN_STATUS, "errors": [failure]}
     status = str(update.get("status"))
     now = services.clock.now()
     record["follow_checks"] += 1

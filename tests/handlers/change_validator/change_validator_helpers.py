@@ -41,6 +41,8 @@ NODE_GROUP = "system"
 SCHEDULE_GROUP = CHANGE_VALIDATOR_ENVIRONMENT["VALIDATION_SCHEDULE_GROUP"]
 SCALER_ROLE = CHANGE_VALIDATOR_ENVIRONMENT["SCALER_MEMBER_ROLE_NAME"]
 LABEL = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"
+REFUSED = "refused"
+"""An `EksUpdates.status` that makes DescribeUpdate answer AccessDenied."""
 AT_EXPRESSION = re.compile(r"^at\((.+)\)$")
 
 
@@ -54,6 +56,9 @@ class EksUpdates:
 
     def answer(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         self.asked += 1
+        if self.status == REFUSED:
+            refusal = {"Code": "AccessDeniedException", "Message": "not authorized"}
+            return AWSResponse("https://eks.amazonaws.com", 403, {}, None), {"Error": refusal}
         update = {"id": "from-the-test", "status": self.status, "errors": self.errors}
         return AWSResponse("https://eks.amazonaws.com", 200, {}, None), {"update": update}
 

@@ -13,6 +13,7 @@ import pytest
 from change_validator_helpers import (
     CLUSTER,
     NODE_GROUP,
+    REFUSED,
     SCALER_ROLE,
     EksUpdates,
     ScalerThroughItsHandler,
@@ -186,6 +187,28 @@ def test_an_update_still_running_after_the_last_check_is_failed(
     assert verdict["status"] == "failed"
     assert "still InProgress after 2 checks" in verdict["reason"]
     assert eks_updates.asked == 2
+
+
+def test_a_describe_update_that_fails_is_asked_again_at_the_next_check(
+    validator: Validator, eks_updates: EksUpdates
+) -> None:
+    # GIVEN a node group update, and DescribeUpdate refused at first
+    eks_updates.status = REFUSED
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion", "2b3c4d5e-0000-4111-8222-933344445555",
+        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
+    )  # fmt: skip
+    # WHEN its record arrives
+    started = validator.send(change)
+    # THEN the validation goes on following, the error kept, with a check five minutes later
+    assert started["status"] == "following"
+    assert started["update_status"] == "Unknown"
+    assert len(validator.schedules()) == 1
+    # WHEN DescribeUpdate answers at the next check
+    eks_updates.status = "Successful"
+    [baking] = validator.advance(5)
+    # THEN the bake starts
+    assert baking["status"] == "baking"
 
 
 def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_allowed(
