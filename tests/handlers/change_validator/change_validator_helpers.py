@@ -1,6 +1,7 @@
 """Helpers of the change_validator tests: a member cluster in moto, the health monitor's endpoint
 results, CloudTrail records of EKS calls, and a harness that runs the validator's callback
-schedules when the manual clock reaches them.
+schedules when the manual clock reaches them (with `fleetctl.validated_change`, as a local run
+would).
 
 moto implements neither DescribeUpdate nor any way to finish an EKS update, so `EksUpdates`
 answers DescribeUpdate on the handler's own member EKS client (`before-call`, as the cost
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from botocore.awsrequest import AWSResponse
 from fleet_shared.clock import ManualClock
 from fleet_shared.endpoint_history import HISTORY_VALUE, EndpointResult, endpoint_history_key
 from fleet_shared.state_table import StateTable
-from fleet_shared.timestamps import iso_z
+from fleetctl.validated_change import cloudtrail_change_event, take_due_callbacks
 from handlers.change_validator import app
 from handlers.change_validator.services import ValidatorServices
 from handlers.eks_scaler import app as scaler_app
@@ -43,7 +43,6 @@ SCALER_ROLE = CHANGE_VALIDATOR_ENVIRONMENT["SCALER_MEMBER_ROLE_NAME"]
 LABEL = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"
 REFUSED = "refused"
 """An `EksUpdates.status` that makes DescribeUpdate answer AccessDenied."""
-AT_EXPRESSION = re.compile(r"^at\((.+)\)$")
 
 
 @dataclass
@@ -84,19 +83,10 @@ class Validator:
         return sorted(found, key=lambda schedule: schedule["ScheduleExpression"])
 
     def fire_due_callbacks(self) -> list[dict[str, Any]]:
-        """Invoke the handler for every schedule due by the clock, deleting each after it ran
-        (a failed invocation keeps its schedule: the test retries it)."""
-        results = []
+        """Invoke the handler for every schedule due by the clock (each deleted as it fires)."""
         scheduler = boto3.client("scheduler", region_name=REGION)
-        for schedule in self.schedules():
-            match = AT_EXPRESSION.match(schedule["ScheduleExpression"])
-            assert match is not None, schedule["ScheduleExpression"]
-            due = datetime.fromisoformat(match.group(1) + "+00:00")
-            if due > self.clock.now():
-                continue
-            results.append(self.send(json.loads(schedule["Target"]["Input"])))
-            scheduler.delete_schedule(Name=schedule["Name"], GroupName=SCHEDULE_GROUP)
-        return results
+        due = take_due_callbacks(scheduler, SCHEDULE_GROUP, self.clock.now())
+        return [self.send(payload) for payload in due]
 
     def advance(self, minutes: float) -> list[dict[str, Any]]:
         """Move the clock on and run the callbacks that came due."""
@@ -170,33 +160,14 @@ def cloudtrail_event(
     request: dict[str, Any],
     role: str = "platform-admin",
 ) -> dict[str, Any]:
-    """The forwarded CloudTrail record of an EKS call made through `role` in the member."""
-    return {
-        "version": "0",
-        "id": f"event-{update_id}",
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.eks",
-        "account": MEMBER_ACCOUNT_ID,
-        "time": iso_z(at),
-        "region": REGION,
-        "resources": [],
-        "detail": {
-            "userIdentity": {
-                "type": "AssumedRole",
-                "arn": f"arn:aws:sts::{MEMBER_ACCOUNT_ID}:assumed-role/{role}/session",
-                "sessionContext": {
-                    "sessionIssuer": {
-                        "type": "Role",
-                        "arn": f"arn:aws:iam::{MEMBER_ACCOUNT_ID}:role/{role}",
-                        "userName": role,
-                    }
-                },
-            },
-            "eventTime": iso_z(at),
-            "eventSource": "eks.amazonaws.com",
-            "eventName": event_name,
-            "requestParameters": {"name": CLUSTER, **request},
-            "responseElements": {"update": {"id": update_id, "status": "InProgress"}},
-            "eventID": f"cloudtrail-{update_id}",
-        },
-    }
+    """The forwarded CloudTrail record of an EKS call on the cluster, made through `role`."""
+    return cloudtrail_change_event(
+        event_name,
+        account_id=MEMBER_ACCOUNT_ID,
+        region=REGION,
+        cluster=CLUSTER,
+        update_id=update_id,
+        at=at,
+        request_parameters=request,
+        role_name=role,
+    )
