@@ -295,7 +295,7 @@ def verdict_alert(record: dict[str, Any], source: str) -> Alert:
         restored = ""
     detail = (
         f"{change.event_name} on {change.label} (update {change.validation_id}, "
-        f"{'the fleet scaler' if change.by_fleet_scaler else 'not the fleet'}): "
+        f"{'made by the fleet scaler' if change.by_fleet_scaler else 'made outside the fleet'}): "
         f"{record['verdict']}: {record['reason']}. Rollback: {plan['action']}.{restored}"
     )
     return Alert.create(
