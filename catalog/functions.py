@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from catalog.model import (
     AlertTopics,
+    CallbackSchedules,
     ClusterSchedule,
     Condition,
     EnvSource,
@@ -89,6 +90,13 @@ DATA_BUCKET_LIST = PermissionStatement(actions=("s3:ListBucket",), resources=(R.
 
 EKS_READ = ("eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup")
 METRICS_READ = ("cloudwatch:GetMetricData",)
+# A cluster's load balancers (found by their cluster tag) and their targets' health.
+LOAD_BALANCERS_READ = (
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+)
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -290,6 +298,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             *EKS_READ,
             "autoscaling:DescribeAutoScalingGroups",
             "cloudwatch:DescribeAlarms",
+            *LOAD_BALANCERS_READ,
+            *METRICS_READ,
         ),
         triggers=(
             FixedSchedule(
@@ -303,6 +313,73 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 },
             ),
         ),
+    ),
+    FunctionSpec(
+        name="change_validator",
+        description=(
+            "Validates EKS changes against the health before them: passed, degraded or failed; "
+            "names the rollback."
+        ),
+        memory_mb=256,
+        timeout_seconds=120,
+        environment={
+            **COMMON_ENVIRONMENT,
+            **MEMBER_ROLE_ENVIRONMENT,
+            "VALIDATION_FUNCTION_ARN": EnvSource.OWN_FUNCTION_ARN,
+            "VALIDATION_DEAD_LETTER_ARN": EnvSource.OWN_DEAD_LETTER_QUEUE_ARN,
+            "VALIDATION_SCHEDULE_GROUP": EnvSource.CALLBACK_SCHEDULE_GROUP,
+            "VALIDATION_SCHEDULER_ROLE_ARN": EnvSource.CALLBACK_SCHEDULER_ROLE_ARN,
+            "VALIDATION_BAKE_MINUTES": EnvSource.VALIDATION_BAKE_MINUTES,
+            "VALIDATION_RESTORE_SCALER_CHANGES": EnvSource.VALIDATION_RESTORE_SCALER_CHANGES,
+            "SCALER_MEMBER_ROLE_NAME": EnvSource.SCALER_MEMBER_ROLE_NAME,
+            "SCALER_FUNCTION_NAME": EnvSource.SCALER_FUNCTION_NAME,
+        },
+        permissions=(
+            *COMMON_PERMISSIONS,
+            ASSUME_OWN_MEMBER_ROLE,
+            # A regression after the scaler's own change: the scaler restores the sizes.
+            PermissionStatement(actions=("lambda:InvokeFunction",), resources=(R.FLEET_FUNCTIONS,)),
+            # Waiting costs no Lambda time: one-time schedules call the function back.
+            PermissionStatement(
+                actions=("scheduler:CreateSchedule",), resources=(R.CALLBACK_SCHEDULES,)
+            ),
+            PermissionStatement(
+                actions=("iam:PassRole",),
+                resources=(R.CALLBACK_SCHEDULER_ROLE,),
+                conditions=(
+                    Condition("StringEquals", "iam:PassedToService", ("scheduler.amazonaws.com",)),
+                ),
+            ),
+        ),
+        member_actions=(
+            *EKS_READ,
+            "eks:DescribeUpdate",
+            "autoscaling:DescribeAutoScalingGroups",
+            *LOAD_BALANCERS_READ,
+            *METRICS_READ,
+        ),
+        triggers=(
+            EventRule(
+                name="eks-change",
+                # CloudTrail's records of the EKS calls whose updates are validated (a launch
+                # template update is an UpdateNodegroupVersion naming one); the `aws.` source
+                # cannot be forged with PutEvents.
+                pattern={
+                    "source": ["aws.eks"],
+                    "detail-type": ["AWS API Call via CloudTrail"],
+                    "detail": {
+                        "eventSource": ["eks.amazonaws.com"],
+                        "eventName": [
+                            "UpdateClusterVersion",
+                            "UpdateNodegroupVersion",
+                            "UpdateNodegroupConfig",
+                        ],
+                    },
+                },
+            ),
+            CallbackSchedules(),
+        ),
+        invokes=("eks_scaler",),
     ),
     FunctionSpec(
         name="security_scanner",

@@ -35,6 +35,10 @@ class ResourceRef(StrEnum):
     CUR_BUCKET = "cur_bucket"
     CUR_OBJECTS = "cur_objects"
     CUR_GLUE_TABLE = "cur_glue_table"
+    # The one-time schedules of the function's own callback schedule group, and the role
+    # EventBridge Scheduler assumes to invoke the function from them.
+    CALLBACK_SCHEDULES = "callback_schedules"
+    CALLBACK_SCHEDULER_ROLE = "callback_scheduler_role"
     ANY = "*"
 
 
@@ -63,6 +67,15 @@ class EnvSource(StrEnum):
     COST_ATHENA_DATABASE = "cost_report.athena_database"
     COST_ATHENA_TABLE = "cost_report.athena_table"
     CLEANUP_POLICY = "functions.cleanup_manager.policy"
+    OWN_FUNCTION_ARN = "function.own.arn"
+    OWN_DEAD_LETTER_QUEUE_ARN = "function.own.dead_letter_queue.arn"
+    CALLBACK_SCHEDULE_GROUP = "callback_schedules.group"
+    CALLBACK_SCHEDULER_ROLE_ARN = "callback_schedules.role.arn"
+    SCALER_MEMBER_ROLE_NAME = "member_role.eks_scaler.name"
+    VALIDATION_BAKE_MINUTES = "functions.change_validator.validation.bake_minutes"
+    VALIDATION_RESTORE_SCALER_CHANGES = (
+        "functions.change_validator.validation.restore_scaler_changes"
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,15 @@ class EventRule:
 
 
 @dataclass(frozen=True)
+class CallbackSchedules:
+    """One-time EventBridge Scheduler schedules the function creates to invoke itself later.
+
+    The program provisions the function's own schedule group and a scheduler role that may invoke
+    only this function; the function may create schedules in that group and pass that role.
+    """
+
+
+@dataclass(frozen=True)
 class AlertTopics:
     """Subscription to the fleet's alert topics of the given severities."""
 
@@ -145,7 +167,7 @@ class QueueMessages:
 
 
 Trigger = FixedSchedule | ClusterSchedule | ObjectCreated | EventRule | AlertTopics | HttpRoute
-Trigger = Trigger | QueueMessages
+Trigger = Trigger | QueueMessages | CallbackSchedules
 
 
 @dataclass(frozen=True)

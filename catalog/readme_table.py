@@ -13,6 +13,7 @@ from typing import Any
 from catalog.functions import FUNCTIONS
 from catalog.model import (
     AlertTopics,
+    CallbackSchedules,
     ClusterSchedule,
     EventRule,
     FixedSchedule,
@@ -30,6 +31,7 @@ TRIGGER_DESCRIPTIONS: dict[type, Callable[[Any], str]] = {
     AlertTopics: lambda trigger: f"SNS alerts ({', '.join(trigger.severities)})",
     HttpRoute: lambda trigger: f"HTTP `{trigger.method} {trigger.path}` (IAM)",
     QueueMessages: lambda trigger: f"own SQS queue (batch {trigger.batch_size})",
+    CallbackSchedules: lambda trigger: "its own one-time callback schedules",
 }
 
 HEADER = (

@@ -16,17 +16,20 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from catalog.model import EventRule, FunctionSpec, QueueMessages
+from catalog.model import CallbackSchedules, EventRule, FunctionSpec, QueueMessages
 from components.archives import build_function_archive, has_entry_point
 from components.function_wiring import (
     FleetReferences,
     OwnResources,
     catalog_statements,
+    function_arn,
     lambda_tracing_mode,
     resolve_environment,
 )
 from components.naming import (
     bounded_name,
+    callback_schedule_group_name,
+    callback_scheduler_role_name,
     function_log_group_name,
     function_name,
     function_role_path,
@@ -90,11 +93,27 @@ class FleetFunction(pulumi.ComponentResource):
         )
         self.dead_letter_queue = self._dead_letter_queue(name)
         self.queue = self._owned_queue(name) if self._consumes_queue else None
+        schedules_callbacks = any(
+            isinstance(trigger, CallbackSchedules) for trigger in spec.triggers
+        )
         own = OwnResources(
             queue_url=self.queue.url if self.queue else None,
             queue_arn=self.queue.arn if self.queue else None,
             member_role_name=(
                 member_role_name(references.stack, spec.name) if spec.acts_in_members else None
+            ),
+            function_arn=function_arn(references, spec.name),
+            dead_letter_queue_arn=self.dead_letter_queue.arn,
+            callback_group_name=(
+                callback_schedule_group_name(references.stack, spec.name)
+                if schedules_callbacks
+                else None
+            ),
+            callback_role_arn=(
+                f"arn:aws:iam::{references.account_id}:role/"
+                f"{callback_scheduler_role_name(references.stack, spec.name)}"
+                if schedules_callbacks
+                else None
             ),
         )
         self.role = aws.iam.Role(

@@ -16,7 +16,7 @@ import pulumi
 
 from catalog.functions import METRICS_NAMESPACE
 from catalog.model import EnvSource, FunctionSpec, PermissionStatement, ResourceRef
-from components.naming import function_log_group_name, function_name
+from components.naming import function_log_group_name, function_name, member_role_name
 from components.policies import condition_block
 from components.settings import FleetSettings
 
@@ -68,12 +68,18 @@ class FleetReferences:
 
 @dataclass(frozen=True)
 class OwnResources:
-    """What belongs to the function itself: its queue when it consumes one, and its member
-    role's name when it acts in members."""
+    """What belongs to the function itself: its ARN and dead-letter queue, its queue when it
+    consumes one, its member role's name when it acts in members, and its callback schedule
+    group and scheduler role when it schedules its own callbacks."""
 
     queue_url: pulumi.Input[str] | None = None
     queue_arn: pulumi.Input[str] | None = None
     member_role_name: str | None = None
+    function_arn: str | None = None
+    dead_letter_queue_arn: pulumi.Input[str] | None = None
+    # Only for a function with `CallbackSchedules`.
+    callback_group_name: str | None = None
+    callback_role_arn: str | None = None
 
 
 EnvResolver = Callable[[FleetReferences, OwnResources], pulumi.Input[str] | None]
@@ -178,6 +184,26 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
     EnvSource.COST_ATHENA_DATABASE: lambda refs, _: refs.settings.cost_report.athena_database,
     EnvSource.COST_ATHENA_TABLE: lambda refs, _: refs.settings.cost_report.athena_table,
     EnvSource.CLEANUP_POLICY: lambda refs, _: refs.settings.cleanup_policy().model_dump_json(),
+    EnvSource.OWN_FUNCTION_ARN: lambda _, own: _required(own.function_arn, "the function's ARN"),
+    EnvSource.OWN_DEAD_LETTER_QUEUE_ARN: lambda _, own: _required(
+        own.dead_letter_queue_arn, "the function's dead-letter queue"
+    ),
+    EnvSource.CALLBACK_SCHEDULE_GROUP: lambda _, own: _required(
+        own.callback_group_name, "a callback schedule group (CallbackSchedules trigger)"
+    ),
+    EnvSource.CALLBACK_SCHEDULER_ROLE_ARN: lambda _, own: _required(
+        own.callback_role_arn, "a callback scheduler role (CallbackSchedules trigger)"
+    ),
+    # Unset when the stack switches the scaler off: then no change is the fleet's own.
+    EnvSource.SCALER_MEMBER_ROLE_NAME: lambda refs, _: (
+        member_role_name(refs.stack, "eks_scaler") if "eks_scaler" in refs.function_names else None
+    ),
+    EnvSource.VALIDATION_BAKE_MINUTES: lambda refs, _: str(
+        refs.settings.change_validation().bake_minutes
+    ),
+    EnvSource.VALIDATION_RESTORE_SCALER_CHANGES: lambda refs, _: (
+        "true" if refs.settings.change_validation().restore_scaler_changes else "false"
+    ),
 }
 
 RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
@@ -228,6 +254,13 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
         pulumi.Output.concat(_cur_bucket_arn(refs), "/", refs.settings.cost_report.cur_prefix, "*")
     ],
     ResourceRef.CUR_GLUE_TABLE: lambda refs, _spec, _own: _cur_glue_arns(refs),
+    ResourceRef.CALLBACK_SCHEDULES: lambda refs, _spec, own: [
+        f"arn:aws:scheduler:{refs.region}:{refs.account_id}:schedule/"
+        f"{_required(own.callback_group_name, 'a callback schedule group')}/*"
+    ],
+    ResourceRef.CALLBACK_SCHEDULER_ROLE: lambda _refs, _spec, own: [
+        _required(own.callback_role_arn, "a callback scheduler role")
+    ],
     ResourceRef.ANY: lambda _refs, _spec, _own: ["*"],
 }
 

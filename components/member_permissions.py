@@ -45,6 +45,14 @@ EKS_CLUSTERS = ResourceScope("EksClusters", ("arn:{partition}:eks:*:{account}:cl
 EKS_NODEGROUPS = ResourceScope(
     "EksNodegroups", ("arn:{partition}:eks:*:{account}:nodegroup/*/*/*",)
 )
+# DescribeUpdate acts on the cluster, or the node group, whose update it describes.
+EKS_CLUSTERS_AND_NODEGROUPS = ResourceScope(
+    "EksClustersAndNodegroups",
+    (
+        "arn:{partition}:eks:*:{account}:cluster/*",
+        "arn:{partition}:eks:*:{account}:nodegroup/*/*/*",
+    ),
+)
 CLOUDWATCH_ALARMS = ResourceScope(
     "CloudWatchAlarms", ("arn:{partition}:cloudwatch:*:{account}:alarm:*",)
 )
@@ -97,11 +105,14 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "ec2:DescribeVolumes": NO_RESOURCE_LEVEL,
     "eks:DescribeCluster": EKS_CLUSTERS,
     "eks:DescribeNodegroup": EKS_NODEGROUPS,
+    "eks:DescribeUpdate": EKS_CLUSTERS_AND_NODEGROUPS,
     "eks:ListClusters": NO_RESOURCE_LEVEL,
     "eks:ListNodegroups": EKS_CLUSTERS,
     "eks:UpdateNodegroupConfig": EKS_NODEGROUPS,
     "elasticloadbalancing:DescribeLoadBalancers": NO_RESOURCE_LEVEL,
     "elasticloadbalancing:DescribeTags": NO_RESOURCE_LEVEL,
+    "elasticloadbalancing:DescribeTargetGroups": NO_RESOURCE_LEVEL,
+    "elasticloadbalancing:DescribeTargetHealth": NO_RESOURCE_LEVEL,
     "iam:GetPolicyVersion": IAM_POLICIES,
     "iam:GetRolePolicy": IAM_ROLES,
     "iam:GetUserPolicy": IAM_USERS,

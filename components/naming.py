@@ -80,3 +80,14 @@ def function_name(stack: str, function: str) -> str:
 def function_log_group_name(stack: str, function: str) -> str:
     """The log group Lambda writes to for a catalog function."""
     return f"/aws/lambda/{function_name(stack, function)}"
+
+
+def callback_schedule_group_name(stack: str, function: str) -> str:
+    """The schedule group of a function's one-time callback schedules."""
+    return bounded_name(f"{resource_prefix(stack)}-{function.replace('_', '-')}-callbacks")
+
+
+def callback_scheduler_role_name(stack: str, function: str) -> str:
+    """The role EventBridge Scheduler assumes to invoke a function from its callback schedules
+    (path `/`, not the function-role path that member accounts trust)."""
+    return bounded_name(f"{resource_prefix(stack)}-{function.replace('_', '-')}-callbacks")

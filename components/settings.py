@@ -593,6 +593,18 @@ TracingMode = Literal["active", "detailed", "off"]
 TRACING_MODES: tuple[str, ...] = get_args(TracingMode)
 
 
+# The one function that takes validation settings: how long it bakes, whether it restores.
+VALIDATION_FUNCTION = "change_validator"
+
+
+class ChangeValidationSettings(StrictModel):
+    """How the change validator judges a change: the bake after EKS reports the update finished,
+    and whether a regression after the scaler's own change restores the previous sizes."""
+
+    bake_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    restore_scaler_changes: bool = False
+
+
 class FunctionSettings(StrictModel):
     """Per-stack settings of one catalog function."""
 
@@ -600,6 +612,7 @@ class FunctionSettings(StrictModel):
     policy: CleanupPolicy | None = None
     # Lambda's limits; the scaling optimizer recommends it from the cost analyzer's rightsizing.
     memory_mb: int | None = Field(default=None, ge=128, le=10240)
+    validation: ChangeValidationSettings | None = None
 
 
 def _unknown_name_problem(what: str, name: str, known: Sequence[str]) -> str:
@@ -659,6 +672,11 @@ class FleetSettings(StrictModel):
                 raise FieldValueError(
                     f"{name}.policy", f"only {CLEANUP_FUNCTION} takes a policy, {name} has none"
                 )
+            if function.validation is not None and name != VALIDATION_FUNCTION:
+                raise FieldValueError(
+                    f"{name}.validation",
+                    f"only {VALIDATION_FUNCTION} takes validation settings, {name} has none",
+                )
         return functions
 
     @model_validator(mode="after")
@@ -717,6 +735,13 @@ class FleetSettings(StrictModel):
         if switch is None or switch.policy is None:
             return CleanupPolicy()
         return switch.policy
+
+    def change_validation(self) -> ChangeValidationSettings:
+        """The stack's change validation settings; the defaults when it writes none."""
+        switch = self.functions.get(VALIDATION_FUNCTION)
+        if switch is None or switch.validation is None:
+            return ChangeValidationSettings()
+        return switch.validation
 
     def enabled_functions(self, functions: Sequence[FunctionSpec]) -> tuple[FunctionSpec, ...]:
         """The catalog entries this stack deploys, in catalog order."""

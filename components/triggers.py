@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from catalog.model import (
     AlertTopics,
+    CallbackSchedules,
     ClusterSchedule,
     EventRule,
     FixedSchedule,
@@ -24,6 +25,7 @@ from catalog.model import (
     ObjectCreated,
     QueueMessages,
 )
+from components.callback_schedules import build_callback_schedules
 from components.fleet_function import FleetFunction
 from components.function_wiring import FleetReferences
 from components.http_api import build_http_api
@@ -224,6 +226,7 @@ TRIGGER_BUILDERS: dict[type, TriggerBuilder] = {
     AlertTopics: build_alert_subscriptions,
     HttpRoute: build_http_api,
     QueueMessages: build_queue_consumers,
+    CallbackSchedules: build_callback_schedules,
 }
 
 

@@ -32,6 +32,7 @@ from pydantic.fields import FieldInfo
 from catalog.functions import COMMON_PERMISSIONS, FUNCTIONS, function_spec
 from catalog.model import (
     AlertTopics,
+    CallbackSchedules,
     ClusterSchedule,
     EventRule,
     FixedSchedule,
@@ -71,6 +72,8 @@ RESOURCE_DESCRIPTIONS: dict[ResourceRef, str] = {
     ResourceRef.CUR_BUCKET: "the CUR bucket",
     ResourceRef.CUR_OBJECTS: "the CUR objects under the CUR prefix",
     ResourceRef.CUR_GLUE_TABLE: "the CUR's Glue catalog, database and table (athena engine only)",
+    ResourceRef.CALLBACK_SCHEDULES: "schedules in its own callback schedule group",
+    ResourceRef.CALLBACK_SCHEDULER_ROLE: "its callback scheduler role",
     ResourceRef.ANY: "`*` (the actions have no resource-level permissions)",
 }
 
@@ -131,6 +134,10 @@ def _trigger_rows(spec: FunctionSpec) -> list[str]:
         QueueMessages: lambda trigger: (
             f"its own SQS queue, batches of {trigger.batch_size}"
             + (", partial batch failures" if trigger.report_batch_item_failures else "")
+        ),
+        CallbackSchedules: lambda trigger: (
+            "one-time EventBridge Scheduler schedules it creates in its own schedule group, "
+            "invoking it back through a scheduler role that may invoke only this function"
         ),
     }
     return [f"- {describe[type(trigger)](trigger)}" for trigger in spec.triggers] or ["- none"]

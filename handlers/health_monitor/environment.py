@@ -64,6 +64,22 @@ class HealthEnvironment(FunctionEnvironment):
     health_capacity_critical_ratio: Ratio = Field(
         default=0.5, description="Ready/desired instances below this ratio is critical."
     )
+    health_targets_healthy_warning_ratio: Ratio = Field(
+        default=0.9,
+        description="Healthy/registered load-balancer targets below this ratio is a warning.",
+    )
+    health_targets_healthy_critical_ratio: Ratio = Field(
+        default=0.5,
+        description="Healthy/registered load-balancer targets below this ratio is critical.",
+    )
+    health_load_balancer_window_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=MAX_ERROR_RATE_WINDOW_MINUTES,
+        description=(
+            "Minutes of load-balancer metrics the response time and 5xx rate are computed over."
+        ),
+    )
     health_error_rate_window_minutes: int = Field(
         default=15,
         ge=1,
@@ -102,5 +118,12 @@ class HealthEnvironment(FunctionEnvironment):
                 "HEALTH_CAPACITY_CRITICAL_RATIO must not exceed HEALTH_CAPACITY_WARNING_RATIO, "
                 f"got {self.health_capacity_critical_ratio} and "
                 f"{self.health_capacity_warning_ratio}"
+            )
+        if self.health_targets_healthy_critical_ratio > self.health_targets_healthy_warning_ratio:
+            raise ValueError(
+                "HEALTH_TARGETS_HEALTHY_CRITICAL_RATIO must not exceed "
+                "HEALTH_TARGETS_HEALTHY_WARNING_RATIO, got "
+                f"{self.health_targets_healthy_critical_ratio} and "
+                f"{self.health_targets_healthy_warning_ratio}"
             )
         return self

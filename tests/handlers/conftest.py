@@ -69,6 +69,20 @@ FLEET_ENVIRONMENT = {
     "FLEET_INVENTORY_KEY": "config/fleet-inventory.json",
 }
 
+CHANGE_VALIDATOR_ENVIRONMENT = {
+    "VALIDATION_FUNCTION_ARN": (
+        f"arn:aws:lambda:{REGION}:{HUB_ACCOUNT_ID}:function:lf-handlers-change-validator"
+    ),
+    "VALIDATION_DEAD_LETTER_ARN": f"arn:aws:sqs:{REGION}:{HUB_ACCOUNT_ID}:change-validator-dlq",
+    "VALIDATION_SCHEDULE_GROUP": "lf-handlers-change-validator-callbacks",
+    "VALIDATION_SCHEDULER_ROLE_ARN": (
+        f"arn:aws:iam::{HUB_ACCOUNT_ID}:role/lf-handlers-change-validator-callbacks"
+    ),
+    "SCALER_MEMBER_ROLE_NAME": "lambda-fleet-handlers-member-eks-scaler",
+}
+"""The variables the program gives change_validator besides the fleet's (its callback schedules
+and the scaler's member role)."""
+
 HANDLER_STACK_FILE = Path(__file__).with_name("Pulumi.handlers.yaml")
 
 

@@ -24,6 +24,7 @@ from catalog.functions import FUNCTIONS
 from fleet_shared.cleanup_policy import CleanupPolicy
 from fleet_shared.handler import FleetFunction
 from tests.handlers.conftest import (
+    CHANGE_VALIDATOR_ENVIRONMENT,
     DATA_BUCKET_NAME,
     FLEET_ENVIRONMENT,
     INVENTORY_DOCUMENT,
@@ -109,6 +110,9 @@ def fleet_function(
     services built afresh (so their clients log their calls) and an empty call log."""
     # cleanup_manager's policy, as the program writes it for a stack that sets none.
     monkeypatch.setenv("CLEANUP_POLICY", CleanupPolicy().model_dump_json())
+    # change_validator's callback schedules, as the program resolves them.
+    for variable, value in CHANGE_VALIDATOR_ENVIRONMENT.items():
+        monkeypatch.setenv(variable, value)
     function: FleetFunction[Any, Any] = importlib.import_module(
         f"handlers.{request.node.callspec.params['function_name']}.app"
     ).FUNCTION

@@ -6,7 +6,14 @@ here; the runner, the report, the alerts and the metrics pick it up without othe
 
 from __future__ import annotations
 
-from handlers.health_monitor.checks import alarms, capacity, cluster_status, endpoints, node_groups
+from handlers.health_monitor.checks import (
+    alarms,
+    capacity,
+    cluster_status,
+    endpoints,
+    load_balancers,
+    node_groups,
+)
 from handlers.health_monitor.checks.base import Check
 
 CHECKS: tuple[Check, ...] = (
@@ -20,4 +27,9 @@ CHECKS: tuple[Check, ...] = (
     Check(capacity.NAME, "ready against desired instances of each node group", capacity.run),
     Check(alarms.NAME, "alarms in ALARM in the cluster's account and region", alarms.run),
     Check(endpoints.NAME, "HTTP health endpoints: status, latency and error rate", endpoints.run),
+    Check(
+        load_balancers.NAME,
+        "load-balancer targets healthy vs registered, response time and 5xx rate",
+        load_balancers.run,
+    ),
 )

@@ -8,22 +8,27 @@ the window (a window over time, not over a count of results: recovery shows with
 whatever the cadence). Severity is the worst of: the probe itself failing (wrong status, timeout:
 at least a warning), the latency against HEALTH_LATENCY_*_MS, and the error rate against
 HEALTH_ERROR_RATE_* once the window holds HEALTH_ERROR_RATE_MIN_SAMPLES results (one failed
-request is not a 100% error rate).
+request is not a 100% error rate). Each result keeps its latency too
+(`fleet_shared.endpoint_history`): the change validator reads them as the endpoint's baseline.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fleet_shared.alerts import Severity
+from fleet_shared.endpoint_history import (
+    HISTORY_VALUE,
+    EndpointResult,
+    endpoint_history_key,
+    read_results,
+)
 from fleet_shared.inventory import HealthEndpoint
-from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.report import CheckResult, raise_severity
 
 NAME = "endpoint"
-HISTORY_VALUE = "recent_results"
 
 
 def run(context: ClusterContext) -> list[CheckResult]:
@@ -33,14 +38,14 @@ def run(context: ClusterContext) -> list[CheckResult]:
 
 def history_key(context: ClusterContext, endpoint: HealthEndpoint) -> str:
     """The state-table key of an endpoint's recent results."""
-    return f"health_monitor/endpoint/{context.target.label}/{endpoint.name}"
+    return endpoint_history_key(context.target.label, endpoint.name)
 
 
 def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
     environment = context.environment
     outcome = context.probe(endpoint.url, endpoint.timeout_seconds)
     succeeded = outcome.error is None and outcome.status_code == endpoint.expected_status
-    error_rate, samples = _record(context, endpoint, succeeded)
+    error_rate, samples = _record(context, endpoint, succeeded, outcome.latency_ms)
 
     severity = Severity.INFO
     problems: list[str] = []
@@ -82,7 +87,7 @@ def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
 
 
 def _record(
-    context: ClusterContext, endpoint: HealthEndpoint, succeeded: bool
+    context: ClusterContext, endpoint: HealthEndpoint, succeeded: bool, latency_ms: float
 ) -> tuple[float, int]:
     """Add this outcome to the endpoint's results, keep those within the window; return (error
     rate, sample count) over them.
@@ -94,23 +99,16 @@ def _record(
     now = context.clock.now()
     window_seconds = context.environment.health_error_rate_window_minutes * 60
     window_start = now - timedelta(seconds=window_seconds)
-    stored = context.state.get_value(key, HISTORY_VALUE) or {}
-    recent = [
-        entry
-        for entry in stored.get("results", [])
-        if isinstance(entry, dict) and _within(entry, window_start)
-    ]
-    recent.append({"at": iso_z(now), "ok": succeeded})
+    stored = context.state.get_value(key, HISTORY_VALUE)
+    recent = [result for result in read_results(stored) if result.at > window_start]
+    recent.append(EndpointResult(now, succeeded, round(latency_ms, 1)))
     # Every kept result is younger than the window, so the item may expire with it: an endpoint
     # removed from the inventory leaves nothing behind.
-    context.state.put_value(key, HISTORY_VALUE, {"results": recent}, ttl_seconds=window_seconds)
-    failures = sum(1 for entry in recent if not entry.get("ok"))
+    context.state.put_value(
+        key,
+        HISTORY_VALUE,
+        {"results": [result.as_entry() for result in recent]},
+        ttl_seconds=window_seconds,
+    )
+    failures = sum(1 for result in recent if not result.ok)
     return round(failures / len(recent), 3), len(recent)
-
-
-def _within(entry: dict[str, Any], window_start: datetime) -> bool:
-    """Whether a stored result is younger than the window (an unreadable one is dropped)."""
-    try:
-        return parse_iso(str(entry.get("at", ""))) > window_start
-    except ValueError:
-        return False

@@ -1,0 +1,57 @@
+"""One-time EventBridge Scheduler schedules that invoke this function back: waiting costs no
+Lambda time.
+
+Each schedule fires once (`at(...)`, UTC), invokes this function with
+`{"action": "follow_up", "validation_id": ...}` through the scheduler role the program made for
+it (which may invoke only this function), retries, dead-letters into the function's queue, and
+deletes itself after completion. Its name is the validation id plus the step, so creating the same
+step twice (a retried invocation) finds the schedule already there and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from handlers.change_validator.environment import ValidatorEnvironment
+
+MAXIMUM_RETRY_ATTEMPTS = 3
+MAXIMUM_EVENT_AGE_SECONDS = 3600
+
+
+def callback_payload(validation_id: str) -> dict[str, str]:
+    """What a callback schedule sends."""
+    return {"action": "follow_up", "validation_id": validation_id}
+
+
+def schedule_callback(
+    scheduler: Any, environment: ValidatorEnvironment, validation_id: str, step: str, at: datetime
+) -> str:
+    """Create the schedule of `step` (e.g. `follow-3`, `bake`) firing at `at`; its name."""
+    name = f"{validation_id}-{step}"
+    try:
+        scheduler.create_schedule(
+            Name=name,
+            GroupName=environment.validation_schedule_group,
+            ScheduleExpression=f"at({at.strftime('%Y-%m-%dT%H:%M:%S')})",
+            ScheduleExpressionTimezone="UTC",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            ActionAfterCompletion="DELETE",
+            Target={
+                "Arn": environment.validation_function_arn,
+                "RoleArn": environment.validation_scheduler_role_arn,
+                "Input": json.dumps(callback_payload(validation_id)),
+                "RetryPolicy": {
+                    "MaximumRetryAttempts": MAXIMUM_RETRY_ATTEMPTS,
+                    "MaximumEventAgeInSeconds": MAXIMUM_EVENT_AGE_SECONDS,
+                },
+                "DeadLetterConfig": {"Arn": environment.validation_dead_letter_arn},
+            },
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConflictException":
+            raise
+    return name

@@ -1,0 +1,102 @@
+"""The change validator's environment, read once per container (docs/functions/change_validator.md
+is generated from these descriptions).
+
+The thresholds say how far a figure may move between the baseline and the bake before the change
+counts as a regression; they are plain settings with defaults, like the health monitor's. The bake
+and the automatic restore of the scaler's own changes come from the stack file
+(`functions.change_validator.validation`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.field_types import Arn, BoolFlag, PositiveInt
+
+Ratio = Annotated[float, Field(ge=0, le=1)]
+
+
+class ValidatorEnvironment(FunctionEnvironment):
+    """What the change validator needs: the fleet's variables, its callback schedules and its
+    thresholds."""
+
+    state_table_name: str = Field(
+        description="Validation records, verdict alert claims and the follow-up lock."
+    )
+    member_role_name: str = Field(description="The role assumed in each member account.")
+    alert_topic_arn: Arn = Field(
+        description="The topic of warnings (the verdict alert goes to the critical topic when set)."
+    )
+    data_bucket_name: str = Field(
+        description="The data bucket holding the fleet inventory (clusters, health endpoints)."
+    )
+    validation_function_arn: Arn = Field(
+        description="This function's own ARN: the target of its one-time callback schedules."
+    )
+    validation_schedule_group: str = Field(
+        description="The EventBridge Scheduler group the callback schedules are created in."
+    )
+    validation_scheduler_role_arn: Arn = Field(
+        description="The role EventBridge Scheduler assumes to invoke this function (and only it)."
+    )
+    validation_dead_letter_arn: Arn = Field(
+        description="This function's dead-letter queue: callbacks that could not be delivered."
+    )
+    scaler_member_role_name: str | None = Field(
+        default=None,
+        description=(
+            "The scaler's member role: a change made through it is the fleet's own scaling "
+            "change (unset when the stack switches eks_scaler off)."
+        ),
+    )
+    scaler_function_name: str | None = Field(
+        default=None,
+        description="The scaler, asked to restore previous sizes when the stack allows it.",
+    )
+    validation_bake_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=24 * 60,
+        description="Minutes watched after EKS reports the update finished, before comparing.",
+    )
+    validation_restore_scaler_changes: BoolFlag = Field(
+        default=False,
+        description=(
+            "When true, a regression after the scaler's own change asks the scaler to restore "
+            "the previous sizes (its normal path: lock, cooldown, idempotency, dry run)."
+        ),
+    )
+    validation_follow_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="Minutes between two DescribeUpdate checks while the update is in progress.",
+    )
+    validation_max_follow_checks: PositiveInt = Field(
+        default=48,
+        description=(
+            "DescribeUpdate checks before an update still in progress is judged `failed`."
+        ),
+    )
+    validation_latency_increase_ratio: float = Field(
+        default=0.5,
+        gt=0,
+        description="Relative growth of a p95 latency or response time that is a regression.",
+    )
+    validation_latency_min_increase_ms: PositiveInt = Field(
+        default=100,
+        description="A latency growth smaller than this (ms) is never a regression (noise).",
+    )
+    validation_error_rate_increase: Ratio = Field(
+        default=0.05,
+        description="Growth of an error or 5xx rate (absolute, 0-1) that is a regression.",
+    )
+    validation_healthy_ratio_drop: Ratio = Field(
+        default=0.1,
+        description=(
+            "Drop of the healthy-target or ready-node share (absolute, 0-1) that is a regression."
+        ),
+    )

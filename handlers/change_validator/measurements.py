@@ -1,0 +1,117 @@
+"""The figures a change is judged by, measured the same way at the baseline and after the bake.
+
+- `endpoint/<name>`: latency percentiles and error rate of the cluster's health endpoints, from
+  the health monitor's recent results in the state table (`fleet_shared.endpoint_history`);
+- `load_balancer/<name>`: healthy against registered targets now, and average target response
+  time and 5xx rate over the window, of the load balancers tagged for the cluster;
+- `node_group/<name>`: ready (InService and Healthy) instances against the desired size, for the
+  changed node group, or every node group for a cluster version change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fleet_shared.endpoint_history import (
+    HISTORY_VALUE,
+    endpoint_history_key,
+    read_results,
+    summarise,
+)
+from fleet_shared.inventory import FleetInventory
+from fleet_shared.load_balancers import cluster_load_balancer_health
+from fleet_shared.state_table import StateTable
+from handlers.change_validator.changes import Change
+
+Figures = dict[str, dict[str, Any]]
+"""Figures by subject (`endpoint/api`, `load_balancer/k8s-web`, `node_group/system`)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """When to measure: endpoint results and load-balancer traffic between `start` and `end`."""
+
+    start: datetime
+    end: datetime
+
+
+def measure(
+    change: Change,
+    window: Window,
+    *,
+    member_client: Callable[[str], Any],
+    state: StateTable,
+    inventory: FleetInventory,
+) -> Figures:
+    """Every figure of the changed cluster over `window`."""
+    figures: Figures = {}
+    figures.update(endpoint_figures(change, window, state, inventory))
+    balancers = cluster_load_balancer_health(
+        member_client("elbv2"),
+        member_client("cloudwatch"),
+        change.cluster,
+        window.start,
+        window.end,
+    )
+    for balancer in balancers:
+        figures[f"load_balancer/{balancer.name}"] = balancer.figures()
+    figures.update(node_readiness(change, member_client("eks"), member_client("autoscaling")))
+    return figures
+
+
+def endpoint_figures(
+    change: Change, window: Window, state: StateTable, inventory: FleetInventory
+) -> Figures:
+    """Latency percentiles and error rate of each health endpoint of the cluster in `window`."""
+    cluster = inventory.find_cluster(change.account_id, change.region, change.cluster)
+    if cluster is None:
+        return {}
+    label = f"{change.account_id}/{change.region}/{change.cluster}"
+    figures: Figures = {}
+    for endpoint in cluster.health_endpoints:
+        stored = state.get_value(endpoint_history_key(label, endpoint.name), HISTORY_VALUE)
+        results = [
+            result for result in read_results(stored) if window.start <= result.at <= window.end
+        ]
+        figures[f"endpoint/{endpoint.name}"] = summarise(results)
+    return figures
+
+
+def node_readiness(change: Change, eks: Any, autoscaling: Any) -> Figures:
+    """Ready against desired instances of the changed node group (all groups for a cluster
+    change)."""
+    if change.node_group is not None:
+        names = [change.node_group]
+    else:
+        names = []
+        for page in eks.get_paginator("list_nodegroups").paginate(clusterName=change.cluster):
+            names.extend(page.get("nodegroups", []))
+    figures: Figures = {}
+    for name in sorted(names):
+        group = eks.describe_nodegroup(clusterName=change.cluster, nodegroupName=name)["nodegroup"]
+        desired = int((group.get("scalingConfig") or {}).get("desiredSize") or 0)
+        asg_names = [
+            asg["name"]
+            for asg in (group.get("resources") or {}).get("autoScalingGroups", [])
+            if asg.get("name")
+        ]
+        ready = 0
+        if asg_names:
+            described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=asg_names)
+            ready = sum(
+                1
+                for asg in described.get("AutoScalingGroups", [])
+                for instance in asg.get("Instances", [])
+                if instance.get("LifecycleState") == "InService"
+                and instance.get("HealthStatus") == "Healthy"
+            )
+        figures[f"node_group/{name}"] = {
+            "status": group.get("status"),
+            "desired": desired,
+            "ready": ready,
+            "ready_ratio": round(min(ready / desired, 1.0), 4) if desired else None,
+        }
+    return figures

@@ -1,0 +1,166 @@
+"""The events change_validator accepts, as pydantic models.
+
+Two shapes: the CloudTrail record of an EKS change, forwarded from a member account to the hub
+bus (an `aws.eks` "AWS API Call via CloudTrail" event, read with Powertools' EventBridge model and
+a typed `detail`), and the callback its own one-time schedules send,
+`{"action": "follow_up", "validation_id": ...}`.
+
+CloudTrail names the cluster of a node group call `clusterName` in some records and `name` in
+others (the REST path parameter); both are read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleet_shared.exceptions import EventValidationError
+from fleet_shared.field_types import AccountId, AwsRegion
+
+EKS_SOURCE = "aws.eks"
+CLOUDTRAIL_API_CALL = "AWS API Call via CloudTrail"
+EKS_EVENT_SOURCE = "eks.amazonaws.com"
+
+UPDATE_CLUSTER_VERSION = "UpdateClusterVersion"
+UPDATE_NODEGROUP_VERSION = "UpdateNodegroupVersion"
+UPDATE_NODEGROUP_CONFIG = "UpdateNodegroupConfig"
+VALIDATED_CALLS = (UPDATE_CLUSTER_VERSION, UPDATE_NODEGROUP_VERSION, UPDATE_NODEGROUP_CONFIG)
+"""The EKS calls whose updates are validated (a launch-template update is an
+UpdateNodegroupVersion naming a launch template)."""
+
+VALIDATION_ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
+"""A validation id is the EKS update id (a UUID)."""
+
+
+class _Lenient(BaseModel):
+    """Parts of a CloudTrail record: only the fields read here are declared."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SessionIssuer(_Lenient):
+    userName: str | None = None  # noqa: N815 (CloudTrail's own field names)
+    arn: str | None = None
+
+
+class SessionContext(_Lenient):
+    sessionIssuer: SessionIssuer | None = None  # noqa: N815
+
+
+class UserIdentity(_Lenient):
+    """Who made the call: for an assumed role, the role is the session issuer."""
+
+    type: str | None = None
+    arn: str | None = None
+    sessionContext: SessionContext | None = None  # noqa: N815
+
+    def role_name(self) -> str | None:
+        """The name of the role the caller assumed, or None for any other caller."""
+        issuer = self.sessionContext.sessionIssuer if self.sessionContext else None
+        if issuer is not None and issuer.userName:
+            return issuer.userName
+        if self.arn and ":assumed-role/" in self.arn:
+            return self.arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+        return None
+
+
+class LaunchTemplate(_Lenient):
+    name: str | None = None
+    id: str | None = None
+    version: str | None = None
+
+
+class RequestParameters(_Lenient):
+    """What the call asked for; which fields are present depends on the call."""
+
+    name: str | None = Field(default=None, min_length=1)
+    clusterName: str | None = Field(default=None, min_length=1)  # noqa: N815
+    nodegroupName: str | None = Field(default=None, min_length=1)  # noqa: N815
+    version: str | None = None
+    releaseVersion: str | None = None  # noqa: N815
+    launchTemplate: LaunchTemplate | None = None  # noqa: N815
+    scalingConfig: dict[str, int] | None = None  # noqa: N815
+
+    @property
+    def cluster(self) -> str | None:
+        return self.clusterName or self.name
+
+
+class UpdateResponse(_Lenient):
+    id: str = Field(pattern=VALIDATION_ID_PATTERN)
+    type: str | None = None
+    status: str | None = None
+
+
+class ResponseElements(_Lenient):
+    update: UpdateResponse
+
+
+class EksCallDetail(_Lenient):
+    """`detail` of the CloudTrail record of an EKS call."""
+
+    eventSource: Literal["eks.amazonaws.com"]  # noqa: N815
+    eventName: Literal["UpdateClusterVersion", "UpdateNodegroupVersion", "UpdateNodegroupConfig"]  # noqa: N815
+    eventID: str = Field(min_length=1)  # noqa: N815
+    userIdentity: UserIdentity = Field(default_factory=UserIdentity)  # noqa: N815
+    requestParameters: RequestParameters  # noqa: N815
+    # CloudTrail sends null when the call failed: then no update exists to validate.
+    responseElements: ResponseElements | None = None  # noqa: N815
+    errorCode: str | None = None  # noqa: N815
+
+
+class EksChangeEvent(EventBridgeModel):
+    """The EventBridge event of an EKS API call recorded by CloudTrail in a member account."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    version: str = "0"
+    id: str = ""
+    resources: list[str] = Field(default_factory=list)
+    source: Literal["aws.eks"]
+    detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
+    account: AccountId
+    region: AwsRegion
+    detail: EksCallDetail
+
+    @property
+    def cluster(self) -> str:
+        """The cluster the call changed (checked by `check_change`)."""
+        return self.detail.requestParameters.cluster or ""
+
+
+class FollowUpEvent(BaseModel):
+    """The callback of a one-time schedule: continue the validation `validation_id`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["follow_up"]
+    validation_id: str = Field(pattern=VALIDATION_ID_PATTERN)
+
+
+def check_change(event: EksChangeEvent) -> None:
+    """Rules that depend on the call, raised naming the exact field."""
+    parameters = event.detail.requestParameters
+    if parameters.cluster is None:
+        raise EventValidationError(
+            "detail.requestParameters.name", "names no cluster (neither `name` nor `clusterName`)"
+        )
+    if event.detail.eventName != UPDATE_CLUSTER_VERSION and parameters.nodegroupName is None:
+        raise EventValidationError(
+            "detail.requestParameters.nodegroupName",
+            f"is required for {event.detail.eventName}",
+        )
+
+
+def event_summary(event: EksChangeEvent) -> dict[str, Any]:
+    """The event's identity, for results and records."""
+    return {
+        "event_id": event.detail.eventID,
+        "event_name": event.detail.eventName,
+        "account_id": event.account,
+        "region": event.region,
+        "cluster": event.cluster,
+        "node_group": event.detail.requestParameters.nodegroupName,
+    }

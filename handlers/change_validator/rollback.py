@@ -1,0 +1,118 @@
+"""The rollback a regression calls for, and the automatic restore of the scaler's own changes.
+
+- the scaler's scaling change: restore the previous desired size through the scaler's normal path
+  (a `scale_up` or `scale_down` request with that size, so its lock, cooldown, floors, dry run and
+  idempotency apply); automatic only when the stack sets `restore_scaler_changes`, and never for
+  a change that was itself such a restore (two regressions in a row would otherwise flap);
+- another scaling change: the sizes seen when the change arrived, restored by hand;
+- a node group version or launch template: the version (and release, or launch template version)
+  to go back to with UpdateNodegroupVersion;
+- a cluster version: EKS cannot downgrade a control plane, so the previous version is named for a
+  rebuilt cluster or a fix forward.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers.change_validator.changes import Change, ChangeKind
+
+RESTORE_REQUEST_PREFIX = "change-validator-restore-"
+"""The request id of the scaler requests this function makes: idempotent per validation, and how
+a restore is recognised when its own change arrives for validation."""
+
+
+def rollback_plan(
+    change: Change, previous: dict[str, Any], *, restore_allowed: bool
+) -> dict[str, Any]:
+    """`{"kind", "action", "automatic", ...}`: the rollback that applies to `change`."""
+    if change.kind is ChangeKind.SCALING:
+        sizes = previous.get("sizes") or {}
+        was_restore = str(previous.get("scaler_request_id") or "").startswith(
+            RESTORE_REQUEST_PREFIX
+        )
+        automatic = (
+            change.by_fleet_scaler
+            and restore_allowed
+            and not was_restore
+            and isinstance(sizes.get("desired_size"), int)
+        )
+        return {
+            "kind": "restore_sizes",
+            "action": (
+                f"restore node group {change.node_group} to desired size "
+                f"{sizes.get('desired_size')} (min {sizes.get('min_size')}, "
+                f"max {sizes.get('max_size')}; from {previous.get('seen_in')})"
+            ),
+            "sizes": sizes,
+            "automatic": automatic,
+        }
+    if change.kind in (ChangeKind.NODE_GROUP_VERSION, ChangeKind.LAUNCH_TEMPLATE):
+        template = previous.get("launch_template") or {}
+        if change.kind is ChangeKind.LAUNCH_TEMPLATE:
+            name = template.get("name") or template.get("id")
+            action = (
+                f"UpdateNodegroupVersion of {change.node_group} back to launch template {name} "
+                f"version {template.get('version')}"
+            )
+        else:
+            action = (
+                f"UpdateNodegroupVersion of {change.node_group} back to version "
+                f"{previous.get('version')} (release {previous.get('release_version')})"
+            )
+        return {"kind": change.kind.value, "action": action, **previous, "automatic": False}
+    if change.kind is ChangeKind.CLUSTER_VERSION:
+        return {
+            "kind": "cluster_version",
+            "action": (
+                f"the previous control plane version was {previous.get('version')}; EKS cannot "
+                "downgrade a cluster: fix forward, or move workloads to a cluster at that version"
+            ),
+            **previous,
+            "automatic": False,
+        }
+    return {
+        "kind": "node_group_config",
+        "action": (
+            f"UpdateNodegroupConfig of {change.node_group} back to labels "
+            f"{previous.get('labels')} and taints {previous.get('taints')}"
+        ),
+        **previous,
+        "automatic": False,
+    }
+
+
+def restore_request(
+    change: Change, plan: dict[str, Any], current_desired: int, *, dry_run: bool
+) -> dict[str, Any]:
+    """The scaler request that puts the previous desired size back."""
+    desired = int(plan["sizes"]["desired_size"])
+    return {
+        "action": "scale_up" if desired > current_desired else "scale_down",
+        "account_id": change.account_id,
+        "region": change.region,
+        "cluster": change.cluster,
+        "nodegroups": [{"name": change.node_group, "desired_size": desired}],
+        "dry_run": dry_run,
+        "request_id": f"{RESTORE_REQUEST_PREFIX}{change.validation_id}",
+    }
+
+
+def ask_scaler(lambda_client: Any, function_name: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The scaler's answer to `request`, or an error answer saying why there is none (never
+    raises: the verdict stands whatever the restore did)."""
+    try:
+        response = lambda_client.invoke(
+            FunctionName=function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(request).encode("utf-8"),
+        )
+        answer = json.loads(response["Payload"].read() or b"{}")
+    except (ClientError, BotoCoreError, ValueError) as error:
+        return {"status": "error", "error": f"the scaler could not be asked: {error}"[:300]}
+    if response.get("FunctionError") or not isinstance(answer, dict):
+        return {"status": "error", "error": f"the scaler failed: {str(answer)[:300]}"}
+    return answer

@@ -1,0 +1,332 @@
+"""A validation from the change to the verdict: baseline, follow, bake, compare, alert.
+
+1. `start` (the CloudTrail event): one validation per EKS update id (idempotent: the same event
+   twice is one validation). It records what the change replaced, the baseline over the bake
+   length before the change, and the rollback that would apply, then checks the update at once.
+2. Following: DescribeUpdate until EKS reports Successful, Failed or Cancelled; while InProgress
+   (or when DescribeUpdate itself failed: status `Unknown`, the error kept) a one-time schedule
+   calls back after VALIDATION_FOLLOW_MINUTES, up to VALIDATION_MAX_FOLLOW_CHECKS checks (an
+   update still unfinished then is `failed`).
+3. Baking: once Successful, a schedule calls back after VALIDATION_BAKE_MINUTES; the same figures
+   are measured over the bake and compared (comparison.py): `passed`, or `degraded` with the
+   figures that moved. Failed or Cancelled is `failed`.
+4. Done: a `degraded` or `failed` verdict restores the scaler's own change when allowed
+   (rollback.py) and raises one critical alert naming the rollback, delivered exactly once
+   (`fleet_shared.alert_delivery`): the verdict is stored before the alert is sent, an alert SNS
+   refused fails the invocation, and the platform's retry sends it without judging again.
+
+The record lives in the state table under `change_validator/<update id>`; follow-ups hold a lock on
+it, so a schedule delivered twice acts once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.alert_delivery import deliver_once
+from fleet_shared.alerts import Alert, Severity
+from fleet_shared.exceptions import EventValidationError
+from fleet_shared.timestamps import iso_z, parse_iso
+from handlers.change_validator.callbacks import schedule_callback
+from handlers.change_validator.changes import Change, change_of, previous_state
+from handlers.change_validator.comparison import Thresholds, describe_moved, moved_figures
+from handlers.change_validator.measurements import Window, measure
+from handlers.change_validator.models import EksChangeEvent, event_summary
+from handlers.change_validator.rollback import ask_scaler, restore_request, rollback_plan
+from handlers.change_validator.services import ValidatorServices
+
+SCOPE = "change_validator"
+RECORD_NAME = "validation"
+RECORD_TTL_SECONDS = 30 * 86400
+START_TTL_SECONDS = 7 * 86400
+ALERT_TTL_SECONDS = 30 * 86400
+LOCK_LEASE_SECONDS = 300
+"""Longer than one follow-up takes (the function's timeout is 120 s)."""
+
+FINISHED_STATUSES = ("Successful", "Failed", "Cancelled")
+UNKNOWN_STATUS = "Unknown"
+"""The status recorded when DescribeUpdate could not be asked (it is asked again later)."""
+
+
+class Phase(StrEnum):
+    FOLLOWING = "following"
+    BAKING = "baking"
+    DONE = "done"
+
+
+class Verdict(StrEnum):
+    PASSED = "passed"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+
+
+def record_key(validation_id: str) -> str:
+    """The state-table key of a validation record."""
+    return f"{SCOPE}/{validation_id}"
+
+
+def load_record(services: ValidatorServices, validation_id: str) -> dict[str, Any] | None:
+    """The validation record of `validation_id`, if it exists."""
+    return services.state.get_value(record_key(validation_id), RECORD_NAME)
+
+
+def _save(services: ValidatorServices, record: dict[str, Any]) -> None:
+    services.state.put_value(
+        record_key(record["validation_id"]), RECORD_NAME, record, ttl_seconds=RECORD_TTL_SECONDS
+    )
+
+
+def start(event: EksChangeEvent, services: ValidatorServices) -> dict[str, Any]:
+    """Open the validation of the update the event records (once per update id)."""
+    summary = event_summary(event)
+    response = event.detail.responseElements
+    if response is None:
+        failure = event.detail.errorCode or "no update"
+        return {
+            "status": "ignored",
+            "reason": f"the call failed ({failure}): nothing to validate",
+            **summary,
+        }
+    update_id = response.update.id
+    environment = services.environment
+    change = change_of(event, update_id, environment.scaler_member_role_name)
+    with services.state.idempotent(SCOPE, update_id, START_TTL_SECONDS) as request:
+        if request.is_repeat:
+            return {**(request.result or {}), "duplicate": True}
+        record = load_record(services, update_id) or _new_record(change, services)
+        record = _step(record, services)
+        result = _result(record)
+        request.complete(result)
+        return result
+
+
+def follow_up(validation_id: str, owner: str, services: ValidatorServices) -> dict[str, Any]:
+    """Continue the validation a callback schedule names (an unknown id changes nothing)."""
+    if load_record(services, validation_id) is None:
+        raise EventValidationError(
+            "validation_id", f"no validation {validation_id!r} (never started, or expired)"
+        )
+    with services.state.lock(record_key(validation_id), owner, LOCK_LEASE_SECONDS):
+        record = load_record(services, validation_id)
+        if record is None:
+            raise EventValidationError("validation_id", f"validation {validation_id!r} expired")
+        return _result(_step(record, services))
+
+
+def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
+    environment = services.environment
+    member = services.member_client(change.account_id, change.region)
+    previous = previous_state(change, member("eks"), services.state)
+    changed_at = change.changed_at_time
+    window = Window(changed_at - timedelta(minutes=environment.validation_bake_minutes), changed_at)
+    baseline = measure(
+        change,
+        window,
+        member_client=member,
+        state=services.state,
+        inventory=services.inventory(),
+    )
+    record: dict[str, Any] = {
+        "validation_id": change.validation_id,
+        "change": change.as_record(),
+        "previous": previous,
+        "rollback": rollback_plan(
+            change, previous, restore_allowed=environment.validation_restore_scaler_changes
+        ),
+        "baseline": baseline,
+        "baseline_window": {"start": iso_z(window.start), "end": iso_z(window.end)},
+        "phase": Phase.FOLLOWING.value,
+        "follow_checks": 0,
+        "update_status": None,
+        "schedules": [],
+        "started_at": iso_z(services.clock.now()),
+    }
+    _save(services, record)
+    return record
+
+
+def _step(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
+    """Advance the validation as far as it can go now, then finish a verdict."""
+    phase = Phase(record["phase"])
+    if phase is Phase.FOLLOWING:
+        record = _follow(record, services)
+    elif phase is Phase.BAKING and services.clock.now() >= parse_iso(record["bake_until"]):
+        record = _judge(record, services)
+    if Phase(record["phase"]) is Phase.DONE:
+        record = _finish(record, services)
+    return record
+
+
+def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
+    change = Change.from_record(record["change"])
+    environment = services.environment
+    eks = services.member_client(change.account_id, change.region)("eks")
+    arguments: dict[str, Any] = {"name": change.cluster, "updateId": change.validation_id}
+    if change.node_group is not None:
+        arguments["nodegroupName"] = change.node_group
+    try:
+        update = eks.describe_update(**arguments)["update"]
+    except (ClientError, BotoCoreError) as error:
+        # Not an answer about the update: this check counts, and the next one asks again.
+        failure = {"errorCode": "DescribeUpdate failed", "errorMessage": str(error)[:300]}
+        update = {"status": UNKNOWN_STATUS, "errors": [failure]}
+    status = str(update.get("status"))
+    now = services.clock.now()
+    record["follow_checks"] += 1
+    record["update_status"] = status
+    record["update_errors"] = [
+        f"{error.get('errorCode')}: {error.get('errorMessage')}"
+        for error in update.get("errors") or []
+    ]
+    if status == "Successful":
+        bake_until = now + timedelta(minutes=environment.validation_bake_minutes)
+        record.update(
+            phase=Phase.BAKING.value, bake_started_at=iso_z(now), bake_until=iso_z(bake_until)
+        )
+        record["schedules"].append(
+            schedule_callback(
+                services.scheduler, environment, change.validation_id, "bake", bake_until
+            )
+        )
+    elif status in FINISHED_STATUSES:
+        reasons = "; ".join(record["update_errors"]) or "no errors reported"
+        record.update(
+            phase=Phase.DONE.value,
+            verdict=Verdict.FAILED.value,
+            reason=f"EKS reports the update {status}: {reasons}",
+            judged_at=iso_z(now),
+        )
+    elif record["follow_checks"] >= environment.validation_max_follow_checks:
+        record.update(
+            phase=Phase.DONE.value,
+            verdict=Verdict.FAILED.value,
+            reason=(
+                f"the update is still {status} after {record['follow_checks']} checks "
+                f"{environment.validation_follow_minutes} minutes apart"
+            ),
+            judged_at=iso_z(now),
+        )
+    else:
+        step = f"follow-{record['follow_checks'] + 1}"
+        at = now + timedelta(minutes=environment.validation_follow_minutes)
+        record["next_check_at"] = iso_z(at)
+        record["schedules"].append(
+            schedule_callback(services.scheduler, environment, change.validation_id, step, at)
+        )
+    _save(services, record)
+    return record
+
+
+def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
+    change = Change.from_record(record["change"])
+    now = services.clock.now()
+    window = Window(parse_iso(record["bake_started_at"]), now)
+    after = measure(
+        change,
+        window,
+        member_client=services.member_client(change.account_id, change.region),
+        state=services.state,
+        inventory=services.inventory(),
+    )
+    moved = moved_figures(
+        record["baseline"], after, Thresholds.from_environment(services.environment)
+    )
+    verdict = Verdict.DEGRADED if moved else Verdict.PASSED
+    record.update(
+        phase=Phase.DONE.value,
+        verdict=verdict.value,
+        after=after,
+        bake_window={"start": iso_z(window.start), "end": iso_z(window.end)},
+        moved=moved,
+        reason=describe_moved(moved) if moved else "no figure moved past its threshold",
+        judged_at=iso_z(now),
+    )
+    _save(services, record)
+    return record
+
+
+def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
+    """For a regression: the automatic restore (once) and the critical alert (exactly once)."""
+    if record["verdict"] == Verdict.PASSED.value:
+        return record
+    change = Change.from_record(record["change"])
+    environment = services.environment
+    plan = record["rollback"]
+    if plan["automatic"] and "restore" not in record and environment.scaler_function_name:
+        eks = services.member_client(change.account_id, change.region)("eks")
+        group = eks.describe_nodegroup(clusterName=change.cluster, nodegroupName=change.node_group)
+        current = int(group["nodegroup"]["scalingConfig"]["desiredSize"])
+        request = restore_request(change, plan, current, dry_run=environment.fleet_dry_run)
+        answer = ask_scaler(services.scaler_client, environment.scaler_function_name, request)
+        record["restore"] = {
+            "request": request,
+            "status": answer.get("status"),
+            "results": [
+                {"nodegroup": item.get("nodegroup"), "status": item.get("status")}
+                for item in answer.get("results", [])
+            ],
+            "error": answer.get("error"),
+        }
+        _save(services, record)
+    deliver_once(
+        services.state,
+        services.alerts,
+        f"{SCOPE}/{change.validation_id}/verdict",
+        verdict_alert(record, services.function_name),
+        ALERT_TTL_SECONDS,
+    )
+    return record
+
+
+def verdict_alert(record: dict[str, Any], source: str) -> Alert:
+    """The critical alert of a `degraded` or `failed` validation, naming the rollback."""
+    change = Change.from_record(record["change"])
+    plan = record["rollback"]
+    restore = record.get("restore")
+    if restore is not None:
+        restored = f" The scaler was asked to restore it: {restore.get('status')}."
+    elif plan["automatic"]:
+        restored = " No scaler is deployed to restore it."
+    else:
+        restored = ""
+    detail = (
+        f"{change.event_name} on {change.label} (update {change.validation_id}, "
+        f"{'made by the fleet scaler' if change.by_fleet_scaler else 'made outside the fleet'}): "
+        f"{record['verdict']}: {record['reason']}. Rollback: {plan['action']}.{restored}"
+    )
+    return Alert.create(
+        severity=Severity.CRITICAL,
+        source=source,
+        title=(
+            f"Change {record['verdict']}: {change.kind.value} of {change.label} "
+            f"(update {change.validation_id[:8]})"
+        ),
+        detail=detail,
+        resource=change.label,
+        account_id=change.account_id,
+        region=change.region,
+        timestamp=parse_iso(record["judged_at"]),
+    )
+
+
+def _result(record: dict[str, Any]) -> dict[str, Any]:
+    change = record["change"]
+    result: dict[str, Any] = {
+        "status": record.get("verdict") or record["phase"],
+        "validation_id": record["validation_id"],
+        "phase": record["phase"],
+        "kind": change["kind"],
+        "cluster": change["cluster"],
+        "node_group": change["node_group"],
+        "by_fleet_scaler": change["by_fleet_scaler"],
+        "update_status": record["update_status"],
+        "rollback": record["rollback"],
+    }
+    for optional in ("verdict", "reason", "moved", "next_check_at", "bake_until", "restore"):
+        if optional in record:
+            result[optional] = record[optional]
+    return result

@@ -1,0 +1,191 @@
+"""The load balancers of an EKS cluster: target health and traffic figures from CloudWatch.
+
+The AWS Load Balancer Controller tags every load balancer it creates with
+`elbv2.k8s.aws/cluster` = the cluster's name, so the cluster's load balancers are found by that
+tag. For each: its target groups' targets, healthy against registered (DescribeTargetHealth), and
+over a window the average target response time, requests and target 5xx responses
+(`AWS/ApplicationELB`, dimension `LoadBalancer` = the ARN's `app/<name>/<id>` part). Network load
+balancers have target health but no response time or HTTP codes; their traffic figures stay None.
+The health monitor judges these figures; the change validator compares them before and after a
+change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fleet_shared.metric_data import MetricQuery, get_metric_series
+
+CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+"""The tag the AWS Load Balancer Controller puts on the load balancers of a cluster."""
+
+DESCRIBE_TAGS_BATCH = 20
+"""DescribeTags accepts at most 20 resource ARNs per call."""
+
+METRIC_PERIOD_SECONDS = 60
+APPLICATION_NAMESPACE = "AWS/ApplicationELB"
+HEALTHY_STATE = "healthy"
+
+
+@dataclass(frozen=True)
+class TargetGroupHealth:
+    """Registered and healthy targets of one target group."""
+
+    name: str
+    registered: int
+    healthy: int
+
+
+@dataclass(frozen=True)
+class TrafficFigures:
+    """An application load balancer's traffic over a window (None when it reported nothing)."""
+
+    response_time_ms: float | None
+    requests: float
+    target_5xx: float
+
+    @property
+    def error_rate(self) -> float | None:
+        """Target 5xx responses per request; None without requests."""
+        return round(self.target_5xx / self.requests, 4) if self.requests else None
+
+
+@dataclass(frozen=True)
+class LoadBalancerHealth:
+    """One load balancer of the cluster: its target groups and its traffic over the window."""
+
+    name: str
+    arn: str
+    kind: str
+    target_groups: tuple[TargetGroupHealth, ...]
+    traffic: TrafficFigures | None
+
+    @property
+    def registered(self) -> int:
+        return sum(group.registered for group in self.target_groups)
+
+    @property
+    def healthy(self) -> int:
+        return sum(group.healthy for group in self.target_groups)
+
+    @property
+    def healthy_ratio(self) -> float | None:
+        """Healthy targets per registered target; None without registered targets."""
+        return round(self.healthy / self.registered, 4) if self.registered else None
+
+    def figures(self) -> dict[str, Any]:
+        """The figures as a JSON object (reports, validation records)."""
+        traffic = self.traffic
+        return {
+            "registered": self.registered,
+            "healthy": self.healthy,
+            "healthy_ratio": self.healthy_ratio,
+            "response_time_ms": traffic.response_time_ms if traffic else None,
+            "requests": traffic.requests if traffic else None,
+            "error_rate_5xx": traffic.error_rate if traffic else None,
+        }
+
+
+def metric_dimension(load_balancer_arn: str) -> str:
+    """The `LoadBalancer` dimension of a load balancer: `app/<name>/<id>` from its ARN."""
+    return load_balancer_arn.split(":loadbalancer/", 1)[-1]
+
+
+def cluster_load_balancers(elbv2: Any, cluster: str) -> list[dict[str, Any]]:
+    """The load balancers tagged for `cluster`, as DescribeLoadBalancers describes them."""
+    described: list[dict[str, Any]] = []
+    for page in elbv2.get_paginator("describe_load_balancers").paginate():
+        described.extend(page.get("LoadBalancers", []))
+    tagged: set[str] = set()
+    arns = [balancer["LoadBalancerArn"] for balancer in described]
+    for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
+        batch = arns[offset : offset + DESCRIBE_TAGS_BATCH]
+        for description in elbv2.describe_tags(ResourceArns=batch).get("TagDescriptions", []):
+            tags = {tag["Key"]: tag.get("Value", "") for tag in description.get("Tags", [])}
+            if tags.get(CLUSTER_TAG) == cluster:
+                tagged.add(description["ResourceArn"])
+    return [balancer for balancer in described if balancer["LoadBalancerArn"] in tagged]
+
+
+def target_groups_health(elbv2: Any, load_balancer_arn: str) -> tuple[TargetGroupHealth, ...]:
+    """Registered and healthy targets of each target group of the load balancer."""
+    groups: list[TargetGroupHealth] = []
+    pages = elbv2.get_paginator("describe_target_groups").paginate(
+        LoadBalancerArn=load_balancer_arn
+    )
+    for page in pages:
+        for group in page.get("TargetGroups", []):
+            targets = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"]).get(
+                "TargetHealthDescriptions", []
+            )
+            healthy = sum(
+                1
+                for target in targets
+                if target.get("TargetHealth", {}).get("State") == HEALTHY_STATE
+            )
+            groups.append(TargetGroupHealth(group["TargetGroupName"], len(targets), healthy))
+    return tuple(groups)
+
+
+def traffic_figures(
+    cloudwatch: Any, load_balancer_arns: list[str], start: datetime, end: datetime
+) -> dict[str, TrafficFigures]:
+    """Traffic of each application load balancer between `start` and `end`, by ARN."""
+    queries: list[MetricQuery] = []
+    for index, arn in enumerate(load_balancer_arns):
+        dimensions = {"LoadBalancer": metric_dimension(arn)}
+        for suffix, metric, stat in (
+            ("time", "TargetResponseTime", "Average"),
+            ("requests", "RequestCount", "Sum"),
+            ("errors", "HTTPCode_Target_5XX_Count", "Sum"),
+        ):
+            queries.append(
+                MetricQuery(
+                    f"lb{index}_{suffix}",
+                    APPLICATION_NAMESPACE,
+                    metric,
+                    dimensions,
+                    stat,
+                    METRIC_PERIOD_SECONDS,
+                )
+            )
+    if not queries:
+        return {}
+    series = get_metric_series(cloudwatch, queries, start, end)
+    figures: dict[str, TrafficFigures] = {}
+    for index, arn in enumerate(load_balancer_arns):
+        times = series[f"lb{index}_time"].values
+        figures[arn] = TrafficFigures(
+            # TargetResponseTime is in seconds; the mean of the per-minute averages.
+            response_time_ms=round(1000 * sum(times) / len(times), 1) if times else None,
+            requests=sum(series[f"lb{index}_requests"].values),
+            target_5xx=sum(series[f"lb{index}_errors"].values),
+        )
+    return figures
+
+
+def cluster_load_balancer_health(
+    elbv2: Any, cloudwatch: Any, cluster: str, start: datetime, end: datetime
+) -> list[LoadBalancerHealth]:
+    """Every load balancer of `cluster` with its target health now and its traffic over
+    `start`..`end`, ordered by name."""
+    balancers = cluster_load_balancers(elbv2, cluster)
+    applications = [
+        balancer["LoadBalancerArn"]
+        for balancer in balancers
+        if balancer.get("Type") == "application"
+    ]
+    traffic = traffic_figures(cloudwatch, applications, start, end)
+    found = [
+        LoadBalancerHealth(
+            name=balancer["LoadBalancerName"],
+            arn=balancer["LoadBalancerArn"],
+            kind=str(balancer.get("Type", "application")),
+            target_groups=target_groups_health(elbv2, balancer["LoadBalancerArn"]),
+            traffic=traffic.get(balancer["LoadBalancerArn"]),
+        )
+        for balancer in balancers
+    ]
+    return sorted(found, key=lambda balancer: balancer.name)

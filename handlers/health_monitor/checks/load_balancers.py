@@ -1,0 +1,65 @@
+"""The cluster's load balancers: healthy against registered targets, response time and 5xx rate.
+
+Load balancers are found by the cluster's tag (`fleet_shared.load_balancers`). The severity is the
+worst of: the share of healthy targets against HEALTH_TARGETS_HEALTHY_*_RATIO, the average target
+response time over the last HEALTH_LOAD_BALANCER_WINDOW_MINUTES against HEALTH_LATENCY_*_MS (the
+endpoints' thresholds: both measure what a caller waits), and the target 5xx rate over the same
+window against HEALTH_ERROR_RATE_*. A load balancer with no registered target is critical: it
+answers every request with an error.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fleet_shared.alerts import Severity
+from fleet_shared.load_balancers import LoadBalancerHealth, cluster_load_balancer_health
+from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.report import CheckResult, raise_severity
+
+NAME = "load_balancer"
+
+
+def run(context: ClusterContext) -> list[CheckResult]:
+    """One result per load balancer tagged for the cluster (none when it has none)."""
+    end = context.clock.now()
+    start = end - timedelta(minutes=context.environment.health_load_balancer_window_minutes)
+    balancers = cluster_load_balancer_health(
+        context.client("elbv2"), context.client("cloudwatch"), context.target.name, start, end
+    )
+    return [_judge(context, balancer) for balancer in balancers]
+
+
+def _judge(context: ClusterContext, balancer: LoadBalancerHealth) -> CheckResult:
+    environment = context.environment
+    figures = balancer.figures()
+    severity = Severity.INFO
+    problems: list[str] = []
+    ratio = balancer.healthy_ratio
+    if ratio is None:
+        severity = Severity.CRITICAL
+        problems.append("no registered targets")
+    elif ratio < environment.health_targets_healthy_critical_ratio:
+        severity = Severity.CRITICAL
+    elif ratio < environment.health_targets_healthy_warning_ratio:
+        severity = Severity.WARNING
+    if ratio is not None and ratio < 1:
+        problems.append(f"{balancer.healthy} of {balancer.registered} targets healthy")
+    response_time = figures["response_time_ms"]
+    if response_time is not None and response_time >= environment.health_latency_critical_ms:
+        severity = raise_severity(severity, Severity.CRITICAL)
+        problems.append(f"target response time {response_time:.0f} ms")
+    elif response_time is not None and response_time >= environment.health_latency_warning_ms:
+        severity = raise_severity(severity, Severity.WARNING)
+        problems.append(f"target response time {response_time:.0f} ms")
+    error_rate = figures["error_rate_5xx"]
+    if error_rate is not None and error_rate >= environment.health_error_rate_critical:
+        severity = raise_severity(severity, Severity.CRITICAL)
+        problems.append(f"target 5xx rate {error_rate:.1%}")
+    elif error_rate is not None and error_rate >= environment.health_error_rate_warning:
+        severity = raise_severity(severity, Severity.WARNING)
+        problems.append(f"target 5xx rate {error_rate:.1%}")
+    if severity is Severity.INFO:
+        detail = f"{balancer.healthy} of {balancer.registered} targets healthy"
+        return CheckResult.ok(NAME, balancer.name, detail, **figures)
+    return CheckResult.failed(NAME, balancer.name, severity, "; ".join(problems), **figures)

@@ -1,0 +1,347 @@
+"""change_validator end to end against moto with a manual clock: a change arrives as its
+CloudTrail record, the update is followed and baked through the validator's own one-time
+schedules, and the verdict is recorded with its figures, its rollback and one alert."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from change_validator_helpers import (
+    CLUSTER,
+    NODE_GROUP,
+    REFUSED,
+    SCALER_ROLE,
+    EksUpdates,
+    ScalerThroughItsHandler,
+    Validator,
+    cloudtrail_event,
+    record_endpoint_results,
+)
+
+from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.state_table import StateTable
+from handlers.change_validator.validation import load_record
+from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, AlertInbox
+from tests.handlers.faults import fail_every_attempt
+from tests.handlers.member_accounts import member_session
+
+SOURCE = "change_validator"
+
+
+def validator_alerts(inbox: AlertInbox) -> list[dict[str, Any]]:
+    """The alerts the validator raised (the scaler's own notices left out)."""
+    return [received.alert for received in inbox.receive() if received.alert["source"] == SOURCE]
+
+
+def desired_size() -> int:
+    eks = member_session(MEMBER_ACCOUNT_ID).client("eks")
+    group = eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName=NODE_GROUP)["nodegroup"]
+    return int(group["scalingConfig"]["desiredSize"])
+
+
+def scale_with_the_scaler(scaler_client: ScalerThroughItsHandler, desired: int) -> str:
+    """Ask the scaler (through its handler) for `desired` nodes in `system`; the update id."""
+    request = {
+        "action": "scale_up",
+        "account_id": MEMBER_ACCOUNT_ID,
+        "region": REGION,
+        "cluster": CLUSTER,
+        "nodegroups": [{"name": NODE_GROUP, "desired_size": desired}],
+        "request_id": "req-1",
+    }
+    answer = scaler_client.invoke(
+        FunctionName="lf-handlers-eks-scaler",
+        InvocationType="RequestResponse",
+        Payload=json.dumps(request).encode("utf-8"),
+    )
+    result = json.loads(answer["Payload"].read())
+    scaler_client.payloads.clear()
+    [group] = result["results"]
+    assert group["status"] == "scaling_initiated", result
+    return str(group["update_id"])
+
+
+def test_a_scaler_change_followed_by_a_healthy_bake_passes(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN an endpoint answering in about 100 ms for the last 15 minutes, and the scaler
+    # taking node group system from 2 to 3 nodes (its UpdateNodegroupConfig, by its member role)
+    now = validator.clock.now()
+    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
+    update_id = scale_with_the_scaler(scaler_client, 3)
+    change = cloudtrail_event(
+        "UpdateNodegroupConfig",
+        update_id,
+        now,
+        {"nodegroupName": NODE_GROUP, "scalingConfig": {"desiredSize": 3}},
+        role=SCALER_ROLE,
+    )
+    eks_updates.status = "Successful"
+    # WHEN its CloudTrail record arrives, twice
+    first = validator.send(change)
+    second = validator.send(change)
+    # THEN one validation of the fleet's own scaling change bakes, with one bake schedule
+    assert first["status"] == "baking" and first["kind"] == "scaling"
+    assert first["by_fleet_scaler"] is True
+    assert second["duplicate"] is True and second["validation_id"] == update_id
+    [bake] = validator.schedules()
+    assert bake["ActionAfterCompletion"] == "DELETE"
+    assert bake["Target"]["Arn"].endswith(":function:lf-handlers-change-validator")
+    # AND the rollback it would name is the scaler's previous size, 2
+    assert first["rollback"]["sizes"]["desired_size"] == 2
+    # WHEN the endpoint stays at about 100 ms through the 15-minute bake
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=105)
+    [verdict] = validator.advance(15)
+    # THEN the change passed, nothing is alerted and no schedule is left
+    assert verdict["status"] == "passed", verdict
+    assert verdict["moved"] == []
+    assert validator_alerts(alert_inbox) == []
+    assert validator.schedules() == []
+
+
+def test_an_endpoint_that_slows_after_a_node_group_update_is_degraded_with_figures_and_rollback(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN an endpoint answering in about 100 ms, and a node group version update by a person
+    now = validator.clock.now()
+    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion",
+        "5a6b7c8d-1e2f-4a3b-9c4d-5e6f7a8b9c0d",
+        now,
+        {"nodegroupName": NODE_GROUP, "releaseVersion": "1.33.5-20251120"},
+    )
+    # WHEN its record arrives while EKS still rolls the nodes
+    started = validator.send(change)
+    # THEN the validation follows the update with a callback five minutes later
+    assert started["status"] == "following" and started["kind"] == "node_group_version"
+    assert started["by_fleet_scaler"] is False
+    assert len(validator.schedules()) == 1
+    # WHEN EKS reports it finished at the next check, and the endpoint then answers in 400 ms
+    eks_updates.status = "Successful"
+    [baking] = validator.advance(5)
+    assert baking["status"] == "baking"
+    record_endpoint_results(state_table, now + timedelta(minutes=6), 14, latency_ms=400)
+    [verdict] = validator.advance(15)
+    # THEN the change is degraded, naming the figure that moved and by how much
+    assert verdict["status"] == "degraded", verdict
+    [moved] = verdict["moved"]
+    assert moved["subject"] == "endpoint/api" and moved["figure"] == "latency_p95_ms"
+    assert (moved["before"], moved["after"]) == (100.0, 400.0)
+    assert moved["change"] == "+300 ms (+300%)"
+    # AND the rollback is the release the node group ran before (moto's default)
+    assert "back to version 1.19 (release 1.19.8-20210414)" in verdict["rollback"]["action"]
+    # AND one critical alert says so
+    [alert] = validator_alerts(alert_inbox)
+    assert alert["severity"] == "critical"
+    assert "latency_p95_ms 100.0 -> 400.0" in alert["detail"]
+    assert "release 1.19.8-20210414" in alert["detail"]
+
+
+def test_an_update_eks_reports_failed_is_failed_at_once(
+    validator: Validator, eks_updates: EksUpdates, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN a cluster version update that EKS reports failed
+    eks_updates.status = "Failed"
+    eks_updates.errors = [{"errorCode": "PodEvictionFailure", "errorMessage": "PDB blocks"}]
+    change = cloudtrail_event(
+        "UpdateClusterVersion", "9d8c7b6a-0000-4111-8222-933344445555",
+        validator.clock.now(), {"version": "1.20"},
+    )  # fmt: skip
+    # WHEN its record arrives
+    verdict = validator.send(change)
+    # THEN the verdict is failed with EKS's reason, no schedule is left waiting
+    assert verdict["status"] == "failed", verdict
+    assert "PodEvictionFailure: PDB blocks" in verdict["reason"]
+    assert validator.schedules() == []
+    # AND the one critical alert names the previous control plane version
+    [alert] = validator_alerts(alert_inbox)
+    assert alert["severity"] == "critical"
+    assert "previous control plane version was 1.19" in alert["detail"]
+
+
+def test_an_update_still_running_after_the_last_check_is_failed(
+    validator: Validator, eks_updates: EksUpdates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN at most two checks, and an update EKS keeps reporting InProgress
+    monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion", "1a2b3c4d-0000-4111-8222-933344445555",
+        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
+    )  # fmt: skip
+    # WHEN its record arrives and the second check comes
+    assert validator.send(change)["status"] == "following"
+    [verdict] = validator.advance(5)
+    # THEN the verdict is failed, saying how long it waited
+    assert verdict["status"] == "failed"
+    assert "still InProgress after 2 checks" in verdict["reason"]
+    assert eks_updates.asked == 2
+
+
+def test_a_describe_update_that_fails_is_asked_again_at_the_next_check(
+    validator: Validator, eks_updates: EksUpdates
+) -> None:
+    # GIVEN a node group update, and DescribeUpdate refused at first
+    eks_updates.status = REFUSED
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion", "2b3c4d5e-0000-4111-8222-933344445555",
+        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
+    )  # fmt: skip
+    # WHEN its record arrives
+    started = validator.send(change)
+    # THEN the validation goes on following, the error kept, with a check five minutes later
+    assert started["status"] == "following"
+    assert started["update_status"] == "Unknown"
+    assert len(validator.schedules()) == 1
+    # WHEN DescribeUpdate answers at the next check
+    eks_updates.status = "Successful"
+    [baking] = validator.advance(5)
+    # THEN the bake starts
+    assert baking["status"] == "baking"
+
+
+def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_allowed(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, and the scaler taking
+    # system from 2 to 3 nodes
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    now = validator.clock.now()
+    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
+    update_id = scale_with_the_scaler(scaler_client, 3)
+    eks_updates.status = "Successful"
+    change = cloudtrail_event(
+        "UpdateNodegroupConfig", update_id, now,
+        {"nodegroupName": NODE_GROUP, "scalingConfig": {"desiredSize": 3}}, role=SCALER_ROLE,
+    )  # fmt: skip
+    validator.send(change)
+    # WHEN the endpoint fails half its requests through the bake
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
+    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
+    [verdict] = validator.advance(15)
+    # THEN the change is degraded and the scaler was asked, once, through its normal path, to
+    # scale system back down to 2 (dry run off in this fleet)
+    assert verdict["status"] == "degraded"
+    assert verdict["moved"][0]["figure"] == "error_rate"
+    [request] = scaler_client.payloads
+    assert request["action"] == "scale_down"
+    assert request["nodegroups"] == [{"name": NODE_GROUP, "desired_size": 2}]
+    assert request["request_id"] == f"change-validator-restore-{update_id}"
+    assert verdict["restore"]["results"] == [
+        {"nodegroup": NODE_GROUP, "status": "scaling_initiated"}
+    ]
+    assert desired_size() == 2
+
+
+def test_the_verdict_alert_is_sent_exactly_once_when_sns_fails_and_the_callback_is_retried(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN a node group update that slowed the endpoint, baking, and SNS unreachable
+    now = validator.clock.now()
+    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
+    eks_updates.status = "Successful"
+    update_id = "7e6d5c4b-0000-4111-8222-933344445555"
+    validator.send(
+        cloudtrail_event(
+            "UpdateNodegroupVersion", update_id, now,
+            {"nodegroupName": NODE_GROUP, "launchTemplate": {"name": "nodes", "version": "7"}},
+        )
+    )  # fmt: skip
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=900)
+    services = validator.services[0]
+    fault = fail_every_attempt(services.sessions.hub_client("sns"), "sns", "Publish")
+    # WHEN the bake callback runs
+    validator.clock.advance(15 * 60)
+    with pytest.raises(AlertNotDeliveredError):
+        validator.fire_due_callbacks()
+    # THEN the invocation failed after botocore's retries, the verdict is stored, nothing sent
+    assert fault.attempts > 1
+    stored = load_record(services, update_id)
+    assert stored is not None and stored["verdict"] == "degraded"
+    assert validator_alerts(alert_inbox) == []
+    # WHEN SNS is back and Lambda retries the failed callback, and the callback comes twice
+    fault.healed = True
+    validator.clock.advance(60)
+    callback = {"action": "follow_up", "validation_id": update_id}
+    retried = validator.send(callback)
+    again = validator.send(callback)
+    # THEN the same verdict is answered, not judged again, and the alert went out exactly once,
+    # naming the launch template version to go back to
+    assert retried["status"] == again["status"] == "degraded"
+    stored_again = load_record(services, update_id)
+    assert stored_again is not None and stored_again["judged_at"] == stored["judged_at"]
+    [alert] = validator_alerts(alert_inbox)
+    assert "launch_template" in alert["title"]
+    assert "back to launch template" in alert["detail"]
+
+
+def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> None:
+    # GIVEN the CloudTrail record of an UpdateNodegroupVersion that EKS refused
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion", "0000aaaa-0000-4111-8222-933344445555",
+        validator.clock.now(), {"nodegroupName": NODE_GROUP},
+    )  # fmt: skip
+    change["detail"]["responseElements"] = None
+    change["detail"]["errorCode"] = "InvalidParameterException"
+    # WHEN it arrives
+    result = validator.send(change)
+    # THEN it is ignored with the reason, and no schedule was created
+    assert result["status"] == "ignored"
+    assert "InvalidParameterException" in result["reason"]
+    assert validator.schedules() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"source": "aws.ec2"}, "source"),
+        ({"detail-type": "AWS Service Event via CloudTrail"}, "detail-type"),
+        ({"detail": {"eventName": "DeleteCluster"}}, "detail.eventName"),
+        ({"detail": {"requestParameters": {"name": None}}}, "detail.requestParameters.name"),
+        ({"detail": {"requestParameters": {"nodegroupName": None}}}, "nodegroupName"),
+        ({"detail": {"responseElements": {"update": {"id": "no spaces allowed"}}}}, "update.id"),
+    ],
+)
+def test_a_bad_change_event_is_refused_naming_the_field_and_changes_nothing(
+    validator: Validator, change: dict[str, Any], field: str
+) -> None:
+    # GIVEN the record of a node group update with one field wrong
+    event = cloudtrail_event(
+        "UpdateNodegroupVersion", "0000bbbb-0000-4111-8222-933344445555",
+        validator.clock.now(), {"nodegroupName": NODE_GROUP},
+    )  # fmt: skip
+    for key, value in change.items():
+        if key == "detail":
+            for detail_key, detail_value in value.items():
+                if isinstance(detail_value, dict) and detail_key == "requestParameters":
+                    event["detail"][detail_key].update(detail_value)
+                else:
+                    event["detail"][detail_key] = detail_value
+        else:
+            event[key] = value
+    # WHEN it arrives
+    result = validator.send(event)
+    # THEN it is refused naming the field, and nothing was scheduled or recorded
+    assert result["status"] == "error"
+    assert field in result["error"]
+    assert validator.schedules() == []
+    table = boto3.client("dynamodb", region_name=REGION)
+    assert table.scan(TableName="lambda-fleet-state")["Items"] == []

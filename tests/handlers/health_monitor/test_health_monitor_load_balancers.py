@@ -1,0 +1,153 @@
+"""health_monitor's load-balancer check against moto: the cluster's load balancers (by the AWS Load
+Balancer Controller's cluster tag), healthy against registered targets, response time and 5xx rate
+from CloudWatch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from fleet_shared.clock import ManualClock
+from tests.handlers.member_accounts import member_session
+
+REGION = "ap-south-1"
+MEMBER = "222222222222"
+CLUSTER_EVENT = {
+    "action": "check_cluster",
+    "account_id": MEMBER,
+    "region": REGION,
+    "cluster": "dev-apps",
+}
+
+Invoke = Callable[[Any], dict[str, Any]]
+
+
+def load_balancer_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
+    [report] = result["clusters"]
+    return [check for check in report["checks"] if check["name"] == "load_balancer"]
+
+
+def create_load_balancer(
+    session: Any, name: str, cluster: str, targets: int
+) -> tuple[str, list[str]]:
+    """An application load balancer tagged for `cluster`, forwarding to `targets` instances;
+    its ARN and the instance ids."""
+    ec2, elbv2 = session.client("ec2"), session.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for index, zone in enumerate((f"{REGION}a", f"{REGION}b"))
+    ]
+    balancer = elbv2.create_load_balancer(
+        Name=name,
+        Subnets=subnets,
+        Type="application",
+        Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": cluster}],
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    group = elbv2.create_target_group(
+        Name=f"{name}-tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.create_listener(
+        LoadBalancerArn=balancer,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
+    )
+    instances = [
+        instance["InstanceId"]
+        for instance in ec2.run_instances(
+            ImageId="ami-0abcdef1234567890", MinCount=targets, MaxCount=targets, SubnetId=subnets[0]
+        )["Instances"]
+    ]
+    elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": iid} for iid in instances])
+    return balancer, instances
+
+
+def put_traffic(
+    session: Any,
+    balancer_arn: str,
+    clock: ManualClock,
+    *,
+    seconds: float,
+    requests: int,
+    errors: int,
+) -> None:
+    """One minute of the load balancer's CloudWatch metrics, two minutes ago."""
+    dimension = [{"Name": "LoadBalancer", "Value": balancer_arn.split(":loadbalancer/", 1)[1]}]
+    at = clock.now() - timedelta(minutes=2)
+    values = {
+        "TargetResponseTime": seconds,
+        "RequestCount": requests,
+        "HTTPCode_Target_5XX_Count": errors,
+    }
+    session.client("cloudwatch").put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[
+            {"MetricName": name, "Dimensions": dimension, "Timestamp": at, "Value": value}
+            for name, value in values.items()
+        ],
+    )
+
+
+@pytest.fixture
+def member(member_cluster: Any) -> Any:
+    """A session in the member account, which holds the cluster."""
+    return member_session(MEMBER)
+
+
+def test_load_balancer_with_targets_partly_unhealthy_is_a_finding_with_its_figures(
+    invoke: Invoke, member: Any, inventory: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the cluster's load balancer with 4 registered targets, 2 of them stopped, answering
+    # in 250 ms with 2 target 5xx per 100 requests; and another cluster's load balancer
+    balancer, instances = create_load_balancer(member, "k8s-web", "dev-apps", targets=4)
+    member.client("ec2").stop_instances(InstanceIds=instances[:2])
+    put_traffic(member, balancer, fake_clock, seconds=0.25, requests=100, errors=2)
+    create_load_balancer(member, "k8s-other", "another-cluster", targets=1)
+    # WHEN the cluster is checked
+    [check] = load_balancer_checks(invoke(CLUSTER_EVENT))
+    # THEN its load balancer, and only its, fails as a warning (2 of 4 healthy is below 0.9 and
+    # not below 0.5) with the figures
+    assert check["target"] == "k8s-web"
+    assert (check["status"], check["severity"]) == ("failed", "warning")
+    assert check["detail"] == "2 of 4 targets healthy"
+    assert check["data"] == {
+        "registered": 4,
+        "healthy": 2,
+        "healthy_ratio": 0.5,
+        "response_time_ms": 250.0,
+        "requests": 100.0,
+        "error_rate_5xx": 0.02,
+    }
+
+
+def test_load_balancer_with_healthy_targets_but_slow_and_failing_responses_is_critical(
+    invoke: Invoke, member: Any, inventory: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the cluster's load balancer with every target healthy, answering in 3.5 s with 60
+    # target 5xx per 100 requests
+    balancer, _ = create_load_balancer(member, "k8s-web", "dev-apps", targets=2)
+    put_traffic(member, balancer, fake_clock, seconds=3.5, requests=100, errors=60)
+    # WHEN the cluster is checked
+    [check] = load_balancer_checks(invoke(CLUSTER_EVENT))
+    # THEN the response time and the 5xx rate are both past their critical thresholds
+    assert (check["status"], check["severity"]) == ("failed", "critical")
+    assert check["detail"] == "target response time 3500 ms; target 5xx rate 60.0%"
+
+
+def test_load_balancer_with_every_target_healthy_and_quick_passes(
+    invoke: Invoke, member: Any, inventory: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the cluster's load balancer with 3 healthy targets answering in 50 ms, no 5xx
+    balancer, _ = create_load_balancer(member, "k8s-web", "dev-apps", targets=3)
+    put_traffic(member, balancer, fake_clock, seconds=0.05, requests=100, errors=0)
+    # WHEN the cluster is checked
+    [check] = load_balancer_checks(invoke(CLUSTER_EVENT))
+    # THEN it passes
+    assert (check["status"], check["severity"]) == ("passed", "info")
+    assert check["detail"] == "3 of 3 targets healthy"
