@@ -65,8 +65,8 @@ def forwarding_pattern(rules: Sequence[EventRule]) -> dict[str, Any]:
 def pattern_covers(wide: Mapping[str, Any], narrow: Mapping[str, Any]) -> bool:
     """True when every event that `narrow` matches is also matched by `wide`.
 
-    Conservative: only exact-value lists and nested objects are compared, and any other matcher
-    (prefix, numeric, exists...) covers only an identical one, so a needed rule is never dropped.
+    Conservative: exact values, `prefix` matchers and nested objects are compared, and any other
+    matcher (numeric, exists...) covers only an identical one, so a needed rule is never dropped.
     A pattern that is only an `$or` covers what one of its patterns covers, and is covered when
     each of its patterns is.
     """
@@ -94,16 +94,26 @@ def _field_covers(wide: Any, narrow: Any) -> bool:
         return True
     if isinstance(wide, Mapping) and isinstance(narrow, Mapping):
         return pattern_covers(wide, narrow)
-    wide_values, narrow_values = _exact_values(wide), _exact_values(narrow)
-    if wide_values is None or narrow_values is None:
+    narrow_values = _exact_values(narrow)
+    if narrow_values is None or not isinstance(wide, list):
         return False
-    return narrow_values <= wide_values
+    return all(any(_matches(matcher, value) for matcher in wide) for value in narrow_values)
 
 
 def _exact_values(value: Any) -> frozenset[str] | None:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return frozenset(value)
     return None
+
+
+def _matches(matcher: Any, value: str) -> bool:
+    """Whether one entry of a pattern's value list matches the string `value`: an exact string,
+    or a `prefix` matcher (so `aws.` covers `aws.eks`); any other matcher is not compared."""
+    if isinstance(matcher, str):
+        return matcher == value
+    if isinstance(matcher, Mapping) and set(matcher) == {"prefix"}:
+        return isinstance(matcher["prefix"], str) and value.startswith(matcher["prefix"])
+    return False
 
 
 def forwarding_role_trust_policy(member_account_id: str) -> str:

@@ -559,6 +559,26 @@ def test_pattern_with_or_beside_other_fields_covers_only_an_identical_one():
     assert not pattern_covers(mixed, {"source": ["aws.ec2"], "detail-type": ["a"]})
 
 
+def test_prefix_matcher_covers_the_exact_values_it_starts_and_nothing_else():
+    # GIVEN CloudTrail's forwarded pattern, which names its sources by the `aws.` prefix
+    cloudtrail = {
+        "source": [{"prefix": "aws."}],
+        "detail-type": ["AWS API Call via CloudTrail"],
+    }
+    # THEN it covers a narrower pattern on one `aws.` service's calls, so that one is not
+    # forwarded a second time beside it
+    eks_changes = {
+        "source": ["aws.eks"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {"eventName": ["UpdateNodegroupConfig"]},
+    }
+    assert pattern_covers(cloudtrail, eks_changes)
+    # AND not a source outside the prefix, nor another prefix, nor a wider pattern
+    assert not pattern_covers(cloudtrail, {**eks_changes, "source": ["custom.eks"]})
+    assert not pattern_covers(cloudtrail, {**eks_changes, "source": [{"prefix": "aws.e"}]})
+    assert not pattern_covers(eks_changes, cloudtrail)
+
+
 def test_each_member_account_has_one_forwarding_role(
     stack_run: ProgramRun, settings: FleetSettings
 ):
