@@ -63,6 +63,7 @@ class EnvSource(StrEnum):
     COST_ATHENA_DATABASE = "cost_report.athena_database"
     COST_ATHENA_TABLE = "cost_report.athena_table"
     CLEANUP_POLICY = "functions.cleanup_manager.policy"
+    SCHEDULE_TIME_ZONE = "settings.schedule_time_zone"
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,7 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
     EnvSource.COST_ATHENA_DATABASE: lambda refs, _: refs.settings.cost_report.athena_database,
     EnvSource.COST_ATHENA_TABLE: lambda refs, _: refs.settings.cost_report.athena_table,
     EnvSource.CLEANUP_POLICY: lambda refs, _: refs.settings.cleanup_policy().model_dump_json(),
+    EnvSource.SCHEDULE_TIME_ZONE: lambda refs, _: refs.settings.schedule_time_zone,
 }
 
 RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
