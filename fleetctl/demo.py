@@ -29,6 +29,7 @@ import textwrap
 import time as clock
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -36,10 +37,11 @@ from zoneinfo import ZoneInfo
 
 from catalog import FUNCTIONS
 from components.naming import member_role_name
-from components.settings import FleetSettings
+from components.settings import ClusterSettings, FleetSettings
 from fleetctl.demo_world import (
     DemoWorld,
     aws_client,
+    follow_node_group_scaling,
     role_credentials,
 )
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
@@ -232,6 +234,15 @@ def _totals(targets: list[dict[str, Any]]) -> list[str]:
     return [f"{name}={number}" for name, number in sorted(totals.items())][:5]
 
 
+@dataclass(frozen=True)
+class MemberCluster:
+    """A cluster of the stack with clients of its member account."""
+
+    settings: ClusterSettings
+    eks: Any
+    autoscaling: Any
+
+
 class DayReplay:
     def __init__(
         self, world: DemoWorld, pool: WorkerPool, settings: FleetSettings, stack: str
@@ -313,26 +324,47 @@ class DayReplay:
             if not delivered:
                 return
 
-    def node_group_sizes(self) -> dict[str, str]:
-        sizes: dict[str, str] = {}
-        # Read the sizes the way the scaler does, through its member role.
+    @cached_property
+    def member_clusters(self) -> list[MemberCluster]:
+        """Each cluster with EKS and Auto Scaling clients of its account and region, acting
+        through the scaler's member role: the demo sees the node groups as the scaler does."""
         role = member_role_name(self.stack, "eks_scaler")
+        endpoint = self.world.endpoint_url
+        clusters = []
         for member in self.settings.members:
             for cluster in member.clusters:
                 region = member.cluster_region(cluster)
                 credentials = role_credentials(
-                    self.world.endpoint_url,
-                    region,
-                    f"arn:aws:iam::{member.account_id}:role/{role}",
+                    endpoint, region, f"arn:aws:iam::{member.account_id}:role/{role}"
                 )
-                eks = aws_client("eks", self.world.endpoint_url, region, **credentials)
-                for group in cluster.node_groups:
-                    scaling = eks.describe_nodegroup(
-                        clusterName=cluster.name, nodegroupName=group.name
-                    )["nodegroup"]["scalingConfig"]
-                    sizes[f"{cluster.name}/{group.name}"] = (
-                        f"{scaling['minSize']}/{scaling['desiredSize']}/{scaling['maxSize']}"
+                clusters.append(
+                    MemberCluster(
+                        settings=cluster,
+                        eks=aws_client("eks", endpoint, region, **credentials),
+                        autoscaling=aws_client("autoscaling", endpoint, region, **credentials),
                     )
+                )
+        return clusters
+
+    def follow_eks(self) -> None:
+        """Every node group's Auto Scaling groups brought to its EKS scaling config, as EKS
+        does after UpdateNodegroupConfig, so the health monitor counts the nodes EKS asked for."""
+        for cluster in self.member_clusters:
+            for group in cluster.settings.node_groups:
+                follow_node_group_scaling(
+                    cluster.eks, cluster.autoscaling, cluster.settings.name, group.name
+                )
+
+    def node_group_sizes(self) -> dict[str, str]:
+        sizes: dict[str, str] = {}
+        for cluster in self.member_clusters:
+            for group in cluster.settings.node_groups:
+                scaling = cluster.eks.describe_nodegroup(
+                    clusterName=cluster.settings.name, nodegroupName=group.name
+                )["nodegroup"]["scalingConfig"]
+                sizes[f"{cluster.settings.name}/{group.name}"] = (
+                    f"{scaling['minSize']}/{scaling['desiredSize']}/{scaling['maxSize']}"
+                )
         return sizes
 
 
@@ -430,6 +462,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
             for firing in _previous_evening(schedules, day):
                 replay.invoke(timeline, firing.at, "eks_scaler", firing.payload(), 0)
                 replay.follow_up(timeline, firing.at, 0)
+                replay.follow_eks()
             timeline.sizes.append(("start", replay.node_group_sizes()))
             hold_at = datetime.combine(day, HOLD_AT, DEMO_ZONE)
             hold_pending = True
@@ -444,6 +477,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
                 _play_incident(receiver, timeline, at)
                 replay.invoke(timeline, at, firing.schedule.function, firing.payload(), done)
                 replay.follow_up(timeline, at, done)
+                replay.follow_eks()
                 if firing.schedule.function == "eks_scaler":
                     timeline.sizes.append((f"{at:%H:%M}", replay.node_group_sizes()))
         _print_sizes(timeline)

@@ -219,7 +219,7 @@ def create_member(
                         labels=dict(group.labels),
                         tags={"eks:cluster-name": cluster.name, "eks:nodegroup-name": group.name},
                     )
-                    _create_node_group_instances(
+                    create_node_group_instances(
                         eks,
                         aws_client("autoscaling", endpoint_url, region, **credentials),
                         ec2=ec2,
@@ -254,7 +254,7 @@ def planned_cluster_settings(
     }
 
 
-def _create_node_group_instances(
+def create_node_group_instances(
     eks: Any,
     autoscaling: Any,
     *,
@@ -283,6 +283,23 @@ def _create_node_group_instances(
             MaxSize=maximum,
             DesiredCapacity=desired,
             VPCZoneIdentifier=",".join(subnets),
+        )
+
+
+def follow_node_group_scaling(eks: Any, autoscaling: Any, cluster: str, node_group: str) -> None:
+    """Bring the node group's Auto Scaling groups to its EKS scaling config, as EKS does.
+
+    UpdateNodegroupConfig in AWS sets the min, max and desired capacity of the node group's Auto
+    Scaling groups, which then launch or terminate nodes; moto's EKS only records the new config.
+    """
+    described = eks.describe_nodegroup(clusterName=cluster, nodegroupName=node_group)["nodegroup"]
+    scaling = described["scalingConfig"]
+    for group in described["resources"]["autoScalingGroups"]:
+        autoscaling.update_auto_scaling_group(
+            AutoScalingGroupName=group["name"],
+            MinSize=scaling["minSize"],
+            MaxSize=scaling["maxSize"],
+            DesiredCapacity=scaling["desiredSize"],
         )
 
 
