@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -489,6 +492,126 @@ def serve_seeded_costs(costs: SeededCosts) -> None:
     from moto.ce.models import ce_backends  # noqa: PLC0415 - only once the server runs
 
     ce_backends[costs.hub_account_id]["global"].get_cost_and_usage = costs.answer
+
+
+SPOT_DISCOUNTS = {"m7g": 0.58, "m6g": 0.66, "c7g": 0.61, "c6g": 0.69, "r7g": 0.55, "r6g": 0.63}
+"""Typical spot discount off on-demand by instance family; other families get DEFAULT_DISCOUNT."""
+DEFAULT_DISCOUNT = 0.6
+ZONE_PRICE_FACTORS = {"a": 1.0, "b": 1.07, "c": 0.94}
+"""How much dearer each zone's spot pool runs than zone a (zone b is the busy one)."""
+ZONE_VOLATILITY = {"a": 0.015, "b": 0.06, "c": 0.03}
+"""Standard deviation of each price change, as a share of the price."""
+SPOT_ON_DEMAND_BASE = {"m7g": 0.0858, "m6g": 0.0808, "c7g": 0.0722, "c6g": 0.068, "r7g": 0.1079}
+"""On-demand USD/hour of the `large` size in ap-south-1 (the bundled price table's figures)."""
+SPOT_PRICE_CHANGE_HOURS = 6
+SPOT_HISTORY_DAYS = 30
+SPOT_REVERSION = 0.85
+"""Share of a pool's deviation from its level that is left after each price change."""
+
+
+@dataclass(frozen=True)
+class SeededSpotPrices:
+    """Spot price history by instance type and zone, as EC2 publishes it: a price per pool that
+    changes every few hours by a small step, each pool at its own level, drift and volatility.
+
+    The figures are deterministic (seeded by type and zone) and plausible, not real prices.
+    """
+
+    places: frozenset[tuple[str, str]]
+    """(account id, region) pairs whose EC2 answers from this history."""
+    end: datetime
+
+    def history(self, instance_type: str, zone: str) -> list[tuple[datetime, float]]:
+        """(published at, USD/hour) of one pool, oldest first, up to `end`."""
+        family, _, size = instance_type.partition(".")
+        # A `large` costs the table's price; each size up doubles it, as EC2 prices do.
+        steps = {"medium": -1, "large": 0, "xlarge": 1}.get(size, 2)
+        on_demand = SPOT_ON_DEMAND_BASE.get(family, 0.09) * 2.0**steps
+        letter = zone[-1]
+        level = on_demand * SPOT_DISCOUNTS.get(family, DEFAULT_DISCOUNT)
+        level *= ZONE_PRICE_FACTORS.get(letter, 1.0)
+        volatility = ZONE_VOLATILITY.get(letter, 0.03)
+        randomness = random.Random(f"{instance_type}/{zone}")
+        drift_per_day = randomness.uniform(-0.004, 0.006)
+        first = self.end - timedelta(days=SPOT_HISTORY_DAYS)
+        changes = SPOT_HISTORY_DAYS * 24 // SPOT_PRICE_CHANGE_HOURS
+        # Deviations from the pool's level fade (mean reversion), as spot prices around supply.
+        deviation = 0.0
+        points = []
+        for index in range(changes + 1):
+            deviation = SPOT_REVERSION * deviation + randomness.gauss(0, volatility)
+            days = index * SPOT_PRICE_CHANGE_HOURS / 24
+            price = level * (1 + drift_per_day * days) * math.exp(deviation)
+            price = min(max(price, on_demand * 0.25), on_demand * 0.95)
+            published = first + timedelta(hours=index * SPOT_PRICE_CHANGE_HOURS)
+            points.append((published, round(price, 4)))
+        return points
+
+    def answer(
+        self, instance_types: list[str], zones: list[str], start: datetime, end: datetime
+    ) -> list[dict[str, str]]:
+        """DescribeSpotPriceHistory entries from `start` to `end`, with the price in effect at
+        `start` (dated before it) as EC2 returns it, newest first."""
+        entries = []
+        for instance_type in instance_types:
+            for zone in zones:
+                points = self.history(instance_type, zone)
+                earlier = [point for point in points if point[0] < start]
+                inside = [point for point in points if start <= point[0] <= end]
+                for published, price in [*earlier[-1:], *inside]:
+                    entries.append(
+                        {
+                            "InstanceType": instance_type,
+                            "ProductDescription": "Linux/UNIX",
+                            "SpotPrice": f"{price:.6f}",
+                            "AvailabilityZone": zone,
+                            "Timestamp": published.astimezone(UTC).strftime(
+                                "%Y-%m-%dT%H:%M:%S.000Z"
+                            ),
+                        }
+                    )
+        return sorted(entries, key=lambda entry: entry["Timestamp"], reverse=True)
+
+
+@contextmanager
+def serve_spot_prices(prices: SeededSpotPrices) -> Iterator[None]:
+    """Make EC2 in `prices.places` answer DescribeSpotPriceHistory from `prices` (the server
+    runs in this process); every other account and region is answered by moto.
+
+    moto answers every pool with the same price (0.00001, dated 2006), so every spot score
+    would be the same. The patch is removed on exit.
+    """
+    from moto.core.responses import ActionResult  # noqa: PLC0415 - only once the server runs
+    from moto.ec2.responses import EC2Response  # noqa: PLC0415
+
+    moto_answer = EC2Response.describe_spot_price_history
+
+    def describe_spot_price_history(response: Any) -> Any:
+        if (response.current_account, response.region) not in prices.places:
+            return moto_answer(response)
+        zone_filter = response._filters_from_querystring().get("availability-zone")
+        zones = zone_filter or [f"{response.region}{letter}" for letter in ZONE_PRICE_FACTORS]
+        start = response._get_param("StartTime")
+        end = response._get_param("EndTime")
+        history = prices.answer(
+            response._get_param("InstanceTypes", []),
+            zones,
+            _utc(start) if start else prices.end - timedelta(days=1),
+            _utc(end) if end else prices.end,
+        )
+        return ActionResult({"SpotPriceHistory": history})
+
+    EC2Response.describe_spot_price_history = describe_spot_price_history
+    try:
+        yield
+    finally:
+        EC2Response.describe_spot_price_history = moto_answer
+
+
+def _utc(timestamp: str | datetime) -> datetime:
+    """A request's timestamp (moto parses them into naive UTC datetimes) as an aware one."""
+    moment = timestamp if isinstance(timestamp, datetime) else datetime.fromisoformat(timestamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def demo_now() -> datetime:

@@ -25,9 +25,11 @@ from components.settings import FleetSettings, load_settings
 from fleetctl.demo_world import (
     DemoWorld,
     SeededCosts,
+    SeededSpotPrices,
     create_hub,
     create_member,
     serve_seeded_costs,
+    serve_spot_prices,
 )
 from fleetctl.exceptions import PlanError
 from fleetctl.handler_environment import deployed_environment, handler_environment
@@ -112,7 +114,8 @@ def function_environment(
 
 @contextmanager
 def local_world(stack: str, run: ProgramRun, now: datetime) -> Iterator[LocalWorld]:
-    """The stack's world as of `now`; its Cost Explorer bill peaks on the day before `now`."""
+    """The stack's world as of `now`; its Cost Explorer bill peaks on the day before `now`, and
+    its spot prices differ by instance type and zone."""
     settings = stack_settings(stack)
     with WebhookReceiver() as receiver, moto_server(settings.hub.account_id) as endpoint:
         fleet_environment: dict[str, str] = {}
@@ -139,4 +142,13 @@ def local_world(stack: str, run: ProgramRun, now: datetime) -> Iterator[LocalWor
         environments = {
             spec.name: function_environment(run, spec, world, receiver.url) for spec in FUNCTIONS
         }
-        yield LocalWorld(world=world, receiver=receiver, environments=environments)
+        spot_prices = SeededSpotPrices(
+            places=frozenset(
+                (member.account_id, region)
+                for member in settings.members
+                for region in member.regions
+            ),
+            end=now,
+        )
+        with serve_spot_prices(spot_prices):
+            yield LocalWorld(world=world, receiver=receiver, environments=environments)
