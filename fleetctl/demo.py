@@ -17,7 +17,10 @@ The day starts from the last working evening's scale-down (replayed first), so t
 scale-up has sizes to restore. The one setting the demo changes is said in its first lines
 (`STACK_OVERRIDES`). The day has one incident: the health endpoint fails from 14:00 to 16:00.
 In the afternoon an engineer holds one node group through the evening (`POST /scale`), so the
-18:00 scale-down leaves it alone, says why, and scales the others.
+18:00 scale-down leaves it alone, says why, and scales the others. For a cluster in predictive
+mode each hourly forecast asks the scaler for sizes (through the local receiver, as Lambda's
+Invoke) or keeps the schedule; a `predict` line shows which, with the confidence and reason.
+After each firing the node groups' Auto Scaling groups follow EKS, as in AWS.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 from catalog import FUNCTIONS
-from components.naming import member_role_name
+from components.naming import function_name, member_role_name
 from components.settings import ClusterSettings, FleetSettings
 from fleetctl.demo_world import (
     DemoWorld,
@@ -44,6 +47,7 @@ from fleetctl.demo_world import (
     follow_node_group_scaling,
     role_credentials,
 )
+from fleetctl.exceptions import PlanError
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
 from fleetctl.handler_environment import deployed_environment
 from fleetctl.local_world import local_world, stack_settings
@@ -55,16 +59,21 @@ from fleetctl.webhook_receiver import WebhookReceiver
 DEMO_ZONE = ZoneInfo("Asia/Kolkata")
 RATE_SPACING_MINUTES = 60
 # What the demo changes in the stack's settings, and why; printed before the day starts.
+DEMO_DRY_RUN = False
+# Functions whose invocations change node group sizes (the forecaster through the scaler).
+SIZING_FUNCTIONS = ("eks_scaler", "demand_forecaster")
 STACK_OVERRIDES = {
     "FLEET_DRY_RUN": (
-        "false",
-        "dry_run: true only reports changes; the demo makes them to show node groups move",
+        "true" if DEMO_DRY_RUN else "false",
+        "dry_run: true only reports changes; the demo makes them to show node groups move "
+        "(the inventory's dry_run, which the forecaster passes to the scaler, too)",
     ),
 }
 # An incident the day goes through: the cluster's health endpoint fails for two hours.
 INCIDENT_START = time(14, 0)
 # Widths that keep each printed line within a 132-column terminal.
 TIMELINE_OUTCOME_WIDTH = 96
+DECISION_WIDTH = 116
 ALERT_WIDTH = 116
 INCIDENT_END = time(16, 0)
 # Around the incident the health monitor runs at its own 5-minute cadence, from a little before it
@@ -95,6 +104,10 @@ class Timeline:
     def note(self, at: datetime, text: str) -> None:
         """A line about the world rather than an invocation (the incident starting, ending)."""
         self._print("world", at, f"** {text} **")
+
+    def decision(self, at: datetime, text: str) -> None:
+        """A predictive scaling decision: the forecast's confidence, the reason, the outcome."""
+        self._print("predict", at, one_line(text, DECISION_WIDTH))
 
     def request(self, at: datetime, route: str, function: str, outcome: str) -> None:
         """A line for a request a person made through the HTTP API, rather than a schedule."""
@@ -146,6 +159,32 @@ def summarize(result: Any) -> str:
                 )
             )
     return "; ".join(parts) or ", ".join(sorted(result))
+
+
+def predictive_lines(result: Any) -> list[str]:
+    """One line per predictive decision in a forecaster result: the cluster, whether the
+    forecast sized it (each node group's wanted size and the scaler's answer) or the schedule
+    was kept, and why, with the confidence."""
+    if not isinstance(result, dict):
+        return []
+    lines = []
+    for cluster in result.get("clusters", []):
+        decision = cluster.get("predictive") if isinstance(cluster, dict) else None
+        if not isinstance(decision, dict):
+            continue
+        parts = [str(cluster.get("cluster"))]
+        if decision.get("outcome") == "scaler_asked":
+            parts.append(
+                "forecast-driven, "
+                + ", ".join(
+                    f"{group['name']} -> {group['nodes_wanted']} ({group.get('scaler_status')})"
+                    for group in decision.get("node_groups", [])
+                )
+            )
+        # A kept schedule's reason starts with "schedule kept: ..." already.
+        parts.append(str(decision.get("reason")))
+        lines.append(": ".join(parts))
+    return lines
 
 
 def _json_body(body: Any) -> dict[str, Any] | None:
@@ -252,8 +291,19 @@ class DayReplay:
         self.settings = settings
         self.stack = stack
         self.sqs = aws_client("sqs", world.endpoint_url, world.region, **world.hub_credentials)
+        self.now = datetime.now(UTC)
+        self._catalog_names = {function_name(stack, spec.name): spec.name for spec in FUNCTIONS}
+
+    def invoke_function(self, deployed_name: str, event: Any) -> Any:
+        """One function invoking another through Lambda's Invoke (the forecaster asking the
+        scaler): the other's worker, at the caller's replayed instant."""
+        name = self._catalog_names.get(deployed_name)
+        if name is None:
+            raise PlanError(f"no function named {deployed_name} in the {self.stack} stack")
+        return self.pool.invoke(name, event, self.now)
 
     def invoke(self, timeline: Timeline, at: datetime, function: str, event: Any, done: int) -> Any:
+        self.now = at
         try:
             result = self.pool.invoke(function, event, at)
         except WorkerCrashedError as error:
@@ -261,6 +311,8 @@ class DayReplay:
             timeline.record(at, function, f"CRASHED: {error}", done)
             return None
         timeline.record(at, function, summarize(result), done)
+        for line in predictive_lines(result):
+            timeline.decision(at, line)
         return result
 
     def place_hold(self, timeline: Timeline, at: datetime, until: datetime) -> Any:
@@ -446,7 +498,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
     # The world is as it would be at the end of the day: the metric history runs up to it, and
     # each function reads only what its replayed clock has reached.
     day_end = datetime.combine(day, time(23, 59), DEMO_ZONE)
-    with local_world(stack, run, day_end) as local:
+    with local_world(stack, run, day_end, dry_run=DEMO_DRY_RUN) as local:
         world, receiver = local.world, local.receiver
         print(
             f"moto server on {world.endpoint_url}; Slack/PagerDuty receiver on {receiver.url}",
@@ -459,6 +511,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
         }
         with WorkerPool(environments, out_dir / "logs") as pool:
             replay = DayReplay(world, pool, settings, stack)
+            receiver.function_invoker = replay.invoke_function
             for firing in _previous_evening(schedules, day):
                 replay.invoke(timeline, firing.at, "eks_scaler", firing.payload(), 0)
                 replay.follow_up(timeline, firing.at, 0)
@@ -478,8 +531,11 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
                 replay.invoke(timeline, at, firing.schedule.function, firing.payload(), done)
                 replay.follow_up(timeline, at, done)
                 replay.follow_eks()
-                if firing.schedule.function == "eks_scaler":
-                    timeline.sizes.append((f"{at:%H:%M}", replay.node_group_sizes()))
+                if firing.schedule.function in SIZING_FUNCTIONS:
+                    sizes = replay.node_group_sizes()
+                    # A forecast that changed nothing adds no row.
+                    if firing.schedule.function == "eks_scaler" or sizes != timeline.sizes[-1][1]:
+                        timeline.sizes.append((f"{at:%H:%M}", sizes))
         _print_sizes(timeline)
         _print_alerts(receiver)
         copied = _copy_reports(world, out_dir)
