@@ -176,15 +176,20 @@ def predictive_lines(result: Any) -> list[str]:
         if decision.get("outcome") == "scaler_asked":
             parts.append(
                 "forecast-driven, "
-                + ", ".join(
-                    f"{group['name']} -> {group['nodes_wanted']} ({group.get('scaler_status')})"
-                    for group in decision.get("node_groups", [])
-                )
+                + ", ".join(_asked(group) for group in decision.get("node_groups", []))
             )
         # A kept schedule's reason starts with "schedule kept: ..." already.
         parts.append(str(decision.get("reason")))
         lines.append(": ".join(parts))
     return lines
+
+
+def _asked(group: dict[str, Any]) -> str:
+    """`system 3 wanted -> 4 (scaling_initiated)`: what the forecast asked for one node group,
+    the size the scaler set within its bounds (when it set one) and the scaler's status."""
+    applied = group.get("desired_size")
+    to = f" -> {applied}" if applied is not None else ""
+    return f"{group['name']} {group['nodes_wanted']} wanted{to} ({group.get('scaler_status')})"
 
 
 def _json_body(body: Any) -> dict[str, Any] | None:

@@ -75,7 +75,13 @@ def test_the_timeline_shows_a_forecast_driven_change_and_a_kept_schedule_with_th
                     "outcome": "scaler_asked",
                     "reason": "confidence 0.91 >= 0.85: sized on p90 5.10 vCPU + 10% headroom",
                     "node_groups": [
-                        {"name": "system", "nodes_wanted": 3, "scaler_status": "scaling_initiated"}
+                        {
+                            "name": "system",
+                            "nodes_wanted": 1,
+                            "scaler_status": "scaling_initiated",
+                            "desired_size": 2,
+                        },
+                        {"name": "batch", "nodes_wanted": 0, "scaler_status": "no_change_needed"},
                     ],
                 },
             },
@@ -91,8 +97,8 @@ def test_the_timeline_shows_a_forecast_driven_change_and_a_kept_schedule_with_th
     }
     # WHEN the timeline's lines are made THEN each says what happened and why
     assert predictive_lines(result) == [
-        "dev-apps: forecast-driven, system -> 3 (scaling_initiated): confidence 0.91 >= 0.85: "
-        "sized on p90 5.10 vCPU + 10% headroom",
+        "dev-apps: forecast-driven, system 1 wanted -> 2 (scaling_initiated), batch 0 wanted "
+        "(no_change_needed): confidence 0.91 >= 0.85: sized on p90 5.10 vCPU + 10% headroom",
         "dev-batch: schedule kept: confidence 0.79 is below the threshold 0.85",
     ]
 
