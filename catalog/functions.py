@@ -568,7 +568,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Fetches region and service availability from SSM public parameters.",
         memory_mb=512,
         timeout_seconds=300,
-        environment=dict(COMMON_ENVIRONMENT),
+        # Reports are dated by the day in the zone the fetch is scheduled in.
+        environment={
+            **COMMON_ENVIRONMENT,
+            "SCHEDULE_TIME_ZONE": EnvSource.SCHEDULE_TIME_ZONE,
+        },
         permissions=(
             *COMMON_PERMISSIONS,
             DATA_BUCKET_WRITE,

@@ -76,6 +76,7 @@ class EnvSource(StrEnum):
     VALIDATION_RESTORE_SCALER_CHANGES = (
         "functions.change_validator.validation.restore_scaler_changes"
     )
+    SCHEDULE_TIME_ZONE = "settings.schedule_time_zone"
 
 
 @dataclass(frozen=True)

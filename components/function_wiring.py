@@ -204,6 +204,7 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
     EnvSource.VALIDATION_RESTORE_SCALER_CHANGES: lambda refs, _: (
         "true" if refs.settings.change_validation().restore_scaler_changes else "false"
     ),
+    EnvSource.SCHEDULE_TIME_ZONE: lambda refs, _: refs.settings.schedule_time_zone,
 }
 
 RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {

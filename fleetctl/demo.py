@@ -17,7 +17,10 @@ The day starts from the last working evening's scale-down (replayed first), so t
 scale-up has sizes to restore. The one setting the demo changes is said in its first lines
 (`STACK_OVERRIDES`). The day has one incident: the health endpoint fails from 14:00 to 16:00.
 In the afternoon an engineer holds one node group through the evening (`POST /scale`), so the
-18:00 scale-down leaves it alone, says why, and scales the others.
+18:00 scale-down leaves it alone, says why, and scales the others. For a cluster in predictive
+mode each hourly forecast asks the scaler for sizes (through the local receiver, as Lambda's
+Invoke) or keeps the schedule; a `predict` line shows which, with the confidence and reason.
+After each firing the node groups' Auto Scaling groups follow EKS, as in AWS.
 """
 
 from __future__ import annotations
@@ -29,19 +32,22 @@ import textwrap
 import time as clock
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 from catalog import FUNCTIONS
-from components.naming import member_role_name
-from components.settings import FleetSettings
+from components.naming import function_name, member_role_name
+from components.settings import ClusterSettings, FleetSettings
 from fleetctl.demo_world import (
     DemoWorld,
     aws_client,
+    follow_node_group_scaling,
     role_credentials,
 )
+from fleetctl.exceptions import PlanError
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
 from fleetctl.handler_environment import deployed_environment
 from fleetctl.local_world import local_world, stack_settings
@@ -53,16 +59,21 @@ from fleetctl.webhook_receiver import WebhookReceiver
 DEMO_ZONE = ZoneInfo("Asia/Kolkata")
 RATE_SPACING_MINUTES = 60
 # What the demo changes in the stack's settings, and why; printed before the day starts.
+DEMO_DRY_RUN = False
+# Functions whose invocations change node group sizes (the forecaster through the scaler).
+SIZING_FUNCTIONS = ("eks_scaler", "demand_forecaster")
 STACK_OVERRIDES = {
     "FLEET_DRY_RUN": (
-        "false",
-        "dry_run: true only reports changes; the demo makes them to show node groups move",
+        "true" if DEMO_DRY_RUN else "false",
+        "dry_run: true only reports changes; the demo makes them to show node groups move "
+        "(the inventory's dry_run, which the forecaster passes to the scaler, too)",
     ),
 }
 # An incident the day goes through: the cluster's health endpoint fails for two hours.
 INCIDENT_START = time(14, 0)
 # Widths that keep each printed line within a 132-column terminal.
 TIMELINE_OUTCOME_WIDTH = 96
+DECISION_WIDTH = 116
 ALERT_WIDTH = 116
 INCIDENT_END = time(16, 0)
 # Around the incident the health monitor runs at its own 5-minute cadence, from a little before it
@@ -93,6 +104,10 @@ class Timeline:
     def note(self, at: datetime, text: str) -> None:
         """A line about the world rather than an invocation (the incident starting, ending)."""
         self._print("world", at, f"** {text} **")
+
+    def decision(self, at: datetime, text: str) -> None:
+        """A predictive scaling decision: the forecast's confidence, the reason, the outcome."""
+        self._print("predict", at, one_line(text, DECISION_WIDTH))
 
     def request(self, at: datetime, route: str, function: str, outcome: str) -> None:
         """A line for a request a person made through the HTTP API, rather than a schedule."""
@@ -144,6 +159,37 @@ def summarize(result: Any) -> str:
                 )
             )
     return "; ".join(parts) or ", ".join(sorted(result))
+
+
+def predictive_lines(result: Any) -> list[str]:
+    """One line per predictive decision in a forecaster result: the cluster, whether the
+    forecast sized it (each node group's wanted size and the scaler's answer) or the schedule
+    was kept, and why, with the confidence."""
+    if not isinstance(result, dict):
+        return []
+    lines = []
+    for cluster in result.get("clusters", []):
+        decision = cluster.get("predictive") if isinstance(cluster, dict) else None
+        if not isinstance(decision, dict):
+            continue
+        parts = [str(cluster.get("cluster"))]
+        if decision.get("outcome") == "scaler_asked":
+            parts.append(
+                "forecast-driven, "
+                + ", ".join(_asked(group) for group in decision.get("node_groups", []))
+            )
+        # A kept schedule's reason starts with "schedule kept: ..." already.
+        parts.append(str(decision.get("reason")))
+        lines.append(": ".join(parts))
+    return lines
+
+
+def _asked(group: dict[str, Any]) -> str:
+    """`system 3 wanted -> 4 (scaling_initiated)`: what the forecast asked for one node group,
+    the size the scaler set within its bounds (when it set one) and the scaler's status."""
+    applied = group.get("desired_size")
+    to = f" -> {applied}" if applied is not None else ""
+    return f"{group['name']} {group['nodes_wanted']} wanted{to} ({group.get('scaler_status')})"
 
 
 def _json_body(body: Any) -> dict[str, Any] | None:
@@ -232,6 +278,15 @@ def _totals(targets: list[dict[str, Any]]) -> list[str]:
     return [f"{name}={number}" for name, number in sorted(totals.items())][:5]
 
 
+@dataclass(frozen=True)
+class MemberCluster:
+    """A cluster of the stack with clients of its member account."""
+
+    settings: ClusterSettings
+    eks: Any
+    autoscaling: Any
+
+
 class DayReplay:
     def __init__(
         self, world: DemoWorld, pool: WorkerPool, settings: FleetSettings, stack: str
@@ -241,8 +296,19 @@ class DayReplay:
         self.settings = settings
         self.stack = stack
         self.sqs = aws_client("sqs", world.endpoint_url, world.region, **world.hub_credentials)
+        self.now = datetime.now(UTC)
+        self._catalog_names = {function_name(stack, spec.name): spec.name for spec in FUNCTIONS}
+
+    def invoke_function(self, deployed_name: str, event: Any) -> Any:
+        """One function invoking another through Lambda's Invoke (the forecaster asking the
+        scaler): the other's worker, at the caller's replayed instant."""
+        name = self._catalog_names.get(deployed_name)
+        if name is None:
+            raise PlanError(f"no function named {deployed_name} in the {self.stack} stack")
+        return self.pool.invoke(name, event, self.now)
 
     def invoke(self, timeline: Timeline, at: datetime, function: str, event: Any, done: int) -> Any:
+        self.now = at
         try:
             result = self.pool.invoke(function, event, at)
         except WorkerCrashedError as error:
@@ -250,6 +316,8 @@ class DayReplay:
             timeline.record(at, function, f"CRASHED: {error}", done)
             return None
         timeline.record(at, function, summarize(result), done)
+        for line in predictive_lines(result):
+            timeline.decision(at, line)
         return result
 
     def place_hold(self, timeline: Timeline, at: datetime, until: datetime) -> Any:
@@ -313,26 +381,47 @@ class DayReplay:
             if not delivered:
                 return
 
-    def node_group_sizes(self) -> dict[str, str]:
-        sizes: dict[str, str] = {}
-        # Read the sizes the way the scaler does, through its member role.
+    @cached_property
+    def member_clusters(self) -> list[MemberCluster]:
+        """Each cluster with EKS and Auto Scaling clients of its account and region, acting
+        through the scaler's member role: the demo sees the node groups as the scaler does."""
         role = member_role_name(self.stack, "eks_scaler")
+        endpoint = self.world.endpoint_url
+        clusters = []
         for member in self.settings.members:
             for cluster in member.clusters:
                 region = member.cluster_region(cluster)
                 credentials = role_credentials(
-                    self.world.endpoint_url,
-                    region,
-                    f"arn:aws:iam::{member.account_id}:role/{role}",
+                    endpoint, region, f"arn:aws:iam::{member.account_id}:role/{role}"
                 )
-                eks = aws_client("eks", self.world.endpoint_url, region, **credentials)
-                for group in cluster.node_groups:
-                    scaling = eks.describe_nodegroup(
-                        clusterName=cluster.name, nodegroupName=group.name
-                    )["nodegroup"]["scalingConfig"]
-                    sizes[f"{cluster.name}/{group.name}"] = (
-                        f"{scaling['minSize']}/{scaling['desiredSize']}/{scaling['maxSize']}"
+                clusters.append(
+                    MemberCluster(
+                        settings=cluster,
+                        eks=aws_client("eks", endpoint, region, **credentials),
+                        autoscaling=aws_client("autoscaling", endpoint, region, **credentials),
                     )
+                )
+        return clusters
+
+    def follow_eks(self) -> None:
+        """Every node group's Auto Scaling groups brought to its EKS scaling config, as EKS
+        does after UpdateNodegroupConfig, so the health monitor counts the nodes EKS asked for."""
+        for cluster in self.member_clusters:
+            for group in cluster.settings.node_groups:
+                follow_node_group_scaling(
+                    cluster.eks, cluster.autoscaling, cluster.settings.name, group.name
+                )
+
+    def node_group_sizes(self) -> dict[str, str]:
+        sizes: dict[str, str] = {}
+        for cluster in self.member_clusters:
+            for group in cluster.settings.node_groups:
+                scaling = cluster.eks.describe_nodegroup(
+                    clusterName=cluster.settings.name, nodegroupName=group.name
+                )["nodegroup"]["scalingConfig"]
+                sizes[f"{cluster.settings.name}/{group.name}"] = (
+                    f"{scaling['minSize']}/{scaling['desiredSize']}/{scaling['maxSize']}"
+                )
         return sizes
 
 
@@ -414,7 +503,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
     # The world is as it would be at the end of the day: the metric history runs up to it, and
     # each function reads only what its replayed clock has reached.
     day_end = datetime.combine(day, time(23, 59), DEMO_ZONE)
-    with local_world(stack, run, day_end) as local:
+    with local_world(stack, run, day_end, dry_run=DEMO_DRY_RUN) as local:
         world, receiver = local.world, local.receiver
         print(
             f"moto server on {world.endpoint_url}; Slack/PagerDuty receiver on {receiver.url}",
@@ -427,9 +516,11 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
         }
         with WorkerPool(environments, out_dir / "logs") as pool:
             replay = DayReplay(world, pool, settings, stack)
+            receiver.function_invoker = replay.invoke_function
             for firing in _previous_evening(schedules, day):
                 replay.invoke(timeline, firing.at, "eks_scaler", firing.payload(), 0)
                 replay.follow_up(timeline, firing.at, 0)
+                replay.follow_eks()
             timeline.sizes.append(("start", replay.node_group_sizes()))
             hold_at = datetime.combine(day, HOLD_AT, DEMO_ZONE)
             hold_pending = True
@@ -444,8 +535,12 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
                 _play_incident(receiver, timeline, at)
                 replay.invoke(timeline, at, firing.schedule.function, firing.payload(), done)
                 replay.follow_up(timeline, at, done)
-                if firing.schedule.function == "eks_scaler":
-                    timeline.sizes.append((f"{at:%H:%M}", replay.node_group_sizes()))
+                replay.follow_eks()
+                if firing.schedule.function in SIZING_FUNCTIONS:
+                    sizes = replay.node_group_sizes()
+                    # A forecast that changed nothing adds no row.
+                    if firing.schedule.function == "eks_scaler" or sizes != timeline.sizes[-1][1]:
+                        timeline.sizes.append((f"{at:%H:%M}", sizes))
         _print_sizes(timeline)
         _print_alerts(receiver)
         copied = _copy_reports(world, out_dir)

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import botocore.config
@@ -27,6 +31,20 @@ HISTORY_DAYS = 14
 STALE_AGE_DAYS = 45
 CONTAINER_INSIGHTS = "ContainerInsights"
 ALERT_SEVERITIES = ("critical", "warning", "info")
+# The CPU demand of a cluster in predictive mode, in vCPU: shaped for the forecaster to be
+# confident (out-of-sample errors within 15%) in most hours. A load test two weeks before the
+# replayed day made the load erratic for 28 hours; while enough of it is among the 12 days the
+# forecaster measures its errors on (until the morning of the replayed day), the confidence is
+# below 0.85 and the schedule is kept.
+NIGHT_VCPU = 0.8
+PEAK_EXTRA_VCPU = 5.5
+WEEKEND_SHARE = 0.85
+DEMAND_NOISE = 0.03
+LOAD_TEST_FROM = timedelta(days=-13)
+LOAD_TEST_UNTIL = timedelta(days=-12, hours=4)
+LOAD_TEST_FACTORS = (0.3, 2.5)
+NODE_VCPUS = 2
+"""vCPUs of the dev stack's Graviton `large` nodes."""
 
 
 @dataclass(frozen=True)
@@ -219,7 +237,7 @@ def create_member(
                         labels=dict(group.labels),
                         tags={"eks:cluster-name": cluster.name, "eks:nodegroup-name": group.name},
                     )
-                    _create_node_group_instances(
+                    create_node_group_instances(
                         eks,
                         aws_client("autoscaling", endpoint_url, region, **credentials),
                         ec2=ec2,
@@ -229,7 +247,7 @@ def create_member(
                         maximum=group.max_size,
                         subnets=subnets,
                     )
-                _put_history(cloudwatch, cluster.name, now)
+                _put_history(cloudwatch, cluster, now)
             _put_stale_resources(ec2, vpc_id, member.account_id)
 
 
@@ -254,7 +272,7 @@ def planned_cluster_settings(
     }
 
 
-def _create_node_group_instances(
+def create_node_group_instances(
     eks: Any,
     autoscaling: Any,
     *,
@@ -286,20 +304,60 @@ def _create_node_group_instances(
         )
 
 
-def _put_history(cloudwatch: Any, cluster: str, now: datetime) -> None:
+def follow_node_group_scaling(eks: Any, autoscaling: Any, cluster: str, node_group: str) -> None:
+    """Bring the node group's Auto Scaling groups to its EKS scaling config, as EKS does.
+
+    UpdateNodegroupConfig in AWS sets the min, max and desired capacity of the node group's Auto
+    Scaling groups, which then launch or terminate nodes; moto's EKS only records the new config.
+    """
+    described = eks.describe_nodegroup(clusterName=cluster, nodegroupName=node_group)["nodegroup"]
+    scaling = described["scalingConfig"]
+    for group in described["resources"]["autoScalingGroups"]:
+        autoscaling.update_auto_scaling_group(
+            AutoScalingGroupName=group["name"],
+            MinSize=scaling["minSize"],
+            MaxSize=scaling["maxSize"],
+            DesiredCapacity=scaling["desiredSize"],
+        )
+
+
+def cpu_demand(
+    cluster: str, hour: datetime, zone: ZoneInfo, load_test: tuple[datetime, datetime]
+) -> float:
+    """vCPUs a predictive cluster's pods use in `hour`: busy working hours, quiet nights,
+    quieter weekends, a little noise, and erratic load during `load_test` (from, until).
+    Deterministic: the noise is seeded by the cluster and the hour."""
+    local = hour.astimezone(zone)
+    daily = math.sin(math.pi * max(0.0, min(1.0, (local.hour + 0.5 - 7) / 12)))
+    weekday = 1.0 if local.weekday() < 5 else WEEKEND_SHARE
+    randomness = random.Random(f"{cluster}/{hour.isoformat()}")
+    demand = (NIGHT_VCPU + PEAK_EXTRA_VCPU * daily * weekday) * math.exp(
+        randomness.gauss(0, DEMAND_NOISE)
+    )
+    if load_test[0] <= hour < load_test[1]:
+        demand *= randomness.uniform(*LOAD_TEST_FACTORS)
+    return demand
+
+
+def _put_history(cloudwatch: Any, cluster: ClusterSettings, now: datetime) -> None:
     start = (now - timedelta(days=HISTORY_DAYS)).replace(minute=0, second=0, microsecond=0)
     hours = [start + timedelta(hours=index) for index in range(HISTORY_DAYS * 24)]
-    series = {
-        "node_cpu_utilization": [_utilisation(hour, 20.0) for hour in hours],
-        "node_memory_utilization": [_utilisation(hour, 35.0) for hour in hours],
-        "cluster_node_count": [max(2.0, round(_utilisation(hour, 20.0) / 12)) for hour in hours],
-        "pod_number_of_running_pods": [round(_utilisation(hour, 20.0) * 2) for hour in hours],
-    }
+    if cluster.scaling.mode == "predictive":
+        series = predictive_history(cluster, hours, now)
+    else:
+        series = {
+            "node_cpu_utilization": [_utilisation(hour, 20.0) for hour in hours],
+            "node_memory_utilization": [_utilisation(hour, 35.0) for hour in hours],
+            "cluster_node_count": [
+                max(2.0, round(_utilisation(hour, 20.0) / 12)) for hour in hours
+            ],
+            "pod_number_of_running_pods": [round(_utilisation(hour, 20.0) * 2) for hour in hours],
+        }
     for metric, values in series.items():
         data = [
             {
                 "MetricName": metric,
-                "Dimensions": [{"Name": "ClusterName", "Value": cluster}],
+                "Dimensions": [{"Name": "ClusterName", "Value": cluster.name}],
                 "Timestamp": hour,
                 "Value": value,
                 "Unit": "Percent" if "utilization" in metric else "Count",
@@ -310,6 +368,33 @@ def _put_history(cloudwatch: Any, cluster: str, now: datetime) -> None:
             cloudwatch.put_metric_data(
                 Namespace=CONTAINER_INSIGHTS, MetricData=data[offset : offset + 500]
             )
+
+
+def load_test_window(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """When the load test ran: LOAD_TEST_FROM to LOAD_TEST_UNTIL after the local midnight that
+    starts the day of `now` (the replayed day)."""
+    midnight = datetime.combine(now.astimezone(zone).date(), time(0, 0), zone)
+    return midnight + LOAD_TEST_FROM, midnight + LOAD_TEST_UNTIL
+
+
+def predictive_history(
+    cluster: ClusterSettings, hours: list[datetime], now: datetime
+) -> dict[str, list[float]]:
+    """Container Insights series whose CPU demand (utilisation x nodes x 2 vCPU, as the
+    forecaster derives it) is `cpu_demand`, on nodes sized to run it at about 70%."""
+    zone = ZoneInfo(cluster.schedule.time_zone if cluster.schedule else "UTC")
+    demand = [cpu_demand(cluster.name, hour, zone, load_test_window(now, zone)) for hour in hours]
+    nodes = [float(max(1, math.ceil(vcpus / (NODE_VCPUS * 0.7)))) for vcpus in demand]
+    cpu = [
+        round(100 * vcpus / (count * NODE_VCPUS), 3)
+        for vcpus, count in zip(demand, nodes, strict=True)
+    ]
+    return {
+        "node_cpu_utilization": cpu,
+        "node_memory_utilization": [round(20 + 0.5 * value, 3) for value in cpu],
+        "cluster_node_count": nodes,
+        "pod_number_of_running_pods": [round(8 + 4 * vcpus) for vcpus in demand],
+    }
 
 
 def _put_stale_resources(ec2: Any, vpc_id: str, account_id: str) -> None:
@@ -472,6 +557,126 @@ def serve_seeded_costs(costs: SeededCosts) -> None:
     from moto.ce.models import ce_backends  # noqa: PLC0415 - only once the server runs
 
     ce_backends[costs.hub_account_id]["global"].get_cost_and_usage = costs.answer
+
+
+SPOT_DISCOUNTS = {"m7g": 0.58, "m6g": 0.66, "c7g": 0.61, "c6g": 0.69, "r7g": 0.55, "r6g": 0.63}
+"""Typical spot discount off on-demand by instance family; other families get DEFAULT_DISCOUNT."""
+DEFAULT_DISCOUNT = 0.6
+ZONE_PRICE_FACTORS = {"a": 1.0, "b": 1.07, "c": 0.94}
+"""How much dearer each zone's spot pool runs than zone a (zone b is the busy one)."""
+ZONE_VOLATILITY = {"a": 0.015, "b": 0.06, "c": 0.03}
+"""Standard deviation of each price change, as a share of the price."""
+SPOT_ON_DEMAND_BASE = {"m7g": 0.0858, "m6g": 0.0808, "c7g": 0.0722, "c6g": 0.068, "r7g": 0.1079}
+"""On-demand USD/hour of the `large` size in ap-south-1 (the bundled price table's figures)."""
+SPOT_PRICE_CHANGE_HOURS = 6
+SPOT_HISTORY_DAYS = 30
+SPOT_REVERSION = 0.85
+"""Share of a pool's deviation from its level that is left after each price change."""
+
+
+@dataclass(frozen=True)
+class SeededSpotPrices:
+    """Spot price history by instance type and zone, as EC2 publishes it: a price per pool that
+    changes every few hours by a small step, each pool at its own level, drift and volatility.
+
+    The figures are deterministic (seeded by type and zone) and plausible, not real prices.
+    """
+
+    places: frozenset[tuple[str, str]]
+    """(account id, region) pairs whose EC2 answers from this history."""
+    end: datetime
+
+    def history(self, instance_type: str, zone: str) -> list[tuple[datetime, float]]:
+        """(published at, USD/hour) of one pool, oldest first, up to `end`."""
+        family, _, size = instance_type.partition(".")
+        # A `large` costs the table's price; each size up doubles it, as EC2 prices do.
+        steps = {"medium": -1, "large": 0, "xlarge": 1}.get(size, 2)
+        on_demand = SPOT_ON_DEMAND_BASE.get(family, 0.09) * 2.0**steps
+        letter = zone[-1]
+        level = on_demand * SPOT_DISCOUNTS.get(family, DEFAULT_DISCOUNT)
+        level *= ZONE_PRICE_FACTORS.get(letter, 1.0)
+        volatility = ZONE_VOLATILITY.get(letter, 0.03)
+        randomness = random.Random(f"{instance_type}/{zone}")
+        drift_per_day = randomness.uniform(-0.004, 0.006)
+        first = self.end - timedelta(days=SPOT_HISTORY_DAYS)
+        changes = SPOT_HISTORY_DAYS * 24 // SPOT_PRICE_CHANGE_HOURS
+        # Deviations from the pool's level fade (mean reversion), as spot prices around supply.
+        deviation = 0.0
+        points = []
+        for index in range(changes + 1):
+            deviation = SPOT_REVERSION * deviation + randomness.gauss(0, volatility)
+            days = index * SPOT_PRICE_CHANGE_HOURS / 24
+            price = level * (1 + drift_per_day * days) * math.exp(deviation)
+            price = min(max(price, on_demand * 0.25), on_demand * 0.95)
+            published = first + timedelta(hours=index * SPOT_PRICE_CHANGE_HOURS)
+            points.append((published, round(price, 4)))
+        return points
+
+    def answer(
+        self, instance_types: list[str], zones: list[str], start: datetime, end: datetime
+    ) -> list[dict[str, str]]:
+        """DescribeSpotPriceHistory entries from `start` to `end`, with the price in effect at
+        `start` (dated before it) as EC2 returns it, newest first."""
+        entries = []
+        for instance_type in instance_types:
+            for zone in zones:
+                points = self.history(instance_type, zone)
+                earlier = [point for point in points if point[0] < start]
+                inside = [point for point in points if start <= point[0] <= end]
+                for published, price in [*earlier[-1:], *inside]:
+                    entries.append(
+                        {
+                            "InstanceType": instance_type,
+                            "ProductDescription": "Linux/UNIX",
+                            "SpotPrice": f"{price:.6f}",
+                            "AvailabilityZone": zone,
+                            "Timestamp": published.astimezone(UTC).strftime(
+                                "%Y-%m-%dT%H:%M:%S.000Z"
+                            ),
+                        }
+                    )
+        return sorted(entries, key=lambda entry: entry["Timestamp"], reverse=True)
+
+
+@contextmanager
+def serve_spot_prices(prices: SeededSpotPrices) -> Iterator[None]:
+    """Make EC2 in `prices.places` answer DescribeSpotPriceHistory from `prices` (the server
+    runs in this process); every other account and region is answered by moto.
+
+    moto answers every pool with the same price (0.00001, dated 2006), so every spot score
+    would be the same. The patch is removed on exit.
+    """
+    from moto.core.responses import ActionResult  # noqa: PLC0415 - only once the server runs
+    from moto.ec2.responses import EC2Response  # noqa: PLC0415
+
+    moto_answer = EC2Response.describe_spot_price_history
+
+    def describe_spot_price_history(response: Any) -> Any:
+        if (response.current_account, response.region) not in prices.places:
+            return moto_answer(response)
+        zone_filter = response._filters_from_querystring().get("availability-zone")
+        zones = zone_filter or [f"{response.region}{letter}" for letter in ZONE_PRICE_FACTORS]
+        start = response._get_param("StartTime")
+        end = response._get_param("EndTime")
+        history = prices.answer(
+            response._get_param("InstanceTypes", []),
+            zones,
+            _utc(start) if start else prices.end - timedelta(days=1),
+            _utc(end) if end else prices.end,
+        )
+        return ActionResult({"SpotPriceHistory": history})
+
+    EC2Response.describe_spot_price_history = describe_spot_price_history
+    try:
+        yield
+    finally:
+        EC2Response.describe_spot_price_history = moto_answer
+
+
+def _utc(timestamp: str | datetime) -> datetime:
+    """A request's timestamp (moto parses them into naive UTC datetimes) as an aware one."""
+    moment = timestamp if isinstance(timestamp, datetime) else datetime.fromisoformat(timestamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def demo_now() -> datetime:

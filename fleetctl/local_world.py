@@ -25,14 +25,26 @@ from components.settings import FleetSettings, load_settings
 from fleetctl.demo_world import (
     DemoWorld,
     SeededCosts,
+    SeededSpotPrices,
     create_hub,
     create_member,
     serve_seeded_costs,
+    serve_spot_prices,
 )
 from fleetctl.exceptions import PlanError
 from fleetctl.handler_environment import deployed_environment, handler_environment
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file
-from fleetctl.webhook_receiver import FEED_PATH, HEALTH_PATH, PRICING_PATH, WebhookReceiver
+from fleetctl.webhook_receiver import (
+    FEED_PATH,
+    HEALTH_PATH,
+    LAMBDA_PATH,
+    PRICING_PATH,
+    WebhookReceiver,
+)
+
+INVOKED_FUNCTION_VARIABLES = {"SCALER_FUNCTION_NAME", "FORECASTER_FUNCTION_NAME"}
+"""Variables naming a fleet function that the function invokes (the forecaster and the scaler
+invoke each other and use Lambda for nothing else)."""
 
 
 @dataclass(frozen=True)
@@ -77,12 +89,17 @@ def moto_server(hub_account_id: str) -> Iterator[str]:
         server.stop()
 
 
-def demo_inventory(settings: FleetSettings, stack: str, receiver_url: str) -> dict[str, Any]:
-    """The stack's inventory, with health endpoints answered by the local receiver.
+def demo_inventory(
+    settings: FleetSettings, stack: str, receiver_url: str, dry_run: bool | None = None
+) -> dict[str, Any]:
+    """The stack's inventory, with health endpoints answered by the local receiver, and
+    `dry_run` instead of the stack's when given.
 
     The stack file's endpoints are real services that the offline world cannot reach.
     """
     inventory = settings.inventory(stack).model_dump(mode="json")
+    if dry_run is not None:
+        inventory["dry_run"] = dry_run
     for member in inventory["members"]:
         for cluster in member["clusters"]:
             for endpoint in cluster["health_endpoints"]:
@@ -107,12 +124,20 @@ def function_environment(
             "REPORT_FEED_URL": f"{receiver_url}{FEED_PATH}",
         }
     )
+    if INVOKED_FUNCTION_VARIABLES & set(environment):
+        # Its Lambda client only invokes other fleet functions, which moto would run in Docker:
+        # the receiver hands each invocation to the caller of the world (the demo's workers).
+        environment["AWS_ENDPOINT_URL_LAMBDA"] = f"{receiver_url}{LAMBDA_PATH}"
     return environment
 
 
 @contextmanager
-def local_world(stack: str, run: ProgramRun, now: datetime) -> Iterator[LocalWorld]:
-    """The stack's world as of `now`; its Cost Explorer bill peaks on the day before `now`."""
+def local_world(
+    stack: str, run: ProgramRun, now: datetime, dry_run: bool | None = None
+) -> Iterator[LocalWorld]:
+    """The stack's world as of `now`; its Cost Explorer bill peaks on the day before `now`, and
+    its spot prices differ by instance type and zone. `dry_run` replaces the stack's in the
+    inventory (the forecaster passes it on to the scaler) when given."""
     settings = stack_settings(stack)
     with WebhookReceiver() as receiver, moto_server(settings.hub.account_id) as endpoint:
         fleet_environment: dict[str, str] = {}
@@ -122,7 +147,7 @@ def local_world(stack: str, run: ProgramRun, now: datetime) -> Iterator[LocalWor
             endpoint,
             settings,
             fleet_environment,
-            demo_inventory(settings, stack, receiver.url),
+            demo_inventory(settings, stack, receiver.url, dry_run),
             receiver.url,
         )
         create_member(endpoint, settings, member_role_name(stack, "eks_scaler"), now)
@@ -139,4 +164,13 @@ def local_world(stack: str, run: ProgramRun, now: datetime) -> Iterator[LocalWor
         environments = {
             spec.name: function_environment(run, spec, world, receiver.url) for spec in FUNCTIONS
         }
-        yield LocalWorld(world=world, receiver=receiver, environments=environments)
+        spot_prices = SeededSpotPrices(
+            places=frozenset(
+                (member.account_id, region)
+                for member in settings.members
+                for region in member.regions
+            ),
+            end=now,
+        )
+        with serve_spot_prices(spot_prices):
+            yield LocalWorld(world=world, receiver=receiver, environments=environments)

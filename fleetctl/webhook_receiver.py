@@ -2,21 +2,29 @@
 
 It records every POST (path and JSON body) so the demo can show what the fleet's alerts would
 have sent, serves a fixed RSS document for the report fetcher's launch-date feed, and answers
-the health monitor's endpoint checks.
+the health monitor's endpoint checks. Under LAMBDA_PATH it answers Lambda's Invoke API (one
+function invoking another, as the forecaster asks the scaler) through `function_invoker`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote
+
+from fleetctl.exceptions import FleetctlError
 
 FEED_PATH = "/feed.rss"
 HEALTH_PATH = "/healthz"
 PRICING_PATH = "/pricing"
+LAMBDA_PATH = "/lambda"
+_INVOKE_PATH = re.compile(rf"{LAMBDA_PATH}/2015-03-31/functions/(?P<name>[^/]+)/invocations")
 # moto has no Pricing API; the demo answers it here as AWS answers an unavailable operation, so
 # the spot optimizer takes its documented fallback (the bundled price table).
 PRICING_REFUSAL = b'{"__type": "ServiceUnavailableException", "message": "no Pricing API offline"}'
@@ -39,10 +47,16 @@ class ReceivedRequest:
     body: Any
 
 
+FunctionInvoker = Callable[[str, Any], Any]
+"""(deployed function name, event) -> the function's result; raises FleetctlError when the
+function failed."""
+
+
 class WebhookReceiver:
     def __init__(self) -> None:
         self.requests: list[ReceivedRequest] = []
         self.health_status = 200
+        self.function_invoker: FunctionInvoker | None = None
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,6 +69,10 @@ class WebhookReceiver:
                     self.send_header("Content-Length", str(len(PRICING_REFUSAL)))
                     self.end_headers()
                     self.wfile.write(PRICING_REFUSAL)
+                    return
+                invocation = _INVOKE_PATH.fullmatch(self.path.split("?", 1)[0])
+                if invocation is not None:
+                    self._invoke(unquote(invocation["name"]), raw)
                     return
                 try:
                     body: Any = json.loads(raw)
@@ -81,6 +99,30 @@ class WebhookReceiver:
                     "application/rss+xml" if self.path == FEED_PATH else "application/json"
                 )
                 self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _invoke(self, name: str, raw: str) -> None:
+                """Lambda's Invoke: the result as the body, or the error with the header that
+                marks a function error; an unknown function is Lambda's 404."""
+                headers: dict[str, str] = {}
+                if receiver.function_invoker is None:
+                    status = 404
+                    headers["x-amzn-ErrorType"] = "ResourceNotFoundException"
+                    body: Any = {"Type": "User", "Message": f"Function not found: {name}"}
+                else:
+                    status = 200
+                    try:
+                        body = receiver.function_invoker(name, json.loads(raw or "{}"))
+                    except FleetctlError as error:
+                        headers["X-Amz-Function-Error"] = "Unhandled"
+                        body = {"errorMessage": str(error), "errorType": type(error).__name__}
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                for header, value in headers.items():
+                    self.send_header(header, value)
+                self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

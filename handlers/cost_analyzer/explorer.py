@@ -4,6 +4,10 @@ forecast.
 Three GetCostAndUsage requests (DAILY, UnblendedCost, the last COST_LOOKBACK_DAYS full days),
 each over every page. The forecast is GetCostForecast of UNBLENDED_COST from today to the first
 day of next month, added to the month-to-date cost, so `month_end_total` estimates the bill.
+When Cost Explorer cannot forecast (DataUnavailableException for an account with little
+history, throttling, an endpoint without the operation), the rest of the month is projected at
+the run rate: the mean daily cost of the last RUN_RATE_DAYS full days. `source` says which, and
+`forecast_unavailable` why, so a projection is never mistaken for Cost Explorer's forecast.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from fleet_shared.cost_explorer import CostPoint, cost_and_usage
 
 DIMENSIONS: dict[str, dict[str, str]] = {
@@ -19,6 +25,10 @@ DIMENSIONS: dict[str, dict[str, str]] = {
     "account": {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"},
     "cluster": {"Type": "TAG", "Key": "cluster"},
 }
+RUN_RATE_DAYS = 7
+"""Full days whose mean daily cost projects the month when Cost Explorer cannot forecast."""
+FORECAST_SOURCE = "cost explorer forecast"
+RUN_RATE_SOURCE = f"run rate of the last {RUN_RATE_DAYS} days"
 
 
 def group_name(dimension: str, key: str) -> str:
@@ -66,23 +76,56 @@ def month_end_forecast(ce: Any, today: date, service_points: list[CostPoint]) ->
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     month_to_date = sum(p.amount for p in service_points if p.start >= month_start)
-    response = ce.get_cost_forecast(
-        TimePeriod={"Start": today.isoformat(), "End": next_month.isoformat()},
-        Metric="UNBLENDED_COST",
-        Granularity="MONTHLY",
-        PredictionIntervalLevel=80,
-    )
+    summary: dict[str, Any] = {
+        "month": month_start.strftime("%Y-%m"),
+        "month_to_date": round(month_to_date, 4),
+    }
+    try:
+        response = ce.get_cost_forecast(
+            TimePeriod={"Start": today.isoformat(), "End": next_month.isoformat()},
+            Metric="UNBLENDED_COST",
+            Granularity="MONTHLY",
+            PredictionIntervalLevel=80,
+        )
+    except (ClientError, BotoCoreError) as error:
+        remaining = run_rate(service_points, today) * (next_month - today).days
+        return {
+            **summary,
+            "forecast_remaining": round(remaining, 4),
+            "month_end_total": round(month_to_date + remaining, 4),
+            "interval_80": None,
+            "unit": service_points[0].unit if service_points else "USD",
+            "source": RUN_RATE_SOURCE,
+            "forecast_unavailable": _reason(error),
+        }
     remaining = float(response["Total"]["Amount"])
     intervals = response.get("ForecastResultsByTime", [])
     low = sum(float(i.get("PredictionIntervalLowerBound", 0.0)) for i in intervals)
     high = sum(float(i.get("PredictionIntervalUpperBound", 0.0)) for i in intervals)
     return {
-        "month": month_start.strftime("%Y-%m"),
-        "month_to_date": round(month_to_date, 4),
+        **summary,
         "forecast_remaining": round(remaining, 4),
         "month_end_total": round(month_to_date + remaining, 4),
         "interval_80": [round(month_to_date + low, 4), round(month_to_date + high, 4)]
         if intervals
         else None,
         "unit": response["Total"].get("Unit", "USD"),
+        "source": FORECAST_SOURCE,
     }
+
+
+def run_rate(service_points: list[CostPoint], today: date) -> float:
+    """Mean daily cost of the last RUN_RATE_DAYS full days before `today` (0 without any)."""
+    first = today - timedelta(days=RUN_RATE_DAYS)
+    days: dict[date, float] = defaultdict(float)
+    for point in service_points:
+        if first <= point.start < today:
+            days[point.start] += point.amount
+    return sum(days.values()) / len(days) if days else 0.0
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{details.get('Code', 'error')}: {details.get('Message', '')}".strip(": ")[:200]
+    return str(error)[:200]

@@ -7,6 +7,7 @@ message that says what a valid value looks like, so the error a user sees is act
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -43,6 +44,14 @@ def _check_region(value: str) -> str:
     return value
 
 
+def _check_time_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"must be an IANA time zone like Asia/Kolkata, got {value!r}") from None
+    return value
+
+
 BoolFlag = Annotated[bool, BeforeValidator(_parse_flag)]
 """A boolean written as `true` or `false` (case-insensitive); anything else is an error."""
 
@@ -54,6 +63,9 @@ Arn = Annotated[str, AfterValidator(_check_arn)]
 
 AwsRegion = Annotated[str, AfterValidator(_check_region)]
 """An AWS region code such as `ap-south-1`."""
+
+TimeZoneName = Annotated[str, AfterValidator(_check_time_zone)]
+"""An IANA time zone name such as `Asia/Kolkata` or `UTC`."""
 
 PositiveInt = Annotated[int, Field(gt=0)]
 """An integer greater than zero (sizes, seconds, counts)."""

@@ -5,8 +5,9 @@ document, report_generator reads that and writes the reports. Three functions in
 archives: the models live here, in the shared layer, so the writer and the reader of each
 document validate against the same definition and cannot drift apart.
 
-Keys (the day is the UTC date the fetch started; the run id is the fetch's and is kept through
-the whole chain, so every artefact of one run is found by its run id)::
+Keys (the day is the report day: the date the fetch started in the stack's schedule time zone,
+`RawMetadata.report_day`; the run id is the fetch's and is kept through the whole chain, so every
+artefact of one run is found by its run id)::
 
     raw/<yyyy-mm-dd>/<run-id>.json               written by report_fetcher
     raw/rejected/<yyyy-mm-dd>/<run-id>.json      rejected raw documents (+ `.reason.json`)
@@ -15,14 +16,15 @@ the whole chain, so every artefact of one run is found by its run id)::
     reports/latest/...                           a copy of the newest complete run
     cache/...                                    report_fetcher's source cache
 
-Run ids are `<yyyymmddThhmmssZ>-<8 hex>`: they sort in time order, so the key order under
-`processed/` is the run order and "the previous run" is the greatest key before one's own.
+Run ids are `<yyyymmddThhmmssZ>-<8 hex>` (the UTC start): they sort in time order, and so does
+the report day, so the key order under `processed/` is the run order and "the previous run" is
+the greatest key before one's own.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -54,27 +56,35 @@ def run_day(run_id: str) -> date:
     return datetime.strptime(run_id[:8], "%Y%m%d").date()
 
 
-def raw_key(run_id: str) -> str:
+def raw_key(run_id: str, report_day: date) -> str:
     """`raw/<yyyy-mm-dd>/<run-id>.json`."""
-    return f"{RAW_PREFIX}{run_day(run_id).isoformat()}/{run_id}.json"
+    return f"{RAW_PREFIX}{report_day.isoformat()}/{run_id}.json"
 
 
-def processed_key(run_id: str) -> str:
+def processed_key(run_id: str, report_day: date) -> str:
     """`processed/<yyyy-mm-dd>/<run-id>.json`."""
-    return f"{PROCESSED_PREFIX}{run_day(run_id).isoformat()}/{run_id}.json"
+    return f"{PROCESSED_PREFIX}{report_day.isoformat()}/{run_id}.json"
 
 
-def report_prefix(run_id: str) -> str:
+def report_prefix(run_id: str, report_day: date) -> str:
     """`reports/<yyyy-mm-dd>/<run-id>/`."""
-    return f"{REPORTS_PREFIX}{run_day(run_id).isoformat()}/{run_id}/"
+    return f"{REPORTS_PREFIX}{report_day.isoformat()}/{run_id}/"
 
 
 def run_id_of(key: str, prefix: str) -> str | None:
-    """The run id of `<prefix><yyyy-mm-dd>/<run-id>.json`, or None for any other key."""
+    """The run id of `<prefix><yyyy-mm-dd>/<run-id>.json`, or None for any other key.
+
+    The report day is within a day of the run's UTC day, whatever the schedule time zone."""
     if not key.startswith(prefix):
         return None
     match = _RUN_KEY.fullmatch(key[len(prefix) :])
-    if match is None or not match["run_id"].startswith(match["day"].replace("-", "")):
+    if match is None:
+        return None
+    try:
+        day = date.fromisoformat(match["day"])
+    except ValueError:
+        return None
+    if abs(day - run_day(match["run_id"])) > timedelta(days=1):
         return None
     return match["run_id"]
 
@@ -140,12 +150,22 @@ class RawMetadata(_Document):
     """Run id, timing, counts, sources and the warnings of one fetch."""
 
     run_id: str = Field(pattern=f"^{RUN_ID_PATTERN}$")
+    report_day: date | None = Field(
+        default=None,
+        description="The date the fetch started in the schedule time zone; documents written "
+        "before it existed are dated by the run's UTC day.",
+    )
     started_at: datetime
     finished_at: datetime
     counts: RawCounts
     ssm: SsmSource
     feed: FeedSource
     warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def dated(self) -> date:
+        """The day the run's keys carry: `report_day`, else the run's UTC day."""
+        return self.report_day or run_day(self.run_id)
 
 
 class RawDocument(_Document):

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn
+from fleet_shared.field_types import Arn, TimeZoneName
 
 DEFAULT_FEED_URL = "https://aws.amazon.com/about-aws/whats-new/recent/feed/"
 
@@ -45,6 +45,11 @@ class FetcherEnvironment(FunctionEnvironment):
             "How long a cached source is reused (seconds), never past its report day;"
             " 0 disables the cache."
         ),
+    )
+    schedule_time_zone: TimeZoneName = Field(
+        default="UTC",
+        description="The stack's schedule time zone: reports are dated by the day in it when "
+        "the fetch starts.",
     )
     report_max_workers: int = Field(
         default=8, ge=1, le=64, description="Concurrent SSM calls (at most 64)."

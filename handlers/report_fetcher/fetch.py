@@ -3,9 +3,10 @@
 Every region (long name, partition, geolocation, availability zones) and every service (long
 name, marketing URL, the regions it is offered in) is read from the global-infrastructure public
 parameters (`ssm_source.py`), region launch dates are added from an RSS feed (`feed.py`), and one
-raw document is written to `raw/<yyyy-mm-dd>/<run-id>.json` in the data bucket; that write
-triggers report_processor. Sources are cached under `cache/` (`cache.py`). A failed SSM read
-writes nothing; an unreachable feed only costs the launch dates, and the document says so.
+raw document is written to `raw/<yyyy-mm-dd>/<run-id>.json` in the data bucket (the day in the
+schedule time zone); that write triggers report_processor. Sources are cached under `cache/`
+(`cache.py`). A failed SSM read writes nothing; an unreachable feed only costs the launch dates,
+and the document says so.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from botocore.config import Config
 
@@ -31,7 +33,6 @@ from fleet_shared.report_documents import (
     SsmSource,
     new_run_id,
     raw_key,
-    run_day,
 )
 from fleet_shared.sessions import CLIENT_CONFIG
 from handlers.report_fetcher.cache import (
@@ -198,8 +199,9 @@ def run_fetch(services: FetcherServices, *, refresh: bool) -> FetchResult:
     clock = services.clock
     started_at = clock.now()
     run_id = services.new_run_id(started_at)
-    # The day the raw key files this run under: a cache entry serves only runs of its own day.
-    report_day = run_day(run_id)
+    # The report day (in the schedule's zone) files this run; a cache entry serves only runs of
+    # its own report day.
+    report_day = started_at.astimezone(ZoneInfo(services.environment.schedule_time_zone)).date()
     warnings: list[str] = []
     data, ssm_source = _ssm_data(services, refresh, report_day)
     items, feed_source = _feed_items(services, refresh, report_day, warnings)
@@ -210,6 +212,7 @@ def run_fetch(services: FetcherServices, *, refresh: bool) -> FetchResult:
     raw_services = [RawService(**service) for service in data["services"]]
     metadata = RawMetadata(
         run_id=run_id,
+        report_day=report_day,
         started_at=started_at,
         finished_at=clock.now(),
         counts=RawCounts(
@@ -225,7 +228,7 @@ def run_fetch(services: FetcherServices, *, refresh: bool) -> FetchResult:
     document = RawDocument(
         schema_version=SCHEMA_VERSION, metadata=metadata, regions=regions, services=raw_services
     )
-    key = raw_key(run_id)
+    key = raw_key(run_id, report_day)
     services.hub_client("s3").put_object(
         Bucket=services.environment.data_bucket_name,
         Key=key,

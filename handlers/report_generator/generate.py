@@ -69,6 +69,7 @@ def generate_report(obj: CreatedObject, services: GeneratorServices, logger: Any
         s3,
         bucket,
         run_id=run_id,
+        report_day=document.metadata.fetch.dated,
         processed_key=obj.key,
         processed_etag=str(response["ETag"]).strip('"'),
         files=render_files(document, obj.key),

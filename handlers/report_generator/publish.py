@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -99,15 +99,17 @@ def publish_report(
     bucket: str,
     *,
     run_id: str,
+    report_day: date,
     processed_key: str,
     processed_etag: str,
     files: list[RenderedFile],
     attempt: str,
     generated_at: datetime,
 ) -> Published:
-    """Upload `files` as the report of `run_id` (see the module docstring for the order)."""
+    """Upload `files` as the report of `run_id`, dated `report_day` (see the module docstring
+    for the order)."""
     temporary = f"{TEMPORARY_PREFIX}{run_id}/{attempt}/"
-    prefix = report_prefix(run_id)
+    prefix = report_prefix(run_id, report_day)
     names = [file.name for file in files]
     uploaded: list[str] = []
     try:

@@ -112,7 +112,7 @@ def process_raw_document(
     except RejectedDocumentError as error:
         return _reject(obj, etag, str(error), services, logger)
 
-    output_key = processed_key(raw.metadata.run_id)
+    output_key = processed_key(raw.metadata.run_id, raw.metadata.dated)
     previous_key = previous_processed_key(s3, bucket, output_key)
     previous = read_processed(s3, bucket, previous_key) if previous_key else None
     analysis = analyse(raw)

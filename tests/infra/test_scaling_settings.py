@@ -23,8 +23,10 @@ def _dev_with_scaling(document: SettingsDocument, scaling: Any) -> dict[str, Any
 def test_a_cluster_without_a_scaling_block_is_scaled_by_its_schedule_alone(
     stack_settings_document: SettingsDocument,
 ) -> None:
-    # GIVEN the dev stack file, whose cluster has no `scaling:` block
-    settings = load_settings("dev", stack_settings_document("dev"))
+    # GIVEN the dev stack file with its cluster's `scaling:` block left out
+    document = stack_settings_document("dev")
+    document["members"][0]["clusters"][0].pop("scaling")
+    settings = load_settings("dev", document)
     # WHEN its inventory is built
     cluster = settings.inventory("dev").members[0].clusters[0]
     # THEN the cluster is in schedule mode with the documented defaults

@@ -395,3 +395,38 @@ def test_bad_input_is_refused_naming_the_field(
     result = lambda_handler(event, lambda_context)
     assert result["status"] == "error"
     assert f"invalid event: {field}:" in result["error"]
+
+
+def refuse_cost_forecast(code: str) -> None:
+    """Answer GetCostForecast with the error Cost Explorer gives (e.g. too little history)."""
+    ce = app.FUNCTION.services().sessions.hub_client("ce", "us-east-1")
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        error = {"Code": code, "Message": "Insufficient amount of historical data"}
+        return AWSResponse("https://ce.us-east-1.amazonaws.com", 400, {}, None), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    ce.meta.events.register("before-call.ce.GetCostForecast", answer)
+
+
+def test_without_a_cost_explorer_forecast_the_month_is_projected_at_the_run_rate_and_labelled(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN a month of about 140 USD a day and an account Cost Explorer cannot forecast yet
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    refuse_cost_forecast("DataUnavailableException")
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the forecast is no error: the rest of June (29 days from 2 June) is projected at the
+    # last week's daily cost, labelled as a projection with the reason
+    assert not [error for error in result["errors"] if error["section"] == "forecast"]
+    forecast = read_report(result["report"]["summary"])["forecast"]
+    assert forecast["source"] == "run rate of the last 7 days"
+    assert forecast["forecast_unavailable"].startswith("DataUnavailableException")
+    assert 29 * 135 < forecast["forecast_remaining"] < 29 * 145
+    assert forecast["month_end_total"] == pytest.approx(
+        forecast["month_to_date"] + forecast["forecast_remaining"]
+    )
+    assert forecast["interval_80"] is None

@@ -286,3 +286,38 @@ def test_a_feed_url_that_is_not_http_is_refused() -> None:
                 "REPORT_FEED_URL": "file:///etc/passwd",
             },
         )
+
+
+def test_a_fetch_at_2330_utc_is_dated_the_next_day_of_the_schedule_time_zone(
+    s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
+) -> None:
+    # GIVEN a stack scheduling in Asia/Kolkata, and the 05:00 IST fetch: 23:30 UTC the day before
+    fake_clock.set(datetime(2026, 11, 25, 23, 30, tzinfo=UTC))
+    fetch = fetcher(
+        FakeSsm(ssm_parameters(REGIONS, SERVICES)),
+        REPORT_FEED_URL=unreachable_url(),
+        SCHEDULE_TIME_ZONE="Asia/Kolkata",
+    )
+    # WHEN the fetcher runs
+    result = fetch({"action": "fetch"})
+    # THEN the raw document is dated 2026-11-26, the day in the schedule time zone
+    assert result["key"] == "raw/2026-11-26/20261125T233000Z-00000001.json"
+    assert _raw(s3, result["key"])["metadata"]["report_day"] == "2026-11-26"
+
+
+def test_a_fetch_without_a_schedule_time_zone_is_dated_the_utc_day(
+    s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
+) -> None:
+    # GIVEN no SCHEDULE_TIME_ZONE and a fetch at 23:30 UTC
+    fake_clock.set(datetime(2026, 11, 25, 23, 30, tzinfo=UTC))
+    fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=unreachable_url())
+    # WHEN the fetcher runs THEN its document is dated the UTC day
+    assert fetch({"action": "fetch"})["key"].startswith("raw/2026-11-25/")
+
+
+def test_an_unknown_schedule_time_zone_is_refused_naming_the_variable(
+    s3: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN a misspelt zone WHEN the fetcher is built THEN it refuses, naming the variable
+    with pytest.raises(Exception, match="SCHEDULE_TIME_ZONE"):
+        fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), SCHEDULE_TIME_ZONE="Asia/Kolkatta")

@@ -296,3 +296,15 @@ def test_a_record_missing_its_object_or_of_another_kind_is_refused_naming_the_fi
     assert result["status"] == "error"
     assert result["error"].startswith(f"invalid event: {field}: ")
     assert keys_under(s3, "") == []
+
+
+def test_a_run_is_processed_under_its_report_day_not_its_utc_day(s3: Any, process: Process) -> None:
+    # GIVEN a raw document of a fetch at 23:30 UTC dated the next day in the schedule time zone
+    run_id = "20250601T233000Z-00000003"
+    document = _document(run_id)
+    document["metadata"]["report_day"] = "2025-06-02"
+    event = put_json(s3, f"raw/2025-06-02/{run_id}.json", document)
+    # WHEN processed
+    result = process(event)
+    # THEN the processed document is under the report day too
+    assert result["objects"][0]["processed_key"] == f"processed/2025-06-02/{run_id}.json"
