@@ -50,6 +50,7 @@ def test_probes_run_before_a_scaling_firing_and_after_a_change_until_the_bake_en
 
 
 def test_a_scaler_answer_gives_the_changes_that_have_an_update_id():
+    # GIVEN a scaler answer that changed one node group and left the other
     at = datetime(2026, 11, 30, 2, 30, tzinfo=UTC)
     answer = {
         "account_id": "222222222222",
@@ -65,18 +66,22 @@ def test_a_scaler_answer_gives_the_changes_that_have_an_update_id():
             {"nodegroup": "batch", "status": "no_change_needed"},
         ],
     }
+    # WHEN its changes are read and the first is turned into its CloudTrail record
     [change] = scaler_changes(answer, at)
     event = change.cloudtrail_event("lambda-fleet-dev-member-eks-scaler")
+    # THEN only the changed node group is a change, recorded as the scaler asked EKS for it
     assert (change.node_group, change.desired_size, change.update_id) == ("system", 3, "u-1")
     assert event["detail"]["requestParameters"] == {
         "name": "dev-apps",
         "nodegroupName": "system",
         "scalingConfig": {"desiredSize": 3},
     }
+    # AND an answer without results (an HTTP answer) has no change
     assert scaler_changes({"statusCode": 200}, at) == []
 
 
 def test_a_degraded_verdict_line_gives_the_figures_and_the_rollback():
+    # GIVEN the validator's degraded verdict on a node group
     result = {
         "verdict": "degraded",
         "cluster": "dev-apps",
@@ -84,10 +89,12 @@ def test_a_degraded_verdict_line_gives_the_figures_and_the_rollback():
         "reason": "endpoint/api error_rate 0.0 -> 1.0 (+1.0)",
         "rollback": {"action": "restore system to 1/2/4", "automatic": False},
     }
+    # WHEN it becomes a timeline line THEN the line names the figure that moved and the rollback
     assert verdict_line(result) == (
         "dev-apps/system degraded: endpoint/api error_rate 0.0 -> 1.0 (+1.0); "
         "rollback: restore system to 1/2/4"
     )
+    # AND a validation still baking has no verdict line yet
     assert verdict_line({"status": "baking", "phase": "baking"}) is None
 
 
