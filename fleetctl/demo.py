@@ -21,6 +21,14 @@ In the afternoon an engineer holds one node group through the evening (`POST /sc
 mode each hourly forecast asks the scaler for sizes (through the local receiver, as Lambda's
 Invoke) or keeps the schedule; a `predict` line shows which, with the confidence and reason.
 After each firing the node groups' Auto Scaling groups follow EKS, as in AWS.
+Each node group update the scaler starts goes to change_validator as its CloudTrail record
+(as EventBridge delivers it), at the change's instant; the validator's callback schedules run at
+the first later step at least a minute after their time, and a `validate` line gives each
+verdict (passed, degraded with the figures that moved, failed). So that the baseline and the
+bake have endpoint results to compare, the health monitor also runs at its own cadence over the
+bake length before each scaling firing and after each change until a step past its bake (a
+`probe` line only when the fleet is not healthy).
+The last working evening only sets the day's starting sizes: its changes are not validated.
 """
 
 from __future__ import annotations
@@ -41,6 +49,14 @@ from zoneinfo import ZoneInfo
 from catalog import FUNCTIONS
 from components.naming import function_name, member_role_name
 from components.settings import ClusterSettings, FleetSettings
+from fleetctl.demo_validation import (
+    DEFAULT_BAKE_MINUTES,
+    VALIDATOR,
+    DaySteps,
+    ScalerChange,
+    scaler_changes,
+    verdict_line,
+)
 from fleetctl.demo_world import (
     DemoWorld,
     aws_client,
@@ -54,6 +70,7 @@ from fleetctl.local_world import local_world, stack_settings
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
 from fleetctl.plan import render_json
 from fleetctl.schedule_replay import Firing, PlannedSchedule, firings_on, planned_schedules
+from fleetctl.validated_change import take_due_callbacks
 from fleetctl.webhook_receiver import WebhookReceiver
 
 DEMO_ZONE = ZoneInfo("Asia/Kolkata")
@@ -86,6 +103,13 @@ HOLD_AT = time(16, 30)
 HOLD_UNTIL = time(19, 30)
 HOLD_REASON = "nightly batch must finish tonight"
 HOLD_CALLER_ARN_USER = "platform-oncall"
+# EventBridge Scheduler invokes a target shortly after its time, and the validator sets that
+# time from its own clock, which runs on while it works: a callback fired on the second could
+# come before the moment the validator waits for. The demo delivers it at the first step at least
+# this long after its time.
+SCHEDULER_DELIVERY = timedelta(minutes=1)
+HEALTHY = "healthy"
+"""The health monitor's status when every check passed."""
 
 
 @dataclass
@@ -108,6 +132,15 @@ class Timeline:
     def decision(self, at: datetime, text: str) -> None:
         """A predictive scaling decision: the forecast's confidence, the reason, the outcome."""
         self._print("predict", at, one_line(text, DECISION_WIDTH))
+
+    def verdict(self, at: datetime, text: str) -> None:
+        """A change validation's verdict: the node group, passed / degraded / failed, and why."""
+        self._print("validate", at, one_line(text, DECISION_WIDTH))
+
+    def probe(self, at: datetime, outcome: str) -> None:
+        """A health monitor run around a change that found the fleet not healthy."""
+        text = one_line(outcome, TIMELINE_OUTCOME_WIDTH)
+        self._print("probe", at, f"{'health_monitor':<20} {text}")
 
     def request(self, at: datetime, route: str, function: str, outcome: str) -> None:
         """A line for a request a person made through the HTTP API, rather than a schedule."""
@@ -289,7 +322,12 @@ class MemberCluster:
 
 class DayReplay:
     def __init__(
-        self, world: DemoWorld, pool: WorkerPool, settings: FleetSettings, stack: str
+        self,
+        world: DemoWorld,
+        pool: WorkerPool,
+        settings: FleetSettings,
+        stack: str,
+        validator_environment: dict[str, str] | None = None,
     ) -> None:
         self.world = world
         self.pool = pool
@@ -298,6 +336,29 @@ class DayReplay:
         self.sqs = aws_client("sqs", world.endpoint_url, world.region, **world.hub_credentials)
         self.now = datetime.now(UTC)
         self._catalog_names = {function_name(stack, spec.name): spec.name for spec in FUNCTIONS}
+        # Scaler changes not yet handed to change_validator (none when the stack has no
+        # validator, or no scaler whose member role marks the fleet's own changes).
+        self.validator_environment = validator_environment or {}
+        self.pending_changes: list[ScalerChange] = []
+
+    @property
+    def validates_changes(self) -> bool:
+        return bool(self.validator_environment.get("SCALER_MEMBER_ROLE_NAME"))
+
+    @cached_property
+    def scheduler(self) -> Any:
+        """EventBridge Scheduler of the hub, where the validator's callbacks wait."""
+        world = self.world
+        return aws_client("scheduler", world.endpoint_url, world.region, **world.hub_credentials)
+
+    @property
+    def bake(self) -> timedelta:
+        minutes = self.validator_environment.get("VALIDATION_BAKE_MINUTES")
+        return timedelta(minutes=int(minutes or DEFAULT_BAKE_MINUTES))
+
+    def _note_changes(self, function: str, result: Any, at: datetime) -> None:
+        if function == "eks_scaler" and self.validates_changes:
+            self.pending_changes.extend(scaler_changes(result, at))
 
     def invoke_function(self, deployed_name: str, event: Any) -> Any:
         """One function invoking another through Lambda's Invoke (the forecaster asking the
@@ -305,7 +366,9 @@ class DayReplay:
         name = self._catalog_names.get(deployed_name)
         if name is None:
             raise PlanError(f"no function named {deployed_name} in the {self.stack} stack")
-        return self.pool.invoke(name, event, self.now)
+        result = self.pool.invoke(name, event, self.now)
+        self._note_changes(name, result, self.now)
+        return result
 
     def invoke(self, timeline: Timeline, at: datetime, function: str, event: Any, done: int) -> Any:
         self.now = at
@@ -316,9 +379,69 @@ class DayReplay:
             timeline.record(at, function, f"CRASHED: {error}", done)
             return None
         timeline.record(at, function, summarize(result), done)
+        self._note_changes(function, result, at)
         for line in predictive_lines(result):
             timeline.decision(at, line)
         return result
+
+    def play_firing(self, timeline: Timeline, firing: Firing, done: int, steps: DaySteps) -> None:
+        """One firing and what follows it: deliveries, EKS acting on new sizes, each scaler
+        change handed to the validator (with probes until its bake ends), due callbacks."""
+        at = firing.at
+        self.invoke(timeline, at, firing.schedule.function, firing.payload(), done)
+        self.follow_up(timeline, at, done)
+        self.follow_eks()
+        for change in self.validate_changes(timeline, done):
+            steps.after_change(change.at)
+        self.run_due_callbacks(timeline, at, done)
+
+    def play_probe(self, timeline: Timeline, firing: Firing, done: int) -> None:
+        """The health monitor at its own cadence around a change (a line only when the fleet
+        is not healthy, or the run crashed), then the callbacks due by then."""
+        self.now = firing.at
+        try:
+            result = self.pool.invoke(firing.schedule.function, firing.payload(), firing.at)
+        except WorkerCrashedError as error:
+            timeline.failures += 1
+            timeline.probe(firing.at, f"CRASHED: {error}")
+            return
+        if not isinstance(result, dict) or result.get("status") != HEALTHY:
+            timeline.probe(firing.at, summarize(result))
+        self.follow_up(timeline, firing.at, done)
+        self.run_due_callbacks(timeline, firing.at, done)
+
+    def validate_changes(self, timeline: Timeline, done: int) -> list[ScalerChange]:
+        """Hand each new scaler change to change_validator as its CloudTrail record, at the
+        change's instant, as EventBridge would; the changes handed over."""
+        changes, self.pending_changes = self.pending_changes, []
+        role = self.validator_environment.get("SCALER_MEMBER_ROLE_NAME", "")
+        for change in changes:
+            self._validate(timeline, change.at, change.cloudtrail_event(role), done)
+        return changes
+
+    def run_due_callbacks(self, timeline: Timeline, at: datetime, done: int) -> None:
+        """The validator's one-time schedules that EventBridge Scheduler has delivered by `at`
+        (due at least SCHEDULER_DELIVERY before it), fired at `at`."""
+        if not self.validates_changes:
+            return
+        group = self.validator_environment["VALIDATION_SCHEDULE_GROUP"]
+        for payload in take_due_callbacks(self.scheduler, group, at - SCHEDULER_DELIVERY):
+            self._validate(timeline, at, payload, done)
+
+    def _validate(self, timeline: Timeline, at: datetime, event: Any, done: int) -> None:
+        self.now = at
+        try:
+            result = self.pool.invoke(VALIDATOR, event, at)
+        except WorkerCrashedError as error:
+            timeline.failures += 1
+            timeline.record(at, VALIDATOR, f"CRASHED: {error}", done)
+            return
+        line = verdict_line(result)
+        if line is None:
+            timeline.record(at, VALIDATOR, summarize(result), done)
+        else:
+            timeline.verdict(at, line)
+        self.follow_up(timeline, at, done)
 
     def place_hold(self, timeline: Timeline, at: datetime, until: datetime) -> Any:
         """The afternoon's hold, placed through the scaler as `POST /scale` would place it."""
@@ -515,16 +638,29 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
             for function, environment in local.environments.items()
         }
         with WorkerPool(environments, out_dir / "logs") as pool:
-            replay = DayReplay(world, pool, settings, stack)
+            replay = DayReplay(world, pool, settings, stack, environments.get(VALIDATOR))
             receiver.function_invoker = replay.invoke_function
             for firing in _previous_evening(schedules, day):
                 replay.invoke(timeline, firing.at, "eks_scaler", firing.payload(), 0)
                 replay.follow_up(timeline, firing.at, 0)
                 replay.follow_eks()
+            replay.pending_changes.clear()
             timeline.sizes.append(("start", replay.node_group_sizes()))
             hold_at = datetime.combine(day, HOLD_AT, DEMO_ZONE)
             hold_pending = True
-            for done, firing in enumerate(firings, start=1):
+            steps = DaySteps(
+                schedules,
+                firings,
+                replay.bake if replay.validates_changes else None,
+                SIZING_FUNCTIONS,
+            )
+            done = 0
+            while (step := steps.next_step()) is not None:
+                if isinstance(step, datetime):
+                    _play_incident(receiver, timeline, step)
+                    replay.play_probe(timeline, steps.probe(step), done)
+                    continue
+                done, firing = step
                 at = firing.at
                 if hold_pending and at >= hold_at:
                     hold_pending = False
@@ -533,9 +669,7 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
                     )
                     replay.follow_up(timeline, hold_at, done - 1)
                 _play_incident(receiver, timeline, at)
-                replay.invoke(timeline, at, firing.schedule.function, firing.payload(), done)
-                replay.follow_up(timeline, at, done)
-                replay.follow_eks()
+                replay.play_firing(timeline, firing, done, steps)
                 if firing.schedule.function in SIZING_FUNCTIONS:
                     sizes = replay.node_group_sizes()
                     # A forecast that changed nothing adds no row.

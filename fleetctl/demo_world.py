@@ -154,6 +154,11 @@ def create_hub(
         secrets.create_secret(
             Name=environment["PAGERDUTY_ROUTING_KEY_SECRET"], SecretString="demo-routing-key"
         )
+    if environment.get("VALIDATION_SCHEDULE_GROUP"):
+        # The program creates the group that change_validator's callback schedules go in.
+        aws_client("scheduler", endpoint_url, region, **credentials).create_schedule_group(
+            Name=environment["VALIDATION_SCHEDULE_GROUP"]
+        )
     events_url = sqs.create_queue(QueueName="demo-bucket-events")["QueueUrl"]
     events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -671,6 +676,59 @@ def serve_spot_prices(prices: SeededSpotPrices) -> Iterator[None]:
         yield
     finally:
         EC2Response.describe_spot_price_history = moto_answer
+
+
+DESCRIBE_UPDATE_PATH = "{0}/clusters/(?P<name>[^/]+)/updates/(?P<updateId>[^/]+)$"
+"""EKS DescribeUpdate's route, which moto's EKS does not register."""
+
+
+@contextmanager
+def serve_eks_updates() -> Iterator[None]:
+    """Make EKS answer DescribeUpdate (the server runs in this process): `Successful` for an
+    update that UpdateNodegroupConfig started in the world, ResourceNotFoundException otherwise.
+
+    moto's EKS starts every node group update as `Successful` (it changes the config at once)
+    but keeps no record of it and has no DescribeUpdate, so change_validator could never learn
+    that the update finished. Enter before the first EKS request: the server reads EKS's routes
+    then. The patch is removed on exit.
+    """
+    from moto.core.responses import ActionResult  # noqa: PLC0415 - only once the server runs
+    from moto.eks import urls  # noqa: PLC0415
+    from moto.eks.exceptions import ResourceNotFoundException  # noqa: PLC0415
+    from moto.eks.responses import EKSResponse  # noqa: PLC0415
+
+    moto_update = EKSResponse.update_nodegroup_config
+    started: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+
+    def update_nodegroup_config(response: Any) -> Any:
+        answer = moto_update(response)
+        update = answer.result["update"]
+        cluster = response._get_param("name")
+        started[response.current_account, response.region, cluster, update["id"]] = update
+        return answer
+
+    def describe_update(response: Any) -> Any:
+        key = (
+            response.current_account,
+            response.region,
+            response._get_param("name"),
+            response._get_param("updateId"),
+        )
+        if key not in started:
+            raise ResourceNotFoundException(
+                clusterName=key[2], message=f"No update found for ID: {key[3]}"
+            )
+        return ActionResult({"update": started[key]})
+
+    urls.url_paths[DESCRIBE_UPDATE_PATH] = urls.response.dispatch
+    EKSResponse.update_nodegroup_config = update_nodegroup_config
+    EKSResponse.describe_update = describe_update
+    try:
+        yield
+    finally:
+        EKSResponse.update_nodegroup_config = moto_update
+        del EKSResponse.describe_update
+        del urls.url_paths[DESCRIBE_UPDATE_PATH]
 
 
 def _utc(timestamp: str | datetime) -> datetime:

@@ -28,6 +28,7 @@ from fleetctl.demo_world import (
     SeededSpotPrices,
     create_hub,
     create_member,
+    serve_eks_updates,
     serve_seeded_costs,
     serve_spot_prices,
 )
@@ -135,11 +136,16 @@ def function_environment(
 def local_world(
     stack: str, run: ProgramRun, now: datetime, dry_run: bool | None = None
 ) -> Iterator[LocalWorld]:
-    """The stack's world as of `now`; its Cost Explorer bill peaks on the day before `now`, and
-    its spot prices differ by instance type and zone. `dry_run` replaces the stack's in the
-    inventory (the forecaster passes it on to the scaler) when given."""
+    """The stack's world as of `now`; its Cost Explorer bill peaks on the day before `now`, its
+    spot prices differ by instance type and zone, and EKS answers DescribeUpdate. `dry_run`
+    replaces the stack's in the inventory (the forecaster passes it on to the scaler) when
+    given."""
     settings = stack_settings(stack)
-    with WebhookReceiver() as receiver, moto_server(settings.hub.account_id) as endpoint:
+    with (
+        WebhookReceiver() as receiver,
+        moto_server(settings.hub.account_id) as endpoint,
+        serve_eks_updates(),
+    ):
         fleet_environment: dict[str, str] = {}
         for spec in FUNCTIONS:
             fleet_environment.update(deployed_environment(run, spec))
