@@ -103,10 +103,8 @@ HOLD_AT = time(16, 30)
 HOLD_UNTIL = time(19, 30)
 HOLD_REASON = "nightly batch must finish tonight"
 HOLD_CALLER_ARN_USER = "platform-oncall"
-# EventBridge Scheduler invokes a target shortly after its time, and the validator sets that
-# time from its own clock, which runs on while it works: a callback fired on the second could
-# come before the moment the validator waits for. The demo delivers it at the first step at least
-# this long after its time.
+# EventBridge Scheduler invokes a target shortly after its time, not on the second; the demo
+# delivers a callback at the first step at least this long after its time.
 SCHEDULER_DELIVERY = timedelta(minutes=1)
 HEALTHY = "healthy"
 """The health monitor's status when every check passed."""

@@ -11,7 +11,7 @@ step twice (a retried invocation) finds the schedule already there and changes n
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,8 +30,14 @@ def callback_payload(validation_id: str) -> dict[str, str]:
 def schedule_callback(
     scheduler: Any, environment: ValidatorEnvironment, validation_id: str, step: str, at: datetime
 ) -> str:
-    """Create the schedule of `step` (e.g. `follow-3`, `bake`) firing at `at`; its name."""
+    """Create the schedule of `step` (e.g. `follow-3`, `bake`) firing at `at`; its name.
+
+    `at(...)` takes whole seconds: the time is rounded up, never down, so a callback never
+    arrives before the moment it waits for (a bake callback that came early would find the bake
+    unfinished and leave the validation waiting with no callback booked).
+    """
     name = f"{validation_id}-{step}"
+    at = _whole_second_at_or_after(at)
     try:
         scheduler.create_schedule(
             Name=name,
@@ -55,3 +61,8 @@ def schedule_callback(
         if error.response.get("Error", {}).get("Code") != "ConflictException":
             raise
     return name
+
+
+def _whole_second_at_or_after(moment: datetime) -> datetime:
+    truncated = moment.replace(microsecond=0)
+    return truncated if truncated == moment else truncated + timedelta(seconds=1)

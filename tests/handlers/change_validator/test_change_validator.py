@@ -5,7 +5,7 @@ schedules, and the verdict is recorded with its figures, its rollback and one al
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -105,6 +105,36 @@ def test_a_scaler_change_followed_by_a_healthy_bake_passes(
     assert verdict["moved"] == []
     assert validator_alerts(alert_inbox) == []
     assert validator.schedules() == []
+
+
+def test_a_bake_callback_firing_at_its_scheduled_second_gives_the_verdict(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+) -> None:
+    # GIVEN a change that arrives 0.4 s into a second, so the bake ends 0.4 s into a second
+    validator.clock.advance(0.4)
+    now = validator.clock.now()
+    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
+    update_id = scale_with_the_scaler(scaler_client, 3)
+    change = cloudtrail_event(
+        "UpdateNodegroupConfig",
+        update_id,
+        now,
+        {"nodegroupName": NODE_GROUP, "scalingConfig": {"desiredSize": 3}},
+        role=SCALER_ROLE,
+    )
+    eks_updates.status = "Successful"
+    assert validator.send(change)["status"] == "baking"
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=105)
+    # WHEN the clock reaches exactly the whole second the bake schedule names, and it fires
+    [bake] = validator.schedules()
+    fires_at = datetime.fromisoformat(bake["ScheduleExpression"][3:-1]).replace(tzinfo=UTC)
+    validator.clock.advance((fires_at - validator.clock.now()).total_seconds())
+    [verdict] = validator.fire_due_callbacks()
+    # THEN the bake is over at that moment and the verdict is given, not left waiting
+    assert verdict["status"] == "passed", verdict
 
 
 def test_an_endpoint_that_slows_after_a_node_group_update_is_degraded_with_figures_and_rollback(
