@@ -62,6 +62,9 @@ REPRESENTATIVE_EVENTS = {
     "report_fetcher": "scheduled_fetch.json",
     "report_processor": "raw_object_created.json",
     "report_generator": "processed_object_created.json",
+    "change_validator": "scaler_change.json",
+    "performance_analyzer": "analyze_fleet.json",
+    "scaling_optimizer": "optimize.json",
 }
 
 _BASELINE = """
