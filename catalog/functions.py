@@ -390,6 +390,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             **COMMON_ENVIRONMENT,
             **MEMBER_ROLE_ENVIRONMENT,
             "SCAN_QUEUE_URL": EnvSource.FUNCTION_QUEUE_URL,
+            # Reports are dated by the day in the stack's schedule time zone.
+            "SCHEDULE_TIME_ZONE": EnvSource.SCHEDULE_TIME_ZONE,
         },
         permissions=(
             *COMMON_PERMISSIONS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, PositiveInt
+from fleet_shared.field_types import Arn, PositiveInt, TimeZoneName
 
 
 class ScannerEnvironment(FunctionEnvironment):
@@ -22,6 +22,10 @@ class ScannerEnvironment(FunctionEnvironment):
     member_role_name: str = Field(description="The role assumed in each member account.")
     data_bucket_name: str = Field(
         description="Holds the fleet inventory and receives the reports `reports/security/<date>/`."
+    )
+    schedule_time_zone: TimeZoneName = Field(
+        default="UTC",
+        description="The stack's schedule time zone: reports are dated by the day in it.",
     )
     alert_topic_arn: Arn = Field(
         description=(

@@ -8,7 +8,9 @@ scanner's own queue instead. Global services are scanned in each account's first
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fleet_shared.exceptions import ConfigurationError, EventValidationError
 from fleet_shared.inventory import FleetInventory
@@ -41,7 +43,7 @@ def scan_fleet(request: ScanRequest, services: ScanServices) -> dict[str, Any]:
     now = services.clock.now()
     response = _summary(results, request.dry_run, mode="direct")
     if not request.dry_run:
-        key = f"reports/security/{now.date().isoformat()}/findings.json"
+        key = f"reports/security/{_report_day(now, services)}/findings.json"
         response["report_key"] = write_report(services, key, report_document(results, now))
     return response
 
@@ -68,11 +70,16 @@ def scan_one(
     if not request.dry_run and result.status != FAILED:
         now = services.clock.now()
         key = (
-            f"reports/security/{now.date().isoformat()}/targets/"
+            f"reports/security/{_report_day(now, services)}/targets/"
             f"{request.account_id}-{request.region}.json"
         )
         response["report_key"] = write_report(services, key, report_document([result], now))
     return response
+
+
+def _report_day(now: datetime, services: ScanServices) -> str:
+    """The date in the stack's schedule time zone: a report's folder is the owner's day."""
+    return now.astimezone(ZoneInfo(services.environment.schedule_time_zone)).date().isoformat()
 
 
 def _targets(inventory: FleetInventory) -> list[tuple[str, str, bool]]:

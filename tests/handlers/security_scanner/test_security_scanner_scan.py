@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -281,3 +282,18 @@ def test_target_outside_the_inventory_is_refused(
     assert result["status"] == "error"
     assert "999999999999" in result["error"]
     assert hub_findings() == {}
+
+
+def test_scan_report_is_dated_by_the_day_in_the_schedule_time_zone(
+    scanner: Callable[[Any], dict[str, Any]],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stack scheduled in Asia/Kolkata and a scan at 23:30 UTC on Monday, which is
+    # 05:00 on Tuesday there
+    monkeypatch.setenv("SCHEDULE_TIME_ZONE", "Asia/Kolkata")
+    fake_clock.set(datetime(2025, 6, 2, 23, 30, tzinfo=UTC))
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"})
+    # THEN its report is filed under Tuesday, the owner's day, not the UTC day
+    assert result["report_key"] == "reports/security/2025-06-03/findings.json"
