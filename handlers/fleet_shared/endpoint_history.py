@@ -1,9 +1,10 @@
 """The recent results of a health endpoint, as the health monitor keeps them in the state table.
 
 The health monitor writes one entry per probe (`{"at", "ok", "latency_ms"}`) under
-`endpoint_history_key`, keeping the entries of its error-rate window; the change validator reads
-them back to know how an endpoint behaved before and after a change. One module owns the key and
-the entry format, so writer and reader never drift apart.
+`endpoint_history_key`, keeping the entries of the last `HISTORY_RETENTION` (or of its error-rate
+window, when that is longer); the change validator reads them back to know how an endpoint
+behaved before and after a change (a bake longer than the retention is judged on its last
+part). One module owns the key and the entry format, so writer and reader never drift apart.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fleet_shared.timestamps import iso_z, parse_iso
+
+HISTORY_RETENTION = timedelta(hours=2)
+"""How long the health monitor keeps an endpoint's results: a default 15-minute baseline and
+bake, with the bake's callback late by minutes, are covered many times over."""
 
 HISTORY_VALUE = "recent_results"
 """The name of the saved value holding an endpoint's recent results."""

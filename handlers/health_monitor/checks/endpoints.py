@@ -19,6 +19,7 @@ from typing import Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.endpoint_history import (
+    HISTORY_RETENTION,
     HISTORY_VALUE,
     EndpointResult,
     endpoint_history_key,
@@ -89,9 +90,11 @@ def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
 def _record(
     context: ClusterContext, endpoint: HealthEndpoint, succeeded: bool, latency_ms: float
 ) -> tuple[float, int]:
-    """Add this outcome to the endpoint's results, keep those within the window; return (error
-    rate, sample count) over them.
+    """Add this outcome to the endpoint's results, keep those of the last
+    `HISTORY_RETENTION`; return (error rate, sample count) over the error-rate window.
 
+    The results are kept longer than the window because the change validator reads them back
+    for a whole bake, whose callback may come after the bake's last probe.
     Read-modify-write without a condition: runs of one endpoint are five minutes apart, and a
     lost sample in a rare overlap only leaves one result out of the window.
     """
@@ -99,16 +102,19 @@ def _record(
     now = context.clock.now()
     window_seconds = context.environment.health_error_rate_window_minutes * 60
     window_start = now - timedelta(seconds=window_seconds)
+    kept_seconds = max(window_seconds, int(HISTORY_RETENTION.total_seconds()))
+    kept_from = now - timedelta(seconds=kept_seconds)
     stored = context.state.get_value(key, HISTORY_VALUE)
-    recent = [result for result in read_results(stored) if result.at > window_start]
-    recent.append(EndpointResult(now, succeeded, round(latency_ms, 1)))
-    # Every kept result is younger than the window, so the item may expire with it: an endpoint
-    # removed from the inventory leaves nothing behind.
+    kept = [result for result in read_results(stored) if result.at > kept_from]
+    kept.append(EndpointResult(now, succeeded, round(latency_ms, 1)))
+    # Every kept result is younger than the retention, so the item may expire with it: an
+    # endpoint removed from the inventory leaves nothing behind.
     context.state.put_value(
         key,
         HISTORY_VALUE,
-        {"results": [result.as_entry() for result in recent]},
-        ttl_seconds=window_seconds,
+        {"results": [result.as_entry() for result in kept]},
+        ttl_seconds=kept_seconds,
     )
+    recent = [result for result in kept if result.at > window_start]
     failures = sum(1 for result in recent if not result.ok)
     return round(failures / len(recent), 3), len(recent)

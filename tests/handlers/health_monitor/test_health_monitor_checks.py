@@ -9,6 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
+from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key, read_results
+from fleet_shared.state_table import StateTable
+
 REGION = "ap-south-1"
 MEMBER = "222222222222"
 CLUSTER_EVENT = {
@@ -374,6 +377,33 @@ def test_endpoint_results_older_than_the_window_leave_the_error_rate(
     assert [check["data"]["samples"] for check in checks] == [1, 2, 3, 1]
     assert [check["data"]["error_rate"] for check in checks] == [1.0, 1.0, 0.667, 0]
     assert checks[-1]["status"] == "passed"
+
+
+def test_endpoint_results_are_kept_past_the_window_for_the_change_validator(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_clock: Any,
+    state_table: StateTable,
+) -> None:
+    # GIVEN a 15-minute error-rate window and an endpoint probed every 5 minutes for 25 minutes
+    monkeypatch.setenv("HEALTH_ERROR_RATE_WINDOW_MINUTES", "15")
+    use_endpoints([{"name": "api", "url": endpoint_server.url("/healthy")}])
+    checks = []
+    for _ in range(6):
+        fake_clock.advance(5 * 60)
+        checks.append(checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")[0])
+    # THEN the error rate counts only the window's probes
+    assert [check["data"]["samples"] for check in checks] == [1, 2, 3, 3, 3, 3]
+    # AND every probe is still stored, so a bake judged after its last probe sees all of them
+    stored = state_table.get_value(
+        endpoint_history_key(f"{MEMBER}/{REGION}/{CLUSTER_EVENT['cluster']}", "api"),
+        HISTORY_VALUE,
+    )
+    assert len(read_results(stored)) == 6
 
 
 @pytest.mark.parametrize("value", ["0", "1441", "fifteen"])
