@@ -586,7 +586,7 @@ class CostReportSettings(StrictModel):
 # The one function that takes a policy: what it may clean and whether it deletes.
 CLEANUP_FUNCTION = "cleanup_manager"
 
-# How functions are traced (README, "Tracing"): `active` is Lambda's own active tracing with no
+# How functions are traced (docs/tracing.md): `active` is Lambda's own active tracing with no
 # X-Ray SDK in the function; `detailed` adds the Powertools Tracer and the X-Ray SDK (subsegments
 # for every AWS call, at a cold-start cost); `off` traces nothing.
 TracingMode = Literal["active", "detailed", "off"]

@@ -17,7 +17,7 @@ The service name is POWERTOOLS_SERVICE_NAME when set, else the function name; me
 `LambdaFleet` namespace whatever POWERTOOLS_METRICS_NAMESPACE says, so dashboards find every
 function in one place.
 
-Tracing follows the stack's `tracing` setting (README, "Tracing"): the program sets
+Tracing follows the stack's `tracing` setting (docs/tracing.md): the program sets
 POWERTOOLS_TRACE_DISABLED=false only in `detailed` mode. Only then is the Powertools Tracer built,
 and with it the X-Ray SDK imported; in `active` mode Lambda traces the invocation itself and the
 function pays nothing for it at cold start. As Powertools does, tracing is also off outside
