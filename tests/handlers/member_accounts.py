@@ -40,6 +40,45 @@ def member_session(account_id: str, region: str = REGION) -> boto3.Session:
     )
 
 
+def create_cluster_with_node_group(
+    session: boto3.Session, cluster: str, node_group: str, *, desired: int, max_size: int
+) -> str:
+    """An EKS cluster with one managed node group and the node group's Auto Scaling group with
+    `desired` instances, in the session's account; returns the Auto Scaling group's name."""
+    account_id = session.client("sts").get_caller_identity()["Account"]
+    eks = session.client("eks")
+    eks.create_cluster(
+        name=cluster,
+        roleArn=f"arn:aws:iam::{account_id}:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": ["subnet-0a", "subnet-0b"]},
+    )
+    group = eks.create_nodegroup(
+        clusterName=cluster,
+        nodegroupName=node_group,
+        nodeRole=f"arn:aws:iam::{account_id}:role/eks-node",
+        subnets=["subnet-0a", "subnet-0b"],
+        scalingConfig={"minSize": 1, "desiredSize": desired, "maxSize": max_size},
+    )["nodegroup"]
+    asg_name: str = group["resources"]["autoScalingGroups"][0]["name"]
+    # A launch configuration rather than a template: it needs no EC2 client, whose multi-MB
+    # service model would dominate the test's run time.
+    autoscaling = session.client("autoscaling")
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName=f"{cluster}-{node_group}",
+        ImageId="ami-0abcdef1234567890",
+        InstanceType="m7g.large",
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=asg_name,
+        LaunchConfigurationName=f"{cluster}-{node_group}",
+        MinSize=0,
+        MaxSize=6,
+        DesiredCapacity=desired,
+        AvailabilityZones=[f"{session.region_name}a"],
+    )
+    return asg_name
+
+
 @dataclass
 class _DeniedResponse:
     status_code: int = 403

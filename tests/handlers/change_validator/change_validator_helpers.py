@@ -34,7 +34,7 @@ from tests.handlers.conftest import (
     REGION,
     FakeLambdaContext,
 )
-from tests.handlers.member_accounts import member_session
+from tests.handlers.member_accounts import create_cluster_with_node_group, member_session
 
 CLUSTER = "dev-apps"
 NODE_GROUP = "system"
@@ -110,33 +110,8 @@ class ScalerThroughItsHandler:
 
 def create_member_cluster(desired: int = 2) -> None:
     """The cluster, its node group and the node group's Auto Scaling group in the member."""
-    session = member_session(MEMBER_ACCOUNT_ID)
-    eks = session.client("eks")
-    eks.create_cluster(
-        name=CLUSTER,
-        roleArn=f"arn:aws:iam::{MEMBER_ACCOUNT_ID}:role/eks-cluster",
-        resourcesVpcConfig={"subnetIds": ["subnet-0a", "subnet-0b"]},
-    )
-    group = eks.create_nodegroup(
-        clusterName=CLUSTER,
-        nodegroupName=NODE_GROUP,
-        nodeRole=f"arn:aws:iam::{MEMBER_ACCOUNT_ID}:role/eks-node",
-        subnets=["subnet-0a", "subnet-0b"],
-        scalingConfig={"minSize": 1, "desiredSize": desired, "maxSize": 4},
-    )["nodegroup"]
-    autoscaling = session.client("autoscaling")
-    autoscaling.create_launch_configuration(
-        LaunchConfigurationName=f"{CLUSTER}-{NODE_GROUP}",
-        ImageId="ami-0abcdef1234567890",
-        InstanceType="m7g.large",
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName=group["resources"]["autoScalingGroups"][0]["name"],
-        LaunchConfigurationName=f"{CLUSTER}-{NODE_GROUP}",
-        MinSize=0,
-        MaxSize=6,
-        DesiredCapacity=desired,
-        AvailabilityZones=[f"{REGION}a"],
+    create_cluster_with_node_group(
+        member_session(MEMBER_ACCOUNT_ID), CLUSTER, NODE_GROUP, desired=desired, max_size=4
     )
 
 

@@ -29,28 +29,21 @@ from fleet_shared.state_table import StateTable
 from handlers.health_monitor import app
 from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.services import HealthServices
+from tests.handlers.member_accounts import create_cluster_with_node_group
+from tests.handlers.member_accounts import member_session as member_role_session
 
 REGION = "ap-south-1"
 HUB = "123456789012"
 MEMBER = "222222222222"
 CLUSTER = "dev-apps"
 NODE_GROUP = "system"
-MEMBER_ROLE = "lambda-fleet-member"
 DATA_BUCKET = "lambda-fleet-data"
 INVENTORY_KEY = "config/fleet-inventory.json"
 
 
 def member_session(account_id: str = MEMBER) -> boto3.Session:
     """A session acting in `account_id` through the member role, as the handler gets one."""
-    credentials = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{MEMBER_ROLE}", RoleSessionName="test-setup"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=REGION,
-    )
+    return member_role_session(account_id, REGION)
 
 
 @dataclass
@@ -105,35 +98,8 @@ def put_alarm(cloudwatch: Any, name: str, state: str, reason: str) -> str:
 def create_member_cluster(account_id: str, desired: int = 2) -> MemberCluster:
     """Cluster, node group, and the node group's Auto Scaling group with `desired` instances."""
     session = member_session(account_id)
-    eks = session.client("eks")
-    eks.create_cluster(
-        name=CLUSTER,
-        roleArn=f"arn:aws:iam::{account_id}:role/eks-cluster",
-        resourcesVpcConfig={"subnetIds": ["subnet-0a", "subnet-0b"]},
-    )
-    group = eks.create_nodegroup(
-        clusterName=CLUSTER,
-        nodegroupName=NODE_GROUP,
-        nodeRole=f"arn:aws:iam::{account_id}:role/eks-node",
-        subnets=["subnet-0a", "subnet-0b"],
-        scalingConfig={"minSize": 1, "desiredSize": desired, "maxSize": 6},
-    )["nodegroup"]
-    asg_name = group["resources"]["autoScalingGroups"][0]["name"]
-    # A launch configuration rather than a template: it needs no EC2 client, whose multi-MB
-    # service model would dominate the test's run time.
-    autoscaling = session.client("autoscaling")
-    autoscaling.create_launch_configuration(
-        LaunchConfigurationName=f"{CLUSTER}-{NODE_GROUP}",
-        ImageId="ami-0abcdef1234567890",
-        InstanceType="m7g.large",
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName=asg_name,
-        LaunchConfigurationName=f"{CLUSTER}-{NODE_GROUP}",
-        MinSize=0,
-        MaxSize=6,
-        DesiredCapacity=desired,
-        AvailabilityZones=[f"{REGION}a"],
+    asg_name = create_cluster_with_node_group(
+        session, CLUSTER, NODE_GROUP, desired=desired, max_size=6
     )
     return MemberCluster(session, account_id, asg_name)
 
