@@ -39,7 +39,7 @@ them; the state table already ignores them): moto copies the whole table in ever
 so without this the replay slows down as the weeks go by. Capacity of an hour is the node group's
 size after that hour's requests times the node's allocatable vCPU; an hour is unmet when the
 actual demand is above it (hours without data are not scored). The forecasts do not depend on
-the sizes, so they are made first; forecasts and replays run in two processes.
+the sizes, so they are made first (the schedule's worlds run meanwhile), in two processes.
 
 `python -m benchmarks.predictive_replay --series 1 --weeks 1` replays the first week of the first
 series only, for iteration (the owner's sizing stays that of the full run); `make bench` runs the
@@ -150,7 +150,6 @@ class Replayed:
 
     sizes: list[int]
     confident_hours: int
-    seconds: float
 
 
 def forecasts_for_week(series: Series, week: int) -> list[dict[str, Any]]:
@@ -247,12 +246,11 @@ def replay(
 ) -> Replayed:
     """The node group's size in each of the first `hours` replayed hours of `series` under a
     replayed `strategy` (the predictive ones with `forecasts`), through the handlers on moto."""
-    started = time.perf_counter()
     # The handlers print their metrics (EMF) to stdout, as in Lambda; the table is the output.
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         world = _ReplayWorld(strategy_cluster(cluster_for(series), strategy))
         sizes, confident_hours = world.run(_first_hour(series), hours, forecasts)
-    return Replayed(sizes, confident_hours, time.perf_counter() - started)
+    return Replayed(sizes, confident_hours)
 
 
 def scored(series: Series, sizes: list[int], first_size: int, confident_hours: int = 0) -> Outcome:
@@ -528,7 +526,7 @@ def main(series_count: int = SERIES_COUNT, weeks: int = REPLAY_WEEKS) -> None:
                 replays[(item.name, strategy)] = pool.submit(
                     _timed, replay, item, strategy, forecasts, hours
                 )
-        replayed = {key: future.result()[0] for key, future in replays.items()}
+        replayed = {key: future.result() for key, future in replays.items()}
     outcomes = []
     for item in series:
         cluster = cluster_for(item)
@@ -536,9 +534,9 @@ def main(series_count: int = SERIES_COUNT, weeks: int = REPLAY_WEEKS) -> None:
         outcome = {
             strategy: scored(
                 item,
-                replayed[(item.name, strategy)].sizes,
+                replayed[(item.name, strategy)][0].sizes,
                 first_size,
-                replayed[(item.name, strategy)].confident_hours,
+                replayed[(item.name, strategy)][0].confident_hours,
             )
             for strategy in REPLAYED_STRATEGIES
         }
@@ -546,7 +544,7 @@ def main(series_count: int = SERIES_COUNT, weeks: int = REPLAY_WEEKS) -> None:
             sizes = oracle_sizes(item, cluster, hours, working_hours_floor=floor)
             outcome[strategy] = scored(item, sizes, first_size)
         outcomes.append(outcome)
-    replay_seconds = sum(result.seconds for result in replayed.values())
+    replay_seconds = sum(seconds for _, seconds in replayed.values())
     _print_table(series, outcomes, weeks)
     print(
         f"{time.perf_counter() - started:.1f} s of wall time in 2 worker processes "
