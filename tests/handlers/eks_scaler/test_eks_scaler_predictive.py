@@ -11,8 +11,11 @@ import pytest
 from scaler_helpers import Scaler, event, sizes
 
 from fleet_shared.clock import ManualClock
+from fleet_shared.inventory import Cluster, NodeGroup, ScalingSchedule
+from handlers.eks_scaler.predictive import scheduled_size
 
 NIGHT = datetime(2025, 6, 2, 17, 0, tzinfo=UTC)  # Monday 22:30 in Asia/Kolkata
+MONDAY_MORNING = datetime(2025, 6, 2, 3, 30, tzinfo=UTC)  # Monday 09:00 in Asia/Kolkata
 PREDICTIVE = {"mode": "predictive", "max_step": 2, "working_hours_floor": True}
 
 
@@ -258,3 +261,45 @@ def test_a_hand_back_with_a_size_or_another_action_is_refused_naming_the_field(
     assert result["status"] == "error"
     assert f"nodegroups[0].{field}" in result["error"]
     assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+@pytest.mark.parametrize(
+    ("schedule_update", "moment", "expected"),
+    [
+        ({}, MONDAY_MORNING, (3, "the scheduled daytime size")),
+        ({}, NIGHT, (2, "the schedule's off-hours size")),
+        ({"off_hours_desired": {}}, NIGHT, (3, "the stack file's desired size")),
+        ({"exclude_node_groups": ("web",)}, NIGHT, (3, "the stack file's desired size")),
+    ],
+    ids=["working_hours", "off_hours", "not_sized_by_the_schedule", "excluded"],
+)
+def test_the_schedules_size_is_the_daytime_size_in_working_hours_and_the_off_hours_size_outside(
+    schedule_update: dict[str, Any], moment: datetime, expected: tuple[int, str]
+) -> None:
+    # GIVEN web at 3 by day and 2 off hours in its schedule, or a schedule that does not size it
+    web = NodeGroup(
+        name="web",
+        capacity_type="ON_DEMAND",
+        instance_types=("m7g.large",),
+        min_size=2,
+        desired_size=3,
+        max_size=6,
+        floor=2,
+    )
+    schedule = ScalingSchedule(
+        time_zone="Asia/Kolkata",
+        scale_up_time="08:00",
+        scale_down_time="18:00",
+        days=("MON", "TUE", "WED", "THU", "FRI"),
+        off_hours_desired={"web": 2},
+    )
+    cluster = Cluster(
+        name="dev-apps",
+        region="ap-south-1",
+        kubernetes_version="1.33",
+        node_groups=(web,),
+        schedule=schedule.model_copy(update=schedule_update),
+    )
+    # WHEN the size the schedule gives web at that moment is asked
+    # THEN it is the expected size, named
+    assert scheduled_size(cluster, web, moment) == expected
