@@ -10,35 +10,45 @@ load seen outside them (both by `nodes_for_demand`, the rule predictive mode siz
 `max_size` is twice the daytime size, the floor 1 and `scaling.max_step` a quarter of the daytime
 size. Schedule: MON-FRI 08:00-18:00 in the cluster's time zone (the generator's UTC offset).
 
-Four ways, each starting at the schedule's size for the first hour:
+Five ways, each starting at the schedule's size for the first hour:
 - schedule: the cluster in `schedule` mode; its schedule's 08:00 `scale_up` (restoring the size
   saved at the last scale-down) and 18:00 `scale_down` (to the off-hours size) go to the scaler;
 - predictive: the same cluster in `predictive` mode: the same schedule events, and at
-  `RUN_MINUTE` past every hour the forecaster's predictive request
+  `RUN_MINUTE` past every hour the forecaster's predictive decision
   (`predictive_request.scale_predictively`) with the forecast the function makes at that moment
   (`forecast.forecast_from_history` on the history up to the last whole hour, at most
   `HISTORY_DAYS` days, FORECAST_HISTORY_DAYS=42, the hourly run's `horizon_minutes` 180): when
   the confidence of the hour's steps reaches the threshold, it asks the scaler for the nodes
   their p90 needs, which the scaler bounds (working-hours floor, floor, max_size, max_step,
-  cooldown); below it nothing is asked and the size stays as it is until the schedule's next
-  event or a confident hour;
+  cooldown); below it the schedule is kept and the node group handed back to it (the scaler
+  returns it to the schedule's size for the hour when the forecast set its current size);
 - no_floor: predictive with `scaling.working_hours_floor: false` (the owner lets the forecast
   size working hours too);
 - oracle: the nodes the actual demand of the hour needs (`nodes_for_demand`), within the floor
-  and max_size (`plan_desired`), set at once.
-Schedule and predictive run through the real handlers on moto with a manual clock: the scaler's
-`lambda_handler` (inventory from S3, lock, cooldown, idempotency, saved sizes, history and
-notices in the state table and SNS, the node group's size in EKS) answers the schedule's payloads
-and the forecaster's Lambda invoke (run in process); the forecaster's decisions are recorded in
-the state table. Only the reading of Container Insights and EKS before the forecast is left out:
-the series is the history. Capacity of an hour is the node group's size after that hour's
-requests times the node's allocatable vCPU; an hour is unmet when the actual demand is above it
-(hours without data are not scored). The forecasts do not depend on the sizes, so they are made
-first; forecasts and replays run in two processes.
+  and max_size (`plan_desired`), set at once;
+- oracle_floor: the oracle, never below the daytime size in working hours: the most that
+  predictive with its working-hours floor could save.
+Schedule, predictive and no_floor run through the real handlers on moto with a manual clock, each
+in its own world (process, mock and state table): the scaler's `lambda_handler` (inventory from
+S3, lock, cooldown, idempotency, saved sizes, history and notices in the state table and SNS, the
+node group's size in EKS) answers the schedule's payloads and the forecaster's Lambda invoke (run
+in process); the forecaster's decisions are recorded in the state table. Only the reading of
+Container Insights and EKS before the forecast is left out: the series is the history. Once a
+replayed day, items whose `expires_at` has passed are deleted, as DynamoDB's TTL does (moto keeps
+them; the state table already ignores them): moto copies the whole table in every transaction,
+so without this the replay slows down as the weeks go by. Capacity of an hour is the node group's
+size after that hour's requests times the node's allocatable vCPU; an hour is unmet when the
+actual demand is above it (hours without data are not scored). The forecasts do not depend on
+the sizes, so they are made first (the schedule's worlds run meanwhile), in two processes.
+
+`python -m benchmarks.predictive_replay --series 1 --weeks 1` replays the first week of the first
+series only, for iteration (the owner's sizing stays that of the full run); `make bench` runs the
+full replay.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -47,12 +57,13 @@ import os
 import re
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import numpy as np
@@ -115,13 +126,12 @@ STATE_TABLE_NAME = "lambda-fleet-state"
 DATA_BUCKET_NAME = "lambda-fleet-data"
 INVENTORY_KEY = "config/fleet-inventory.json"
 SCALER_FUNCTION_NAME = "lambda-fleet-eks_scaler"
-SCHEDULE_SUFFIX = "-schedule"
-"""The schedule-only twin of each cluster is named `<series>-schedule`."""
-NO_FLOOR_SUFFIX = "-no-floor"
-"""The predictive twin with `scaling.working_hours_floor: false` is `<series>-no-floor`."""
 NODE_HOUR_SAVING_GOAL = 0.20
+Result = TypeVar("Result")
 PREDICTIVE_STRATEGIES = ("predictive", "no_floor")
-STRATEGIES = ("schedule", *PREDICTIVE_STRATEGIES, "oracle")
+REPLAYED_STRATEGIES = ("schedule", *PREDICTIVE_STRATEGIES)
+"""The strategies replayed through the handlers; the oracles are computed."""
+STRATEGIES = (*REPLAYED_STRATEGIES, "oracle", "oracle_floor")
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,14 @@ class Outcome:
     unmet_hours: int
     changes: int
     confident_hours: int = 0
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What one strategy's world did over the replayed hours."""
+
+    sizes: list[int]
+    confident_hours: int
 
 
 def forecasts_for_week(series: Series, week: int) -> list[dict[str, Any]]:
@@ -151,7 +169,7 @@ def forecasts_for_week(series: Series, week: int) -> list[dict[str, Any]]:
     environment = ForecasterEnvironment(
         data_bucket_name=DATA_BUCKET_NAME, forecast_history_days=HISTORY_DAYS
     )
-    first = len(values) - (REPLAY_WEEKS - week) * WEEK
+    first = _first_hour(series) + week * WEEK
     forecasts = []
     for hour in range(first, first + WEEK):
         start = max(0, hour - HISTORY_DAYS * DAY)
@@ -183,7 +201,7 @@ def cluster_for(series: Series) -> Cluster:
         scale_down_time="18:00",
         days=("MON", "TUE", "WED", "THU", "FRI"),
     )
-    replay_start = len(series.values) - REPLAY_WEEKS * WEEK
+    replay_start = _first_hour(series)
     before = series.values[replay_start - REPLAY_WEEKS * WEEK : replay_start]
     working = np.array(
         [
@@ -213,38 +231,40 @@ def cluster_for(series: Series) -> Cluster:
     )
 
 
-def twin(cluster: Cluster, suffix: str, **scaling: Any) -> Cluster:
-    """The same cluster under another name, with other `scaling` settings."""
-    return cluster.model_copy(
-        update={
-            "name": cluster.name + suffix,
-            "scaling": cluster.scaling.model_copy(update=scaling),
-        }
-    )
+def strategy_cluster(cluster: Cluster, strategy: str) -> Cluster:
+    """The cluster with the scaling settings of a replayed `strategy`."""
+    settings: dict[str, Any] = {
+        "schedule": {"mode": "schedule"},
+        "predictive": {},
+        "no_floor": {"working_hours_floor": False},
+    }[strategy]
+    return cluster.model_copy(update={"scaling": cluster.scaling.model_copy(update=settings)})
 
 
-def replay(series: Series, forecasts: list[dict[str, Any]]) -> dict[str, Outcome]:
-    """Schedule and predictive through the handlers on moto, and the oracle, over the replayed
-    weeks of `series`."""
+def replay(
+    series: Series, strategy: str, forecasts: list[dict[str, Any]] | None, hours: int
+) -> Replayed:
+    """The node group's size in each of the first `hours` replayed hours of `series` under a
+    replayed `strategy` (the predictive ones with `forecasts`), through the handlers on moto."""
     # The handlers print their metrics (EMF) to stdout, as in Lambda; the table is the output.
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        world = _ReplayWorld(cluster_for(series))
-        sizes = world.run(series, forecasts)
-    oracle = _oracle_sizes(series, world.cluster)
-    sizes["oracle"] = oracle
-    demand = series.values[-REPLAY_WEEKS * WEEK :]
-    scored = np.isfinite(demand)
-    outcomes = {}
-    for strategy in STRATEGIES:
-        hourly = np.array(sizes[strategy])
-        capacity = hourly * INSTANCE.allocatable_vcpu
-        outcomes[strategy] = Outcome(
-            node_hours=int(hourly.sum()),
-            unmet_hours=int(np.sum(scored & (np.nan_to_num(demand) > capacity))),
-            changes=int(np.sum(hourly[1:] != hourly[:-1])) + int(hourly[0] != world.first_size),
-            confident_hours=world.confident_hours if strategy in PREDICTIVE_STRATEGIES else 0,
-        )
-    return outcomes
+        world = _ReplayWorld(strategy_cluster(cluster_for(series), strategy))
+        sizes, confident_hours = world.run(_first_hour(series), hours, forecasts)
+    return Replayed(sizes, confident_hours)
+
+
+def scored(series: Series, sizes: list[int], first_size: int, confident_hours: int = 0) -> Outcome:
+    """Node-hours, unmet hours and changes of hourly `sizes` against the series' demand."""
+    first_hour = _first_hour(series)
+    demand = series.values[first_hour : first_hour + len(sizes)]
+    hourly = np.array(sizes)
+    capacity = hourly * INSTANCE.allocatable_vcpu
+    return Outcome(
+        node_hours=int(hourly.sum()),
+        unmet_hours=int(np.sum(np.isfinite(demand) & (np.nan_to_num(demand) > capacity))),
+        changes=int(np.sum(hourly[1:] != hourly[:-1])) + int(hourly[0] != first_size),
+        confident_hours=confident_hours,
+    )
 
 
 class _ScalerThroughItsHandler:
@@ -271,21 +291,14 @@ class _LambdaContext:
 
 
 class _ReplayWorld:
-    """moto with what the stack would have: the state table, the inventory of both clusters in
-    the data bucket, the alert topic, and both EKS clusters; the handlers on one manual clock."""
+    """moto with what the stack would have: the state table, the inventory of the cluster in
+    the data bucket, the alert topic, and the EKS cluster; the handlers on one manual clock."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
-        self.clusters = {
-            "schedule": twin(cluster, SCHEDULE_SUFFIX, mode="schedule"),
-            "predictive": cluster,
-            "no_floor": twin(cluster, NO_FLOOR_SUFFIX, working_hours_floor=False),
-        }
-        self.confident_hours = 0
-        self.first_size = 0
         self.clock = ManualClock(SERIES_START)
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.dynamodb.create_table(
             TableName=STATE_TABLE_NAME,
             KeySchema=[
                 {"AttributeName": "pk", "KeyType": "HASH"},
@@ -306,10 +319,7 @@ class _ReplayWorld:
             dry_run=False,
             members=(
                 MemberAccount(
-                    account_id=ACCOUNT_ID,
-                    name="replay",
-                    regions=(REGION,),
-                    clusters=tuple(self.clusters.values()),
+                    account_id=ACCOUNT_ID, name="replay", regions=(REGION,), clusters=(cluster,)
                 ),
             ),
         )
@@ -326,6 +336,8 @@ class _ReplayWorld:
             {
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
+                # moto's EKS node groups touch EC2, which would load thousands of AMIs first.
+                "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
                 "STATE_TABLE_NAME": STATE_TABLE_NAME,
@@ -340,9 +352,25 @@ class _ReplayWorld:
             }
         )
         self.eks = boto3.client("eks", region_name=REGION)
-        start_size = _schedule_size(cluster, SERIES_START)
-        for each in self.clusters.values():
-            self._create_cluster(each.name, each.node_groups[0], start_size)
+        node_group = cluster.node_groups[0]
+        self.eks.create_cluster(
+            name=cluster.name,
+            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/eks",
+            resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+        )
+        self.eks.create_nodegroup(
+            clusterName=cluster.name,
+            nodegroupName=node_group.name,
+            scalingConfig={
+                "minSize": node_group.min_size,
+                "maxSize": node_group.max_size,
+                "desiredSize": node_group.desired_size,
+            },
+            instanceTypes=list(node_group.instance_types),
+            capacityType=node_group.capacity_type,
+            nodeRole=f"arn:aws:iam::{ACCOUNT_ID}:role/node",
+            subnets=["subnet-1"],
+        )
         scaler_services = ScalerServices.create(
             scaler_app.FUNCTION.name, load_environment(ScalerEnvironment), clock=self.clock
         )
@@ -362,64 +390,58 @@ class _ReplayWorld:
         self.scaler_handler = scaler_app.lambda_handler
         self.context = _LambdaContext()
 
-    def _create_cluster(self, name: str, node_group: NodeGroup, desired: int) -> None:
-        self.eks.create_cluster(
-            name=name,
-            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/eks",
-            resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+    def run(
+        self, first_hour: int, hours: int, forecasts: list[dict[str, Any]] | None
+    ) -> tuple[list[int], int]:
+        """The node group's size in each of `hours` hours from `first_hour`, and the hours
+        whose forecast reached the confidence threshold (predictive, with `forecasts`)."""
+        self.eks.update_nodegroup_config(
+            clusterName=self.cluster.name,
+            nodegroupName=NODE_GROUP_NAME,
+            scalingConfig={"desiredSize": _schedule_size(self.cluster, _moment(first_hour))},
         )
-        self.eks.create_nodegroup(
-            clusterName=name,
-            nodegroupName=node_group.name,
-            scalingConfig={
-                "minSize": node_group.min_size,
-                "maxSize": node_group.max_size,
-                "desiredSize": desired,
-            },
-            instanceTypes=list(node_group.instance_types),
-            capacityType=node_group.capacity_type,
-            nodeRole=f"arn:aws:iam::{ACCOUNT_ID}:role/node",
-            subnets=["subnet-1"],
-        )
-
-    def run(self, series: Series, forecasts: list[dict[str, Any]]) -> dict[str, list[int]]:
-        """The node group's size of each cluster (by strategy) in each replayed hour."""
-        first_hour = len(series.values) - REPLAY_WEEKS * WEEK
-        self.first_size = _schedule_size(self.cluster, _moment(first_hour))
-        for each in self.clusters.values():
-            self.eks.update_nodegroup_config(
-                clusterName=each.name,
-                nodegroupName=NODE_GROUP_NAME,
-                scalingConfig={"desiredSize": self.first_size},
-            )
-        sizes: dict[str, list[int]] = {strategy: [] for strategy in self.clusters}
+        sizes: list[int] = []
+        confident_hours = 0
         threshold = self.cluster.scaling.confidence_threshold
-        for index, forecast in enumerate(forecasts):
+        for index in range(hours):
             now = _moment(first_hour + index)
             self.clock.set(now)
             event = _schedule_event(self.cluster, now)
             if event is not None:
-                for each in self.clusters.values():
-                    self.scaler_handler(_schedule_payload(event, each, now), self.context)
-            self.clock.set(now + timedelta(minutes=RUN_MINUTE))
-            for strategy in PREDICTIVE_STRATEGIES:
+                self.scaler_handler(_schedule_payload(event, self.cluster, now), self.context)
+            if forecasts is not None:
+                self.clock.set(now + timedelta(minutes=RUN_MINUTE))
                 decision = scale_predictively(
                     self.forecaster_services,
                     ACCOUNT_ID,
-                    self.clusters[strategy],
-                    forecast=forecast,
+                    self.cluster,
+                    forecast=forecasts[index],
                     problem=None,
                     dry_run=False,
                 )
-            if decision.get("hour_confidence", 0.0) >= threshold:
-                self.confident_hours += 1
-            for strategy, each in self.clusters.items():
-                sizes[strategy].append(self._desired_size(each.name))
-        return sizes
+                confident_hours += decision.get("hour_confidence", 0.0) >= threshold
+            if index % DAY == DAY - 1:
+                self._delete_expired_items(now)
+            sizes.append(self._desired_size())
+        return sizes, confident_hours
 
-    def _desired_size(self, cluster_name: str) -> int:
-        group = self.eks.describe_nodegroup(clusterName=cluster_name, nodegroupName=NODE_GROUP_NAME)
+    def _desired_size(self) -> int:
+        group = self.eks.describe_nodegroup(
+            clusterName=self.cluster.name, nodegroupName=NODE_GROUP_NAME
+        )
         return int(group["nodegroup"]["scalingConfig"]["desiredSize"])
+
+    def _delete_expired_items(self, now: datetime) -> None:
+        """What DynamoDB's TTL would have deleted by `now` (moto never deletes)."""
+        pages = self.dynamodb.get_paginator("scan").paginate(
+            TableName=STATE_TABLE_NAME,
+            FilterExpression="expires_at < :now",
+            ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
+            ProjectionExpression="pk, sk",
+        )
+        for page in pages:
+            for item in page["Items"]:
+                self.dynamodb.delete_item(TableName=STATE_TABLE_NAME, Key=item)
 
 
 def _schedule_payload(action: str, cluster: Cluster, now: datetime) -> dict[str, Any]:
@@ -446,55 +468,104 @@ def _schedule_payload(action: str, cluster: Cluster, now: datetime) -> dict[str,
     }
 
 
-def _oracle_sizes(series: Series, cluster: Cluster) -> list[int]:
+def oracle_sizes(
+    series: Series, cluster: Cluster, hours: int, *, working_hours_floor: bool
+) -> list[int]:
     """The nodes each hour's actual demand needs within the floor and max_size (the previous
-    hour's size for an hour without data)."""
+    hour's size for an hour without data), with `working_hours_floor` never below the daytime
+    size in working hours."""
     node_group = cluster.node_groups[0]
+    assert cluster.schedule is not None
     limits = node_group_limits(
         Sizes(node_group.min_size, node_group.desired_size, node_group.max_size),
         node_group.capacity_type,
         node_group,
     )
-    first_hour = len(series.values) - REPLAY_WEEKS * WEEK
+    first_hour = _first_hour(series)
     size = _schedule_size(cluster, _moment(first_hour))
     sizes = []
-    for actual in series.values[first_hour:].tolist():
+    for index, actual in enumerate(series.values[first_hour : first_hour + hours].tolist()):
         if not np.isnan(actual):
             needed = nodes_for_demand(actual, 1.0, INSTANCE.allocatable_vcpu, cluster.scaling)
             planned = plan_desired(needed, limits).desired_size
             size = size if planned is None else planned
-        sizes.append(size)
+        if working_hours_floor and in_working_hours(cluster.schedule, _moment(first_hour + index)):
+            sizes.append(max(size, node_group.desired_size))
+        else:
+            sizes.append(size)
     return sizes
 
 
-def main() -> None:
+def main(series_count: int = SERIES_COUNT, weeks: int = REPLAY_WEEKS) -> None:
+    """Replay the first `weeks` weeks of the replay window of the first `series_count` series."""
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
-    series = [generated_series(index, rng) for index in range(SERIES_COUNT)]
+    series = [generated_series(index, rng) for index in range(series_count)]
+    hours = weeks * WEEK
     # One BLAS thread per worker process, as in forecast_backtest: two workers for two cores.
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     context = multiprocessing.get_context("spawn")
-    chunks = [(item, week) for item in series for week in range(REPLAY_WEEKS)]
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        weekly = list(pool.map(forecasts_for_week, *zip(*chunks, strict=True)))
-        forecasted = time.perf_counter()
-        per_series = [
-            [f for week in weekly[i * REPLAY_WEEKS : (i + 1) * REPLAY_WEEKS] for f in week]
-            for i in range(SERIES_COUNT)
+        weekly = [
+            [pool.submit(_timed, forecasts_for_week, item, week) for week in range(weeks)]
+            for item in series
         ]
-        outcomes = list(pool.map(replay, series, per_series))
-    clusters = [cluster_for(item) for item in series]
+        # The schedule needs no forecast: its worlds run while the forecasts are made.
+        replays: dict[tuple[str, str], Future[tuple[Replayed, float]]] = {
+            (item.name, "schedule"): pool.submit(_timed, replay, item, "schedule", None, hours)
+            for item in series
+        }
+        forecast_seconds = 0.0
+        for item, futures in zip(series, weekly, strict=True):
+            forecasts = []
+            for future in futures:
+                week_forecasts, seconds = future.result()
+                forecasts.extend(week_forecasts)
+                forecast_seconds += seconds
+            for strategy in PREDICTIVE_STRATEGIES:
+                replays[(item.name, strategy)] = pool.submit(
+                    _timed, replay, item, strategy, forecasts, hours
+                )
+        replayed = {key: future.result() for key, future in replays.items()}
+    outcomes = []
+    for item in series:
+        cluster = cluster_for(item)
+        first_size = _schedule_size(cluster, _moment(_first_hour(item)))
+        outcome = {
+            strategy: scored(
+                item,
+                replayed[(item.name, strategy)][0].sizes,
+                first_size,
+                replayed[(item.name, strategy)][0].confident_hours,
+            )
+            for strategy in REPLAYED_STRATEGIES
+        }
+        for strategy, floor in (("oracle", False), ("oracle_floor", True)):
+            sizes = oracle_sizes(item, cluster, hours, working_hours_floor=floor)
+            outcome[strategy] = scored(item, sizes, first_size)
+        outcomes.append(outcome)
+    replay_seconds = sum(seconds for _, seconds in replayed.values())
+    _print_table(series, outcomes, weeks)
     print(
-        f"{SERIES_COUNT} series x {REPLAY_WEEKS} weeks replayed hourly "
-        f"({REPLAY_WEEKS * WEEK} hours each) through eks_scaler and the forecaster's predictive "
-        f"request on moto, one {INSTANCE_TYPE} node group "
+        f"{time.perf_counter() - started:.1f} s of wall time in 2 worker processes "
+        f"({forecast_seconds:.1f} s forecasting, {replay_seconds:.1f} s replaying on moto, "
+        "summed over the workers)"
+    )
+
+
+def _print_table(series: list[Series], outcomes: list[dict[str, Outcome]], weeks: int) -> None:
+    print(
+        f"{len(series)} series x {weeks} weeks replayed hourly "
+        f"({weeks * WEEK} hours each) through eks_scaler and the forecaster's predictive "
+        f"decision on moto, one {INSTANCE_TYPE} node group "
         f"({INSTANCE.allocatable_vcpu:.2f} allocatable vCPU per node), seed {SEED}"
     )
     print(
-        f"{'series':<11} {'day':>4} {'off':>4} {'max':>4} {'step':>4}  {'strategy':<10} "
+        f"{'series':<11} {'day':>4} {'off':>4} {'max':>4} {'step':>4}  {'strategy':<12} "
         f"{'node-h':>7} {'unmet':>6} {'changes':>7} {'vs sched':>8} {'vs oracle':>9} {'conf h':>6}"
     )
-    for item, cluster, outcome in zip(series, clusters, outcomes, strict=True):
+    for item, outcome in zip(series, outcomes, strict=True):
+        cluster = cluster_for(item)
         node_group = cluster.node_groups[0]
         assert cluster.schedule is not None
         off_hours = cluster.schedule.off_hours_desired[NODE_GROUP_NAME]
@@ -516,7 +587,7 @@ def main() -> None:
     }
     for strategy in STRATEGIES:
         print(_row("total", " " * 19, strategy, total))
-    for strategy in PREDICTIVE_STRATEGIES:
+    for strategy in (*PREDICTIVE_STRATEGIES, "oracle_floor"):
         saving = 1 - total[strategy].node_hours / total["schedule"].node_hours
         gap = total[strategy].node_hours / total["oracle"].node_hours - 1
         met = saving >= NODE_HOUR_SAVING_GOAL and (
@@ -530,12 +601,9 @@ def main() -> None:
         )
     print(
         "day/off/max/step: daytime size, off-hours size, max_size, max_step; no_floor: "
-        "predictive with scaling.working_hours_floor false; conf h: hours whose forecast reached "
-        "the confidence threshold"
-    )
-    print(
-        f"{time.perf_counter() - started:.1f} s ({forecasted - started:.1f} s forecasting, "
-        f"{time.perf_counter() - forecasted:.1f} s replaying on moto)"
+        "predictive with scaling.working_hours_floor false; oracle_floor: the oracle, never "
+        "below the daytime size in working hours (the ceiling of predictive with its floor); "
+        "conf h: hours whose forecast reached the confidence threshold"
     )
 
 
@@ -545,10 +613,21 @@ def _row(name: str, sizing: str, strategy: str, outcomes: dict[str, Outcome]) ->
     oracle = outcomes["oracle"].node_hours
     confident = f"{outcome.confident_hours:>6}" if strategy in PREDICTIVE_STRATEGIES else f"{'':>6}"
     return (
-        f"{name:<11} {sizing}  {strategy:<10} {outcome.node_hours:>7} {outcome.unmet_hours:>6} "
+        f"{name:<11} {sizing}  {strategy:<12} {outcome.node_hours:>7} {outcome.unmet_hours:>6} "
         f"{outcome.changes:>7} {outcome.node_hours / schedule - 1:>+8.1%} "
         f"{outcome.node_hours / oracle - 1:>+9.1%} {confident}"
     )
+
+
+def _timed(function: Callable[..., Result], *args: Any) -> tuple[Result, float]:
+    """`function`'s result and the seconds it took (in a worker process)."""
+    started = time.perf_counter()
+    return function(*args), time.perf_counter() - started
+
+
+def _first_hour(series: Series) -> int:
+    """The series' first replayed hour: `REPLAY_WEEKS` weeks before its end."""
+    return len(series.values) - REPLAY_WEEKS * WEEK
 
 
 def _moment(hour: int) -> datetime:
@@ -579,3 +658,27 @@ def _schedule_event(cluster: Cluster, now: datetime) -> str | None:
     if moment == schedule.scale_down_time:
         return "scale_down"
     return None
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Replay generated weeks through the scaler.")
+    parser.add_argument(
+        "--series",
+        type=int,
+        choices=range(1, SERIES_COUNT + 1),
+        default=SERIES_COUNT,
+        help="how many of the series to replay, from the first",
+    )
+    parser.add_argument(
+        "--weeks",
+        type=int,
+        choices=range(1, REPLAY_WEEKS + 1),
+        default=REPLAY_WEEKS,
+        help="how many weeks of the replay window to replay, from its first",
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = _arguments()
+    main(arguments.series, arguments.weeks)

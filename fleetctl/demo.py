@@ -19,7 +19,8 @@ scale-up has sizes to restore. The one setting the demo changes is said in its f
 In the afternoon an engineer holds one node group through the evening (`POST /scale`), so the
 18:00 scale-down leaves it alone, says why, and scales the others. For a cluster in predictive
 mode each hourly forecast asks the scaler for sizes (through the local receiver, as Lambda's
-Invoke) or keeps the schedule; a `predict` line shows which, with the confidence and reason.
+Invoke) or keeps the schedule, handing back to it the node groups the forecast sized; a
+`predict` line shows which, with the confidence and reason.
 After each firing the node groups' Auto Scaling groups follow EKS, as in AWS.
 Each node group update the scaler starts goes to change_validator as its CloudTrail record
 (as EventBridge delivers it), at the change's instant; the validator's callback schedules run at
@@ -195,7 +196,8 @@ def summarize(result: Any) -> str:
 def predictive_lines(result: Any) -> list[str]:
     """One line per predictive decision in a forecaster result: the cluster, whether the
     forecast sized it (each node group's wanted size and the scaler's answer) or the schedule
-    was kept, and why, with the confidence."""
+    was kept, and why, with the confidence, and which node groups went back to the schedule's
+    size."""
     if not isinstance(result, dict):
         return []
     lines = []
@@ -211,8 +213,25 @@ def predictive_lines(result: Any) -> list[str]:
             )
         # A kept schedule's reason starts with "schedule kept: ..." already.
         parts.append(str(decision.get("reason")))
-        lines.append(": ".join(parts))
+        line = ": ".join(parts)
+        # A hand-back that changes nothing (the schedule's size stands) is left out.
+        handed_back = [
+            _handed_back(group)
+            for group in decision.get("node_groups", [])
+            if group.get("hand_back") and group.get("scaler_status") != "no_change_needed"
+        ]
+        if handed_back:
+            line += "; back to the schedule: " + ", ".join(handed_back)
+        lines.append(line)
     return lines
+
+
+def _handed_back(group: dict[str, Any]) -> str:
+    """`system -> 2 (scaling_initiated)`: a node group handed back to the schedule, its size
+    (when the scaler set one) and the scaler's status."""
+    applied = group.get("desired_size")
+    to = f" -> {applied}" if applied is not None else ""
+    return f"{group['name']}{to} ({group.get('scaler_status')})"
 
 
 def _asked(group: dict[str, Any]) -> str:

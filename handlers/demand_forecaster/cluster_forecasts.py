@@ -155,7 +155,8 @@ def _predictive(
         "node_groups": [
             {
                 "name": group["name"],
-                "nodes_wanted": group["nodes_wanted"],
+                "nodes_wanted": group.get("nodes_wanted"),
+                "hand_back": group.get("hand_back", False),
                 "scaler_status": group["scaler_status"],
                 "desired_size": group["desired_size"],
             }

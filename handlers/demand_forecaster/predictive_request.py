@@ -3,10 +3,14 @@
 For a cluster whose stack file says `scaling.mode: predictive`, each `forecast_fleet` run decides
 for the next hour (the forecast steps that overlap the hour after the run):
 - without a forecast (too little history, no Container Insights data, a failure), or with a
-  confidence below `scaling.confidence_threshold`, or without SCALER_FUNCTION_NAME, the schedule
-  stays in charge and the decision says why. The confidence is that of the steps the decision
-  sizes on (their horizons' out-of-sample hit rate, averaged), not of the whole horizon: a
-  forecast 3 hours out does not make the next hour's less trustworthy;
+  confidence below `scaling.confidence_threshold`, the schedule is kept and the decision says
+  why. The confidence is that of the steps the decision sizes on (their horizons' out-of-sample
+  hit rate, averaged), not of the whole horizon: a forecast 3 hours out does not make the next
+  hour's less trustworthy. Keeping the schedule hands every node group of the cluster back to
+  it: the scaler is asked `predictive` with `hand_back: true` per node group, and returns a node
+  group whose size the forecast set to the schedule's size for the hour (eks_scaler/predictive.py;
+  the schedule's own or a person's last size stands). Without SCALER_FUNCTION_NAME nothing is
+  asked;
 - otherwise each node group is asked for the node count that keeps the highest p90 forecast
   demand of the hour (`p90_vcpu`: the 0.9 quantile of the model's conformal interval) plus
   `headroom_percent`, at `target_utilization` percent of its nodes' allocatable vCPU (its share
@@ -16,7 +20,8 @@ for the next hour (the forecast steps that overlap the hour after the run):
   max_step) and applies it through the usual path (lock, cooldown, idempotency with the request
   id `predictive-<hour>`, dry run, history, notice).
 Every decision is recorded (fleet_shared/predictive_decisions.py) with the forecast of the hour,
-its interval, the confidence, the capacity per node and the reason, and the scaler's answer.
+its interval, the confidence, the capacity per node and the reason, and the scaler's answer per
+node group (to the forecast's sizes or to the hand-back).
 """
 
 from __future__ import annotations
@@ -95,16 +100,18 @@ def scale_predictively(
     if forecast is not None:
         decision.update(_forecast_facts(forecast, now))
     reason = _why_the_schedule_stays(services, forecast, problem, decision, scaling)
+    request_id = f"predictive-{hour.strftime('%Y-%m-%dT%H')}"
     if reason is None and forecast is not None:
         node_groups = _node_groups(forecast, decision["forecast"], scaling)
-        request_id = f"predictive-{hour.strftime('%Y-%m-%dT%H')}"
+        wanted = [
+            {"name": group["name"], "desired_size": group["nodes_wanted"]} for group in node_groups
+        ]
         answer = _ask_scaler(
-            services, account_id, cluster, node_groups, request_id=request_id, dry_run=dry_run
+            services, account_id, cluster, wanted, request_id=request_id, dry_run=dry_run
         )
+        _record_answer(decision, request_id, node_groups, answer)
         decision.update(
             outcome="scaler_asked",
-            request_id=request_id,
-            node_groups=_with_answers(node_groups, answer),
             reason=(
                 f"confidence {decision['hour_confidence']:.2f} >= "
                 f"{scaling.confidence_threshold:.2f}: sized on p90 "
@@ -112,10 +119,14 @@ def scale_predictively(
                 f"at {scaling.target_utilization:g}% utilisation"
             ),
         )
-        if answer.get("status") == "error":
-            decision["scaler_error"] = answer.get("error")
     else:
         decision.update(outcome="schedule_kept", reason=f"schedule kept: {reason}")
+        if services.environment.scaler_function_name is not None:
+            handed_back = [{"name": group.name, "hand_back": True} for group in cluster.node_groups]
+            answer = _ask_scaler(
+                services, account_id, cluster, handed_back, request_id=request_id, dry_run=dry_run
+            )
+            _record_answer(decision, request_id, handed_back, answer)
     record_decision(
         services.state, decisions_key(account_id, cluster.region, cluster.name), decision
     )
@@ -197,20 +208,19 @@ def _ask_scaler(
     services: ForecasterServices,
     account_id: str,
     cluster: Cluster,
-    node_groups: list[dict[str, Any]],
+    nodegroups: list[dict[str, Any]],
     *,
     request_id: str,
     dry_run: bool,
 ) -> dict[str, Any]:
-    """The scaler's answer, or an error answer saying why there is none (never raises)."""
+    """The scaler's answer to a `predictive` request for `nodegroups` (the request's entries),
+    or an error answer saying why there is none (never raises)."""
     payload = {
         "action": "predictive",
         "account_id": account_id,
         "region": cluster.region,
         "cluster": cluster.name,
-        "nodegroups": [
-            {"name": group["name"], "desired_size": group["nodes_wanted"]} for group in node_groups
-        ],
+        "nodegroups": nodegroups,
         "dry_run": dry_run,
         "request_id": request_id,
     }
@@ -226,6 +236,18 @@ def _ask_scaler(
     if response.get("FunctionError") or not isinstance(answer, dict):
         return {"status": "error", "error": f"the scaler failed: {str(answer)[:300]}"}
     return answer
+
+
+def _record_answer(
+    decision: dict[str, Any],
+    request_id: str,
+    node_groups: list[dict[str, Any]],
+    answer: dict[str, Any],
+) -> None:
+    """The request id and each node group with the scaler's answer, in `decision`."""
+    decision.update(request_id=request_id, node_groups=_with_answers(node_groups, answer))
+    if answer.get("status") == "error":
+        decision["scaler_error"] = answer.get("error")
 
 
 def _with_answers(

@@ -6,9 +6,11 @@ in order: the node group must be ACTIVE or DEGRADED; `restore` and a size-less `
 morning schedule) ask for the desired size saved before the last scale-down; the desired size is
 kept within the limits of `sizing`; `scale_down` never raises and `scale_up` with a size never
 lowers; `predictive` (the forecaster's hourly size) goes either way within the bounds of
-`predictive`; a decrease waits for the cooldown. Cooldown applies to decreases only: it stops
-flapping and stacked scale-downs, while a scale-up (the morning restore, a manual request, the spot
-optimizer's on-demand fallback) is the cheaper mistake to let through than missing capacity.
+`predictive`, and its hand-back returns a node group the forecast last changed to the
+schedule's size (or changes nothing); a decrease waits for the cooldown. Cooldown applies to
+decreases only: it stops flapping and stacked scale-downs, while a scale-up (the morning
+restore, a manual request, the spot optimizer's on-demand fallback) is the cheaper mistake to
+let through than missing capacity.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from typing import Any
 
 from fleet_shared.inventory import Cluster, NodeGroup
 from handlers.eks_scaler.models import Action, NodeGroupRequest
-from handlers.eks_scaler.predictive import predictive_target
-from handlers.eks_scaler.sizing import Sizes, node_group_limits, plan_desired
+from handlers.eks_scaler.predictive import PredictiveTarget, hand_back_target, predictive_target
+from handlers.eks_scaler.sizing import Limits, Sizes, node_group_limits, plan_desired
 
 USABLE_STATUSES = frozenset({"ACTIVE", "DEGRADED"})
 """Node group statuses in which EKS accepts a scaling update."""
@@ -78,6 +80,8 @@ class NodeGroupFacts:
     cooldown_seconds: int
     cluster: Cluster | None = None
     """The node group's cluster in the inventory (its schedule and scaling settings), if listed."""
+    last_change_action: str | None = None
+    """The action of the node group's last recorded change (`predictive`: the forecast's)."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,9 @@ def decide(
 ) -> ScalingDecision:
     """The decision for `group` under `action` (never `analyze`), given `facts` at `now`.
 
-    A node group without `desired_size` (validation allows that for `restore` and `scale_up`
-    only) asks for the saved size.
+    A node group without `desired_size` (validation allows that for `restore` and `scale_up`,
+    and for a `predictive` hand-back, which asks for the schedule's size) asks for the saved
+    size.
     """
     current = facts.current
     if facts.status not in USABLE_STATUSES:
@@ -120,7 +125,17 @@ def decide(
             [f"node group is {facts.status}; EKS accepts scaling only when ACTIVE or DEGRADED"],
         )
     restores: SavedSizes | None = None
-    if action is Action.RESTORE or group.desired_size is None:
+    limits = node_group_limits(current, facts.capacity_type, facts.configured)
+    reasons: list[str] = []
+    if action is Action.PREDICTIVE:
+        bounded = _predictive(group, facts, limits, now)
+        if bounded.refused is not None:
+            return _refused(current, [bounded.refused])
+        if bounded.desired_size is None:
+            return ScalingDecision(DecisionKind.NO_CHANGE, current, current, bounded.notes)
+        requested = bounded.desired_size
+        reasons.extend(bounded.notes)
+    elif action is Action.RESTORE or group.desired_size is None:
         saved = facts.saved
         if saved is None:
             return ScalingDecision(
@@ -144,16 +159,6 @@ def decide(
     else:
         requested = group.desired_size
 
-    limits = node_group_limits(current, facts.capacity_type, facts.configured)
-    reasons: list[str] = []
-    if action is Action.PREDICTIVE:
-        bounded = predictive_target(
-            requested, group.name, current, limits, cluster=facts.cluster, now=now
-        )
-        if bounded.desired_size is None:
-            return _refused(current, [bounded.refused or ""])
-        requested = bounded.desired_size
-        reasons.extend(bounded.notes)
     plan = plan_desired(requested, limits)
     reasons.extend(plan.notes)
     if plan.desired_size is None:
@@ -221,6 +226,24 @@ def decide(
         tuple(reasons),
         restores=restores,
         saves_previous_sizes=saves_previous_sizes,
+    )
+
+
+def _predictive(
+    group: NodeGroupRequest, facts: NodeGroupFacts, limits: Limits, now: datetime
+) -> PredictiveTarget:
+    """The target of a `predictive` request: the forecast's count (validation gives every
+    other predictive node group a size) made safe, or a hand-back's."""
+    if group.hand_back or group.desired_size is None:
+        return hand_back_target(
+            group.name,
+            limits,
+            cluster=facts.cluster,
+            last_change_action=facts.last_change_action,
+            now=now,
+        )
+    return predictive_target(
+        group.desired_size, group.name, facts.current, limits, cluster=facts.cluster, now=now
     )
 
 

@@ -64,13 +64,16 @@ class Status(StrEnum):
 class NodeGroupRequest(BaseModel):
     """One node group of the request; without `desired_size` the saved size is restored.
     `override_autoscaler` changes a node group that an autoscaler manages (autoscalers.py):
-    a requested change may say it, the cluster schedules never do."""
+    a requested change may say it, the cluster schedules never do. `hand_back` (`predictive`
+    only, without a size): the forecaster keeps the schedule this hour, so a node group whose
+    size the forecast set returns to the schedule's size (predictive.py)."""
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=63)
     desired_size: int | None = Field(default=None, ge=0)
     override_autoscaler: BoolFlag = False
+    hand_back: BoolFlag = False
     # Declared only to refuse them with a message naming the field and its owner.
     min_size: None = None
     max_size: None = None
@@ -161,8 +164,21 @@ def check_node_groups(event: ScalerEvent) -> None:
             raise EventValidationError(
                 f"{field}.override_autoscaler", f"{event.action.value} changes no sizes"
             )
-        if event.action in (Action.SCALE_DOWN, Action.PREDICTIVE) and group.desired_size is None:
-            raise EventValidationError(field, f"{event.action.value} needs desired_size")
+        if group.hand_back:
+            if event.action is not Action.PREDICTIVE:
+                raise EventValidationError(
+                    f"{field}.hand_back", f"only predictive hands back, not {event.action.value}"
+                )
+            if group.desired_size is not None:
+                raise EventValidationError(
+                    f"{field}.desired_size",
+                    "a hand-back takes no size (its target is the schedule's size)",
+                )
+        elif event.action in (Action.SCALE_DOWN, Action.PREDICTIVE) and group.desired_size is None:
+            alternative = " or hand_back" if event.action is Action.PREDICTIVE else ""
+            raise EventValidationError(
+                field, f"{event.action.value} needs desired_size{alternative}"
+            )
 
 
 def _check_hold_fields(event: ScalerEvent) -> None:

@@ -4,11 +4,11 @@ Per node group, in this order: ask the cluster calendar (calendar_checks.py; a r
 `skipped` result that reads and changes nothing), take the node group lock (shared with
 spot_optimizer), skip it when a hold is in force (holds.py) or an autoscaler manages it without
 an override (autoscalers.py), read the facts (DescribeNodegroup in the member account, the
-inventory entry, saved sizes and last change from the state table), `decision.decide`, then
-apply: save the
-previous sizes (scale-down), call UpdateNodegroupConfig once with `desiredSize` only, and record
-the change with its info notice (notices.py), which the caller delivers once every node group is
-done. Any failure is reported for that node group and the next one goes on.
+inventory entry, saved sizes and last change, when and its action, from the state table),
+`decision.decide`, then apply: save the previous sizes (scale-down), call UpdateNodegroupConfig
+once with `desiredSize` only, and record the change with its info notice (notices.py), which the
+caller delivers once every node group is done. Any failure is reported for that node group and
+the next one goes on.
 """
 
 from __future__ import annotations
@@ -159,15 +159,17 @@ def read_facts(
         else None
     )
     saved = services.state.get_value(key, SAVED_SIZES_NAME)
+    last_change = services.state.latest_change(key)
     return NodeGroupFacts(
         current=described.sizes,
         status=described.status,
         capacity_type=described.capacity_type,
         configured=configured,
         saved=SavedSizes.from_record(saved) if saved is not None else None,
-        last_change_at=services.state.last_change_at(key),
+        last_change_at=last_change.changed_at if last_change is not None else None,
         cooldown_seconds=services.environment.scaler_cooldown_seconds,
         cluster=cluster,
+        last_change_action=last_change.record.get("action") if last_change is not None else None,
     )
 
 

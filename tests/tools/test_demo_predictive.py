@@ -65,7 +65,7 @@ def test_the_seeded_demand_leaves_the_schedule_in_charge_at_night_and_the_foreca
 
 
 def test_the_timeline_shows_a_forecast_driven_change_and_a_kept_schedule_with_their_reasons():
-    # GIVEN a forecaster result with a decision of each kind
+    # GIVEN a forecaster result with a decision of each kind, one handing a node group back
     result = {
         "status": "ok",
         "clusters": [
@@ -93,6 +93,22 @@ def test_the_timeline_shows_a_forecast_driven_change_and_a_kept_schedule_with_th
                     "node_groups": [],
                 },
             },
+            {
+                "cluster": "dev-web",
+                "predictive": {
+                    "outcome": "schedule_kept",
+                    "reason": "schedule kept: no forecast (no data)",
+                    "node_groups": [
+                        {
+                            "name": "web",
+                            "hand_back": True,
+                            "scaler_status": "scaling_initiated",
+                            "desired_size": 3,
+                        },
+                        {"name": "api", "hand_back": True, "scaler_status": "no_change_needed"},
+                    ],
+                },
+            },
         ],
     }
     # WHEN the timeline's lines are made THEN each says what happened and why
@@ -100,6 +116,8 @@ def test_the_timeline_shows_a_forecast_driven_change_and_a_kept_schedule_with_th
         "dev-apps: forecast-driven, system 1 wanted -> 2 (scaling_initiated), batch 0 wanted "
         "(no_change_needed): confidence 0.91 >= 0.85: sized on p90 5.10 vCPU + 10% headroom",
         "dev-batch: schedule kept: confidence 0.79 is below the threshold 0.85",
+        "dev-web: schedule kept: no forecast (no data); back to the schedule: web -> 3 "
+        "(scaling_initiated)",
     ]
 
 

@@ -155,13 +155,16 @@ def test_below_the_confidence_threshold_the_schedule_stays_in_charge(
     put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.2))
     # WHEN the hourly fleet forecast runs
     result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
-    # THEN the scaler is not asked, nothing changes, and the decision says why
-    assert scaler_client.payloads == []
-    assert _desired_size() == 2
+    # THEN the decision says why the schedule is kept, and the node group, which no forecast
+    # has sized, is handed back without a change
     [decision] = recent_decisions(state_table, KEY)
     assert decision["outcome"] == "schedule_kept"
     assert "below the threshold 0.99" in decision["reason"]
     assert result["clusters"][0]["predictive"]["reason"] == decision["reason"]
+    [payload] = scaler_client.payloads
+    assert payload["nodegroups"] == [{"name": "system", "hand_back": True}]
+    assert decision["node_groups"][0]["scaler_status"] == "no_change_needed"
+    assert _desired_size() == 2
 
 
 def test_without_enough_history_the_schedule_stays_in_charge(
@@ -174,8 +177,10 @@ def test_without_enough_history_the_schedule_stays_in_charge(
     put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1)[-30:])
     # WHEN the hourly fleet forecast runs
     forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
-    # THEN the scaler is not asked and the decision names the missing history
-    assert scaler_client.payloads == []
+    # THEN the decision names the missing history and the node group is handed back unchanged
+    assert [payload["nodegroups"] for payload in scaler_client.payloads] == [
+        [{"name": "system", "hand_back": True}]
+    ]
     assert _desired_size() == 2
     [decision] = recent_decisions(state_table, KEY)
     assert decision["outcome"] == "schedule_kept"
@@ -315,4 +320,47 @@ def test_the_decision_trusts_the_confidence_of_the_steps_it_sizes_on(
     # THEN it is the first two steps' confidence that decides whether the scaler is asked
     assert decision["hour_confidence"] == pytest.approx(sum(step_confidences[:2]) / 2)
     assert (decision["outcome"] == "scaler_asked") is asked
-    assert (len(scaler_client.payloads) == 1) is asked
+    assert ("desired_size" in scaler_client.payloads[0]["nodegroups"][0]) is asked
+
+
+@pytest.mark.parametrize("threshold", [0.85])
+def test_when_confidence_drops_a_node_group_the_forecast_sized_goes_back_to_the_schedule(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    state_table: Any,
+) -> None:
+    # GIVEN working hours, system at its daytime size 2, raised to 3 by a confident forecast
+    services = forecaster_app.FUNCTION.services()
+    cluster = services.inventory().find_cluster(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
+    assert cluster is not None
+    confident = scale_predictively(
+        services,
+        MEMBER_ACCOUNT_ID,
+        cluster,
+        forecast=_hand_made_forecast(fake_clock, [0.9, 0.9]),
+        problem=None,
+        dry_run=False,
+    )
+    assert confident["node_groups"][0]["scaler_status"] == "scaling_initiated"
+    assert _desired_size() == 3
+    # WHEN, an hour later, the forecast of the hour is not confident
+    fake_clock.advance(3600)
+    decision = scale_predictively(
+        services,
+        MEMBER_ACCOUNT_ID,
+        cluster,
+        forecast=_hand_made_forecast(fake_clock, [0.5, 0.5]),
+        problem=None,
+        dry_run=False,
+    )
+    # THEN the schedule is kept and the scaler put system back at its daytime size, under the
+    # hour's request id, and the recorded decision says so
+    assert decision["outcome"] == "schedule_kept"
+    assert scaler_client.payloads[-1]["request_id"] == decision["request_id"]
+    [group] = decision["node_groups"]
+    assert group["hand_back"] is True
+    assert group["scaler_status"] == "scaling_initiated"
+    assert group["desired_size"] == 2
+    assert "back to the scheduled daytime size 2" in group["scaler_reason"]
+    assert _desired_size() == 2
+    assert recent_decisions(state_table, KEY)[0] == decision

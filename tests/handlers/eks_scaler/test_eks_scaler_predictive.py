@@ -1,5 +1,6 @@
 """`predictive`: the forecaster's node count, kept within the working-hours floor, the floor,
-max_size and max_step, with the usual cooldown and dry run (moto EKS in the member account)."""
+max_size and max_step, with the usual cooldown and dry run, and the hand-back to the schedule's
+size when the forecaster keeps the schedule (moto EKS in the member account)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import pytest
 from scaler_helpers import Scaler, event, sizes
 
 from fleet_shared.clock import ManualClock
+from fleet_shared.inventory import Cluster, NodeGroup, ScalingSchedule
+from handlers.eks_scaler.predictive import scheduled_size
 
 NIGHT = datetime(2025, 6, 2, 17, 0, tzinfo=UTC)  # Monday 22:30 in Asia/Kolkata
+MONDAY_MORNING = datetime(2025, 6, 2, 3, 30, tzinfo=UTC)  # Monday 09:00 in Asia/Kolkata
 PREDICTIVE = {"mode": "predictive", "max_step": 2, "working_hours_floor": True}
 
 
@@ -22,17 +26,31 @@ def scaling() -> dict[str, Any]:
 
 
 @pytest.fixture
+def daytime_size() -> int:
+    """web's desired size in the stack file (EKS starts it at 3); a test parametrizes it."""
+    return 3
+
+
+@pytest.fixture
 def inventory_document(
-    inventory_document: dict[str, Any], scaling: dict[str, Any]
+    inventory_document: dict[str, Any], scaling: dict[str, Any], daytime_size: int
 ) -> dict[str, Any]:
-    """The scaler tests' inventory (web at 2/3/6, floor 2) with `scaling` on the cluster."""
+    """The scaler tests' inventory (web at 2/`daytime_size`/6, floor 2, 2 off hours) with
+    `scaling` on the cluster."""
     cluster = inventory_document["members"][0]["clusters"][0]
     cluster["scaling"] = {**cluster["scaling"], **scaling}
+    cluster["schedule"]["off_hours_desired"]["web"] = 2
+    web = next(group for group in cluster["node_groups"] if group["name"] == "web")
+    web["desired_size"] = daytime_size
     return inventory_document
 
 
 def _web(wanted: int, **extra: Any) -> dict[str, Any]:
     return event("predictive", {"name": "web", "desired_size": wanted}, **extra)
+
+
+def _web_handed_back(**extra: Any) -> dict[str, Any]:
+    return event("predictive", {"name": "web", "hand_back": True}, **extra)
 
 
 def _only(result: dict[str, Any]) -> dict[str, Any]:
@@ -138,3 +156,150 @@ def test_a_predictive_request_without_a_size_is_refused_naming_the_field(
     assert result["status"] == "error"
     assert "nodegroups[0]" in result["error"]
     assert "predictive needs desired_size" in result["error"]
+
+
+@pytest.mark.parametrize("daytime_size", [6])
+@pytest.mark.parametrize(
+    ("scaling", "forecast_size"),
+    [
+        ({**PREDICTIVE, "working_hours_floor": False}, 2),
+        ({**PREDICTIVE, "working_hours_floor": True}, 5),
+    ],
+    ids=["no_floor", "floor"],
+)
+def test_a_hand_back_after_a_forecast_driven_change_restores_the_daytime_size_in_one_step(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock, forecast_size: int
+) -> None:
+    # GIVEN working hours, web at 3 with a daytime size of 6 and max_step 2, resized by a
+    # forecast that needed 1 node: down to its floor 2 without the working-hours floor, up by
+    # max_step towards the daytime size with it
+    changed = _only(scaler(_web(1, request_id="predictive-h1")))
+    assert changed["status"] == "scaling_initiated"
+    assert sizes(member_eks, "web")["desired_size"] == forecast_size
+    # WHEN, an hour later, the forecaster keeps the schedule and hands web back
+    fake_clock.advance(3600)
+    item = _only(scaler(_web_handed_back(request_id="predictive-h2")))
+    # THEN web is back at its daytime size at once, beyond max_step, and says why
+    assert item["status"] == "scaling_initiated"
+    assert "schedule kept: back to the scheduled daytime size 6" in item["reason"]
+    assert "max_step" not in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 6
+
+
+def test_a_hand_back_after_the_schedules_own_change_changes_nothing(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN no change recorded for web yet
+    # WHEN the forecaster hands web back
+    untouched = _only(scaler(_web_handed_back(request_id="predictive-h0")))
+    # THEN nothing changes: there is no forecast's size to undo
+    assert untouched["status"] == "no_change_needed"
+    assert "no change is recorded" in untouched["reason"]
+    # GIVEN the schedule's own scale-down of web to 2 at night
+    fake_clock.set(NIGHT)
+    down = scaler(event("scale_down", {"name": "web", "desired_size": 2}, request_id="down"))
+    assert _only(down)["status"] == "scaling_initiated"
+    # WHEN, an hour later, the forecaster hands web back
+    fake_clock.advance(3600)
+    item = _only(scaler(_web_handed_back(request_id="predictive-h1")))
+    # THEN the schedule's last size stands
+    assert item["status"] == "no_change_needed"
+    assert "the last change was a scale_down" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 2
+
+
+def test_a_hand_back_in_a_dry_run_reports_the_schedules_size_and_changes_nothing(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN night and web raised from 3 to 5 by the forecast an hour ago
+    fake_clock.set(NIGHT)
+    assert _only(scaler(_web(5, request_id="predictive-h1")))["status"] == "scaling_initiated"
+    fake_clock.advance(3600)
+    # WHEN the forecaster hands web back in a dry run
+    item = _only(scaler(_web_handed_back(dry_run=True)))
+    # THEN the answer is the schedule's off-hours size, and EKS is untouched
+    assert item["status"] == "dry_run"
+    assert item["new"]["desired_size"] == 2
+    assert "back to the schedule's off-hours size 2" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 5
+
+
+def test_a_hand_back_decrease_waits_for_the_cooldown(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN night and web raised from 3 to 5 by the forecast
+    fake_clock.set(NIGHT)
+    assert _only(scaler(_web(5, request_id="predictive-h1")))["status"] == "scaling_initiated"
+    # WHEN the forecaster hands web back 100 s later
+    fake_clock.advance(100)
+    blocked = _only(scaler(_web_handed_back(request_id="predictive-h2")))
+    # THEN the decrease to the off-hours size 2 is blocked with the time left
+    assert blocked["status"] == "scale_down_blocked"
+    assert blocked["cooldown_remaining_seconds"] == 200
+    assert sizes(member_eks, "web")["desired_size"] == 5
+    # AND after the cooldown the hand-back goes through in one step
+    fake_clock.advance(200)
+    assert _only(scaler(_web_handed_back(request_id="predictive-h3")))["status"] == (
+        "scaling_initiated"
+    )
+    assert sizes(member_eks, "web")["desired_size"] == 2
+
+
+@pytest.mark.parametrize(
+    ("group", "action", "field"),
+    [
+        ({"name": "web", "hand_back": True, "desired_size": 4}, "predictive", "desired_size"),
+        ({"name": "web", "hand_back": True}, "scale_up", "hand_back"),
+    ],
+)
+def test_a_hand_back_with_a_size_or_another_action_is_refused_naming_the_field(
+    scaler: Scaler, member_eks: Any, group: dict[str, Any], action: str, field: str
+) -> None:
+    # GIVEN a hand-back that carries a size, or that is not predictive
+    result = scaler(event(action, group))
+    # THEN the error names the field and nothing changes
+    assert result["status"] == "error"
+    assert f"nodegroups[0].{field}" in result["error"]
+    assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+@pytest.mark.parametrize(
+    ("schedule_update", "moment", "expected"),
+    [
+        ({}, MONDAY_MORNING, (3, "the scheduled daytime size")),
+        ({}, NIGHT, (2, "the schedule's off-hours size")),
+        ({"off_hours_desired": {}}, NIGHT, (3, "the stack file's desired size")),
+        ({"exclude_node_groups": ("web",)}, NIGHT, (3, "the stack file's desired size")),
+    ],
+    ids=["working_hours", "off_hours", "not_sized_by_the_schedule", "excluded"],
+)
+def test_the_schedules_size_is_the_daytime_size_in_working_hours_and_the_off_hours_size_outside(
+    schedule_update: dict[str, Any], moment: datetime, expected: tuple[int, str]
+) -> None:
+    # GIVEN web at 3 by day and 2 off hours in its schedule, or a schedule that does not size it
+    web = NodeGroup(
+        name="web",
+        capacity_type="ON_DEMAND",
+        instance_types=("m7g.large",),
+        min_size=2,
+        desired_size=3,
+        max_size=6,
+        floor=2,
+    )
+    schedule = ScalingSchedule(
+        time_zone="Asia/Kolkata",
+        scale_up_time="08:00",
+        scale_down_time="18:00",
+        days=("MON", "TUE", "WED", "THU", "FRI"),
+        off_hours_desired={"web": 2},
+    )
+    cluster = Cluster(
+        name="dev-apps",
+        region="ap-south-1",
+        kubernetes_version="1.33",
+        node_groups=(web,),
+        schedule=schedule.model_copy(update=schedule_update),
+    )
+    # WHEN the size the schedule gives web at that moment is asked
+    # THEN it is the expected size, named
+    assert scheduled_size(cluster, web, moment) == expected
