@@ -3,14 +3,14 @@
 For a cluster whose stack file says `scaling.mode: predictive`, each `forecast_fleet` run decides
 for the next hour (the forecast steps that overlap the hour after the run):
 - without a forecast (too little history, no Container Insights data, a failure), or with a
-  confidence below `scaling.confidence_threshold`, the schedule is kept and the decision says
-  why. The confidence is that of the steps the decision sizes on (their horizons' out-of-sample
-  hit rate, averaged), not of the whole horizon: a forecast 3 hours out does not make the next
-  hour's less trustworthy. Keeping the schedule hands every node group of the cluster back to
-  it: the scaler is asked `predictive` with `hand_back: true` per node group, and returns a node
-  group whose size the forecast set to the schedule's size for the hour (eks_scaler/predictive.py;
-  the schedule's own or a person's last size stands). Without SCALER_FUNCTION_NAME nothing is
-  asked;
+  confidence below `scaling.confidence_threshold`, the schedule is kept and the decision says why.
+  The confidence is that of the steps the decision sizes on (their horizons' out-of-sample hit rate,
+  each weighted by the minutes of the coming hour it covers), not of the whole horizon: a forecast 3
+  hours out does not make the next hour's less trustworthy. Keeping the schedule hands every node
+  group of the cluster back to it: the scaler is asked `predictive` with `hand_back: true` per node
+  group, and returns a node group whose size the forecast set to the schedule's size for the hour
+  (eks_scaler/predictive.py; the schedule's own or a person's last size stands). Without
+  SCALER_FUNCTION_NAME nothing is asked;
 - otherwise each node group is asked for the node count that keeps the highest p90 forecast
   demand of the hour (`p90_vcpu`: the 0.9 quantile of the model's conformal interval) plus
   `headroom_percent`, at `target_utilization` percent of its nodes' allocatable vCPU (its share
@@ -153,8 +153,24 @@ def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:
                 else None
             ),
         }
-        facts["hour_confidence"] = round(sum(step["confidence"] for step in steps) / len(steps), 4)
+        facts["hour_confidence"] = round(_confidence_over_the_hour(steps, now), 4)
     return facts
+
+
+def _confidence_over_the_hour(steps: list[dict[str, Any]], now: datetime) -> float:
+    """The steps' confidences weighted by how much of the hour after `now` each covers: at 10:05
+    the 10:00 step carries 55 minutes of the decision and the 11:00 step 5."""
+    covered = [
+        (
+            min(parse_iso(step["timestamp"]) + HOUR, now + HOUR)
+            - max(parse_iso(step["timestamp"]), now)
+        )
+        / HOUR
+        for step in steps
+    ]
+    return sum(
+        share * step["confidence"] for share, step in zip(covered, steps, strict=True)
+    ) / sum(covered)
 
 
 def _why_the_schedule_stays(

@@ -317,10 +317,42 @@ def test_the_decision_trusts_the_confidence_of_the_steps_it_sizes_on(
         problem=None,
         dry_run=False,
     )
-    # THEN it is the first two steps' confidence that decides whether the scaler is asked
+    # THEN it is the first two steps' confidence (half an hour each) that decides whether the
+    # scaler is asked
     assert decision["hour_confidence"] == pytest.approx(sum(step_confidences[:2]) / 2)
     assert (decision["outcome"] == "scaler_asked") is asked
     assert ("desired_size" in scaler_client.payloads[0]["nodegroups"][0]) is asked
+
+
+@pytest.mark.parametrize("threshold", [0.85])
+def test_each_step_weighs_by_the_minutes_of_the_coming_hour_it_covers(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a run at 5 past the hour: the current hour's step covers 55 minutes of the coming
+    # hour and is confident, the next hour's step covers 5 minutes and is not
+    fake_clock.set(fake_clock.now().replace(minute=5))
+    forecast = _hand_made_forecast(fake_clock, [0.9, 0.5, 0.5])
+    cluster = (
+        forecaster_app.FUNCTION.services()
+        .inventory()
+        .find_cluster(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
+    )
+    assert cluster is not None
+    # WHEN the predictive decision is made
+    decision = scale_predictively(
+        forecaster_app.FUNCTION.services(),
+        MEMBER_ACCOUNT_ID,
+        cluster,
+        forecast=forecast,
+        problem=None,
+        dry_run=False,
+    )
+    # THEN the hour's confidence is 55/60 of the first step's and 5/60 of the second's, which
+    # reaches the threshold, so the forecast sizes the node group
+    assert decision["hour_confidence"] == pytest.approx(0.9 * 55 / 60 + 0.5 * 5 / 60, abs=1e-4)
+    assert decision["outcome"] == "scaler_asked"
+    assert "desired_size" in scaler_client.payloads[0]["nodegroups"][0]
 
 
 @pytest.mark.parametrize("threshold", [0.85])
