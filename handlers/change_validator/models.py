@@ -37,7 +37,7 @@ VALIDATION_ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
 class _Lenient(BaseModel):
     """Parts of a CloudTrail record: only the fields read here are declared."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
 
 class SessionIssuer(_Lenient):
@@ -134,7 +134,7 @@ class EksChangeEvent(EventBridgeEvent):
 class FollowUpEvent(BaseModel):
     """The callback of a one-time schedule: continue the validation `validation_id`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     action: Literal["follow_up"]
     validation_id: str = Field(pattern=VALIDATION_ID_PATTERN)
