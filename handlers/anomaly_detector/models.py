@@ -3,7 +3,7 @@
 - `{"action": "scan"}` (the schedule, every 15 minutes): every configured metric in every member
   account and region of the inventory, and the daily cost.
 - the EventBridge "CloudWatch Alarm State Change" event: is the alarm's metric anomalous around
-  the alarm time? Recognised by its `detail-type`, parsed with Powertools' `EventBridgeModel`.
+  the alarm time? Recognised by its `detail-type`, parsed with the fleet's `EventBridgeEvent`.
 - `{"action": "detect", "series": [...], "timestamps": [...]}`: detection on the given series
   only, with no alert and no state (for people and other tools).
 """
@@ -14,9 +14,9 @@ import math
 from datetime import datetime
 from typing import Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion
 from fleet_shared.numeric.robust_anomalies import MAX_ABS_VALUE
 
@@ -138,7 +138,7 @@ class AlarmDetail(BaseModel):
     configuration: AlarmConfiguration
 
 
-class AlarmEvent(EventBridgeModel):
+class AlarmEvent(EventBridgeEvent):
     """The EventBridge "CloudWatch Alarm State Change" event with its typed `detail`."""
 
     model_config = ConfigDict(defer_build=True)

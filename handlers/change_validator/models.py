@@ -1,7 +1,7 @@
 """The events change_validator accepts, as pydantic models.
 
 Two shapes: the CloudTrail record of an EKS change, forwarded from a member account to the hub
-bus (an `aws.eks` "AWS API Call via CloudTrail" event, read with Powertools' EventBridge model and
+bus (an `aws.eks` "AWS API Call via CloudTrail" event, read with the fleet's EventBridge model and
 a typed `detail`), and the callback its own one-time schedules send,
 `{"action": "follow_up", "validation_id": ...}`.
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.field_types import AccountId, AwsRegion
 
@@ -37,7 +37,7 @@ VALIDATION_ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
 class _Lenient(BaseModel):
     """Parts of a CloudTrail record: only the fields read here are declared."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
 
 class SessionIssuer(_Lenient):
@@ -111,7 +111,7 @@ class EksCallDetail(_Lenient):
     errorCode: str | None = None  # noqa: N815
 
 
-class EksChangeEvent(EventBridgeModel):
+class EksChangeEvent(EventBridgeEvent):
     """The EventBridge event of an EKS API call recorded by CloudTrail in a member account."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -134,7 +134,7 @@ class EksChangeEvent(EventBridgeModel):
 class FollowUpEvent(BaseModel):
     """The callback of a one-time schedule: continue the validation `validation_id`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     action: Literal["follow_up"]
     validation_id: str = Field(pattern=VALIDATION_ID_PATTERN)

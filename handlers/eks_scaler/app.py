@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
-
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, FleetError, RequestInProgressError
 from fleet_shared.handler import FleetFunction, Invocation
-from fleet_shared.http_api import http_response, is_http_api_event, json_body
+from fleet_shared.http_api import HttpApiEvent, http_response, is_http_api_event, json_body
 from handlers.eks_scaler.actions import run
 from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.models import ScalerCall, ScalerEvent, Status, check_node_groups
@@ -27,7 +25,7 @@ def parse(event: object) -> ScalerCall:
     body is the same event; raises EventValidationError naming the field."""
     if not is_http_api_event(event):
         return ScalerCall(_scaler_event(event))
-    request = parse_event(APIGatewayProxyEventV2Model, event)
+    request = parse_event(HttpApiEvent, event)
     authorizer = request.requestContext.authorizer
     caller = authorizer.iam.userArn if authorizer is not None and authorizer.iam else None
     # json_body rather than a model-typed body: it also decodes a base64-encoded body.

@@ -19,6 +19,9 @@ artefact of one run is found by its run id)::
 Run ids are `<yyyymmddThhmmssZ>-<8 hex>` (the UTC start): they sort in time order, and so does
 the report day, so the key order under `processed/` is the run order and "the previous run" is
 the greatest key before one's own.
+
+The processed document's models are in `fleet_shared.processed_documents`, so report_fetcher,
+which writes only the raw document, does not build them at cold start.
 """
 
 from __future__ import annotations
@@ -89,14 +92,16 @@ def run_id_of(key: str, prefix: str) -> str | None:
     return match["run_id"]
 
 
-class _Document(BaseModel):
+class ReportDocument(BaseModel):
+    """The base of the pipeline's documents: frozen, unknown fields refused, built on first use."""
+
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 # Raw document (report_fetcher -> report_processor) --------------------------------------------
 
 
-class RawRegion(_Document):
+class RawRegion(ReportDocument):
     """One region as the SSM public parameters describe it; `launch_date` comes from the feed."""
 
     code: str = Field(min_length=1)
@@ -108,7 +113,7 @@ class RawRegion(_Document):
     launch_date: date | None = None
 
 
-class RawService(_Document):
+class RawService(ReportDocument):
     """One service with the regions it is offered in."""
 
     code: str = Field(min_length=1)
@@ -117,7 +122,7 @@ class RawService(_Document):
     regions: list[str] = Field(default_factory=list)
 
 
-class SsmSource(_Document):
+class SsmSource(ReportDocument):
     """Where the region and service data came from and whether the cache served it."""
 
     parameter_root: str
@@ -128,7 +133,7 @@ class SsmSource(_Document):
     api_calls: int = Field(ge=0)
 
 
-class FeedSource(_Document):
+class FeedSource(ReportDocument):
     """The launch-date feed: `status` says whether it was fetched, unchanged, cached or down."""
 
     url: str
@@ -137,7 +142,7 @@ class FeedSource(_Document):
     items: int = Field(ge=0)
 
 
-class RawCounts(_Document):
+class RawCounts(ReportDocument):
     """Headline counts, checked against the lists when the document is validated."""
 
     regions: int = Field(ge=0)
@@ -146,7 +151,7 @@ class RawCounts(_Document):
     launch_dates: int = Field(ge=0)
 
 
-class RawMetadata(_Document):
+class RawMetadata(ReportDocument):
     """Run id, timing, counts, sources and the warnings of one fetch."""
 
     run_id: str = Field(pattern=f"^{RUN_ID_PATTERN}$")
@@ -168,7 +173,7 @@ class RawMetadata(_Document):
         return self.report_day or run_day(self.run_id)
 
 
-class RawDocument(_Document):
+class RawDocument(ReportDocument):
     """What report_fetcher writes to `raw/`; report_processor rejects anything else."""
 
     schema_version: Literal[1]
@@ -200,103 +205,3 @@ class RawDocument(_Document):
                 f"{actual.model_dump()}"
             )
         return self
-
-
-# Processed document (report_processor -> report_generator) ------------------------------------
-
-
-class RegionSummary(_Document):
-    """A region with its service count, coverage of all services and rank (1 = most services)."""
-
-    code: str
-    long_name: str | None
-    partition: str | None
-    geolocation_country: str | None
-    geolocation_region: str | None
-    availability_zones: int
-    launch_date: date | None
-    service_count: int
-    coverage_percent: float
-    rank: int
-
-
-class ServiceSummary(_Document):
-    """A service with its region count, coverage of all regions and the partitions it is in."""
-
-    code: str
-    long_name: str | None
-    marketing_url: str | None
-    region_count: int
-    coverage_percent: float
-    partitions: list[str]
-
-
-class QualityRuleResult(_Document):
-    """One declared data-quality rule: how many items it checked and which failed."""
-
-    rule: str
-    description: str
-    weight: float
-    checked: int
-    failing: int
-    examples: list[str]
-    applicable: bool = True
-
-    @property
-    def passed(self) -> bool:
-        """True when nothing failed (or the rule did not apply to this run)."""
-        return self.failing == 0
-
-
-class QualityReport(_Document):
-    """The quality score (0-100) and every rule's result."""
-
-    score: float = Field(ge=0, le=100)
-    rules: list[QualityRuleResult]
-    failing_rules: list[str]
-
-
-class Changes(_Document):
-    """What differs from the previous processed run (all empty when there is none)."""
-
-    previous_run_id: str | None
-    services_added: list[str]
-    services_removed: list[str]
-    regions_added: list[str]
-    regions_removed: list[str]
-
-
-class ProcessedMetadata(_Document):
-    """Where the processed document came from."""
-
-    run_id: str = Field(pattern=f"^{RUN_ID_PATTERN}$")
-    raw_key: str
-    raw_etag: str
-    processed_at: datetime
-    fetch: RawMetadata
-
-
-class ProcessedTotals(_Document):
-    """Headline counts of the processed run."""
-
-    regions: int
-    services: int
-    pairs: int
-    partitions: dict[str, int]
-
-
-class ProcessedDocument(_Document):
-    """What report_processor writes to `processed/`.
-
-    `availability` is the region x service matrix in compact form (service -> sorted regions,
-    every service present, regions limited to the known regions); the generator pivots it back.
-    """
-
-    schema_version: Literal[1]
-    metadata: ProcessedMetadata
-    totals: ProcessedTotals
-    regions: list[RegionSummary]
-    services: list[ServiceSummary]
-    availability: dict[str, list[str]]
-    quality: QualityReport
-    changes: Changes

@@ -2,7 +2,7 @@
 
 Three shapes: the 5-minute schedule's `{"action": "check_fleet"}`, a request for one cluster, and
 the native EventBridge "CloudWatch Alarm State Change" event forwarded from a member account to
-the hub bus (its `account` and `region` are the member's), read with Powertools' EventBridge
+the hub bus (its `account` and `region` are the member's), read with the fleet's EventBridge
 model.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion
 
 ALARM_EVENT_SOURCE = "aws.cloudwatch"
@@ -70,7 +70,7 @@ class AlarmDetail(BaseModel):
         return names
 
 
-class AlarmStateChangeEvent(EventBridgeModel):
+class AlarmStateChangeEvent(EventBridgeEvent):
     """The EventBridge event CloudWatch sends when an alarm changes state."""
 
     model_config = ConfigDict(defer_build=True, extra="ignore", populate_by_name=True)

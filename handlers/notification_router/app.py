@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.handler import FleetFunction, Invocation
+from fleet_shared.sqs_batch import QueueMessage, process_partial_batch
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import (
     MessageNotDeliveredError,
@@ -86,21 +84,17 @@ def _route_queue(
 ) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
 
-    def route_record(record: SQSRecord) -> None:
-        # The processor hands over the records in order, one at a time.
+    def route_record(message: QueueMessage) -> None:
+        # The messages come in order, one at a time.
         field = f"Records[{len(results)}].body"
-        result = _route_text(record.body, field, record.message_id, services, invocation)
+        result = _route_text(message.body, field, message.message_id, services, invocation)
         results.append(result)
         if result["status"] in RETRY_STATUSES or result["status"] == ERROR:
-            raise MessageNotDeliveredError(record.message_id, result["status"])
+            raise MessageNotDeliveredError(message.message_id, result["status"])
 
-    processor = BatchProcessor(
-        event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=FUNCTION.logger
-    )
-    with processor(records=[dict(record) for record in records], handler=route_record):
-        processor.process()
+    response = process_partial_batch(records, route_record, FUNCTION.logger)
     _count(results)
-    return {**processor.response(), "status": _overall(results), "results": results}
+    return {**response, "status": _overall(results), "results": results}
 
 
 def _route_text(

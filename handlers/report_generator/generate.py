@@ -15,8 +15,9 @@ from typing import Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.processed_documents import ProcessedDocument
 from fleet_shared.report_alerts import publish_report_alert
-from fleet_shared.report_documents import PROCESSED_PREFIX, ProcessedDocument, run_id_of
+from fleet_shared.report_documents import PROCESSED_PREFIX, run_id_of
 from fleet_shared.s3_events import CreatedObject
 from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.publish import Published, publish_report

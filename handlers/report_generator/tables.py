@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fleet_shared.report_documents import ProcessedDocument
+from fleet_shared.processed_documents import ProcessedDocument
 from handlers.report_generator.workbook import render_workbook
 
 JSON_TYPE = "application/json"

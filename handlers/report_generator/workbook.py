@@ -18,7 +18,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from fleet_shared.report_documents import ProcessedDocument
+from fleet_shared.processed_documents import ProcessedDocument
 
 SHEETS = ("Summary", "Regions", "Services", "Matrix", "Changes")
 REGION_HEADERS = (

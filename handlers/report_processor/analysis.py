@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from fleet_shared.report_documents import RawDocument, RegionSummary, ServiceSummary
+from fleet_shared.processed_documents import RegionSummary, ServiceSummary
+from fleet_shared.report_documents import RawDocument
 
 
 @dataclass(frozen=True)

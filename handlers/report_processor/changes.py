@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fleet_shared.report_documents import Changes, ProcessedDocument, RawDocument
+from fleet_shared.processed_documents import Changes, ProcessedDocument
+from fleet_shared.report_documents import RawDocument
 
 
 def changes_since(raw: RawDocument, previous: ProcessedDocument | None) -> Changes:

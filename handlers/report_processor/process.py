@@ -21,14 +21,12 @@ from pydantic import ValidationError
 
 from fleet_shared.alerts import Severity
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.processed_documents import ProcessedDocument, ProcessedMetadata, ProcessedTotals
 from fleet_shared.report_alerts import publish_report_alert
 from fleet_shared.report_documents import (
     RAW_PREFIX,
     REJECTED_PREFIX,
     SCHEMA_VERSION,
-    ProcessedDocument,
-    ProcessedMetadata,
-    ProcessedTotals,
     RawDocument,
     processed_key,
     run_id_of,

@@ -21,12 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleet_shared.report_documents import (
-    ProcessedTotals,
-    QualityReport,
-    QualityRuleResult,
-    RawDocument,
-)
+from fleet_shared.processed_documents import ProcessedTotals, QualityReport, QualityRuleResult
+from fleet_shared.report_documents import RawDocument
 from handlers.report_processor.analysis import Analysis
 
 EXAMPLES = 10

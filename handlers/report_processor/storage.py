@@ -12,13 +12,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from fleet_shared.report_documents import (
-    PROCESSED_PREFIX,
-    RAW_PREFIX,
-    REJECTED_PREFIX,
-    ProcessedDocument,
-    run_id_of,
-)
+from fleet_shared.processed_documents import ProcessedDocument
+from fleet_shared.report_documents import PROCESSED_PREFIX, RAW_PREFIX, REJECTED_PREFIX, run_id_of
 from fleet_shared.timestamps import iso_z
 
 

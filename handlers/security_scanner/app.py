@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from fleet_shared.event_parsing import decode_json, error_result, parse_event
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.handler import FleetFunction, Invocation
+from fleet_shared.sqs_batch import QueueMessage, process_partial_batch
 from fleet_shared.target_results import FAILED
 from handlers.security_scanner.environment import ScannerEnvironment
 from handlers.security_scanner.exceptions import TargetScanFailedError
@@ -107,30 +105,25 @@ def _consume_queue(batch: SqsBatch, services: ScanServices) -> dict[str, Any]:
     """
     refused: list[dict[str, Any]] = []
 
-    def scan_message(record: SQSRecord) -> None:
+    def scan_message(message: QueueMessage) -> None:
         try:
-            request = parse_event(ScanTargetRequest, decode_json(record.body, "body"))
+            request = parse_event(ScanTargetRequest, decode_json(message.body, "body"))
             outcome = scan_one(request, services, services.inventory())
         except EventValidationError as error:
             FUNCTION.logger.error(
-                "dropping message", extra={"message_id": record.message_id, "error": str(error)}
+                "dropping message", extra={"message_id": message.message_id, "error": str(error)}
             )
-            refused.append(error_result(error, message_id=record.message_id))
+            refused.append(error_result(error, message_id=message.message_id))
             return
         target = outcome["targets"][0]
         if target["status"] == FAILED:
-            raise TargetScanFailedError(record.message_id, str(target.get("error")))
+            raise TargetScanFailedError(message.message_id, str(target.get("error")))
         FUNCTION.logger.info(
-            "target scanned", extra={"message_id": record.message_id, "target": target}
+            "target scanned", extra={"message_id": message.message_id, "target": target}
         )
 
-    processor = BatchProcessor(
-        event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=FUNCTION.logger
-    )
     records = [record.model_dump(by_alias=True) for record in batch.records]
-    with processor(records=records, handler=scan_message):
-        processor.process()
-    return {**processor.response(), "refused": refused}
+    return {**process_partial_batch(records, scan_message, FUNCTION.logger), "refused": refused}
 
 
 lambda_handler = FUNCTION.lambda_handler

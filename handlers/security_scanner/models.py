@@ -11,9 +11,9 @@ import json
 import re
 from typing import Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion
 
 GUARDDUTY_FINDING = "GuardDuty Finding"
@@ -142,7 +142,7 @@ class CloudTrailRecord(_Detail):
     aws_region: AwsRegion | None = Field(default=None, alias="awsRegion")
 
 
-class _SecurityEvent(EventBridgeModel):
+class _SecurityEvent(EventBridgeEvent):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", populate_by_name=True)
 
     # EventBridge refuses `aws.` sources from PutEvents: only AWS services send these.

@@ -3,7 +3,7 @@
 Validation happens before anything is read or changed, so a bad event changes nothing and its
 error names the field (`instance_types[1]: ...`, `detail.instance-id: ...`). An EventBridge
 event (it has a `source` or `detail-type`) is the native EC2 spot interruption warning, read with
-Powertools' EventBridge model, or is ignored (`IgnoredEvent`); every other event names an
+the fleet's EventBridge model, or is ignored (`IgnoredEvent`); every other event names an
 `action`.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
 
 INTERRUPTION_SOURCE = "aws.ec2"
@@ -82,7 +82,7 @@ class InterruptionDetail(BaseModel):
     """What EC2 does to the instance when the two minutes are up (the interruption behavior)."""
 
 
-class InterruptionEvent(EventBridgeModel):
+class InterruptionEvent(EventBridgeEvent):
     """The native EventBridge "EC2 Spot Instance Interruption Warning", forwarded from a member
     account's default bus to the hub bus (so `account` is the member)."""
 

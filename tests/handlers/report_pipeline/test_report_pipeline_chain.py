@@ -28,7 +28,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
-from fleet_shared.report_documents import ProcessedDocument
+from fleet_shared.processed_documents import ProcessedDocument
 from handlers.report_fetcher import app as fetcher
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices

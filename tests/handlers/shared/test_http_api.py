@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fleet_shared.event_parsing import parse_event
 from fleet_shared.exceptions import EventValidationError
-from fleet_shared.http_api import http_response, is_http_api_event, json_body
+from fleet_shared.http_api import HttpApiEvent, http_response, is_http_api_event, json_body
 
 
 def http_event(body: str | None, *, encoded: bool = False) -> dict[str, Any]:
@@ -81,3 +83,29 @@ def test_response_body_is_strict_json() -> None:
     body = http_response(200, result)["body"]
     assert "NaN" not in body and "Infinity" not in body
     assert json.loads(body) == {"status": "ok", "ratio": None, "limit": None}
+
+
+EXAMPLE_REQUEST = Path(__file__).parents[3] / "events" / "eks_scaler" / "http_api_scale_up.json"
+
+
+@pytest.mark.parametrize("source_ip", ["198.51.100.7", "10.1.15.242:39870", "[2001:db8::1]:443"])
+def test_http_api_request_with_a_source_address_and_port_is_read(source_ip: str) -> None:
+    # GIVEN the example request from an address, with or without the port a proxy adds
+    event = json.loads(EXAMPLE_REQUEST.read_text())
+    event["requestContext"]["http"]["sourceIp"] = source_ip
+    # WHEN validated THEN it is accepted and the caller is read
+    request = parse_event(HttpApiEvent, event)
+    assert request.requestContext.authorizer is not None
+    assert request.requestContext.authorizer.iam is not None
+    assert request.requestContext.authorizer.iam.userArn.endswith(":user/platform-oncall")
+
+
+def test_http_api_request_from_an_invalid_address_names_the_field() -> None:
+    # GIVEN the example request with a source address that is not an IP address
+    event = json.loads(EXAMPLE_REQUEST.read_text())
+    event["requestContext"]["http"]["sourceIp"] = "not-an-address:80"
+    # WHEN validated THEN it is refused naming requestContext.http.sourceIp
+    with pytest.raises(EventValidationError) as refused:
+        parse_event(HttpApiEvent, event)
+    assert refused.value.field.startswith("requestContext.http.sourceIp")
+    assert "Invalid IP address in sourceIp: not-an-address" in str(refused.value)

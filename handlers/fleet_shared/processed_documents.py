@@ -1,0 +1,108 @@
+"""The processed document report_processor writes and report_generator reads (key and prefix
+in `fleet_shared.report_documents`, with the raw document it is made from)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from fleet_shared.report_documents import RUN_ID_PATTERN, RawMetadata, ReportDocument
+
+
+class RegionSummary(ReportDocument):
+    """A region with its service count, coverage of all services and rank (1 = most services)."""
+
+    code: str
+    long_name: str | None
+    partition: str | None
+    geolocation_country: str | None
+    geolocation_region: str | None
+    availability_zones: int
+    launch_date: date | None
+    service_count: int
+    coverage_percent: float
+    rank: int
+
+
+class ServiceSummary(ReportDocument):
+    """A service with its region count, coverage of all regions and the partitions it is in."""
+
+    code: str
+    long_name: str | None
+    marketing_url: str | None
+    region_count: int
+    coverage_percent: float
+    partitions: list[str]
+
+
+class QualityRuleResult(ReportDocument):
+    """One declared data-quality rule: how many items it checked and which failed."""
+
+    rule: str
+    description: str
+    weight: float
+    checked: int
+    failing: int
+    examples: list[str]
+    applicable: bool = True
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing failed (or the rule did not apply to this run)."""
+        return self.failing == 0
+
+
+class QualityReport(ReportDocument):
+    """The quality score (0-100) and every rule's result."""
+
+    score: float = Field(ge=0, le=100)
+    rules: list[QualityRuleResult]
+    failing_rules: list[str]
+
+
+class Changes(ReportDocument):
+    """What differs from the previous processed run (all empty when there is none)."""
+
+    previous_run_id: str | None
+    services_added: list[str]
+    services_removed: list[str]
+    regions_added: list[str]
+    regions_removed: list[str]
+
+
+class ProcessedMetadata(ReportDocument):
+    """Where the processed document came from."""
+
+    run_id: str = Field(pattern=f"^{RUN_ID_PATTERN}$")
+    raw_key: str
+    raw_etag: str
+    processed_at: datetime
+    fetch: RawMetadata
+
+
+class ProcessedTotals(ReportDocument):
+    """Headline counts of the processed run."""
+
+    regions: int
+    services: int
+    pairs: int
+    partitions: dict[str, int]
+
+
+class ProcessedDocument(ReportDocument):
+    """What report_processor writes to `processed/`.
+
+    `availability` is the region x service matrix in compact form (service -> sorted regions,
+    every service present, regions limited to the known regions); the generator pivots it back.
+    """
+
+    schema_version: Literal[1]
+    metadata: ProcessedMetadata
+    totals: ProcessedTotals
+    regions: list[RegionSummary]
+    services: list[ServiceSummary]
+    availability: dict[str, list[str]]
+    quality: QualityReport
+    changes: Changes
