@@ -9,9 +9,10 @@ declaring any model with a field loads `pydantic.fields` (and with it `pydantic.
 Measured paired and alternating: baseline interpreter, handler interpreter, baseline, handler...
 (`PAIRS` pairs per function), so a machine that slows down slows both sides of a pair; the
 figure is the median of the pairs' ratios. Every interpreter runs as in Lambda: LAMBDA_TASK_ROOT
-set, the archive's and the layer's paths (`handlers/` for `fleet_shared`, the repository root for
-`handlers.<fn>`), and the environment the dev stack deploys (POWERTOOLS_TRACE_DISABLED as its
-`tracing` setting says).
+set, the archive's and the layer's paths (a copy of `handlers/` without bytecode, as the archives
+carry it and as Lambda, whose task root is read-only, compiles it at every cold start: `handlers/`
+for `fleet_shared`, its parent for `handlers.<fn>`), and the environment the dev stack deploys
+(POWERTOOLS_TRACE_DISABLED as its `tracing` setting says).
 
 The handler interpreter then handles one representative event from `events/<fn>/` against the
 demo's world (moto on 127.0.0.1, seeded as `fleetctl invoke` seeds it), so that work moved from
@@ -23,6 +24,8 @@ is counted; the network round trips to it are.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -110,7 +113,7 @@ def _output(command: list[str], environment: dict[str, str], event: Any = None) 
         capture_output=True,
         text=True,
         check=False,
-        cwd=REPO_ROOT,
+        cwd=environment["LAMBDA_TASK_ROOT"],
         env=environment,
     )
     if completed.returncode != 0:
@@ -118,8 +121,26 @@ def _output(command: list[str], environment: dict[str, str], event: Any = None) 
     return completed.stdout.split("\n")[-2].split()
 
 
-def _lambda_environment(environment: dict[str, str]) -> dict[str, str]:
-    return {**environment, "LAMBDA_TASK_ROOT": str(REPO_ROOT)}
+def _lambda_environment(environment: dict[str, str], task_root: Path) -> dict[str, str]:
+    # The function's archive ships no bytecode and Lambda's /var/task is read-only, so every cold
+    # start compiles the fleet's own modules: the code runs from `task_root`, a copy of handlers/
+    # without __pycache__, and no run may leave bytecode there for the next one.
+    return {
+        **environment,
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "PYTHONPATH": os.pathsep.join([str(task_root), str(task_root / "handlers")]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _task_root(directory: Path) -> Path:
+    """The fleet's code as the archives carry it: Python sources, no bytecode."""
+    shutil.copytree(
+        REPO_ROOT / "handlers",
+        directory / "handlers",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    return directory
 
 
 def _s3_event(template: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
@@ -222,7 +243,11 @@ def main(names: list[str] | None = None) -> None:
     started = time.perf_counter()
     specs = [spec for spec in FUNCTIONS if not names or spec.name in names]
     run = run_program(STACK)
-    with local_world(STACK, run, datetime.now(UTC)) as local:
+    with (
+        local_world(STACK, run, datetime.now(UTC)) as local,
+        tempfile.TemporaryDirectory() as code_directory,
+    ):
+        task_root = _task_root(Path(code_directory))
         events = _events(local)
         tracing = local.environments["eks_scaler"].get("POWERTOOLS_TRACE_DISABLED")
         print(
@@ -235,7 +260,7 @@ def main(names: list[str] | None = None) -> None:
         )
         passed = 0
         for spec in specs:
-            environment = _lambda_environment(local.environments[spec.name])
+            environment = _lambda_environment(local.environments[spec.name], task_root)
             cold_start = measure(spec, environment, events[spec.name])
             _print_row(spec, cold_start)
             passed += cold_start.import_ratio <= LIMIT

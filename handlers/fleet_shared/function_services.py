@@ -15,16 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
-from fleet_shared.alerts import AlertPublisher
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError
-from fleet_shared.inventory import FleetInventory
-from fleet_shared.inventory_store import load_inventory
 from fleet_shared.sessions import AccountSessions
-from fleet_shared.state_table import StateTable
+
+if TYPE_CHECKING:
+    from fleet_shared.alerts import AlertPublisher
+    from fleet_shared.inventory import FleetInventory
+    from fleet_shared.state_table import StateTable
 
 EnvironmentT = TypeVar("EnvironmentT", bound=FunctionEnvironment)
 
@@ -62,6 +63,10 @@ class FunctionServices(Generic[EnvironmentT]):
     @cached_property
     def state(self) -> StateTable:
         """The state table (STATE_TABLE_NAME): locks, idempotency, cooldowns, claims."""
+        # Imported here, as are the alert publisher and the inventory: a function that never
+        # uses one does not compile and load it at every cold start (docs/benchmarks.md).
+        from fleet_shared.state_table import StateTable  # noqa: PLC0415
+
         return StateTable(
             self.environment.required("state_table_name"), self.hub_client("dynamodb"), self.clock
         )
@@ -69,6 +74,8 @@ class FunctionServices(Generic[EnvironmentT]):
     @cached_property
     def alerts(self) -> AlertPublisher:
         """The alert publisher (ALERT_TOPIC_ARN and the per-severity topics)."""
+        from fleet_shared.alerts import AlertPublisher  # noqa: PLC0415
+
         return AlertPublisher(self.hub_client("sns"), self.environment)
 
     def inventory(self) -> FleetInventory:
@@ -77,6 +84,8 @@ class FunctionServices(Generic[EnvironmentT]):
         Raises `ConfigurationError` when DATA_BUCKET_NAME is unset and `InventoryError` when the
         object cannot be read or parsed.
         """
+        from fleet_shared.inventory_store import load_inventory  # noqa: PLC0415
+
         bucket = self.environment.data_bucket_name
         if bucket is None:
             raise ConfigurationError("DATA_BUCKET_NAME", "is required to read the fleet inventory")
