@@ -288,6 +288,24 @@ def _hand_made_forecast(fake_clock: ManualClock, step_confidences: list[float]) 
     }
 
 
+def _decide(forecast: dict[str, Any]) -> dict[str, Any]:
+    """The predictive decision for the test cluster on `forecast`, as the hourly run makes it."""
+    cluster = (
+        forecaster_app.FUNCTION.services()
+        .inventory()
+        .find_cluster(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
+    )
+    assert cluster is not None
+    return scale_predictively(
+        forecaster_app.FUNCTION.services(),
+        MEMBER_ACCOUNT_ID,
+        cluster,
+        forecast=forecast,
+        problem=None,
+        dry_run=False,
+    )
+
+
 @pytest.mark.parametrize("threshold", [0.85])
 @pytest.mark.parametrize(
     ("step_confidences", "asked"),
@@ -302,21 +320,8 @@ def test_the_decision_trusts_the_confidence_of_the_steps_it_sizes_on(
     # GIVEN a forecast whose steps in the coming hour (the first two) are forecast with another
     # confidence than the later ones, and a threshold of 0.85
     forecast = _hand_made_forecast(fake_clock, step_confidences)
-    cluster = (
-        forecaster_app.FUNCTION.services()
-        .inventory()
-        .find_cluster(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
-    )
-    assert cluster is not None
     # WHEN the predictive decision is made
-    decision = scale_predictively(
-        forecaster_app.FUNCTION.services(),
-        MEMBER_ACCOUNT_ID,
-        cluster,
-        forecast=forecast,
-        problem=None,
-        dry_run=False,
-    )
+    decision = _decide(forecast)
     # THEN it is the first two steps' confidence (half an hour each) that decides whether the
     # scaler is asked
     assert decision["hour_confidence"] == pytest.approx(sum(step_confidences[:2]) / 2)
@@ -333,21 +338,8 @@ def test_each_step_weighs_by_the_minutes_of_the_coming_hour_it_covers(
     # hour and is confident, the next hour's step covers 5 minutes and is not
     fake_clock.set(fake_clock.now().replace(minute=5))
     forecast = _hand_made_forecast(fake_clock, [0.9, 0.5, 0.5])
-    cluster = (
-        forecaster_app.FUNCTION.services()
-        .inventory()
-        .find_cluster(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
-    )
-    assert cluster is not None
     # WHEN the predictive decision is made
-    decision = scale_predictively(
-        forecaster_app.FUNCTION.services(),
-        MEMBER_ACCOUNT_ID,
-        cluster,
-        forecast=forecast,
-        problem=None,
-        dry_run=False,
-    )
+    decision = _decide(forecast)
     # THEN the hour's confidence is 55/60 of the first step's and 5/60 of the second's, which
     # reaches the threshold, so the forecast sizes the node group
     assert decision["hour_confidence"] == pytest.approx(0.9 * 55 / 60 + 0.5 * 5 / 60, abs=1e-4)
