@@ -85,7 +85,9 @@ class RequestContextV2Http(_HttpApiModel):
     def _source_ip(cls, value: Any) -> Any:
         # Behind some proxies the address carries a port ("10.1.15.242:39870", "[::1]:443"):
         # the address part must be valid, the value is kept as sent.
-        if value == TEST_INVOKE_SOURCE_IP:
+        # Not a string: the field's own types refuse it, naming the field (Powertools' validator
+        # raises AttributeError here, which would fail the invocation instead of answering 400).
+        if value == TEST_INVOKE_SOURCE_IP or not isinstance(value, str):
             return value
         try:
             IPvAnyNetwork(value)

@@ -109,3 +109,16 @@ def test_http_api_request_from_an_invalid_address_names_the_field() -> None:
         parse_event(HttpApiEvent, event)
     assert refused.value.field.startswith("requestContext.http.sourceIp")
     assert "Invalid IP address in sourceIp: not-an-address" in str(refused.value)
+
+
+@pytest.mark.parametrize("source_ip", [None, [], {"ip": "10.0.0.1"}])
+def test_http_api_request_whose_source_address_is_not_a_string_names_the_field(
+    source_ip: object,
+) -> None:
+    # GIVEN the example request whose source address is not a string at all
+    event = json.loads(EXAMPLE_REQUEST.read_text())
+    event["requestContext"]["http"]["sourceIp"] = source_ip
+    # WHEN validated THEN it is refused naming requestContext.http.sourceIp (no AttributeError)
+    with pytest.raises(EventValidationError) as refused:
+        parse_event(HttpApiEvent, event)
+    assert refused.value.field.startswith("requestContext.http.sourceIp")
