@@ -56,3 +56,33 @@ def test_every_message_failing_is_still_a_partial_response() -> None:
         [sqs_record("m-1", "a"), {"messageId": "m-2"}], handle, Logger()
     )
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
+
+
+@pytest.mark.parametrize(
+    "bodies",
+    [["a", "b", "c"], ["a", "poison", "c"], ["poison", "poison"], ["poison", "b", "poison", "d"]],
+)
+def test_the_response_is_the_one_powertools_batch_processor_gives(bodies: list[str]) -> None:
+    # GIVEN a batch in which the messages whose body is "poison" fail their handler
+    from aws_lambda_powertools.utilities.batch import (  # noqa: PLC0415 (the reference only)
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
+    records = [sqs_record(f"m-{index}", body) for index, body in enumerate(bodies)]
+
+    # Named `record`: Powertools passes the message by that keyword.
+    def handle(record: QueueMessage) -> None:
+        if record.body == "poison":
+            raise ValueError("cannot process")
+
+    # WHEN the fleet's loop and Powertools' BatchProcessor, as the consumers used it, process it
+    ours = process_partial_batch(records, handle, Logger(service="test"))
+    powertools = process_partial_response(
+        event={"Records": records},
+        record_handler=handle,
+        processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
+    )
+    # THEN both hand back the same messages
+    assert ours == powertools
