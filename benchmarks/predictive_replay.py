@@ -87,6 +87,7 @@ from fleet_shared.inventory import (  # noqa: E402
     NodeGroup,
     ScalingSchedule,
 )
+from fleetctl.local_state_table import create_state_table  # noqa: E402
 from handlers.demand_forecaster import app as forecaster_app  # noqa: E402
 from handlers.demand_forecaster.capacity import InstanceCapacity, LiveNodeGroup  # noqa: E402
 from handlers.demand_forecaster.environment import ForecasterEnvironment  # noqa: E402
@@ -298,18 +299,7 @@ class _ReplayWorld:
         self.cluster = cluster
         self.clock = ManualClock(SERIES_START)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
-        self.dynamodb.create_table(
-            TableName=STATE_TABLE_NAME,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(self.dynamodb, STATE_TABLE_NAME)
         topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name="fleet-alerts")[
             "TopicArn"
         ]

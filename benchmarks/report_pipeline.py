@@ -29,6 +29,8 @@ from urllib.parse import quote_plus
 import boto3
 import botocore.handlers
 
+from fleetctl.local_state_table import create_state_table
+
 # In Lambda the shared layer is on the path as `fleet_shared`; here it lives under handlers/.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDLERS_DIR = str(REPO_ROOT / "handlers")
@@ -119,18 +121,7 @@ def _feed_server() -> Iterator[str]:
 def _create_resources() -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(boto3.client("dynamodb", region_name=REGION), TABLE)
     sns = boto3.client("sns", region_name=REGION)
     for name in ("fleet-alerts-warning", "fleet-alerts-info"):
         sns.create_topic(Name=name)

@@ -24,6 +24,7 @@ import botocore.config
 
 from components.eks_cluster import CONTROL_PLANE_LOG_TYPES
 from components.settings import ClusterSettings, FleetSettings
+from fleetctl.local_state_table import create_state_table
 
 # moto accepts any keys; these only ask STS for the roles the demo's callers act as.
 BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -117,18 +118,7 @@ def create_hub(
         ContentType="application/json",
     )
     dynamodb = aws_client("dynamodb", endpoint_url, region, **credentials)
-    dynamodb.create_table(
-        TableName=environment["STATE_TABLE_NAME"],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(dynamodb, environment["STATE_TABLE_NAME"])
     sns = aws_client("sns", endpoint_url, region, **credentials)
     sqs = aws_client("sqs", endpoint_url, region, **credentials)
     alerts_url = sqs.create_queue(QueueName="demo-alerts")["QueueUrl"]

@@ -27,6 +27,7 @@ from catalog.functions import COMMON_ENVIRONMENT
 from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
+from fleetctl.local_state_table import create_state_table as create_local_state_table
 
 REGION = "ap-south-1"
 HUB_ACCOUNT_ID = "123456789012"  # moto's default account: the fake credentials belong to it
@@ -156,18 +157,7 @@ def dynamodb_client(mocked_aws: None) -> Any:
 
 def create_state_table(dynamodb_client: Any, table_name: str = STATE_TABLE_NAME) -> None:
     """The state table as the program defines it: `pk`/`sk` strings, on demand."""
-    dynamodb_client.create_table(
-        TableName=table_name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_local_state_table(dynamodb_client, table_name)
 
 
 @pytest.fixture
