@@ -13,10 +13,7 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from handlers.change_validator.changes import Change, ChangeKind
 
@@ -99,20 +96,3 @@ def restore_request(
         "dry_run": dry_run,
         "request_id": f"{RESTORE_REQUEST_PREFIX}{change.validation_id}",
     }
-
-
-def ask_scaler(lambda_client: Any, function_name: str, request: dict[str, Any]) -> dict[str, Any]:
-    """The scaler's answer to `request`, or an error answer saying why there is none (never
-    raises: the verdict stands whatever the restore did)."""
-    try:
-        response = lambda_client.invoke(
-            FunctionName=function_name,
-            InvocationType="RequestResponse",
-            Payload=json.dumps(request).encode("utf-8"),
-        )
-        answer = json.loads(response["Payload"].read() or b"{}")
-    except (ClientError, BotoCoreError, ValueError) as error:
-        return {"status": "error", "error": f"the scaler could not be asked: {error}"[:300]}
-    if response.get("FunctionError") or not isinstance(answer, dict):
-        return {"status": "error", "error": f"the scaler failed: {str(answer)[:300]}"}
-    return answer

@@ -30,13 +30,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import EventValidationError
+from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.change_validator.callbacks import schedule_callback
 from handlers.change_validator.changes import Change, change_of, previous_state
 from handlers.change_validator.comparison import Thresholds, describe_moved, moved_figures
 from handlers.change_validator.measurements import Window, measure
 from handlers.change_validator.models import EksChangeEvent, event_summary
-from handlers.change_validator.rollback import ask_scaler, restore_request, rollback_plan
+from handlers.change_validator.rollback import restore_request, rollback_plan
 from handlers.change_validator.services import ValidatorServices
 
 SCOPE = "change_validator"

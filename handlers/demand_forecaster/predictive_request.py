@@ -26,15 +26,13 @@ node group (to the forecast's sizes or to the hand-back).
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from fleet_shared.inventory import Cluster, ClusterScaling
 from fleet_shared.predictive_decisions import decisions_key, record_decision
+from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.demand_forecaster.forecast import PREDICTIVE_QUANTILE
 from handlers.demand_forecaster.services import ForecasterServices
@@ -240,18 +238,7 @@ def _ask_scaler(
         "dry_run": dry_run,
         "request_id": request_id,
     }
-    try:
-        response = services.scaler_client.invoke(
-            FunctionName=services.environment.scaler_function_name,
-            InvocationType="RequestResponse",
-            Payload=json.dumps(payload).encode("utf-8"),
-        )
-        answer = json.loads(response["Payload"].read() or b"{}")
-    except (ClientError, BotoCoreError, ValueError) as error:
-        return {"status": "error", "error": f"the scaler could not be asked: {error}"[:300]}
-    if response.get("FunctionError") or not isinstance(answer, dict):
-        return {"status": "error", "error": f"the scaler failed: {str(answer)[:300]}"}
-    return answer
+    return ask_scaler(services.scaler_client, services.environment.scaler_function_name, payload)
 
 
 def _record_answer(

@@ -1,0 +1,27 @@
+"""Asking eks_scaler for a change from another function (the forecaster's predictive sizes, the
+change validator's restore): a synchronous Lambda invoke whose failure is an answer, not an
+exception, so the caller's own record (a decision, a verdict) stands whatever the scaler did."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+
+def ask_scaler(lambda_client: Any, function_name: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The scaler's answer to `request`, or an error answer saying why there is none (never
+    raises)."""
+    try:
+        response = lambda_client.invoke(
+            FunctionName=function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(request).encode("utf-8"),
+        )
+        answer = json.loads(response["Payload"].read() or b"{}")
+    except (ClientError, BotoCoreError, ValueError) as error:
+        return {"status": "error", "error": f"the scaler could not be asked: {error}"[:300]}
+    if response.get("FunctionError") or not isinstance(answer, dict):
+        return {"status": "error", "error": f"the scaler failed: {str(answer)[:300]}"}
+    return answer
