@@ -89,3 +89,11 @@ def worst_of_statuses(statuses: Iterable[str]) -> str:
 def raise_severity(current: Severity, candidate: Severity) -> Severity:
     """The higher of two severities."""
     return max(current, candidate, key=SEVERITY_RANK.__getitem__)
+
+
+def threshold_severity(value: float | None, warning: float, critical: float) -> Severity | None:
+    """CRITICAL at or above `critical`, WARNING at or above `warning`, None below them or
+    without a value."""
+    if value is None or value < min(warning, critical):
+        return None
+    return Severity.CRITICAL if value >= critical else Severity.WARNING

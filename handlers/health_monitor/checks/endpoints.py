@@ -27,7 +27,7 @@ from fleet_shared.endpoint_history import (
 )
 from fleet_shared.inventory import HealthEndpoint
 from handlers.health_monitor.checks.base import ClusterContext
-from handlers.health_monitor.report import CheckResult, raise_severity
+from handlers.health_monitor.report import CheckResult, raise_severity, threshold_severity
 
 NAME = "endpoint"
 
@@ -56,23 +56,26 @@ def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
     elif outcome.status_code != endpoint.expected_status:
         severity = Severity.WARNING
         problems.append(f"status {outcome.status_code}, expected {endpoint.expected_status}")
-    if outcome.latency_ms >= environment.health_latency_critical_ms:
-        severity = raise_severity(severity, Severity.CRITICAL)
-        problems.append(f"latency {outcome.latency_ms:.0f} ms")
-    elif outcome.latency_ms >= environment.health_latency_warning_ms:
-        severity = raise_severity(severity, Severity.WARNING)
+    slow = threshold_severity(
+        outcome.latency_ms,
+        environment.health_latency_warning_ms,
+        environment.health_latency_critical_ms,
+    )
+    if slow is not None:
+        severity = raise_severity(severity, slow)
         problems.append(f"latency {outcome.latency_ms:.0f} ms")
     rated = samples >= environment.health_error_rate_min_samples
-    over_window = (
-        f"error rate {error_rate:.0%} over the last "
-        f"{environment.health_error_rate_window_minutes} minutes ({samples} checks)"
+    failing = threshold_severity(
+        error_rate if rated else None,
+        environment.health_error_rate_warning,
+        environment.health_error_rate_critical,
     )
-    if rated and error_rate >= environment.health_error_rate_critical:
-        severity = raise_severity(severity, Severity.CRITICAL)
-        problems.append(over_window)
-    elif rated and error_rate >= environment.health_error_rate_warning:
-        severity = raise_severity(severity, Severity.WARNING)
-        problems.append(over_window)
+    if failing is not None:
+        severity = raise_severity(severity, failing)
+        problems.append(
+            f"error rate {error_rate:.0%} over the last "
+            f"{environment.health_error_rate_window_minutes} minutes ({samples} checks)"
+        )
 
     data: dict[str, Any] = {
         "url": endpoint.url,

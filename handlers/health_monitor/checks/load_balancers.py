@@ -15,7 +15,7 @@ from datetime import timedelta
 from fleet_shared.alerts import Severity
 from fleet_shared.load_balancers import LoadBalancerHealth, cluster_load_balancer_health
 from handlers.health_monitor.checks.base import ClusterContext
-from handlers.health_monitor.report import CheckResult, raise_severity
+from handlers.health_monitor.report import CheckResult, raise_severity, threshold_severity
 
 NAME = "load_balancer"
 
@@ -46,18 +46,20 @@ def _judge(context: ClusterContext, balancer: LoadBalancerHealth) -> CheckResult
     if ratio is not None and ratio < 1:
         problems.append(f"{balancer.healthy} of {balancer.registered} targets healthy")
     response_time = figures["response_time_ms"]
-    if response_time is not None and response_time >= environment.health_latency_critical_ms:
-        severity = raise_severity(severity, Severity.CRITICAL)
-        problems.append(f"target response time {response_time:.0f} ms")
-    elif response_time is not None and response_time >= environment.health_latency_warning_ms:
-        severity = raise_severity(severity, Severity.WARNING)
+    slow = threshold_severity(
+        response_time,
+        environment.health_latency_warning_ms,
+        environment.health_latency_critical_ms,
+    )
+    if slow is not None:
+        severity = raise_severity(severity, slow)
         problems.append(f"target response time {response_time:.0f} ms")
     error_rate = figures["error_rate_5xx"]
-    if error_rate is not None and error_rate >= environment.health_error_rate_critical:
-        severity = raise_severity(severity, Severity.CRITICAL)
-        problems.append(f"target 5xx rate {error_rate:.1%}")
-    elif error_rate is not None and error_rate >= environment.health_error_rate_warning:
-        severity = raise_severity(severity, Severity.WARNING)
+    failing = threshold_severity(
+        error_rate, environment.health_error_rate_warning, environment.health_error_rate_critical
+    )
+    if failing is not None:
+        severity = raise_severity(severity, failing)
         problems.append(f"target 5xx rate {error_rate:.1%}")
     if severity is Severity.INFO:
         detail = f"{balancer.healthy} of {balancer.registered} targets healthy"
