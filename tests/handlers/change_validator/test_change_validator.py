@@ -65,6 +65,29 @@ def scale_with_the_scaler(scaler_client: ScalerThroughItsHandler, desired: int) 
     return str(group["update_id"])
 
 
+def scaler_change_after_a_steady_quarter_hour(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+) -> tuple[datetime, str, dict[str, Any]]:
+    """15 minutes of endpoint results at about 100 ms, then the scaler takes `system` from 2 to 3
+    nodes and EKS reports the update successful: the moment, the update id and the change's
+    CloudTrail record (by the scaler's member role)."""
+    now = validator.clock.now()
+    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
+    update_id = scale_with_the_scaler(scaler_client, 3)
+    eks_updates.status = "Successful"
+    change = cloudtrail_event(
+        "UpdateNodegroupConfig",
+        update_id,
+        now,
+        {"nodegroupName": NODE_GROUP, "scalingConfig": {"desiredSize": 3}},
+        role=SCALER_ROLE,
+    )
+    return now, update_id, change
+
+
 def test_a_scaler_change_followed_by_a_healthy_bake_passes(
     validator: Validator,
     state_table: StateTable,
@@ -74,17 +97,9 @@ def test_a_scaler_change_followed_by_a_healthy_bake_passes(
 ) -> None:
     # GIVEN an endpoint answering in about 100 ms for the last 15 minutes, and the scaler
     # taking node group system from 2 to 3 nodes (its UpdateNodegroupConfig, by its member role)
-    now = validator.clock.now()
-    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
-    update_id = scale_with_the_scaler(scaler_client, 3)
-    change = cloudtrail_event(
-        "UpdateNodegroupConfig",
-        update_id,
-        now,
-        {"nodegroupName": NODE_GROUP, "scalingConfig": {"desiredSize": 3}},
-        role=SCALER_ROLE,
+    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
     )
-    eks_updates.status = "Successful"
     # WHEN its CloudTrail record arrives, twice
     first = validator.send(change)
     second = validator.send(change)
@@ -115,17 +130,9 @@ def test_a_bake_callback_firing_at_its_scheduled_second_gives_the_verdict(
 ) -> None:
     # GIVEN a change that arrives 0.4 s into a second, so the bake ends 0.4 s into a second
     validator.clock.advance(0.4)
-    now = validator.clock.now()
-    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
-    update_id = scale_with_the_scaler(scaler_client, 3)
-    change = cloudtrail_event(
-        "UpdateNodegroupConfig",
-        update_id,
-        now,
-        {"nodegroupName": NODE_GROUP, "scalingConfig": {"desiredSize": 3}},
-        role=SCALER_ROLE,
+    now, _, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
     )
-    eks_updates.status = "Successful"
     assert validator.send(change)["status"] == "baking"
     record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=105)
     # WHEN the clock reaches exactly the whole second the bake schedule names, and it fires
@@ -251,14 +258,9 @@ def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_a
     # GIVEN a stack that lets the validator restore the scaler's changes, and the scaler taking
     # system from 2 to 3 nodes
     monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
-    now = validator.clock.now()
-    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
-    update_id = scale_with_the_scaler(scaler_client, 3)
-    eks_updates.status = "Successful"
-    change = cloudtrail_event(
-        "UpdateNodegroupConfig", update_id, now,
-        {"nodegroupName": NODE_GROUP, "scalingConfig": {"desiredSize": 3}}, role=SCALER_ROLE,
-    )  # fmt: skip
+    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
     validator.send(change)
     # WHEN the endpoint fails half its requests through the bake
     record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
