@@ -6,15 +6,19 @@ from catalog.functions import FUNCTIONS
 from components.exceptions import StackSettingsError
 from components.fleet import Fleet, FleetArgs
 from components.naming import member_role_name
-from components.stack_config import load_stack_settings
+from components.stack_config import archive_runtime_python, load_stack_settings
 
 try:
     settings = load_stack_settings()
+    runtime_python = archive_runtime_python(settings, pulumi.get_stack())
 except StackSettingsError as error:
     # RunError ends the program with this one message instead of a traceback.
     raise pulumi.RunError(str(error)) from None
 
-fleet = Fleet("fleet", FleetArgs(settings=settings, stack=pulumi.get_stack()))
+fleet = Fleet(
+    "fleet",
+    FleetArgs(settings=settings, stack=pulumi.get_stack(), runtime_python=runtime_python),
+)
 
 pulumi.export("hub_account_id", settings.hub.account_id)
 pulumi.export("hub_region", settings.hub.region)

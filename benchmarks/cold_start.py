@@ -9,10 +9,12 @@ declaring any model with a field loads `pydantic.fields` (and with it `pydantic.
 Measured paired and alternating: baseline interpreter, handler interpreter, baseline, handler...
 (`PAIRS` pairs per function), so a machine that slows down slows both sides of a pair; the
 figure is the median of the pairs' ratios. Every interpreter runs as in Lambda: LAMBDA_TASK_ROOT
-set, the archive's and the layer's paths (a copy of `handlers/` without bytecode, as the archives
-carry it and as Lambda, whose task root is read-only, compiles it at every cold start: `handlers/`
-for `fleet_shared`, its parent for `handlers.<fn>`), and the environment the dev stack deploys
-(POWERTOOLS_TRACE_DISABLED as its `tracing` setting says).
+set, the function's archive and the shared layer's as the dev stack's program built them, unpacked
+as /var/task and /opt/python are (nothing compiled is written back: Lambda's are read-only), and
+the environment the dev stack deploys (POWERTOOLS_TRACE_DISABLED as its `tracing` setting says).
+The archives carry bytecode of the runtime's Python 3.12 when the program found that interpreter
+(`lambda-fleet:bytecode`); run on another version, the benchmark compiles the same sources the
+same way with its own interpreter instead, and its header says which bytecode ran.
 
 The handler interpreter then handles one representative event from `events/<fn>/` against the
 demo's world (moto on 127.0.0.1, seeded as `fleetctl invoke` seeds it), so that work moved from
@@ -25,12 +27,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,10 +41,11 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from catalog import FUNCTIONS, FunctionSpec
+from components.bytecode import RuntimePython, compile_bytecode
 from fleetctl.demo_world import aws_client
 from fleetctl.function_workers import WorkerPool
 from fleetctl.local_world import LocalWorld, local_world
-from fleetctl.mocked_program import run_program
+from fleetctl.mocked_program import ProgramRun, run_program
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = REPO_ROOT / "events"
@@ -121,26 +125,62 @@ def _output(command: list[str], environment: dict[str, str], event: Any = None) 
     return completed.stdout.split("\n")[-2].split()
 
 
-def _lambda_environment(environment: dict[str, str], task_root: Path) -> dict[str, str]:
-    # The function's archive ships no bytecode and Lambda's /var/task is read-only, so every cold
-    # start compiles the fleet's own modules: the code runs from `task_root`, a copy of handlers/
-    # without __pycache__, and no run may leave bytecode there for the next one.
+def _lambda_environment(environment: dict[str, str], code: LambdaCode) -> dict[str, str]:
+    # Lambda's /var/task and /opt are read-only: nothing a run compiles is kept for the next one.
     return {
         **environment,
-        "LAMBDA_TASK_ROOT": str(task_root),
-        "PYTHONPATH": os.pathsep.join([str(task_root), str(task_root / "handlers")]),
+        "LAMBDA_TASK_ROOT": str(code.task_root),
+        "PYTHONPATH": os.pathsep.join([str(code.task_root), str(code.layer_python)]),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
 
 
-def _task_root(directory: Path) -> Path:
-    """The fleet's code as the archives carry it: Python sources, no bytecode."""
-    shutil.copytree(
-        REPO_ROOT / "handlers",
-        directory / "handlers",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+@dataclass(frozen=True)
+class LambdaCode:
+    """A function's archive unpacked as /var/task and the shared layer's as /opt."""
+
+    task_root: Path
+    layer_python: Path
+    bytecode: str
+
+
+def _unpack(archive: Path, destination: Path) -> str:
+    """Unpack `archive` into `destination`; what bytecode it carries (and this run uses).
+
+    Bytecode of the runtime's interpreter (cpython-312) is ignored by another one, so when this
+    benchmark runs on another version it writes its own interpreter's bytecode of the same
+    sources, compiled the same way (`components/bytecode.py`) in place of the archive's.
+    """
+    with zipfile.ZipFile(archive) as zipped:
+        contents = {name: zipped.read(name) for name in zipped.namelist()}
+    bytecode_names = [name for name in contents if name.endswith(".pyc")]
+    own_tag = sys.implementation.cache_tag
+    if bytecode_names and not all(f".{own_tag}.pyc" in name for name in bytecode_names):
+        contents = {name: data for name, data in contents.items() if name not in bytecode_names}
+        here = RuntimePython(sys.executable, platform.python_version())
+        contents.update(compile_bytecode(here, contents))
+        carried = f"the runtime's, as {own_tag}"
+    else:
+        carried = own_tag if bytecode_names else "none: sources only"
+    for name, data in contents.items():
+        path = destination / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return carried
+
+
+def _lambda_code(run: ProgramRun, spec: FunctionSpec, directory: Path) -> LambdaCode:
+    """The archives the program built for `spec` (function and shared layer), unpacked."""
+    function = next(
+        resource
+        for resource in run.of_type("aws:lambda/function:Function")
+        if resource.inputs["handler"] == spec.handler
     )
-    return directory
+    layer = run.of_type("aws:lambda/layerVersion:LayerVersion")[0]
+    task_root, opt = directory / spec.name / "task", directory / spec.name / "opt"
+    bytecode = _unpack(Path(function.inputs["code"].path), task_root)
+    _unpack(Path(layer.inputs["code"].path), opt)
+    return LambdaCode(task_root, opt / "python", bytecode)
 
 
 def _s3_event(template: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
@@ -247,12 +287,13 @@ def main(names: list[str] | None = None) -> None:
         local_world(STACK, run, datetime.now(UTC)) as local,
         tempfile.TemporaryDirectory() as code_directory,
     ):
-        task_root = _task_root(Path(code_directory))
         events = _events(local)
+        codes = {spec.name: _lambda_code(run, spec, Path(code_directory)) for spec in specs}
         tracing = local.environments["eks_scaler"].get("POWERTOOLS_TRACE_DISABLED")
         print(
             f"paired and alternating, median of {PAIRS} pairs; LAMBDA_TASK_ROOT set; "
-            f"stack {STACK}, POWERTOOLS_TRACE_DISABLED={tracing}; limit {LIMIT}x"
+            f"stack {STACK}, POWERTOOLS_TRACE_DISABLED={tracing}; archives' bytecode: "
+            f"{codes[specs[0].name].bytecode}; limit {LIMIT}x"
         )
         print(
             f"{'function':<20} {'baseline':<21} {'base ms':>8} {'imp ms':>8} "
@@ -260,7 +301,7 @@ def main(names: list[str] | None = None) -> None:
         )
         passed = 0
         for spec in specs:
-            environment = _lambda_environment(local.environments[spec.name], task_root)
+            environment = _lambda_environment(local.environments[spec.name], codes[spec.name])
             cold_start = measure(spec, environment, events[spec.name])
             _print_row(spec, cold_start)
             passed += cold_start.import_ratio <= LIMIT

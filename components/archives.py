@@ -2,8 +2,10 @@
 
 The same source must give the same bytes, so that `pulumi preview` shows no code change when
 nothing changed: entries are sorted, every entry has the same timestamp (1980-01-01, the earliest
-a zip can hold), files are 0o644, the compression is fixed, and `__pycache__`/`*.pyc` never get
-in. Archives are written to `build/archives/<name>-<sha256[:16]>.zip` under the repository root.
+a zip can hold), files are 0o644, the compression is fixed, and the checkout's `__pycache__`/`*.pyc`
+never get in. Given the runtime's interpreter, an archive also carries the bytecode that
+interpreter compiles from the same sources, reproducibly (`components/bytecode.py`). Archives are
+written to `build/archives/<name>-<sha256[:16]>.zip` under the repository root.
 
 This module imports no pulumi, so the local tools and the tests can build archives too.
 
@@ -19,9 +21,11 @@ import hashlib
 import io
 import os
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from components.bytecode import RuntimePython, compile_bytecode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDLERS_DIR = "handlers"
@@ -59,8 +63,18 @@ def _files_under(root: Path) -> Iterable[Path]:
     return found
 
 
-def zip_bytes(entries: dict[str, Path]) -> bytes:
-    """A zip of `{archive path: source file}`, byte-identical for the same contents."""
+def archive_contents(
+    entries: Mapping[str, Path], runtime_python: RuntimePython | None = None
+) -> dict[str, bytes]:
+    """`{archive path: bytes}` of the source files, plus their bytecode given `runtime_python`."""
+    contents = {archive_path: file.read_bytes() for archive_path, file in entries.items()}
+    if runtime_python is not None:
+        contents.update(compile_bytecode(runtime_python, contents))
+    return contents
+
+
+def zip_bytes(entries: Mapping[str, bytes]) -> bytes:
+    """A zip of `{archive path: content}`, byte-identical for the same contents."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL) as zf:
         for archive_path in sorted(entries):
@@ -68,7 +82,7 @@ def zip_bytes(entries: dict[str, Path]) -> bytes:
             info.compress_type = COMPRESSION
             info.create_system = 3  # Unix, so that the mode below is honoured.
             info.external_attr = (0o100000 | FILE_MODE) << 16
-            zf.writestr(info, entries[archive_path].read_bytes(), compresslevel=COMPRESS_LEVEL)
+            zf.writestr(info, entries[archive_path], compresslevel=COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
@@ -115,20 +129,29 @@ def has_entry_point(function: str, repo_root: Path = REPO_ROOT) -> bool:
 
 
 def build_layer_archive(
-    repo_root: Path = REPO_ROOT, output_dir: Path | None = None
+    repo_root: Path = REPO_ROOT,
+    output_dir: Path | None = None,
+    runtime_python: RuntimePython | None = None,
 ) -> BuiltArchive:
-    """Build the shared layer's zip; same source, same bytes and hash."""
+    """Build the shared layer's zip (with `runtime_python`'s bytecode when given); same source
+    and interpreter, same bytes and hash."""
     return _write(
-        LAYER_NAME, zip_bytes(layer_entries(repo_root)), output_dir or repo_root / ARCHIVE_DIR
+        LAYER_NAME,
+        zip_bytes(archive_contents(layer_entries(repo_root), runtime_python)),
+        output_dir or repo_root / ARCHIVE_DIR,
     )
 
 
 def build_function_archive(
-    function: str, repo_root: Path = REPO_ROOT, output_dir: Path | None = None
+    function: str,
+    repo_root: Path = REPO_ROOT,
+    output_dir: Path | None = None,
+    runtime_python: RuntimePython | None = None,
 ) -> BuiltArchive:
-    """Build one function's zip; same source, same bytes and hash."""
+    """Build one function's zip (with `runtime_python`'s bytecode when given); same source and
+    interpreter, same bytes and hash."""
     return _write(
         function,
-        zip_bytes(function_entries(function, repo_root)),
+        zip_bytes(archive_contents(function_entries(function, repo_root), runtime_python)),
         output_dir or repo_root / ARCHIVE_DIR,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from catalog.functions import FUNCTIONS
+from components.bytecode import RuntimePython
 from components.hub import FleetHub, FleetHubArgs
 from components.member_account import MemberAccount, MemberAccountArgs
 from components.network import AccountNetwork, AccountNetworkArgs
@@ -18,6 +19,8 @@ from components.settings import FleetSettings
 class FleetArgs:
     settings: FleetSettings
     stack: str
+    # The interpreter that compiles the archives' bytecode (`stack_config.archive_runtime_python`).
+    runtime_python: RuntimePython | None = None
 
 
 class Fleet(pulumi.ComponentResource):
@@ -73,6 +76,7 @@ class Fleet(pulumi.ComponentResource):
                 stack=args.stack,
                 provider=self.providers.hub,
                 functions=functions,
+                runtime_python=args.runtime_python,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

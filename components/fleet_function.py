@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from catalog.model import CallbackSchedules, EventRule, FunctionSpec, QueueMessages
 from components.archives import build_function_archive, has_entry_point
+from components.bytecode import RUNTIME, RuntimePython
 from components.function_wiring import (
     FleetReferences,
     OwnResources,
@@ -37,7 +38,6 @@ from components.naming import (
 )
 from components.policies import deny_insecure_transport, document, service_trust
 
-RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
 LOG_RETENTION_DAYS = 30
 QUEUE_RETENTION_SECONDS = 14 * 24 * 3600
@@ -57,6 +57,8 @@ class FleetFunctionArgs:
     provider: aws.Provider
     # The stack file's `functions.<name>.memory_mb`, when it sets one: the catalog's is a default.
     memory_mb: int | None = None
+    # The interpreter that compiles the archive's bytecode; without one it carries sources only.
+    runtime_python: RuntimePython | None = None
 
 
 class FleetFunction(pulumi.ComponentResource):
@@ -133,7 +135,7 @@ class FleetFunction(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
-        archive = build_function_archive(spec.name)
+        archive = build_function_archive(spec.name, runtime_python=args.runtime_python)
         if not has_entry_point(spec.name):
             pulumi.log.warn(
                 f"{spec.source_dir}/app.py does not exist yet: the archive of {spec.name} "

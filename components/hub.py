@@ -16,6 +16,7 @@ import pulumi_aws as aws
 from catalog.model import EnvSource, FunctionSpec, ResourceRef
 from components.alert_topics import AlertTopics, AlertTopicsArgs
 from components.buckets import ATHENA_RESULTS_PREFIX, INVENTORY_KEY, FleetBuckets, FleetBucketsArgs
+from components.bytecode import RuntimePython
 from components.dashboard import FleetDashboard, FleetDashboardArgs
 from components.fleet_function import FleetFunction, FleetFunctionArgs
 from components.fleet_key import FleetKey, FleetKeyArgs
@@ -34,6 +35,8 @@ class FleetHubArgs:
     provider: aws.Provider
     # The stack's enabled functions (`FleetSettings.enabled_functions`).
     functions: Sequence[FunctionSpec]
+    # The interpreter that compiles the archives' bytecode; without one they carry sources only.
+    runtime_python: RuntimePython | None = None
 
 
 def _uses_athena(functions: Sequence[FunctionSpec]) -> bool:
@@ -103,7 +106,11 @@ class FleetHub(pulumi.ComponentResource):
         )
         self.layer = SharedLayer(
             f"{name}-shared-layer",
-            SharedLayerArgs(layer_name=f"{prefix}-fleet-shared", provider=provider),
+            SharedLayerArgs(
+                layer_name=f"{prefix}-fleet-shared",
+                provider=provider,
+                runtime_python=args.runtime_python,
+            ),
             opts=child,
         )
         self.athena_workgroup = (
@@ -135,6 +142,7 @@ class FleetHub(pulumi.ComponentResource):
                     references=references,
                     provider=provider,
                     memory_mb=settings.function_memory_mb(spec.name),
+                    runtime_python=args.runtime_python,
                 ),
                 opts=child,
             )

@@ -33,6 +33,7 @@ from pydantic import (
 
 from catalog.functions import FUNCTIONS_BY_NAME
 from catalog.model import FunctionSpec
+from components.bytecode import BYTECODE_MODES, BytecodeMode
 from components.exceptions import FieldValueError, StackSettingsError
 from fleet_shared.cleanup_policy import CleanupPolicy
 from fleet_shared.inventory import (
@@ -641,6 +642,9 @@ class FleetSettings(StrictModel):
     functions: dict[str, FunctionSettings] = Field(default_factory=dict)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     tracing: TracingMode = "active"
+    # Whether the archives carry bytecode of the runtime's Python (components/bytecode.py):
+    # `auto` when that interpreter is found, `required` or the program stops, `off` never.
+    bytecode: BytecodeMode = "auto"
 
     @field_validator("tracing", mode="before")
     @classmethod
@@ -648,6 +652,13 @@ class FleetSettings(StrictModel):
         # A near miss (`detail`) is named with the mode it resembles.
         if isinstance(value, str) and value not in TRACING_MODES:
             raise ValueError(_unknown_name_problem("tracing mode", value, TRACING_MODES))
+        return value
+
+    @field_validator("bytecode", mode="before")
+    @classmethod
+    def _known_bytecode_mode(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in BYTECODE_MODES:
+            raise ValueError(_unknown_name_problem("bytecode mode", value, BYTECODE_MODES))
         return value
 
     @field_validator("tags")

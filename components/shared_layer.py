@@ -8,13 +8,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components.archives import build_layer_archive, layer_entries
-from components.fleet_function import ARCHITECTURE, RUNTIME
+from components.bytecode import RUNTIME, RuntimePython
+from components.fleet_function import ARCHITECTURE
 
 
 @dataclass(frozen=True)
 class SharedLayerArgs:
     layer_name: str
     provider: aws.Provider
+    # The interpreter that compiles the archive's bytecode; without one it carries sources only.
+    runtime_python: RuntimePython | None = None
 
 
 class SharedLayer(pulumi.ComponentResource):
@@ -27,7 +30,7 @@ class SharedLayer(pulumi.ComponentResource):
         self, name: str, args: SharedLayerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("lambda-fleet:functions:SharedLayer", name, None, opts)
-        archive = build_layer_archive()
+        archive = build_layer_archive(runtime_python=args.runtime_python)
         if not layer_entries():
             pulumi.log.warn(
                 "handlers/fleet_shared/ has no files yet: the shared layer archive is empty",

@@ -8,6 +8,14 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from components.bytecode import (
+    RUNTIME,
+    RUNTIME_PYTHON_VARIABLE,
+    RuntimePython,
+    RuntimePythonError,
+    runtime_python_for,
+)
+from components.exceptions import StackSettingsError
 from components.settings import FleetSettings, load_settings, settings_document
 
 
@@ -39,3 +47,20 @@ def read_settings_document() -> dict[str, Any]:
 def load_stack_settings() -> FleetSettings:
     """The validated settings of the current stack (raises StackSettingsError)."""
     return load_settings(pulumi.get_stack(), read_settings_document())
+
+
+def archive_runtime_python(settings: FleetSettings, stack: str) -> RuntimePython | None:
+    """The interpreter for the archives' bytecode, as the stack's `bytecode` setting asks, found
+    before anything is registered (raises StackSettingsError when it is `required` and missing).
+    Without one under `auto`, a warning says that every cold start will compile the sources."""
+    try:
+        found = runtime_python_for(settings.bytecode)
+    except RuntimePythonError as error:
+        raise StackSettingsError(stack, "bytecode", str(error)) from None
+    if found is None and settings.bytecode == "auto":
+        pulumi.log.warn(
+            f"no {RUNTIME} interpreter found ({RUNTIME_PYTHON_VARIABLE}, PATH, pyenv): the "
+            "archives carry Python sources only, which Lambda compiles at every cold start; "
+            "lambda-fleet:bytecode: required makes this an error"
+        )
+    return found

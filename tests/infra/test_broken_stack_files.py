@@ -88,8 +88,8 @@ BROKEN_STACK_FILES = [
         "key-unlike-any-setting",
         "  lambda-fleet:dry_run: true",
         "  lambda-fleet:dry_run: true\n  lambda-fleet:colour: blue",
-        "colour: unknown setting 'colour'; known: alerts, calendar, cost_report, dry_run, "
-        "functions, hub, managed_layers, members, schedule_time_zone, tags, tracing",
+        "colour: unknown setting 'colour'; known: alerts, bytecode, calendar, cost_report, "
+        "dry_run, functions, hub, managed_layers, members, schedule_time_zone, tags, tracing",
     ),
     (
         "unquoted-account-id",

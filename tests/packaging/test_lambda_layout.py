@@ -19,9 +19,12 @@ import pytest
 
 from catalog import FUNCTIONS, FunctionSpec
 from components.archives import build_function_archive, build_layer_archive
+from components.bytecode import find_runtime_python
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
+# The archives as the program builds them: with the runtime's bytecode when it is installed.
+RUNTIME_PYTHON = find_runtime_python()
 
 # Top-level names each source provides to a function (distribution metadata included).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
@@ -37,8 +40,10 @@ POWERTOOLS_LAYER_PACKAGES = (
 )
 PANDAS_LAYER_PACKAGES = ("pandas", "numpy", "pyarrow", "openpyxl", "et_xmlfile", "pytz", "tzdata")
 
-LAYER_LIMIT_BYTES = 100 * 1024
-FUNCTION_LIMIT_BYTES = 64 * 1024
+# Our own budgets, with the runtime's bytecode beside every source (about 3x the sources alone):
+# far below Lambda's limits, they catch a dependency vendored into an archive.
+LAYER_LIMIT_BYTES = 256 * 1024
+FUNCTION_LIMIT_BYTES = 160 * 1024
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 # Unzipped sizes of the managed layers as their maintainers document them: Powertools v3 keeps its
 # layer at about 2 MB zipped with every optional dependency (documented on its install page; we
@@ -82,7 +87,9 @@ def _unzip(archive: Path, target: Path) -> int:
 @pytest.fixture(scope="module")
 def layer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]:
     """The shared layer unzipped under `opt`: (the /opt/python path, zipped size, unzipped)."""
-    built = build_layer_archive(output_dir=tmp_path_factory.mktemp("archives"))
+    built = build_layer_archive(
+        output_dir=tmp_path_factory.mktemp("archives"), runtime_python=RUNTIME_PYTHON
+    )
     opt = tmp_path_factory.mktemp("opt")
     unzipped = _unzip(built.path, opt)
     return opt / "python", built.path.stat().st_size, unzipped
@@ -100,7 +107,9 @@ def test_handler_imports_with_only_its_archive_our_layer_and_the_managed_layers(
 ):
     # GIVEN the function's archive unzipped as /var/task and our layer as /opt/python
     python_path, _, layer_unzipped = layer
-    built = build_function_archive(spec.name, output_dir=tmp_path / "archives")
+    built = build_function_archive(
+        spec.name, output_dir=tmp_path / "archives", runtime_python=RUNTIME_PYTHON
+    )
     task = tmp_path / "var" / "task"
     function_unzipped = _unzip(built.path, task)
     provided = _provided_site(spec, tmp_path / "provided")
@@ -133,8 +142,10 @@ def test_handler_imports_with_only_its_archive_our_layer_and_the_managed_layers(
 
 def test_two_builds_give_the_same_bytes(tmp_path: Path):
     for build in (
-        lambda out: build_layer_archive(output_dir=out),
-        lambda out: build_function_archive("eks_scaler", output_dir=out),
+        lambda out: build_layer_archive(output_dir=out, runtime_python=RUNTIME_PYTHON),
+        lambda out: build_function_archive(
+            "eks_scaler", output_dir=out, runtime_python=RUNTIME_PYTHON
+        ),
     ):
         first, second = build(tmp_path / "first"), build(tmp_path / "second")
         assert first.path.read_bytes() == second.path.read_bytes()
