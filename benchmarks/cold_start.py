@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+from benchmarks.runtime_interpreter import handler_interpreter
 from catalog import FUNCTIONS, FunctionSpec
 from components.bytecode import RuntimePython, compile_bytecode
 from fleetctl.demo_world import aws_client
@@ -110,9 +110,11 @@ print(status or "ok", imported, first)
 """
 
 
-def _output(command: list[str], environment: dict[str, str], event: Any = None) -> list[str]:
+def _output(
+    python: str, command: list[str], environment: dict[str, str], event: Any = None
+) -> list[str]:
     completed = subprocess.run(
-        [sys.executable, "-c", *command],
+        [python, "-c", *command],
         input=json.dumps(event) if event is not None else "",
         capture_output=True,
         text=True,
@@ -144,24 +146,23 @@ class LambdaCode:
     bytecode: str
 
 
-def _unpack(archive: Path, destination: Path) -> str:
-    """Unpack `archive` into `destination`; what bytecode it carries (and this run uses).
+def _unpack(archive: Path, destination: Path, python: RuntimePython) -> str:
+    """Unpack `archive` into `destination`; what bytecode it carries (and `python` runs).
 
-    Bytecode of the runtime's interpreter (cpython-312) is ignored by another one, so when this
-    benchmark runs on another version it writes its own interpreter's bytecode of the same
-    sources, compiled the same way (`components/bytecode.py`) in place of the archive's.
+    Bytecode of the runtime's interpreter (cpython-312) is ignored by another version, so when the
+    handlers run on another one, its bytecode of the same sources, compiled the same way
+    (`components/bytecode.py`), replaces the archive's.
     """
     with zipfile.ZipFile(archive) as zipped:
         contents = {name: zipped.read(name) for name in zipped.namelist()}
     bytecode_names = [name for name in contents if name.endswith(".pyc")]
-    own_tag = sys.implementation.cache_tag
-    if bytecode_names and not all(f".{own_tag}.pyc" in name for name in bytecode_names):
+    tag = "cpython-" + "".join(python.version.split(".")[:2])
+    if bytecode_names and not all(f".{tag}.pyc" in name for name in bytecode_names):
         contents = {name: data for name, data in contents.items() if name not in bytecode_names}
-        here = RuntimePython(sys.executable, platform.python_version())
-        contents.update(compile_bytecode(here, contents))
-        carried = f"the runtime's, as {own_tag}"
+        contents.update(compile_bytecode(python, contents))
+        carried = f"the runtime's, recompiled as {tag} (no Python 3.12 here)"
     else:
-        carried = own_tag if bytecode_names else "none: sources only"
+        carried = f"the archives' own, {tag}" if bytecode_names else "none: sources only"
     for name, data in contents.items():
         path = destination / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,7 +170,9 @@ def _unpack(archive: Path, destination: Path) -> str:
     return carried
 
 
-def _lambda_code(run: ProgramRun, spec: FunctionSpec, directory: Path) -> LambdaCode:
+def _lambda_code(
+    run: ProgramRun, spec: FunctionSpec, directory: Path, python: RuntimePython
+) -> LambdaCode:
     """The archives the program built for `spec` (function and shared layer), unpacked."""
     function = next(
         resource
@@ -178,8 +181,8 @@ def _lambda_code(run: ProgramRun, spec: FunctionSpec, directory: Path) -> Lambda
     )
     layer = run.of_type("aws:lambda/layerVersion:LayerVersion")[0]
     task_root, opt = directory / spec.name / "task", directory / spec.name / "opt"
-    bytecode = _unpack(Path(function.inputs["code"].path), task_root)
-    _unpack(Path(layer.inputs["code"].path), opt)
+    bytecode = _unpack(Path(function.inputs["code"].path), task_root, python)
+    _unpack(Path(layer.inputs["code"].path), opt, python)
     return LambdaCode(task_root, opt / "python", bytecode)
 
 
@@ -243,14 +246,19 @@ class ColdStart:
     first_ratio: float
 
 
-def measure(spec: FunctionSpec, environment: dict[str, str], event: Any) -> ColdStart:
+def measure(
+    spec: FunctionSpec, python: RuntimePython, environment: dict[str, str], event: Any
+) -> ColdStart:
     """`PAIRS` alternating pairs of a baseline and a handler interpreter."""
     baseline_code = _BASELINE.format(pandas="import pandas" if spec.uses_pandas_layer else "")
     baselines, imports, import_ratios, first_ratios, statuses = [], [], [], [], set()
     for _ in range(PAIRS):
-        [baseline_text] = _output([baseline_code], environment)
+        [baseline_text] = _output(python.executable, [baseline_code], environment)
         status, imported_text, first_text = _output(
-            [_HANDLER, f"handlers.{spec.name}.app", spec.name], environment, event
+            python.executable,
+            [_HANDLER, f"handlers.{spec.name}.app", spec.name],
+            environment,
+            event,
         )
         baseline, imported, first = float(baseline_text), float(imported_text), float(first_text)
         statuses.add(status)
@@ -282,16 +290,18 @@ def main(names: list[str] | None = None) -> None:
     """Every catalog function (or the `names` given)."""
     started = time.perf_counter()
     specs = [spec for spec in FUNCTIONS if not names or spec.name in names]
+    python = handler_interpreter()
     run = run_program(STACK)
     with (
         local_world(STACK, run, datetime.now(UTC)) as local,
         tempfile.TemporaryDirectory() as code_directory,
     ):
         events = _events(local)
-        codes = {spec.name: _lambda_code(run, spec, Path(code_directory)) for spec in specs}
+        codes = {spec.name: _lambda_code(run, spec, Path(code_directory), python) for spec in specs}
         tracing = local.environments["eks_scaler"].get("POWERTOOLS_TRACE_DISABLED")
         print(
-            f"paired and alternating, median of {PAIRS} pairs; LAMBDA_TASK_ROOT set; "
+            f"Python {python.version}; paired and alternating, median of {PAIRS} pairs; "
+            "LAMBDA_TASK_ROOT set; "
             f"stack {STACK}, POWERTOOLS_TRACE_DISABLED={tracing}; archives' bytecode: "
             f"{codes[specs[0].name].bytecode}; limit {LIMIT}x"
         )
@@ -302,7 +312,7 @@ def main(names: list[str] | None = None) -> None:
         passed = 0
         for spec in specs:
             environment = _lambda_environment(local.environments[spec.name], codes[spec.name])
-            cold_start = measure(spec, environment, events[spec.name])
+            cold_start = measure(spec, python, environment, events[spec.name])
             _print_row(spec, cold_start)
             passed += cold_start.import_ratio <= LIMIT
     print(
