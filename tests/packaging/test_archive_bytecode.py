@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from catalog import FUNCTIONS
-from components import bytecode
+from components import bytecode, stack_config
 from components.archives import build_function_archive, build_layer_archive
 from components.bytecode import (
     RUNTIME_PYTHON_VARIABLE,
@@ -25,7 +25,6 @@ from components.bytecode import (
 )
 from components.exceptions import StackSettingsError
 from components.settings import load_settings
-from components.stack_config import archive_runtime_python
 from fleetctl.local_world import stack_settings
 from fleetctl.mocked_program import REPO_ROOT
 
@@ -218,7 +217,7 @@ def test_required_without_an_interpreter_stops_the_program_naming_the_setting(mo
     monkeypatch.delenv(RUNTIME_PYTHON_VARIABLE, raising=False)
     # WHEN the program looks for the interpreter
     with pytest.raises(StackSettingsError) as raised:
-        archive_runtime_python(settings, "dev")
+        stack_config.archive_runtime_python(settings, "dev")
     # THEN one message names the stack file, the setting and where it looked
     assert str(raised.value) == (
         "Pulumi.dev.yaml: bytecode: no Python 3.12 found (LAMBDA_FLEET_RUNTIME_PYTHON, python3.12 "
@@ -245,3 +244,21 @@ def test_an_unknown_bytecode_mode_is_named_with_the_mode_it_resembles():
     assert str(raised.value) == (
         "Pulumi.dev.yaml: bytecode: unknown bytecode mode 'requird'; did you mean 'required'?"
     )
+
+
+def test_auto_without_an_interpreter_warns_that_cold_starts_will_compile(monkeypatch):
+    # GIVEN the dev stack (bytecode: auto) on a machine without Python 3.12
+    for name, value in NO_INTERPRETER.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(RUNTIME_PYTHON_VARIABLE, raising=False)
+    warnings: list[str] = []
+    monkeypatch.setattr(
+        stack_config.pulumi.log, "warn", lambda message, **_: warnings.append(message)
+    )
+    # WHEN the program looks for the interpreter
+    found = stack_config.archive_runtime_python(stack_settings("dev"), "dev")
+    # THEN the archives carry sources, and one warning says so and how to make it an error
+    assert found is None
+    assert len(warnings) == 1
+    assert "archives carry Python sources only" in warnings[0]
+    assert "lambda-fleet:bytecode: required" in warnings[0]
