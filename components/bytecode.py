@@ -84,12 +84,20 @@ class RuntimePython:
     version: str
 
 
+def _compiler_environment() -> dict[str, str]:
+    """The caller's environment (a pyenv shim needs its variables) without the PYTHON* ones that
+    change what is compiled (PYTHONOPTIMIZE, for one), and with a fixed hash seed."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("PYTHON")}
+    return {**inherited, "PYTHONHASHSEED": "0"}
+
+
 def _version_of(executable: str) -> str | None:
     try:
         completed = subprocess.run(
             [executable, "-S", "-c", _VERSION_PROBE],
             capture_output=True,
             text=True,
+            env=_compiler_environment(),
             timeout=30,
             check=False,
         )
@@ -169,7 +177,7 @@ def _run_compiler(
         input=json.dumps(request),
         capture_output=True,
         text=True,
-        env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
+        env=_compiler_environment(),
         timeout=300,
         check=False,
     )

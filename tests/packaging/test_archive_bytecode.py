@@ -135,6 +135,22 @@ def test_bytecode_is_the_same_from_any_checkout_and_any_compiler_run(tmp_path: P
 
 
 @needs_runtime_python
+def test_the_callers_python_variables_do_not_change_the_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # GIVEN the bytecode of the layer as compiled with a clean environment
+    bytecode._compiled.clear()
+    clean = build_layer_archive(output_dir=tmp_path / "clean", runtime_python=RUNTIME_PYTHON)
+    # WHEN it is compiled again by a caller that optimises and randomises string hashes
+    monkeypatch.setenv("PYTHONOPTIMIZE", "2")
+    monkeypatch.setenv("PYTHONHASHSEED", "random")
+    bytecode._compiled.clear()
+    noisy = build_layer_archive(output_dir=tmp_path / "noisy", runtime_python=RUNTIME_PYTHON)
+    # THEN the archive is the same: unoptimised bytecode, in the files the runtime looks for
+    assert noisy.path.read_bytes() == clean.path.read_bytes()
+
+
+@needs_runtime_python
 def test_a_changed_source_gets_new_bytecode(tmp_path: Path):
     # GIVEN a checkout whose archive was built once
     checkout = _copy_of_handlers(tmp_path / "repo")
