@@ -36,8 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from components.exceptions import RuntimePythonError
+
 RUNTIME = "python3.12"
-RUNTIME_VERSION = (3, 12)
+RUNTIME_VERSION = tuple(int(part) for part in RUNTIME.removeprefix("python").split("."))
 RUNTIME_PYTHON_VARIABLE = "LAMBDA_FLEET_RUNTIME_PYTHON"
 
 BytecodeMode = Literal["auto", "required", "off"]
@@ -70,10 +72,6 @@ with tempfile.TemporaryDirectory() as scratch:
         ]
 json.dump(compiled, sys.stdout)
 """
-
-
-class RuntimePythonError(Exception):
-    """No usable interpreter of the runtime's version, or one that failed to compile."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,11 @@ class StackSettingsError(FleetProgramError):
         super().__init__(f"Pulumi.{stack}.yaml: {field}: {problem}")
 
 
+class RuntimePythonError(FleetProgramError):
+    """No usable interpreter of the functions' runtime version to compile the archives'
+    bytecode with, or one that failed to compile them (components/bytecode.py)."""
+
+
 class FieldValueError(ValueError):
     """Raised by a model validator to point the error at one field of the model it checks."""
 

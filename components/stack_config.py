@@ -12,10 +12,9 @@ from components.bytecode import (
     RUNTIME,
     RUNTIME_PYTHON_VARIABLE,
     RuntimePython,
-    RuntimePythonError,
     runtime_python_for,
 )
-from components.exceptions import StackSettingsError
+from components.exceptions import RuntimePythonError, StackSettingsError
 from components.settings import FleetSettings, load_settings, settings_document
 
 

@@ -19,11 +19,10 @@ from components.archives import build_function_archive, build_layer_archive
 from components.bytecode import (
     RUNTIME_PYTHON_VARIABLE,
     RuntimePython,
-    RuntimePythonError,
     find_runtime_python,
     runtime_python_for,
 )
-from components.exceptions import StackSettingsError
+from components.exceptions import RuntimePythonError, StackSettingsError
 from components.settings import load_settings
 from fleetctl.local_world import stack_settings
 from fleetctl.mocked_program import REPO_ROOT
