@@ -27,6 +27,7 @@ from pydantic import (
     StringConstraints,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -592,6 +593,7 @@ CLEANUP_FUNCTION = "cleanup_manager"
 # for every AWS call, at a cold-start cost); `off` traces nothing.
 TracingMode = Literal["active", "detailed", "off"]
 TRACING_MODES: tuple[str, ...] = get_args(TracingMode)
+_MODES_OF_SETTING = {"tracing": TRACING_MODES, "bytecode": BYTECODE_MODES}
 
 
 # The one function that takes validation settings: how long it bakes, whether it restores.
@@ -646,19 +648,13 @@ class FleetSettings(StrictModel):
     # `auto` when that interpreter is found, `required` or the program stops, `off` never.
     bytecode: BytecodeMode = "auto"
 
-    @field_validator("tracing", mode="before")
+    @field_validator("tracing", "bytecode", mode="before")
     @classmethod
-    def _known_tracing_mode(cls, value: Any) -> Any:
-        # A near miss (`detail`) is named with the mode it resembles.
-        if isinstance(value, str) and value not in TRACING_MODES:
-            raise ValueError(_unknown_name_problem("tracing mode", value, TRACING_MODES))
-        return value
-
-    @field_validator("bytecode", mode="before")
-    @classmethod
-    def _known_bytecode_mode(cls, value: Any) -> Any:
-        if isinstance(value, str) and value not in BYTECODE_MODES:
-            raise ValueError(_unknown_name_problem("bytecode mode", value, BYTECODE_MODES))
+    def _known_mode(cls, value: Any, info: ValidationInfo) -> Any:
+        # A near miss (`detail`, `requird`) is named with the mode it resembles.
+        modes = _MODES_OF_SETTING[info.field_name]
+        if isinstance(value, str) and value not in modes:
+            raise ValueError(_unknown_name_problem(f"{info.field_name} mode", value, modes))
         return value
 
     @field_validator("tags")
