@@ -8,6 +8,7 @@ import time
 
 BENCHMARKS = (
     "cold_start",
+    "cold_start_instructions",
     "package_sizes",
     "synthesis",
     "report_pipeline",
