@@ -350,8 +350,13 @@ def measure(
     )
 
 
+def baseline_libraries(spec: FunctionSpec) -> str:
+    """The libraries of `spec`'s baseline, as the tables print them."""
+    return "boto3+pydantic" + ("+pandas" if spec.uses_pandas_layer else "")
+
+
 def _print_row(spec: FunctionSpec, cold_start: ColdStart) -> None:
-    libraries = "boto3+pydantic" + ("+pandas" if spec.uses_pandas_layer else "")
+    libraries = baseline_libraries(spec)
     result = "pass" if cold_start.import_ratio <= LIMIT else "FAIL"
     low, high = cold_start.import_interval
     print(
