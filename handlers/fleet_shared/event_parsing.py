@@ -55,13 +55,18 @@ def error_result(error: FleetError | Exception, **context: Any) -> dict[str, Any
     """`{"status": "error", "error": "<message>", **context}`: the result of a refused request.
 
     A `FleetError` is reported by its message; any other exception also by its type, because
-    its message alone ("'name'" for a KeyError) is rarely readable. `context` adds fields such as
-    the account or node group concerned and may not replace `status`.
+    its message alone ("'name'" for a KeyError) is rarely readable. A pydantic `ValidationError`
+    (a document read from S3 that does not validate) is reported by its first error only, like
+    an event's, since its own message lists every error with the values it refused. `context`
+    adds fields such as the account or node group concerned and may not replace `status`.
     """
     if "status" in context:
         raise TypeError("error_result context may not set 'status'")
     if isinstance(error, FleetError):
         message = str(error)
+    elif isinstance(error, ValidationError):
+        field, problem = first_error(error, root=error.title)
+        message = f"{type(error).__name__}: {field}: {problem}"
     else:
         message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return {"status": "error", "error": message, **context}

@@ -166,6 +166,31 @@ def test_keys_that_are_not_processed_runs_are_ignored(s3: Any, generate: Invoke)
     assert keys_under(s3, "reports/") == []
 
 
+def test_a_processed_document_that_does_not_validate_is_an_error_naming_its_first_field(
+    s3: Any, state_table: StateTable, generate: Invoke, alert_inbox: Any
+) -> None:
+    # GIVEN a processed run whose run id is 5,000 characters ending in a Slack mention, and which
+    # lacks every other field of a processed document
+    bad_run_id = "x" * 5000 + "\n<!channel>"
+    event = put_json(
+        s3,
+        f"processed/2025-06-01/{OLD_RUN}.json",
+        {"schema_version": 1, "metadata": {"run_id": bad_run_id}},
+    )
+    # WHEN the generator runs
+    result = generate(event)["objects"][0]
+    # THEN the object's error is one line naming the first wrong field, not the pydantic dump of
+    # every error with the values it refused
+    assert result["status"] == "error"
+    assert result["error"].startswith("ValidationError: metadata.run_id: String should match")
+    assert "\n" not in result["error"]
+    assert "xxxxxxxx" not in result["error"]
+    assert "<!channel>" not in result["error"]
+    # AND nothing was written or announced
+    assert keys_under(s3, "reports/") == []
+    assert alert_inbox.receive() == []
+
+
 def test_a_report_whose_alert_sns_refuses_is_kept_and_not_generated_again(
     s3: Any,
     generator_services: Any,

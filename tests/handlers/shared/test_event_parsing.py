@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from fleet_shared.event_parsing import decode_json, error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, LockNotAcquiredError
@@ -78,6 +78,16 @@ def test_error_result_of_an_unexpected_exception_names_its_type() -> None:
     assert error_result(LockNotAcquiredError("scale", None, None))["error"] == (
         "lock scale is held"
     )
+
+
+def test_error_result_of_a_validation_error_names_its_first_field_only() -> None:
+    # GIVEN a document failing two rules, one of them on a 5,000-character value
+    with pytest.raises(ValidationError) as raised:
+        ScaleRequest.model_validate({"action": "x" * 5000, "nodegroups": "all"})
+    # WHEN turned into a result
+    message = error_result(raised.value)["error"]
+    # THEN it is one line naming the first wrong field, without the value it refused
+    assert message == "ValidationError: action: Input should be 'scale_up' or 'scale_down'"
 
 
 def test_error_result_refuses_to_overwrite_status() -> None:
