@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion
+from fleet_shared.validation_errors import cut_echo
 
 GUARDDUTY_FINDING = "GuardDuty Finding"
 CLOUDTRAIL_API_CALL = "AWS API Call via CloudTrail"
@@ -27,7 +28,7 @@ AWS_SERVICE_SOURCE = re.compile(r"^aws\.[a-z0-9-]+$")
 
 def accepted_source_problem(source: object, detail_type: object) -> str | None:
     """None when (`source`, `detail-type`) is an AWS security event the scanner scores, else
-    why it is not."""
+    why it is not (repeating at most `ECHO_LIMIT` characters of the value it refuses)."""
     if detail_type == GUARDDUTY_FINDING:
         expected = source == GUARDDUTY_SOURCE
     elif detail_type == CLOUDTRAIL_SIGN_IN:
@@ -35,10 +36,11 @@ def accepted_source_problem(source: object, detail_type: object) -> str | None:
     elif detail_type == CLOUDTRAIL_API_CALL:
         expected = isinstance(source, str) and bool(AWS_SERVICE_SOURCE.fullmatch(source))
     else:
-        return f"detail-type {detail_type!r} is not a security event this function scores"
+        shown = cut_echo(repr(detail_type))
+        return f"detail-type {shown} is not a security event this function scores"
     if expected:
         return None
-    return f"source {source!r} is not the AWS source of {detail_type!r} events"
+    return f"source {cut_echo(repr(source))} is not the AWS source of {detail_type!r} events"
 
 
 class _Request(BaseModel):

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
+from fleet_shared.validation_errors import cut_echo
 
 INTERRUPTION_SOURCE = "aws.ec2"
 INTERRUPTION_DETAIL_TYPE = "EC2 Spot Instance Interruption Warning"
@@ -113,12 +114,15 @@ class IgnoredEvent(BaseModel):
 
     @classmethod
     def unless_interruption(cls, payload: Mapping[str, Any]) -> IgnoredEvent | None:
-        """None when `payload` says it is the AWS spot interruption warning, else why not."""
+        """None when `payload` says it is the AWS spot interruption warning, else why not
+        (repeating at most `ECHO_LIMIT` characters of the value it refuses)."""
         source, detail_type = payload.get("source"), payload.get("detail-type")
         if detail_type != INTERRUPTION_DETAIL_TYPE:
-            reason = f"detail-type {detail_type!r} is not {INTERRUPTION_DETAIL_TYPE!r}"
+            reason = (
+                f"detail-type {cut_echo(repr(detail_type))} is not {INTERRUPTION_DETAIL_TYPE!r}"
+            )
         elif source != INTERRUPTION_SOURCE:
-            reason = f"source {source!r} is not {INTERRUPTION_SOURCE!r}"
+            reason = f"source {cut_echo(repr(source))} is not {INTERRUPTION_SOURCE!r}"
         else:
             return None
         return cls(

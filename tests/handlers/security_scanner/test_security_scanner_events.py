@@ -239,6 +239,28 @@ def test_an_event_not_from_the_aws_source_of_its_type_is_ignored(  # noqa: PLR09
     assert _state_items(state_table) == 0
 
 
+@pytest.mark.parametrize("field", ["source", "detail-type"])
+def test_an_ignored_event_repeats_only_the_start_of_a_huge_source_or_detail_type(
+    scanner: Callable[..., dict[str, Any]],
+    alert_inbox: Any,
+    state_table: StateTable,
+    field: str,
+) -> None:
+    # GIVEN a root console login whose source, or detail-type, is a 1 MB text
+    event = _cloudtrail("forged-huge", ROOT_LOGIN_WITHOUT_MFA, "AWS Console Sign In via CloudTrail")
+    event[field] = "x" * 1_000_000
+    # WHEN it arrives
+    result = scanner(event)
+    # THEN it is ignored with a reason that repeats only the start of the text and its length
+    assert result["status"] == "ignored"
+    assert result["reason"].startswith(f"{field} 'xxxx")
+    assert "... (1000002 characters) is not" in result["reason"]
+    assert len(json.dumps(result)) < 1000
+    # AND nothing is alerted or kept
+    assert alert_inbox.receive() == []
+    assert _state_items(state_table) == 0
+
+
 @pytest.mark.parametrize(
     "additional_info",
     [{"sample": True}, {"value": json.dumps({"sample": True}), "type": "default"}],

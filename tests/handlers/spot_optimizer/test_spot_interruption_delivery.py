@@ -3,6 +3,7 @@ once across the platform's retry (never on a held node group), and only when AWS
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -133,6 +134,26 @@ def test_an_event_that_is_not_aws_s_interruption_warning_is_ignored(  # noqa: PL
     assert result["status"] == "ignored"
     assert result["reason"]
     assert "event ignored" in caplog.messages
+    assert alert_inbox.receive() == []
+    assert _state_items(services) == 0
+
+
+@pytest.mark.parametrize("field", ["source", "detail-type"])
+def test_an_ignored_event_repeats_only_the_start_of_a_huge_source_or_detail_type(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any, field: str
+) -> None:
+    # GIVEN an interruption warning of a real instance whose source, or detail-type, is a 1 MB
+    # text
+    services = make_services()
+    event = {**interruption_event(launch_spot_instance()), field: "x" * 1_000_000}
+    # WHEN it arrives
+    result = invoke(event, services, "inv-1")
+    # THEN it is ignored with a reason that repeats only the start of the text and its length
+    assert result["status"] == "ignored"
+    assert result["reason"].startswith(f"{field} 'xxxx")
+    assert "... (1000002 characters) is not" in result["reason"]
+    assert len(json.dumps(result)) < 1000
+    # AND nothing is recorded or alerted
     assert alert_inbox.receive() == []
     assert _state_items(services) == 0
 
