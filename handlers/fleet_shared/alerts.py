@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import AccountId
@@ -28,6 +28,10 @@ SUBJECT_MAX_LENGTH = 100
 """SNS rejects longer subjects."""
 
 _ID_LENGTH = 16
+ID_MAX_LENGTH = 64
+"""The longest id an alert may carry (`alert_id` makes 16 characters): the notification router
+keys its dedup claims on the id (a state-table sort key holds 1,024 bytes) and sends it as
+PagerDuty's dedup key (at most 255 characters)."""
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
 _ELLIPSIS = "..."
 
@@ -55,7 +59,7 @@ class Alert(BaseModel):
 
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
-    id: str
+    id: str = Field(max_length=ID_MAX_LENGTH)
     severity: Severity
     source: str
     title: str

@@ -439,6 +439,23 @@ def test_bad_messages_are_reported_per_message(invoke: Invoke, receiver: Any) ->
     assert statuses(batch) == ["error", "sent"]
 
 
+def test_an_alert_whose_id_is_too_long_for_a_dedup_key_is_refused_naming_the_field(
+    invoke: Invoke, receiver: Any
+) -> None:
+    # GIVEN a fleet alert whose id is 3,000 characters (ids are 16; the state table's sort keys
+    # hold 1,024 bytes and PagerDuty's dedup keys 255 characters)
+    alert = {**fleet_alert(), "id": "x" * 3000}
+    # WHEN routed from SNS
+    result = invoke(sns_event(alert))
+    # THEN it is an error naming the field, without raising (a retry could not fix it), and
+    # nothing is sent
+    assert statuses(result) == ["error"]
+    assert result["results"][0]["error"] == (
+        "invalid event: Records[0].Sns.Message.id: String should have at most 64 characters"
+    )
+    assert receiver.requests == {}
+
+
 def test_wrong_routes_fail_naming_the_variable(
     router_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
