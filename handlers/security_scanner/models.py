@@ -24,6 +24,9 @@ GUARDDUTY_SOURCE = "aws.guardduty"
 SIGN_IN_SOURCE = "aws.signin"
 AWS_SERVICE_SOURCE = re.compile(r"^aws\.[a-z0-9-]+$")
 """The source of a CloudTrail API call event: `aws.<service>` (`aws.ec2`, `aws.iam`, ...)."""
+EVENT_ID_MAX_LENGTH = 128
+"""EventBridge event ids are UUIDs; the id keys the claims of the event's alert and country in
+the state table, whose sort keys hold at most 1,024 bytes."""
 
 
 def accepted_source_problem(source: object, detail_type: object) -> str | None:
@@ -147,6 +150,7 @@ class CloudTrailRecord(_Detail):
 class _SecurityEvent(EventBridgeEvent):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", populate_by_name=True)
 
+    id: str = Field(min_length=1, max_length=EVENT_ID_MAX_LENGTH)
     # EventBridge refuses `aws.` sources from PutEvents: only AWS services send these.
     source: str = Field(pattern=r"^aws\.[a-z0-9-]+$")
     account: AccountId

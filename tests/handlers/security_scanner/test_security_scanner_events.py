@@ -185,6 +185,13 @@ def _state_items(state_table: StateTable) -> int:
             ),
             "detail.responseElements",
         ),
+        # The event id keys the claims of the event's alert and country: a root login (it would
+        # alert) whose id is too long for a state-table key, and a finding whose id is empty.
+        (
+            _cloudtrail("x" * 3000, ROOT_LOGIN_WITHOUT_MFA, "AWS Console Sign In via CloudTrail"),
+            "id",
+        ),
+        (_guardduty("", 8.0, country="Brazil"), "id"),
     ],
 )
 def test_malformed_security_events_are_refused_naming_the_field(
