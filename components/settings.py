@@ -335,7 +335,7 @@ def calendar_problem(calendar: CalendarSettings) -> tuple[str, str] | None:
 
 
 class ScalingSettings(StrictModel):
-    """How the node groups are sized between the schedule's changes (README, Predictive scaling).
+    """How the node groups are sized between the schedule's changes (README's settings, `scaling`).
 
     The defaults keep the schedule alone in charge; `predictive` lets a confident forecast set the
     desired size, within the floor, max_size and `max_step`.
