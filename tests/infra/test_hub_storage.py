@@ -228,3 +228,29 @@ def test_every_hub_resource_is_created_with_the_hub_provider(hub: HubView):
     for resource in resources:
         assert resource.placement.account_id == hub.settings.hub.account_id, resource.name
         assert resource.placement.region == hub.settings.hub.region, resource.name
+
+
+def test_destroy_refuses_buckets_that_hold_objects(hub: HubView):
+    # GIVEN the data and access-log buckets (README, Teardown: empty them before destroying)
+    buckets = hub.of_type(BUCKET)
+    assert len(buckets) == 2
+    # WHEN their inputs are read THEN neither is created with force_destroy, so S3 refuses to
+    # delete a bucket that still holds objects or versions
+    for bucket in buckets:
+        assert not bucket.inputs.get("forceDestroy"), bucket.inputs["bucket"]
+
+
+def test_every_key_is_deleted_only_after_a_30_day_waiting_period(stack_run):
+    # GIVEN every KMS key the program creates: the fleet key and each created cluster's
+    # secrets key (README, Teardown)
+    keys = stack_run.of_type("aws:kms/key:Key")
+    created_clusters = [
+        cluster
+        for member in HubView(stack_run).settings.members
+        for cluster in member.clusters
+        if not cluster.existing
+    ]
+    assert len(keys) == 1 + len(created_clusters)
+    # WHEN a destroy schedules them for deletion THEN each can be restored for 30 days
+    for key in keys:
+        assert key.inputs["deletionWindowInDays"] == 30, key.inputs["description"]
