@@ -209,6 +209,27 @@ INVALID_SETTINGS = [
         "not a private range",
     ),
     (
+        "vpc-cidr-wider-than-a-16",
+        "members.0.network",
+        {"create": True, "cidr": "10.0.0.0/12"},
+        "members[0].network.cidr",
+        "must be between /16 and /24",
+    ),
+    (
+        "mixed-architectures",
+        f"{GROUP}.instance_types",
+        ["m7g.large", "m6i.large"],
+        "members[0].clusters[0].node_groups[0].instance_types",
+        "a node group runs one architecture",
+    ),
+    (
+        "too-many-instance-types",
+        f"{GROUP}.instance_types",
+        [f"m6i.{size}" for size in range(1, 22)],
+        "members[0].clusters[0].node_groups[0].instance_types",
+        "at most 20 items",
+    ),
+    (
         "world-open-endpoint",
         "members.0.clusters.0.endpoint_public_access_cidrs",
         ["0.0.0.0/0"],
