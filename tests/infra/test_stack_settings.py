@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from catalog import FUNCTIONS
 from components.exceptions import StackSettingsError
 from components.settings import FleetSettings, instance_architecture, load_settings
 from fleetctl.exceptions import ProgramFailedError
@@ -48,6 +49,112 @@ def test_floors_default_to_one_for_on_demand_and_zero_for_spot(stack_settings_do
         group.name: group.effective_floor for group in settings.members[0].clusters[0].node_groups
     }
     assert floors == {"system": 1, "batch-spot": 0}
+
+
+def test_a_minimal_stack_file_takes_the_defaults_the_readme_documents():
+    # GIVEN a stack file with only what the README's settings table marks required (and a
+    # schedule that names only its off-hours size, a health endpoint only its name and url)
+    document = {
+        "hub": {
+            "account_id": "111111111111",
+            "name": "hub",
+            "deploy_role_arn": "arn:aws:iam::111111111111:role/deploy",
+            "region": "ap-south-1",
+        },
+        "members": [
+            {
+                "account_id": "222222222222",
+                "name": "apps",
+                "deploy_role_arn": "arn:aws:iam::222222222222:role/deploy",
+                "regions": ["ap-south-1", "eu-west-1"],
+                "network": {"stack_reference": "acme/network/apps-{region}"},
+                "clusters": [
+                    {
+                        "name": "apps",
+                        "kubernetes_version": "1.33",
+                        "node_groups": [
+                            {
+                                "name": "system",
+                                "capacity_type": "ON_DEMAND",
+                                "instance_types": ["m7g.large"],
+                                "min_size": 1,
+                                "desired_size": 2,
+                                "max_size": 4,
+                            }
+                        ],
+                        "schedule": {"off_hours_desired": {"system": 1}},
+                        "health_endpoints": [{"name": "api", "url": "https://api.example.com"}],
+                    }
+                ],
+            }
+        ],
+        "managed_layers": {
+            "powertools": {"ap-south-1": "arn:aws:lambda:ap-south-1:017000801446:layer:P:1"},
+            "aws_sdk_pandas": {"ap-south-1": "arn:aws:lambda:ap-south-1:336392948345:layer:S:1"},
+        },
+    }
+    # WHEN it is validated
+    settings = load_settings("minimal", document)
+    # THEN every setting left out has the default in the README's settings table
+    member = settings.members[0]
+    (cluster,) = member.clusters
+    (group,) = cluster.node_groups
+    assert (member.network.vpc_id_output, member.network.private_subnet_ids_output) == (
+        "vpcId",
+        "privateSubnetIds",
+    )
+    assert member.cluster_region(cluster) == "ap-south-1"
+    assert (cluster.existing, cluster.autoscaler, cluster.endpoint_public_access_cidrs) == (
+        False,
+        "none",
+        [],
+    )
+    assert (group.effective_floor, group.disk_size_gb, group.labels, group.taints) == (
+        1,
+        50,
+        {},
+        [],
+    )
+    schedule = cluster.schedule
+    assert (schedule.time_zone, schedule.scale_up_time, schedule.scale_down_time) == (
+        "Asia/Kolkata",
+        "08:00",
+        "18:00",
+    )
+    assert schedule.days == ["MON", "TUE", "WED", "THU", "FRI"]
+    assert schedule.exclude_node_groups == []
+    (endpoint,) = cluster.health_endpoints
+    assert (endpoint.timeout_seconds, endpoint.expected_status) == (5, 200)
+    assert cluster.scaling.mode == "schedule"
+    assert settings.calendar.holidays == settings.calendar.working_days == []
+    assert settings.calendar.maintenance_windows == []
+    alerts = settings.alerts
+    assert (alerts.emails, alerts.slack_webhook_secret_name) == ([], None)
+    assert alerts.pagerduty_routing_key_secret_name is None
+    assert (settings.tags, settings.dry_run, settings.schedule_time_zone) == (
+        {},
+        False,
+        "Asia/Kolkata",
+    )
+    assert settings.enabled_functions(FUNCTIONS) == FUNCTIONS
+    assert settings.cleanup_policy().mode == "notify"
+    assert len(settings.cleanup_policy().resources) == 3
+    assert settings.function_memory_mb("eks_scaler") is None
+    validation = settings.change_validation()
+    assert (validation.bake_minutes, validation.restore_scaler_changes) == (15, False)
+    cost = settings.cost_report
+    assert (cost.query_engine, cost.cur_bucket, cost.cur_prefix) == ("pandas", None, "cur/")
+    assert (cost.athena_database, cost.athena_table) == (None, None)
+    assert (settings.bytecode, settings.tracing) == ("auto", "active")
+
+
+def test_a_created_network_spans_three_zones_unless_told(stack_settings_document):
+    # GIVEN the dev stack file with a created network that names only its range
+    document = stack_settings_document("dev")
+    document["members"][0]["network"] = {"create": True, "cidr": "10.40.0.0/16"}
+    # WHEN it is validated THEN the network spans the README's default of three zones
+    settings = load_settings("dev", document)
+    assert settings.members[0].network.availability_zones == 3
 
 
 def _set(document: dict[str, Any], path: str, value: Any) -> None:
