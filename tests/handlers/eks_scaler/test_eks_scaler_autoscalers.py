@@ -125,6 +125,36 @@ def test_karpenter_discovery_on_the_cluster_marks_every_node_group(
     assert sizes(member_eks, "system")["desired_size"] == 2
 
 
+def test_karpenter_nodepool_on_a_node_group_marks_that_group_only(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN web carrying Karpenter's nodepool tag (moto tags a node group only when creating it,
+    # so web is created again with the same settings and the tag)
+    web = member_eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName="web")["nodegroup"]
+    member_eks.delete_nodegroup(clusterName=CLUSTER, nodegroupName="web")
+    member_eks.create_nodegroup(
+        clusterName=CLUSTER,
+        nodegroupName="web",
+        nodeRole=web["nodeRole"],
+        subnets=web["subnets"],
+        capacityType=web["capacityType"],
+        scalingConfig=web["scalingConfig"],
+        tags={"karpenter.sh/nodepool": "default"},
+    )
+    # WHEN the evening scale-down names system and web
+    result = by_group(scaler(event("scale_down", *EVENING_SCALE_DOWN)))
+    # THEN web is left to Karpenter, naming the tag on the node group, and system scales
+    assert result["web"]["status"] == "autoscaler_managed"
+    assert result["web"]["autoscaler"]["kinds"] == ["karpenter"]
+    assert "node group web: tag karpenter.sh/nodepool=default" in result["web"]["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 3
+    assert result["system"]["status"] == "scaling_initiated"
+    # AND analyze reports web as Karpenter's, and system as no autoscaler's
+    analyzed = by_group(scaler(event("analyze")))
+    assert analyzed["web"]["autoscaler"]["kinds"] == ["karpenter"]
+    assert analyzed["system"]["autoscaler"] is None
+
+
 def test_an_explicit_override_changes_the_group_and_is_recorded(
     scaler: Scaler,
     member_eks: Any,
