@@ -854,14 +854,15 @@ def _inventory_cluster(region: str, cluster: ClusterSettings, calendar: ClusterC
     )
 
 
-_INTERNAL_LOCATION = re.compile(r"[A-Z]\w*|(function|tagged)-\w+\[.*\]")
+_INTERNAL_LOCATION = re.compile(r"[A-Z]\w*|(function|tagged)-\w+\[.*\]|\[key\]")
 
 
 def _field_path(location: tuple[int | str, ...], document: Mapping[str, Any]) -> str:
     """Render a pydantic error location as `members[1].clusters[0].node_groups[2].min_size`.
 
-    pydantic adds validator and union-member names to locations (`CreatedNetwork`); those are
-    dropped because they are not keys the user wrote.
+    pydantic adds validator and union-member names to locations (`CreatedNetwork`), and `[key]`
+    after a mapping key that breaks the key's rule; those are dropped because they are not keys
+    the user wrote.
     """
     parts: list[str] = []
     node: Any = document

@@ -396,6 +396,37 @@ def test_invalid_setting_is_rejected_with_its_field_path(
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("path", "keys", "field"),
+    [
+        ("managed_layers.powertools", ["ap-south-x"], "managed_layers.powertools.ap-south-x"),
+        (f"{GROUP}.labels", ["Bad Key"], "members[0].clusters[0].node_groups[0].labels.Bad Key"),
+    ],
+    ids=["layer-region-key", "node-label-key"],
+)
+def test_an_invalid_mapping_key_is_named_by_the_path_the_stack_file_has(
+    stack_settings_document: Callable[[str], dict[str, Any]],
+    path: str,
+    keys: list[str],
+    field: str,
+) -> None:
+    """GIVEN the dev settings with a mapping whose key breaks the key's rule (a region that is
+    not one, a label key with a space)
+    WHEN they are validated
+    THEN the message names the key by its path in the stack file, without pydantic's `[key]`
+    marker, which is no key of the file"""
+    document = copy.deepcopy(stack_settings_document("dev"))
+    node: Any = document
+    for part in path.split("."):
+        node = node[int(part)] if part.isdigit() else node[part]
+    for key in keys:
+        node[key] = next(iter(node.values()), "value")
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    assert raised.value.field == field, str(raised.value)
+    assert "[key]" not in str(raised.value)
+
+
 def _broken_dev_config() -> dict[str, Any]:
     config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
     config["lambda-fleet:members"][0]["clusters"][0]["node_groups"][1]["min_size"] = 5
