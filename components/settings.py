@@ -961,6 +961,26 @@ def settings_document(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# How close a config namespace must be to the project's to be taken for its misspelling;
+# Pulumi's and the providers' namespaces (`pulumi`, `aws`, `eks`) are nowhere near it.
+NAMESPACE_RESEMBLANCE = 0.8
+
+
+def misspelt_namespace(config: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first key (in file order) of a stack file's `config:` whose namespace is a
+    misspelling of `lambda-fleet:`, as (key, problem): nothing would ever read its setting.
+
+    Other namespaces belong to Pulumi and the providers, which judge their own keys.
+    """
+    for key in config:
+        namespace, _, setting = str(key).partition(":")
+        if namespace != PROJECT and difflib.get_close_matches(
+            namespace, [PROJECT], n=1, cutoff=NAMESPACE_RESEMBLANCE
+        ):
+            return key, f"unknown namespace {namespace!r}; did you mean '{PROJECT}:{setting}'?"
+    return None
+
+
 def _model_of(annotation: Any, value: Any) -> type[BaseModel] | None:
     """The settings model that `value` is checked against, for an annotation naming models.
 

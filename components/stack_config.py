@@ -15,7 +15,12 @@ from components.bytecode import (
     runtime_python_for,
 )
 from components.exceptions import RuntimePythonError, StackSettingsError
-from components.settings import FleetSettings, load_settings, settings_document
+from components.settings import (
+    FleetSettings,
+    load_settings,
+    misspelt_namespace,
+    settings_document,
+)
 
 
 def _configured_values() -> dict[str, Any]:
@@ -44,7 +49,11 @@ def read_settings_document() -> dict[str, Any]:
 
 
 def load_stack_settings() -> FleetSettings:
-    """The validated settings of the current stack (raises StackSettingsError)."""
+    """The validated settings of the current stack (raises StackSettingsError), after refusing
+    a key whose namespace misspells `lambda-fleet:` (its setting would be silently ignored)."""
+    misspelt = misspelt_namespace(_configured_values())
+    if misspelt is not None:
+        raise StackSettingsError(pulumi.get_stack(), *misspelt)
     return load_settings(pulumi.get_stack(), read_settings_document())
 
 

@@ -231,6 +231,39 @@ def test_program_refuses_a_misspelt_top_level_key_before_registering(project_wit
     assert [urn for urn in raised.value.registered if "pulumi:pulumi:Stack" not in urn] == []
 
 
+@pytest.mark.parametrize("namespace", ["lambda_fleet", "lambdafleet", "lamda-fleet"])
+def test_program_refuses_a_setting_in_a_misspelt_namespace_before_registering(
+    project_with_stack, namespace: str
+) -> None:
+    """GIVEN a stack file whose `lambda-fleet:dry_run: true` has its namespace misspelt, which
+    would leave dry_run off without a word
+    WHEN the real program runs
+    THEN it stops at that key, naming the namespace it resembles, with nothing registered"""
+    config = yaml.safe_load(
+        VALID_STACK.replace("lambda-fleet:dry_run: true", f"{namespace}:dry_run: true")
+    )["config"]
+    project = project_with_stack("broken", config)
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program("broken", project)
+    assert (
+        f"Pulumi.broken.yaml: {namespace}:dry_run: unknown namespace {namespace!r}; "
+        "did you mean 'lambda-fleet:dry_run'?"
+    ) in str(raised.value)
+    assert [urn for urn in raised.value.registered if "pulumi:pulumi:Stack" not in urn] == []
+
+
+def test_other_namespaces_of_a_stack_file_are_left_to_their_owners(project_with_stack) -> None:
+    """GIVEN the valid stack file with keys of Pulumi's and the providers' namespaces
+    WHEN the real program runs
+    THEN it does not take them for misspellings of its own"""
+    config = yaml.safe_load(VALID_STACK)["config"]
+    config["pulumi:disable-default-providers"] = ["*"]
+    config["aws:skipMetadataApiCheck"] = False
+    config["eks:region"] = "ap-south-1"
+    run = run_program("valid", project_with_stack("valid", config))
+    assert run.of_type("lambda-fleet:fleet:Fleet")
+
+
 POLICY = "functions.cleanup_manager.policy"
 
 # (id, the `lambda-fleet:functions` value added to VALID_STACK, the exact line printed)
