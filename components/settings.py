@@ -774,6 +774,30 @@ class FleetSettings(StrictModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _joined_names_distinct(self) -> Self:
+        # A cluster's resources and schedules are named `<account>-<cluster>`, a created node
+        # group `<account>-<cluster>-<group>`; names hold dashes too, so two entries can join
+        # into one name, which the engine refuses as a duplicate URN.
+        clusters: dict[str, str] = {}
+        groups: dict[str, str] = {}
+        for member_index, member in enumerate(self.members):
+            for cluster_index, cluster in enumerate(member.clusters):
+                at = f"members[{member_index}].clusters[{cluster_index}]"
+                parts = f"account {member.name!r} and cluster {cluster.name!r}"
+                _first_to_name(clusters, f"{member.name}-{cluster.name}", at, parts)
+                if cluster.existing:
+                    continue
+                for group_index, group in enumerate(cluster.node_groups):
+                    _first_to_name(
+                        groups,
+                        f"{member.name}-{cluster.name}-{group.name}",
+                        f"{at}.node_groups[{group_index}]",
+                        f"account {member.name!r}, cluster {cluster.name!r} and node group "
+                        f"{group.name!r}",
+                    )
+        return self
+
     def inventory(self, stack: str) -> FleetInventory:
         """The fleet inventory that handlers read from the data bucket, built with their models."""
         return FleetInventory(
@@ -798,6 +822,18 @@ class FleetSettings(StrictModel):
                 )
                 for member in self.members
             ),
+        )
+
+
+def _first_to_name(named: dict[str, str], joined: str, at: str, parts: str) -> None:
+    """Record that the entry at `at` names its resources `joined`; refuse it, at its `name`,
+    when an earlier entry already does."""
+    earlier = named.setdefault(joined, at)
+    if earlier != at:
+        raise FieldValueError(
+            f"{at}.name",
+            f"{parts} join into {joined!r}, the name the resources of {earlier} already have; "
+            "rename one of the two",
         )
 
 

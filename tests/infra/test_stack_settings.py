@@ -427,6 +427,81 @@ def test_an_invalid_mapping_key_is_named_by_the_path_the_stack_file_has(
     assert "[key]" not in str(raised.value)
 
 
+def test_node_groups_whose_joined_names_meet_are_refused_naming_the_second(
+    stack_settings_document: Callable[[str], dict[str, Any]],
+) -> None:
+    """GIVEN the dev settings, whose cluster `dev-apps` has a node group `batch-spot`, and a
+    second created cluster `dev-apps-batch` with a node group `spot`
+    WHEN they are validated
+    THEN they are refused naming the second group: `dev-apps` + `batch-spot` and
+    `dev-apps-batch` + `spot` join into one resource name (a duplicate URN the engine would stop
+    at, with no word about the stack file)"""
+    document = copy.deepcopy(stack_settings_document("dev"))
+    clusters = document["members"][0]["clusters"]
+    first = clusters[0]
+    assert [group["name"] for group in first["node_groups"]] == ["system", "batch-spot"]
+    second = {key: value for key, value in first.items() if key != "schedule"}
+    second["name"] = "dev-apps-batch"
+    second["node_groups"] = [{**first["node_groups"][0], "name": "spot"}]
+    clusters.append(second)
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    assert raised.value.field == "members[0].clusters[1].node_groups[0].name"
+    assert "the resources of members[0].clusters[0].node_groups[1]" in raised.value.problem
+
+
+def test_node_groups_of_existing_clusters_may_join_into_one_name(
+    stack_settings_document: Callable[[str], dict[str, Any]],
+) -> None:
+    """GIVEN the same two clusters, the second one existing
+    WHEN they are validated
+    THEN they load: the program creates no node group of an existing cluster"""
+    document = copy.deepcopy(stack_settings_document("dev"))
+    clusters = document["members"][0]["clusters"]
+    first = clusters[0]
+    second = {
+        key: value
+        for key, value in first.items()
+        if key not in ("schedule", "endpoint_public_access_cidrs")
+    }
+    second.update(name="dev-apps-batch", existing=True)
+    second["node_groups"] = [
+        {
+            key: value
+            for key, value in {**first["node_groups"][0], "name": "spot"}.items()
+            if key not in ("labels", "taints", "disk_size_gb")
+        }
+    ]
+    clusters.append(second)
+    assert len(load_settings("dev", document).members[0].clusters) == 2
+
+
+def test_clusters_whose_joined_names_with_their_accounts_meet_are_refused(
+    stack_settings_document: Callable[[str], dict[str, Any]],
+) -> None:
+    """GIVEN the dev settings, whose account `dev-workloads` has cluster `dev-apps`, and a second
+    account `dev` with a cluster `workloads-dev-apps`
+    WHEN they are validated
+    THEN they are refused naming the second cluster: both join into `dev-workloads-dev-apps`,
+    the name of the cluster's resources and schedules"""
+    document = copy.deepcopy(stack_settings_document("dev"))
+    first = document["members"][0]
+    cluster = {**first["clusters"][0], "name": "workloads-dev-apps"}
+    document["members"].append(
+        {
+            **first,
+            "account_id": "333333333333",
+            "name": "dev",
+            "deploy_role_arn": "arn:aws:iam::333333333333:role/lambda-fleet-deploy",
+            "clusters": [cluster],
+        }
+    )
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    assert raised.value.field == "members[1].clusters[0].name"
+    assert "members[0].clusters[0]" in raised.value.problem
+
+
 def _broken_dev_config() -> dict[str, Any]:
     config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
     config["lambda-fleet:members"][0]["clusters"][0]["node_groups"][1]["min_size"] = 5
