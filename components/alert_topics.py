@@ -8,7 +8,6 @@ account, CloudWatch alarms and EventBridge (on behalf of this account) may publi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.policies import account_root, deny_insecure_transport, document
+from components.settings import email_resource_suffix
 
 SEVERITIES = ("critical", "warning", "info")
 ACCOUNT_ACTIONS = (
@@ -34,11 +34,6 @@ class AlertTopicsArgs:
     key_arn: pulumi.Input[str]
     emails: Sequence[str]
     provider: aws.Provider
-
-
-def _email_resource_suffix(address: str) -> str:
-    """A stable resource-name suffix per address, so reordering the list changes nothing."""
-    return re.sub(r"[^a-z0-9]+", "-", address.lower()).strip("-")
 
 
 class AlertTopics(pulumi.ComponentResource):
@@ -62,7 +57,7 @@ class AlertTopics(pulumi.ComponentResource):
         self.email_topic = self._topic(f"{name}-email", f"{args.prefix}-alerts-email", ())
         for address in args.emails:
             aws.sns.TopicSubscription(
-                f"{name}-email-{_email_resource_suffix(address)}",
+                f"{name}-email-{email_resource_suffix(address)}",
                 topic=self.email_topic.arn,
                 protocol="email",
                 endpoint=address,

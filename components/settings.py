@@ -546,6 +546,12 @@ class MemberSettings(AccountBase):
         return cluster.region or self.regions[0]
 
 
+def email_resource_suffix(address: str) -> str:
+    """The suffix of an address's subscription resource name: stable per address, so reordering
+    the list changes nothing."""
+    return re.sub(r"[^a-z0-9]+", "-", address.lower()).strip("-")
+
+
 class AlertSettings(StrictModel):
     emails: list[Email] = Field(default_factory=list)
     slack_webhook_secret_name: SecretName | None = None
@@ -555,6 +561,15 @@ class AlertSettings(StrictModel):
     @classmethod
     def _emails_unique(cls, emails: list[str]) -> list[str]:
         _unique(emails, "email address")
+        # Two addresses that differ only in case or punctuation would name one resource.
+        named: dict[str, str] = {}
+        for email in emails:
+            earlier = named.setdefault(email_resource_suffix(email), email)
+            if earlier != email:
+                raise ValueError(
+                    f"email addresses {earlier!r} and {email!r} differ only in case or "
+                    "punctuation, which gives both one subscription name; list one of them"
+                )
         return emails
 
 

@@ -502,6 +502,27 @@ def test_clusters_whose_joined_names_with_their_accounts_meet_are_refused(
     assert "members[0].clusters[0]" in raised.value.problem
 
 
+@pytest.mark.parametrize(
+    "emails",
+    [["ops@example.com", "Ops@Example.com"], ["ops.team@example.com", "ops-team@example.com"]],
+    ids=["case", "punctuation"],
+)
+def test_alert_emails_that_would_share_one_subscription_name_are_refused(
+    stack_settings_document: Callable[[str], dict[str, Any]], emails: list[str]
+) -> None:
+    """GIVEN the dev settings with two alert addresses that differ only in case or punctuation
+    WHEN they are validated
+    THEN they are refused at `alerts.emails`, naming both: each address's subscription is named
+    after it in lower case with dashes, so both would get one URN and the engine would stop at
+    the duplicate with no word about the stack file"""
+    document = copy.deepcopy(stack_settings_document("dev"))
+    document["alerts"] = {**document.get("alerts", {}), "emails": emails}
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    assert raised.value.field == "alerts.emails"
+    assert all(repr(email) in raised.value.problem for email in emails)
+
+
 def _broken_dev_config() -> dict[str, Any]:
     config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
     config["lambda-fleet:members"][0]["clusters"][0]["node_groups"][1]["min_size"] = 5
