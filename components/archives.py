@@ -2,10 +2,11 @@
 
 The same source must give the same bytes, so that `pulumi preview` shows no code change when
 nothing changed: entries are sorted, every entry has the same timestamp (1980-01-01, the earliest
-a zip can hold), files are 0o644, the compression is fixed, and the checkout's `__pycache__`/`*.pyc`
-never get in. Given the runtime's interpreter, an archive also carries the bytecode that
-interpreter compiles from the same sources, reproducibly (`components/bytecode.py`). Archives are
-written to `build/archives/<name>-<sha256[:16]>.zip` under the repository root.
+a zip can hold), files are 0o644, the compression is fixed, and the checkout's `__pycache__`,
+`*.pyc` and hidden files never get in. Given the runtime's interpreter, an archive also carries
+the bytecode that interpreter compiles from the same sources, reproducibly
+(`components/bytecode.py`). Archives are written to `build/archives/<name>-<sha256[:16]>.zip`
+under the repository root.
 
 This module imports no pulumi, so the local tools and the tests can build archives too.
 
@@ -51,16 +52,25 @@ class BuiltArchive:
 
 
 def _files_under(root: Path) -> Iterable[Path]:
-    """Files below `root`, without caches; nothing when the folder does not exist yet."""
+    """Files below `root`, without caches and hidden files or folders (an editor's swap file, the
+    OS's `.DS_Store`: they differ between checkouts); nothing when the folder does not exist yet."""
     if not root.is_dir():
         return []
     found: list[Path] = []
     for directory, subdirectories, files in os.walk(root):
-        subdirectories[:] = [name for name in subdirectories if name not in EXCLUDED_DIRS]
+        subdirectories[:] = [
+            name for name in subdirectories if name not in EXCLUDED_DIRS and not _hidden(name)
+        ]
         found.extend(
-            Path(directory) / name for name in files if not name.endswith(EXCLUDED_SUFFIXES)
+            Path(directory) / name
+            for name in files
+            if not name.endswith(EXCLUDED_SUFFIXES) and not _hidden(name)
         )
     return found
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
 
 
 def archive_contents(

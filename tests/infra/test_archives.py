@@ -115,6 +115,32 @@ def test_archives_have_fixed_timestamps_modes_and_no_caches(source_tree: Path, t
                 assert not info.filename.endswith(".pyc")
 
 
+def test_hidden_files_and_folders_left_by_editors_and_the_os_stay_out(
+    source_tree: Path, tmp_path: Path
+):
+    # GIVEN a checkout in which an editor and the OS left hidden files and a hidden folder
+    hidden = [
+        "handlers/eks_scaler/.DS_Store",
+        "handlers/eks_scaler/.app.py.swp",
+        "handlers/fleet_shared/.idea/workspace.xml",
+    ]
+    for relative in hidden:
+        (source_tree / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source_tree / relative).write_text("local state")
+    # WHEN the function and the layer archives are built
+    function = build_function_archive("eks_scaler", source_tree, tmp_path / "with")
+    layer = build_layer_archive(source_tree, tmp_path / "with")
+    # THEN they are the archives of the same checkout without those files, byte for byte
+    for relative in hidden:
+        (source_tree / relative).unlink()
+    assert function.path.read_bytes() == (
+        build_function_archive("eks_scaler", source_tree, tmp_path / "without").path.read_bytes()
+    )
+    assert layer.path.read_bytes() == (
+        build_layer_archive(source_tree, tmp_path / "without").path.read_bytes()
+    )
+
+
 def test_a_function_folder_not_written_yet_gives_the_handlers_package_alone(
     source_tree: Path, tmp_path: Path
 ):
