@@ -35,6 +35,7 @@ from fleet_shared.report_documents import (
     raw_key,
 )
 from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.validation_errors import cut_echo
 from handlers.report_fetcher.cache import (
     FEED_ENTRY,
     SSM_ENTRY,
@@ -167,7 +168,10 @@ def _feed_items(
             status = "fetched"
             items = parse_items(response.body or b"")
     except FeedUnavailableError as error:
-        warnings.append(f"launch-date feed {url} unreachable ({error}): no launch dates this run")
+        # The error can quote what the feed sent (its root element, the HTTP reason): cut it.
+        warnings.append(
+            f"launch-date feed {url} unreachable ({cut_echo(str(error))}): no launch dates this run"
+        )
         return [], FeedSource(url=url, status="unreachable", fetched_at=None, items=0)
     data = [{"title": item.title, "published": item.published.isoformat()} for item in items]
     now = services.clock.now()

@@ -197,6 +197,25 @@ def test_unreachable_feed_lets_the_run_go_on_and_says_so(
     assert all(region["launch_date"] is None for region in _raw(s3, result["key"])["regions"])
 
 
+def test_a_feed_that_is_not_rss_is_named_in_the_warning_by_a_short_prefix_only(
+    s3: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN a feed whose document is XML with a 5,000-character root element instead of RSS
+    feed = FeedServer(f"<{'x' * 5000}/>".encode())
+    with feed.running():
+        fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=feed.url)
+        # WHEN the fetcher runs
+        result = fetch({"action": "fetch"})
+    # THEN the run goes on without launch dates, and its warning names the feed and repeats at
+    # most 200 characters of what the feed sent
+    assert result["status"] == "ok"
+    assert result["feed_status"] == "unreachable"
+    (warning,) = [w for w in _raw(s3, result["key"])["metadata"]["warnings"] if feed.url in w]
+    assert "not an RSS 2.0 feed" in warning
+    assert "x" * 200 not in warning
+    assert len(warning) < len(feed.url) + 400
+
+
 def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded(
     s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
 ) -> None:
