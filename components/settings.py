@@ -61,22 +61,51 @@ MAX_PUBLIC_ACCESS_ADDRESSES = IPv4Network("10.0.0.0/8").num_addresses
 # Values echoed in an error are cut to this many characters.
 SHOWN_VALUE_LENGTH = 40
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+# The program writes `arn:aws:` ARNs and commercial service principals; China and GovCloud
+# (`aws-cn`, `aws-us-gov`) would need both, so their regions and ARNs are refused here, not at
+# the first call that AWS denies.
+COMMERCIAL_PARTITION = "aws"
+
+
+def _commercial_region(value: str) -> str:
+    if value.startswith("cn-") or "-gov-" in value:
+        raise ValueError(
+            f"{value} is not in the commercial partition, the only one the fleet supports"
+        )
+    return value
+
+
+def _commercial_arn(value: str) -> str:
+    partition = value.split(":", 2)[1]
+    if partition != COMMERCIAL_PARTITION:
+        raise ValueError(
+            f"the ARN is in partition {partition!r}; the fleet supports the commercial partition "
+            "(arn:aws:) only"
+        )
+    return value
+
 
 AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
-Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+Region = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$"),
+    AfterValidator(_commercial_region),
+]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 RoleArn = Annotated[
     str,
     StringConstraints(
         pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$", max_length=2048
     ),
+    AfterValidator(_commercial_arn),
 ]
 LayerArn = Annotated[
     str,
     StringConstraints(
         pattern=r"^arn:aws(-cn|-us-gov)?:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$"
     ),
+    AfterValidator(_commercial_arn),
 ]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]

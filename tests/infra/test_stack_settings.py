@@ -191,6 +191,27 @@ INVALID_SETTINGS = [
         "IAM role ARN",
     ),
     (
+        "role-in-china-partition",
+        "hub.deploy_role_arn",
+        "arn:aws-cn:iam::111111111111:role/lambda-fleet-deploy",
+        "hub.deploy_role_arn",
+        "partition 'aws-cn'; the fleet supports the commercial partition",
+    ),
+    (
+        "govcloud-region",
+        "members.0.regions.0",
+        "us-gov-west-1",
+        "members[0].regions[0]",
+        "us-gov-west-1 is not in the commercial partition",
+    ),
+    (
+        "china-region",
+        "hub.region",
+        "cn-north-1",
+        "hub.region",
+        "cn-north-1 is not in the commercial partition",
+    ),
+    (
         "role-in-other-account",
         "members.0.deploy_role_arn",
         "arn:aws:iam::999999999999:role/deploy",
