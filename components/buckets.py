@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.naming import ACCESS_LOG_BUCKET, DATA_BUCKET, hub_bucket_name
 from components.policies import deny_insecure_transport, document
 
 # Prefixes of the data bucket (see handlers): raw/ -> processed/ -> reports/, cache/ is scratch,
@@ -92,13 +93,17 @@ class FleetBuckets(pulumi.ComponentResource):
     ) -> None:
         super().__init__("lambda-fleet:storage:FleetBuckets", name, None, opts)
         self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        base = f"{args.prefix}-{args.account_id}-{args.region}"
-
         self.log_bucket = self._private_bucket(
-            f"{name}-access-logs", f"{base}-access-logs", ACCESS_LOG_LIFECYCLE, kms_key_arn=None
+            f"{name}-access-logs",
+            hub_bucket_name(args.prefix, args.account_id, args.region, ACCESS_LOG_BUCKET),
+            ACCESS_LOG_LIFECYCLE,
+            kms_key_arn=None,
         )
         self.data_bucket = self._private_bucket(
-            f"{name}-data", f"{base}-data", DATA_LIFECYCLE, kms_key_arn=args.key_arn
+            f"{name}-data",
+            hub_bucket_name(args.prefix, args.account_id, args.region, DATA_BUCKET),
+            DATA_LIFECYCLE,
+            kms_key_arn=args.key_arn,
         )
         log_policy = aws.s3.BucketPolicy(
             f"{name}-access-logs-policy",

@@ -9,11 +9,18 @@ Nothing else may be created under the function-role path, where the fleet's func
 from __future__ import annotations
 
 import hashlib
+import re
 
 from components.settings import PROJECT
 
 # Lambda function, IAM role, SQS queue, schedule and rule names are limited to 64 characters.
 MAX_NAME_LENGTH = 64
+BUCKET_NAME_MAX_LENGTH = 63
+ACCESS_LOG_BUCKET = "access-logs"
+DATA_BUCKET = "data"
+HUB_BUCKET_PURPOSES = (ACCESS_LOG_BUCKET, DATA_BUCKET)
+# Pulumi also allows capitals, underscores and dots in a stack name; S3 bucket names do not.
+STACK_NAME = re.compile(r"[a-z][a-z0-9-]*")
 
 
 def function_role_path(stack: str) -> str:
@@ -70,6 +77,31 @@ def bounded_name(name: str, limit: int = MAX_NAME_LENGTH) -> str:
 def resource_prefix(stack: str) -> str:
     """The prefix of every physical name in the hub account: short, stack-scoped."""
     return f"lf-{stack}"
+
+
+def hub_bucket_name(prefix: str, account_id: str, region: str, purpose: str) -> str:
+    """A hub bucket's name (one of `HUB_BUCKET_PURPOSES`): S3 names are global, hence the
+    account and region."""
+    return f"{prefix}-{account_id}-{region}-{purpose}"
+
+
+def stack_name_problem(stack: str, hub_account_id: str, hub_region: str) -> str | None:
+    """Why `stack` cannot name the fleet's resources, or None: it goes into every hub bucket's
+    name, which bounded_name cannot shorten (the data bucket's name is in every function's
+    environment and policy)."""
+    if not STACK_NAME.fullmatch(stack):
+        return (
+            "the stack's name goes into S3 bucket names: use lower-case letters, digits and "
+            "dashes, starting with a letter"
+        )
+    for purpose in HUB_BUCKET_PURPOSES:
+        bucket = hub_bucket_name(resource_prefix(stack), hub_account_id, hub_region, purpose)
+        if len(bucket) > BUCKET_NAME_MAX_LENGTH:
+            return (
+                f"the stack's name is too long: the bucket {bucket} would have {len(bucket)} "
+                f"characters, S3 allows {BUCKET_NAME_MAX_LENGTH}"
+            )
+    return None
 
 
 def function_name(stack: str, function: str) -> str:

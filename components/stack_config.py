@@ -15,6 +15,7 @@ from components.bytecode import (
     runtime_python_for,
 )
 from components.exceptions import RuntimePythonError, StackSettingsError
+from components.naming import stack_name_problem
 from components.settings import (
     FleetSettings,
     load_settings,
@@ -50,11 +51,17 @@ def read_settings_document() -> dict[str, Any]:
 
 def load_stack_settings() -> FleetSettings:
     """The validated settings of the current stack (raises StackSettingsError), after refusing
-    a key whose namespace misspells `lambda-fleet:` (its setting would be silently ignored)."""
+    a key whose namespace misspells `lambda-fleet:` (its setting would be silently ignored), and
+    a stack whose name cannot go into the hub's bucket names."""
+    stack = pulumi.get_stack()
     misspelt = misspelt_namespace(_configured_values())
     if misspelt is not None:
-        raise StackSettingsError(pulumi.get_stack(), *misspelt)
-    return load_settings(pulumi.get_stack(), read_settings_document())
+        raise StackSettingsError(stack, *misspelt)
+    settings = load_settings(stack, read_settings_document())
+    problem = stack_name_problem(stack, settings.hub.account_id, settings.hub.region)
+    if problem is not None:
+        raise StackSettingsError(stack, "stack name", problem)
+    return settings
 
 
 def archive_runtime_python(settings: FleetSettings, stack: str) -> RuntimePython | None:

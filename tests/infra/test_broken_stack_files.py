@@ -252,6 +252,37 @@ def test_program_refuses_a_setting_in_a_misspelt_namespace_before_registering(
     assert [urn for urn in raised.value.registered if "pulumi:pulumi:Stack" not in urn] == []
 
 
+@pytest.mark.parametrize(
+    ("stack", "problem"),
+    [
+        (
+            "Prod_EU",
+            "the stack's name goes into S3 bucket names: use lower-case letters, digits and "
+            "dashes, starting with a letter",
+        ),
+        (
+            "payments-production-europe",
+            "the stack's name is too long: the bucket "
+            "lf-payments-production-europe-111111111111-ap-south-1-access-logs would have 65 "
+            "characters, S3 allows 63",
+        ),
+    ],
+    ids=["capitals-and-underscore", "too-long-for-a-bucket-name"],
+)
+def test_program_refuses_a_stack_name_that_cannot_name_its_buckets_before_registering(
+    project_with_stack, stack: str, problem: str
+) -> None:
+    """GIVEN the valid stack file under a stack name Pulumi accepts but S3 bucket names do not
+    WHEN the real program runs
+    THEN it stops, naming the stack and why, with nothing registered (instead of failing at the
+    buckets after other resources were created)"""
+    project = project_with_stack(stack, yaml.safe_load(VALID_STACK)["config"])
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program(stack, project)
+    assert f"Pulumi.{stack}.yaml: stack name: {problem}" in str(raised.value)
+    assert [urn for urn in raised.value.registered if "pulumi:pulumi:Stack" not in urn] == []
+
+
 def test_other_namespaces_of_a_stack_file_are_left_to_their_owners(project_with_stack) -> None:
     """GIVEN the valid stack file with keys of Pulumi's and the providers' namespaces
     WHEN the real program runs
