@@ -183,8 +183,9 @@ def _why_the_schedule_stays(
     if "forecast" not in decision:
         return "the forecast does not reach the next hour (horizon_minutes too short)"
     if decision["hour_confidence"] < scaling.confidence_threshold:
+        # Three decimals: with two, 0.849 would read "0.85 is below the threshold 0.85".
         return (
-            f"confidence {decision['hour_confidence']:.2f} in the hour's steps is below the "
+            f"confidence {decision['hour_confidence']:.3f} in the hour's steps is below the "
             f"threshold {scaling.confidence_threshold:.2f} ({forecast['confidence_reason']})"
         )
     if services.environment.scaler_function_name is None:

@@ -330,6 +330,20 @@ def test_the_decision_trusts_the_confidence_of_the_steps_it_sizes_on(
 
 
 @pytest.mark.parametrize("threshold", [0.85])
+def test_a_confidence_just_below_the_threshold_does_not_read_as_equal_to_it(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a forecast whose coming hour is forecast with confidence 0.849, threshold 0.85
+    forecast = _hand_made_forecast(fake_clock, [0.849, 0.849])
+    # WHEN the predictive decision is made
+    decision = _decide(forecast)
+    # THEN the schedule is kept, and the reason shows the confidence to three decimals
+    assert decision["outcome"] != "scaler_asked"
+    assert "confidence 0.849 in the hour's steps is below the threshold 0.85" in decision["reason"]
+
+
+@pytest.mark.parametrize("threshold", [0.85])
 def test_each_step_weighs_by_the_minutes_of_the_coming_hour_it_covers(
     scaler_client: ScalerThroughItsHandler,
     fake_clock: ManualClock,
