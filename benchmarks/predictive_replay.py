@@ -38,7 +38,8 @@ replayed day, items whose `expires_at` has passed are deleted, as DynamoDB's TTL
 them; the state table already ignores them): moto copies the whole table in every transaction,
 so without this the replay slows down as the weeks go by. Capacity of an hour is the node group's
 size after that hour's requests times the node's allocatable vCPU; an hour is unmet when the
-actual demand is above it (hours without data are not scored). The forecasts do not depend on
+actual demand is above it, hot when above the target utilisation of it (hours without data are
+not scored). The forecasts do not depend on
 the sizes, so they are made first (the schedule's worlds run meanwhile), in two processes.
 
 `python -m benchmarks.predictive_replay --series 1 --weeks 1` replays the first week of the first
@@ -140,7 +141,11 @@ class Outcome:
     """One way of sizing one series."""
 
     node_hours: int
+    working_node_hours: int
+    """The node-hours of the schedule's working hours."""
     unmet_hours: int
+    hot_hours: int
+    """Hours whose demand was above the target utilisation of the capacity (unmet ones too)."""
     changes: int
     confident_hours: int = 0
 
@@ -255,14 +260,27 @@ def replay(
 
 
 def scored(series: Series, sizes: list[int], first_size: int, confident_hours: int = 0) -> Outcome:
-    """Node-hours, unmet hours and changes of hourly `sizes` against the series' demand."""
+    """Node-hours (all, and in working hours), unmet and hot hours and changes of hourly `sizes`
+    against the series' demand."""
+    cluster = cluster_for(series)
+    assert cluster.schedule is not None
     first_hour = _first_hour(series)
     demand = series.values[first_hour : first_hour + len(sizes)]
+    known = np.isfinite(demand)
     hourly = np.array(sizes)
     capacity = hourly * INSTANCE.allocatable_vcpu
+    target = capacity * cluster.scaling.target_utilization / 100
+    working = np.array(
+        [
+            in_working_hours(cluster.schedule, _moment(first_hour + hour))
+            for hour in range(len(sizes))
+        ]
+    )
     return Outcome(
         node_hours=int(hourly.sum()),
-        unmet_hours=int(np.sum(np.isfinite(demand) & (np.nan_to_num(demand) > capacity))),
+        working_node_hours=int(hourly[working].sum()),
+        unmet_hours=int(np.sum(known & (np.nan_to_num(demand) > capacity))),
+        hot_hours=int(np.sum(known & (np.nan_to_num(demand) > target))),
         changes=int(np.sum(hourly[1:] != hourly[:-1])) + int(hourly[0] != first_size),
         confident_hours=confident_hours,
     )
@@ -552,7 +570,8 @@ def _print_table(series: list[Series], outcomes: list[dict[str, Outcome]], weeks
     )
     print(
         f"{'series':<11} {'day':>4} {'off':>4} {'max':>4} {'step':>4}  {'strategy':<12} "
-        f"{'node-h':>7} {'unmet':>6} {'changes':>7} {'vs sched':>8} {'vs oracle':>9} {'conf h':>6}"
+        f"{'node-h':>7} {'work':>6} {'unmet':>6} {'hot':>5} {'changes':>7} {'vs sched':>8} "
+        f"{'vs oracle':>9} {'conf h':>6}"
     )
     for item, outcome in zip(series, outcomes, strict=True):
         cluster = cluster_for(item)
@@ -569,7 +588,9 @@ def _print_table(series: list[Series], outcomes: list[dict[str, Outcome]], weeks
     total = {
         strategy: Outcome(
             sum(o[strategy].node_hours for o in outcomes),
+            sum(o[strategy].working_node_hours for o in outcomes),
             sum(o[strategy].unmet_hours for o in outcomes),
+            sum(o[strategy].hot_hours for o in outcomes),
             sum(o[strategy].changes for o in outcomes),
             sum(o[strategy].confident_hours for o in outcomes),
         )
@@ -593,7 +614,9 @@ def _print_table(series: list[Series], outcomes: list[dict[str, Outcome]], weeks
         "day/off/max/step: daytime size, off-hours size, max_size, max_step; no_floor: "
         "predictive with scaling.working_hours_floor false; oracle_floor: the oracle, never "
         "below the daytime size in working hours (the ceiling of predictive with its floor); "
-        "conf h: hours whose forecast reached the confidence threshold"
+        "conf h: hours whose forecast reached the confidence threshold; work: node-hours in "
+        "the schedule's working hours; hot: hours whose demand was above the target "
+        "utilisation of the capacity"
     )
 
 
@@ -603,7 +626,8 @@ def _row(name: str, sizing: str, strategy: str, outcomes: dict[str, Outcome]) ->
     oracle = outcomes["oracle"].node_hours
     confident = f"{outcome.confident_hours:>6}" if strategy in PREDICTIVE_STRATEGIES else f"{'':>6}"
     return (
-        f"{name:<11} {sizing}  {strategy:<12} {outcome.node_hours:>7} {outcome.unmet_hours:>6} "
+        f"{name:<11} {sizing}  {strategy:<12} {outcome.node_hours:>7} "
+        f"{outcome.working_node_hours:>6} {outcome.unmet_hours:>6} {outcome.hot_hours:>5} "
         f"{outcome.changes:>7} {outcome.node_hours / schedule - 1:>+8.1%} "
         f"{outcome.node_hours / oracle - 1:>+9.1%} {confident}"
     )
