@@ -34,7 +34,7 @@ CONTAINER_INSIGHTS = "ContainerInsights"
 ALERT_SEVERITIES = ("critical", "warning", "info")
 # The CPU demand of a cluster in predictive mode, in vCPU: shaped for the forecaster to be
 # confident (out-of-sample errors within 15%) in most hours. A load test two weeks before the
-# replayed day made the load erratic for 28 hours; while enough of it is among the 12 days the
+# replayed day made the load erratic for 34 hours; while enough of it is among the 12 days the
 # forecaster measures its errors on (until the morning of the replayed day), the confidence is
 # below 0.85 and the schedule is kept.
 NIGHT_VCPU = 0.8
@@ -42,7 +42,7 @@ PEAK_EXTRA_VCPU = 5.5
 WEEKEND_SHARE = 0.85
 DEMAND_NOISE = 0.03
 LOAD_TEST_FROM = timedelta(days=-13)
-LOAD_TEST_UNTIL = timedelta(days=-12, hours=4)
+LOAD_TEST_UNTIL = timedelta(days=-12, hours=10)
 LOAD_TEST_FACTORS = (0.3, 2.5)
 NODE_VCPUS = 2
 """vCPUs of the dev stack's Graviton `large` nodes."""

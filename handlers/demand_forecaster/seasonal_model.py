@@ -11,6 +11,11 @@ no forecast is below 0; offset = 5% of the mean demand keeps idle hours finite):
   weekdays and weekends their shapes and more weeks sharpen them; the day of the week is the UTC
   one, so no time zone or weekend convention is assumed. Observations weigh less with age
   (half-life `HALF_LIFE_DAYS`) and by their Huber weight, so a holiday or a spike barely moves it.
+  It is fitted twice. The first fit's residuals give each day's level: the day's median residual,
+  smoothed by a running median over `LEVEL_WINDOW_DAYS` days, so a holiday is outvoted while a
+  level shift stays. The second fit is made on the load less that level, relative to the last
+  day's, so a level shift inside the window is not taken for the shape of the days of the week
+  it happened to land on.
 - level: what the profile leaves, tracked hour by hour by a robust exponential smoothing,
   ``level_t = level_{t-1} + alpha * clip(r_t - level_{t-1}, +-CLIP_SCALES * scale)`` (scale: the
   profile's robust residual scale, at least `MIN_CLIP_SCALE`): a level shift
@@ -74,6 +79,9 @@ MIN_CLIP_SCALE = 0.05
 """Floor of the clip's log scale: a quiet series follows a level shift as fast as a noisy one."""
 HUBER_SCALES = 1.345
 HUBER_ITERATIONS = 6
+LEVEL_PASS_ITERATIONS = 3
+"""Huber iterations of the first fit, which only has to give the daily levels."""
+LEVEL_WINDOW_DAYS = 7
 SHARED_SHAPE_PENALTY = 1e-4
 DAY_OFFSET_PENALTY = 1e-3
 DAY_SHAPE_PENALTY = 0.002
@@ -308,22 +316,43 @@ def _fit_profile(z: np.ndarray, design: np.ndarray) -> _Profile:
     known = np.isfinite(z)
     weekly = int(known.sum()) >= WEEK
     design = _columns(design[start:][known], weekly)
-    age = (len(z) - 1 - np.flatnonzero(known)) / DAY
-    age_weight = 0.5 ** (age / HALF_LIFE_DAYS)
+    hours_ago = len(z) - 1 - np.flatnonzero(known)
+    age_weight = 0.5 ** (hours_ago / DAY / HALF_LIFE_DAYS)
     penalty = _penalties(weekly) * age_weight.sum()
-    coefficients, scale = _huber_regression(design, z[known], age_weight, penalty)
+    target = z[known]
+    coefficients, _ = _huber_regression(design, target, age_weight, penalty, LEVEL_PASS_ITERATIONS)
+    daily_level = _daily_levels(target - design @ coefficients, hours_ago // DAY)
+    coefficients, scale = _huber_regression(
+        design, target - daily_level, age_weight, penalty, HUBER_ITERATIONS
+    )
     return _Profile(coefficients, weekly, scale)
 
 
+def _daily_levels(residuals: np.ndarray, days_ago: np.ndarray) -> np.ndarray:
+    """The level of each residual's day (`days_ago`: days before the last): the median of the
+    median residuals of the days within `LEVEL_WINDOW_DAYS` around it, less the last day's."""
+    days, day_of_residual = np.unique(days_ago, return_inverse=True)
+    medians = np.array(
+        [np.median(residuals[day_of_residual == index]) for index in range(len(days))]
+    )
+    half = LEVEL_WINDOW_DAYS // 2
+    levels = np.array([np.median(medians[np.abs(days - day) <= half]) for day in days])
+    return (levels - levels[0])[day_of_residual]
+
+
 def _huber_regression(
-    design: np.ndarray, target: np.ndarray, age_weight: np.ndarray, penalty: np.ndarray
+    design: np.ndarray,
+    target: np.ndarray,
+    age_weight: np.ndarray,
+    penalty: np.ndarray,
+    iterations: int,
 ) -> tuple[np.ndarray, float]:
     """Ridge-penalised, age-weighted Huber regression by reweighted least squares: coefficients
     and the robust (MAD) scale of the residuals."""
     weight = age_weight
     scale = 1.0
     coefficients = np.zeros(design.shape[1])
-    for _ in range(HUBER_ITERATIONS):
+    for _ in range(iterations):
         weighted = design * weight[:, np.newaxis]
         coefficients = np.linalg.solve(weighted.T @ design + np.diag(penalty), weighted.T @ target)
         residuals = target - design @ coefficients
