@@ -26,7 +26,6 @@ class ResourceRef(StrEnum):
     OWN_MEMBER_ROLES = "own_member_roles"
     FLEET_FUNCTIONS = "fleet_functions"
     FUNCTION_QUEUE = "function_queue"
-    HUB_EVENT_BUS = "hub_event_bus"
     SECURITY_HUB = "security_hub"
     FLEET_KEY = "fleet_key"
     FLEET_LOG_GROUPS = "fleet_log_groups"

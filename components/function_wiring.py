@@ -231,9 +231,6 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
     ResourceRef.FUNCTION_QUEUE: lambda _refs, _spec, own: [
         _required(own.queue_arn, "the function's queue")
     ],
-    ResourceRef.HUB_EVENT_BUS: lambda refs, _spec, _own: [
-        f"arn:aws:events:{refs.region}:{refs.account_id}:event-bus/default"
-    ],
     ResourceRef.SECURITY_HUB: lambda refs, _spec, _own: [
         f"arn:aws:securityhub:{refs.region}:{refs.account_id}:hub/default",
         f"arn:aws:securityhub:{refs.region}:{refs.account_id}:product/{refs.account_id}/default",

@@ -63,7 +63,6 @@ RESOURCE_DESCRIPTIONS: dict[ResourceRef, str] = {
     ResourceRef.OWN_MEMBER_ROLES: "its own member role in each member account",
     ResourceRef.FLEET_FUNCTIONS: "the fleet functions it invokes",
     ResourceRef.FUNCTION_QUEUE: "its own queue",
-    ResourceRef.HUB_EVENT_BUS: "the hub's default event bus",
     ResourceRef.SECURITY_HUB: "Security Hub and its default product in the hub",
     ResourceRef.FLEET_KEY: "the fleet key",
     ResourceRef.FLEET_LOG_GROUPS: "the fleet functions' log groups",
