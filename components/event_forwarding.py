@@ -2,10 +2,11 @@
 
 Events happen where the workloads run, but the functions that react to them run in the hub. In
 every member account and region, one rule whose pattern is the `$or` of the forwarded catalog
-patterns sends matching events to the hub's default bus, through a role that may only put events
-on that one bus. The hub side owns the bus policy that admits the member accounts and the rules
-that route each kind of event to its function. One rule instead of one per pattern: each rule
-and target is a resource in every member region, and the hub routes the events anyway.
+patterns sends matching events to the stack's member-events bus in the hub, through a role that
+may only put events on that one bus. The hub side owns the bus, its policy that admits the
+member accounts and the rules that route each kind of event to its function. One rule instead of
+one per pattern: each rule and target is a resource in every member region, and the hub routes
+the events anyway.
 
 A pattern that another forwarded pattern already covers is not forwarded again: both would match
 the same event, and the hub would receive (and act on) it twice.

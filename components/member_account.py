@@ -24,7 +24,7 @@ from components.event_forwarding import (
 )
 from components.member_access import MemberAccess, MemberAccessArgs
 from components.member_permissions import acts_on_clusters
-from components.naming import default_event_bus_arn, partition_of
+from components.naming import member_events_bus_arn, partition_of
 from components.network import AccountNetwork
 from components.settings import HubSettings, MemberSettings
 
@@ -71,8 +71,11 @@ class MemberAccount(pulumi.ComponentResource):
             EventForwardingArgs(
                 stack=args.stack,
                 member_account_id=member.account_id,
-                hub_bus_arn=default_event_bus_arn(
-                    partition_of(args.hub.deploy_role_arn), args.hub.region, args.hub.account_id
+                hub_bus_arn=member_events_bus_arn(
+                    partition_of(args.hub.deploy_role_arn),
+                    args.hub.region,
+                    args.hub.account_id,
+                    args.stack,
                 ),
                 rules=tuple(forwarded_event_rules(args.functions)),
                 providers={region: args.providers[region] for region in member.regions},

@@ -61,9 +61,15 @@ def partition_of(arn: str) -> str:
     return arn.split(":", 2)[1]
 
 
-def default_event_bus_arn(partition: str, region: str, account_id: str) -> str:
-    """ARN of an account's default EventBridge bus in a region."""
-    return f"arn:{partition}:events:{region}:{account_id}:event-bus/default"
+def member_events_bus_name(stack: str) -> str:
+    """The hub bus that receives the members' forwarded events: one per stack, so that the stack
+    owns its whole policy (a bus has one, and another stack in the hub would replace it)."""
+    return bounded_name(f"{PROJECT}-{stack}-member-events")
+
+
+def member_events_bus_arn(partition: str, region: str, account_id: str, stack: str) -> str:
+    """ARN of the stack's member-events bus in the hub, known before it exists."""
+    return f"arn:{partition}:events:{region}:{account_id}:event-bus/{member_events_bus_name(stack)}"
 
 
 def bounded_name(name: str, limit: int = MAX_NAME_LENGTH) -> str:

@@ -29,14 +29,21 @@ from components.callback_schedules import build_callback_schedules
 from components.fleet_function import FleetFunction
 from components.function_wiring import FleetReferences
 from components.http_api import build_http_api
-from components.naming import bounded_name, forwarding_role_arn, partition_of
+from components.naming import (
+    bounded_name,
+    forwarding_role_arn,
+    member_events_bus_arn,
+    member_events_bus_name,
+    partition_of,
+)
 from components.policies import account_root, document
 from components.schedules import build_schedules
 from components.trigger_context import Binding, BuiltTriggers, TriggerBuilder, TriggerContext
 
 EVENT_TARGET_MAXIMUM_RETRY_ATTEMPTS = 3
 EVENT_TARGET_MAXIMUM_EVENT_AGE_SECONDS = 3600
-HUB_EVENT_BUS = "default"
+DEFAULT_EVENT_BUS = "default"
+"""Where the hub account's own AWS events arrive."""
 
 
 def _function_permission(
@@ -100,14 +107,33 @@ def _event_source_accounts(references: FleetReferences, trigger: EventRule) -> l
 
 
 def build_event_rules(context: TriggerContext, bindings: Sequence[Binding]) -> BuiltTriggers:
-    """A rule on the hub bus per EventRule, and one bus policy letting members put events."""
+    """A rule per EventRule: on the stack's member-events bus for events the members forward
+    (created here, with the one policy letting their forwarding roles put events), else on the
+    hub's default bus."""
+    settings = context.references.settings
+    stack = context.references.stack
+    forwarded = any(trigger.forwarded_from_members for _, trigger in bindings)
+    member_events_bus = (
+        aws.cloudwatch.EventBus(
+            f"{context.name}-member-events",
+            name=member_events_bus_name(stack),
+            opts=context.child,
+        )
+        if forwarded
+        else None
+    )
     for function, trigger in bindings:
         resource_name = f"{context.name}-{function.short_name}-{trigger.name}"
+        bus_name: pulumi.Input[str] = (
+            member_events_bus.name
+            if member_events_bus is not None and trigger.forwarded_from_members
+            else DEFAULT_EVENT_BUS
+        )
         rule = aws.cloudwatch.EventRule(
             resource_name,
             name=bounded_name(f"{function.function_name}-{trigger.name}"),
             description=f"lambda-fleet: {trigger.name} -> {function.spec.name}",
-            event_bus_name=HUB_EVENT_BUS,
+            event_bus_name=bus_name,
             event_pattern=json.dumps(
                 {**trigger.pattern, "account": _event_source_accounts(context.references, trigger)},
                 sort_keys=True,
@@ -117,7 +143,7 @@ def build_event_rules(context: TriggerContext, bindings: Sequence[Binding]) -> B
         aws.cloudwatch.EventTarget(
             f"{resource_name}-target",
             rule=rule.name,
-            event_bus_name=HUB_EVENT_BUS,
+            event_bus_name=bus_name,
             target_id="fleet-function",
             arn=function.function.arn,
             dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
@@ -136,17 +162,15 @@ def build_event_rules(context: TriggerContext, bindings: Sequence[Binding]) -> B
             principal="events.amazonaws.com",
             source_arn=rule.arn,
         )
-    settings = context.references.settings
-    members = sorted(member.account_id for member in settings.members)
-    stack = context.references.stack
-    if any(trigger.forwarded_from_members for _, trigger in bindings):
+    if member_events_bus is not None:
+        members = sorted(member.account_id for member in settings.members)
         partition = partition_of(settings.hub.deploy_role_arn)
-        # Only each member's forwarding role may put events on the hub bus, not any principal
-        # of the account: the account root is the principal (a role principal must exist before
+        # Only each member's forwarding role may put events on the bus, not any principal of
+        # the account: the account root is the principal (a role principal must exist before
         # the policy), narrowed to those roles by their exact ARNs.
         aws.cloudwatch.EventBusPolicy(
             f"{context.name}-hub-bus-policy",
-            event_bus_name=HUB_EVENT_BUS,
+            event_bus_name=member_events_bus.name,
             policy=json.dumps(
                 document(
                     {
@@ -154,9 +178,8 @@ def build_event_rules(context: TriggerContext, bindings: Sequence[Binding]) -> B
                         "Effect": "Allow",
                         "Principal": {"AWS": [account_root(account) for account in members]},
                         "Action": "events:PutEvents",
-                        "Resource": (
-                            f"arn:aws:events:{context.region}:{context.account_id}:"
-                            f"event-bus/{HUB_EVENT_BUS}"
+                        "Resource": member_events_bus_arn(
+                            partition, context.region, context.account_id, stack
                         ),
                         "Condition": {
                             "ArnEquals": {

@@ -200,7 +200,7 @@ def test_event_rules_match_only_member_accounts_and_deliver_with_dlq(hub: HubVie
         )
         pattern = json.loads(rule.inputs["eventPattern"])
         assert pattern == {**trigger.pattern, "account": members}
-        assert rule.inputs["eventBusName"] == "default"
+        assert rule.inputs["eventBusName"] == f"lambda-fleet-{hub.stack}-member-events"
         target = hub.one("aws:cloudwatch/eventTarget:EventTarget", rule=rule.inputs["name"])
         assert target.inputs["arn"] == hub.arn(hub.function(spec))
         assert target.inputs["deadLetterConfig"]["arn"] == hub.dead_letter_queue_arn(spec)
@@ -213,12 +213,16 @@ def test_hub_bus_accepts_events_only_from_each_members_forwarding_role(hub: HubV
     policy = json.loads(hub.one("aws:cloudwatch/eventBusPolicy:EventBusPolicy").inputs["policy"])
     accounts = sorted(member.account_id for member in hub.settings.members)
     (statement,) = policy["Statement"]
-    # THEN only PutEvents, on the hub's default bus, by the member accounts' forwarding roles
+    # THEN only PutEvents, on the stack's member-events bus (the policy's only bus), by the
+    # member accounts' forwarding roles
+    bus = f"lambda-fleet-{hub.stack}-member-events"
+    assert hub.one("aws:cloudwatch/eventBus:EventBus").inputs["name"] == bus
+    assert hub.one("aws:cloudwatch/eventBusPolicy:EventBusPolicy").inputs["eventBusName"] == bus
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "events:PutEvents"
     assert statement["Principal"] == {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]}
     assert statement["Resource"] == (
-        f"arn:aws:events:{hub.settings.hub.region}:{hub.settings.hub.account_id}:event-bus/default"
+        f"arn:aws:events:{hub.settings.hub.region}:{hub.settings.hub.account_id}:event-bus/{bus}"
     )
     roles = [f"arn:aws:iam::{a}:role/lambda-fleet-{hub.stack}-forward-events" for a in accounts]
     assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": roles}}
@@ -229,6 +233,22 @@ def test_hub_bus_accepts_events_only_from_each_members_forwarding_role(hub: HubV
         if role.name.endswith("-events-role")
     }
     assert forwarding_roles == {f"lambda-fleet-{hub.stack}-forward-events"}
+
+
+def test_stacks_sharing_a_hub_account_and_region_keep_their_own_bus_policies(program_runs):
+    # GIVEN the dev and prod stacks, as if both ran in one hub account and region
+    policies = {
+        stack: run.of_type("aws:cloudwatch/eventBusPolicy:EventBusPolicy")
+        for stack, run in program_runs.items()
+    }
+    # WHEN the buses their policies replace are listed
+    buses = {
+        stack: [policy.inputs["eventBusName"] for policy in found]
+        for stack, found in policies.items()
+    }
+    # THEN each stack's one policy is on a bus of its own, never the account's default bus, so
+    # one stack's `pulumi up` does not replace the policy that admits the other's members
+    assert buses == {stack: [f"lambda-fleet-{stack}-member-events"] for stack in program_runs}
 
 
 def test_every_hub_event_rule_matches_only_aws_sources(hub: HubView):

@@ -460,7 +460,10 @@ def _forwarded_catalog_patterns() -> list[dict[str, Any]]:
 def test_each_member_region_forwards_every_catalog_pattern_once_to_the_hub_bus(
     stack_run: ProgramRun, settings: FleetSettings
 ):
-    hub_bus = f"arn:aws:events:{settings.hub.region}:{settings.hub.account_id}:event-bus/default"
+    hub_bus = (
+        f"arn:aws:events:{settings.hub.region}:{settings.hub.account_id}:"
+        f"event-bus/lambda-fleet-{stack_run.stack}-member-events"
+    )
     catalog_patterns = _forwarded_catalog_patterns()
     for member in settings.members:
         for region in member.regions:
