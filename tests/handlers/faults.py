@@ -6,7 +6,8 @@ failure (`before-call` would skip the retries). The handler is registered first 
 no later `before-send` handler runs: moto's in-process stub never sees the request, and nothing
 happens on the AWS side (an injected HTTP 500 answer would not stop moto acting on the request).
 Throttling is an answer, not a connection failure: `throttle_attempts` answers chosen attempts
-with SSM-style ThrottlingException before moto sees them.
+with SSM-style ThrottlingException before moto sees them. A malformed answer is a success whose
+body the caller cannot read: `answer_malformed` sends it for one operation, likewise before moto.
 """
 
 from __future__ import annotations
@@ -77,4 +78,30 @@ def throttle_attempts(client: Any, service: str, *attempt_numbers: int) -> Injec
     JSON-protocol error answer, as SSM, DynamoDB or SQS send it)."""
     fault = InjectedThrottling(frozenset(attempt_numbers))
     client.meta.events.register_first(f"before-send.{service}", fault)
+    return fault
+
+
+@dataclass
+class MalformedAnswer:
+    """Answers the attempts of one operation whose URL contains `url_part` with `body` (HTTP
+    200) before moto sees them; the others go through."""
+
+    body: bytes
+    url_part: str
+    answered: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.url_part not in request.url:
+            return None
+        self.answered += 1
+        return AWSResponse(request.url, 200, {}, _Body(self.body))
+
+
+def answer_malformed(
+    client: Any, service: str, operation: str, body: bytes, *, url_part: str = ""
+) -> MalformedAnswer:
+    """Make `operation` on `client` (only for URLs containing `url_part`) succeed with `body`,
+    as a service answering something the caller cannot read (a policy that is not JSON, say)."""
+    fault = MalformedAnswer(body, url_part)
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault

@@ -182,16 +182,14 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
                     ),
                     "ResourceNotFoundException",
                 )
-            except (ClientError, BotoCoreError) as error:
+                document = policy_document(policy["Policy"]) if policy else None
+            except (ClientError, BotoCoreError, ValueError) as error:
                 yield failed_resource(arn, FUNCTION, error)
                 continue
             yield Resource(
                 arn=arn,
                 resource_type=FUNCTION,
-                attributes={
-                    "runtime": function.get("Runtime"),
-                    "policy": policy_document(policy["Policy"]) if policy else None,
-                },
+                attributes={"runtime": function.get("Runtime"), "policy": document},
             )
 
 

@@ -41,9 +41,11 @@ def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
             name = bucket["Name"]
             arn = f"arn:aws:s3:::{name}"
             try:
-                yield Resource(arn=arn, resource_type=BUCKET, attributes=_describe(s3, name))
-            except (ClientError, BotoCoreError) as error:
+                attributes = _describe(s3, name)
+            except (ClientError, BotoCoreError, ValueError) as error:
                 yield failed_resource(arn, BUCKET, error)
+                continue
+            yield Resource(arn=arn, resource_type=BUCKET, attributes=attributes)
 
 
 def _describe(s3: Any, name: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from handlers.security_scanner.models import (
 )
 from handlers.security_scanner.registry import Resource, ScanScope
 from handlers.security_scanner.scan import evaluate
+from tests.handlers.faults import answer_malformed
 from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
 
 
@@ -122,6 +123,50 @@ def test_public_lambda_policy_and_deprecated_runtime_fail(mocked_aws: None) -> N
     # WHEN evaluated THEN the legacy function fails Lambda.1 and Lambda.2, the current none
     failing = {item for item in _evaluate_member_a() if item[0].startswith("Lambda")}
     assert failing == {("Lambda.1", "legacy"), ("Lambda.2", "legacy")}
+
+
+def test_a_function_policy_that_is_not_json_is_reported_and_the_other_functions_evaluated(
+    mocked_aws: None,
+) -> None:
+    # GIVEN two python3.8 functions anyone may invoke, and GetPolicy of the first answering a
+    # policy that is not JSON
+    session = member_session(MEMBER_A)
+    role = session.client("iam").create_role(
+        RoleName="fn",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    functions = session.client("lambda")
+    for name in ("garbled", "legacy"):
+        functions.create_function(
+            FunctionName=name,
+            Runtime="python3.8",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )
+        functions.add_permission(
+            FunctionName=name, StatementId="anyone", Action="lambda:InvokeFunction", Principal="*"
+        )
+    answer_malformed(
+        functions, "lambda", "GetPolicy", b'{"Policy": "<not json"}', url_part="/garbled/"
+    )
+    scope = ScanScope(
+        MEMBER_A,
+        REGION,
+        include_global=False,
+        client=lambda service: functions if service == "lambda" else session.client(service),
+    )
+    # WHEN the member is evaluated
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    # THEN the garbled function is reported unreadable and the other one still fails its controls
+    garbled = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:garbled"
+    assert result.unreadable_arns == {garbled}
+    assert [error["resource"] for error in result.errors] == [garbled]
+    failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
+    assert {item for item in failing if item[0].startswith("Lambda")} == {
+        ("Lambda.1", "legacy"),
+        ("Lambda.2", "legacy"),
+    }
 
 
 def test_unencrypted_queue_and_topic_fail_while_encrypted_ones_pass(mocked_aws: None) -> None:

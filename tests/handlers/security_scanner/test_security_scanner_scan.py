@@ -13,7 +13,7 @@ import pytest
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from handlers.security_scanner.scan import ScanServices
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import answer_malformed, fail_every_attempt
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -297,3 +297,31 @@ def test_scan_report_is_dated_by_the_day_in_the_schedule_time_zone(
     result = scanner({"action": "scan"})
     # THEN its report is filed under Tuesday, the owner's day, not the UTC day
     assert result["report_key"] == "reports/security/2025-06-03/findings.json"
+
+
+def test_a_bucket_policy_that_is_not_json_fails_that_bucket_and_the_scan_goes_on(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+) -> None:
+    # GIVEN member B's bucket, whose GetBucketPolicy answers a body that is not a JSON policy
+    _compliant_bucket(member_session(MEMBER_B), "member-b-good-bucket")
+    services = build_scanner_services()
+    answer_malformed(
+        services.sessions.client("s3", MEMBER_B, REGION), "s3", "GetBucketPolicy", b"<not json"
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN member B's bucket is reported as unreadable and every target still finished
+    statuses = {t["account_id"]: t["status"] for t in result["targets"]}
+    assert statuses == {MEMBER_A: "scanned", MEMBER_B: "scanned", DENIED_MEMBER: "denied"}
+    errors = _target(result, MEMBER_B)["errors"]
+    assert [error["resource"] for error in errors] == ["arn:aws:s3:::member-b-good-bucket"]
+    assert "JSONDecodeError" in errors[0]["error"]
+    # AND member A's findings reached Security Hub and the report was written
+    assert any(
+        f["ProductFields"]["lambda-fleet/MemberAccountId"] == MEMBER_A
+        for f in hub_findings().values()
+    )
+    assert result["report_key"] == "reports/security/2025-06-02/findings.json"
