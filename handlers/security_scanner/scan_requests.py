@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from fleet_shared.exceptions import ConfigurationError, EventValidationError
 from fleet_shared.inventory import FleetInventory
-from fleet_shared.target_results import FAILED, run_status
+from fleet_shared.target_results import FAILED, PARTIAL, run_status
 from handlers.security_scanner.models import ScanRequest, ScanTargetRequest
 from handlers.security_scanner.scan import (
     ScanServices,
@@ -137,8 +137,11 @@ def _fan_out(
 
 
 def _summary(results: list[TargetResult], dry_run: bool, *, mode: str) -> dict[str, Any]:
+    """The scan's answer: `partial` when a target failed, was denied, or was scanned with a
+    resource type or resource it could not read (listed under the target's `errors`)."""
+    incomplete = any(result.errors for result in results)
     return {
-        "status": run_status([result.status for result in results]),
+        "status": PARTIAL if incomplete else run_status([result.status for result in results]),
         "mode": mode,
         "dry_run": dry_run,
         "findings": sum(len(r.findings) for r in results),

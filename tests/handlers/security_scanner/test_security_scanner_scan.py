@@ -325,3 +325,21 @@ def test_a_bucket_policy_that_is_not_json_fails_that_bucket_and_the_scan_goes_on
         for f in hub_findings().values()
     )
     assert result["report_key"] == "reports/security/2025-06-02/findings.json"
+
+
+def test_a_target_scanned_with_an_unreadable_resource_makes_the_scan_partial(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+) -> None:
+    # GIVEN member B's bucket, whose GetBucketPolicy answers a body that is not a JSON policy
+    _compliant_bucket(member_session(MEMBER_B), "member-b-good-bucket")
+    services = build_scanner_services()
+    answer_malformed(
+        services.sessions.client("s3", MEMBER_B, REGION), "s3", "GetBucketPolicy", b"<not json"
+    )
+    # WHEN member B is scanned
+    result = scanner({"action": "scan_target", "account_id": MEMBER_B, "region": REGION}, services)
+    # THEN the target is scanned but the scan as a whole says it is incomplete
+    assert result["targets"][0]["status"] == "scanned"
+    assert result["targets"][0]["errors"]
+    assert result["status"] == "partial"
