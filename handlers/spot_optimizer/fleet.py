@@ -1,9 +1,10 @@
 """analyze_fleet (the hourly schedule): every SPOT node group of the fleet inventory.
 
 Node groups are grouped per (account, region) so each target's spot history is read once; a
-target that fails (AssumeRole denied, an API error) is reported and the others go on. The latest
-analysis of each node group is saved in the state table (keys.analysis_key) for dashboards and
-for recommend_node_group_mix's callers; nothing in the member accounts changes.
+target that fails (AssumeRole denied, an API error, its analysis not saved) is reported, the
+others go on, and the run is then `partial`. The latest analysis of each node group is saved in
+the state table (keys.analysis_key) for dashboards and for recommend_node_group_mix's callers;
+nothing in the member accounts changes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ logger = observability_for(FUNCTION_NAME).logger
 
 
 def analyze_fleet(services: SpotServices, *, dry_run: bool) -> dict[str, Any]:
-    """`{"action", "dry_run", "targets": [...], "summary"}`; dry run saves nothing."""
+    """`{"action", "status": "ok"|"partial", "dry_run", "targets": [...], "summary"}`; dry run
+    saves nothing."""
     inventory = services.inventory()
     groups: dict[tuple[str, str], list[tuple[str, Any]]] = defaultdict(list)
     for member, cluster in inventory.clusters():
@@ -33,33 +35,21 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool) -> dict[str, Any]:
                 groups[(member.account_id, cluster.region)].append((cluster.name, group))
     targets = []
     for (account, region), members in groups.items():
-        types = sorted({kind for _, group in members for kind in group.instance_types})
         try:
-            analysis = analyze_opportunities(services, account, region, types)
+            node_groups = _analyze_target(services, account, region, members, dry_run=dry_run)
         except (FleetError, ClientError, BotoCoreError) as error:
             logger.warning("target failed", extra={"account": account, "error": str(error)})
             targets.append(
                 {"account_id": account, "region": region, "status": "error", "error": str(error)}
             )
             continue
-        by_type = {item["instance_type"]: item for item in analysis["results"]}
-        node_groups = []
-        for cluster_name, group in members:
-            summary = _node_group_summary(cluster_name, group, by_type, analysis["window"])
-            if not dry_run:
-                services.state.put_value(
-                    analysis_key(account, region, cluster_name, group.name),
-                    LATEST_ANALYSIS,
-                    {**summary, "analyzed_at": analysis["window"]["end"]},
-                    ttl_seconds=services.environment.spot_analysis_ttl_days * 86400,
-                )
-            node_groups.append(summary)
         targets.append(
             {"account_id": account, "region": region, "status": "ok", "node_groups": node_groups}
         )
     failed = sum(target["status"] == "error" for target in targets)
     return {
         "action": "analyze_fleet",
+        "status": "partial" if failed else "ok",
         "dry_run": dry_run,
         "targets": targets,
         "summary": {
@@ -68,6 +58,33 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool) -> dict[str, Any]:
             "node_groups": sum(len(t.get("node_groups", [])) for t in targets),
         },
     }
+
+
+def _analyze_target(
+    services: SpotServices,
+    account: str,
+    region: str,
+    members: list[tuple[str, Any]],
+    *,
+    dry_run: bool,
+) -> list[dict[str, Any]]:
+    """The summary of each (cluster, node group) of one account and region, each saved unless
+    `dry_run`."""
+    types = sorted({kind for _, group in members for kind in group.instance_types})
+    analysis = analyze_opportunities(services, account, region, types)
+    by_type = {item["instance_type"]: item for item in analysis["results"]}
+    node_groups = []
+    for cluster_name, group in members:
+        summary = _node_group_summary(cluster_name, group, by_type, analysis["window"])
+        if not dry_run:
+            services.state.put_value(
+                analysis_key(account, region, cluster_name, group.name),
+                LATEST_ANALYSIS,
+                {**summary, "analyzed_at": analysis["window"]["end"]},
+                ttl_seconds=services.environment.spot_analysis_ttl_days * 86400,
+            )
+        node_groups.append(summary)
+    return node_groups
 
 
 def _node_group_summary(

@@ -8,6 +8,7 @@ happens on the AWS side (an injected HTTP 500 answer would not stop moto acting 
 Throttling is an answer, not a connection failure: `throttle_attempts` answers chosen attempts
 with SSM-style ThrottlingException before moto sees them. A malformed answer is a success whose
 body the caller cannot read: `answer_malformed` sends it for one operation, likewise before moto.
+A refusal botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`.
 """
 
 from __future__ import annotations
@@ -103,5 +104,30 @@ def answer_malformed(
     """Make `operation` on `client` (only for URLs containing `url_part`) succeed with `body`,
     as a service answering something the caller cannot read (a policy that is not JSON, say)."""
     fault = MalformedAnswer(body, url_part)
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault
+
+
+@dataclass
+class InjectedRefusal:
+    """Answers every attempt of one operation with a JSON-protocol error `code` (HTTP 400)."""
+
+    code: str
+    refused: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.refused += 1
+        body = json.dumps({"__type": self.code, "message": "injected refusal"}).encode()
+        return AWSResponse(
+            request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body)
+        )
+
+
+def refuse_every_attempt(
+    client: Any, service: str, operation: str, code: str = "AccessDeniedException"
+) -> InjectedRefusal:
+    """Answer every attempt of `operation` on `client` (a JSON-protocol service: DynamoDB, SQS)
+    with the error `code`, which botocore does not retry, before moto sees it."""
+    fault = InjectedRefusal(code)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault

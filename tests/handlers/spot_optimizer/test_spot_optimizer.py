@@ -14,6 +14,7 @@ import pytest
 from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
+from tests.handlers.faults import refuse_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
@@ -192,7 +193,8 @@ def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
     services = make_services()
     # WHEN the hourly schedule payload arrives
     result = invoke({"action": "analyze_fleet"}, services, "inv-1")
-    # THEN the denied account is reported and member A is analysed
+    # THEN the denied account is reported and member A is analysed, and the run is partial
+    assert result["status"] == "partial"
     targets = {target["account_id"]: target for target in result["targets"]}
     assert targets[DENIED_MEMBER]["status"] == "error"
     assert "AccessDenied" in targets[DENIED_MEMBER]["error"]
@@ -204,6 +206,24 @@ def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
     )
     assert saved is not None
     assert [item["instance_type"] for item in saved["instance_types"]] == SPOT_TYPES
+
+
+def test_fleet_analysis_whose_save_is_refused_reports_that_target_and_still_answers(
+    invoke: Invoke,
+    make_services: MakeServices,
+) -> None:
+    # GIVEN member A with a spot group, the denied member, and a state table refusing PutItem
+    services = make_services()
+    refuse_every_attempt(services.hub_client("dynamodb"), "dynamodb", "PutItem")
+    # WHEN the hourly schedule payload arrives
+    result = invoke({"action": "analyze_fleet"}, services, "inv-1")
+    # THEN the run answers per target: member A failed on saving, the denied account on access
+    assert result["status"] == "partial"
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[MEMBER_A]["status"] == "error"
+    assert "AccessDeniedException" in targets[MEMBER_A]["error"]
+    assert targets[DENIED_MEMBER]["status"] == "error"
+    assert result["summary"]["failed_targets"] == 2
 
 
 def test_mix_recommendation_drops_weak_types_and_adds_siblings(
