@@ -19,7 +19,7 @@ from handlers.performance_analyzer import app
 from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.services import PerformanceServices
 from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, AlertInbox
-from tests.handlers.member_accounts import member_session
+from tests.handlers.member_accounts import DENIED_MEMBER, deny_assume_role, member_session
 
 CLUSTER = "dev-apps"
 
@@ -198,3 +198,43 @@ def test_a_bad_setting_is_refused_naming_the_variable(
         Bucket=DATA_BUCKET_NAME, Prefix="analyses/"
     )
     assert listed.get("KeyCount", 0) == 0
+
+
+def test_a_cluster_whose_account_is_denied_is_its_own_error_and_the_others_are_analysed(  # noqa: PLR0917 - pytest passes fixtures positionally
+    state_table: StateTable,
+    inventory_in_s3: dict[str, Any],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the member's cluster with healthy history and a second member whose role cannot be
+    # assumed, with a cluster of its own
+    document = json.loads(json.dumps(inventory_in_s3))
+    denied_cluster = {**document["members"][0]["clusters"][0], "name": "denied-apps"}
+    document["members"].append(
+        {**document["members"][0], "account_id": DENIED_MEMBER, "name": "denied",
+         "clusters": [denied_cluster]}
+    )  # fmt: skip
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(document).encode("utf-8"),
+    )
+    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_cluster_hours(member_session(MEMBER_ACCOUNT_ID).client("cloudwatch"), end, 4, HEALTHY)
+    services = PerformanceServices.create(
+        app.FUNCTION.name, load_environment(PerformanceEnvironment), clock=fake_clock
+    )
+    deny_assume_role(services.sessions.hub_client("sts"), DENIED_MEMBER)
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    # WHEN the fleet is analysed
+    result = app.lambda_handler({"action": "analyze_fleet"}, lambda_context)
+    # THEN the denied cluster is an error naming the access failure, the other one is analysed,
+    # and the run is partial
+    assert result["status"] == "partial"
+    by_cluster = {cluster["cluster"]: cluster for cluster in result["clusters"]}
+    assert by_cluster["denied-apps"]["status"] == "error"
+    assert "AccessDenied" in by_cluster["denied-apps"]["error"]
+    assert by_cluster[CLUSTER]["status"] == "ok"
+    assert latest_analysis().cluster == CLUSTER
