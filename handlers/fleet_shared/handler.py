@@ -89,6 +89,16 @@ class Invocation:
         """Whether a step that may take `seconds` still fits in the time left."""
         return self.remaining_seconds() > seconds
 
+    def claim_seconds(self, longest: int) -> int:
+        """How long a claim taken now (an idempotent request's IN_PROGRESS record) should block
+        another copy: until Lambda ends this invocation, in whole seconds rounded up, so when the
+        invocation is killed holding the claim, the platform's retry (a minute later at the
+        soonest) finds it free. `longest` without a deadline, or when that is sooner."""
+        remaining = self.remaining_seconds()
+        if math.isinf(remaining):
+            return longest
+        return max(1, min(longest, math.ceil(remaining)))
+
 
 def _parser(parse: type[BaseModel] | Callable[[object], Any]) -> Callable[[object], Any]:
     if isinstance(parse, type) and issubclass(parse, BaseModel):

@@ -139,6 +139,7 @@ def handle_each_object(
     services: FunctionServices[Any],
     skip_reason: Callable[[str], str | None],
     ttl_seconds: int,
+    in_progress_seconds: int,
     logger: Any,
     failures: tuple[type[Exception], ...] = OBJECT_FAILURES,
 ) -> dict[str, Any]:
@@ -146,7 +147,9 @@ def handle_each_object(
 
     Objects of other buckets, and keys `skip_reason` gives a reason for, are ignored. An object
     whose work raises one of `failures` gets an error result (logged with its key) and the
-    others go on; the run is then `partial`.
+    others go on; the run is then `partial`. An object's claim blocks another copy for
+    `in_progress_seconds` (`Invocation.claim_seconds`): no longer than the invocation can run,
+    so the platform's retry of an invocation killed at its deadline does the work.
     """
     results = []
     for obj in objects:
@@ -161,7 +164,12 @@ def handle_each_object(
         try:
             results.append(
                 once_per_object_version(
-                    services.state, services.function_name, obj, ttl_seconds, partial(work, obj)
+                    services.state,
+                    services.function_name,
+                    obj,
+                    ttl_seconds,
+                    partial(work, obj),
+                    in_progress_seconds=in_progress_seconds,
                 )
             )
         except failures as error:
@@ -177,10 +185,14 @@ def once_per_object_version(
     obj: CreatedObject,
     ttl_seconds: int,
     work: Callable[[], dict[str, Any]],
+    *,
+    in_progress_seconds: int,
 ) -> dict[str, Any]:
-    """Run `work` once per (key, ETag): a redelivered notification gets the first result back."""
+    """Run `work` once per (key, ETag): a redelivered notification gets the first result back,
+    and one arriving while another copy holds the claim (for `in_progress_seconds`) answers
+    `in_progress`."""
     try:
-        with state.idempotent(scope, obj.request_id, ttl_seconds) as request:
+        with state.idempotent(scope, obj.request_id, ttl_seconds, in_progress_seconds) as request:
             if request.is_repeat:
                 first = request.result or {}
                 return {**first, "status": "repeat", "first_status": first.get("status")}

@@ -8,7 +8,10 @@ happens on the AWS side (an injected HTTP 500 answer would not stop moto acting 
 Throttling is an answer, not a connection failure: `throttle_attempts` answers chosen attempts
 with SSM-style ThrottlingException before moto sees them. A malformed answer is a success whose
 body the caller cannot read: `answer_malformed` sends it for one operation, likewise before moto.
-A refusal botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`.
+A refusal botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`. A
+hang (`hang_first_attempt`) holds a request the way a peer that never answers holds an
+invocation until Lambda kills it: nothing after it runs, not even the invocation's `finally`
+blocks, until the test releases it.
 """
 
 from __future__ import annotations
@@ -129,5 +132,43 @@ def refuse_every_attempt(
     """Answer every attempt of `operation` on `client` (a JSON-protocol service: DynamoDB, SQS)
     with the error `code`, which botocore does not retry, before moto sees it."""
     fault = InjectedRefusal(code)
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault
+
+
+HANG_LIMIT_SECONDS = 30
+"""The longest a hung request is held: the test stays bounded even if it fails."""
+
+
+class InvocationKilledError(Exception):
+    """Raised in a hung request once the test releases it: Lambda killed that invocation, so
+    it must go no further (botocore does not retry it)."""
+
+
+@dataclass
+class InjectedHang:
+    """Holds the first attempt of an operation until `release`, as a peer that never answers
+    holds an invocation until Lambda kills it at its deadline; `entered` is set once it holds."""
+
+    operation: str
+    entered: threading.Event = field(default_factory=threading.Event)
+    _released: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.entered.is_set():
+            return
+        self.entered.set()
+        self._released.wait(HANG_LIMIT_SECONDS)
+        raise InvocationKilledError(f"{self.operation} to {request.url}")
+
+    def release(self) -> None:
+        """End the hung invocation (it raises `InvocationKilledError`)."""
+        self._released.set()
+
+
+def hang_first_attempt(client: Any, service: str, operation: str) -> InjectedHang:
+    """Make the first attempt of `operation` on `client` hang until released; later attempts
+    (the platform's retry of the invocation) go through."""
+    fault = InjectedHang(operation)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from fleet_shared.function_services import FunctionServices
 from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
 from handlers.report_processor.environment import ProcessorEnvironment
+from tests.handlers.faults import InvocationKilledError, hang_first_attempt
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -263,6 +265,30 @@ def test_a_duplicate_event_is_processed_once(
     assert second["status"] == "repeat"
     assert second["processed_key"] == first["processed_key"]
     assert _processed(s3, RUN_1)["metadata"]["processed_at"] == written
+
+
+def test_a_document_whose_invocation_was_killed_is_processed_by_the_platforms_retry(
+    s3: Any, process: Process, fake_clock: ManualClock
+) -> None:
+    # GIVEN a raw document, and S3 never answering the write of its processed document, so the
+    # invocation (60 s left) hangs there holding the object's claim until Lambda kills it
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+    hang = hang_first_attempt(app.FUNCTION.services().hub_client("s3"), "s3", "PutObject")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(process, event)
+        assert hang.entered.wait(10)
+        # WHEN Lambda kills it at its deadline and retries the event a minute later
+        fake_clock.advance(60 + 60)
+        retried = process(event)["objects"][0]
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry processed the document (the dead invocation's claim did not answer
+    # `in_progress`, which would end the retries with the document never processed)
+    assert retried["status"] == "processed"
+    assert _processed(s3, RUN_1)["metadata"]["run_id"] == RUN_1
+    # AND a later copy of the event is a repeat
+    assert process(event)["objects"][0]["status"] == "repeat"
 
 
 def test_a_malformed_event_is_refused_naming_the_field(process: Process) -> None:

@@ -136,6 +136,10 @@ def test_invocation_reads_the_time_left_from_the_lambda_context() -> None:
     assert not invocation.allows(12)
     assert invocation.request_id == FakeLambdaContext.aws_request_id
     assert Invocation.local().remaining_seconds() == math.inf
+    # AND a claim taken now blocks other copies for those 10 s (the longest without a deadline)
+    assert invocation.claim_seconds(900) == 10
+    assert invocation.claim_seconds(5) == 5
+    assert Invocation.local().claim_seconds(900) == 900
 
 
 def test_a_function_declares_one_handler() -> None:
