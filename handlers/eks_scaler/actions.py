@@ -16,7 +16,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import FleetError, RequestInProgressError
+from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.state_table import DEFAULT_IN_PROGRESS_SECONDS
 from handlers.eks_scaler.analysis import analyze
 from handlers.eks_scaler.holds import change_holds, check_hold_window, listed_holds
 from handlers.eks_scaler.models import (
@@ -38,15 +40,18 @@ _NOTICES = "notices"
 def run(
     event: ScalerEvent,
     services: ScalerServices,
-    invocation_id: str,
+    invocation: Invocation,
     *,
     requested_by: str | None = None,
 ) -> dict[str, Any]:
     """The result of `event`: the analysis, or one result per node group (or per hold).
 
-    Raises EventValidationError for a hold whose `until` is out of bounds, before anything is
-    claimed or written.
+    A request's claim blocks a concurrent copy (answered `in progress`) only while this
+    invocation can run, so the platform's retry of an invocation killed at its deadline finishes
+    the request. Raises EventValidationError for a hold whose `until` is out of bounds, before
+    anything is claimed or written.
     """
+    invocation_id = invocation.request_id
     check_hold_window(event, services.clock.now())
     dry_run = event.dry_run or services.environment.fleet_dry_run
     if event.action is Action.ANALYZE:
@@ -64,7 +69,12 @@ def run(
     request_key = f"{event.account_id}/{event.region}/{event.cluster}/{event.request_id}"
     ttl = services.environment.scaler_idempotency_ttl_hours * 3600
     try:
-        with services.state.idempotent(services.function_name, request_key, ttl) as request:
+        with services.state.idempotent(
+            services.function_name,
+            request_key,
+            ttl,
+            invocation.claim_seconds(DEFAULT_IN_PROGRESS_SECONDS),
+        ) as request:
             if request.is_repeat and request.result is not None:
                 stored = dict(request.result)
                 notices = stored.pop(_NOTICES, [])

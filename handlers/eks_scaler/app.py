@@ -56,7 +56,7 @@ def http_error_response(error: FleetError, event: object) -> dict[str, Any]:
 def handle(call: ScalerCall, services: ScalerServices, invocation: Invocation) -> dict[str, Any]:
     """Analyze or change; HTTP callers get 409 when the same request is running or every node
     group was locked (retry later), 200 otherwise (per-node-group outcomes are in the body)."""
-    result = run(call.event, services, invocation.request_id, requested_by=call.requested_by)
+    result = run(call.event, services, invocation, requested_by=call.requested_by)
     results = result.get("results", [])
     changed = sum(item["status"] == Status.SCALING_INITIATED.value for item in results)
     FUNCTION.observability.metrics.add_metric(name="NodeGroupsScaled", unit="Count", value=changed)

@@ -3,6 +3,7 @@ and never at the price of a second scaling call."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -10,10 +11,13 @@ from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, si
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.handler import Invocation
 from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
 from fleet_shared.state_table import StateTable
+from handlers.eks_scaler import app
 from handlers.eks_scaler.services import ScalerServices
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.faults import InjectedHang, InvocationKilledError, fail_every_attempt
 
 
 def count_scaling_calls(services: ScalerServices) -> list[str]:
@@ -151,4 +155,57 @@ def test_a_state_table_failure_after_the_change_answers_the_result_and_a_repeat_
     # THEN the node group is found at its target: no second scaling call, no second notice
     assert [item["status"] for item in again["results"]] == ["no_change_needed"]
     assert calls == ["system"]
+    assert alert_inbox.receive() == []
+
+
+def test_a_scheduled_change_killed_at_its_deadline_is_finished_by_the_platforms_retry(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a scheduled scale-down of system and web, and EKS never answering the update of web,
+    # so the invocation (120 s, the scaler's timeout) hangs there after changing system
+    hang = InjectedHang("UpdateNodegroupConfig")
+
+    def hang_on_web(request: Any, **kwargs: Any) -> None:
+        if "/node-groups/web/" in request.url:
+            hang(request, **kwargs)
+
+    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks.meta.events.register_first("before-send.eks.UpdateNodegroupConfig", hang_on_web)
+    request = event(
+        "scale_down",
+        {"name": "system", "desired_size": 1},
+        {"name": "web", "desired_size": 2},
+        request_id="exec-10",
+    )
+    deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(app.FUNCTION.invoke, request, deadline)
+        assert hang.entered.wait(10)
+        assert sizes(member_eks, "system")["desired_size"] == 1
+        # WHEN Lambda kills it at its deadline and retries the event a minute later
+        fake_clock.advance(120 + 60)
+        retried = scaler(request, "inv-2")
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry finished the request (the dead invocation's claim did not answer
+    # `in progress`, which would end the retries with web never scaled): system is found at
+    # its target, web is scaled, and each change is recorded and announced once
+    statuses = {item["nodegroup"]: item["status"] for item in retried["results"]}
+    assert statuses == {"system": "no_change_needed", "web": "scaling_initiated"}
+    assert sizes(member_eks, "web")["desired_size"] == 2
+    assert history(state_table, "system", fake_clock) == 1
+    assert history(state_table, "web", fake_clock) == 1
+    titles = sorted(item.alert["title"] for item in alert_inbox.receive())
+    assert titles == [
+        f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1",
+        f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2",
+    ]
+    # AND the event arriving once more is a repeat that changes and announces nothing
+    assert scaler(request, "inv-3")["repeated_request"] is True
     assert alert_inbox.receive() == []
