@@ -366,6 +366,11 @@ class StateTable:
         )
         return refused_by is None
 
+    def release_once(self, key: str) -> None:
+        """Drop the claim on `key`, so the next `claim_once` succeeds: for a claim whose work
+        failed before it changed anything (the caller must hold what serialises the claimants)."""
+        self._client.delete_item(TableName=self._table_name, Key=_key(f"ONCE#{key}", "ONCE"))
+
     def _put_if_free(
         self, item: dict[str, Any], *, or_owner: str | None = None
     ) -> dict[str, Any] | None:

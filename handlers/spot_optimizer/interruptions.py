@@ -32,7 +32,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
@@ -378,20 +383,25 @@ def _apply(
     base = {"nodegroup": name, "reason": reason, **plan}
     if plan["new"] is None:
         return {**base, "status": "at_max"}, None
-    if not services.state.claim_once(
-        fallback_claim_key(account, region, cluster, name), FALLBACK_CLAIM_SECONDS
-    ):
+    claim = fallback_claim_key(account, region, cluster, name)
+    if not services.state.claim_once(claim, FALLBACK_CLAIM_SECONDS):
         return {
             **base,
             "new": None,
             "status": "already_applied",
             "note": "one +1 per hour",
         }, None
-    update = eks.update_nodegroup_config(
-        clusterName=cluster,
-        nodegroupName=name,
-        scalingConfig={"desiredSize": plan["new"]["desired_size"]},
-    )["update"]
+    try:
+        update = eks.update_nodegroup_config(
+            clusterName=cluster,
+            nodegroupName=name,
+            scalingConfig={"desiredSize": plan["new"]["desired_size"]},
+        )["update"]
+    except (ClientError, EndpointConnectionError, ConnectTimeoutError):
+        # EKS refused it or never got it: nothing changed, so the hour's one +1 is still to be
+        # made (the node group lock is held). A read timeout may have changed it: kept claimed.
+        services.state.release_once(claim)
+        raise
     services.state.record_change(
         node_group_key(account, region, cluster, name),
         {

@@ -14,7 +14,7 @@ import pytest
 from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
-from tests.handlers.faults import refuse_every_attempt
+from tests.handlers.faults import fail_every_attempt, refuse_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
@@ -160,6 +160,32 @@ def test_auto_apply_raises_the_member_on_demand_group_not_the_hubs(
     again = invoke(interruption_event(launch_spot_instance()), services, "inv")
     assert again["fallback"]["status"] == "already_applied"
     assert desired_size(member_eks, "system") == 3
+
+
+def test_a_fallback_eks_refused_is_applied_by_the_next_warning_of_the_hour(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, and EKS failing every attempt of UpdateNodegroupConfig
+    services = make_services(SPOT_AUTO_APPLY="true")
+    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    fault = fail_every_attempt(eks, "eks", "UpdateNodegroupConfig")
+    # WHEN the threshold is exceeded
+    failed = interrupt_four(invoke, services)
+    # THEN the fallback failed after botocore's retries and the system group is unchanged
+    assert failed["fallback"]["status"] == "error"
+    assert fault.attempts > 1
+    assert desired_size(member_eks, "system") == 2
+    alert_inbox.receive()
+    # WHEN EKS is back and a fifth interruption comes within the hour
+    fault.healed = True
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    again = invoke(interruption_event(launch_spot_instance()), services, "inv")
+    # THEN the +1 is applied now (the failed attempt did not use up the hour's one +1) and
+    # announced once
+    assert again["fallback"]["status"] == "scaling_initiated"
+    assert desired_size(member_eks, "system") == 3
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
 
 
 def test_a_held_node_group_lock_blocks_the_fallback(
