@@ -2,8 +2,10 @@
 
 - the scaler's scaling change: restore the previous desired size through the scaler's normal path
   (a `scale_up` or `scale_down` request with that size, so its lock, cooldown, floors, dry run and
-  idempotency apply); automatic only when the stack sets `restore_scaler_changes`, and never for
-  a change that was itself such a restore (two regressions in a row would otherwise flap);
+  idempotency apply); automatic only when the stack sets `restore_scaler_changes`, never for
+  a change that was itself such a restore (two regressions in a row would otherwise flap), and
+  only while the node group still has the desired size the change set (otherwise the restore
+  would undo a later change: a person's, the spot fallback's, the next schedule's);
 - another scaling change: the sizes seen when the change arrived, restored by hand;
 - a node group version or launch template: the version (and release, or launch template version)
   to go back to with UpdateNodegroupVersion;
@@ -80,6 +82,22 @@ def rollback_plan(
         **previous,
         "automatic": False,
     }
+
+
+RESTORE_SKIPPED = "skipped"
+"""The status of an automatic restore not asked for, because the node group changed since."""
+
+
+def superseded_by(change: Change, current_desired: int) -> str | None:
+    """Why restoring `change` would undo a later change (the node group no longer has the
+    desired size the change set), or None when the change's size is still in place."""
+    changed_to = (change.requested.get("scalingConfig") or {}).get("desiredSize")
+    if changed_to == current_desired:
+        return None
+    return (
+        f"node group {change.node_group} is at desired size {current_desired}, not the "
+        f"{changed_to} this change set: a later change stands and is not undone"
+    )
 
 
 def restore_request(

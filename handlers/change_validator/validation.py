@@ -37,7 +37,12 @@ from handlers.change_validator.changes import Change, change_of, previous_state
 from handlers.change_validator.comparison import Thresholds, describe_moved, moved_figures
 from handlers.change_validator.measurements import Window, measure
 from handlers.change_validator.models import EksChangeEvent, event_summary
-from handlers.change_validator.rollback import restore_request, rollback_plan
+from handlers.change_validator.rollback import (
+    RESTORE_SKIPPED,
+    restore_request,
+    rollback_plan,
+    superseded_by,
+)
 from handlers.change_validator.services import ValidatorServices
 
 SCOPE = "change_validator"
@@ -261,17 +266,21 @@ def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         eks = services.member_client(change.account_id, change.region)("eks")
         group = eks.describe_nodegroup(clusterName=change.cluster, nodegroupName=change.node_group)
         current = int(group["nodegroup"]["scalingConfig"]["desiredSize"])
-        request = restore_request(change, plan, current, dry_run=environment.fleet_dry_run)
-        answer = ask_scaler(services.scaler_client, environment.scaler_function_name, request)
-        record["restore"] = {
-            "request": request,
-            "status": answer.get("status"),
-            "results": [
-                {"nodegroup": item.get("nodegroup"), "status": item.get("status")}
-                for item in answer.get("results", [])
-            ],
-            "error": answer.get("error"),
-        }
+        superseded = superseded_by(change, current)
+        if superseded is not None:
+            record["restore"] = {"status": "skipped", "reason": superseded}
+        else:
+            request = restore_request(change, plan, current, dry_run=environment.fleet_dry_run)
+            answer = ask_scaler(services.scaler_client, environment.scaler_function_name, request)
+            record["restore"] = {
+                "request": request,
+                "status": answer.get("status"),
+                "results": [
+                    {"nodegroup": item.get("nodegroup"), "status": item.get("status")}
+                    for item in answer.get("results", [])
+                ],
+                "error": answer.get("error"),
+            }
         _save(services, record)
     deliver_once(
         services.state,
@@ -288,7 +297,9 @@ def verdict_alert(record: dict[str, Any], source: str) -> Alert:
     change = Change.from_record(record["change"])
     plan = record["rollback"]
     restore = record.get("restore")
-    if restore is not None:
+    if restore is not None and restore.get("status") == RESTORE_SKIPPED:
+        restored = f" It was not restored automatically: {restore.get('reason')}."
+    elif restore is not None:
         restored = f" The scaler was asked to restore it: {restore.get('status')}."
     elif plan["automatic"]:
         restored = " No scaler is deployed to restore it."

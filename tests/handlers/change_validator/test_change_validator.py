@@ -280,6 +280,43 @@ def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_a
     assert desired_size() == 2
 
 
+def test_a_regression_does_not_restore_a_node_group_changed_again_since(
+    validator: Validator,
+    *,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, and the scaler taking
+    # system from 2 to 3 nodes
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    now, _, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
+    validator.send(change)
+    # AND, during the bake, the on-call engineer raising system to 5 nodes
+    eks = member_session(MEMBER_ACCOUNT_ID).client("eks")
+    eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName=NODE_GROUP, scalingConfig={"desiredSize": 5}
+    )
+    # WHEN the endpoint fails half its requests through the bake
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
+    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
+    [verdict] = validator.advance(15)
+    # THEN the change is degraded, but the scaler is not asked to go back to 2: the size the
+    # change set is no longer there, so restoring would undo the later change
+    assert verdict["status"] == "degraded"
+    assert scaler_client.payloads == []
+    assert desired_size() == 5
+    assert verdict["restore"]["status"] == "skipped"
+    assert "desired size 5, not the 3 this change set" in verdict["restore"]["reason"]
+    # AND the critical alert says the restore was skipped and why
+    [alert] = validator_alerts(alert_inbox)
+    assert "not restored automatically" in alert["detail"]
+
+
 def test_the_verdict_alert_is_sent_exactly_once_when_sns_fails_and_the_callback_is_retried(
     validator: Validator,
     state_table: StateTable,
