@@ -272,13 +272,17 @@ def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         else:
             request = restore_request(change, plan, current, dry_run=environment.fleet_dry_run)
             answer = ask_scaler(services.scaler_client, environment.scaler_function_name, request)
+            results = [
+                {"nodegroup": item.get("nodegroup"), "status": item.get("status")}
+                for item in answer.get("results", [])
+            ]
+            # The scaler's answer has a top-level status only when it failed as a whole; else
+            # the restore's one node group says what happened (changed, blocked, locked, ...).
+            statuses = ", ".join(str(item["status"]) for item in results)
             record["restore"] = {
                 "request": request,
-                "status": answer.get("status"),
-                "results": [
-                    {"nodegroup": item.get("nodegroup"), "status": item.get("status")}
-                    for item in answer.get("results", [])
-                ],
+                "status": answer.get("status") or statuses or None,
+                "results": results,
                 "error": answer.get("error"),
             }
         _save(services, record)

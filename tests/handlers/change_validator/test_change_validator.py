@@ -250,9 +250,11 @@ def test_a_describe_update_that_fails_is_asked_again_at_the_next_check(
 
 def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_allowed(
     validator: Validator,
+    *,
     state_table: StateTable,
     eks_updates: EksUpdates,
     scaler_client: ScalerThroughItsHandler,
+    alert_inbox: AlertInbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, and the scaler taking
@@ -278,6 +280,10 @@ def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_a
         {"nodegroup": NODE_GROUP, "status": "scaling_initiated"}
     ]
     assert desired_size() == 2
+    # AND the restore's status and the critical alert say what the scaler did
+    assert verdict["restore"]["status"] == "scaling_initiated"
+    [alert] = validator_alerts(alert_inbox)
+    assert "asked to restore it: scaling_initiated" in alert["detail"]
 
 
 def test_a_regression_does_not_restore_a_node_group_changed_again_since(
