@@ -51,7 +51,7 @@ def handle(
 ) -> dict[str, Any]:
     """Start the validation of a change, or continue one."""
     if isinstance(request, EksChangeEvent):
-        result = start(request, services)
+        result = start(request, services, invocation)
     else:
         result = follow_up(request.validation_id, invocation.request_id, services)
     if result.get("verdict") and not result.get("duplicate"):

@@ -30,7 +30,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import EventValidationError
+from fleet_shared.handler import Invocation
 from fleet_shared.scaler_requests import ask_scaler
+from fleet_shared.state_table import DEFAULT_IN_PROGRESS_SECONDS
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.change_validator.callbacks import schedule_callback
 from handlers.change_validator.changes import Change, change_of, previous_state
@@ -86,8 +88,13 @@ def _save(services: ValidatorServices, record: dict[str, Any]) -> None:
     )
 
 
-def start(event: EksChangeEvent, services: ValidatorServices) -> dict[str, Any]:
-    """Open the validation of the update the event records (once per update id)."""
+def start(
+    event: EksChangeEvent, services: ValidatorServices, invocation: Invocation
+) -> dict[str, Any]:
+    """Open the validation of the update the event records (once per update id).
+
+    The update's claim blocks a concurrent copy only while this invocation can run, so the
+    platform's retry of an invocation killed at its deadline opens the validation."""
     summary = event_summary(event)
     response = event.detail.responseElements
     if response is None:
@@ -100,7 +107,12 @@ def start(event: EksChangeEvent, services: ValidatorServices) -> dict[str, Any]:
     update_id = response.update.id
     environment = services.environment
     change = change_of(event, update_id, environment.scaler_member_role_name)
-    with services.state.idempotent(SCOPE, update_id, START_TTL_SECONDS) as request:
+    with services.state.idempotent(
+        SCOPE,
+        update_id,
+        START_TTL_SECONDS,
+        invocation.claim_seconds(DEFAULT_IN_PROGRESS_SECONDS),
+    ) as request:
         if request.is_repeat:
             return {**(request.result or {}), "duplicate": True}
         record = load_record(services, update_id) or _new_record(change, services)

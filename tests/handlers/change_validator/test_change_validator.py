@@ -5,6 +5,7 @@ schedules, and the verdict is recorded with its figures, its rollback and one al
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,10 +24,13 @@ from change_validator_helpers import (
 )
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
+from handlers.change_validator import app
 from handlers.change_validator.validation import load_record
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, AlertInbox
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
 from tests.handlers.member_accounts import member_session
 
 SOURCE = "change_validator"
@@ -366,6 +370,37 @@ def test_the_verdict_alert_is_sent_exactly_once_when_sns_fails_and_the_callback_
     [alert] = validator_alerts(alert_inbox)
     assert "launch_template" in alert["title"]
     assert "back to launch template" in alert["detail"]
+
+
+def test_a_validation_killed_at_its_deadline_is_opened_by_the_platforms_retry(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+) -> None:
+    # GIVEN the scaler's change to node group system, and the member's EKS never answering the
+    # validator's first DescribeNodegroup, so that invocation (120 s, the validator's timeout)
+    # hangs holding the update's claim
+    _, update_id, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
+    member_eks = app.FUNCTION.services().sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    hang = hang_first_attempt(member_eks, "eks", "DescribeNodegroup")
+    deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(app.FUNCTION.invoke, change, deadline)
+        assert hang.entered.wait(10)
+        # WHEN Lambda kills it at its deadline and retries the event a minute later
+        validator.clock.advance(120 + 60)
+        retried = validator.send(change)
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry opened the validation (the dead invocation's claim did not answer "in
+    # progress", which would end the retries with the change never validated)
+    assert retried["status"] == "baking", retried
+    assert retried["validation_id"] == update_id
+    assert len(validator.schedules()) == 1
 
 
 def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> None:
