@@ -7,6 +7,8 @@ unreadable secret, SNS error) is raised as `ChannelError`, which the delivery lo
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -209,8 +211,10 @@ def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, A
 
 
 def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None:
-    """POST `payload` as JSON; any non-2xx status, timeout or connection error is a
-    `ChannelError` naming the host only (webhook URLs are secrets)."""
+    """POST `payload` as JSON; any non-2xx status, timeout, connection error or answer that is
+    not HTTP is a `ChannelError` naming the host only (webhook URLs are secrets). Once the peer
+    has answered 2xx the message is delivered, whatever happens to the rest of its answer: a
+    retry would post it again."""
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode("utf-8"),
@@ -219,14 +223,15 @@ def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None
     )
     host = urllib.parse.urlsplit(url).netloc
     try:
-        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
-            response.read()
+        response = urllib.request.urlopen(request, timeout=timeout_seconds)
     except urllib.error.HTTPError as error:
         body = error.read(200).decode("utf-8", "replace")
         error.close()
         raise ChannelError(f"{host} answered HTTP {error.code}: {body}") from None
-    except (urllib.error.URLError, OSError) as error:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         raise ChannelError(f"{host} unreachable: {getattr(error, 'reason', error)}") from None
+    with response, contextlib.suppress(OSError, http.client.HTTPException):
+        response.read()
 
 
 def _secret_field(value: str, names: tuple[str, ...], secret_id: str) -> str:

@@ -4,8 +4,11 @@ Secrets Manager, SNS and the state table."""
 from __future__ import annotations
 
 import json
+import socketserver
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +20,9 @@ from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
 from handlers.notification_router.channel_names import CHANNEL_NAMES
 from handlers.notification_router.channel_text import slack_escape, slack_text
-from handlers.notification_router.channels import CHANNELS
+from handlers.notification_router.channels import CHANNELS, post_json
 from handlers.notification_router.environment import RouterEnvironment
-from handlers.notification_router.exceptions import UndeliveredAlertError
+from handlers.notification_router.exceptions import ChannelError, UndeliveredAlertError
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -663,3 +666,44 @@ def test_fleet_resolution_resolves_the_pagerduty_incident_with_the_same_key(
     [email] = email_inbox.receive()
     assert email["Subject"] == "[RESOLVED] dev-apps: capacity check failed for system"
     assert "4 of 4 desired instances ready" in email["Message"]
+
+
+@contextmanager
+def raw_peer(answer: bytes) -> Iterator[str]:
+    """An HTTP peer on 127.0.0.1 that reads one request and sends `answer` as is, then hangs up;
+    yields its URL."""
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            length = 0
+            while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            self.rfile.read(length)
+            self.wfile.write(answer)
+
+    with socketserver.TCPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+def test_a_post_the_peer_accepted_is_delivered_even_if_its_answer_breaks_off() -> None:
+    # GIVEN a peer that answers 200 but hangs up before the body it announced
+    with raw_peer(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok") as url:
+        # WHEN a message is posted to it THEN the post counts as delivered (the peer took the
+        # message: calling it failed would send it again on the retry)
+        post_json(url, {"text": "hello"}, timeout_seconds=5)
+
+
+def test_a_peer_that_answers_no_http_is_a_channel_error_naming_its_host() -> None:
+    # GIVEN a peer whose answer has no HTTP status line
+    # WHEN a message is posted to it THEN it is that channel's error, naming the host only
+    with raw_peer(b"garbage\r\n\r\n") as url, pytest.raises(ChannelError) as raised:
+        post_json(url, {"text": "hello"}, timeout_seconds=5)
+    assert str(raised.value).startswith("127.0.0.1:")
+    assert "/hook" not in str(raised.value)
