@@ -21,6 +21,7 @@ All reads are strongly consistent, because they decide whether to act.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,11 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
 from fleet_shared.timestamps import iso_z
+
+_logger = logging.getLogger(__name__)
 
 DEFAULT_IN_PROGRESS_SECONDS = 900
 """How long an unfinished idempotent request blocks repeats: the longest Lambda timeout."""
@@ -128,7 +131,9 @@ class StateTable:
     @contextmanager
     def lock(self, name: str, owner: str, lease_seconds: int) -> Iterator[None]:
         """Hold the lock `name` for the block; raises `LockNotAcquiredError` if another owner
-        holds it. The lock is released on leaving the block, also on an exception."""
+        holds it. The lock is released on leaving the block, also on an exception. A release
+        that fails is logged, not raised: the block's result or error stands (a change it made
+        would otherwise read as failed), and the lease frees the lock."""
         holder = self._try_acquire(name, owner, lease_seconds)
         if holder is not None:
             raise LockNotAcquiredError(
@@ -139,7 +144,15 @@ class StateTable:
         try:
             yield
         finally:
-            self.release_lock(name, owner)
+            try:
+                self.release_lock(name, owner)
+            except (ClientError, BotoCoreError) as error:
+                _logger.warning(
+                    "lock %s not released (%s); its lease of %d s frees it",
+                    name,
+                    error,
+                    lease_seconds,
+                )
 
     def _try_acquire(self, name: str, owner: str, lease_seconds: int) -> dict[str, Any] | None:
         """None when acquired, else the item of the current holder."""

@@ -10,6 +10,7 @@ import pytest
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
 from fleet_shared.state_table import StateTable
+from tests.handlers.faults import fail_every_attempt
 
 # Locks ---------------------------------------------------------------------------------------
 
@@ -71,6 +72,26 @@ def test_lock_context_releases_on_exception(state_table: StateTable) -> None:
     with pytest.raises(ValueError), state_table.lock("dev-apps", "scaler-a", 60):
         raise ValueError("boom")
     # WHEN another owner asks THEN the lock is free
+    assert state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+
+
+def test_a_lock_whose_release_fails_leaves_the_blocks_outcome_and_frees_at_its_lease(
+    state_table: StateTable, dynamodb_client: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN DynamoDB refusing every attempt to delete the lock when the block leaves
+    fault = fail_every_attempt(dynamodb_client, "dynamodb", "DeleteItem")
+    done: list[str] = []
+    # WHEN work inside the lock succeeds, and other work inside it fails
+    with state_table.lock("dev-apps", "scaler-a", 60):
+        done.append("resized")
+    with pytest.raises(ValueError, match="boom"), state_table.lock("dev-apps", "scaler-a", 60):
+        raise ValueError("boom")
+    # THEN the first block's outcome stands and the second's own error is the one raised, not
+    # the failed release; the lock stays held until its lease runs out, then frees
+    assert done == ["resized"]
+    assert fault.attempts > 0
+    assert not state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+    fake_clock.advance(61)
     assert state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
 
 
