@@ -234,24 +234,35 @@ def apply_decision(
     )["update"]
     update_id = update.get("id")
     notice = change_notice(event, name, services, decision, update_id=update_id)
-    services.state.record_change(
-        key,
-        {
-            "source": services.function_name,
-            "action": event.action.value,
-            "previous": previous,
-            "new": new,
-            "request_id": event.request_id,
-            "update_id": update_id,
-            "requested_by": requested_by,
-            NOTICE_FIELD: notice,
-            **override,
-        },
-        history_ttl_seconds=services.environment.scaler_history_ttl_days * 86400,
-    )
-    if decision.restores is not None:
-        _mark_restored(services, key, decision.restores)
     reasons.append(f"update {update_id} started")
+    try:
+        services.state.record_change(
+            key,
+            {
+                "source": services.function_name,
+                "action": event.action.value,
+                "previous": previous,
+                "new": new,
+                "request_id": event.request_id,
+                "update_id": update_id,
+                "requested_by": requested_by,
+                NOTICE_FIELD: notice,
+                **override,
+            },
+            history_ttl_seconds=services.environment.scaler_history_ttl_days * 86400,
+        )
+        if decision.restores is not None:
+            _mark_restored(services, key, decision.restores)
+    except (ClientError, BotoCoreError) as error:
+        # EKS took the change: reporting it as failed would hide it, and its retry would find
+        # nothing to do and announce nothing. It stands, announced now, with what is missing.
+        services.logger.warning(
+            "change made but not recorded", extra={"nodegroup": name, "error": str(error)}
+        )
+        reasons.append(
+            f"the change was not recorded ({describe_error(error)}): no history entry, and no "
+            "cooldown starts from it"
+        )
     initiated = node_group_result(
         name,
         Status.SCALING_INITIATED,

@@ -209,3 +209,32 @@ def test_a_scheduled_change_killed_at_its_deadline_is_finished_by_the_platforms_
     # AND the event arriving once more is a repeat that changes and announces nothing
     assert scaler(request, "inv-3")["repeated_request"] is True
     assert alert_inbox.receive() == []
+
+
+def test_a_change_eks_took_but_the_state_table_did_not_record_is_reported_and_announced_once(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN DynamoDB refusing (every attempt) the transaction that records a change
+    calls = count_scaling_calls(services)
+    fail_every_attempt(services.hub_client("dynamodb"), "dynamodb", "TransactWriteItems")
+    request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="exec-11")
+    # WHEN the scaler changes system
+    result = scaler(request, "inv-1")
+    # THEN the change is reported as made, saying what was not recorded, and announced once
+    [item] = result["results"]
+    assert item["status"] == "scaling_initiated", item
+    assert "the change was not recorded" in item["reason"]
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    [notice] = alert_inbox.receive()
+    assert notice.alert["title"] == f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
+    assert history(state_table, "system", fake_clock) == 0
+    # AND the event arriving again is a repeat that changes and announces nothing
+    fake_clock.advance(60)
+    assert scaler(request, "inv-2")["repeated_request"] is True
+    assert calls == ["system"]
+    assert alert_inbox.receive() == []
