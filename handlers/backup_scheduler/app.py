@@ -31,7 +31,7 @@ def handle(
         list(services.inventory().account_regions()),
         max_workers=environment.backup_max_workers,
         dry_run=dry_run,
-        deadline=invocation,
+        invocation=invocation,
     )
     statuses = [target["status"] for target in targets]
     not_started = [

@@ -29,8 +29,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import MemberAccessError, RequestInProgressError
-from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
+from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -318,18 +319,30 @@ def _run_target(
 
 
 def backup_target(
-    services: BackupServices, account_id: str, region: str, *, dry_run: bool
+    services: BackupServices,
+    account_id: str,
+    region: str,
+    *,
+    dry_run: bool,
+    invocation: Invocation,
 ) -> dict[str, Any]:
     """Back up one target at most once per UTC day; returns its summary.
 
     A repeat of a completed day returns the stored summary with `repeat: true`; a dry run claims
-    nothing and changes nothing.
+    nothing and changes nothing. The day's claim blocks a concurrent copy only while this
+    invocation can run, so the platform's retry of an invocation killed at its deadline backs
+    the target up.
     """
     if dry_run:
         return _run_target(services, account_id, region, dry_run=True).summary()
     request_id = f"{account_id}/{region}/{services.clock.now().date().isoformat()}"
     try:
-        with services.state.idempotent(SOURCE, request_id, IDEMPOTENCY_TTL_SECONDS) as request:
+        with services.state.idempotent(
+            SOURCE,
+            request_id,
+            IDEMPOTENCY_TTL_SECONDS,
+            deadline=invocation,
+        ) as request:
             if request.is_repeat and request.result is not None:
                 return {**request.result, "repeat": True}
             result = _run_target(services, account_id, region, dry_run=False)
@@ -353,7 +366,7 @@ def backup_targets(
     *,
     max_workers: int,
     dry_run: bool,
-    deadline: Deadline,
+    invocation: Invocation,
 ) -> list[dict[str, Any]]:
     """Back up (account, region) targets, at most `max_workers` at once; in target order.
 
@@ -362,13 +375,13 @@ def backup_targets(
     (status `not_started`): its day's record is not claimed, so the next run backs it up.
     """
     budget = TimeBudget(
-        deadline,
+        invocation,
         services.environment.backup_target_seconds,
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED).summary(),
     )
     return map_isolated(
         targets,
-        lambda target: backup_target(services, *target, dry_run=dry_run),
+        lambda target: backup_target(services, *target, dry_run=dry_run, invocation=invocation),
         on_error=lambda target, error: TargetResult(
             *target, status=FAILED, error=str(error)
         ).summary(),

@@ -32,7 +32,6 @@ from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.handler import Invocation
 from fleet_shared.scaler_requests import ask_scaler
-from fleet_shared.state_table import DEFAULT_IN_PROGRESS_SECONDS
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.change_validator.callbacks import schedule_callback
 from handlers.change_validator.changes import Change, change_of, previous_state
@@ -111,7 +110,7 @@ def start(
         SCOPE,
         update_id,
         START_TTL_SECONDS,
-        invocation.claim_seconds(DEFAULT_IN_PROGRESS_SECONDS),
+        deadline=invocation,
     ) as request:
         if request.is_repeat:
             return {**(request.result or {}), "duplicate": True}

@@ -18,7 +18,6 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import FleetError, RequestInProgressError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
-from fleet_shared.state_table import DEFAULT_IN_PROGRESS_SECONDS
 from handlers.eks_scaler.analysis import analyze
 from handlers.eks_scaler.holds import change_holds, check_hold_window, listed_holds
 from handlers.eks_scaler.models import (
@@ -73,7 +72,7 @@ def run(
             services.function_name,
             request_key,
             ttl,
-            invocation.claim_seconds(DEFAULT_IN_PROGRESS_SECONDS),
+            deadline=invocation,
         ) as request:
             if request.is_repeat and request.result is not None:
                 stored = dict(request.result)

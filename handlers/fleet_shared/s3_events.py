@@ -33,7 +33,7 @@ from pydantic import ConfigDict, Field, NonNegativeFloat, ValidationError, model
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.state_table import StateTable
+from fleet_shared.state_table import ClaimDeadline, StateTable
 
 OBJECT_FAILURES: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ValidationError)
 """What fails one object and not the others: AWS calls and documents that do not validate."""
@@ -139,7 +139,7 @@ def handle_each_object(
     services: FunctionServices[Any],
     skip_reason: Callable[[str], str | None],
     ttl_seconds: int,
-    in_progress_seconds: int,
+    deadline: ClaimDeadline,
     logger: Any,
     failures: tuple[type[Exception], ...] = OBJECT_FAILURES,
 ) -> dict[str, Any]:
@@ -147,9 +147,9 @@ def handle_each_object(
 
     Objects of other buckets, and keys `skip_reason` gives a reason for, are ignored. An object
     whose work raises one of `failures` gets an error result (logged with its key) and the
-    others go on; the run is then `partial`. An object's claim blocks another copy for
-    `in_progress_seconds` (`Invocation.claim_seconds`): no longer than the invocation can run,
-    so the platform's retry of an invocation killed at its deadline does the work.
+    others go on; the run is then `partial`. An object's claim blocks another copy no longer
+    than the invocation (`deadline`) can run, so the platform's retry of an invocation killed at
+    its deadline does the work.
     """
     results = []
     for obj in objects:
@@ -169,7 +169,7 @@ def handle_each_object(
                     obj,
                     ttl_seconds,
                     partial(work, obj),
-                    in_progress_seconds=in_progress_seconds,
+                    deadline=deadline,
                 )
             )
         except failures as error:
@@ -186,13 +186,13 @@ def once_per_object_version(
     ttl_seconds: int,
     work: Callable[[], dict[str, Any]],
     *,
-    in_progress_seconds: int,
+    deadline: ClaimDeadline,
 ) -> dict[str, Any]:
     """Run `work` once per (key, ETag): a redelivered notification gets the first result back,
-    and one arriving while another copy holds the claim (for `in_progress_seconds`) answers
+    and one arriving while another copy holds the claim (at most until `deadline`) answers
     `in_progress`."""
     try:
-        with state.idempotent(scope, obj.request_id, ttl_seconds, in_progress_seconds) as request:
+        with state.idempotent(scope, obj.request_id, ttl_seconds, deadline=deadline) as request:
             if request.is_repeat:
                 first = request.result or {}
                 return {**first, "status": "repeat", "first_status": first.get("status")}

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -37,6 +37,15 @@ from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
 from fleet_shared.timestamps import iso_z
 
 _logger = logging.getLogger(__name__)
+
+
+class ClaimDeadline(Protocol):
+    """What an idempotent claim asks of the invocation (`fleet_shared.handler.Invocation`)."""
+
+    def claim_seconds(self, longest: int) -> int:
+        """How long a claim taken now may block another copy, at most `longest`."""
+        ...
+
 
 DEFAULT_IN_PROGRESS_SECONDS = 900
 """How long an unfinished idempotent request blocks repeats: the longest Lambda timeout."""
@@ -176,6 +185,8 @@ class StateTable:
         request_id: str,
         ttl_seconds: int,
         in_progress_seconds: int = DEFAULT_IN_PROGRESS_SECONDS,
+        *,
+        deadline: ClaimDeadline | None = None,
     ) -> Iterator[IdempotentRequest]:
         """Run a request at most once per `request_id` within `scope` for `ttl_seconds`.
 
@@ -192,8 +203,12 @@ class StateTable:
         `is_repeat=True` with the stored result; a repeat while the first is still running
         raises `RequestInProgressError`. Leaving the block without `complete` (an exception, or an
         early return because nothing was done) releases the claim, so a retry can act. A claim
-        whose invocation died is taken over after `in_progress_seconds`.
+        whose invocation died is taken over after `in_progress_seconds`; with `deadline` (the
+        invocation), no later than when Lambda ends it, so the platform's retry of an invocation
+        killed holding the claim can act.
         """
+        if deadline is not None:
+            in_progress_seconds = deadline.claim_seconds(in_progress_seconds)
         now = self._clock.now()
         token = uuid.uuid4().hex
         key = _key(f"IDEMPOTENCY#{scope}", request_id)

@@ -14,7 +14,6 @@ from fleet_shared.s3_events import (
     handle_each_object,
     parse_object_created,
 )
-from fleet_shared.state_table import DEFAULT_IN_PROGRESS_SECONDS
 from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.generate import (
     GeneratorServices,
@@ -38,7 +37,7 @@ def handle(
         services=services,
         skip_reason=not_a_processed_run,
         ttl_seconds=services.environment.report_idempotency_ttl_seconds,
-        in_progress_seconds=invocation.claim_seconds(DEFAULT_IN_PROGRESS_SECONDS),
+        deadline=invocation,
         logger=FUNCTION.logger,
         failures=(*OBJECT_FAILURES, ValueError),
     )

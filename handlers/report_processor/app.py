@@ -10,7 +10,6 @@ from typing import Any
 
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.s3_events import CreatedObject, handle_each_object, parse_object_created
-from fleet_shared.state_table import DEFAULT_IN_PROGRESS_SECONDS
 from handlers.report_processor.environment import ProcessorEnvironment
 from handlers.report_processor.process import (
     ProcessorServices,
@@ -33,7 +32,7 @@ def handle(
         services=services,
         skip_reason=not_a_raw_document,
         ttl_seconds=services.environment.report_idempotency_ttl_seconds,
-        in_progress_seconds=invocation.claim_seconds(DEFAULT_IN_PROGRESS_SECONDS),
+        deadline=invocation,
         logger=FUNCTION.logger,
     )
     for result in response["objects"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from handlers.backup_scheduler.backup import (
     expiry_key,
 )
 from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.faults import InvocationKilledError, hang_first_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
 
 Invoke = Callable[..., dict[str, Any]]
@@ -185,6 +187,36 @@ def test_targets_left_without_time_are_not_started_and_backed_up_by_the_next_run
     assert _target(retried, MEMBER_A)["repeat"] is True
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
     assert retried["not_started"] == []
+
+
+def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time, and member A's first CreateSnapshot never answered, so the
+    # invocation (600 s, the function's timeout) hangs holding member A's claim for the day
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+    backup({"action": "backup", "dry_run": True})
+    member_ec2 = built_services[0].sessions.client("ec2", MEMBER_A, REGION)
+    hang = hang_first_attempt(member_ec2, "ec2", "CreateSnapshot")
+    deadline = ContextRunningOutOfTime(millis_left=[600_000])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(backup, {"action": "backup"}, deadline)
+        assert hang.entered.wait(10)
+        # WHEN Lambda kills it at its deadline and the platform retries a minute later
+        fake_clock.advance(600 + 60)
+        retried = backup({"action": "backup"})
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry backed member A up (the dead invocation's claim did not answer "in
+    # progress", which would leave the day without copies)
+    assert _target(retried, MEMBER_A)["status"] == "ok", _target(retried, MEMBER_A)
+    assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
+    assert len(_backup_names(member_a["dynamodb"])) == 1
 
 
 def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(
