@@ -279,7 +279,7 @@ def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         current = int(group["nodegroup"]["scalingConfig"]["desiredSize"])
         superseded = superseded_by(change, current)
         if superseded is not None:
-            record["restore"] = {"status": "skipped", "reason": superseded}
+            record["restore"] = {"status": RESTORE_SKIPPED, "reason": superseded}
         else:
             request = restore_request(change, plan, current, dry_run=environment.fleet_dry_run)
             answer = ask_scaler(services.scaler_client, environment.scaler_function_name, request)
