@@ -179,10 +179,16 @@ def clean_target(
         result.actions.append(entry)
         if resource.kind == LAMBDA_VERSION and action in (MARK, PENDING, DUE):
             lambda_marks[resource.id] = mark
+    if not dry_run and lambda_marks != stored_marks:
+        try:
+            services.state.put_value(key, LAMBDA_MARKS, {"marks": lambda_marks})
+        except (ClientError, BotoCoreError) as error:
+            # The actions above were taken, so they stay in the result and their notices go
+            # out. Marks not saved are made again by the next run, with a later date: nothing is
+            # deleted sooner than announced.
+            result.errors.append({"kind": LAMBDA_MARKS, "id": key, "error": str(error)})
     if result.errors:
         result.status = PARTIAL
-    if not dry_run and lambda_marks != stored_marks:
-        services.state.put_value(key, LAMBDA_MARKS, {"marks": lambda_marks})
     return result
 
 

@@ -276,6 +276,38 @@ def test_old_lambda_versions_get_notice_in_state_then_are_deleted_unless_aliased
     assert _published(client, "orders") == {"2", "3", "4", "5", "6"}
 
 
+def test_a_run_whose_version_marks_are_not_saved_still_reports_what_it_did(
+    cleaner: Invoke,
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN a function in member A with 6 published versions, its old ones marked a week ago
+    client = _lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    cleaner({"action": "cleanup"})
+    alert_inbox.receive()
+    future_clock.advance(timedelta(days=7).total_seconds())
+    # AND the state table refusing every attempt to save the version marks
+    dynamodb = built_services[0].hub_client("dynamodb")
+    refused = fail_every_attempt(dynamodb, "dynamodb", "PutItem")
+
+    def refuse_marks_only(request: Any, **kwargs: Any) -> None:
+        if b"lambda_marks" in (request.body or b""):
+            refused(request, **kwargs)
+
+    dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
+    dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", refuse_marks_only)
+    # WHEN the run deletes the versions whose notice ran out
+    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the deletions it made are in its result, which is partial, naming what was not saved
+    assert _published(client, "orders") == {"4", "5", "6"}
+    orders = {i: a for i, a in _actions(target).items() if i.startswith("orders:")}
+    assert orders == {"orders:1": "delete", "orders:2": "delete", "orders:3": "delete"}
+    assert target["status"] == "partial"
+    assert [error["kind"] for error in target["errors"]] == ["lambda_marks"]
+    assert refused.attempts > 0
+
+
 @pytest.mark.parametrize("switch", ["event", "environment"])
 def test_dry_run_reports_what_it_would_do_and_changes_nothing(
     cleaner: Invoke,
