@@ -163,10 +163,16 @@ def forecast_from_history(
     lower, upper = forecast.interval(environment.forecast_interval)
     # The central interval whose upper bound is the p90 that predictive scaling sizes on.
     p90 = forecast.interval(2 * PREDICTIVE_QUANTILE - 1)[1]
-    memory_p90, memory_problem = _memory_p90(
+    memory_forecast, memory_problem = _memory_forecast(
         history.memory_mib.reindex(hours), first_hour_of_week, steps
     )
+    memory_p90 = (
+        None
+        if memory_forecast is None
+        else memory_forecast.interval(2 * PREDICTIVE_QUANTILE - 1)[1]
+    )
     times = [last.to_pydatetime() + STEP * (i + 1) for i in range(steps)]
+    coming_hour = _coming_hour(forecast, memory_forecast, times, now)
     needed_vcpu = upper / environment.forecast_target_utilisation
     node_groups, recommendation = _size_node_groups(
         sized, needed_vcpu, environment, horizon_minutes
@@ -210,6 +216,7 @@ def forecast_from_history(
             "memory_history": memory_p90 is not None,
         },
         "forecast": steps_out,
+        "coming_hour": coming_hour,
         "node_groups": node_groups,
         "recommendation": recommendation,
         "errors": [
@@ -219,18 +226,48 @@ def forecast_from_history(
     }
 
 
-def _memory_p90(
+def _memory_forecast(
     memory_mib: pd.Series, first_hour_of_week: int, steps: int
-) -> tuple[np.ndarray | None, str | None]:
-    """The p90 of each step's memory demand, or None and, when there was some memory history
-    but too little, why (the node groups are then sized on CPU alone)."""
+) -> tuple[DemandForecast | None, str | None]:
+    """The forecast of the memory demand, or None and, when there was some memory history but
+    too little, why (the node groups are then sized on CPU alone)."""
     if memory_mib.isna().all():
         return None, None
     try:
-        forecast = forecast_demand(memory_mib.to_numpy(), first_hour_of_week, steps)
+        return forecast_demand(memory_mib.to_numpy(), first_hour_of_week, steps), None
     except InsufficientHistoryError as error:
         return None, f"memory: sized on CPU only: {error}"
-    return forecast.interval(2 * PREDICTIVE_QUANTILE - 1)[1], None
+
+
+def _coming_hour(
+    forecast: DemandForecast,
+    memory_forecast: DemandForecast | None,
+    times: list[datetime],
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The p90 of the demand in the hour after `now` (None when no step reaches it).
+
+    The hour spans the steps it overlaps (a run at 10:05: 55 minutes of the 10:00 step and 5 of
+    the 11:00 step), so its p90 is that of the steps' mixture, each weighted by its minutes: the
+    demand that a minute of the hour exceeds with probability 0.1. The larger of the steps' own
+    p90s would be exceeded less often than that, and would size every rising hour for the next.
+    """
+    end = now + STEP
+    weights = np.array(
+        [max(min(moment + STEP, end) - max(moment, now), timedelta(0)) / STEP for moment in times]
+    )
+    if weights.sum() == 0:
+        return None
+    hour: dict[str, Any] = {
+        "start": iso_z(now),
+        "end": iso_z(end),
+        "p90_vcpu": round(forecast.mixture_quantile(weights, PREDICTIVE_QUANTILE), 4),
+    }
+    if memory_forecast is not None:
+        hour["p90_memory_mib"] = round(
+            memory_forecast.mixture_quantile(weights, PREDICTIVE_QUANTILE), 1
+        )
+    return hour
 
 
 def _history(cloudwatch: Any, cluster_name: str, start: datetime, end: datetime) -> pd.DataFrame:

@@ -11,11 +11,12 @@ for the next hour (the forecast steps that overlap the hour after the run):
   group, and returns a node group whose size the forecast set to the schedule's size for the hour
   (eks_scaler/predictive.py; the schedule's own or a person's last size stands). Without
   SCALER_FUNCTION_NAME nothing is asked;
-- otherwise each node group is asked for the node count that keeps the highest p90 forecast
-  demand of the hour (`p90_vcpu`: the 0.9 quantile of the model's conformal interval) plus
+- otherwise each node group is asked for the node count that keeps the p90 of the coming hour's
+  demand (the forecast's `coming_hour.p90_vcpu`: the 0.9 quantile of the steps the hour spans,
+  each step's conformal distribution weighted by its minutes of the hour) plus
   `headroom_percent`, at `target_utilization` percent of its nodes' allocatable vCPU (its share
   of the cluster's demand as `forecast.py` splits it), and, when memory is forecast too, the same
-  for the highest p90 memory demand (`p90_memory_mib`) and its nodes' allocatable memory: the
+  for the hour's p90 memory demand (`p90_memory_mib`) and its nodes' allocatable memory: the
   larger of the two counts. The scaler bounds that count (working hours floor, floor, max_size,
   max_step) and applies it through the usual path (lock, cooldown, idempotency with the request
   id `predictive-<hour>`, dry run, history, notice).
@@ -112,7 +113,7 @@ def scale_predictively(
             outcome="scaler_asked",
             reason=(
                 f"confidence {decision['hour_confidence']:.2f} >= "
-                f"{scaling.confidence_threshold:.2f}: sized on p90 "
+                f"{scaling.confidence_threshold:.2f}: sized on the hour's p90 "
                 f"{_p90_in_words(decision['forecast'])} + {scaling.headroom_percent:g}% headroom "
                 f"at {scaling.target_utilization:g}% utilisation"
             ),
@@ -133,23 +134,20 @@ def scale_predictively(
 
 def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:
     steps = hour_steps(forecast, now)
+    coming_hour = forecast["coming_hour"]
     facts: dict[str, Any] = {
         "confidence": forecast["confidence"],
         "confidence_reason": forecast["confidence_reason"],
         "interval": forecast["interval"],
     }
-    if steps:
+    if steps and coming_hour is not None:
         facts["forecast"] = {
             "steps": steps,
             "demand_vcpu": max(step["demand_vcpu"] for step in steps),
             "lower_vcpu": max(step["lower_vcpu"] for step in steps),
             "upper_vcpu": max(step["upper_vcpu"] for step in steps),
-            "p90_vcpu": max(step["p90_vcpu"] for step in steps),
-            "p90_memory_mib": (
-                max(step["p90_memory_mib"] for step in steps)
-                if all("p90_memory_mib" in step for step in steps)
-                else None
-            ),
+            "p90_vcpu": coming_hour["p90_vcpu"],
+            "p90_memory_mib": coming_hour.get("p90_memory_mib"),
         }
         facts["hour_confidence"] = round(_confidence_over_the_hour(steps, now), 4)
     return facts

@@ -126,17 +126,62 @@ class DemandForecast:
         lower = np.empty(steps)
         upper = np.empty(steps)
         for step in range(steps):
-            first, last = max(0, step - POOL_HORIZONS), min(steps, step + POOL_HORIZONS + 1)
-            pooled = self.log_errors[:, first:last]
-            pooled = pooled[np.isfinite(pooled)]
-            if pooled.size == 0:
-                # Steps longer than the calibration days reach: the errors of every shorter step.
-                pooled = self.log_errors[:, :last]
-                pooled = pooled[np.isfinite(pooled)]
-            low, high = np.quantile(pooled, [(1 - coverage) / 2, (1 + coverage) / 2])
+            low, high = np.quantile(
+                self.step_log_errors(step), [(1 - coverage) / 2, (1 + coverage) / 2]
+            )
             lower[step] = self.mean[step] * np.exp(min(low, 0.0))
             upper[step] = self.mean[step] * np.exp(max(high, 0.0))
         return lower, upper
+
+    def mixture_quantile(self, weights: np.ndarray, quantile: float) -> float:
+        """The `quantile` of the demand at a moment drawn from the steps with probabilities
+        proportional to `weights` (one per step, at least one above 0): the demand of the coming
+        hour when the hour spans two steps, weighted by the minutes of it each covers.
+
+        Each step's distribution is its forecast times exp of its horizon's out-of-sample log
+        errors (as `interval` pools them), with the CDF that `np.quantile` interpolates; the
+        mixture's CDF is their weighted sum. The result lies between the weighted steps' own
+        quantiles (as `interval` bounds them), and is that bound when one step is weighted.
+        """
+        if not 0.5 < quantile < 1:
+            raise ValueError("quantile must be between 0.5 and 1")
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != self.mean.shape or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError("weights must be one per step, not negative, with a positive sum")
+        weighted = np.flatnonzero(weights > 0)
+        samples = [
+            np.sort(self.mean[step] * np.exp(self.step_log_errors(step))) for step in weighted
+        ]
+        points = np.unique(np.concatenate(samples))
+        cdf = (
+            sum(
+                weights[step] * _empirical_cdf(sample, points)
+                for step, sample in zip(weighted, samples, strict=True)
+            )
+            / weights[weighted].sum()
+        )
+        above = min(int(np.searchsorted(cdf, quantile)), len(points) - 1)
+        if above == 0 or cdf[above] == cdf[above - 1]:
+            value = float(points[above])
+        else:
+            # The mixture's CDF is linear between consecutive points: interpolate inside.
+            share = (quantile - cdf[above - 1]) / (cdf[above] - cdf[above - 1])
+            value = float(points[above - 1] + share * (points[above] - points[above - 1]))
+        bounds = self.interval(2 * quantile - 1)[1][weighted]
+        return float(np.clip(value, bounds.min(), bounds.max()))
+
+    def step_log_errors(self, step: int) -> np.ndarray:
+        """The out-of-sample log errors that describe step `step`: its horizon's, pooled with
+        the `POOL_HORIZONS` neighbouring horizons on each side."""
+        steps = len(self.mean)
+        first, last = max(0, step - POOL_HORIZONS), min(steps, step + POOL_HORIZONS + 1)
+        pooled = self.log_errors[:, first:last]
+        pooled = pooled[np.isfinite(pooled)]
+        if pooled.size == 0:
+            # Steps longer than the calibration days reach: the errors of every shorter step.
+            pooled = self.log_errors[:, :last]
+            pooled = pooled[np.isfinite(pooled)]
+        return pooled
 
 
 @dataclass(frozen=True)
@@ -390,6 +435,13 @@ def _penalties(weekly: bool) -> np.ndarray:
     if weekly:
         parts += [[DAY_OFFSET_PENALTY] * 6, [DAY_SHAPE_PENALTY] * 7 * 2 * HARMONICS]
     return np.concatenate(parts)
+
+
+def _empirical_cdf(sorted_sample: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The CDF at `points` whose inverse is `np.quantile`'s linear interpolation of the sample."""
+    if sorted_sample.size == 1:
+        return (points >= sorted_sample[0]).astype(float)
+    return np.interp(points, sorted_sample, np.linspace(0.0, 1.0, sorted_sample.size))
 
 
 def _mape(actual: np.ndarray, forecast: np.ndarray) -> float:

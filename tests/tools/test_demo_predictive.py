@@ -73,7 +73,9 @@ def test_the_timeline_shows_a_forecast_driven_change_and_a_kept_schedule_with_th
                 "cluster": "dev-apps",
                 "predictive": {
                     "outcome": "scaler_asked",
-                    "reason": "confidence 0.91 >= 0.85: sized on p90 5.10 vCPU + 10% headroom",
+                    "reason": (
+                        "confidence 0.91 >= 0.85: sized on the hour's p90 5.10 vCPU + 10% headroom"
+                    ),
                     "node_groups": [
                         {
                             "name": "system",
@@ -114,7 +116,8 @@ def test_the_timeline_shows_a_forecast_driven_change_and_a_kept_schedule_with_th
     # WHEN the timeline's lines are made THEN each says what happened and why
     assert predictive_lines(result) == [
         "dev-apps: forecast-driven, system 1 wanted -> 2 (scaling_initiated), batch 0 wanted "
-        "(no_change_needed): confidence 0.91 >= 0.85: sized on p90 5.10 vCPU + 10% headroom",
+        "(no_change_needed): confidence 0.91 >= 0.85: sized on the hour's p90 5.10 vCPU + 10% "
+        "headroom",
         "dev-batch: schedule kept: confidence 0.79 is below the threshold 0.85",
         "dev-web: schedule kept: no forecast (no data); back to the schedule: web -> 3 "
         "(scaling_initiated)",

@@ -275,6 +275,11 @@ def _hand_made_forecast(fake_clock: ManualClock, step_confidences: list[float]) 
             }
             for index, confidence in enumerate(step_confidences)
         ],
+        "coming_hour": {
+            "start": iso_z(fake_clock.now()),
+            "end": iso_z(fake_clock.now() + timedelta(hours=1)),
+            "p90_vcpu": 2.5,
+        },
         "node_groups": [
             {
                 "name": "system",

@@ -100,6 +100,52 @@ def test_intervals_widen_with_noise() -> None:
     assert widths[1] > 4 * widths[0]
 
 
+def test_the_quantile_of_a_single_step_is_its_interval_bound() -> None:
+    # GIVEN a forecast of noisy seasonal demand three hours ahead
+    forecast = forecast_demand(hourly_demand(np.random.default_rng(12), days=21, noise=1.0), 0, 3)
+    p90 = forecast.interval(0.8)[1]
+    # WHEN the 0.9 quantile of each step alone is asked for
+    # THEN it is that step's p90, the upper bound of its central 80% interval
+    for step in range(3):
+        weights = np.eye(3)[step]
+        assert forecast.mixture_quantile(weights, 0.9) == pytest.approx(p90[step], rel=1e-12)
+
+
+def test_an_hour_spanning_two_steps_is_exceeded_for_a_tenth_of_its_minutes() -> None:
+    # GIVEN a forecast at 5 past a rising hour: its hour spans 55 minutes of a step and 5 of a
+    # higher one
+    values = hourly_demand(np.random.default_rng(13), days=21, noise=1.0)
+    forecast = forecast_demand(values, 7, 2)
+    weights = np.array([55.0, 5.0])
+    p90 = forecast.interval(0.8)[1]
+    assert p90[1] > p90[0]
+    # WHEN the hour's 0.9 quantile is asked for
+    hour_p90 = forecast.mixture_quantile(weights, 0.9)
+    # THEN it lies between the steps' p90s, nearer the step that fills most of the hour
+    assert p90[0] < hour_p90 < (p90[0] + p90[1]) / 2
+    # AND the steps' out-of-sample demand exceeds it in 10% of the hour's minutes
+    exceeded = [
+        np.mean(forecast.mean[step] * np.exp(forecast.step_log_errors(step)) > hour_p90)
+        for step in range(2)
+    ]
+    assert np.average(exceeded, weights=weights) == pytest.approx(0.1, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("weights", "quantile"),
+    [([0.0, 0.0], 0.9), ([1.0, -1.0], 0.9), ([1.0], 0.9), ([1.0, 0.0], 0.4), ([1.0, 0.0], 1.0)],
+)
+def test_a_quantile_needs_one_weight_per_step_and_a_quantile_above_the_median(
+    weights: list[float], quantile: float
+) -> None:
+    # GIVEN a two-step forecast
+    forecast = forecast_demand(hourly_demand(np.random.default_rng(14), days=14, noise=1.0), 0, 2)
+    # WHEN a quantile is asked for with weights that select no step, or a quantile out of range
+    # THEN it is refused
+    with pytest.raises(ValueError, match=r"^(weights|quantile) "):
+        forecast.mixture_quantile(np.array(weights), quantile)
+
+
 def test_missing_hours_are_skipped() -> None:
     # GIVEN two weeks of demand with scattered missing hours and a six-hour gap
     truth = hourly_demand(np.random.default_rng(11), days=15, noise=0.2)
