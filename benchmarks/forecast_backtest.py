@@ -58,6 +58,8 @@ class Series:
     name: str
     values: np.ndarray
     description: str
+    utc_offset: int
+    """Hours from UTC of the time zone whose days the load follows (the cluster's)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def generated_series(index: int, rng: np.random.Generator) -> Series:
     if index == SERIES_COUNT - 1:
         values[: len(hours) - (COLD_START_DAYS + BACKTEST_DAYS) * DAY] = np.nan
         description.append("cold start")
-    return Series(f"cluster-{index + 1:02d}", values, ", ".join(description))
+    return Series(f"cluster-{index + 1:02d}", values, ", ".join(description), utc_offset)
 
 
 def backtest(series: Series) -> Scores:
@@ -134,7 +136,8 @@ def backtest(series: Series) -> Scores:
     confidences, within = [], []
     for origin in origins:
         start = max(first_observed, origin - HISTORY_DAYS * DAY)
-        result = forecast_demand(values[start:origin], start % WEEK, HORIZON)
+        # The days of the week in the cluster's time zone, as forecast.py counts them.
+        result = forecast_demand(values[start:origin], (start + series.utc_offset) % WEEK, HORIZON)
         actual = values[origin : origin + HORIZON]
         naive = values[origin - WEEK : origin - WEEK + HORIZON]
         # Both forecasts are scored on the same hours: observed now and a week earlier.

@@ -55,7 +55,6 @@ import io
 import json
 import multiprocessing
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -199,7 +198,7 @@ def forecasts_for_week(series: Series, week: int) -> list[dict[str, Any]]:
 
 def cluster_for(series: Series) -> Cluster:
     """The stack file's cluster as its owner sized it from the weeks before the replay."""
-    utc_offset = int(re.match(r"UTC([+-]\d+)", series.description).group(1))  # type: ignore[union-attr]
+    utc_offset = series.utc_offset
     # Etc/GMT zones count the other way: UTC+8 is Etc/GMT-8.
     schedule = ScalingSchedule(
         time_zone=f"Etc/GMT{-utc_offset:+d}",

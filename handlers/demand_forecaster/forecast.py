@@ -12,6 +12,12 @@ hour. Leading hours without data are dropped, hours missing inside stay missing 
 them rather than fit invented values), and the forecast starts after the last hour with data, so
 CloudWatch's lag of a few minutes does not turn into a fake zero.
 
+Days of the week: the model gives each day of the week its own shape, and a cluster's load
+follows its people's days, so the hours are counted in the cluster's time zone (its schedule's,
+else the stack's schedule time zone from its calendar, else UTC), at the UTC offset of the last
+observation. In UTC, a cluster at UTC+9 would have its Monday morning ramp at the end of the
+UTC Sunday, and its weekend starting in the middle of a UTC Friday.
+
 Model (`seasonal_model.py`): the forecast, its prediction interval (`forecast_interval`, from the
 model's own recent out-of-sample errors), its 0.9 quantile (`p90_vcpu`, the upper bound of the
 central 80% interval), the confidence with its reason and each step's own confidence (its
@@ -33,8 +39,9 @@ max_size]. Sizing on the upper bound, not the mean, is what makes a wide interva
 from __future__ import annotations
 
 import math
+import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import numpy as np
@@ -157,7 +164,9 @@ def forecast_from_history(
     horizon_end = now + timedelta(minutes=horizon_minutes)
     # Steps are labelled, as CloudWatch labels periods, by the start of their hour.
     steps = max(1, math.floor((horizon_end - last.to_pydatetime()) / STEP))
-    first_hour_of_week = first.weekday() * 24 + first.hour
+    zone = _local_zone(cluster)
+    local_first = first.to_pydatetime() + last.to_pydatetime().astimezone(zone).utcoffset()
+    first_hour_of_week = local_first.weekday() * 24 + local_first.hour
     forecast = forecast_demand(demand.reindex(hours).to_numpy(), first_hour_of_week, steps)
     mean = forecast.mean
     lower, upper = forecast.interval(environment.forecast_interval)
@@ -205,7 +214,7 @@ def forecast_from_history(
         "interval": environment.forecast_interval,
         "confidence": round(forecast.confidence, 4),
         "confidence_reason": forecast.confidence_reason,
-        "model": _model_summary(forecast),
+        "model": {**_model_summary(forecast), "days_of_week_time_zone": str(zone)},
         "history": {
             "start": iso_z(first.to_pydatetime()),
             "last_observation": iso_z(last.to_pydatetime()),
@@ -224,6 +233,15 @@ def forecast_from_history(
             *([{"node_group": None, "error": memory_problem}] if memory_problem else []),
         ],
     }
+
+
+def _local_zone(cluster: Cluster) -> tzinfo:
+    """The time zone whose days the cluster's load follows (see the module docstring)."""
+    if cluster.schedule is not None:
+        return cluster.schedule.zone
+    if cluster.calendar is not None:
+        return zoneinfo.ZoneInfo(cluster.calendar.time_zone)
+    return UTC
 
 
 def _memory_forecast(

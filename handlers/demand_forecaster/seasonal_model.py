@@ -8,9 +8,11 @@ no forecast is below 0; offset = 5% of the mean demand keeps idle hours finite):
 - profile: a regression on Fourier terms of the hour of the day (`HARMONICS` sine/cosine pairs)
   shared by every day, plus per day of the week an offset and its own Fourier deviations. The
   deviations are ridge-penalised towards the shared shape, so one week of history already gives
-  weekdays and weekends their shapes and more weeks sharpen them; the day of the week is the UTC
-  one, so no time zone or weekend convention is assumed. Observations weigh less with age
-  (half-life `HALF_LIFE_DAYS`) and by their Huber weight, so a holiday or a spike barely moves it.
+  weekdays and weekends their shapes and more weeks sharpen them. The days of the week are the
+  caller's (`forecast.py` gives the cluster's local ones), and no weekend convention is assumed:
+  a day whose load differs (a weekend, a Friday afternoon) gets its own shape. Observations
+  weigh less with age (half-life `HALF_LIFE_DAYS`) and by their Huber weight, so a holiday or a
+  spike barely moves it.
   It is fitted twice. The first fit's residuals give each day's level: the day's median residual,
   smoothed by a running median over `LEVEL_WINDOW_DAYS` days, so a holiday is outvoted while a
   level shift stays. The second fit is made on the load less that level, relative to the last
@@ -194,7 +196,8 @@ class _Profile:
 
 def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> DemandForecast:
     """Forecast `steps` hours after hourly `values` (oldest first, NaN where missing; index 0 is
-    hour `first_hour_of_week` of a UTC week starting Monday 00:00)."""
+    hour `first_hour_of_week` of a week starting Monday 00:00, in the time zone whose days the
+    load follows)."""
     if steps < 1:
         raise ValueError("steps must be at least 1")
     y = np.asarray(values, dtype=float)
