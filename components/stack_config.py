@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -50,14 +51,23 @@ def read_settings_document() -> dict[str, Any]:
 
 
 def load_stack_settings() -> FleetSettings:
-    """The validated settings of the current stack (raises StackSettingsError), after refusing
-    a key whose namespace misspells `lambda-fleet:` (its setting would be silently ignored), and
-    a stack whose name cannot go into the hub's bucket names."""
-    stack = pulumi.get_stack()
-    misspelt = misspelt_namespace(_configured_values())
+    """The validated settings of the current stack (raises StackSettingsError)."""
+    return validated_stack_settings(
+        pulumi.get_stack(), _configured_values(), read_settings_document()
+    )
+
+
+def validated_stack_settings(
+    stack: str, config: Mapping[str, Any], document: dict[str, Any]
+) -> FleetSettings:
+    """The settings of `stack` from its `lambda-fleet:` `document` (raises StackSettingsError),
+    after refusing a key of its whole `config` whose namespace misspells `lambda-fleet:` (its
+    setting would be silently ignored), and a stack whose name cannot go into the hub's bucket
+    names. The program and the local tools (`fleetctl demo`, `invoke`) read a stack this way."""
+    misspelt = misspelt_namespace(config)
     if misspelt is not None:
         raise StackSettingsError(stack, *misspelt)
-    settings = load_settings(stack, read_settings_document())
+    settings = load_settings(stack, document)
     problem = stack_name_problem(stack, settings.hub.account_id, settings.hub.region)
     if problem is not None:
         raise StackSettingsError(stack, "stack name", problem)

@@ -15,13 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from catalog import FUNCTIONS
 from catalog.model import FunctionSpec
 from components.exceptions import StackSettingsError
 from components.naming import member_role_name
-from components.settings import FleetSettings, load_settings
+from components.settings import FleetSettings
+from components.stack_config import validated_stack_settings
 from fleetctl.demo_world import (
     DemoWorld,
     SeededCosts,
@@ -34,7 +36,7 @@ from fleetctl.demo_world import (
 )
 from fleetctl.exceptions import PlanError
 from fleetctl.handler_environment import deployed_environment, handler_environment
-from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file
+from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, stack_file
 from fleetctl.webhook_receiver import (
     FEED_PATH,
     HEALTH_PATH,
@@ -57,12 +59,12 @@ class LocalWorld:
     environments: dict[str, dict[str, str]]
 
 
-def stack_settings(stack: str) -> FleetSettings:
+def stack_settings(stack: str, project_dir: Path = REPO_ROOT) -> FleetSettings:
     """The settings of `Pulumi.<stack>.yaml`, as the program reads them; one PlanError if bad."""
-    config = read_stack_file(REPO_ROOT / f"Pulumi.{stack}.yaml")
+    config = read_stack_file(stack_file(stack, project_dir))
     document = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("lambda-fleet:")}
     try:
-        return load_settings(stack, document)
+        return validated_stack_settings(stack, config, document)
     except StackSettingsError as error:
         raise PlanError(str(error)) from None
 

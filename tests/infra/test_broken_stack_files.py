@@ -4,12 +4,15 @@ unquoted account id is a number) reach the settings loader as they would from a 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
 from components.exceptions import StackSettingsError
 from components.settings import load_settings, settings_document
 from fleetctl.exceptions import PlanError, ProgramFailedError
+from fleetctl.local_world import stack_settings
 from fleetctl.mocked_program import read_stack_file, run_program
 
 VALID_STACK = """
@@ -250,6 +253,30 @@ def test_program_refuses_a_setting_in_a_misspelt_namespace_before_registering(
         "did you mean 'lambda-fleet:dry_run'?"
     ) in str(raised.value)
     assert [urn for urn in raised.value.registered if "pulumi:pulumi:Stack" not in urn] == []
+
+
+@pytest.mark.parametrize(
+    ("stack", "replaced", "expected"),
+    [
+        (
+            "broken",
+            "lambda-fleet:dry_run: true",
+            "Pulumi.broken.yaml: lamda-fleet:dry_run: unknown namespace 'lamda-fleet'",
+        ),
+        ("Prod_EU", "", "Pulumi.Prod_EU.yaml: stack name: the stack's name goes into S3 bucket"),
+    ],
+)
+def test_the_local_tools_refuse_the_stack_files_the_program_refuses(
+    project_with_stack, stack: str, replaced: str, expected: str
+) -> None:
+    """GIVEN a stack file with a misspelt namespace, and a stack whose name cannot go into a
+    bucket name
+    WHEN `fleetctl demo` or `invoke` reads it
+    THEN it stops with the program's message, not with a demo of settings the program refuses"""
+    text = VALID_STACK.replace(replaced, "lamda-fleet:dry_run: true") if replaced else VALID_STACK
+    project = project_with_stack(stack, yaml.safe_load(text)["config"])
+    with pytest.raises(PlanError, match=f"^{re.escape(expected)}"):
+        stack_settings(stack, project)
 
 
 @pytest.mark.parametrize(
