@@ -61,6 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handlers.demand_forecaster.exceptions import InsufficientHistoryError
+from handlers.demand_forecaster.quantiles import mixture_quantile
 
 DAY = 24
 WEEK = 168
@@ -141,9 +142,9 @@ class DemandForecast:
         hour when the hour spans two steps, weighted by the minutes of it each covers.
 
         Each step's distribution is its forecast times exp of its horizon's out-of-sample log
-        errors (as `interval` pools them), with the CDF that `np.quantile` interpolates; the
-        mixture's CDF is their weighted sum. The result lies between the weighted steps' own
-        quantiles (as `interval` bounds them), and is that bound when one step is weighted.
+        errors (as `interval` pools them); `quantiles.mixture_quantile` mixes them. The result
+        is kept between the weighted steps' own quantiles as `interval` bounds them (never
+        below the forecast), so one weighted step gives exactly its interval's bound.
         """
         if not 0.5 < quantile < 1:
             raise ValueError("quantile must be between 0.5 and 1")
@@ -151,24 +152,11 @@ class DemandForecast:
         if weights.shape != self.mean.shape or (weights < 0).any() or weights.sum() <= 0:
             raise ValueError("weights must be one per step, not negative, with a positive sum")
         weighted = np.flatnonzero(weights > 0)
-        samples = [
-            np.sort(self.mean[step] * np.exp(self.step_log_errors(step))) for step in weighted
-        ]
-        points = np.unique(np.concatenate(samples))
-        cdf = (
-            sum(
-                weights[step] * _empirical_cdf(sample, points)
-                for step, sample in zip(weighted, samples, strict=True)
-            )
-            / weights[weighted].sum()
+        value = mixture_quantile(
+            [self.mean[step] * np.exp(self.step_log_errors(step)) for step in weighted],
+            weights[weighted],
+            quantile,
         )
-        above = min(int(np.searchsorted(cdf, quantile)), len(points) - 1)
-        if above == 0 or cdf[above] == cdf[above - 1]:
-            value = float(points[above])
-        else:
-            # The mixture's CDF is linear between consecutive points: interpolate inside.
-            share = (quantile - cdf[above - 1]) / (cdf[above] - cdf[above - 1])
-            value = float(points[above - 1] + share * (points[above] - points[above - 1]))
         bounds = self.interval(2 * quantile - 1)[1][weighted]
         return float(np.clip(value, bounds.min(), bounds.max()))
 
@@ -438,13 +426,6 @@ def _penalties(weekly: bool) -> np.ndarray:
     if weekly:
         parts += [[DAY_OFFSET_PENALTY] * 6, [DAY_SHAPE_PENALTY] * 7 * 2 * HARMONICS]
     return np.concatenate(parts)
-
-
-def _empirical_cdf(sorted_sample: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """The CDF at `points` whose inverse is `np.quantile`'s linear interpolation of the sample."""
-    if sorted_sample.size == 1:
-        return (points >= sorted_sample[0]).astype(float)
-    return np.interp(points, sorted_sample, np.linspace(0.0, 1.0, sorted_sample.size))
 
 
 def _mape(actual: np.ndarray, forecast: np.ndarray) -> float:

@@ -100,17 +100,6 @@ def test_intervals_widen_with_noise() -> None:
     assert widths[1] > 4 * widths[0]
 
 
-def test_the_quantile_of_a_single_step_is_its_interval_bound() -> None:
-    # GIVEN a forecast of noisy seasonal demand three hours ahead
-    forecast = forecast_demand(hourly_demand(np.random.default_rng(12), days=21, noise=1.0), 0, 3)
-    p90 = forecast.interval(0.8)[1]
-    # WHEN the 0.9 quantile of each step alone is asked for
-    # THEN it is that step's p90, the upper bound of its central 80% interval
-    for step in range(3):
-        weights = np.eye(3)[step]
-        assert forecast.mixture_quantile(weights, 0.9) == pytest.approx(p90[step], rel=1e-12)
-
-
 def test_an_hour_spanning_two_steps_is_exceeded_for_a_tenth_of_its_minutes() -> None:
     # GIVEN a forecast at 5 past a rising hour: its hour spans 55 minutes of a step and 5 of a
     # higher one
