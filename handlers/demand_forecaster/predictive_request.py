@@ -133,8 +133,11 @@ def scale_predictively(
 
 
 def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:
-    steps = hour_steps(forecast, now)
     coming_hour = forecast["coming_hour"]
+    # The hour the forecast's p90 is of (the run's, seconds before `now`), for the steps and
+    # their confidence too, so that the decision's figures are all of one hour.
+    start = now if coming_hour is None else parse_iso(coming_hour["start"])
+    steps = hour_steps(forecast, start)
     facts: dict[str, Any] = {
         "confidence": forecast["confidence"],
         "confidence_reason": forecast["confidence_reason"],
@@ -149,7 +152,7 @@ def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:
             "p90_vcpu": coming_hour["p90_vcpu"],
             "p90_memory_mib": coming_hour.get("p90_memory_mib"),
         }
-        facts["hour_confidence"] = round(_confidence_over_the_hour(steps, now), 4)
+        facts["hour_confidence"] = round(_confidence_over_the_hour(steps, start), 4)
     return facts
 
 

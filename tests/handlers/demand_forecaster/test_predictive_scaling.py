@@ -257,8 +257,11 @@ def test_without_memory_history_the_node_group_is_sized_on_cpu(
     )
 
 
-def _hand_made_forecast(fake_clock: ManualClock, step_confidences: list[float]) -> dict[str, Any]:
-    """A forecast result of `system` (2 x m7g.large) whose steps start at the current hour."""
+def _hand_made_forecast(
+    fake_clock: ManualClock, step_confidences: list[float], hour_p90_vcpu: float = 2.5
+) -> dict[str, Any]:
+    """A forecast result of `system` (2 x m7g.large) whose steps start at the current hour,
+    each with a p90 of 2.5 vCPU, and the coming hour's p90 `hour_p90_vcpu`."""
     hour = fake_clock.now().replace(minute=0, second=0, microsecond=0)
     return {
         "confidence": round(sum(step_confidences) / len(step_confidences), 4),
@@ -278,7 +281,7 @@ def _hand_made_forecast(fake_clock: ManualClock, step_confidences: list[float]) 
         "coming_hour": {
             "start": iso_z(fake_clock.now()),
             "end": iso_z(fake_clock.now() + timedelta(hours=1)),
-            "p90_vcpu": 2.5,
+            "p90_vcpu": hour_p90_vcpu,
         },
         "node_groups": [
             {
@@ -332,6 +335,22 @@ def test_the_decision_trusts_the_confidence_of_the_steps_it_sizes_on(
     assert decision["hour_confidence"] == pytest.approx(sum(step_confidences[:2]) / 2)
     assert (decision["outcome"] == "scaler_asked") is asked
     assert ("desired_size" in scaler_client.payloads[0]["nodegroups"][0]) is asked
+
+
+def test_the_hour_is_sized_on_its_own_p90_not_on_its_steps(
+    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock
+) -> None:
+    # GIVEN a confident forecast whose coming hour has a p90 of 6.1 vCPU and its steps 2.5 (made
+    # by hand: a real hour's p90 lies between its steps', which would not tell them apart)
+    forecast = _hand_made_forecast(fake_clock, [0.95, 0.95], hour_p90_vcpu=6.1)
+    # WHEN the predictive decision is made
+    decision = _decide(forecast)
+    # THEN the node count is the coming hour's (6.1 vCPU + 10% at 70% of 1.805: 6 nodes), not
+    # that of any step (3 nodes)
+    [group] = decision["node_groups"]
+    assert group["nodes_wanted"] == 6
+    assert decision["forecast"]["p90_vcpu"] == 6.1
+    assert "p90 6.10 vCPU" in decision["reason"]
 
 
 @pytest.mark.parametrize("threshold", [0.85])
