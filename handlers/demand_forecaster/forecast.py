@@ -165,8 +165,7 @@ def forecast_from_history(
     # Steps are labelled, as CloudWatch labels periods, by the start of their hour.
     steps = max(1, math.floor((horizon_end - last.to_pydatetime()) / STEP))
     zone = _local_zone(cluster)
-    local_first = first.to_pydatetime() + last.to_pydatetime().astimezone(zone).utcoffset()
-    first_hour_of_week = local_first.weekday() * 24 + local_first.hour
+    first_hour_of_week = local_hour_of_week(first.to_pydatetime(), zone, last.to_pydatetime())
     forecast = forecast_demand(demand.reindex(hours).to_numpy(), first_hour_of_week, steps)
     mean = forecast.mean
     lower, upper = forecast.interval(environment.forecast_interval)
@@ -233,6 +232,15 @@ def forecast_from_history(
             *([{"node_group": None, "error": memory_problem}] if memory_problem else []),
         ],
     }
+
+
+def local_hour_of_week(hour: datetime, zone: tzinfo, offset_at: datetime) -> int:
+    """The hour of the week (0: Monday 00:00) in `zone` of the UTC `hour`, at the zone's UTC
+    offset at `offset_at`. Each UTC hour counts as the local hour that holds most of it: an
+    offset of +5:45 counts as +6 (and +5:30 as +6, -3:30 as -4: half-way rounds to even)."""
+    offset = offset_at.astimezone(zone).utcoffset() or timedelta(0)
+    local = hour + STEP * round(offset / STEP)
+    return local.weekday() * 24 + local.hour
 
 
 def _local_zone(cluster: Cluster) -> tzinfo:

@@ -3,6 +3,7 @@ follows."""
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -12,7 +13,12 @@ import pytest
 from fleet_shared.inventory import Cluster, ClusterCalendar, NodeGroup, ScalingSchedule
 from handlers.demand_forecaster.capacity import InstanceCapacity, LiveNodeGroup
 from handlers.demand_forecaster.environment import ForecasterEnvironment
-from handlers.demand_forecaster.forecast import DemandHistory, Sized, forecast_from_history
+from handlers.demand_forecaster.forecast import (
+    DemandHistory,
+    Sized,
+    forecast_from_history,
+    local_hour_of_week,
+)
 
 TOKYO_OFFSET = timedelta(hours=9)
 HISTORY_START = datetime(2025, 6, 2, tzinfo=UTC)
@@ -107,3 +113,26 @@ def test_a_cluster_is_forecast_on_the_days_of_its_time_zone() -> None:
     # AND the forecast says whose days it counted
     assert by_schedule["model"]["days_of_week_time_zone"] == "Asia/Tokyo"
     assert in_utc["model"]["days_of_week_time_zone"] == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        ("UTC", 18),
+        ("Asia/Tokyo", 24 + 3),
+        ("Asia/Kathmandu", 24),
+        ("Asia/Kolkata", 24),
+        ("America/St_Johns", 16),
+        ("America/New_York", 14),
+    ],
+)
+def test_a_utc_hour_counts_as_the_local_hour_that_holds_most_of_it(
+    zone: str, expected: int
+) -> None:
+    # GIVEN the UTC hour Monday 18:00-19:00 in July, and a zone's offset then
+    hour = datetime(2025, 7, 7, 18, tzinfo=UTC)
+    # WHEN its local hour of the week is counted
+    counted = local_hour_of_week(hour, zoneinfo.ZoneInfo(zone), hour)
+    # THEN it is the local hour that holds most of it: Kathmandu (+5:45) is Tuesday 00:00, not
+    # Monday 23:00; St John's (-2:30 in summer) is 16:00; New York is at its summer offset (-4)
+    assert counted == expected
