@@ -503,6 +503,16 @@ def oracle_sizes(
     return sizes
 
 
+def p90_exceeded(series: Series, forecasts: list[dict[str, Any]]) -> float:
+    """The share of the replayed hours with data whose load was above the p90 of the coming
+    hour that the forecast made in that hour gave (what predictive mode sizes on)."""
+    first_hour = _first_hour(series)
+    actual = series.values[first_hour : first_hour + len(forecasts)]
+    p90 = np.array([forecast["coming_hour"]["p90_vcpu"] for forecast in forecasts])
+    known = np.isfinite(actual)
+    return float(np.mean(actual[known] > p90[known]))
+
+
 def main(series_count: int = SERIES_COUNT, weeks: int = REPLAY_WEEKS) -> None:
     """Replay the first `weeks` weeks of the replay window of the first `series_count` series."""
     started = time.perf_counter()
@@ -523,12 +533,14 @@ def main(series_count: int = SERIES_COUNT, weeks: int = REPLAY_WEEKS) -> None:
             for item in series
         }
         forecast_seconds = 0.0
+        exceeded: dict[str, float] = {}
         for item, futures in zip(series, weekly, strict=True):
             forecasts = []
             for future in futures:
                 week_forecasts, seconds = future.result()
                 forecasts.extend(week_forecasts)
                 forecast_seconds += seconds
+            exceeded[item.name] = p90_exceeded(item, forecasts)
             for strategy in PREDICTIVE_STRATEGIES:
                 replays[(item.name, strategy)] = pool.submit(
                     _timed, replay, item, strategy, forecasts, hours
@@ -553,6 +565,11 @@ def main(series_count: int = SERIES_COUNT, weeks: int = REPLAY_WEEKS) -> None:
         outcomes.append(outcome)
     replay_seconds = sum(seconds for _, seconds in replayed.values())
     _print_table(series, outcomes, weeks)
+    print(
+        "the coming hour's p90 exceeded by the hour's load in "
+        + ", ".join(f"{name} {share:.1%}" for name, share in exceeded.items())
+        + " of the hours with data (a calibrated p90: 10%)"
+    )
     print(
         f"{time.perf_counter() - started:.1f} s of wall time in 2 worker processes "
         f"({forecast_seconds:.1f} s forecasting, {replay_seconds:.1f} s replaying on moto, "
