@@ -136,3 +136,14 @@ def test_a_utc_hour_counts_as_the_local_hour_that_holds_most_of_it(
     # THEN it is the local hour that holds most of it: Kathmandu (+5:45) is Tuesday 00:00, not
     # Monday 23:00; St John's (-2:30 in summer) is 16:00; New York is at its summer offset (-4)
     assert counted == expected
+
+
+def test_the_whole_history_is_counted_at_the_offset_of_its_last_hour() -> None:
+    # GIVEN a New York cluster whose history starts in October summer time (-4) and ends after
+    # the change to winter time (-5) on 2 November
+    first = datetime(2025, 10, 27, 18, tzinfo=UTC)
+    last = datetime(2025, 11, 10, 18, tzinfo=UTC)
+    # WHEN the first hour's local hour of the week is counted
+    counted = local_hour_of_week(first, zoneinfo.ZoneInfo("America/New_York"), last)
+    # THEN it is at the winter offset, as the recent weeks that weigh most are: Monday 13:00
+    assert counted == 13
