@@ -28,8 +28,9 @@ def mixture_quantile(samples: Sequence[np.ndarray], weights: np.ndarray, quantil
         at += weight * sample_at
     # Rounding can leave the sum a hair below 1 at the last point: the last point then.
     first = min(int(np.searchsorted(at, quantile)), len(points) - 1)
-    if first == 0 or below[first] < quantile:
-        # The CDF reaches the quantile by jumping at this point.
+    if below[first] < quantile:
+        # The CDF reaches the quantile by jumping at this point (always so at the first point,
+        # below which it is 0).
         return float(points[first])
     # It reaches it on the straight line from the point before, which ends at `below[first]`.
     part = (quantile - at[first - 1]) / (below[first] - at[first - 1])
