@@ -145,6 +145,8 @@ def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
     if steps and coming_hour is not None:
         facts["forecast"] = {
+            "start": coming_hour["start"],
+            "end": coming_hour["end"],
             "steps": steps,
             "demand_vcpu": max(step["demand_vcpu"] for step in steps),
             "lower_vcpu": max(step["lower_vcpu"] for step in steps),

@@ -124,6 +124,8 @@ def test_a_confident_forecast_resizes_the_node_group_through_the_scaler(
     # AND the decision has the forecast of the hour, its interval, the confidence and capacity
     assert decision["forecast"]["lower_vcpu"] <= decision["forecast"]["demand_vcpu"]
     assert decision["forecast"]["demand_vcpu"] <= decision["forecast"]["p90_vcpu"]
+    hour = (decision["forecast"]["start"], decision["forecast"]["end"])
+    assert hour == ("2025-06-02T03:30:00Z", "2025-06-02T04:30:00Z")
     assert decision["confidence"] >= 0.3
     assert group["allocatable_vcpu_per_node"] == pytest.approx(1.805)
     assert group["memory_mib_per_node"] > 0
