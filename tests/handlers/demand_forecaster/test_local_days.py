@@ -60,14 +60,16 @@ def cluster(**settings: object) -> Cluster:
 
 
 def forecast_for(cluster: Cluster, history: pd.Series) -> dict[str, object]:
+    # EKS has the node group as the stack file sizes it.
+    configured = cluster.node_groups[0]
     group = LiveNodeGroup(
-        name="workers",
-        capacity_type="ON_DEMAND",
-        instance_types=(INSTANCE.instance_type,),
-        min_size=1,
-        max_size=20,
-        desired_size=10,
-        floor=1,
+        configured.name,
+        configured.capacity_type,
+        configured.instance_types,
+        configured.min_size,
+        configured.max_size,
+        configured.desired_size,
+        configured.floor,
     )
     return forecast_from_history(
         DemandHistory(history, pd.Series(dtype=float), pd.Series(dtype=float)),
