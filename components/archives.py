@@ -138,6 +138,21 @@ def has_entry_point(function: str, repo_root: Path = REPO_ROOT) -> bool:
     return (repo_root / HANDLERS_DIR / function / "app.py").is_file()
 
 
+def precompile_archives(
+    functions: Iterable[str], runtime_python: RuntimePython, repo_root: Path = REPO_ROOT
+) -> None:
+    """Compile the sources of the layer and of every function's archive in one run of
+    `runtime_python`, so that building each archive afterwards finds its bytecode already made.
+
+    Each start of the interpreter costs about 50 ms: one per archive made a 16-function preview
+    about 0.75 s slower on a 2-CPU machine than one for all of them.
+    """
+    entries = layer_entries(repo_root)
+    for function in functions:
+        entries.update(function_entries(function, repo_root))
+    archive_contents(entries, runtime_python)
+
+
 def build_layer_archive(
     repo_root: Path = REPO_ROOT,
     output_dir: Path | None = None,

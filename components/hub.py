@@ -15,6 +15,7 @@ import pulumi_aws as aws
 
 from catalog.model import EnvSource, FunctionSpec, ResourceRef
 from components.alert_topics import AlertTopics, AlertTopicsArgs
+from components.archives import precompile_archives
 from components.buckets import ATHENA_RESULTS_PREFIX, INVENTORY_KEY, FleetBuckets, FleetBucketsArgs
 from components.bytecode import RuntimePython
 from components.dashboard import FleetDashboard, FleetDashboardArgs
@@ -104,6 +105,8 @@ class FleetHub(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        if args.runtime_python is not None:
+            precompile_archives([spec.name for spec in args.functions], args.runtime_python)
         self.layer = SharedLayer(
             f"{name}-shared-layer",
             SharedLayerArgs(

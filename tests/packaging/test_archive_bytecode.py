@@ -15,7 +15,7 @@ import pytest
 
 from catalog import FUNCTIONS
 from components import bytecode, stack_config
-from components.archives import build_function_archive, build_layer_archive
+from components.archives import build_function_archive, build_layer_archive, precompile_archives
 from components.bytecode import (
     RUNTIME_PYTHON_VARIABLE,
     RuntimePython,
@@ -131,6 +131,39 @@ def test_bytecode_is_the_same_from_any_checkout_and_any_compiler_run(tmp_path: P
     for one, other in zip(*built, strict=True):
         assert one.path.read_bytes() == other.path.read_bytes()
         assert one.sha256_base64 == other.sha256_base64
+
+
+@needs_runtime_python
+def test_precompiling_starts_the_interpreter_once_and_changes_no_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # GIVEN every archive built the usual way, one compiler run per archive
+    names = [spec.name for spec in FUNCTIONS]
+    bytecode._compiled.clear()
+    one_by_one = [
+        build_function_archive(name, REPO_ROOT, tmp_path / "a", RUNTIME_PYTHON) for name in names
+    ]
+    one_by_one.append(build_layer_archive(REPO_ROOT, tmp_path / "a", RUNTIME_PYTHON))
+    compiler_runs: list[int] = []
+    run_compiler = bytecode._run_compiler
+
+    def counted(runtime_python: RuntimePython, sources: dict[str, bytes]):
+        compiler_runs.append(len(sources))
+        return run_compiler(runtime_python, sources)
+
+    monkeypatch.setattr(bytecode, "_run_compiler", counted)
+    bytecode._compiled.clear()
+    # WHEN they are precompiled together, then built again
+    precompile_archives(names, RUNTIME_PYTHON)
+    together = [
+        build_function_archive(name, REPO_ROOT, tmp_path / "b", RUNTIME_PYTHON) for name in names
+    ]
+    together.append(build_layer_archive(REPO_ROOT, tmp_path / "b", RUNTIME_PYTHON))
+    # THEN the interpreter ran once, and every archive is byte-identical
+    assert len(compiler_runs) == 1
+    assert [archive.sha256_hex for archive in together] == [
+        archive.sha256_hex for archive in one_by_one
+    ]
 
 
 @needs_runtime_python
