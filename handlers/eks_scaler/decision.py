@@ -3,7 +3,8 @@ sizes, its inventory entry, the state facts (saved sizes, last change) and the t
 
 `decide` makes no AWS call and writes nothing; `scaling.apply_decision` carries it out. Rules,
 in order: the node group must be ACTIVE or DEGRADED; `restore` and a size-less `scale_up` (the
-morning schedule) ask for the desired size saved before the last scale-down; the desired size is
+morning schedule) ask for the desired size saved before the last scale-down (a `scale_up` with
+none waiting, for the stack file's desired size, never lower than the current); the desired size is
 kept within the limits of `sizing`; `scale_down` never raises and `scale_up` with a size never
 lowers; `predictive` (the forecaster's hourly size) goes either way within the bounds of
 `predictive`, and its hand-back returns a node group the forecast last changed to the
@@ -99,6 +100,39 @@ class ScalingDecision:
     cooldown_remaining_seconds: int | None = None
 
 
+def _daytime_size_without_saved_sizes(
+    action: Action, saved: SavedSizes | None, facts: NodeGroupFacts
+) -> tuple[int | None, str]:
+    """The size a `restore` or morning `scale_up` asks for when no saved sizes wait: the stack
+    file's `desired_size` for a size-less `scale_up` that would raise the node group to it, else
+    None (the current size stands); and why.
+
+    Nothing waits when the last scale-down changed nothing (the node group was already at its
+    night size: someone, or the forecast, lowered it before) or nothing was ever saved (the
+    scaler first saw the node group at night). Without this, such a node group stayed at its night
+    size through every working day after: each scale-down found nothing to change and saved
+    nothing.
+    """
+    why = (
+        "no sizes were saved before a scale-down"
+        if saved is None
+        else f"the sizes saved at {saved.saved_at} were already restored at {saved.restored_at}"
+    )
+    configured = facts.configured
+    if action is Action.RESTORE or configured is None:
+        return None, f"{why}; nothing to restore"
+    current = facts.current.desired_size
+    if configured.desired_size <= current:
+        return (
+            None,
+            f"{why}; desired {current} is at or above the stack file's {configured.desired_size}",
+        )
+    return (
+        configured.desired_size,
+        f"{why}; scaling up to the stack file's desired size {configured.desired_size}",
+    )
+
+
 def cooldown_remaining(
     last_change_at: datetime | None, cooldown_seconds: int, now: datetime
 ) -> int:
@@ -137,25 +171,15 @@ def decide(
         reasons.extend(bounded.notes)
     elif action is Action.RESTORE or group.desired_size is None:
         saved = facts.saved
-        if saved is None:
-            return ScalingDecision(
-                DecisionKind.NO_CHANGE,
-                current,
-                current,
-                ("no sizes were saved before a scale-down; nothing to restore",),
-            )
-        if action is not Action.RESTORE and not saved.waiting:
-            return ScalingDecision(
-                DecisionKind.NO_CHANGE,
-                current,
-                current,
-                (
-                    f"the sizes saved at {saved.saved_at} were already restored at "
-                    f"{saved.restored_at}",
-                ),
-            )
-        restores = saved
-        requested = saved.sizes.desired_size
+        if saved is not None and (action is Action.RESTORE or saved.waiting):
+            restores = saved
+            requested = saved.sizes.desired_size
+        else:
+            daytime_size, why = _daytime_size_without_saved_sizes(action, saved, facts)
+            if daytime_size is None:
+                return ScalingDecision(DecisionKind.NO_CHANGE, current, current, (why,))
+            requested = daytime_size
+            reasons.append(why)
     else:
         requested = group.desired_size
 

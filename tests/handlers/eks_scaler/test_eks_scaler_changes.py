@@ -227,6 +227,25 @@ def test_scale_up_without_saved_sizes_needs_no_change(scaler: Scaler, member_eks
     assert sizes(member_eks, "system")["desired_size"] == 2
 
 
+def test_scale_up_raises_a_node_group_found_at_night_to_its_stack_file_size(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN system lowered from its stack file's 2 to 1 outside the scaler (by hand, at night),
+    # so the evening scale-down found nothing to change and saved nothing
+    member_eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName="system", scalingConfig={"desiredSize": 1}
+    )
+    evening = scaler(event("scale_down", {"name": "system", "desired_size": 1}), "evening")
+    assert results_by_group(evening)["system"]["status"] == "no_change_needed"
+    # WHEN the morning schedule sends a size-less scale_up
+    morning = scaler(event("scale_up", {"name": "system"}), "morning")
+    # THEN system is back at the stack file's size, and the result says why
+    item = results_by_group(morning)["system"]
+    assert item["status"] == "scaling_initiated"
+    assert "scaling up to the stack file's desired size 2" in item["reason"]
+    assert sizes(member_eks, "system") == {"min_size": 1, "desired_size": 2, "max_size": 4}
+
+
 def test_restore_puts_back_the_saved_sizes_even_after_a_manual_change(
     scaler: Scaler, member_eks: Any, fake_clock: ManualClock
 ) -> None:

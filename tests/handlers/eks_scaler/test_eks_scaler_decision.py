@@ -168,17 +168,60 @@ def test_a_restore_is_clamped_to_the_current_limits() -> None:
     assert decision.reasons[0] == "desired_size 9 clamped to max_size 6"
 
 
-def test_nothing_saved_or_already_restored_needs_no_change() -> None:
-    # GIVEN nothing saved WHEN the morning scale_up comes THEN no change, with the reason
+def test_nothing_saved_or_already_restored_needs_no_change_at_the_stack_files_size() -> None:
+    # GIVEN nothing saved and web at desired 3, its stack file's size
+    # WHEN the morning scale_up comes THEN no change, with the reason
     nothing = decision_for(Action.SCALE_UP)
     assert nothing.kind is DecisionKind.NO_CHANGE
-    assert nothing.reasons == ("no sizes were saved before a scale-down; nothing to restore",)
+    assert nothing.reasons == (
+        "no sizes were saved before a scale-down; desired 3 is at or above the stack file's 3",
+    )
     # GIVEN the saved sizes already restored WHEN a size-less scale_up comes THEN no change
     restored = dataclasses.replace(DAYTIME, restored_at="2025-06-02T02:30:00Z")
     again = decision_for(Action.SCALE_UP, saved=restored)
     assert again.kind is DecisionKind.NO_CHANGE
     assert "already restored at 2025-06-02T02:30:00Z" in again.reasons[0]
     assert again.restores is None
+
+
+def test_a_morning_scale_up_with_nothing_saved_raises_to_the_stack_files_size() -> None:
+    # GIVEN web at its night size 2, below its stack file's 3, and nothing saved (the scaler
+    # first saw it at night)
+    night = Sizes(2, 2, 6)
+    # WHEN the morning scale_up comes
+    decision = decision_for(Action.SCALE_UP, current=night)
+    # THEN web goes up to the stack file's size, saying why, and restores nothing
+    assert decision.kind is DecisionKind.CHANGE
+    assert decision.target == Sizes(2, 3, 6)
+    assert decision.restores is None
+    assert decision.reasons == (
+        "no sizes were saved before a scale-down; scaling up to the stack file's desired size 3",
+    )
+
+
+def test_a_morning_scale_up_after_a_scale_down_that_saved_nothing_raises_to_the_stack_size() -> (
+    None
+):
+    # GIVEN the last saved sizes already restored (the evening scale-down found web already at
+    # its night size 2, so it saved nothing)
+    restored = dataclasses.replace(DAYTIME, restored_at="2025-06-01T13:00:00Z")
+    # WHEN the morning scale_up comes THEN web goes up to its stack file's 3, not to the old 4
+    decision = decision_for(Action.SCALE_UP, current=Sizes(2, 2, 6), saved=restored)
+    assert decision.kind is DecisionKind.CHANGE
+    assert decision.target == Sizes(2, 3, 6)
+    assert "scaling up to the stack file's desired size 3" in decision.reasons[0]
+
+
+def test_without_saved_sizes_a_restore_or_an_unlisted_node_group_changes_nothing() -> None:
+    # GIVEN web at 2 with nothing saved
+    night = Sizes(2, 2, 6)
+    # WHEN an explicit restore comes, or a scale_up for a node group the inventory does not list
+    explicit = decision_for(Action.RESTORE, current=night)
+    unlisted = decision_for(Action.SCALE_UP, current=night, configured=None)
+    # THEN neither changes anything: there is nothing to restore and no size to go up to
+    for decision in (explicit, unlisted):
+        assert decision.kind is DecisionKind.NO_CHANGE
+        assert decision.reasons == ("no sizes were saved before a scale-down; nothing to restore",)
 
 
 def test_cooldown_remaining_counts_whole_seconds_and_never_below_zero() -> None:
