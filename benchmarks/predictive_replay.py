@@ -513,6 +513,36 @@ def p90_exceeded(series: Series, forecasts: list[dict[str, Any]]) -> float:
     return float(np.mean(actual[known] > p90[known]))
 
 
+def unmet_hour_lines(
+    series: Series, strategy: str, sizes: list[int], forecasts: list[dict[str, Any]] | None
+) -> list[str]:
+    """One line per hour whose load was above the capacity of `sizes`: when, by how much, what
+    the forecast's p90 of that hour was (with `forecasts`), and the load an hour and a week
+    before, so that a spike no forecast could see reads as one."""
+    cluster = cluster_for(series)
+    assert cluster.schedule is not None
+    first_hour = _first_hour(series)
+    values = series.values
+    lines = []
+    for index, size in enumerate(sizes):
+        hour = first_hour + index
+        capacity = size * INSTANCE.allocatable_vcpu
+        if not np.isfinite(values[hour]) or values[hour] <= capacity:
+            continue
+        local = _moment(hour).astimezone(cluster.schedule.zone)
+        p90 = (
+            f", the hour's p90 {forecasts[index]['coming_hour']['p90_vcpu']:.1f}"
+            if forecasts is not None
+            else ""
+        )
+        lines.append(
+            f"{series.name} {strategy}: {local:%a %d %b %H}:00, load {values[hour]:.1f} over "
+            f"{capacity:.1f} ({size} nodes){p90}; an hour before {values[hour - 1]:.1f}, a week "
+            f"before {values[hour - WEEK]:.1f}"
+        )
+    return lines
+
+
 def main(series_count: int = SERIES_COUNT, weeks: int = REPLAY_WEEKS) -> None:
     """Replay the first `weeks` weeks of the replay window of the first `series_count` series."""
     started = time.perf_counter()
@@ -534,8 +564,9 @@ def main(series_count: int = SERIES_COUNT, weeks: int = REPLAY_WEEKS) -> None:
         }
         forecast_seconds = 0.0
         exceeded: dict[str, float] = {}
+        forecasts_by_series: dict[str, list[dict[str, Any]]] = {}
         for item, futures in zip(series, weekly, strict=True):
-            forecasts = []
+            forecasts = forecasts_by_series[item.name] = []
             for future in futures:
                 week_forecasts, seconds = future.result()
                 forecasts.extend(week_forecasts)
@@ -565,6 +596,19 @@ def main(series_count: int = SERIES_COUNT, weeks: int = REPLAY_WEEKS) -> None:
         outcomes.append(outcome)
     replay_seconds = sum(seconds for _, seconds in replayed.values())
     _print_table(series, outcomes, weeks)
+    unmet = [
+        line
+        for item in series
+        for strategy in REPLAYED_STRATEGIES
+        for line in unmet_hour_lines(
+            item,
+            strategy,
+            replayed[(item.name, strategy)][0].sizes,
+            forecasts_by_series[item.name] if strategy in PREDICTIVE_STRATEGIES else None,
+        )
+    ]
+    print("unmet hours (the hour's local time; the load and the capacity in vCPU):")
+    print("\n".join(f"  {line}" for line in unmet) if unmet else "  none")
     print(
         "the coming hour's p90 exceeded by the hour's load in "
         + ", ".join(f"{name} {share:.1%}" for name, share in exceeded.items())
