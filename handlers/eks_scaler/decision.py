@@ -1,17 +1,18 @@
-"""What to do with one node group: a pure function of the request, the node group's current
-sizes, its inventory entry, the state facts (saved sizes, last change) and the time.
+"""What to do with one node group: a pure function of the request, the node group's current sizes,
+its inventory entry, the state facts (saved sizes, last change) and the time.
 
 `decide` makes no AWS call and writes nothing; `scaling.apply_decision` carries it out. Rules,
 in order: the node group must be ACTIVE or DEGRADED; `restore` and a size-less `scale_up` (the
 morning schedule) ask for the desired size saved before the last scale-down (a `scale_up` with
-none waiting, for the stack file's desired size, never lower than the current); the desired size is
-kept within the limits of `sizing`; `scale_down` never raises and `scale_up` with a size never
-lowers; `predictive` (the forecaster's hourly size) goes either way within the bounds of
-`predictive`, and its hand-back returns a node group the forecast last changed to the
-schedule's size (or changes nothing); a decrease waits for the cooldown. Cooldown applies to
-decreases only: it stops flapping and stacked scale-downs, while a scale-up (the morning
-restore, a manual request, the spot optimizer's on-demand fallback) is the cheaper mistake to
-let through than missing capacity.
+none waiting, for the stack file's desired size, never lower than the current); the desired size
+is kept within the limits of `sizing`; `scale_down` never raises (a scheduled one below its size
+is no change, a requested one is refused) and `scale_up` with a size never lowers; `predictive`
+(the forecaster's hourly size) goes either way within the bounds of `predictive`, and its
+hand-back returns a node group the forecast last changed to the schedule's size (or changes
+nothing); a decrease waits for the cooldown. Cooldown applies to decreases only: it stops
+flapping and stacked scale-downs, while a scale-up (the morning restore, a manual request, the
+spot optimizer's on-demand fallback) is the cheaper mistake to let through than missing
+capacity.
 """
 
 from __future__ import annotations
@@ -144,9 +145,16 @@ def cooldown_remaining(
 
 
 def decide(
-    action: Action, group: NodeGroupRequest, facts: NodeGroupFacts, now: datetime
+    action: Action,
+    group: NodeGroupRequest,
+    facts: NodeGroupFacts,
+    now: datetime,
+    *,
+    scheduled: bool = False,
 ) -> ScalingDecision:
-    """The decision for `group` under `action` (never `analyze`), given `facts` at `now`.
+    """The decision for `group` under `action` (never `analyze`), given `facts` at `now`;
+    `scheduled`: the request is a cluster schedule's (its evening scale-down asks for at most the
+    night size, so a node group already below it needs no change rather than a refusal).
 
     A node group without `desired_size` (validation allows that for `restore` and `scale_up`,
     and for a `predictive` hand-back, which asks for the schedule's size) asks for the saved
@@ -190,6 +198,17 @@ def decide(
     target = current.with_desired(plan.desired_size)
     lowers = target.desired_size < current.desired_size
     if action is Action.SCALE_DOWN and target.desired_size > current.desired_size:
+        if scheduled:
+            return ScalingDecision(
+                DecisionKind.NO_CHANGE,
+                current,
+                current,
+                (
+                    *reasons,
+                    f"desired {current.desired_size} is already below the scheduled "
+                    f"{target.desired_size}; a scheduled scale-down never raises",
+                ),
+            )
         return _refused(
             current,
             [

@@ -118,7 +118,9 @@ def _scale_one(
         if autoscaler is not None and not group.override_autoscaler:
             return autoscaler_result(group.name, autoscaler), None
         facts = read_facts(event, group.name, services, eks, inventory)
-        decision = decide(event.action, group, facts, services.clock.now())
+        decision = decide(
+            event.action, group, facts, services.clock.now(), scheduled=event.scheduled
+        )
         return apply_decision(
             decision,
             event,

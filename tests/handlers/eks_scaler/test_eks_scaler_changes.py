@@ -246,6 +246,33 @@ def test_scale_up_raises_a_node_group_found_at_night_to_its_stack_file_size(
     assert sizes(member_eks, "system") == {"min_size": 1, "desired_size": 2, "max_size": 4}
 
 
+def test_a_scheduled_scale_down_below_its_size_needs_no_change_and_completes(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN system lowered to 1 during the day, below the size its evening schedule names (2)
+    member_eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName="system", scalingConfig={"desiredSize": 1}
+    )
+    scheduled = event(
+        "scale_down", {"name": "system", "desired_size": 2}, scheduled=True, request_id="eve-1"
+    )
+    # WHEN the schedule's scale_down comes, and comes again (a redelivery)
+    first = scaler(scheduled, "evening")
+    second = scaler(scheduled, "evening-again")
+    # THEN system stays at 1 with no error, and the request is complete: the repeat gets the
+    # stored result
+    item = results_by_group(first)["system"]
+    assert item["status"] == "no_change_needed"
+    assert "a scheduled scale-down never raises" in item["reason"]
+    assert second["repeated_request"] is True
+    assert second["results"] == first["results"]
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    # AND the same request made by hand is still refused: asking to raise with scale_down is a
+    # mistake worth saying
+    by_hand = scaler(event("scale_down", {"name": "system", "desired_size": 2}), "by-hand")
+    assert results_by_group(by_hand)["system"]["status"] == "error"
+
+
 def test_restore_puts_back_the_saved_sizes_even_after_a_manual_change(
     scaler: Scaler, member_eks: Any, fake_clock: ManualClock
 ) -> None:

@@ -168,6 +168,21 @@ def test_a_restore_is_clamped_to_the_current_limits() -> None:
     assert decision.reasons[0] == "desired_size 9 clamped to max_size 6"
 
 
+def test_a_scheduled_scale_down_finding_the_node_group_below_its_size_changes_nothing() -> None:
+    # GIVEN web at desired 3, below the evening schedule's 4 (lowered earlier by hand or by the
+    # forecast)
+    group = NodeGroupRequest(name="web", desired_size=4)
+    # WHEN the schedule's scale_down comes
+    decision = decide(Action.SCALE_DOWN, group, FACTS, NOW, scheduled=True)
+    # THEN no change and no refusal: the schedule asks for at most its size
+    assert decision.kind is DecisionKind.NO_CHANGE
+    assert decision.target == Sizes(2, 3, 6)
+    assert decision.reasons == (
+        "desired 3 is already below the scheduled 4; a scheduled scale-down never raises",
+    )
+    assert not decision.saves_previous_sizes
+
+
 def test_nothing_saved_or_already_restored_needs_no_change_at_the_stack_files_size() -> None:
     # GIVEN nothing saved and web at desired 3, its stack file's size
     # WHEN the morning scale_up comes THEN no change, with the reason
