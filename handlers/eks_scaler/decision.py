@@ -6,13 +6,13 @@ in order: the node group must be ACTIVE or DEGRADED; `restore` and a size-less `
 morning schedule) ask for the desired size saved before the last scale-down (a `scale_up` with
 none waiting, for the stack file's desired size, never lower than the current); the desired size
 is kept within the limits of `sizing`; `scale_down` never raises (a scheduled one below its size
-is no change, a requested one is refused) and `scale_up` with a size never lowers; `predictive`
-(the forecaster's hourly size) goes either way within the bounds of `predictive`, and its
-hand-back returns a node group the forecast last changed to the schedule's size (or changes
-nothing); a decrease waits for the cooldown. Cooldown applies to decreases only: it stops
-flapping and stacked scale-downs, while a scale-up (the morning restore, a manual request, the
-spot optimizer's on-demand fallback) is the cheaper mistake to let through than missing
-capacity.
+is no change, a requested one is refused) and `scale_up` never lowers (a size-less one above its
+saved size is no change); `predictive` (the forecaster's hourly size) goes either way within the
+bounds of `predictive`, and its hand-back returns a node group the forecast last changed to the
+schedule's size (or changes nothing); a decrease waits for the cooldown. Cooldown applies to
+decreases only: it stops flapping and stacked scale-downs, while a scale-up (the morning
+restore, a manual request, the spot optimizer's on-demand fallback) is the cheaper mistake to
+let through than missing capacity.
 """
 
 from __future__ import annotations
@@ -217,7 +217,22 @@ def decide(
                 f"{target.desired_size}; use scale_up",
             ],
         )
-    if action is Action.SCALE_UP and restores is None and lowers:
+    if action is Action.SCALE_UP and restores is not None and lowers:
+        # The morning restore never takes capacity away at the start of the working day: what
+        # raised the node group overnight (the forecast, a person) stands, and the saved sizes
+        # count as restored so that the evening scale-down saves the day's sizes afresh.
+        return ScalingDecision(
+            DecisionKind.NO_CHANGE,
+            current,
+            current,
+            (
+                *reasons,
+                f"desired {current.desired_size} is above the {target.desired_size} saved at "
+                f"{restores.saved_at}; a scale_up never lowers",
+            ),
+            restores=restores,
+        )
+    if action is Action.SCALE_UP and lowers:
         return _refused(
             current,
             [
