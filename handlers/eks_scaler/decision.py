@@ -112,7 +112,8 @@ def _daytime_size_without_saved_sizes(
     night size: someone, or the forecast, lowered it before) or nothing was ever saved (the
     scaler first saw the node group at night). Without this, such a node group stayed at its night
     size through every working day after: each scale-down found nothing to change and saved
-    nothing.
+    nothing. Not for a node group whose working hours the owner gave to the forecast: raising it
+    at the scale-up would undo the forecast's size, `max_step` nodes an hour.
     """
     why = (
         "no sizes were saved before a scale-down"
@@ -122,6 +123,11 @@ def _daytime_size_without_saved_sizes(
     configured = facts.configured
     if action is Action.RESTORE or configured is None:
         return None, f"{why}; nothing to restore"
+    if _forecast_sizes_working_hours(facts):
+        return None, (
+            f"{why}; the forecast sizes this node group in working hours too "
+            "(working_hours_floor false), and hands it back to the schedule when not confident"
+        )
     current = facts.current.desired_size
     if configured.desired_size <= current:
         return (
@@ -131,6 +137,19 @@ def _daytime_size_without_saved_sizes(
     return (
         configured.desired_size,
         f"{why}; scaling up to the stack file's desired size {configured.desired_size}",
+    )
+
+
+def _forecast_sizes_working_hours(facts: NodeGroupFacts) -> bool:
+    """Whether the forecast, not the schedule, sizes the node group's working hours now: its
+    cluster is `predictive` without the working-hours floor and its last change was the
+    forecast's."""
+    cluster = facts.cluster
+    return (
+        cluster is not None
+        and cluster.scaling.mode == "predictive"
+        and not cluster.scaling.working_hours_floor
+        and facts.last_change_action == Action.PREDICTIVE.value
     )
 
 
