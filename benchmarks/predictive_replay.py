@@ -12,7 +12,8 @@ size. Schedule: MON-FRI 08:00-18:00 in the cluster's time zone (the generator's 
 
 Five ways, each starting at the schedule's size for the first hour:
 - schedule: the cluster in `schedule` mode; its schedule's 08:00 `scale_up` (restoring the size
-  saved at the last scale-down) and 18:00 `scale_down` (to the off-hours size) go to the scaler;
+  saved at the last scale-down, else the stack file's daytime size) and 18:00 `scale_down` (to the
+  off-hours size) go to the scaler;
 - predictive: the same cluster in `predictive` mode: the same schedule events, and at
   `RUN_MINUTE` past every hour the forecaster's predictive decision
   (`predictive_request.scale_predictively`) with the forecast the function makes at that moment
