@@ -3,8 +3,9 @@
 The scale-down names each node group of `off_hours_desired` with its off-hours desired size and
 nothing else: the stack file owns min_size and max_size, the scaler changes desiredSize only.
 The scale-up names the same groups without sizes, because the scaler restores the desired size
-it saved before the scale-down. `request_id` is filled in by EventBridge Scheduler with the
-execution id, which makes every delivery (and its retries) idempotent in the scaler.
+it saved before the scale-down (or, with none waiting, sets the stack file's desired size).
+`request_id` is filled in by EventBridge Scheduler with the execution id, which makes every
+delivery (and its retries) idempotent in the scaler.
 `scheduled: true` tells the scaler to apply the calendar: holidays, working days and excluded
 node groups (a maintenance window blocks every change, scheduled or not).
 

@@ -6,13 +6,13 @@ in order: the node group must be ACTIVE or DEGRADED; `restore` and a size-less `
 morning schedule) ask for the desired size saved before the last scale-down (a `scale_up` with
 none waiting, for the stack file's desired size, never lower than the current); the desired size
 is kept within the limits of `sizing`; `scale_down` never raises (a scheduled one below its size
-is no change, a requested one is refused) and `scale_up` never lowers (a size-less one above its
-saved size is no change); `predictive` (the forecaster's hourly size) goes either way within the
-bounds of `predictive`, and its hand-back returns a node group the forecast last changed to the
-schedule's size (or changes nothing); a decrease waits for the cooldown. Cooldown applies to
-decreases only: it stops flapping and stacked scale-downs, while a scale-up (the morning
-restore, a manual request, the spot optimizer's on-demand fallback) is the cheaper mistake to
-let through than missing capacity.
+is no change, a requested one is refused) and `scale_up` with a size never lowers; `predictive`
+(the forecaster's hourly size) goes either way within the bounds of `predictive`, and its
+hand-back returns a node group the forecast last changed to the schedule's size (or changes
+nothing); a decrease waits for the cooldown. Cooldown applies to decreases only: it stops
+flapping and stacked scale-downs, while a scale-up (the morning restore, a manual request, the
+spot optimizer's on-demand fallback) is the cheaper mistake to let through than missing
+capacity.
 """
 
 from __future__ import annotations
@@ -108,12 +108,12 @@ def _daytime_size_without_saved_sizes(
     file's `desired_size` for a size-less `scale_up` that would raise the node group to it, else
     None (the current size stands); and why.
 
-    Nothing waits when the last scale-down changed nothing (the node group was already at its
-    night size: someone, or the forecast, lowered it before) or nothing was ever saved (the
-    scaler first saw the node group at night). Without this, such a node group stayed at its night
+    Nothing waits when nothing was ever saved (the scaler first saw the node group at night), or
+    when the last scale-down saved nothing: it found the node group already at its night size
+    (someone, or the forecast, lowered it before), or it did not run (a hold, the calendar, the
+    cooldown, a lock). Without this, such a node group stayed at its night
     size through every working day after: each scale-down found nothing to change and saved
-    nothing. Not for a node group whose working hours the owner gave to the forecast: raising it
-    at the scale-up would undo the forecast's size, `max_step` nodes an hour.
+    nothing.
     """
     why = (
         "no sizes were saved before a scale-down"
@@ -123,11 +123,6 @@ def _daytime_size_without_saved_sizes(
     configured = facts.configured
     if action is Action.RESTORE or configured is None:
         return None, f"{why}; nothing to restore"
-    if _forecast_sizes_working_hours(facts):
-        return None, (
-            f"{why}; the forecast sizes this node group in working hours too "
-            "(working_hours_floor false), and hands it back to the schedule when not confident"
-        )
     current = facts.current.desired_size
     if configured.desired_size <= current:
         return (
@@ -137,19 +132,6 @@ def _daytime_size_without_saved_sizes(
     return (
         configured.desired_size,
         f"{why}; scaling up to the stack file's desired size {configured.desired_size}",
-    )
-
-
-def _forecast_sizes_working_hours(facts: NodeGroupFacts) -> bool:
-    """Whether the forecast, not the schedule, sizes the node group's working hours now: its
-    cluster is `predictive` without the working-hours floor and its last change was the
-    forecast's."""
-    cluster = facts.cluster
-    return (
-        cluster is not None
-        and cluster.scaling.mode == "predictive"
-        and not cluster.scaling.working_hours_floor
-        and facts.last_change_action == Action.PREDICTIVE.value
     )
 
 
@@ -177,7 +159,7 @@ def decide(
 
     A node group without `desired_size` (validation allows that for `restore` and `scale_up`,
     and for a `predictive` hand-back, which asks for the schedule's size) asks for the saved
-    size.
+    size; a size-less `scale_up` with none waiting, for the stack file's desired size.
     """
     current = facts.current
     if facts.status not in USABLE_STATUSES:
@@ -224,8 +206,9 @@ def decide(
                 current,
                 (
                     *reasons,
-                    f"desired {current.desired_size} is already below the scheduled "
-                    f"{target.desired_size}; a scheduled scale-down never raises",
+                    f"desired {current.desired_size} is already below the "
+                    f"{target.desired_size} this scale-down would set; a scheduled scale-down "
+                    "never raises",
                 ),
             )
         return _refused(
@@ -236,22 +219,7 @@ def decide(
                 f"{target.desired_size}; use scale_up",
             ],
         )
-    if action is Action.SCALE_UP and restores is not None and lowers:
-        # The morning restore never takes capacity away at the start of the working day: what
-        # raised the node group overnight (the forecast, a person) stands, and the saved sizes
-        # count as restored so that the evening scale-down saves the day's sizes afresh.
-        return ScalingDecision(
-            DecisionKind.NO_CHANGE,
-            current,
-            current,
-            (
-                *reasons,
-                f"desired {current.desired_size} is above the {target.desired_size} saved at "
-                f"{restores.saved_at}; a scale_up never lowers",
-            ),
-            restores=restores,
-        )
-    if action is Action.SCALE_UP and lowers:
+    if action is Action.SCALE_UP and restores is None and lowers:
         return _refused(
             current,
             [

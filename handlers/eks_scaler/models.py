@@ -62,7 +62,8 @@ class Status(StrEnum):
 
 
 class NodeGroupRequest(BaseModel):
-    """One node group of the request; without `desired_size` the saved size is restored.
+    """One node group of the request; without `desired_size` the saved size is restored (a
+    `scale_up` with none waiting goes to the stack file's desired size).
     `override_autoscaler` changes a node group that an autoscaler manages (autoscalers.py):
     a requested change may say it, the cluster schedules never do. `hand_back` (`predictive`
     only, without a size): the forecaster keeps the schedule this hour, so a node group whose

@@ -247,7 +247,7 @@ def test_scale_up_raises_a_node_group_found_at_night_to_its_stack_file_size(
 
 
 def test_a_scheduled_scale_down_below_its_size_needs_no_change_and_completes(
-    scaler: Scaler, member_eks: Any
+    scaler: Scaler, member_eks: Any, state_table: StateTable
 ) -> None:
     # GIVEN system lowered to 1 during the day, below the size its evening schedule names (2)
     member_eks.update_nodegroup_config(
@@ -267,6 +267,8 @@ def test_a_scheduled_scale_down_below_its_size_needs_no_change_and_completes(
     assert second["repeated_request"] is True
     assert second["results"] == first["results"]
     assert sizes(member_eks, "system")["desired_size"] == 1
+    # AND nothing was saved for a restore: the morning finds no sizes of 1 to put back
+    assert state_table.get_value(KEY_SYSTEM, SAVED_SIZES_NAME) is None
     # AND the same request made by hand is still refused: asking to raise with scale_down is a
     # mistake worth saying
     by_hand = scaler(event("scale_down", {"name": "system", "desired_size": 2}), "by-hand")

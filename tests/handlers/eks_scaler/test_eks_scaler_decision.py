@@ -178,27 +178,9 @@ def test_a_scheduled_scale_down_finding_the_node_group_below_its_size_changes_no
     assert decision.kind is DecisionKind.NO_CHANGE
     assert decision.target == Sizes(2, 3, 6)
     assert decision.reasons == (
-        "desired 3 is already below the scheduled 4; a scheduled scale-down never raises",
+        "desired 3 is already below the 4 this scale-down would set; a scheduled scale-down "
+        "never raises",
     )
-    assert not decision.saves_previous_sizes
-
-
-def test_the_morning_scale_up_never_lowers_a_node_group_raised_overnight() -> None:
-    # GIVEN daytime sizes saved at desired 4, and web raised to 5 since (by the forecast, by hand)
-    raised = Sizes(2, 5, 6)
-    # WHEN the morning's size-less scale_up comes
-    morning = decision_for(Action.SCALE_UP, current=raised, saved=DAYTIME)
-    # THEN web keeps 5, and the saved sizes count as restored (the evening saves afresh)
-    assert morning.kind is DecisionKind.NO_CHANGE
-    assert morning.target == raised
-    assert morning.restores == DAYTIME
-    assert morning.reasons == (
-        "desired 5 is above the 4 saved at 2025-06-01T12:30:00Z; a scale_up never lowers",
-    )
-    # AND an explicit restore still puts the saved 4 back
-    explicit = decision_for(Action.RESTORE, current=raised, saved=DAYTIME)
-    assert explicit.kind is DecisionKind.CHANGE
-    assert explicit.target == Sizes(2, 4, 6)
 
 
 def test_nothing_saved_or_already_restored_needs_no_change_at_the_stack_files_size() -> None:

@@ -303,30 +303,3 @@ def test_the_schedules_size_is_the_daytime_size_in_working_hours_and_the_off_hou
     # WHEN the size the schedule gives web at that moment is asked
     # THEN it is the expected size, named
     assert scheduled_size(cluster, web, moment) == expected
-
-
-@pytest.mark.parametrize(
-    ("scaling", "morning_size", "why"),
-    [
-        (
-            {**PREDICTIVE, "working_hours_floor": False},
-            2,
-            "the forecast sizes this node group in working hours too",
-        ),
-        (PREDICTIVE, 3, "scaling up to the stack file's desired size 3"),
-    ],
-    ids=["floor off: the forecast's size stands", "floor on: the daytime size"],
-)
-def test_the_morning_scale_up_raises_a_forecast_sized_node_group_only_under_the_floor(
-    scaler: Scaler, member_eks: Any, fake_clock: ManualClock, morning_size: int, why: str
-) -> None:
-    # GIVEN Monday night: the forecast lowered web from its daytime 3 to 2, and nothing is saved
-    fake_clock.set(NIGHT)
-    assert _only(scaler(_web(2)))["status"] == "scaling_initiated"
-    # WHEN Tuesday's size-less scale_up comes at 08:00 in the cluster's time zone
-    fake_clock.set(datetime(2025, 6, 3, 2, 30, tzinfo=UTC))
-    item = _only(scaler(event("scale_up", {"name": "web"}, scheduled=True)))
-    # THEN with the working-hours floor off web stays at the forecast's 2 (the forecast sizes
-    # working hours too); with it on, web goes to its daytime size
-    assert sizes(member_eks, "web")["desired_size"] == morning_size
-    assert why in item["reason"]
