@@ -5,11 +5,13 @@ the state table, and the error rate is computed over the results of the last
 HEALTH_ERROR_RATE_WINDOW_MINUTES, so an endpoint that fails one request in three is flagged even
 when this run succeeded, and an endpoint that recovered passes once its failures are older than
 the window (a window over time, not over a count of results: recovery shows within one window
-whatever the cadence). Severity is the worst of: the probe itself failing (wrong status, timeout:
-at least a warning), the latency against HEALTH_LATENCY_*_MS, and the error rate against
-HEALTH_ERROR_RATE_* once the window holds HEALTH_ERROR_RATE_MIN_SAMPLES results (one failed
-request is not a 100% error rate). Each result keeps its latency too
-(`fleet_shared.endpoint_history`): the change validator reads them as the endpoint's baseline.
+whatever the cadence). A run one window back never counts (`SCHEDULE_JITTER`): at the default
+5-minute cadence the 15-minute window always holds the same 3 runs. Severity is the worst of:
+the probe itself failing (wrong status, timeout: at least a warning), the latency against
+HEALTH_LATENCY_*_MS, and the error rate against HEALTH_ERROR_RATE_* once the window holds
+HEALTH_ERROR_RATE_MIN_SAMPLES results (one failed request is not a 100% error rate). Each result
+keeps its latency too (`fleet_shared.endpoint_history`): the change validator reads them as the
+endpoint's baseline.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.report import CheckResult, raise_severity, threshold_severity
 
 NAME = "endpoint"
+SCHEDULE_JITTER = timedelta(seconds=30)
+"""How far a run may start from its schedule's minute. The window leaves out results older than
+itself minus this, so the run one window back never counts: without it, a run whose probe ended
+a fraction of a second later than the previous one's counted a result more."""
 
 
 def run(context: ClusterContext) -> list[CheckResult]:
@@ -104,7 +110,7 @@ def _record(
     key = history_key(context, endpoint)
     now = context.clock.now()
     window_seconds = context.environment.health_error_rate_window_minutes * 60
-    window_start = now - timedelta(seconds=window_seconds)
+    window_start = now - timedelta(seconds=window_seconds) + SCHEDULE_JITTER
     kept_seconds = max(window_seconds, int(HISTORY_RETENTION.total_seconds()))
     kept_from = now - timedelta(seconds=kept_seconds)
     stored = context.state.get_value(key, HISTORY_VALUE)

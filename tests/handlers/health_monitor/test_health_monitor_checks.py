@@ -379,6 +379,25 @@ def test_endpoint_results_older_than_the_window_leave_the_error_rate(
     assert checks[-1]["status"] == "passed"
 
 
+def test_a_run_a_few_seconds_late_does_not_change_which_runs_the_window_holds(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    fake_clock: Any,
+) -> None:
+    # GIVEN the default 15-minute window and a 5-minute cadence whose first run came 2 s late
+    use_endpoints([{"name": "api", "url": endpoint_server.url("/healthy")}])
+    checks = []
+    for seconds_later in (302, 298, 300, 300, 300):
+        fake_clock.advance(seconds_later)
+        checks.append(checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")[0])
+    # WHEN the fourth run comes exactly 15 minutes after the late one, less 2 s
+    # THEN the window holds the last 3 runs, as it does for runs on the minute
+    assert [check["data"]["samples"] for check in checks] == [1, 2, 3, 3, 3]
+
+
 def test_endpoint_results_are_kept_past_the_window_for_the_change_validator(
     invoke: Invoke,
     member_cluster: Any,
