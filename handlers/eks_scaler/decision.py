@@ -111,9 +111,8 @@ def _daytime_size_without_saved_sizes(
     Nothing waits when nothing was ever saved (the scaler first saw the node group at night), or
     when the last scale-down saved nothing: it found the node group already at its night size
     (someone, or the forecast, lowered it before), or it did not run (a hold, the calendar, the
-    cooldown, a lock). Without this, such a node group stayed at its night
-    size through every working day after: each scale-down found nothing to change and saved
-    nothing.
+    cooldown, a lock). Without this, such a node group stayed at its night size through every
+    working day after: each scale-down found nothing to change and saved nothing.
     """
     why = (
         "no sizes were saved before a scale-down"
