@@ -243,6 +243,12 @@ def local_hour_of_week(hour: datetime, zone: tzinfo, offset_at: datetime) -> int
     return local.weekday() * 24 + local.hour
 
 
+def share_of_the_hour(step_start: datetime, now: datetime) -> float:
+    """How much of the hour after `now` the hourly step starting at `step_start` covers, from 0
+    to 1: at 10:05 the 10:00 step covers 55 minutes of it and the 11:00 step 5."""
+    return max(min(step_start, now) + STEP - max(step_start, now), timedelta(0)) / STEP
+
+
 def _local_zone(cluster: Cluster) -> tzinfo:
     """The time zone whose days the cluster's load follows (see the module docstring)."""
     if cluster.schedule is not None:
@@ -279,9 +285,7 @@ def _coming_hour(
     p90s would be exceeded less often than that, and would size every rising hour for the next.
     """
     end = now + STEP
-    weights = np.array(
-        [max(min(moment + STEP, end) - max(moment, now), timedelta(0)) / STEP for moment in times]
-    )
+    weights = np.array([share_of_the_hour(moment, now) for moment in times])
     if weights.sum() == 0:
         return None
     hour: dict[str, Any] = {

@@ -35,7 +35,7 @@ from fleet_shared.inventory import Cluster, ClusterScaling
 from fleet_shared.predictive_decisions import decisions_key, record_decision
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
-from handlers.demand_forecaster.forecast import PREDICTIVE_QUANTILE
+from handlers.demand_forecaster.forecast import PREDICTIVE_QUANTILE, share_of_the_hour
 from handlers.demand_forecaster.services import ForecasterServices
 
 HOUR = timedelta(hours=1)
@@ -161,14 +161,7 @@ def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:
 def _confidence_over_the_hour(steps: list[dict[str, Any]], now: datetime) -> float:
     """The steps' confidences weighted by how much of the hour after `now` each covers: at 10:05
     the 10:00 step carries 55 minutes of the decision and the 11:00 step 5."""
-    covered = [
-        (
-            min(parse_iso(step["timestamp"]) + HOUR, now + HOUR)
-            - max(parse_iso(step["timestamp"]), now)
-        )
-        / HOUR
-        for step in steps
-    ]
+    covered = [share_of_the_hour(parse_iso(step["timestamp"]), now) for step in steps]
     return sum(
         share * step["confidence"] for share, step in zip(covered, steps, strict=True)
     ) / sum(covered)
