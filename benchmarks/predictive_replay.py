@@ -10,7 +10,7 @@ load seen outside them (both by `nodes_for_demand`, the rule predictive mode siz
 `max_size` is twice the daytime size, the floor 1 and `scaling.max_step` a quarter of the daytime
 size. Schedule: MON-FRI 08:00-18:00 in the cluster's time zone (the generator's UTC offset).
 
-Five ways, each starting at the schedule's size for the first hour:
+Seven ways, each starting at the schedule's size for the first hour:
 - schedule: the cluster in `schedule` mode; its schedule's 08:00 `scale_up` (restoring the size
   saved at the last scale-down, else the stack file's daytime size) and 18:00 `scale_down` (to the
   off-hours size) go to the scaler;
@@ -25,23 +25,26 @@ Five ways, each starting at the schedule's size for the first hour:
   returns it to the schedule's size for the hour when the forecast set its current size);
 - no_floor: predictive with `scaling.working_hours_floor: false` (the owner lets the forecast
   size working hours too);
+- headroom_20, headroom_30: predictive with `scaling.headroom_percent` 20 and 30 instead of 10
+  (the owner's sizing unchanged): the margin an owner would buy to cover spikes the p90 misses,
+  and its price in node-hours;
 - oracle: the nodes the actual demand of the hour needs (`nodes_for_demand`), within the floor
   and max_size (`plan_desired`), set at once;
 - oracle_floor: the oracle, never below the daytime size in working hours: the most that
   predictive with its working-hours floor could save.
-Schedule, predictive and no_floor run through the real handlers on moto with a manual clock, each
-in its own world (process, mock and state table): the scaler's `lambda_handler` (inventory from
-S3, lock, cooldown, idempotency, saved sizes, history and notices in the state table and SNS, the
-node group's size in EKS) answers the schedule's payloads and the forecaster's Lambda invoke (run
-in process); the forecaster's decisions are recorded in the state table. Only the reading of
-Container Insights and EKS before the forecast is left out: the series is the history. Once a
-replayed day, items whose `expires_at` has passed are deleted, as DynamoDB's TTL does (moto keeps
-them; the state table already ignores them): moto copies the whole table in every transaction,
-so without this the replay slows down as the weeks go by. Capacity of an hour is the node group's
-size after that hour's requests times the node's allocatable vCPU; an hour is unmet when the
-actual demand is above it, hot when above the target utilisation of it (hours without data are
-not scored). The forecasts do not depend on
-the sizes, so they are made first (the schedule's worlds run meanwhile), in two processes.
+Schedule and the four predictive ways run through the real handlers on moto with a manual clock,
+each in its own world (process, mock and state table): the scaler's `lambda_handler` (inventory
+from S3, lock, cooldown, idempotency, saved sizes, history and notices in the state table and
+SNS, the node group's size in EKS) answers the schedule's payloads and the forecaster's Lambda
+invoke (run in process); the forecaster's decisions are recorded in the state table. Only the
+reading of Container Insights and EKS before the forecast is left out: the series is the
+history. Once a replayed day, items whose `expires_at` has passed are deleted, as DynamoDB's TTL
+does (moto keeps them; the state table already ignores them): moto copies the whole table in
+every transaction, so without this the replay slows down as the weeks go by. Capacity of an hour
+is the node group's size after that hour's requests times the node's allocatable vCPU; an hour
+is unmet when the actual demand is above it, hot when above the target utilisation of it (hours
+without data are not scored). The forecasts do not depend on the sizes, so they are made first
+(the schedule's worlds run meanwhile), in two processes.
 
 `python -m benchmarks.predictive_replay --series 1 --weeks 1` replays the first week of the first
 series only, for iteration (the owner's sizing stays that of the full run); `make bench` runs the
@@ -130,7 +133,13 @@ INVENTORY_KEY = "config/fleet-inventory.json"
 SCALER_FUNCTION_NAME = "lambda-fleet-eks_scaler"
 NODE_HOUR_SAVING_GOAL = 0.20
 Result = TypeVar("Result")
-PREDICTIVE_STRATEGIES = ("predictive", "no_floor")
+HEADROOM_SWEEP = (20, 30)
+"""`headroom_percent` values replayed beside the default: what covering unforecast spikes costs."""
+PREDICTIVE_STRATEGIES = (
+    "predictive",
+    "no_floor",
+    *(f"headroom_{percent}" for percent in HEADROOM_SWEEP),
+)
 REPLAYED_STRATEGIES = ("schedule", *PREDICTIVE_STRATEGIES)
 """The strategies replayed through the handlers; the oracles are computed."""
 STRATEGIES = (*REPLAYED_STRATEGIES, "oracle", "oracle_floor")
@@ -243,6 +252,7 @@ def strategy_cluster(cluster: Cluster, strategy: str) -> Cluster:
         "schedule": {"mode": "schedule"},
         "predictive": {},
         "no_floor": {"working_hours_floor": False},
+        **{f"headroom_{percent}": {"headroom_percent": percent} for percent in HEADROOM_SWEEP},
     }[strategy]
     return cluster.model_copy(update={"scaling": cluster.scaling.model_copy(update=settings)})
 
@@ -673,7 +683,8 @@ def _print_table(series: list[Series], outcomes: list[dict[str, Outcome]], weeks
         )
     print(
         "day/off/max/step: daytime size, off-hours size, max_size, max_step; no_floor: "
-        "predictive with scaling.working_hours_floor false; oracle_floor: the oracle, never "
+        "predictive with scaling.working_hours_floor false; headroom_N: predictive with "
+        "scaling.headroom_percent N (10 by default); oracle_floor: the oracle, never "
         "below the daytime size in working hours (the ceiling of predictive with its floor); "
         "conf h: hours whose forecast reached the confidence threshold; work: node-hours in "
         "the schedule's working hours; hot: hours whose demand was above the target "
