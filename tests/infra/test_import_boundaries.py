@@ -1,5 +1,5 @@
 """The program's side imports no handler code: of `handlers/` only the shared layer's pure model
-modules (README, Repository layout; CONTRIBUTING, Code style)."""
+modules (README, Repository layout, contributing and license; CONTRIBUTING, Code style)."""
 
 from __future__ import annotations
 
