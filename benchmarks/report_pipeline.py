@@ -5,7 +5,8 @@ AWS_ENDPOINT_URL) stands in for AWS; the launch-date feed is a small RSS documen
 127.0.0.1. Each handler is invoked with the event its predecessor's write would send. Printed:
 wall time per stage and in total, and the AWS calls made (API calls, and HTTP requests including
 retries), counted by a botocore hook registered on every session the handlers create; then the
-SSM calls per API with the time they take here (paced by the fetcher's rate limit) and at SSM's
+SSM calls per API (and how many of them were the empty page that ends a listing whose last page
+was full) with the time they take here (paced by the fetcher's rate limit) and at SSM's
 quota of 40 per second, and process + generate against its 1.5 s goal.
 """
 
@@ -61,6 +62,19 @@ class _Counter:
         self.calls = 0
         self.requests = 0
         self.by_operation: Counter[str] = Counter()
+        self.empty_pages_after_full_ones = 0
+        """GetParametersByPath pages that answered a NextToken with nothing: the page before was
+        full, so SSM sent a token, and only this call could show that the listing had ended."""
+
+    def on_listing_parameters(
+        self, params: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        context["continues_listing"] = "NextToken" in params
+
+    def on_listing_page(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get("continues_listing") and not parsed.get("Parameters"):
+            with self._lock:
+                self.empty_pages_after_full_ones += 1
 
     def on_call(self, model: Any, **_: Any) -> None:
         with self._lock:
@@ -149,6 +163,12 @@ def main() -> None:
     # Registered before any session exists, so every client the handlers build carries it.
     botocore.handlers.BUILTIN_HANDLERS.append(("before-call", counter.on_call))
     botocore.handlers.BUILTIN_HANDLERS.append(("before-send", counter.on_send))
+    botocore.handlers.BUILTIN_HANDLERS.append(
+        ("before-parameter-build.ssm.GetParametersByPath", counter.on_listing_parameters)
+    )
+    botocore.handlers.BUILTIN_HANDLERS.append(
+        ("after-call.ssm.GetParametersByPath", counter.on_listing_page)
+    )
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -228,7 +248,12 @@ def _run_chain(counter: _Counter) -> None:
     calls = sum(stage[2] for stage in stages)
     requests = sum(stage[3] for stage in stages)
     print(f"{'total':<10}{total:>9.2f}{calls:>11}{requests:>10}")
-    _print_ssm(ssm_calls, stages[0][1], fetcher.FUNCTION.services().environment)
+    _print_ssm(
+        ssm_calls,
+        counter.empty_pages_after_full_ones,
+        stages[0][1],
+        fetcher.FUNCTION.services().environment,
+    )
     process_and_generate = stages[1][1] + stages[2][1]
     verdict = "under" if process_and_generate < PROCESS_AND_GENERATE_GOAL else "OVER"
     print(
@@ -237,12 +262,18 @@ def _run_chain(counter: _Counter) -> None:
     )
 
 
-def _print_ssm(ssm_calls: dict[str, int], fetch_seconds: float, environment: Any) -> None:
-    """SSM calls per API, and what they cost in time: against the moto server (paced by the
-    fetcher's own limit) and at SSM's quota."""
+def _print_ssm(
+    ssm_calls: dict[str, int], empty_pages: int, fetch_seconds: float, environment: Any
+) -> None:
+    """SSM calls per API, the empty last pages among them, and what the calls cost in time:
+    against the moto server (paced by the fetcher's own limit) and at SSM's quota."""
     total = sum(ssm_calls.values())
     per_api = ", ".join(f"{operation} {count}" for operation, count in ssm_calls.items())
     print(f"SSM calls: {total} ({per_api}); goal at most {SSM_CALLS_GOAL}")
+    print(
+        f"  {empty_pages} of them answered a NextToken with an empty page (the listing's last "
+        f"page had been full); without those, {total - empty_pages} calls"
+    )
     limit = environment.report_ssm_calls_per_second
     print(
         f"SSM time: {fetch_seconds:.2f} s fetching against the moto server at the fetcher's "
