@@ -115,13 +115,15 @@ class Alert(BaseModel):
         )
 
     def resolution(self, detail: str, timestamp: datetime | None = None) -> Alert:
-        """The notice that this alert's condition cleared: the same id, severity and resource."""
+        """The notice that this alert's condition cleared: the same id, severity and resource,
+        at `timestamp` (default now: it must be newer than the alert, or the notification router
+        takes it for a late copy of a notice from before the alert)."""
         return type(self).model_validate(
             {
                 **self.model_dump(),
                 "resolved": True,
                 "detail": detail,
-                "timestamp": timestamp or self.timestamp,
+                "timestamp": timestamp or datetime.now(UTC),
             }
         )
 

@@ -118,7 +118,8 @@ def from_cloudwatch(
         region=region,
         timestamp=_parse_time(alarm.StateChangeTime),
     )
-    return Notification(alert.resolution(detail) if state == "OK" else alert)
+    # The alarm's own state change time, for OK as for ALARM.
+    return Notification(alert.resolution(detail, alert.timestamp) if state == "OK" else alert)
 
 
 def region_code(long_name: str | None) -> str | None:

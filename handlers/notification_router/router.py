@@ -1,12 +1,17 @@
 """Deduplicate one notification, then deliver it to the channels of its route that still need it.
 
 Dedup: the same alert id, or the same source + resource + title, of the same kind (severity, or
-`resolved`) is sent once per ROUTER_DEDUP_WINDOW_SECONDS. An escalation (warning -> critical) or
-a resolution is a different kind, so it goes out. The claim on a dedup key is an idempotent
-request in the state table: it is completed only once every enabled channel of the route took
-the alert; otherwise it is released on the way out and the message is retried (SQS redelivery,
-SNS retry, DLQ redrive), so the retry is not mistaken for a duplicate. A key being sent by
-another invocation at this moment answers `in_progress`, which is retried too.
+`resolved`) is sent once per ROUTER_DEDUP_WINDOW_SECONDS within one episode. The last notice sent
+for an alert (by id: a CloudWatch alarm's ALARM and OK share one) is recorded with its kind and
+timestamp: a notice of another kind that is newer (an escalation, a resolution, a failure again
+after a resolution) begins the next episode and goes out, to every channel of its route, however
+soon it comes; one that is not newer is a late copy of a notice from before it (an SNS retry, an
+SQS redelivery out of order) and is suppressed, so a resolved incident is not reopened by the
+trigger it resolved. The claim on a dedup key is an idempotent request in the state table: it is
+completed only once every enabled channel of the route took the alert; otherwise it is released on
+the way out and the message is retried (SQS redelivery, SNS retry, DLQ redrive), so the retry is
+not mistaken for a duplicate. A key being sent by another invocation at this moment answers
+`in_progress`, which is retried too.
 
 Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
 window) as soon as it did, so the retry sends only to the channels that failed or were not tried
@@ -26,6 +31,7 @@ from fleet_shared.alerts import alert_id
 from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
+from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.notification_router.channels import CHANNELS
 from handlers.notification_router.delivery import SKIPPED, UNFINISHED, deliver
 from handlers.notification_router.formatting import OutgoingMessage
@@ -35,6 +41,10 @@ from handlers.notification_router.services import RouterServices
 SCOPE = "notification_router"
 SUPPRESSED_VALUE = "suppressed"
 DELIVERED_VALUE = "delivered"
+LAST_SENT_VALUE = "last_sent"
+LAST_SENT_WINDOWS = 4
+"""The last notice sent for an alert is remembered for this many dedup windows: longer than any
+claim of its episode lives."""
 
 SENT = "sent"
 DUPLICATE = "duplicate"
@@ -46,13 +56,30 @@ RETRY_STATUSES = frozenset({UNDELIVERED, IN_PROGRESS, NOT_STARTED})
 """Outcomes whose message must be delivered again later (batch item failure, or raise)."""
 
 
-def dedup_keys(notification: Notification) -> list[str]:
-    """The state-table keys that make this notification a duplicate: by id, and by source +
-    resource + title (one key when the id is derived from those, as it usually is)."""
+def dedup_keys(notification: Notification, episode: int) -> list[str]:
+    """The state-table keys that make this notification a duplicate in its `episode`: by id, and
+    by source + resource + title (one key when the id is derived from those, as it usually is)."""
     alert = notification.alert
-    by_content = alert_id(alert.source, alert.resource, alert.title)
-    keys = [f"{alert.id}/{notification.kind}", f"{by_content}/{notification.kind}"]
+    suffix = f"{notification.kind}/{episode}"
+    keys = [f"{alert.id}/{suffix}", f"{_content_key(notification)}/{suffix}"]
     return list(dict.fromkeys(keys))
+
+
+def episode_of(notification: Notification, last_sent: dict[str, Any] | None) -> int | None:
+    """The episode `notification` belongs to, given the last notice sent for its alert; None
+    for a late copy: a notice of another kind than that one, and not newer."""
+    if last_sent is None:
+        return 0
+    if last_sent["kind"] == notification.kind:
+        return int(last_sent["episode"])
+    if notification.alert.timestamp <= parse_iso(last_sent["timestamp"]):
+        return None
+    return int(last_sent["episode"]) + 1
+
+
+def _content_key(notification: Notification) -> str:
+    alert = notification.alert
+    return alert_id(alert.source, alert.resource, alert.title)
 
 
 def route(
@@ -62,14 +89,23 @@ def route(
     alert = notification.alert
     settings = services.environment
     window = settings.router_dedup_window_seconds
-    keys = dedup_keys(notification)
-    counter_key = f"{SCOPE}/{keys[-1]}"
+    last_sent_key = f"{SCOPE}/{alert.id}"
+    counter_key = f"{SCOPE}/{_content_key(notification)}/{notification.kind}"
     summary: dict[str, Any] = {
         "alert_id": alert.id,
         "severity": alert.severity.value,
         "kind": notification.kind,
         "title": alert.title,
     }
+    last_sent = _last_sent(services.state, last_sent_key)
+    episode = episode_of(notification, last_sent)
+    if episode is None:
+        count = _suppressed(services.state, counter_key) + 1
+        services.state.put_value(
+            counter_key, SUPPRESSED_VALUE, {"count": count}, ttl_seconds=4 * window
+        )
+        return {**summary, "status": DUPLICATE, "suppressed_duplicates": count, "late": True}
+    keys = dedup_keys(notification, episode)
     try:
         with ExitStack() as stack:
             requests = [
@@ -108,6 +144,17 @@ def route(
             status = NO_CHANNEL if all(o.status == SKIPPED for o in outcomes) else SENT
             for request in requests:
                 request.complete({"status": status})
+            if last_sent is None or last_sent["episode"] != episode:
+                services.state.put_value(
+                    last_sent_key,
+                    LAST_SENT_VALUE,
+                    {
+                        "kind": notification.kind,
+                        "episode": episode,
+                        "timestamp": iso_z(alert.timestamp),
+                    },
+                    ttl_seconds=LAST_SENT_WINDOWS * window,
+                )
             if suppressed:
                 services.state.put_value(
                     counter_key, SUPPRESSED_VALUE, {"count": 0}, ttl_seconds=4 * window
@@ -140,6 +187,20 @@ class _Delivered:
                 {"channels": sorted(self.channels)},
                 ttl_seconds=self._window_seconds,
             )
+
+
+def _last_sent(state: StateTable, key: str) -> dict[str, Any] | None:
+    """The kind, episode and timestamp of the last notice sent for an alert, if recorded."""
+    value = state.get_value(key, LAST_SENT_VALUE)
+    if value is None:
+        return None
+    if not (
+        isinstance(value.get("kind"), str)
+        and isinstance(value.get("episode"), int)
+        and isinstance(value.get("timestamp"), str)
+    ):
+        return None
+    return value
 
 
 def _suppressed(state: StateTable, counter_key: str) -> int:

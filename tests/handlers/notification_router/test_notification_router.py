@@ -324,8 +324,14 @@ def test_native_cloudwatch_alarm_is_mapped_and_resolved_in_pagerduty(
     )
     assert "AWS/ApiGateway/5XXError" in trigger["payload"]["custom_details"]["detail"]
     assert trigger["payload"]["timestamp"] == "2025-06-02T03:30:00Z"
-    # WHEN it returns to OK THEN PagerDuty gets a resolve with the same dedup key
-    resolved = invoke(sns_event(alarm_notification("payments-api-Errors", "OK")))
+    # WHEN it returns to OK ten minutes later THEN PagerDuty gets a resolve with the same key
+    resolved = invoke(
+        sns_event(
+            alarm_notification(
+                "payments-api-Errors", "OK", StateChangeTime="2025-06-02T03:40:00.000+0000"
+            )
+        )
+    )
     assert resolved["results"][0]["kind"] == "resolved"
     assert resolved["results"][0]["severity"] == "info"
     resolve = receiver.bodies("/pagerduty")[-1]
@@ -666,6 +672,77 @@ def test_fleet_resolution_resolves_the_pagerduty_incident_with_the_same_key(
     [email] = email_inbox.receive()
     assert email["Subject"] == "[RESOLVED] dev-apps: capacity check failed for system"
     assert "4 of 4 desired instances ready" in email["Message"]
+
+
+def test_a_check_failing_again_soon_after_its_resolution_pages_again(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN a critical alert that paged, and its resolution five minutes later
+    alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    first = invoke(sns_event(json.loads(alert.model_dump_json())))
+    assert statuses(first) == ["sent"]
+    resolution = alert.resolution("4 of 4 ready", fake_clock.advance(300))
+    assert statuses(invoke(sns_event(json.loads(resolution.model_dump_json())))) == ["sent"]
+    # WHEN the same check fails again five minutes later, well inside the 900 s dedup window
+    again = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.advance(300)))
+    assert again.id == alert.id
+    result = invoke(sns_event(json.loads(again.model_dump_json())))
+    # THEN it is sent to every channel of its route, and PagerDuty is triggered again
+    assert statuses(result) == ["sent"]
+    assert channels_of(result["results"][0]).keys() == channels_of(first["results"][0]).keys()
+    actions = [body["event_action"] for body in receiver.bodies("/pagerduty")]
+    assert actions == ["trigger", "resolve", "trigger"]
+    # WHEN a copy of that new failure comes again THEN it is a duplicate
+    assert statuses(invoke(sns_event(json.loads(again.model_dump_json())))) == ["duplicate"]
+
+
+def test_a_cloudwatch_alarm_back_in_alarm_soon_after_ok_pages_again(
+    invoke: Invoke, receiver: Any
+) -> None:
+    # GIVEN an alarm that went to ALARM, then to OK five minutes later
+    name = "payments-api-Errors"
+    invoke(sns_event(alarm_notification(name, "ALARM")))
+    ok = alarm_notification(name, "OK", StateChangeTime="2025-06-02T03:35:00.000+0000")
+    invoke(sns_event(ok))
+    # WHEN it is in ALARM again five minutes after that
+    again = alarm_notification(name, "ALARM", StateChangeTime="2025-06-02T03:40:00.000+0000")
+    result = invoke(sns_event(again))
+    # THEN PagerDuty is triggered again, with the alarm's one dedup key
+    assert statuses(result) == ["sent"]
+    bodies = receiver.bodies("/pagerduty")
+    assert [body["event_action"] for body in bodies] == ["trigger", "resolve", "trigger"]
+    assert len({body["dedup_key"] for body in bodies}) == 1
+
+
+def test_a_late_copy_of_a_trigger_does_not_reopen_its_resolved_incident(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN a critical alert that paged, then its resolution
+    alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    trigger = json.loads(alert.model_dump_json())
+    invoke(sns_event(trigger))
+    resolution = alert.resolution("4 of 4 ready", fake_clock.advance(300))
+    invoke(sns_event(json.loads(resolution.model_dump_json())))
+    # WHEN a copy of the first trigger arrives after the resolution (an SNS retry, a redrive)
+    result = invoke(sns_event(trigger))
+    # THEN it is suppressed as a late copy: PagerDuty stays resolved
+    assert (statuses(result), result["results"][0]["late"]) == (["duplicate"], True)
+    actions = [body["event_action"] for body in receiver.bodies("/pagerduty")]
+    assert actions == ["trigger", "resolve"]
+
+
+def test_a_resolution_that_arrives_before_its_trigger_is_not_undone_by_it(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN a trigger and its resolution, delivered in the wrong order
+    alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    resolution = alert.resolution("4 of 4 ready", fake_clock.advance(300))
+    invoke(sns_event(json.loads(resolution.model_dump_json())))
+    # WHEN the older trigger arrives after the resolution
+    result = invoke(sns_event(json.loads(alert.model_dump_json())))
+    # THEN it is not sent: nobody is paged for a condition that has already cleared
+    assert statuses(result) == ["duplicate"]
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["resolve"]
 
 
 @contextmanager
