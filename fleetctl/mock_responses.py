@@ -19,6 +19,10 @@ from fleetctl.exceptions import PlanError
 
 UNPLACED_ACCOUNT = "000000000000"
 UNPLACED_REGION = "us-east-1"
+# The zone letters of a region, as AWS lists them to an account: most regions have three,
+# us-east-1 has six (the most zones a created network may span).
+ZONE_LETTERS = {"us-east-1": "abcdef"}
+DEFAULT_ZONE_LETTERS = "abc"
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,17 @@ def _lambda_kind(type_token: str) -> str:
     return "layer" if "layerVersion" in type_token else "function"
 
 
+def _availability_zones(region: str) -> dict[str, Any]:
+    letters = ZONE_LETTERS.get(region, DEFAULT_ZONE_LETTERS)
+    zone_id_prefix = f"{region[:2]}{region.split('-')[1][:1]}1"
+    return {
+        "id": region,
+        "names": [f"{region}{letter}" for letter in letters],
+        "zoneIds": [f"{zone_id_prefix}-az{n}" for n in range(1, len(letters) + 1)],
+        "groupNames": [region],
+    }
+
+
 class FleetMocks(pulumi.runtime.Mocks):
     """Pulumi mocks that know which provider places a resource in which account and region."""
 
@@ -195,12 +210,9 @@ class FleetMocks(pulumi.runtime.Mocks):
                 "reverseDnsPrefix": "com.amazonaws",
                 "id": "aws",
             },
-            "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: {
-                "id": region,
-                "names": [f"{region}{zone}" for zone in "abc"],
-                "zoneIds": [f"{region[:2]}{region.split('-')[1][:1]}1-az{n}" for n in (1, 2, 3)],
-                "groupNames": [region],
-            },
+            "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: _availability_zones(
+                region
+            ),
             "aws:iam/getPolicyDocument:getPolicyDocument": lambda: {
                 "json": render_policy_document(args.args),
                 "minifiedJson": json.dumps(
