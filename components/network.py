@@ -14,6 +14,20 @@ import pulumi_aws as aws
 
 from components.settings import CreatedNetwork, NetworkSettings, StackReferenceNetwork
 
+# A created VPC's range is cut into equal slots, the first N for the private subnets of N zones and
+# the next N for their public ones. Eight slots hold up to four zones and are what every network
+# created so far was cut into; a subnet whose range changes is replaced, so they stay eight there.
+# Five or six zones take sixteen: on a /24, the narrowest range accepted, those are /28s, the
+# smallest subnet AWS allows.
+MIN_SLOT_BITS = 3
+
+
+def subnet_ranges(cidr: str, zones: int) -> tuple[list[IPv4Network], list[IPv4Network]]:
+    """The private subnet of each zone, and its public one, in zone order."""
+    slot_bits = max(MIN_SLOT_BITS, (2 * zones - 1).bit_length())
+    slots = list(IPv4Network(cidr).subnets(prefixlen_diff=slot_bits))
+    return slots[:zones], slots[zones : 2 * zones]
+
 
 @dataclass(frozen=True)
 class AccountNetworkArgs:
@@ -71,10 +85,7 @@ class AccountNetwork(pulumi.ComponentResource):
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)],
             opts=child,
         )
-        # Private subnets take the first half of the range (workloads), public ones the rest.
-        subnets = list(
-            IPv4Network(network.cidr).subnets(new_prefix=IPv4Network(network.cidr).prefixlen + 3)
-        )
+        private_ranges, public_ranges = subnet_ranges(network.cidr, network.availability_zones)
         private_ids: list[pulumi.Output[str]] = []
         nat_gateway: aws.ec2.NatGateway | None = None
         private_routes: aws.ec2.RouteTable | None = None
@@ -83,7 +94,7 @@ class AccountNetwork(pulumi.ComponentResource):
             public = aws.ec2.Subnet(
                 f"{name}-public-{index}",
                 vpc_id=vpc.id,
-                cidr_block=str(subnets[network.availability_zones + index]),
+                cidr_block=str(public_ranges[index]),
                 availability_zone=zone,
                 tags={"Name": f"{name}-public-{index}", "kubernetes.io/role/elb": "1"},
                 opts=child,
@@ -112,7 +123,7 @@ class AccountNetwork(pulumi.ComponentResource):
             private = aws.ec2.Subnet(
                 f"{name}-private-{index}",
                 vpc_id=vpc.id,
-                cidr_block=str(subnets[index]),
+                cidr_block=str(private_ranges[index]),
                 availability_zone=zone,
                 tags={"Name": f"{name}-private-{index}", "kubernetes.io/role/internal-elb": "1"},
                 opts=child,

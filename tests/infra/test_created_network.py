@@ -1,0 +1,162 @@
+"""A network the program creates: N private and N public subnets that fit the VPC's range."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from components.network import subnet_ranges
+from components.settings import CreatedNetwork
+from fleetctl.mocked_program import (
+    REPO_ROOT,
+    ProgramRun,
+    RegisteredResource,
+    read_stack_file,
+    run_program,
+)
+
+SUBNET = "aws:ec2/subnet:Subnet"
+PRIVATE_ROLE = "kubernetes.io/role/internal-elb"
+PUBLIC_ROLE = "kubernetes.io/role/elb"
+# us-east-1 lists six zones under the mocks, as many as a created network may span.
+SIX_ZONE_REGION = "us-east-1"
+WIDEST, NARROWEST = "10.40.0.0/16", "10.40.0.0/24"
+SMALLEST_AWS_SUBNET_PREFIX = 28
+
+# The subnets a created 10.40.0.0/16 had before five and six zones were possible; a subnet whose
+# range changes is replaced, so these must stay as they are.
+SUBNETS_OF_EXISTING_NETWORKS = {
+    2: (
+        ["10.40.0.0/19", "10.40.32.0/19"],
+        ["10.40.64.0/19", "10.40.96.0/19"],
+    ),
+    3: (
+        ["10.40.0.0/19", "10.40.32.0/19", "10.40.64.0/19"],
+        ["10.40.96.0/19", "10.40.128.0/19", "10.40.160.0/19"],
+    ),
+    4: (
+        ["10.40.0.0/19", "10.40.32.0/19", "10.40.64.0/19", "10.40.96.0/19"],
+        ["10.40.128.0/19", "10.40.160.0/19", "10.40.192.0/19", "10.40.224.0/19"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def created_network_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[int, str], ProgramRun]:
+    """The dev program with its member in a six-zone region creating `cidr` over `zones` zones.
+
+    Each (zones, cidr) runs once per module; runs are deterministic and read-only.
+    """
+    runs: dict[tuple[int, str], ProgramRun] = {}
+
+    def run(zones: int, cidr: str) -> ProgramRun:
+        if (zones, cidr) not in runs:
+            config = copy.deepcopy(read_stack_file(REPO_ROOT / "Pulumi.dev.yaml"))
+            member = config["lambda-fleet:members"][0]
+            member["regions"] = [SIX_ZONE_REGION]
+            member["network"] = {"create": True, "cidr": cidr, "availability_zones": zones}
+            project = tmp_path_factory.mktemp(f"network-{zones}-{cidr.replace('/', '-')}")
+            _write_project(project, config)
+            runs[(zones, cidr)] = run_program("dev", project)
+        return runs[(zones, cidr)]
+
+    return run
+
+
+def _write_project(project: Path, config: dict[str, Any]) -> None:
+    (project / "__main__.py").write_text((REPO_ROOT / "__main__.py").read_text())
+    (project / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def _subnets(run: ProgramRun, role: str) -> list[RegisteredResource]:
+    """The subnets tagged for `role`, in zone order (their names end with the zone's index)."""
+    tagged = [s for s in run.of_type(SUBNET) if s.inputs["tags"].get(role) == "1"]
+    return sorted(tagged, key=lambda subnet: int(subnet.name.rsplit("-", 1)[1]))
+
+
+def _cidrs(subnets: list[RegisteredResource]) -> list[str]:
+    return [subnet.inputs["cidrBlock"] for subnet in subnets]
+
+
+@pytest.mark.parametrize("cidr", [WIDEST, NARROWEST])
+@pytest.mark.parametrize("zones", [2, 3, 4, 5, 6])
+def test_each_zone_gets_one_private_and_one_public_subnet_inside_the_range_without_overlap(
+    created_network_run: Callable[[int, str], ProgramRun], zones: int, cidr: str
+) -> None:
+    # GIVEN a member that creates its network over `zones` zones of a six-zone region
+    # WHEN the program runs under the mocks
+    run = created_network_run(zones, cidr)
+    private, public = _subnets(run, PRIVATE_ROLE), _subnets(run, PUBLIC_ROLE)
+    # THEN there are N private and N public subnets, the private ones exported
+    assert (len(private), len(public)) == (zones, zones)
+    exported = run.stack_outputs["networks"][f"222222222222/{SIX_ZONE_REGION}"]
+    assert len(exported["private_subnet_ids"]) == zones
+    # AND all lie inside the VPC's range, overlap none of the others and are at least /28
+    vpc = IPv4Network(cidr)
+    ranges = [IPv4Network(block) for block in _cidrs(private) + _cidrs(public)]
+    assert all(subnet.subnet_of(vpc) for subnet in ranges)
+    assert all(subnet.prefixlen <= SMALLEST_AWS_SUBNET_PREFIX for subnet in ranges)
+    for index, subnet in enumerate(ranges):
+        assert not any(subnet.overlaps(other) for other in ranges[index + 1 :]), subnet
+    # AND each zone has one private and one public subnet
+    private_zones = [subnet.inputs["availabilityZone"] for subnet in private]
+    public_zones = [subnet.inputs["availabilityZone"] for subnet in public]
+    assert len(set(private_zones)) == zones
+    assert public_zones == private_zones
+
+
+@pytest.mark.parametrize("zones", sorted(SUBNETS_OF_EXISTING_NETWORKS))
+def test_networks_of_up_to_four_zones_keep_the_subnets_they_were_created_with(
+    created_network_run: Callable[[int, str], ProgramRun], zones: int
+) -> None:
+    # GIVEN a created 10.40.0.0/16 over two to four zones WHEN the program runs
+    run = created_network_run(zones, WIDEST)
+    # THEN its subnets are the ones such a network has always had: nothing is replaced
+    expected_private, expected_public = SUBNETS_OF_EXISTING_NETWORKS[zones]
+    assert _cidrs(_subnets(run, PRIVATE_ROLE)) == expected_private
+    assert _cidrs(_subnets(run, PUBLIC_ROLE)) == expected_public
+
+
+def test_the_prod_stacks_created_network_keeps_its_subnets(program_runs: dict[str, ProgramRun]):
+    # GIVEN the prod stack file, whose analytics member creates 10.40.0.0/16 over the default
+    # three zones WHEN the program runs
+    run = program_runs["prod"]
+    # THEN its subnets are exactly those it was created with
+    expected_private, expected_public = SUBNETS_OF_EXISTING_NETWORKS[3]
+    assert _cidrs(_subnets(run, PRIVATE_ROLE)) == expected_private
+    assert _cidrs(_subnets(run, PUBLIC_ROLE)) == expected_public
+
+
+def _accepted(cidr: str, zones: int) -> bool:
+    try:
+        CreatedNetwork.model_validate({"create": True, "cidr": cidr, "availability_zones": zones})
+    except ValidationError:
+        return False
+    return True
+
+
+def test_every_range_and_zone_count_the_settings_accept_leaves_subnets_aws_can_create() -> None:
+    # GIVEN every created network the settings accept, among prefixes /8 to /30 and 1 to 12 zones
+    accepted = [
+        (f"10.40.0.0/{prefix}", zones)
+        for prefix in range(8, 31)
+        for zones in range(1, 13)
+        if _accepted(f"10.40.0.0/{prefix}", zones)
+    ]
+    assert ("10.40.0.0/24", 6) in accepted
+    for cidr, zones in accepted:
+        # WHEN its range is cut into subnets
+        private, public = subnet_ranges(cidr, zones)
+        # THEN each zone has its two subnets, all distinct and none smaller than AWS's smallest
+        assert (len(private), len(public)) == (zones, zones), (cidr, zones)
+        assert len(set(private + public)) == 2 * zones, (cidr, zones)
+        assert all(s.prefixlen <= SMALLEST_AWS_SUBNET_PREFIX for s in private + public), cidr
