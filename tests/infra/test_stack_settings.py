@@ -344,6 +344,13 @@ INVALID_SETTINGS = [
         "must be between /16 and /24",
     ),
     (
+        "more-zones-than-a-created-network-may-span",
+        "members.0.network",
+        {"create": True, "cidr": "10.40.0.0/24", "availability_zones": 7},
+        "members[0].network.availability_zones",
+        "less than or equal to 6",
+    ),
+    (
         "mixed-architectures",
         f"{GROUP}.instance_types",
         ["m7g.large", "m6i.large"],
