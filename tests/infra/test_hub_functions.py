@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
 from hub_view import FUNCTION, HubView
 
-from catalog.model import EnvSource
+from catalog.model import (
+    AlertTopics,
+    CallbackSchedules,
+    ClusterSchedule,
+    EnvSource,
+    EventRule,
+    FixedSchedule,
+    ObjectCreated,
+    QueueMessages,
+)
 from components.naming import function_name, member_role_name
 
 
@@ -87,7 +97,44 @@ def test_every_function_sends_failed_async_invocations_to_its_encrypted_dlq(hub:
         destination = config.inputs["destinationConfig"]["onFailure"]["destination"]
         assert destination == hub.dead_letter_queue_arn(spec)
         assert queues[destination].inputs["kmsMasterKeyId"] == key_arn
-        assert config.inputs["maximumRetryAttempts"] >= 0
+
+
+# Triggers that invoke a function asynchronously (EventBridge Scheduler, event rules, S3, SNS):
+# Lambda itself retries an invocation that failed, as the function's event invoke config allows.
+# A queue consumer's failed item is retried by its queue, which delivers it again. The synchronous
+# calls (the HTTP route, one function invoking another with RequestResponse) retry nothing: they
+# hand the error to their caller, so a function reached only that way could not keep the README's
+# promise. Today every catalog function has an asynchronous trigger, so none is exempt.
+ASYNCHRONOUS_TRIGGERS = (
+    FixedSchedule,
+    ClusterSchedule,
+    CallbackSchedules,
+    EventRule,
+    ObjectCreated,
+    AlertTopics,
+)
+
+
+def test_every_function_retries_a_failed_invocation_so_an_undelivered_alert_is_sent_again(
+    hub: HubView,
+):
+    # GIVEN each function the stack deploys, and the triggers the catalog gives it
+    for spec, function in hub.functions():
+        kinds = {type(trigger) for trigger in spec.triggers}
+        asynchronous = bool(kinds & set(ASYNCHRONOUS_TRIGGERS))
+        assert asynchronous or QueueMessages in kinds, f"{spec.name}: only synchronous triggers"
+        # WHEN an invocation fails (an alert SNS did not take fails it on purpose)
+        # THEN Lambda invokes it again before the event goes to the dead-letter queue
+        if asynchronous:
+            config = hub.one(
+                "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+                functionName=function.inputs["name"],
+            )
+            assert config.inputs["maximumRetryAttempts"] >= 1, spec.name
+        # AND a queue consumer's failed item is received again before the queue's dead letters
+        if QueueMessages in kinds:
+            queue = hub.one("aws:sqs/queue:Queue", name=f"{function.inputs['name']}-queue")
+            assert json.loads(queue.inputs["redrivePolicy"])["maxReceiveCount"] >= 2, spec.name
 
 
 def test_every_function_alarms_on_errors_throttles_and_dead_letters_to_the_warning_topic(
