@@ -1,11 +1,14 @@
 """The program's side imports no handler code: of `handlers/` only the shared layer's pure model
-modules (README, Repository layout, contributing and license; CONTRIBUTING, Code style)."""
+modules; and no handler code imports pulumi (README, Repository layout, contributing and license;
+CONTRIBUTING, Code style)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from fleetctl.mocked_program import REPO_ROOT
 
@@ -20,6 +23,30 @@ print(json.dumps(sorted(sys.modules)))
 
 # What only handler code may load: AWS calls, Powertools' runtime utilities.
 AWS_RUNTIME_MODULES = ("boto3", "botocore", "aws_lambda_powertools")
+# What only the program's side may load: the Pulumi SDK and its provider SDKs (pulumi_aws, ...).
+PULUMI_PACKAGE = "pulumi"
+
+
+def _is_pulumi(module: str) -> bool:
+    top_level = module.split(".", 1)[0]
+    return top_level == PULUMI_PACKAGE or top_level.startswith(f"{PULUMI_PACKAGE}_")
+
+
+def _pulumi_imports(path: Path) -> list[str]:
+    """`file:line: statement` of every import of pulumi in a module, at any depth (inside a
+    function, a class, a `try` or an `if TYPE_CHECKING:` too)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        else:
+            continue
+        if any(_is_pulumi(module) for module in modules):
+            found.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    return found
 
 
 def test_components_and_catalog_load_no_handler_and_no_aws_client_code():
@@ -41,3 +68,15 @@ def test_components_and_catalog_load_no_handler_and_no_aws_client_code():
     assert "handlers" not in top_level
     assert not top_level & set(AWS_RUNTIME_MODULES)
     assert "fleet_shared.inventory" in loaded
+
+
+def test_no_handler_module_imports_pulumi_anywhere_in_it():
+    # GIVEN every Python module under handlers/ (functions and the shared layer)
+    modules = sorted((REPO_ROOT / "handlers").rglob("*.py"))
+    assert len(modules) > 50
+    # WHEN each is parsed and every import statement in it is read, nested ones included (an
+    # import inside a function runs only when that code path does, so importing the entry
+    # module, as the packaging test does, misses it)
+    imports = [found for module in modules for found in _pulumi_imports(module)]
+    # THEN none imports pulumi: Lambda has no Pulumi SDK, the archives carry none
+    assert not imports, "handler code imports pulumi:\n" + "\n".join(imports)
