@@ -38,7 +38,7 @@ class Fleet(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.networks: dict[tuple[str, str], AccountNetwork] = {}
-        for member in settings.members:
+        for index, member in enumerate(settings.members):
             for region in member.regions:
                 self.networks[(member.account_id, region)] = AccountNetwork(
                     f"{name}-{member.name}-{region}-network",
@@ -46,6 +46,8 @@ class Fleet(pulumi.ComponentResource):
                         network=member.network,
                         region=region,
                         provider=self.providers.provider(member.account_id, region),
+                        stack=args.stack,
+                        field=f"members[{index}].network",
                     ),
                     opts=pulumi.ResourceOptions(parent=self),
                 )

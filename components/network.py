@@ -12,6 +12,7 @@ from ipaddress import IPv4Network
 import pulumi
 import pulumi_aws as aws
 
+from components.exceptions import StackSettingsError
 from components.settings import CreatedNetwork, NetworkSettings, StackReferenceNetwork
 
 # A created VPC's range is cut into equal slots, the first N for the private subnets of N zones and
@@ -29,11 +30,28 @@ def subnet_ranges(cidr: str, zones: int) -> tuple[list[IPv4Network], list[IPv4Ne
     return slots[:zones], slots[zones : 2 * zones]
 
 
+def zone_of_subnet(names: list[str], index: int, args: AccountNetworkArgs) -> str:
+    """The zone of the `index`th subnet pair: one zone each, never two pairs in one zone."""
+    if index >= len(names):
+        error = StackSettingsError(
+            args.stack,
+            f"{args.field}.availability_zones",
+            f"{args.network.availability_zones} zones asked for, but {args.region} offers "
+            f"{len(names)} ({', '.join(names)})",
+        )
+        # Known only once the region's zones are read; RunError ends the run with this one line.
+        raise pulumi.RunError(str(error))
+    return names[index]
+
+
 @dataclass(frozen=True)
 class AccountNetworkArgs:
     network: NetworkSettings
     region: str
     provider: aws.Provider
+    stack: str
+    field: str
+    """The network's path in the stack file (`members[0].network`), for errors."""
 
 
 class AccountNetwork(pulumi.ComponentResource):
@@ -49,7 +67,7 @@ class AccountNetwork(pulumi.ComponentResource):
         if isinstance(args.network, StackReferenceNetwork):
             self._from_stack_reference(name, args.network, args.region)
         else:
-            self._create(name, args.network, args.provider)
+            self._create(name, args.network, args)
         self.register_outputs(
             {"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids}
         )
@@ -65,7 +83,8 @@ class AccountNetwork(pulumi.ComponentResource):
             reference.require_output(network.private_subnet_ids_output)
         )
 
-    def _create(self, name: str, network: CreatedNetwork, provider: aws.Provider) -> None:
+    def _create(self, name: str, network: CreatedNetwork, args: AccountNetworkArgs) -> None:
+        provider = args.provider
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         zones = aws.get_availability_zones_output(
             state="available", opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
@@ -90,7 +109,7 @@ class AccountNetwork(pulumi.ComponentResource):
         nat_gateway: aws.ec2.NatGateway | None = None
         private_routes: aws.ec2.RouteTable | None = None
         for index in range(network.availability_zones):
-            zone = zones.names.apply(lambda names, i=index: names[i % len(names)])
+            zone = zones.names.apply(lambda names, i=index: zone_of_subnet(names, i, args))
             public = aws.ec2.Subnet(
                 f"{name}-public-{index}",
                 vpc_id=vpc.id,

@@ -16,6 +16,7 @@ from components.network import subnet_ranges
 from components.settings import CreatedNetwork
 from fleetctl.mocked_program import (
     REPO_ROOT,
+    ProgramFailedError,
     ProgramRun,
     RegisteredResource,
     read_stack_file,
@@ -160,3 +161,23 @@ def test_every_range_and_zone_count_the_settings_accept_leaves_subnets_aws_can_c
         assert (len(private), len(public)) == (zones, zones), (cidr, zones)
         assert len(set(private + public)) == 2 * zones, (cidr, zones)
         assert all(s.prefixlen <= SMALLEST_AWS_SUBNET_PREFIX for s in private + public), cidr
+
+
+def test_more_zones_than_the_region_offers_fail_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a member in a region the mocks list three zones for, creating its network over five
+    config = copy.deepcopy(read_stack_file(REPO_ROOT / "Pulumi.dev.yaml"))
+    member = config["lambda-fleet:members"][0]
+    member["regions"] = ["eu-west-1"]
+    member["network"] = {"create": True, "cidr": WIDEST, "availability_zones": 5}
+    _write_project(tmp_path, config)
+    # WHEN the program runs
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program("dev", tmp_path)
+    # THEN it fails naming the field and the region's zones, instead of putting two subnet pairs
+    # in one zone
+    assert (
+        "Pulumi.dev.yaml: members[0].network.availability_zones: 5 zones asked for, but eu-west-1 "
+        "offers 3 (eu-west-1a, eu-west-1b, eu-west-1c)"
+    ) in str(raised.value)
