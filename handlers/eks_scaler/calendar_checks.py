@@ -7,13 +7,17 @@ own calendar, in the cluster schedule's time zone).
   the schedule excludes; on a holiday the scale-up is skipped; on a day that is neither one of
   the schedule's `days` nor a forced working day both are skipped (the schedules fire daily when
   a forced working day falls outside `days`, see components/schedule_payloads.py).
+
+`schedule_day_refusal` is that day rule alone; `is_working_day` (a day the schedule scales up
+on) is what the predictive path (predictive.py) counts as a working day, so the working-hours
+floor and the schedule's size of the hour follow the same calendar as the schedule.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from fleet_shared.inventory import Cluster, ClusterCalendar
+from fleet_shared.inventory import Cluster, ClusterCalendar, ScalingSchedule
 from handlers.eks_scaler.models import Action, ScalerEvent
 
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -40,15 +44,36 @@ def calendar_refusal(
         return (
             "the node group is excluded from the cluster's schedule (schedule.exclude_node_groups)"
         )
-    if calendar is None:
-        calendar = ClusterCalendar(time_zone=schedule.time_zone)
-    today = calendar.local_time(now).date()
-    if event.action is Action.SCALE_UP and today in calendar.holidays:
-        return f"{today} is a holiday in the cluster's calendar: no scheduled scale-up"
-    weekday = WEEKDAYS[today.weekday()]
-    if weekday not in schedule.days and today not in calendar.working_days:
+    calendar = schedule_calendar(schedule, calendar)
+    return schedule_day_refusal(event.action, calendar.local_time(now).date(), schedule, calendar)
+
+
+def schedule_calendar(
+    schedule: ScalingSchedule, calendar: ClusterCalendar | None
+) -> ClusterCalendar:
+    """The calendar `schedule` follows: the cluster's, else one without exception dates in the
+    schedule's time zone."""
+    return calendar if calendar is not None else ClusterCalendar(time_zone=schedule.time_zone)
+
+
+def schedule_day_refusal(
+    action: Action, day: date, schedule: ScalingSchedule, calendar: ClusterCalendar
+) -> str | None:
+    """Why the schedule does not `action` on `day` (a date of `calendar`), or None when it does:
+    no scale-up on a holiday, nothing on a day that is neither one of the schedule's `days` nor
+    a forced working day."""
+    if action is Action.SCALE_UP and day in calendar.holidays:
+        return f"{day} is a holiday in the cluster's calendar: no scheduled scale-up"
+    weekday = WEEKDAYS[day.weekday()]
+    if weekday not in schedule.days and day not in calendar.working_days:
         return (
-            f"{today} ({weekday}) is neither one of the schedule's days "
+            f"{day} ({weekday}) is neither one of the schedule's days "
             f"({', '.join(schedule.days)}) nor a forced working day"
         )
     return None
+
+
+def is_working_day(day: date, schedule: ScalingSchedule, calendar: ClusterCalendar) -> bool:
+    """Whether the schedule scales up on `day` (a date of `calendar`): one of its `days` or a
+    forced working day, and not a holiday."""
+    return schedule_day_refusal(Action.SCALE_UP, day, schedule, calendar) is None
