@@ -220,7 +220,9 @@ def cluster_for(series: Series) -> Cluster:
     before = series.values[replay_start - REPLAY_WEEKS * WEEK : replay_start]
     working = np.array(
         [
-            in_working_hours(schedule, _moment(replay_start - REPLAY_WEEKS * WEEK + hour))
+            in_working_hours(
+                schedule, _moment(replay_start - REPLAY_WEEKS * WEEK + hour), calendar=None
+            )
             for hour in range(len(before))
         ]
     )
@@ -282,7 +284,9 @@ def scored(series: Series, sizes: list[int], first_size: int, confident_hours: i
     target = capacity * cluster.scaling.target_utilization / 100
     working = np.array(
         [
-            in_working_hours(cluster.schedule, _moment(first_hour + hour))
+            in_working_hours(
+                cluster.schedule, _moment(first_hour + hour), calendar=cluster.calendar
+            )
             for hour in range(len(sizes))
         ]
     )
@@ -507,7 +511,9 @@ def oracle_sizes(
             needed = nodes_for_demand(actual, 1.0, INSTANCE.allocatable_vcpu, cluster.scaling)
             planned = plan_desired(needed, limits).desired_size
             size = size if planned is None else planned
-        if working_hours_floor and in_working_hours(cluster.schedule, _moment(first_hour + index)):
+        if working_hours_floor and in_working_hours(
+            cluster.schedule, _moment(first_hour + index), calendar=cluster.calendar
+        ):
             sizes.append(max(size, node_group.desired_size))
         else:
             sizes.append(size)
@@ -726,7 +732,7 @@ def _nodes(demand_vcpu: float, scaling: ClusterScaling) -> int:
 
 def _schedule_size(cluster: Cluster, now: datetime) -> int:
     assert cluster.schedule is not None
-    if in_working_hours(cluster.schedule, now):
+    if in_working_hours(cluster.schedule, now, calendar=cluster.calendar):
         return cluster.node_groups[0].desired_size
     return cluster.schedule.off_hours_desired[NODE_GROUP_NAME]
 

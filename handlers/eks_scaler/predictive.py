@@ -4,7 +4,9 @@ the schedule's size when the forecaster hands the node group back.
 The forecaster (handlers/demand_forecaster/predictive_request.py) asks for the node count its
 forecast needs; the scaler, under the node group's lock and with its current size, keeps it:
 - at or above the stack file's `desired_size` (the daytime size the schedule restores) during
-  the schedule's working hours, unless the cluster's `scaling.working_hours_floor` is false;
+  the schedule's working hours, unless the cluster's `scaling.working_hours_floor` is false
+  (working hours of the days the schedule scales up on, `calendar_checks.is_working_day`: not
+  on a holiday, and on a forced working day outside its `days` too);
 - within the floor, min_size and max_size (`sizing.Limits`);
 - within `scaling.max_step` nodes of the current desired size.
 When the forecaster keeps the schedule for the hour (low confidence, no forecast, too little
@@ -20,13 +22,12 @@ override a schedule the owner did not hand over.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from fleet_shared.inventory import Cluster, NodeGroup, ScalingSchedule
+from fleet_shared.inventory import Cluster, ClusterCalendar, NodeGroup, ScalingSchedule
+from handlers.eks_scaler.calendar_checks import is_working_day, schedule_calendar
 from handlers.eks_scaler.models import Action
 from handlers.eks_scaler.sizing import Limits, Sizes
-
-_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,27 @@ class PredictiveTarget:
     refused: str | None = None
 
 
-def in_working_hours(schedule: ScalingSchedule, now: datetime) -> bool:
-    """Whether `now` is between the schedule's scale-up and scale-down on one of its days (a
-    window past midnight belongs to the day it starts on)."""
+def in_working_hours(
+    schedule: ScalingSchedule, now: datetime, *, calendar: ClusterCalendar | None
+) -> bool:
+    """Whether `now` is between the schedule's scale-up and scale-down on a day it scales up on
+    (one of its days or a forced working day of `calendar`, not a holiday; without a calendar,
+    its days). A window past midnight belongs to the day it starts on."""
     local = now.astimezone(schedule.zone)
     moment = local.time().replace(tzinfo=None)
     up, down = schedule.scale_up_time, schedule.scale_down_time
-    day = _WEEKDAYS[local.weekday()]
     if up < down:
-        return day in schedule.days and up <= moment < down
-    previous = _WEEKDAYS[(local.weekday() - 1) % 7]
-    return (day in schedule.days and moment >= up) or (previous in schedule.days and moment < down)
+        inside, start = up <= moment < down, local.date()
+    elif moment >= up:
+        inside, start = True, local.date()
+    else:
+        inside, start = moment < down, local.date() - timedelta(days=1)
+    if not inside:
+        return False
+    # The day as the scaler sees it when that window's scheduled scale-up arrives.
+    calendar = schedule_calendar(schedule, calendar)
+    scale_up = datetime.combine(start, up, tzinfo=schedule.zone)
+    return is_working_day(calendar.local_time(scale_up).date(), schedule, calendar)
 
 
 def scheduled_size(cluster: Cluster, node_group: NodeGroup, now: datetime) -> tuple[int, str]:
@@ -63,7 +74,7 @@ def scheduled_size(cluster: Cluster, node_group: NodeGroup, now: datetime) -> tu
         or node_group.name in schedule.exclude_node_groups
     ):
         return node_group.desired_size, "the stack file's desired size"
-    if in_working_hours(schedule, now):
+    if in_working_hours(schedule, now, calendar=cluster.calendar):
         return node_group.desired_size, "the scheduled daytime size"
     return schedule.off_hours_desired[node_group.name], "the schedule's off-hours size"
 
@@ -89,7 +100,7 @@ def predictive_target(
     if (
         scaling.working_hours_floor
         and schedule is not None
-        and in_working_hours(schedule, now)
+        and in_working_hours(schedule, now, calendar=cluster.calendar)
         and target < configured.desired_size
     ):
         target = configured.desired_size

@@ -1,22 +1,33 @@
 """`predictive`: the forecaster's node count, kept within the working-hours floor, the floor,
 max_size and max_step, with the usual cooldown and dry run, and the hand-back to the schedule's
-size when the forecaster keeps the schedule (moto EKS in the member account)."""
+size when the forecaster keeps the schedule (moto EKS in the member account); working hours
+follow the cluster's calendar as the schedule does (holidays, forced working days)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from scaler_helpers import Scaler, event, sizes
 
 from fleet_shared.clock import ManualClock
-from fleet_shared.inventory import Cluster, NodeGroup, ScalingSchedule
-from handlers.eks_scaler.predictive import scheduled_size
+from fleet_shared.inventory import Cluster, ClusterCalendar, NodeGroup, ScalingSchedule
+from handlers.eks_scaler.predictive import in_working_hours, scheduled_size
 
+KOLKATA = ZoneInfo("Asia/Kolkata")
 NIGHT = datetime(2025, 6, 2, 17, 0, tzinfo=UTC)  # Monday 22:30 in Asia/Kolkata
 MONDAY_MORNING = datetime(2025, 6, 2, 3, 30, tzinfo=UTC)  # Monday 09:00 in Asia/Kolkata
+SATURDAY_MORNING = datetime(2025, 6, 7, 9, 0, tzinfo=KOLKATA)
 PREDICTIVE = {"mode": "predictive", "max_step": 2, "working_hours_floor": True}
+# Monday 2 June (the tests' START_TIME's day) a holiday, Saturday 7 June a forced working day.
+CALENDAR = {
+    "time_zone": "Asia/Kolkata",
+    "holidays": ["2025-06-02"],
+    "working_days": ["2025-06-07"],
+    "maintenance_windows": [],
+}
 
 
 @pytest.fixture
@@ -32,13 +43,24 @@ def daytime_size() -> int:
 
 
 @pytest.fixture
+def calendar() -> dict[str, Any] | None:
+    """The cluster's calendar in the inventory: none; a test parametrizes it."""
+    return None
+
+
+@pytest.fixture
 def inventory_document(
-    inventory_document: dict[str, Any], scaling: dict[str, Any], daytime_size: int
+    inventory_document: dict[str, Any],
+    scaling: dict[str, Any],
+    daytime_size: int,
+    calendar: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The scaler tests' inventory (web at 2/`daytime_size`/6, floor 2, 2 off hours) with
-    `scaling` on the cluster."""
+    `scaling` and `calendar` on the cluster."""
     cluster = inventory_document["members"][0]["clusters"][0]
     cluster["scaling"] = {**cluster["scaling"], **scaling}
+    if calendar is not None:
+        cluster["calendar"] = calendar
     cluster["schedule"]["off_hours_desired"]["web"] = 2
     web = next(group for group in cluster["node_groups"] if group["name"] == "web")
     web["desired_size"] = daytime_size
@@ -62,6 +84,35 @@ def test_in_working_hours_the_scheduled_daytime_size_is_a_floor(
     scaler: Scaler, member_eks: Any
 ) -> None:
     # GIVEN Monday 09:00 in the cluster's time zone, web at its stack-file desired size 3
+    # WHEN the forecast needs a single node
+    item = _only(scaler(_web(1)))
+    # THEN web stays at its daytime size and says why
+    assert item["status"] == "no_change_needed"
+    assert "working hours: kept at the scheduled daytime size 3" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+@pytest.mark.parametrize("calendar", [CALENDAR])
+def test_on_a_holiday_the_forecast_is_not_held_at_the_daytime_size(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN Monday 09:00, within the schedule's hours, but a holiday in the cluster's calendar
+    # (the schedule does not scale up today), web at 3
+    # WHEN the forecast needs a single node
+    item = _only(scaler(_web(1)))
+    # THEN web goes down to its configured floor 2, and the reason does not claim working hours
+    assert item["status"] == "scaling_initiated"
+    assert "raised to the floor 2" in item["reason"]
+    assert "working hours" not in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 2
+
+
+@pytest.mark.parametrize("calendar", [CALENDAR])
+def test_on_a_forced_working_day_outside_the_schedules_days_the_daytime_size_is_a_floor(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN Saturday 09:00, not one of the schedule's days but a forced working day, web at 3
+    fake_clock.set(SATURDAY_MORNING)
     # WHEN the forecast needs a single node
     item = _only(scaler(_web(1)))
     # THEN web stays at its daytime size and says why
@@ -186,6 +237,22 @@ def test_a_hand_back_after_a_forecast_driven_change_restores_the_daytime_size_in
     assert sizes(member_eks, "web")["desired_size"] == 6
 
 
+@pytest.mark.parametrize("calendar", [CALENDAR])
+def test_a_hand_back_on_a_holiday_restores_the_off_hours_size(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN Monday 09:00 on a holiday (no scheduled scale-up today), web raised from 3 to 5 by
+    # the forecast
+    assert _only(scaler(_web(5, request_id="predictive-h1")))["status"] == "scaling_initiated"
+    # WHEN, an hour later, the forecaster keeps the schedule and hands web back
+    fake_clock.advance(3600)
+    item = _only(scaler(_web_handed_back(request_id="predictive-h2")))
+    # THEN web goes to the schedule's off-hours size 2, not to its daytime size 3
+    assert item["status"] == "scaling_initiated"
+    assert "back to the schedule's off-hours size 2" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 2
+
+
 def test_a_hand_back_after_the_schedules_own_change_changes_nothing(
     scaler: Scaler, member_eks: Any, fake_clock: ManualClock
 ) -> None:
@@ -303,3 +370,41 @@ def test_the_schedules_size_is_the_daytime_size_in_working_hours_and_the_off_hou
     # WHEN the size the schedule gives web at that moment is asked
     # THEN it is the expected size, named
     assert scheduled_size(cluster, web, moment) == expected
+
+
+@pytest.mark.parametrize(
+    ("local", "calendar", "expected"),
+    [
+        (datetime(2025, 6, 3, 23, 0), ClusterCalendar(**CALENDAR), True),
+        (datetime(2025, 6, 2, 23, 0), ClusterCalendar(**CALENDAR), False),
+        (datetime(2025, 6, 3, 3, 0), ClusterCalendar(**CALENDAR), False),
+        (datetime(2025, 6, 7, 23, 0), ClusterCalendar(**CALENDAR), True),
+        (datetime(2025, 6, 8, 3, 0), ClusterCalendar(**CALENDAR), True),
+        (datetime(2025, 6, 14, 23, 0), ClusterCalendar(**CALENDAR), False),
+        (datetime(2025, 6, 2, 23, 0), None, True),
+    ],
+    ids=[
+        "a_schedule_day",
+        "a_holiday",
+        "past_midnight_after_a_holiday",
+        "a_forced_working_day",
+        "past_midnight_after_a_forced_working_day",
+        "a_saturday",
+        "no_calendar",
+    ],
+)
+def test_working_hours_past_midnight_follow_the_calendar_of_the_day_they_start_on(
+    local: datetime, calendar: ClusterCalendar | None, expected: bool
+) -> None:
+    # GIVEN a night schedule, 22:00 to 06:00 from Monday to Friday, and the cluster's calendar
+    # (Monday 2 June a holiday, Saturday 7 June a forced working day) or none
+    schedule = ScalingSchedule(
+        time_zone="Asia/Kolkata",
+        scale_up_time="22:00",
+        scale_down_time="06:00",
+        days=("MON", "TUE", "WED", "THU", "FRI"),
+    )
+    # WHEN it is asked whether that moment is in working hours
+    # THEN it is exactly when the window started on a day the schedule scales up on
+    moment = local.replace(tzinfo=KOLKATA)
+    assert in_working_hours(schedule, moment, calendar=calendar) is expected
