@@ -5,8 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint format plan bench clean
 
-# The venv is rebuilt only when a requirements file changes.
+# The venv is rebuilt only when a requirements file changes. The pinned numpy, pandas and
+# pyarrow have wheels for CPython 3.11 to 3.13 only; any other would build them from source.
 $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' \
+		|| { echo "$(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); lambda-fleet needs 3.11 to 3.13: make PYTHON=python3.12 ..." >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt

@@ -76,7 +76,8 @@ def functions_table(functions: Sequence[FunctionSpec] = FUNCTIONS) -> str:
         "resolved ARNs of the hub's resources; each function's page lists the actions it has "
         "besides these, and what it does through its own member role in each member account "
         "(deletions only under the catalog's `member_conditions`: the fleet's marker tags, "
-        "qualified Lambda versions)."
+        "qualified Lambda versions; except DynamoDB table backups, which carry no tags for IAM "
+        "to check: the backup scheduler deletes only backups whose name has its prefix)."
     )
     rows = [function_row(spec) for spec in functions]
     return "\n".join([intro, "", *HEADER, *rows]) + "\n"
