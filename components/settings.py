@@ -60,6 +60,7 @@ DEFAULT_TIME_ZONE = "Asia/Kolkata"
 MAX_PUBLIC_ACCESS_ADDRESSES = IPv4Network("10.0.0.0/8").num_addresses
 # Values echoed in an error are cut to this many characters.
 SHOWN_VALUE_LENGTH = 40
+ACCOUNT_ID_DIGITS = 12
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 # The program writes `arn:aws:` ARNs and commercial service principals; China and GovCloud
 # (`aws-cn`, `aws-us-gov`) would need both, so their regions and ARNs are refused here, not at
@@ -974,10 +975,19 @@ def _quote_hint(key: str, value: Any) -> str:
     `1.30` as 1.3, so the fix is always to quote; the hint shows the quoted form.
     """
     if key.endswith("account_id") and isinstance(value, int) and not isinstance(value, bool):
-        return (
+        hint = (
             f"expected a 12-digit account id as text, got the number {_shown(value)}; "
-            f'quote it in YAML: "{value:012d}"'
+            f'quote it in YAML: "{str(value).zfill(ACCOUNT_ID_DIGITS)}"'
         )
+        as_octal = f"0{value:o}"
+        if value >= 0 and len(as_octal) <= ACCOUNT_ID_DIGITS:
+            # YAML reads digits 0-7 after a leading 0 as an octal number: the id as written
+            # may have been this one.
+            hint += (
+                f', or "{as_octal.zfill(ACCOUNT_ID_DIGITS)}" if it was written with a leading 0 '
+                "(YAML reads 0 and digits 0-7 as an octal number)"
+            )
+        return hint
     if key.endswith("_time") and isinstance(value, int) and not isinstance(value, bool):
         hours, minutes = divmod(value, 60)
         return (

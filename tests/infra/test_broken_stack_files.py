@@ -102,6 +102,14 @@ BROKEN_STACK_FILES = [
         '222222222222; quote it in YAML: "222222222222"',
     ),
     (
+        "unquoted-account-id-read-as-octal",
+        'account_id: "222222222222"',
+        "account_id: 001234567012",
+        "members[0].account_id: expected a 12-digit account id as text, got the number "
+        '175304202; quote it in YAML: "000175304202", or "001234567012" if it was written with '
+        "a leading 0 (YAML reads 0 and digits 0-7 as an octal number)",
+    ),
+    (
         "unquoted-time",
         'scale_up_time: "08:00"',
         "scale_up_time: 8:00",
