@@ -1,4 +1,4 @@
-"""Twenty broken stack files, as a platform engineer would write them, and the one line each
+"""Twenty-one broken stack files, as a platform engineer would write them, and the one line each
 prints. The files are YAML text, so YAML's own readings (`8:00` is 480, `1.30` is 1.3, an
 unquoted account id is a number) reach the settings loader as they would from a real file."""
 
@@ -212,8 +212,8 @@ def test_the_valid_stack_file_loads() -> None:
     assert settings.members[0].clusters[0].schedule is not None
 
 
-def test_there_are_twenty_broken_stack_files() -> None:
-    assert len(BROKEN_STACK_FILES) == 20
+def test_there_are_twenty_one_broken_stack_files() -> None:
+    assert len(BROKEN_STACK_FILES) == 21
 
 
 @pytest.mark.parametrize(
