@@ -315,6 +315,14 @@ INVALID_SETTINGS = [
         "members[0].clusters[0].node_groups[0].capacity_type",
         "ON_DEMAND",
     ),
+    ("no-regions", "members.0.regions", [], "members[0].regions", "at least 1 item"),
+    (
+        "duplicate-region",
+        "members.0.regions",
+        ["ap-south-1", "ap-south-1"],
+        "members[0].regions",
+        "duplicate region 'ap-south-1'",
+    ),
     (
         "cluster-outside-regions",
         "members.0.clusters.0.region",
