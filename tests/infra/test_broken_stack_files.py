@@ -1,4 +1,4 @@
-"""Twenty-one broken stack files, as a platform engineer would write them, and the one line each
+"""Twenty-two broken stack files, as a platform engineer would write them, and the one line each
 prints. The files are YAML text, so YAML's own readings (`8:00` is 480, `1.30` is 1.3, an
 unquoted account id is a number) reach the settings loader as they would from a real file."""
 
@@ -185,6 +185,17 @@ BROKEN_STACK_FILES = [
         f"{GROUP}.capacity_type: Input should be 'ON_DEMAND' or 'SPOT', got 'RESERVED'",
     ),
     (
+        "cluster-name-twice-in-one-account",
+        "      clusters:\n",
+        "      clusters:\n"
+        "        - name: dev-apps\n"
+        '          kubernetes_version: "1.33"\n'
+        "          node_groups:\n"
+        "            - {name: system, capacity_type: ON_DEMAND, instance_types: [m7g.large], "
+        "min_size: 1, desired_size: 1, max_size: 2}\n",
+        "members[0].clusters: duplicate cluster name 'dev-apps'",
+    ),
+    (
         "duplicate-day",
         'scale_up_time: "08:00"',
         'scale_up_time: "08:00"\n            days: [MON, TUE, MON]',
@@ -212,8 +223,8 @@ def test_the_valid_stack_file_loads() -> None:
     assert settings.members[0].clusters[0].schedule is not None
 
 
-def test_there_are_twenty_one_broken_stack_files() -> None:
-    assert len(BROKEN_STACK_FILES) == 21
+def test_there_are_twenty_two_broken_stack_files() -> None:
+    assert len(BROKEN_STACK_FILES) == 22
 
 
 @pytest.mark.parametrize(
