@@ -91,6 +91,35 @@ def test_network_comes_from_the_stack_reference_named_per_region(program_runs):
     assert network["private_subnet_ids"] == reference_outputs["privateSubnetIds"]
 
 
+def test_a_member_in_two_regions_reads_one_stack_reference_per_region_with_the_region_filled_in(
+    program_runs, stack_settings_document
+):
+    """GIVEN the prod stack, whose member `payments` is in ap-south-1 and eu-west-1 and names its
+    network `acme/network/payments-{region}`
+    WHEN the program runs
+    THEN it reads one stack reference per region, named with that region, and each region's
+    network is the one its own reference exports"""
+    settings = load_settings("prod", stack_settings_document("prod"))
+    (member,) = [member for member in settings.members if len(member.regions) == 2]
+    assert member.network.stack_reference == "acme/network/payments-{region}"
+    run = program_runs["prod"]
+    references = run.of_type("pulumi:pulumi:StackReference")
+    names = [reference.inputs["name"] for reference in references]
+    assert sorted(name for name in names if "/payments-" in name) == [
+        "acme/network/payments-ap-south-1",
+        "acme/network/payments-eu-west-1",
+    ]
+    for region in member.regions:
+        exported = run.stack_outputs["networks"][f"{member.account_id}/{region}"]
+        (outputs,) = [
+            reference.outputs["outputs"]
+            for reference in references
+            if reference.inputs["name"] == f"acme/network/payments-{region}"
+        ]
+        assert exported["vpc_id"] == outputs["vpcId"]
+        assert exported["private_subnet_ids"] == outputs["privateSubnetIds"]
+
+
 def test_created_network_lives_in_the_member_account_with_private_subnets(program_runs):
     run = program_runs["prod"]
     vpcs = run.of_type("aws:ec2/vpc:Vpc")
