@@ -120,6 +120,24 @@ def test_a_member_in_two_regions_reads_one_stack_reference_per_region_with_the_r
         assert exported["private_subnet_ids"] == outputs["privateSubnetIds"]
 
 
+def test_a_network_read_under_custom_output_keys_comes_from_those_keys(project_with_stack):
+    """GIVEN the dev stack file with its network stack's outputs named `sharedVpcId` and
+    `appPrivateSubnets` instead of the defaults `vpcId` and `privateSubnetIds`
+    WHEN the program runs against a referenced stack that exports only those two keys
+    THEN the member's network is the VPC and subnets exported under them"""
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    config["lambda-fleet:members"][0]["network"].update(
+        vpc_id_output="sharedVpcId", private_subnet_ids_output="appPrivateSubnets"
+    )
+    run = run_program("custom-keys", project_with_stack("custom-keys", config))
+    (reference,) = run.of_type("pulumi:pulumi:StackReference")
+    outputs = reference.outputs["outputs"]
+    assert sorted(outputs) == ["appPrivateSubnets", "sharedVpcId"]
+    network = run.stack_outputs["networks"]["222222222222/ap-south-1"]
+    assert network["vpc_id"] == outputs["sharedVpcId"]
+    assert network["private_subnet_ids"] == outputs["appPrivateSubnets"]
+
+
 def test_created_network_lives_in_the_member_account_with_private_subnets(program_runs):
     run = program_runs["prod"]
     vpcs = run.of_type("aws:ec2/vpc:Vpc")
