@@ -604,6 +604,29 @@ def test_invalid_stack_file_fails_before_any_resource_is_registered(project_with
     assert [urn for urn in raised.value.registered if "pulumi:pulumi:Stack" not in urn] == []
 
 
+def test_required_bytecode_without_the_runtimes_python_stops_before_any_resource_is_registered(
+    project_with_stack, monkeypatch: pytest.MonkeyPatch
+):
+    """GIVEN the dev stack file with `bytecode: required`, on a machine where no Python 3.12 is
+    found: LAMBDA_FLEET_RUNTIME_PYTHON unset, nothing on PATH, no pyenv versions
+    WHEN the program runs
+    THEN it stops with one line naming the setting, and nothing but the stack was registered
+    (a URN's type is qualified by its parents' types: every resource's starts with the stack's)"""
+    monkeypatch.delenv("LAMBDA_FLEET_RUNTIME_PYTHON", raising=False)
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv("PYENV_ROOT", "/nonexistent")
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    config["lambda-fleet:bytecode"] = "required"
+    project = project_with_stack("required", config)
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program("required", project)
+    assert str(raised.value) == (
+        "Pulumi.required.yaml: bytecode: no Python 3.12 found (LAMBDA_FLEET_RUNTIME_PYTHON, "
+        "python3.12 on PATH, pyenv): install it or name it in LAMBDA_FLEET_RUNTIME_PYTHON"
+    )
+    assert [urn.split("::")[2] for urn in raised.value.registered] == ["pulumi:pulumi:Stack"]
+
+
 def test_fleetctl_reports_a_bad_stack_file_in_one_line_without_traceback(project_with_stack):
     project = project_with_stack("broken", _broken_dev_config())
     (project / "Pulumi.yaml").write_text("name: lambda-fleet\nruntime: python\n")
