@@ -12,6 +12,9 @@ node groups (a maintenance window blocks every change, scheduled or not).
 Schedules fire on the schedule's `days`; when the cluster's calendar forces a working day on a
 weekday outside them, they fire every day instead and the scaler skips the days that are neither
 schedule days nor forced working days (EventBridge Scheduler cron has no exception dates).
+A window that crosses midnight (`scale_down_time` before `scale_up_time`) ends the morning after
+each of those days, so its scale-down fires on the day after each (MON-FRI: TUE-SAT); the scaler
+judges that run by the day its window began (handlers/eks_scaler/calendar_checks.py).
 """
 
 from __future__ import annotations
@@ -38,6 +41,24 @@ def schedule_days(schedule: ScheduleSettings, calendar: CalendarSettings) -> Seq
     a weekday outside them."""
     outside = {WEEKDAYS[day.weekday()] for day in calendar.working_days} - set(schedule.days)
     return WEEKDAYS if outside else schedule.days
+
+
+def crosses_midnight(schedule: ScheduleSettings) -> bool:
+    """Whether the window ends the day after it begins: the scale-down comes before the scale-up
+    on the clock (`HH:MM` strings compare as times; settings refuse equal times)."""
+    return schedule.scale_down_time < schedule.scale_up_time
+
+
+def action_days(
+    action: str, schedule: ScheduleSettings, calendar: CalendarSettings
+) -> Sequence[str]:
+    """The days the cron of `action` fires: `schedule_days`, except that the scale-down of a
+    window crossing midnight fires on the day after each of them (every day stays every day)."""
+    days = schedule_days(schedule, calendar)
+    if action != "scale_down" or not crosses_midnight(schedule):
+        return days
+    following = {WEEKDAYS[(WEEKDAYS.index(day) + 1) % len(WEEKDAYS)] for day in days}
+    return [day for day in WEEKDAYS if day in following]
 
 
 def scale_up_payload(

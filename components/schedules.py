@@ -1,8 +1,9 @@
 """EventBridge Scheduler schedules of the fleet: fixed ones and one per scheduled cluster.
 
 Fixed schedules run in the stack's `schedule_time_zone`; cluster schedules run at the cluster's
-own times, on its days (every day when its calendar forces a working day outside them), in its
-own time zone (daylight saving included), and carry the payload of
+own times, on its days (every day when its calendar forces a working day outside them; the
+scale-down of a window past midnight on the day after each), in its own time zone (daylight
+saving included), and carry the payload of
 `components.schedule_payloads`. Every schedule retries, then dead-letters into the target
 function's queue, through one scheduler role per stack that may invoke only the targeted
 functions. That role is deliberately NOT under the function-role path: member accounts trust
@@ -23,7 +24,7 @@ from catalog.model import ClusterSchedule, FixedSchedule
 from components.fleet_function import FleetFunction
 from components.naming import bounded_name
 from components.policies import document, service_trust
-from components.schedule_payloads import cluster_cron, cluster_schedule_payload, schedule_days
+from components.schedule_payloads import action_days, cluster_cron, cluster_schedule_payload
 from components.trigger_context import Binding, BuiltTriggers, TriggerContext
 
 SCHEDULE_MAXIMUM_RETRY_ATTEMPTS = 3
@@ -105,7 +106,7 @@ def _per_cluster(
             if cluster.schedule is None:
                 continue
             region = member.cluster_region(cluster)
-            days = schedule_days(cluster.schedule, settings.cluster_calendar(cluster))
+            days = action_days(trigger.action, cluster.schedule, settings.cluster_calendar(cluster))
             found.append(
                 PlannedSchedule(
                     f"{function.short_name}-{action}-{member.name}-{cluster.name}",
