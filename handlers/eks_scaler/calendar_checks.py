@@ -6,7 +6,9 @@ own calendar, in the cluster schedule's time zone).
 - A scheduled change (`scheduled: true`, sent by the cluster schedules only) skips the node groups
   the schedule excludes; on a holiday the scale-up is skipped; on a day that is neither one of
   the schedule's `days` nor a forced working day both are skipped (the schedules fire daily when
-  a forced working day falls outside `days`, see components/schedule_payloads.py).
+  a forced working day falls outside `days`, see components/schedule_payloads.py). The day is
+  the one the run's window began on (`window_day`): a window past midnight belongs to the day
+  it starts on, so its morning scale-down is judged by the day before.
 
 `schedule_day_refusal` is that day rule alone; `is_working_day` (a day the schedule scales up
 on) is what the predictive path (predictive.py) counts as a working day, so the working-hours
@@ -15,7 +17,7 @@ floor and the schedule's size of the hour follow the same calendar as the schedu
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from fleet_shared.inventory import Cluster, ClusterCalendar, ScalingSchedule
 from handlers.eks_scaler.models import Action, ScalerEvent
@@ -45,7 +47,27 @@ def calendar_refusal(
             "the node group is excluded from the cluster's schedule (schedule.exclude_node_groups)"
         )
     calendar = schedule_calendar(schedule, calendar)
-    return schedule_day_refusal(event.action, calendar.local_time(now).date(), schedule, calendar)
+    day = window_day(schedule, calendar, now)
+    refusal = schedule_day_refusal(event.action, day, schedule, calendar)
+    if refusal is not None and day != calendar.local_time(now).date():
+        refusal = f"this {event.action} belongs to the window that began on {day}: {refusal}"
+    return refusal
+
+
+def crosses_midnight(schedule: ScalingSchedule) -> bool:
+    """Whether the schedule's window ends the day after it begins (scale-down before scale-up)."""
+    return schedule.scale_down_time < schedule.scale_up_time
+
+
+def window_day(schedule: ScalingSchedule, calendar: ClusterCalendar, moment: datetime) -> date:
+    """The day whose window a schedule run (or any time) at `moment` (aware) belongs to, as a
+    date of `calendar`: the day of `moment` in the schedule's time zone, except before the
+    scale-up time of a window past midnight, which belongs to the window that began the day
+    before (a 06:00 scale-down closes the previous evening's window)."""
+    local = moment.astimezone(schedule.zone)
+    if crosses_midnight(schedule) and local.time().replace(tzinfo=None) < schedule.scale_up_time:
+        local -= timedelta(days=1)
+    return calendar.local_time(local).date()
 
 
 def schedule_calendar(

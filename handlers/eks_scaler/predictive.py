@@ -22,10 +22,15 @@ override a schedule the owner did not hand over.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from fleet_shared.inventory import Cluster, ClusterCalendar, NodeGroup, ScalingSchedule
-from handlers.eks_scaler.calendar_checks import is_working_day, schedule_calendar
+from handlers.eks_scaler.calendar_checks import (
+    crosses_midnight,
+    is_working_day,
+    schedule_calendar,
+    window_day,
+)
 from handlers.eks_scaler.models import Action
 from handlers.eks_scaler.sizing import Limits, Sizes
 
@@ -46,21 +51,14 @@ def in_working_hours(
     """Whether `now` is between the schedule's scale-up and scale-down on a day it scales up on
     (one of its days or a forced working day of `calendar`, not a holiday; without a calendar,
     its days). A window past midnight belongs to the day it starts on."""
-    local = now.astimezone(schedule.zone)
-    moment = local.time().replace(tzinfo=None)
+    moment = now.astimezone(schedule.zone).time().replace(tzinfo=None)
     up, down = schedule.scale_up_time, schedule.scale_down_time
-    if up < down:
-        inside, start = up <= moment < down, local.date()
-    elif moment >= up:
-        inside, start = True, local.date()
-    else:
-        inside, start = moment < down, local.date() - timedelta(days=1)
+    inside = moment >= up or moment < down if crosses_midnight(schedule) else up <= moment < down
     if not inside:
         return False
-    # The day as the scaler sees it when that window's scheduled scale-up arrives.
+    # The day of the window, as the scaler judges that window's scheduled runs.
     calendar = schedule_calendar(schedule, calendar)
-    scale_up = datetime.combine(start, up, tzinfo=schedule.zone)
-    return is_working_day(calendar.local_time(scale_up).date(), schedule, calendar)
+    return is_working_day(window_day(schedule, calendar, now), schedule, calendar)
 
 
 def scheduled_size(cluster: Cluster, node_group: NodeGroup, now: datetime) -> tuple[int, str]:

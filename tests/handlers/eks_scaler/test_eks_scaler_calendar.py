@@ -1,6 +1,7 @@
 """The cluster calendar in the scaler (moto EKS, manual clock): holidays skip the scheduled
-scale-up, forced working days let the schedule act outside its days, maintenance windows block
-every change, and excluded node groups are untouched by schedules."""
+scale-up, forced working days let the schedule act outside its days, a window past midnight is
+judged by the day it began on, maintenance windows block every change, and excluded node groups
+are untouched by schedules."""
 
 from __future__ import annotations
 
@@ -45,12 +46,21 @@ def calendar() -> dict[str, Any]:
 
 
 @pytest.fixture
+def window() -> dict[str, str]:
+    """The schedule's times: the shared 08:00 to 18:00 (tests of another window parametrize
+    this fixture)."""
+    return {}
+
+
+@pytest.fixture
 def inventory_document(
-    inventory_document: dict[str, Any], calendar: dict[str, Any]
+    inventory_document: dict[str, Any], calendar: dict[str, Any], window: dict[str, str]
 ) -> dict[str, Any]:
-    """The scaler's inventory with `calendar`, and `web` excluded from the schedule."""
+    """The scaler's inventory with `calendar` and `window`, and `web` excluded from the
+    schedule."""
     cluster = inventory_document["members"][0]["clusters"][0]
     cluster["calendar"] = calendar
+    cluster["schedule"].update(window)
     cluster["schedule"]["exclude_node_groups"] = ["web"]
     return inventory_document
 
@@ -96,6 +106,59 @@ def test_a_forced_working_day_lets_the_schedule_act_outside_its_days(
     assert item["status"] == "skipped"
     assert "nor a forced working day" in item["reason"]
     assert sizes(member_eks, "system")["desired_size"] == 1
+
+
+NIGHT = {"scale_up_time": "22:00", "scale_down_time": "06:00"}
+
+
+@pytest.mark.parametrize(
+    ("window", "local", "status", "reason"),
+    [
+        (NIGHT, datetime(2025, 6, 14, 6, 0), "scaling_initiated", None),
+        (
+            NIGHT,
+            datetime(2025, 6, 16, 6, 0),
+            "skipped",
+            "this scale_down belongs to the window that began on 2025-06-15: "
+            "2025-06-15 (SUN) is neither one of the schedule's days",
+        ),
+        (NIGHT, datetime(2025, 6, 3, 6, 0), "scaling_initiated", None),
+        ({}, datetime(2025, 6, 14, 18, 0), "skipped", "2025-06-14 (SAT) is neither"),
+        ({}, datetime(2025, 6, 16, 18, 0), "scaling_initiated", None),
+    ],
+    ids=[
+        "night_saturday_morning_closes_fridays_window",
+        "night_monday_morning_closes_sundays_window",
+        "night_after_a_holiday_still_scales_down",
+        "daytime_saturday_evening",
+        "daytime_monday_evening",
+    ],
+)
+def test_a_scale_down_past_midnight_is_judged_by_the_day_its_window_began(
+    scaler: Scaler,
+    member_eks: Any,
+    fake_clock: ManualClock,
+    *,
+    local: datetime,
+    status: str,
+    reason: str | None,
+) -> None:
+    # GIVEN a MON-FRI schedule from 22:00 to 06:00 the next morning, or the daytime 08:00 to
+    # 18:00 (Monday 2 June a holiday), and system at its daytime size 2
+    fake_clock.set(local.replace(tzinfo=KOLKATA))
+    # WHEN the scheduled scale-down arrives at that local time
+    result = scaler(
+        event("scale_down", {"name": "system", "desired_size": 1}, scheduled=True), "inv-1"
+    )
+    # THEN it runs when the day its window began is a schedule day (a holiday included), and is
+    # skipped naming that day otherwise
+    item = result_of(result, "system")
+    assert item["status"] == status
+    if reason is None:
+        assert sizes(member_eks, "system")["desired_size"] == 1
+    else:
+        assert reason in item["reason"]
+        assert sizes(member_eks, "system")["desired_size"] == 2
 
 
 @pytest.mark.parametrize("calendar", [calendar_of([], [UPGRADE_WINDOW])])
