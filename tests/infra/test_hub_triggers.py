@@ -19,6 +19,7 @@ from catalog.model import (
 )
 from components.naming import function_name
 from components.schedule_payloads import schedule_days
+from components.settings import WEEKDAYS
 
 EXECUTION_ID = "<aws.scheduler.execution-id>"
 
@@ -51,7 +52,10 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
             if schedule is None:
                 continue
             hours, minutes = getattr(schedule, trigger.time_field).split(":")
-            days = ",".join(schedule_days(schedule, hub.settings.cluster_calendar(cluster)))
+            days = list(schedule_days(schedule, hub.settings.cluster_calendar(cluster)))
+            if trigger.action == "scale_down" and schedule.scale_down_time < schedule.scale_up_time:
+                # a window past midnight closes the morning after each of its days
+                days = [day for day in WEEKDAYS if WEEKDAYS[WEEKDAYS.index(day) - 1] in days]
             common = {
                 "account_id": member.account_id,
                 "region": cluster.region or member.regions[0],
@@ -78,7 +82,7 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
                 }
             expected.append(
                 {
-                    "expression": f"cron({int(minutes)} {int(hours)} ? * {days} *)",
+                    "expression": f"cron({int(minutes)} {int(hours)} ? * {','.join(days)} *)",
                     "time_zone": schedule.time_zone,
                     "payload": payload,
                 }
