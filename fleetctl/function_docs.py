@@ -113,7 +113,13 @@ def _trigger_rows(spec: FunctionSpec) -> list[str]:
         ),
         ClusterSchedule: lambda trigger: (
             f"one schedule per member cluster with a `schedule`: `{trigger.action}` at its "
-            f"`{trigger.time_field}` on its `days`, in its `time_zone`"
+            f"`{trigger.time_field}` on its `days`"
+            + (
+                " (the day after each when the window crosses midnight)"
+                if trigger.action == "scale_down"
+                else ""
+            )
+            + ", in its `time_zone`"
         ),
         ObjectCreated: lambda trigger: (
             f"S3 object created in the data bucket under `{trigger.prefix}`"
