@@ -62,7 +62,8 @@ def change_notice(
         account_id=event.account_id,
         region=event.region,
         timestamp=now,
-        # Every change is its own event: the id includes the update, so no dedup hides it.
+        # Every change is its own event: the id includes the update, so dedup by id never
+        # joins two changes (the router still sends one notice per title in its window).
         id=alert_id(services.function_name, resource, f"{title} {update_id or iso_z(now)}"),
     )
     key = f"{services.function_name}/{resource}/{change}"
