@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import re
 import runpy
 import threading
 from collections.abc import Iterator, Mapping
@@ -112,6 +113,24 @@ class ProgramRun:
 # libyaml's loader reads a stack file of 100 members about five times faster than the
 # pure-Python one; PyYAML builds without it where no wheel carries it.
 FAST_YAML_LOADER = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+YAML_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class StackFileLoader(FAST_YAML_LOADER):
+    """Reads booleans as the Pulumi CLI reads a stack file (YAML 1.2): only `true` and `false`.
+
+    PyYAML follows YAML 1.1, where `off`, `on`, `yes` and `no` are booleans too, so `tracing:
+    off` would reach the settings as `False` and be refused here while `pulumi up` reads "off".
+    """
+
+
+StackFileLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != YAML_BOOL_TAG]
+    for first, resolvers in FAST_YAML_LOADER.yaml_implicit_resolvers.items()
+}
+StackFileLoader.add_implicit_resolver(
+    YAML_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
@@ -121,7 +140,7 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise PlanError(f"no stack file {path.name} in {path.parent}") from None
     try:
-        document = yaml.load(text, Loader=FAST_YAML_LOADER)
+        document = yaml.load(text, Loader=StackFileLoader)
     except yaml.YAMLError:
         # Read again for the message: the pure-Python loader's quotes the offending line.
         try:

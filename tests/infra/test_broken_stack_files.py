@@ -5,6 +5,7 @@ unquoted account id is a number) reach the settings loader as they would from a 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -221,6 +222,21 @@ def test_the_valid_stack_file_loads() -> None:
     # GIVEN the stack file every broken case starts from WHEN loaded THEN it is valid
     settings = load_settings("broken", settings_document(yaml.safe_load(VALID_STACK)["config"]))
     assert settings.members[0].clusters[0].schedule is not None
+
+
+def test_off_written_unquoted_is_read_as_the_pulumi_cli_reads_it(tmp_path: Path) -> None:
+    # GIVEN a stack file with `tracing: off` and `bytecode: off` unquoted, which the Pulumi
+    # CLI's YAML 1.2 reads as text and YAML 1.1 (PyYAML's) as false
+    text = VALID_STACK.replace(
+        "lambda-fleet:dry_run: true",
+        "lambda-fleet:dry_run: true\n  lambda-fleet:tracing: off\n  lambda-fleet:bytecode: off",
+    )
+    path = tmp_path / "Pulumi.offline.yaml"
+    path.write_text(text)
+    # WHEN the local tools read and load it
+    settings = load_settings("offline", settings_document(read_stack_file(path)))
+    # THEN both are the mode "off", as under `pulumi up`
+    assert (settings.tracing, settings.bytecode) == ("off", "off")
 
 
 def test_there_are_twenty_two_broken_stack_files() -> None:
