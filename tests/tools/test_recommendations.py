@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
@@ -19,10 +20,15 @@ from fleet_shared.performance_documents import (
     StackFileChange,
 )
 from fleetctl.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from fleetctl.handler_environment import FAKE_CREDENTIALS
+from fleetctl.local_world import moto_server, stack_settings
 from fleetctl.mocked_program import REPO_ROOT
 
 SPOT_GROUP = ["lambda-fleet:members", 0, "clusters", 0, "node_groups", 1]
 SCHEDULE = ["lambda-fleet:members", 0, "clusters", 0, "schedule", "off_hours_desired"]
+# The dev stack's data bucket and its region (`fleetctl plan --stack dev`: fleet-hub-buckets-data).
+DEV_DATA_BUCKET = "lf-dev-111111111111-ap-south-1-data"
+DEV_HUB_REGION = "ap-south-1"
 
 
 def dev_recommendations(stack: str = "dev") -> dict[str, Any]:
@@ -60,23 +66,15 @@ def dev_recommendations(stack: str = "dev") -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def test_the_patch_applies_to_the_dev_stack_file_and_keeps_it_valid(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def _assert_the_dev_patch_applies_and_keeps_the_stack_file_valid(
+    patch: str, tmp_path: Path
 ) -> None:
-    # GIVEN recommendations for the dev stack saved to a file
-    saved = tmp_path / "recommendations.json"
-    saved.write_text(json.dumps(dev_recommendations()))
-
-    # WHEN they are printed
-    status = main(["recommendations", "--stack", "dev", "--file", str(saved)])
-    patch = capsys.readouterr().out
-
-    # THEN the output names the scaler setting above a diff with each value's evidence
-    assert status == EXIT_OK
+    """`patch`, printed for `dev_recommendations()`, names the scaler setting above a diff with
+    each value's evidence, and applies to the dev stack file, which then has the new values."""
     assert "SCALER_COOLDOWN_SECONDS: 300 -> 3600" in patch
     assert "+            off_hours_desired: {system: 2, batch-spot: 1}  # " in patch
     assert "night needs 2" in patch and "night needs 1" in patch
-    # AND it applies to the stack file, which then passes validation with the new values
+    # It applies to a copy of the stack file, which then passes validation with the new values.
     copy = tmp_path / "Pulumi.dev.yaml"
     copy.write_text((REPO_ROOT / "Pulumi.dev.yaml").read_text())
     (tmp_path / "tune.patch").write_text(patch)
@@ -88,6 +86,51 @@ def test_the_patch_applies_to_the_dev_stack_file_and_keeps_it_valid(
     assert cluster.schedule.off_hours_desired == {"system": 2, "batch-spot": 1}
     assert settings.function_memory_mb("health_monitor") == 192
     assert settings.cleanup_policy().mode == "notify"
+
+
+def test_the_patch_applies_to_the_dev_stack_file_and_keeps_it_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN recommendations for the dev stack saved to a file
+    saved = tmp_path / "recommendations.json"
+    saved.write_text(json.dumps(dev_recommendations()))
+
+    # WHEN they are printed
+    status = main(["recommendations", "--stack", "dev", "--file", str(saved)])
+    patch = capsys.readouterr().out
+
+    # THEN the output names the scaler setting above a diff with each value's evidence, and it
+    # applies to the stack file, which then passes validation with the new values
+    assert status == EXIT_OK
+    _assert_the_dev_patch_applies_and_keeps_the_stack_file_valid(patch, tmp_path)
+
+
+def test_the_patch_is_read_from_the_stacks_data_bucket_at_a_local_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a moto server on 127.0.0.1 whose dev data bucket holds dev's latest recommendations
+    with moto_server(stack_settings("dev").hub.account_id) as endpoint:
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint, region_name=DEV_HUB_REGION, **FAKE_CREDENTIALS
+        )
+        s3.create_bucket(
+            Bucket=DEV_DATA_BUCKET,
+            CreateBucketConfiguration={"LocationConstraint": DEV_HUB_REGION},
+        )
+        s3.put_object(
+            Bucket=DEV_DATA_BUCKET,
+            Key="recommendations/latest.json",
+            Body=json.dumps(dev_recommendations()),
+        )
+
+        # WHEN they are printed from that endpoint
+        status = main(["recommendations", "--stack", "dev", "--endpoint-url", endpoint])
+    printed = capsys.readouterr()
+
+    # THEN the output is the same patch as from a saved file: the scaler setting, a diff with
+    # each value's evidence, and it applies to the stack file, which stays valid
+    assert status == EXIT_OK, printed.err
+    _assert_the_dev_patch_applies_and_keeps_the_stack_file_valid(printed.out, tmp_path)
 
 
 @pytest.mark.parametrize(
