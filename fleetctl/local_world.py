@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,7 +72,13 @@ def stack_settings(stack: str, project_dir: Path = REPO_ROOT) -> FleetSettings:
 
 @contextmanager
 def moto_server(hub_account_id: str) -> Iterator[str]:
-    """A moto server on 127.0.0.1 whose default account is the hub; stopped on any exit."""
+    """A moto server on 127.0.0.1 whose default account is the hub, empty when it starts;
+    stopped on any exit.
+
+    moto keeps what its accounts hold in the process, not in the server: without the reset, a
+    second server in one process (a second demo run from Python, or tests) would start with
+    the first one's buckets and tables, and creating the world again would fail.
+    """
     # moto takes its default account from MOTO_ACCOUNT_ID once, on import; left set, the variable
     # would also override the account of assumed-role credentials on every request.
     os.environ["MOTO_ACCOUNT_ID"] = hub_account_id
@@ -87,7 +94,11 @@ def moto_server(hub_account_id: str) -> Iterator[str]:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        endpoint = f"http://{host}:{port}"
+        # moto's reset API; straight to 127.0.0.1, never through a proxy of the environment.
+        reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(reset).close()
+        yield endpoint
     finally:
         server.stop()
 

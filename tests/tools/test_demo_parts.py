@@ -9,10 +9,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import boto3
 import pytest
 
 from fleetctl.demo import Timeline, one_line, summarize
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
+from fleetctl.handler_environment import FAKE_CREDENTIALS
+from fleetctl.local_world import moto_server
 from fleetctl.mocked_program import REPO_ROOT
 from fleetctl.webhook_receiver import FEED_PATH, HEALTH_PATH, WebhookReceiver
 
@@ -55,6 +58,19 @@ def test_a_crashed_worker_is_reported_and_replaced(tmp_path: Path):
         for _ in range(2):
             with pytest.raises(WorkerCrashedError, match="eks_scaler stopped"):
                 pool.invoke("eks_scaler", {"action": "analyze"})
+
+
+def test_each_moto_server_starts_empty_even_after_another_in_the_same_process():
+    # GIVEN a moto server that was given a bucket, and stopped
+    with moto_server("111111111111") as endpoint:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **FAKE_CREDENTIALS)
+        s3.create_bucket(Bucket="first-world")
+    # WHEN another starts in the same process (moto keeps its data in the process)
+    with moto_server("111111111111") as endpoint:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **FAKE_CREDENTIALS)
+        # THEN it has none of the first one's resources, and the same bucket can be made again
+        assert s3.list_buckets()["Buckets"] == []
+        s3.create_bucket(Bucket="first-world")
 
 
 def test_receiver_records_posts_and_serves_the_feed_and_a_switchable_health_check():
