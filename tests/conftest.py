@@ -1,0 +1,27 @@
+"""How the test files are shared between pytest-xdist's two workers (pyproject's addopts:
+`-n 2 --dist loadfile`): the files of `FIRST`, each a long test, are started before all
+others. xdist hands out files with the most tests first, so a one-test file would start last
+and leave the other worker idle for the whole of its run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+FIRST = ("tests/tools/test_demo_day.py",)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling  # noqa: PLC0415 - only under xdist
+
+    class LongFilesFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node: Any) -> None:
+            for scope in reversed(FIRST):
+                if scope in self.workqueue:
+                    self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return LongFilesFirst(config, log)
