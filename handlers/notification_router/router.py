@@ -1,17 +1,17 @@
 """Deduplicate one notification, then deliver it to the channels of its route that still need it.
 
 Dedup: the same alert id, or the same source + resource + title, of the same kind (severity, or
-`resolved`) is sent once per ROUTER_DEDUP_WINDOW_SECONDS within one episode. The last notice sent
-for an alert (by id: a CloudWatch alarm's ALARM and OK share one) is recorded with its kind and
-timestamp: a notice of another kind that is newer (an escalation, a resolution, a failure again
-after a resolution) begins the next episode and goes out, to every channel of its route, however
-soon it comes; one that is not newer is a late copy of a notice from before it (an SNS retry, an
-SQS redelivery out of order) and is suppressed, so a resolved incident is not reopened by the
-trigger it resolved. The claim on a dedup key is an idempotent request in the state table: it is
-completed only once every enabled channel of the route took the alert; otherwise it is released on
-the way out and the message is retried (SQS redelivery, SNS retry, DLQ redrive), so the retry is
-not mistaken for a duplicate. A key being sent by another invocation at this moment answers
-`in_progress`, which is retried too.
+`resolved`) is sent once per ROUTER_DEDUP_WINDOW_SECONDS within one episode. The last notice whose
+delivery began for an alert (by id: a CloudWatch alarm's ALARM and OK share one) is recorded with
+its kind and timestamp, even while its delivery is still being retried: a notice of another kind
+that is newer (an escalation, a resolution, a failure again after a resolution) begins the next
+episode and goes out, to every channel of its route, however soon it comes; one that is not newer
+is a late copy of a notice from before it (an SNS retry, an SQS redelivery out of order) and is
+suppressed, so a resolved incident is not reopened by the trigger it resolved. The claim on a dedup
+key is an idempotent request in the state table: it is completed only once every enabled channel of
+the route took the alert; otherwise it is released on the way out and the message is retried (SQS
+redelivery, SNS retry, DLQ redrive), so the retry is not mistaken for a duplicate. A key being sent
+by another invocation at this moment answers `in_progress`, which is retried too.
 
 Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
 window) as soon as it did, so the retry sends only to the channels that failed or were not tried
@@ -41,9 +41,9 @@ from handlers.notification_router.services import RouterServices
 SCOPE = "notification_router"
 SUPPRESSED_VALUE = "suppressed"
 DELIVERED_VALUE = "delivered"
-LAST_SENT_VALUE = "last_sent"
-LAST_SENT_WINDOWS = 4
-"""The last notice sent for an alert is remembered for this many dedup windows: longer than any
+LAST_NOTICE_VALUE = "last_notice"
+LAST_NOTICE_WINDOWS = 4
+"""The last notice begun for an alert is remembered for this many dedup windows: longer than any
 claim of its episode lives."""
 
 SENT = "sent"
@@ -65,16 +65,16 @@ def dedup_keys(notification: Notification, episode: int) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def episode_of(notification: Notification, last_sent: dict[str, Any] | None) -> int | None:
-    """The episode `notification` belongs to, given the last notice sent for its alert; None
+def episode_of(notification: Notification, last_notice: dict[str, Any] | None) -> int | None:
+    """The episode `notification` belongs to, given the last notice begun for its alert; None
     for a late copy: a notice of another kind than that one, and not newer."""
-    if last_sent is None:
+    if last_notice is None:
         return 0
-    if last_sent["kind"] == notification.kind:
-        return int(last_sent["episode"])
-    if notification.alert.timestamp <= parse_iso(last_sent["timestamp"]):
+    if last_notice["kind"] == notification.kind:
+        return int(last_notice["episode"])
+    if notification.alert.timestamp <= parse_iso(last_notice["timestamp"]):
         return None
-    return int(last_sent["episode"]) + 1
+    return int(last_notice["episode"]) + 1
 
 
 def _content_key(notification: Notification) -> str:
@@ -89,7 +89,7 @@ def route(
     alert = notification.alert
     settings = services.environment
     window = settings.router_dedup_window_seconds
-    last_sent_key = f"{SCOPE}/{alert.id}"
+    last_notice_key = f"{SCOPE}/{alert.id}"
     counter_key = f"{SCOPE}/{_content_key(notification)}/{notification.kind}"
     summary: dict[str, Any] = {
         "alert_id": alert.id,
@@ -97,8 +97,8 @@ def route(
         "kind": notification.kind,
         "title": alert.title,
     }
-    last_sent = _last_sent(services.state, last_sent_key)
-    episode = episode_of(notification, last_sent)
+    last_notice = _last_notice(services.state, last_notice_key)
+    episode = episode_of(notification, last_notice)
     if episode is None:
         count = _suppressed(services.state, counter_key) + 1
         services.state.put_value(
@@ -126,6 +126,19 @@ def route(
                 )
                 return {**summary, "status": DUPLICATE, "suppressed_duplicates": count}
 
+            if last_notice is None or last_notice["episode"] != episode:
+                # Recorded as its delivery begins, not when it ends: a newer notice of another
+                # kind that arrives while this one is retried begins the next episode.
+                services.state.put_value(
+                    last_notice_key,
+                    LAST_NOTICE_VALUE,
+                    {
+                        "kind": notification.kind,
+                        "episode": episode,
+                        "timestamp": iso_z(alert.timestamp),
+                    },
+                    ttl_seconds=LAST_NOTICE_WINDOWS * window,
+                )
             suppressed = _suppressed(services.state, counter_key)
             delivered = _Delivered(services.state, keys, window)
             outcomes = deliver(
@@ -144,17 +157,6 @@ def route(
             status = NO_CHANNEL if all(o.status == SKIPPED for o in outcomes) else SENT
             for request in requests:
                 request.complete({"status": status})
-            if last_sent is None or last_sent["episode"] != episode:
-                services.state.put_value(
-                    last_sent_key,
-                    LAST_SENT_VALUE,
-                    {
-                        "kind": notification.kind,
-                        "episode": episode,
-                        "timestamp": iso_z(alert.timestamp),
-                    },
-                    ttl_seconds=LAST_SENT_WINDOWS * window,
-                )
             if suppressed:
                 services.state.put_value(
                     counter_key, SUPPRESSED_VALUE, {"count": 0}, ttl_seconds=4 * window
@@ -189,9 +191,9 @@ class _Delivered:
             )
 
 
-def _last_sent(state: StateTable, key: str) -> dict[str, Any] | None:
-    """The kind, episode and timestamp of the last notice sent for an alert, if recorded."""
-    value = state.get_value(key, LAST_SENT_VALUE)
+def _last_notice(state: StateTable, key: str) -> dict[str, Any] | None:
+    """The kind, episode and timestamp of the last notice begun for an alert, if recorded."""
+    value = state.get_value(key, LAST_NOTICE_VALUE)
     if value is None:
         return None
     if not (

@@ -696,6 +696,30 @@ def test_a_check_failing_again_soon_after_its_resolution_pages_again(
     assert statuses(invoke(sns_event(json.loads(again.model_dump_json())))) == ["duplicate"]
 
 
+def test_a_failure_again_while_its_resolution_is_still_retried_is_paged_and_stays_open(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN a critical alert that paged, and its resolution, which PagerDuty refused three
+    # times, so the resolution is to be retried
+    alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    invoke(sns_event(json.loads(alert.model_dump_json())))
+    resolution = json.loads(
+        alert.resolution("4 of 4 ready", fake_clock.advance(300)).model_dump_json()
+    )
+    receiver.fail("/pagerduty", 500, times=3)
+    assert statuses(invoke(sqs_event(("m-resolve", resolution)))) == ["failed"]
+    # WHEN the check fails again before that retry
+    again = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.advance(300)))
+    failed_again = invoke(sns_event(json.loads(again.model_dump_json())))
+    # AND the resolution's retry comes after it
+    retried = invoke(sqs_event(("m-resolve", resolution)))
+    # THEN the new failure is paged, and the older resolution does not close it
+    assert statuses(failed_again) == ["sent"]
+    assert (statuses(retried), retried["results"][0]["late"]) == (["duplicate"], True)
+    answered = receiver.bodies("/pagerduty")
+    assert [body["event_action"] for body in answered][-1] == "trigger"
+
+
 def test_a_cloudwatch_alarm_back_in_alarm_soon_after_ok_pages_again(
     invoke: Invoke, receiver: Any
 ) -> None:
