@@ -115,7 +115,8 @@ def settle_regression_alerts(
                 counts["sent"] += 1
         elif is_open:
             resolution = alert.resolution(
-                f"{rule.title} no longer regresses week over week on {resource}"
+                f"{rule.title} no longer regresses week over week on {resource}",
+                services.clock.now(),
             )
             if services.alerts.publish_or_log(resolution, logger) is not None:
                 services.state.put_value(key, rule.name, {OPEN: False, "alert_id": alert.id})

@@ -15,6 +15,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.performance_documents import PerformanceAnalysis
 from fleet_shared.state_table import StateTable
+from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer import app
 from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.services import PerformanceServices
@@ -143,10 +144,12 @@ def test_a_regression_alerts_once_and_resolves_when_it_clears(
     put_cluster_hours(cloudwatch, later_end - timedelta(days=7), 4, HEALTHY)
     analyze({"action": "analyze_fleet"})
 
-    # THEN the same alert is resolved
+    # THEN the same alert is resolved, stamped with the run's time: newer than the alert, as
+    # the notification router needs to tell it from a late copy
     [resolution] = alert_inbox.receive()
     assert resolution.alert["resolved"] is True
     assert resolution.alert["id"] == first_alerts[0].alert["id"]
+    assert resolution.alert["timestamp"] == iso_z(fake_clock.now())
 
 
 def test_a_cluster_outside_the_inventory_is_refused_naming_the_field(
