@@ -114,17 +114,12 @@ class Alert(BaseModel):
             timestamp=timestamp or datetime.now(UTC),
         )
 
-    def resolution(self, detail: str, timestamp: datetime | None = None) -> Alert:
+    def resolution(self, detail: str, timestamp: datetime) -> Alert:
         """The notice that this alert's condition cleared: the same id, severity and resource,
-        at `timestamp` (default now: it must be newer than the alert, or the notification router
-        takes it for a late copy of a notice from before the alert)."""
+        at `timestamp`, the time it cleared by the raiser's clock. It must be newer than the
+        alert, or the notification router takes it for a late copy of a notice from before it."""
         return type(self).model_validate(
-            {
-                **self.model_dump(),
-                "resolved": True,
-                "detail": detail,
-                "timestamp": timestamp or datetime.now(UTC),
-            }
+            {**self.model_dump(), "resolved": True, "detail": detail, "timestamp": timestamp}
         )
 
     def subject(self) -> str:

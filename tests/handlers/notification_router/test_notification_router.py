@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -656,7 +657,10 @@ def test_fleet_resolution_resolves_the_pagerduty_incident_with_the_same_key(
     [trigger] = receiver.bodies("/pagerduty")
     email_inbox.receive()
     # WHEN its resolution arrives (twice, as SNS may deliver it)
-    resolution = json.loads(alert.resolution("4 of 4 desired instances ready").model_dump_json())
+    cleared_at = alert.timestamp + timedelta(minutes=5)
+    resolution = json.loads(
+        alert.resolution("4 of 4 desired instances ready", cleared_at).model_dump_json()
+    )
     result = invoke(sns_event(resolution))
     again = invoke(sns_event(resolution))
     # THEN it took the resolved route once: PagerDuty resolve with the trigger's key,
