@@ -63,7 +63,8 @@ class CloudWatchAlarmNotification(BaseModel):
     Region: str | None = None
     AlarmArn: str | None = None
     AlarmDescription: str | None = None
-    StateChangeTime: str | None = None
+    StateChangeTime: str = Field(min_length=1)
+    """When the alarm changed state: the alert's time, so every copy of one change has the same."""
     Trigger: dict[str, Any] | None = None
 
 
@@ -116,7 +117,7 @@ def from_cloudwatch(
         resource=resource,
         account_id=alarm.AWSAccountId,
         region=region,
-        timestamp=_parse_time(alarm.StateChangeTime),
+        timestamp=_state_change_time(alarm, field),
     )
     # The alarm's own state change time, for OK as for ALARM.
     return Notification(alert.resolution(detail, alert.timestamp) if state == "OK" else alert)
@@ -165,13 +166,14 @@ def _describe_trigger(trigger: dict[str, Any] | None) -> str:
     return text + (f" ({dimensions})" if dimensions else "")
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
+def _state_change_time(alarm: CloudWatchAlarmNotification, field: str) -> datetime:
     try:
-        return parse_iso(value)
+        return parse_iso(alarm.StateChangeTime)
     except ValueError:
-        return None
+        raise EventValidationError(
+            f"{field}.StateChangeTime",
+            f"not an ISO 8601 time with a zone: {alarm.StateChangeTime[:40]!r}",
+        ) from None
 
 
 def _validate(model_cls: type[ModelT], document: dict[str, Any], field: str) -> ModelT:

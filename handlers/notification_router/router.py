@@ -1,17 +1,20 @@
 """Deduplicate one notification, then deliver it to the channels of its route that still need it.
 
 Dedup: the same alert id, or the same source + resource + title, of the same kind (severity, or
-`resolved`) is sent once per ROUTER_DEDUP_WINDOW_SECONDS within one episode. The last notice whose
-delivery began for an alert (by id: a CloudWatch alarm's ALARM and OK share one) is recorded with
-its kind and timestamp, even while its delivery is still being retried: a notice of another kind
-that is newer (an escalation, a resolution, a failure again after a resolution) begins the next
-episode and goes out, to every channel of its route, however soon it comes; one that is not newer
-is a late copy of a notice from before it (an SNS retry, an SQS redelivery out of order) and is
-suppressed, so a resolved incident is not reopened by the trigger it resolved. The claim on a dedup
-key is an idempotent request in the state table: it is completed only once every enabled channel of
-the route took the alert; otherwise it is released on the way out and the message is retried (SQS
-redelivery, SNS retry, DLQ redrive), so the retry is not mistaken for a duplicate. A key being sent
-by another invocation at this moment answers `in_progress`, which is retried too.
+`resolved`) is sent once per ROUTER_DEDUP_WINDOW_SECONDS within one episode. An alert is open (any
+severity) or resolved; the newest notice seen for an alert id (a CloudWatch alarm's ALARM,
+INSUFFICIENT_DATA and OK share one) is recorded with its phase and timestamp for 14 days, before
+its delivery. A newer notice of the other phase begins the next episode and goes out to every
+channel of its route, however soon it comes (a resolution; a failure again after a resolution);
+within a phase an escalation (warning -> critical) is a new kind and goes out, a de-escalation or a
+repeat is a duplicate. A notice of the other phase that is not newer is a late copy (an SNS retry,
+an SQS redelivery out of order, a DLQ redrive days later) and is suppressed, so a resolved incident
+is not reopened by the trigger it resolved, nor a firing one closed by an older resolution. The
+claim on a dedup key is an idempotent request in the state table: it is completed only once every
+enabled channel of the route took the alert; otherwise it is released on the way out and the
+message is retried (SQS redelivery, SNS retry, DLQ redrive), so the retry is not mistaken for a
+duplicate. A key being sent by another invocation at this moment answers `in_progress`, which is
+retried too.
 
 Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
 window) as soon as it did, so the retry sends only to the channels that failed or were not tried
@@ -42,9 +45,12 @@ SCOPE = "notification_router"
 SUPPRESSED_VALUE = "suppressed"
 DELIVERED_VALUE = "delivered"
 LAST_NOTICE_VALUE = "last_notice"
-LAST_NOTICE_WINDOWS = 4
-"""The last notice begun for an alert is remembered for this many dedup windows: longer than any
-claim of its episode lives."""
+LAST_NOTICE_SECONDS = 14 * 24 * 3600
+"""How long an alert's newest notice is remembered: as long as a message can wait in a dead-letter
+queue (14 days), so a trigger redriven from it days later is still seen to be older than its
+resolution."""
+OPEN = "open"
+RESOLVED = "resolved"
 
 SENT = "sent"
 DUPLICATE = "duplicate"
@@ -65,12 +71,17 @@ def dedup_keys(notification: Notification, episode: int) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+def phase_of(notification: Notification) -> str:
+    """`resolved` for a resolution, else `open` (every severity: an escalation stays open)."""
+    return RESOLVED if notification.resolves else OPEN
+
+
 def episode_of(notification: Notification, last_notice: dict[str, Any] | None) -> int | None:
-    """The episode `notification` belongs to, given the last notice begun for its alert; None
-    for a late copy: a notice of another kind than that one, and not newer."""
+    """The episode `notification` belongs to, given the newest notice seen for its alert; None
+    for a late copy: a notice of the other phase that is not newer than that one."""
     if last_notice is None:
         return 0
-    if last_notice["kind"] == notification.kind:
+    if last_notice["phase"] == phase_of(notification):
         return int(last_notice["episode"])
     if notification.alert.timestamp <= parse_iso(last_notice["timestamp"]):
         return None
@@ -105,6 +116,21 @@ def route(
             counter_key, SUPPRESSED_VALUE, {"count": count}, ttl_seconds=4 * window
         )
         return {**summary, "status": DUPLICATE, "suppressed_duplicates": count, "late": True}
+    if last_notice is None or (
+        (last_notice["episode"], parse_iso(last_notice["timestamp"])) < (episode, alert.timestamp)
+    ):
+        # The newest notice seen, recorded before delivery (copies of it included, and while
+        # its delivery is retried): an older notice of the other phase is then a late copy.
+        services.state.put_value(
+            last_notice_key,
+            LAST_NOTICE_VALUE,
+            {
+                "phase": phase_of(notification),
+                "episode": episode,
+                "timestamp": iso_z(alert.timestamp),
+            },
+            ttl_seconds=LAST_NOTICE_SECONDS,
+        )
     keys = dedup_keys(notification, episode)
     try:
         with ExitStack() as stack:
@@ -126,19 +152,6 @@ def route(
                 )
                 return {**summary, "status": DUPLICATE, "suppressed_duplicates": count}
 
-            if last_notice is None or last_notice["episode"] != episode:
-                # Recorded as its delivery begins, not when it ends: a newer notice of another
-                # kind that arrives while this one is retried begins the next episode.
-                services.state.put_value(
-                    last_notice_key,
-                    LAST_NOTICE_VALUE,
-                    {
-                        "kind": notification.kind,
-                        "episode": episode,
-                        "timestamp": iso_z(alert.timestamp),
-                    },
-                    ttl_seconds=LAST_NOTICE_WINDOWS * window,
-                )
             suppressed = _suppressed(services.state, counter_key)
             delivered = _Delivered(services.state, keys, window)
             outcomes = deliver(
@@ -192,12 +205,12 @@ class _Delivered:
 
 
 def _last_notice(state: StateTable, key: str) -> dict[str, Any] | None:
-    """The kind, episode and timestamp of the last notice begun for an alert, if recorded."""
+    """The phase, episode and timestamp of the newest notice seen for an alert, if recorded."""
     value = state.get_value(key, LAST_NOTICE_VALUE)
     if value is None:
         return None
     if not (
-        isinstance(value.get("kind"), str)
+        value.get("phase") in (OPEN, RESOLVED)
         and isinstance(value.get("episode"), int)
         and isinstance(value.get("timestamp"), str)
     ):

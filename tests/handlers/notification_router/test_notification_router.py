@@ -724,6 +724,91 @@ def test_a_failure_again_while_its_resolution_is_still_retried_is_paged_and_stay
     assert [body["event_action"] for body in answered][-1] == "trigger"
 
 
+def test_an_ok_delivered_after_the_next_alarm_does_not_close_the_incident(
+    invoke: Invoke, receiver: Any
+) -> None:
+    # GIVEN an alarm paged at 03:30, then in ALARM again at 03:40 (a duplicate in the window)
+    name = "payments-api-Errors"
+    invoke(sns_event(alarm_notification(name, "ALARM")))
+    again = alarm_notification(name, "ALARM", StateChangeTime="2025-06-02T03:40:00.000+0000")
+    assert statuses(invoke(sns_event(again))) == ["duplicate"]
+    # WHEN the OK of 03:35 between them is delivered only now
+    ok = alarm_notification(name, "OK", StateChangeTime="2025-06-02T03:35:00.000+0000")
+    result = invoke(sns_event(ok))
+    # THEN it is a late copy: the alarm has been firing since 03:40, and PagerDuty stays open
+    assert (statuses(result), result["results"][0]["late"]) == (["duplicate"], True)
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["trigger"]
+
+
+def test_a_trigger_redriven_from_the_dead_letter_queue_hours_later_does_not_reopen(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN a trigger that PagerDuty refused (so it went on to the dead-letter queue), then its
+    # resolution, sent
+    alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    trigger = json.loads(alert.model_dump_json())
+    receiver.fail("/pagerduty", 500, times=3)
+    assert statuses(invoke(sqs_event(("m-trigger", trigger)))) == ["failed"]
+    resolution = alert.resolution("4 of 4 ready", fake_clock.advance(300))
+    assert statuses(invoke(sns_event(json.loads(resolution.model_dump_json())))) == ["sent"]
+    # WHEN an operator redrives the dead-letter queue two days later
+    fake_clock.advance(2 * 86400)
+    redriven = invoke(sqs_event(("m-trigger", trigger)))
+    # THEN the trigger is a late copy: nobody is paged for what cleared two days ago
+    assert (statuses(redriven), redriven["results"][0]["late"]) == (["duplicate"], True)
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")][-1] == "resolve"
+
+
+def test_an_alarm_back_from_insufficient_data_is_not_announced_again(
+    invoke: Invoke, receiver: Any
+) -> None:
+    # GIVEN an alarm paged at 03:30, with INSUFFICIENT_DATA at 03:32 (which resolves nothing)
+    name = "payments-api-Errors"
+    invoke(sns_event(alarm_notification(name, "ALARM")))
+    missing = alarm_notification(
+        name, "INSUFFICIENT_DATA", StateChangeTime="2025-06-02T03:32:00.000+0000"
+    )
+    invoke(sns_event(missing))
+    # WHEN it is in ALARM again at 03:34
+    back = alarm_notification(name, "ALARM", StateChangeTime="2025-06-02T03:34:00.000+0000")
+    result = invoke(sns_event(back))
+    # THEN it is a duplicate of the open incident: one page, one critical Slack message
+    assert statuses(result) == ["duplicate"]
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["trigger"]
+    assert len([b for b in receiver.bodies("/slack") if "[CRITICAL]" in b["text"]]) == 1
+
+
+def test_a_de_escalation_within_the_window_is_a_duplicate(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN a warning, then its escalation to critical a minute later
+    for severity in ("warning", "critical"):
+        alert = fleet_alert(severity, timestamp=fake_clock.advance(60))
+        assert statuses(invoke(sns_event(alert))) == ["sent"]
+    # WHEN it is a warning again a minute after that
+    lower = invoke(sns_event(fleet_alert("warning", timestamp=fake_clock.advance(60))))
+    # THEN that is a duplicate: the incident is still open, and the warning was announced
+    assert statuses(lower) == ["duplicate"]
+    assert len([b for b in receiver.bodies("/slack") if "[WARNING]" in b["text"]]) == 1
+
+
+def test_an_alarm_notification_without_its_state_change_time_is_refused_naming_the_field(
+    invoke: Invoke, receiver: Any
+) -> None:
+    # GIVEN alarm notifications with no StateChangeTime, and with one that is not a time
+    missing = alarm_notification("payments-api-Errors", "ALARM")
+    del missing["StateChangeTime"]
+    garbled = alarm_notification("payments-api-Errors", "ALARM", StateChangeTime="yesterday")
+    # WHEN they are routed
+    results = [invoke(sns_event(message))["results"][0] for message in (missing, garbled)]
+    # THEN each is an error naming the field (the router's clock would make every copy newer
+    # than the notices before it), and nothing is sent
+    assert [item["status"] for item in results] == ["error", "error"]
+    assert "StateChangeTime" in results[0]["error"]
+    assert "Records[0].Sns.Message.StateChangeTime: not an ISO 8601 time" in results[1]["error"]
+    assert receiver.bodies("/pagerduty") == []
+
+
 def test_a_cloudwatch_alarm_back_in_alarm_soon_after_ok_pages_again(
     invoke: Invoke, receiver: Any
 ) -> None:
