@@ -85,14 +85,16 @@ def schedule_time(expression: str) -> datetime:
 
 
 def take_due_callbacks(scheduler: Any, group: str, now: datetime) -> list[dict[str, Any]]:
-    """The payloads of the group's schedules due by `now`, oldest first, each schedule deleted
-    as `ActionAfterCompletion: DELETE` would delete it once fired."""
-    due: list[tuple[datetime, str, dict[str, Any]]] = []
+    """The payloads of the group's schedules due by `now`, oldest first (those due at the same
+    moment in the order they were created: their names hold random update ids), each schedule
+    deleted as `ActionAfterCompletion: DELETE` would delete it once fired."""
+    due: list[tuple[tuple[datetime, datetime], str, dict[str, Any]]] = []
     for summary in scheduler.list_schedules(GroupName=group)["Schedules"]:
         schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group)
         moment = schedule_time(schedule["ScheduleExpression"])
         if moment <= now:
-            due.append((moment, schedule["Name"], json.loads(schedule["Target"]["Input"])))
+            order = (moment, schedule["CreationDate"])
+            due.append((order, schedule["Name"], json.loads(schedule["Target"]["Input"])))
     for _, name, _ in due:
         scheduler.delete_schedule(Name=name, GroupName=group)
-    return [payload for _, _, payload in sorted(due, key=lambda item: (item[0], item[1]))]
+    return [payload for _, _, payload in sorted(due, key=lambda item: item[0])]
