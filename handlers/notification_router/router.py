@@ -111,10 +111,7 @@ def route(
     last_notice = _last_notice(services.state, last_notice_key)
     episode = episode_of(notification, last_notice)
     if episode is None:
-        count = _suppressed(services.state, counter_key) + 1
-        services.state.put_value(
-            counter_key, SUPPRESSED_VALUE, {"count": count}, ttl_seconds=4 * window
-        )
+        count = _count_suppressed(services.state, counter_key, window)
         return {**summary, "status": DUPLICATE, "suppressed_duplicates": count, "late": True}
     if last_notice is None or (
         (last_notice["episode"], parse_iso(last_notice["timestamp"])) < (episode, alert.timestamp)
@@ -146,10 +143,7 @@ def route(
                 for key in keys
             ]
             if any(request.is_repeat for request in requests):
-                count = _suppressed(services.state, counter_key) + 1
-                services.state.put_value(
-                    counter_key, SUPPRESSED_VALUE, {"count": count}, ttl_seconds=4 * window
-                )
+                count = _count_suppressed(services.state, counter_key, window)
                 return {**summary, "status": DUPLICATE, "suppressed_duplicates": count}
 
             suppressed = _suppressed(services.state, counter_key)
@@ -216,6 +210,13 @@ def _last_notice(state: StateTable, key: str) -> dict[str, Any] | None:
     ):
         return None
     return value
+
+
+def _count_suppressed(state: StateTable, counter_key: str, window_seconds: int) -> int:
+    """Count one more suppressed duplicate; the count so far."""
+    count = _suppressed(state, counter_key) + 1
+    state.put_value(counter_key, SUPPRESSED_VALUE, {"count": count}, ttl_seconds=4 * window_seconds)
+    return count
 
 
 def _suppressed(state: StateTable, counter_key: str) -> int:
