@@ -39,6 +39,15 @@ from fleet_shared.timestamps import iso_z
 _logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class VersionedValue:
+    """A saved value as read, with what `StateTable.replace_value` compares to see whether it
+    changed since: the stored JSON text itself (the same text is the same value)."""
+
+    value: dict[str, Any]
+    version: str
+
+
 class ClaimDeadline(Protocol):
     """What an idempotent claim asks of the invocation (`fleet_shared.handler.Invocation`)."""
 
@@ -375,8 +384,58 @@ class StateTable:
 
     def get_value(self, key: str, name: str) -> dict[str, Any] | None:
         """The value saved under (`key`, `name`), or None if none was saved or it expired."""
+        saved = self.get_versioned_value(key, name)
+        return None if saved is None else saved.value
+
+    def get_versioned_value(self, key: str, name: str) -> VersionedValue | None:
+        """The value saved under (`key`, `name`) with its version, for `replace_value`."""
         item = self._get(f"STATE#{key}", f"VALUE#{name}")
-        return None if item is None else json.loads(item["data"]["S"])
+        if item is None:
+            return None
+        data = item["data"]["S"]
+        return VersionedValue(json.loads(data), version=data)
+
+    def replace_value(
+        self,
+        key: str,
+        name: str,
+        value: dict[str, Any],
+        *,
+        read: VersionedValue | None,
+        ttl_seconds: int | None = None,
+    ) -> bool:
+        """Save `value` under (`key`, `name`) only if what is saved is still what was `read`
+        (None: nothing, or an expired value). False, writing nothing, when another writer came
+        in between: read again and decide again."""
+        now = self._clock.now()
+        item = {
+            **_key(f"STATE#{key}", f"VALUE#{name}"),
+            "data": {"S": _to_json(value)},
+            "updated_at": {"S": _sortable_iso(now)},
+        }
+        if ttl_seconds is not None:
+            item["expires_at"] = {"N": str(_epoch(now) + ttl_seconds)}
+        if read is None:
+            condition = "attribute_not_exists(pk) OR #expires_at < :now"
+            names = {"#expires_at": "expires_at"}
+            values = {":now": {"N": str(_epoch(now))}}
+        else:
+            condition = "#data = :read"
+            names = {"#data": "data"}
+            values = {":read": {"S": read.version}}
+        try:
+            self._client.put_item(
+                TableName=self._table_name,
+                Item=item,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
 
     def claim_once(self, key: str, ttl_seconds: int) -> bool:
         """True the first time `key` is claimed within `ttl_seconds`, False on every repeat.

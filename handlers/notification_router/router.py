@@ -4,17 +4,18 @@ Dedup: the same alert id, or the same source + resource + title, of the same kin
 `resolved`) is sent once per ROUTER_DEDUP_WINDOW_SECONDS within one episode. An alert is open (any
 severity) or resolved; the newest notice seen for an alert id (a CloudWatch alarm's ALARM,
 INSUFFICIENT_DATA and OK share one) is recorded with its phase and timestamp for 14 days, before
-its delivery. A newer notice of the other phase begins the next episode and goes out to every
-channel of its route, however soon it comes (a resolution; a failure again after a resolution);
-within a phase an escalation (warning -> critical) is a new kind and goes out, a de-escalation or a
-repeat is a duplicate. A notice of the other phase that is not newer is a late copy (an SNS retry,
-an SQS redelivery out of order, a DLQ redrive days later) and is suppressed, so a resolved incident
-is not reopened by the trigger it resolved, nor a firing one closed by an older resolution. The
-claim on a dedup key is an idempotent request in the state table: it is completed only once every
-enabled channel of the route took the alert; otherwise it is released on the way out and the
-message is retried (SQS redelivery, SNS retry, DLQ redrive), so the retry is not mistaken for a
-duplicate. A key being sent by another invocation at this moment answers `in_progress`, which is
-retried too.
+its delivery, and replaced only if unchanged since it was read (two notices handled at once are
+judged one after the other). A newer notice of the other phase begins the next episode and goes out
+to every channel of its route, however soon it comes (a resolution; a failure again after a
+resolution); within a phase an escalation (warning -> critical) is a new kind and goes out, a
+de-escalation or a repeat is a duplicate. A notice of the other phase that is not newer is a late
+copy (an SNS retry, an SQS redelivery out of order, a DLQ redrive days later) and is suppressed, so
+a resolved incident is not reopened by the trigger it resolved, nor a firing one closed by an older
+resolution. The claim on a dedup key is an idempotent request in the state table: it is completed
+only once every enabled channel of the route took the alert; otherwise it is released on the way
+out and the message is retried (SQS redelivery, SNS retry, DLQ redrive), so the retry is not
+mistaken for a duplicate. A key being sent by another invocation at this moment answers
+`in_progress`, which is retried too.
 
 Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
 window) as soon as it did, so the retry sends only to the channels that failed or were not tried
@@ -49,6 +50,9 @@ LAST_NOTICE_SECONDS = 14 * 24 * 3600
 """How long an alert's newest notice is remembered: as long as a message can wait in a dead-letter
 queue (14 days), so a trigger redriven from it days later is still seen to be older than its
 resolution."""
+LAST_NOTICE_ATTEMPTS = 5
+"""Reads of an alert's record before giving up (the message is retried): each failed write means
+another invocation recorded a notice of that alert in between."""
 OPEN = "open"
 RESOLVED = "resolved"
 
@@ -108,26 +112,13 @@ def route(
         "kind": notification.kind,
         "title": alert.title,
     }
-    last_notice = _last_notice(services.state, last_notice_key)
-    episode = episode_of(notification, last_notice)
+    try:
+        episode = _record_notice(notification, services.state, last_notice_key)
+    except RequestInProgressError:
+        return {**summary, "status": IN_PROGRESS}
     if episode is None:
         count = _count_suppressed(services.state, counter_key, window)
         return {**summary, "status": DUPLICATE, "suppressed_duplicates": count, "late": True}
-    if last_notice is None or (
-        (last_notice["episode"], parse_iso(last_notice["timestamp"])) < (episode, alert.timestamp)
-    ):
-        # The newest notice seen, recorded before delivery (copies of it included, and while
-        # its delivery is retried): an older notice of the other phase is then a late copy.
-        services.state.put_value(
-            last_notice_key,
-            LAST_NOTICE_VALUE,
-            {
-                "phase": phase_of(notification),
-                "episode": episode,
-                "timestamp": iso_z(alert.timestamp),
-            },
-            ttl_seconds=LAST_NOTICE_SECONDS,
-        )
     keys = dedup_keys(notification, episode)
     try:
         with ExitStack() as stack:
@@ -198,9 +189,42 @@ class _Delivered:
             )
 
 
-def _last_notice(state: StateTable, key: str) -> dict[str, Any] | None:
+def _record_notice(notification: Notification, state: StateTable, key: str) -> int | None:
+    """The episode of `notification` (None: a late copy), recording it as its alert's newest
+    notice when it is; raises `RequestInProgressError` when other invocations kept changing the
+    record for LAST_NOTICE_ATTEMPTS reads.
+
+    The record is the newest notice seen, written before delivery (copies of it included, and
+    while its delivery is retried): an older notice of the other phase is then a late copy. It
+    is replaced only if unchanged since it was read: a resolution and a new failure handled at
+    the same moment must not both judge by the record before either, or the failure is taken
+    for a copy of the trigger the resolution closed, and the page is lost.
+    """
+    alert = notification.alert
+    for _ in range(LAST_NOTICE_ATTEMPTS):
+        read = state.get_versioned_value(key, LAST_NOTICE_VALUE)
+        last_notice = _valid_last_notice(read.value if read is not None else None)
+        episode = episode_of(notification, last_notice)
+        if episode is None or (
+            last_notice is not None
+            and (episode, alert.timestamp)
+            <= (last_notice["episode"], parse_iso(last_notice["timestamp"]))
+        ):
+            return episode
+        record = {
+            "phase": phase_of(notification),
+            "episode": episode,
+            "timestamp": iso_z(alert.timestamp),
+        }
+        if state.replace_value(
+            key, LAST_NOTICE_VALUE, record, read=read, ttl_seconds=LAST_NOTICE_SECONDS
+        ):
+            return episode
+    raise RequestInProgressError(SCOPE, key)
+
+
+def _valid_last_notice(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """The phase, episode and timestamp of the newest notice seen for an alert, if recorded."""
-    value = state.get_value(key, LAST_NOTICE_VALUE)
     if value is None:
         return None
     if not (

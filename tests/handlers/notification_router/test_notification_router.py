@@ -19,6 +19,7 @@ import pytest
 from fleet_shared.alerts import Alert
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
+from handlers.notification_router import app
 from handlers.notification_router.channel_names import CHANNEL_NAMES
 from handlers.notification_router.channel_text import slack_escape, slack_text
 from handlers.notification_router.channels import CHANNELS, post_json
@@ -897,3 +898,84 @@ def test_a_peer_that_answers_no_http_is_a_channel_error_naming_its_host() -> Non
         post_json(url, {"text": "hello"}, timeout_seconds=5)
     assert str(raised.value).startswith("127.0.0.1:")
     assert "/hook" not in str(raised.value)
+
+
+def _before_recording_a_notice(invoke: Invoke, write: Callable[[], None]) -> list[int]:
+    """Run `write` (another invocation recording its notice) each time the router is about to
+    write an alert's newest-notice record, between its read and its write; the calls made."""
+    calls: list[int] = []
+
+    def interleave(params: dict[str, Any], **_: Any) -> None:
+        if params["Item"]["sk"]["S"] == "VALUE#last_notice":
+            calls.append(len(calls))
+            write()
+
+    router_client = app.FUNCTION.services().hub_client("dynamodb")
+    router_client.meta.events.register("before-parameter-build.dynamodb.PutItem", interleave)
+    return calls
+
+
+def _notice_record(state_table: Any, alert: Alert) -> dict[str, Any] | None:
+    return state_table.get_value(f"notification_router/{alert.id}", "last_notice")
+
+
+def test_a_new_failure_handled_while_its_resolution_is_recorded_still_pages(
+    invoke: Invoke, receiver: Any, fake_clock: Any, state_table: Any
+) -> None:
+    # GIVEN a critical alert that paged
+    alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    assert statuses(invoke(sns_event(json.loads(alert.model_dump_json())))) == ["sent"]
+    resolved_at = fake_clock.advance(300)
+    again = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.advance(300)))
+    # AND another invocation recording the alert's resolution just after this one read the
+    # record (still the trigger's) and before it wrote its own
+
+    def record_resolution() -> None:
+        state_table.put_value(
+            f"notification_router/{alert.id}",
+            "last_notice",
+            {"phase": "resolved", "episode": 1, "timestamp": resolved_at.isoformat()},
+        )
+
+    interleaved = _before_recording_a_notice(invoke, record_resolution)
+    # WHEN the check's new failure is routed
+    result = invoke(sns_event(json.loads(again.model_dump_json())))
+    # THEN it is judged by the resolution's record, not the trigger's: a new episode, paged
+    assert statuses(result) == ["sent"]
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == [
+        "trigger",
+        "trigger",
+    ]
+    assert _notice_record(state_table, alert) == {
+        "phase": "open",
+        "episode": 2,
+        "timestamp": again.timestamp.isoformat().replace("+00:00", "Z"),
+    }
+    assert interleaved == [0, 1]
+
+
+def test_an_alert_record_changed_at_every_read_is_retried_not_judged(
+    invoke: Invoke, receiver: Any, fake_clock: Any, state_table: Any
+) -> None:
+    # GIVEN a critical alert that paged, and other invocations that change its record between
+    # every read and write of this one
+    alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    invoke(sns_event(json.loads(alert.model_dump_json())))
+    episodes = iter(range(1, 100))
+
+    def record_another_notice() -> None:
+        state_table.put_value(
+            f"notification_router/{alert.id}",
+            "last_notice",
+            {"phase": "open", "episode": next(episodes), "timestamp": "2020-01-01T00:00:00Z"},
+        )
+
+    interleaved = _before_recording_a_notice(invoke, record_another_notice)
+    resolution = alert.resolution("4 of 4 ready", fake_clock.advance(300))
+    # WHEN its resolution is routed from the queue
+    result = invoke(sqs_event(("m-resolve", json.loads(resolution.model_dump_json()))))
+    # THEN after 5 reads it gives up without sending, and the message is to be retried
+    assert statuses(result) == ["in_progress"]
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-resolve"}]
+    assert len(interleaved) == 5
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["trigger"]

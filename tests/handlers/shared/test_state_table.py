@@ -255,6 +255,29 @@ def test_saved_value_with_ttl_disappears_when_expired(
     assert state_table.get_value("spot/m7g.large", "interruptions") is None
 
 
+def test_a_value_is_replaced_only_if_unchanged_since_it_was_read(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN nothing saved, read by two writers
+    key, name = "alert/abc123", "last_notice"
+    assert state_table.get_versioned_value(key, name) is None
+    # WHEN both write THEN only the first one's value is saved
+    assert state_table.replace_value(key, name, {"episode": 0}, read=None, ttl_seconds=60)
+    assert not state_table.replace_value(key, name, {"episode": 7}, read=None)
+    first = state_table.get_versioned_value(key, name)
+    assert first is not None and first.value == {"episode": 0}
+    # WHEN two writers read that value and both replace it THEN the second, reading a value that
+    # has changed since, writes nothing
+    assert state_table.replace_value(key, name, {"episode": 1}, read=first, ttl_seconds=60)
+    assert not state_table.replace_value(key, name, {"episode": 2}, read=first, ttl_seconds=60)
+    assert state_table.get_value(key, name) == {"episode": 1}
+    # WHEN the value has expired (DynamoDB may keep the item for days) THEN it counts as absent
+    fake_clock.advance(61)
+    assert state_table.get_versioned_value(key, name) is None
+    assert state_table.replace_value(key, name, {"episode": 3}, read=None)
+    assert state_table.get_value(key, name) == {"episode": 3}
+
+
 def test_claim_once_is_true_once_within_its_ttl_and_again_after(
     state_table: StateTable, fake_clock: ManualClock
 ) -> None:
