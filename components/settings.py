@@ -93,7 +93,17 @@ Region = Annotated[
     StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$"),
     AfterValidator(_commercial_region),
 ]
-ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+CLOCK_TIME_PATTERN = r"^([01]?\d|2[0-3]):[0-5]\d$"
+
+
+def _two_digit_hour(value: str) -> str:
+    """`8:00` as `08:00`: the Pulumi CLI reads either unquoted as text, and both mean 08:00."""
+    return value.zfill(5)
+
+
+ClockTime = Annotated[
+    str, StringConstraints(pattern=CLOCK_TIME_PATTERN), AfterValidator(_two_digit_hour)
+]
 RoleArn = Annotated[
     str,
     StringConstraints(
@@ -971,8 +981,8 @@ def _shown(value: Any) -> str:
 def _quote_hint(key: str, value: Any) -> str:
     """What to write instead of a number or flag where the setting is text.
 
-    YAML reads an unquoted account id as a number, `8:00` as 480 (minutes, base 60) and
-    `1.30` as 1.3, so the fix is always to quote; the hint shows the quoted form.
+    YAML reads an unquoted account id as a number and `1.30` as 1.3, so the fix is to quote;
+    the hint shows the quoted form. (`8:00` unquoted is text in the Pulumi CLI's YAML 1.2.)
     """
     if key.endswith("account_id") and isinstance(value, int) and not isinstance(value, bool):
         hint = (
@@ -988,12 +998,8 @@ def _quote_hint(key: str, value: Any) -> str:
                 "(YAML reads 0 and digits 0-7 as an octal number)"
             )
         return hint
-    if key.endswith("_time") and isinstance(value, int) and not isinstance(value, bool):
-        hours, minutes = divmod(value, 60)
-        return (
-            f"expected HH:MM as text, got the number {value} (YAML reads {hours}:{minutes:02d} "
-            f'as minutes); quote it in YAML: "{hours:02d}:{minutes:02d}"'
-        )
+    if key.endswith("_time") and isinstance(value, int | float) and not isinstance(value, bool):
+        return f'expected HH:MM as text, got the number {_shown(value)}; write it like "08:00"'
     if key == "kubernetes_version" and isinstance(value, float):
         return (
             f"expected a version as text, got the number {value} (YAML reads {value:.2f} as "
@@ -1024,7 +1030,7 @@ def _problem(error: Mapping[str, Any]) -> str:
 def _pattern_hint(pattern: str) -> str:
     hints = {
         r"^\d{12}$": "an AWS account id is 12 digits, quoted in YAML",
-        r"^([01]\d|2[0-3]):[0-5]\d$": "times are HH:MM on a 24-hour clock",
+        CLOCK_TIME_PATTERN: "times are HH:MM on a 24-hour clock",
         r"^[a-z]{2}(-gov)?-[a-z]+-\d$": "expected an AWS region such as ap-south-1",
         r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$": "expected an S3 bucket name",
         r"^[a-z0-9_]{1,255}$": "Glue names are lower-case letters, digits and underscores",

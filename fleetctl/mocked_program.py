@@ -114,23 +114,39 @@ class ProgramRun:
 # pure-Python one; PyYAML builds without it where no wheel carries it.
 FAST_YAML_LOADER = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 YAML_BOOL_TAG = "tag:yaml.org,2002:bool"
+YAML_INT_TAG = "tag:yaml.org,2002:int"
+YAML_FLOAT_TAG = "tag:yaml.org,2002:float"
+YAML_1_2_RESOLVERS = {
+    YAML_BOOL_TAG: (r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    # PyYAML's YAML 1.1 int and float without the base-60 forms (`18:00` is 1080 there).
+    YAML_INT_TAG: (
+        r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$",
+        "-+0123456789",
+    ),
+    YAML_FLOAT_TAG: (
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+}
 
 
 class StackFileLoader(FAST_YAML_LOADER):
-    """Reads booleans as the Pulumi CLI reads a stack file (YAML 1.2): only `true` and `false`.
+    """Reads a stack file's scalars as the Pulumi CLI reads them (YAML 1.2): only `true` and
+    `false` are booleans, and `18:00` is text.
 
-    PyYAML follows YAML 1.1, where `off`, `on`, `yes` and `no` are booleans too, so `tracing:
-    off` would reach the settings as `False` and be refused here while `pulumi up` reads "off".
+    PyYAML follows YAML 1.1, where `off`, `on`, `yes` and `no` are booleans too and digits
+    joined by colons are a base-60 number, so `tracing: off` would reach the settings as `False`
+    and `scale_down_time: 18:00` as 1080, and be refused here while `pulumi up` takes them.
     """
 
 
 StackFileLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != YAML_BOOL_TAG]
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in YAML_1_2_RESOLVERS]
     for first, resolvers in FAST_YAML_LOADER.yaml_implicit_resolvers.items()
 }
-StackFileLoader.add_implicit_resolver(
-    YAML_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+for _tag, (_pattern, _first_characters) in YAML_1_2_RESOLVERS.items():
+    StackFileLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first_characters))
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:

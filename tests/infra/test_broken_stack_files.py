@@ -1,6 +1,7 @@
 """Twenty-two broken stack files, as a platform engineer would write them, and the one line each
-prints. The files are YAML text, so YAML's own readings (`8:00` is 480, `1.30` is 1.3, an
-unquoted account id is a number) reach the settings loader as they would from a real file."""
+prints. The files are YAML text read as the Pulumi CLI reads them (`StackFileLoader`), so YAML's
+own readings (`1.30` is 1.3, an unquoted account id is a number) reach the settings loader as
+they would from a real file."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from components.exceptions import StackSettingsError
 from components.settings import load_settings, settings_document
 from fleetctl.exceptions import PlanError, ProgramFailedError
 from fleetctl.local_world import stack_settings
-from fleetctl.mocked_program import read_stack_file, run_program
+from fleetctl.mocked_program import StackFileLoader, read_stack_file, run_program
 
 VALID_STACK = """
 config:
@@ -113,9 +114,9 @@ BROKEN_STACK_FILES = [
     (
         "unquoted-time",
         'scale_up_time: "08:00"',
-        "scale_up_time: 8:00",
-        f"{CLUSTER}.schedule.scale_up_time: expected HH:MM as text, got the number 480 "
-        '(YAML reads 8:00 as minutes); quote it in YAML: "08:00"',
+        "scale_up_time: 800",
+        f"{CLUSTER}.schedule.scale_up_time: expected HH:MM as text, got the number 800; write "
+        'it like "08:00"',
     ),
     (
         "unquoted-version",
@@ -214,7 +215,7 @@ BROKEN_STACK_FILES = [
 
 def _broken(old: str, new: str) -> dict:
     assert old in VALID_STACK
-    config = yaml.safe_load(VALID_STACK.replace(old, new, 1))["config"]
+    config = yaml.load(VALID_STACK.replace(old, new, 1), Loader=StackFileLoader)["config"]
     return settings_document(config)
 
 
@@ -237,6 +238,22 @@ def test_off_written_unquoted_is_read_as_the_pulumi_cli_reads_it(tmp_path: Path)
     settings = load_settings("offline", settings_document(read_stack_file(path)))
     # THEN both are the mode "off", as under `pulumi up`
     assert (settings.tracing, settings.bytecode) == ("off", "off")
+
+
+def test_times_written_unquoted_are_read_as_the_pulumi_cli_reads_them(tmp_path: Path) -> None:
+    # GIVEN a schedule with `8:00` and `18:00` unquoted, which the Pulumi CLI's YAML 1.2 reads as
+    # text and YAML 1.1 (PyYAML's) as the base-60 numbers 480 and 1080
+    text = VALID_STACK.replace('scale_up_time: "08:00"', "scale_up_time: 8:00").replace(
+        "off_hours_desired:", "scale_down_time: 18:00\n            off_hours_desired:"
+    )
+    path = tmp_path / "Pulumi.offline.yaml"
+    path.write_text(text)
+    # WHEN the local tools read and load it
+    settings = load_settings("offline", settings_document(read_stack_file(path)))
+    # THEN they are 08:00 and 18:00, as under `pulumi up`
+    schedule = settings.members[0].clusters[0].schedule
+    assert schedule is not None
+    assert (schedule.scale_up_time, schedule.scale_down_time) == ("08:00", "18:00")
 
 
 def test_there_are_twenty_two_broken_stack_files() -> None:
