@@ -181,3 +181,16 @@ def test_more_zones_than_the_region_offers_fail_naming_the_field(
         "Pulumi.dev.yaml: members[0].network.availability_zones: 5 zones asked for, but eu-west-1 "
         "offers 3 (eu-west-1a, eu-west-1b, eu-west-1c)"
     ) in str(raised.value)
+
+
+def test_a_new_zone_count_moves_the_subnets_in_place_so_the_count_is_set_once() -> None:
+    # GIVEN a network created over 2 zones
+    private_two, public_two = subnet_ranges("10.40.0.0/16", 2)
+    # WHEN its stack file asks for 3
+    private_three, public_three = subnet_ranges("10.40.0.0/16", 3)
+    # THEN the first zones keep their private subnets, but their public ones move, and the new
+    # private subnet takes a range a public subnet still holds: AWS refuses overlapping subnets,
+    # which is why the README says the count is set once
+    assert private_three[:2] == private_two
+    assert public_three[:2] != public_two
+    assert private_three[2] == public_two[0]
