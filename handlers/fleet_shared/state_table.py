@@ -372,15 +372,9 @@ class StateTable:
     ) -> None:
         """Save `value` under (`key`, `name`), replacing any previous one; kept forever unless
         `ttl_seconds` is given."""
-        now = self._clock.now()
-        item = {
-            **_key(f"STATE#{key}", f"VALUE#{name}"),
-            "data": {"S": _to_json(value)},
-            "updated_at": {"S": _sortable_iso(now)},
-        }
-        if ttl_seconds is not None:
-            item["expires_at"] = {"N": str(_epoch(now) + ttl_seconds)}
-        self._client.put_item(TableName=self._table_name, Item=item)
+        self._client.put_item(
+            TableName=self._table_name, Item=self._value_item(key, name, value, ttl_seconds)
+        )
 
     def get_value(self, key: str, name: str) -> dict[str, Any] | None:
         """The value saved under (`key`, `name`), or None if none was saved or it expired."""
@@ -407,6 +401,26 @@ class StateTable:
         """Save `value` under (`key`, `name`) only if what is saved is still what was `read`
         (None: nothing, or an expired value). False, writing nothing, when another writer came
         in between: read again and decide again."""
+        item = self._value_item(key, name, value, ttl_seconds)
+        if read is None:
+            return self._put_if_free(item) is None
+        try:
+            self._client.put_item(
+                TableName=self._table_name,
+                Item=item,
+                ConditionExpression="#data = :read",
+                ExpressionAttributeNames={"#data": "data"},
+                ExpressionAttributeValues={":read": {"S": read.version}},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def _value_item(
+        self, key: str, name: str, value: dict[str, Any], ttl_seconds: int | None
+    ) -> dict[str, Any]:
         now = self._clock.now()
         item = {
             **_key(f"STATE#{key}", f"VALUE#{name}"),
@@ -415,27 +429,7 @@ class StateTable:
         }
         if ttl_seconds is not None:
             item["expires_at"] = {"N": str(_epoch(now) + ttl_seconds)}
-        if read is None:
-            condition = "attribute_not_exists(pk) OR #expires_at < :now"
-            names = {"#expires_at": "expires_at"}
-            values = {":now": {"N": str(_epoch(now))}}
-        else:
-            condition = "#data = :read"
-            names = {"#data": "data"}
-            values = {":read": {"S": read.version}}
-        try:
-            self._client.put_item(
-                TableName=self._table_name,
-                Item=item,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return item
 
     def claim_once(self, key: str, ttl_seconds: int) -> bool:
         """True the first time `key` is claimed within `ttl_seconds`, False on every repeat.
