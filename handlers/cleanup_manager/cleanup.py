@@ -18,6 +18,7 @@ reported and nothing is called that changes anything (no tags, no deletions, no 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -25,8 +26,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.alert_delivery import deliver_all
-from fleet_shared.alerts import Alert, Severity
+from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all
+from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
@@ -45,6 +46,7 @@ from handlers.cleanup_manager.environment import CleanupEnvironment
 
 SOURCE = "cleanup_manager"
 LAMBDA_MARKS = "lambda_marks"
+ANNOUNCED = "announced"
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
@@ -221,14 +223,32 @@ def clean_targets(
     )
 
 
-def mark_notices(results: list[TargetResult], services: CleanupServices) -> list[tuple[str, Alert]]:
+@dataclass(frozen=True)
+class MarkNotice:
+    """The notice of one account's marks with one deletion date, and the resources it lists
+    (`<region> <kind> <id>`)."""
+
+    account_id: str
+    delete_after: str
+    resources: frozenset[str]
+    alert: Alert
+
+
+def announced_key(account_id: str, delete_after: str) -> str:
+    """The state table key of the resources already announced for an account and date."""
+    return f"{SOURCE}/notices/{account_id}/{delete_after}"
+
+
+def _digest(resources: set[str] | frozenset[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(resources)).encode("utf-8")).hexdigest()[:16]
+
+
+def mark_notices(results: list[TargetResult], services: CleanupServices) -> list[MarkNotice]:
     """One warning per account and deletion date, listing every resource that carries that mark
-    (marked in this run or pending), each with its delivery key.
+    (marked in this run or pending).
 
     The marks are the record of what must be announced: a notice that could not be delivered is
-    rebuilt from them by the next run (the retry, or the next day's), and the key makes a notice
-    that went out a duplicate. The key names the regions too, so marks made later in a region
-    that was not cleaned when the notice went out get a notice of their own.
+    rebuilt from them by the next run (the retry, or the next day's).
     """
     marked: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {}
     for result in results:
@@ -238,7 +258,7 @@ def mark_notices(results: list[TargetResult], services: CleanupServices) -> list
                     (result.region, entry)
                 )
     now = services.clock.now()
-    notices: list[tuple[str, Alert]] = []
+    notices: list[MarkNotice] = []
     for (account_id, delete_after), entries in sorted(marked.items()):
         by_kind: dict[str, int] = {}
         for _, entry in entries:
@@ -248,6 +268,9 @@ def mark_notices(results: list[TargetResult], services: CleanupServices) -> list
             f"{region} {entry['kind']} {entry['id']} ({entry['reason']})"
             for region, entry in entries
         )
+        resources = frozenset(
+            f"{region} {entry['kind']} {entry['id']}" for region, entry in entries
+        )
         regions = sorted({region for region, _ in entries})
         # In notify mode nothing is deleted, so the notice must not say it will be.
         outcome = (
@@ -255,32 +278,67 @@ def mark_notices(results: list[TargetResult], services: CleanupServices) -> list
             if services.policy.deletes
             else "marked (notify mode: nothing is deleted)"
         )
+        resource = f"{account_id}/cleanup/{delete_after}"
+        title = f"Cleanup: {len(entries)} resources in {account_id} {outcome}"
         alert = Alert.create(
             severity=Severity.WARNING,
             source=SOURCE,
-            title=f"Cleanup: {len(entries)} resources in {account_id} {outcome}",
+            title=title,
             detail=(
                 f"Marked {kinds} with {MARK_TAG}={delete_after}. Tag a snapshot or volume "
                 f"{services.policy.keep_tag}=true, attach the volume or reference the version "
                 f"from an alias to spare it. {listing}"
             ),
-            resource=f"{account_id}/cleanup/{delete_after}",
+            resource=resource,
             account_id=account_id,
             region=regions[0] if len(regions) == 1 else None,
             timestamp=now,
+            # Two notices of one account and date list different resources: distinct alerts.
+            id=alert_id(SOURCE, resource, f"{title} {_digest(resources)}"),
         )
-        notices.append((f"{SOURCE}/{account_id}/{delete_after}/{'+'.join(regions)}", alert))
+        notices.append(MarkNotice(account_id, delete_after, resources, alert))
     return notices
 
 
 def announce_marks(results: list[TargetResult], services: CleanupServices) -> int:
-    """Deliver the mark notices not delivered yet; returns how many went out now.
+    """Deliver the mark notices that list a resource not announced yet; returns how many went
+    out now.
 
-    The marks are applied before the notices go out, so a notice SNS refuses never undoes or
-    repeats the marking: `AlertNotDeliveredError` fails the invocation, and its retry finds the
-    marks pending and delivers the notice. A delivered notice is remembered until its marks are
-    due (the policy's notice_days and a day), so it is never sent twice.
+    What was announced is remembered per account and deletion date, resource by resource, until
+    the marks are due (the policy's notice_days and a day): a notice goes out when its marks
+    include one never announced (marked later the same day, in any region), and is not sent
+    again when some of its resources were spared or a region was not cleaned since. The marks
+    are applied before the notices go out, so a notice SNS refuses never undoes or repeats the
+    marking: `AlertNotDeliveredError` fails the invocation after every notice was tried, and its
+    retry finds the marks pending and delivers the notice. The delivery key names the resources
+    not announced yet, so a retry never sends a delivered notice twice.
     """
     ttl_seconds = (services.policy.notice_days + 1) * 86_400
-    notices = mark_notices(results, services)
-    return len(deliver_all(services.state, services.alerts, notices, ttl_seconds))
+    sent = 0
+    failures: list[AlertNotDeliveredError] = []
+    for notice in mark_notices(results, services):
+        record_key = announced_key(notice.account_id, notice.delete_after)
+        saved = services.state.get_value(record_key, ANNOUNCED) or {}
+        announced = set(saved.get("resources", []))
+        unannounced = notice.resources - announced
+        if not unannounced:
+            continue
+        delivery_key = f"{SOURCE}/{notice.account_id}/{notice.delete_after}/{_digest(unannounced)}"
+        try:
+            sent += len(
+                deliver_all(
+                    services.state, services.alerts, [(delivery_key, notice.alert)], ttl_seconds
+                )
+            )
+        except AlertNotDeliveredError as error:
+            failures.append(error)
+            continue
+        services.state.put_value(
+            record_key,
+            ANNOUNCED,
+            {"resources": sorted(announced | notice.resources)},
+            ttl_seconds=ttl_seconds,
+        )
+    if failures:
+        raise failures[0]
+    return sent

@@ -14,7 +14,7 @@ import pytest
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from handlers.cleanup_manager.candidates import MARK_TAG
-from handlers.cleanup_manager.cleanup import CleanupServices
+from handlers.cleanup_manager.cleanup import CleanupServices, TargetResult, announce_marks
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import fail_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
@@ -369,4 +369,54 @@ def test_bad_input_is_an_error_naming_the_field_and_marks_nothing(
     assert result["status"] == "error"
     assert field in result["error"]
     assert MARK_TAG not in _tags(member_a["ec2"], member_a["stale"])
+    assert alert_inbox.receive() == []
+
+
+def test_a_resource_marked_later_the_same_day_in_the_same_region_gets_its_notice(
+    cleaner: Invoke, member_a: dict[str, Any], alert_inbox: Any, future_clock: ManualClock
+) -> None:
+    # GIVEN a run in the morning that marked A's candidates and announced them
+    ec2 = member_a["ec2"]
+    morning = future_clock.now().replace(hour=8, minute=0, second=0) + timedelta(days=1)
+    future_clock.set(morning)
+    cleaner({"action": "cleanup"})
+    [first] = [a for a in alert_inbox.receive() if a.alert["account_id"] == MEMBER_A]
+    assert member_a["kept"] not in first.alert["detail"]
+    # WHEN, later the same day, the keep tag comes off a snapshot and the cleanup runs again
+    ec2.delete_tags(Resources=[member_a["kept"]], Tags=[{"Key": "keep"}])
+    future_clock.advance(timedelta(hours=2).total_seconds())
+    second = cleaner({"action": "cleanup"})
+    # THEN the snapshot is marked with the same date as the others
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+    assert _actions(_target(second, MEMBER_A))[member_a["kept"]] == "mark"
+    assert _tags(ec2, member_a["kept"])[MARK_TAG] == delete_after
+    # AND a notice names it before it can be deleted
+    notices = [a for a in alert_inbox.receive() if a.alert["account_id"] == MEMBER_A]
+    assert len(notices) == 1
+    assert member_a["kept"] in notices[0].alert["detail"]
+
+
+def test_a_notice_that_went_out_is_not_sent_again_when_a_region_drops_out(
+    cleaner: Invoke,
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN marks of member A with one date in two regions, announced by one notice
+    cleaner({"action": "cleanup", "dry_run": True})
+    services = built_services[0]
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+
+    def marked(region: str, snapshot_id: str, action: str) -> TargetResult:
+        entry = {"kind": "snapshot", "id": snapshot_id, "action": action, "reason": "old"}
+        return TargetResult(MEMBER_A, region, actions=[{**entry, "delete_after": delete_after}])
+
+    first = [marked(REGION, "snap-1", "mark"), marked("eu-west-1", "snap-2", "mark")]
+    assert announce_marks(first, services) == 1
+    alert_inbox.receive()
+    # WHEN the next day's run finds the marks of one region only (the other one denied)
+    future_clock.advance(timedelta(days=1).total_seconds())
+    sent = announce_marks([marked(REGION, "snap-1", "pending")], services)
+    # THEN nothing is sent again
+    assert sent == 0
     assert alert_inbox.receive() == []
