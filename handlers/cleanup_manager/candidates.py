@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
 
 MARK_TAG = "lambda-fleet:delete-after"
@@ -169,45 +171,63 @@ def _function_untagged(
 
 
 def lambda_versions(
-    lambda_client: Any, policy: CleanupPolicy, marks: Mapping[str, str]
+    lambda_client: Any,
+    policy: CleanupPolicy,
+    marks: Mapping[str, str],
+    failed_functions: dict[str, str],
 ) -> list[Resource]:
     """Published versions older than the newest `keep_lambda_versions`, not used by an alias,
     of functions carrying the policy's tags.
 
     `$LATEST` is never a candidate. A marked version that no longer exists is simply not
-    returned, so its mark is dropped when the caller saves the marks again.
+    returned, so its mark is dropped when the caller saves the marks again. A function whose
+    tags, versions or aliases cannot be read (deleted meanwhile, say) is left out, with its
+    error in `failed_functions`, and the other functions go on.
     """
     found: list[Resource] = []
     for function in _pages(lambda_client, "list_functions", "Functions"):
         name = function["FunctionName"]
-        untagged = _function_untagged(lambda_client, function, policy)
-        published = sorted(
-            (
-                int(version["Version"])
-                for version in _pages(
-                    lambda_client, "list_versions_by_function", "Versions", FunctionName=name
-                )
-                if version["Version"].isdigit()
-            ),
-            reverse=True,
-        )
-        if not published:
-            continue
-        aliased = alias_versions(lambda_client, name)
-        for rank, number in enumerate(published):
-            version = str(number)
-            identifier = f"{name}:{version}"
-            if untagged is not None:
-                candidate, reason = False, untagged
-            elif rank < policy.keep_lambda_versions:
-                candidate, reason = False, f"among the newest {policy.keep_lambda_versions}"
-            elif version in aliased:
-                candidate, reason = False, "referenced by an alias"
-            else:
-                candidate, reason = True, f"older than the newest {policy.keep_lambda_versions}"
-            mark = parse_mark(marks.get(identifier))
-            if candidate or mark is not None:
-                found.append(Resource(LAMBDA_VERSION, identifier, candidate, reason, mark))
+        try:
+            found.extend(_function_versions(lambda_client, function, policy, marks))
+        except (ClientError, BotoCoreError) as error:
+            failed_functions[name] = str(error)
+    return found
+
+
+def _function_versions(
+    lambda_client: Any, function: Mapping[str, Any], policy: CleanupPolicy, marks: Mapping[str, str]
+) -> list[Resource]:
+    """The candidate or marked versions of one function."""
+    name = function["FunctionName"]
+    found: list[Resource] = []
+    untagged = _function_untagged(lambda_client, function, policy)
+    published = sorted(
+        (
+            int(version["Version"])
+            for version in _pages(
+                lambda_client, "list_versions_by_function", "Versions", FunctionName=name
+            )
+            if version["Version"].isdigit()
+        ),
+        reverse=True,
+    )
+    if not published:
+        return found
+    aliased = alias_versions(lambda_client, name)
+    for rank, number in enumerate(published):
+        version = str(number)
+        identifier = f"{name}:{version}"
+        if untagged is not None:
+            candidate, reason = False, untagged
+        elif rank < policy.keep_lambda_versions:
+            candidate, reason = False, f"among the newest {policy.keep_lambda_versions}"
+        elif version in aliased:
+            candidate, reason = False, "referenced by an alias"
+        else:
+            candidate, reason = True, f"older than the newest {policy.keep_lambda_versions}"
+        mark = parse_mark(marks.get(identifier))
+        if candidate or mark is not None:
+            found.append(Resource(LAMBDA_VERSION, identifier, candidate, reason, mark))
     return found
 
 
@@ -217,13 +237,16 @@ def find_resources(
     lambda_client: Any,
     lambda_marks: Mapping[str, str],
     now: datetime,
+    *,
+    failed_functions: dict[str, str],
 ) -> list[Resource]:
-    """Candidates and marked resources of the kinds the policy names; other kinds are not read."""
+    """Candidates and marked resources of the kinds the policy names; other kinds are not read.
+    A Lambda function that cannot be read is named in `failed_functions` with its error."""
     found: list[Resource] = []
     if policy.cleans(SNAPSHOTS):
         found.extend(snapshots(ec2, policy, now))
     if policy.cleans(VOLUMES):
         found.extend(volumes(ec2, policy, now))
     if policy.cleans(LAMBDA_VERSIONS):
-        found.extend(lambda_versions(lambda_client, policy, lambda_marks))
+        found.extend(lambda_versions(lambda_client, policy, lambda_marks, failed_functions))
     return found

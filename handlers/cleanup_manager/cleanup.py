@@ -146,7 +146,15 @@ def clean_target(
             if services.policy.cleans(LAMBDA_VERSIONS)
             else {}
         )
-        resources = find_resources(services.policy, ec2, lambda_client, stored_marks, now)
+        failed_functions: dict[str, str] = {}
+        resources = find_resources(
+            services.policy,
+            ec2,
+            lambda_client,
+            stored_marks,
+            now,
+            failed_functions=failed_functions,
+        )
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
         return result
@@ -155,7 +163,14 @@ def clean_target(
         return result
 
     result.candidates = sum(1 for resource in resources if resource.candidate)
-    lambda_marks: dict[str, str] = {}
+    # A function that could not be read keeps its versions' marks for the next run.
+    lambda_marks: dict[str, str] = {
+        identifier: mark
+        for identifier, mark in stored_marks.items()
+        if identifier.rsplit(":", 1)[0] in failed_functions
+    }
+    for function_name, error in failed_functions.items():
+        result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
     for resource in resources:
         action = decide(resource, today, deletes=services.policy.deletes)
         marked_on = resource.delete_after

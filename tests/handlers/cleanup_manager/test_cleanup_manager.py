@@ -420,3 +420,46 @@ def test_a_notice_that_went_out_is_not_sent_again_when_a_region_drops_out(
     # THEN nothing is sent again
     assert sent == 0
     assert alert_inbox.receive() == []
+
+
+def test_a_lambda_function_that_cannot_be_read_does_not_stop_the_rest_of_its_target(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN member A's stale snapshot and a function with 6 published versions, the old ones of
+    # both marked by a first run
+    client = _lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    cleaner({"action": "cleanup"})
+    alert_inbox.receive()
+    # AND, once the notice has run out, listing the versions of "orders" failing on every attempt
+    future_clock.advance(timedelta(days=7).total_seconds())
+    member_lambda = built_services[0].sessions.client("lambda", MEMBER_A, REGION)
+    refused = fail_every_attempt(member_lambda, "lambda", "ListVersionsByFunction")
+
+    def refuse_orders_only(request: Any, **kwargs: Any) -> None:
+        if "/functions/orders/" in request.url:
+            refused(request, **kwargs)
+
+    member_lambda.meta.events.unregister("before-send.lambda.ListVersionsByFunction", refused)
+    member_lambda.meta.events.register_first(
+        "before-send.lambda.ListVersionsByFunction", refuse_orders_only
+    )
+    # WHEN the schedule runs
+    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the target's snapshots and volumes are still cleaned, the failure is named, partial
+    assert target["status"] == "partial"
+    assert _actions(target)[member_a["stale"]] == "delete"
+    assert member_a["stale"] not in _snapshot_ids(member_a["ec2"])
+    assert [(e["kind"], e["id"]) for e in target["errors"]] == [("lambda_function", "orders")]
+    # AND the versions of "orders" were neither deleted nor unmarked: the next run deletes them
+    assert _published(client, "orders") == {"1", "2", "3", "4", "5", "6"}
+    refused.healed = True
+    retried = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert {i: a for i, a in _actions(retried).items() if i.startswith("orders:")} == {
+        "orders:1": "delete",
+        "orders:2": "delete",
+        "orders:3": "delete",
+    }
