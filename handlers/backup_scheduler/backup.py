@@ -4,7 +4,8 @@ Per target, in order, each step isolated from the others and each resource from 
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
    `lambda-fleet:backup=<frequency>` and `lambda-fleet:expires-at=<ISO timestamp>`.
 2. DynamoDB tables tagged the same -> CreateBackup `lambda-fleet-<table>-<yyyymmdd>`. A backup
-   cannot be tagged, so its expiry is saved in the state table under its ARN.
+   cannot be tagged, so its expiry is saved in the state table under its account, region and
+   name, before it is created (earlier versions saved it under its ARN, still read).
 3. Snapshots carrying both of our tags whose expires-at has passed -> DeleteSnapshot.
 4. Backups named `lambda-fleet-...` whose saved expiry has passed -> DeleteBackup. A backup with
    no saved expiry was not made by this function (or its record is gone) and is left alone.
@@ -110,8 +111,13 @@ class TargetResult(SharedTargetResult):
 
 
 def expiry_key(backup_arn: str) -> str:
-    """The state table key of a DynamoDB backup's expiry."""
+    """The state table key of a DynamoDB backup's expiry saved by its ARN (earlier versions)."""
     return f"{SOURCE}/backup/{backup_arn}"
+
+
+def named_expiry_key(account_id: str, region: str, name: str) -> str:
+    """The state table key of a DynamoDB backup's expiry, saved by its name before it exists."""
+    return f"{SOURCE}/backup/{account_id}/{region}/{name}"
 
 
 def backup_name(table: str, now: datetime) -> str:
@@ -236,16 +242,16 @@ class _TargetBackup:
         copy = {"kind": "dynamodb_backup", "source": table, "frequency": frequency}
         copy |= {"name": name, "expires_at": iso_z(expires_at)}
         if not self._dry_run:
-            details = self._dynamodb.create_backup(TableName=table, BackupName=name)
-            backup_arn = details["BackupDetails"]["BackupArn"]
+            # The expiry is saved first: a backup created without it would never be deleted.
             keep_record = expires_at - self._now + EXPIRY_RECORD_MARGIN
             self._services.state.put_value(
-                expiry_key(backup_arn),
+                named_expiry_key(self._result.account_id, self._result.region, name),
                 EXPIRY_VALUE,
                 {"expires_at": iso_z(expires_at), "table": table, "frequency": frequency},
                 ttl_seconds=int(keep_record.total_seconds()),
             )
-            copy["id"] = backup_arn
+            details = self._dynamodb.create_backup(TableName=table, BackupName=name)
+            copy["id"] = details["BackupDetails"]["BackupArn"]
         self._result.created.append(copy)
 
     def _delete_expired_snapshots(self) -> None:
@@ -289,8 +295,12 @@ class _TargetBackup:
             if backup.get("BackupStatus") != "AVAILABLE":
                 continue
             arn = backup["BackupArn"]
+            name = backup["BackupName"]
             try:
-                record = self._services.state.get_value(expiry_key(arn), EXPIRY_VALUE)
+                record = self._services.state.get_value(
+                    named_expiry_key(self._result.account_id, self._result.region, name),
+                    EXPIRY_VALUE,
+                ) or self._services.state.get_value(expiry_key(arn), EXPIRY_VALUE)
                 expires_at = _parse_iso(record["expires_at"]) if record else None
                 if expires_at is None or expires_at > self._now:
                     continue

@@ -19,9 +19,10 @@ from handlers.backup_scheduler.backup import (
     SOURCE_VOLUME_TAG,
     BackupServices,
     expiry_key,
+    named_expiry_key,
 )
 from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.faults import InvocationKilledError, hang_first_attempt
+from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
 
 Invoke = Callable[..., dict[str, Any]]
@@ -107,7 +108,8 @@ def test_daily_run_copies_tagged_resources_in_each_member_only_and_isolates_deni
     # AND the tagged table is backed up under a dated name, its expiry kept in the state table
     backups = member_a["dynamodb"].list_backups()["BackupSummaries"]
     assert [b["BackupName"] for b in backups] == ["lambda-fleet-orders-20250602"]
-    record = state_table.get_value(expiry_key(backups[0]["BackupArn"]), EXPIRY_VALUE)
+    key = named_expiry_key(MEMBER_A, REGION, "lambda-fleet-orders-20250602")
+    record = state_table.get_value(key, EXPIRY_VALUE)
     assert record is not None and record["expires_at"] == expires
     # AND the counts are per target, the denied account reported and the others done
     assert result["status"] == "partial"
@@ -338,3 +340,49 @@ def test_an_invalid_weekly_day_setting_is_an_error_naming_the_variable(
     assert result["status"] == "error"
     assert "BACKUP_WEEKLY_DAY" in result["error"]
     assert _snapshots(member_a["ec2"]) == []
+
+
+def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A's daily table, and the state table refusing every save of a backup's expiry
+    dynamodb = member_a["dynamodb"]
+    backup({"action": "backup", "dry_run": True})
+    hub_dynamodb = built_services[0].hub_client("dynamodb")
+    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
+
+    def refuse_expiry_only(request: Any, **kwargs: Any) -> None:
+        if b"VALUE#expiry" in (request.body or b""):
+            refused(request, **kwargs)
+
+    hub_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
+    hub_dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", refuse_expiry_only)
+    first_day = f"{fake_clock.now():%Y%m%d}"
+    # WHEN the schedule runs
+    first = _target(backup({"action": "backup"}), MEMBER_A)
+    # THEN the table is reported as failed
+    assert refused.attempts > 0
+    assert [error["resource"] for error in first["errors"]] == ["orders"]
+    # AND once the state table works again and the retention has run out, no copy of that day
+    # is left: a copy without a saved expiry would never be deleted
+    refused.healed = True
+    fake_clock.advance(8 * DAY)
+    backup({"action": "backup"})
+    assert [name for name in _backup_names(dynamodb) if name.endswith(first_day)] == []
+
+
+def test_a_backup_whose_expiry_an_earlier_version_saved_under_its_arn_is_still_deleted(
+    backup: Invoke, member_a: dict[str, Any], state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a backup made by an earlier version, its expiry saved under its ARN, now passed
+    dynamodb = member_a["dynamodb"]
+    details = dynamodb.create_backup(TableName="scratch", BackupName="lambda-fleet-scratch-old")
+    arn = details["BackupDetails"]["BackupArn"]
+    state_table.put_value(expiry_key(arn), EXPIRY_VALUE, {"expires_at": "2025-06-01T00:00:00Z"})
+    # WHEN the schedule runs
+    backup({"action": "backup"})
+    # THEN that backup is deleted
+    assert "lambda-fleet-scratch-old" not in _backup_names(dynamodb)
