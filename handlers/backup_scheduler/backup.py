@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -243,15 +243,20 @@ class _TargetBackup:
         copy |= {"name": name, "expires_at": iso_z(expires_at)}
         if not self._dry_run:
             # The expiry is saved first: a backup created without it would never be deleted.
-            keep_record = expires_at - self._now + EXPIRY_RECORD_MARGIN
-            self._services.state.put_value(
-                named_expiry_key(self._result.account_id, self._result.region, name),
-                EXPIRY_VALUE,
-                {"expires_at": iso_z(expires_at), "table": table, "frequency": frequency},
-                ttl_seconds=int(keep_record.total_seconds()),
-            )
+            key = named_expiry_key(self._result.account_id, self._result.region, name)
+            record = {"expires_at": iso_z(expires_at), "table": table, "frequency": frequency}
+            ttl_seconds = int((expires_at - self._now + EXPIRY_RECORD_MARGIN).total_seconds())
+            self._services.state.put_value(key, EXPIRY_VALUE, record, ttl_seconds=ttl_seconds)
             details = self._dynamodb.create_backup(TableName=table, BackupName=name)
-            copy["id"] = details["BackupDetails"]["BackupArn"]
+            backup_arn = details["BackupDetails"]["BackupArn"]
+            copy["id"] = backup_arn
+            try:
+                # With the ARN, a backup someone else gave the same name is never taken for ours.
+                record["backup_arn"] = backup_arn
+                self._services.state.put_value(key, EXPIRY_VALUE, record, ttl_seconds=ttl_seconds)
+            except _AWS_ERRORS as error:
+                # The copy exists and its expiry is saved: it is reported, and expires by name.
+                self._result.fail(table, error)
         self._result.created.append(copy)
 
     def _delete_expired_snapshots(self) -> None:
@@ -288,6 +293,27 @@ class _TargetBackup:
                 return
             arguments["ExclusiveStartBackupArn"] = last
 
+    def _expiry_record(self, backup: dict[str, Any]) -> dict[str, Any] | None:
+        """The saved expiry of one of our backups: by name when it names this backup (its ARN,
+        or, when the ARN could not be saved, its table and creation day), else by ARN as
+        earlier versions saved it; None for a backup that is not ours."""
+        arn, name = backup["BackupArn"], backup["BackupName"]
+        key = named_expiry_key(self._result.account_id, self._result.region, name)
+        record = self._services.state.get_value(key, EXPIRY_VALUE)
+        if record is not None:
+            saved_arn = record.get("backup_arn")
+            created = backup.get("BackupCreationDateTime")
+            # Created on the day its name gives, or just after midnight.
+            same_day = created is not None and name[-8:] in {
+                f"{created.astimezone(UTC):%Y%m%d}",
+                f"{created.astimezone(UTC) - timedelta(days=1):%Y%m%d}",
+            }
+            if saved_arn == arn or (
+                saved_arn is None and record.get("table") == backup.get("TableName") and same_day
+            ):
+                return record
+        return self._services.state.get_value(expiry_key(arn), EXPIRY_VALUE)
+
     def _delete_expired_backups(self) -> None:
         for backup in self._backups():
             if not backup.get("BackupName", "").startswith(BACKUP_NAME_PREFIX):
@@ -295,12 +321,8 @@ class _TargetBackup:
             if backup.get("BackupStatus") != "AVAILABLE":
                 continue
             arn = backup["BackupArn"]
-            name = backup["BackupName"]
             try:
-                record = self._services.state.get_value(
-                    named_expiry_key(self._result.account_id, self._result.region, name),
-                    EXPIRY_VALUE,
-                ) or self._services.state.get_value(expiry_key(arn), EXPIRY_VALUE)
+                record = self._expiry_record(backup)
                 expires_at = _parse_iso(record["expires_at"]) if record else None
                 if expires_at is None or expires_at > self._now:
                     continue

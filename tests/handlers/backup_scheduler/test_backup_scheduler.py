@@ -386,3 +386,20 @@ def test_a_backup_whose_expiry_an_earlier_version_saved_under_its_arn_is_still_d
     backup({"action": "backup"})
     # THEN that backup is deleted
     assert "lambda-fleet-scratch-old" not in _backup_names(dynamodb)
+
+
+def test_a_backup_someone_else_gave_our_name_is_not_deleted_with_ours(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN today's copy of the daily table, and a hand-made backup given the same name
+    dynamodb = member_a["dynamodb"]
+    backup({"action": "backup"})
+    [ours] = dynamodb.list_backups()["BackupSummaries"]
+    dynamodb.create_backup(TableName="orders", BackupName=ours["BackupName"])
+    # WHEN the schedule runs after the retention
+    fake_clock.advance(8 * DAY)
+    backup({"action": "backup"})
+    # THEN our copy is deleted and the hand-made one kept
+    arns = {b["BackupArn"] for b in dynamodb.list_backups()["BackupSummaries"]}
+    assert ours["BackupArn"] not in arns
+    assert ours["BackupName"] in _backup_names(dynamodb)
