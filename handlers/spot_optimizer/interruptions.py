@@ -402,20 +402,33 @@ def _apply(
         # made (the node group lock is held). A read timeout may have changed it: kept claimed.
         services.state.release_once(claim)
         raise
-    services.state.record_change(
-        node_group_key(account, region, cluster, name),
-        {
-            "source": FUNCTION_NAME,
-            "action": "spot_fallback",
-            "previous": plan["previous"],
-            "new": plan["new"],
-            "temporary": True,
-            "spot_nodegroup": spot_group,
-            "reason": reason,
-            "update_id": update.get("id"),
-        },
-        history_ttl_seconds=services.environment.spot_change_history_ttl_days * 86400,
-    )
+    applied: dict[str, Any] = {
+        **base,
+        "status": "scaling_initiated",
+        "update_id": update.get("id"),
+    }
+    try:
+        services.state.record_change(
+            node_group_key(account, region, cluster, name),
+            {
+                "source": FUNCTION_NAME,
+                "action": "spot_fallback",
+                "previous": plan["previous"],
+                "new": plan["new"],
+                "temporary": True,
+                "spot_nodegroup": spot_group,
+                "reason": reason,
+                "update_id": update.get("id"),
+            },
+            history_ttl_seconds=services.environment.spot_change_history_ttl_days * 86400,
+        )
+    except (ClientError, BotoCoreError) as error:
+        # The +1 is made: it is reported and announced as applied, never as a failed fallback.
+        logger.warning(
+            "spot fallback applied but not recorded",
+            extra={"cluster": cluster, "nodegroup": name, "error": str(error)},
+        )
+        applied["error"] = f"change not recorded in the node group's history: {error}"
     resource = node_group_resource(account, region, cluster, name)
     title = (
         f"{cluster}/{name} scaled (spot fallback): desired {plan['previous']['desired_size']} -> "
@@ -432,4 +445,4 @@ def _apply(
         timestamp=services.clock.now(),
         id=alert_id(FUNCTION_NAME, resource, f"{title} {update.get('id')}"),
     )
-    return {**base, "status": "scaling_initiated", "update_id": update.get("id")}, alert
+    return applied, alert

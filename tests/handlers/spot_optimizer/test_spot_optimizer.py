@@ -358,3 +358,31 @@ def test_a_maintenance_window_blocks_the_on_demand_fallback(
     assert desired_size(member_eks, "system") == 2
     # AND the interruption itself is still recorded
     assert result["status"] == "recorded"
+
+
+def test_a_fallback_applied_whose_change_record_fails_is_still_reported_and_announced(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, and the state table refusing every attempt to record the fallback
+    services = make_services(SPOT_AUTO_APPLY="true")
+    hub_dynamodb = services.hub_client("dynamodb")
+    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "TransactWriteItems")
+
+    def refuse_fallback_record_only(request: Any, **kwargs: Any) -> None:
+        if b"spot_fallback" in (request.body or b""):
+            refused(request, **kwargs)
+
+    hub_dynamodb.meta.events.unregister("before-send.dynamodb.TransactWriteItems", refused)
+    hub_dynamodb.meta.events.register_first(
+        "before-send.dynamodb.TransactWriteItems", refuse_fallback_record_only
+    )
+    # WHEN the threshold is exceeded
+    result = interrupt_four(invoke, services)
+    # THEN the on-demand group got its +1, and the result says it was applied (not "error")
+    assert refused.attempts > 0
+    assert desired_size(member_eks, "system") == 3
+    assert result["fallback"]["status"] == "scaling_initiated"
+    assert "not recorded" in result["fallback"]["error"]
+    # AND the change is announced at info level
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3" in titles
