@@ -160,14 +160,11 @@ def _record(
         "instance_action": event.detail.instance_action,
         "warned_at": iso_z(event.time),
     }
-    ttl = services.environment.spot_history_ttl_days * 86400
-    services.state.record_change(
-        zone_interruptions_key(account, region, instance_type, zone), record, ttl
-    )
+    _record_once(services, zone_interruptions_key(account, region, instance_type, zone), record)
     recent = 0
     if cluster and group:
         group_key = node_group_interruptions_key(account, region, cluster, group)
-        services.state.record_change(group_key, record, ttl)
+        _record_once(services, group_key, record)
         recent = len(services.state.query_history(group_key, now - THRESHOLD_WINDOW))
     header["interruptions_last_hour"] = recent
     instance_ref = f"{account}/{region}/{instance_id}"
@@ -192,6 +189,17 @@ def _record(
     elif not (cluster and group):
         result["reason"] = "the instance has no eks node group tags; only the type/AZ is recorded"
     return {"result": result, "notices": notices}
+
+
+def _record_once(services: SpotServices, key: str, record: dict[str, Any]) -> None:
+    """Add the interruption to `key`'s history unless an earlier attempt at this warning did
+    (one that failed before its claim was completed, and was released for the retry)."""
+    since = services.clock.now() - timedelta(seconds=CLAIM_TTL_SECONDS)
+    for change in services.state.query_history(key, since):
+        if change.record.get("instance_id") == record["instance_id"]:
+            return
+    ttl = services.environment.spot_history_ttl_days * 86400
+    services.state.record_change(key, record, ttl)
 
 
 def _notice(key: str, alert: Alert) -> dict[str, Any]:

@@ -201,3 +201,37 @@ def test_the_on_demand_fallback_skips_a_held_node_group_and_says_why(
     assert result["fallback"]["status"] == "held"
     assert "capacity frozen for the launch" in result["fallback"]["reason"]
     assert desired_size(member_eks, "system") == 2
+
+
+def test_a_warning_retried_after_a_partly_written_record_is_recorded_once(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+) -> None:
+    # GIVEN a spot instance of batch-spot, and the state table refusing every attempt to record
+    # the node group's interruption (the type/AZ record goes through)
+    services = make_services()
+    instance_id = launch_spot_instance()
+    hub_dynamodb = services.hub_client("dynamodb")
+    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "TransactWriteItems")
+
+    def refuse_node_group_record_only(request: Any, **kwargs: Any) -> None:
+        if b"spot-interruptions/nodegroup/" in (request.body or b""):
+            refused(request, **kwargs)
+
+    hub_dynamodb.meta.events.unregister("before-send.dynamodb.TransactWriteItems", refused)
+    hub_dynamodb.meta.events.register_first(
+        "before-send.dynamodb.TransactWriteItems", refuse_node_group_record_only
+    )
+    # WHEN its warning arrives THEN it fails
+    assert invoke(interruption_event(instance_id), services, "inv-1")["status"] == "error"
+    assert refused.attempts > 0
+    # WHEN the warning is delivered again with the state table healthy
+    refused.healed = True
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    retried = invoke(interruption_event(instance_id), services, "inv-2")
+    # THEN the interruption is recorded once under each key, not once per attempt
+    assert retried["status"] == "recorded"
+    assert retried["interruptions_last_hour"] == 1
+    zone_key = zone_interruptions_key(MEMBER_A, REGION, "m7g.large", f"{REGION}a")
+    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
+    assert _history(services, zone_key) == [instance_id]
+    assert _history(services, group_key) == [instance_id]
