@@ -47,6 +47,10 @@ from handlers.cleanup_manager.environment import CleanupEnvironment
 SOURCE = "cleanup_manager"
 LAMBDA_MARKS = "lambda_marks"
 ANNOUNCED = "announced"
+DELETING = "deleting"
+"""The resources of an announced-marks record whose notice said they would be deleted."""
+ANNOUNCED_MARGIN_DAYS = 30
+"""How long an announced-marks record outlives its marks' date, for a run that comes late."""
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
@@ -171,15 +175,34 @@ def clean_target(
     }
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
+    deletion_notices: dict[date, set[str]] = {}
     for resource in resources:
         action = decide(resource, today, deletes=services.policy.deletes)
         marked_on = resource.delete_after
+        reason = resource.reason
+        if action == DELETE and marked_on is not None:
+            try:
+                announced = _deletion_announced(
+                    services, (account_id, region), resource, marked_on, deletion_notices
+                )
+            except (ClientError, BotoCoreError) as error:
+                result.errors.append(
+                    {"kind": resource.kind, "id": resource.id, "error": str(error)}
+                )
+                if resource.kind == LAMBDA_VERSION:
+                    lambda_marks[resource.id] = marked_on.isoformat()
+                continue
+            if not announced:
+                # Its notice said nothing would be deleted (notify mode), or none went out: it is
+                # marked afresh, and the new mark's notice announces the deletion first.
+                action, marked_on = MARK, None
+                reason = f"{reason}; its deletion was not announced yet"
         mark = new_mark if marked_on is None else marked_on.isoformat()
         entry = {
             "kind": resource.kind,
             "id": resource.id,
             "action": action,
-            "reason": resource.reason,
+            "reason": reason,
         }
         if action in (MARK, PENDING, DUE):
             entry["delete_after"] = mark
@@ -207,6 +230,23 @@ def clean_target(
     if result.errors:
         result.status = PARTIAL
     return result
+
+
+def _deletion_announced(
+    services: CleanupServices,
+    target: tuple[str, str],
+    resource: Resource,
+    marked_on: date,
+    deletion_notices: dict[date, set[str]],
+) -> bool:
+    """Whether a notice saying `resource` would be deleted went out for its mark; the resources
+    so announced are read once per mark date into `deletion_notices`; `target` is (account,
+    region)."""
+    if marked_on not in deletion_notices:
+        key = announced_key(target[0], marked_on.isoformat())
+        saved = services.state.get_value(key, ANNOUNCED) or {}
+        deletion_notices[marked_on] = set(saved.get(DELETING, []))
+    return notice_entry(target[1], resource.kind, resource.id) in deletion_notices[marked_on]
 
 
 def clean_targets(
@@ -254,6 +294,11 @@ def announced_key(account_id: str, delete_after: str) -> str:
     return f"{SOURCE}/notices/{account_id}/{delete_after}"
 
 
+def notice_entry(region: str, kind: str, resource_id: str) -> str:
+    """How a notice names a resource in its announced-marks record."""
+    return f"{region} {kind} {resource_id}"
+
+
 def _digest(resources: set[str] | frozenset[str]) -> str:
     return hashlib.sha256("\n".join(sorted(resources)).encode("utf-8")).hexdigest()[:16]
 
@@ -284,7 +329,7 @@ def mark_notices(results: list[TargetResult], services: CleanupServices) -> list
             for region, entry in entries
         )
         resources = frozenset(
-            f"{region} {entry['kind']} {entry['id']}" for region, entry in entries
+            notice_entry(region, entry["kind"], entry["id"]) for region, entry in entries
         )
         regions = sorted({region for region, _ in entries})
         # In notify mode nothing is deleted, so the notice must not say it will be.
@@ -320,39 +365,52 @@ def announce_marks(results: list[TargetResult], services: CleanupServices) -> in
     out now.
 
     What was announced is remembered per account and deletion date, resource by resource, until
-    the marks are due (the policy's notice_days and a day): a notice goes out when its marks
-    include one never announced (marked later the same day, in any region), and is not sent
-    again when some of its resources were spared or a region was not cleaned since. The marks
+    well after the marks are due (the policy's notice_days and ANNOUNCED_MARGIN_DAYS and a
+    day), apart for the notices that said the resources would be deleted (`delete` mode): a
+    notice goes out when its marks include one not announced yet in the policy's mode (marked
+    later the same day, in any region, or announced in notify mode only and now to be deleted),
+    and is not sent again when some of its resources were spared or a region was not cleaned
+    since. A resource is deleted only once a notice saying so went out (clean_target). The marks
     are applied before the notices go out, so a notice SNS refuses never undoes or repeats the
     marking: `AlertNotDeliveredError` fails the invocation after every notice was tried, and its
-    retry finds the marks pending and delivers the notice. The delivery key names the resources
-    not announced yet, so a retry never sends a delivered notice twice.
+    retry finds the marks pending and delivers the notice. The delivery key names the mode and
+    the resources not announced yet, so a retry never sends a delivered notice twice.
     """
-    ttl_seconds = (services.policy.notice_days + 1) * 86_400
+    policy = services.policy
+    delivery_ttl_seconds = (policy.notice_days + 1) * 86_400
+    record_ttl_seconds = delivery_ttl_seconds + ANNOUNCED_MARGIN_DAYS * 86_400
     sent = 0
     failures: list[AlertNotDeliveredError] = []
     for notice in mark_notices(results, services):
         record_key = announced_key(notice.account_id, notice.delete_after)
         saved = services.state.get_value(record_key, ANNOUNCED) or {}
         announced = set(saved.get("resources", []))
-        unannounced = notice.resources - announced
+        deleting = set(saved.get(DELETING, []))
+        unannounced = notice.resources - (deleting if policy.deletes else announced)
         if not unannounced:
             continue
-        delivery_key = f"{SOURCE}/{notice.account_id}/{notice.delete_after}/{_digest(unannounced)}"
+        delivery_key = "/".join(
+            (SOURCE, notice.account_id, notice.delete_after, policy.mode, _digest(unannounced))
+        )
         try:
             sent += len(
                 deliver_all(
-                    services.state, services.alerts, [(delivery_key, notice.alert)], ttl_seconds
+                    services.state,
+                    services.alerts,
+                    [(delivery_key, notice.alert)],
+                    delivery_ttl_seconds,
                 )
             )
         except AlertNotDeliveredError as error:
             failures.append(error)
             continue
+        if policy.deletes:
+            deleting |= notice.resources
         services.state.put_value(
             record_key,
             ANNOUNCED,
-            {"resources": sorted(announced | notice.resources)},
-            ttl_seconds=ttl_seconds,
+            {"resources": sorted(announced | notice.resources), DELETING: sorted(deleting)},
+            ttl_seconds=record_ttl_seconds,
         )
     if failures:
         raise failures[0]

@@ -366,3 +366,37 @@ def test_a_function_without_its_policy_refuses_to_run(
     # THEN it is an error naming the variable, not a run on some default
     assert result["status"] == "error"
     assert "CLEANUP_POLICY" in result["error"]
+
+
+def test_switching_to_delete_mode_announces_the_deletion_before_deleting(
+    cleaner: Invoke,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    future_clock: ManualClock,
+    alert_inbox: Any,
+    mocked_aws: None,
+) -> None:
+    # GIVEN a stale snapshot in member A marked long ago in notify mode, whose notice said
+    # nothing would be deleted
+    ec2 = member_session(MEMBER_A).client("ec2")
+    stale = _snapshot(ec2)
+    cleanup_policy({"mode": "notify"})
+    future_clock.advance(timedelta(days=40).total_seconds())
+    assert _actions_in_a(cleaner({"action": "cleanup"}))[stale] == "mark"
+    [notify_notice] = [n for n in alert_inbox.receive() if n.alert["account_id"] == MEMBER_A]
+    assert "nothing is deleted" in notify_notice.alert["title"]
+    # WHEN the stack switches to delete mode and the cleanup runs well past the mark's date
+    cleanup_policy({"resources": ["snapshots"], "mode": "delete"})
+    future_clock.advance(timedelta(days=30).total_seconds())
+    switched = _actions_in_a(cleaner({"action": "cleanup"}))
+    # THEN the snapshot is not deleted yet: it is marked again and its deletion announced
+    assert switched[stale] == "mark"
+    assert stale in _snapshot_ids(ec2)
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+    assert _tags(ec2, stale)[MARK_TAG] == delete_after
+    [deletion_notice] = [n for n in alert_inbox.receive() if n.alert["account_id"] == MEMBER_A]
+    assert f"scheduled for deletion after {delete_after}" in deletion_notice.alert["title"]
+    assert stale in deletion_notice.alert["detail"]
+    # AND once that notice has run out, it is deleted
+    future_clock.advance(timedelta(days=7).total_seconds())
+    assert _actions_in_a(cleaner({"action": "cleanup"}))[stale] == "delete"
+    assert stale not in _snapshot_ids(ec2)
