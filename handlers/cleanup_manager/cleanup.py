@@ -10,10 +10,12 @@ Per resource (see candidates.py for what a candidate is), the decision is:
 | no            | any               | spare: remove the mark                        |
 
 "Date reached" means the run's UTC date is on or after the mark's date. In the policy's `notify`
-mode a due resource keeps its mark and is reported, never deleted. A failed call on one
-resource is counted and reported, and the others go on; a target whose member role cannot be
-assumed is reported as denied and the other targets go on. In dry run every decision is
-reported and nothing is called that changes anything (no tags, no deletions, no state, no alert).
+mode a due resource keeps its mark and is reported, never deleted. In `delete` mode a resource
+is deleted only once a notice said it would be (announce_marks); else it is marked afresh.
+A failed call on one resource is counted and reported, and the others go on; a target whose
+member role cannot be assumed is reported as denied and the other targets go on. In dry run
+every decision is reported and nothing is called that changes anything (no tags, no deletions,
+no state, no alert).
 """
 
 from __future__ import annotations
