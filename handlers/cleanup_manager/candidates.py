@@ -88,10 +88,19 @@ def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterable[
 
 
 def ami_snapshot_ids(ec2: Any) -> set[str]:
-    """Snapshots referenced by the block device mappings of the account's own AMIs."""
+    """Snapshots referenced by the block device mappings of the account's own AMIs, disabled and
+    deprecated ones included (DescribeImages leaves disabled AMIs out unless asked)."""
+    images = _pages(
+        ec2,
+        "describe_images",
+        "Images",
+        Owners=["self"],
+        IncludeDisabled=True,
+        IncludeDeprecated=True,
+    )
     return {
         mapping["Ebs"]["SnapshotId"]
-        for image in _pages(ec2, "describe_images", "Images", Owners=["self"])
+        for image in images
         for mapping in image.get("BlockDeviceMappings", [])
         if mapping.get("Ebs", {}).get("SnapshotId")
     }

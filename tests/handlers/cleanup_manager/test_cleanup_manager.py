@@ -463,3 +463,35 @@ def test_a_lambda_function_that_cannot_be_read_does_not_stop_the_rest_of_its_tar
         "orders:2": "delete",
         "orders:3": "delete",
     }
+
+
+def _describe_images_as_aws_does(ec2: Any) -> None:
+    """DescribeImages leaves disabled AMIs out unless asked for them (`IncludeDisabled`), as
+    EC2 documents; moto lists them all."""
+    asked: dict[str, bool] = {}
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        asked["disabled"] = bool(params.get("IncludeDisabled"))
+
+    def leave_out_disabled(parsed: dict[str, Any], **_: Any) -> None:
+        if not asked.get("disabled"):
+            parsed["Images"] = [i for i in parsed.get("Images", []) if i["State"] != "disabled"]
+
+    ec2.meta.events.register("before-parameter-build.ec2.DescribeImages", remember)
+    ec2.meta.events.register("after-call.ec2.DescribeImages", leave_out_disabled)
+
+
+def test_a_snapshot_of_a_disabled_ami_is_never_a_candidate(
+    cleaner: Invoke, member_a: dict[str, Any], built_services: list[CleanupServices]
+) -> None:
+    # GIVEN member A's AMI disabled (still registered, its snapshot still in use by it)
+    ec2 = member_a["ec2"]
+    [image] = ec2.describe_images(Owners=["self"])["Images"]
+    ec2.disable_image(ImageId=image["ImageId"])
+    cleaner({"action": "cleanup", "dry_run": True})
+    _describe_images_as_aws_does(built_services[0].sessions.client("ec2", MEMBER_A, REGION))
+    # WHEN the schedule runs
+    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the AMI's snapshot is neither marked nor announced
+    assert member_a["ami"] not in _actions(target)
+    assert MARK_TAG not in _tags(ec2, member_a["ami"])
