@@ -24,6 +24,12 @@ def cut_echo(text: str, limit: int = ECHO_LIMIT) -> str:
     return text[: max(limit - len(marker), 0)] + marker
 
 
+def echo_field(value: object) -> str | None:
+    """A field of an event that is being ignored, as a result or log line repeats it: cut to
+    ECHO_LIMIT characters (None stays None)."""
+    return None if value is None else cut_echo(str(value))
+
+
 def render_location(location: tuple[int | str, ...]) -> str:
     """`('nodegroups', 0, 'desired_size')` -> `nodegroups[0].desired_size`."""
     rendered = ""

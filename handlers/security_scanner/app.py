@@ -17,6 +17,7 @@ from fleet_shared.exceptions import EventValidationError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.sqs_batch import QueueMessage, process_partial_batch
 from fleet_shared.target_results import FAILED
+from fleet_shared.validation_errors import echo_field
 from handlers.security_scanner.environment import ScannerEnvironment
 from handlers.security_scanner.exceptions import TargetScanFailedError
 from handlers.security_scanner.models import (
@@ -50,9 +51,9 @@ def parse(event: object) -> ScannerRequest:
         problem = accepted_source_problem(source, detail_type)
         if problem is not None:
             return IgnoredEvent(
-                event_id=_text(event.get("id")),
-                source=_text(source),
-                detail_type=_text(detail_type),
+                event_id=echo_field(event.get("id")),
+                source=echo_field(source),
+                detail_type=echo_field(detail_type),
                 reason=problem,
             )
         is_finding = detail_type == GUARDDUTY_FINDING
@@ -89,11 +90,6 @@ def _ignore(event: IgnoredEvent) -> dict[str, Any]:
     FUNCTION.logger.warning("event ignored", extra=event.model_dump())
     FUNCTION.observability.metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
     return {"status": "ignored", "reason": event.reason, "event_id": event.event_id}
-
-
-def _text(value: object) -> str | None:
-    """A field of an event being ignored, kept only for the log line."""
-    return None if value is None else str(value)[:200]
 
 
 def _consume_queue(batch: SqsBatch, services: ScanServices) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import cut_echo, echo_field
 
 INTERRUPTION_SOURCE = "aws.ec2"
 INTERRUPTION_DETAIL_TYPE = "EC2 Spot Instance Interruption Warning"
@@ -126,13 +126,8 @@ class IgnoredEvent(BaseModel):
         else:
             return None
         return cls(
-            event_id=_text(payload.get("id")),
-            source=_text(source),
-            detail_type=_text(detail_type),
+            event_id=echo_field(payload.get("id")),
+            source=echo_field(source),
+            detail_type=echo_field(detail_type),
             reason=reason,
         )
-
-
-def _text(value: object) -> str | None:
-    """A field of an event being ignored, kept only for the log line."""
-    return None if value is None else str(value)[:200]
