@@ -13,6 +13,7 @@ without launch dates and says so in the run's metadata.
 
 from __future__ import annotations
 
+import http.client
 import re
 import urllib.error
 import urllib.request
@@ -72,7 +73,9 @@ def fetch_feed(
         if error.code == 304:
             return FeedResponse(body=None, etag=etag, last_modified=last_modified)
         raise FeedUnavailableError(f"HTTP {error.code} {error.reason}") from error
-    except (urllib.error.URLError, OSError, ValueError) as error:
+    # http.client's own errors (an answer that is not HTTP, a header line too long) are neither
+    # OSError nor ValueError.
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
         raise FeedUnavailableError(str(getattr(error, "reason", error))) from error
 
 
@@ -82,6 +85,9 @@ def parse_items(body: bytes) -> list[FeedItem]:
         root = ElementTree.fromstring(body)
     except ElementTree.ParseError as error:
         raise FeedUnavailableError(f"not XML: {error}") from error
+    except LookupError as error:
+        # The XML declaration names an encoding Python does not know (expat raises, not parses).
+        raise FeedUnavailableError(f"not readable XML: {error}") from error
     if root.tag != "rss" or root.find("channel") is None:
         raise FeedUnavailableError(f"not an RSS 2.0 feed (root element <{root.tag}>)")
     items: list[FeedItem] = []

@@ -8,7 +8,10 @@ reduced, and the full fetch runs once in tests/handlers/report_pipeline); S3, SN
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
@@ -214,6 +217,57 @@ def test_a_feed_that_is_not_rss_is_named_in_the_warning_by_a_short_prefix_only(
     assert "not an RSS 2.0 feed" in warning
     assert "x" * 200 not in warning
     assert len(warning) < len(feed.url) + 400
+
+
+def test_a_feed_in_an_unknown_encoding_lets_the_run_go_on(
+    s3: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN a feed whose XML declaration names an encoding Python does not know
+    feed = FeedServer(b'<?xml version="1.0" encoding="x-unknown"?><rss><channel/></rss>')
+    with feed.running():
+        fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=feed.url)
+        # WHEN the fetcher runs
+        result = fetch({"action": "fetch"})
+    # THEN the feed counts as unreachable: the raw document is written without launch dates and
+    # a warning names the encoding
+    assert result["status"] == "ok"
+    assert result["feed_status"] == "unreachable"
+    (warning,) = [w for w in _raw(s3, result["key"])["metadata"]["warnings"] if feed.url in w]
+    assert "x-unknown" in warning
+
+
+@contextmanager
+def _not_http_server() -> Iterator[str]:
+    """A URL on 127.0.0.1 whose server answers with a line that is not HTTP (an SSH banner)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def answer_once() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+        thread = threading.Thread(target=answer_once, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/feed"
+        thread.join(timeout=5)
+
+
+def test_a_feed_url_answering_something_other_than_http_lets_the_run_go_on(
+    s3: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN a feed URL where a server answers, but not in HTTP
+    with _not_http_server() as url:
+        fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=url)
+        # WHEN the fetcher runs
+        result = fetch({"action": "fetch"})
+    # THEN the feed counts as unreachable and the raw document is still written
+    assert result["status"] == "ok"
+    assert result["feed_status"] == "unreachable"
+    metadata = _raw(s3, result["key"])["metadata"]
+    assert any(url in warning for warning in metadata["warnings"])
 
 
 def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded(
