@@ -148,10 +148,8 @@ def _cost_explorer(
         report.failed("cost_explorer", error)
         return {}
     totals = {dim: explorer.totals(points, dim) for dim, points in daily.items()}
-    report.summary["period"] = {
-        "start": (today - timedelta(days=services.environment.cost_lookback_days)).isoformat(),
-        "end": today.isoformat(),
-    }
+    period_start = today - timedelta(days=services.environment.cost_lookback_days)
+    report.summary["period"] = {"start": period_start.isoformat(), "end": today.isoformat()}
     report.summary["total_cost"] = round(sum(p.amount for p in daily["service"]), 4)
     report.summary["by_service"] = totals["service"][:10]
     report.summary["by_account"] = totals["account"]
@@ -166,7 +164,9 @@ def _cost_explorer(
     }  # fmt: skip
     report.detail["by_service"] = totals["service"]
     try:
-        report.summary["forecast"] = explorer.month_end_forecast(ce, today, daily["service"])
+        report.summary["forecast"] = explorer.month_end_forecast(
+            ce, today, daily["service"], period_start
+        )
     except _SECTION_ERRORS as error:
         report.failed("forecast", error)
     return daily

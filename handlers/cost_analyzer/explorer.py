@@ -4,6 +4,8 @@ forecast.
 Three GetCostAndUsage requests (DAILY, UnblendedCost, the last COST_LOOKBACK_DAYS full days),
 each over every page. The forecast is GetCostForecast of UNBLENDED_COST from today to the first
 day of next month, added to the month-to-date cost, so `month_end_total` estimates the bill.
+A lookback that does not reach back to the 1st costs one more (ungrouped) request for the month
+to date.
 When Cost Explorer cannot forecast (DataUnavailableException for an account with little
 history, throttling, an endpoint without the operation), the rest of the month is projected at
 the run rate: the mean daily cost of the last RUN_RATE_DAYS full days. `source` says which, and
@@ -71,11 +73,18 @@ def series_by_group(
     }
 
 
-def month_end_forecast(ce: Any, today: date, service_points: list[CostPoint]) -> dict[str, Any]:
-    """Month-to-date cost (from the daily points), forecast of the rest, and their sum."""
+def month_end_forecast(
+    ce: Any, today: date, service_points: list[CostPoint], period_start: date
+) -> dict[str, Any]:
+    """Month-to-date cost, forecast of the rest, and their sum. `service_points` are the daily
+    points from `period_start`; when that is after the 1st (a lookback shorter than the month so
+    far), the month to date is read on its own, so it never leaves out the month's first days."""
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
-    month_to_date = sum(p.amount for p in service_points if p.start >= month_start)
+    month_points = (
+        cost_and_usage(ce, month_start, today) if period_start > month_start else service_points
+    )
+    month_to_date = sum(p.amount for p in month_points if p.start >= month_start)
     summary: dict[str, Any] = {
         "month": month_start.strftime("%Y-%m"),
         "month_to_date": round(month_to_date, 4),

@@ -430,3 +430,45 @@ def test_without_a_cost_explorer_forecast_the_month_is_projected_at_the_run_rate
         forecast["month_to_date"] + forecast["forecast_remaining"]
     )
     assert forecast["interval_80"] is None
+
+
+def test_month_to_date_covers_the_whole_month_when_the_lookback_is_shorter(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a 7-day lookback on 20 June, every day of June so far costing 100 USD, and a
+    # Cost Explorer forecast of 1,000 USD for the rest of the month
+    monkeypatch.setenv("COST_LOOKBACK_DAYS", "7")
+    analyzer.set(datetime(2025, 6, 20, 7, 0, tzinfo=UTC))
+    today = analyzer.now().date()
+    week = [today - timedelta(days=7 - i) for i in range(7)]
+    month = [date(2025, 6, day) for day in range(1, 20)]
+    results = [
+        {"ResultsByTime": [day_result(d, {EC2: 100.0}) for d in week]},
+        {"ResultsByTime": [day_result(d, {MEMBER_ACCOUNT_ID: 100.0}) for d in week]},
+        {"ResultsByTime": [day_result(d, {"cluster$dev-apps": 100.0}) for d in week]},
+        {
+            "ResultsByTime": [
+                {
+                    "TimePeriod": {
+                        "Start": d.isoformat(),
+                        "End": (d + timedelta(days=1)).isoformat(),
+                    },
+                    "Total": {"UnblendedCost": {"Amount": "100.0000", "Unit": "USD"}},
+                    "Groups": [],
+                    "Estimated": False,
+                }
+                for d in month
+            ]
+        },
+    ]
+    assert requests.post(CE_QUEUE_URL, json={"results": results}).status_code == 201
+    stub_cost_forecast(1_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the month to date is the cost of 1 to 19 June, not only of the lookback's 7 days,
+    # and the month-end total adds the forecast to it
+    assert not [error for error in result["errors"] if error["section"] == "forecast"]
+    summary = read_report(result["report"]["summary"])
+    assert summary["total_cost"] == pytest.approx(700.0)
+    assert summary["forecast"]["month_to_date"] == pytest.approx(1_900.0)
+    assert summary["forecast"]["month_end_total"] == pytest.approx(2_900.0)
