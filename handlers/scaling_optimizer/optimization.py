@@ -97,7 +97,7 @@ def optimise(services: OptimizerServices) -> Recommendations:
                     for hour, cpu in sorted(history.cpu_by_hour.items())
                 ]
                 sizes = recommend_sizes(
-                    hours, cluster.scaling.target_utilization, group.capacity_type
+                    hours, cluster.scaling.target_utilization, group.capacity_type, group.floor
                 )
                 group_path = [*cluster_path, "node_groups", group_index]
                 changes.extend(_node_group_changes(cluster, group, group_path, cluster_path, sizes))

@@ -6,10 +6,11 @@ dimension, so the cluster's utilisation stands for each of its node groups). Its
 `nodes x cpu_percent / 100`; the nodes that would have held it at the cluster's target
 utilisation are `ceil(busy / target)`.
 
-Sizes: `max_size` is the most nodes any hour needed, `min_size` the fewest (never under the
-capacity type's floor: 1 on-demand, 0 spot), `desired_size` (the working-hours size the morning
-restore returns to) the most any working hour needed, the off-hours size the most any off-hours
-hour needed.
+Sizes: `max_size` is the most nodes any hour needed (never under the node group's floor, which
+the settings require), `min_size` the fewest (never under the capacity type's floor: 1
+on-demand, 0 spot), `desired_size` (the working-hours size the morning restore returns to) the
+most any working hour needed, the off-hours size the most any off-hours hour needed; none above
+`MAX_NODE_GROUP_SIZE`, the largest size the settings accept.
 
 Scaler settings: the thresholds and cooldown of the scaler's one-node steps are replayed over
 the same busy nodes for every candidate in a small grid; the one that keeps utilisation at most
@@ -28,6 +29,8 @@ SCALE_UP_CANDIDATES = (70.0, 75.0, 80.0, 85.0, 90.0)
 SCALE_DOWN_CANDIDATES = (20.0, 30.0, 40.0, 50.0)
 COOLDOWN_CANDIDATES = (300, 900, 1800, 3600, 7200, 14400)
 HOUR_SECONDS = 3600
+MAX_NODE_GROUP_SIZE = 450
+"""The largest min, desired or max size the program's settings accept for a node group."""
 
 
 @dataclass(frozen=True)
@@ -82,27 +85,44 @@ def _evidence(what: str, hour: DemandHour, needed: int, target: float) -> str:
 
 
 def recommend_sizes(
-    hours: list[DemandHour], target_percent: float, capacity_type: str
+    hours: list[DemandHour], target_percent: float, capacity_type: str, node_group_floor: int
 ) -> NodeGroupSizes:
-    """The sizes that would have kept every measured hour at the target; `hours` not empty."""
+    """The sizes that would have kept every measured hour at the target, within what the
+    settings accept (`node_group_floor` <= max_size <= MAX_NODE_GROUP_SIZE); `hours` not
+    empty."""
     floor = default_floor(capacity_type)
 
     def needed(hour: DemandHour) -> int:
-        return max(floor, nodes_at_target(hour.busy_nodes, target_percent))
+        return min(
+            MAX_NODE_GROUP_SIZE, max(floor, nodes_at_target(hour.busy_nodes, target_percent))
+        )
 
-    def recommendation(what: str, chosen: DemandHour, lowest: int) -> SizeRecommendation:
+    def recommendation(
+        what: str, chosen: DemandHour, lowest: int, lowest_is: str
+    ) -> SizeRecommendation:
         value = max(lowest, needed(chosen))
-        return SizeRecommendation(value, _evidence(what, chosen, value, target_percent))
+        evidence = _evidence(what, chosen, value, target_percent)
+        if value == MAX_NODE_GROUP_SIZE:
+            evidence += f" (at most {MAX_NODE_GROUP_SIZE}, the largest size the settings accept)"
+        elif value > nodes_at_target(chosen.busy_nodes, target_percent):
+            evidence += f" ({lowest_is} {lowest})"
+        return SizeRecommendation(value, evidence)
 
     peak = max(hours, key=needed)
     trough = min(hours, key=needed)
-    max_size = recommendation("busiest hour", peak, 1)
-    min_size = recommendation("quietest hour", trough, floor)
+    max_size = recommendation(
+        "busiest hour", peak, max(1, node_group_floor), "at least the node group's floor,"
+    )
+    min_size = recommendation("quietest hour", trough, floor, f"{capacity_type} keeps at least")
     working = [hour for hour in hours if hour.working] or hours
-    desired = recommendation("busiest working hour", max(working, key=needed), min_size.value)
+    desired = recommendation(
+        "busiest working hour", max(working, key=needed), min_size.value, "min_size is"
+    )
     off = [hour for hour in hours if not hour.working]
     off_hours = (
-        recommendation("busiest off-hours hour", max(off, key=needed), min_size.value)
+        recommendation(
+            "busiest off-hours hour", max(off, key=needed), min_size.value, "min_size is"
+        )
         if off
         else None
     )

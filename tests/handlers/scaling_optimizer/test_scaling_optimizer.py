@@ -38,6 +38,7 @@ from handlers.eks_scaler.sizing import Sizes
 from handlers.scaling_optimizer import app
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
 from handlers.scaling_optimizer.optimization import OptimizerServices
+from handlers.scaling_optimizer.sizing import DemandHour, recommend_sizes
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
     HANDLER_STACK_FILE,
@@ -320,6 +321,66 @@ def test_the_patch_applies_cleanly_to_the_stack_file_and_passes_settings_validat
     values = [line for line in added if not line.rstrip().endswith(":")]
     assert len(values) == 5
     assert all("  # " in line for line in values)
+
+
+def test_the_patch_keeps_max_size_at_or_above_the_node_groups_floor(  # noqa: PLR0917
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    inventory_in_s3: dict[str, Any],
+    fleet_environment: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    # GIVEN the generated history (at most 5 nodes needed) for a node group whose stack file
+    # sets a floor of 6 under a max_size of 8
+    group = inventory_in_s3["members"][0]["clusters"][0]["node_groups"][0]
+    group.update(floor=6, max_size=8)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key=fleet_environment["FLEET_INVENTORY_KEY"],
+        Body=json.dumps(inventory_in_s3).encode("utf-8"),
+    )
+    stack_file = tmp_path / "Pulumi.handlers.yaml"
+    stack_file.write_text(
+        HANDLER_STACK_FILE.read_text().replace(
+            "              max_size: 4\n", "              max_size: 8\n              floor: 6\n"
+        )
+    )
+    generate_history(fake_clock.now(), state_table, fake_clock)
+
+    # WHEN the optimizer runs and its patch is applied to that stack file
+    optimize({"action": "optimize"})
+    patch = render(latest_recommendations(), stack_file.read_text(), stack_file.name)
+    (tmp_path / "recommendations.patch").write_text(patch)
+    subprocess.run(
+        ["git", "apply", "--unsafe-paths", "recommendations.patch"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+
+    # THEN the patched stack file passes the program's validation: max_size is not put under
+    # the floor the scaler keeps
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    settings = load_settings("handlers", settings_document(config))
+    patched = settings.members[0].clusters[0].node_groups[0]
+    assert patched.floor == 6
+    assert patched.max_size >= 6
+
+
+def test_no_recommended_size_exceeds_the_largest_node_group_the_settings_accept(
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a node group that ran at its largest allowed size, 450 nodes, at 100 % CPU, in a
+    # cluster targeting 70 %
+    hours = [DemandHour(fake_clock.now(), 450, 100.0, working=True)]
+    # WHEN its sizes are recommended
+    sizes = recommend_sizes(hours, 70.0, "ON_DEMAND", node_group_floor=1)
+    # THEN none is above 450 (NodeGroupSettings' limit), so the patched file still validates,
+    # and the evidence says the size was capped
+    assert sizes.max_size.value == 450
+    assert sizes.desired_size.value == 450
+    assert "the largest size the settings accept" in sizes.max_size.evidence
 
 
 def test_too_little_history_recommends_no_sizes_and_says_why(
