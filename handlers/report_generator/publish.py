@@ -10,7 +10,9 @@ Design (both halves of the issue's choice, because each covers a different failu
    exists, and the manifest lists every file with its size and sha256.
 3. `reports/latest/` gets the same treatment: its manifest is deleted first, the files are
    copied, the manifest is written last. It is only moved forward: a run older than the one
-   `latest/` holds (an old processed document replayed) does not replace it.
+   `latest/` holds (an old processed document replayed) does not replace it. When `latest/` has
+   no manifest (an update interrupted after deleting it), the run it must not fall behind is
+   the newest with a complete report of its own, found by listing `reports/`.
 4. The temporary objects are deleted whatever happened.
 """
 
@@ -18,17 +20,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.report_documents import MANIFEST_NAME, REPORTS_LATEST_PREFIX, report_prefix
+from fleet_shared.report_documents import (
+    MANIFEST_NAME,
+    REPORTS_LATEST_PREFIX,
+    REPORTS_PREFIX,
+    RUN_ID_PATTERN,
+    report_prefix,
+)
 from fleet_shared.timestamps import iso_z
 from handlers.report_generator.tables import JSON_TYPE, RenderedFile
 
 TEMPORARY_PREFIX = "tmp/reports/"
+_RUN_MANIFEST_KEY = re.compile(
+    rf"{re.escape(REPORTS_PREFIX)}\d{{4}}-\d{{2}}-\d{{2}}/(?P<run_id>{RUN_ID_PATTERN})/"
+    rf"{re.escape(MANIFEST_NAME)}"
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,17 @@ def _latest_run_id(s3: Any, bucket: str) -> str | None:
             return None
         raise
     return str(json.loads(response["Body"].read())["run_id"])
+
+
+def _newest_complete_run_id(s3: Any, bucket: str) -> str | None:
+    """The greatest run id with a manifest of its own under `reports/<yyyy-mm-dd>/<run-id>/`."""
+    newest: str | None = None
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=REPORTS_PREFIX):
+        for item in page.get("Contents", []):
+            match = _RUN_MANIFEST_KEY.fullmatch(item["Key"])
+            if match and (newest is None or match["run_id"] > newest):
+                newest = match["run_id"]
+    return newest
 
 
 def _copy_all(
@@ -132,7 +156,8 @@ def publish_report(
                 generated_at=generated_at,
             ),
         )
-        latest_run = _latest_run_id(s3, bucket)
+        # This run's own manifest is written, so the listing finds at least this run.
+        latest_run = _latest_run_id(s3, bucket) or _newest_complete_run_id(s3, bucket)
         latest_updated = latest_run is None or latest_run <= run_id
         if latest_updated:
             s3.delete_object(Bucket=bucket, Key=f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}")

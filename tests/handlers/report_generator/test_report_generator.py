@@ -34,6 +34,7 @@ from tests.handlers.report_pipeline.support import (
 
 OLD_RUN = "20250601T050000Z-00000001"
 NEW_RUN = "20250602T050000Z-00000002"
+MIDDLE_RUN = "20250601T120000Z-00000003"
 REGIONS = {"ap-south-1": ("Asia Pacific (Mumbai)", "aws"), "eu-west-1": ("Europe (Ireland)", "aws")}
 SERVICES = {
     "ec2": ("Amazon EC2", ["ap-south-1", "eu-west-1"]),
@@ -156,6 +157,30 @@ def test_latest_only_moves_forward(
     )
     assert latest["run_id"] == NEW_RUN
     assert f"reports/2025-06-01/{OLD_RUN}/_manifest.json" in keys_under(s3, "reports/")
+
+
+def test_latest_does_not_move_back_after_an_interrupted_update(
+    s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: Callable[[str], str],
+) -> None:
+    # GIVEN latest/ holding a run of 1 June noon, then the newest run, whose own report is
+    # complete but whose copy into latest/ failed after latest/ had lost its manifest
+    generate(event_for(s3, BUCKET, process_run(MIDDLE_RUN)))
+    failing = FailingCopy(fail_at=8)  # 7 copies into its own prefix, then the first into latest/
+    client = generator_services.hub_client("s3")
+    client.meta.events.register("before-call.s3.CopyObject", failing)
+    interrupted = generate(event_for(s3, BUCKET, process_run(NEW_RUN)))["objects"][0]
+    client.meta.events.unregister("before-call.s3.CopyObject", failing)
+    assert interrupted["status"] == "error"
+    assert f"reports/2025-06-02/{NEW_RUN}/_manifest.json" in keys_under(s3, "reports/")
+    # WHEN the report of a run older than both is generated
+    result = generate(event_for(s3, BUCKET, process_run(OLD_RUN)))["objects"][0]
+    # THEN it gets its own report but does not become latest/: latest/ only moves forward
+    assert result["status"] == "generated"
+    assert result["latest_updated"] is False
+    assert "reports/latest/_manifest.json" not in keys_under(s3, "reports/")
 
 
 def test_keys_that_are_not_processed_runs_are_ignored(s3: Any, generate: Invoke) -> None:
