@@ -44,16 +44,23 @@ MEMBERS_KEY = "lambda-fleet:members"
 
 def is_working_hour(cluster: Cluster, moment: datetime) -> bool:
     """Whether the cluster's schedule has it at its daytime size at `moment` (always, without
-    a schedule)."""
+    a schedule). A window past midnight (scale-down before scale-up, a night shift) belongs to
+    the day it starts on, as the scaler runs it: 02:00 on Saturday is in Friday's window."""
     schedule = cluster.schedule
     if schedule is None:
         return True
     local = moment.astimezone(schedule.zone)
-    weekday = local.strftime("%a").upper()
-    return (
-        weekday in schedule.days
-        and schedule.scale_up_time <= local.time() < schedule.scale_down_time
-    )
+    clock = local.time()
+    up, down = schedule.scale_up_time, schedule.scale_down_time
+    if down < up:
+        if down <= clock < up:
+            return False
+        window_start = local if clock >= up else local - timedelta(days=1)
+    elif up <= clock < down:
+        window_start = local
+    else:
+        return False
+    return window_start.strftime("%a").upper() in schedule.days
 
 
 def optimise(services: OptimizerServices) -> Recommendations:

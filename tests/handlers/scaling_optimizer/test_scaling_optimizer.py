@@ -4,6 +4,7 @@ applies cleanly to the stack file and passes the program's settings validation."
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import yaml
 from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
-from fleet_shared.inventory import NodeGroup
+from fleet_shared.inventory import Cluster, NodeGroup
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.performance_documents import (
     LATEST_RECOMMENDATIONS_KEY,
@@ -37,11 +38,12 @@ from handlers.eks_scaler.models import Action, NodeGroupRequest
 from handlers.eks_scaler.sizing import Sizes
 from handlers.scaling_optimizer import app
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
-from handlers.scaling_optimizer.optimization import OptimizerServices
+from handlers.scaling_optimizer.optimization import OptimizerServices, is_working_hour
 from handlers.scaling_optimizer.sizing import DemandHour, recommend_sizes
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
     HANDLER_STACK_FILE,
+    INVENTORY_DOCUMENT,
     MEMBER_ACCOUNT_ID,
     REGION,
 )
@@ -381,6 +383,29 @@ def test_no_recommended_size_exceeds_the_largest_node_group_the_settings_accept(
     assert sizes.max_size.value == 450
     assert sizes.desired_size.value == 450
     assert "the largest size the settings accept" in sizes.max_size.evidence
+
+
+@pytest.mark.parametrize(
+    ("local_time", "working"),
+    [
+        pytest.param(datetime(2025, 6, 3, 23, 0), True, id="Tuesday-evening"),
+        pytest.param(datetime(2025, 6, 4, 2, 0), True, id="Wednesday-night-of-Tuesday-window"),
+        pytest.param(datetime(2025, 6, 4, 12, 0), False, id="Wednesday-midday"),
+        pytest.param(datetime(2025, 6, 7, 2, 0), True, id="Saturday-night-of-Friday-window"),
+        pytest.param(datetime(2025, 6, 2, 2, 0), False, id="Monday-night-of-Sunday"),
+    ],
+)
+def test_working_hours_of_a_schedule_past_midnight_belong_to_the_day_they_start(
+    local_time: datetime, working: bool
+) -> None:
+    # GIVEN a night-shift schedule: scale-up at 20:00, scale-down at 06:00, Monday to Friday
+    document = copy.deepcopy(INVENTORY_DOCUMENT["members"][0]["clusters"][0])
+    document["schedule"].update(scale_up_time="20:00:00", scale_down_time="06:00:00")
+    cluster = Cluster.model_validate(document)
+    # WHEN an hour is classed as working or off-hours
+    # THEN the hours between 20:00 and 06:00 of a window starting on a schedule day are working
+    # hours, as the scaler keeps them, and the rest are off-hours
+    assert is_working_hour(cluster, local_time.replace(tzinfo=ZONE)) is working
 
 
 def test_too_little_history_recommends_no_sizes_and_says_why(
