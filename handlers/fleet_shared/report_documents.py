@@ -139,6 +139,11 @@ class FeedSource(ReportDocument):
     url: str
     status: Literal["fetched", "not_modified", "cached", "unreachable"]
     fetched_at: datetime | None = None
+    fingerprint: str | None = Field(
+        default=None,
+        description="sha256 of the feed's dated items as cached; None when unreachable (and in "
+        "documents written before the feed carried one).",
+    )
     items: int = Field(ge=0)
 
 

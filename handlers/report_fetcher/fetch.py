@@ -152,7 +152,11 @@ def _feed_items(
     if entry is not None and cache.is_fresh(entry, report_day):
         items = _items_from(entry)
         return items, FeedSource(
-            url=url, status="cached", fetched_at=entry.fetched_at, items=len(items)
+            url=url,
+            status="cached",
+            fetched_at=entry.fetched_at,
+            fingerprint=entry.fingerprint,
+            items=len(items),
         )
     try:
         response = fetch_feed(
@@ -175,18 +179,18 @@ def _feed_items(
         return [], FeedSource(url=url, status="unreachable", fetched_at=None, items=0)
     data = [{"title": item.title, "published": item.published.isoformat()} for item in items]
     now = services.clock.now()
-    cache.write(
-        FEED_ENTRY,
-        CacheEntry(
-            report_day=report_day,
-            fetched_at=now,
-            fingerprint=fingerprint(data),
-            data=data,
-            etag=response.etag,
-            last_modified=response.last_modified,
-        ),
+    entry = CacheEntry(
+        report_day=report_day,
+        fetched_at=now,
+        fingerprint=fingerprint(data),
+        data=data,
+        etag=response.etag,
+        last_modified=response.last_modified,
     )
-    return items, FeedSource(url=url, status=status, fetched_at=now, items=len(items))
+    cache.write(FEED_ENTRY, entry)
+    return items, FeedSource(
+        url=url, status=status, fetched_at=now, fingerprint=entry.fingerprint, items=len(items)
+    )
 
 
 def _items_from(entry: CacheEntry) -> list[FeedItem]:

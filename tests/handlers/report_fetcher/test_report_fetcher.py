@@ -23,7 +23,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.report_documents import new_run_id
 from handlers.report_fetcher import app
-from handlers.report_fetcher.cache import SSM_ENTRY, SourceCache
+from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
 from tests.handlers.report_pipeline.support import (
@@ -195,7 +195,13 @@ def test_unreachable_feed_lets_the_run_go_on_and_says_so(
     assert result["status"] == "ok"
     assert result["feed_status"] == "unreachable"
     metadata = _raw(s3, result["key"])["metadata"]
-    assert metadata["feed"] == {"url": url, "status": "unreachable", "fetched_at": None, "items": 0}
+    assert metadata["feed"] == {
+        "url": url,
+        "status": "unreachable",
+        "fetched_at": None,
+        "fingerprint": None,
+        "items": 0,
+    }
     assert any(url in warning for warning in metadata["warnings"])
     assert all(region["launch_date"] is None for region in _raw(s3, result["key"])["regions"])
 
@@ -304,6 +310,28 @@ def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded
         regions = {r["code"]: r for r in _raw(s3, result["key"])["regions"]}
         assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
         assert regions["ap-south-1"]["launch_date"] is None
+
+
+def test_the_feed_source_carries_the_fingerprint_of_its_data_fetched_or_cached(
+    s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
+) -> None:
+    # GIVEN a feed announcing Thailand, read once and then served from the cache
+    feed = FeedServer(
+        rss([("AWS Asia Pacific (Thailand) Region is now open", "Wed, 08 Jan 2025 17:00:00 GMT")])
+    )
+    with feed.running():
+        fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=feed.url)
+        fetched = fetch({"action": "fetch"})
+        fake_clock.advance(60)
+        # WHEN the second run reuses the cached feed
+        cached = fetch({"action": "fetch"})
+    # THEN both raw documents name the feed data's fingerprint, as they do for SSM's: the same
+    # one, that of the cache entry
+    assert cached["feed_status"] == "cached"
+    entry = SourceCache(s3, BUCKET, 86400, fake_clock).read(FEED_ENTRY)
+    assert entry is not None
+    for result in (fetched, cached):
+        assert _raw(s3, result["key"])["metadata"]["feed"]["fingerprint"] == entry.fingerprint
 
 
 def test_an_unknown_action_is_refused_naming_the_field(
