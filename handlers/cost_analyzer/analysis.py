@@ -314,7 +314,7 @@ def _lambda_memory(services: CostServices, now: datetime, report: Report) -> Non
         except _SECTION_ERRORS as error:
             report.failed("lambda_memory", error, function=name)
             continue
-        results.append(rightsizing.lambda_memory(function, lines, env.cost_lambda_log_days, region))
+        results.append(rightsizing.lambda_memory(function, lines, region))
     savings = [r for r in results if r.get("recommendation") == "decrease"]
     report.summary["lambda_memory"] = {
         "functions": len(results),

@@ -7,8 +7,10 @@ COST_LAMBDA_LOG_DAYS. The lines are parsed here rather than with `stats max(@max
 so the same code reads any Insights answer (the newest `QUERY_LIMIT` REPORT lines are plenty
 for a maximum). Recommended memory = max used x 1.3, rounded up to 64 MB, at least 128 MB
 (at most 10,240). Monthly saving = (current - recommended) GB x billed seconds per month (the
-window's billed duration scaled to 30 days) x the arm64 price per GB-second (`prices.py`). A
-function whose recommendation is above its current size is reported as at risk (negative saving).
+billed duration of the lines read scaled to 30 days from the time they cover: the window, or,
+when the answer was cut at `QUERY_LIMIT` lines, from the oldest line read to the window's end)
+x the arm64 price per GB-second (`prices.py`). A function whose recommendation is above its
+current size is reported as at risk (negative saving).
 
 Node groups: the average `node_cpu_utilization` (Container Insights, per cluster) over the
 lookback, read in the cluster's member account; when it is under
@@ -22,7 +24,8 @@ import math
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fleet_shared.inventory import Cluster
@@ -34,10 +37,7 @@ STEP_MB = 64
 MIN_MB = 128
 MAX_MB = 10_240
 QUERY_LIMIT = 10_000
-REPORT_QUERY = (
-    "fields @timestamp, @message | filter @message like /^REPORT RequestId/ "
-    f"| sort @timestamp desc | limit {QUERY_LIMIT}"
-)
+"""The most lines a Logs Insights query returns (its `limit` maximum)."""
 _MAX_USED = re.compile(r"Max Memory Used:\s*(\d+)\s*MB")
 _BILLED = re.compile(r"Billed Duration:\s*([\d.]+)\s*ms")
 _MAX_POLLS = 60
@@ -58,19 +58,37 @@ def fleet_functions(lambda_client: Any, prefix: str) -> list[dict[str, Any]]:
     return sorted(functions, key=lambda f: f["FunctionName"])
 
 
+@dataclass(frozen=True)
+class ReportLines:
+    """The REPORT messages read, newest first, and the seconds of the window they cover."""
+
+    messages: list[str]
+    seconds_covered: float
+
+
+def _moment(value: str) -> datetime:
+    """An Insights `@timestamp`: `2025-06-01 10:00:00.000` (UTC), or epoch milliseconds."""
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+
+
 def report_lines(
     logs: Any,
     log_group: str,
     start: datetime,
     end: datetime,
     sleep: Callable[[float], None] = time.sleep,
-) -> list[str]:
-    """The REPORT messages of `log_group` in the window (Logs Insights)."""
+) -> ReportLines:
+    """The REPORT messages of `log_group` in the window (Logs Insights), newest first."""
     query_id = logs.start_query(
         logGroupName=log_group,
         startTime=int(start.timestamp()),
         endTime=int(end.timestamp()),
-        queryString=REPORT_QUERY,
+        queryString=(
+            "fields @timestamp, @message | filter @message like /^REPORT RequestId/ "
+            f"| sort @timestamp desc | limit {QUERY_LIMIT}"
+        ),
         limit=QUERY_LIMIT,
     )["queryId"]
     pause = 0.25
@@ -82,21 +100,27 @@ def report_lines(
         pause = min(pause * 2, 5.0)
     if response["status"] != "Complete":
         raise RuntimeError(f"Logs Insights query on {log_group} ended {response['status']}")
-    messages: list[str] = []
-    for row in response.get("results", []):
-        for cell in row:
-            if cell.get("field") == "@message" and cell.get("value", "").startswith("REPORT"):
-                messages.append(cell["value"])
-    return messages
+    rows = [
+        {cell.get("field"): cell.get("value", "") for cell in row}
+        for row in response.get("results", [])
+    ]
+    messages = [
+        row["@message"] for row in rows if str(row.get("@message", "")).startswith("REPORT")
+    ]
+    covered_from = start
+    if len(rows) >= QUERY_LIMIT:
+        # Cut at the limit: the lines read are the newest, so they cover only the time since
+        # the oldest of them, and a rate over the whole window would undercount.
+        moments = [_moment(str(row["@timestamp"])) for row in rows if row.get("@timestamp")]
+        covered_from = max(start, min(moments, default=start))
+    return ReportLines(messages, max(1.0, (end - covered_from).total_seconds()))
 
 
-def lambda_memory(
-    function: dict[str, Any], lines: list[str], window_days: int, region: str
-) -> dict[str, Any]:
+def lambda_memory(function: dict[str, Any], lines: ReportLines, region: str) -> dict[str, Any]:
     """Rightsizing of one function from its REPORT lines."""
     current = int(function["MemorySize"])
-    used = [int(m.group(1)) for line in lines if (m := _MAX_USED.search(line))]
-    billed_ms = sum(float(m.group(1)) for line in lines if (m := _BILLED.search(line)))
+    used = [int(m.group(1)) for line in lines.messages if (m := _MAX_USED.search(line))]
+    billed_ms = sum(float(m.group(1)) for line in lines.messages if (m := _BILLED.search(line)))
     result: dict[str, Any] = {
         "function": function["FunctionName"],
         "architecture": (function.get("Architectures") or ["x86_64"])[0],
@@ -107,7 +131,7 @@ def lambda_memory(
         return {**result, "recommendation": None, "reason": "no REPORT lines in the window"}
     recommended = recommended_memory(max(used))
     price, price_region = arm64_price_per_gb_second(region)
-    billed_seconds_month = billed_ms / 1000 * SECONDS_PER_MONTH / (window_days * 86_400)
+    billed_seconds_month = billed_ms / 1000 * SECONDS_PER_MONTH / lines.seconds_covered
     saving = (current - recommended) / 1024 * billed_seconds_month * price
     return {
         **result,

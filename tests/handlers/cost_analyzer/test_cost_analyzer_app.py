@@ -20,7 +20,7 @@ from botocore.awsrequest import AWSResponse
 from benchmarks.cur_files import cur_tables
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
-from handlers.cost_analyzer import app
+from handlers.cost_analyzer import app, rightsizing
 from handlers.cost_analyzer.analysis import CostServices
 from handlers.cost_analyzer.app import lambda_handler
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
@@ -472,3 +472,24 @@ def test_month_to_date_covers_the_whole_month_when_the_lookback_is_shorter(
     assert summary["total_cost"] == pytest.approx(700.0)
     assert summary["forecast"]["month_to_date"] == pytest.approx(1_900.0)
     assert summary["forecast"]["month_end_total"] == pytest.approx(2_900.0)
+
+
+def test_a_busy_functions_saving_scales_the_billed_time_of_the_lines_read_by_their_span(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a fleet function with 100 REPORT lines 10 minutes apart, starting 2 days ago, and a
+    # Logs Insights answer limited to the newest 40 lines (as 10,000 limits a busy function's)
+    monkeypatch.setattr(rightsizing, "QUERY_LIMIT", 40)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the billed time of the lines read is scaled to a month from the time they span up to
+    # now, not from the 7-day window, of which they cover only part. (moto's Insights does not
+    # apply the query's `filter`, so the START line after the last REPORT takes one of the 40
+    # rows: the REPORT lines read are the newest 39, 200 ms each, the oldest 2 days ago + 610
+    # minutes.)
+    [memory] = read_report(result["report"]["detail"])["lambda_memory"]
+    span_seconds = (2 * 86_400) - 610 * 60
+    expected_billed = 39 * 0.2 * 30 * 86_400 / span_seconds
+    assert memory["billed_seconds_per_month"] == pytest.approx(expected_billed, rel=1e-3)
