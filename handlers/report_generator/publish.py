@@ -7,7 +7,9 @@ Design (both halves of the issue's choice, because each covers a different failu
 2. Only when all uploads succeeded are the files copied (server-side) to
    `reports/<yyyy-mm-dd>/<run-id>/`, and `_manifest.json` is written LAST. A failure during the
    copies can leave some files without a manifest: readers trust only a run whose manifest
-   exists, and the manifest lists every file with its size and sha256.
+   exists, and the manifest lists every file with its size and sha256. A run generated again
+   (its processed document rewritten) loses its manifest before any file is replaced, so an
+   old manifest never vouches for new files.
 3. `reports/latest/` gets the same treatment: its manifest is deleted first, the files are
    copied, the manifest is written last. It is only moved forward: a run older than the one
    `latest/` holds (an old processed document replayed) does not replace it. When `latest/` has
@@ -141,8 +143,9 @@ def publish_report(
             key = f"{temporary}{file.name}"
             s3.put_object(Bucket=bucket, Key=key, Body=file.body, ContentType=file.content_type)
             uploaded.append(key)
-        _copy_all(s3, bucket, temporary, prefix, names)
         manifest_key = f"{prefix}{MANIFEST_NAME}"
+        s3.delete_object(Bucket=bucket, Key=manifest_key)
+        _copy_all(s3, bucket, temporary, prefix, names)
         _put_manifest(
             s3,
             bucket,

@@ -4,6 +4,7 @@ tests/handlers/report_pipeline.)"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -138,6 +139,35 @@ def test_a_failure_half_way_leaves_no_trusted_report_and_a_retry_completes(
     assert sorted(entry["key"] for entry in manifest["files"]) == [
         key for key in keys_under(s3, prefix) if not key.endswith("_manifest.json")
     ]
+
+
+def test_a_run_generated_again_never_shows_a_manifest_that_does_not_match_its_files(
+    s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: Callable[[str], str],
+) -> None:
+    # GIVEN a run whose report is complete, and its processed document written again (a
+    # reprocessing: processed at a later time, so a new ETag and a different report.json)
+    key = process_run(OLD_RUN)
+    generate(event_for(s3, BUCKET, key))
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    document["metadata"]["processed_at"] = "2025-06-08T05:00:00Z"
+    event = put_json(s3, key, document)
+    # WHEN the report is generated again and its third copy into place fails
+    failing = FailingCopy(fail_at=3)
+    generator_services.hub_client("s3").meta.events.register("before-call.s3.CopyObject", failing)
+    assert generate(event)["objects"][0]["status"] == "error"
+    # THEN the run does not keep a manifest whose sizes and hashes name files that have since
+    # been replaced: a manifest that exists still describes the files next to it
+    prefix = f"reports/2025-06-01/{OLD_RUN}/"
+    if f"{prefix}_manifest.json" in keys_under(s3, prefix):
+        manifest = json.loads(
+            s3.get_object(Bucket=BUCKET, Key=f"{prefix}_manifest.json")["Body"].read()
+        )
+        for entry in manifest["files"]:
+            body = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
+            assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
 
 
 def test_latest_only_moves_forward(
