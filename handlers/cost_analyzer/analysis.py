@@ -50,6 +50,9 @@ from handlers.cost_analyzer.environment import CostEnvironment
 
 SOURCE = "cost_analyzer"
 DEDUP_SECONDS = 14 * 86_400
+WRITE_RESERVE_SECONDS = 10.0
+"""Time kept for writing the report and delivering its alerts: a memory query still running
+with less left in the invocation is given up (that function's error)."""
 
 _SECTION_ERRORS = (FleetError, ClientError, BotoCoreError, ValueError, KeyError, RuntimeError)
 
@@ -105,7 +108,7 @@ def analyze(services: CostServices, invocation: Invocation, logger: Any) -> dict
     utilisation = _node_groups(services, now, report)
     if cur is not None:
         report.summary["idle_node_hours"] = _idle_node_hours(cur, utilisation)
-    _lambda_memory(services, now, report)
+    _lambda_memory(services, now, report, invocation)
     report.summary["anomalies"] = anomalies
     prefix = f"reports/cost/{today.isoformat()}/"
     keys = {"summary": f"{prefix}summary.json", "detail": f"{prefix}detail.json"}
@@ -290,7 +293,9 @@ def _idle_node_hours(cur: dict[str, Any], utilisation: dict[str, float]) -> dict
     }
 
 
-def _lambda_memory(services: CostServices, now: datetime, report: Report) -> None:
+def _lambda_memory(
+    services: CostServices, now: datetime, report: Report, invocation: Invocation
+) -> None:
     env = services.environment
     region = services.sessions.home_region
     try:
@@ -309,7 +314,12 @@ def _lambda_memory(services: CostServices, now: datetime, report: Report) -> Non
             continue
         try:
             lines = rightsizing.report_lines(
-                logs, f"/aws/lambda/{name}", start, now, services.pause
+                logs,
+                f"/aws/lambda/{name}",
+                start,
+                now,
+                services.pause,
+                keep_waiting=lambda: invocation.allows(WRITE_RESERVE_SECONDS),
             )
         except _SECTION_ERRORS as error:
             report.failed("lambda_memory", error, function=name)

@@ -79,8 +79,11 @@ def report_lines(
     start: datetime,
     end: datetime,
     sleep: Callable[[float], None] = time.sleep,
+    *,
+    keep_waiting: Callable[[], bool] = lambda: True,
 ) -> ReportLines:
-    """The REPORT messages of `log_group` in the window (Logs Insights), newest first."""
+    """The REPORT messages of `log_group` in the window (Logs Insights), newest first. The query
+    is polled while `keep_waiting()` says there is time for it; else it is given up (raises)."""
     query_id = logs.start_query(
         logGroupName=log_group,
         startTime=int(start.timestamp()),
@@ -96,6 +99,11 @@ def report_lines(
         response = logs.get_query_results(queryId=query_id)
         if response["status"] in ("Complete", "Failed", "Cancelled", "Timeout"):
             break
+        if not keep_waiting():
+            raise RuntimeError(
+                f"Logs Insights query on {log_group} still {response['status']} with too little "
+                "time left in the invocation: given up"
+            )
         sleep(pause)
         pause = min(pause * 2, 5.0)
     if response["status"] != "Complete":

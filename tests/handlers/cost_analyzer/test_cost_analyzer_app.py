@@ -493,3 +493,34 @@ def test_a_busy_functions_saving_scales_the_billed_time_of_the_lines_read_by_the
     span_seconds = (2 * 86_400) - 610 * 60
     expected_billed = 39 * 0.2 * 30 * 86_400 / span_seconds
     assert memory["billed_seconds_per_month"] == pytest.approx(expected_billed, rel=1e-3)
+
+
+def test_a_memory_query_still_running_when_time_runs_short_is_given_up_and_the_report_written(
+    analyzer: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN a fleet function whose Logs Insights query never finishes, started with a minute
+    # left, after which the invocation's time runs short
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    logs = app.FUNCTION.services().sessions.hub_client("logs")
+    polls: list[str] = []
+
+    def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        polls.append("poll")
+        return AWSResponse("https://logs.ap-south-1.amazonaws.com", 200, {}, None), {
+            "status": "Running",
+            "results": [],
+        }
+
+    logs.meta.events.register("before-call.logs.GetQueryResults", still_running)
+    running_out = ContextRunningOutOfTime(millis_left=[60_000, 60_000, 60_000, 5_000])
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, running_out)
+    # THEN it stops waiting for the query once the time left is short (instead of polling it
+    # for minutes), lists the function's error, and still writes the report and its summary
+    assert len(polls) <= 2
+    [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
+    assert error["function"] == "lf-eks-scaler"
+    assert "Running" in error["error"]
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
