@@ -4,11 +4,15 @@ A regression is a rule that fires now and either did not fire in the same window
 or whose figure rose by at least PERFORMANCE_REGRESSION_PERCENT since. Its alert (warning) is
 published when it starts and recorded in the state table only once SNS took it; while it lasts
 nothing more is sent; when the rule no longer regresses, the resolution (same alert id) is sent
-and the record closed. A publish SNS refuses is logged and retried on the next run.
+and the record closed. A publish SNS refuses is logged and retried on the next run. Two runs
+settling one cluster at once (an `analyze_cluster` sent during the schedule's run) would both
+find a regression unrecorded and both send it: a lock per cluster lets one settle while the
+other's cluster is an error (the first one's alerts stand).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fleet_shared.alerts import Alert, Severity
@@ -18,6 +22,9 @@ from handlers.performance_analyzer.measurements import CLUSTER_METRICS, WindowMe
 from handlers.performance_analyzer.services import PerformanceServices
 
 OPEN = "open"
+ALERTS_LOCK_SECONDS = 60
+"""The lease of a cluster's alert lock: far longer than reading, publishing and recording the
+alerts of its rules takes, short enough that a crashed run blocks the next one only briefly."""
 
 
 def trends(now: WindowMeasurements, week_earlier: WindowMeasurements) -> list[MetricTrend]:
@@ -89,9 +96,34 @@ def settle_regression_alerts(
     regressing: list[str],
     bottlenecks: list[Bottleneck],
 ) -> dict[str, int]:
-    """Open an alert for each new regression and resolve those that cleared; the counts."""
+    """Open an alert for each new regression and resolve those that cleared; the counts. Raises
+    `LockNotAcquiredError` while another run settles the same cluster."""
     by_rule = {bottleneck.rule: bottleneck for bottleneck in bottlenecks}
     key = f"performance/{resource}"
+    with services.state.lock(key, uuid.uuid4().hex, ALERTS_LOCK_SECONDS):
+        return _settle(
+            services,
+            logger,
+            key=key,
+            resource=resource,
+            account_id=account_id,
+            region=region,
+            regressing=regressing,
+            by_rule=by_rule,
+        )
+
+
+def _settle(
+    services: PerformanceServices,
+    logger: Any,
+    *,
+    key: str,
+    resource: str,
+    account_id: str,
+    region: str,
+    regressing: list[str],
+    by_rule: dict[str, Bottleneck],
+) -> dict[str, int]:
     counts = {"sent": 0, "resolved": 0, "open": 0}
     for rule in BOTTLENECK_RULES:
         record = services.state.get_value(key, rule.name) or {}

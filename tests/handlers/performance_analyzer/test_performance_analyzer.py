@@ -13,11 +13,13 @@ import pytest
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.performance_documents import PerformanceAnalysis
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer import app
 from handlers.performance_analyzer.environment import PerformanceEnvironment
+from handlers.performance_analyzer.regressions import settle_regression_alerts
 from handlers.performance_analyzer.services import PerformanceServices
 from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, AlertInbox
 from tests.handlers.member_accounts import DENIED_MEMBER, deny_assume_role, member_session
@@ -150,6 +152,52 @@ def test_a_regression_alerts_once_and_resolves_when_it_clears(
     assert resolution.alert["resolved"] is True
     assert resolution.alert["id"] == first_alerts[0].alert["id"]
     assert resolution.alert["timestamp"] == iso_z(fake_clock.now())
+
+
+def test_two_runs_settling_one_clusters_alerts_at_once_send_the_regression_once(
+    analyze: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN CPU saturated now but not a week ago, and a second run (an `analyze_cluster` sent
+    # by hand during the schedule's run) settling the same cluster's alerts while the first
+    # run's warning is on its way to SNS, before the first run has recorded it
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_cluster_hours(cloudwatch, end - timedelta(days=7), 8, HEALTHY)
+    put_cluster_hours(cloudwatch, end, 8, {**HEALTHY, "node_cpu_utilization": 90.0})
+    services = app.FUNCTION.services()
+    resource = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"
+    overlapped: list[dict[str, int] | str] = []
+    started: list[bool] = []
+
+    def second_run_settles_meanwhile(**_: Any) -> None:
+        if started:
+            return
+        started.append(True)
+        try:
+            overlapped.append(
+                settle_regression_alerts(
+                    services,
+                    app.FUNCTION.logger,
+                    resource=resource,
+                    account_id=MEMBER_ACCOUNT_ID,
+                    region=REGION,
+                    regressing=["cpu_saturation"],
+                    bottlenecks=[],
+                )
+            )
+        except LockNotAcquiredError:
+            overlapped.append("waited for the first run")
+
+    services.hub_client("sns").meta.events.register(
+        "before-call.sns.Publish", second_run_settles_meanwhile
+    )
+    # WHEN the first run analyses the fleet
+    analyze({"action": "analyze_fleet"})
+    # THEN the regression's warning went out once, not once per run
+    assert overlapped
+    assert [a.alert["resolved"] for a in alert_inbox.receive()] == [False]
 
 
 def test_a_cluster_outside_the_inventory_is_refused_naming_the_field(
