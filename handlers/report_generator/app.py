@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.s3_events import (
     OBJECT_FAILURES,
@@ -29,8 +30,8 @@ def handle(
     objects: list[CreatedObject], services: GeneratorServices, invocation: Invocation
 ) -> dict[str, Any]:
     """Generate the report of every processed run in the notification, once per object
-    version; one failing object (a document whose run id is not its key's included) does not
-    stop the others."""
+    version; one failing object (a document whose run id is not its key's included, or one
+    that waited too long for latest/) does not stop the others."""
     response = handle_each_object(
         objects,
         lambda obj: generate_report(obj, services, FUNCTION.logger),
@@ -39,7 +40,7 @@ def handle(
         ttl_seconds=services.environment.report_idempotency_ttl_seconds,
         deadline=invocation,
         logger=FUNCTION.logger,
-        failures=(*OBJECT_FAILURES, ValueError),
+        failures=(*OBJECT_FAILURES, ValueError, LockNotAcquiredError),
     )
     for result in response["objects"]:
         if result["status"] == "generated":

@@ -12,7 +12,8 @@ Design (both halves of the issue's choice, because each covers a different failu
    old manifest never vouches for new files.
 3. `reports/latest/` gets the same treatment: its manifest is deleted first, the files are
    copied, the manifest is written last. It is only moved forward: a run older than the one
-   `latest/` holds (an old processed document replayed) does not replace it. When `latest/` has
+   `latest/` holds (an old processed document replayed) does not replace it. One report at a
+   time reads and replaces `latest/` (a lock in the state table). When `latest/` has
    no manifest (an update interrupted after deleting it), the run it must not fall behind is
    the newest with a complete report of its own, found by listing `reports/`.
 4. The temporary objects are deleted whatever happened.
@@ -23,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -131,9 +134,10 @@ def publish_report(
     files: list[RenderedFile],
     attempt: str,
     generated_at: datetime,
+    latest_lock: Callable[[], AbstractContextManager[None]],
 ) -> Published:
     """Upload `files` as the report of `run_id`, dated `report_day` (see the module docstring
-    for the order)."""
+    for the order); `latest_lock()` is held while latest/ is read and replaced."""
     temporary = f"{TEMPORARY_PREFIX}{run_id}/{attempt}/"
     prefix = report_prefix(run_id, report_day)
     names = [file.name for file in files]
@@ -159,25 +163,28 @@ def publish_report(
                 generated_at=generated_at,
             ),
         )
-        # This run's own manifest is written, so the listing finds at least this run.
-        latest_run = _latest_run_id(s3, bucket) or _newest_complete_run_id(s3, bucket)
-        latest_updated = latest_run is None or latest_run <= run_id
-        if latest_updated:
-            s3.delete_object(Bucket=bucket, Key=f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}")
-            _copy_all(s3, bucket, temporary, REPORTS_LATEST_PREFIX, names)
-            _put_manifest(
-                s3,
-                bucket,
-                f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}",
-                _manifest(
-                    run_id,
-                    processed_key=processed_key,
-                    processed_etag=processed_etag,
-                    prefix=REPORTS_LATEST_PREFIX,
-                    files=files,
-                    generated_at=generated_at,
-                ),
-            )
+        # One report at a time reads and replaces latest/: two at once would mix their files
+        # under one manifest, or put the older back after the newer.
+        with latest_lock():
+            # This run's own manifest is written, so the listing finds at least this run.
+            latest_run = _latest_run_id(s3, bucket) or _newest_complete_run_id(s3, bucket)
+            latest_updated = latest_run is None or latest_run <= run_id
+            if latest_updated:
+                s3.delete_object(Bucket=bucket, Key=f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}")
+                _copy_all(s3, bucket, temporary, REPORTS_LATEST_PREFIX, names)
+                _put_manifest(
+                    s3,
+                    bucket,
+                    f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}",
+                    _manifest(
+                        run_id,
+                        processed_key=processed_key,
+                        processed_etag=processed_etag,
+                        prefix=REPORTS_LATEST_PREFIX,
+                        files=files,
+                        generated_at=generated_at,
+                    ),
+                )
     finally:
         if uploaded:
             s3.delete_objects(

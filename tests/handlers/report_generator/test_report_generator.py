@@ -16,10 +16,14 @@ from botocore.exceptions import ClientError
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.s3_events import CreatedObject
 from fleet_shared.state_table import StateTable
 from handlers.report_generator import app as generator
+from handlers.report_generator import generate as generate_module
 from handlers.report_generator.environment import GeneratorEnvironment
+from handlers.report_generator.generate import generate_report
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.report_pipeline.support import (
@@ -211,6 +215,51 @@ def test_latest_does_not_move_back_after_an_interrupted_update(
     assert result["status"] == "generated"
     assert result["latest_updated"] is False
     assert "reports/latest/_manifest.json" not in keys_under(s3, "reports/")
+
+
+def test_two_reports_published_at_once_never_leave_latest_mixed_or_behind(
+    s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN two processed runs whose reports are generated at the same time: the newer one's
+    # report runs whole while the older one is copying its first file into latest/ (in this
+    # one thread the newer one cannot wait for the older one to finish: it does not wait)
+    monkeypatch.setattr(generate_module, "LATEST_LOCK_WAIT_SECONDS", 0.0)
+    old_key, new_key = process_run(OLD_RUN), process_run(NEW_RUN)
+    overlapping: list[dict[str, Any] | str] = []
+
+    def newer_report_meanwhile(params: dict[str, Any], **_: Any) -> None:
+        if overlapping or not params["Key"].startswith("reports/latest/"):
+            return
+        overlapping.append("started")
+        head = s3.head_object(Bucket=BUCKET, Key=new_key)
+        newer = CreatedObject(BUCKET, new_key, str(head["ETag"]).strip('"'))
+        try:
+            overlapping.append(
+                generate_report(newer, generator_services, generator.FUNCTION.logger)
+            )
+        except LockNotAcquiredError:
+            overlapping.append("waited for the older report's update of latest/")
+
+    generator_services.hub_client("s3").meta.events.register(
+        "before-parameter-build.s3.CopyObject", newer_report_meanwhile
+    )
+    # WHEN the older run's report is generated
+    generate(event_for(s3, BUCKET, old_key))
+    # THEN latest/ is one run's report, all of it, with the manifest describing its files, and
+    # it did not move back to the older run after the newer one had taken it
+    assert len(overlapping) == 2
+    latest = json.loads(
+        s3.get_object(Bucket=BUCKET, Key="reports/latest/_manifest.json")["Body"].read()
+    )
+    for entry in latest["files"]:
+        body = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
+    newer_took_latest = isinstance(overlapping[1], dict) and overlapping[1]["latest_updated"]
+    assert latest["run_id"] == (NEW_RUN if newer_took_latest else OLD_RUN)
 
 
 def test_keys_that_are_not_processed_runs_are_ignored(s3: Any, generate: Invoke) -> None:
