@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ _LAUNCH_WORDS = re.compile(
 )
 _REGION_WORD = re.compile(r"\bregions?\b", re.IGNORECASE)
 _MAX_FEED_BYTES = 20 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
 
 
 class FeedUnavailableError(Exception):
@@ -59,11 +61,12 @@ def fetch_feed(
         request.add_header("If-None-Match", etag)
     if last_modified:
         request.add_header("If-Modified-Since", last_modified)
+    # The socket timeout bounds each read, not the download: a feed that keeps sending a little
+    # at a time is given up once the timeout has passed since the request started.
+    deadline = time.monotonic() + timeout_seconds
     try:
         with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
-            body = response.read(_MAX_FEED_BYTES + 1)
-            if len(body) > _MAX_FEED_BYTES:
-                raise FeedUnavailableError(f"feed is larger than {_MAX_FEED_BYTES} bytes")
+            body = _body_before(response, deadline, timeout_seconds)
             return FeedResponse(
                 body=body,
                 etag=response.headers.get("ETag"),
@@ -77,6 +80,18 @@ def fetch_feed(
     # OSError nor ValueError.
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
         raise FeedUnavailableError(str(getattr(error, "reason", error))) from error
+
+
+def _body_before(response: http.client.HTTPResponse, deadline: float, timeout: float) -> bytes:
+    """The answer's body, read a chunk at a time (one socket read each) until `deadline`."""
+    body = bytearray()
+    while chunk := response.read1(_CHUNK_BYTES):
+        body += chunk
+        if len(body) > _MAX_FEED_BYTES:
+            raise FeedUnavailableError(f"feed is larger than {_MAX_FEED_BYTES} bytes")
+        if time.monotonic() > deadline:
+            raise FeedUnavailableError(f"feed not downloaded within {timeout:g} s")
+    return bytes(body)
 
 
 def parse_items(body: bytes) -> list[FeedItem]:

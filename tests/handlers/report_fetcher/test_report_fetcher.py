@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -274,6 +275,54 @@ def test_a_feed_url_answering_something_other_than_http_lets_the_run_go_on(
     assert result["feed_status"] == "unreachable"
     metadata = _raw(s3, result["key"])["metadata"]
     assert any(url in warning for warning in metadata["warnings"])
+
+
+@contextmanager
+def _trickling_feed(seconds_per_byte: float, length: int) -> Iterator[str]:
+    """A URL on 127.0.0.1 whose server sends a 200 answer, then its body one byte at a time."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def trickle() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(f"HTTP/1.0 200 OK\r\nContent-Length: {length}\r\n\r\n".encode())
+                try:
+                    for _ in range(length):
+                        time.sleep(seconds_per_byte)
+                        connection.sendall(b"<")
+                except OSError:
+                    return
+
+        thread = threading.Thread(target=trickle, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/feed"
+        thread.join(timeout=10)
+
+
+def test_a_feed_that_keeps_trickling_is_given_up_after_its_timeout(
+    s3: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN a feed that answers at once but sends its body a byte every 0.2 s (each read is
+    # quick, the download never ends in time), and a one-second feed timeout
+    with _trickling_feed(seconds_per_byte=0.2, length=40) as url:
+        fetch = fetcher(
+            FakeSsm(ssm_parameters(REGIONS, SERVICES)),
+            REPORT_FEED_URL=url,
+            REPORT_FEED_TIMEOUT_SECONDS="1",
+        )
+        # WHEN the fetcher runs
+        started = time.monotonic()
+        result = fetch({"action": "fetch"})
+        elapsed = time.monotonic() - started
+    # THEN the feed is given up as unreachable within about its timeout, not after the 8 s
+    # the trickle takes (a feed without end would otherwise hold the run until Lambda's
+    # timeout), and the raw document is written
+    assert result["status"] == "ok"
+    assert result["feed_status"] == "unreachable"
+    assert elapsed < 4
 
 
 def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded(
