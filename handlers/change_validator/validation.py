@@ -21,7 +21,7 @@ it, so a schedule delivered twice acts once.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -169,13 +169,21 @@ def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
 def _step(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
     """Advance the validation as far as it can go now, then finish a verdict."""
     phase = Phase(record["phase"])
-    if phase is Phase.FOLLOWING:
+    now = services.clock.now()
+    if phase is Phase.FOLLOWING and not _is_early(record.get("next_check_at"), now):
         record = _follow(record, services)
-    elif phase is Phase.BAKING and services.clock.now() >= parse_iso(record["bake_until"]):
+    elif phase is Phase.BAKING and not _is_early(record["bake_until"], now):
         record = _judge(record, services)
     if Phase(record["phase"]) is Phase.DONE:
         record = _finish(record, services)
     return record
+
+
+def _is_early(booked_at: str | None, now: datetime) -> bool:
+    """Whether the callback booked for `booked_at` is not due yet. Schedules fire at or after
+    their second, so a follow-up before it is a copy of an earlier one (EventBridge Scheduler
+    delivers at least once): it must neither count a check nor book another."""
+    return booked_at is not None and now < parse_iso(booked_at)
 
 
 def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:

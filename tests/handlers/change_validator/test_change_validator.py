@@ -230,6 +230,32 @@ def test_an_update_still_running_after_the_last_check_is_failed(
     assert eks_updates.asked == 2
 
 
+def test_a_follow_up_callback_delivered_twice_checks_the_update_once(
+    validator: Validator, eks_updates: EksUpdates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN at most three checks, and an update EKS keeps reporting InProgress
+    monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "3")
+    update_id = "3c4d5e6f-0000-4111-8222-933344445555"
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion", update_id,
+        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
+    )  # fmt: skip
+    assert validator.send(change)["status"] == "following"
+    [second_check] = validator.advance(5)
+    assert second_check["status"] == "following"
+    # WHEN the scheduler delivers that callback again a few seconds later (at least once)
+    validator.clock.advance(10)
+    copy = validator.send({"action": "follow_up", "validation_id": update_id})
+    # THEN the copy neither asks EKS again nor books another check: one schedule waits, and the
+    # update is not failed before its third check
+    assert copy["status"] == "following"
+    assert eks_updates.asked == 2
+    assert len(validator.schedules()) == 1
+    [third_check] = validator.advance(5)
+    assert third_check["status"] == "failed"
+    assert "still InProgress after 3 checks" in third_check["reason"]
+
+
 def test_a_describe_update_that_fails_is_asked_again_at_the_next_check(
     validator: Validator, eks_updates: EksUpdates
 ) -> None:
