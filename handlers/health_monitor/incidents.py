@@ -12,10 +12,13 @@ check result of a run:
   resolves the PagerDuty incident with the same dedup key) and the incident closes; a later
   failure is a new incident.
 
-Delivery is `deliver_once`, keyed by the incident and the severity (or `resolved`), and the
-incident record changes only after SNS took the alert: when a publish fails the record stays as it
-was, the invocation fails (`AlertNotDeliveredError`, raised after every other result was
-settled), and the retry sends what is missing. An incident is named by the closing time of the
+Delivery is `deliver_once`, keyed by the incident and the severity (or `resolved`). An opening
+or escalation is recorded only after SNS took the alert: when a publish fails the record stays as
+it was. A resolution is kept in the closed record before it is published and dropped once SNS
+took it, so a lost write after the publish cannot leave a resolved incident open (which would
+silence its next failure); a closed record still holding one publishes it before anything else.
+A failed publish fails the invocation (`AlertNotDeliveredError`, raised after every other result
+was settled), and the retry sends what is missing. An incident is named by the closing time of the
 one before it, so two runs that see the same new failure at once share its delivery key and one
 alert goes out. The record is read and written without a condition: runs of one check are five
 minutes apart, and the delivery keys keep a concurrent copy from publishing twice.
@@ -130,6 +133,9 @@ def incident_key(alert_id: str) -> str:
 
 def _raise(alert: Alert, services: HealthServices, settlement: Settlement) -> None:
     record = services.state.get_value(incident_key(alert.id), INCIDENT_VALUE)
+    if record is not None and not record.get("open"):
+        # The last incident's resolution goes out before the next incident's first alert.
+        _deliver_resolution(services, alert.id, record, settlement)
     if record is not None and record.get("open"):
         name = str(record["name"])
         alerted = Severity(record["severity"])
@@ -164,23 +170,42 @@ def _resolve(
     alert: Alert, result: CheckResult, services: HealthServices, settlement: Settlement
 ) -> None:
     record = services.state.get_value(incident_key(alert.id), INCIDENT_VALUE)
-    if record is None or not record.get("open"):
+    if record is None:
         return
-    announced = Alert.model_validate(record["alert"])
-    resolution = announced.resolution(f"passed again: {result.detail}", services.clock.now())
-    key = f"{SOURCE}/{alert.id}/{record['name']}/resolved"
-    if deliver_once(services.state, services.alerts, key, resolution, DELIVERY_TTL_SECONDS):
-        settlement.resolved += 1
-    services.state.put_value(
-        incident_key(alert.id),
-        INCIDENT_VALUE,
-        {
+    if record.get("open"):
+        announced = Alert.model_validate(record["alert"])
+        resolution = announced.resolution(f"passed again: {result.detail}", services.clock.now())
+        record = {
             "open": False,
             "name": record["name"],
             "opened_at": record["opened_at"],
             "closed_at": _now(services),
-        },
-        ttl_seconds=CLOSED_INCIDENT_TTL_SECONDS,
+            "resolution": resolution.model_dump(mode="json"),
+        }
+        # Closed before the resolution is published: once it is out, no lost write can leave
+        # the incident open, which would silence the next failure of a resolved incident.
+        _store_closed(services, alert.id, record)
+    _deliver_resolution(services, alert.id, record, settlement)
+
+
+def _deliver_resolution(
+    services: HealthServices, alert_id: str, closed: dict[str, Any], settlement: Settlement
+) -> None:
+    """Publish the resolution a closed incident still holds (its run failed to send it or to
+    note it sent), then forget it; the delivery key keeps it from going out twice."""
+    pending = closed.get("resolution")
+    if pending is None:
+        return
+    resolution = Alert.model_validate(pending)
+    key = f"{SOURCE}/{alert_id}/{closed['name']}/resolved"
+    if deliver_once(services.state, services.alerts, key, resolution, DELIVERY_TTL_SECONDS):
+        settlement.resolved += 1
+    _store_closed(services, alert_id, {k: v for k, v in closed.items() if k != "resolution"})
+
+
+def _store_closed(services: HealthServices, alert_id: str, record: dict[str, Any]) -> None:
+    services.state.put_value(
+        incident_key(alert_id), INCIDENT_VALUE, record, ttl_seconds=CLOSED_INCIDENT_TTL_SECONDS
     )
 
 

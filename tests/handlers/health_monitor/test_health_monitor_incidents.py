@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import InjectedFault, fail_every_attempt
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -207,6 +207,62 @@ def test_resolution_sns_did_not_take_fails_the_run_and_the_retry_sends_it_once(
     # THEN exactly one resolution went out, with the incident's id
     [resolution] = endpoint_alerts(alert_inbox)
     assert (resolution["id"], resolution["resolved"]) == (raised["id"], True)
+
+
+@dataclass
+class IncidentWritesFailAfterResolution:
+    """Every write of an incident record fails (every attempt, as DynamoDB out of reach) once a
+    resolution was handed to SNS, until `healed`."""
+
+    fault: InjectedFault = field(default_factory=lambda: InjectedFault("PutItem"))
+    armed: bool = False
+
+    def on_publish(self, params: dict[str, Any], **_: Any) -> None:
+        if '"resolved":true' in str(params.get("Message")):
+            self.armed = True
+
+    def on_put(self, request: Any, **kwargs: Any) -> None:
+        if self.armed and "health_monitor/incident/" in str(request.body):
+            self.fault(request, **kwargs)
+
+
+def test_a_failure_after_a_resolution_whose_record_was_not_written_is_a_new_incident(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    flaky_endpoint: Callable[[int], None],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an announced incident of an endpoint that has recovered (one result rates it)
+    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
+    flaky_endpoint(500)
+    scheduled_runs(invoke, fake_clock, 1)
+    flaky_endpoint(200)
+    scheduled_runs(invoke, fake_clock, 2)
+    # AND DynamoDB out of reach for the incident's record once its resolution went to SNS
+    services = health_services()
+    writes = IncidentWritesFailAfterResolution()
+    services.hub_client("sns").meta.events.register(
+        "before-parameter-build.sns.Publish", writes.on_publish
+    )
+    services.hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.PutItem", writes.on_put
+    )
+    # WHEN the run in which the check passes again sends the resolution, then DynamoDB is back
+    # and the endpoint fails again
+    scheduled_runs(invoke, fake_clock, 1)
+    assert writes.fault.attempts > 0
+    writes.fault.healed = True
+    flaky_endpoint(500)
+    scheduled_runs(invoke, fake_clock, 2)
+    # THEN the resolution went out once, and the new failure is a new incident, announced
+    raised = [(alert["severity"], alert["resolved"]) for alert in endpoint_alerts(alert_inbox)]
+    assert raised[:2] == [("critical", False), ("critical", True)]
+    assert raised[2:3] == [("warning", False)]
+    assert ("critical", True) not in raised[2:]
 
 
 @dataclass
