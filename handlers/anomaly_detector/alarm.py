@@ -17,6 +17,7 @@ from typing import Any
 
 from fleet_shared.event_parsing import error_result
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.inventory import FleetInventory
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.sessions import AccountSessions
@@ -37,7 +38,9 @@ def confirm_alarm(
     when SNS refused an alert."""
     summary = alarm_summary(event)
     try:
-        findings, evaluated = evaluate_alarm(services.sessions, services.environment, event)
+        findings, evaluated = evaluate_alarm(
+            services.sessions, services.environment, event, services.inventory()
+        )
     except TARGET_ERRORS as error:
         return error_result(error, **summary)
     if evaluated == 0:
@@ -62,12 +65,19 @@ def confirm_alarm(
 
 
 def evaluate_alarm(
-    sessions: AccountSessions, environment: AnomalyEnvironment, event: AlarmEvent
+    sessions: AccountSessions,
+    environment: AnomalyEnvironment,
+    event: AlarmEvent,
+    inventory: FleetInventory,
 ) -> tuple[list[Finding], int]:
-    """The findings around the alarm time, and how many metrics were evaluated."""
+    """The findings around the alarm time, and how many metrics were evaluated.
+
+    A metric of a cluster of the inventory (its `ClusterName` dimension) is profiled in the
+    cluster's time zone, as the scan profiles it: the same spike is then the same episode, whose
+    one alert the scan and the alarm share."""
     detail = event.detail
     alarm_time = detail.state.timestamp
-    queries: list[tuple[MetricQuery, str]] = []
+    queries: list[tuple[MetricQuery, str, str | None]] = []
     for index, item in enumerate(detail.configuration.metrics):
         if item.metric_stat is None:
             continue
@@ -75,18 +85,19 @@ def evaluate_alarm(
         query = MetricQuery(f"a{index}", stat.metric.namespace, stat.metric.name,
                             stat.metric.dimensions, stat.stat, stat.period)  # fmt: skip
         label = metric_label(stat.metric.namespace, stat.metric.name, stat.metric.dimensions)
-        queries.append((query, label))
+        time_zone = _cluster_time_zone(inventory, event, stat.metric.dimensions)
+        queries.append((query, label, time_zone))
     if not queries:
         return [], 0
     cloudwatch = sessions.client("cloudwatch", event.account, event.region)
     findings: list[Finding] = []
-    for query, label in queries:
+    for query, label, time_zone in queries:
         period = timedelta(seconds=query.period)
         lookback = min(timedelta(days=environment.anomaly_lookback_days), period * MAX_POINTS)
         end = align(alarm_time, query.period) + period
         start = align(end - lookback, query.period)
         series = get_metric_series(cloudwatch, [query], start, end)[query.id]
-        detection = detect_anomalies(series.values, series.timestamps)
+        detection = detect_anomalies(series.values, series.timestamps, time_zone=time_zone)
         findings.extend(
             findings_from(
                 detection,
@@ -98,6 +109,15 @@ def evaluate_alarm(
             )
         )
     return findings, len(queries)
+
+
+def _cluster_time_zone(
+    inventory: FleetInventory, event: AlarmEvent, dimensions: dict[str, str]
+) -> str | None:
+    """The schedule time zone of the inventory cluster a metric's `ClusterName` names, if any."""
+    name = dimensions.get("ClusterName")
+    cluster = inventory.find_cluster(event.account, event.region, name) if name else None
+    return cluster.schedule.time_zone if cluster is not None and cluster.schedule else None
 
 
 def alarm_summary(event: AlarmEvent) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
-from fleet_shared.alerts import Alert, AlertPublisher, Severity
+from fleet_shared.alerts import Alert, AlertPublisher, Severity, alert_id
 from fleet_shared.numeric.robust_anomalies import Anomaly, Detection, severity_for
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
@@ -169,4 +169,7 @@ def _alert(finding: Finding, now: datetime, title_prefix: str) -> Alert:
         account_id=finding.account_id,
         region=finding.region,
         timestamp=now,
+        # The episode's id, not its title's: a scan and an alarm share the episode's one alert
+        # (its dedup key), and a resolution must carry the id of the alert that went out.
+        id=alert_id(SOURCE, finding.resource, finding.dedup_key()),
     )

@@ -440,6 +440,24 @@ def test_an_episode_whose_alert_never_went_out_is_not_resolved(
     assert alert_inbox.receive() == []
 
 
+def test_an_episode_an_alarm_confirmed_is_not_resolved_under_an_id_never_alerted(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike whose CPU alarm fired and was confirmed as anomalous
+    put_spike_then_quiet(detector)
+    confirmed = lambda_handler(alarm_event(detector.now() - timedelta(hours=1)), lambda_context)
+    assert confirmed["alerts"] == 1, confirmed
+    announced = {received.alert["id"] for received in alert_inbox.receive()}
+    # WHEN the scans read the same episode while it is recent, and after it is over
+    scanned = lambda_handler({"action": "scan"}, lambda_context)
+    assert [item["alerted"] for item in scanned["anomalies"]] == [False]
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    lambda_handler({"action": "scan"}, lambda_context)
+    # THEN no resolution goes out for an alert id that was never announced
+    resolutions = [received.alert for received in alert_inbox.receive()]
+    assert [alert["id"] for alert in resolutions if alert["id"] not in announced] == []
+
+
 def test_a_scan_short_of_time_leaves_the_rest_not_started(
     detector: ManualClock, alert_inbox: Any
 ) -> None:
