@@ -3,11 +3,17 @@
 urllib is enough for a GET and ships with the runtime. An HTTP error status is a result, not an
 exception: the check compares it with the endpoint's expected status. A timeout, a refused
 connection or a TLS failure is reported as an error with no status code.
+
+The timeout bounds the whole answer, not each read: urllib's socket timeout applies to every
+read alone, so an endpoint sending a byte at a time would hold the run for as long as it likes.
+The request runs in a daemon thread that the probe waits for at most `timeout_seconds`; the
+thread stops reading at its next chunk once the time is up.
 """
 
 from __future__ import annotations
 
 import http.client
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 USER_AGENT = "lambda-fleet-health-monitor"
+READ_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -31,19 +38,35 @@ Probe = Callable[[str, float], ProbeResult]
 
 
 def http_probe(url: str, timeout_seconds: float) -> ProbeResult:
-    """GET `url`, following redirects, and time it until the body has been read."""
-    request = urllib.request.Request(url, method="GET", headers={"User-Agent": USER_AGENT})
+    """GET `url`, following redirects, and time it until the body has been read; an answer not
+    complete within `timeout_seconds` is a `TimeoutError`."""
     started = time.perf_counter()
+    deadline = started + timeout_seconds
+    answer: list[tuple[int | None, str | None]] = []
+    worker = threading.Thread(target=lambda: answer.append(_get(url, deadline)), daemon=True)
+    worker.start()
+    worker.join(timeout_seconds)
+    latency_ms = (time.perf_counter() - started) * 1000
+    if not answer:
+        status, error = None, f"TimeoutError: no complete answer within {timeout_seconds} s"
+    else:
+        status, error = answer[0]
+    return ProbeResult(status, round(latency_ms, 1), error)
+
+
+def _get(url: str, deadline: float) -> tuple[int | None, str | None]:
+    """(status, error) of the GET, reading the body until `deadline` at the latest."""
+    request = urllib.request.Request(url, method="GET", headers={"User-Agent": USER_AGENT})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
-            response.read()
-            status: int | None = response.status
-        error = None
+        timeout = max(deadline - time.perf_counter(), 0.001)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            while response.read1(READ_CHUNK_BYTES):
+                if time.perf_counter() > deadline:
+                    raise TimeoutError("the answer did not end in time")
+            return response.status, None
     except urllib.error.HTTPError as http_error:
-        status, error = http_error.code, None
         http_error.close()
+        return http_error.code, None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as failure:
         reason = getattr(failure, "reason", failure)
-        status, error = None, f"{type(reason).__name__}: {reason}"
-    latency_ms = (time.perf_counter() - started) * 1000
-    return ProbeResult(status, round(latency_ms, 1), error)
+        return None, f"{type(reason).__name__}: {reason}"

@@ -3,7 +3,10 @@ and the HTTP endpoint check against real servers on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -11,6 +14,7 @@ import pytest
 
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key, read_results
 from fleet_shared.state_table import StateTable
+from handlers.health_monitor.probe import http_probe
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -315,6 +319,52 @@ def test_endpoint_timeout_is_a_failed_request(
     assert check["status"] == "failed"
     assert check["data"]["status_code"] is None
     assert "request failed" in check["detail"]
+
+
+@pytest.fixture
+def trickling_endpoint() -> Iterator[str]:
+    """A URL on 127.0.0.1 that answers 200 at once, then sends its 40-byte body one byte every
+    100 ms (4 s in all): every read is quick, the answer is not."""
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", "40")
+            self.end_headers()
+            try:
+                for _ in range(40):
+                    if stop.wait(0.1):
+                        return
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/trickle"
+    stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_endpoint_that_answers_too_slowly_in_all_is_a_timeout(trickling_endpoint: str) -> None:
+    # GIVEN an endpoint whose every byte comes within the timeout, but not its whole answer
+    # WHEN it is probed with a timeout of 0.5 s
+    started = time.perf_counter()
+    outcome = http_probe(trickling_endpoint, 0.5)
+    elapsed = time.perf_counter() - started
+    # THEN the probe gives up at its timeout (the cluster's other checks and the other clusters
+    # are not held up by one endpoint), as a request that failed
+    assert elapsed < 1.5, elapsed
+    assert outcome.status_code is None
+    assert outcome.error is not None and "TimeoutError" in outcome.error
 
 
 def test_endpoint_error_rate_over_the_window_escalates_and_clears_within_one_window(
