@@ -8,7 +8,7 @@ metric has been back within its expected band for the whole recent window. The s
 delivers the alert's resolution (`Alert.resolution`: the same id, so the same PagerDuty dedup
 key) with `deliver_once` under `<dedup key>/resolved`, and forgets the episode once SNS took it.
 An episode whose alert never went out is never recorded, so it is never resolved; a series that
-could not be read resolves nothing.
+could not be read, or has no value in its recent window (it stopped reporting), resolves nothing.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ OPEN_EPISODES = "open_episodes"
 
 @dataclass(frozen=True)
 class EvaluatedSeries:
-    """A series a scan evaluated: its resource, and its recent window in words."""
+    """A series a scan evaluated: its resource, its recent window in words, and whether it may
+    resolve episodes (it has values in that window)."""
 
     resource: str
     window: str
+    resolves: bool = True
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ def resolve_ended_episodes(
     sent = 0
     failures: list[AlertNotDeliveredError] = []
     for series in evaluated:
+        if not series.resolves:
+            continue
         ongoing = current.get(series.resource, set())
         stored: dict[str, Any] = (
             table.get_value(state_key(series.resource), OPEN_EPISODES) or {}

@@ -164,7 +164,10 @@ def scan_metrics(
             result = series[query.id]
             detection = detect_anomalies(result.values, result.timestamps, time_zone=time_zone)
             resource = f"{account_id}/{region}/{label}"
-            scan.evaluated.append(EvaluatedSeries(resource, window))
+            # Only a series with values in the recent window shows the metric back within its
+            # band: one that stopped reporting (its cluster gone, say) resolves nothing.
+            reporting = any(at >= since for at in result.timestamps)
+            scan.evaluated.append(EvaluatedSeries(resource, window, resolves=reporting))
             scan.findings.extend(
                 findings_from(
                     detection,

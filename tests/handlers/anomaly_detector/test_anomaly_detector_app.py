@@ -458,6 +458,25 @@ def test_an_episode_an_alarm_confirmed_is_not_resolved_under_an_id_never_alerted
     assert [alert["id"] for alert in resolutions if alert["id"] not in announced] == []
 
 
+def test_an_episode_whose_metric_stopped_reporting_is_not_resolved(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike alerted by a scan, after which the metric stopped reporting (the
+    # spike is the series' last value)
+    values = cpu_series(1, detector)
+    values[-1] += 25.0
+    put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+    lambda_handler({"action": "scan"}, lambda_context)
+    [alert] = alert_inbox.receive()
+    assert alert.alert["resolved"] is False
+    # WHEN scans run after the spike has left the recent window, still without a value
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN nothing says the metric is back within its band: no resolution goes out
+    assert result["resolved"] == 0
+    assert alert_inbox.receive() == []
+
+
 def test_a_scan_short_of_time_leaves_the_rest_not_started(
     detector: ManualClock, alert_inbox: Any
 ) -> None:
