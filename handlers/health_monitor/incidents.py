@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import RequestInProgressError
@@ -75,6 +77,8 @@ class Settlement:
     resolved: int = 0
     suppressed: int = 0
     undelivered: list[AlertNotDeliveredError] = field(default_factory=list)
+    unsettled: list[ClientError | BotoCoreError] = field(default_factory=list)
+    """State-table failures that left a result's incident as it was, for the retry."""
 
     def counts(self) -> dict[str, int]:
         """`sent` (alerts opening or escalating an incident), `resolved` (resolutions sent) and
@@ -82,16 +86,19 @@ class Settlement:
         return {"sent": self.sent, "resolved": self.resolved, "suppressed": self.suppressed}
 
     def raise_undelivered(self) -> None:
-        """Fail the invocation, so the platform retries it, when an alert was not delivered."""
+        """Fail the invocation, so the platform retries it, when an alert was not delivered or
+        an incident could not be read or written."""
         if self.undelivered:
             raise self.undelivered[0]
+        if self.unsettled:
+            raise self.unsettled[0]
 
 
 def settle_incidents(
     results: Iterable[CheckResult], services: HealthServices, scope: Scope
 ) -> Settlement:
     """Open, escalate or resolve the incident of every result; every result is tried even when
-    the delivery of an earlier one failed."""
+    the delivery of an earlier one, or the state table for it, failed."""
     settlement = Settlement()
     for result in results:
         alert = alert_for(result, services, scope)
@@ -106,6 +113,8 @@ def settle_incidents(
                 settlement.suppressed += 1
             else:
                 settlement.undelivered.append(error)
+        except (ClientError, BotoCoreError) as error:
+            settlement.unsettled.append(error)
     return settlement
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.alerts import alert_id
 from tests.handlers.faults import InjectedFault, fail_every_attempt
 
 REGION = "ap-south-1"
@@ -251,9 +253,12 @@ def test_a_failure_after_a_resolution_whose_record_was_not_written_is_a_new_inci
     services.hub_client("dynamodb").meta.events.register_first(
         "before-send.dynamodb.PutItem", writes.on_put
     )
-    # WHEN the run in which the check passes again sends the resolution, then DynamoDB is back
-    # and the endpoint fails again
-    scheduled_runs(invoke, fake_clock, 1)
+    # WHEN the run in which the check passes again sends the resolution (and fails, to be
+    # retried, for the record it could not write), then DynamoDB is back and the endpoint fails
+    # again
+    fake_clock.advance(CADENCE_SECONDS)
+    with pytest.raises(EndpointConnectionError):
+        invoke(FLEET_EVENT)
     assert writes.fault.attempts > 0
     writes.fault.healed = True
     flaky_endpoint(500)
@@ -263,6 +268,45 @@ def test_a_failure_after_a_resolution_whose_record_was_not_written_is_a_new_inci
     assert raised[:2] == [("critical", False), ("critical", True)]
     assert raised[2:3] == [("warning", False)]
     assert ("critical", True) not in raised[2:]
+
+
+def test_an_alert_sns_did_not_take_fails_the_run_even_when_another_incident_could_not_be_read(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    flaky_endpoint: Callable[[int], None],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a failing endpoint (critical at once), SNS failing every attempt of Publish, and
+    # DynamoDB failing every read of the cluster's member_access incident
+    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
+    flaky_endpoint(500)
+    services = health_services()
+    fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    member_access_id = alert_id(
+        "health_monitor",
+        f"{MEMBER}/{REGION}/dev-apps/member_access/{MEMBER}",
+        f"dev-apps: member_access check failed for {MEMBER}",
+    )
+    unreadable = InjectedFault("GetItem")
+
+    def fail_member_access_reads(request: Any, **kwargs: Any) -> None:
+        if f"health_monitor/incident/{member_access_id}" in str(request.body):
+            unreadable(request, **kwargs)
+
+    services.hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.GetItem", fail_member_access_reads
+    )
+    # WHEN the scheduled run checks the cluster
+    fake_clock.advance(CADENCE_SECONDS)
+    # THEN the invocation fails for the alert SNS did not take, so the platform retries it
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(FLEET_EVENT)
+    assert unreadable.attempts > 0
+    assert endpoint_alerts(alert_inbox) == []
 
 
 @dataclass
