@@ -58,22 +58,21 @@ def handle_security_event(
         event = from_cloudtrail(envelope.id, envelope.account, envelope.region, envelope.detail)
     if event.country is None:
         result, alert = _outcome(event, assess(event), now)
-        is_repeat = False
     else:
-        result, alert, is_repeat = _learn_country(event, state, now, country_window_days)
-    duplicate = {"status": "duplicate", "event_id": event.event_id}
+        result, alert = _learn_country(event, state, now, country_window_days)
     if alert is None:
-        return duplicate if is_repeat else result
+        # No alert, so nothing a redelivery could duplicate: it gets the (stored) score.
+        return result
     if deliver_once(state, publisher, _alert_key(event), alert, EVENT_CLAIM_SECONDS) is None:
-        return duplicate
+        return {"status": "duplicate", "event_id": event.event_id}
     return {**result, "alerted": True}
 
 
 def _learn_country(
     event: SecurityEvent, state: StateTable, now: datetime, window_days: int
-) -> tuple[dict[str, Any], Alert | None, bool]:
+) -> tuple[dict[str, Any], Alert | None]:
     """The outcome of an event carrying a country, computed and stored once per event id:
-    (result, alert, whether this is a repeat)."""
+    (result, alert)."""
     try:
         with state.idempotent(
             EVENT_SCOPE, event.event_id, EVENT_CLAIM_SECONDS, EVENT_WORK_SECONDS
@@ -81,7 +80,7 @@ def _learn_country(
             stored = request.result
             if stored is not None:
                 alert = None if stored["alert"] is None else Alert.model_validate(stored["alert"])
-                return stored["result"], alert, True
+                return stored["result"], alert
             is_new = _record_country(state, event, now, window_days)
             event = replace(event, new_country=is_new)
             result, alert = _outcome(event, assess(event), now)
@@ -91,7 +90,7 @@ def _learn_country(
                     "alert": None if alert is None else alert.model_dump(mode="json"),
                 }
             )
-            return result, alert, False
+            return result, alert
     except RequestInProgressError as error:
         raise EventInProgressError(event.event_id) from error
 

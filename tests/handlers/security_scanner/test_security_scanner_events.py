@@ -132,6 +132,20 @@ def test_guardduty_severity_is_the_base_score_and_a_redelivery_does_not_alert_tw
     assert len(alert_inbox.receive()) == 1
 
 
+def test_a_redelivered_event_that_raised_no_alert_is_answered_as_scored_not_duplicate(
+    scanner: Callable[[Any], dict[str, Any]], alert_inbox: Any
+) -> None:
+    # GIVEN a low GuardDuty finding carrying a country (scored 5: no alert)
+    first = scanner(_guardduty("gd-5", 0.5, country="India"))
+    assert (first["score"], first["alerted"]) == (5, False)
+    # WHEN it is delivered again
+    again = scanner(_guardduty("gd-5", 0.5, country="India"))
+    # THEN no alert went out, so the redelivery is answered with the stored score, not as a
+    # duplicate of an alert
+    assert again == first
+    assert alert_inbox.receive() == []
+
+
 def test_access_from_a_new_country_adds_risk_within_thirty_days_only(
     scanner: Callable[[Any], dict[str, Any]], alert_inbox: Any, fake_clock: ManualClock
 ) -> None:
