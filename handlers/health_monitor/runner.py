@@ -67,9 +67,6 @@ def check_clusters(
 
     Raises the first `AlertNotDeliveredError` once every cluster was checked and settled.
     """
-    OBSERVABILITY.metrics.add_metric(
-        name="ClustersChecked", unit=MetricUnit.Count, value=len(targets)
-    )
     runs = map_isolated(
         targets,
         lambda target: cluster_run(target, services),
@@ -78,6 +75,9 @@ def check_clusters(
         max_workers=services.environment.health_max_workers,
         budget=budget,
     )
+    # A cluster left for the next run was not checked.
+    checked = sum(1 for run in runs if run.report["status"] != NOT_STARTED)
+    OBSERVABILITY.metrics.add_metric(name="ClustersChecked", unit=MetricUnit.Count, value=checked)
     for run in runs:
         run.settlement.raise_undelivered()
     return [run.report for run in runs]

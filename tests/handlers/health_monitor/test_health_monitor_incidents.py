@@ -362,3 +362,28 @@ def test_fleet_run_starts_no_cluster_it_could_not_finish_and_is_partial(
     # AND only the checked cluster's endpoint was requested, and nothing was alerted
     assert endpoint_server.hits["/healthy"] == 1
     assert alert_inbox.receive() == []
+
+
+def test_a_cluster_not_started_is_not_counted_as_checked(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN two member clusters checked one at a time, and time for the first only
+    second = json.loads(json.dumps(inventory["members"][0]))
+    second.update(account_id=SECOND_MEMBER, name="dev-second")
+    inventory["members"].append(second)
+    write_inventory(inventory)
+    monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
+    capsys.readouterr()
+    # WHEN the scheduled run starts
+    result = invoke(FLEET_EVENT, ShrinkingLambdaContext([30_000, 10_000]))
+    assert result["not_started"] == [f"{SECOND_MEMBER}/{REGION}/dev-apps"]
+    # THEN the ClustersChecked metric counts the one cluster checked
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    checked = [line["ClustersChecked"] for line in lines if "ClustersChecked" in line]
+    assert checked in ([1.0], [[1.0]])
