@@ -3,23 +3,29 @@
 Sheets: Summary (headline counts, quality score and rules, changes), Regions, Services, Matrix
 (services as rows, regions as columns, header row and first column frozen at B2, available
 cells filled, a colour scale on the coverage column and row), Changes. Every table has a styled
-header row and an auto-filter, and column widths fitted to their longest value.
+header row and an auto-filter, and column widths fitted to their longest value. The same
+processed run gives the same bytes: the workbook's times are the run's `processed_at`.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from datetime import UTC
 from typing import Any
+from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 from openpyxl import Workbook
 from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
 
 from fleet_shared.processed_documents import ProcessedDocument
 
+ZIP_EARLIEST_DATE = (1980, 1, 1, 0, 0, 0)
+"""The earliest date a zip entry can carry: every entry of the workbook gets it."""
 SHEETS = ("Summary", "Regions", "Services", "Matrix", "Changes")
 REGION_HEADERS = (
     "Region",
@@ -238,6 +244,22 @@ def render_workbook(document: ProcessedDocument) -> bytes:
     _matrix(workbook.create_sheet("Matrix"), document)
     _table(workbook.create_sheet("Changes"), CHANGE_HEADERS, _changes(document))
 
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    # The run's time, not the clock's: the same processed run gives the same bytes (and sha256).
+    processed_at = document.metadata.processed_at.astimezone(UTC).replace(tzinfo=None)
+    workbook.properties.created = workbook.properties.modified = processed_at
+    written = io.BytesIO()
+    # ExcelWriter rather than Workbook.save, which stamps `modified` with the clock.
+    ExcelWriter(workbook, ZipFile(written, "w", ZIP_DEFLATED)).save()
+    return _entries_dated(written.getvalue(), ZIP_EARLIEST_DATE)
+
+
+def _entries_dated(archive: bytes, date_time: tuple[int, int, int, int, int, int]) -> bytes:
+    """`archive` with every entry dated `date_time`: openpyxl dates them with the clock."""
+    dated = io.BytesIO()
+    with ZipFile(io.BytesIO(archive)) as source, ZipFile(dated, "w", ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            copy = ZipInfo(entry.filename, date_time=date_time)
+            copy.compress_type = ZIP_DEFLATED
+            copy.external_attr = entry.external_attr
+            target.writestr(copy, source.read(entry))
+    return dated.getvalue()

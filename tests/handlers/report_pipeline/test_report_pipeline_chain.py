@@ -13,6 +13,8 @@ import copy
 import csv
 import io
 import json
+import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -423,3 +425,22 @@ def test_csv_files_are_byte_identical_to_what_pandas_wrote(chain: ChainRun, spar
     # THEN every CSV equals, byte for byte, what pandas' to_csv wrote from the same document
     for name, expected in _pandas_tables(document).items():
         assert rendered[name] == expected, name
+
+
+def test_the_same_processed_run_renders_the_same_workbook_bytes(
+    chain: ChainRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the processed document of the full dataset
+    document = ProcessedDocument.model_validate(chain.processed)
+    # WHEN its workbook is rendered, and again a day later by the clock
+    first = {file.name: file.body for file in render_files(document, "processed/x.json")}
+    a_day_later = time.time() + 86400
+    monkeypatch.setattr(time, "time", lambda: a_day_later)
+    again = {file.name: file.body for file in render_files(document, "processed/x.json")}
+    # THEN the bytes are the same: the workbook carries the run's time, not the clock's
+    assert first["report.xlsx"] == again["report.xlsx"]
+    with zipfile.ZipFile(io.BytesIO(first["report.xlsx"])) as archive:
+        assert {entry.date_time for entry in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    properties = load_workbook(io.BytesIO(first["report.xlsx"])).properties
+    processed_at = document.metadata.processed_at.astimezone(UTC).replace(tzinfo=None)
+    assert (properties.created, properties.modified) == (processed_at, processed_at)
