@@ -4,8 +4,7 @@ its inventory entry, the state facts (saved sizes, last change) and the time.
 `decide` makes no AWS call and writes nothing; `scaling.apply_decision` carries it out. Rules,
 in order: the node group must be ACTIVE or DEGRADED; `restore` and a size-less `scale_up` (the
 morning schedule) ask for the desired size saved before the last scale-down (a `scale_up` with
-none waiting, for the stack file's desired size; a `scale_up` never lowers, so saved sizes below
-the current one are spent without a change, only `restore` puts them back); the desired size
+none waiting, for the stack file's desired size, never lower than the current); the desired size
 is kept within the limits of `sizing`; `scale_down` never raises (a scheduled one below its size
 is no change, a requested one is refused) and `scale_up` with a size never lowers; `predictive`
 (the forecaster's hourly size) goes either way within the bounds of `predictive`, and its
@@ -218,21 +217,6 @@ def decide(
                 f"scale_down would raise desired from {current.desired_size} to "
                 f"{target.desired_size}; use scale_up",
             ],
-        )
-    if action is Action.SCALE_UP and restores is not None and lowers:
-        # The node group was raised since the scale-down (by hand, or by the forecast ahead of
-        # demand): a morning scale-up that took those nodes away would cut capacity in use.
-        return ScalingDecision(
-            DecisionKind.NO_CHANGE,
-            current,
-            current,
-            (
-                *reasons,
-                f"desired {current.desired_size} is above the {target.desired_size} saved at "
-                f"{restores.saved_at}; a scale-up never lowers, so the saved sizes are spent "
-                "without a change",
-            ),
-            restores=restores,
         )
     if action is Action.SCALE_UP and restores is None and lowers:
         return _refused(

@@ -151,24 +151,6 @@ def test_restore_and_a_size_less_scale_up_put_back_the_saved_desired_size(action
     assert decision.reasons == ("restoring the sizes saved at 2025-06-01T12:30:00Z",)
 
 
-def test_a_morning_scale_up_never_lowers_a_node_group_raised_since_the_scale_down() -> None:
-    # GIVEN daytime sizes 2/4/6 saved, and web raised to 5 since (by hand, or by the forecast
-    # ahead of the morning's demand), its last change long past the cooldown
-    raised = Sizes(2, 5, 6)
-    # WHEN the morning scale_up comes
-    decision = decision_for(Action.SCALE_UP, current=raised, saved=DAYTIME)
-    # THEN web keeps its 5 nodes, and the saved sizes are spent so no later run lowers it either
-    assert decision.kind is DecisionKind.NO_CHANGE
-    assert decision.target == raised
-    assert decision.restores == DAYTIME
-    assert decision.reasons == (
-        "desired 5 is above the 4 saved at 2025-06-01T12:30:00Z; a scale-up never lowers, so the "
-        "saved sizes are spent without a change",
-    )
-    # WHEN an explicit restore comes instead THEN it does put the saved 4 back
-    assert decision_for(Action.RESTORE, current=raised, saved=DAYTIME).target == Sizes(2, 4, 6)
-
-
 def test_a_restore_already_in_place_needs_no_change_but_is_marked_restored() -> None:
     # GIVEN saved desired 3, which web already has WHEN restore is decided
     in_place = SavedSizes(Sizes(2, 3, 6), saved_at="2025-06-01T12:30:00Z")
