@@ -151,6 +151,19 @@ def test_restore_and_a_size_less_scale_up_put_back_the_saved_desired_size(action
     assert decision.reasons == ("restoring the sizes saved at 2025-06-01T12:30:00Z",)
 
 
+def test_a_morning_scale_up_lowers_a_node_group_raised_overnight_to_the_saved_size() -> None:
+    # GIVEN daytime sizes 2/4/6 saved, and web raised to 5 overnight (the spot optimizer's
+    # temporary +1, a person's, or the forecast's), long past the cooldown
+    raised = Sizes(2, 5, 6)
+    # WHEN the morning scale_up comes
+    decision = decision_for(Action.SCALE_UP, current=raised, saved=DAYTIME)
+    # THEN the saved 4 comes back: kept at 5, the raise would be saved by the evening scale-down
+    # and restored every day after (the rule was tried and reverted twice for that reason)
+    assert decision.kind is DecisionKind.CHANGE
+    assert decision.target == Sizes(2, 4, 6)
+    assert decision.restores == DAYTIME
+
+
 def test_a_restore_already_in_place_needs_no_change_but_is_marked_restored() -> None:
     # GIVEN saved desired 3, which web already has WHEN restore is decided
     in_place = SavedSizes(Sizes(2, 3, 6), saved_at="2025-06-01T12:30:00Z")
