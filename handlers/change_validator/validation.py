@@ -4,14 +4,21 @@
    twice is one validation). It records what the change replaced, the baseline over the bake
    length before the change, and the rollback that would apply, then checks the update at once.
 2. Following: DescribeUpdate until EKS reports Successful, Failed or Cancelled; while InProgress
-   (or when DescribeUpdate itself failed: status `Unknown`, the error kept) a one-time schedule
-   calls back after VALIDATION_FOLLOW_MINUTES, up to VALIDATION_MAX_FOLLOW_CHECKS checks (an
-   update still unfinished then is `failed`).
+   (or when DescribeUpdate or the member session failed: status `Unknown`, the error kept) a
+   one-time schedule calls back after VALIDATION_FOLLOW_MINUTES, up to
+   VALIDATION_MAX_FOLLOW_CHECKS checks (an update still unfinished then is `failed`; one whose
+   status could not be read at that last check is `inconclusive`).
 3. Baking: once Successful, a schedule calls back after VALIDATION_BAKE_MINUTES; the same figures
    are measured over the bake and compared (comparison.py): `passed`, or `degraded` with the
-   figures that moved. Failed or Cancelled is `failed`.
+   figures that moved. Failed or Cancelled is `failed`. A measurement that fails (an AWS error
+   in the member account) counts a failed check, keeps its error in the record and is tried
+   again VALIDATION_FOLLOW_MINUTES later, up to VALIDATION_MAX_FOLLOW_CHECKS failed checks; then
+   the validation is `inconclusive`. A baseline that cannot be measured when the change arrives
+   cannot be measured later (it is the health before the change): `inconclusive` at once.
+   Raising instead would end, after the platform's retries, with no verdict and nothing booked.
 4. Done: a `degraded` or `failed` verdict restores the scaler's own change when allowed
-   (rollback.py) and raises one critical alert naming the rollback, delivered exactly once
+   (rollback.py) and raises one critical alert naming the rollback; an `inconclusive` one raises
+   one warning naming the change and the error. Each is delivered exactly once
    (`fleet_shared.alert_delivery`): the verdict is stored before the alert is sent, an alert SNS
    refused fails the invocation, and the platform's retry sends it without judging again.
 
@@ -29,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, Severity
-from fleet_shared.exceptions import EventValidationError
+from fleet_shared.exceptions import EventValidationError, InventoryError, MemberAccessError
 from fleet_shared.handler import Invocation
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -58,6 +65,13 @@ FINISHED_STATUSES = ("Successful", "Failed", "Cancelled")
 UNKNOWN_STATUS = "Unknown"
 """The status recorded when DescribeUpdate could not be asked (it is asked again later)."""
 
+MEASUREMENT_FAILURES = (ClientError, BotoCoreError, MemberAccessError, InventoryError)
+"""What a check that could not read the member account (or the inventory) raises: the check is
+counted as failed, not the invocation (a raised error ends, after the platform's retries, with
+the validation left unfinished and no callback booked)."""
+ERROR_PREFIX_CHARS = 200
+"""How much of an error's text the record and the alert keep."""
+
 
 class Phase(StrEnum):
     FOLLOWING = "following"
@@ -69,6 +83,7 @@ class Verdict(StrEnum):
     PASSED = "passed"
     DEGRADED = "degraded"
     FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
 
 
 def record_key(validation_id: str) -> str:
@@ -135,35 +150,59 @@ def follow_up(validation_id: str, owner: str, services: ValidatorServices) -> di
 
 
 def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
+    """The record of a new validation: following, or `inconclusive` when what the change
+    replaced or the baseline could not be read (the health before the change cannot be read
+    later)."""
     environment = services.environment
-    member = services.member_client(change.account_id, change.region)
-    previous = previous_state(change, member("eks"), services.state)
     changed_at = change.changed_at_time
     window = Window(changed_at - timedelta(minutes=environment.validation_bake_minutes), changed_at)
-    baseline = measure(
-        change,
-        window,
-        member_client=member,
-        state=services.state,
-        inventory=services.inventory(),
-    )
+    now = services.clock.now()
     record: dict[str, Any] = {
         "validation_id": change.validation_id,
         "change": change.as_record(),
-        "previous": previous,
-        "rollback": rollback_plan(
-            change, previous, restore_allowed=environment.validation_restore_scaler_changes
-        ),
-        "baseline": baseline,
+        "previous": None,
+        "rollback": {
+            "kind": change.kind.value,
+            "action": "unknown: what the change replaced could not be read",
+            "automatic": False,
+        },
+        "baseline": None,
         "baseline_window": {"start": iso_z(window.start), "end": iso_z(window.end)},
         "phase": Phase.FOLLOWING.value,
         "follow_checks": 0,
         "update_status": None,
         "schedules": [],
-        "started_at": iso_z(services.clock.now()),
+        "started_at": iso_z(now),
     }
+    try:
+        member = services.member_client(change.account_id, change.region)
+        previous = previous_state(change, member("eks"), services.state)
+        record["previous"] = previous
+        record["rollback"] = rollback_plan(
+            change, previous, restore_allowed=environment.validation_restore_scaler_changes
+        )
+        record["baseline"] = measure(
+            change,
+            window,
+            member_client=member,
+            state=services.state,
+            inventory=services.inventory(),
+        )
+    except MEASUREMENT_FAILURES as error:
+        failure = _error_prefix(error)
+        record.update(
+            phase=Phase.DONE.value,
+            verdict=Verdict.INCONCLUSIVE.value,
+            reason=f"the baseline could not be measured: {failure}",
+            measurement_errors=[f"{iso_z(now)}: {failure}"],
+            judged_at=iso_z(now),
+        )
     _save(services, record)
     return record
+
+
+def _error_prefix(error: Exception) -> str:
+    return str(error)[:ERROR_PREFIX_CHARS]
 
 
 def _step(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
@@ -172,7 +211,11 @@ def _step(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]
     now = services.clock.now()
     if phase is Phase.FOLLOWING and not _is_early(record.get("next_check_at"), now):
         record = _follow(record, services)
-    elif phase is Phase.BAKING and not _is_early(record["bake_until"], now):
+    elif (
+        phase is Phase.BAKING
+        and not _is_early(record["bake_until"], now)
+        and not _is_early(record.get("next_check_at"), now)
+    ):
         record = _judge(record, services)
     if Phase(record["phase"]) is Phase.DONE:
         record = _finish(record, services)
@@ -189,13 +232,13 @@ def _is_early(booked_at: str | None, now: datetime) -> bool:
 def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
     change = Change.from_record(record["change"])
     environment = services.environment
-    eks = services.member_client(change.account_id, change.region)("eks")
     arguments: dict[str, Any] = {"name": change.cluster, "updateId": change.validation_id}
     if change.node_group is not None:
         arguments["nodegroupName"] = change.node_group
     try:
+        eks = services.member_client(change.account_id, change.region)("eks")
         update = eks.describe_update(**arguments)["update"]
-    except (ClientError, BotoCoreError) as error:
+    except MEASUREMENT_FAILURES as error:
         # Not an answer about the update: this check counts, and the next one asks again.
         failure = {"errorCode": "DescribeUpdate failed", "errorMessage": str(error)[:300]}
         update = {"status": UNKNOWN_STATUS, "errors": [failure]}
@@ -225,6 +268,19 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
             reason=f"EKS reports the update {status}: {reasons}",
             judged_at=iso_z(now),
         )
+    elif (
+        record["follow_checks"] >= environment.validation_max_follow_checks
+        and status == UNKNOWN_STATUS
+    ):
+        record.update(
+            phase=Phase.DONE.value,
+            verdict=Verdict.INCONCLUSIVE.value,
+            reason=(
+                f"the update's status could not be read at the last of "
+                f"{record['follow_checks']} checks: {'; '.join(record['update_errors'])}"
+            ),
+            judged_at=iso_z(now),
+        )
     elif record["follow_checks"] >= environment.validation_max_follow_checks:
         record.update(
             phase=Phase.DONE.value,
@@ -250,13 +306,16 @@ def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any
     change = Change.from_record(record["change"])
     now = services.clock.now()
     window = Window(parse_iso(record["bake_started_at"]), now)
-    after = measure(
-        change,
-        window,
-        member_client=services.member_client(change.account_id, change.region),
-        state=services.state,
-        inventory=services.inventory(),
-    )
+    try:
+        after = measure(
+            change,
+            window,
+            member_client=services.member_client(change.account_id, change.region),
+            state=services.state,
+            inventory=services.inventory(),
+        )
+    except MEASUREMENT_FAILURES as error:
+        return _bake_check_failed(record, services, _error_prefix(error))
     moved = moved_figures(
         record["baseline"], after, Thresholds.from_environment(services.environment)
     )
@@ -274,19 +333,76 @@ def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any
     return record
 
 
+def _bake_check_failed(
+    record: dict[str, Any], services: ValidatorServices, failure: str
+) -> dict[str, Any]:
+    """A bake measurement that failed: counted with its error, and tried again at the next check
+    (VALIDATION_FOLLOW_MINUTES later); after VALIDATION_MAX_FOLLOW_CHECKS failed checks the
+    validation is `inconclusive`."""
+    environment = services.environment
+    now = services.clock.now()
+    record["failed_checks"] = int(record.get("failed_checks", 0)) + 1
+    record.setdefault("measurement_errors", []).append(f"{iso_z(now)}: {failure}")
+    if record["failed_checks"] >= environment.validation_max_follow_checks:
+        record.update(
+            phase=Phase.DONE.value,
+            verdict=Verdict.INCONCLUSIVE.value,
+            reason=(
+                f"the bake could not be measured after {record['failed_checks']} checks "
+                f"{environment.validation_follow_minutes} minutes apart: {failure}"
+            ),
+            judged_at=iso_z(now),
+        )
+    else:
+        at = now + timedelta(minutes=environment.validation_follow_minutes)
+        record["next_check_at"] = iso_z(at)
+        record["schedules"].append(
+            schedule_callback(
+                services.scheduler,
+                environment,
+                record["validation_id"],
+                f"bake-retry-{record['failed_checks']}",
+                at,
+            )
+        )
+    _save(services, record)
+    return record
+
+
 def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
-    """For a regression: the automatic restore (once) and the critical alert (exactly once)."""
+    """For a regression: the automatic restore (once) and the critical alert (exactly once); for
+    a change that could not be validated, the warning (exactly once)."""
     if record["verdict"] == Verdict.PASSED.value:
         return record
     change = Change.from_record(record["change"])
+    if record["verdict"] == Verdict.INCONCLUSIVE.value:
+        deliver_once(
+            services.state,
+            services.alerts,
+            f"{SCOPE}/{change.validation_id}/verdict",
+            inconclusive_alert(record, services.function_name),
+            ALERT_TTL_SECONDS,
+        )
+        return record
     environment = services.environment
     plan = record["rollback"]
     if plan["automatic"] and "restore" not in record and environment.scaler_function_name:
-        eks = services.member_client(change.account_id, change.region)("eks")
-        group = eks.describe_nodegroup(clusterName=change.cluster, nodegroupName=change.node_group)
-        current = int(group["nodegroup"]["scalingConfig"]["desiredSize"])
-        superseded = superseded_by(change, current)
-        if superseded is not None:
+        try:
+            eks = services.member_client(change.account_id, change.region)("eks")
+            group = eks.describe_nodegroup(
+                clusterName=change.cluster, nodegroupName=change.node_group
+            )["nodegroup"]
+        except MEASUREMENT_FAILURES as error:
+            # No restore on a size not read; the alert still goes out and asks for it by hand.
+            current = None
+            superseded = (
+                f"node group {change.node_group}'s current size could not be read "
+                f"({_error_prefix(error)}): restore it by hand"
+            )
+        else:
+            current = int(group["scalingConfig"]["desiredSize"])
+            superseded = superseded_by(change, current)
+        if superseded is not None or current is None:
             record["restore"] = {"status": RESTORE_SKIPPED, "reason": superseded}
         else:
             request = restore_request(change, plan, current, dry_run=environment.fleet_dry_run)
@@ -338,6 +454,30 @@ def verdict_alert(record: dict[str, Any], source: str) -> Alert:
         source=source,
         title=(
             f"Change {record['verdict']}: {change.kind.value} of {change.label} "
+            f"(update {change.validation_id[:8]})"
+        ),
+        detail=detail,
+        resource=change.label,
+        account_id=change.account_id,
+        region=change.region,
+        timestamp=parse_iso(record["judged_at"]),
+    )
+
+
+def inconclusive_alert(record: dict[str, Any], source: str) -> Alert:
+    """The warning of a change the fleet could not validate, naming it and the error."""
+    change = Change.from_record(record["change"])
+    detail = (
+        f"{change.event_name} on {change.label} (update {change.validation_id}, "
+        f"{'made by the fleet scaler' if change.by_fleet_scaler else 'made outside the fleet'}): "
+        f"not validated: {record['reason']}. Check the cluster's health by hand; the rollback, "
+        f"if one is needed: {record['rollback']['action']}."
+    )
+    return Alert.create(
+        severity=Severity.WARNING,
+        source=source,
+        title=(
+            f"Change not validated: {change.kind.value} of {change.label} "
             f"(update {change.validation_id[:8]})"
         ),
         detail=detail,

@@ -481,3 +481,173 @@ def test_a_bad_change_event_is_refused_naming_the_field_and_changes_nothing(
     assert validator.schedules() == []
     table = boto3.client("dynamodb", region_name=REGION)
     assert table.scan(TableName="lambda-fleet-state")["Items"] == []
+
+
+def node_group_update_baking(
+    validator: Validator, state_table: StateTable, eks_updates: EksUpdates, update_id: str
+) -> datetime:
+    """A node group version update by a person after a steady quarter hour at about 100 ms, that
+    EKS reports finished at once: the validation bakes. The moment it arrived."""
+    now = validator.clock.now()
+    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
+    eks_updates.status = "Successful"
+    started = validator.send(
+        cloudtrail_event(
+            "UpdateNodegroupVersion", update_id, now,
+            {"nodegroupName": NODE_GROUP, "releaseVersion": "1.33.5-20251120"},
+        )
+    )  # fmt: skip
+    assert started["status"] == "baking", started
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=105)
+    return now
+
+
+def member_elbv2() -> Any:
+    """The validator's own ELBv2 client in the member account (the one its measurements use)."""
+    return app.FUNCTION.services().sessions.client("elbv2", MEMBER_ACCOUNT_ID, REGION)
+
+
+def test_a_bake_measurement_that_fails_is_retried_at_the_next_check(
+    validator: Validator, state_table: StateTable, eks_updates: EksUpdates, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN a node group update baking, and the member's ELBv2 unreachable when the bake ends
+    update_id = "4d5e6f70-0000-4111-8222-933344445555"
+    node_group_update_baking(validator, state_table, eks_updates, update_id)
+    fault = fail_every_attempt(member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers")
+    # WHEN the bake callback runs
+    [retrying] = validator.advance(15)
+    # THEN botocore retried, the invocation did not fail: the check is counted with its error in
+    # the record and the next check is booked five minutes later, no verdict and no alert yet
+    assert fault.attempts > 1
+    assert retrying["status"] == "baking", retrying
+    stored = load_record(validator.services[0], update_id)
+    assert stored is not None and stored["failed_checks"] == 1
+    [error] = stored["measurement_errors"]
+    assert "Could not connect to the endpoint URL" in error
+    assert len(validator.schedules()) == 1
+    assert validator_alerts(alert_inbox) == []
+    # WHEN ELBv2 is back at the next check
+    fault.healed = True
+    [verdict] = validator.advance(5)
+    # THEN the bake is measured and judged
+    assert verdict["status"] == "passed", verdict
+    assert validator.schedules() == []
+    assert validator_alerts(alert_inbox) == []
+
+
+def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_one_warning(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN at most two checks, a node group update baking, and the member's ELBv2 unreachable
+    monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
+    update_id = "5e6f7081-0000-4111-8222-933344445555"
+    node_group_update_baking(validator, state_table, eks_updates, update_id)
+    fail_every_attempt(member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers")
+    # WHEN the bake callback and the one retry run, and the last callback is delivered twice
+    [first] = validator.advance(15)
+    [verdict] = validator.advance(5)
+    copy = validator.send({"action": "follow_up", "validation_id": update_id})
+    # THEN the validation ends inconclusive, saying why, with nothing left waiting
+    assert first["status"] == "baking"
+    assert verdict["status"] == copy["status"] == "inconclusive", verdict
+    assert "could not be measured after 2 checks" in verdict["reason"]
+    assert validator.schedules() == []
+    # AND one warning alert names the change and a short prefix of the error
+    [alert] = validator_alerts(alert_inbox)
+    assert alert["severity"] == "warning"
+    assert update_id in alert["detail"] and NODE_GROUP in alert["resource"]
+    assert "Could not connect to the endpoint URL" in alert["detail"]
+    assert len(alert["detail"]) < 1000
+
+
+def test_a_baseline_that_cannot_be_read_is_inconclusive_with_one_warning(
+    validator: Validator, eks_updates: EksUpdates, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN the member's ELBv2 unreachable when a node group update arrives
+    fault = fail_every_attempt(member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers")
+    update_id = "6f708192-0000-4111-8222-933344445555"
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion", update_id,
+        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
+    )  # fmt: skip
+    # WHEN its record arrives, and CloudTrail's event is delivered again
+    verdict = validator.send(change)
+    again = validator.send(change)
+    # THEN botocore retried, and the validation ends inconclusive at once (no baseline to compare
+    # with), recorded, the repeat answered as a duplicate, nothing left waiting
+    assert fault.attempts > 1
+    assert verdict["status"] == "inconclusive", verdict
+    assert "baseline could not be measured" in verdict["reason"]
+    assert again["duplicate"] is True and again["status"] == "inconclusive"
+    stored = load_record(validator.services[0], update_id)
+    assert stored is not None and stored["verdict"] == "inconclusive"
+    assert validator.schedules() == []
+    assert eks_updates.asked == 0
+    # AND one warning alert names the change and the error
+    [alert] = validator_alerts(alert_inbox)
+    assert alert["severity"] == "warning"
+    assert update_id in alert["detail"]
+    assert "Could not connect to the endpoint URL" in alert["detail"]
+
+
+def test_an_update_whose_status_cannot_be_read_at_the_last_check_is_inconclusive(
+    validator: Validator,
+    eks_updates: EksUpdates,
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN at most two checks, and DescribeUpdate refused at both
+    monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
+    eks_updates.status = REFUSED
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion", "708192a3-0000-4111-8222-933344445555",
+        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
+    )  # fmt: skip
+    # WHEN its record arrives and the second check comes
+    assert validator.send(change)["status"] == "following"
+    [verdict] = validator.advance(5)
+    # THEN the fleet does not claim the update failed: it could not read it, and says so once
+    assert verdict["status"] == "inconclusive", verdict
+    assert "could not be read at the last of 2 checks" in verdict["reason"]
+    [alert] = validator_alerts(alert_inbox)
+    assert alert["severity"] == "warning"
+    assert "AccessDeniedException" in alert["detail"]
+
+
+def test_a_regression_whose_node_group_cannot_be_read_is_alerted_without_a_restore(
+    validator: Validator,
+    *,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, and the update still running when its record arrives
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    _, _, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
+    eks_updates.status = "InProgress"
+    assert validator.send(change)["status"] == "following"
+    # WHEN EKS reports it failed at the next check, and the member's DescribeNodegroup (the size
+    # the restore starts from) is unreachable
+    eks_updates.status = "Failed"
+    member_eks = app.FUNCTION.services().sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    fault = fail_every_attempt(member_eks, "eks", "DescribeNodegroup")
+    [verdict] = validator.advance(5)
+    # THEN the verdict stands, nothing is restored on a size not read, and the one critical
+    # alert says the restore is left to a person and why
+    assert fault.attempts > 1
+    assert verdict["status"] == "failed", verdict
+    assert scaler_client.payloads == []
+    assert verdict["restore"]["status"] == "skipped"
+    assert "could not be read" in verdict["restore"]["reason"]
+    [alert] = validator_alerts(alert_inbox)
+    assert alert["severity"] == "critical"
+    assert "not restored automatically" in alert["detail"]
