@@ -277,7 +277,8 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
             verdict=Verdict.INCONCLUSIVE.value,
             reason=(
                 f"the update's status could not be read at the last of "
-                f"{record['follow_checks']} checks: {'; '.join(record['update_errors'])}"
+                f"{record['follow_checks']} checks: "
+                f"{'; '.join(record['update_errors'])[:ERROR_PREFIX_CHARS]}"
             ),
             judged_at=iso_z(now),
         )
