@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from fleet_shared.alerts import Severity
@@ -39,13 +40,16 @@ from handlers.report_processor.environment import ProcessorEnvironment
 from handlers.report_processor.exceptions import RejectedDocumentError
 from handlers.report_processor.quality import check_quality
 from handlers.report_processor.storage import (
-    previous_processed_key,
+    previous_processed_keys,
     read_object,
     read_processed,
     reject,
 )
 
 ProcessorServices = FunctionServices[ProcessorEnvironment]
+PREVIOUS_RUNS_TRIED = 10
+"""Earlier processed runs tried, newest first, for one that can be read: one bad object must not
+stop every later run, and a prefix full of them must not make a run slow."""
 
 
 def not_a_raw_document(key: str) -> str | None:
@@ -69,6 +73,27 @@ def _validate(body: bytes, key: str) -> RawDocument:
             f"metadata.run_id {document.metadata.run_id} does not match the key's run id {run_id}"
         )
     return document
+
+
+def _previous_run(
+    s3: Any, bucket: str, own_key: str, logger: Any
+) -> tuple[ProcessedDocument | None, list[dict[str, str]]]:
+    """The newest earlier processed run that can be read (None: none among the
+    PREVIOUS_RUNS_TRIED newest), and the newer ones skipped, each with why."""
+    skipped: list[dict[str, str]] = []
+    for key in previous_processed_keys(s3, bucket, own_key, PREVIOUS_RUNS_TRIED):
+        try:
+            return read_processed(s3, bucket, key), skipped
+        except ValidationError as error:
+            field, problem = first_error(error, root="document")
+            reason = f"{field}: {problem}"
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchKey":
+                raise
+            reason = "deleted since it was listed"
+        skipped.append({"key": key, "reason": reason})
+        logger.warning("previous processed run skipped", extra={"key": key, "reason": reason})
+    return None, skipped
 
 
 def _reject(
@@ -111,8 +136,7 @@ def process_raw_document(
         return _reject(obj, etag, str(error), services, logger)
 
     output_key = processed_key(raw.metadata.run_id, raw.metadata.dated)
-    previous_key = previous_processed_key(s3, bucket, output_key)
-    previous = read_processed(s3, bucket, previous_key) if previous_key else None
+    previous, skipped_previous = _previous_run(s3, bucket, output_key, logger)
     analysis = analyse(raw)
     totals = ProcessedTotals(
         regions=len(raw.regions),
@@ -158,6 +182,7 @@ def process_raw_document(
         "quality_score": quality.score,
         "failing_rules": quality.failing_rules,
         "previous_run_id": changes.previous_run_id,
+        "skipped_previous_runs": skipped_previous,
         "changes": {
             "services_added": len(changes.services_added),
             "services_removed": len(changes.services_removed),

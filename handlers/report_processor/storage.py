@@ -63,16 +63,16 @@ def reject(
     return rejected_key, reason_key
 
 
-def previous_processed_key(s3: Any, bucket: str, own_key: str) -> str | None:
-    """The greatest `processed/<day>/<run-id>.json` key before `own_key`, if any."""
-    best: str | None = None
+def previous_processed_keys(s3: Any, bucket: str, own_key: str, limit: int) -> list[str]:
+    """The `processed/<day>/<run-id>.json` keys before `own_key`, newest first, at most `limit`."""
+    earlier: list[str] = []
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=PROCESSED_PREFIX):
         for item in page.get("Contents", []):
             key = item["Key"]
-            if key < own_key and run_id_of(key, PROCESSED_PREFIX) and (best is None or key > best):
-                best = key
-    return best
+            if key < own_key and run_id_of(key, PROCESSED_PREFIX):
+                earlier.append(key)
+    return sorted(earlier, reverse=True)[:limit]
 
 
 def read_processed(s3: Any, bucket: str, key: str) -> ProcessedDocument:

@@ -195,6 +195,54 @@ def test_changes_since_previous_run_show_a_service_added_and_a_region_removed(
     assert _processed(s3, RUN_1)["changes"]["previous_run_id"] is None
 
 
+def test_an_unreadable_newer_processed_run_is_skipped_for_the_newest_readable_one(
+    s3: Any, process: Process, fake_clock: ManualClock
+) -> None:
+    # GIVEN a processed first run, then two objects under processed/ that are not processed
+    # documents: one not JSON, one a document missing its totals (by hand, or a torn write)
+    process(put_json(s3, _raw_key(RUN_1), _document(RUN_1)))
+    middle = "20250601T120000Z-00000003"
+    later = "20250601T180000Z-00000004"
+    s3.put_object(Bucket=BUCKET, Key=f"processed/2025-06-01/{middle}.json", Body=b"\xff not json")
+    broken = _processed(s3, RUN_1)
+    del broken["totals"]
+    put_json(s3, f"processed/2025-06-01/{later}.json", broken)
+    # WHEN the second run is processed
+    fake_clock.advance(86400)
+    result = process(put_json(s3, _raw_key(RUN_2), _document(RUN_2)))
+    # THEN it is processed against the first run, naming what it skipped and why
+    [processed] = result["objects"]
+    assert processed["status"] == "processed"
+    assert processed["previous_run_id"] == RUN_1
+    assert processed["skipped_previous_runs"] == [
+        {"key": f"processed/2025-06-01/{later}.json", "reason": "totals: Field required"},
+        {
+            "key": f"processed/2025-06-01/{middle}.json",
+            "reason": processed["skipped_previous_runs"][1]["reason"],
+        },
+    ]
+    assert processed["skipped_previous_runs"][1]["reason"].startswith("document: Invalid JSON")
+    assert _processed(s3, RUN_2)["changes"]["previous_run_id"] == RUN_1
+
+
+def test_at_most_ten_unreadable_processed_runs_are_tried_before_comparing_with_none(
+    s3: Any, process: Process, fake_clock: ManualClock
+) -> None:
+    # GIVEN a processed first run, then eleven junk objects under processed/ after it
+    process(put_json(s3, _raw_key(RUN_1), _document(RUN_1)))
+    for hour in range(6, 17):
+        key = f"processed/2025-06-01/20250601T{hour:02d}0000Z-000000{hour:02d}.json"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"junk")
+    # WHEN the second run is processed
+    fake_clock.advance(86400)
+    result = process(put_json(s3, _raw_key(RUN_2), _document(RUN_2)))
+    # THEN it tried the ten newest, skipped them, and compares with no previous run
+    [processed] = result["objects"]
+    assert processed["status"] == "processed"
+    assert len(processed["skipped_previous_runs"]) == 10
+    assert processed["previous_run_id"] is None
+
+
 def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
     s3: Any, process: Process, alert_inbox: Any
 ) -> None:
