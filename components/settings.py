@@ -855,10 +855,17 @@ class FleetSettings(StrictModel):
 
     def inventory(self, stack: str) -> FleetInventory:
         """The fleet inventory that handlers read from the data bucket, built with their models."""
+        # Imported here: naming reads this module's PROJECT.
+        from components.naming import function_name  # noqa: PLC0415
+
         return FleetInventory(
             stack=stack,
             hub=HubAccount(account_id=self.hub.account_id, region=self.hub.region),
             dry_run=self.dry_run,
+            functions={
+                spec.name: function_name(stack, spec.name)
+                for spec in self.enabled_functions(list(FUNCTIONS_BY_NAME.values()))
+            },
             members=tuple(
                 MemberAccount(
                     account_id=member.account_id,

@@ -13,7 +13,7 @@ that fails is listed under `errors` and the others go on.
 4. Node groups (`rightsizing.py`): clusters of the inventory whose average node CPU utilisation is
    under COST_NODE_UTILISATION_THRESHOLD. Idle node hours per cluster = CUR node hours x (1 -
    average utilisation): the billed node capacity that did no work.
-5. Lambda memory (`rightsizing.py`): every function named COST_FUNCTION_PREFIX* in the hub.
+5. Lambda memory (`rightsizing.py`): every function of the stack (the inventory's names) in the hub.
 
 The loops over clusters (4) and functions (5) start a target only while the invocation has more
 than COST_TARGET_SECONDS left; the others are listed under `not_started` and the run is
@@ -299,9 +299,16 @@ def _lambda_memory(
     env = services.environment
     region = services.sessions.home_region
     try:
-        functions = rightsizing.fleet_functions(
-            services.sessions.hub_client("lambda"), env.cost_function_prefix
-        )
+        # Only this stack's functions, by exact name: another stack's match the prefix too, and
+        # this function's role may not query their log groups.
+        own = set(services.inventory().functions.values())
+        functions = [
+            function
+            for function in rightsizing.fleet_functions(
+                services.sessions.hub_client("lambda"), env.cost_function_prefix
+            )
+            if function["FunctionName"] in own
+        ]
     except _SECTION_ERRORS as error:
         report.failed("lambda_memory", error)
         return

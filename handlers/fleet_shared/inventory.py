@@ -227,6 +227,16 @@ class FleetInventory(_Frozen):
     hub: HubAccount
     dry_run: bool
     members: tuple[MemberAccount, ...]
+    functions: dict[str, str] = Field(default_factory=dict)
+    """The Lambda function name of each function the stack deploys, by its catalog name: the
+    only way to tell this stack's functions from those of a stack whose name starts with its
+    own (`dev` and `dev-eu` both name theirs `lf-dev-...`)."""
+
+    def function_named(self, deployed_name: str) -> str | None:
+        """The catalog name of this stack's function `deployed_name`, or None if it is not one."""
+        return next(
+            (name for name, deployed in self.functions.items() if deployed == deployed_name), None
+        )
 
     def account_regions(self) -> Iterator[tuple[str, str]]:
         """Every (account_id, region) pair of the member accounts, in inventory order."""

@@ -1,9 +1,10 @@
 """Lambda memory: the cost analyzer's latest rightsizing, as `memory_mb` lines of the stack file.
 
 The cost analyzer writes `reports/cost/<date>/detail.json` daily; its `lambda_memory` entries
-name deployed functions (`lf-<stack>-<name with dashes>`). Each entry that recommends a decrease
-or an increase becomes `lambda-fleet:functions.<name>.memory_mb`, which the program uses instead
-of the catalog's default.
+name deployed functions. Each entry for one of this stack's functions (by the inventory's exact
+names: `lf-dev-eu-...` is stack `dev-eu`'s, not a function `eu-...` of stack `dev`) that
+recommends a decrease or an increase becomes `lambda-fleet:functions.<name>.memory_mb`, which the
+program uses instead of the catalog's default.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fleet_shared.inventory import FleetInventory
 from fleet_shared.performance_documents import StackFileChange
 
 COST_REPORTS_PREFIX = "reports/cost/"
@@ -34,17 +36,17 @@ def latest_cost_detail(s3: Any, bucket: str) -> tuple[str, dict[str, Any]] | Non
     return key, json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def memory_changes(detail: dict[str, Any], source_key: str, stack: str) -> list[StackFileChange]:
-    """One change per fleet function whose memory the cost analyzer would change."""
-    prefix = f"lf-{stack}-"
+def memory_changes(
+    detail: dict[str, Any], source_key: str, inventory: FleetInventory
+) -> list[StackFileChange]:
+    """One change per function of the stack whose memory the cost analyzer would change."""
     changes: list[StackFileChange] = []
     for entry in detail.get("lambda_memory", []) or []:
-        deployed = str(entry.get("function", ""))
         if entry.get("recommendation") not in {"decrease", "increase"}:
             continue
-        if not deployed.startswith(prefix):
+        name = inventory.function_named(str(entry.get("function", "")))
+        if name is None:
             continue
-        name = deployed.removeprefix(prefix).replace("-", "_")
         changes.append(
             StackFileChange(
                 path=[FUNCTIONS_KEY, name, "memory_mb"],

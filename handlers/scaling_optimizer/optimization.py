@@ -121,7 +121,7 @@ def optimise(services: OptimizerServices) -> Recommendations:
     if cost is None:
         notes.append("no cost report in the data bucket; no memory recommended")
     else:
-        changes.extend(memory_changes(cost[1], cost[0], inventory.stack))
+        changes.extend(memory_changes(cost[1], cost[0], inventory))
     recommendations = Recommendations(
         schema_version=SCHEMA_VERSION,
         stack=inventory.stack,

@@ -42,6 +42,13 @@ def test_stack_inventory_is_read_back_unchanged_by_the_handlers_parser(
         for cluster in member.clusters
         for group in cluster.node_groups
     }
+    # AND it names exactly the Lambda functions the program creates, by their catalog names
+    created = {
+        resource.inputs["name"]
+        for resource in program_runs[stack].of_type("aws:lambda/function:Function")
+    }
+    assert set(parsed.functions.values()) == created
+    assert {parsed.function_named(name) for name in created} == set(parsed.functions)
 
 
 def test_schedule_times_survive_the_round_trip_as_clock_times(stack_settings_document) -> None:

@@ -142,20 +142,24 @@ def put_node_utilisation(session: boto3.Session, clock: ManualClock, percent: fl
         )
 
 
+OTHER_STACKS_FUNCTION = "lf-handlers-eu-eks-scaler"
+
+
 def create_functions(clock: ManualClock) -> None:
-    """lf-eks-scaler (1024 MB, using about 100 MB) and a function outside the fleet's prefix."""
+    """lf-handlers-eks-scaler (1024 MB, using about 100 MB), a function outside the fleet's prefix
+    and one of stack `handlers-eu`, whose name starts with this stack's."""
     iam = boto3.client("iam", region_name=REGION)
     role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     lambda_client = boto3.client("lambda", region_name=REGION)
-    for name in ("lf-eks-scaler", "someone-else"):
+    for name in ("lf-handlers-eks-scaler", "someone-else", OTHER_STACKS_FUNCTION):
         lambda_client.create_function(
             FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, MemorySize=1024,
             Architectures=["arm64"],
         )  # fmt: skip
     logs = boto3.client("logs", region_name=REGION)
-    logs.create_log_group(logGroupName="/aws/lambda/lf-eks-scaler")
-    logs.create_log_stream(logGroupName="/aws/lambda/lf-eks-scaler", logStreamName="s")
+    logs.create_log_group(logGroupName="/aws/lambda/lf-handlers-eks-scaler")
+    logs.create_log_stream(logGroupName="/aws/lambda/lf-handlers-eks-scaler", logStreamName="s")
     start = clock.now() - timedelta(days=2)
     events = [
         {"timestamp": int((start + timedelta(minutes=10 * i)).timestamp() * 1000),
@@ -165,7 +169,7 @@ def create_functions(clock: ManualClock) -> None:
     ]  # fmt: skip
     events.append({"timestamp": events[-1]["timestamp"] + 1, "message": "START RequestId: x"})
     logs.put_log_events(
-        logGroupName="/aws/lambda/lf-eks-scaler", logStreamName="s", logEvents=events
+        logGroupName="/aws/lambda/lf-handlers-eks-scaler", logStreamName="s", logEvents=events
     )
 
 
@@ -215,10 +219,12 @@ def test_daily_analysis_writes_the_report_and_alerts(
     assert underused["average_cpu_utilisation"] == pytest.approx(0.12)
     idle = summary["idle_node_hours"]["clusters"]["dev-apps"]
     assert idle["idle_node_hours"] == pytest.approx(idle["node_hours"] * 0.88, abs=0.01)
-    # Lambda memory: only the fleet's function, 100 MB used x 1.3 -> 192 MB
-    assert summary["lambda_memory"]["decrease"] == ["lf-eks-scaler"]
+    # Lambda memory: only this stack's function, 100 MB used x 1.3 -> 192 MB; the function of
+    # stack handlers-eu is neither analysed nor an error
+    assert summary["lambda_memory"]["decrease"] == ["lf-handlers-eks-scaler"]
     detail = read_report(result["report"]["detail"])
     [memory] = detail["lambda_memory"]
+    assert OTHER_STACKS_FUNCTION not in json.dumps([summary, detail])
     assert (memory["max_used_mb"], memory["recommended_mb"]) == (100, 192)
     expected = (1024 - 192) / 1024 * (100 * 0.2 * 30 / 7) * 0.0000133334
     assert memory["monthly_saving_usd"] == pytest.approx(expected, rel=1e-4)
@@ -279,7 +285,7 @@ def test_clusters_and_functions_left_without_time_are_not_started(
     assert result["not_started"] == [
         {"section": "node_groups", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
          "cluster": "dev-apps"},
-        {"section": "lambda_memory", "function": "lf-eks-scaler"},
+        {"section": "lambda_memory", "function": "lf-handlers-eks-scaler"},
     ]  # fmt: skip
     summary = read_report(result["report"]["summary"])
     assert summary["underused_node_groups"] == []
@@ -520,7 +526,7 @@ def test_a_memory_query_still_running_when_time_runs_short_is_given_up_and_the_r
     # for minutes), lists the function's error, and still writes the report and its summary
     assert len(polls) <= 2
     [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
-    assert error["function"] == "lf-eks-scaler"
+    assert error["function"] == "lf-handlers-eks-scaler"
     assert "Running" in error["error"]
     assert read_report(result["report"]["summary"])["date"] == result["date"]
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
