@@ -129,7 +129,8 @@ def snapshots(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
         else:
             candidate, reason = True, f"{age.days} days old"
         mark = parse_mark(tags.get(MARK_TAG))
-        if candidate or mark is not None:
+        # A mark that is not a date is still a mark: spared (removed) or marked afresh.
+        if candidate or MARK_TAG in tags:
             found.append(Resource(SNAPSHOT, snapshot["SnapshotId"], candidate, reason, mark))
     return found
 
@@ -154,7 +155,8 @@ def volumes(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
         else:
             candidate, reason = True, f"unattached, created {age.days} days ago"
         mark = parse_mark(tags.get(MARK_TAG))
-        if candidate or mark is not None:
+        # A mark that is not a date is still a mark: spared (removed) or marked afresh.
+        if candidate or MARK_TAG in tags:
             found.append(Resource(VOLUME, volume["VolumeId"], candidate, reason, mark))
     return found
 

@@ -157,6 +157,23 @@ def test_later_run_deletes_what_is_still_a_candidate_and_spares_what_no_longer_i
     assert late["failed"] == 0
 
 
+def test_an_unreadable_mark_on_a_resource_that_is_no_candidate_is_removed(
+    cleaner: Invoke, member_a: dict[str, Any], alert_inbox: Any
+) -> None:
+    # GIVEN a kept snapshot and the attached volume, both carrying a mark that is not a date
+    # (edited by hand, or written by another tool)
+    ec2 = member_a["ec2"]
+    for resource_id in (member_a["kept"], member_a["attached"]):
+        ec2.create_tags(Resources=[resource_id], Tags=[{"Key": MARK_TAG, "Value": "soon"}])
+    # WHEN the cleanup runs
+    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN neither is a candidate, so their marks are removed, as any mark on a non-candidate is
+    assert _actions(target)[member_a["kept"]] == "spare"
+    assert _actions(target)[member_a["attached"]] == "spare"
+    assert MARK_TAG not in _tags(ec2, member_a["kept"])
+    assert MARK_TAG not in _tags(ec2, member_a["attached"])
+
+
 def test_notice_sns_refuses_fails_the_run_and_its_retry_sends_it_once_without_marking_again(
     cleaner: Invoke,
     member_a: dict[str, Any],
