@@ -19,6 +19,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from fleet_shared.alerts import Severity
 from fleet_shared.endpoint_history import (
     HISTORY_RETENTION,
@@ -28,6 +30,7 @@ from fleet_shared.endpoint_history import (
     read_results,
 )
 from fleet_shared.inventory import HealthEndpoint
+from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.report import CheckResult, raise_severity, threshold_severity
 
@@ -52,7 +55,15 @@ def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
     environment = context.environment
     outcome = context.probe(endpoint.url, endpoint.timeout_seconds)
     succeeded = outcome.error is None and outcome.status_code == endpoint.expected_status
-    error_rate, samples = _record(context, endpoint, succeeded, outcome.latency_ms)
+    error_rate: float | None
+    history_error: str | None = None
+    try:
+        error_rate, samples = _record(context, endpoint, succeeded, outcome.latency_ms)
+    except (ClientError, BotoCoreError) as error:
+        # The probe still judges this endpoint; only its error rate over the window is unknown,
+        # and the cluster's other endpoints are checked as usual.
+        error_rate, samples = None, 0
+        history_error = cut_echo(f"its results could not be stored: {error}")
 
     severity = Severity.INFO
     problems: list[str] = []
@@ -70,7 +81,7 @@ def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
     if slow is not None:
         severity = raise_severity(severity, slow)
         problems.append(f"latency {outcome.latency_ms:.0f} ms")
-    rated = samples >= environment.health_error_rate_min_samples
+    rated = error_rate is not None and samples >= environment.health_error_rate_min_samples
     failing = threshold_severity(
         error_rate if rated else None,
         environment.health_error_rate_warning,
@@ -90,6 +101,8 @@ def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
         "error_rate": error_rate,
         "samples": samples,
     }
+    if history_error is not None:
+        data["history_error"] = history_error
     if not problems:
         detail = f"status {outcome.status_code} in {outcome.latency_ms:.0f} ms"
         return CheckResult.ok(NAME, endpoint.name, detail, **data)

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key, read_results
 from fleet_shared.state_table import StateTable
@@ -490,3 +491,47 @@ def test_error_rate_window_out_of_range_is_refused_naming_it(
     assert result["status"] == "error"
     assert "HEALTH_ERROR_RATE_WINDOW_MINUTES" in result["error"]
     assert alert_inbox.receive() == []
+
+
+class EndpointHistoryUnreachable:
+    """A `before-send` fault on the state table that fails, as a lost connection does, only the
+    requests naming one endpoint's history: the other state-table calls go through."""
+
+    def __init__(self, history_key: str) -> None:
+        self._marker = history_key.encode()
+        self.attempts = 0
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self._marker in (request.body or b""):
+            self.attempts += 1
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+
+def test_an_endpoint_whose_history_cannot_be_stored_is_still_judged_by_its_probe(
+    invoke: Invoke,
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN two endpoints, and the state table out of reach for the first one's results only
+    use_endpoints(
+        [
+            {"name": "api", "url": endpoint_server.url("/error")},
+            {"name": "web", "url": endpoint_server.url("/healthy")},
+        ]
+    )
+    fault = EndpointHistoryUnreachable(endpoint_history_key(f"{MEMBER}/{REGION}/dev-apps", "api"))
+    health_services().hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb", fault
+    )
+    # WHEN checked
+    checks = {c["target"]: c for c in checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")}
+    # THEN each endpoint has its own result: the first judged by its probe (status 500), its
+    # error rate unknown and saying why, the second passing as usual
+    assert fault.attempts > 1
+    assert (checks["api"]["status"], checks["api"]["severity"]) == ("failed", "warning")
+    assert "status 500, expected 200" in checks["api"]["detail"]
+    assert checks["api"]["data"]["error_rate"] is None
+    assert "could not" in checks["api"]["data"]["history_error"]
+    assert checks["web"]["status"] == "passed"
