@@ -10,13 +10,14 @@ every rule below that matches; the total picks the alert severity from `THRESHOL
 | IAM_POLICY_CHANGE | 30 | iam `Put*Policy`, `Attach*Policy`, `CreatePolicy(Version)`, ... |
 | SECURITY_GROUP_OPEN_TO_WORLD | 40 | `AuthorizeSecurityGroupIngress` from 0.0.0.0/0 or ::/0 |
 | KMS_KEY_DISABLING | 40 | kms.amazonaws.com `DisableKey` or `ScheduleKeyDeletion` |
-| NEW_COUNTRY | 30 | the principal acts from a country not seen for it in the last 30 days |
+| NEW_COUNTRY | 30 | a country not seen for the principal within RISK_COUNTRY_WINDOW_DAYS |
 
 Country: nothing here geolocates IP addresses (no IP-to-country table is bundled), so the
 country is only known when the event carries it: GuardDuty's
 `service.action.<action>.remoteIpDetails.country.countryName`. CloudTrail events carry only
 `sourceIPAddress`, so NEW_COUNTRY never fires for them. The countries seen per principal are kept
-in the state table for 30 days; a principal's first sighting sets its baseline and is not new.
+in the state table for RISK_COUNTRY_WINDOW_DAYS (30 by default); a principal's first sighting
+sets its baseline and is not new.
 
 GuardDuty sample findings (`service.additionalInfo.sample`, made by `CreateSampleFindings`) are
 scored like real ones but alert at `info` at most: they describe nothing that happened.
@@ -181,7 +182,7 @@ RULES: tuple[RiskRule, ...] = (
     RiskRule(
         "NEW_COUNTRY",
         30,
-        "the principal acted from a country not seen for it in the last 30 days",
+        "the principal acted from a country not seen for it within RISK_COUNTRY_WINDOW_DAYS",
         lambda event: event.new_country,
     ),
 )
