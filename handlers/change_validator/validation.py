@@ -40,6 +40,7 @@ from fleet_shared.exceptions import EventValidationError, InventoryError, Member
 from fleet_shared.handler import Invocation
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
+from fleet_shared.validation_errors import cut_echo
 from handlers.change_validator.callbacks import schedule_callback
 from handlers.change_validator.changes import Change, change_of, previous_state
 from handlers.change_validator.comparison import Thresholds, describe_moved, moved_figures
@@ -69,8 +70,6 @@ MEASUREMENT_FAILURES = (ClientError, BotoCoreError, MemberAccessError, Inventory
 """What a check that could not read the member account (or the inventory) raises: the check is
 counted as failed, not the invocation (a raised error ends, after the platform's retries, with
 the validation left unfinished and no callback booked)."""
-ERROR_PREFIX_CHARS = 200
-"""How much of an error's text the record and the alert keep."""
 
 
 class Phase(StrEnum):
@@ -189,20 +188,16 @@ def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
             inventory=services.inventory(),
         )
     except MEASUREMENT_FAILURES as error:
-        failure = _error_prefix(error)
-        record.update(
-            phase=Phase.DONE.value,
-            verdict=Verdict.INCONCLUSIVE.value,
-            reason=f"the baseline could not be measured: {failure}",
+        failure = cut_echo(str(error))
+        _conclude(
+            record,
+            Verdict.INCONCLUSIVE,
+            f"the baseline could not be measured: {failure}",
+            now,
             measurement_errors=[f"{iso_z(now)}: {failure}"],
-            judged_at=iso_z(now),
         )
     _save(services, record)
     return record
-
-
-def _error_prefix(error: Exception) -> str:
-    return str(error)[:ERROR_PREFIX_CHARS]
 
 
 def _step(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
@@ -262,43 +257,28 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         )
     elif status in FINISHED_STATUSES:
         reasons = "; ".join(record["update_errors"]) or "no errors reported"
-        record.update(
-            phase=Phase.DONE.value,
-            verdict=Verdict.FAILED.value,
-            reason=f"EKS reports the update {status}: {reasons}",
-            judged_at=iso_z(now),
-        )
+        _conclude(record, Verdict.FAILED, f"EKS reports the update {status}: {reasons}", now)
     elif (
         record["follow_checks"] >= environment.validation_max_follow_checks
         and status == UNKNOWN_STATUS
     ):
-        record.update(
-            phase=Phase.DONE.value,
-            verdict=Verdict.INCONCLUSIVE.value,
-            reason=(
-                f"the update's status could not be read at the last of "
-                f"{record['follow_checks']} checks: "
-                f"{'; '.join(record['update_errors'])[:ERROR_PREFIX_CHARS]}"
-            ),
-            judged_at=iso_z(now),
+        _conclude(
+            record,
+            Verdict.INCONCLUSIVE,
+            f"the update's status could not be read at the last of {record['follow_checks']} "
+            f"checks: {cut_echo('; '.join(record['update_errors']))}",
+            now,
         )
     elif record["follow_checks"] >= environment.validation_max_follow_checks:
-        record.update(
-            phase=Phase.DONE.value,
-            verdict=Verdict.FAILED.value,
-            reason=(
-                f"the update is still {status} after {record['follow_checks']} checks "
-                f"{environment.validation_follow_minutes} minutes apart"
-            ),
-            judged_at=iso_z(now),
+        _conclude(
+            record,
+            Verdict.FAILED,
+            f"the update is still {status} after {record['follow_checks']} checks "
+            f"{environment.validation_follow_minutes} minutes apart",
+            now,
         )
     else:
-        step = f"follow-{record['follow_checks'] + 1}"
-        at = now + timedelta(minutes=environment.validation_follow_minutes)
-        record["next_check_at"] = iso_z(at)
-        record["schedules"].append(
-            schedule_callback(services.scheduler, environment, change.validation_id, step, at)
-        )
+        _book_check(record, services, f"follow-{record['follow_checks'] + 1}", now)
     _save(services, record)
     return record
 
@@ -316,22 +296,49 @@ def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any
             inventory=services.inventory(),
         )
     except MEASUREMENT_FAILURES as error:
-        return _bake_check_failed(record, services, _error_prefix(error))
+        return _bake_check_failed(record, services, cut_echo(str(error)))
     moved = moved_figures(
         record["baseline"], after, Thresholds.from_environment(services.environment)
     )
     verdict = Verdict.DEGRADED if moved else Verdict.PASSED
-    record.update(
-        phase=Phase.DONE.value,
-        verdict=verdict.value,
+    _conclude(
+        record,
+        verdict,
+        describe_moved(moved) if moved else "no figure moved past its threshold",
+        now,
         after=after,
         bake_window={"start": iso_z(window.start), "end": iso_z(window.end)},
         moved=moved,
-        reason=describe_moved(moved) if moved else "no figure moved past its threshold",
-        judged_at=iso_z(now),
     )
     _save(services, record)
     return record
+
+
+def _conclude(
+    record: dict[str, Any], verdict: Verdict, reason: str, now: datetime, **figures: Any
+) -> None:
+    """End the validation in `record` with `verdict` and why, judged at `now`, with the figures
+    behind it."""
+    record.update(
+        phase=Phase.DONE.value,
+        verdict=verdict.value,
+        reason=reason,
+        judged_at=iso_z(now),
+        **figures,
+    )
+
+
+def _book_check(
+    record: dict[str, Any], services: ValidatorServices, step: str, now: datetime
+) -> None:
+    """Book the validation's next check, VALIDATION_FOLLOW_MINUTES after `now`, as callback
+    `step`; a delivery before it changes nothing (`next_check_at`)."""
+    environment = services.environment
+    at = now + timedelta(minutes=environment.validation_follow_minutes)
+    record["next_check_at"] = iso_z(at)
+    record["schedules"].append(
+        schedule_callback(services.scheduler, environment, record["validation_id"], step, at)
+    )
 
 
 def _bake_check_failed(
@@ -345,27 +352,15 @@ def _bake_check_failed(
     record["failed_checks"] = int(record.get("failed_checks", 0)) + 1
     record.setdefault("measurement_errors", []).append(f"{iso_z(now)}: {failure}")
     if record["failed_checks"] >= environment.validation_max_follow_checks:
-        record.update(
-            phase=Phase.DONE.value,
-            verdict=Verdict.INCONCLUSIVE.value,
-            reason=(
-                f"the bake could not be measured after {record['failed_checks']} checks "
-                f"{environment.validation_follow_minutes} minutes apart: {failure}"
-            ),
-            judged_at=iso_z(now),
+        _conclude(
+            record,
+            Verdict.INCONCLUSIVE,
+            f"the bake could not be measured after {record['failed_checks']} checks "
+            f"{environment.validation_follow_minutes} minutes apart: {failure}",
+            now,
         )
     else:
-        at = now + timedelta(minutes=environment.validation_follow_minutes)
-        record["next_check_at"] = iso_z(at)
-        record["schedules"].append(
-            schedule_callback(
-                services.scheduler,
-                environment,
-                record["validation_id"],
-                f"bake-retry-{record['failed_checks']}",
-                at,
-            )
-        )
+        _book_check(record, services, f"bake-retry-{record['failed_checks']}", now)
     _save(services, record)
     return record
 
@@ -398,7 +393,7 @@ def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
             current = None
             superseded = (
                 f"node group {change.node_group}'s current size could not be read "
-                f"({_error_prefix(error)}): restore it by hand"
+                f"({cut_echo(str(error))}): restore it by hand"
             )
         else:
             current = int(group["scalingConfig"]["desiredSize"])
