@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +38,9 @@ from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
 from fleet_shared.timestamps import iso_z
 
 _logger = logging.getLogger(__name__)
+
+LOCK_POLL_SECONDS = 1.0
+"""How often a lock taken with `wait_seconds` is tried again."""
 
 
 @dataclass(frozen=True)
@@ -147,12 +151,20 @@ class StateTable:
         return True
 
     @contextmanager
-    def lock(self, name: str, owner: str, lease_seconds: int) -> Iterator[None]:
+    def lock(
+        self, name: str, owner: str, lease_seconds: int, *, wait_seconds: float = 0.0
+    ) -> Iterator[None]:
         """Hold the lock `name` for the block; raises `LockNotAcquiredError` if another owner
-        holds it. The lock is released on leaving the block, also on an exception. A release
-        that fails is logged, not raised: the block's result or error stands (a change it made
-        would otherwise read as failed), and the lease frees the lock."""
+        holds it (still, after trying again every LOCK_POLL_SECONDS for `wait_seconds`). The
+        lock is released on leaving the block, also on an exception. A release that fails is
+        logged, not raised: the block's result or error stands (a change it made would
+        otherwise read as failed), and the lease frees the lock."""
         holder = self._try_acquire(name, owner, lease_seconds)
+        waited = 0.0
+        while holder is not None and waited < wait_seconds:
+            time.sleep(LOCK_POLL_SECONDS)
+            waited += LOCK_POLL_SECONDS
+            holder = self._try_acquire(name, owner, lease_seconds)
         if holder is not None:
             raise LockNotAcquiredError(
                 name,

@@ -10,16 +10,10 @@ a report. Other keys (not a processed run) are not reports to generate.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from fleet_shared.alerts import Severity
-from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.processed_documents import ProcessedDocument
 from fleet_shared.report_alerts import publish_report_alert
@@ -37,27 +31,6 @@ LATEST_LOCK_SECONDS = 120
 LATEST_LOCK_WAIT_SECONDS = 30.0
 """How long a report waits for another report's update of latest/; then its object is an error
 (its own report stands, complete)."""
-_LOCK_POLL_SECONDS = 1.0
-
-
-@contextmanager
-def _latest_lock(services: GeneratorServices, logger: Any) -> Iterator[None]:
-    """Hold the latest/ lock for the block, waiting up to LATEST_LOCK_WAIT_SECONDS for it."""
-    owner = uuid.uuid4().hex
-    waited = 0.0
-    while not services.state.acquire_lock(LATEST_LOCK_NAME, owner, LATEST_LOCK_SECONDS):
-        if waited >= LATEST_LOCK_WAIT_SECONDS:
-            raise LockNotAcquiredError(LATEST_LOCK_NAME, None, None)
-        time.sleep(_LOCK_POLL_SECONDS)
-        waited += _LOCK_POLL_SECONDS
-    try:
-        yield
-    finally:
-        try:
-            services.state.release_lock(LATEST_LOCK_NAME, owner)
-        except (ClientError, BotoCoreError) as error:
-            # The block's outcome stands; the lease frees the lock.
-            logger.warning("latest/ lock not released", extra={"error": str(error)})
 
 
 def _announce(
@@ -110,7 +83,12 @@ def generate_report(obj: CreatedObject, services: GeneratorServices, logger: Any
         files=render_files(document, obj.key),
         attempt=uuid.uuid4().hex,
         generated_at=services.clock.now(),
-        latest_lock=lambda: _latest_lock(services, logger),
+        latest_lock=lambda: services.state.lock(
+            LATEST_LOCK_NAME,
+            uuid.uuid4().hex,
+            LATEST_LOCK_SECONDS,
+            wait_seconds=LATEST_LOCK_WAIT_SECONDS,
+        ),
     )
     return {
         "status": "generated",

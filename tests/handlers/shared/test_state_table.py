@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fleet_shared import state_table as state_table_module
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
 from fleet_shared.state_table import StateTable
@@ -65,6 +66,34 @@ def test_lock_context_raises_naming_the_holder(state_table: StateTable) -> None:
         pytest.fail("the block must not run")
     assert raised.value.holder == "scaler-a"
     assert raised.value.expires_at is not None
+
+
+def test_a_lock_taken_with_a_wait_is_tried_again_until_its_holder_releases_it(
+    state_table: StateTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a lock held by report-a, which releases it during report-b's third wait
+    state_table.acquire_lock("latest", "report-a", lease_seconds=60)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            state_table.release_lock("latest", "report-a")
+
+    monkeypatch.setattr(state_table_module.time, "sleep", wait)
+    # WHEN report-b takes it, waiting up to 30 s THEN it holds it after the third wait
+    with state_table.lock("latest", "report-b", lease_seconds=60, wait_seconds=30):
+        assert not state_table.acquire_lock("latest", "report-c", lease_seconds=60)
+    assert waits == [state_table_module.LOCK_POLL_SECONDS] * 3
+    # AND with a wait shorter than the holder's, it gives up naming the holder
+    state_table.acquire_lock("latest", "report-a", lease_seconds=60)
+    with (
+        pytest.raises(LockNotAcquiredError) as raised,
+        state_table.lock("latest", "report-b", lease_seconds=60, wait_seconds=2),
+    ):
+        pytest.fail("the block must not run")
+    assert raised.value.holder == "report-a"
+    assert len(waits) == 5
 
 
 def test_lock_context_releases_on_exception(state_table: StateTable) -> None:
