@@ -20,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
+import pyarrow.parquet as pq
 
 from benchmarks.cur_files import cur_files
+from handlers.cost_analyzer.cur import READ_COLUMNS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LINE_ITEMS = 1_000_000
@@ -59,7 +61,10 @@ def main() -> None:
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
         ).client("s3", endpoint_url=environment["AWS_ENDPOINT_URL"])
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        print(f"{LINE_ITEMS:,} line items, 89 columns, 9 read; {DAYS} days, seed {SEED}")
+        columns = pq.read_schema(files["parquet"]).names
+        used = sum(column in columns for column in READ_COLUMNS)
+        print(f"{LINE_ITEMS:,} line items, {len(columns)} columns, {used} read; "
+              f"{DAYS} days, seed {SEED}")  # fmt: skip
         print(f"{'format':<9}{'MiB':>6}{'import s':>10}{'read s':>8}{'aggr. s':>9}"
               f"{'total s':>9}{'cpu s':>7}{'peak MiB':>10}  goal")  # fmt: skip
         for name, path in files.items():

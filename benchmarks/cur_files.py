@@ -1,6 +1,6 @@
 """A generated CUR 2.0 export: 89 columns of realistic types, as Parquet and as gzipped CSV.
 
-The cost analyzer reads 9 of the columns; the others are there so that a reader that loads
+The cost analyzer reads 10 of the columns; the others are there so that a reader that loads
 everything and then selects pays what it would pay on a real export. Line items are generated with
 a seeded numpy generator: EC2 nodes (on-demand and spot, tagged with a cluster in the
 `resource_tags` map, or untagged), RDS, S3 and Lambda usage over `days` in three accounts. The files

@@ -12,7 +12,8 @@ that fails is listed under `errors` and the others go on.
    node hours per cluster, with pandas over s3://COST_CUR_BUCKET/COST_CUR_PREFIX or Athena.
 4. Node groups (`rightsizing.py`): clusters of the inventory whose average node CPU utilisation is
    under COST_NODE_UTILISATION_THRESHOLD. Idle node hours per cluster = CUR node hours x (1 -
-   average utilisation): the billed node capacity that did no work.
+   average utilisation): the billed node capacity that did no work. A cluster is its account,
+   region and name on both sides, so two clusters of one name never share their hours.
 5. Lambda memory (`rightsizing.py`): every function of the stack (the inventory's names) in the hub.
 
 The loops over clusters (4) and functions (5) start a target only while the invocation has more
@@ -232,15 +233,19 @@ def _cur(services: CostServices, now: datetime, report: Report) -> dict[str, Any
     return summary
 
 
-def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[str, float]:
-    """Average utilisation per cluster name (for idle hours); under-used ones in the report."""
+ClusterKey = tuple[str, str, str]
+"""A cluster as the CUR and the inventory both name it: account id, region, cluster name."""
+
+
+def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[ClusterKey, float]:
+    """Average utilisation per cluster (for idle hours); under-used ones in the report."""
     env = services.environment
     try:
         inventory = services.inventory()
     except FleetError as error:
         report.failed("node_groups", error)
         return {}
-    utilisation: dict[str, float] = {}
+    utilisation: dict[ClusterKey, float] = {}
     underused: list[dict[str, Any]] = []
     for member, cluster in inventory.clusters():
         target = {"account_id": member.account_id, "region": cluster.region,
@@ -257,7 +262,7 @@ def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[
             continue
         if average is None:
             continue
-        utilisation[cluster.name] = average
+        utilisation[(member.account_id, cluster.region, cluster.name)] = average
         if average < env.cost_node_utilisation_threshold:
             underused.append(
                 {
@@ -275,21 +280,36 @@ def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[
     return utilisation
 
 
-def _idle_node_hours(cur: dict[str, Any], utilisation: dict[str, float]) -> dict[str, Any]:
-    clusters = {}
-    for name, shares in cur["eks_nodes"]["clusters"].items():
-        if name not in utilisation:
+def _idle_node_hours(cur: dict[str, Any], utilisation: dict[ClusterKey, float]) -> dict[str, Any]:
+    """Idle node hours of each CUR cluster whose utilisation is known. A CUR without
+    `product_region_code` names no region: its cluster is matched by account and name when the
+    inventory has exactly one such cluster, and left out when the name is ambiguous."""
+    by_account_and_name: dict[tuple[str, str], list[ClusterKey]] = {}
+    for key in utilisation:
+        by_account_and_name.setdefault((key[0], key[2]), []).append(key)
+    clusters = []
+    for shares in cur["eks_nodes"]["clusters"]:
+        key = (shares["account_id"], shares["region"], shares["cluster"])
+        if key not in utilisation and not shares["region"]:
+            candidates = by_account_and_name.get((key[0], key[2]), [])
+            key = candidates[0] if len(candidates) == 1 else key
+        if key not in utilisation:
             continue
         hours = shares["node_hours"]
-        clusters[name] = {
-            "node_hours": hours,
-            "average_cpu_utilisation": round(utilisation[name], 4),
-            "idle_node_hours": round(hours * max(0.0, 1.0 - utilisation[name]), 2),
-        }
+        clusters.append(
+            {
+                "account_id": key[0],
+                "region": key[1],
+                "cluster": key[2],
+                "node_hours": hours,
+                "average_cpu_utilisation": round(utilisation[key], 4),
+                "idle_node_hours": round(hours * max(0.0, 1.0 - utilisation[key]), 2),
+            }
+        )
     return {
         "definition": "CUR node hours x (1 - average Container Insights node CPU utilisation)",
         "clusters": clusters,
-        "total": round(sum(c["idle_node_hours"] for c in clusters.values()), 2),
+        "total": round(sum(c["idle_node_hours"] for c in clusters), 2),
     }
 
 

@@ -28,14 +28,15 @@ from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS
 
 AGGREGATE_SQL = """
 SELECT line_item_usage_account_id AS account_id,
+       COALESCE(product_region_code, '') AS region,
        line_item_product_code AS product_code,
        COALESCE(line_item_resource_id, '') AS resource_id,
        COALESCE(product_instance_type, '') AS instance_type,
        CASE WHEN line_item_usage_type LIKE '%SpotUsage%' THEN 'spot'
             WHEN line_item_usage_type LIKE '%BoxUsage%' THEN 'on_demand'
             ELSE 'other' END AS purchase,
-       COALESCE(element_at(resource_tags, 'user_cluster'),
-                element_at(resource_tags, 'aws_eks_cluster_name'), '') AS cluster,
+       COALESCE(NULLIF(element_at(resource_tags, 'user_cluster'), ''),
+                NULLIF(element_at(resource_tags, 'aws_eks_cluster_name'), ''), '') AS cluster,
        SUM(line_item_unblended_cost) AS cost,
        SUM(CASE WHEN line_item_usage_type LIKE '%SpotUsage%'
                   OR line_item_usage_type LIKE '%BoxUsage%'
@@ -43,7 +44,7 @@ SELECT line_item_usage_account_id AS account_id,
 FROM "{database}"."{table}"
 WHERE line_item_usage_start_date >= CAST(? AS TIMESTAMP)
   AND line_item_usage_start_date < CAST(? AS TIMESTAMP)
-GROUP BY 1, 2, 3, 4, 5, 6
+GROUP BY 1, 2, 3, 4, 5, 6, 7
 ORDER BY cost DESC
 """
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")

@@ -1,23 +1,25 @@
 """Cost and Usage Report (CUR 2.0) detail: one aggregation, two engines, one summary.
 
-The heavy part is one GROUP BY over the line items of the period, keyed by account, product,
-resource, instance type, purchase option and cluster, summing cost and instance hours. It runs
-in pandas over the report files in S3 (`cur_reader.read_cur`, then `aggregate_line_items`, on
-whole columns: no Python call per line item) or, for a report too large for one Lambda, as the
-same SQL in Athena (`athena.py`, `AGGREGATE_SQL`). Both give the same small frame
-(`AGGREGATE_COLUMNS`), which `summarise` turns into the report:
+The heavy part is one GROUP BY over the line items of the period, keyed by account, region,
+product, resource, instance type, purchase option and cluster, summing cost and instance hours.
+It runs in pandas over the report files in S3 (`cur_reader.read_cur`, then
+`aggregate_line_items`, on whole columns: no Python call per line item) or, for a report too
+large for one Lambda, as the same SQL in Athena (`athena.py`, `AGGREGATE_SQL`). Both give the
+same small frame (`AGGREGATE_COLUMNS`), which `summarise` turns into the report:
 
 - top resources by cost;
 - spot vs on-demand share of the EKS nodes' cost and hours, overall and per cluster: EKS nodes
   are EC2 instance usage (`line_item_usage_type` containing `BoxUsage` = on-demand, `SpotUsage`
   = spot) tagged with a cluster;
-- node hours per cluster, from which the analyzer derives idle node hours (see `app.py`).
+- node hours per cluster, from which the analyzer derives idle node hours (see `analysis.py`).
+  A cluster is its account, region and name: EKS names are unique only within an account's
+  region, and a fleet often runs one `apps` cluster per region or per account.
 
 Columns read (CUR 2.0 names): line_item_usage_start_date, line_item_usage_account_id,
 line_item_product_code, line_item_resource_id, line_item_usage_type, line_item_usage_amount,
-line_item_unblended_cost, product_instance_type, and the cluster tag from `resource_tags` (a map;
-keys `user_cluster`, then `aws_eks_cluster_name`) or from the flat columns
-`resource_tags_user_cluster` / `resource_tags_aws_eks_cluster_name` of older exports.
+line_item_unblended_cost, product_instance_type, product_region_code, and the cluster tag from
+`resource_tags` (a map; keys `user_cluster`, then `aws_eks_cluster_name`) or from the flat
+columns `resource_tags_user_cluster` / `resource_tags_aws_eks_cluster_name` of older exports.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import pyarrow.compute as pc
 
 AGGREGATE_COLUMNS = (
     "account_id",
+    "region",
     "product_code",
     "resource_id",
     "instance_type",
@@ -41,7 +44,7 @@ AGGREGATE_COLUMNS = (
     "cost",
     "instance_hours",
 )
-KEYS = list(AGGREGATE_COLUMNS[:6])
+KEYS = list(AGGREGATE_COLUMNS[:7])
 CLUSTER_TAG_KEYS = ("user_cluster", "aws_eks_cluster_name")
 _FLAT_TAG_COLUMNS = tuple(f"resource_tags_{key}" for key in CLUSTER_TAG_KEYS)
 USAGE_START_COLUMN = "line_item_usage_start_date"
@@ -54,7 +57,12 @@ REQUIRED_COLUMNS = (
     "line_item_usage_type",
     *NUMBER_COLUMNS,
 )
-OPTIONAL_COLUMNS = ("product_instance_type", "resource_tags", *_FLAT_TAG_COLUMNS)
+OPTIONAL_COLUMNS = (
+    "product_instance_type",
+    "product_region_code",
+    "resource_tags",
+    *_FLAT_TAG_COLUMNS,
+)
 READ_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
 TEXT_COLUMNS = tuple(c for c in READ_COLUMNS if c not in (USAGE_START_COLUMN, *NUMBER_COLUMNS))
 _TAG_MAP_TYPE = pa.map_(pa.string(), pa.string())
@@ -79,6 +87,7 @@ def aggregate_line_items(lines: pd.DataFrame, start: datetime, end: datetime) ->
     frame = pd.DataFrame(
         {
             "account_id": _categories(_text(lines, "line_item_usage_account_id")),
+            "region": _categories(_text(lines, "product_region_code")),
             "product_code": _categories(_text(lines, "line_item_product_code")),
             "resource_id": _categories(_text(lines, "line_item_resource_id")),
             "instance_type": _categories(_text(lines, "product_instance_type")),
@@ -206,7 +215,8 @@ def _number(lines: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def summarise(aggregate: pd.DataFrame, top_n: int) -> dict[str, Any]:
-    """Top resources, EKS node spot/on-demand shares and node hours per cluster."""
+    """Top resources, EKS node spot/on-demand shares and node hours per cluster (account,
+    region and name; region "" where the files have no `product_region_code`)."""
     aggregate = aggregate.astype({"cost": float, "instance_hours": float})
     by_resource = (
         aggregate[aggregate["resource_id"] != ""]
@@ -222,11 +232,15 @@ def summarise(aggregate: pd.DataFrame, top_n: int) -> dict[str, Any]:
         & (aggregate["product_code"] == "AmazonEC2")
         & aggregate["purchase"].isin(["spot", "on_demand"])
     ]
-    per_cluster = nodes.groupby(["cluster", "purchase"])[["cost", "instance_hours"]].sum()
-    clusters: dict[str, dict[str, Any]] = {}
-    for cluster in sorted(nodes["cluster"].unique()):
-        part = per_cluster.loc[cluster]
-        clusters[cluster] = _shares(part)
+    cluster_keys = ["account_id", "region", "cluster"]
+    per_cluster = nodes.groupby([*cluster_keys, "purchase"])[["cost", "instance_hours"]].sum()
+    clusters = [
+        {"account_id": account_id, "region": region, "cluster": cluster,
+         **_shares(per_cluster.loc[(account_id, region, cluster)])}
+        for account_id, region, cluster in sorted(
+            nodes[cluster_keys].drop_duplicates().itertuples(index=False, name=None)
+        )
+    ]  # fmt: skip
     overall = nodes.groupby("purchase")[["cost", "instance_hours"]].sum()
     return {
         "total_cost": round(float(aggregate["cost"].sum()), 4),

@@ -3,6 +3,7 @@ anomalies, the report in S3, alerts, a denied member account and bad input."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import json
@@ -12,6 +13,7 @@ from typing import Any
 import boto3
 import moto.logs.models
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
@@ -115,19 +117,26 @@ def queue_cost_explorer(today: date, ec2_last_day: float) -> None:
     assert requests.post(CE_QUEUE_URL, json={"results": results}).status_code == 201
 
 
-def put_cur(clock: ManualClock) -> None:
-    """A month of generated CUR line items as Parquet under cur/ in the data bucket."""
+def put_cur(clock: ManualClock, regions: tuple[str, ...] = (REGION,)) -> pa.Table:
+    """A month of generated CUR line items as Parquet under cur/ in the data bucket, in
+    `regions` by turns (row by row); the table written."""
     end = datetime.combine(clock.now().date(), datetime.min.time(), tzinfo=UTC)
     table, _ = cur_tables(3_000, end - timedelta(days=30), 30, seed=3)
+    column = table.schema.get_field_index("product_region_code")
+    in_turn = [regions[row % len(regions)] for row in range(table.num_rows)]
+    table = table.set_column(column, "product_region_code", pa.array(in_turn))
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     boto3.client("s3", region_name=REGION).put_object(
         Bucket=DATA_BUCKET_NAME, Key="cur/data/part-0.parquet", Body=buffer.getvalue()
     )
+    return table
 
 
-def put_node_utilisation(session: boto3.Session, clock: ManualClock, percent: float) -> None:
-    """30 days of hourly node CPU utilisation of dev-apps at about `percent`."""
+def put_node_utilisation(
+    session: boto3.Session, clock: ManualClock, percent: float, region: str = REGION
+) -> None:
+    """30 days of hourly node CPU utilisation of dev-apps in `region` at about `percent`."""
     end = clock.now().replace(minute=0, second=0, microsecond=0)
     data = [
         {"MetricName": "node_cpu_utilization",
@@ -135,7 +144,7 @@ def put_node_utilisation(session: boto3.Session, clock: ManualClock, percent: fl
          "Timestamp": end - timedelta(hours=h + 1), "Value": percent + (h % 5)}
         for h in range(30 * 24)
     ]  # fmt: skip
-    cloudwatch = session.client("cloudwatch")
+    cloudwatch = session.client("cloudwatch", region_name=region)
     for offset in range(0, len(data), 1000):
         cloudwatch.put_metric_data(
             Namespace="ContainerInsights", MetricData=data[offset : offset + 1000]
@@ -211,13 +220,19 @@ def test_daily_analysis_writes_the_report_and_alerts(
     # CUR: spot share of EKS nodes and top resources
     nodes = summary["cur"]["eks_nodes"]
     assert 0.3 < nodes["spot_hours_share"] < 0.5
-    assert set(nodes["clusters"]) == {"dev-apps", "prod-apps"}
+    assert {c["cluster"] for c in nodes["clusters"]} == {"dev-apps", "prod-apps"}
+    assert {c["region"] for c in nodes["clusters"]} == {REGION}
     assert len(summary["cur"]["top_resources"]) == 10
     # node groups and idle hours: dev-apps averages 12% < 30%
     [underused] = summary["underused_node_groups"]
     assert underused["cluster"] == "dev-apps"
     assert underused["average_cpu_utilisation"] == pytest.approx(0.12)
-    idle = summary["idle_node_hours"]["clusters"]["dev-apps"]
+    [idle] = summary["idle_node_hours"]["clusters"]
+    assert (idle["account_id"], idle["region"], idle["cluster"]) == (
+        MEMBER_ACCOUNT_ID,
+        REGION,
+        "dev-apps",
+    )
     assert idle["idle_node_hours"] == pytest.approx(idle["node_hours"] * 0.88, abs=0.01)
     # Lambda memory: only this stack's function, 100 MB used x 1.3 -> 192 MB; the function of
     # stack handlers-eu is neither analysed nor an error
@@ -236,6 +251,62 @@ def test_daily_analysis_writes_the_report_and_alerts(
     queue_cost_explorer(today, ec2_last_day=400.0)
     lambda_handler({"action": "analyze"}, dataclasses.replace(lambda_context, aws_request_id="r2"))
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def cur_node_hours(table: pa.Table, account_id: str, region: str, cluster: str) -> float:
+    """EC2 instance hours of one cluster in the generated CUR, counted here by hand."""
+    lines = table.to_pandas()
+    tagged = lines["resource_tags"].map(
+        lambda tags: (
+            cluster in (dict(tags).get("user_cluster"), dict(tags).get("aws_eks_cluster_name"))
+        )
+    )
+    chosen = lines[
+        tagged
+        & (lines["line_item_usage_account_id"] == account_id)
+        & (lines["product_region_code"] == region)
+        & (lines["line_item_product_code"] == "AmazonEC2")
+        & lines["line_item_usage_type"].str.contains("BoxUsage|SpotUsage")
+    ]
+    return float(chosen["line_item_usage_amount"].sum())
+
+
+def test_two_clusters_of_one_name_keep_their_own_idle_node_hours(
+    analyzer: ManualClock,
+    inventory_in_s3: dict[str, Any],
+    fleet_environment: dict[str, str],
+    lambda_context: Any,
+) -> None:
+    # GIVEN the member account runs a dev-apps cluster in two regions, one at about 12% node
+    # CPU and the other at about 72%, and a CUR whose line items alternate between them (the
+    # generated CUR also has dev-apps clusters in two other accounts)
+    other_region = "eu-west-1"
+    twin = copy.deepcopy(inventory_in_s3["members"][0]["clusters"][0])
+    twin["region"] = other_region
+    inventory_in_s3["members"][0]["clusters"].append(twin)
+    inventory_in_s3["members"][0]["regions"].append(other_region)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key=fleet_environment["FLEET_INVENTORY_KEY"],
+        Body=json.dumps(inventory_in_s3).encode("utf-8"),
+    )
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_500.0)
+    table = put_cur(analyzer, regions=(REGION, other_region))
+    session = member_session(MEMBER_ACCOUNT_ID)
+    put_node_utilisation(session, analyzer, percent=10.0)
+    put_node_utilisation(session, analyzer, percent=70.0, region=other_region)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN each cluster's idle hours are its own CUR node hours times its own idle share
+    assert result["status"] == "ok", result["errors"]
+    idle = read_report(result["report"]["summary"])["idle_node_hours"]["clusters"]
+    by_region = {entry["region"]: entry for entry in idle}
+    assert {(e["account_id"], e["cluster"]) for e in idle} == {(MEMBER_ACCOUNT_ID, "dev-apps")}
+    for region, idle_share in ((REGION, 0.88), (other_region, 0.28)):
+        hours = cur_node_hours(table, MEMBER_ACCOUNT_ID, region, "dev-apps")
+        assert by_region[region]["node_hours"] == pytest.approx(hours)
+        assert by_region[region]["idle_node_hours"] == pytest.approx(hours * idle_share, abs=0.01)
 
 
 def test_alerts_sns_refuses_fail_the_run_and_its_retry_sends_each_exactly_once(
@@ -336,14 +407,16 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
         "COST_ATHENA_OUTPUT": "s3://lambda-fleet-data/athena/",
     }.items():
         monkeypatch.setenv(name, value)  # fmt: skip
-    header = ["account_id", "product_code", "resource_id", "instance_type", "purchase",
-              "cluster", "cost", "instance_hours"]  # fmt: skip
+    header = ["account_id", "region", "product_code", "resource_id", "instance_type",
+              "purchase", "cluster", "cost", "instance_hours"]  # fmt: skip
     rows = [
         header,
-        [MEMBER_ACCOUNT_ID, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps", "60", "720"],
-        [MEMBER_ACCOUNT_ID, "AmazonEC2", "i-2", "m7g.large", "spot", "dev-apps", "20", "720"],
-        [MEMBER_ACCOUNT_ID, "AmazonRDS", "db-1", "", "other", "", "90", "0"],
-    ]
+        [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
+         "60", "720"],
+        [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-2", "m7g.large", "spot", "dev-apps", "20",
+         "720"],
+        [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "90", "0"],
+    ]  # fmt: skip
     queued = {
         "account_id": HUB_ACCOUNT_ID,
         "region": REGION,
@@ -368,6 +441,12 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
     assert cur["top_resources"][0]["resource_id"] == "db-1"
     assert cur["eks_nodes"]["spot_cost_share"] == 0.25
     assert cur["eks_nodes"]["spot_hours_share"] == 0.5
+    [cluster] = cur["eks_nodes"]["clusters"]
+    assert (cluster["account_id"], cluster["region"], cluster["cluster"]) == (
+        MEMBER_ACCOUNT_ID,
+        REGION,
+        "dev-apps",
+    )
 
 
 def test_athena_engine_without_its_settings_is_a_configuration_error(
