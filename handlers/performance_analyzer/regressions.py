@@ -2,12 +2,18 @@
 
 A regression is a rule that fires now and either did not fire in the same window a week earlier
 or whose figure rose by at least PERFORMANCE_REGRESSION_PERCENT since. Its alert (warning) is
-published when it starts and recorded in the state table only once SNS took it; while it lasts
-nothing more is sent; when the rule no longer regresses, the resolution (same alert id) is sent
-and the record closed. A publish SNS refuses is logged and retried on the next run. Two runs
-settling one cluster at once (an `analyze_cluster` sent during the schedule's run) would both
-find a regression unrecorded and both send it: a lock per cluster lets one settle while the
-other's cluster is an error (the first one's alerts stand).
+published when it starts; while it lasts nothing more is sent; when the rule no longer regresses,
+the resolution (same alert id) is sent and the record closed.
+
+Exactly once, under faults: each notice goes through `deliver_once`, keyed by the rule's record
+as it was before the notice (the regression's start is named by the time the previous one
+closed). The record is written after the delivery, whether this run published or found the
+notice already delivered: a record write lost after SNS took the alert leaves the record as it
+was, and the next run finds the delivery done and only writes the record. A publish SNS refuses
+is logged and retried on the next run. Two runs settling one cluster at once (an
+`analyze_cluster` sent during the schedule's run) would both find a regression unrecorded: a
+lock per cluster lets one settle while the other's cluster is an error (the first one's alerts
+stand).
 """
 
 from __future__ import annotations
@@ -15,13 +21,21 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.performance_documents import Bottleneck, MetricTrend
+from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer.bottlenecks import BOTTLENECK_RULES
 from handlers.performance_analyzer.measurements import CLUSTER_METRICS, WindowMeasurements
 from handlers.performance_analyzer.services import PerformanceServices
 
 OPEN = "open"
+CLOSED_AT = "closed_at"
+STARTED_AFTER = "started_after"
+FIRST = "first"
+DELIVERY_TTL_SECONDS = 14 * 24 * 3600
+"""How long a delivered notice is remembered: longer than the state table could be unwritable
+between a publish and its record."""
 ALERTS_LOCK_SECONDS = 60
 """The lease of a cluster's alert lock: far longer than reading, publishing and recording the
 alerts of its rules takes, short enough that a crashed run blocks the next one only briefly."""
@@ -142,15 +156,45 @@ def _settle(
             counts["open"] += 1
             if is_open:
                 continue
-            if services.alerts.publish_or_log(alert, logger) is not None:
-                services.state.put_value(key, rule.name, {OPEN: True, "alert_id": alert.id})
-                counts["sent"] += 1
+            # A regression is named by when the one before it closed (FIRST for the rule's first).
+            started_after = str(record.get(CLOSED_AT, FIRST))
+            sent_now = _deliver(services, logger, f"{key}/{rule.name}/{started_after}/open", alert)
+            if sent_now is not None:
+                services.state.put_value(
+                    key,
+                    rule.name,
+                    {OPEN: True, "alert_id": alert.id, STARTED_AFTER: started_after},
+                )
+                counts["sent"] += sent_now
         elif is_open:
+            now = services.clock.now()
             resolution = alert.resolution(
-                f"{rule.title} no longer regresses week over week on {resource}",
-                services.clock.now(),
+                f"{rule.title} no longer regresses week over week on {resource}", now
             )
-            if services.alerts.publish_or_log(resolution, logger) is not None:
-                services.state.put_value(key, rule.name, {OPEN: False, "alert_id": alert.id})
-                counts["resolved"] += 1
+            delivery = f"{key}/{rule.name}/{record.get(STARTED_AFTER, FIRST)}/resolved"
+            sent_now = _deliver(services, logger, delivery, resolution)
+            if sent_now is not None:
+                services.state.put_value(
+                    key, rule.name, {OPEN: False, "alert_id": alert.id, CLOSED_AT: iso_z(now)}
+                )
+                counts["resolved"] += sent_now
     return counts
+
+
+def _deliver(
+    services: PerformanceServices, logger: Any, delivery: str, alert: Alert
+) -> bool | None:
+    """Deliver `alert` once under the `delivery` key: True when this run published it, False
+    when an earlier run had (and its record was lost), None when SNS refused it (logged; the
+    next run tries again)."""
+    try:
+        message_id = deliver_once(
+            services.state, services.alerts, delivery, alert, DELIVERY_TTL_SECONDS
+        )
+    except AlertNotDeliveredError as error:
+        logger.warning(
+            "alert not published",
+            extra={"alert_id": alert.id, "title": alert.title, "error": error.cause},
+        )
+        return None
+    return message_id is not None

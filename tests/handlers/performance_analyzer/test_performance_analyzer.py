@@ -22,6 +22,7 @@ from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.regressions import settle_regression_alerts
 from handlers.performance_analyzer.services import PerformanceServices
 from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, AlertInbox
+from tests.handlers.faults import InjectedFault
 from tests.handlers.member_accounts import DENIED_MEMBER, deny_assume_role, member_session
 
 CLUSTER = "dev-apps"
@@ -152,6 +153,74 @@ def test_a_regression_alerts_once_and_resolves_when_it_clears(
     assert resolution.alert["resolved"] is True
     assert resolution.alert["id"] == first_alerts[0].alert["id"]
     assert resolution.alert["timestamp"] == iso_z(fake_clock.now())
+
+
+def refuse_record_writes(services: PerformanceServices, rule: str) -> InjectedFault:
+    """Fail every attempt to save `rule`'s record in the state table (its delivery claims, and
+    everything else, still go through)."""
+    dynamodb = services.hub_client("dynamodb")
+    refused = InjectedFault("PutItem")
+
+    def refuse_the_record_only(request: Any, **kwargs: Any) -> None:
+        if f"VALUE#{rule}".encode() in (request.body or b""):
+            refused(request, **kwargs)
+
+    dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", refuse_the_record_only)
+    return refused
+
+
+def test_a_notice_whose_record_was_lost_after_sns_took_it_is_not_sent_again(
+    analyze: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN CPU saturated now but not a week ago, and the state table refusing every write of
+    # the rule's record, after SNS took the warning
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_cluster_hours(cloudwatch, end - timedelta(days=7), 8, HEALTHY)
+    put_cluster_hours(cloudwatch, end, 8, {**HEALTHY, "node_cpu_utilization": 90.0})
+    refused = refuse_record_writes(app.FUNCTION.services(), "cpu_saturation")
+    # WHEN the analyzer runs, then runs again an hour later with the state table healed
+    first = analyze({"action": "analyze_fleet"})
+    refused.healed = True
+    fake_clock.advance(3600)
+    put_cluster_hours(
+        cloudwatch, end + timedelta(hours=1), 1, {**HEALTHY, "node_cpu_utilization": 90.0}
+    )
+    put_cluster_hours(cloudwatch, end + timedelta(hours=1) - timedelta(days=7), 1, HEALTHY)
+    analyze({"action": "analyze_fleet"})
+    # THEN the first run's cluster failed on the lost record, and the warning went out once
+    assert refused.attempts > 0
+    assert first["clusters"][0]["status"] == "error"
+    [warning] = alert_inbox.receive()
+    assert warning.alert["resolved"] is False
+
+    # GIVEN the CPU back to normal, and the record of the resolution lost the same way
+    refused = refuse_record_writes(app.FUNCTION.services(), "cpu_saturation")
+    fake_clock.advance(4 * 3600)
+    later_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_cluster_hours(cloudwatch, later_end, 4, HEALTHY)
+    put_cluster_hours(cloudwatch, later_end - timedelta(days=7), 4, HEALTHY)
+    # WHEN the analyzer runs, then again an hour later with the state table healed
+    analyze({"action": "analyze_fleet"})
+    refused.healed = True
+    fake_clock.advance(3600)
+    put_cluster_hours(cloudwatch, later_end + timedelta(hours=1), 1, HEALTHY)
+    put_cluster_hours(cloudwatch, later_end + timedelta(hours=1) - timedelta(days=7), 1, HEALTHY)
+    analyze({"action": "analyze_fleet"})
+    # THEN one resolution went out, with the warning's id
+    [resolution] = alert_inbox.receive()
+    assert resolution.alert["resolved"] is True
+    assert resolution.alert["id"] == warning.alert["id"]
+
+    # WHEN the CPU saturates again later THEN that is a new regression, announced once more
+    fake_clock.advance(4 * 3600)
+    again_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_cluster_hours(cloudwatch, again_end, 4, {**HEALTHY, "node_cpu_utilization": 90.0})
+    put_cluster_hours(cloudwatch, again_end - timedelta(days=7), 4, HEALTHY)
+    analyze({"action": "analyze_fleet"})
+    assert [a.alert["resolved"] for a in alert_inbox.receive()] == [False]
 
 
 def test_two_runs_settling_one_clusters_alerts_at_once_send_the_regression_once(
