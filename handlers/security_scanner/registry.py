@@ -132,6 +132,11 @@ def sources() -> Iterator[ResourceSource]:
     yield from _SOURCES.values()
 
 
+def global_resource_types() -> frozenset[str]:
+    """The resource types of global services (IAM): scanned once per account, not per region."""
+    return frozenset(source.resource_type for source in _SOURCES.values() if source.global_service)
+
+
 def checks() -> tuple[Check, ...]:
     """Every registered check, in declaration order."""
     return tuple(_CHECKS.values())

@@ -42,6 +42,9 @@ from handlers.security_scanner.security_hub import import_findings
 
 SOURCE = "security_scanner"
 STATE_NAME = "open_findings"
+GLOBAL_STATE_REGION = "global"
+"""The state key's region part for an account's findings on global services: they belong to
+the account, and stay there when its first region (the one that scans them) changes."""
 SCANNED = "scanned"
 ALERT_DELIVERY_SECONDS = 30 * 24 * 3600
 """How long a delivered finding alert is remembered: longer than any outbox waits for SNS."""
@@ -165,10 +168,23 @@ def scan_target(
     key = state_key(account_id, region)
     stored = services.state.get_value(key, STATE_NAME) or {"findings": {}}
     previous = {fid: Finding.from_state(rec) for fid, rec in stored["findings"].items()}
+    global_key = state_key(account_id, GLOBAL_STATE_REGION)
+    if include_global:
+        previous = _with_account_global_findings(services, global_key, previous)
+    known_global = {(f.control_id, f.resource_arn): f for f in previous.values() if _is_global(f)}
     current: dict[str, Finding] = {}
     for finding in evaluation.failing:
-        known = previous.get(finding.id)
-        current[finding.id] = replace(finding, first_seen=known.first_seen) if known else finding
+        known = previous.get(finding.id) or known_global.get(
+            (finding.control_id, finding.resource_arn)
+        )
+        # A global finding keeps the region it was first found from, and so its id, when the
+        # account's first region changes.
+        kept = (
+            replace(finding, region=known.region, first_seen=known.first_seen)
+            if known is not None
+            else finding
+        )
+        current[kept.id] = kept
     new = [f for fid, f in current.items() if fid not in previous]
     resolved_ids = sorted(
         fid
@@ -206,6 +222,10 @@ def scan_target(
         return result
     outbox = [Alert.model_validate(alert) for alert in stored.get("outbox", [])]
     outbox += [_alert(f, now) for f in new if f.severity is FindingSeverity.CRITICAL]
+    if include_global:
+        global_findings = {fid: f.to_state() for fid, f in remembered.items() if _is_global(f)}
+        services.state.put_value(global_key, STATE_NAME, {"findings": global_findings})
+        remembered = {fid: f for fid, f in remembered.items() if not _is_global(f)}
     open_findings = {fid: f.to_state() for fid, f in remembered.items()}
     services.state.put_value(
         key,
@@ -217,6 +237,24 @@ def scan_target(
         deliver_all(services.state, services.alerts, deliveries, ALERT_DELIVERY_SECONDS)
         services.state.put_value(key, STATE_NAME, {"findings": open_findings, "outbox": []})
     return result
+
+
+def _with_account_global_findings(
+    services: ScanServices, global_key: str, previous: dict[str, Finding]
+) -> dict[str, Finding]:
+    """The target's remembered findings with the account's global ones (IAM), which are kept
+    under the account, not under whichever region scanned them. Before the first scan that
+    keeps them there, they are the ones in this target's own state, the first region's."""
+    stored = services.state.get_value(global_key, STATE_NAME)
+    if stored is None:
+        return previous
+    regional = {fid: f for fid, f in previous.items() if not _is_global(f)}
+    return regional | {fid: Finding.from_state(rec) for fid, rec in stored["findings"].items()}
+
+
+def _is_global(finding: Finding) -> bool:
+    """Whether `finding` is about a global service's resource (scanned once per account)."""
+    return finding.resource_type in registry.global_resource_types()
 
 
 def scan_targets(

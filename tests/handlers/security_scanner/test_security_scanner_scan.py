@@ -12,13 +12,20 @@ import pytest
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
-from handlers.security_scanner.scan import ScanServices
+from fleet_shared.state_table import StateTable
+from handlers.security_scanner.scan import (
+    GLOBAL_STATE_REGION,
+    STATE_NAME,
+    ScanServices,
+    state_key,
+)
 from tests.handlers.faults import answer_malformed, fail_every_attempt
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
     MEMBER_B,
     REGION,
+    fleet_inventory,
     member_session,
 )
 
@@ -343,3 +350,93 @@ def test_a_target_scanned_with_an_unreadable_resource_makes_the_scan_partial(
     assert result["targets"][0]["status"] == "scanned"
     assert result["targets"][0]["errors"]
     assert result["status"] == "partial"
+
+
+def test_a_global_finding_keeps_its_id_and_alert_when_the_accounts_first_region_changes(
+    scanner: Callable[[Any], dict[str, Any]],
+    member_a_with_violations: dict[str, str],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A in two regions, REGION first, whose admin policy (IAM, a global service,
+    # scanned from the first region only) was found and alerted
+    other_region = "eu-west-1"
+
+    def member_a_in(*regions: str) -> None:
+        document = fleet_inventory(MEMBER_A)
+        document["members"][0]["regions"] = list(regions)
+        boto3.client("s3", region_name=REGION).put_object(
+            Bucket="lambda-fleet-data",
+            Key="config/fleet-inventory.json",
+            Body=json.dumps(document).encode("utf-8"),
+        )
+
+    def admin_findings() -> dict[str, dict[str, Any]]:
+        return {
+            fid: f
+            for fid, f in hub_findings().items()
+            if f["ProductFields"]["lambda-fleet/ControlId"] == "IAM.1"
+        }
+
+    member_a_in(REGION, other_region)
+    scanner({"action": "scan"})
+    [first_alert] = alert_inbox.receive()
+    [admin_id] = admin_findings()
+    # WHEN the stack file lists the other region first and the next scan runs
+    member_a_in(other_region, REGION)
+    fake_clock.advance(6 * 3600)
+    second = scanner({"action": "scan"})
+    # THEN the admin policy is the same finding, still open, and not alerted again
+    assert second["new"] == 0
+    assert second["resolved"] == 0
+    assert list(admin_findings()) == [admin_id]
+    assert admin_findings()[admin_id]["RecordState"] == "ACTIVE"
+    assert alert_inbox.receive() == []
+    # WHEN the policy is deleted and the next scan runs THEN that finding is resolved
+    member_session(MEMBER_A).client("iam").delete_policy(
+        PolicyArn=member_a_with_violations["policy_arn"]
+    )
+    fake_clock.advance(6 * 3600)
+    third = scanner({"action": "scan"})
+    assert third["resolved"] == 1
+    assert admin_findings()[admin_id]["RecordState"] == "ARCHIVED"
+    assert first_alert.alert["resource"] == member_a_with_violations["policy_arn"]
+
+
+def test_global_findings_kept_with_the_first_regions_by_an_earlier_version_are_taken_over(
+    scanner: Callable[[Any], dict[str, Any]],
+    member_a_with_violations: dict[str, str],
+    state_table: StateTable,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a scan whose state is then put back the way an earlier version kept it: the
+    # admin policy's finding (IAM) among the first region's, and nothing under the account
+    scanner({"action": "scan"})
+    alert_inbox.receive()
+    global_key = state_key(MEMBER_A, GLOBAL_STATE_REGION)
+    regional_key = state_key(MEMBER_A, REGION)
+    global_findings = state_table.get_value(global_key, STATE_NAME)["findings"]
+    regional = state_table.get_value(regional_key, STATE_NAME)
+    regional["findings"] |= global_findings
+    state_table.put_value(regional_key, STATE_NAME, regional)
+    boto3.client("dynamodb", region_name=REGION).delete_item(
+        TableName=state_table.table_name,
+        Key={"pk": {"S": f"STATE#{global_key}"}, "sk": {"S": f"VALUE#{STATE_NAME}"}},
+    )
+    # WHEN the next scan runs
+    fake_clock.advance(6 * 3600)
+    second = scanner({"action": "scan"})
+    # THEN the admin policy is neither new nor resolved, nor alerted again, and its finding is
+    # now kept under the account
+    assert (second["new"], second["resolved"]) == (0, 0)
+    assert alert_inbox.receive() == []
+    assert state_table.get_value(global_key, STATE_NAME)["findings"].keys() == (
+        global_findings.keys()
+    )
+    assert not global_findings.keys() & state_table.get_value(regional_key, STATE_NAME)["findings"]
+    assert any(
+        finding["resource_arn"] == member_a_with_violations["policy_arn"]
+        for finding in global_findings.values()
+    )
