@@ -49,6 +49,7 @@ from fleet_shared.inventory import (
     ScalingSchedule,
 )
 from fleet_shared.inventory import HealthEndpoint as InventoryHealthEndpoint
+from fleet_shared.validation_errors import SHOWN_VALUE_LENGTH, cut_echo, shown_value
 
 PROJECT = "lambda-fleet"
 
@@ -59,7 +60,6 @@ DEFAULT_TIME_ZONE = "Asia/Kolkata"
 # The public API endpoint may be open to at most a /8 in total, whatever the CIDRs' split.
 MAX_PUBLIC_ACCESS_ADDRESSES = IPv4Network("10.0.0.0/8").num_addresses
 # Values echoed in an error are cut to this many characters.
-SHOWN_VALUE_LENGTH = 40
 ACCOUNT_ID_DIGITS = 12
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 # The program writes `arn:aws:` ARNs and commercial service principals; China and GovCloud
@@ -132,13 +132,24 @@ GlueName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,255}$")]
 
 
 @cache
+def _ipv4_network(cidr: str) -> IPv4Network:
+    """`cidr` as a network; the error quotes a short prefix of it (ipaddress quotes it whole)."""
+    try:
+        return IPv4Network(cidr, strict=True)
+    except ValueError as error:
+        reason = str(error).split(" in ", 1)[0].split(" for ", 1)[0]
+        raise ValueError(f"{shown_value(cidr)} is not an IPv4 network: {reason}") from None
+
+
 def _known_time_zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
 def _existing_time_zone(value: str) -> str:
     if value not in _known_time_zones():
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Kolkata)")
+        raise ValueError(
+            f"unknown time zone {shown_value(value)} (use an IANA name such as Asia/Kolkata)"
+        )
     return value
 
 
@@ -166,8 +177,8 @@ def _calendar_date(value: Any) -> date:
         try:
             return date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not a date of the calendar") from None
-    raise ValueError(f"expected a date as YYYY-MM-DD, got {value!r}")
+            raise ValueError(f"{shown_value(value)} is not a date of the calendar") from None
+    raise ValueError(f"expected a date as YYYY-MM-DD, got {shown_value(value)}")
 
 
 def _local_minute(value: Any) -> datetime:
@@ -175,9 +186,11 @@ def _local_minute(value: Any) -> datetime:
         try:
             return datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not a date and time of the calendar") from None
+            raise ValueError(
+                f"{shown_value(value)} is not a date and time of the calendar"
+            ) from None
     raise ValueError(
-        f"expected a local date and time as YYYY-MM-DDTHH:MM (no offset), got {value!r}"
+        f"expected a local date and time as YYYY-MM-DDTHH:MM (no offset), got {shown_value(value)}"
     )
 
 
@@ -421,13 +434,15 @@ class ClusterSettings(StrictModel):
     def _supported_version(cls, version: str) -> str:
         if version not in SUPPORTED_KUBERNETES_VERSIONS:
             supported = ", ".join(SUPPORTED_KUBERNETES_VERSIONS)
-            raise ValueError(f"Kubernetes version {version!r} is not supported ({supported})")
+            raise ValueError(
+                f"Kubernetes version {shown_value(version)} is not supported ({supported})"
+            )
         return version
 
     @field_validator("endpoint_public_access_cidrs")
     @classmethod
     def _valid_cidrs(cls, cidrs: list[str]) -> list[str]:
-        networks = [IPv4Network(cidr, strict=True) for cidr in cidrs]
+        networks = [_ipv4_network(cidr) for cidr in cidrs]
         if any(network.prefixlen == 0 for network in networks):
             raise ValueError("0.0.0.0/0 would open the API endpoint to the world")
         covered = sum(network.num_addresses for network in collapse_addresses(networks))
@@ -516,7 +531,7 @@ class CreatedNetwork(StrictModel):
     @field_validator("cidr")
     @classmethod
     def _usable_cidr(cls, cidr: str) -> str:
-        network = IPv4Network(cidr, strict=True)
+        network = _ipv4_network(cidr)
         if not 16 <= network.prefixlen <= 24:
             raise ValueError(f"VPC CIDR {cidr} must be between /16 and /24")
         if not network.is_private:
@@ -676,8 +691,8 @@ class FunctionSettings(StrictModel):
 def _unknown_name_problem(what: str, name: str, known: Sequence[str]) -> str:
     suggestions = difflib.get_close_matches(name, known, n=1)
     if suggestions:
-        return f"unknown {what} {name!r}; did you mean {suggestions[0]!r}?"
-    return f"unknown {what} {name!r}; known: {', '.join(sorted(known))}"
+        return f"unknown {what} {shown_value(name)}; did you mean {suggestions[0]!r}?"
+    return f"unknown {what} {shown_value(name)}; known: {', '.join(sorted(known))}"
 
 
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -972,17 +987,15 @@ def _field_path(location: tuple[int | str, ...], document: Mapping[str, Any]) ->
         is_key = isinstance(node, Mapping) and part in node
         if not is_key and _INTERNAL_LOCATION.fullmatch(part):
             continue
-        parts.append(f".{part}")
+        parts.append(f".{_path_key(part)}")
         node = node.get(part) if is_key else None
     return "".join(parts).lstrip(".")
 
 
-def _shown(value: Any) -> str:
-    """A received value as the error shows it, cut so that one line stays one line."""
-    text = repr(value)
-    if len(text) > SHOWN_VALUE_LENGTH:
-        return f"{text[: SHOWN_VALUE_LENGTH - 3]}..."
-    return text
+def _path_key(key: object) -> str:
+    """A key of the stack file as a field path names it, cut like a quoted value: a key can be
+    a pasted blob too."""
+    return cut_echo(str(key), SHOWN_VALUE_LENGTH)
 
 
 def _quote_hint(key: str, value: Any) -> str:
@@ -993,7 +1006,7 @@ def _quote_hint(key: str, value: Any) -> str:
     """
     if key.endswith("account_id") and isinstance(value, int) and not isinstance(value, bool):
         hint = (
-            f"expected a 12-digit account id as text, got the number {_shown(value)}; "
+            f"expected a 12-digit account id as text, got the number {shown_value(value)}; "
             f'quote it in YAML: "{str(value).zfill(ACCOUNT_ID_DIGITS)}"'
         )
         as_octal = f"0{value:o}"
@@ -1006,13 +1019,13 @@ def _quote_hint(key: str, value: Any) -> str:
             )
         return hint
     if key.endswith("_time") and isinstance(value, int | float) and not isinstance(value, bool):
-        return f'expected HH:MM as text, got the number {_shown(value)}; write it like "08:00"'
+        return f'expected HH:MM as text, got the number {shown_value(value)}; write it like "08:00"'
     if key == "kubernetes_version" and isinstance(value, float):
         return (
             f"expected a version as text, got the number {value} (YAML reads {value:.2f} as "
             f'{value}); quote it in YAML: "{value:.2f}"'
         )
-    return f"expected text, got {_shown(value)} ({type(value).__name__}); quote it in YAML"
+    return f"expected text, got {shown_value(value)} ({type(value).__name__}); quote it in YAML"
 
 
 def _problem(error: Mapping[str, Any]) -> str:
@@ -1023,7 +1036,9 @@ def _problem(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "required setting is missing"
     if kind == "string_pattern_mismatch":
-        return f"{_shown(value)} is not valid here: {_pattern_hint(str(error['ctx']['pattern']))}"
+        return (
+            f"{shown_value(value)} is not valid here: {_pattern_hint(str(error['ctx']['pattern']))}"
+        )
     if kind == "string_type" and isinstance(value, int | float):
         return _quote_hint(key, value)
     message = str(error["msg"])
@@ -1031,7 +1046,7 @@ def _problem(error: Mapping[str, Any]) -> str:
         for prefix in ("Value error, ", "Assertion failed, "):
             message = message.removeprefix(prefix)
         return message
-    return f"{message}, got {_shown(value)}"
+    return f"{message}, got {shown_value(value)}"
 
 
 def _pattern_hint(pattern: str) -> str:
@@ -1080,7 +1095,10 @@ def misspelt_namespace(config: Mapping[str, Any]) -> tuple[str, str] | None:
         if namespace != PROJECT and difflib.get_close_matches(
             namespace, [PROJECT], n=1, cutoff=NAMESPACE_RESEMBLANCE
         ):
-            return key, f"unknown namespace {namespace!r}; did you mean '{PROJECT}:{setting}'?"
+            return (
+                key,
+                f"unknown namespace {shown_value(namespace)}; did you mean '{PROJECT}:{setting}'?",
+            )
     return None
 
 
@@ -1130,7 +1148,9 @@ def _unknown_key(annotation: Any, value: Any, path: str) -> tuple[str, str] | No
         return None
     if origin is dict and isinstance(value, Mapping):
         for key, item in value.items():
-            found = _unknown_key(get_args(annotation)[1], item, f"{path}.{key}".lstrip("."))
+            found = _unknown_key(
+                get_args(annotation)[1], item, f"{path}.{_path_key(key)}".lstrip(".")
+            )
             if found:
                 return found
         return None
@@ -1138,7 +1158,7 @@ def _unknown_key(annotation: Any, value: Any, path: str) -> tuple[str, str] | No
     if model is None:
         return None
     for key, item in value.items():
-        field_path = f"{path}.{key}".lstrip(".")
+        field_path = f"{path}.{_path_key(key)}".lstrip(".")
         field = model.model_fields.get(key)
         if field is None:
             return field_path, _unknown_name_problem("setting", str(key), list(model.model_fields))

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from fleet_shared.field_types import PositiveInt
+from fleet_shared.validation_errors import shown_value
 
 ResourceKind = Literal["snapshots", "volumes", "lambda_versions"]
 SNAPSHOTS: ResourceKind = "snapshots"
@@ -102,7 +103,7 @@ class CleanupPolicy(BaseModel):
                     if close
                     else f"known: {', '.join(ALL_RESOURCE_KINDS)}"
                 )
-                raise ValueError(f"unknown resource kind {kind!r}; {hint}")
+                raise ValueError(f"unknown resource kind {shown_value(kind)}; {hint}")
         return value
 
     @field_validator("resources")

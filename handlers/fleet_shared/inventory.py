@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fleet_shared.exceptions import InventoryError
 from fleet_shared.field_types import AccountId, AwsRegion, PositiveInt
-from fleet_shared.validation_errors import first_error
+from fleet_shared.validation_errors import first_error, shown_value
 
 Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
 
@@ -74,7 +74,7 @@ class ScalingSchedule(_Frozen):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+            raise ValueError(f"unknown time zone {shown_value(value)}") from None
         return value
 
     @property
@@ -118,7 +118,7 @@ class ClusterCalendar(_Frozen):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+            raise ValueError(f"unknown time zone {shown_value(value)}") from None
         return value
 
     def local_time(self, moment: datetime) -> datetime:

@@ -24,6 +24,19 @@ def cut_echo(text: str, limit: int = ECHO_LIMIT) -> str:
     return text[: max(limit - len(marker), 0)] + marker
 
 
+SHOWN_VALUE_LENGTH = 40
+"""The most characters of a refused value a validation message quotes: enough to recognise it."""
+
+
+def shown_value(value: object) -> str:
+    """A refused value as a validation message quotes it: its repr, cut to SHOWN_VALUE_LENGTH
+    characters, so one line stays one short line whatever was pasted."""
+    text = repr(value)
+    if len(text) > SHOWN_VALUE_LENGTH:
+        return f"{text[: SHOWN_VALUE_LENGTH - 3]}..."
+    return text
+
+
 def echo_field(value: object) -> str | None:
     """A field of an event that is being ignored, as a result or log line repeats it: cut to
     ECHO_LIMIT characters (None stays None)."""

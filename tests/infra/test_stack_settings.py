@@ -447,6 +447,52 @@ def test_invalid_setting_is_rejected_with_its_field_path(
 
 
 @pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("schedule_time_zone", "schedule_time_zone"),
+        ("members.0.clusters.0.kubernetes_version", "members[0].clusters[0].kubernetes_version"),
+        (
+            "members.0.clusters.0.endpoint_public_access_cidrs",
+            "members[0].clusters[0].endpoint_public_access_cidrs",
+        ),
+    ],
+    ids=["time-zone", "kubernetes-version", "cidr"],
+)
+def test_a_pasted_blob_is_refused_with_only_a_short_prefix_of_it(
+    stack_settings_document: Callable[[str], dict[str, Any]], path: str, field: str
+) -> None:
+    # GIVEN the dev settings with 5,000 characters pasted where a short value belongs
+    blob = "x" * 5_000
+    document = copy.deepcopy(stack_settings_document("dev"))
+    _set(document, path, [blob] if path.endswith("cidrs") else blob)
+    # WHEN they are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN the one message names the field and echoes at most a short prefix of the value
+    message = str(raised.value)
+    assert raised.value.field == field, message
+    assert len(message) < 300
+    assert blob[:40] not in message
+
+
+def test_a_pasted_blob_as_a_key_is_named_by_a_short_prefix_of_it(
+    stack_settings_document: Callable[[str], dict[str, Any]],
+) -> None:
+    # GIVEN the dev settings with a 5,000-character key pasted into a cluster's schedule
+    blob = "s" * 5_000
+    document = copy.deepcopy(stack_settings_document("dev"))
+    document["members"][0]["clusters"][0]["schedule"][blob] = 1
+    # WHEN they are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN the one message names where the key is and quotes a short prefix of it
+    message = str(raised.value)
+    assert raised.value.field.startswith("members[0].clusters[0].schedule.sss"), message
+    assert len(message) < 300
+    assert blob[:60] not in message
+
+
+@pytest.mark.parametrize(
     ("path", "keys", "field"),
     [
         ("managed_layers.powertools", ["ap-south-x"], "managed_layers.powertools.ap-south-x"),
