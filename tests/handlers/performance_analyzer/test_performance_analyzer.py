@@ -57,6 +57,15 @@ HEALTHY = {
 }
 
 
+SATURATED = {**HEALTHY, "node_cpu_utilization": 90.0}
+
+
+def put_week_over_week(cloudwatch: Any, end: datetime, hours: int, now: dict[str, float]) -> None:
+    """`now` in the `hours` before `end`, and a healthy cluster in the same hours a week earlier."""
+    put_cluster_hours(cloudwatch, end - timedelta(days=7), hours, HEALTHY)
+    put_cluster_hours(cloudwatch, end, hours, now)
+
+
 @pytest.fixture
 def analyze(  # noqa: PLR0917 - pytest passes fixtures positionally
     state_table: StateTable,
@@ -124,8 +133,7 @@ def test_a_regression_alerts_once_and_resolves_when_it_clears(
     # GIVEN CPU saturated now but not a week ago
     cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
     end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_cluster_hours(cloudwatch, end - timedelta(days=7), 8, HEALTHY)
-    put_cluster_hours(cloudwatch, end, 8, {**HEALTHY, "node_cpu_utilization": 90.0})
+    put_week_over_week(cloudwatch, end, 8, SATURATED)
 
     # WHEN the analyzer runs twice within the saturated hours
     first = analyze({"action": "analyze_fleet"})
@@ -143,8 +151,7 @@ def test_a_regression_alerts_once_and_resolves_when_it_clears(
     # WHEN the CPU is back to normal in the next window
     fake_clock.advance(4 * 3600)
     later_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_cluster_hours(cloudwatch, later_end, 4, HEALTHY)
-    put_cluster_hours(cloudwatch, later_end - timedelta(days=7), 4, HEALTHY)
+    put_week_over_week(cloudwatch, later_end, 4, HEALTHY)
     analyze({"action": "analyze_fleet"})
 
     # THEN the same alert is resolved, stamped with the run's time: newer than the alert, as
@@ -178,17 +185,13 @@ def test_a_notice_whose_record_was_lost_after_sns_took_it_is_not_sent_again(
     # the rule's record, after SNS took the warning
     cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
     end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_cluster_hours(cloudwatch, end - timedelta(days=7), 8, HEALTHY)
-    put_cluster_hours(cloudwatch, end, 8, {**HEALTHY, "node_cpu_utilization": 90.0})
+    put_week_over_week(cloudwatch, end, 8, SATURATED)
     refused = refuse_record_writes(app.FUNCTION.services(), "cpu_saturation")
     # WHEN the analyzer runs, then runs again an hour later with the state table healed
     first = analyze({"action": "analyze_fleet"})
     refused.healed = True
     fake_clock.advance(3600)
-    put_cluster_hours(
-        cloudwatch, end + timedelta(hours=1), 1, {**HEALTHY, "node_cpu_utilization": 90.0}
-    )
-    put_cluster_hours(cloudwatch, end + timedelta(hours=1) - timedelta(days=7), 1, HEALTHY)
+    put_week_over_week(cloudwatch, end + timedelta(hours=1), 1, SATURATED)
     analyze({"action": "analyze_fleet"})
     # THEN the first run's cluster failed on the lost record, and the warning went out once
     assert refused.attempts > 0
@@ -200,14 +203,12 @@ def test_a_notice_whose_record_was_lost_after_sns_took_it_is_not_sent_again(
     refused = refuse_record_writes(app.FUNCTION.services(), "cpu_saturation")
     fake_clock.advance(4 * 3600)
     later_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_cluster_hours(cloudwatch, later_end, 4, HEALTHY)
-    put_cluster_hours(cloudwatch, later_end - timedelta(days=7), 4, HEALTHY)
+    put_week_over_week(cloudwatch, later_end, 4, HEALTHY)
     # WHEN the analyzer runs, then again an hour later with the state table healed
     analyze({"action": "analyze_fleet"})
     refused.healed = True
     fake_clock.advance(3600)
-    put_cluster_hours(cloudwatch, later_end + timedelta(hours=1), 1, HEALTHY)
-    put_cluster_hours(cloudwatch, later_end + timedelta(hours=1) - timedelta(days=7), 1, HEALTHY)
+    put_week_over_week(cloudwatch, later_end + timedelta(hours=1), 1, HEALTHY)
     analyze({"action": "analyze_fleet"})
     # THEN one resolution went out, with the warning's id
     [resolution] = alert_inbox.receive()
@@ -217,8 +218,7 @@ def test_a_notice_whose_record_was_lost_after_sns_took_it_is_not_sent_again(
     # WHEN the CPU saturates again later THEN that is a new regression, announced once more
     fake_clock.advance(4 * 3600)
     again_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_cluster_hours(cloudwatch, again_end, 4, {**HEALTHY, "node_cpu_utilization": 90.0})
-    put_cluster_hours(cloudwatch, again_end - timedelta(days=7), 4, HEALTHY)
+    put_week_over_week(cloudwatch, again_end, 4, SATURATED)
     analyze({"action": "analyze_fleet"})
     assert [a.alert["resolved"] for a in alert_inbox.receive()] == [False]
 
@@ -233,8 +233,7 @@ def test_two_runs_settling_one_clusters_alerts_at_once_send_the_regression_once(
     # run's warning is on its way to SNS, before the first run has recorded it
     cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
     end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_cluster_hours(cloudwatch, end - timedelta(days=7), 8, HEALTHY)
-    put_cluster_hours(cloudwatch, end, 8, {**HEALTHY, "node_cpu_utilization": 90.0})
+    put_week_over_week(cloudwatch, end, 8, SATURATED)
     services = app.FUNCTION.services()
     resource = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"
     overlapped: list[dict[str, int] | str] = []
