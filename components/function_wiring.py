@@ -283,7 +283,8 @@ def resolve_environment(
 
 def lambda_tracing_mode(references: FleetReferences) -> str:
     """Lambda's `tracing_config` mode for the stack's tracing setting: both `active` and
-    `detailed` have Lambda trace every invocation; `off` only passes an incoming trace on."""
+    `detailed` have Lambda trace the invocations it samples; `off` only passes an incoming
+    trace on (Lambda records an invocation only when its caller's header is sampled)."""
     return "PassThrough" if references.settings.tracing == "off" else "Active"
 
 

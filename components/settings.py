@@ -660,7 +660,7 @@ CLEANUP_FUNCTION = "cleanup_manager"
 
 # How functions are traced (docs/tracing.md): `active` is Lambda's own active tracing with no
 # X-Ray SDK in the function; `detailed` adds the Powertools Tracer and the X-Ray SDK (subsegments
-# for every AWS call, at a cold-start cost); `off` traces nothing.
+# for every AWS call, at a cold-start cost); `off` records nothing of its own.
 TracingMode = Literal["active", "detailed", "off"]
 TRACING_MODES: tuple[str, ...] = get_args(TracingMode)
 _MODES_OF_SETTING = {"tracing": TRACING_MODES, "bytecode": BYTECODE_MODES}
