@@ -95,7 +95,7 @@ DECISION_WIDTH = 116
 ALERT_WIDTH = 116
 INCIDENT_END = time(16, 0)
 # Around the incident the health monitor runs at its own 5-minute cadence, from a little before it
-# until its error rate (over its last 10 checks) has recovered.
+# until its error rate (over HEALTH_ERROR_RATE_WINDOW_MINUTES, 15 by default) has recovered.
 INCIDENT_LEAD = timedelta(minutes=15)
 INCIDENT_TAIL = timedelta(hours=1)
 # The afternoon's hold: the last node group of the first cluster keeps its size until after the
