@@ -277,9 +277,9 @@ INVALID_SETTINGS = [
     (
         "kubernetes-below-the-supported-range",
         "members.0.clusters.0.kubernetes_version",
-        "1.29",
+        "1.30",
         "members[0].clusters[0].kubernetes_version",
-        "Kubernetes version '1.29' is not supported",
+        "Kubernetes version '1.30' is not supported",
     ),
     (
         "kubernetes-above-the-supported-range",
@@ -523,12 +523,12 @@ def test_an_invalid_mapping_key_is_named_by_the_path_the_stack_file_has(
     assert "[key]" not in str(raised.value)
 
 
-@pytest.mark.parametrize("version", ["1.30", "1.35"])
+@pytest.mark.parametrize("version", ["1.31", "1.35"])
 def test_the_ends_of_the_readmes_supported_kubernetes_range_are_accepted(
     stack_settings_document: Callable[[str], dict[str, Any]], version: str
 ) -> None:
     """GIVEN the dev settings with the cluster on the oldest or the newest version of the
-    README's supported range (1.30-1.35; one beyond either end is refused in INVALID_SETTINGS)
+    README's supported range (1.31-1.35; one beyond either end is refused in INVALID_SETTINGS)
     WHEN they are validated
     THEN they load with that version"""
     document = copy.deepcopy(stack_settings_document("dev"))
