@@ -39,7 +39,11 @@ class Fleet(pulumi.ComponentResource):
         )
         self.networks: dict[tuple[str, str], AccountNetwork] = {}
         for index, member in enumerate(settings.members):
-            for region in member.regions:
+            if member.network is None:
+                continue  # the account creates no cluster (validated)
+            # Only where a created cluster lives: a region of existing clusters alone needs no
+            # network stack to read, nor a VPC and NAT gateway that nothing would use.
+            for region in member.network_regions():
                 self.networks[(member.account_id, region)] = AccountNetwork(
                     f"{name}-{member.name}-{region}-network",
                     AccountNetworkArgs(
@@ -66,7 +70,7 @@ class Fleet(pulumi.ComponentResource):
                     },
                     networks={
                         region: self.networks[(member.account_id, region)]
-                        for region in member.regions
+                        for region in member.network_regions()
                     },
                 ),
                 opts=pulumi.ResourceOptions(parent=self),

@@ -577,7 +577,9 @@ class HubSettings(AccountBase):
 
 class MemberSettings(AccountBase):
     regions: list[Region] = Field(min_length=1)
-    network: NetworkSettings
+    network: NetworkSettings | None = None
+    """Where the VPC of the clusters the program creates comes from; an account that creates
+    none (its clusters all `existing`) needs none."""
     clusters: list[ClusterSettings] = Field(default_factory=list)
 
     @field_validator("regions")
@@ -596,11 +598,23 @@ class MemberSettings(AccountBase):
                     f"cluster {cluster.name!r} is in region {cluster.region}, "
                     f"which is not one of the account's regions {self.regions}",
                 )
+        if self.network is None and self.network_regions():
+            raise FieldValueError(
+                "network",
+                "required: the account creates clusters, whose VPC comes from a stack reference "
+                "or `create: true`",
+            )
         return self
 
     def cluster_region(self, cluster: ClusterSettings) -> str:
         """A cluster without a region lives in the account's first region."""
         return cluster.region or self.regions[0]
+
+    def network_regions(self) -> list[str]:
+        """The account's regions where the program creates a cluster, in the account's order:
+        the only ones that need a network (an existing cluster keeps its own VPC)."""
+        created = {self.cluster_region(c) for c in self.clusters if not c.existing}
+        return [region for region in self.regions if region in created]
 
 
 def email_resource_suffix(address: str) -> str:

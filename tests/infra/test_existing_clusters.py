@@ -157,6 +157,37 @@ def test_endpoint_cidrs_on_an_existing_cluster_are_refused() -> None:
     assert error.value.field == "members[0].clusters[0].endpoint_public_access_cidrs"
 
 
+def test_an_account_of_existing_clusters_only_reads_and_creates_no_network(
+    existing_run: ProgramRun,
+) -> None:
+    # GIVEN the dev stack, whose one account's only cluster is existing (its network is a stack
+    # reference) WHEN the program runs THEN no network stack is read and no VPC is made: an
+    # existing cluster keeps its own VPC, and the network stack may not even exist
+    assert existing_run.of_type("lambda-fleet:network:AccountNetwork") == []
+    assert existing_run.of_type("pulumi:pulumi:StackReference") == []
+    assert existing_run.of_type("aws:ec2/vpc:Vpc") == []
+
+
+def test_an_account_of_existing_clusters_only_needs_no_network_setting() -> None:
+    # GIVEN the account of existing clusters only, without `network`
+    document = _settings_document()
+    del document["members"][0]["network"]
+    # WHEN the settings load THEN they do, without a network
+    assert load_settings(STACK, document).members[0].network is None
+
+
+def test_an_account_that_creates_a_cluster_needs_its_network_setting() -> None:
+    # GIVEN the dev stack (its cluster created) without `network`
+    document = _settings_document()
+    document["members"][0]["clusters"][0]["existing"] = False
+    del document["members"][0]["network"]
+    # WHEN the settings load THEN one error names the account's network
+    with pytest.raises(StackSettingsError) as error:
+        load_settings(STACK, document)
+    assert error.value.field == "members[0].network"
+    assert "creates clusters" in error.value.problem
+
+
 def _settings_document() -> dict[str, Any]:
     return {
         key.split(":", 1)[1]: value
