@@ -28,12 +28,16 @@ from components.function_wiring import (
     resolve_environment,
 )
 from components.naming import (
+    DEFAULT_EVENT_BUS,
     bounded_name,
     callback_schedule_group_name,
     callback_scheduler_role_name,
+    event_rule_arn,
+    event_rule_name,
     function_log_group_name,
     function_name,
     function_role_path,
+    member_events_bus_name,
     member_role_name,
 )
 from components.policies import deny_insecure_transport, document, service_trust
@@ -196,9 +200,23 @@ class FleetFunction(pulumi.ComponentResource):
     def _consumes_queue(self) -> bool:
         return any(isinstance(trigger, QueueMessages) for trigger in self.spec.triggers)
 
-    @property
-    def _receives_events(self) -> bool:
-        return any(isinstance(trigger, EventRule) for trigger in self.spec.triggers)
+    def _event_rule_arns(self) -> list[str]:
+        """The ARNs of this function's EventBridge rules (`components/triggers.py` creates them):
+        a forwarded kind on the stack's member-events bus, whose rules' ARNs carry the bus name,
+        any other on the hub's default bus."""
+        references = self._references
+        arns = []
+        for trigger in self.spec.triggers:
+            if not isinstance(trigger, EventRule):
+                continue
+            bus = (
+                member_events_bus_name(references.stack)
+                if trigger.forwarded_from_members
+                else DEFAULT_EVENT_BUS
+            )
+            rule = event_rule_name(references.stack, self.spec.name, trigger.name)
+            arns.append(event_rule_arn(references.region, references.account_id, bus, rule))
+        return arns
 
     def _encrypted_queue(
         self, name: str, queue_name: str, **settings: pulumi.Input[object]
@@ -232,8 +250,8 @@ class FleetFunction(pulumi.ComponentResource):
         """Failed asynchronous invocations, schedules and event deliveries end up here."""
         queue = self._encrypted_queue(f"{name}-dlq", f"{self.function_name}-dlq")
         statements = []
-        if self._receives_events:
-            references = self._references
+        rule_arns = self._event_rule_arns()
+        if rule_arns:
             statements.append(
                 {
                     "Sid": "FailedEventDeliveriesOfThisFunctionsRules",
@@ -242,13 +260,8 @@ class FleetFunction(pulumi.ComponentResource):
                     "Action": "sqs:SendMessage",
                     "Resource": queue.arn,
                     "Condition": {
-                        "ArnLike": {
-                            "aws:SourceArn": (
-                                f"arn:aws:events:{references.region}:{references.account_id}:"
-                                f"rule/{self.function_name}-*"
-                            )
-                        },
-                        "StringEquals": {"aws:SourceAccount": references.account_id},
+                        "ArnLike": {"aws:SourceArn": rule_arns},
+                        "StringEquals": {"aws:SourceAccount": self._references.account_id},
                     },
                 }
             )

@@ -72,6 +72,22 @@ def member_events_bus_arn(partition: str, region: str, account_id: str, stack: s
     return f"arn:{partition}:events:{region}:{account_id}:event-bus/{member_events_bus_name(stack)}"
 
 
+DEFAULT_EVENT_BUS = "default"
+"""Where the hub account's own AWS events arrive."""
+
+
+def event_rule_name(stack: str, function: str, trigger: str) -> str:
+    """The name of a catalog function's EventBridge rule for its `EventRule` trigger `trigger`."""
+    return bounded_name(f"{function_name(stack, function)}-{trigger}")
+
+
+def event_rule_arn(region: str, account_id: str, bus_name: str, rule_name: str) -> str:
+    """A rule's ARN as EventBridge gives it: a rule on a custom bus carries the bus's name
+    (`rule/<bus>/<rule>`), a rule on the default bus does not (`rule/<rule>`)."""
+    where = rule_name if bus_name == DEFAULT_EVENT_BUS else f"{bus_name}/{rule_name}"
+    return f"arn:aws:events:{region}:{account_id}:rule/{where}"
+
+
 def bounded_name(name: str, limit: int = MAX_NAME_LENGTH) -> str:
     """`name` itself when it fits, else a stable prefix plus a hash of the whole name."""
     if len(name) <= limit:

@@ -30,7 +30,8 @@ from components.fleet_function import FleetFunction
 from components.function_wiring import FleetReferences
 from components.http_api import build_http_api
 from components.naming import (
-    bounded_name,
+    DEFAULT_EVENT_BUS,
+    event_rule_name,
     forwarding_role_arn,
     member_events_bus_arn,
     member_events_bus_name,
@@ -42,8 +43,6 @@ from components.trigger_context import Binding, BuiltTriggers, TriggerBuilder, T
 
 EVENT_TARGET_MAXIMUM_RETRY_ATTEMPTS = 3
 EVENT_TARGET_MAXIMUM_EVENT_AGE_SECONDS = 3600
-DEFAULT_EVENT_BUS = "default"
-"""Where the hub account's own AWS events arrive."""
 
 
 def _function_permission(
@@ -131,7 +130,7 @@ def build_event_rules(context: TriggerContext, bindings: Sequence[Binding]) -> B
         )
         rule = aws.cloudwatch.EventRule(
             resource_name,
-            name=bounded_name(f"{function.function_name}-{trigger.name}"),
+            name=event_rule_name(context.references.stack, function.spec.name, trigger.name),
             description=f"lambda-fleet: {trigger.name} -> {function.spec.name}",
             event_bus_name=bus_name,
             event_pattern=json.dumps(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
-from hub_view import PERMISSION, SCHEDULE, HubView
+from hub_view import PERMISSION, SCHEDULE, HubView, as_list
 
 from catalog.model import (
     AlertTopics,
@@ -269,24 +270,68 @@ def test_every_hub_event_rule_matches_only_aws_sources(hub: HubView):
             }, (rule.name, source)
 
 
-def test_event_dead_letter_queues_admit_only_this_functions_rules(hub: HubView):
-    for spec, _trigger in _triggers(hub, EventRule):
-        queue_url = next(
-            q.outputs["url"]
-            for q in hub.of_type("aws:sqs/queue:Queue")
-            if q.outputs["arn"] == hub.dead_letter_queue_arn(spec)
+def _arn_like(pattern: str, arn: str) -> bool:
+    """IAM's ArnLike: each of the six colon-separated parts matched with `*` and `?` wildcards."""
+    pattern_parts, arn_parts = pattern.split(":", 5), arn.split(":", 5)
+    return len(pattern_parts) == len(arn_parts) == 6 and all(
+        fnmatch.fnmatchcase(part, wanted)
+        for part, wanted in zip(arn_parts, pattern_parts, strict=True)
+    )
+
+
+def _rule_arn_as_eventbridge_names_it(hub: HubView, rule) -> str:
+    """A rule's ARN as EventBridge gives it: `rule/<bus>/<name>` on a custom bus, `rule/<name>`
+    on the default bus (the mocks' ARNs leave the bus out)."""
+    prefix = f"arn:aws:events:{hub.settings.hub.region}:{hub.settings.hub.account_id}:rule/"
+    bus = rule.inputs.get("eventBusName", "default")
+    return (
+        f"{prefix}{rule.inputs['name']}"
+        if bus == "default"
+        else f"{prefix}{bus}/{rule.inputs['name']}"
+    )
+
+
+def test_event_dead_letter_queues_admit_exactly_the_rules_that_dead_letter_into_them(
+    hub: HubView,
+):
+    # GIVEN every event rule of the hub, with the ARN EventBridge gives it on its bus, and the
+    # dead-letter queue its target names
+    rules = hub.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert rules
+    queue_of_rule = {
+        target.inputs["rule"]: target.inputs["deadLetterConfig"]["arn"]
+        for target in hub.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    }
+    policies = {
+        queue.outputs["arn"]: json.loads(
+            hub.one("aws:sqs/queuePolicy:QueuePolicy", queueUrl=queue.outputs["url"]).inputs[
+                "policy"
+            ]
         )
-        policy = json.loads(
-            hub.one("aws:sqs/queuePolicy:QueuePolicy", queueUrl=queue_url).inputs["policy"]
+        for queue in hub.of_type("aws:sqs/queue:Queue")
+    }
+
+    def admits(queue_arn: str, rule_arn: str) -> bool:
+        return any(
+            statement["Effect"] == "Allow"
+            and statement["Principal"] == {"Service": "events.amazonaws.com"}
+            and statement["Condition"]["StringEquals"]
+            == {"aws:SourceAccount": hub.settings.hub.account_id}
+            and any(
+                _arn_like(pattern, rule_arn)
+                for pattern in as_list(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+            )
+            for statement in policies[queue_arn]["Statement"]
         )
-        allow = next(s for s in policy["Statement"] if s["Effect"] == "Allow")
-        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
-        assert allow["Condition"]["StringEquals"] == {
-            "aws:SourceAccount": hub.settings.hub.account_id
-        }
-        assert allow["Condition"]["ArnLike"]["aws:SourceArn"].endswith(
-            f":rule/{function_name(hub.stack, spec.name)}-*"
-        )
+
+    for rule in rules:
+        rule_arn = _rule_arn_as_eventbridge_names_it(hub, rule)
+        own_queue = queue_of_rule[rule.inputs["name"]]
+        # WHEN EventBridge dead-letters an event it could not deliver
+        # THEN the rule's own dead-letter queue admits it, and no other function's queue does
+        assert admits(own_queue, rule_arn), (rule.inputs["name"], rule_arn)
+        for other_queue in {*queue_of_rule.values()} - {own_queue}:
+            assert not admits(other_queue, rule_arn), (rule.inputs["name"], other_queue)
 
 
 def test_every_queue_refuses_plain_http(hub: HubView):
