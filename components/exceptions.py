@@ -7,14 +7,31 @@ class FleetProgramError(Exception):
     """Base of the errors the program reports instead of a traceback."""
 
 
+# The most characters of a field path or of a problem that an error shows: a key or value of
+# any length in a stack file still makes one short line.
+MESSAGE_PART_LIMIT = 400
+
+
+def one_short_line(text: str) -> str:
+    """`text` with line breaks and other unprintable characters escaped (`\\n`), cut to
+    MESSAGE_PART_LIMIT characters."""
+    printable = "".join(
+        character if character.isprintable() else repr(character)[1:-1] for character in text
+    )
+    if len(printable) <= MESSAGE_PART_LIMIT:
+        return printable
+    return f"{printable[: MESSAGE_PART_LIMIT - 3]}..."
+
+
 class StackSettingsError(FleetProgramError):
-    """A stack file breaks a rule; names the stack, the field path and what is wrong."""
+    """A stack file breaks a rule; names the stack, the field path and what is wrong, in one
+    short line whatever the file holds."""
 
     def __init__(self, stack: str, field: str, problem: str) -> None:
         self.stack = stack
-        self.field = field
-        self.problem = problem
-        super().__init__(f"Pulumi.{stack}.yaml: {field}: {problem}")
+        self.field = one_short_line(field)
+        self.problem = one_short_line(problem)
+        super().__init__(f"Pulumi.{stack}.yaml: {self.field}: {self.problem}")
 
 
 class RuntimePythonError(FleetProgramError):

@@ -49,7 +49,7 @@ from fleet_shared.inventory import (
     ScalingSchedule,
 )
 from fleet_shared.inventory import HealthEndpoint as InventoryHealthEndpoint
-from fleet_shared.validation_errors import SHOWN_VALUE_LENGTH, cut_echo, shown_value
+from fleet_shared.validation_errors import SHOWN_VALUE_LENGTH, shown_value
 
 PROJECT = "lambda-fleet"
 
@@ -134,15 +134,6 @@ GlueName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,255}$")]
 
 
 @cache
-def _ipv4_network(cidr: str) -> IPv4Network:
-    """`cidr` as a network; the error quotes a short prefix of it (ipaddress quotes it whole)."""
-    try:
-        return IPv4Network(cidr, strict=True)
-    except ValueError as error:
-        reason = str(error).split(" in ", 1)[0].split(" for ", 1)[0]
-        raise ValueError(f"{shown_value(cidr)} is not an IPv4 network: {reason}") from None
-
-
 def _known_time_zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
@@ -210,7 +201,7 @@ def _unique(values: list[str], what: str, field: str | None = None) -> None:
     seen: set[str] = set()
     for value in values:
         if value in seen:
-            message = f"duplicate {what} {value!r}"
+            message = f"duplicate {what} {shown_value(value)}"
             raise FieldValueError(field, message) if field else ValueError(message)
         seen.add(value)
 
@@ -638,8 +629,9 @@ class AlertSettings(StrictModel):
             earlier = named.setdefault(email_resource_suffix(email), email)
             if earlier != email:
                 raise ValueError(
-                    f"email addresses {earlier!r} and {email!r} differ only in case or "
-                    "punctuation, which gives both one subscription name; list one of them"
+                    f"email addresses {shown_value(earlier)} and {shown_value(email)} differ only "
+                    "in case or punctuation, which gives both one subscription name; list one of "
+                    "them"
                 )
         return emails
 
@@ -748,7 +740,9 @@ class FleetSettings(StrictModel):
     def _no_reserved_tags(cls, tags: dict[str, str]) -> dict[str, str]:
         for key in tags:
             if key in RESERVED_TAG_KEYS or key.startswith("aws:"):
-                raise ValueError(f"tag key {key!r} is set by the program and cannot be configured")
+                raise ValueError(
+                    f"tag key {shown_value(key)} is set by the program and cannot be configured"
+                )
         return tags
 
     @field_validator("functions")
@@ -759,7 +753,8 @@ class FleetSettings(StrictModel):
         for name, function in functions.items():
             if name not in FUNCTIONS_BY_NAME:
                 raise FieldValueError(
-                    name, _unknown_name_problem("function", name, list(FUNCTIONS_BY_NAME))
+                    _shown_key(name),
+                    _unknown_name_problem("function", name, list(FUNCTIONS_BY_NAME)),
                 )
             if function.policy is not None and name != CLEANUP_FUNCTION:
                 raise FieldValueError(
@@ -1003,15 +998,29 @@ def _field_path(location: tuple[int | str, ...], document: Mapping[str, Any]) ->
         is_key = isinstance(node, Mapping) and part in node
         if not is_key and _INTERNAL_LOCATION.fullmatch(part):
             continue
-        parts.append(f".{_path_key(part)}")
+        parts.append(f".{_shown_key(part)}")
         node = node.get(part) if is_key else None
     return "".join(parts).lstrip(".")
 
 
-def _path_key(key: object) -> str:
-    """A key of the stack file as a field path names it, cut like a quoted value: a key can be
-    a pasted blob too."""
-    return cut_echo(str(key), SHOWN_VALUE_LENGTH)
+def _shown_key(key: Any) -> str:
+    """A key of the stack file as a field path shows it: as written when it is short and
+    printable, else quoted and cut like a value."""
+    text = str(key)
+    return text if len(text) <= SHOWN_VALUE_LENGTH and text.isprintable() else shown_value(text)
+
+
+def _ipv4_network(cidr: str) -> IPv4Network:
+    """An IPv4 network in CIDR notation with no host bits set; the error shows at most a short
+    prefix of what was written (ipaddress's own message repeats all of it)."""
+    try:
+        return IPv4Network(cidr, strict=True)
+    except ValueError as error:
+        reason = f": {error}" if len(cidr) <= SHOWN_VALUE_LENGTH else ""
+        raise ValueError(
+            f"{shown_value(cidr)} is not an IPv4 network in CIDR notation "
+            f"(such as 10.0.0.0/16){reason}"
+        ) from None
 
 
 def _quote_hint(key: str, value: Any) -> str:
@@ -1112,8 +1121,9 @@ def misspelt_namespace(config: Mapping[str, Any]) -> tuple[str, str] | None:
             namespace, [PROJECT], n=1, cutoff=NAMESPACE_RESEMBLANCE
         ):
             return (
-                key,
-                f"unknown namespace {shown_value(namespace)}; did you mean '{PROJECT}:{setting}'?",
+                _shown_key(key),
+                f"unknown namespace {shown_value(namespace)}; did you mean "
+                f"{shown_value(f'{PROJECT}:{setting}')}?",
             )
     return None
 
@@ -1165,7 +1175,7 @@ def _unknown_key(annotation: Any, value: Any, path: str) -> tuple[str, str] | No
     if origin is dict and isinstance(value, Mapping):
         for key, item in value.items():
             found = _unknown_key(
-                get_args(annotation)[1], item, f"{path}.{_path_key(key)}".lstrip(".")
+                get_args(annotation)[1], item, f"{path}.{_shown_key(key)}".lstrip(".")
             )
             if found:
                 return found
@@ -1174,7 +1184,7 @@ def _unknown_key(annotation: Any, value: Any, path: str) -> tuple[str, str] | No
     if model is None:
         return None
     for key, item in value.items():
-        field_path = f"{path}.{_path_key(key)}".lstrip(".")
+        field_path = f"{path}.{_shown_key(key)}".lstrip(".")
         field = model.model_fields.get(key)
         if field is None:
             return field_path, _unknown_name_problem("setting", str(key), list(model.model_fields))

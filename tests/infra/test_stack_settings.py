@@ -447,52 +447,6 @@ def test_invalid_setting_is_rejected_with_its_field_path(
 
 
 @pytest.mark.parametrize(
-    ("path", "field"),
-    [
-        ("schedule_time_zone", "schedule_time_zone"),
-        ("members.0.clusters.0.kubernetes_version", "members[0].clusters[0].kubernetes_version"),
-        (
-            "members.0.clusters.0.endpoint_public_access_cidrs",
-            "members[0].clusters[0].endpoint_public_access_cidrs",
-        ),
-    ],
-    ids=["time-zone", "kubernetes-version", "cidr"],
-)
-def test_a_pasted_blob_is_refused_with_only_a_short_prefix_of_it(
-    stack_settings_document: Callable[[str], dict[str, Any]], path: str, field: str
-) -> None:
-    # GIVEN the dev settings with 5,000 characters pasted where a short value belongs
-    blob = "x" * 5_000
-    document = copy.deepcopy(stack_settings_document("dev"))
-    _set(document, path, [blob] if path.endswith("cidrs") else blob)
-    # WHEN they are validated
-    with pytest.raises(StackSettingsError) as raised:
-        load_settings("dev", document)
-    # THEN the one message names the field and echoes at most a short prefix of the value
-    message = str(raised.value)
-    assert raised.value.field == field, message
-    assert len(message) < 300
-    assert blob[:40] not in message
-
-
-def test_a_pasted_blob_as_a_key_is_named_by_a_short_prefix_of_it(
-    stack_settings_document: Callable[[str], dict[str, Any]],
-) -> None:
-    # GIVEN the dev settings with a 5,000-character key pasted into a cluster's schedule
-    blob = "s" * 5_000
-    document = copy.deepcopy(stack_settings_document("dev"))
-    document["members"][0]["clusters"][0]["schedule"][blob] = 1
-    # WHEN they are validated
-    with pytest.raises(StackSettingsError) as raised:
-        load_settings("dev", document)
-    # THEN the one message names where the key is and quotes a short prefix of it
-    message = str(raised.value)
-    assert raised.value.field.startswith("members[0].clusters[0].schedule.sss"), message
-    assert len(message) < 300
-    assert blob[:60] not in message
-
-
-@pytest.mark.parametrize(
     ("path", "keys", "field"),
     [
         ("managed_layers.powertools", ["ap-south-x"], "managed_layers.powertools.ap-south-x"),
@@ -521,6 +475,67 @@ def test_an_invalid_mapping_key_is_named_by_the_path_the_stack_file_has(
         load_settings("dev", document)
     assert raised.value.field == field, str(raised.value)
     assert "[key]" not in str(raised.value)
+
+
+LONG = 5000
+HOSTILE_SETTINGS = [
+    # (id, path to change, new value, field the message names first)
+    ("top-level-key-with-a-line-break", "dry\nrun", True, "'dry\\nrun'"),
+    ("long-top-level-key", "x" * LONG, True, "'xxxxxxxx"),
+    (
+        "long-time-zone",
+        "members.0.clusters.0.schedule.time_zone",
+        "Asia/" + "K" * LONG,
+        "members[0]",
+    ),
+    (
+        "long-kubernetes-version",
+        "members.0.clusters.0.kubernetes_version",
+        "1." + "3" * LONG,
+        "members[0]",
+    ),
+    ("long-cidr", "members.0.clusters.0.endpoint_public_access_cidrs", ["1" * LONG], "members[0]"),
+    ("long-tracing-mode", "tracing", "detailed" * (LONG // 8), "tracing"),
+    ("long-holiday", "calendar", {"holidays": ["2026-01-01" * (LONG // 10)]}, "calendar"),
+    ("duplicate-long-email", "alerts.emails", ["a" * LONG + "@example.com"] * 2, "alerts"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [case[1:] for case in HOSTILE_SETTINGS],
+    ids=[case[0] for case in HOSTILE_SETTINGS],
+)
+def test_a_long_or_multi_line_key_or_value_is_echoed_as_a_short_prefix_on_one_line(
+    stack_settings_document: Callable[[str], dict[str, Any]], path: str, value: Any, field: str
+) -> None:
+    # GIVEN the dev settings with a key or value of thousands of characters, or a line break
+    document = copy.deepcopy(stack_settings_document("dev"))
+    _set(document, path, value)
+    # WHEN they are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one short line names the field and repeats at most a short prefix of what was written
+    message = str(raised.value)
+    assert message.startswith(f"Pulumi.dev.yaml: {field}"), message[:300]
+    assert "\n" not in message, message[:300]
+    assert len(message) <= 300, message[:300]
+
+
+def test_a_functions_key_of_any_length_is_echoed_as_a_short_prefix_on_one_line(
+    stack_settings_document: Callable[[str], dict[str, Any]],
+) -> None:
+    # GIVEN a `functions` entry whose name is thousands of characters with a line break
+    document = copy.deepcopy(stack_settings_document("dev"))
+    document["functions"]["eks_scaler\n" + "x" * LONG] = {"enabled": False}
+    # WHEN the settings are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one short line names it under `functions`
+    message = str(raised.value)
+    assert message.startswith("Pulumi.dev.yaml: functions."), message[:300]
+    assert "\n" not in message, message[:300]
+    assert len(message) <= 600, message[:300]  # the known functions are listed
 
 
 @pytest.mark.parametrize("version", ["1.31", "1.35"])
