@@ -642,6 +642,21 @@ class ManagedLayerSettings(StrictModel):
     powertools: dict[Region, LayerArn] = Field(min_length=1)
     aws_sdk_pandas: dict[Region, LayerArn] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _each_layer_in_its_region(self) -> Self:
+        # Lambda attaches only layers of the function's own region: an ARN copied from another
+        # region's list would fail `pulumi up` after much else was created.
+        for layer_name in ("powertools", "aws_sdk_pandas"):
+            for region, arn in getattr(self, layer_name).items():
+                layer_region = arn.split(":")[3]
+                if layer_region != region:
+                    raise FieldValueError(
+                        f"{layer_name}.{region}",
+                        f"the layer is in region {layer_region}, not {region}; Lambda attaches "
+                        "only layers of the function's own region",
+                    )
+        return self
+
 
 class CostReportSettings(StrictModel):
     """Where the cost analyzer reads the Cost and Usage Report, and with which engine."""
@@ -706,6 +721,7 @@ def _unknown_name_problem(what: str, name: str, known: Sequence[str]) -> str:
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 RESERVED_TAG_KEYS = ("project", "stack", "account", "managed-by")
+AWS_RESERVED_TAG_PREFIX = "aws:"
 
 
 class FleetSettings(StrictModel):
@@ -738,11 +754,18 @@ class FleetSettings(StrictModel):
     @field_validator("tags")
     @classmethod
     def _no_reserved_tags(cls, tags: dict[str, str]) -> dict[str, str]:
-        for key in tags:
-            if key in RESERVED_TAG_KEYS or key.startswith("aws:"):
+        for key, value in tags.items():
+            if key in RESERVED_TAG_KEYS:
                 raise ValueError(
                     f"tag key {shown_value(key)} is set by the program and cannot be configured"
                 )
+            # AWS refuses `aws:` in any mix of cases at the start of a tag key or value.
+            for what, text in (("key", key), ("value", value)):
+                if text.lower().startswith(AWS_RESERVED_TAG_PREFIX):
+                    raise ValueError(
+                        f"tag {what} {_shown(text)} starts with {text[:4]!r}, which AWS "
+                        "reserves (in any case) for its own tags"
+                    )
         return tags
 
     @field_validator("functions")

@@ -401,6 +401,23 @@ INVALID_SETTINGS = [
         "managed_layers.powertools",
         "no ARN for the hub region",
     ),
+    (
+        # GIVEN the hub region's Powertools ARN copied from another region's list: Lambda
+        # attaches only layers of the function's own region, so `pulumi up` would fail late
+        "layer-of-another-region",
+        "managed_layers.powertools.ap-south-1",
+        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:27",
+        "managed_layers.powertools.ap-south-1",
+        "eu-west-1",
+    ),
+    (
+        # GIVEN a tag key with AWS's reserved prefix in capitals, which AWS refuses in any case
+        "reserved-aws-tag-prefix-in-capitals",
+        "tags",
+        {"AWS:team": "x"},
+        "tags",
+        "which AWS reserves",
+    ),
     ("reserved-tag", "tags", {"stack": "x"}, "tags", "set by the program"),
     ("bad-email", "alerts.emails", ["not-an-address"], "alerts.emails[0]", "not valid"),
     (
