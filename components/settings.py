@@ -61,6 +61,11 @@ SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
 DEFAULT_TIME_ZONE = "Asia/Kolkata"
 # The public API endpoint may be open to at most a /8 in total, whatever the CIDRs' split.
 MAX_PUBLIC_ACCESS_ADDRESSES = IPv4Network("10.0.0.0/8").num_addresses
+# The private ranges of RFC 1918, which a created VPC's range must lie in. (`is_private` of the
+# ipaddress module also admits loopback, link-local and reserved ranges that no VPC can hold.)
+PRIVATE_RANGES = tuple(
+    IPv4Network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
 # Values echoed in an error are cut to this many characters.
 ACCOUNT_ID_DIGITS = 12
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -527,8 +532,11 @@ class CreatedNetwork(StrictModel):
         network = _ipv4_network(cidr)
         if not 16 <= network.prefixlen <= 24:
             raise ValueError(f"VPC CIDR {cidr} must be between /16 and /24")
-        if not network.is_private:
-            raise ValueError(f"VPC CIDR {cidr} is not a private range")
+        if not any(network.subnet_of(private) for private in PRIVATE_RANGES):
+            raise ValueError(
+                f"VPC CIDR {cidr} is not a private range (10.0.0.0/8, 172.16.0.0/12 or "
+                "192.168.0.0/16)"
+            )
         return cidr
 
 

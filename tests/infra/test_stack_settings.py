@@ -359,6 +359,22 @@ INVALID_SETTINGS = [
         "not a private range",
     ),
     (
+        # GIVEN the link-local range, which Python calls private but is no RFC 1918 range a VPC
+        # can hold (AWS keeps 169.254.0.0/16 for instance metadata)
+        "link-local-vpc-cidr",
+        "members.0.network",
+        {"create": True, "cidr": "169.254.0.0/16"},
+        "members[0].network.cidr",
+        "not a private range",
+    ),
+    (
+        "loopback-vpc-cidr",
+        "members.0.network",
+        {"create": True, "cidr": "127.0.0.0/16"},
+        "members[0].network.cidr",
+        "not a private range",
+    ),
+    (
         "vpc-cidr-wider-than-a-16",
         "members.0.network",
         {"create": True, "cidr": "10.0.0.0/12"},
