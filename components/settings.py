@@ -138,9 +138,14 @@ KeyPrefix = Annotated[
 GlueName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,255}$")]
 
 
+# Names a machine's zone database may hold that are no IANA time zone: `localtime` links to
+# the machine's own zone, `posixrules` is a rule template, `Factory` means "zone not yet set".
+NOT_TIME_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 @cache
 def _known_time_zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) - NOT_TIME_ZONES
 
 
 def _existing_time_zone(value: str) -> str:

@@ -247,6 +247,23 @@ INVALID_SETTINGS = [
         "unknown time zone",
     ),
     (
+        # GIVEN `localtime`, a file of this machine's zone database (a link to its own zone), not
+        # an IANA time zone: EventBridge Scheduler and the functions would not read it as meant
+        "machine-local-time-zone",
+        "schedule_time_zone",
+        "localtime",
+        "schedule_time_zone",
+        "unknown time zone",
+    ),
+    (
+        # GIVEN `Factory`, the zone database's placeholder for "zone not yet set"
+        "placeholder-time-zone",
+        "members.0.clusters.0.schedule.time_zone",
+        "Factory",
+        "members[0].clusters[0].schedule.time_zone",
+        "unknown time zone",
+    ),
+    (
         "time-not-hh-mm",
         "members.0.clusters.0.schedule.scale_down_time",
         "6pm",
