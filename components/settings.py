@@ -129,7 +129,17 @@ Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
 OutputKey = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 StackName = Annotated[str, StringConstraints(pattern=r"^[\w.-]+/[\w.-]+/[\w.{}-]+$")]
-LabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9_.-]{1,63}$")]
+# EKS takes label and taint keys of at most 63 characters, prefix included.
+LabelKey = Annotated[
+    str,
+    StringConstraints(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9_.-]{1,63}$", max_length=63),
+]
+# Kubernetes label values (and EKS taint values): at most 63 letters, digits, `-`, `_` and `.`,
+# beginning and ending with a letter or digit; a taint's value may be empty.
+LABEL_VALUE_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$"
+TAINT_VALUE_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE_PATTERN)]
+TaintValue = Annotated[str, StringConstraints(pattern=TAINT_VALUE_PATTERN)]
 BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
 # A key prefix that cannot widen an ARN: no wildcards, no leading slash; empty is the whole bucket.
 KeyPrefix = Annotated[
@@ -218,7 +228,7 @@ def _unique(values: list[str], what: str, field: str | None = None) -> None:
 
 class Taint(StrictModel):
     key: LabelKey
-    value: str = ""
+    value: TaintValue = ""
     effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
 
 
@@ -233,7 +243,7 @@ class NodeGroupSettings(StrictModel):
     max_size: int = Field(ge=1, le=450)
     floor: int | None = Field(default=None, ge=0)
     disk_size_gb: int = Field(default=50, ge=20, le=16384)
-    labels: dict[LabelKey, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
 
     @field_validator("instance_types")
@@ -1117,6 +1127,14 @@ def _pattern_hint(pattern: str) -> str:
         r"^[a-z]{2}(-gov)?-[a-z]+-\d$": "expected an AWS region such as ap-south-1",
         r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$": "expected an S3 bucket name",
         r"^[a-z0-9_]{1,255}$": "Glue names are lower-case letters, digits and underscores",
+        LABEL_VALUE_PATTERN: (
+            "Kubernetes label values are 1-63 letters, digits, '-', '_' and '.', beginning and "
+            "ending with a letter or digit"
+        ),
+        TAINT_VALUE_PATTERN: (
+            "taint values follow Kubernetes label values: at most 63 letters, digits, '-', '_' "
+            "and '.', beginning and ending with a letter or digit"
+        ),
     }
     if pattern in hints:
         return hints[pattern]

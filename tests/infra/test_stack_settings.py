@@ -451,6 +451,40 @@ INVALID_SETTINGS = [
         "tags",
         "which AWS reserves",
     ),
+    (
+        # GIVEN a label value longer than the 63 characters EKS and Kubernetes allow, which
+        # CreateNodegroup would refuse after the cluster was created
+        "label-value-too-long",
+        f"{GROUP}.labels",
+        {"workload": "w" * 64},
+        "members[0].clusters[0].node_groups[0].labels.workload",
+        "Kubernetes label values",
+    ),
+    (
+        "label-value-with-a-space",
+        f"{GROUP}.labels",
+        {"workload": "batch jobs"},
+        "members[0].clusters[0].node_groups[0].labels.workload",
+        "Kubernetes label values",
+    ),
+    (
+        "taint-value-too-long",
+        "members.0.clusters.0.node_groups.1.taints",
+        [{"key": "lifecycle", "value": "s" * 64, "effect": "NO_SCHEDULE"}],
+        "members[0].clusters[0].node_groups[1].taints[0].value",
+        "Kubernetes label values",
+    ),
+    (
+        # GIVEN a label key whose prefix and name together pass EKS's 63 characters
+        "label-key-longer-than-eks-allows",
+        f"{GROUP}.labels",
+        {"example.com/" + "k" * 60: "x"},
+        # (a key longer than 40 characters is shown quoted and cut)
+        "members[0].clusters[0].node_groups[0].labels."
+        + repr("example.com/" + "k" * 60)[:37]
+        + "...",
+        "at most 63 characters",
+    ),
     ("reserved-tag", "tags", {"stack": "x"}, "tags", "set by the program"),
     ("bad-email", "alerts.emails", ["not-an-address"], "alerts.emails[0]", "not valid"),
     (
