@@ -76,6 +76,8 @@ class FleetFunction(pulumi.ComponentResource):
     role: aws.iam.Role
     dead_letter_queue: aws.sqs.Queue
     queue: aws.sqs.Queue | None
+    # Where the consumed queue's messages go after their receives failed.
+    queue_dead_letter_queue: aws.sqs.Queue | None
     log_group: aws.cloudwatch.LogGroup
 
     def __init__(
@@ -98,6 +100,7 @@ class FleetFunction(pulumi.ComponentResource):
             opts=self._child,
         )
         self.dead_letter_queue = self._dead_letter_queue(name)
+        self.queue_dead_letter_queue = None
         self.queue = self._owned_queue(name) if self._consumes_queue else None
         schedules_callbacks = any(
             isinstance(trigger, CallbackSchedules) for trigger in spec.triggers
@@ -272,6 +275,7 @@ class FleetFunction(pulumi.ComponentResource):
         """The queue the function consumes, with its own dead-letter queue for poison messages."""
         dead_letters = self._encrypted_queue(f"{name}-queue-dlq", f"{self.function_name}-queue-dlq")
         self._queue_policy(f"{name}-queue-dlq-policy", dead_letters)
+        self.queue_dead_letter_queue = dead_letters
         queue = self._encrypted_queue(
             f"{name}-queue",
             f"{self.function_name}-queue",
@@ -316,8 +320,10 @@ class FleetFunction(pulumi.ComponentResource):
         return layers
 
     def _alarms(self, name: str) -> None:
-        """Any error, throttle or dead letter notifies the warning topic."""
-        alarms = (
+        """Any error, throttle or dead letter notifies the warning topic: dead letters of the
+        function's own queue too, whose failed messages (reported one by one in a partial batch
+        response) are no Lambda error."""
+        alarms = [
             ("errors", "AWS/Lambda", "Errors", "Sum", {"FunctionName": self.function.name}),
             ("throttles", "AWS/Lambda", "Throttles", "Sum", {"FunctionName": self.function.name}),
             (
@@ -327,7 +333,17 @@ class FleetFunction(pulumi.ComponentResource):
                 "Maximum",
                 {"QueueName": self.dead_letter_queue.name},
             ),
-        )
+        ]
+        if self.queue_dead_letter_queue is not None:
+            alarms.append(
+                (
+                    "queue-dead-letters",
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    "Maximum",
+                    {"QueueName": self.queue_dead_letter_queue.name},
+                )
+            )
         for suffix, namespace, metric, statistic, dimensions in alarms:
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{suffix}",

@@ -153,6 +153,30 @@ def test_every_function_alarms_on_errors_throttles_and_dead_letters_to_the_warni
         assert watched == {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible"}, spec.name
 
 
+def test_every_dead_letter_queue_alarms_to_the_warning_topic_the_consumed_queues_too(
+    hub: HubView,
+):
+    # GIVEN every dead-letter queue of the hub: each function's, and the one behind each queue a
+    # function consumes, where a message lands after its receives failed (with partial batch
+    # responses that counts as no Lambda error, so the errors alarm never sees it)
+    warning = hub.arn(hub.one("aws:sns/topic:Topic", name=f"lf-{hub.stack}-alerts-warning"))
+    dead_letter_queues = [
+        queue.inputs["name"]
+        for queue in hub.of_type("aws:sqs/queue:Queue")
+        if queue.inputs["name"].endswith("-dlq")
+    ]
+    assert any(name.endswith("-queue-dlq") for name in dead_letter_queues)
+    alarms = hub.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    for queue_name in dead_letter_queues:
+        # WHEN a message lands in it THEN an alarm on its visible messages tells the warning topic
+        assert any(
+            alarm.inputs["dimensions"] == {"QueueName": queue_name}
+            and alarm.inputs["metricName"] == "ApproximateNumberOfMessagesVisible"
+            and alarm.inputs["alarmActions"] == [warning]
+            for alarm in alarms
+        ), queue_name
+
+
 def test_every_function_logs_to_an_encrypted_log_group_with_retention(hub: HubView):
     key_arn = hub.arn(hub.one("aws:kms/key:Key"))
     for _spec, function in hub.functions():
