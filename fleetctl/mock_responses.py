@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 
+from components.naming import DEFAULT_EVENT_BUS, event_rule_arn
 from fleetctl.exceptions import PlanError
 
 UNPLACED_ACCOUNT = "000000000000"
@@ -70,6 +71,8 @@ ID_PREFIXES = {
     "aws:apigatewayv2/api:Api": "",
 }
 
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+
 # Resource types whose physical name is an input other than `name`.
 NAME_INPUTS = {
     "aws:s3/bucket:Bucket": "bucket",
@@ -96,8 +99,6 @@ def _arn(type_token: str, physical: str, account: str, region: str, iam_path: st
         "secretsmanager": lambda: f"arn:aws:secretsmanager:{region}:{account}:secret:{physical}",
         "eks": lambda: f"arn:aws:eks:{region}:{account}:cluster/{physical}",
     }
-    if type_token == "aws:cloudwatch/eventRule:EventRule":
-        return f"arn:aws:events:{region}:{account}:rule/{physical}"
     if module == "cloudwatch" and "logGroup" not in type_token:
         return f"arn:aws:cloudwatch:{region}:{account}:alarm:{physical}"
     if module in arns:
@@ -170,7 +171,14 @@ class FleetMocks(pulumi.runtime.Mocks):
             if prefix is not None
             else physical
         )
-        arn = _arn(args.typ, physical, account, region, str(args.inputs.get("path") or "/"))
+        arn = (
+            # As EventBridge does, a rule on a custom bus carries the bus's name in its ARN.
+            event_rule_arn(
+                region, account, str(args.inputs.get("eventBusName") or DEFAULT_EVENT_BUS), physical
+            )
+            if args.typ == EVENT_RULE
+            else _arn(args.typ, physical, account, region, str(args.inputs.get("path") or "/"))
+        )
         state = {**args.inputs, "arn": arn, "name": args.inputs.get("name", physical)}
         state.update(
             _type_specific_outputs(

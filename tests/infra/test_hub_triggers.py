@@ -291,6 +291,20 @@ def _rule_arn_as_eventbridge_names_it(hub: HubView, rule) -> str:
     )
 
 
+def test_the_plan_gives_each_rule_and_its_invoke_permission_the_arn_eventbridge_gives_it(
+    hub: HubView,
+):
+    # GIVEN the offline plan's event rules, most of them on the stack's member-events bus
+    rules = hub.of_type("aws:cloudwatch/eventRule:EventRule")
+    permissions = {permission.inputs["sourceArn"] for permission in hub.of_type(PERMISSION)}
+    for rule in rules:
+        # WHEN a reviewer reads a rule's ARN, or the permission that lets it invoke its function
+        # THEN it is the ARN the rule has in AWS, with its bus's name when on a custom bus
+        expected = _rule_arn_as_eventbridge_names_it(hub, rule)
+        assert rule.outputs["arn"] == expected
+        assert expected in permissions, expected
+
+
 def test_event_dead_letter_queues_admit_exactly_the_rules_that_dead_letter_into_them(
     hub: HubView,
 ):
