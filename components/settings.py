@@ -786,7 +786,7 @@ class FleetSettings(StrictModel):
             for what, text in (("key", key), ("value", value)):
                 if text.lower().startswith(AWS_RESERVED_TAG_PREFIX):
                     raise ValueError(
-                        f"tag {what} {_shown(text)} starts with {text[:4]!r}, which AWS "
+                        f"tag {what} {shown_value(text)} starts with {text[:4]!r}, which AWS "
                         "reserves (in any case) for its own tags"
                     )
         return tags
