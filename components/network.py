@@ -13,7 +13,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.exceptions import StackSettingsError
-from components.settings import CreatedNetwork, NetworkSettings, StackReferenceNetwork
+from components.settings import (
+    REGION_PLACEHOLDER,
+    CreatedNetwork,
+    NetworkSettings,
+    StackReferenceNetwork,
+)
 
 # A created VPC's range is cut into equal slots, the first N for the private subnets of N zones and
 # the next N for their public ones. Eight slots hold up to four zones and are what every network
@@ -75,7 +80,7 @@ class AccountNetwork(pulumi.ComponentResource):
     def _from_stack_reference(self, name: str, network: StackReferenceNetwork, region: str) -> None:
         reference = pulumi.StackReference(
             f"{name}-stack-ref",
-            stack_name=network.stack_reference.replace("{region}", region),
+            stack_name=network.stack_reference.replace(REGION_PLACEHOLDER, region),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.vpc_id = pulumi.Output.from_input(reference.require_output(network.vpc_id_output))

@@ -526,12 +526,30 @@ class ClusterSettings(StrictModel):
         return self
 
 
+# Written in a network's stack reference where each region's stack name differs.
+REGION_PLACEHOLDER = "{region}"
+
+
 class StackReferenceNetwork(StrictModel):
     """VPC and subnets exported by another project's stack; `{region}` is filled per region."""
 
     stack_reference: StackName
     vpc_id_output: OutputKey = "vpcId"
     private_subnet_ids_output: OutputKey = "privateSubnetIds"
+
+    @field_validator("stack_reference")
+    @classmethod
+    def _only_the_region_placeholder(cls, reference: str) -> str:
+        # Braces are no characters of a stack name: any other than `{region}` is a misspelling
+        # that would reach `pulumi up` as written.
+        if "{" in reference.replace(REGION_PLACEHOLDER, "") or "}" in reference.replace(
+            REGION_PLACEHOLDER, ""
+        ):
+            raise ValueError(
+                f"{_shown(reference)} has braces other than {REGION_PLACEHOLDER}, the only "
+                "placeholder (replaced by each of the account's regions)"
+            )
+        return reference
 
 
 class CreatedNetwork(StrictModel):
@@ -601,6 +619,23 @@ class MemberSettings(AccountBase):
     def _regions_unique(cls, regions: list[str]) -> list[str]:
         _unique(regions, "region")
         return regions
+
+    @model_validator(mode="after")
+    def _a_network_stack_per_region(self) -> Self:
+        # A VPC is in one region: one stack cannot give the networks of two.
+        network = self.network
+        if (
+            isinstance(network, StackReferenceNetwork)
+            and len(self.regions) > 1
+            and REGION_PLACEHOLDER not in network.stack_reference
+        ):
+            raise FieldValueError(
+                "network.stack_reference",
+                f"the account is in {len(self.regions)} regions, but this names one stack, whose "
+                f"VPC is in one region; write {REGION_PLACEHOLDER} where each region's stack "
+                "name differs",
+            )
+        return self
 
     @model_validator(mode="after")
     def _clusters_placed(self) -> Self:

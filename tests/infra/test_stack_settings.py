@@ -485,6 +485,30 @@ INVALID_SETTINGS = [
         + "...",
         "at most 63 characters",
     ),
+    (
+        # GIVEN the placeholder misspelt: `{regoin}` is never filled in, and braces are no
+        # characters of a stack name, so every region's reference would fail at `pulumi up`
+        "misspelt-region-placeholder",
+        "members.0.network",
+        {"stack_reference": "acme/network/dev-{regoin}"},
+        "members[0].network.stack_reference",
+        "{region}",
+    ),
+    (
+        # GIVEN an account in two regions whose network reference names one stack: a VPC is in
+        # one region, so the other region's clusters would get subnets they cannot use
+        "one-network-stack-for-two-regions",
+        "members.0",
+        {
+            "account_id": "222222222222",
+            "name": "dev-workloads",
+            "deploy_role_arn": "arn:aws:iam::222222222222:role/lambda-fleet-deploy",
+            "regions": ["ap-south-1", "eu-west-1"],
+            "network": {"stack_reference": "acme/network/dev"},
+        },
+        "members[0].network.stack_reference",
+        "{region}",
+    ),
     ("reserved-tag", "tags", {"stack": "x"}, "tags", "set by the program"),
     ("bad-email", "alerts.emails", ["not-an-address"], "alerts.emails[0]", "not valid"),
     (
