@@ -489,6 +489,12 @@ class ClusterSettings(StrictModel):
     @model_validator(mode="after")
     def _groups_are_consistent(self) -> Self:
         _unique([group.name for group in self.node_groups], "node group name", "node_groups")
+        # The health monitor keeps an endpoint's history and incident by its name.
+        _unique(
+            [endpoint.name for endpoint in self.health_endpoints],
+            "health endpoint name",
+            "health_endpoints",
+        )
         if not any(group.capacity_type == "ON_DEMAND" for group in self.node_groups):
             raise FieldValueError(
                 "node_groups", "a cluster needs at least one ON_DEMAND node group"

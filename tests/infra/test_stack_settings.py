@@ -509,6 +509,19 @@ INVALID_SETTINGS = [
         "members[0].network.stack_reference",
         "{region}",
     ),
+    (
+        # GIVEN two health endpoints of one cluster under one name: the health monitor keeps an
+        # endpoint's history and incident by its name, so one's success would resolve the
+        # other's failure
+        "health-endpoint-names-twice",
+        "members.0.clusters.0.health_endpoints",
+        [
+            {"name": "api", "url": "https://api.dev.example.com/healthz"},
+            {"name": "api", "url": "https://admin.dev.example.com/healthz"},
+        ],
+        "members[0].clusters[0].health_endpoints",
+        "duplicate health endpoint name 'api'",
+    ),
     ("reserved-tag", "tags", {"stack": "x"}, "tags", "set by the program"),
     ("bad-email", "alerts.emails", ["not-an-address"], "alerts.emails[0]", "not valid"),
     (
