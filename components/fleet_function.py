@@ -100,8 +100,9 @@ class FleetFunction(pulumi.ComponentResource):
             opts=self._child,
         )
         self.dead_letter_queue = self._dead_letter_queue(name)
-        self.queue_dead_letter_queue = None
-        self.queue = self._owned_queue(name) if self._consumes_queue else None
+        self.queue, self.queue_dead_letter_queue = (
+            self._owned_queue(name) if self._consumes_queue else (None, None)
+        )
         schedules_callbacks = any(
             isinstance(trigger, CallbackSchedules) for trigger in spec.triggers
         )
@@ -271,11 +272,10 @@ class FleetFunction(pulumi.ComponentResource):
         self._queue_policy(f"{name}-dlq-policy", queue, *statements)
         return queue
 
-    def _owned_queue(self, name: str) -> aws.sqs.Queue:
-        """The queue the function consumes, with its own dead-letter queue for poison messages."""
+    def _owned_queue(self, name: str) -> tuple[aws.sqs.Queue, aws.sqs.Queue]:
+        """The queue the function consumes, and its own dead-letter queue for poison messages."""
         dead_letters = self._encrypted_queue(f"{name}-queue-dlq", f"{self.function_name}-queue-dlq")
         self._queue_policy(f"{name}-queue-dlq-policy", dead_letters)
-        self.queue_dead_letter_queue = dead_letters
         queue = self._encrypted_queue(
             f"{name}-queue",
             f"{self.function_name}-queue",
@@ -290,7 +290,7 @@ class FleetFunction(pulumi.ComponentResource):
             ),
         )
         self._queue_policy(f"{name}-queue-policy", queue)
-        return queue
+        return queue, dead_letters
 
     def _own_statements(self) -> list[dict[str, object]]:
         return [

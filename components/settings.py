@@ -548,9 +548,8 @@ class StackReferenceNetwork(StrictModel):
     def _only_the_region_placeholder(cls, reference: str) -> str:
         # Braces are no characters of a stack name: any other than `{region}` is a misspelling
         # that would reach `pulumi up` as written.
-        if "{" in reference.replace(REGION_PLACEHOLDER, "") or "}" in reference.replace(
-            REGION_PLACEHOLDER, ""
-        ):
+        rest = reference.replace(REGION_PLACEHOLDER, "")
+        if "{" in rest or "}" in rest:
             raise ValueError(
                 f"{_shown(reference)} has braces other than {REGION_PLACEHOLDER}, the only "
                 "placeholder (replaced by each of the account's regions)"
