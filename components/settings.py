@@ -551,7 +551,7 @@ class StackReferenceNetwork(StrictModel):
         rest = reference.replace(REGION_PLACEHOLDER, "")
         if "{" in rest or "}" in rest:
             raise ValueError(
-                f"{_shown(reference)} has braces other than {REGION_PLACEHOLDER}, the only "
+                f"{shown_value(reference)} has braces other than {REGION_PLACEHOLDER}, the only "
                 "placeholder (replaced by each of the account's regions)"
             )
         return reference
@@ -629,16 +629,17 @@ class MemberSettings(AccountBase):
     def _a_network_stack_per_region(self) -> Self:
         # A VPC is in one region: one stack cannot give the networks of two.
         network = self.network
+        regions = self.network_regions()
         if (
             isinstance(network, StackReferenceNetwork)
-            and len(self.regions) > 1
+            and len(regions) > 1
             and REGION_PLACEHOLDER not in network.stack_reference
         ):
             raise FieldValueError(
                 "network.stack_reference",
-                f"the account is in {len(self.regions)} regions, but this names one stack, whose "
-                f"VPC is in one region; write {REGION_PLACEHOLDER} where each region's stack "
-                "name differs",
+                f"the account creates clusters in {len(regions)} regions, but this names one "
+                f"stack, whose VPC is in one region; write {REGION_PLACEHOLDER} where each "
+                "region's stack name differs",
             )
         return self
 

@@ -495,21 +495,6 @@ INVALID_SETTINGS = [
         "{region}",
     ),
     (
-        # GIVEN an account in two regions whose network reference names one stack: a VPC is in
-        # one region, so the other region's clusters would get subnets they cannot use
-        "one-network-stack-for-two-regions",
-        "members.0",
-        {
-            "account_id": "222222222222",
-            "name": "dev-workloads",
-            "deploy_role_arn": "arn:aws:iam::222222222222:role/lambda-fleet-deploy",
-            "regions": ["ap-south-1", "eu-west-1"],
-            "network": {"stack_reference": "acme/network/dev"},
-        },
-        "members[0].network.stack_reference",
-        "{region}",
-    ),
-    (
         # GIVEN two health endpoints of one cluster under one name: the health monitor keeps an
         # endpoint's history and incident by its name, so one's success would resolve the
         # other's failure
@@ -565,6 +550,39 @@ def test_invalid_setting_is_rejected_with_its_field_path(
     assert message.startswith(f"Pulumi.dev.yaml: {field}: ")
     assert problem in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(("second_cluster_existing", "refused"), [(False, True), (True, False)])
+def test_one_network_stack_is_refused_only_for_clusters_created_in_two_regions(
+    stack_settings_document: Callable[[str], dict[str, Any]],
+    second_cluster_existing: bool,
+    refused: bool,
+) -> None:
+    # GIVEN an account in two regions whose network reference names one stack (a VPC is in one
+    # region), with a second cluster in the other region, created or existing
+    document = copy.deepcopy(stack_settings_document("dev"))
+    member = document["members"][0]
+    member["regions"] = ["ap-south-1", "eu-west-1"]
+    member["network"] = {"stack_reference": "acme/network/dev"}
+    second = copy.deepcopy(member["clusters"][0])
+    second.update(name="dev-apps-eu", region="eu-west-1")
+    if second_cluster_existing:
+        second["existing"] = True
+        second.pop("endpoint_public_access_cidrs", None)
+        for group in second["node_groups"]:
+            for field in ("labels", "taints", "disk_size_gb"):
+                group.pop(field, None)
+    member["clusters"].append(second)
+    # WHEN they are validated THEN one stack is refused when clusters are created in both
+    # regions (the other's would get subnets they cannot use), and accepted when the second
+    # region's cluster is existing (its region needs no network)
+    if not refused:
+        assert load_settings("dev", document).members[0].network_regions() == ["ap-south-1"]
+        return
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    assert raised.value.field == "members[0].network.stack_reference"
+    assert "{region}" in raised.value.problem
 
 
 @pytest.mark.parametrize(
