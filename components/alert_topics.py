@@ -24,7 +24,8 @@ ACCOUNT_ACTIONS = (
     "sns:Publish",
     "sns:Subscribe",
 )
-PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+ALARM_SERVICE = "cloudwatch.amazonaws.com"
+PUBLISHING_SERVICES = (ALARM_SERVICE, "events.amazonaws.com")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,11 @@ class AlertTopics(pulumi.ComponentResource):
             )
             for severity in SEVERITIES
         }
-        self.email_topic = self._topic(f"{name}-email", f"{args.prefix}-alerts-email", ())
+        # CloudWatch publishes the notification router's own alarms here too: people must hear
+        # of a broken router without it.
+        self.email_topic = self._topic(
+            f"{name}-email", f"{args.prefix}-alerts-email", (ALARM_SERVICE,)
+        )
         for address in args.emails:
             aws.sns.TopicSubscription(
                 f"{name}-email-{email_resource_suffix(address)}",

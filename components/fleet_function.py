@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from catalog.model import CallbackSchedules, EventRule, FunctionSpec, QueueMessages
+from catalog.model import AlertTopics, CallbackSchedules, EventRule, FunctionSpec, QueueMessages
 from components.archives import build_function_archive, has_entry_point
 from components.bytecode import RUNTIME, RuntimePython
 from components.function_wiring import (
@@ -319,10 +319,23 @@ class FleetFunction(pulumi.ComponentResource):
             layers.append(settings.managed_layers.aws_sdk_pandas[region])
         return layers
 
+    def _alarm_actions(self) -> list[pulumi.Input[str]]:
+        """The warning topic; for a function that routes the warning topic's alerts to people
+        (the notification router), the e-mail topic too: its own failure would otherwise be
+        announced only through itself."""
+        actions = [self._references.warning_topic_arn]
+        routes_warnings = any(
+            isinstance(trigger, AlertTopics) and "warning" in trigger.severities
+            for trigger in self.spec.triggers
+        )
+        if routes_warnings:
+            actions.append(self._references.email_topic_arn)
+        return actions
+
     def _alarms(self, name: str) -> None:
-        """Any error, throttle or dead letter notifies the warning topic: dead letters of the
-        function's own queue too, whose failed messages (reported one by one in a partial batch
-        response) are no Lambda error."""
+        """Any error, throttle or dead letter notifies the warning topic (`_alarm_actions`): dead
+        letters of the function's own queue too, whose failed messages (reported one by one in a
+        partial batch response) are no Lambda error."""
         alarms = [
             ("errors", "AWS/Lambda", "Errors", "Sum", {"FunctionName": self.function.name}),
             ("throttles", "AWS/Lambda", "Throttles", "Sum", {"FunctionName": self.function.name}),
@@ -358,6 +371,6 @@ class FleetFunction(pulumi.ComponentResource):
                 threshold=1,
                 comparison_operator="GreaterThanOrEqualToThreshold",
                 treat_missing_data="notBreaching",
-                alarm_actions=[self._references.warning_topic_arn],
+                alarm_actions=self._alarm_actions(),
                 opts=self._child,
             )

@@ -148,9 +148,40 @@ def test_every_function_alarms_on_errors_throttles_and_dead_letters_to_the_warni
             alarm.inputs["metricName"]
             for alarm in alarms
             if alarm.inputs["dimensions"] in ({"FunctionName": name}, {"QueueName": f"{name}-dlq"})
-            and alarm.inputs["alarmActions"] == [warning]
+            and alarm.inputs["alarmActions"][0] == warning
         }
         assert watched == {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible"}, spec.name
+
+
+def test_the_routers_own_alarms_reach_people_without_the_router(hub: HubView):
+    # GIVEN the notification router, the only way from the warning topic to people, and the
+    # e-mail topic people subscribe to
+    warning = hub.arn(hub.one("aws:sns/topic:Topic", name=f"lf-{hub.stack}-alerts-warning"))
+    email = hub.one("aws:sns/topic:Topic", name=f"lf-{hub.stack}-alerts-email")
+    router = f"lf-{hub.stack}-notification-router"
+    # WHEN its alarms (errors, throttles, dead letters of its invocations and of its queue) fire
+    # THEN they go to the e-mail topic as well as to the warning topic; every other function's
+    # alarms go to the warning topic alone
+    actions = {
+        alarm.inputs["name"]: alarm.inputs["alarmActions"]
+        for alarm in hub.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+    routers = {name: value for name, value in actions.items() if name.startswith(f"{router}-")}
+    assert len(routers) == 4
+    assert all(value == [warning, hub.arn(email)] for value in routers.values()), routers
+    assert all(value == [warning] for name, value in actions.items() if name not in routers)
+    # AND CloudWatch may publish to the e-mail topic, from this account only
+    policy = json.loads(
+        hub.one("aws:sns/topicPolicy:TopicPolicy", arn=hub.arn(email)).inputs["policy"]
+    )
+    [alarms] = [
+        statement
+        for statement in policy["Statement"]
+        if isinstance(statement["Principal"], dict) and "Service" in statement["Principal"]
+    ]
+    assert alarms["Principal"]["Service"] == ["cloudwatch.amazonaws.com"]
+    account_id = hub.settings.hub.account_id
+    assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": account_id}}
 
 
 def test_every_dead_letter_queue_alarms_to_the_warning_topic_the_consumed_queues_too(
@@ -172,7 +203,7 @@ def test_every_dead_letter_queue_alarms_to_the_warning_topic_the_consumed_queues
         assert any(
             alarm.inputs["dimensions"] == {"QueueName": queue_name}
             and alarm.inputs["metricName"] == "ApproximateNumberOfMessagesVisible"
-            and alarm.inputs["alarmActions"] == [warning]
+            and alarm.inputs["alarmActions"][0] == warning
             for alarm in alarms
         ), queue_name
 
