@@ -186,11 +186,15 @@ class FleetHub(pulumi.ComponentResource):
     def _athena_workgroup(
         self, name: str, prefix: str, provider: aws.Provider
     ) -> aws.athena.Workgroup:
-        """Queries write encrypted results under athena-results/; users cannot override it."""
+        """Queries write encrypted results under athena-results/; users cannot override it.
+        `force_destroy`: Athena refuses to delete a workgroup that has run queries unless told
+        to, and `pulumi destroy` would stop on it; the history is all it holds (the results stay
+        in the data bucket)."""
         return aws.athena.Workgroup(
             f"{name}-athena",
             name=f"{prefix}-fleet",
             description="lambda-fleet cost analysis",
+            force_destroy=True,
             configuration=aws.athena.WorkgroupConfigurationArgs(
                 enforce_workgroup_configuration=True,
                 publish_cloudwatch_metrics_enabled=True,

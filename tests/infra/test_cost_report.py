@@ -118,3 +118,11 @@ def test_athena_engine_reads_the_cur_and_locates_both_buckets(athena_hub: HubVie
             assert action != "*" and not action.endswith(":*"), action
         if set(as_list(statement["Action"])) & GLUE_ACTIONS:
             assert "*" not in as_list(statement["Resource"])
+
+
+def test_athena_workgroup_can_be_destroyed_after_it_ran_queries(athena_hub: HubView):
+    # GIVEN the athena engine's workgroup WHEN the stack is destroyed after the cost analyzer
+    # ran queries in it THEN Athena deletes it with its query history (without the option it
+    # refuses, and `pulumi destroy` stops there)
+    workgroup = athena_hub.one("aws:athena/workgroup:Workgroup")
+    assert workgroup.inputs["forceDestroy"] is True
