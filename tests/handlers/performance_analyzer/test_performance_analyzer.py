@@ -66,6 +66,15 @@ def put_week_over_week(cloudwatch: Any, end: datetime, hours: int, now: dict[str
     put_cluster_hours(cloudwatch, end, hours, now)
 
 
+def put_saturated_window(clock: ManualClock, hours: int) -> tuple[Any, datetime]:
+    """CPU saturated in the `hours` before the clock's hour and healthy a week earlier; the
+    member's CloudWatch client and the window's end."""
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    end = clock.now().replace(minute=0, second=0, microsecond=0)
+    put_week_over_week(cloudwatch, end, hours, SATURATED)
+    return cloudwatch, end
+
+
 @pytest.fixture
 def analyze(  # noqa: PLR0917 - pytest passes fixtures positionally
     state_table: StateTable,
@@ -131,9 +140,7 @@ def test_a_regression_alerts_once_and_resolves_when_it_clears(
     alert_inbox: AlertInbox,
 ) -> None:
     # GIVEN CPU saturated now but not a week ago
-    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
-    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_week_over_week(cloudwatch, end, 8, SATURATED)
+    cloudwatch, _ = put_saturated_window(fake_clock, 8)
 
     # WHEN the analyzer runs twice within the saturated hours
     first = analyze({"action": "analyze_fleet"})
@@ -183,9 +190,7 @@ def test_a_notice_whose_record_was_lost_after_sns_took_it_is_not_sent_again(
 ) -> None:
     # GIVEN CPU saturated now but not a week ago, and the state table refusing every write of
     # the rule's record, after SNS took the warning
-    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
-    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_week_over_week(cloudwatch, end, 8, SATURATED)
+    cloudwatch, end = put_saturated_window(fake_clock, 8)
     refused = refuse_record_writes(app.FUNCTION.services(), "cpu_saturation")
     # WHEN the analyzer runs, then runs again an hour later with the state table healed
     first = analyze({"action": "analyze_fleet"})
@@ -231,9 +236,7 @@ def test_two_runs_settling_one_clusters_alerts_at_once_send_the_regression_once(
     # GIVEN CPU saturated now but not a week ago, and a second run (an `analyze_cluster` sent
     # by hand during the schedule's run) settling the same cluster's alerts while the first
     # run's warning is on its way to SNS, before the first run has recorded it
-    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
-    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_week_over_week(cloudwatch, end, 8, SATURATED)
+    put_saturated_window(fake_clock, 8)
     services = app.FUNCTION.services()
     resource = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"
     overlapped: list[dict[str, int] | str] = []
