@@ -4,8 +4,11 @@ The scale-down names each node group of `off_hours_desired` with its off-hours d
 nothing else: the stack file owns min_size and max_size, the scaler changes desiredSize only.
 The scale-up names the same groups without sizes, because the scaler restores the desired size
 it saved before the scale-down (or, with none waiting, sets the stack file's desired size).
-`request_id` is filled in by EventBridge Scheduler with the execution id, which makes every
-delivery (and its retries) idempotent in the scaler.
+`request_id` names the run: `schedule-<action>-` and the run's scheduled time, which EventBridge
+Scheduler fills in and keeps for every attempt of the run, so the scaler answers a retry of a run
+as its repeat. Not the execution id: Scheduler assigns that "for each attempted invocation of a
+target" (User Guide, "Adding context attributes"), so with it a retry after a lost Invoke answer
+is a new request and scales again.
 `scheduled: true` tells the scaler to apply the calendar: holidays, working days and excluded
 node groups (a maintenance window blocks every change, scheduled or not).
 
@@ -24,10 +27,16 @@ from typing import Any
 
 from components.settings import WEEKDAYS, CalendarSettings, ClusterSettings, ScheduleSettings
 
-EXECUTION_ID = "<aws.scheduler.execution-id>"
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 Payload = dict[str, Any]
 PayloadBuilder = Callable[[str, str, ClusterSettings, ScheduleSettings], Payload]
+
+
+def run_request_id(action: str) -> str:
+    """The `request_id` of every attempt of one run of the `action` schedule (the scaler's key
+    adds the account, region and cluster; a cluster's two times differ, and so do its runs)."""
+    return f"schedule-{action}-{SCHEDULED_TIME}"
 
 
 def cluster_cron(clock_time: str, days: Sequence[str]) -> str:
@@ -71,7 +80,7 @@ def scale_up_payload(
         "cluster": cluster.name,
         "nodegroups": [{"name": group} for group in schedule.off_hours_desired],
         "scheduled": True,
-        "request_id": EXECUTION_ID,
+        "request_id": run_request_id("scale_up"),
     }
 
 
@@ -88,7 +97,7 @@ def scale_down_payload(
             for group, size in schedule.off_hours_desired.items()
         ],
         "scheduled": True,
-        "request_id": EXECUTION_ID,
+        "request_id": run_request_id("scale_down"),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import uuid
 
 import pytest
 from hub_view import PERMISSION, SCHEDULE, HubView, as_list
@@ -22,7 +23,7 @@ from components.naming import function_name
 from components.schedule_payloads import schedule_days
 from components.settings import WEEKDAYS
 
-EXECUTION_ID = "<aws.scheduler.execution-id>"
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
                     **common,
                     "nodegroups": [{"name": group} for group in schedule.off_hours_desired],
                     "scheduled": True,
-                    "request_id": EXECUTION_ID,
+                    "request_id": f"schedule-scale_up-{SCHEDULED_TIME}",
                 }
             else:
                 payload = {
@@ -79,7 +80,7 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
                         for group, off in schedule.off_hours_desired.items()
                     ],
                     "scheduled": True,
-                    "request_id": EXECUTION_ID,
+                    "request_id": f"schedule-scale_down-{SCHEDULED_TIME}",
                 }
             expected.append(
                 {
@@ -108,6 +109,40 @@ def test_each_cluster_schedule_gives_one_schedule_per_scheduled_cluster(hub: Hub
         expected = _expected_cluster_schedules(hub, trigger)
         assert expected
         assert sorted(found, key=json.dumps) == sorted(expected, key=json.dumps)
+
+
+def _as_scheduler_delivers(schedule_input: str, scheduled_time: str, attempt: int) -> dict:
+    """The input of one attempt of one run, as EventBridge Scheduler fills in its context
+    attributes. The execution id is "the unique ID that EventBridge Scheduler assigns for each
+    attempted invocation of a target" (Scheduler User Guide, "Adding context attributes"): every
+    attempt gets its own, while the scheduled time is the run's."""
+    values = {
+        "<aws.scheduler.schedule-arn>": "arn:aws:scheduler:ap-south-1:123456789012:schedule/x/y",
+        "<aws.scheduler.scheduled-time>": scheduled_time,
+        "<aws.scheduler.execution-id>": uuid.uuid4().hex[:16],
+        "<aws.scheduler.attempt-number>": str(attempt),
+    }
+    for keyword, value in values.items():
+        schedule_input = schedule_input.replace(keyword, value)
+    return json.loads(schedule_input)
+
+
+def test_every_attempt_of_one_cluster_schedule_run_carries_the_same_request_id(hub: HubView):
+    # GIVEN every cluster schedule the program writes
+    schedules = [
+        s for s in hub.of_type(SCHEDULE) if "request_id" in json.loads(s.inputs["target"]["input"])
+    ]
+    assert schedules
+    for schedule in schedules:
+        schedule_input = schedule.inputs["target"]["input"]
+        # WHEN Scheduler retries one run (a new execution id per attempt), and runs the next day
+        first = _as_scheduler_delivers(schedule_input, "2025-06-02T12:30:00Z", attempt=1)
+        retry = _as_scheduler_delivers(schedule_input, "2025-06-02T12:30:00Z", attempt=2)
+        next_run = _as_scheduler_delivers(schedule_input, "2025-06-03T12:30:00Z", attempt=1)
+        # THEN the scaler sees the retry as a repeat of the run, and the next run as a new one
+        assert first["request_id"] == retry["request_id"], schedule.inputs["name"]
+        assert first["request_id"] != next_run["request_id"], schedule.inputs["name"]
+        assert first["action"] in first["request_id"]
 
 
 def test_prod_cluster_schedules_follow_each_clusters_time_zone(program_runs):

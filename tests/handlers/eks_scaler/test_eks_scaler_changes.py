@@ -3,11 +3,17 @@ desiredSize only, within floors and the stack file's max_size."""
 
 from __future__ import annotations
 
+import json
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, sizes
 
+from components.schedule_payloads import cluster_schedule_payload
+from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key, node_group_lock_name
@@ -186,6 +192,55 @@ def test_the_same_request_id_makes_one_change(
     since = fake_clock.now().replace(year=2000)
     assert len(state_table.query_history(KEY_SYSTEM, since)) == 1
     assert len(alert_inbox.receive()) == 1
+
+
+def scheduled_attempt(action: str, scheduled_time: str, attempt: int) -> dict[str, Any]:
+    """One attempt of one run of the cluster's `action` schedule, with the payload the program
+    writes for the test stack file and its context attributes filled in as EventBridge
+    Scheduler does: the execution id is assigned "for each attempted invocation of a target"
+    (Scheduler User Guide, "Adding context attributes"), the scheduled time is the run's."""
+    stack_file = Path(__file__).parents[1] / "Pulumi.handlers.yaml"
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    member = load_settings("handlers", settings_document(config)).members[0]
+    cluster = next(item for item in member.clusters if item.name == CLUSTER)
+    payload = json.dumps(
+        cluster_schedule_payload(action, member.account_id, member.cluster_region(cluster), cluster)
+    )
+    for keyword, value in {
+        "<aws.scheduler.scheduled-time>": scheduled_time,
+        "<aws.scheduler.execution-id>": uuid.uuid4().hex[:16],
+        "<aws.scheduler.attempt-number>": str(attempt),
+    }.items():
+        payload = payload.replace(keyword, value)
+    result: dict[str, Any] = json.loads(payload)
+    return result
+
+
+def test_a_scheduler_retry_of_a_scale_down_run_does_not_undo_a_later_raise(
+    scaler: Scaler,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN the evening scale-down run done by its first attempt (system 2 -> 1)
+    run_at = fake_clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    first = scaler(scheduled_attempt("scale_down", run_at, attempt=1), "inv-1")
+    assert results_by_group(first)["system"]["status"] == "scaling_initiated"
+    # AND an operator raising system to 3 two minutes later
+    fake_clock.advance(120)
+    scaler(event("scale_up", {"name": "system", "desired_size": 3}, request_id="ops-1"), "inv-2")
+    assert sizes(member_eks, "system")["desired_size"] == 3
+    # WHEN Scheduler's retry of the same run (its Invoke answer was lost) arrives after the
+    # cooldown, with the execution id of its own attempt
+    fake_clock.advance(600)
+    retried = scaler(scheduled_attempt("scale_down", run_at, attempt=2), "inv-3")
+    # THEN it is the run's repeat: the operator's size stands, nothing is recorded or announced
+    assert sizes(member_eks, "system")["desired_size"] == 3
+    assert retried["repeated_request"] is True
+    since = fake_clock.now().replace(year=2000)
+    assert len(state_table.query_history(KEY_SYSTEM, since)) == 2
+    assert len(alert_inbox.receive()) == 2
 
 
 def test_scale_up_without_sizes_restores_what_the_scale_down_saved(
