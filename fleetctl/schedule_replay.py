@@ -11,10 +11,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fleet_shared.timestamps import iso_z
 from fleetctl.exceptions import PlanError
 from fleetctl.mocked_program import ProgramRun
 
@@ -46,7 +47,7 @@ class Firing:
         """The input as Scheduler delivers it, with its context attributes filled in."""
         values = {
             "<aws.scheduler.execution-id>": f"{self.schedule.name}-{self.at:%Y%m%dT%H%M%z}",
-            "<aws.scheduler.scheduled-time>": self.at.astimezone(UTC).isoformat(),
+            "<aws.scheduler.scheduled-time>": iso_z(self.at),
             "<aws.scheduler.attempt-number>": "1",
         }
         text = json.dumps(self.schedule.payload)
