@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from catalog.model import (
+    SCHEDULED_TIME,
     AlertTopics,
     CallbackSchedules,
     ClusterSchedule,
@@ -253,7 +254,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         member_actions=(*EKS_READ, *METRICS_READ),
         triggers=(
             FixedSchedule(
-                name="cost-analysis", expression="cron(30 6 * * ? *)", payload={"action": "analyze"}
+                name="cost-analysis",
+                expression="cron(30 6 * * ? *)",
+                payload={"action": "analyze", "run": SCHEDULED_TIME},
             ),
         ),
         uses_pandas_layer=True,

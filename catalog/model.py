@@ -100,6 +100,11 @@ class PermissionStatement:
     conditions: tuple[Condition, ...] = ()
 
 
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+"""EventBridge Scheduler's context attribute for the time a run was scheduled for: the same for
+every attempt of one run (its execution id is assigned per attempt)."""
+
+
 @dataclass(frozen=True)
 class FixedSchedule:
     """An EventBridge Scheduler schedule in the hub's schedule time zone."""

@@ -25,9 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from catalog.model import SCHEDULED_TIME
 from components.settings import WEEKDAYS, CalendarSettings, ClusterSettings, ScheduleSettings
-
-SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 Payload = dict[str, Any]
 PayloadBuilder = Callable[[str, str, ClusterSettings, ScheduleSettings], Payload]

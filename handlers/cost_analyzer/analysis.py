@@ -93,9 +93,16 @@ class Report:
         self.errors.append({"section": section, **target, "error": str(error)})
 
 
-def analyze(services: CostServices, invocation: Invocation, logger: Any) -> dict[str, Any]:
+def analyze(
+    services: CostServices,
+    invocation: Invocation,
+    logger: Any,
+    *,
+    run: datetime | None = None,
+) -> dict[str, Any]:
     """All sections, the report in S3, and the alerts (`AlertNotDeliveredError` when SNS
-    refused one, after the report is written)."""
+    refused one, after the report is written). `run`: the schedule's run, which names the
+    summary's delivery (else the invocation's request id)."""
     env = services.environment
     if env.alert_topic_arn:
         # Alerts are delivered once through the state table: refuse before doing any work.
@@ -127,7 +134,13 @@ def analyze(services: CostServices, invocation: Invocation, logger: Any) -> dict
                   Body=_json({"date": today.isoformat(), **report.detail}),
                   ContentType="application/json")  # fmt: skip
     alerts = (
-        _deliver_alerts(services, invocation, document, anomalies, keys["summary"])
+        _deliver_alerts(
+            services,
+            iso_z(run) if run is not None else invocation.request_id,
+            document,
+            anomalies,
+            keys["summary"],
+        )
         if env.alert_topic_arn
         else 0
     )
@@ -364,7 +377,7 @@ def _lambda_memory(
 
 def _deliver_alerts(
     services: CostServices,
-    invocation: Invocation,
+    run_name: str,
     document: dict[str, Any],
     anomalies: list[dict[str, Any]],
     summary_key: str,
@@ -407,7 +420,7 @@ def _deliver_alerts(
         resource=f"s3://{env.data_bucket_name}/{summary_key}",
         timestamp=now,
     )
-    deliveries.append((f"cost-report/{document['date']}/{invocation.request_id}", summary))
+    deliveries.append((f"cost-report/{document['date']}/{run_name}", summary))
     return len(deliver_all(services.state, services.alerts, deliveries, DEDUP_SECONDS))
 
 

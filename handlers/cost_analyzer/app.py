@@ -22,7 +22,7 @@ def handle(
     request: AnalyzeRequest, services: CostServices, invocation: Invocation
 ) -> dict[str, Any]:
     """Run every section of the analysis and publish the report."""
-    return analyze(services, invocation, FUNCTION.logger)
+    return analyze(services, invocation, FUNCTION.logger, run=request.run)
 
 
 lambda_handler = FUNCTION.lambda_handler

@@ -20,6 +20,8 @@ import requests
 from botocore.awsrequest import AWSResponse
 
 from benchmarks.cur_files import cur_tables
+from catalog.functions import function_spec
+from catalog.model import SCHEDULED_TIME, FixedSchedule
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from handlers.cost_analyzer import app, rightsizing
@@ -337,6 +339,38 @@ def test_alerts_sns_refuses_fail_the_run_and_its_retry_sends_each_exactly_once(
     queue_cost_explorer(today, ec2_last_day=400.0)
     assert lambda_handler({"action": "analyze"}, lambda_context)["alerts"] == 0
     assert alert_inbox.receive() == []
+
+
+def scheduled_run_event(scheduled_time: str) -> dict[str, Any]:
+    """The cost-analysis schedule's payload as the catalog declares it, its context attribute
+    filled in as EventBridge Scheduler fills it."""
+    [schedule] = [
+        t for t in function_spec("cost_analyzer").triggers if isinstance(t, FixedSchedule)
+    ]
+    return json.loads(json.dumps(schedule.payload).replace(SCHEDULED_TIME, scheduled_time))
+
+
+def test_a_scheduler_retry_of_the_daily_run_does_not_send_the_summary_again(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN the schedule's daily run, delivered twice: Scheduler retried after a lost answer, so
+    # Lambda sees two requests with different request ids, both for the same scheduled time
+    today = analyzer.now().date()
+    run = scheduled_run_event(f"{today.isoformat()}T06:30:00Z")
+    # WHEN both are handled
+    for request_id in ("attempt-1", "attempt-2"):
+        queue_cost_explorer(today, ec2_last_day=100.0)
+        stub_cost_forecast(1_500.0)
+        lambda_handler(run, dataclasses.replace(lambda_context, aws_request_id=request_id))
+    # THEN the day's summary went out once
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+    # AND a run of another scheduled time (the next day's) sends its own
+    queue_cost_explorer(today, ec2_last_day=100.0)
+    lambda_handler(
+        scheduled_run_event(f"{today.isoformat()}T07:30:00Z"),
+        dataclasses.replace(lambda_context, aws_request_id="attempt-3"),
+    )
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
 def test_clusters_and_functions_left_without_time_are_not_started(
