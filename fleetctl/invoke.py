@@ -82,6 +82,11 @@ def read_event(source: str) -> Any:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
     except OSError as error:
         raise InvokeError(f"cannot read event {source}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        bad_byte = error.object[error.start]
+        raise InvokeError(
+            f"event {source} is not UTF-8 text: byte {error.start} is {bad_byte:#04x}"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

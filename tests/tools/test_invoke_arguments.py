@@ -33,6 +33,18 @@ def test_unreadable_event_file_is_refused(tmp_path):
     assert "cannot read event" in completed.stderr
 
 
+def test_event_file_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    # GIVEN an event file whose bytes are not UTF-8 (e.g. saved as UTF-16)
+    event_file = tmp_path / "utf16.json"
+    event_file.write_bytes(b"\xff\xfe{")
+    # WHEN it is invoked
+    completed = _fleetctl("invoke", "eks_scaler", "--event", str(event_file))
+    # THEN it is refused as bad input with one line, not a traceback
+    assert completed.returncode == 2
+    assert completed.stderr.startswith(f"fleetctl: event {event_file} is not UTF-8 text")
+    assert "Traceback" not in completed.stderr
+
+
 def test_event_that_is_not_json_is_refused():
     completed = _fleetctl("invoke", "eks_scaler", "--event", "-", stdin="{not json")
     assert completed.returncode == 2
