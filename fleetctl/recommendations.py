@@ -44,6 +44,8 @@ def parse_recommendations(text: str | bytes, source: str) -> Recommendations:
         return Recommendations.model_validate(json.loads(text))
     except json.JSONDecodeError as error:
         raise RecommendationsError(f"{source} is not JSON: {error.msg}") from None
+    except UnicodeDecodeError as error:
+        raise RecommendationsError(f"{source} is not JSON text: {error.reason}") from None
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "document"

@@ -158,6 +158,21 @@ def test_a_bad_recommendations_file_is_one_line_without_traceback(
     assert "Traceback" not in captured.err
 
 
+def test_a_recommendations_file_that_is_not_text_is_one_line_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a file whose bytes are no Unicode text (a truncated UTF-16 file)
+    saved = tmp_path / "recommendations.json"
+    saved.write_bytes(b"\xff\xfe{")
+    # WHEN it is printed
+    status = main(["recommendations", "--stack", "dev", "--file", str(saved)])
+    # THEN one line says what is wrong, and nothing else is printed
+    captured = capsys.readouterr()
+    assert status == EXIT_BAD_INPUT
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and f"{saved} is not JSON text" in captured.err
+
+
 def test_a_missing_file_and_an_unknown_stack_are_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
