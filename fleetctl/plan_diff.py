@@ -55,6 +55,10 @@ def load_plan(path: Path) -> dict[str, Any]:
         document = json.loads(path.read_text())
     except FileNotFoundError:
         raise PlanError(f"no plan file {path}") from None
+    except OSError as error:
+        raise PlanError(f"cannot read plan {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise PlanError(f"cannot read plan {path}: not UTF-8 text ({error.reason})") from None
     except json.JSONDecodeError as error:
         raise PlanError(f"{path} is not a plan document: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):

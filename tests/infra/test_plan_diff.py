@@ -90,6 +90,24 @@ def test_cli_diff_rejects_a_file_that_is_not_a_plan(tmp_path):
     assert "is not a plan document" in completed.stderr
 
 
+def test_cli_diff_refuses_a_directory_or_non_text_file_in_one_line(tmp_path):
+    # GIVEN a directory and a file whose bytes are not UTF-8 given as plans
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe{")
+    for bad in (tmp_path, tmp_path / "binary.json"):
+        # WHEN they are diffed
+        completed = subprocess.run(
+            [sys.executable, "-m", "fleetctl", "plan", "--diff", str(bad), str(bad)],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=REPO_ROOT,
+        )
+        # THEN one line names the file, exit 2, no traceback
+        assert completed.returncode == 2
+        assert completed.stderr.startswith(f"fleetctl: cannot read plan {bad}")
+        assert "Traceback" not in completed.stderr
+
+
 def _with_new_member(config: dict[str, Any]) -> dict[str, Any]:
     config = copy.deepcopy(config)
     member = copy.deepcopy(config["lambda-fleet:members"][0])
