@@ -132,9 +132,11 @@ def sources() -> Iterator[ResourceSource]:
     yield from _SOURCES.values()
 
 
-def global_resource_types() -> frozenset[str]:
-    """The resource types of global services (IAM): scanned once per account, not per region."""
-    return frozenset(source.resource_type for source in _SOURCES.values() if source.global_service)
+def is_global_type(resource_type: str) -> bool:
+    """Whether `resource_type` belongs to a global service (IAM): scanned once per account, not
+    per region."""
+    source = _SOURCES.get(resource_type)
+    return source is not None and source.global_service
 
 
 def checks() -> tuple[Check, ...]:

@@ -254,7 +254,7 @@ def _with_account_global_findings(
 
 def _is_global(finding: Finding) -> bool:
     """Whether `finding` is about a global service's resource (scanned once per account)."""
-    return finding.resource_type in registry.global_resource_types()
+    return registry.is_global_type(finding.resource_type)
 
 
 def scan_targets(
