@@ -45,15 +45,29 @@ class Firing:
 
     def payload(self) -> dict[str, Any]:
         """The input as Scheduler delivers it, with its context attributes filled in."""
-        values = {
-            "<aws.scheduler.execution-id>": f"{self.schedule.name}-{self.at:%Y%m%dT%H%M%z}",
-            "<aws.scheduler.scheduled-time>": iso_z(self.at),
-            "<aws.scheduler.attempt-number>": "1",
-        }
-        text = json.dumps(self.schedule.payload)
-        for placeholder, value in values.items():
-            text = text.replace(placeholder, value)
-        return json.loads(text)
+        return scheduler_input(
+            self.schedule.payload,
+            scheduled_at=self.at,
+            execution_id=f"{self.schedule.name}-{self.at:%Y%m%dT%H%M%z}",
+            attempt=1,
+        )
+
+
+def scheduler_input(
+    payload: dict[str, Any], *, scheduled_at: datetime, execution_id: str, attempt: int
+) -> dict[str, Any]:
+    """`payload` as EventBridge Scheduler delivers one attempt of a run: its context attributes
+    filled in (the scheduled time is the run's, the execution id the attempt's)."""
+    values = {
+        "<aws.scheduler.execution-id>": execution_id,
+        "<aws.scheduler.scheduled-time>": iso_z(scheduled_at),
+        "<aws.scheduler.attempt-number>": str(attempt),
+    }
+    text = json.dumps(payload)
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    result: dict[str, Any] = json.loads(text)
+    return result
 
 
 def _expand(field: str, low: int, high: int, names: tuple[str, ...] = ()) -> set[int]:

@@ -21,9 +21,10 @@ from botocore.awsrequest import AWSResponse
 
 from benchmarks.cur_files import cur_tables
 from catalog.functions import function_spec
-from catalog.model import SCHEDULED_TIME, FixedSchedule
+from catalog.model import FixedSchedule
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, rightsizing
 from handlers.cost_analyzer.analysis import CostServices
 from handlers.cost_analyzer.app import lambda_handler
@@ -342,12 +343,17 @@ def test_alerts_sns_refuses_fail_the_run_and_its_retry_sends_each_exactly_once(
 
 
 def scheduled_run_event(scheduled_time: str) -> dict[str, Any]:
-    """The cost-analysis schedule's payload as the catalog declares it, its context attribute
-    filled in as EventBridge Scheduler fills it."""
+    """The cost-analysis schedule's payload as the catalog declares it, as Scheduler delivers
+    it."""
     [schedule] = [
         t for t in function_spec("cost_analyzer").triggers if isinstance(t, FixedSchedule)
     ]
-    return json.loads(json.dumps(schedule.payload).replace(SCHEDULED_TIME, scheduled_time))
+    return scheduler_input(
+        schedule.payload,
+        scheduled_at=datetime.fromisoformat(scheduled_time),
+        execution_id="cost-analysis-run",
+        attempt=1,
+    )
 
 
 def test_a_scheduler_retry_of_the_daily_run_does_not_send_the_summary_again(

@@ -3,8 +3,8 @@ desiredSize only, within floors and the stack file's max_size."""
 
 from __future__ import annotations
 
-import json
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key, node_group_lock_name
 from fleet_shared.state_table import StateTable
+from fleetctl.schedule_replay import scheduler_input
 from handlers.eks_scaler import app
 from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.services import ScalerServices
@@ -203,17 +204,14 @@ def scheduled_attempt(action: str, scheduled_time: str, attempt: int) -> dict[st
     config = yaml.safe_load(stack_file.read_text())["config"]
     member = load_settings("handlers", settings_document(config)).members[0]
     cluster = next(item for item in member.clusters if item.name == CLUSTER)
-    payload = json.dumps(
-        cluster_schedule_payload(action, member.account_id, member.cluster_region(cluster), cluster)
+    return scheduler_input(
+        cluster_schedule_payload(
+            action, member.account_id, member.cluster_region(cluster), cluster
+        ),
+        scheduled_at=datetime.fromisoformat(scheduled_time),
+        execution_id=uuid.uuid4().hex[:16],
+        attempt=attempt,
     )
-    for keyword, value in {
-        "<aws.scheduler.scheduled-time>": scheduled_time,
-        "<aws.scheduler.execution-id>": uuid.uuid4().hex[:16],
-        "<aws.scheduler.attempt-number>": str(attempt),
-    }.items():
-        payload = payload.replace(keyword, value)
-    result: dict[str, Any] = json.loads(payload)
-    return result
 
 
 def test_a_scheduler_retry_of_a_scale_down_run_does_not_undo_a_later_raise(
