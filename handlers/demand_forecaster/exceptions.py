@@ -8,11 +8,19 @@ from fleet_shared.exceptions import FleetError
 class InsufficientHistoryError(FleetError):
     """Too few hourly values to fit the model and measure its out-of-sample error."""
 
-    def __init__(self, needed_hours: int, history_hours: int, observed_hours: int) -> None:
+    def __init__(
+        self,
+        needed_hours: int,
+        history_hours: int,
+        observed_hours: int,
+        *,
+        problem: str | None = None,
+    ) -> None:
         self.needed_hours = needed_hours
         self.history_hours = history_hours
         self.observed_hours = observed_hours
-        super().__init__(
+        problem = problem or (
             f"need at least {needed_hours} hours of history to fit the model and measure its "
-            f"out-of-sample error, got {history_hours} hours ({observed_hours} with data)"
+            "out-of-sample error"
         )
+        super().__init__(f"{problem}, got {history_hours} hours ({observed_hours} with data)")

@@ -49,8 +49,10 @@ hours do not count as misses for a few hundredths of a vCPU). It is thus a calib
 of the probability that the coming hours land within +-15% of the forecast, and falls as soon as
 the model forecasts the cluster badly. `step_confidence` is the same share per horizon (the first
 hours are forecast better than the later ones), for a decision that uses some steps only. With
-fewer than `MIN_CALIBRATION_DAYS` days of out-of-sample forecasts both are 0 and
-`confidence_reason` says why; the interval is still given.
+fewer than `MIN_CALIBRATION_DAYS` days of out-of-sample forecasts with data (a day counts with
+at least `MIN_SCORED_HOURS` hours with data: the days of a gap measure nothing) both are 0 and
+`confidence_reason` says why; the interval is still given. Without a single out-of-sample
+forecast to score there is no interval: `InsufficientHistoryError`.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ MAX_FIT_HOURS = 8 * WEEK
 MIN_FIT_HOURS = 2 * DAY
 CALIBRATION_DAYS = 14
 MIN_CALIBRATION_DAYS = 3
+MIN_SCORED_HOURS = DAY // 2
+"""Hours with data a calibration day needs to count towards `MIN_CALIBRATION_DAYS`."""
 MIN_HISTORY_HOURS = MIN_FIT_HOURS + DAY
 """Two days to fit the profile and one to measure its out-of-sample error."""
 LEVEL_ALPHAS = (0.02, 0.05, 0.1, 0.2)
@@ -208,6 +212,16 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
     design = _design(hours, weekly=True)
     season = WEEK if length >= 2 * WEEK else DAY
     forecasts, actual, naive = _out_of_sample(z, design, cuts, steps, season)
+    known = np.isfinite(actual)
+    if not known.any():
+        # Nothing to measure the model's error on, so no interval either.
+        raise InsufficientHistoryError(
+            MIN_HISTORY_HOURS,
+            length,
+            observed_hours,
+            problem=f"no hour with data in the last {len(cuts)} day(s) to measure the model's "
+            "out-of-sample error on",
+        )
     forecast_demand_values = np.maximum(np.exp(forecasts) - offset, 0.0)
     actual_demand = np.exp(actual) - offset
     absolute_errors = np.abs(forecast_demand_values - actual_demand[np.newaxis])
@@ -223,28 +237,40 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
     future = values_now[length:] + level + _decay(persistence, steps) * deviation
     mean = np.maximum(np.exp(future) - offset, 0.0)
 
-    known = np.isfinite(actual)
     floor = TOLERANCE_FLOOR_SHARE * float(np.nanmean(y))
     within_tolerance = absolute_errors[best] <= TOLERANCE * np.maximum(actual_demand, floor)
     within = within_tolerance[known]
-    calibration_days = len(cuts)
+    # A day of forecasts measures the model only where the day itself has data: after a gap
+    # the days in it would otherwise count, and a few scored hours give the confidence.
+    calibration_days = sum(
+        1
+        for cut in cuts
+        if observed_before[min(cut + DAY, length)] - observed_before[cut] >= MIN_SCORED_HOURS
+    )
     if calibration_days < MIN_CALIBRATION_DAYS:
         confidence = 0.0
         step_confidence = np.zeros(steps)
         reason = (
             f"too little history: {calibration_days} day(s) of out-of-sample forecasts "
-            f"({length} hours of history), at least {MIN_CALIBRATION_DAYS} needed "
-            f"({MIN_FIT_HOURS + MIN_CALIBRATION_DAYS * DAY} hours)"
+            f"with data ({length} hours of history, {observed_hours} with data), at least "
+            f"{MIN_CALIBRATION_DAYS} needed ({MIN_FIT_HOURS + MIN_CALIBRATION_DAYS * DAY} "
+            f"hours, each day at least {MIN_SCORED_HOURS} with data)"
         )
     else:
         confidence = float(within.mean())
-        # Per horizon: the share of that step's out-of-sample forecasts within the tolerance.
+        # Per horizon: the share of that step's out-of-sample forecasts within the tolerance
+        # (0 for a step none of whose targets has data).
         step_confidence = np.array(
-            [float(within_tolerance[known[:, step], step].mean()) for step in range(steps)]
+            [
+                float(within_tolerance[known[:, step], step].mean())
+                if known[:, step].any()
+                else 0.0
+                for step in range(steps)
+            ]
         )
         reason = (
             f"{int(within.sum())} of {int(known.sum())} out-of-sample forecasts 1-{steps} h ahead "
-            f"over the last {calibration_days} days were within {TOLERANCE:.0%} of the actual"
+            f"over the last {len(cuts)} days were within {TOLERANCE:.0%} of the actual"
         )
     naive_known = known & np.isfinite(naive)
     return DemandForecast(
