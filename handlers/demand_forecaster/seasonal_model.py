@@ -211,7 +211,7 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
     # Every fit and forecast takes its rows of one design (the daily fits its first columns).
     design = _design(hours, weekly=True)
     season = WEEK if length >= 2 * WEEK else DAY
-    forecasts, actual, naive = _out_of_sample(z, design, cuts, steps, season)
+    forecasts, actual, naive, targets = _out_of_sample(z, design, cuts, steps, season)
     known = np.isfinite(actual)
     if not known.any():
         # Nothing to measure the model's error on, so no interval either.
@@ -223,7 +223,9 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
             "out-of-sample error on",
         )
     forecast_demand_values = np.maximum(np.exp(forecasts) - offset, 0.0)
-    actual_demand = np.exp(actual) - offset
+    # From the values themselves: exp(log(0 + offset)) - offset can be 1e-17, not 0, and
+    # MAPE leaves out only the hours without demand.
+    actual_demand = np.concatenate([np.maximum(y, 0.0), np.full(steps, np.nan)])[targets]
     absolute_errors = np.abs(forecast_demand_values - actual_demand[np.newaxis])
     best = int(np.argmin(np.nanmean(absolute_errors.reshape(len(forecasts), -1), axis=1)))
     alpha = LEVEL_ALPHAS[best // len(PERSISTENCES)]
@@ -294,10 +296,10 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
 
 def _out_of_sample(
     z: np.ndarray, design: np.ndarray, cuts: list[int], steps: int, season: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Forecasts per (alpha, persistence) pair (pairs x origins x steps), actuals and
-    seasonal-naive values (origins x steps) of every hour of each calibration day, each from a
-    profile fitted before that day."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Forecasts per (alpha, persistence) pair (pairs x origins x steps), actuals,
+    seasonal-naive values and the index of the hour forecast (origins x steps) of every hour of
+    each calibration day, each from a profile fitted before that day."""
     length = len(z)
     origin_rows = []
     forecast_rows = []
@@ -328,7 +330,7 @@ def _out_of_sample(
     # Seasonal naive: the latest value known at the origin at the same hour of the season.
     naive_index = targets - season * ((targets - origins) // season + 1)
     naive = np.where(naive_index >= 0, padded[naive_index.clip(min=0)], np.nan)
-    return forecasts, actual, naive
+    return forecasts, actual, naive, targets
 
 
 def _last_deviation(

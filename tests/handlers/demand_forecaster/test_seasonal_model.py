@@ -212,3 +212,17 @@ def test_a_series_without_lasting_deviations_is_not_extrapolated() -> None:
     assert abs(without_outlier.mean[0] / truth[21 * DAY] - 1) < 0.05
     assert forecast.mean[0] / without_outlier.mean[0] - 1 < 0.5 / 3
     assert forecast.persistence < 0.6
+
+
+def test_hours_without_demand_are_left_out_of_the_out_of_sample_mape() -> None:
+    for seed in range(15, 25):
+        # GIVEN two weeks of demand of 2-3 vCPU that has dropped to exactly 0 for its last two
+        # days (a cluster whose workload was stopped)
+        history = hourly_demand(np.random.default_rng(seed), days=14, noise=0.2) * 0.1
+        history[12 * DAY :] = 0.0
+        # WHEN forecast
+        forecast = forecast_demand(history, 0, 3)
+        # THEN the MAPEs are of the hours with demand only, so they are percentages of a
+        # usual size, not an error over the log transform's rounding of 0 (about 1e-17)
+        assert 0 < forecast.backtest_mape < 100, seed
+        assert 0 < forecast.seasonal_naive_mape < 100, seed
