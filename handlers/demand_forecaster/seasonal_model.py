@@ -186,10 +186,16 @@ class _Profile:
     """Robust scale (MAD) of the fit's residuals."""
 
 
-def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> DemandForecast:
-    """Forecast `steps` hours after hourly `values` (oldest first, NaN where missing; index 0 is
-    hour `first_hour_of_week` of a week starting Monday 00:00, in the time zone whose days the
-    load follows)."""
+def forecast_demand(
+    values: np.ndarray, hours_of_week: int | np.ndarray, steps: int
+) -> DemandForecast:
+    """Forecast `steps` hours after hourly `values` (oldest first, NaN where missing).
+
+    `hours_of_week`: the hour of a week starting Monday 00:00, in the time zone whose days the
+    load follows, of each value and then of each forecast step (`len(values) + steps` of them:
+    across a daylight-saving change the local hours are not consecutive), or of the first value
+    alone when they are.
+    """
     if steps < 1:
         raise ValueError("steps must be at least 1")
     y = np.asarray(values, dtype=float)
@@ -207,7 +213,12 @@ def forecast_demand(values: np.ndarray, first_hour_of_week: int, steps: int) -> 
         raise InsufficientHistoryError(MIN_HISTORY_HOURS, length, observed_hours)
     offset = OFFSET_SHARE * float(np.nanmean(y)) or 1.0
     z = np.log(np.maximum(y, 0.0) + offset)
-    hours = (first_hour_of_week + np.arange(length + steps)) % WEEK
+    if np.ndim(hours_of_week) == 0:
+        hours = (int(hours_of_week) + np.arange(length + steps)) % WEEK
+    else:
+        hours = np.asarray(hours_of_week, dtype=int)
+        if hours.shape != (length + steps,) or hours.min() < 0 or hours.max() >= WEEK:
+            raise ValueError("hours_of_week must be len(values) + steps hours from 0 to 167")
     # Every fit and forecast takes its rows of one design (the daily fits its first columns).
     design = _design(hours, weekly=True)
     season = WEEK if length >= 2 * WEEK else DAY

@@ -134,18 +134,76 @@ def test_a_utc_hour_counts_as_the_local_hour_that_holds_most_of_it(
     # GIVEN the UTC hour Monday 18:00-19:00 in July, and a zone's offset then
     hour = datetime(2025, 7, 7, 18, tzinfo=UTC)
     # WHEN its local hour of the week is counted
-    counted = local_hour_of_week(hour, zoneinfo.ZoneInfo(zone), hour)
+    counted = local_hour_of_week(hour, zoneinfo.ZoneInfo(zone))
     # THEN it is the local hour that holds most of it: Kathmandu (+5:45) is Tuesday 00:00, not
     # Monday 23:00; St John's (-2:30 in summer) is 16:00; New York is at its summer offset (-4)
     assert counted == expected
 
 
-def test_the_whole_history_is_counted_at_the_offset_of_its_last_hour() -> None:
-    # GIVEN a New York cluster whose history starts in October summer time (-4) and ends after
-    # the change to winter time (-5) on 2 November
-    first = datetime(2025, 10, 27, 18, tzinfo=UTC)
-    last = datetime(2025, 11, 10, 18, tzinfo=UTC)
-    # WHEN the first hour's local hour of the week is counted
-    counted = local_hour_of_week(first, zoneinfo.ZoneInfo("America/New_York"), last)
-    # THEN it is at the winter offset, as the recent weeks that weigh most are: Monday 13:00
-    assert counted == 13
+def test_each_hour_is_counted_at_the_offset_of_its_own_day() -> None:
+    # GIVEN a New York hour in October summer time (-4) and one after the change to winter
+    # time (-5) on 2 November, both Monday 18:00 UTC
+    zone = zoneinfo.ZoneInfo("America/New_York")
+    summer = datetime(2025, 10, 27, 18, tzinfo=UTC)
+    winter = datetime(2025, 11, 10, 18, tzinfo=UTC)
+    # WHEN their local hours of the week are counted
+    # THEN each is the local hour of its own day: Monday 14:00 and Monday 13:00
+    assert local_hour_of_week(summer, zone) == 14
+    assert local_hour_of_week(winter, zone) == 13
+
+
+def new_york_load(moments: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
+    """vCPU demand of a team in New York: a working day from 07:00 to 18:00 local time on
+    weekdays, a fifth of it at weekends, 3% noise."""
+    local = moments.tz_convert("America/New_York")
+    hour = local.hour.to_numpy()
+    working = np.clip(np.sin(np.pi * (hour - 7) / 11), 0.0, None)
+    weekend = local.weekday.to_numpy() >= 5
+    load = 20.0 + 60.0 * working * np.where(weekend, 0.2, 1.0)
+    return load * np.exp(rng.normal(0.0, 0.03, len(moments)))
+
+
+def test_the_day_after_a_daylight_saving_change_is_forecast_on_local_time() -> None:
+    # GIVEN two weeks of load that follows New York's clock, ending at local midnight on the
+    # Monday after the change to winter time (Sunday 2 November 2025), for a cluster whose
+    # schedule is in New York
+    end = datetime(2025, 11, 3, 5, tzinfo=UTC)
+    moments = pd.date_range(end - timedelta(days=14), end, freq="h", inclusive="left")
+    rng = np.random.default_rng(4)
+    history = pd.Series(new_york_load(moments, rng), index=moments)
+    coming = pd.date_range(end, periods=24, freq="h")
+    truth = new_york_load(coming, rng)
+    schedule = ScalingSchedule(
+        time_zone="America/New_York",
+        scale_up_time="08:00",
+        scale_down_time="18:00",
+        days=("MON", "TUE", "WED", "THU", "FRI"),
+    )
+    configured = cluster(schedule=schedule).node_groups[0]
+    group = LiveNodeGroup(
+        configured.name,
+        configured.capacity_type,
+        configured.instance_types,
+        configured.min_size,
+        configured.max_size,
+        configured.desired_size,
+        configured.floor,
+    )
+    # WHEN Monday is forecast
+    result = forecast_from_history(
+        DemandHistory(history, pd.Series(dtype=float), pd.Series(dtype=float)),
+        [Sized(group, INSTANCE)],
+        ForecasterEnvironment(data_bucket_name="data"),
+        account_id="123456789012",
+        cluster=cluster(schedule=schedule),
+        horizon_minutes=24 * 60,
+        now=end,
+        errors={},
+    )
+    # THEN the morning ramp and the evening drop are on the hours of winter time: every hour
+    # within 15% (8%; with the summer weeks counted at the winter offset, one hour was 80% off
+    # and the day 13% on average)
+    steps = result["forecast"][: len(truth)]
+    assert steps[0]["timestamp"] == "2025-11-03T05:00:00Z"
+    mean = np.array([step["demand_vcpu"] for step in steps])
+    assert (np.abs(mean - truth) / truth).max() < 0.15
