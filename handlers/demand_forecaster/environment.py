@@ -36,8 +36,9 @@ class ForecasterEnvironment(FunctionEnvironment):
         default=14,
         ge=3,
         le=63,
-        description="Days of hourly Container Insights history read (3-63); two weeks or more "
-        "enable the weekly season.",
+        description="Days of hourly Container Insights history read (3-63); a week of hours "
+        "with data gives each day of the week its own shape (`weekly_season`), two weeks make "
+        "the seasonal-naive baseline the same hour a week earlier.",
     )
     forecast_target_utilisation: float = Field(
         default=0.7,

@@ -226,3 +226,19 @@ def test_hours_without_demand_are_left_out_of_the_out_of_sample_mape() -> None:
         # usual size, not an error over the log transform's rounding of 0 (about 1e-17)
         assert 0 < forecast.backtest_mape < 100, seed
         assert 0 < forecast.seasonal_naive_mape < 100, seed
+
+
+@pytest.mark.parametrize(
+    ("days", "weekly", "naive_lag"), [(6, False, DAY), (7, True, DAY), (14, True, WEEK)]
+)
+def test_a_week_of_data_gives_the_days_of_the_week_their_shapes(
+    days: int, weekly: bool, naive_lag: int
+) -> None:
+    # GIVEN six days, a week and two weeks of hourly demand
+    history = hourly_demand(np.random.default_rng(1), days=days, noise=0.2)
+    # WHEN forecast
+    forecast = forecast_demand(history, 0, 3)
+    # THEN a week of data is enough for the weekly season (what FORECAST_HISTORY_DAYS's
+    # description says), and two weeks make seasonal-naive a week's lag
+    assert forecast.weekly_season is weekly
+    assert forecast.seasonal_naive_lag == naive_lag
