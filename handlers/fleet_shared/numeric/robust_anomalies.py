@@ -35,7 +35,11 @@ Method, in order:
    units of the noise's standard deviation for Gaussian noise.
 4. **Level shifts.** At each point the median of the next window minus the median of the previous
    window of the seasonal residual, divided by the same noise scale; runs above the threshold give
-   one change point each (the strongest), at least one window apart.
+   one change point each (the strongest), at least one window apart. Sub-daily data only once
+   the day-of-week profile is removed: before, a day's window on each side of a weekend's start
+   and end sees a step (hourly load with quieter weekends scored about 10, critical, every
+   Saturday and Monday with 1-3 weeks of history), which the test cannot tell from a shift. A
+   shift then shows as point anomalies, until the rolling median of step 2 has a day of it.
 
 Thresholds (in noise standard deviations) and severities:
 
@@ -263,16 +267,19 @@ def detect_anomalies(
         )
         for i in np.flatnonzero(np.abs(scores) >= point_threshold)
     ]
-    anomalies.extend(
-        _level_shifts(
-            residual,
-            profile=profile,
-            sigma=sigma,
-            window=window,
-            threshold=shift_threshold,
-            times=times,
+    # A day's window of sub-daily data compares a weekend with the weekdays around it: until
+    # the day-of-week profile is removed, a weekly pattern's every weekend is a step.
+    if "day_of_week" in removed or _step_seconds(series.index) >= _SECONDS_PER_DAY:
+        anomalies.extend(
+            _level_shifts(
+                residual,
+                profile=profile,
+                sigma=sigma,
+                window=window,
+                threshold=shift_threshold,
+                times=times,
+            )
         )
-    )
     anomalies.sort(key=lambda anomaly: (anomaly.index, anomaly.kind))
     return Detection(tuple(anomalies), removed, sigma, len(series))
 

@@ -167,3 +167,19 @@ def test_seasonal_profile_follows_the_given_time_zone() -> None:
     )
     # WHEN scanned in that time zone THEN nothing is reported
     assert detect_anomalies(values, timestamps, time_zone="Asia/Kolkata").anomalies == ()
+
+
+@pytest.mark.parametrize("days", [7, 10, 14, 20])
+def test_a_weekly_pattern_is_not_a_level_shift_before_its_profile_can_be_estimated(
+    days: int,
+) -> None:
+    for seed in range(10):
+        # GIVEN hourly load with quieter weekends, of a cluster younger than three weeks (or
+        # read with a shorter lookback): too few dates per weekday for the weekly profile
+        timestamps, values = seasonal_series(np.random.default_rng(seed), days=days)
+        # WHEN it is scanned
+        detection = detect_anomalies(values, timestamps)
+        # THEN the weekend's start and end are not reported as level shifts (they scored
+        # -10 and +10, critical), and nothing else either
+        assert detection.seasonality == ("hour_of_day",)
+        assert detection.anomalies == (), (seed, detection.anomalies)
