@@ -39,7 +39,8 @@ Method, in order:
    the day-of-week profile is removed: before, a day's window on each side of a weekend's start
    and end sees a step (hourly load with quieter weekends scored about 10, critical, every
    Saturday and Monday with 1-3 weeks of history), which the test cannot tell from a shift. A
-   shift then shows as point anomalies, until the rolling median of step 2 has a day of it.
+   shift then shows only as point anomalies while it is less than half a window old (the
+   centred rolling median of step 2 has not yet reached it).
 
 Thresholds (in noise standard deviations) and severities:
 
