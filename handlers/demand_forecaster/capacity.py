@@ -62,7 +62,8 @@ class InstanceCapacity:
 
 @dataclass(frozen=True)
 class LiveNodeGroup:
-    """A node group as EKS reports it now, with the floor the inventory sets."""
+    """A node group as EKS reports it now, with the floor the inventory sets and its
+    `max_size` (the lower of EKS's maxSize and the stack file's)."""
 
     name: str
     capacity_type: str
@@ -157,7 +158,9 @@ def live_node_groups(eks: Any, cluster: Cluster) -> tuple[list[LiveNodeGroup], d
                 capacity_type=described.get("capacityType", declared.capacity_type),
                 instance_types=tuple(described.get("instanceTypes") or declared.instance_types),
                 min_size=int(scaling.get("minSize", declared.min_size)),
-                max_size=int(scaling.get("maxSize", declared.max_size)),
+                # The stack file's max_size bounds the scaler too (its `Limits`): EKS's
+                # maxSize counts only when lower (not yet raised by `pulumi up`).
+                max_size=min(int(scaling.get("maxSize", declared.max_size)), declared.max_size),
                 desired_size=int(scaling.get("desiredSize", declared.desired_size)),
                 floor=declared.floor,
             )

@@ -36,7 +36,8 @@ target utilisation is the allocatable vCPU the cluster should have; each node gr
 current share of the cluster's vCPUs (desired size x vCPUs per node), divided by the allocatable
 vCPU of one of its nodes (the smallest of its instance types, to be safe) and rounded up. The
 recommended desired size is the peak over the horizon, kept within [max(floor, min_size),
-max_size]. Sizing on the upper bound, not the mean, is what makes a wide interval cost nodes.
+max_size] (the stack file's max_size, or EKS's maxSize when lower: the scaler's bounds). Sizing
+on the upper bound, not the mean, is what makes a wide interval cost nodes.
 """
 
 from __future__ import annotations

@@ -287,3 +287,23 @@ def test_missing_data_bucket_is_a_configuration_error(
         "status": "error",
         "error": "environment variable DATA_BUCKET_NAME: is required but not set",
     }
+
+
+def test_the_recommendation_stops_at_the_stack_files_max_size_when_eks_allows_more(
+    forecaster: ManualClock, lambda_context: Any, state_table: Any, alert_inbox: Any
+) -> None:
+    # GIVEN a cluster whose demand needs far more than 4 nodes, whose node group's maxSize was
+    # raised to 10 in EKS by hand while the stack file (the inventory) keeps max_size 4
+    member = member_session(MEMBER_ACCOUNT_ID)
+    create_cluster(member, "dev-apps", max_size=10)
+    put_history(member, "dev-apps", forecaster, demand(2, scale=1.0), nodes=4)
+    # WHEN the scheduled fleet forecast runs
+    result = lambda_handler({"action": "forecast_fleet", "horizon_minutes": 180}, lambda_context)
+    # THEN the recommendation stops at the stack file's max_size, which the scaler never goes
+    # past, and the shortfall is alerted
+    [cluster] = result["clusters"]
+    [recommendation] = cluster["recommendation"]
+    assert recommendation["desired_size"] == 4
+    assert "kept at max_size 4" in recommendation["reason"]
+    [alert] = alert_inbox.receive()
+    assert alert.alert["resource"] == f"{MEMBER_ACCOUNT_ID}/{REGION}/dev-apps/system"
