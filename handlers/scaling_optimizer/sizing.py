@@ -9,8 +9,9 @@ utilisation are `ceil(busy / target)`.
 Sizes: `max_size` is the most nodes any hour needed (never under the node group's floor, which
 the settings require), `min_size` the fewest (never under the capacity type's floor: 1
 on-demand, 0 spot), `desired_size` (the working-hours size the morning restore returns to) the
-most any working hour needed, the off-hours size the most any off-hours hour needed; none above
-`MAX_NODE_GROUP_SIZE`, the largest size the settings accept.
+most any working hour needed (any hour when no working hour was measured), the off-hours size
+the most any off-hours hour needed; none above `MAX_NODE_GROUP_SIZE`, the largest size the
+settings accept.
 
 Scaler settings: the thresholds and cooldown of the scaler's one-node steps are replayed over
 the same busy nodes for every candidate in a small grid; the one that keeps utilisation at most
@@ -114,9 +115,12 @@ def recommend_sizes(
         "busiest hour", peak, max(1, node_group_floor), "at least the node group's floor,"
     )
     min_size = recommendation("quietest hour", trough, floor, f"{capacity_type} keeps at least")
-    working = [hour for hour in hours if hour.working] or hours
+    working = [hour for hour in hours if hour.working]
     desired = recommendation(
-        "busiest working hour", max(working, key=needed), min_size.value, "min_size is"
+        "busiest working hour" if working else "busiest hour (no working hour measured)",
+        max(working or hours, key=needed),
+        min_size.value,
+        "min_size is",
     )
     off = [hour for hour in hours if not hour.working]
     off_hours = (

@@ -396,6 +396,23 @@ def test_no_recommended_size_exceeds_the_largest_node_group_the_settings_accept(
     assert "the largest size the settings accept" in sizes.max_size.evidence
 
 
+def test_without_a_measured_working_hour_the_desired_size_evidence_says_so(
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a young cluster whose only measured hours are off hours (its first weekend)
+    start = fake_clock.now()
+    hours = [
+        DemandHour(start + timedelta(hours=i), 4, 30.0 + 40.0 * (i == 5), working=False)
+        for i in range(24)
+    ]
+    # WHEN its sizes are recommended
+    sizes = recommend_sizes(hours, 70.0, "ON_DEMAND", node_group_floor=1)
+    # THEN the daytime size is the busiest hour's, and its evidence does not call that hour a
+    # working hour: none was measured
+    assert sizes.desired_size.value == sizes.max_size.value == 4
+    assert sizes.desired_size.evidence.startswith("busiest hour (no working hour measured): ")
+
+
 @pytest.mark.parametrize(
     ("local_time", "working"),
     [
