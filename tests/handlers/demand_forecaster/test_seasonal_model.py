@@ -242,3 +242,15 @@ def test_a_week_of_data_gives_the_days_of_the_week_their_shapes(
     # description says), and two weeks make seasonal-naive a week's lag
     assert forecast.weekly_season is weekly
     assert forecast.seasonal_naive_lag == naive_lag
+
+
+def test_two_weeks_of_history_give_twelve_days_of_out_of_sample_forecasts() -> None:
+    # GIVEN the default two weeks of history
+    history = hourly_demand(np.random.default_rng(2), days=14, noise=0.2)
+    # WHEN forecast
+    forecast = forecast_demand(history, 0, 3)
+    # THEN the first two days only fit the profile: the last 12 are forecast out of sample
+    assert forecast.calibration_days == 12
+    assert forecast.confidence_reason.endswith(
+        "h ahead over the last 12 days were within 15% of the actual"
+    )
