@@ -254,3 +254,14 @@ def test_two_weeks_of_history_give_twelve_days_of_out_of_sample_forecasts() -> N
     assert forecast.confidence_reason.endswith(
         "h ahead over the last 12 days were within 15% of the actual"
     )
+
+
+@pytest.mark.parametrize("hours", [np.arange(14 * DAY), np.full(14 * DAY + 3, WEEK)])
+def test_hours_of_the_week_must_cover_the_history_and_the_steps_within_a_week(
+    hours: np.ndarray,
+) -> None:
+    # GIVEN two weeks of demand and hours of the week that miss the steps, or are out of range
+    history = hourly_demand(np.random.default_rng(2), days=14, noise=0.2)
+    # WHEN forecast three steps THEN it is refused
+    with pytest.raises(ValueError, match=r"^hours_of_week must be"):
+        forecast_demand(history, hours, 3)
