@@ -342,9 +342,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ASSUME_OWN_MEMBER_ROLE,
             # A regression after the scaler's own change: the scaler restores the sizes.
             PermissionStatement(actions=("lambda:InvokeFunction",), resources=(R.FLEET_FUNCTIONS,)),
-            # Waiting costs no Lambda time: one-time schedules call the function back.
+            # Waiting costs no Lambda time: one-time schedules call the function back. A retry
+            # that finds its step booked already reads the time it was booked for.
             PermissionStatement(
-                actions=("scheduler:CreateSchedule",), resources=(R.CALLBACK_SCHEDULES,)
+                actions=("scheduler:CreateSchedule", "scheduler:GetSchedule"),
+                resources=(R.CALLBACK_SCHEDULES,),
             ),
             PermissionStatement(
                 actions=("iam:PassRole",),

@@ -5,13 +5,16 @@ Each schedule fires once (`at(...)`, UTC), invokes this function with
 `{"action": "follow_up", "validation_id": ...}` through the scheduler role the program made for
 it (which may invoke only this function), retries, dead-letters into the function's queue, and
 deletes itself after completion. Its name is the validation id plus the step, so creating the same
-step twice (a retried invocation) finds the schedule already there and changes nothing.
+step twice (a retried invocation) finds the schedule already there, changes nothing and answers the
+time it was booked for: the retry's record then waits for that callback, not for a later one that
+was never booked.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +23,15 @@ from handlers.change_validator.environment import ValidatorEnvironment
 
 MAXIMUM_RETRY_ATTEMPTS = 3
 MAXIMUM_EVENT_AGE_SECONDS = 3600
+_AT_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+@dataclass(frozen=True)
+class BookedCallback:
+    """A callback schedule: its name and the moment (UTC) it fires."""
+
+    name: str
+    at: datetime
 
 
 def callback_payload(validation_id: str) -> dict[str, str]:
@@ -29,8 +41,9 @@ def callback_payload(validation_id: str) -> dict[str, str]:
 
 def schedule_callback(
     scheduler: Any, environment: ValidatorEnvironment, validation_id: str, step: str, at: datetime
-) -> str:
-    """Create the schedule of `step` (e.g. `follow-3`, `bake`) firing at `at`; its name.
+) -> BookedCallback:
+    """Create the schedule of `step` (e.g. `follow-3`, `bake`) firing at `at`; the schedule, or,
+    when an earlier attempt of the invocation booked `step` already, that one and its time.
 
     `at(...)` takes whole seconds: the time is rounded up, never down, so a callback never
     arrives before the moment it waits for (a bake callback that came early would find the bake
@@ -42,7 +55,7 @@ def schedule_callback(
         scheduler.create_schedule(
             Name=name,
             GroupName=environment.validation_schedule_group,
-            ScheduleExpression=f"at({at.strftime('%Y-%m-%dT%H:%M:%S')})",
+            ScheduleExpression=f"at({at.strftime(_AT_FORMAT)})",
             ScheduleExpressionTimezone="UTC",
             FlexibleTimeWindow={"Mode": "OFF"},
             ActionAfterCompletion="DELETE",
@@ -60,7 +73,15 @@ def schedule_callback(
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "ConflictException":
             raise
-    return name
+        booked = scheduler.get_schedule(Name=name, GroupName=environment.validation_schedule_group)
+        return BookedCallback(name, _booked_at(booked["ScheduleExpression"]))
+    return BookedCallback(name, at)
+
+
+def _booked_at(expression: str) -> datetime:
+    """The moment of an `at(...)` expression in UTC, as schedule_callback writes it."""
+    inside = expression.removeprefix("at(").removesuffix(")")
+    return datetime.strptime(inside, _AT_FORMAT).replace(tzinfo=UTC)
 
 
 def _whole_second_at_or_after(moment: datetime) -> datetime:

@@ -246,15 +246,17 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         for error in update.get("errors") or []
     ]
     if status == "Successful":
-        bake_until = now + timedelta(minutes=environment.validation_bake_minutes)
+        bake = timedelta(minutes=environment.validation_bake_minutes)
+        booked = schedule_callback(
+            services.scheduler, environment, change.validation_id, "bake", now + bake
+        )
+        # A retried invocation finds the bake booked by its first attempt: the bake is that one.
         record.update(
-            phase=Phase.BAKING.value, bake_started_at=iso_z(now), bake_until=iso_z(bake_until)
+            phase=Phase.BAKING.value,
+            bake_started_at=iso_z(min(now, booked.at - bake)),
+            bake_until=iso_z(booked.at),
         )
-        record["schedules"].append(
-            schedule_callback(
-                services.scheduler, environment, change.validation_id, "bake", bake_until
-            )
-        )
+        record["schedules"].append(booked.name)
     elif status in FINISHED_STATUSES:
         reasons = "; ".join(record["update_errors"]) or "no errors reported"
         _conclude(record, Verdict.FAILED, f"EKS reports the update {status}: {reasons}", now)
@@ -335,10 +337,10 @@ def _book_check(
     `step`; a delivery before it changes nothing (`next_check_at`)."""
     environment = services.environment
     at = now + timedelta(minutes=environment.validation_follow_minutes)
-    record["next_check_at"] = iso_z(at)
-    record["schedules"].append(
-        schedule_callback(services.scheduler, environment, record["validation_id"], step, at)
-    )
+    booked = schedule_callback(services.scheduler, environment, record["validation_id"], step, at)
+    # A retried invocation finds `step` booked by its first attempt: the check waits for that one.
+    record["next_check_at"] = iso_z(booked.at)
+    record["schedules"].append(booked.name)
 
 
 def _bake_check_failed(

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from change_validator_helpers import (
     CLUSTER,
     NODE_GROUP,
@@ -651,3 +652,75 @@ def test_a_regression_whose_node_group_cannot_be_read_is_alerted_without_a_resto
     [alert] = validator_alerts(alert_inbox)
     assert alert["severity"] == "critical"
     assert "not restored automatically" in alert["detail"]
+
+
+def fail_the_record_save_after_the_next_callback_is_booked(validator: Validator) -> Any:
+    """From the moment the next CreateSchedule succeeds, every PutItem of the validator fails
+    (DynamoDB unreachable after botocore's retries); the fault, to heal it."""
+    services = validator.services[0]
+    dynamodb = services.sessions.hub_client("dynamodb")
+    faults: list[Any] = []
+
+    def after_booking(**_: Any) -> None:
+        if not faults:
+            faults.append(fail_every_attempt(dynamodb, "dynamodb", "PutItem"))
+
+    services.scheduler.meta.events.register("after-call.scheduler.CreateSchedule", after_booking)
+    return faults
+
+
+def test_a_callback_booked_by_an_invocation_whose_record_was_not_saved_still_gets_a_verdict(
+    validator: Validator, eks_updates: EksUpdates
+) -> None:
+    # GIVEN a node group update EKS reports in progress, and DynamoDB failing right after the
+    # validator booked its next check, so the invocation fails with the schedule created but
+    # the record not saved
+    update_id = "4d5e6f70-0000-4111-8222-933344445555"
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion", update_id,
+        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
+    )  # fmt: skip
+    faults = fail_the_record_save_after_the_next_callback_is_booked(validator)
+    with pytest.raises(EndpointConnectionError):
+        validator.send(change)
+    [booked] = [(s["Name"], s["ScheduleExpression"]) for s in validator.schedules()]
+    # WHEN DynamoDB is back and Lambda retries the event a minute later
+    faults[0].healed = True
+    validator.clock.advance(60)
+    retried = validator.send(change)
+    # THEN the retry keeps the one callback already booked, and waits for its time
+    assert retried["status"] == "following", retried
+    assert [(s["Name"], s["ScheduleExpression"]) for s in validator.schedules()] == [booked]
+    assert retried["next_check_at"] == booked[1].removeprefix("at(").removesuffix(")") + "Z"
+    # WHEN EKS reports the update done and that callback fires at its time
+    eks_updates.status = "Successful"
+    [baking] = validator.advance(4)
+    # THEN it checks the update (not taken for an early copy), and the bake goes to a verdict
+    assert baking["status"] == "baking", baking
+    [verdict] = validator.advance(15)
+    assert verdict["status"] == "passed", verdict
+
+
+def test_a_bake_booked_by_an_invocation_whose_record_was_not_saved_gives_the_verdict_on_time(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+) -> None:
+    # GIVEN the scaler's change, which EKS reports done at once, and DynamoDB failing right
+    # after the validator booked the bake's callback
+    _, _, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
+    faults = fail_the_record_save_after_the_next_callback_is_booked(validator)
+    with pytest.raises(EndpointConnectionError):
+        validator.send(change)
+    # WHEN DynamoDB is back and Lambda retries the event a minute later
+    faults[0].healed = True
+    validator.clock.advance(60)
+    retried = validator.send(change)
+    # THEN the bake ends when its one callback fires, which gives the verdict
+    [booked] = validator.schedules()
+    assert retried["bake_until"] == booked["ScheduleExpression"][3:-1] + "Z"
+    [verdict] = validator.advance(14)
+    assert verdict["status"] == "passed", verdict
