@@ -87,6 +87,9 @@ def rollback_plan(
 RESTORE_SKIPPED = "skipped"
 """The status of an automatic restore not asked for, because the node group changed since."""
 
+RESTORE_ASKED = "asked"
+"""The status of an automatic restore whose request is saved and whose answer is not yet."""
+
 
 def superseded_by(change: Change, current_desired: int) -> str | None:
     """Why restoring `change` would undo a later change (the node group no longer has the

@@ -47,6 +47,7 @@ from handlers.change_validator.comparison import Thresholds, describe_moved, mov
 from handlers.change_validator.measurements import Window, measure
 from handlers.change_validator.models import EksChangeEvent, event_summary
 from handlers.change_validator.rollback import (
+    RESTORE_ASKED,
     RESTORE_SKIPPED,
     restore_request,
     rollback_plan,
@@ -383,41 +384,14 @@ def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         )
         return record
     environment = services.environment
-    plan = record["rollback"]
-    if plan["automatic"] and "restore" not in record and environment.scaler_function_name:
-        try:
-            eks = services.member_client(change.account_id, change.region)("eks")
-            group = eks.describe_nodegroup(
-                clusterName=change.cluster, nodegroupName=change.node_group
-            )["nodegroup"]
-        except MEASUREMENT_FAILURES as error:
-            # No restore on a size not read; the alert still goes out and asks for it by hand.
-            current = None
-            superseded = (
-                f"node group {change.node_group}'s current size could not be read "
-                f"({cut_echo(str(error))}): restore it by hand"
-            )
-        else:
-            current = int(group["scalingConfig"]["desiredSize"])
-            superseded = superseded_by(change, current)
-        if superseded is not None or current is None:
-            record["restore"] = {"status": RESTORE_SKIPPED, "reason": superseded}
-        else:
-            request = restore_request(change, plan, current, dry_run=environment.fleet_dry_run)
-            answer = ask_scaler(services.scaler_client, environment.scaler_function_name, request)
-            results = [
-                {"nodegroup": item.get("nodegroup"), "status": item.get("status")}
-                for item in answer.get("results", [])
-            ]
-            # The scaler's answer has a top-level status only when it failed as a whole; else
-            # the restore's one node group says what happened (changed, blocked, locked, ...).
-            statuses = ", ".join(str(item["status"]) for item in results)
-            record["restore"] = {
-                "request": request,
-                "status": answer.get("status") or statuses or None,
-                "results": results,
-                "error": answer.get("error"),
-            }
+    restore = record.get("restore")
+    unanswered = restore is not None and restore.get("status") == RESTORE_ASKED
+    if (
+        record["rollback"]["automatic"]
+        and environment.scaler_function_name
+        and (restore is None or unanswered)
+    ):
+        record["restore"] = _restore(record, change, services)
         _save(services, record)
     deliver_once(
         services.state,
@@ -427,6 +401,56 @@ def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         ALERT_TTL_SECONDS,
     )
     return record
+
+
+def _restore(record: dict[str, Any], change: Change, services: ValidatorServices) -> dict[str, Any]:
+    """Ask the scaler to restore the size before `change`, unless a later change stands; the
+    record's `restore`.
+
+    The request is saved before the scaler is asked: when the answer is not saved (DynamoDB
+    failing), the retry finds it and asks again with the same request id, which the scaler
+    answers from its idempotency record without changing anything twice. Without it, the retry
+    would read the restored size as a later change and announce the restore as skipped."""
+    environment = services.environment
+    asked = record.get("restore")
+    if asked is not None:
+        request = asked["request"]
+    else:
+        try:
+            eks = services.member_client(change.account_id, change.region)("eks")
+            group = eks.describe_nodegroup(
+                clusterName=change.cluster, nodegroupName=change.node_group
+            )["nodegroup"]
+        except MEASUREMENT_FAILURES as error:
+            # No restore on a size not read; the alert still goes out and asks for it by hand.
+            reason = (
+                f"node group {change.node_group}'s current size could not be read "
+                f"({cut_echo(str(error))}): restore it by hand"
+            )
+            return {"status": RESTORE_SKIPPED, "reason": reason}
+        current = int(group["scalingConfig"]["desiredSize"])
+        superseded = superseded_by(change, current)
+        if superseded is not None:
+            return {"status": RESTORE_SKIPPED, "reason": superseded}
+        request = restore_request(
+            change, record["rollback"], current, dry_run=environment.fleet_dry_run
+        )
+        record["restore"] = {"request": request, "status": RESTORE_ASKED}
+        _save(services, record)
+    answer = ask_scaler(services.scaler_client, environment.scaler_function_name, request)
+    results = [
+        {"nodegroup": item.get("nodegroup"), "status": item.get("status")}
+        for item in answer.get("results", [])
+    ]
+    # The scaler's answer has a top-level status only when it failed as a whole; else the
+    # restore's one node group says what happened (changed, blocked, locked, ...).
+    statuses = ", ".join(str(item["status"]) for item in results)
+    return {
+        "request": request,
+        "status": answer.get("status") or statuses or None,
+        "results": results,
+        "error": answer.get("error"),
+    }
 
 
 def verdict_alert(record: dict[str, Any], source: str) -> Alert:

@@ -28,6 +28,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
 from handlers.change_validator import app
+from handlers.change_validator.services import ValidatorServices
 from handlers.change_validator.validation import load_record
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, AlertInbox
 from tests.handlers.deadlines import ContextRunningOutOfTime
@@ -724,3 +725,64 @@ def test_a_bake_booked_by_an_invocation_whose_record_was_not_saved_gives_the_ver
     assert retried["bake_until"] == booked["ScheduleExpression"][3:-1] + "Z"
     [verdict] = validator.advance(14)
     assert verdict["status"] == "passed", verdict
+
+
+class ScalerAnsweringBeforeDynamoDbFails(ScalerThroughItsHandler):
+    """The scaler through its handler; once it has answered, every PutItem of the validator
+    fails (DynamoDB unreachable after botocore's retries) until `fault` is healed."""
+
+    def __init__(self, validator_dynamodb: Any) -> None:
+        super().__init__()
+        self._dynamodb = validator_dynamodb
+        self.fault: Any = None
+
+    def invoke(self, **arguments: Any) -> dict[str, Any]:
+        answer = super().invoke(**arguments)
+        if self.fault is None:
+            self.fault = fail_every_attempt(self._dynamodb, "dynamodb", "PutItem")
+        return answer
+
+
+def test_a_restore_whose_answer_was_not_saved_is_announced_as_the_restore_it_was(
+    validator: Validator,
+    *,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
+    validator.send(change)
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
+    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
+    # AND DynamoDB failing right after the scaler answered the restore
+    scaler = ScalerAnsweringBeforeDynamoDbFails(
+        validator.services[0].sessions.hub_client("dynamodb")
+    )
+    monkeypatch.setattr(ValidatorServices, "scaler_client", property(lambda _self: scaler))
+    # WHEN the bake callback runs
+    validator.clock.advance(15 * 60)
+    with pytest.raises(EndpointConnectionError):
+        validator.fire_due_callbacks()
+    # THEN the scaler restored 2 nodes, but the invocation failed before the alert
+    assert desired_size() == 2
+    assert validator_alerts(alert_inbox) == []
+    # WHEN DynamoDB is back and Lambda retries the callback a minute later
+    scaler.fault.healed = True
+    validator.clock.advance(60)
+    retried = validator.send({"action": "follow_up", "validation_id": update_id})
+    # THEN the scaler was asked again with the same request id only, and changed nothing more
+    [first, again] = scaler.payloads
+    assert first == again and first["request_id"] == f"change-validator-restore-{update_id}"
+    assert desired_size() == 2
+    # AND the record and the one critical alert say the scaler restored it (not that the
+    # restored size was a later change that stands)
+    assert retried["restore"]["status"] == "scaling_initiated", retried["restore"]
+    [alert] = validator_alerts(alert_inbox)
+    assert "asked to restore it: scaling_initiated" in alert["detail"]
