@@ -564,7 +564,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         },
         triggers=(
             FixedSchedule(
-                name="backup", expression="cron(0 2 * * ? *)", payload={"action": "backup"}
+                name="backup",
+                expression="cron(0 2 * * ? *)",
+                payload={"action": "backup", "run": SCHEDULED_TIME},
             ),
         ),
         # Snapshots and deletes: one run at a time, so a retried run never doubles the backups.

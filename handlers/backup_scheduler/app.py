@@ -12,7 +12,7 @@ from typing import Any
 from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.target_results import run_status
-from handlers.backup_scheduler.backup import BackupServices, backup_targets
+from handlers.backup_scheduler.backup import BackupServices, backup_targets, run_day
 from handlers.backup_scheduler.environment import BackupEnvironment
 from handlers.backup_scheduler.models import BackupRequest
 
@@ -26,9 +26,11 @@ def handle(
     """Back up every target of the inventory and apply retention."""
     environment = services.environment
     dry_run = request.dry_run or environment.fleet_dry_run
+    day = run_day(request.run, services.clock.now())
     targets = backup_targets(
         services,
         list(services.inventory().account_regions()),
+        day=day,
         max_workers=environment.backup_max_workers,
         dry_run=dry_run,
         invocation=invocation,

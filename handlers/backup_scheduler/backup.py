@@ -10,26 +10,28 @@ Per target, in order, each step isolated from the others and each resource from 
 4. Backups named `lambda-fleet-...` whose saved expiry has passed -> DeleteBackup. A backup with
    no saved expiry was not made by this function (or its record is gone) and is left alone.
 
-Weekly copies are made only on BACKUP_WEEKLY_DAY, judged by the run's UTC date (the schedule
-fires at 02:00 UTC). A target is backed up at most once per UTC day: the state table's
-idempotency record `<account>/<region>/<yyyy-mm-dd>` makes a retried schedule return the first
-run's result instead of copying again. The record is completed even when some resources failed
-(they are reported in the result): completing it is what prevents duplicate copies of the
-resources that did succeed (a failed listing is likewise one reported failure). A target whose
-member role could not be assumed leaves no record, so a retry acts.
+The run's day is the UTC date of the time the schedule's run was scheduled for (`run`, the same
+for every attempt of the run; the clock's date for an event without it): a retry after UTC
+midnight belongs to the run it retries. Weekly copies are made only when that day is
+BACKUP_WEEKLY_DAY, and DynamoDB backups are named after it. A target is backed up at most once
+per day: the state table's idempotency record `<account>/<region>/<yyyy-mm-dd>` makes a retried
+schedule return the first run's result instead of copying again. The record is completed even
+when some resources failed (they are reported in the result): completing it is what prevents
+duplicate copies of the resources that did succeed (a failed listing is likewise one reported
+failure). A target whose member role could not be assumed leaves no record, so a retry acts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.exceptions import MemberAccessError, RequestInProgressError
+from fleet_shared.exceptions import EventValidationError, MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
@@ -51,6 +53,11 @@ FREQUENCIES = (DAILY, WEEKLY)
 IDEMPOTENCY_TTL_SECONDS = 3 * 86400
 EXPIRY_RECORD_MARGIN = timedelta(days=90)
 """How long a backup's expiry record outlives the expiry, so a late run still finds it."""
+RUN_MAX_AGE = timedelta(days=1)
+"""The oldest `run` accepted: a run's attempts (Scheduler's and Lambda's retries) come within
+hours; an older one would copy again under a past day's name."""
+RUN_CLOCK_SKEW = timedelta(minutes=5)
+"""How far `run` may be ahead of the clock: Scheduler fires at or after the scheduled time."""
 _BACKUP_NAME_MAX = 255
 _AWS_ERRORS = (ClientError, BotoCoreError)
 
@@ -63,9 +70,9 @@ class Retention:
     weekly: timedelta
     weekly_day: str
 
-    def due(self, frequency: str, now: datetime) -> bool:
-        """Whether a resource of `frequency` is copied on the UTC date of `now`."""
-        return frequency == DAILY or WEEKDAYS[now.weekday()] == self.weekly_day
+    def due(self, frequency: str, day: date) -> bool:
+        """Whether a resource of `frequency` is copied in the run of `day`."""
+        return frequency == DAILY or WEEKDAYS[day.weekday()] == self.weekly_day
 
     def expires_at(self, frequency: str, now: datetime) -> datetime:
         """When a copy made `now` expires."""
@@ -120,11 +127,25 @@ def named_expiry_key(account_id: str, region: str, name: str) -> str:
     return f"{SOURCE}/backup/{account_id}/{region}/{name}"
 
 
-def backup_name(table: str, now: datetime) -> str:
+def backup_name(table: str, day: date) -> str:
     """`lambda-fleet-<table>-<yyyymmdd>`, the table part shortened to fit DynamoDB's limit."""
-    suffix = f"-{now:%Y%m%d}"
+    suffix = f"-{day:%Y%m%d}"
     room = _BACKUP_NAME_MAX - len(BACKUP_NAME_PREFIX) - len(suffix)
     return f"{BACKUP_NAME_PREFIX}{table[:room]}{suffix}"
+
+
+def run_day(run: datetime | None, now: datetime) -> date:
+    """The backup day of a run scheduled for `run` (None: a run started by hand, `now`); raises
+    EventValidationError for a `run` in the future or more than RUN_MAX_AGE old."""
+    if run is None:
+        return now.date()
+    if run > now + RUN_CLOCK_SKEW:
+        raise EventValidationError("run", f"{iso_z(run)} is later than now ({iso_z(now)})")
+    if run < now - RUN_MAX_AGE:
+        raise EventValidationError(
+            "run", f"{iso_z(run)} is more than a day before now ({iso_z(now)})"
+        )
+    return run.astimezone(UTC).date()
 
 
 def _parse_iso(value: str) -> datetime | None:
@@ -147,12 +168,20 @@ class _TargetBackup:
     """One target's run; `dry_run` reports every copy and deletion and performs none."""
 
     def __init__(
-        self, services: BackupServices, ec2: Any, dynamodb: Any, result: TargetResult, dry_run: bool
+        self,
+        services: BackupServices,
+        ec2: Any,
+        dynamodb: Any,
+        result: TargetResult,
+        *,
+        day: date,
+        dry_run: bool,
     ) -> None:
         self._services = services
         self._ec2 = ec2
         self._dynamodb = dynamodb
         self._result = result
+        self._day = day
         self._dry_run = dry_run
         self._now = services.clock.now()
 
@@ -173,7 +202,7 @@ class _TargetBackup:
         if frequency not in FREQUENCIES:
             self._result.skipped.append({"resource": resource, "reason": f"backup={frequency}"})
             return False
-        if not self._services.retention.due(frequency, self._now):
+        if not self._services.retention.due(frequency, self._day):
             self._result.skipped.append(
                 {
                     "resource": resource,
@@ -238,7 +267,7 @@ class _TargetBackup:
         if not self._due(table, frequency):
             return
         expires_at = self._services.retention.expires_at(frequency, self._now)
-        name = backup_name(table, self._now)
+        name = backup_name(table, self._day)
         copy = {"kind": "dynamodb_backup", "source": table, "frequency": frequency}
         copy |= {"name": name, "expires_at": iso_z(expires_at)}
         if not self._dry_run:
@@ -337,7 +366,7 @@ class _TargetBackup:
 
 
 def _run_target(
-    services: BackupServices, account_id: str, region: str, dry_run: bool
+    services: BackupServices, account_id: str, region: str, day: date, dry_run: bool
 ) -> TargetResult:
     result = TargetResult(account_id, region)
     try:
@@ -346,7 +375,7 @@ def _run_target(
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
         return result
-    _TargetBackup(services, ec2, dynamodb, result, dry_run).run()
+    _TargetBackup(services, ec2, dynamodb, result, day=day, dry_run=dry_run).run()
     return result
 
 
@@ -355,10 +384,11 @@ def backup_target(
     account_id: str,
     region: str,
     *,
+    day: date,
     dry_run: bool,
     invocation: Invocation,
 ) -> dict[str, Any]:
-    """Back up one target at most once per UTC day; returns its summary.
+    """Back up one target at most once per run day `day`; returns its summary.
 
     A repeat of a completed day returns the stored summary with `repeat: true`; a dry run claims
     nothing and changes nothing. The day's claim blocks a concurrent copy only while this
@@ -366,8 +396,8 @@ def backup_target(
     the target up.
     """
     if dry_run:
-        return _run_target(services, account_id, region, dry_run=True).summary()
-    request_id = f"{account_id}/{region}/{services.clock.now().date().isoformat()}"
+        return _run_target(services, account_id, region, day, dry_run=True).summary()
+    request_id = f"{account_id}/{region}/{day.isoformat()}"
     try:
         with services.state.idempotent(
             SOURCE,
@@ -377,7 +407,7 @@ def backup_target(
         ) as request:
             if request.is_repeat and request.result is not None:
                 return {**request.result, "repeat": True}
-            result = _run_target(services, account_id, region, dry_run=False)
+            result = _run_target(services, account_id, region, day, dry_run=False)
             if result.status == DENIED:
                 return result.summary()
             summary = result.summary()
@@ -396,11 +426,13 @@ def backup_targets(
     services: BackupServices,
     targets: list[tuple[str, str]],
     *,
+    day: date,
     max_workers: int,
     dry_run: bool,
     invocation: Invocation,
 ) -> list[dict[str, Any]]:
-    """Back up (account, region) targets, at most `max_workers` at once; in target order.
+    """Back up (account, region) targets for the run of `day`, at most `max_workers` at once; in
+    target order.
 
     An unexpected AWS error in one target (the state table, say) is reported for it. A target
     whose turn comes with less than BACKUP_TARGET_SECONDS left in the invocation is not started
@@ -413,7 +445,9 @@ def backup_targets(
     )
     return map_isolated(
         targets,
-        lambda target: backup_target(services, *target, dry_run=dry_run, invocation=invocation),
+        lambda target: backup_target(
+            services, *target, day=day, dry_run=dry_run, invocation=invocation
+        ),
         on_error=lambda target, error: TargetResult(
             *target, status=FAILED, error=str(error)
         ).summary(),

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from catalog.functions import function_spec
+from catalog.model import FixedSchedule
 from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
+from fleetctl.schedule_replay import scheduler_input
 from handlers.backup_scheduler.backup import (
     COPY_TAG,
     EXPIRES_TAG,
@@ -152,6 +155,48 @@ def test_a_retried_schedule_on_the_same_day_does_not_copy_twice(
     fake_clock.advance(DAY)
     backup({"action": "backup"})
     # THEN it makes that day's copies
+    assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 2
+    assert _backup_names(member_a["dynamodb"]) == [
+        "lambda-fleet-orders-20250602",
+        "lambda-fleet-orders-20250603",
+    ]
+
+
+def scheduled_backup_attempt(scheduled_at: datetime, attempt: int) -> dict[str, Any]:
+    """The backup schedule's payload as the catalog declares it, as Scheduler delivers one
+    attempt of the run scheduled for `scheduled_at`."""
+    [schedule] = [
+        t for t in function_spec("backup_scheduler").triggers if isinstance(t, FixedSchedule)
+    ]
+    return scheduler_input(
+        schedule.payload,
+        scheduled_at=scheduled_at,
+        execution_id=f"backup-attempt-{attempt}",
+        attempt=attempt,
+    )
+
+
+def test_a_scheduler_retry_after_utc_midnight_does_not_copy_the_run_twice(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the 02:30 run of a stack in UTC+3, scheduled for 23:30 UTC, that copied member A's
+    # resources but whose answer to Scheduler was lost
+    scheduled_at = datetime(2025, 6, 2, 23, 30, tzinfo=UTC)
+    fake_clock.set(scheduled_at)
+    first = backup(scheduled_backup_attempt(scheduled_at, attempt=1))
+    assert _target(first, MEMBER_A)["created"] == 2
+    # WHEN Scheduler retries that run 40 minutes later, on the next UTC day
+    fake_clock.advance(40 * 60)
+    retried = backup(scheduled_backup_attempt(scheduled_at, attempt=2))
+    # THEN the retry answers the run's first result and copies nothing again
+    assert _target(retried, MEMBER_A)["repeat"] is True
+    assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
+    assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
+    # WHEN the next night's run comes
+    next_run = scheduled_at + timedelta(days=1)
+    fake_clock.set(next_run)
+    backup(scheduled_backup_attempt(next_run, attempt=1))
+    # THEN it makes that run's copies
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 2
     assert _backup_names(member_a["dynamodb"]) == [
         "lambda-fleet-orders-20250602",
@@ -314,6 +359,10 @@ def test_dry_run_reports_copies_and_deletions_and_changes_nothing(
         ({"action": "snapshot"}, "action"),
         ({"action": "backup", "dry_run": 1}, "dry_run"),
         ({"action": "backup", "tables": ["x"]}, "tables"),
+        ({"action": "backup", "run": "last night"}, "run"),
+        ({"action": "backup", "run": "2025-06-02T02:00:00"}, "run"),
+        ({"action": "backup", "run": "2025-06-03T02:00:00Z"}, "run"),
+        ({"action": "backup", "run": "2025-05-30T02:00:00Z"}, "run"),
         ("backup", "event"),
     ],
 )
