@@ -9,6 +9,8 @@ Per target, in order, each step isolated from the others and each resource from 
 3. Snapshots carrying both of our tags whose expires-at has passed -> DeleteSnapshot.
 4. Backups named `lambda-fleet-...` whose saved expiry has passed -> DeleteBackup. A backup with
    no saved expiry was not made by this function (or its record is gone) and is left alone.
+In 3 and 4, a resource still tagged for backup keeps its last good copy: when none of its
+completed copies is within its retention, the one that expires last is not deleted.
 
 The run's day is the UTC date of the time the schedule's run was scheduled for (`run`, the same
 for every attempt of the run; the clock's date for an event without it): a retry after UTC
@@ -23,7 +25,7 @@ failure). A target whose member role could not be assumed leaves no record, so a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -98,10 +100,11 @@ class TargetResult(SharedTargetResult):
 
     created: list[dict[str, str]] = field(default_factory=list)
     deleted: list[dict[str, str]] = field(default_factory=list)
+    kept: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
 
     def details(self) -> dict[str, Any]:
-        """Counts, then the copies made and the expired copies deleted."""
+        """Counts, then the copies made, the expired copies deleted and those kept."""
         return {
             "created": len(self.created),
             "deleted": len(self.deleted),
@@ -109,6 +112,7 @@ class TargetResult(SharedTargetResult):
             "failed": len(self.errors),
             "copies": self.created,
             "expired": self.deleted,
+            "kept": self.kept,
         }
 
     def fail(self, resource: str, error: Exception | str) -> None:
@@ -184,6 +188,10 @@ class _TargetBackup:
         self._day = day
         self._dry_run = dry_run
         self._now = services.clock.now()
+        # The volumes and tables tagged for backup, once all could be read (None until then):
+        # pruning keeps the last good copy of these, of every source while they are unknown.
+        self._tagged_volumes: set[str] | None = None
+        self._tagged_tables: set[str] | None = None
 
     def run(self) -> None:
         steps = (
@@ -219,9 +227,12 @@ class _TargetBackup:
             "Volumes",
             Filters=[{"Name": "tag-key", "Values": [BACKUP_TAG]}],
         )
+        tagged: set[str] = set()
         for volume in volumes:
             volume_id = volume["VolumeId"]
             frequency = _tag_map(volume.get("Tags", [])).get(BACKUP_TAG, "").strip().lower()
+            if frequency in FREQUENCIES:
+                tagged.add(volume_id)
             if not self._due(volume_id, frequency):
                 continue
             expires_at = iso_z(self._services.retention.expires_at(frequency, self._now))
@@ -248,15 +259,20 @@ class _TargetBackup:
                     continue
                 copy["id"] = response["SnapshotId"]
             self._result.created.append(copy)
+        self._tagged_volumes = tagged
 
     def _back_up_tables(self) -> None:
+        tagged: set[str] = set()
+        every_table_read = True
         for table in _pages(self._dynamodb, "list_tables", "TableNames"):
             try:
-                self._back_up_table(table)
+                self._back_up_table(table, tagged)
             except _AWS_ERRORS as error:
                 self._result.fail(table, error)
+                every_table_read = False
+        self._tagged_tables = tagged if every_table_read else None
 
-    def _back_up_table(self, table: str) -> None:
+    def _back_up_table(self, table: str, tagged: set[str]) -> None:
         arn = self._dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
         tags = _tag_map(
             list(_pages(self._dynamodb, "list_tags_of_resource", "Tags", ResourceArn=arn))
@@ -264,6 +280,8 @@ class _TargetBackup:
         if BACKUP_TAG not in tags:
             return
         frequency = tags[BACKUP_TAG].strip().lower()
+        if frequency in FREQUENCIES:
+            tagged.add(table)
         if not self._due(table, frequency):
             return
         expires_at = self._services.retention.expires_at(frequency, self._now)
@@ -289,19 +307,35 @@ class _TargetBackup:
         self._result.created.append(copy)
 
     def _delete_expired_snapshots(self) -> None:
-        snapshots = _pages(
-            self._ec2,
-            "describe_snapshots",
-            "Snapshots",
-            OwnerIds=["self"],
-            Filters=[{"Name": "tag-key", "Values": [EXPIRES_TAG]}],
-        )
+        snapshots = [
+            snapshot
+            for snapshot in _pages(
+                self._ec2,
+                "describe_snapshots",
+                "Snapshots",
+                OwnerIds=["self"],
+                Filters=[{"Name": "tag-key", "Values": [EXPIRES_TAG]}],
+            )
+            if COPY_TAG in _tag_map(snapshot.get("Tags", []))
+        ]
+        good = [
+            (
+                _tag_map(snapshot["Tags"]).get(SOURCE_VOLUME_TAG) or snapshot.get("VolumeId", ""),
+                _parse_iso(_tag_map(snapshot["Tags"]).get(EXPIRES_TAG, "")),
+                snapshot["SnapshotId"],
+            )
+            for snapshot in snapshots
+            if snapshot.get("State") == "completed"
+        ]
+        last_good = _last_good_copies(good, self._now, self._tagged_volumes)
         for snapshot in snapshots:
-            tags = _tag_map(snapshot.get("Tags", []))
-            expires_at = _parse_iso(tags.get(EXPIRES_TAG, ""))
-            if COPY_TAG not in tags or expires_at is None or expires_at > self._now:
+            expires_at = _parse_iso(_tag_map(snapshot["Tags"]).get(EXPIRES_TAG, ""))
+            if expires_at is None or expires_at > self._now:
                 continue
             snapshot_id = snapshot["SnapshotId"]
+            if snapshot_id in last_good:
+                self._keep_last_good("snapshot", snapshot_id, expires_at)
+                continue
             if not self._dry_run:
                 try:
                     self._ec2.delete_snapshot(SnapshotId=snapshot_id)
@@ -311,6 +345,17 @@ class _TargetBackup:
             self._result.deleted.append(
                 {"kind": "snapshot", "id": snapshot_id, "expired_at": iso_z(expires_at)}
             )
+
+    def _keep_last_good(self, kind: str, copy_id: str, expires_at: datetime) -> None:
+        self._result.kept.append(
+            {
+                "kind": kind,
+                "id": copy_id,
+                "expired_at": iso_z(expires_at),
+                "reason": "the last good copy of a resource tagged for backup, kept until a newer "
+                "one completes",
+            }
+        )
 
     def _backups(self) -> Iterator[dict[str, Any]]:
         arguments: dict[str, Any] = {"BackupType": "USER"}
@@ -344,25 +389,64 @@ class _TargetBackup:
         return self._services.state.get_value(expiry_key(arn), EXPIRY_VALUE)
 
     def _delete_expired_backups(self) -> None:
+        ours: list[tuple[dict[str, Any], datetime | None]] = []
         for backup in self._backups():
             if not backup.get("BackupName", "").startswith(BACKUP_NAME_PREFIX):
                 continue
             if backup.get("BackupStatus") != "AVAILABLE":
                 continue
-            arn = backup["BackupArn"]
             try:
                 record = self._expiry_record(backup)
-                expires_at = _parse_iso(record["expires_at"]) if record else None
-                if expires_at is None or expires_at > self._now:
-                    continue
-                if not self._dry_run:
-                    self._dynamodb.delete_backup(BackupArn=arn)
             except _AWS_ERRORS as error:
-                self._result.fail(arn, error)
+                self._result.fail(backup["BackupArn"], error)
                 continue
+            if record is not None:
+                ours.append((backup, _parse_iso(record["expires_at"])))
+        good = [
+            (backup.get("TableName", ""), expires_at, backup["BackupArn"])
+            for backup, expires_at in ours
+        ]
+        last_good = _last_good_copies(good, self._now, self._tagged_tables)
+        for backup, expires_at in ours:
+            arn = backup["BackupArn"]
+            if expires_at is None or expires_at > self._now:
+                continue
+            if arn in last_good:
+                self._keep_last_good("dynamodb_backup", arn, expires_at)
+                continue
+            if not self._dry_run:
+                try:
+                    self._dynamodb.delete_backup(BackupArn=arn)
+                except _AWS_ERRORS as error:
+                    self._result.fail(arn, error)
+                    continue
             self._result.deleted.append(
                 {"kind": "dynamodb_backup", "id": arn, "expired_at": iso_z(expires_at)}
             )
+
+
+def _last_good_copies(
+    copies: Iterable[tuple[str, datetime | None, str]],
+    now: datetime,
+    tagged_sources: set[str] | None,
+) -> set[str]:
+    """The expired copies pruning keeps, from (source, expires at, id) of the good copies: for a
+    source still tagged for backup (any source when `tagged_sources` could not be read) none of
+    whose good copies is within its retention (its new copies failing, or not complete yet), the
+    one that expires last, so no resource tagged for backup is left without one. A source no
+    longer tagged, or gone, keeps none past its retention."""
+    unexpired: set[str] = set()
+    latest: dict[str, tuple[datetime, str]] = {}
+    for source, expires_at, copy_id in copies:
+        if expires_at is None or expires_at > now:
+            unexpired.add(source)
+        elif source not in latest or (expires_at, copy_id) > latest[source]:
+            latest[source] = (expires_at, copy_id)
+    return {
+        copy_id
+        for source, (_, copy_id) in latest.items()
+        if source not in unexpired and (tagged_sources is None or source in tagged_sources)
+    }
 
 
 def _run_target(

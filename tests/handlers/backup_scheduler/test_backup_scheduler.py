@@ -289,6 +289,48 @@ def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(
     assert _target(result, MEMBER_A)["deleted"] == 2
 
 
+def test_pruning_keeps_the_last_good_copy_of_a_resource_whose_new_copies_fail(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    fake_clock: ManualClock,
+    built_services: list[BackupServices],
+) -> None:
+    # GIVEN the first day's copies of member A's daily volume and table
+    ec2, dynamodb = member_a["ec2"], member_a["dynamodb"]
+    backup({"action": "backup"})
+    [first_snapshot] = [
+        s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == member_a["daily"]
+    ]
+    # AND from then on every CreateSnapshot and CreateBackup in member A failing
+    session = built_services[0].sessions
+    snapshots_down = fail_every_attempt(
+        session.client("ec2", MEMBER_A, REGION), "ec2", "CreateSnapshot"
+    )
+    backups_down = fail_every_attempt(
+        session.client("dynamodb", MEMBER_A, REGION), "dynamodb", "CreateBackup"
+    )
+    # WHEN the schedule runs after the 7-day retention
+    fake_clock.advance(8 * DAY)
+    result = backup({"action": "backup"})
+    # THEN the expired first copies are kept, being the last good copies of their sources,
+    # and the run says so
+    assert first_snapshot in {s["SnapshotId"] for s in _snapshots(ec2)}
+    assert _backup_names(dynamodb) == ["lambda-fleet-orders-20250602"]
+    target = _target(result, MEMBER_A)
+    assert target["deleted"] == 0
+    kept = target["kept"]
+    assert sorted(entry["kind"] for entry in kept) == ["dynamodb_backup", "snapshot"]
+    assert first_snapshot in {entry["id"] for entry in kept}
+    assert all("last good copy" in entry["reason"] for entry in kept)
+    # WHEN the copies succeed again the next day
+    snapshots_down.healed = backups_down.healed = True
+    fake_clock.advance(DAY)
+    backup({"action": "backup"})
+    # THEN the new copies replace the expired ones
+    assert first_snapshot not in {s["SnapshotId"] for s in _snapshots(ec2)}
+    assert _backup_names(dynamodb) == ["lambda-fleet-orders-20250611"]
+
+
 def test_a_failing_snapshot_is_reported_and_the_other_resources_are_still_copied(
     backup: Invoke,
     member_a: dict[str, Any],
@@ -331,10 +373,12 @@ def test_dry_run_reports_copies_and_deletions_and_changes_nothing(
     monkeypatch: pytest.MonkeyPatch,
     switch: str,
 ) -> None:
-    # GIVEN copies made 8 days ago, past their 7-day retention now
+    # GIVEN copies made 8 days ago, past their 7-day retention now, and newer ones within it
     ec2, dynamodb = member_a["ec2"], member_a["dynamodb"]
     backup({"action": "backup"})
-    fake_clock.advance(8 * DAY)
+    fake_clock.advance(3 * DAY)
+    backup({"action": "backup"})
+    fake_clock.advance(5 * DAY)
     before = ({s["SnapshotId"] for s in _snapshots(ec2)}, _backup_names(dynamodb))
     event: dict[str, Any] = {"action": "backup"}
     if switch == "event":
