@@ -36,7 +36,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, Severity
-from fleet_shared.exceptions import EventValidationError, InventoryError, MemberAccessError
+from fleet_shared.exceptions import (
+    EventValidationError,
+    InventoryError,
+    MemberAccessError,
+    RequestInProgressError,
+)
 from fleet_shared.handler import Invocation
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -44,6 +49,7 @@ from fleet_shared.validation_errors import cut_echo
 from handlers.change_validator.callbacks import schedule_callback
 from handlers.change_validator.changes import Change, change_of, previous_state
 from handlers.change_validator.comparison import Thresholds, describe_moved, moved_figures
+from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.measurements import Window, measure
 from handlers.change_validator.models import EksChangeEvent, event_summary
 from handlers.change_validator.rollback import (
@@ -108,7 +114,8 @@ def start(
     """Open the validation of the update the event records (once per update id).
 
     The update's claim blocks a concurrent copy only while this invocation can run, so the
-    platform's retry of an invocation killed at its deadline opens the validation."""
+    platform's retry of an invocation killed at its deadline opens the validation. A copy that
+    finds the claim taken fails (ValidationInProgressError), so the platform retries it too."""
     summary = event_summary(event)
     response = event.detail.responseElements
     if response is None:
@@ -121,19 +128,22 @@ def start(
     update_id = response.update.id
     environment = services.environment
     change = change_of(event, update_id, environment.scaler_member_role_name)
-    with services.state.idempotent(
-        SCOPE,
-        update_id,
-        START_TTL_SECONDS,
-        deadline=invocation,
-    ) as request:
-        if request.is_repeat:
-            return {**(request.result or {}), "duplicate": True}
-        record = load_record(services, update_id) or _new_record(change, services)
-        record = _step(record, services)
-        result = _result(record)
-        request.complete(result)
-        return result
+    try:
+        with services.state.idempotent(
+            SCOPE,
+            update_id,
+            START_TTL_SECONDS,
+            deadline=invocation,
+        ) as request:
+            if request.is_repeat:
+                return {**(request.result or {}), "duplicate": True}
+            record = load_record(services, update_id) or _new_record(change, services)
+            record = _step(record, services)
+            result = _result(record)
+            request.complete(result)
+            return result
+    except RequestInProgressError as error:
+        raise ValidationInProgressError(update_id) from error
 
 
 def follow_up(validation_id: str, owner: str, services: ValidatorServices) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
 from handlers.change_validator import app
+from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.services import ValidatorServices
 from handlers.change_validator.validation import load_record
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, AlertInbox
@@ -786,3 +787,44 @@ def test_a_restore_whose_answer_was_not_saved_is_announced_as_the_restore_it_was
     assert retried["restore"]["status"] == "scaling_initiated", retried["restore"]
     [alert] = validator_alerts(alert_inbox)
     assert "asked to restore it: scaling_initiated" in alert["detail"]
+
+
+def test_a_change_whose_claim_outlived_a_failed_invocation_is_validated_by_a_later_retry(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+) -> None:
+    # GIVEN the scaler's change, and DynamoDB failing right after the validator claimed the
+    # update (its record cannot be saved, nor its claim released), 110 s before its deadline
+    _, update_id, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
+    dynamodb = validator.services[0].sessions.hub_client("dynamodb")
+    faults: list[Any] = []
+
+    def after_the_claim(**_: Any) -> None:
+        if not faults:
+            faults.extend(
+                fail_every_attempt(dynamodb, "dynamodb", operation)
+                for operation in ("PutItem", "DeleteItem")
+            )
+
+    dynamodb.meta.events.register("after-call.dynamodb.PutItem", after_the_claim)
+    deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[110_000]))
+    with pytest.raises(EndpointConnectionError):
+        app.FUNCTION.invoke(change, deadline)
+    # WHEN DynamoDB is back and Lambda retries the event a minute later, while the failed
+    # invocation's claim still stands
+    for fault in faults:
+        fault.healed = True
+    validator.clock.advance(60)
+    # THEN that retry fails, so Lambda retries again (an answer would end the retries)
+    with pytest.raises(ValidationInProgressError):
+        validator.send(change)
+    # AND the next retry, two minutes later, opens the validation
+    validator.clock.advance(120)
+    retried = validator.send(change)
+    assert retried["status"] == "baking", retried
+    assert retried["validation_id"] == update_id
+    assert len(validator.schedules()) == 1

@@ -1,0 +1,18 @@
+"""The change validator's own errors."""
+
+from __future__ import annotations
+
+
+class ValidationInProgressError(Exception):
+    """Another invocation holds the claim of the update's validation.
+
+    Deliberately not a `FleetError`: the invocation fails, so the platform retries the event. The
+    claim may be a concurrent copy's, whose validation the retry then answers as a duplicate, or
+    the leftover of an invocation that failed without releasing it (DynamoDB failing), which
+    stands until that invocation's deadline; an error answer would end the retries and lose the
+    validation.
+    """
+
+    def __init__(self, update_id: str) -> None:
+        self.update_id = update_id
+        super().__init__(f"the validation of update {update_id} is claimed by another invocation")
