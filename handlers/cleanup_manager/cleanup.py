@@ -53,6 +53,9 @@ DELETING = "deleting"
 """The resources of an announced-marks record whose notice said they would be deleted."""
 ANNOUNCED_MARGIN_DAYS = 30
 """How long an announced-marks record outlives its marks' date, for a run that comes late."""
+NOTICE_LISTED_RESOURCES = 100
+"""The resources a notice names one by one: thousands of marks would take it past SNS's 256 KB
+message limit, and SNS would refuse it on every run."""
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
@@ -247,8 +250,9 @@ def _deletion_announced(
     if marked_on not in deletion_notices:
         key = announced_key(target[0], marked_on.isoformat())
         saved = services.state.get_value(key, ANNOUNCED) or {}
-        deletion_notices[marked_on] = set(saved.get(DELETING, []))
-    return notice_entry(target[1], resource.kind, resource.id) in deletion_notices[marked_on]
+        deletion_notices[marked_on] = _recorded(saved.get(DELETING, []))
+    entry = notice_entry(target[1], resource.kind, resource.id)
+    return recorded_entry(entry) in deletion_notices[marked_on]
 
 
 def clean_targets(
@@ -297,8 +301,22 @@ def announced_key(account_id: str, delete_after: str) -> str:
 
 
 def notice_entry(region: str, kind: str, resource_id: str) -> str:
-    """How a notice names a resource in its announced-marks record."""
+    """How a notice names a resource (`<region> <kind> <id>`)."""
     return f"{region} {kind} {resource_id}"
+
+
+def recorded_entry(entry: str) -> str:
+    """How an announced-marks record keeps a notice entry: a 64-bit digest, so one item holds
+    thousands of them within DynamoDB's 400 KB (records written before kept the entry itself,
+    which has spaces, where a digest has none; both are read)."""
+    if " " not in entry:
+        return entry
+    return hashlib.sha256(entry.encode("utf-8")).hexdigest()[:16]
+
+
+def _recorded(entries: list[str]) -> set[str]:
+    """The digests of the entries of a saved announced-marks list."""
+    return {recorded_entry(entry) for entry in entries}
 
 
 def _digest(resources: set[str] | frozenset[str]) -> str:
@@ -328,8 +346,13 @@ def mark_notices(results: list[TargetResult], services: CleanupServices) -> list
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(by_kind.items()))
         listing = "; ".join(
             f"{region} {entry['kind']} {entry['id']} ({entry['reason']})"
-            for region, entry in entries
+            for region, entry in entries[:NOTICE_LISTED_RESOURCES]
         )
+        if len(entries) > NOTICE_LISTED_RESOURCES:
+            listing += (
+                f"; and {len(entries) - NOTICE_LISTED_RESOURCES} more (the run's result lists "
+                "every one)"
+            )
         resources = frozenset(
             notice_entry(region, entry["kind"], entry["id"]) for region, entry in entries
         )
@@ -386,9 +409,10 @@ def announce_marks(results: list[TargetResult], services: CleanupServices) -> in
     for notice in mark_notices(results, services):
         record_key = announced_key(notice.account_id, notice.delete_after)
         saved = services.state.get_value(record_key, ANNOUNCED) or {}
-        announced = set(saved.get("resources", []))
-        deleting = set(saved.get(DELETING, []))
-        unannounced = notice.resources - (deleting if policy.deletes else announced)
+        announced = _recorded(saved.get("resources", []))
+        deleting = _recorded(saved.get(DELETING, []))
+        already = deleting if policy.deletes else announced
+        unannounced = {entry for entry in notice.resources if recorded_entry(entry) not in already}
         if not unannounced:
             continue
         delivery_key = "/".join(
@@ -406,12 +430,13 @@ def announce_marks(results: list[TargetResult], services: CleanupServices) -> in
         except AlertNotDeliveredError as error:
             failures.append(error)
             continue
+        listed = {recorded_entry(entry) for entry in notice.resources}
         if policy.deletes:
-            deleting |= notice.resources
+            deleting |= listed
         services.state.put_value(
             record_key,
             ANNOUNCED,
-            {"resources": sorted(announced | notice.resources), DELETING: sorted(deleting)},
+            {"resources": sorted(announced | listed), DELETING: sorted(deleting)},
             ttl_seconds=record_ttl_seconds,
         )
     if failures:

@@ -14,7 +14,14 @@ import pytest
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from handlers.cleanup_manager.candidates import MARK_TAG
-from handlers.cleanup_manager.cleanup import CleanupServices, TargetResult, announce_marks
+from handlers.cleanup_manager.cleanup import (
+    ANNOUNCED,
+    DELETING,
+    CleanupServices,
+    TargetResult,
+    announce_marks,
+    announced_key,
+)
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import fail_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
@@ -512,3 +519,69 @@ def test_a_snapshot_of_a_disabled_ami_is_never_a_candidate(
     # THEN the AMI's snapshot is neither marked nor announced
     assert member_a["ami"] not in _actions(target)
     assert MARK_TAG not in _tags(ec2, member_a["ami"])
+
+
+def test_a_notice_of_thousands_of_marks_goes_out_once_and_is_recorded(
+    cleaner: Invoke,
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN a run (delete mode) that marked 6000 stale snapshots of member A in one region
+    cleaner({"action": "cleanup", "dry_run": True})
+    services = built_services[0]
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+    snapshot_ids = [f"snap-{number:017x}" for number in range(6000)]
+
+    def marked(action: str) -> TargetResult:
+        entries = [
+            {"kind": "snapshot", "id": snapshot_id, "action": action, "reason": "45 days old"}
+            for snapshot_id in snapshot_ids
+        ]
+        return TargetResult(
+            MEMBER_A, REGION, actions=[{**e, "delete_after": delete_after} for e in entries]
+        )
+
+    # WHEN its notice is announced
+    sent = announce_marks([marked("mark")], services)
+    # THEN the one notice went out (SNS takes at most 256 KB), with the count, the first
+    # resources and how many more, and what it announced was recorded
+    assert sent == 1
+    [notice] = alert_inbox.receive()
+    assert "6000 resources" in notice.alert["title"]
+    assert snapshot_ids[0] in notice.alert["detail"]
+    assert snapshot_ids[-1] not in notice.alert["detail"]
+    assert "and 5900 more" in notice.alert["detail"]
+    # WHEN the next day's run finds the same marks pending
+    future_clock.advance(timedelta(days=1).total_seconds())
+    # THEN nothing is sent again
+    assert announce_marks([marked("pending")], services) == 0
+    assert alert_inbox.receive() == []
+
+
+def test_marks_an_earlier_version_recorded_in_full_count_as_announced(
+    cleaner: Invoke,
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN a mark of member A announced for deletion by an earlier version, which recorded the
+    # notice's entries in full
+    cleaner({"action": "cleanup", "dry_run": True})
+    services = built_services[0]
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+    entry = f"{REGION} snapshot snap-1"
+    services.state.put_value(
+        announced_key(MEMBER_A, delete_after),
+        ANNOUNCED,
+        {"resources": [entry], DELETING: [entry]},
+    )
+    pending = {"kind": "snapshot", "id": "snap-1", "action": "pending", "reason": "old"}
+    # WHEN a run finds that mark pending
+    sent = announce_marks(
+        [TargetResult(MEMBER_A, REGION, actions=[{**pending, "delete_after": delete_after}])],
+        services,
+    )
+    # THEN it is not announced again
+    assert sent == 0
+    assert alert_inbox.receive() == []
