@@ -2,7 +2,9 @@
 
 Per target, in order, each step isolated from the others and each resource from the others:
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
-   `lambda-fleet:backup=<frequency>` and `lambda-fleet:expires-at=<ISO timestamp>`.
+   `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>` and the run's
+   day. A volume with a snapshot of the run's day (or, in 2, a table with the run's backup and
+   its saved expiry) was copied by an attempt killed at its deadline and is not copied again.
 2. DynamoDB tables tagged the same -> CreateBackup `lambda-fleet-<table>-<yyyymmdd>`. A backup
    cannot be tagged, so its expiry is saved in the state table under its account, region and
    name, before it is created (earlier versions saved it under its ARN, still read).
@@ -47,6 +49,8 @@ BACKUP_TAG = "backup"
 COPY_TAG = "lambda-fleet:backup"
 EXPIRES_TAG = "lambda-fleet:expires-at"
 SOURCE_VOLUME_TAG = "lambda-fleet:source-volume"
+RUN_DAY_TAG = "lambda-fleet:backup-day"
+"""The run day of a snapshot: a retry of a run killed at its deadline finds the copies made."""
 BACKUP_NAME_PREFIX = "lambda-fleet-"
 EXPIRY_VALUE = "expiry"
 DAILY = "daily"
@@ -220,7 +224,29 @@ class _TargetBackup:
             return False
         return True
 
+    def _copied_volumes(self) -> dict[str, str]:
+        """The volumes copied in this run already (by an attempt killed at its deadline): volume
+        id -> its snapshot."""
+        snapshots = _pages(
+            self._ec2,
+            "describe_snapshots",
+            "Snapshots",
+            OwnerIds=["self"],
+            Filters=[{"Name": f"tag:{RUN_DAY_TAG}", "Values": [self._day.isoformat()]}],
+        )
+        return {
+            _tag_map(snapshot.get("Tags", [])).get(SOURCE_VOLUME_TAG, ""): snapshot["SnapshotId"]
+            for snapshot in snapshots
+            if snapshot.get("State") != "error"
+        }
+
+    def _copied_earlier(self, resource: str, copy_id: str) -> None:
+        self._result.skipped.append(
+            {"resource": resource, "reason": f"copied earlier in this run ({copy_id})"}
+        )
+
     def _snapshot_volumes(self) -> None:
+        copied = self._copied_volumes()
         volumes = _pages(
             self._ec2,
             "describe_volumes",
@@ -234,6 +260,9 @@ class _TargetBackup:
             if frequency in FREQUENCIES:
                 tagged.add(volume_id)
             if not self._due(volume_id, frequency):
+                continue
+            if volume_id in copied:
+                self._copied_earlier(volume_id, copied[volume_id])
                 continue
             expires_at = iso_z(self._services.retention.expires_at(frequency, self._now))
             copy = {"kind": "snapshot", "source": volume_id, "frequency": frequency}
@@ -250,6 +279,7 @@ class _TargetBackup:
                                     {"Key": SOURCE_VOLUME_TAG, "Value": volume_id},
                                     {"Key": COPY_TAG, "Value": frequency},
                                     {"Key": EXPIRES_TAG, "Value": expires_at},
+                                    {"Key": RUN_DAY_TAG, "Value": self._day.isoformat()},
                                 ],
                             }
                         ],
@@ -286,6 +316,10 @@ class _TargetBackup:
             return
         expires_at = self._services.retention.expires_at(frequency, self._now)
         name = backup_name(table, self._day)
+        earlier = self._backup_made_in_this_run(table, name)
+        if earlier is not None:
+            self._copied_earlier(table, earlier)
+            return
         copy = {"kind": "dynamodb_backup", "source": table, "frequency": frequency}
         copy |= {"name": name, "expires_at": iso_z(expires_at)}
         if not self._dry_run:
@@ -357,8 +391,19 @@ class _TargetBackup:
             }
         )
 
-    def _backups(self) -> Iterator[dict[str, Any]]:
-        arguments: dict[str, Any] = {"BackupType": "USER"}
+    def _backup_made_in_this_run(self, table: str, name: str) -> str | None:
+        """The ARN of `table`'s backup of this run, made by an attempt killed at its deadline:
+        named for the run's day, with the expiry this function saves before creating it."""
+        key = named_expiry_key(self._result.account_id, self._result.region, name)
+        if self._services.state.get_value(key, EXPIRY_VALUE) is None:
+            return None
+        for backup in self._backups(TableName=table):
+            if backup.get("BackupName") == name and backup.get("BackupStatus") != "DELETED":
+                return str(backup["BackupArn"])
+        return None
+
+    def _backups(self, **filters: str) -> Iterator[dict[str, Any]]:
+        arguments: dict[str, Any] = {"BackupType": "USER", **filters}
         while True:
             response = self._dynamodb.list_backups(**arguments)
             yield from response.get("BackupSummaries", [])

@@ -19,6 +19,7 @@ from handlers.backup_scheduler.backup import (
     COPY_TAG,
     EXPIRES_TAG,
     EXPIRY_VALUE,
+    RUN_DAY_TAG,
     SOURCE_VOLUME_TAG,
     BackupServices,
     expiry_key,
@@ -102,7 +103,12 @@ def test_daily_run_copies_tagged_resources_in_each_member_only_and_isolates_deni
     expires = (fake_clock.now() + timedelta(days=7)).isoformat().replace("+00:00", "Z")
     ec2 = member_a["ec2"]
     assert _snapshots_of(ec2, member_a["daily"]) == [
-        {SOURCE_VOLUME_TAG: member_a["daily"], COPY_TAG: "daily", EXPIRES_TAG: expires}
+        {
+            SOURCE_VOLUME_TAG: member_a["daily"],
+            COPY_TAG: "daily",
+            EXPIRES_TAG: expires,
+            RUN_DAY_TAG: "2025-06-02",
+        }
     ]
     assert _snapshots_of(ec2, member_a["weekly"]) == []
     assert _snapshots_of(ec2, member_a["untagged"]) == []
@@ -134,7 +140,12 @@ def test_weekly_copies_are_made_on_the_weekly_day_with_the_weekly_retention(
     expires = (fake_clock.now() + timedelta(days=35)).isoformat().replace("+00:00", "Z")
     copies = _snapshots_of(member_a["ec2"], member_a["weekly"])
     assert copies == [
-        {SOURCE_VOLUME_TAG: member_a["weekly"], COPY_TAG: "weekly", EXPIRES_TAG: expires}
+        {
+            SOURCE_VOLUME_TAG: member_a["weekly"],
+            COPY_TAG: "weekly",
+            EXPIRES_TAG: expires,
+            RUN_DAY_TAG: "2025-06-08",
+        }
     ]
 
 
@@ -261,6 +272,45 @@ def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
             killed.result(10)
     # THEN the retry backed member A up (the dead invocation's claim did not answer "in
     # progress", which would leave the day without copies)
+    assert _target(retried, MEMBER_A)["status"] == "ok", _target(retried, MEMBER_A)
+    assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
+    assert len(_backup_names(member_a["dynamodb"])) == 1
+
+
+@pytest.mark.parametrize(
+    "hung_call",
+    [
+        pytest.param("CreateBackup", id="before-the-table-is-copied"),
+        pytest.param("ListBackups", id="after-both-are-copied"),
+    ],
+)
+def test_a_run_killed_after_some_copies_does_not_copy_them_again_on_the_platforms_retry(
+    backup: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    hung_call: str,
+) -> None:
+    # GIVEN one target at a time, and member A's first `hung_call` to DynamoDB never answered,
+    # so the invocation (600 s, the function's timeout) hangs after member A's volume was copied
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+    backup({"action": "backup", "dry_run": True})
+    member_dynamodb = built_services[0].sessions.client("dynamodb", MEMBER_A, REGION)
+    hang = hang_first_attempt(member_dynamodb, "dynamodb", hung_call)
+    deadline = ContextRunningOutOfTime(millis_left=[600_000])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(backup, {"action": "backup"}, deadline)
+        assert hang.entered.wait(10)
+        assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
+        # WHEN Lambda kills it at its deadline and the platform retries a minute later
+        fake_clock.advance(600 + 60)
+        retried = backup({"action": "backup"})
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry made only the copies the dead invocation had not made
     assert _target(retried, MEMBER_A)["status"] == "ok", _target(retried, MEMBER_A)
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
     assert len(_backup_names(member_a["dynamodb"])) == 1
