@@ -22,7 +22,8 @@
 5. The outcome (result and alerts) is stored as the request's result, then the alerts are
    delivered with `deliver_all`: each at most once, its claim completed only after SNS took it.
    When SNS fails the invocation fails, and the retry, a repeat, delivers only what did not go
-   out; a repeat with nothing left to deliver answers `duplicate`.
+   out; a repeat with nothing left to deliver answers `duplicate`. When the state table refuses
+   the outcome, what was done is still announced and the result says so (`idempotency_record`).
 
 Recording and alerting happen in dry run too: they observe, they change no infrastructure.
 """
@@ -50,6 +51,7 @@ from fleet_shared.node_group_locks import (
     node_group_resource,
 )
 from fleet_shared.observability import observability_for
+from fleet_shared.state_table import IdempotentRequest
 from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer.exceptions import InterruptionInProgressError
 from handlers.spot_optimizer.keys import (
@@ -104,7 +106,7 @@ def handle_interruption(
                 stored = _record(event, services, dry_run=dry_run, owner=owner)
                 if stored["result"]["status"] == "error":
                     return dict(stored["result"])
-                request.complete(stored)
+                stored = _completed(request, stored)
     except RequestInProgressError as error:
         raise InterruptionInProgressError(event.detail.instance_id) from error
     notices = [
@@ -116,6 +118,20 @@ def handle_interruption(
         header = {name: result[name] for name in HEADER_FIELDS if name in result}
         return {**header, "status": "duplicate", "reason": "this warning was already handled"}
     return {**result, "alerts_sent": len(sent)}
+
+
+def _completed(request: IdempotentRequest, stored: dict[str, Any]) -> dict[str, Any]:
+    """Store the outcome of a handled warning. When the state table refuses, what was done
+    stands and is still announced, and the result says the outcome was not stored: the claim is
+    released, and a redelivery finds the records made, the hour's +1 taken (`already_applied`)
+    and the alerts sent, so nothing is done or announced twice."""
+    try:
+        request.complete(stored)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("interruption outcome not stored", extra={"error": str(error)})
+        not_stored = f"not stored: {error}"[:200]
+        return {**stored, "result": {**stored["result"], "idempotency_record": not_stored}}
+    return stored
 
 
 def _record(

@@ -235,3 +235,52 @@ def test_a_warning_retried_after_a_partly_written_record_is_recorded_once(
     group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
     assert _history(services, zone_key) == [instance_id]
     assert _history(services, group_key) == [instance_id]
+
+
+def test_a_fallback_whose_outcome_the_state_table_refused_is_still_announced_once(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
+    # the state table refusing every attempt to store a handled warning's outcome
+    services = make_services(SPOT_AUTO_APPLY="true")
+    for _ in range(3):
+        services.clock.advance(60)  # type: ignore[attr-defined]
+        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    alert_inbox.receive()
+    hub_dynamodb = services.hub_client("dynamodb")
+    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
+
+    def refuse_storing_the_outcome_only(request: Any, **kwargs: Any) -> None:
+        body = request.body or b""
+        if b"IDEMPOTENCY#spot_interruption" in body and b"COMPLETED" in body:
+            refused(request, **kwargs)
+
+    hub_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
+    hub_dynamodb.meta.events.register_first(
+        "before-send.dynamodb.PutItem", refuse_storing_the_outcome_only
+    )
+    # WHEN the fourth warning arrives and its fallback is applied
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    fourth = interruption_event(launch_spot_instance())
+    result = invoke(fourth, services, "inv-4")
+    # THEN the +1 is made and reported as made, with the outcome said to be not stored
+    assert refused.attempts > 1
+    assert desired_size(member_eks, "system") == 3
+    assert result["fallback"]["status"] == "scaling_initiated"
+    assert result["idempotency_record"].startswith("not stored:")
+    # AND the warning and the +1 are announced
+    alerts = alert_inbox.receive()
+    assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning"]
+    # WHEN EventBridge delivers the same warning again with the state table healthy
+    refused.healed = True
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    again = invoke(fourth, services, "inv-4-copy")
+    # THEN nothing is applied, recorded or announced a second time
+    assert again["fallback"]["status"] == "already_applied"
+    assert desired_size(member_eks, "system") == 3
+    history = services.state.query_history(
+        node_group_key(MEMBER_A, REGION, CLUSTER, "system"),
+        services.clock.now().replace(year=2020),
+    )
+    assert len(history) == 1
+    assert alert_inbox.receive() == []
