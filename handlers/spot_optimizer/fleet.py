@@ -1,8 +1,9 @@
 """analyze_fleet (the hourly schedule): every SPOT node group of the fleet inventory.
 
 Node groups are grouped per (account, region) so each target's spot history is read once; a
-target that fails (AssumeRole denied, an API error, its analysis not saved) is reported, the
-others go on, and the run is then `partial`. The latest analysis of each node group is saved in
+target that fails (AssumeRole denied, an API error) is reported, the others go on, and the run is
+then `partial`. A node group whose analysis is not saved is reported with its error, and the
+target's other node groups are still saved. The latest analysis of each node group is saved in
 the state table (keys.analysis_key) for dashboards and for recommend_node_group_mix's callers;
 nothing in the member accounts changes.
 """
@@ -43,21 +44,33 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool) -> dict[str, Any]:
                 {"account_id": account, "region": region, "status": "error", "error": str(error)}
             )
             continue
-        targets.append(
-            {"account_id": account, "region": region, "status": "ok", "node_groups": node_groups}
-        )
+        targets.append(_target_result(account, region, node_groups))
     failed = sum(target["status"] == "error" for target in targets)
+    unsaved = sum("error" in group for t in targets for group in t.get("node_groups", []))
     return {
         "action": "analyze_fleet",
-        "status": "partial" if failed else "ok",
+        "status": "partial" if failed or unsaved else "ok",
         "dry_run": dry_run,
         "targets": targets,
         "summary": {
             "targets": len(targets),
             "failed_targets": failed,
             "node_groups": sum(len(t.get("node_groups", [])) for t in targets),
+            "unsaved_node_groups": unsaved,
         },
     }
+
+
+def _target_result(account: str, region: str, node_groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """The target's entry: `ok`, `partial` when some of its analyses were not saved, `error`
+    (with the first node group's error) when none was."""
+    unsaved = [group["error"] for group in node_groups if "error" in group]
+    result: dict[str, Any] = {"account_id": account, "region": region, "status": "ok"}
+    if unsaved and len(unsaved) == len(node_groups):
+        result.update(status="error", error=unsaved[0])
+    elif unsaved:
+        result["status"] = "partial"
+    return {**result, "node_groups": node_groups}
 
 
 def _analyze_target(
@@ -69,7 +82,7 @@ def _analyze_target(
     dry_run: bool,
 ) -> list[dict[str, Any]]:
     """The summary of each (cluster, node group) of one account and region, each saved unless
-    `dry_run`."""
+    `dry_run`; a summary whose save failed carries the `error`."""
     types = sorted({kind for _, group in members for kind in group.instance_types})
     analysis = analyze_opportunities(services, account, region, types)
     by_type = {item["instance_type"]: item for item in analysis["results"]}
@@ -77,12 +90,20 @@ def _analyze_target(
     for cluster_name, group in members:
         summary = _node_group_summary(cluster_name, group, by_type, analysis["window"])
         if not dry_run:
-            services.state.put_value(
-                analysis_key(account, region, cluster_name, group.name),
-                LATEST_ANALYSIS,
-                {**summary, "analyzed_at": analysis["window"]["end"]},
-                ttl_seconds=services.environment.spot_analysis_ttl_days * 86400,
-            )
+            try:
+                services.state.put_value(
+                    analysis_key(account, region, cluster_name, group.name),
+                    LATEST_ANALYSIS,
+                    {**summary, "analyzed_at": analysis["window"]["end"]},
+                    ttl_seconds=services.environment.spot_analysis_ttl_days * 86400,
+                )
+            except (ClientError, BotoCoreError) as error:
+                # This node group only: the others of the target are still saved.
+                logger.warning(
+                    "analysis not saved",
+                    extra={"cluster": cluster_name, "nodegroup": group.name, "error": str(error)},
+                )
+                summary["error"] = f"analysis not saved: {error}"
         node_groups.append(summary)
     return node_groups
 

@@ -225,7 +225,12 @@ def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
     assert targets[DENIED_MEMBER]["status"] == "error"
     assert "AccessDenied" in targets[DENIED_MEMBER]["error"]
     assert targets[MEMBER_A]["status"] == "ok"
-    assert result["summary"] == {"targets": 2, "failed_targets": 1, "node_groups": 1}
+    assert result["summary"] == {
+        "targets": 2,
+        "failed_targets": 1,
+        "node_groups": 1,
+        "unsaved_node_groups": 0,
+    }
     # AND the latest analysis of batch-spot is saved in the state table
     saved = services.state.get_value(
         analysis_key(MEMBER_A, REGION, CLUSTER, "batch-spot"), LATEST_ANALYSIS
@@ -250,6 +255,49 @@ def test_fleet_analysis_whose_save_is_refused_reports_that_target_and_still_answ
     assert "AccessDeniedException" in targets[MEMBER_A]["error"]
     assert targets[DENIED_MEMBER]["status"] == "error"
     assert result["summary"]["failed_targets"] == 2
+
+
+def test_fleet_analysis_saves_the_other_node_groups_when_one_save_is_refused(
+    invoke: Invoke,
+    make_services: MakeServices,
+) -> None:
+    # GIVEN a second spot group arm-spot in dev-apps, and the state table refusing every attempt
+    # to save batch-spot's analysis (and only that)
+    inventory_key = "config/fleet-inventory.json"
+    s3 = boto3.client("s3", region_name=REGION)
+    document = json.loads(
+        s3.get_object(Bucket="lambda-fleet-data", Key=inventory_key)["Body"].read()
+    )
+    groups = document["members"][0]["clusters"][0]["node_groups"]
+    groups.append({**next(g for g in groups if g["name"] == "batch-spot"), "name": "arm-spot"})
+    s3.put_object(
+        Bucket="lambda-fleet-data", Key=inventory_key, Body=json.dumps(document).encode("utf-8")
+    )
+    services = make_services()
+    hub_dynamodb = services.hub_client("dynamodb")
+    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
+
+    def refuse_batch_spot_only(request: Any, **kwargs: Any) -> None:
+        if f'{CLUSTER}/batch-spot"'.encode() in (request.body or b""):
+            refused(request, **kwargs)
+
+    hub_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
+    hub_dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", refuse_batch_spot_only)
+    # WHEN the hourly schedule payload arrives
+    result = invoke({"action": "analyze_fleet"}, services, "inv-1")
+    # THEN arm-spot's analysis is saved and reported although batch-spot's save failed
+    assert refused.attempts > 1
+    assert services.state.get_value(
+        analysis_key(MEMBER_A, REGION, CLUSTER, "arm-spot"), LATEST_ANALYSIS
+    )
+    targets = {target["account_id"]: target for target in result["targets"]}
+    groups_of_a = {group["nodegroup"]: group for group in targets[MEMBER_A]["node_groups"]}
+    assert "error" not in groups_of_a["arm-spot"]
+    assert groups_of_a["batch-spot"]["error"].startswith("analysis not saved:")
+    # AND the member is reported as partly done, and the run as partial
+    assert targets[MEMBER_A]["status"] == "partial"
+    assert result["status"] == "partial"
+    assert result["summary"]["unsaved_node_groups"] == 1
 
 
 def test_mix_recommendation_drops_weak_types_and_adds_siblings(
