@@ -15,3 +15,8 @@ class InterruptionInProgressError(Exception):
         super().__init__(
             f"the interruption of {instance_id} is being handled by another invocation"
         )
+
+
+class UnreadablePriceListError(ValueError):
+    """A Pricing API PriceList entry that is not JSON, not shaped like a product, or whose price
+    is not a finite number: the on-demand price then comes from the bundled table."""

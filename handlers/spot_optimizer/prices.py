@@ -8,6 +8,7 @@ PriceList entries are JSON documents whose OnDemand terms hold one price dimensi
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.validation_errors import cut_echo, shown_value
+from handlers.spot_optimizer.exceptions import UnreadablePriceListError
 from handlers.spot_optimizer.on_demand_prices import TABLE_SOURCES, table_price
 from handlers.spot_optimizer.scoring import PricePoint
 
@@ -82,6 +85,8 @@ def on_demand_price(
         api_problem = "pricing api returned no matching product"
     except (ClientError, BotoCoreError) as error:
         api_problem = f"pricing api failed: {_describe(error)}"
+    except UnreadablePriceListError as error:
+        api_problem = f"pricing api answered an unreadable price list entry: {error}"
     fallback = table_price(region, instance_type)
     if fallback is None:
         return (
@@ -110,13 +115,25 @@ def _price_from_api(pricing: Any, region: str, instance_type: str) -> float | No
 
 
 def parse_on_demand_price(document: str | dict[str, Any]) -> float | None:
-    """The hourly USD price of a PriceList entry's OnDemand term, None when it has none."""
-    product = json.loads(document) if isinstance(document, str) else document
-    for term in product.get("terms", {}).get("OnDemand", {}).values():
-        for dimension in term.get("priceDimensions", {}).values():
-            usd = dimension.get("pricePerUnit", {}).get("USD")
-            if usd is not None and float(usd) > 0:
-                return float(usd)
+    """The hourly USD price of a PriceList entry's OnDemand term, None when it has none.
+
+    Raises UnreadablePriceListError when the entry is not JSON, not shaped like a product, or
+    its price is not a finite number: the caller then uses the bundled table.
+    """
+    try:
+        product = json.loads(document) if isinstance(document, str) else document
+        for term in product.get("terms", {}).get("OnDemand", {}).values():
+            for dimension in term.get("priceDimensions", {}).values():
+                usd = dimension.get("pricePerUnit", {}).get("USD")
+                if usd is None:
+                    continue
+                price = float(usd)
+                if not math.isfinite(price):
+                    raise UnreadablePriceListError(f"USD {shown_value(usd)} is not a price")
+                if price > 0:
+                    return price
+    except (ValueError, TypeError, AttributeError) as error:
+        raise UnreadablePriceListError(cut_echo(str(error))) from error
     return None
 
 

@@ -14,7 +14,7 @@ import pytest
 from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
-from tests.handlers.faults import fail_every_attempt, refuse_every_attempt
+from tests.handlers.faults import answer_malformed, fail_every_attempt, refuse_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
@@ -86,6 +86,47 @@ def test_analysis_uses_the_price_table_and_reports_sparse_history_honestly(
     ]
     # AND a type that cannot be analysed is reported, not fatal
     assert by_type["x9z.large"]["status"] == "error"
+
+
+@pytest.mark.parametrize(
+    "price_list_entry",
+    [
+        "{not json",
+        json.dumps(
+            {
+                "terms": {
+                    "OnDemand": {"t": {"priceDimensions": {"d": {"pricePerUnit": {"USD": "n/a"}}}}}
+                }
+            }
+        ),
+        json.dumps(["a list, not a product"]),
+        json.dumps(
+            {
+                "terms": {
+                    "OnDemand": {"t": {"priceDimensions": {"d": {"pricePerUnit": {"USD": "inf"}}}}}
+                }
+            }
+        ),
+    ],
+)
+def test_an_unreadable_pricing_answer_falls_back_to_the_price_table(
+    invoke: Invoke, make_services: MakeServices, price_list_entry: str
+) -> None:
+    # GIVEN the Pricing API answering a price list entry the optimizer cannot read
+    services = make_services()
+    pricing = services.sessions.hub_client("pricing", "us-east-1")
+    body = json.dumps({"FormatVersion": "aws_v1", "PriceList": [price_list_entry]}).encode()
+    answered = answer_malformed(pricing, "pricing", "GetProducts", body)
+    # WHEN two types are analysed
+    result = invoke(analyze_event("m7g.large", "m6g.large"), services, "inv-1")
+    # THEN each is priced from the bundled table, which says why the API was not used
+    assert answered.answered == 2
+    by_type = {item["instance_type"]: item for item in result["results"]}
+    assert by_type["m7g.large"]["on_demand_price"] == 0.0858
+    for item in by_type.values():
+        assert item["status"] == "ok"
+        assert item["on_demand_source"].startswith("price table")
+        assert "pricing api answered an unreadable price list" in item["pricing_note"]
 
 
 def test_interruption_is_recorded_alerted_and_its_node_group_found(
