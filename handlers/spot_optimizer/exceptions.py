@@ -20,3 +20,16 @@ class InterruptionInProgressError(Exception):
 class UnreadablePriceListError(ValueError):
     """A Pricing API PriceList entry that is not JSON, not shaped like a product, or whose price
     is not a finite number: the on-demand price then comes from the bundled table."""
+
+
+class NoticesNotDeliveredError(Exception):
+    """The state table did not take the delivery claim of a handled warning's alert (after
+    botocore's retries), so the alert was not sent.
+
+    Deliberately not a `FleetError`: the invocation fails, so the platform retries the warning;
+    the retry is a repeat of the stored outcome and sends only what did not go out.
+    """
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
+        super().__init__(f"interruption alerts not delivered: {cause}")

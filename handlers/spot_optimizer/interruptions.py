@@ -21,9 +21,10 @@
    inventory) nothing is proposed or changed: the result says `maintenance_window` and why.
 5. The outcome (result and alerts) is stored as the request's result, then the alerts are
    delivered with `deliver_all`: each at most once, its claim completed only after SNS took it.
-   When SNS fails the invocation fails, and the retry, a repeat, delivers only what did not go
-   out; a repeat with nothing left to deliver answers `duplicate`. When the state table refuses
-   the outcome, what was done is still announced and the result says so (`idempotency_record`).
+   When SNS (or the state table, for a delivery claim) fails the invocation fails, and the
+   retry, a repeat, delivers only what did not go out; a repeat with nothing left to deliver
+   answers `duplicate`. When the state table refuses the outcome, what was done is still
+   announced and the result says so (`idempotency_record`).
 
 Recording and alerting happen in dry run too: they observe, they change no infrastructure.
 """
@@ -53,7 +54,10 @@ from fleet_shared.node_group_locks import (
 from fleet_shared.observability import observability_for
 from fleet_shared.state_table import IdempotentRequest
 from fleet_shared.timestamps import iso_z
-from handlers.spot_optimizer.exceptions import InterruptionInProgressError
+from handlers.spot_optimizer.exceptions import (
+    InterruptionInProgressError,
+    NoticesNotDeliveredError,
+)
 from handlers.spot_optimizer.keys import (
     fallback_claim_key,
     instance_claim_key,
@@ -93,7 +97,8 @@ def handle_interruption(
 ) -> dict[str, Any]:
     """The result: the instance, its node group, and the fallback proposal or change, if any.
 
-    Raises `AlertNotDeliveredError` when SNS did not take an alert and
+    Raises `AlertNotDeliveredError` when SNS did not take an alert, `NoticesNotDeliveredError`
+    when the state table did not take an alert's delivery claim, and
     `InterruptionInProgressError` while another invocation handles the same warning.
     """
     key = instance_claim_key(event.account, event.region, event.detail.instance_id)
@@ -112,7 +117,11 @@ def handle_interruption(
     notices = [
         (notice["key"], Alert.model_validate(notice["alert"])) for notice in stored["notices"]
     ]
-    sent = deliver_all(services.state, services.alerts, notices, CLAIM_TTL_SECONDS)
+    try:
+        sent = deliver_all(services.state, services.alerts, notices, CLAIM_TTL_SECONDS)
+    except (ClientError, BotoCoreError) as error:
+        # An error result would not be retried, and what was done would never be announced.
+        raise NoticesNotDeliveredError(str(error)) from error
     result: dict[str, Any] = stored["result"]
     if request.is_repeat and not sent:
         header = {name: result[name] for name in HEADER_FIELDS if name in result}

@@ -15,6 +15,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.node_group_holds import HOLD_NAME, Hold
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.timestamps import iso_z
+from handlers.spot_optimizer.exceptions import NoticesNotDeliveredError
 from handlers.spot_optimizer.keys import node_group_interruptions_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import fail_every_attempt
@@ -283,4 +284,48 @@ def test_a_fallback_whose_outcome_the_state_table_refused_is_still_announced_onc
         services.clock.now().replace(year=2020),
     )
     assert len(history) == 1
+    assert alert_inbox.receive() == []
+
+
+def test_a_fallback_whose_alert_claims_the_state_table_refused_is_announced_by_the_retry(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
+    # the state table refusing every attempt to claim an alert's delivery
+    services = make_services(SPOT_AUTO_APPLY="true")
+    for _ in range(3):
+        services.clock.advance(60)  # type: ignore[attr-defined]
+        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    alert_inbox.receive()
+    hub_dynamodb = services.hub_client("dynamodb")
+    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
+
+    def refuse_alert_claims_only(request: Any, **kwargs: Any) -> None:
+        if b"IDEMPOTENCY#alert_delivery" in (request.body or b""):
+            refused(request, **kwargs)
+
+    hub_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
+    hub_dynamodb.meta.events.register_first(
+        "before-send.dynamodb.PutItem", refuse_alert_claims_only
+    )
+    # WHEN the fourth warning arrives and its fallback is applied
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    fourth = interruption_event(launch_spot_instance())
+    # THEN the invocation fails, so the platform retries it, and the +1 is made once
+    with pytest.raises(NoticesNotDeliveredError):
+        invoke(fourth, services, "inv-4")
+    assert refused.attempts > 1
+    assert desired_size(member_eks, "system") == 3
+    assert alert_inbox.receive() == []
+    # WHEN the platform retries the same warning with the state table healthy
+    refused.healed = True
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    retried = invoke(fourth, services, "inv-4")
+    # THEN the warning and the +1 are announced once each, and no second +1 is made
+    assert retried["fallback"]["status"] == "scaling_initiated"
+    assert retried["alerts_sent"] == 2
+    assert desired_size(member_eks, "system") == 3
+    alerts = alert_inbox.receive()
+    assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning"]
+    assert invoke(fourth, services, "inv-4-copy")["status"] == "duplicate"
     assert alert_inbox.receive() == []
