@@ -9,20 +9,48 @@ the fleet's EventBridge model, or is ignored (`IgnoredEvent`); every other event
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
-from fleet_shared.validation_errors import cut_echo, echo_field
+from fleet_shared.validation_errors import cut_echo, echo_field, shown_value
 
 INTERRUPTION_SOURCE = "aws.ec2"
 INTERRUPTION_DETAIL_TYPE = "EC2 Spot Instance Interruption Warning"
 
-InstanceType = Annotated[str, Field(pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$", max_length=40)]
+_INSTANCE_TYPE = re.compile(r"[a-z0-9-]+\.[a-z0-9-]+")
+_INSTANCE_TYPE_MAX = 40
+_INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+INSTANCE_ACTIONS = ("terminate", "stop", "hibernate")
+"""What EC2 does to an interrupted spot instance (its interruption behavior)."""
+
+
+def _check_instance_type(value: str) -> str:
+    if len(value) > _INSTANCE_TYPE_MAX or not _INSTANCE_TYPE.fullmatch(value):
+        raise ValueError(f"must be an EC2 instance type like m7g.large, got {shown_value(value)}")
+    return value
+
+
+def _check_instance_id(value: str) -> str:
+    if not _INSTANCE_ID.fullmatch(value):
+        raise ValueError(
+            f"must be an EC2 instance id like i-0123456789abcdef0, got {shown_value(value)}"
+        )
+    return value
+
+
+def _check_instance_action(value: str) -> str:
+    if value not in INSTANCE_ACTIONS:
+        raise ValueError(f"must be terminate, stop or hibernate, got {shown_value(value)}")
+    return value
+
+
+InstanceType = Annotated[str, AfterValidator(_check_instance_type)]
 """An EC2 instance type such as `m7g.large`."""
 
 
@@ -78,8 +106,10 @@ class InterruptionDetail(BaseModel):
 
     model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True, populate_by_name=True)
 
-    instance_id: str = Field(alias="instance-id", pattern=r"^i-[0-9a-f]{8,17}$")
-    instance_action: Literal["terminate", "stop", "hibernate"] = Field(alias="instance-action")
+    instance_id: Annotated[str, AfterValidator(_check_instance_id)] = Field(alias="instance-id")
+    instance_action: Annotated[str, AfterValidator(_check_instance_action)] = Field(
+        alias="instance-action"
+    )
     """What EC2 does to the instance when the two minutes are up (the interruption behavior)."""
 
 

@@ -329,3 +329,51 @@ def test_a_fallback_whose_alert_claims_the_state_table_refused_is_announced_by_t
     assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning"]
     assert invoke(fourth, services, "inv-4-copy")["status"] == "duplicate"
     assert alert_inbox.receive() == []
+
+
+@pytest.mark.parametrize(
+    ("detail", "field", "shown"),
+    [
+        (
+            {"instance-id": "i-" + "z" * 1_000_000, "instance-action": "terminate"},
+            "instance-id",
+            "'i-zzz",
+        ),
+        (
+            {"instance-id": "I-0123456789ABCDEF0", "instance-action": "terminate"},
+            "instance-id",
+            "'I-0123456789ABCDEF0'",
+        ),
+        (
+            {"instance-id": "i-0123456789abcdef0", "instance-action": "x" * 1_000_000},
+            "instance-action",
+            "'xxx",
+        ),
+        (
+            {"instance-id": "i-0123456789abcdef0", "instance-action": "Terminate"},
+            "instance-action",
+            "'Terminate'",
+        ),
+    ],
+)
+def test_a_mistyped_instance_id_or_action_is_refused_showing_the_start_of_the_value(  # noqa: PLR0917 - pytest passes fixtures positionally
+    invoke: Invoke,
+    make_services: MakeServices,
+    alert_inbox: Any,
+    detail: dict[str, str],
+    field: str,
+    shown: str,
+) -> None:
+    # GIVEN an interruption warning whose instance id or action is mistyped or huge
+    services = make_services()
+    event = {**interruption_event(launch_spot_instance()), "detail": detail}
+    # WHEN it arrives
+    result = invoke(event, services, "inv-1")
+    # THEN one short message names the field and shows the start of the value
+    assert result["status"] == "error"
+    assert result["error"].startswith(f"invalid event: detail.{field}: ")
+    assert f"got {shown}" in result["error"]
+    assert len(result["error"]) < 200
+    # AND nothing is recorded or alerted
+    assert alert_inbox.receive() == []
+    assert _state_items(services) == 0

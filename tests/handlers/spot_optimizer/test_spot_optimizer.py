@@ -412,6 +412,25 @@ def test_bad_events_name_the_field_and_change_nothing(
     assert alert_inbox.receive() == []
 
 
+def test_a_mistyped_instance_type_is_refused_showing_the_start_of_the_value(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN an analysis request whose second type is mistyped, and one whose type is 1 MB long
+    services = make_services()
+    mistyped = analyze_event("m7g.large", "M7G LARGE")
+    huge = analyze_event("m" * 1_000_000 + ".large")
+    # WHEN they arrive
+    refusals = [invoke(event, services, "inv-1")["error"] for event in (mistyped, huge)]
+    # THEN each is one short line naming the type's position and showing the start of the value
+    assert refusals[0] == (
+        "invalid event: instance_types[1]: must be an EC2 instance type like m7g.large, "
+        "got 'M7G LARGE'"
+    )
+    assert refusals[1].startswith("invalid event: instance_types[0]: ")
+    assert "got 'mmmm" in refusals[1]
+    assert len(refusals[1]) < 200
+
+
 def test_interruption_of_an_unknown_instance_is_an_error_result(
     invoke: Invoke, make_services: MakeServices
 ) -> None:
