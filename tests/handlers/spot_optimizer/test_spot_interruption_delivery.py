@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -12,13 +13,15 @@ import boto3
 import pytest
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.handler import Invocation
 from fleet_shared.node_group_holds import HOLD_NAME, Hold
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.timestamps import iso_z
+from handlers.spot_optimizer import app
 from handlers.spot_optimizer.exceptions import NoticesNotDeliveredError
 from handlers.spot_optimizer.keys import node_group_interruptions_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import InjectedHang, InvocationKilledError, fail_every_attempt
 from tests.handlers.member_accounts import MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
@@ -377,3 +380,51 @@ def test_a_mistyped_instance_id_or_action_is_refused_showing_the_start_of_the_va
     # AND nothing is recorded or alerted
     assert alert_inbox.receive() == []
     assert _state_items(services) == 0
+
+
+def test_a_retry_with_its_killed_predecessors_request_id_makes_no_second_on_demand_increase(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on and three interruptions of batch-spot in the last hour (threshold 3);
+    # the fourth warning's invocation is slow before it takes system's lock (its lease then
+    # outlives its claim of the warning) and is killed after EKS took its +1, while recording it
+    services = make_services(SPOT_AUTO_APPLY="true")
+    for _ in range(3):
+        services.clock.advance(60)  # type: ignore[attr-defined]
+        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    member_eks_client = services.sessions.client("eks", MEMBER_A, REGION)
+    slowed: list[bool] = []
+
+    def slow_before_the_lock(request: Any, **_: Any) -> None:
+        if not slowed:
+            slowed.append(True)
+            services.clock.advance(250)  # type: ignore[attr-defined]
+
+    member_eks_client.meta.events.register_first(
+        "before-send.eks.ListNodegroups", slow_before_the_lock
+    )
+    hang = InjectedHang("TransactWriteItems")
+
+    def hang_recording_the_fallback(request: Any, **kwargs: Any) -> None:
+        if b"spot_fallback" in (request.body or b""):
+            hang(request, **kwargs)
+
+    services.hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.TransactWriteItems", hang_recording_the_fallback
+    )
+    fourth = interruption_event(launch_spot_instance())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(app.FUNCTION.invoke, fourth, Invocation.local("inv-4"))
+        assert hang.entered.wait(10)
+        assert desired_size(member_eks, "system") == 3
+        # WHEN Lambda kills it at its timeout and retries the event a minute later with the same
+        # request id (so the same lock owner), within the dead invocation's lock lease
+        services.clock.advance(60)  # type: ignore[attr-defined]
+        retried = invoke(fourth, services, "inv-4")
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry, although it holds the lock as the same owner, makes no second +1
+    assert retried["fallback"]["status"] == "already_applied"
+    assert desired_size(member_eks, "system") == 3
