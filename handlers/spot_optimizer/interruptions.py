@@ -65,6 +65,7 @@ from handlers.spot_optimizer.keys import (
     zone_interruptions_key,
 )
 from handlers.spot_optimizer.models import InterruptionEvent
+from handlers.spot_optimizer.node_groups import described_node_groups
 from handlers.spot_optimizer.services import FUNCTION_NAME, SpotServices
 
 logger = observability_for(FUNCTION_NAME).logger
@@ -377,13 +378,9 @@ def _maintenance_window(
 
 def _on_demand_sibling(eks: Any, cluster: str) -> dict[str, Any] | None:
     """The cluster's first ON_DEMAND node group by name (the system/base capacity)."""
-    names: list[str] = []
-    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
-        names.extend(page.get("nodegroups", []))
-    for name in sorted(names):
-        group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+    for group in described_node_groups(eks, cluster):
         if group.get("capacityType", "ON_DEMAND") == "ON_DEMAND":
-            return dict(group)
+            return group
     return None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.spot_optimizer.node_groups import described_node_groups
 from handlers.spot_optimizer.opportunities import analyze_opportunities
 from handlers.spot_optimizer.services import SpotServices
 
@@ -34,14 +35,11 @@ def recommend_node_group_mix(
     """`{"account_id", "region", "cluster", "node_groups": [{"nodegroup", "keep", "add",
     "drop", "unscored"}]}`."""
     eks = services.sessions.client("eks", account_id, region)
-    names: list[str] = []
-    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
-        names.extend(page.get("nodegroups", []))
-    spot_groups = []
-    for name in sorted(names):
-        group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
-        if group.get("capacityType") == "SPOT":
-            spot_groups.append((name, list(group.get("instanceTypes") or [])))
+    spot_groups = [
+        (group["nodegroupName"], list(group.get("instanceTypes") or []))
+        for group in described_node_groups(eks, cluster)
+        if group.get("capacityType") == "SPOT"
+    ]
     all_types: list[str] = []
     for _, types in spot_groups:
         for kind in types:

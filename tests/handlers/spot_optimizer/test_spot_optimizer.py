@@ -494,3 +494,50 @@ def test_a_fallback_applied_whose_change_record_fails_is_still_reported_and_anno
     # AND the change is announced at info level
     titles = [item.alert["title"] for item in alert_inbox.receive()]
     assert f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3" in titles
+
+
+def _list_a_deleted_node_group_first(services: SpotServices) -> None:
+    """ListNodegroups of dev-apps names `a-deleted`, a group deleted before it is described."""
+    body = json.dumps({"nodegroups": ["a-deleted", "batch-spot", "system"]}).encode()
+    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    answer_malformed(eks, "eks", "ListNodegroups", body)
+
+
+def test_a_node_group_deleted_while_listed_does_not_stop_the_on_demand_fallback(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
+    # a node group of dev-apps deleted between ListNodegroups and its DescribeNodegroup
+    services = make_services(SPOT_AUTO_APPLY="true")
+    for _ in range(3):
+        services.clock.advance(60)  # type: ignore[attr-defined]
+        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    _list_a_deleted_node_group_first(services)
+    # WHEN the fourth interruption exceeds the threshold
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    result = invoke(interruption_event(launch_spot_instance()), services, "inv-4")
+    # THEN the deleted group is passed over and the on-demand group system gets its +1
+    assert result["fallback"]["status"] == "scaling_initiated"
+    assert result["fallback"]["nodegroup"] == "system"
+    assert desired_size(member_eks, "system") == 3
+
+
+def test_a_node_group_deleted_while_listed_does_not_stop_the_mix_recommendation(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN a node group of dev-apps deleted between ListNodegroups and its DescribeNodegroup
+    services = make_services()
+    _list_a_deleted_node_group_first(services)
+    # WHEN the mix of dev-apps is asked for
+    result = invoke(
+        {
+            "action": "recommend_node_group_mix",
+            "account_id": MEMBER_A,
+            "region": REGION,
+            "cluster": CLUSTER,
+        },
+        services,
+        "inv-1",
+    )
+    # THEN the remaining spot group is recommended for
+    assert [group["nodegroup"] for group in result["node_groups"]] == ["batch-spot"]

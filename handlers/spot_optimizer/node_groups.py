@@ -1,0 +1,25 @@
+"""The managed node groups of a member cluster, as EKS describes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+_NOT_FOUND = "ResourceNotFoundException"
+
+
+def described_node_groups(eks: Any, cluster: str) -> Iterator[dict[str, Any]]:
+    """Each node group of `cluster` in name order, described one at a time (so a caller that
+    stops early describes no more). A group deleted between the listing and its description is
+    passed over: it no longer exists, and it must not stop the others."""
+    names: list[str] = []
+    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
+        names.extend(page.get("nodegroups", []))
+    for name in sorted(names):
+        try:
+            yield dict(eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != _NOT_FOUND:
+                raise
