@@ -15,10 +15,12 @@
    then `held` and says why. With SPOT_AUTO_APPLY=true and no dry run it is applied under the
    SAME node group lock as the scaler (fleet_shared.node_group_locks), recorded under the node
    group's state key as the scaler does, and announced at info level; at most once per hour per
-   on-demand node group. The +1 is temporary in that the cluster's next scheduled scale-down or
-   restore resets the sizes. A fallback that fails is reported in the result; the interruption
-   stays recorded. Inside one of the cluster's maintenance windows (its calendar in the fleet
-   inventory) nothing is proposed or changed: the result says `maintenance_window` and why.
+   on-demand node group. The lease is renewed just before the change, which is not made when
+   another owner took the lock while EKS was read. The +1 is temporary in that the cluster's
+   next scheduled scale-down or restore resets the sizes. A fallback that fails is reported in
+   the result; the interruption stays recorded. Inside one of the cluster's maintenance windows
+   (its calendar in the fleet inventory) nothing is proposed or changed: the result says
+   `maintenance_window` and why.
 5. The outcome (result and alerts) is stored as the request's result, then the alerts are
    delivered with `deliver_all`: each at most once, its claim completed only after SNS took it.
    When SNS (or the state table, for a delivery claim) fails the invocation fails, and the
@@ -349,6 +351,7 @@ def _on_demand_fallback(
                 name=name,
                 spot_group=spot_group,
                 reason=reason,
+                owner=owner,
             )
     except LockNotAcquiredError as error:
         return {**base, "status": "locked", "note": str(error)}, None
@@ -406,6 +409,7 @@ def _apply(
     name: str,
     spot_group: str,
     reason: str,
+    owner: str,
 ) -> tuple[dict[str, Any], Alert | None]:
     # Re-read under the lock: the scaler may have changed the sizes since the proposal.
     group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
@@ -413,6 +417,12 @@ def _apply(
     base = {"nodegroup": name, "reason": reason, **plan}
     if plan["new"] is None:
         return {**base, "status": "at_max"}, None
+    # A slow read (botocore's retries) can outlast the lease, and the scaler may then hold the
+    # lock and have changed the sizes just read: renew the lease, or change nothing.
+    lock = node_group_lock_name(account, region, cluster, name)
+    if not services.state.acquire_lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
+        note = f"the lock's lease ran out while {name} was read, and another owner took {lock}"
+        return {**base, "new": None, "status": "locked", "note": note}, None
     claim = fallback_claim_key(account, region, cluster, name)
     if not services.state.claim_once(claim, FALLBACK_CLAIM_SECONDS):
         return {

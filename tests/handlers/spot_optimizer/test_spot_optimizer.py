@@ -11,7 +11,11 @@ from typing import Any
 import boto3
 import pytest
 
-from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
+from fleet_shared.node_group_locks import (
+    NODE_GROUP_LOCK_LEASE_SECONDS,
+    node_group_key,
+    node_group_lock_name,
+)
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import answer_malformed, fail_every_attempt, refuse_every_attempt
@@ -541,3 +545,44 @@ def test_a_node_group_deleted_while_listed_does_not_stop_the_mix_recommendation(
     )
     # THEN the remaining spot group is recommended for
     assert [group["nodegroup"] for group in result["node_groups"]] == ["batch-spot"]
+
+
+def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on and three interruptions of batch-spot in the last hour (threshold 3),
+    # and EKS answering the fallback's read of system under the lock only after the lock's lease
+    # ran out, by when the scaler took the lock and scaled system down to 1
+    services = make_services(SPOT_AUTO_APPLY="true")
+    for _ in range(3):
+        services.clock.advance(60)  # type: ignore[attr-defined]
+        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    lock = node_group_lock_name(MEMBER_A, REGION, CLUSTER, "system")
+    reads_of_system: list[int] = []
+
+    def scaler_acts_while_the_read_is_slow(parsed: dict[str, Any], **_: Any) -> None:
+        if parsed.get("nodegroup", {}).get("nodegroupName") != "system":
+            return
+        reads_of_system.append(1)
+        if len(reads_of_system) == 2:  # the second read is the one under the lock
+            services.clock.advance(NODE_GROUP_LOCK_LEASE_SECONDS + 10)  # type: ignore[attr-defined]
+            assert services.state.acquire_lock(lock, "eks_scaler:scale-down", 600)
+            member_eks.update_nodegroup_config(
+                clusterName=CLUSTER, nodegroupName="system", scalingConfig={"desiredSize": 1}
+            )
+
+    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks.meta.events.register("after-call.eks.DescribeNodegroup", scaler_acts_while_the_read_is_slow)
+    # WHEN the fourth interruption exceeds the threshold
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    result = invoke(interruption_event(launch_spot_instance()), services, "inv-4")
+    # THEN the fallback, no longer holding the lock, changes nothing: the scaler's 1 stands
+    assert len(reads_of_system) == 2
+    assert result["fallback"]["status"] == "locked"
+    assert desired_size(member_eks, "system") == 1
+    # AND the hour's +1 is not used up: the next warning after the scaler is done may apply it
+    services.state.release_lock(lock, "eks_scaler:scale-down")
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    again = invoke(interruption_event(launch_spot_instance()), services, "inv-5")
+    assert again["fallback"]["status"] == "scaling_initiated"
+    assert desired_size(member_eks, "system") == 2
