@@ -33,3 +33,17 @@ class NoticesNotDeliveredError(Exception):
     def __init__(self, cause: str) -> None:
         self.cause = cause
         super().__init__(f"interruption alerts not delivered: {cause}")
+
+
+class InterruptionNotRecordedError(Exception):
+    """The state table did not take a warning's interruption record (after botocore's retries).
+
+    Deliberately not a `FleetError`: an error result is not retried, so the warning would never
+    be announced; the invocation fails instead, and the platform's retry records what is missing
+    (each record once) and announces it.
+    """
+
+    def __init__(self, instance_id: str, cause: str) -> None:
+        self.instance_id = instance_id
+        self.cause = cause
+        super().__init__(f"the interruption of {instance_id} was not recorded: {cause}")

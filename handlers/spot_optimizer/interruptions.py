@@ -8,7 +8,8 @@
    claim is released).
 3. Record the interruption under the type/AZ key and the node group's interruption key (keys.py;
    never the scaler's node group key, so the scaler's cooldown does not start), and prepare a
-   warning alert.
+   warning alert. When the state table refuses a record the invocation fails (the claim is
+   released), so the platform retries the warning; the retry adds only the missing records.
 4. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
    propose a temporary +1 of the cluster's on-demand node group (within its max), unless a
    hold (fleet_shared.node_group_holds) freezes that node group or its cluster: the fallback is
@@ -33,7 +34,7 @@ Recording and alerting happen in dry run too: they observe, they change no infra
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import (
@@ -58,6 +59,7 @@ from fleet_shared.state_table import IdempotentRequest
 from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer.exceptions import (
     InterruptionInProgressError,
+    InterruptionNotRecordedError,
     NoticesNotDeliveredError,
 )
 from handlers.spot_optimizer.keys import (
@@ -101,8 +103,9 @@ def handle_interruption(
     """The result: the instance, its node group, and the fallback proposal or change, if any.
 
     Raises `AlertNotDeliveredError` when SNS did not take an alert, `NoticesNotDeliveredError`
-    when the state table did not take an alert's delivery claim, and
-    `InterruptionInProgressError` while another invocation handles the same warning.
+    when the state table did not take an alert's delivery claim, `InterruptionNotRecordedError`
+    when it did not take an interruption record, and `InterruptionInProgressError` while
+    another invocation handles the same warning.
     """
     key = instance_claim_key(event.account, event.region, event.detail.instance_id)
     try:
@@ -188,12 +191,10 @@ def _record(
         "instance_action": event.detail.instance_action,
         "warned_at": iso_z(event.time),
     }
-    _record_once(services, zone_interruptions_key(account, region, instance_type, zone), record)
-    recent = 0
-    if cluster and group:
-        group_key = node_group_interruptions_key(account, region, cluster, group)
-        _record_once(services, group_key, record)
-        recent = len(services.state.query_history(group_key, now - THRESHOLD_WINDOW))
+    try:
+        recent = _record_interruption(services, account, region, record, now=now)
+    except (ClientError, BotoCoreError) as error:
+        raise InterruptionNotRecordedError(instance_id, str(error)) from error
     header["interruptions_last_hour"] = recent
     instance_ref = f"{account}/{region}/{instance_id}"
     notices = [_notice(f"{FUNCTION_NAME}/interruption/{instance_ref}", _alert(services, header))]
@@ -217,6 +218,24 @@ def _record(
     elif not (cluster and group):
         result["reason"] = "the instance has no eks node group tags; only the type/AZ is recorded"
     return {"result": result, "notices": notices}
+
+
+def _record_interruption(
+    services: SpotServices, account: str, region: str, record: dict[str, Any], *, now: datetime
+) -> int:
+    """Record the interruption under its type/AZ key and, when the instance belongs to a node
+    group, under the node group's key: that node group's interruptions in the hour up to `now`
+    (0 without a node group)."""
+    zone_key = zone_interruptions_key(
+        account, region, record["instance_type"], record["availability_zone"]
+    )
+    _record_once(services, zone_key, record)
+    cluster, group = record["cluster"], record["nodegroup"]
+    if not (cluster and group):
+        return 0
+    group_key = node_group_interruptions_key(account, region, cluster, group)
+    _record_once(services, group_key, record)
+    return len(services.state.query_history(group_key, now - THRESHOLD_WINDOW))
 
 
 def _record_once(services: SpotServices, key: str, record: dict[str, Any]) -> None:

@@ -18,7 +18,10 @@ from fleet_shared.node_group_holds import HOLD_NAME, Hold
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer import app
-from handlers.spot_optimizer.exceptions import NoticesNotDeliveredError
+from handlers.spot_optimizer.exceptions import (
+    InterruptionNotRecordedError,
+    NoticesNotDeliveredError,
+)
 from handlers.spot_optimizer.keys import node_group_interruptions_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import InjectedHang, InvocationKilledError, fail_every_attempt
@@ -207,7 +210,7 @@ def test_the_on_demand_fallback_skips_a_held_node_group_and_says_why(
     assert desired_size(member_eks, "system") == 2
 
 
-def test_a_warning_retried_after_a_partly_written_record_is_recorded_once(
+def test_a_warning_whose_record_the_state_table_refused_is_retried_and_recorded_and_announced_once(
     invoke: Invoke, make_services: MakeServices, alert_inbox: Any
 ) -> None:
     # GIVEN a spot instance of batch-spot, and the state table refusing every attempt to record
@@ -225,13 +228,16 @@ def test_a_warning_retried_after_a_partly_written_record_is_recorded_once(
     hub_dynamodb.meta.events.register_first(
         "before-send.dynamodb.TransactWriteItems", refuse_node_group_record_only
     )
-    # WHEN its warning arrives THEN it fails
-    assert invoke(interruption_event(instance_id), services, "inv-1")["status"] == "error"
-    assert refused.attempts > 0
-    # WHEN the warning is delivered again with the state table healthy
+    # WHEN its warning arrives THEN the invocation fails, so the platform retries it (an error
+    # result would end it there, the warning never announced), and nothing is announced yet
+    with pytest.raises(InterruptionNotRecordedError):
+        invoke(interruption_event(instance_id), services, "inv-1")
+    assert refused.attempts > 1
+    assert alert_inbox.receive() == []
+    # WHEN the platform retries the warning with the state table healthy
     refused.healed = True
     services.clock.advance(60)  # type: ignore[attr-defined]
-    retried = invoke(interruption_event(instance_id), services, "inv-2")
+    retried = invoke(interruption_event(instance_id), services, "inv-1")
     # THEN the interruption is recorded once under each key, not once per attempt
     assert retried["status"] == "recorded"
     assert retried["interruptions_last_hour"] == 1
@@ -239,6 +245,8 @@ def test_a_warning_retried_after_a_partly_written_record_is_recorded_once(
     group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
     assert _history(services, zone_key) == [instance_id]
     assert _history(services, group_key) == [instance_id]
+    # AND its warning is announced once
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
 
 
 def test_a_fallback_whose_outcome_the_state_table_refused_is_still_announced_once(
