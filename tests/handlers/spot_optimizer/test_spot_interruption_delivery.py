@@ -4,6 +4,7 @@ once across the platform's retry (never on a held node group), and only when AWS
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -19,6 +20,7 @@ from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer import app
 from handlers.spot_optimizer.exceptions import (
+    InterruptionInProgressError,
     InterruptionNotRecordedError,
     NoticesNotDeliveredError,
 )
@@ -436,3 +438,41 @@ def test_a_retry_with_its_killed_predecessors_request_id_makes_no_second_on_dema
     # THEN the retry, although it holds the lock as the same owner, makes no second +1
     assert retried["fallback"]["status"] == "already_applied"
     assert desired_size(member_eks, "system") == 3
+
+
+def test_a_copy_of_a_warning_arriving_while_it_is_handled_fails_and_its_retry_is_the_duplicate(
+    invoke: Invoke,
+    make_services: MakeServices,
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a warning being handled: its invocation is waiting for DescribeInstances
+    services = make_services()
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    instance_id = launch_spot_instance()
+    described, answer = threading.Event(), threading.Event()
+
+    def slow_describe(request: Any, **_: Any) -> None:
+        if not described.is_set():
+            described.set()
+            answer.wait(30)
+
+    ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
+    ec2.meta.events.register_first("before-send.ec2.DescribeInstances", slow_describe)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(
+            app.FUNCTION.invoke, interruption_event(instance_id), Invocation.local("inv-1")
+        )
+        assert described.wait(10)
+        # WHEN EventBridge delivers a copy of the same warning meanwhile
+        # THEN the copy fails, so the platform retries it later
+        with pytest.raises(InterruptionInProgressError):
+            invoke(interruption_event(instance_id), services, "inv-2")
+        answer.set()
+        handled = first.result(10)
+    # AND the platform's retry of the copy is the duplicate: recorded and announced once
+    assert handled["status"] == "recorded"
+    assert invoke(interruption_event(instance_id), services, "inv-2")["status"] == "duplicate"
+    assert len(alert_inbox.receive()) == 1
+    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
+    assert _history(services, group_key).count(instance_id) == 1
