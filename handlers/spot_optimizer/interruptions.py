@@ -2,7 +2,7 @@
 
 1. Claim the instance's warning as an idempotent request (EventBridge delivers at least once, and
    the platform retries a failed invocation). A repeat reuses the stored outcome: nothing is
-   described, recorded or applied twice.
+   described, recorded or applied twice. A claim the state table refuses fails the invocation.
 2. Describe the instance in the member account (assumed role): type, AZ, and its node group from
    the `eks:cluster-name` / `eks:nodegroup-name` tags. Nothing is written when this fails (the
    claim is released).
@@ -34,6 +34,7 @@ Recording and alerting happen in dry run too: they observe, they change no infra
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,14 +105,22 @@ def handle_interruption(
 
     Raises `AlertNotDeliveredError` when SNS did not take an alert, `NoticesNotDeliveredError`
     when the state table did not take an alert's delivery claim, `InterruptionNotRecordedError`
-    when it did not take an interruption record, and `InterruptionInProgressError` while
-    another invocation handles the same warning.
+    when it did not take the warning's claim or an interruption record, and
+    `InterruptionInProgressError` while another invocation handles the same warning.
     """
-    key = instance_claim_key(event.account, event.region, event.detail.instance_id)
+    instance_id = event.detail.instance_id
+    key = instance_claim_key(event.account, event.region, instance_id)
     try:
-        with services.state.idempotent(
-            INTERRUPTION_SCOPE, key, CLAIM_TTL_SECONDS, HANDLING_SECONDS
-        ) as request:
+        with ExitStack() as claimed:
+            try:
+                request = claimed.enter_context(
+                    services.state.idempotent(
+                        INTERRUPTION_SCOPE, key, CLAIM_TTL_SECONDS, HANDLING_SECONDS
+                    )
+                )
+            except (ClientError, BotoCoreError) as error:
+                # Nothing is done yet; an error result would drop the warning unannounced.
+                raise InterruptionNotRecordedError(instance_id, f"not claimed: {error}") from error
             stored = request.result
             if stored is None:
                 stored = _record(event, services, dry_run=dry_run, owner=owner)
@@ -119,7 +128,7 @@ def handle_interruption(
                     return dict(stored["result"])
                 stored = _completed(request, stored)
     except RequestInProgressError as error:
-        raise InterruptionInProgressError(event.detail.instance_id) from error
+        raise InterruptionInProgressError(instance_id) from error
     notices = [
         (notice["key"], Alert.model_validate(notice["alert"])) for notice in stored["notices"]
     ]

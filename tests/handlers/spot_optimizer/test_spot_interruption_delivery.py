@@ -476,3 +476,38 @@ def test_a_copy_of_a_warning_arriving_while_it_is_handled_fails_and_its_retry_is
     assert len(alert_inbox.receive()) == 1
     group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
     assert _history(services, group_key).count(instance_id) == 1
+
+
+def test_a_warning_whose_claim_the_state_table_refused_is_retried_and_announced_once(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+) -> None:
+    # GIVEN a spot instance of batch-spot, and the state table refusing every attempt to claim
+    # an interruption warning
+    services = make_services()
+    instance_id = launch_spot_instance()
+    hub_dynamodb = services.hub_client("dynamodb")
+    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
+
+    def refuse_warning_claims_only(request: Any, **kwargs: Any) -> None:
+        body = request.body or b""
+        if b"IDEMPOTENCY#spot_interruption" in body and b"IN_PROGRESS" in body:
+            refused(request, **kwargs)
+
+    hub_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
+    hub_dynamodb.meta.events.register_first(
+        "before-send.dynamodb.PutItem", refuse_warning_claims_only
+    )
+    # WHEN its warning arrives THEN the invocation fails, so the platform retries it, and
+    # nothing is recorded or announced
+    with pytest.raises(InterruptionNotRecordedError):
+        invoke(interruption_event(instance_id), services, "inv-1")
+    assert refused.attempts > 1
+    assert alert_inbox.receive() == []
+    assert _state_items(services) == 0
+    # WHEN the platform retries it with the state table healthy
+    refused.healed = True
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    retried = invoke(interruption_event(instance_id), services, "inv-1")
+    # THEN the warning is recorded and announced once
+    assert retried["status"] == "recorded"
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
