@@ -134,6 +134,30 @@ class StateTable:
         """
         return self._try_acquire(name, owner, lease_seconds) is None
 
+    def renew_lock(self, name: str, owner: str, lease_seconds: int) -> bool:
+        """Extend the lease of `owner`'s lock `name` to `lease_seconds` from now, before acting
+        on what was read under it. True while the lock item is still `owner`'s, even with its
+        lease run out (no one else took it, so nothing changed under it); False once another
+        owner took it, whether it still holds it or already released it: what `owner` read may
+        be stale."""
+        try:
+            self._client.update_item(
+                TableName=self._table_name,
+                Key=_key(f"LOCK#{name}", "LOCK"),
+                UpdateExpression="SET #expires_at = :expires_at",
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner", "#expires_at": "expires_at"},
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":expires_at": {"N": str(_epoch(self._clock.now()) + lease_seconds)},
+                },
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
     def release_lock(self, name: str, owner: str) -> bool:
         """Release the lock if `owner` holds it; False when someone else does (or nobody)."""
         try:

@@ -445,10 +445,10 @@ def _apply(
     base = {"nodegroup": name, "reason": reason, **plan}
     if plan["new"] is None:
         return {**base, "status": "at_max"}, None
-    # A slow read (botocore's retries) can outlast the lease, and the scaler may then hold the
-    # lock and have changed the sizes just read: renew the lease, or change nothing.
+    # A slow read (botocore's retries) can outlast the lease, and the scaler may then have
+    # taken the lock and changed the sizes just read: renew the lease, or change nothing.
     lock = node_group_lock_name(account, region, cluster, name)
-    if not services.state.acquire_lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
+    if not services.state.renew_lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
         note = f"the lock's lease ran out while {name} was read, and another owner took {lock}"
         return {**base, "new": None, "status": "locked", "note": note}, None
     claim = fallback_claim_key(account, region, cluster, name)

@@ -55,6 +55,24 @@ def test_owner_renews_its_own_lease(state_table: StateTable, fake_clock: ManualC
     assert not state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
 
 
+def test_a_lease_is_renewed_only_while_no_other_owner_took_the_lock(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN locks whose 60 s leases ran out: one nobody took since, one taken by scaler-b, and
+    # one taken and released by scaler-b
+    for name in ("untouched", "held", "taken-and-released"):
+        assert state_table.acquire_lock(name, "spot-a", lease_seconds=60)
+    fake_clock.advance(61)
+    assert state_table.acquire_lock("held", "scaler-b", lease_seconds=60)
+    assert state_table.acquire_lock("taken-and-released", "scaler-b", lease_seconds=60)
+    assert state_table.release_lock("taken-and-released", "scaler-b")
+    # WHEN spot-a renews each THEN only the untouched one is still its own, and now held again
+    assert state_table.renew_lock("untouched", "spot-a", lease_seconds=60)
+    assert not state_table.renew_lock("held", "spot-a", lease_seconds=60)
+    assert not state_table.renew_lock("taken-and-released", "spot-a", lease_seconds=60)
+    assert not state_table.acquire_lock("untouched", "scaler-b", lease_seconds=60)
+
+
 def test_lock_context_raises_naming_the_holder(state_table: StateTable) -> None:
     # GIVEN a lock held by scaler-a
     state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)

@@ -547,12 +547,14 @@ def test_a_node_group_deleted_while_listed_does_not_stop_the_mix_recommendation(
     assert [group["nodegroup"] for group in result["node_groups"]] == ["batch-spot"]
 
 
+@pytest.mark.parametrize("scaler_done", [False, True], ids=["scaler-holding", "scaler-done"])
 def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
-    invoke: Invoke, make_services: MakeServices, member_eks: Any
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, scaler_done: bool
 ) -> None:
     # GIVEN auto-apply on and three interruptions of batch-spot in the last hour (threshold 3),
     # and EKS answering the fallback's read of system under the lock only after the lock's lease
-    # ran out, by when the scaler took the lock and scaled system down to 1
+    # ran out, by when the scaler took the lock and scaled system down to 1 (and, when done,
+    # released the lock)
     services = make_services(SPOT_AUTO_APPLY="true")
     for _ in range(3):
         services.clock.advance(60)  # type: ignore[attr-defined]
@@ -570,6 +572,8 @@ def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
             member_eks.update_nodegroup_config(
                 clusterName=CLUSTER, nodegroupName="system", scalingConfig={"desiredSize": 1}
             )
+            if scaler_done:
+                assert services.state.release_lock(lock, "eks_scaler:scale-down")
 
     eks = services.sessions.client("eks", MEMBER_A, REGION)
     eks.meta.events.register("after-call.eks.DescribeNodegroup", scaler_acts_while_the_read_is_slow)
