@@ -247,7 +247,8 @@ class StateTable:
         Entering claims the id with an IN_PROGRESS record. A repeat of a completed id yields
         `is_repeat=True` with the stored result; a repeat while the first is still running
         raises `RequestInProgressError`. Leaving the block without `complete` (an exception, or an
-        early return because nothing was done) releases the claim, so a retry can act. A claim
+        early return because nothing was done) releases the claim, so a retry can act (a release
+        that fails is logged: the block's own error stands, and the claim expires). A claim
         whose invocation died is taken over after `in_progress_seconds`; with `deadline` (the
         invocation), no later than when Lambda ends it, so the platform's retry of an invocation
         killed holding the claim can act.
@@ -280,7 +281,7 @@ class StateTable:
             yield request
         finally:
             if not request.completed:
-                self._release_claim(scope, request_id, token)
+                self._release_claim_or_log(scope, request_id, token, in_progress_seconds)
 
     def _complete_request(
         self, scope: str, request_id: str, token: str, result: dict[str, Any], ttl_seconds: int
@@ -306,6 +307,23 @@ class StateTable:
                 # Our claim expired and another invocation took the request over.
                 raise RequestInProgressError(scope, request_id) from None
             raise
+
+    def _release_claim_or_log(
+        self, scope: str, request_id: str, token: str, in_progress_seconds: int
+    ) -> None:
+        """Release the claim; a release that fails is logged, not raised, as for locks: the
+        block's result or error stands (a caller may fail the invocation on that error so the
+        platform retries), and the claim frees when it expires."""
+        try:
+            self._release_claim(scope, request_id, token)
+        except (ClientError, BotoCoreError) as error:
+            _logger.warning(
+                "claim %s/%s not released (%s); it expires within %d s",
+                scope,
+                request_id,
+                error,
+                in_progress_seconds,
+            )
 
     def _release_claim(self, scope: str, request_id: str, token: str) -> None:
         try:

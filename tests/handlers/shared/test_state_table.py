@@ -210,6 +210,30 @@ def test_failed_request_releases_its_claim_for_a_retry(state_table: StateTable) 
     assert calls == ["req-1"]
 
 
+def test_a_claim_whose_release_fails_leaves_the_blocks_error_and_frees_at_its_expiry(
+    state_table: StateTable, dynamodb_client: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN DynamoDB refusing every attempt to delete a claim
+    fault = fail_every_attempt(dynamodb_client, "dynamodb", "DeleteItem")
+    # WHEN the work of a claimed request fails
+    # THEN its own error is the one raised, not the failed release (a caller that fails the
+    # invocation on it, so the platform retries, would otherwise answer a botocore error)
+    with (
+        pytest.raises(RuntimeError, match="EKS throttled"),
+        state_table.idempotent("eks_scaler", "req-1", ttl_seconds=3600, in_progress_seconds=60),
+    ):
+        raise RuntimeError("EKS throttled")
+    assert fault.attempts > 0
+    # AND the claim blocks a repeat until it expires, then the repeat acts
+    fault.healed = True
+    calls: list[str] = []
+    with pytest.raises(RequestInProgressError):
+        run_once(state_table, "req-1", calls)
+    fake_clock.advance(61)
+    run_once(state_table, "req-1", calls)
+    assert calls == ["req-1"]
+
+
 def test_dead_invocation_claim_is_taken_over_after_in_progress_seconds(
     state_table: StateTable, dynamodb_client: Any, fake_clock: ManualClock
 ) -> None:

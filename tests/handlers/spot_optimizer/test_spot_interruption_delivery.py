@@ -24,6 +24,7 @@ from handlers.spot_optimizer.exceptions import (
     InterruptionNotRecordedError,
     NoticesNotDeliveredError,
 )
+from handlers.spot_optimizer.interruptions import HANDLING_SECONDS
 from handlers.spot_optimizer.keys import node_group_interruptions_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import InjectedHang, InvocationKilledError, fail_every_attempt
@@ -507,6 +508,31 @@ def test_a_warning_whose_claim_the_state_table_refused_is_retried_and_announced_
     # WHEN the platform retries it with the state table healthy
     refused.healed = True
     services.clock.advance(60)  # type: ignore[attr-defined]
+    retried = invoke(interruption_event(instance_id), services, "inv-1")
+    # THEN the warning is recorded and announced once
+    assert retried["status"] == "recorded"
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
+
+
+def test_a_warning_not_recorded_whose_claim_cannot_be_released_still_fails_the_invocation(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+) -> None:
+    # GIVEN a spot instance of batch-spot, and the state table refusing every attempt to record
+    # an interruption and to delete anything (so the warning's claim cannot be released)
+    services = make_services()
+    instance_id = launch_spot_instance()
+    hub_dynamodb = services.hub_client("dynamodb")
+    refused_records = fail_every_attempt(hub_dynamodb, "dynamodb", "TransactWriteItems")
+    refused_deletes = fail_every_attempt(hub_dynamodb, "dynamodb", "DeleteItem")
+    # WHEN its warning arrives
+    # THEN the invocation fails, so the platform retries it (not an error result, which ends it)
+    with pytest.raises(InterruptionNotRecordedError):
+        invoke(interruption_event(instance_id), services, "inv-1")
+    assert (refused_records.attempts > 1, refused_deletes.attempts > 1) == (True, True)
+    assert alert_inbox.receive() == []
+    # WHEN the platform retries it once the claim expired, with the state table healthy
+    refused_records.healed = refused_deletes.healed = True
+    services.clock.advance(HANDLING_SECONDS + 1)  # type: ignore[attr-defined]
     retried = invoke(interruption_event(instance_id), services, "inv-1")
     # THEN the warning is recorded and announced once
     assert retried["status"] == "recorded"
