@@ -98,6 +98,9 @@ class ScalingDecision:
     """The saved sizes this decision puts back: marked restored once applied (or found in place)."""
     saves_previous_sizes: bool = False
     """A scale-down saves the current sizes for the next restore."""
+    replaced_saved_sizes: SavedSizes | None = None
+    """What that save replaces (nothing, or sizes already restored): put back when the update
+    fails, so no restore undoes a scale-down that did not happen."""
     cooldown_remaining_seconds: int | None = None
 
 
@@ -270,6 +273,7 @@ def decide(
         tuple(reasons),
         restores=restores,
         saves_previous_sizes=saves_previous_sizes,
+        replaced_saved_sizes=facts.saved if saves_previous_sizes else None,
     )
 
 

@@ -5,10 +5,10 @@ Per node group, in this order: ask the cluster calendar (calendar_checks.py; a r
 spot_optimizer), skip it when a hold is in force (holds.py) or an autoscaler manages it without
 an override (autoscalers.py), read the facts (DescribeNodegroup in the member account, the
 inventory entry, saved sizes and last change, when and its action, from the state table),
-`decision.decide`, then apply: save the previous sizes (scale-down), call UpdateNodegroupConfig
-once with `desiredSize` only, and record the change with its info notice (notices.py), which the
-caller delivers once every node group is done. Any failure is reported for that node group and
-the next one goes on.
+`decision.decide`, then apply: save the previous sizes (scale-down; put back as they were when
+the update fails), call UpdateNodegroupConfig once with `desiredSize` only, and record the change
+with its info notice (notices.py), which the caller delivers once every node group is done. Any
+failure is reported for that node group and the next one goes on.
 """
 
 from __future__ import annotations
@@ -227,13 +227,18 @@ def apply_decision(
         saved = SavedSizes(decision.current, iso_z(services.clock.now()))
         services.state.put_value(key, SAVED_SIZES_NAME, saved.as_record())
         reasons.append("previous sizes saved for restore")
-    # desiredSize only: the stack file owns minSize and maxSize, and pulumi-eks
-    # ignoreScalingChanges ignores desiredSize alone, so `pulumi up` never undoes this.
-    update = eks.update_nodegroup_config(
-        clusterName=event.cluster,
-        nodegroupName=name,
-        scalingConfig={"desiredSize": decision.target.desired_size},
-    )["update"]
+    try:
+        # desiredSize only: the stack file owns minSize and maxSize, and pulumi-eks
+        # ignoreScalingChanges ignores desiredSize alone, so `pulumi up` never undoes this.
+        update = eks.update_nodegroup_config(
+            clusterName=event.cluster,
+            nodegroupName=name,
+            scalingConfig={"desiredSize": decision.target.desired_size},
+        )["update"]
+    except (ClientError, BotoCoreError):
+        if decision.saves_previous_sizes:
+            _put_back_saved_sizes(services, key, name, decision.replaced_saved_sizes)
+        raise
     update_id = update.get("id")
     notice = change_notice(event, name, services, decision, update_id=update_id)
     reasons.append(f"update {update_id} started")
@@ -275,6 +280,25 @@ def apply_decision(
         **override,
     )
     return initiated, notice
+
+
+def _put_back_saved_sizes(
+    services: ScalerServices, key: str, name: str, replaced: SavedSizes | None
+) -> None:
+    """Undo the save of a scale-down whose update failed: the sizes saved then are the current
+    ones, and a later restore would take them back from whatever the node group has by then.
+    (Should EKS have taken an update whose answer was lost, the morning scale_up, finding
+    nothing waiting, raises the node group to the stack file's desired size instead.)"""
+    try:
+        if replaced is None:
+            services.state.delete_value(key, SAVED_SIZES_NAME)
+        else:
+            services.state.put_value(key, SAVED_SIZES_NAME, replaced.as_record())
+    except (ClientError, BotoCoreError) as error:
+        services.logger.warning(
+            "saved sizes of a failed scale-down not put back",
+            extra={"nodegroup": name, "error": str(error)},
+        )
 
 
 def _mark_restored(services: ScalerServices, key: str, saved: SavedSizes) -> None:

@@ -430,6 +430,12 @@ class StateTable:
             TableName=self._table_name, Item=self._value_item(key, name, value, ttl_seconds)
         )
 
+    def delete_value(self, key: str, name: str) -> None:
+        """Remove the value saved under (`key`, `name`), if any."""
+        self._client.delete_item(
+            TableName=self._table_name, Key=_key(f"STATE#{key}", f"VALUE#{name}")
+        )
+
     def get_value(self, key: str, name: str) -> dict[str, Any] | None:
         """The value saved under (`key`, `name`), or None if none was saved or it expired."""
         saved = self.get_versioned_value(key, name)

@@ -22,6 +22,7 @@ from fleetctl.schedule_replay import scheduler_input
 from handlers.eks_scaler import app
 from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.services import ScalerServices
+from tests.handlers.faults import fail_every_attempt
 
 KEY_SYSTEM = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
 
@@ -434,3 +435,32 @@ def test_a_scale_down_sends_desired_size_only(
     assert [call["scalingConfig"] for call in sent] == [{"desiredSize": 1}, {"desiredSize": 0}]
     assert sizes(member_eks, "system") == {"min_size": 1, "desired_size": 1, "max_size": 4}
     assert sizes(member_eks, "batch-spot") == {"min_size": 0, "desired_size": 0, "max_size": 6}
+
+
+def test_a_scale_down_eks_refuses_leaves_no_saved_sizes_for_the_morning_to_restore(
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN the evening scale-down of web (2/3/6 -> 2/2/6) with EKS failing every attempt of the
+    # update, so web stays at 3
+    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    fault = fail_every_attempt(eks, "eks", "UpdateNodegroupConfig")
+    evening = scaler(event("scale_down", {"name": "web", "desired_size": 2}, request_id="eve-1"))
+    assert results_by_group(evening)["web"]["status"] == "error"
+    assert sizes(member_eks, "web")["desired_size"] == 3
+    # AND an operator raising web to 5 during the night, EKS healthy again
+    fault.healed = True
+    fake_clock.advance(3600)
+    scaler(event("scale_up", {"name": "web", "desired_size": 5}, request_id="ops-1"))
+    # WHEN the morning schedule sends a size-less scale_up
+    fake_clock.advance(10 * 3600)
+    morning = scaler(event("scale_up", {"name": "web"}, request_id="morning-1"))
+    # THEN nothing was saved by the scale-down that did not happen, so the morning has nothing
+    # to restore and the operator's 5 stands (above the stack file's 3)
+    assert results_by_group(morning)["web"]["status"] == "no_change_needed"
+    assert sizes(member_eks, "web")["desired_size"] == 5
+    web_key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    assert state_table.get_value(web_key, SAVED_SIZES_NAME) is None
