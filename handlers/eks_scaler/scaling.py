@@ -211,7 +211,11 @@ def apply_decision(
         blocked = node_group_result(
             name, Status.SCALE_DOWN_BLOCKED, _join(reasons), previous, new, **extra
         )
-        return blocked, None
+        if dry_run:
+            return blocked, None
+        # A retry of this request finds the change it made to the floor blocked by that floor:
+        # the change's notice is still this request's to deliver.
+        return blocked, pending_notice(event, name, services)
     if decision.kind is DecisionKind.NO_CHANGE:
         unchanged = node_group_result(name, Status.NO_CHANGE_NEEDED, _join(reasons), previous, new)
         if dry_run:

@@ -238,3 +238,41 @@ def test_a_change_eks_took_but_the_state_table_did_not_record_is_reported_and_an
     assert scaler(request, "inv-2")["repeated_request"] is True
     assert calls == ["system"]
     assert alert_inbox.receive() == []
+
+
+def test_a_retry_finding_its_change_at_the_floor_still_sends_its_notice(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN system's lock held by the spot optimizer, SNS failing on every attempt, and a
+    # scale-down asking web (floor 2) for 1, so it takes web from 3 to its floor 2
+    lock = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
+    assert state_table.acquire_lock(lock, "spot_optimizer:other", 120)
+    calls = count_scaling_calls(services)
+    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    request = event(
+        "scale_down",
+        {"name": "system", "desired_size": 1},
+        {"name": "web", "desired_size": 1},
+        request_id="exec-12",
+    )
+    # WHEN the scaler runs: web changes, system is locked, and web's notice cannot be sent
+    with pytest.raises(AlertNotDeliveredError):
+        scaler(request, "inv-1")
+    assert sizes(member_eks, "web")["desired_size"] == 2
+    # WHEN the retry comes after the lock was released, SNS healthy again
+    fault.healed = True
+    fake_clock.advance(300)
+    assert state_table.release_lock(lock, "spot_optimizer:other")
+    scaler(request, "inv-2")
+    # THEN web, found at its floor, is not scaled again, and both changes are announced once
+    assert calls == ["web", "system"]
+    titles = sorted(item.alert["title"] for item in alert_inbox.receive())
+    assert titles == [
+        f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1",
+        f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2",
+    ]
