@@ -33,6 +33,7 @@ from handlers.eks_scaler.autoscalers import (
     managing_autoscaler,
 )
 from handlers.eks_scaler.calendar_checks import calendar_refusal
+from handlers.eks_scaler.change_intents import drop_intent, record_unrecorded_change, save_intent
 from handlers.eks_scaler.decision import (
     DecisionKind,
     NodeGroupFacts,
@@ -45,6 +46,7 @@ from handlers.eks_scaler.member_node_groups import describe_error, describe_node
 from handlers.eks_scaler.models import NodeGroupRequest, ScalerEvent, Status, node_group_result
 from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pending_notice
 from handlers.eks_scaler.services import ScalerServices
+from handlers.eks_scaler.sizing import Sizes
 
 Outcome = tuple[dict[str, Any], Notice | None]
 """A node group's result, and the notice of the change it made (or that it found pending)."""
@@ -208,30 +210,50 @@ def apply_decision(
             if decision.cooldown_remaining_seconds is not None
             else {}
         )
+        # A retry of this request finds the change it made to the floor blocked by that floor:
+        # the change's notice is still this request's to deliver.
+        notice = None
+        if not dry_run:
+            notice = _this_requests_notice(
+                event, name, services, key, current=decision.current, reasons=reasons
+            )
         blocked = node_group_result(
             name, Status.SCALE_DOWN_BLOCKED, _join(reasons), previous, new, **extra
         )
-        if dry_run:
-            return blocked, None
-        # A retry of this request finds the change it made to the floor blocked by that floor:
-        # the change's notice is still this request's to deliver.
-        return blocked, pending_notice(event, name, services)
+        return blocked, notice
     if decision.kind is DecisionKind.NO_CHANGE:
+        notice = None
+        if not dry_run:
+            if decision.restores is not None:
+                _mark_restored(services, key, decision.restores)
+            notice = _this_requests_notice(
+                event, name, services, key, current=decision.current, reasons=reasons
+            )
         unchanged = node_group_result(name, Status.NO_CHANGE_NEEDED, _join(reasons), previous, new)
-        if dry_run:
-            return unchanged, None
-        if decision.restores is not None:
-            _mark_restored(services, key, decision.restores)
-        return unchanged, pending_notice(event, name, services)
+        return unchanged, notice
     if dry_run:
         reasons.append("dry run: nothing was changed")
         return node_group_result(name, Status.DRY_RUN, _join(reasons), previous, new), None
 
-    if decision.saves_previous_sizes:
-        saved = SavedSizes(decision.current, iso_z(services.clock.now()))
-        services.state.put_value(key, SAVED_SIZES_NAME, saved.as_record())
-        reasons.append("previous sizes saved for restore")
+    record = {
+        "source": services.function_name,
+        "action": event.action.value,
+        "previous": previous,
+        "new": new,
+        "request_id": event.request_id,
+        "requested_by": requested_by,
+        **override,
+    }
+    if event.request_id is not None:
+        # The update id is not known yet; the intent's notice is keyed by the request id, as
+        # the change's own notice is, so at most one of them goes out.
+        intent_notice = change_notice(event, name, services, decision, update_id=None)
+        save_intent(services, key, {**record, "update_id": None, NOTICE_FIELD: intent_notice})
     try:
+        if decision.saves_previous_sizes:
+            saved = SavedSizes(decision.current, iso_z(services.clock.now()))
+            services.state.put_value(key, SAVED_SIZES_NAME, saved.as_record())
+            reasons.append("previous sizes saved for restore")
         # desiredSize only: the stack file owns minSize and maxSize, and pulumi-eks
         # ignoreScalingChanges ignores desiredSize alone, so `pulumi up` never undoes this.
         update = eks.update_nodegroup_config(
@@ -242,6 +264,8 @@ def apply_decision(
     except (ClientError, BotoCoreError):
         if decision.saves_previous_sizes:
             _put_back_saved_sizes(services, key, name, decision.replaced_saved_sizes)
+        if event.request_id is not None:
+            drop_intent(services, key, name)
         raise
     update_id = update.get("id")
     notice = change_notice(event, name, services, decision, update_id=update_id)
@@ -249,17 +273,7 @@ def apply_decision(
     try:
         services.state.record_change(
             key,
-            {
-                "source": services.function_name,
-                "action": event.action.value,
-                "previous": previous,
-                "new": new,
-                "request_id": event.request_id,
-                "update_id": update_id,
-                "requested_by": requested_by,
-                NOTICE_FIELD: notice,
-                **override,
-            },
+            {**record, "update_id": update_id, NOTICE_FIELD: notice},
             history_ttl_seconds=services.environment.scaler_history_ttl_days * 86400,
         )
         if decision.restores is not None:
@@ -284,6 +298,27 @@ def apply_decision(
         **override,
     )
     return initiated, notice
+
+
+def _this_requests_notice(
+    event: ScalerEvent,
+    name: str,
+    services: ScalerServices,
+    key: str,
+    *,
+    current: Sizes,
+    reasons: list[str],
+) -> Notice | None:
+    """The notice of the change this request made to a node group now found at its target: from
+    its change record, or, when it was not recorded (its invocation ended first, or the state
+    table refused), from its intent: the change is recorded now, and `reasons` says so."""
+    notice = pending_notice(event, name, services)
+    if notice is not None:
+        return notice
+    notice = record_unrecorded_change(event, name, services, key, current)
+    if notice is not None:
+        reasons.append("this request's change to it was not recorded when made; recorded now")
+    return notice
 
 
 def _put_back_saved_sizes(

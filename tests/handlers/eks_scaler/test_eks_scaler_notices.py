@@ -17,7 +17,12 @@ from fleet_shared.state_table import StateTable
 from handlers.eks_scaler import app
 from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.faults import InjectedHang, InvocationKilledError, fail_every_attempt
+from tests.handlers.faults import (
+    InjectedHang,
+    InvocationKilledError,
+    fail_every_attempt,
+    hang_first_attempt,
+)
 
 
 def count_scaling_calls(services: ScalerServices) -> list[str]:
@@ -276,3 +281,41 @@ def test_a_retry_finding_its_change_at_the_floor_still_sends_its_notice(  # noqa
         f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1",
         f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2",
     ]
+
+
+def test_a_change_killed_before_its_record_is_recorded_and_announced_once_by_the_retry(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a scheduled scale-down of web and DynamoDB never answering the transaction that
+    # records the change, so the invocation hangs there after EKS took the change
+    calls = count_scaling_calls(services)
+    hang = hang_first_attempt(services.hub_client("dynamodb"), "dynamodb", "TransactWriteItems")
+    request = event("scale_down", {"name": "web", "desired_size": 2}, request_id="exec-13")
+    deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(app.FUNCTION.invoke, request, deadline)
+        assert hang.entered.wait(10)
+        assert sizes(member_eks, "web")["desired_size"] == 2
+        # WHEN Lambda kills it at its deadline and retries the event a minute later
+        fake_clock.advance(120 + 60)
+        retried = scaler(request, "inv-2")
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry finds web at its target and does not scale it again, but records the
+    # change (history, cooldown) and announces it, once
+    [item] = retried["results"]
+    assert item["status"] == "no_change_needed"
+    assert calls == ["web"]
+    assert history(state_table, "web", fake_clock) == 1
+    [notice] = alert_inbox.receive()
+    assert notice.alert["title"] == f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2"
+    # AND the event arriving once more is a repeat that records and announces nothing
+    assert scaler(request, "inv-3")["repeated_request"] is True
+    assert alert_inbox.receive() == []
+    assert history(state_table, "web", fake_clock) == 1

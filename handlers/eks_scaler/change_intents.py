@@ -1,0 +1,76 @@
+"""The change a scaler invocation is about to make, saved before UpdateNodegroupConfig.
+
+An invocation that ends between the update and the change record (Lambda's deadline, a crash)
+leaves the node group changed with no history entry, no cooldown and no notice: the retry of
+the same request finds it at its target, and would report no change and announce nothing. So,
+for a request with a `request_id`, the change record to be (with its notice) is saved first
+under the node group's key, and that retry records the change from it and delivers its notice.
+An intent is spent once a change is recorded at or after it (its own, or a later one), and
+deleted when its update fails. A request without a `request_id` has no retry to recognise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.timestamps import iso_z, parse_iso
+from handlers.eks_scaler.models import ScalerEvent
+from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, notice_ttl_seconds
+from handlers.eks_scaler.services import ScalerServices
+from handlers.eks_scaler.sizing import Sizes
+
+INTENT_NAME = "change_intent"
+"""The saved value (under the node group's state key) holding the change about to be made."""
+
+
+def save_intent(services: ScalerServices, key: str, record: dict[str, Any]) -> None:
+    """Save `record` (a change record with its notice) as the change about to be made; kept as
+    long as a `request_id` is remembered, since only a retry of that request uses it."""
+    intent = {"prepared_at": iso_z(services.clock.now(), "microseconds"), "record": record}
+    services.state.put_value(key, INTENT_NAME, intent, ttl_seconds=notice_ttl_seconds(services))
+
+
+def drop_intent(services: ScalerServices, key: str, name: str) -> None:
+    """Delete the intent of a change whose update failed. Should that fail too, the intent
+    stays, harmless unless EKS took the update after all, and then true."""
+    try:
+        services.state.delete_value(key, INTENT_NAME)
+    except (ClientError, BotoCoreError) as error:
+        services.logger.warning(
+            "intent of a failed change not deleted", extra={"nodegroup": name, "error": str(error)}
+        )
+
+
+def record_unrecorded_change(
+    event: ScalerEvent, name: str, services: ScalerServices, key: str, current: Sizes
+) -> Notice | None:
+    """When this request's intent is not spent and the node group is at its target (`current`),
+    the change was made by an invocation that ended before recording it: record it now and
+    return its notice. None otherwise."""
+    if event.request_id is None:
+        return None
+    intent = services.state.get_value(key, INTENT_NAME)
+    if intent is None:
+        return None
+    record: dict[str, Any] = intent["record"]
+    if record.get("request_id") != event.request_id:
+        return None
+    if record["new"]["desired_size"] != current.desired_size:
+        return None
+    latest = services.state.latest_change(key)
+    if latest is not None and latest.changed_at >= parse_iso(intent["prepared_at"]):
+        return None
+    try:
+        services.state.record_change(
+            key,
+            {**record, "recorded_by_retry": True},
+            history_ttl_seconds=services.environment.scaler_history_ttl_days * 86400,
+        )
+    except (ClientError, BotoCoreError) as error:
+        services.logger.warning(
+            "unrecorded change still not recorded", extra={"nodegroup": name, "error": str(error)}
+        )
+    notice: Notice = record[NOTICE_FIELD]
+    return notice
