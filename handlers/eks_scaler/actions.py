@@ -31,7 +31,8 @@ from handlers.eks_scaler.notices import Notice, deliver_notices
 from handlers.eks_scaler.scaling import scale_node_groups
 from handlers.eks_scaler.services import ScalerServices
 
-_RETRYABLE = frozenset({Status.LOCKED.value, Status.ERROR.value})
+UNFINISHED_STATUSES = frozenset({Status.LOCKED.value, Status.ERROR.value})
+"""Node group statuses that leave a request open (not stored), so a retry can finish it."""
 _NOTICES = "notices"
 """The field of a stored result that keeps the notices of its changes (not returned)."""
 
@@ -83,7 +84,7 @@ def run(
                 # Locked or failed node groups leave the request open, so a retry can finish it;
                 # node groups that did change are then found already at their target, and their
                 # notices in their change records.
-                if not any(item["status"] in _RETRYABLE for item in result["results"]):
+                if not any(item["status"] in UNFINISHED_STATUSES for item in result["results"]):
                     result = _completed(request, result, notices)
     except RequestInProgressError as error:
         return error_result(error, action=event.action.value, request_id=event.request_id)

@@ -12,8 +12,9 @@ from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, FleetError, RequestInProgressError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.http_api import HttpApiEvent, http_response, is_http_api_event, json_body
-from handlers.eks_scaler.actions import run
+from handlers.eks_scaler.actions import UNFINISHED_STATUSES, run
 from handlers.eks_scaler.environment import ScalerEnvironment
+from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.models import ScalerCall, ScalerEvent, Status, check_node_groups
 from handlers.eks_scaler.services import ScalerServices
 
@@ -61,11 +62,21 @@ def handle(call: ScalerCall, services: ScalerServices, invocation: Invocation) -
     changed = sum(item["status"] == Status.SCALING_INITIATED.value for item in results)
     FUNCTION.observability.metrics.add_metric(name="NodeGroupsScaled", unit="Count", value=changed)
     if not call.over_http:
+        if call.event.scheduled:
+            _fail_an_unfinished_run(call.event, results)
         return result
     if result.get("status") == "error":
         return http_response(409, result)
     statuses = {item["status"] for item in results}
     return http_response(409 if statuses == {Status.LOCKED.value} else 200, result)
+
+
+def _fail_an_unfinished_run(event: ScalerEvent, results: list[dict[str, Any]]) -> None:
+    """Raise ScheduledRunUnfinishedError when a schedule's run left node groups locked or
+    failed: nothing else retries a run that returned, and nobody reads its result."""
+    unfinished = [item for item in results if item["status"] in UNFINISHED_STATUSES]
+    if unfinished:
+        raise ScheduledRunUnfinishedError(event.action.value, event.cluster, unfinished)
 
 
 lambda_handler = FUNCTION.lambda_handler

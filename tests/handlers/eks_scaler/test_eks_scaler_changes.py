@@ -21,6 +21,7 @@ from fleet_shared.state_table import StateTable
 from fleetctl.schedule_replay import scheduler_input
 from handlers.eks_scaler import app
 from handlers.eks_scaler.environment import ScalerEnvironment
+from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.faults import fail_every_attempt
 
@@ -464,3 +465,47 @@ def test_a_scale_down_eks_refuses_leaves_no_saved_sizes_for_the_morning_to_resto
     assert sizes(member_eks, "web")["desired_size"] == 5
     web_key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
     assert state_table.get_value(web_key, SAVED_SIZES_NAME) is None
+
+
+def test_a_scheduled_run_that_finds_a_node_group_locked_fails_so_its_retry_scales_it(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN an operator's request on system whose lock release DynamoDB refused (every attempt),
+    # so system's lock stays held for its lease
+    dynamodb = services.hub_client("dynamodb")
+    fault = fail_every_attempt(dynamodb, "dynamodb", "DeleteItem")
+    scaler(event("scale_up", {"name": "system", "desired_size": 2}, request_id="ops-2"), "ops")
+    fault.healed = True
+    # WHEN the evening schedule's run comes 30 s later, within the lease
+    fake_clock.advance(30)
+    evening = event(
+        "scale_down",
+        {"name": "system", "desired_size": 1},
+        {"name": "web", "desired_size": 2},
+        scheduled=True,
+        request_id="schedule-scale_down-2025-06-02T03:30:30Z",
+    )
+    # THEN web is scaled and announced, and the run fails naming system's lock, so the
+    # platform retries it rather than leaving system at its daytime size all night unnoticed
+    with pytest.raises(ScheduledRunUnfinishedError, match="system: locked"):
+        scaler(evening, "inv-1")
+    assert sizes(member_eks, "web")["desired_size"] == 2
+    assert sizes(member_eks, "system")["desired_size"] == 2
+    assert len(alert_inbox.receive()) == 1
+    # WHEN the platform's retry comes after the lease
+    fake_clock.advance(180)
+    retried = scaler(evening, "inv-2")
+    # THEN system is scaled, web is found at its target, and the run is complete
+    by_group = results_by_group(retried)
+    assert by_group["system"]["status"] == "scaling_initiated"
+    assert by_group["web"]["status"] == "no_change_needed"
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    assert [a.alert["title"] for a in alert_inbox.receive()] == [
+        f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
+    ]
+    assert scaler(evening, "inv-3")["repeated_request"] is True

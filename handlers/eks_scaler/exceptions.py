@@ -1,0 +1,25 @@
+"""Errors of the eks_scaler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleet_shared.validation_errors import cut_echo
+
+
+class ScheduledRunUnfinishedError(Exception):
+    """A cluster schedule's run left node groups `locked` or `error`, after doing and announcing
+    the rest. Deliberately not a `FleetError`: the skeleton lets it fail the invocation, so the
+    platform retries the run (which finds the finished node groups at their target) instead of
+    the node group keeping its size through the night or the working day unnoticed; after the
+    last retry the dead-letter queue and the function's error alarm tell people."""
+
+    def __init__(self, action: str, cluster: str, unfinished: list[dict[str, Any]]) -> None:
+        self.action = action
+        self.cluster = cluster
+        self.unfinished = unfinished
+        groups = "; ".join(
+            f"{item['nodegroup']}: {item['status']} ({cut_echo(str(item.get('reason')))})"
+            for item in unfinished
+        )
+        super().__init__(f"scheduled {action} of {cluster} left node groups unfinished: {groups}")
