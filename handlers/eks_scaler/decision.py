@@ -48,11 +48,18 @@ class SavedSizes:
     sizes: Sizes
     saved_at: str
     restored_at: str | None = None
+    restored_by: str | None = None
+    """The `request_id` of the restore (marked before its update, so its retry knows them)."""
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> SavedSizes:
         """From the state table value (`as_record`)."""
-        return cls(Sizes.from_dict(record["sizes"]), record["saved_at"], record.get("restored_at"))
+        return cls(
+            Sizes.from_dict(record["sizes"]),
+            record["saved_at"],
+            record.get("restored_at"),
+            record.get("restored_by"),
+        )
 
     def as_record(self) -> dict[str, Any]:
         """The state table value."""
@@ -60,12 +67,18 @@ class SavedSizes:
             "sizes": self.sizes.as_dict(),
             "saved_at": self.saved_at,
             "restored_at": self.restored_at,
+            "restored_by": self.restored_by,
         }
 
     @property
     def waiting(self) -> bool:
         """Whether these sizes are still waiting to be restored."""
         return self.restored_at is None
+
+    def waiting_for(self, request_id: str | None) -> bool:
+        """Whether request `request_id` restores these sizes: they still wait, or this request
+        marked them restored (its retry, after an invocation that ended in the update)."""
+        return self.waiting or (request_id is not None and self.restored_by == request_id)
 
 
 @dataclass(frozen=True)
@@ -154,8 +167,10 @@ def decide(
     now: datetime,
     *,
     scheduled: bool = False,
+    request_id: str | None = None,
 ) -> ScalingDecision:
     """The decision for `group` under `action` (never `analyze`), given `facts` at `now`;
+    `request_id`: the request's, which restores saved sizes it marked restored itself;
     `scheduled`: the request is a cluster schedule's (its evening scale-down asks for at most the
     night size, so a node group already below it needs no change rather than a refusal).
 
@@ -182,7 +197,7 @@ def decide(
         reasons.extend(bounded.notes)
     elif action is Action.RESTORE or group.desired_size is None:
         saved = facts.saved
-        if saved is not None and (action is Action.RESTORE or saved.waiting):
+        if saved is not None and (action is Action.RESTORE or saved.waiting_for(request_id)):
             restores = saved
             requested = saved.sizes.desired_size
         else:

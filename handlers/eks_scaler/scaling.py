@@ -121,7 +121,12 @@ def _scale_one(
             return autoscaler_result(group.name, autoscaler), None
         facts = read_facts(event, group.name, services, eks, inventory)
         decision = decide(
-            event.action, group, facts, services.clock.now(), scheduled=event.scheduled
+            event.action,
+            group,
+            facts,
+            services.clock.now(),
+            scheduled=event.scheduled,
+            request_id=event.request_id,
         )
         return apply_decision(
             decision,
@@ -225,7 +230,7 @@ def apply_decision(
         notice = None
         if not dry_run:
             if decision.restores is not None:
-                _mark_restored(services, key, decision.restores)
+                _mark_restored(services, key, decision.restores, event.request_id)
             notice = _this_requests_notice(
                 event, name, services, key, current=decision.current, reasons=reasons
             )
@@ -254,6 +259,11 @@ def apply_decision(
             saved = SavedSizes(decision.current, iso_z(services.clock.now()))
             services.state.put_value(key, SAVED_SIZES_NAME, saved.as_record())
             reasons.append("previous sizes saved for restore")
+        if decision.restores is not None:
+            # Marked before the update, as the save is made before a scale-down: a restore made
+            # whose sizes still waited would be made again, and kept over the next evening's
+            # sizes, by the next scale-down and restore.
+            _mark_restored(services, key, decision.restores, event.request_id)
         # desiredSize only: the stack file owns minSize and maxSize, and pulumi-eks
         # ignoreScalingChanges ignores desiredSize alone, so `pulumi up` never undoes this.
         update = eks.update_nodegroup_config(
@@ -264,6 +274,8 @@ def apply_decision(
     except (ClientError, BotoCoreError):
         if decision.saves_previous_sizes:
             _put_back_saved_sizes(services, key, name, decision.replaced_saved_sizes)
+        if decision.restores is not None:
+            _put_back_saved_sizes(services, key, name, decision.restores)
         if event.request_id is not None:
             drop_intent(services, key, name)
         raise
@@ -276,8 +288,6 @@ def apply_decision(
             {**record, "update_id": update_id, NOTICE_FIELD: notice},
             history_ttl_seconds=services.environment.scaler_history_ttl_days * 86400,
         )
-        if decision.restores is not None:
-            _mark_restored(services, key, decision.restores)
     except (ClientError, BotoCoreError) as error:
         # EKS took the change: reporting it as failed would hide it, and its retry would find
         # nothing to do and announce nothing. It stands, announced now, with what is missing.
@@ -324,10 +334,11 @@ def _this_requests_notice(
 def _put_back_saved_sizes(
     services: ScalerServices, key: str, name: str, replaced: SavedSizes | None
 ) -> None:
-    """Undo the save of a scale-down whose update failed: the sizes saved then are the current
-    ones, and a later restore would take them back from whatever the node group has by then.
-    (Should EKS have taken an update whose answer was lost, the morning scale_up, finding
-    nothing waiting, raises the node group to the stack file's desired size instead.)"""
+    """Put back the saved sizes an update that failed `replaced`: a scale-down's save (the sizes
+    saved then are the current ones, and a later restore would take them back from whatever the
+    node group has by then; should EKS have taken an update whose answer was lost, the morning
+    scale_up, finding nothing waiting, raises it to the stack file's desired size instead), or
+    a restore's mark (the sizes wait again for the retry)."""
     try:
         if replaced is None:
             services.state.delete_value(key, SAVED_SIZES_NAME)
@@ -335,13 +346,15 @@ def _put_back_saved_sizes(
             services.state.put_value(key, SAVED_SIZES_NAME, replaced.as_record())
     except (ClientError, BotoCoreError) as error:
         services.logger.warning(
-            "saved sizes of a failed scale-down not put back",
+            "saved sizes of a failed update not put back",
             extra={"nodegroup": name, "error": str(error)},
         )
 
 
-def _mark_restored(services: ScalerServices, key: str, saved: SavedSizes) -> None:
-    restored = SavedSizes(saved.sizes, saved.saved_at, iso_z(services.clock.now()))
+def _mark_restored(
+    services: ScalerServices, key: str, saved: SavedSizes, request_id: str | None
+) -> None:
+    restored = SavedSizes(saved.sizes, saved.saved_at, iso_z(services.clock.now()), request_id)
     services.state.put_value(key, SAVED_SIZES_NAME, restored.as_record())
 
 

@@ -4,6 +4,7 @@ desiredSize only, within floors and the stack file's max_size."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from components.schedule_payloads import cluster_schedule_payload
 from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.handler import Invocation
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key, node_group_lock_name
 from fleet_shared.state_table import StateTable
 from fleetctl.schedule_replay import scheduler_input
@@ -23,7 +25,8 @@ from handlers.eks_scaler import app
 from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.services import ScalerServices
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
 
 KEY_SYSTEM = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
 
@@ -509,3 +512,77 @@ def test_a_scheduled_run_that_finds_a_node_group_locked_fails_so_its_retry_scale
         f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
     ]
     assert scaler(evening, "inv-3")["repeated_request"] is True
+
+
+def test_a_restore_whose_saved_sizes_cannot_be_marked_restored_changes_nothing(
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN web scaled down in the evening (2/3/6 -> 2/2/6, sizes saved), and DynamoDB refusing
+    # (every attempt) the write that marks saved sizes restored
+    scaler(event("scale_down", {"name": "web", "desired_size": 2}, request_id="eve-1"))
+    fake_clock.advance(10 * 3600)
+    dynamodb = services.hub_client("dynamodb")
+    fault = fail_every_attempt(dynamodb, "dynamodb", "PutItem")
+    marking = fault
+
+    def fail_marking_restored_only(request: Any, **kwargs: Any) -> None:
+        # The saved sizes' JSON inside the request's JSON: a restored_at that is a time, not null.
+        if 'restored_at\\":\\"' in request.body.decode():
+            marking(request, **kwargs)
+
+    dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", fault)
+    dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", fail_marking_restored_only)
+    # WHEN the morning's size-less scale_up comes
+    morning = scaler(event("scale_up", {"name": "web"}, request_id="morning-1"))
+    # THEN it fails for web before changing it, so no restore stands with its sizes still
+    # waiting to be restored again
+    assert fault.attempts > 1
+    assert results_by_group(morning)["web"]["status"] == "error"
+    assert sizes(member_eks, "web")["desired_size"] == 2
+    # WHEN its retry comes with DynamoDB healthy, an operator raises web to 5 during the day, and
+    # the evening scale-down and the next morning follow
+    fault.healed = True
+    retried = scaler(event("scale_up", {"name": "web"}, request_id="morning-1"))
+    assert results_by_group(retried)["web"]["status"] == "scaling_initiated"
+    fake_clock.advance(3600)
+    scaler(event("scale_up", {"name": "web", "desired_size": 5}, request_id="ops-1"))
+    fake_clock.advance(8 * 3600)
+    scaler(event("scale_down", {"name": "web", "desired_size": 2}, request_id="eve-2"))
+    fake_clock.advance(10 * 3600)
+    scaler(event("scale_up", {"name": "web"}, request_id="morning-2"))
+    # THEN the second morning restores the 5 web had before the second evening
+    assert sizes(member_eks, "web")["desired_size"] == 5
+
+
+def test_a_restore_killed_in_its_update_is_finished_by_its_retry_with_the_saved_sizes(
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN web raised to 4 by an operator and scaled down to 2 in the evening (4 saved), and
+    # EKS never answering the morning's update, so that invocation hangs until Lambda kills it
+    scaler(event("scale_up", {"name": "web", "desired_size": 4}, request_id="ops-1"))
+    fake_clock.advance(3600)
+    scaler(event("scale_down", {"name": "web", "desired_size": 2}, request_id="eve-1"))
+    fake_clock.advance(10 * 3600)
+    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    hang = hang_first_attempt(eks, "eks", "UpdateNodegroupConfig")
+    morning = event("scale_up", {"name": "web"}, request_id="morning-1")
+    deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(app.FUNCTION.invoke, morning, deadline)
+        assert hang.entered.wait(10)
+        # WHEN Lambda kills it at its deadline and retries the event a minute later
+        fake_clock.advance(120 + 60)
+        retried = scaler(morning, "inv-2")
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry restores the saved 4, not the stack file's 3
+    assert results_by_group(retried)["web"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "web")["desired_size"] == 4
