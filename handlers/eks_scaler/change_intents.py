@@ -4,13 +4,15 @@ An invocation that ends between the update and the change record (Lambda's deadl
 leaves the node group changed with no history entry, no cooldown and no notice: the retry of
 the same request finds it at its target, and would report no change and announce nothing. So,
 for a request with a `request_id`, the change record to be (with its notice) is saved first
-under the node group's key, and that retry records the change from it and delivers its notice.
+under the node group's key, and that retry records the change from it and delivers its notice;
+until a change is recorded, the cooldown also counts from the intent.
 An intent is spent once a change is recorded at or after it (its own, or a later one), and
 deleted when its update fails. A request without a `request_id` has no retry to recognise.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,6 +32,19 @@ def save_intent(services: ScalerServices, key: str, record: dict[str, Any]) -> N
     long as a `request_id` is remembered, since only a retry of that request uses it."""
     intent = {"prepared_at": iso_z(services.clock.now(), "microseconds"), "record": record}
     services.state.put_value(key, INTENT_NAME, intent, ttl_seconds=notice_ttl_seconds(services))
+
+
+def intent_prepared_at(services: ScalerServices, key: str, event: ScalerEvent) -> datetime | None:
+    """When the node group's last intent was saved, if one is kept of another request than
+    `event`'s: a change was made then unless its update failed, so the cooldown counts from it
+    too when the change itself was not recorded. The request's own intent does not count: its
+    retry finds its change made (nothing to do), or not made (to be made now)."""
+    intent = services.state.get_value(key, INTENT_NAME)
+    if intent is None:
+        return None
+    if event.request_id is not None and intent["record"].get("request_id") == event.request_id:
+        return None
+    return parse_iso(intent["prepared_at"])
 
 
 def drop_intent(services: ScalerServices, key: str, name: str) -> None:

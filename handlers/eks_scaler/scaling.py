@@ -33,7 +33,12 @@ from handlers.eks_scaler.autoscalers import (
     managing_autoscaler,
 )
 from handlers.eks_scaler.calendar_checks import calendar_refusal
-from handlers.eks_scaler.change_intents import drop_intent, record_unrecorded_change, save_intent
+from handlers.eks_scaler.change_intents import (
+    drop_intent,
+    intent_prepared_at,
+    record_unrecorded_change,
+    save_intent,
+)
 from handlers.eks_scaler.decision import (
     DecisionKind,
     NodeGroupFacts,
@@ -169,13 +174,21 @@ def read_facts(
     )
     saved = services.state.get_value(key, SAVED_SIZES_NAME)
     last_change = services.state.latest_change(key)
+    change_times = [
+        moment
+        for moment in (
+            last_change.changed_at if last_change is not None else None,
+            intent_prepared_at(services, key, event),
+        )
+        if moment is not None
+    ]
     return NodeGroupFacts(
         current=described.sizes,
         status=described.status,
         capacity_type=described.capacity_type,
         configured=configured,
         saved=SavedSizes.from_record(saved) if saved is not None else None,
-        last_change_at=last_change.changed_at if last_change is not None else None,
+        last_change_at=max(change_times, default=None),
         cooldown_seconds=services.environment.scaler_cooldown_seconds,
         cluster=cluster,
         last_change_action=last_change.record.get("action") if last_change is not None else None,
@@ -295,8 +308,8 @@ def apply_decision(
             "change made but not recorded", extra={"nodegroup": name, "error": str(error)}
         )
         reasons.append(
-            f"the change was not recorded ({describe_error(error)}): no history entry, and no "
-            "cooldown starts from it"
+            f"the change was not recorded ({describe_error(error)}): no history entry (the "
+            "cooldown counts from its intent)"
         )
     initiated = node_group_result(
         name,

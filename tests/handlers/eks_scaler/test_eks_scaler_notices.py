@@ -319,3 +319,27 @@ def test_a_change_killed_before_its_record_is_recorded_and_announced_once_by_the
     assert scaler(request, "inv-3")["repeated_request"] is True
     assert alert_inbox.receive() == []
     assert history(state_table, "web", fake_clock) == 1
+
+
+def test_the_cooldown_counts_from_a_change_the_state_table_did_not_record(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN batch-spot scaled down from 2 to 1 while DynamoDB refused (every attempt) the
+    # transaction that records the change
+    fault = fail_every_attempt(services.hub_client("dynamodb"), "dynamodb", "TransactWriteItems")
+    first = scaler(event("scale_down", {"name": "batch-spot", "desired_size": 1}, request_id="a"))
+    assert "the change was not recorded" in first["results"][0]["reason"]
+    fault.healed = True
+    # WHEN another request lowers it again 100 s later, within the cooldown of 300 s
+    fake_clock.advance(100)
+    second = scaler(event("scale_down", {"name": "batch-spot", "desired_size": 0}, request_id="b"))
+    # THEN the decrease waits for the cooldown like after any other change
+    [item] = second["results"]
+    assert item["status"] == "scale_down_blocked"
+    assert item["cooldown_remaining_seconds"] == 200
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 1
