@@ -108,7 +108,8 @@ class ScalingDecision:
     target: Sizes | None
     reasons: tuple[str, ...]
     restores: SavedSizes | None = None
-    """The saved sizes this decision puts back: marked restored once applied (or found in place)."""
+    """The saved sizes this decision puts back: marked restored before the update (or when found
+    in place)."""
     saves_previous_sizes: bool = False
     """A scale-down saves the current sizes for the next restore."""
     replaced_saved_sizes: SavedSizes | None = None

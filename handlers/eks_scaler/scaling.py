@@ -5,10 +5,11 @@ Per node group, in this order: ask the cluster calendar (calendar_checks.py; a r
 spot_optimizer), skip it when a hold is in force (holds.py) or an autoscaler manages it without
 an override (autoscalers.py), read the facts (DescribeNodegroup in the member account, the
 inventory entry, saved sizes and last change, when and its action, from the state table),
-`decision.decide`, then apply: save the previous sizes (scale-down; put back as they were when
-the update fails), call UpdateNodegroupConfig once with `desiredSize` only, and record the change
-with its info notice (notices.py), which the caller delivers once every node group is done. Any
-failure is reported for that node group and the next one goes on.
+`decision.decide`, then apply: save the change's intent (change_intents.py, for a request with a
+`request_id`), save the previous sizes (scale-down) or mark the saved ones restored (restore), all
+undone when the update fails; call UpdateNodegroupConfig once with `desiredSize` only, and record
+the change with its info notice (notices.py), which the caller delivers once every node group is
+done. Any failure is reported for that node group and the next one goes on.
 """
 
 from __future__ import annotations
