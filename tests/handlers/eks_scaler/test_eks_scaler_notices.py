@@ -343,3 +343,37 @@ def test_the_cooldown_counts_from_a_change_the_state_table_did_not_record(  # no
     assert item["status"] == "scale_down_blocked"
     assert item["cooldown_remaining_seconds"] == 200
     assert sizes(member_eks, "batch-spot")["desired_size"] == 1
+
+
+def test_a_request_whose_record_and_claim_release_both_fail_still_announces_its_change(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN DynamoDB refusing (every attempt) the write that completes the request's record and
+    # the delete that would then release the request's claim
+    dynamodb = services.hub_client("dynamodb")
+    completion = fail_every_attempt(dynamodb, "dynamodb", "PutItem")
+    release = fail_every_attempt(dynamodb, "dynamodb", "DeleteItem")
+
+    def fail_the_completion_only(request: Any, **kwargs: Any) -> None:
+        body = request.body.decode()
+        if "COMPLETED" in body and "IDEMPOTENCY#eks_scaler" in body:
+            completion(request, **kwargs)
+
+    dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", completion)
+    dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", fail_the_completion_only)
+    request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="exec-14")
+    # WHEN the schedule invokes the scaler
+    result = scaler(request, "inv-1")
+    # THEN the change stands, the answer says its record was not stored, and it is announced
+    assert completion.attempts > 1
+    assert release.attempts > 1
+    assert [item["status"] for item in result["results"]] == ["scaling_initiated"]
+    assert result["idempotency_record"].startswith("not stored:")
+    [notice] = alert_inbox.receive()
+    assert notice.alert["title"] == f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
+    assert sizes(member_eks, "system")["desired_size"] == 1
