@@ -5,15 +5,18 @@ Per node group, in this order: ask the cluster calendar (calendar_checks.py; a r
 spot_optimizer), skip it when a hold is in force (holds.py) or an autoscaler manages it without
 an override (autoscalers.py), read the facts (DescribeNodegroup in the member account, the
 inventory entry, saved sizes and last change, when and its action, from the state table),
-`decision.decide`, then apply: save the change's intent (change_intents.py, for a request with a
-`request_id`), save the previous sizes (scale-down) or mark the saved ones restored (restore), all
-undone when the update fails; call UpdateNodegroupConfig once with `desiredSize` only, and record
-the change with its info notice (notices.py), which the caller delivers once every node group is
-done. Any failure is reported for that node group and the next one goes on.
+`decision.decide`, then apply: renew the lock's lease (`locked`, changing nothing, when another
+owner took the lock while the reads outlasted it), save the change's intent (change_intents.py,
+for a request with a `request_id`), save the previous sizes (scale-down) or mark the saved ones
+restored (restore), all undone when the update fails; call UpdateNodegroupConfig once with
+`desiredSize` only, and record the change with its info notice (notices.py), which the caller
+delivers once every node group is done. Any failure is reported for that node group and the next
+one goes on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -114,6 +117,10 @@ def _scale_one(
     if refusal is not None:
         return node_group_result(group.name, Status.SKIPPED, refusal), None
     eks = services.sessions.client("eks", event.account_id, event.region)
+    lock_name = node_group_lock_name(event.account_id, event.region, event.cluster, group.name)
+
+    def lease_renewed() -> bool:
+        return services.state.renew_lock(lock_name, owner, NODE_GROUP_LOCK_LEASE_SECONDS)
 
     def decide_and_apply() -> Outcome:
         hold = node_group_hold(event, group.name, services)
@@ -143,13 +150,13 @@ def _scale_one(
             dry_run=dry_run,
             requested_by=requested_by,
             overridden_autoscaler=autoscaler,
+            still_holds_lock=None if dry_run else lease_renewed,
         )
 
     if dry_run:
         # A dry run takes no lock: it writes nothing, so it cannot race anyone.
         return decide_and_apply()
-    names = (event.account_id, event.region, event.cluster, group.name)
-    with services.state.lock(node_group_lock_name(*names), owner, NODE_GROUP_LOCK_LEASE_SECONDS):
+    with services.state.lock(lock_name, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
         return decide_and_apply()
 
 
@@ -206,11 +213,14 @@ def apply_decision(
     dry_run: bool,
     requested_by: str | None,
     overridden_autoscaler: ManagingAutoscaler | None = None,
+    still_holds_lock: Callable[[], bool] | None = None,
 ) -> Outcome:
     """Carry out `decision` (nothing is written in a dry run): the node group's result, and the
     notice of its change (a new one, or the one a previous run of the request left pending).
     A change made over an autoscaler's management (`overridden_autoscaler`) says so in its
-    result and change record."""
+    result and change record. `still_holds_lock` renews the node group lock's lease just before
+    the change; when it answers False (another owner took the lock while the node group was
+    read) nothing is changed and the node group is `locked`."""
     key = node_group_key(event.account_id, event.region, event.cluster, name)
     previous = decision.current.as_dict()
     new = decision.target.as_dict() if decision.target is not None else None
@@ -253,6 +263,14 @@ def apply_decision(
     if dry_run:
         reasons.append("dry run: nothing was changed")
         return node_group_result(name, Status.DRY_RUN, _join(reasons), previous, new), None
+    # Reading EKS under the lock can outlast its lease (botocore's retries of a slow call);
+    # another owner may then have changed the node group after it was read.
+    if still_holds_lock is not None and not still_holds_lock():
+        reasons.append(
+            "nothing was changed: the node group lock's lease ran out while the node group was "
+            "read and another owner took the lock, so what was read may be stale"
+        )
+        return node_group_result(name, Status.LOCKED, _join(reasons), previous, new), None
 
     record = {
         "source": services.function_name,

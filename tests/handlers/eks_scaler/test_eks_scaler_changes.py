@@ -18,7 +18,12 @@ from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.handler import Invocation
-from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key, node_group_lock_name
+from fleet_shared.node_group_locks import (
+    NODE_GROUP_LOCK_LEASE_SECONDS,
+    SAVED_SIZES_NAME,
+    node_group_key,
+    node_group_lock_name,
+)
 from fleet_shared.state_table import StateTable
 from fleetctl.schedule_replay import scheduler_input
 from handlers.eks_scaler import app
@@ -177,6 +182,58 @@ def test_a_held_lock_reports_locked_and_changes_nothing(
     assert by_group["web"]["status"] == "scaling_initiated"
     # AND the scaler did not steal or release the other owner's lock
     assert not state_table.acquire_lock(lock, "third", 120)
+
+
+@pytest.mark.parametrize("other_done", [False, True], ids=["other-holding", "other-done"])
+def test_a_change_whose_lock_lease_ran_out_while_reading_is_not_made(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    other_done: bool,
+) -> None:
+    # GIVEN EKS answering the scaler's read of system only after the lock's lease ran out, by
+    # when the spot optimizer took the lock and raised system to 3 (and, when done, released it)
+    lock = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
+    reads: list[str] = []
+
+    def other_owner_acts_while_the_read_is_slow(parsed: dict[str, Any], **_: Any) -> None:
+        if parsed.get("nodegroup", {}).get("nodegroupName") != "system" or reads:
+            return
+        reads.append("system")
+        fake_clock.advance(NODE_GROUP_LOCK_LEASE_SECONDS + 10)
+        assert state_table.acquire_lock(lock, "spot_optimizer:fallback", 600)
+        member_eks.update_nodegroup_config(
+            clusterName=CLUSTER, nodegroupName="system", scalingConfig={"desiredSize": 3}
+        )
+        if other_done:
+            assert state_table.release_lock(lock, "spot_optimizer:fallback")
+
+    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks.meta.events.register(
+        "after-call.eks.DescribeNodegroup", other_owner_acts_while_the_read_is_slow
+    )
+    # WHEN the scaler scales system and web down
+    result = scaler(
+        event(
+            "scale_down",
+            {"name": "system", "desired_size": 1},
+            {"name": "web", "desired_size": 2},
+            request_id="eve-1",
+        ),
+        "inv-1",
+    )
+    # THEN system is locked and keeps the other owner's 3, with no sizes saved from the stale
+    # read, while web goes on
+    by_group = results_by_group(result)
+    assert reads == ["system"]
+    assert by_group["system"]["status"] == "locked"
+    assert "lease ran out" in by_group["system"]["reason"]
+    assert sizes(member_eks, "system")["desired_size"] == 3
+    assert state_table.get_value(KEY_SYSTEM, SAVED_SIZES_NAME) is None
+    assert state_table.latest_change(KEY_SYSTEM) is None
+    assert by_group["web"]["status"] == "scaling_initiated"
 
 
 def test_the_same_request_id_makes_one_change(
