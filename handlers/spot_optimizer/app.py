@@ -60,9 +60,10 @@ def handle(
 ) -> dict[str, Any]:
     """The result of one event. Each event concerns one target (a node group, a region, the
     fleet's inventory): when it fails, the error result names that target. An alert SNS, or
-    its delivery claim or an interruption record the state table, did not take fails the
-    invocation (`AlertNotDeliveredError`, `NoticesNotDeliveredError`,
-    `InterruptionNotRecordedError` propagate), so the platform retries."""
+    its delivery claim or an interruption record the state table, did not take, and a warned
+    instance the member account did not describe, fail the invocation
+    (`AlertNotDeliveredError`, `NoticesNotDeliveredError`, `InterruptionNotRecordedError`
+    propagate), so the platform retries."""
     if isinstance(request, IgnoredEvent):
         return _ignore(request)
     dry_run = request.dry_run or services.environment.fleet_dry_run

@@ -36,7 +36,9 @@ class NoticesNotDeliveredError(Exception):
 
 
 class InterruptionNotRecordedError(Exception):
-    """The state table did not take a warning's interruption record (after botocore's retries).
+    """A warning could not be recorded: its instance was not described in the member account
+    (the member role or DescribeInstances failed), or the state table did not take its claim or
+    an interruption record (after botocore's retries).
 
     Deliberately not a `FleetError`: an error result is not retried, so the warning would never
     be announced; the invocation fails instead, and the platform's retry records what is missing

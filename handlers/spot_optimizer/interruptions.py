@@ -47,7 +47,12 @@ from botocore.exceptions import (
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
-from fleet_shared.exceptions import FleetError, LockNotAcquiredError, RequestInProgressError
+from fleet_shared.exceptions import (
+    FleetError,
+    LockNotAcquiredError,
+    MemberAccessError,
+    RequestInProgressError,
+)
 from fleet_shared.node_group_holds import hold_in_force
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
@@ -77,6 +82,9 @@ logger = observability_for(FUNCTION_NAME).logger
 
 CLUSTER_TAG = "eks:cluster-name"
 NODE_GROUP_TAG = "eks:nodegroup-name"
+INSTANCE_NOT_FOUND = "InvalidInstanceID.NotFound"
+"""DescribeInstances' answer for an instance the account does not have: an error result, not
+retried (a warning about an instance that does not exist will not exist on a retry either)."""
 THRESHOLD_WINDOW = timedelta(hours=1)
 CLAIM_TTL_SECONDS = 7 * 86400
 HANDLING_SECONDS = 300
@@ -172,8 +180,17 @@ def _record(
         "instance_id": instance_id,
         "dry_run": dry_run,
     }
-    ec2 = services.sessions.client("ec2", account, region)
-    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    try:
+        ec2 = services.sessions.client("ec2", account, region)
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != INSTANCE_NOT_FOUND:
+            # An error result is not retried: the warning would be lost unrecorded and
+            # unannounced over a throttle or a member role that failed for a moment.
+            raise InterruptionNotRecordedError(instance_id, f"not described: {error}") from error
+        reservations = []
+    except (MemberAccessError, BotoCoreError) as error:
+        raise InterruptionNotRecordedError(instance_id, f"not described: {error}") from error
     instances = [i for reservation in reservations for i in reservation["Instances"]]
     if not instances:
         error = f"instance {instance_id} not found"

@@ -252,6 +252,46 @@ def test_a_warning_whose_record_the_state_table_refused_is_retried_and_recorded_
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
 
 
+def test_a_warning_whose_instance_the_member_account_did_not_describe_is_retried_and_announced_once(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+) -> None:
+    # GIVEN a spot instance of batch-spot, and the member account's EC2 failing every attempt of
+    # DescribeInstances (throttled, or unreachable for a moment)
+    services = make_services()
+    instance_id = launch_spot_instance()
+    member_ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
+    refused = fail_every_attempt(member_ec2, "ec2", "DescribeInstances")
+    # WHEN its warning arrives THEN the invocation fails, so the platform retries it (an error
+    # result would end it there, the warning never recorded or announced)
+    with pytest.raises(InterruptionNotRecordedError, match="not described"):
+        invoke(interruption_event(instance_id), services, "inv-1")
+    assert refused.attempts > 1
+    assert alert_inbox.receive() == []
+    assert _state_items(services) == 0
+    # WHEN the platform retries the warning with EC2 answering again
+    refused.healed = True
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    retried = invoke(interruption_event(instance_id), services, "inv-1")
+    # THEN the interruption is recorded once and its warning announced once
+    assert retried["status"] == "recorded"
+    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
+    assert _history(services, group_key) == [instance_id]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
+
+
+def test_a_warning_about_an_instance_the_account_does_not_have_is_an_error_not_retried(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+) -> None:
+    # GIVEN a warning naming an instance id the member account does not have
+    services = make_services()
+    # WHEN it arrives
+    result = invoke(interruption_event("i-0123456789abcdef0"), services, "inv-1")
+    # THEN it is an error result (a retry would find no instance either), nothing recorded
+    assert result["status"] == "error"
+    assert "i-0123456789abcdef0" in result["error"]
+    assert alert_inbox.receive() == []
+
+
 def test_a_fallback_whose_outcome_the_state_table_refused_is_still_announced_once(
     invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
 ) -> None:
