@@ -45,10 +45,12 @@ def change_notice(
         f"{event.cluster}/{name} scaled ({event.action.value}): desired "
         f"{previous.desired_size} -> {new.desired_size}"
     )
+    # A notice saved before the update (change_intents.py) cannot name it.
+    update = f"update {update_id}" if update_id is not None else "update id not recorded"
     detail = (
         f"Node group {name} of cluster {event.cluster} in {event.account_id}/{event.region}: "
         f"min/desired/max {previous.min_size}/{previous.desired_size}/{previous.max_size} -> "
-        f"{new.min_size}/{new.desired_size}/{new.max_size} (update {update_id}, request "
+        f"{new.min_size}/{new.desired_size}/{new.max_size} ({update}, request "
         f"{event.request_id or 'none'})."
     )
     now = services.clock.now()

@@ -315,6 +315,8 @@ def test_a_change_killed_before_its_record_is_recorded_and_announced_once_by_the
     assert history(state_table, "web", fake_clock) == 1
     [notice] = alert_inbox.receive()
     assert notice.alert["title"] == f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2"
+    # AND the notice, saved before the update, says its update id was not recorded
+    assert "(update id not recorded, request exec-13)" in notice.alert["detail"]
     # AND the event arriving once more is a repeat that records and announces nothing
     assert scaler(request, "inv-3")["repeated_request"] is True
     assert alert_inbox.receive() == []
