@@ -5,6 +5,10 @@ Sheets: Summary (headline counts, quality score and rules, changes), Regions, Se
 cells filled, a colour scale on the coverage column and row), Changes. Every table has a styled
 header row and an auto-filter, and column widths fitted to their longest value. The same
 processed run gives the same bytes: the workbook's times are the run's `processed_at`.
+
+Every value is data: a text starting with `=` is kept as text, not written as a formula, and
+characters a worksheet cannot hold (control characters) are shown as U+FFFD instead of failing
+the whole workbook; the JSON and CSV files keep the text as it came.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -50,9 +55,19 @@ MAX_WIDTH = 60
 MIN_WIDTH = 6
 
 
+def _put(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
+    """Write `value` as data (see the module's docstring)."""
+    if not isinstance(value, str):
+        return sheet.cell(row=row, column=column, value=value)
+    cell = sheet.cell(row=row, column=column, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+    # openpyxl takes a text starting with `=` for a formula, which a spreadsheet would run.
+    cell.data_type = "s"
+    return cell
+
+
 def _header(sheet: Worksheet, row: int, headers: Sequence[str]) -> None:
     for column, title in enumerate(headers, start=1):
-        cell = sheet.cell(row=row, column=column, value=title)
+        cell = _put(sheet, row, column, title)
         cell.font = HEADER_FONT
         cell.fill = HEADER_FILL
         cell.alignment = Alignment(horizontal="center", vertical="center")
@@ -63,7 +78,7 @@ def _rows(sheet: Worksheet, start_row: int, rows: Iterable[Sequence[Any]]) -> in
     last = start_row - 1
     for last, row in enumerate(rows, start=start_row):
         for column, value in enumerate(row, start=1):
-            sheet.cell(row=last, column=column, value=value)
+            _put(sheet, last, column, value)
     return last
 
 
@@ -148,7 +163,7 @@ def _matrix(sheet: Worksheet, document: ProcessedDocument) -> None:
     column_of = {code: index for index, code in enumerate(regions, start=2)}
     coverage_column = len(regions) + 2
     for row, service in enumerate(services, start=2):
-        sheet.cell(row=row, column=1, value=service.code).font = Font(bold=True)
+        _put(sheet, row, 1, service.code).font = Font(bold=True)
         for region in document.availability.get(service.code, []):
             cell = sheet.cell(row=row, column=column_of[region], value=1)
             cell.fill = AVAILABLE_FILL

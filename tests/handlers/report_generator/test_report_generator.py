@@ -5,6 +5,7 @@ tests/handlers/report_pipeline.)"""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from openpyxl import load_workbook
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
@@ -315,3 +317,45 @@ def test_a_report_whose_alert_sns_refuses_is_kept_and_not_generated_again(
     assert f"reports/2025-06-01/{OLD_RUN}/_manifest.json" in keys_under(s3, "reports/")
     # AND the same event again is a repeat: the report is not written a second time
     assert generate(event)["objects"][0]["status"] == "repeat"
+
+
+def test_names_that_look_like_formulas_or_hold_control_characters_stay_text_in_the_workbook(  # noqa: PLR0917
+    s3: Any,
+    state_table: StateTable,
+    generate: Invoke,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a processed run whose service long name starts like a spreadsheet formula and whose
+    # region long name holds a control character
+    services = FunctionServices.create(
+        processor.FUNCTION.name, load_environment(ProcessorEnvironment), clock=fake_clock
+    )
+    monkeypatch.setattr(processor.FUNCTION, "services", lambda: services)
+    formula = '=HYPERLINK("http://127.0.0.1/x","click")'
+    regions = {"ap-south-1": ("Asia Pacific\x07(Mumbai)", "aws")}
+    document = raw_document(
+        OLD_RUN,
+        regions,
+        {"ec2": (formula, ["ap-south-1"])},
+        started_at=datetime(2025, 6, 1, 5, tzinfo=UTC),
+    )
+    processed = processor.lambda_handler(
+        put_json(s3, f"raw/2025-06-01/{OLD_RUN}.json", document), lambda_context
+    )
+    key = processed["objects"][0]["processed_key"]
+    # WHEN the report is generated
+    result = generate(event_for(s3, BUCKET, key))["objects"][0]
+    # THEN it is generated, and the workbook keeps the formula-like name as text and shows the
+    # control character as U+FFFD
+    assert result["status"] == "generated"
+    body = s3.get_object(Bucket=BUCKET, Key=f"reports/2025-06-01/{OLD_RUN}/report.xlsx")["Body"]
+    workbook = load_workbook(io.BytesIO(body.read()))
+    [service_name] = [
+        cell for row in workbook["Services"].iter_rows(min_row=2) for cell in row[1:2]
+    ]
+    assert service_name.value == formula
+    assert service_name.data_type == "s"
+    region_names = [row[1].value for row in workbook["Regions"].iter_rows(min_row=2)]
+    assert region_names == ["Asia Pacific\ufffd(Mumbai)"]
