@@ -28,6 +28,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
 
 MARK_TAG = "lambda-fleet:delete-after"
+KUBERNETES_VOLUME_TAGS = (
+    "CSIVolumeName",
+    "ebs.csi.aws.com/cluster",
+    "kubernetes.io/created-for/pv/name",
+)
+"""Tags the EBS CSI driver (the first two, on every volume it creates) and the in-tree
+provisioner put on a Kubernetes persistent volume. Such a volume is detached whenever its pods
+are not running (a StatefulSet scaled to 0, a node group scaled down for the night), and its
+data lives only there, so it is never a candidate."""
 # backup_scheduler's tag on the snapshots it made (and whose retention it applies).
 FLEET_BACKUP_TAG = "lambda-fleet:backup"
 SNAPSHOT = "snapshot"
@@ -136,16 +145,19 @@ def snapshots(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
 
 
 def volumes(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
-    """Volumes unattached (`available`) for long enough since creation, not kept and carrying
-    the policy's tags."""
+    """Volumes unattached (`available`) for long enough since creation, not Kubernetes
+    persistent volumes, not kept and carrying the policy's tags."""
     min_age = timedelta(days=policy.volume_min_age_days)
     found: list[Resource] = []
     for volume in _pages(ec2, "describe_volumes", "Volumes"):
         tags = _tags(volume)
         age = now - volume["CreateTime"]
         untagged = missing_tag(tags, policy.require_tags)
+        kubernetes_tag = next((tag for tag in KUBERNETES_VOLUME_TAGS if tag in tags), None)
         if volume["State"] != "available":
             candidate, reason = False, f"state {volume['State']}"
+        elif kubernetes_tag is not None:
+            candidate, reason = False, f"a Kubernetes persistent volume (tag {kubernetes_tag})"
         elif _kept(tags, policy.keep_tag):
             candidate, reason = False, f"tagged {policy.keep_tag}=true"
         elif untagged is not None:

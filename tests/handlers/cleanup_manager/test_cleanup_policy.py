@@ -22,7 +22,7 @@ from fleet_shared.sessions import AccountSessions
 from handlers.backup_scheduler import app as backup_app
 from handlers.backup_scheduler.backup import COPY_TAG, BackupServices
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
-from handlers.cleanup_manager.candidates import FLEET_BACKUP_TAG, MARK_TAG
+from handlers.cleanup_manager.candidates import FLEET_BACKUP_TAG, KUBERNETES_VOLUME_TAGS, MARK_TAG
 from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
 
 Invoke = Callable[[Any], dict[str, Any]]
@@ -238,6 +238,40 @@ def test_a_policy_naming_only_volumes_leaves_snapshots_and_lambda_versions_alone
     assert MARK_TAG not in _tags(ec2, stale)
     assert stale in _snapshot_ids(ec2)
     assert _published(client, "orders") == {"1", "2", "3", "4", "5", "6"}
+
+
+@pytest.mark.parametrize("tag", KUBERNETES_VOLUME_TAGS)
+def test_a_kubernetes_persistent_volume_is_never_marked_or_deleted(  # noqa: PLR0917
+    cleaner: Invoke,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    future_clock: ManualClock,
+    alert_inbox: Any,
+    mocked_aws: None,
+    aws_calls: list[AwsCall],
+    tag: str,
+) -> None:
+    # GIVEN member A with an unattached volume of a Kubernetes persistent volume (its
+    # StatefulSet scaled to 0), one carrying an old mark from before, and a plain unattached
+    # volume, under a deleting policy for volumes
+    ec2 = member_session(MEMBER_A).client("ec2")
+    persistent = _volume(ec2, **{tag: "pvc-a3ab0567"})
+    marked_before = _volume(ec2, **{tag: "pvc-b4bc1678", MARK_TAG: "2020-01-01"})
+    unattached = _volume(ec2)
+    cleanup_policy({"resources": ["volumes"], "mode": "delete"})
+    # WHEN the cleanup runs past the volume age, and again past the notice
+    future_clock.advance(timedelta(days=40).total_seconds())
+    first = _actions_in_a(cleaner({"action": "cleanup"}))
+    future_clock.advance(timedelta(days=8).total_seconds())
+    second = _actions_in_a(cleaner({"action": "cleanup"}))
+    # THEN the plain volume is marked then deleted, the persistent volumes never: the old mark
+    # is lifted, and neither is deleted
+    assert (first[unattached], second[unattached]) == ("mark", "delete")
+    assert persistent not in first and persistent not in second
+    assert MARK_TAG not in _tags(ec2, persistent)
+    assert MARK_TAG not in _tags(ec2, marked_before)
+    assert {persistent, marked_before} <= _volume_ids(ec2)
+    deleted = {c.params.get("VolumeId") for c in aws_calls if c.operation == "DeleteVolume"}
+    assert deleted == {unattached}
 
 
 def test_notify_mode_marks_and_notifies_but_never_deletes(  # noqa: PLR0917
