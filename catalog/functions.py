@@ -518,6 +518,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "lambda:ListFunctions",
             "lambda:ListVersionsByFunction",
             "lambda:ListAliases",
+            "lambda:ListEventSourceMappings",
             "lambda:ListTags",
             "lambda:DeleteFunction",
         ),

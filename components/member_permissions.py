@@ -124,6 +124,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "lambda:DeleteFunction": LAMBDA_FUNCTION_VERSIONS,
     "lambda:GetPolicy": LAMBDA_FUNCTIONS,
     "lambda:ListAliases": LAMBDA_FUNCTIONS,
+    "lambda:ListEventSourceMappings": NO_RESOURCE_LEVEL,
     "lambda:ListFunctions": NO_RESOURCE_LEVEL,
     "lambda:ListTags": LAMBDA_FUNCTIONS,
     "lambda:ListVersionsByFunction": LAMBDA_FUNCTIONS,

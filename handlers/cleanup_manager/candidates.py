@@ -183,6 +183,19 @@ def alias_versions(lambda_client: Any, function_name: str) -> set[str]:
     return referenced
 
 
+def mapped_versions(lambda_client: Any) -> set[str]:
+    """`<function>:<version>` of every published version an event source mapping invokes (its
+    `FunctionArn` qualified by a version number): deleting one would leave the mapping with no
+    function to invoke."""
+    referenced: set[str] = set()
+    for mapping in _pages(lambda_client, "list_event_source_mappings", "EventSourceMappings"):
+        # arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]
+        parts = mapping.get("FunctionArn", "").split(":")
+        if len(parts) == 8 and parts[7].isdigit():
+            referenced.add(f"{parts[6]}:{parts[7]}")
+    return referenced
+
+
 def _function_untagged(
     lambda_client: Any, function: Mapping[str, Any], policy: CleanupPolicy
 ) -> str | None:
@@ -199,8 +212,8 @@ def lambda_versions(
     marks: Mapping[str, str],
     failed_functions: dict[str, str],
 ) -> list[Resource]:
-    """Published versions older than the newest `keep_lambda_versions`, not used by an alias,
-    of functions carrying the policy's tags.
+    """Published versions older than the newest `keep_lambda_versions`, not used by an alias
+    or invoked by an event source mapping, of functions carrying the policy's tags.
 
     `$LATEST` is never a candidate. A marked version that no longer exists is simply not
     returned, so its mark is dropped when the caller saves the marks again. A function whose
@@ -208,17 +221,22 @@ def lambda_versions(
     error in `failed_functions`, and the other functions go on.
     """
     found: list[Resource] = []
+    mapped = mapped_versions(lambda_client)
     for function in _pages(lambda_client, "list_functions", "Functions"):
         name = function["FunctionName"]
         try:
-            found.extend(_function_versions(lambda_client, function, policy, marks))
+            found.extend(_function_versions(lambda_client, function, policy, marks, mapped))
         except (ClientError, BotoCoreError) as error:
             failed_functions[name] = str(error)
     return found
 
 
 def _function_versions(
-    lambda_client: Any, function: Mapping[str, Any], policy: CleanupPolicy, marks: Mapping[str, str]
+    lambda_client: Any,
+    function: Mapping[str, Any],
+    policy: CleanupPolicy,
+    marks: Mapping[str, str],
+    mapped: set[str],
 ) -> list[Resource]:
     """The candidate or marked versions of one function."""
     name = function["FunctionName"]
@@ -246,6 +264,8 @@ def _function_versions(
             candidate, reason = False, f"among the newest {policy.keep_lambda_versions}"
         elif version in aliased:
             candidate, reason = False, "referenced by an alias"
+        elif identifier in mapped:
+            candidate, reason = False, "invoked by an event source mapping"
         else:
             candidate, reason = True, f"older than the newest {policy.keep_lambda_versions}"
         mark = parse_mark(marks.get(identifier))

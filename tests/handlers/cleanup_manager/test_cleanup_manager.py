@@ -13,6 +13,7 @@ import pytest
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.sessions import AccountSessions
 from handlers.cleanup_manager.candidates import MARK_TAG
 from handlers.cleanup_manager.cleanup import (
     ANNOUNCED,
@@ -298,6 +299,46 @@ def test_old_lambda_versions_get_notice_in_state_then_are_deleted_unless_aliased
         "orders:3": "spare",
     }
     assert _published(client, "orders") == {"2", "3", "4", "5", "6"}
+
+
+def test_a_lambda_version_an_event_source_mapping_invokes_is_never_marked(
+    cleaner: Invoke, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a function in member A with 6 published versions and an SQS event source mapping
+    # that invokes version 2 (moto maps only unqualified functions, so its answer to
+    # ListEventSourceMappings is qualified with version 2 on the way back, as Lambda answers for
+    # a mapping created on `orders:2`)
+    session = member_session(MEMBER_A)
+    client = _lambda_function(session, "orders", versions=6)
+    sqs = session.client("sqs")
+    queue = sqs.create_queue(QueueName="orders-in")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    client.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="orders")
+
+    def on_version_2(parsed: dict[str, Any], **_: Any) -> None:
+        for mapping in parsed.get("EventSourceMappings", []):
+            mapping["FunctionArn"] = f"{mapping['FunctionArn']}:2"
+
+    new_session = AccountSessions._new_session
+
+    def session_with_version_mappings(**arguments: Any) -> Any:
+        created = new_session(**arguments)
+        created.events.register("after-call.lambda.ListEventSourceMappings", on_version_2)
+        return created
+
+    monkeypatch.setattr(
+        AccountSessions, "_new_session", staticmethod(session_with_version_mappings)
+    )
+    # WHEN the cleanup runs
+    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN of the versions beyond the newest 3 only version 1 is marked: version 2 is invoked by
+    # the mapping
+    assert {i: a for i, a in _actions(first).items() if i.startswith("orders:")} == {
+        "orders:1": "mark",
+        "orders:3": "mark",
+    }
 
 
 def test_a_run_whose_version_marks_are_not_saved_still_reports_what_it_did(
