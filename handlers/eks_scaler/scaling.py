@@ -29,6 +29,7 @@ from fleet_shared.node_group_locks import (
     node_group_key,
     node_group_lock_name,
 )
+from fleet_shared.state_table import HeldLock
 from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.autoscalers import (
     ManagingAutoscaler,
@@ -117,12 +118,8 @@ def _scale_one(
     if refusal is not None:
         return node_group_result(group.name, Status.SKIPPED, refusal), None
     eks = services.sessions.client("eks", event.account_id, event.region)
-    lock_name = node_group_lock_name(event.account_id, event.region, event.cluster, group.name)
 
-    def lease_renewed() -> bool:
-        return services.state.renew_lock(lock_name, owner, NODE_GROUP_LOCK_LEASE_SECONDS)
-
-    def decide_and_apply() -> Outcome:
+    def decide_and_apply(held: HeldLock | None) -> Outcome:
         hold = node_group_hold(event, group.name, services)
         if hold is not None:
             return held_result(group.name, hold), None
@@ -150,14 +147,17 @@ def _scale_one(
             dry_run=dry_run,
             requested_by=requested_by,
             overridden_autoscaler=autoscaler,
-            still_holds_lock=None if dry_run else lease_renewed,
+            still_holds_lock=held.renew if held is not None else None,
         )
 
     if dry_run:
         # A dry run takes no lock: it writes nothing, so it cannot race anyone.
-        return decide_and_apply()
-    with services.state.lock(lock_name, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
-        return decide_and_apply()
+        return decide_and_apply(None)
+    names = (event.account_id, event.region, event.cluster, group.name)
+    with services.state.lock(
+        node_group_lock_name(*names), owner, NODE_GROUP_LOCK_LEASE_SECONDS
+    ) as held:
+        return decide_and_apply(held)
 
 
 def read_facts(

@@ -52,6 +52,21 @@ class VersionedValue:
     version: str
 
 
+@dataclass(frozen=True)
+class HeldLock:
+    """The lock a `StateTable.lock` block holds."""
+
+    table: StateTable
+    name: str
+    owner: str
+    lease_seconds: int
+
+    def renew(self) -> bool:
+        """Extend the lease before acting on what was read under the lock: False once another
+        owner took the lock (reads that outlast the lease may be stale; see `renew_lock`)."""
+        return self.table.renew_lock(self.name, self.owner, self.lease_seconds)
+
+
 class ClaimDeadline(Protocol):
     """What an idempotent claim asks of the invocation (`fleet_shared.handler.Invocation`)."""
 
@@ -177,7 +192,7 @@ class StateTable:
     @contextmanager
     def lock(
         self, name: str, owner: str, lease_seconds: int, *, wait_seconds: float = 0.0
-    ) -> Iterator[None]:
+    ) -> Iterator[HeldLock]:
         """Hold the lock `name` for the block; raises `LockNotAcquiredError` if another owner
         holds it (still, after trying again every LOCK_POLL_SECONDS for `wait_seconds`). The
         lock is released on leaving the block, also on an exception. A release that fails is
@@ -196,7 +211,7 @@ class StateTable:
                 _epoch_to_datetime(holder["expires_at"]["N"]) if "expires_at" in holder else None,
             )
         try:
-            yield
+            yield HeldLock(self, name, owner, lease_seconds)
         finally:
             try:
                 self.release_lock(name, owner)

@@ -61,7 +61,7 @@ from fleet_shared.node_group_locks import (
     node_group_resource,
 )
 from fleet_shared.observability import observability_for
-from fleet_shared.state_table import IdempotentRequest
+from fleet_shared.state_table import HeldLock, IdempotentRequest
 from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer.exceptions import (
     InterruptionInProgressError,
@@ -386,7 +386,7 @@ def _on_demand_fallback(
         return {**base, "status": "proposed", "note": f"{why}: nothing was changed"}, None
     lock = node_group_lock_name(account, region, cluster, name)
     try:
-        with services.state.lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
+        with services.state.lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS) as held:
             return _apply(
                 services,
                 eks,
@@ -396,7 +396,7 @@ def _on_demand_fallback(
                 name=name,
                 spot_group=spot_group,
                 reason=reason,
-                owner=owner,
+                held=held,
             )
     except LockNotAcquiredError as error:
         return {**base, "status": "locked", "note": str(error)}, None
@@ -454,7 +454,7 @@ def _apply(
     name: str,
     spot_group: str,
     reason: str,
-    owner: str,
+    held: HeldLock,
 ) -> tuple[dict[str, Any], Alert | None]:
     # Re-read under the lock: the scaler may have changed the sizes since the proposal.
     group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
@@ -464,9 +464,8 @@ def _apply(
         return {**base, "status": "at_max"}, None
     # A slow read (botocore's retries) can outlast the lease, and the scaler may then have
     # taken the lock and changed the sizes just read: renew the lease, or change nothing.
-    lock = node_group_lock_name(account, region, cluster, name)
-    if not services.state.renew_lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS):
-        note = f"the lock's lease ran out while {name} was read, and another owner took {lock}"
+    if not held.renew():
+        note = f"the lock's lease ran out while {name} was read, and another owner took {held.name}"
         return {**base, "new": None, "status": "locked", "note": note}, None
     claim = fallback_claim_key(account, region, cluster, name)
     if not services.state.claim_once(claim, FALLBACK_CLAIM_SECONDS):
