@@ -57,18 +57,32 @@ def http_error_response(error: FleetError, event: object) -> dict[str, Any]:
 def handle(call: ScalerCall, services: ScalerServices, invocation: Invocation) -> dict[str, Any]:
     """Analyze or change; HTTP callers get 409 when the same request is running or every node
     group was locked (retry later), 200 otherwise (per-node-group outcomes are in the body)."""
-    result = run(call.event, services, invocation, requested_by=call.requested_by)
+    event = call.event if call.over_http else _keyed_on_the_invocation(call.event, invocation)
+    result = run(event, services, invocation, requested_by=call.requested_by)
     results = result.get("results", [])
     changed = sum(item["status"] == Status.SCALING_INITIATED.value for item in results)
     FUNCTION.observability.metrics.add_metric(name="NodeGroupsScaled", unit="Count", value=changed)
     if not call.over_http:
-        if call.event.scheduled:
-            _fail_an_unfinished_run(call.event, results)
+        if event.scheduled:
+            _fail_an_unfinished_run(event, results)
         return result
     if result.get("status") == "error":
         return http_response(409, result)
     statuses = {item["status"] for item in results}
     return http_response(409 if statuses == {Status.LOCKED.value} else 200, result)
+
+
+def _keyed_on_the_invocation(event: ScalerEvent, invocation: Invocation) -> ScalerEvent:
+    """`event`, with `invocation-<Lambda request id>` as its `request_id` when it has none.
+
+    Lambda retries an asynchronous invocation with the same request id, so the retry of an
+    invocation killed between a node group's update and its record finds the request's
+    `change_intent` and records and announces the change once, as it does for a schedule's run.
+    An HTTP request is not keyed so: a caller's repeat is a new invocation.
+    """
+    if event.request_id is not None:
+        return event
+    return event.model_copy(update={"request_id": f"invocation-{invocation.request_id}"})
 
 
 def _fail_an_unfinished_run(event: ScalerEvent, results: list[dict[str, Any]]) -> None:

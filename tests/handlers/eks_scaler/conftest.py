@@ -74,7 +74,7 @@ def scaler(services: ScalerServices) -> Scaler:
     may put other services in place with `app.FUNCTION.use_services`."""
     app.FUNCTION.use_services(services)
 
-    def invoke(payload: object, invocation_id: str = "inv-1") -> dict[str, Any]:
+    def invoke(payload: object, invocation_id: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = app.FUNCTION.invoke(payload, Invocation.local(invocation_id))
         return result
 

@@ -323,6 +323,47 @@ def test_a_change_killed_before_its_record_is_recorded_and_announced_once_by_the
     assert history(state_table, "web", fake_clock) == 1
 
 
+def test_an_asynchronous_request_without_request_id_killed_before_its_record_is_finished_once(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN an asynchronous scale-down of web sent without a request_id (Lambda request id
+    # "async-7"), and DynamoDB never answering the transaction that records the change
+    calls = count_scaling_calls(services)
+    hang = hang_first_attempt(services.hub_client("dynamodb"), "dynamodb", "TransactWriteItems")
+    request = event("scale_down", {"name": "web", "desired_size": 2})
+    context = ContextRunningOutOfTime(aws_request_id="async-7", millis_left=[120_000])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(app.FUNCTION.invoke, request, Invocation.from_context(context))
+        assert hang.entered.wait(10)
+        assert sizes(member_eks, "web")["desired_size"] == 2
+        # WHEN Lambda kills it at its deadline and retries it with the same Lambda request id
+        fake_clock.advance(120 + 60)
+        retried = scaler(request, "async-7")
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry records the change and announces it once, without scaling again
+    [item] = retried["results"]
+    assert item["status"] == "no_change_needed"
+    assert calls == ["web"]
+    assert history(state_table, "web", fake_clock) == 1
+    [notice] = alert_inbox.receive()
+    assert notice.alert["title"] == f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2"
+    assert "request invocation-async-7" in notice.alert["detail"]
+    # AND another invocation of the same event (a new Lambda request id) is a new request,
+    # which finds web at its target within the cooldown and announces nothing
+    again = scaler(request, "async-8")
+    assert "repeated_request" not in again
+    assert again["results"][0]["status"] == "no_change_needed"
+    assert alert_inbox.receive() == []
+    assert history(state_table, "web", fake_clock) == 1
+
+
 def test_the_cooldown_counts_from_a_change_the_state_table_did_not_record(  # noqa: PLR0917
     scaler: Scaler,
     services: ScalerServices,
