@@ -519,6 +519,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "lambda:ListVersionsByFunction",
             "lambda:ListAliases",
             "lambda:ListEventSourceMappings",
+            "lambda:ListProvisionedConcurrencyConfigs",
             "lambda:ListTags",
             "lambda:DeleteFunction",
         ),

@@ -126,6 +126,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "lambda:ListAliases": LAMBDA_FUNCTIONS,
     "lambda:ListEventSourceMappings": NO_RESOURCE_LEVEL,
     "lambda:ListFunctions": NO_RESOURCE_LEVEL,
+    "lambda:ListProvisionedConcurrencyConfigs": LAMBDA_FUNCTIONS,
     "lambda:ListTags": LAMBDA_FUNCTIONS,
     "lambda:ListVersionsByFunction": LAMBDA_FUNCTIONS,
     "s3:GetBucketPolicy": S3_BUCKETS,

@@ -183,6 +183,23 @@ def alias_versions(lambda_client: Any, function_name: str) -> set[str]:
     return referenced
 
 
+def provisioned_versions(lambda_client: Any, function_name: str) -> set[str]:
+    """Versions with provisioned concurrency configured on the version itself (one configured
+    on an alias keeps its version through the alias): someone pays to keep them warm, and
+    deleting the version would take its configuration with it."""
+    held: set[str] = set()
+    for config in _pages(
+        lambda_client,
+        "list_provisioned_concurrency_configs",
+        "ProvisionedConcurrencyConfigs",
+        FunctionName=function_name,
+    ):
+        qualifier = config.get("FunctionArn", "").rsplit(":", 1)[-1]
+        if qualifier.isdigit():
+            held.add(qualifier)
+    return held
+
+
 def mapped_versions(lambda_client: Any) -> set[str]:
     """`<function>:<version>` of every published version an event source mapping invokes (its
     `FunctionArn` qualified by a version number): deleting one would leave the mapping with no
@@ -212,13 +229,14 @@ def lambda_versions(
     marks: Mapping[str, str],
     failed_functions: dict[str, str],
 ) -> list[Resource]:
-    """Published versions older than the newest `keep_lambda_versions`, not used by an alias
-    or invoked by an event source mapping, of functions carrying the policy's tags.
+    """Published versions older than the newest `keep_lambda_versions`, not used by an alias,
+    invoked by an event source mapping or holding provisioned concurrency, of functions carrying
+    the policy's tags.
 
     `$LATEST` is never a candidate. A marked version that no longer exists is simply not
     returned, so its mark is dropped when the caller saves the marks again. A function whose
-    tags, versions or aliases cannot be read (deleted meanwhile, say) is left out, with its
-    error in `failed_functions`, and the other functions go on.
+    tags, versions, aliases or provisioned concurrency cannot be read (deleted meanwhile, say)
+    is left out, with its error in `failed_functions`, and the other functions go on.
     """
     found: list[Resource] = []
     mapped = mapped_versions(lambda_client)
@@ -255,6 +273,11 @@ def _function_versions(
     if not published:
         return found
     aliased = alias_versions(lambda_client, name)
+    provisioned = (
+        provisioned_versions(lambda_client, name)
+        if len(published) > policy.keep_lambda_versions
+        else set()
+    )
     for rank, number in enumerate(published):
         version = str(number)
         identifier = f"{name}:{version}"
@@ -266,6 +289,8 @@ def _function_versions(
             candidate, reason = False, "referenced by an alias"
         elif identifier in mapped:
             candidate, reason = False, "invoked by an event source mapping"
+        elif version in provisioned:
+            candidate, reason = False, "holds provisioned concurrency"
         else:
             candidate, reason = True, f"older than the newest {policy.keep_lambda_versions}"
         mark = parse_mark(marks.get(identifier))

@@ -14,9 +14,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
 from handlers.cleanup_manager import app
 from handlers.cleanup_manager.cleanup import CleanupServices
@@ -39,6 +41,34 @@ def _fast_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """No default AMI catalogue (not owned by the members anyway) and shared botocore models."""
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     share_botocore_models(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def provisioned_concurrency(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Function name -> the qualifiers with provisioned concurrency, as every session the handler
+    opens answers ListProvisionedConcurrencyConfigs (moto does not implement it); a test adds
+    entries. The answer is given in `before-call`, after the handler built the request."""
+    configured: dict[str, list[str]] = {}
+    new_session = AccountSessions._new_session
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        # /2019-09-30/functions/<name>/provisioned-concurrency
+        name = params["url_path"].split("/")[3]
+        configs = [
+            {"FunctionArn": f"arn:aws:lambda:{REGION}:000000000000:function:{name}:{qualifier}"}
+            for qualifier in configured.get(name, [])
+        ]
+        return AWSResponse(params["url"], 200, {}, None), {"ProvisionedConcurrencyConfigs": configs}
+
+    def session_answering_provisioned_concurrency(**arguments: Any) -> Any:
+        created = new_session(**arguments)
+        created.events.register("before-call.lambda.ListProvisionedConcurrencyConfigs", answer)
+        return created
+
+    monkeypatch.setattr(
+        AccountSessions, "_new_session", staticmethod(session_answering_provisioned_concurrency)
+    )
+    return configured
 
 
 # The policy most tests run under: every kind, deleting once the notice has run out.

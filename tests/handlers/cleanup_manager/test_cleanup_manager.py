@@ -341,6 +341,23 @@ def test_a_lambda_version_an_event_source_mapping_invokes_is_never_marked(
     }
 
 
+def test_a_lambda_version_holding_provisioned_concurrency_is_never_marked(
+    cleaner: Invoke, alert_inbox: Any, provisioned_concurrency: dict[str, list[str]]
+) -> None:
+    # GIVEN a function in member A with 6 published versions, provisioned concurrency configured
+    # on version 2 and on an alias (which keeps its own version through the alias)
+    _lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    provisioned_concurrency["orders"] = ["2", "live"]
+    # WHEN the cleanup runs
+    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN of the versions beyond the newest 3 only versions 1 and 3 are marked: version 2 keeps
+    # its provisioned concurrency
+    assert {i: a for i, a in _actions(first).items() if i.startswith("orders:")} == {
+        "orders:1": "mark",
+        "orders:3": "mark",
+    }
+
+
 def test_a_run_whose_version_marks_are_not_saved_still_reports_what_it_did(
     cleaner: Invoke,
     alert_inbox: Any,
