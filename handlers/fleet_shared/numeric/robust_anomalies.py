@@ -22,6 +22,11 @@ Method, in order:
    weekly profile and half pushed into the first week. With four weeks, a shift within the last
    week leaves the profile unchanged; a shift two or three weeks old is partly absorbed (it is
    old news by then). Callers that want weekly seasonality removed look back 3-4 weeks.
+   Daily data needs four weeks for it (4 values per weekday). Below that, when there are at
+   least 4 weekend days (Saturday and Sunday) and 4 other days, a two-value profile, weekend
+   and weekday, is removed instead (`weekend`). Measured on generated 2-4 week daily series
+   with a spend 40% lower on weekends and 3% noise: without it 1.5-4.7 false anomalies per
+   series (weekends) and half of the 1.5x spikes found; with it at most 0.05, and 95-100%.
 2. **Local level.** A centred rolling median over one day (sub-daily data) or one week (daily data)
    of the seasonal residual is subtracted, so a slow drift or an earlier level shift does not make
    every later point look anomalous. What is left is noise plus the anomalies. The median
@@ -88,6 +93,8 @@ MIN_VALUES_PER_WEEKDAY = 4
 """With the value itself left out, a profile value is a median of at least three others, so one
 anomaly in the same hour or weekday does not move it (a median of two is their mean)."""
 _SECONDS_PER_DAY = 86_400
+_SATURDAY = 5
+"""`DatetimeIndex.dayofweek` of Saturday (Monday is 0): Saturday and Sunday are the weekend."""
 _MAD_TO_SIGMA = 0.6745
 _MEAN_AD_TO_SIGMA = 1.253314
 
@@ -124,7 +131,8 @@ class Detection:
 
     anomalies: tuple[Anomaly, ...]
     seasonality: tuple[str, ...]
-    """The seasonal profiles removed: `hour_of_day`, `day_of_week` (empty when neither)."""
+    """The seasonal profiles removed: `hour_of_day`, then `day_of_week` or, for daily data
+    too short for it, `weekend` (empty when none)."""
     noise_sigma: float
     points: int
 
@@ -219,6 +227,11 @@ def seasonal_residual(
     ):
         residual = residual - residual.groupby(weekdays).transform(leave_one_out_median)
         removed.append("day_of_week")
+    elif step >= _SECONDS_PER_DAY:
+        weekend = np.asarray(weekdays >= _SATURDAY)
+        if min(int(weekend.sum()), int((~weekend).sum())) >= MIN_VALUES_PER_WEEKDAY:
+            residual = residual - residual.groupby(weekend).transform(leave_one_out_median)
+            removed.append("weekend")
     return residual, tuple(removed)
 
 

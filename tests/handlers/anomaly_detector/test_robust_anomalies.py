@@ -157,6 +157,26 @@ def test_daily_cost_spike_is_found_over_a_weekly_pattern() -> None:
     assert [(a.index, a.severity) for a in detection.anomalies] == [(27, Severity.CRITICAL)]
 
 
+@pytest.mark.parametrize("days", [14, 17, 21, 24, 27])
+def test_a_daily_series_too_short_for_a_weekly_profile_does_not_report_its_weekends(
+    days: int,
+) -> None:
+    # GIVEN daily cost, 40% lower on weekends, over 2 to 4 weeks: fewer than the 4 values per
+    # weekday of the weekly profile (a new account, or a shorter cost lookback)
+    rng = np.random.default_rng(days)
+    moments = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(days)]
+    cost = np.array([100.0 if moment.weekday() < 5 else 60.0 for moment in moments])
+    cost *= 1 + rng.normal(0.0, 0.03, days)
+    # WHEN it is scanned
+    detection = detect_anomalies(cost, moments)
+    # THEN the weekend profile is removed and no weekend is an anomaly
+    assert detection.seasonality == ("weekend",)
+    assert detection.anomalies == ()
+    # AND a weekday at 1.5 times the usual is still found
+    cost[days - 2] = 150.0 if moments[days - 2].weekday() < 5 else 90.0
+    assert [a.index for a in detect_anomalies(cost, moments).anomalies] == [days - 2]
+
+
 def test_constant_series_reports_any_departure_and_nothing_else() -> None:
     # GIVEN a constant hourly series with one different value (MAD and mean deviation of 0)
     timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(48)]
