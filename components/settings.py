@@ -170,6 +170,29 @@ TimeZoneName = Annotated[str, AfterValidator(_existing_time_zone)]
 
 
 _GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
+# Every EC2 family has a generation digit (m7g, c6gn, u-6tb1, m7i-flex, mac2-m2pro), and every
+# size is one of a few words: a typo in either would otherwise surface at `pulumi up`, when EKS
+# refuses the node group after the cluster was created.
+_INSTANCE_FAMILY = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*$")
+_INSTANCE_SIZE = re.compile(r"^(nano|micro|small|medium|large|xlarge|\d+xlarge|metal(-\d+xl)?)$")
+
+
+def _instance_type(value: str) -> str:
+    family, dot, size = value.partition(".")
+    if not dot or not _INSTANCE_FAMILY.match(family):
+        raise ValueError(
+            f"{shown_value(value)} is not an EC2 instance type: expected <family>.<size>, "
+            "such as m7g.large"
+        )
+    if not _INSTANCE_SIZE.match(size):
+        raise ValueError(
+            f"{shown_value(value)} is not an EC2 instance type: its size {shown_value(size)} is "
+            "not nano, micro, small, medium, large, xlarge, <n>xlarge, metal or metal-<n>xl"
+        )
+    return value
+
+
+InstanceType = Annotated[str, AfterValidator(_instance_type)]
 
 
 def instance_architecture(instance_type: str) -> str:
@@ -235,9 +258,7 @@ class Taint(StrictModel):
 class NodeGroupSettings(StrictModel):
     name: Name
     capacity_type: Literal["ON_DEMAND", "SPOT"]
-    instance_types: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+\.[a-z0-9]+$")]] = (
-        Field(min_length=1, max_length=20)
-    )
+    instance_types: list[InstanceType] = Field(min_length=1, max_length=20)
     min_size: int = Field(ge=0, le=450)
     desired_size: int = Field(ge=0, le=450)
     max_size: int = Field(ge=1, le=450)

@@ -1,4 +1,4 @@
-"""Twenty-two broken stack files, as a platform engineer would write them, and the one line each
+"""Twenty-three broken stack files, as a platform engineer would write them, and the one line each
 prints. The files are YAML text read as the Pulumi CLI reads them (`StackFileLoader`), so YAML's
 own readings (`1.30` is 1.3, an unquoted account id is a number) reach the settings loader as
 they would from a real file."""
@@ -204,6 +204,13 @@ BROKEN_STACK_FILES = [
         f"{CLUSTER}.schedule.days: duplicate day 'MON'",
     ),
     (
+        "instance-size-misspelt",
+        "instance_types: [m7g.large]",
+        "instance_types: [m7g.lrge]",
+        f"{GROUP}.instance_types[0]: 'm7g.lrge' is not an EC2 instance type: its size 'lrge' is "
+        "not nano, micro, small, medium, large, xlarge, <n>xlarge, metal or metal-<n>xl",
+    ),
+    (
         "time-zone-not-known",
         'scale_up_time: "08:00"',
         'scale_up_time: "08:00"\n            time_zone: India/Mumbai',
@@ -256,8 +263,8 @@ def test_times_written_unquoted_are_read_as_the_pulumi_cli_reads_them(tmp_path: 
     assert (schedule.scale_up_time, schedule.scale_down_time) == ("08:00", "18:00")
 
 
-def test_there_are_twenty_two_broken_stack_files() -> None:
-    assert len(BROKEN_STACK_FILES) == 22
+def test_there_are_twenty_three_broken_stack_files() -> None:
+    assert len(BROKEN_STACK_FILES) == 23
 
 
 @pytest.mark.parametrize(
