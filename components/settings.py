@@ -295,7 +295,21 @@ class NodeGroupSettings(StrictModel):
             )
         if self.floor is not None and self.floor > self.max_size:
             raise FieldValueError("floor", f"floor {self.floor} is above max_size {self.max_size}")
+        if self.desired_size < self.effective_floor:
+            raise FieldValueError(
+                "desired_size",
+                f"desired_size {self.desired_size} is below {self.floor_described}: the scaler "
+                "never goes below the floor",
+            )
         return self
+
+    @property
+    def floor_described(self) -> str:
+        """`floor <n>`, saying when it is the capacity type's default (for messages)."""
+        if self.floor is not None:
+            return f"floor {self.floor}"
+        default = f"the {self.capacity_type} default; set floor to change it"
+        return f"floor {self.effective_floor} ({default})"
 
     @property
     def effective_floor(self) -> int:
@@ -549,6 +563,12 @@ class ClusterSettings(StrictModel):
                         f"schedule.off_hours_desired.{group.name}",
                         f"off-hours size {size} is outside [min_size, max_size] = "
                         f"[{group.min_size}, {group.max_size}] of node group {group.name!r}",
+                    )
+                if size is not None and size < group.effective_floor:
+                    raise FieldValueError(
+                        f"schedule.off_hours_desired.{group.name}",
+                        f"off-hours size {size} of node group {group.name!r} is below its "
+                        f"{group.floor_described}: the scaler never goes below the floor",
                     )
         return self
 

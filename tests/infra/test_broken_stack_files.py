@@ -1,4 +1,4 @@
-"""Twenty-three broken stack files, as a platform engineer would write them, and the one line each
+"""Twenty-five broken stack files, as a platform engineer would write them, and the one line each
 prints. The files are YAML text read as the Pulumi CLI reads them (`StackFileLoader`), so YAML's
 own readings (`1.30` is 1.3, an unquoted account id is a number) reach the settings loader as
 they would from a real file."""
@@ -211,6 +211,25 @@ BROKEN_STACK_FILES = [
         "not nano, micro, small, medium, large, xlarge, <n>xlarge, metal or metal-<n>xl",
     ),
     (
+        "floor-above-the-daytime-size",
+        "max_size: 4\n",
+        "max_size: 4\n              floor: 3\n",
+        f"{GROUP}.desired_size: desired_size 2 is below floor 3: the scaler never goes below the "
+        "floor",
+    ),
+    (
+        "off-hours-below-the-default-floor",
+        "min_size: 1\n              desired_size: 2\n              max_size: 4\n"
+        '          schedule:\n            scale_up_time: "08:00"\n'
+        "            off_hours_desired: {system: 1}",
+        "min_size: 0\n              desired_size: 2\n              max_size: 4\n"
+        '          schedule:\n            scale_up_time: "08:00"\n'
+        "            off_hours_desired: {system: 0}",
+        f"{CLUSTER}.schedule.off_hours_desired.system: off-hours size 0 of node group 'system' is "
+        "below its floor 1 (the ON_DEMAND default; set floor to change it): the scaler never "
+        "goes below the floor",
+    ),
+    (
         "time-zone-not-known",
         'scale_up_time: "08:00"',
         'scale_up_time: "08:00"\n            time_zone: India/Mumbai',
@@ -263,8 +282,8 @@ def test_times_written_unquoted_are_read_as_the_pulumi_cli_reads_them(tmp_path: 
     assert (schedule.scale_up_time, schedule.scale_down_time) == ("08:00", "18:00")
 
 
-def test_there_are_twenty_three_broken_stack_files() -> None:
-    assert len(BROKEN_STACK_FILES) == 23
+def test_there_are_twenty_five_broken_stack_files() -> None:
+    assert len(BROKEN_STACK_FILES) == 25
 
 
 @pytest.mark.parametrize(
