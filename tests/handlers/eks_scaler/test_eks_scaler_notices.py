@@ -283,6 +283,17 @@ def test_a_retry_finding_its_change_at_the_floor_still_sends_its_notice(  # noqa
     ]
 
 
+@pytest.mark.parametrize(
+    ("request_id", "retry_invocation", "named"),
+    [
+        # A schedule's run: its retry is a new Lambda invocation with the same request_id.
+        ("exec-13", "inv-2", "exec-13"),
+        # An asynchronous invocation without request_id: Lambda retries it with the same
+        # Lambda request id ("async-7"), the request's key.
+        (None, "async-7", "invocation-async-7"),
+    ],
+    ids=["scheduled", "asynchronous-without-request-id"],
+)
 def test_a_change_killed_before_its_record_is_recorded_and_announced_once_by_the_retry(  # noqa: PLR0917
     scaler: Scaler,
     services: ScalerServices,
@@ -290,20 +301,23 @@ def test_a_change_killed_before_its_record_is_recorded_and_announced_once_by_the
     alert_inbox: Any,
     state_table: StateTable,
     fake_clock: ManualClock,
+    request_id: str | None,
+    retry_invocation: str,
+    named: str,
 ) -> None:
-    # GIVEN a scheduled scale-down of web and DynamoDB never answering the transaction that
-    # records the change, so the invocation hangs there after EKS took the change
+    # GIVEN a scale-down of web (Lambda request id "async-7") and DynamoDB never answering the
+    # transaction that records the change, so the invocation hangs there after EKS took it
     calls = count_scaling_calls(services)
     hang = hang_first_attempt(services.hub_client("dynamodb"), "dynamodb", "TransactWriteItems")
-    request = event("scale_down", {"name": "web", "desired_size": 2}, request_id="exec-13")
-    deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))
+    request = event("scale_down", {"name": "web", "desired_size": 2}, request_id=request_id)
+    context = ContextRunningOutOfTime(aws_request_id="async-7", millis_left=[120_000])
     with ThreadPoolExecutor(max_workers=1) as pool:
-        killed = pool.submit(app.FUNCTION.invoke, request, deadline)
+        killed = pool.submit(app.FUNCTION.invoke, request, Invocation.from_context(context))
         assert hang.entered.wait(10)
         assert sizes(member_eks, "web")["desired_size"] == 2
-        # WHEN Lambda kills it at its deadline and retries the event a minute later
+        # WHEN Lambda kills it at its deadline and the event is retried a minute later
         fake_clock.advance(120 + 60)
-        retried = scaler(request, "inv-2")
+        retried = scaler(request, retry_invocation)
         hang.release()
         with pytest.raises(InvocationKilledError):
             killed.result(10)
@@ -316,50 +330,9 @@ def test_a_change_killed_before_its_record_is_recorded_and_announced_once_by_the
     [notice] = alert_inbox.receive()
     assert notice.alert["title"] == f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2"
     # AND the notice, saved before the update, says its update id was not recorded
-    assert "(update id not recorded, request exec-13)" in notice.alert["detail"]
-    # AND the event arriving once more is a repeat that records and announces nothing
-    assert scaler(request, "inv-3")["repeated_request"] is True
-    assert alert_inbox.receive() == []
-    assert history(state_table, "web", fake_clock) == 1
-
-
-def test_an_asynchronous_request_without_request_id_killed_before_its_record_is_finished_once(  # noqa: PLR0917
-    scaler: Scaler,
-    services: ScalerServices,
-    member_eks: Any,
-    alert_inbox: Any,
-    state_table: StateTable,
-    fake_clock: ManualClock,
-) -> None:
-    # GIVEN an asynchronous scale-down of web sent without a request_id (Lambda request id
-    # "async-7"), and DynamoDB never answering the transaction that records the change
-    calls = count_scaling_calls(services)
-    hang = hang_first_attempt(services.hub_client("dynamodb"), "dynamodb", "TransactWriteItems")
-    request = event("scale_down", {"name": "web", "desired_size": 2})
-    context = ContextRunningOutOfTime(aws_request_id="async-7", millis_left=[120_000])
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        killed = pool.submit(app.FUNCTION.invoke, request, Invocation.from_context(context))
-        assert hang.entered.wait(10)
-        assert sizes(member_eks, "web")["desired_size"] == 2
-        # WHEN Lambda kills it at its deadline and retries it with the same Lambda request id
-        fake_clock.advance(120 + 60)
-        retried = scaler(request, "async-7")
-        hang.release()
-        with pytest.raises(InvocationKilledError):
-            killed.result(10)
-    # THEN the retry records the change and announces it once, without scaling again
-    [item] = retried["results"]
-    assert item["status"] == "no_change_needed"
-    assert calls == ["web"]
-    assert history(state_table, "web", fake_clock) == 1
-    [notice] = alert_inbox.receive()
-    assert notice.alert["title"] == f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2"
-    assert "request invocation-async-7" in notice.alert["detail"]
-    # AND another invocation of the same event (a new Lambda request id) is a new request,
-    # which finds web at its target within the cooldown and announces nothing
-    again = scaler(request, "async-8")
-    assert "repeated_request" not in again
-    assert again["results"][0]["status"] == "no_change_needed"
+    assert f"(update id not recorded, request {named})" in notice.alert["detail"]
+    # AND the retry arriving once more is a repeat that records and announces nothing
+    assert scaler(request, retry_invocation)["repeated_request"] is True
     assert alert_inbox.receive() == []
     assert history(state_table, "web", fake_clock) == 1
 
