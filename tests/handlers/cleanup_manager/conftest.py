@@ -49,7 +49,6 @@ def provisioned_concurrency(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[s
     opens answers ListProvisionedConcurrencyConfigs (moto does not implement it); a test adds
     entries. The answer is given in `before-call`, after the handler built the request."""
     configured: dict[str, list[str]] = {}
-    new_session = AccountSessions._new_session
 
     def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         # /2019-09-30/functions/<name>/provisioned-concurrency
@@ -60,15 +59,23 @@ def provisioned_concurrency(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[s
         ]
         return AWSResponse(params["url"], 200, {}, None), {"ProvisionedConcurrencyConfigs": configs}
 
-    def session_answering_provisioned_concurrency(**arguments: Any) -> Any:
+    on_every_session(monkeypatch, "before-call.lambda.ListProvisionedConcurrencyConfigs", answer)
+    return configured
+
+
+def on_every_session(
+    monkeypatch: pytest.MonkeyPatch, event_name: str, handler: Callable[..., Any]
+) -> None:
+    """Register botocore `handler` for `event_name` on every session the handler opens (hub and
+    member accounts alike), on top of what earlier calls registered."""
+    new_session = AccountSessions._new_session
+
+    def session_with_handler(**arguments: Any) -> Any:
         created = new_session(**arguments)
-        created.events.register("before-call.lambda.ListProvisionedConcurrencyConfigs", answer)
+        created.events.register(event_name, handler)
         return created
 
-    monkeypatch.setattr(
-        AccountSessions, "_new_session", staticmethod(session_answering_provisioned_concurrency)
-    )
-    return configured
+    monkeypatch.setattr(AccountSessions, "_new_session", staticmethod(session_with_handler))
 
 
 # The policy most tests run under: every kind, deleting once the notice has run out.

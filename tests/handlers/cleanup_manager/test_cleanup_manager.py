@@ -13,7 +13,6 @@ import pytest
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
-from fleet_shared.sessions import AccountSessions
 from handlers.cleanup_manager.candidates import MARK_TAG
 from handlers.cleanup_manager.cleanup import (
     ANNOUNCED,
@@ -23,6 +22,7 @@ from handlers.cleanup_manager.cleanup import (
     announce_marks,
     announced_key,
 )
+from tests.handlers.cleanup_manager.conftest import on_every_session
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import fail_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
@@ -321,16 +321,7 @@ def test_a_lambda_version_an_event_source_mapping_invokes_is_never_marked(
         for mapping in parsed.get("EventSourceMappings", []):
             mapping["FunctionArn"] = f"{mapping['FunctionArn']}:2"
 
-    new_session = AccountSessions._new_session
-
-    def session_with_version_mappings(**arguments: Any) -> Any:
-        created = new_session(**arguments)
-        created.events.register("after-call.lambda.ListEventSourceMappings", on_version_2)
-        return created
-
-    monkeypatch.setattr(
-        AccountSessions, "_new_session", staticmethod(session_with_version_mappings)
-    )
+    on_every_session(monkeypatch, "after-call.lambda.ListEventSourceMappings", on_version_2)
     # WHEN the cleanup runs
     first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN of the versions beyond the newest 3 only version 1 is marked: version 2 is invoked by
