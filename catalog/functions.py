@@ -191,7 +191,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             FixedSchedule(
                 name="demand-forecast",
                 expression="rate(1 hour)",
-                payload={"action": "forecast_fleet", "horizon_minutes": 180},
+                payload={"action": "forecast_fleet", "horizon_minutes": 180, "run": SCHEDULED_TIME},
             ),
         ),
         uses_pandas_layer=True,

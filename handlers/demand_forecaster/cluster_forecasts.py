@@ -87,6 +87,7 @@ def forecast_fleet(
                     forecast=None,
                     problem=str(error),
                     dry_run=inventory.dry_run,
+                    run=request.run,
                 )
             results.append(failed)
             continue
@@ -120,6 +121,7 @@ def forecast_fleet(
                 forecast=result,
                 problem=None,
                 dry_run=inventory.dry_run,
+                run=request.run,
             )
         results.append(summary)
     failed = sum(1 for r in results if r["status"] == "error")
@@ -140,12 +142,19 @@ def _predictive(
     forecast: dict[str, Any] | None,
     problem: str | None,
     dry_run: bool,
+    run: datetime | None,
 ) -> dict[str, Any]:
     """The predictive decision of a cluster in predictive mode, in short (the state table and
     the scaler's `analyze` keep it whole)."""
     try:
         decision = scale_predictively(
-            services, account_id, cluster, forecast=forecast, problem=problem, dry_run=dry_run
+            services,
+            account_id,
+            cluster,
+            forecast=forecast,
+            problem=problem,
+            dry_run=dry_run,
+            run=run,
         )
     except _TARGET_ERRORS as error:
         return {"outcome": "error", "reason": f"predictive decision not made: {error}"[:300]}

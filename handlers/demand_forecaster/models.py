@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleet_shared.field_types import AccountId, AwsRegion
 
@@ -40,9 +40,12 @@ class ForecastRequest(BaseModel):
 
 class FleetForecastRequest(BaseModel):
     """Forecast every cluster of the inventory: `{"action": "forecast_fleet",
-    "horizon_minutes"}`."""
+    "horizon_minutes", "run"?}`. The schedule adds `run`, the time its run was scheduled for,
+    which every attempt of the run carries: the scaler's request ids are the run's, so a retry
+    in the next hour is the same request, not the next run's."""
 
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["forecast_fleet"]
     horizon_minutes: int = Field(default=180, ge=1, le=MAX_HORIZON_MINUTES)
+    run: AwareDatetime | None = None

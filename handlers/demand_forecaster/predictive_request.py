@@ -19,7 +19,8 @@ for the next hour (the forecast steps that overlap the hour after the run):
   for the hour's p90 memory demand (`p90_memory_mib`) and its nodes' allocatable memory: the
   larger of the two counts. The scaler bounds that count (working hours floor, floor, max_size,
   max_step) and applies it through the usual path (lock, cooldown, idempotency with the request
-  id `predictive-<hour>`, dry run, history, notice).
+  id `predictive-<hour>`, the hour the run was scheduled in, the same for every attempt of the
+  run, dry run, history, notice).
 Every decision is recorded (fleet_shared/predictive_decisions.py) with the forecast of the hour,
 its interval, the confidence, the capacity per node and the reason, and the scaler's answer per
 node group (to the forecast's sizes or to the hand-back).
@@ -28,7 +29,7 @@ node group (to the forecast's sizes or to the hand-back).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fleet_shared.inventory import Cluster, ClusterScaling
@@ -83,9 +84,11 @@ def scale_predictively(
     forecast: dict[str, Any] | None,
     problem: str | None,
     dry_run: bool,
+    run: datetime | None = None,
 ) -> dict[str, Any]:
     """Decide, ask the scaler when the forecast may size the cluster, record and return the
-    decision; `problem` says why there is no `forecast`."""
+    decision; `problem` says why there is no `forecast`. `run` is the time the schedule's run
+    was scheduled for (None: a run started by hand, now)."""
     now = services.clock.now()
     hour = now.replace(minute=0, second=0, microsecond=0)
     scaling = cluster.scaling
@@ -99,7 +102,7 @@ def scale_predictively(
     if forecast is not None:
         decision.update(_forecast_facts(forecast, now))
     reason = _why_the_schedule_stays(services, forecast, problem, decision, scaling)
-    request_id = f"predictive-{hour.strftime('%Y-%m-%dT%H')}"
+    request_id = predictive_request_id(run or now)
     if reason is None and forecast is not None:
         node_groups = _node_groups(forecast, decision["forecast"], scaling)
         wanted = [
@@ -130,6 +133,13 @@ def scale_predictively(
         services.state, decisions_key(account_id, cluster.region, cluster.name), decision
     )
     return decision
+
+
+def predictive_request_id(run: datetime) -> str:
+    """`predictive-<YYYY-MM-DDTHH>` of the hour (UTC) the run was scheduled in: every attempt of
+    a run, a retry after the hour turned included, is one request to the scaler, which then
+    makes its change and sends its notice once; the next run, an hour later, is another."""
+    return f"predictive-{run.astimezone(UTC).strftime('%Y-%m-%dT%H')}"
 
 
 def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 
+from catalog.functions import function_spec
+from catalog.model import FixedSchedule
 from fleet_shared.clock import ManualClock
 from fleet_shared.inventory import ClusterScaling
 from fleet_shared.predictive_decisions import decisions_key, recent_decisions
 from fleet_shared.timestamps import iso_z
+from fleetctl.schedule_replay import scheduler_input
 from handlers.demand_forecaster import app as forecaster_app
 from handlers.demand_forecaster.predictive_request import nodes_for_demand, scale_predictively
 from handlers.demand_forecaster.services import ForecasterServices
@@ -143,6 +146,50 @@ def test_a_confident_forecast_resizes_the_node_group_through_the_scaler(
     # AND a repeat of the same hour is not applied twice
     forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
     assert recent_decisions(state_table, KEY)[0]["node_groups"][0]["desired_size"] == 4
+    assert "info" not in [alert.alert["severity"] for alert in alert_inbox.receive()]
+
+
+def scheduled_fleet_run(scheduled_at: datetime, attempt: int) -> dict[str, Any]:
+    """The forecaster's hourly schedule payload as the catalog declares it, as Scheduler
+    delivers one attempt of the run scheduled for `scheduled_at`."""
+    [schedule] = [
+        t for t in function_spec("demand_forecaster").triggers if isinstance(t, FixedSchedule)
+    ]
+    return scheduler_input(
+        schedule.payload,
+        scheduled_at=scheduled_at,
+        execution_id=f"forecast-attempt-{attempt}",
+        attempt=attempt,
+    )
+
+
+def test_a_retried_hourly_run_asks_the_scaler_under_its_own_request_id_not_the_next_hours(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN the run scheduled for 03:58 that asked the scaler for the next hour's size (system
+    # raised to 4) but whose answer was lost
+    scheduled_at = datetime(2025, 6, 2, 3, 58, tzinfo=UTC)
+    fake_clock.set(scheduled_at)
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    forecaster_app.lambda_handler(scheduled_fleet_run(scheduled_at, attempt=1), lambda_context)
+    assert _desired_size() == 4
+    alert_inbox.receive()
+    # WHEN Scheduler retries that run at 04:02, in the next hour
+    fake_clock.set(scheduled_at + timedelta(minutes=4))
+    forecaster_app.lambda_handler(scheduled_fleet_run(scheduled_at, attempt=2), lambda_context)
+    # AND the next run, scheduled for 04:58, follows
+    fake_clock.set(scheduled_at + timedelta(hours=1))
+    forecaster_app.lambda_handler(
+        scheduled_fleet_run(scheduled_at + timedelta(hours=1), attempt=1), lambda_context
+    )
+    # THEN the retry asked under the run's request id, so the scaler answered it as a repeat
+    # and announced nothing again, and the next run asked under an id of its own
+    first, retry, next_run = (payload["request_id"] for payload in scaler_client.payloads)
+    assert retry == first == "predictive-2025-06-02T03"
+    assert next_run == "predictive-2025-06-02T04"
     assert "info" not in [alert.alert["severity"] for alert in alert_inbox.receive()]
 
 
