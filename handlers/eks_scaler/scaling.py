@@ -6,12 +6,13 @@ spot_optimizer), skip it when a hold is in force (holds.py) or an autoscaler man
 an override (autoscalers.py), read the facts (DescribeNodegroup in the member account, the
 inventory entry, saved sizes and last change, when and its action, from the state table),
 `decision.decide`, then apply: renew the lock's lease (`locked`, changing nothing, when another
-owner took the lock while the reads outlasted it), save the change's intent (change_intents.py,
-for a request with a `request_id`), save the previous sizes (scale-down) or mark the saved ones
-restored (restore), all undone when the update fails; call UpdateNodegroupConfig once with
-`desiredSize` only, and record the change with its info notice (notices.py), which the caller
-delivers once every node group is done. Any failure is reported for that node group and the next
-one goes on.
+owner took the lock while the reads outlasted it), read the hold again (`held`, changing
+nothing, when one was placed meanwhile: placing a hold takes no lock), save the change's intent
+(change_intents.py, for a request with a `request_id`), save the previous sizes (scale-down) or
+mark the saved ones restored (restore), all undone when the update fails; call
+UpdateNodegroupConfig once with `desiredSize` only, and record the change with its info notice
+(notices.py), which the caller delivers once every node group is done. Any failure is reported
+for that node group and the next one goes on.
 """
 
 from __future__ import annotations
@@ -271,6 +272,11 @@ def apply_decision(
             "read and another owner took the lock, so what was read may be stale"
         )
         return node_group_result(name, Status.LOCKED, _join(reasons), previous, new), None
+    # Placing a hold takes no node group lock: one placed while the node group was read must
+    # still stop the change, as its `hold_placed` answer promised.
+    hold = node_group_hold(event, name, services)
+    if hold is not None:
+        return held_result(name, hold), None
 
     record = {
         "source": services.function_name,

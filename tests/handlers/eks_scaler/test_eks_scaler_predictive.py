@@ -10,11 +10,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from scaler_helpers import Scaler, event, sizes
+from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, sizes
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.inventory import Cluster, ClusterCalendar, NodeGroup, ScalingSchedule
+from fleet_shared.node_group_locks import node_group_key
+from fleet_shared.state_table import StateTable
 from handlers.eks_scaler.predictive import in_working_hours, scheduled_size
+from handlers.eks_scaler.services import ScalerServices
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 NIGHT = datetime(2025, 6, 2, 17, 0, tzinfo=UTC)  # Monday 22:30 in Asia/Kolkata
@@ -119,6 +122,37 @@ def test_on_a_forced_working_day_outside_the_schedules_days_the_daytime_size_is_
     assert item["status"] == "no_change_needed"
     assert "working hours: kept at the scheduled daytime size 3" in item["reason"]
     assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+def test_a_hold_placed_while_a_forecast_change_is_being_prepared_stops_it(
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    state_table: StateTable,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN the forecast's request to raise web from 3 to 5, and the on-call engineer placing a
+    # hold on the cluster while the scaler reads web (the hold takes no node group lock)
+    placed: list[dict[str, Any]] = []
+
+    def hold_placed_during_the_read(parsed: dict[str, Any], **_: Any) -> None:
+        if not placed:
+            hold = event("hold", until="2025-06-02T20:00:00+05:30", reason="incident 42")
+            placed.append(scaler(hold, "inv-hold"))
+
+    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks.meta.events.register("after-call.eks.DescribeNodegroup", hold_placed_during_the_read)
+    # WHEN the scaler carries out the forecast's request
+    item = _only(scaler(_web(5, request_id="predictive-2025-06-02T03")))
+    # THEN the hold, placed before the change was made, stops it: web stays at 3, the result is
+    # held with the hold's reason, and no change is recorded or announced
+    assert placed[0]["results"][0]["status"] == "hold_placed"
+    assert item["status"] == "held"
+    assert "incident 42" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 3
+    web_key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    assert state_table.latest_change(web_key) is None
+    assert "info" not in [alert.alert["severity"] for alert in alert_inbox.receive()]
 
 
 @pytest.mark.parametrize("scaling", [{**PREDICTIVE, "working_hours_floor": False}])
