@@ -2,8 +2,9 @@
 
 For a cluster whose stack file says `scaling.mode: predictive`, each `forecast_fleet` run decides
 for the next hour (the forecast steps that overlap the hour after the run):
-- without a forecast (too little history, no Container Insights data, a failure), or with a
-  confidence below `scaling.confidence_threshold`, the schedule is kept and the decision says why.
+- without a forecast (too little history, no Container Insights data, a failure), with a
+  confidence below `scaling.confidence_threshold`, or with a p90 or confidence of the hour that is
+  not a finite number, the schedule is kept and the decision says why.
   The confidence is that of the steps the decision sizes on (their horizons' out-of-sample hit rate,
   each weighted by the minutes of the coming hour it covers), not of the whole horizon: a forecast 3
   hours out does not make the next hour's less trustworthy. Keeping the schedule hands every node
@@ -188,6 +189,11 @@ def _why_the_schedule_stays(
         return f"no forecast ({problem})"
     if "forecast" not in decision:
         return "the forecast does not reach the next hour (horizon_minutes too short)"
+    not_finite = _figures_not_finite(decision)
+    if not_finite:
+        # A NaN compares as neither below nor above the threshold: it must not read as confident,
+        # nor reach the node count.
+        return f"the forecast of the hour is not a finite number ({not_finite})"
     if decision["hour_confidence"] < scaling.confidence_threshold:
         # Three decimals: with two, 0.849 would read "0.85 is below the threshold 0.85".
         return (
@@ -197,6 +203,22 @@ def _why_the_schedule_stays(
     if services.environment.scaler_function_name is None:
         return "SCALER_FUNCTION_NAME is not set"
     return None
+
+
+def _figures_not_finite(decision: dict[str, Any]) -> str:
+    """The figures of the hour the node count and the threshold use that are NaN or infinite,
+    in words (empty when all are finite)."""
+    hour = decision["forecast"]
+    figures = {
+        "p90_vcpu": hour["p90_vcpu"],
+        "p90_memory_mib": hour["p90_memory_mib"],
+        "hour_confidence": decision["hour_confidence"],
+    }
+    return ", ".join(
+        f"{name} {value}"
+        for name, value in figures.items()
+        if value is not None and not math.isfinite(value)
+    )
 
 
 def _p90_in_words(hour: dict[str, Any]) -> str:

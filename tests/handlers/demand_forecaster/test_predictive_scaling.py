@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -400,6 +401,36 @@ def test_the_hour_is_sized_on_its_own_p90_not_on_its_steps(
     assert group["nodes_wanted"] == 6
     assert decision["forecast"]["p90_vcpu"] == 6.1
     assert "p90 6.10 vCPU" in decision["reason"]
+
+
+@pytest.mark.parametrize(
+    ("step_confidences", "hour_p90_vcpu", "named"),
+    [
+        ([0.95, 0.95], math.nan, "p90_vcpu nan"),
+        ([0.95, 0.95], math.inf, "p90_vcpu inf"),
+        ([math.nan, math.nan], 6.1, "hour_confidence nan"),
+    ],
+    ids=["p90-nan", "p90-inf", "confidence-nan"],
+)
+def test_a_forecast_that_is_not_a_finite_number_never_becomes_a_size(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    step_confidences: list[float],
+    hour_p90_vcpu: float,
+    named: str,
+) -> None:
+    # GIVEN a forecast whose coming hour has a p90 or a confidence that is not a finite number
+    forecast = _hand_made_forecast(fake_clock, step_confidences, hour_p90_vcpu=hour_p90_vcpu)
+    # WHEN the predictive decision is made
+    decision = _decide(forecast)
+    # THEN the schedule stays in charge and says which figure was not a number: the scaler is
+    # asked only to take the node group back, with no size
+    assert decision["outcome"] == "schedule_kept"
+    assert named in decision["reason"]
+    assert [payload["nodegroups"] for payload in scaler_client.payloads] == [
+        [{"name": "system", "hand_back": True}]
+    ]
+    assert _desired_size() == 2
 
 
 @pytest.mark.parametrize("threshold", [0.85])
