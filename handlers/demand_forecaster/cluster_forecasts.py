@@ -6,7 +6,9 @@ value `latest`, kept `FORECAST_TTL_SECONDS`) when STATE_TABLE_NAME is set, and a
 forecast needs more than its max_size raises a warning alert when ALERT_TOPIC_ARN is set. The
 forecast stands when saving or an alert fails: that is listed under the cluster's `errors`.
 The forecaster changes nothing itself; for a cluster in predictive mode it asks the scaler for
-the next hour's sizes (predictive_request.py), and the scaler applies the fleet's dry run.
+the next hour's sizes (predictive_request.py), and the scaler applies the fleet's dry run. A
+predictive decision the scaler failed, or that could not be made, makes the run `partial` and
+raises a warning when ALERT_TOPIC_ARN is set: nobody reads the hourly run's result.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from handlers.demand_forecaster.services import ForecasterServices
 
 SOURCE = "demand_forecaster"
 FORECAST_TTL_SECONDS = 6 * 3600
+SCALER_ERROR_STATUS = "error"
+"""The scaler's status of a node group it failed on (and of an answer it could not give)."""
+PREDICTIVE_FAILURE_DETAIL_CHARS = 1000
+"""The most of the scaler's error a predictive failure alert repeats."""
 _TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
 
 
@@ -89,6 +95,7 @@ def forecast_fleet(
                     dry_run=inventory.dry_run,
                     run=request.run,
                 )
+                alerts += _report_predictive_failure(services, failed, logger)
             results.append(failed)
             continue
         summary = {
@@ -123,13 +130,18 @@ def forecast_fleet(
                 dry_run=inventory.dry_run,
                 run=request.run,
             )
+            alerts += _report_predictive_failure(services, summary, logger)
         results.append(summary)
     failed = sum(1 for r in results if r["status"] == "error")
+    predictive_failed = sum(
+        1 for r in results if "predictive" in r and predictive_failure(r["predictive"]) is not None
+    )
     return {
-        "status": "ok" if failed == 0 else "partial",
+        "status": "ok" if failed == 0 and predictive_failed == 0 else "partial",
         "horizon_minutes": request.horizon_minutes,
         "clusters": results,
         "failed": failed,
+        "predictive_failed": predictive_failed,
         "alerts": alerts,
     }
 
@@ -167,11 +179,64 @@ def _predictive(
                 "nodes_wanted": group.get("nodes_wanted"),
                 "hand_back": group.get("hand_back", False),
                 "scaler_status": group["scaler_status"],
+                "scaler_reason": group["scaler_reason"],
                 "desired_size": group["desired_size"],
             }
             for group in decision.get("node_groups", [])
         ],
     }
+
+
+def predictive_failure(predictive: dict[str, Any]) -> str | None:
+    """Why a cluster's predictive decision (as `_predictive` summarises it) failed: not made, or
+    the scaler's error for its node groups (the whole request, or some of them); None when it
+    did not fail. A `locked` or `held` node group is not a failure: the next hour asks again."""
+    if predictive["outcome"] == "error":
+        return str(predictive["reason"])
+    failures = [
+        f"{group['name']}: {group['scaler_reason']}"
+        for group in predictive["node_groups"]
+        if group["scaler_status"] == SCALER_ERROR_STATUS
+    ]
+    return "; ".join(failures) or None
+
+
+def _report_predictive_failure(
+    services: ForecasterServices, summary: dict[str, Any], logger: Any
+) -> int:
+    """Log and raise a warning when the cluster's predictive request failed, since nobody reads
+    the hourly run's result; the number of alerts published (0 or 1). An alert SNS refused is
+    listed under the summary's `errors`."""
+    failure = predictive_failure(summary["predictive"])
+    if failure is None:
+        return 0
+    logger.warning(
+        "predictive request failed", extra={"cluster": summary["cluster"], "error": failure}
+    )
+    if not services.environment.alert_topic_arn:
+        return 0
+    resource = f"{summary['account_id']}/{summary['region']}/{summary['cluster']}"
+    alert = Alert.create(
+        severity=Severity.WARNING,
+        source=SOURCE,
+        title=f"Predictive scaling of {summary['cluster']} failed",
+        detail=(
+            f"The scaler did not act on this hour's predictive decision for {resource}: {failure}"[
+                :PREDICTIVE_FAILURE_DETAIL_CHARS
+            ]
+            + ". The next hourly run asks again; the scaler's analyze shows the decision."
+        ),
+        resource=resource,
+        account_id=summary["account_id"],
+        region=summary["region"],
+        timestamp=services.clock.now(),
+    )
+    if services.alerts.publish_or_log(alert, logger) is None:
+        summary.setdefault("errors", []).append(
+            {"node_group": None, "error": "predictive failure alert not published"}
+        )
+        return 0
+    return 1
 
 
 def shortfall_alerts(result: dict[str, Any], now: datetime) -> list[tuple[str, Alert]]:

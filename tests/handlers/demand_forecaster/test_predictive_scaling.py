@@ -4,14 +4,17 @@ charge and says why; every decision is recorded and shown by the scaler's `analy
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from catalog.functions import function_spec
 from catalog.model import FixedSchedule
@@ -235,6 +238,68 @@ def test_without_enough_history_the_schedule_stays_in_charge(
     [decision] = recent_decisions(state_table, KEY)
     assert decision["outcome"] == "schedule_kept"
     assert "hours of history" in decision["reason"]
+
+
+@pytest.fixture
+def second_cluster(
+    inventory_document: dict[str, Any], request: pytest.FixtureRequest
+) -> dict[str, Any]:
+    """`dev-batch`, a copy of `dev-apps` (predictive mode), listed first in the inventory."""
+    clusters = inventory_document["members"][0]["clusters"]
+    batch = {**copy.deepcopy(clusters[0]), "name": "dev-batch"}
+    clusters.insert(0, batch)
+    return batch
+
+
+def fail_the_scalers_reads_of(cluster: str) -> Callable[..., None]:
+    """A `before-send` handler that fails, as a network failure would, every attempt of the
+    scaler's EKS requests about `cluster` (botocore's retries run)."""
+
+    def fail(request: Any, **_: Any) -> None:
+        if f"/clusters/{cluster}/" in request.url:
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+    return fail
+
+
+def test_a_cluster_the_scaler_fails_is_reported_and_the_others_go_on(
+    second_cluster: dict[str, Any],
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN two clusters in predictive mode with confident forecasts, and the scaler unable to
+    # read dev-batch's node group (every attempt fails to connect)
+    member = member_session(MEMBER_ACCOUNT_ID)
+    create_cluster(member, "dev-batch")
+    for name in ("dev-batch", CLUSTER):
+        put_history(member, name, fake_clock, demand(1, scale=0.3))
+    scaler_eks = scaler_app.FUNCTION.services().sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    scaler_eks.meta.events.register_first("before-send.eks", fail_the_scalers_reads_of("dev-batch"))
+    # WHEN the hourly fleet forecast runs
+    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN dev-apps, after it, is still resized
+    batch, apps = result["clusters"]
+    assert apps["predictive"]["node_groups"][0]["scaler_status"] == "scaling_initiated"
+    assert _desired_size() == 4
+    # AND dev-batch's failure is reported: the run is partial, the cluster's summary gives the
+    # scaler's reason, and a warning alert names the cluster and the reason
+    assert result["status"] == "partial"
+    assert result["predictive_failed"] == 1
+    [group] = batch["predictive"]["node_groups"]
+    assert group["scaler_status"] == "error"
+    assert "Could not connect" in group["scaler_reason"]
+    warnings = [
+        received.alert
+        for received in alert_inbox.receive()
+        if received.alert["source"] == "demand_forecaster"
+        and received.alert["severity"] == "warning"
+        and "Forecast demand exceeds" not in received.alert["title"]
+    ]
+    [warning] = warnings
+    assert "dev-batch" in warning["title"]
+    assert "Could not connect" in warning["detail"]
 
 
 def _put_memory_history(clock: ManualClock, memory_mib: np.ndarray, nodes: int = 2) -> None:
