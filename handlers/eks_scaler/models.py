@@ -11,6 +11,7 @@ request carrying `min_size` or `max_size` is therefore refused naming the field.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
 from fleet_shared.timestamps import parse_iso
+from fleet_shared.validation_errors import shown_value
 
 STACK_OWNED_SIZES = ("min_size", "max_size")
 
@@ -41,7 +43,8 @@ HOLD_ACTIONS = frozenset({Action.HOLD, Action.RELEASE})
 """Actions that place or end a hold (holds.py) rather than change sizes."""
 
 HOLD_REASON_MAX_CHARS = 200
-"""A hold's reason is cut to this many characters (it is repeated in every skipped result)."""
+"""A hold's reason is cut to this many characters (it is repeated in every skipped result); one
+with control characters is refused."""
 
 
 class Status(StrEnum):
@@ -125,9 +128,16 @@ class ScalerEvent(BaseModel):
     def _cut_reason(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not value.strip():
+        reason = value.strip()
+        if not reason:
             raise ValueError("must not be empty")
-        return value.strip()[:HOLD_REASON_MAX_CHARS]
+        if any(unicodedata.category(character) == "Cc" for character in reason):
+            # The reason is repeated in every `held` result as one line, and printed as is.
+            raise ValueError(
+                "must not contain control characters (line breaks, escapes, NUL): "
+                f"{shown_value(value)}"
+            )
+        return reason[:HOLD_REASON_MAX_CHARS]
 
 
 @dataclass(frozen=True)

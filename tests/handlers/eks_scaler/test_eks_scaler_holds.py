@@ -137,6 +137,30 @@ def test_a_long_reason_is_cut_to_200_characters(scaler: Scaler, member_eks: Any)
 
 
 @pytest.mark.parametrize(
+    "reason",
+    [
+        "freeze\x1b[2J\x1b[31m all clear",
+        "freeze\nset by: arn:aws:iam::111111111111:user/someone-else",
+        "<!channel> freeze\x00" + "x" * 10_000,
+    ],
+    ids=["terminal-escapes", "forged-line", "nul-and-10000-characters"],
+)
+def test_a_hold_reason_with_control_characters_is_refused_quoting_a_short_prefix(
+    scaler: Scaler, member_eks: Any, state_table: StateTable, reason: str
+) -> None:
+    # WHEN a hold's reason carries control characters (escapes, a line break, a NUL), over HTTP
+    response = scaler(http_call(event("hold", until=UNTIL_EVENING, reason=reason)))
+    # THEN it is refused with 400 in one short message naming the field and quoting the start
+    # of the value, and no hold is stored
+    assert response["statusCode"] == 400
+    error = json.loads(response["body"])["error"]
+    assert error.startswith("invalid event: reason: must not contain control characters")
+    assert repr(reason)[:20] in error
+    assert len(error) < 200
+    assert state_table.get_value(cluster_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER), HOLD_NAME) is None
+
+
+@pytest.mark.parametrize(
     ("extra", "field"),
     [
         ({"reason": "freeze"}, "until"),
