@@ -41,6 +41,9 @@ from handlers.demand_forecaster.forecast import PREDICTIVE_QUANTILE, share_of_th
 from handlers.demand_forecaster.services import ForecasterServices
 
 HOUR = timedelta(hours=1)
+SCALER_IN_PROGRESS = "in_progress"
+"""A node group's `scaler_status` when the scaler answered that the same request (another copy of
+the run) is being carried out: not a failure."""
 _ROUNDING = 1e-9
 """Demand exactly at a node boundary must not round up to one more node."""
 
@@ -286,6 +289,10 @@ def _with_answers(
     node_groups: list[dict[str, Any]], answer: dict[str, Any]
 ) -> list[dict[str, Any]]:
     by_name = {item["nodegroup"]: item for item in answer.get("results", [])}
+    # The same request running elsewhere (another copy of this run) is carried out there.
+    whole_answer = (
+        SCALER_IN_PROGRESS if answer.get("in_progress") is True else answer.get("status", "error")
+    )
     answered = []
     for group in node_groups:
         item = by_name.get(group["name"], {})
@@ -293,7 +300,7 @@ def _with_answers(
         answered.append(
             {
                 **group,
-                "scaler_status": item.get("status", answer.get("status", "error")),
+                "scaler_status": item.get("status", whole_answer),
                 "scaler_reason": item.get("reason", answer.get("error")),
                 "desired_size": new.get("desired_size"),
             }

@@ -87,7 +87,9 @@ def run(
                 if not any(item["status"] in UNFINISHED_STATUSES for item in result["results"]):
                     result = _completed(request, result, notices)
     except RequestInProgressError as error:
-        return error_result(error, action=event.action.value, request_id=event.request_id)
+        return error_result(
+            error, action=event.action.value, request_id=event.request_id, in_progress=True
+        )
     deliver_notices(services, notices)
     return result
 

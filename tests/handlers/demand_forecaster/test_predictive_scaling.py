@@ -302,6 +302,40 @@ def test_a_cluster_the_scaler_fails_is_reported_and_the_others_go_on(
     assert "Could not connect" in warning["detail"]
 
 
+def test_a_run_that_meets_the_same_request_in_progress_reports_no_failure(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN two copies of the hour's run at once (a retry of an attempt whose answer is late):
+    # the second asks the scaler while the first one's request is being carried out
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    second: list[dict[str, Any]] = []
+
+    def second_run_during_the_first(parsed: dict[str, Any], **_: Any) -> None:
+        if not second:
+            second.append(forecaster_app.lambda_handler(FLEET_RUN, lambda_context))
+
+    scaler_eks = scaler_app.FUNCTION.services().sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    scaler_eks.meta.events.register("after-call.eks.DescribeNodegroup", second_run_during_the_first)
+    # WHEN the first copy runs
+    first = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN the first copy resized the node group, and the second, answered that the same request
+    # is in progress, says so without calling it a failure: its run is ok and raises no warning
+    assert first["clusters"][0]["predictive"]["node_groups"][0]["scaler_status"] == (
+        "scaling_initiated"
+    )
+    assert _desired_size() == 4
+    [group] = second[0]["clusters"][0]["predictive"]["node_groups"]
+    assert group["scaler_status"] == "in_progress"
+    assert "already in progress" in group["scaler_reason"]
+    assert second[0]["status"] == "ok"
+    assert second[0]["predictive_failed"] == 0
+    titles = [received.alert["title"] for received in alert_inbox.receive()]
+    assert not [title for title in titles if title.startswith("Predictive scaling of")]
+
+
 def _put_memory_history(clock: ManualClock, memory_mib: np.ndarray, nodes: int = 2) -> None:
     """Container Insights memory history ending at the last whole hour: utilisation of `nodes`
     m7g.large nodes (8192 MiB each) holding `memory_mib`."""
