@@ -20,6 +20,7 @@ from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from handlers.eks_scaler.analysis import analyze
 from handlers.eks_scaler.holds import change_holds, check_hold_window, listed_holds
+from handlers.eks_scaler.member_node_groups import describe_error
 from handlers.eks_scaler.models import (
     HOLD_ACTIONS,
     Action,
@@ -60,7 +61,12 @@ def run(
         if problem:
             analysis["inventory"] = problem
         names = [item["nodegroup"] for item in analysis["results"]]
-        analysis["holds"] = listed_holds(event, services, names)
+        try:
+            analysis["holds"] = listed_holds(event, services, names)
+        except (ClientError, BotoCoreError) as error:
+            # None, not []: the holds are unknown, which is not the same as none in force.
+            analysis["holds"] = None
+            analysis["holds_unavailable"] = f"holds unavailable: {describe_error(error)}"
         return {**_header(event, dry_run=True), **analysis}
     if event.request_id is None or dry_run:
         result, notices = _change(event, services, dry_run, invocation_id, requested_by)

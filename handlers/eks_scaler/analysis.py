@@ -41,7 +41,8 @@ def analyze(
     event: ScalerEvent, services: ScalerServices, inventory: FleetInventory | None
 ) -> dict[str, Any]:
     """The analysis result: `results` per node group plus cluster `utilization`, `forecast` and
-    `predictive_decisions` (newest first)."""
+    `predictive_decisions` (newest first; None with `predictive_decisions_unavailable` saying
+    why when the state table cannot be read)."""
     utilization = cluster_utilization(event, services)
     forecast = request_forecast(event, services)
     names = [group.name for group in event.nodegroups]
@@ -66,15 +67,18 @@ def analyze(
             )
         except (FleetError, ClientError, BotoCoreError) as error:
             results.append(node_group_result(name, Status.ERROR, describe_error(error)))
-    decisions = recent_decisions(
-        services.state, decisions_key(event.account_id, event.region, event.cluster)
-    )
-    return {
-        "utilization": utilization,
-        "forecast": forecast,
-        "predictive_decisions": decisions,
-        "results": results,
-    }
+    analysis: dict[str, Any] = {"utilization": utilization, "forecast": forecast}
+    try:
+        analysis["predictive_decisions"] = recent_decisions(
+            services.state, decisions_key(event.account_id, event.region, event.cluster)
+        )
+    except (ClientError, BotoCoreError) as error:
+        # None, not []: the decisions are unknown, which is not the same as none made.
+        analysis["predictive_decisions"] = None
+        analysis["predictive_decisions_unavailable"] = (
+            f"predictive decisions unavailable: {describe_error(error)}"
+        )
+    return {**analysis, "results": results}
 
 
 def cluster_utilization(event: ScalerEvent, services: ScalerServices) -> dict[str, Any]:

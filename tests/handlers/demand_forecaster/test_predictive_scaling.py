@@ -197,6 +197,39 @@ def test_a_retried_hourly_run_asks_the_scaler_under_its_own_request_id_not_the_n
     assert "info" not in [alert.alert["severity"] for alert in alert_inbox.receive()]
 
 
+def test_analyze_says_the_decisions_are_unknown_when_the_state_table_cannot_be_read(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+) -> None:
+    # GIVEN a recorded predictive decision, and every attempt to read the decisions failing to
+    # connect
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+
+    def fail_decision_reads(request: Any, **_: Any) -> None:
+        if b"predictive/" in (request.body or b""):
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+    dynamodb = scaler_app.FUNCTION.services().hub_client("dynamodb")
+    dynamodb.meta.events.register_first("before-send.dynamodb.GetItem", fail_decision_reads)
+    # WHEN the scaler analyses the cluster
+    analysis = scaler_app.lambda_handler(
+        {
+            "action": "analyze",
+            "account_id": MEMBER_ACCOUNT_ID,
+            "region": REGION,
+            "cluster": CLUSTER,
+        },
+        lambda_context,
+    )
+    # THEN the analysis is still given, and it says the decisions could not be read rather than
+    # showing none
+    assert analysis["results"][0]["nodegroup"] == "system"
+    assert analysis["predictive_decisions"] is None
+    assert "Could not connect" in analysis["predictive_decisions_unavailable"]
+
+
 @pytest.mark.parametrize("threshold", [0.99])
 def test_below_the_confidence_threshold_the_schedule_stays_in_charge(
     scaler_client: ScalerThroughItsHandler,

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, sizes
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.node_group_holds import HOLD_NAME, cluster_key
 from fleet_shared.state_table import StateTable
+from handlers.eks_scaler.services import ScalerServices
 
 CALLER = "arn:aws:iam::111111111111:user/platform-oncall"
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "eks_scaler"
@@ -102,6 +104,27 @@ def test_analyze_lists_the_holds_in_force(scaler: Scaler, member_eks: Any) -> No
     # THEN both holds are listed with their reasons
     listed = {item["nodegroup"]: item["reason"] for item in result["holds"]}
     assert listed == {"*": "freeze", "web": "load test"}
+
+
+def test_analyze_says_the_holds_are_unknown_when_the_state_table_cannot_be_read(
+    scaler: Scaler, services: ScalerServices, member_eks: Any
+) -> None:
+    # GIVEN a hold on the cluster, and every attempt to read a hold failing to connect
+    scaler(event("hold", until=UNTIL_EVENING, reason="freeze"))
+
+    def fail_hold_reads(request: Any, **_: Any) -> None:
+        if b"VALUE#hold" in (request.body or b""):
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+    dynamodb = services.hub_client("dynamodb")
+    dynamodb.meta.events.register_first("before-send.dynamodb.GetItem", fail_hold_reads)
+    # WHEN the cluster is analysed
+    result = scaler(event("analyze"))
+    # THEN the analysis is still given, and it says the holds could not be read rather than
+    # listing none
+    assert result["results"]
+    assert result["holds"] is None
+    assert "Could not connect" in result["holds_unavailable"]
 
 
 def test_a_repeated_hold_request_is_answered_from_its_first_run(
