@@ -5,7 +5,8 @@ A hold (fleet_shared.node_group_holds) stops every size change of the scaler (sc
 requests, forecast-driven changes) and the spot optimizer's on-demand fallback: each skipped
 change is a `held` result that gives the hold's reason, its end and who set it. `until` must lie
 in the future and at most MAX_HOLD_DAYS ahead by the services' clock, so a forgotten hold
-cannot freeze a cluster for good. Without `nodegroups` the hold (or release) concerns the whole
+cannot freeze a cluster for good, and the cluster and node groups it names must be listed by EKS
+(a typo would freeze nothing). Without `nodegroups` the hold (or release) concerns the whole
 cluster; a release ends only the holds it names. A dry run reports and writes nothing.
 """
 
@@ -16,7 +17,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleet_shared.exceptions import EventValidationError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.exceptions import EventValidationError, FleetError
 from fleet_shared.node_group_holds import (
     HOLD_NAME,
     Hold,
@@ -26,6 +29,8 @@ from fleet_shared.node_group_holds import (
 )
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.timestamps import iso_z, parse_iso
+from fleet_shared.validation_errors import shown_value
+from handlers.eks_scaler.member_node_groups import describe_error, list_node_groups
 from handlers.eks_scaler.models import Action, ScalerEvent, Status, node_group_result
 from handlers.eks_scaler.services import ScalerServices
 
@@ -65,6 +70,7 @@ def change_holds(
     if event.action is Action.HOLD:
         if event.until is None or event.reason is None:
             raise EventValidationError("until", "hold needs until and reason")
+        unchecked = check_hold_targets(event, services)
         until = iso_z(parse_iso(event.until))
         return [
             _place(
@@ -81,10 +87,39 @@ def change_holds(
                 ),
                 now,
                 dry_run=dry_run,
+                unchecked=unchecked,
             )
             for name, key in targets
         ]
     return [_release(services, name, key, caller, now, dry_run=dry_run) for name, key in targets]
+
+
+def check_hold_targets(event: ScalerEvent, services: ScalerServices) -> str | None:
+    """Refuse a hold on a cluster or node group that EKS does not know: a typo would answer
+    `hold_placed` and freeze nothing. When EKS cannot be asked, the hold is placed anyway (a
+    freeze must not wait for EKS), and the returned note says its names were not checked."""
+    try:
+        eks = services.sessions.client("eks", event.account_id, event.region)
+        # DescribeCluster first: it says plainly when the cluster is not there.
+        eks.describe_cluster(name=event.cluster)
+        existing = set(list_node_groups(eks, event.cluster))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise EventValidationError(
+                "cluster",
+                f"no cluster {shown_value(event.cluster)} in account {event.account_id} region "
+                f"{event.region}",
+            ) from None
+        return f"the names were not checked against EKS ({describe_error(error)})"
+    except (FleetError, BotoCoreError) as error:
+        return f"the names were not checked against EKS ({describe_error(error)})"
+    for index, group in enumerate(event.nodegroups):
+        if group.name not in existing:
+            raise EventValidationError(
+                f"nodegroups[{index}].name",
+                f"no node group {shown_value(group.name)} in cluster {event.cluster}",
+            )
+    return None
 
 
 def held_result(name: str, hold: Hold) -> dict[str, Any]:
@@ -118,15 +153,26 @@ def listed_holds(
 
 
 def _place(
-    services: ScalerServices, name: str, key: str, hold: Hold, now: datetime, *, dry_run: bool
+    services: ScalerServices,
+    name: str,
+    key: str,
+    hold: Hold,
+    now: datetime,
+    *,
+    dry_run: bool,
+    unchecked: str | None,
 ) -> dict[str, Any]:
+    note = f"; {unchecked}" if unchecked is not None else ""
     if dry_run:
         return node_group_result(
-            name, Status.DRY_RUN, "dry run: the hold was not placed", hold=hold.as_record()
+            name, Status.DRY_RUN, f"dry run: the hold was not placed{note}", hold=hold.as_record()
         )
     services.state.put_value(key, HOLD_NAME, hold.as_record(), _seconds_until(hold, now))
     return node_group_result(
-        name, Status.HOLD_PLACED, f"no size changes until {hold.until}", hold=hold.as_record()
+        name,
+        Status.HOLD_PLACED,
+        f"no size changes until {hold.until}{note}",
+        hold=hold.as_record(),
     )
 
 

@@ -14,8 +14,10 @@ from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, si
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.node_group_holds import HOLD_NAME, cluster_key
+from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.state_table import StateTable
 from handlers.eks_scaler.services import ScalerServices
+from tests.handlers.faults import fail_every_attempt
 
 CALLER = "arn:aws:iam::111111111111:user/platform-oncall"
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "eks_scaler"
@@ -204,6 +206,55 @@ def test_a_bad_hold_is_refused_naming_the_field_and_changes_nothing(
     assert response["statusCode"] == 400
     assert f"invalid event: {field}:" in json.loads(response["body"])["error"]
     assert state_table.get_value(cluster_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER), HOLD_NAME) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "named"),
+    [
+        (event("hold", {"name": "wbe"}, until=UNTIL_EVENING, reason="freeze"),
+         "nodegroups[0].name", "'wbe'"),
+        ({**event("hold", until=UNTIL_EVENING, reason="freeze"), "cluster": "dev-aps"},
+         "cluster", "'dev-aps'"),
+    ],
+    ids=["node-group", "cluster"],
+)  # fmt: skip
+def test_a_hold_on_a_mistyped_name_is_refused_rather_than_freezing_nothing(  # noqa: PLR0917
+    scaler: Scaler,
+    member_eks: Any,
+    state_table: StateTable,
+    body: dict[str, Any],
+    field: str,
+    named: str,
+) -> None:
+    # WHEN a hold names a node group or a cluster that EKS does not know (a typo), over HTTP
+    response = scaler(http_call(body))
+    # THEN it is refused with 400 naming the field and the name, and no hold is stored
+    assert response["statusCode"] == 400
+    error = json.loads(response["body"])["error"]
+    assert error.startswith(f"invalid event: {field}: ")
+    assert named in error
+    stored = [
+        state_table.get_value(key, HOLD_NAME)
+        for key in (
+            cluster_key(MEMBER_ACCOUNT_ID, REGION, body["cluster"]),
+            node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "wbe"),
+        )
+    ]
+    assert stored == [None, None]
+
+
+def test_a_hold_is_placed_when_eks_cannot_be_asked_and_says_its_names_were_not_checked(
+    scaler: Scaler, services: ScalerServices, member_eks: Any
+) -> None:
+    # GIVEN EKS in the member account unreachable (every attempt to list node groups fails)
+    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    fail_every_attempt(eks, "eks", "ListNodegroups")
+    # WHEN a hold on web comes
+    result = scaler(event("hold", {"name": "web"}, until=UNTIL_EVENING, reason="freeze"))
+    # THEN the freeze does not wait for EKS: it is placed, and says its name was not checked
+    [item] = result["results"]
+    assert item["status"] == "hold_placed"
+    assert "not checked" in item["reason"]
 
 
 def test_until_is_refused_on_a_scale_down(scaler: Scaler, member_eks: Any) -> None:
