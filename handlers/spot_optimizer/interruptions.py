@@ -17,7 +17,8 @@
    SAME node group lock as the scaler (fleet_shared.node_group_locks), recorded under the node
    group's state key as the scaler does, and announced at info level; at most once per hour per
    on-demand node group. The lease is renewed just before the change, which is not made when
-   another owner took the lock while EKS was read. The +1 is temporary in that the cluster's
+   another owner took the lock while EKS was read, and the hold read again (placing one takes
+   no lock). The +1 is temporary in that the cluster's
    next scheduled scale-down or restore resets the sizes. A fallback that fails is reported in
    the result; the interruption stays recorded. Inside one of the cluster's maintenance windows
    (its calendar in the fleet inventory) nothing is proposed or changed: the result says
@@ -53,7 +54,7 @@ from fleet_shared.exceptions import (
     MemberAccessError,
     RequestInProgressError,
 )
-from fleet_shared.node_group_holds import hold_in_force
+from fleet_shared.node_group_holds import Hold, hold_in_force
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
     node_group_key,
@@ -371,12 +372,7 @@ def _on_demand_fallback(
     name = sibling["nodegroupName"]
     hold = hold_in_force(services.state, account, region, cluster, name, now=services.clock.now())
     if hold is not None:
-        return {
-            "nodegroup": name,
-            "status": "held",
-            "reason": f"{reason}; skipped: {hold.explanation()}",
-            "hold": hold.as_record(),
-        }, None
+        return _held(name, reason, hold), None
     proposal = _plan(sibling)
     base = {"nodegroup": name, "reason": reason, **proposal}
     if proposal["new"] is None:
@@ -400,6 +396,16 @@ def _on_demand_fallback(
             )
     except LockNotAcquiredError as error:
         return {**base, "status": "locked", "note": str(error)}, None
+
+
+def _held(name: str, reason: str, hold: Hold) -> dict[str, Any]:
+    """The fallback's result when `hold` freezes the on-demand group `name`."""
+    return {
+        "nodegroup": name,
+        "status": "held",
+        "reason": f"{reason}; skipped: {hold.explanation()}",
+        "hold": hold.as_record(),
+    }
 
 
 def _maintenance_window(
@@ -467,6 +473,11 @@ def _apply(
     if not held.renew():
         note = f"the lock's lease ran out while {name} was read, and another owner took {held.name}"
         return {**base, "new": None, "status": "locked", "note": note}, None
+    # Placing a hold takes no node group lock: one placed since the check before the lock must
+    # still stop the +1, as its `hold_placed` answer promised.
+    hold = hold_in_force(services.state, account, region, cluster, name, now=services.clock.now())
+    if hold is not None:
+        return _held(name, reason, hold), None
     claim = fallback_claim_key(account, region, cluster, name)
     if not services.state.claim_once(claim, FALLBACK_CLAIM_SECONDS):
         return {

@@ -213,6 +213,45 @@ def test_the_on_demand_fallback_skips_a_held_node_group_and_says_why(
     assert desired_size(member_eks, "system") == 2
 
 
+def test_a_hold_placed_while_the_on_demand_fallback_is_being_prepared_stops_it(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
+    # the on-call engineer placing a hold on `system` just after the fallback found it unheld,
+    # as it takes system's lock (placing a hold takes no lock)
+    services = make_services(SPOT_AUTO_APPLY="true")
+    for _ in range(3):
+        services.clock.advance(60)  # type: ignore[attr-defined]
+        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    hold = Hold(
+        scope="nodegroup",
+        reason="incident 42",
+        until=iso_z(services.clock.now() + timedelta(hours=1)),
+        set_by="arn:aws:iam::111111111111:user/platform-oncall",
+        set_at=iso_z(services.clock.now()),
+    )
+    placed: list[str] = []
+
+    def hold_placed_as_the_lock_is_taken(request: Any, **_: Any) -> None:
+        if not placed and b"LOCK#" in (request.body or b"") and b"/system" in request.body:
+            placed.append("system")
+            key = node_group_key(MEMBER_A, REGION, CLUSTER, "system")
+            services.state.put_value(key, HOLD_NAME, hold.as_record(), 3600)
+
+    services.hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.PutItem", hold_placed_as_the_lock_is_taken
+    )
+    # WHEN the fourth interruption triggers the fallback
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    result = invoke(interruption_event(launch_spot_instance()), services, "inv-4")
+    # THEN the hold, placed before the change was made, stops it: system keeps its size and the
+    # fallback is held with the hold's reason
+    assert placed == ["system"]
+    assert result["fallback"]["status"] == "held"
+    assert "incident 42" in result["fallback"]["reason"]
+    assert desired_size(member_eks, "system") == 2
+
+
 def test_a_warning_whose_record_the_state_table_refused_is_retried_and_recorded_and_announced_once(
     invoke: Invoke, make_services: MakeServices, alert_inbox: Any
 ) -> None:
