@@ -20,7 +20,7 @@ from catalog.functions import function_spec
 from catalog.model import FixedSchedule
 from fleet_shared.clock import ManualClock
 from fleet_shared.inventory import ClusterScaling
-from fleet_shared.predictive_decisions import decisions_key, recent_decisions
+from fleet_shared.predictive_decisions import decisions_key, recent_decisions, record_decision
 from fleet_shared.timestamps import iso_z
 from fleetctl.schedule_replay import scheduler_input
 from handlers.demand_forecaster import app as forecaster_app
@@ -228,6 +228,33 @@ def test_analyze_says_the_decisions_are_unknown_when_the_state_table_cannot_be_r
     assert analysis["results"][0]["nodegroup"] == "system"
     assert analysis["predictive_decisions"] is None
     assert "Could not connect" in analysis["predictive_decisions_unavailable"]
+
+
+def test_two_decisions_recorded_at_once_are_both_kept(
+    state_table: Any, dynamodb_client: Any
+) -> None:
+    # GIVEN a kept decision, and a second copy of the run recording its decision between this
+    # copy's read of the kept decisions and its write
+    record_decision(state_table, KEY, {"hour": "02", "outcome": "schedule_kept"})
+    interleaved: list[str] = []
+
+    def other_copy_records_first(request: Any, **_: Any) -> None:
+        if not interleaved and b"VALUE#decisions" in (request.body or b""):
+            interleaved.append("other")
+            record_decision(state_table, KEY, {"hour": "03", "outcome": "other copy"})
+
+    dynamodb_client.meta.events.register_first(
+        "before-send.dynamodb.PutItem", other_copy_records_first
+    )
+    # WHEN this copy records its decision
+    record_decision(state_table, KEY, {"hour": "03", "outcome": "scaler_asked"})
+    # THEN neither copy's decision is lost
+    assert interleaved == ["other"]
+    assert [decision["outcome"] for decision in recent_decisions(state_table, KEY)] == [
+        "scaler_asked",
+        "other copy",
+        "schedule_kept",
+    ]
 
 
 @pytest.mark.parametrize("threshold", [0.99])
