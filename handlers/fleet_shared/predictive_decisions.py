@@ -2,13 +2,15 @@
 and records them) and the scaler (whose `analyze` shows the last ones).
 
 One state-table value per cluster (key `predictive/<account>/<region>/<cluster>`, value
-`decisions`) holding the newest `KEPT_DECISIONS`, newest first. Two copies of a run (a retry
-while the first attempt still runs) can record at once, so a decision is written only over the
-list it was added to, read again when another writer came in between.
+`decisions`) holding the newest `KEPT_DECISIONS` (fewer when they would not fit in the item),
+newest first. Two copies of a run (a retry while the first attempt still runs) can record at
+once, so a decision is written only over the list it was added to, read again when another
+writer came in between.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fleet_shared.exceptions import FleetError
@@ -17,6 +19,9 @@ from fleet_shared.state_table import StateTable
 KEPT_DECISIONS = 24
 """A day of hourly decisions."""
 DECISIONS_TTL_SECONDS = 14 * 86400
+DECISIONS_MAX_BYTES = 300_000
+"""What the kept decisions may take: a DynamoDB item holds 400 KB, and a cluster with dozens of
+node groups makes decisions of 20 KB, so fewer than KEPT_DECISIONS of them are kept then."""
 RECORD_ATTEMPTS = 5
 """Reads and conditional writes before giving up: a run writes one decision per cluster, so
 more than one other writer at a time means something else is wrong."""
@@ -44,12 +49,23 @@ def record_decision(state: StateTable, key: str, decision: dict[str, Any]) -> No
     for _ in range(RECORD_ATTEMPTS):
         read = state.get_versioned_value(key, _VALUE_NAME)
         kept = [] if read is None else list(read.value["decisions"])
-        newest = {"decisions": [decision, *kept][:KEPT_DECISIONS]}
+        newest = {"decisions": _fitting([decision, *kept][:KEPT_DECISIONS])}
         if state.replace_value(
             key, _VALUE_NAME, newest, read=read, ttl_seconds=DECISIONS_TTL_SECONDS
         ):
             return
     raise DecisionNotRecordedError(key)
+
+
+def _fitting(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest of `decisions` (the first one always) whose JSON stays within
+    DECISIONS_MAX_BYTES."""
+    sizes = [len(json.dumps(decision, separators=(",", ":")).encode()) for decision in decisions]
+    count, total = 1, sizes[0]
+    while count < len(decisions) and total + sizes[count] <= DECISIONS_MAX_BYTES:
+        total += sizes[count]
+        count += 1
+    return decisions[:count]
 
 
 def recent_decisions(state: StateTable, key: str) -> list[dict[str, Any]]:

@@ -20,7 +20,12 @@ from catalog.functions import function_spec
 from catalog.model import FixedSchedule
 from fleet_shared.clock import ManualClock
 from fleet_shared.inventory import ClusterScaling
-from fleet_shared.predictive_decisions import decisions_key, recent_decisions, record_decision
+from fleet_shared.predictive_decisions import (
+    KEPT_DECISIONS,
+    decisions_key,
+    recent_decisions,
+    record_decision,
+)
 from fleet_shared.timestamps import iso_z
 from fleetctl.schedule_replay import scheduler_input
 from handlers.demand_forecaster import app as forecaster_app
@@ -255,6 +260,24 @@ def test_two_decisions_recorded_at_once_are_both_kept(
         "other copy",
         "schedule_kept",
     ]
+
+
+def test_the_decisions_of_a_cluster_with_many_node_groups_still_fit_in_the_state_table(
+    state_table: Any,
+) -> None:
+    # GIVEN a day of decisions of a cluster with 40 node groups, each answered at length by the
+    # scaler (about 20 KB a decision: 24 of them are more than DynamoDB's 400 KB item)
+    node_groups = [
+        {"name": f"workers-{index:02d}", "scaler_reason": "r" * 450} for index in range(40)
+    ]
+    for hour in range(KEPT_DECISIONS):
+        record_decision(state_table, KEY, {"hour": hour, "node_groups": node_groups})
+    # WHEN the next hour's decision is recorded
+    record_decision(state_table, KEY, {"hour": "newest", "node_groups": node_groups})
+    # THEN it is kept first, with as many of the newest others as fit
+    kept = recent_decisions(state_table, KEY)
+    assert kept[0]["hour"] == "newest"
+    assert [decision["hour"] for decision in kept[1:]] == list(range(23, 24 - len(kept), -1))
 
 
 @pytest.mark.parametrize("threshold", [0.99])
