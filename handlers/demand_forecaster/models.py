@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from fleet_shared.field_types import AccountId, AwsRegion
+from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName
 
 MAX_HORIZON_MINUTES = 2880
 """Two days: beyond that the interval is too wide to size node groups with."""
@@ -34,7 +34,7 @@ class ForecastRequest(BaseModel):
     action: Literal["forecast"]
     account_id: AccountId
     region: AwsRegion
-    cluster: str = Field(min_length=1)
+    cluster: EksClusterName
     horizon_minutes: int = Field(default=180, ge=1, le=MAX_HORIZON_MINUTES)
 
 

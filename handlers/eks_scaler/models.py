@@ -19,7 +19,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fleet_shared.exceptions import EventValidationError
-from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
+from fleet_shared.field_types import (
+    AccountId,
+    AwsRegion,
+    BoolFlag,
+    EksClusterName,
+    EksNodeGroupName,
+)
 from fleet_shared.timestamps import parse_iso
 from fleet_shared.validation_errors import shown_value
 
@@ -74,7 +80,7 @@ class NodeGroupRequest(BaseModel):
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=63)
+    name: EksNodeGroupName
     desired_size: int | None = Field(default=None, ge=0)
     override_autoscaler: BoolFlag = False
     hand_back: BoolFlag = False
@@ -102,7 +108,7 @@ class ScalerEvent(BaseModel):
     action: Action
     account_id: AccountId
     region: AwsRegion
-    cluster: str = Field(min_length=1, max_length=100)
+    cluster: EksClusterName
     nodegroups: tuple[NodeGroupRequest, ...] = ()
     dry_run: BoolFlag = False
     request_id: str | None = Field(default=None, min_length=1, max_length=200)

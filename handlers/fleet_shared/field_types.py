@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:\S+")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+_EKS_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9_-]*")
 
 
 def _parse_flag(value: object) -> object:
@@ -44,6 +45,22 @@ def _check_region(value: str) -> str:
     return value
 
 
+def _eks_name_check(longest: int) -> AfterValidator:
+    """EKS's own rule for cluster and node group names, checked before any call, so a name
+    with markup or control characters is refused naming the field instead of reaching EKS,
+    the state table's keys and the alerts."""
+
+    def check(value: str) -> str:
+        if len(value) > longest or not _EKS_NAME.fullmatch(value):
+            raise ValueError(
+                "must be an EKS name: letters, digits, '-' and '_', starting with a letter or "
+                f"digit, at most {longest} characters; got {value!r}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
 def _check_time_zone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
@@ -63,6 +80,12 @@ Arn = Annotated[str, AfterValidator(_check_arn)]
 
 AwsRegion = Annotated[str, AfterValidator(_check_region)]
 """An AWS region code such as `ap-south-1`."""
+
+EksClusterName = Annotated[str, _eks_name_check(100)]
+"""An EKS cluster name (1-100 characters)."""
+
+EksNodeGroupName = Annotated[str, _eks_name_check(63)]
+"""An EKS managed node group name (1-63 characters)."""
 
 TimeZoneName = Annotated[str, AfterValidator(_check_time_zone)]
 """An IANA time zone name such as `Asia/Kolkata` or `UTC`."""

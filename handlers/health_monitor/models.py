@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleet_shared.event_bridge import EventBridgeEvent
-from fleet_shared.field_types import AccountId, AwsRegion
+from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName
 
 ALARM_EVENT_SOURCE = "aws.cloudwatch"
 ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
@@ -35,7 +35,7 @@ class CheckClusterEvent(BaseModel):
     action: Literal["check_cluster"]
     account_id: AccountId
     region: AwsRegion
-    cluster: str = Field(min_length=1)
+    cluster: EksClusterName
 
 
 class AlarmState(BaseModel):

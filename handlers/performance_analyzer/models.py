@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from fleet_shared.field_types import AccountId, AwsRegion
+from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName
 
 
 class AnalyzeFleetEvent(BaseModel):
@@ -26,4 +26,4 @@ class AnalyzeClusterEvent(BaseModel):
     action: Literal["analyze_cluster"]
     account_id: AccountId
     region: AwsRegion
-    cluster: str = Field(min_length=1)
+    cluster: EksClusterName

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleet_shared.event_bridge import EventBridgeEvent
-from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag
+from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag, EksClusterName
 from fleet_shared.validation_errors import cut_echo, echo_field, shown_value
 
 INTERRUPTION_SOURCE = "aws.ec2"
@@ -97,7 +97,7 @@ class RecommendMixEvent(_Event):
     action: Literal[Action.RECOMMEND_NODE_GROUP_MIX]
     account_id: AccountId
     region: AwsRegion
-    cluster: str = Field(min_length=1, max_length=100)
+    cluster: EksClusterName
     dry_run: BoolFlag = False
 
 

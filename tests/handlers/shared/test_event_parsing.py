@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from fleet_shared.event_parsing import decode_json, error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, LockNotAcquiredError
+from handlers.demand_forecaster.models import ForecastRequest
+from handlers.eks_scaler.models import ScalerEvent
+from handlers.health_monitor.models import CheckClusterEvent
+from handlers.performance_analyzer.models import AnalyzeClusterEvent
+from handlers.spot_optimizer.models import RecommendMixEvent
 
 
 class NodeGroupRequest(BaseModel):
@@ -142,3 +147,51 @@ def test_json_text_that_does_not_decode_is_an_error_on_its_field(text: str, prob
         decode_json(text, "Records[0].body")
     assert raised.value.field == "Records[0].body"
     assert raised.value.problem.startswith(problem)
+
+
+@pytest.mark.parametrize(
+    ("model", "event"),
+    [
+        pytest.param(
+            ScalerEvent,
+            {"action": "scale_up", "nodegroups": [{"name": "web"}]},
+            id="eks_scaler",
+        ),
+        pytest.param(RecommendMixEvent, {"action": "recommend_node_group_mix"}, id="spot_mix"),
+        pytest.param(ForecastRequest, {"action": "forecast"}, id="demand_forecaster"),
+        pytest.param(CheckClusterEvent, {"action": "check_cluster"}, id="health_monitor"),
+        pytest.param(AnalyzeClusterEvent, {"action": "analyze_cluster"}, id="performance_analyzer"),
+    ],
+)
+@pytest.mark.parametrize(
+    "cluster",
+    ["<b>dev-apps</b>", "dev-apps\u0007\nforged line", "-dev", "x" * 10_000],
+    ids=["markup", "control-characters", "leading-dash", "10000-characters"],
+)
+def test_a_cluster_name_eks_would_refuse_is_refused_naming_the_field(
+    model: type[BaseModel], event: dict[str, object], cluster: str
+) -> None:
+    # GIVEN a cluster event whose cluster is not a name EKS allows
+    payload = {**event, "account_id": "222222222222", "region": "ap-south-1", "cluster": cluster}
+    # WHEN it is parsed
+    with pytest.raises(EventValidationError) as refused:
+        parse_event(model, payload)
+    # THEN the one message names the field and quotes no more than a short prefix of the value
+    assert refused.value.field == "cluster"
+    assert "must be an EKS name" in str(refused.value)
+    assert len(str(refused.value)) < 400
+
+
+def test_a_node_group_name_eks_would_refuse_is_refused_naming_its_path() -> None:
+    # GIVEN a scaler event whose second node group's name carries markup
+    payload = {
+        "action": "scale_down",
+        "account_id": "222222222222",
+        "region": "ap-south-1",
+        "cluster": "dev-apps",
+        "nodegroups": [{"name": "web", "desired_size": 1}, {"name": "<i>x</i>", "desired_size": 1}],
+    }
+    # WHEN it is parsed THEN the refusal names that node group's name
+    with pytest.raises(EventValidationError) as refused:
+        parse_event(ScalerEvent, payload)
+    assert refused.value.field == "nodegroups[1].name"
