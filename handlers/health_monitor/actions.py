@@ -21,6 +21,7 @@ from fleet_shared.target_results import PARTIAL
 from fleet_shared.timestamps import iso_z
 from handlers.health_monitor.checks.alarms import alarm_result
 from handlers.health_monitor.checks.base import ClusterTarget
+from handlers.health_monitor.checks.endpoints import probing_seconds
 from handlers.health_monitor.incidents import Scope, settle_incidents
 from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
 from handlers.health_monitor.report import CheckResult, worst_of_statuses, worst_status
@@ -29,7 +30,7 @@ from handlers.health_monitor.services import HealthServices
 
 CLUSTER_AWS_SECONDS = 20.0
 """What one cluster's AWS calls (EKS, Auto Scaling, CloudWatch, the state table, SNS) may take,
-botocore's retries included; its endpoints' timeouts come on top."""
+botocore's retries included; the probes of its endpoints come on top."""
 
 
 def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, Any]:
@@ -67,11 +68,7 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
 def _seconds_per_cluster(targets: list[ClusterTarget]) -> float:
     """The longest a cluster's check may take: its AWS calls and every endpoint timing out."""
     endpoint_seconds = max(
-        (
-            sum(endpoint.timeout_seconds for endpoint in target.cluster.health_endpoints)
-            for target in targets
-        ),
-        default=0.0,
+        (probing_seconds(target.cluster.health_endpoints) for target in targets), default=0.0
     )
     return CLUSTER_AWS_SECONDS + endpoint_seconds
 

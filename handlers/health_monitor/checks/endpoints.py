@@ -1,13 +1,15 @@
 """The cluster's HTTP health endpoints from the inventory: status, latency and error rate.
 
-Each endpoint is probed once per run. The outcome is added to the endpoint's recent results in
-the state table, and the error rate is computed over the results of the last
-HEALTH_ERROR_RATE_WINDOW_MINUTES, so an endpoint that fails one request in three is flagged even
-when this run succeeded, and an endpoint that recovered passes once its failures are older than
-the window (a window over time, not over a count of results: recovery shows within one window
-whatever the cadence). A run one window back never counts (`SCHEDULE_JITTER`): at the default
-5-minute cadence the 15-minute window always holds the same 3 runs. Severity is the worst of:
-the probe itself failing (wrong status, timeout: at least a warning), the latency against
+Each endpoint is probed once per run, up to `PROBES_AT_ONCE` of a cluster's endpoints at once, so
+a cluster with many endpoints that all time out takes about one timeout, not their sum
+(`probing_seconds`, which the fleet run's time budget uses). The outcome is added to the
+endpoint's recent results in the state table, and the error rate is computed over the results of
+the last HEALTH_ERROR_RATE_WINDOW_MINUTES, so an endpoint that fails one request in three is
+flagged even when this run succeeded, and an endpoint that recovered passes once its failures are
+older than the window (a window over time, not over a count of results: recovery shows within one
+window whatever the cadence). A run one window back never counts (`SCHEDULE_JITTER`): at the
+default 5-minute cadence the 15-minute window always holds the same 3 runs. Severity is the worst
+of: the probe itself failing (wrong status, timeout: at least a warning), the latency against
 HEALTH_LATENCY_*_MS, and the error rate against HEALTH_ERROR_RATE_* once the window holds
 HEALTH_ERROR_RATE_MIN_SAMPLES results (one failed request is not a 100% error rate). Each result
 keeps its latency too (`fleet_shared.endpoint_history`): the change validator reads them as the
@@ -16,6 +18,8 @@ endpoint's baseline.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +36,7 @@ from fleet_shared.endpoint_history import (
 from fleet_shared.inventory import HealthEndpoint
 from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.probe import ProbeResult
 from handlers.health_monitor.report import CheckResult, raise_severity, threshold_severity
 
 NAME = "endpoint"
@@ -40,10 +45,43 @@ SCHEDULE_JITTER = timedelta(seconds=30)
 itself minus this, so the run one window back never counts: without it, a run whose probe ended
 a fraction of a second later than the previous one's counted a result more."""
 
+PROBES_AT_ONCE = 8
+"""A cluster's endpoints probed at once: each probe holds a thread for up to its timeout."""
+
 
 def run(context: ClusterContext) -> list[CheckResult]:
     """One result per health endpoint of the cluster (none when the inventory lists none)."""
-    return [_check(context, endpoint) for endpoint in context.target.cluster.health_endpoints]
+    endpoints = context.target.cluster.health_endpoints
+    return [
+        _judge(context, endpoint, outcome)
+        for endpoint, outcome in zip(endpoints, _probe_all(context, endpoints), strict=True)
+    ]
+
+
+def probing_seconds(endpoints: Sequence[HealthEndpoint]) -> float:
+    """The longest the probes of `endpoints` take: each batch of `PROBES_AT_ONCE` as long as its
+    longest timeout."""
+    return sum(max(endpoint.timeout_seconds for endpoint in batch) for batch in _batches(endpoints))
+
+
+def _batches(endpoints: Sequence[HealthEndpoint]) -> list[Sequence[HealthEndpoint]]:
+    return [
+        endpoints[start : start + PROBES_AT_ONCE]
+        for start in range(0, len(endpoints), PROBES_AT_ONCE)
+    ]
+
+
+def _probe_all(context: ClusterContext, endpoints: Sequence[HealthEndpoint]) -> list[ProbeResult]:
+    """The probe of every endpoint, in order, each batch's probes at once."""
+    outcomes: list[ProbeResult] = []
+    for batch in _batches(endpoints):
+        with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+            outcomes.extend(
+                pool.map(
+                    lambda endpoint: context.probe(endpoint.url, endpoint.timeout_seconds), batch
+                )
+            )
+    return outcomes
 
 
 def history_key(context: ClusterContext, endpoint: HealthEndpoint) -> str:
@@ -51,9 +89,8 @@ def history_key(context: ClusterContext, endpoint: HealthEndpoint) -> str:
     return endpoint_history_key(context.target.label, endpoint.name)
 
 
-def _check(context: ClusterContext, endpoint: HealthEndpoint) -> CheckResult:
+def _judge(context: ClusterContext, endpoint: HealthEndpoint, outcome: ProbeResult) -> CheckResult:
     environment = context.environment
-    outcome = context.probe(endpoint.url, endpoint.timeout_seconds)
     succeeded = outcome.error is None and outcome.status_code == endpoint.expected_status
     error_rate: float | None
     history_error: str | None = None

@@ -14,6 +14,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.alerts import alert_id
+from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import InjectedFault, fail_every_attempt
 
 REGION = "ap-south-1"
@@ -387,3 +388,28 @@ def test_a_cluster_not_started_is_not_counted_as_checked(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     checked = [line["ClustersChecked"] for line in lines if "ClustersChecked" in line]
     assert checked in ([1.0], [[1.0]])
+
+
+def test_a_cluster_with_many_endpoints_does_not_keep_the_fleet_run_from_starting(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+) -> None:
+    # GIVEN a cluster with five endpoints, each allowed the stack file's longest timeout but 5 s
+    # (25 s), and a scheduled run with 115 s left of its 120 s
+    use_endpoints(
+        [
+            {"name": f"api-{index}", "url": endpoint_server.url("/healthy"), "timeout_seconds": 25}
+            for index in range(5)
+        ]
+    )
+    context = ContextRunningOutOfTime(millis_left=[115_000])
+    # WHEN the scheduled run starts
+    result = invoke(FLEET_EVENT, context)
+    # THEN the cluster was checked, every endpoint of it
+    [cluster] = result["clusters"]
+    assert (result["status"], cluster["status"]) == ("healthy", "healthy")
+    endpoint_checks = [check for check in cluster["checks"] if check["name"] == "endpoint"]
+    assert [check["status"] for check in endpoint_checks] == ["passed"] * 5
