@@ -3,20 +3,65 @@
 Three shapes: the 5-minute schedule's `{"action": "check_fleet"}`, a request for one cluster, and
 the native EventBridge "CloudWatch Alarm State Change" event forwarded from a member account to
 the hub bus (its `account` and `region` are the member's), read with the fleet's EventBridge
-model.
+model. Its alarm name, reason and ARN are held to what CloudWatch itself accepts: they reach
+the alert's title, detail and id, and a reason of 200 KB would make an alert SNS refuses, failing
+every retry of the event.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName
+from fleet_shared.validation_errors import shown_value
 
 ALARM_EVENT_SOURCE = "aws.cloudwatch"
 ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
+
+ALARM_NAME_MAX_LENGTH = 255
+STATE_REASON_MAX_LENGTH = 1023
+"""CloudWatch's limits on an alarm's name and its state reason."""
+
+_ALARM_NAME = re.compile(rf"[^\x00-\x1f\x7f]{{1,{ALARM_NAME_MAX_LENGTH}}}")
+_ALARM_ARN = re.compile(
+    rf"arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:\d{{12}}:alarm:{_ALARM_NAME.pattern}"
+)
+
+
+def _check_alarm_name(value: str) -> str:
+    if not _ALARM_NAME.fullmatch(value):
+        raise ValueError(
+            f"must be a CloudWatch alarm name (1 to {ALARM_NAME_MAX_LENGTH} characters, no "
+            f"control characters), got {shown_value(value)}"
+        )
+    return value
+
+
+def _check_alarm_arn(value: str) -> str:
+    if not _ALARM_ARN.fullmatch(value):
+        raise ValueError(
+            "must be a CloudWatch alarm ARN like "
+            f"arn:aws:cloudwatch:<region>:<account>:alarm:<name>, got {shown_value(value)}"
+        )
+    return value
+
+
+def _check_state_reason(value: str) -> str:
+    if len(value) > STATE_REASON_MAX_LENGTH:
+        raise ValueError(
+            f"must be at most {STATE_REASON_MAX_LENGTH} characters, got {len(value)}: "
+            f"{shown_value(value)}"
+        )
+    return value
+
+
+AlarmName = Annotated[str, AfterValidator(_check_alarm_name)]
+AlarmArn = Annotated[str, AfterValidator(_check_alarm_arn)]
+StateReason = Annotated[str, AfterValidator(_check_state_reason)]
 
 
 class CheckFleetEvent(BaseModel):
@@ -44,7 +89,7 @@ class AlarmState(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="ignore")
 
     value: Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
-    reason: str = ""
+    reason: StateReason = ""
 
 
 class AlarmDetail(BaseModel):
@@ -52,7 +97,7 @@ class AlarmDetail(BaseModel):
 
     model_config = ConfigDict(defer_build=True, extra="ignore")
 
-    alarmName: str = Field(min_length=1)  # noqa: N815 (the event's own field name)
+    alarmName: AlarmName  # noqa: N815 (the event's own field name)
     state: AlarmState
     previousState: AlarmState | None = None  # noqa: N815
     configuration: dict[str, Any] = Field(default_factory=dict)
@@ -82,7 +127,7 @@ class AlarmStateChangeEvent(EventBridgeEvent):
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
     account: AccountId
     region: AwsRegion
-    resources: list[str] = Field(min_length=1)
+    resources: list[AlarmArn] = Field(min_length=1)
     detail: AlarmDetail
 
     @property

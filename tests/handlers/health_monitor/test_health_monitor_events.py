@@ -297,3 +297,62 @@ def test_example_events_are_accepted(
     result = invoke(json.loads(path.read_text()))
     assert result.get("status") != "error", result
     assert result["action"] in {"check_fleet", "check_cluster", "alarm_state_change"}
+
+
+ALARM_ARN = f"arn:aws:cloudwatch:{REGION}:{MEMBER}:alarm:dev-apps-nodes-critical"
+
+
+def _hostile(path: tuple[str, ...], value: str) -> dict[str, Any]:
+    event = alarm_event("dev-apps-nodes-critical", "ALARM", ALARM_ARN)
+    *parents, name = path
+    holder: Any = event
+    for parent in parents:
+        holder = holder[int(parent)] if isinstance(holder, list) else holder[parent]
+    if isinstance(holder, list):
+        holder[int(name)] = value
+    else:
+        holder[name] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "shown"),
+    [
+        (_hostile(("detail", "alarmName"), "nodes\x1b[31m\x00"), "detail.alarmName", "nodes"),
+        (_hostile(("detail", "alarmName"), "n" * 100_000), "detail.alarmName", "nnnn"),
+        (
+            _hostile(("detail", "state", "reason"), "Threshold \x01" * 20_000),
+            "detail.state.reason",
+            "Threshold",
+        ),
+        (
+            _hostile(("resources", "0"), f"{ALARM_ARN}\x00" + "x" * 100_000),
+            "resources[0]",
+            "arn:aws:cloudwatch",
+        ),
+    ],
+    ids=["control-characters-in-name", "huge-name", "huge-reason", "huge-arn"],
+)
+def test_alarm_event_no_cloudwatch_alarm_could_send_is_refused_naming_the_field(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    *,
+    alert_inbox: Any,
+    event: dict[str, Any],
+    field: str,
+    shown: str,
+) -> None:
+    # GIVEN an alarm state change whose name, reason or ARN CloudWatch never sends (control
+    # characters, beyond its 255-character names or 1023-character reasons)
+    # WHEN invoked
+    result = invoke(event)
+    # THEN one short error names the field and quotes the start of the value
+    assert result["status"] == "error"
+    assert result["error"].startswith(f"invalid event: {field}: "), result["error"][:300]
+    assert shown in result["error"]
+    assert len(result["error"]) < 300
+    # AND nothing was alerted or written
+    assert alert_inbox.receive() == []
+    table = boto3.client("dynamodb", region_name=REGION)
+    assert table.scan(TableName="lambda-fleet-state")["Items"] == []
