@@ -98,6 +98,7 @@ def alarm_state_change(request: AlarmStateChangeEvent, services: HealthServices)
         detail.state.value,
         detail.state.reason,
         services.environment.health_critical_alarm_patterns,
+        since=detail.state.timestamp,
     )
     settlement = settle_incidents(
         [result], services, Scope(request.account, request.region, cluster=None)

@@ -20,8 +20,16 @@ silence its next failure); a closed record still holding one publishes it before
 A failed publish fails the invocation (`AlertNotDeliveredError`, raised after every other result
 was settled), and the retry sends what is missing. An incident is named by the closing time of the
 one before it, so two runs that see the same new failure at once share its delivery key and one
-alert goes out. The record is read and written without a condition: runs of one check are five
-minutes apart, and the delivery keys keep a concurrent copy from publishing twice.
+alert goes out.
+
+Runs do settle one incident at once: an alarm is seen by every cluster of its account and region
+in the fleet run and by its state change events. So the record is written only if it is still
+what was read, and otherwise read again and decided again. A result timed by its source (an
+alarm's state change, `CheckResult.since`) that is older than the state the record last settled
+changes nothing: an ALARM seen, or an event retried, after its OK was settled does not reopen the
+incident, and an OK older than the ALARM that opened it does not close it. A timed pass with no
+incident is remembered for that reason; an alert that went out while another run recorded the
+pass that ends it is resolved at once.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import RequestInProgressError
-from fleet_shared.timestamps import iso_z
+from fleet_shared.state_table import VersionedValue
+from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.health_monitor.report import SEVERITY_RANK, CheckResult
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
 
@@ -53,6 +62,18 @@ CLOSED_INCIDENT_TTL_SECONDS = DELIVERY_TTL_SECONDS
 OPEN_INCIDENT_TTL_SECONDS = 7 * 24 * 3600
 """An open incident whose check stopped reporting (its cluster left the inventory) is forgotten
 a week after it was last seen failing."""
+
+SETTLE_STEPS = 6
+"""Readings of an incident's record one result may take: closing, then publishing the
+resolution, then an opening after it are three; the rest is for runs writing it at once."""
+
+
+class IncidentContendedError(Exception):
+    """Other runs kept changing an incident's record while this one settled it: the invocation
+    fails, so the platform retries it."""
+
+    def __init__(self, alert_id: str) -> None:
+        super().__init__(f"incident {alert_id} changed at every one of {SETTLE_STEPS} readings")
 
 
 @dataclass(frozen=True)
@@ -77,7 +98,9 @@ class Settlement:
     resolved: int = 0
     suppressed: int = 0
     undelivered: list[AlertNotDeliveredError] = field(default_factory=list)
-    unsettled: list[ClientError | BotoCoreError] = field(default_factory=list)
+    unsettled: list[ClientError | BotoCoreError | IncidentContendedError] = field(
+        default_factory=list
+    )
     """State-table failures that left a result's incident as it was, for the retry."""
 
     def counts(self) -> dict[str, int]:
@@ -103,17 +126,14 @@ def settle_incidents(
     for result in results:
         alert = alert_for(result, services, scope)
         try:
-            if result.passed:
-                _resolve(alert, result, services, settlement)
-            else:
-                _raise(alert, services, settlement)
+            _settle(alert, result, services, settlement)
         except AlertNotDeliveredError as error:
             if isinstance(error.__cause__, RequestInProgressError):
                 # Another run is publishing this very alert; it delivers it or fails and retries.
                 settlement.suppressed += 1
             else:
                 settlement.undelivered.append(error)
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, IncidentContendedError) as error:
             settlement.unsettled.append(error)
     return settlement
 
@@ -140,18 +160,69 @@ def incident_key(alert_id: str) -> str:
     return f"{SOURCE}/incident/{alert_id}"
 
 
-def _raise(alert: Alert, services: HealthServices, settlement: Settlement) -> None:
-    record = services.state.get_value(incident_key(alert.id), INCIDENT_VALUE)
-    if record is not None and not record.get("open"):
-        # The last incident's resolution goes out before the next incident's first alert.
-        _deliver_resolution(services, alert.id, record, settlement)
+def _settle(
+    alert: Alert, result: CheckResult, services: HealthServices, settlement: Settlement
+) -> None:
+    """Bring the incident of `result` up to date, one step per reading of its record: each
+    step publishes at most one alert and writes the record only if it is still what was read,
+    so a run that read it before another run changed it decides again on the new record."""
+    opened: str | None = None
+    for _ in range(SETTLE_STEPS):
+        saved = services.state.get_versioned_value(incident_key(alert.id), INCIDENT_VALUE)
+        if saved is not None and saved.value.get("resolution") is not None:
+            # The last incident's resolution goes out before anything else of the check.
+            _deliver_resolution(services, alert.id, saved, settlement)
+            continue
+        if result.passed:
+            if _resolve(alert, result, services, saved):
+                return
+            continue
+        settled, opened = _raise(alert, result, services, settlement, saved=saved, opened=opened)
+        if settled:
+            return
+    raise IncidentContendedError(alert.id)
+
+
+def _raise(
+    alert: Alert,
+    result: CheckResult,
+    services: HealthServices,
+    settlement: Settlement,
+    *,
+    saved: VersionedValue | None,
+    opened: str | None,
+) -> tuple[bool, str | None]:
+    """One step for a failed result; returns (settled, the incident this settle published an
+    opening or escalation of, when its record is not written yet)."""
+    record = None if saved is None else saved.value
+    if record is not None and not record.get("open") and _observed_before(result, record):
+        # Seen failing before the pass that closed the incident: over already.
+        if opened is None:
+            settlement.suppressed += 1
+            return True, None
+        # This settle's alert went out while another run recorded the pass that ends it.
+        resolution = alert.resolution(
+            "passed again before its alert was recorded", services.clock.now()
+        )
+        closed = {
+            **record,
+            "name": opened,
+            "opened_at": _now(services),
+            "closed_at": _now(services),
+            "resolution": resolution.model_dump(mode="json"),
+        }
+        written = _replace(services, alert.id, closed, saved, CLOSED_INCIDENT_TTL_SECONDS)
+        return False, None if written else opened
     if record is not None and record.get("open"):
         name = str(record["name"])
         alerted = Severity(record["severity"])
         if SEVERITY_RANK[alert.severity] <= SEVERITY_RANK[alerted]:
-            settlement.suppressed += 1
-            _store(services, alert.id, {**record, "last_failed_at": _now(services)})
-            return
+            refreshed = {**record, "last_failed_at": _now(services), **_since_of(result, record)}
+            if not _replace(services, alert.id, refreshed, saved, OPEN_INCIDENT_TTL_SECONDS):
+                return False, opened
+            if opened is None:
+                settlement.suppressed += 1
+            return True, None
         opened_at = str(record["opened_at"])
     else:
         name = str(record["closed_at"]) if record is not None else FIRST_INCIDENT
@@ -159,68 +230,100 @@ def _raise(alert: Alert, services: HealthServices, settlement: Settlement) -> No
     key = f"{SOURCE}/{alert.id}/{name}/{alert.severity.value}"
     if deliver_once(services.state, services.alerts, key, alert, DELIVERY_TTL_SECONDS):
         settlement.sent += 1
-    else:
+        opened = name
+    elif opened is None:
         settlement.suppressed += 1
-    _store(
-        services,
-        alert.id,
-        {
-            "open": True,
-            "name": name,
-            "opened_at": opened_at,
-            "last_failed_at": _now(services),
-            "severity": alert.severity.value,
-            "alert": alert.model_dump(mode="json"),
-        },
-    )
+    record_open = {
+        "open": True,
+        "name": name,
+        "opened_at": opened_at,
+        "last_failed_at": _now(services),
+        "severity": alert.severity.value,
+        "alert": alert.model_dump(mode="json"),
+        **_since_of(result, record),
+    }
+    if _replace(services, alert.id, record_open, saved, OPEN_INCIDENT_TTL_SECONDS):
+        return True, None
+    return False, opened
 
 
 def _resolve(
-    alert: Alert, result: CheckResult, services: HealthServices, settlement: Settlement
-) -> None:
-    record = services.state.get_value(incident_key(alert.id), INCIDENT_VALUE)
+    alert: Alert, result: CheckResult, services: HealthServices, saved: VersionedValue | None
+) -> bool:
+    """One step for a passed result; True when it is settled."""
+    record = None if saved is None else saved.value
     if record is None:
-        return
+        if result.since is None:
+            return True
+        # Remember the pass, so a failure seen before it (an event retried late) opens nothing.
+        passed = {"open": False, "closed_at": _now(services), **_since_of(result, None)}
+        return _replace(services, alert.id, passed, None, CLOSED_INCIDENT_TTL_SECONDS)
+    if _observed_before(result, record):
+        # The check was seen failing after this pass: the incident stays as it is.
+        return True
     if record.get("open"):
         announced = Alert.model_validate(record["alert"])
         resolution = announced.resolution(f"passed again: {result.detail}", services.clock.now())
-        record = {
+        closed = {
             "open": False,
             "name": record["name"],
             "opened_at": record["opened_at"],
             "closed_at": _now(services),
             "resolution": resolution.model_dump(mode="json"),
+            **_since_of(result, record),
         }
-        # Closed before the resolution is published: once it is out, no lost write can leave
-        # the incident open, which would silence the next failure of a resolved incident.
-        _store_closed(services, alert.id, record)
-    _deliver_resolution(services, alert.id, record, settlement)
+        # Closed before the resolution is published (by the next step): once it is out, no
+        # lost write can leave the incident open, which would silence its next failure.
+        _replace(services, alert.id, closed, saved, CLOSED_INCIDENT_TTL_SECONDS)
+        return False
+    later = _since_of(result, record)
+    if later == {key: record.get(key) for key in later}:
+        return True
+    return _replace(services, alert.id, {**record, **later}, saved, CLOSED_INCIDENT_TTL_SECONDS)
 
 
 def _deliver_resolution(
-    services: HealthServices, alert_id: str, closed: dict[str, Any], settlement: Settlement
+    services: HealthServices, alert_id: str, saved: VersionedValue, settlement: Settlement
 ) -> None:
     """Publish the resolution a closed incident still holds (its run failed to send it or to
     note it sent), then forget it; the delivery key keeps it from going out twice."""
-    pending = closed.get("resolution")
-    if pending is None:
-        return
-    resolution = Alert.model_validate(pending)
+    closed = saved.value
+    resolution = Alert.model_validate(closed["resolution"])
     key = f"{SOURCE}/{alert_id}/{closed['name']}/resolved"
     if deliver_once(services.state, services.alerts, key, resolution, DELIVERY_TTL_SECONDS):
         settlement.resolved += 1
-    _store_closed(services, alert_id, {k: v for k, v in closed.items() if k != "resolution"})
+    delivered = {k: v for k, v in closed.items() if k != "resolution"}
+    _replace(services, alert_id, delivered, saved, CLOSED_INCIDENT_TTL_SECONDS)
 
 
-def _store_closed(services: HealthServices, alert_id: str, record: dict[str, Any]) -> None:
-    services.state.put_value(
-        incident_key(alert_id), INCIDENT_VALUE, record, ttl_seconds=CLOSED_INCIDENT_TTL_SECONDS
-    )
+def _observed_before(result: CheckResult, record: dict[str, Any]) -> bool:
+    """Whether `result` was observed before the state `record` last settled (both timed by the
+    check's source; a result or record without a time cannot tell)."""
+    recorded = record.get("state_since")
+    return result.since is not None and recorded is not None and result.since < parse_iso(recorded)
 
 
-def _store(services: HealthServices, alert_id: str, record: dict[str, Any]) -> None:
-    services.state.put_value(
-        incident_key(alert_id), INCIDENT_VALUE, record, ttl_seconds=OPEN_INCIDENT_TTL_SECONDS
+def _since_of(result: CheckResult, record: dict[str, Any] | None) -> dict[str, str]:
+    """The `state_since` a record keeps: the latest observation's time, when timed."""
+    recorded = None if record is None else record.get("state_since")
+    if result.since is None:
+        return {} if recorded is None else {"state_since": recorded}
+    if recorded is not None and parse_iso(recorded) >= result.since:
+        return {"state_since": recorded}
+    return {"state_since": iso_z(result.since)}
+
+
+def _replace(
+    services: HealthServices,
+    alert_id: str,
+    record: dict[str, Any],
+    saved: VersionedValue | None,
+    ttl_seconds: int,
+) -> bool:
+    """Write `record` if the incident is still as `saved` was read; False when another run
+    changed it in between."""
+    return services.state.replace_value(
+        incident_key(alert_id), INCIDENT_VALUE, record, read=saved, ttl_seconds=ttl_seconds
     )
 
 

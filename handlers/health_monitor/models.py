@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName
@@ -90,6 +90,8 @@ class AlarmState(BaseModel):
 
     value: Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
     reason: StateReason = ""
+    timestamp: AwareDatetime | None = None
+    """When the alarm entered this state."""
 
 
 class AlarmDetail(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from fleet_shared.alerts import Severity
@@ -26,7 +27,9 @@ class CheckResult:
     `resource` and `title` name what an alert is about; when empty the runner derives them from
     the cluster, the check and the target. A check sets them when the same thing can be seen from
     several clusters (an alarm of the account), so that it makes one alert id, not one per
-    cluster. `data` holds the measured numbers.
+    cluster. `data` holds the measured numbers. `since` is when the observed state began, by the
+    clock of what reports it (an alarm's last state change): runs and events that observed the
+    same target at different times can then tell which observation is the later one.
     """
 
     name: str
@@ -37,6 +40,7 @@ class CheckResult:
     resource: str = ""
     title: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    since: datetime | None = None
 
     @classmethod
     def ok(cls, name: str, target: str, detail: str, **data: Any) -> CheckResult:
@@ -53,10 +57,21 @@ class CheckResult:
         *,
         resource: str = "",
         title: str = "",
+        since: datetime | None = None,
         **data: Any,
     ) -> CheckResult:
         """A failed check of the given severity."""
-        return cls(name, target, False, severity, detail, resource=resource, title=title, data=data)
+        return cls(
+            name,
+            target,
+            False,
+            severity,
+            detail,
+            resource=resource,
+            title=title,
+            data=data,
+            since=since,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used in the handler's result."""

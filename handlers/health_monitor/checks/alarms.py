@@ -5,12 +5,17 @@ alert's resource is the alarm ARN and its title names the alarm but not its stat
 alarm seen while checking two clusters of one account and region is one incident, and its state
 change back to OK (a passed result with that resource and title) resolves it. An alarm whose name
 matches one of HEALTH_CRITICAL_ALARM_PATTERNS is critical, any other a warning.
+
+Each result carries when the alarm entered its state (`since`, at CloudWatch's precision of a
+millisecond): the state change events and the scheduled runs see the same alarm at different
+moments, and the incident must not be reopened by an ALARM seen before the OK it already settled.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
+from datetime import datetime
 
 from fleet_shared.alerts import Severity
 from handlers.health_monitor.checks.base import ClusterContext
@@ -36,6 +41,8 @@ def run(context: ClusterContext) -> list[CheckResult]:
                     "ALARM",
                     alarm.get("StateReason", ""),
                     context.environment.health_critical_alarm_patterns,
+                    since=alarm.get("StateTransitionedTimestamp")
+                    or alarm.get("StateUpdatedTimestamp"),
                 )
             )
     if not results:
@@ -44,12 +51,21 @@ def run(context: ClusterContext) -> list[CheckResult]:
 
 
 def alarm_result(
-    alarm_name: str, alarm_arn: str, state: str, reason: str, critical_patterns: Iterable[str]
+    alarm_name: str,
+    alarm_arn: str,
+    state: str,
+    reason: str,
+    critical_patterns: Iterable[str],
+    *,
+    since: datetime | None,
 ) -> CheckResult:
-    """The result for one alarm in `state`: ALARM fails (critical or warning by name), OK passes,
-    INSUFFICIENT_DATA fails at info (the metric stopped reporting, nobody needs paging)."""
+    """The result for one alarm in `state` since `since`: ALARM fails (critical or warning by
+    name), OK passes, INSUFFICIENT_DATA fails at info (the metric stopped reporting, nobody needs
+    paging)."""
     data = {"state": state}
     title = f"CloudWatch alarm {alarm_name} is not OK"
+    if since is not None:
+        since = since.replace(microsecond=since.microsecond // 1000 * 1000)
     if state == "OK":
         return CheckResult(
             NAME,
@@ -60,6 +76,7 @@ def alarm_result(
             resource=alarm_arn,
             title=title,
             data=data,
+            since=since,
         )
     if state == "ALARM":
         critical = any(fnmatch.fnmatchcase(alarm_name, pattern) for pattern in critical_patterns)
@@ -73,5 +90,6 @@ def alarm_result(
         f"{state}: {reason}" if reason else state,
         resource=alarm_arn,
         title=title,
+        since=since,
         **data,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,13 @@ CLUSTER_EVENT = {
 Invoke = Callable[[Any], dict[str, Any]]
 
 
-def alarm_event(name: str, state: str, arn: str, cluster: str | None = "dev-apps") -> dict:
-    """The EventBridge event CloudWatch emits, as forwarded from the member to the hub bus."""
+def alarm_event(
+    name: str, state: str, arn: str, cluster: str | None = "dev-apps", at: datetime | None = None
+) -> dict:
+    """The EventBridge event CloudWatch emits, as forwarded from the member to the hub bus, for
+    the state change at `at` (default now, as the alarm changed state just before)."""
     dimensions = {"ClusterName": cluster} if cluster else {}
+    changed_at = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
     return {
         "version": "0",
         "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92",
@@ -47,7 +52,7 @@ def alarm_event(name: str, state: str, arn: str, cluster: str | None = "dev-apps
             "state": {
                 "value": state,
                 "reason": "Threshold Crossed: 1 datapoint [93.0] > 80.0",
-                "timestamp": "2025-06-02T03:30:00.000+0000",
+                "timestamp": changed_at,
             },
             "previousState": {"value": "OK", "reason": "", "timestamp": "2025-06-02T03:00:00Z"},
             "configuration": {

@@ -5,6 +5,7 @@ did not take; and the fleet run's deadline."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.alerts import alert_id
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import InjectedFault, fail_every_attempt
+from tests.handlers.health_monitor.test_health_monitor_events import alarm_event
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -413,3 +415,144 @@ def test_a_cluster_with_many_endpoints_does_not_keep_the_fleet_run_from_starting
     assert (result["status"], cluster["status"]) == ("healthy", "healthy")
     endpoint_checks = [check for check in cluster["checks"] if check["name"] == "endpoint"]
     assert [check["status"] for check in endpoint_checks] == ["passed"] * 5
+
+
+ALARM_NAME = "dev-apps-nodes-critical"
+
+
+def alarm_alerts(alert_inbox: Any, arn: str) -> list[tuple[str, bool]]:
+    """(severity, resolved) of the alerts about the alarm `arn` received since the last call."""
+    return [
+        (received.alert["severity"], received.alert["resolved"])
+        for received in alert_inbox.receive()
+        if received.alert["resource"] == arn
+    ]
+
+
+def test_an_alarm_event_retried_after_its_alarm_returned_to_ok_leaves_no_incident_open(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    inventory: dict[str, Any],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+) -> None:
+    # GIVEN an alarm that entered ALARM while SNS was failing, so its event's invocation failed
+    arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
+    entered = alarm_event(ALARM_NAME, "ALARM", arn)
+    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(entered)
+    fault.healed = True
+    # AND the alarm returned to OK, whose event came through, before the platform retried
+    fake_clock.advance(60)
+    member_cluster.put_alarm(ALARM_NAME, "OK")
+    invoke(alarm_event(ALARM_NAME, "OK", arn))
+    # WHEN the platform retries the ALARM event, and the schedule goes on
+    fake_clock.advance(60)
+    invoke(entered)
+    scheduled_runs(invoke, fake_clock, 2)
+    # THEN no incident of the alarm is left open: whatever went out ends with its resolution
+    sent = alarm_alerts(alert_inbox, arn)
+    assert sent == [] or sent[-1] == ("critical", True), sent
+    # AND when the alarm enters ALARM again, that is alerted
+    fake_clock.advance(60)
+    member_cluster.put_alarm(ALARM_NAME, "ALARM")
+    invoke(alarm_event(ALARM_NAME, "ALARM", arn))
+    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+
+
+@dataclass
+class PausedIncidentWrite:
+    """Holds the first write of an incident record made outside the test's own thread (a
+    cluster's check in the fleet run's pool) until `resume`: a run that read the record, then
+    was slow to write it."""
+
+    reached: threading.Event = field(default_factory=threading.Event)
+    resumed: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if threading.current_thread() is threading.main_thread() or self.reached.is_set():
+            return
+        if "health_monitor/incident/" in str(request.body):
+            self.reached.set()
+            self.resumed.wait(30)
+
+
+def test_an_alarm_resolved_while_a_fleet_run_settles_it_stays_resolved_and_alerts_again(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    inventory: dict[str, Any],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+) -> None:
+    # GIVEN an alarm in ALARM, alerted
+    arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
+    invoke(alarm_event(ALARM_NAME, "ALARM", arn))
+    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+    # AND a scheduled run that saw it in ALARM and read its incident, slow to write it back
+    paused = PausedIncidentWrite()
+    health_services().hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.PutItem", paused
+    )
+    fake_clock.advance(CADENCE_SECONDS)
+    scheduled = threading.Thread(target=invoke, args=(FLEET_EVENT,))
+    scheduled.start()
+    assert paused.reached.wait(30)
+    # WHEN the alarm's return to OK is handled meanwhile, then the scheduled run goes on
+    member_cluster.put_alarm(ALARM_NAME, "OK")
+    invoke(alarm_event(ALARM_NAME, "OK", arn))
+    paused.resumed.set()
+    scheduled.join(30)
+    assert alarm_alerts(alert_inbox, arn) == [("critical", True)]
+    # THEN the incident stays resolved: the alarm entering ALARM again is a new incident, alerted
+    fake_clock.advance(60)
+    member_cluster.put_alarm(ALARM_NAME, "ALARM")
+    result = invoke(alarm_event(ALARM_NAME, "ALARM", arn))
+    assert result["alerts"]["sent"] == 1
+    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+
+
+@dataclass
+class PausedPublish:
+    """Holds the first Publish made outside the test's own thread until `resume`: an alert on
+    its way to SNS while another invocation runs."""
+
+    reached: threading.Event = field(default_factory=threading.Event)
+    resumed: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if threading.current_thread() is threading.main_thread() or self.reached.is_set():
+            return
+        self.reached.set()
+        self.resumed.wait(30)
+
+
+def test_an_alarm_alert_published_while_its_return_to_ok_is_handled_is_resolved(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    inventory: dict[str, Any],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+) -> None:
+    # GIVEN an alarm's ALARM event whose alert is on its way to SNS
+    arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
+    entered = alarm_event(ALARM_NAME, "ALARM", arn)
+    paused = PausedPublish()
+    health_services().hub_client("sns").meta.events.register_first(
+        "before-send.sns.Publish", paused
+    )
+    alarmed = threading.Thread(target=invoke, args=(entered,))
+    alarmed.start()
+    assert paused.reached.wait(30)
+    # WHEN the alarm's return to OK is handled meanwhile, then the ALARM event's run goes on
+    member_cluster.put_alarm(ALARM_NAME, "OK")
+    invoke(alarm_event(ALARM_NAME, "OK", arn))
+    paused.resumed.set()
+    alarmed.join(30)
+    # THEN the alert that went out is followed by its resolution: nothing is left open
+    assert alarm_alerts(alert_inbox, arn) == [("critical", False), ("critical", True)]
