@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.exceptions import RequestInProgressError
-from fleet_shared.state_table import StateTable
+from fleet_shared.state_table import ClaimDeadline, StateTable
 
 SCOPE = "alert_delivery"
 """The idempotency scope of delivery claims in the state table."""
@@ -38,16 +38,26 @@ class AlertNotDeliveredError(Exception):
 
 
 def deliver_once(
-    state: StateTable, publisher: AlertPublisher, key: str, alert: Alert, ttl_seconds: int
+    state: StateTable,
+    publisher: AlertPublisher,
+    key: str,
+    alert: Alert,
+    ttl_seconds: int,
+    *,
+    deadline: ClaimDeadline | None = None,
 ) -> str | None:
     """Publish `alert` unless an alert with `key` was delivered within `ttl_seconds`.
 
     Returns the SNS message id, or None for a duplicate of a delivered alert. Raises
     `AlertNotDeliveredError` when the publish failed (the claim is released) or another
-    invocation is publishing the same key right now.
+    invocation is publishing the same key right now. With `deadline` (the invocation), the
+    claim blocks no longer than until Lambda ends the invocation, so the platform's retry of an
+    invocation killed while publishing (SNS not answering) publishes the alert.
     """
     try:
-        with state.idempotent(SCOPE, key, ttl_seconds, PUBLISH_SECONDS) as request:
+        with state.idempotent(
+            SCOPE, key, ttl_seconds, PUBLISH_SECONDS, deadline=deadline
+        ) as request:
             if request.is_repeat:
                 return None
             try:

@@ -45,7 +45,7 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         for member, cluster in services.inventory().clusters()
     ]
     budget = TimeBudget(invocation, _seconds_per_cluster(targets), not_started_run)
-    reports = check_clusters(targets, services, budget)
+    reports = check_clusters(targets, services, invocation, budget)
     checked = [report for report in reports if report["status"] != NOT_STARTED]
     not_started = [
         f"{report['account_id']}/{report['region']}/{report['cluster']}"
@@ -73,7 +73,9 @@ def _seconds_per_cluster(targets: list[ClusterTarget]) -> float:
     return CLUSTER_AWS_SECONDS + endpoint_seconds
 
 
-def check_cluster(request: CheckClusterEvent, services: HealthServices) -> dict[str, Any]:
+def check_cluster(
+    request: CheckClusterEvent, services: HealthServices, invocation: Invocation
+) -> dict[str, Any]:
     """One cluster, which must be in the inventory (the monitor acts on fleet members only)."""
     cluster = services.inventory().find_cluster(request.account_id, request.region, request.cluster)
     if cluster is None:
@@ -83,11 +85,13 @@ def check_cluster(request: CheckClusterEvent, services: HealthServices) -> dict[
             "inventory",
         )
     target = ClusterTarget(request.account_id, request.region, cluster)
-    [report] = check_clusters([target], services)
+    [report] = check_clusters([target], services, invocation)
     return {"action": "check_cluster", "status": report["status"], "clusters": [report]}
 
 
-def alarm_state_change(request: AlarmStateChangeEvent, services: HealthServices) -> dict[str, Any]:
+def alarm_state_change(
+    request: AlarmStateChangeEvent, services: HealthServices, invocation: Invocation
+) -> dict[str, Any]:
     """Judge the alarm from the event; when it entered ALARM, check the clusters it concerns
     right away (those named by its ClusterName dimension, else every cluster of the account and
     region) instead of waiting for the next scheduled run."""
@@ -101,12 +105,12 @@ def alarm_state_change(request: AlarmStateChangeEvent, services: HealthServices)
         since=detail.state.timestamp,
     )
     settlement = settle_incidents(
-        [result], services, Scope(request.account, request.region, cluster=None)
+        [result], services, Scope(request.account, request.region, cluster=None), invocation
     )
     reports: list[dict[str, Any]] = []
     if not result.passed and result.severity != Severity.INFO:
         targets = _clusters_of_alarm(request, services.inventory())
-        reports = check_clusters(targets, services)
+        reports = check_clusters(targets, services, invocation)
     settlement.raise_undelivered()
     return {
         "action": "alarm_state_change",

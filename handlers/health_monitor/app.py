@@ -55,9 +55,9 @@ def handle(
 ) -> dict[str, Any]:
     """The report of the check the event asks for."""
     if isinstance(request, AlarmStateChangeEvent):
-        return alarm_state_change(request, services)
+        return alarm_state_change(request, services, invocation)
     if isinstance(request, CheckClusterEvent):
-        return check_cluster(request, services)
+        return check_cluster(request, services, invocation)
     return check_fleet(services, invocation)
 
 

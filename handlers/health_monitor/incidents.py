@@ -18,9 +18,10 @@ it was. A resolution is kept in the closed record before it is published and dro
 took it, so a lost write after the publish cannot leave a resolved incident open (which would
 silence its next failure); a closed record still holding one publishes it before anything else.
 A failed publish fails the invocation (`AlertNotDeliveredError`, raised after every other result
-was settled), and the retry sends what is missing. An incident is named by the closing time of the
-one before it, so two runs that see the same new failure at once share its delivery key and one
-alert goes out.
+was settled), and the retry sends what is missing; a delivery claim lasts no longer than the
+invocation, so a run killed while SNS did not answer does not turn its retry away. An incident
+is named by the closing time of the one before it, so two runs that see the same new failure at
+once share its delivery key and one alert goes out.
 
 Runs do settle one incident at once: an alarm is seen by every cluster of its account and region
 in the fleet run and by its state change events. So the record is written only if it is still
@@ -43,6 +44,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import RequestInProgressError
+from fleet_shared.handler import Invocation
 from fleet_shared.state_table import VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.health_monitor.report import SEVERITY_RANK, CheckResult
@@ -118,7 +120,7 @@ class Settlement:
 
 
 def settle_incidents(
-    results: Iterable[CheckResult], services: HealthServices, scope: Scope
+    results: Iterable[CheckResult], services: HealthServices, scope: Scope, invocation: Invocation
 ) -> Settlement:
     """Open, escalate or resolve the incident of every result; every result is tried even when
     the delivery of an earlier one, or the state table for it, failed."""
@@ -126,7 +128,7 @@ def settle_incidents(
     for result in results:
         alert = alert_for(result, services, scope)
         try:
-            _settle(alert, result, services, settlement)
+            _settle(alert, result, services, settlement, invocation)
         except AlertNotDeliveredError as error:
             if isinstance(error.__cause__, RequestInProgressError):
                 # Another run is publishing this very alert; it delivers it or fails and retries.
@@ -161,7 +163,11 @@ def incident_key(alert_id: str) -> str:
 
 
 def _settle(
-    alert: Alert, result: CheckResult, services: HealthServices, settlement: Settlement
+    alert: Alert,
+    result: CheckResult,
+    services: HealthServices,
+    settlement: Settlement,
+    invocation: Invocation,
 ) -> None:
     """Bring the incident of `result` up to date, one step per reading of its record: each
     step publishes at most one alert and writes the record only if it is still what was read,
@@ -171,13 +177,15 @@ def _settle(
         saved = services.state.get_versioned_value(incident_key(alert.id), INCIDENT_VALUE)
         if saved is not None and saved.value.get("resolution") is not None:
             # The last incident's resolution goes out before anything else of the check.
-            _deliver_resolution(services, alert.id, saved, settlement)
+            _deliver_resolution(services, alert.id, saved, settlement, invocation)
             continue
         if result.passed:
             if _resolve(alert, result, services, saved):
                 return
             continue
-        settled, opened = _raise(alert, result, services, settlement, saved=saved, opened=opened)
+        settled, opened = _raise(
+            alert, result, services, settlement, saved=saved, opened=opened, invocation=invocation
+        )
         if settled:
             return
     raise IncidentContendedError(alert.id)
@@ -191,6 +199,7 @@ def _raise(
     *,
     saved: VersionedValue | None,
     opened: str | None,
+    invocation: Invocation,
 ) -> tuple[bool, str | None]:
     """One step for a failed result; returns (settled, the incident this settle published an
     opening or escalation of, when its record is not written yet)."""
@@ -228,7 +237,9 @@ def _raise(
         name = str(record["closed_at"]) if record is not None else FIRST_INCIDENT
         opened_at = _now(services)
     key = f"{SOURCE}/{alert.id}/{name}/{alert.severity.value}"
-    if deliver_once(services.state, services.alerts, key, alert, DELIVERY_TTL_SECONDS):
+    if deliver_once(
+        services.state, services.alerts, key, alert, DELIVERY_TTL_SECONDS, deadline=invocation
+    ):
         settlement.sent += 1
         opened = name
     elif opened is None:
@@ -283,14 +294,25 @@ def _resolve(
 
 
 def _deliver_resolution(
-    services: HealthServices, alert_id: str, saved: VersionedValue, settlement: Settlement
+    services: HealthServices,
+    alert_id: str,
+    saved: VersionedValue,
+    settlement: Settlement,
+    invocation: Invocation,
 ) -> None:
     """Publish the resolution a closed incident still holds (its run failed to send it or to
     note it sent), then forget it; the delivery key keeps it from going out twice."""
     closed = saved.value
     resolution = Alert.model_validate(closed["resolution"])
     key = f"{SOURCE}/{alert_id}/{closed['name']}/resolved"
-    if deliver_once(services.state, services.alerts, key, resolution, DELIVERY_TTL_SECONDS):
+    if deliver_once(
+        services.state,
+        services.alerts,
+        key,
+        resolution,
+        DELIVERY_TTL_SECONDS,
+        deadline=invocation,
+    ):
         settlement.resolved += 1
     delivered = {k: v for k, v in closed.items() if k != "resolution"}
     _replace(services, alert_id, delivered, saved, CLOSED_INCIDENT_TTL_SECONDS)

@@ -29,6 +29,7 @@ from fleet_shared.alerts import Severity
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import FleetError, MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
+from fleet_shared.handler import Invocation
 from fleet_shared.observability import NAMESPACE, observability_for
 from handlers.health_monitor.checks import CHECKS
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
@@ -61,7 +62,10 @@ class CheckRun:
 
 
 def check_clusters(
-    targets: list[ClusterTarget], services: HealthServices, budget: TimeBudget | None = None
+    targets: list[ClusterTarget],
+    services: HealthServices,
+    invocation: Invocation,
+    budget: TimeBudget | None = None,
 ) -> list[dict[str, Any]]:
     """Reports of `targets`, checked in parallel threads, in the order given.
 
@@ -69,7 +73,7 @@ def check_clusters(
     """
     runs = map_isolated(
         targets,
-        lambda target: cluster_run(target, services),
+        lambda target: cluster_run(target, services, invocation),
         on_error=_failed_cluster_run,
         errors=(Exception,),
         max_workers=services.environment.health_max_workers,
@@ -107,13 +111,16 @@ def _failed_cluster_run(target: ClusterTarget, error: Exception) -> ClusterRun:
     )
 
 
-def cluster_run(target: ClusterTarget, services: HealthServices) -> ClusterRun:
+def cluster_run(
+    target: ClusterTarget, services: HealthServices, invocation: Invocation
+) -> ClusterRun:
     """Run every registered check on one cluster, settle its incidents, publish metrics."""
     run = run_checks(target, services)
     settlement = settle_incidents(
         [*run.results, *run.cleared],
         services,
         Scope(target.account_id, target.region, target.name),
+        invocation,
     )
     publish_metrics(target, run.results)
     report = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,11 @@ from botocore.exceptions import EndpointConnectionError
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.alerts import alert_id
 from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.faults import InjectedFault, fail_every_attempt
+from tests.handlers.faults import (
+    InjectedFault,
+    fail_every_attempt,
+    hang_first_attempt,
+)
 from tests.handlers.health_monitor.test_health_monitor_events import alarm_event
 
 REGION = "ap-south-1"
@@ -556,3 +561,38 @@ def test_an_alarm_alert_published_while_its_return_to_ok_is_handled_is_resolved(
     alarmed.join(30)
     # THEN the alert that went out is followed by its resolution: nothing is left open
     assert alarm_alerts(alert_inbox, arn) == [("critical", False), ("critical", True)]
+
+
+def test_an_alert_whose_publish_hung_until_the_deadline_is_sent_once_by_the_retry(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    flaky_endpoint: Callable[[int], None],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a failing endpoint (critical at once: one result rates it), and SNS never answering
+    # the first Publish of a scheduled run, made with 30 s of the run left
+    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
+    flaky_endpoint(500)
+    hang = hang_first_attempt(health_services().hub_client("sns"), "sns", "Publish")
+    context = ContextRunningOutOfTime(millis_left=[30_000])
+    fake_clock.advance(CADENCE_SECONDS)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(invoke, FLEET_EVENT, context)
+        assert hang.entered.wait(10)
+        # WHEN Lambda kills it at its deadline and retries the event a minute later
+        fake_clock.advance(30 + 60)
+        retried = invoke(FLEET_EVENT)
+        hang.release()
+        # (the killed run's cluster ends with the error that stands for the kill)
+        assert killed.result(10)["clusters"][0]["status"] == "error"
+    # THEN the retry sent the endpoint's alert, and the schedule does not send it again
+    assert retried["clusters"][0]["alerts"]["sent"] == 1
+    later = scheduled_runs(invoke, fake_clock, 2)
+    assert [result["clusters"][0]["alerts"]["sent"] for result in later] == [0, 0]
+    assert [(alert["severity"], alert["resolved"]) for alert in endpoint_alerts(alert_inbox)] == [
+        ("critical", False)
+    ]
