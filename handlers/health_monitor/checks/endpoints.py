@@ -7,8 +7,9 @@ endpoint's recent results in the state table, and the error rate is computed ove
 the last HEALTH_ERROR_RATE_WINDOW_MINUTES, so an endpoint that fails one request in three is
 flagged even when this run succeeded, and an endpoint that recovered passes once its failures are
 older than the window (a window over time, not over a count of results: recovery shows within one
-window whatever the cadence). A run one window back never counts (`SCHEDULE_JITTER`): at the
-default 5-minute cadence the 15-minute window always holds the same 3 runs. Severity is the worst
+window whatever the cadence). A run one window back never counts (`SCHEDULE_JITTER`), and a
+retried run counts once (`SAME_RUN`): at the default 5-minute cadence the 15-minute window always
+holds the same 3 runs. Severity is the worst
 of: the probe itself failing (wrong status, timeout: at least a warning), the latency against
 HEALTH_LATENCY_*_MS, and the error rate against HEALTH_ERROR_RATE_* once the window holds
 HEALTH_ERROR_RATE_MIN_SAMPLES results (one failed request is not a 100% error rate). Each result
@@ -44,6 +45,12 @@ SCHEDULE_JITTER = timedelta(seconds=30)
 """How far a run may start from its schedule's minute. The window leaves out results older than
 itself minus this, so the run one window back never counts: without it, a run whose probe ended
 a fraction of a second later than the previous one's counted a result more."""
+
+SAME_RUN = timedelta(seconds=150)
+"""A result this soon after the newest one stands for the same run: it is the platform's retry
+of a failed run (one to three minutes later) or an alarm's check between two runs. It replaces
+the newest result's outcome and keeps its time, so a retried run is one result of the window, not
+two (two scheduled runs are at least 4.5 minutes apart)."""
 
 PROBES_AT_ONCE = 8
 """A cluster's endpoints probed at once: each probe holds a thread for up to its timeout."""
@@ -149,8 +156,9 @@ def _judge(context: ClusterContext, endpoint: HealthEndpoint, outcome: ProbeResu
 def _record(
     context: ClusterContext, endpoint: HealthEndpoint, succeeded: bool, latency_ms: float
 ) -> tuple[float, int]:
-    """Add this outcome to the endpoint's results, keep those of the last
-    `HISTORY_RETENTION`; return (error rate, sample count) over the error-rate window.
+    """Add this outcome to the endpoint's results (in place of the newest one when that is the
+    same run, `SAME_RUN`), keep those of the last `HISTORY_RETENTION`; return (error rate, sample
+    count) over the error-rate window.
 
     The results are kept longer than the window because the change validator reads them back
     for a whole bake, whose callback may come after the bake's last probe.
@@ -165,7 +173,10 @@ def _record(
     kept_from = now - timedelta(seconds=kept_seconds)
     stored = context.state.get_value(key, HISTORY_VALUE)
     kept = [result for result in read_results(stored) if result.at > kept_from]
-    kept.append(EndpointResult(now, succeeded, round(latency_ms, 1)))
+    at = now
+    if kept and timedelta(0) <= now - kept[-1].at < SAME_RUN:
+        at = kept.pop().at
+    kept.append(EndpointResult(at, succeeded, round(latency_ms, 1)))
     # Every kept result is younger than the retention, so the item may expire with it: an
     # endpoint removed from the inventory leaves nothing behind.
     context.state.put_value(

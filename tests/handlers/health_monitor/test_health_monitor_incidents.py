@@ -596,3 +596,35 @@ def test_an_alert_whose_publish_hung_until_the_deadline_is_sent_once_by_the_retr
     assert [(alert["severity"], alert["resolved"]) for alert in endpoint_alerts(alert_inbox)] == [
         ("critical", False)
     ]
+
+
+def test_a_retried_run_does_not_keep_a_recovered_endpoint_failing_past_the_third_run(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    flaky_endpoint: Callable[[int], None],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+) -> None:
+    # GIVEN an endpoint failing for three scheduled runs, the third of which could not deliver
+    # its escalation and was retried by the platform a minute later
+    flaky_endpoint(500)
+    scheduled_runs(invoke, fake_clock, 2)
+    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
+    fake_clock.advance(CADENCE_SECONDS)
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(FLEET_EVENT)
+    fault.healed = True
+    fake_clock.advance(60)
+    invoke(FLEET_EVENT)
+    fake_clock.advance(CADENCE_SECONDS - 60)
+    # WHEN it answers again at the next runs
+    flaky_endpoint(200)
+    recovering = [invoke(FLEET_EVENT)["clusters"][0]["status"]]
+    recovering += [
+        result["clusters"][0]["status"] for result in scheduled_runs(invoke, fake_clock, 2)
+    ]
+    # THEN it passes by the third run after it answers again, as without the retry
+    assert recovering == ["critical", "warning", "healthy"]
+    assert [alert["resolved"] for alert in endpoint_alerts(alert_inbox)][-1] is True
