@@ -237,13 +237,12 @@ def _raise(
         name = str(record["closed_at"]) if record is not None else FIRST_INCIDENT
         opened_at = _now(services)
     key = f"{SOURCE}/{alert.id}/{name}/{alert.severity.value}"
-    if deliver_once(
+    delivered = deliver_once(
         services.state, services.alerts, key, alert, DELIVERY_TTL_SECONDS, deadline=invocation
-    ):
+    )
+    if delivered is not None:
         settlement.sent += 1
         opened = name
-    elif opened is None:
-        settlement.suppressed += 1
     record_open = {
         "open": True,
         "name": name,
@@ -253,9 +252,12 @@ def _raise(
         "alert": alert.model_dump(mode="json"),
         **_since_of(result, record),
     }
-    if _replace(services, alert.id, record_open, saved, OPEN_INCIDENT_TTL_SECONDS):
-        return True, None
-    return False, opened
+    if not _replace(services, alert.id, record_open, saved, OPEN_INCIDENT_TTL_SECONDS):
+        return False, opened
+    if opened is None:
+        # Another run delivered this alert; counted once, when this settle ends.
+        settlement.suppressed += 1
+    return True, None
 
 
 def _resolve(

@@ -628,3 +628,47 @@ def test_a_retried_run_does_not_keep_a_recovered_endpoint_failing_past_the_third
     # THEN it passes by the third run after it answers again, as without the retry
     assert recovering == ["critical", "warning", "healthy"]
     assert [alert["resolved"] for alert in endpoint_alerts(alert_inbox)][-1] is True
+
+
+@dataclass
+class PausedDeliveryClaim:
+    """Holds the first alert delivery claim made outside the test's own thread until `resume`:
+    a run about to publish an alert another invocation is publishing too."""
+
+    reached: threading.Event = field(default_factory=threading.Event)
+    resumed: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if threading.current_thread() is threading.main_thread() or self.reached.is_set():
+            return
+        if "alert_delivery" in str(request.body):
+            self.reached.set()
+            self.resumed.wait(30)
+
+
+def test_an_alarm_alerted_by_its_event_during_a_fleet_run_counts_once_as_suppressed_there(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    inventory: dict[str, Any],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+) -> None:
+    # GIVEN an alarm in ALARM, and a fleet run about to deliver its alert
+    arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
+    paused = PausedDeliveryClaim()
+    health_services().hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.PutItem", paused
+    )
+    fake_clock.advance(CADENCE_SECONDS)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scheduled = pool.submit(invoke, FLEET_EVENT)
+        assert paused.reached.wait(30)
+        # WHEN the alarm's event delivers and records the alert meanwhile, then the run goes on
+        invoke(alarm_event(ALARM_NAME, "ALARM", arn, cluster=None))
+        paused.resumed.set()
+        report = scheduled.result(30)["clusters"][0]
+    # THEN one alert went out, and the fleet run counts the alarm once, as suppressed
+    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+    assert report["alerts"] == {"sent": 0, "resolved": 0, "suppressed": 1}
