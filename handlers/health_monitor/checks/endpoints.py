@@ -9,12 +9,11 @@ flagged even when this run succeeded, and an endpoint that recovered passes once
 older than the window (a window over time, not over a count of results: recovery shows within one
 window whatever the cadence). A run one window back never counts (`SCHEDULE_JITTER`), and a
 retried run counts once (`SAME_RUN`): at the default 5-minute cadence the 15-minute window always
-holds the same 3 runs. Severity is the worst
-of: the probe itself failing (wrong status, timeout: at least a warning), the latency against
-HEALTH_LATENCY_*_MS, and the error rate against HEALTH_ERROR_RATE_* once the window holds
-HEALTH_ERROR_RATE_MIN_SAMPLES results (one failed request is not a 100% error rate). Each result
-keeps its latency too (`fleet_shared.endpoint_history`): the change validator reads them as the
-endpoint's baseline.
+holds the same 3 runs. Severity is the worst of: the probe itself failing (wrong status,
+timeout: at least a warning), the latency against HEALTH_LATENCY_*_MS, and the error rate against
+HEALTH_ERROR_RATE_* once the window holds HEALTH_ERROR_RATE_MIN_SAMPLES results (one failed
+request is not a 100% error rate). Each result keeps its latency too
+(`fleet_shared.endpoint_history`): the change validator reads them as the endpoint's baseline.
 """
 
 from __future__ import annotations
