@@ -47,11 +47,7 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     budget = TimeBudget(invocation, _seconds_per_cluster(targets), not_started_run)
     reports = check_clusters(targets, services, invocation, budget)
     checked = [report for report in reports if report["status"] != NOT_STARTED]
-    not_started = [
-        f"{report['account_id']}/{report['region']}/{report['cluster']}"
-        for report in reports
-        if report["status"] == NOT_STARTED
-    ]
+    not_started = _not_started(reports)
     health = worst_of_statuses(report["status"] for report in checked)
     result: dict[str, Any] = {
         "action": "check_fleet",
@@ -94,7 +90,8 @@ def alarm_state_change(
 ) -> dict[str, Any]:
     """Judge the alarm from the event; when it entered ALARM, check the clusters it concerns
     right away (those named by its ClusterName dimension, else every cluster of the account and
-    region) instead of waiting for the next scheduled run."""
+    region) instead of waiting for the next scheduled run, each only while the invocation has
+    time to finish it (the others are listed in `not_started`)."""
     detail = request.detail
     result: CheckResult = alarm_result(
         detail.alarmName,
@@ -110,17 +107,32 @@ def alarm_state_change(
     reports: list[dict[str, Any]] = []
     if not result.passed and result.severity != Severity.INFO:
         targets = _clusters_of_alarm(request, services.inventory())
-        reports = check_clusters(targets, services, invocation)
+        budget = TimeBudget(invocation, _seconds_per_cluster(targets), not_started_run)
+        reports = check_clusters(targets, services, invocation, budget)
     settlement.raise_undelivered()
-    return {
+    checked = [report["status"] for report in reports if report["status"] != NOT_STARTED]
+    response: dict[str, Any] = {
         "action": "alarm_state_change",
         "account_id": request.account,
         "region": request.region,
-        "status": worst_of_statuses([worst_status([result])] + [r["status"] for r in reports]),
+        "status": worst_of_statuses([worst_status([result]), *checked]),
         "alarm": result.as_dict(),
         "alerts": settlement.counts(),
         "clusters": reports,
     }
+    not_started = _not_started(reports)
+    if not_started:
+        response["not_started"] = not_started
+    return response
+
+
+def _not_started(reports: list[dict[str, Any]]) -> list[str]:
+    """`<account>/<region>/<cluster>` of the clusters left for the next run."""
+    return [
+        f"{report['account_id']}/{report['region']}/{report['cluster']}"
+        for report in reports
+        if report["status"] == NOT_STARTED
+    ]
 
 
 def _clusters_of_alarm(

@@ -672,3 +672,26 @@ def test_an_alarm_alerted_by_its_event_during_a_fleet_run_counts_once_as_suppres
     # THEN one alert went out, and the fleet run counts the alarm once, as suppressed
     assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
     assert report["alerts"] == {"sent": 0, "resolved": 0, "suppressed": 1}
+
+
+def test_an_alarm_event_starts_no_cluster_check_it_could_not_finish(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    endpoint_server: Any,
+    inventory: dict[str, Any],
+    alert_inbox: Any,
+) -> None:
+    # GIVEN an alarm entering ALARM, and an invocation with 10 s left: less than a cluster's
+    # check may take (20 s of AWS calls plus its endpoint's 2 s timeout)
+    arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
+    context = ContextRunningOutOfTime(millis_left=[10_000])
+    # WHEN its event arrives
+    result = invoke(alarm_event(ALARM_NAME, "ALARM", arn), context)
+    # THEN the alarm is alerted, and its cluster is left for the next scheduled run, not started
+    # to be cut off by Lambda halfway through
+    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+    assert [report["status"] for report in result["clusters"]] == ["not_started"]
+    assert result["not_started"] == [f"{MEMBER}/{REGION}/dev-apps"]
+    assert result["status"] == "critical"
+    assert endpoint_server.hits.get("/healthy", 0) == 0
