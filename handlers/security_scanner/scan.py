@@ -221,17 +221,27 @@ def scan_target(
         result.error = f"Security Hub import failed: {error}"
         return result
     outbox = [Alert.model_validate(alert) for alert in stored.get("outbox", [])]
-    outbox += [_alert(f, now) for f in new if f.severity is FindingSeverity.CRITICAL]
+    queued = {alert.id for alert in outbox}
+    # A finding still waiting in the outbox is new again when its global record was not
+    # saved: its alert is the one already queued, not a second one.
+    outbox += [
+        alert
+        for alert in (_alert(f, now) for f in new if f.severity is FindingSeverity.CRITICAL)
+        if alert.id not in queued
+    ]
+    global_findings = {fid: f.to_state() for fid, f in remembered.items() if _is_global(f)}
     if include_global:
-        global_findings = {fid: f.to_state() for fid, f in remembered.items() if _is_global(f)}
-        services.state.put_value(global_key, STATE_NAME, {"findings": global_findings})
         remembered = {fid: f for fid, f in remembered.items() if not _is_global(f)}
     open_findings = {fid: f.to_state() for fid, f in remembered.items()}
+    # The outbox is saved first: once a global finding is remembered as open it is never new
+    # again, so its alert must already be queued.
     services.state.put_value(
         key,
         STATE_NAME,
         {"findings": open_findings, "outbox": [a.model_dump(mode="json") for a in outbox]},
     )
+    if include_global:
+        services.state.put_value(global_key, STATE_NAME, {"findings": global_findings})
     if outbox:
         deliveries = [(_delivery_key(alert), alert) for alert in outbox]
         deliver_all(services.state, services.alerts, deliveries, ALERT_DELIVERY_SECONDS)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
@@ -440,3 +442,54 @@ def test_global_findings_kept_with_the_first_regions_by_an_earlier_version_are_t
         finding["resource_arn"] == member_a_with_violations["policy_arn"]
         for finding in global_findings.values()
     )
+
+
+@dataclass
+class _FailingStateWrite:
+    """Fails every attempt to connect of a state table PutItem whose item is under `pk`, as a
+    throttled or unreachable table does, until healed; the other writes go through."""
+
+    pk: str
+    attempts: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.healed or self.pk not in request.body.decode("utf-8"):
+            return
+        self.attempts += 1
+        raise EndpointConnectionError(endpoint_url=request.url)
+
+
+@pytest.mark.parametrize("failing_region", [REGION, GLOBAL_STATE_REGION])
+def test_a_new_critical_global_finding_is_alerted_once_when_saving_the_state_failed(  # noqa: PLR0917
+    failing_region: str,
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A's new admin policy (IAM.1, critical, kept under the account) and the state
+    # table failing every write of member A's regional state (the one holding the outbox) or of
+    # its account-wide state (the one remembering IAM findings)
+    services = build_scanner_services()
+    fault = _FailingStateWrite(f"STATE#{state_key(MEMBER_A, failing_region)}")
+    services.hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.PutItem", fault
+    )
+    # WHEN the schedule runs the scan THEN member A's target fails and nothing was alerted
+    first = scanner({"action": "scan"}, services)
+    assert fault.attempts > 0
+    assert _target(first, MEMBER_A)["status"] == "failed"
+    assert alert_inbox.receive() == []
+    # WHEN the table is healthy again and the next scan runs
+    fault.healed = True
+    fake_clock.advance(6 * 3600)
+    scanner({"action": "scan"}, services)
+    # THEN the admin policy's alert goes out, once
+    alerts = alert_inbox.receive()
+    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    # AND the scan after that sends nothing more
+    fake_clock.advance(6 * 3600)
+    scanner({"action": "scan"}, services)
+    assert alert_inbox.receive() == []
