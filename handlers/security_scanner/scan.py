@@ -12,7 +12,9 @@ The alerts of new critical findings go through an outbox kept with the target's 
 saved with them before anything is published, delivered with `deliver_all` (one claim per
 finding and first sighting), and emptied only once all went out. When SNS fails, the
 invocation fails (the platform retries it) and the alerts still in the outbox are delivered by
-the next scan of the target, those already sent never twice.
+the next scan of the target, those already sent never twice. The target's state is saved only
+if no other scan of the target saved it since this one read it, so two scans at once never
+both take a finding for new and alert it twice.
 """
 
 from __future__ import annotations
@@ -166,7 +168,8 @@ def scan_target(
         return TargetResult(account_id, region, DENIED, error=str(error))
 
     key = state_key(account_id, region)
-    stored = services.state.get_value(key, STATE_NAME) or {"findings": {}}
+    read = services.state.get_versioned_value(key, STATE_NAME)
+    stored = read.value if read is not None else {"findings": {}}
     previous = {fid: Finding.from_state(rec) for fid, rec in stored["findings"].items()}
     global_key = state_key(account_id, GLOBAL_STATE_REGION)
     if include_global:
@@ -235,18 +238,29 @@ def scan_target(
     open_findings = {fid: f.to_state() for fid, f in remembered.items()}
     # The outbox is saved first: once a global finding is remembered as open it is never new
     # again, so its alert must already be queued.
-    services.state.put_value(
-        key,
-        STATE_NAME,
-        {"findings": open_findings, "outbox": [a.model_dump(mode="json") for a in outbox]},
-    )
+    saved = {"findings": open_findings, "outbox": [a.model_dump(mode="json") for a in outbox]}
+    if not services.state.replace_value(key, STATE_NAME, saved, read=read):
+        # Another scan of the target saved its state since this one read it: its comparison
+        # stands, and its outbox holds the alerts of the findings both took for new.
+        result.status = FAILED
+        result.error = "another scan of this target saved its findings first"
+        return result
     if include_global:
         services.state.put_value(global_key, STATE_NAME, {"findings": global_findings})
     if outbox:
         deliveries = [(_delivery_key(alert), alert) for alert in outbox]
         deliver_all(services.state, services.alerts, deliveries, ALERT_DELIVERY_SECONDS)
-        services.state.put_value(key, STATE_NAME, {"findings": open_findings, "outbox": []})
+        _empty_outbox(services, key, saved)
     return result
+
+
+def _empty_outbox(services: ScanServices, key: str, saved: dict[str, Any]) -> None:
+    """Empty the outbox this scan saved and delivered, unless another scan of the target saved
+    its state since: that state's outbox holds these alerts too, and delivering them again
+    (by that scan or the next) sends nothing twice."""
+    read = services.state.get_versioned_value(key, STATE_NAME)
+    if read is not None and read.value == saved:
+        services.state.replace_value(key, STATE_NAME, {**saved, "outbox": []}, read=read)
 
 
 def _with_account_global_findings(

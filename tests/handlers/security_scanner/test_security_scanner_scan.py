@@ -493,3 +493,45 @@ def test_a_new_critical_global_finding_is_alerted_once_when_saving_the_state_fai
     fake_clock.advance(6 * 3600)
     scanner({"action": "scan"}, services)
     assert alert_inbox.receive() == []
+
+
+def test_two_scans_of_a_target_at_once_alert_a_new_critical_finding_once(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A's new admin policy, and a second scan of member A (a scan_target request,
+    # a minute later) that reads the target's state while the schedule's scan imports its
+    # findings into Security Hub and saves its state only once that scan has finished
+    services = build_scanner_services()
+    second_scan: dict[str, Any] = {}
+
+    def scan_member_a_meanwhile(**_: Any) -> None:
+        if second_scan:
+            return
+        fake_clock.advance(60)
+        second_scan.update(
+            scanner({"action": "scan_target", "account_id": MEMBER_A, "region": REGION})
+        )
+
+    services.hub_client("securityhub").meta.events.register_first(
+        "before-send.securityhub.BatchImportFindings", scan_member_a_meanwhile
+    )
+    # WHEN the schedule's scan runs
+    first_scan = scanner(
+        {"action": "scan_target", "account_id": MEMBER_A, "region": REGION}, services
+    )
+    # THEN the admin policy is alerted once between the two
+    assert second_scan["new"] > 0
+    alerts = alert_inbox.receive()
+    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    # AND the scan that saved second reports the target failed, saying why
+    assert first_scan["targets"][0]["status"] == "failed"
+    assert "another scan of this target" in first_scan["targets"][0]["error"]
+    # AND the next scan sends nothing more, and leaves nothing waiting in the outbox
+    fake_clock.advance(6 * 3600)
+    scanner({"action": "scan"})
+    assert alert_inbox.receive() == []
+    assert services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)["outbox"] == []
