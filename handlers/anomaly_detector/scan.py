@@ -5,7 +5,8 @@ weekday) up to the last complete period, at the metric's period (one request per
 start and end aligned to it). Findings count when they end within the last
 ANOMALY_RECENT_HOURS (metrics) or ANOMALY_COST_RECENT_DAYS (cost); older ones were the business
 of earlier scans. All metrics of one account and region are read in one GetMetricData request.
-An account and region that cannot be read is reported and the others go on; each finding is
+An account and region that cannot be read, or a series GetMetricData did not return whole
+(a status other than Complete), is reported and the others go on; each finding is
 alerted once (`findings.raise_alerts`) and each alerted episode resolved once it is over
 (`episodes.py`). An account and region (or the cost) whose turn comes with less than
 ANOMALY_TARGET_SECONDS left in the invocation is not started: it is listed under `not_started`
@@ -39,6 +40,9 @@ from handlers.anomaly_detector.findings import Finding, findings_from, raise_ale
 
 TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
 COST_RESOURCE = "cost/daily/UnblendedCost"
+COMPLETE = "Complete"
+"""GetMetricData's status of a series it returned whole (else PartialData, InternalError or
+Forbidden)."""
 
 
 @dataclass
@@ -162,6 +166,18 @@ def scan_metrics(
             continue
         for query, label, time_zone in targets:
             result = series[query.id]
+            if result.status != COMPLETE:
+                # CloudWatch could not return the whole series: what it did return may lack the
+                # episode, which must not pass for the metric being back within its band.
+                scan.errors.append(
+                    {
+                        "account_id": account_id,
+                        "region": region,
+                        "metric": label,
+                        "error": f"{label}: GetMetricData answered {result.status}, not read",
+                    }
+                )
+                continue
             detection = detect_anomalies(result.values, result.timestamps, time_zone=time_zone)
             resource = f"{account_id}/{region}/{label}"
             # Only a series with values in the recent window shows the metric back within its

@@ -490,3 +490,49 @@ def test_a_scan_short_of_time_leaves_the_rest_not_started(
     assert result["not_started"] == [{"target": "cost"}]
     assert result["evaluated"] == 1
     assert len(alert_inbox.receive()) == 1
+
+
+def test_an_episode_whose_series_came_back_incomplete_is_not_resolved_by_it(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike alerted by a scan
+    put_spike_then_quiet(detector)
+    lambda_handler({"action": "scan"}, lambda_context)
+    [alert] = alert_inbox.receive()
+    # WHEN, once the episode is over, GetMetricData answers the series with InternalError and
+    # only its last day of values (CloudWatch's answer when it failed to read the rest)
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    answered: list[str] = []
+
+    def answer_internal_error(parsed: dict[str, Any], **_: Any) -> None:
+        since = detector.now() - timedelta(days=1)
+        for result in parsed.get("MetricDataResults", []):
+            kept = [
+                (moment, value)
+                for moment, value in zip(result["Timestamps"], result["Values"], strict=True)
+                if moment >= since
+            ]
+            result["Timestamps"] = [moment for moment, _ in kept]
+            result["Values"] = [value for _, value in kept]
+            result["StatusCode"] = "InternalError"
+            answered.append(result["Id"])
+
+    cloudwatch = app.FUNCTION.services().sessions.client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
+    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", answer_internal_error)
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the series is reported as not read, the scan is partial and nothing is resolved
+    assert answered
+    assert (result["status"], result["resolved"]) == ("partial", 0)
+    [error] = result["errors"]
+    assert error["account_id"] == MEMBER_ACCOUNT_ID
+    assert "node_cpu_utilization" in error["error"]
+    assert "InternalError" in error["error"]
+    assert alert_inbox.receive() == []
+    # WHEN the next scan reads the whole series again
+    cloudwatch.meta.events.unregister("after-call.cloudwatch.GetMetricData", answer_internal_error)
+    detector.advance(900)
+    healed = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the episode is resolved then, once, under the alert's id
+    assert healed["resolved"] == 1
+    [resolution] = alert_inbox.receive()
+    assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
