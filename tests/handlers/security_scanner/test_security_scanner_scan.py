@@ -535,3 +535,54 @@ def test_two_scans_of_a_target_at_once_alert_a_new_critical_finding_once(
     scanner({"action": "scan"})
     assert alert_inbox.receive() == []
     assert services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)["outbox"] == []
+
+
+def test_a_resource_type_that_cannot_be_listed_leaves_its_open_findings_open(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a first scan that found member A's security group open to SSH
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    ssh_id = next(
+        fid
+        for fid, f in hub_findings().items()
+        if f["ProductFields"]["lambda-fleet/ControlId"] == "EC2.13"
+    )
+    # WHEN the rule is removed but the next scan cannot list member A's security groups (every
+    # attempt fails, botocore's retries included)
+    member_session(MEMBER_A).client("ec2").revoke_security_group_ingress(
+        GroupId=member_a_with_violations["group_id"],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )
+    fake_clock.advance(6 * 3600)
+    fault = fail_every_attempt(
+        services.sessions.client("ec2", MEMBER_A, REGION), "ec2", "DescribeSecurityGroups"
+    )
+    unlisted = scanner({"action": "scan"}, services)
+    # THEN the resource type is reported, the other types and targets are scanned, and the
+    # finding stays open: an unreadable type never passes for a fix
+    assert fault.attempts > 1
+    assert unlisted["status"] == "partial"
+    target = _target(unlisted, MEMBER_A)
+    assert target["status"] == "scanned"
+    assert [error["resource_type"] for error in target["errors"]] == ["AwsEc2SecurityGroup"]
+    assert (target["resolved"], target["findings"] > 0) == (0, True)
+    assert _target(unlisted, MEMBER_B)["status"] == "scanned"
+    assert hub_findings()[ssh_id]["RecordState"] == "ACTIVE"
+    # WHEN the next scan can list them again THEN the finding is resolved
+    fault.healed = True
+    fake_clock.advance(6 * 3600)
+    healed = scanner({"action": "scan"}, services)
+    assert _target(healed, MEMBER_A)["resolved"] == 1
+    assert hub_findings()[ssh_id]["RecordState"] == "ARCHIVED"
