@@ -10,18 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from fleet_shared.event_parsing import parse_event
+from fleet_shared.exceptions import EventValidationError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import FleetFunction, Invocation
+from fleet_shared.validation_errors import shown_value
 from handlers.anomaly_detector.alarm import confirm_alarm
 from handlers.anomaly_detector.detect import detect_series
 from handlers.anomaly_detector.environment import AnomalyEnvironment
 from handlers.anomaly_detector.models import (
+    ALARM_DETAIL_TYPE,
     ActionEvent,
     AlarmEvent,
     AnomalyRequest,
     DetectRequest,
     ScanRequest,
     is_alarm_event,
+    is_other_eventbridge_event,
 )
 from handlers.anomaly_detector.scan import scan_fleet
 
@@ -32,6 +36,13 @@ def parse_request(event: object) -> AnomalyRequest:
     """An alarm state change by its `detail-type`, else the model of its `action`."""
     if is_alarm_event(event):
         return parse_event(AlarmEvent, event)
+    if is_other_eventbridge_event(event):
+        detail_type = event.get("detail-type") if isinstance(event, dict) else None
+        raise EventValidationError(
+            "detail-type",
+            f"{shown_value(detail_type)} is not {ALARM_DETAIL_TYPE!r}, the only EventBridge "
+            "event this function takes",
+        )
     action = parse_event(ActionEvent, event).action
     return parse_event(DetectRequest if action == "detect" else ScanRequest, event)
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -19,8 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion
 from fleet_shared.numeric.robust_anomalies import MAX_ABS_VALUE
+from fleet_shared.validation_errors import shown_value
 
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
+ALARM_NAME_MAX_LENGTH = 255
+"""CloudWatch's limit for an alarm name (PutMetricAlarm), which has no control characters."""
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ActionEvent(BaseModel):
@@ -134,6 +139,18 @@ class AlarmDetail(BaseModel):
     model_config = ConfigDict(defer_build=True, populate_by_name=True)
 
     alarm_name: str = Field(alias="alarmName")
+    """Goes into the alert's title: held to CloudWatch's own rule for alarm names."""
+
+    @field_validator("alarm_name")
+    @classmethod
+    def _cloudwatch_alarm_name(cls, value: str) -> str:
+        if not 1 <= len(value) <= ALARM_NAME_MAX_LENGTH or _CONTROL_CHARACTER.search(value):
+            raise ValueError(
+                f"must be a CloudWatch alarm name (1-{ALARM_NAME_MAX_LENGTH} characters, no "
+                f"control characters), got {shown_value(value)}"
+            )
+        return value
+
     state: AlarmState
     configuration: AlarmConfiguration
 
@@ -156,3 +173,14 @@ AnomalyRequest = ScanRequest | DetectRequest | AlarmEvent
 def is_alarm_event(event: object) -> bool:
     """Whether `event` looks like an alarm state change (then it is validated as one)."""
     return isinstance(event, dict) and event.get("detail-type") == ALARM_DETAIL_TYPE
+
+
+def is_other_eventbridge_event(event: object) -> bool:
+    """Whether `event` is shaped like an EventBridge event (a `detail-type` or `source`, no
+    `action`) but is not an alarm state change: refused naming its `detail-type`."""
+    return (
+        isinstance(event, dict)
+        and ("detail-type" in event or "source" in event)
+        and "action" not in event
+        and not is_alarm_event(event)
+    )

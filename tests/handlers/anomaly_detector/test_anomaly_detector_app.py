@@ -536,3 +536,45 @@ def test_an_episode_whose_series_came_back_incomplete_is_not_resolved_by_it(
     assert healed["resolved"] == 1
     [resolution] = alert_inbox.receive()
     assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
+
+
+@pytest.mark.parametrize(
+    ("alarm_name", "shown"),
+    [
+        ("<!channel> *deploy*" + "y" * 10_000, "'<!channel> *deploy*yyyy"),
+        ("dev-apps-cpu\x00\x1b[2J", "'dev-apps-cpu\\x00\\x1b[2J'"),
+    ],
+)
+def test_an_alarm_name_cloudwatch_would_refuse_is_refused_showing_its_start(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any, alarm_name: str, shown: str
+) -> None:
+    # GIVEN a member spike, and an alarm event for it whose name is 10,000 characters of markup
+    # or holds control characters (CloudWatch names have 1-255 characters, no control ones)
+    put_spike_then_quiet(detector)
+    event = alarm_event(detector.now() - timedelta(hours=1))
+    event["detail"]["alarmName"] = alarm_name
+    # WHEN it is handled
+    result = lambda_handler(event, lambda_context)
+    # THEN it is refused in one short line naming the field and quoting the name's start
+    assert result["status"] == "error"
+    assert result["error"].startswith("invalid event: detail.alarmName: ")
+    assert shown in result["error"]
+    assert len(result["error"]) < 200
+    # AND nothing was alerted
+    assert alert_inbox.receive() == []
+
+
+def test_an_eventbridge_event_of_another_detail_type_is_refused_naming_it(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN an EventBridge event that is not an alarm state change (a misrouted rule)
+    event = alarm_event(detector.now() - timedelta(hours=1))
+    event["detail-type"] = "EC2 Instance State-change Notification" + "!" * 10_000
+    # WHEN it is handled
+    result = lambda_handler(event, lambda_context)
+    # THEN the error names `detail-type` and quotes its start, not a missing `action`
+    assert result["status"] == "error"
+    assert result["error"].startswith("invalid event: detail-type: ")
+    assert "'EC2 Instance State-change" in result["error"]
+    assert len(result["error"]) < 200
+    assert alert_inbox.receive() == []
