@@ -20,7 +20,7 @@ from typing import Any
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.state_table import StateTable
-from handlers.anomaly_detector.findings import Finding
+from handlers.anomaly_detector.findings import Finding, key_resource
 
 OPEN_EPISODES = "open_episodes"
 
@@ -45,7 +45,7 @@ class Resolutions:
 
 def state_key(resource: str) -> str:
     """The state table key of a series' open episodes."""
-    return f"anomaly/{resource}"
+    return f"anomaly/{key_resource(resource)}"
 
 
 def resolve_ended_episodes(

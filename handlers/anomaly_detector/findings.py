@@ -7,14 +7,16 @@ kept when it ends within the recent window, and is identified by where it starts
 that sees it grow does not raise it again.
 
 Dedup: each alert is delivered with `fleet_shared.alert_delivery.deliver_once` under
-`anomaly/<resource>/<kind>/<start>`, remembered ANOMALY_DEDUP_DAYS once SNS took it. A level
-shift's start is bucketed to 6 hours, because its estimated position can move by a sample or two
-as more data arrives. An alert SNS refuses is not remembered: the caller fails the invocation
-after trying the others, and the retry (or the next scan) raises it again.
+`anomaly/<resource>/<kind>/<start>` (a resource over 512 bytes by its start and a digest),
+remembered ANOMALY_DEDUP_DAYS once SNS took it. A level shift's start is bucketed to 6 hours,
+because its estimated position can move by a sample or two as more data arrives. An alert SNS
+refuses is not remembered: the caller fails the invocation after trying the others, and the
+retry (or the next scan) raises it again.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +29,21 @@ from fleet_shared.timestamps import iso_z
 
 SOURCE = "anomaly_detector"
 SHIFT_BUCKET = timedelta(hours=6)
+KEY_RESOURCE_MAX_BYTES = 512
+"""The most bytes of a resource a state table key holds: a dedup key is a sort key (at most
+1,024 bytes), and a metric's dimension values alone may have 1,024 characters each."""
+_DIGEST_CHARACTERS = 32
+
+
+def key_resource(resource: str) -> str:
+    """`resource` as the state table keys name it: itself when it fits KEY_RESOURCE_MAX_BYTES,
+    else its start and a digest of the whole, so two long resources never share a key."""
+    encoded = resource.encode("utf-8")
+    if len(encoded) <= KEY_RESOURCE_MAX_BYTES:
+        return resource
+    digest = hashlib.sha256(encoded).hexdigest()[:_DIGEST_CHARACTERS]
+    start = encoded[: KEY_RESOURCE_MAX_BYTES - _DIGEST_CHARACTERS - 1]
+    return f"{start.decode('utf-8', 'ignore')}#{digest}"
 
 
 @dataclass(frozen=True)
@@ -54,7 +71,7 @@ class Finding:
         if self.kind == "level_shift":
             epoch = datetime(1970, 1, 1, tzinfo=start.tzinfo)
             start = epoch + ((start - epoch) // SHIFT_BUCKET) * SHIFT_BUCKET
-        return f"anomaly/{self.resource}/{self.kind}/{iso_z(start)}"
+        return f"anomaly/{key_resource(self.resource)}/{self.kind}/{iso_z(start)}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""

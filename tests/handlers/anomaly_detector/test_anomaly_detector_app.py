@@ -578,3 +578,27 @@ def test_an_eventbridge_event_of_another_detail_type_is_refused_naming_it(
     assert "'EC2 Instance State-change" in result["error"]
     assert len(result["error"]) < 200
     assert alert_inbox.receive() == []
+
+
+def test_an_alarm_on_a_metric_with_a_long_dimension_value_is_alerted_once(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a spike of a metric whose dimension value has 1,000 characters (CloudWatch takes up
+    # to 1,024), too long for a state table key as it is, and its alarm fired
+    cluster = "c" * 1000
+    values = cpu_series(7, detector)
+    values[-1] += 30.0
+    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values, cluster=cluster)
+    event = alarm_event(times[-1] + timedelta(minutes=5))
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = {
+        "ClusterName": cluster
+    }
+    # WHEN the alarm event arrives
+    result = lambda_handler(event, lambda_context)
+    # THEN the anomaly is confirmed and alerted, naming the whole metric
+    assert (result["status"], result["alerts"]) == ("ok", 1), result
+    [alert] = alert_inbox.receive()
+    assert alert.alert["resource"].endswith(f"ClusterName={cluster}")
+    # WHEN the event is delivered again THEN it is not alerted twice
+    assert lambda_handler(event, lambda_context)["alerts"] == 0
+    assert alert_inbox.receive() == []
