@@ -19,7 +19,9 @@ both take a finding for new and alert it twice.
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -48,6 +50,9 @@ GLOBAL_STATE_REGION = "global"
 """The state key's region part for an account's findings on global services: they belong to
 the account, and stay there when its first region (the one that scans them) changes."""
 SCANNED = "scanned"
+COMPRESSED = "compressed"
+"""The one field of a saved state: its JSON, zlib-compressed, in base64."""
+COMPRESSION_LEVEL = 9
 ALERT_DELIVERY_SECONDS = 30 * 24 * 3600
 """How long a delivered finding alert is remembered: longer than any outbox waits for SNS."""
 
@@ -169,7 +174,7 @@ def scan_target(
 
     key = state_key(account_id, region)
     read = services.state.get_versioned_value(key, STATE_NAME)
-    stored = read.value if read is not None else {"findings": {}}
+    stored = stored_state(read.value if read is not None else None)
     previous = {fid: Finding.from_state(rec) for fid, rec in stored["findings"].items()}
     global_key = state_key(account_id, GLOBAL_STATE_REGION)
     if include_global:
@@ -239,14 +244,14 @@ def scan_target(
     # The outbox is saved first: once a global finding is remembered as open it is never new
     # again, so its alert must already be queued.
     saved = {"findings": open_findings, "outbox": [a.model_dump(mode="json") for a in outbox]}
-    if not services.state.replace_value(key, STATE_NAME, saved, read=read):
+    if not services.state.replace_value(key, STATE_NAME, _saved_form(saved), read=read):
         # Another scan of the target saved its state since this one read it: its comparison
         # stands, and its outbox holds the alerts of the findings both took for new.
         result.status = FAILED
         result.error = "another scan of this target saved its findings first"
         return result
     if include_global:
-        services.state.put_value(global_key, STATE_NAME, {"findings": global_findings})
+        services.state.put_value(global_key, STATE_NAME, _saved_form({"findings": global_findings}))
     if outbox:
         deliveries = [(_delivery_key(alert), alert) for alert in outbox]
         deliver_all(services.state, services.alerts, deliveries, ALERT_DELIVERY_SECONDS)
@@ -259,8 +264,29 @@ def _empty_outbox(services: ScanServices, key: str, saved: dict[str, Any]) -> No
     its state since: that state's outbox holds these alerts too, and delivering them again
     (by that scan or the next) sends nothing twice."""
     read = services.state.get_versioned_value(key, STATE_NAME)
-    if read is not None and read.value == saved:
-        services.state.replace_value(key, STATE_NAME, {**saved, "outbox": []}, read=read)
+    if read is not None and stored_state(read.value) == saved:
+        emptied = _saved_form({**saved, "outbox": []})
+        services.state.replace_value(key, STATE_NAME, emptied, read=read)
+
+
+def stored_state(value: dict[str, Any] | None) -> dict[str, Any]:
+    """The open findings (and outbox) of a target, or of an account's global services, from
+    what the state table holds: nothing yet is no finding, and the uncompressed form earlier
+    versions saved is read as it is."""
+    if value is None:
+        return {"findings": {}}
+    if COMPRESSED in value:
+        return json.loads(zlib.decompress(base64.b64decode(value[COMPRESSED])))
+    return value
+
+
+def _saved_form(state: dict[str, Any]) -> dict[str, Any]:
+    """`state` as the state table keeps it: compressed, since a DynamoDB item holds at most
+    400 KB and a target's findings written out in full pass that at about 600 (their texts
+    repeat, so compressed they take a few dozen bytes each)."""
+    text = json.dumps(state, sort_keys=True, separators=(",", ":"))
+    compressed = zlib.compress(text.encode("utf-8"), COMPRESSION_LEVEL)
+    return {COMPRESSED: base64.b64encode(compressed).decode("ascii")}
 
 
 def _with_account_global_findings(
@@ -269,9 +295,10 @@ def _with_account_global_findings(
     """The target's remembered findings with the account's global ones (IAM), which are kept
     under the account, not under whichever region scanned them. Before the first scan that
     keeps them there, they are the ones in this target's own state, the first region's."""
-    stored = services.state.get_value(global_key, STATE_NAME)
-    if stored is None:
+    saved = services.state.get_value(global_key, STATE_NAME)
+    if saved is None:
         return previous
+    stored = stored_state(saved)
     regional = {fid: f for fid, f in previous.items() if not _is_global(f)}
     return regional | {fid: Finding.from_state(rec) for fid, rec in stored["findings"].items()}
 

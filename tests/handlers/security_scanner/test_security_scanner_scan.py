@@ -20,6 +20,7 @@ from handlers.security_scanner.scan import (
     STATE_NAME,
     ScanServices,
     state_key,
+    stored_state,
 )
 from tests.handlers.faults import answer_malformed, fail_every_attempt
 from tests.handlers.member_accounts import (
@@ -419,8 +420,8 @@ def test_global_findings_kept_with_the_first_regions_by_an_earlier_version_are_t
     alert_inbox.receive()
     global_key = state_key(MEMBER_A, GLOBAL_STATE_REGION)
     regional_key = state_key(MEMBER_A, REGION)
-    global_findings = state_table.get_value(global_key, STATE_NAME)["findings"]
-    regional = state_table.get_value(regional_key, STATE_NAME)
+    global_findings = stored_state(state_table.get_value(global_key, STATE_NAME))["findings"]
+    regional = stored_state(state_table.get_value(regional_key, STATE_NAME))
     regional["findings"] |= global_findings
     state_table.put_value(regional_key, STATE_NAME, regional)
     boto3.client("dynamodb", region_name=REGION).delete_item(
@@ -434,10 +435,11 @@ def test_global_findings_kept_with_the_first_regions_by_an_earlier_version_are_t
     # now kept under the account
     assert (second["new"], second["resolved"]) == (0, 0)
     assert alert_inbox.receive() == []
-    assert state_table.get_value(global_key, STATE_NAME)["findings"].keys() == (
+    assert stored_state(state_table.get_value(global_key, STATE_NAME))["findings"].keys() == (
         global_findings.keys()
     )
-    assert not global_findings.keys() & state_table.get_value(regional_key, STATE_NAME)["findings"]
+    regional_now = stored_state(state_table.get_value(regional_key, STATE_NAME))
+    assert not global_findings.keys() & regional_now["findings"]
     assert any(
         finding["resource_arn"] == member_a_with_violations["policy_arn"]
         for finding in global_findings.values()
@@ -534,7 +536,8 @@ def test_two_scans_of_a_target_at_once_alert_a_new_critical_finding_once(
     fake_clock.advance(6 * 3600)
     scanner({"action": "scan"})
     assert alert_inbox.receive() == []
-    assert services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)["outbox"] == []
+    saved = services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)
+    assert stored_state(saved)["outbox"] == []
 
 
 def test_a_resource_type_that_cannot_be_listed_leaves_its_open_findings_open(
@@ -586,3 +589,29 @@ def test_a_resource_type_that_cannot_be_listed_leaves_its_open_findings_open(
     healed = scanner({"action": "scan"}, services)
     assert _target(healed, MEMBER_A)["resolved"] == 1
     assert hub_findings()[ssh_id]["RecordState"] == "ARCHIVED"
+
+
+def test_a_target_with_hundreds_of_findings_is_remembered_and_its_critical_one_alerted(
+    scanner: Callable[..., dict[str, Any]],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A with a new admin policy (critical) and 650 topics not encrypted at rest:
+    # its open findings take more than a DynamoDB item's 400 KB written out in full
+    sns = member_session(MEMBER_A).client("sns")
+    for number in range(650):
+        sns.create_topic(Name=f"team-{number:04d}-notifications")
+    # WHEN the schedule runs the scan
+    first = scanner({"action": "scan"})
+    # THEN member A is scanned, its findings remembered, and the admin policy alerted
+    target = _target(first, MEMBER_A)
+    assert (target["status"], target.get("error")) == ("scanned", None)
+    assert target["by_severity"]["MEDIUM"] >= 650
+    alerts = alert_inbox.receive()
+    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    # AND the next scan knows them all: nothing new, nothing resolved, nothing alerted
+    fake_clock.advance(6 * 3600)
+    second = _target(scanner({"action": "scan"}), MEMBER_A)
+    assert (second["status"], second["new"], second["resolved"]) == ("scanned", 0, 0)
+    assert alert_inbox.receive() == []
