@@ -28,3 +28,17 @@ class EventInProgressError(Exception):
     def __init__(self, event_id: str) -> None:
         self.event_id = event_id
         super().__init__(f"security event {event_id} is being handled by another invocation")
+
+
+class CountriesContendedError(Exception):
+    """Other invocations saved a principal's countries every time this one tried to.
+
+    Not a `FleetError`: the invocation fails and the platform retries the event, which then
+    learns its country from what the others saved.
+    """
+
+    def __init__(self, principal: str, attempts: int) -> None:
+        self.principal = principal
+        super().__init__(
+            f"the countries of {principal} changed under each of {attempts} attempts to save them"
+        )

@@ -20,7 +20,7 @@ from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z, parse_iso
-from handlers.security_scanner.exceptions import EventInProgressError
+from handlers.security_scanner.exceptions import CountriesContendedError, EventInProgressError
 from handlers.security_scanner.models import GuardDutyFindingEvent, SecurityEventEnvelope
 from handlers.security_scanner.risk import (
     RiskAssessment,
@@ -38,6 +38,8 @@ EVENT_WORK_SECONDS = 120
 """How long a claimed event blocks a concurrent copy; a crashed invocation's claim is free for
 the platform's second retry."""
 COUNTRIES_NAME = "countries"
+COUNTRY_SAVE_ATTEMPTS = 5
+"""Reads and conditional saves of a principal's countries before the invocation gives up."""
 
 
 def handle_security_event(
@@ -139,11 +141,22 @@ def _record_country(
     from the window and this country is not in it."""
     key = f"{SOURCE}/principal/{event.principal}"
     window = timedelta(days=window_days)
-    stored = (state.get_value(key, COUNTRIES_NAME) or {}).get("countries", {})
-    recent = {country: seen for country, seen in stored.items() if parse_iso(seen) >= now - window}
-    is_new = bool(recent) and event.country not in recent
-    recent[str(event.country)] = iso_z(now)
-    state.put_value(
-        key, COUNTRIES_NAME, {"countries": recent}, ttl_seconds=int(window.total_seconds())
-    )
-    return is_new
+    # Saved only if unchanged since read: two events of one principal handled at once would
+    # otherwise each save their own country over the other's.
+    for _ in range(COUNTRY_SAVE_ATTEMPTS):
+        read = state.get_versioned_value(key, COUNTRIES_NAME)
+        stored = (read.value if read is not None else {}).get("countries", {})
+        recent = {
+            country: seen for country, seen in stored.items() if parse_iso(seen) >= now - window
+        }
+        is_new = bool(recent) and event.country not in recent
+        recent[str(event.country)] = iso_z(now)
+        if state.replace_value(
+            key,
+            COUNTRIES_NAME,
+            {"countries": recent},
+            read=read,
+            ttl_seconds=int(window.total_seconds()),
+        ):
+            return is_new
+    raise CountriesContendedError(event.principal, COUNTRY_SAVE_ATTEMPTS)

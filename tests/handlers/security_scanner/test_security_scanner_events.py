@@ -349,3 +349,33 @@ def test_a_retried_finding_keeps_its_new_country_score_and_alerts_once(
     # AND exactly one warning went out, a further redelivery being a duplicate
     assert scanner(_guardduty("gd-21", 2.0, country="Brazil"), services)["status"] == "duplicate"
     assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["warning"]
+
+
+def test_two_findings_of_one_principal_at_once_both_teach_their_country(
+    scanner: Callable[..., Any],
+    build_scanner_services: Callable[[], ScanServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a principal seen from India, then a finding from Brazil whose invocation saves the
+    # principal's countries just after another invocation read them for a finding from Spain
+    scanner(_guardduty("gd-20", 2.0, country="India"))
+    fake_clock.advance(DAY)
+    services = build_scanner_services()
+    spain: dict[str, Any] = {}
+
+    def handle_spain_meanwhile(request: Any, **_: Any) -> None:
+        if spain or b"VALUE#countries" not in request.body:
+            return
+        spain.update(scanner(_guardduty("gd-22", 2.0, country="Spain")))
+
+    services.hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.PutItem", handle_spain_meanwhile
+    )
+    # WHEN both findings are handled at once
+    brazil = scanner(_guardduty("gd-21", 2.0, country="Brazil"), services)
+    # THEN each was new for the principal
+    assert (brazil["rules"], spain["rules"]) == (["NEW_COUNTRY"], ["NEW_COUNTRY"])
+    # AND a day later neither Brazil nor Spain is new any more: both were remembered
+    fake_clock.advance(DAY)
+    assert scanner(_guardduty("gd-23", 2.0, country="Brazil"))["rules"] == []
+    assert scanner(_guardduty("gd-24", 2.0, country="Spain"))["rules"] == []
