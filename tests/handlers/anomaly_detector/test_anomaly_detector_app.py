@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ import boto3
 import numpy as np
 import pytest
 import requests
+from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
@@ -601,4 +603,96 @@ def test_an_alarm_on_a_metric_with_a_long_dimension_value_is_alerted_once(
     assert alert.alert["resource"].endswith(f"ClusterName={cluster}")
     # WHEN the event is delivered again THEN it is not alerted twice
     assert lambda_handler(event, lambda_context)["alerts"] == 0
+    assert alert_inbox.receive() == []
+
+
+@dataclass
+class _FailingAfterFirstPublish:
+    """Lets the first SNS Publish through, then fails every attempt to connect until healed."""
+
+    published: int = 0
+    failed: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.healed or self.published == 0:
+            self.published += 1
+            return
+        self.failed += 1
+        raise EndpointConnectionError(endpoint_url=request.url)
+
+
+def test_sns_failing_after_a_scans_first_alert_records_and_repeats_only_what_went_out(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any, state_table: Any
+) -> None:
+    # GIVEN a member CPU spike and a jump of the daily cost, and SNS failing after the first
+    # alert of the scan went out
+    put_spike_then_quiet(detector)
+    rng = np.random.default_rng(4)
+    amounts = list(100.0 + rng.normal(0.0, 2.0, 28))
+    amounts[-1] = 310.0
+    queue_daily_cost(detector, amounts)
+    fault = _FailingAfterFirstPublish()
+    app.FUNCTION.services().hub_client("sns").meta.events.register_first(
+        "before-send.sns.Publish", fault
+    )
+    # WHEN the scan runs THEN it fails after the CPU spike's alert went out
+    with pytest.raises(AlertNotDeliveredError):
+        lambda_handler({"action": "scan"}, lambda_context)
+    assert fault.failed > 1
+    [cpu_alert] = alert_inbox.receive()
+    # AND only that episode is recorded as open, the one a later scan may resolve
+    cpu_open = state_table.get_value(f"anomaly/{cpu_alert.alert['resource']}", "open_episodes")
+    assert [alert["id"] for alert in cpu_open["episodes"].values()] == [cpu_alert.alert["id"]]
+    assert state_table.get_value("anomaly/cost/daily/UnblendedCost", "open_episodes") is None
+    # WHEN the scan is retried with SNS healthy again
+    fault.healed = True
+    queue_daily_cost(detector, amounts)
+    detector.advance(60)
+    retried = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN only the cost alert goes out now, and both episodes are open
+    assert retried["alerts"] == 1
+    [cost_alert] = alert_inbox.receive()
+    assert cost_alert.alert["resource"] == "cost/daily/UnblendedCost"
+    cost_open = state_table.get_value("anomaly/cost/daily/UnblendedCost", "open_episodes")
+    assert [alert["id"] for alert in cost_open["episodes"].values()] == [cost_alert.alert["id"]]
+
+
+@dataclass
+class _FailingOpenEpisodesWrite:
+    """Fails every attempt to connect of a PutItem of open episodes, until healed."""
+
+    attempts: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.healed or b"VALUE#open_episodes" not in request.body:
+            return
+        self.attempts += 1
+        raise EndpointConnectionError(endpoint_url=request.url)
+
+
+def test_a_resolution_whose_record_failed_is_not_sent_again(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike alerted by a scan
+    put_spike_then_quiet(detector)
+    lambda_handler({"action": "scan"}, lambda_context)
+    [alert] = alert_inbox.receive()
+    # WHEN the episode is over and the state table fails to record it closed once its
+    # resolution went out
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    fault = _FailingOpenEpisodesWrite()
+    app.FUNCTION.services().hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.PutItem", fault
+    )
+    with pytest.raises(EndpointConnectionError):
+        lambda_handler({"action": "scan"}, lambda_context)
+    assert fault.attempts > 1
+    [resolution] = alert_inbox.receive()
+    assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
+    # WHEN the retry runs with the table healthy THEN no second resolution goes out
+    fault.healed = True
+    detector.advance(60)
+    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
     assert alert_inbox.receive() == []
