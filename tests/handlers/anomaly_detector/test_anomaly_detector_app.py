@@ -696,3 +696,32 @@ def test_a_resolution_whose_record_failed_is_not_sent_again(
     detector.advance(60)
     assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
     assert alert_inbox.receive() == []
+
+
+def test_an_alarm_handled_while_a_scan_publishes_the_same_episode_alerts_it_once(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike, and its alarm event handled while the scan publishes its alert
+    put_spike_then_quiet(detector)
+    event = alarm_event(detector.now() - timedelta(hours=1))
+    alarm_outcomes: list[str] = []
+
+    def handle_alarm_meanwhile(**_: Any) -> None:
+        if alarm_outcomes:
+            return
+        try:
+            alarm_outcomes.append(str(lambda_handler(event, lambda_context)["alerts"]))
+        except AlertNotDeliveredError as error:
+            alarm_outcomes.append(type(error).__name__)
+
+    app.FUNCTION.services().hub_client("sns").meta.events.register_first(
+        "before-send.sns.Publish", handle_alarm_meanwhile
+    )
+    # WHEN the scan runs
+    scanned = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the scan alerted the episode and the alarm's invocation failed, to be retried
+    assert scanned["alerts"] == 1
+    assert alarm_outcomes == ["AlertNotDeliveredError"]
+    # AND the platform's retry of the alarm finds it alerted: one alert in all
+    assert lambda_handler(event, lambda_context)["alerts"] == 0
+    assert len(alert_inbox.receive()) == 1
