@@ -5,7 +5,9 @@ Static thresholds fire on busy Mondays too. The detector reads the alarm's metri
 alarm's account and region, from ANOMALY_LOOKBACK_DAYS before the alarm (at most
 `MAX_POINTS` values at the alarm's period) to one period after it, and reports the findings
 that end within `max(3 periods, 1 hour)` before the alarm: the alarm is then confirmed as
-anomalous. No finding means the alarm fired on a usual value for that time of day and week.
+anomalous. No finding means the alarm fired on a usual value for that time of day and week; a
+series GetMetricData did not return whole is an error result, since its missing part may hold
+the anomaly.
 A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`); an alert SNS
 refuses fails the invocation, so EventBridge retries the event and the alert goes out then.
 """
@@ -23,9 +25,10 @@ from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector.environment import AnomalyEnvironment
+from handlers.anomaly_detector.exceptions import IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
 from handlers.anomaly_detector.models import AlarmEvent
-from handlers.anomaly_detector.scan import TARGET_ERRORS, metric_label
+from handlers.anomaly_detector.scan import COMPLETE, TARGET_ERRORS, metric_label
 
 MAX_POINTS = 20_000
 
@@ -97,6 +100,8 @@ def evaluate_alarm(
         end = align(alarm_time, query.period) + period
         start = align(end - lookback, query.period)
         series = get_metric_series(cloudwatch, [query], start, end)[query.id]
+        if series.status != COMPLETE:
+            raise IncompleteSeriesError(label, series.status)
         detection = detect_anomalies(series.values, series.timestamps, time_zone=time_zone)
         findings.extend(
             findings_from(

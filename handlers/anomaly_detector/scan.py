@@ -36,6 +36,7 @@ from handlers.anomaly_detector.environment import (
     MetricSpec,
 )
 from handlers.anomaly_detector.episodes import EvaluatedSeries, resolve_ended_episodes
+from handlers.anomaly_detector.exceptions import IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
 
 TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
@@ -169,14 +170,11 @@ def scan_metrics(
             if result.status != COMPLETE:
                 # CloudWatch could not return the whole series: what it did return may lack the
                 # episode, which must not pass for the metric being back within its band.
+                error = IncompleteSeriesError(label, result.status)
                 scan.errors.append(
-                    {
-                        "account_id": account_id,
-                        "region": region,
-                        "metric": label,
-                        "error": f"{label}: GetMetricData answered {result.status}, not read",
-                    }
-                )
+                    {"account_id": account_id, "region": region, "metric": label,
+                     "error": str(error)}
+                )  # fmt: skip
                 continue
             detection = detect_anomalies(result.values, result.timestamps, time_zone=time_zone)
             resource = f"{account_id}/{region}/{label}"

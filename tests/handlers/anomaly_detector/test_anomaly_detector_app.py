@@ -725,3 +725,37 @@ def test_an_alarm_handled_while_a_scan_publishes_the_same_episode_alerts_it_once
     # AND the platform's retry of the alarm finds it alerted: one alert in all
     assert lambda_handler(event, lambda_context)["alerts"] == 0
     assert len(alert_inbox.receive()) == 1
+
+
+def test_an_alarm_whose_series_came_back_incomplete_is_an_error_not_a_usual_value(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN the member's CPU jumped in the last hour and its alarm fired, but GetMetricData
+    # answers the series with InternalError and only its last day of values
+    values = cpu_series(7, detector)
+    values[-1] += 30.0
+    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+
+    def answer_internal_error(parsed: dict[str, Any], **_: Any) -> None:
+        since = detector.now() - timedelta(days=1)
+        for result in parsed.get("MetricDataResults", []):
+            kept = [
+                (moment, value)
+                for moment, value in zip(result["Timestamps"], result["Values"], strict=True)
+                if moment >= since
+            ]
+            result["Timestamps"] = [moment for moment, _ in kept]
+            result["Values"] = [value for _, value in kept]
+            result["StatusCode"] = "InternalError"
+
+    cloudwatch = app.FUNCTION.services().sessions.client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
+    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", answer_internal_error)
+    # WHEN the alarm event arrives
+    result = lambda_handler(alarm_event(times[-1] + timedelta(minutes=5)), lambda_context)
+    # THEN it is an error naming the metric and the status, not an answer that the value is usual
+    assert result["status"] == "error", result
+    assert "anomalous" not in result
+    assert "ContainerInsights/node_cpu_utilization ClusterName=dev-apps" in result["error"]
+    assert "InternalError" in result["error"]
+    assert result["alarm"] == "dev-apps-cpu"
+    assert alert_inbox.receive() == []
