@@ -449,14 +449,19 @@ def test_global_findings_kept_with_the_first_regions_by_an_earlier_version_are_t
 @dataclass
 class _FailingStateWrite:
     """Fails every attempt to connect of a state table PutItem whose item is under `pk`, as a
-    throttled or unreachable table does, until healed; the other writes go through."""
+    throttled or unreachable table does, after letting the first `passes` through and until
+    healed; the other writes go through."""
 
     pk: str
+    passes: int = 0
     attempts: int = 0
     healed: bool = False
 
     def __call__(self, request: Any, **_: Any) -> None:
         if self.healed or self.pk not in request.body.decode("utf-8"):
+            return
+        if self.passes > 0:
+            self.passes -= 1
             return
         self.attempts += 1
         raise EndpointConnectionError(endpoint_url=request.url)
@@ -615,3 +620,33 @@ def test_a_target_with_hundreds_of_findings_is_remembered_and_its_critical_one_a
     second = _target(scanner({"action": "scan"}), MEMBER_A)
     assert (second["status"], second["new"], second["resolved"]) == ("scanned", 0, 0)
     assert alert_inbox.receive() == []
+
+
+def test_a_critical_alert_sent_before_its_outbox_could_be_emptied_is_not_sent_again(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A's new admin policy, and the state table failing every write of member A's
+    # state after the first (the one saving the findings and the outbox)
+    services = build_scanner_services()
+    fault = _FailingStateWrite(f"STATE#{state_key(MEMBER_A, REGION)}", passes=1)
+    services.hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.PutItem", fault
+    )
+    # WHEN the schedule runs the scan THEN the alert goes out, but emptying the outbox fails
+    first = scanner({"action": "scan"}, services)
+    assert fault.attempts > 0
+    assert _target(first, MEMBER_A)["status"] == "failed"
+    alerts = alert_inbox.receive()
+    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    # WHEN the next scan runs with the table healthy THEN the alert is not sent again
+    fault.healed = True
+    fake_clock.advance(6 * 3600)
+    second = scanner({"action": "scan"}, services)
+    assert _target(second, MEMBER_A)["status"] == "scanned"
+    assert alert_inbox.receive() == []
+    saved = services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)
+    assert stored_state(saved)["outbox"] == []
