@@ -154,8 +154,13 @@ def tls_only(resource: Resource) -> str | None:
     for statement in statements(policy or {}):
         if statement.get("Effect") != "Deny":
             continue
-        secure = statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
-        if [str(v).lower() for v in as_list(secure)] == ["false"]:
+        # Condition keys are case-insensitive: aws:securetransport is the same key.
+        secure = [
+            value
+            for key, value in statement.get("Condition", {}).get("Bool", {}).items()
+            if key.lower() == "aws:securetransport"
+        ]
+        if [str(v).lower() for value in secure for v in as_list(value)] == ["false"]:
             return None
     return "no bucket policy statement denies requests without TLS"
 

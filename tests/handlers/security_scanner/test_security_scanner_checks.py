@@ -283,3 +283,33 @@ def test_example_events_are_accepted_shapes(path: Path) -> None:
         assert isinstance(request, ScanRequest)
     else:
         assert isinstance(request, ScanTargetRequest)
+
+
+@pytest.mark.parametrize(
+    "key", ["aws:SecureTransport", "aws:securetransport", "AWS:SECURETRANSPORT"]
+)
+def test_a_tls_only_bucket_policy_passes_s3_5_whatever_the_case_of_its_condition_key(
+    key: str,
+) -> None:
+    # GIVEN a bucket policy denying requests without TLS, its condition key written in any case
+    # (IAM condition keys are case-insensitive, so each denies them all)
+    bucket = Resource(
+        "arn:aws:s3:::b",
+        "AwsS3Bucket",
+        {
+            "policy": {
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+                        "Condition": {"Bool": {key: "false"}},
+                    }
+                ]
+            }
+        },
+    )
+    # WHEN S3.5 evaluates it THEN it passes
+    s3_5 = next(c for c in registry.checks_for("AwsS3Bucket") if c.control_id == "S3.5")
+    assert s3_5.evaluate(bucket) is None
