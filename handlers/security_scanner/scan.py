@@ -237,8 +237,9 @@ def scan_target(
         for alert in (_alert(f, now) for f in new if f.severity is FindingSeverity.CRITICAL)
         if alert.id not in queued
     ]
-    global_findings = {fid: f.to_state() for fid, f in remembered.items() if _is_global(f)}
+    global_findings: dict[str, Any] = {}
     if include_global:
+        global_findings = {fid: f.to_state() for fid, f in remembered.items() if _is_global(f)}
         remembered = {fid: f for fid, f in remembered.items() if not _is_global(f)}
     open_findings = {fid: f.to_state() for fid, f in remembered.items()}
     # The outbox is saved first: once a global finding is remembered as open it is never new
