@@ -650,3 +650,56 @@ def test_a_critical_alert_sent_before_its_outbox_could_be_emptied_is_not_sent_ag
     assert alert_inbox.receive() == []
     saved = services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)
     assert stored_state(saved)["outbox"] == []
+
+
+@dataclass
+class _FailingAfterFirstPublish:
+    """Lets the first SNS Publish through, then fails every attempt to connect until healed."""
+
+    published: int = 0
+    failed: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.healed or self.published == 0:
+            self.published += 1
+            return
+        self.failed += 1
+        raise EndpointConnectionError(endpoint_url=request.url)
+
+
+def test_sns_failing_after_a_scans_first_critical_alert_repeats_only_the_others(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A with two new critical findings (an admin policy and a security group
+    # open on every port), and SNS failing after the scan's first alert went out
+    ec2 = member_session(MEMBER_A).client("ec2")
+    group_id = ec2.create_security_group(GroupName="open-all", Description="test")["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    services = build_scanner_services()
+    fault = _FailingAfterFirstPublish()
+    services.hub_client("sns").meta.events.register_first("before-send.sns.Publish", fault)
+    # WHEN the schedule runs the scan THEN it fails after one alert went out
+    with pytest.raises(AlertNotDeliveredError):
+        scanner({"action": "scan"}, services)
+    assert fault.failed > 1
+    [first_alert] = alert_inbox.receive()
+    # WHEN the retry runs with SNS healthy THEN only the other alert goes out
+    fault.healed = True
+    fake_clock.advance(60)
+    scanner({"action": "scan"}, services)
+    [second_alert] = alert_inbox.receive()
+    sent = {first_alert.alert["resource"], second_alert.alert["resource"]}
+    assert member_a_with_violations["policy_arn"] in sent
+    assert any(resource.endswith(group_id) for resource in sent)
+    # AND the next scan sends nothing more
+    fake_clock.advance(6 * 3600)
+    scanner({"action": "scan"}, services)
+    assert alert_inbox.receive() == []
