@@ -5,7 +5,8 @@ For each `processed/<yyyy-mm-dd>/<run-id>.json` it renders `report.xlsx`, `repor
 `workbook.py`), puts them under `reports/<yyyy-mm-dd>/<run-id>/` with their content types and
 `_manifest.json` written last, copies them to `reports/latest/` (only forward in time), and
 raises an info alert listing the keys written. See `publish.py` for why no reader ever sees half
-a report. Other keys (not a processed run) are not reports to generate.
+a report. Other keys (not a processed run) are not reports to generate. The alert goes out once
+per run (a claim in the state table), however many versions of its processed document arrive.
 """
 
 from __future__ import annotations
@@ -31,11 +32,21 @@ LATEST_LOCK_SECONDS = 120
 LATEST_LOCK_WAIT_SECONDS = 30.0
 """How long a report waits for another report's update of latest/; then its object is an error
 (its own report stands, complete)."""
+ANNOUNCED_CLAIM_PREFIX = "report_generator/announced/"
+"""The once-only claim of a run's report-ready alert, followed by the run id."""
 
 
 def _announce(
     document: ProcessedDocument, published: Published, services: GeneratorServices, logger: Any
 ) -> bool:
+    """Publish the run's report-ready alert unless one was already sent for this run: another
+    version of its processed document (a reprocessing, or two versions in one notification) is
+    generated again but not announced again. Whether an alert went out."""
+    if not services.state.claim_once(
+        f"{ANNOUNCED_CLAIM_PREFIX}{document.metadata.run_id}",
+        services.environment.report_idempotency_ttl_seconds,
+    ):
+        return False
     quality = document.quality
     totals = document.totals
     failing = f" (failing: {', '.join(quality.failing_rules)})" if quality.failing_rules else ""

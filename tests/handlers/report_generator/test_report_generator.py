@@ -359,3 +359,37 @@ def test_names_that_look_like_formulas_or_hold_control_characters_stay_text_in_t
     assert service_name.data_type == "s"
     region_names = [row[1].value for row in workbook["Regions"].iter_rows(min_row=2)]
     assert region_names == ["Asia Pacific\ufffd(Mumbai)"]
+
+
+def test_two_versions_of_a_runs_processed_document_in_one_batch_announce_the_report_once(
+    s3: Any, generate: Invoke, process_run: Callable[[str], str], alert_inbox: Any
+) -> None:
+    # GIVEN a processed run whose document was written twice (a reprocessing: a new ETag), and
+    # one notification carrying both versions' records
+    key = process_run(OLD_RUN)
+    alert_inbox.receive()
+    first_version = event_for(s3, BUCKET, key)
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    document["metadata"]["processed_at"] = "2025-06-01T05:10:00Z"
+    second_version = put_json(s3, key, document)
+    batch = {"Records": first_version["Records"] + second_version["Records"]}
+    # WHEN the generator handles the notification
+    results = generate(batch)["objects"]
+    # THEN the run has one report, announced once
+    assert {result["run_id"] for result in results} == {OLD_RUN}
+    assert [alert.alert["title"] for alert in alert_inbox.receive()] == [
+        f"Availability report {OLD_RUN} ready"
+    ]
+    assert keys_under(s3, "reports/2025-06-01/") == sorted(
+        f"reports/2025-06-01/{OLD_RUN}/{name}"
+        for name in (
+            "_manifest.json",
+            "availability.json",
+            "matrix.csv",
+            "pairs.csv",
+            "regions.csv",
+            "report.json",
+            "report.xlsx",
+            "services.csv",
+        )
+    )
