@@ -4,7 +4,8 @@ For each `raw/<yyyy-mm-dd>/<run-id>.json` it validates the document, builds the 
 matrix with pandas, per-region and per-service statistics (`analysis.py`), the data-quality score
 (`quality.py`) and the changes since the previous processed run (`changes.py`), and writes
 `processed/<yyyy-mm-dd>/<run-id>.json` (JSON, one PUT, so it is there whole or not at all); that
-write triggers report_generator.
+write triggers report_generator. A processed document already written from the same raw version
+(by an invocation killed before it recorded its work done) is kept, not written again.
 
 A document that fails validation (not JSON, wrong shape, counts that do not add up, a key that
 does not follow the naming) is moved to `raw/rejected/` with a `.reason.json` next to it and a
@@ -96,6 +97,28 @@ def _previous_run(
     return None, skipped
 
 
+def _written_from_this_version(
+    s3: Any, bucket: str, output_key: str, raw_key: str, raw_etag: str
+) -> ProcessedDocument | None:
+    """The processed document already at `output_key` when it was made from this very raw
+    version, else None.
+
+    An invocation killed after its write but before its idempotency record was completed is
+    retried by the platform: writing again would make a second version of the processed
+    document, a second notification, and the report generated (and announced) again.
+    """
+    try:
+        written = read_processed(s3, bucket, output_key)
+    except ValidationError:
+        return None
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "NoSuchKey":
+            raise
+        return None
+    metadata = written.metadata
+    return written if (metadata.raw_key, metadata.raw_etag) == (raw_key, raw_etag) else None
+
+
 def _reject(
     obj: CreatedObject, etag: str, reason: str, services: ProcessorServices, logger: Any
 ) -> dict[str, Any]:
@@ -168,12 +191,17 @@ def process_raw_document(
         quality=quality,
         changes=changes,
     )
-    s3.put_object(
-        Bucket=bucket,
-        Key=output_key,
-        Body=json.dumps(document.model_dump(mode="json"), indent=1).encode("utf-8"),
-        ContentType="application/json",
-    )
+    written = _written_from_this_version(s3, bucket, output_key, obj.key, etag)
+    if written is None:
+        s3.put_object(
+            Bucket=bucket,
+            Key=output_key,
+            Body=json.dumps(document.model_dump(mode="json"), indent=1).encode("utf-8"),
+            ContentType="application/json",
+        )
+    else:
+        document = written
+    quality, changes = document.quality, document.changes
     return {
         "status": "processed",
         "key": obj.key,

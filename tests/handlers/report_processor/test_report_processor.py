@@ -18,7 +18,7 @@ from fleet_shared.function_services import FunctionServices
 from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
 from handlers.report_processor.environment import ProcessorEnvironment
-from tests.handlers.faults import InvocationKilledError, hang_first_attempt
+from tests.handlers.faults import InjectedHang, InvocationKilledError, hang_first_attempt
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -31,6 +31,17 @@ from tests.handlers.report_pipeline.support import (
 )
 
 Process = Callable[[object], dict[str, Any]]
+
+
+class HangOnCompletion(InjectedHang):
+    """Holds the state-table write that records a request as completed (the claim's write goes
+    through), as a DynamoDB that stops answering once the work is done."""
+
+    def __call__(self, request: Any, **kwargs: Any) -> None:
+        if b'"COMPLETED"' not in bytes(request.body or b""):
+            return
+        super().__call__(request, **kwargs)
+
 
 RUN_1 = "20250601T050000Z-00000001"
 RUN_2 = "20250602T050000Z-00000002"
@@ -337,6 +348,36 @@ def test_a_document_whose_invocation_was_killed_is_processed_by_the_platforms_re
     assert _processed(s3, RUN_1)["metadata"]["run_id"] == RUN_1
     # AND a later copy of the event is a repeat
     assert process(event)["objects"][0]["status"] == "repeat"
+
+
+def test_a_retry_of_an_invocation_killed_after_writing_its_document_does_not_write_it_again(
+    s3: Any, process: Process, fake_clock: ManualClock
+) -> None:
+    # GIVEN a raw document whose processed document was written, and DynamoDB never answering
+    # the write that records it done, so the invocation hangs there until Lambda kills it
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+    hang = HangOnCompletion("PutItem")
+    app.FUNCTION.services().hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.PutItem", hang
+    )
+    processed_key = _raw_key(RUN_1).replace("raw/", "processed/", 1)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(process, event)
+        assert hang.entered.wait(10)
+        written = s3.head_object(Bucket=BUCKET, Key=processed_key)["ETag"]
+        written_at = _processed(s3, RUN_1)["metadata"]["processed_at"]
+        # WHEN Lambda kills it at its deadline and retries the event two minutes later
+        fake_clock.advance(120)
+        retried = process(event)["objects"][0]
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry answers with the document already written and does not write a second
+    # version of it (which would start report_generator a second time for the same run)
+    assert retried["status"] == "processed"
+    assert retried["processed_key"] == processed_key
+    assert s3.head_object(Bucket=BUCKET, Key=processed_key)["ETag"] == written
+    assert _processed(s3, RUN_1)["metadata"]["processed_at"] == written_at
 
 
 def test_a_malformed_event_is_refused_naming_the_field(process: Process) -> None:
