@@ -12,20 +12,21 @@ fetched again; the feed is asked with a conditional GET, so an unchanged feed an
 not downloaded. The fingerprint lets anyone see whether two runs read the same source data.
 
 The cache lives in S3, not in the Lambda container, because containers are recycled and the
-chain may run in any of them. An unreadable entry (including one written before entries carried
-their report day) counts as a miss: the cache never decides what the data is, only whether the
-source needs asking.
+chain may run in any of them. An entry that cannot be trusted counts as a miss: unreadable (one
+written before entries carried their report day included), a fetch time without a time zone or
+later than now, or data whose fingerprint is not the one recorded (half-written or altered). The
+cache never decides what the data is, only whether the source needs asking.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
 
 from fleet_shared.clock import Clock
 from fleet_shared.report_documents import CACHE_PREFIX
@@ -46,11 +47,18 @@ class CacheEntry(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     report_day: date
-    fetched_at: datetime
+    fetched_at: AwareDatetime
     fingerprint: str
     data: Any
     etag: str | None = None
     last_modified: str | None = None
+
+    @model_validator(mode="after")
+    def _data_matches_fingerprint(self) -> CacheEntry:
+        # A cut or altered entry would otherwise be reused as the source's whole dataset.
+        if fingerprint(self.data) != self.fingerprint:
+            raise ValueError("data does not match its fingerprint")
+        return self
 
 
 class SourceCache:
@@ -82,8 +90,10 @@ class SourceCache:
 
     def is_fresh(self, entry: CacheEntry, report_day: date) -> bool:
         """Whether `entry` was fetched for `report_day` and is younger than the TTL (a TTL of 0
-        disables the cache)."""
-        return entry.report_day == report_day and self._clock.now() - entry.fetched_at < self._ttl
+        disables the cache); one fetched "later than now" was dated by a wrong clock, so its
+        report day cannot be trusted either."""
+        age = self._clock.now() - entry.fetched_at
+        return entry.report_day == report_day and timedelta(0) <= age < self._ttl
 
     def write(self, name: str, entry: CacheEntry) -> None:
         """Store `entry`, replacing the previous one."""

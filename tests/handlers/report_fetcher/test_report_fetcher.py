@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -168,6 +168,56 @@ def test_a_cache_from_the_previous_report_day_is_never_fresh(
     fake_clock.advance(3600)
     assert fetch({"action": "fetch"})["ssm_from_cache"] is True
     assert ssm.calls == 2 * calls_per_fetch
+
+
+def _naive_timestamp(entry: dict[str, Any]) -> None:
+    entry["fetched_at"] = entry["fetched_at"].removesuffix("Z")
+
+
+def _timestamp_an_hour_ahead(entry: dict[str, Any]) -> None:
+    fetched_at = datetime.fromisoformat(entry["fetched_at"]) + timedelta(hours=1)
+    entry["fetched_at"] = fetched_at.isoformat()
+
+
+def _half_the_services(entry: dict[str, Any]) -> None:
+    entry["data"]["services"] = entry["data"]["services"][:13]
+
+
+def _no_services(entry: dict[str, Any]) -> None:
+    del entry["data"]["services"]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [_naive_timestamp, _timestamp_an_hour_ahead, _half_the_services, _no_services],
+    ids=["timestamp-without-zone", "timestamp-in-the-future", "half-written", "data-missing"],
+)
+def test_a_cache_entry_that_cannot_be_trusted_is_a_miss_and_ssm_is_read_again(
+    s3: Any,
+    fetcher: Callable[..., Fetch],
+    fake_clock: ManualClock,
+    spoil: Callable[[dict[str, Any]], None],
+) -> None:
+    # GIVEN a first run's SSM cache entry, then spoiled in place
+    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url())
+    fetch({"action": "fetch"})
+    calls_per_fetch = ssm.calls
+    key = SourceCache.key(SSM_ENTRY)
+    entry = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    spoil(entry)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(entry).encode("utf-8"))
+    # WHEN the next run of the same report day starts
+    fake_clock.advance(60)
+    result = fetch({"action": "fetch"})
+    # THEN it does not trust the entry: SSM is read again and every service is in the document
+    assert result["status"] == "ok"
+    assert result["ssm_from_cache"] is False
+    assert ssm.calls == 2 * calls_per_fetch
+    assert result["counts"]["services"] == len(SERVICES)
+    # AND the entry is replaced by this run's
+    renewed = SourceCache(s3, BUCKET, 86400, fake_clock).read(SSM_ENTRY)
+    assert renewed is not None and renewed.fetched_at == fake_clock.now()
 
 
 def test_refresh_in_the_event_ignores_the_cache(s3: Any, fetcher: Callable[..., Fetch]) -> None:
