@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from handlers.report_generator.workbook import render_workbook
 
 JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv; charset=utf-8"
+ROW_TERMINATOR = "\r\n"
+"""What the CSV writer ends a row with before it becomes `\n` (see `_csv`)."""
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -39,11 +42,19 @@ def _json(value: Any) -> bytes:
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     """CSV as the report has always written it: minimal quoting, `\n` line ends, UTF-8, and an
-    empty field for a missing value."""
+    empty field for a missing value; a field holding `\r` or `\n` is quoted."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    row_buffer = io.StringIO()
+    # The writer quotes a field holding a character of its line terminator, so with `\n` alone a
+    # bare `\r` went out unquoted and every reader split the row there: each row is written with
+    # `\r\n` (quoting both) and its terminator then replaced by `\n`.
+    writer = csv.writer(row_buffer, lineterminator=ROW_TERMINATOR)
+    for row in itertools.chain([header], rows):
+        row_buffer.seek(0)
+        row_buffer.truncate()
+        writer.writerow(row)
+        buffer.write(row_buffer.getvalue().removesuffix(ROW_TERMINATOR))
+        buffer.write("\n")
     return buffer.getvalue().encode("utf-8")
 
 

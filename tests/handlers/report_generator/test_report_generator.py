@@ -4,6 +4,7 @@ tests/handlers/report_pipeline.)"""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -393,3 +394,45 @@ def test_two_versions_of_a_runs_processed_document_in_one_batch_announce_the_rep
             "services.csv",
         )
     )
+
+
+def test_a_name_holding_a_carriage_return_stays_in_its_own_field_of_every_csv_file(  # noqa: PLR0917
+    s3: Any,
+    state_table: StateTable,
+    generate: Invoke,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a processed run whose region and service long names hold a bare carriage return
+    services = FunctionServices.create(
+        processor.FUNCTION.name, load_environment(ProcessorEnvironment), clock=fake_clock
+    )
+    monkeypatch.setattr(processor.FUNCTION, "services", lambda: services)
+    region_name, service_name = "Asia Pacific\r(Mumbai)", "Amazon\rEC2"
+    document = raw_document(
+        OLD_RUN,
+        {"ap-south-1": (region_name, "aws")},
+        {"ec2": (service_name, ["ap-south-1"])},
+        started_at=datetime(2025, 6, 1, 5, tzinfo=UTC),
+    )
+    processed = processor.lambda_handler(
+        put_json(s3, f"raw/2025-06-01/{OLD_RUN}.json", document), lambda_context
+    )
+    key = processed["objects"][0]["processed_key"]
+    # WHEN the report is generated
+    assert generate(event_for(s3, BUCKET, key))["objects"][0]["status"] == "generated"
+    # THEN a CSV reader finds one row per record, every row as wide as the header, and the
+    # names as they came
+    prefix = f"reports/2025-06-01/{OLD_RUN}/"
+
+    def rows(name: str) -> list[list[str]]:
+        body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}{name}")["Body"].read().decode("utf-8")
+        return list(csv.reader(io.StringIO(body, newline="")))
+
+    pairs, regions, services_rows = rows("pairs.csv"), rows("regions.csv"), rows("services.csv")
+    assert pairs[1:] == [["ap-south-1", region_name, "aws", "ec2", service_name]]
+    assert len(regions) == 2 and len(regions[1]) == len(regions[0])
+    assert regions[1][regions[0].index("long_name")] == region_name
+    assert len(services_rows) == 2 and len(services_rows[1]) == len(services_rows[0])
+    assert services_rows[1][services_rows[0].index("long_name")] == service_name
