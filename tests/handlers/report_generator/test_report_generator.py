@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,11 +30,13 @@ from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.generate import generate_report
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
+from tests.handlers.faults import InvocationKilledError
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
     create_bucket,
     event_for,
+    hang_completion_record,
     keys_under,
     put_json,
     raw_document,
@@ -436,3 +439,37 @@ def test_a_name_holding_a_carriage_return_stays_in_its_own_field_of_every_csv_fi
     assert regions[1][regions[0].index("long_name")] == region_name
     assert len(services_rows) == 2 and len(services_rows[1]) == len(services_rows[0])
     assert services_rows[1][services_rows[0].index("long_name")] == service_name
+
+
+def test_a_retry_of_an_invocation_killed_after_announcing_does_not_announce_again(  # noqa: PLR0917
+    s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: Callable[[str], str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a processed run whose report is published and announced, and DynamoDB never
+    # answering the write that records it done, so the invocation hangs until Lambda kills it
+    event = event_for(s3, BUCKET, process_run(OLD_RUN))
+    alert_inbox.receive()
+    hang = hang_completion_record(generator_services.hub_client("dynamodb"))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(generate, event)
+        assert hang.entered.wait(10)
+        # WHEN Lambda kills it at its deadline and retries the event two minutes later
+        fake_clock.advance(120)
+        retried = generate(event)["objects"][0]
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry completes the report and the run was announced once
+    assert retried["status"] == "generated"
+    assert retried["alert_published"] is False
+    assert [alert.alert["title"] for alert in alert_inbox.receive()] == [
+        f"Availability report {OLD_RUN} ready"
+    ]
+    latest = json.loads(
+        s3.get_object(Bucket=BUCKET, Key="reports/latest/_manifest.json")["Body"].read()
+    )
+    assert latest["run_id"] == OLD_RUN

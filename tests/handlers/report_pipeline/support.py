@@ -21,6 +21,7 @@ import moto.ssm
 from botocore.exceptions import ClientError
 
 from fleet_shared.timestamps import iso_z
+from tests.handlers.faults import InjectedHang
 
 REGION = "ap-south-1"
 BUCKET = "lambda-fleet-data"
@@ -275,3 +276,21 @@ def moto_global_infrastructure() -> dict[str, str]:
         with gzip.open(MOTO_SSM_RESOURCES / resource) as document:
             flatten("", json.load(document))
     return parameters
+
+
+class CompletionRecordHang(InjectedHang):
+    """Holds the state-table write that records a request as completed (other writes, the
+    request's claim included, go through), as a DynamoDB that stops answering once the work is
+    done: the invocation is killed at its deadline after doing the work, before recording it."""
+
+    def __call__(self, request: Any, **kwargs: Any) -> None:
+        if b'"COMPLETED"' not in bytes(request.body or b""):
+            return
+        super().__call__(request, **kwargs)
+
+
+def hang_completion_record(dynamodb: Any) -> CompletionRecordHang:
+    """Make the first write of a completed request on `dynamodb` hang until released."""
+    hang = CompletionRecordHang("PutItem")
+    dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", hang)
+    return hang

@@ -18,12 +18,13 @@ from fleet_shared.function_services import FunctionServices
 from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
 from handlers.report_processor.environment import ProcessorEnvironment
-from tests.handlers.faults import InjectedHang, InvocationKilledError, hang_first_attempt
+from tests.handlers.faults import InvocationKilledError, hang_first_attempt
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
     create_bucket,
     event_for,
+    hang_completion_record,
     keys_under,
     put_json,
     raw_document,
@@ -31,16 +32,6 @@ from tests.handlers.report_pipeline.support import (
 )
 
 Process = Callable[[object], dict[str, Any]]
-
-
-class HangOnCompletion(InjectedHang):
-    """Holds the state-table write that records a request as completed (the claim's write goes
-    through), as a DynamoDB that stops answering once the work is done."""
-
-    def __call__(self, request: Any, **kwargs: Any) -> None:
-        if b'"COMPLETED"' not in bytes(request.body or b""):
-            return
-        super().__call__(request, **kwargs)
 
 
 RUN_1 = "20250601T050000Z-00000001"
@@ -356,10 +347,7 @@ def test_a_retry_of_an_invocation_killed_after_writing_its_document_does_not_wri
     # GIVEN a raw document whose processed document was written, and DynamoDB never answering
     # the write that records it done, so the invocation hangs there until Lambda kills it
     event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
-    hang = HangOnCompletion("PutItem")
-    app.FUNCTION.services().hub_client("dynamodb").meta.events.register_first(
-        "before-send.dynamodb.PutItem", hang
-    )
+    hang = hang_completion_record(app.FUNCTION.services().hub_client("dynamodb"))
     processed_key = _raw_key(RUN_1).replace("raw/", "processed/", 1)
     with ThreadPoolExecutor(max_workers=1) as pool:
         killed = pool.submit(process, event)
