@@ -34,7 +34,7 @@ def handle(
     that waited too long for latest/) does not stop the others."""
     response = handle_each_object(
         objects,
-        lambda obj: generate_report(obj, services, FUNCTION.logger),
+        lambda obj: generate_report(obj, services, FUNCTION.logger, invocation),
         services=services,
         skip_reason=not_a_processed_run,
         ttl_seconds=services.environment.report_idempotency_ttl_seconds,

@@ -20,6 +20,7 @@ from fleet_shared.processed_documents import ProcessedDocument
 from fleet_shared.report_alerts import publish_report_alert
 from fleet_shared.report_documents import PROCESSED_PREFIX, run_id_of
 from fleet_shared.s3_events import CreatedObject
+from fleet_shared.state_table import ClaimDeadline
 from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.publish import Published, publish_report
 from handlers.report_generator.tables import render_files
@@ -28,7 +29,8 @@ GeneratorServices = FunctionServices[GeneratorEnvironment]
 
 LATEST_LOCK_NAME = "report_generator/latest"
 LATEST_LOCK_SECONDS = 120
-"""The lease of the latest/ lock: far longer than replacing latest/'s files takes."""
+"""The lease of the latest/ lock: far longer than replacing latest/'s files takes, and never
+past the invocation's end (see `generate_report`)."""
 LATEST_LOCK_WAIT_SECONDS = 30.0
 """How long a report waits for another report's update of latest/; then its object is an error
 (its own report stands, complete)."""
@@ -70,9 +72,14 @@ def not_a_processed_run(key: str) -> str | None:
     return None if run_id_of(key, PROCESSED_PREFIX) else "not a processed run key"
 
 
-def generate_report(obj: CreatedObject, services: GeneratorServices, logger: Any) -> dict[str, Any]:
+def generate_report(
+    obj: CreatedObject, services: GeneratorServices, logger: Any, deadline: ClaimDeadline
+) -> dict[str, Any]:
     """Render and publish the report of the processed run `obj`.
 
+    The latest/ lock is leased no longer than the invocation (`deadline`) can run: one killed at
+    its deadline while replacing latest/ (its manifest already deleted) leaves the lock free for
+    the platform's retry, which then completes latest/, instead of failing on the dead lease.
     Raises ValueError when the document's run id is not the key's; `logger` records an alert SNS
     refused.
     """
@@ -97,7 +104,7 @@ def generate_report(obj: CreatedObject, services: GeneratorServices, logger: Any
         latest_lock=lambda: services.state.lock(
             LATEST_LOCK_NAME,
             uuid.uuid4().hex,
-            LATEST_LOCK_SECONDS,
+            deadline.claim_seconds(LATEST_LOCK_SECONDS),
             wait_seconds=LATEST_LOCK_WAIT_SECONDS,
         ),
     )

@@ -22,6 +22,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from fleet_shared.s3_events import CreatedObject
 from fleet_shared.state_table import StateTable
 from handlers.report_generator import app as generator
@@ -37,6 +38,7 @@ from tests.handlers.report_pipeline.support import (
     create_bucket,
     event_for,
     hang_completion_record,
+    hang_first_copy_into,
     keys_under,
     put_json,
     raw_document,
@@ -245,7 +247,9 @@ def test_two_reports_published_at_once_never_leave_latest_mixed_or_behind(
         newer = CreatedObject(BUCKET, new_key, str(head["ETag"]).strip('"'))
         try:
             overlapping.append(
-                generate_report(newer, generator_services, generator.FUNCTION.logger)
+                generate_report(
+                    newer, generator_services, generator.FUNCTION.logger, Invocation.local()
+                )
             )
         except LockNotAcquiredError:
             overlapping.append("waited for the older report's update of latest/")
@@ -473,3 +477,40 @@ def test_a_retry_of_an_invocation_killed_after_announcing_does_not_announce_agai
         s3.get_object(Bucket=BUCKET, Key="reports/latest/_manifest.json")["Body"].read()
     )
     assert latest["run_id"] == OLD_RUN
+
+
+def test_a_retry_of_an_invocation_killed_while_replacing_latest_completes_latest(  # noqa: PLR0917
+    s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: Callable[[str], str],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN latest/ holding the older run, then the newer run's report whose first copy into
+    # latest/ never gets an answer: that invocation (60 s left) holds the latest/ lock, with
+    # latest/'s manifest already deleted, until Lambda kills it
+    monkeypatch.setattr(generate_module, "LATEST_LOCK_WAIT_SECONDS", 0.0)
+    generate(event_for(s3, BUCKET, process_run(OLD_RUN)))
+    event = event_for(s3, BUCKET, process_run(NEW_RUN))
+    hang = hang_first_copy_into(generator_services.hub_client("s3"), "reports/latest/")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(generate, event)
+        assert hang.entered.wait(10)
+        assert "reports/latest/_manifest.json" not in keys_under(s3, "reports/latest/")
+        # WHEN Lambda kills it at its deadline and retries the event a minute after that
+        fake_clock.advance(60 + 60)
+        retried = generate(event)["objects"][0]
+        hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+    # THEN the retry takes the dead invocation's lock and latest/ is the newer run, whole
+    assert retried["status"] == "generated"
+    assert retried["latest_updated"] is True
+    latest = json.loads(
+        s3.get_object(Bucket=BUCKET, Key="reports/latest/_manifest.json")["Body"].read()
+    )
+    assert latest["run_id"] == NEW_RUN
+    for entry in latest["files"]:
+        body = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]

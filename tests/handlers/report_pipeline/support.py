@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -293,4 +294,23 @@ def hang_completion_record(dynamodb: Any) -> CompletionRecordHang:
     """Make the first write of a completed request on `dynamodb` hang until released."""
     hang = CompletionRecordHang("PutItem")
     dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", hang)
+    return hang
+
+
+@dataclass
+class CopyIntoHang(InjectedHang):
+    """Holds the first copy whose target URL contains `url_part` (others go through)."""
+
+    url_part: str = ""
+
+    def __call__(self, request: Any, **kwargs: Any) -> None:
+        if self.url_part not in request.url:
+            return
+        super().__call__(request, **kwargs)
+
+
+def hang_first_copy_into(s3: Any, prefix: str) -> CopyIntoHang:
+    """Make the first CopyObject into `prefix` on `s3` hang until released."""
+    hang = CopyIntoHang("CopyObject", url_part=f"/{prefix}")
+    s3.meta.events.register_first("before-send.s3.CopyObject", hang)
     return hang
