@@ -15,6 +15,7 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.report_alerts import publish_report_alert
 from handlers.report_fetcher.environment import FetcherEnvironment
+from handlers.report_fetcher.exceptions import UnreadableSsmAnswerError
 from handlers.report_fetcher.fetch import FetcherServices, run_fetch
 
 FUNCTION = FleetFunction("report_fetcher", FetcherEnvironment, services=FetcherServices.create)
@@ -33,10 +34,11 @@ class FetchRequest(BaseModel):
 def handle(
     request: FetchRequest, services: FetcherServices, invocation: Invocation
 ) -> dict[str, Any]:
-    """Run one fetch; a failed SSM read writes nothing and raises a warning alert."""
+    """Run one fetch; a failed SSM read (a call that fails, or answers something that is not
+    its answer) writes nothing and raises a warning alert."""
     try:
         result = run_fetch(services, refresh=request.refresh)
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, UnreadableSsmAnswerError) as error:
         FUNCTION.logger.exception("fetch failed")
         published = publish_report_alert(
             services,

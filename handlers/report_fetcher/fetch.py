@@ -202,8 +202,8 @@ def _items_from(entry: CacheEntry) -> list[FeedItem]:
 
 def run_fetch(services: FetcherServices, *, refresh: bool) -> FetchResult:
     """Fetch (or reuse, unless `refresh`) the sources and write `raw/<day>/<run-id>.json`; the
-    write triggers the processor. Raises the botocore error when SSM cannot be read: no document
-    is written then."""
+    write triggers the processor. Raises the botocore error, or UnreadableSsmAnswerError, when SSM
+    cannot be read: no document is written then."""
     clock = services.clock
     started_at = clock.now()
     run_id = services.new_run_id(started_at)

@@ -20,9 +20,9 @@ Only services of the `/services` listing are kept, each with its regions in regi
 The two top-level listings run first, one after the other; everything else (one listing per
 region, attributes in GetParameters batches of 10) goes through a bounded thread pool. Every
 listing is paginated to its end (GetParametersByPath returns at most 10 per page). The client
-paces and retries the calls (see `FetcherServices.ssm`); a call that still fails raises and
-fails the whole fetch: a dataset with a silently missing service would later read as "service
-removed".
+paces and retries the calls (see `FetcherServices.ssm`); a call that still fails, or answers
+something that is not its answer, raises and fails the whole fetch: a dataset with a silently
+missing service would later read as "service removed".
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+from handlers.report_fetcher.exceptions import UnreadableSsmAnswerError
 
 PARAMETER_ROOT = "/aws/service/global-infrastructure"
 PAGE_SIZE = 10
@@ -76,7 +78,8 @@ def _children(ssm: Any, path: str, counter: _CallCounter) -> list[str]:
     while True:
         response = ssm.get_parameters_by_path(**request)
         counter.add()
-        names.extend(parameter["Name"].rsplit("/", 1)[1] for parameter in response["Parameters"])
+        parameters = _parameters(response, "GetParametersByPath", "Name")
+        names.extend(parameter["Name"].rsplit("/", 1)[1] for parameter in parameters)
         token = response.get("NextToken")
         if not token:
             return names
@@ -87,7 +90,22 @@ def _values(ssm: Any, names: list[str], counter: _CallCounter) -> dict[str, str]
     """Name -> value for the names that exist (GetParameters reports the others as invalid)."""
     response = ssm.get_parameters(Names=names)
     counter.add()
-    return {parameter["Name"]: parameter["Value"] for parameter in response["Parameters"]}
+    parameters = _parameters(response, "GetParameters", "Name", "Value")
+    return {parameter["Name"]: parameter["Value"] for parameter in parameters}
+
+
+def _parameters(response: dict[str, Any], operation: str, *fields: str) -> list[dict[str, Any]]:
+    """The answer's `Parameters`, each with the text `fields`; raises UnreadableSsmAnswerError
+    for anything else, so the run fails as for a failed call (and says so) rather than with a
+    KeyError."""
+    parameters = response.get("Parameters")
+    if not isinstance(parameters, list) or not all(
+        isinstance(parameter, dict)
+        and all(isinstance(parameter.get(field), str) for field in fields)
+        for parameter in parameters
+    ):
+        raise UnreadableSsmAnswerError(operation, response)
+    return parameters
 
 
 def _batches(names: list[str]) -> Iterable[list[str]]:
@@ -99,7 +117,8 @@ def fetch_global_infrastructure(ssm: Any, max_workers: int) -> InfrastructureDat
     """Every region and service with their attributes and the service -> regions relation.
 
     `ssm` must be safe to share between threads (boto3 clients are); `max_workers` bounds the
-    concurrent calls. Raises the botocore error of any call that fails after its retries.
+    concurrent calls. Raises the botocore error of any call that fails after its retries, and
+    UnreadableSsmAnswerError for an answer that is not the call's.
     """
     counter = _CallCounter()
     region_root = f"{PARAMETER_ROOT}/regions"

@@ -27,6 +27,7 @@ from handlers.report_fetcher import app
 from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
+from tests.handlers.faults import answer_malformed
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -460,6 +461,37 @@ def test_a_failing_ssm_read_writes_nothing_and_alerts(
     alerts = alert_inbox.receive()
     assert [alert.alert["title"] for alert in alerts] == ["Availability fetch failed"]
     assert alerts[0].alert["severity"] == "warning"
+    assert result["alert_published"] is True
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"<html><body>502 Bad Gateway from the proxy</body></html>",
+        b"{}",
+        b'{"Parameters": [{"Value": "no name"}]}',
+    ],
+    ids=["not-json", "without-parameters", "parameter-without-name"],
+)
+def test_an_ssm_answer_that_cannot_be_read_fails_the_run_writes_nothing_and_alerts(
+    s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch], answer: bytes
+) -> None:
+    # GIVEN SSM (a botocore client) answering its listings with HTTP 200 and a body that is not
+    # the listing's answer, as a proxy's error page or a broken endpoint would
+    ssm = boto3.client("ssm", region_name=REGION)
+    operation = "GetParametersByPath"
+    malformed = answer_malformed(ssm, "ssm", operation, answer)
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url(), REPORT_MAX_WORKERS="2")
+    # WHEN the fetcher runs
+    result = fetch({"action": "fetch"})
+    # THEN the run fails naming the operation, writes nothing and raises the warning alert
+    assert malformed.answered >= 1
+    assert result["status"] == "error"
+    assert operation in result["error"]
+    assert len(result["error"]) < 300
+    assert keys_under(s3, "") == []
+    alerts = alert_inbox.receive()
+    assert [alert.alert["title"] for alert in alerts] == ["Availability fetch failed"]
     assert result["alert_published"] is True
 
 

@@ -1,0 +1,19 @@
+"""Errors of report_fetcher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleet_shared.validation_errors import shown_value
+
+
+class UnreadableSsmAnswerError(Exception):
+    """SSM answered a call (HTTP 200) with something that is not that call's answer: botocore
+    hands on a body it cannot parse as JSON as `{"message": <body>}`, so it raises nothing."""
+
+    def __init__(self, operation: str, answer: dict[str, Any]) -> None:
+        self.operation = operation
+        content = {name: value for name, value in answer.items() if name != "ResponseMetadata"}
+        super().__init__(
+            f"{operation} answered without a list of named parameters: {shown_value(content)}"
+        )
