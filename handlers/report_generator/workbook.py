@@ -7,20 +7,22 @@ header row and an auto-filter, and column widths fitted to their longest value. 
 processed run gives the same bytes: the workbook's times are the run's `processed_at`.
 
 Every value is data: a text starting with `=` is kept as text, not written as a formula, and
-characters a worksheet cannot hold (control characters) are shown as U+FFFD instead of failing
-the whole workbook; the JSON and CSV files keep the text as it came.
+characters a worksheet cannot hold (every character XML 1.0 forbids: control characters, the
+noncharacters U+FFFE and U+FFFF, lone surrogates) are shown as U+FFFD instead of failing or
+corrupting the whole workbook; the JSON and CSV files keep the text as it came.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any
 from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.cell.cell import Cell
 from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -53,13 +55,16 @@ HEADER_FILL = PatternFill(fill_type="solid", start_color="1F4E78", end_color="1F
 AVAILABLE_FILL = PatternFill(fill_type="solid", start_color="C6EFCE", end_color="C6EFCE")
 MAX_WIDTH = 60
 MIN_WIDTH = 6
+NOT_XML_CHARACTER = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""A character outside XML 1.0's `Char`: openpyxl refuses only the control characters and writes
+U+FFFE, U+FFFF and lone surrogates into a sheet no reader can parse."""
 
 
 def _put(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
     """Write `value` as data (see the module's docstring)."""
     if not isinstance(value, str):
         return sheet.cell(row=row, column=column, value=value)
-    cell = sheet.cell(row=row, column=column, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+    cell = sheet.cell(row=row, column=column, value=NOT_XML_CHARACTER.sub("\ufffd", value))
     # openpyxl takes a text starting with `=` for a formula, which a spreadsheet would run.
     cell.data_type = "s"
     return cell

@@ -514,3 +514,40 @@ def test_a_retry_of_an_invocation_killed_while_replacing_latest_completes_latest
     for entry in latest["files"]:
         body = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
         assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
+
+
+def test_names_holding_characters_xml_forbids_show_as_replacement_in_a_readable_workbook(  # noqa: PLR0917
+    s3: Any,
+    state_table: StateTable,
+    generate: Invoke,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a processed run whose names hold the noncharacters U+FFFF and U+FFFE: valid JSON,
+    # but no XML document (so no worksheet) may contain them
+    services = FunctionServices.create(
+        processor.FUNCTION.name, load_environment(ProcessorEnvironment), clock=fake_clock
+    )
+    monkeypatch.setattr(processor.FUNCTION, "services", lambda: services)
+    document = raw_document(
+        OLD_RUN,
+        {"ap-south-1": ("Asia Pacific\uffff(Mumbai)", "aws")},
+        {"ec2": ("Amazon\ufffeEC2", ["ap-south-1"])},
+        started_at=datetime(2025, 6, 1, 5, tzinfo=UTC),
+    )
+    processed = processor.lambda_handler(
+        put_json(s3, f"raw/2025-06-01/{OLD_RUN}.json", document), lambda_context
+    )
+    key = processed["objects"][0]["processed_key"]
+    # WHEN the report is generated
+    assert generate(event_for(s3, BUCKET, key))["objects"][0]["status"] == "generated"
+    # THEN the workbook can be read, with each such character shown as U+FFFD
+    body = s3.get_object(Bucket=BUCKET, Key=f"reports/2025-06-01/{OLD_RUN}/report.xlsx")["Body"]
+    workbook = load_workbook(io.BytesIO(body.read()))
+    assert [row[1].value for row in workbook["Regions"].iter_rows(min_row=2)] == [
+        "Asia Pacific\ufffd(Mumbai)"
+    ]
+    assert [row[1].value for row in workbook["Services"].iter_rows(min_row=2)] == [
+        "Amazon\ufffdEC2"
+    ]
