@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from fleet_shared.report_documents import RUN_ID_PATTERN, RawMetadata, ReportDocument
+from fleet_shared.validation_errors import shown_value
 
 
 class RegionSummary(ReportDocument):
@@ -106,3 +107,20 @@ class ProcessedDocument(ReportDocument):
     availability: dict[str, list[str]]
     quality: QualityReport
     changes: Changes
+
+    @field_validator("availability")
+    @classmethod
+    def _known_regions_only(
+        cls, availability: dict[str, list[str]], info: ValidationInfo
+    ) -> dict[str, list[str]]:
+        # The workbook's matrix has a column per known region only: an unknown one would fail
+        # the generator's whole invocation instead of this one document.
+        known = {region.code for region in info.data.get("regions", [])}
+        for service, offered in availability.items():
+            unknown = [region for region in offered if region not in known]
+            if unknown:
+                raise ValueError(
+                    f"service {shown_value(service)} is offered in {shown_value(unknown[0])}, "
+                    "which is not in regions"
+                )
+        return availability

@@ -305,6 +305,26 @@ def test_a_processed_document_that_does_not_validate_is_an_error_naming_its_firs
     assert alert_inbox.receive() == []
 
 
+def test_a_processed_document_offering_a_service_in_an_unknown_region_is_an_error_naming_it(
+    s3: Any, generate: Invoke, process_run: Callable[[str], str], alert_inbox: Any
+) -> None:
+    # GIVEN a processed run whose availability names a region its region list does not have
+    key = process_run(OLD_RUN)
+    alert_inbox.receive()
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    document["availability"]["ec2"].append("xx-nowhere-1")
+    event = put_json(s3, key, document)
+    # WHEN the generator runs
+    result = generate(event)["objects"][0]
+    # THEN the object is an error naming the field and the region, and the invocation goes on
+    assert result["status"] == "error"
+    assert result["error"].startswith("ValidationError: availability: ")
+    assert "'xx-nowhere-1'" in result["error"]
+    # AND nothing was written or announced
+    assert keys_under(s3, "reports/") == []
+    assert alert_inbox.receive() == []
+
+
 def test_a_report_whose_alert_sns_refuses_is_kept_and_not_generated_again(
     s3: Any,
     generator_services: Any,
