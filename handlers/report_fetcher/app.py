@@ -15,7 +15,7 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.report_alerts import publish_report_alert
 from handlers.report_fetcher.environment import FetcherEnvironment
-from handlers.report_fetcher.exceptions import UnreadableSsmAnswerError
+from handlers.report_fetcher.exceptions import SsmReadError
 from handlers.report_fetcher.fetch import FetcherServices, run_fetch
 
 FUNCTION = FleetFunction("report_fetcher", FetcherEnvironment, services=FetcherServices.create)
@@ -34,11 +34,14 @@ class FetchRequest(BaseModel):
 def handle(
     request: FetchRequest, services: FetcherServices, invocation: Invocation
 ) -> dict[str, Any]:
-    """Run one fetch; a failed SSM read (a call that fails, or answers something that is not
-    its answer) writes nothing and raises a warning alert."""
+    """Run one fetch; a failed SSM read (a call that fails, answers something that is not its
+    answer, or would start too close to the invocation's end) writes nothing and raises a
+    warning alert."""
     try:
-        result = run_fetch(services, refresh=request.refresh)
-    except (ClientError, BotoCoreError, UnreadableSsmAnswerError) as error:
+        result = run_fetch(
+            services, refresh=request.refresh, seconds_left=invocation.remaining_seconds
+        )
+    except (ClientError, BotoCoreError, SsmReadError) as error:
         FUNCTION.logger.exception("fetch failed")
         published = publish_report_alert(
             services,

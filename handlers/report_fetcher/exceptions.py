@@ -7,7 +7,11 @@ from typing import Any
 from fleet_shared.validation_errors import shown_value
 
 
-class UnreadableSsmAnswerError(Exception):
+class SsmReadError(Exception):
+    """SSM could not be read in full: the fetch fails, as for a call that failed."""
+
+
+class UnreadableSsmAnswerError(SsmReadError):
     """SSM answered a call (HTTP 200) with something that is not that call's answer: botocore
     hands on a body it cannot parse as JSON as `{"message": <body>}`, so it raises nothing."""
 
@@ -16,4 +20,15 @@ class UnreadableSsmAnswerError(Exception):
         content = {name: value for name, value in answer.items() if name != "ResponseMetadata"}
         super().__init__(
             f"{operation} answered without a list of named parameters: {shown_value(content)}"
+        )
+
+
+class SsmOutOfTimeError(SsmReadError):
+    """The invocation's time ran short before SSM was read in full."""
+
+    def __init__(self, calls: int, seconds_left: float) -> None:
+        self.calls = calls
+        super().__init__(
+            f"SSM not read within the invocation's time: stopped after {calls} calls with "
+            f"{seconds_left:.0f} s left"
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -112,13 +113,15 @@ class FetchResult:
 
 
 def _ssm_data(
-    services: FetcherServices, refresh: bool, report_day: date
+    services: FetcherServices, refresh: bool, report_day: date, seconds_left: Callable[[], float]
 ) -> tuple[dict[str, Any], SsmSource]:
     cache = services.source_cache
     entry = None if refresh else cache.read(SSM_ENTRY)
     if entry is not None and cache.is_fresh(entry, report_day):
         return entry.data, _ssm_source(services, entry, from_cache=True, api_calls=0)
-    fetched = fetch_global_infrastructure(services.ssm, services.environment.report_max_workers)
+    fetched = fetch_global_infrastructure(
+        services.ssm, services.environment.report_max_workers, seconds_left
+    )
     data = {"regions": fetched.regions, "services": fetched.services}
     entry = CacheEntry(
         report_day=report_day,
@@ -200,10 +203,13 @@ def _items_from(entry: CacheEntry) -> list[FeedItem]:
     ]
 
 
-def run_fetch(services: FetcherServices, *, refresh: bool) -> FetchResult:
+def run_fetch(
+    services: FetcherServices, *, refresh: bool, seconds_left: Callable[[], float]
+) -> FetchResult:
     """Fetch (or reuse, unless `refresh`) the sources and write `raw/<day>/<run-id>.json`; the
-    write triggers the processor. Raises the botocore error, or UnreadableSsmAnswerError, when SSM
-    cannot be read: no document is written then."""
+    write triggers the processor. `seconds_left` is the invocation's time left. Raises the
+    botocore error, or an SsmReadError, when SSM cannot be read (in time): no document is written
+    then."""
     clock = services.clock
     started_at = clock.now()
     run_id = services.new_run_id(started_at)
@@ -211,7 +217,7 @@ def run_fetch(services: FetcherServices, *, refresh: bool) -> FetchResult:
     # its own report day.
     report_day = started_at.astimezone(ZoneInfo(services.environment.schedule_time_zone)).date()
     warnings: list[str] = []
-    data, ssm_source = _ssm_data(services, refresh, report_day)
+    data, ssm_source = _ssm_data(services, refresh, report_day, seconds_left)
     items, feed_source = _feed_items(services, refresh, report_day, warnings)
     dates = launch_dates(items, {region["code"]: region["long_name"] for region in data["regions"]})
     regions = [

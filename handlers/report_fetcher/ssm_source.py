@@ -33,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.report_fetcher.exceptions import UnreadableSsmAnswerError
+from handlers.report_fetcher.exceptions import SsmOutOfTimeError, UnreadableSsmAnswerError
 
 PARAMETER_ROOT = "/aws/service/global-infrastructure"
 PAGE_SIZE = 10
@@ -59,12 +59,25 @@ class InfrastructureData:
     api_calls: int
 
 
-class _CallCounter:
-    """Counts the API calls of one fetch (retries excluded), from several threads."""
+STOP_MARGIN_SECONDS = 60.0
+"""Time the fetch keeps when it stops calling SSM: for the calls in flight (each up to 5
+attempts, paced), the pool to wind down and the failure to be reported before Lambda ends it."""
 
-    def __init__(self) -> None:
+
+class _CallCounter:
+    """Counts the API calls of one fetch (retries excluded), from several threads, and stops
+    the fetch before a call that would start with less than STOP_MARGIN_SECONDS left."""
+
+    def __init__(self, seconds_left: Callable[[], float]) -> None:
         self._lock = threading.Lock()
+        self._seconds_left = seconds_left
         self.count = 0
+
+    def ensure_time(self) -> None:
+        """Raise SsmOutOfTimeError when too little time is left to make another call."""
+        seconds_left = self._seconds_left()
+        if seconds_left < STOP_MARGIN_SECONDS:
+            raise SsmOutOfTimeError(self.count, seconds_left)
 
     def add(self) -> None:
         with self._lock:
@@ -76,6 +89,7 @@ def _children(ssm: Any, path: str, counter: _CallCounter) -> list[str]:
     names: list[str] = []
     request: dict[str, Any] = {"Path": path, "Recursive": False, "MaxResults": PAGE_SIZE}
     while True:
+        counter.ensure_time()
         response = ssm.get_parameters_by_path(**request)
         counter.add()
         parameters = _parameters(response, "GetParametersByPath", "Name")
@@ -88,6 +102,7 @@ def _children(ssm: Any, path: str, counter: _CallCounter) -> list[str]:
 
 def _values(ssm: Any, names: list[str], counter: _CallCounter) -> dict[str, str]:
     """Name -> value for the names that exist (GetParameters reports the others as invalid)."""
+    counter.ensure_time()
     response = ssm.get_parameters(Names=names)
     counter.add()
     parameters = _parameters(response, "GetParameters", "Name", "Value")
@@ -113,14 +128,19 @@ def _batches(names: list[str]) -> Iterable[list[str]]:
         yield names[start : start + BATCH_SIZE]
 
 
-def fetch_global_infrastructure(ssm: Any, max_workers: int) -> InfrastructureData:
+def fetch_global_infrastructure(
+    ssm: Any, max_workers: int, seconds_left: Callable[[], float]
+) -> InfrastructureData:
     """Every region and service with their attributes and the service -> regions relation.
 
     `ssm` must be safe to share between threads (boto3 clients are); `max_workers` bounds the
-    concurrent calls. Raises the botocore error of any call that fails after its retries, and
-    UnreadableSsmAnswerError for an answer that is not the call's.
+    concurrent calls; `seconds_left` is the invocation's time left. Raises the botocore error of
+    any call that fails after its retries, UnreadableSsmAnswerError for an answer that is not
+    the call's, and SsmOutOfTimeError rather than start a call with less than
+    STOP_MARGIN_SECONDS left (throttled SSM paced down by the adaptive retries can take longer
+    than the function's timeout, and a killed invocation reports nothing).
     """
-    counter = _CallCounter()
+    counter = _CallCounter(seconds_left)
     region_root = f"{PARAMETER_ROOT}/regions"
     service_root = f"{PARAMETER_ROOT}/services"
     region_codes = sorted(_children(ssm, region_root, counter))

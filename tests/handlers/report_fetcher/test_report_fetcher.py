@@ -27,6 +27,7 @@ from handlers.report_fetcher import app
 from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
+from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import answer_malformed
 from tests.handlers.report_pipeline.support import (
     BUCKET,
@@ -489,6 +490,28 @@ def test_an_ssm_answer_that_cannot_be_read_fails_the_run_writes_nothing_and_aler
     assert result["status"] == "error"
     assert operation in result["error"]
     assert len(result["error"]) < 300
+    assert keys_under(s3, "") == []
+    alerts = alert_inbox.receive()
+    assert [alert.alert["title"] for alert in alerts] == ["Availability fetch failed"]
+    assert result["alert_published"] is True
+
+
+def test_a_fetch_running_out_of_time_stops_before_the_deadline_writes_nothing_and_alerts(
+    s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN SSM so slow (throttled, paced down by the adaptive retries) that the invocation has
+    # 300 s left for its first three calls and 50 s before the fourth
+    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    fetcher(ssm, REPORT_FEED_URL=unreachable_url())
+    context = ContextRunningOutOfTime(millis_left=[300_000, 300_000, 300_000, 50_000])
+    # WHEN the fetcher runs
+    result = app.lambda_handler({"action": "fetch"}, context)
+    # THEN it stops calling SSM while it still has time to say so: an error naming the reason,
+    # nothing written (no raw document, no cache entry) and the warning alert
+    assert result["status"] == "error"
+    assert "SsmOutOfTimeError" in result["error"]
+    assert "3 calls" in result["error"]
+    assert ssm.calls == 3
     assert keys_under(s3, "") == []
     alerts = alert_inbox.receive()
     assert [alert.alert["title"] for alert in alerts] == ["Availability fetch failed"]

@@ -7,6 +7,7 @@ no NextToken after the last page), so the whole dataset runs in about a second.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 from handlers.report_fetcher.ssm_source import PARAMETER_ROOT, fetch_global_infrastructure
@@ -74,7 +75,7 @@ def test_reading_per_region_gives_the_matrix_of_the_per_service_listings() -> No
     parameters = _consistent(_moto_parameters())
     ssm = FakeSsm(parameters)
     # WHEN the relation is fetched
-    fetched = fetch_global_infrastructure(ssm, max_workers=8)
+    fetched = fetch_global_infrastructure(ssm, max_workers=8, seconds_left=lambda: math.inf)
     # THEN every listed service has exactly the regions its own listing gives
     matrix = {service["code"]: service["regions"] for service in fetched.services}
     assert matrix == _per_service(parameters)
@@ -90,7 +91,9 @@ def test_where_motos_two_listings_disagree_the_per_region_listing_is_read() -> N
     per_region = _per_region(parameters)
     listed = _per_service(parameters)
     # WHEN the relation is fetched
-    fetched = fetch_global_infrastructure(FakeSsm(parameters), max_workers=8)
+    fetched = fetch_global_infrastructure(
+        FakeSsm(parameters), max_workers=8, seconds_left=lambda: math.inf
+    )
     matrix = {service["code"]: service["regions"] for service in fetched.services}
     # THEN every listed service has the regions whose listings name it
     for service in listed:
