@@ -32,6 +32,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fleet_shared.validation_errors import shown_value
+
 SCHEMA_VERSION = 1
 
 RAW_PREFIX = "raw/"
@@ -198,6 +200,16 @@ class RawDocument(ReportDocument):
             duplicates = sorted({code for code in codes if codes.count(code) > 1})
             if duplicates:
                 raise ValueError(f"duplicate {kind} codes: {', '.join(duplicates[:5])}")
+        # A pair listed twice would be counted twice in the pairs total, once in the matrix.
+        for service in self.services:
+            if len(set(service.regions)) != len(service.regions):
+                twice = next(
+                    region for region in service.regions if service.regions.count(region) > 1
+                )
+                raise ValueError(
+                    f"service {shown_value(service.code)} lists region {shown_value(twice)} "
+                    "more than once"
+                )
         actual = RawCounts(
             regions=len(self.regions),
             services=len(self.services),

@@ -274,6 +274,21 @@ def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
     assert result["alert_published"] is True
 
 
+def test_a_raw_document_listing_a_region_twice_for_a_service_is_rejected_naming_both(
+    s3: Any, process: Process
+) -> None:
+    # GIVEN a raw document whose counts add up but whose EKS lists eu-west-1 twice (so its
+    # pair count, 10, is one more than the matrix would hold)
+    services = {**SERVICES, "eks": ("Amazon EKS", ["ap-south-1", "eu-west-1", "eu-west-1"])}
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1, services=services))
+    # WHEN processed
+    result = process(event)["objects"][0]
+    # THEN it is rejected naming the service and the region, and nothing is processed
+    assert result["status"] == "rejected"
+    assert "'eks'" in result["reason"] and "'eu-west-1'" in result["reason"]
+    assert keys_under(s3, "processed/") == []
+
+
 def test_a_document_that_is_not_json_is_rejected(s3: Any, process: Process) -> None:
     # GIVEN bytes that are not JSON under a raw key
     key = _raw_key(RUN_1)
