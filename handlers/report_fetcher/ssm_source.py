@@ -27,6 +27,7 @@ missing service would later read as "service removed".
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,6 +49,8 @@ REGION_ATTRIBUTES = {
     "geolocationRegion": "geolocation_region",
 }
 SERVICE_ATTRIBUTES = {"longName": "long_name", "marketingHomeURL": "marketing_url"}
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A surrogate code point: in a str from JSON always a lone one (json joins escaped pairs)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def _children(ssm: Any, path: str, counter: _CallCounter) -> list[str]:
         response = ssm.get_parameters_by_path(**request)
         counter.add()
         parameters = _parameters(response, "GetParametersByPath", "Name")
-        names.extend(parameter["Name"].rsplit("/", 1)[1] for parameter in parameters)
+        names.extend(_text(parameter["Name"].rsplit("/", 1)[1]) for parameter in parameters)
         token = response.get("NextToken")
         if not token:
             return names
@@ -106,7 +109,14 @@ def _values(ssm: Any, names: list[str], counter: _CallCounter) -> dict[str, str]
     response = ssm.get_parameters(Names=names)
     counter.add()
     parameters = _parameters(response, "GetParameters", "Name", "Value")
-    return {parameter["Name"]: parameter["Value"] for parameter in parameters}
+    return {_text(parameter["Name"]): _text(parameter["Value"]) for parameter in parameters}
+
+
+def _text(value: str) -> str:
+    """`value` with each lone surrogate as U+FFFD. JSON can escape one (`"\\ud800"`) and botocore
+    hands it on, but no UTF-8 document holds it: the cache entry and the raw document could not
+    be written, and the processor could not read them."""
+    return _LONE_SURROGATE.sub("\ufffd", value)
 
 
 def _parameters(response: dict[str, Any], operation: str, *fields: str) -> list[dict[str, Any]]:

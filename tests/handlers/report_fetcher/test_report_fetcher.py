@@ -22,7 +22,7 @@ import pytest
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
-from fleet_shared.report_documents import new_run_id
+from fleet_shared.report_documents import RawDocument, new_run_id
 from handlers.report_fetcher import app
 from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache
 from handlers.report_fetcher.environment import FetcherEnvironment
@@ -220,6 +220,23 @@ def test_a_cache_entry_that_cannot_be_trusted_is_a_miss_and_ssm_is_read_again(
     # AND the entry is replaced by this run's
     renewed = SourceCache(s3, BUCKET, 86400, fake_clock).read(SSM_ENTRY)
     assert renewed is not None and renewed.fetched_at == fake_clock.now()
+
+
+def test_a_name_holding_a_lone_surrogate_is_written_as_a_document_the_processor_can_read(
+    s3: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN SSM answering a service long name with a lone surrogate (JSON can escape one,
+    # `"\\ud800"`, and botocore's parser hands it on; no UTF-8 document can hold it)
+    services = {**SERVICES, "ec2": ("Amazon \ud800EC2", sorted(REGIONS))}
+    fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, services)), REPORT_FEED_URL=unreachable_url())
+    # WHEN the fetcher runs
+    result = fetch({"action": "fetch"})
+    # THEN the raw document is one the processor's model reads, the character shown as U+FFFD
+    assert result["status"] == "ok"
+    body = s3.get_object(Bucket=BUCKET, Key=result["key"])["Body"].read()
+    document = RawDocument.model_validate_json(body)
+    ec2 = next(service for service in document.services if service.code == "ec2")
+    assert ec2.long_name == "Amazon \ufffdEC2"
 
 
 def test_refresh_in_the_event_ignores_the_cache(s3: Any, fetcher: Callable[..., Fetch]) -> None:
