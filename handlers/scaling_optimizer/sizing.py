@@ -10,8 +10,8 @@ Sizes: `max_size` is the most nodes any hour needed (never under the node group'
 the settings require), `min_size` the fewest (never under the capacity type's floor: 1
 on-demand, 0 spot), `desired_size` (the working-hours size the morning restore returns to) the
 most any working hour needed (any hour when no working hour was measured), the off-hours size
-the most any off-hours hour needed; none above `MAX_NODE_GROUP_SIZE`, the largest size the
-settings accept.
+the most any off-hours hour needed, both at least `min_size` and the node group's floor; none
+above `MAX_NODE_GROUP_SIZE`, the largest size the settings accept.
 
 Scaler settings: the thresholds and cooldown of the scaler's one-node steps are replayed over
 the same busy nodes for every candidate in a small grid; the one that keeps utilisation at most
@@ -115,18 +115,21 @@ def recommend_sizes(
         "busiest hour", peak, max(1, node_group_floor), "at least the node group's floor,"
     )
     min_size = recommendation("quietest hour", trough, floor, f"{capacity_type} keeps at least")
+    # The scaler never sets a size under the floor, so the settings refuse one there.
+    if node_group_floor > min_size.value:
+        lowest_size, lowest_size_is = node_group_floor, "the node group's floor is"
+    else:
+        lowest_size, lowest_size_is = min_size.value, "min_size is"
     working = [hour for hour in hours if hour.working]
     desired = recommendation(
         "busiest working hour" if working else "busiest hour (no working hour measured)",
         max(working or hours, key=needed),
-        min_size.value,
-        "min_size is",
+        lowest_size,
+        lowest_size_is,
     )
     off = [hour for hour in hours if not hour.working]
     off_hours = (
-        recommendation(
-            "busiest off-hours hour", max(off, key=needed), min_size.value, "min_size is"
-        )
+        recommendation("busiest off-hours hour", max(off, key=needed), lowest_size, lowest_size_is)
         if off
         else None
     )
