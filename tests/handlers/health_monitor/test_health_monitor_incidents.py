@@ -469,18 +469,20 @@ def test_an_alarm_event_retried_after_its_alarm_returned_to_ok_leaves_no_inciden
 
 
 @dataclass
-class PausedIncidentWrite:
-    """Holds the first write of an incident record made outside the test's own thread (a
-    cluster's check in the fleet run's pool) until `resume`: a run that read the record, then
-    was slow to write it."""
+class PausedStateWrite:
+    """Holds the first state-table request whose body holds `marker`, made outside the test's
+    own thread (a cluster's check in the fleet run's pool), until `resumed` is set: a run that
+    read an incident record and was slow to write it (`health_monitor/incident/`), or a run
+    about to publish an alert another invocation is publishing too (`alert_delivery`)."""
 
+    marker: str
     reached: threading.Event = field(default_factory=threading.Event)
     resumed: threading.Event = field(default_factory=threading.Event)
 
     def __call__(self, request: Any, **_: Any) -> None:
         if threading.current_thread() is threading.main_thread() or self.reached.is_set():
             return
-        if "health_monitor/incident/" in str(request.body):
+        if self.marker in str(request.body):
             self.reached.set()
             self.resumed.wait(30)
 
@@ -499,7 +501,7 @@ def test_an_alarm_resolved_while_a_fleet_run_settles_it_stays_resolved_and_alert
     invoke(alarm_event(ALARM_NAME, "ALARM", arn))
     assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
     # AND a scheduled run that saw it in ALARM and read its incident, slow to write it back
-    paused = PausedIncidentWrite()
+    paused = PausedStateWrite("health_monitor/incident/")
     health_services().hub_client("dynamodb").meta.events.register_first(
         "before-send.dynamodb.PutItem", paused
     )
@@ -630,22 +632,6 @@ def test_a_retried_run_does_not_keep_a_recovered_endpoint_failing_past_the_third
     assert [alert["resolved"] for alert in endpoint_alerts(alert_inbox)][-1] is True
 
 
-@dataclass
-class PausedDeliveryClaim:
-    """Holds the first alert delivery claim made outside the test's own thread until `resume`:
-    a run about to publish an alert another invocation is publishing too."""
-
-    reached: threading.Event = field(default_factory=threading.Event)
-    resumed: threading.Event = field(default_factory=threading.Event)
-
-    def __call__(self, request: Any, **_: Any) -> None:
-        if threading.current_thread() is threading.main_thread() or self.reached.is_set():
-            return
-        if "alert_delivery" in str(request.body):
-            self.reached.set()
-            self.resumed.wait(30)
-
-
 def test_an_alarm_alerted_by_its_event_during_a_fleet_run_counts_once_as_suppressed_there(
     invoke: Invoke,
     member_cluster: Any,
@@ -657,7 +643,7 @@ def test_an_alarm_alerted_by_its_event_during_a_fleet_run_counts_once_as_suppres
 ) -> None:
     # GIVEN an alarm in ALARM, and a fleet run about to deliver its alert
     arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
-    paused = PausedDeliveryClaim()
+    paused = PausedStateWrite("alert_delivery")
     health_services().hub_client("dynamodb").meta.events.register_first(
         "before-send.dynamodb.PutItem", paused
     )
