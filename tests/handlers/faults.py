@@ -29,22 +29,30 @@ from botocore.exceptions import EndpointConnectionError
 
 @dataclass
 class InjectedFault:
-    """Counts the attempts it failed; once `healed`, requests go through."""
+    """Lets the first `let_through` attempts go, then counts the attempts it failed; once
+    `healed`, requests go through."""
 
     operation: str
+    let_through: int = 0
     attempts: int = 0
     healed: bool = False
 
     def __call__(self, request: Any, **_: Any) -> None:
         if self.healed:
             return
+        if self.let_through > 0:
+            self.let_through -= 1
+            return
         self.attempts += 1
         raise EndpointConnectionError(endpoint_url=request.url)
 
 
-def fail_every_attempt(client: Any, service: str, operation: str) -> InjectedFault:
-    """Make every attempt of `operation` on `client` fail to connect until the fault is healed."""
-    fault = InjectedFault(operation)
+def fail_every_attempt(
+    client: Any, service: str, operation: str, *, after: int = 0
+) -> InjectedFault:
+    """Make every attempt of `operation` on `client` fail to connect, after the first `after`
+    went through (an SNS that failed once a scan's first alert was out), until it is healed."""
+    fault = InjectedFault(operation, let_through=after)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

@@ -606,22 +606,6 @@ def test_an_alarm_on_a_metric_with_a_long_dimension_value_is_alerted_once(
     assert alert_inbox.receive() == []
 
 
-@dataclass
-class _FailingAfterFirstPublish:
-    """Lets the first SNS Publish through, then fails every attempt to connect until healed."""
-
-    published: int = 0
-    failed: int = 0
-    healed: bool = False
-
-    def __call__(self, request: Any, **_: Any) -> None:
-        if self.healed or self.published == 0:
-            self.published += 1
-            return
-        self.failed += 1
-        raise EndpointConnectionError(endpoint_url=request.url)
-
-
 def test_sns_failing_after_a_scans_first_alert_records_and_repeats_only_what_went_out(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any, state_table: Any
 ) -> None:
@@ -632,14 +616,11 @@ def test_sns_failing_after_a_scans_first_alert_records_and_repeats_only_what_wen
     amounts = list(100.0 + rng.normal(0.0, 2.0, 28))
     amounts[-1] = 310.0
     queue_daily_cost(detector, amounts)
-    fault = _FailingAfterFirstPublish()
-    app.FUNCTION.services().hub_client("sns").meta.events.register_first(
-        "before-send.sns.Publish", fault
-    )
+    fault = fail_every_attempt(app.FUNCTION.services().hub_client("sns"), "sns", "Publish", after=1)
     # WHEN the scan runs THEN it fails after the CPU spike's alert went out
     with pytest.raises(AlertNotDeliveredError):
         lambda_handler({"action": "scan"}, lambda_context)
-    assert fault.failed > 1
+    assert fault.attempts > 1
     [cpu_alert] = alert_inbox.receive()
     # AND only that episode is recorded as open, the one a later scan may resolve
     cpu_open = state_table.get_value(f"anomaly/{cpu_alert.alert['resource']}", "open_episodes")

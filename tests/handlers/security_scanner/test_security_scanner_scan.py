@@ -652,22 +652,6 @@ def test_a_critical_alert_sent_before_its_outbox_could_be_emptied_is_not_sent_ag
     assert stored_state(saved)["outbox"] == []
 
 
-@dataclass
-class _FailingAfterFirstPublish:
-    """Lets the first SNS Publish through, then fails every attempt to connect until healed."""
-
-    published: int = 0
-    failed: int = 0
-    healed: bool = False
-
-    def __call__(self, request: Any, **_: Any) -> None:
-        if self.healed or self.published == 0:
-            self.published += 1
-            return
-        self.failed += 1
-        raise EndpointConnectionError(endpoint_url=request.url)
-
-
 def test_sns_failing_after_a_scans_first_critical_alert_repeats_only_the_others(
     scanner: Callable[..., dict[str, Any]],
     build_scanner_services: Callable[[], ScanServices],
@@ -684,12 +668,11 @@ def test_sns_failing_after_a_scans_first_critical_alert_repeats_only_the_others(
         IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
     services = build_scanner_services()
-    fault = _FailingAfterFirstPublish()
-    services.hub_client("sns").meta.events.register_first("before-send.sns.Publish", fault)
+    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish", after=1)
     # WHEN the schedule runs the scan THEN it fails after one alert went out
     with pytest.raises(AlertNotDeliveredError):
         scanner({"action": "scan"}, services)
-    assert fault.failed > 1
+    assert fault.attempts > 1
     [first_alert] = alert_inbox.receive()
     # WHEN the retry runs with SNS healthy THEN only the other alert goes out
     fault.healed = True
