@@ -17,6 +17,7 @@ statement, action, resource or field that changed instead of two long strings:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 from fleetctl.exceptions import PlanError
 
 MAX_SHOWN_VALUE = 120
+_BACKTICKS = re.compile(r"`+")
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 VALUE = "value"
 ITEMS = "items"
 
@@ -160,32 +163,49 @@ def diff_plans(base: dict[str, Any], head: dict[str, Any]) -> PlanDiff:
     return result
 
 
+def code(text: str) -> str:
+    """`text` as a Markdown code span that shows it as it is.
+
+    Values come from the stack file under review: rendered as Markdown, a health check URL
+    ending in `<!--` would hide every later line of the comment from the reviewer, and a
+    backtick would end the span early. The fence is longer than any run of backticks inside,
+    and control characters (a line break would start a new block) are shown escaped.
+    """
+    text = _CONTROL_CHARACTER.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
+    # CommonMark strips one space at each end when both are there: pad so nothing is lost.
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _shown(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True) if value is not None else "(absent)"
-    return text if len(text) <= MAX_SHOWN_VALUE else text[: MAX_SHOWN_VALUE - 1] + "…"
+    if value is None:
+        return "(absent)"
+    text = json.dumps(value, sort_keys=True)
+    return code(text if len(text) <= MAX_SHOWN_VALUE else text[: MAX_SHOWN_VALUE - 1] + "…")
 
 
 def _change_line(change: ChangedInput) -> str:
     if change.kind == ITEMS:
         parts = [f"+ {_shown(item)}" for item in change.after]
         parts += [f"- {_shown(item)}" for item in change.before]
-        return f"`{change.path}`: {'; '.join(parts)}"
-    return f"`{change.path}`: {_shown(change.before)} → {_shown(change.after)}"
+        return f"{code(change.path)}: {'; '.join(parts)}"
+    return f"{code(change.path)}: {_shown(change.before)} → {_shown(change.after)}"
 
 
 def _label(resource: dict[str, Any]) -> str:
     place = ""
     if resource.get("account_id"):
-        place = f" [{resource['account_id']}/{resource['region']}]"
-    return f"`{resource['type']}` **{resource['name']}**{place}"
+        place = " " + code(f"{resource['account_id']}/{resource['region']}")
+    return f"{code(str(resource['type']))} {code(str(resource['name']))}{place}"
 
 
 def render_markdown(diff: PlanDiff, stack: str) -> str:
     """Markdown fit for a pull-request comment or a job summary."""
     if diff.is_empty:
-        return f"### Offline plan for `{stack}`: no changes\n"
+        return f"### Offline plan for {code(stack)}: no changes\n"
     lines = [
-        f"### Offline plan for `{stack}`: {len(diff.added)} to add, "
+        f"### Offline plan for {code(stack)}: {len(diff.added)} to add, "
         f"{len(diff.changed)} to change, {len(diff.removed)} to remove",
         "",
     ]

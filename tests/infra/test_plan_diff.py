@@ -8,6 +8,9 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+from markdown_it import MarkdownIt
+
 from fleetctl.mocked_program import REPO_ROOT, read_stack_file, run_program
 from fleetctl.plan import plan_document
 from fleetctl.plan_diff import ITEMS, diff_plans, render_markdown
@@ -39,7 +42,7 @@ def test_added_removed_and_changed_resources_are_reported_with_changed_inputs(pr
         (changed["urn"], ["inputs.cidrBlock"])
     ]
     assert "1 to add, 1 to change, 1 to remove" in text
-    assert '`inputs.cidrBlock`: "10.40.0.0/16" → "10.41.0.0/16"' in text
+    assert '`inputs.cidrBlock`: `"10.40.0.0/16"` → `"10.41.0.0/16"`' in text
 
 
 def test_cli_diff_reads_two_plan_files(tmp_path, program_runs):
@@ -182,3 +185,46 @@ def test_json_text_inputs_are_compared_as_documents():
         ("inputs.policy.Statement[Sid=New].Resource", "value", None, "*"),
         ("inputs.policy.Statement[Sid=New].Sid", "value", None, "New"),
     ]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "https://api.example.com/<!-- hidden -->",
+        "https://api.example.com/`**x**`",
+        "https://api.example.com/<img src=x onerror=alert(1)>",
+        "line\n#### Removed\n- everything",
+    ],
+    ids=["html-comment", "backticks", "html-tag", "line-break"],
+)
+def test_a_stack_value_under_review_renders_as_text_and_hides_no_later_change(hostile: str):
+    # GIVEN a pull request that changes a health check URL to a value written to break the
+    # comment's Markdown, and an IAM policy that gains an action further down
+    base = {
+        "resources": [
+            {
+                "urn": "u1",
+                "type": "aws:s3/bucketObjectv2:BucketObjectv2",
+                "name": "inventory",
+                "inputs": {"url": "https://api.example.com/healthz"},
+            },
+            {
+                "urn": "u2",
+                "type": "aws:iam/rolePolicy:RolePolicy",
+                "name": "scaler",
+                "inputs": {"actions": ["eks:DescribeNodegroup"]},
+            },
+        ]
+    }
+    head = copy.deepcopy(base)
+    head["resources"][0]["inputs"]["url"] = hostile
+    head["resources"][1]["inputs"]["actions"].append("iam:PassRole")
+    # WHEN the diff is rendered as a pull-request comment (CommonMark)
+    text = render_markdown(diff_plans(base, head), "dev")
+    html = MarkdownIt("commonmark").render(text)
+    # THEN the value is shown as code, no HTML from it is live, and the later change is visible
+    assert "<!--" not in html and "<img" not in html
+    assert "<strong>" not in html and "<em>" not in html
+    assert "iam:PassRole" in html
+    assert html.count("<li>") == 4
+    assert html.count("<h4>") == 1
