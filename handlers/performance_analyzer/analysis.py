@@ -18,7 +18,7 @@ from fleet_shared.performance_documents import (
     analysis_key,
 )
 from fleet_shared.timestamps import iso_z
-from handlers.performance_analyzer.bottlenecks import find_bottlenecks
+from handlers.performance_analyzer.bottlenecks import find_bottlenecks, measured_rules
 from handlers.performance_analyzer.measurements import HOUR, measure_window
 from handlers.performance_analyzer.regressions import (
     regressions,
@@ -83,6 +83,7 @@ def analyse_cluster(
         region=cluster.region,
         regressing=regressing,
         bottlenecks=bottlenecks,
+        measured=measured_rules(current),
     )
     return {
         "account_id": account_id,

@@ -87,3 +87,8 @@ def find_bottlenecks(measurements: WindowMeasurements, hours: int) -> list[Bottl
     """Every bottleneck the registered rules find, in rule order."""
     found = (rule.evaluate(measurements, hours) for rule in BOTTLENECK_RULES)
     return [bottleneck for bottleneck in found if bottleneck is not None]
+
+
+def measured_rules(measurements: WindowMeasurements) -> frozenset[str]:
+    """The rules whose figure the window has: only these can be said to have cleared."""
+    return frozenset(rule.name for rule in BOTTLENECK_RULES if rule.read(measurements) is not None)

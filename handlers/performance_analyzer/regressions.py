@@ -3,7 +3,8 @@
 A regression is a rule that fires now and either did not fire in the same window a week earlier
 or whose figure rose by at least PERFORMANCE_REGRESSION_PERCENT since. Its alert (warning) is
 published when it starts; while it lasts nothing more is sent; when the rule no longer regresses,
-the resolution (same alert id) is sent and the record closed.
+the resolution (same alert id) is sent and the record closed; a rule the window has no figure for
+was not measured, so it is not resolved.
 
 Exactly once, under faults: each notice goes through `deliver_once`, keyed by the rule's record
 as it was before the notice (the regression's start is named by the time the previous one
@@ -109,8 +110,10 @@ def settle_regression_alerts(
     region: str,
     regressing: list[str],
     bottlenecks: list[Bottleneck],
+    measured: frozenset[str],
 ) -> dict[str, int]:
-    """Open an alert for each new regression and resolve those that cleared; the counts. Raises
+    """Open an alert for each new regression and resolve those that cleared (only rules in
+    `measured`: a figure the window lacks did not clear); the counts. Raises
     `LockNotAcquiredError` while another run settles the same cluster."""
     by_rule = {bottleneck.rule: bottleneck for bottleneck in bottlenecks}
     key = f"performance/{resource}"
@@ -124,6 +127,7 @@ def settle_regression_alerts(
             region=region,
             regressing=regressing,
             by_rule=by_rule,
+            measured=measured,
         )
 
 
@@ -137,6 +141,7 @@ def _settle(
     region: str,
     regressing: list[str],
     by_rule: dict[str, Bottleneck],
+    measured: frozenset[str],
 ) -> dict[str, int]:
     counts = {"sent": 0, "resolved": 0, "open": 0}
     for rule in BOTTLENECK_RULES:
@@ -166,7 +171,7 @@ def _settle(
                     {OPEN: True, "alert_id": alert.id, STARTED_AFTER: started_after},
                 )
                 counts["sent"] += sent_now
-        elif is_open:
+        elif is_open and rule.name in measured:
             now = services.clock.now()
             resolution = alert.resolution(
                 f"{rule.title} no longer regresses week over week on {resource}", now

@@ -256,6 +256,7 @@ def test_two_runs_settling_one_clusters_alerts_at_once_send_the_regression_once(
                     region=REGION,
                     regressing=["cpu_saturation"],
                     bottlenecks=[],
+                    measured=frozenset({"cpu_saturation"}),
                 )
             )
         except LockNotAcquiredError:
@@ -360,3 +361,35 @@ def test_a_cluster_whose_account_is_denied_is_its_own_error_and_the_others_are_a
     assert "AccessDenied" in by_cluster["denied-apps"]["error"]
     assert by_cluster[CLUSTER]["status"] == "ok"
     assert latest_analysis().cluster == CLUSTER
+
+
+def test_an_open_regression_is_not_resolved_while_its_metric_is_missing(
+    analyze: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN a CPU regression announced by an earlier run
+    cloudwatch, _ = put_saturated_window(fake_clock, 4)
+    analyze({"action": "analyze_fleet"})
+    [warning] = alert_inbox.receive()
+    assert warning.alert["resolved"] is False
+
+    # WHEN the next run finds no Container Insights data for the cluster's window (the agent
+    # stopped reporting)
+    fake_clock.advance(8 * 3600)
+    unmeasured = analyze({"action": "analyze_fleet"})
+
+    # THEN nothing is resolved: the rule was not measured, so it did not clear
+    assert unmeasured["clusters"][0]["alerts"]["resolved"] == 0
+    assert alert_inbox.receive() == []
+
+    # WHEN the metrics come back healthy
+    fake_clock.advance(4 * 3600)
+    healthy_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_week_over_week(cloudwatch, healthy_end, 4, HEALTHY)
+    analyze({"action": "analyze_fleet"})
+
+    # THEN the regression is resolved, once, under the warning's id
+    [resolution] = alert_inbox.receive()
+    assert resolution.alert["resolved"] is True
+    assert resolution.alert["id"] == warning.alert["id"]
