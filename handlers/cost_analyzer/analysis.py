@@ -29,6 +29,7 @@ nothing twice. Nothing in any account is changed, so dry run does not apply.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -51,6 +52,10 @@ from handlers.cost_analyzer.environment import CostEnvironment
 
 SOURCE = "cost_analyzer"
 DEDUP_SECONDS = 14 * 86_400
+DEDUP_KEY_MAX_BYTES = 512
+"""A dedup key is a sort key of the state table, which DynamoDB limits to 1,024 bytes: an anomaly
+whose group would make its key longer (a tag value, a service name) is keyed by the group's
+digest instead, well inside the limit."""
 WRITE_RESERVE_SECONDS = 10.0
 """Time kept for writing the report and delivering its alerts: a memory query still running
 with less left in the invocation is given up (that function's error)."""
@@ -387,7 +392,7 @@ def _deliver_alerts(
     now = services.clock.now()
     deliveries: list[tuple[str, Alert]] = []
     for anomaly in anomalies:
-        key = f"cost-anomaly/{anomaly['dimension']}/{anomaly['group']}/{anomaly['timestamp']}"
+        key = anomaly_delivery_key(anomaly["dimension"], anomaly["group"], anomaly["timestamp"])
         alert = Alert.create(
             severity=Severity.WARNING,
             source=SOURCE,
@@ -422,6 +427,16 @@ def _deliver_alerts(
     )
     deliveries.append((f"cost-report/{document['date']}/{run_name}", summary))
     return len(deliver_all(services.state, services.alerts, deliveries, DEDUP_SECONDS))
+
+
+def anomaly_delivery_key(dimension: str, group: str, timestamp: str) -> str:
+    """The dedup key of a cost anomaly: `cost-anomaly/<dimension>/<group>/<day>`, with the group
+    as `sha256:<hex digest>` when the key would exceed DEDUP_KEY_MAX_BYTES."""
+    key = f"cost-anomaly/{dimension}/{group}/{timestamp}"
+    if len(key.encode("utf-8", "surrogatepass")) <= DEDUP_KEY_MAX_BYTES:
+        return key
+    digest = hashlib.sha256(group.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"cost-anomaly/{dimension}/sha256:{digest}/{timestamp}"
 
 
 def _json(document: dict[str, Any]) -> bytes:

@@ -98,8 +98,11 @@ def day_result(day: date, groups: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def queue_cost_explorer(today: date, ec2_last_day: float) -> None:
-    """Queue the answers in request order: service (two pages), account, cluster tag."""
+def queue_cost_explorer(
+    today: date, ec2_last_day: float, cluster_key: str = "cluster$dev-apps"
+) -> None:
+    """Queue the answers in request order: service (two pages), account, cluster tag (EC2's
+    cost under `cluster_key`)."""
     rng = np.random.default_rng(11)
     days = [today - timedelta(days=30 - i) for i in range(30)]
     ec2 = 100.0 + rng.normal(0.0, 2.0, 30)
@@ -109,7 +112,7 @@ def queue_cost_explorer(today: date, ec2_last_day: float) -> None:
     account = [
         day_result(d, {MEMBER_ACCOUNT_ID: e + r}) for d, e, r in zip(days, ec2, rds, strict=True)
     ]
-    cluster = [day_result(d, {"cluster$dev-apps": e, "cluster$": r})
+    cluster = [day_result(d, {cluster_key: e, "cluster$": r})
                for d, e, r in zip(days, ec2, rds, strict=True)]  # fmt: skip
     results = [
         {"ResultsByTime": service[:15], "NextPageToken": "page-2"},
@@ -340,6 +343,30 @@ def test_alerts_sns_refuses_fail_the_run_and_its_retry_sends_each_exactly_once(
     queue_cost_explorer(today, ec2_last_day=400.0)
     assert lambda_handler({"action": "analyze"}, lambda_context)["alerts"] == 0
     assert alert_inbox.receive() == []
+
+
+def test_an_anomaly_of_a_cluster_tag_too_long_for_a_key_is_alerted_once_with_the_summary(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN an EC2 jump on the last day, its cost tagged with a 10,000-character cluster tag of
+    # markup and control characters (longer than a state table key may be)
+    today = analyzer.now().date()
+    hostile_tag = "<b>x</b>\x00\n" * 1000
+    queue_cost_explorer(today, ec2_last_day=400.0, cluster_key=f"cluster${hostile_tag}")
+    stub_cost_forecast(2_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the run succeeds: the three anomalies and the summary went out, the cluster's under
+    # the whole tag
+    assert result["alerts"] == 4, result
+    alerts = alert_inbox.receive()
+    assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning", "warning", "warning"]
+    [cluster_alert] = [a for a in alerts if a.alert["resource"].startswith("cost/cluster/")]
+    assert cluster_alert.alert["resource"] == f"cost/cluster/{hostile_tag}"
+    # WHEN the next invocation of the day runs THEN the cluster's anomaly is not sent again
+    queue_cost_explorer(today, ec2_last_day=400.0, cluster_key=f"cluster${hostile_tag}")
+    lambda_handler({"action": "analyze"}, dataclasses.replace(lambda_context, aws_request_id="r2"))
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
 def scheduled_run_event(scheduled_time: str) -> dict[str, Any]:
