@@ -169,6 +169,9 @@ def _cost_explorer(
     except _SECTION_ERRORS as error:
         report.failed("cost_explorer", error)
         return {}
+    daily, rejected = explorer.usable_points(daily)
+    for dimension, message in rejected.items():
+        report.failed("cost_explorer", message, dimension=dimension)
     totals = {dim: explorer.totals(points, dim) for dim, points in daily.items()}
     period_start = today - timedelta(days=services.environment.cost_lookback_days)
     report.summary["period"] = {"start": period_start.isoformat(), "end": today.isoformat()}

@@ -14,6 +14,7 @@ the run rate: the mean daily cost of the last RUN_RATE_DAYS full days. `source` 
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
@@ -29,6 +30,9 @@ DIMENSIONS: dict[str, dict[str, str]] = {
 }
 RUN_RATE_DAYS = 7
 """Full days whose mean daily cost projects the month when Cost Explorer cannot forecast."""
+MAX_DAILY_AMOUNT = 1e12
+"""No group's daily cost comes near it (USD): a larger amount is not a cost, and sums of such
+amounts would overflow the report's totals and the anomaly detector."""
 FORECAST_SOURCE = "cost explorer forecast"
 RUN_RATE_SOURCE = f"run rate of the last {RUN_RATE_DAYS} days"
 
@@ -48,6 +52,31 @@ def daily_costs(ce: Any, today: date, days: int) -> dict[str, list[CostPoint]]:
         dimension: cost_and_usage(ce, start, today, group_by=[group])
         for dimension, group in DIMENSIONS.items()
     }
+
+
+def usable_points(
+    daily: dict[str, list[CostPoint]],
+) -> tuple[dict[str, list[CostPoint]], dict[str, str]]:
+    """The points whose amount is a finite number within +-MAX_DAILY_AMOUNT, per dimension; and
+    per dimension that had others, one message naming the field, how many were left out and
+    the first of them (a NaN would make the report invalid JSON, an infinity stop the run)."""
+    usable: dict[str, list[CostPoint]] = {}
+    rejected: dict[str, str] = {}
+    for dimension, points in daily.items():
+        usable[dimension] = [p for p in points if _is_cost(p.amount)]
+        left_out = [p for p in points if not _is_cost(p.amount)]
+        if left_out:
+            first = left_out[0]
+            rejected[dimension] = (
+                f"Metrics.UnblendedCost.Amount: {len(left_out)} values left out, not a cost "
+                f"within +-{MAX_DAILY_AMOUNT:g}; the first {str(first.amount)!r} of group "
+                f"{group_name(dimension, first.group)[:60]!r} on {first.start.isoformat()}"
+            )
+    return usable, rejected
+
+
+def _is_cost(amount: float) -> bool:
+    return math.isfinite(amount) and abs(amount) <= MAX_DAILY_AMOUNT
 
 
 def totals(points: list[CostPoint], dimension: str) -> list[dict[str, Any]]:

@@ -99,15 +99,20 @@ def day_result(day: date, groups: dict[str, float]) -> dict[str, Any]:
 
 
 def queue_cost_explorer(
-    today: date, ec2_last_day: float, cluster_key: str = "cluster$dev-apps"
+    today: date,
+    ec2_last_day: float,
+    cluster_key: str = "cluster$dev-apps",
+    rds_amounts: dict[int, float] | None = None,
 ) -> None:
     """Queue the answers in request order: service (two pages), account, cluster tag (EC2's
-    cost under `cluster_key`)."""
+    cost under `cluster_key`); `rds_amounts` replaces RDS's cost on the days it indexes."""
     rng = np.random.default_rng(11)
     days = [today - timedelta(days=30 - i) for i in range(30)]
     ec2 = 100.0 + rng.normal(0.0, 2.0, 30)
     ec2[-1] = ec2_last_day
     rds = 40.0 + rng.normal(0.0, 1.0, 30)
+    for day_index, amount in (rds_amounts or {}).items():
+        rds[day_index] = amount
     service = [day_result(d, {EC2: e, RDS: r}) for d, e, r in zip(days, ec2, rds, strict=True)]
     account = [
         day_result(d, {MEMBER_ACCOUNT_ID: e + r}) for d, e, r in zip(days, ec2, rds, strict=True)
@@ -367,6 +372,41 @@ def test_an_anomaly_of_a_cluster_tag_too_long_for_a_key_is_alerted_once_with_the
     queue_cost_explorer(today, ec2_last_day=400.0, cluster_key=f"cluster${hostile_tag}")
     lambda_handler({"action": "analyze"}, dataclasses.replace(lambda_context, aws_request_id="r2"))
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def refuse_non_json_numbers(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def test_a_cost_that_is_not_a_number_is_left_out_and_reported_and_the_rest_goes_on(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN an EC2 jump on the last day, and Cost Explorer answering NaN for RDS on one day and
+    # Infinity on another (so for the linked account and the untagged cluster cost too)
+    today = analyzer.now().date()
+    queue_cost_explorer(today, ec2_last_day=400.0, rds_amounts={5: float("nan"), 9: float("inf")})
+    stub_cost_forecast(2_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the run is partial with one error per dimension naming the field and the bad value
+    assert result["status"] == "partial"
+    errors = [e for e in result["errors"] if e["section"] == "cost_explorer"]
+    assert sorted(e["dimension"] for e in errors) == ["account", "cluster", "service"]
+    for error in errors:
+        assert error["error"].startswith("Metrics.UnblendedCost.Amount: 2 values left out")
+        assert "'nan'" in error["error"]
+    # AND the report is strict JSON, its totals leave the bad days out
+    body = (
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket=DATA_BUCKET_NAME, Key=result["report"]["summary"])["Body"]
+        .read()
+    )
+    summary = json.loads(body, parse_constant=refuse_non_json_numbers)
+    assert summary["by_service"][1]["name"] == RDS
+    assert 40.0 * 25 < summary["by_service"][1]["cost"] < 40.0 * 30
+    # AND the EC2 anomalies and the summary still went out
+    severities = sorted(a.alert["severity"] for a in alert_inbox.receive())
+    assert severities == ["info", "warning", "warning", "warning"]
 
 
 def scheduled_run_event(scheduled_time: str) -> dict[str, Any]:
