@@ -21,10 +21,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fleet_shared.exceptions import FleetError
-from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS
+from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS, require_amounts
 
 AGGREGATE_SQL = """
 SELECT line_item_usage_account_id AS account_id,
@@ -47,6 +48,8 @@ WHERE line_item_usage_start_date >= CAST(? AS TIMESTAMP)
 GROUP BY 1, 2, 3, 4, 5, 6, 7
 ORDER BY cost DESC
 """
+SUMMED_COLUMNS = {"cost": "line_item_unblended_cost", "instance_hours": "line_item_usage_amount"}
+"""Each summed column of the result and the CUR column it adds up (named in errors)."""
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")
 _DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
 MAX_POLLS = 120
@@ -143,6 +146,12 @@ def aggregate_with_athena(
     if missing:
         raise AthenaQueryError(f"Athena result lacks columns {missing}")
     frame = frame[list(AGGREGATE_COLUMNS)].fillna("")
-    frame["cost"] = pd.to_numeric(frame["cost"], errors="coerce").fillna(0.0)
-    frame["instance_hours"] = pd.to_numeric(frame["instance_hours"], errors="coerce").fillna(0.0)
+    for column, cur_column in SUMMED_COLUMNS.items():
+        given = frame[column]
+        # An empty sum is null (no amounts); "NaN", "Infinity" or text are not amounts.
+        numbers = pd.to_numeric(given.mask(given == "", "0"), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )
+        require_amounts(cur_column, numbers, given)
+        frame[column] = numbers
     return frame

@@ -65,12 +65,32 @@ OPTIONAL_COLUMNS = (
 )
 READ_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
 TEXT_COLUMNS = tuple(c for c in READ_COLUMNS if c not in (USAGE_START_COLUMN, *NUMBER_COLUMNS))
+MAX_AMOUNT = 1e12
+"""No line item's cost or usage, nor a group's sum of them, comes near it: a larger one, like NaN
+or an infinity, is not an amount to add up (it would make the report's totals invalid JSON)."""
 _TAG_MAP_TYPE = pa.map_(pa.string(), pa.string())
 # EKS cluster names are letters, digits, '-' and '_', so a tag value in a CSV export's JSON text
 # never holds an escaped quote and one regular expression per key finds it.
 _JSON_TAG_PATTERNS = tuple(
     rf'"{re.escape(key)}"\s*:\s*"(?P<value>[^"]*)"' for key in CLUSTER_TAG_KEYS
 )
+
+
+class CurDataError(ValueError):
+    """A CUR number column holds a value that is not an amount (see `require_amounts`)."""
+
+
+def require_amounts(column: str, values: np.ndarray, given: pd.Series) -> None:
+    """Raise `CurDataError` naming `column`, how many and the first of `given` (its text, cut
+    short) when any of `values` is not a finite number within +-MAX_AMOUNT."""
+    # NaN compares false, so it is caught with the infinities and the too large.
+    bad = ~(np.abs(values) <= MAX_AMOUNT)
+    if bad.any():
+        first = str(given.iloc[int(np.flatnonzero(bad)[0])])[:40]
+        raise CurDataError(
+            f"{column}: {int(bad.sum())} values are not an amount within +-{MAX_AMOUNT:g}, "
+            f"the first {first!r}"
+        )
 
 
 def aggregate_line_items(lines: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
@@ -210,8 +230,16 @@ def _epoch_nanoseconds(values: pd.Series) -> np.ndarray:
 
 
 def _number(lines: pd.DataFrame, column: str) -> np.ndarray:
-    numbers = pd.to_numeric(lines[column], errors="coerce")
-    return numbers.fillna(0.0).to_numpy(dtype=float)
+    """`column` as floats, 0 where the CUR leaves it empty; `CurDataError` for text, NaN, an
+    infinity or an amount beyond +-MAX_AMOUNT."""
+    given = lines[column]
+    numbers = np.where(
+        given.isna().to_numpy(dtype=bool),
+        0.0,
+        pd.to_numeric(given, errors="coerce").to_numpy(dtype=float, na_value=np.nan),
+    )
+    require_amounts(column, numbers, given)
+    return numbers
 
 
 def summarise(aggregate: pd.DataFrame, top_n: int) -> dict[str, Any]:

@@ -502,10 +502,11 @@ def test_denied_member_is_reported_and_the_rest_of_the_report_is_written(
     assert summary["forecast"]["forecast_remaining"] == 1_500.0
 
 
-def test_athena_engine_reads_the_aggregate_from_the_query_results(
-    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN the Athena engine, and the query's result rows queued in moto
+ATHENA_HEADER = ["account_id", "region", "product_code", "resource_id", "instance_type",
+                 "purchase", "cluster", "cost", "instance_hours"]  # fmt: skip
+
+
+def use_athena_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "COST_QUERY_ENGINE": "athena",
         "ATHENA_WORKGROUP": "primary",
@@ -514,22 +515,32 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
         "COST_ATHENA_OUTPUT": "s3://lambda-fleet-data/athena/",
     }.items():
         monkeypatch.setenv(name, value)  # fmt: skip
-    header = ["account_id", "region", "product_code", "resource_id", "instance_type",
-              "purchase", "cluster", "cost", "instance_hours"]  # fmt: skip
-    rows = [
-        header,
-        [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-         "60", "720"],
-        [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-2", "m7g.large", "spot", "dev-apps", "20",
-         "720"],
-        [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "90", "0"],
-    ]  # fmt: skip
+
+
+def queue_athena_rows(rows: list[list[str]]) -> None:
+    """The result rows (header first) of the next Athena query in moto."""
     queued = {
         "account_id": HUB_ACCOUNT_ID,
         "region": REGION,
         "results": [{"rows": [{"Data": [{"VarCharValue": v} for v in row]} for row in rows]}],
     }
     assert requests.post(ATHENA_QUEUE_URL, json=queued).status_code == 201
+
+
+def test_athena_engine_reads_the_aggregate_from_the_query_results(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine, and the query's result rows queued in moto
+    use_athena_engine(monkeypatch)
+    rows = [
+        ATHENA_HEADER,
+        [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
+         "60", "720"],
+        [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-2", "m7g.large", "spot", "dev-apps", "20",
+         "720"],
+        [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "90", "0"],
+    ]  # fmt: skip
+    queue_athena_rows(rows)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
     # WHEN the analysis runs
@@ -554,6 +565,45 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
         REGION,
         "dev-apps",
     )
+
+
+def test_a_cur_cost_that_is_not_an_amount_is_the_cur_sections_error_and_the_rest_goes_on(
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the Athena engine, whose sum of one resource's cost is Infinity (a line item of the
+    # CUR holds one), and usual Cost Explorer data
+    use_athena_engine(monkeypatch)
+    queue_athena_rows(
+        [
+            ATHENA_HEADER,
+            [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
+             "60", "720"],
+            [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "Infinity", "0"],
+        ]
+    )  # fmt: skip
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the CUR section is one error naming the column and the value, the run is partial
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["section"] == "cur"
+    assert error["error"].startswith("line_item_unblended_cost: 1 values")
+    assert "'Infinity'" in error["error"]
+    # AND the report is strict JSON with the other sections, and its summary went out
+    body = (
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket=DATA_BUCKET_NAME, Key=result["report"]["summary"])["Body"]
+        .read()
+    )
+    summary = json.loads(body, parse_constant=refuse_non_json_numbers)
+    assert "cur" not in summary
+    assert summary["forecast"]["forecast_remaining"] == 1_000.0
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
 def test_athena_engine_without_its_settings_is_a_configuration_error(

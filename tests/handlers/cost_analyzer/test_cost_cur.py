@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.cur_files import cur_tables
-from handlers.cost_analyzer.cur import aggregate_line_items, summarise
+from handlers.cost_analyzer.cur import CurDataError, aggregate_line_items, summarise
 from handlers.cost_analyzer.cur_reader import CurFileError, read_cur
 from tests.handlers.conftest import REGION
 
@@ -164,6 +165,37 @@ def test_a_file_lacking_a_required_column_is_refused_naming_it(mocked_aws: None)
     # WHEN read THEN the error names the file and the column
     with pytest.raises(CurFileError, match=r"cur/data/part-0\.parquet lacks .*unblended_cost"):
         read_cur(s3, "cur", "cur/")
+
+
+@pytest.mark.parametrize(
+    ("bad_cost", "shown"),
+    [(float("nan"), "nan"), (float("inf"), "inf"), (-float("inf"), "-inf"), (1e300, "1e+300")],
+)
+def test_a_cost_that_is_not_an_amount_is_refused_naming_the_column_and_the_value(
+    mocked_aws: None, bad_cost: float, shown: str
+) -> None:
+    # GIVEN a Parquet file whose second line item's unblended cost is not an amount
+    s3 = cur_bucket()
+    costs = [0.08, bad_cost, 0.04, 5.0, 99.0]
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({**LINES, "line_item_unblended_cost": costs}), buffer)
+    put_object(s3, "cur/data/part-0.parquet", buffer.getvalue())
+    # WHEN read and aggregated THEN the error names the column and the value
+    expected = rf"^line_item_unblended_cost: 1 values .*'{re.escape(shown)}'"
+    with pytest.raises(CurDataError, match=expected):
+        aggregate_line_items(read_cur(s3, "cur", "cur/"), START, END)
+
+
+def test_empty_costs_and_usage_count_as_zero(mocked_aws: None) -> None:
+    # GIVEN a CSV file whose second line item has neither cost nor usage amount
+    s3 = cur_bucket()
+    frame = pd.DataFrame({**LINES, "resource_tags": ["{}"] * 5})
+    frame.loc[1, ["line_item_unblended_cost", "line_item_usage_amount"]] = None
+    put_object(s3, "cur/data/part-0.csv", frame.to_csv(index=False).encode())
+    # WHEN read, aggregated and summarised
+    summary = summarise(aggregate_line_items(read_cur(s3, "cur", "cur/"), START, END), top_n=5)
+    # THEN the empty amounts count as nothing
+    assert summary["total_cost"] == pytest.approx(5.12)
 
 
 def test_parquet_read_fetches_only_the_used_columns_and_gives_the_full_read_result(
