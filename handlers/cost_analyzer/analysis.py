@@ -282,6 +282,13 @@ def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[
             report.failed("node_groups", error, **target)
             continue
         if average is None:
+            # Not measured is not idle nor busy: say so, rather than leave the cluster out.
+            report.failed(
+                "node_groups",
+                f"no Container Insights node_cpu_utilization in the last "
+                f"{env.cost_lookback_days} days: utilisation and idle node hours unknown",
+                **target,
+            )
             continue
         utilisation[(member.account_id, cluster.region, cluster.name)] = average
         if average < env.cost_node_utilisation_threshold:

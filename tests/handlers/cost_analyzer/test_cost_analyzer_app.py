@@ -527,6 +527,33 @@ def queue_athena_rows(rows: list[list[str]]) -> None:
     assert requests.post(ATHENA_QUEUE_URL, json=queued).status_code == 201
 
 
+def test_a_cluster_without_container_insights_data_is_reported_not_left_out_silently(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN usual cost and a CUR, and a member cluster whose Container Insights reported nothing
+    # in the lookback
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    put_cur(analyzer)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the cluster is a node_groups error saying it was not measured, and the run is partial
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert (error["section"], error["account_id"], error["region"], error["cluster"]) == (
+        "node_groups",
+        MEMBER_ACCOUNT_ID,
+        REGION,
+        "dev-apps",
+    )
+    assert "node_cpu_utilization" in error["error"]
+    # AND the rest of the report is written, with no idle hours guessed for the cluster
+    summary = read_report(result["report"]["summary"])
+    assert summary["idle_node_hours"]["clusters"] == []
+    assert summary["cur"]["eks_nodes"]["clusters"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 def test_athena_engine_reads_the_aggregate_from_the_query_results(
     analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -590,8 +617,7 @@ def test_a_cur_cost_that_is_not_an_amount_is_the_cur_sections_error_and_the_rest
     result = lambda_handler({"action": "analyze"}, lambda_context)
     # THEN the CUR section is one error naming the column and the value, the run is partial
     assert result["status"] == "partial"
-    [error] = result["errors"]
-    assert error["section"] == "cur"
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
     assert error["error"].startswith("line_item_unblended_cost: 1 values")
     assert "'Infinity'" in error["error"]
     # AND the report is strict JSON with the other sections, and its summary went out
