@@ -19,7 +19,7 @@ from fleet_shared.performance_documents import (
 )
 from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer.bottlenecks import find_bottlenecks, measured_rules
-from handlers.performance_analyzer.measurements import HOUR, measure_window
+from handlers.performance_analyzer.measurements import CLUSTER_METRICS, HOUR, measure_window
 from handlers.performance_analyzer.regressions import (
     regressions,
     settle_regression_alerts,
@@ -74,6 +74,12 @@ def analyse_cluster(
         Body=analysis.model_dump_json(indent=2).encode("utf-8"),
         ContentType="application/json",
     )
+    unmeasured = [m.name for m in CLUSTER_METRICS if current.figures.get(m.name) is None]
+    if unmeasured:
+        logger.warning(
+            "Container Insights metrics missing",
+            extra={"cluster": cluster.name, "account_id": account_id, "unmeasured": unmeasured},
+        )
     resource = f"{account_id}/{cluster.region}/{cluster.name}"
     alerts = settle_regression_alerts(
         services,
@@ -94,5 +100,6 @@ def analyse_cluster(
         "analysis": key,
         "bottlenecks": [bottleneck.rule for bottleneck in bottlenecks],
         "regressions": regressing,
+        "unmeasured": unmeasured,
         "alerts": alerts,
     }

@@ -393,3 +393,24 @@ def test_an_open_regression_is_not_resolved_while_its_metric_is_missing(
     [resolution] = alert_inbox.receive()
     assert resolution.alert["resolved"] is True
     assert resolution.alert["id"] == warning.alert["id"]
+
+
+def test_metrics_the_window_lacks_are_named_in_the_clusters_result(
+    analyze: Callable[[dict[str, Any]], dict[str, Any]], fake_clock: ManualClock
+) -> None:
+    # GIVEN a cluster whose Container Insights reported only CPU and memory in the window
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_cluster_hours(
+        cloudwatch, end, 4, {"node_cpu_utilization": 40.0, "node_memory_utilization": 50.0}
+    )
+
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+
+    # THEN the cluster's result names the five metrics it could not measure
+    [cluster] = result["clusters"]
+    assert cluster["status"] == "ok"
+    assert cluster["unmeasured"] == [
+        "network", "node_count", "failed_nodes", "pending_pods", "throttled_cpu"
+    ]  # fmt: skip
