@@ -57,8 +57,8 @@ DEDUP_KEY_MAX_BYTES = 512
 whose group would make its key longer (a tag value, a service name) is keyed by the group's
 digest instead, well inside the limit."""
 WRITE_RESERVE_SECONDS = 10.0
-"""Time kept for writing the report and delivering its alerts: a memory query still running
-with less left in the invocation is given up (that function's error)."""
+"""Time kept for writing the report and delivering its alerts: an Athena or memory query still
+running with less left in the invocation is given up (the section's or function's error)."""
 
 _SECTION_ERRORS = (FleetError, ClientError, BotoCoreError, ValueError, KeyError, RuntimeError)
 
@@ -117,7 +117,7 @@ def analyze(
     report = Report(logger, invocation, env.cost_target_seconds)
     daily = _cost_explorer(services, today, report)
     anomalies = _anomalies(daily, today, env, report) if daily else []
-    cur = _cur(services, now, report)
+    cur = _cur(services, now, report, invocation)
     utilisation = _node_groups(services, now, report)
     if cur is not None:
         report.summary["idle_node_hours"] = _idle_node_hours(cur, utilisation)
@@ -214,7 +214,9 @@ def _anomalies(
     return found
 
 
-def _cur(services: CostServices, now: datetime, report: Report) -> dict[str, Any] | None:
+def _cur(
+    services: CostServices, now: datetime, report: Report, invocation: Invocation
+) -> dict[str, Any] | None:
     env = services.environment
     end = datetime(now.year, now.month, now.day, tzinfo=UTC)
     start = end - timedelta(days=env.cost_lookback_days)
@@ -229,6 +231,7 @@ def _cur(services: CostServices, now: datetime, report: Report) -> dict[str, Any
                 start=start,
                 end=end,
                 sleep=services.pause,
+                keep_waiting=lambda: invocation.allows(WRITE_RESERVE_SECONDS),
             )
         else:
             # Arrow's Parquet and CSV readers load only on this path (Athena never needs them).

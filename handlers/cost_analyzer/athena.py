@@ -5,8 +5,8 @@ that the AWS data export's Glue crawler (or CREATE TABLE) defines. The period is
 execution parameters (`?`, bound by Athena), never written into the SQL; only the database and
 table names are, since parameters cannot name a table, and they are checked first. The function
 starts the query in ATHENA_WORKGROUP, polls GetQueryExecution with a growing pause until it ends
-(or the poll budget runs out), and reads every GetQueryResults page (NextToken); the first row of
-the first page is the header.
+(or the poll budget or the invocation's time runs out), and reads every GetQueryResults page
+(NextToken); the first row of the first page is the header.
 
 The AWS SDK for pandas (`wr.athena.read_sql_query`) is not used here: its regular path reads the
 result CSV from S3 (s3:GetObject on the results and athena:GetWorkGroup, which the role does not
@@ -81,8 +81,10 @@ def run_query(
     workgroup: str,
     output_location: str | None,
     sleep: Callable[[float], None] = time.sleep,
+    keep_waiting: Callable[[], bool] = lambda: True,
 ) -> pd.DataFrame:
-    """Start `sql` with its execution `parameters`, wait for it, and return its rows as text
+    """Start `sql` with its execution `parameters`, wait for it while `keep_waiting()` says
+    there is time (else it is given up: `AthenaQueryError`), and return its rows as text
     columns."""
     request: dict[str, Any] = {
         "QueryString": sql,
@@ -103,6 +105,11 @@ def run_query(
         if state in _DONE:
             reason = status.get("StateChangeReason", "no reason given")
             raise AthenaQueryError(f"Athena query {execution_id} {state}: {reason}")
+        if not keep_waiting():
+            raise AthenaQueryError(
+                f"Athena query {execution_id} still {state} with too little time left in the "
+                "invocation: given up"
+            )
         sleep(pause)
         pause = min(pause * 2, 5.0)
     else:
@@ -132,8 +139,10 @@ def aggregate_with_athena(
     start: datetime,
     end: datetime,
     sleep: Callable[[float], None] = time.sleep,
+    keep_waiting: Callable[[], bool] = lambda: True,
 ) -> pd.DataFrame:
-    """The aggregate frame of `cur.aggregate_line_items`, computed by Athena."""
+    """The aggregate frame of `cur.aggregate_line_items`, computed by Athena (given up when
+    `keep_waiting()` says there is no time left to wait for it)."""
     frame = run_query(
         athena,
         aggregate_sql(database, table),
@@ -141,6 +150,7 @@ def aggregate_with_athena(
         workgroup=workgroup,
         output_location=output_location,
         sleep=sleep,
+        keep_waiting=keep_waiting,
     )
     missing = [c for c in AGGREGATE_COLUMNS if c not in frame.columns]
     if missing:

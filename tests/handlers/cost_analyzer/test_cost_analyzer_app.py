@@ -632,6 +632,34 @@ def test_a_cur_cost_that_is_not_an_amount_is_the_cur_sections_error_and_the_rest
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_an_athena_query_still_running_when_time_runs_short_is_given_up_and_the_report_written(
+    analyzer: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine, whose query never finishes, in an invocation with 5 s left
+    use_athena_engine(monkeypatch)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    athena = app.FUNCTION.services().sessions.hub_client("athena")
+    polls: list[str] = []
+
+    def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        polls.append("poll")
+        return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
+            "QueryExecution": {"Status": {"State": "RUNNING"}}
+        }
+
+    athena.meta.events.register("before-call.athena.GetQueryExecution", still_running)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, ContextRunningOutOfTime(millis_left=[5_000]))
+    # THEN it stops waiting for the query (instead of polling it for minutes), the CUR section
+    # is its error, and the report and its summary are still written
+    assert len(polls) <= 2
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert "still RUNNING" in error["error"]
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 def test_athena_engine_without_its_settings_is_a_configuration_error(
     analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
