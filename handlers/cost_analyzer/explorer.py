@@ -75,6 +75,21 @@ def usable_points(
     return usable, rejected
 
 
+def _forecast_amount(answer: dict[str, Any], field: str, parent: str) -> float:
+    """`answer[field]` (0 when absent) as a number; ValueError naming the field when it is not
+    a cost within +-MAX_DAILY_AMOUNT (a NaN would make the report invalid JSON)."""
+    given = answer.get(field, 0.0)
+    try:
+        amount = float(given)
+    except (TypeError, ValueError):
+        amount = math.nan
+    if not _is_cost(amount):
+        raise ValueError(
+            f"{parent}.{field}: {str(given)[:40]!r} is not a cost within +-{MAX_DAILY_AMOUNT:g}"
+        )
+    return amount
+
+
 def _is_cost(amount: float) -> bool:
     return math.isfinite(amount) and abs(amount) <= MAX_DAILY_AMOUNT
 
@@ -113,7 +128,15 @@ def month_end_forecast(
     month_points = (
         cost_and_usage(ce, month_start, today) if period_start > month_start else service_points
     )
-    month_to_date = sum(p.amount for p in month_points if p.start >= month_start)
+    month_points = [p for p in month_points if p.start >= month_start]
+    not_costs = [p for p in month_points if not _is_cost(p.amount)]
+    if not_costs:
+        raise ValueError(
+            f"Metrics.UnblendedCost.Amount: {len(not_costs)} month-to-date values are not a cost "
+            f"within +-{MAX_DAILY_AMOUNT:g}, the first {str(not_costs[0].amount)!r} on "
+            f"{not_costs[0].start.isoformat()}"
+        )
+    month_to_date = sum(p.amount for p in month_points)
     summary: dict[str, Any] = {
         "month": month_start.strftime("%Y-%m"),
         "month_to_date": round(month_to_date, 4),
@@ -136,10 +159,16 @@ def month_end_forecast(
             "source": RUN_RATE_SOURCE,
             "forecast_unavailable": _reason(error),
         }
-    remaining = float(response["Total"]["Amount"])
+    remaining = _forecast_amount(response["Total"], "Amount", "Total")
     intervals = response.get("ForecastResultsByTime", [])
-    low = sum(float(i.get("PredictionIntervalLowerBound", 0.0)) for i in intervals)
-    high = sum(float(i.get("PredictionIntervalUpperBound", 0.0)) for i in intervals)
+    low = sum(
+        _forecast_amount(i, "PredictionIntervalLowerBound", "ForecastResultsByTime")
+        for i in intervals
+    )
+    high = sum(
+        _forecast_amount(i, "PredictionIntervalUpperBound", "ForecastResultsByTime")
+        for i in intervals
+    )
     return {
         **summary,
         "forecast_remaining": round(remaining, 4),

@@ -728,11 +728,11 @@ def test_without_a_cost_explorer_forecast_the_month_is_projected_at_the_run_rate
     assert forecast["interval_80"] is None
 
 
-def test_month_to_date_covers_the_whole_month_when_the_lookback_is_shorter(
-    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+def queue_june_with_a_short_lookback(
+    analyzer: ManualClock, monkeypatch: pytest.MonkeyPatch, june_1st: str = "100.0000"
 ) -> None:
-    # GIVEN a 7-day lookback on 20 June, every day of June so far costing 100 USD, and a
-    # Cost Explorer forecast of 1,000 USD for the rest of the month
+    """A 7-day lookback on 20 June, every day of June so far costing 100 USD (1 June:
+    `june_1st`, outside the lookback)."""
     monkeypatch.setenv("COST_LOOKBACK_DAYS", "7")
     analyzer.set(datetime(2025, 6, 20, 7, 0, tzinfo=UTC))
     today = analyzer.now().date()
@@ -749,7 +749,12 @@ def test_month_to_date_covers_the_whole_month_when_the_lookback_is_shorter(
                         "Start": d.isoformat(),
                         "End": (d + timedelta(days=1)).isoformat(),
                     },
-                    "Total": {"UnblendedCost": {"Amount": "100.0000", "Unit": "USD"}},
+                    "Total": {
+                        "UnblendedCost": {
+                            "Amount": june_1st if d.day == 1 else "100.0000",
+                            "Unit": "USD",
+                        }
+                    },
                     "Groups": [],
                     "Estimated": False,
                 }
@@ -758,6 +763,14 @@ def test_month_to_date_covers_the_whole_month_when_the_lookback_is_shorter(
         },
     ]
     assert requests.post(CE_QUEUE_URL, json={"results": results}).status_code == 201
+
+
+def test_month_to_date_covers_the_whole_month_when_the_lookback_is_shorter(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a 7-day lookback on 20 June, every day of June so far costing 100 USD, and a
+    # Cost Explorer forecast of 1,000 USD for the rest of the month
+    queue_june_with_a_short_lookback(analyzer, monkeypatch)
     stub_cost_forecast(1_000.0)
     # WHEN the daily analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
@@ -768,6 +781,40 @@ def test_month_to_date_covers_the_whole_month_when_the_lookback_is_shorter(
     assert summary["total_cost"] == pytest.approx(700.0)
     assert summary["forecast"]["month_to_date"] == pytest.approx(1_900.0)
     assert summary["forecast"]["month_end_total"] == pytest.approx(2_900.0)
+
+
+@pytest.mark.parametrize(
+    ("june_1st", "forecast", "named"),
+    [
+        ("NaN", 1_000.0, "Metrics.UnblendedCost.Amount: 1 month-to-date values"),
+        ("100.0000", float("nan"), "Total.Amount: 'nan'"),
+    ],
+)
+def test_a_month_to_date_or_forecast_that_is_not_a_number_is_the_forecasts_error(  # noqa: PLR0917 - pytest passes fixtures positionally
+    analyzer: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    june_1st: str,
+    forecast: float,
+    named: str,
+) -> None:
+    # GIVEN a lookback shorter than the month so far, with Cost Explorer answering NaN for
+    # 1 June's cost or for the forecast
+    queue_june_with_a_short_lookback(analyzer, monkeypatch, june_1st=june_1st)
+    stub_cost_forecast(forecast)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the forecast is one error naming the field, and the report is strict JSON without it
+    [error] = [e for e in result["errors"] if e["section"] == "forecast"]
+    assert error["error"].startswith(named)
+    body = (
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket=DATA_BUCKET_NAME, Key=result["report"]["summary"])["Body"]
+        .read()
+    )
+    summary = json.loads(body, parse_constant=refuse_non_json_numbers)
+    assert "forecast" not in summary
+    assert summary["total_cost"] == pytest.approx(700.0)
 
 
 def test_a_busy_functions_saving_scales_the_billed_time_of_the_lines_read_by_their_span(
