@@ -17,6 +17,7 @@ import csv
 import gzip
 import io
 import os
+import re
 from typing import Any
 
 import pandas as pd
@@ -40,8 +41,13 @@ _CSV_TYPES = {
 }
 
 
+_CSV_VALUE_ERROR = re.compile(r"CSV column #(?P<index>\d+): .*?invalid value '(?P<value>.*)'", re.S)
+VALUE_PREFIX_LENGTH = 40
+"""How much of a bad value an error shows: enough to find it, never a whole hostile cell."""
+
+
 class CurFileError(ValueError):
-    """A CUR file lacks a column the aggregation needs."""
+    """A CUR file lacks a column the aggregation needs, or holds a value of the wrong type."""
 
 
 class S3ObjectReader(io.RawIOBase):
@@ -101,7 +107,13 @@ def read_cur(s3: Any, bucket: str, prefix: str) -> pd.DataFrame:
             else:
                 table = _read_csv(s3.get_object(Bucket=bucket, Key=key)["Body"], key)
             # One type for the usage start, so Parquet and CSV files stack into one column.
-            usage_start = utc_timestamps(table[USAGE_START_COLUMN].combine_chunks())
+            try:
+                usage_start = utc_timestamps(table[USAGE_START_COLUMN].combine_chunks())
+            except ValueError as error:
+                reason = str(error).split(". ", 1)[0][: VALUE_PREFIX_LENGTH + 80]
+                raise CurFileError(
+                    f"CUR file {key}: {USAGE_START_COLUMN} is not a time: {reason}"
+                ) from None
             index = table.schema.get_field_index(USAGE_START_COLUMN)
             tables.append(table.set_column(index, USAGE_START_COLUMN, usage_start))
     if not tables:
@@ -134,12 +146,24 @@ def _read_csv(body: Any, key: str) -> pa.Table:
     )
     # Streamed block by block: `read_csv` would keep the whole decompressed text (a gigabyte for
     # a million line items) while it parses.
-    reader = pa_csv.open_csv(
-        pa.PythonFile(source, mode="r"),
-        read_options=pa_csv.ReadOptions(column_names=names),
-        convert_options=options,
-    )
-    return reader.read_all()
+    try:
+        reader = pa_csv.open_csv(
+            pa.PythonFile(source, mode="r"),
+            read_options=pa_csv.ReadOptions(column_names=names),
+            convert_options=options,
+        )
+        return reader.read_all()
+    except pa.ArrowInvalid as error:
+        raise CurFileError(_csv_value_error(key, names, error)) from None
+
+
+def _csv_value_error(key: str, names: list[str], error: pa.ArrowInvalid) -> str:
+    """Arrow's conversion error with the column named (Arrow numbers it) and the value cut."""
+    found = _CSV_VALUE_ERROR.search(str(error))
+    if found is None or int(found["index"]) >= len(names):
+        return f"CUR file {key} cannot be read: {str(error)[:200]}"
+    value = found["value"][:VALUE_PREFIX_LENGTH]
+    return f"CUR file {key}: {names[int(found['index'])]} is not a number: {value!r}"
 
 
 def _require(key: str, present: set[str]) -> None:

@@ -198,6 +198,30 @@ def test_empty_costs_and_usage_count_as_zero(mocked_aws: None) -> None:
     assert summary["total_cost"] == pytest.approx(5.12)
 
 
+@pytest.mark.parametrize(
+    ("column", "bad_value", "expected"),
+    [
+        ("line_item_usage_amount", "<b>" + "x" * 10_000,
+         r"part-0\.csv: line_item_usage_amount is not a number: '<b>x{37}'$"),
+        ("line_item_usage_start_date", "yesterday\x07<b>",
+         r"part-0\.csv: line_item_usage_start_date is not a time: .*yesterday"),
+    ],
+)  # fmt: skip
+def test_a_csv_value_of_the_wrong_type_is_refused_naming_the_file_and_the_column(
+    mocked_aws: None, column: str, bad_value: str, expected: str
+) -> None:
+    # GIVEN a CSV file whose second line item holds hostile text in a number or time column
+    s3 = cur_bucket()
+    frame = pd.DataFrame({**LINES, "resource_tags": ["{}"] * 5})
+    frame[column] = frame[column].astype(object)
+    frame.loc[1, column] = bad_value
+    put_object(s3, "cur/data/part-0.csv", frame.to_csv(index=False).encode())
+    # WHEN read THEN the one error names the file and the column, with the value cut short
+    with pytest.raises(CurFileError, match=expected) as refused:
+        read_cur(s3, "cur", "cur/")
+    assert len(str(refused.value)) < 200
+
+
 def test_parquet_read_fetches_only_the_used_columns_and_gives_the_full_read_result(
     mocked_aws: None,
 ) -> None:
