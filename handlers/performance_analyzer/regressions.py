@@ -10,7 +10,8 @@ Exactly once, under faults: each notice goes through `deliver_once`, keyed by th
 as it was before the notice (the regression's start is named by the time the previous one
 closed). The record is written after the delivery, whether this run published or found the
 notice already delivered: a record write lost after SNS took the alert leaves the record as it
-was, and the next run finds the delivery done and only writes the record. A publish SNS refuses
+was, and the next run finds the delivery done and only writes the record; when the rule cleared
+before that run, it finds the warning delivered all the same and resolves it. A publish SNS refuses
 is logged and retried on the next run. Two runs settling one cluster at once (an
 `analyze_cluster` sent during the schedule's run) would both find a regression unrecorded: a
 lock per cluster lets one settle while the other's cluster is an error (the first one's alerts
@@ -22,8 +23,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
+from fleet_shared.alert_delivery import SCOPE, AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, Severity
+from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.performance_documents import Bottleneck, MetricTrend
 from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer.bottlenecks import BOTTLENECK_RULES
@@ -37,6 +39,9 @@ FIRST = "first"
 DELIVERY_TTL_SECONDS = 14 * 24 * 3600
 """How long a delivered notice is remembered: longer than the state table could be unwritable
 between a publish and its record."""
+DELIVERY_CHECK_SECONDS = 30
+"""How long checking whether a notice went out blocks its delivery (the check's claim is released
+at once, so only a run that dies between the two calls leaves it this long)."""
 ALERTS_LOCK_SECONDS = 60
 """The lease of a cluster's alert lock: far longer than reading, publishing and recording the
 alerts of its rules takes, short enough that a crashed run blocks the next one only briefly."""
@@ -161,8 +166,7 @@ def _settle(
             counts["open"] += 1
             if is_open:
                 continue
-            # A regression is named by when the one before it closed (FIRST for the rule's first).
-            started_after = str(record.get(CLOSED_AT, FIRST))
+            started_after = _episode(record)
             sent_now = _deliver(services, logger, f"{key}/{rule.name}/{started_after}/open", alert)
             if sent_now is not None:
                 services.state.put_value(
@@ -171,12 +175,16 @@ def _settle(
                     {OPEN: True, "alert_id": alert.id, STARTED_AFTER: started_after},
                 )
                 counts["sent"] += sent_now
-        elif is_open and rule.name in measured:
+        elif rule.name in measured and (
+            # The warning went out but its record was lost, and the rule cleared before a run
+            # could write it: it is open all the same.
+            is_open or _delivered(services, f"{key}/{rule.name}/{_episode(record)}/open")
+        ):
             now = services.clock.now()
             resolution = alert.resolution(
                 f"{rule.title} no longer regresses week over week on {resource}", now
             )
-            delivery = f"{key}/{rule.name}/{record.get(STARTED_AFTER, FIRST)}/resolved"
+            delivery = f"{key}/{rule.name}/{_episode(record)}/resolved"
             sent_now = _deliver(services, logger, delivery, resolution)
             if sent_now is not None:
                 services.state.put_value(
@@ -184,6 +192,25 @@ def _settle(
                 )
                 counts["resolved"] += sent_now
     return counts
+
+
+def _episode(record: dict[str, Any]) -> str:
+    """The name of the rule's current (or next) regression: when the one before it closed, FIRST
+    for the rule's first."""
+    return str(record.get(STARTED_AFTER if record.get(OPEN) else CLOSED_AT, FIRST))
+
+
+def _delivered(services: PerformanceServices, delivery: str) -> bool:
+    """Whether the notice under `delivery` went out, without sending it: the delivery claim is
+    completed; a claim this check takes is released at once."""
+    try:
+        with services.state.idempotent(
+            SCOPE, delivery, DELIVERY_TTL_SECONDS, DELIVERY_CHECK_SECONDS
+        ) as request:
+            return request.is_repeat
+    except RequestInProgressError:
+        # Being published right now by a run that died holding the claim: the next run knows.
+        return False
 
 
 def _deliver(

@@ -414,3 +414,36 @@ def test_metrics_the_window_lacks_are_named_in_the_clusters_result(
     assert cluster["unmeasured"] == [
         "network", "node_count", "failed_nodes", "pending_pods", "throttled_cpu"
     ]  # fmt: skip
+
+
+def test_a_regression_whose_record_was_lost_is_resolved_when_it_clears_before_the_next_run(
+    analyze: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN a CPU regression whose warning SNS took while the state table refused the rule's
+    # record
+    cloudwatch, _ = put_saturated_window(fake_clock, 4)
+    refused = refuse_record_writes(app.FUNCTION.services(), "cpu_saturation")
+    analyze({"action": "analyze_fleet"})
+    refused.healed = True
+    [warning] = alert_inbox.receive()
+    assert warning.alert["resolved"] is False
+
+    # WHEN the next run finds the CPU back to normal
+    fake_clock.advance(4 * 3600)
+    healthy_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_week_over_week(cloudwatch, healthy_end, 4, HEALTHY)
+    result = analyze({"action": "analyze_fleet"})
+
+    # THEN the warning that went out is resolved, once, under its id
+    assert result["clusters"][0]["alerts"]["resolved"] == 1
+    [resolution] = alert_inbox.receive()
+    assert resolution.alert["resolved"] is True
+    assert resolution.alert["id"] == warning.alert["id"]
+    # AND a later run sends nothing more
+    fake_clock.advance(4 * 3600)
+    later_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_week_over_week(cloudwatch, later_end, 4, HEALTHY)
+    analyze({"action": "analyze_fleet"})
+    assert alert_inbox.receive() == []
