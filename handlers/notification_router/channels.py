@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.timestamps import iso_z
+from handlers.notification_router.bounded_http import open_bounded
 from handlers.notification_router.channel_names import EMAIL, PAGERDUTY, SLACK
 from handlers.notification_router.channel_text import (
     PAGERDUTY_SUMMARY_MAX,
@@ -211,10 +212,10 @@ def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, A
 
 
 def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None:
-    """POST `payload` as JSON; any non-2xx status, timeout, connection error or answer that is
-    not HTTP is a `ChannelError` naming the host only (webhook URLs are secrets). Once the peer
-    has answered 2xx the message is delivered, whatever happens to the rest of its answer: a
-    retry would post it again."""
+    """POST `payload` as JSON, all of it (the answer's body included) within `timeout_seconds`;
+    any non-2xx status, timeout, connection error or answer that is not HTTP is a `ChannelError`
+    naming the host only (webhook URLs are secrets). Once the peer has answered 2xx the message
+    is delivered, whatever happens to the rest of its answer: a retry would post it again."""
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode("utf-8"),
@@ -223,7 +224,7 @@ def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None
     )
     host = urllib.parse.urlsplit(url).netloc
     try:
-        response = urllib.request.urlopen(request, timeout=timeout_seconds)
+        response = open_bounded(request, timeout_seconds)
     except urllib.error.HTTPError as error:
         body = error.read(200).decode("utf-8", "replace")
         error.close()

@@ -6,9 +6,10 @@ alert would otherwise cost one GetSecretValue per channel, and a rotated webhook
 key is still picked up within that time without a redeploy. A secret may be named or given as an
 ARN; an ARN naming another region is read in that region.
 
-Every call a channel makes is bounded by ROUTER_HTTP_TIMEOUT_SECONDS: urllib's timeout for Slack
-and PagerDuty, and for the e-mail topic and the secrets, botocore clients with that connect and
-read timeout and no retries of their own (the delivery loop retries, within the time left).
+Every call a channel makes is bounded by ROUTER_HTTP_TIMEOUT_SECONDS: for Slack and PagerDuty a
+deadline on the whole request (`bounded_http`), and for the e-mail topic and the secrets, botocore
+clients with that connect and read timeout and no retries of their own (the delivery loop
+retries, within the time left).
 """
 
 from __future__ import annotations

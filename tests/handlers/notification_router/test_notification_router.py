@@ -860,9 +860,10 @@ def test_a_resolution_that_arrives_before_its_trigger_is_not_undone_by_it(
 
 
 @contextmanager
-def raw_peer(answer: bytes) -> Iterator[str]:
+def raw_peer(answer: bytes, pause_seconds: float = 0.0) -> Iterator[str]:
     """An HTTP peer on 127.0.0.1 that reads one request and sends `answer` as is, then hangs up;
-    yields its URL."""
+    yields its URL. With `pause_seconds` it sends `answer` a line at a time, pausing before each
+    line after the first, and stops when the caller hangs up."""
 
     class Handler(socketserver.StreamRequestHandler):
         def handle(self) -> None:
@@ -871,7 +872,13 @@ def raw_peer(answer: bytes) -> Iterator[str]:
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             self.rfile.read(length)
-            self.wfile.write(answer)
+            for index, line in enumerate(answer.splitlines(keepends=True)):
+                if index and pause_seconds:
+                    time.sleep(pause_seconds)
+                try:
+                    self.wfile.write(line)
+                except OSError:
+                    return
 
     with socketserver.TCPServer(("127.0.0.1", 0), Handler) as server:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -889,6 +896,35 @@ def test_a_post_the_peer_accepted_is_delivered_even_if_its_answer_breaks_off() -
         # WHEN a message is posted to it THEN the post counts as delivered (the peer took the
         # message: calling it failed would send it again on the retry)
         post_json(url, {"text": "hello"}, timeout_seconds=5)
+
+
+def test_a_peer_answering_a_header_at_a_time_is_given_up_on_within_the_timeout() -> None:
+    # GIVEN a peer that answers 200, then a header line every 0.3 s, each well within the
+    # 1 s timeout, for 6 s in all
+    headers = b"".join(b"x-slow-%d: y\r\n" % index for index in range(20))
+    answer = b"HTTP/1.1 200 OK\r\n" + headers + b"content-length: 2\r\n\r\nok"
+    with raw_peer(answer, pause_seconds=0.3) as url:
+        started = time.monotonic()
+        # WHEN a message is posted to it with a 1 s timeout
+        with pytest.raises(ChannelError) as raised:
+            post_json(url, {"text": "hello"}, timeout_seconds=1)
+        elapsed = time.monotonic() - started
+    # THEN the post fails as timed out after about 1 s, not when the peer finishes
+    assert elapsed < 1.5
+    assert "timed out" in str(raised.value) or "time is up" in str(raised.value)
+
+
+def test_a_body_trickling_after_a_2xx_is_delivered_within_the_timeout() -> None:
+    # GIVEN a peer that answers 200 at once, then its body a line every 0.3 s for 6 s
+    body = b"".join(b"line %d\n" % index for index in range(20))
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+    with raw_peer(answer, pause_seconds=0.3) as url:
+        started = time.monotonic()
+        # WHEN a message is posted to it with a 1 s timeout
+        post_json(url, {"text": "hello"}, timeout_seconds=1)
+        elapsed = time.monotonic() - started
+    # THEN it counts as delivered (the peer took it) and the post ends within the timeout
+    assert elapsed < 1.5
 
 
 def test_a_peer_that_answers_no_http_is_a_channel_error_naming_its_host() -> None:

@@ -1,0 +1,119 @@
+"""HTTP requests bounded in total time, not per socket operation.
+
+urllib's `timeout` bounds each connect, send and receive on its own: a peer that answers a few
+bytes at a time, each within the timeout, holds the request as long as it likes, past the end of
+the invocation. Here every socket operation of one request gets only what is left of a single
+deadline, so the whole request (connecting, sending, the status, the headers and the body) takes
+at most its timeout.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import io
+import socket
+import time
+import urllib.request
+from typing import Any
+
+
+def open_bounded(request: urllib.request.Request, timeout_seconds: float) -> Any:
+    """urllib's `urlopen(request)`, every step of it within `timeout_seconds` in all; a step
+    that would end after that raises `TimeoutError` (reading the body included)."""
+    deadline = time.monotonic() + timeout_seconds
+    opener = urllib.request.build_opener(
+        _BoundedHTTPHandler(deadline), _BoundedHTTPSHandler(deadline)
+    )
+    return opener.open(request, timeout=timeout_seconds)
+
+
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the request's time is up")
+    return left
+
+
+class _BoundedReader(io.RawIOBase):
+    """The answer's bytes, each read given only the time left before the deadline."""
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._raw = raw
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        self._sock.settimeout(_time_left(self._deadline))
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _BoundedSocket:
+    """A connected socket whose sends and reads end by the deadline; http.client uses only
+    `sendall`, `makefile` and `close` once connected."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.settimeout(_time_left(self._deadline))
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str = "rb") -> io.BufferedReader:
+        # The socket's own unbuffered file: it holds a reference, so the socket stays open
+        # while the answer is read even after urllib closes the connection.
+        raw = self._sock.makefile(mode, buffering=0)
+        return io.BufferedReader(_BoundedReader(raw, self._sock, self._deadline))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _BoundedConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, deadline: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+
+    def connect(self) -> None:
+        self.timeout = _time_left(self._deadline)
+        super().connect()
+        self.sock = _BoundedSocket(self.sock, self._deadline)
+
+
+class _BoundedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, deadline: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+
+    def connect(self) -> None:
+        self.timeout = _time_left(self._deadline)
+        super().connect()
+        self.sock = _BoundedSocket(self.sock, self._deadline)
+
+
+class _BoundedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(functools.partial(_BoundedConnection, deadline=self._deadline), req)
+
+
+class _BoundedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        connection = functools.partial(_BoundedHTTPSConnection, deadline=self._deadline)
+        return self.do_open(connection, req, context=self._context)
