@@ -5,7 +5,9 @@ shape (anyone allowed `cloudwatch:SetAlarmState` writes an alarm's `NewStateReas
 `<...>` as a link, a mention or `<!channel>`, so every such field is escaped (`&`, `<`, `>`, the
 three characters Slack decodes) before it goes into a Slack text. Text longer than a field
 accepts is cut on a word boundary and ends with an ellipsis; for Slack the limit counts the
-escaped text, and a cut never splits an entity such as `&amp;`.
+escaped text, and a cut never splits an entity such as `&amp;`. A field meant for one line (title,
+resource, source, region) is made one line in every channel (`one_line`): a line break in it
+would start a line that reads as a fact of the message, or a header of the e-mail.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ SLACK_FIELD_MAX = 2000
 PAGERDUTY_SUMMARY_MAX = 1024
 
 _SLACK_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+"""Control characters and every other character `str.splitlines` breaks a line on."""
 _LAST_WORD = re.compile(r"\s+\S*$")
+
+
+def one_line(text: str) -> str:
+    """`text` with each run of line breaks and control characters made one space: a field meant
+    for one line (a title, a resource) cannot start a line that reads as another fact."""
+    return _LINE_BREAKS.sub(" ", text)
 
 
 def slack_escape(text: str) -> str:

@@ -28,6 +28,7 @@ from handlers.notification_router.channel_text import (
     SLACK_HEADER_MAX,
     SLACK_SECTION_MAX,
     fit,
+    one_line,
     slack_escape,
     slack_text,
 )
@@ -151,7 +152,8 @@ def slack_payload(message: OutgoingMessage) -> dict[str, Any]:
     if message.suppressed_duplicates:
         fields.append(("Suppressed duplicates", str(message.suppressed_duplicates)))
     field_texts = [
-        f"*{name}*\n" + slack_text(value, SLACK_FIELD_MAX - len(name) - 3) for name, value in fields
+        f"*{name}*\n" + slack_text(one_line(value), SLACK_FIELD_MAX - len(name) - 3)
+        for name, value in fields
     ]
     blocks: list[dict[str, Any]] = [
         {
@@ -176,7 +178,7 @@ def slack_payload(message: OutgoingMessage) -> dict[str, Any]:
                 ],
             }
         )
-    fallback = f"{message.headline} - {alert.resource} ({message.where})"
+    fallback = f"{message.headline} - {one_line(alert.resource)} ({message.where})"
     return {"text": slack_text(fallback, SLACK_SECTION_MAX), "blocks": blocks}
 
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from fleet_shared.alerts import SUBJECT_MAX_LENGTH
 from fleet_shared.timestamps import iso_z
-from handlers.notification_router.channel_text import fit
+from handlers.notification_router.channel_text import fit, one_line
 from handlers.notification_router.messages import Notification
 
 # ARN parts that go into a console link's host and path unquoted: anything else gets no link.
@@ -31,8 +31,8 @@ class OutgoingMessage:
 
     @property
     def headline(self) -> str:
-        """`[CRITICAL] title` or `[RESOLVED] title`."""
-        return f"[{self.label}] {self.notification.alert.title}"
+        """`[CRITICAL] title` or `[RESOLVED] title`, on one line."""
+        return f"[{self.label}] {one_line(self.notification.alert.title)}"
 
     def subject(self) -> str:
         """The e-mail subject: the headline within SNS's 100 characters, cut on a word boundary
@@ -46,7 +46,7 @@ class OutgoingMessage:
         """`account 222222222222, ap-south-1`, or `fleet-wide` for alerts about no account."""
         alert = self.notification.alert
         parts = [f"account {alert.account_id}" if alert.account_id else "", alert.region or ""]
-        return ", ".join(part for part in parts if part) or "fleet-wide"
+        return one_line(", ".join(part for part in parts if part) or "fleet-wide")
 
     @property
     def console_url(self) -> str | None:
@@ -54,7 +54,8 @@ class OutgoingMessage:
         return console_url(self.notification.alert.resource, self.notification.alert.region)
 
     def text(self) -> str:
-        """A plain-text body (e-mail), every fact on its own line."""
+        """A plain-text body (e-mail): the headline, the detail, then every fact on one line of
+        its own (line breaks in a fact's value become spaces)."""
         alert = self.notification.alert
         lines = [
             self.headline,
@@ -63,9 +64,9 @@ class OutgoingMessage:
             "",
             f"Severity: {alert.severity.value}"
             + (" (resolved)" if self.notification.resolves else ""),
-            f"Resource: {alert.resource}",
+            f"Resource: {one_line(alert.resource)}",
             f"Where: {self.where}",
-            f"Source: {alert.source}",
+            f"Source: {one_line(alert.source)}",
             f"Time: {iso_z(alert.timestamp)}",
             f"Alert id: {alert.id}",
         ]

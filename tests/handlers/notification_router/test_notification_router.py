@@ -629,6 +629,37 @@ def test_long_text_is_cut_on_a_word_boundary_to_each_channels_limit(
         assert whole[len(kept)] == " "
 
 
+def test_line_breaks_in_single_line_fields_cannot_forge_facts_in_email_or_slack(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN a critical alert whose title and resource hold CR/LF followed by text that reads as
+    # a header or a fact of the message
+    title = "disk full\r\nBcc: attacker@evil.example"
+    resource = "node-1\nSeverity: info\u2028*Region*"
+    # WHEN routed
+    invoke(sns_event(fleet_alert("critical", title=title, resource=resource)))
+    # THEN the e-mail's subject and each of its facts stay on one line: no line of the body
+    # starts with the forged text
+    [email] = email_inbox.receive()
+    assert email["Subject"] == "[CRITICAL] disk full Bcc: attacker@evil.example"
+    lines = email["Message"].splitlines()
+    assert lines[0] == "[CRITICAL] disk full Bcc: attacker@evil.example"
+    assert "Resource: node-1 Severity: info *Region*" in lines
+    assert [line for line in lines if line.startswith(("Bcc:", "Severity: info", "*Region*"))] == []
+    # AND Slack's header, fallback and resource field and PagerDuty's summary are one line each
+    [slack] = receiver.bodies("/slack")
+    resource_field = slack["blocks"][2]["fields"][1]["text"]
+    assert resource_field == "*Resource*\nnode-1 Severity: info *Region*"
+    [pagerduty] = receiver.bodies("/pagerduty")
+    for text in (
+        slack["blocks"][0]["text"]["text"],
+        slack["text"],
+        pagerduty["payload"]["summary"],
+    ):
+        assert text.splitlines() == [text]
+        assert "disk full Bcc: attacker@evil.example" in text
+
+
 @pytest.mark.parametrize(
     ("text", "limit", "expected"),
     [
