@@ -20,7 +20,10 @@ mistaken for a duplicate. A key being sent by another invocation at this moment 
 Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
 window) as soon as it did, so the retry sends only to the channels that failed or were not tried
 for lack of time. Two copies of an alert share a dedup key, and a key is held by one invocation
-at a time, so a channel is never sent the same alert twice within the window.
+at a time, so a channel is not sent the same alert twice within the window, except when it took
+the alert without its answer arriving (a timeout after the peer read the request) or when its
+record could not be written and another channel failed: a retry cannot tell those from a channel
+that never got it, and sends again (PagerDuty's dedup key makes that harmless there).
 
 Correlation: each suppressed duplicate increments a counter in the state table; the next
 notice that is sent carries the count ("7 duplicates suppressed since the last notice").
@@ -28,8 +31,11 @@ notice that is sent carries the count ("7 duplicates suppressed since the last n
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import alert_id
 from fleet_shared.exceptions import RequestInProgressError
@@ -41,6 +47,8 @@ from handlers.notification_router.delivery import SKIPPED, UNFINISHED, deliver
 from handlers.notification_router.formatting import OutgoingMessage
 from handlers.notification_router.messages import Notification
 from handlers.notification_router.services import RouterServices
+
+_logger = logging.getLogger(__name__)
 
 SCOPE = "notification_router"
 SUPPRESSED_VALUE = "suppressed"
@@ -178,15 +186,21 @@ class _Delivered:
         self.channels = frozenset(names)
 
     def add(self, channel: str) -> None:
-        """Record that `channel` took the alert."""
+        """Record that `channel` took the alert. A write that fails is logged, not raised: the
+        channel has the alert whatever the table says, so the delivery goes on to the other
+        channels, and once all took it the completed claim stops a retry from sending any of
+        them again (each later write also saves the channels before it)."""
         self.channels = self.channels | {channel}
         for key in self._keys:
-            self._state.put_value(
-                key,
-                DELIVERED_VALUE,
-                {"channels": sorted(self.channels)},
-                ttl_seconds=self._window_seconds,
-            )
+            try:
+                self._state.put_value(
+                    key,
+                    DELIVERED_VALUE,
+                    {"channels": sorted(self.channels)},
+                    ttl_seconds=self._window_seconds,
+                )
+            except (ClientError, BotoCoreError) as error:
+                _logger.warning("delivery to %s not recorded under %s (%s)", channel, key, error)
 
 
 def _record_notice(notification: Notification, state: StateTable, key: str) -> int | None:

@@ -9,12 +9,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alerts import Alert
 from fleet_shared.environment import load_environment
@@ -967,6 +969,33 @@ def test_a_peer_that_answers_no_http_is_a_channel_error_naming_its_host() -> Non
     assert "/hook" not in str(raised.value)
 
 
+@dataclass
+class RecordingFault:
+    """Fails every attempt to record that `channel` took an alert until `healed`."""
+
+    channel: str
+    attempts: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        item = json.loads(request.body or b"{}").get("Item", {})
+        if (
+            not self.healed
+            and item.get("sk", {}).get("S") == "VALUE#delivered"
+            and self.channel in json.loads(item["data"]["S"])["channels"]
+        ):
+            self.attempts += 1
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+
+def _fail_recording_delivery_to(channel: str) -> RecordingFault:
+    """Make the router's state table fail to record `channel`'s deliveries (every attempt)."""
+    fault = RecordingFault(channel)
+    router_client = app.FUNCTION.services().hub_client("dynamodb")
+    router_client.meta.events.register_first("before-send.dynamodb.PutItem", fault)
+    return fault
+
+
 def _before_recording_a_notice(invoke: Invoke, write: Callable[[], None]) -> list[int]:
     """Run `write` (another invocation recording its notice) each time the router is about to
     write an alert's newest-notice record, between its read and its write; the calls made."""
@@ -1046,3 +1075,28 @@ def test_an_alert_record_changed_at_every_read_is_retried_not_judged(
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-resolve"}]
     assert len(interleaved) == 5
     assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["trigger"]
+
+
+def test_slack_that_took_an_alert_is_not_posted_again_when_recording_it_fails(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN a router whose state table fails (after botocore's retries) to record that Slack
+    # took an alert, while Slack answers 200
+    invoke(sqs_event(("warm-up", fleet_alert("info", title="warm-up"))))
+    email_inbox.receive()
+    fault = _fail_recording_delivery_to("slack")
+    alert = fleet_alert("critical")
+    # WHEN a critical alert is routed from the queue
+    first = invoke(sqs_event(("m-1", alert)))
+    fault.healed = True
+    # AND its message is delivered again (an SQS redelivery)
+    again = invoke(sqs_event(("m-1", alert)))
+    # THEN the first delivery went on to e-mail and finished: Slack was posted once, every
+    # channel has the alert once, and the redelivery is a duplicate
+    assert fault.attempts >= 1
+    assert statuses(first) == ["sent"]
+    assert first["batchItemFailures"] == []
+    assert statuses(again) == ["duplicate"]
+    assert len(receiver.bodies("/slack")) == 1
+    assert len(receiver.bodies("/pagerduty")) == 1
+    assert len(email_inbox.receive()) == 1
