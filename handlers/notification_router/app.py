@@ -24,7 +24,7 @@ from handlers.notification_router.exceptions import (
 )
 from handlers.notification_router.messages import parse_message
 from handlers.notification_router.records import SQS, AlertRecords, parse_records
-from handlers.notification_router.router import NOT_STARTED, RETRY_STATUSES, route
+from handlers.notification_router.router import NOT_STARTED, RETRY_STATUSES, UNDELIVERED, route
 from handlers.notification_router.services import RouterServices
 
 FUNCTION = FleetFunction("notification_router", RouterEnvironment, services=RouterServices.create)
@@ -83,11 +83,20 @@ def _route_queue(
     records: list[Mapping[str, Any]], services: RouterServices, invocation: Invocation
 ) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
+    # The messages come in order, one at a time; counted apart from the results so that a
+    # message whose routing raised does not shift the records the next ones name.
+    positions = iter(range(len(records)))
 
     def route_record(message: QueueMessage) -> None:
-        # The messages come in order, one at a time.
-        field = f"Records[{len(results)}].body"
-        result = _route_text(message.body, field, message.message_id, services, invocation)
+        field = f"Records[{next(positions)}].body"
+        try:
+            result = _route_text(message.body, field, message.message_id, services, invocation)
+        except Exception as error:
+            # Reported here; the batch processor logs it and hands the message back.
+            results.append(
+                {**error_result(error, message_id=message.message_id), "status": UNDELIVERED}
+            )
+            raise
         results.append(result)
         if result["status"] in RETRY_STATUSES or result["status"] == ERROR:
             raise MessageNotDeliveredError(message.message_id, result["status"])

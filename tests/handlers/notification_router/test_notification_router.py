@@ -1100,3 +1100,29 @@ def test_slack_that_took_an_alert_is_not_posted_again_when_recording_it_fails(
     assert len(receiver.bodies("/slack")) == 1
     assert len(receiver.bodies("/pagerduty")) == 1
     assert len(email_inbox.receive()) == 1
+
+
+def test_a_message_whose_routing_raises_is_reported_and_the_next_error_names_its_own_record(
+    invoke: Invoke, receiver: Any
+) -> None:
+    # GIVEN a router whose state table refuses every write about one alert (botocore's retries
+    # included)
+    invoke(sqs_event(("warm-up", fleet_alert("info", title="warm-up"))))
+    alert = fleet_alert("critical")
+
+    def fault(request: Any, **_: Any) -> None:
+        if alert["id"].encode() in (request.body or b""):
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+    router_client = app.FUNCTION.services().hub_client("dynamodb")
+    router_client.meta.events.register_first("before-send.dynamodb.PutItem", fault)
+    # WHEN a batch holds that alert, then an unreadable body
+    result = invoke(sqs_event(("m-1", alert), ("m-2", "[]")))
+    # THEN both go back to the queue, the first is in the result as failed with its error, and
+    # the second's error names its own record
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]
+    assert [item["message_id"] for item in result["results"]] == ["m-1", "m-2"]
+    assert statuses(result) == ["failed", "error"]
+    assert "EndpointConnectionError" in result["results"][0]["error"]
+    assert "Records[1].body: expected a JSON object" in result["results"][1]["error"]
+    assert receiver.bodies("/pagerduty") == []
