@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +33,7 @@ from handlers.notification_router.channel_text import (
     slack_escape,
     slack_text,
 )
+from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import ChannelError
 from handlers.notification_router.formatting import OutgoingMessage
 from handlers.notification_router.services import RouterServices
@@ -79,9 +81,10 @@ class SlackChannel(Channel):
     def send(self, message: OutgoingMessage) -> None:
         """POST a message with a header, the detail and the facts as fields."""
         environment = self.services.environment
+        started = time.monotonic()
         secret_id = environment.slack_webhook_secret or ""
         url = _secret_field(self._secret(secret_id), ("url", "webhook_url"), secret_id)
-        post_json(url, slack_payload(message), environment.router_http_timeout_seconds)
+        post_json(url, slack_payload(message), _rest_of_attempt(started, environment))
 
 
 class PagerDutyChannel(Channel):
@@ -98,12 +101,13 @@ class PagerDutyChannel(Channel):
     def send(self, message: OutgoingMessage) -> None:
         """Trigger (or resolve) the incident whose dedup key is the alert id."""
         environment = self.services.environment
+        started = time.monotonic()
         secret_id = environment.pagerduty_routing_key_secret or ""
         key = _secret_field(self._secret(secret_id), ("routing_key", "integration_key"), secret_id)
         post_json(
             environment.pagerduty_events_url,
             pagerduty_payload(message, key),
-            environment.router_http_timeout_seconds,
+            _rest_of_attempt(started, environment),
         )
 
 
@@ -235,6 +239,17 @@ def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None
         raise ChannelError(f"{host} unreachable: {getattr(error, 'reason', error)}") from None
     with response, contextlib.suppress(OSError, http.client.HTTPException):
         response.read()
+
+
+def _rest_of_attempt(started: float, environment: RouterEnvironment) -> float:
+    """The time left for the request of an attempt `started` (time.monotonic) with reading its
+    secret: the two share ROUTER_HTTP_TIMEOUT_SECONDS, the time the delivery loop keeps for one
+    attempt, so a slow read and a hanging webhook together cannot outlast the invocation."""
+    timeout = environment.router_http_timeout_seconds
+    left = timeout - (time.monotonic() - started)
+    if left <= 0:
+        raise ChannelError(f"not sent: reading the secret took the attempt's {timeout:g} s")
+    return left
 
 
 def _secret_field(value: str, names: tuple[str, ...], secret_id: str) -> str:

@@ -27,6 +27,7 @@ from handlers.notification_router.channel_text import slack_escape, slack_text
 from handlers.notification_router.channels import CHANNELS, post_json
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import ChannelError, UndeliveredAlertError
+from handlers.notification_router.services import RouterServices
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -553,6 +554,35 @@ def test_hanging_slack_with_10_seconds_left_hands_the_rest_back_in_time(
         f"[WARNING] disk {n}" for n in range(4)
     ]
     assert len(email_inbox.receive()) == 4 - len(emailed)
+
+
+def test_a_slow_secret_read_and_a_hanging_webhook_share_one_attempts_time(
+    invoke: Invoke,
+    receiver: Any,
+    sleeps: list[float],
+    *,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN warnings going to Slack only, a Secrets Manager read of the webhook URL taking 4 s
+    # (within the 5 s HTTP timeout) and a Slack webhook that never answers
+    monkeypatch.setenv("ROUTER_ROUTES", "warning=slack")
+    read_secret = RouterServices.secret
+
+    def slow_secret(services: RouterServices, secret_id: str) -> str:
+        time.sleep(4)
+        return read_secret(services, secret_id)
+
+    monkeypatch.setattr(RouterServices, "secret", slow_secret)
+    receiver.hang("/slack")
+    context = _deadline_context(lambda_context, 7.5, sleeps)
+    # WHEN a warning is routed with 7.5 s left (one attempt may take 5 s plus a 2 s margin)
+    result = invoke(sqs_event(("m-1", fleet_alert("warning"))), context)
+    # THEN the secret read and the request took one attempt's 5 s together: the handler returned
+    # with its margin left, and handed the message back
+    assert context.get_remaining_time_in_millis() > 1500
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+    assert statuses(result) == ["failed"]
 
 
 def test_sns_message_not_started_for_lack_of_time_raises_for_a_retry(
