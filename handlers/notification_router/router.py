@@ -173,7 +173,8 @@ def route(
 
 
 class _Delivered:
-    """The channels that took the alert, saved under each of its dedup keys for the window."""
+    """The channels that took the alert, saved under each of its dedup keys for the window
+    since the latest attempt at it."""
 
     def __init__(self, state: StateTable, keys: list[str], window_seconds: int) -> None:
         self._state = state
@@ -184,6 +185,10 @@ class _Delivered:
             saved = state.get_value(key, DELIVERED_VALUE) or {}
             names.update(name for name in saved.get("channels", []) if isinstance(name, str))
         self.channels = frozenset(names)
+        if self.channels:
+            # A retry keeps the record for another window: SQS redelivers every few minutes for
+            # longer than the window, and the channels that took the alert must stay known.
+            self._save()
 
     def add(self, channel: str) -> None:
         """Record that `channel` took the alert. A write that fails is logged, not raised: the
@@ -191,6 +196,9 @@ class _Delivered:
         channels, and once all took it the completed claim stops a retry from sending any of
         them again (each later write also saves the channels before it)."""
         self.channels = self.channels | {channel}
+        self._save()
+
+    def _save(self) -> None:
         for key in self._keys:
             try:
                 self._state.put_value(
@@ -200,7 +208,9 @@ class _Delivered:
                     ttl_seconds=self._window_seconds,
                 )
             except (ClientError, BotoCoreError) as error:
-                _logger.warning("delivery to %s not recorded under %s (%s)", channel, key, error)
+                _logger.warning(
+                    "deliveries to %s not recorded under %s (%s)", sorted(self.channels), key, error
+                )
 
 
 def _record_notice(notification: Notification, state: StateTable, key: str) -> int | None:

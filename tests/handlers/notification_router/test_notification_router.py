@@ -1156,3 +1156,22 @@ def test_a_message_whose_routing_raises_is_reported_and_the_next_error_names_its
     assert "EndpointConnectionError" in result["results"][0]["error"]
     assert "Records[1].body: expected a JSON object" in result["results"][1]["error"]
     assert receiver.bodies("/pagerduty") == []
+
+
+def test_a_pagerduty_outage_longer_than_the_window_does_not_repeat_slack_and_email(
+    invoke: Invoke, receiver: Any, email_inbox: Any, fake_clock: Any
+) -> None:
+    # GIVEN PagerDuty answering 500 for 20 minutes while Slack and e-mail work
+    receiver.fail("/pagerduty", 500, times=4 * 3)
+    alert = fleet_alert("critical")
+    # WHEN a critical alert arrives through SQS and is redelivered every 6 minutes (the queue's
+    # visibility timeout), past the 15-minute dedup window, until PagerDuty takes it
+    results = []
+    for _ in range(5):
+        results.append(invoke(sqs_event(("m-1", alert))))
+        fake_clock.advance(360)
+    # THEN it was handed back until paged, and Slack and e-mail got it once
+    assert [statuses(result) for result in results] == [["failed"]] * 4 + [["sent"]]
+    assert len(receiver.bodies("/pagerduty")) == 13
+    assert len(receiver.bodies("/slack")) == 1
+    assert len(email_inbox.receive()) == 1
