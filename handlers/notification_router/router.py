@@ -18,12 +18,13 @@ mistaken for a duplicate. A key being sent by another invocation at this moment 
 `in_progress`, which is retried too.
 
 Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
-window) as soon as it did, so the retry sends only to the channels that failed or were not tried
-for lack of time. Two copies of an alert share a dedup key, and a key is held by one invocation
-at a time, so a channel is not sent the same alert twice within the window, except when it took
-the alert without its answer arriving (a timeout after the peer read the request) or when its
-record could not be written and another channel failed: a retry cannot tell those from a channel
-that never got it, and sends again (PagerDuty's dedup key makes that harmless there).
+window from the latest attempt) as soon as it did, so the retry sends only to the channels that
+failed or were not tried for lack of time. Two copies of an alert share a dedup key, and a key is
+held by one invocation at a time, so a channel is not sent the same alert twice within the window,
+except when it took the alert without its answer arriving (a timeout after the peer read the
+request) or when its record could not be written and another channel failed: a retry cannot tell
+those from a channel that never got it, and sends again (PagerDuty's dedup key makes that harmless
+there).
 
 Correlation: each suppressed duplicate increments a counter in the state table; the next
 notice that is sent carries the count ("7 duplicates suppressed since the last notice").
