@@ -8,8 +8,8 @@ ARN; an ARN naming another region is read in that region.
 
 Every call a channel makes is bounded by ROUTER_HTTP_TIMEOUT_SECONDS: for Slack and PagerDuty a
 deadline on the whole request (`bounded_http`), and for the e-mail topic and the secrets, botocore
-clients with that connect and read timeout and no retries of their own (the delivery loop
-retries, within the time left).
+clients whose connect and read timeouts add up to it, with no retries of their own (the delivery
+loop retries, within the time left).
 """
 
 from __future__ import annotations
@@ -72,12 +72,15 @@ class RouterServices(FunctionServices[RouterEnvironment]):
 
     @cached_property
     def _channel_client_config(self) -> Config:
-        timeout = self.environment.router_http_timeout_seconds
+        # Half the timeout each: botocore bounds the connect and the wait for the answer apart,
+        # and both together must fit the one timeout the delivery loop keeps for an attempt.
+        # `total_max_attempts`, as botocore's `max_attempts` counts retries (1 is two calls).
+        half = self.environment.router_http_timeout_seconds / 2
         return CLIENT_CONFIG.merge(
             Config(
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                retries={"mode": "standard", "max_attempts": 1},
+                connect_timeout=half,
+                read_timeout=half,
+                retries={"mode": "standard", "total_max_attempts": 1},
             )
         )
 

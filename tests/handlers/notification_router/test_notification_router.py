@@ -28,6 +28,7 @@ from handlers.notification_router.channels import CHANNELS, post_json
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import ChannelError, UndeliveredAlertError
 from handlers.notification_router.services import RouterServices
+from tests.handlers.faults import fail_every_attempt
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -1175,3 +1176,23 @@ def test_a_pagerduty_outage_longer_than_the_window_does_not_repeat_slack_and_ema
     assert len(receiver.bodies("/pagerduty")) == 13
     assert len(receiver.bodies("/slack")) == 1
     assert len(email_inbox.receive()) == 1
+
+
+def test_an_email_or_secret_call_as_slow_as_its_client_allows_fits_one_attempts_time(
+    invoke: Invoke,
+) -> None:
+    # GIVEN the router's client for the e-mail topic (the secrets are read with the same
+    # configuration)
+    invoke(sqs_event(("warm-up", fleet_alert("info", title="warm-up"))))
+    services = app.FUNCTION.services()
+    config = services.sns_client(REGION).meta.config
+    # WHEN a call connects as slowly and then waits for its answer as long as botocore lets it
+    slowest_call = config.connect_timeout + config.read_timeout
+    # THEN it still ends within the HTTP timeout, the time the delivery loop keeps for one
+    # channel attempt besides its margin for the state table, and it is not retried
+    assert slowest_call <= services.environment.router_http_timeout_seconds
+    # AND a failing publish is not retried by botocore: the 3 delivery attempts make 3 calls
+    fault = fail_every_attempt(services.sns_client(REGION), "sns", "Publish")
+    result = invoke(sqs_event(("m-1", fleet_alert("info"))))
+    assert statuses(result) == ["failed"]
+    assert fault.attempts == 3
