@@ -30,7 +30,8 @@ class ScalerServices(FunctionServices[ScalerEnvironment]):
         config = CLIENT_CONFIG.merge(
             Config(
                 read_timeout=self.environment.scaler_forecast_timeout_seconds,
-                retries={"mode": "standard", "max_attempts": 1},
+                # `total_max_attempts`: botocore's `max_attempts` counts retries (1 is two calls).
+                retries={"mode": "standard", "total_max_attempts": 1},
             )
         )
         session = self.sessions.session(self.sessions.hub_account_id, self.sessions.home_region)

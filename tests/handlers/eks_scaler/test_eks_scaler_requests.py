@@ -27,6 +27,7 @@ from fleet_shared.state_table import StateTable
 from handlers.eks_scaler import app
 from handlers.eks_scaler.app import lambda_handler
 from handlers.eks_scaler.services import ScalerServices
+from tests.handlers.faults import fail_every_attempt
 
 STACK_OWNED = "is owned by the stack file"
 
@@ -290,3 +291,17 @@ def test_post_scale_far_above_max_size_never_leaves_the_node_group_above_it(
     change = state_table.latest_change(f"nodegroup/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/system")
     assert change is not None
     assert change.record["requested_by"] == "arn:aws:iam::123456789012:user/ops"
+
+
+def test_analyze_asks_a_forecaster_that_cannot_be_reached_once(
+    scaler: Scaler, services: ScalerServices, member_eks: Any
+) -> None:
+    # GIVEN a forecaster whose every Invoke fails to connect
+    client = with_forecaster(services, "lambda-fleet-demand-forecaster").forecaster_client
+    fault = fail_every_attempt(client, "lambda", "Invoke")
+    # WHEN analyze runs
+    result = scaler(event("analyze", {"name": "system"}), "inv-1")
+    # THEN the forecast is unavailable after one attempt: a slow forecaster must not hold the
+    # scaler through botocore's retries
+    assert result["forecast"]["available"] is False
+    assert fault.attempts == 1
