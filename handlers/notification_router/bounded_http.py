@@ -78,26 +78,28 @@ class _BoundedSocket:
         return getattr(self._sock, name)
 
 
-class _BoundedConnection(http.client.HTTPConnection):
+class _ConnectionWithDeadline:
+    """Connects (TLS handshake included, for HTTPS) within the time left, then hands http.client
+    a socket whose sends and reads end by the deadline."""
+
+    sock: Any
+
     def __init__(self, *args: Any, deadline: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline = deadline
 
     def connect(self) -> None:
         self.timeout = _time_left(self._deadline)
-        super().connect()
+        super().connect()  # type: ignore[misc]
         self.sock = _BoundedSocket(self.sock, self._deadline)
 
 
-class _BoundedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, deadline: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._deadline = deadline
+class _BoundedConnection(_ConnectionWithDeadline, http.client.HTTPConnection):
+    """An HTTP connection held to a deadline."""
 
-    def connect(self) -> None:
-        self.timeout = _time_left(self._deadline)
-        super().connect()
-        self.sock = _BoundedSocket(self.sock, self._deadline)
+
+class _BoundedHTTPSConnection(_ConnectionWithDeadline, http.client.HTTPSConnection):
+    """An HTTPS connection held to a deadline."""
 
 
 class _BoundedHTTPHandler(urllib.request.HTTPHandler):
