@@ -11,6 +11,12 @@ from fleet_shared.timestamps import iso_z
 from handlers.notification_router.channel_text import fit, one_line
 from handlers.notification_router.messages import Notification
 
+EMAIL_DETAIL_MAX_CHARS = 60_000
+EMAIL_FIELD_MAX_CHARS = 1_000
+"""An e-mail body's detail and each of its other texts are cut to these many characters: at
+four UTF-8 bytes a character the body stays under SNS's 256 KB message limit, which refused an
+alert sent by direct invocation (no SNS or SQS limit before the router) on every retry."""
+
 # ARN parts that go into a console link's host and path unquoted: anything else gets no link.
 _LINK_PART = re.compile(r"^[a-z0-9-]+$")
 
@@ -58,15 +64,15 @@ class OutgoingMessage:
         its own (line breaks in a fact's value become spaces)."""
         alert = self.notification.alert
         lines = [
-            self.headline,
+            fit(self.headline, EMAIL_FIELD_MAX_CHARS),
             "",
-            alert.detail,
+            fit(alert.detail, EMAIL_DETAIL_MAX_CHARS),
             "",
             f"Severity: {alert.severity.value}"
             + (" (resolved)" if self.notification.resolves else ""),
-            f"Resource: {one_line(alert.resource)}",
-            f"Where: {self.where}",
-            f"Source: {one_line(alert.source)}",
+            f"Resource: {fit(one_line(alert.resource), EMAIL_FIELD_MAX_CHARS)}",
+            f"Where: {fit(self.where, EMAIL_FIELD_MAX_CHARS)}",
+            f"Source: {fit(one_line(alert.source), EMAIL_FIELD_MAX_CHARS)}",
             f"Time: {iso_z(alert.timestamp)}",
             f"Alert id: {alert.id}",
         ]

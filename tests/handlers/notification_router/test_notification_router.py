@@ -662,6 +662,25 @@ def test_long_text_is_cut_on_a_word_boundary_to_each_channels_limit(
         assert whole[len(kept)] == " "
 
 
+def test_an_alert_too_long_for_an_sns_message_is_emailed_cut_to_fit(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN a critical alert whose detail alone (270,000 characters) is more than SNS takes in
+    # one message
+    detail = " ".join(f"w{n:05d}" for n in range(45_000))
+    # WHEN routed
+    invoke(sns_event(fleet_alert("critical", detail=detail)))
+    # THEN the e-mail goes out, its body within SNS's limit and its detail cut on a word
+    [email] = email_inbox.receive()
+    body = email["Message"]
+    assert len(body.encode("utf-8")) <= 262_144
+    cut = body.split("\n")[2]
+    assert cut.endswith("\u2026") and detail.startswith(cut.removesuffix("\u2026"))
+    # AND Slack and PagerDuty got it too
+    assert len(receiver.bodies("/slack")) == 1
+    assert len(receiver.bodies("/pagerduty")) == 1
+
+
 def test_line_breaks_in_single_line_fields_cannot_forge_facts_in_email_or_slack(
     invoke: Invoke, receiver: Any, email_inbox: Any
 ) -> None:
