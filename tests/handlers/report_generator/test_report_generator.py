@@ -96,25 +96,36 @@ def generate(
 
 
 @pytest.fixture
-def process_run(
+def process_raw(
     s3: Any,
     state_table: StateTable,
     fake_clock: ManualClock,
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[str], str]:
-    """`process_run(run_id)`: write a raw document of the run, process it, return the
-    processed key."""
+) -> Callable[[str, dict[str, Any]], str]:
+    """`process_raw(key, document)`: write the raw document at `key`, process it (the processor
+    on the manual clock), return the processed key."""
     services = FunctionServices.create(
         processor.FUNCTION.name, load_environment(ProcessorEnvironment), clock=fake_clock
     )
     monkeypatch.setattr(processor.FUNCTION, "services", lambda: services)
 
+    def process_raw(key: str, document: dict[str, Any]) -> str:
+        event = put_json(s3, key, document)
+        return str(processor.lambda_handler(event, lambda_context)["objects"][0]["processed_key"])
+
+    return process_raw
+
+
+@pytest.fixture
+def process_run(process_raw: Callable[[str, dict[str, Any]], str]) -> Callable[[str], str]:
+    """`process_run(run_id)`: write a raw document of the run, process it, return the
+    processed key."""
+
     def process_run(run: str) -> str:
         started = datetime.strptime(run[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        key = f"raw/{started:%Y-%m-%d}/{run}.json"
-        event = put_json(s3, key, raw_document(run, REGIONS, SERVICES, started_at=started))
-        return str(processor.lambda_handler(event, lambda_context)["objects"][0]["processed_key"])
+        document = raw_document(run, REGIONS, SERVICES, started_at=started)
+        return process_raw(f"raw/{started:%Y-%m-%d}/{run}.json", document)
 
     return process_run
 
@@ -353,14 +364,10 @@ def test_names_that_look_like_formulas_or_hold_control_characters_stay_text_in_t
     generate: Invoke,
     fake_clock: ManualClock,
     lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    process_raw: Callable[[str, dict[str, Any]], str],
 ) -> None:
     # GIVEN a processed run whose service long name starts like a spreadsheet formula and whose
     # region long name holds a control character
-    services = FunctionServices.create(
-        processor.FUNCTION.name, load_environment(ProcessorEnvironment), clock=fake_clock
-    )
-    monkeypatch.setattr(processor.FUNCTION, "services", lambda: services)
     formula = '=HYPERLINK("http://127.0.0.1/x","click")'
     regions = {"ap-south-1": ("Asia Pacific\x07(Mumbai)", "aws")}
     document = raw_document(
@@ -369,10 +376,7 @@ def test_names_that_look_like_formulas_or_hold_control_characters_stay_text_in_t
         {"ec2": (formula, ["ap-south-1"])},
         started_at=datetime(2025, 6, 1, 5, tzinfo=UTC),
     )
-    processed = processor.lambda_handler(
-        put_json(s3, f"raw/2025-06-01/{OLD_RUN}.json", document), lambda_context
-    )
-    key = processed["objects"][0]["processed_key"]
+    key = process_raw(f"raw/2025-06-01/{OLD_RUN}.json", document)
     # WHEN the report is generated
     result = generate(event_for(s3, BUCKET, key))["objects"][0]
     # THEN it is generated, and the workbook keeps the formula-like name as text and shows the
@@ -429,13 +433,9 @@ def test_a_name_holding_a_carriage_return_stays_in_its_own_field_of_every_csv_fi
     generate: Invoke,
     fake_clock: ManualClock,
     lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    process_raw: Callable[[str, dict[str, Any]], str],
 ) -> None:
     # GIVEN a processed run whose region and service long names hold a bare carriage return
-    services = FunctionServices.create(
-        processor.FUNCTION.name, load_environment(ProcessorEnvironment), clock=fake_clock
-    )
-    monkeypatch.setattr(processor.FUNCTION, "services", lambda: services)
     region_name, service_name = "Asia Pacific\r(Mumbai)", "Amazon\rEC2"
     document = raw_document(
         OLD_RUN,
@@ -443,10 +443,7 @@ def test_a_name_holding_a_carriage_return_stays_in_its_own_field_of_every_csv_fi
         {"ec2": (service_name, ["ap-south-1"])},
         started_at=datetime(2025, 6, 1, 5, tzinfo=UTC),
     )
-    processed = processor.lambda_handler(
-        put_json(s3, f"raw/2025-06-01/{OLD_RUN}.json", document), lambda_context
-    )
-    key = processed["objects"][0]["processed_key"]
+    key = process_raw(f"raw/2025-06-01/{OLD_RUN}.json", document)
     # WHEN the report is generated
     assert generate(event_for(s3, BUCKET, key))["objects"][0]["status"] == "generated"
     # THEN a CSV reader finds one row per record, every row as wide as the header, and the
@@ -542,24 +539,17 @@ def test_names_holding_characters_xml_forbids_show_as_replacement_in_a_readable_
     generate: Invoke,
     fake_clock: ManualClock,
     lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    process_raw: Callable[[str, dict[str, Any]], str],
 ) -> None:
     # GIVEN a processed run whose names hold the noncharacters U+FFFF and U+FFFE: valid JSON,
     # but no XML document (so no worksheet) may contain them
-    services = FunctionServices.create(
-        processor.FUNCTION.name, load_environment(ProcessorEnvironment), clock=fake_clock
-    )
-    monkeypatch.setattr(processor.FUNCTION, "services", lambda: services)
     document = raw_document(
         OLD_RUN,
         {"ap-south-1": ("Asia Pacific\uffff(Mumbai)", "aws")},
         {"ec2": ("Amazon\ufffeEC2", ["ap-south-1"])},
         started_at=datetime(2025, 6, 1, 5, tzinfo=UTC),
     )
-    processed = processor.lambda_handler(
-        put_json(s3, f"raw/2025-06-01/{OLD_RUN}.json", document), lambda_context
-    )
-    key = processed["objects"][0]["processed_key"]
+    key = process_raw(f"raw/2025-06-01/{OLD_RUN}.json", document)
     # WHEN the report is generated
     assert generate(event_for(s3, BUCKET, key))["objects"][0]["status"] == "generated"
     # THEN the workbook can be read, with each such character shown as U+FFFD
