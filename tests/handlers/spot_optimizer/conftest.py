@@ -184,3 +184,13 @@ def interruption_event(instance_id: str, account: str = MEMBER_A) -> dict[str, A
         "resources": [f"arn:aws:ec2:{REGION}:{account}:instance/{instance_id}"],
         "detail": {"instance-id": instance_id, "instance-action": "terminate"},
     }
+
+
+def interrupt_batch_spot(
+    invoke: Callable[..., dict[str, Any]], services: Any, times: int = 3
+) -> None:
+    """`times` interruption warnings of new batch-spot instances, a minute apart (three reach the
+    fallback's threshold, so the next one triggers the on-demand +1)."""
+    for _ in range(times):
+        services.clock.advance(60)
+        invoke(interruption_event(launch_spot_instance()), services, "inv")

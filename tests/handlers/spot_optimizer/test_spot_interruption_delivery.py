@@ -32,6 +32,7 @@ from tests.handlers.member_accounts import MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
     desired_size,
+    interrupt_batch_spot,
     interruption_event,
     launch_spot_instance,
 )
@@ -83,9 +84,7 @@ def test_a_retried_interruption_applies_the_on_demand_fallback_once_and_announce
 ) -> None:
     # GIVEN auto-apply on and three interruptions of batch-spot in the last hour (threshold 3)
     services = make_services(SPOT_AUTO_APPLY="true")
-    for _ in range(3):
-        services.clock.advance(60)  # type: ignore[attr-defined]
-        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    interrupt_batch_spot(invoke, services)
     alert_inbox.receive()
     # WHEN the fourth arrives while SNS fails on every attempt
     services.clock.advance(60)  # type: ignore[attr-defined]
@@ -201,9 +200,7 @@ def test_the_on_demand_fallback_skips_a_held_node_group_and_says_why(
     services.state.put_value(
         node_group_key(MEMBER_A, REGION, CLUSTER, "system"), HOLD_NAME, hold.as_record(), 3600
     )
-    for _ in range(3):
-        services.clock.advance(60)  # type: ignore[attr-defined]
-        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    interrupt_batch_spot(invoke, services)
     # WHEN the fourth interruption would trigger the fallback
     services.clock.advance(60)  # type: ignore[attr-defined]
     result = invoke(interruption_event(launch_spot_instance()), services, "inv-4")
@@ -220,9 +217,7 @@ def test_a_hold_placed_while_the_on_demand_fallback_is_being_prepared_stops_it(
     # the on-call engineer placing a hold on `system` just after the fallback found it unheld,
     # as it takes system's lock (placing a hold takes no lock)
     services = make_services(SPOT_AUTO_APPLY="true")
-    for _ in range(3):
-        services.clock.advance(60)  # type: ignore[attr-defined]
-        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    interrupt_batch_spot(invoke, services)
     hold = Hold(
         scope="nodegroup",
         reason="incident 42",
@@ -337,9 +332,7 @@ def test_a_fallback_whose_outcome_the_state_table_refused_is_still_announced_onc
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
     # the state table refusing every attempt to store a handled warning's outcome
     services = make_services(SPOT_AUTO_APPLY="true")
-    for _ in range(3):
-        services.clock.advance(60)  # type: ignore[attr-defined]
-        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    interrupt_batch_spot(invoke, services)
     alert_inbox.receive()
     hub_dynamodb = services.hub_client("dynamodb")
     refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
@@ -386,9 +379,7 @@ def test_a_fallback_whose_alert_claims_the_state_table_refused_is_announced_by_t
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
     # the state table refusing every attempt to claim an alert's delivery
     services = make_services(SPOT_AUTO_APPLY="true")
-    for _ in range(3):
-        services.clock.advance(60)  # type: ignore[attr-defined]
-        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    interrupt_batch_spot(invoke, services)
     alert_inbox.receive()
     hub_dynamodb = services.hub_client("dynamodb")
     refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
@@ -479,9 +470,7 @@ def test_a_retry_with_its_killed_predecessors_request_id_makes_no_second_on_dema
     # the fourth warning's invocation is slow before it takes system's lock (its lease then
     # outlives its claim of the warning) and is killed after EKS took its +1, while recording it
     services = make_services(SPOT_AUTO_APPLY="true")
-    for _ in range(3):
-        services.clock.advance(60)  # type: ignore[attr-defined]
-        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    interrupt_batch_spot(invoke, services)
     services.clock.advance(60)  # type: ignore[attr-defined]
     member_eks_client = services.sessions.client("eks", MEMBER_A, REGION)
     slowed: list[bool] = []

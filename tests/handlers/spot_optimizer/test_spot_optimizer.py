@@ -24,6 +24,7 @@ from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
     SPOT_TYPES,
     desired_size,
+    interrupt_batch_spot,
     interruption_event,
     launch_spot_instance,
 )
@@ -513,9 +514,7 @@ def test_a_node_group_deleted_while_listed_does_not_stop_the_on_demand_fallback(
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
     # a node group of dev-apps deleted between ListNodegroups and its DescribeNodegroup
     services = make_services(SPOT_AUTO_APPLY="true")
-    for _ in range(3):
-        services.clock.advance(60)  # type: ignore[attr-defined]
-        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    interrupt_batch_spot(invoke, services)
     _list_a_deleted_node_group_first(services)
     # WHEN the fourth interruption exceeds the threshold
     services.clock.advance(60)  # type: ignore[attr-defined]
@@ -556,9 +555,7 @@ def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
     # ran out, by when the scaler took the lock and scaled system down to 1 (and, when done,
     # released the lock)
     services = make_services(SPOT_AUTO_APPLY="true")
-    for _ in range(3):
-        services.clock.advance(60)  # type: ignore[attr-defined]
-        invoke(interruption_event(launch_spot_instance()), services, "inv")
+    interrupt_batch_spot(invoke, services)
     lock = node_group_lock_name(MEMBER_A, REGION, CLUSTER, "system")
     reads_of_system: list[int] = []
 
