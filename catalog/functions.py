@@ -474,6 +474,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "EMAIL_TOPIC_ARN": EnvSource.EMAIL_TOPIC_ARN,
             "SLACK_WEBHOOK_SECRET": EnvSource.SLACK_WEBHOOK_SECRET,
             "PAGERDUTY_ROUTING_KEY_SECRET": EnvSource.PAGERDUTY_ROUTING_KEY_SECRET,
+            "ROUTER_QUEUE_URL": EnvSource.FUNCTION_QUEUE_URL,
         },
         permissions=(
             *COMMON_PERMISSIONS,
@@ -482,7 +483,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 actions=("secretsmanager:GetSecretValue",), resources=(R.ALERT_SECRETS,)
             ),
             PermissionStatement(
-                actions=("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"),
+                actions=(
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    # Delays a message until the Retry-After a channel asked for.
+                    "sqs:ChangeMessageVisibility",
+                ),
                 resources=(R.FUNCTION_QUEUE,),
             ),
         ),

@@ -5,13 +5,16 @@ Records come from the alert topics (SNS) or the router's queue (SQS); each messa
 alert, a native CloudWatch alarm notification, or (in SQS) an SNS envelope around either
 (messages.py). Each is deduplicated and delivered on its route's channels (router.py). A message
 is not started when the invocation has less time left than one channel attempt may take: it is
-handed back for a retry, as is every message that a channel has not taken yet.
+handed back for a retry, as is every message that a channel has not taken yet (from the queue,
+after the Retry-After a rate-limited channel asked for, when it did).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError
@@ -30,6 +33,8 @@ from handlers.notification_router.services import RouterServices
 FUNCTION = FleetFunction("notification_router", RouterEnvironment, services=RouterServices.create)
 
 ERROR = "error"
+MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 3600
+"""SQS's longest visibility timeout."""
 METRIC_NAMES = {
     "sent": "AlertsSent",
     "duplicate": "AlertsDuplicate",
@@ -88,7 +93,8 @@ def _route_queue(
     positions = iter(range(len(records)))
 
     def route_record(message: QueueMessage) -> None:
-        field = f"Records[{next(positions)}].body"
+        position = next(positions)
+        field = f"Records[{position}].body"
         try:
             result = _route_text(message.body, field, message.message_id, services, invocation)
         except Exception as error:
@@ -98,12 +104,46 @@ def _route_queue(
             )
             raise
         results.append(result)
+        if result["status"] in RETRY_STATUSES and "retry_after_seconds" in result:
+            _delay(records[position], result, services, invocation)
         if result["status"] in RETRY_STATUSES or result["status"] == ERROR:
             raise MessageNotDeliveredError(message.message_id, result["status"])
 
     response = process_partial_batch(records, route_record, FUNCTION.logger)
     _count(results)
     return {**response, "status": _overall(results), "results": results}
+
+
+def _delay(
+    record: Mapping[str, Any],
+    result: dict[str, Any],
+    services: RouterServices,
+    invocation: Invocation,
+) -> None:
+    """Hand the message back only after the Retry-After its channels asked for: the queue's
+    visibility timeout would call them too early, or keep the message waiting much longer.
+    When that cannot be done, the message comes back after the visibility timeout (logged)."""
+    seconds = min(int(result["retry_after_seconds"]), MAX_VISIBILITY_TIMEOUT_SECONDS)
+    receipt_handle = record.get("receiptHandle")
+    reason = None
+    if not services.environment.router_queue_url:
+        reason = "ROUTER_QUEUE_URL is not set"
+    elif not isinstance(receipt_handle, str) or not receipt_handle:
+        reason = "the record has no receiptHandle"
+    elif not invocation.allows(services.environment.router_http_timeout_seconds):
+        reason = "too little time left in the invocation"
+    else:
+        try:
+            services.delay_queue_message(receipt_handle, seconds)
+        except (ClientError, BotoCoreError) as error:
+            reason = f"ChangeMessageVisibility failed: {error}"
+    if reason is None:
+        result["visible_again_in_seconds"] = seconds
+    else:
+        FUNCTION.logger.warning(
+            "message not delayed for its Retry-After; it comes back after the visibility timeout",
+            extra={"message_id": result.get("message_id"), "reason": reason},
+        )
 
 
 def _route_text(

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
@@ -34,8 +35,9 @@ from handlers.notification_router.channel_text import (
     slack_text,
 )
 from handlers.notification_router.environment import RouterEnvironment
-from handlers.notification_router.exceptions import ChannelError
+from handlers.notification_router.exceptions import ChannelError, RateLimitedError
 from handlers.notification_router.formatting import OutgoingMessage
+from handlers.notification_router.rate_limits import RATE_LIMIT_STATUSES, parse_retry_after
 from handlers.notification_router.services import RouterServices
 
 USER_AGENT = "lambda-fleet-notification-router"
@@ -221,7 +223,8 @@ def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None
     """POST `payload` as JSON, all of it (the answer's body included) within `timeout_seconds`;
     any non-2xx status, timeout, connection error or answer that is not HTTP is a `ChannelError`
     naming the host only (webhook URLs are secrets). Once the peer has answered 2xx the message
-    is delivered, whatever happens to the rest of its answer: a retry would post it again."""
+    is delivered, whatever happens to the rest of its answer: a retry would post it again. A 429
+    or 503 with a Retry-After is a `RateLimitedError` carrying the seconds to wait."""
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode("utf-8"),
@@ -234,7 +237,16 @@ def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None
     except urllib.error.HTTPError as error:
         body = error.read(200).decode("utf-8", "replace")
         error.close()
-        raise ChannelError(f"{host} answered HTTP {error.code}: {body}") from None
+        answer = f"{host} answered HTTP {error.code}: {body}"
+        retry_after = (
+            parse_retry_after(error.headers.get("retry-after"), datetime.now(UTC))
+            if error.code in RATE_LIMIT_STATUSES
+            else None
+        )
+        if retry_after is not None:
+            answer += f" (retry after {retry_after:g} s)"
+            raise RateLimitedError(answer, retry_after) from None
+        raise ChannelError(answer) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         raise ChannelError(f"{host} unreachable: {getattr(error, 'reason', error)}") from None
     with response, contextlib.suppress(OSError, http.client.HTTPException):

@@ -5,8 +5,10 @@ ROUTER_MAX_ATTEMPTS) waits ROUTER_BACKOFF_SECONDS, then twice that, ..., and tri
 channels that failed. A channel that already took this alert (on an earlier delivery of the same
 message) is not sent again. Before every wait and every attempt the invocation must have the time
 that step may take left (`DeliveryPolicy.attempt_seconds`, the HTTP timeout plus a margin);
-otherwise the remaining channels are left for the retry of the message. `sleep` is injected so
-tests do not wait.
+otherwise the remaining channels are left for the retry of the message. A channel that answers
+429 or 503 with a Retry-After is waited for, instead of the backoff, when that is short; a longer
+one is not called again before it (nor by the next messages: `ChannelHolds`), and the message's
+retry waits for it. `sleep` is injected so tests do not wait.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 from fleet_shared.handler import Invocation
 from handlers.notification_router.channels import Channel
 from handlers.notification_router.delivery_policy import DeliveryPolicy
-from handlers.notification_router.exceptions import ChannelError
+from handlers.notification_router.exceptions import ChannelError, RateLimitedError
 from handlers.notification_router.formatting import OutgoingMessage
+from handlers.notification_router.rate_limits import ChannelHolds
 
 SENT = "sent"
 FAILED = "failed"
@@ -38,6 +41,8 @@ class ChannelOutcome:
     status: str
     attempts: int = 0
     error: str | None = None
+    retry_after_seconds: float | None = None
+    """The wait the channel asked for (Retry-After) before it is tried again, when it did."""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used in the handler's result."""
@@ -48,6 +53,8 @@ class ChannelOutcome:
         }
         if self.error:
             result["error"] = self.error
+        if self.retry_after_seconds is not None:
+            result["retry_after_seconds"] = self.retry_after_seconds
         return result
 
 
@@ -60,9 +67,14 @@ def deliver(
     invocation: Invocation,
     sleep: Callable[[float], None],
     record_sent: Callable[[str], None],
+    holds: ChannelHolds,
 ) -> list[ChannelOutcome]:
     """One outcome per channel, in route order; `record_sent(name)` is called as soon as a
-    channel took the message, so a crash later does not make the retry send it again."""
+    channel took the message, so a crash later does not make the retry send it again.
+
+    A channel that answers with a Retry-After (or is still held by one an earlier message got) is
+    waited for when that is short (`policy.longest_wait_seconds`) and fits the time left;
+    otherwise it is not tried again here, and its outcome carries the wait for the retry."""
     outcomes: dict[str, ChannelOutcome] = {}
     pending: list[Channel] = []
     for channel in channels:
@@ -75,37 +87,73 @@ def deliver(
             pending.append(channel)
     attempts = dict.fromkeys((channel.name for channel in pending), 0)
     errors: dict[str, str] = {}
+    # The wait each rate-limited channel asked for in its latest answer.
+    retry_after: dict[str, float] = {}
+    deferred: list[Channel] = []
+
+    def can_wait(seconds: float) -> bool:
+        return seconds <= policy.longest_wait_seconds and invocation.allows(
+            seconds + policy.attempt_seconds
+        )
+
     for attempt in range(1, policy.max_attempts + 1):
         if not pending:
             break
         if attempt > 1:
-            wait = policy.backoff_seconds * 2 ** (attempt - 2)
+            asked = [retry_after[c.name] for c in pending if c.name in retry_after]
+            wait = max([policy.backoff_seconds * 2 ** (attempt - 2), *asked])
             if not invocation.allows(wait + policy.attempt_seconds):
                 break
             sleep(wait)
         failing: list[Channel] = []
         for channel in pending:
-            if not invocation.allows(policy.attempt_seconds):
+            held = holds.remaining_seconds(channel.name) if attempts[channel.name] == 0 else 0.0
+            if held and not can_wait(held):
+                retry_after[channel.name] = held
+                errors[channel.name] = f"not tried: rate limited for another {held:g} s"
+                deferred.append(channel)
+                continue
+            if not invocation.allows(held + policy.attempt_seconds):
                 failing.append(channel)
                 continue
+            if held:
+                sleep(held)
             attempts[channel.name] += 1
             try:
                 channel.send(message)
+            except RateLimitedError as error:
+                errors[channel.name] = str(error)
+                retry_after[channel.name] = error.retry_after_seconds
+                holds.hold(channel.name, error.retry_after_seconds)
+                if can_wait(error.retry_after_seconds):
+                    failing.append(channel)
+                else:
+                    deferred.append(channel)
             except ChannelError as error:
                 errors[channel.name] = str(error)
+                retry_after.pop(channel.name, None)
                 failing.append(channel)
             else:
                 record_sent(channel.name)
                 outcomes[channel.name] = ChannelOutcome(channel.name, SENT, attempts[channel.name])
         pending = failing
-    for channel in pending:
-        outcomes[channel.name] = _unfinished(channel.name, attempts[channel.name], errors, policy)
+    for channel in [*pending, *deferred]:
+        outcomes[channel.name] = _unfinished(
+            channel.name, attempts[channel.name], errors, retry_after.get(channel.name), policy
+        )
     return [outcomes[channel.name] for channel in channels]
 
 
 def _unfinished(
-    name: str, attempts: int, errors: dict[str, str], policy: DeliveryPolicy
+    name: str,
+    attempts: int,
+    errors: dict[str, str],
+    retry_after_seconds: float | None,
+    policy: DeliveryPolicy,
 ) -> ChannelOutcome:
+    if retry_after_seconds is not None:
+        status = FAILED if attempts else NOT_STARTED
+        return ChannelOutcome(name, status, attempts, errors[name], retry_after_seconds)
     if attempts == 0:
         return ChannelOutcome(
             name,

@@ -8,9 +8,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """Attempts per channel, the first backoff, and what one attempt may take at most (a
-    channel is not tried when less than that is left in the invocation)."""
+    """Attempts per channel, the first backoff, what one attempt may take at most (a channel is
+    not tried when less than that is left in the invocation), and the longest Retry-After
+    waited for."""
 
     max_attempts: int
     backoff_seconds: float
     attempt_seconds: float
+    longest_wait_seconds: float
+    """The longest Retry-After waited for within the invocation; a longer one is left to the
+    message's retry."""

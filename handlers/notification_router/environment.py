@@ -78,6 +78,14 @@ class RouterEnvironment(FunctionEnvironment):
         pattern=r"^https?://",
         description="The PagerDuty Events API v2 endpoint.",
     )
+    router_queue_url: str | None = Field(
+        default=None,
+        description=(
+            "The router's own queue, where a message a channel asked to wait for (Retry-After) "
+            "is made visible again after that wait; unset, it comes back after the queue's "
+            "visibility timeout."
+        ),
+    )
     router_routes: Routes = Field(
         default_factory=lambda: _parse_routes(DEFAULT_ROUTES),
         description=(

@@ -7,6 +7,14 @@ class ChannelError(Exception):
     """A delivery attempt failed; the message says why, without secrets."""
 
 
+class RateLimitedError(ChannelError):
+    """The channel answered 429 or 503 with a Retry-After: it takes nothing before that."""
+
+    def __init__(self, message: str, retry_after_seconds: float) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(message)
+
+
 class MessageNotDeliveredError(Exception):
     """An SQS message must be delivered again (a channel did not take it, not started, in
     progress, or unreadable): raised

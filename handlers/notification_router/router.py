@@ -18,13 +18,13 @@ mistaken for a duplicate. A key being sent by another invocation at this moment 
 `in_progress`, which is retried too.
 
 Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
-window from the latest attempt) as soon as it did, so the retry sends only to the channels that
-failed or were not tried for lack of time. Two copies of an alert share a dedup key, and a key is
-held by one invocation at a time, so a channel is not sent the same alert twice within the window,
-except when it took the alert without its answer arriving (a timeout after the peer read the
-request) or when its record could not be written and another channel failed: a retry cannot tell
-those from a channel that never got it, and sends again (PagerDuty's dedup key makes that harmless
-there).
+window from the latest attempt, or past a longer Retry-After the message waits for) as soon as it
+did, so the retry sends only to the channels that failed or were not tried for lack of time. Two
+copies of an alert share a dedup key, and a key is held by one invocation at a time, so a channel
+is not sent the same alert twice within the window, except when it took the alert without its
+answer arriving (a timeout after the peer read the request) or when its record could not be
+written and another channel failed: a retry cannot tell those from a channel that never got it,
+and sends again (PagerDuty's dedup key makes that harmless there).
 
 Correlation: each suppressed duplicate increments a counter in the state table; the next
 notice that is sent carries the count ("7 duplicates suppressed since the last notice").
@@ -33,6 +33,7 @@ notice that is sent carries the count ("7 duplicates suppressed since the last n
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import ExitStack
 from typing import Any
 
@@ -44,7 +45,7 @@ from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.notification_router.channels import CHANNELS
-from handlers.notification_router.delivery import SKIPPED, UNFINISHED, deliver
+from handlers.notification_router.delivery import SKIPPED, UNFINISHED, ChannelOutcome, deliver
 from handlers.notification_router.formatting import OutgoingMessage
 from handlers.notification_router.messages import Notification
 from handlers.notification_router.services import RouterServices
@@ -156,9 +157,16 @@ def route(
                 invocation=invocation,
                 sleep=services.sleep,
                 record_sent=delivered.add,
+                holds=services.channel_holds,
             )
             result = {**summary, "channels": [outcome.as_dict() for outcome in outcomes]}
-            if any(outcome.status in UNFINISHED for outcome in outcomes):
+            unfinished = [outcome for outcome in outcomes if outcome.status in UNFINISHED]
+            if unfinished:
+                retry_after = _retry_after(unfinished)
+                if retry_after is not None:
+                    result["retry_after_seconds"] = retry_after
+                    # The channels that took it must stay known until the retry comes.
+                    delivered.keep_for(retry_after + window)
                 # Leaving without completing releases the claims: the retry must send the rest.
                 return {**result, "status": UNDELIVERED, "suppressed_duplicates": suppressed}
             status = NO_CHANNEL if all(o.status == SKIPPED for o in outcomes) else SENT
@@ -199,19 +207,31 @@ class _Delivered:
         self.channels = self.channels | {channel}
         self._save()
 
-    def _save(self) -> None:
+    def keep_for(self, seconds: int) -> None:
+        """Keep the record for `seconds` from now (a retry delayed past the window)."""
+        if self.channels:
+            self._save(ttl_seconds=seconds)
+
+    def _save(self, ttl_seconds: int | None = None) -> None:
         for key in self._keys:
             try:
                 self._state.put_value(
                     key,
                     DELIVERED_VALUE,
                     {"channels": sorted(self.channels)},
-                    ttl_seconds=self._window_seconds,
+                    ttl_seconds=ttl_seconds or self._window_seconds,
                 )
             except (ClientError, BotoCoreError) as error:
                 _logger.warning(
                     "deliveries to %s not recorded under %s (%s)", sorted(self.channels), key, error
                 )
+
+
+def _retry_after(unfinished: list[ChannelOutcome]) -> int | None:
+    """Whole seconds before the message's retry may call its channels again: the longest wait a
+    channel asked for (the others wait as long, so none is called too early), or None."""
+    asked = [o.retry_after_seconds for o in unfinished if o.retry_after_seconds is not None]
+    return math.ceil(max(asked)) if asked else None
 
 
 def _record_notice(notification: Notification, state: StateTable, key: str) -> int | None:

@@ -1,5 +1,5 @@
 """What the router works with, beyond the fleet's services: secrets, SNS per region, backoff,
-and the bounded clients its channels call.
+the channels' Retry-After holds, its queue, and the bounded clients its channels call.
 
 Secrets come from Powertools' parameters utility, cached for ROUTER_SECRET_TTL_SECONDS: every
 alert would otherwise cost one GetSecretValue per channel, and a rotated webhook URL or routing
@@ -7,9 +7,9 @@ key is still picked up within that time without a redeploy. A secret may be name
 ARN; an ARN naming another region is read in that region.
 
 Every call a channel makes is bounded by ROUTER_HTTP_TIMEOUT_SECONDS: for Slack and PagerDuty a
-deadline on the whole request (`bounded_http`), and for the e-mail topic and the secrets, botocore
-clients whose connect and read timeouts add up to it, with no retries of their own (the delivery
-loop retries, within the time left).
+deadline on the whole request (`bounded_http`), and for the e-mail topic, the secrets and the
+router's queue, botocore clients whose connect and read timeouts add up to it, with no retries of
+their own (the delivery loop retries, within the time left).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from fleet_shared.function_services import FunctionServices
 from fleet_shared.sessions import CLIENT_CONFIG
 from handlers.notification_router.delivery_policy import DeliveryPolicy
 from handlers.notification_router.environment import RouterEnvironment
+from handlers.notification_router.rate_limits import ChannelHolds
 
 DEADLINE_MARGIN_SECONDS = 2.0
 """Time kept, beyond one channel attempt, for writing the state table and returning."""
@@ -59,6 +60,21 @@ class RouterServices(FunctionServices[RouterEnvironment]):
             max_attempts=environment.router_max_attempts,
             backoff_seconds=environment.router_backoff_seconds,
             attempt_seconds=environment.router_http_timeout_seconds + DEADLINE_MARGIN_SECONDS,
+            longest_wait_seconds=environment.router_http_timeout_seconds,
+        )
+
+    @cached_property
+    def channel_holds(self) -> ChannelHolds:
+        """The channels that asked (Retry-After) not to be called yet: per container."""
+        return ChannelHolds(self.clock)
+
+    def delay_queue_message(self, receipt_handle: str, seconds: int) -> None:
+        """Make a message of the router's queue (ROUTER_QUEUE_URL) visible again only after
+        `seconds`, instead of the queue's visibility timeout; raises botocore's errors."""
+        self._channel_client("sqs", self.sessions.home_region).change_message_visibility(
+            QueueUrl=self.environment.router_queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=seconds,
         )
 
     def _channel_client(self, service: str, region: str) -> Any:

@@ -31,14 +31,18 @@ PAGERDUTY_SECRET = "lambda-fleet/pagerduty-routing-key"
 ROUTING_KEY = "R0UT1NGKEYFORTESTS0000000000000"
 
 
+Answer = int | tuple[int, dict[str, str]]
+"""A status, or a status with headers."""
+
+
 @dataclass
 class Receiver:
-    """Records every POST per path; answers each path with its queued statuses, then 200, or
+    """Records every POST per path; answers each path with its queued answers, then 200, or
     never (within `HANG_LIMIT_SECONDS`) while the path hangs."""
 
     base_url: str = ""
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    statuses: dict[str, list[int]] = field(default_factory=dict)
+    statuses: dict[str, list[Answer]] = field(default_factory=dict)
     hanging: set[str] = field(default_factory=set)
     hung: dict[str, int] = field(default_factory=dict)
     released: threading.Event = field(default_factory=threading.Event)
@@ -50,6 +54,11 @@ class Receiver:
     def fail(self, path: str, status: int, times: int) -> None:
         """Answer the next `times` requests on `path` with `status`."""
         self.statuses[path] = [status] * times
+
+    def answer(self, path: str, *answers: Answer) -> None:
+        """Answer the next requests on `path` with `answers`, in order (e.g. `(429,
+        {"Retry-After": "120"})`, then `202`)."""
+        self.statuses[path] = list(answers)
 
     def hang(self, path: str) -> None:
         """Leave every request on `path` unanswered: counted in `hung`, not in `requests` (the
@@ -82,8 +91,11 @@ def receiver() -> Iterator[Receiver]:
             with state.lock:
                 state.requests.setdefault(self.path, []).append(body)
                 queued = state.statuses.get(self.path, [])
-                status = queued.pop(0) if queued else 200
+                answer = queued.pop(0) if queued else 200
+            status, headers = answer if isinstance(answer, tuple) else (answer, {})
             self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(b"ok" if status < 300 else b"internal error")
 

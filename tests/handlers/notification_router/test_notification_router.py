@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from handlers.notification_router.channel_text import slack_escape, slack_text
 from handlers.notification_router.channels import CHANNELS, post_json
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import ChannelError, UndeliveredAlertError
+from handlers.notification_router.rate_limits import parse_retry_after
 from handlers.notification_router.services import RouterServices
 from tests.handlers.faults import fail_every_attempt
 
@@ -1215,3 +1216,137 @@ def test_an_email_or_secret_call_as_slow_as_its_client_allows_fits_one_attempts_
     result = invoke(sqs_event(("m-1", fleet_alert("info"))))
     assert statuses(result) == ["failed"]
     assert fault.attempts == 3
+
+
+@pytest.fixture
+def router_queue(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    """The router's queue (ROUTER_QUEUE_URL), its visibility timeout 0: a message handed back is
+    visible again at once unless the router delays it."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(
+        QueueName="lambda-fleet-dev-notification_router-queue",
+        Attributes={"VisibilityTimeout": "0"},
+    )["QueueUrl"]
+    monkeypatch.setenv("ROUTER_QUEUE_URL", queue_url)
+    return sqs, queue_url
+
+
+def _queued_event(router_queue: tuple[Any, str], *alerts: dict[str, Any]) -> dict[str, Any]:
+    """The SQS event of `alerts` sent to and received from the router's queue."""
+    sqs, queue_url = router_queue
+    for alert in alerts:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(alert))
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == len(alerts)
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:router-queue",
+            }
+            for message in messages
+        ]
+    }
+
+
+def _visible(router_queue: tuple[Any, str]) -> list[dict[str, Any]]:
+    sqs, queue_url = router_queue
+    return sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+
+
+def test_pagerduty_asking_to_retry_after_a_few_seconds_is_waited_for_and_paged_at_once(
+    invoke: Invoke, receiver: Any, sleeps: list[float]
+) -> None:
+    # GIVEN PagerDuty answering 429 with Retry-After: 3 (within the 5 s HTTP timeout), then 202
+    receiver.answer("/pagerduty", (429, {"Retry-After": "3"}), 202)
+    # WHEN a critical alert arrives through SQS
+    result = invoke(sqs_event(("m-1", fleet_alert("critical"))))
+    # THEN the router waited the 3 s PagerDuty asked for (not its 0.5 s backoff) and paged in
+    # the same invocation
+    channels = channels_of(result["results"][0])
+    assert (channels["pagerduty"]["status"], channels["pagerduty"]["attempts"]) == ("sent", 2)
+    assert sleeps == [3.0]
+    assert result["batchItemFailures"] == []
+    assert len(receiver.bodies("/pagerduty")) == 2
+
+
+def test_pagerduty_asking_to_retry_after_30_minutes_gets_the_message_back_only_then(
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    fake_clock: Any,
+    router_queue: tuple[Any, str],
+) -> None:
+    # GIVEN PagerDuty answering 429 with Retry-After: 1800 (past the 15-minute dedup window),
+    # then 202, and a critical alert received from the router's queue
+    receiver.answer("/pagerduty", (429, {"Retry-After": "1800"}), 202)
+    event = _queued_event(router_queue, fleet_alert("critical"))
+    # WHEN it is routed
+    result = invoke(event)
+    # THEN PagerDuty was called once, not again within the invocation; Slack and e-mail took it
+    [item] = result["results"]
+    channels = channels_of(item)
+    assert (channels["pagerduty"]["status"], channels["pagerduty"]["attempts"]) == ("failed", 1)
+    assert channels["pagerduty"]["retry_after_seconds"] == 1800
+    assert (channels["slack"]["status"], channels["email"]["status"]) == ("sent", "sent")
+    assert len(receiver.bodies("/pagerduty")) == 1
+    # AND the message goes back to the queue, visible again only after the 1800 s
+    assert result["batchItemFailures"] == [{"itemIdentifier": item["message_id"]}]
+    assert (item["retry_after_seconds"], item["visible_again_in_seconds"]) == (1800, 1800)
+    assert _visible(router_queue) == []
+    # WHEN it comes back 30 minutes later
+    fake_clock.advance(1800)
+    retry = invoke(event)
+    # THEN PagerDuty is paged, and Slack and e-mail are not sent again
+    assert {name: c["status"] for name, c in channels_of(retry["results"][0]).items()} == {
+        "pagerduty": "sent",
+        "slack": "already_sent",
+        "email": "already_sent",
+    }
+    assert retry["batchItemFailures"] == []
+    assert len(receiver.bodies("/pagerduty")) == 2
+    assert len(receiver.bodies("/slack")) == 1
+    assert len(email_inbox.receive()) == 1
+
+
+def test_a_rate_limited_pagerduty_is_not_called_by_the_next_messages_of_the_batch(
+    invoke: Invoke, receiver: Any, router_queue: tuple[Any, str]
+) -> None:
+    # GIVEN PagerDuty answering 429 with Retry-After: 120 to the first call, and a batch of two
+    # critical alerts from the router's queue
+    receiver.answer("/pagerduty", (429, {"Retry-After": "120"}))
+    event = _queued_event(
+        router_queue, fleet_alert("critical"), fleet_alert("critical", title="disk full")
+    )
+    # WHEN the batch is routed
+    result = invoke(event)
+    # THEN PagerDuty was called once: the second alert waits for the same 120 s without a call
+    assert len(receiver.bodies("/pagerduty")) == 1
+    assert [channels_of(item)["pagerduty"]["status"] for item in result["results"]] == [
+        "failed",
+        "not_started",
+    ]
+    assert [item["visible_again_in_seconds"] for item in result["results"]] == [120, 120]
+    assert len(result["batchItemFailures"]) == 2
+    assert _visible(router_queue) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("120", 120.0),
+        ("Fri, 27 Nov 2026 05:00:30 GMT", 30.0),
+        ("Fri, 27 Nov 2026 04:00:00 GMT", 0.0),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_as_an_http_date(
+    header: str | None, expected: float | None
+) -> None:
+    # GIVEN a Retry-After header WHEN read at 05:00:00 THEN it is the seconds to wait, or None
+    now = datetime(2026, 11, 27, 5, 0, 0, tzinfo=UTC)
+    assert parse_retry_after(header, now) == expected
