@@ -131,8 +131,12 @@ class EmailChannel(Channel):
                 Subject=message.subject(),
                 Message=message.text(),
             )
-        except (ClientError, BotoCoreError) as error:
+        except ClientError as error:
             raise ChannelError(f"publishing to {topic_arn} failed: {error}") from error
+        except BotoCoreError as error:
+            # No answer (a timeout, a connection lost): the topic may have taken it.
+            message = f"publishing to {topic_arn} failed: {error}"
+            raise ChannelError(message, unconfirmed=True) from error
 
 
 CHANNELS: dict[str, type[Channel]] = {
@@ -248,7 +252,8 @@ def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None
             raise RateLimitedError(answer, retry_after) from None
         raise ChannelError(answer) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-        raise ChannelError(f"{host} unreachable: {getattr(error, 'reason', error)}") from None
+        reason = getattr(error, "reason", error)
+        raise ChannelError(f"{host} unreachable: {reason}", unconfirmed=True) from None
     with response, contextlib.suppress(OSError, http.client.HTTPException):
         response.read()
 

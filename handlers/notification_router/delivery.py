@@ -67,10 +67,12 @@ def deliver(
     invocation: Invocation,
     sleep: Callable[[float], None],
     record_sent: Callable[[str], None],
+    record_unconfirmed: Callable[[str], None],
     holds: ChannelHolds,
 ) -> list[ChannelOutcome]:
     """One outcome per channel, in route order; `record_sent(name)` is called as soon as a
-    channel took the message, so a crash later does not make the retry send it again.
+    channel took the message, so a crash later does not make the retry send it again, and
+    `record_unconfirmed(name)` when an attempt failed without saying it was not taken.
 
     A channel that answers with a Retry-After (or is still held by one an earlier message got) is
     waited for when that is short (`policy.longest_wait_seconds`) and fits the time left;
@@ -133,6 +135,8 @@ def deliver(
                 errors[channel.name] = str(error)
                 retry_after.pop(channel.name, None)
                 failing.append(channel)
+                if error.unconfirmed:
+                    record_unconfirmed(channel.name)
             else:
                 record_sent(channel.name)
                 outcomes[channel.name] = ChannelOutcome(channel.name, SENT, attempts[channel.name])

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 
 class ChannelError(Exception):
-    """A delivery attempt failed; the message says why, without secrets."""
+    """A delivery attempt failed; the message says why, without secrets. `unconfirmed` when the
+    request may have reached the channel and no answer said it was not taken (a timeout, a
+    connection lost): the channel may show the alert."""
+
+    def __init__(self, message: str, *, unconfirmed: bool = False) -> None:
+        self.unconfirmed = unconfirmed
+        super().__init__(message)
 
 
 class RateLimitedError(ChannelError):

@@ -56,6 +56,8 @@ SCOPE = "notification_router"
 SUPPRESSED_VALUE = "suppressed"
 DELIVERED_VALUE = "delivered"
 LAST_NOTICE_VALUE = "last_notice"
+ALERTED_VALUE = "alerted"
+NOT_ALERTED = "not sent: this channel never took the alert this resolves"
 LAST_NOTICE_SECONDS = 14 * 24 * 3600
 """How long an alert's newest notice is remembered: as long as a message can wait in a dead-letter
 queue (14 days), so a trigger redriven from it days later is still seen to be older than its
@@ -149,16 +151,36 @@ def route(
 
             suppressed = _suppressed(services.state, counter_key)
             delivered = _Delivered(services.state, keys, window)
-            outcomes = deliver(
+            route_names = settings.channels_for(notification.kind)
+            names, not_alerted = _resolution_channels(notification, episode, route_names, services)
+            alerted = _Alerted(services.state, alert.id, episode)
+
+            def record_sent(channel: str) -> None:
+                delivered.add(channel)
+                record_alerted(channel)
+
+            def record_alerted(channel: str) -> None:
+                # A channel that may show the alert (it took it, or timed out after the request
+                # went out) gets its resolution: an incident must not be left open.
+                if not notification.resolves:
+                    alerted.add(channel)
+
+            sent_outcomes = deliver(
                 OutgoingMessage(notification, suppressed),
-                [CHANNELS[name](services) for name in settings.channels_for(notification.kind)],
+                [CHANNELS[name](services) for name in names],
                 already_sent=delivered.channels,
                 policy=services.delivery_policy,
                 invocation=invocation,
                 sleep=services.sleep,
-                record_sent=delivered.add,
+                record_sent=record_sent,
+                record_unconfirmed=record_alerted,
                 holds=services.channel_holds,
             )
+            by_channel = {outcome.channel: outcome for outcome in sent_outcomes}
+            by_channel.update(
+                (name, ChannelOutcome(name, SKIPPED, error=NOT_ALERTED)) for name in not_alerted
+            )
+            outcomes = [by_channel[name] for name in route_names]
             result = {**summary, "channels": [outcome.as_dict() for outcome in outcomes]}
             unfinished = [outcome for outcome in outcomes if outcome.status in UNFINISHED]
             if unfinished:
@@ -179,6 +201,59 @@ def route(
             return {**result, "status": status, "suppressed_duplicates": suppressed}
     except RequestInProgressError:
         return {**summary, "status": IN_PROGRESS}
+
+
+def _resolution_channels(
+    notification: Notification,
+    episode: int,
+    route_names: tuple[str, ...],
+    services: RouterServices,
+) -> tuple[list[str], list[str]]:
+    """The channels of the route to send to, and those left out: a resolution goes only to the
+    channels that took the alert it resolves (the episode before its own), when that is
+    recorded; with no record (expired, or older than the records) to every channel."""
+    if not notification.resolves or episode == 0:
+        return list(route_names), []
+    alerted = _Alerted(services.state, notification.alert.id, episode - 1).channels()
+    if alerted is None:
+        return list(route_names), []
+    return (
+        [name for name in route_names if name in alerted],
+        [name for name in route_names if name not in alerted],
+    )
+
+
+class _Alerted:
+    """The channels that took an alert in one open episode (or may have: an attempt that timed
+    out after the request went out), one record each (two invocations adding channels of one
+    alert cannot overwrite each other), kept as long as the alert's newest notice: its
+    resolution may come days later."""
+
+    def __init__(self, state: StateTable, alert_id: str, episode: int) -> None:
+        self._state = state
+        self._key = f"{SCOPE}/{alert_id}/{episode}"
+
+    def add(self, channel: str) -> None:
+        """Record that `channel` took the alert; a write that fails is logged (its resolution
+        then leaves that channel out, when another channel's record exists)."""
+        try:
+            self._state.put_value(
+                self._key,
+                f"{ALERTED_VALUE}/{channel}",
+                {"channel": channel},
+                ttl_seconds=LAST_NOTICE_SECONDS,
+            )
+        except (ClientError, BotoCoreError) as error:
+            _logger.warning("alert to %s not recorded under %s (%s)", channel, self._key, error)
+
+    def channels(self) -> frozenset[str] | None:
+        """The channels recorded, or None when there is no record at all."""
+        names = frozenset(
+            name
+            for name in CHANNELS
+            if self._state.get_value(self._key, f"{ALERTED_VALUE}/{name}") is not None
+        )
+        return names or None
 
 
 class _Delivered:

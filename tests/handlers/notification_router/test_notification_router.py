@@ -839,9 +839,10 @@ def test_a_trigger_redriven_from_the_dead_letter_queue_hours_later_does_not_reop
     # WHEN an operator redrives the dead-letter queue two days later
     fake_clock.advance(2 * 86400)
     redriven = invoke(sqs_event(("m-trigger", trigger)))
-    # THEN the trigger is a late copy: nobody is paged for what cleared two days ago
+    # THEN the trigger is a late copy: nobody is paged for what cleared two days ago (and
+    # PagerDuty, which refused the trigger, got no resolve either)
     assert (statuses(redriven), redriven["results"][0]["late"]) == (["duplicate"], True)
-    assert [body["event_action"] for body in receiver.bodies("/pagerduty")][-1] == "resolve"
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["trigger"] * 3
 
 
 def test_an_alarm_back_from_insufficient_data_is_not_announced_again(
@@ -1350,3 +1351,80 @@ def test_retry_after_is_read_as_seconds_or_as_an_http_date(
     # GIVEN a Retry-After header WHEN read at 05:00:00 THEN it is the seconds to wait, or None
     now = datetime(2026, 11, 27, 5, 0, 0, tzinfo=UTC)
     assert parse_retry_after(header, now) == expected
+
+
+def test_a_resolution_goes_only_to_the_channels_that_took_the_alert(
+    invoke: Invoke, receiver: Any, email_inbox: Any, fake_clock: Any
+) -> None:
+    # GIVEN an info alert, e-mailed only (its route), and a warning escalated to critical,
+    # which reached Slack and e-mail, then PagerDuty too
+    info = Alert.model_validate(fleet_alert("info", title="FYI", timestamp=fake_clock.now()))
+    invoke(sns_event(json.loads(info.model_dump_json())))
+    warning = Alert.model_validate(fleet_alert("warning", timestamp=fake_clock.now()))
+    invoke(sns_event(json.loads(warning.model_dump_json())))
+    critical = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.advance(60)))
+    invoke(sns_event(json.loads(critical.model_dump_json())))
+    email_inbox.receive()
+    posted = (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack")))
+    assert posted == (1, 2)
+    # WHEN both are resolved (the resolved route is PagerDuty, Slack and e-mail)
+    cleared_at = fake_clock.advance(300)
+    info_resolved = invoke(
+        sns_event(json.loads(info.resolution("ok", cleared_at).model_dump_json()))
+    )
+    critical_resolved = invoke(
+        sns_event(json.loads(critical.resolution("ok", cleared_at).model_dump_json()))
+    )
+    # THEN the info's resolution is only e-mailed: Slack posts no "resolved" for something
+    # nobody saw there, and PagerDuty gets no resolve for an incident it never had
+    assert {name: c["status"] for name, c in channels_of(info_resolved["results"][0]).items()} == {
+        "pagerduty": "skipped",
+        "slack": "skipped",
+        "email": "sent",
+    }
+    assert statuses(info_resolved) == ["sent"]
+    # AND the escalated alert's resolution reaches every channel that had either notice
+    assert statuses(critical_resolved) == ["sent"]
+    assert {c["status"] for c in critical_resolved["results"][0]["channels"]} == {"sent"}
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == [
+        "trigger",
+        "resolve",
+    ]
+    assert [body["text"][:10] for body in receiver.bodies("/slack")][2:] == ["[RESOLVED]"]
+    assert len(email_inbox.receive()) == 2
+
+
+def test_a_resolution_whose_alert_left_no_record_goes_to_every_channel_of_its_route(
+    invoke: Invoke, receiver: Any, email_inbox: Any, fake_clock: Any
+) -> None:
+    # GIVEN an info alert e-mailed 15 days ago: its records (kept 14 days) have expired
+    info = Alert.model_validate(fleet_alert("info", title="FYI", timestamp=fake_clock.now()))
+    invoke(sns_event(json.loads(info.model_dump_json())))
+    email_inbox.receive()
+    fake_clock.advance(15 * 24 * 3600)
+    # WHEN its resolution arrives
+    resolution = info.resolution("ok", fake_clock.now())
+    result = invoke(sns_event(json.loads(resolution.model_dump_json())))
+    # THEN nothing says which channels had it: it goes to every channel of the resolved route
+    assert {c["status"] for c in result["results"][0]["channels"]} == {"sent"}
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["resolve"]
+    assert [body["text"][:10] for body in receiver.bodies("/slack")] == ["[RESOLVED]"]
+    assert len(email_inbox.receive()) == 1
+
+
+def test_a_resolution_reaches_a_channel_whose_alert_timed_out_after_it_was_sent(
+    invoke: Invoke, receiver: Any, fake_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a critical alert whose PagerDuty calls read the request and never answered (1 s
+    # timeout): PagerDuty may have opened the incident
+    monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "1")
+    receiver.hang("/pagerduty")
+    alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    assert statuses(invoke(sqs_event(("m-1", json.loads(alert.model_dump_json()))))) == ["failed"]
+    receiver.heal("/pagerduty")
+    # WHEN its resolution arrives
+    resolution = alert.resolution("ok", fake_clock.advance(300))
+    result = invoke(sns_event(json.loads(resolution.model_dump_json())))
+    # THEN PagerDuty gets the resolve: an incident it may have must not stay open
+    assert channels_of(result["results"][0])["pagerduty"]["status"] == "sent"
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["resolve"]
