@@ -41,6 +41,10 @@ from handlers.notification_router.rate_limits import RATE_LIMIT_STATUSES, parse_
 from handlers.notification_router.services import RouterServices
 
 USER_AGENT = "lambda-fleet-notification-router"
+TRANSIENT_CLIENT_ERRORS = frozenset({408, 425, 429})
+"""4xx statuses that may go away on their own (timeout, too early, too many requests); any other
+4xx (Slack's `invalid_payload`, `channel_is_archived`, a revoked webhook) is permanent for the
+request."""
 PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 """Events API v2 severities are critical, error, warning and info."""
 
@@ -228,7 +232,9 @@ def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None
     any non-2xx status, timeout, connection error or answer that is not HTTP is a `ChannelError`
     naming the host only (webhook URLs are secrets). Once the peer has answered 2xx the message
     is delivered, whatever happens to the rest of its answer: a retry would post it again. A 429
-    or 503 with a Retry-After is a `RateLimitedError` carrying the seconds to wait."""
+    or 503 with a Retry-After is a `RateLimitedError` carrying the seconds to wait; another 4xx
+    than 408, 425 or 429 is `permanent`. A 2xx is delivered whatever its body says: Slack answers
+    `ok` and sends its errors as 4xx, and posting again would show the message twice."""
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode("utf-8"),
@@ -250,7 +256,8 @@ def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None
         if retry_after is not None:
             answer += f" (retry after {retry_after:g} s)"
             raise RateLimitedError(answer, retry_after) from None
-        raise ChannelError(answer) from None
+        permanent = 400 <= error.code < 500 and error.code not in TRANSIENT_CLIENT_ERRORS
+        raise ChannelError(answer, permanent=permanent) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", error)
         raise ChannelError(f"{host} unreachable: {reason}", unconfirmed=True) from None

@@ -8,7 +8,11 @@ that step may take left (`DeliveryPolicy.attempt_seconds`, the HTTP timeout plus
 otherwise the remaining channels are left for the retry of the message. A channel that answers
 429 or 503 with a Retry-After is waited for, instead of the backoff, when that is short; a longer
 one is not called again before it (nor by the next messages: `ChannelHolds`), and the message's
-retry waits for it. `sleep` is injected so tests do not wait.
+retry waits for it. A refusal the same request would get again (a 4xx other than 408, 425 and
+429: Slack's `invalid_payload`, `channel_is_archived`, a revoked webhook) is not retried within the
+invocation: the message's retry tries once more (a corrected secret is read by then), and the
+queue's receive limit or Lambda's retries then take it to a dead-letter queue. `sleep` is
+injected so tests do not wait.
 """
 
 from __future__ import annotations
@@ -91,7 +95,9 @@ def deliver(
     errors: dict[str, str] = {}
     # The wait each rate-limited channel asked for in its latest answer.
     retry_after: dict[str, float] = {}
-    deferred: list[Channel] = []
+    # Channels not tried again in this invocation: a long Retry-After, or a refusal that the same
+    # request would get again.
+    stopped: list[Channel] = []
 
     def can_wait(seconds: float) -> bool:
         return seconds <= policy.longest_wait_seconds and invocation.allows(
@@ -113,7 +119,7 @@ def deliver(
             if held and not can_wait(held):
                 retry_after[channel.name] = held
                 errors[channel.name] = f"not tried: rate limited for another {held:g} s"
-                deferred.append(channel)
+                stopped.append(channel)
                 continue
             if not invocation.allows(held + policy.attempt_seconds):
                 failing.append(channel)
@@ -130,20 +136,25 @@ def deliver(
                 if can_wait(error.retry_after_seconds):
                     failing.append(channel)
                 else:
-                    deferred.append(channel)
+                    stopped.append(channel)
             except ChannelError as error:
                 errors[channel.name] = str(error)
                 retry_after.pop(channel.name, None)
-                failing.append(channel)
+                (stopped if error.permanent else failing).append(channel)
                 if error.unconfirmed:
                     record_unconfirmed(channel.name)
             else:
                 record_sent(channel.name)
                 outcomes[channel.name] = ChannelOutcome(channel.name, SENT, attempts[channel.name])
         pending = failing
-    for channel in [*pending, *deferred]:
+    for channel in [*pending, *stopped]:
         outcomes[channel.name] = _unfinished(
-            channel.name, attempts[channel.name], errors, retry_after.get(channel.name), policy
+            channel.name,
+            attempts[channel.name],
+            errors,
+            retry_after.get(channel.name),
+            policy,
+            out_of_time=channel in pending,
         )
     return [outcomes[channel.name] for channel in channels]
 
@@ -154,10 +165,14 @@ def _unfinished(
     errors: dict[str, str],
     retry_after_seconds: float | None,
     policy: DeliveryPolicy,
+    *,
+    out_of_time: bool,
 ) -> ChannelOutcome:
     if retry_after_seconds is not None:
         status = FAILED if attempts else NOT_STARTED
         return ChannelOutcome(name, status, attempts, errors[name], retry_after_seconds)
+    if not out_of_time:
+        return ChannelOutcome(name, FAILED, attempts, errors[name])
     if attempts == 0:
         return ChannelOutcome(
             name,

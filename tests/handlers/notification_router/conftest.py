@@ -31,8 +31,8 @@ PAGERDUTY_SECRET = "lambda-fleet/pagerduty-routing-key"
 ROUTING_KEY = "R0UT1NGKEYFORTESTS0000000000000"
 
 
-Answer = int | tuple[int, dict[str, str]]
-"""A status, or a status with headers."""
+Answer = int | tuple[int, dict[str, str]] | tuple[int, dict[str, str], bytes]
+"""A status, or a status with headers (and a body: else `ok`, or `internal error` for an error)."""
 
 
 @dataclass
@@ -92,12 +92,12 @@ def receiver() -> Iterator[Receiver]:
                 state.requests.setdefault(self.path, []).append(body)
                 queued = state.statuses.get(self.path, [])
                 answer = queued.pop(0) if queued else 200
-            status, headers = answer if isinstance(answer, tuple) else (answer, {})
+            status, headers, *body = answer if isinstance(answer, tuple) else (answer, {})
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(b"ok" if status < 300 else b"internal error")
+            self.wfile.write(body[0] if body else b"ok" if status < 300 else b"internal error")
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

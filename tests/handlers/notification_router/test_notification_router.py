@@ -1428,3 +1428,50 @@ def test_a_resolution_reaches_a_channel_whose_alert_timed_out_after_it_was_sent(
     # THEN PagerDuty gets the resolve: an incident it may have must not stay open
     assert channels_of(result["results"][0])["pagerduty"]["status"] == "sent"
     assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["resolve"]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(400, b"invalid_payload"), (403, b"invalid_token"), (410, b"channel_is_archived")],
+)
+def test_a_slack_refusal_the_same_post_would_get_again_is_tried_once_per_delivery(
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    sleeps: list[float],
+    *,
+    status: int,
+    reason: bytes,
+) -> None:
+    # GIVEN Slack refusing a post with a 4xx that no retry within seconds changes
+    receiver.answer("/slack", (status, {}, reason))
+    alert = fleet_alert("warning")
+    # WHEN a warning arrives through SQS
+    result = invoke(sqs_event(("m-1", alert)))
+    # THEN Slack was posted once, without backoff, its reason is reported, e-mail took it, and
+    # the message goes back to the queue (whose receive limit takes it to the dead-letter queue
+    # if Slack never takes it)
+    slack = channels_of(result["results"][0])["slack"]
+    assert (slack["status"], slack["attempts"]) == ("failed", 1)
+    assert f"HTTP {status}: {reason.decode()}" in slack["error"]
+    assert sleeps == []
+    assert len(receiver.bodies("/slack")) == 1
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+    # WHEN it is redelivered once the webhook is fixed THEN Slack takes it, e-mail is not repeated
+    retry = invoke(sqs_event(("m-1", alert)))
+    assert statuses(retry) == ["sent"]
+    assert channels_of(retry["results"][0])["slack"]["status"] == "sent"
+    assert len(email_inbox.receive()) == 1
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+def test_a_slack_error_that_may_pass_is_retried_with_backoff_in_the_invocation(
+    invoke: Invoke, receiver: Any, sleeps: list[float], status: int
+) -> None:
+    # GIVEN Slack answering a timeout, a 429 without Retry-After or a 5xx twice, then 200
+    receiver.fail("/slack", status, times=2)
+    # WHEN a warning is routed THEN Slack takes it on the third attempt, after the backoffs
+    result = invoke(sqs_event(("m-1", fleet_alert("warning"))))
+    slack = channels_of(result["results"][0])["slack"]
+    assert (slack["status"], slack["attempts"]) == ("sent", 3)
+    assert sleeps == [0.5, 1.0]
