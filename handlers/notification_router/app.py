@@ -33,8 +33,6 @@ from handlers.notification_router.services import RouterServices
 FUNCTION = FleetFunction("notification_router", RouterEnvironment, services=RouterServices.create)
 
 ERROR = "error"
-MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 3600
-"""SQS's longest visibility timeout."""
 METRIC_NAMES = {
     "sent": "AlertsSent",
     "duplicate": "AlertsDuplicate",
@@ -123,7 +121,7 @@ def _delay(
     """Hand the message back only after the Retry-After its channels asked for: the queue's
     visibility timeout would call them too early, or keep the message waiting much longer.
     When that cannot be done, the message comes back after the visibility timeout (logged)."""
-    seconds = min(int(result["retry_after_seconds"]), MAX_VISIBILITY_TIMEOUT_SECONDS)
+    seconds = int(result["retry_after_seconds"])
     receipt_handle = record.get("receiptHandle")
     reason = None
     if not services.environment.router_queue_url:

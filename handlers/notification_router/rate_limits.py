@@ -17,24 +17,29 @@ from fleet_shared.clock import Clock
 
 RATE_LIMIT_STATUSES = frozenset({429, 503})
 """Statuses whose Retry-After says when to call again (RFC 6585, RFC 9110)."""
+LONGEST_RETRY_AFTER_SECONDS = 3600.0
+"""The longest wait a Retry-After is honoured for: one answer (a misconfigured proxy's, or a
+date far off) must not hold an alert channel back for hours; asked for longer, the channel is
+called again after an hour."""
 _DELAY_SECONDS = re.compile(r"^\s*(\d{1,9})\s*$")
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds to wait from a Retry-After header (delay-seconds or an HTTP-date; a date in the
-    past is 0), or None when there is none or it reads as neither."""
+    past is 0; at most LONGEST_RETRY_AFTER_SECONDS), or None when there is none or it reads as
+    neither."""
     if value is None:
         return None
     match = _DELAY_SECONDS.match(value)
     if match:
-        return float(match.group(1))
+        return min(float(match.group(1)), LONGEST_RETRY_AFTER_SECONDS)
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if moment.tzinfo is None:
         return None
-    return max(0.0, (moment - now).total_seconds())
+    return min(max(0.0, (moment - now).total_seconds()), LONGEST_RETRY_AFTER_SECONDS)
 
 
 class ChannelHolds:

@@ -1339,16 +1339,19 @@ def test_a_rate_limited_pagerduty_is_not_called_by_the_next_messages_of_the_batc
     ("header", "expected"),
     [
         ("120", 120.0),
+        ("86400", 3600.0),
         ("Fri, 27 Nov 2026 05:00:30 GMT", 30.0),
+        ("Sat, 28 Nov 2026 05:00:00 GMT", 3600.0),
         ("Fri, 27 Nov 2026 04:00:00 GMT", 0.0),
         ("soon", None),
         (None, None),
     ],
 )
-def test_retry_after_is_read_as_seconds_or_as_an_http_date(
+def test_retry_after_is_read_as_seconds_or_as_an_http_date_and_honoured_for_an_hour_at_most(
     header: str | None, expected: float | None
 ) -> None:
-    # GIVEN a Retry-After header WHEN read at 05:00:00 THEN it is the seconds to wait, or None
+    # GIVEN a Retry-After header WHEN read at 05:00:00 THEN it is the seconds to wait, at most an
+    # hour, or None
     now = datetime(2026, 11, 27, 5, 0, 0, tzinfo=UTC)
     assert parse_retry_after(header, now) == expected
 
