@@ -7,10 +7,16 @@ calling account (BatchImportFindings documentation), so findings are imported by
 After creation, BatchImportFindings may not change `Workflow` (that belongs to the analysts), so
 `Workflow.Status = NEW` is sent only with a new finding; a fixed finding is sent again with
 `Compliance.Status = PASSED` and `RecordState = ARCHIVED`.
+
+Security Hub refuses a finding over its published lengths (moto does not): `Id` and
+`GeneratorId` 512 characters, `Title` 256, `Description` 1024, `Remediation.Recommendation.Text`
+512. An id built from a long resource ARN (an IAM path alone may take 512) ends in a digest of
+the whole id instead; the texts are cut.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -22,6 +28,8 @@ SCHEMA_VERSION = "2018-10-08"
 FINDING_TYPES = ["Software and Configuration Checks/AWS Security Best Practices"]
 FAILED = "FAILED"
 RESOLVED = "RESOLVED"
+ID_MAX_LENGTH = 512
+_ID_DIGEST_SEPARATOR = "/sha256-"
 _TITLE_MAX = 256
 _DESCRIPTION_MAX = 1024
 _REMEDIATION_MAX = 512
@@ -45,8 +53,19 @@ class Finding:
 
     @property
     def id(self) -> str:
-        """Stable across scans, so re-importing updates the same Security Hub finding."""
-        return f"lambda-fleet/{self.account_id}/{self.region}/{self.control_id}/{self.resource_arn}"
+        """Stable across scans, so re-importing updates the same Security Hub finding.
+
+        Readable when it fits Security Hub's 512 characters (the ids of earlier scans, so they
+        still match); otherwise its start and a digest of the whole, which keeps it unique.
+        """
+        readable = (
+            f"lambda-fleet/{self.account_id}/{self.region}/{self.control_id}/{self.resource_arn}"
+        )
+        if len(readable) <= ID_MAX_LENGTH:
+            return readable
+        digest = hashlib.sha256(readable.encode("utf-8")).hexdigest()
+        kept = ID_MAX_LENGTH - len(_ID_DIGEST_SEPARATOR) - len(digest)
+        return f"{readable[:kept]}{_ID_DIGEST_SEPARATOR}{digest}"
 
     def to_report(self) -> dict[str, Any]:
         """The finding as written to the JSON report."""

@@ -31,6 +31,7 @@ from tests.handlers.member_accounts import (
     fleet_inventory,
     member_session,
 )
+from tests.handlers.security_scanner.security_hub_limits import refuse_findings_over_the_limits
 
 HUB = "123456789012"
 ADMIN_POLICY = {
@@ -685,4 +686,56 @@ def test_sns_failing_after_a_scans_first_critical_alert_repeats_only_the_others(
     # AND the next scan sends nothing more
     fake_clock.advance(6 * 3600)
     scanner({"action": "scan"}, services)
+    assert alert_inbox.receive() == []
+
+
+def test_a_finding_on_a_role_with_the_longest_iam_path_is_imported_within_security_hubs_limits(  # noqa: PLR0917
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A with a role whose path (512 characters) and name (64) are the longest IAM
+    # allows, with an inline admin policy (critical), beside A's other violations
+    iam = member_session(MEMBER_A).client("iam")
+    path = "/" + "platform-team/" * 36 + "x" * 6 + "/"
+    role_arn = iam.create_role(
+        RoleName="r" * 64, Path=path, AssumeRolePolicyDocument=json.dumps(ADMIN_POLICY)
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName="r" * 64, PolicyName="admin", PolicyDocument=json.dumps(ADMIN_POLICY)
+    )
+    assert len(path) == 512
+    # AND Security Hub refusing, as the real one does, findings over its published limits
+    services = build_scanner_services()
+    enforcement = refuse_findings_over_the_limits(services.security_hub)
+    # WHEN the schedule runs the scan
+    first = scanner({"action": "scan"}, services)
+    # THEN every finding is accepted and member A's scan completes
+    assert enforcement.refused == []
+    assert _target(first, MEMBER_A)["status"] == "scanned"
+    role_finding = next(f for f in hub_findings().values() if f["Resources"][0]["Id"] == role_arn)
+    assert role_finding["Compliance"]["Status"] == "FAILED"
+    # AND both critical findings are alerted, the role's naming the role
+    alerts = alert_inbox.receive()
+    assert sorted(a.alert["resource"] for a in alerts) == sorted(
+        [member_a_with_violations["policy_arn"], role_arn]
+    )
+    # AND a finding whose id fits keeps the id earlier scans gave it
+    ssh_arn = next(
+        f["Resources"][0]["Id"]
+        for f in hub_findings().values()
+        if f["ProductFields"]["lambda-fleet/ControlId"] == "EC2.13"
+    )
+    assert f"lambda-fleet/{MEMBER_A}/{REGION}/EC2.13/{ssh_arn}" in hub_findings()
+    # WHEN the inline policy is removed and the next scan runs
+    iam.delete_role_policy(RoleName="r" * 64, PolicyName="admin")
+    fake_clock.advance(6 * 3600)
+    second = scanner({"action": "scan"}, services)
+    # THEN the same Security Hub finding is archived, and nothing is alerted
+    assert enforcement.refused == []
+    assert _target(second, MEMBER_A)["resolved"] == 1
+    assert hub_findings()[role_finding["Id"]]["RecordState"] == "ARCHIVED"
     assert alert_inbox.receive() == []
