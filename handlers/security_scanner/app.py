@@ -82,7 +82,7 @@ def handle(
         )
     if isinstance(request, ScanTargetRequest):
         return scan_one(request, services, services.inventory())
-    return scan_fleet(request, services)
+    return scan_fleet(request, services, invocation)
 
 
 def _ignore(event: IgnoredEvent) -> dict[str, Any]:

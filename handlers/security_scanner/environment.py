@@ -39,6 +39,14 @@ class ScannerEnvironment(FunctionEnvironment):
     scan_max_workers: PositiveInt = Field(
         default=4, description="Targets scanned at once in one invocation."
     )
+    scan_target_seconds: int = Field(
+        default=120,
+        ge=1,
+        le=900,
+        description="A generous estimate of one target's scan (seconds, 1-900): in a direct scan "
+        "a target is not started with less time left in the invocation, and the next run starts "
+        "with it.",
+    )
     scan_max_targets_per_invocation: PositiveInt = Field(
         default=10,
         description="Above this many targets the schedule sends one queue message per target.",

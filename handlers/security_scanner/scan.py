@@ -32,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import MemberAccessError
-from fleet_shared.fan_out import map_isolated
+from fleet_shared.fan_out import TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.target_results import DENIED, FAILED
 from fleet_shared.target_results import TargetResult as SharedTargetResult
@@ -315,10 +315,13 @@ def scan_targets(
     *,
     max_workers: int,
     dry_run: bool,
+    budget: TimeBudget | None = None,
 ) -> list[TargetResult]:
     """Scan (account, region, include_global) targets with at most `max_workers` at a time.
 
     Results come back in target order. An unexpected error in one target is reported for it.
+    With a `budget`, a target whose turn comes when the invocation could not finish it is not
+    started (its result comes from the budget's `on_deadline`).
     """
 
     def scan(target: tuple[str, str, bool]) -> TargetResult:
@@ -333,6 +336,7 @@ def scan_targets(
         on_error=lambda target, error: TargetResult(target[0], target[1], FAILED, error=str(error)),
         errors=(ClientError, BotoCoreError),
         max_workers=max_workers,
+        budget=budget,
     )
 
 

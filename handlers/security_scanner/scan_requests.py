@@ -3,6 +3,12 @@
 The schedule's `scan` covers every member account and region of the inventory; above
 SCAN_MAX_TARGETS_PER_INVOCATION targets it sends one `scan_target` message per target to the
 scanner's own queue instead. Global services are scanned in each account's first region only.
+
+A direct scan starts a target only while the invocation has SCAN_TARGET_SECONDS left: Lambda
+would end it mid-target otherwise, and the run's retry would stop at the same place. The targets
+left are answered `not_started` and remembered, and the next direct scan starts with them. A
+target's findings and outbox are its own state, so a target not scanned loses and repeats
+nothing: its next scan compares with its last one.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fleet_shared.exceptions import ConfigurationError, EventValidationError
+from fleet_shared.fan_out import NOT_STARTED, TimeBudget
+from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.target_results import FAILED, PARTIAL, run_status
 from handlers.security_scanner.models import ScanRequest, ScanTargetRequest
 from handlers.security_scanner.scan import (
+    SOURCE,
     ScanServices,
     TargetResult,
     report_document,
@@ -26,22 +35,50 @@ from handlers.security_scanner.scan import (
 )
 
 SQS_BATCH_LIMIT = 10
+LEFT_OVER_KEY = f"{SOURCE}/direct-scan"
+LEFT_OVER_NAME = "not_started"
+"""Where the targets a direct scan left for lack of time are kept, for the next one."""
+
+Target = tuple[str, str, bool]
+"""(account, region, include_global)"""
 
 
-def scan_fleet(request: ScanRequest, services: ScanServices) -> dict[str, Any]:
-    """Scan every target of the inventory, or fan out when there are too many for one run."""
+def scan_fleet(
+    request: ScanRequest, services: ScanServices, invocation: Invocation
+) -> dict[str, Any]:
+    """Scan every target of the inventory, or fan out when there are too many for one run.
+
+    The targets the last direct scan did not start go first; a target is started only while
+    the invocation has SCAN_TARGET_SECONDS left, the others are listed under `not_started`.
+    """
     environment = services.environment
     targets = _targets(services.inventory())
     if len(targets) > environment.scan_max_targets_per_invocation:
         return _fan_out(targets, request.dry_run, services)
-    results = scan_targets(
+    left_over = _left_over(services)
+    budget = TimeBudget(invocation, environment.scan_target_seconds, _not_started)
+    first = [target for target in targets if target[:2] in left_over]
+    scanned = scan_targets(
         services,
-        targets,
+        first + [target for target in targets if target not in first],
         max_workers=environment.scan_max_workers,
         dry_run=request.dry_run,
+        budget=budget,
     )
+    # Reported in inventory order, whatever order they were scanned in.
+    by_target = {(result.account_id, result.region): result for result in scanned}
+    results = [by_target[target[:2]] for target in targets]
+    not_started = [
+        {"account_id": result.account_id, "region": result.region}
+        for result in results
+        if result.status == NOT_STARTED
+    ]
     now = services.clock.now()
     response = _summary(results, request.dry_run, mode="direct")
+    if not_started:
+        response["not_started"] = not_started
+    if not request.dry_run and (not_started or left_over):
+        services.state.put_value(LEFT_OVER_KEY, LEFT_OVER_NAME, {"targets": not_started})
     if not request.dry_run:
         key = f"reports/security/{_report_day(now, services)}/findings.json"
         response["report_key"] = write_report(services, key, report_document(results, now))
@@ -77,12 +114,24 @@ def scan_one(
     return response
 
 
+def _not_started(target: Target) -> TargetResult:
+    """The result of a target left for the next run because time was running out."""
+    account_id, region, _ = target
+    return TargetResult(account_id, region, NOT_STARTED)
+
+
+def _left_over(services: ScanServices) -> set[tuple[str, str]]:
+    """(account, region) of the targets the last direct scan left for lack of time."""
+    saved = services.state.get_value(LEFT_OVER_KEY, LEFT_OVER_NAME) or {"targets": []}
+    return {(target["account_id"], target["region"]) for target in saved["targets"]}
+
+
 def _report_day(now: datetime, services: ScanServices) -> str:
     """The date in the stack's schedule time zone: a report's folder is the owner's day."""
     return now.astimezone(ZoneInfo(services.environment.schedule_time_zone)).date().isoformat()
 
 
-def _targets(inventory: FleetInventory) -> list[tuple[str, str, bool]]:
+def _targets(inventory: FleetInventory) -> list[Target]:
     """(account, region, include_global) for every member account and region."""
     return [
         (member.account_id, region, index == 0)
@@ -91,9 +140,7 @@ def _targets(inventory: FleetInventory) -> list[tuple[str, str, bool]]:
     ]
 
 
-def _fan_out(
-    targets: list[tuple[str, str, bool]], dry_run: bool, services: ScanServices
-) -> dict[str, Any]:
+def _fan_out(targets: list[Target], dry_run: bool, services: ScanServices) -> dict[str, Any]:
     environment = services.environment
     queue_url = environment.scan_queue_url
     if not queue_url:

@@ -9,12 +9,14 @@ from typing import Any
 import boto3
 import pytest
 
+from catalog.functions import function_spec
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner import app
 from handlers.security_scanner.environment import ScannerEnvironment
 from handlers.security_scanner.scan import ScanServices
+from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -26,6 +28,7 @@ from tests.handlers.member_accounts import (
 )
 
 DATA_BUCKET = "lambda-fleet-data"
+TIMEOUT_SECONDS = function_spec("security_scanner").timeout_seconds
 
 
 @pytest.fixture(autouse=True)
@@ -75,23 +78,27 @@ def build_scanner_services(
 
 @pytest.fixture
 def scanner(
-    build_scanner_services: Callable[[], ScanServices],
-    lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    build_scanner_services: Callable[[], ScanServices], monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., dict[str, Any]]:
-    """`scanner(event, services=None)`: invoke the handler.
+    """`scanner(event, services=None, context=None)`: invoke the handler.
 
     Without `services` they are rebuilt per call (the environment may change between calls in a
     test) but keep the fake clock; a test that injects faults into a client passes its own.
+    Without `context` the invocation has the function's whole timeout left, as a scheduled one
+    starts.
     """
 
-    def invoke(event: Any, services: ScanServices | None = None) -> dict[str, Any]:
+    def invoke(
+        event: Any, services: ScanServices | None = None, context: Any = None
+    ) -> dict[str, Any]:
         monkeypatch.setattr(
             app.FUNCTION,
             "services",
             build_scanner_services if services is None else (lambda: services),
         )
-        return app.lambda_handler(event, lambda_context)
+        return app.lambda_handler(
+            event, context or ContextRunningOutOfTime(millis_left=[TIMEOUT_SECONDS * 1000])
+        )
 
     return invoke
 

@@ -22,6 +22,7 @@ from handlers.security_scanner.scan import (
     state_key,
     stored_state,
 )
+from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import answer_malformed, fail_every_attempt
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
@@ -738,4 +739,65 @@ def test_a_finding_on_a_role_with_the_longest_iam_path_is_imported_within_securi
     assert enforcement.refused == []
     assert _target(second, MEMBER_A)["resolved"] == 1
     assert hub_findings()[role_finding["Id"]]["RecordState"] == "ARCHIVED"
+    assert alert_inbox.receive() == []
+
+
+def test_a_direct_scan_running_out_of_time_stops_and_the_next_run_starts_with_what_it_left(
+    scanner: Callable[..., dict[str, Any]],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time, a new admin policy (critical) in member A and another in
+    # member B, and an invocation with time for its first target only
+    monkeypatch.setenv("SCAN_MAX_WORKERS", "1")
+    policy_b = (
+        member_session(MEMBER_B)
+        .client("iam")
+        .create_policy(PolicyName="break-glass-b", PolicyDocument=json.dumps(ADMIN_POLICY))[
+            "Policy"
+        ]["Arn"]
+    )
+    # WHEN the schedule runs the scan
+    first = scanner(
+        {"action": "scan"}, context=ContextRunningOutOfTime(millis_left=[900_000, 20_000])
+    )
+    # THEN member A is scanned and alerted; B and the denied member are not started, named as
+    # left for the next run, in the result and in the report
+    assert first["status"] == "partial"
+    assert first["not_started"] == [
+        {"account_id": MEMBER_B, "region": REGION},
+        {"account_id": DENIED_MEMBER, "region": REGION},
+    ]
+    assert _target(first, MEMBER_A)["status"] == "scanned"
+    assert _target(first, MEMBER_B)["status"] == "not_started"
+    report = json.loads(
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket="lambda-fleet-data", Key=first["report_key"])["Body"]
+        .read()
+    )
+    assert _target(report, MEMBER_B)["status"] == "not_started"
+    assert [a.alert["resource"] for a in alert_inbox.receive()] == [
+        member_a_with_violations["policy_arn"]
+    ]
+    # WHEN the next run again has time for one target only
+    fake_clock.advance(6 * 3600)
+    second = scanner(
+        {"action": "scan"}, context=ContextRunningOutOfTime(millis_left=[900_000, 20_000])
+    )
+    # THEN it starts with member B, whose critical finding is alerted, and leaves the others
+    assert _target(second, MEMBER_B)["status"] == "scanned"
+    assert second["not_started"] == [
+        {"account_id": MEMBER_A, "region": REGION},
+        {"account_id": DENIED_MEMBER, "region": REGION},
+    ]
+    assert [a.alert["resource"] for a in alert_inbox.receive()] == [policy_b]
+    # WHEN a run has time for every target
+    fake_clock.advance(6 * 3600)
+    third = scanner({"action": "scan"})
+    # THEN every target is reached, nothing is new and nothing is alerted twice
+    assert "not_started" not in third
+    assert {t["status"] for t in third["targets"]} == {"scanned", "denied"}
+    assert third["new"] == 0
     assert alert_inbox.receive() == []
