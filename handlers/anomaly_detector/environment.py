@@ -104,7 +104,11 @@ class AnomalyEnvironment(FunctionEnvironment):
         "invocation.",
     )
     anomaly_dedup_days: int = Field(
-        default=7, ge=1, le=90, description="How long a raised anomaly stays claimed (1-90 days)."
+        default=7,
+        ge=1,
+        le=90,
+        description="How long a raised anomaly stays claimed, and how long a series may stay "
+        "silent before its open episodes are closed (1-90 days).",
     )
 
     def metrics(self) -> tuple[MetricSpec, ...]:

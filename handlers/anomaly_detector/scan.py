@@ -181,7 +181,10 @@ def scan_metrics(
             # Only a series with values in the recent window shows the metric back within its
             # band: one that stopped reporting (its cluster gone, say) resolves nothing.
             reporting = any(at >= since for at in result.timestamps)
-            scan.evaluated.append(EvaluatedSeries(resource, window, resolves=reporting))
+            last_value_at = max(result.timestamps, default=None)
+            scan.evaluated.append(
+                EvaluatedSeries(resource, window, resolves=reporting, last_value_at=last_value_at)
+            )
             scan.findings.extend(
                 findings_from(
                     detection,

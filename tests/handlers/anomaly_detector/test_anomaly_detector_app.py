@@ -479,6 +479,38 @@ def test_an_episode_whose_metric_stopped_reporting_is_not_resolved(
     assert alert_inbox.receive() == []
 
 
+def test_an_episode_whose_metric_stayed_silent_for_the_dedup_days_is_closed_once(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike alerted by a scan, after which the metric stopped reporting (the
+    # spike is the series' last value)
+    values = cpu_series(1, detector)
+    values[-1] += 25.0
+    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+    lambda_handler({"action": "scan"}, lambda_context)
+    [alert] = alert_inbox.receive()
+    # WHEN scans go on while it stays silent, for less than ANOMALY_DEDUP_DAYS (7)
+    for hours in (50, 6 * 24):
+        detector.set(START_TIME + timedelta(hours=hours))
+        assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
+    # THEN silence is not taken for recovery: nothing is resolved
+    assert alert_inbox.receive() == []
+    # WHEN a scan runs ANOMALY_DEDUP_DAYS after the series' last value, still without a value
+    detector.set(times[-1] + timedelta(days=7, minutes=15))
+    closed = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN one resolution closes the alert's episode, saying the metric stopped reporting
+    assert closed["resolved"] == 1
+    [resolution] = alert_inbox.receive()
+    assert resolution.alert["id"] == alert.alert["id"]
+    assert resolution.alert["resolved"] is True
+    assert "no value since" in resolution.alert["detail"]
+    # WHEN the metric reports again, within its band, THEN that episode is not resolved again
+    put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, cpu_series(2, detector))
+    detector.advance(900)
+    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
+    assert alert_inbox.receive() == []
+
+
 def test_a_scan_short_of_time_leaves_the_rest_not_started(
     detector: ManualClock, alert_inbox: Any
 ) -> None:
