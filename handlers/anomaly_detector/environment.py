@@ -3,7 +3,7 @@ is generated from these descriptions)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationInfo, field_validator
 
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn, BoolFlag
@@ -108,8 +108,29 @@ class AnomalyEnvironment(FunctionEnvironment):
         ge=1,
         le=90,
         description="How long a raised anomaly stays claimed, and how long a series may stay "
-        "silent before its open episodes are closed (1-90 days).",
+        "silent before its open episodes are closed (1-90 days; at least ANOMALY_RECENT_HOURS "
+        "and ANOMALY_COST_RECENT_DAYS, or a recent anomaly would be alerted again).",
     )
+
+    @field_validator("anomaly_dedup_days")
+    @classmethod
+    def _claims_outlast_the_recent_windows(cls, days: int, info: ValidationInfo) -> int:
+        # A finding is reported for its whole recent window: a claim that lapses sooner lets a
+        # later scan alert the same episode again. (A window that failed its own validation is
+        # not in `info.data`; its own error is the one reported.)
+        recent_hours = info.data.get("anomaly_recent_hours")
+        if recent_hours is not None and days * 24 < recent_hours:
+            raise ValueError(
+                f"{days} is shorter than ANOMALY_RECENT_HOURS={recent_hours}: an anomaly would "
+                "be alerted again while it is still recent"
+            )
+        cost_days = info.data.get("anomaly_cost_recent_days")
+        if cost_days is not None and days < cost_days:
+            raise ValueError(
+                f"{days} is shorter than ANOMALY_COST_RECENT_DAYS={cost_days}: a cost anomaly "
+                "would be alerted again while it is still recent"
+            )
+        return days
 
     def metrics(self) -> tuple[MetricSpec, ...]:
         """ANOMALY_METRICS, or the Container Insights node CPU of every cluster."""

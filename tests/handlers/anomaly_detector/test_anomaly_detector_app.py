@@ -351,6 +351,39 @@ def test_invalid_metric_list_is_a_configuration_error(
     assert result["error"].startswith("environment variable ANOMALY_METRICS")
 
 
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"ANOMALY_DEDUP_DAYS": "1"}, "ANOMALY_RECENT_HOURS=48"),
+        (
+            {"ANOMALY_DEDUP_DAYS": "2", "ANOMALY_COST_RECENT_DAYS": "3"},
+            "ANOMALY_COST_RECENT_DAYS=3",
+        ),
+    ],
+)
+def test_a_claim_shorter_than_a_recent_window_is_refused_naming_both_variables(  # noqa: PLR0917
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    named: str,
+) -> None:
+    # GIVEN a member spike, and ANOMALY_DEDUP_DAYS shorter than a recent window: the claim of
+    # the spike's alert would lapse while the spike is still reported, and the scan of the next
+    # day would alert it again
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    put_spike_then_quiet(detector)
+    # WHEN the scan runs
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the configuration is refused, naming both variables, and nothing is alerted
+    assert result["status"] == "error"
+    assert result["error"].startswith("environment variable ANOMALY_DEDUP_DAYS")
+    assert named in result["error"]
+    assert alert_inbox.receive() == []
+
+
 def test_example_detect_event_finds_its_spike(lambda_context: Any) -> None:
     # GIVEN the example event under events/ (a week of hourly load, one spike)
     with open("events/anomaly_detector/detect.json", encoding="utf-8") as file:
