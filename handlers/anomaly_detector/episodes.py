@@ -12,10 +12,14 @@ could not be read resolves nothing.
 
 A series with no value in its recent window (it stopped reporting) does not show the metric back
 within its band, so it resolves nothing while it is silent: its record is kept (saved again with
-`silent_since`, its last value's time, so it does not expire while the series is read), and once
-it has been silent for ANOMALY_DEDUP_DAYS its episodes are closed by a resolution saying so.
-Otherwise the record would expire with the episodes open: their incidents would never close, and
-the series' next episode would open another one beside them.
+`silent_since`, its last value's time), and once it has been silent for ANOMALY_DEDUP_DAYS its
+episodes are closed by a resolution saying so. A series no scan reads any more (its cluster left
+the inventory, its metric left ANOMALY_METRICS, or its account cannot be read) is found through
+the index `anomaly/open-series` (value `open_series`: each series with open episodes, and the
+first scan that did not read it); ANOMALY_DEDUP_DAYS after that scan its episodes are closed the
+same way. Records are kept twice ANOMALY_DEDUP_DAYS, so they outlive that wait. Without this the
+episodes stayed open when their record expired: their incidents never closed, and the series'
+next episode opened another one beside them.
 """
 
 from __future__ import annotations
@@ -26,11 +30,19 @@ from typing import Any
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
-from fleet_shared.state_table import StateTable
+from fleet_shared.state_table import StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.anomaly_detector.findings import Finding, key_resource
 
 OPEN_EPISODES = "open_episodes"
+OPEN_SERIES_KEY = "anomaly/open-series"
+OPEN_SERIES = "open_series"
+RECORD_TTL_FACTOR = 2
+"""A record is kept this many times ANOMALY_DEDUP_DAYS: longer than the wait before the episodes
+of a series no longer read are closed, which needs the record's alerts."""
+INDEX_ATTEMPTS = 3
+"""Tries to save the index against other scans saving it at the same time; the next scan
+updates it again if all fail."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +59,11 @@ class EvaluatedSeries:
 
 @dataclass(frozen=True)
 class Resolutions:
-    """What ending the episodes did."""
+    """What ending the episodes did, and which evaluated series still have open episodes."""
 
     sent: int
     failures: list[AlertNotDeliveredError]
+    open_series: frozenset[str] = frozenset()
 
 
 def state_key(resource: str) -> str:
@@ -75,6 +88,7 @@ def resolve_ended_episodes(
         current.setdefault(finding.resource, set()).add(finding.dedup_key())
     sent = 0
     failures: list[AlertNotDeliveredError] = []
+    open_series: set[str] = set()
     for series in evaluated:
         record = table.get_value(state_key(series.resource), OPEN_EPISODES) or {}
         stored: dict[str, Any] = record.get("episodes", {})
@@ -85,6 +99,7 @@ def resolve_ended_episodes(
                 )
                 sent += closed.sent
                 failures += closed.failures
+                open_series |= closed.open_series
             continue
         ongoing = current.get(series.resource, set())
         still_open = {key: alert for key, alert in stored.items() if key in ongoing}
@@ -106,13 +121,10 @@ def resolve_ended_episodes(
                 still_open[key] = stored[key]
                 failures.append(error)
         if still_open or stored:
-            table.put_value(
-                state_key(series.resource),
-                OPEN_EPISODES,
-                {"episodes": still_open},
-                ttl_seconds=ttl_seconds,
-            )
-    return Resolutions(sent, failures)
+            _save_record(table, series.resource, {"episodes": still_open}, ttl_seconds)
+        if still_open:
+            open_series.add(series.resource)
+    return Resolutions(sent, failures, frozenset(open_series))
 
 
 def _close_if_silent_too_long(
@@ -130,31 +142,134 @@ def _close_if_silent_too_long(
     if series.last_value_at is not None:
         known.append(series.last_value_at)
     silent_since = min(known, default=now)
-    stored: dict[str, Any] = record["episodes"]
-    still_open = dict(stored)
+    still_open: dict[str, Any] = record["episodes"]
     sent = 0
     failures: list[AlertNotDeliveredError] = []
     if now - silent_since >= timedelta(seconds=ttl_seconds):
         days = (now - silent_since).days
-        for key in sorted(stored):
-            alert = Alert.model_validate(stored[key])
-            resolution = alert.resolution(
-                f"{alert.title} is closed: {series.resource} has reported no value since "
-                f"{iso_z(silent_since)} ({days} days), so the episode can no longer be followed.",
-                now,
-            )
-            try:
-                if deliver_once(table, publisher, f"{key}/resolved", resolution, ttl_seconds):
-                    sent += 1
-            except AlertNotDeliveredError as error:
-                # Kept open, so the next scan (or the retry) sends the resolution.
-                failures.append(error)
-                continue
-            del still_open[key]
-    table.put_value(
-        state_key(series.resource),
-        OPEN_EPISODES,
+        reason = f"has reported no value since {iso_z(silent_since)} ({days} days)"
+        sent, failures, still_open = _close_episodes(
+            series.resource, still_open, reason, table, publisher, ttl_seconds=ttl_seconds, now=now
+        )
+    _save_record(
+        table,
+        series.resource,
         {"episodes": still_open, "silent_since": iso_z(silent_since)},
-        ttl_seconds=ttl_seconds,
+        ttl_seconds,
     )
+    return Resolutions(sent, failures, frozenset({series.resource} if still_open else ()))
+
+
+def close_unread_series(
+    evaluated: list[EvaluatedSeries],
+    open_series: frozenset[str],
+    table: StateTable,
+    publisher: AlertPublisher,
+    *,
+    ttl_seconds: int,
+    now: datetime,
+) -> Resolutions:
+    """Close the episodes of the series with open episodes that no scan has read for
+    `ttl_seconds` (ANOMALY_DEDUP_DAYS), and keep the index of open series up to date: this
+    scan's `open_series` (evaluated, episodes still open) are in it, its other evaluated series
+    and the closed ones are not, and an unread series is marked with when it was first missed."""
+    read_resources = {series.resource for series in evaluated}
+    read = table.get_versioned_value(OPEN_SERIES_KEY, OPEN_SERIES)
+    index: dict[str, str | None] = read.value["series"] if read is not None else {}
+    sent = 0
+    failures: list[AlertNotDeliveredError] = []
+    gone: set[str] = set()
+    first_missed: dict[str, str] = {}
+    for resource, missed_since in sorted(index.items()):
+        if resource in read_resources:
+            continue
+        if missed_since is None:
+            first_missed[resource] = iso_z(now)
+            continue
+        if now - parse_iso(missed_since) < timedelta(seconds=ttl_seconds):
+            continue
+        record = table.get_value(state_key(resource), OPEN_EPISODES) or {}
+        days = (now - parse_iso(missed_since)).days
+        reason = f"is no longer read by the scans since {missed_since} ({days} days)"
+        closed, not_sent, still_open = _close_episodes(
+            resource,
+            record.get("episodes", {}),
+            reason,
+            table,
+            publisher,
+            ttl_seconds=ttl_seconds,
+            now=now,
+        )
+        sent += closed
+        failures += not_sent
+        if record:
+            _save_record(table, resource, {**record, "episodes": still_open}, ttl_seconds)
+        if not still_open:
+            gone.add(resource)
+    _update_index(table, read, open_series, (read_resources - open_series) | gone, first_missed)
     return Resolutions(sent, failures)
+
+
+def _update_index(
+    table: StateTable,
+    read: VersionedValue | None,
+    open_series: frozenset[str],
+    removed: set[str],
+    first_missed: dict[str, str],
+) -> None:
+    """Apply this scan's changes to the index, again on what another scan saved meanwhile."""
+    for _ in range(INDEX_ATTEMPTS):
+        saved: dict[str, str | None] = read.value["series"] if read is not None else {}
+        index = {resource: since for resource, since in saved.items() if resource not in removed}
+        index |= dict.fromkeys(open_series)
+        index |= {
+            resource: since
+            for resource, since in first_missed.items()
+            if resource in index and index[resource] is None and resource not in open_series
+        }
+        if index == saved:
+            return
+        if table.replace_value(OPEN_SERIES_KEY, OPEN_SERIES, {"series": index}, read=read):
+            return
+        read = table.get_versioned_value(OPEN_SERIES_KEY, OPEN_SERIES)
+
+
+def _close_episodes(
+    resource: str,
+    episodes: dict[str, Any],
+    reason: str,
+    table: StateTable,
+    publisher: AlertPublisher,
+    *,
+    ttl_seconds: int,
+    now: datetime,
+) -> tuple[int, list[AlertNotDeliveredError], dict[str, Any]]:
+    """Send one resolution per episode, saying why it is closed although the metric was not
+    seen back within its band; (resolutions sent, failures, episodes still open)."""
+    sent = 0
+    failures: list[AlertNotDeliveredError] = []
+    still_open = dict(episodes)
+    for key in sorted(episodes):
+        alert = Alert.model_validate(episodes[key])
+        resolution = alert.resolution(
+            f"{alert.title} is closed: {resource} {reason}, so the episode can no longer be "
+            "followed.",
+            now,
+        )
+        try:
+            if deliver_once(table, publisher, f"{key}/resolved", resolution, ttl_seconds):
+                sent += 1
+        except AlertNotDeliveredError as error:
+            # Kept open, so the next scan (or the retry) sends the resolution.
+            failures.append(error)
+            continue
+        del still_open[key]
+    return sent, failures, still_open
+
+
+def _save_record(
+    table: StateTable, resource: str, record: dict[str, Any], ttl_seconds: int
+) -> None:
+    table.put_value(
+        state_key(resource), OPEN_EPISODES, record, ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds
+    )

@@ -35,7 +35,11 @@ from handlers.anomaly_detector.environment import (
     AnomalyEnvironment,
     MetricSpec,
 )
-from handlers.anomaly_detector.episodes import EvaluatedSeries, resolve_ended_episodes
+from handlers.anomaly_detector.episodes import (
+    EvaluatedSeries,
+    close_unread_series,
+    resolve_ended_episodes,
+)
 from handlers.anomaly_detector.exceptions import IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
 
@@ -86,7 +90,15 @@ def scan_fleet(
         ttl_seconds=dedup_days * 86_400,
         now=now,
     )
-    failures = [*raised.failures, *resolutions.failures]
+    unread = close_unread_series(
+        scan.evaluated,
+        resolutions.open_series,
+        state,
+        alerts,
+        ttl_seconds=dedup_days * 86_400,
+        now=now,
+    )
+    failures = [*raised.failures, *resolutions.failures, *unread.failures]
     if failures:
         raise failures[0]
     return {
@@ -94,7 +106,7 @@ def scan_fleet(
         "evaluated": len(scan.evaluated),
         "anomalies": raised.reported,
         "alerts": sum(1 for item in raised.reported if item["alerted"]),
-        "resolved": resolutions.sent,
+        "resolved": resolutions.sent + unread.sent,
         "errors": scan.errors,
         "not_started": scan.not_started,
     }

@@ -544,6 +544,46 @@ def test_an_episode_whose_metric_stayed_silent_for_the_dedup_days_is_closed_once
     assert alert_inbox.receive() == []
 
 
+def test_an_episode_of_a_cluster_that_left_the_inventory_is_closed_once_after_the_dedup_days(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+) -> None:
+    # GIVEN a member spike alerted by a scan, after which the cluster left the fleet inventory,
+    # so no scan reads its series any more
+    put_spike_then_quiet(detector)
+    lambda_handler({"action": "scan"}, lambda_context)
+    [alert] = alert_inbox.receive()
+    without_cluster = copy.deepcopy(inventory_document)
+    without_cluster["members"][0]["clusters"] = []
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(without_cluster).encode("utf-8"),
+    )
+    # WHEN scans go on, for less than ANOMALY_DEDUP_DAYS (7) after the first that missed it
+    first_missed = detector.now() + timedelta(minutes=15)
+    for hours in (0, 6 * 24):
+        detector.set(first_missed + timedelta(hours=hours))
+        assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
+    # THEN nothing is resolved
+    assert alert_inbox.receive() == []
+    # WHEN a scan runs ANOMALY_DEDUP_DAYS after the first that missed the series
+    detector.set(first_missed + timedelta(days=7))
+    closed = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN one resolution closes the alert's episode, saying the series is no longer read
+    assert closed["resolved"] == 1
+    [resolution] = alert_inbox.receive()
+    assert resolution.alert["id"] == alert.alert["id"]
+    assert resolution.alert["resolved"] is True
+    assert "no longer read" in resolution.alert["detail"]
+    # AND the next scan sends nothing more
+    detector.advance(900)
+    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
+    assert alert_inbox.receive() == []
+
+
 def test_a_scan_short_of_time_leaves_the_rest_not_started(
     detector: ManualClock, alert_inbox: Any
 ) -> None:
