@@ -21,7 +21,8 @@ for the next hour (the forecast steps that overlap the hour after the run):
   larger of the two counts. The scaler bounds that count (working hours floor, floor, max_size,
   max_step) and applies it through the usual path (lock, cooldown, idempotency with the request
   id `predictive-<hour>`, the hour the run was scheduled in, the same for every attempt of the
-  run, dry run, history, notice).
+  run that sizes; `predictive-hand-back-<hour>` for one that hands back; dry run, history,
+  notice).
 Every decision is recorded (fleet_shared/predictive_decisions.py) with the forecast of the hour,
 its interval, the confidence, the capacity per node and the reason, and the scaler's answer per
 node group (to the forecast's sizes or to the hand-back).
@@ -106,8 +107,8 @@ def scale_predictively(
     if forecast is not None:
         decision.update(_forecast_facts(forecast, now))
     reason = _why_the_schedule_stays(services, forecast, problem, decision, scaling)
-    request_id = predictive_request_id(run or now)
     if reason is None and forecast is not None:
+        request_id = predictive_request_id(run or now, hand_back=False)
         node_groups = _node_groups(forecast, decision["forecast"], scaling)
         wanted = [
             {"name": group["name"], "desired_size": group["nodes_wanted"]} for group in node_groups
@@ -128,6 +129,7 @@ def scale_predictively(
     else:
         decision.update(outcome="schedule_kept", reason=f"schedule kept: {reason}")
         if services.environment.scaler_function_name is not None:
+            request_id = predictive_request_id(run or now, hand_back=True)
             handed_back = [{"name": group.name, "hand_back": True} for group in cluster.node_groups]
             answer = _ask_scaler(
                 services, account_id, cluster, handed_back, request_id=request_id, dry_run=dry_run
@@ -139,11 +141,16 @@ def scale_predictively(
     return decision
 
 
-def predictive_request_id(run: datetime) -> str:
-    """`predictive-<YYYY-MM-DDTHH>` of the hour (UTC) the run was scheduled in: every attempt of
-    a run, a retry after the hour turned included, is one request to the scaler, which then
-    makes its change and sends its notice once; the next run, an hour later, is another."""
-    return f"predictive-{run.astimezone(UTC).strftime('%Y-%m-%dT%H')}"
+def predictive_request_id(run: datetime, *, hand_back: bool) -> str:
+    """`predictive-<YYYY-MM-DDTHH>` of the hour (UTC) the run was scheduled in for the forecast's
+    sizes, `predictive-hand-back-<YYYY-MM-DDTHH>` for handing the node groups back: every
+    attempt of a run that decides the same, a retry after the hour turned included, is one
+    request to the scaler, which then makes its change and sends its notice once; the next run,
+    an hour later, is another. A retry that decides otherwise (its forecast now succeeds, or
+    now fails) is another request: under one id the scaler answered it with the first attempt's
+    stored result and did not act on it."""
+    hour = run.astimezone(UTC).strftime("%Y-%m-%dT%H")
+    return f"predictive-hand-back-{hour}" if hand_back else f"predictive-{hour}"
 
 
 def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:

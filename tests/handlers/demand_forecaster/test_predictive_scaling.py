@@ -688,3 +688,60 @@ def test_when_confidence_drops_a_node_group_the_forecast_sized_goes_back_to_the_
     assert "back to the scheduled daytime size 2" in group["scaler_reason"]
     assert _desired_size() == 2
     assert recent_decisions(state_table, KEY)[0] == decision
+
+
+def _decide_for_the_run(
+    fake_clock: ManualClock, run: datetime, *, confident: bool
+) -> dict[str, Any]:
+    """The predictive decision of one attempt of the run scheduled for `run`: the forecast sizes
+    the node group (`confident`, system wants 3 nodes) or the schedule is kept (no forecast)."""
+    services = forecaster_app.FUNCTION.services()
+    cluster = services.inventory().find_cluster(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
+    assert cluster is not None
+    return scale_predictively(
+        services,
+        MEMBER_ACCOUNT_ID,
+        cluster,
+        forecast=_hand_made_forecast(fake_clock, [0.9, 0.9]) if confident else None,
+        problem=None if confident else "no Container Insights data",
+        dry_run=False,
+        run=run,
+    )
+
+
+@pytest.mark.parametrize(
+    ("first_confident", "size_after_retry"),
+    [(False, 3), (True, 2)],
+    ids=["hand-back-then-sizing", "sizing-then-hand-back"],
+)
+def test_a_retry_that_decides_otherwise_than_its_first_attempt_is_carried_out_once(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    alert_inbox: Any,
+    first_confident: bool,
+    size_after_retry: int,
+) -> None:
+    # GIVEN the first attempt of the hour's run (working hours, system at its daytime size 2)
+    # that either handed system back to the schedule (no forecast) or sized it to 3
+    run = fake_clock.now()
+    first = _decide_for_the_run(fake_clock, run, confident=first_confident)
+    assert _desired_size() == (3 if first_confident else 2)
+    alert_inbox.receive()
+    # WHEN Scheduler retries the run past the cooldown and this attempt decides the other way,
+    # and then retries it once more with the same decision
+    fake_clock.advance(600)
+    retry = _decide_for_the_run(fake_clock, run, confident=not first_confident)
+    repeat = _decide_for_the_run(fake_clock, run, confident=not first_confident)
+    # THEN the retry is carried out (sized to 3, or handed back to 2), not answered with the
+    # first attempt's stored result: it is a request of its own
+    [group] = retry["node_groups"]
+    assert group["scaler_status"] == "scaling_initiated"
+    assert group["desired_size"] == size_after_retry
+    assert _desired_size() == size_after_retry
+    assert retry["request_id"] != first["request_id"]
+    # AND the same decision asked twice changed the node group once: one notice, and the repeat
+    # is the same request, answered from its stored result
+    assert repeat["request_id"] == retry["request_id"]
+    assert repeat["node_groups"] == retry["node_groups"]
+    notices = [received.alert for received in alert_inbox.receive()]
+    assert [alert["severity"] for alert in notices] == ["info"]
