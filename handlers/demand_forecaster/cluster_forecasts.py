@@ -190,8 +190,8 @@ def _predictive(
 def predictive_failure(predictive: dict[str, Any]) -> str | None:
     """Why a cluster's predictive decision (as `_predictive` summarises it) failed: not made, or
     the scaler's error for its node groups (the whole request, or some of them); None when it
-    did not fail. A `locked` or `held` node group is not a failure (the next hour asks again),
-    nor the same request `in_progress` in another copy of the run."""
+    did not fail. A `locked`, `updating` (an EKS upgrade) or `held` node group is not a failure
+    (the next hour asks again), nor the same request `in_progress` in another copy of the run."""
     if predictive["outcome"] == "error":
         return str(predictive["reason"])
     failures = [

@@ -2,9 +2,9 @@
 holds: holds.py) under idempotency.
 
 A change with a `request_id` runs at most once (not in dry run, which writes nothing); a result
-with a `locked` or `error` node group is not stored, so a retry can finish the work. The stored
-result keeps the notices of its changes (notices.py): every run of the request, first or
-repeat, delivers them once the work is recorded, and a notice SNS refuses fails the invocation
+with a `locked`, `updating` or `error` node group is not stored, so a retry can finish the work.
+The stored result keeps the notices of its changes (notices.py): every run of the request, first
+or repeat, delivers them once the work is recorded, and a notice SNS refuses fails the invocation
 (`AlertNotDeliveredError`) so that the retry sends it without scaling again.
 """
 
@@ -32,7 +32,7 @@ from handlers.eks_scaler.notices import Notice, deliver_notices
 from handlers.eks_scaler.scaling import scale_node_groups
 from handlers.eks_scaler.services import ScalerServices
 
-UNFINISHED_STATUSES = frozenset({Status.LOCKED.value, Status.ERROR.value})
+UNFINISHED_STATUSES = frozenset({Status.LOCKED.value, Status.UPDATING.value, Status.ERROR.value})
 """Node group statuses that leave a request open (not stored), so a retry can finish it."""
 _NOTICES = "notices"
 """The field of a stored result that keeps the notices of its changes (not returned)."""
@@ -87,9 +87,9 @@ def run(
                 result = {**stored, "repeated_request": True}
             else:
                 result, notices = _change(event, services, dry_run, invocation_id, requested_by)
-                # Locked or failed node groups leave the request open, so a retry can finish it;
-                # node groups that did change are then found already at their target, and their
-                # notices in their change records.
+                # Locked, updating or failed node groups leave the request open, so a retry can
+                # finish it; node groups that did change are then found already at their target,
+                # and their notices in their change records.
                 if not any(item["status"] in UNFINISHED_STATUSES for item in result["results"]):
                     result = _completed(request, result, notices)
     except RequestInProgressError as error:

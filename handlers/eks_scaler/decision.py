@@ -1,18 +1,18 @@
 """What to do with one node group: a pure function of the request, the node group's current sizes,
 its inventory entry, the state facts (saved sizes, last change) and the time.
 
-`decide` makes no AWS call and writes nothing; `scaling.apply_decision` carries it out. Rules,
-in order: the node group must be ACTIVE or DEGRADED; `restore` and a size-less `scale_up` (the
-morning schedule) ask for the desired size saved before the last scale-down (a `scale_up` with
-none waiting, for the stack file's desired size, never lower than the current); the desired size
-is kept within the limits of `sizing`; `scale_down` never raises (a scheduled one below its size
-is no change, a requested one is refused) and `scale_up` with a size never lowers; `predictive`
-(the forecaster's hourly size) goes either way within the bounds of `predictive`, and its
-hand-back returns a node group the forecast last changed to the schedule's size (or changes
-nothing); a decrease waits for the cooldown. Cooldown applies to decreases only: it stops
-flapping and stacked scale-downs, while a scale-up (the morning restore, a manual request, the
-spot optimizer's on-demand fallback) is the cheaper mistake to let through than missing
-capacity.
+`decide` makes no AWS call and writes nothing; `scaling.apply_decision` carries it out. Rules, in
+order: the node group must be ACTIVE or DEGRADED (one that is UPDATING, an upgrade say, is waited
+for: nothing changes now and the request stays open); `restore` and a size-less `scale_up` (the
+morning schedule) ask for the desired size saved before the last scale-down (a `scale_up` with none
+waiting, for the stack file's desired size, never lower than the current); the desired size is kept
+within the limits of `sizing`; `scale_down` never raises (a scheduled one below its size is no
+change, a requested one is refused) and `scale_up` with a size never lowers; `predictive` (the
+forecaster's hourly size) goes either way within the bounds of `predictive`, and its hand-back
+returns a node group the forecast last changed to the schedule's size (or changes nothing); a
+decrease waits for the cooldown. Cooldown applies to decreases only: it stops flapping and stacked
+scale-downs, while a scale-up (the morning restore, a manual request, the spot optimizer's on-demand
+fallback) is the cheaper mistake to let through than missing capacity.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from handlers.eks_scaler.sizing import Limits, Sizes, node_group_limits, plan_de
 
 USABLE_STATUSES = frozenset({"ACTIVE", "DEGRADED"})
 """Node group statuses in which EKS accepts a scaling update."""
+TRANSIENT_STATUSES = frozenset({"UPDATING"})
+"""Node group statuses EKS leaves by itself (a version upgrade, a configuration update): a
+request waits for ACTIVE instead of failing, since nothing is wrong that a person must fix."""
 
 
 class DecisionKind(StrEnum):
@@ -39,6 +42,8 @@ class DecisionKind(StrEnum):
     NO_CHANGE = "no_change"
     BLOCKED = "blocked"
     REFUSED = "refused"
+    WAIT_FOR_UPDATE = "wait_for_update"
+    """EKS is updating the node group: nothing now, the request stays open for its retry."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,16 @@ def decide(
     size; a size-less `scale_up` with none waiting, for the stack file's desired size.
     """
     current = facts.current
+    if facts.status in TRANSIENT_STATUSES:
+        return ScalingDecision(
+            DecisionKind.WAIT_FOR_UPDATE,
+            current,
+            None,
+            (
+                f"node group is {facts.status} (an EKS update in progress, such as a version "
+                "upgrade); nothing changed: a retry, or the next request, acts once it is ACTIVE",
+            ),
+        )
     if facts.status not in USABLE_STATUSES:
         return _refused(
             current,

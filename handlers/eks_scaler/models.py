@@ -60,6 +60,8 @@ class Status(StrEnum):
     NO_CHANGE_NEEDED = "no_change_needed"
     SCALE_DOWN_BLOCKED = "scale_down_blocked"
     LOCKED = "locked"
+    UPDATING = "updating"
+    """EKS is updating the node group (an upgrade); nothing changed, the request stays open."""
     SKIPPED = "skipped"
     DRY_RUN = "dry_run"
     ERROR = "error"

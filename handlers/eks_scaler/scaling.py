@@ -232,6 +232,8 @@ def apply_decision(
         reasons.insert(
             0, f"override_autoscaler: {' and '.join(overridden_autoscaler.kinds)} overridden"
         )
+    if decision.kind is DecisionKind.WAIT_FOR_UPDATE:
+        return node_group_result(name, Status.UPDATING, _join(reasons), previous), None
     if decision.kind is DecisionKind.REFUSED or decision.target is None:
         return node_group_result(name, Status.ERROR, _join(reasons), previous), None
     if decision.kind is DecisionKind.BLOCKED:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from moto.eks.models import eks_backends
 
 from catalog.functions import function_spec
 from catalog.model import FixedSchedule
@@ -745,3 +746,72 @@ def test_a_retry_that_decides_otherwise_than_its_first_attempt_is_carried_out_on
     assert repeat["node_groups"] == retry["node_groups"]
     notices = [received.alert for received in alert_inbox.receive()]
     assert [alert["severity"] for alert in notices] == ["info"]
+
+
+def _set_node_group_status(status: str) -> None:
+    """Put system in `status` as EKS reports it (an upgrade: UPDATING)."""
+    cluster = eks_backends[MEMBER_ACCOUNT_ID][REGION].clusters[CLUSTER]
+    cluster.nodegroups["system"].status = status
+
+
+def _predictive_failure_alerts(alert_inbox: Any) -> list[dict[str, Any]]:
+    return [
+        received.alert
+        for received in alert_inbox.receive()
+        if received.alert["title"].startswith("Predictive scaling of")
+    ]
+
+
+def test_a_node_group_being_upgraded_is_skipped_without_a_warning_and_sized_once_active(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    state_table: Any,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN a confident forecast that wants system above its 2 nodes, and system in UPDATING
+    # (an EKS version upgrade)
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    _set_node_group_status("UPDATING")
+    # WHEN the hourly fleet forecast runs
+    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN system is left alone, the run is no failure and raises no warning
+    assert _desired_size() == 2
+    assert result["status"] == "ok"
+    assert result["predictive_failed"] == 0
+    assert _predictive_failure_alerts(alert_inbox) == []
+    # AND the recorded decision, which analyze shows, says why system was skipped
+    [group] = recent_decisions(state_table, KEY)[0]["node_groups"]
+    assert group["scaler_status"] == "updating"
+    assert "UPDATING" in group["scaler_reason"]
+    analysis = scaler_app.lambda_handler(
+        {"action": "analyze", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
+         "cluster": CLUSTER},
+        lambda_context,
+    )  # fmt: skip
+    assert analysis["predictive_decisions"][0]["node_groups"][0]["scaler_status"] == "updating"
+    # WHEN the upgrade is over and the run is retried (the same request)
+    _set_node_group_status("ACTIVE")
+    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN the forecast's size is applied then
+    assert recent_decisions(state_table, KEY)[0]["node_groups"][0]["scaler_status"] == (
+        "scaling_initiated"
+    )
+    assert _desired_size() == 4
+
+
+def test_a_node_group_that_failed_to_be_created_still_raises_a_warning(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN a confident forecast, and system in CREATE_FAILED
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    _set_node_group_status("CREATE_FAILED")
+    # WHEN the hourly fleet forecast runs
+    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN the run is partial and a warning names the status: nothing will change it by itself
+    assert result["status"] == "partial"
+    [warning] = _predictive_failure_alerts(alert_inbox)
+    assert "CREATE_FAILED" in warning["detail"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from moto.eks.models import eks_backends
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, sizes
 
 from components.schedule_payloads import cluster_schedule_payload
@@ -643,3 +644,32 @@ def test_a_restore_killed_in_its_update_is_finished_by_its_retry_with_the_saved_
     # THEN the retry restores the saved 4, not the stack file's 3
     assert results_by_group(retried)["web"]["status"] == "scaling_initiated"
     assert sizes(member_eks, "web")["desired_size"] == 4
+
+
+def test_a_scheduled_run_that_finds_a_node_group_being_upgraded_fails_so_its_retry_scales_it(
+    scaler: Scaler, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN system UPDATING (an EKS version upgrade) when the evening schedule's run comes
+    group = eks_backends[MEMBER_ACCOUNT_ID][REGION].clusters[CLUSTER].nodegroups["system"]
+    group.status = "UPDATING"
+    evening = event(
+        "scale_down",
+        {"name": "system", "desired_size": 1},
+        {"name": "web", "desired_size": 2},
+        scheduled=True,
+        request_id="schedule-scale_down-2025-06-02T03:30:00Z",
+    )
+    # WHEN the run is invoked
+    # THEN web is scaled, and the run fails naming system as updating, as for a locked node
+    # group, so the platform retries it rather than leaving system at its daytime size all night
+    with pytest.raises(ScheduledRunUnfinishedError, match=r"system: updating \(node group is "):
+        scaler(evening, "inv-1")
+    assert sizes(member_eks, "system")["desired_size"] == 2
+    assert sizes(member_eks, "web")["desired_size"] == 2
+    # WHEN the upgrade is over and the platform retries the run
+    group.status = "ACTIVE"
+    retried = scaler(evening, "inv-2")
+    # THEN system is scaled then, and the run is complete
+    assert results_by_group(retried)["system"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    assert scaler(evening, "inv-3")["repeated_request"] is True

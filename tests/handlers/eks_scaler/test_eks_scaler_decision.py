@@ -49,14 +49,29 @@ def decision_for(
     return decide(action, group, dataclasses.replace(FACTS, **facts), NOW)
 
 
-def test_a_node_group_that_is_not_active_or_degraded_is_refused() -> None:
-    # GIVEN web being updated WHEN a scale-up is decided THEN it is refused with the status
-    decision = decision_for(Action.SCALE_UP, 4, status="UPDATING")
+@pytest.mark.parametrize("status", ["CREATE_FAILED", "DELETING"])
+def test_a_node_group_that_is_not_active_or_degraded_is_refused(status: str) -> None:
+    # GIVEN web in a status EKS does not leave by itself for ACTIVE
+    # WHEN a scale-up is decided THEN it is refused with the status
+    decision = decision_for(Action.SCALE_UP, 4, status=status)
     assert decision.kind is DecisionKind.REFUSED
     assert decision.target is None
     assert decision.reasons == (
-        "node group is UPDATING; EKS accepts scaling only when ACTIVE or DEGRADED",
+        f"node group is {status}; EKS accepts scaling only when ACTIVE or DEGRADED",
     )
+
+
+@pytest.mark.parametrize("action", [Action.SCALE_UP, Action.PREDICTIVE])
+def test_a_node_group_being_upgraded_is_waited_for_not_refused(action: Action) -> None:
+    # GIVEN web UPDATING (an EKS version upgrade)
+    # WHEN a change is decided
+    decision = decision_for(action, 4, status="UPDATING")
+    # THEN nothing changes now, and the reason says why and when it will
+    assert decision.kind is DecisionKind.WAIT_FOR_UPDATE
+    assert decision.target is None
+    [reason] = decision.reasons
+    assert reason.startswith("node group is UPDATING (an EKS update in progress")
+    assert "once it is ACTIVE" in reason
 
 
 def test_a_scale_up_within_the_limits_changes_desired_only() -> None:
