@@ -5,7 +5,8 @@ One state-table value per cluster (key `predictive/<account>/<region>/<cluster>`
 `decisions`) holding the newest `KEPT_DECISIONS` (fewer when they would not fit in the item),
 newest first. Two copies of a run (a retry while the first attempt still runs) can record at
 once, so a decision is written only over the list it was added to, read again when another
-writer came in between.
+writer came in between. That writer may have been the decision's own write, sent again by
+botocore after its answer was lost: a decision found among the kept ones then is recorded.
 """
 
 from __future__ import annotations
@@ -46,15 +47,25 @@ class DecisionNotRecordedError(FleetError):
 def record_decision(state: StateTable, key: str, decision: dict[str, Any]) -> None:
     """Put `decision` first among the cluster's kept decisions, without losing one that another
     writer put first meanwhile; raises DecisionNotRecordedError when that happens every time."""
-    for _ in range(RECORD_ATTEMPTS):
+    as_stored = _as_stored(decision)
+    for attempt in range(RECORD_ATTEMPTS):
         read = state.get_versioned_value(key, _VALUE_NAME)
         kept = [] if read is None else list(read.value["decisions"])
+        if attempt > 0 and any(_as_stored(other) == as_stored for other in kept):
+            # The write that failed its condition was this one's own, landed before botocore
+            # sent it again (its answer lost): adding it again would record the decision twice.
+            return
         newest = {"decisions": _fitting([decision, *kept][:KEPT_DECISIONS])}
         if state.replace_value(
             key, _VALUE_NAME, newest, read=read, ttl_seconds=DECISIONS_TTL_SECONDS
         ):
             return
     raise DecisionNotRecordedError(key)
+
+
+def _as_stored(decision: dict[str, Any]) -> str:
+    """`decision` as JSON text, the same for a decision and its copy read back."""
+    return json.dumps(decision, sort_keys=True, separators=(",", ":"))
 
 
 def _fitting(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:

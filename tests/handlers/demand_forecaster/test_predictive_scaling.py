@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto.eks.models import eks_backends
 
 from catalog.functions import function_spec
@@ -815,3 +815,35 @@ def test_a_node_group_that_failed_to_be_created_still_raises_a_warning(
     assert result["status"] == "partial"
     [warning] = _predictive_failure_alerts(alert_inbox)
     assert "CREATE_FAILED" in warning["detail"]
+
+
+def test_a_decision_whose_write_answer_was_lost_is_recorded_once(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    state_table: Any,
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN a confident forecast, and the first attempt to write the decision reaching DynamoDB
+    # but its answer lost on the way back (a read timeout), so botocore sends it again
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    lost: list[str] = []
+
+    def write_then_lose_the_answer(request: Any, **_: Any) -> None:
+        if not lost and b"VALUE#decisions" in (request.body or b""):
+            lost.append("answer")
+            dynamodb_client.put_item(**json.loads(request.body))
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+    forecaster_dynamodb = forecaster_app.FUNCTION.services().hub_client("dynamodb")
+    forecaster_dynamodb.meta.events.register_first(
+        "before-send.dynamodb.PutItem", write_then_lose_the_answer
+    )
+    # WHEN the hourly fleet forecast runs
+    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN the node group was resized and its decision is recorded once, not twice
+    assert lost == ["answer"]
+    assert _desired_size() == 4
+    assert result["clusters"][0]["predictive"]["outcome"] == "scaler_asked"
+    decisions = recent_decisions(state_table, KEY)
+    assert [decision["request_id"] for decision in decisions] == ["predictive-2025-06-02T03"]
