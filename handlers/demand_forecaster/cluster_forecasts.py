@@ -157,7 +157,7 @@ def _predictive(
     run: datetime | None,
 ) -> dict[str, Any]:
     """The predictive decision of a cluster in predictive mode, in short (the state table and
-    the scaler's `analyze` keep it whole)."""
+    the scaler's `analyze` keep it whole; `not_recorded` says why they do not)."""
     try:
         decision = scale_predictively(
             services,
@@ -170,7 +170,7 @@ def _predictive(
         )
     except _TARGET_ERRORS as error:
         return {"outcome": "error", "reason": f"predictive decision not made: {error}"[:300]}
-    return {
+    summary: dict[str, Any] = {
         "outcome": decision["outcome"],
         "reason": decision["reason"],
         "node_groups": [
@@ -185,6 +185,9 @@ def _predictive(
             for group in decision.get("node_groups", [])
         ],
     }
+    if "not_recorded" in decision:
+        summary["not_recorded"] = decision["not_recorded"]
+    return summary
 
 
 def predictive_failure(predictive: dict[str, Any]) -> str | None:

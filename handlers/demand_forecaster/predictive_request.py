@@ -25,7 +25,8 @@ for the next hour (the forecast steps that overlap the hour after the run):
   notice).
 Every decision is recorded (fleet_shared/predictive_decisions.py) with the forecast of the hour,
 its interval, the confidence, the capacity per node and the reason, and the scaler's answer per
-node group (to the forecast's sizes or to the hand-back).
+node group (to the forecast's sizes or to the hand-back); one the state table refuses stands,
+with `not_recorded` saying why.
 """
 
 from __future__ import annotations
@@ -34,8 +35,14 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from fleet_shared.inventory import Cluster, ClusterScaling
-from fleet_shared.predictive_decisions import decisions_key, record_decision
+from fleet_shared.predictive_decisions import (
+    DecisionNotRecordedError,
+    decisions_key,
+    record_decision,
+)
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.demand_forecaster.forecast import PREDICTIVE_QUANTILE, share_of_the_hour
@@ -45,6 +52,8 @@ HOUR = timedelta(hours=1)
 SCALER_IN_PROGRESS = "in_progress"
 """A node group's `scaler_status` when the scaler answered that the same request (another copy of
 the run) is being carried out: not a failure."""
+NOT_RECORDED_CHARS = 300
+"""The most of why a decision was not recorded that the decision repeats."""
 _ROUNDING = 1e-9
 """Demand exactly at a node boundary must not round up to one more node."""
 
@@ -135,9 +144,14 @@ def scale_predictively(
                 services, account_id, cluster, handed_back, request_id=request_id, dry_run=dry_run
             )
             _record_answer(decision, request_id, handed_back, answer)
-    record_decision(
-        services.state, decisions_key(account_id, cluster.region, cluster.name), decision
-    )
+    try:
+        record_decision(
+            services.state, decisions_key(account_id, cluster.region, cluster.name), decision
+        )
+    except (ClientError, BotoCoreError, DecisionNotRecordedError) as error:
+        # The decision was made and the scaler answered it: its change stands, only the record
+        # (what `analyze` shows) is missing, and the run must say so rather than "not made".
+        decision["not_recorded"] = f"decision not recorded: {error}"[:NOT_RECORDED_CHARS]
     return decision
 
 

@@ -847,3 +847,36 @@ def test_a_decision_whose_write_answer_was_lost_is_recorded_once(
     assert result["clusters"][0]["predictive"]["outcome"] == "scaler_asked"
     decisions = recent_decisions(state_table, KEY)
     assert [decision["request_id"] for decision in decisions] == ["predictive-2025-06-02T03"]
+
+
+def test_a_decision_the_state_table_refuses_to_record_is_not_reported_as_not_acted_on(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    state_table: Any,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN a confident forecast, and every attempt to write the decision failing to connect
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+
+    def fail_decision_writes(request: Any, **_: Any) -> None:
+        if b"VALUE#decisions" in (request.body or b""):
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+    forecaster_dynamodb = forecaster_app.FUNCTION.services().hub_client("dynamodb")
+    forecaster_dynamodb.meta.events.register_first(
+        "before-send.dynamodb.PutItem", fail_decision_writes
+    )
+    # WHEN the hourly fleet forecast runs
+    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN the scaler's change stands and the cluster's summary gives its answer, with why the
+    # decision is not recorded
+    assert _desired_size() == 4
+    predictive = result["clusters"][0]["predictive"]
+    assert predictive["outcome"] == "scaler_asked"
+    assert predictive["node_groups"][0]["scaler_status"] == "scaling_initiated"
+    assert "Could not connect" in predictive["not_recorded"]
+    assert recent_decisions(state_table, KEY) == []
+    # AND no alert claims that the scaler did not act on the decision
+    details = [received.alert["detail"] for received in alert_inbox.receive()]
+    assert not [detail for detail in details if "did not act" in detail]
