@@ -5,13 +5,15 @@ leaves the node group changed with no history entry, no cooldown and no notice: 
 the same request finds it at its target, and would report no change and announce nothing. So,
 for a request with a `request_id`, the change record to be (with its notice) is saved first
 under the node group's key, and that retry records the change from it and delivers its notice;
-until a change is recorded, the cooldown also counts from the intent.
+until a change is recorded, the cooldown also counts from the intent, and the intent's action is
+the node group's last change (a predictive hand-back undoes a forecast's change recorded or not).
 An intent is spent once a change is recorded at or after it (its own, or a later one), and
 deleted when its update fails. A request without a `request_id` has no retry to recognise.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,17 +36,27 @@ def save_intent(services: ScalerServices, key: str, record: dict[str, Any]) -> N
     services.state.put_value(key, INTENT_NAME, intent, ttl_seconds=notice_ttl_seconds(services))
 
 
-def intent_prepared_at(services: ScalerServices, key: str, event: ScalerEvent) -> datetime | None:
-    """When the node group's last intent was saved, if one is kept of another request than
-    `event`'s: a change was made then unless its update failed, so the cooldown counts from it
-    too when the change itself was not recorded. The request's own intent does not count: its
-    retry finds its change made (nothing to do), or not made (to be made now)."""
+@dataclass(frozen=True)
+class OtherIntent:
+    """The node group's kept intent of another request: when it was saved, and its action."""
+
+    prepared_at: datetime
+    action: str
+
+
+def other_requests_intent(
+    services: ScalerServices, key: str, event: ScalerEvent
+) -> OtherIntent | None:
+    """The node group's last intent, if one is kept of another request than `event`'s: a change
+    was made then unless its update failed, so the cooldown counts from it too, and it is the
+    last change when the change itself was not recorded. The request's own intent does not
+    count: its retry finds its change made (nothing to do), or not made (to be made now)."""
     intent = services.state.get_value(key, INTENT_NAME)
     if intent is None:
         return None
     if event.request_id is not None and intent["record"].get("request_id") == event.request_id:
         return None
-    return parse_iso(intent["prepared_at"])
+    return OtherIntent(parse_iso(intent["prepared_at"]), intent["record"]["action"])
 
 
 def drop_intent(services: ScalerServices, key: str, name: str) -> None:

@@ -101,7 +101,8 @@ class NodeGroupFacts:
     cluster: Cluster | None = None
     """The node group's cluster in the inventory (its schedule and scaling settings), if listed."""
     last_change_action: str | None = None
-    """The action of the node group's last recorded change (`predictive`: the forecast's)."""
+    """The action of the node group's last change (`predictive`: the forecast's): the recorded
+    one, or a later one made but not recorded (its `change_intent`)."""
 
 
 @dataclass(frozen=True)

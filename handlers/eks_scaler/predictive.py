@@ -10,8 +10,9 @@ forecast needs; the scaler, under the node group's lock and with its current siz
 - within the floor, min_size and max_size (`sizing.Limits`);
 - within `scaling.max_step` nodes of the current desired size.
 When the forecaster keeps the schedule for the hour (low confidence, no forecast, too little
-history) it sends the node group with `hand_back: true` instead. If the node group's last recorded
-change was the forecast's (`action: predictive`), its target is the schedule's size for the hour
+history) it sends the node group with `hand_back: true` instead. If the node group's last
+change (recorded, or made but not recorded: change_intents.py) was the forecast's (`action:
+predictive`), its target is the schedule's size for the hour
 (`scheduled_size`), without `max_step`: going back up to the owner's size must not be slowed.
 Otherwise the schedule's last size (or a person's) stands and nothing changes.
 `decision.decide` then applies the usual rules (cooldown before a decrease). A cluster that the

@@ -41,7 +41,7 @@ from handlers.eks_scaler.autoscalers import (
 from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.change_intents import (
     drop_intent,
-    intent_prepared_at,
+    other_requests_intent,
     record_unrecorded_change,
     save_intent,
 )
@@ -183,24 +183,23 @@ def read_facts(
     )
     saved = services.state.get_value(key, SAVED_SIZES_NAME)
     last_change = services.state.latest_change(key)
-    change_times = [
-        moment
-        for moment in (
-            last_change.changed_at if last_change is not None else None,
-            intent_prepared_at(services, key, event),
-        )
-        if moment is not None
-    ]
+    last_change_at = last_change.changed_at if last_change is not None else None
+    last_change_action = last_change.record.get("action") if last_change is not None else None
+    intent = other_requests_intent(services, key, event)
+    if intent is not None and (last_change_at is None or intent.prepared_at > last_change_at):
+        # A change made after the last recorded one, whose record the state table refused (or
+        # its invocation never wrote).
+        last_change_at, last_change_action = intent.prepared_at, intent.action
     return NodeGroupFacts(
         current=described.sizes,
         status=described.status,
         capacity_type=described.capacity_type,
         configured=configured,
         saved=SavedSizes.from_record(saved) if saved is not None else None,
-        last_change_at=max(change_times, default=None),
+        last_change_at=last_change_at,
         cooldown_seconds=services.environment.scaler_cooldown_seconds,
         cluster=cluster,
-        last_change_action=last_change.record.get("action") if last_change is not None else None,
+        last_change_action=last_change_action,
     )
 
 

@@ -18,6 +18,7 @@ from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.state_table import StateTable
 from handlers.eks_scaler.predictive import in_working_hours, scheduled_size
 from handlers.eks_scaler.services import ScalerServices
+from tests.handlers.faults import fail_every_attempt
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 NIGHT = datetime(2025, 6, 2, 17, 0, tzinfo=UTC)  # Monday 22:30 in Asia/Kolkata
@@ -442,3 +443,22 @@ def test_working_hours_past_midnight_follow_the_calendar_of_the_day_they_start_o
     # THEN it is exactly when the window started on a day the schedule scales up on
     moment = local.replace(tzinfo=KOLKATA)
     assert in_working_hours(schedule, moment, calendar=calendar) is expected
+
+
+def test_a_hand_back_after_a_forecast_change_the_state_table_did_not_record_restores_the_size(
+    scaler: Scaler, services: ScalerServices, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN working hours, web raised from its daytime size 3 to 5 by the forecast, a change EKS
+    # took but whose record DynamoDB refused (every attempt of the transaction)
+    fault = fail_every_attempt(services.hub_client("dynamodb"), "dynamodb", "TransactWriteItems")
+    changed = _only(scaler(_web(5, request_id="predictive-h1")))
+    assert "the change was not recorded" in changed["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 5
+    fault.healed = True
+    # WHEN, an hour later, the forecaster keeps the schedule and hands web back
+    fake_clock.advance(3600)
+    item = _only(scaler(_web_handed_back(request_id="predictive-hand-back-h2")))
+    # THEN web is back at its daytime size: its size is the forecast's, recorded or not
+    assert item["status"] == "scaling_initiated"
+    assert "schedule kept: back to the scheduled daytime size 3" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 3
