@@ -88,6 +88,10 @@ DATA_BUCKET_WRITE = PermissionStatement(
 # Functions that only add documents (analyses, recommendations) never delete one.
 DATA_BUCKET_PUT = PermissionStatement(actions=("s3:PutObject",), resources=(R.DATA_BUCKET_OBJECTS,))
 DATA_BUCKET_LIST = PermissionStatement(actions=("s3:ListBucket",), resources=(R.DATA_BUCKET,))
+# Reading the version an S3 event names (GetObject with VersionId) is its own action.
+DATA_BUCKET_READ_VERSIONS = PermissionStatement(
+    actions=("s3:GetObjectVersion",), resources=(R.DATA_BUCKET_OBJECTS,)
+)
 
 EKS_READ = ("eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup")
 METRICS_READ = ("cloudwatch:GetMetricData",)
@@ -623,7 +627,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=1024,
         timeout_seconds=300,
         environment=dict(COMMON_ENVIRONMENT),
-        permissions=(*COMMON_PERMISSIONS, DATA_BUCKET_WRITE, DATA_BUCKET_LIST),
+        permissions=(
+            *COMMON_PERMISSIONS,
+            DATA_BUCKET_WRITE,
+            DATA_BUCKET_LIST,
+            DATA_BUCKET_READ_VERSIONS,
+        ),
         triggers=(ObjectCreated(prefix="processed/"),),
         uses_pandas_layer=True,
         reads_output_of=("report_processor",),

@@ -6,7 +6,9 @@ on: `ObjectCreated:*` records, each with the object's key, size and ETag. S3 URL
 keys in its notifications (`raw/2025-06-02/a+b.json` for `a b.json`), so the key is decoded here
 once, with `unquote_plus`, and every caller works with the real key. The ETag is kept (without
 quotes) because it identifies the object version for idempotency: the same key written twice
-with different bytes gets a different ETag and is a different request.
+with different bytes gets a different ETag and is a different request. The version id S3 sends
+for a versioned bucket (the data bucket is one) is kept too, so a function reads the version the
+event names, not whatever the key holds when the event arrives.
 """
 
 from __future__ import annotations
@@ -98,11 +100,13 @@ class ObjectCreatedNotification(S3Model):
 
 @dataclass(frozen=True)
 class CreatedObject:
-    """One created object: its bucket, decoded key and ETag (quotes removed)."""
+    """One created object: its bucket, decoded key, ETag (quotes removed) and the version S3
+    created (None when the bucket is not versioned: the notification then names none)."""
 
     bucket: str
     key: str
     etag: str
+    version_id: str | None = None
 
     @property
     def request_id(self) -> str:
@@ -122,6 +126,7 @@ def parse_object_created(event: object) -> list[CreatedObject]:
             bucket=record.s3.bucket.name,
             key=unquote_plus(record.s3.object.key),
             etag=record.s3.object.eTag.strip('"'),
+            version_id=record.s3.object.versionId or None,
         )
         for record in notification.Records
     ]

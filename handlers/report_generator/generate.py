@@ -7,6 +7,11 @@ For each `processed/<yyyy-mm-dd>/<run-id>.json` it renders `report.xlsx`, `repor
 raises an info alert listing the keys written. See `publish.py` for why no reader ever sees half
 a report. Other keys (not a processed run) are not reports to generate. The alert goes out once
 per run (a claim in the state table), however many versions of its processed document arrive.
+
+The report is keyed by run, not by version: it is rendered from the version the event names
+(`VersionId`), and only while the key still holds that version. An older version (two versions in
+one notification, or an event S3 delivers late or again) is `superseded`: the newer version's own
+event renders the run, so an older one never replaces its report.
 """
 
 from __future__ import annotations
@@ -72,10 +77,27 @@ def not_a_processed_run(key: str) -> str | None:
     return None if run_id_of(key, PROCESSED_PREFIX) else "not a processed run key"
 
 
+def _read_named_version(s3: Any, bucket: str, obj: CreatedObject) -> dict[str, Any]:
+    """GetObject of the version `obj`'s event names (the key's only object when the bucket is not
+    versioned and the event names none)."""
+    if obj.version_id is None:
+        return dict(s3.get_object(Bucket=bucket, Key=obj.key))
+    return dict(s3.get_object(Bucket=bucket, Key=obj.key, VersionId=obj.version_id))
+
+
+def _still_current(s3: Any, bucket: str, obj: CreatedObject, read: dict[str, Any]) -> bool:
+    """Whether the key still holds the version `obj` names, after `read` was read."""
+    if obj.version_id is None:
+        # Without versions the key holds only its latest write: the event's when the ETags agree.
+        return str(read["ETag"]).strip('"') == obj.etag
+    return s3.head_object(Bucket=bucket, Key=obj.key).get("VersionId") == obj.version_id
+
+
 def generate_report(
     obj: CreatedObject, services: GeneratorServices, logger: Any, deadline: ClaimDeadline
 ) -> dict[str, Any]:
-    """Render and publish the report of the processed run `obj`.
+    """Render and publish the report of the processed run `obj` from the version its event
+    names, unless the key holds a newer one (`superseded`, nothing written).
 
     The latest/ lock is leased no longer than the invocation (`deadline`) can run: one killed at
     its deadline while replacing latest/ (its manifest already deleted) leaves the lock free for
@@ -85,7 +107,15 @@ def generate_report(
     """
     bucket = services.environment.data_bucket_name
     s3 = services.hub_client("s3")
-    response = s3.get_object(Bucket=bucket, Key=obj.key)
+    response = _read_named_version(s3, bucket, obj)
+    if not _still_current(s3, bucket, obj, response):
+        return {
+            "status": "superseded",
+            "key": obj.key,
+            "run_id": run_id_of(obj.key, PROCESSED_PREFIX),
+            "version_id": obj.version_id,
+            "reason": "the key holds a newer version, which its own event renders",
+        }
     document = ProcessedDocument.model_validate_json(response["Body"].read())
     run_id = document.metadata.run_id
     key_run_id = run_id_of(obj.key, PROCESSED_PREFIX)

@@ -561,3 +561,110 @@ def test_names_holding_characters_xml_forbids_show_as_replacement_in_a_readable_
     assert [row[1].value for row in workbook["Services"].iter_rows(min_row=2)] == [
         "Amazon\ufffdEC2"
     ]
+
+
+def versions_of_each_key(s3: Any, prefix: str) -> dict[str, int]:
+    """How many versions each key under `prefix` of the (versioned) data bucket has."""
+    counts: dict[str, int] = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET, Prefix=prefix):
+        for version in page.get("Versions", []):
+            counts[version["Key"]] = counts.get(version["Key"], 0) + 1
+    return counts
+
+
+def manifest_of(s3: Any, prefix: str) -> dict[str, Any]:
+    """The manifest of the report under `prefix`."""
+    return dict(
+        json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}_manifest.json")["Body"].read())
+    )
+
+
+@pytest.fixture
+def versioned_s3(s3: Any) -> Any:
+    """The data bucket with versioning on, as the program creates it."""
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
+def reprocess(s3: Any, key: str) -> dict[str, Any]:
+    """Write a second version of the processed document at `key` (processed again ten minutes
+    later) and return that write's event."""
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    document["metadata"]["processed_at"] = "2025-06-01T05:10:00Z"
+    return put_json(s3, key, document)
+
+
+def test_two_versions_in_one_batch_render_the_newer_once_and_never_the_older_over_it(
+    versioned_s3: Any, generate: Invoke, process_run: Callable[[str], str], alert_inbox: Any
+) -> None:
+    # GIVEN a processed run written twice in the versioned data bucket (a reprocessing), and one
+    # notification carrying both versions' records, each naming its own version
+    key = process_run(OLD_RUN)
+    alert_inbox.receive()
+    first_version = event_for(versioned_s3, BUCKET, key)
+    second_version = reprocess(versioned_s3, key)
+    batch = {"Records": first_version["Records"] + second_version["Records"]}
+    # WHEN the generator handles the notification
+    results = generate(batch)["objects"]
+    # THEN the older version, which the key no longer holds, is not rendered; the newer one is,
+    # once: each file of the run's report was written once, from the newer version
+    assert [result["status"] for result in results] == ["superseded", "generated"]
+    prefix = f"reports/2025-06-01/{OLD_RUN}/"
+    assert set(versions_of_each_key(versioned_s3, prefix).values()) == {1}
+    newer_etag = second_version["Records"][0]["s3"]["object"]["eTag"]
+    assert manifest_of(versioned_s3, prefix)["processed_etag"] == newer_etag
+    # AND the run was announced once
+    assert [alert.alert["title"] for alert in alert_inbox.receive()] == [
+        f"Availability report {OLD_RUN} ready"
+    ]
+
+
+def test_a_late_event_of_an_older_version_leaves_the_newer_report_untouched(
+    versioned_s3: Any, generate: Invoke, process_run: Callable[[str], str]
+) -> None:
+    # GIVEN a processed run written twice, the newer version's report generated from its event
+    key = process_run(OLD_RUN)
+    older_version = event_for(versioned_s3, BUCKET, key)
+    newer_version = reprocess(versioned_s3, key)
+    assert generate(newer_version)["objects"][0]["status"] == "generated"
+    written = versions_of_each_key(versioned_s3, "reports/")
+    # WHEN the older version's event arrives afterwards (S3 does not order its notifications)
+    result = generate(older_version)["objects"][0]
+    # THEN the older version is superseded: nothing is written, and the run's report and latest/
+    # still describe the newer version
+    assert result["status"] == "superseded"
+    assert result["version_id"] == older_version["Records"][0]["s3"]["object"]["versionId"]
+    assert versions_of_each_key(versioned_s3, "reports/") == written
+    newer_etag = newer_version["Records"][0]["s3"]["object"]["eTag"]
+    assert manifest_of(versioned_s3, f"reports/2025-06-01/{OLD_RUN}/")["processed_etag"] == (
+        newer_etag
+    )
+    assert manifest_of(versioned_s3, "reports/latest/")["processed_etag"] == newer_etag
+
+
+def test_the_version_the_event_names_is_read_even_when_a_newer_one_lands_first(
+    versioned_s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: Callable[[str], str],
+) -> None:
+    # GIVEN the event of a processed run's only version, and a reprocessing that writes a newer
+    # version just before the generator reads the document
+    key = process_run(OLD_RUN)
+    event = event_for(versioned_s3, BUCKET, key)
+    newer: list[dict[str, Any]] = []
+
+    def reprocess_first(params: dict[str, Any], **_: Any) -> None:
+        if not newer and params["Key"] == key:
+            newer.append(reprocess(versioned_s3, key))
+
+    generator_services.hub_client("s3").meta.events.register(
+        "before-parameter-build.s3.GetObject", reprocess_first
+    )
+    # WHEN the generator handles the event
+    result = generate(event)["objects"][0]
+    # THEN it did not render the newer version's data under this event: the newer version is
+    # left to its own event, and nothing was written
+    assert len(newer) == 1
+    assert result["status"] == "superseded"
+    assert keys_under(versioned_s3, "reports/") == []

@@ -30,20 +30,26 @@ EXAMPLE_EVENT = Path(__file__).parents[3] / "events/report_processor/raw_object_
 MOTO_SSM_RESOURCES = Path(moto.ssm.__file__).parent / "resources"
 
 
-def s3_event(bucket: str, key: str, etag: str, size: int = 2) -> dict[str, Any]:
+def s3_event(
+    bucket: str, key: str, etag: str, size: int = 2, version_id: str | None = None
+) -> dict[str, Any]:
     """The ObjectCreated notification S3 sends for `key`: the example event of report_processor
-    with this bucket, key (URL-encoded as S3 does), ETag and size (2 bytes: `{}`)."""
+    with this bucket, key (URL-encoded as S3 does), ETag, size (2 bytes: `{}`) and, for a
+    versioned bucket, the version id."""
     event: dict[str, Any] = json.loads(EXAMPLE_EVENT.read_text())
     message = event["Records"][0]["s3"]
     message["bucket"] |= {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}
     message["object"] |= {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag.strip('"')}
+    if version_id is not None:
+        message["object"]["versionId"] = version_id
     return event
 
 
 def event_for(s3: Any, bucket: str, key: str) -> dict[str, Any]:
-    """The event the write of `key` would send, with the object's real ETag and size."""
+    """The event the write of `key` would send, with the object's real ETag, size and (in a
+    versioned bucket) version id: the event of the version `key` holds now."""
     head = s3.head_object(Bucket=bucket, Key=key)
-    return s3_event(bucket, key, head["ETag"], head["ContentLength"])
+    return s3_event(bucket, key, head["ETag"], head["ContentLength"], head.get("VersionId"))
 
 
 def create_bucket(s3: Any, bucket: str = BUCKET) -> None:
