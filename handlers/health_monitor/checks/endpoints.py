@@ -36,6 +36,7 @@ from fleet_shared.endpoint_history import (
 from fleet_shared.inventory import HealthEndpoint
 from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.exceptions import HistoryNotStoredError
 from handlers.health_monitor.probe import ProbeResult
 from handlers.health_monitor.report import CheckResult, raise_severity, threshold_severity
 
@@ -53,6 +54,10 @@ two (two scheduled runs are at least 4.5 minutes apart)."""
 
 PROBES_AT_ONCE = 8
 """A cluster's endpoints probed at once: each probe holds a thread for up to its timeout."""
+
+HISTORY_WRITE_ATTEMPTS = 5
+"""Reads and conditional writes of an endpoint's history before giving up: two runs overlap at
+most (a scheduled run and a retried one), so more writers than that means something is wrong."""
 
 
 def run(context: ClusterContext) -> list[CheckResult]:
@@ -102,7 +107,7 @@ def _judge(context: ClusterContext, endpoint: HealthEndpoint, outcome: ProbeResu
     history_error: str | None = None
     try:
         error_rate, samples = _record(context, endpoint, succeeded, outcome.latency_ms)
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, HistoryNotStoredError) as error:
         # The probe still judges this endpoint; only its error rate over the window is unknown,
         # and the cluster's other endpoints are checked as usual.
         error_rate, samples = None, 0
@@ -161,8 +166,10 @@ def _record(
 
     The results are kept longer than the window because the change validator reads them back
     for a whole bake, whose callback may come after the bake's last probe.
-    Read-modify-write without a condition: runs of one endpoint are five minutes apart, and a
-    lost sample in a rare overlap only leaves one result out of the window.
+    The history is written only over what was read (two runs can overlap: a scheduled run and a
+    retried one); when another run wrote in between, this outcome is added to what that run
+    wrote, so neither result is lost. Raises HistoryNotStoredError when that happens on each of
+    `HISTORY_WRITE_ATTEMPTS` attempts.
     """
     key = history_key(context, endpoint)
     now = context.clock.now()
@@ -170,20 +177,27 @@ def _record(
     window_start = now - timedelta(seconds=window_seconds) + SCHEDULE_JITTER
     kept_seconds = max(window_seconds, int(HISTORY_RETENTION.total_seconds()))
     kept_from = now - timedelta(seconds=kept_seconds)
-    stored = context.state.get_value(key, HISTORY_VALUE)
-    kept = [result for result in read_results(stored) if result.at > kept_from]
-    at = now
-    if kept and timedelta(0) <= now - kept[-1].at < SAME_RUN:
-        at = kept.pop().at
-    kept.append(EndpointResult(at, succeeded, round(latency_ms, 1)))
-    # Every kept result is younger than the retention, so the item may expire with it: an
-    # endpoint removed from the inventory leaves nothing behind.
-    context.state.put_value(
-        key,
-        HISTORY_VALUE,
-        {"results": [result.as_entry() for result in kept]},
-        ttl_seconds=kept_seconds,
-    )
-    recent = [result for result in kept if result.at > window_start]
-    failures = sum(1 for result in recent if not result.ok)
-    return round(failures / len(recent), 3), len(recent)
+    for _ in range(HISTORY_WRITE_ATTEMPTS):
+        read = context.state.get_versioned_value(key, HISTORY_VALUE)
+        kept = [
+            result
+            for result in read_results(None if read is None else read.value)
+            if result.at > kept_from
+        ]
+        at = now
+        if kept and timedelta(0) <= now - kept[-1].at < SAME_RUN:
+            at = kept.pop().at
+        kept.append(EndpointResult(at, succeeded, round(latency_ms, 1)))
+        # Every kept result is younger than the retention, so the item may expire with it: an
+        # endpoint removed from the inventory leaves nothing behind.
+        if context.state.replace_value(
+            key,
+            HISTORY_VALUE,
+            {"results": [result.as_entry() for result in kept]},
+            read=read,
+            ttl_seconds=kept_seconds,
+        ):
+            recent = [result for result in kept if result.at > window_start]
+            failures = sum(1 for result in recent if not result.ok)
+            return round(failures / len(recent), 3), len(recent)
+    raise HistoryNotStoredError(key, HISTORY_WRITE_ATTEMPTS)

@@ -15,6 +15,8 @@ from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key, read_results
 from fleet_shared.state_table import StateTable
+from handlers.health_monitor.checks import endpoints
+from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
 from handlers.health_monitor.probe import http_probe
 
 REGION = "ap-south-1"
@@ -535,3 +537,101 @@ def test_an_endpoint_whose_history_cannot_be_stored_is_still_judged_by_its_probe
     assert checks["api"]["data"]["error_rate"] is None
     assert "could not" in checks["api"]["data"]["history_error"]
     assert checks["web"]["status"] == "passed"
+
+
+class SecondRunBeforeHistoryWrite:
+    """A `before-call` hook on the state table that, when the first run is about to write an
+    endpoint's history (after reading it), lets another run of the endpoint check (a retried
+    run, 200 s later) read and write that history first: two runs overlapping at the worst
+    moment, in one thread, in a fixed order."""
+
+    def __init__(self, history_key: str, second_run: Callable[[], Any]) -> None:
+        self._marker = history_key.encode()
+        self._second_run = second_run
+        self.ran = False
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        if self.ran or self._marker not in (params.get("body") or b""):
+            return
+        self.ran = True
+        self._second_run()
+
+
+def test_two_runs_writing_an_endpoints_history_at_once_keep_both_results(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    health_services: Callable[[], Any],
+    fake_clock: Any,
+    state_table: StateTable,
+) -> None:
+    # GIVEN an endpoint failing for the first run, and a second run of the endpoint check that
+    # finds it answering again 200 s later and stores its result while the first run is about
+    # to store its own
+    use_endpoints([{"name": "api", "url": endpoint_server.url("/flaky")}])
+    endpoint_server.routes["/flaky"] = (500, 0.0)
+    services = health_services()
+    target = ClusterTarget(
+        MEMBER, REGION, services.inventory().find_cluster(MEMBER, REGION, "dev-apps")
+    )
+    second_context = ClusterContext(
+        target,
+        client=lambda service: services.sessions.client(service, MEMBER, REGION),
+        environment=services.environment,
+        state=services.state,
+        clock=fake_clock,
+        probe=services.probe,
+    )
+
+    def second_run() -> None:
+        endpoint_server.routes["/flaky"] = (200, 0.0)
+        fake_clock.advance(200)
+        [result] = endpoints.run(second_context)
+        assert result.passed
+
+    key = endpoint_history_key(f"{MEMBER}/{REGION}/dev-apps", "api")
+    overlap = SecondRunBeforeHistoryWrite(key, second_run)
+    services.hub_client("dynamodb").meta.events.register("before-call.dynamodb.PutItem", overlap)
+    # WHEN the first run checks the cluster
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
+    # THEN the runs overlapped, and the history holds both results, the first run's failure
+    # and the second run's success
+    assert overlap.ran
+    assert check["status"] == "failed"
+    stored = read_results(state_table.get_value(key, HISTORY_VALUE))
+    assert [result.ok for result in stored] == [False, True]
+
+
+def test_an_endpoint_whose_history_changes_under_every_write_is_still_judged_by_its_probe(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    health_services: Callable[[], Any],
+    state_table: StateTable,
+) -> None:
+    # GIVEN an endpoint whose history another writer replaces just before each of this run's
+    # writes lands
+    use_endpoints([{"name": "api", "url": endpoint_server.url("/healthy")}])
+    key = endpoint_history_key(f"{MEMBER}/{REGION}/dev-apps", "api")
+    writes: list[int] = []
+
+    def write_in_between(params: dict[str, Any], **_: Any) -> None:
+        if key.encode() in (params.get("body") or b""):
+            writes.append(len(writes))
+            state_table.put_value(key, HISTORY_VALUE, {"results": [], "writer": len(writes)})
+
+    health_services().hub_client("dynamodb").meta.events.register(
+        "before-call.dynamodb.PutItem", write_in_between
+    )
+    # WHEN checked
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
+    # THEN the run tried a bounded number of times, then judged the endpoint by its probe, its
+    # error rate unknown and saying why
+    assert len(writes) == endpoints.HISTORY_WRITE_ATTEMPTS
+    assert check["status"] == "passed"
+    assert check["data"]["error_rate"] is None
+    assert "changed under each of 5 attempts" in check["data"]["history_error"]
