@@ -4,8 +4,8 @@ Each returns the report the handler returns; runner.py checks the clusters and r
 A cluster's report is `{"account_id", "region", "cluster", "status", "checks": [{"name",
 "target", "status": "passed"|"failed", "severity", "detail", "data"}], "alerts": {"sent",
 "resolved", "suppressed"}}`; `status` is the worst severity of the failed checks, `healthy` when
-none failed, `error` for a cluster that could not be checked at all, `not_started` for one left
-for the next run (the fleet run is then `partial`).
+none failed, `error` for a cluster that could not be checked at all, `not_started` for one the
+invocation had no time left to finish (the fleet run, or the one-cluster run, is then `partial`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ def _seconds_per_cluster(targets: list[ClusterTarget]) -> float:
 def check_cluster(
     request: CheckClusterEvent, services: HealthServices, invocation: Invocation
 ) -> dict[str, Any]:
-    """One cluster, which must be in the inventory (the monitor acts on fleet members only)."""
+    """One cluster, which must be in the inventory (the monitor acts on fleet members only),
+    started only while the invocation has time to finish checking it, as in the fleet run;
+    otherwise `status` is `partial` and `not_started` names it."""
     cluster = services.inventory().find_cluster(request.account_id, request.region, request.cluster)
     if cluster is None:
         raise EventValidationError(
@@ -80,9 +82,18 @@ def check_cluster(
             f"{request.cluster} in {request.account_id}/{request.region} is not in the fleet "
             "inventory",
         )
-    target = ClusterTarget(request.account_id, request.region, cluster)
-    [report] = check_clusters([target], services, invocation)
-    return {"action": "check_cluster", "status": report["status"], "clusters": [report]}
+    targets = [ClusterTarget(request.account_id, request.region, cluster)]
+    budget = TimeBudget(invocation, _seconds_per_cluster(targets), not_started_run)
+    [report] = check_clusters(targets, services, invocation, budget)
+    not_started = _not_started([report])
+    result: dict[str, Any] = {
+        "action": "check_cluster",
+        "status": PARTIAL if not_started else report["status"],
+        "clusters": [report],
+    }
+    if not_started:
+        result["not_started"] = not_started
+    return result
 
 
 def alarm_state_change(

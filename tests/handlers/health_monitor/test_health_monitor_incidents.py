@@ -5,8 +5,9 @@ did not take; and the fleet run's deadline."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -681,3 +682,77 @@ def test_an_alarm_event_starts_no_cluster_check_it_could_not_finish(
     assert result["not_started"] == [f"{MEMBER}/{REGION}/dev-apps"]
     assert result["status"] == "critical"
     assert endpoint_server.hits.get("/healthy", 0) == 0
+
+
+class HangingPeer:
+    """A TCP peer on 127.0.0.1 that accepts every connection and never answers, as a stuck
+    service behind a health endpoint does; counts the connections it accepted."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=32)
+        self._listener.settimeout(0.1)
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/health"
+
+    @property
+    def connections(self) -> int:
+        return len(self._held)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self._held.append(connection)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for connection in self._held:
+            connection.close()
+        self._listener.close()
+
+
+@pytest.fixture
+def hanging_peer() -> Iterator[HangingPeer]:
+    peer = HangingPeer()
+    yield peer
+    peer.close()
+
+
+def test_a_cluster_check_starts_no_probe_it_could_not_finish_and_says_so(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    hanging_peer: HangingPeer,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN a cluster with nine endpoints on a peer that never answers, each allowed 1 s (two
+    # batches of probes: 2 s, plus 20 s of AWS calls), and an invocation with 21 s left
+    use_endpoints(
+        [
+            {"name": f"api-{index}", "url": hanging_peer.url, "timeout_seconds": 1}
+            for index in range(9)
+        ]
+    )
+    context = ContextRunningOutOfTime(millis_left=[21_000])
+    # WHEN the cluster is checked on its own
+    result = invoke(
+        {"action": "check_cluster", "account_id": MEMBER, "region": REGION, "cluster": "dev-apps"},
+        context,
+    )
+    # THEN it is not started (Lambda would end it before it reports) and the result says so, as
+    # the fleet run does: nothing was probed or alerted
+    assert result["status"] == "partial"
+    assert [report["status"] for report in result["clusters"]] == ["not_started"]
+    assert result["not_started"] == [f"{MEMBER}/{REGION}/dev-apps"]
+    assert hanging_peer.connections == 0
+    assert alert_inbox.receive() == []
