@@ -50,7 +50,9 @@ SAME_RUN = timedelta(seconds=150)
 """A result this soon after the newest one stands for the same run: it is the platform's retry
 of a failed run (one to three minutes later) or an alarm's check between two runs. It replaces
 the newest result's outcome and keeps its time, so a retried run is one result of the window, not
-two (two scheduled runs are at least 4.5 minutes apart)."""
+two (two scheduled runs are at least 4.5 minutes apart). When the two overlapped and the later
+probe's result was written first, the earlier probe's result, arriving second, gives the run its
+time and keeps the later probe's outcome."""
 
 PROBES_AT_ONCE = 8
 """A cluster's endpoints probed at once: each probe holds a thread for up to its timeout."""
@@ -184,10 +186,14 @@ def _record(
             for result in read_results(None if read is None else read.value)
             if result.at > kept_from
         ]
-        at = now
-        if kept and timedelta(0) <= now - kept[-1].at < SAME_RUN:
-            at = kept.pop().at
-        kept.append(EndpointResult(at, succeeded, round(latency_ms, 1)))
+        this_run = EndpointResult(now, succeeded, round(latency_ms, 1))
+        if kept and abs(now - kept[-1].at) < SAME_RUN:
+            # One run seen twice: the first probe's time, the later probe's outcome (the later
+            # probe's result may have been written first when the two overlapped).
+            same_run = kept.pop()
+            first, later = (same_run, this_run) if same_run.at <= now else (this_run, same_run)
+            this_run = EndpointResult(first.at, later.ok, later.latency_ms)
+        kept.append(this_run)
         # Every kept result is younger than the retention, so the item may expire with it: an
         # endpoint removed from the inventory leaves nothing behind.
         if context.state.replace_value(

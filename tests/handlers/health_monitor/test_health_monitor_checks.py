@@ -557,6 +557,32 @@ class SecondRunBeforeHistoryWrite:
         self._second_run()
 
 
+def overlapping_second_run(
+    services: Any, fake_clock: Any, endpoint_server: Any, seconds_later: int
+) -> Callable[[], None]:
+    """A second run of the endpoint check of `dev-apps`, `seconds_later` than the first, that
+    finds `/flaky` answering again."""
+    target = ClusterTarget(
+        MEMBER, REGION, services.inventory().find_cluster(MEMBER, REGION, "dev-apps")
+    )
+    context = ClusterContext(
+        target,
+        client=lambda service: services.sessions.client(service, MEMBER, REGION),
+        environment=services.environment,
+        state=services.state,
+        clock=fake_clock,
+        probe=services.probe,
+    )
+
+    def second_run() -> None:
+        endpoint_server.routes["/flaky"] = (200, 0.0)
+        fake_clock.advance(seconds_later)
+        [result] = endpoints.run(context)
+        assert result.passed
+
+    return second_run
+
+
 def test_two_runs_writing_an_endpoints_history_at_once_keep_both_results(
     invoke: Invoke,
     member_cluster: Any,
@@ -573,26 +599,10 @@ def test_two_runs_writing_an_endpoints_history_at_once_keep_both_results(
     use_endpoints([{"name": "api", "url": endpoint_server.url("/flaky")}])
     endpoint_server.routes["/flaky"] = (500, 0.0)
     services = health_services()
-    target = ClusterTarget(
-        MEMBER, REGION, services.inventory().find_cluster(MEMBER, REGION, "dev-apps")
-    )
-    second_context = ClusterContext(
-        target,
-        client=lambda service: services.sessions.client(service, MEMBER, REGION),
-        environment=services.environment,
-        state=services.state,
-        clock=fake_clock,
-        probe=services.probe,
-    )
-
-    def second_run() -> None:
-        endpoint_server.routes["/flaky"] = (200, 0.0)
-        fake_clock.advance(200)
-        [result] = endpoints.run(second_context)
-        assert result.passed
-
     key = endpoint_history_key(f"{MEMBER}/{REGION}/dev-apps", "api")
-    overlap = SecondRunBeforeHistoryWrite(key, second_run)
+    overlap = SecondRunBeforeHistoryWrite(
+        key, overlapping_second_run(services, fake_clock, endpoint_server, seconds_later=200)
+    )
     services.hub_client("dynamodb").meta.events.register("before-call.dynamodb.PutItem", overlap)
     # WHEN the first run checks the cluster
     [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
@@ -602,6 +612,37 @@ def test_two_runs_writing_an_endpoints_history_at_once_keep_both_results(
     assert check["status"] == "failed"
     stored = read_results(state_table.get_value(key, HISTORY_VALUE))
     assert [result.ok for result in stored] == [False, True]
+
+
+def test_a_retried_run_whose_result_lands_first_still_counts_once_with_the_later_outcome(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    health_services: Callable[[], Any],
+    fake_clock: Any,
+    state_table: StateTable,
+) -> None:
+    # GIVEN an endpoint failing for a run, and its retry, 60 s later (the same run: SAME_RUN),
+    # finding it answering again and storing its result while the first attempt is about to
+    # store its own
+    use_endpoints([{"name": "api", "url": endpoint_server.url("/flaky")}])
+    endpoint_server.routes["/flaky"] = (500, 0.0)
+    services = health_services()
+    first_probe_at = fake_clock.now()
+    key = endpoint_history_key(f"{MEMBER}/{REGION}/dev-apps", "api")
+    overlap = SecondRunBeforeHistoryWrite(
+        key, overlapping_second_run(services, fake_clock, endpoint_server, seconds_later=60)
+    )
+    services.hub_client("dynamodb").meta.events.register("before-call.dynamodb.PutItem", overlap)
+    # WHEN the first attempt checks the cluster
+    invoke(CLUSTER_EVENT)
+    # THEN the run is one result, as when the retry comes after the first attempt's write: the
+    # first attempt's time with the retry's (later) outcome
+    assert overlap.ran
+    stored = read_results(state_table.get_value(key, HISTORY_VALUE))
+    assert [(result.at, result.ok) for result in stored] == [(first_probe_at, True)]
 
 
 def test_an_endpoint_whose_history_changes_under_every_write_is_still_judged_by_its_probe(
