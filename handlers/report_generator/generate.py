@@ -39,6 +39,15 @@ past the invocation's end (see `generate_report`)."""
 LATEST_LOCK_WAIT_SECONDS = 30.0
 """How long a report waits for another report's update of latest/; then its object is an error
 (its own report stands, complete)."""
+RUN_LOCK_PREFIX = "report_generator/run/"
+"""The lock of one run's report, followed by the run id: one version of a run at a time is read,
+checked and published."""
+RUN_LOCK_SECONDS = 900
+"""The lease of a run's lock: Lambda's longest invocation, so capped by the invocation's deadline
+(see `generate_report`) it lasts until the holder ends at most."""
+RUN_LOCK_WAIT_SECONDS = 60.0
+"""How long a version waits for another version of its run being published (rendering and
+copying take seconds); then its object is an error."""
 ANNOUNCED_CLAIM_PREFIX = "report_generator/announced/"
 """The once-only claim of a run's report-ready alert, followed by the run id."""
 
@@ -99,45 +108,56 @@ def generate_report(
     """Render and publish the report of the processed run `obj` from the version its event
     names, unless the key holds a newer one (`superseded`, nothing written).
 
-    The latest/ lock is leased no longer than the invocation (`deadline`) can run: one killed at
-    its deadline while replacing latest/ (its manifest already deleted) leaves the lock free for
-    the platform's retry, which then completes latest/, instead of failing on the dead lease.
+    One version of a run at a time is read, checked and published (a lock per run): two
+    versions published at once would mix their files under one manifest, or put the older one
+    back after the newer one was checked and published. The run's lock and the latest/ lock are
+    leased no longer than the invocation (`deadline`) can run: one killed at its deadline while
+    replacing latest/ (its manifest already deleted) leaves both free for the platform's retry,
+    which then completes latest/, instead of failing on a dead lease.
     Raises ValueError when the document's run id is not the key's; `logger` records an alert SNS
     refused.
     """
     bucket = services.environment.data_bucket_name
     s3 = services.hub_client("s3")
-    response = _read_named_version(s3, bucket, obj)
-    if not _still_current(s3, bucket, obj, response):
-        return {
-            "status": "superseded",
-            "key": obj.key,
-            "run_id": run_id_of(obj.key, PROCESSED_PREFIX),
-            "version_id": obj.version_id,
-            "reason": "the key holds a newer version, which its own event renders",
-        }
-    document = ProcessedDocument.model_validate_json(response["Body"].read())
-    run_id = document.metadata.run_id
     key_run_id = run_id_of(obj.key, PROCESSED_PREFIX)
-    if run_id != key_run_id:
-        raise ValueError(f"metadata.run_id {run_id} does not match the key's run id {key_run_id}")
-    published = publish_report(
-        s3,
-        bucket,
-        run_id=run_id,
-        report_day=document.metadata.fetch.dated,
-        processed_key=obj.key,
-        processed_etag=str(response["ETag"]).strip('"'),
-        files=render_files(document, obj.key),
-        attempt=uuid.uuid4().hex,
-        generated_at=services.clock.now(),
-        latest_lock=lambda: services.state.lock(
-            LATEST_LOCK_NAME,
-            uuid.uuid4().hex,
-            deadline.claim_seconds(LATEST_LOCK_SECONDS),
-            wait_seconds=LATEST_LOCK_WAIT_SECONDS,
-        ),
-    )
+    with services.state.lock(
+        f"{RUN_LOCK_PREFIX}{key_run_id}",
+        uuid.uuid4().hex,
+        deadline.claim_seconds(RUN_LOCK_SECONDS),
+        wait_seconds=RUN_LOCK_WAIT_SECONDS,
+    ):
+        response = _read_named_version(s3, bucket, obj)
+        if not _still_current(s3, bucket, obj, response):
+            return {
+                "status": "superseded",
+                "key": obj.key,
+                "run_id": key_run_id,
+                "version_id": obj.version_id,
+                "reason": "the key holds a newer version, which its own event renders",
+            }
+        document = ProcessedDocument.model_validate_json(response["Body"].read())
+        run_id = document.metadata.run_id
+        if run_id != key_run_id:
+            raise ValueError(
+                f"metadata.run_id {run_id} does not match the key's run id {key_run_id}"
+            )
+        published = publish_report(
+            s3,
+            bucket,
+            run_id=run_id,
+            report_day=document.metadata.fetch.dated,
+            processed_key=obj.key,
+            processed_etag=str(response["ETag"]).strip('"'),
+            files=render_files(document, obj.key),
+            attempt=uuid.uuid4().hex,
+            generated_at=services.clock.now(),
+            latest_lock=lambda: services.state.lock(
+                LATEST_LOCK_NAME,
+                uuid.uuid4().hex,
+                deadline.claim_seconds(LATEST_LOCK_SECONDS),
+                wait_seconds=LATEST_LOCK_WAIT_SECONDS,
+            ),
+        )
     return {
         "status": "generated",
         "key": obj.key,

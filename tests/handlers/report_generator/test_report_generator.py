@@ -668,3 +668,52 @@ def test_the_version_the_event_names_is_read_even_when_a_newer_one_lands_first(
     assert len(newer) == 1
     assert result["status"] == "superseded"
     assert keys_under(versioned_s3, "reports/") == []
+
+
+def test_a_newer_version_published_while_an_older_one_is_never_replaced_by_it(
+    versioned_s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a processed run whose report is being published from its first version when a
+    # reprocessing writes a second version and that version's report is generated at once (in
+    # this one thread the second cannot wait for the first: it does not wait)
+    monkeypatch.setattr(generate_module, "RUN_LOCK_WAIT_SECONDS", 0.0)
+    key = process_run(OLD_RUN)
+    prefix = f"reports/2025-06-01/{OLD_RUN}/"
+    newer: list[CreatedObject] = []
+    meanwhile: list[dict[str, Any] | str] = []
+
+    def newer_version_meanwhile(params: dict[str, Any], **_: Any) -> None:
+        if newer or not params["Key"].startswith(prefix):
+            return
+        record = reprocess(versioned_s3, key)["Records"][0]["s3"]["object"]
+        newer.append(CreatedObject(BUCKET, key, record["eTag"], record["versionId"]))
+        try:
+            meanwhile.append(
+                generate_report(
+                    newer[0], generator_services, generator.FUNCTION.logger, Invocation.local()
+                )
+            )
+        except LockNotAcquiredError:
+            meanwhile.append("waited for the older version's report")
+
+    generator_services.hub_client("s3").meta.events.register(
+        "before-parameter-build.s3.CopyObject", newer_version_meanwhile
+    )
+    # WHEN the first version's report is generated
+    assert generate(event_for(versioned_s3, BUCKET, key))["objects"][0]["status"] == "generated"
+    # THEN the second version's report waited for it, and is generated once it is done
+    assert meanwhile == ["waited for the older version's report"]
+    retried = generate_report(
+        newer[0], generator_services, generator.FUNCTION.logger, Invocation.local()
+    )
+    assert retried["status"] == "generated"
+    # AND the run's report is the newer version's, and its manifest describes its files
+    manifest = manifest_of(versioned_s3, prefix)
+    assert manifest["processed_etag"] == newer[0].etag
+    for entry in manifest["files"]:
+        body = versioned_s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
