@@ -53,6 +53,9 @@ DELETING = "deleting"
 """The resources of an announced-marks record whose notice said they would be deleted."""
 ANNOUNCED_MARGIN_DAYS = 30
 """How long an announced-marks record outlives its marks' date, for a run that comes late."""
+ANNOUNCED_PART_ENTRIES = 5_000
+"""The digests one item of an announced-marks record lists at most: about 190 KB with those
+for deletion listed again, within DynamoDB's 400 KB item."""
 NOTICE_LISTED_RESOURCES = 100
 """The resources a notice names one by one: thousands of marks would take it past SNS's 256 KB
 message limit, and SNS would refuse it on every run."""
@@ -248,9 +251,7 @@ def _deletion_announced(
     so announced are read once per mark date into `deletion_notices`; `target` is (account,
     region)."""
     if marked_on not in deletion_notices:
-        key = announced_key(target[0], marked_on.isoformat())
-        saved = services.state.get_value(key, ANNOUNCED) or {}
-        deletion_notices[marked_on] = _recorded(saved.get(DELETING, []))
+        _, deletion_notices[marked_on] = _announced(services, target[0], marked_on.isoformat())
     entry = notice_entry(target[1], resource.kind, resource.id)
     return recorded_entry(entry) in deletion_notices[marked_on]
 
@@ -306,9 +307,8 @@ def notice_entry(region: str, kind: str, resource_id: str) -> str:
 
 
 def recorded_entry(entry: str) -> str:
-    """How an announced-marks record keeps a notice entry: a 64-bit digest, so one item holds
-    thousands of them within DynamoDB's 400 KB (records written before kept the entry itself,
-    which has spaces, where a digest has none; both are read)."""
+    """How an announced-marks record keeps a notice entry: a 64-bit digest (records written
+    before kept the entry itself, which has spaces, where a digest has none; both are read)."""
     if " " not in entry:
         return entry
     return hashlib.sha256(entry.encode("utf-8")).hexdigest()[:16]
@@ -317,6 +317,61 @@ def recorded_entry(entry: str) -> str:
 def _recorded(entries: list[str]) -> set[str]:
     """The digests of the entries of a saved announced-marks list."""
     return {recorded_entry(entry) for entry in entries}
+
+
+def _announced(
+    services: CleanupServices, account_id: str, delete_after: str
+) -> tuple[set[str], set[str]]:
+    """The digests of the resources announced for an account and date, and of those announced
+    for deletion: the union of the record's items (`_record_announced`) written whole, and of
+    the single item `announced` earlier versions wrote."""
+    saved = services.state.values_named(announced_key(account_id, delete_after), ANNOUNCED)
+    parts_written: dict[str, int] = {}
+    for value in saved.values():
+        if "announcement" in value:
+            parts_written[value["announcement"]] = parts_written.get(value["announcement"], 0) + 1
+    announced: set[str] = set()
+    deleting: set[str] = set()
+    for value in saved.values():
+        # An announcement whose items were written in part (its run failed between them) does
+        # not count yet: its retry finds the same resources unannounced, so its delivery key is
+        # the same (the notice is not sent twice) and it writes the missing items.
+        if "announcement" in value and parts_written[value["announcement"]] < value["parts"]:
+            continue
+        announced |= _recorded(value.get("resources", []))
+        deleting |= _recorded(value.get(DELETING, []))
+    return announced, deleting
+
+
+def _record_announced(
+    services: CleanupServices,
+    notice: MarkNotice,
+    announcement: str,
+    digests: set[str],
+    ttl_seconds: int,
+) -> None:
+    """Record the `digests` a delivered notice announced (for deletion too in `delete` mode) as
+    items of ANNOUNCED_PART_ENTRIES digests at most under the account and date's key, named
+    after the `announcement` (the delivery key's mode and digest): any number of resources fits,
+    and a retry writes the same items again."""
+    ordered = sorted(digests)
+    parts = [
+        ordered[start : start + ANNOUNCED_PART_ENTRIES]
+        for start in range(0, len(ordered), ANNOUNCED_PART_ENTRIES)
+    ]
+    record_key = announced_key(notice.account_id, notice.delete_after)
+    for index, part in enumerate(parts):
+        services.state.put_value(
+            record_key,
+            f"{ANNOUNCED}#{announcement}#{index:06d}",
+            {
+                "announcement": announcement,
+                "parts": len(parts),
+                "resources": part,
+                DELETING: part if services.policy.deletes else [],
+            },
+            ttl_seconds=ttl_seconds,
+        )
 
 
 def _digest(resources: set[str] | frozenset[str]) -> str:
@@ -407,14 +462,12 @@ def announce_marks(results: list[TargetResult], services: CleanupServices) -> in
     sent = 0
     failures: list[AlertNotDeliveredError] = []
     for notice in mark_notices(results, services):
-        record_key = announced_key(notice.account_id, notice.delete_after)
-        saved = services.state.get_value(record_key, ANNOUNCED) or {}
-        announced = _recorded(saved.get("resources", []))
-        deleting = _recorded(saved.get(DELETING, []))
+        announced, deleting = _announced(services, notice.account_id, notice.delete_after)
         already = deleting if policy.deletes else announced
         unannounced = {entry for entry in notice.resources if recorded_entry(entry) not in already}
         if not unannounced:
             continue
+        announcement = f"{policy.mode}#{_digest(unannounced)}"
         delivery_key = "/".join(
             (SOURCE, notice.account_id, notice.delete_after, policy.mode, _digest(unannounced))
         )
@@ -430,14 +483,13 @@ def announce_marks(results: list[TargetResult], services: CleanupServices) -> in
         except AlertNotDeliveredError as error:
             failures.append(error)
             continue
-        listed = {recorded_entry(entry) for entry in notice.resources}
-        if policy.deletes:
-            deleting |= listed
-        services.state.put_value(
-            record_key,
-            ANNOUNCED,
-            {"resources": sorted(announced | listed), DELETING: sorted(deleting)},
-            ttl_seconds=record_ttl_seconds,
+        # The notice's other resources were announced in this mode already.
+        _record_announced(
+            services,
+            notice,
+            announcement,
+            {recorded_entry(entry) for entry in unannounced},
+            record_ttl_seconds,
         )
     if failures:
         raise failures[0]

@@ -82,6 +82,7 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 _IN_PROGRESS = "IN_PROGRESS"
 _COMPLETED = "COMPLETED"
 _HISTORY_PREFIX = "HISTORY#"
+_VALUE_PREFIX = "VALUE#"
 # Sorts after every ISO timestamp, so BETWEEN covers all history items from a given time on.
 _HISTORY_END = "HISTORY#~"
 
@@ -448,7 +449,7 @@ class StateTable:
     def delete_value(self, key: str, name: str) -> None:
         """Remove the value saved under (`key`, `name`), if any."""
         self._client.delete_item(
-            TableName=self._table_name, Key=_key(f"STATE#{key}", f"VALUE#{name}")
+            TableName=self._table_name, Key=_key(f"STATE#{key}", f"{_VALUE_PREFIX}{name}")
         )
 
     def get_value(self, key: str, name: str) -> dict[str, Any] | None:
@@ -456,9 +457,34 @@ class StateTable:
         saved = self.get_versioned_value(key, name)
         return None if saved is None else saved.value
 
+    def values_named(self, key: str, name_prefix: str) -> dict[str, dict[str, Any]]:
+        """The unexpired values saved under `key` whose name starts with `name_prefix`, by name
+        in name order: for a record kept as several values, since one item holds 400 KB at most.
+        Read page by page (a Query answers 1 MB at most)."""
+        query: dict[str, Any] = {
+            "TableName": self._table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"STATE#{key}"},
+                ":prefix": {"S": f"{_VALUE_PREFIX}{name_prefix}"},
+            },
+            "ConsistentRead": True,
+        }
+        now_epoch = _epoch(self._clock.now())
+        values: dict[str, dict[str, Any]] = {}
+        while True:
+            response = self._client.query(**query)
+            for item in response["Items"]:
+                if not _expired(item, now_epoch):
+                    name = item["sk"]["S"].removeprefix(_VALUE_PREFIX)
+                    values[name] = json.loads(item["data"]["S"])
+            if "LastEvaluatedKey" not in response:
+                return values
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def get_versioned_value(self, key: str, name: str) -> VersionedValue | None:
         """The value saved under (`key`, `name`) with its version, for `replace_value`."""
-        item = self._get(f"STATE#{key}", f"VALUE#{name}")
+        item = self._get(f"STATE#{key}", f"{_VALUE_PREFIX}{name}")
         if item is None:
             return None
         data = item["data"]["S"]
@@ -498,7 +524,7 @@ class StateTable:
     ) -> dict[str, Any]:
         now = self._clock.now()
         item = {
-            **_key(f"STATE#{key}", f"VALUE#{name}"),
+            **_key(f"STATE#{key}", f"{_VALUE_PREFIX}{name}"),
             "data": {"S": _to_json(value)},
             "updated_at": {"S": _sortable_iso(now)},
         }

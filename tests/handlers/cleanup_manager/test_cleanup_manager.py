@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import BotoCoreError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
@@ -634,3 +635,98 @@ def test_marks_an_earlier_version_recorded_in_full_count_as_announced(
     # THEN it is not announced again
     assert sent == 0
     assert alert_inbox.receive() == []
+
+
+def test_a_deletion_announced_among_more_marks_than_one_item_holds_is_carried_out(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN member A's stale snapshot marked in delete mode together with 11999 others of one
+    # account and date: more digests than DynamoDB's 400 KB item holds
+    cleaner({"action": "cleanup", "dry_run": True})
+    services = built_services[0]
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+    ec2 = member_a["ec2"]
+    ec2.create_tags(Resources=[member_a["stale"]], Tags=[{"Key": MARK_TAG, "Value": delete_after}])
+    snapshot_ids = [member_a["stale"], *(f"snap-{number:017x}" for number in range(11_999))]
+
+    def marked(action: str) -> TargetResult:
+        entries = [
+            {"kind": "snapshot", "id": snapshot_id, "action": action, "reason": "45 days old"}
+            for snapshot_id in snapshot_ids
+        ]
+        return TargetResult(
+            MEMBER_A, REGION, actions=[{**e, "delete_after": delete_after} for e in entries]
+        )
+
+    # WHEN their notice is announced
+    sent = announce_marks([marked("mark")], services)
+    # THEN it goes out once, and the next day's run of the same marks sends nothing again
+    assert sent == 1
+    assert "12000 resources" in alert_inbox.receive()[0].alert["title"]
+    future_clock.advance(timedelta(days=1).total_seconds())
+    assert announce_marks([marked("pending")], services) == 0
+    assert alert_inbox.receive() == []
+    # WHEN the run on the mark's date comes
+    future_clock.advance(timedelta(days=6).total_seconds())
+    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the announced snapshot is deleted
+    assert _actions(target)[member_a["stale"]] == "delete"
+    assert member_a["stale"] not in _snapshot_ids(ec2)
+
+
+def test_a_notice_whose_record_was_written_in_part_is_not_sent_again_by_the_retry(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN member A's stale snapshot marked in delete mode with 11999 others (a record of
+    # several items), and the state table refusing every attempt to write its second item
+    cleaner({"action": "cleanup", "dry_run": True})
+    services = built_services[0]
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+    ec2 = member_a["ec2"]
+    ec2.create_tags(Resources=[member_a["stale"]], Tags=[{"Key": MARK_TAG, "Value": delete_after}])
+    snapshot_ids = [member_a["stale"], *(f"snap-{number:017x}" for number in range(11_999))]
+    marks = TargetResult(
+        MEMBER_A,
+        REGION,
+        actions=[
+            {"kind": "snapshot", "id": snapshot_id, "action": "mark", "reason": "45 days old"}
+            | {"delete_after": delete_after}
+            for snapshot_id in snapshot_ids
+        ],
+    )
+    dynamodb = services.hub_client("dynamodb")
+    refused = fail_every_attempt(dynamodb, "dynamodb", "PutItem")
+
+    def refuse_second_record_item_only(request: Any, **kwargs: Any) -> None:
+        if b'#000001"' in (request.body or b""):
+            refused(request, **kwargs)
+
+    dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
+    dynamodb.meta.events.register_first(
+        "before-send.dynamodb.PutItem", refuse_second_record_item_only
+    )
+    # WHEN the notice is announced
+    with pytest.raises(BotoCoreError):
+        announce_marks([marks], services)
+    # THEN it went out once, and the run failed for its retry
+    assert len(alert_inbox.receive()) == 1
+    assert refused.attempts > 0
+    # WHEN the platform retries the run a minute later, the state table healthy again
+    refused.healed = True
+    future_clock.advance(60)
+    # THEN the notice is not sent again
+    assert announce_marks([marks], services) == 0
+    assert alert_inbox.receive() == []
+    # AND on the mark's date the announced snapshot is deleted
+    future_clock.advance(timedelta(days=7).total_seconds())
+    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert _actions(target)[member_a["stale"]] == "delete"
+    assert member_a["stale"] not in _snapshot_ids(ec2)

@@ -326,6 +326,28 @@ def test_saved_value_with_ttl_disappears_when_expired(
     assert state_table.get_value("spot/m7g.large", "interruptions") is None
 
 
+def test_values_named_alike_are_read_together_past_a_query_page_without_the_expired_ones(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN three values of 350 KB whose names share a prefix (together past a Query's 1 MB
+    # page), one of them expiring, and a value of the same key named otherwise
+    key = "cleanup_manager/notices/111111111111/2026-12-01"
+    digests = {
+        f"part#{index}": [f"{index}{number:015x}" for number in range(18_000)] for index in range(3)
+    }
+    for name, entries in digests.items():
+        ttl = 60 if name == "part#1" else None
+        state_table.put_value(key, name, {"resources": entries}, ttl_seconds=ttl)
+    state_table.put_value(key, "other", {"resources": []})
+    # WHEN they are read THEN all three come back whole, by name
+    assert state_table.values_named(key, "part#") == {
+        name: {"resources": entries} for name, entries in digests.items()
+    }
+    # WHEN one has expired (DynamoDB may keep the item for days) THEN it is left out
+    fake_clock.advance(61)
+    assert set(state_table.values_named(key, "part#")) == {"part#0", "part#2"}
+
+
 def test_a_value_is_replaced_only_if_unchanged_since_it_was_read(
     state_table: StateTable, fake_clock: ManualClock
 ) -> None:
