@@ -25,11 +25,12 @@ def handle(
     request: OptimizeEvent, services: OptimizerServices, invocation: Invocation
 ) -> dict[str, Any]:
     """Recommend and write the recommendations; the summary names every changed line."""
-    recommendations = optimise(services)
+    optimisation = optimise(services)
+    recommendations = optimisation.recommendations
     FUNCTION.observability.metrics.add_metric(
         name="StackFileChangesRecommended", unit="Count", value=len(recommendations.changes)
     )
-    return summary(recommendations, recommendations_key(recommendations.generated_at))
+    return summary(optimisation, recommendations_key(recommendations.generated_at))
 
 
 lambda_handler = FUNCTION.lambda_handler

@@ -1,11 +1,12 @@
 """What the optimizer reads: the analyses of a cluster and the scaler's history of a node group.
 
 Analyses come from `analyses/<account>/<region>/<cluster>/` (validated against the analyzer's
-model; one that does not validate is skipped and named in the notes). The scaler records every
-change of a node group in the state table (`nodegroup/<account>/<region>/<cluster>/<group>`)
-with its `previous` and `new` sizes; a node group had, in any hour, the desired size of the last
-change before it, or before the first change in the window, that change's previous size (the
-stack file's desired size when the scaler never changed it).
+model; one that does not validate, or cannot be read, is skipped and named in the notes). The
+scaler records every change of a node group in the state table
+(`nodegroup/<account>/<region>/<cluster>/<group>`) with its `previous` and `new` sizes; a node
+group had, in any hour, the desired size of the last change before it, or before the first
+change in the window, that change's previous size (the stack file's desired size when the
+scaler never changed it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from fleet_shared.inventory import Cluster
@@ -29,17 +31,20 @@ from fleet_shared.state_table import StateTable
 
 @dataclass
 class ClusterHistory:
-    """The cluster's CPU utilisation per hour from the analyses read, and what was skipped."""
+    """The cluster's CPU utilisation per hour from the analyses read, what was skipped, and how
+    many analyses could not be read (S3 failed on them)."""
 
     cpu_by_hour: dict[datetime, float] = field(default_factory=dict)
     analyses_read: int = 0
     skipped: list[str] = field(default_factory=list)
+    unread: int = 0
 
 
 def read_cluster_history(
     s3: Any, bucket: str, account_id: str, cluster: Cluster, since: datetime
 ) -> ClusterHistory:
-    """Every hour of CPU utilisation the cluster's analyses since `since` measured."""
+    """Every hour of CPU utilisation the cluster's analyses since `since` measured; raises
+    ClientError or BotoCoreError when they cannot be listed."""
     history = ClusterHistory()
     prefix = cluster_prefix(account_id, cluster.region, cluster.name)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -47,7 +52,12 @@ def read_cluster_history(
             analysed_at = analysis_time_of(item["Key"])
             if analysed_at is None or analysed_at < since:
                 continue
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            try:
+                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            except (ClientError, BotoCoreError) as error:
+                history.skipped.append(f"{item['Key']}: not read ({error})")
+                history.unread += 1
+                continue
             try:
                 analysis = PerformanceAnalysis.model_validate_json(body)
             except ValidationError as error:

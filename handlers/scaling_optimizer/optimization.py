@@ -9,8 +9,11 @@ The recommendations are written to `recommendations/<time>.json` and copied to
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.inventory import Cluster, NodeGroup
@@ -63,8 +66,20 @@ def is_working_hour(cluster: Cluster, moment: datetime) -> bool:
     return window_start.strftime("%a").upper() in schedule.days
 
 
-def optimise(services: OptimizerServices) -> Recommendations:
-    """Read the history, recommend, write the recommendations; they are returned."""
+@dataclass(frozen=True)
+class Optimisation:
+    """The recommendations written, and how many reads failed (a cluster's analyses or one of
+    them, a node group's scaler history, the cost report): what they would have shown is
+    missing from the recommendations, and the notes name each."""
+
+    recommendations: Recommendations
+    unread: int
+
+
+def optimise(services: OptimizerServices) -> Optimisation:
+    """Read the history, recommend, write the recommendations. A read that fails is named in
+    the notes and leaves out what it concerns only (a cluster, a node group, the memory); the
+    other clusters and node groups are recommended all the same."""
     environment = services.environment
     now = services.clock.now()
     since = now - timedelta(days=environment.optimizer_history_days)
@@ -74,14 +89,20 @@ def optimise(services: OptimizerServices) -> Recommendations:
     notes: list[str] = []
     demands: list[NodeGroupDemand] = []
     targets: list[float] = []
-    analyses_read = 0
+    analyses_read = unread = 0
     for member_index, member in enumerate(inventory.members):
         for cluster_index, cluster in enumerate(member.clusters):
             resource = f"{member.account_id}/{cluster.region}/{cluster.name}"
-            history = read_cluster_history(
-                s3, environment.data_bucket_name, member.account_id, cluster, since
-            )
+            try:
+                history = read_cluster_history(
+                    s3, environment.data_bucket_name, member.account_id, cluster, since
+                )
+            except (ClientError, BotoCoreError) as error:
+                notes.append(f"{resource}: analyses not read ({error}); no sizes recommended")
+                unread += 1
+                continue
             analyses_read += history.analyses_read
+            unread += history.unread
             notes.extend(history.skipped)
             if len(history.cpu_by_hour) < environment.optimizer_min_hours:
                 notes.append(
@@ -91,14 +112,22 @@ def optimise(services: OptimizerServices) -> Recommendations:
                 continue
             cluster_path: list[PathSegment] = [MEMBERS_KEY, member_index, "clusters", cluster_index]
             for group_index, group in enumerate(cluster.node_groups):
-                desired_at = desired_size_timeline(
-                    services.state,
-                    member.account_id,
-                    cluster,
-                    node_group=group.name,
-                    since=since,
-                    configured_desired=group.desired_size,
-                )
+                try:
+                    desired_at = desired_size_timeline(
+                        services.state,
+                        member.account_id,
+                        cluster,
+                        node_group=group.name,
+                        since=since,
+                        configured_desired=group.desired_size,
+                    )
+                except (ClientError, BotoCoreError) as error:
+                    notes.append(
+                        f"{resource}/{group.name}: scaler history not read ({error}); "
+                        "no sizes recommended"
+                    )
+                    unread += 1
+                    continue
                 hours = [
                     DemandHour(hour, desired_at(hour), cpu, is_working_hour(cluster, hour))
                     for hour, cpu in sorted(history.cpu_by_hour.items())
@@ -117,11 +146,16 @@ def optimise(services: OptimizerServices) -> Recommendations:
                 )
                 targets.append(cluster.scaling.target_utilization)
     scaler_settings = _scaler_advice(demands, targets, environment.optimizer_tolerance_percent)
-    cost = latest_cost_detail(s3, environment.data_bucket_name)
-    if cost is None:
-        notes.append("no cost report in the data bucket; no memory recommended")
+    try:
+        cost = latest_cost_detail(s3, environment.data_bucket_name)
+    except (ClientError, BotoCoreError) as error:
+        notes.append(f"cost report not read ({error}); no memory recommended")
+        unread += 1
     else:
-        changes.extend(memory_changes(cost[1], cost[0], inventory))
+        if cost is None:
+            notes.append("no cost report in the data bucket; no memory recommended")
+        else:
+            changes.extend(memory_changes(cost[1], cost[0], inventory))
     recommendations = Recommendations(
         schema_version=SCHEMA_VERSION,
         stack=inventory.stack,
@@ -137,7 +171,7 @@ def optimise(services: OptimizerServices) -> Recommendations:
         s3.put_object(
             Bucket=environment.data_bucket_name, Key=key, Body=body, ContentType="application/json"
         )
-    return recommendations
+    return Optimisation(recommendations, unread)
 
 
 def _node_group_changes(
@@ -210,10 +244,11 @@ def _replay_evidence(
     )
 
 
-def summary(recommendations: Recommendations, key: str) -> dict[str, Any]:
-    """What the handler returns about a run."""
+def summary(optimisation: Optimisation, key: str) -> dict[str, Any]:
+    """What the handler returns about a run: `partial` when a read failed."""
+    recommendations = optimisation.recommendations
     return {
-        "status": "ok",
+        "status": "partial" if optimisation.unread else "ok",
         "stack": recommendations.stack,
         "recommendations": key,
         "analyses_read": recommendations.analyses_read,

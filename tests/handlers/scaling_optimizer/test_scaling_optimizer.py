@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +40,11 @@ from handlers.eks_scaler.models import Action, NodeGroupRequest
 from handlers.eks_scaler.sizing import Sizes
 from handlers.scaling_optimizer import app
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
-from handlers.scaling_optimizer.optimization import OptimizerServices, is_working_hour
+from handlers.scaling_optimizer.optimization import (
+    MEMBERS_KEY,
+    OptimizerServices,
+    is_working_hour,
+)
 from handlers.scaling_optimizer.sizing import DemandHour, recommend_sizes
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
@@ -47,6 +53,7 @@ from tests.handlers.conftest import (
     MEMBER_ACCOUNT_ID,
     REGION,
 )
+from tests.handlers.faults import InjectedFault, fail_every_attempt
 
 CLUSTER = "dev-apps"
 GROUP = "system"
@@ -80,9 +87,10 @@ class GeneratedHistory:
 
 
 def generate_history(
-    now: datetime, state_table: StateTable, clock: ManualClock
+    now: datetime, state_table: StateTable, clock: ManualClock, cluster: str = CLUSTER
 ) -> GeneratedHistory:
-    """14 days of analyses (4 hours each) and the scaler's changes in the state table."""
+    """14 days of analyses (4 hours each) of `cluster` and the scaler's changes of its node
+    group in the state table."""
     s3 = boto3.client("s3", region_name=REGION)
     start = (now - timedelta(days=14)).replace(minute=0, second=0, microsecond=0)
     hours = [start + timedelta(hours=index) for index in range(14 * 24)]
@@ -93,7 +101,7 @@ def generate_history(
             schema_version=1,
             account_id=MEMBER_ACCOUNT_ID,
             region=REGION,
-            cluster=CLUSTER,
+            cluster=cluster,
             analysed_at=analysed_at,
             window_start=window[0],
             window_end=analysed_at,
@@ -114,10 +122,10 @@ def generate_history(
         )
         s3.put_object(
             Bucket=DATA_BUCKET_NAME,
-            Key=analysis_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, analysed_at),
+            Key=analysis_key(MEMBER_ACCOUNT_ID, REGION, cluster, analysed_at),
             Body=analysis.model_dump_json().encode("utf-8"),
         )
-    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, GROUP)
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, cluster, GROUP)
     changes = 0
     for previous_hour, hour in pairwise(hours):
         before, after = historical_desired(previous_hour), historical_desired(hour)
@@ -231,18 +239,23 @@ def historical_on_target_share(hours: list[datetime]) -> float:
 
 
 @pytest.fixture
-def optimize(  # noqa: PLR0917 - pytest passes fixtures positionally
+def optimizer_services(
     state_table: StateTable,
     inventory_in_s3: dict[str, Any],
     fake_clock: ManualClock,
-    lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
     fleet_environment: dict[str, str],
-) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    services = OptimizerServices.create(
+) -> OptimizerServices:
+    """The services the handler runs with, so a test can inject a fault into their clients."""
+    return OptimizerServices.create(
         app.FUNCTION.name, load_environment(OptimizerEnvironment), clock=fake_clock
     )
-    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+
+
+@pytest.fixture
+def optimize(
+    optimizer_services: OptimizerServices, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: optimizer_services)
     return lambda event: app.lambda_handler(event, lambda_context)
 
 
@@ -478,3 +491,102 @@ def test_a_bad_setting_is_refused_naming_the_variable(
     # THEN the one message names the variable
     assert result["status"] == "error"
     assert "OPTIMIZER_HISTORY_DAYS" in result["error"]
+
+
+SECOND_CLUSTER = "dev-batch"
+
+
+@pytest.fixture
+def two_clusters(
+    inventory_in_s3: dict[str, Any], state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    """The inventory's cluster and a copy of it named SECOND_CLUSTER, with the same 14 days of
+    analyses and scaler history each."""
+    member = inventory_in_s3["members"][0]
+    second = copy.deepcopy(member["clusters"][0])
+    second["name"] = SECOND_CLUSTER
+    member["clusters"].append(second)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key=os.environ["FLEET_INVENTORY_KEY"],
+        Body=json.dumps(inventory_in_s3).encode("utf-8"),
+    )
+    for cluster in (CLUSTER, SECOND_CLUSTER):
+        generate_history(fake_clock.now(), state_table, fake_clock, cluster)
+
+
+def fail_calls_naming(client: Any, service: str, operation: str, name: str) -> InjectedFault:
+    """Every attempt of `operation` whose request names `name` (in its URL or body) fails to
+    connect; the others go through."""
+    fault = fail_every_attempt(client, service, operation)
+
+    def only_naming(request: Any, **kwargs: Any) -> None:
+        if name in request.url or name.encode() in (request.body or b""):
+            fault(request, **kwargs)
+
+    client.meta.events.unregister(f"before-send.{service}.{operation}", fault)
+    client.meta.events.register_first(f"before-send.{service}.{operation}", only_naming)
+    return fault
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "named", "note", "clusters_sized"),
+    [
+        pytest.param(
+            "dynamodb",
+            "Query",
+            CLUSTER,
+            f"^{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{GROUP}: scaler history not read",
+            {1},
+            id="scaler-history",
+        ),
+        pytest.param(
+            "s3",
+            "ListObjectsV2",
+            CLUSTER,
+            f"^{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}: analyses not read",
+            {1},
+            id="analyses-listing",
+        ),
+        pytest.param(
+            "s3",
+            "GetObject",
+            CLUSTER,
+            f"^analyses/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/.*: not read",
+            {1},
+            id="analysis",
+        ),
+        pytest.param(
+            "s3", "GetObject", "reports/cost/", "^cost report not read", {0, 1}, id="cost-report"
+        ),
+    ],
+)
+def test_a_read_that_fails_leaves_out_only_what_it_concerns(  # noqa: PLR0917
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    optimizer_services: OptimizerServices,
+    two_clusters: None,
+    fake_clock: ManualClock,
+    service: str,
+    operation: str,
+    named: str,
+    note: str,
+    clusters_sized: set[int],
+) -> None:
+    # GIVEN two clusters with 14 days of history and a cost report, and every attempt of one
+    # read failing (the first cluster's scaler history, analyses or one of them, the report)
+    put_cost_detail(fake_clock.now())
+    fault = fail_calls_naming(optimizer_services.hub_client(service), service, operation, named)
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN the run is partial and its notes say what was not read
+    assert fault.attempts > 0
+    assert result["status"] == "partial", result
+    assert any(re.search(note, line) for line in result["notes"]), result["notes"]
+    # AND the recommendations leave out only what that read concerns
+    recommendations = latest_recommendations()
+    sized = {change.path[3] for change in recommendations.changes if change.path[0] == MEMBERS_KEY}
+    assert sized == clusters_sized
+    memory = [change for change in recommendations.changes if change.path[-1] == "memory_mb"]
+    assert bool(memory) == (named != "reports/cost/")
