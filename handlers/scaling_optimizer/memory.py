@@ -4,24 +4,54 @@ The cost analyzer writes `reports/cost/<date>/detail.json` daily; its `lambda_me
 name deployed functions. Each entry for one of this stack's functions (by the inventory's exact
 names: `lf-dev-eu-...` is stack `dev-eu`'s, not a function `eu-...` of stack `dev`) that
 recommends a decrease or an increase becomes `lambda-fleet:functions.<name>.memory_mb`, which the
-program uses instead of the catalog's default.
+program uses instead of the catalog's default. A detail that is not a JSON object with a list
+of entries, or an entry that does not validate (a size outside what the stack file accepts, say),
+is left out and named in the notes: the patch must still pass the program's validation.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.performance_documents import StackFileChange
+from fleet_shared.validation_errors import first_error
 
 COST_REPORTS_PREFIX = "reports/cost/"
 DETAIL_NAME = "detail.json"
 FUNCTIONS_KEY = "lambda-fleet:functions"
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10_240
+"""The Lambda memory sizes the stack file's `memory_mb` accepts."""
+CHANGING = frozenset({"decrease", "increase"})
 
 
-def latest_cost_detail(s3: Any, bucket: str) -> tuple[str, dict[str, Any]] | None:
-    """The key and document of the newest cost detail, if any was written."""
+class CostDetail(BaseModel):
+    """The part of the cost analyzer's detail the optimizer reads; entries are validated one by
+    one (`MemoryRightsizing`), so one bad entry leaves out only itself."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    lambda_memory: list[Any] | None = None
+
+
+class MemoryRightsizing(BaseModel):
+    """One function's rightsizing that recommends a change."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    function: str
+    current_mb: int
+    recommended_mb: int = Field(ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
+    max_used_mb: int
+    invocations: int
+    monthly_saving_usd: float
+
+
+def latest_cost_detail(s3: Any, bucket: str) -> tuple[str, bytes] | None:
+    """The key and body of the newest cost detail, if any was written."""
     keys = [
         item["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(
@@ -33,30 +63,43 @@ def latest_cost_detail(s3: Any, bucket: str) -> tuple[str, dict[str, Any]] | Non
     if not keys:
         return None
     key = max(keys)
-    return key, json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return key, s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 def memory_changes(
-    detail: dict[str, Any], source_key: str, inventory: FleetInventory
-) -> list[StackFileChange]:
-    """One change per function of the stack whose memory the cost analyzer would change."""
+    body: bytes, source_key: str, inventory: FleetInventory
+) -> tuple[list[StackFileChange], list[str]]:
+    """One change per function of the stack whose memory the cost analyzer would change, and a
+    note per part of the detail left out because it does not validate."""
+    try:
+        detail = CostDetail.model_validate_json(body)
+    except ValidationError as error:
+        field, problem = first_error(error, root="document")
+        return [], [f"{source_key}: not a cost detail ({field}: {problem}); no memory recommended"]
     changes: list[StackFileChange] = []
-    for entry in detail.get("lambda_memory", []) or []:
-        if entry.get("recommendation") not in {"decrease", "increase"}:
+    notes: list[str] = []
+    for index, raw in enumerate(detail.lambda_memory or []):
+        if not isinstance(raw, dict) or raw.get("recommendation") not in CHANGING:
             continue
-        name = inventory.function_named(str(entry.get("function", "")))
+        try:
+            entry = MemoryRightsizing.model_validate(raw)
+        except ValidationError as error:
+            field, problem = first_error(error, root="entry")
+            notes.append(f"{source_key}: lambda_memory[{index}].{field}: {problem}; left out")
+            continue
+        name = inventory.function_named(entry.function)
         if name is None:
             continue
         changes.append(
             StackFileChange(
                 path=[FUNCTIONS_KEY, name, "memory_mb"],
-                current=int(entry["current_mb"]),
-                recommended=int(entry["recommended_mb"]),
+                current=entry.current_mb,
+                recommended=entry.recommended_mb,
                 evidence=(
-                    f"{source_key}: at most {entry['max_used_mb']} MB used in "
-                    f"{entry['invocations']} invocations; max x 1.3 rounded up to 64 MB; "
-                    f"monthly saving {entry['monthly_saving_usd']} USD"
+                    f"{source_key}: at most {entry.max_used_mb} MB used in "
+                    f"{entry.invocations} invocations; max x 1.3 rounded up to 64 MB; "
+                    f"monthly saving {entry.monthly_saving_usd} USD"
                 ),
             )
         )
-    return sorted(changes, key=lambda change: change.dotted())
+    return sorted(changes, key=lambda change: change.dotted()), notes

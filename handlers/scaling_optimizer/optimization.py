@@ -155,7 +155,9 @@ def optimise(services: OptimizerServices) -> Optimisation:
         if cost is None:
             notes.append("no cost report in the data bucket; no memory recommended")
         else:
-            changes.extend(memory_changes(cost[1], cost[0], inventory))
+            memory, unusable = memory_changes(cost[1], cost[0], inventory)
+            changes.extend(memory)
+            notes.extend(unusable)
     recommendations = Recommendations(
         schema_version=SCHEMA_VERSION,
         stack=inventory.stack,

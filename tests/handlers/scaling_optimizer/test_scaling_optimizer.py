@@ -590,3 +590,74 @@ def test_a_read_that_fails_leaves_out_only_what_it_concerns(  # noqa: PLR0917
     assert sized == clusters_sized
     memory = [change for change in recommendations.changes if change.path[-1] == "memory_mb"]
     assert bool(memory) == (named != "reports/cost/")
+
+
+def _rightsizing(**fields: Any) -> dict[str, Any]:
+    """A cost detail entry of this stack's health monitor that recommends less memory."""
+    return {
+        "function": "lf-handlers-health-monitor",
+        "current_mb": 256,
+        "max_used_mb": 120,
+        "invocations": 4032,
+        "recommended_mb": 192,
+        "monthly_saving_usd": 0.42,
+        "recommendation": "decrease",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "note", "memory_recommended"),
+    [
+        pytest.param(b"not json", ": not a cost detail (document: Invalid JSON", [], id="not-json"),
+        pytest.param(b"[1, 2]", ": not a cost detail (document: Input should be", [], id="list"),
+        pytest.param(
+            json.dumps({"lambda_memory": {"function": "x"}}).encode(),
+            ": not a cost detail (lambda_memory: Input should be a valid array",
+            [],
+            id="entries-not-a-list",
+        ),
+        pytest.param(
+            json.dumps(
+                {
+                    "lambda_memory": [
+                        _rightsizing(function="lf-handlers-eks-scaler", current_mb="lots"),
+                        _rightsizing(),
+                    ]
+                }
+            ).encode(),
+            ": lambda_memory[0].current_mb: Input should be a valid integer",
+            [192],
+            id="entry-not-a-number",
+        ),
+        pytest.param(
+            json.dumps({"lambda_memory": [_rightsizing(recommended_mb=99_999_999)]}).encode(),
+            ": lambda_memory[0].recommended_mb: Input should be less than or equal to 10240",
+            [],
+            id="size-the-stack-file-refuses",
+        ),
+    ],
+)
+def test_a_cost_detail_that_does_not_validate_is_left_out_and_named_in_the_notes(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    body: bytes,
+    note: str,
+    memory_recommended: list[int],
+) -> None:
+    # GIVEN a cost detail that is not what the cost analyzer writes, or has such an entry
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key=f"reports/cost/{fake_clock.now().date().isoformat()}/detail.json",
+        Body=body,
+    )
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN the recommendations are written, the notes name what was left out, and only the
+    # entries that validate become memory lines
+    assert result["status"] == "ok", result
+    assert any(note in line for line in result["notes"]), result["notes"]
+    memory = [c.recommended for c in latest_recommendations().changes if c.path[-1] == "memory_mb"]
+    assert memory == memory_recommended
