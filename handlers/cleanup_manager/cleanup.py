@@ -45,9 +45,14 @@ from handlers.cleanup_manager.candidates import (
     find_resources,
 )
 from handlers.cleanup_manager.environment import CleanupEnvironment
+from handlers.cleanup_manager.lambda_marks import (
+    LAMBDA_MARKS,
+    SavedMarks,
+    read_marks,
+    save_marks,
+)
 
 SOURCE = "cleanup_manager"
-LAMBDA_MARKS = "lambda_marks"
 ANNOUNCED = "announced"
 DELETING = "deleting"
 """The resources of an announced-marks record whose notice said they would be deleted."""
@@ -153,11 +158,12 @@ def clean_target(
         ec2 = services.sessions.client("ec2", account_id, region)
         lambda_client = services.sessions.client("lambda", account_id, region)
         # Lambda version marks are neither read nor rewritten when the policy leaves them out.
-        stored_marks = (
-            (services.state.get_value(key, LAMBDA_MARKS) or {}).get("marks", {})
+        saved_marks = (
+            read_marks(services.state, key)
             if services.policy.cleans(LAMBDA_VERSIONS)
-            else {}
+            else SavedMarks({}, frozenset())
         )
+        stored_marks = saved_marks.marks
         failed_functions: dict[str, str] = {}
         resources = find_resources(
             services.policy,
@@ -229,7 +235,7 @@ def clean_target(
             lambda_marks[resource.id] = mark
     if not dry_run and lambda_marks != stored_marks:
         try:
-            services.state.put_value(key, LAMBDA_MARKS, {"marks": lambda_marks})
+            save_marks(services.state, key, lambda_marks, saved_marks)
         except (ClientError, BotoCoreError) as error:
             # The actions above were taken, so they stay in the result and their notices go
             # out. Marks not saved are made again by the next run, with a later date: nothing is

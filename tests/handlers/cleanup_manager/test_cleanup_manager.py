@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import BotoCoreError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
@@ -730,3 +731,76 @@ def test_a_notice_whose_record_was_written_in_part_is_not_sent_again_by_the_retr
     target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
     assert _actions(target)[member_a["stale"]] == "delete"
     assert member_a["stale"] not in _snapshot_ids(ec2)
+
+
+def test_more_marked_lambda_versions_than_one_item_holds_keep_their_marks_to_the_next_run(
+    cleaner: Invoke,
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a function of member A with a 64-character name and 6000 published versions (as
+    # ListVersionsByFunction answers): their marks take more than DynamoDB's 400 KB item
+    name = "orders-" + "x" * 57
+    _lambda_function(member_session(MEMBER_A), name, versions=1)
+    published = [{"Version": "$LATEST"}, *({"Version": str(n)} for n in range(1, 6001))]
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse(params["url"], 200, {}, None), {"Versions": published}
+
+    on_every_session(monkeypatch, "before-call.lambda.ListVersionsByFunction", answer)
+    # WHEN a first run marks the 5997 beyond the newest 3, and the next day's run comes
+    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    alert_inbox.receive()
+    future_clock.advance(timedelta(days=1).total_seconds())
+    next_day = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the first run saved the marks, and the next day finds each one pending, with the date
+    # the notice announced
+    assert "errors" not in first, first["errors"]
+    versions = [entry for entry in next_day["actions"] if entry["kind"] == "lambda_version"]
+    assert len(versions) == 5997
+    assert {entry["action"] for entry in versions} == {"pending"}
+    marked = {
+        entry["delete_after"] for entry in first["actions"] if entry["kind"] == "lambda_version"
+    }
+    assert {entry["delete_after"] for entry in versions} == marked
+    assert alert_inbox.receive() == []
+
+
+def test_lambda_version_marks_an_earlier_version_saved_in_one_item_stay_in_force(
+    cleaner: Invoke, future_clock: ManualClock, built_services: list[CleanupServices]
+) -> None:
+    # GIVEN a function of member A with 6 published versions, versions 1 and 2 marked by an
+    # earlier version, which kept the marks themselves in the one value `lambda_marks`
+    _lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    cleaner({"action": "cleanup", "dry_run": True})
+    earlier = (future_clock.now().date() + timedelta(days=3)).isoformat()
+    built_services[0].state.put_value(
+        f"cleanup_manager/{MEMBER_A}/{REGION}",
+        "lambda_marks",
+        {"marks": {"orders:1": earlier, "orders:2": earlier}},
+    )
+    # WHEN the schedule runs (marking version 3, so the marks are saved), and again the next day
+    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    future_clock.advance(timedelta(days=1).total_seconds())
+    next_day = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the earlier marks stay in force with their date, beside the new one
+    marked = (future_clock.now().date() + timedelta(days=6)).isoformat()
+
+    def versions(target: dict[str, Any]) -> dict[str, tuple[str, str]]:
+        return {
+            entry["id"]: (entry["action"], entry["delete_after"])
+            for entry in target["actions"]
+            if entry["kind"] == "lambda_version"
+        }
+
+    assert versions(first) == {
+        "orders:1": ("pending", earlier),
+        "orders:2": ("pending", earlier),
+        "orders:3": ("mark", marked),
+    }
+    assert versions(next_day) == {
+        "orders:1": ("pending", earlier),
+        "orders:2": ("pending", earlier),
+        "orders:3": ("pending", marked),
+    }

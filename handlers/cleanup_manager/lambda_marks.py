@@ -1,0 +1,75 @@
+"""The Lambda version marks of one target, kept in the state table in parts.
+
+Lambda versions cannot be tagged one by one, so their marks (`<function>:<version>` -> date)
+live in the state table under the target's key. Thousands of them take more than DynamoDB's
+400 KB item, so a save writes them in parts of MARKS_PER_PART, named after the digest of the
+whole set (`lambda_marks#<digest>#<index>`), and only then the value `lambda_marks`, which names
+that digest and how many parts it has: a save that fails between leaves the marks read before in
+force (a mark not saved is made again by the next run, with a later date, so nothing is deleted
+sooner than announced). The parts of other sets are deleted after. Earlier versions kept the
+marks themselves in `lambda_marks`; they are read until the first save replaces them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.state_table import StateTable
+
+_logger = logging.getLogger(__name__)
+
+LAMBDA_MARKS = "lambda_marks"
+MARKS_PER_PART = 2_000
+"""Marks per item: about 90 bytes each at most (a 64-character function name), so a part stays
+under half of DynamoDB's 400 KB item."""
+
+
+@dataclass(frozen=True)
+class SavedMarks:
+    """The marks in force, and the names of every item of the record as read (for the next
+    save to delete the parts it no longer uses)."""
+
+    marks: dict[str, str]
+    item_names: frozenset[str]
+
+
+def _part_name(digest: str, index: int) -> str:
+    return f"{LAMBDA_MARKS}#{digest}#{index:06d}"
+
+
+def read_marks(state: StateTable, key: str) -> SavedMarks:
+    """The marks in force under `key` (none when nothing was saved)."""
+    saved = state.values_named(key, LAMBDA_MARKS)
+    head = saved.get(LAMBDA_MARKS, {})
+    if "marks" in head:
+        return SavedMarks(dict(head["marks"]), frozenset(saved))
+    marks: dict[str, str] = {}
+    for index in range(head.get("parts", 0)):
+        marks.update(saved.get(_part_name(head["digest"], index), {}).get("marks", {}))
+    return SavedMarks(marks, frozenset(saved))
+
+
+def save_marks(state: StateTable, key: str, marks: dict[str, str], read: SavedMarks) -> None:
+    """Replace the marks in force under `key` by `marks` (see the module docstring); raises
+    ClientError or BotoCoreError when they are not in force (the previous ones still are)."""
+    ordered = sorted(marks.items())
+    digest = hashlib.sha256(repr(ordered).encode("utf-8")).hexdigest()[:16]
+    parts = [
+        dict(ordered[start : start + MARKS_PER_PART])
+        for start in range(0, len(ordered), MARKS_PER_PART)
+    ]
+    for index, part in enumerate(parts):
+        state.put_value(key, _part_name(digest, index), {"marks": part})
+    state.put_value(key, LAMBDA_MARKS, {"digest": digest, "parts": len(parts)})
+    in_use = {LAMBDA_MARKS, *(_part_name(digest, index) for index in range(len(parts)))}
+    for name in sorted(read.item_names - in_use):
+        try:
+            state.delete_value(key, name)
+        except (ClientError, BotoCoreError) as error:
+            # The new marks are in force; a part left over is never read, and the next save
+            # deletes it.
+            _logger.warning("unused Lambda marks %s of %s not deleted (%s)", name, key, error)
