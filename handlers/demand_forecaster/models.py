@@ -7,14 +7,17 @@ The action is read first, so an error names the field of the action's own model.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 
 from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName
 
 MAX_HORIZON_MINUTES = 2880
 """Two days: beyond that the interval is too wide to size node groups with."""
+
+HorizonMinutes = Annotated[int, Strict(), Field(ge=1, le=MAX_HORIZON_MINUTES)]
+"""Minutes ahead, a JSON integer: strict, so `true` (or "60") is refused, not read as 1 (or 60)."""
 
 
 class ActionEvent(BaseModel):
@@ -35,7 +38,7 @@ class ForecastRequest(BaseModel):
     account_id: AccountId
     region: AwsRegion
     cluster: EksClusterName
-    horizon_minutes: int = Field(default=180, ge=1, le=MAX_HORIZON_MINUTES)
+    horizon_minutes: HorizonMinutes = 180
 
 
 class FleetForecastRequest(BaseModel):
@@ -47,5 +50,5 @@ class FleetForecastRequest(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["forecast_fleet"]
-    horizon_minutes: int = Field(default=180, ge=1, le=MAX_HORIZON_MINUTES)
+    horizon_minutes: HorizonMinutes = 180
     run: AwareDatetime | None = None

@@ -257,6 +257,7 @@ def test_cluster_without_history_is_an_error_for_that_cluster(
             "horizon_minutes",
         ),
         ({"action": "forecast_fleet", "horizon_minutes": "soon"}, "horizon_minutes"),
+        ({"action": "forecast_fleet", "horizon_minutes": True}, "horizon_minutes"),
         (
             {
                 "action": "forecast",
