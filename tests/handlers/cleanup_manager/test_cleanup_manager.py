@@ -804,3 +804,53 @@ def test_lambda_version_marks_an_earlier_version_saved_in_one_item_stay_in_force
         "orders:2": ("pending", earlier),
         "orders:3": ("pending", marked),
     }
+
+
+def test_lambda_version_marks_whose_save_fails_midway_leave_the_marks_read_before_in_force(
+    cleaner: Invoke,
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN 6000 published versions of a function of member A, the 5997 old ones marked and
+    # their marks saved (in several items)
+    name = "orders-" + "x" * 57
+    _lambda_function(member_session(MEMBER_A), name, versions=1)
+    published = [{"Version": "$LATEST"}, *({"Version": str(n)} for n in range(1, 6001))]
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse(params["url"], 200, {}, None), {"Versions": published}
+
+    on_every_session(monkeypatch, "before-call.lambda.ListVersionsByFunction", answer)
+    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    marked = {e["delete_after"] for e in first["actions"] if e["kind"] == "lambda_version"}
+    # AND the next day a new version, which makes version 5998 a candidate, and the state table
+    # refusing the save's last write (the value naming the new items)
+    published.append({"Version": "6001"})
+    future_clock.advance(timedelta(days=1).total_seconds())
+    dynamodb = built_services[0].hub_client("dynamodb")
+    refused = fail_every_attempt(dynamodb, "dynamodb", "PutItem")
+
+    def refuse_the_naming_value_only(request: Any, **kwargs: Any) -> None:
+        if b'"VALUE#lambda_marks"' in (request.body or b""):
+            refused(request, **kwargs)
+
+    dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
+    dynamodb.meta.events.register_first(
+        "before-send.dynamodb.PutItem", refuse_the_naming_value_only
+    )
+    # WHEN that day's run marks version 5998 and fails to save, and the run after it comes
+    failed = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert [error["kind"] for error in failed["errors"]] == ["lambda_marks"]
+    refused.healed = True
+    future_clock.advance(timedelta(days=1).total_seconds())
+    after = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the marks saved before are in force with their date, and version 5998, whose mark was
+    # not saved, is marked again (later: nothing is deleted sooner than announced)
+    versions = {e["id"]: e for e in after["actions"] if e["kind"] == "lambda_version"}
+    assert versions.pop(f"{name}:5998")["action"] == "mark"
+    assert len(versions) == 5997
+    assert {(e["action"], e["delete_after"]) for e in versions.values()} == {
+        ("pending", marked.pop())
+    }
