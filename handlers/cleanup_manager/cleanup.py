@@ -458,45 +458,49 @@ def announce_marks(results: list[TargetResult], services: CleanupServices) -> in
     and is not sent again when some of its resources were spared or a region was not cleaned
     since. A resource is deleted only once a notice saying so went out (clean_target). The marks
     are applied before the notices go out, so a notice SNS refuses never undoes or repeats the
-    marking: `AlertNotDeliveredError` fails the invocation after every notice was tried, and its
-    retry finds the marks pending and delivers the notice. The delivery key names the mode and
-    the resources not announced yet, so a retry never sends a delivered notice twice.
+    marking: `AlertNotDeliveredError` (or the state table failing on a notice) fails the
+    invocation after every notice was tried, and its retry finds the marks pending and delivers
+    the notice. The delivery key names the mode and the resources not announced yet, so a retry
+    never sends a delivered notice twice.
     """
+    sent = 0
+    failures: list[AlertNotDeliveredError | ClientError | BotoCoreError] = []
+    for notice in mark_notices(results, services):
+        try:
+            sent += _announce(services, notice)
+        except (AlertNotDeliveredError, ClientError, BotoCoreError) as error:
+            failures.append(error)
+    if failures:
+        raise failures[0]
+    return sent
+
+
+def _announce(services: CleanupServices, notice: MarkNotice) -> int:
+    """Deliver `notice` unless it lists no resource not announced yet, and record what it
+    announced; how many notices went out now (0 or 1)."""
     policy = services.policy
     delivery_ttl_seconds = (policy.notice_days + 1) * 86_400
     record_ttl_seconds = delivery_ttl_seconds + ANNOUNCED_MARGIN_DAYS * 86_400
-    sent = 0
-    failures: list[AlertNotDeliveredError] = []
-    for notice in mark_notices(results, services):
-        announced, deleting = _announced(services, notice.account_id, notice.delete_after)
-        already = deleting if policy.deletes else announced
-        unannounced = {entry for entry in notice.resources if recorded_entry(entry) not in already}
-        if not unannounced:
-            continue
-        announcement = f"{policy.mode}#{_digest(unannounced)}"
-        delivery_key = "/".join(
-            (SOURCE, notice.account_id, notice.delete_after, policy.mode, _digest(unannounced))
+    announced, deleting = _announced(services, notice.account_id, notice.delete_after)
+    already = deleting if policy.deletes else announced
+    unannounced = {entry for entry in notice.resources if recorded_entry(entry) not in already}
+    if not unannounced:
+        return 0
+    announcement = f"{policy.mode}#{_digest(unannounced)}"
+    delivery_key = "/".join(
+        (SOURCE, notice.account_id, notice.delete_after, policy.mode, _digest(unannounced))
+    )
+    sent = len(
+        deliver_all(
+            services.state, services.alerts, [(delivery_key, notice.alert)], delivery_ttl_seconds
         )
-        try:
-            sent += len(
-                deliver_all(
-                    services.state,
-                    services.alerts,
-                    [(delivery_key, notice.alert)],
-                    delivery_ttl_seconds,
-                )
-            )
-        except AlertNotDeliveredError as error:
-            failures.append(error)
-            continue
-        # The notice's other resources were announced in this mode already.
-        _record_announced(
-            services,
-            notice,
-            announcement,
-            {recorded_entry(entry) for entry in unannounced},
-            record_ttl_seconds,
-        )
-    if failures:
-        raise failures[0]
+    )
+    # The notice's other resources were announced in this mode already.
+    _record_announced(
+        services,
+        notice,
+        announcement,
+        {recorded_entry(entry) for entry in unannounced},
+        record_ttl_seconds,
+    )
     return sent

@@ -854,3 +854,41 @@ def test_lambda_version_marks_whose_save_fails_midway_leave_the_marks_read_befor
     assert {(e["action"], e["delete_after"]) for e in versions.values()} == {
         ("pending", marked.pop())
     }
+
+
+def test_an_account_whose_announced_marks_cannot_be_read_does_not_hold_back_the_others(
+    cleaner: Invoke,
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN marks of members A and B, and the state table failing every attempt to read what
+    # was announced for A
+    cleaner({"action": "cleanup", "dry_run": True})
+    services = built_services[0]
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+
+    def marked(account_id: str) -> TargetResult:
+        entry = {"kind": "snapshot", "id": f"snap-{account_id}", "action": "mark", "reason": "old"}
+        return TargetResult(account_id, REGION, actions=[{**entry, "delete_after": delete_after}])
+
+    dynamodb = services.hub_client("dynamodb")
+    refused = fail_every_attempt(dynamodb, "dynamodb", "Query")
+
+    def refuse_member_a_only(request: Any, **kwargs: Any) -> None:
+        if f"notices/{MEMBER_A}/".encode() in (request.body or b""):
+            refused(request, **kwargs)
+
+    dynamodb.meta.events.unregister("before-send.dynamodb.Query", refused)
+    dynamodb.meta.events.register_first("before-send.dynamodb.Query", refuse_member_a_only)
+    # WHEN the marks are announced
+    with pytest.raises(BotoCoreError):
+        announce_marks([marked(MEMBER_A), marked(MEMBER_B)], services)
+    # THEN B's notice went out all the same, and the run failed for its retry
+    assert [notice.alert["account_id"] for notice in alert_inbox.receive()] == [MEMBER_B]
+    assert refused.attempts > 0
+    # WHEN the retry comes, the state table healthy again
+    refused.healed = True
+    assert announce_marks([marked(MEMBER_A), marked(MEMBER_B)], services) == 1
+    # THEN A's notice goes out, and B's is not sent again
+    assert [notice.alert["account_id"] for notice in alert_inbox.receive()] == [MEMBER_A]
