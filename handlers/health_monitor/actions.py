@@ -5,7 +5,10 @@ A cluster's report is `{"account_id", "region", "cluster", "status", "checks": [
 "target", "status": "passed"|"failed", "severity", "detail", "data"}], "alerts": {"sent",
 "resolved", "suppressed"}}`; `status` is the worst severity of the failed checks, `healthy` when
 none failed, `error` for a cluster that could not be checked at all, `not_started` for one the
-invocation had no time left to finish (the fleet run, or the one-cluster run, is then `partial`).
+invocation had no time left to start (the fleet run, or the one-cluster run, is then `partial`).
+A cluster whose endpoints could not all be probed in time names those left in `not_probed`: its
+other results stand, and the run is `partial` too, its `not_probed` listing
+`<account>/<region>/<cluster>/<endpoint>`; the next run probes them first.
 """
 
 from __future__ import annotations
@@ -20,61 +23,47 @@ from fleet_shared.inventory import FleetInventory
 from fleet_shared.target_results import PARTIAL
 from fleet_shared.timestamps import iso_z
 from handlers.health_monitor.checks.alarms import alarm_result
-from handlers.health_monitor.checks.base import ClusterTarget
-from handlers.health_monitor.checks.endpoints import probing_seconds
+from handlers.health_monitor.checks.base import CLUSTER_AWS_SECONDS, ClusterTarget
 from handlers.health_monitor.incidents import Scope, settle_incidents
 from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
 from handlers.health_monitor.report import CheckResult, worst_of_statuses, worst_status
 from handlers.health_monitor.runner import check_clusters, not_started_run
 from handlers.health_monitor.services import HealthServices
 
-CLUSTER_AWS_SECONDS = 20.0
-"""What one cluster's AWS calls (EKS, Auto Scaling, CloudWatch, the state table, SNS) may take,
-botocore's retries included; the probes of its endpoints come on top."""
-
 
 def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, Any]:
     """Every cluster of every member account, each isolated from the others; a cluster is
-    started only while the invocation has time to finish checking it.
+    started only while the invocation has time for its AWS calls, and its endpoints are probed
+    while it has time to finish them.
 
-    `status` is `partial` when some clusters were not started (listed in `not_started`), else
-    `health`: the worst status of the clusters checked.
+    `status` is `partial` when some clusters were not started (listed in `not_started`) or some
+    endpoints not probed (listed in `not_probed`), else `health`: the worst status of the
+    clusters checked.
     """
     targets = [
         ClusterTarget(member.account_id, cluster.region, cluster)
         for member, cluster in services.inventory().clusters()
     ]
-    budget = TimeBudget(invocation, _seconds_per_cluster(targets), not_started_run)
+    budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)
     reports = check_clusters(targets, services, invocation, budget)
     checked = [report for report in reports if report["status"] != NOT_STARTED]
-    not_started = _not_started(reports)
     health = worst_of_statuses(report["status"] for report in checked)
     result: dict[str, Any] = {
         "action": "check_fleet",
-        "status": PARTIAL if not_started else health,
+        "status": health,
         "health": health,
         "checked_at": iso_z(services.clock.now()),
         "clusters": reports,
     }
-    if not_started:
-        result["not_started"] = not_started
-    return result
-
-
-def _seconds_per_cluster(targets: list[ClusterTarget]) -> float:
-    """The longest a cluster's check may take: its AWS calls and every endpoint timing out."""
-    endpoint_seconds = max(
-        (probing_seconds(target.cluster.health_endpoints) for target in targets), default=0.0
-    )
-    return CLUSTER_AWS_SECONDS + endpoint_seconds
+    return _with_left_over(result, reports)
 
 
 def check_cluster(
     request: CheckClusterEvent, services: HealthServices, invocation: Invocation
 ) -> dict[str, Any]:
     """One cluster, which must be in the inventory (the monitor acts on fleet members only),
-    started only while the invocation has time to finish checking it, as in the fleet run;
-    otherwise `status` is `partial` and `not_started` names it."""
+    started and probed only while the invocation has time, as in the fleet run; otherwise
+    `status` is `partial` and `not_started` names it, or `not_probed` the endpoints left."""
     cluster = services.inventory().find_cluster(request.account_id, request.region, request.cluster)
     if cluster is None:
         raise EventValidationError(
@@ -83,17 +72,14 @@ def check_cluster(
             "inventory",
         )
     targets = [ClusterTarget(request.account_id, request.region, cluster)]
-    budget = TimeBudget(invocation, _seconds_per_cluster(targets), not_started_run)
+    budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)
     [report] = check_clusters(targets, services, invocation, budget)
-    not_started = _not_started([report])
     result: dict[str, Any] = {
         "action": "check_cluster",
-        "status": PARTIAL if not_started else report["status"],
+        "status": report["status"],
         "clusters": [report],
     }
-    if not_started:
-        result["not_started"] = not_started
-    return result
+    return _with_left_over(result, [report])
 
 
 def alarm_state_change(
@@ -102,7 +88,7 @@ def alarm_state_change(
     """Judge the alarm from the event; when it entered ALARM, check the clusters it concerns
     right away (those named by its ClusterName dimension, else every cluster of the account and
     region) instead of waiting for the next scheduled run, each only while the invocation has
-    time to finish it (the others are listed in `not_started`)."""
+    time for it (the others are listed in `not_started`, the endpoints left in `not_probed`)."""
     detail = request.detail
     result: CheckResult = alarm_result(
         detail.alarmName,
@@ -118,7 +104,7 @@ def alarm_state_change(
     reports: list[dict[str, Any]] = []
     if not result.passed and result.severity != Severity.INFO:
         targets = _clusters_of_alarm(request, services.inventory())
-        budget = TimeBudget(invocation, _seconds_per_cluster(targets), not_started_run)
+        budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)
         reports = check_clusters(targets, services, invocation, budget)
     settlement.raise_undelivered()
     checked = [report["status"] for report in reports if report["status"] != NOT_STARTED]
@@ -131,19 +117,40 @@ def alarm_state_change(
         "alerts": settlement.counts(),
         "clusters": reports,
     }
-    not_started = _not_started(reports)
+    not_started, not_probed = _left_over(reports)
     if not_started:
         response["not_started"] = not_started
+    if not_probed:
+        response["not_probed"] = not_probed
     return response
 
 
-def _not_started(reports: list[dict[str, Any]]) -> list[str]:
-    """`<account>/<region>/<cluster>` of the clusters left for the next run."""
-    return [
-        f"{report['account_id']}/{report['region']}/{report['cluster']}"
+def _with_left_over(result: dict[str, Any], reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """`result` made `partial`, naming what `reports` left for the next run, when they did."""
+    not_started, not_probed = _left_over(reports)
+    if not_started or not_probed:
+        result["status"] = PARTIAL
+    if not_started:
+        result["not_started"] = not_started
+    if not_probed:
+        result["not_probed"] = not_probed
+    return result
+
+
+def _left_over(reports: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """`<account>/<region>/<cluster>` of the clusters left for the next run, and
+    `<account>/<region>/<cluster>/<endpoint>` of the endpoints left."""
+    labels = [
+        (report, f"{report['account_id']}/{report['region']}/{report['cluster']}")
         for report in reports
-        if report["status"] == NOT_STARTED
     ]
+    not_started = [label for report, label in labels if report["status"] == NOT_STARTED]
+    not_probed = [
+        f"{label}/{endpoint}"
+        for report, label in labels
+        for endpoint in report.get("not_probed", [])
+    ]
+    return not_started, not_probed
 
 
 def _clusters_of_alarm(

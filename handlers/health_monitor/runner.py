@@ -11,7 +11,9 @@ assumed member role clears the account's `member_access` failure, so those incid
 An alert SNS did not take fails the invocation once every cluster was checked and settled.
 
 Deadline: with a `TimeBudget`, a cluster whose turn comes when the invocation could not finish
-checking it is not started (status `not_started`); the caller reports the run as `partial`.
+its AWS calls is not started (status `not_started`); within a cluster, a batch of endpoint probes
+is started only while the invocation can finish it, and the endpoints left are listed in the
+report's `not_probed`. The caller reports the run as `partial` in both cases.
 
 Every function here takes the monitor's `HealthServices`; logs and metrics go to the function's
 one `Observability` (the skeleton's).
@@ -59,6 +61,8 @@ class CheckRun:
 
     results: list[CheckResult]
     cleared: list[CheckResult] = field(default_factory=list)
+    not_probed: list[str] = field(default_factory=list)
+    """The endpoints left for the next run for lack of time."""
 
 
 def check_clusters(
@@ -115,7 +119,7 @@ def cluster_run(
     target: ClusterTarget, services: HealthServices, invocation: Invocation
 ) -> ClusterRun:
     """Run every registered check on one cluster, settle its incidents, publish metrics."""
-    run = run_checks(target, services)
+    run = run_checks(target, services, invocation)
     settlement = settle_incidents(
         [*run.results, *run.cleared],
         services,
@@ -123,7 +127,7 @@ def cluster_run(
         invocation,
     )
     publish_metrics(target, run.results)
-    report = {
+    report: dict[str, Any] = {
         "account_id": target.account_id,
         "region": target.region,
         "cluster": target.name,
@@ -131,10 +135,12 @@ def cluster_run(
         "checks": [result.as_dict() for result in run.results],
         "alerts": settlement.counts(),
     }
+    if run.not_probed:
+        report["not_probed"] = run.not_probed
     return ClusterRun(report, settlement)
 
 
-def run_checks(target: ClusterTarget, services: HealthServices) -> CheckRun:
+def run_checks(target: ClusterTarget, services: HealthServices, invocation: Invocation) -> CheckRun:
     """The results of every check in `CHECKS`, each isolated from the others."""
     try:
         services.sessions.session(target.account_id, target.region)
@@ -153,6 +159,7 @@ def run_checks(target: ClusterTarget, services: HealthServices) -> CheckRun:
         state=services.state,
         clock=services.clock,
         probe=services.probe,
+        deadline=invocation,
     )
     run = CheckRun(
         [],
@@ -174,6 +181,7 @@ def run_checks(target: ClusterTarget, services: HealthServices) -> CheckRun:
         run.results.extend(check_results)
         if all(result.target != target.name for result in check_results):
             run.cleared.append(CheckResult.ok(check.name, target.name, "check ran"))
+    run.not_probed = context.not_probed
     return run
 
 

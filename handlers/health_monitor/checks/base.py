@@ -1,8 +1,9 @@
 """What every check receives, and the shape of a check.
 
 `ClusterContext` holds one cluster's clients (already in the member account), its inventory entry,
-the thresholds and the state table. The node groups are listed and described once per run and
-shared by the node group and capacity checks, so a run costs one DescribeNodegroup per group.
+the thresholds, the state table and the invocation's deadline. The node groups are listed and
+described once per run and shared by the node group and capacity checks, so a run costs one
+DescribeNodegroup per group.
 """
 
 from __future__ import annotations
@@ -15,11 +16,17 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.clock import Clock
+from fleet_shared.fan_out import Deadline
 from fleet_shared.inventory import Cluster
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.probe import Probe
 from handlers.health_monitor.report import CheckResult
+
+CLUSTER_AWS_SECONDS = 20.0
+"""What one cluster's AWS calls (EKS, Auto Scaling, CloudWatch, the state table, SNS) may take,
+botocore's retries included; the probes of its endpoints come on top, each batch started only
+while this much is left after it."""
 
 
 @dataclass(frozen=True)
@@ -62,14 +69,19 @@ class ClusterContext:
         state: StateTable,
         clock: Clock,
         probe: Probe,
+        deadline: Deadline,
     ) -> None:
-        """`client(service)` returns a client of that service in the cluster's account/region."""
+        """`client(service)` returns a client of that service in the cluster's account/region;
+        `deadline` is the invocation's, which a check asks before work that may take long."""
         self.target = target
         self.client = client
         self.environment = environment
         self.state = state
         self.clock = clock
         self.probe = probe
+        self.deadline = deadline
+        self.not_probed: list[str] = []
+        """The endpoints the endpoint check left for the next run for lack of time."""
 
     @functools.cached_property
     def cluster(self) -> dict[str, Any] | None:

@@ -1,8 +1,12 @@
 """The cluster's HTTP health endpoints from the inventory: status, latency and error rate.
 
 Each endpoint is probed once per run, up to `PROBES_AT_ONCE` of a cluster's endpoints at once, so
-a cluster with many endpoints that all time out takes about one timeout, not their sum
-(`probing_seconds`, which the fleet run's time budget uses). The outcome is added to the
+a batch of endpoints that all time out takes about one timeout, not their sum. A batch is started
+only while the invocation has its longest timeout left plus `CLUSTER_AWS_SECONDS` for the
+cluster's AWS calls after it: a cluster whose probes all timing out would outlast the invocation
+is probed in parts. The endpoints left are named in `not_probed` (their history and incidents
+stay as they are) and kept in the state table, and the next run probes them first, so every
+endpoint is probed within a bounded number of runs. The outcome is added to the
 endpoint's recent results in the state table, and the error rate is computed over the results of
 the last HEALTH_ERROR_RATE_WINDOW_MINUTES, so an endpoint that fails one request in three is
 flagged even when this run succeeded, and an endpoint that recovered passes once its failures are
@@ -21,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -34,11 +38,16 @@ from fleet_shared.endpoint_history import (
     read_results,
 )
 from fleet_shared.inventory import HealthEndpoint
+from fleet_shared.observability import observability_for
 from fleet_shared.validation_errors import cut_echo
-from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.checks.base import CLUSTER_AWS_SECONDS, ClusterContext
 from handlers.health_monitor.exceptions import HistoryNotStoredError
 from handlers.health_monitor.probe import ProbeResult
 from handlers.health_monitor.report import CheckResult, raise_severity, threshold_severity
+from handlers.health_monitor.services import FUNCTION_NAME
+
+logger = observability_for(FUNCTION_NAME).logger
+ItemT = TypeVar("ItemT")
 
 NAME = "endpoint"
 SCHEDULE_JITTER = timedelta(seconds=30)
@@ -61,40 +70,95 @@ HISTORY_WRITE_ATTEMPTS = 5
 """Reads and conditional writes of an endpoint's history before giving up: two runs overlap at
 most (a scheduled run and a retried one), so more writers than that means something is wrong."""
 
+NOT_PROBED_VALUE = "not_probed"
+NOT_PROBED_TTL_SECONDS = 24 * 3600
+"""How long the endpoints a run left are remembered: a cluster that left the inventory leaves
+nothing behind, and a forgotten list only means the next run starts in inventory order."""
+
 
 def run(context: ClusterContext) -> list[CheckResult]:
-    """One result per health endpoint of the cluster (none when the inventory lists none)."""
+    """One result per health endpoint of the cluster probed in this run, in inventory order
+    (none when the inventory lists none); the others are in `context.not_probed`."""
     endpoints = context.target.cluster.health_endpoints
-    return [
-        _judge(context, endpoint, outcome)
-        for endpoint, outcome in zip(endpoints, _probe_all(context, endpoints), strict=True)
+    if not endpoints:
+        return []
+    left_before = _read_not_probed(context)
+    turn = _turn_order(endpoints, left_before)
+    outcomes: dict[int, ProbeResult] = {}
+    for batch in _batches(turn):
+        longest = max(endpoints[index].timeout_seconds for index in batch)
+        if not context.deadline.allows(CLUSTER_AWS_SECONDS + longest):
+            break
+        probes = _probe_batch(context, [endpoints[index] for index in batch])
+        outcomes.update(zip(batch, probes, strict=True))
+    # Kept in turn order: the next run takes them in that order, so none waits behind the
+    # endpoints this run probed.
+    left = [endpoints[index].name for index in turn if index not in outcomes]
+    if left or left_before:
+        _save_not_probed(context, left)
+    context.not_probed = [
+        endpoint.name for index, endpoint in enumerate(endpoints) if index not in outcomes
     ]
+    return [_judge(context, endpoints[index], outcomes[index]) for index in sorted(outcomes)]
 
 
-def probing_seconds(endpoints: Sequence[HealthEndpoint]) -> float:
-    """The longest the probes of `endpoints` take: each batch of `PROBES_AT_ONCE` as long as its
-    longest timeout."""
-    return sum(max(endpoint.timeout_seconds for endpoint in batch) for batch in _batches(endpoints))
+def not_probed_key(context: ClusterContext) -> str:
+    """The state-table key of the endpoints of the cluster the last run left."""
+    return f"{FUNCTION_NAME}/endpoints-not-probed/{context.target.label}"
 
 
-def _batches(endpoints: Sequence[HealthEndpoint]) -> list[Sequence[HealthEndpoint]]:
-    return [
-        endpoints[start : start + PROBES_AT_ONCE]
-        for start in range(0, len(endpoints), PROBES_AT_ONCE)
-    ]
+def _read_not_probed(context: ClusterContext) -> list[str]:
+    """The endpoints the last run left, in its turn order; none when they cannot be read (the
+    run then goes in inventory order: the list orders the probes, it decides nothing else)."""
+    try:
+        saved = context.state.get_value(not_probed_key(context), NOT_PROBED_VALUE)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning(
+            "endpoints left by the last run could not be read",
+            extra={"cluster": context.target.label, "error": repr(error)},
+        )
+        return []
+    return [str(name) for name in (saved or {}).get("endpoints", [])]
 
 
-def _probe_all(context: ClusterContext, endpoints: Sequence[HealthEndpoint]) -> list[ProbeResult]:
-    """The probe of every endpoint, in order, each batch's probes at once."""
-    outcomes: list[ProbeResult] = []
-    for batch in _batches(endpoints):
-        with ThreadPoolExecutor(max_workers=len(batch)) as pool:
-            outcomes.extend(
-                pool.map(
-                    lambda endpoint: context.probe(endpoint.url, endpoint.timeout_seconds), batch
-                )
-            )
-    return outcomes
+def _save_not_probed(context: ClusterContext, left: list[str]) -> None:
+    """Remember the endpoints this run left; when that fails, the next run goes in inventory
+    order and this run's results stand."""
+    try:
+        context.state.put_value(
+            not_probed_key(context),
+            NOT_PROBED_VALUE,
+            {"endpoints": left},
+            ttl_seconds=NOT_PROBED_TTL_SECONDS,
+        )
+    except (ClientError, BotoCoreError) as error:
+        logger.warning(
+            "endpoints left by this run could not be saved",
+            extra={"cluster": context.target.label, "error": repr(error)},
+        )
+
+
+def _turn_order(endpoints: Sequence[HealthEndpoint], left_before: list[str]) -> list[int]:
+    """Positions of `endpoints` in the order to probe them: those the last run left, in its
+    order, then the others in inventory order."""
+    rank: dict[str, int] = {}
+    for position, name in enumerate(left_before):
+        rank.setdefault(name, position)
+    return sorted(
+        range(len(endpoints)), key=lambda index: rank.get(endpoints[index].name, len(left_before))
+    )
+
+
+def _batches(items: Sequence[ItemT]) -> list[Sequence[ItemT]]:
+    return [items[start : start + PROBES_AT_ONCE] for start in range(0, len(items), PROBES_AT_ONCE)]
+
+
+def _probe_batch(context: ClusterContext, batch: Sequence[HealthEndpoint]) -> list[ProbeResult]:
+    """The probes of `batch`, in order, all at once."""
+    with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+        return list(
+            pool.map(lambda endpoint: context.probe(endpoint.url, endpoint.timeout_seconds), batch)
+        )
 
 
 def history_key(context: ClusterContext, endpoint: HealthEndpoint) -> str:

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key, read_results
+from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.checks import endpoints
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
@@ -572,6 +573,7 @@ def overlapping_second_run(
         state=services.state,
         clock=fake_clock,
         probe=services.probe,
+        deadline=Invocation.local(),
     )
 
     def second_run() -> None:

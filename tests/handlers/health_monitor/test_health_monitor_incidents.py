@@ -17,6 +17,8 @@ from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.alerts import alert_id
+from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key
+from fleet_shared.state_table import StateTable
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import (
     InjectedFault,
@@ -55,6 +57,15 @@ def scheduled_runs(invoke: Invoke, fake_clock: Any, count: int) -> list[dict[str
         fake_clock.advance(CADENCE_SECONDS)
         results.append(invoke(FLEET_EVENT))
     return results
+
+
+def endpoint_alerts_of(alert_inbox: Any, names: list[str]) -> list[dict[str, Any]]:
+    """The alerts about the endpoints `names` received since the last call, in order."""
+    return [
+        received.alert
+        for received in alert_inbox.receive()
+        if received.alert["resource"].rsplit("/endpoint/", 1)[-1] in names
+    ]
 
 
 def endpoint_alerts(alert_inbox: Any) -> list[dict[str, Any]]:
@@ -348,13 +359,14 @@ def test_fleet_run_starts_no_cluster_it_could_not_finish_and_is_partial(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN two member clusters checked one at a time, and an invocation with time for the
-    # first only (a cluster may take 20 s of AWS calls plus its endpoint's 2 s timeout)
+    # first only (a cluster may take 20 s of AWS calls plus its endpoint's 2 s timeout): asked at
+    # the first cluster's start and its probes, then at the second's start
     second = json.loads(json.dumps(inventory["members"][0]))
     second.update(account_id=SECOND_MEMBER, name="dev-second")
     inventory["members"].append(second)
     write_inventory(inventory)
     monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
-    context = ShrinkingLambdaContext([30_000, 10_000])
+    context = ShrinkingLambdaContext([30_000, 30_000, 10_000])
     # WHEN the scheduled run starts
     result = invoke(FLEET_EVENT, context)
     # THEN the first cluster was checked, the second not started, and the run is partial
@@ -727,7 +739,7 @@ def hanging_peer() -> Iterator[HangingPeer]:
     peer.close()
 
 
-def test_a_cluster_check_starts_no_probe_it_could_not_finish_and_says_so(
+def test_a_cluster_check_without_time_for_its_probes_still_runs_its_other_checks(
     invoke: Invoke,
     member_cluster: Any,
     *,
@@ -735,24 +747,130 @@ def test_a_cluster_check_starts_no_probe_it_could_not_finish_and_says_so(
     hanging_peer: HangingPeer,
     alert_inbox: Any,
 ) -> None:
-    # GIVEN a cluster with nine endpoints on a peer that never answers, each allowed 1 s (two
-    # batches of probes: 2 s, plus 20 s of AWS calls), and an invocation with 21 s left
-    use_endpoints(
-        [
-            {"name": f"api-{index}", "url": hanging_peer.url, "timeout_seconds": 1}
-            for index in range(9)
-        ]
-    )
+    # GIVEN a cluster with nine endpoints on a peer that never answers, each allowed 1 s, and an
+    # invocation with 21 s left: time for the cluster's 20 s of AWS calls, not for a batch of
+    # probes on top of them
+    names = [f"api-{index}" for index in range(9)]
+    use_endpoints([{"name": name, "url": hanging_peer.url, "timeout_seconds": 1} for name in names])
     context = ContextRunningOutOfTime(millis_left=[21_000])
     # WHEN the cluster is checked on its own
     result = invoke(
         {"action": "check_cluster", "account_id": MEMBER, "region": REGION, "cluster": "dev-apps"},
         context,
     )
-    # THEN it is not started (Lambda would end it before it reports) and the result says so, as
-    # the fleet run does: nothing was probed or alerted
+    # THEN its control plane, node groups, capacity and alarms were checked, no probe was started
+    # (Lambda would end it before it reports), and the result names the endpoints left
+    [cluster] = result["clusters"]
+    assert cluster["status"] == "healthy"
+    assert {"cluster_status", "node_group", "capacity", "alarm"} <= {
+        check["name"] for check in cluster["checks"]
+    }
+    assert [check for check in cluster["checks"] if check["name"] == "endpoint"] == []
+    assert cluster["not_probed"] == names
     assert result["status"] == "partial"
-    assert [report["status"] for report in result["clusters"]] == ["not_started"]
-    assert result["not_started"] == [f"{MEMBER}/{REGION}/dev-apps"]
+    assert result["not_probed"] == [f"{MEMBER}/{REGION}/dev-apps/{name}" for name in names]
+    assert "not_started" not in result
     assert hanging_peer.connections == 0
     assert alert_inbox.receive() == []
+
+
+def endpoint_state(state_table: StateTable, name: str) -> tuple[Any, Any]:
+    """The incident record and the recent results the state table holds for endpoint `name` of
+    the member's `dev-apps`."""
+    incident_id = alert_id(
+        "health_monitor",
+        f"{MEMBER}/{REGION}/dev-apps/endpoint/{name}",
+        f"dev-apps: endpoint check failed for {name}",
+    )
+    return (
+        state_table.get_value(f"health_monitor/incident/{incident_id}", "incident"),
+        state_table.get_value(
+            endpoint_history_key(f"{MEMBER}/{REGION}/dev-apps", name), HISTORY_VALUE
+        ),
+    )
+
+
+def probed_endpoints(cluster: dict[str, Any]) -> list[str]:
+    """The endpoints of a cluster report that have a result, in report order."""
+    return [check["target"] for check in cluster["checks"] if check["name"] == "endpoint"]
+
+
+def test_a_cluster_whose_probes_outlast_the_run_is_probed_in_parts_over_the_next_runs(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    hanging_peer: HangingPeer,
+    alert_inbox: Any,
+    fake_clock: Any,
+    state_table: StateTable,
+) -> None:
+    # GIVEN a cluster with 16 endpoints on a peer that never answers, each allowed 1 s: two
+    # batches of 8 probes, 2 s on top of the 20 s of AWS calls (as 25 endpoints allowed 30 s
+    # outlast the function's 120 s); every endpoint failing, its incident open since a run that
+    # had the time
+    names = [f"api-{index:02d}" for index in range(16)]
+    use_endpoints([{"name": name, "url": hanging_peer.url, "timeout_seconds": 1} for name in names])
+    fake_clock.advance(CADENCE_SECONDS)
+    assert invoke(FLEET_EVENT)["status"] == "warning"
+    assert len(endpoint_alerts_of(alert_inbox, names)) == 16
+    before = {name: endpoint_state(state_table, name) for name in names}
+    # WHEN the next scheduled run has 21.5 s left: time for the AWS calls and one batch of
+    # probes, which takes 1 s of it
+    fake_clock.advance(CADENCE_SECONDS)
+    first = invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[21_500, 21_500, 20_500]))
+    # THEN the cluster is checked, its first 8 endpoints probed, and the run is partial, naming
+    # the 8 left
+    [cluster] = first["clusters"]
+    assert cluster["status"] == "warning"
+    assert "cluster_status" in {check["name"] for check in cluster["checks"]}
+    assert probed_endpoints(cluster) == names[:8]
+    assert cluster["not_probed"] == names[8:]
+    assert first["status"] == "partial"
+    assert first["not_probed"] == [f"{MEMBER}/{REGION}/dev-apps/{name}" for name in names[8:]]
+    # AND the endpoints left keep their incidents and recent results as they were: no result
+    # counted, nothing resolved or escalated for their absence
+    assert {name: endpoint_state(state_table, name) for name in names[8:]} == {
+        name: before[name] for name in names[8:]
+    }
+    assert endpoint_alerts_of(alert_inbox, names) == []
+    # WHEN the run after it has as little time
+    fake_clock.advance(CADENCE_SECONDS)
+    second = invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[21_500, 21_500, 20_500]))
+    # THEN it probes the 8 endpoints the first run left, and leaves the others for the next
+    [cluster] = second["clusters"]
+    assert probed_endpoints(cluster) == names[8:]
+    assert cluster["not_probed"] == names[:8]
+    assert endpoint_state(state_table, names[8])[1] != before[names[8]][1]
+    assert hanging_peer.connections == 16 + 8 + 8
+
+
+def test_a_cluster_with_many_slow_endpoints_keeps_no_other_cluster_of_the_fleet_unchecked(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    make_member_cluster: Callable[..., Any],
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    hanging_peer: HangingPeer,
+) -> None:
+    # GIVEN two member clusters, the first with 16 endpoints on a peer that never answers, each
+    # allowed 1 s (2 s of probes on top of its 20 s of AWS calls), the second with none, and a
+    # scheduled run with 21.5 s left
+    make_member_cluster(SECOND_MEMBER)
+    inventory["members"][0]["clusters"][0]["health_endpoints"] = [
+        {"name": f"api-{index:02d}", "url": hanging_peer.url, "timeout_seconds": 1}
+        for index in range(16)
+    ]
+    second = json.loads(json.dumps(inventory["members"][0]))
+    second.update(account_id=SECOND_MEMBER, name="dev-second")
+    second["clusters"][0]["health_endpoints"] = []
+    inventory["members"].append(second)
+    write_inventory(inventory)
+    # WHEN the scheduled run starts
+    result = invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[21_500]))
+    # THEN both clusters are checked: the first one's endpoints do not hold the second back
+    slow, other = result["clusters"]
+    assert (other["account_id"], other["status"]) == (SECOND_MEMBER, "healthy")
+    assert slow["status"] == "warning"
+    assert "not_started" not in result
