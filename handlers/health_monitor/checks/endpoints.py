@@ -5,8 +5,9 @@ a batch of endpoints that all time out takes about one timeout, not their sum. A
 only while the invocation has its longest timeout left plus `CLUSTER_AWS_SECONDS` for the
 cluster's AWS calls after it: a cluster whose probes all timing out would outlast the invocation
 is probed in parts. The endpoints left are named in `not_probed` (their history and incidents
-stay as they are) and kept in the state table, and the next run probes them first, so every
-endpoint is probed within a bounded number of runs. The outcome is added to the
+stay as they are) and kept in the state table, in the order they were to be probed, and the
+next run probes them first: the endpoints take turns, none waits behind those probed before it.
+The outcome is added to the
 endpoint's recent results in the state table, and the error rate is computed over the results of
 the last HEALTH_ERROR_RATE_WINDOW_MINUTES, so an endpoint that fails one request in three is
 flagged even when this run succeeded, and an endpoint that recovered passes once its failures are

@@ -805,22 +805,26 @@ def test_a_cluster_whose_probes_outlast_the_run_is_probed_in_parts_over_the_next
     fake_clock: Any,
     state_table: StateTable,
 ) -> None:
-    # GIVEN a cluster with 16 endpoints on a peer that never answers, each allowed 1 s: two
-    # batches of 8 probes, 2 s on top of the 20 s of AWS calls (as 25 endpoints allowed 30 s
-    # outlast the function's 120 s); every endpoint failing, its incident open since a run that
-    # had the time
-    names = [f"api-{index:02d}" for index in range(16)]
+    # GIVEN a cluster with 17 endpoints on a peer that never answers, each allowed 1 s: three
+    # batches of probes (8, 8 and 1), 3 s on top of the 20 s of AWS calls (as 25 endpoints
+    # allowed 30 s outlast the function's 120 s); every endpoint failing, its incident open since
+    # a run that had the time
+    names = [f"api-{index:02d}" for index in range(17)]
     use_endpoints([{"name": name, "url": hanging_peer.url, "timeout_seconds": 1} for name in names])
     fake_clock.advance(CADENCE_SECONDS)
     assert invoke(FLEET_EVENT)["status"] == "warning"
-    assert len(endpoint_alerts_of(alert_inbox, names)) == 16
+    assert len(endpoint_alerts_of(alert_inbox, names)) == 17
     before = {name: endpoint_state(state_table, name) for name in names}
-    # WHEN the next scheduled run has 21.5 s left: time for the AWS calls and one batch of
-    # probes, which takes 1 s of it
-    fake_clock.advance(CADENCE_SECONDS)
-    first = invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[21_500, 21_500, 20_500]))
+
+    def run_with_time_for_one_batch() -> dict[str, Any]:
+        # 21.5 s left: time for the AWS calls and one batch of probes, which takes 1 s of it
+        fake_clock.advance(CADENCE_SECONDS)
+        return invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[21_500, 21_500, 20_500]))
+
+    # WHEN the next scheduled run has time for one batch only
+    first = run_with_time_for_one_batch()
     # THEN the cluster is checked, its first 8 endpoints probed, and the run is partial, naming
-    # the 8 left
+    # the 9 left
     [cluster] = first["clusters"]
     assert cluster["status"] == "warning"
     assert "cluster_status" in {check["name"] for check in cluster["checks"]}
@@ -834,15 +838,17 @@ def test_a_cluster_whose_probes_outlast_the_run_is_probed_in_parts_over_the_next
         name: before[name] for name in names[8:]
     }
     assert endpoint_alerts_of(alert_inbox, names) == []
-    # WHEN the run after it has as little time
-    fake_clock.advance(CADENCE_SECONDS)
-    second = invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[21_500, 21_500, 20_500]))
-    # THEN it probes the 8 endpoints the first run left, and leaves the others for the next
+    # WHEN the two runs after it have as little time
+    second, third = run_with_time_for_one_batch(), run_with_time_for_one_batch()
+    # THEN each starts with the endpoints waiting longest: the second probes 8 of those the first
+    # left, the third the last of them before those the first probed
     [cluster] = second["clusters"]
-    assert probed_endpoints(cluster) == names[8:]
-    assert cluster["not_probed"] == names[:8]
+    assert probed_endpoints(cluster) == names[8:16]
+    assert cluster["not_probed"] == [*names[:8], names[16]]
     assert endpoint_state(state_table, names[8])[1] != before[names[8]][1]
-    assert hanging_peer.connections == 16 + 8 + 8
+    [cluster] = third["clusters"]
+    assert probed_endpoints(cluster) == [*names[:7], names[16]]
+    assert hanging_peer.connections == 17 + 8 + 8 + 8
 
 
 def test_a_cluster_with_many_slow_endpoints_keeps_no_other_cluster_of_the_fleet_unchecked(
