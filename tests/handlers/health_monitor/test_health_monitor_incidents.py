@@ -880,3 +880,37 @@ def test_a_cluster_with_many_slow_endpoints_keeps_no_other_cluster_of_the_fleet_
     assert (other["account_id"], other["status"]) == (SECOND_MEMBER, "healthy")
     assert slow["status"] == "warning"
     assert "not_started" not in result
+
+
+def test_endpoints_are_probed_in_inventory_order_when_the_list_of_those_left_cannot_be_read(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN a cluster with two answering endpoints, and the state table failing every attempt
+    # to read the endpoints the last run left
+    use_endpoints(
+        [
+            {"name": name, "url": endpoint_server.url("/healthy"), "timeout_seconds": 2}
+            for name in ("api", "web")
+        ]
+    )
+    unreadable = InjectedFault("GetItem")
+
+    def fail_reads_of_the_endpoints_left(request: Any, **kwargs: Any) -> None:
+        if "endpoints-not-probed" in str(request.body):
+            unreadable(request, **kwargs)
+
+    health_services().hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.GetItem", fail_reads_of_the_endpoints_left
+    )
+    # WHEN the scheduled run checks the cluster
+    result = invoke(FLEET_EVENT)
+    # THEN the list only orders the probes: both endpoints are probed and judged as usual
+    assert unreadable.attempts > 0
+    [cluster] = result["clusters"]
+    assert probed_endpoints(cluster) == ["api", "web"]
+    assert (result["status"], cluster["status"]) == ("healthy", "healthy")
