@@ -19,6 +19,7 @@ from typing import Any
 
 from fleet_shared.event_parsing import error_result
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
@@ -34,7 +35,7 @@ MAX_POINTS = 20_000
 
 
 def confirm_alarm(
-    services: FunctionServices[AnomalyEnvironment], event: AlarmEvent
+    services: FunctionServices[AnomalyEnvironment], event: AlarmEvent, invocation: Invocation
 ) -> dict[str, Any]:
     """Evaluate the alarm's metrics and alert what is anomalous; the alarm's result (an error
     result naming the alarm when its account cannot be read). Raises `AlertNotDeliveredError`
@@ -54,6 +55,7 @@ def confirm_alarm(
         services.alerts,
         dedup_days=services.environment.anomaly_dedup_days,
         now=services.clock.now(),
+        deadline=invocation,
         title_prefix=f"Alarm {event.detail.alarm_name} confirmed",
     )
     if raised.failures:

@@ -57,7 +57,7 @@ def handle(
     if isinstance(request, DetectRequest):
         return detect_series(request)
     if isinstance(request, AlarmEvent):
-        return confirm_alarm(services, request)
+        return confirm_alarm(services, request, invocation)
     result = scan_fleet(services, invocation)
     FUNCTION.observability.metrics.add_metric(
         name="AnomaliesAlerted", unit="Count", value=result["alerts"]

@@ -30,7 +30,7 @@ from typing import Any
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
-from fleet_shared.state_table import StateTable, VersionedValue
+from fleet_shared.state_table import ClaimDeadline, StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.anomaly_detector.findings import Finding, key_resource
 
@@ -80,9 +80,11 @@ def resolve_ended_episodes(
     *,
     ttl_seconds: int,
     now: datetime,
+    deadline: ClaimDeadline | None,
 ) -> Resolutions:
-    """Record the delivered episodes of each evaluated series, and resolve those that ended;
-    close the episodes of a series silent for `ttl_seconds` (ANOMALY_DEDUP_DAYS)."""
+    """Record the delivered episodes of each evaluated series, and resolve those that ended
+    (each resolution's claim bound to `deadline`, the invocation); close the episodes of a series
+    silent for `ttl_seconds` (ANOMALY_DEDUP_DAYS)."""
     current: dict[str, set[str]] = {}
     for finding in findings:
         current.setdefault(finding.resource, set()).add(finding.dedup_key())
@@ -95,7 +97,13 @@ def resolve_ended_episodes(
         if not series.resolves:
             if stored:
                 closed = _close_if_silent_too_long(
-                    series, record, table, publisher, ttl_seconds=ttl_seconds, now=now
+                    series,
+                    record,
+                    table,
+                    publisher,
+                    ttl_seconds=ttl_seconds,
+                    now=now,
+                    deadline=deadline,
                 )
                 sent += closed.sent
                 failures += closed.failures
@@ -114,7 +122,14 @@ def resolve_ended_episodes(
                 now,
             )
             try:
-                if deliver_once(table, publisher, f"{key}/resolved", resolution, ttl_seconds):
+                if deliver_once(
+                    table,
+                    publisher,
+                    f"{key}/resolved",
+                    resolution,
+                    ttl_seconds,
+                    deadline=deadline,
+                ):
                     sent += 1
             except AlertNotDeliveredError as error:
                 # Kept open, so the next scan (or the retry) sends the resolution.
@@ -135,9 +150,11 @@ def _close_if_silent_too_long(
     *,
     ttl_seconds: int,
     now: datetime,
+    deadline: ClaimDeadline | None,
 ) -> Resolutions:
     """Keep the open episodes of a silent series, or close them once it has been silent for
-    `ttl_seconds`: one resolution each, saying the series stopped reporting."""
+    `ttl_seconds`: one resolution each, saying the series stopped reporting (each claim bound to
+    `deadline`, the invocation)."""
     known = [parse_iso(record["silent_since"])] if "silent_since" in record else []
     if series.last_value_at is not None:
         known.append(series.last_value_at)
@@ -149,7 +166,14 @@ def _close_if_silent_too_long(
         days = (now - silent_since).days
         reason = f"has reported no value since {iso_z(silent_since)} ({days} days)"
         sent, failures, still_open = _close_episodes(
-            series.resource, still_open, reason, table, publisher, ttl_seconds=ttl_seconds, now=now
+            series.resource,
+            still_open,
+            reason,
+            table,
+            publisher,
+            ttl_seconds=ttl_seconds,
+            now=now,
+            deadline=deadline,
         )
     _save_record(
         table,
@@ -168,11 +192,13 @@ def close_unread_series(
     *,
     ttl_seconds: int,
     now: datetime,
+    deadline: ClaimDeadline | None,
 ) -> Resolutions:
     """Close the episodes of the series with open episodes that no scan has read for
-    `ttl_seconds` (ANOMALY_DEDUP_DAYS), and keep the index of open series up to date: this
-    scan's `open_series` (evaluated, episodes still open) are in it, its other evaluated series
-    and the closed ones are not, and an unread series is marked with when it was first missed."""
+    `ttl_seconds` (ANOMALY_DEDUP_DAYS), each claim bound to `deadline` (the invocation), and keep
+    the index of open series up to date: this scan's `open_series` (evaluated, episodes still
+    open) are in it, its other evaluated series and the closed ones are not, and an unread series
+    is marked with when it was first missed."""
     read_resources = {series.resource for series in evaluated}
     read = table.get_versioned_value(OPEN_SERIES_KEY, OPEN_SERIES)
     index: dict[str, str | None] = read.value["series"] if read is not None else {}
@@ -199,6 +225,7 @@ def close_unread_series(
             publisher,
             ttl_seconds=ttl_seconds,
             now=now,
+            deadline=deadline,
         )
         sent += closed
         failures += not_sent
@@ -243,6 +270,7 @@ def _close_episodes(
     *,
     ttl_seconds: int,
     now: datetime,
+    deadline: ClaimDeadline | None,
 ) -> tuple[int, list[AlertNotDeliveredError], dict[str, Any]]:
     """Send one resolution per episode, saying why it is closed although the metric was not
     seen back within its band; (resolutions sent, failures, episodes still open)."""
@@ -257,7 +285,9 @@ def _close_episodes(
             now,
         )
         try:
-            if deliver_once(table, publisher, f"{key}/resolved", resolution, ttl_seconds):
+            if deliver_once(
+                table, publisher, f"{key}/resolved", resolution, ttl_seconds, deadline=deadline
+            ):
                 sent += 1
         except AlertNotDeliveredError as error:
             # Kept open, so the next scan (or the retry) sends the resolution.

@@ -24,7 +24,7 @@ from typing import Any
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher, Severity, alert_id
 from fleet_shared.numeric.robust_anomalies import Anomaly, Detection, severity_for
-from fleet_shared.state_table import StateTable
+from fleet_shared.state_table import ClaimDeadline, StateTable
 from fleet_shared.timestamps import iso_z
 
 SOURCE = "anomaly_detector"
@@ -148,10 +148,11 @@ def raise_alerts(
     *,
     dedup_days: int,
     now: datetime,
+    deadline: ClaimDeadline | None,
     title_prefix: str = "Anomaly",
 ) -> RaisedAlerts:
     """Deliver an alert for each finding not delivered before, each tried even when an earlier
-    one failed."""
+    one failed; each claim is bound to `deadline` (the invocation)."""
     reported: list[dict[str, Any]] = []
     delivered: dict[str, Alert] = {}
     failures: list[AlertNotDeliveredError] = []
@@ -159,7 +160,9 @@ def raise_alerts(
         key = finding.dedup_key()
         alert = _alert(finding, now, title_prefix)
         try:
-            message_id = deliver_once(table, publisher, key, alert, dedup_days * 86_400)
+            message_id = deliver_once(
+                table, publisher, key, alert, dedup_days * 86_400, deadline=deadline
+            )
         except AlertNotDeliveredError as error:
             failures.append(error)
             message_id = None

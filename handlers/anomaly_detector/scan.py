@@ -26,6 +26,7 @@ from fleet_shared.cost_explorer import CE_REGION, cost_and_usage
 from fleet_shared.exceptions import FleetError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from fleet_shared.inventory import Cluster, FleetInventory
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
@@ -61,7 +62,7 @@ class MetricScan:
 
 
 def scan_fleet(
-    services: FunctionServices[AnomalyEnvironment], deadline: Deadline
+    services: FunctionServices[AnomalyEnvironment], deadline: Invocation
 ) -> dict[str, Any]:
     """Scan every metric target and the daily cost, alert new findings and resolve ended
     episodes; the scan's result. Raises `AlertNotDeliveredError` when SNS refused one."""
@@ -80,7 +81,9 @@ def scan_fleet(
             except TARGET_ERRORS as error:
                 scan.errors.append({"target": "cost", "error": str(error)})
     dedup_days = environment.anomaly_dedup_days
-    raised = raise_alerts(scan.findings, state, alerts, dedup_days=dedup_days, now=now)
+    raised = raise_alerts(
+        scan.findings, state, alerts, dedup_days=dedup_days, now=now, deadline=deadline
+    )
     resolutions = resolve_ended_episodes(
         scan.evaluated,
         scan.findings,
@@ -89,6 +92,7 @@ def scan_fleet(
         alerts,
         ttl_seconds=dedup_days * 86_400,
         now=now,
+        deadline=deadline,
     )
     unread = close_unread_series(
         scan.evaluated,
@@ -97,6 +101,7 @@ def scan_fleet(
         alerts,
         ttl_seconds=dedup_days * 86_400,
         now=now,
+        deadline=deadline,
     )
     failures = [*raised.failures, *resolutions.failures, *unread.failures]
     if failures:

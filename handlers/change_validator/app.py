@@ -53,7 +53,7 @@ def handle(
     if isinstance(request, EksChangeEvent):
         result = start(request, services, invocation)
     else:
-        result = follow_up(request.validation_id, invocation.request_id, services)
+        result = follow_up(request.validation_id, services, invocation)
     if result.get("verdict") and not result.get("duplicate"):
         FUNCTION.observability.metrics.add_metric(
             name=f"Changes{str(result['verdict']).capitalize()}", unit="Count", value=1

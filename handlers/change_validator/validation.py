@@ -138,7 +138,7 @@ def start(
             if request.is_repeat:
                 return {**(request.result or {}), "duplicate": True}
             record = load_record(services, update_id) or _new_record(change, services)
-            record = _step(record, services)
+            record = _step(record, services, invocation)
             result = _result(record)
             request.complete(result)
             return result
@@ -146,17 +146,20 @@ def start(
         raise ValidationInProgressError(update_id) from error
 
 
-def follow_up(validation_id: str, owner: str, services: ValidatorServices) -> dict[str, Any]:
-    """Continue the validation a callback schedule names (an unknown id changes nothing)."""
+def follow_up(
+    validation_id: str, services: ValidatorServices, invocation: Invocation
+) -> dict[str, Any]:
+    """Continue the validation a callback schedule names (an unknown id changes nothing), under
+    the validation's lock held by this invocation."""
     if load_record(services, validation_id) is None:
         raise EventValidationError(
             "validation_id", f"no validation {validation_id!r} (never started, or expired)"
         )
-    with services.state.lock(record_key(validation_id), owner, LOCK_LEASE_SECONDS):
+    with services.state.lock(record_key(validation_id), invocation.request_id, LOCK_LEASE_SECONDS):
         record = load_record(services, validation_id)
         if record is None:
             raise EventValidationError("validation_id", f"validation {validation_id!r} expired")
-        return _result(_step(record, services))
+        return _result(_step(record, services, invocation))
 
 
 def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
@@ -211,7 +214,9 @@ def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
     return record
 
 
-def _step(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
+def _step(
+    record: dict[str, Any], services: ValidatorServices, invocation: Invocation
+) -> dict[str, Any]:
     """Advance the validation as far as it can go now, then finish a verdict."""
     phase = Phase(record["phase"])
     now = services.clock.now()
@@ -224,7 +229,7 @@ def _step(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]
     ):
         record = _judge(record, services)
     if Phase(record["phase"]) is Phase.DONE:
-        record = _finish(record, services)
+        record = _finish(record, services, invocation)
     return record
 
 
@@ -378,9 +383,12 @@ def _bake_check_failed(
     return record
 
 
-def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
+def _finish(
+    record: dict[str, Any], services: ValidatorServices, invocation: Invocation
+) -> dict[str, Any]:
     """For a regression: the automatic restore (once) and the critical alert (exactly once); for
-    a change that could not be validated, the warning (exactly once)."""
+    a change that could not be validated, the warning (exactly once). The alert's claim is bound
+    to `invocation`, so the platform's retry of one killed while SNS hangs sends it."""
     if record["verdict"] == Verdict.PASSED.value:
         return record
     change = Change.from_record(record["change"])
@@ -391,6 +399,7 @@ def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
             f"{SCOPE}/{change.validation_id}/verdict",
             inconclusive_alert(record, services.function_name),
             ALERT_TTL_SECONDS,
+            deadline=invocation,
         )
         return record
     environment = services.environment
@@ -409,6 +418,7 @@ def _finish(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         f"{SCOPE}/{change.validation_id}/verdict",
         verdict_alert(record, services.function_name),
         ALERT_TTL_SECONDS,
+        deadline=invocation,
     )
     return record
 

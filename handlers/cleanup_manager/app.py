@@ -34,7 +34,7 @@ def handle(
         dry_run=dry_run,
         deadline=invocation,
     )
-    sent = 0 if dry_run else announce_marks(results, services)
+    sent = 0 if dry_run else announce_marks(results, services, invocation)
     targets = [result.summary() for result in results]
     not_started = [
         {"account_id": result.account_id, "region": result.region}

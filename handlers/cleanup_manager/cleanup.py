@@ -34,6 +34,7 @@ from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from handlers.cleanup_manager.candidates import (
@@ -446,7 +447,9 @@ def mark_notices(results: list[TargetResult], services: CleanupServices) -> list
     return notices
 
 
-def announce_marks(results: list[TargetResult], services: CleanupServices) -> int:
+def announce_marks(
+    results: list[TargetResult], services: CleanupServices, deadline: ClaimDeadline | None
+) -> int:
     """Deliver the mark notices that list a resource not announced yet; returns how many went
     out now.
 
@@ -460,14 +463,15 @@ def announce_marks(results: list[TargetResult], services: CleanupServices) -> in
     are applied before the notices go out, so a notice SNS refuses never undoes or repeats the
     marking: `AlertNotDeliveredError` (or the state table failing on a notice) fails the
     invocation after every notice was tried, and its retry finds the marks pending and delivers
-    the notice. The delivery key names the mode and the resources not announced yet, so a retry
-    never sends a delivered notice twice.
+    the notice (each claim is bound to `deadline`, the invocation, so the retry of one killed
+    while SNS hangs is not refused by it). The delivery key names the mode and the resources not
+    announced yet, so a retry never sends a delivered notice twice.
     """
     sent = 0
     failures: list[AlertNotDeliveredError | ClientError | BotoCoreError] = []
     for notice in mark_notices(results, services):
         try:
-            sent += _announce(services, notice)
+            sent += _announce(services, notice, deadline)
         except (AlertNotDeliveredError, ClientError, BotoCoreError) as error:
             failures.append(error)
     if failures:
@@ -475,9 +479,9 @@ def announce_marks(results: list[TargetResult], services: CleanupServices) -> in
     return sent
 
 
-def _announce(services: CleanupServices, notice: MarkNotice) -> int:
-    """Deliver `notice` unless it lists no resource not announced yet, and record what it
-    announced; how many notices went out now (0 or 1)."""
+def _announce(services: CleanupServices, notice: MarkNotice, deadline: ClaimDeadline | None) -> int:
+    """Deliver `notice` unless it lists no resource not announced yet (its claim bound to
+    `deadline`), and record what it announced; how many notices went out now (0 or 1)."""
     policy = services.policy
     delivery_ttl_seconds = (policy.notice_days + 1) * 86_400
     record_ttl_seconds = delivery_ttl_seconds + ANNOUNCED_MARGIN_DAYS * 86_400
@@ -492,7 +496,11 @@ def _announce(services: CleanupServices, notice: MarkNotice) -> int:
     )
     sent = len(
         deliver_all(
-            services.state, services.alerts, [(delivery_key, notice.alert)], delivery_ttl_seconds
+            services.state,
+            services.alerts,
+            [(delivery_key, notice.alert)],
+            delivery_ttl_seconds,
+            deadline=deadline,
         )
     )
     # The notice's other resources were announced in this mode already.

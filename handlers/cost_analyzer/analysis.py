@@ -145,6 +145,7 @@ def analyze(
             document,
             anomalies,
             keys["summary"],
+            invocation=invocation,
         )
         if env.alert_topic_arn
         else 0
@@ -399,8 +400,11 @@ def _deliver_alerts(
     document: dict[str, Any],
     anomalies: list[dict[str, Any]],
     summary_key: str,
+    *,
+    invocation: Invocation,
 ) -> int:
-    """A warning per anomaly and the info summary, each delivered once; how many went out now."""
+    """A warning per anomaly and the info summary, each delivered once (each claim bound to
+    `invocation`); how many went out now."""
     env = services.environment
     now = services.clock.now()
     deliveries: list[tuple[str, Alert]] = []
@@ -439,7 +443,9 @@ def _deliver_alerts(
         timestamp=now,
     )
     deliveries.append((f"cost-report/{document['date']}/{run_name}", summary))
-    return len(deliver_all(services.state, services.alerts, deliveries, DEDUP_SECONDS))
+    return len(
+        deliver_all(services.state, services.alerts, deliveries, DEDUP_SECONDS, deadline=invocation)
+    )
 
 
 def anomaly_delivery_key(dimension: str, group: str, timestamp: str) -> str:

@@ -70,7 +70,7 @@ def run(
         return {**_header(event, dry_run=True), **analysis}
     if event.request_id is None or dry_run:
         result, notices = _change(event, services, dry_run, invocation_id, requested_by)
-        deliver_notices(services, notices)
+        deliver_notices(services, notices, invocation)
         return result
     request_key = f"{event.account_id}/{event.region}/{event.cluster}/{event.request_id}"
     ttl = services.environment.scaler_idempotency_ttl_hours * 3600
@@ -96,7 +96,7 @@ def run(
         return error_result(
             error, action=event.action.value, request_id=event.request_id, in_progress=True
         )
-    deliver_notices(services, notices)
+    deliver_notices(services, notices, invocation)
     return result
 
 

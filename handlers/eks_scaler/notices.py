@@ -18,6 +18,7 @@ from typing import Any
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.node_group_locks import node_group_key, node_group_resource
+from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.decision import ScalingDecision
 from handlers.eks_scaler.models import ScalerEvent
@@ -88,12 +89,17 @@ def pending_notice(event: ScalerEvent, name: str, services: ScalerServices) -> N
     return notice
 
 
-def deliver_notices(services: ScalerServices, notices: list[Notice]) -> int:
-    """Deliver the notices not delivered yet; how many went out now. Raises
-    `AlertNotDeliveredError` (after trying them all) when SNS refused one."""
+def deliver_notices(
+    services: ScalerServices, notices: list[Notice], deadline: ClaimDeadline | None
+) -> int:
+    """Deliver the notices not delivered yet, each claim bound to `deadline` (the invocation);
+    how many went out now. Raises `AlertNotDeliveredError` (after trying them all) when SNS
+    refused one."""
     deliveries = [(notice["key"], Alert.model_validate(notice["alert"])) for notice in notices]
     ttl_seconds = notice_ttl_seconds(services)
-    return len(deliver_all(services.state, services.alerts, deliveries, ttl_seconds))
+    return len(
+        deliver_all(services.state, services.alerts, deliveries, ttl_seconds, deadline=deadline)
+    )
 
 
 def notice_ttl_seconds(services: ScalerServices) -> int:

@@ -6,7 +6,9 @@ the claim is an idempotent request in the state table: taken while publishing, c
 SNS message id once the publish succeeded, and released when it failed. A failed publish then
 raises `AlertNotDeliveredError`, which is deliberately not a `FleetError`: the skeleton lets it
 fail the invocation, the platform retries the event, and the dead-letter queue keeps it after the
-last retry. The retry finds no completed claim and publishes again.
+last retry. The retry finds no completed claim and publishes again. Every caller passes its
+invocation as the claim's deadline, so a claim whose invocation Lambda killed while SNS hung
+is free for the platform's retry a minute later, instead of turning it away for PUBLISH_SECONDS.
 """
 
 from __future__ import annotations
@@ -44,15 +46,17 @@ def deliver_once(
     alert: Alert,
     ttl_seconds: int,
     *,
-    deadline: ClaimDeadline | None = None,
+    deadline: ClaimDeadline | None,
 ) -> str | None:
     """Publish `alert` unless an alert with `key` was delivered within `ttl_seconds`.
 
     Returns the SNS message id, or None for a duplicate of a delivered alert. Raises
     `AlertNotDeliveredError` when the publish failed (the claim is released) or another
-    invocation is publishing the same key right now. With `deadline` (the invocation), the
-    claim blocks no longer than until Lambda ends the invocation, so the platform's retry of an
-    invocation killed while publishing (SNS not answering) publishes the alert.
+    invocation is publishing the same key right now. `deadline` is the invocation (None only
+    outside one): the claim blocks no longer than until Lambda ends it, so the platform's retry
+    of an invocation killed while publishing (SNS not answering) publishes the alert. It is
+    required so that no caller forgets it: without it a killed invocation's claim holds for
+    PUBLISH_SECONDS, and the retry fails on it.
     """
     try:
         with state.idempotent(
@@ -75,6 +79,8 @@ def deliver_all(
     publisher: AlertPublisher,
     deliveries: Iterable[tuple[str, Alert]],
     ttl_seconds: int,
+    *,
+    deadline: ClaimDeadline | None,
 ) -> list[str]:
     """`deliver_once` for every (key, alert), each tried even when an earlier one failed.
 
@@ -82,13 +88,13 @@ def deliver_all(
     record keeps the notices, and every run of the same request, first or repeat, calls this, so
     a notice that failed is sent by the retry and one that went out is not sent again. Returns
     the message ids of the alerts sent now; raises the first `AlertNotDeliveredError` after
-    trying them all.
+    trying them all. `deadline` bounds every claim, as for `deliver_once`.
     """
     sent: list[str] = []
     failures: list[AlertNotDeliveredError] = []
     for key, alert in deliveries:
         try:
-            message_id = deliver_once(state, publisher, key, alert, ttl_seconds)
+            message_id = deliver_once(state, publisher, key, alert, ttl_seconds, deadline=deadline)
         except AlertNotDeliveredError as error:
             failures.append(error)
             continue

@@ -17,6 +17,7 @@ from fleet_shared.performance_documents import (
     PerformanceAnalysis,
     analysis_key,
 )
+from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer.bottlenecks import find_bottlenecks, measured_rules
 from handlers.performance_analyzer.measurements import CLUSTER_METRICS, HOUR, measure_window
@@ -31,9 +32,15 @@ WEEK = timedelta(days=7)
 
 
 def analyse_cluster(
-    services: PerformanceServices, logger: Any, account_id: str, cluster: Cluster
+    services: PerformanceServices,
+    logger: Any,
+    account_id: str,
+    cluster: Cluster,
+    *,
+    deadline: ClaimDeadline | None,
 ) -> dict[str, Any]:
-    """Analyse `cluster` in `account_id`; the summary the handler returns for it."""
+    """Analyse `cluster` in `account_id`; the summary the handler returns for it. The alerts'
+    delivery claims are bound to `deadline` (the invocation)."""
     environment = services.environment
     hours = environment.performance_window_hours
     now = services.clock.now()
@@ -90,6 +97,7 @@ def analyse_cluster(
         regressing=regressing,
         bottlenecks=bottlenecks,
         measured=measured_rules(current),
+        deadline=deadline,
     )
     return {
         "account_id": account_id,

@@ -77,7 +77,7 @@ def handle(
 
     results = map_isolated(
         targets,
-        lambda target: analyse_cluster(services, FUNCTION.logger, *target),
+        lambda target: analyse_cluster(services, FUNCTION.logger, *target, deadline=invocation),
         on_error=failed,
         errors=(ClientError, BotoCoreError, FleetError),
         max_workers=services.environment.performance_max_workers,

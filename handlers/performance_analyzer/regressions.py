@@ -27,6 +27,7 @@ from fleet_shared.alert_delivery import SCOPE, AlertNotDeliveredError, deliver_o
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.performance_documents import Bottleneck, MetricTrend
+from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer.bottlenecks import BOTTLENECK_RULES
 from handlers.performance_analyzer.measurements import CLUSTER_METRICS, WindowMeasurements
@@ -116,6 +117,7 @@ def settle_regression_alerts(
     regressing: list[str],
     bottlenecks: list[Bottleneck],
     measured: frozenset[str],
+    deadline: ClaimDeadline | None,
 ) -> dict[str, int]:
     """Open an alert for each new regression and resolve those that cleared (only rules in
     `measured`: a figure the window lacks did not clear); the counts. Raises
@@ -133,6 +135,7 @@ def settle_regression_alerts(
             regressing=regressing,
             by_rule=by_rule,
             measured=measured,
+            deadline=deadline,
         )
 
 
@@ -147,6 +150,7 @@ def _settle(
     regressing: list[str],
     by_rule: dict[str, Bottleneck],
     measured: frozenset[str],
+    deadline: ClaimDeadline | None,
 ) -> dict[str, int]:
     counts = {"sent": 0, "resolved": 0, "open": 0}
     for rule in BOTTLENECK_RULES:
@@ -167,7 +171,8 @@ def _settle(
             if is_open:
                 continue
             started_after = _episode(record)
-            sent_now = _deliver(services, logger, f"{key}/{rule.name}/{started_after}/open", alert)
+            delivery = f"{key}/{rule.name}/{started_after}/open"
+            sent_now = _deliver(services, logger, delivery, alert, deadline)
             if sent_now is not None:
                 services.state.put_value(
                     key,
@@ -185,7 +190,7 @@ def _settle(
                 f"{rule.title} no longer regresses week over week on {resource}", now
             )
             delivery = f"{key}/{rule.name}/{_episode(record)}/resolved"
-            sent_now = _deliver(services, logger, delivery, resolution)
+            sent_now = _deliver(services, logger, delivery, resolution, deadline)
             if sent_now is not None:
                 services.state.put_value(
                     key, rule.name, {OPEN: False, "alert_id": alert.id, CLOSED_AT: iso_z(now)}
@@ -214,14 +219,23 @@ def _delivered(services: PerformanceServices, delivery: str) -> bool:
 
 
 def _deliver(
-    services: PerformanceServices, logger: Any, delivery: str, alert: Alert
+    services: PerformanceServices,
+    logger: Any,
+    delivery: str,
+    alert: Alert,
+    deadline: ClaimDeadline | None,
 ) -> bool | None:
-    """Deliver `alert` once under the `delivery` key: True when this run published it, False
-    when an earlier run had (and its record was lost), None when SNS refused it (logged; the
-    next run tries again)."""
+    """Deliver `alert` once under the `delivery` key, its claim bound to `deadline` (the
+    invocation): True when this run published it, False when an earlier run had (and its record
+    was lost), None when SNS refused it (logged; the next run tries again)."""
     try:
         message_id = deliver_once(
-            services.state, services.alerts, delivery, alert, DELIVERY_TTL_SECONDS
+            services.state,
+            services.alerts,
+            delivery,
+            alert,
+            DELIVERY_TTL_SECONDS,
+            deadline=deadline,
         )
     except AlertNotDeliveredError as error:
         logger.warning(

@@ -69,7 +69,7 @@ def handle(
 ) -> dict[str, Any]:
     """Consume the queue, score a security event, or scan one target or the whole fleet."""
     if isinstance(request, SqsBatch):
-        return _consume_queue(request, services)
+        return _consume_queue(request, services, invocation)
     if isinstance(request, IgnoredEvent):
         return _ignore(request)
     if isinstance(request, GuardDutyFindingEvent | CloudTrailEvent):
@@ -79,9 +79,10 @@ def handle(
             services.alerts,
             services.clock.now(),
             services.environment.risk_country_window_days,
+            deadline=invocation,
         )
     if isinstance(request, ScanTargetRequest):
-        return scan_one(request, services, services.inventory())
+        return scan_one(request, services, services.inventory(), invocation)
     return scan_fleet(request, services, invocation)
 
 
@@ -92,7 +93,9 @@ def _ignore(event: IgnoredEvent) -> dict[str, Any]:
     return {"status": "ignored", "reason": event.reason, "event_id": event.event_id}
 
 
-def _consume_queue(batch: SqsBatch, services: ScanServices) -> dict[str, Any]:
+def _consume_queue(
+    batch: SqsBatch, services: ScanServices, invocation: Invocation
+) -> dict[str, Any]:
     """Scan the target of each message; only failures worth retrying go back to the queue.
 
     A message that can never succeed (invalid body, target not in the inventory) and a denied
@@ -104,7 +107,7 @@ def _consume_queue(batch: SqsBatch, services: ScanServices) -> dict[str, Any]:
     def scan_message(message: QueueMessage) -> None:
         try:
             request = parse_event(ScanTargetRequest, decode_json(message.body, "body"))
-            outcome = scan_one(request, services, services.inventory())
+            outcome = scan_one(request, services, services.inventory(), invocation)
         except EventValidationError as error:
             FUNCTION.logger.error(
                 "dropping message", extra={"message_id": message.message_id, "error": str(error)}

@@ -34,6 +34,7 @@ from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from handlers.security_scanner import registry
@@ -157,9 +158,16 @@ def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
 
 
 def scan_target(
-    services: ScanServices, account_id: str, region: str, *, include_global: bool, dry_run: bool
+    services: ScanServices,
+    account_id: str,
+    region: str,
+    *,
+    include_global: bool,
+    dry_run: bool,
+    deadline: ClaimDeadline | None,
 ) -> TargetResult:
-    """Scan one target, export the differences with the last scan (unless `dry_run`)."""
+    """Scan one target, export the differences with the last scan (unless `dry_run`); the
+    alerts' delivery claims are bound to `deadline` (the invocation)."""
     now = services.clock.now()
     scope = ScanScope(
         account_id=account_id,
@@ -255,7 +263,13 @@ def scan_target(
         services.state.put_value(global_key, STATE_NAME, _saved_form({"findings": global_findings}))
     if outbox:
         deliveries = [(_delivery_key(alert), alert) for alert in outbox]
-        deliver_all(services.state, services.alerts, deliveries, ALERT_DELIVERY_SECONDS)
+        deliver_all(
+            services.state,
+            services.alerts,
+            deliveries,
+            ALERT_DELIVERY_SECONDS,
+            deadline=deadline,
+        )
         _empty_outbox(services, key, saved)
     return result
 
@@ -315,11 +329,13 @@ def scan_targets(
     *,
     max_workers: int,
     dry_run: bool,
+    deadline: ClaimDeadline | None,
     budget: TimeBudget | None = None,
 ) -> list[TargetResult]:
     """Scan (account, region, include_global) targets with at most `max_workers` at a time.
 
     Results come back in target order. An unexpected error in one target is reported for it.
+    The alerts' delivery claims are bound to `deadline` (the invocation).
     With a `budget`, a target whose turn comes when the invocation could not finish it is not
     started (its result comes from the budget's `on_deadline`).
     """
@@ -327,7 +343,12 @@ def scan_targets(
     def scan(target: tuple[str, str, bool]) -> TargetResult:
         account_id, region, include_global = target
         return scan_target(
-            services, account_id, region, include_global=include_global, dry_run=dry_run
+            services,
+            account_id,
+            region,
+            include_global=include_global,
+            dry_run=dry_run,
+            deadline=deadline,
         )
 
     return map_isolated(

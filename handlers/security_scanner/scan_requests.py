@@ -22,6 +22,7 @@ from fleet_shared.exceptions import ConfigurationError, EventValidationError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import FAILED, PARTIAL, run_status
 from handlers.security_scanner.models import ScanRequest, ScanTargetRequest
 from handlers.security_scanner.scan import (
@@ -49,7 +50,8 @@ def scan_fleet(
     """Scan every target of the inventory, or fan out when there are too many for one run.
 
     The targets the last direct scan did not start go first; a target is started only while
-    the invocation has SCAN_TARGET_SECONDS left, the others are listed under `not_started`.
+    the invocation has SCAN_TARGET_SECONDS left, the others are listed under `not_started`. The
+    alerts' delivery claims are bound to the invocation.
     """
     environment = services.environment
     targets = _targets(services.inventory())
@@ -63,6 +65,7 @@ def scan_fleet(
         first + [target for target in targets if target not in first],
         max_workers=environment.scan_max_workers,
         dry_run=request.dry_run,
+        deadline=invocation,
         budget=budget,
     )
     # Reported in inventory order, whatever order they were scanned in.
@@ -86,7 +89,10 @@ def scan_fleet(
 
 
 def scan_one(
-    request: ScanTargetRequest, services: ScanServices, inventory: FleetInventory
+    request: ScanTargetRequest,
+    services: ScanServices,
+    inventory: FleetInventory,
+    deadline: ClaimDeadline | None,
 ) -> dict[str, Any]:
     """Scan one target of the inventory; raises `EventValidationError` for any other."""
     member = inventory.member(request.account_id)
@@ -102,6 +108,7 @@ def scan_one(
         request.region,
         include_global=request.region == member.regions[0],
         dry_run=request.dry_run,
+        deadline=deadline,
     )
     response = _summary([result], request.dry_run, mode="target")
     if not request.dry_run and result.status != FAILED:

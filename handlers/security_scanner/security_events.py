@@ -18,7 +18,7 @@ from typing import Any
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.exceptions import RequestInProgressError
-from fleet_shared.state_table import StateTable
+from fleet_shared.state_table import ClaimDeadline, StateTable
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.security_scanner.exceptions import CountriesContendedError, EventInProgressError
 from handlers.security_scanner.models import GuardDutyFindingEvent, SecurityEventEnvelope
@@ -48,8 +48,11 @@ def handle_security_event(
     publisher: AlertPublisher,
     now: datetime,
     country_window_days: int,
+    *,
+    deadline: ClaimDeadline | None,
 ) -> dict[str, Any]:
-    """Score the event; alert when the score reaches a severity.
+    """Score the event; alert when the score reaches a severity (the alert's claim bound to
+    `deadline`, the invocation).
 
     Raises `AlertNotDeliveredError` when SNS did not take the alert and `EventInProgressError`
     while another invocation handles the same event: both fail the invocation for a retry.
@@ -65,7 +68,10 @@ def handle_security_event(
     if alert is None:
         # No alert, so nothing a redelivery could duplicate: it gets the (stored) score.
         return result
-    if deliver_once(state, publisher, _alert_key(event), alert, EVENT_CLAIM_SECONDS) is None:
+    message_id = deliver_once(
+        state, publisher, _alert_key(event), alert, EVENT_CLAIM_SECONDS, deadline=deadline
+    )
+    if message_id is None:
         return {"status": "duplicate", "event_id": event.event_id}
     return {**result, "alerted": True}
 

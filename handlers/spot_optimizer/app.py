@@ -68,17 +68,23 @@ def handle(
         return _ignore(request)
     dry_run = request.dry_run or services.environment.fleet_dry_run
     try:
-        return _dispatch(request, services, dry_run, f"{FUNCTION_NAME}:{invocation.request_id}")
+        return _dispatch(request, services, dry_run, invocation)
     except (FleetError, ClientError, BotoCoreError) as error:
         FUNCTION.logger.warning("request failed", extra={"error": str(error)})
         return error_result(error, **_context(request))
 
 
 def _dispatch(
-    request: SpotRequest, services: SpotServices, dry_run: bool, owner: str
+    request: SpotRequest, services: SpotServices, dry_run: bool, invocation: Invocation
 ) -> dict[str, Any]:
     if isinstance(request, InterruptionEvent):
-        result = handle_interruption(request, services, dry_run=dry_run, owner=owner)
+        result = handle_interruption(
+            request,
+            services,
+            dry_run=dry_run,
+            owner=f"{FUNCTION_NAME}:{invocation.request_id}",
+            deadline=invocation,
+        )
         FUNCTION.observability.metrics.add_metric(name="SpotInterruptions", unit="Count", value=1)
         return result
     if isinstance(request, AnalyzeFleetEvent):

@@ -62,7 +62,7 @@ from fleet_shared.node_group_locks import (
     node_group_resource,
 )
 from fleet_shared.observability import observability_for
-from fleet_shared.state_table import HeldLock, IdempotentRequest
+from fleet_shared.state_table import ClaimDeadline, HeldLock, IdempotentRequest
 from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer.exceptions import (
     InterruptionInProgressError,
@@ -108,9 +108,15 @@ HEADER_FIELDS = (
 
 
 def handle_interruption(
-    event: InterruptionEvent, services: SpotServices, *, dry_run: bool, owner: str
+    event: InterruptionEvent,
+    services: SpotServices,
+    *,
+    dry_run: bool,
+    owner: str,
+    deadline: ClaimDeadline | None,
 ) -> dict[str, Any]:
     """The result: the instance, its node group, and the fallback proposal or change, if any.
+    The notices' delivery claims are bound to `deadline` (the invocation).
 
     Raises `AlertNotDeliveredError` when SNS did not take an alert, `NoticesNotDeliveredError`
     when the state table did not take an alert's delivery claim, `InterruptionNotRecordedError`
@@ -142,7 +148,9 @@ def handle_interruption(
         (notice["key"], Alert.model_validate(notice["alert"])) for notice in stored["notices"]
     ]
     try:
-        sent = deliver_all(services.state, services.alerts, notices, CLAIM_TTL_SECONDS)
+        sent = deliver_all(
+            services.state, services.alerts, notices, CLAIM_TTL_SECONDS, deadline=deadline
+        )
     except (ClientError, BotoCoreError) as error:
         # An error result would not be retried, and what was done would never be announced.
         raise NoticesNotDeliveredError(str(error)) from error

@@ -1,10 +1,26 @@
-"""A Lambda context whose time runs out: for tests of handlers that stop starting work in time."""
+"""A Lambda context whose time runs out: for tests of handlers that stop starting work in time,
+and of what Lambda's retry finds after it killed an invocation at its deadline."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from fleet_shared.clock import ManualClock
 from tests.handlers.conftest import FakeLambdaContext
+from tests.handlers.faults import hang_first_attempt
+
+ResultT = TypeVar("ResultT")
+
+PLATFORM_RETRY_SECONDS = 60
+"""The soonest Lambda retries an invocation that failed (or was killed)."""
+KILLED_WITH_SECONDS_LEFT = 45
+"""The time left to an invocation killed while publishing: more than its function's budget per
+target (so it gets as far as its alerts; security_scanner's SCAN_TARGET_SECONDS, 120 s by
+default, is lowered for it), and with the retry a minute after its deadline, less than a
+delivery claim's own bound (`alert_delivery.PUBLISH_SECONDS`, 120 s) since it started."""
 
 
 @dataclass(frozen=True)
@@ -19,3 +35,28 @@ class ContextRunningOutOfTime(FakeLambdaContext):
         if len(self.millis_left) > 1:
             return self.millis_left.pop(0)
         return self.millis_left[0]
+
+
+def killed_while_publishing_then_retried(
+    sns_client: Any,
+    clock: ManualClock,
+    invoke: Callable[[FakeLambdaContext], ResultT],
+) -> ResultT:
+    """The result of Lambda's retry of `invoke`, whose first run (with KILLED_WITH_SECONDS_LEFT
+    in its context) hung on its first SNS Publish until Lambda killed it at its deadline; the
+    retry runs a minute later by `clock`, with SNS answering, while the killed run still holds
+    whatever it held.
+
+    `invoke(context)` runs the function's handler on the event with that Lambda context. The
+    killed run is let go (it ends with `InvocationKilledError`) only after the retry returned.
+    """
+    hang = hang_first_attempt(sns_client, "sns", "Publish")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(invoke, ContextRunningOutOfTime(millis_left=[KILLED_WITH_SECONDS_LEFT * 1000]))
+        try:
+            assert hang.entered.wait(10), "the invocation published no alert"
+            clock.advance(KILLED_WITH_SECONDS_LEFT + PLATFORM_RETRY_SECONDS)
+            return invoke(FakeLambdaContext())
+        finally:
+            # Leaving the pool waits for the killed run to end, once let go.
+            hang.release()

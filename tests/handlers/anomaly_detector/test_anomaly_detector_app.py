@@ -22,7 +22,7 @@ from handlers.anomaly_detector.app import lambda_handler
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.anomaly_detector.anomaly_series import seasonal_series
 from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, START_TIME
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import fail_every_attempt
 
 DENIED_ACCOUNT_ID = "333333333333"
@@ -430,6 +430,23 @@ def test_alert_sns_refuses_fails_the_scan_and_the_retry_sends_it_exactly_once(
     assert alert_inbox.receive() == []
 
 
+def test_a_scan_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
+    detector: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN a member spike two hours ago
+    put_spike_then_quiet(detector)
+    # WHEN SNS never answers the scan's Publish, so Lambda kills the scan at its deadline, and
+    # retries it a minute later
+    sns = app.FUNCTION.services().hub_client("sns")
+    retried = killed_while_publishing_then_retried(
+        sns, detector, lambda context: lambda_handler({"action": "scan"}, context)
+    )
+    # THEN the retry is not refused by the killed scan's claim: the anomaly is alerted once
+    assert [item["alerted"] for item in retried["anomalies"]] == [True]
+    [alert] = alert_inbox.receive()
+    assert alert.alert["resolved"] is False
+
+
 def test_an_episode_that_is_over_is_resolved_once_with_the_alerts_id(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
@@ -582,6 +599,67 @@ def test_an_episode_of_a_cluster_that_left_the_inventory_is_closed_once_after_th
     detector.advance(900)
     assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
     assert alert_inbox.receive() == []
+
+
+def test_a_silent_series_close_killed_while_sns_hangs_is_sent_once_by_the_platforms_retry(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike alerted by a scan, after which the metric stopped reporting, and a
+    # scan ANOMALY_DEDUP_DAYS after its last value, when the episode is to be closed
+    values = cpu_series(1, detector)
+    values[-1] += 25.0
+    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+    lambda_handler({"action": "scan"}, lambda_context)
+    [alert] = alert_inbox.receive()
+    detector.set(times[-1] + timedelta(days=7, minutes=15))
+    # WHEN SNS never answers that scan's Publish of the closing resolution, so Lambda kills the
+    # scan at its deadline, and retries it a minute later
+    retried = killed_while_publishing_then_retried(
+        app.FUNCTION.services().hub_client("sns"),
+        detector,
+        lambda context: lambda_handler({"action": "scan"}, context),
+    )
+    # THEN the retry is not refused by the killed scan's claim: it closes the episode, once
+    assert retried["resolved"] == 1, retried
+    [resolution] = alert_inbox.receive()
+    assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
+    assert "no value since" in resolution.alert["detail"]
+
+
+def test_an_unread_series_close_killed_while_sns_hangs_is_sent_once_by_the_platforms_retry(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+) -> None:
+    # GIVEN a member spike alerted by a scan, after which the cluster left the fleet inventory,
+    # and a scan ANOMALY_DEDUP_DAYS after the first that missed it, when the episode is closed
+    put_spike_then_quiet(detector)
+    lambda_handler({"action": "scan"}, lambda_context)
+    [alert] = alert_inbox.receive()
+    without_cluster = copy.deepcopy(inventory_document)
+    without_cluster["members"][0]["clusters"] = []
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(without_cluster).encode("utf-8"),
+    )
+    first_missed = detector.now() + timedelta(minutes=15)
+    detector.set(first_missed)
+    lambda_handler({"action": "scan"}, lambda_context)
+    detector.set(first_missed + timedelta(days=7))
+    # WHEN SNS never answers that scan's Publish of the closing resolution, so Lambda kills the
+    # scan at its deadline, and retries it a minute later
+    retried = killed_while_publishing_then_retried(
+        app.FUNCTION.services().hub_client("sns"),
+        detector,
+        lambda context: lambda_handler({"action": "scan"}, context),
+    )
+    # THEN the retry is not refused by the killed scan's claim: it closes the episode, once
+    assert retried["resolved"] == 1, retried
+    [resolution] = alert_inbox.receive()
+    assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
+    assert "no longer read" in resolution.alert["detail"]
 
 
 def test_a_scan_short_of_time_leaves_the_rest_not_started(

@@ -32,7 +32,7 @@ from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.services import ValidatorServices
 from handlers.change_validator.validation import load_record
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, AlertInbox
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
 from tests.handlers.member_accounts import member_session
 
@@ -213,6 +213,28 @@ def test_an_update_eks_reports_failed_is_failed_at_once(
     [alert] = validator_alerts(alert_inbox)
     assert alert["severity"] == "critical"
     assert "previous control plane version was 1.19" in alert["detail"]
+
+
+def test_a_failed_update_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
+    validator: Validator, eks_updates: EksUpdates, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN a cluster version update that EKS reports failed
+    eks_updates.status = "Failed"
+    change = cloudtrail_event(
+        "UpdateClusterVersion", "9d8c7b6a-0000-4111-8222-933344445556",
+        validator.clock.now(), {"version": "1.20"},
+    )  # fmt: skip
+    # WHEN SNS never answers the verdict's Publish, so Lambda kills the invocation at its
+    # deadline, and retries the record a minute later
+    retried = killed_while_publishing_then_retried(
+        app.FUNCTION.services().sessions.hub_client("sns"),
+        validator.clock,
+        lambda context: validator.send(change, context),
+    )
+    # THEN the retry is not refused by the killed invocation's claim: the verdict is failed and
+    # its critical alert goes out once
+    assert retried["status"] == "failed", retried
+    assert [alert["severity"] for alert in validator_alerts(alert_inbox)] == ["critical"]
 
 
 def test_an_update_still_running_after_the_last_check_is_failed(
@@ -399,6 +421,40 @@ def test_the_verdict_alert_is_sent_exactly_once_when_sns_fails_and_the_callback_
     [alert] = validator_alerts(alert_inbox)
     assert "launch_template" in alert["title"]
     assert "back to launch template" in alert["detail"]
+
+
+def test_a_bake_callback_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN a node group update that slowed the endpoint, baking
+    now = validator.clock.now()
+    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
+    eks_updates.status = "Successful"
+    update_id = "7e6d5c4b-0000-4111-8222-933344445556"
+    validator.send(
+        cloudtrail_event(
+            "UpdateNodegroupVersion", update_id, now,
+            {"nodegroupName": NODE_GROUP, "launchTemplate": {"name": "nodes", "version": "7"}},
+        )
+    )  # fmt: skip
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=900)
+    validator.clock.advance(15 * 60)
+    callback = {"action": "follow_up", "validation_id": update_id}
+    # WHEN SNS never answers the verdict's Publish, so Lambda kills the bake callback at its
+    # deadline (holding the validation's lock and the verdict's claim), and retries it a minute
+    # later with the same Lambda request id
+    retried = killed_while_publishing_then_retried(
+        validator.services[0].sessions.hub_client("sns"),
+        validator.clock,
+        lambda context: validator.send(callback, context),
+    )
+    # THEN the retry judges nothing again and sends the verdict's critical alert, once
+    assert retried["status"] == "degraded", retried
+    [alert] = validator_alerts(alert_inbox)
+    assert "launch_template" in alert["title"]
 
 
 def test_a_validation_killed_at_its_deadline_is_opened_by_the_platforms_retry(

@@ -25,7 +25,7 @@ from handlers.cleanup_manager.cleanup import (
     announced_key,
 )
 from tests.handlers.cleanup_manager.conftest import on_every_session
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import fail_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
 
@@ -220,6 +220,30 @@ def test_notice_sns_refuses_fails_the_run_and_its_retry_sends_it_once_without_ma
     # THEN the notice is not sent again
     assert next_day["alerts"] == 0
     assert alert_inbox.receive() == []
+
+
+def test_a_run_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    built_services: list[CleanupServices],
+    future_clock: ManualClock,
+) -> None:
+    # GIVEN candidates in member A (a dry run first builds the services whose SNS client the
+    # hang is injected into; it changes nothing)
+    cleaner({"action": "cleanup", "dry_run": True})
+    # WHEN SNS never answers the run's notice, so Lambda kills the run at its deadline after
+    # marking, and retries it a minute later
+    retried = killed_while_publishing_then_retried(
+        built_services[0].hub_client("sns"),
+        future_clock,
+        lambda context: cleaner({"action": "cleanup"}, context),
+    )
+    # THEN the retry is not refused by the killed run's claim: the marks are found pending and
+    # the notice goes out once
+    assert _actions(_target(retried, MEMBER_A))[member_a["stale"]] == "pending"
+    [notice] = alert_inbox.receive()
+    assert member_a["stale"] in notice.alert["detail"]
 
 
 def test_targets_left_without_time_are_not_started_and_the_run_is_partial(
@@ -487,11 +511,11 @@ def test_a_notice_that_went_out_is_not_sent_again_when_a_region_drops_out(
         return TargetResult(MEMBER_A, region, actions=[{**entry, "delete_after": delete_after}])
 
     first = [marked(REGION, "snap-1", "mark"), marked("eu-west-1", "snap-2", "mark")]
-    assert announce_marks(first, services) == 1
+    assert announce_marks(first, services, deadline=None) == 1
     alert_inbox.receive()
     # WHEN the next day's run finds the marks of one region only (the other one denied)
     future_clock.advance(timedelta(days=1).total_seconds())
-    sent = announce_marks([marked(REGION, "snap-1", "pending")], services)
+    sent = announce_marks([marked(REGION, "snap-1", "pending")], services, deadline=None)
     # THEN nothing is sent again
     assert sent == 0
     assert alert_inbox.receive() == []
@@ -594,7 +618,7 @@ def test_a_notice_of_thousands_of_marks_goes_out_once_and_is_recorded(
         )
 
     # WHEN its notice is announced
-    sent = announce_marks([marked("mark")], services)
+    sent = announce_marks([marked("mark")], services, deadline=None)
     # THEN the one notice went out (SNS takes at most 256 KB), with the count, the first
     # resources and how many more, and what it announced was recorded
     assert sent == 1
@@ -606,7 +630,7 @@ def test_a_notice_of_thousands_of_marks_goes_out_once_and_is_recorded(
     # WHEN the next day's run finds the same marks pending
     future_clock.advance(timedelta(days=1).total_seconds())
     # THEN nothing is sent again
-    assert announce_marks([marked("pending")], services) == 0
+    assert announce_marks([marked("pending")], services, deadline=None) == 0
     assert alert_inbox.receive() == []
 
 
@@ -632,6 +656,7 @@ def test_marks_an_earlier_version_recorded_in_full_count_as_announced(
     sent = announce_marks(
         [TargetResult(MEMBER_A, REGION, actions=[{**pending, "delete_after": delete_after}])],
         services,
+        deadline=None,
     )
     # THEN it is not announced again
     assert sent == 0
@@ -664,12 +689,12 @@ def test_a_deletion_announced_among_more_marks_than_one_item_holds_is_carried_ou
         )
 
     # WHEN their notice is announced
-    sent = announce_marks([marked("mark")], services)
+    sent = announce_marks([marked("mark")], services, deadline=None)
     # THEN it goes out once, and the next day's run of the same marks sends nothing again
     assert sent == 1
     assert "12000 resources" in alert_inbox.receive()[0].alert["title"]
     future_clock.advance(timedelta(days=1).total_seconds())
-    assert announce_marks([marked("pending")], services) == 0
+    assert announce_marks([marked("pending")], services, deadline=None) == 0
     assert alert_inbox.receive() == []
     # WHEN the run on the mark's date comes
     future_clock.advance(timedelta(days=6).total_seconds())
@@ -716,7 +741,7 @@ def test_a_notice_whose_record_was_written_in_part_is_not_sent_again_by_the_retr
     )
     # WHEN the notice is announced
     with pytest.raises(BotoCoreError):
-        announce_marks([marks], services)
+        announce_marks([marks], services, deadline=None)
     # THEN it went out once, and the run failed for its retry
     assert len(alert_inbox.receive()) == 1
     assert refused.attempts > 0
@@ -724,7 +749,7 @@ def test_a_notice_whose_record_was_written_in_part_is_not_sent_again_by_the_retr
     refused.healed = True
     future_clock.advance(60)
     # THEN the notice is not sent again
-    assert announce_marks([marks], services) == 0
+    assert announce_marks([marks], services, deadline=None) == 0
     assert alert_inbox.receive() == []
     # AND on the mark's date the announced snapshot is deleted
     future_clock.advance(timedelta(days=7).total_seconds())
@@ -883,12 +908,12 @@ def test_an_account_whose_announced_marks_cannot_be_read_does_not_hold_back_the_
     dynamodb.meta.events.register_first("before-send.dynamodb.Query", refuse_member_a_only)
     # WHEN the marks are announced
     with pytest.raises(BotoCoreError):
-        announce_marks([marked(MEMBER_A), marked(MEMBER_B)], services)
+        announce_marks([marked(MEMBER_A), marked(MEMBER_B)], services, deadline=None)
     # THEN B's notice went out all the same, and the run failed for its retry
     assert [notice.alert["account_id"] for notice in alert_inbox.receive()] == [MEMBER_B]
     assert refused.attempts > 0
     # WHEN the retry comes, the state table healthy again
     refused.healed = True
-    assert announce_marks([marked(MEMBER_A), marked(MEMBER_B)], services) == 1
+    assert announce_marks([marked(MEMBER_A), marked(MEMBER_B)], services, deadline=None) == 1
     # THEN A's notice goes out, and B's is not sent again
     assert [notice.alert["account_id"] for notice in alert_inbox.receive()] == [MEMBER_A]

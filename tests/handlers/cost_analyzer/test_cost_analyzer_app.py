@@ -36,7 +36,7 @@ from tests.handlers.conftest import (
     MEMBER_ACCOUNT_ID,
     REGION,
 )
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import fail_every_attempt
 
 CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
@@ -348,6 +348,27 @@ def test_alerts_sns_refuses_fail_the_run_and_its_retry_sends_each_exactly_once(
     queue_cost_explorer(today, ec2_last_day=400.0)
     assert lambda_handler({"action": "analyze"}, lambda_context)["alerts"] == 0
     assert alert_inbox.receive() == []
+
+
+def test_an_analysis_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
+    analyzer: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN an EC2 jump on the last day: three anomaly warnings and the summary to announce
+    today = analyzer.now().date()
+    stub_cost_forecast(2_000.0)
+
+    def analyze(context: Any) -> dict[str, Any]:
+        queue_cost_explorer(today, ec2_last_day=400.0)
+        return lambda_handler({"action": "analyze"}, context)
+
+    # WHEN SNS never answers the run's first Publish, so Lambda kills the run at its deadline,
+    # and retries it a minute later
+    sns = app.FUNCTION.services().hub_client("sns")
+    retried = killed_while_publishing_then_retried(sns, analyzer, analyze)
+    # THEN the retry is not refused by the killed run's claim: it announces all four, once each
+    assert retried["alerts"] == 4, retried
+    severities = sorted(a.alert["severity"] for a in alert_inbox.receive())
+    assert severities == ["info", "warning", "warning", "warning"]
 
 
 def test_an_anomaly_of_a_cluster_tag_too_long_for_a_key_is_alerted_once_with_the_summary(

@@ -16,7 +16,7 @@ from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
 from fleet_shared.state_table import StateTable
 from handlers.eks_scaler import app
 from handlers.eks_scaler.services import ScalerServices
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import (
     InjectedHang,
     InvocationKilledError,
@@ -78,6 +78,32 @@ def test_a_notice_sns_refuses_is_sent_once_by_the_retry_without_scaling_again(  
     assert scaler(request, "inv-3")["repeated_request"] is True
     assert alert_inbox.receive() == []
     assert history(state_table, "system", fake_clock) == 1
+
+
+def test_a_change_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a scheduled scale-down with its execution id
+    calls = count_scaling_calls(services)
+    request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="exec-12")
+    # WHEN SNS never answers its notice's Publish, so Lambda kills the invocation at its
+    # deadline, and retries the event a minute later
+    retried = killed_while_publishing_then_retried(
+        services.hub_client("sns"),
+        fake_clock,
+        lambda context: app.FUNCTION.invoke(request, Invocation.from_context(context)),
+    )
+    # THEN the retry is not refused by the killed invocation's claim: the stored result is
+    # answered, the notice goes out once, and nothing is scaled again
+    assert retried["repeated_request"] is True, retried
+    [notice] = alert_inbox.receive()
+    assert notice.alert["title"] == f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
+    assert calls == ["system"]
+    assert sizes(member_eks, "system")["desired_size"] == 1
 
 
 def test_an_unfinished_request_sends_the_notice_of_its_done_change_on_the_retry(  # noqa: PLR0917

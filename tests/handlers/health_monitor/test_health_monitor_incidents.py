@@ -19,11 +19,10 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.alerts import alert_id
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key
 from fleet_shared.state_table import StateTable
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import (
     InjectedFault,
     fail_every_attempt,
-    hang_first_attempt,
 )
 from tests.handlers.health_monitor.test_health_monitor_events import alarm_event
 
@@ -588,22 +587,17 @@ def test_an_alert_whose_publish_hung_until_the_deadline_is_sent_once_by_the_retr
     fake_clock: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN a failing endpoint (critical at once: one result rates it), and SNS never answering
-    # the first Publish of a scheduled run, made with 30 s of the run left
+    # GIVEN a failing endpoint (critical at once: one result rates it)
     monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
     flaky_endpoint(500)
-    hang = hang_first_attempt(health_services().hub_client("sns"), "sns", "Publish")
-    context = ContextRunningOutOfTime(millis_left=[30_000])
     fake_clock.advance(CADENCE_SECONDS)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        killed = pool.submit(invoke, FLEET_EVENT, context)
-        assert hang.entered.wait(10)
-        # WHEN Lambda kills it at its deadline and retries the event a minute later
-        fake_clock.advance(30 + 60)
-        retried = invoke(FLEET_EVENT)
-        hang.release()
-        # (the killed run's cluster ends with the error that stands for the kill)
-        assert killed.result(10)["clusters"][0]["status"] == "error"
+    # WHEN SNS never answers the first Publish of a scheduled run, so Lambda kills the run at its
+    # deadline, and retries the event a minute later
+    retried = killed_while_publishing_then_retried(
+        health_services().hub_client("sns"),
+        fake_clock,
+        lambda context: invoke(FLEET_EVENT, context),
+    )
     # THEN the retry sent the endpoint's alert, and the schedule does not send it again
     assert retried["clusters"][0]["alerts"]["sent"] == 1
     later = scheduled_runs(invoke, fake_clock, 2)

@@ -22,6 +22,7 @@ from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.regressions import settle_regression_alerts
 from handlers.performance_analyzer.services import PerformanceServices
 from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, AlertInbox
+from tests.handlers.deadlines import killed_while_publishing_then_retried
 from tests.handlers.faults import InjectedFault
 from tests.handlers.member_accounts import DENIED_MEMBER, deny_assume_role, member_session
 
@@ -83,13 +84,18 @@ def analyze(  # noqa: PLR0917 - pytest passes fixtures positionally
     alert_inbox: AlertInbox,
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Invoke the handler with services on the manual clock."""
+) -> Callable[..., dict[str, Any]]:
+    """Invoke the handler with services on the manual clock (and a Lambda context with 60 s left,
+    unless one is given)."""
     services = PerformanceServices.create(
         app.FUNCTION.name, load_environment(PerformanceEnvironment), clock=fake_clock
     )
     monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
-    return lambda event: app.lambda_handler(event, lambda_context)
+
+    def invoke(event: dict[str, Any], context: Any = lambda_context) -> dict[str, Any]:
+        return app.lambda_handler(event, context)
+
+    return invoke
 
 
 def latest_analysis() -> PerformanceAnalysis:
@@ -167,6 +173,26 @@ def test_a_regression_alerts_once_and_resolves_when_it_clears(
     assert resolution.alert["resolved"] is True
     assert resolution.alert["id"] == first_alerts[0].alert["id"]
     assert resolution.alert["timestamp"] == iso_z(fake_clock.now())
+
+
+def test_a_run_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
+    analyze: Callable[..., dict[str, Any]],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN CPU saturated now but not a week ago
+    put_saturated_window(fake_clock, 8)
+    # WHEN SNS never answers the regression's Publish, so Lambda kills the run at its deadline,
+    # and retries it a minute later
+    retried = killed_while_publishing_then_retried(
+        app.FUNCTION.services().hub_client("sns"),
+        fake_clock,
+        lambda context: analyze({"action": "analyze_fleet"}, context),
+    )
+    # THEN the retry is not refused by the killed run's claim (which would leave the alert to
+    # the next run, 4 hours later): it sends the regression's alert, once
+    assert retried["clusters"][0]["alerts"]["sent"] == 1, retried
+    assert [a.alert["resolved"] for a in alert_inbox.receive()] == [False]
 
 
 def refuse_record_writes(services: PerformanceServices, rule: str) -> InjectedFault:
@@ -257,6 +283,7 @@ def test_two_runs_settling_one_clusters_alerts_at_once_send_the_regression_once(
                     regressing=["cpu_saturation"],
                     bottlenecks=[],
                     measured=frozenset({"cpu_saturation"}),
+                    deadline=None,
                 )
             )
         except LockNotAcquiredError:

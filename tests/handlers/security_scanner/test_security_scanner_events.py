@@ -13,6 +13,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner.scan import ScanServices
+from tests.handlers.deadlines import killed_while_publishing_then_retried
 from tests.handlers.faults import fail_every_attempt
 from tests.handlers.member_accounts import MEMBER_A, REGION
 
@@ -324,6 +325,27 @@ def test_root_console_login_is_announced_exactly_once_after_sns_failed(
     alerts = alert_inbox.receive()
     assert [a.attributes["severity"] for a in alerts] == ["critical"]
     assert alerts[0].alert["resource"] == f"arn:aws:iam::{MEMBER_A}:root"
+
+
+def test_root_console_login_killed_while_sns_hangs_is_announced_once_by_the_retry(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a root console login
+    services = build_scanner_services()
+    event = _cloudtrail("e-root", ROOT_LOGIN_WITHOUT_MFA, "AWS Console Sign In via CloudTrail")
+    # WHEN SNS never answers its Publish, so Lambda kills the invocation at its deadline, and
+    # retries the event a minute later
+    retried = killed_while_publishing_then_retried(
+        services.hub_client("sns"),
+        fake_clock,
+        lambda context: scanner(event, services, context),
+    )
+    # THEN the retry is not refused by the killed invocation's claim: it announces the login once
+    assert (retried["status"], retried["alerted"]) == ("ok", True), retried
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["critical"]
 
 
 def test_a_retried_finding_keeps_its_new_country_score_and_alerts_once(

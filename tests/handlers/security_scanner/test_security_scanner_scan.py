@@ -22,7 +22,7 @@ from handlers.security_scanner.scan import (
     state_key,
     stored_state,
 )
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import answer_malformed, fail_every_attempt
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
@@ -240,6 +240,32 @@ def test_a_new_critical_finding_whose_alert_failed_is_announced_once_by_the_next
     fake_clock.advance(6 * 3600)
     scanner({"action": "scan"}, services)
     assert alert_inbox.receive() == []
+
+
+def test_a_scan_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN member A with a new critical finding (an admin policy), and a scan that starts a
+    # target with 30 s left (so the killed scan, 45 s from its deadline, gets to its alert)
+    monkeypatch.setenv("SCAN_TARGET_SECONDS", "30")
+    services = build_scanner_services()
+    # WHEN SNS never answers the scan's Publish, so Lambda kills the scan at its deadline, and
+    # retries it a minute later
+    retried = killed_while_publishing_then_retried(
+        services.hub_client("sns"),
+        fake_clock,
+        lambda context: scanner({"action": "scan"}, services, context),
+    )
+    # THEN the retry is not refused by the killed scan's claim: the alert kept in the outbox
+    # goes out, once
+    assert retried["new"] == 0
+    alerts = alert_inbox.receive()
+    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
 
 
 def test_dry_run_evaluates_but_writes_nothing(

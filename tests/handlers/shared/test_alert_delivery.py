@@ -53,16 +53,21 @@ def test_failed_publish_releases_the_claim_so_the_retry_delivers_exactly_once(
     alert = _alert(fake_clock)
     # WHEN the alert is delivered under a dedup key
     with pytest.raises(AlertNotDeliveredError):
-        deliver_once(state_table, publisher, "event-1", alert, ttl_seconds=3600)
+        deliver_once(state_table, publisher, "event-1", alert, ttl_seconds=3600, deadline=None)
     # THEN botocore really retried, and nothing reached the topic
     assert fault.attempts == FLEET_MAX_ATTEMPTS
     assert alert_inbox.receive() == []
     # WHEN SNS is healthy again and the same event is retried
     fault.healed = True
-    message_id = deliver_once(state_table, publisher, "event-1", alert, ttl_seconds=3600)
+    message_id = deliver_once(
+        state_table, publisher, "event-1", alert, ttl_seconds=3600, deadline=None
+    )
     # THEN the alert goes out once, and a further repeat is a duplicate
     assert message_id is not None
-    assert deliver_once(state_table, publisher, "event-1", alert, ttl_seconds=3600) is None
+    assert (
+        deliver_once(state_table, publisher, "event-1", alert, ttl_seconds=3600, deadline=None)
+        is None
+    )
     received = alert_inbox.receive()
     assert [item.alert["title"] for item in received] == ["Root console login"]
 
@@ -75,11 +80,11 @@ def test_a_delivered_key_is_delivered_again_after_its_ttl(
 ) -> None:
     # GIVEN an alert delivered under a key with a one-hour window
     alert = _alert(fake_clock)
-    assert deliver_once(state_table, publisher, "incident", alert, ttl_seconds=3600)
+    assert deliver_once(state_table, publisher, "incident", alert, ttl_seconds=3600, deadline=None)
     # WHEN the window has passed
     fake_clock.advance(3601)
     # THEN the same key is delivered again
-    assert deliver_once(state_table, publisher, "incident", alert, ttl_seconds=3600)
+    assert deliver_once(state_table, publisher, "incident", alert, ttl_seconds=3600, deadline=None)
     assert len(alert_inbox.receive()) == 2
 
 
@@ -106,12 +111,12 @@ def test_deliver_all_tries_every_notice_and_a_retry_sends_only_the_failed_one(
     sns_client.meta.events.register_first("before-send.sns.Publish", fail_first_only)
     # WHEN they are delivered
     with pytest.raises(AlertNotDeliveredError):
-        deliver_all(state_table, publisher, notices, ttl_seconds=3600)
+        deliver_all(state_table, publisher, notices, ttl_seconds=3600, deadline=None)
     # THEN the second went out although the first failed
     assert [item.alert["title"] for item in alert_inbox.receive()] == ["Second"]
     # WHEN the run is retried with SNS healthy
     fault.healed = True
-    deliver_all(state_table, publisher, notices, ttl_seconds=3600)
+    deliver_all(state_table, publisher, notices, ttl_seconds=3600, deadline=None)
     # THEN only the notice that had failed goes out
     assert [item.alert["title"] for item in alert_inbox.receive()] == ["Root console login"]
 

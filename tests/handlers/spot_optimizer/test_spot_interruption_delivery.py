@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.clock import ManualClock
 from fleet_shared.handler import Invocation
 from fleet_shared.node_group_holds import HOLD_NAME, Hold
 from fleet_shared.node_group_locks import node_group_key
@@ -27,6 +28,7 @@ from handlers.spot_optimizer.exceptions import (
 from handlers.spot_optimizer.interruptions import HANDLING_SECONDS
 from handlers.spot_optimizer.keys import node_group_interruptions_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
+from tests.handlers.deadlines import killed_while_publishing_then_retried
 from tests.handlers.faults import InjectedHang, InvocationKilledError, fail_every_attempt
 from tests.handlers.member_accounts import MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
@@ -77,6 +79,28 @@ def test_interruption_is_announced_exactly_once_after_sns_failed(
     group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
     assert _history(services, zone_key) == [instance_id]
     assert _history(services, group_key) == [instance_id]
+
+
+def test_an_interruption_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
+    make_services: MakeServices,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spot instance of batch-spot
+    services = make_services()
+    event = interruption_event(launch_spot_instance())
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    # WHEN SNS never answers the warning's Publish, so Lambda kills the invocation at its
+    # deadline, and retries the warning a minute later
+    retried = killed_while_publishing_then_retried(
+        services.hub_client("sns"),
+        fake_clock,
+        lambda context: app.lambda_handler(event, context),
+    )
+    # THEN the retry is not refused by the killed invocation's claim: it announces it once
+    assert retried["alerts_sent"] == 1, retried
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
 
 
 def test_a_retried_interruption_applies_the_on_demand_fallback_once_and_announces_it_once(
