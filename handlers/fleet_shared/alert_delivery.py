@@ -9,10 +9,21 @@ fail the invocation, the platform retries the event, and the dead-letter queue k
 last retry. The retry finds no completed claim and publishes again. Every caller passes its
 invocation as the claim's deadline, so a claim whose invocation Lambda killed while SNS hung
 is free for the platform's retry a minute later, instead of turning it away for PUBLISH_SECONDS.
+
+Exactly once is end to end, at the channels: the notification router sends an alert of one id and
+kind once per ROUTER_DEDUP_WINDOW_SECONDS (15 minutes), so a copy SNS took twice within that
+window reaches each channel once, and a copy past it reaches them all again
+(tests/handlers/notification_router/test_alert_copies_end_to_end.py). An alert SNS took
+therefore counts as delivered even when the state table then refuses to complete its claim: the
+message id is returned and the claim kept until it expires, where failing would have the retry,
+or a function's next run hours later, publish it again. SNS still takes an alert twice when a
+copy of its event comes after such a claim expired, or after a claim expired during its publish
+(SNS slower than the claim): the router absorbs the copies that come within its window.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -20,6 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.state_table import ClaimDeadline, StateTable
+
+_logger = logging.getLogger(__name__)
 
 SCOPE = "alert_delivery"
 """The idempotency scope of delivery claims in the state table."""
@@ -52,11 +65,13 @@ def deliver_once(
 
     Returns the SNS message id, or None for a duplicate of a delivered alert. Raises
     `AlertNotDeliveredError` when the publish failed (the claim is released) or another
-    invocation is publishing the same key right now. `deadline` is the invocation (None only
-    outside one): the claim blocks no longer than until Lambda ends it, so the platform's retry
-    of an invocation killed while publishing (SNS not answering) publishes the alert. It is
-    required so that no caller forgets it: without it a killed invocation's claim holds for
-    PUBLISH_SECONDS, and the retry fails on it.
+    invocation is publishing the same key right now. An alert SNS took whose claim the state
+    table then refused to complete is delivered: its message id is returned (and logged) and the
+    claim is kept until it expires. `deadline` is the invocation (None only outside one): the
+    claim blocks no longer than until Lambda ends it, so the platform's retry of an invocation
+    killed while publishing (SNS not answering) publishes the alert. It is required so that no
+    caller forgets it: without it a killed invocation's claim holds for PUBLISH_SECONDS, and the
+    retry fails on it.
     """
     try:
         with state.idempotent(
@@ -68,7 +83,19 @@ def deliver_once(
                 message_id = publisher.publish(alert)
             except (ClientError, BotoCoreError) as error:
                 raise AlertNotDeliveredError(alert, str(error)) from error
-            request.complete({"message_id": message_id, "alert_id": alert.id})
+            try:
+                request.complete({"message_id": message_id, "alert_id": alert.id})
+            except (ClientError, BotoCoreError, RequestInProgressError) as error:
+                # SNS has the alert: failing now would have the retry (or the next run) publish
+                # it again, possibly past the router's dedup window.
+                request.hold()
+                _logger.warning(
+                    "alert %s delivered (SNS message %s) but its claim %s not completed (%s)",
+                    alert.id,
+                    message_id,
+                    key,
+                    error,
+                )
             return message_id
     except RequestInProgressError as error:
         raise AlertNotDeliveredError(alert, str(error)) from error

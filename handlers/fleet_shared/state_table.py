@@ -112,6 +112,7 @@ class IdempotentRequest:
         self.is_repeat = stored_result is not None
         self.result = stored_result
         self.completed = False
+        self.held = False
         self._store = store
 
     def complete(self, result: dict[str, Any]) -> None:
@@ -124,6 +125,13 @@ class IdempotentRequest:
         self._store(result)
         self.result = result
         self.completed = True
+
+    def hold(self) -> None:
+        """Keep the claim on leaving the block instead of releasing it, for a request whose
+        action took effect but whose completion the table refused: it blocks repeats until it
+        expires (its in-progress seconds), where a released claim would let one act again at
+        once."""
+        self.held = True
 
 
 class StateTable:
@@ -264,7 +272,8 @@ class StateTable:
         `is_repeat=True` with the stored result; a repeat while the first is still running
         raises `RequestInProgressError`. Leaving the block without `complete` (an exception, or an
         early return because nothing was done) releases the claim, so a retry can act (a release
-        that fails is logged: the block's own error stands, and the claim expires). A claim
+        that fails is logged: the block's own error stands, and the claim expires), unless the
+        block called `hold` (it acted, but could not complete): then the claim expires. A claim
         whose invocation died is taken over after `in_progress_seconds`; with `deadline` (the
         invocation), no later than when Lambda ends it, so the platform's retry of an invocation
         killed holding the claim can act.
@@ -296,7 +305,7 @@ class StateTable:
         try:
             yield request
         finally:
-            if not request.completed:
+            if not (request.completed or request.held):
                 self._release_claim_or_log(scope, request_id, token, in_progress_seconds)
 
     def _complete_request(

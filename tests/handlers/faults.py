@@ -8,7 +8,8 @@ happens on the AWS side (an injected HTTP 500 answer would not stop moto acting 
 Throttling is an answer, not a connection failure: `throttle_attempts` answers chosen attempts
 with SSM-style ThrottlingException before moto sees them. A malformed answer is a success whose
 body the caller cannot read: `answer_malformed` sends it for one operation, likewise before moto.
-A refusal botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`. A
+A refusal botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`;
+`refuse_completions` fails only the writes that complete an idempotent request. A
 hang (`hang_first_attempt`) holds a request the way a peer that never answers holds an
 invocation until Lambda kills it: nothing after it runs, not even the invocation's `finally`
 blocks, until the test releases it.
@@ -141,6 +142,34 @@ def refuse_every_attempt(
     with the error `code`, which botocore does not retry, before moto sees it."""
     fault = InjectedRefusal(code)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault
+
+
+@dataclass
+class CompletionRefusal:
+    """Fails every attempt to complete an idempotent request of `scope` (a state table that
+    stops answering right after the request acted) until `healed`; other writes go through."""
+
+    scope: str
+    attempts: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        item = json.loads(request.body or b"{}").get("Item", {})
+        if (
+            not self.healed
+            and item.get("pk", {}).get("S") == f"IDEMPOTENCY#{self.scope}"
+            and item.get("status", {}).get("S") == "COMPLETED"
+        ):
+            self.attempts += 1
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+
+def refuse_completions(dynamodb_client: Any, scope: str) -> CompletionRefusal:
+    """Make every attempt to complete a request of `scope` (e.g. `alert_delivery`, a delivery
+    claim once SNS took the alert) through `dynamodb_client` fail to connect, until healed."""
+    fault = CompletionRefusal(scope)
+    dynamodb_client.meta.events.register_first("before-send.dynamodb.PutItem", fault)
     return fault
 
 

@@ -23,7 +23,7 @@ from handlers.performance_analyzer.regressions import settle_regression_alerts
 from handlers.performance_analyzer.services import PerformanceServices
 from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, AlertInbox
 from tests.handlers.deadlines import killed_while_publishing_then_retried
-from tests.handlers.faults import InjectedFault
+from tests.handlers.faults import InjectedFault, refuse_completions
 from tests.handlers.member_accounts import DENIED_MEMBER, deny_assume_role, member_session
 
 CLUSTER = "dev-apps"
@@ -193,6 +193,34 @@ def test_a_run_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
     # the next run, 4 hours later): it sends the regression's alert, once
     assert retried["clusters"][0]["alerts"]["sent"] == 1, retried
     assert [a.alert["resolved"] for a in alert_inbox.receive()] == [False]
+
+
+def test_a_regression_whose_delivery_claim_was_not_completed_is_not_alerted_again(
+    analyze: Callable[..., dict[str, Any]],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN CPU saturated now but not a week ago, and the state table refusing (every attempt)
+    # to complete the delivery claim of the regression's alert once SNS took it
+    cloudwatch, _ = put_saturated_window(fake_clock, 8)
+    dynamodb = app.FUNCTION.services().hub_client("dynamodb")
+    refused = refuse_completions(dynamodb, "alert_delivery")
+    # WHEN the analyzer runs, then the state table answers again, and the next run comes
+    # 4 hours later with the CPU still saturated
+    first = analyze({"action": "analyze_fleet"})
+    refused.healed = True
+    fake_clock.advance(4 * 3600)
+    later_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_week_over_week(cloudwatch, later_end, 4, SATURATED)
+    later = analyze({"action": "analyze_fleet"})
+    # THEN the first run counted the alert SNS took as sent, and the next run sends nothing: one
+    # copy reached the topic (a second one, 4 hours on, would be past the notification router's
+    # dedup window and reach every channel again)
+    assert refused.attempts > 1
+    assert [a.alert["resolved"] for a in alert_inbox.receive()] == [False]
+    assert first["clusters"][0]["status"] == "ok", first
+    assert first["clusters"][0]["alerts"]["sent"] == 1
+    assert later["clusters"][0]["alerts"]["sent"] == 0
 
 
 def refuse_record_writes(services: PerformanceServices, rule: str) -> InjectedFault:

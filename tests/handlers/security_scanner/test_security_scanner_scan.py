@@ -23,7 +23,7 @@ from handlers.security_scanner.scan import (
     stored_state,
 )
 from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
-from tests.handlers.faults import answer_malformed, fail_every_attempt
+from tests.handlers.faults import answer_malformed, fail_every_attempt, refuse_completions
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -240,6 +240,31 @@ def test_a_new_critical_finding_whose_alert_failed_is_announced_once_by_the_next
     fake_clock.advance(6 * 3600)
     scanner({"action": "scan"}, services)
     assert alert_inbox.receive() == []
+
+
+def test_a_finding_whose_delivery_claim_was_not_completed_is_not_announced_again(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A with a new critical finding, and the state table refusing (every attempt)
+    # to complete the delivery claim of its alert once SNS took it
+    services = build_scanner_services()
+    refused = refuse_completions(services.hub_client("dynamodb"), "alert_delivery")
+    # WHEN the schedule runs the scan, then the state table answers again, and the next scan
+    # comes 6 hours later
+    scanner({"action": "scan"}, services)
+    refused.healed = True
+    fake_clock.advance(6 * 3600)
+    scanner({"action": "scan"}, services)
+    # THEN the alert SNS took counted as sent (its outbox emptied), and the next scan sends it no
+    # second time: one copy reached the topic (a second one, 6 hours on, would be past the
+    # notification router's dedup window and reach every channel again)
+    assert refused.attempts > 1
+    alerts = alert_inbox.receive()
+    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
 
 
 def test_a_scan_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(  # noqa: PLR0917 - pytest passes fixtures positionally

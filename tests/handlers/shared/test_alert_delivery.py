@@ -14,7 +14,7 @@ from fleet_shared.environment import FunctionEnvironment, load_environment
 from fleet_shared.sessions import CLIENT_CONFIG
 from fleet_shared.state_table import StateTable
 from tests.handlers.conftest import REGION, AlertInbox
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import fail_every_attempt, refuse_completions
 
 FLEET_MAX_ATTEMPTS = 6
 """`CLIENT_CONFIG` allows `max_attempts` 5 retries after the first attempt."""
@@ -70,6 +70,31 @@ def test_failed_publish_releases_the_claim_so_the_retry_delivers_exactly_once(
     )
     received = alert_inbox.receive()
     assert [item.alert["title"] for item in received] == ["Root console login"]
+
+
+def test_an_alert_sns_took_whose_claim_could_not_be_completed_counts_as_delivered(
+    state_table: StateTable,
+    dynamodb_client: Any,
+    publisher: AlertPublisher,
+    alert_inbox: AlertInbox,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN the state table refusing (every attempt) to complete delivery claims
+    refused = refuse_completions(dynamodb_client, "alert_delivery")
+    alert = _alert(fake_clock)
+    # WHEN an alert is delivered under a dedup key
+    message_id = deliver_once(state_table, publisher, "event-1", alert, 3600, deadline=None)
+    # THEN SNS took it and it counts as delivered (a failure would make the retry publish it
+    # again, possibly past the router's dedup window), although the claim was not completed
+    assert refused.attempts > 1
+    assert message_id is not None
+    assert [item.alert["id"] for item in alert_inbox.receive()] == [alert.id]
+    # AND the claim is kept, not released: a copy of the event handled meanwhile does not
+    # publish it again
+    fake_clock.advance(60)
+    with pytest.raises(AlertNotDeliveredError, match="in progress"):
+        deliver_once(state_table, publisher, "event-1", alert, 3600, deadline=None)
+    assert alert_inbox.receive() == []
 
 
 def test_a_delivered_key_is_delivered_again_after_its_ttl(
