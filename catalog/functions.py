@@ -616,7 +616,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=1024,
         timeout_seconds=300,
         environment=dict(COMMON_ENVIRONMENT),
-        permissions=(*COMMON_PERMISSIONS, DATA_BUCKET_WRITE, DATA_BUCKET_LIST),
+        permissions=(
+            *COMMON_PERMISSIONS,
+            DATA_BUCKET_WRITE,
+            DATA_BUCKET_LIST,
+            DATA_BUCKET_READ_VERSIONS,
+        ),
         triggers=(ObjectCreated(prefix="raw/", suffix=".json"),),
         uses_pandas_layer=True,
         reads_output_of=("report_fetcher",),

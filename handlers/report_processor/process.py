@@ -11,7 +11,10 @@ A document that fails validation (not JSON, wrong shape, counts that do not add 
 does not follow the naming) is moved to `raw/rejected/` with a `.reason.json` next to it and a
 warning alert is raised; nothing is written to `processed/`. Keys outside `raw/`, and
 `raw/rejected/` itself (its writes trigger this function too), are not raw documents.
-"""
+
+The document is read in the version its event names (`VersionId`), and only while its key still
+holds that version; an older version (two versions in one notification, an event S3 delivers late
+or again) is `superseded` and writes nothing: the newer version's own event processes the run."""
 
 from __future__ import annotations
 
@@ -42,9 +45,10 @@ from handlers.report_processor.exceptions import RejectedDocumentError
 from handlers.report_processor.quality import check_quality
 from handlers.report_processor.storage import (
     previous_processed_keys,
-    read_object,
+    read_named_version,
     read_processed,
     reject,
+    still_current,
 )
 
 ProcessorServices = FunctionServices[ProcessorEnvironment]
@@ -125,7 +129,13 @@ def _reject(
     bucket = services.environment.data_bucket_name
     s3 = services.hub_client("s3")
     rejected_key, reason_key = reject(
-        s3, bucket, obj.key, etag=etag, reason=reason, rejected_at=services.clock.now()
+        s3,
+        bucket,
+        obj.key,
+        etag=etag,
+        version_id=obj.version_id,
+        reason=reason,
+        rejected_at=services.clock.now(),
     )
     published = publish_report_alert(
         services,
@@ -148,11 +158,20 @@ def _reject(
 def process_raw_document(
     obj: CreatedObject, services: ProcessorServices, logger: Any
 ) -> dict[str, Any]:
-    """Process (or reject) the raw document `obj`; `logger` records an alert SNS refused."""
+    """Process (or reject) the raw document `obj` in the version its event names, unless its key
+    no longer holds that version (`superseded`, nothing written); `logger` records an alert SNS
+    refused."""
     environment = services.environment
     bucket = environment.data_bucket_name
     s3 = services.hub_client("s3")
-    body, etag = read_object(s3, bucket, obj.key)
+    body, etag = read_named_version(s3, bucket, obj)
+    if not still_current(s3, bucket, obj, etag):
+        return {
+            "status": "superseded",
+            "key": obj.key,
+            "version_id": obj.version_id,
+            "reason": "the key no longer holds this version; a newer one is processed by its event",
+        }
     try:
         raw = _validate(body, obj.key)
     except RejectedDocumentError as error:

@@ -1,5 +1,9 @@
 """Reading raw documents, rejecting invalid ones, and finding the previous processed run.
 
+A raw document is read in the version its event names (the data bucket is versioned), and only
+while its key still holds that version: an older version's event, late or redelivered, must not
+process (or reject) the newer version's bytes, which its own event processes.
+
 The previous run is found by listing `processed/`, not through a "latest" pointer: run ids sort
 in time order, so the previous run of any run is the greatest processed key before its own.
 That stays right when an older raw document is processed again (a pointer would name a newer
@@ -12,8 +16,11 @@ import json
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from fleet_shared.processed_documents import ProcessedDocument
 from fleet_shared.report_documents import PROCESSED_PREFIX, RAW_PREFIX, REJECTED_PREFIX, run_id_of
+from fleet_shared.s3_events import CreatedObject
 from fleet_shared.timestamps import iso_z
 
 
@@ -21,6 +28,30 @@ def read_object(s3: Any, bucket: str, key: str) -> tuple[bytes, str]:
     """The object's bytes and ETag (quotes removed)."""
     response = s3.get_object(Bucket=bucket, Key=key)
     return response["Body"].read(), str(response["ETag"]).strip('"')
+
+
+def read_named_version(s3: Any, bucket: str, obj: CreatedObject) -> tuple[bytes, str]:
+    """The bytes and ETag of the version `obj`'s event names (the key's only object when the
+    bucket is not versioned and the event names none)."""
+    if obj.version_id is None:
+        return read_object(s3, bucket, obj.key)
+    response = s3.get_object(Bucket=bucket, Key=obj.key, VersionId=obj.version_id)
+    return response["Body"].read(), str(response["ETag"]).strip('"')
+
+
+def still_current(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bool:
+    """Whether the key still holds the version `obj` names, read with `etag`: False when a newer
+    version replaced it or the key was deleted since (rejected by an earlier attempt)."""
+    if obj.version_id is None:
+        # Without versions the key holds only its latest write: the event's when the ETags agree.
+        return etag == obj.etag
+    try:
+        head = s3.head_object(Bucket=bucket, Key=obj.key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            return False
+        raise
+    return head.get("VersionId") == obj.version_id
 
 
 def rejected_keys(key: str) -> tuple[str, str]:
@@ -32,9 +63,17 @@ def rejected_keys(key: str) -> tuple[str, str]:
 
 
 def reject(
-    s3: Any, bucket: str, key: str, *, etag: str, reason: str, rejected_at: datetime
+    s3: Any,
+    bucket: str,
+    key: str,
+    *,
+    etag: str,
+    version_id: str | None,
+    reason: str,
+    rejected_at: datetime,
 ) -> tuple[str, str]:
-    """Move `key` to `raw/rejected/` and write the reason next to it.
+    """Move `key` (its version `version_id`, when the bucket is versioned) to `raw/rejected/`
+    and write the reason next to it.
 
     Order matters: copy, then the reason, then delete the original. A failure part-way leaves
     the original in place (a retry rejects it again); it never leaves the document nowhere.
@@ -43,7 +82,8 @@ def reject(
     s3.copy_object(
         Bucket=bucket,
         Key=rejected_key,
-        CopySource={"Bucket": bucket, "Key": key},
+        CopySource={"Bucket": bucket, "Key": key}
+        | ({} if version_id is None else {"VersionId": version_id}),
         CopySourceIfMatch=f'"{etag}"',
     )
     reason_document = {

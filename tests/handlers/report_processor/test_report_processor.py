@@ -426,3 +426,93 @@ def test_a_run_is_processed_under_its_report_day_not_its_utc_day(s3: Any, proces
     result = process(event)
     # THEN the processed document is under the report day too
     assert result["objects"][0]["processed_key"] == f"processed/2025-06-02/{run_id}.json"
+
+
+@pytest.fixture
+def versioned_s3(s3: Any) -> Any:
+    """The data bucket with versioning on, as the program creates it."""
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
+def versions_of(s3: Any, key: str) -> list[str]:
+    """The version ids of `key` (the delete markers left out), newest first."""
+    listed = s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", [])
+    return [version["VersionId"] for version in listed if version["Key"] == key]
+
+
+def _invalid_document(run_id: str) -> dict[str, Any]:
+    document = _document(run_id)
+    document["metadata"]["counts"]["pairs"] = 999
+    return document
+
+
+def test_two_versions_in_one_notification_process_the_newer_and_never_the_older_over_it(
+    versioned_s3: Any, process: Process, alert_inbox: Any
+) -> None:
+    # GIVEN a valid raw document fetched again as an invalid one in the versioned data bucket,
+    # and one notification carrying both versions' records, each naming its own version
+    key = _raw_key(RUN_1)
+    valid = put_json(versioned_s3, key, _document(RUN_1))
+    invalid = put_json(versioned_s3, key, _invalid_document(RUN_1))
+    batch = {"Records": valid["Records"] + invalid["Records"]}
+    # WHEN the processor handles the notification
+    results = process(batch)["objects"]
+    # THEN the older version, which the key no longer holds, is superseded and writes nothing;
+    # the newer one is rejected by its own record, once, with one warning
+    assert [result["status"] for result in results] == ["superseded", "rejected"]
+    assert results[0]["version_id"] == valid["Records"][0]["s3"]["object"]["versionId"]
+    assert keys_under(versioned_s3, "processed/") == []
+    rejected = versioned_s3.get_object(Bucket=BUCKET, Key=results[1]["rejected_key"])
+    assert json.loads(rejected["Body"].read()) == _invalid_document(RUN_1)
+    assert [a.alert["title"] for a in alert_inbox.receive()] == [
+        "Raw availability document rejected"
+    ]
+
+
+def test_a_late_event_of_an_older_version_leaves_the_newer_processed_document_alone(
+    versioned_s3: Any, process: Process
+) -> None:
+    # GIVEN a raw document fetched twice, the newer version processed from its event
+    key = _raw_key(RUN_1)
+    older = put_json(versioned_s3, key, _document(RUN_1))
+    newer = put_json(versioned_s3, key, _document(RUN_1, services=dict(list(SERVICES.items())[:3])))
+    assert process(newer)["objects"][0]["status"] == "processed"
+    processed_key = key.replace("raw/", "processed/", 1)
+    written = versions_of(versioned_s3, processed_key)
+    # WHEN the older version's event arrives afterwards (S3 does not order its notifications)
+    result = process(older)["objects"][0]
+    # THEN it is superseded: the processed document is still the newer version's, unwritten
+    assert result["status"] == "superseded"
+    assert versions_of(versioned_s3, processed_key) == written
+    newer_etag = newer["Records"][0]["s3"]["object"]["eTag"]
+    assert _processed(versioned_s3, RUN_1)["metadata"]["raw_etag"] == newer_etag
+
+
+def test_the_version_the_event_names_is_read_even_when_a_newer_one_lands_first(
+    versioned_s3: Any, process: Process
+) -> None:
+    # GIVEN the event of a raw document's only version, and a second fetch that writes a newer
+    # version (one service fewer) just before the processor reads the document
+    key = _raw_key(RUN_1)
+    event = put_json(versioned_s3, key, _document(RUN_1))
+    newer: list[dict[str, Any]] = []
+
+    def fetch_again_first(params: dict[str, Any], **_: Any) -> None:
+        if not newer and params["Key"] == key:
+            newer_document = _document(RUN_1, services=dict(list(SERVICES.items())[:3]))
+            newer.append(put_json(versioned_s3, key, newer_document))
+
+    app.FUNCTION.services().hub_client("s3").meta.events.register(
+        "before-parameter-build.s3.GetObject", fetch_again_first
+    )
+    # WHEN the processor handles the event
+    result = process(event)["objects"][0]
+    # THEN it did not process the newer version's data under this event: the newer version is
+    # left to its own event, and nothing was written
+    assert len(newer) == 1
+    assert result["status"] == "superseded"
+    assert keys_under(versioned_s3, "processed/") == []
+    # AND the newer version's own event processes it
+    assert process(newer[0])["objects"][0]["status"] == "processed"
+    assert _processed(versioned_s3, RUN_1)["totals"]["services"] == 3
