@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.handler import FleetFunction, Invocation
-from fleet_shared.s3_events import CreatedObject, handle_each_object, parse_object_created
+from fleet_shared.s3_events import (
+    OBJECT_FAILURES,
+    CreatedObject,
+    handle_each_object,
+    parse_object_created,
+)
 from handlers.report_processor.environment import ProcessorEnvironment
 from handlers.report_processor.process import (
     ProcessorServices,
@@ -25,15 +31,17 @@ def handle(
     objects: list[CreatedObject], services: ProcessorServices, invocation: Invocation
 ) -> dict[str, Any]:
     """Process every raw document of the notification, once per object version; one failing
-    object does not stop the others."""
+    object (one that waited too long for another version of its run included) does not stop
+    the others."""
     response = handle_each_object(
         objects,
-        lambda obj: process_raw_document(obj, services, FUNCTION.logger),
+        lambda obj: process_raw_document(obj, services, FUNCTION.logger, invocation),
         services=services,
         skip_reason=not_a_raw_document,
         ttl_seconds=services.environment.report_idempotency_ttl_seconds,
         deadline=invocation,
         logger=FUNCTION.logger,
+        failures=(*OBJECT_FAILURES, LockNotAcquiredError),
     )
     for result in response["objects"]:
         if result["status"] == "processed":

@@ -14,11 +14,15 @@ warning alert is raised; nothing is written to `processed/`. Keys outside `raw/`
 
 The document is read in the version its event names (`VersionId`), and only while its key still
 holds that version; an older version (two versions in one notification, an event S3 delivers late
-or again) is `superseded` and writes nothing: the newer version's own event processes the run."""
+or again) is `superseded` and writes nothing: the newer version's own event processes the run.
+One version of a run at a time is read, checked and written (a lock per run), so an older version
+checked just before a newer one landed cannot write its document over the newer one's.
+"""
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -37,6 +41,7 @@ from fleet_shared.report_documents import (
     run_id_of,
 )
 from fleet_shared.s3_events import CreatedObject
+from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.validation_errors import first_error
 from handlers.report_processor.analysis import analyse
 from handlers.report_processor.changes import changes_since
@@ -55,6 +60,14 @@ ProcessorServices = FunctionServices[ProcessorEnvironment]
 PREVIOUS_RUNS_TRIED = 10
 """Earlier processed runs tried, newest first, for one that can be read: one bad object must not
 stop every later run, and a prefix full of them must not make a run slow."""
+RUN_LOCK_PREFIX = "report_processor/run/"
+"""The lock of one run's raw document, followed by the run id (the key when it names none)."""
+RUN_LOCK_SECONDS = 900
+"""The lease of a run's lock: Lambda's longest invocation, so capped by the invocation's deadline
+(see `process_raw_document`) it lasts until the holder ends at most."""
+RUN_LOCK_WAIT_SECONDS = 60.0
+"""How long a version waits for another version of its run being processed (seconds of work);
+then its object is an error."""
 
 
 def not_a_raw_document(key: str) -> str | None:
@@ -156,11 +169,24 @@ def _reject(
 
 
 def process_raw_document(
-    obj: CreatedObject, services: ProcessorServices, logger: Any
+    obj: CreatedObject, services: ProcessorServices, logger: Any, deadline: ClaimDeadline
 ) -> dict[str, Any]:
     """Process (or reject) the raw document `obj` in the version its event names, unless its key
     no longer holds that version (`superseded`, nothing written); `logger` records an alert SNS
-    refused."""
+    refused. The run's lock is leased no longer than the invocation (`deadline`) can run, so the
+    platform's retry of an invocation killed holding it is not refused."""
+    with services.state.lock(
+        f"{RUN_LOCK_PREFIX}{run_id_of(obj.key, RAW_PREFIX) or obj.key}",
+        uuid.uuid4().hex,
+        deadline.claim_seconds(RUN_LOCK_SECONDS),
+        wait_seconds=RUN_LOCK_WAIT_SECONDS,
+    ):
+        return _process_named_version(obj, services, logger)
+
+
+def _process_named_version(
+    obj: CreatedObject, services: ProcessorServices, logger: Any
+) -> dict[str, Any]:
     environment = services.environment
     bucket = environment.data_bucket_name
     s3 = services.hub_client("s3")

@@ -14,9 +14,13 @@ import pytest
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
+from fleet_shared.s3_events import CreatedObject
 from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
+from handlers.report_processor import process as process_module
 from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.faults import InvocationKilledError, hang_first_attempt
 from tests.handlers.report_pipeline.support import (
@@ -516,3 +520,48 @@ def test_the_version_the_event_names_is_read_even_when_a_newer_one_lands_first(
     # AND the newer version's own event processes it
     assert process(newer[0])["objects"][0]["status"] == "processed"
     assert _processed(versioned_s3, RUN_1)["totals"]["services"] == 3
+
+
+def test_a_newer_version_processed_while_an_older_one_is_never_overwritten_by_it(
+    versioned_s3: Any, process: Process, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a raw document being processed from its first version when a second fetch writes a
+    # newer version and that version is processed at once, just before the first writes its
+    # processed document (in this one thread the second cannot wait for the first: it does not
+    # wait)
+    monkeypatch.setattr(process_module, "RUN_LOCK_WAIT_SECONDS", 0.0)
+    key = _raw_key(RUN_1)
+    processed_key = key.replace("raw/", "processed/", 1)
+    event = put_json(versioned_s3, key, _document(RUN_1))
+    services = app.FUNCTION.services()
+    newer: list[CreatedObject] = []
+    meanwhile: list[dict[str, Any] | str] = []
+
+    def newer_version_meanwhile(params: dict[str, Any], **_: Any) -> None:
+        if newer or params["Key"] != processed_key:
+            return
+        newer_document = _document(RUN_1, services=dict(list(SERVICES.items())[:3]))
+        record = put_json(versioned_s3, key, newer_document)["Records"][0]["s3"]["object"]
+        newer.append(CreatedObject(BUCKET, key, record["eTag"], record["versionId"]))
+        try:
+            meanwhile.append(
+                process_module.process_raw_document(
+                    newer[0], services, app.FUNCTION.logger, Invocation.local()
+                )
+            )
+        except LockNotAcquiredError:
+            meanwhile.append("waited for the older version")
+
+    services.hub_client("s3").meta.events.register(
+        "before-parameter-build.s3.PutObject", newer_version_meanwhile
+    )
+    # WHEN the first version is processed
+    assert process(event)["objects"][0]["status"] == "processed"
+    # THEN the newer version waited for it, and is processed once it is done
+    assert meanwhile == ["waited for the older version"]
+    retried = process_module.process_raw_document(
+        newer[0], services, app.FUNCTION.logger, Invocation.local()
+    )
+    assert retried["status"] == "processed"
+    # AND the run's processed document is the newer version's
+    assert _processed(versioned_s3, RUN_1)["metadata"]["raw_etag"] == newer[0].etag
