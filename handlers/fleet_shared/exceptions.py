@@ -74,3 +74,15 @@ class InventoryError(FleetError):
         self.location = location
         self.problem = problem
         super().__init__(f"fleet inventory {location}: {problem}")
+
+
+class ObjectsToRetryError(Exception):
+    """Objects of an S3 notification failed for a reason that may pass (the network, throttling,
+    another invocation's lock). Deliberately not a `FleetError`, which becomes a result of an
+    invocation that succeeded: S3 invokes asynchronously, so only a failed invocation is retried
+    by Lambda (and, once its retries are spent, sent to the function's dead-letter queue)."""
+
+    def __init__(self, failures: list[tuple[str, str]]) -> None:
+        self.failures = failures
+        listed = "; ".join(f"{cut_echo(key)}: {error}" for key, error in failures)
+        super().__init__(f"{len(failures)} object(s) to retry: {listed}")

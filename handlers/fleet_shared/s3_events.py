@@ -9,6 +9,13 @@ quotes) because it identifies the object version for idempotency: the same key w
 with different bytes gets a different ETag and is a different request. The version id S3 sends
 for a versioned bucket (the data bucket is one) is kept too, so a function reads the version the
 event names, not whatever the key holds when the event arrives.
+
+S3 invokes the functions asynchronously: an invocation that returns is done, whatever its result
+says. So an object that failed for a reason that may pass (the network, throttling, a busy
+service, another invocation's lock) fails the invocation once every object was tried, and Lambda
+retries the event (twice, then the function's dead-letter queue, whose alarm tells people); the
+objects already done answer `repeat` to the retry. An object that cannot succeed however often it
+is tried (a document that does not validate, access denied) stays an `error` result.
 """
 
 from __future__ import annotations
@@ -29,16 +36,59 @@ from aws_lambda_powertools.utilities.parser.models.s3 import (
     S3RequestParameters,
     S3ResponseElements,
 )
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pydantic import ConfigDict, Field, NonNegativeFloat, ValidationError, model_validator
 
 from fleet_shared.event_parsing import error_result, parse_event
-from fleet_shared.exceptions import RequestInProgressError
+from fleet_shared.exceptions import (
+    LockNotAcquiredError,
+    ObjectsToRetryError,
+    RequestInProgressError,
+)
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.state_table import ClaimDeadline, StateTable
 
 OBJECT_FAILURES: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ValidationError)
 """What fails one object and not the others: AWS calls and documents that do not validate."""
+
+RETRIED_ERROR_CODES = frozenset(
+    {
+        "BandwidthLimitExceeded",
+        "EC2ThrottledException",
+        "InternalError",
+        "LimitExceededException",
+        "PriorRequestNotComplete",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ServiceUnavailable",
+        "SlowDown",
+        "ThrottledException",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "TransactionInProgressException",
+    }
+)
+"""AWS error codes that mean "later": the codes botocore's standard retry mode retries as
+throttling or transient. Its retries were spent within seconds; the event's, minutes later, may
+get through."""
+
+
+def may_pass_on_retry(error: Exception) -> bool:
+    """Whether the failure `error` may not happen again on a later attempt: the network (no
+    answer, a connection cut or timed out), throttling, a server-side (5xx) error, another
+    invocation's lock."""
+    if isinstance(error, HTTPClientError | BotocoreConnectionError | LockNotAcquiredError):
+        return True
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status >= 500 or error.response.get("Error", {}).get("Code") in RETRIED_ERROR_CODES
+    return False
 
 
 class CreatedObjectModel(S3Object):
@@ -152,11 +202,14 @@ def handle_each_object(
 
     Objects of other buckets, and keys `skip_reason` gives a reason for, are ignored. An object
     whose work raises one of `failures` gets an error result (logged with its key) and the
-    others go on; the run is then `partial`. An object's claim blocks another copy no longer
-    than the invocation (`deadline`) can run, so the platform's retry of an invocation killed at
-    its deadline does the work.
+    others go on; the run is then `partial`. When one of those failures may pass on a retry
+    (`may_pass_on_retry`), the invocation fails instead, once every object was tried, with
+    `ObjectsToRetryError`: Lambda retries the event, whose objects already done are repeats. An
+    object's claim blocks another copy no longer than the invocation (`deadline`) can run, so the
+    platform's retry of an invocation killed at its deadline does the work.
     """
     results = []
+    to_retry: list[tuple[str, str]] = []
     for obj in objects:
         reason = (
             f"bucket {obj.bucket} is not ours"
@@ -179,7 +232,12 @@ def handle_each_object(
             )
         except failures as error:
             logger.exception("object failed", extra={"key": obj.key})
-            results.append(error_result(error, key=obj.key))
+            result = error_result(error, key=obj.key)
+            results.append(result)
+            if may_pass_on_retry(error):
+                to_retry.append((obj.key, result["error"]))
+    if to_retry:
+        raise ObjectsToRetryError(to_retry)
     failed = any(result["status"] == "error" for result in results)
     return {"status": "partial" if failed else "ok", "objects": results}
 

@@ -30,11 +30,23 @@ def handle(
     objects: list[CreatedObject], services: GeneratorServices, invocation: Invocation
 ) -> dict[str, Any]:
     """Generate the report of every processed run in the notification, once per object
-    version; one failing object (a document whose run id is not its key's included, or one
-    that waited too long for latest/) does not stop the others."""
-    response = handle_each_object(
+    version; one failing object (a document whose run id is not its key's included) does not
+    stop the others, and one that failed for a reason that may pass (one that waited too long
+    for latest/ or its run's lock included) fails the invocation, so that Lambda retries the
+    event (`handle_each_object`)."""
+
+    def generate_and_count(obj: CreatedObject) -> dict[str, Any]:
+        # Counted as each report is done: a later object may fail the invocation.
+        result = generate_report(obj, services, FUNCTION.logger, invocation)
+        if result["status"] == "generated":
+            FUNCTION.observability.metrics.add_metric(
+                name="ReportsGenerated", unit="Count", value=1
+            )
+        return result
+
+    return handle_each_object(
         objects,
-        lambda obj: generate_report(obj, services, FUNCTION.logger, invocation),
+        generate_and_count,
         services=services,
         skip_reason=not_a_processed_run,
         ttl_seconds=services.environment.report_idempotency_ttl_seconds,
@@ -42,12 +54,6 @@ def handle(
         logger=FUNCTION.logger,
         failures=(*OBJECT_FAILURES, ValueError, LockNotAcquiredError),
     )
-    for result in response["objects"]:
-        if result["status"] == "generated":
-            FUNCTION.observability.metrics.add_metric(
-                name="ReportsGenerated", unit="Count", value=1
-            )
-    return response
 
 
 lambda_handler = FUNCTION.lambda_handler

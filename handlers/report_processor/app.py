@@ -32,10 +32,21 @@ def handle(
 ) -> dict[str, Any]:
     """Process every raw document of the notification, once per object version; one failing
     object (one that waited too long for another version of its run included) does not stop
-    the others."""
-    response = handle_each_object(
+    the others, and one that failed for a reason that may pass fails the invocation, so that
+    Lambda retries the event (`handle_each_object`)."""
+
+    def process_and_measure(obj: CreatedObject) -> dict[str, Any]:
+        # Measured as each object is done: a later object may fail the invocation.
+        result = process_raw_document(obj, services, FUNCTION.logger, invocation)
+        if result["status"] == "processed":
+            FUNCTION.observability.metrics.add_metric(
+                name="ReportQualityScore", unit="None", value=result["quality_score"]
+            )
+        return result
+
+    return handle_each_object(
         objects,
-        lambda obj: process_raw_document(obj, services, FUNCTION.logger, invocation),
+        process_and_measure,
         services=services,
         skip_reason=not_a_raw_document,
         ttl_seconds=services.environment.report_idempotency_ttl_seconds,
@@ -43,12 +54,6 @@ def handle(
         logger=FUNCTION.logger,
         failures=(*OBJECT_FAILURES, LockNotAcquiredError),
     )
-    for result in response["objects"]:
-        if result["status"] == "processed":
-            FUNCTION.observability.metrics.add_metric(
-                name="ReportQualityScore", unit="None", value=result["quality_score"]
-            )
-    return response
 
 
 lambda_handler = FUNCTION.lambda_handler

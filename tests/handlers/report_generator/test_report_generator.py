@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
-from fleet_shared.exceptions import LockNotAcquiredError
+from fleet_shared.exceptions import LockNotAcquiredError, ObjectsToRetryError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.s3_events import CreatedObject
@@ -144,10 +144,10 @@ def test_a_failure_half_way_leaves_no_trusted_report_and_a_retry_completes(
     failing = FailingCopy(fail_at=3)
     generator_services.hub_client("s3").meta.events.register("before-call.s3.CopyObject", failing)
     # WHEN the generator runs
-    result = generate(event)["objects"][0]
-    # THEN it reports the error, no manifest exists, temporary files are gone, no alert was sent
-    assert result["status"] == "error"
-    assert "SlowDown" in result["error"]
+    # THEN the invocation fails naming the error (so Lambda retries the event), no manifest
+    # exists, temporary files are gone, no alert was sent
+    with pytest.raises(ObjectsToRetryError, match="SlowDown"):
+        generate(event)
     prefix = f"reports/2025-06-01/{OLD_RUN}/"
     assert not any(key.endswith("_manifest.json") for key in keys_under(s3, "reports/"))
     assert len(keys_under(s3, prefix)) == 2  # two files copied before the failure, untrusted
@@ -180,7 +180,8 @@ def test_a_run_generated_again_never_shows_a_manifest_that_does_not_match_its_fi
     # WHEN the report is generated again and its third copy into place fails
     failing = FailingCopy(fail_at=3)
     generator_services.hub_client("s3").meta.events.register("before-call.s3.CopyObject", failing)
-    assert generate(event)["objects"][0]["status"] == "error"
+    with pytest.raises(ObjectsToRetryError, match="SlowDown"):
+        generate(event)
     # THEN the run does not keep a manifest whose sizes and hashes name files that have since
     # been replaced: a manifest that exists still describes the files next to it
     prefix = f"reports/2025-06-01/{OLD_RUN}/"
@@ -224,9 +225,10 @@ def test_latest_does_not_move_back_after_an_interrupted_update(
     failing = FailingCopy(fail_at=8)  # 7 copies into its own prefix, then the first into latest/
     client = generator_services.hub_client("s3")
     client.meta.events.register("before-call.s3.CopyObject", failing)
-    interrupted = generate(event_for(s3, BUCKET, process_run(NEW_RUN)))["objects"][0]
+    new_event = event_for(s3, BUCKET, process_run(NEW_RUN))
+    with pytest.raises(ObjectsToRetryError, match="SlowDown"):
+        generate(new_event)
     client.meta.events.unregister("before-call.s3.CopyObject", failing)
-    assert interrupted["status"] == "error"
     assert f"reports/2025-06-02/{NEW_RUN}/_manifest.json" in keys_under(s3, "reports/")
     # WHEN the report of a run older than both is generated
     result = generate(event_for(s3, BUCKET, process_run(OLD_RUN)))["objects"][0]

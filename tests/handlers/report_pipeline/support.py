@@ -22,7 +22,7 @@ import moto.ssm
 from botocore.exceptions import ClientError
 
 from fleet_shared.timestamps import iso_z
-from tests.handlers.faults import InjectedHang
+from tests.handlers.faults import InjectedFault, InjectedHang
 
 REGION = "ap-south-1"
 BUCKET = "lambda-fleet-data"
@@ -289,6 +289,16 @@ class CompletionRecordHang(InjectedHang):
     """Holds the state-table write that records a request as completed (other writes, the
     request's claim included, go through), as a DynamoDB that stops answering once the work is
     done: the invocation is killed at its deadline after doing the work, before recording it."""
+
+    def __call__(self, request: Any, **kwargs: Any) -> None:
+        if b'"COMPLETED"' not in bytes(request.body or b""):
+            return
+        super().__call__(request, **kwargs)
+
+
+class CompletionRecordFault(InjectedFault):
+    """Fails every attempt of the state-table write that records a request as completed (other
+    writes, the request's claim and locks included, go through) until healed."""
 
     def __call__(self, request: Any, **kwargs: Any) -> None:
         if b'"COMPLETED"' not in bytes(request.body or b""):

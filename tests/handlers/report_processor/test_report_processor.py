@@ -11,10 +11,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
-from fleet_shared.exceptions import LockNotAcquiredError
+from fleet_shared.exceptions import LockNotAcquiredError, ObjectsToRetryError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.s3_events import CreatedObject
@@ -22,10 +23,11 @@ from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
 from handlers.report_processor import process as process_module
 from handlers.report_processor.environment import ProcessorEnvironment
-from tests.handlers.faults import InvocationKilledError, hang_first_attempt
+from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
+    CompletionRecordFault,
     create_bucket,
     event_for,
     hang_completion_record,
@@ -565,3 +567,79 @@ def test_a_newer_version_processed_while_an_older_one_is_never_overwritten_by_it
     assert retried["status"] == "processed"
     # AND the run's processed document is the newer version's
     assert _processed(versioned_s3, RUN_1)["metadata"]["raw_etag"] == newer[0].etag
+
+
+def test_a_processed_document_s3_did_not_take_is_written_by_the_platforms_retry(
+    versioned_s3: Any, process: Process, fake_clock: ManualClock
+) -> None:
+    # GIVEN a raw document, and S3 failing every attempt (botocore's retries included) to take
+    # its processed document
+    event = put_json(versioned_s3, _raw_key(RUN_1), _document(RUN_1))
+    fault = fail_every_attempt(app.FUNCTION.services().hub_client("s3"), "s3", "PutObject")
+    # WHEN the processor handles the event
+    # THEN the invocation fails naming the object, so Lambda retries the event (then sends it to
+    # the dead-letter queue), instead of succeeding with the run never processed
+    with pytest.raises(ObjectsToRetryError, match="EndpointConnectionError") as failed:
+        process(event)
+    assert [key for key, _ in failed.value.failures] == [_raw_key(RUN_1)]
+    assert fault.attempts > 1
+    assert keys_under(versioned_s3, "processed/") == []
+    # WHEN S3 takes writes again by Lambda's retry a minute later
+    fault.healed = True
+    fake_clock.advance(60)
+    retried = process(event)
+    # THEN the retry processes the run, writing its processed document once
+    assert retried["status"] == "ok"
+    assert retried["objects"][0]["status"] == "processed"
+    processed_key = _raw_key(RUN_1).replace("raw/", "processed/", 1)
+    assert len(versions_of(versioned_s3, processed_key)) == 1
+    # AND a further copy of the event is a repeat
+    assert process(event)["objects"][0]["status"] == "repeat"
+
+
+def test_a_retry_after_the_done_record_failed_keeps_the_processed_document_as_written(
+    versioned_s3: Any, process: Process, fake_clock: ManualClock
+) -> None:
+    # GIVEN a raw document, and DynamoDB failing every attempt to record it done (its claim and
+    # the run's lock go through)
+    event = put_json(versioned_s3, _raw_key(RUN_1), _document(RUN_1))
+    processed_key = _raw_key(RUN_1).replace("raw/", "processed/", 1)
+    record_done = CompletionRecordFault("PutItem")
+    dynamodb = app.FUNCTION.services().hub_client("dynamodb")
+    dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", record_done)
+    # WHEN the processor handles the event
+    # THEN the invocation fails after writing the processed document
+    with pytest.raises(ObjectsToRetryError):
+        process(event)
+    written = versioned_s3.get_object(Bucket=BUCKET, Key=processed_key)["Body"].read()
+    # WHEN DynamoDB answers again by Lambda's retry two minutes later
+    record_done.healed = True
+    fake_clock.advance(120)
+    retried = process(event)["objects"][0]
+    # THEN the retry answers with the document already written: byte for byte the same, and no
+    # second version (which would start report_generator a second time for the run)
+    assert retried["status"] == "processed"
+    assert len(versions_of(versioned_s3, processed_key)) == 1
+    assert versioned_s3.get_object(Bucket=BUCKET, Key=processed_key)["Body"].read() == written
+
+
+def test_a_write_s3_refuses_is_reported_as_the_objects_error_and_not_retried(
+    s3: Any, process: Process
+) -> None:
+    # GIVEN a raw document, and S3 refusing the write of its processed document (access denied:
+    # no retry makes it pass)
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+
+    def deny(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "PutObject")
+
+    app.FUNCTION.services().hub_client("s3").meta.events.register("before-call.s3.PutObject", deny)
+    # WHEN the processor handles the event
+    result = process(event)
+    # THEN the invocation succeeds with the object's error and the run partial: retrying the
+    # event would only fail again
+    assert result["status"] == "partial"
+    [failed] = result["objects"]
+    assert failed["status"] == "error"
+    assert "AccessDenied" in failed["error"]
+    assert keys_under(s3, "processed/") == []
