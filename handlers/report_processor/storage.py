@@ -76,9 +76,14 @@ def reject(
     and write the reason next to it.
 
     Order matters: copy, then the reason, then delete the original. A failure part-way leaves
-    the original in place (a retry rejects it again); it never leaves the document nowhere.
+    the original in place (a retry rejects it again); it never leaves the document nowhere. A
+    retry that finds this version's reason already written (so its copy too) keeps both as the
+    first attempt wrote them and only deletes the original.
     """
     rejected_key, reason_key = rejected_keys(key)
+    if _rejection_written(s3, bucket, reason_key, key, etag):
+        s3.delete_object(Bucket=bucket, Key=key)
+        return rejected_key, reason_key
     s3.copy_object(
         Bucket=bucket,
         Key=rejected_key,
@@ -101,6 +106,21 @@ def reject(
     )
     s3.delete_object(Bucket=bucket, Key=key)
     return rejected_key, reason_key
+
+
+def _rejection_written(s3: Any, bucket: str, reason_key: str, key: str, etag: str) -> bool:
+    """Whether the reason at `reason_key` records the rejection of `key` at `etag`."""
+    try:
+        body, _ = read_object(s3, bucket, reason_key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "NoSuchKey":
+            raise
+        return False
+    try:
+        written = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(written, dict) and (written.get("key"), written.get("etag")) == (key, etag)
 
 
 def previous_processed_keys(s3: Any, bucket: str, own_key: str, limit: int) -> list[str]:

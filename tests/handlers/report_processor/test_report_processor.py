@@ -643,3 +643,39 @@ def test_a_write_s3_refuses_is_reported_as_the_objects_error_and_not_retried(
     assert failed["status"] == "error"
     assert "AccessDenied" in failed["error"]
     assert keys_under(s3, "processed/") == []
+
+
+def test_a_rejection_interrupted_before_its_delete_is_finished_by_the_retry_as_first_written(
+    versioned_s3: Any, process: Process, fake_clock: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN an invalid raw document, and S3 failing every attempt to delete it from raw/ (its
+    # copy to raw/rejected/ and the reason went through)
+    key = _raw_key(RUN_1)
+    event = put_json(versioned_s3, key, _invalid_document(RUN_1))
+    s3_client = app.FUNCTION.services().hub_client("s3")
+    fault = fail_every_attempt(s3_client, "s3", "DeleteObject")
+    # WHEN the processor handles the event
+    # THEN the invocation fails, the document still in raw/, and no warning has gone out yet
+    with pytest.raises(ObjectsToRetryError, match="EndpointConnectionError"):
+        process(event)
+    assert key in keys_under(versioned_s3, "raw/")
+    assert alert_inbox.receive() == []
+    rejected_key, reason_key = (
+        "raw/rejected/2025-06-01/20250601T050000Z-00000001.json",
+        "raw/rejected/2025-06-01/20250601T050000Z-00000001.reason.json",
+    )
+    first_reason = versioned_s3.get_object(Bucket=BUCKET, Key=reason_key)["Body"].read()
+    # WHEN S3 deletes again by Lambda's retry a minute later
+    fault.healed = True
+    fake_clock.advance(60)
+    result = process(event)["objects"][0]
+    # THEN the retry finishes the rejection: the document left raw/, one warning went out, and
+    # the rejected copy and its reason are the first attempt's, byte for byte, each written once
+    assert result["status"] == "rejected"
+    assert keys_under(versioned_s3, "raw/") == [rejected_key, reason_key]
+    assert [a.alert["title"] for a in alert_inbox.receive()] == [
+        "Raw availability document rejected"
+    ]
+    assert versioned_s3.get_object(Bucket=BUCKET, Key=reason_key)["Body"].read() == first_reason
+    assert len(versions_of(versioned_s3, reason_key)) == 1
+    assert len(versions_of(versioned_s3, rejected_key)) == 1
