@@ -14,8 +14,11 @@ S3 invokes the functions asynchronously: an invocation that returns is done, wha
 says. So an object that failed for a reason that may pass (the network, throttling, a busy
 service, another invocation's lock) fails the invocation once every object was tried, and Lambda
 retries the event (twice, then the function's dead-letter queue, whose alarm tells people); the
-objects already done answer `repeat` to the retry. An object that cannot succeed however often it
-is tried (a document that does not validate, access denied) stays an `error` result.
+objects already done answer `repeat` to the retry. An object another invocation's claim holds
+(`in_progress`) fails the invocation too: the holder may be an attempt that failed without
+releasing the claim (DynamoDB failing as well), which nothing else would retry. An object that
+cannot succeed however often it is tried (a document that does not validate, access denied)
+stays an `error` result.
 """
 
 from __future__ import annotations
@@ -203,8 +206,9 @@ def handle_each_object(
     Objects of other buckets, and keys `skip_reason` gives a reason for, are ignored. An object
     whose work raises one of `failures` gets an error result (logged with its key) and the
     others go on; the run is then `partial`. When one of those failures may pass on a retry
-    (`may_pass_on_retry`), the invocation fails instead, once every object was tried, with
-    `ObjectsToRetryError`: Lambda retries the event, whose objects already done are repeats. An
+    (`may_pass_on_retry`), or an object is `in_progress` under another invocation's claim, the
+    invocation fails instead, once every object was tried, with `ObjectsToRetryError`: Lambda
+    retries the event, whose objects already done are repeats. An
     object's claim blocks another copy no longer than the invocation (`deadline`) can run, so the
     platform's retry of an invocation killed at its deadline does the work.
     """
@@ -220,16 +224,19 @@ def handle_each_object(
             results.append(ignored(obj, reason))
             continue
         try:
-            results.append(
-                once_per_object_version(
-                    services.state,
-                    services.function_name,
-                    obj,
-                    ttl_seconds,
-                    partial(work, obj),
-                    deadline=deadline,
-                )
+            result = once_per_object_version(
+                services.state,
+                services.function_name,
+                obj,
+                ttl_seconds,
+                partial(work, obj),
+                deadline=deadline,
             )
+            results.append(result)
+            if result["status"] == "in_progress":
+                # The claim's holder may be an attempt that failed and could not release it:
+                # ending here would leave the object undone, with nothing left to retry it.
+                to_retry.append((obj.key, result["detail"]))
         except failures as error:
             logger.exception("object failed", extra={"key": obj.key})
             result = error_result(error, key=obj.key)

@@ -679,3 +679,33 @@ def test_a_rejection_interrupted_before_its_delete_is_finished_by_the_retry_as_f
     assert versioned_s3.get_object(Bucket=BUCKET, Key=reason_key)["Body"].read() == first_reason
     assert len(versions_of(versioned_s3, reason_key)) == 1
     assert len(versions_of(versioned_s3, rejected_key)) == 1
+
+
+def test_a_retry_finding_the_failed_attempts_claim_unreleased_fails_instead_of_ending_there(
+    s3: Any,
+    process: Process,
+    fake_clock: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a raw document whose processing failed on S3 at the 20th second of a 300 s
+    # invocation, while DynamoDB failed to release the object's claim (so it holds until that
+    # invocation's deadline, 280 s on)
+    monkeypatch.setattr(type(lambda_context), "get_remaining_time_in_millis", lambda _: 280_000)
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+    services = app.FUNCTION.services()
+    s3_fault = fail_every_attempt(services.hub_client("s3"), "s3", "PutObject")
+    fail_every_attempt(services.hub_client("dynamodb"), "dynamodb", "DeleteItem")
+    with pytest.raises(ObjectsToRetryError):
+        process(event)
+    # WHEN S3 is back for Lambda's retry a minute later
+    s3_fault.healed = True
+    fake_clock.advance(60)
+    # THEN that retry fails too, finding the object `in_progress`, so Lambda retries again and
+    # then keeps the event in the dead-letter queue, instead of succeeding with the document
+    # never processed
+    with pytest.raises(ObjectsToRetryError, match="in progress"):
+        process(event)
+    # AND once the claim has expired, the event (redriven from the queue) processes the document
+    fake_clock.advance(280)
+    assert process(event)["objects"][0]["status"] == "processed"
