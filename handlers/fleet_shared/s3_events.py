@@ -18,7 +18,8 @@ objects already done answer `repeat` to the retry. An object another invocation'
 (`in_progress`) fails the invocation too: the holder may be an attempt that failed without
 releasing the claim (DynamoDB failing as well), which nothing else would retry. An object that
 cannot succeed however often it is tried (a document that does not validate, access denied)
-stays an `error` result.
+stays an `error` result, with a warning alert: the invocation succeeds, so nothing else would
+tell anyone that the object's output is missing.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pydantic import ConfigDict, Field, NonNegativeFloat, ValidationError, model_validator
 
+from fleet_shared.alerts import Alert, Severity
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
@@ -205,15 +207,17 @@ def handle_each_object(
 
     Objects of other buckets, and keys `skip_reason` gives a reason for, are ignored. An object
     whose work raises one of `failures` gets an error result (logged with its key) and the
-    others go on; the run is then `partial`. When one of those failures may pass on a retry
-    (`may_pass_on_retry`), or an object is `in_progress` under another invocation's claim, the
-    invocation fails instead, once every object was tried, with `ObjectsToRetryError`: Lambda
-    retries the event, whose objects already done are repeats. An
-    object's claim blocks another copy no longer than the invocation (`deadline`) can run, so the
-    platform's retry of an invocation killed at its deadline does the work.
+    others go on; the run is then `partial`, and a warning alert names the object and the error.
+    When one of those failures may pass on a retry (`may_pass_on_retry`), or an object is
+    `in_progress` under another invocation's claim, the invocation fails instead, once every
+    object was tried, with `ObjectsToRetryError`: Lambda retries the event, whose objects already
+    done are repeats (and whose objects failed for good are warned about by the last attempt
+    only). An object's claim blocks another copy no longer than the invocation (`deadline`) can
+    run, so the platform's retry of an invocation killed at its deadline does the work.
     """
     results = []
     to_retry: list[tuple[str, str]] = []
+    failed_for_good: list[tuple[CreatedObject, dict[str, Any]]] = []
     for obj in objects:
         reason = (
             f"bucket {obj.bucket} is not ours"
@@ -243,10 +247,35 @@ def handle_each_object(
             results.append(result)
             if may_pass_on_retry(error):
                 to_retry.append((obj.key, result["error"]))
+            else:
+                failed_for_good.append((obj, result))
     if to_retry:
         raise ObjectsToRetryError(to_retry)
+    for obj, result in failed_for_good:
+        result["alert_published"] = _warn_not_handled(services, obj, result["error"], logger)
     failed = any(result["status"] == "error" for result in results)
     return {"status": "partial" if failed else "ok", "objects": results}
+
+
+def _warn_not_handled(
+    services: FunctionServices[Any], obj: CreatedObject, error: str, logger: Any
+) -> bool:
+    """Warn that `obj` failed for good: its invocation succeeds (no retry would mend it), so
+    without this nothing but a log line would say that the object's output is missing. Whether
+    the warning went out (SNS refusing it is logged on `logger`)."""
+    location = f"s3://{obj.bucket}/{obj.key}"
+    alert = Alert.create(
+        severity=Severity.WARNING,
+        source=services.function_name,
+        title="S3 object not handled",
+        detail=(
+            f"{location}: {error}. Not retried, since the same calls would fail again; once the "
+            "cause is fixed, writing the object again handles it."
+        ),
+        resource=location,
+        timestamp=services.clock.now(),
+    )
+    return services.alerts.publish_or_log(alert, logger) is not None
 
 
 def once_per_object_version(

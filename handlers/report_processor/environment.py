@@ -19,7 +19,9 @@ class ProcessorEnvironment(FunctionEnvironment):
         description="The data bucket holding the raw documents; other buckets' records are ignored."
     )
     state_table_name: str = Field(description="The records of the raw documents processed.")
-    alert_topic_arn: Arn = Field(description="The topic of the warning about a rejected document.")
+    alert_topic_arn: Arn = Field(
+        description="The topic of the warnings about a rejected document or an object not handled."
+    )
     report_count_tolerance_percent: float = Field(
         default=10.0,
         ge=0,

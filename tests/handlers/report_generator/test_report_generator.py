@@ -313,9 +313,13 @@ def test_a_processed_document_that_does_not_validate_is_an_error_naming_its_firs
     assert "\n" not in result["error"]
     assert "xxxxxxxx" not in result["error"]
     assert "<!channel>" not in result["error"]
-    # AND nothing was written or announced
+    # AND nothing was written or announced; one warning says the object was not handled, with
+    # the same one-line error
     assert keys_under(s3, "reports/") == []
-    assert alert_inbox.receive() == []
+    [warning] = [received.alert for received in alert_inbox.receive()]
+    assert warning["title"] == "S3 object not handled"
+    assert result["error"] in warning["detail"]
+    assert "<!channel>" not in warning["detail"]
 
 
 def test_a_processed_document_offering_a_service_in_an_unknown_region_is_an_error_naming_it(
@@ -333,9 +337,11 @@ def test_a_processed_document_offering_a_service_in_an_unknown_region_is_an_erro
     assert result["status"] == "error"
     assert result["error"].startswith("ValidationError: availability: ")
     assert "'xx-nowhere-1'" in result["error"]
-    # AND nothing was written or announced
+    # AND nothing was written or announced; one warning says the object was not handled
     assert keys_under(s3, "reports/") == []
-    assert alert_inbox.receive() == []
+    assert [received.alert["title"] for received in alert_inbox.receive()] == [
+        "S3 object not handled"
+    ]
 
 
 def test_a_report_whose_alert_sns_refuses_is_kept_and_not_generated_again(

@@ -623,8 +623,8 @@ def test_a_retry_after_the_done_record_failed_keeps_the_processed_document_as_wr
     assert versioned_s3.get_object(Bucket=BUCKET, Key=processed_key)["Body"].read() == written
 
 
-def test_a_write_s3_refuses_is_reported_as_the_objects_error_and_not_retried(
-    s3: Any, process: Process
+def test_a_write_s3_refuses_is_reported_as_the_objects_error_with_a_warning_and_not_retried(
+    s3: Any, process: Process, alert_inbox: Any
 ) -> None:
     # GIVEN a raw document, and S3 refusing the write of its processed document (access denied:
     # no retry makes it pass)
@@ -643,6 +643,13 @@ def test_a_write_s3_refuses_is_reported_as_the_objects_error_and_not_retried(
     assert failed["status"] == "error"
     assert "AccessDenied" in failed["error"]
     assert keys_under(s3, "processed/") == []
+    # AND a warning names the object and the error, since nothing else would say that the run's
+    # processed document (and its report) is missing
+    [warning] = [a.alert for a in alert_inbox.receive()]
+    assert (warning["severity"], warning["title"]) == ("warning", "S3 object not handled")
+    assert warning["resource"] == f"s3://{BUCKET}/{_raw_key(RUN_1)}"
+    assert "AccessDenied" in warning["detail"]
+    assert failed["alert_published"] is True
 
 
 def test_a_rejection_interrupted_before_its_delete_is_finished_by_the_retry_as_first_written(
@@ -709,3 +716,37 @@ def test_a_retry_finding_the_failed_attempts_claim_unreleased_fails_instead_of_e
     # AND once the claim has expired, the event (redriven from the queue) processes the document
     fake_clock.advance(280)
     assert process(event)["objects"][0]["status"] == "processed"
+
+
+def test_an_object_failed_for_good_beside_one_to_retry_is_warned_about_once_by_the_last_attempt(
+    s3: Any, process: Process, fake_clock: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN one notification of two raw documents: S3 refuses reading the first (access denied)
+    # and fails every attempt to take the second's processed document
+    refused = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+    failing = put_json(s3, _raw_key(RUN_2), _document(RUN_2))
+    batch = {"Records": refused["Records"] + failing["Records"]}
+    s3_client = app.FUNCTION.services().hub_client("s3")
+
+    def deny_the_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == _raw_key(RUN_1):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "GetObject")
+
+    s3_client.meta.events.register("before-parameter-build.s3.GetObject", deny_the_first)
+    fault = fail_every_attempt(s3_client, "s3", "PutObject")
+    # WHEN the processor handles it
+    # THEN the invocation fails for the second document only, and no warning goes out yet (the
+    # retry will meet the first document's refusal again)
+    with pytest.raises(ObjectsToRetryError) as failed:
+        process(batch)
+    assert [key for key, _ in failed.value.failures] == [_raw_key(RUN_2)]
+    assert alert_inbox.receive() == []
+    # WHEN Lambda retries the event a minute later, S3 taking writes again
+    fault.healed = True
+    fake_clock.advance(60)
+    result = process(batch)
+    # THEN the second document is processed and the first is the run's error, warned about once
+    assert [item["status"] for item in result["objects"]] == ["error", "processed"]
+    assert [(a.alert["title"], a.alert["resource"]) for a in alert_inbox.receive()] == [
+        ("S3 object not handled", f"s3://{BUCKET}/{_raw_key(RUN_1)}")
+    ]
