@@ -40,7 +40,7 @@ from aws_lambda_powertools.utilities.parser.models.s3 import (
     S3RequestParameters,
     S3ResponseElements,
 )
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pydantic import ConfigDict, Field, NonNegativeFloat, ValidationError, model_validator
 
@@ -86,9 +86,10 @@ get through."""
 
 def may_pass_on_retry(error: Exception) -> bool:
     """Whether the failure `error` may not happen again on a later attempt: the network (no
-    answer, a connection cut or timed out), throttling, a server-side (5xx) error, another
-    invocation's lock."""
-    if isinstance(error, HTTPClientError | BotocoreConnectionError | LockNotAcquiredError):
+    answer, a connection cut or timed out, a body cut short), throttling, a server-side (5xx)
+    error, another invocation's lock."""
+    network = HTTPClientError | BotocoreConnectionError | IncompleteReadError
+    if isinstance(error, network | LockNotAcquiredError):
         return True
     if isinstance(error, ClientError):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

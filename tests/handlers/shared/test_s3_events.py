@@ -1,5 +1,6 @@
 """S3 ObjectCreated notifications: the example events, moto's real notifications and URL-encoded
-keys all parse into the objects the report functions handle."""
+keys all parse into the objects the report functions handle; which failures of an object are
+worth Lambda's retry of the event."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    IncompleteReadError,
+    ParamValidationError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
-from fleet_shared.s3_events import CreatedObject, parse_object_created
+from fleet_shared.s3_events import CreatedObject, may_pass_on_retry, parse_object_created
 from tests.handlers.report_pipeline.support import BUCKET, REGION, create_bucket, s3_event
 
 EXAMPLES = sorted(
@@ -68,3 +77,57 @@ def test_event_keys_are_url_decoded_and_etags_unquoted() -> None:
     # WHEN parsed THEN the real key and the bare ETag come back
     [created] = parse_object_created(event)
     assert (created.key, created.etag) == ("raw/a b=c.json", "abc")
+
+
+def client_error(code: str, status: int) -> ClientError:
+    """The error botocore raises for an AWS answer `code` with HTTP `status`."""
+    return ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "PutObject",
+    )
+
+
+def failure_name(error: Exception) -> str:
+    """The AWS error code of `error`, or its type's name."""
+    code = error.response["Error"]["Code"] if isinstance(error, ClientError) else None
+    return str(code or type(error).__name__)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EndpointConnectionError(endpoint_url="https://s3"),
+        ReadTimeoutError(endpoint_url="https://s3"),
+        ResponseStreamingError(error="connection reset"),
+        IncompleteReadError(actual_bytes=10, expected_bytes=20),
+        client_error("SlowDown", 503),
+        client_error("InternalError", 500),
+        client_error("RequestTimeout", 400),
+        client_error("ThrottlingException", 400),
+    ],
+    ids=failure_name,
+)
+def test_a_failure_of_the_network_throttling_or_the_service_may_pass_on_retry(
+    error: Exception,
+) -> None:
+    # GIVEN a failure botocore's own retries did not get past (no answer, a cut or short body, a
+    # throttled or 5xx answer) WHEN classified THEN Lambda's retry of the event may get through
+    assert may_pass_on_retry(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        client_error("AccessDenied", 403),
+        client_error("NoSuchKey", 404),
+        client_error("NoSuchVersion", 404),
+        client_error("PreconditionFailed", 412),
+        ParamValidationError(report="bad parameter"),
+        ValueError("metadata.run_id does not match the key"),
+    ],
+    ids=failure_name,
+)
+def test_a_refusal_or_a_bad_document_does_not_pass_on_retry(error: Exception) -> None:
+    # GIVEN a failure the same calls would meet again (refused, missing, invalid) WHEN classified
+    # THEN no retry is asked for: the object stays an error with a warning
+    assert not may_pass_on_retry(error)
