@@ -78,9 +78,10 @@ class InventoryError(FleetError):
 
 class ObjectsToRetryError(Exception):
     """Objects of an S3 notification failed for a reason that may pass (the network, throttling,
-    another invocation's lock). Deliberately not a `FleetError`, which becomes a result of an
-    invocation that succeeded: S3 invokes asynchronously, so only a failed invocation is retried
-    by Lambda (and, once its retries are spent, sent to the function's dead-letter queue)."""
+    another invocation's lock or claim). Deliberately not a `FleetError`, which becomes the
+    result of an invocation that succeeded: S3 invokes asynchronously, so only a failed invocation
+    is retried by Lambda (and, once its retries are spent, sent to the function's dead-letter
+    queue)."""
 
     def __init__(self, failures: list[tuple[str, str]]) -> None:
         self.failures = failures

@@ -37,8 +37,8 @@ LATEST_LOCK_SECONDS = 120
 """The lease of the latest/ lock: far longer than replacing latest/'s files takes, and never
 past the invocation's end (see `generate_report`)."""
 LATEST_LOCK_WAIT_SECONDS = 30.0
-"""How long a report waits for another report's update of latest/; then its object is an error
-(its own report stands, complete)."""
+"""How long a report waits for another report's update of latest/; then the invocation fails (its
+own report stands, complete) and Lambda's retry updates latest/."""
 RUN_LOCK_PREFIX = "report_generator/run/"
 """The lock of one run's report, followed by the run id: one version of a run at a time is read,
 checked and published."""
@@ -47,7 +47,7 @@ RUN_LOCK_SECONDS = 900
 (see `generate_report`) it lasts until the holder ends at most."""
 RUN_LOCK_WAIT_SECONDS = 60.0
 """How long a version waits for another version of its run being published (rendering and
-copying take seconds); then its object is an error."""
+copying take seconds); then the invocation fails and Lambda retries the event."""
 ANNOUNCED_CLAIM_PREFIX = "report_generator/announced/"
 """The once-only claim of a run's report-ready alert, followed by the run id."""
 

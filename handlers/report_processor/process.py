@@ -67,7 +67,7 @@ RUN_LOCK_SECONDS = 900
 (see `process_raw_document`) it lasts until the holder ends at most."""
 RUN_LOCK_WAIT_SECONDS = 60.0
 """How long a version waits for another version of its run being processed (seconds of work);
-then its object is an error."""
+then the invocation fails and Lambda retries the event."""
 
 
 def not_a_raw_document(key: str) -> str | None:
