@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleet_shared.event_parsing import parse_event
+from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
 from handlers.demand_forecaster.cluster_forecasts import forecast_fleet, forecast_one
 from handlers.demand_forecaster.environment import ForecasterEnvironment
@@ -38,9 +39,10 @@ def handle(
     """Forecast the requested cluster, or every cluster of the inventory."""
     if isinstance(request, ForecastRequest):
         return forecast_one(services, request, FUNCTION.logger)
-    result = forecast_fleet(services, request, FUNCTION.logger)
+    result = forecast_fleet(services, request, invocation, FUNCTION.logger)
+    started = [cluster for cluster in result["clusters"] if cluster["status"] != NOT_STARTED]
     FUNCTION.observability.metrics.add_metric(
-        name="ClustersForecast", unit="Count", value=len(result["clusters"])
+        name="ClustersForecast", unit="Count", value=len(started)
     )
     return result
 

@@ -1,8 +1,14 @@
 """The two requests: one cluster of the inventory, or every cluster of it.
 
 `forecast_fleet` forecasts the clusters one at a time; a cluster that fails is reported and the
-others go on. Each result is saved in the state table (key `forecast/<account>/<region>/<cluster>`,
-value `latest`, kept `FORECAST_TTL_SECONDS`) when STATE_TABLE_NAME is set, and a node group whose
+others go on. A cluster is started only while the invocation has `cluster_seconds` left (its
+bounded metric read, its other work and, in predictive mode, the scaler's read timeout): Lambda
+would otherwise end the run inside it and the clusters after it would get nothing that hour. The
+clusters not started are `not_started`, the run `partial`, and the next run starts with them
+(saved in the state table), so one slow cluster cannot starve the same others every hour.
+
+Each result is saved in the state table (key `forecast/<account>/<region>/<cluster>`, value
+`latest`, kept `FORECAST_TTL_SECONDS`) when STATE_TABLE_NAME is set, and a node group whose
 forecast needs more than its max_size raises a warning alert when ALERT_TOPIC_ARN is set. The
 forecast stands when saving or an alert fails: that is listed under the cluster's `errors`.
 The forecaster changes nothing itself; for a cluster in predictive mode it asks the scaler for
@@ -21,11 +27,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError, FleetError
-from fleet_shared.inventory import Cluster
+from fleet_shared.fan_out import NOT_STARTED, Deadline
+from fleet_shared.inventory import Cluster, MemberAccount
+from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.forecast import forecast_cluster
 from handlers.demand_forecaster.models import FleetForecastRequest, ForecastRequest
 from handlers.demand_forecaster.predictive_request import scale_predictively
-from handlers.demand_forecaster.services import ForecasterServices
+from handlers.demand_forecaster.services import (
+    METRIC_READ_SECONDS,
+    SCALER_READ_TIMEOUT_SECONDS,
+    ForecasterServices,
+)
 
 SOURCE = "demand_forecaster"
 FORECAST_TTL_SECONDS = 6 * 3600
@@ -34,6 +46,13 @@ SCALER_ERROR_STATUS = "error"
 PREDICTIVE_FAILURE_DETAIL_CHARS = 1000
 """The most of the scaler's error a predictive failure alert repeats."""
 _TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
+CLUSTER_WORK_SECONDS = 15
+"""A cluster's work besides its metric read: EKS and EC2 reads, the model, the state table, SNS."""
+RUN_END_SECONDS = 5
+"""Kept for the end of the fleet run: saving the clusters not started and returning."""
+LEFT_OVER_KEY = f"{SOURCE}/forecast-fleet"
+LEFT_OVER_NAME = "not_started"
+"""Where the clusters a fleet run left for lack of time are kept, for the next run."""
 
 
 def forecast_one(
@@ -49,8 +68,7 @@ def forecast_one(
         )
     try:
         return forecast_cluster(
-            services.sessions,
-            services.environment,
+            services,
             account_id=request.account_id,
             cluster=cluster,
             horizon_minutes=request.horizon_minutes,
@@ -64,86 +82,169 @@ def forecast_one(
 
 
 def forecast_fleet(
-    services: ForecasterServices, request: FleetForecastRequest, logger: Any
+    services: ForecasterServices, request: FleetForecastRequest, invocation: Deadline, logger: Any
 ) -> dict[str, Any]:
-    """A summary per cluster of the inventory, each forecast saved and its shortfalls alerted."""
+    """A summary per cluster of the inventory, each forecast saved and its shortfalls alerted.
+
+    The clusters the last run did not start go first, in the order it would have started them;
+    a cluster is started only while the invocation has `cluster_seconds` left, the others are
+    `not_started` and saved, in the order this run came to them, for the next run: so the
+    clusters left over take turns and none is left out run after run. Results are in inventory
+    order, whatever order the clusters were forecast in.
+    """
     environment = services.environment
-    results: list[dict[str, Any]] = []
-    alerts = 0
     inventory = services.inventory()
-    for member, cluster in inventory.clusters():
-        target = {"account_id": member.account_id, "region": cluster.region}
-        try:
-            result = forecast_cluster(
-                services.sessions,
-                environment,
-                account_id=member.account_id,
-                cluster=cluster,
-                horizon_minutes=request.horizon_minutes,
-                now=services.clock.now(),
-            )
-        except _TARGET_ERRORS as error:
-            logger.warning("forecast failed", extra={"cluster": cluster.name, "error": str(error)})
-            failed = error_result(error, **target, cluster=cluster.name)
-            if cluster.scaling.mode == "predictive":
-                failed["predictive"] = _predictive(
-                    services,
-                    member.account_id,
-                    cluster,
-                    forecast=None,
-                    problem=str(error),
-                    dry_run=inventory.dry_run,
-                    run=request.run,
-                )
-                alerts += _report_predictive_failure(services, failed, logger)
-            results.append(failed)
+    targets = {_target_key(*target): target for target in inventory.clusters()}
+    left_over = [key for key in dict.fromkeys(_left_over(services, logger)) if key in targets]
+    order = [*left_over, *(key for key in targets if key not in left_over)]
+    by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+    alerts = 0
+    for key in order:
+        member, cluster = targets[key]
+        if not invocation.allows(cluster_seconds(cluster, environment)):
+            by_key[key] = {"status": NOT_STARTED, **_target_fields(key)}
             continue
-        summary = {
-            "status": "ok",
-            **target,
-            "cluster": cluster.name,
-            "confidence": result["confidence"],
-            "recommendation": result["recommendation"],
-            "errors": list(result["errors"]),
-        }
-        if environment.state_table_name:
-            key = f"forecast/{member.account_id}/{cluster.region}/{cluster.name}"
-            try:
-                services.state.put_value(key, "latest", result, ttl_seconds=FORECAST_TTL_SECONDS)
-            except (ClientError, BotoCoreError) as error:
-                summary["errors"].append({"node_group": None, "error": f"saving: {error}"})
-        if environment.alert_topic_arn:
-            for node_group, alert in shortfall_alerts(result, services.clock.now()):
-                if services.alerts.publish_or_log(alert, logger) is None:
-                    summary["errors"].append(
-                        {"node_group": node_group, "error": "alert not published"}
-                    )
-                else:
-                    alerts += 1
-        if cluster.scaling.mode == "predictive":
-            summary["predictive"] = _predictive(
-                services,
-                member.account_id,
-                cluster,
-                forecast=result,
-                problem=None,
-                dry_run=inventory.dry_run,
-                run=request.run,
-            )
-            alerts += _report_predictive_failure(services, summary, logger)
-        results.append(summary)
+        by_key[key], sent = _forecast_fleet_cluster(
+            services, request, member.account_id, cluster, dry_run=inventory.dry_run, logger=logger
+        )
+        alerts += sent
+    results = [by_key[key] for key in targets]
+    not_started = [_target_fields(key) for key in targets if by_key[key]["status"] == NOT_STARTED]
+    if not_started:
+        logger.warning("clusters left for the next run", extra={"not_started": not_started})
+    if environment.state_table_name and (not_started or left_over):
+        next_first = [_target_fields(key) for key in order if by_key[key]["status"] == NOT_STARTED]
+        _remember_not_started(services, next_first, logger)
     failed = sum(1 for r in results if r["status"] == "error")
     predictive_failed = sum(
         1 for r in results if "predictive" in r and predictive_failure(r["predictive"]) is not None
     )
-    return {
-        "status": "ok" if failed == 0 and predictive_failed == 0 else "partial",
+    response: dict[str, Any] = {
+        "status": "ok" if failed == 0 and predictive_failed == 0 and not not_started else "partial",
         "horizon_minutes": request.horizon_minutes,
         "clusters": results,
         "failed": failed,
         "predictive_failed": predictive_failed,
         "alerts": alerts,
     }
+    if not_started:
+        response["not_started"] = not_started
+    return response
+
+
+def cluster_seconds(cluster: Cluster, environment: ForecasterEnvironment) -> float:
+    """The time left a fleet run needs to start `cluster`: its metric read with every attempt
+    timing out, its other work, the scaler's read timeout in predictive mode (when there is a
+    scaler to ask), and the end of the run."""
+    seconds = METRIC_READ_SECONDS + CLUSTER_WORK_SECONDS + RUN_END_SECONDS
+    if cluster.scaling.mode == "predictive" and environment.scaler_function_name is not None:
+        seconds += SCALER_READ_TIMEOUT_SECONDS
+    return seconds
+
+
+def _forecast_fleet_cluster(
+    services: ForecasterServices,
+    request: FleetForecastRequest,
+    account_id: str,
+    cluster: Cluster,
+    *,
+    dry_run: bool,
+    logger: Any,
+) -> tuple[dict[str, Any], int]:
+    """One cluster of the fleet run: its summary (or error result) and the alerts published."""
+    environment = services.environment
+    target = {"account_id": account_id, "region": cluster.region}
+    alerts = 0
+    try:
+        result = forecast_cluster(
+            services,
+            account_id=account_id,
+            cluster=cluster,
+            horizon_minutes=request.horizon_minutes,
+            now=services.clock.now(),
+        )
+    except _TARGET_ERRORS as error:
+        logger.warning("forecast failed", extra={"cluster": cluster.name, "error": str(error)})
+        failed = error_result(error, **target, cluster=cluster.name)
+        if cluster.scaling.mode == "predictive":
+            failed["predictive"] = _predictive(
+                services,
+                account_id,
+                cluster,
+                forecast=None,
+                problem=str(error),
+                dry_run=dry_run,
+                run=request.run,
+            )
+            alerts += _report_predictive_failure(services, failed, logger)
+        return failed, alerts
+    summary = {
+        "status": "ok",
+        **target,
+        "cluster": cluster.name,
+        "confidence": result["confidence"],
+        "recommendation": result["recommendation"],
+        "errors": list(result["errors"]),
+    }
+    if environment.state_table_name:
+        key = f"forecast/{account_id}/{cluster.region}/{cluster.name}"
+        try:
+            services.state.put_value(key, "latest", result, ttl_seconds=FORECAST_TTL_SECONDS)
+        except (ClientError, BotoCoreError) as error:
+            summary["errors"].append({"node_group": None, "error": f"saving: {error}"})
+    if environment.alert_topic_arn:
+        for node_group, alert in shortfall_alerts(result, services.clock.now()):
+            if services.alerts.publish_or_log(alert, logger) is None:
+                summary["errors"].append({"node_group": node_group, "error": "alert not published"})
+            else:
+                alerts += 1
+    if cluster.scaling.mode == "predictive":
+        summary["predictive"] = _predictive(
+            services,
+            account_id,
+            cluster,
+            forecast=result,
+            problem=None,
+            dry_run=dry_run,
+            run=request.run,
+        )
+        alerts += _report_predictive_failure(services, summary, logger)
+    return summary, alerts
+
+
+def _target_key(member: MemberAccount, cluster: Cluster) -> tuple[str, str, str]:
+    return (member.account_id, cluster.region, cluster.name)
+
+
+def _target_fields(key: tuple[str, str, str]) -> dict[str, str]:
+    account_id, region, cluster = key
+    return {"account_id": account_id, "region": region, "cluster": cluster}
+
+
+def _left_over(services: ForecasterServices, logger: Any) -> list[tuple[str, str, str]]:
+    """(account, region, cluster) of the clusters the last fleet run did not start, in the order
+    it came to them; none when the state table is not set or cannot be read (the run then goes
+    in inventory order)."""
+    if not services.environment.state_table_name:
+        return set()
+    try:
+        saved = services.state.get_value(LEFT_OVER_KEY, LEFT_OVER_NAME)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("clusters left by the last run not read", extra={"error": str(error)})
+        return []
+    clusters = (saved or {"clusters": []})["clusters"]
+    return [(item["account_id"], item["region"], item["cluster"]) for item in clusters]
+
+
+def _remember_not_started(
+    services: ForecasterServices, not_started: list[dict[str, str]], logger: Any
+) -> None:
+    """Save the clusters this run did not start (none: the last run's are done) for the next
+    run; a failed save is logged, and the next run goes by the list saved before."""
+    try:
+        services.state.put_value(LEFT_OVER_KEY, LEFT_OVER_NAME, {"clusters": not_started})
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("clusters left for the next run not saved", extra={"error": str(error)})
 
 
 def _predictive(

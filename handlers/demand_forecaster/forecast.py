@@ -10,7 +10,9 @@ the cluster's node groups now (their desired sizes and instance types). The runn
 History: `ForecasterEnvironment.forecast_history_days` of hourly averages up to the last whole
 hour. Leading hours without data are dropped, hours missing inside stay missing (the model skips
 them rather than fit invented values), and the forecast starts after the last hour with data, so
-CloudWatch's lag of a few minutes does not turn into a fake zero.
+CloudWatch's lag of a few minutes does not turn into a fake zero. It is read with a CloudWatch
+client whose attempts and timeouts are bounded (`services.METRIC_CLIENT_CONFIG`), so a hung
+endpoint costs the fleet run at most `METRIC_READ_SECONDS`.
 
 Days of the week: the model gives each day of the week its own shape, and a cluster's load
 follows its people's days, so the hours are counted in the cluster's time zone (its schedule's,
@@ -54,7 +56,6 @@ import pandas as pd
 from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import Cluster
 from fleet_shared.metric_data import MetricQuery, get_metric_series
-from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
 from handlers.demand_forecaster.capacity import (
     InstanceCapacity,
@@ -69,6 +70,7 @@ from handlers.demand_forecaster.seasonal_model import (
     DemandForecast,
     forecast_demand,
 )
+from handlers.demand_forecaster.services import ForecasterServices
 
 NAMESPACE = "ContainerInsights"
 PERIOD_SECONDS = 3600
@@ -91,8 +93,7 @@ class Sized:
 
 
 def forecast_cluster(
-    sessions: AccountSessions,
-    environment: ForecasterEnvironment,
+    services: ForecasterServices,
     *,
     account_id: str,
     cluster: Cluster,
@@ -100,6 +101,7 @@ def forecast_cluster(
     now: datetime,
 ) -> dict[str, Any]:
     """The self-contained forecast result of one cluster (see the module docstring)."""
+    sessions, environment = services.sessions, services.environment
     region = cluster.region
     groups, errors = live_node_groups(sessions.client("eks", account_id, region), cluster)
     types = {instance_type for group in groups for instance_type in group.instance_types}
@@ -117,7 +119,7 @@ def forecast_cluster(
 
     end = now.replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=environment.forecast_history_days)
-    frame = _history(sessions.client("cloudwatch", account_id, region), cluster.name, start, end)
+    frame = _history(services.metric_client(account_id, region), cluster.name, start, end)
     node_count = frame["node_count"]
     demand = (frame["cpu_utilization"] / 100.0 * node_count * _vcpus_per_node(sized)).dropna()
     if demand.empty:

@@ -14,6 +14,7 @@ import pytest
 from fleet_shared.clock import ManualClock
 from handlers.demand_forecaster import app
 from handlers.demand_forecaster.app import lambda_handler
+from handlers.demand_forecaster.services import ForecasterServices
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.analytics_services import inject_services
 from tests.handlers.conftest import (
@@ -87,7 +88,7 @@ def forecaster(
 ) -> ManualClock:
     """The handler on the fake clock, in moto, with the inventory."""
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # only instance types are needed
-    inject_services(monkeypatch, app.FUNCTION, fake_clock)
+    inject_services(monkeypatch, app.FUNCTION, fake_clock, ForecasterServices)
     return fake_clock
 
 

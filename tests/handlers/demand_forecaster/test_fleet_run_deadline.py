@@ -1,0 +1,277 @@
+"""The hourly fleet run against Lambda's deadline: a cluster whose CloudWatch endpoint hangs costs
+the run a bounded time, a cluster the run has no time left for is reported `not_started` and goes
+first in the next run, so one hung cluster never costs the others their hour.
+
+Time is simulated: the invocation's time left is its timeout less the time spent, a hung
+GetMetricData attempt spends its client's read timeout, botocore's waits between attempts spend
+theirs, and once the time is up the invocation ends as Lambda ends it, from wherever it is."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import botocore.endpoint
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.state_table import StateTable
+from handlers.demand_forecaster import app
+from handlers.demand_forecaster.services import ForecasterServices
+from tests.handlers.analytics_accounts import member_session
+from tests.handlers.analytics_services import inject_services
+from tests.handlers.conftest import (
+    DATA_BUCKET_NAME,
+    MEMBER_ACCOUNT_ID,
+    REGION,
+    FakeLambdaContext,
+)
+from tests.handlers.demand_forecaster.conftest import TIMEOUT_SECONDS
+from tests.handlers.demand_forecaster.test_demand_forecaster_app import (
+    create_cluster,
+    demand,
+    put_history,
+)
+
+HUNG = "dev-apps"
+OTHERS = ("web-front", "batch-jobs")
+FLEET_RUN = {"action": "forecast_fleet", "horizon_minutes": 180}
+
+
+class InvocationEndedError(BaseException):
+    """Lambda ended the invocation at its timeout: nothing after it runs, not even the handler's
+    own error handling (a BaseException, which no `except Exception` catches)."""
+
+
+@dataclass
+class LambdaTime:
+    """The time an invocation has spent of the `seconds_left` it started with."""
+
+    seconds_left: float
+    spent: float = 0.0
+
+    def spend(self, seconds: float) -> None:
+        """Spend `seconds`; the invocation ends when its time is up."""
+        self.spent += seconds
+        if self.spent >= self.seconds_left:
+            raise InvocationEndedError(f"Lambda ended the invocation after {self.spent:.0f} s")
+
+    def context(self) -> FakeLambdaContext:
+        """The Lambda context of the invocation."""
+        return _SimulatedContext(time=self)
+
+
+@dataclass(frozen=True)
+class _SimulatedContext(FakeLambdaContext):
+    time: LambdaTime = field(default_factory=lambda: LambdaTime(TIMEOUT_SECONDS))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, round((self.time.seconds_left - self.time.spent) * 1000))
+
+
+@dataclass
+class HungMetricReads:
+    """GetMetricData of one cluster goes to an endpoint that accepts the connection and never
+    answers: each attempt spends its client's read timeout and fails as botocore fails it."""
+
+    cluster: str
+    time: LambdaTime
+    attempts: int = 0
+    _config: Config | None = None
+
+    def note_call(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        dimensions = params["MetricDataQueries"][0]["MetricStat"]["Metric"]["Dimensions"]
+        hung = {"Name": "ClusterName", "Value": self.cluster} in dimensions
+        self._config = context["client_config"] if hung else None
+
+    def hang(self, request: Any, **_: Any) -> None:
+        if self._config is None:
+            return
+        self.attempts += 1
+        self.time.spend(self._config.read_timeout)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+@pytest.fixture
+def inventory_document(inventory_document: dict[str, Any]) -> dict[str, Any]:
+    """The handlers' inventory with two more clusters after dev-apps in the member account."""
+    clusters = inventory_document["members"][0]["clusters"]
+    for name in OTHERS:
+        clusters.append({**copy.deepcopy(clusters[0]), "name": name})
+    return inventory_document
+
+
+@pytest.fixture
+def fleet(
+    fleet_environment: dict[str, str],
+    inventory_in_s3: dict[str, Any],
+    fake_clock: ManualClock,
+    state_table: StateTable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ManualClock:
+    """The forecaster in moto on the fake clock, three clusters with two weeks of history each,
+    the inventory in the order dev-apps, web-front, batch-jobs."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    inject_services(monkeypatch, app.FUNCTION, fake_clock, ForecasterServices)
+    member = member_session(MEMBER_ACCOUNT_ID)
+    for seed, name in enumerate((HUNG, *OTHERS), start=1):
+        create_cluster(member, name)
+        put_history(member, name, fake_clock, demand(seed))
+    return fake_clock
+
+
+def hang_metric_reads(cluster: str, time: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make `cluster`'s GetMetricData hang in the forecaster's member session, and botocore's
+    waits between attempts spend the invocation's time instead of the test's."""
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    fault = HungMetricReads(cluster, time)
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    events = session.events
+    events.register_first("before-parameter-build.cloudwatch.GetMetricData", fault.note_call)
+    events.register_first("before-send.cloudwatch.GetMetricData", fault.hang)
+    return fault
+
+
+def saved_forecasts(state_table: StateTable) -> list[str]:
+    """The clusters whose forecast the state table holds."""
+    return [
+        name
+        for name in (HUNG, *OTHERS)
+        if state_table.get_value(f"forecast/{MEMBER_ACCOUNT_ID}/{REGION}/{name}", "latest")
+    ]
+
+
+def test_a_cluster_whose_metric_reads_hang_does_not_cost_the_clusters_after_it_their_forecast(
+    fleet: ManualClock, state_table: StateTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the first cluster's CloudWatch endpoint hangs, and a run with the whole 300 s
+    time = LambdaTime(TIMEOUT_SECONDS)
+    fault = hang_metric_reads(HUNG, time, monkeypatch)
+    # WHEN the hourly fleet run forecasts
+    result = app.lambda_handler(FLEET_RUN, time.context())
+    # THEN the hung cluster's reads were given up in well under a third of the run, it is
+    # reported as failed, and the clusters after it are forecast and saved
+    assert fault.attempts == 3
+    assert time.spent < TIMEOUT_SECONDS / 3
+    assert result["status"] == "partial"
+    hung, *others = result["clusters"]
+    assert (hung["cluster"], hung["status"]) == (HUNG, "error")
+    assert "Read timeout" in hung["error"]
+    assert [(c["cluster"], c["status"]) for c in others] == [(name, "ok") for name in OTHERS]
+    assert saved_forecasts(state_table) == list(OTHERS)
+
+
+def test_clusters_the_run_has_no_time_left_for_are_not_started_and_go_first_in_the_next_run(
+    fleet: ManualClock, state_table: StateTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the first cluster's CloudWatch endpoint hangs, and a run with 90 s left: time for
+    # the hung cluster's bounded reads (about 30 s) but then not for another cluster's budget
+    time = LambdaTime(90)
+    hang_metric_reads(HUNG, time, monkeypatch)
+    # WHEN the hourly fleet run forecasts
+    first = app.lambda_handler(FLEET_RUN, time.context())
+    # THEN the run ends in time and names the clusters it did not start, in inventory order
+    assert first["status"] == "partial"
+    assert [(c["cluster"], c["status"]) for c in first["clusters"]] == [
+        (HUNG, "error"),
+        *((name, "not_started") for name in OTHERS),
+    ]
+    assert first["not_started"] == [
+        {"account_id": MEMBER_ACCOUNT_ID, "region": REGION, "cluster": name} for name in OTHERS
+    ]
+    assert saved_forecasts(state_table) == []
+    # WHEN the next hour's run again has 90 s, and the endpoint still hangs
+    fleet.advance(3600)
+    time = LambdaTime(90)
+    hang_metric_reads(HUNG, time, monkeypatch)
+    second = app.lambda_handler(FLEET_RUN, time.context())
+    # THEN it forecast the clusters left over first, and the hung one after them
+    assert [(c["cluster"], c["status"]) for c in second["clusters"]] == [
+        (HUNG, "error"),
+        *((name, "ok") for name in OTHERS),
+    ]
+    assert "not_started" not in second
+    assert saved_forecasts(state_table) == list(OTHERS)
+
+
+def test_a_run_with_time_for_every_cluster_leaves_none_for_the_next(
+    fleet: ManualClock, state_table: StateTable, lambda_context: FakeLambdaContext
+) -> None:
+    # GIVEN a run that left web-front and batch-jobs for the next one
+    state_table.put_value(
+        "demand_forecaster/forecast-fleet",
+        "not_started",
+        {
+            "clusters": [
+                {"account_id": MEMBER_ACCOUNT_ID, "region": REGION, "cluster": name}
+                for name in OTHERS
+            ]
+        },
+    )
+    # WHEN the next run has time for every cluster
+    result = app.lambda_handler(FLEET_RUN, lambda_context)
+    # THEN every cluster is forecast, in inventory order, and none is left for the run after
+    assert result["status"] == "ok", json.dumps(result)[:500]
+    assert [c["cluster"] for c in result["clusters"]] == [HUNG, *OTHERS]
+    assert state_table.get_value("demand_forecaster/forecast-fleet", "not_started") == {
+        "clusters": []
+    }
+
+
+@dataclass
+class ScalerRunningToItsTimeout:
+    """The forecaster's Lambda client for the scaler, whose every invoke runs to the scaler's
+    120 s timeout and comes back as Lambda answers a timed-out function."""
+
+    time: LambdaTime
+    asked: list[str] = field(default_factory=list)
+
+    def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+        self.asked.append(json.loads(Payload)["cluster"])
+        self.time.spend(120)
+        answer = {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 120 s"}
+        return {
+            "StatusCode": 200,
+            "FunctionError": "Unhandled",
+            "Payload": io.BytesIO(json.dumps(answer).encode("utf-8")),
+        }
+
+
+def test_clusters_in_predictive_mode_start_only_with_time_for_the_scalers_answer_and_take_turns(
+    fleet: ManualClock,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the three clusters in predictive mode and a scaler that runs to its 120 s timeout
+    # on every request
+    for cluster in inventory_document["members"][0]["clusters"]:
+        cluster["scaling"] = {**cluster["scaling"], "mode": "predictive"}
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode("utf-8"),
+    )
+    monkeypatch.setenv("SCALER_FUNCTION_NAME", "lambda-fleet-handlers-eks_scaler")
+    asked_by_run: list[list[str]] = []
+    not_started_by_run: list[list[str]] = []
+    for _hour in range(3):
+        time = LambdaTime(TIMEOUT_SECONDS)
+        scaler = ScalerRunningToItsTimeout(time)
+        scaler_client = property(lambda _services, client=scaler: client)
+        monkeypatch.setattr(ForecasterServices, "scaler_client", scaler_client)
+        # WHEN the hourly fleet run forecasts, each hour with the whole 300 s
+        result = app.lambda_handler(FLEET_RUN, time.context())
+        asked_by_run.append(scaler.asked)
+        not_started_by_run.append([item["cluster"] for item in result.get("not_started", [])])
+        fleet.advance(3600)
+    # THEN each run ends in time: it asks the scaler for one cluster only (a second would not
+    # have its 130 s read timeout left), and the clusters take turns, none left out twice
+    assert asked_by_run == [[HUNG], [OTHERS[0]], [OTHERS[1]]]
+    assert not_started_by_run == [list(OTHERS), [HUNG, OTHERS[1]], [HUNG, OTHERS[0]]]
