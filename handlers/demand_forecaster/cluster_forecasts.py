@@ -1,8 +1,8 @@
 """The two requests: one cluster of the inventory, or every cluster of it.
 
 `forecast_fleet` forecasts the clusters one at a time; a cluster that fails is reported and the
-others go on. A cluster is started only while the invocation has `cluster_seconds` left (its
-bounded metric read, its other work and, in predictive mode, the scaler's read timeout): Lambda
+others go on. A cluster is started only while the invocation has `cluster_seconds` left (one
+bounded member read, its other work and, in predictive mode, the scaler's read timeout): Lambda
 would otherwise end the run inside it and the clusters after it would get nothing that hour. The
 clusters not started are `not_started`, the run `partial`, and the next run starts with them
 (saved in the state table), so one slow cluster cannot starve the same others every hour.
@@ -34,7 +34,7 @@ from handlers.demand_forecaster.forecast import forecast_cluster
 from handlers.demand_forecaster.models import FleetForecastRequest, ForecastRequest
 from handlers.demand_forecaster.predictive_request import scale_predictively
 from handlers.demand_forecaster.services import (
-    METRIC_READ_SECONDS,
+    READ_CALL_SECONDS,
     SCALER_READ_TIMEOUT_SECONDS,
     ForecasterServices,
 )
@@ -47,7 +47,8 @@ PREDICTIVE_FAILURE_DETAIL_CHARS = 1000
 """The most of the scaler's error a predictive failure alert repeats."""
 _TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
 CLUSTER_WORK_SECONDS = 15
-"""A cluster's work besides its metric read: EKS and EC2 reads, the model, the state table, SNS."""
+"""A cluster's work besides one member read that times out: the other reads, the model, the state
+table, SNS."""
 RUN_END_SECONDS = 5
 """Kept for the end of the fleet run: saving the clusters not started and returning."""
 LEFT_OVER_KEY = f"{SOURCE}/forecast-fleet"
@@ -133,10 +134,11 @@ def forecast_fleet(
 
 
 def cluster_seconds(cluster: Cluster, environment: ForecasterEnvironment) -> float:
-    """The time left a fleet run needs to start `cluster`: its metric read with every attempt
-    timing out, its other work, the scaler's read timeout in predictive mode (when there is a
-    scaler to ask), and the end of the run."""
-    seconds = METRIC_READ_SECONDS + CLUSTER_WORK_SECONDS + RUN_END_SECONDS
+    """The time left a fleet run needs to start `cluster`: one member read with every attempt
+    timing out (a hung endpoint fails the cluster at its first call), its other work, the
+    scaler's read timeout in predictive mode (when there is a scaler to ask), and the end of the
+    run."""
+    seconds = READ_CALL_SECONDS + CLUSTER_WORK_SECONDS + RUN_END_SECONDS
     if cluster.scaling.mode == "predictive" and environment.scaler_function_name is not None:
         seconds += SCALER_READ_TIMEOUT_SECONDS
     return seconds

@@ -10,9 +10,10 @@ the cluster's node groups now (their desired sizes and instance types). The runn
 History: `ForecasterEnvironment.forecast_history_days` of hourly averages up to the last whole
 hour. Leading hours without data are dropped, hours missing inside stay missing (the model skips
 them rather than fit invented values), and the forecast starts after the last hour with data, so
-CloudWatch's lag of a few minutes does not turn into a fake zero. It is read with a CloudWatch
-client whose attempts and timeouts are bounded (`services.METRIC_CLIENT_CONFIG`), so a hung
-endpoint costs the fleet run at most `METRIC_READ_SECONDS`.
+CloudWatch's lag of a few minutes does not turn into a fake zero. The cluster's member reads
+(EKS, EC2, CloudWatch) go through clients whose attempts and timeouts are bounded
+(`services.MEMBER_READ_CONFIG`), and an endpoint that does not answer fails the cluster at its
+first call (`capacity.py`), so a hung endpoint costs the fleet run one `READ_CALL_SECONDS`.
 
 Days of the week: the model gives each day of the week its own shape, and a cluster's load
 follows its people's days, so the hours are counted in the cluster's time zone (its schedule's,
@@ -101,11 +102,12 @@ def forecast_cluster(
     now: datetime,
 ) -> dict[str, Any]:
     """The self-contained forecast result of one cluster (see the module docstring)."""
-    sessions, environment = services.sessions, services.environment
+    environment = services.environment
     region = cluster.region
-    groups, errors = live_node_groups(sessions.client("eks", account_id, region), cluster)
+    groups, errors = live_node_groups(services.member_client("eks", account_id, region), cluster)
     types = {instance_type for group in groups for instance_type in group.instance_types}
-    capacities, type_errors = instance_capacities(sessions.client("ec2", account_id, region), types)
+    ec2 = services.member_client("ec2", account_id, region)
+    capacities, type_errors = instance_capacities(ec2, types)
     sized: list[Sized] = []
     for group in groups:
         known = [capacities[t] for t in group.instance_types if t in capacities]
@@ -119,7 +121,8 @@ def forecast_cluster(
 
     end = now.replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=environment.forecast_history_days)
-    frame = _history(services.metric_client(account_id, region), cluster.name, start, end)
+    cloudwatch = services.member_client("cloudwatch", account_id, region)
+    frame = _history(cloudwatch, cluster.name, start, end)
     node_count = frame["node_count"]
     demand = (frame["cpu_utilization"] / 100.0 * node_count * _vcpus_per_node(sized)).dropna()
     if demand.empty:

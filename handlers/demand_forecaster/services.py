@@ -1,5 +1,5 @@
-"""What the forecaster works with: the fleet's services, a CloudWatch client per member account
-and region whose reads are bounded, and a Lambda client for the scaler."""
+"""What the forecaster works with: the fleet's services, member-account clients whose reads are
+bounded (EKS, EC2, CloudWatch), and a Lambda client for the scaler."""
 
 from __future__ import annotations
 
@@ -16,25 +16,26 @@ from handlers.demand_forecaster.environment import ForecasterEnvironment
 SCALER_READ_TIMEOUT_SECONDS = 130
 """Longer than the scaler's own 120 s timeout, so its answer is read rather than cut off."""
 
-METRIC_CONNECT_TIMEOUT_SECONDS = 5
-METRIC_READ_TIMEOUT_SECONDS = 10
-"""A cluster's GetMetricData (4 queries of hourly history) answers within a second or two; a
-region whose CloudWatch endpoint hangs is given up after this long without a byte."""
-METRIC_READ_ATTEMPTS = 3
+READ_CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 10
+"""A cluster's reads in its member account (DescribeNodegroup, DescribeInstanceTypes, a
+GetMetricData of 4 hourly series) answer within a second or two; an endpoint that hangs is given
+up after this long without a byte."""
+READ_ATTEMPTS = 3
 _MAX_RETRY_BACKOFF_SECONDS = 20
 """botocore's standard mode waits up to 2^(n-1) s, at most 20, before attempt n+1."""
-METRIC_READ_SECONDS = METRIC_READ_ATTEMPTS * (
-    METRIC_CONNECT_TIMEOUT_SECONDS + METRIC_READ_TIMEOUT_SECONDS
-) + sum(min(2**retry, _MAX_RETRY_BACKOFF_SECONDS) for retry in range(METRIC_READ_ATTEMPTS - 1))
-"""The longest one GetMetricData call can take, every attempt timing out (48 s): botocore's
-defaults (60 s to connect, 60 s to read, 6 attempts) would let one hung endpoint take the whole
-300 s of the fleet run."""
-METRIC_CLIENT_CONFIG = CLIENT_CONFIG.merge(
+READ_CALL_SECONDS = READ_ATTEMPTS * (READ_CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + sum(
+    min(2**retry, _MAX_RETRY_BACKOFF_SECONDS) for retry in range(READ_ATTEMPTS - 1)
+)
+"""The longest one member read can take, every attempt timing out (48 s): botocore's defaults
+(60 s to connect, 60 s to read, 6 attempts) would let one hung endpoint take the whole 300 s of
+the fleet run."""
+MEMBER_READ_CONFIG = CLIENT_CONFIG.merge(
     Config(
-        connect_timeout=METRIC_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=METRIC_READ_TIMEOUT_SECONDS,
+        connect_timeout=READ_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
         # `total_max_attempts`: botocore's `max_attempts` counts retries (2 is three calls).
-        retries={"mode": "standard", "total_max_attempts": METRIC_READ_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": READ_ATTEMPTS},
     )
 )
 
@@ -50,16 +51,18 @@ class ForecasterServices(FunctionServices[ForecasterEnvironment]):
         return session.client("lambda", config=config)
 
     @cached_property
-    def _metric_clients(self) -> dict[tuple[str, str], tuple[boto3.Session, Any]]:
+    def _member_clients(self) -> dict[tuple[str, str, str], tuple[boto3.Session, Any]]:
         return {}
 
-    def metric_client(self, account_id: str, region: str) -> Any:
-        """A CloudWatch client in `account_id` and `region` with `METRIC_CLIENT_CONFIG`, renewed
-        with the session (its assumed credentials)."""
+    def member_client(self, service: str, account_id: str, region: str) -> Any:
+        """A client of `service` in `account_id` and `region` for a cluster's reads (EKS, EC2,
+        CloudWatch), with `MEMBER_READ_CONFIG`, renewed with the session (its assumed
+        credentials)."""
         session = self.sessions.session(account_id, region)
-        cached = self._metric_clients.get((account_id, region))
+        key = (service, account_id, region)
+        cached = self._member_clients.get(key)
         if cached is not None and cached[0] is session:
             return cached[1]
-        client = session.client("cloudwatch", config=METRIC_CLIENT_CONFIG)
-        self._metric_clients[(account_id, region)] = (session, client)
+        client = session.client(service, config=MEMBER_READ_CONFIG)
+        self._member_clients[key] = (session, client)
         return client

@@ -77,9 +77,9 @@ class _SimulatedContext(FakeLambdaContext):
 
 
 @dataclass
-class HungMetricReads:
-    """GetMetricData of one cluster goes to an endpoint that accepts the connection and never
-    answers: each attempt spends its client's read timeout and fails as botocore fails it."""
+class HungEndpoint:
+    """One operation's calls for one cluster go to an endpoint that accepts the connection and
+    never answers: each attempt spends its client's read timeout and fails as botocore fails it."""
 
     cluster: str
     time: LambdaTime
@@ -87,9 +87,7 @@ class HungMetricReads:
     _config: Config | None = None
 
     def note_call(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        dimensions = params["MetricDataQueries"][0]["MetricStat"]["Metric"]["Dimensions"]
-        hung = {"Name": "ClusterName", "Value": self.cluster} in dimensions
-        self._config = context["client_config"] if hung else None
+        self._config = context["client_config"] if self._names_the_cluster(params) else None
 
     def hang(self, request: Any, **_: Any) -> None:
         if self._config is None:
@@ -97,6 +95,17 @@ class HungMetricReads:
         self.attempts += 1
         self.time.spend(self._config.read_timeout)
         raise ReadTimeoutError(endpoint_url=request.url)
+
+    def _names_the_cluster(self, params: dict[str, Any]) -> bool:
+        """Whether a DescribeNodegroup or GetMetricData call is for the cluster."""
+        dimensions = [
+            dimension
+            for query in params.get("MetricDataQueries", [])
+            for dimension in query["MetricStat"]["Metric"]["Dimensions"]
+        ]
+        return params.get("clusterName") == self.cluster or (
+            {"Name": "ClusterName", "Value": self.cluster} in dimensions
+        )
 
 
 @pytest.fixture
@@ -127,15 +136,20 @@ def fleet(
     return fake_clock
 
 
-def hang_metric_reads(cluster: str, time: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Make `cluster`'s GetMetricData hang in the forecaster's member session, and botocore's
-    waits between attempts spend the invocation's time instead of the test's."""
+def hang(
+    cluster: str,
+    time: LambdaTime,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str = "cloudwatch.GetMetricData",
+) -> HungEndpoint:
+    """Make `cluster`'s calls of `operation` (service id and name) hang in the forecaster's
+    member session, and botocore's waits between attempts spend the invocation's time instead
+    of the test's."""
     monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
-    fault = HungMetricReads(cluster, time)
+    fault = HungEndpoint(cluster, time)
     session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
-    events = session.events
-    events.register_first("before-parameter-build.cloudwatch.GetMetricData", fault.note_call)
-    events.register_first("before-send.cloudwatch.GetMetricData", fault.hang)
+    session.events.register_first(f"before-parameter-build.{operation}", fault.note_call)
+    session.events.register_first(f"before-send.{operation}", fault.hang)
     return fault
 
 
@@ -153,7 +167,7 @@ def test_a_cluster_whose_metric_reads_hang_does_not_cost_the_clusters_after_it_t
 ) -> None:
     # GIVEN the first cluster's CloudWatch endpoint hangs, and a run with the whole 300 s
     time = LambdaTime(TIMEOUT_SECONDS)
-    fault = hang_metric_reads(HUNG, time, monkeypatch)
+    fault = hang(HUNG, time, monkeypatch)
     # WHEN the hourly fleet run forecasts
     result = app.lambda_handler(FLEET_RUN, time.context())
     # THEN the hung cluster's reads were given up in well under a third of the run, it is
@@ -174,7 +188,7 @@ def test_clusters_the_run_has_no_time_left_for_are_not_started_and_go_first_in_t
     # GIVEN the first cluster's CloudWatch endpoint hangs, and a run with 90 s left: time for
     # the hung cluster's bounded reads (about 30 s) but then not for another cluster's budget
     time = LambdaTime(90)
-    hang_metric_reads(HUNG, time, monkeypatch)
+    hang(HUNG, time, monkeypatch)
     # WHEN the hourly fleet run forecasts
     first = app.lambda_handler(FLEET_RUN, time.context())
     # THEN the run ends in time and names the clusters it did not start, in inventory order
@@ -190,7 +204,7 @@ def test_clusters_the_run_has_no_time_left_for_are_not_started_and_go_first_in_t
     # WHEN the next hour's run again has 90 s, and the endpoint still hangs
     fleet.advance(3600)
     time = LambdaTime(90)
-    hang_metric_reads(HUNG, time, monkeypatch)
+    hang(HUNG, time, monkeypatch)
     second = app.lambda_handler(FLEET_RUN, time.context())
     # THEN it forecast the clusters left over first, and the hung one after them
     assert [(c["cluster"], c["status"]) for c in second["clusters"]] == [
@@ -275,3 +289,33 @@ def test_clusters_in_predictive_mode_start_only_with_time_for_the_scalers_answer
     # have its 130 s read timeout left), and the clusters take turns, none left out twice
     assert asked_by_run == [[HUNG], [OTHERS[0]], [OTHERS[1]]]
     assert not_started_by_run == [list(OTHERS), [HUNG, OTHERS[1]], [HUNG, OTHERS[0]]]
+
+
+def test_a_cluster_whose_eks_endpoint_hangs_costs_the_run_one_bounded_call(
+    fleet: ManualClock,
+    state_table: StateTable,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the first cluster, with two node groups, whose EKS endpoint hangs, and a run with
+    # the whole 300 s
+    clusters = inventory_document["members"][0]["clusters"]
+    clusters[0]["node_groups"].append({**clusters[0]["node_groups"][0], "name": "workers"})
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode("utf-8"),
+    )
+    time = LambdaTime(TIMEOUT_SECONDS)
+    fault = hang(HUNG, time, monkeypatch, operation="eks.DescribeNodegroup")
+    # WHEN the hourly fleet run forecasts
+    result = app.lambda_handler(FLEET_RUN, time.context())
+    # THEN the hung cluster cost one DescribeNodegroup of three short attempts, not one per node
+    # group, and is reported failed naming the timeout; the clusters after it are forecast and saved
+    assert fault.attempts == 3
+    assert time.spent < TIMEOUT_SECONDS / 3
+    hung, *others = result["clusters"]
+    assert (hung["cluster"], hung["status"]) == (HUNG, "error")
+    assert "Read timeout" in hung["error"]
+    assert [(c["cluster"], c["status"]) for c in others] == [(name, "ok") for name in OTHERS]
+    assert saved_forecasts(state_table) == list(OTHERS)
