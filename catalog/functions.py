@@ -92,6 +92,11 @@ DATA_BUCKET_LIST = PermissionStatement(actions=("s3:ListBucket",), resources=(R.
 DATA_BUCKET_READ_VERSIONS = PermissionStatement(
     actions=("s3:GetObjectVersion",), resources=(R.DATA_BUCKET_OBJECTS,)
 )
+# Deleting one version (DeleteObject with VersionId) is its own action too: report_processor
+# removes only the version it rejected, never a newer one that landed meanwhile.
+DATA_BUCKET_DELETE_VERSIONS = PermissionStatement(
+    actions=("s3:DeleteObjectVersion",), resources=(R.DATA_BUCKET_OBJECTS,)
+)
 
 EKS_READ = ("eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup")
 METRICS_READ = ("cloudwatch:GetMetricData",)
@@ -621,6 +626,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             DATA_BUCKET_WRITE,
             DATA_BUCKET_LIST,
             DATA_BUCKET_READ_VERSIONS,
+            DATA_BUCKET_DELETE_VERSIONS,
         ),
         triggers=(ObjectCreated(prefix="raw/", suffix=".json"),),
         uses_pandas_layer=True,

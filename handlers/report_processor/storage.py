@@ -73,7 +73,7 @@ def reject(
     rejected_at: datetime,
 ) -> tuple[str, str]:
     """Move `key` (its version `version_id`, when the bucket is versioned) to `raw/rejected/`
-    and write the reason next to it.
+    and write the reason next to it; only that version leaves `raw/`.
 
     Order matters: copy, then the reason, then delete the original. A failure part-way leaves
     the original in place (a retry rejects it again); it never leaves the document nowhere. A
@@ -82,7 +82,7 @@ def reject(
     """
     rejected_key, reason_key = rejected_keys(key)
     if _rejection_written(s3, bucket, reason_key, key, etag):
-        s3.delete_object(Bucket=bucket, Key=key)
+        _delete_rejected(s3, bucket, key, version_id)
         return rejected_key, reason_key
     s3.copy_object(
         Bucket=bucket,
@@ -104,8 +104,23 @@ def reject(
         Body=json.dumps(reason_document, indent=1).encode("utf-8"),
         ContentType="application/json",
     )
-    s3.delete_object(Bucket=bucket, Key=key)
+    _delete_rejected(s3, bucket, key, version_id)
     return rejected_key, reason_key
+
+
+def _delete_rejected(s3: Any, bucket: str, key: str, version_id: str | None) -> None:
+    """Delete the rejected version `version_id` of `key` (the key itself when the bucket is not
+    versioned and the event named none).
+
+    A plain delete in the versioned bucket would put a delete marker on the key: a newer version
+    that landed since the version was checked would be hidden by it, and its own event would then
+    find it gone (`superseded`), so it would never be processed. Deleting only the rejected
+    version leaves a newer one current for its own event.
+    """
+    if version_id is None:
+        s3.delete_object(Bucket=bucket, Key=key)
+    else:
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
 
 
 def _rejection_written(s3: Any, bucket: str, reason_key: str, key: str, etag: str) -> bool:

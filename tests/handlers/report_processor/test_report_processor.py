@@ -474,6 +474,9 @@ def test_two_versions_in_one_notification_process_the_newer_and_never_the_older_
     assert [a.alert["title"] for a in alert_inbox.receive()] == [
         "Raw availability document rejected"
     ]
+    # AND only the rejected version left raw/: the key holds the older version again
+    older_version = valid["Records"][0]["s3"]["object"]["versionId"]
+    assert versioned_s3.head_object(Bucket=BUCKET, Key=key)["VersionId"] == older_version
 
 
 def test_a_late_event_of_an_older_version_leaves_the_newer_processed_document_alone(
@@ -686,6 +689,43 @@ def test_a_rejection_interrupted_before_its_delete_is_finished_by_the_retry_as_f
     assert versioned_s3.get_object(Bucket=BUCKET, Key=reason_key)["Body"].read() == first_reason
     assert len(versions_of(versioned_s3, reason_key)) == 1
     assert len(versions_of(versioned_s3, rejected_key)) == 1
+
+
+def test_a_rejection_leaves_a_newer_version_landed_before_its_delete_current_for_its_event(
+    versioned_s3: Any, process: Process, alert_inbox: Any
+) -> None:
+    # GIVEN an invalid raw document, and a second fetch that writes a valid newer version of the
+    # same key just before the rejection deletes the invalid one from raw/
+    key = _raw_key(RUN_1)
+    event = put_json(versioned_s3, key, _invalid_document(RUN_1))
+    rejected_version = event["Records"][0]["s3"]["object"]["versionId"]
+    newer: list[dict[str, Any]] = []
+
+    def fetch_again_before_the_delete(params: dict[str, Any], **_: Any) -> None:
+        # before-call's params are the serialised request: the key is the end of its path.
+        if not newer and params["url_path"].endswith(f"/{key}"):
+            newer.append(put_json(versioned_s3, key, _document(RUN_1)))
+
+    app.FUNCTION.services().hub_client("s3").meta.events.register(
+        "before-call.s3.DeleteObject", fetch_again_before_the_delete
+    )
+    # WHEN the processor handles the invalid version's event
+    result = process(event)["objects"][0]
+    # THEN the invalid version is rejected once, and the newer version, which landed meanwhile,
+    # is processed by its own event (no delete marker hid it, so it is not `superseded`)
+    assert len(newer) == 1
+    assert result["status"] == "rejected"
+    newer_object = newer[0]["Records"][0]["s3"]["object"]
+    assert process(newer[0])["objects"][0]["status"] == "processed"
+    assert _processed(versioned_s3, RUN_1)["metadata"]["raw_etag"] == newer_object["eTag"]
+    assert [a.alert["title"] for a in alert_inbox.receive()] == [
+        "Raw availability document rejected"
+    ]
+    # AND raw/ holds the newer version only: the rejected one left it, the newer one is current
+    newer_version = newer_object["versionId"]
+    assert rejected_version != newer_version
+    assert versions_of(versioned_s3, key) == [newer_version]
+    assert versioned_s3.head_object(Bucket=BUCKET, Key=key)["VersionId"] == newer_version
 
 
 def test_a_retry_finding_the_failed_attempts_claim_unreleased_fails_instead_of_ending_there(
