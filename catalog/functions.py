@@ -93,9 +93,10 @@ DATA_BUCKET_READ_VERSIONS = PermissionStatement(
     actions=("s3:GetObjectVersion",), resources=(R.DATA_BUCKET_OBJECTS,)
 )
 # Deleting one version (DeleteObject with VersionId) is its own action too: report_processor
-# removes only the version it rejected, never a newer one that landed meanwhile.
+# removes only the version it rejected, never a newer one that landed meanwhile; under raw/ only,
+# since a version deleted is gone for good.
 DATA_BUCKET_DELETE_VERSIONS = PermissionStatement(
-    actions=("s3:DeleteObjectVersion",), resources=(R.DATA_BUCKET_OBJECTS,)
+    actions=("s3:DeleteObjectVersion",), resources=(R.DATA_BUCKET_RAW_OBJECTS,)
 )
 
 EKS_READ = ("eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup")

@@ -18,6 +18,7 @@ class ResourceRef(StrEnum):
     STATE_TABLE = "state_table"
     DATA_BUCKET = "data_bucket"
     DATA_BUCKET_OBJECTS = "data_bucket_objects"
+    DATA_BUCKET_RAW_OBJECTS = "data_bucket_raw_objects"
     ALERT_TOPICS = "alert_topics"
     EMAIL_TOPIC = "email_topic"
     ALERT_SECRETS = "alert_secrets"

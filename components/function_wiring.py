@@ -16,6 +16,7 @@ import pulumi
 
 from catalog.functions import METRICS_NAMESPACE
 from catalog.model import EnvSource, FunctionSpec, PermissionStatement, ResourceRef
+from components.buckets import RAW_PREFIX
 from components.naming import function_log_group_name, function_name, member_role_name
 from components.policies import condition_block
 from components.settings import FleetSettings
@@ -212,6 +213,9 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
     ResourceRef.DATA_BUCKET: lambda refs, _spec, _own: [refs.data_bucket_arn],
     ResourceRef.DATA_BUCKET_OBJECTS: lambda refs, _spec, _own: [
         pulumi.Output.concat(refs.data_bucket_arn, "/*")
+    ],
+    ResourceRef.DATA_BUCKET_RAW_OBJECTS: lambda refs, _spec, _own: [
+        pulumi.Output.concat(refs.data_bucket_arn, "/", RAW_PREFIX, "*")
     ],
     ResourceRef.ALERT_TOPICS: lambda refs, _spec, _own: [
         refs.topic_arns[severity] for severity in sorted(refs.topic_arns)

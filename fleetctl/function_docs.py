@@ -57,6 +57,7 @@ RESOURCE_DESCRIPTIONS: dict[ResourceRef, str] = {
     ResourceRef.STATE_TABLE: "the state table",
     ResourceRef.DATA_BUCKET: "the data bucket",
     ResourceRef.DATA_BUCKET_OBJECTS: "objects of the data bucket",
+    ResourceRef.DATA_BUCKET_RAW_OBJECTS: "objects under the data bucket's `raw/`",
     ResourceRef.ALERT_TOPICS: "the alert topics",
     ResourceRef.EMAIL_TOPIC: "the e-mail topic",
     ResourceRef.ALERT_SECRETS: "the Slack and PagerDuty secrets the stack names",

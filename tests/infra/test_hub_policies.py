@@ -170,7 +170,7 @@ def test_functions_may_assume_only_their_own_member_role(hub: HubView):
         ), spec.name
 
 
-def test_only_report_processor_may_delete_an_object_version_and_only_in_the_data_bucket(
+def test_only_report_processor_may_delete_an_object_version_and_only_under_raw(
     hub: HubView,
 ):
     for spec in hub.enabled_functions:
@@ -179,12 +179,14 @@ def test_only_report_processor_may_delete_an_object_version_and_only_in_the_data
         by_action = {
             action: as_list(s["Resource"]) for s in statements for action in as_list(s["Action"])
         }
-        # THEN report_processor may, in the data bucket (a rejected raw document leaves raw/ by
-        # its version, so a newer one that landed meanwhile stays current); no other function
-        # may remove a version, which is gone for good
+        # THEN report_processor may, under the data bucket's raw/ only (a rejected raw document
+        # leaves raw/ by its version, so a newer one that landed meanwhile stays current); no
+        # other function may remove a version, which is gone for good
         if spec.name == "report_processor":
             data_bucket = by_action["s3:ListBucket"]
-            assert by_action.get("s3:DeleteObjectVersion") == [f"{arn}/*" for arn in data_bucket]
+            assert by_action.get("s3:DeleteObjectVersion") == [
+                f"{arn}/raw/*" for arn in data_bucket
+            ]
         else:
             assert "s3:DeleteObjectVersion" not in by_action, spec.name
 
