@@ -232,20 +232,22 @@ def lambda_code(
     return LambdaCode(task_root, opt / "python", bytecode)
 
 
-def _s3_event(template: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
-    """The example S3 event, naming the object the world actually has."""
+def _s3_event(template: dict[str, Any], bucket: str, written: dict[str, Any]) -> dict[str, Any]:
+    """The example S3 event, naming the object the world actually has: its key, ETag and version
+    (the report functions act only on the object version an event names)."""
     record = json.loads(json.dumps(template["Records"][0]))
     record["s3"]["bucket"]["name"] = bucket
     record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-    record["s3"]["object"]["key"] = key
+    record["s3"]["object"] = {**record["s3"]["object"], **written}
     return {"Records": [record]}
 
 
-def _written_key(local: LocalWorld, prefix: str) -> str:
-    """The newest object under `prefix` in the data bucket, from the world's bucket events."""
+def _written_object(local: LocalWorld, prefix: str) -> dict[str, Any]:
+    """The newest object under `prefix` in the data bucket, as the world's bucket events name it
+    (key unquoted)."""
     world = local.world
     sqs = aws_client("sqs", world.endpoint_url, world.region, **world.hub_credentials)
-    keys: list[str] = []
+    written: list[dict[str, Any]] = []
     while True:
         messages = sqs.receive_message(
             QueueUrl=local.world.queues.bucket_events_url, MaxNumberOfMessages=10
@@ -254,8 +256,12 @@ def _written_key(local: LocalWorld, prefix: str) -> str:
             break
         for message in messages:
             for record in json.loads(message["Body"]).get("Records", []):
-                keys.append(unquote_plus(record["s3"]["object"]["key"]))
-    matching = sorted(key for key in keys if key.startswith(prefix))
+                s3_object = record["s3"]["object"]
+                written.append({**s3_object, "key": unquote_plus(s3_object["key"])})
+    matching = sorted(
+        (entry for entry in written if entry["key"].startswith(prefix)),
+        key=lambda entry: entry["key"],
+    )
     if not matching:
         raise RuntimeError(f"the report pipeline wrote nothing under {prefix}")
     return matching[-1]
@@ -272,9 +278,11 @@ def _events(local: LocalWorld) -> dict[str, Any]:
     bucket = local.world.data_bucket
     with tempfile.TemporaryDirectory() as logs, WorkerPool(local.environments, Path(logs)) as pool:
         pool.invoke("report_fetcher", events["report_fetcher"])
-        raw = _s3_event(events["report_processor"], bucket, _written_key(local, "raw/"))
+        raw = _s3_event(events["report_processor"], bucket, _written_object(local, "raw/"))
         pool.invoke("report_processor", raw)
-        processed = _s3_event(events["report_generator"], bucket, _written_key(local, "processed/"))
+        processed = _s3_event(
+            events["report_generator"], bucket, _written_object(local, "processed/")
+        )
     events["report_processor"] = raw
     events["report_generator"] = processed
     return events
