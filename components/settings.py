@@ -38,6 +38,7 @@ from components.bytecode import BYTECODE_MODES, BytecodeMode
 from components.exceptions import FieldValueError, StackSettingsError
 from fleet_shared.cleanup_policy import CleanupPolicy
 from fleet_shared.inventory import (
+    HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS,
     Cluster,
     ClusterCalendar,
     ClusterScaling,
@@ -453,7 +454,7 @@ class ScalingSettings(StrictModel):
 class HealthEndpoint(StrictModel):
     name: Name
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
-    timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS)
     expected_status: int = Field(default=200, ge=100, le=599)
 
 

@@ -152,6 +152,13 @@ class ClusterScaling(_Frozen):
     working_hours_floor: bool = True
 
 
+HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS = 30.0
+"""The longest probe timeout the stack file allows. The inventory keeps a longer one (a
+hand-edited or older document): refusing it here would make the whole document unreadable to
+every function; the health monitor refuses that endpoint alone, since with the cluster's AWS
+calls its probe may not fit in an invocation."""
+
+
 class HealthEndpoint(_Frozen):
     """An HTTP endpoint the health monitor probes."""
 

@@ -7,6 +7,8 @@ cluster's AWS calls after it: a cluster whose probes all timing out would outlas
 is probed in parts. The endpoints left are named in `not_probed` (their history and incidents
 stay as they are) and kept in the state table, in the order they were to be probed, and the
 next run probes them first: the endpoints take turns, none waits behind those probed before it.
+An endpoint allowed longer than the stack file allows (`HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS`, in
+a hand-edited or older inventory) is not probed but reported failed, naming `timeout_seconds`.
 The outcome is added to the
 endpoint's recent results in the state table, and the error rate is computed over the results of
 the last HEALTH_ERROR_RATE_WINDOW_MINUTES, so an endpoint that fails one request in three is
@@ -38,9 +40,9 @@ from fleet_shared.endpoint_history import (
     endpoint_history_key,
     read_results,
 )
-from fleet_shared.inventory import HealthEndpoint
+from fleet_shared.inventory import HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS, HealthEndpoint
 from fleet_shared.observability import observability_for
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import cut_echo, shown_value
 from handlers.health_monitor.checks.base import CLUSTER_AWS_SECONDS, ClusterContext
 from handlers.health_monitor.exceptions import HistoryNotStoredError
 from handlers.health_monitor.probe import ProbeResult
@@ -78,13 +80,18 @@ nothing behind, and a forgotten list only means the next run starts in inventory
 
 
 def run(context: ClusterContext) -> list[CheckResult]:
-    """One result per health endpoint of the cluster probed in this run, in inventory order
-    (none when the inventory lists none); the others are in `context.not_probed`."""
+    """One result per health endpoint of the cluster probed or refused in this run, in inventory
+    order (none when the inventory lists none); the others are in `context.not_probed`."""
     endpoints = context.target.cluster.health_endpoints
     if not endpoints:
         return []
+    refused = {
+        index: _refused(endpoint)
+        for index, endpoint in enumerate(endpoints)
+        if endpoint.timeout_seconds > HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS
+    }
     left_before = _read_not_probed(context)
-    turn = _turn_order(endpoints, left_before)
+    turn = [index for index in _turn_order(endpoints, left_before) if index not in refused]
     outcomes: dict[int, ProbeResult] = {}
     for batch in _batches(turn):
         longest = max(endpoints[index].timeout_seconds for index in batch)
@@ -97,10 +104,25 @@ def run(context: ClusterContext) -> list[CheckResult]:
     left = [endpoints[index].name for index in turn if index not in outcomes]
     if left or left_before:
         _save_not_probed(context, left)
-    context.not_probed = [
-        endpoint.name for index, endpoint in enumerate(endpoints) if index not in outcomes
-    ]
-    return [_judge(context, endpoints[index], outcomes[index]) for index in sorted(outcomes)]
+    context.not_probed = [endpoints[index].name for index in sorted(turn) if index not in outcomes]
+    results = refused | {
+        index: _judge(context, endpoints[index], outcomes[index]) for index in sorted(outcomes)
+    }
+    return [results[index] for index in sorted(results)]
+
+
+def _refused(endpoint: HealthEndpoint) -> CheckResult:
+    """The result of an endpoint allowed longer than the stack file allows (a hand-edited or
+    older inventory): not probed, since with the cluster's AWS calls its probe may fit in no
+    invocation, and a batch that does not fit would stop the endpoints behind it every run."""
+    return CheckResult.failed(
+        NAME,
+        endpoint.name,
+        Severity.WARNING,
+        f"timeout_seconds: {shown_value(endpoint.timeout_seconds)} is over "
+        f"{HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS:g} s, the longest the stack file allows; not probed",
+        url=endpoint.url,
+    )
 
 
 def not_probed_key(context: ClusterContext) -> str:

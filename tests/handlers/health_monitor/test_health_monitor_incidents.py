@@ -845,6 +845,43 @@ def test_a_cluster_whose_probes_outlast_the_run_is_probed_in_parts_over_the_next
     assert hanging_peer.connections == 17 + 8 + 8 + 8
 
 
+def test_an_endpoint_allowed_longer_than_the_stack_file_allows_is_refused_and_blocks_no_other(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    hanging_peer: HangingPeer,
+    endpoint_server: Any,
+) -> None:
+    # GIVEN a hand-edited inventory whose first endpoint, on a peer that never answers, is
+    # allowed 120 s (the stack file refuses more than 30 s): with the cluster's 20 s of AWS calls
+    # it fits no invocation of the function's 120 s; the second endpoint answers
+    use_endpoints(
+        [
+            {"name": "slow", "url": hanging_peer.url, "timeout_seconds": 120},
+            {"name": "api", "url": endpoint_server.url("/healthy"), "timeout_seconds": 1},
+        ]
+    )
+    # WHEN two scheduled runs each start with the function's whole 120 s left
+    runs = [invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[120_000])) for _ in range(2)]
+    # THEN in each, the endpoint behind it is probed, the refused one is reported as a failed
+    # check naming its field and the limit, and none is left for a later run
+    for result in runs:
+        [cluster] = result["clusters"]
+        endpoints = {
+            check["target"]: check for check in cluster["checks"] if check["name"] == "endpoint"
+        }
+        assert endpoints["api"]["status"] == "passed"
+        assert endpoints["slow"]["status"] == "failed"
+        assert endpoints["slow"]["detail"] == (
+            "timeout_seconds: 120.0 is over 30 s, the longest the stack file allows; not probed"
+        )
+        assert cluster.get("not_probed", []) == []
+        assert "not_probed" not in result
+    assert endpoint_server.hits["/healthy"] == 2
+    assert hanging_peer.connections == 0
+
+
 def test_a_cluster_with_many_slow_endpoints_keeps_no_other_cluster_of_the_fleet_unchecked(
     invoke: Invoke,
     member_cluster: Any,
