@@ -8,12 +8,16 @@ that end within `max(3 periods, 1 hour)` before the alarm: the alarm is then con
 anomalous. No finding means the alarm fired on a usual value for that time of day and week; a
 series GetMetricData did not return whole is an error result, since its missing part may hold
 the anomaly.
-A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`); an alert SNS
-refuses fails the invocation, so EventBridge retries the event and the alert goes out then.
+A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`), its claim kept
+ANOMALY_DEDUP_DAYS or, when longer, the alarm's confirmation window in whole days (an alarm of
+a period over 8 hours confirms an episode for more than a day, and a later alarm found it again
+once a shorter claim lapsed); an alert SNS refuses fails the invocation, so EventBridge retries
+the event and the alert goes out then.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +36,7 @@ from handlers.anomaly_detector.models import AlarmEvent
 from handlers.anomaly_detector.scan import COMPLETE, TARGET_ERRORS, metric_label
 
 MAX_POINTS = 20_000
+DAY = timedelta(days=1)
 
 
 def confirm_alarm(
@@ -53,7 +58,7 @@ def confirm_alarm(
         findings,
         services.state,
         services.alerts,
-        dedup_days=services.environment.anomaly_dedup_days,
+        dedup_days=claim_days(services.environment, event),
         now=services.clock.now(),
         deadline=invocation,
         title_prefix=f"Alarm {event.detail.alarm_name} confirmed",
@@ -112,10 +117,30 @@ def evaluate_alarm(
                 resource=f"{event.account}/{event.region}/{label}",
                 account_id=event.account,
                 region=event.region,
-                since=alarm_time - max(3 * period, timedelta(hours=1)),
+                since=alarm_time - confirmation_window(query.period),
             )
         )
     return findings, len(queries)
+
+
+def confirmation_window(period_seconds: int) -> timedelta:
+    """How long before the alarm an episode may end and still confirm it: 3 periods of the
+    alarm's metric, at least an hour."""
+    return max(3 * timedelta(seconds=period_seconds), timedelta(hours=1))
+
+
+def claim_days(environment: AnomalyEnvironment, event: AlarmEvent) -> int:
+    """How many days the alarm's alerts stay claimed: ANOMALY_DEDUP_DAYS, or the longest
+    confirmation window of its metrics in whole days when that is longer, so a later alarm
+    still confirming the same episode finds it claimed (as the environment keeps the claim at
+    least the scans' recent windows)."""
+    windows = [
+        confirmation_window(item.metric_stat.period)
+        for item in event.detail.configuration.metrics
+        if item.metric_stat is not None
+    ]
+    longest = max(windows, default=timedelta(0))
+    return max(environment.anomaly_dedup_days, math.ceil(longest / DAY))
 
 
 def _cluster_time_zone(

@@ -266,6 +266,46 @@ def test_alarm_on_a_usual_value_is_not_anomalous(
     assert alert_inbox.receive() == []
 
 
+def test_an_alarm_episode_confirmed_again_after_a_short_dedup_is_not_alerted_twice(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN claims kept one day (the shortest the recent windows allow), four weeks of member
+    # CPU whose last day ran 30 points above usual, and an alarm on its daily average: its
+    # confirmation window is 3 periods, 3 days, longer than the claim
+    for name, value in {
+        "ANOMALY_DEDUP_DAYS": "1",
+        "ANOMALY_RECENT_HOURS": "24",
+        "ANOMALY_COST_RECENT_DAYS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    values = cpu_series(7, detector)
+    end = last_hour(detector)
+    last_day = end.replace(hour=0)
+    values[len(values) - 1 - int((end - last_day) / timedelta(hours=1)) :] += 30.0
+    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+    event = alarm_event(times[-1] + timedelta(minutes=5))
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["period"] = 86_400
+    first = lambda_handler(event, lambda_context)
+    assert (first["status"], first["alerts"]) == ("ok", 1), first
+    assert len(alert_inbox.receive()) == 1
+    # WHEN the alarm fires again two days later, the claim of the first alert lapsed, the
+    # episode still within the new alarm's confirmation window
+    detector.advance(2 * 86_400)
+    again = alarm_event(detector.now())
+    again["detail"]["configuration"]["metrics"][0]["metricStat"]["period"] = 86_400
+    second = lambda_handler(again, lambda_context)
+    # THEN the same episode is confirmed and not alerted a second time
+    assert second["status"] == "ok", second
+    assert [anomaly["start"] for anomaly in second["anomalies"]] == [
+        anomaly["start"] for anomaly in first["anomalies"]
+    ]
+    assert second["alerts"] == 0
+    assert alert_inbox.receive() == []
+
+
 def test_detect_returns_anomalies_of_the_given_series(lambda_context: Any) -> None:
     # GIVEN a series with one spike, given directly (no AWS needed)
     timestamps, values = seasonal_series(np.random.default_rng(9), days=28)
