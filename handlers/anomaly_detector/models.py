@@ -96,13 +96,20 @@ class AlarmMetric(BaseModel):
     dimensions: dict[str, str] = Field(default_factory=dict)
 
 
+ALARM_PERIOD_MAX_SECONDS = 7 * 24 * 3600
+"""The longest period of an alarm's metric CloudWatch accepts (PutMetricAlarm: period times
+evaluation periods at most 604,800 seconds)."""
+
+
 class AlarmMetricStat(BaseModel):
     """A metric query's metric, period and statistic."""
 
     model_config = ConfigDict(defer_build=True)
 
     metric: AlarmMetric
-    period: int = Field(ge=1)
+    # CloudWatch keeps an alarm's evaluation (period x evaluation periods) within 7 days; a longer
+    # period cannot come from it, and would overflow the window arithmetic.
+    period: int = Field(ge=1, le=ALARM_PERIOD_MAX_SECONDS)
     stat: str
 
 

@@ -239,6 +239,13 @@ def alarm_event(alarm_time: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def alarm_event_with_period(period: int) -> dict[str, Any]:
+    """`alarm_event` whose metric has `period` seconds."""
+    event = alarm_event(datetime(2025, 6, 2, tzinfo=UTC))
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["period"] = period
+    return event
+
+
 def test_alarm_on_an_anomalous_value_is_confirmed_and_alerted(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
@@ -346,6 +353,10 @@ NOW = datetime(2025, 6, 2, tzinfo=UTC).isoformat()
         ),
         ({**alarm_event(datetime(2025, 6, 2, tzinfo=UTC)), "account": "123"}, "account"),
         ({**alarm_event(datetime(2025, 6, 2, tzinfo=UTC)), "detail": {}}, "detail.alarmName"),
+        (
+            alarm_event_with_period(10**15),
+            "detail.configuration.metrics[0].metricStat.period",
+        ),
     ],
 )
 def test_bad_input_is_refused_naming_the_field(
