@@ -50,12 +50,34 @@ def killed_while_publishing_then_retried(
     `invoke(context)` runs the function's handler on the event with that Lambda context. The
     killed run is let go (it ends with `InvocationKilledError`) only after the retry returned.
     """
-    hang = hang_first_attempt(sns_client, "sns", "Publish")
+    return killed_while_calling_then_retried(
+        sns_client, "sns", "Publish", clock, invoke, seconds_left=KILLED_WITH_SECONDS_LEFT
+    )
+
+
+def killed_while_calling_then_retried(
+    client: Any,
+    service: str,
+    operation: str,
+    clock: ManualClock,
+    invoke: Callable[[FakeLambdaContext], ResultT],
+    *,
+    seconds_left: int,
+) -> ResultT:
+    """The result of Lambda's retry of `invoke`, whose first run (with `seconds_left` in its
+    context) hung on its first `operation` call through `client` until Lambda killed it at its
+    deadline; the retry runs a minute after that deadline by `clock`, with `operation`
+    answering, while the killed run still holds whatever it held.
+
+    `invoke(context)` runs the function's handler on the event with that Lambda context. The
+    killed run is let go (it ends with `InvocationKilledError`) only after the retry returned.
+    """
+    hang = hang_first_attempt(client, service, operation)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(invoke, ContextRunningOutOfTime(millis_left=[KILLED_WITH_SECONDS_LEFT * 1000]))
+        pool.submit(invoke, ContextRunningOutOfTime(millis_left=[seconds_left * 1000]))
         try:
-            assert hang.entered.wait(10), "the invocation published no alert"
-            clock.advance(KILLED_WITH_SECONDS_LEFT + PLATFORM_RETRY_SECONDS)
+            assert hang.entered.wait(10), f"the invocation made no {operation} call"
+            clock.advance(seconds_left + PLATFORM_RETRY_SECONDS)
             return invoke(FakeLambdaContext())
         finally:
             # Leaving the pool waits for the killed run to end, once let go.

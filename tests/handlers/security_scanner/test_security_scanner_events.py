@@ -9,11 +9,15 @@ from typing import Any
 import boto3
 import pytest
 
+from catalog.functions import function_spec
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner.scan import ScanServices
-from tests.handlers.deadlines import killed_while_publishing_then_retried
+from tests.handlers.deadlines import (
+    killed_while_calling_then_retried,
+    killed_while_publishing_then_retried,
+)
 from tests.handlers.faults import fail_every_attempt
 from tests.handlers.member_accounts import MEMBER_A, REGION
 
@@ -346,6 +350,36 @@ def test_root_console_login_killed_while_sns_hangs_is_announced_once_by_the_retr
     # THEN the retry is not refused by the killed invocation's claim: it announces the login once
     assert (retried["status"], retried["alerted"]) == ("ok", True), retried
     assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["critical"]
+
+
+def test_a_finding_killed_while_learning_its_country_is_scored_and_announced_by_the_retry(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a principal known from India, and a finding from Brazil (new country: 20 + 30)
+    # handled from the start of an invocation (the function's whole timeout left at its claim)
+    services = build_scanner_services()
+    scanner(_guardduty("gd-30", 2.0, country="India"), services)
+    alert_inbox.receive()
+    fake_clock.advance(DAY)
+    finding = _guardduty("gd-31", 2.0, country="Brazil")
+    timeout = function_spec("security_scanner").timeout_seconds
+    # WHEN the state table never answers the read of the principal's countries, so Lambda
+    # kills the invocation holding the event's claim, and retries the finding a minute later
+    retried = killed_while_calling_then_retried(
+        services.hub_client("dynamodb"),
+        "dynamodb",
+        "GetItem",
+        fake_clock,
+        lambda context: scanner(finding, services, context),
+        seconds_left=timeout,
+    )
+    # THEN the killed invocation's claim has run out: the retry scores Brazil as new and
+    # announces the finding once
+    assert (retried["rules"], retried["score"], retried["alerted"]) == (["NEW_COUNTRY"], 50, True)
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["warning"]
 
 
 def test_a_retried_finding_keeps_its_new_country_score_and_alerts_once(

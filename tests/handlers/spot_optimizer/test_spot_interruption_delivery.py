@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from catalog.functions import function_spec
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.handler import Invocation
@@ -28,7 +29,10 @@ from handlers.spot_optimizer.exceptions import (
 from handlers.spot_optimizer.interruptions import HANDLING_SECONDS
 from handlers.spot_optimizer.keys import node_group_interruptions_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
-from tests.handlers.deadlines import killed_while_publishing_then_retried
+from tests.handlers.deadlines import (
+    killed_while_calling_then_retried,
+    killed_while_publishing_then_retried,
+)
 from tests.handlers.faults import InjectedHang, InvocationKilledError, fail_every_attempt
 from tests.handlers.member_accounts import MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
@@ -101,6 +105,37 @@ def test_an_interruption_killed_while_sns_hangs_is_announced_once_by_the_platfor
     # THEN the retry is not refused by the killed invocation's claim: it announces it once
     assert retried["alerts_sent"] == 1, retried
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
+
+
+def test_an_interruption_killed_while_recording_it_is_handled_by_the_platforms_retry(
+    make_services: MakeServices,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spot instance of batch-spot, its warning handled from the start of an invocation
+    # (the function's whole timeout left when the warning is claimed)
+    services = make_services()
+    instance_id = launch_spot_instance()
+    event = interruption_event(instance_id)
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    timeout = function_spec("spot_optimizer").timeout_seconds
+    # WHEN the state table never answers the first read of the interruption's history, so
+    # Lambda kills the invocation holding the warning's claim, and retries it a minute later
+    retried = killed_while_calling_then_retried(
+        services.hub_client("dynamodb"),
+        "dynamodb",
+        "Query",
+        fake_clock,
+        lambda context: app.lambda_handler(event, context),
+        seconds_left=timeout,
+    )
+    # THEN the killed invocation's claim has run out: the retry records the warning and
+    # announces it once
+    assert (retried["status"], retried["alerts_sent"]) == ("recorded", 1), retried
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
+    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
+    assert _history(services, group_key) == [instance_id]
 
 
 def test_a_retried_interruption_applies_the_on_demand_fallback_once_and_announces_it_once(
