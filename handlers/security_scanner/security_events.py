@@ -5,7 +5,9 @@ completed only after SNS took the alert, so a failed publish fails the invocatio
 platform's retry publishes it; only a retry of an event whose alert went out is a `duplicate`.
 An event that carries a country also teaches the principal's country baseline: that work is an
 idempotent request per event id whose stored outcome (score, rules, the alert itself) is what a
-retry reuses, so a redelivery neither counts its own country as known nor scores differently.
+retry reuses, so a redelivery neither counts its own country as known nor scores differently;
+the principal's countries name the event that taught each, so neither does the retry of an
+event whose country was saved but whose outcome the state table did not store.
 Ordinary CloudTrail calls (no country, no alert) write nothing.
 """
 
@@ -144,23 +146,39 @@ def _record_country(
     state: StateTable, event: SecurityEvent, now: datetime, window_days: int
 ) -> bool:
     """Remember the event's country for its principal; True when the principal has a baseline
-    from the window and this country is not in it."""
+    from the window and this country is not in it.
+
+    Each country in the window is saved with the event that taught it (`taught_by`): a country
+    this event's own earlier attempt saved (one whose outcome was not stored, so it was tried
+    again) is not part of the baseline, and the retry scores the country as that attempt did.
+    """
     key = f"{SOURCE}/principal/{event.principal}"
     window = timedelta(days=window_days)
+    country = str(event.country)
     # Saved only if unchanged since read: two events of one principal handled at once would
     # otherwise each save their own country over the other's.
     for _ in range(COUNTRY_SAVE_ATTEMPTS):
         read = state.get_versioned_value(key, COUNTRIES_NAME)
-        stored = (read.value if read is not None else {}).get("countries", {})
+        saved = read.value if read is not None else {}
         recent = {
-            country: seen for country, seen in stored.items() if parse_iso(seen) >= now - window
+            name: seen
+            for name, seen in saved.get("countries", {}).items()
+            if parse_iso(seen) >= now - window
         }
-        is_new = bool(recent) and event.country not in recent
-        recent[str(event.country)] = iso_z(now)
+        taught_by = {
+            name: event_id
+            for name, event_id in saved.get("taught_by", {}).items()
+            if name in recent
+        }
+        baseline = {name for name in recent if taught_by.get(name) != event.event_id}
+        is_new = bool(baseline) and country not in baseline
+        recent[country] = iso_z(now)
+        if country not in baseline:
+            taught_by[country] = event.event_id
         if state.replace_value(
             key,
             COUNTRIES_NAME,
-            {"countries": recent},
+            {"countries": recent, "taught_by": taught_by},
             read=read,
             ttl_seconds=int(window.total_seconds()),
         ):

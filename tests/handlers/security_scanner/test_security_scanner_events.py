@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import BotoCoreError
 
 from catalog.functions import function_spec
 from fleet_shared.alert_delivery import AlertNotDeliveredError
@@ -18,7 +19,7 @@ from tests.handlers.deadlines import (
     killed_while_calling_then_retried,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import fail_every_attempt, refuse_completions
 from tests.handlers.member_accounts import MEMBER_A, REGION
 
 DAY = 24 * 3600
@@ -380,6 +381,35 @@ def test_a_finding_killed_while_learning_its_country_is_scored_and_announced_by_
     # announces the finding once
     assert (retried["rules"], retried["score"], retried["alerted"]) == (["NEW_COUNTRY"], 50, True)
     assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["warning"]
+
+
+def test_a_finding_whose_outcome_was_not_stored_keeps_its_new_country_score_on_the_retry(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a principal known from India, and a state table that saves the principal's
+    # countries but not the outcome of the event that taught them
+    services = build_scanner_services()
+    scanner(_guardduty("gd-40", 2.0, country="India"), services)
+    alert_inbox.receive()
+    fake_clock.advance(DAY)
+    refused = refuse_completions(services.hub_client("dynamodb"), "security_scanner_event")
+    # WHEN a finding from Brazil (new country: 20 + 30) cannot store its outcome
+    with pytest.raises(BotoCoreError):
+        scanner(_guardduty("gd-41", 2.0, country="Brazil"), services)
+    assert refused.attempts > 0
+    # AND the platform retries it with the state table healed
+    refused.healed = True
+    fake_clock.advance(60)
+    retried = scanner(_guardduty("gd-41", 2.0, country="Brazil"), services)
+    # THEN the retry still counts Brazil as new: the first attempt's save taught it, not
+    # another event, and the finding is announced once at that score
+    assert (retried["rules"], retried["score"], retried["alerted"]) == (["NEW_COUNTRY"], 50, True)
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["warning"]
+    # AND a later finding of the principal from Brazil is not new
+    assert scanner(_guardduty("gd-42", 2.0, country="Brazil"), services)["rules"] == []
 
 
 def test_a_retried_finding_keeps_its_new_country_score_and_alerts_once(
