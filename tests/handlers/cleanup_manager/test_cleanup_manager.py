@@ -596,6 +596,24 @@ def test_a_snapshot_of_a_disabled_ami_is_never_a_candidate(
     assert MARK_TAG not in _tags(ec2, member_a["ami"])
 
 
+def snapshot_marks(snapshot_ids: list[str], action: str, delete_after: str) -> TargetResult:
+    """Member A's result for `snapshot_ids` with `action` (`mark`, `pending`) for `delete_after`."""
+    return TargetResult(
+        MEMBER_A,
+        REGION,
+        actions=[
+            {
+                "kind": "snapshot",
+                "id": snapshot_id,
+                "action": action,
+                "reason": "45 days old",
+                "delete_after": delete_after,
+            }
+            for snapshot_id in snapshot_ids
+        ],
+    )
+
+
 def test_a_notice_of_thousands_of_marks_goes_out_once_and_is_recorded(
     cleaner: Invoke,
     alert_inbox: Any,
@@ -608,17 +626,10 @@ def test_a_notice_of_thousands_of_marks_goes_out_once_and_is_recorded(
     delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
     snapshot_ids = [f"snap-{number:017x}" for number in range(6000)]
 
-    def marked(action: str) -> TargetResult:
-        entries = [
-            {"kind": "snapshot", "id": snapshot_id, "action": action, "reason": "45 days old"}
-            for snapshot_id in snapshot_ids
-        ]
-        return TargetResult(
-            MEMBER_A, REGION, actions=[{**e, "delete_after": delete_after} for e in entries]
-        )
-
     # WHEN its notice is announced
-    sent = announce_marks([marked("mark")], services, deadline=None)
+    sent = announce_marks(
+        [snapshot_marks(snapshot_ids, "mark", delete_after)], services, deadline=None
+    )
     # THEN the one notice went out (SNS takes at most 256 KB), with the count, the first
     # resources and how many more, and what it announced was recorded
     assert sent == 1
@@ -630,7 +641,12 @@ def test_a_notice_of_thousands_of_marks_goes_out_once_and_is_recorded(
     # WHEN the next day's run finds the same marks pending
     future_clock.advance(timedelta(days=1).total_seconds())
     # THEN nothing is sent again
-    assert announce_marks([marked("pending")], services, deadline=None) == 0
+    assert (
+        announce_marks(
+            [snapshot_marks(snapshot_ids, "pending", delete_after)], services, deadline=None
+        )
+        == 0
+    )
     assert alert_inbox.receive() == []
 
 
@@ -679,22 +695,20 @@ def test_a_deletion_announced_among_more_marks_than_one_item_holds_is_carried_ou
     ec2.create_tags(Resources=[member_a["stale"]], Tags=[{"Key": MARK_TAG, "Value": delete_after}])
     snapshot_ids = [member_a["stale"], *(f"snap-{number:017x}" for number in range(11_999))]
 
-    def marked(action: str) -> TargetResult:
-        entries = [
-            {"kind": "snapshot", "id": snapshot_id, "action": action, "reason": "45 days old"}
-            for snapshot_id in snapshot_ids
-        ]
-        return TargetResult(
-            MEMBER_A, REGION, actions=[{**e, "delete_after": delete_after} for e in entries]
-        )
-
     # WHEN their notice is announced
-    sent = announce_marks([marked("mark")], services, deadline=None)
+    sent = announce_marks(
+        [snapshot_marks(snapshot_ids, "mark", delete_after)], services, deadline=None
+    )
     # THEN it goes out once, and the next day's run of the same marks sends nothing again
     assert sent == 1
     assert "12000 resources" in alert_inbox.receive()[0].alert["title"]
     future_clock.advance(timedelta(days=1).total_seconds())
-    assert announce_marks([marked("pending")], services, deadline=None) == 0
+    assert (
+        announce_marks(
+            [snapshot_marks(snapshot_ids, "pending", delete_after)], services, deadline=None
+        )
+        == 0
+    )
     assert alert_inbox.receive() == []
     # WHEN the run on the mark's date comes
     future_clock.advance(timedelta(days=6).total_seconds())
