@@ -24,6 +24,11 @@ from fleet_shared.target_results import PARTIAL
 from fleet_shared.timestamps import iso_z
 from handlers.health_monitor.checks.alarms import alarm_result
 from handlers.health_monitor.checks.base import CLUSTER_AWS_SECONDS, ClusterTarget
+from handlers.health_monitor.cluster_turns import (
+    clusters_left_before,
+    in_turn_order,
+    remember_clusters_left,
+)
 from handlers.health_monitor.incidents import Scope, settle_incidents
 from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
 from handlers.health_monitor.report import CheckResult, worst_of_statuses, worst_status
@@ -34,7 +39,8 @@ from handlers.health_monitor.services import HealthServices
 def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, Any]:
     """Every cluster of every member account, each isolated from the others; a cluster is
     started only while the invocation has time for its AWS calls, and its endpoints are probed
-    while it has time to finish them.
+    while it has time to finish them. The clusters the last run did not start go first
+    (cluster_turns.py); the reports are in inventory order.
 
     `status` is `partial` when some clusters were not started (listed in `not_started`) or some
     endpoints not probed (listed in `not_probed`), else `health`: the worst status of the
@@ -44,8 +50,21 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         ClusterTarget(member.account_id, cluster.region, cluster)
         for member, cluster in services.inventory().clusters()
     ]
+    left_before = clusters_left_before(services.state)
+    in_turn = in_turn_order(targets, left_before)
     budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)
-    reports = check_clusters(targets, services, invocation, budget)
+    reports_in_turn = check_clusters(in_turn, services, invocation, budget)
+    left = [
+        target.label
+        for target, report in zip(in_turn, reports_in_turn, strict=True)
+        if report["status"] == NOT_STARTED
+    ]
+    if left or left_before:
+        remember_clusters_left(services.state, left)
+    by_label = {
+        target.label: report for target, report in zip(in_turn, reports_in_turn, strict=True)
+    }
+    reports = [by_label[target.label] for target in targets]
     checked = [report for report in reports if report["status"] != NOT_STARTED]
     health = worst_of_statuses(report["status"] for report in checked)
     result: dict[str, Any] = {

@@ -384,6 +384,40 @@ def test_fleet_run_starts_no_cluster_it_could_not_finish_and_is_partial(
     assert alert_inbox.receive() == []
 
 
+def test_a_cluster_a_fleet_run_left_goes_first_in_the_next_run(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    endpoint_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN two member clusters checked one at a time, and runs with time for one cluster each
+    second = json.loads(json.dumps(inventory["members"][0]))
+    second.update(account_id=SECOND_MEMBER, name="dev-second")
+    inventory["members"].append(second)
+    write_inventory(inventory)
+    monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
+    # WHEN three scheduled runs follow one another
+    checked = [
+        [
+            (report["account_id"], report["status"] != "not_started")
+            for report in invoke(FLEET_EVENT, ShrinkingLambdaContext([30_000, 30_000, 10_000]))[
+                "clusters"
+            ]
+        ]
+        for _ in range(3)
+    ]
+    # THEN the clusters take turns: each run checks (True) the one the last run left, and the
+    # reports stay in inventory order
+    assert checked == [
+        [(MEMBER, True), (SECOND_MEMBER, False)],
+        [(MEMBER, False), (SECOND_MEMBER, True)],
+        [(MEMBER, True), (SECOND_MEMBER, False)],
+    ]
+
+
 def test_a_cluster_not_started_is_not_counted_as_checked(
     invoke: Invoke,
     member_cluster: Any,
