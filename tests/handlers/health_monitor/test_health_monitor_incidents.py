@@ -347,24 +347,31 @@ class ShrinkingLambdaContext:
         return value
 
 
-def test_fleet_run_starts_no_cluster_it_could_not_finish_and_is_partial(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
+@pytest.fixture
+def two_members_one_at_a_time(
     inventory: dict[str, Any],
     write_inventory: Callable[[dict[str, Any]], None],
-    endpoint_server: Any,
-    alert_inbox: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN two member clusters checked one at a time, and an invocation with time for the
-    # first only (a cluster may take 20 s of AWS calls plus its endpoint's 2 s timeout): asked at
-    # the first cluster's start and its probes, then at the second's start
+    """The inventory with a second member holding the same cluster, checked one at a time."""
     second = json.loads(json.dumps(inventory["members"][0]))
     second.update(account_id=SECOND_MEMBER, name="dev-second")
     inventory["members"].append(second)
     write_inventory(inventory)
     monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
+
+
+def test_fleet_run_starts_no_cluster_it_could_not_finish_and_is_partial(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    two_members_one_at_a_time: None,
+    endpoint_server: Any,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN two member clusters checked one at a time, and an invocation with time for the
+    # first only (a cluster may take 20 s of AWS calls plus its endpoint's 2 s timeout): asked at
+    # the first cluster's start and its probes, then at the second's start
     context = ShrinkingLambdaContext([30_000, 30_000, 10_000])
     # WHEN the scheduled run starts
     result = invoke(FLEET_EVENT, context)
@@ -388,17 +395,10 @@ def test_a_cluster_a_fleet_run_left_goes_first_in_the_next_run(
     invoke: Invoke,
     member_cluster: Any,
     *,
-    inventory: dict[str, Any],
-    write_inventory: Callable[[dict[str, Any]], None],
+    two_members_one_at_a_time: None,
     endpoint_server: Any,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN two member clusters checked one at a time, and runs with time for one cluster each
-    second = json.loads(json.dumps(inventory["members"][0]))
-    second.update(account_id=SECOND_MEMBER, name="dev-second")
-    inventory["members"].append(second)
-    write_inventory(inventory)
-    monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
     # WHEN three scheduled runs follow one another
     checked = [
         [
@@ -422,17 +422,10 @@ def test_a_cluster_not_started_is_not_counted_as_checked(
     invoke: Invoke,
     member_cluster: Any,
     *,
-    inventory: dict[str, Any],
-    write_inventory: Callable[[dict[str, Any]], None],
-    monkeypatch: pytest.MonkeyPatch,
+    two_members_one_at_a_time: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # GIVEN two member clusters checked one at a time, and time for the first only
-    second = json.loads(json.dumps(inventory["members"][0]))
-    second.update(account_id=SECOND_MEMBER, name="dev-second")
-    inventory["members"].append(second)
-    write_inventory(inventory)
-    monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
     capsys.readouterr()
     # WHEN the scheduled run starts
     result = invoke(FLEET_EVENT, ShrinkingLambdaContext([30_000, 10_000]))
