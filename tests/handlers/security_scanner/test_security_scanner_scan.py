@@ -41,21 +41,32 @@ ADMIN_POLICY = {
 }
 
 
+_SSH_FROM_ANYWHERE = [
+    {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+]
+
+
 def _open_ssh_group(session: boto3.Session) -> str:
     ec2 = session.client("ec2")
     group_id = ec2.create_security_group(GroupName="open-ssh", Description="test")["GroupId"]
-    ec2.authorize_security_group_ingress(
-        GroupId=group_id,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 22,
-                "ToPort": 22,
-                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-            }
-        ],
-    )
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=_SSH_FROM_ANYWHERE)
     return group_id
+
+
+def _close_ssh(group_id: str) -> None:
+    """Remove member A's group's SSH rule, which fixes its EC2.13 finding."""
+    member_session(MEMBER_A).client("ec2").revoke_security_group_ingress(
+        GroupId=group_id, IpPermissions=_SSH_FROM_ANYWHERE
+    )
+
+
+def _ssh_finding(findings: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The id and finding of the (first) open-SSH finding (control EC2.13)."""
+    return next(
+        (finding_id, finding)
+        for finding_id, finding in findings.items()
+        if finding["ProductFields"]["lambda-fleet/ControlId"] == "EC2.13"
+    )
 
 
 def _compliant_bucket(session: boto3.Session, name: str) -> None:
@@ -176,23 +187,9 @@ def test_fixed_finding_is_resolved_and_known_findings_do_not_alert_again(
     # GIVEN a first scan that found SSH open to the world
     first = scanner({"action": "scan"})
     alert_inbox.receive()
-    ssh_id = next(
-        fid
-        for fid, f in hub_findings().items()
-        if f["ProductFields"]["lambda-fleet/ControlId"] == "EC2.13"
-    )
+    ssh_id, _ = _ssh_finding(hub_findings())
     # WHEN the rule is removed and the next scan runs six hours later
-    member_session(MEMBER_A).client("ec2").revoke_security_group_ingress(
-        GroupId=member_a_with_violations["group_id"],
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 22,
-                "ToPort": 22,
-                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-            }
-        ],
-    )
+    _close_ssh(member_a_with_violations["group_id"])
     fake_clock.advance(6 * 3600)
     second = scanner({"action": "scan"})
     # THEN the SSH finding is resolved in Security Hub and in the result, the others stay open
@@ -608,24 +605,10 @@ def test_a_resource_type_that_cannot_be_listed_leaves_its_open_findings_open(
     # GIVEN a first scan that found member A's security group open to SSH
     services = build_scanner_services()
     scanner({"action": "scan"}, services)
-    ssh_id = next(
-        fid
-        for fid, f in hub_findings().items()
-        if f["ProductFields"]["lambda-fleet/ControlId"] == "EC2.13"
-    )
+    ssh_id, _ = _ssh_finding(hub_findings())
     # WHEN the rule is removed but the next scan cannot list member A's security groups (every
     # attempt fails, botocore's retries included)
-    member_session(MEMBER_A).client("ec2").revoke_security_group_ingress(
-        GroupId=member_a_with_violations["group_id"],
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 22,
-                "ToPort": 22,
-                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-            }
-        ],
-    )
+    _close_ssh(member_a_with_violations["group_id"])
     fake_clock.advance(6 * 3600)
     fault = fail_every_attempt(
         services.sessions.client("ec2", MEMBER_A, REGION), "ec2", "DescribeSecurityGroups"
@@ -776,11 +759,7 @@ def test_a_finding_on_a_role_with_the_longest_iam_path_is_imported_within_securi
         [member_a_with_violations["policy_arn"], role_arn]
     )
     # AND a finding whose id fits keeps the id earlier scans gave it
-    ssh_arn = next(
-        f["Resources"][0]["Id"]
-        for f in hub_findings().values()
-        if f["ProductFields"]["lambda-fleet/ControlId"] == "EC2.13"
-    )
+    ssh_arn = _ssh_finding(hub_findings())[1]["Resources"][0]["Id"]
     assert f"lambda-fleet/{MEMBER_A}/{REGION}/EC2.13/{ssh_arn}" in hub_findings()
     # WHEN the inline policy is removed and the next scan runs
     iam.delete_role_policy(RoleName="r" * 64, PolicyName="admin")
