@@ -612,6 +612,17 @@ def test_an_episode_whose_metric_stayed_silent_for_the_dedup_days_is_closed_once
     assert alert_inbox.receive() == []
 
 
+def write_inventory_without_its_cluster(inventory_document: dict[str, Any]) -> None:
+    """Write the fleet inventory with the member's cluster gone, so no scan reads its series."""
+    without_cluster = copy.deepcopy(inventory_document)
+    without_cluster["members"][0]["clusters"] = []
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(without_cluster).encode("utf-8"),
+    )
+
+
 def test_an_episode_of_a_cluster_that_left_the_inventory_is_closed_once_after_the_dedup_days(
     detector: ManualClock,
     alert_inbox: Any,
@@ -623,13 +634,7 @@ def test_an_episode_of_a_cluster_that_left_the_inventory_is_closed_once_after_th
     put_spike_then_quiet(detector)
     lambda_handler({"action": "scan"}, lambda_context)
     [alert] = alert_inbox.receive()
-    without_cluster = copy.deepcopy(inventory_document)
-    without_cluster["members"][0]["clusters"] = []
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET_NAME,
-        Key="config/fleet-inventory.json",
-        Body=json.dumps(without_cluster).encode("utf-8"),
-    )
+    write_inventory_without_its_cluster(inventory_document)
     # WHEN scans go on, for less than ANOMALY_DEDUP_DAYS (7) after the first that missed it
     first_missed = detector.now() + timedelta(minutes=15)
     for hours in (0, 6 * 24):
@@ -688,13 +693,7 @@ def test_an_unread_series_close_killed_while_sns_hangs_is_sent_once_by_the_platf
     put_spike_then_quiet(detector)
     lambda_handler({"action": "scan"}, lambda_context)
     [alert] = alert_inbox.receive()
-    without_cluster = copy.deepcopy(inventory_document)
-    without_cluster["members"][0]["clusters"] = []
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET_NAME,
-        Key="config/fleet-inventory.json",
-        Body=json.dumps(without_cluster).encode("utf-8"),
-    )
+    write_inventory_without_its_cluster(inventory_document)
     first_missed = detector.now() + timedelta(minutes=15)
     detector.set(first_missed)
     lambda_handler({"action": "scan"}, lambda_context)
