@@ -6,7 +6,6 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 from fleet_shared.function_services import FunctionServices
@@ -50,19 +49,7 @@ class ForecasterServices(FunctionServices[ForecasterEnvironment]):
         session = self.sessions.session(self.sessions.hub_account_id, self.sessions.home_region)
         return session.client("lambda", config=config)
 
-    @cached_property
-    def _member_clients(self) -> dict[tuple[str, str, str], tuple[boto3.Session, Any]]:
-        return {}
-
     def member_client(self, service: str, account_id: str, region: str) -> Any:
         """A client of `service` in `account_id` and `region` for a cluster's reads (EKS, EC2,
-        CloudWatch), with `MEMBER_READ_CONFIG`, renewed with the session (its assumed
-        credentials)."""
-        session = self.sessions.session(account_id, region)
-        key = (service, account_id, region)
-        cached = self._member_clients.get(key)
-        if cached is not None and cached[0] is session:
-            return cached[1]
-        client = session.client(service, config=MEMBER_READ_CONFIG)
-        self._member_clients[key] = (session, client)
-        return client
+        CloudWatch), with `MEMBER_READ_CONFIG`."""
+        return self.sessions.client(service, account_id, region, config=MEMBER_READ_CONFIG)

@@ -77,7 +77,7 @@ class AccountSessions:
         self._lock = threading.RLock()
         self._hub_sessions: dict[str, boto3.Session] = {}
         self._member_sessions: dict[tuple[str, str], _CachedSession] = {}
-        self._clients: dict[tuple[str, str, str], tuple[boto3.Session, Any]] = {}
+        self._clients: dict[tuple[str, str, str, Config], tuple[boto3.Session, Any]] = {}
 
     @classmethod
     def from_environment(
@@ -130,18 +130,21 @@ class AccountSessions:
                 self._member_sessions[key] = cached
             return cached.session
 
-    def client(self, service: str, account_id: str, region: str) -> Any:
-        """A client of `service` in `account_id` and `region`, with `CLIENT_CONFIG`.
+    def client(
+        self, service: str, account_id: str, region: str, config: Config = CLIENT_CONFIG
+    ) -> Any:
+        """A client of `service` in `account_id` and `region`, with `config` (a module-level
+        one: clients are cached per config object), renewed with the session.
 
         Typed `Any` because boto3 generates client classes at run time.
         """
         with self._lock:
             session = self.session(account_id, region)
-            key = (service, account_id, region)
+            key = (service, account_id, region, config)
             cached = self._clients.get(key)
             if cached is not None and cached[0] is session:
                 return cached[1]
-            client = session.client(service, config=CLIENT_CONFIG)
+            client = session.client(service, config=config)
             self._clients[key] = (session, client)
             return client
 
