@@ -433,16 +433,17 @@ class StateTable:
             },
             "ConsistentRead": True,
         }
+        return [_to_change(item) for item in self._unexpired_items(query)]
+
+    def _unexpired_items(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The unexpired items `query` finds, page by page (a Query answers 1 MB at most)."""
         now_epoch = _epoch(self._clock.now())
-        changes: list[StateChange] = []
         while True:
             response = self._client.query(**query)
-            changes.extend(
-                _to_change(item) for item in response["Items"] if not _expired(item, now_epoch)
-            )
+            yield from (item for item in response["Items"] if not _expired(item, now_epoch))
             if "LastEvaluatedKey" not in response:
-                return changes
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+                return
+            query = {**query, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
     # Saved values and dedup ----------------------------------------------------------------
 
@@ -468,8 +469,7 @@ class StateTable:
 
     def values_named(self, key: str, name_prefix: str) -> dict[str, dict[str, Any]]:
         """The unexpired values saved under `key` whose name starts with `name_prefix`, by name
-        in name order: for a record kept as several values, since one item holds 400 KB at most.
-        Read page by page (a Query answers 1 MB at most)."""
+        in name order: for a record kept as several values, since one item holds 400 KB at most."""
         query: dict[str, Any] = {
             "TableName": self._table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -479,17 +479,10 @@ class StateTable:
             },
             "ConsistentRead": True,
         }
-        now_epoch = _epoch(self._clock.now())
-        values: dict[str, dict[str, Any]] = {}
-        while True:
-            response = self._client.query(**query)
-            for item in response["Items"]:
-                if not _expired(item, now_epoch):
-                    name = item["sk"]["S"].removeprefix(_VALUE_PREFIX)
-                    values[name] = json.loads(item["data"]["S"])
-            if "LastEvaluatedKey" not in response:
-                return values
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return {
+            item["sk"]["S"].removeprefix(_VALUE_PREFIX): json.loads(item["data"]["S"])
+            for item in self._unexpired_items(query)
+        }
 
     def get_versioned_value(self, key: str, name: str) -> VersionedValue | None:
         """The value saved under (`key`, `name`) with its version, for `replace_value`."""
