@@ -470,6 +470,12 @@ class StateTable:
     def values_named(self, key: str, name_prefix: str) -> dict[str, dict[str, Any]]:
         """The unexpired values saved under `key` whose name starts with `name_prefix`, by name
         in name order: for a record kept as several values, since one item holds 400 KB at most."""
+        saved = self.versioned_values_named(key, name_prefix)
+        return {name: value.value for name, value in saved.items()}
+
+    def versioned_values_named(self, key: str, name_prefix: str) -> dict[str, VersionedValue]:
+        """`values_named` with each value's version, for `replace_value` of each part of a
+        record several writers change at once."""
         query: dict[str, Any] = {
             "TableName": self._table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -480,7 +486,9 @@ class StateTable:
             "ConsistentRead": True,
         }
         return {
-            item["sk"]["S"].removeprefix(_VALUE_PREFIX): json.loads(item["data"]["S"])
+            item["sk"]["S"].removeprefix(_VALUE_PREFIX): VersionedValue(
+                json.loads(item["data"]["S"]), version=item["data"]["S"]
+            )
             for item in self._unexpired_items(query)
         }
 

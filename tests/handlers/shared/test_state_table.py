@@ -371,6 +371,31 @@ def test_a_value_is_replaced_only_if_unchanged_since_it_was_read(
     assert state_table.get_value(key, name) == {"episode": 3}
 
 
+def test_values_named_alike_are_each_replaced_only_if_unchanged_since_they_were_read(
+    state_table: StateTable,
+) -> None:
+    # GIVEN two parts of one record, read together by two writers
+    key = "anomaly/open-series"
+    state_table.put_value(key, "part#0", {"series": {"a": None}})
+    state_table.put_value(key, "part#1", {"series": {"b": None}})
+    read = state_table.versioned_values_named(key, "part#")
+    assert {name: saved.value for name, saved in read.items()} == {
+        "part#0": {"series": {"a": None}},
+        "part#1": {"series": {"b": None}},
+    }
+    # WHEN the first writer replaces part 0 THEN the second, replacing part 0 as it read it,
+    # writes nothing, and still replaces part 1, which nobody changed since
+    assert state_table.replace_value(key, "part#0", {"series": {}}, read=read["part#0"])
+    assert not state_table.replace_value(
+        key, "part#0", {"series": {"c": None}}, read=read["part#0"]
+    )
+    assert state_table.replace_value(key, "part#1", {"series": {"d": None}}, read=read["part#1"])
+    assert state_table.values_named(key, "part#") == {
+        "part#0": {"series": {}},
+        "part#1": {"series": {"d": None}},
+    }
+
+
 def test_claim_once_is_true_once_within_its_ttl_and_again_after(
     state_table: StateTable, fake_clock: ManualClock
 ) -> None:
