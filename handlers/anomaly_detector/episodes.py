@@ -15,16 +15,23 @@ within its band, so it resolves nothing while it is silent: its record is kept (
 `silent_since`, its last value's time), and once it has been silent for ANOMALY_DEDUP_DAYS its
 episodes are closed by a resolution saying so. A series no scan reads any more (its cluster left
 the inventory, its metric left ANOMALY_METRICS, or its account cannot be read) is found through
-the index `anomaly/open-series` (value `open_series`: each series with open episodes, and the
-first scan that did not read it); ANOMALY_DEDUP_DAYS after that scan its episodes are closed the
-same way. Records are kept twice ANOMALY_DEDUP_DAYS, so they outlive that wait. Without this the
-episodes stayed open when their record expired: their incidents never closed, and the series'
-next episode opened another one beside them.
+the index `anomaly/open-series` (each series with open episodes, and the first scan that did not
+read it); ANOMALY_DEDUP_DAYS after that scan its episodes are closed the same way. Records are
+kept twice ANOMALY_DEDUP_DAYS, so they outlive that wait. Without this the episodes stayed open
+when their record expired: their incidents never closed, and the series' next episode opened
+another one beside them.
+
+The index is kept in INDEX_PARTS values `open_series#<xx>`, a series in the one its name's digest
+picks: one DynamoDB item holds 400 KB, which a few thousand series names fill, and a fleet-wide
+incident is when that many are open. A scan replaces only the parts it changes, each only if no
+other scan saved it since it was read (else it applies its changes again on what is saved).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,13 +43,16 @@ from handlers.anomaly_detector.findings import Finding, key_resource
 
 OPEN_EPISODES = "open_episodes"
 OPEN_SERIES_KEY = "anomaly/open-series"
-OPEN_SERIES = "open_series"
+OPEN_SERIES_PART_PREFIX = "open_series#"
+INDEX_PARTS = 256
+"""Parts of the index, a series in the one its name's SHA-256 picks: each holds about 1/256 of the
+open series, so the index stays within DynamoDB's item size up to hundreds of thousands of them."""
 RECORD_TTL_FACTOR = 2
 """A record is kept this many times ANOMALY_DEDUP_DAYS: longer than the wait before the episodes
 of a series no longer read are closed, which needs the record's alerts."""
 INDEX_ATTEMPTS = 3
-"""Tries to save the index against other scans saving it at the same time; the next scan
-updates it again if all fail."""
+"""Tries to save a part of the index against other scans saving it at the same time; the next
+scan updates it again if all fail."""
 
 
 @dataclass(frozen=True)
@@ -200,8 +210,12 @@ def close_unread_series(
     open) are in it, its other evaluated series and the closed ones are not, and an unread series
     is marked with when it was first missed."""
     read_resources = {series.resource for series in evaluated}
-    read = table.get_versioned_value(OPEN_SERIES_KEY, OPEN_SERIES)
-    index: dict[str, str | None] = read.value["series"] if read is not None else {}
+    parts = table.versioned_values_named(OPEN_SERIES_KEY, OPEN_SERIES_PART_PREFIX)
+    index: dict[str, str | None] = {
+        resource: missed_since
+        for part in parts.values()
+        for resource, missed_since in part.value["series"].items()
+    }
     sent = 0
     failures: list[AlertNotDeliveredError] = []
     gone: set[str] = set()
@@ -233,32 +247,68 @@ def close_unread_series(
             _save_record(table, resource, {**record, "episodes": still_open}, ttl_seconds)
         if not still_open:
             gone.add(resource)
-    _update_index(table, read, open_series, (read_resources - open_series) | gone, first_missed)
+    _update_index(table, parts, open_series, (read_resources - open_series) | gone, first_missed)
     return Resolutions(sent, failures)
+
+
+def _index_part(resource: str) -> str:
+    """The name of the index part that holds `resource`."""
+    digest = hashlib.sha256(resource.encode("utf-8")).hexdigest()
+    return f"{OPEN_SERIES_PART_PREFIX}{int(digest[:8], 16) % INDEX_PARTS:02x}"
+
+
+@dataclass
+class _IndexChanges:
+    """One scan's changes to one part of the index."""
+
+    opened: set[str] = field(default_factory=set)
+    """Series the scan evaluated whose episodes are still open (no longer missed, if they were)."""
+    removed: set[str] = field(default_factory=set)
+    """Series the scan evaluated without open episodes, and unread series it closed."""
+    first_missed: dict[str, str] = field(default_factory=dict)
+    """Unread series the scan is the first to miss, with its time."""
+
+    def applied_to(self, saved: dict[str, str | None]) -> dict[str, str | None]:
+        """The part as `saved`, with these changes; a series another scan removed meanwhile is
+        not marked missed again."""
+        index = {
+            resource: since for resource, since in saved.items() if resource not in self.removed
+        }
+        index |= dict.fromkeys(self.opened)
+        index |= {
+            resource: since
+            for resource, since in self.first_missed.items()
+            if resource in index and index[resource] is None and resource not in self.opened
+        }
+        return index
 
 
 def _update_index(
     table: StateTable,
-    read: VersionedValue | None,
+    parts: dict[str, VersionedValue],
     open_series: frozenset[str],
     removed: set[str],
     first_missed: dict[str, str],
 ) -> None:
-    """Apply this scan's changes to the index, again on what another scan saved meanwhile."""
-    for _ in range(INDEX_ATTEMPTS):
-        saved: dict[str, str | None] = read.value["series"] if read is not None else {}
-        index = {resource: since for resource, since in saved.items() if resource not in removed}
-        index |= dict.fromkeys(open_series)
-        index |= {
-            resource: since
-            for resource, since in first_missed.items()
-            if resource in index and index[resource] is None and resource not in open_series
-        }
-        if index == saved:
-            return
-        if table.replace_value(OPEN_SERIES_KEY, OPEN_SERIES, {"series": index}, read=read):
-            return
-        read = table.get_versioned_value(OPEN_SERIES_KEY, OPEN_SERIES)
+    """Apply this scan's changes to each part of the index they fall in, again on what another
+    scan saved in that part meanwhile."""
+    changes: dict[str, _IndexChanges] = defaultdict(_IndexChanges)
+    for resource in open_series:
+        changes[_index_part(resource)].opened.add(resource)
+    for resource in removed:
+        changes[_index_part(resource)].removed.add(resource)
+    for resource, since in first_missed.items():
+        changes[_index_part(resource)].first_missed[resource] = since
+    for name in sorted(changes):
+        read = parts.get(name)
+        for _ in range(INDEX_ATTEMPTS):
+            saved: dict[str, str | None] = read.value["series"] if read is not None else {}
+            index = changes[name].applied_to(saved)
+            if index == saved:
+                break
+            if table.replace_value(OPEN_SERIES_KEY, name, {"series": index}, read=read):
+                break
+            read = table.get_versioned_value(OPEN_SERIES_KEY, name)
 
 
 def _close_episodes(

@@ -1,0 +1,144 @@
+"""anomaly_detector's index of series with open episodes, at the size of a fleet-wide incident.
+
+The scans' CloudWatch reads are replaced by a given list of series and findings (`scan_metrics`
+is the only part left out); alerting, recording, resolving and the index run as deployed, against
+the state table and topics in moto.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from fleet_shared.alerts import Severity
+from fleet_shared.clock import ManualClock
+from fleet_shared.handler import Invocation
+from fleet_shared.numeric.robust_anomalies import Anomaly
+from handlers.anomaly_detector import app, scan
+from handlers.anomaly_detector.app import lambda_handler
+from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY, EvaluatedSeries
+from handlers.anomaly_detector.findings import Finding
+from handlers.anomaly_detector.scan import MetricScan
+from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION
+
+INCIDENT_ROUTES = 450
+"""Series with an open episode at once: with their ~1,000-byte names, more than DynamoDB's 400 KB
+item holds (as a few thousand series of ordinary names do)."""
+DEDUP_DAYS = 7
+
+
+def route_resource(index: int) -> str:
+    """A latency series as the scan names it, with a long dimension value (CloudWatch allows
+    1,024 characters)."""
+    route = f"/checkout/{'a' * 900}/{index:05d}"
+    return f"{MEMBER_ACCOUNT_ID}/{REGION}/Checkout/latency_p99 ClusterName=dev-apps,Route={route}"
+
+
+def spike_of(resource: str, at: datetime) -> Finding:
+    """One point anomaly of `resource` at `at`."""
+    peak = Anomaly(0, at, "point", 95.0, 40.0, 12.0, Severity.CRITICAL)
+    label = resource.split("/", 2)[2]
+    return Finding(label, resource, MEMBER_ACCOUNT_ID, REGION, "point", at, at, 1, peak)
+
+
+def scans_reading(monkeypatch: pytest.MonkeyPatch, read: Callable[[datetime], MetricScan]) -> None:
+    """Make each scan's metric part `read(now)` instead of reading CloudWatch; no cost part."""
+
+    def scan_metrics(
+        sessions: object, environment: object, inventory: object, now: datetime, deadline: object
+    ) -> MetricScan:
+        return read(now)
+
+    monkeypatch.setenv("ANOMALY_COST_ENABLED", "false")
+    monkeypatch.setattr(scan, "scan_metrics", scan_metrics)
+
+
+def test_a_fleet_wide_incident_past_one_items_size_is_indexed_and_closed_once_unread(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a scan that finds a spike in each of INCIDENT_ROUTES series at once (their names
+    # alone are more than one DynamoDB item holds)
+    resources = [route_resource(index) for index in range(INCIDENT_ROUTES)]
+    spike_at = detector.now() - timedelta(hours=2)
+    incident = incident_scan(resources, spike_at)
+    first_missed = detector.now() + timedelta(minutes=15)
+    scans_reading(monkeypatch, lambda now: incident if now < first_missed else MetricScan())
+    # WHEN it runs
+    alerted = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN every spike is alerted and the scan succeeds
+    assert alerted["alerts"] == INCIDENT_ROUTES, alerted["status"]
+    assert len(alert_inbox.receive()) == INCIDENT_ROUTES
+    # WHEN the routes are gone, so no scan reads their series, for ANOMALY_DEDUP_DAYS after the
+    # first scan that missed them
+    detector.set(first_missed)
+    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
+    detector.set(first_missed + timedelta(days=DEDUP_DAYS))
+    closed = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN every episode is closed, once, saying its series is no longer read
+    assert closed["resolved"] == INCIDENT_ROUTES
+    resolutions = alert_inbox.receive()
+    assert sorted(received.alert["resource"] for received in resolutions) == sorted(resources)
+    assert all("no longer read" in received.alert["detail"] for received in resolutions)
+    # AND the next scan sends nothing more
+    detector.advance(900)
+    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
+    assert alert_inbox.receive() == []
+
+
+def incident_scan(resources: list[str], spike_at: datetime) -> MetricScan:
+    """A scan's metric part that finds a spike at `spike_at` in each of `resources`."""
+    return MetricScan(
+        findings=[spike_of(resource, spike_at) for resource in resources],
+        evaluated=[EvaluatedSeries(resource, "48 hour(s)") for resource in resources],
+    )
+
+
+def run_before_first_index_write(dynamodb: Any, other_scan: Callable[[], object]) -> None:
+    """Run `other_scan` whole just before the next write to the index: after the running scan
+    read the index, before it saved its changes (two scans at once)."""
+    pending = [other_scan]
+
+    def interleave(params: dict[str, Any], **_: Any) -> None:
+        if pending and params["Item"]["pk"]["S"] == f"STATE#{OPEN_SERIES_KEY}":
+            pending.pop()()
+
+    dynamodb.meta.events.register("before-parameter-build.dynamodb.PutItem", interleave)
+
+
+def test_two_scans_at_once_keep_each_others_open_series_in_the_index(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN two scans that each find spikes in their own 40 series (enough to share parts of
+    # the index), the second running whole between the first's read of the index and its save
+    spike_at = detector.now() - timedelta(hours=2)
+    first = [route_resource(index) for index in range(40)]
+    second = [route_resource(index) for index in range(40, 80)]
+    reads = [incident_scan(first, spike_at), incident_scan(second, spike_at)]
+    scans_reading(monkeypatch, lambda now: reads.pop(0) if reads else MetricScan())
+    run_before_first_index_write(
+        app.FUNCTION.services().hub_client("dynamodb"),
+        lambda: app.FUNCTION.invoke({"action": "scan"}, Invocation.local()),
+    )
+    # WHEN the first scan runs
+    assert lambda_handler({"action": "scan"}, lambda_context)["alerts"] == len(first)
+    assert len(alert_inbox.receive()) == len(first) + len(second)
+    # AND no scan reads either's series any more, for ANOMALY_DEDUP_DAYS after the first that
+    # missed them
+    first_missed = detector.now() + timedelta(minutes=15)
+    detector.set(first_missed)
+    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
+    detector.set(first_missed + timedelta(days=DEDUP_DAYS))
+    closed = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the episodes of both scans' series are closed: neither lost the other's entries
+    assert closed["resolved"] == len(first) + len(second)
+    resolved = sorted(received.alert["resource"] for received in alert_inbox.receive())
+    assert resolved == sorted(first + second)
