@@ -1,14 +1,17 @@
-"""The README's stack-settings table names every setting the program accepts."""
+"""The README's stack-settings section: its table names every setting the program accepts, and its
+example of a mistake is the line the program stops with."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any, get_args, get_origin
 
+import pytest
 from pydantic import BaseModel
 
-from components.settings import FleetSettings
-from fleetctl.mocked_program import REPO_ROOT
+from components.exceptions import StackSettingsError
+from components.settings import FleetSettings, load_settings
+from fleetctl.mocked_program import REPO_ROOT, read_stack_file
 
 
 def _settings_section() -> str:
@@ -64,3 +67,22 @@ def test_every_nested_setting_is_named_in_the_readme_settings_section():
     # THEN each field is named there, so no accepted setting goes undocumented
     missing = sorted(path for path, name in settings if name not in quoted)
     assert not missing, f"README settings section does not name: {missing}"
+
+
+def test_the_readmes_example_of_a_mistake_is_the_whole_line_the_program_stops_with() -> None:
+    # GIVEN the line the README's settings section quotes for a min_size above desired_size
+    example = re.search(r"names the field, for example\s+`([^`]+)`", _settings_section())
+    assert example, "the README's settings section no longer quotes a mistake's line"
+    quoted = " ".join(example[1].split())
+    # WHEN the dev stack file is read with that mistake: its second node group's min_size at 5
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    config["lambda-fleet:members"][0]["clusters"][0]["node_groups"][1]["min_size"] = 5
+    settings = {
+        key.split(":", 1)[1]: value
+        for key, value in config.items()
+        if key.startswith("lambda-fleet:")
+    }
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", settings)
+    # THEN the program's line is the README's, word for word
+    assert str(raised.value) == quoted
