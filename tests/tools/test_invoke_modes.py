@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -57,6 +58,7 @@ def _readme_invoke_example() -> str:
 def test_the_readme_invoke_example_runs_verbatim_offline_against_the_demo_world(tmp_path):
     # GIVEN the README's example, and a shell with no AWS credentials or configuration
     example = _readme_invoke_example()
+    started = time.time()
     # WHEN it runs as written
     completed = subprocess.run(
         ["bash", "-e", "-c", example],
@@ -76,6 +78,10 @@ def test_the_readme_invoke_example_runs_verbatim_offline_against_the_demo_world(
     # AND the person is told where it ran and where the log is, with no traceback
     assert "against the demo's world on http://127.0.0.1:" in completed.stderr
     assert "Traceback" not in completed.stderr
+    # AND the log is where the README says it goes: out/logs/<function>.log
+    log = REPO_ROOT / "out" / "logs" / "eks_scaler.log"
+    assert f"the function's log is in {log}\n" in completed.stderr
+    assert log.stat().st_mtime >= started
 
 
 def test_an_unreachable_endpoint_is_one_line_and_nothing_runs():
