@@ -188,3 +188,16 @@ def test_a_crash_is_reported_in_one_line_pointing_to_the_log(monkeypatch, capsys
     assert status == 1
     assert captured.err == f"fleetctl: {crash}\n"
     assert captured.out == ""
+
+
+def test_an_error_result_is_printed_and_exits_1(monkeypatch, capsys, tmp_path):
+    # GIVEN a handler that answers with an error result (a refusal, not a crash)
+    refusal = {"status": "error", "error": "cluster: unknown cluster 'nope'"}
+    monkeypatch.setattr(cli, "invoke", lambda *args, **kwargs: InvokeOutcome(refusal))
+    event = tmp_path / "event.json"
+    event.write_text("{}")
+    # WHEN it is invoked
+    status = cli.main(["invoke", "eks_scaler", "--event", str(event), "--log", str(tmp_path / "x")])
+    # THEN the result is printed as JSON and the exit status says it is an error
+    assert status == 1
+    assert json.loads(capsys.readouterr().out) == refusal
