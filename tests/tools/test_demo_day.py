@@ -22,6 +22,19 @@ from fleetctl import cli, demo
 from fleetctl.local_world import stack_settings
 
 SIZES_HEADING = "node group sizes through the day (min/desired/max):"
+# What the README's "Two commands" says the day goes through besides the scaler: forecasts, spot
+# analysis, health checks, cost analysis, the security scan, the report chain and cleanup.
+README_DAY_FUNCTIONS = (
+    "demand_forecaster",
+    "spot_optimizer",
+    "health_monitor",
+    "cost_analyzer",
+    "security_scanner",
+    "report_fetcher",
+    "report_processor",
+    "report_generator",
+    "cleanup_manager",
+)
 MOTO_SERVER_LINE = re.compile(r"^moto server on http://127\.0\.0\.1:(\d+); ", re.MULTILINE)
 
 
@@ -33,6 +46,13 @@ def _timeline_outcomes(printed: str, at: str, function: str) -> list[str]:
     """What the timeline says of each numbered firing of `function` at `at` (HH:MM)."""
     line = re.compile(rf"^\[\s*\d+/\d+\s*\] {at} {function}\s+(.*)$", re.MULTILINE)
     return line.findall(printed)
+
+
+def _functions_that_ran(printed: str) -> set[str]:
+    """The functions with a timeline line (a firing of the day or what it led to) whose outcome is
+    not an error result."""
+    lines = re.findall(r"^\[\s*\d+/\d+\s*\] \d\d:\d\d (\w+)\s+(.*)$", printed, re.MULTILINE)
+    return {function for function, outcome in lines if not outcome.startswith("error")}
 
 
 def _desired_sizes(printed: str, node_group: str) -> list[tuple[str, int]]:
@@ -81,6 +101,9 @@ def test_the_demo_replays_the_dev_day_into_out_and_a_second_run_replaces_it(
     # AND the timeline has the scaler's scheduled scale-up at 08:00 and scale-down at 18:00
     assert len(_timeline_outcomes(printed, "08:00", "eks_scaler")) == 1
     assert len(_timeline_outcomes(printed, "18:00", "eks_scaler")) == 1
+    # AND every other function the README names for the day ran in it without an error result
+    missing = sorted(set(README_DAY_FUNCTIONS) - _functions_that_ran(printed))
+    assert not missing, f"the day never ran {missing}"
     # AND the dev cluster's node group starts at its night size, is at least at its day size
     # after 08:00 and back at its night size after 18:00
     sizes = _desired_sizes(printed, column)
