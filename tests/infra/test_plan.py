@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,13 +11,14 @@ from fleetctl.mocked_program import REPO_ROOT
 from fleetctl.plan import render_tree
 
 
-def _plan(*arguments: str) -> subprocess.CompletedProcess[str]:
+def _plan(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "fleetctl", "plan", *arguments],
         capture_output=True,
         text=True,
         check=True,
         cwd=REPO_ROOT,
+        env=env,
     )
 
 
@@ -71,3 +73,18 @@ def test_text_plan_shows_what_a_reviewer_checks(program_runs):
     assert "min/desired/max 0/2/6" in line_of("fleet-dev-workloads-dev-apps-batch-spot")
     assert "[256 MB, 120 s, python3.12 arm64" in line_of("fleet-hub-eks-scaler-function")
     assert "[assumed by lambda.amazonaws.com]" in line_of("fleet-hub-eks-scaler-role")
+
+
+def test_the_plan_says_when_the_archives_carry_sources_only():
+    # GIVEN a machine where no Python 3.12 can be found (no variable, nothing on PATH or in pyenv)
+    shell = {
+        name: value for name, value in os.environ.items() if name != "LAMBDA_FLEET_RUNTIME_PYTHON"
+    }
+    shell.update({"PATH": "", "PYENV_ROOT": "/nonexistent"})
+    # WHEN the dev stack, whose `bytecode` is `auto`, is planned
+    completed = _plan("--stack", "dev", env=shell)
+    # THEN the plan is made, and says that the archives carry sources Lambda compiles at every
+    # cold start (README, Two commands)
+    assert completed.stdout.startswith("Stack dev: ")
+    assert "the archives carry Python sources only" in completed.stderr
+    assert "compiles at every cold start" in completed.stderr
