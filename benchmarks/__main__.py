@@ -9,6 +9,7 @@ import time
 BENCHMARKS = (
     "cold_start",
     "cold_start_instructions",
+    "tracing_cost",
     "package_sizes",
     "synthesis",
     "report_pipeline",

@@ -118,7 +118,7 @@ print(time.perf_counter() - started)
 """
 )
 
-_HANDLER = (
+HANDLER_CODE = (
     _AT_DEPTH
     + """
 import importlib, json, os, sys, time, uuid
@@ -156,7 +156,7 @@ def baseline_code(uses_pandas_layer: bool) -> str:
     return _BASELINE.format(pandas="import pandas" if uses_pandas_layer else "")
 
 
-def _output(
+def interpreter_output(
     python: str, command: list[str], environment: dict[str, str], event: Any = None
 ) -> list[str]:
     completed = subprocess.run(
@@ -332,11 +332,13 @@ def measure(
     for pair in range(PAIRS):
         invoke = pair < FIRST_PAIRS
         depth = str(STACK_STEP * pair)
-        [baseline_text] = _output(python.executable, [baseline_source, depth], environment)
-        status, imported_text, first_text = _output(
+        [baseline_text] = interpreter_output(
+            python.executable, [baseline_source, depth], environment
+        )
+        status, imported_text, first_text = interpreter_output(
             python.executable,
             [
-                _HANDLER,
+                HANDLER_CODE,
                 f"handlers.{spec.name}.app",
                 spec.name,
                 "invoke" if invoke else "import",
