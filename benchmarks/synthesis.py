@@ -2,7 +2,7 @@
 
 Each member has two regions and one cluster with an on-demand and a spot node group, so the
 per-account cost printed is what a platform team adds to every preview per account it manages.
-The goal (issue 16) is at most 140 ms per member account at 100 members, still linear. Each size
+The goal is at most 140 ms per member account at 100 members, still linear. Each size
 is planned `RUNS_PER_SIZE` times and read on the median: on a shared 2-CPU machine one run of the
 same code reads 112 to 160 ms per account, so a single run says more about the neighbours than
 about the program. The range of the runs is printed beside it.

@@ -1,6 +1,6 @@
 """Putting a rendered report in place without ever exposing half of it.
 
-Design (both halves of the issue's choice, because each covers a different failure):
+Design (two measures, because each covers a different failure):
 1. Every file is uploaded under a temporary prefix outside `reports/`
    (`tmp/reports/<run-id>/<attempt>/`), so a failure while uploading leaves nothing under
    `reports/` at all.
