@@ -107,6 +107,7 @@ class IdempotentRequest:
         request_id: str,
         stored_result: dict[str, Any] | None,
         store: Callable[[dict[str, Any]], None] | None,
+        renew: Callable[[], bool] | None = None,
     ) -> None:
         self.request_id = request_id
         self.is_repeat = stored_result is not None
@@ -114,6 +115,17 @@ class IdempotentRequest:
         self.completed = False
         self.held = False
         self._store = store
+        self._renew = renew
+
+    def renew(self) -> bool:
+        """Extend the claim to its in-progress seconds from now (no later than the deadline's
+        bound), before the next step of the work: a short claim then covers long work while its
+        invocation lives, and frees soon after one that died. False once another invocation took
+        the request over (the claim lapsed during a step): the caller must not act on.
+        """
+        if self._renew is None:
+            raise RuntimeError(f"request {self.request_id} is not claimed by this invocation")
+        return self._renew()
 
     def complete(self, result: dict[str, Any]) -> None:
         """Store `result` (JSON-serialisable) as the answer to every repeat of this request id.
@@ -276,10 +288,15 @@ class StateTable:
         block called `hold` (it acted, but could not complete): then the claim expires. A claim
         whose invocation died is taken over after `in_progress_seconds`; with `deadline` (the
         invocation), no later than when Lambda ends it, so the platform's retry of an invocation
-        killed holding the claim can act.
+        killed holding the claim can act. `IdempotentRequest.renew` extends the claim between
+        steps of the work, for a claim kept shorter than the work.
         """
-        if deadline is not None:
-            in_progress_seconds = deadline.claim_seconds(in_progress_seconds)
+        longest = in_progress_seconds
+
+        def claim_seconds() -> int:
+            return longest if deadline is None else deadline.claim_seconds(longest)
+
+        in_progress_seconds = claim_seconds()
         now = self._clock.now()
         token = uuid.uuid4().hex
         key = _key(f"IDEMPOTENCY#{scope}", request_id)
@@ -301,7 +318,10 @@ class StateTable:
         def store(result: dict[str, Any]) -> None:
             self._complete_request(scope, request_id, token, result, ttl_seconds)
 
-        request = IdempotentRequest(request_id, None, store)
+        def renew() -> bool:
+            return self._renew_claim(scope, request_id, token, claim_seconds())
+
+        request = IdempotentRequest(request_id, None, store, renew)
         try:
             yield request
         finally:
@@ -332,6 +352,33 @@ class StateTable:
                 # Our claim expired and another invocation took the request over.
                 raise RequestInProgressError(scope, request_id) from None
             raise
+
+    def _renew_claim(self, scope: str, request_id: str, token: str, seconds: int) -> bool:
+        """Extend the unfinished claim with `token` to `seconds` from now; False once another
+        claim replaced it. Like `renew_lock`, a claim that lapsed but that no one took is still
+        ours: nothing was done under another claim meanwhile."""
+        try:
+            self._client.update_item(
+                TableName=self._table_name,
+                Key=_key(f"IDEMPOTENCY#{scope}", request_id),
+                UpdateExpression="SET #expires_at = :expires_at",
+                ConditionExpression="#token = :token AND #status = :in_progress",
+                ExpressionAttributeNames={
+                    "#token": "token",
+                    "#status": "status",
+                    "#expires_at": "expires_at",
+                },
+                ExpressionAttributeValues={
+                    ":token": {"S": token},
+                    ":in_progress": {"S": _IN_PROGRESS},
+                    ":expires_at": {"N": str(_epoch(self._clock.now()) + seconds)},
+                },
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
 
     def _release_claim_or_log(
         self, scope: str, request_id: str, token: str, in_progress_seconds: int

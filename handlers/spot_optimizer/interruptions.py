@@ -3,6 +3,9 @@
 1. Claim the instance's warning as an idempotent request (EventBridge delivers at least once, and
    the platform retries a failed invocation). A repeat reuses the stored outcome: nothing is
    described, recorded or applied twice. A claim the state table refuses fails the invocation.
+   The claim lasts HANDLING_SECONDS and is renewed before each later step, so a copy of the
+   warning fails while an invocation handles it, and the platform's first retry of one that
+   died early finds it free; an invocation whose claim a copy took over meanwhile stops.
 2. Describe the instance in the member account (assumed role): type, AZ, and its node group from
    the `eks:cluster-name` / `eks:nodegroup-name` tags. Nothing is written when this fails (the
    claim is released).
@@ -88,9 +91,11 @@ INSTANCE_NOT_FOUND = "InvalidInstanceID.NotFound"
 retried (a warning about an instance that does not exist will not exist on a retry either)."""
 THRESHOLD_WINDOW = timedelta(hours=1)
 CLAIM_TTL_SECONDS = 7 * 86400
-HANDLING_SECONDS = 300
-"""How long a claimed warning blocks a concurrent copy: the function's timeout, so the claim of
-an invocation that died is free when the platform retries."""
+HANDLING_SECONDS = 45
+"""How long a claimed warning blocks a concurrent copy, renewed before each step of its handling
+(recording, the fallback): shorter than the minute Lambda waits before retrying a failed event,
+so the claim of an invocation that died early (out of memory, killed) is free for the first
+retry, where one as long as the function's timeout sent the warning to the dead-letter queue."""
 INTERRUPTION_SCOPE = "spot_interruption"
 """The idempotency scope of interruption warnings in the state table."""
 FALLBACK_CLAIM_SECONDS = 3600
@@ -130,7 +135,11 @@ def handle_interruption(
             try:
                 request = claimed.enter_context(
                     services.state.idempotent(
-                        INTERRUPTION_SCOPE, key, CLAIM_TTL_SECONDS, HANDLING_SECONDS
+                        INTERRUPTION_SCOPE,
+                        key,
+                        CLAIM_TTL_SECONDS,
+                        HANDLING_SECONDS,
+                        deadline=deadline,
                     )
                 )
             except (ClientError, BotoCoreError) as error:
@@ -138,7 +147,7 @@ def handle_interruption(
                 raise InterruptionNotRecordedError(instance_id, f"not claimed: {error}") from error
             stored = request.result
             if stored is None:
-                stored = _record(event, services, dry_run=dry_run, owner=owner)
+                stored = _record(event, services, request, dry_run=dry_run, owner=owner)
                 if stored["result"]["status"] == "error":
                     return dict(stored["result"])
                 stored = _completed(request, stored)
@@ -176,10 +185,16 @@ def _completed(request: IdempotentRequest, stored: dict[str, Any]) -> dict[str, 
 
 
 def _record(
-    event: InterruptionEvent, services: SpotServices, *, dry_run: bool, owner: str
+    event: InterruptionEvent,
+    services: SpotServices,
+    claim: IdempotentRequest,
+    *,
+    dry_run: bool,
+    owner: str,
 ) -> dict[str, Any]:
     """Describe, record and (past the threshold) fall back: `{"result", "notices"}`, where each
-    notice is `{"key", "alert"}` for `deliver_all`."""
+    notice is `{"key", "alert"}` for `deliver_all`. The warning's `claim` is renewed before the
+    recording and before the fallback."""
     account, region = event.account, event.region
     instance_id = event.detail.instance_id
     header: dict[str, Any] = {
@@ -216,6 +231,7 @@ def _record(
         nodegroup=group,
     )
 
+    _renew_claim(claim, instance_id)
     now = services.clock.now()
     record = {
         "instance_id": instance_id,
@@ -237,6 +253,7 @@ def _record(
     threshold = services.environment.spot_interruption_threshold
     result: dict[str, Any] = {**header, "status": "recorded"}
     if cluster and group and recent > threshold:
+        _renew_claim(claim, instance_id)
         fallback, fallback_alert = _guarded_fallback(
             services,
             account=account,
@@ -253,6 +270,18 @@ def _record(
     elif not (cluster and group):
         result["reason"] = "the instance has no eks node group tags; only the type/AZ is recorded"
     return {"result": result, "notices": notices}
+
+
+def _renew_claim(claim: IdempotentRequest, instance_id: str) -> None:
+    """Renew the warning's claim before the next step. When a step outlasted the claim and a
+    copy of the warning took it over, the copy does the work and this invocation stops, failing
+    (its retry finds the copy's outcome)."""
+    try:
+        renewed = claim.renew()
+    except (ClientError, BotoCoreError) as error:
+        raise InterruptionNotRecordedError(instance_id, f"claim not renewed: {error}") from error
+    if not renewed:
+        raise InterruptionInProgressError(instance_id)
 
 
 def _record_interruption(

@@ -258,6 +258,47 @@ def test_dead_invocation_claim_is_taken_over_after_in_progress_seconds(
     assert calls == ["req-1"]
 
 
+def test_a_renewed_claim_blocks_a_repeat_past_its_first_expiry(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a 45 s claim renewed by its invocation 40 s into it
+    with state_table.idempotent(
+        "eks_scaler", "i-1", ttl_seconds=3600, in_progress_seconds=45
+    ) as claim:
+        fake_clock.advance(40)
+        assert claim.renew()
+        # WHEN a repeat arrives 50 s after the claim was taken THEN it is refused
+        fake_clock.advance(10)
+        with pytest.raises(RequestInProgressError):
+            run_once(state_table, "i-1", [])
+        claim.complete({"status": "ok"})
+
+
+def test_a_claim_is_renewed_only_while_no_other_invocation_took_it_over(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN two 45 s claims that lapsed: one nobody took since, one a repeat took over
+    with (
+        state_table.idempotent(
+            "eks_scaler", "i-1", ttl_seconds=3600, in_progress_seconds=45
+        ) as kept,
+        state_table.idempotent(
+            "eks_scaler", "i-2", ttl_seconds=3600, in_progress_seconds=45
+        ) as lost,
+    ):
+        fake_clock.advance(46)
+        with state_table.idempotent("eks_scaler", "i-2", ttl_seconds=3600) as repeat:
+            assert not repeat.is_repeat
+            # WHEN each first invocation renews its claim
+            # THEN only the untaken one is still its own, and blocks a repeat again
+            assert kept.renew()
+            assert not lost.renew()
+            with pytest.raises(RequestInProgressError):
+                run_once(state_table, "i-1", [])
+            repeat.complete({"status": "ok"})
+        kept.complete({"status": "ok"})
+
+
 # Changes and cooldowns -----------------------------------------------------------------------
 
 

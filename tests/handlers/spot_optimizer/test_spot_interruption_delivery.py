@@ -29,11 +29,19 @@ from handlers.spot_optimizer.exceptions import (
 from handlers.spot_optimizer.interruptions import HANDLING_SECONDS
 from handlers.spot_optimizer.keys import node_group_interruptions_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
+from tests.handlers.conftest import FakeLambdaContext
 from tests.handlers.deadlines import (
+    PLATFORM_RETRY_SECONDS,
+    ContextRunningOutOfTime,
     killed_while_calling_then_retried,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import InjectedHang, InvocationKilledError, fail_every_attempt
+from tests.handlers.faults import (
+    InjectedHang,
+    InvocationKilledError,
+    fail_every_attempt,
+    hang_first_attempt,
+)
 from tests.handlers.member_accounts import MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
@@ -133,6 +141,49 @@ def test_an_interruption_killed_while_recording_it_is_handled_by_the_platforms_r
     # THEN the killed invocation's claim has run out: the retry records the warning and
     # announces it once
     assert (retried["status"], retried["alerts_sent"]) == ("recorded", 1), retried
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
+    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
+    assert _history(services, group_key) == [instance_id]
+
+
+def test_an_interruption_whose_invocation_died_early_is_handled_by_the_platforms_first_retry(
+    make_services: MakeServices,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spot instance of batch-spot, and an invocation with the function's whole timeout
+    # left that claimed its warning and then died (out of memory) while describing the instance:
+    # it never released its claim, and is abandoned
+    services = make_services()
+    instance_id = launch_spot_instance()
+    event = interruption_event(instance_id)
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    timeout = function_spec("spot_optimizer").timeout_seconds
+    ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
+    died = hang_first_attempt(ec2, "ec2", "DescribeInstances")
+    outcomes: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        dead = pool.submit(
+            app.lambda_handler, event, ContextRunningOutOfTime(millis_left=[timeout * 1000])
+        )
+        try:
+            assert died.entered.wait(10), "the invocation described no instance"
+            # WHEN Lambda retries the failed event a minute later, and two minutes after that
+            for wait in (PLATFORM_RETRY_SECONDS, 2 * PLATFORM_RETRY_SECONDS):
+                fake_clock.advance(wait)
+                try:
+                    outcomes.append(app.lambda_handler(event, FakeLambdaContext())["status"])
+                    break
+                except InterruptionInProgressError:
+                    outcomes.append("in progress")
+        finally:
+            died.release()
+        with pytest.raises(InvocationKilledError):
+            dead.result(10)
+    # THEN the first retry is not turned away by the dead invocation's claim: the warning is
+    # recorded and announced once, instead of both retries failing into the dead-letter queue
+    assert outcomes == ["recorded"]
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
     group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
     assert _history(services, group_key) == [instance_id]
@@ -604,6 +655,95 @@ def test_a_copy_of_a_warning_arriving_while_it_is_handled_fails_and_its_retry_is
     assert len(alert_inbox.receive()) == 1
     group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
     assert _history(services, group_key).count(instance_id) == 1
+
+
+def test_a_copy_of_a_warning_fails_while_its_handling_outlasts_one_claim_by_renewing_it(
+    invoke: Invoke,
+    make_services: MakeServices,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a warning whose invocation took most of a claim's length to describe the instance,
+    # and is now waiting for the first read of the interruption's history
+    services = make_services()
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    instance_id = launch_spot_instance()
+    reading, answer = threading.Event(), threading.Event()
+
+    def slow_describe(request: Any, **_: Any) -> None:
+        fake_clock.advance(HANDLING_SECONDS - 5)
+
+    def held_history_read(request: Any, **_: Any) -> None:
+        if not reading.is_set():
+            reading.set()
+            answer.wait(30)
+
+    ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
+    ec2.meta.events.register_first("before-send.ec2.DescribeInstances", slow_describe)
+    hub_dynamodb = services.hub_client("dynamodb")
+    hub_dynamodb.meta.events.register_first("before-send.dynamodb.Query", held_history_read)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(
+            app.FUNCTION.invoke, interruption_event(instance_id), Invocation.local("inv-1")
+        )
+        try:
+            assert reading.wait(10), "the invocation read no history"
+            # WHEN a copy of the warning arrives after the claim's first length ran out
+            fake_clock.advance(10)
+            # THEN the copy fails: the working invocation renewed its claim before recording
+            with pytest.raises(InterruptionInProgressError):
+                invoke(interruption_event(instance_id), services, "inv-2")
+        finally:
+            answer.set()
+        handled = first.result(10)
+    # AND the warning is recorded and announced once, by the first invocation
+    assert (handled["status"], handled["alerts_sent"]) == ("recorded", 1)
+    assert len(alert_inbox.receive()) == 1
+    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
+    assert _history(services, group_key) == [instance_id]
+
+
+def test_an_invocation_whose_claim_a_copy_took_over_stops_and_the_warning_is_handled_once(
+    invoke: Invoke,
+    make_services: MakeServices,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a warning whose invocation waits for DescribeInstances longer than its claim lasts
+    services = make_services()
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    instance_id = launch_spot_instance()
+    described, answer = threading.Event(), threading.Event()
+
+    def slow_describe(request: Any, **_: Any) -> None:
+        if not described.is_set():
+            described.set()
+            answer.wait(30)
+
+    ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
+    ec2.meta.events.register_first("before-send.ec2.DescribeInstances", slow_describe)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(
+            app.FUNCTION.invoke, interruption_event(instance_id), Invocation.local("inv-1")
+        )
+        try:
+            assert described.wait(10)
+            # WHEN a copy of the warning arrives once the claim lapsed, takes it over and
+            # handles the warning, and then the first invocation's describe answers
+            fake_clock.advance(HANDLING_SECONDS + 1)
+            copy = invoke(interruption_event(instance_id), services, "inv-2")
+        finally:
+            answer.set()
+        # THEN the first invocation stops at its claim's renewal, failing for a retry
+        with pytest.raises(InterruptionInProgressError):
+            first.result(10)
+    # AND the warning was recorded and announced once, by the copy
+    assert (copy["status"], copy["alerts_sent"]) == ("recorded", 1)
+    assert len(alert_inbox.receive()) == 1
+    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
+    assert _history(services, group_key) == [instance_id]
 
 
 def test_a_warning_whose_claim_the_state_table_refused_is_retried_and_announced_once(
