@@ -19,10 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as EndpointUnreachableError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.inventory import Cluster
+from handlers.demand_forecaster.hub_answers import NO_ANSWER
+
+# An endpoint that did not answer (NO_ANSWER) fails the cluster at once: asking it again per node
+# group or instance type would wait as long each time and cost the fleet run the time of the
+# clusters after it.
 
 DAEMONSET_VCPU = 0.125
 RESERVED_MIB_PER_POD = 11
@@ -33,10 +37,6 @@ DEFAULT_MAX_PODS = 110
 _RESERVED_SHARE_BY_CORE = ((1, 0.06), (1, 0.01), (2, 0.005))
 _RESERVED_SHARE_ABOVE_FOUR = 0.0025
 _DESCRIBE_BATCH = 100
-_NO_ANSWER = (EndpointUnreachableError, HTTPClientError)
-"""An endpoint that did not answer (connection refused or timed out, no answer read) after every
-attempt: the cluster fails at once, since asking it again per node group or instance type would
-wait as long each time and cost the fleet run the time of the clusters after it."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def instance_capacities(
 
     One call per 100 types; when a call fails (an unknown type fails the whole call), each of
     its types is asked alone so one bad type does not hide the others. An endpoint that does not
-    answer raises (`_NO_ANSWER`).
+    answer raises (`NO_ANSWER`).
     """
     capacities: dict[str, InstanceCapacity] = {}
     errors: dict[str, str] = {}
@@ -105,13 +105,13 @@ def instance_capacities(
         batch = ordered[offset : offset + _DESCRIBE_BATCH]
         try:
             capacities.update(_describe(ec2, batch))
-        except _NO_ANSWER:
+        except NO_ANSWER:
             raise
         except (ClientError, BotoCoreError):
             for instance_type in batch:
                 try:
                     capacities.update(_describe(ec2, [instance_type]))
-                except _NO_ANSWER:
+                except NO_ANSWER:
                     raise
                 except (ClientError, BotoCoreError) as error:
                     errors[instance_type] = str(error)
@@ -151,7 +151,7 @@ def _max_pods(network: dict[str, Any]) -> int:
 def live_node_groups(eks: Any, cluster: Cluster) -> tuple[list[LiveNodeGroup], dict[str, str]]:
     """The inventory's node groups of `cluster` as EKS describes them now, and an error per node
     group EKS could not describe (that group is left out; the others go on). An endpoint that
-    does not answer raises (`_NO_ANSWER`)."""
+    does not answer raises (`NO_ANSWER`)."""
     groups: list[LiveNodeGroup] = []
     errors: dict[str, str] = {}
     for declared in cluster.node_groups:
@@ -159,7 +159,7 @@ def live_node_groups(eks: Any, cluster: Cluster) -> tuple[list[LiveNodeGroup], d
             described = eks.describe_nodegroup(
                 clusterName=cluster.name, nodegroupName=declared.name
             )["nodegroup"]
-        except _NO_ANSWER:
+        except NO_ANSWER:
             raise
         except (ClientError, BotoCoreError) as error:
             errors[declared.name] = str(error)

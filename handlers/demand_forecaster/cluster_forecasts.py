@@ -2,8 +2,9 @@
 
 `forecast_fleet` forecasts the clusters one at a time; a cluster that fails is reported and the
 others go on. A cluster is started only while the invocation has `cluster_seconds` left (one
-bounded member read, its other work and, in predictive mode, the scaler's read timeout): Lambda
-would otherwise end the run inside it and the clusters after it would get nothing that hour. The
+bounded member read, its other work, a bounded call each of the state table and SNS and, in
+predictive mode, asking the scaler): Lambda would otherwise end the run inside it and the
+clusters after it would get nothing that hour. The
 clusters not started are `not_started`, the run `partial`, and the next run starts with them
 (saved in the state table), so one slow cluster cannot starve the same others every hour.
 
@@ -34,8 +35,9 @@ from handlers.demand_forecaster.forecast import forecast_cluster
 from handlers.demand_forecaster.models import FleetForecastRequest, ForecastRequest
 from handlers.demand_forecaster.predictive_request import scale_predictively
 from handlers.demand_forecaster.services import (
+    HUB_CALL_SECONDS,
     READ_CALL_SECONDS,
-    SCALER_READ_TIMEOUT_SECONDS,
+    SCALER_CALL_SECONDS,
     ForecasterServices,
 )
 
@@ -48,7 +50,10 @@ PREDICTIVE_FAILURE_DETAIL_CHARS = 1000
 _TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
 CLUSTER_WORK_SECONDS = 15
 """A cluster's work besides one member read that times out: the other reads, the model, the state
-table, SNS."""
+table and SNS answering."""
+HUB_SILENCE_SECONDS = 2 * HUB_CALL_SECONDS
+"""The state table and SNS each not answering one call of the run (30 s): after that call, the
+run's calls of that service fail at once (hub_answers.py)."""
 RUN_END_SECONDS = 5
 """Kept for the end of the fleet run: saving the clusters not started and returning."""
 LEFT_OVER_KEY = f"{SOURCE}/forecast-fleet"
@@ -135,12 +140,12 @@ def forecast_fleet(
 
 def cluster_seconds(cluster: Cluster, environment: ForecasterEnvironment) -> float:
     """The time left a fleet run needs to start `cluster`: one member read with every attempt
-    timing out (a hung endpoint fails the cluster at its first call), its other work, the
-    scaler's read timeout in predictive mode (when there is a scaler to ask), and the end of the
-    run."""
-    seconds = READ_CALL_SECONDS + CLUSTER_WORK_SECONDS + RUN_END_SECONDS
+    timing out (a hung endpoint fails the cluster at its first call), its other work, one call
+    each of the state table and SNS timing out, asking the scaler in predictive mode (when there
+    is a scaler to ask), and the end of the run."""
+    seconds = READ_CALL_SECONDS + CLUSTER_WORK_SECONDS + HUB_SILENCE_SECONDS + RUN_END_SECONDS
     if cluster.scaling.mode == "predictive" and environment.scaler_function_name is not None:
-        seconds += SCALER_READ_TIMEOUT_SECONDS
+        seconds += SCALER_CALL_SECONDS
     return seconds
 
 

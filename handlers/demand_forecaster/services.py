@@ -1,9 +1,9 @@
 """What the forecaster works with: the fleet's services, member-account clients whose reads are
-bounded (EKS, EC2, CloudWatch), and a Lambda client for the scaler."""
+bounded (EKS, EC2, CloudWatch), hub clients (state table, SNS, S3, the scaler's Lambda) whose calls
+are bounded too and not repeated once their service did not answer (`hub_answers.py`)."""
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 from botocore.config import Config
@@ -11,9 +11,7 @@ from botocore.config import Config
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.sessions import CLIENT_CONFIG
 from handlers.demand_forecaster.environment import ForecasterEnvironment
-
-SCALER_READ_TIMEOUT_SECONDS = 130
-"""Longer than the scaler's own 120 s timeout, so its answer is read rather than cut off."""
+from handlers.demand_forecaster.hub_answers import UNANSWERED_HUB_SERVICES
 
 READ_CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 10
@@ -38,16 +36,59 @@ MEMBER_READ_CONFIG = CLIENT_CONFIG.merge(
     )
 )
 
+HUB_CONNECT_TIMEOUT_SECONDS = 2
+HUB_READ_TIMEOUT_SECONDS = 5
+"""The state table, SNS and S3 answer within tens of milliseconds in the function's own region;
+an endpoint silent this long is not going to answer."""
+HUB_ATTEMPTS = 2
+HUB_CALL_SECONDS = HUB_ATTEMPTS * (HUB_CONNECT_TIMEOUT_SECONDS + HUB_READ_TIMEOUT_SECONDS) + sum(
+    min(2**retry, _MAX_RETRY_BACKOFF_SECONDS) for retry in range(HUB_ATTEMPTS - 1)
+)
+"""The longest one hub call can take, every attempt timing out (15 s): botocore's defaults (60 s
+and 60 s, 6 attempts) let a state table or SNS that hangs take the whole 300 s of the fleet run
+at its first call."""
+HUB_CALL_CONFIG = CLIENT_CONFIG.merge(
+    Config(
+        connect_timeout=HUB_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=HUB_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": HUB_ATTEMPTS},
+    )
+)
+SCALER_READ_TIMEOUT_SECONDS = 130
+"""Longer than the scaler's own 120 s timeout, so its answer is read rather than cut off."""
+SCALER_CALL_SECONDS = HUB_CONNECT_TIMEOUT_SECONDS + SCALER_READ_TIMEOUT_SECONDS
+"""The longest asking the scaler can take: one attempt, since a second after a read that timed
+out would wait as long again, more than a fleet run has; a request the scaler's Lambda refused
+or throttled is a failed decision, alerted, and the next hour asks again."""
+SCALER_CALL_CONFIG = CLIENT_CONFIG.merge(
+    Config(
+        connect_timeout=HUB_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=SCALER_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
+)
+
 
 class ForecasterServices(FunctionServices[ForecasterEnvironment]):
     """The forecaster's services; tests build them with `ForecasterServices.create(...)`."""
 
-    @cached_property
+    def hub_client(self, service: str, region: str | None = None) -> Any:
+        """A client of `service` in the hub account (the state table's, SNS's and the
+        inventory's), with `HUB_CALL_CONFIG`, refused once its service did not answer."""
+        return self._watched_hub_client(service, region, HUB_CALL_CONFIG)
+
+    @property
     def scaler_client(self) -> Any:
-        """A hub Lambda client for the scaler; a retry is safe: its request id is idempotent."""
-        config = CLIENT_CONFIG.merge(Config(read_timeout=SCALER_READ_TIMEOUT_SECONDS))
-        session = self.sessions.session(self.sessions.hub_account_id, self.sessions.home_region)
-        return session.client("lambda", config=config)
+        """A hub Lambda client for the scaler, with `SCALER_CALL_CONFIG`, refused once Lambda did
+        not answer."""
+        return self._watched_hub_client("lambda", None, SCALER_CALL_CONFIG)
+
+    def _watched_hub_client(self, service: str, region: str | None, config: Config) -> Any:
+        sessions = self.sessions
+        client = sessions.client(
+            service, sessions.hub_account_id, region or sessions.home_region, config=config
+        )
+        return UNANSWERED_HUB_SERVICES.watch(client)
 
     def member_client(self, service: str, account_id: str, region: str) -> Any:
         """A client of `service` in `account_id` and `region` for a cluster's reads (EKS, EC2,

@@ -1,6 +1,7 @@
 """The hourly fleet run against Lambda's deadline: a cluster whose CloudWatch endpoint hangs costs
-the run a bounded time, a cluster the run has no time left for is reported `not_started` and goes
-first in the next run, so one hung cluster never costs the others their hour.
+the run a bounded time, as does a hub service that hangs (the state table, SNS, the scaler's
+Lambda), a cluster the run has no time left for is reported `not_started` and goes first in the
+next run, so one hung cluster never costs the others their hour.
 
 Time is simulated: the invocation's time left is its timeout less the time spent, a hung
 GetMetricData attempt spends its client's read timeout, botocore's waits between attempts spend
@@ -29,6 +30,7 @@ from tests.handlers.analytics_accounts import member_session
 from tests.handlers.analytics_services import inject_services
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
+    HUB_ACCOUNT_ID,
     MEMBER_ACCOUNT_ID,
     REGION,
     FakeLambdaContext,
@@ -185,9 +187,9 @@ def test_a_cluster_whose_metric_reads_hang_does_not_cost_the_clusters_after_it_t
 def test_clusters_the_run_has_no_time_left_for_are_not_started_and_go_first_in_the_next_run(
     fleet: ManualClock, state_table: StateTable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN the first cluster's CloudWatch endpoint hangs, and a run with 90 s left: time for
+    # GIVEN the first cluster's CloudWatch endpoint hangs, and a run with 100 s left: time for
     # the hung cluster's bounded reads (about 30 s) but then not for another cluster's budget
-    time = LambdaTime(90)
+    time = LambdaTime(100)
     hang(HUNG, time, monkeypatch)
     # WHEN the hourly fleet run forecasts
     first = app.lambda_handler(FLEET_RUN, time.context())
@@ -201,9 +203,9 @@ def test_clusters_the_run_has_no_time_left_for_are_not_started_and_go_first_in_t
         {"account_id": MEMBER_ACCOUNT_ID, "region": REGION, "cluster": name} for name in OTHERS
     ]
     assert saved_forecasts(state_table) == []
-    # WHEN the next hour's run again has 90 s, and the endpoint still hangs
+    # WHEN the next hour's run again has 100 s, and the endpoint still hangs
     fleet.advance(3600)
-    time = LambdaTime(90)
+    time = LambdaTime(100)
     hang(HUNG, time, monkeypatch)
     second = app.lambda_handler(FLEET_RUN, time.context())
     # THEN it forecast the clusters left over first, and the hung one after them
@@ -319,3 +321,123 @@ def test_a_cluster_whose_eks_endpoint_hangs_costs_the_run_one_bounded_call(
     assert "Read timeout" in hung["error"]
     assert [(c["cluster"], c["status"]) for c in others] == [(name, "ok") for name in OTHERS]
     assert saved_forecasts(state_table) == list(OTHERS)
+
+
+@dataclass
+class HungHubService:
+    """Every call of one hub service goes to an endpoint that accepts the connection and never
+    answers, until `healed`: each attempt spends its client's read timeout and fails as botocore
+    fails it."""
+
+    time: LambdaTime
+    attempts: int = 0
+    healed: bool = False
+    _config: Config | None = None
+
+    def note_call(self, context: dict[str, Any], **_: Any) -> None:
+        self._config = context["client_config"]
+
+    def hang(self, request: Any, **_: Any) -> None:
+        if self.healed:
+            return
+        assert self._config is not None
+        self.attempts += 1
+        self.time.spend(self._config.read_timeout)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def hang_hub(service: str, time: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> HungHubService:
+    """Make every call of `service` (its service id) in the forecaster's hub session hang, and
+    botocore's waits between attempts spend the invocation's time instead of the test's."""
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    fault = HungHubService(time)
+    session = app.FUNCTION.services().sessions.session(HUB_ACCOUNT_ID, REGION)
+    session.events.register_first(f"before-parameter-build.{service}", fault.note_call)
+    session.events.register_first(f"before-send.{service}", fault.hang)
+    return fault
+
+
+def test_a_state_table_that_never_answers_costs_the_run_one_bounded_call_and_it_ends_in_time(
+    fleet: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the hub's state table endpoint never answers, and a run with the whole 300 s
+    time = LambdaTime(TIMEOUT_SECONDS)
+    fault = hang_hub("dynamodb", time, monkeypatch)
+    # WHEN the hourly fleet run forecasts
+    result = app.lambda_handler(FLEET_RUN, time.context())
+    # THEN the run ends before Lambda's deadline with every cluster forecast: the state table
+    # was given up after one call's short attempts, and each unsaved forecast says so
+    assert time.spent < TIMEOUT_SECONDS / 3
+    assert fault.attempts == 2
+    assert [(c["cluster"], c["status"]) for c in result["clusters"]] == [
+        (name, "ok") for name in (HUNG, *OTHERS)
+    ]
+    for cluster in result["clusters"]:
+        assert [error["error"][:8] for error in cluster["errors"]] == ["saving: "]
+
+
+def test_a_state_table_that_did_not_answer_one_run_is_asked_again_by_the_next(
+    fleet: ManualClock, state_table: StateTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a run during which the hub's state table never answered
+    time = LambdaTime(TIMEOUT_SECONDS)
+    fault = hang_hub("dynamodb", time, monkeypatch)
+    app.lambda_handler(FLEET_RUN, time.context())
+    assert saved_forecasts(state_table) == []
+    # WHEN the next hour's run finds it answering again, in the same container
+    fault.healed = True
+    fleet.advance(3600)
+    result = app.lambda_handler(FLEET_RUN, LambdaTime(TIMEOUT_SECONDS).context())
+    # THEN that run asks it again: every forecast is saved
+    assert result["status"] == "ok", result
+    assert saved_forecasts(state_table) == [HUNG, *OTHERS]
+
+
+def test_an_sns_that_never_answers_costs_the_run_one_bounded_call_and_it_ends_in_time(
+    fleet: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN three clusters whose demand needs more than their 4 nodes (a capacity warning
+    # each), SNS's endpoint never answering, and a run with the whole 300 s
+    member = member_session(MEMBER_ACCOUNT_ID)
+    for seed, name in enumerate((HUNG, *OTHERS), start=1):
+        put_history(member, name, fleet, demand(seed, scale=1.0), nodes=4)
+    time = LambdaTime(TIMEOUT_SECONDS)
+    fault = hang_hub("sns", time, monkeypatch)
+    # WHEN the hourly fleet run forecasts
+    result = app.lambda_handler(FLEET_RUN, time.context())
+    # THEN the run ends before Lambda's deadline with every cluster forecast: SNS was given up
+    # after one publish's short attempts, and each lost warning is listed
+    assert time.spent < TIMEOUT_SECONDS / 3
+    assert fault.attempts == 2
+    assert (result["status"], result["alerts"]) == ("ok", 0)
+    for cluster in result["clusters"]:
+        assert cluster["errors"] == [{"node_group": "system", "error": "alert not published"}]
+
+
+def test_a_scaler_endpoint_that_never_answers_costs_the_run_one_read_of_its_answer(
+    fleet: ManualClock,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the three clusters in predictive mode, the Lambda endpoint that would run the
+    # scaler never answering, and a run with the whole 300 s
+    for cluster in inventory_document["members"][0]["clusters"]:
+        cluster["scaling"] = {**cluster["scaling"], "mode": "predictive"}
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode("utf-8"),
+    )
+    monkeypatch.setenv("SCALER_FUNCTION_NAME", "lambda-fleet-handlers-eks_scaler")
+    time = LambdaTime(TIMEOUT_SECONDS)
+    fault = hang_hub("lambda", time, monkeypatch)
+    # WHEN the hourly fleet run forecasts
+    result = app.lambda_handler(FLEET_RUN, time.context())
+    # THEN the run ends before Lambda's deadline: the scaler was asked once, its answer waited
+    # for once, the decision failed naming the timeout, and the other clusters wait their turn
+    assert fault.attempts == 1
+    assert time.spent < TIMEOUT_SECONDS
+    hung, *others = result["clusters"]
+    assert hung["predictive"]["outcome"] == "scaler_asked"
+    assert "Read timeout" in hung["predictive"]["node_groups"][0]["scaler_reason"]
+    assert [c["status"] for c in others] == ["not_started", "not_started"]
