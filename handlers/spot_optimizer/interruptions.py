@@ -30,8 +30,9 @@
    delivered with `deliver_all`: each at most once, its claim completed only after SNS took it.
    When SNS (or the state table, for a delivery claim) fails the invocation fails, and the
    retry, a repeat, delivers only what did not go out; a repeat with nothing left to deliver
-   answers `duplicate`. When the state table refuses the outcome, what was done is still
-   announced and the result says so (`idempotency_record`).
+   answers `duplicate`. When the state table refuses the outcome, or a copy of the warning took
+   the claim over meanwhile, what was done is still announced and the result says so
+   (`idempotency_record`).
 
 Recording and alerting happen in dry run too: they observe, they change no infrastructure.
 """
@@ -171,13 +172,15 @@ def handle_interruption(
 
 
 def _completed(request: IdempotentRequest, stored: dict[str, Any]) -> dict[str, Any]:
-    """Store the outcome of a handled warning. When the state table refuses, what was done
-    stands and is still announced, and the result says the outcome was not stored: the claim is
-    released, and a redelivery finds the records made, the hour's +1 taken (`already_applied`)
-    and the alerts sent, so nothing is done or announced twice."""
+    """Store the outcome of a handled warning. When the state table refuses, or a copy of the
+    warning took the claim over while the fallback outlasted it, what was done stands and is
+    still announced, and the result says the outcome was not stored: a redelivery finds the
+    records made, the hour's +1 taken (`already_applied`) and the alerts sent, so nothing is done
+    or announced twice; the copy's outcome has no +1 made here, whose notice only this
+    invocation can send."""
     try:
         request.complete(stored)
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, RequestInProgressError) as error:
         logger.warning("interruption outcome not stored", extra={"error": str(error)})
         not_stored = f"not stored: {error}"[:200]
         return {**stored, "result": {**stored["result"], "idempotency_record": not_stored}}

@@ -746,6 +746,48 @@ def test_an_invocation_whose_claim_a_copy_took_over_stops_and_the_warning_is_han
     assert _history(services, group_key) == [instance_id]
 
 
+def test_a_fallback_made_after_a_copy_of_its_warning_took_the_claim_over_is_announced_once(
+    invoke: Invoke,
+    make_services: MakeServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour, and the fourth's
+    # invocation waiting for EKS to take its +1 of the on-demand group
+    services = make_services(SPOT_AUTO_APPLY="true")
+    interrupt_batch_spot(invoke, services)
+    alert_inbox.receive()
+    fake_clock.advance(60)
+    fourth = interruption_event(launch_spot_instance())
+    updating, answer = threading.Event(), threading.Event()
+
+    def slow_update(request: Any, **_: Any) -> None:
+        if not updating.is_set():
+            updating.set()
+            answer.wait(30)
+
+    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks.meta.events.register_first("before-send.eks.UpdateNodegroupConfig", slow_update)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(invoke, fourth, services, "inv-4")
+        try:
+            assert updating.wait(10), "the fallback made no update"
+            # WHEN the warning's claim lapses meanwhile and a copy of it takes the claim over,
+            # finds the on-demand group locked by the first, and stores its outcome
+            fake_clock.advance(HANDLING_SECONDS + 1)
+            copy = invoke(fourth, services, "inv-4-copy")
+        finally:
+            answer.set()
+        handled = first.result(10)
+    # THEN the first invocation's +1 stands, made once, and is announced although the stored
+    # outcome is the copy's; the warning itself went out once
+    assert copy["fallback"]["status"] == "locked"
+    assert handled["fallback"]["status"] == "scaling_initiated"
+    assert desired_size(member_eks, "system") == 3
+    assert sorted(a.alert["severity"] for a in alert_inbox.receive()) == ["info", "warning"]
+
+
 def test_a_warning_whose_claim_the_state_table_refused_is_retried_and_announced_once(
     invoke: Invoke, make_services: MakeServices, alert_inbox: Any
 ) -> None:
