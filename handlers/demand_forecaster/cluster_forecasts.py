@@ -4,9 +4,9 @@
 others go on. A cluster is started only while the invocation has `cluster_seconds` left (one
 bounded member read, its other work, a bounded call each of the state table and SNS and, in
 predictive mode, asking the scaler): Lambda would otherwise end the run inside it and the
-clusters after it would get nothing that hour. The
-clusters not started are `not_started`, the run `partial`, and the next run starts with them
-(saved in the state table), so one slow cluster cannot starve the same others every hour.
+clusters after it would get nothing that hour. The clusters not started are `not_started`, the
+run `partial`, and the next run starts with them (saved in the state table), so one slow cluster
+cannot starve the same others every hour.
 
 Each result is saved in the state table (key `forecast/<account>/<region>/<cluster>`, value
 `latest`, kept `FORECAST_TTL_SECONDS`) when STATE_TABLE_NAME is set, and a node group whose

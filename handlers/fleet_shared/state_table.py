@@ -121,7 +121,7 @@ class IdempotentRequest:
         """Extend the claim to its in-progress seconds from now (no later than the deadline's
         bound), before the next step of the work: a short claim then covers long work while its
         invocation lives, and frees soon after one that died. False once another invocation took
-        the request over (the claim lapsed during a step): the caller must not act on.
+        the request over (the claim lapsed during a step): the caller then acts no further.
         """
         if self._renew is None:
             raise RuntimeError(f"request {self.request_id} is not claimed by this invocation")
