@@ -21,26 +21,28 @@ from fleet_shared.fan_out import NOT_STARTED, TimeBudget
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.target_results import PARTIAL
+from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from fleet_shared.timestamps import iso_z
 from handlers.health_monitor.checks.alarms import alarm_result
 from handlers.health_monitor.checks.base import CLUSTER_AWS_SECONDS, ClusterTarget
-from handlers.health_monitor.cluster_turns import (
-    clusters_left_before,
-    in_turn_order,
-    remember_clusters_left,
-)
 from handlers.health_monitor.incidents import Scope, settle_incidents
 from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
 from handlers.health_monitor.report import CheckResult, worst_of_statuses, worst_status
-from handlers.health_monitor.runner import check_clusters, not_started_run
-from handlers.health_monitor.services import HealthServices
+from handlers.health_monitor.runner import check_clusters, logger, not_started_run
+from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
+
+CLUSTERS_LEFT = TargetsLeftList(
+    f"{FUNCTION_NAME}/clusters-not-started", "clusters", ttl_seconds=24 * 3600
+)
+"""The labels of the clusters a fleet run did not start, for the next one; forgotten after a
+day, which only means the next run starts in inventory order."""
 
 
 def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, Any]:
     """Every cluster of every member account, each isolated from the others; a cluster is
     started only while the invocation has time for its AWS calls, and its endpoints are probed
     while it has time to finish them. The clusters the last run did not start go first
-    (cluster_turns.py); the reports are in inventory order.
+    (`CLUSTERS_LEFT`, fleet_shared.targets_left); the reports are in inventory order.
 
     `status` is `partial` when some clusters were not started (listed in `not_started`) or some
     endpoints not probed (listed in `not_probed`), else `health`: the worst status of the
@@ -50,8 +52,8 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         ClusterTarget(member.account_id, cluster.region, cluster)
         for member, cluster in services.inventory().clusters()
     ]
-    left_before = clusters_left_before(services.state)
-    in_turn = in_turn_order(targets, left_before)
+    left_before = CLUSTERS_LEFT.read(services.state, logger)
+    in_turn = in_turn_order(targets, left_before, lambda target: target.label)
     budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)
     reports_in_turn = check_clusters(in_turn, services, invocation, budget)
     left = [
@@ -59,8 +61,7 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         for target, report in zip(in_turn, reports_in_turn, strict=True)
         if report["status"] == NOT_STARTED
     ]
-    if left or left_before:
-        remember_clusters_left(services.state, left)
+    CLUSTERS_LEFT.save(services.state, left, left_before, logger)
     by_label = {
         target.label: report for target, report in zip(in_turn, reports_in_turn, strict=True)
     }
