@@ -42,6 +42,7 @@ from fleet_shared.endpoint_history import (
 )
 from fleet_shared.inventory import HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS, HealthEndpoint
 from fleet_shared.observability import observability_for
+from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from fleet_shared.validation_errors import cut_echo, shown_value
 from handlers.health_monitor.checks.base import CLUSTER_AWS_SECONDS, ClusterContext
 from handlers.health_monitor.exceptions import HistoryNotStoredError
@@ -73,7 +74,6 @@ HISTORY_WRITE_ATTEMPTS = 5
 """Reads and conditional writes of an endpoint's history before giving up: two runs overlap at
 most (a scheduled run and a retried one), so more writers than that means something is wrong."""
 
-NOT_PROBED_VALUE = "not_probed"
 NOT_PROBED_TTL_SECONDS = 24 * 3600
 """How long the endpoints a run left are remembered: a cluster that left the inventory leaves
 nothing behind, and a forgotten list only means the next run starts in inventory order."""
@@ -90,8 +90,10 @@ def run(context: ClusterContext) -> list[CheckResult]:
         for index, endpoint in enumerate(endpoints)
         if endpoint.timeout_seconds > HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS
     }
-    left_before = _read_not_probed(context)
-    turn = [index for index in _turn_order(endpoints, left_before) if index not in refused]
+    not_probed_list = _endpoints_left(context)
+    left_before = not_probed_list.read(context.state, logger)
+    in_turn = in_turn_order(range(len(endpoints)), left_before, lambda index: endpoints[index].name)
+    turn = [index for index in in_turn if index not in refused]
     outcomes: dict[int, ProbeResult] = {}
     for batch in _batches(turn):
         longest = max(endpoints[index].timeout_seconds for index in batch)
@@ -102,8 +104,7 @@ def run(context: ClusterContext) -> list[CheckResult]:
     # Kept in turn order: the next run takes them in that order, so none waits behind the
     # endpoints this run probed.
     left = [endpoints[index].name for index in turn if index not in outcomes]
-    if left or left_before:
-        _save_not_probed(context, left)
+    not_probed_list.save(context.state, left, left_before, logger)
     context.not_probed = [endpoints[index].name for index in sorted(turn) if index not in outcomes]
     results = refused | {
         index: _judge(context, endpoints[index], outcomes[index]) for index in sorted(outcomes)
@@ -125,50 +126,13 @@ def _refused(endpoint: HealthEndpoint) -> CheckResult:
     )
 
 
-def not_probed_key(context: ClusterContext) -> str:
-    """The state-table key of the endpoints of the cluster the last run left."""
-    return f"{FUNCTION_NAME}/endpoints-not-probed/{context.target.label}"
-
-
-def _read_not_probed(context: ClusterContext) -> list[str]:
-    """The endpoints the last run left, in its turn order; none when they cannot be read (the
-    run then goes in inventory order: the list orders the probes, it decides nothing else)."""
-    try:
-        saved = context.state.get_value(not_probed_key(context), NOT_PROBED_VALUE)
-    except (ClientError, BotoCoreError) as error:
-        logger.warning(
-            "endpoints left by the last run could not be read",
-            extra={"cluster": context.target.label, "error": repr(error)},
-        )
-        return []
-    return [str(name) for name in (saved or {}).get("endpoints", [])]
-
-
-def _save_not_probed(context: ClusterContext, left: list[str]) -> None:
-    """Remember the endpoints this run left; when that fails, the next run goes in inventory
-    order and this run's results stand."""
-    try:
-        context.state.put_value(
-            not_probed_key(context),
-            NOT_PROBED_VALUE,
-            {"endpoints": left},
-            ttl_seconds=NOT_PROBED_TTL_SECONDS,
-        )
-    except (ClientError, BotoCoreError) as error:
-        logger.warning(
-            "endpoints left by this run could not be saved",
-            extra={"cluster": context.target.label, "error": repr(error)},
-        )
-
-
-def _turn_order(endpoints: Sequence[HealthEndpoint], left_before: list[str]) -> list[int]:
-    """Positions of `endpoints` in the order to probe them: those the last run left, in its
-    order, then the others in inventory order."""
-    rank: dict[str, int] = {}
-    for position, name in enumerate(left_before):
-        rank.setdefault(name, position)
-    return sorted(
-        range(len(endpoints)), key=lambda index: rank.get(endpoints[index].name, len(left_before))
+def _endpoints_left(context: ClusterContext) -> TargetsLeftList:
+    """Where the names of the cluster's endpoints the last run left are kept."""
+    return TargetsLeftList(
+        f"{FUNCTION_NAME}/endpoints-not-probed/{context.target.label}",
+        "endpoints",
+        name="not_probed",
+        ttl_seconds=NOT_PROBED_TTL_SECONDS,
     )
 
 
