@@ -30,6 +30,7 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError, FleetError
 from fleet_shared.fan_out import NOT_STARTED, Deadline
 from fleet_shared.inventory import Cluster, MemberAccount
+from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.forecast import forecast_cluster
 from handlers.demand_forecaster.models import FleetForecastRequest, ForecastRequest
@@ -56,8 +57,7 @@ HUB_SILENCE_SECONDS = 2 * HUB_CALL_SECONDS
 run's calls of that service fail at once (hub_answers.py)."""
 RUN_END_SECONDS = 5
 """Kept for the end of the fleet run: saving the clusters not started and returning."""
-LEFT_OVER_KEY = f"{SOURCE}/forecast-fleet"
-LEFT_OVER_NAME = "not_started"
+CLUSTERS_LEFT = TargetsLeftList(f"{SOURCE}/forecast-fleet", "clusters")
 """Where the clusters a fleet run left for lack of time are kept, for the next run."""
 
 
@@ -101,8 +101,9 @@ def forecast_fleet(
     environment = services.environment
     inventory = services.inventory()
     targets = {_target_key(*target): target for target in inventory.clusters()}
-    left_over = [key for key in dict.fromkeys(_left_over(services, logger)) if key in targets]
-    order = [*left_over, *(key for key in targets if key not in left_over)]
+    # Without a state table there is no list: the run goes in inventory order.
+    left_before = CLUSTERS_LEFT.read(services.state, logger) if environment.state_table_name else []
+    order = in_turn_order(list(targets), left_before, _target_fields)
     by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
     alerts = 0
     for key in order:
@@ -118,9 +119,9 @@ def forecast_fleet(
     not_started = [_target_fields(key) for key in targets if by_key[key]["status"] == NOT_STARTED]
     if not_started:
         logger.warning("clusters left for the next run", extra={"not_started": not_started})
-    if environment.state_table_name and (not_started or left_over):
+    if environment.state_table_name:
         next_first = [_target_fields(key) for key in order if by_key[key]["status"] == NOT_STARTED]
-        _remember_not_started(services, next_first, logger)
+        CLUSTERS_LEFT.save(services.state, next_first, left_before, logger)
     failed = sum(1 for r in results if r["status"] == "error")
     predictive_failed = sum(
         1 for r in results if "predictive" in r and predictive_failure(r["predictive"]) is not None
@@ -226,32 +227,6 @@ def _target_key(member: MemberAccount, cluster: Cluster) -> tuple[str, str, str]
 def _target_fields(key: tuple[str, str, str]) -> dict[str, str]:
     account_id, region, cluster = key
     return {"account_id": account_id, "region": region, "cluster": cluster}
-
-
-def _left_over(services: ForecasterServices, logger: Any) -> list[tuple[str, str, str]]:
-    """(account, region, cluster) of the clusters the last fleet run did not start, in the order
-    it came to them; none when the state table is not set or cannot be read (the run then goes
-    in inventory order)."""
-    if not services.environment.state_table_name:
-        return set()
-    try:
-        saved = services.state.get_value(LEFT_OVER_KEY, LEFT_OVER_NAME)
-    except (ClientError, BotoCoreError) as error:
-        logger.warning("clusters left by the last run not read", extra={"error": str(error)})
-        return []
-    clusters = (saved or {"clusters": []})["clusters"]
-    return [(item["account_id"], item["region"], item["cluster"]) for item in clusters]
-
-
-def _remember_not_started(
-    services: ForecasterServices, not_started: list[dict[str, str]], logger: Any
-) -> None:
-    """Save the clusters this run did not start (none: the last run's are done) for the next
-    run; a failed save is logged, and the next run goes by the list saved before."""
-    try:
-        services.state.put_value(LEFT_OVER_KEY, LEFT_OVER_NAME, {"clusters": not_started})
-    except (ClientError, BotoCoreError) as error:
-        logger.warning("clusters left for the next run not saved", extra={"error": str(error)})
 
 
 def _predictive(
