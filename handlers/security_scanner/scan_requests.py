@@ -6,7 +6,9 @@ scanner's own queue instead. Global services are scanned in each account's first
 
 A direct scan starts a target only while the invocation has SCAN_TARGET_SECONDS left: Lambda
 would end it mid-target otherwise, and the run's retry would stop at the same place. The targets
-left are answered `not_started` and remembered, and the next direct scan starts with them. A
+left are answered `not_started` and remembered in the order the scan came to them, and the next
+direct scan starts with them in that order, so they take turns (fleet_shared.targets_left; the
+list only orders the scan: one that cannot be read or saved is logged, and the scan goes on). A
 target's findings and outbox are its own state, so a target not scanned loses and repeats
 nothing: its next scan compares with its last one.
 """
@@ -22,8 +24,10 @@ from fleet_shared.exceptions import ConfigurationError, EventValidationError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.observability import observability_for
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import FAILED, PARTIAL, run_status
+from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from handlers.security_scanner.models import ScanRequest, ScanTargetRequest
 from handlers.security_scanner.scan import (
     SOURCE,
@@ -36,9 +40,9 @@ from handlers.security_scanner.scan import (
 )
 
 SQS_BATCH_LIMIT = 10
-LEFT_OVER_KEY = f"{SOURCE}/direct-scan"
-LEFT_OVER_NAME = "not_started"
+TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/direct-scan", "targets")
 """Where the targets a direct scan left for lack of time are kept, for the next one."""
+logger = observability_for(SOURCE).logger
 
 Target = tuple[str, str, bool]
 """(account, region, include_global)"""
@@ -49,20 +53,22 @@ def scan_fleet(
 ) -> dict[str, Any]:
     """Scan every target of the inventory, or fan out when there are too many for one run.
 
-    The targets the last direct scan did not start go first; a target is started only while
-    the invocation has SCAN_TARGET_SECONDS left, the others are listed under `not_started`. The
-    alerts' delivery claims are bound to the invocation.
+    The targets the last direct scan did not start go first, in the order it came to them; a
+    target is started only while the invocation has SCAN_TARGET_SECONDS left, the others are
+    listed under `not_started` and saved, in the order this scan came to them, for the next one
+    (fleet_shared.targets_left): so the targets left over take turns. The alerts' delivery claims
+    are bound to the invocation.
     """
     environment = services.environment
     targets = _targets(services.inventory())
     if len(targets) > environment.scan_max_targets_per_invocation:
         return _fan_out(targets, request.dry_run, services)
-    left_over = _left_over(services)
+    left_before = TARGETS_LEFT.read(services.state, logger)
+    in_turn = in_turn_order(targets, left_before, _stored_form)
     budget = TimeBudget(invocation, environment.scan_target_seconds, _not_started)
-    first = [target for target in targets if target[:2] in left_over]
     scanned = scan_targets(
         services,
-        first + [target for target in targets if target not in first],
+        in_turn,
         max_workers=environment.scan_max_workers,
         dry_run=request.dry_run,
         deadline=invocation,
@@ -80,9 +86,13 @@ def scan_fleet(
     response = _summary(results, request.dry_run, mode="direct")
     if not_started:
         response["not_started"] = not_started
-    if not request.dry_run and (not_started or left_over):
-        services.state.put_value(LEFT_OVER_KEY, LEFT_OVER_NAME, {"targets": not_started})
     if not request.dry_run:
+        left = [
+            _stored_form(target)
+            for target, result in zip(in_turn, scanned, strict=True)
+            if result.status == NOT_STARTED
+        ]
+        TARGETS_LEFT.save(services.state, left, left_before, logger)
         key = f"reports/security/{_report_day(now, services)}/findings.json"
         response["report_key"] = write_report(services, key, report_document(results, now))
     return response
@@ -127,10 +137,10 @@ def _not_started(target: Target) -> TargetResult:
     return TargetResult(account_id, region, NOT_STARTED)
 
 
-def _left_over(services: ScanServices) -> set[tuple[str, str]]:
-    """(account, region) of the targets the last direct scan left for lack of time."""
-    saved = services.state.get_value(LEFT_OVER_KEY, LEFT_OVER_NAME) or {"targets": []}
-    return {(target["account_id"], target["region"]) for target in saved["targets"]}
+def _stored_form(target: Target) -> StoredTarget:
+    """A target as the list of those left keeps it."""
+    account_id, region, _ = target
+    return {"account_id": account_id, "region": region}
 
 
 def _report_day(now: datetime, services: ScanServices) -> str:

@@ -23,7 +23,12 @@ from handlers.security_scanner.scan import (
     stored_state,
 )
 from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
-from tests.handlers.faults import answer_malformed, fail_every_attempt, refuse_completions
+from tests.handlers.faults import (
+    InjectedFault,
+    answer_malformed,
+    fail_every_attempt,
+    refuse_completions,
+)
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -831,3 +836,61 @@ def test_a_direct_scan_running_out_of_time_stops_and_the_next_run_starts_with_wh
     assert {t["status"] for t in third["targets"]} == {"scanned", "denied"}
     assert third["new"] == 0
     assert alert_inbox.receive() == []
+
+
+def test_the_targets_a_direct_scan_left_take_turns_so_none_is_left_run_after_run(
+    scanner: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time (members A, B and the denied member, in that inventory order)
+    monkeypatch.setenv("SCAN_MAX_WORKERS", "1")
+
+    def scan_with_time_for_one_target() -> list[str]:
+        result = scanner(
+            {"action": "scan"}, context=ContextRunningOutOfTime(millis_left=[900_000, 20_000])
+        )
+        return [t["account_id"] for t in result["targets"] if t["status"] != "not_started"]
+
+    # WHEN three scans in a row each have time for one target only
+    reached = [scan_with_time_for_one_target() for _ in range(3)]
+    # THEN each reaches a target the runs before it did not: the denied member, last in the
+    # inventory and left twice, goes first in the third run (not member A again)
+    assert reached == [[MEMBER_A], [MEMBER_B], [DENIED_MEMBER]]
+
+
+def test_a_direct_scan_whose_list_of_targets_left_cannot_be_read_or_saved_still_scans_and_reports(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+) -> None:
+    # GIVEN the state table failing every attempt to read or save the targets the last direct
+    # scan left (its other items answer)
+    services = build_scanner_services()
+    fault = InjectedFault("GetItem/PutItem")
+
+    def fail_the_list_of_targets_left(request: Any, **kwargs: Any) -> None:
+        if "security_scanner/direct-scan" in request.body.decode("utf-8"):
+            fault(request, **kwargs)
+
+    for operation in ("GetItem", "PutItem"):
+        services.hub_client("dynamodb").meta.events.register_first(
+            f"before-send.dynamodb.{operation}", fail_the_list_of_targets_left
+        )
+    # WHEN the schedule runs a direct scan
+    result = scanner({"action": "scan"}, services)
+    # THEN the list only orders the scan: every target is scanned in inventory order, member A's
+    # admin policy is alerted and the day's report is written
+    assert fault.attempts > 0
+    assert [(t["account_id"], t["status"]) for t in result["targets"]] == [
+        (MEMBER_A, "scanned"),
+        (MEMBER_B, "scanned"),
+        (DENIED_MEMBER, "denied"),
+    ]
+    assert [a.alert["resource"] for a in alert_inbox.receive()] == [
+        member_a_with_violations["policy_arn"]
+    ]
+    report = boto3.client("s3", region_name=REGION).get_object(
+        Bucket="lambda-fleet-data", Key=result["report_key"]
+    )
+    assert json.loads(report["Body"].read())["targets"] == result["targets"]
