@@ -418,6 +418,31 @@ def test_a_cluster_a_fleet_run_left_goes_first_in_the_next_run(
     ]
 
 
+def test_the_clusters_left_as_saved_before_a_deploy_still_go_first_after_it(
+    invoke: Invoke,
+    member_cluster: Any,
+    state_table: StateTable,
+    *,
+    two_members_one_at_a_time: None,
+    endpoint_server: Any,
+) -> None:
+    # GIVEN the second member's cluster left by a run of the code deployed before, under its key
+    # and in its shape (labels under `clusters`), and a run with time for one cluster
+    state_table.put_value(
+        "health_monitor/clusters-not-started",
+        "not_started",
+        {"clusters": [f"{SECOND_MEMBER}/{REGION}/dev-apps"]},
+        ttl_seconds=24 * 3600,
+    )
+    # WHEN the scheduled run starts
+    result = invoke(FLEET_EVENT, ShrinkingLambdaContext([30_000, 30_000, 10_000]))
+    # THEN it checks that cluster first, and leaves the first member's for the next run
+    assert result["not_started"] == [f"{MEMBER}/{REGION}/dev-apps"]
+    assert state_table.get_value("health_monitor/clusters-not-started", "not_started") == {
+        "clusters": [f"{MEMBER}/{REGION}/dev-apps"]
+    }
+
+
 def test_a_cluster_not_started_is_not_counted_as_checked(
     invoke: Invoke,
     member_cluster: Any,

@@ -894,3 +894,30 @@ def test_a_direct_scan_whose_list_of_targets_left_cannot_be_read_or_saved_still_
         Bucket="lambda-fleet-data", Key=result["report_key"]
     )
     assert json.loads(report["Body"].read())["targets"] == result["targets"]
+
+
+def test_the_targets_left_as_saved_before_a_deploy_still_go_first_after_it(
+    scanner: Callable[..., dict[str, Any]],
+    state_table: StateTable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time, and the denied member left by a direct scan of the code
+    # deployed before, under its key and in its shape (account and region under `targets`)
+    monkeypatch.setenv("SCAN_MAX_WORKERS", "1")
+    state_table.put_value(
+        "security_scanner/direct-scan",
+        "not_started",
+        {"targets": [{"account_id": DENIED_MEMBER, "region": REGION}]},
+    )
+    # WHEN the next scan has time for one target only
+    result = scanner(
+        {"action": "scan"}, context=ContextRunningOutOfTime(millis_left=[900_000, 20_000])
+    )
+    # THEN it reaches the denied member first, and saves the others in the same shape
+    assert _target(result, DENIED_MEMBER)["status"] == "denied"
+    assert state_table.get_value("security_scanner/direct-scan", "not_started") == {
+        "targets": [
+            {"account_id": MEMBER_A, "region": REGION},
+            {"account_id": MEMBER_B, "region": REGION},
+        ]
+    }
