@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from botocore.exceptions import BotoCoreError, ClientError
 
 from handlers.cost_analyzer.cur import (
     NUMBER_COLUMNS,
@@ -102,10 +103,7 @@ def read_cur(s3: Any, bucket: str, prefix: str) -> pd.DataFrame:
             key = item["Key"]
             if not key.endswith(CUR_SUFFIXES):
                 continue
-            if key.endswith(".parquet"):
-                table = _read_parquet(S3ObjectReader(s3, bucket, key, item["Size"]), key)
-            else:
-                table = _read_csv(s3.get_object(Bucket=bucket, Key=key)["Body"], key)
+            table = _read_file(s3, bucket, key, item["Size"])
             # One type for the usage start, so Parquet and CSV files stack into one column.
             try:
                 usage_start = utc_timestamps(table[USAGE_START_COLUMN].combine_chunks())
@@ -124,6 +122,22 @@ def read_cur(s3: Any, bucket: str, prefix: str) -> pd.DataFrame:
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise CurFileError(f"CUR files under {prefix} differ in a column's type: {error}") from None
     return stacked.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _read_file(s3: Any, bucket: str, key: str, size: int) -> pa.Table:
+    """One file's columns; `CurFileError` naming the file when its bytes are not what its name
+    says (a truncated or foreign gzip, an empty or corrupt Parquet file)."""
+    try:
+        if key.endswith(".parquet"):
+            return _read_parquet(S3ObjectReader(s3, bucket, key, size), key)
+        return _read_csv(s3.get_object(Bucket=bucket, Key=key)["Body"], key)
+    except (CurFileError, BotoCoreError, ClientError):
+        raise
+    except (OSError, EOFError, ValueError) as error:
+        # gzip's and Arrow's errors would otherwise escape the section (EOFError, OSError) and
+        # fail the whole report, or name no file.
+        reason = str(error).split("\n", 1)[0][: VALUE_PREFIX_LENGTH + 80]
+        raise CurFileError(f"CUR file {key} cannot be read: {reason}") from None
 
 
 def _read_parquet(source: S3ObjectReader, key: str) -> pa.Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gzip
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -28,6 +29,7 @@ from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, rightsizing
 from handlers.cost_analyzer.analysis import CostServices
 from handlers.cost_analyzer.app import lambda_handler
+from handlers.cost_analyzer.cur import REQUIRED_COLUMNS
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.analytics_services import inject_services
 from tests.handlers.conftest import (
@@ -521,6 +523,42 @@ def test_denied_member_is_reported_and_the_rest_of_the_report_is_written(
     assert summary["anomalies"] == []
     assert summary["underused_node_groups"] == []
     assert summary["forecast"]["forecast_remaining"] == 1_500.0
+
+
+def truncated_gzip() -> bytes:
+    """A gzipped CSV export cut off half-way, as a failed upload leaves it."""
+    header = ",".join(REQUIRED_COLUMNS)
+    line = "2025-06-01T00:00:00Z,222222222222,AmazonEC2,i-1,BoxUsage:m7g.large,1.0,0.08"
+    whole = gzip.compress("\n".join([header, *[line] * 20_000]).encode())
+    return whole[: len(whole) // 2]
+
+
+@pytest.mark.parametrize(
+    ("key", "body"),
+    [("cur/data/part-1.csv.gz", truncated_gzip()),
+     ("cur/data/part-1.csv.gz", b"<html>not gzip</html>"),
+     ("cur/data/part-1.parquet", b"")],
+    ids=["truncated-gzip", "not-gzip", "empty-parquet"],
+)  # fmt: skip
+def test_a_cur_file_that_cannot_be_read_is_the_cur_error_naming_it_and_the_report_is_written(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any, key: str, body: bytes
+) -> None:
+    # GIVEN a readable month of CUR beside one file that cannot be read, and usual cost
+    put_cur(analyzer)
+    boto3.client("s3", region_name=REGION).put_object(Bucket=DATA_BUCKET_NAME, Key=key, Body=body)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the CUR section is one error naming the file, the run is partial
+    assert result["status"] == "partial"
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert error["error"].startswith(f"CUR file {key} cannot be read: ")
+    assert len(error["error"]) < 200
+    # AND the report and its summary are still written with the other sections
+    summary = read_report(result["report"]["summary"])
+    assert summary["forecast"]["forecast_remaining"] == 1_000.0
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
 ATHENA_HEADER = ["account_id", "region", "product_code", "resource_id", "instance_type",
