@@ -43,6 +43,8 @@ _CSV_TYPES = {
 
 
 _CSV_VALUE_ERROR = re.compile(r"CSV column #(?P<index>\d+): .*?invalid value '(?P<value>.*)'", re.S)
+_ARROW_EMPTY_CSV = "Empty CSV file"
+"""Arrow's error for a CSV without a line after the header (the header is read beforehand)."""
 VALUE_PREFIX_LENGTH = 40
 """How much of a bad value an error shows: enough to find it, never a whole hostile cell."""
 
@@ -168,6 +170,10 @@ def _read_csv(body: Any, key: str) -> pa.Table:
         )
         return reader.read_all()
     except pa.ArrowInvalid as error:
+        if str(error) == _ARROW_EMPTY_CSV:
+            # Only the header line: a billing period without line items yet adds none.
+            columns = options.include_columns
+            return pa.table({c: pa.array([], _CSV_TYPES.get(c, pa.string())) for c in columns})
         raise CurFileError(_csv_value_error(key, names, error)) from None
 
 

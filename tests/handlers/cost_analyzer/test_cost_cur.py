@@ -222,6 +222,23 @@ def test_a_csv_value_of_the_wrong_type_is_refused_naming_the_file_and_the_column
     assert len(str(refused.value)) < 200
 
 
+def test_a_csv_file_with_only_its_header_adds_no_line_items_to_the_others(
+    mocked_aws: None,
+) -> None:
+    # GIVEN a month of line items as Parquet and a CSV file of a new billing period that holds
+    # only its header line (no usage yet)
+    s3 = cur_bucket()
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({**LINES, "resource_tags": [json.dumps(t) for t in TAGS]}), buffer)
+    put_object(s3, "cur/data/BILLING_PERIOD=2025-05/part-0.parquet", buffer.getvalue())
+    header = ",".join([*LINES, "resource_tags"]) + "\n"
+    put_object(s3, "cur/data/BILLING_PERIOD=2025-06/part-0.csv.gz", gzip.compress(header.encode()))
+    # WHEN read, aggregated and summarised
+    summary = summarise(aggregate_line_items(read_cur(s3, "cur", "cur/"), START, END), top_n=5)
+    # THEN the header-only file is no error and the month's line items all count
+    assert summary["total_cost"] == pytest.approx(5.2)
+
+
 def test_parquet_read_fetches_only_the_used_columns_and_gives_the_full_read_result(
     mocked_aws: None,
 ) -> None:
