@@ -21,8 +21,9 @@ than COST_TARGET_SECONDS left; the others are listed under `not_started` and the
 `partial`, so the report and its alerts are still written in time.
 
 The report goes to s3://DATA_BUCKET_NAME/reports/cost/<date>/summary.json and detail.json, then
-the alerts go out with `deliver_all` (each anomaly under its own key, the summary under the date
-and the invocation's request id, which Lambda keeps when it retries an invocation): a publish SNS
+the alerts go out with `deliver_all` (each anomaly under its own key, the summary under the
+schedule's run, else the invocation's request id, which Lambda keeps when it retries an
+invocation; not under the date, which a retry past midnight UTC changes): a publish SNS
 refuses fails the invocation after the report is written, and the retry sends what is missing,
 nothing twice. Nothing in any account is changed, so dry run does not apply.
 """
@@ -442,7 +443,8 @@ def _deliver_alerts(
         resource=f"s3://{env.data_bucket_name}/{summary_key}",
         timestamp=now,
     )
-    deliveries.append((f"cost-report/{document['date']}/{run_name}", summary))
+    # Keyed by the run alone: a retry past midnight UTC has another report date, same run.
+    deliveries.append((f"cost-report/{run_name}", summary))
     return len(
         deliver_all(services.state, services.alerts, deliveries, DEDUP_SECONDS, deadline=invocation)
     )

@@ -469,6 +469,29 @@ def test_a_scheduler_retry_of_the_daily_run_does_not_send_the_summary_again(
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_a_scheduler_retry_after_midnight_utc_does_not_send_the_runs_summary_again(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN the daily run scheduled at 06:30 in Asia/Bangkok, 23:30 UTC, whose first attempt
+    # ends at 23:40 and whose answer is lost, so Scheduler retries it at 00:10 UTC
+    day = analyzer.now().date()
+    run = scheduled_run_event(f"{day + timedelta(days=1)}T06:30:00+07:00")
+    attempts = [
+        ("attempt-1", datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(
+            hours=23, minutes=40)),
+        ("attempt-2", datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(
+            days=1, minutes=10)),
+    ]  # fmt: skip
+    # WHEN both attempts are handled
+    for request_id, moment in attempts:
+        analyzer.set(moment)
+        queue_cost_explorer(moment.date(), ec2_last_day=100.0)
+        stub_cost_forecast(1_500.0)
+        lambda_handler(run, dataclasses.replace(lambda_context, aws_request_id=request_id))
+    # THEN the run's summary went out once, though the second attempt's UTC day is the next
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 def test_clusters_and_functions_left_without_time_are_not_started(
     analyzer: ManualClock, alert_inbox: Any
 ) -> None:
