@@ -240,7 +240,10 @@ def _cur(
             from handlers.cost_analyzer.cur_reader import read_cur  # noqa: PLC0415
 
             lines = read_cur(
-                services.sessions.hub_client("s3"), env.cur_bucket, env.cost_cur_prefix
+                services.sessions.hub_client("s3"),
+                env.cur_bucket,
+                env.cost_cur_prefix,
+                period=(start, end),
             )
             aggregate = aggregate_line_items(lines, start, end)
     except ConfigurationError:

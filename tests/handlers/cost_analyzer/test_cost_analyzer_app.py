@@ -584,6 +584,39 @@ def test_a_cur_file_that_cannot_be_read_is_the_cur_error_naming_it_and_the_repor
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_the_pandas_engine_reads_only_the_billing_periods_the_lookback_overlaps(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN a CUR 2.0 export of a year of billing periods (BILLING_PERIOD=YYYY-MM, as Data
+    # Exports partitions it); the 30-day lookback from 2025-06-02 reaches back into May
+    table = put_cur(analyzer)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    export = "cur/fleet/data"
+    months = [f"2024-{m:02d}" for m in range(7, 13)] + [f"2025-{m:02d}" for m in range(1, 7)]
+    for month in months:
+        boto3.client("s3", region_name=REGION).put_object(
+            Bucket=DATA_BUCKET_NAME, Key=f"{export}/BILLING_PERIOD={month}/fleet-00001.parquet",
+            Body=buffer.getvalue(),
+        )  # fmt: skip
+    s3 = app.FUNCTION.services().sessions.hub_client("s3")
+    fetched: set[str] = set()
+    s3.meta.events.register(
+        "before-parameter-build.s3.GetObject", lambda params, **_: fetched.add(params["Key"])
+    )
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN only May's and June's partitions (and the file outside any partition) were read
+    assert not [e for e in result["errors"] if e["section"] == "cur"]
+    assert {key for key in fetched if key.startswith("cur/")} == {
+        "cur/data/part-0.parquet",
+        f"{export}/BILLING_PERIOD=2025-05/fleet-00001.parquet",
+        f"{export}/BILLING_PERIOD=2025-06/fleet-00001.parquet",
+    }
+
+
 ATHENA_HEADER = ["account_id", "region", "product_code", "resource_id", "instance_type",
                  "purchase", "cluster", "cost", "instance_hours"]  # fmt: skip
 
