@@ -224,6 +224,7 @@ def _cur(
     start = end - timedelta(days=env.cost_lookback_days)
     try:
         if env.cost_query_engine == "athena":
+            source = f"Athena table {env.cost_athena_database}.{env.cost_athena_table}"
             aggregate = aggregate_with_athena(
                 services.sessions.hub_client("athena"),
                 workgroup=env.required("athena_workgroup"),
@@ -239,6 +240,7 @@ def _cur(
             # Arrow's Parquet and CSV readers load only on this path (Athena never needs them).
             from handlers.cost_analyzer.cur_reader import read_cur  # noqa: PLC0415
 
+            source = f"s3://{env.cur_bucket}/{env.cost_cur_prefix}"
             lines = read_cur(
                 services.sessions.hub_client("s3"),
                 env.cur_bucket,
@@ -250,6 +252,12 @@ def _cur(
         raise
     except _SECTION_ERRORS as error:
         report.failed("cur", error)
+        return None
+    if aggregate.empty:
+        # A prefix the export does not write to, or an export that stopped: not a zero cost.
+        report.failed(
+            "cur", f"no CUR line items from {start:%Y-%m-%d} to {end:%Y-%m-%d} in {source}"
+        )
         return None
     summary = summarise(aggregate, env.cost_top_resources)
     report.summary["cur"] = {

@@ -524,7 +524,7 @@ def test_denied_member_is_reported_and_the_rest_of_the_report_is_written(
     inventory_document: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN a second member whose role cannot be assumed, and usual cost
+    # GIVEN a second member whose role cannot be assumed, and usual cost and CUR
     denied = json.loads(json.dumps(inventory_document["members"][0]))
     denied["account_id"] = DENIED_ACCOUNT_ID
     inventory_document["members"].append(denied)
@@ -535,6 +535,7 @@ def test_denied_member_is_reported_and_the_rest_of_the_report_is_written(
     deny_assume_role(monkeypatch, DENIED_ACCOUNT_ID)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_500.0)
+    put_cur(analyzer)
     put_node_utilisation(member_session(MEMBER_ACCOUNT_ID), analyzer, percent=50.0)
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
@@ -615,6 +616,24 @@ def test_the_pandas_engine_reads_only_the_billing_periods_the_lookback_overlaps(
         f"{export}/BILLING_PERIOD=2025-05/fleet-00001.parquet",
         f"{export}/BILLING_PERIOD=2025-06/fleet-00001.parquet",
     }
+
+
+def test_a_cur_prefix_without_line_items_in_the_lookback_is_the_cur_error_not_a_zero_cost(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN no CUR under the prefix the function reads (the export writes elsewhere), and usual
+    # Cost Explorer data
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the CUR section is one error naming where it looked, not a CUR costing nothing
+    assert result["status"] == "partial"
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert error["error"] == (
+        f"no CUR line items from 2025-05-03 to 2025-06-02 in s3://{DATA_BUCKET_NAME}/cur/"
+    )
+    assert "cur" not in read_report(result["report"]["summary"])
 
 
 ATHENA_HEADER = ["account_id", "region", "product_code", "resource_id", "instance_type",
