@@ -827,6 +827,24 @@ def test_bad_input_is_refused_naming_the_field(
     assert f"invalid event: {field}:" in result["error"]
 
 
+@pytest.mark.parametrize("run", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_run_time_outside_utcs_years_is_refused_naming_it_before_any_report(
+    analyzer: ManualClock, lambda_context: Any, run: str
+) -> None:
+    # GIVEN a run time with its offset, whose UTC time is past year 9999 or before year 1
+    event = {"action": "analyze", "run": run}
+    # WHEN handled
+    result = lambda_handler(event, lambda_context)
+    # THEN it is refused naming the field and the value, and no report is written
+    assert result["status"] == "error"
+    assert result["error"].startswith("invalid event: run: ")
+    assert run[:19] in result["error"]
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET_NAME, Prefix="reports/"
+    )
+    assert listed["KeyCount"] == 0
+
+
 def refuse_cost_forecast(code: str) -> None:
     """Answer GetCostForecast with the error Cost Explorer gives (e.g. too little history)."""
     ce = app.FUNCTION.services().sessions.hub_client("ce", "us-east-1")
