@@ -36,6 +36,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_all
@@ -45,6 +46,7 @@ from fleet_shared.exceptions import ConfigurationError, FleetError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
+from fleet_shared.sessions import CLIENT_CONFIG
 from fleet_shared.timestamps import iso_z
 from handlers.cost_analyzer import explorer, rightsizing
 from handlers.cost_analyzer.athena import aggregate_with_athena
@@ -60,6 +62,19 @@ digest instead, well inside the limit."""
 WRITE_RESERVE_SECONDS = 10.0
 """Time kept for writing the report and delivering its alerts: an Athena or memory query still
 running with less left in the invocation is given up (the section's or function's error)."""
+
+TARGET_CALL_CONFIG = CLIENT_CONFIG.merge(
+    Config(
+        connect_timeout=3,
+        read_timeout=10,
+        # `total_max_attempts`: botocore's `max_attempts` counts retries (1 is two calls).
+        retries={"mode": "standard", "total_max_attempts": 2},
+    )
+)
+"""The clients of a target's calls (a cluster's utilisation, a function's Logs Insights query):
+an endpoint that never answers costs a call at most two attempts of 3 s connect and 10 s read
+and botocore's pause between them (28 s, inside COST_TARGET_SECONDS' default 30 s), where
+botocore's defaults (5 attempts of 60 s) used up the invocation before the report."""
 
 _SECTION_ERRORS = (FleetError, ClientError, BotoCoreError, ValueError, KeyError, RuntimeError)
 
@@ -290,7 +305,9 @@ def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[
         if not report.has_time_for("node_groups", **target):
             continue
         try:
-            cloudwatch = services.sessions.client("cloudwatch", member.account_id, cluster.region)
+            cloudwatch = services.sessions.client(
+                "cloudwatch", member.account_id, cluster.region, TARGET_CALL_CONFIG
+            )
             average = rightsizing.cluster_utilisation(
                 cloudwatch, cluster, now, env.cost_lookback_days
             )
@@ -376,7 +393,9 @@ def _lambda_memory(
     except _SECTION_ERRORS as error:
         report.failed("lambda_memory", error)
         return
-    logs = services.sessions.hub_client("logs")
+    logs = services.sessions.client(
+        "logs", services.sessions.hub_account_id, region, TARGET_CALL_CONFIG
+    )
     start = now - timedelta(days=env.cost_lambda_log_days)
     results: list[dict[str, Any]] = []
     for function in functions:

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from botocore.exceptions import ReadTimeoutError
+
 from fleet_shared.clock import ManualClock
 from tests.handlers.conftest import FakeLambdaContext
 from tests.handlers.faults import hang_first_attempt
@@ -35,6 +37,58 @@ class ContextRunningOutOfTime(FakeLambdaContext):
         if len(self.millis_left) > 1:
             return self.millis_left.pop(0)
         return self.millis_left[0]
+
+
+class InvocationEndedError(BaseException):
+    """Lambda ended the invocation at its timeout: nothing after it runs, not even the handler's
+    own error handling (a BaseException, which no `except Exception` catches)."""
+
+
+@dataclass
+class LambdaTime:
+    """The time an invocation has spent of the `seconds_left` it started with."""
+
+    seconds_left: float
+    spent: float = 0.0
+
+    def spend(self, seconds: float) -> None:
+        """Spend `seconds`; the invocation ends when its time is up."""
+        self.spent += seconds
+        if self.spent >= self.seconds_left:
+            raise InvocationEndedError(f"Lambda ended the invocation after {self.spent:.0f} s")
+
+    def context(self) -> FakeLambdaContext:
+        """The Lambda context of the invocation."""
+        return SimulatedContext(time=self)
+
+
+@dataclass(frozen=True)
+class SimulatedContext(FakeLambdaContext):
+    """A Lambda context whose time left is what its `time` has not spent."""
+
+    time: LambdaTime = field(kw_only=True)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, round((self.time.seconds_left - self.time.spent) * 1000))
+
+
+@dataclass
+class HungOperation:
+    """Every attempt of one operation goes to an endpoint that accepts the connection and never
+    answers: each spends its client's read timeout of the invocation's time and fails as
+    botocore fails it."""
+
+    time: LambdaTime
+    attempts: int = 0
+    _read_timeout: float = 0.0
+
+    def note_config(self, context: dict[str, Any], **_: Any) -> None:
+        self._read_timeout = context["client_config"].read_timeout
+
+    def hang(self, request: Any, **_: Any) -> None:
+        self.attempts += 1
+        self.time.spend(self._read_timeout)
+        raise ReadTimeoutError(endpoint_url=request.url)
 
 
 def killed_while_publishing_then_retried(

@@ -9,9 +9,11 @@ import gzip
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import moto.logs.models
 import numpy as np
 import pyarrow as pa
@@ -27,7 +29,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, rightsizing
-from handlers.cost_analyzer.analysis import CostServices
+from handlers.cost_analyzer.analysis import TARGET_CALL_CONFIG, CostServices
 from handlers.cost_analyzer.app import lambda_handler
 from handlers.cost_analyzer.cur import REQUIRED_COLUMNS
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
@@ -38,7 +40,12 @@ from tests.handlers.conftest import (
     MEMBER_ACCOUNT_ID,
     REGION,
 )
-from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
+from tests.handlers.deadlines import (
+    ContextRunningOutOfTime,
+    HungOperation,
+    LambdaTime,
+    killed_while_publishing_then_retried,
+)
 from tests.handlers.faults import fail_every_attempt
 
 CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
@@ -636,6 +643,47 @@ def test_a_cur_prefix_without_line_items_in_the_lookback_is_the_cur_error_not_a_
     assert "cur" not in read_report(result["report"]["summary"])
 
 
+@pytest.mark.parametrize(
+    ("account_id", "operation", "target"),
+    [(MEMBER_ACCOUNT_ID, "cloudwatch.GetMetricData", {"section": "node_groups",
+                                                     "cluster": "dev-apps"}),
+     (HUB_ACCOUNT_ID, "logs.StartQuery", {"section": "lambda_memory",
+                                           "function": "lf-handlers-eks-scaler"})],
+    ids=["cluster-utilisation", "function-memory"],
+)  # fmt: skip
+def test_a_target_whose_endpoint_hangs_costs_at_most_its_budget_and_the_report_is_written(  # noqa: PLR0917 - pytest passes fixtures positionally
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    account_id: str,
+    operation: str,
+    target: dict[str, str],
+) -> None:
+    # GIVEN an invocation with 120 s left, and one cluster's CloudWatch (or one function's Logs
+    # Insights) endpoint that accepts the connection and never answers
+    time = LambdaTime(120)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    fault = HungOperation(time)
+    session = app.FUNCTION.services().sessions.session(account_id, REGION)
+    session.events.register_first(f"before-parameter-build.{operation}", fault.note_config)
+    session.events.register_first(f"before-send.{operation}", fault.hang)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    put_cur(analyzer)
+    create_functions(analyzer)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the hung target is its error after at most COST_TARGET_SECONDS (30 s), instead of
+    # botocore's default timeouts and attempts using up the invocation before the report
+    [error] = [e for e in result["errors"] if e["section"] == target["section"]]
+    assert {key: error[key] for key in target} == target
+    assert "Read timeout" in error["error"]
+    assert time.spent <= 30
+    # AND the report and its summary are written
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 ATHENA_HEADER = ["account_id", "region", "product_code", "resource_id", "instance_type",
                  "purchase", "cluster", "cost", "instance_hours"]  # fmt: skip
 
@@ -997,7 +1045,9 @@ def test_a_memory_query_still_running_when_time_runs_short_is_given_up_and_the_r
     # left, after which the invocation's time runs short
     stub_cost_forecast(1_000.0)
     create_functions(analyzer)
-    logs = app.FUNCTION.services().sessions.hub_client("logs")
+    logs = app.FUNCTION.services().sessions.client(
+        "logs", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
+    )
     polls: list[str] = []
 
     def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:

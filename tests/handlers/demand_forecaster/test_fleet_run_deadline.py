@@ -35,6 +35,7 @@ from tests.handlers.conftest import (
     REGION,
     FakeLambdaContext,
 )
+from tests.handlers.deadlines import LambdaTime
 from tests.handlers.demand_forecaster.conftest import TIMEOUT_SECONDS
 from tests.handlers.demand_forecaster.test_demand_forecaster_app import (
     create_cluster,
@@ -45,37 +46,6 @@ from tests.handlers.demand_forecaster.test_demand_forecaster_app import (
 HUNG = "dev-apps"
 OTHERS = ("web-front", "batch-jobs")
 FLEET_RUN = {"action": "forecast_fleet", "horizon_minutes": 180}
-
-
-class InvocationEndedError(BaseException):
-    """Lambda ended the invocation at its timeout: nothing after it runs, not even the handler's
-    own error handling (a BaseException, which no `except Exception` catches)."""
-
-
-@dataclass
-class LambdaTime:
-    """The time an invocation has spent of the `seconds_left` it started with."""
-
-    seconds_left: float
-    spent: float = 0.0
-
-    def spend(self, seconds: float) -> None:
-        """Spend `seconds`; the invocation ends when its time is up."""
-        self.spent += seconds
-        if self.spent >= self.seconds_left:
-            raise InvocationEndedError(f"Lambda ended the invocation after {self.spent:.0f} s")
-
-    def context(self) -> FakeLambdaContext:
-        """The Lambda context of the invocation."""
-        return _SimulatedContext(time=self)
-
-
-@dataclass(frozen=True)
-class _SimulatedContext(FakeLambdaContext):
-    time: LambdaTime = field(default_factory=lambda: LambdaTime(TIMEOUT_SECONDS))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, round((self.time.seconds_left - self.time.spent) * 1000))
 
 
 @dataclass
