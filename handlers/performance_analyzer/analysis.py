@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from botocore.config import Config
+
 from fleet_shared.inventory import Cluster
 from fleet_shared.metric_data import align
 from fleet_shared.performance_documents import (
@@ -17,6 +19,7 @@ from fleet_shared.performance_documents import (
     PerformanceAnalysis,
     analysis_key,
 )
+from fleet_shared.sessions import CLIENT_CONFIG
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer.bottlenecks import find_bottlenecks, measured_rules
@@ -29,6 +32,18 @@ from handlers.performance_analyzer.regressions import (
 from handlers.performance_analyzer.services import PerformanceServices
 
 WEEK = timedelta(days=7)
+CLUSTER_CALL_CONFIG = CLIENT_CONFIG.merge(
+    Config(
+        connect_timeout=3,
+        read_timeout=10,
+        # `total_max_attempts`: botocore's `max_attempts` counts retries (1 is two calls).
+        retries={"mode": "standard", "total_max_attempts": 2},
+    )
+)
+"""The clients of a cluster's reads (CloudWatch, ELB): an endpoint that never answers fails the
+cluster at its first call within two attempts of 3 s connect and 10 s read and botocore's pause
+between them (28 s, inside the 30 s a cluster is started with), where botocore's defaults (5
+attempts of 60 s) outlasted the invocation."""
 
 
 def analyse_cluster(
@@ -47,7 +62,7 @@ def analyse_cluster(
     end = align(now, HOUR)
 
     def client(service: str) -> Any:
-        return services.sessions.client(service, account_id, cluster.region)
+        return services.sessions.client(service, account_id, cluster.region, CLUSTER_CALL_CONFIG)
 
     current = measure_window(client, cluster.name, end, hours)
     week_earlier = measure_window(client, cluster.name, end - WEEK, hours)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 
 from fleet_shared.clock import ManualClock
@@ -22,7 +24,11 @@ from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.regressions import settle_regression_alerts
 from handlers.performance_analyzer.services import PerformanceServices
 from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, AlertInbox
-from tests.handlers.deadlines import killed_while_publishing_then_retried
+from tests.handlers.deadlines import (
+    HungOperation,
+    LambdaTime,
+    killed_while_publishing_then_retried,
+)
 from tests.handlers.faults import InjectedFault, refuse_completions
 from tests.handlers.member_accounts import DENIED_MEMBER, deny_assume_role, member_session
 
@@ -416,6 +422,29 @@ def test_a_cluster_whose_account_is_denied_is_its_own_error_and_the_others_are_a
     assert "AccessDenied" in by_cluster["denied-apps"]["error"]
     assert by_cluster[CLUSTER]["status"] == "ok"
     assert latest_analysis().cluster == CLUSTER
+
+
+def test_a_cluster_whose_cloudwatch_hangs_is_its_error_within_its_budget_and_the_run_returns(
+    analyze: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a run with 120 s left, and the cluster's CloudWatch endpoint that accepts the
+    # connection and never answers
+    time = LambdaTime(120)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    fault = HungOperation(time)
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    session.events.register_first("before-parameter-build.cloudwatch.GetMetricData",
+                                  fault.note_config)  # fmt: skip
+    session.events.register_first("before-send.cloudwatch.GetMetricData", fault.hang)
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"}, time.context())
+    # THEN the cluster is its error after at most its 30 s budget (CLUSTER_SECONDS), instead of
+    # botocore's default timeouts and attempts using up the run before it could answer
+    [cluster] = result["clusters"]
+    assert (cluster["cluster"], cluster["status"]) == (CLUSTER, "error")
+    assert "Read timeout" in cluster["error"]
+    assert time.spent <= 30
+    assert result["status"] == "partial"
 
 
 def test_an_open_regression_is_not_resolved_while_its_metric_is_missing(
