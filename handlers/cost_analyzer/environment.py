@@ -3,12 +3,16 @@ generated from these descriptions)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn
+
+GlueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,255}$")]
+"""A Glue database or table name: written into the Athena SQL (a parameter cannot name a table),
+so only letters, digits and `_`."""
 
 
 class CostEnvironment(FunctionEnvironment):
@@ -43,11 +47,13 @@ class CostEnvironment(FunctionEnvironment):
     athena_workgroup: str | None = Field(
         default=None, description="The Athena workgroup of the queries (required for `athena`)."
     )
-    cost_athena_database: str | None = Field(
-        default=None, description="The Glue database of the CUR table (required for `athena`)."
+    cost_athena_database: GlueName | None = Field(
+        default=None,
+        description="The Glue database of the CUR table (required for `athena`; letters, "
+        "digits and `_`).",
     )
-    cost_athena_table: str | None = Field(
-        default=None, description="The CUR table (required for `athena`)."
+    cost_athena_table: GlueName | None = Field(
+        default=None, description="The CUR table (required for `athena`; letters, digits and `_`)."
     )
     cost_athena_output: str | None = Field(
         default=None,

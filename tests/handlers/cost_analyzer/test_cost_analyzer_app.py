@@ -861,6 +861,26 @@ def test_athena_engine_without_its_settings_is_a_configuration_error(
     assert listed["KeyCount"] == 0
 
 
+@pytest.mark.parametrize("variable", ["COST_ATHENA_DATABASE", "COST_ATHENA_TABLE"])
+def test_an_athena_name_that_is_no_glue_name_is_refused_naming_the_variable_before_any_work(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # GIVEN the Athena engine with a database or table name that would end the SQL's quoted
+    # name, padded to 10,000 characters
+    use_athena_engine(monkeypatch)
+    monkeypatch.setenv(variable, 'cur"; DROP TABLE cur; --' + "x" * 10_000)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN one short error names the variable, and no report is written
+    assert result["status"] == "error"
+    assert result["error"].startswith(f"environment variable {variable}: ")
+    assert len(result["error"]) < 200
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET_NAME, Prefix="reports/"
+    )
+    assert listed["KeyCount"] == 0
+
+
 @pytest.mark.parametrize(
     ("event", "field"),
     [("analyze", "event"), ({"action": "report"}, "action"), ({}, "action"),
