@@ -9,8 +9,8 @@ seek instead: on the benchmark's export (89 columns, 1,000,000 line items) it fe
 in 29 requests for 13 MB of used column chunks. CSV files (`.csv`, `.csv.gz`) are streamed, block
 by block, through Arrow's CSV reader with the same column selection. Of a CUR 2.0 export, only
 the billing period partitions (`BILLING_PERIOD=YYYY-MM`) the analysed period overlaps are read.
-Every request goes through the
-function's boto3 client (its credentials, endpoint, retries and region redirects).
+Every request goes through the function's boto3 client (its credentials, endpoint, retries and
+region redirects).
 """
 
 from __future__ import annotations
