@@ -65,16 +65,16 @@ running with less left in the invocation is given up (the section's or function'
 
 TARGET_CALL_CONFIG = CLIENT_CONFIG.merge(
     Config(
-        connect_timeout=3,
-        read_timeout=10,
+        connect_timeout=2,
+        read_timeout=6,
         # `total_max_attempts`: botocore's `max_attempts` counts retries (1 is two calls).
         retries={"mode": "standard", "total_max_attempts": 2},
     )
 )
 """The clients of a target's calls (a cluster's utilisation, a function's Logs Insights query):
-an endpoint that never answers costs a call at most two attempts of 3 s connect and 10 s read
-and botocore's pause between them (28 s, inside COST_TARGET_SECONDS' default 30 s), where
-botocore's defaults (5 attempts of 60 s) used up the invocation before the report."""
+an endpoint that never answers costs a call at most two attempts of 2 s connect and 6 s read
+and botocore's pause between them (18 s, leaving the report 12 s of COST_TARGET_SECONDS' default
+30 s), where botocore's defaults (5 attempts of 60 s) used up the invocation before the report."""
 
 _SECTION_ERRORS = (FleetError, ClientError, BotoCoreError, ValueError, KeyError, RuntimeError)
 

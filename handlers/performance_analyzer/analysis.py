@@ -34,15 +34,15 @@ from handlers.performance_analyzer.services import PerformanceServices
 WEEK = timedelta(days=7)
 CLUSTER_CALL_CONFIG = CLIENT_CONFIG.merge(
     Config(
-        connect_timeout=3,
-        read_timeout=10,
+        connect_timeout=2,
+        read_timeout=6,
         # `total_max_attempts`: botocore's `max_attempts` counts retries (1 is two calls).
         retries={"mode": "standard", "total_max_attempts": 2},
     )
 )
 """The clients of a cluster's reads (CloudWatch, ELB): an endpoint that never answers fails the
-cluster at its first call within two attempts of 3 s connect and 10 s read and botocore's pause
-between them (28 s, inside the 30 s a cluster is started with), where botocore's defaults (5
+cluster at its first call within two attempts of 2 s connect and 6 s read and botocore's pause
+between them (18 s, inside the 30 s a cluster is started with), where botocore's defaults (5
 attempts of 60 s) outlasted the invocation."""
 
 

@@ -673,12 +673,12 @@ def test_a_target_whose_endpoint_hangs_costs_at_most_its_budget_and_the_report_i
     create_functions(analyzer)
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, time.context())
-    # THEN the hung target is its error after at most COST_TARGET_SECONDS (30 s), instead of
-    # botocore's default timeouts and attempts using up the invocation before the report
+    # THEN the hung target is its error well inside COST_TARGET_SECONDS (30 s), leaving the
+    # report time, instead of botocore's default timeouts and attempts using up the invocation
     [error] = [e for e in result["errors"] if e["section"] == target["section"]]
     assert {key: error[key] for key in target} == target
     assert "Read timeout" in error["error"]
-    assert time.spent <= 30
+    assert time.spent <= 20
     # AND the report and its summary are written
     assert read_report(result["report"]["summary"])["date"] == result["date"]
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]

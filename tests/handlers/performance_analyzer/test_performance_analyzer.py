@@ -438,12 +438,12 @@ def test_a_cluster_whose_cloudwatch_hangs_is_its_error_within_its_budget_and_the
     session.events.register_first("before-send.cloudwatch.GetMetricData", fault.hang)
     # WHEN the fleet is analysed
     result = analyze({"action": "analyze_fleet"}, time.context())
-    # THEN the cluster is its error after at most its 30 s budget (CLUSTER_SECONDS), instead of
+    # THEN the cluster is its error well inside its 30 s budget (CLUSTER_SECONDS), instead of
     # botocore's default timeouts and attempts using up the run before it could answer
     [cluster] = result["clusters"]
     assert (cluster["cluster"], cluster["status"]) == (CLUSTER, "error")
     assert "Read timeout" in cluster["error"]
-    assert time.spent <= 30
+    assert time.spent <= 20
     assert result["status"] == "partial"
 
 
