@@ -60,8 +60,12 @@ DEDUP_KEY_MAX_BYTES = 512
 whose group would make its key longer (a tag value, a service name) is keyed by the group's
 digest instead, well inside the limit."""
 WRITE_RESERVE_SECONDS = 10.0
-"""Time kept for writing the report and delivering its alerts: an Athena or memory query still
-running with less left in the invocation is given up (the section's or function's error)."""
+"""Time kept for writing the report and delivering its alerts."""
+TARGET_CALL_SECONDS = 18.0
+"""The longest one call of `TARGET_CALL_CONFIG` takes when its endpoint never answers."""
+POLL_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + TARGET_CALL_SECONDS
+"""An Athena or memory query still running with less left in the invocation is given up (the
+section's or function's error): one more poll that hung would eat into the report's time."""
 
 TARGET_CALL_CONFIG = CLIENT_CONFIG.merge(
     Config(
@@ -71,10 +75,11 @@ TARGET_CALL_CONFIG = CLIENT_CONFIG.merge(
         retries={"mode": "standard", "total_max_attempts": 2},
     )
 )
-"""The clients of a target's calls (a cluster's utilisation, a function's Logs Insights query):
-an endpoint that never answers costs a call at most two attempts of 2 s connect and 6 s read
-and botocore's pause between them (18 s, leaving the report 12 s of COST_TARGET_SECONDS' default
-30 s), where botocore's defaults (5 attempts of 60 s) used up the invocation before the report."""
+"""The clients of a target's calls (a cluster's utilisation, a function's Logs Insights query)
+and of the Athena query: an endpoint that never answers costs a call at most two attempts of 2 s
+connect and 6 s read and botocore's pause between them (TARGET_CALL_SECONDS, leaving the report
+12 s of COST_TARGET_SECONDS' default 30 s), where botocore's defaults (5 attempts of 60 s) used
+up the invocation before the report."""
 
 _SECTION_ERRORS = (FleetError, ClientError, BotoCoreError, ValueError, KeyError, RuntimeError)
 
@@ -241,7 +246,12 @@ def _cur(
         if env.cost_query_engine == "athena":
             source = f"Athena table {env.cost_athena_database}.{env.cost_athena_table}"
             aggregate = aggregate_with_athena(
-                services.sessions.hub_client("athena"),
+                services.sessions.client(
+                    "athena",
+                    services.sessions.hub_account_id,
+                    services.sessions.home_region,
+                    TARGET_CALL_CONFIG,
+                ),
                 workgroup=env.required("athena_workgroup"),
                 database=env.required("cost_athena_database"),
                 table=env.required("cost_athena_table"),
@@ -249,7 +259,7 @@ def _cur(
                 start=start,
                 end=end,
                 sleep=services.pause,
-                keep_waiting=lambda: invocation.allows(WRITE_RESERVE_SECONDS),
+                keep_waiting=lambda: invocation.allows(POLL_RESERVE_SECONDS),
             )
         else:
             # Arrow's Parquet and CSV readers load only on this path (Athena never needs them).
@@ -409,7 +419,7 @@ def _lambda_memory(
                 start,
                 now,
                 services.pause,
-                keep_waiting=lambda: invocation.allows(WRITE_RESERVE_SECONDS),
+                keep_waiting=lambda: invocation.allows(POLL_RESERVE_SECONDS),
             )
         except _SECTION_ERRORS as error:
             report.failed("lambda_memory", error, function=name)

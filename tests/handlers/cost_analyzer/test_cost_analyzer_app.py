@@ -29,7 +29,11 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, rightsizing
-from handlers.cost_analyzer.analysis import TARGET_CALL_CONFIG, CostServices
+from handlers.cost_analyzer.analysis import (
+    TARGET_CALL_CONFIG,
+    WRITE_RESERVE_SECONDS,
+    CostServices,
+)
 from handlers.cost_analyzer.app import lambda_handler
 from handlers.cost_analyzer.cur import REQUIRED_COLUMNS
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
@@ -684,6 +688,44 @@ def test_a_target_whose_endpoint_hangs_costs_at_most_its_budget_and_the_report_i
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_a_memory_query_is_not_polled_again_when_a_hung_poll_would_outlast_the_report(
+    analyzer: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an invocation with 60 s left, a fleet function whose Logs Insights query keeps
+    # running, pauses between polls that spend the invocation's time, and a Logs endpoint that
+    # stops answering (accepts the connection, never answers) once 12.5 s or less are left
+    time = LambdaTime(60)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    monkeypatch.setattr(InstantCostServices, "pause", lambda _, seconds: time.spend(seconds))
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    fault = HungOperation(time)
+
+    def running_while_answering(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if time.seconds_left - time.spent <= 12.5:
+            return None
+        return AWSResponse("https://logs.ap-south-1.amazonaws.com", 200, {}, None), {
+            "status": "Running",
+            "results": [],
+        }
+
+    session = app.FUNCTION.services().sessions.session(HUB_ACCOUNT_ID, REGION)
+    session.events.register_first("before-call.logs.GetQueryResults", running_while_answering)
+    session.events.register_first("before-parameter-build.logs.GetQueryResults",
+                                  fault.note_config)  # fmt: skip
+    session.events.register_first("before-send.logs.GetQueryResults", fault.hang)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the query is given up while a hung poll would still leave time to write the report
+    # (no poll hung), the function's error says so, and the report and its summary are written
+    assert fault.attempts == 0
+    assert time.seconds_left - time.spent >= WRITE_RESERVE_SECONDS
+    [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
+    assert "still Running" in error["error"]
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 ATHENA_HEADER = ["account_id", "region", "product_code", "resource_id", "instance_type",
                  "purchase", "cluster", "cost", "instance_hours"]  # fmt: skip
 
@@ -821,7 +863,9 @@ def test_an_athena_query_still_running_when_time_runs_short_is_given_up_and_the_
     use_athena_engine(monkeypatch)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
-    athena = app.FUNCTION.services().sessions.hub_client("athena")
+    athena = app.FUNCTION.services().sessions.client(
+        "athena", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
+    )
     polls: list[str] = []
 
     def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
