@@ -43,6 +43,11 @@ from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
+from handlers.backup_scheduler.target_turns import (
+    in_turn_order,
+    remember_targets_left,
+    targets_left_before,
+)
 
 SOURCE = "backup_scheduler"
 BACKUP_TAG = "backup"
@@ -560,20 +565,23 @@ def backup_targets(
     dry_run: bool,
     invocation: Invocation,
 ) -> list[dict[str, Any]]:
-    """Back up (account, region) targets for the run of `day`, at most `max_workers` at once; in
-    target order.
+    """Back up (account, region) targets for the run of `day`, at most `max_workers` at once;
+    results in target order.
 
     An unexpected AWS error in one target (the state table, say) is reported for it. A target
     whose turn comes with less than BACKUP_TARGET_SECONDS left in the invocation is not started
-    (status `not_started`): its day's record is not claimed, so the next run backs it up.
+    (status `not_started`): its day's record is not claimed, and the next run starts with it
+    (target_turns.py; a dry run reads that list but does not change it).
     """
     budget = TimeBudget(
         invocation,
         services.environment.backup_target_seconds,
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED).summary(),
     )
-    return map_isolated(
-        targets,
+    left_before = targets_left_before(services.state)
+    in_turn = in_turn_order(targets, left_before)
+    results_in_turn = map_isolated(
+        in_turn,
         lambda target: backup_target(
             services, *target, day=day, dry_run=dry_run, invocation=invocation
         ),
@@ -584,3 +592,12 @@ def backup_targets(
         max_workers=max_workers,
         budget=budget,
     )
+    left = [
+        target
+        for target, result in zip(in_turn, results_in_turn, strict=True)
+        if result["status"] == NOT_STARTED
+    ]
+    if not dry_run and (left or left_before):
+        remember_targets_left(services.state, left)
+    by_target = dict(zip(in_turn, results_in_turn, strict=True))
+    return [by_target[target] for target in targets]

@@ -18,7 +18,8 @@ class BackupEnvironment(FunctionEnvironment):
     """What the backup scheduler needs; retention and the weekly day have defaults."""
 
     state_table_name: str = Field(
-        description="Once-a-day records per target and the expiry of DynamoDB backups."
+        description="Once-a-day records per target, the expiry of DynamoDB backups and the "
+        "targets the last run did not start."
     )
     member_role_name: str = Field(description="The role assumed in each member account.")
     data_bucket_name: str = Field(description="The data bucket holding the fleet inventory.")

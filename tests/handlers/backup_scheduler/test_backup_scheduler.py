@@ -247,6 +247,37 @@ def test_targets_left_without_time_are_not_started_and_backed_up_by_the_next_run
     assert retried["not_started"] == []
 
 
+def test_targets_a_run_left_without_time_go_first_in_the_next_nights_run(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time, a fleet whose nightly runs have time for one target only,
+    # and a daily volume in member B, second in the inventory
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    daily_b = _volume(ec2_b, backup="daily")
+    first_night = backup(
+        {"action": "backup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000])
+    )
+    assert _target(first_night, MEMBER_B)["status"] == "not_started"
+    # WHEN the next night's run has time for one target again
+    fake_clock.advance(DAY)
+    second_night = backup(
+        {"action": "backup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000])
+    )
+    # THEN it starts with member B, left by the first night, and backs it up; member A, backed
+    # up the night before, waits for the next run, and the targets are reported in inventory order
+    assert _target(second_night, MEMBER_B)["status"] == "ok", second_night
+    assert len(_snapshots_of(ec2_b, daily_b)) == 1
+    assert second_night["not_started"] == [
+        {"account_id": MEMBER_A, "region": REGION},
+        {"account_id": DENIED_MEMBER, "region": REGION},
+    ]
+    assert [t["account_id"] for t in second_night["targets"]] == [MEMBER_A, MEMBER_B, DENIED_MEMBER]
+
+
 def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
     backup: Invoke,
     member_a: dict[str, Any],
