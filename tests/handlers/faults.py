@@ -9,6 +9,7 @@ Throttling is an answer, not a connection failure: `throttle_attempts` answers c
 with SSM-style ThrottlingException before moto sees them. A malformed answer is a success whose
 body the caller cannot read: `answer_malformed` sends it for one operation, likewise before moto.
 A refusal botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`;
+S3's own InternalError, which it retries, from `s3_error_every_attempt`;
 `refuse_completions` fails only the writes that complete an idempotent request. A
 hang (`hang_first_attempt`) holds a request the way a peer that never answers holds an
 invocation until Lambda kills it: nothing after it runs, not even the invocation's `finally`
@@ -142,6 +143,30 @@ def refuse_every_attempt(
     with the error `code`, which botocore does not retry, before moto sees it."""
     fault = InjectedRefusal(code)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault
+
+
+@dataclass
+class InjectedS3InternalError:
+    """Answers every attempt of one S3 operation with S3's 500 InternalError, which botocore
+    retries, until `healed`."""
+
+    attempts: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.healed:
+            return None
+        self.attempts += 1
+        body = b"<Error><Code>InternalError</Code><Message>Please try again.</Message></Error>"
+        return AWSResponse(request.url, 500, {"Content-Type": "application/xml"}, _Body(body))
+
+
+def s3_error_every_attempt(s3_client: Any, operation: str) -> InjectedS3InternalError:
+    """Answer every attempt of `operation` on `s3_client` with InternalError (S3 failing on its
+    side), before moto sees it, until healed."""
+    fault = InjectedS3InternalError()
+    s3_client.meta.events.register_first(f"before-send.s3.{operation}", fault)
     return fault
 
 

@@ -25,8 +25,14 @@ from handlers.backup_scheduler.backup import (
     expiry_key,
     named_expiry_key,
 )
+from handlers.backup_scheduler.exceptions import InventoryUnreadableError
 from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
+from tests.handlers.faults import (
+    InvocationKilledError,
+    fail_every_attempt,
+    hang_first_attempt,
+    s3_error_every_attempt,
+)
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
 
 Invoke = Callable[..., dict[str, Any]]
@@ -501,6 +507,28 @@ def test_bad_input_is_an_error_naming_the_field_and_copies_nothing(
     assert result["status"] == "error"
     assert field in result["error"]
     assert _snapshots(member_a["ec2"]) == []
+
+
+def test_a_run_whose_inventory_cannot_be_read_fails_so_the_platform_retries_it(
+    backup: Invoke, member_a: dict[str, Any], built_services: list[BackupServices]
+) -> None:
+    # GIVEN the data bucket answering every attempt to read the fleet inventory with an error
+    backup({"action": "backup", "dry_run": True})
+    hub_s3 = built_services[0].sessions.hub_client("s3")
+    failing_s3 = s3_error_every_attempt(hub_s3, "GetObject")
+    # WHEN the night's run comes
+    # THEN the invocation fails (an error result would end the run as a success: no retry, no
+    # dead-letter queue, no error alarm, and a night without copies), after botocore's retries
+    with pytest.raises(InventoryUnreadableError, match="InternalError"):
+        backup({"action": "backup"})
+    assert failing_s3.attempts > 1
+    assert _snapshots(member_a["ec2"]) == []
+    # WHEN S3 answers again and Lambda retries the run
+    failing_s3.healed = True
+    retried = backup({"action": "backup"})
+    # THEN the night's copies are made
+    assert _target(retried, MEMBER_A)["created"] == 2
+    assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
 
 
 def test_an_invalid_weekly_day_setting_is_an_error_naming_the_variable(
