@@ -3,7 +3,7 @@ is generated from these descriptions)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -12,6 +12,9 @@ from fleet_shared.field_types import PositiveInt
 
 Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
 WEEKDAYS: tuple[str, ...] = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+RetentionDays = Annotated[int, Field(ge=1, le=36500)]
+"""A hundred years at most: a copy's expiry must stay a date (a mistyped retention would
+otherwise overflow the calendar in every run, and no copy would be made)."""
 
 
 class BackupEnvironment(FunctionEnvironment):
@@ -23,11 +26,11 @@ class BackupEnvironment(FunctionEnvironment):
     )
     member_role_name: str = Field(description="The role assumed in each member account.")
     data_bucket_name: str = Field(description="The data bucket holding the fleet inventory.")
-    backup_daily_retention_days: PositiveInt = Field(
-        default=7, description="How long daily copies are kept (days)."
+    backup_daily_retention_days: RetentionDays = Field(
+        default=7, description="How long daily copies are kept (days, 1-36500)."
     )
-    backup_weekly_retention_days: PositiveInt = Field(
-        default=35, description="How long weekly copies are kept (days)."
+    backup_weekly_retention_days: RetentionDays = Field(
+        default=35, description="How long weekly copies are kept (days, 1-36500)."
     )
     backup_weekly_day: Weekday = Field(
         default="SUN", description="The UTC weekday (`MON`..`SUN`) on which weekly copies are made."

@@ -544,6 +544,22 @@ def test_an_invalid_weekly_day_setting_is_an_error_naming_the_variable(
     assert _snapshots(member_a["ec2"]) == []
 
 
+@pytest.mark.parametrize(
+    "variable", ["BACKUP_DAILY_RETENTION_DAYS", "BACKUP_WEEKLY_RETENTION_DAYS"]
+)
+def test_a_retention_past_the_calendar_is_an_error_naming_the_variable(
+    backup: Invoke, member_a: dict[str, Any], monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # GIVEN a retention mistyped with extra zeros: copies made now would expire after year 9999
+    monkeypatch.setenv(variable, "3650000")
+    # WHEN the schedule runs on the weekly day
+    result = backup({"action": "backup", "run": "2025-06-01T23:59:00Z"})
+    # THEN the error names the variable and nothing was copied (not a crash of every run)
+    assert result["status"] == "error"
+    assert variable in result["error"]
+    assert _snapshots(member_a["ec2"]) == []
+
+
 def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
     backup: Invoke,
     member_a: dict[str, Any],
