@@ -18,6 +18,25 @@ FUNCTION_NAME = "change_validator"
 SCALER_READ_TIMEOUT_SECONDS = 130
 """Longer than the scaler's own 120 s timeout, so its answer is read rather than cut off."""
 
+MEMBER_CONNECT_TIMEOUT_SECONDS = 5
+MEMBER_READ_TIMEOUT_SECONDS = 10
+"""A change's reads in its member account (DescribeUpdate, DescribeNodegroup, the load balancers,
+a GetMetricData over the bake) answer within a second or two; an endpoint that hangs is given up
+after this long without a byte."""
+MEMBER_READ_ATTEMPTS = 3
+MEMBER_READ_CONFIG = CLIENT_CONFIG.merge(
+    Config(
+        connect_timeout=MEMBER_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=MEMBER_READ_TIMEOUT_SECONDS,
+        # `total_max_attempts`: botocore's `max_attempts` counts retries (2 is three calls).
+        retries={"mode": "standard", "total_max_attempts": MEMBER_READ_ATTEMPTS},
+    )
+)
+"""One member read that hangs fails within about 50 s, inside the validator's 120 s, so the check
+is counted and the next one booked. With botocore's defaults (60 s to connect, 60 s to read, 6
+attempts) Lambda ended the invocation first, every attempt, and the validation was left with no
+verdict, no warning and nothing booked."""
+
 
 class ValidatorServices(FunctionServices[ValidatorEnvironment]):
     """The validator's services; tests build them with `ValidatorServices.create(...)`."""
@@ -35,5 +54,8 @@ class ValidatorServices(FunctionServices[ValidatorEnvironment]):
         return session.client("lambda", config=config)
 
     def member_client(self, account_id: str, region: str) -> Callable[[str], Any]:
-        """`client(service)` in the member account and region of a change."""
-        return lambda service: self.sessions.client(service, account_id, region)
+        """`client(service)` in the member account and region of a change, its reads bounded by
+        `MEMBER_READ_CONFIG`."""
+        return lambda service: self.sessions.client(
+            service, account_id, region, config=MEMBER_READ_CONFIG
+        )

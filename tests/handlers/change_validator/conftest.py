@@ -68,6 +68,6 @@ def validator(
     inject_services(monkeypatch, scaler_app.FUNCTION, fake_clock, ScalerServices)
     monkeypatch.setattr(ValidatorServices, "scaler_client", property(lambda _self: scaler_client))
     services = app.FUNCTION.services()
-    member_eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    member_eks = services.member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
     member_eks.meta.events.register("before-call.eks.DescribeUpdate", eks_updates.answer)
     return Validator(fake_clock, built)

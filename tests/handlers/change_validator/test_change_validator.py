@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from change_validator_helpers import (
@@ -17,16 +19,20 @@ from change_validator_helpers import (
     NODE_GROUP,
     REFUSED,
     SCALER_ROLE,
+    SCHEDULE_GROUP,
     EksUpdates,
+    LambdaTime,
     ScalerThroughItsHandler,
     Validator,
     cloudtrail_event,
+    hang_every_attempt,
     record_endpoint_results,
 )
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
+from fleetctl.validated_change import take_due_callbacks
 from handlers.change_validator import app
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.services import ValidatorServices
@@ -469,7 +475,7 @@ def test_a_validation_killed_at_its_deadline_is_opened_by_the_platforms_retry(
     _, update_id, change = scaler_change_after_a_steady_quarter_hour(
         validator, state_table, eks_updates, scaler_client
     )
-    member_eks = app.FUNCTION.services().sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
     hang = hang_first_attempt(member_eks, "eks", "DescribeNodegroup")
     deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -563,7 +569,7 @@ def node_group_update_baking(
 
 def member_elbv2() -> Any:
     """The validator's own ELBv2 client in the member account (the one its measurements use)."""
-    return app.FUNCTION.services().sessions.client("elbv2", MEMBER_ACCOUNT_ID, REGION)
+    return app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("elbv2")
 
 
 def test_a_bake_measurement_that_fails_is_retried_at_the_next_check(
@@ -591,6 +597,42 @@ def test_a_bake_measurement_that_fails_is_retried_at_the_next_check(
     # THEN the bake is measured and judged
     assert verdict["status"] == "passed", verdict
     assert validator.schedules() == []
+    assert validator_alerts(alert_inbox) == []
+
+
+def test_a_bake_check_whose_member_endpoint_hangs_is_counted_before_lambda_ends_it(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a node group update baking, and the member's ELBv2 endpoint accepting connections but
+    # never answering when the bake ends; the bake callback has the validator's whole 120 s
+    update_id = "4d5e6f70-0000-4111-8222-933344445566"
+    node_group_update_baking(validator, state_table, eks_updates, update_id)
+    time = LambdaTime(120)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    hung = hang_every_attempt(
+        member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers", time
+    )
+    validator.clock.advance(15 * 60)
+    [bake_callback] = take_due_callbacks(
+        boto3.client("scheduler", region_name=REGION), SCHEDULE_GROUP, validator.clock.now()
+    )
+    # WHEN the bake callback runs
+    retrying = validator.send(bake_callback, time.context())
+    # THEN the hung reads were given up well inside the invocation (Lambda did not end it, which
+    # after its retries would leave the validation with no verdict and nothing booked): the check
+    # is counted with its error and the next one booked
+    assert hung.attempts > 1
+    assert time.spent < 60, time.spent
+    assert retrying["status"] == "baking", retrying
+    stored = load_record(validator.services[0], update_id)
+    assert stored is not None and stored["failed_checks"] == 1
+    [error] = stored["measurement_errors"]
+    assert "Read timeout" in error
+    assert len(validator.schedules()) == 1
     assert validator_alerts(alert_inbox) == []
 
 
@@ -697,7 +739,7 @@ def test_a_regression_whose_node_group_cannot_be_read_is_alerted_without_a_resto
     # WHEN EKS reports it failed at the next check, and the member's DescribeNodegroup (the size
     # the restore starts from) is unreachable
     eks_updates.status = "Failed"
-    member_eks = app.FUNCTION.services().sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
     fault = fail_every_attempt(member_eks, "eks", "DescribeNodegroup")
     [verdict] = validator.advance(5)
     # THEN the verdict stands, nothing is restored on a size not read, and the one critical
