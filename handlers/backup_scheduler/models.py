@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StrictBool
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """`moment` in UTC, as the run's day is read; a time whose UTC falls outside the calendar
+    (year 1 at +14:00, year 9999 at -14:00) is refused naming the field, not left to crash the
+    invocation with an OverflowError."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is outside the calendar once in UTC") from None
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class BackupRequest(BaseModel):
@@ -16,4 +30,4 @@ class BackupRequest(BaseModel):
 
     action: Literal["backup"]
     dry_run: StrictBool = False
-    run: AwareDatetime | None = None
+    run: UtcDatetime | None = None

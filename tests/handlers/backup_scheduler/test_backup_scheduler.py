@@ -494,6 +494,8 @@ def test_dry_run_reports_copies_and_deletions_and_changes_nothing(
         ({"action": "backup", "run": "2025-06-02T02:00:00"}, "run"),
         ({"action": "backup", "run": "2025-06-03T02:00:00Z"}, "run"),
         ({"action": "backup", "run": "2025-05-30T02:00:00Z"}, "run"),
+        ({"action": "backup", "run": "0001-01-01T00:00:00+14:00"}, "run"),
+        ({"action": "backup", "run": "9999-12-31T23:59:59-14:00"}, "run"),
         ("backup", "event"),
     ],
 )
