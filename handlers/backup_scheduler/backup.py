@@ -33,12 +33,14 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from fleet_shared.exceptions import EventValidationError, MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
+from fleet_shared.sessions import CLIENT_CONFIG
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -71,6 +73,28 @@ RUN_CLOCK_SKEW = timedelta(minutes=5)
 """How far `run` may be ahead of the clock: Scheduler fires at or after the scheduled time."""
 _BACKUP_NAME_MAX = 255
 _AWS_ERRORS = (ClientError, BotoCoreError)
+_NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
+"""A member endpoint that did not answer in any of its attempts: the step stops at once (the
+next volume, table or copy would wait as long), and the target's other steps go on."""
+
+MEMBER_CONNECT_TIMEOUT_SECONDS = 5
+MEMBER_READ_TIMEOUT_SECONDS = 10
+"""A target's calls (a page of DescribeSnapshots or DescribeVolumes, CreateSnapshot,
+CreateBackup, a delete) answer within seconds; an endpoint that hangs is given up after this
+long without a byte."""
+MEMBER_ATTEMPTS = 3
+MEMBER_CONFIG = CLIENT_CONFIG.merge(
+    Config(
+        connect_timeout=MEMBER_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=MEMBER_READ_TIMEOUT_SECONDS,
+        # `total_max_attempts`: botocore's `max_attempts` counts retries (2 is three calls).
+        retries={"mode": "standard", "total_max_attempts": MEMBER_ATTEMPTS},
+    )
+)
+"""One member call that hangs fails within 45 s (3 attempts of 5 s to connect and 10 s to read).
+With botocore's defaults (60 s to connect, 60 s to read, 6 attempts) one hung call took 6
+minutes, so with the step after it Lambda ended the 600 s run on every attempt: no result, and
+the targets the run had not come to were left for the next night."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +116,11 @@ class Retention:
 
 class BackupServices(FunctionServices[BackupEnvironment]):
     """The hub-side dependencies of a backup run."""
+
+    def member_client(self, service: str, account_id: str, region: str) -> Any:
+        """A client of `service` in a member account and region, its calls bounded by
+        `MEMBER_CONFIG`."""
+        return self.sessions.client(service, account_id, region, config=MEMBER_CONFIG)
 
     @cached_property
     def retention(self) -> Retention:
@@ -289,6 +318,8 @@ class _TargetBackup:
                             }
                         ],
                     )
+                except _NO_ANSWER:
+                    raise
                 except _AWS_ERRORS as error:
                     self._result.fail(volume_id, error)
                     continue
@@ -302,6 +333,8 @@ class _TargetBackup:
         for table in _pages(self._dynamodb, "list_tables", "TableNames"):
             try:
                 self._back_up_table(table, tagged)
+            except _NO_ANSWER:
+                raise
             except _AWS_ERRORS as error:
                 self._result.fail(table, error)
                 every_table_read = False
@@ -378,6 +411,8 @@ class _TargetBackup:
             if not self._dry_run:
                 try:
                     self._ec2.delete_snapshot(SnapshotId=snapshot_id)
+                except _NO_ANSWER:
+                    raise
                 except _AWS_ERRORS as error:
                     self._result.fail(snapshot_id, error)
                     continue
@@ -447,6 +482,8 @@ class _TargetBackup:
                 continue
             try:
                 record = self._expiry_record(backup)
+            except _NO_ANSWER:
+                raise
             except _AWS_ERRORS as error:
                 self._result.fail(backup["BackupArn"], error)
                 continue
@@ -467,6 +504,8 @@ class _TargetBackup:
             if not self._dry_run:
                 try:
                     self._dynamodb.delete_backup(BackupArn=arn)
+                except _NO_ANSWER:
+                    raise
                 except _AWS_ERRORS as error:
                     self._result.fail(arn, error)
                     continue
@@ -504,8 +543,8 @@ def _run_target(
 ) -> TargetResult:
     result = TargetResult(account_id, region)
     try:
-        ec2 = services.sessions.client("ec2", account_id, region)
-        dynamodb = services.sessions.client("dynamodb", account_id, region)
+        ec2 = services.member_client("ec2", account_id, region)
+        dynamodb = services.member_client("dynamodb", account_id, region)
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
         return result

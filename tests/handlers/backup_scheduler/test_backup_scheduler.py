@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 
 from catalog.functions import function_spec
@@ -26,7 +28,7 @@ from handlers.backup_scheduler.backup import (
     named_expiry_key,
 )
 from handlers.backup_scheduler.exceptions import InventoryUnreadableError
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, LambdaTime, hang_every_attempt
 from tests.handlers.faults import (
     InvocationKilledError,
     fail_every_attempt,
@@ -295,7 +297,7 @@ def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
     # invocation (600 s, the function's timeout) hangs holding member A's claim for the day
     monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     backup({"action": "backup", "dry_run": True})
-    member_ec2 = built_services[0].sessions.client("ec2", MEMBER_A, REGION)
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
     hang = hang_first_attempt(member_ec2, "ec2", "CreateSnapshot")
     deadline = ContextRunningOutOfTime(millis_left=[600_000])
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -312,6 +314,51 @@ def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
     assert _target(retried, MEMBER_A)["status"] == "ok", _target(retried, MEMBER_A)
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
     assert len(_backup_names(member_a["dynamodb"])) == 1
+
+
+@pytest.mark.parametrize(
+    ("hung_call", "failed_steps"),
+    [
+        pytest.param(
+            "DescribeSnapshots", ["ec2:DescribeVolumes", "ec2:DescribeSnapshots"], id="listing"
+        ),
+        pytest.param("CreateSnapshot", ["ec2:DescribeVolumes"], id="each-copy"),
+    ],
+)
+def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
+    backup: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    monkeypatch: pytest.MonkeyPatch,
+    hung_call: str,
+    failed_steps: list[str],
+) -> None:
+    # GIVEN one target at a time, member A with fifteen daily volumes and its EC2 endpoint
+    # accepting `hung_call` but never answering, member B with a daily volume, and a run with
+    # the function's whole 600 s
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+    for _ in range(14):
+        _volume(member_a["ec2"], backup="daily")
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    daily_b = _volume(ec2_b, backup="daily")
+    backup({"action": "backup", "dry_run": True})
+    time = LambdaTime(600)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    hang_every_attempt(member_ec2, "ec2", hung_call, time)
+    # WHEN the night's run comes
+    result = backup({"action": "backup"}, time.context())
+    # THEN Lambda did not end the run: member A's hung step gave up after one call's few short
+    # attempts (not one call per volume), its table was still backed up, and member B was too
+    assert time.spent < 200, time.spent
+    target_a = _target(result, MEMBER_A)
+    assert target_a["status"] == "partial"
+    assert [error["resource"] for error in target_a["errors"]] == failed_steps
+    assert "Read timeout" in target_a["errors"][0]["error"]
+    assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
+    assert _target(result, MEMBER_B)["status"] == "ok"
+    assert len(_snapshots_of(ec2_b, daily_b)) == 1
 
 
 @pytest.mark.parametrize(
@@ -334,7 +381,7 @@ def test_a_run_killed_after_some_copies_does_not_copy_them_again_on_the_platform
     # so the invocation (600 s, the function's timeout) hangs after member A's volume was copied
     monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     backup({"action": "backup", "dry_run": True})
-    member_dynamodb = built_services[0].sessions.client("dynamodb", MEMBER_A, REGION)
+    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
     hang = hang_first_attempt(member_dynamodb, "dynamodb", hung_call)
     deadline = ContextRunningOutOfTime(millis_left=[600_000])
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -389,12 +436,12 @@ def test_pruning_keeps_the_last_good_copy_of_a_resource_whose_new_copies_fail(
         s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == member_a["daily"]
     ]
     # AND from then on every CreateSnapshot and CreateBackup in member A failing
-    session = built_services[0].sessions
+    services = built_services[0]
     snapshots_down = fail_every_attempt(
-        session.client("ec2", MEMBER_A, REGION), "ec2", "CreateSnapshot"
+        services.member_client("ec2", MEMBER_A, REGION), "ec2", "CreateSnapshot"
     )
     backups_down = fail_every_attempt(
-        session.client("dynamodb", MEMBER_A, REGION), "dynamodb", "CreateBackup"
+        services.member_client("dynamodb", MEMBER_A, REGION), "dynamodb", "CreateBackup"
     )
     # WHEN the schedule runs after the 7-day retention
     fake_clock.advance(8 * DAY)
@@ -426,7 +473,7 @@ def test_a_failing_snapshot_is_reported_and_the_other_resources_are_still_copied
     # GIVEN a second daily volume whose CreateSnapshot the EC2 API refuses
     broken = _volume(member_a["ec2"], backup="daily")
     backup({"action": "backup", "dry_run": True})
-    member_ec2 = built_services[0].sessions.client("ec2", MEMBER_A, REGION)
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
 
     def refuse(params: dict[str, Any], **_: Any) -> Any:
         if params.get("body", {}).get("VolumeId") == broken:

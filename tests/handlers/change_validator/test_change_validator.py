@@ -21,11 +21,9 @@ from change_validator_helpers import (
     SCALER_ROLE,
     SCHEDULE_GROUP,
     EksUpdates,
-    LambdaTime,
     ScalerThroughItsHandler,
     Validator,
     cloudtrail_event,
-    hang_every_attempt,
     record_endpoint_results,
 )
 
@@ -38,7 +36,12 @@ from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.services import ValidatorServices
 from handlers.change_validator.validation import load_record
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, AlertInbox
-from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
+from tests.handlers.deadlines import (
+    ContextRunningOutOfTime,
+    LambdaTime,
+    hang_every_attempt,
+    killed_while_publishing_then_retried,
+)
 from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
 from tests.handlers.member_accounts import member_session
 
