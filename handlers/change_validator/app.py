@@ -49,16 +49,11 @@ def parse_request(event: object) -> ValidatorRequest:
 def handle(
     request: ValidatorRequest, services: ValidatorServices, invocation: Invocation
 ) -> dict[str, Any]:
-    """Start the validation of a change, or continue one."""
+    """Start the validation of a change, or continue one (the verdict's metric is counted where
+    it is reached, validation.py)."""
     if isinstance(request, EksChangeEvent):
-        result = start(request, services, invocation)
-    else:
-        result = follow_up(request.validation_id, services, invocation)
-    if result.get("verdict") and not result.get("duplicate"):
-        FUNCTION.observability.metrics.add_metric(
-            name=f"Changes{str(result['verdict']).capitalize()}", unit="Count", value=1
-        )
-    return result
+        return start(request, services, invocation)
+    return follow_up(request.validation_id, services, invocation)
 
 
 lambda_handler = FUNCTION.lambda_handler

@@ -43,6 +43,7 @@ from fleet_shared.exceptions import (
     RequestInProgressError,
 )
 from fleet_shared.handler import Invocation
+from fleet_shared.observability import observability_for
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.validation_errors import cut_echo
@@ -59,7 +60,7 @@ from handlers.change_validator.rollback import (
     rollback_plan,
     superseded_by,
 )
-from handlers.change_validator.services import ValidatorServices
+from handlers.change_validator.services import FUNCTION_NAME, ValidatorServices
 
 SCOPE = "change_validator"
 RECORD_NAME = "validation"
@@ -137,7 +138,11 @@ def start(
         ) as request:
             if request.is_repeat:
                 return {**(request.result or {}), "duplicate": True}
-            record = load_record(services, update_id) or _new_record(change, services)
+            record = load_record(services, update_id)
+            if record is None:
+                record = _new_record(change, services)
+                if Phase(record["phase"]) is Phase.DONE:
+                    _count_verdict(record)
             record = _step(record, services, invocation)
             result = _result(record)
             request.complete(result)
@@ -229,8 +234,19 @@ def _step(
     ):
         record = _judge(record, services)
     if Phase(record["phase"]) is Phase.DONE:
+        if phase is not Phase.DONE:
+            _count_verdict(record)
         record = _finish(record, services, invocation)
     return record
+
+
+def _count_verdict(record: dict[str, Any]) -> None:
+    """The verdict's metric (`ChangesPassed`, ...), sent by the invocation that reached and saved
+    it, even when its alert then fails: a retry, or a callback delivered again, finds the
+    validation done and counts nothing."""
+    observability_for(FUNCTION_NAME).metrics.add_metric(
+        name=f"Changes{str(record['verdict']).capitalize()}", unit="Count", value=1
+    )
 
 
 def _is_early(booked_at: str | None, now: datetime) -> bool:

@@ -432,6 +432,40 @@ def test_the_verdict_alert_is_sent_exactly_once_when_sns_fails_and_the_callback_
     assert "back to launch template" in alert["detail"]
 
 
+def test_a_verdict_is_counted_once_when_its_alert_fails_and_its_callback_comes_again(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a node group update that slowed the endpoint, baking, and SNS unreachable
+    now = validator.clock.now()
+    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
+    eks_updates.status = "Successful"
+    update_id = "7e6d5c4b-0000-4111-8222-933344445577"
+    validator.send(
+        cloudtrail_event(
+            "UpdateNodegroupVersion", update_id, now,
+            {"nodegroupName": NODE_GROUP, "launchTemplate": {"name": "nodes", "version": "7"}},
+        )
+    )  # fmt: skip
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=900)
+    fault = fail_every_attempt(validator.services[0].sessions.hub_client("sns"), "sns", "Publish")
+    capsys.readouterr()
+    # WHEN the bake callback judges the update and fails on its alert, Lambda retries it once SNS
+    # is back, and the scheduler delivers the callback once more
+    validator.clock.advance(15 * 60)
+    with pytest.raises(AlertNotDeliveredError):
+        validator.fire_due_callbacks()
+    fault.healed = True
+    validator.clock.advance(60)
+    callback = {"action": "follow_up", "validation_id": update_id}
+    assert validator.send(callback)["status"] == "degraded"
+    assert validator.send(callback)["status"] == "degraded"
+    # THEN the verdict's metric was sent once over the three invocations, not once per answer
+    assert capsys.readouterr().out.count('"ChangesDegraded":[1.0]') == 1
+
+
 def test_a_bake_callback_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
     validator: Validator,
     state_table: StateTable,
