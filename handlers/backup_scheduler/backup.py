@@ -1,6 +1,7 @@
 """The backup of one (account, region): create today's copies, delete our expired ones.
 
-Per target, in order, each step isolated from the others and each resource from the others:
+Per target, in order, each step isolated from the others and each resource from the others
+(except a member endpoint that does not answer, `_NO_ANSWER`, which ends its step at once):
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
    `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>` and the run's
    day. A volume with a snapshot of the run's day (or, in 2, a table with the run's backup and
