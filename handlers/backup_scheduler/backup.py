@@ -83,19 +83,14 @@ MEMBER_READ_TIMEOUT_SECONDS = 10
 """A target's calls (a page of DescribeSnapshots or DescribeVolumes, CreateSnapshot,
 CreateBackup, a delete) answer within seconds; an endpoint that hangs is given up after this
 long without a byte."""
-MEMBER_ATTEMPTS = 3
 MEMBER_CONFIG = CLIENT_CONFIG.merge(
-    Config(
-        connect_timeout=MEMBER_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=MEMBER_READ_TIMEOUT_SECONDS,
-        # `total_max_attempts`: botocore's `max_attempts` counts retries (2 is three calls).
-        retries={"mode": "standard", "total_max_attempts": MEMBER_ATTEMPTS},
-    )
+    Config(connect_timeout=MEMBER_CONNECT_TIMEOUT_SECONDS, read_timeout=MEMBER_READ_TIMEOUT_SECONDS)
 )
-"""One member call that hangs fails within 45 s (3 attempts of 5 s to connect and 10 s to read).
-With botocore's defaults (60 s to connect, 60 s to read, 6 attempts) one hung call took 6
-minutes, so with the step after it Lambda ended the 600 s run on every attempt: no result, and
-the targets the run had not come to were left for the next night."""
+"""One member call that hangs fails within 90 s (the fleet's 6 attempts, kept so that a region's
+throttled CreateSnapshot calls still back off, of 5 s to connect and 10 s to read). With
+botocore's default timeouts (60 s each) one hung call took 6 minutes, so with the step after it
+Lambda ended the 600 s run on every attempt: no result, and the targets the run had not come to
+were left for the next night."""
 
 
 @dataclass(frozen=True)
