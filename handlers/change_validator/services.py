@@ -23,19 +23,22 @@ MEMBER_READ_TIMEOUT_SECONDS = 10
 """A change's reads in its member account (DescribeUpdate, DescribeNodegroup, the load balancers,
 a GetMetricData over the bake) answer within a second or two; an endpoint that hangs is given up
 after this long without a byte."""
-MEMBER_READ_ATTEMPTS = 3
+MEMBER_READ_ATTEMPTS = 5
+"""One fewer than the fleet's 6: the throttling of a burst of changes in one region still backs
+off (a baseline that cannot be read leaves the change unvalidated), and a hung endpoint still
+fails inside the invocation."""
 MEMBER_READ_CONFIG = CLIENT_CONFIG.merge(
     Config(
         connect_timeout=MEMBER_CONNECT_TIMEOUT_SECONDS,
         read_timeout=MEMBER_READ_TIMEOUT_SECONDS,
-        # `total_max_attempts`: botocore's `max_attempts` counts retries (2 is three calls).
+        # `total_max_attempts`: botocore's `max_attempts` counts retries (4 is five calls).
         retries={"mode": "standard", "total_max_attempts": MEMBER_READ_ATTEMPTS},
     )
 )
-"""One member read that hangs fails within about 50 s, inside the validator's 120 s, so the check
-is counted and the next one booked. With botocore's defaults (60 s to connect, 60 s to read, 6
-attempts) Lambda ended the invocation first, every attempt, and the validation was left with no
-verdict, no warning and nothing booked."""
+"""One member read that hangs fails within 75 s (5 attempts of 5 s to connect and 10 s to read),
+inside the validator's 120 s, so the check is counted and the next one booked. With botocore's
+defaults (60 s to connect, 60 s to read, 6 attempts) Lambda ended the invocation first, every
+attempt, and the validation was left with no verdict, no warning and nothing booked."""
 
 
 class ValidatorServices(FunctionServices[ValidatorEnvironment]):
