@@ -83,14 +83,16 @@ class HungOperation:
 
     time: LambdaTime
     attempts: int = 0
-    _read_timeout: float = 0.0
+    read_timeout: float = 0.0
+    """The client's read timeout: given, or noted from each call's client config by
+    `note_config` (registered on `before-parameter-build`)."""
 
     def note_config(self, context: dict[str, Any], **_: Any) -> None:
-        self._read_timeout = context["client_config"].read_timeout
+        self.read_timeout = context["client_config"].read_timeout
 
     def hang(self, request: Any, **_: Any) -> None:
         self.attempts += 1
-        self.time.spend(self._read_timeout)
+        self.time.spend(self.read_timeout)
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
@@ -141,56 +143,11 @@ def killed_while_calling_then_retried(
             hang.release()
 
 
-class InvocationEndedError(BaseException):
-    """Lambda ended the invocation at its timeout: nothing after it runs (a BaseException, which
-    no `except Exception` of the handler catches)."""
-
-
-@dataclass
-class LambdaTime:
-    """The simulated time an invocation has spent of the `seconds_left` it started with."""
-
-    seconds_left: float
-    spent: float = 0.0
-
-    def spend(self, seconds: float) -> None:
-        """Spend `seconds`; the invocation ends when its time is up."""
-        self.spent += seconds
-        if self.spent >= self.seconds_left:
-            raise InvocationEndedError(f"Lambda ended the invocation after {self.spent:.0f} s")
-
-    def context(self) -> FakeLambdaContext:
-        """The Lambda context of the invocation."""
-        return _SimulatedContext(time=self)
-
-
-@dataclass(frozen=True)
-class _SimulatedContext(FakeLambdaContext):
-    time: LambdaTime = field(default_factory=lambda: LambdaTime(60))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, round((self.time.seconds_left - self.time.spent) * 1000))
-
-
-@dataclass
-class HungEndpoint:
-    """Every attempt of one operation goes to an endpoint that accepts the connection and never
-    answers: it spends its client's read timeout of the invocation's time, then fails as botocore
-    fails it."""
-
-    read_timeout: float
-    time: LambdaTime
-    attempts: int = 0
-
-    def __call__(self, request: Any, **_: Any) -> None:
-        self.attempts += 1
-        self.time.spend(self.read_timeout)
-        raise ReadTimeoutError(endpoint_url=request.url)
-
-
-def hang_every_attempt(client: Any, service: str, operation: str, time: LambdaTime) -> HungEndpoint:
+def hang_every_attempt(
+    client: Any, service: str, operation: str, time: LambdaTime
+) -> HungOperation:
     """Make every attempt of `operation` on `client` hang for the client's read timeout of `time`
     (botocore's waits between attempts spend `time` too: patch `botocore.endpoint.time`)."""
-    fault = HungEndpoint(client.meta.config.read_timeout, time)
-    client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    fault = HungOperation(time, read_timeout=client.meta.config.read_timeout)
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault.hang)
     return fault
