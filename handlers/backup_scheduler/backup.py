@@ -34,14 +34,13 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from fleet_shared.exceptions import EventValidationError, MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
-from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.sessions import bounded_config
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -83,8 +82,8 @@ MEMBER_READ_TIMEOUT_SECONDS = 10
 """A target's calls (a page of DescribeSnapshots or DescribeVolumes, CreateSnapshot,
 CreateBackup, a delete) answer within seconds; an endpoint that hangs is given up after this
 long without a byte."""
-MEMBER_CONFIG = CLIENT_CONFIG.merge(
-    Config(connect_timeout=MEMBER_CONNECT_TIMEOUT_SECONDS, read_timeout=MEMBER_READ_TIMEOUT_SECONDS)
+MEMBER_CONFIG = bounded_config(
+    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS, read_seconds=MEMBER_READ_TIMEOUT_SECONDS
 )
 """One member call that hangs fails within 90 s (the fleet's 6 attempts, kept so that a region's
 throttled CreateSnapshot calls still back off, of 5 s to connect and 10 s to read). With

@@ -7,10 +7,8 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from botocore.config import Config
-
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.sessions import bounded_config
 from handlers.change_validator.environment import ValidatorEnvironment
 
 FUNCTION_NAME = "change_validator"
@@ -27,13 +25,10 @@ MEMBER_READ_ATTEMPTS = 5
 """One fewer than the fleet's 6: the throttling of a burst of changes in one region still backs
 off (a baseline that cannot be read leaves the change unvalidated), and a hung endpoint still
 fails inside the invocation."""
-MEMBER_READ_CONFIG = CLIENT_CONFIG.merge(
-    Config(
-        connect_timeout=MEMBER_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=MEMBER_READ_TIMEOUT_SECONDS,
-        # `total_max_attempts`: botocore's `max_attempts` counts retries (4 is five calls).
-        retries={"mode": "standard", "total_max_attempts": MEMBER_READ_ATTEMPTS},
-    )
+MEMBER_READ_CONFIG = bounded_config(
+    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
+    attempts=MEMBER_READ_ATTEMPTS,
 )
 """One member read that hangs fails within 75 s (5 attempts of 5 s to connect and 10 s to read),
 inside the validator's 120 s, so the check is counted and the next one booked. With botocore's
@@ -52,7 +47,7 @@ class ValidatorServices(FunctionServices[ValidatorEnvironment]):
     @cached_property
     def scaler_client(self) -> Any:
         """A hub Lambda client for the scaler; a retry is safe: its request id is idempotent."""
-        config = CLIENT_CONFIG.merge(Config(read_timeout=SCALER_READ_TIMEOUT_SECONDS))
+        config = bounded_config(read_seconds=SCALER_READ_TIMEOUT_SECONDS)
         session = self.sessions.session(self.sessions.hub_account_id, self.sessions.home_region)
         return session.client("lambda", config=config)
 

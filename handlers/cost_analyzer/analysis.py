@@ -36,7 +36,6 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_all
@@ -46,7 +45,7 @@ from fleet_shared.exceptions import ConfigurationError, FleetError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
-from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.sessions import bounded_config
 from fleet_shared.timestamps import iso_z
 from handlers.cost_analyzer import explorer, rightsizing
 from handlers.cost_analyzer.athena import aggregate_with_athena
@@ -67,14 +66,7 @@ POLL_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + TARGET_CALL_SECONDS
 """An Athena or memory query still running with less left in the invocation is given up (the
 section's or function's error): one more poll that hung would eat into the report's time."""
 
-TARGET_CALL_CONFIG = CLIENT_CONFIG.merge(
-    Config(
-        connect_timeout=2,
-        read_timeout=6,
-        # `total_max_attempts`: botocore's `max_attempts` counts retries (1 is two calls).
-        retries={"mode": "standard", "total_max_attempts": 2},
-    )
-)
+TARGET_CALL_CONFIG = bounded_config(connect_seconds=2, read_seconds=6, attempts=2)
 """The clients of a target's calls (a cluster's utilisation, a function's Logs Insights query)
 and of the Athena query: an endpoint that never answers costs a call at most two attempts of 2 s
 connect and 6 s read and botocore's pause between them (TARGET_CALL_SECONDS, leaving the report

@@ -9,7 +9,7 @@ from typing import Any
 from botocore.config import Config
 
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.sessions import bounded_config
 from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.hub_answers import UNANSWERED_HUB_SERVICES
 
@@ -27,13 +27,10 @@ READ_CALL_SECONDS = READ_ATTEMPTS * (READ_CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT
 """The longest one member read can take, every attempt timing out (48 s): botocore's defaults
 (60 s to connect, 60 s to read, 6 attempts) would let one hung endpoint take the whole 300 s of
 the fleet run."""
-MEMBER_READ_CONFIG = CLIENT_CONFIG.merge(
-    Config(
-        connect_timeout=READ_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
-        # `total_max_attempts`: botocore's `max_attempts` counts retries (2 is three calls).
-        retries={"mode": "standard", "total_max_attempts": READ_ATTEMPTS},
-    )
+MEMBER_READ_CONFIG = bounded_config(
+    connect_seconds=READ_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=READ_TIMEOUT_SECONDS,
+    attempts=READ_ATTEMPTS,
 )
 
 HUB_CONNECT_TIMEOUT_SECONDS = 2
@@ -47,12 +44,10 @@ HUB_CALL_SECONDS = HUB_ATTEMPTS * (HUB_CONNECT_TIMEOUT_SECONDS + HUB_READ_TIMEOU
 """The longest one hub call can take, every attempt timing out (15 s): botocore's defaults (60 s
 and 60 s, 6 attempts) let a state table or SNS that hangs take the whole 300 s of the fleet run
 at its first call."""
-HUB_CALL_CONFIG = CLIENT_CONFIG.merge(
-    Config(
-        connect_timeout=HUB_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=HUB_READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": HUB_ATTEMPTS},
-    )
+HUB_CALL_CONFIG = bounded_config(
+    connect_seconds=HUB_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=HUB_READ_TIMEOUT_SECONDS,
+    attempts=HUB_ATTEMPTS,
 )
 SCALER_READ_TIMEOUT_SECONDS = 130
 """Longer than the scaler's own 120 s timeout, so its answer is read rather than cut off."""
@@ -60,12 +55,10 @@ SCALER_CALL_SECONDS = HUB_CONNECT_TIMEOUT_SECONDS + SCALER_READ_TIMEOUT_SECONDS
 """The longest asking the scaler can take: one attempt, since a second after a read that timed
 out would wait as long again, more than a fleet run has; a request the scaler's Lambda refused
 or throttled is a failed decision, alerted, and the next hour asks again."""
-SCALER_CALL_CONFIG = CLIENT_CONFIG.merge(
-    Config(
-        connect_timeout=HUB_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=SCALER_READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": 1},
-    )
+SCALER_CALL_CONFIG = bounded_config(
+    connect_seconds=HUB_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=SCALER_READ_TIMEOUT_SECONDS,
+    attempts=1,
 )
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from botocore.config import Config
-
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.observability import observability_for
-from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.sessions import bounded_config
 from handlers.eks_scaler.environment import ScalerEnvironment
 
 
@@ -27,12 +25,8 @@ class ScalerServices(FunctionServices[ScalerEnvironment]):
     def forecaster_client(self) -> Any:
         """A hub Lambda client for the forecaster: one attempt, bounded read timeout, because a
         slow forecast must not hold the scaler (it then reports "forecast unavailable")."""
-        config = CLIENT_CONFIG.merge(
-            Config(
-                read_timeout=self.environment.scaler_forecast_timeout_seconds,
-                # `total_max_attempts`: botocore's `max_attempts` counts retries (1 is two calls).
-                retries={"mode": "standard", "total_max_attempts": 1},
-            )
+        config = bounded_config(
+            read_seconds=self.environment.scaler_forecast_timeout_seconds, attempts=1
         )
         session = self.sessions.session(self.sessions.hub_account_id, self.sessions.home_region)
         return session.client("lambda", config=config)

@@ -39,6 +39,21 @@ CLIENT_CONFIG = Config(
 )
 """The botocore configuration of every client the fleet builds."""
 
+
+def bounded_config(
+    *, read_seconds: float, connect_seconds: float | None = None, attempts: int | None = None
+) -> Config:
+    """CLIENT_CONFIG with a bounded wait for each answer (and for the connection, if given) and,
+    if given, at most `attempts` calls in all: botocore's `total_max_attempts`, since its
+    `max_attempts` counts retries (1 would be two calls)."""
+    bounds: dict[str, Any] = {"read_timeout": read_seconds}
+    if connect_seconds is not None:
+        bounds["connect_timeout"] = connect_seconds
+    if attempts is not None:
+        bounds["retries"] = {"mode": "standard", "total_max_attempts": attempts}
+    return CLIENT_CONFIG.merge(Config(**bounds))
+
+
 REFRESH_MARGIN = timedelta(minutes=5)
 """Assumed credentials are renewed this long before they expire, so no call races the expiry."""
 

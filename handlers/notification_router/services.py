@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.sessions import bounded_config
 from handlers.notification_router.delivery_policy import DeliveryPolicy
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.rate_limits import ChannelHolds
@@ -90,15 +90,8 @@ class RouterServices(FunctionServices[RouterEnvironment]):
     def _channel_client_config(self) -> Config:
         # Half the timeout each: botocore bounds the connect and the wait for the answer apart,
         # and both together must fit the one timeout the delivery loop keeps for an attempt.
-        # `total_max_attempts`, as botocore's `max_attempts` counts retries (1 is two calls).
         half = self.environment.router_http_timeout_seconds / 2
-        return CLIENT_CONFIG.merge(
-            Config(
-                connect_timeout=half,
-                read_timeout=half,
-                retries={"mode": "standard", "total_max_attempts": 1},
-            )
-        )
+        return bounded_config(connect_seconds=half, read_seconds=half, attempts=1)
 
     @cached_property
     def _secrets_by_region(self) -> dict[str, SecretsProvider]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from botocore.config import Config
-
 from fleet_shared.inventory import Cluster
 from fleet_shared.metric_data import align
 from fleet_shared.performance_documents import (
@@ -19,7 +17,7 @@ from fleet_shared.performance_documents import (
     PerformanceAnalysis,
     analysis_key,
 )
-from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.sessions import bounded_config
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer.bottlenecks import find_bottlenecks, measured_rules
@@ -32,14 +30,7 @@ from handlers.performance_analyzer.regressions import (
 from handlers.performance_analyzer.services import PerformanceServices
 
 WEEK = timedelta(days=7)
-CLUSTER_CALL_CONFIG = CLIENT_CONFIG.merge(
-    Config(
-        connect_timeout=2,
-        read_timeout=6,
-        # `total_max_attempts`: botocore's `max_attempts` counts retries (1 is two calls).
-        retries={"mode": "standard", "total_max_attempts": 2},
-    )
-)
+CLUSTER_CALL_CONFIG = bounded_config(connect_seconds=2, read_seconds=6, attempts=2)
 """The clients of a cluster's reads (CloudWatch, ELB): an endpoint that never answers fails the
 cluster at its first call within two attempts of 2 s connect and 6 s read and botocore's pause
 between them (18 s, inside the 30 s a cluster is started with), where botocore's defaults (5

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import boto3
 import pytest
 from botocore.stub import Stubber
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError, MemberAccessError
-from fleet_shared.sessions import CLIENT_CONFIG, AccountSessions
+from fleet_shared.sessions import CLIENT_CONFIG, AccountSessions, bounded_config
 
 REGION = "ap-south-1"
 MOTO_ACCOUNT = "123456789012"
@@ -138,3 +139,23 @@ def test_sessions_of_all_accounts_share_one_model_loader(sessions: AccountSessio
     # THEN both read service models through the same loader, so each model is parsed once
     loader = hub._session.get_component("data_loader")
     assert member._session.get_component("data_loader") is loader
+
+
+def test_a_bounded_config_counts_every_call_in_its_attempts_and_keeps_the_fleets_settings():
+    # GIVEN a bound of 2 s to connect, 6 s to read and 2 attempts, and one of 9 s to read alone
+    both = bounded_config(connect_seconds=2, read_seconds=6, attempts=2)
+    read_only = bounded_config(read_seconds=9)
+
+    # WHEN a client is built with each
+    client = boto3.client("sqs", region_name="eu-west-1", config=both)
+
+    # THEN the client makes at most two calls in all (botocore's max_attempts would count
+    # retries), with both timeouts bounded
+    assert both.retries == {"mode": "standard", "total_max_attempts": 2}
+    assert client.meta.config.retries["total_max_attempts"] == 2
+    assert (both.connect_timeout, both.read_timeout) == (2, 6)
+    # AND a bound on reading alone keeps the fleet's retries and botocore's connect timeout
+    assert read_only.retries == CLIENT_CONFIG.retries
+    assert (read_only.connect_timeout, read_only.read_timeout) == (60, 9)
+    # AND both keep the fleet's user agent
+    assert both.user_agent_extra == read_only.user_agent_extra == CLIENT_CONFIG.user_agent_extra
