@@ -40,18 +40,16 @@ from fleet_shared.exceptions import EventValidationError, MemberAccessError, Req
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
+from fleet_shared.observability import observability_for
 from fleet_shared.sessions import bounded_config
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
+from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
-from handlers.backup_scheduler.target_turns import (
-    in_turn_order,
-    remember_targets_left,
-    targets_left_before,
-)
 
 SOURCE = "backup_scheduler"
+logger = observability_for(SOURCE).logger
 BACKUP_TAG = "backup"
 COPY_TAG = "lambda-fleet:backup"
 EXPIRES_TAG = "lambda-fleet:expires-at"
@@ -71,6 +69,10 @@ RUN_MAX_AGE = timedelta(days=1)
 hours; an older one would copy again under a past day's name."""
 RUN_CLOCK_SKEW = timedelta(minutes=5)
 """How far `run` may be ahead of the clock: Scheduler fires at or after the scheduled time."""
+TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/targets-not-started", "targets", ttl_seconds=3 * 86400)
+"""The targets a run did not start, `{account_id, region}` each, for the next run to start
+with; kept longer than the day between two runs (a forgotten list only means the next run
+starts in inventory order)."""
 _BACKUP_NAME_MAX = 255
 _AWS_ERRORS = (ClientError, BotoCoreError)
 _NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
@@ -590,6 +592,12 @@ def backup_target(
         }
 
 
+def _stored_target(target: tuple[str, str]) -> StoredTarget:
+    """An (account, region) target as `TARGETS_LEFT` keeps it."""
+    account_id, region = target
+    return {"account_id": account_id, "region": region}
+
+
 def backup_targets(
     services: BackupServices,
     targets: list[tuple[str, str]],
@@ -605,15 +613,16 @@ def backup_targets(
     An unexpected AWS error in one target (the state table, say) is reported for it. A target
     whose turn comes with less than BACKUP_TARGET_SECONDS left in the invocation is not started
     (status `not_started`): its day's record is not claimed, and the next run starts with it
-    (target_turns.py; a dry run reads that list but does not change it).
+    (`TARGETS_LEFT`, fleet_shared.targets_left; a dry run reads that list but does not change
+    it).
     """
     budget = TimeBudget(
         invocation,
         services.environment.backup_target_seconds,
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED).summary(),
     )
-    left_before = targets_left_before(services.state)
-    in_turn = in_turn_order(targets, left_before)
+    left_before = TARGETS_LEFT.read(services.state, logger)
+    in_turn = in_turn_order(targets, left_before, _stored_target)
     results_in_turn = map_isolated(
         in_turn,
         lambda target: backup_target(
@@ -627,11 +636,11 @@ def backup_targets(
         budget=budget,
     )
     left = [
-        target
+        _stored_target(target)
         for target, result in zip(in_turn, results_in_turn, strict=True)
         if result["status"] == NOT_STARTED
     ]
-    if not dry_run and (left or left_before):
-        remember_targets_left(services.state, left)
+    if not dry_run:
+        TARGETS_LEFT.save(services.state, left, left_before, logger)
     by_target = dict(zip(in_turn, results_in_turn, strict=True))
     return [by_target[target] for target in targets]

@@ -286,6 +286,36 @@ def test_targets_a_run_left_without_time_go_first_in_the_next_nights_run(
     assert [t["account_id"] for t in second_night["targets"]] == [MEMBER_A, MEMBER_B, DENIED_MEMBER]
 
 
+def test_the_targets_left_as_saved_before_a_deploy_still_go_first_after_it(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    state_table: StateTable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time, a daily volume in member B, and member B left by a run of the
+    # code deployed before, under its key and in its shape (account and region under `targets`)
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    daily_b = _volume(ec2_b, backup="daily")
+    state_table.put_value(
+        "backup_scheduler/targets-not-started",
+        "not_started",
+        {"targets": [{"account_id": MEMBER_B, "region": REGION}]},
+        ttl_seconds=3 * 86400,
+    )
+    # WHEN the night's run has time for one target only
+    result = backup({"action": "backup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000]))
+    # THEN it backs member B up first, and saves the others in the same shape
+    assert _target(result, MEMBER_B)["status"] == "ok", result
+    assert len(_snapshots_of(ec2_b, daily_b)) == 1
+    assert state_table.get_value("backup_scheduler/targets-not-started", "not_started") == {
+        "targets": [
+            {"account_id": MEMBER_A, "region": REGION},
+            {"account_id": DENIED_MEMBER, "region": REGION},
+        ]
+    }
+
+
 def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
     backup: Invoke,
     member_a: dict[str, Any],
