@@ -34,9 +34,11 @@ from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.observability import observability_for
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
+from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from handlers.cleanup_manager.candidates import (
     LAMBDA_VERSION,
     MARK_TAG,
@@ -54,6 +56,7 @@ from handlers.cleanup_manager.lambda_marks import (
 )
 
 SOURCE = "cleanup_manager"
+logger = observability_for(SOURCE).logger
 ANNOUNCED = "announced"
 DELETING = "deleting"
 """The resources of an announced-marks record whose notice said they would be deleted."""
@@ -65,6 +68,10 @@ for deletion listed again, within DynamoDB's 400 KB item."""
 NOTICE_LISTED_RESOURCES = 100
 """The resources a notice names one by one: thousands of marks would take it past SNS's 256 KB
 message limit, and SNS would refuse it on every run."""
+TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/targets-not-started", "targets", ttl_seconds=3 * 86400)
+"""The targets a run did not start, `{account_id, region}` each, for the next run to start
+with; kept longer than the day between two runs (a forgotten list only means the next run
+starts in inventory order)."""
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
@@ -263,6 +270,12 @@ def _deletion_announced(
     return recorded_entry(entry) in deletion_notices[marked_on]
 
 
+def _stored_target(target: tuple[str, str]) -> StoredTarget:
+    """An (account, region) target as `TARGETS_LEFT` keeps it."""
+    account_id, region = target
+    return {"account_id": account_id, "region": region}
+
+
 def clean_targets(
     services: CleanupServices,
     targets: list[tuple[str, str]],
@@ -275,21 +288,33 @@ def clean_targets(
 
     An unexpected AWS error in one target (the state table, say) is reported for it. A target
     whose turn comes with less than CLEANUP_TARGET_SECONDS left in the invocation is not started
-    (status `not_started`) and is cleaned by the next run.
+    (status `not_started`), and the next run starts with it (`TARGETS_LEFT`,
+    fleet_shared.targets_left; a dry run reads that list but does not change it).
     """
     budget = TimeBudget(
         deadline,
         services.environment.cleanup_target_seconds,
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED),
     )
-    return map_isolated(
-        targets,
+    left_before = TARGETS_LEFT.read(services.state, logger)
+    in_turn = in_turn_order(targets, left_before, _stored_target)
+    results_in_turn = map_isolated(
+        in_turn,
         lambda target: clean_target(services, *target, dry_run=dry_run),
         on_error=lambda target, error: TargetResult(*target, status=FAILED, error=str(error)),
         errors=(ClientError, BotoCoreError),
         max_workers=max_workers,
         budget=budget,
     )
+    if not dry_run:
+        left = [
+            _stored_target(target)
+            for target, result in zip(in_turn, results_in_turn, strict=True)
+            if result.status == NOT_STARTED
+        ]
+        TARGETS_LEFT.save(services.state, left, left_before, logger)
+    by_target = dict(zip(in_turn, results_in_turn, strict=True))
+    return [by_target[target] for target in targets]
 
 
 @dataclass(frozen=True)

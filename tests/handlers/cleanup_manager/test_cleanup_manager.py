@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.state_table import StateTable
 from handlers.cleanup_manager.candidates import MARK_TAG
 from handlers.cleanup_manager.cleanup import (
     ANNOUNCED,
@@ -270,6 +271,70 @@ def test_targets_left_without_time_are_not_started_and_the_run_is_partial(
     assert MARK_TAG not in _tags(ec2_b, stale_b)
     # AND only the cleaned account's notice went out
     assert [a.alert["account_id"] for a in alert_inbox.receive()] == [MEMBER_A]
+
+
+def test_targets_a_run_left_without_time_go_first_in_the_next_days_run(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    future_clock: ManualClock,
+    state_table: StateTable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time, a fleet whose daily runs have time for one target only, and a
+    # stale snapshot in member B, second in the inventory
+    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    stale_b = _snapshot(ec2_b)
+    first_day = cleaner(
+        {"action": "cleanup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000])
+    )
+    assert _target(first_day, MEMBER_B)["status"] == "not_started"
+    # WHEN the next day's run has time for one target again
+    future_clock.advance(timedelta(days=1).total_seconds())
+    second_day = cleaner(
+        {"action": "cleanup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000])
+    )
+    # THEN it starts with member B, left by the first day's run, and marks its stale snapshot;
+    # member A, cleaned the day before, waits for the next run, and the targets are reported in
+    # inventory order
+    assert _target(second_day, MEMBER_B)["status"] == "ok", second_day
+    assert MARK_TAG in _tags(ec2_b, stale_b)
+    assert second_day["not_started"] == [
+        {"account_id": MEMBER_A, "region": REGION},
+        {"account_id": DENIED_MEMBER, "region": REGION},
+    ]
+    assert [t["account_id"] for t in second_day["targets"]] == [MEMBER_A, MEMBER_B, DENIED_MEMBER]
+    # AND the next run starts with those two, in the order this run came to them
+    assert state_table.get_value("cleanup_manager/targets-not-started", "not_started") == {
+        "targets": [
+            {"account_id": DENIED_MEMBER, "region": REGION},
+            {"account_id": MEMBER_A, "region": REGION},
+        ]
+    }
+
+
+def test_a_dry_run_leaves_the_targets_left_for_the_next_run_as_they_are(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    state_table: StateTable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time, and a run that had time for member A only
+    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
+    cleaner({"action": "cleanup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000]))
+    left = state_table.get_value("cleanup_manager/targets-not-started", "not_started")
+    # WHEN a dry run with time for every target comes
+    dry = cleaner({"action": "cleanup", "dry_run": True})
+    # THEN it cleans every target but does not change what the next run starts with
+    assert dry["not_started"] == []
+    assert [t["account_id"] for t in dry["targets"]] == [MEMBER_A, MEMBER_B, DENIED_MEMBER]
+    assert left == {
+        "targets": [
+            {"account_id": MEMBER_B, "region": REGION},
+            {"account_id": DENIED_MEMBER, "region": REGION},
+        ]
+    }
+    assert state_table.get_value("cleanup_manager/targets-not-started", "not_started") == left
 
 
 def _lambda_function(session: boto3.Session, name: str, versions: int) -> Any:
