@@ -25,9 +25,10 @@ from handlers.cleanup_manager.cleanup import (
     announce_marks,
     announced_key,
 )
+from handlers.cleanup_manager.exceptions import InventoryUnreadableError
 from tests.handlers.cleanup_manager.conftest import on_every_session
 from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import fail_every_attempt, s3_error_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
 
 Invoke = Callable[..., dict[str, Any]]
@@ -470,6 +471,32 @@ def test_a_run_whose_version_marks_are_not_saved_still_reports_what_it_did(
     assert target["status"] == "partial"
     assert [error["kind"] for error in target["errors"]] == ["lambda_marks"]
     assert refused.attempts > 0
+
+
+def test_a_run_whose_inventory_cannot_be_read_fails_so_the_platform_retries_it(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN the data bucket answering every attempt to read the fleet inventory with an error
+    cleaner({"action": "cleanup", "dry_run": True})
+    hub_s3 = built_services[0].sessions.hub_client("s3")
+    failing_s3 = s3_error_every_attempt(hub_s3, "GetObject")
+    # WHEN the day's run comes
+    # THEN the invocation fails (an error result would end the run as a success: no retry, no
+    # dead-letter queue, no error alarm, and a day without cleanup), after botocore's retries
+    with pytest.raises(InventoryUnreadableError, match="InternalError"):
+        cleaner({"action": "cleanup"})
+    assert failing_s3.attempts > 1
+    assert MARK_TAG not in _tags(member_a["ec2"], member_a["stale"])
+    assert alert_inbox.receive() == []
+    # WHEN S3 answers again and Lambda retries the run
+    failing_s3.healed = True
+    retried = cleaner({"action": "cleanup"})
+    # THEN the day's cleanup is done
+    assert _actions(_target(retried, MEMBER_A))[member_a["stale"]] == "mark"
+    assert MARK_TAG in _tags(member_a["ec2"], member_a["stale"])
 
 
 @pytest.mark.parametrize("switch", ["event", "environment"])
