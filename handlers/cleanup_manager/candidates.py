@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
 
@@ -236,14 +236,22 @@ def lambda_versions(
     `$LATEST` is never a candidate. A marked version that no longer exists is simply not
     returned, so its mark is dropped when the caller saves the marks again. A function whose
     tags, versions, aliases or provisioned concurrency cannot be read (deleted meanwhile, say)
-    is left out, with its error in `failed_functions`, and the other functions go on.
+    is left out, with its error in `failed_functions`, and the other functions go on; once the
+    endpoint did not answer (a timeout on every attempt), the later functions are left out
+    unread, since each would wait as long.
     """
     found: list[Resource] = []
     mapped = mapped_versions(lambda_client)
+    no_answer: str | None = None
     for function in _pages(lambda_client, "list_functions", "Functions"):
         name = function["FunctionName"]
+        if no_answer is not None:
+            failed_functions[name] = f"not read: {no_answer}"
+            continue
         try:
             found.extend(_function_versions(lambda_client, function, policy, marks, mapped))
+        except (ConnectTimeoutError, ReadTimeoutError) as error:
+            failed_functions[name] = no_answer = str(error)
         except (ClientError, BotoCoreError) as error:
             failed_functions[name] = str(error)
     return found

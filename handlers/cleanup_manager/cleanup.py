@@ -12,8 +12,10 @@ Per resource (see candidates.py for what a candidate is), the decision is:
 "Date reached" means the run's UTC date is on or after the mark's date. In the policy's `notify`
 mode a due resource keeps its mark and is reported, never deleted. In `delete` mode a resource
 is deleted only once a notice said it would be (announce_marks); else it is marked afresh.
-A failed call on one resource is counted and reported, and the others go on; a target whose
-member role cannot be assumed is reported as denied and the other targets go on. In dry run
+A failed call on one resource is counted and reported, and the others go on, except a member
+endpoint that does not answer (`_NO_ANSWER`): the target's later calls to it are not made, since
+each would wait as long, and their resources are reported as failed. A target whose member role
+cannot be assumed is reported as denied and the other targets go on. In dry run
 every decision is reported and nothing is called that changes anything (no tags, no deletions,
 no state, no alert).
 """
@@ -26,7 +28,7 @@ from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
@@ -35,6 +37,7 @@ from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.observability import observability_for
+from fleet_shared.sessions import bounded_config
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
@@ -72,6 +75,20 @@ TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/targets-not-started", "targets", ttl_s
 """The targets a run did not start, `{account_id, region}` each, for the next run to start
 with; kept longer than the day between two runs (a forgotten list only means the next run
 starts in inventory order)."""
+_NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
+"""A member endpoint that did not answer in any of its attempts."""
+MEMBER_CONNECT_TIMEOUT_SECONDS = 5
+MEMBER_READ_TIMEOUT_SECONDS = 10
+"""A target's calls (a page of a listing, a tag, a delete) answer within seconds; an endpoint
+that hangs is given up after this long without a byte."""
+MEMBER_CONFIG = bounded_config(
+    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS, read_seconds=MEMBER_READ_TIMEOUT_SECONDS
+)
+"""One member call that hangs fails within about 90 s (the fleet's 6 attempts, kept so that a
+region's throttled CreateTags or DeleteSnapshot calls still back off, of 5 s to connect and 10 s
+to read). With botocore's default timeouts (60 s each) one hung call took 6 minutes, and with
+the next resource's call Lambda ended the 600 s run: no result, no notices, and the targets the
+run had not come to were left for the next day."""
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
@@ -86,6 +103,11 @@ class CleanupServices(FunctionServices[CleanupEnvironment]):
     def policy(self) -> CleanupPolicy:
         """The stack's cleanup policy, from the environment."""
         return self.environment.cleanup_policy
+
+    def member_client(self, service: str, account_id: str, region: str) -> Any:
+        """A client of `service` in a member account and region, its calls bounded by
+        `MEMBER_CONFIG`."""
+        return self.sessions.client(service, account_id, region, config=MEMBER_CONFIG)
 
     @cached_property
     def notice(self) -> timedelta:
@@ -153,6 +175,31 @@ def _apply(ec2: Any, lambda_client: Any, resource: Resource, action: str, mark: 
         ec2.delete_volume(VolumeId=resource.id)
 
 
+def _apply_unless_unanswered(
+    ec2: Any,
+    lambda_client: Any,
+    resource: Resource,
+    *,
+    action: str,
+    mark: str,
+    unanswered: dict[str, str],
+) -> str | None:
+    """Perform `action` (see `_apply`) unless its endpoint did not answer earlier in the target
+    (`unanswered`: service -> the error, noted here); the error met or why it was not tried, or
+    None when done."""
+    service = "lambda" if resource.kind == LAMBDA_VERSION else "ec2"
+    if service in unanswered:
+        return f"not tried: {unanswered[service]}"
+    try:
+        _apply(ec2, lambda_client, resource, action, mark)
+    except _NO_ANSWER as error:
+        unanswered[service] = str(error)
+        return str(error)
+    except (ClientError, BotoCoreError) as error:
+        return str(error)
+    return None
+
+
 def clean_target(
     services: CleanupServices, account_id: str, region: str, *, dry_run: bool
 ) -> TargetResult:
@@ -163,8 +210,8 @@ def clean_target(
     new_mark = (today + services.notice).isoformat()
     key = state_key(account_id, region)
     try:
-        ec2 = services.sessions.client("ec2", account_id, region)
-        lambda_client = services.sessions.client("lambda", account_id, region)
+        ec2 = services.member_client("ec2", account_id, region)
+        lambda_client = services.member_client("lambda", account_id, region)
         # Lambda version marks are neither read nor rewritten when the policy leaves them out.
         saved_marks = (
             read_marks(services.state, key)
@@ -198,6 +245,8 @@ def clean_target(
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
     deletion_notices: dict[date, set[str]] = {}
+    # Service -> why its endpoint is given up for this target: it did not answer a call.
+    unanswered: dict[str, str] = {}
     for resource in resources:
         action = decide(resource, today, deletes=services.policy.deletes)
         marked_on = resource.delete_after
@@ -229,11 +278,12 @@ def clean_target(
         if action in (MARK, PENDING, DUE):
             entry["delete_after"] = mark
         if not dry_run and action not in (PENDING, DUE):
-            try:
-                _apply(ec2, lambda_client, resource, action, mark)
-            except (ClientError, BotoCoreError) as error:
+            error_text = _apply_unless_unanswered(
+                ec2, lambda_client, resource, action=action, mark=mark, unanswered=unanswered
+            )
+            if error_text is not None:
                 result.errors.append(
-                    {"kind": resource.kind, "id": resource.id, "error": str(error)}
+                    {"kind": resource.kind, "id": resource.id, "error": error_text}
                 )
                 if resource.kind == LAMBDA_VERSION and marked_on is not None:
                     lambda_marks[resource.id] = marked_on.isoformat()

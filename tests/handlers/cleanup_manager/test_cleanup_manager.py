@@ -6,9 +6,11 @@ import io
 import zipfile
 from collections.abc import Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import BotoCoreError
@@ -27,7 +29,12 @@ from handlers.cleanup_manager.cleanup import (
 )
 from handlers.cleanup_manager.exceptions import InventoryUnreadableError
 from tests.handlers.cleanup_manager.conftest import on_every_session
-from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
+from tests.handlers.deadlines import (
+    ContextRunningOutOfTime,
+    LambdaTime,
+    hang_every_attempt,
+    killed_while_publishing_then_retried,
+)
 from tests.handlers.faults import fail_every_attempt, s3_error_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
 
@@ -627,7 +634,7 @@ def test_a_lambda_function_that_cannot_be_read_does_not_stop_the_rest_of_its_tar
     alert_inbox.receive()
     # AND, once the notice has run out, listing the versions of "orders" failing on every attempt
     future_clock.advance(timedelta(days=7).total_seconds())
-    member_lambda = built_services[0].sessions.client("lambda", MEMBER_A, REGION)
+    member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
     refused = fail_every_attempt(member_lambda, "lambda", "ListVersionsByFunction")
 
     def refuse_orders_only(request: Any, **kwargs: Any) -> None:
@@ -656,6 +663,76 @@ def test_a_lambda_function_that_cannot_be_read_does_not_stop_the_rest_of_its_tar
     }
 
 
+def _functions_with_old_versions(session: boto3.Session, names: list[str]) -> None:
+    """Functions `names` in the member of `session`, each with 5 published versions (2 beyond
+    the 3 kept)."""
+    client = _lambda_function(session, names[0], versions=5)
+    role_arn = session.client("iam").get_role(RoleName="fn-role")["Role"]["Arn"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    for name in names[1:]:
+        client.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler="app.handler",
+            Code={"ZipFile": buffer.getvalue()},
+        )
+        for _ in range(5):
+            client.publish_version(FunctionName=name)
+
+
+@pytest.mark.parametrize(
+    ("service", "hung_call"),
+    [
+        pytest.param("ec2", "CreateTags", id="each-mark"),
+        pytest.param("lambda", "ListVersionsByFunction", id="each-function"),
+    ],
+)
+def test_a_member_whose_endpoint_never_answers_costs_the_run_one_bounded_call(
+    cleaner: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[CleanupServices],
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+    hung_call: str,
+) -> None:
+    # GIVEN one target at a time, member A with stale snapshots, unattached volumes and three
+    # functions with old versions, its `service` endpoint accepting `hung_call` but never
+    # answering, member B with a stale snapshot, and a run with the function's whole 600 s
+    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
+    _functions_with_old_versions(member_session(MEMBER_A), ["orders", "billing", "search"])
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    stale_b = _snapshot(ec2_b)
+    cleaner({"action": "cleanup", "dry_run": True})
+    time = LambdaTime(600)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    member_client = built_services[0].member_client(service, MEMBER_A, REGION)
+    hung = hang_every_attempt(member_client, service, hung_call, time)
+    # WHEN the day's run comes
+    result = cleaner({"action": "cleanup"}, time.context())
+    # THEN Lambda did not end the run: member A's hung endpoint cost one call's few short
+    # attempts (not one call per resource or function), each later call to it was not made and is
+    # named, and member B was cleaned
+    assert time.spent < 200, time.spent
+    target_a = _target(result, MEMBER_A)
+    assert target_a["status"] == "partial"
+    first, *later = target_a["errors"]
+    assert "Read timeout" in first["error"], first
+    assert later
+    assert all(error["error"].startswith(("not tried: ", "not read: ")) for error in later), later
+    assert hung.attempts <= 6
+    assert _actions(_target(result, MEMBER_B))[stale_b] == "mark"
+    assert MARK_TAG in _tags(ec2_b, stale_b)
+    # AND the resources of member A's other service were still cleaned
+    if service == "lambda":
+        assert MARK_TAG in _tags(member_a["ec2"], member_a["stale"])
+    else:
+        assert _actions(target_a)["orders:1"] == "mark"
+
+
 def _describe_images_as_aws_does(ec2: Any) -> None:
     """DescribeImages leaves disabled AMIs out unless asked for them (`IncludeDisabled`), as
     EC2 documents; moto lists them all."""
@@ -680,7 +757,7 @@ def test_a_snapshot_of_a_disabled_ami_is_never_a_candidate(
     [image] = ec2.describe_images(Owners=["self"])["Images"]
     ec2.disable_image(ImageId=image["ImageId"])
     cleaner({"action": "cleanup", "dry_run": True})
-    _describe_images_as_aws_does(built_services[0].sessions.client("ec2", MEMBER_A, REGION))
+    _describe_images_as_aws_does(built_services[0].member_client("ec2", MEMBER_A, REGION))
     # WHEN the schedule runs
     target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the AMI's snapshot is neither marked nor announced
