@@ -5,7 +5,7 @@ import pulumi
 from catalog.functions import FUNCTIONS
 from components.exceptions import StackSettingsError
 from components.fleet import Fleet, FleetArgs
-from components.naming import member_role_name
+from components.naming import FLEET_COMPONENT, member_role_name
 from components.stack_config import archive_runtime_python, load_stack_settings
 
 try:
@@ -16,7 +16,7 @@ except StackSettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
 fleet = Fleet(
-    "fleet",
+    FLEET_COMPONENT,
     FleetArgs(settings=settings, stack=pulumi.get_stack(), runtime_python=runtime_python),
 )
 

@@ -30,6 +30,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
+from components.naming import EKS_CLUSTER_SUFFIX, NODE_ROLE_SUFFIX
 from components.settings import PROJECT, ClusterSettings, NodeGroupSettings
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -131,14 +132,14 @@ class EksCluster(pulumi.ComponentResource):
         )
 
         self.node_role = aws.iam.Role(
-            f"{name}-nodes",
+            f"{name}{NODE_ROLE_SUFFIX}",
             description=f"Worker nodes of EKS cluster {settings.name}",
             assume_role_policy=node_role_trust_policy(),
             opts=child,
         )
         attachments = [
             aws.iam.RolePolicyAttachment(
-                f"{name}-nodes-{policy}",
+                f"{name}{NODE_ROLE_SUFFIX}-{policy}",
                 role=self.node_role.name,
                 policy_arn=f"arn:{args.partition}:iam::aws:policy/{policy}",
                 opts=child,
@@ -148,7 +149,7 @@ class EksCluster(pulumi.ComponentResource):
 
         public_cidrs = list(settings.endpoint_public_access_cidrs)
         self.cluster = eks.Cluster(
-            f"{name}-cluster",
+            f"{name}{EKS_CLUSTER_SUFFIX}",
             name=settings.name,
             version=settings.kubernetes_version,
             vpc_id=args.vpc_id,

@@ -126,6 +126,46 @@ def stack_name_problem(stack: str, hub_account_id: str, hub_region: str) -> str 
     return None
 
 
+# The AWS provider names a resource created without a name after its logical name, a dash and 7
+# random characters, and refuses a logical name that leaves no room for them. It does so at preview,
+# in the provider, which the offline plan's mocks never run.
+AUTO_NAME_SUFFIX_LENGTH = 8
+# The Fleet component's name; each created cluster's component is `<fleet>-<account>-<cluster>`.
+FLEET_COMPONENT = "fleet"
+NODE_ROLE_SUFFIX = "-nodes"
+EKS_CLUSTER_SUFFIX = "-cluster"
+# pulumi-eks names the cluster's service role after its cluster resource: `<cluster>-eksRole-role`.
+EKS_SERVICE_ROLE_SUFFIX = "-eksRole-role"
+
+
+def created_cluster_component_name(account_name: str, cluster_name: str) -> str:
+    """The logical name of a created cluster's component, which its resources' names extend."""
+    return f"{FLEET_COMPONENT}-{account_name}-{cluster_name}"
+
+
+def created_cluster_name_problem(account_name: str, cluster_name: str) -> str | None:
+    """Why an account and a created cluster's names are too long together, or None: the IAM roles
+    of the cluster (its node role and pulumi-eks's service role) are named by the AWS provider
+    after their logical names, which those two names are part of."""
+    component = created_cluster_component_name(account_name, cluster_name)
+    longest = max(
+        (
+            f"{component}{NODE_ROLE_SUFFIX}",
+            f"{component}{EKS_CLUSTER_SUFFIX}{EKS_SERVICE_ROLE_SUFFIX}",
+        ),
+        key=len,
+    )
+    length = len(longest) + AUTO_NAME_SUFFIX_LENGTH
+    if length <= MAX_NAME_LENGTH:
+        return None
+    return (
+        f"account {account_name!r} and cluster {cluster_name!r} are too long together: the "
+        f"cluster's IAM role {longest} would have {length} characters with the AWS provider's "
+        f"random suffix, IAM allows {MAX_NAME_LENGTH}; shorten the two names by "
+        f"{length - MAX_NAME_LENGTH} characters together"
+    )
+
+
 def function_name(stack: str, function: str) -> str:
     """The Lambda function name of a catalog function: `lf-<stack>-<name with dashes>`."""
     return bounded_name(f"{resource_prefix(stack)}-{function.replace('_', '-')}")

@@ -16,7 +16,7 @@ from components.bytecode import (
     runtime_python_for,
 )
 from components.exceptions import RuntimePythonError, StackSettingsError
-from components.naming import stack_name_problem
+from components.naming import created_cluster_name_problem, stack_name_problem
 from components.settings import (
     FleetSettings,
     load_settings,
@@ -62,8 +62,10 @@ def validated_stack_settings(
 ) -> FleetSettings:
     """The settings of `stack` from its `lambda-fleet:` `document` (raises StackSettingsError),
     after refusing a key of its whole `config` whose namespace misspells `lambda-fleet:` (its
-    setting would be silently ignored), and a stack whose name cannot go into the hub's bucket
-    names. The program and the local tools (`fleetctl demo`, `invoke`) read a stack this way."""
+    setting would be silently ignored), a stack whose name cannot go into the hub's bucket
+    names, and an account and a created cluster whose names make its IAM roles' names too long
+    (which only the AWS provider would find, at preview). The program and the local tools
+    (`fleetctl demo`, `invoke`) read a stack this way."""
     misspelt = misspelt_namespace(config)
     if misspelt is not None:
         raise StackSettingsError(stack, *misspelt)
@@ -71,6 +73,15 @@ def validated_stack_settings(
     problem = stack_name_problem(stack, settings.hub.account_id, settings.hub.region)
     if problem is not None:
         raise StackSettingsError(stack, "stack name", problem)
+    for member_index, member in enumerate(settings.members):
+        for cluster_index, cluster in enumerate(member.clusters):
+            if cluster.existing:
+                continue
+            problem = created_cluster_name_problem(member.name, cluster.name)
+            if problem is not None:
+                raise StackSettingsError(
+                    stack, f"members[{member_index}].clusters[{cluster_index}].name", problem
+                )
     return settings
 
 

@@ -12,6 +12,13 @@ import pytest
 import yaml
 
 from components.exceptions import StackSettingsError
+from components.naming import (
+    EKS_CLUSTER_SUFFIX,
+    EKS_SERVICE_ROLE_SUFFIX,
+    NODE_ROLE_SUFFIX,
+    created_cluster_component_name,
+    created_cluster_name_problem,
+)
 from components.settings import load_settings, settings_document
 from fleetctl.exceptions import PlanError, ProgramFailedError
 from fleetctl.local_world import stack_settings
@@ -507,3 +514,48 @@ def test_stack_file_that_is_not_yaml_names_the_file_and_quotes_the_line(tmp_path
     assert message.startswith("Pulumi.broken.yaml is not valid YAML: ")
     assert "line 7, column 1:" in message
     assert "\tregion: ap-south-1" in message
+
+
+def test_program_refuses_account_and_cluster_names_too_long_for_the_clusters_roles(
+    project_with_stack,
+) -> None:
+    """GIVEN a member and a created cluster whose names, each valid, make pulumi-eks's cluster
+    service role `fleet-<account>-<cluster>-cluster-eksRole-role` too long for the AWS provider's
+    name and random suffix (64 characters), which the provider refuses only at preview
+    WHEN the real program runs offline
+    THEN it stops at the cluster's name with one line saying by how much, nothing registered"""
+    text = VALID_STACK.replace("name: dev-workloads", "name: shared-services-platform").replace(
+        "name: dev-apps", "name: tooling-apps"
+    )
+    project = project_with_stack("broken", yaml.safe_load(text)["config"])
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program("broken", project)
+    assert str(raised.value) == (
+        "Pulumi.broken.yaml: members[0].clusters[0].name: account 'shared-services-platform' and "
+        "cluster 'tooling-apps' are too long together: the cluster's IAM role "
+        "fleet-shared-services-platform-tooling-apps-cluster-eksRole-role would have 72 "
+        "characters with the AWS provider's random suffix, IAM allows 64; shorten the two names "
+        "by 8 characters together"
+    )
+    assert [urn.split("::")[2] for urn in raised.value.registered] == ["pulumi:pulumi:Stack"]
+
+
+def test_the_longest_names_accepted_fit_the_roles_the_program_creates(project_with_stack) -> None:
+    """GIVEN a member and a created cluster whose names are together as long as accepted
+    WHEN the real program runs offline
+    THEN it plans, and the cluster's node role and pulumi-eks cluster resource carry the logical
+    names the check measured, so the check follows the program's naming"""
+    text = VALID_STACK.replace("name: dev-workloads", "name: shared-services").replace(
+        "name: dev-apps", "name: tooling-apps2"
+    )
+    config = yaml.safe_load(text)["config"]
+    run = run_program("valid", project_with_stack("valid", config))
+    component = created_cluster_component_name("shared-services", "tooling-apps2")
+    assert created_cluster_name_problem("shared-services", "tooling-apps2") is None
+    assert len(f"{component}{EKS_CLUSTER_SUFFIX}{EKS_SERVICE_ROLE_SUFFIX}") == 56
+    assert [resource.name for resource in run.of_type("eks:index:Cluster")] == [
+        f"{component}{EKS_CLUSTER_SUFFIX}"
+    ]
+    assert f"{component}{NODE_ROLE_SUFFIX}" in [
+        resource.name for resource in run.of_type("aws:iam/role:Role")
+    ]
