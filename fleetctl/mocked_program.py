@@ -35,7 +35,9 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 
+from components.exceptions import one_short_line
 from components.settings import PROJECT
+from fleet_shared.validation_errors import shown_value
 from fleetctl.exceptions import PlanError, ProgramFailedError
 from fleetctl.mock_responses import FleetMocks, ProviderPlacement, network_outputs_from_config
 
@@ -165,7 +167,28 @@ def read_stack_file(path: Path) -> dict[str, Any]:
             raise PlanError(f"{path.name} is not valid YAML: {error}") from None
     if not isinstance(document, Mapping) or not isinstance(document.get("config"), Mapping):
         raise PlanError(f"{path.name} has no `config:` mapping")
-    return dict(document["config"])
+    return _namespaced(document["config"], path.name)
+
+
+def _namespaced(config: Mapping[Any, Any], file_name: str) -> dict[str, Any]:
+    """The config with each key that has no namespace (`dry_run:`) in the project's
+    (`lambda-fleet:dry_run`), as the Pulumi CLI reads it: left out here, its setting would be
+    ignored by the offline tools alone. A key written both ways is refused, since the CLI keeps
+    whichever of the two it happens to read last."""
+    namespaced: dict[str, Any] = {}
+    written_as: dict[str, str] = {}
+    for key, value in config.items():
+        text = str(key)
+        full = text if ":" in text else f"{PROJECT}:{text}"
+        if full in written_as:
+            raise PlanError(
+                f"{file_name}: {one_short_line(full)}: set twice, as "
+                f"{shown_value(written_as[full])} and {shown_value(text)} (a key without a "
+                "namespace is the project's); keep one"
+            )
+        written_as[full] = text
+        namespaced[full] = value
+    return namespaced
 
 
 def stack_file(stack: str, project_dir: Path = REPO_ROOT) -> Path:

@@ -559,3 +559,52 @@ def test_the_longest_names_accepted_fit_the_roles_the_program_creates(project_wi
     assert f"{component}{NODE_ROLE_SUFFIX}" in [
         resource.name for resource in run.of_type("aws:iam/role:Role")
     ]
+
+
+def _stack_file_without_the_namespace(tmp_path: Path, line: str) -> Path:
+    """VALID_STACK with its `lambda-fleet:dry_run: true` line replaced by `line`."""
+    (tmp_path / "Pulumi.bare.yaml").write_text(
+        VALID_STACK.replace("  lambda-fleet:dry_run: true", f"  {line}")
+    )
+    return tmp_path
+
+
+def test_a_key_without_a_namespace_is_the_projects_as_the_pulumi_cli_reads_it(
+    tmp_path: Path,
+) -> None:
+    """GIVEN a stack file with `dry_run: true` written without `lambda-fleet:`, which the Pulumi
+    CLI reads as `lambda-fleet:dry_run`
+    WHEN the local tools read its settings
+    THEN dry_run is on, as under `pulumi up` (not silently off)"""
+    project = _stack_file_without_the_namespace(tmp_path, "dry_run: true")
+    assert stack_settings("bare", project).dry_run is True
+
+
+def test_a_misspelt_key_without_a_namespace_is_refused_as_pulumi_up_refuses_it(
+    tmp_path: Path,
+) -> None:
+    """GIVEN a stack file with `dryrun: true` written without a namespace
+    WHEN the local tools read its settings
+    THEN they stop at the key, as the program does under `pulumi up`"""
+    project = _stack_file_without_the_namespace(tmp_path, "dryrun: true")
+    with pytest.raises(PlanError) as raised:
+        stack_settings("bare", project)
+    assert str(raised.value) == (
+        "Pulumi.bare.yaml: dryrun: unknown setting 'dryrun'; did you mean 'dry_run'?"
+    )
+
+
+def test_a_key_written_with_and_without_its_namespace_is_refused(tmp_path: Path) -> None:
+    """GIVEN a stack file setting both `lambda-fleet:dry_run` and `dry_run`, of which the Pulumi
+    CLI keeps whichever it reads last
+    WHEN the plan reads it
+    THEN it stops, naming the key and both spellings"""
+    project = _stack_file_without_the_namespace(
+        tmp_path, "lambda-fleet:dry_run: true\n  dry_run: false"
+    )
+    with pytest.raises(PlanError) as raised:
+        read_stack_file(project / "Pulumi.bare.yaml")
+    assert str(raised.value) == (
+        "Pulumi.bare.yaml: lambda-fleet:dry_run: set twice, as 'lambda-fleet:dry_run' and "
+        "'dry_run' (a key without a namespace is the project's); keep one"
+    )
