@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from functools import cache
@@ -828,6 +829,20 @@ TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 RESERVED_TAG_KEYS = ("project", "stack", "account", "managed-by")
 AWS_RESERVED_TAG_PREFIX = "aws:"
+# What IAM takes in a tag key or value (`[\p{L}\p{Z}\p{N}_.:/=+\-@]*`): the stack's tags go on
+# every resource, roles included, so anything else would fail `pulumi up` at the first role.
+TAG_PUNCTUATION = "_.:/=+-@"
+TAG_CHARACTER_CATEGORIES = ("L", "Z", "N")
+
+
+def _tag_character_refused(text: str) -> str | None:
+    """The first character of a tag key or value that IAM refuses, or None."""
+    for character in text:
+        if character not in TAG_PUNCTUATION and not unicodedata.category(character).startswith(
+            TAG_CHARACTER_CATEGORIES
+        ):
+            return character
+    return None
 
 
 class FleetSettings(StrictModel):
@@ -865,8 +880,15 @@ class FleetSettings(StrictModel):
                 raise ValueError(
                     f"tag key {shown_value(key)} is set by the program and cannot be configured"
                 )
-            # AWS refuses `aws:` in any mix of cases at the start of a tag key or value.
             for what, text in (("key", key), ("value", value)):
+                refused = _tag_character_refused(text)
+                if refused is not None:
+                    raise FieldValueError(
+                        _shown_key(key),
+                        f"tag {what} {shown_value(text)} holds {shown_value(refused)}, which AWS "
+                        f"refuses in tags: use letters, digits, spaces and {TAG_PUNCTUATION}",
+                    )
+                # AWS refuses `aws:` in any mix of cases at the start of a tag key or value.
                 if text.lower().startswith(AWS_RESERVED_TAG_PREFIX):
                     raise ValueError(
                         f"tag {what} {shown_value(text)} starts with {text[:4]!r}, which AWS "

@@ -608,3 +608,50 @@ def test_a_key_written_with_and_without_its_namespace_is_refused(tmp_path: Path)
         "Pulumi.bare.yaml: lambda-fleet:dry_run: set twice, as 'lambda-fleet:dry_run' and "
         "'dry_run' (a key without a namespace is the project's); keep one"
     )
+
+
+@pytest.mark.parametrize(
+    ("tags", "line"),
+    [
+        (
+            '{team: "platform\\e[31m"}',
+            "tags.team: tag value 'platform\\x1b[31m' holds '\\x1b', which AWS refuses in tags: "
+            "use letters, digits, spaces and _.:/=+-@",
+        ),
+        (
+            "{owner: 'ops, sre'}",
+            "tags.owner: tag value 'ops, sre' holds ',', which AWS refuses in tags: use letters, "
+            "digits, spaces and _.:/=+-@",
+        ),
+        (
+            '{"cost#center": platform}',
+            "tags.cost#center: tag key 'cost#center' holds '#', which AWS refuses in tags: use "
+            "letters, digits, spaces and _.:/=+-@",
+        ),
+    ],
+    ids=["escape-in-value", "comma-in-value", "hash-in-key"],
+)
+def test_a_tag_with_a_character_aws_refuses_is_refused_naming_the_tag(tags: str, line: str) -> None:
+    """GIVEN stack tags holding a character IAM refuses in tags (the stack's tags go on every
+    resource, roles included), which passed the plan and failed `pulumi up` at the first role
+    WHEN the settings are loaded
+    THEN one line names the tag and the character, with the escape shown, not sent raw"""
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings(
+            "broken",
+            _broken(
+                "  lambda-fleet:dry_run: true",
+                f"  lambda-fleet:dry_run: true\n  lambda-fleet:tags: {tags}",
+            ),
+        )
+    assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+def test_tags_in_any_script_with_spaces_and_the_allowed_punctuation_load() -> None:
+    # GIVEN tags with accented letters, spaces and every punctuation mark IAM takes
+    document = _broken(
+        "  lambda-fleet:dry_run: true",
+        "  lambda-fleet:dry_run: true\n  lambda-fleet:tags: {équipe: 'plate forme_.:/=+-@'}",
+    )
+    # WHEN loaded THEN they are kept as written
+    assert load_settings("valid", document).tags == {"équipe": "plate forme_.:/=+-@"}
