@@ -236,10 +236,35 @@ CalendarDate = Annotated[date, BeforeValidator(_calendar_date)]
 LocalMinute = Annotated[datetime, BeforeValidator(_local_minute)]
 
 
+def _takes_a_number(annotation: Any) -> bool:
+    """Whether a field of this annotation holds a number (`int`, `float`, or either or None)."""
+    if get_origin(annotation) in (Union, UnionType):
+        members = [member for member in get_args(annotation) if member is not type(None)]
+        return bool(members) and all(_takes_a_number(member) for member in members)
+    return annotation in (int, float)
+
+
 class StrictModel(BaseModel):
     """Unknown keys are errors: a misspelt setting must never be silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_flag_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads `true` as 1 where a number is meant (`max_step: true`, a size in
+        # `off_hours_desired`): a flag written for a number is a mistake, never a count.
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and _takes_a_number(annotation):
+            raise ValueError(f"expected a number, got {shown_value(value)} (bool)")
+        numbers_by_key = get_origin(annotation) is dict and _takes_a_number(get_args(annotation)[1])
+        if numbers_by_key and isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(item, bool):
+                    raise FieldValueError(
+                        _shown_key(key), f"expected a number, got {shown_value(item)} (bool)"
+                    )
+        return value
 
 
 def _unique(values: list[str], what: str, field: str | None = None) -> None:

@@ -655,3 +655,35 @@ def test_tags_in_any_script_with_spaces_and_the_allowed_punctuation_load() -> No
     )
     # WHEN loaded THEN they are kept as written
     assert load_settings("valid", document).tags == {"équipe": "plate forme_.:/=+-@"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        (
+            "min_size: 1",
+            "min_size: true",
+            f"{GROUP}.min_size: expected a number, got True (bool)",
+        ),
+        (
+            "off_hours_desired: {system: 1}",
+            "off_hours_desired: {system: true}",
+            f"{CLUSTER}.schedule.off_hours_desired.system: expected a number, got True (bool)",
+        ),
+        (
+            "          schedule:\n",
+            "          scaling: {mode: predictive, max_step: true}\n          schedule:\n",
+            f"{CLUSTER}.scaling.max_step: expected a number, got True (bool)",
+        ),
+    ],
+    ids=["size", "off-hours-size", "max-step"],
+)
+def test_a_flag_written_for_a_number_is_refused_naming_the_field(
+    old: str, new: str, line: str
+) -> None:
+    """GIVEN a stack file with `true` where a number is meant, which pydantic alone reads as 1
+    WHEN the settings are loaded
+    THEN one line names the field and the flag, instead of a size or step of 1"""
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("broken", _broken(old, new))
+    assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
