@@ -133,6 +133,16 @@ YAML_1_2_RESOLVERS = {
 }
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A key written twice in one mapping of a stack file."""
+
+    def __init__(self, key: Any, first_line: int, line: int) -> None:
+        super().__init__(
+            f"line {line}: key {shown_value(key)} is already set at line {first_line} of the "
+            "same mapping, and the Pulumi CLI refuses a key written twice; keep one"
+        )
+
+
 class StackFileLoader(FAST_YAML_LOADER):
     """Reads a stack file's scalars as the Pulumi CLI reads them (YAML 1.2): only `true` and
     `false` are booleans, and `18:00` is text.
@@ -140,7 +150,21 @@ class StackFileLoader(FAST_YAML_LOADER):
     PyYAML follows YAML 1.1, where `off`, `on`, `yes` and `no` are booleans too and digits
     joined by colons are a base-60 number, so `tracing: off` would reach the settings as `False`
     and `scale_down_time: 18:00` as 1080, and be refused here while `pulumi up` takes them.
+    A key written twice in one mapping, which PyYAML reads as its last value, is refused as the
+    CLI refuses it.
     """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                raise DuplicateKeyError(key, first_lines[key], line)
+            first_lines[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 StackFileLoader.yaml_implicit_resolvers = {
@@ -159,6 +183,8 @@ def read_stack_file(path: Path) -> dict[str, Any]:
         raise PlanError(f"no stack file {path.name} in {path.parent}") from None
     try:
         document = yaml.load(text, Loader=StackFileLoader)
+    except DuplicateKeyError as error:
+        raise PlanError(f"{path.name}: {error}") from None
     except yaml.YAMLError:
         # Read again for the message: the pure-Python loader's quotes the offending line.
         try:

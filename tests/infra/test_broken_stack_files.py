@@ -687,3 +687,20 @@ def test_a_flag_written_for_a_number_is_refused_naming_the_field(
     with pytest.raises(StackSettingsError) as raised:
         load_settings("broken", _broken(old, new))
     assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+def test_a_key_written_twice_in_one_mapping_is_refused_as_the_pulumi_cli_refuses_it(
+    tmp_path: Path,
+) -> None:
+    """GIVEN a node group with `min_size` written twice, which PyYAML reads as the last value and
+    the Pulumi CLI refuses
+    WHEN the plan reads the stack file
+    THEN it stops with one line naming the key and both lines, instead of planning one of them"""
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(VALID_STACK.replace("min_size: 1", "min_size: 1\n              min_size: 3"))
+    with pytest.raises(PlanError) as raised:
+        read_stack_file(path)
+    assert str(raised.value) == (
+        "Pulumi.broken.yaml: line 24: key 'min_size' is already set at line 23 of the same "
+        "mapping, and the Pulumi CLI refuses a key written twice; keep one"
+    )
