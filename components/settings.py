@@ -1199,13 +1199,22 @@ def _ipv4_network(cidr: str) -> IPv4Network:
         ) from None
 
 
+def _whole_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or value.is_integer()
+
+
 def _quote_hint(key: str, value: Any) -> str:
     """What to write instead of a number or flag where the setting is text.
 
     YAML reads an unquoted account id as a number and `1.30` as 1.3, so the fix is to quote;
     the hint shows the quoted form. (`8:00` unquoted is text in the Pulumi CLI's YAML 1.2.)
     """
-    if key.endswith("account_id") and isinstance(value, int) and not isinstance(value, bool):
+    if key.endswith("account_id") and _whole_number(value):
+        # The CLI reads `012345678901` (a leading 0, then an 8 or 9) as a number that is no
+        # integer; it reaches the program as the integer, the local tools as the float.
+        value = int(value)
         hint = (
             f"expected a 12-digit account id as text, got the number {shown_value(value)}; "
             f'quote it in YAML: "{str(value).zfill(ACCOUNT_ID_DIGITS)}"'

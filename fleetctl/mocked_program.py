@@ -125,8 +125,11 @@ YAML_1_2_RESOLVERS = {
         r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$",
         "-+0123456789",
     ),
+    # As the CLI's YAML library (go-yaml v3) reads a number that is no integer: digits with an
+    # optional fraction and exponent, so `012345678901` (a leading 0, then an 8 or 9) and `1e3` are
+    # numbers there, not text.
     YAML_FLOAT_TAG: (
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"^(?:[-+]?(?:\.[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
         "-+0123456789.",
     ),

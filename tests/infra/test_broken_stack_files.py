@@ -704,3 +704,24 @@ def test_a_key_written_twice_in_one_mapping_is_refused_as_the_pulumi_cli_refuses
         "Pulumi.broken.yaml: line 24: key 'min_size' is already set at line 23 of the same "
         "mapping, and the Pulumi CLI refuses a key written twice; keep one"
     )
+
+
+def test_an_unquoted_account_id_with_a_leading_zero_is_read_as_the_pulumi_cli_reads_it(
+    tmp_path: Path,
+) -> None:
+    """GIVEN a member whose account id (and its role's) is written unquoted with a leading 0 and
+    an 8 or 9 in it, which the Pulumi CLI's YAML reads as the number 12345678901 (text in YAML
+    1.2's core schema, which the plan followed)
+    WHEN the local tools read its settings
+    THEN they stop as `pulumi up` does, showing the quoted form, instead of accepting it"""
+    (tmp_path / "Pulumi.broken.yaml").write_text(
+        VALID_STACK.replace('account_id: "222222222222"', "account_id: 012345678901").replace(
+            "arn:aws:iam::222222222222:", "arn:aws:iam::012345678901:"
+        )
+    )
+    with pytest.raises(PlanError) as raised:
+        stack_settings("broken", tmp_path)
+    assert str(raised.value) == (
+        "Pulumi.broken.yaml: members[0].account_id: expected a 12-digit account id as text, got "
+        'the number 12345678901; quote it in YAML: "012345678901"'
+    )
