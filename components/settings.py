@@ -476,6 +476,19 @@ class ScalingSettings(StrictModel):
     max_step: int = Field(default=2, ge=1, le=450)
     working_hours_floor: bool = True
 
+    @field_validator("target_utilization", "headroom_percent")
+    @classmethod
+    def _percent_not_a_fraction(cls, value: float, info: ValidationInfo) -> float:
+        # Both are percentages: 0.7 for 70% would size for 0.7% use (every group at max_size)
+        # or add 0.7% headroom, and nothing else would say so.
+        written_as_fraction = 0 < value < 1 if info.field_name == "headroom_percent" else value <= 1
+        if written_as_fraction:
+            raise ValueError(
+                f"{info.field_name} is a percentage: {value:g} means {value:g}%; write "
+                f"{value * 100:g} for {value * 100:g}%"
+            )
+        return value
+
 
 class HealthEndpoint(StrictModel):
     name: Name

@@ -725,3 +725,34 @@ def test_an_unquoted_account_id_with_a_leading_zero_is_read_as_the_pulumi_cli_re
         "Pulumi.broken.yaml: members[0].account_id: expected a 12-digit account id as text, got "
         'the number 12345678901; quote it in YAML: "012345678901"'
     )
+
+
+@pytest.mark.parametrize(
+    ("scaling", "line"),
+    [
+        (
+            "{mode: predictive, target_utilization: 0.7}",
+            f"{CLUSTER}.scaling.target_utilization: target_utilization is a percentage: 0.7 "
+            "means 0.7%; write 70 for 70%",
+        ),
+        (
+            "{mode: predictive, headroom_percent: 0.1}",
+            f"{CLUSTER}.scaling.headroom_percent: headroom_percent is a percentage: 0.1 means "
+            "0.1%; write 10 for 10%",
+        ),
+    ],
+    ids=["utilization", "headroom"],
+)
+def test_a_percentage_written_as_a_fraction_is_refused(scaling: str, line: str) -> None:
+    """GIVEN predictive scaling with a percentage written as a fraction (0.7 for 70%), which
+    sized every group for 0.7% use, or added 0.1% headroom, without a word
+    WHEN the settings are loaded
+    THEN one line names the field and the percentage meant"""
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings(
+            "broken",
+            _broken(
+                "          schedule:\n", f"          scaling: {scaling}\n          schedule:\n"
+            ),
+        )
+    assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
