@@ -23,7 +23,9 @@ judges that run by the day its window began (handlers/eks_scaler/calendar_checks
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from catalog.model import SCHEDULED_TIME
 from components.settings import WEEKDAYS, CalendarSettings, ClusterSettings, ScheduleSettings
@@ -67,6 +69,29 @@ def action_days(
         return days
     following = {WEEKDAYS[(WEEKDAYS.index(day) + 1) % len(WEEKDAYS)] for day in days}
     return [day for day in WEEKDAYS if day in following]
+
+
+# Where clocks go forward at all, they do so at least once a year.
+SKIPPED_TIME_LOOKAHEAD_DAYS = 366
+
+
+def skipped_run_day(
+    clock_time: str, time_zone: str, days: Sequence[str], start: date
+) -> date | None:
+    """The first day of the year from `start` on which a cron at `clock_time` on `days` fires at
+    a time that does not exist in `time_zone` (the clocks go forward over it), or None.
+    EventBridge Scheduler skips such a run: a cluster would stay scaled down, or up, that day."""
+    zone = ZoneInfo(time_zone)
+    at = time.fromisoformat(clock_time)
+    for offset in range(SKIPPED_TIME_LOOKAHEAD_DAYS):
+        day = start + timedelta(days=offset)
+        if WEEKDAYS[day.weekday()] not in days:
+            continue
+        local = datetime.combine(day, at, tzinfo=zone)
+        # A time that does not exist comes back from UTC as another one.
+        if local.astimezone(UTC).astimezone(zone).time() != at:
+            return day
+    return None
 
 
 def scale_up_payload(

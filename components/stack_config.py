@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import pulumi
@@ -17,6 +18,7 @@ from components.bytecode import (
 )
 from components.exceptions import RuntimePythonError, StackSettingsError
 from components.naming import created_cluster_name_problem, stack_name_problem
+from components.schedule_payloads import action_days, skipped_run_day
 from components.settings import (
     FleetSettings,
     load_settings,
@@ -82,7 +84,34 @@ def validated_stack_settings(
                 raise StackSettingsError(
                     stack, f"members[{member_index}].clusters[{cluster_index}].name", problem
                 )
+    skipped = _skipped_schedule_run(settings, date.today())
+    if skipped is not None:
+        raise StackSettingsError(stack, *skipped)
     return settings
+
+
+def _skipped_schedule_run(settings: FleetSettings, start: date) -> tuple[str, str] | None:
+    """The first cluster schedule time that a day of the coming year lacks in the schedule's
+    zone (a daylight-saving change skips over it), as (field, problem), or None."""
+    for member_index, member in enumerate(settings.members):
+        for cluster_index, cluster in enumerate(member.clusters):
+            schedule = cluster.schedule
+            if schedule is None:
+                continue
+            calendar = settings.cluster_calendar(cluster)
+            for action, field in (("scale_up", "scale_up_time"), ("scale_down", "scale_down_time")):
+                clock_time = getattr(schedule, field)
+                days = action_days(action, schedule, calendar)
+                day = skipped_run_day(clock_time, schedule.time_zone, days, start)
+                if day is not None:
+                    return (
+                        f"members[{member_index}].clusters[{cluster_index}].schedule.{field}",
+                        f"{clock_time} does not exist in {schedule.time_zone} on {day} "
+                        f"({day:%a}), when the clocks go forward, and EventBridge Scheduler skips "
+                        "a run at a time that does not exist; choose a time outside the hour "
+                        "the clocks skip",
+                    )
+    return None
 
 
 def archive_runtime_python(settings: FleetSettings, stack: str) -> RuntimePython | None:

@@ -6,6 +6,7 @@ they would from a real file."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from components.naming import (
     created_cluster_component_name,
     created_cluster_name_problem,
 )
+from components.schedule_payloads import skipped_run_day
 from components.settings import load_settings, settings_document
 from fleetctl.exceptions import PlanError, ProgramFailedError
 from fleetctl.local_world import stack_settings
@@ -756,3 +758,42 @@ def test_a_percentage_written_as_a_fraction_is_refused(scaling: str, line: str) 
             ),
         )
     assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+def test_a_schedule_time_the_clocks_skip_on_a_schedule_day_is_refused(project_with_stack) -> None:
+    """GIVEN a Sunday scale-up at 02:30 in Europe/Berlin, a time the last Sunday of March lacks
+    (the clocks go from 02:00 to 03:00), on which EventBridge Scheduler skips the run and the
+    cluster stays scaled down
+    WHEN the real program runs offline
+    THEN it stops at the time, naming the day it does not exist, with nothing registered"""
+    text = VALID_STACK.replace(
+        '            scale_up_time: "08:00"\n',
+        '            time_zone: Europe/Berlin\n            scale_up_time: "02:30"\n'
+        "            days: [SAT, SUN]\n",
+    )
+    project = project_with_stack("broken", yaml.safe_load(text)["config"])
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program("broken", project)
+    assert re.fullmatch(
+        rf"Pulumi\.broken\.yaml: {re.escape(CLUSTER)}\.schedule\.scale_up_time: 02:30 does not "
+        r"exist in Europe/Berlin on \d{4}-03-(2[5-9]|3[01]) \(Sun\), when the clocks go forward, "
+        r"and EventBridge Scheduler skips a run at a time that does not exist; choose a time "
+        r"outside the hour the clocks skip",
+        str(raised.value),
+    )
+    assert [urn.split("::")[2] for urn in raised.value.registered] == ["pulumi:pulumi:Stack"]
+
+
+def test_a_schedule_time_the_clocks_skip_only_on_other_days_is_accepted() -> None:
+    # GIVEN 02:30 in Europe/Berlin on weekdays only (the clocks go forward on a Sunday)
+    settings = load_settings(
+        "valid",
+        _broken(
+            '            scale_up_time: "08:00"\n',
+            '            time_zone: Europe/Berlin\n            scale_up_time: "02:30"\n',
+        ),
+    )
+    schedule = settings.members[0].clusters[0].schedule
+    assert schedule is not None
+    # WHEN the days of the coming year are checked THEN no run of the schedule is skipped
+    assert skipped_run_day("02:30", "Europe/Berlin", schedule.days, date.today()) is None
