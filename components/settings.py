@@ -1310,6 +1310,8 @@ def settings_document(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Pulumi's own settings (`pulumi:tags`, `pulumi:disable-default-providers`) share names with ours.
+PULUMI_NAMESPACE = "pulumi"
 # How close a config namespace must be to the project's to be taken for its misspelling;
 # Pulumi's and the providers' namespaces (`pulumi`, `aws`, `eks`) are nowhere near it.
 NAMESPACE_RESEMBLANCE = 0.8
@@ -1317,13 +1319,17 @@ NAMESPACE_RESEMBLANCE = 0.8
 
 def misspelt_namespace(config: Mapping[str, Any]) -> tuple[str, str] | None:
     """The first key (in file order) of a stack file's `config:` whose namespace is a
-    misspelling of `lambda-fleet:`, as (key, problem): nothing would ever read its setting.
+    misspelling of `lambda-fleet:`, or that names one of its settings in another namespace than
+    Pulumi's own, as (key, problem): nothing would ever read its setting.
 
-    Other namespaces belong to Pulumi and the providers, which judge their own keys.
+    Other keys belong to Pulumi and the providers, which judge their own.
     """
     for key in config:
         namespace, _, setting = str(key).partition(":")
-        if namespace != PROJECT and difflib.get_close_matches(
+        if namespace in (PROJECT, PULUMI_NAMESPACE):
+            continue
+        # `lambda:dry_run` or `fleet:members` is no provider's key, only ours misplaced.
+        if setting in FleetSettings.model_fields or difflib.get_close_matches(
             namespace, [PROJECT], n=1, cutoff=NAMESPACE_RESEMBLANCE
         ):
             return (

@@ -321,12 +321,14 @@ def test_program_refuses_a_misspelt_top_level_key_before_registering(project_wit
     assert [urn.split("::")[2] for urn in raised.value.registered] == ["pulumi:pulumi:Stack"]
 
 
-@pytest.mark.parametrize("namespace", ["lambda_fleet", "lambdafleet", "lamda-fleet"])
+@pytest.mark.parametrize(
+    "namespace", ["lambda_fleet", "lambdafleet", "lamda-fleet", "lambda", "fleet"]
+)
 def test_program_refuses_a_setting_in_a_misspelt_namespace_before_registering(
     project_with_stack, namespace: str
 ) -> None:
-    """GIVEN a stack file whose `lambda-fleet:dry_run: true` has its namespace misspelt, which
-    would leave dry_run off without a word
+    """GIVEN a stack file whose `lambda-fleet:dry_run: true` has its namespace misspelt or cut
+    short (`lambda:`, `fleet:`), which would leave dry_run off without a word
     WHEN the real program runs
     THEN it stops at that key, naming the namespace it resembles, with nothing registered"""
     config = yaml.safe_load(
@@ -403,6 +405,8 @@ def test_other_namespaces_of_a_stack_file_are_left_to_their_owners(project_with_
     THEN it does not take them for misspellings of its own"""
     config = yaml.safe_load(VALID_STACK)["config"]
     config["pulumi:disable-default-providers"] = ["*"]
+    # Pulumi's stack tags share their name with the fleet's `tags`.
+    config["pulumi:tags"] = {"team": "platform"}
     config["aws:skipMetadataApiCheck"] = False
     config["eks:region"] = "ap-south-1"
     run = run_program("valid", project_with_stack("valid", config))
