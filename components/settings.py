@@ -127,9 +127,23 @@ LayerArn = Annotated[
     ),
     AfterValidator(_commercial_arn),
 ]
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+def _printable(value: str) -> str:
+    """Text without control characters (a terminal escape, a line break): AWS refuses them in an
+    address or URL at `pulumi up`, and a reason would carry them into alerts and logs."""
+    for character in value:
+        if not character.isprintable():
+            raise ValueError(
+                f"{shown_value(value)} holds the control character {shown_value(character)}"
+            )
+    return value
+
+
+PrintableText = Annotated[str, AfterValidator(_printable)]
+Email = Annotated[PrintableText, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
-OutputKey = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+OutputKey = Annotated[PrintableText, StringConstraints(min_length=1, max_length=256)]
 StackName = Annotated[str, StringConstraints(pattern=r"^[\w.-]+/[\w.-]+/[\w.{}-]+$")]
 # EKS takes label and taint keys of at most 63 characters, prefix included.
 LabelKey = Annotated[
@@ -399,7 +413,7 @@ class MaintenanceWindowSettings(StrictModel):
 
     start: LocalMinute
     end: LocalMinute
-    reason: str = Field(min_length=1, max_length=200)
+    reason: PrintableText = Field(min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
@@ -492,7 +506,7 @@ class ScalingSettings(StrictModel):
 
 class HealthEndpoint(StrictModel):
     name: Name
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+    url: Annotated[PrintableText, StringConstraints(pattern=r"^https?://[^\s]+$")]
     timeout_seconds: float = Field(default=5.0, gt=0, le=HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS)
     expected_status: int = Field(default=200, ge=100, le=599)
 

@@ -801,3 +801,43 @@ def test_a_schedule_time_the_clocks_skip_only_on_other_days_is_accepted() -> Non
     assert schedule is not None
     # WHEN the days of the coming year are checked THEN no run of the schedule is skipped
     assert skipped_run_day("02:30", "Europe/Berlin", schedule.days, date.today()) is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        (
+            "  lambda-fleet:dry_run: true",
+            "  lambda-fleet:dry_run: true\n"
+            '  lambda-fleet:alerts: {emails: ["ops\\e[2J@example.com"]}',
+            "alerts.emails[0]: 'ops\\x1b[2J@example.com' holds the control character '\\x1b'",
+        ),
+        (
+            '          endpoint_public_access_cidrs: ["203.0.113.0/24"]\n',
+            '          endpoint_public_access_cidrs: ["203.0.113.0/24"]\n'
+            '          health_endpoints: [{name: api, url: "https://api.example.com/\\e[31m"}]\n',
+            f"{CLUSTER}.health_endpoints[0].url: 'https://api.example.com/\\x1b[31m' holds the "
+            "control character '\\x1b'",
+        ),
+        (
+            '          endpoint_public_access_cidrs: ["203.0.113.0/24"]\n',
+            '          endpoint_public_access_cidrs: ["203.0.113.0/24"]\n'
+            "          calendar: {maintenance_windows: [{start: '2026-01-01T00:00', "
+            "end: '2026-01-01T01:00', reason: \"patch\\nday\"}]}\n",
+            f"{CLUSTER}.calendar.maintenance_windows[0].reason: 'patch\\nday' holds the control "
+            "character '\\n'",
+        ),
+    ],
+    ids=["email", "health-url", "maintenance-reason"],
+)
+def test_a_control_character_in_an_address_url_or_reason_is_refused_escaped(
+    old: str, new: str, line: str
+) -> None:
+    """GIVEN an alert address, a health endpoint URL or a maintenance reason holding a terminal
+    escape or a line break, which AWS refused at `pulumi up` (the address) or the functions carried
+    into requests, alerts and logs
+    WHEN the settings are loaded
+    THEN one line names the field and the character, escaped"""
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("broken", _broken(old, new))
+    assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
