@@ -221,10 +221,18 @@ _CALENDAR_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LOCAL_MINUTE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
 
 
+# How an unquoted date reaches the program under the Pulumi CLI: its YAML reads `2026-01-26` as
+# a timestamp, which its config turns into Go's text of it, midnight UTC.
+_CLI_UNQUOTED_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2}) 00:00:00 \+0000 UTC$")
+
+
 def _calendar_date(value: Any) -> date:
     # YAML may already have read an unquoted date; a number is never a date here.
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
+    unquoted = _CLI_UNQUOTED_DATE.match(value) if isinstance(value, str) else None
+    if unquoted is not None:
+        value = unquoted.group(1)
     if isinstance(value, str) and _CALENDAR_DATE.match(value):
         try:
             return date.fromisoformat(value)

@@ -841,3 +841,40 @@ def test_a_control_character_in_an_address_url_or_reason_is_refused_escaped(
     with pytest.raises(StackSettingsError) as raised:
         load_settings("broken", _broken(old, new))
     assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+# What the program receives under the Pulumi CLI for `holidays: [2026-01-26]` written unquoted:
+# the CLI's YAML (go-yaml v3) reads a timestamp, and its config passes Go's text of it.
+CLI_UNQUOTED_HOLIDAY = "2026-01-26 00:00:00 +0000 UTC"
+
+
+def test_an_unquoted_holiday_is_the_same_date_under_pulumi_up_as_offline(tmp_path: Path) -> None:
+    """GIVEN a holiday written unquoted, which the local tools read as a date and the program
+    under the Pulumi CLI receives as Go's text of a timestamp, and refused
+    WHEN both forms are loaded
+    THEN both are the holiday 2026-01-26"""
+    path = tmp_path / "Pulumi.valid.yaml"
+    path.write_text(
+        VALID_STACK.replace(
+            "  lambda-fleet:dry_run: true",
+            "  lambda-fleet:dry_run: true\n  lambda-fleet:calendar: {holidays: [2026-01-26]}",
+        )
+    )
+    offline = load_settings("valid", settings_document(read_stack_file(path)))
+    document = settings_document(yaml.safe_load(VALID_STACK)["config"])
+    document["calendar"] = {"holidays": [CLI_UNQUOTED_HOLIDAY]}
+    under_pulumi_up = load_settings("valid", document)
+    assert offline.calendar.holidays == under_pulumi_up.calendar.holidays == [date(2026, 1, 26)]
+
+
+def test_a_holiday_with_a_time_of_day_is_still_refused() -> None:
+    # GIVEN a holiday the CLI passes as a timestamp that is not midnight
+    document = settings_document(yaml.safe_load(VALID_STACK)["config"])
+    document["calendar"] = {"holidays": ["2026-01-26 10:00:00 +0000 UTC"]}
+    # WHEN loaded THEN it is refused as no date, naming the entry
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("broken", document)
+    assert str(raised.value) == (
+        "Pulumi.broken.yaml: calendar.holidays[0]: expected a date as YYYY-MM-DD, got "
+        "'2026-01-26 10:00:00 +0000 UTC'"
+    )
