@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -38,6 +39,17 @@ TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 
 
+def _not_a_flag(value: Any) -> Any:
+    # pydantic reads `true` as 1: `snapshot_max_age_days: true` would make every snapshot a day
+    # old a candidate, which `true` never meant.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {shown_value(value)} (bool)")
+    return value
+
+
+Count = Annotated[PositiveInt, BeforeValidator(_not_a_flag)]
+
+
 class CleanupPolicy(BaseModel):
     """What is a candidate, after how long, and what happens once its notice has run out."""
 
@@ -48,20 +60,20 @@ class CleanupPolicy(BaseModel):
         min_length=1,
         description="The resource kinds cleaned; any other kind is not even listed.",
     )
-    snapshot_max_age_days: PositiveInt = Field(
+    snapshot_max_age_days: Count = Field(
         default=30, description="Snapshots at least this old (days) are candidates."
     )
-    volume_min_age_days: PositiveInt = Field(
+    volume_min_age_days: Count = Field(
         default=7,
         description=(
             "Unattached volumes created at least this long ago (days) are candidates; EC2 does "
             "not record when a volume was detached."
         ),
     )
-    keep_lambda_versions: PositiveInt = Field(
+    keep_lambda_versions: Count = Field(
         default=3, description="The newest published versions kept per Lambda function."
     )
-    notice_days: PositiveInt = Field(
+    notice_days: Count = Field(
         default=7, description="Days between marking a candidate and deleting it."
     )
     require_tags: dict[TagKey, TagValue] = Field(

@@ -444,6 +444,11 @@ BROKEN_CLEANUP_POLICIES = [
         f"{POLICY}.notice_day: unknown setting 'notice_day'; did you mean 'notice_days'?",
     ),
     (
+        "age-written-as-a-flag",
+        "{cleanup_manager: {policy: {snapshot_max_age_days: true}}}",
+        f"{POLICY}.snapshot_max_age_days: expected a number, got True (bool)",
+    ),
+    (
         "zero-notice",
         "{cleanup_manager: {policy: {notice_days: 0}}}",
         f"{POLICY}.notice_days: Input should be greater than 0, got 0",
