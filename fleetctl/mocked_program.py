@@ -118,6 +118,7 @@ FAST_YAML_LOADER = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoade
 YAML_BOOL_TAG = "tag:yaml.org,2002:bool"
 YAML_INT_TAG = "tag:yaml.org,2002:int"
 YAML_FLOAT_TAG = "tag:yaml.org,2002:float"
+YAML_MERGE_TAG = "tag:yaml.org,2002:merge"
 YAML_1_2_RESOLVERS = {
     YAML_BOOL_TAG: (r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     # PyYAML's YAML 1.1 int and float without the base-60 forms (`18:00` is 1080 there).
@@ -160,7 +161,8 @@ class StackFileLoader(FAST_YAML_LOADER):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_lines: dict[Any, int] = {}
         for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
+            # A merge key (`<<: *base`) brings keys that the mapping's own may override.
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == YAML_MERGE_TAG:
                 continue
             key = self.construct_object(key_node)
             line = key_node.start_mark.line + 1

@@ -883,3 +883,31 @@ def test_a_holiday_with_a_time_of_day_is_still_refused() -> None:
         "Pulumi.broken.yaml: calendar.holidays[0]: expected a date as YYYY-MM-DD, got "
         "'2026-01-26 10:00:00 +0000 UTC'"
     )
+
+
+def test_a_merge_key_may_be_overridden_and_reads_as_the_pulumi_cli_reads_it(
+    tmp_path: Path,
+) -> None:
+    """GIVEN a node group merged from an anchor (`<<: *group`) and overriding one of its keys,
+    in a stack file with `tracing: off` unquoted (text for the Pulumi CLI)
+    WHEN the plan reads it
+    THEN the override is no duplicate key, and the file is read as the CLI reads it, not by the
+    YAML 1.1 loader, for which `off` is false"""
+    path = tmp_path / "Pulumi.valid.yaml"
+    path.write_text(
+        VALID_STACK.replace(
+            "            - name: system\n", "            - &group\n              name: system\n"
+        )
+        .replace(
+            "          schedule:\n",
+            "            - <<: *group\n              name: batch\n          schedule:\n",
+        )
+        .replace(
+            "  lambda-fleet:dry_run: true",
+            "  lambda-fleet:dry_run: true\n  lambda-fleet:tracing: off",
+        )
+    )
+    settings = load_settings("valid", settings_document(read_stack_file(path)))
+    assert settings.tracing == "off"
+    groups = settings.members[0].clusters[0].node_groups
+    assert [(group.name, group.max_size) for group in groups] == [("system", 4), ("batch", 4)]
