@@ -155,21 +155,38 @@ class StackFileLoader(FAST_YAML_LOADER):
     joined by colons are a base-60 number, so `tracing: off` would reach the settings as `False`
     and `scale_down_time: 18:00` as 1080, and be refused here while `pulumi up` takes them.
     A key written twice in one mapping, which PyYAML reads as its last value, is refused as the
-    CLI refuses it.
+    CLI refuses it, and every mapping key is text, as the CLI passes it to the program.
     """
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first_lines: dict[Any, int] = {}
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
+        # Keys compared as written, as the CLI compares them: `1` and `"1"` are one key, `1` and
+        # `true` two (Python's 1 == True would take them for one).
+        first_lines: dict[str, int] = {}
         for key_node, _ in node.value:
             # A merge key (`<<: *base`) brings keys that the mapping's own may override.
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == YAML_MERGE_TAG:
                 continue
-            key = self.construct_object(key_node)
             line = key_node.start_mark.line + 1
-            if key in first_lines:
-                raise DuplicateKeyError(key, first_lines[key], line)
-            first_lines[key] = line
-        return super().construct_mapping(node, deep=deep)
+            if key_node.value in first_lines:
+                raise DuplicateKeyError(key_node.value, first_lines[key_node.value], line)
+            first_lines[key_node.value] = line
+        # Keys as text, as the CLI passes them to the program (Go's rendering of what YAML read:
+        # `true`, `1`), so `labels: {1: web}` means the same offline.
+        self.flatten_mapping(node)
+        return {
+            _cli_key(self.construct_object(key_node, deep=deep)): self.construct_object(
+                value_node, deep=deep
+            )
+            for key_node, value_node in node.value
+        }
+
+
+def _cli_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, float) and key.is_integer():
+        return str(int(key))
+    return str(key)
 
 
 StackFileLoader.yaml_implicit_resolvers = {

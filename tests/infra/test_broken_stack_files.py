@@ -911,3 +911,21 @@ def test_a_merge_key_may_be_overridden_and_reads_as_the_pulumi_cli_reads_it(
     assert settings.tracing == "off"
     groups = settings.members[0].clusters[0].node_groups
     assert [(group.name, group.max_size) for group in groups] == [("system", 4), ("batch", 4)]
+
+
+def test_a_mapping_key_yaml_reads_as_a_number_or_flag_is_text_as_the_pulumi_cli_passes_it(
+    tmp_path: Path,
+) -> None:
+    """GIVEN node group labels whose keys YAML reads as a number and a flag (`{1: a, true: b}`),
+    which the Pulumi CLI passes to the program as the text `1` and `true`, valid label keys
+    WHEN the local tools read the stack file
+    THEN the labels load as under `pulumi up`, instead of being refused as no text"""
+    path = tmp_path / "Pulumi.valid.yaml"
+    path.write_text(
+        VALID_STACK.replace(
+            "              max_size: 4\n",
+            "              max_size: 4\n              labels: {1: a, true: b}\n",
+        )
+    )
+    settings = load_settings("valid", settings_document(read_stack_file(path)))
+    assert settings.members[0].clusters[0].node_groups[0].labels == {"1": "a", "true": "b"}
