@@ -14,7 +14,28 @@ from handlers.change_validator.environment import ValidatorEnvironment
 FUNCTION_NAME = "change_validator"
 
 SCALER_READ_TIMEOUT_SECONDS = 130
-"""Longer than the scaler's own 120 s timeout, so its answer is read rather than cut off."""
+"""The longest wait for the scaler's answer: longer than its own 120 s timeout, so an answer is
+read rather than cut off when the invocation has that long left."""
+SCALER_CONNECT_TIMEOUT_SECONDS = 5
+AFTER_THE_SCALER_SECONDS = 15
+"""What the invocation keeps after asking the scaler: saving the record and sending the verdict's
+alert (a second or two when DynamoDB and SNS answer, the rest for their retries)."""
+MIN_SCALER_READ_SECONDS = 10
+"""Less time than this left for the scaler's answer is not worth asking: the restore is left to a
+person and the alert says so."""
+
+
+def scaler_read_seconds(seconds_left: float) -> float:
+    """How long to wait for the scaler's answer in an invocation with `seconds_left`: what is left
+    after connecting and after what the invocation does next, at most
+    SCALER_READ_TIMEOUT_SECONDS. The validator's timeout is the scaler's (120 s), so a scaler
+    that takes long (waiting on its lock, a member endpoint that hangs) would otherwise outlast
+    the validator, which Lambda then ends before its alert."""
+    return min(
+        SCALER_READ_TIMEOUT_SECONDS,
+        seconds_left - SCALER_CONNECT_TIMEOUT_SECONDS - AFTER_THE_SCALER_SECONDS,
+    )
+
 
 MEMBER_CONNECT_TIMEOUT_SECONDS = 5
 MEMBER_READ_TIMEOUT_SECONDS = 10
@@ -44,10 +65,14 @@ class ValidatorServices(FunctionServices[ValidatorEnvironment]):
         """EventBridge Scheduler in the hub: the one-time callback schedules."""
         return self.hub_client("scheduler")
 
-    @cached_property
-    def scaler_client(self) -> Any:
-        """A hub Lambda client for the scaler; a retry is safe: its request id is idempotent."""
-        config = bounded_config(read_seconds=SCALER_READ_TIMEOUT_SECONDS)
+    def scaler_client(self, read_seconds: float) -> Any:
+        """A hub Lambda client for the scaler that waits at most `read_seconds` for the answer,
+        in one attempt: a second attempt after a read that timed out would wait as long again,
+        past the invocation's end. The request id is idempotent, so a later invocation asks
+        again safely."""
+        config = bounded_config(
+            connect_seconds=SCALER_CONNECT_TIMEOUT_SECONDS, read_seconds=read_seconds, attempts=1
+        )
         session = self.sessions.session(self.sessions.hub_account_id, self.sessions.home_region)
         return session.client("lambda", config=config)
 

@@ -60,7 +60,12 @@ from handlers.change_validator.rollback import (
     rollback_plan,
     superseded_by,
 )
-from handlers.change_validator.services import FUNCTION_NAME, ValidatorServices
+from handlers.change_validator.services import (
+    FUNCTION_NAME,
+    MIN_SCALER_READ_SECONDS,
+    ValidatorServices,
+    scaler_read_seconds,
+)
 
 SCOPE = "change_validator"
 RECORD_NAME = "validation"
@@ -426,7 +431,7 @@ def _finish(
         and environment.scaler_function_name
         and (restore is None or unanswered)
     ):
-        record["restore"] = _restore(record, change, services)
+        record["restore"] = _restore(record, change, services, invocation)
         _save(services, record)
     deliver_once(
         services.state,
@@ -439,18 +444,32 @@ def _finish(
     return record
 
 
-def _restore(record: dict[str, Any], change: Change, services: ValidatorServices) -> dict[str, Any]:
+def _restore(
+    record: dict[str, Any], change: Change, services: ValidatorServices, invocation: Invocation
+) -> dict[str, Any]:
     """Ask the scaler to restore the size before `change`, unless a later change stands; the
     record's `restore`.
 
     The request is saved before the scaler is asked: when the answer is not saved (DynamoDB
     failing), the retry finds it and asks again with the same request id, which the scaler
     answers from its idempotency record without changing anything twice. Without it, the retry
-    would read the restored size as a later change and announce the restore as skipped."""
+    would read the restored size as a later change and announce the restore as skipped.
+
+    The wait for the answer fits what is left of `invocation` (`scaler_read_seconds`); an answer
+    that does not come in that time leaves the restore `asked`, its outcome unknown, so the
+    alert still goes out and a later run of this validation asks again with the same id."""
     environment = services.environment
+    seconds_left = invocation.remaining_seconds()
+    read_seconds = scaler_read_seconds(seconds_left)
     asked = record.get("restore")
     if asked is not None:
         request = asked["request"]
+    elif read_seconds < MIN_SCALER_READ_SECONDS:
+        reason = (
+            f"the invocation had too little time left ({seconds_left:.0f} s) "
+            "to wait for the scaler: restore it by hand"
+        )
+        return {"status": RESTORE_SKIPPED, "reason": reason}
     else:
         try:
             eks = services.member_client(change.account_id, change.region)("eks")
@@ -473,7 +492,13 @@ def _restore(record: dict[str, Any], change: Change, services: ValidatorServices
         )
         record["restore"] = {"request": request, "status": RESTORE_ASKED}
         _save(services, record)
-    answer = ask_scaler(services.scaler_client, environment.scaler_function_name, request)
+    if read_seconds < MIN_SCALER_READ_SECONDS:
+        return _unanswered(request, f"not asked again: {read_seconds:.0f} s left for the answer")
+    answer = ask_scaler(
+        services.scaler_client(read_seconds), environment.scaler_function_name, request
+    )
+    if answer.get("timed_out"):
+        return _unanswered(request, str(answer.get("error")))
     results = [
         {"nodegroup": item.get("nodegroup"), "status": item.get("status")}
         for item in answer.get("results", [])
@@ -489,6 +514,12 @@ def _restore(record: dict[str, Any], change: Change, services: ValidatorServices
     }
 
 
+def _unanswered(request: dict[str, Any], error: str) -> dict[str, Any]:
+    """The record's `restore` when the scaler's answer did not come in time: still `asked`, so a
+    later run asks again with the same request id."""
+    return {"request": request, "status": RESTORE_ASKED, "error": error}
+
+
 def verdict_alert(record: dict[str, Any], source: str) -> Alert:
     """The critical alert of a `degraded` or `failed` validation, naming the rollback."""
     change = Change.from_record(record["change"])
@@ -496,6 +527,12 @@ def verdict_alert(record: dict[str, Any], source: str) -> Alert:
     restore = record.get("restore")
     if restore is not None and restore.get("status") == RESTORE_SKIPPED:
         restored = f" It was not restored automatically: {restore.get('reason')}."
+    elif restore is not None and restore.get("status") == RESTORE_ASKED:
+        restored = (
+            f" The scaler was asked to restore it (request {restore['request']['request_id']}) "
+            "but did not answer in time: the outcome is unknown. The request id is idempotent, "
+            "so the scaler may still complete it; check the node group's size."
+        )
     elif restore is not None:
         restored = f" The scaler was asked to restore it: {restore.get('status')}."
     elif plan["automatic"]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 
 def ask_scaler(lambda_client: Any, function_name: str, request: dict[str, Any]) -> dict[str, Any]:
     """The scaler's answer to `request`, or an error answer saying why there is none (never
-    raises)."""
+    raises); one whose wait for the answer ran out also has `timed_out`: the scaler may still be
+    acting on the request."""
     try:
         response = lambda_client.invoke(
             FunctionName=function_name,
@@ -20,6 +21,12 @@ def ask_scaler(lambda_client: Any, function_name: str, request: dict[str, Any]) 
             Payload=json.dumps(request).encode("utf-8"),
         )
         answer = json.loads(response["Payload"].read() or b"{}")
+    except ReadTimeoutError as error:
+        return {
+            "status": "error",
+            "error": f"the scaler did not answer in time: {error}"[:300],
+            "timed_out": True,
+        }
     except (ClientError, BotoCoreError, ValueError) as error:
         return {"status": "error", "error": f"the scaler could not be asked: {error}"[:300]}
     if response.get("FunctionError") or not isinstance(answer, dict):

@@ -66,7 +66,7 @@ def validator(
     boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=SCHEDULE_GROUP)
     built = inject_services(monkeypatch, app.FUNCTION, fake_clock, ValidatorServices)
     inject_services(monkeypatch, scaler_app.FUNCTION, fake_clock, ScalerServices)
-    monkeypatch.setattr(ValidatorServices, "scaler_client", property(lambda _self: scaler_client))
+    monkeypatch.setattr(ValidatorServices, "scaler_client", lambda _self, _seconds: scaler_client)
     services = app.FUNCTION.services()
     member_eks = services.member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
     member_eks.meta.events.register("before-call.eks.DescribeUpdate", eks_updates.answer)

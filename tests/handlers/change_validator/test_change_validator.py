@@ -38,6 +38,7 @@ from handlers.change_validator.validation import load_record
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, AlertInbox
 from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
+    HungOperation,
     LambdaTime,
     hang_every_attempt,
     killed_while_publishing_then_retried,
@@ -46,6 +47,8 @@ from tests.handlers.faults import InvocationKilledError, fail_every_attempt, han
 from tests.handlers.member_accounts import member_session
 
 SOURCE = "change_validator"
+SCALER_CLIENT = ValidatorServices.__dict__["scaler_client"]
+"""The validator's own Lambda client for the scaler (the fixture replaces it)."""
 
 
 def validator_alerts(inbox: AlertInbox) -> list[dict[str, Any]]:
@@ -901,7 +904,7 @@ def test_a_restore_whose_answer_was_not_saved_is_announced_as_the_restore_it_was
     scaler = ScalerAnsweringBeforeDynamoDbFails(
         validator.services[0].sessions.hub_client("dynamodb")
     )
-    monkeypatch.setattr(ValidatorServices, "scaler_client", property(lambda _self: scaler))
+    monkeypatch.setattr(ValidatorServices, "scaler_client", lambda _self, _seconds: scaler)
     # WHEN the bake callback runs
     validator.clock.advance(15 * 60)
     with pytest.raises(EndpointConnectionError):
@@ -922,6 +925,107 @@ def test_a_restore_whose_answer_was_not_saved_is_announced_as_the_restore_it_was
     assert retried["restore"]["status"] == "scaling_initiated", retried["restore"]
     [alert] = validator_alerts(alert_inbox)
     assert "asked to restore it: scaling_initiated" in alert["detail"]
+
+
+def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_asked_again(
+    validator: Validator,
+    *,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
+    validator.send(change)
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
+    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
+    # AND the scaler taking longer to answer than the bake callback's 120 s (waiting on its lock)
+    time = LambdaTime(120)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    monkeypatch.setattr(ValidatorServices, "scaler_client", SCALER_CLIENT)
+    services = validator.services[0]
+    hub = services.sessions.session(services.sessions.hub_account_id, REGION)
+    slow_scaler = HungOperation(time)
+    hub.events.register_first("before-parameter-build.lambda.Invoke", slow_scaler.note_config)
+    hub.events.register_first("before-send.lambda.Invoke", slow_scaler.hang)
+    validator.clock.advance(15 * 60)
+    [bake_callback] = take_due_callbacks(
+        boto3.client("scheduler", region_name=REGION), SCHEDULE_GROUP, validator.clock.now()
+    )
+    # WHEN the bake callback runs
+    verdict = validator.send(bake_callback, time.context())
+    # THEN the scaler was asked once, and its answer given up in time for the verdict (Lambda
+    # ending the invocation would leave it, every retry, without its alert)
+    assert slow_scaler.attempts == 1
+    assert time.spent < 120, time.spent
+    assert verdict["status"] == "degraded"
+    # AND the restore stays asked with its request, so a later run asks again with the same id
+    request_id = f"change-validator-restore-{update_id}"
+    assert verdict["restore"]["status"] == "asked", verdict["restore"]
+    assert verdict["restore"]["request"]["request_id"] == request_id
+    # AND the one critical alert says the restore was asked and its outcome is unknown
+    [alert] = validator_alerts(alert_inbox)
+    assert alert["severity"] == "critical"
+    assert f"asked to restore it (request {request_id})" in alert["detail"]
+    assert "the outcome is unknown" in alert["detail"]
+    assert "may still complete it" in alert["detail"]
+    # WHEN the callback is delivered again with 25 s left, too little to wait for the scaler
+    monkeypatch.setattr(ValidatorServices, "scaler_client", lambda _self, _seconds: scaler_client)
+    short = validator.send(bake_callback, ContextRunningOutOfTime(millis_left=[25_000]))
+    # THEN the scaler is not asked, and the restore stays asked with its request
+    assert scaler_client.payloads == []
+    assert short["restore"]["status"] == "asked", short["restore"]
+    assert short["restore"]["request"]["request_id"] == request_id
+    # WHEN the callback is delivered again and the scaler answers now
+    again = validator.send(bake_callback)
+    # THEN the scaler was asked again with the same request id and restored 2 nodes, and the
+    # record says so, without a second alert
+    [request] = scaler_client.payloads
+    assert request["request_id"] == request_id
+    assert desired_size() == 2
+    assert again["restore"]["status"] == "scaling_initiated", again["restore"]
+    assert validator_alerts(alert_inbox) == []
+
+
+def test_a_restore_with_too_little_time_left_for_the_scalers_answer_is_left_to_a_person(
+    validator: Validator,
+    *,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    now, _, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
+    validator.send(change)
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
+    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
+    validator.clock.advance(15 * 60)
+    [bake_callback] = take_due_callbacks(
+        boto3.client("scheduler", region_name=REGION), SCHEDULE_GROUP, validator.clock.now()
+    )
+    # WHEN the bake callback runs with 25 s left, too little to wait for the scaler and then
+    # save the verdict and send its alert
+    verdict = validator.send(bake_callback, ContextRunningOutOfTime(millis_left=[25_000]))
+    # THEN the scaler is not asked, and the one critical alert leaves the restore to a person
+    assert verdict["status"] == "degraded"
+    assert scaler_client.payloads == []
+    assert desired_size() == 3
+    assert verdict["restore"]["status"] == "skipped", verdict["restore"]
+    [alert] = validator_alerts(alert_inbox)
+    assert "not restored automatically" in alert["detail"]
+    assert "too little time left (25 s)" in alert["detail"]
 
 
 def test_a_change_whose_claim_outlived_a_failed_invocation_is_validated_by_a_later_retry(
