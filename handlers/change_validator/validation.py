@@ -456,8 +456,9 @@ def _restore(
     would read the restored size as a later change and announce the restore as skipped.
 
     The wait for the answer fits what is left of `invocation` (`scaler_read_seconds`); an answer
-    that does not come in that time leaves the restore `asked`, its outcome unknown, so the
-    alert still goes out and a later run of this validation asks again with the same id."""
+    that does not come in that time, or says the request is still in progress, leaves the
+    restore `asked`, its outcome unknown, so the alert still goes out and a later run of this
+    validation asks again with the same id."""
     environment = services.environment
     seconds_left = invocation.remaining_seconds()
     read_seconds = scaler_read_seconds(seconds_left)
@@ -497,7 +498,8 @@ def _restore(
     answer = ask_scaler(
         services.scaler_client(read_seconds), environment.scaler_function_name, request
     )
-    if answer.get("timed_out"):
+    if answer.get("timed_out") or answer.get("in_progress") is True:
+        # The scaler may be acting on it still (this ask, or an earlier one of the same id).
         return _unanswered(request, str(answer.get("error")))
     results = [
         {"nodegroup": item.get("nodegroup"), "status": item.get("status")}
@@ -515,8 +517,8 @@ def _restore(
 
 
 def _unanswered(request: dict[str, Any], error: str) -> dict[str, Any]:
-    """The record's `restore` when the scaler's answer did not come in time: still `asked`, so a
-    later run asks again with the same request id."""
+    """The record's `restore` when the scaler's outcome is unknown (no answer in time, or the
+    request still in progress): still `asked`, so a later run asks again with the same id."""
     return {"request": request, "status": RESTORE_ASKED, "error": error}
 
 
@@ -529,8 +531,8 @@ def verdict_alert(record: dict[str, Any], source: str) -> Alert:
         restored = f" It was not restored automatically: {restore.get('reason')}."
     elif restore is not None and restore.get("status") == RESTORE_ASKED:
         restored = (
-            f" The scaler was asked to restore it (request {restore['request']['request_id']}) "
-            "but did not answer in time: the outcome is unknown. The request id is idempotent, "
+            f" The scaler was asked to restore it (request {restore['request']['request_id']}), "
+            f"but its outcome is unknown: {restore.get('error')}. The request id is idempotent, "
             "so the scaler may still complete it; check the node group's size."
         )
     elif restore is not None:

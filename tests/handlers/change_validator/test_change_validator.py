@@ -35,6 +35,7 @@ from handlers.change_validator import app
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.services import ValidatorServices
 from handlers.change_validator.validation import load_record
+from handlers.eks_scaler import app as scaler_app
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, AlertInbox
 from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
@@ -972,8 +973,8 @@ def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_as
     # AND the one critical alert says the restore was asked and its outcome is unknown
     [alert] = validator_alerts(alert_inbox)
     assert alert["severity"] == "critical"
-    assert f"asked to restore it (request {request_id})" in alert["detail"]
-    assert "the outcome is unknown" in alert["detail"]
+    unknown = f"asked to restore it (request {request_id}), but its outcome is unknown"
+    assert f"{unknown}: the scaler did not answer in time" in alert["detail"], alert["detail"]
     assert "may still complete it" in alert["detail"]
     # WHEN the callback is delivered again with 25 s left, too little to wait for the scaler
     monkeypatch.setattr(ValidatorServices, "scaler_client", lambda _self, _seconds: scaler_client)
@@ -1026,6 +1027,56 @@ def test_a_restore_with_too_little_time_left_for_the_scalers_answer_is_left_to_a
     [alert] = validator_alerts(alert_inbox)
     assert "not restored automatically" in alert["detail"]
     assert "too little time left (25 s)" in alert["detail"]
+
+
+def test_a_restore_the_scaler_is_still_working_on_is_alerted_as_unknown_and_asked_again(
+    validator: Validator,
+    *,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
+    validator.send(change)
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
+    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
+    validator.clock.advance(15 * 60)
+    [bake_callback] = take_due_callbacks(
+        boto3.client("scheduler", region_name=REGION), SCHEDULE_GROUP, validator.clock.now()
+    )
+    # AND the scaler still at work on the restore's request id (asked by an earlier attempt)
+    request_id = f"change-validator-restore-{update_id}"
+    scaler_request = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{request_id}"
+    with state_table.idempotent(scaler_app.FUNCTION.services().function_name, scaler_request, 600):
+        # WHEN the bake callback runs
+        verdict = validator.send(bake_callback)
+    # THEN the scaler answered that the request is in progress, and the restore stays asked
+    # with its request, so a later run asks again with the same id
+    [busy] = scaler_client.payloads
+    assert busy["request_id"] == request_id
+    assert verdict["status"] == "degraded"
+    assert verdict["restore"]["status"] == "asked", verdict["restore"]
+    # AND the one critical alert says its outcome is unknown (not that the restore failed)
+    [alert] = validator_alerts(alert_inbox)
+    unknown = f"asked to restore it (request {request_id}), but its outcome is unknown"
+    assert f"{unknown}: " in alert["detail"] and "already in progress" in alert["detail"]
+    # WHEN the callback is delivered again once the scaler is free
+    scaler_client.payloads.clear()
+    again = validator.send(bake_callback)
+    # THEN the scaler was asked again with the same id and restored 2 nodes, without a second
+    # alert
+    [request] = scaler_client.payloads
+    assert request["request_id"] == request_id
+    assert desired_size() == 2
+    assert again["restore"]["status"] == "scaling_initiated", again["restore"]
+    assert validator_alerts(alert_inbox) == []
 
 
 def test_a_change_whose_claim_outlived_a_failed_invocation_is_validated_by_a_later_retry(
