@@ -584,7 +584,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         triggers=(
             FixedSchedule(
                 name="backup",
-                expression="cron(0 2 * * ? *)",
+                expression="cron(0 4 * * ? *)",
                 payload={"action": "backup", "run": SCHEDULED_TIME},
             ),
         ),
