@@ -23,11 +23,12 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from catalog.functions import COMMON_ENVIRONMENT
+from catalog.functions import COMMON_ENVIRONMENT, FUNCTIONS_BY_NAME
 from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
 from fleetctl.local_state_table import create_state_table as create_local_state_table
+from tests.handlers.iam_coverage import recording, ungranted_calls
 
 REGION = "ap-south-1"
 HUB_ACCOUNT_ID = "123456789012"  # moto's default account: the fake credentials belong to it
@@ -126,6 +127,19 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in FAKE_AWS_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
     return dict(FAKE_AWS_ENVIRONMENT)
+
+
+@pytest.fixture(autouse=True)
+def handler_calls_granted_by_catalog(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test whose handler code called an AWS operation its function's catalog entry does
+    not grant (moto does not enforce IAM): per test, so it holds under xdist."""
+    directory = request.node.path.relative_to(Path(__file__).parent).parts[0]
+    default_function = directory if directory in FUNCTIONS_BY_NAME else None
+    with recording(default_function) as recorder:
+        yield
+    problems = ungranted_calls(recorder.calls)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.fixture

@@ -1,0 +1,243 @@
+"""Every AWS call a handler makes must be allowed by its catalog entry.
+
+moto does not enforce IAM, so an action missing from a function's role would surface only as an
+AccessDenied in production. This module records, through botocore's own event system, every
+operation handler code calls while a test runs, maps it to the IAM action(s) AWS authorises it
+with, and lists those the calling function's catalog entry (hub permissions, member actions; any
+resource) does not grant.
+
+The recorder is one of botocore's builtin handlers, as moto's own stub is, so every session
+created after this module is imported, and every client of it, runs it. It listens on
+`before-parameter-build`: emitted once per call (not per retry) like `before-call`, but with the
+caller's parameters, which decide some actions (S3 GetObject with a VersionId is
+s3:GetObjectVersion). A call belongs to handler code when the nearest caller frame outside the
+AWS libraries is a file under `handlers/`; the function is the innermost `handlers/<function>/`
+frame of the stack, or the test directory's function when only the shared layer is on it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import boto3
+import botocore.handlers
+
+import catalog.functions
+
+HANDLERS_DIR = str(Path(__file__).resolve().parents[2] / "handlers") + os.sep
+
+
+def _package_dirs(name: str) -> tuple[str, ...]:
+    """The package's directory as its modules' frames name it, and resolved (a symlinked venv
+    gives two spellings)."""
+    # find_spec does not import the package: awswrangler (pandas) would cost seconds.
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    location = Path(next(iter(spec.submodule_search_locations)))
+    return tuple({str(location) + os.sep, str(location.resolve()) + os.sep})
+
+
+# Libraries that make AWS calls on the caller's behalf: their frames are skipped to find who
+# asked. Powertools' parameter providers call Secrets Manager with the function's own role.
+LIBRARY_DIRS: tuple[str, ...] = tuple(
+    directory
+    for package in ("botocore", "boto3", "s3transfer", "awswrangler", "aws_lambda_powertools")
+    for directory in _package_dirs(package)
+)
+
+# IAM prefixes that differ from the signing name.
+_IAM_PREFIX_BY_SIGNING_NAME = {"monitoring": "cloudwatch"}
+
+# Operations authorised by an action of another name (Service Authorization Reference); an empty
+# tuple is an operation that needs no permission. Operations whose action depends on their
+# parameters are in `iam_actions`.
+_ACTIONS_BY_OPERATION: dict[tuple[str, str], tuple[str, ...]] = {
+    ("s3", "ListObjectsV2"): ("s3:ListBucket",),
+    ("s3", "ListObjects"): ("s3:ListBucket",),
+    ("s3", "ListObjectVersions"): ("s3:ListBucketVersions",),
+    ("s3", "HeadBucket"): ("s3:ListBucket",),
+    ("s3", "ListBuckets"): ("s3:ListAllMyBuckets",),
+    ("s3", "GetBucketEncryption"): ("s3:GetEncryptionConfiguration",),
+    ("s3", "GetPublicAccessBlock"): ("s3:GetBucketPublicAccessBlock",),
+    ("s3", "CreateMultipartUpload"): ("s3:PutObject",),
+    ("s3", "UploadPart"): ("s3:PutObject",),
+    ("s3", "CompleteMultipartUpload"): ("s3:PutObject",),
+    ("s3", "AbortMultipartUpload"): ("s3:AbortMultipartUpload",),
+    ("lambda", "Invoke"): ("lambda:InvokeFunction",),
+    ("sqs", "SendMessageBatch"): ("sqs:SendMessage",),
+    ("sqs", "DeleteMessageBatch"): ("sqs:DeleteMessage",),
+    ("sqs", "ChangeMessageVisibilityBatch"): ("sqs:ChangeMessageVisibility",),
+    ("sns", "PublishBatch"): ("sns:Publish",),
+    ("dynamodb", "TransactGetItems"): ("dynamodb:GetItem",),
+    ("sts", "GetCallerIdentity"): (),
+}
+
+# A DynamoDB transaction is authorised item by item, by the single-item actions.
+_TRANSACTION_ITEM_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
+def iam_actions(signing_name: str, operation: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The IAM actions AWS checks for `operation` of the service signed as `signing_name`."""
+    prefix = _IAM_PREFIX_BY_SIGNING_NAME.get(signing_name, signing_name)
+    if prefix == "s3":
+        versioned = "VersionId" in params
+        if operation in ("GetObject", "HeadObject"):
+            return ("s3:GetObjectVersion",) if versioned else ("s3:GetObject",)
+        if operation == "DeleteObject":
+            return ("s3:DeleteObjectVersion",) if versioned else ("s3:DeleteObject",)
+        if operation == "DeleteObjects":
+            objects = params.get("Delete", {}).get("Objects", [])
+            return tuple(
+                sorted(
+                    {
+                        "s3:DeleteObjectVersion" if "VersionId" in item else "s3:DeleteObject"
+                        for item in objects
+                    }
+                )
+                or ("s3:DeleteObject",)
+            )
+        if operation in ("CopyObject", "UploadPartCopy"):
+            source = params.get("CopySource", "")
+            versioned_source = (
+                "VersionId" in source if isinstance(source, Mapping) else "versionId=" in source
+            )
+            read = "s3:GetObjectVersion" if versioned_source else "s3:GetObject"
+            return (read, "s3:PutObject")
+    if prefix == "ec2" and params.get("TagSpecifications"):
+        # Tagging on create is authorised as ec2:CreateTags too (its conditions see the create
+        # action).
+        return (f"ec2:{operation}", "ec2:CreateTags")
+    if (prefix, operation) == ("dynamodb", "TransactWriteItems"):
+        return tuple(
+            sorted(
+                {
+                    _TRANSACTION_ITEM_ACTIONS[kind]
+                    for item in params.get("TransactItems", [])
+                    for kind in item
+                    if kind in _TRANSACTION_ITEM_ACTIONS
+                }
+            )
+        )
+    return _ACTIONS_BY_OPERATION.get((prefix, operation), (f"{prefix}:{operation}",))
+
+
+@dataclass(frozen=True)
+class HandlerCall:
+    """One AWS operation handler code of `function` called, and the actions it needs."""
+
+    function: str
+    operation: str
+    actions: tuple[str, ...]
+
+
+class CallRecorder:
+    """The handler calls of one test (threads included: fan-outs call from worker threads)."""
+
+    def __init__(self, default_function: str | None) -> None:
+        self.default_function = default_function
+        self._calls: set[HandlerCall] = set()
+        self._lock = threading.Lock()
+
+    def record(self, call: HandlerCall) -> None:
+        with self._lock:
+            self._calls.add(call)
+
+    @property
+    def calls(self) -> frozenset[HandlerCall]:
+        with self._lock:
+            return frozenset(self._calls)
+
+
+_active_recorder: CallRecorder | None = None
+
+
+def _function_of_stack(frame: FrameType | None, default: str | None) -> tuple[bool, str | None]:
+    """(whether handler code made the call, the catalog function it belongs to)."""
+    while frame is not None and frame.f_code.co_filename.startswith(LIBRARY_DIRS):
+        frame = frame.f_back
+    if frame is None or not frame.f_code.co_filename.startswith(HANDLERS_DIR):
+        return False, None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename.startswith(HANDLERS_DIR):
+            directory = filename[len(HANDLERS_DIR) :].split(os.sep, 1)[0]
+            if directory in catalog.functions.FUNCTIONS_BY_NAME:
+                return True, directory
+        frame = frame.f_back
+    return True, default
+
+
+def _record_call(params: Mapping[str, Any], model: Any, **_: Any) -> None:
+    recorder = _active_recorder
+    if recorder is None:
+        return
+    by_handler, function = _function_of_stack(sys._getframe(1), recorder.default_function)
+    if not by_handler or function is None:
+        return
+    signing_name = model.service_model.signing_name
+    recorder.record(
+        HandlerCall(
+            function=function,
+            operation=f"{signing_name} {model.name}",
+            actions=iam_actions(signing_name, model.name, params),
+        )
+    )
+
+
+@contextmanager
+def recording(default_function: str | None) -> Iterator[CallRecorder]:
+    """Record the handler calls made inside the block (instead of any enclosing recorder)."""
+    global _active_recorder  # noqa: PLW0603 - botocore's builtin handler reads it
+    enclosing = _active_recorder
+    recorder = CallRecorder(default_function)
+    _active_recorder = recorder
+    try:
+        yield recorder
+    finally:
+        _active_recorder = enclosing
+
+
+def granted_actions(function: str) -> frozenset[str]:
+    """Every action the catalog grants `function`, hub and member, on any resource (lower case:
+    IAM matches action names case-insensitively)."""
+    spec = catalog.functions.FUNCTIONS_BY_NAME[function]
+    actions = [action for statement in spec.permissions for action in statement.actions]
+    return frozenset(action.lower() for action in (*actions, *spec.member_actions))
+
+
+def ungranted_calls(calls: frozenset[HandlerCall]) -> list[str]:
+    """One line per (function, operation, action) the catalog does not grant."""
+    problems = {
+        f"{call.function} calls {call.operation}, but its catalog entry does not grant {action}"
+        for call in calls
+        for action in call.actions
+        if action.lower() not in granted_actions(call.function)
+    }
+    return sorted(problems)
+
+
+def _install() -> None:
+    handler = ("before-parameter-build", _record_call)
+    if handler not in botocore.handlers.BUILTIN_HANDLERS:
+        botocore.handlers.BUILTIN_HANDLERS.append(handler)
+    # A default session built before this module was imported would not run the builtin.
+    if boto3.DEFAULT_SESSION is not None:
+        boto3.DEFAULT_SESSION.events.register(*handler)
+
+
+_install()

@@ -1,0 +1,116 @@
+"""The check that every AWS call handler code makes is granted by its function's catalog entry."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import boto3
+import pytest
+
+import catalog.functions
+from fleet_shared.state_table import StateTable
+from tests.handlers.conftest import REGION
+from tests.handlers.iam_coverage import iam_actions, recording, ungranted_calls
+
+
+def _without_action(function: str, action: str) -> catalog.functions.FunctionSpec:
+    spec = catalog.functions.FUNCTIONS_BY_NAME[function]
+    permissions = tuple(
+        dataclasses.replace(
+            statement, actions=tuple(name for name in statement.actions if name != action)
+        )
+        for statement in spec.permissions
+    )
+    return dataclasses.replace(spec, permissions=permissions)
+
+
+def test_a_handler_call_its_catalog_entry_does_not_grant_is_named_with_function_and_action(
+    state_table: StateTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a backup_scheduler catalog entry without dynamodb:PutItem
+    monkeypatch.setitem(
+        catalog.functions.FUNCTIONS_BY_NAME,
+        "backup_scheduler",
+        _without_action("backup_scheduler", "dynamodb:PutItem"),
+    )
+
+    # WHEN handler code (the shared layer's state table) saves a value for it
+    with recording("backup_scheduler") as recorder:
+        state_table.put_value("backup", "last-run", {"at": "2025-06-02"})
+
+    # THEN the check names the function, the operation and the missing action
+    assert ungranted_calls(recorder.calls) == [
+        "backup_scheduler calls dynamodb PutItem, but its catalog entry does not grant "
+        "dynamodb:PutItem"
+    ]
+
+
+def test_a_handler_call_its_catalog_entry_grants_passes(state_table: StateTable) -> None:
+    # GIVEN the real catalog, which grants every function dynamodb:PutItem on the state table
+    # WHEN handler code saves a value
+    with recording("backup_scheduler") as recorder:
+        state_table.put_value("backup", "last-run", {"at": "2025-06-02"})
+
+    # THEN the call was seen and nothing is missing
+    assert {call.operation for call in recorder.calls} == {"dynamodb PutItem"}
+    assert ungranted_calls(recorder.calls) == []
+
+
+def test_calls_test_code_makes_itself_are_not_counted(mocked_aws: None) -> None:
+    # GIVEN a client used directly by the test, as set-up code does
+    sqs = boto3.client("sqs", region_name=REGION)
+
+    # WHEN the test calls an operation no function is granted
+    with recording("report_fetcher") as recorder:
+        sqs.create_queue(QueueName="set-up")
+
+    # THEN the call is not the handler's
+    assert recorder.calls == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("signing_name", "operation", "params", "actions"),
+    [
+        ("s3", "ListObjectsV2", {}, ("s3:ListBucket",)),
+        ("s3", "HeadObject", {}, ("s3:GetObject",)),
+        ("s3", "GetObject", {"VersionId": "v1"}, ("s3:GetObjectVersion",)),
+        ("s3", "DeleteObject", {"VersionId": "v1"}, ("s3:DeleteObjectVersion",)),
+        ("s3", "CopyObject", {"CopySource": "bucket/key"}, ("s3:GetObject", "s3:PutObject")),
+        (
+            "s3",
+            "DeleteObjects",
+            {"Delete": {"Objects": [{"Key": "a"}, {"Key": "b"}]}},
+            ("s3:DeleteObject",),
+        ),
+        (
+            "s3",
+            "DeleteObjects",
+            {"Delete": {"Objects": [{"Key": "a"}, {"Key": "b", "VersionId": "v1"}]}},
+            ("s3:DeleteObject", "s3:DeleteObjectVersion"),
+        ),
+        ("lambda", "Invoke", {}, ("lambda:InvokeFunction",)),
+        ("monitoring", "GetMetricData", {}, ("cloudwatch:GetMetricData",)),
+        ("sts", "GetCallerIdentity", {}, ()),
+        (
+            "dynamodb",
+            "TransactWriteItems",
+            {"TransactItems": [{"Put": {}}, {"Update": {}}]},
+            ("dynamodb:PutItem", "dynamodb:UpdateItem"),
+        ),
+        (
+            "ec2",
+            "CreateSnapshot",
+            {"TagSpecifications": [{"ResourceType": "snapshot"}]},
+            ("ec2:CreateSnapshot", "ec2:CreateTags"),
+        ),
+        ("eks", "DescribeNodegroup", {}, ("eks:DescribeNodegroup",)),
+    ],
+)
+def test_an_operation_maps_to_the_iam_actions_aws_authorises_it_with(
+    signing_name: str, operation: str, params: dict[str, Any], actions: tuple[str, ...]
+) -> None:
+    # GIVEN an operation and its parameters
+    # WHEN its IAM actions are looked up
+    # THEN they are the ones the Service Authorization Reference names
+    assert iam_actions(signing_name, operation, params) == actions
