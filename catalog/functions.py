@@ -158,8 +158,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         member_actions=(
             "ec2:DescribeSpotPriceHistory",
             "ec2:DescribeInstances",
-            "ec2:DescribeInstanceTypes",
-            *EKS_READ,
+            "eks:ListNodegroups",
+            "eks:DescribeNodegroup",
             "eks:UpdateNodegroupConfig",
         ),
         triggers=(
@@ -196,7 +196,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             # Clusters in predictive mode: the hourly run asks the scaler for their sizes.
             PermissionStatement(actions=("lambda:InvokeFunction",), resources=(R.FLEET_FUNCTIONS,)),
         ),
-        member_actions=(*EKS_READ, *METRICS_READ, "ec2:DescribeInstanceTypes"),
+        member_actions=("eks:DescribeNodegroup", *METRICS_READ, "ec2:DescribeInstanceTypes"),
         triggers=(
             FixedSchedule(
                 name="demand-forecast",
@@ -261,7 +261,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             PermissionStatement(actions=("s3:GetBucketLocation",), resources=(R.DATA_BUCKET,)),
             PermissionStatement(actions=("logs:StartQuery",), resources=(R.FLEET_LOG_GROUPS,)),
         ),
-        member_actions=(*EKS_READ, *METRICS_READ),
+        member_actions=METRICS_READ,
         triggers=(
             FixedSchedule(
                 name="cost-analysis",
@@ -413,7 +413,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ASSUME_OWN_MEMBER_ROLE,
             DATA_BUCKET_WRITE,
             PermissionStatement(
-                actions=("securityhub:BatchImportFindings", "securityhub:GetFindings"),
+                actions=("securityhub:BatchImportFindings",),
                 resources=(R.SECURITY_HUB,),
             ),
             PermissionStatement(
@@ -606,7 +606,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             DATA_BUCKET_WRITE,
             DATA_BUCKET_LIST,
             PermissionStatement(
-                actions=("ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter"),
+                actions=("ssm:GetParametersByPath", "ssm:GetParameters"),
                 resources=(R.GLOBAL_INFRASTRUCTURE_PARAMETERS,),
             ),
         ),
