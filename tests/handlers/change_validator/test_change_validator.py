@@ -883,6 +883,25 @@ class ScalerAnsweringBeforeDynamoDbFails(ScalerThroughItsHandler):
         return answer
 
 
+def degraded_bake_of_a_restorable_scaler_change(
+    validator: Validator,
+    state_table: StateTable,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """A stack that lets the validator restore the scaler's changes, the scaler taking system
+    from 2 to 3 nodes, and a bake in which the endpoint fails half its requests; the update id."""
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
+        validator, state_table, eks_updates, scaler_client
+    )
+    validator.send(change)
+    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
+    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
+    return update_id
+
+
 def test_a_restore_whose_answer_was_not_saved_is_announced_as_the_restore_it_was(
     validator: Validator,
     *,
@@ -894,13 +913,9 @@ def test_a_restore_whose_answer_was_not_saved_is_announced_as_the_restore_it_was
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
-    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
-    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
+    update_id = degraded_bake_of_a_restorable_scaler_change(
+        validator, state_table, eks_updates, scaler_client, monkeypatch
     )
-    validator.send(change)
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
-    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
     # AND DynamoDB failing right after the scaler answered the restore
     scaler = ScalerAnsweringBeforeDynamoDbFails(
         validator.services[0].sessions.hub_client("dynamodb")
@@ -939,13 +954,9 @@ def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_as
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
-    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
-    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
+    update_id = degraded_bake_of_a_restorable_scaler_change(
+        validator, state_table, eks_updates, scaler_client, monkeypatch
     )
-    validator.send(change)
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
-    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
     # AND the scaler taking longer to answer than the bake callback's 120 s (waiting on its lock)
     time = LambdaTime(120)
     monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
@@ -1005,13 +1016,9 @@ def test_a_restore_with_too_little_time_left_for_the_scalers_answer_is_left_to_a
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
-    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
-    now, _, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
+    degraded_bake_of_a_restorable_scaler_change(
+        validator, state_table, eks_updates, scaler_client, monkeypatch
     )
-    validator.send(change)
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
-    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
     validator.clock.advance(15 * 60)
     [bake_callback] = take_due_callbacks(
         boto3.client("scheduler", region_name=REGION), SCHEDULE_GROUP, validator.clock.now()
@@ -1040,13 +1047,9 @@ def test_a_restore_the_scaler_is_still_working_on_is_alerted_as_unknown_and_aske
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
-    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
-    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
+    update_id = degraded_bake_of_a_restorable_scaler_change(
+        validator, state_table, eks_updates, scaler_client, monkeypatch
     )
-    validator.send(change)
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
-    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
     validator.clock.advance(15 * 60)
     [bake_callback] = take_due_callbacks(
         boto3.client("scheduler", region_name=REGION), SCHEDULE_GROUP, validator.clock.now()
