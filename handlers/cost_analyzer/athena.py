@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,8 @@ SELECT line_item_usage_account_id AS account_id,
                   OR line_item_usage_type LIKE '%BoxUsage%'
                 THEN line_item_usage_amount ELSE 0 END) AS instance_hours
 FROM "{database}"."{table}"
-WHERE line_item_usage_start_date >= CAST(? AS TIMESTAMP)
+WHERE billing_period BETWEEN ? AND ?
+  AND line_item_usage_start_date >= CAST(? AS TIMESTAMP)
   AND line_item_usage_start_date < CAST(? AS TIMESTAMP)
 GROUP BY 1, 2, 3, 4, 5, 6, 7
 ORDER BY cost DESC
@@ -69,8 +70,14 @@ def aggregate_sql(database: str, table: str) -> str:
 
 
 def period_parameters(start: datetime, end: datetime) -> list[str]:
-    """The execution parameters of `AGGREGATE_SQL`: the period's bounds as SQL string literals."""
-    return [f"'{moment:%Y-%m-%d %H:%M:%S}'" for moment in (start, end)]
+    """The execution parameters of `AGGREGATE_SQL`, as SQL string literals: the first and last
+    billing period (`YYYY-MM`) the period from `start` to `end` (exclusive) overlaps, then the
+    period's bounds."""
+    last = end - timedelta(microseconds=1)
+    # Without the partition bounds Athena scans every month the export ever wrote: each run
+    # would cost as much as the export's whole history.
+    months = [f"'{moment:%Y-%m}'" for moment in (start, last)]
+    return months + [f"'{moment:%Y-%m-%d %H:%M:%S}'" for moment in (start, end)]
 
 
 def run_query(

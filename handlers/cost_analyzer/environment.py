@@ -53,7 +53,9 @@ class CostEnvironment(FunctionEnvironment):
         "digits and `_`).",
     )
     cost_athena_table: GlueName | None = Field(
-        default=None, description="The CUR table (required for `athena`; letters, digits and `_`)."
+        default=None,
+        description="The CUR table, partitioned by `billing_period` (`YYYY-MM`) as the export's "
+        "Glue crawler defines it (required for `athena`; letters, digits and `_`).",
     )
     cost_athena_output: str | None = Field(
         default=None,

@@ -800,7 +800,10 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
     athena = boto3.client("athena", region_name=REGION)
     [execution_id] = athena.list_query_executions()["QueryExecutionIds"]
     execution = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
-    assert execution["ExecutionParameters"] == ["'2025-05-03 00:00:00'", "'2025-06-02 00:00:00'"]
+    assert execution["ExecutionParameters"][2:] == [
+        "'2025-05-03 00:00:00'",
+        "'2025-06-02 00:00:00'",
+    ]
     assert "2025-" not in execution["Query"]
     assert 'FROM "cur"."data"' in execution["Query"]
     # AND the CUR section comes from Athena's rows
@@ -816,6 +819,34 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
         REGION,
         "dev-apps",
     )
+
+
+def test_the_athena_query_scans_only_the_billing_periods_the_lookback_overlaps(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine over a CUR 2.0 table partitioned by billing_period (YYYY-MM); the
+    # 30-day lookback from 2025-06-02 reaches back into May
+    use_athena_engine(monkeypatch)
+    queue_athena_rows(
+        [
+            ATHENA_HEADER,
+            [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
+             "60", "720"],
+        ]
+    )  # fmt: skip
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the query restricts the billing_period partitions to May and June, bound by Athena as
+    # execution parameters (not written into the SQL), so it does not scan the whole export
+    athena = boto3.client("athena", region_name=REGION)
+    [execution_id] = athena.list_query_executions()["QueryExecutionIds"]
+    execution = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+    assert "WHERE billing_period BETWEEN ? AND ?" in execution["Query"]
+    assert execution["ExecutionParameters"][:2] == ["'2025-05'", "'2025-06'"]
+    assert "2025-" not in execution["Query"]
+    assert read_report(result["report"]["summary"])["cur"]["total_cost"] == 60.0
 
 
 def test_a_cur_cost_that_is_not_an_amount_is_the_cur_sections_error_and_the_rest_goes_on(

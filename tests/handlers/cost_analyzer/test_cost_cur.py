@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.cur_files import cur_tables
+from handlers.cost_analyzer.athena import period_parameters
 from handlers.cost_analyzer.cur import CurDataError, aggregate_line_items, summarise
 from handlers.cost_analyzer.cur_reader import CurFileError, read_cur
 from tests.handlers.conftest import REGION
@@ -259,3 +260,22 @@ def test_parquet_read_fetches_only_the_used_columns_and_gives_the_full_read_resu
     assert 0 < sum(fetched) < len(buffer.getvalue()) / 5
     everything = table.to_pandas()
     assert summary == summarise(aggregate_line_items(everything, START, END), top_n=5)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "billing_periods"),
+    [(datetime(2025, 5, 2, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC),
+      ["'2025-05'", "'2025-05'"]),
+     (datetime(2024, 12, 3, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC),
+      ["'2024-12'", "'2025-01'"])],
+    ids=["ending-on-the-first-of-a-month", "across-a-new-year"],
+)  # fmt: skip
+def test_the_athena_query_bounds_the_billing_periods_by_the_first_and_last_month_it_covers(
+    start: datetime, end: datetime, billing_periods: list[str]
+) -> None:
+    # GIVEN a period (end exclusive) WHEN its Athena execution parameters are made
+    parameters = period_parameters(start, end)
+    # THEN the billing period bounds are the months of its first and last moment (a period
+    # ending at midnight on the first of a month has none of that month), then the period
+    assert parameters[:2] == billing_periods
+    assert parameters[2:] == [f"'{start:%Y-%m-%d %H:%M:%S}'", f"'{end:%Y-%m-%d %H:%M:%S}'"]
