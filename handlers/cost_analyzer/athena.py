@@ -6,7 +6,8 @@ execution parameters (`?`, bound by Athena), never written into the SQL; only th
 table names are, since parameters cannot name a table, and they are checked first. The function
 starts the query in ATHENA_WORKGROUP, polls GetQueryExecution with a growing pause until it ends
 (or the poll budget or the invocation's time runs out), and reads every GetQueryResults page
-(NextToken); the first row of the first page is the header.
+(NextToken) while the invocation has time for the next; the first row of the first page is the
+header.
 
 The AWS SDK for pandas (`wr.athena.read_sql_query`) is not used here: its regular path reads the
 result CSV from S3 (s3:GetObject on the results and athena:GetWorkGroup, which the role does not
@@ -57,7 +58,8 @@ MAX_POLLS = 120
 
 
 class AthenaQueryError(FleetError):
-    """The query failed, was cancelled, or did not end within the poll budget."""
+    """The query failed, was cancelled, or did not end (or its result could not be read) within
+    the poll budget or the invocation's time."""
 
 
 def aggregate_sql(database: str, table: str) -> str:
@@ -90,9 +92,9 @@ def run_query(
     sleep: Callable[[float], None] = time.sleep,
     keep_waiting: Callable[[], bool] = lambda: True,
 ) -> pd.DataFrame:
-    """Start `sql` with its execution `parameters`, wait for it while `keep_waiting()` says
-    there is time (else it is given up: `AthenaQueryError`), and return its rows as text
-    columns."""
+    """Start `sql` with its execution `parameters`, wait for it and read its result pages while
+    `keep_waiting()` says there is time (else it is given up: `AthenaQueryError`), and return
+    its rows as text columns."""
     request: dict[str, Any] = {
         "QueryString": sql,
         "ExecutionParameters": parameters,
@@ -123,8 +125,17 @@ def run_query(
         raise AthenaQueryError(f"Athena query {execution_id} did not finish in {MAX_POLLS} polls")
     rows: list[list[str | None]] = []
     request = {"QueryExecutionId": execution_id}
+    pages = 0
     while True:
+        # A large result read page after page would otherwise run past the invocation's end,
+        # leaving no report at all.
+        if not keep_waiting():
+            raise AthenaQueryError(
+                f"Athena query {execution_id} results: {pages} pages read, too little time left "
+                "in the invocation to read the next: given up"
+            )
         page = athena.get_query_results(**request)
+        pages += 1
         for row in page["ResultSet"]["Rows"]:
             rows.append([cell.get("VarCharValue") for cell in row["Data"]])
         token = page.get("NextToken")
@@ -149,7 +160,7 @@ def aggregate_with_athena(
     keep_waiting: Callable[[], bool] = lambda: True,
 ) -> pd.DataFrame:
     """The aggregate frame of `cur.aggregate_line_items`, computed by Athena (given up when
-    `keep_waiting()` says there is no time left to wait for it)."""
+    `keep_waiting()` says there is no time left to wait for it or read its next result page)."""
     frame = run_query(
         athena,
         aggregate_sql(database, table),

@@ -917,6 +917,48 @@ def test_an_athena_query_still_running_when_time_runs_short_is_given_up_and_the_
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_athena_result_pages_are_read_only_while_the_report_can_still_be_written(
+    analyzer: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine, whose query has succeeded, in an invocation with 60 s left, and a
+    # result too large to read in that time: every page (2 s to read) has a next one
+    use_athena_engine(monkeypatch)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    time = LambdaTime(60)
+    athena = app.FUNCTION.services().sessions.client(
+        "athena", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
+    )
+    row = [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
+           "60", "720"]  # fmt: skip
+    pages: list[str | None] = []
+
+    def endless_page(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        pages.append(params.get("NextToken"))
+        time.spend(2)
+        rows = [ATHENA_HEADER, row] if len(pages) == 1 else [row]
+        return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
+            "ResultSet": {"Rows": [{"Data": [{"VarCharValue": v} for v in r]} for r in rows]},
+            "NextToken": f"page-{len(pages) + 1}",
+        }
+
+    athena.meta.events.register("before-call.athena.GetQueryResults", endless_page)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN it stops reading pages while the report still has its time (instead of reading until
+    # Lambda ends the invocation), the CUR section is its error saying why
+    assert 1 < len(pages) < 30
+    assert time.seconds_left - time.spent >= WRITE_RESERVE_SECONDS
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert f"{len(pages)} pages read" in error["error"]
+    assert "too little time left" in error["error"]
+    # AND the report and its summary are written, without a CUR section from a partial result
+    summary = read_report(result["report"]["summary"])
+    assert summary["date"] == result["date"]
+    assert "cur" not in summary
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 def test_athena_engine_without_its_settings_is_a_configuration_error(
     analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
