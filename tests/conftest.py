@@ -9,10 +9,7 @@ from typing import Any
 
 import pytest
 
-FIRST = (
-    "tests/tools/test_demo_day.py",
-    "tests/handlers/backup_scheduler/test_backup_day_record_size.py",
-)
+FIRST = ("tests/tools/test_demo_day.py",)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

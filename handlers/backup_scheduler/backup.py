@@ -1,8 +1,7 @@
 """The backup of one (account, region): create today's copies, delete our expired ones.
 
 Per target, in order, each step isolated from the others and each resource from the others
-(except a member endpoint that does not answer, `_NO_ANSWER`, which ends its step at once, and
-is not called again by the target's later steps):
+(except a member endpoint that does not answer, `_NO_ANSWER`, which ends its step at once):
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
    `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>` and the run's
    day. A volume with a snapshot of the run's day (or, in 2, a table with the run's backup and
@@ -21,9 +20,7 @@ for every attempt of the run; the clock's date for an event without it): a retry
 midnight belongs to the run it retries. Weekly copies are made only when that day is
 BACKUP_WEEKLY_DAY, and DynamoDB backups are named after it. A target is backed up at most once
 per day: the state table's idempotency record `<account>/<region>/<yyyy-mm-dd>` makes a retried
-schedule return the first run's result instead of copying again; its lists (copies, deletions,
-copies kept, errors) are saved beside it in parts (`day_record_key`), since a region's thousands
-of copies take more than DynamoDB's 400 KB item. The record is completed even
+schedule return the first run's result instead of copying again. The record is completed even
 when some resources failed (they are reported in the result): completing it is what prevents
 duplicate copies of the resources that did succeed (a failed listing is likewise one reported
 failure). A target whose member role could not be assumed leaves no record, so a retry acts.
@@ -31,8 +28,6 @@ failure). A target whose member role could not be assumed leaves no record, so a
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -78,15 +73,6 @@ TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/targets-not-started", "targets", ttl_s
 """The targets a run did not start, `{account_id, region}` each, for the next run to start
 with; kept longer than the day between two runs (a forgotten list only means the next run
 starts in inventory order)."""
-DAY_RECORD_LISTS = ("copies", "expired", "kept", "errors")
-"""The lists of a target's summary, saved in parts beside its day's record."""
-DAY_RECORD_PART_BYTES = 200_000
-"""The JSON of the entries one part holds at most: half of DynamoDB's 400 KB item (a copy is
-about 130 bytes, so one part holds some 1,500 copies)."""
-DAY_RECORD_PARTS = "parts"
-"""The field of a completed day's record naming its parts: `{"id", "count"}`."""
-DAY_RECORD_PART_TTL_SECONDS = IDEMPOTENCY_TTL_SECONDS + 86400
-"""Longer than the record: its parts are written before it, and must outlive it."""
 _BACKUP_NAME_MAX = 255
 _AWS_ERRORS = (ClientError, BotoCoreError)
 _NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
@@ -98,26 +84,14 @@ MEMBER_READ_TIMEOUT_SECONDS = 10
 """A target's calls (a page of DescribeSnapshots or DescribeVolumes, CreateSnapshot,
 CreateBackup, a delete) answer within seconds; an endpoint that hangs is given up after this
 long without a byte."""
-MEMBER_ATTEMPTS = 6
 MEMBER_CONFIG = bounded_config(
-    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
-    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
-    attempts=MEMBER_ATTEMPTS,
+    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS, read_seconds=MEMBER_READ_TIMEOUT_SECONDS
 )
-"""One member call that hangs fails within about 90 s (the fleet's 6 attempts, kept so that a
-region's throttled CreateSnapshot calls still back off, of 5 s to connect and 10 s to read). With
+"""One member call that hangs fails within 90 s (the fleet's 6 attempts, kept so that a region's
+throttled CreateSnapshot calls still back off, of 5 s to connect and 10 s to read). With
 botocore's default timeouts (60 s each) one hung call took 6 minutes, so with the step after it
 Lambda ended the 600 s run on every attempt: no result, and the targets the run had not come to
 were left for the next night."""
-HUNG_MEMBER_CALL_SECONDS = (
-    MEMBER_ATTEMPTS * (MEMBER_CONNECT_TIMEOUT_SECONDS + MEMBER_READ_TIMEOUT_SECONDS) + 2
-)
-"""The longest one member call takes when its endpoint never answers: each attempt waits out both
-timeouts, and botocore's waits between attempts after a timeout (50 ms, doubling) add under 2 s."""
-HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
-"""What member endpoints that never answer add to a target's time: EC2 and DynamoDB are each
-given up for the target after one such call. A target starts only with this much time left
-beyond BACKUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout."""
 
 
 @dataclass(frozen=True)
@@ -192,61 +166,6 @@ def named_expiry_key(account_id: str, region: str, name: str) -> str:
     return f"{SOURCE}/backup/{account_id}/{region}/{name}"
 
 
-def day_record_key(account_id: str, region: str, day: date) -> str:
-    """The state table key of the parts of a target's day's record."""
-    return f"{SOURCE}/day/{account_id}/{region}/{day.isoformat()}"
-
-
-def _part_name(parts_id: str, index: int) -> str:
-    return f"{parts_id}#{index:06d}"
-
-
-def _list_parts(summary: dict[str, Any]) -> list[dict[str, list[Any]]]:
-    """The entries of the summary's lists, in order, cut into parts of DAY_RECORD_PART_BYTES."""
-    parts: list[dict[str, list[Any]]] = []
-    size = DAY_RECORD_PART_BYTES
-    for name in DAY_RECORD_LISTS:
-        for entry in summary.get(name, []):
-            entry_size = len(json.dumps(entry)) + 1
-            if size + entry_size > DAY_RECORD_PART_BYTES:
-                parts.append({})
-                size = 0
-            parts[-1].setdefault(name, []).append(entry)
-            size += entry_size
-    return parts
-
-
-def _save_day_record_parts(
-    services: BackupServices, key: str, summary: dict[str, Any]
-) -> dict[str, Any]:
-    """Save the summary's lists in parts under `key`; returns the record to complete the day
-    with: the summary with its lists empty, naming the parts. The parts' id is new on every
-    attempt, so parts an attempt killed before completing left behind are never read."""
-    parts_id = uuid.uuid4().hex
-    parts = _list_parts(summary)
-    for index, part in enumerate(parts):
-        services.state.put_value(
-            key, _part_name(parts_id, index), part, ttl_seconds=DAY_RECORD_PART_TTL_SECONDS
-        )
-    record = {name: [] if name in DAY_RECORD_LISTS else value for name, value in summary.items()}
-    record[DAY_RECORD_PARTS] = {"id": parts_id, "count": len(parts)}
-    return record
-
-
-def _stored_summary(services: BackupServices, key: str, record: dict[str, Any]) -> dict[str, Any]:
-    """The summary a completed day's record holds, its lists read back from their parts (a
-    record of an earlier version holds them itself)."""
-    listed = record.get(DAY_RECORD_PARTS)
-    if listed is None:
-        return record
-    summary = {name: value for name, value in record.items() if name != DAY_RECORD_PARTS}
-    saved = services.state.values_named(key, f"{listed['id']}#")
-    for index in range(listed["count"]):
-        for name, entries in saved[_part_name(listed["id"], index)].items():
-            summary.setdefault(name, []).extend(entries)
-    return summary
-
-
 def backup_name(table: str, day: date) -> str:
     """`lambda-fleet-<table>-<yyyymmdd>`, the table part shortened to fit DynamoDB's limit."""
     suffix = f"-{day:%Y%m%d}"
@@ -311,23 +230,14 @@ class _TargetBackup:
 
     def run(self) -> None:
         steps = (
-            ("ec2", "ec2:DescribeVolumes", self._snapshot_volumes),
-            ("dynamodb", "dynamodb:ListTables", self._back_up_tables),
-            ("ec2", "ec2:DescribeSnapshots", self._delete_expired_snapshots),
-            ("dynamodb", "dynamodb:ListBackups", self._delete_expired_backups),
+            ("ec2:DescribeVolumes", self._snapshot_volumes),
+            ("dynamodb:ListTables", self._back_up_tables),
+            ("ec2:DescribeSnapshots", self._delete_expired_snapshots),
+            ("dynamodb:ListBackups", self._delete_expired_backups),
         )
-        # Service -> why its endpoint is given up for this target: it did not answer a call, and
-        # the next step's call would wait as long (HUNG_ENDPOINTS_SECONDS counts one per service).
-        unanswered: dict[str, str] = {}
-        for service, listing, step in steps:
-            if service in unanswered:
-                self._result.fail(listing, f"not tried: {unanswered[service]}")
-                continue
+        for listing, step in steps:
             try:
                 step()
-            except _NO_ANSWER as error:
-                unanswered[service] = str(error)
-                self._result.fail(listing, error)
             except _AWS_ERRORS as error:
                 self._result.fail(listing, error)
 
@@ -665,14 +575,13 @@ def backup_target(
             IDEMPOTENCY_TTL_SECONDS,
             deadline=invocation,
         ) as request:
-            record_key = day_record_key(account_id, region, day)
             if request.is_repeat and request.result is not None:
-                return {**_stored_summary(services, record_key, request.result), "repeat": True}
+                return {**request.result, "repeat": True}
             result = _run_target(services, account_id, region, day, dry_run=False)
             if result.status == DENIED:
                 return result.summary()
             summary = result.summary()
-            request.complete(_save_day_record_parts(services, record_key, summary))
+            request.complete(summary)
             return summary
     except RequestInProgressError as error:
         return {
@@ -702,15 +611,14 @@ def backup_targets(
     results in target order.
 
     An unexpected AWS error in one target (the state table, say) is reported for it. A target
-    whose turn comes with less than BACKUP_TARGET_SECONDS and HUNG_ENDPOINTS_SECONDS left in the
-    invocation is not started
+    whose turn comes with less than BACKUP_TARGET_SECONDS left in the invocation is not started
     (status `not_started`): its day's record is not claimed, and the next run starts with it
     (`TARGETS_LEFT`, fleet_shared.targets_left; a dry run reads that list but does not change
     it).
     """
     budget = TimeBudget(
         invocation,
-        services.environment.backup_target_seconds + HUNG_ENDPOINTS_SECONDS,
+        services.environment.backup_target_seconds,
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED).summary(),
     )
     left_before = TARGETS_LEFT.read(services.state, logger)
