@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-FIRST = ("tests/tools/test_demo_day.py",)
+FIRST = (
+    "tests/tools/test_demo_day.py",
+    "tests/handlers/anomaly_detector/test_open_series_index.py",
+)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
