@@ -230,13 +230,11 @@ class ScalerRunningToItsTimeout:
         }
 
 
-def test_clusters_in_predictive_mode_start_only_with_time_for_the_scalers_answer_and_take_turns(
-    fleet: ManualClock,
-    inventory_document: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
+def all_clusters_predictive(
+    inventory_document: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN the three clusters in predictive mode and a scaler that runs to its 120 s timeout
-    # on every request
+    """Put every cluster of the inventory in predictive mode, in S3 as deployed, with the scaler
+    the forecaster asks."""
     for cluster in inventory_document["members"][0]["clusters"]:
         cluster["scaling"] = {**cluster["scaling"], "mode": "predictive"}
     boto3.client("s3", region_name=REGION).put_object(
@@ -245,6 +243,16 @@ def test_clusters_in_predictive_mode_start_only_with_time_for_the_scalers_answer
         Body=json.dumps(inventory_document).encode("utf-8"),
     )
     monkeypatch.setenv("SCALER_FUNCTION_NAME", "lambda-fleet-handlers-eks_scaler")
+
+
+def test_clusters_in_predictive_mode_start_only_with_time_for_the_scalers_answer_and_take_turns(
+    fleet: ManualClock,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the three clusters in predictive mode and a scaler that runs to its 120 s timeout
+    # on every request
+    all_clusters_predictive(inventory_document, monkeypatch)
     asked_by_run: list[list[str]] = []
     not_started_by_run: list[list[str]] = []
     for _hour in range(3):
@@ -391,14 +399,7 @@ def test_a_scaler_endpoint_that_never_answers_costs_the_run_one_read_of_its_answ
 ) -> None:
     # GIVEN the three clusters in predictive mode, the Lambda endpoint that would run the
     # scaler never answering, and a run with the whole 300 s
-    for cluster in inventory_document["members"][0]["clusters"]:
-        cluster["scaling"] = {**cluster["scaling"], "mode": "predictive"}
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET_NAME,
-        Key="config/fleet-inventory.json",
-        Body=json.dumps(inventory_document).encode("utf-8"),
-    )
-    monkeypatch.setenv("SCALER_FUNCTION_NAME", "lambda-fleet-handlers-eks_scaler")
+    all_clusters_predictive(inventory_document, monkeypatch)
     time = LambdaTime(TIMEOUT_SECONDS)
     fault = hang_hub("lambda", time, monkeypatch)
     # WHEN the hourly fleet run forecasts
