@@ -392,7 +392,9 @@ def garbage_collection_paused() -> Iterator[None]:
 
     A run allocates millions of small objects (outputs, futures, callbacks) that all live until
     it ends, and the collector's passes scanned them again and again: more than half of the CPU
-    time of a 100-member plan. What the run leaves behind is collected once, after it.
+    time of a 100-member plan. What the run leaves behind is collected once, after it, in the
+    youngest generation only: every object the run made is there (no pass promoted one), and a
+    full pass would scan the whole process again (0.35 s of a 1.7 s dev run).
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -401,7 +403,7 @@ def garbage_collection_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-            gc.collect()
+            gc.collect(0)
 
 
 def run_program(stack: str, project_dir: Path = REPO_ROOT) -> ProgramRun:
