@@ -1,12 +1,22 @@
-"""How the test files are shared between pytest-xdist's two workers (pyproject's addopts:
-`-n 2 --dist loadfile`): the files of `FIRST`, each a long test, are started before all
-others. xdist hands out files with the most tests first, so a one-test file would start last
-and leave the other worker idle for the whole of its run."""
+"""What every test process shares.
+
+- How the test files are shared between pytest-xdist's two workers (pyproject's addopts:
+  `-n 2 --dist loadfile`): the files of `FIRST`, each a long test, are started before all
+  others. xdist hands out files with the most tests first, so a one-test file would start last
+  and leave the other worker idle for the whole of its run.
+- One botocore loader for every botocore session of the process, as a function's container has
+  (`fleet_shared.sessions`). moto replaces boto3's default session in every test, and each new
+  session parsed again every service model it touched (EC2's alone takes 0.3 s): more than half
+  of the set-up time of a handler test.
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 FIRST = (
@@ -28,3 +38,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             super()._assign_work_unit(node)
 
     return LongFilesFirst(config, log)
+
+
+@cache
+def _process_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader(search_path_string)
+
+
+botocore.session.create_loader = _process_loader  # type: ignore[assignment]
