@@ -8,16 +8,20 @@
   (`fleet_shared.sessions`). moto replaces boto3's default session in every test, and each new
   session parsed again every service model it touched (EC2's alone takes 0.3 s): more than half
   of the set-up time of a handler test.
+- No test leaves a moto mock running: moto wipes its accounts only when its last mock stops, so
+  one left running made every later test of the process see the earlier tests' resources.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 import botocore.loaders
 import botocore.session
 import pytest
+from moto.core.models import MockAWS
 
 FIRST = (
     "tests/tools/test_demo_day.py",
@@ -46,3 +50,14 @@ def _process_loader(search_path_string: str | None = None) -> botocore.loaders.L
 
 
 botocore.session.create_loader = _process_loader  # type: ignore[assignment]
+
+
+@pytest.fixture(autouse=True)
+def moto_mocks_end_with_their_test() -> Iterator[None]:
+    """Fails a test that left more moto mocks running than it found (a module's own mock, started
+    before the test, is allowed)."""
+    running_before = MockAWS._nested_count
+    yield
+    left_running = MockAWS._nested_count - running_before
+    if left_running > 0:
+        pytest.fail(f"the test left {left_running} moto mock(s) running", pytrace=False)
