@@ -219,10 +219,8 @@ def forecast_demand(
         hours = np.asarray(hours_of_week, dtype=int)
         if hours.shape != (length + steps,) or hours.min() < 0 or hours.max() >= WEEK:
             raise ValueError("hours_of_week must be len(values) + steps hours from 0 to 167")
-    # Every fit and forecast takes its rows of one design (the daily fits its first columns).
-    design = _design(hours, weekly=True)
     season = WEEK if length >= 2 * WEEK else DAY
-    forecasts, actual, naive, targets = _out_of_sample(z, design, cuts, steps, season)
+    forecasts, actual, naive, targets = _out_of_sample(z, hours, cuts, steps, season)
     known = np.isfinite(actual)
     if not known.any():
         # Nothing to measure the model's error on, so no interval either.
@@ -243,9 +241,9 @@ def forecast_demand(
     persistence = PERSISTENCES[best % len(PERSISTENCES)]
     log_errors = actual - forecasts[best]
 
-    profile = _fit_profile(z, design[:length])
-    values_now = _profile_values(profile, design)
-    level = _levels(z, design, profile, len(z), (alpha,))[-1, 0]
+    profile = _fit_profile(z, hours[:length])
+    values_now = _profile_values(profile, hours)
+    level = _levels(z, hours, profile, len(z), (alpha,))[-1, 0]
     deviation = _last_deviation(z, values_now, length, np.array([level]))[0]
     future = values_now[length:] + level + _decay(persistence, steps) * deviation
     mean = np.maximum(np.exp(future) - offset, 0.0)
@@ -306,7 +304,7 @@ def forecast_demand(
 
 
 def _out_of_sample(
-    z: np.ndarray, design: np.ndarray, cuts: list[int], steps: int, season: int
+    z: np.ndarray, hours: np.ndarray, cuts: list[int], steps: int, season: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Forecasts per (alpha, persistence) pair (pairs x origins x steps), actuals,
     seasonal-naive values and the index of the hour forecast (origins x steps) of every hour of
@@ -316,10 +314,10 @@ def _out_of_sample(
     forecast_rows = []
     decays = np.stack([_decay(persistence, steps) for persistence in PERSISTENCES])
     for cut in cuts:
-        profile = _fit_profile(z[:cut], design[:cut])
+        profile = _fit_profile(z[:cut], hours[:cut])
         last = min(cut + DAY, length) - 1
-        levels = _levels(z, design, profile, last + 1, LEVEL_ALPHAS)
-        values = _profile_values(profile, design[: length + steps])
+        levels = _levels(z, hours, profile, last + 1, LEVEL_ALPHAS)
+        values = _profile_values(profile, hours[: length + steps])
         for origin in range(cut, last + 1):
             targets = origin + np.arange(steps)
             # levels[origin - 1]: the level after the last hour observed before this origin.
@@ -361,12 +359,12 @@ def _decay(persistence: float, steps: int) -> np.ndarray:
 
 
 def _levels(
-    z: np.ndarray, design: np.ndarray, profile: _Profile, end: int, alphas: tuple[float, ...]
+    z: np.ndarray, hours: np.ndarray, profile: _Profile, end: int, alphas: tuple[float, ...]
 ) -> np.ndarray:
     """The tracked level after each hour of [0, end) for each alpha (end x alphas); it starts one
     week and a day before `end` at the median residual of that first day, and is 0 before."""
     start = max(0, end - DAY - WEEK)
-    residuals = z[start:end] - _profile_values(profile, design[start:end])
+    residuals = z[start:end] - _profile_values(profile, hours[start:end])
     bound = CLIP_SCALES * max(profile.scale, MIN_CLIP_SCALE)
     first_day = residuals[:DAY][np.isfinite(residuals[:DAY])]
     first_level = float(np.median(first_day)) if first_day.size else 0.0
@@ -383,22 +381,25 @@ def _levels(
     return out
 
 
-def _fit_profile(z: np.ndarray, design: np.ndarray) -> _Profile:
-    """The profile of the last `MAX_FIT_HOURS` (see the module docstring), from the weekly
-    design rows of `z`'s hours."""
+def _fit_profile(z: np.ndarray, hours: np.ndarray) -> _Profile:
+    """The profile of the last `MAX_FIT_HOURS` (see the module docstring) of `z`, whose hours of
+    the week are `hours`."""
     start = max(0, len(z) - MAX_FIT_HOURS)
     z = z[start:]
     known = np.isfinite(z)
     weekly = int(known.sum()) >= WEEK
-    design = _columns(design[start:][known], weekly)
+    table = _columns(WEEK_DESIGN, weekly)
+    row_hours = hours[start:][known]
     hours_ago = len(z) - 1 - np.flatnonzero(known)
     age_weight = 0.5 ** (hours_ago / DAY / HALF_LIFE_DAYS)
     penalty = _penalties(weekly) * age_weight.sum()
     target = z[known]
-    coefficients, _ = _huber_regression(design, target, age_weight, penalty, LEVEL_PASS_ITERATIONS)
-    daily_level = _daily_levels(target - design @ coefficients, hours_ago // DAY)
+    coefficients, _ = _huber_regression(
+        table, row_hours, target, age_weight, penalty, iterations=LEVEL_PASS_ITERATIONS
+    )
+    daily_level = _daily_levels(target - (table @ coefficients)[row_hours], hours_ago // DAY)
     coefficients, scale = _huber_regression(
-        design, target - daily_level, age_weight, penalty, HUBER_ITERATIONS
+        table, row_hours, target - daily_level, age_weight, penalty, iterations=HUBER_ITERATIONS
     )
     return _Profile(coefficients, weekly, scale)
 
@@ -416,29 +417,40 @@ def _daily_levels(residuals: np.ndarray, days_ago: np.ndarray) -> np.ndarray:
 
 
 def _huber_regression(
-    design: np.ndarray,
+    table: np.ndarray,
+    row_hours: np.ndarray,
     target: np.ndarray,
     age_weight: np.ndarray,
     penalty: np.ndarray,
+    *,
     iterations: int,
 ) -> tuple[np.ndarray, float]:
     """Ridge-penalised, age-weighted Huber regression by reweighted least squares: coefficients
-    and the robust (MAD) scale of the residuals."""
+    and the robust (MAD) scale of the residuals.
+
+    The design is `table[row_hours]`: the rows of one hour of the week are equal, so the normal
+    equations sum the weights per hour and solve on the table's 168 rows, not on up to 1,344
+    (the same equations, about 5x faster).
+    """
     weight = age_weight
     scale = 1.0
-    coefficients = np.zeros(design.shape[1])
+    coefficients = np.zeros(table.shape[1])
     for _ in range(iterations):
-        weighted = design * weight[:, np.newaxis]
-        coefficients = np.linalg.solve(weighted.T @ design + np.diag(penalty), weighted.T @ target)
-        residuals = target - design @ coefficients
+        hour_weight = np.bincount(row_hours, weights=weight, minlength=len(table))
+        hour_target = np.bincount(row_hours, weights=weight * target, minlength=len(table))
+        coefficients = np.linalg.solve(
+            (table.T * hour_weight) @ table + np.diag(penalty), table.T @ hour_target
+        )
+        residuals = target - (table @ coefficients)[row_hours]
         scale = max(1.4826 * float(np.median(np.abs(residuals - np.median(residuals)))), 1e-6)
         huber = np.minimum(1.0, HUBER_SCALES * scale / np.maximum(np.abs(residuals), 1e-12))
         weight = age_weight * huber
     return coefficients, scale
 
 
-def _profile_values(profile: _Profile, design: np.ndarray) -> np.ndarray:
-    return _columns(design, profile.weekly) @ profile.coefficients
+def _profile_values(profile: _Profile, hours: np.ndarray) -> np.ndarray:
+    """The profile's value at each of `hours` (hours of the week)."""
+    return (_columns(WEEK_DESIGN, profile.weekly) @ profile.coefficients)[hours]
 
 
 def _columns(design: np.ndarray, weekly: bool) -> np.ndarray:
@@ -446,18 +458,20 @@ def _columns(design: np.ndarray, weekly: bool) -> np.ndarray:
     return design if weekly else design[:, :DAY]
 
 
-def _design(hours: np.ndarray, weekly: bool) -> np.ndarray:
-    """Intercept, hour-of-day offsets (hour 0 is the reference) and, when weekly, per day of the
-    week an offset (Monday is the reference) and Fourier deviations of the daily shape."""
+def _week_design() -> np.ndarray:
+    """One row per hour of the week: intercept, hour-of-day offsets (hour 0 is the reference),
+    per day of the week an offset (Monday is the reference) and Fourier deviations of the daily
+    shape. A daily fit takes the first `DAY` columns."""
+    hours = np.arange(WEEK)
     hour_of_day = np.eye(DAY)[hours % DAY][:, 1:]
-    columns = [np.ones((len(hours), 1)), hour_of_day]
-    if weekly:
-        angle = 2 * np.pi * (hours % DAY)[:, np.newaxis] / DAY * np.arange(1, HARMONICS + 1)
-        fourier = np.hstack([np.cos(angle), np.sin(angle)])
-        days = np.eye(7)[hours // DAY]
-        columns.append(days[:, 1:])
-        columns.append((days[:, :, np.newaxis] * fourier[:, np.newaxis, :]).reshape(len(hours), -1))
-    return np.hstack(columns)
+    angle = 2 * np.pi * (hours % DAY)[:, np.newaxis] / DAY * np.arange(1, HARMONICS + 1)
+    fourier = np.hstack([np.cos(angle), np.sin(angle)])
+    days = np.eye(7)[hours // DAY]
+    day_shapes = (days[:, :, np.newaxis] * fourier[:, np.newaxis, :]).reshape(WEEK, -1)
+    return np.hstack([np.ones((WEEK, 1)), hour_of_day, days[:, 1:], day_shapes])
+
+
+WEEK_DESIGN = _week_design()
 
 
 def _penalties(weekly: bool) -> np.ndarray:
