@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
+
+# As the program deploys the functions with numpy (components/function_wiring.py); set before
+# any benchmark imports numpy. blas_threads sets it for its own interpreters.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 BENCHMARKS = (
     "cold_start",
@@ -15,6 +20,7 @@ BENCHMARKS = (
     "report_pipeline",
     "cost_cur",
     "forecast_backtest",
+    "blas_threads",
     "predictive_replay",
 )
 

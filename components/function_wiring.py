@@ -267,11 +267,14 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
 }
 
 
+BLAS_THREADS_VARIABLE = "OPENBLAS_NUM_THREADS"
+
+
 def resolve_environment(
     spec: FunctionSpec, references: FleetReferences, own: OwnResources
 ) -> dict[str, pulumi.Input[str]]:
     """The function's environment: catalog variables plus the Powertools service, metrics and
-    tracing settings."""
+    tracing settings, and one BLAS thread for the functions with numpy."""
     variables: dict[str, pulumi.Input[str]] = {}
     for variable, source in sorted(spec.environment.items()):
         value = ENVIRONMENT_RESOLVERS[source](references, own)
@@ -282,6 +285,10 @@ def resolve_environment(
     # Only detailed tracing builds the Powertools Tracer (and imports the X-Ray SDK).
     detailed = references.settings.tracing == "detailed"
     variables["POWERTOOLS_TRACE_DISABLED"] = "false" if detailed else "true"
+    if spec.uses_pandas_layer:
+        # numpy's OpenBLAS runs a spinning thread per visible core; on a Lambda share of a core
+        # they took the CPU from the one that works (benchmarks/blas_threads.py).
+        variables[BLAS_THREADS_VARIABLE] = "1"
     return variables
 
 

@@ -8,12 +8,15 @@
   (`fleet_shared.sessions`). moto replaces boto3's default session in every test, and each new
   session parsed again every service model it touched (EC2's alone takes 0.3 s): more than half
   of the set-up time of a handler test.
+- OpenBLAS on one thread, as the program deploys the functions with numpy
+  (`components/function_wiring.py`): set before numpy is imported.
 - No test leaves a moto mock running: moto wipes its accounts only when its last mock stops, so
   one left running made every later test of the process see the earlier tests' resources.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -22,6 +25,8 @@ import botocore.loaders
 import botocore.session
 import pytest
 from moto.core.models import MockAWS
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 FIRST = (
     "tests/tools/test_demo_day.py",
