@@ -9,6 +9,15 @@ seek instead: on the benchmark's export (89 columns, 1,000,000 line items) it fe
 in 29 requests for 13 MB of used column chunks. CSV files (`.csv`, `.csv.gz`) are streamed, block
 by block, through Arrow's CSV reader with the same column selection. Of a CUR 2.0 export, only
 the billing period partitions (`BILLING_PERIOD=YYYY-MM`) the analysed period overlaps are read.
+
+Which files of a period: Data Exports writes each refresh's files under
+`<export>/data/BILLING_PERIOD=YYYY-MM/` (with "create new", in a folder per execution, every
+refresh kept) and then, once they are all delivered, replaces the period's manifest
+`<export>/metadata/BILLING_PERIOD=YYYY-MM/<export-name>-Manifest.json`, whose `dataFiles` lists
+that execution's files. A period with a manifest is read from exactly those files: every
+refresh's folder would count each line item once per refresh kept, and files of a refresh still
+being delivered would mix with the last complete one. A period without one (a hand-made or
+legacy layout) is read from what is listed.
 Every request goes through the function's boto3 client (its credentials, endpoint, retries and
 region redirects).
 """
@@ -18,8 +27,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,12 +60,23 @@ _CSV_VALUE_ERROR = re.compile(r"CSV column #(?P<index>\d+): .*?invalid value '(?
 _ARROW_EMPTY_CSV = "Empty CSV file"
 """Arrow's error for a CSV without a line after the header (the header is read beforehand)."""
 _BILLING_PERIOD = re.compile(r"(?:^|/)BILLING_PERIOD=(?P<month>\d{4}-\d{2})/")
+_MANIFEST = re.compile(
+    r"(?P<export>(?:.*/)?)metadata/BILLING_PERIOD=(?P<month>\d{4}-\d{2})/[^/]+-Manifest\.json"
+)
+"""A Data Exports manifest: the export's folder, then its billing period's metadata folder."""
 VALUE_PREFIX_LENGTH = 40
 """How much of a bad value an error shows: enough to find it, never a whole hostile cell."""
 
 
 class CurFileError(ValueError):
-    """A CUR file lacks a column the aggregation needs, or holds a value of the wrong type."""
+    """A CUR file lacks a column the aggregation needs, or holds a value of the wrong type; or a
+    manifest is not one, or names a file the function may not or cannot read."""
+
+
+@dataclass(frozen=True)
+class _Listed:
+    key: str
+    size: int
 
 
 class S3ObjectReader(io.RawIOBase):
@@ -103,33 +125,26 @@ class S3ObjectReader(io.RawIOBase):
 def read_cur(
     s3: Any, bucket: str, prefix: str, *, period: tuple[datetime, datetime] | None = None
 ) -> pd.DataFrame:
-    """The columns of `READ_COLUMNS` present in every Parquet and CSV file under the prefix,
-    stacked, Arrow-backed (`CurFileError` when a file lacks a required one). With `period`
-    (start, end exclusive), a file in a billing period partition (`BILLING_PERIOD=YYYY-MM`, as
-    Data Exports writes CUR 2.0) is read only when its month overlaps the period."""
+    """The columns of `READ_COLUMNS` present in every Parquet and CSV file of the CUR under the
+    prefix, stacked, Arrow-backed (`CurFileError` when a file lacks a required one). A billing
+    period with a Data Exports manifest is read from the files its `dataFiles` lists, any other
+    file from the listing (see the module's docstring). With `period` (start, end exclusive), a
+    billing period partition (`BILLING_PERIOD=YYYY-MM`) is read only when its month overlaps the
+    period."""
     months = _months(*period) if period is not None else None
     tables = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            if not key.endswith(CUR_SUFFIXES):
-                continue
-            partition = _BILLING_PERIOD.search(key)
-            if months is not None and partition is not None and partition["month"] not in months:
-                # The export keeps every month it ever wrote: reading them all would grow the
-                # run's time and memory with the export's age until Lambda killed it.
-                continue
-            table = _read_file(s3, bucket, key, item["Size"])
-            # One type for the usage start, so Parquet and CSV files stack into one column.
-            try:
-                usage_start = utc_timestamps(table[USAGE_START_COLUMN].combine_chunks())
-            except ValueError as error:
-                reason = str(error).split(". ", 1)[0][: VALUE_PREFIX_LENGTH + 80]
-                raise CurFileError(
-                    f"CUR file {key}: {USAGE_START_COLUMN} is not a time: {reason}"
-                ) from None
-            index = table.schema.get_field_index(USAGE_START_COLUMN)
-            tables.append(table.set_column(index, USAGE_START_COLUMN, usage_start))
+    for item in _files_to_read(s3, bucket, prefix, months):
+        table = _read_file(s3, bucket, item.key, item.size)
+        # One type for the usage start, so Parquet and CSV files stack into one column.
+        try:
+            usage_start = utc_timestamps(table[USAGE_START_COLUMN].combine_chunks())
+        except ValueError as error:
+            reason = str(error).split(". ", 1)[0][: VALUE_PREFIX_LENGTH + 80]
+            raise CurFileError(
+                f"CUR file {item.key}: {USAGE_START_COLUMN} is not a time: {reason}"
+            ) from None
+        index = table.schema.get_field_index(USAGE_START_COLUMN)
+        tables.append(table.set_column(index, USAGE_START_COLUMN, usage_start))
     if not tables:
         return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
     try:
@@ -138,6 +153,86 @@ def read_cur(
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise CurFileError(f"CUR files under {prefix} differ in a column's type: {error}") from None
     return stacked.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _files_to_read(
+    s3: Any, bucket: str, prefix: str, months: frozenset[str] | None
+) -> list[_Listed]:
+    """The CUR files to read, each once: those the manifests of the wanted billing periods list,
+    then the listed ones of the periods (and exports) without a manifest."""
+    sizes: dict[str, int] = {}
+    listed_in_periods: list[str] = []
+    manifests: list[str] = []
+    manifested_folders: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            manifest = _MANIFEST.fullmatch(key)
+            if manifest is not None and (months is None or manifest["month"] in months):
+                manifests.append(key)
+                manifested_folders.append(
+                    f"{manifest['export']}data/BILLING_PERIOD={manifest['month']}/"
+                )
+            if not key.endswith(CUR_SUFFIXES):
+                continue
+            sizes[key] = item["Size"]
+            partition = _BILLING_PERIOD.search(key)
+            if months is not None and partition is not None and partition["month"] not in months:
+                # The export keeps every month it ever wrote: reading them all would grow the
+                # run's time and memory with the export's age until Lambda killed it.
+                continue
+            listed_in_periods.append(key)
+    chosen: dict[str, _Listed] = {}
+    for manifest_key in manifests:
+        for key in _manifest_data_keys(s3, bucket, prefix, manifest_key):
+            if key not in sizes:
+                raise CurFileError(
+                    f"CUR manifest {manifest_key} lists {_short(key)}, which is not in "
+                    f"s3://{bucket}/{prefix} (deleted by a refresh since?)"
+                )
+            chosen[key] = _Listed(key, sizes[key])
+    folders = tuple(manifested_folders)
+    for key in listed_in_periods:
+        if not key.startswith(folders):
+            chosen.setdefault(key, _Listed(key, sizes[key]))
+    return list(chosen.values())
+
+
+def _manifest_data_keys(s3: Any, bucket: str, prefix: str, manifest_key: str) -> list[str]:
+    """The keys of the files a Data Exports manifest lists in `dataFiles`; `CurFileError` naming
+    the manifest when it is not a JSON object with that list of S3 URIs of CUR files in `bucket`
+    under `prefix`."""
+    body = s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
+    try:
+        manifest = json.loads(body)
+    except ValueError as error:
+        reason = str(error)[: VALUE_PREFIX_LENGTH + 40]
+        raise CurFileError(f"CUR manifest {manifest_key} is not JSON: {reason}") from None
+    files = manifest.get("dataFiles") if isinstance(manifest, dict) else None
+    if not isinstance(files, list):
+        raise CurFileError(f"CUR manifest {manifest_key} lacks dataFiles, the list of its files")
+    within = f"s3://{bucket}/{prefix}"
+    keys = []
+    for uri in files:
+        if not isinstance(uri, str) or not uri.startswith(within):
+            raise CurFileError(
+                f"CUR manifest {manifest_key} lists {_short(uri)}, which is not a file under "
+                f"{within}"
+            )
+        key = uri.removeprefix(f"s3://{bucket}/")
+        if not key.endswith(CUR_SUFFIXES):
+            raise CurFileError(
+                f"CUR manifest {manifest_key} lists {_short(uri)}, which is not a Parquet or CSV "
+                "file"
+            )
+        keys.append(key)
+    return keys
+
+
+def _short(value: object) -> str:
+    """A value from a file, quoted and cut short for an error message."""
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text[:VALUE_PREFIX_LENGTH])
 
 
 def _months(start: datetime, end: datetime) -> frozenset[str]:

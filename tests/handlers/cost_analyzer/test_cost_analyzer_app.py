@@ -35,7 +35,7 @@ from handlers.cost_analyzer.analysis import (
     CostServices,
 )
 from handlers.cost_analyzer.app import lambda_handler
-from handlers.cost_analyzer.cur import REQUIRED_COLUMNS
+from handlers.cost_analyzer.cur import REQUIRED_COLUMNS, aggregate_line_items, summarise
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.analytics_services import inject_services
 from tests.handlers.conftest import (
@@ -627,6 +627,40 @@ def test_the_pandas_engine_reads_only_the_billing_periods_the_lookback_overlaps(
         f"{export}/BILLING_PERIOD=2025-05/fleet-00001.parquet",
         f"{export}/BILLING_PERIOD=2025-06/fleet-00001.parquet",
     }
+
+
+def test_a_create_new_export_is_counted_once_in_the_report_from_its_latest_refresh(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN a CUR 2.0 export delivered with "create new": May's line items in two refreshes'
+    # folders, May's manifest naming the files of the later one, and usual Cost Explorer data
+    table = put_cur(analyzer)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.delete_object(Bucket=DATA_BUCKET_NAME, Key="cur/data/part-0.parquet")
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    period = "cur/fleet/data/BILLING_PERIOD=2025-05"
+    for execution_id in ("exec-0001", "exec-0002"):
+        s3.put_object(
+            Bucket=DATA_BUCKET_NAME, Key=f"{period}/{execution_id}/fleet-00001.snappy.parquet",
+            Body=buffer.getvalue(),
+        )  # fmt: skip
+    latest = f"s3://{DATA_BUCKET_NAME}/{period}/exec-0002/fleet-00001.snappy.parquet"
+    s3.put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="cur/fleet/metadata/BILLING_PERIOD=2025-05/fleet-Manifest.json",
+        Body=json.dumps({"executionId": "exec-0002", "dataFiles": [latest]}).encode(),
+    )
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the report's CUR cost is the month's once, not once per refresh kept
+    assert not [e for e in result["errors"] if e["section"] == "cur"]
+    lines = table.to_pandas()
+    start, end = datetime(2025, 5, 3, tzinfo=UTC), datetime(2025, 6, 2, tzinfo=UTC)
+    once = summarise(aggregate_line_items(lines, start, end), top_n=10)["total_cost"]
+    assert read_report(result["report"]["summary"])["cur"]["total_cost"] == pytest.approx(once)
 
 
 def test_a_cur_prefix_without_line_items_in_the_lookback_is_the_cur_error_not_a_zero_cost(

@@ -279,3 +279,160 @@ def test_the_athena_query_bounds_the_billing_periods_by_the_first_and_last_month
     # ending at midnight on the first of a month has none of that month), then the period
     assert parameters[:2] == billing_periods
     assert parameters[2:] == [f"'{start:%Y-%m-%d %H:%M:%S}'", f"'{end:%Y-%m-%d %H:%M:%S}'"]
+
+
+EXPORT_ROOT = "cur/fleet"
+"""A Data Exports CUR 2.0 export named `fleet` under the function's prefix `cur/`."""
+
+
+def parquet_of(lines: dict[str, list[Any]]) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({**lines, "resource_tags": [json.dumps(t) for t in TAGS]}), buffer)
+    return buffer.getvalue()
+
+
+def lines_costing(factor: float) -> dict[str, list[Any]]:
+    """`LINES` with every cost multiplied by `factor` (a later refresh's restated figures)."""
+    return {
+        **LINES,
+        "line_item_unblended_cost": [c * factor for c in LINES["line_item_unblended_cost"]],
+    }
+
+
+def put_execution(s3: Any, month: str, execution_id: str, factor: float) -> list[str]:
+    """One refresh's data file in the "create new" layout (a folder per execution); its key."""
+    key = f"{EXPORT_ROOT}/data/BILLING_PERIOD={month}/{execution_id}/fleet-00001.snappy.parquet"
+    put_object(s3, key, parquet_of(lines_costing(factor)))
+    return [key]
+
+
+def put_manifest(
+    s3: Any, month: str, execution_id: str, keys: list[str], bucket: str = "cur"
+) -> str:
+    """The period's manifest as Data Exports writes it, naming the files of `execution_id`."""
+    key = f"{EXPORT_ROOT}/metadata/BILLING_PERIOD={month}/fleet-Manifest.json"
+    manifest = {
+        "executionId": execution_id,
+        "exportArn": "arn:aws:bcm-data-exports:us-east-1:123456789012:export/fleet-0000",
+        "columns": [{"name": name, "type": "string"} for name in LINES],
+        "dataFiles": [f"s3://{bucket}/{data_key}" for data_key in keys],
+    }
+    put_object(s3, key, json.dumps(manifest).encode())
+    return key
+
+
+def test_a_create_new_export_counts_each_line_item_once_from_the_latest_refresh(
+    mocked_aws: None,
+) -> None:
+    # GIVEN a "create new" export that kept two refreshes of May, each in its execution's folder,
+    # the later one restating every cost at twice the first's, and May's manifest naming it
+    s3 = cur_bucket()
+    put_execution(s3, "2025-05", "exec-0001", factor=1.0)
+    latest = put_execution(s3, "2025-05", "exec-0002", factor=2.0)
+    put_manifest(s3, "2025-05", "exec-0002", latest)
+    # WHEN read, aggregated and summarised
+    lines = read_cur(s3, "cur", "cur/", period=(START, END))
+    summary = summarise(aggregate_line_items(lines, START, END), top_n=5)
+    # THEN the cost is the latest refresh's, counted once (not the sum of both refreshes)
+    assert summary["total_cost"] == pytest.approx(2 * 5.2)
+
+
+def test_an_overwrite_export_mid_refresh_is_read_from_the_files_its_manifest_lists(
+    mocked_aws: None,
+) -> None:
+    # GIVEN an "overwrite" export whose May manifest names one file, while a refresh under way
+    # has delivered a second part its manifest does not name yet; and June's first files, of a
+    # period without a manifest yet
+    s3 = cur_bucket()
+    folder = f"{EXPORT_ROOT}/data/BILLING_PERIOD=2025-05"
+    put_object(s3, f"{folder}/fleet-00001.snappy.parquet", parquet_of(LINES))
+    put_object(s3, f"{folder}/fleet-00002.snappy.parquet", parquet_of(lines_costing(3.0)))
+    put_manifest(s3, "2025-05", "exec-0001", [f"{folder}/fleet-00001.snappy.parquet"])
+    june = {**LINES, "line_item_usage_start_date": ["2025-06-01T00:00:00Z"] * 5}
+    put_object(s3, f"{EXPORT_ROOT}/data/BILLING_PERIOD=2025-06/fleet-00001.snappy.parquet",
+               parquet_of(june))  # fmt: skip
+    june_end = datetime(2025, 7, 1, tzinfo=UTC)
+    # WHEN read, aggregated and summarised
+    lines = read_cur(s3, "cur", "cur/", period=(START, june_end))
+    summary = summarise(aggregate_line_items(lines, START, june_end), top_n=5)
+    # THEN May counts once, from the manifest's file only, and June from what is listed
+    assert summary["total_cost"] == pytest.approx(5.2 + sum(LINES["line_item_unblended_cost"]))
+
+
+def test_only_the_manifests_and_files_of_the_billing_periods_the_period_overlaps_are_fetched(
+    mocked_aws: None,
+) -> None:
+    # GIVEN a "create new" export with two refreshes kept in April and in May, each month's
+    # manifest naming its latest
+    s3 = cur_bucket()
+    manifests = {}
+    for month in ("2025-04", "2025-05"):
+        put_execution(s3, month, "exec-0001", factor=1.0)
+        latest = put_execution(s3, month, "exec-0002", factor=1.0)
+        manifests[month] = put_manifest(s3, month, "exec-0002", latest)
+    fetched: set[str] = set()
+    s3.meta.events.register(
+        "before-parameter-build.s3.GetObject", lambda params, **_: fetched.add(params["Key"])
+    )
+    # WHEN May is read
+    read_cur(s3, "cur", "cur/", period=(START, END))
+    # THEN only May's manifest and the files of its latest refresh were fetched
+    assert fetched == {
+        manifests["2025-05"],
+        f"{EXPORT_ROOT}/data/BILLING_PERIOD=2025-05/exec-0002/fleet-00001.snappy.parquet",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [(b'{"dataFiles": ["s3://cur/cur/fleet/da', r"is not JSON: "),
+     (b"\xff\xfe<html>", r"is not JSON: "),
+     (b'{"executionId": "exec-0002"}', r"lacks dataFiles"),
+     (b'["s3://cur/cur/fleet/data/x.parquet"]', r"lacks dataFiles"),
+     (b'{"dataFiles": "s3://cur/cur/fleet/data/x.parquet"}', r"lacks dataFiles")],
+    ids=["truncated", "not-text", "no-data-files", "not-an-object", "data-files-not-a-list"],
+)  # fmt: skip
+def test_a_manifest_that_is_not_one_is_refused_naming_it(
+    mocked_aws: None, body: bytes, expected: str
+) -> None:
+    # GIVEN May's data files and a manifest that is not a Data Exports manifest
+    s3 = cur_bucket()
+    put_execution(s3, "2025-05", "exec-0001", factor=1.0)
+    manifest = put_manifest(s3, "2025-05", "exec-0001", [])
+    put_object(s3, manifest, body)
+    # WHEN read THEN the one error names the manifest, and echoes nothing of it at length
+    with pytest.raises(CurFileError, match=rf"^CUR manifest {re.escape(manifest)} {expected}"):
+        read_cur(s3, "cur", "cur/", period=(START, END))
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown", "reason"),
+    [("s3://other-bucket/cur/fleet/data/BILLING_PERIOD=2025-05/fleet-00001.snappy.parquet",
+      "s3://other-bucket/cur/fleet/data/BILLING", "is not a file under s3://cur/cur/"),
+     ("s3://cur/elsewhere/fleet-00001.snappy.parquet",
+      "s3://cur/elsewhere/fleet-00001.snappy.pa", "is not a file under s3://cur/cur/"),
+     ("https://attacker.example/" + "x" * 5_000, "https://attacker.example/xxxxxxxxxxxxxxx",
+      "is not a file under s3://cur/cur/"),
+     (7, "7", "is not a file under s3://cur/cur/"),
+     ("s3://cur/cur/fleet/metadata/BILLING_PERIOD=2025-05/fleet-Manifest.json",
+      "s3://cur/cur/fleet/metadata/BILLING_PERI", "is not a Parquet or CSV file"),
+     ("s3://cur/cur/fleet/data/BILLING_PERIOD=2025-05/fleet-00009.snappy.parquet",
+      "cur/fleet/data/BILLING_PERIOD=2025-05/fl", "is not in s3://cur/cur/")],
+    ids=["another-bucket", "outside-the-prefix", "not-s3", "not-text", "not-data", "missing"],
+)  # fmt: skip
+def test_a_manifest_listing_a_file_the_function_may_not_or_cannot_read_is_refused(
+    mocked_aws: None, uri: object, shown: str, reason: str
+) -> None:
+    # GIVEN May's data file and its manifest, which also lists a file of another bucket, outside
+    # the prefix, not an S3 URI, not a data file, or not in the bucket
+    s3 = cur_bucket()
+    latest = put_execution(s3, "2025-05", "exec-0001", factor=1.0)
+    manifest = put_manifest(s3, "2025-05", "exec-0001", latest)
+    document = json.loads(s3.get_object(Bucket="cur", Key=manifest)["Body"].read())
+    document["dataFiles"].append(uri)
+    put_object(s3, manifest, json.dumps(document).encode())
+    # WHEN read THEN the one error names the manifest and the start of what it lists
+    expected = rf"^CUR manifest {re.escape(manifest)} lists '{re.escape(shown)}', which {reason}"
+    with pytest.raises(CurFileError, match=expected) as refused:
+        read_cur(s3, "cur", "cur/", period=(START, END))
+    assert len(str(refused.value)) < 250
