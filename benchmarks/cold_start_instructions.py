@@ -92,6 +92,7 @@ def main(names: list[str] | None = None) -> None:
                     credentials=_CREDENTIALS,
                 ),
                 lambda_code(run, spec, Path(code_directory), python),
+                spec.timeout_seconds,
             )
             for spec in specs
         }
