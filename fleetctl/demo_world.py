@@ -453,6 +453,10 @@ COST_SERVICES = (
 )
 COMPUTE_SPIKE = 380.0
 """Extra compute cost on the spike day: a node group left at full size overnight and more."""
+MEMBER_SHARE = 0.92
+"""Share of each day's cost in the member account; the rest is the hub's."""
+TAGGED_SHARE = 0.85
+"""Share of each day's cost that carries a cluster tag, the same for each cluster."""
 
 
 @dataclass(frozen=True)
@@ -474,21 +478,38 @@ class SeededCosts:
             for service, amount in COST_SERVICES
         }
 
-    def _split(self, group_by: dict[str, str], costs: dict[str, float]) -> dict[str, float]:
-        total = sum(costs.values())
+    def daily_by_account(self, day: date) -> dict[str, float]:
+        """Cost by linked account of `day`."""
+        total = sum(self.daily_cost(day).values())
+        return {
+            self.member_account_id: round(total * MEMBER_SHARE, 2),
+            self.hub_account_id: round(total * (1 - MEMBER_SHARE), 2),
+        }
+
+    def cluster_cost(self, day: date) -> float:
+        """The cost of `day` that carries one cluster's tag (each cluster's is the same)."""
+        total = sum(self.daily_cost(day).values())
+        return round(total * TAGGED_SHARE / max(1, len(self.cluster_names)), 2)
+
+    def daily_by_cluster(self, day: date) -> dict[str, float]:
+        """Cost by cluster tag value of `day` ("" for the cost without the tag); two clusters
+        of one name share their tag value, so their costs add up under it."""
+        each = self.cluster_cost(day)
+        tagged: dict[str, float] = {}
+        for name in self.cluster_names:
+            tagged[name] = round(tagged.get(name, 0.0) + each, 2)
+        untagged = sum(self.daily_cost(day).values()) - each * len(self.cluster_names)
+        return {**tagged, "": round(untagged, 2)}
+
+    def _split(self, group_by: dict[str, str], day: date) -> dict[str, float]:
         if group_by == {"Type": "DIMENSION", "Key": "SERVICE"}:
-            return costs
+            return self.daily_cost(day)
         if group_by == {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}:
-            return {
-                self.member_account_id: round(total * 0.92, 2),
-                self.hub_account_id: round(total * 0.08, 2),
-            }
+            return self.daily_by_account(day)
         if group_by.get("Type") == "TAG":
             # Most cost carries the cluster tag; what does not comes back as `<key>$`.
             key = group_by["Key"]
-            share = 0.85 / max(1, len(self.cluster_names))
-            tagged = {f"{key}${name}": round(total * share, 2) for name in self.cluster_names}
-            return {**tagged, f"{key}$": round(total - sum(tagged.values()), 2)}
+            return {f"{key}${name}": cost for name, cost in self.daily_by_cluster(day).items()}
         return {}
 
     def answer(self, body: str) -> dict[str, Any]:
@@ -506,9 +527,7 @@ class SeededCosts:
         while day < last:
             period_start = day.replace(day=1) if monthly else day
             split = (
-                self._split(group_by, self.daily_cost(day))
-                if group_by
-                else {"": sum(self.daily_cost(day).values())}
+                self._split(group_by, day) if group_by else {"": sum(self.daily_cost(day).values())}
             )
             totals = periods.setdefault(period_start, {})
             for key, amount in split.items():

@@ -25,6 +25,7 @@ from components.exceptions import StackSettingsError
 from components.naming import member_role_name
 from components.settings import FleetSettings
 from components.stack_config import validated_stack_settings
+from fleetctl.demo_cost_report import put_cost_report
 from fleetctl.demo_world import (
     DemoWorld,
     SeededCosts,
@@ -149,10 +150,10 @@ def function_environment(
 def local_world(
     stack: str, run: ProgramRun, now: datetime, dry_run: bool | None = None
 ) -> Iterator[LocalWorld]:
-    """The stack's world as of `now`; its Cost Explorer bill peaks on the day before `now`, its
-    spot prices differ by instance type and zone, and EKS answers DescribeUpdate. `dry_run`
-    replaces the stack's in the inventory (the forecaster passes it on to the scaler) when
-    given."""
+    """The stack's world as of `now`; its Cost Explorer bill, and the CUR export of the same
+    cost, peaks on the day before `now`, its spot prices differ by instance type and zone, and
+    EKS answers DescribeUpdate. `dry_run` replaces the stack's in the inventory (the forecaster
+    passes it on to the scaler) when given."""
     settings = stack_settings(stack)
     with (
         WebhookReceiver() as receiver,
@@ -170,16 +171,16 @@ def local_world(
             receiver.url,
         )
         create_member(endpoint, settings, member_role_name(stack, "eks_scaler"), now)
-        serve_seeded_costs(
-            SeededCosts(
-                spike_day=now.date() - timedelta(days=1),
-                hub_account_id=settings.hub.account_id,
-                member_account_id=settings.members[0].account_id,
-                cluster_names=tuple(
-                    cluster.name for member in settings.members for cluster in member.clusters
-                ),
-            )
+        costs = SeededCosts(
+            spike_day=now.date() - timedelta(days=1),
+            hub_account_id=settings.hub.account_id,
+            member_account_id=settings.members[0].account_id,
+            cluster_names=tuple(
+                cluster.name for member in settings.members for cluster in member.clusters
+            ),
         )
+        serve_seeded_costs(costs)
+        put_cost_report(world, settings, costs, now.date(), fleet_environment)
         environments = {
             spec.name: function_environment(run, spec, world, receiver.url) for spec in FUNCTIONS
         }

@@ -101,6 +101,13 @@ def test_the_demo_replays_the_dev_day_into_out_and_a_second_run_replaces_it(
     # AND the timeline has the scaler's scheduled scale-up at 08:00 and scale-down at 18:00
     assert len(_timeline_outcomes(printed, "08:00", "eks_scaler")) == 1
     assert len(_timeline_outcomes(printed, "18:00", "eks_scaler")) == 1
+    # AND the morning's cost report read the seeded CUR as well as Cost Explorer: no section of
+    # it failed, and its CUR detail has the cluster's nodes
+    assert _timeline_outcomes(printed, r"\d\d:\d\d", "cost_analyzer") == ["ok"]
+    [cost_summary] = (out / "reports" / "cost").rglob("summary.json")
+    cost_report = json.loads(cost_summary.read_text())
+    assert cost_report["errors"] == [], cost_report["errors"]
+    assert [c["cluster"] for c in cost_report["cur"]["eks_nodes"]["clusters"]] == [cluster.name]
     # AND every other function the README names for the day ran in it without an error result
     missing = sorted(set(README_DAY_FUNCTIONS) - _functions_that_ran(printed))
     assert not missing, f"the day never ran {missing}"
