@@ -9,13 +9,16 @@ per node of each node group, tagged with the cluster. A node group runs its sche
 `max_size` overnight: the spike's node group left at full size. A node's cost is its share of
 its cluster's node cost by hours, spot hours at the family's spot price ratio. One Parquet file
 per billing period, where Data Exports writes CUR 2.0:
-`<cur_prefix>/<export>/data/BILLING_PERIOD=YYYY-MM/<export>-00001.snappy.parquet`.
+`<cur_prefix>/<export>/data/BILLING_PERIOD=YYYY-MM/<export>-00001.snappy.parquet`, and the
+period's manifest listing it (`<export>/metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json`),
+from which the cost analyzer takes the files to read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -250,8 +253,9 @@ def _instance_id(seed: str) -> str:
     return f"i-{hashlib.sha256(seed.encode()).hexdigest()[:17]}"
 
 
-def cur_files(cur_prefix: str, line_items: pa.Table) -> dict[str, bytes]:
-    """The export's Parquet files by key: one per billing period of `line_items`."""
+def cur_files(bucket: str, cur_prefix: str, line_items: pa.Table) -> dict[str, bytes]:
+    """The export's files by key: per billing period of `line_items` one Parquet file and the
+    manifest that lists it, as Data Exports delivers them."""
     export = f"{cur_prefix.rstrip('/')}/{CUR_EXPORT_NAME}" if cur_prefix else CUR_EXPORT_NAME
     periods = line_items.column("bill_billing_period_start_date").to_pylist()
     files = {}
@@ -259,8 +263,15 @@ def cur_files(cur_prefix: str, line_items: pa.Table) -> dict[str, bytes]:
         rows = [index for index, value in enumerate(periods) if value == period]
         buffer = io.BytesIO()
         pq.write_table(line_items.take(rows), buffer, compression="snappy")
-        partition = f"{export}/data/BILLING_PERIOD={period:%Y-%m}"
-        files[f"{partition}/{CUR_EXPORT_NAME}-00001.snappy.parquet"] = buffer.getvalue()
+        partition = f"BILLING_PERIOD={period:%Y-%m}"
+        data_key = f"{export}/data/{partition}/{CUR_EXPORT_NAME}-00001.snappy.parquet"
+        files[data_key] = buffer.getvalue()
+        manifest = {
+            "executionId": f"{CUR_EXPORT_NAME}-{period:%Y-%m}",
+            "dataFiles": [f"s3://{bucket}/{data_key}"],
+        }
+        manifest_key = f"{export}/metadata/{partition}/{CUR_EXPORT_NAME}-Manifest.json"
+        files[manifest_key] = json.dumps(manifest, indent=2).encode()
     return files
 
 
@@ -274,7 +285,7 @@ def put_seeded_cost_report(
     cur_prefix: str,
 ) -> list[str]:
     """Write the export of the CUR_DAYS before `world_day` to `bucket`; the keys written."""
-    files = cur_files(cur_prefix, cur_line_items(costs, settings, billed_days(world_day)))
+    files = cur_files(bucket, cur_prefix, cur_line_items(costs, settings, billed_days(world_day)))
     for key, body in files.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body)
     return list(files)

@@ -56,9 +56,17 @@ def test_the_cur_read_back_has_the_seeded_cost_of_each_day_by_service_account_an
     # WHEN its CUR export is written to S3 and read back by the cost analyzer's reader
     keys, lines = _seeded_lines(costs, prefix)
 
-    # THEN there is one Parquet file per billing period, where Data Exports writes CUR 2.0
-    assert [key.split("/BILLING_PERIOD=")[1][:7] for key in keys] == ["2026-10", "2026-11"]
-    assert all(key.startswith(prefix) and key.endswith(".snappy.parquet") for key in keys)
+    # THEN there is one Parquet file per billing period, where Data Exports writes CUR 2.0,
+    # each listed by its period's manifest
+    data_keys = [key for key in keys if "/data/" in key]
+    manifest_keys = [key for key in keys if "/metadata/" in key]
+    assert [key.split("/BILLING_PERIOD=")[1][:7] for key in data_keys] == ["2026-10", "2026-11"]
+    assert all(key.startswith(prefix) and key.endswith(".snappy.parquet") for key in data_keys)
+    assert [key.split("/BILLING_PERIOD=")[1][:7] for key in manifest_keys] == [
+        "2026-10",
+        "2026-11",
+    ]
+    assert all(key.endswith("-Manifest.json") for key in manifest_keys)
     # AND a few hundred line items, every day of the lookback
     days = lines["line_item_usage_start_date"].map(lambda stamp: stamp.date())
     expected_days = [WORLD_DAY - timedelta(days=back) for back in range(CUR_DAYS, 0, -1)]
