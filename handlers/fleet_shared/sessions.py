@@ -7,8 +7,9 @@ over many node groups assumes each role once. Clients are cached per (service, a
 and rebuilt when their session is refreshed.
 
 A failing AssumeRole raises `MemberAccessError`, so a handler can record that one account failed
-and go on with the others. Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and
-`AWS_ENDPOINT_URL_<SERVICE>`) variables, which makes a moto server or LocalStack work unchanged.
+and go on with the others; an STS that does not answer fails it within `HUB_CALL_SECONDS`.
+Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`)
+variables, which makes a moto server or LocalStack work unchanged.
 
 Safe to share between threads: cache updates happen under a lock, and boto3 clients are
 thread-safe once built.
@@ -53,6 +54,30 @@ def bounded_config(
         bounds["retries"] = {"mode": "standard", "total_max_attempts": attempts}
     return CLIENT_CONFIG.merge(Config(**bounds))
 
+
+HUB_CONNECT_TIMEOUT_SECONDS = 2
+HUB_READ_TIMEOUT_SECONDS = 5
+"""STS in the function's own region answers AssumeRole within a second; an endpoint silent this
+long is not going to answer."""
+HUB_ATTEMPTS = 2
+_WAIT_BEFORE_SECOND_ATTEMPT_SECONDS = 1
+"""botocore's standard mode waits up to 2^0 s before the second attempt."""
+HUB_CALL_SECONDS = (
+    HUB_ATTEMPTS * (HUB_CONNECT_TIMEOUT_SECONDS + HUB_READ_TIMEOUT_SECONDS)
+    + _WAIT_BEFORE_SECOND_ATTEMPT_SECONDS
+)
+"""The longest a bounded hub call takes, every attempt timing out (15 s): an eighth of the
+shortest timeout of a function that assumes member roles (120 s: eks_scaler, health_monitor,
+change_validator), so an account reached through a hung STS is reported unreachable and the run
+goes on. botocore's defaults (60 s to connect, 60 s to read, 6 attempts) let one AssumeRole
+outlast every function's timeout, and every member session starts with one."""
+HUB_CALL_CONFIG = bounded_config(
+    connect_seconds=HUB_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=HUB_READ_TIMEOUT_SECONDS,
+    attempts=HUB_ATTEMPTS,
+)
+BOUNDED_HUB_SERVICES = frozenset({"sts"})
+"""The hub services whose clients (`hub_client`) have `HUB_CALL_CONFIG`."""
 
 REFRESH_MARGIN = timedelta(minutes=5)
 """Assumed credentials are renewed this long before they expire, so no call races the expiry."""
@@ -164,8 +189,10 @@ class AccountSessions:
             return client
 
     def hub_client(self, service: str, region: str | None = None) -> Any:
-        """A client of `service` in the hub account, in `region` or the home region."""
-        return self.client(service, self.hub_account_id, region or self.home_region)
+        """A client of `service` in the hub account, in `region` or the home region, with
+        `HUB_CALL_CONFIG` for the `BOUNDED_HUB_SERVICES`."""
+        config = HUB_CALL_CONFIG if service in BOUNDED_HUB_SERVICES else CLIENT_CONFIG
+        return self.client(service, self.hub_account_id, region or self.home_region, config)
 
     @staticmethod
     def _new_session(**arguments: Any) -> boto3.Session:

@@ -8,10 +8,16 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from catalog.functions import FUNCTIONS
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError, MemberAccessError
-from fleet_shared.sessions import CLIENT_CONFIG, AccountSessions, bounded_config
+from fleet_shared.sessions import (
+    CLIENT_CONFIG,
+    HUB_CALL_SECONDS,
+    AccountSessions,
+    bounded_config,
+)
 
 REGION = "ap-south-1"
 MOTO_ACCOUNT = "123456789012"
@@ -104,6 +110,20 @@ def test_failed_assume_role_raises_member_access_error(sessions: AccountSessions
             sessions.client("eks", MEMBER, REGION)
     assert (raised.value.account_id, raised.value.region) == (MEMBER, REGION)
     assert "AccessDenied" in raised.value.cause
+
+
+def test_a_hung_sts_takes_a_small_part_of_every_member_acting_functions_timeout(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN the STS client that assumes member roles
+    config = sessions.hub_client("sts").meta.config
+    # WHEN its bounds are read THEN every attempt of a hung AssumeRole is given up in seconds
+    assert (config.connect_timeout, config.read_timeout) == (2, 5)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    # AND all of them fit at least 8 times in the timeout of every function acting in members
+    member_acting = [spec for spec in FUNCTIONS if spec.member_actions]
+    assert member_acting
+    assert all(spec.timeout_seconds >= 8 * HUB_CALL_SECONDS for spec in member_acting)
 
 
 def test_member_access_without_member_role_name_is_a_configuration_error(

@@ -1,0 +1,70 @@
+"""health_monitor against its 120 s timeout when a hub endpoint hangs: STS (every member
+session starts with AssumeRole).
+
+Time is simulated (tests/handlers/deadlines.py): a hung attempt spends its client's read timeout
+of the invocation's time, botocore's waits between attempts spend theirs, and once the time is up
+the invocation ends as Lambda ends it, from wherever it is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import botocore.endpoint
+import pytest
+
+from catalog.functions import FUNCTIONS_BY_NAME
+from fleet_shared.sessions import HUB_CALL_SECONDS
+from handlers.health_monitor.services import HealthServices
+from tests.handlers.deadlines import HungOperation, LambdaTime
+
+TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["health_monitor"].timeout_seconds
+FLEET_RUN = {"action": "check_fleet"}
+MEMBER = "222222222222"
+
+
+def hang_hub_operation(
+    services: HealthServices, operation: str, time: LambdaTime, monkeypatch: pytest.MonkeyPatch
+) -> HungOperation:
+    """Make every attempt of the hub's `operation` (service id and name) hang, in whichever
+    client the function builds for it, and botocore's waits between attempts spend `time`."""
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    sessions = services.sessions
+    hub = sessions.session(sessions.hub_account_id, sessions.home_region)
+    fault = HungOperation(time)
+    hub.events.register_first(f"before-parameter-build.{operation}", fault.note_config)
+    hub.events.register_first(f"before-send.{operation}", fault.hang)
+    return fault
+
+
+def test_a_hung_sts_costs_a_bounded_time_and_the_run_alerts_the_unreachable_account(
+    invoke: Callable[..., dict[str, Any]],
+    *,
+    health_services: Callable[[], HealthServices],
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN STS does not answer AssumeRole, and a fleet run with the function's whole timeout
+    time = LambdaTime(TIMEOUT_SECONDS)
+    fault = hang_hub_operation(health_services(), "sts.AssumeRole", time, monkeypatch)
+    # WHEN the scheduled fleet run checks the member's cluster
+    result = invoke(FLEET_RUN, time.context())
+    # THEN AssumeRole was given up after its bounded attempts, in a small part of the run
+    assert fault.attempts == 2
+    assert time.spent <= HUB_CALL_SECONDS < TIMEOUT_SECONDS / 4
+    # AND the run ended with its report: the account unreachable, critical
+    [report] = result["clusters"]
+    [access] = report["checks"]
+    assert (access["name"], access["status"], access["severity"]) == (
+        "member_access",
+        "failed",
+        "critical",
+    )
+    assert "Read timeout" in access["detail"]
+    assert result["status"] == "critical"
+    # AND its alert went out, once
+    [received] = alert_inbox.receive()
+    assert (received.alert["account_id"], received.alert["severity"]) == (MEMBER, "critical")
