@@ -57,8 +57,8 @@ def bounded_config(
 
 HUB_CONNECT_TIMEOUT_SECONDS = 2
 HUB_READ_TIMEOUT_SECONDS = 5
-"""STS in the function's own region answers AssumeRole within a second; an endpoint silent this
-long is not going to answer."""
+"""STS (AssumeRole) and SNS (Publish) answer within a second in the function's own region; an
+endpoint silent this long is not going to answer."""
 HUB_ATTEMPTS = 2
 _WAIT_BEFORE_SECOND_ATTEMPT_SECONDS = 1
 """botocore's standard mode waits up to 2^0 s before the second attempt."""
@@ -67,17 +67,20 @@ HUB_CALL_SECONDS = (
     + _WAIT_BEFORE_SECOND_ATTEMPT_SECONDS
 )
 """The longest a bounded hub call takes, every attempt timing out (15 s): an eighth of the
-shortest timeout of a function that assumes member roles (120 s: eks_scaler, health_monitor,
-change_validator), so an account reached through a hung STS is reported unreachable and the run
-goes on. botocore's defaults (60 s to connect, 60 s to read, 6 attempts) let one AssumeRole
-outlast every function's timeout, and every member session starts with one."""
+shortest timeout of a function that assumes member roles or publishes alerts (120 s: eks_scaler,
+health_monitor, change_validator). An account reached through a hung STS is then reported
+unreachable and the run goes on; an alert a hung SNS did not take fails the run in time, and the
+platform's retry sends it (`alert_delivery`). botocore's defaults (60 s to connect, 60 s to read,
+6 attempts) let one AssumeRole or Publish outlast every function's timeout: every member session
+starts with one, and the alerts come at the end of the work."""
 HUB_CALL_CONFIG = bounded_config(
     connect_seconds=HUB_CONNECT_TIMEOUT_SECONDS,
     read_seconds=HUB_READ_TIMEOUT_SECONDS,
     attempts=HUB_ATTEMPTS,
 )
-BOUNDED_HUB_SERVICES = frozenset({"sts"})
-"""The hub services whose clients (`hub_client`) have `HUB_CALL_CONFIG`."""
+BOUNDED_HUB_SERVICES = frozenset({"sts", "sns"})
+"""The hub services whose clients (`hub_client`) have `HUB_CALL_CONFIG`: member sessions' STS and
+the alerts' SNS."""
 
 REFRESH_MARGIN = timedelta(minutes=5)
 """Assumed credentials are renewed this long before they expire, so no call races the expiry."""

@@ -1,5 +1,5 @@
 """health_monitor against its 120 s timeout when a hub endpoint hangs: STS (every member
-session starts with AssumeRole).
+session starts with AssumeRole) and SNS (the alerts).
 
 Time is simulated (tests/handlers/deadlines.py): a hung attempt spends its client's read timeout
 of the invocation's time, botocore's waits between attempts spend theirs, and once the time is up
@@ -15,9 +15,10 @@ import botocore.endpoint
 import pytest
 
 from catalog.functions import FUNCTIONS_BY_NAME
+from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.sessions import HUB_CALL_SECONDS
 from handlers.health_monitor.services import HealthServices
-from tests.handlers.deadlines import HungOperation, LambdaTime
+from tests.handlers.deadlines import HungOperation, LambdaTime, hang_every_attempt
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["health_monitor"].timeout_seconds
 FLEET_RUN = {"action": "check_fleet"}
@@ -68,3 +69,38 @@ def test_a_hung_sts_costs_a_bounded_time_and_the_run_alerts_the_unreachable_acco
     # AND its alert went out, once
     [received] = alert_inbox.receive()
     assert (received.alert["account_id"], received.alert["severity"]) == (MEMBER, "critical")
+
+
+def test_a_hung_sns_fails_the_run_in_time_and_the_retry_sends_the_alert_once(
+    invoke: Callable[..., dict[str, Any]],
+    *,
+    health_services: Callable[[], HealthServices],
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a node group with 1 of 2 instances unhealthy (a warning to alert), SNS not answering
+    # Publish, and a fleet run with the function's whole timeout
+    member_cluster.mark_unhealthy(1)
+    time = LambdaTime(TIMEOUT_SECONDS)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    sns = health_services().hub_client("sns")
+    fault = hang_every_attempt(sns, "sns", "Publish", time)
+    # WHEN the scheduled fleet run checks the cluster
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(FLEET_RUN, time.context())
+    # THEN the publish was given up after its bounded attempts and the run failed in time, as
+    # an undelivered alert fails it (so the platform retries it), instead of Lambda ending it
+    assert fault.attempts == 2
+    assert time.spent <= HUB_CALL_SECONDS
+    assert alert_inbox.receive() == []
+    # WHEN SNS answers again and the platform retries the run
+    sns.meta.events.unregister("before-send.sns.Publish", fault.hang)
+    retried = invoke(FLEET_RUN)
+    again = invoke(FLEET_RUN)
+    # THEN the retry sent the warning, once
+    assert retried["clusters"][0]["alerts"]["sent"] == 1
+    assert again["clusters"][0]["alerts"]["sent"] == 0
+    [received] = alert_inbox.receive()
+    assert (received.alert["severity"], received.alert["resolved"]) == ("warning", False)

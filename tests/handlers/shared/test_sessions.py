@@ -112,18 +112,21 @@ def test_failed_assume_role_raises_member_access_error(sessions: AccountSessions
     assert "AccessDenied" in raised.value.cause
 
 
-def test_a_hung_sts_takes_a_small_part_of_every_member_acting_functions_timeout(
+def test_a_hung_sts_or_sns_takes_a_small_part_of_every_functions_timeout(
     sessions: AccountSessions,
 ) -> None:
-    # GIVEN the STS client that assumes member roles
-    config = sessions.hub_client("sts").meta.config
-    # WHEN its bounds are read THEN every attempt of a hung AssumeRole is given up in seconds
-    assert (config.connect_timeout, config.read_timeout) == (2, 5)
-    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
-    # AND all of them fit at least 8 times in the timeout of every function acting in members
+    # GIVEN the STS client that assumes member roles and the SNS client of the alerts
+    for service in ("sts", "sns"):
+        config = sessions.hub_client(service).meta.config
+        # WHEN its bounds are read THEN every attempt of a hung call is given up in seconds
+        assert (config.connect_timeout, config.read_timeout) == (2, 5)
+        assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    # AND all of them fit at least 8 times in the timeout of every function acting in members,
+    # and 4 times in every function's (each may publish alerts)
     member_acting = [spec for spec in FUNCTIONS if spec.member_actions]
     assert member_acting
     assert all(spec.timeout_seconds >= 8 * HUB_CALL_SECONDS for spec in member_acting)
+    assert all(spec.timeout_seconds >= 4 * HUB_CALL_SECONDS for spec in FUNCTIONS)
 
 
 def test_member_access_without_member_role_name_is_a_configuration_error(
