@@ -11,8 +11,8 @@ and go on with the others; an STS that does not answer fails it within `HUB_CALL
 Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`)
 variables, which makes a moto server or LocalStack work unchanged.
 
-Safe to share between threads: cache updates happen under a lock, and boto3 clients are
-thread-safe once built.
+Safe to share between threads: cache updates happen under a lock, a member's AssumeRole under
+that member and region's own lock, and boto3 clients are thread-safe once built.
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ class AccountSessions:
         self._lock = threading.RLock()
         self._hub_sessions: dict[str, boto3.Session] = {}
         self._member_sessions: dict[tuple[str, str], _CachedSession] = {}
+        self._assume_locks: dict[tuple[str, str], threading.Lock] = {}
         self._clients: dict[tuple[str, str, str, Config], tuple[boto3.Session, Any]] = {}
 
     @classmethod
@@ -163,14 +164,15 @@ class AccountSessions:
         Raises `MemberAccessError` when AssumeRole fails and `ConfigurationError` when a member
         account is asked for but MEMBER_ROLE_NAME is not set.
         """
-        with self._lock:
-            if self.is_hub(account_id):
-                return self._hub_session(region)
-            key = (account_id, region)
+        if self.is_hub(account_id):
+            return self._hub_session(region)
+        key = (account_id, region)
+        with self._assume_lock(key):
             cached = self._member_sessions.get(key)
             if cached is None or self._clock.now() >= cached.expires_at - REFRESH_MARGIN:
                 cached = self._assume_member_role(account_id, region)
-                self._member_sessions[key] = cached
+                with self._lock:
+                    self._member_sessions[key] = cached
             return cached.session
 
     def client(
@@ -181,8 +183,8 @@ class AccountSessions:
 
         Typed `Any` because boto3 generates client classes at run time.
         """
+        session = self.session(account_id, region)
         with self._lock:
-            session = self.session(account_id, region)
             key = (service, account_id, region, config)
             cached = self._clients.get(key)
             if cached is not None and cached[0] is session:
@@ -196,6 +198,13 @@ class AccountSessions:
         `HUB_CALL_CONFIG` for the `BOUNDED_HUB_SERVICES`."""
         config = HUB_CALL_CONFIG if service in BOUNDED_HUB_SERVICES else CLIENT_CONFIG
         return self.client(service, self.hub_account_id, region or self.home_region, config)
+
+    def _assume_lock(self, key: tuple[str, str]) -> threading.Lock:
+        """The lock of one member account and region: threads asking for it at once assume its
+        role once, and an AssumeRole that hangs (up to `HUB_CALL_SECONDS`) holds up no other
+        account's session nor the hub's clients, as the one lock of every cache would."""
+        with self._lock:
+            return self._assume_locks.setdefault(key, threading.Lock())
 
     @staticmethod
     def _new_session(**arguments: Any) -> boto3.Session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import boto3
@@ -18,6 +19,7 @@ from fleet_shared.sessions import (
     AccountSessions,
     bounded_config,
 )
+from tests.handlers.faults import InvocationKilledError, hang_first_attempt
 
 REGION = "ap-south-1"
 MOTO_ACCOUNT = "123456789012"
@@ -127,6 +129,28 @@ def test_a_hung_sts_or_sns_takes_a_small_part_of_every_functions_timeout(
     assert member_acting
     assert all(spec.timeout_seconds >= 8 * HUB_CALL_SECONDS for spec in member_acting)
     assert all(spec.timeout_seconds >= 4 * HUB_CALL_SECONDS for spec in FUNCTIONS)
+
+
+def test_an_assume_role_that_hangs_holds_up_no_other_accounts_session_nor_the_hub(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN STS holding the AssumeRole into one member account
+    hang = hang_first_attempt(sessions.hub_client("sts"), "sts", "AssumeRole")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        hung = pool.submit(sessions.session, OTHER_MEMBER, REGION)
+        try:
+            assert hang.entered.wait(10)
+            # WHEN another thread (another cluster of the run) asks for a client of another
+            # member and for a hub client while it hangs
+            other = pool.submit(
+                lambda: (sessions.client("eks", MEMBER, REGION), sessions.hub_client("dynamodb"))
+            )
+            # THEN both come at once, without waiting for the hung call
+            member_eks, hub_dynamodb = other.result(timeout=5)
+        finally:
+            hang.release()
+        assert isinstance(hung.exception(timeout=10), InvocationKilledError)
+    assert member_eks.meta.region_name == hub_dynamodb.meta.region_name == REGION
 
 
 def test_member_access_without_member_role_name_is_a_configuration_error(
