@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import pytest
@@ -151,6 +153,32 @@ def test_an_assume_role_that_hangs_holds_up_no_other_accounts_session_nor_the_hu
             hang.release()
         assert isinstance(hung.exception(timeout=10), InvocationKilledError)
     assert member_eks.meta.region_name == hub_dynamodb.meta.region_name == REGION
+
+
+def test_threads_asking_for_one_member_at_once_assume_its_role_once(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN STS answering the member's first AssumeRole only once the test lets it
+    sts = sessions.hub_client("sts")
+    entered, answer = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow_first_answer(**_: Any) -> None:
+        calls.append("AssumeRole")
+        if len(calls) == 1:
+            entered.set()
+            answer.wait(10)
+
+    sts.meta.events.register_first("before-send.sts.AssumeRole", slow_first_answer)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(sessions.session, MEMBER, REGION)
+        assert entered.wait(10)
+        # WHEN a second thread asks for the same member meanwhile, and STS then answers
+        second = pool.submit(sessions.session, MEMBER, REGION)
+        answer.set()
+        # THEN both got the one session of the one AssumeRole
+        assert first.result(timeout=10) is second.result(timeout=10)
+    assert calls == ["AssumeRole"]
 
 
 def test_member_access_without_member_role_name_is_a_configuration_error(
