@@ -57,8 +57,8 @@ def bounded_config(
 
 HUB_CONNECT_TIMEOUT_SECONDS = 2
 HUB_READ_TIMEOUT_SECONDS = 5
-"""STS (AssumeRole) and SNS (Publish) answer within a second in the function's own region; an
-endpoint silent this long is not going to answer."""
+"""STS (AssumeRole), SNS (Publish) and S3 (the data bucket's objects) answer within a second in
+the function's own region; an endpoint silent this long is not going to answer."""
 HUB_ATTEMPTS = 2
 _WAIT_BEFORE_SECOND_ATTEMPT_SECONDS = 1
 """botocore's standard mode waits up to 2^0 s before the second attempt."""
@@ -70,17 +70,18 @@ HUB_CALL_SECONDS = (
 shortest timeout of a function that assumes member roles or publishes alerts (120 s: eks_scaler,
 health_monitor, change_validator). An account reached through a hung STS is then reported
 unreachable and the run goes on; an alert a hung SNS did not take fails the run in time, and the
-platform's retry sends it (`alert_delivery`). botocore's defaults (60 s to connect, 60 s to read,
-6 attempts) let one AssumeRole or Publish outlast every function's timeout: every member session
-starts with one, and the alerts come at the end of the work."""
+platform's retry sends it (`alert_delivery`); an object a hung S3 did not take (an analysis, a
+report) is the error of its target or its run. botocore's defaults (60 s to connect, 60 s to
+read, 6 attempts) let one such call outlast every function's timeout: every member session
+starts with an AssumeRole, and the writes and alerts come at the end of the work."""
 HUB_CALL_CONFIG = bounded_config(
     connect_seconds=HUB_CONNECT_TIMEOUT_SECONDS,
     read_seconds=HUB_READ_TIMEOUT_SECONDS,
     attempts=HUB_ATTEMPTS,
 )
-BOUNDED_HUB_SERVICES = frozenset({"sts", "sns"})
-"""The hub services whose clients (`hub_client`) have `HUB_CALL_CONFIG`: member sessions' STS and
-the alerts' SNS."""
+BOUNDED_HUB_SERVICES = frozenset({"sts", "sns", "s3"})
+"""The hub services whose clients (`hub_client`) have `HUB_CALL_CONFIG`: member sessions' STS, the
+alerts' SNS, and S3 (the inventory, reports, analyses and state kept in the data bucket)."""
 
 REFRESH_MARGIN = timedelta(minutes=5)
 """Assumed credentials are renewed this long before they expire, so no call races the expiry."""

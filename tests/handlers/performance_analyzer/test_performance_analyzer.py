@@ -13,10 +13,12 @@ import boto3
 import botocore.endpoint
 import pytest
 
+from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.performance_documents import PerformanceAnalysis
+from fleet_shared.sessions import HUB_CALL_SECONDS
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer import app
@@ -27,6 +29,7 @@ from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION,
 from tests.handlers.deadlines import (
     HungOperation,
     LambdaTime,
+    hang_every_attempt,
     killed_while_publishing_then_retried,
 )
 from tests.handlers.faults import InjectedFault, refuse_completions
@@ -444,6 +447,27 @@ def test_a_cluster_whose_cloudwatch_hangs_is_its_error_within_its_budget_and_the
     assert (cluster["cluster"], cluster["status"]) == (CLUSTER, "error")
     assert "Read timeout" in cluster["error"]
     assert time.spent <= 20
+    assert result["status"] == "partial"
+
+
+def test_a_cluster_whose_analysis_s3_does_not_take_is_its_error_and_the_run_returns(
+    analyze: Callable[..., dict[str, Any]], fake_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a run with the function's whole timeout, a cluster measured, and the data bucket's
+    # endpoint accepting the analysis's PutObject and never answering
+    put_saturated_window(fake_clock, 4)
+    time = LambdaTime(FUNCTIONS_BY_NAME["performance_analyzer"].timeout_seconds)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    fault = hang_every_attempt(app.FUNCTION.services().hub_client("s3"), "s3", "PutObject", time)
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"}, time.context())
+    # THEN the write was given up after its bounded attempts, within the cluster's 30 s budget
+    # (CLUSTER_SECONDS), and the run returned with the cluster as its error
+    assert fault.attempts == 2
+    assert time.spent <= HUB_CALL_SECONDS
+    [cluster] = result["clusters"]
+    assert (cluster["cluster"], cluster["status"]) == (CLUSTER, "error")
+    assert "Read timeout" in cluster["error"]
     assert result["status"] == "partial"
 
 

@@ -116,11 +116,11 @@ def test_failed_assume_role_raises_member_access_error(sessions: AccountSessions
     assert "AccessDenied" in raised.value.cause
 
 
-def test_a_hung_sts_or_sns_takes_a_small_part_of_every_functions_timeout(
+def test_a_hung_hub_sts_sns_or_s3_takes_a_small_part_of_every_functions_timeout(
     sessions: AccountSessions,
 ) -> None:
-    # GIVEN the STS client that assumes member roles and the SNS client of the alerts
-    for service in ("sts", "sns"):
+    # GIVEN the STS client that assumes member roles, the alerts' SNS and the data bucket's S3
+    for service in ("sts", "sns", "s3"):
         config = sessions.hub_client(service).meta.config
         # WHEN its bounds are read THEN every attempt of a hung call is given up in seconds
         assert (config.connect_timeout, config.read_timeout) == (2, 5)
