@@ -34,7 +34,7 @@ from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.handler import Invocation
 from fleet_shared.observability import NAMESPACE, observability_for
 from handlers.health_monitor.checks import CHECKS
-from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
+from handlers.health_monitor.checks.base import MEMBER_CALL_CONFIG, ClusterContext, ClusterTarget
 from handlers.health_monitor.incidents import Scope, Settlement, settle_incidents
 from handlers.health_monitor.report import CheckResult, worst_status
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
@@ -154,7 +154,9 @@ def run_checks(target: ClusterTarget, services: HealthServices, invocation: Invo
         )
     context = ClusterContext(
         target,
-        client=lambda service: services.sessions.client(service, target.account_id, target.region),
+        client=lambda service: services.sessions.client(
+            service, target.account_id, target.region, config=MEMBER_CALL_CONFIG
+        ),
         environment=services.environment,
         state=services.state,
         clock=services.clock,

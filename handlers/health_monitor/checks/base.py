@@ -18,15 +18,35 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.clock import Clock
 from fleet_shared.fan_out import Deadline
 from fleet_shared.inventory import Cluster
+from fleet_shared.sessions import bounded_config
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.probe import Probe
 from handlers.health_monitor.report import CheckResult
 
 CLUSTER_AWS_SECONDS = 20.0
-"""What one cluster's AWS calls (EKS, Auto Scaling, CloudWatch, the state table, SNS) may take,
-botocore's retries included; the probes of its endpoints come on top, each batch started only
-while this much is left after it."""
+"""What one cluster's AWS calls (EKS, Auto Scaling, CloudWatch, the state table, SNS) take when
+their endpoints answer, botocore's retries included; the probes of its endpoints come on top, each
+batch started only while this much is left after it."""
+
+MEMBER_CONNECT_TIMEOUT_SECONDS = 2
+MEMBER_READ_TIMEOUT_SECONDS = 6
+"""A check's calls in the member account (a DescribeCluster, a page of DescribeAlarms, a
+GetMetricData of one load balancer) answer within a second or two; an endpoint silent this long
+is not going to answer."""
+MEMBER_ATTEMPTS = 2
+MEMBER_CALL_SECONDS = (
+    MEMBER_ATTEMPTS * (MEMBER_CONNECT_TIMEOUT_SECONDS + MEMBER_READ_TIMEOUT_SECONDS) + 1
+)
+"""The longest one member call takes, every attempt timing out (17 s, botocore's wait of at most
+1 s between the attempts included): the check is then one that could not run, and the others go
+on. botocore's defaults (60 s to connect, 60 s to read, 6 attempts) let one hung call outlast the
+function's 120 s timeout, ending the run with no report and no alert."""
+MEMBER_CALL_CONFIG = bounded_config(
+    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
+    attempts=MEMBER_ATTEMPTS,
+)
 
 
 @dataclass(frozen=True)
@@ -83,20 +103,50 @@ class ClusterContext:
         self.not_probed: list[str] = []
         """The endpoints the endpoint check left for the next run for lack of time."""
 
-    @functools.cached_property
+    @property
     def cluster(self) -> dict[str, Any] | None:
-        """DescribeCluster's answer, or None when EKS has no such cluster."""
-        try:
-            return dict(self.client("eks").describe_cluster(name=self.target.name)["cluster"])
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            raise
+        """DescribeCluster's answer, or None when EKS has no such cluster; raises the call's
+        error, the same one to every check that asks."""
+        description, error = self._described_cluster
+        if error is not None:
+            raise error
+        return description
 
     @functools.cached_property
+    def _described_cluster(
+        self,
+    ) -> tuple[dict[str, Any] | None, ClientError | BotoCoreError | None]:
+        # The error is kept too: three checks ask, and an EKS endpoint that does not answer would
+        # otherwise cost each of them MEMBER_CALL_SECONDS again.
+        try:
+            return dict(self.client("eks").describe_cluster(name=self.target.name)["cluster"]), None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None, None
+            return None, error
+        except BotoCoreError as error:
+            return None, error
+
+    @property
     def node_groups(self) -> list[NodeGroupState]:
         """The cluster's node groups as EKS has them, each described (or its error); none when
-        the cluster itself is missing (the cluster check reports that)."""
+        the cluster itself is missing (the cluster check reports that). Raises the error of
+        DescribeCluster or ListNodegroups, the same one to every check that asks."""
+        described, error = self._described_node_groups
+        if error is not None:
+            raise error
+        return described
+
+    @functools.cached_property
+    def _described_node_groups(
+        self,
+    ) -> tuple[list[NodeGroupState], ClientError | BotoCoreError | None]:
+        try:
+            return self._list_and_describe_node_groups(), None
+        except (ClientError, BotoCoreError) as error:
+            return [], error
+
+    def _list_and_describe_node_groups(self) -> list[NodeGroupState]:
         if self.cluster is None:
             return []
         eks = self.client("eks")

@@ -1,5 +1,5 @@
-"""health_monitor against its 120 s timeout when a hub endpoint hangs: STS (every member
-session starts with AssumeRole) and SNS (the alerts).
+"""health_monitor against its 120 s timeout when an endpoint hangs: STS (every member session
+starts with AssumeRole), SNS (the alerts) and a member cluster's own (EKS).
 
 Time is simulated (tests/handlers/deadlines.py): a hung attempt spends its client's read timeout
 of the invocation's time, botocore's waits between attempts spend theirs, and once the time is up
@@ -17,12 +17,14 @@ import pytest
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.sessions import HUB_CALL_SECONDS
+from handlers.health_monitor.checks.base import MEMBER_CALL_SECONDS
 from handlers.health_monitor.services import HealthServices
 from tests.handlers.deadlines import HungOperation, LambdaTime, hang_every_attempt
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["health_monitor"].timeout_seconds
 FLEET_RUN = {"action": "check_fleet"}
 MEMBER = "222222222222"
+REGION = "ap-south-1"
 
 
 def hang_hub_operation(
@@ -104,3 +106,36 @@ def test_a_hung_sns_fails_the_run_in_time_and_the_retry_sends_the_alert_once(
     assert again["clusters"][0]["alerts"]["sent"] == 0
     [received] = alert_inbox.receive()
     assert (received.alert["severity"], received.alert["resolved"]) == ("warning", False)
+
+
+def test_a_cluster_whose_eks_endpoint_hangs_costs_one_bounded_call_and_the_run_reports_it(
+    invoke: Callable[..., dict[str, Any]],
+    *,
+    health_services: Callable[[], HealthServices],
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the member's EKS endpoint does not answer DescribeCluster, and a fleet run with the
+    # function's whole timeout
+    time = LambdaTime(TIMEOUT_SECONDS)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    member = health_services().sessions.session(MEMBER, REGION)
+    fault = HungOperation(time)
+    member.events.register_first("before-parameter-build.eks.DescribeCluster", fault.note_config)
+    member.events.register_first("before-send.eks.DescribeCluster", fault.hang)
+    # WHEN the scheduled fleet run checks the cluster
+    result = invoke(FLEET_RUN, time.context())
+    # THEN the call was given up after its bounded attempts, once for the three checks that need
+    # the cluster, and the run ended with its report: those checks could not run (warnings), the
+    # others ran and passed
+    assert fault.attempts == 2
+    assert time.spent <= MEMBER_CALL_SECONDS
+    checks = {check["name"]: check for check in result["clusters"][0]["checks"]}
+    eks_checks = ("cluster_status", "node_group", "capacity")
+    for name in eks_checks:
+        assert (checks[name]["status"], checks[name]["severity"]) == ("failed", "warning")
+        assert "check could not run" in checks[name]["detail"]
+    assert {name for name, check in checks.items() if check["status"] == "passed"} == (
+        set(checks) - set(eks_checks)
+    )
