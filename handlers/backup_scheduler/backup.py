@@ -20,7 +20,9 @@ for every attempt of the run; the clock's date for an event without it): a retry
 midnight belongs to the run it retries. Weekly copies are made only when that day is
 BACKUP_WEEKLY_DAY, and DynamoDB backups are named after it. A target is backed up at most once
 per day: the state table's idempotency record `<account>/<region>/<yyyy-mm-dd>` makes a retried
-schedule return the first run's result instead of copying again. The record is completed even
+schedule return the first run's result instead of copying again; its lists (copies, deletions,
+copies kept, errors) are saved beside it in parts (`day_record_key`), since a region's thousands
+of copies take more than DynamoDB's 400 KB item. The record is completed even
 when some resources failed (they are reported in the result): completing it is what prevents
 duplicate copies of the resources that did succeed (a failed listing is likewise one reported
 failure). A target whose member role could not be assumed leaves no record, so a retry acts.
@@ -28,6 +30,8 @@ failure). A target whose member role could not be assumed leaves no record, so a
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -73,6 +77,15 @@ TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/targets-not-started", "targets", ttl_s
 """The targets a run did not start, `{account_id, region}` each, for the next run to start
 with; kept longer than the day between two runs (a forgotten list only means the next run
 starts in inventory order)."""
+DAY_RECORD_LISTS = ("copies", "expired", "kept", "errors")
+"""The lists of a target's summary, saved in parts beside its day's record."""
+DAY_RECORD_PART_BYTES = 200_000
+"""The JSON of the entries one part holds at most: half of DynamoDB's 400 KB item (a copy is
+about 130 bytes, so one part holds some 1,500 copies)."""
+DAY_RECORD_PARTS = "parts"
+"""The field of a completed day's record naming its parts: `{"id", "count"}`."""
+DAY_RECORD_PART_TTL_SECONDS = IDEMPOTENCY_TTL_SECONDS + 86400
+"""Longer than the record: its parts are written before it, and must outlive it."""
 _BACKUP_NAME_MAX = 255
 _AWS_ERRORS = (ClientError, BotoCoreError)
 _NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
@@ -164,6 +177,61 @@ def expiry_key(backup_arn: str) -> str:
 def named_expiry_key(account_id: str, region: str, name: str) -> str:
     """The state table key of a DynamoDB backup's expiry, saved by its name before it exists."""
     return f"{SOURCE}/backup/{account_id}/{region}/{name}"
+
+
+def day_record_key(account_id: str, region: str, day: date) -> str:
+    """The state table key of the parts of a target's day's record."""
+    return f"{SOURCE}/day/{account_id}/{region}/{day.isoformat()}"
+
+
+def _part_name(parts_id: str, index: int) -> str:
+    return f"{parts_id}#{index:06d}"
+
+
+def _list_parts(summary: dict[str, Any]) -> list[dict[str, list[Any]]]:
+    """The entries of the summary's lists, in order, cut into parts of DAY_RECORD_PART_BYTES."""
+    parts: list[dict[str, list[Any]]] = []
+    size = DAY_RECORD_PART_BYTES
+    for name in DAY_RECORD_LISTS:
+        for entry in summary.get(name, []):
+            entry_size = len(json.dumps(entry)) + 1
+            if size + entry_size > DAY_RECORD_PART_BYTES:
+                parts.append({})
+                size = 0
+            parts[-1].setdefault(name, []).append(entry)
+            size += entry_size
+    return parts
+
+
+def _save_day_record_parts(
+    services: BackupServices, key: str, summary: dict[str, Any]
+) -> dict[str, Any]:
+    """Save the summary's lists in parts under `key`; returns the record to complete the day
+    with: the summary with its lists empty, naming the parts. The parts' id is new on every
+    attempt, so parts an attempt killed before completing left behind are never read."""
+    parts_id = uuid.uuid4().hex
+    parts = _list_parts(summary)
+    for index, part in enumerate(parts):
+        services.state.put_value(
+            key, _part_name(parts_id, index), part, ttl_seconds=DAY_RECORD_PART_TTL_SECONDS
+        )
+    record = {name: [] if name in DAY_RECORD_LISTS else value for name, value in summary.items()}
+    record[DAY_RECORD_PARTS] = {"id": parts_id, "count": len(parts)}
+    return record
+
+
+def _stored_summary(services: BackupServices, key: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The summary a completed day's record holds, its lists read back from their parts (a
+    record of an earlier version holds them itself)."""
+    listed = record.get(DAY_RECORD_PARTS)
+    if listed is None:
+        return record
+    summary = {name: value for name, value in record.items() if name != DAY_RECORD_PARTS}
+    saved = services.state.values_named(key, f"{listed['id']}#")
+    for index in range(listed["count"]):
+        for name, entries in saved[_part_name(listed["id"], index)].items():
+            summary.setdefault(name, []).extend(entries)
+    return summary
 
 
 def backup_name(table: str, day: date) -> str:
@@ -575,13 +643,14 @@ def backup_target(
             IDEMPOTENCY_TTL_SECONDS,
             deadline=invocation,
         ) as request:
+            record_key = day_record_key(account_id, region, day)
             if request.is_repeat and request.result is not None:
-                return {**request.result, "repeat": True}
+                return {**_stored_summary(services, record_key, request.result), "repeat": True}
             result = _run_target(services, account_id, region, day, dry_run=False)
             if result.status == DENIED:
                 return result.summary()
             summary = result.summary()
-            request.complete(summary)
+            request.complete(_save_day_record_parts(services, record_key, summary))
             return summary
     except RequestInProgressError as error:
         return {
