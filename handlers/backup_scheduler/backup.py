@@ -1,7 +1,8 @@
 """The backup of one (account, region): create today's copies, delete our expired ones.
 
 Per target, in order, each step isolated from the others and each resource from the others
-(except a member endpoint that does not answer, `_NO_ANSWER`, which ends its step at once):
+(except a member endpoint that does not answer, `_NO_ANSWER`, which ends its step at once, and
+is not called again by the target's later steps):
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
    `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>` and the run's
    day. A volume with a snapshot of the run's day (or, in 2, a table with the run's backup and
@@ -97,14 +98,26 @@ MEMBER_READ_TIMEOUT_SECONDS = 10
 """A target's calls (a page of DescribeSnapshots or DescribeVolumes, CreateSnapshot,
 CreateBackup, a delete) answer within seconds; an endpoint that hangs is given up after this
 long without a byte."""
+MEMBER_ATTEMPTS = 6
 MEMBER_CONFIG = bounded_config(
-    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS, read_seconds=MEMBER_READ_TIMEOUT_SECONDS
+    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
+    attempts=MEMBER_ATTEMPTS,
 )
 """One member call that hangs fails within 90 s (the fleet's 6 attempts, kept so that a region's
 throttled CreateSnapshot calls still back off, of 5 s to connect and 10 s to read). With
 botocore's default timeouts (60 s each) one hung call took 6 minutes, so with the step after it
 Lambda ended the 600 s run on every attempt: no result, and the targets the run had not come to
 were left for the next night."""
+HUNG_MEMBER_CALL_SECONDS = (
+    MEMBER_ATTEMPTS * (MEMBER_CONNECT_TIMEOUT_SECONDS + MEMBER_READ_TIMEOUT_SECONDS) + 2
+)
+"""The longest one member call takes when its endpoint never answers: each attempt waits out both
+timeouts, and botocore's waits between attempts after a timeout (50 ms, doubling) add under 2 s."""
+HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
+"""What member endpoints that never answer add to a target's time: EC2 and DynamoDB are each
+given up for the target after one such call. A target starts only with this much time left
+beyond BACKUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout."""
 
 
 @dataclass(frozen=True)
@@ -298,14 +311,23 @@ class _TargetBackup:
 
     def run(self) -> None:
         steps = (
-            ("ec2:DescribeVolumes", self._snapshot_volumes),
-            ("dynamodb:ListTables", self._back_up_tables),
-            ("ec2:DescribeSnapshots", self._delete_expired_snapshots),
-            ("dynamodb:ListBackups", self._delete_expired_backups),
+            ("ec2", "ec2:DescribeVolumes", self._snapshot_volumes),
+            ("dynamodb", "dynamodb:ListTables", self._back_up_tables),
+            ("ec2", "ec2:DescribeSnapshots", self._delete_expired_snapshots),
+            ("dynamodb", "dynamodb:ListBackups", self._delete_expired_backups),
         )
-        for listing, step in steps:
+        # Service -> why its endpoint is given up for this target: it did not answer a call, and
+        # the next step's call would wait as long (HUNG_ENDPOINTS_SECONDS counts one per service).
+        unanswered: dict[str, str] = {}
+        for service, listing, step in steps:
+            if service in unanswered:
+                self._result.fail(listing, f"not tried: {unanswered[service]}")
+                continue
             try:
                 step()
+            except _NO_ANSWER as error:
+                unanswered[service] = str(error)
+                self._result.fail(listing, error)
             except _AWS_ERRORS as error:
                 self._result.fail(listing, error)
 
@@ -680,14 +702,15 @@ def backup_targets(
     results in target order.
 
     An unexpected AWS error in one target (the state table, say) is reported for it. A target
-    whose turn comes with less than BACKUP_TARGET_SECONDS left in the invocation is not started
+    whose turn comes with less than BACKUP_TARGET_SECONDS and HUNG_ENDPOINTS_SECONDS left in the
+    invocation is not started
     (status `not_started`): its day's record is not claimed, and the next run starts with it
     (`TARGETS_LEFT`, fleet_shared.targets_left; a dry run reads that list but does not change
     it).
     """
     budget = TimeBudget(
         invocation,
-        services.environment.backup_target_seconds,
+        services.environment.backup_target_seconds + HUNG_ENDPOINTS_SECONDS,
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED).summary(),
     )
     left_before = TARGETS_LEFT.read(services.state, logger)

@@ -10,12 +10,14 @@ from typing import Any
 import boto3
 import pytest
 
+from catalog.functions import function_spec
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.state_table import StateTable
 from handlers.backup_scheduler import app
 from handlers.backup_scheduler.backup import BackupServices
 from handlers.backup_scheduler.environment import BackupEnvironment
+from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -43,11 +45,10 @@ def built_services() -> list[BackupServices]:
 
 
 @pytest.fixture
-def backup(  # noqa: PLR0917 - pytest passes fixtures positionally
+def backup(
     state_table: StateTable,
     inventory_in_s3: dict[str, Any],
     fake_clock: ManualClock,
-    lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
     built_services: list[BackupServices],
 ) -> Callable[..., dict[str, Any]]:
@@ -76,8 +77,13 @@ def backup(  # noqa: PLR0917 - pytest passes fixtures positionally
             built_services[0], environment=load_environment(BackupEnvironment)
         )
 
-    def invoke(event: Any, context: Any = lambda_context) -> dict[str, Any]:
+    def invoke(event: Any, context: Any = None) -> dict[str, Any]:
         monkeypatch.setattr(app.FUNCTION, "services", services)
-        return app.lambda_handler(event, context)
+        # By default the whole of the function's timeout, as the schedule's invocation starts:
+        # a target starts only with time for its endpoints hanging (HUNG_ENDPOINTS_SECONDS).
+        whole_invocation = ContextRunningOutOfTime(
+            millis_left=[function_spec("backup_scheduler").timeout_seconds * 1000]
+        )
+        return app.lambda_handler(event, context or whole_invocation)
 
     return invoke

@@ -352,7 +352,9 @@ def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
         pytest.param(
             "DescribeSnapshots", ["ec2:DescribeVolumes", "ec2:DescribeSnapshots"], id="listing"
         ),
-        pytest.param("CreateSnapshot", ["ec2:DescribeVolumes"], id="each-copy"),
+        pytest.param(
+            "CreateSnapshot", ["ec2:DescribeVolumes", "ec2:DescribeSnapshots"], id="each-copy"
+        ),
     ],
 )
 def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
@@ -376,19 +378,62 @@ def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
     time = LambdaTime(600)
     monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
-    hang_every_attempt(member_ec2, "ec2", hung_call, time)
+    hung = hang_every_attempt(member_ec2, "ec2", hung_call, time)
     # WHEN the night's run comes
     result = backup({"action": "backup"}, time.context())
-    # THEN Lambda did not end the run: member A's hung step gave up after one call's few short
-    # attempts (not one call per volume), its table was still backed up, and member B was too
+    # THEN Lambda did not end the run: member A's EC2 endpoint was given up after one call's few
+    # short attempts (not one call per volume, nor one per step), its table was still backed up,
+    # and member B was too
+    assert hung.attempts == 6
     assert time.spent < 200, time.spent
     target_a = _target(result, MEMBER_A)
     assert target_a["status"] == "partial"
     assert [error["resource"] for error in target_a["errors"]] == failed_steps
     assert "Read timeout" in target_a["errors"][0]["error"]
+    assert target_a["errors"][1]["error"].startswith("not tried: Read timeout")
     assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
     assert _target(result, MEMBER_B)["status"] == "ok"
     assert len(_snapshots_of(ec2_b, daily_b)) == 1
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "member_a_started"),
+    [
+        pytest.param(100, False, id="more-than-the-budget-only"),
+        pytest.param(30 + 2 * 92 + 1, True, id="the-budget-and-both-endpoints-bound"),
+    ],
+)
+def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging(
+    backup: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    monkeypatch: pytest.MonkeyPatch,
+    seconds_left: int,
+    member_a_started: bool,
+) -> None:
+    # GIVEN one target at a time, member A's EC2 and DynamoDB endpoints accepting calls but never
+    # answering, and an invocation with `seconds_left`, more than BACKUP_TARGET_SECONDS (30 s)
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+    backup({"action": "backup", "dry_run": True})
+    time = LambdaTime(seconds_left)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    hang_every_attempt(member_ec2, "ec2", "DescribeSnapshots", time)
+    hang_every_attempt(member_dynamodb, "dynamodb", "ListTables", time)
+    # WHEN the night's run comes
+    result = backup({"action": "backup"}, time.context())
+    # THEN Lambda did not end the invocation: member A was started only with time for its hung
+    # calls, and otherwise left for the next run
+    target_a = _target(result, MEMBER_A)
+    if member_a_started:
+        assert target_a["status"] == "partial", target_a
+        assert time.spent > 2 * 60, time.spent
+    else:
+        assert target_a["status"] == "not_started", target_a
+        assert time.spent == 0
+    assert result["not_started"][-1] == {"account_id": DENIED_MEMBER, "region": REGION}
 
 
 @pytest.mark.parametrize(
