@@ -228,6 +228,7 @@ def lambda_versions(
     policy: CleanupPolicy,
     marks: Mapping[str, str],
     failed_functions: dict[str, str],
+    unanswered: dict[str, str],
 ) -> list[Resource]:
     """Published versions older than the newest `keep_lambda_versions`, not used by an alias,
     invoked by an event source mapping or holding provisioned concurrency, of functions carrying
@@ -251,7 +252,7 @@ def lambda_versions(
         try:
             found.extend(_function_versions(lambda_client, function, policy, marks, mapped))
         except (ConnectTimeoutError, ReadTimeoutError) as error:
-            failed_functions[name] = no_answer = str(error)
+            failed_functions[name] = no_answer = unanswered["lambda"] = str(error)
         except (ClientError, BotoCoreError) as error:
             failed_functions[name] = str(error)
     return found
@@ -315,14 +316,18 @@ def find_resources(
     now: datetime,
     *,
     failed_functions: dict[str, str],
+    unanswered: dict[str, str],
 ) -> list[Resource]:
     """Candidates and marked resources of the kinds the policy names; other kinds are not read.
-    A Lambda function that cannot be read is named in `failed_functions` with its error."""
+    A Lambda function that cannot be read is named in `failed_functions` with its error; a Lambda
+    endpoint that did not answer is noted in `unanswered` (`lambda` -> the error)."""
     found: list[Resource] = []
     if policy.cleans(SNAPSHOTS):
         found.extend(snapshots(ec2, policy, now))
     if policy.cleans(VOLUMES):
         found.extend(volumes(ec2, policy, now))
     if policy.cleans(LAMBDA_VERSIONS):
-        found.extend(lambda_versions(lambda_client, policy, lambda_marks, failed_functions))
+        found.extend(
+            lambda_versions(lambda_client, policy, lambda_marks, failed_functions, unanswered)
+        )
     return found

@@ -81,14 +81,26 @@ MEMBER_CONNECT_TIMEOUT_SECONDS = 5
 MEMBER_READ_TIMEOUT_SECONDS = 10
 """A target's calls (a page of a listing, a tag, a delete) answer within seconds; an endpoint
 that hangs is given up after this long without a byte."""
+MEMBER_ATTEMPTS = 6
 MEMBER_CONFIG = bounded_config(
-    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS, read_seconds=MEMBER_READ_TIMEOUT_SECONDS
+    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
+    attempts=MEMBER_ATTEMPTS,
 )
 """One member call that hangs fails within about 90 s (the fleet's 6 attempts, kept so that a
 region's throttled CreateTags or DeleteSnapshot calls still back off, of 5 s to connect and 10 s
 to read). With botocore's default timeouts (60 s each) one hung call took 6 minutes, and with
 the next resource's call Lambda ended the 600 s run: no result, no notices, and the targets the
 run had not come to were left for the next day."""
+HUNG_MEMBER_CALL_SECONDS = (
+    MEMBER_ATTEMPTS * (MEMBER_CONNECT_TIMEOUT_SECONDS + MEMBER_READ_TIMEOUT_SECONDS) + 2
+)
+"""The longest one member call takes when its endpoint never answers: each attempt waits out both
+timeouts, and botocore's waits between attempts after a timeout (50 ms, doubling) add under 2 s."""
+HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
+"""What member endpoints that never answer add to a target's time: EC2 and Lambda are each given
+up for the target after one such call. A target starts only with this much time left beyond
+CLEANUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout."""
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
@@ -220,6 +232,8 @@ def clean_target(
         )
         stored_marks = saved_marks.marks
         failed_functions: dict[str, str] = {}
+        # Service -> why its endpoint is given up for this target: it did not answer a call.
+        unanswered: dict[str, str] = {}
         resources = find_resources(
             services.policy,
             ec2,
@@ -227,6 +241,7 @@ def clean_target(
             stored_marks,
             now,
             failed_functions=failed_functions,
+            unanswered=unanswered,
         )
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
@@ -245,8 +260,6 @@ def clean_target(
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
     deletion_notices: dict[date, set[str]] = {}
-    # Service -> why its endpoint is given up for this target: it did not answer a call.
-    unanswered: dict[str, str] = {}
     for resource in resources:
         action = decide(resource, today, deletes=services.policy.deletes)
         marked_on = resource.delete_after
@@ -337,13 +350,14 @@ def clean_targets(
     """Clean (account, region) targets, at most `max_workers` at once; results in target order.
 
     An unexpected AWS error in one target (the state table, say) is reported for it. A target
-    whose turn comes with less than CLEANUP_TARGET_SECONDS left in the invocation is not started
+    whose turn comes with less than CLEANUP_TARGET_SECONDS and HUNG_ENDPOINTS_SECONDS left in the
+    invocation is not started
     (status `not_started`), and the next run starts with it (`TARGETS_LEFT`,
     fleet_shared.targets_left; a dry run reads that list but does not change it).
     """
     budget = TimeBudget(
         deadline,
-        services.environment.cleanup_target_seconds,
+        services.environment.cleanup_target_seconds + HUNG_ENDPOINTS_SECONDS,
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED),
     )
     left_before = TARGETS_LEFT.read(services.state, logger)

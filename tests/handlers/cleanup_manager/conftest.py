@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from catalog.functions import function_spec
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.sessions import AccountSessions
@@ -23,6 +24,7 @@ from fleet_shared.state_table import StateTable
 from handlers.cleanup_manager import app
 from handlers.cleanup_manager.cleanup import CleanupServices
 from handlers.cleanup_manager.environment import CleanupEnvironment
+from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -111,7 +113,6 @@ def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
     alert_inbox: Any,
     inventory_in_s3: dict[str, Any],
     future_clock: ManualClock,
-    lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
     built_services: list[CleanupServices],
 ) -> Callable[..., dict[str, Any]]:
@@ -140,8 +141,13 @@ def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
             built_services[0], environment=load_environment(CleanupEnvironment)
         )
 
-    def invoke(event: Any, context: Any = lambda_context) -> dict[str, Any]:
+    def invoke(event: Any, context: Any = None) -> dict[str, Any]:
         monkeypatch.setattr(app.FUNCTION, "services", services)
-        return app.lambda_handler(event, context)
+        # By default the whole of the function's timeout, as the schedule's invocation starts:
+        # a target starts only with time for its endpoints hanging (HUNG_ENDPOINTS_SECONDS).
+        whole_invocation = ContextRunningOutOfTime(
+            millis_left=[function_spec("cleanup_manager").timeout_seconds * 1000]
+        )
+        return app.lambda_handler(event, context or whole_invocation)
 
     return invoke

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
+from handlers.cleanup_manager import cleanup
 from handlers.cleanup_manager.candidates import MARK_TAG
 from handlers.cleanup_manager.cleanup import (
     ANNOUNCED,
@@ -233,13 +234,17 @@ def test_notice_sns_refuses_fails_the_run_and_its_retry_sends_it_once_without_ma
 
 def test_a_run_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
     cleaner: Invoke,
+    *,
     member_a: dict[str, Any],
     alert_inbox: Any,
     built_services: list[CleanupServices],
     future_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN candidates in member A (a dry run first builds the services whose SNS client the
-    # hang is injected into; it changes nothing)
+    # hang is injected into; it changes nothing), and targets that start with the killed run's
+    # 45 s, its member endpoints answering (their bound when they hang is not at stake here)
+    monkeypatch.setattr(cleanup, "HUNG_ENDPOINTS_SECONDS", 0)
     cleaner({"action": "cleanup", "dry_run": True})
     # WHEN SNS never answers the run's notice, so Lambda kills the run at its deadline after
     # marking, and retries it a minute later
@@ -731,6 +736,84 @@ def test_a_member_whose_endpoint_never_answers_costs_the_run_one_bounded_call(
         assert MARK_TAG in _tags(member_a["ec2"], member_a["stale"])
     else:
         assert _actions(target_a)["orders:1"] == "mark"
+
+
+def test_a_lambda_endpoint_that_did_not_answer_a_listing_is_not_called_for_deletions(
+    cleaner: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[CleanupServices],
+    future_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN functions `orders` and `search` in member A whose old versions were marked and
+    # announced a notice ago, and member A's Lambda endpoint now never answering the listing of
+    # `search`'s versions, nor any DeleteFunction
+    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
+    _functions_with_old_versions(member_session(MEMBER_A), ["orders", "search"])
+    cleaner({"action": "cleanup"})
+    future_clock.advance(timedelta(days=7).total_seconds())
+    time = LambdaTime(600)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
+    hung = hang_every_attempt(member_lambda, "lambda", "DeleteFunction", time)
+
+    def hang_listing_of_search(request: Any, **kwargs: Any) -> None:
+        if "/functions/search/" in request.url:
+            hung.hang(request, **kwargs)
+
+    member_lambda.meta.events.register_first(
+        "before-send.lambda.ListVersionsByFunction", hang_listing_of_search
+    )
+    # WHEN the run after the notice comes
+    result = cleaner({"action": "cleanup"}, time.context())
+    # THEN the endpoint cost the target one call's attempts: `orders`' due versions, read before
+    # it stopped answering, are reported as not tried instead of waiting as long again
+    assert hung.attempts == 6, hung.attempts
+    errors = {error["id"]: error["error"] for error in _target(result, MEMBER_A)["errors"]}
+    assert errors["orders:1"].startswith("not tried: Read timeout"), errors
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "member_a_started"),
+    [
+        pytest.param(100, False, id="more-than-the-budget-only"),
+        pytest.param(30 + 2 * 92 + 1, True, id="the-budget-and-both-endpoints-bound"),
+    ],
+)
+def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging(
+    cleaner: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[CleanupServices],
+    monkeypatch: pytest.MonkeyPatch,
+    seconds_left: int,
+    member_a_started: bool,
+) -> None:
+    # GIVEN one target at a time, member A with stale snapshots and functions with old versions,
+    # its EC2 and Lambda endpoints accepting CreateTags and ListVersionsByFunction but never
+    # answering, and an invocation with `seconds_left`, more than CLEANUP_TARGET_SECONDS (30 s)
+    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
+    _functions_with_old_versions(member_session(MEMBER_A), ["orders", "billing"])
+    cleaner({"action": "cleanup", "dry_run": True})
+    time = LambdaTime(seconds_left)
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
+    hang_every_attempt(member_ec2, "ec2", "CreateTags", time)
+    hang_every_attempt(member_lambda, "lambda", "ListVersionsByFunction", time)
+    # WHEN the day's run comes
+    result = cleaner({"action": "cleanup"}, time.context())
+    # THEN Lambda did not end the invocation: member A was started only with time for its hung
+    # calls, and otherwise left for the next run
+    target_a = _target(result, MEMBER_A)
+    if member_a_started:
+        assert target_a["status"] == "partial", target_a
+        assert time.spent > 2 * 60, time.spent
+    else:
+        assert target_a["status"] == "not_started", target_a
+        assert time.spent == 0
+    assert result["not_started"][-1] == {"account_id": DENIED_MEMBER, "region": REGION}
 
 
 def _describe_images_as_aws_does(ec2: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from catalog.functions import function_spec
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.sessions import AccountSessions
@@ -23,6 +24,7 @@ from handlers.backup_scheduler import app as backup_app
 from handlers.backup_scheduler.backup import COPY_TAG, BackupServices
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
 from handlers.cleanup_manager.candidates import FLEET_BACKUP_TAG, KUBERNETES_VOLUME_TAGS, MARK_TAG
+from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
 
 Invoke = Callable[[Any], dict[str, Any]]
@@ -68,7 +70,6 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> list[AwsCall]:
 @pytest.fixture
 def backup(
     future_clock: ManualClock,
-    lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
     cleaner: Invoke,
 ) -> Invoke:
@@ -89,7 +90,12 @@ def backup(
     def invoke(event: Any) -> dict[str, Any]:
         with monkeypatch.context() as scoped:
             scoped.setattr(backup_app.FUNCTION, "services", services)
-            return backup_app.lambda_handler(event, lambda_context)
+            # The function's whole timeout, as the schedule's invocation starts: a target starts
+            # only with time for its endpoints hanging.
+            whole_invocation = ContextRunningOutOfTime(
+                millis_left=[function_spec("backup_scheduler").timeout_seconds * 1000]
+            )
+            return backup_app.lambda_handler(event, whole_invocation)
 
     return invoke
 
