@@ -104,8 +104,8 @@ MEMBER_CONFIG = bounded_config(
     read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
     attempts=MEMBER_ATTEMPTS,
 )
-"""One member call that hangs fails within 90 s (the fleet's 6 attempts, kept so that a region's
-throttled CreateSnapshot calls still back off, of 5 s to connect and 10 s to read). With
+"""One member call that hangs fails within about 90 s (the fleet's 6 attempts, kept so that a
+region's throttled CreateSnapshot calls still back off, of 5 s to connect and 10 s to read). With
 botocore's default timeouts (60 s each) one hung call took 6 minutes, so with the step after it
 Lambda ended the 600 s run on every attempt: no result, and the targets the run had not come to
 were left for the next night."""

@@ -745,3 +745,28 @@ def test_a_backup_someone_else_gave_our_name_is_not_deleted_with_ours(
     arns = {b["BackupArn"] for b in dynamodb.list_backups()["BackupSummaries"]}
     assert ours["BackupArn"] not in arns
     assert ours["BackupName"] in _backup_names(dynamodb)
+
+
+def test_a_day_recorded_before_its_lists_were_saved_in_parts_is_still_answered_whole(
+    backup: Invoke, member_a: dict[str, Any], state_table: StateTable
+) -> None:
+    # GIVEN member A's day completed by the version deployed before, its lists in the record
+    earlier_summary = {
+        "account_id": MEMBER_A,
+        "region": REGION,
+        "status": "ok",
+        "created": 1,
+        "deleted": 0,
+        "skipped": 1,
+        "failed": 0,
+        "copies": [{"kind": "snapshot", "source": member_a["daily"], "id": "snap-0earlier"}],
+        "expired": [],
+        "kept": [],
+    }
+    with state_table.idempotent("backup_scheduler", f"{MEMBER_A}/{REGION}/2025-06-02", 3600) as day:
+        day.complete(earlier_summary)
+    # WHEN the schedule is retried the same day after the deploy
+    result = backup({"action": "backup"})
+    # THEN it answers that record as it is, and copies nothing
+    assert _target(result, MEMBER_A) == {**earlier_summary, "repeat": True}
+    assert _snapshots_of(member_a["ec2"], member_a["daily"]) == []
