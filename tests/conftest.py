@@ -12,6 +12,7 @@
   (`components/function_wiring.py`): set before numpy is imported.
 - No test leaves a moto mock running: moto wipes its accounts only when its last mock stops, so
   one left running made every later test of the process see the earlier tests' resources.
+- moto's reset leaves no account behind (`_reset_every_backend_it_used`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import botocore.loaders
 import botocore.session
 import pytest
+from moto.core.base_backend import BackendDict
 from moto.core.models import MockAWS
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -56,6 +58,28 @@ def _process_loader(search_path_string: str | None = None) -> botocore.loaders.L
 
 
 botocore.session.create_loader = _process_loader  # type: ignore[assignment]
+
+
+_moto_reset = BackendDict.reset.__func__  # type: ignore[attr-defined]
+
+
+def _reset_every_backend_it_used(cls: type[BackendDict]) -> None:
+    """moto's reset (when a mock starts or stops), then every service's accounts dropped again.
+
+    moto resets the services in the order they were first used and empties each at once; a
+    service reset after EC2 whose backend holds EC2's (Auto Scaling) builds a new EC2 account as
+    it resets, which moto then no longer tracks, so the next reset leaves it too. It was built
+    with the ending test's environment: after a test without MOTO_EC2_LOAD_DEFAULT_AMIS=false,
+    member A's region held moto's 1,284 public AMI snapshots into a later test of the process,
+    and cleanup_manager's first run marked 1,286 snapshots instead of 2.
+    """
+    used = list(BackendDict._instances)  # type: ignore[misc]
+    _moto_reset(cls)
+    for backend in used:
+        backend.clear()
+
+
+BackendDict.reset = classmethod(_reset_every_backend_it_used)  # type: ignore[method-assign,assignment]
 
 
 @pytest.fixture(autouse=True)
