@@ -33,7 +33,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 FIRST = (
     "tests/tools/test_demo_day.py",
     "tests/handlers/anomaly_detector/test_open_series_index.py",
-    "tests/handlers/backup_scheduler/test_backup_day_record_size.py",
 )
 
 
