@@ -32,6 +32,7 @@ from tests.handlers.conftest import (
     CHANGE_VALIDATOR_ENVIRONMENT,
     MEMBER_ACCOUNT_ID,
     REGION,
+    AlertInbox,
     FakeLambdaContext,
 )
 from tests.handlers.member_accounts import create_cluster_with_node_group, member_session
@@ -62,12 +63,31 @@ class EksUpdates:
         return AWSResponse("https://eks.amazonaws.com", 200, {}, None), {"update": update}
 
 
+class ScalerThroughItsHandler:
+    """The validator's Lambda client for the scaler: the invoke runs the scaler's own
+    `lambda_handler` in process, as Lambda would run it."""
+
+    def __init__(self) -> None:
+        self.payloads: list[dict[str, Any]] = []
+
+    def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+        payload = json.loads(Payload)
+        self.payloads.append(payload)
+        answer = scaler_app.lambda_handler(payload, FakeLambdaContext())
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode("utf-8"))}
+
+
 @dataclass
 class Validator:
-    """The validator's Lambda entry point, and the callback schedules it created."""
+    """The validator's Lambda entry point, the callback schedules it created, and the world it
+    acts in: the state table, DescribeUpdate's answers, the scaler and the alert inbox."""
 
     clock: ManualClock
     services: list[ValidatorServices]
+    state: StateTable
+    eks_updates: EksUpdates
+    scaler: ScalerThroughItsHandler
+    inbox: AlertInbox
 
     def send(self, event: object, context: FakeLambdaContext | None = None) -> dict[str, Any]:
         """The handler's result for `event` (with 60 s left, unless `context` says otherwise)."""
@@ -85,28 +105,27 @@ class Validator:
 
     def fire_due_callbacks(self) -> list[dict[str, Any]]:
         """Invoke the handler for every schedule due by the clock (each deleted as it fires)."""
-        scheduler = boto3.client("scheduler", region_name=REGION)
-        due = take_due_callbacks(scheduler, SCHEDULE_GROUP, self.clock.now())
-        return [self.send(payload) for payload in due]
+        return [self.send(payload) for payload in self.due_callbacks_after(0)]
 
     def advance(self, minutes: float) -> list[dict[str, Any]]:
         """Move the clock on and run the callbacks that came due."""
         self.clock.advance(minutes * 60)
         return self.fire_due_callbacks()
 
+    def due_callbacks_after(self, minutes: float) -> list[dict[str, Any]]:
+        """Move the clock on and take the callbacks that came due without running them, for the
+        test to deliver (each deleted, as it fires)."""
+        self.clock.advance(minutes * 60)
+        scheduler = boto3.client("scheduler", region_name=REGION)
+        return take_due_callbacks(scheduler, SCHEDULE_GROUP, self.clock.now())
 
-class ScalerThroughItsHandler:
-    """The validator's Lambda client for the scaler: the invoke runs the scaler's own
-    `lambda_handler` in process, as Lambda would run it."""
-
-    def __init__(self) -> None:
-        self.payloads: list[dict[str, Any]] = []
-
-    def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803 (boto3's names)
-        payload = json.loads(Payload)
-        self.payloads.append(payload)
-        answer = scaler_app.lambda_handler(payload, FakeLambdaContext())
-        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode("utf-8"))}
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts the validator raised (the scaler's own notices left out)."""
+        return [
+            received.alert
+            for received in self.inbox.receive()
+            if received.alert["source"] == "change_validator"
+        ]
 
 
 def create_member_cluster(desired: int = 2) -> None:

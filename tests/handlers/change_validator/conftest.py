@@ -23,7 +23,12 @@ from handlers.change_validator.services import ValidatorServices
 from handlers.eks_scaler import app as scaler_app
 from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.analytics_services import inject_services
-from tests.handlers.conftest import CHANGE_VALIDATOR_ENVIRONMENT, MEMBER_ACCOUNT_ID, REGION
+from tests.handlers.conftest import (
+    CHANGE_VALIDATOR_ENVIRONMENT,
+    MEMBER_ACCOUNT_ID,
+    REGION,
+    AlertInbox,
+)
 
 
 @pytest.fixture
@@ -53,7 +58,7 @@ def validator(
     *,
     validator_environment: dict[str, str],
     state_table: StateTable,
-    alert_inbox: Any,
+    alert_inbox: AlertInbox,
     inventory_in_s3: dict[str, Any],
     fake_clock: ManualClock,
     eks_updates: EksUpdates,
@@ -70,4 +75,4 @@ def validator(
     services = app.FUNCTION.services()
     member_eks = services.member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
     member_eks.meta.events.register("before-call.eks.DescribeUpdate", eks_updates.answer)
-    return Validator(fake_clock, built)
+    return Validator(fake_clock, built, state_table, eks_updates, scaler_client, alert_inbox)

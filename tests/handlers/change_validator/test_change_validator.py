@@ -19,7 +19,6 @@ from change_validator_helpers import (
     NODE_GROUP,
     REFUSED,
     SCALER_ROLE,
-    SCHEDULE_GROUP,
     EksUpdates,
     ScalerThroughItsHandler,
     Validator,
@@ -30,13 +29,12 @@ from change_validator_helpers import (
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
-from fleetctl.validated_change import take_due_callbacks
 from handlers.change_validator import app
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.services import ValidatorServices
 from handlers.change_validator.validation import load_record
 from handlers.eks_scaler import app as scaler_app
-from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, AlertInbox
+from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION
 from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
     HungOperation,
@@ -47,14 +45,8 @@ from tests.handlers.deadlines import (
 from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
 from tests.handlers.member_accounts import member_session
 
-SOURCE = "change_validator"
 SCALER_CLIENT = ValidatorServices.__dict__["scaler_client"]
 """The validator's own Lambda client for the scaler (the fixture replaces it)."""
-
-
-def validator_alerts(inbox: AlertInbox) -> list[dict[str, Any]]:
-    """The alerts the validator raised (the scaler's own notices left out)."""
-    return [received.alert for received in inbox.receive() if received.alert["source"] == SOURCE]
 
 
 def desired_size() -> int:
@@ -87,17 +79,14 @@ def scale_with_the_scaler(scaler_client: ScalerThroughItsHandler, desired: int) 
 
 def scaler_change_after_a_steady_quarter_hour(
     validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
 ) -> tuple[datetime, str, dict[str, Any]]:
     """15 minutes of endpoint results at about 100 ms, then the scaler takes `system` from 2 to 3
     nodes and EKS reports the update successful: the moment, the update id and the change's
     CloudTrail record (by the scaler's member role)."""
     now = validator.clock.now()
-    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
-    update_id = scale_with_the_scaler(scaler_client, 3)
-    eks_updates.status = "Successful"
+    record_endpoint_results(validator.state, now - timedelta(minutes=15), 15, latency_ms=100)
+    update_id = scale_with_the_scaler(validator.scaler, 3)
+    validator.eks_updates.status = "Successful"
     change = cloudtrail_event(
         "UpdateNodegroupConfig",
         update_id,
@@ -108,18 +97,60 @@ def scaler_change_after_a_steady_quarter_hour(
     return now, update_id, change
 
 
-def test_a_scaler_change_followed_by_a_healthy_bake_passes(
+RELEASE_UPDATE = {"nodegroupName": NODE_GROUP, "releaseVersion": "1.33.5-20251120"}
+LAUNCH_TEMPLATE_UPDATE = {
+    "nodegroupName": NODE_GROUP,
+    "launchTemplate": {"name": "nodes", "version": "7"},
+}
+
+
+def node_group_update_baking(
     validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
-    alert_inbox: AlertInbox,
+    update_id: str,
+    request: dict[str, Any] = RELEASE_UPDATE,
+    bake_latency_ms: float = 105,
 ) -> None:
+    """A node group update by a person after a steady quarter hour at about 100 ms, that EKS
+    reports finished at once: the validation bakes, the endpoint answering in `bake_latency_ms`."""
+    now = validator.clock.now()
+    record_endpoint_results(validator.state, now - timedelta(minutes=15), 15, latency_ms=100)
+    validator.eks_updates.status = "Successful"
+    started = validator.send(cloudtrail_event("UpdateNodegroupVersion", update_id, now, request))
+    assert started["status"] == "baking", started
+    record_endpoint_results(
+        validator.state, now + timedelta(minutes=1), 14, latency_ms=bake_latency_ms
+    )
+
+
+def degraded_bake_of_a_restorable_scaler_change(
+    validator: Validator, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A stack that lets the validator restore the scaler's changes, the scaler taking system
+    from 2 to 3 nodes, and a bake in which the endpoint fails half its requests; the update id."""
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    now, update_id, change = scaler_change_after_a_steady_quarter_hour(validator)
+    validator.send(change)
+    record_endpoint_results(validator.state, now + timedelta(minutes=1), 7, latency_ms=100)
+    record_endpoint_results(
+        validator.state, now + timedelta(minutes=8), 7, latency_ms=100, ok=False
+    )
+    return update_id
+
+
+def node_group_version_update(validator: Validator, update_id: str) -> dict[str, Any]:
+    """The CloudTrail record of a person's UpdateNodegroupVersion of system to 1.20, made now."""
+    return cloudtrail_event(
+        "UpdateNodegroupVersion",
+        update_id,
+        validator.clock.now(),
+        {"nodegroupName": NODE_GROUP, "version": "1.20"},
+    )
+
+
+def test_a_scaler_change_followed_by_a_healthy_bake_passes(validator: Validator) -> None:
     # GIVEN an endpoint answering in about 100 ms for the last 15 minutes, and the scaler
     # taking node group system from 2 to 3 nodes (its UpdateNodegroupConfig, by its member role)
-    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
-    )
+    now, update_id, change = scaler_change_after_a_steady_quarter_hour(validator)
     # WHEN its CloudTrail record arrives, twice
     first = validator.send(change)
     second = validator.send(change)
@@ -133,28 +164,23 @@ def test_a_scaler_change_followed_by_a_healthy_bake_passes(
     # AND the rollback it would name is the scaler's previous size, 2
     assert first["rollback"]["sizes"]["desired_size"] == 2
     # WHEN the endpoint stays at about 100 ms through the 15-minute bake
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=105)
+    record_endpoint_results(validator.state, now + timedelta(minutes=1), 14, latency_ms=105)
     [verdict] = validator.advance(15)
     # THEN the change passed, nothing is alerted and no schedule is left
     assert verdict["status"] == "passed", verdict
     assert verdict["moved"] == []
-    assert validator_alerts(alert_inbox) == []
+    assert validator.alerts() == []
     assert validator.schedules() == []
 
 
 def test_a_bake_callback_firing_at_its_scheduled_second_gives_the_verdict(
     validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
 ) -> None:
     # GIVEN a change that arrives 0.4 s into a second, so the bake ends 0.4 s into a second
     validator.clock.advance(0.4)
-    now, _, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
-    )
+    now, _, change = scaler_change_after_a_steady_quarter_hour(validator)
     assert validator.send(change)["status"] == "baking"
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=105)
+    record_endpoint_results(validator.state, now + timedelta(minutes=1), 14, latency_ms=105)
     # WHEN the clock reaches exactly the whole second the bake schedule names, and it fires
     [bake] = validator.schedules()
     fires_at = datetime.fromisoformat(bake["ScheduleExpression"][3:-1]).replace(tzinfo=UTC)
@@ -165,10 +191,7 @@ def test_a_bake_callback_firing_at_its_scheduled_second_gives_the_verdict(
 
 
 def test_an_endpoint_that_slows_after_a_node_group_update_is_degraded_with_figures_and_rollback(
-    validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    alert_inbox: AlertInbox,
+    validator: Validator, state_table: StateTable, eks_updates: EksUpdates
 ) -> None:
     # GIVEN an endpoint answering in about 100 ms, and a node group version update by a person
     now = validator.clock.now()
@@ -200,14 +223,14 @@ def test_an_endpoint_that_slows_after_a_node_group_update_is_degraded_with_figur
     # AND the rollback is the release the node group ran before (moto's default)
     assert "back to version 1.19 (release 1.19.8-20210414)" in verdict["rollback"]["action"]
     # AND one critical alert says so
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert alert["severity"] == "critical"
     assert "latency_p95_ms 100.0 -> 400.0" in alert["detail"]
     assert "release 1.19.8-20210414" in alert["detail"]
 
 
 def test_an_update_eks_reports_failed_is_failed_at_once(
-    validator: Validator, eks_updates: EksUpdates, alert_inbox: AlertInbox
+    validator: Validator, eks_updates: EksUpdates
 ) -> None:
     # GIVEN a cluster version update that EKS reports failed
     eks_updates.status = "Failed"
@@ -223,13 +246,13 @@ def test_an_update_eks_reports_failed_is_failed_at_once(
     assert "PodEvictionFailure: PDB blocks" in verdict["reason"]
     assert validator.schedules() == []
     # AND the one critical alert names the previous control plane version
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert alert["severity"] == "critical"
     assert "previous control plane version was 1.19" in alert["detail"]
 
 
 def test_a_failed_update_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
-    validator: Validator, eks_updates: EksUpdates, alert_inbox: AlertInbox
+    validator: Validator, eks_updates: EksUpdates
 ) -> None:
     # GIVEN a cluster version update that EKS reports failed
     eks_updates.status = "Failed"
@@ -247,7 +270,7 @@ def test_a_failed_update_killed_while_sns_hangs_is_alerted_once_by_the_platforms
     # THEN the retry is not refused by the killed invocation's claim: the verdict is failed and
     # its critical alert goes out once
     assert retried["status"] == "failed", retried
-    assert [alert["severity"] for alert in validator_alerts(alert_inbox)] == ["critical"]
+    assert [alert["severity"] for alert in validator.alerts()] == ["critical"]
 
 
 def test_an_update_still_running_after_the_last_check_is_failed(
@@ -255,10 +278,7 @@ def test_an_update_still_running_after_the_last_check_is_failed(
 ) -> None:
     # GIVEN at most two checks, and an update EKS keeps reporting InProgress
     monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
-    change = cloudtrail_event(
-        "UpdateNodegroupVersion", "1a2b3c4d-0000-4111-8222-933344445555",
-        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
-    )  # fmt: skip
+    change = node_group_version_update(validator, "1a2b3c4d-0000-4111-8222-933344445555")
     # WHEN its record arrives and the second check comes
     assert validator.send(change)["status"] == "following"
     [verdict] = validator.advance(5)
@@ -274,10 +294,7 @@ def test_a_follow_up_callback_delivered_twice_checks_the_update_once(
     # GIVEN at most three checks, and an update EKS keeps reporting InProgress
     monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "3")
     update_id = "3c4d5e6f-0000-4111-8222-933344445555"
-    change = cloudtrail_event(
-        "UpdateNodegroupVersion", update_id,
-        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
-    )  # fmt: skip
+    change = node_group_version_update(validator, update_id)
     assert validator.send(change)["status"] == "following"
     [second_check] = validator.advance(5)
     assert second_check["status"] == "following"
@@ -299,10 +316,7 @@ def test_a_describe_update_that_fails_is_asked_again_at_the_next_check(
 ) -> None:
     # GIVEN a node group update, and DescribeUpdate refused at first
     eks_updates.status = REFUSED
-    change = cloudtrail_event(
-        "UpdateNodegroupVersion", "2b3c4d5e-0000-4111-8222-933344445555",
-        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
-    )  # fmt: skip
+    change = node_group_version_update(validator, "2b3c4d5e-0000-4111-8222-933344445555")
     # WHEN its record arrives
     started = validator.send(change)
     # THEN the validation goes on following, the error kept, with a check five minutes later
@@ -317,24 +331,12 @@ def test_a_describe_update_that_fails_is_asked_again_at_the_next_check(
 
 
 def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_allowed(
-    validator: Validator,
-    *,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
-    alert_inbox: AlertInbox,
-    monkeypatch: pytest.MonkeyPatch,
+    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a stack that lets the validator restore the scaler's changes, and the scaler taking
-    # system from 2 to 3 nodes
-    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
-    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
-    )
-    validator.send(change)
-    # WHEN the endpoint fails half its requests through the bake
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
-    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
+    update_id = degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
+    # WHEN the bake ends
     [verdict] = validator.advance(15)
     # THEN the change is degraded and the scaler was asked, once, through its normal path, to
     # scale system back down to 2 (dry run off in this fleet)
@@ -350,34 +352,22 @@ def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_a
     assert desired_size() == 2
     # AND the restore's status and the critical alert say what the scaler did
     assert verdict["restore"]["status"] == "scaling_initiated"
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert "asked to restore it: scaling_initiated" in alert["detail"]
 
 
 def test_a_regression_does_not_restore_a_node_group_changed_again_since(
-    validator: Validator,
-    *,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
-    alert_inbox: AlertInbox,
-    monkeypatch: pytest.MonkeyPatch,
+    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a stack that lets the validator restore the scaler's changes, and the scaler taking
-    # system from 2 to 3 nodes
-    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
-    now, _, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
-    )
-    validator.send(change)
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
+    degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
     # AND, during the bake, the on-call engineer raising system to 5 nodes
     eks = member_session(MEMBER_ACCOUNT_ID).client("eks")
     eks.update_nodegroup_config(
         clusterName=CLUSTER, nodegroupName=NODE_GROUP, scalingConfig={"desiredSize": 5}
     )
-    # WHEN the endpoint fails half its requests through the bake
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
-    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
+    # WHEN the bake ends
     [verdict] = validator.advance(15)
     # THEN the change is degraded, but the scaler is not asked to go back to 2: the size the
     # change set is no longer there, so restoring would undo the later change
@@ -387,28 +377,16 @@ def test_a_regression_does_not_restore_a_node_group_changed_again_since(
     assert verdict["restore"]["status"] == "skipped"
     assert "desired size 5, not the 3 this change set" in verdict["restore"]["reason"]
     # AND the critical alert says the restore was skipped and why
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert "not restored automatically" in alert["detail"]
 
 
 def test_the_verdict_alert_is_sent_exactly_once_when_sns_fails_and_the_callback_is_retried(
     validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    alert_inbox: AlertInbox,
 ) -> None:
     # GIVEN a node group update that slowed the endpoint, baking, and SNS unreachable
-    now = validator.clock.now()
-    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
-    eks_updates.status = "Successful"
     update_id = "7e6d5c4b-0000-4111-8222-933344445555"
-    validator.send(
-        cloudtrail_event(
-            "UpdateNodegroupVersion", update_id, now,
-            {"nodegroupName": NODE_GROUP, "launchTemplate": {"name": "nodes", "version": "7"}},
-        )
-    )  # fmt: skip
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=900)
+    node_group_update_baking(validator, update_id, LAUNCH_TEMPLATE_UPDATE, bake_latency_ms=900)
     services = validator.services[0]
     fault = fail_every_attempt(services.sessions.hub_client("sns"), "sns", "Publish")
     # WHEN the bake callback runs
@@ -419,7 +397,7 @@ def test_the_verdict_alert_is_sent_exactly_once_when_sns_fails_and_the_callback_
     assert fault.attempts > 1
     stored = load_record(services, update_id)
     assert stored is not None and stored["verdict"] == "degraded"
-    assert validator_alerts(alert_inbox) == []
+    assert validator.alerts() == []
     # WHEN SNS is back and Lambda retries the failed callback, and the callback comes twice
     fault.healed = True
     validator.clock.advance(60)
@@ -431,29 +409,17 @@ def test_the_verdict_alert_is_sent_exactly_once_when_sns_fails_and_the_callback_
     assert retried["status"] == again["status"] == "degraded"
     stored_again = load_record(services, update_id)
     assert stored_again is not None and stored_again["judged_at"] == stored["judged_at"]
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert "launch_template" in alert["title"]
     assert "back to launch template" in alert["detail"]
 
 
 def test_a_verdict_is_counted_once_when_its_alert_fails_and_its_callback_comes_again(
-    validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    capsys: pytest.CaptureFixture[str],
+    validator: Validator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a node group update that slowed the endpoint, baking, and SNS unreachable
-    now = validator.clock.now()
-    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
-    eks_updates.status = "Successful"
     update_id = "7e6d5c4b-0000-4111-8222-933344445577"
-    validator.send(
-        cloudtrail_event(
-            "UpdateNodegroupVersion", update_id, now,
-            {"nodegroupName": NODE_GROUP, "launchTemplate": {"name": "nodes", "version": "7"}},
-        )
-    )  # fmt: skip
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=900)
+    node_group_update_baking(validator, update_id, LAUNCH_TEMPLATE_UPDATE, bake_latency_ms=900)
     fault = fail_every_attempt(validator.services[0].sessions.hub_client("sns"), "sns", "Publish")
     capsys.readouterr()
     # WHEN the bake callback judges the update and fails on its alert, Lambda retries it once SNS
@@ -472,22 +438,10 @@ def test_a_verdict_is_counted_once_when_its_alert_fails_and_its_callback_comes_a
 
 def test_a_bake_callback_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
     validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    alert_inbox: AlertInbox,
 ) -> None:
     # GIVEN a node group update that slowed the endpoint, baking
-    now = validator.clock.now()
-    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
-    eks_updates.status = "Successful"
     update_id = "7e6d5c4b-0000-4111-8222-933344445556"
-    validator.send(
-        cloudtrail_event(
-            "UpdateNodegroupVersion", update_id, now,
-            {"nodegroupName": NODE_GROUP, "launchTemplate": {"name": "nodes", "version": "7"}},
-        )
-    )  # fmt: skip
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=900)
+    node_group_update_baking(validator, update_id, LAUNCH_TEMPLATE_UPDATE, bake_latency_ms=900)
     validator.clock.advance(15 * 60)
     callback = {"action": "follow_up", "validation_id": update_id}
     # WHEN SNS never answers the verdict's Publish, so Lambda kills the bake callback at its
@@ -500,22 +454,17 @@ def test_a_bake_callback_killed_while_sns_hangs_is_alerted_once_by_the_platforms
     )
     # THEN the retry judges nothing again and sends the verdict's critical alert, once
     assert retried["status"] == "degraded", retried
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert "launch_template" in alert["title"]
 
 
 def test_a_validation_killed_at_its_deadline_is_opened_by_the_platforms_retry(
     validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
 ) -> None:
     # GIVEN the scaler's change to node group system, and the member's EKS never answering the
     # validator's first DescribeNodegroup, so that invocation (120 s, the validator's timeout)
     # hangs holding the update's claim
-    _, update_id, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
-    )
+    _, update_id, change = scaler_change_after_a_steady_quarter_hour(validator)
     member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
     hang = hang_first_attempt(member_eks, "eks", "DescribeNodegroup")
     deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))
@@ -589,78 +538,59 @@ def test_a_bad_change_event_is_refused_naming_the_field_and_changes_nothing(
     assert table.scan(TableName="lambda-fleet-state")["Items"] == []
 
 
-def node_group_update_baking(
-    validator: Validator, state_table: StateTable, eks_updates: EksUpdates, update_id: str
-) -> datetime:
-    """A node group version update by a person after a steady quarter hour at about 100 ms, that
-    EKS reports finished at once: the validation bakes. The moment it arrived."""
-    now = validator.clock.now()
-    record_endpoint_results(state_table, now - timedelta(minutes=15), 15, latency_ms=100)
-    eks_updates.status = "Successful"
-    started = validator.send(
-        cloudtrail_event(
-            "UpdateNodegroupVersion", update_id, now,
-            {"nodegroupName": NODE_GROUP, "releaseVersion": "1.33.5-20251120"},
-        )
-    )  # fmt: skip
-    assert started["status"] == "baking", started
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 14, latency_ms=105)
-    return now
-
-
 def member_elbv2() -> Any:
     """The validator's own ELBv2 client in the member account (the one its measurements use)."""
     return app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("elbv2")
 
 
-def test_a_bake_measurement_that_fails_is_retried_at_the_next_check(
-    validator: Validator, state_table: StateTable, eks_updates: EksUpdates, alert_inbox: AlertInbox
-) -> None:
+def assert_a_failed_check_is_counted_and_the_next_booked(
+    validator: Validator, answer: dict[str, Any], update_id: str
+) -> str:
+    """The bake goes on after a check that could not measure: the check is counted with its one
+    error in the record, the next check is booked, nothing is alerted. The error."""
+    assert answer["status"] == "baking", answer
+    stored = load_record(validator.services[0], update_id)
+    assert stored is not None and stored["failed_checks"] == 1
+    [error] = stored["measurement_errors"]
+    assert len(validator.schedules()) == 1
+    assert validator.alerts() == []
+    return str(error)
+
+
+def test_a_bake_measurement_that_fails_is_retried_at_the_next_check(validator: Validator) -> None:
     # GIVEN a node group update baking, and the member's ELBv2 unreachable when the bake ends
     update_id = "4d5e6f70-0000-4111-8222-933344445555"
-    node_group_update_baking(validator, state_table, eks_updates, update_id)
+    node_group_update_baking(validator, update_id)
     fault = fail_every_attempt(member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers")
     # WHEN the bake callback runs
     [retrying] = validator.advance(15)
     # THEN botocore retried, the invocation did not fail: the check is counted with its error in
     # the record and the next check is booked five minutes later, no verdict and no alert yet
     assert fault.attempts > 1
-    assert retrying["status"] == "baking", retrying
-    stored = load_record(validator.services[0], update_id)
-    assert stored is not None and stored["failed_checks"] == 1
-    [error] = stored["measurement_errors"]
+    error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
     assert "Could not connect to the endpoint URL" in error
-    assert len(validator.schedules()) == 1
-    assert validator_alerts(alert_inbox) == []
     # WHEN ELBv2 is back at the next check
     fault.healed = True
     [verdict] = validator.advance(5)
     # THEN the bake is measured and judged
     assert verdict["status"] == "passed", verdict
     assert validator.schedules() == []
-    assert validator_alerts(alert_inbox) == []
+    assert validator.alerts() == []
 
 
 def test_a_bake_check_whose_member_endpoint_hangs_is_counted_before_lambda_ends_it(
-    validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    alert_inbox: AlertInbox,
-    monkeypatch: pytest.MonkeyPatch,
+    validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a node group update baking, and the member's ELBv2 endpoint accepting connections but
     # never answering when the bake ends; the bake callback has the validator's whole 120 s
     update_id = "4d5e6f70-0000-4111-8222-933344445566"
-    node_group_update_baking(validator, state_table, eks_updates, update_id)
+    node_group_update_baking(validator, update_id)
     time = LambdaTime(120)
     monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
     hung = hang_every_attempt(
         member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers", time
     )
-    validator.clock.advance(15 * 60)
-    [bake_callback] = take_due_callbacks(
-        boto3.client("scheduler", region_name=REGION), SCHEDULE_GROUP, validator.clock.now()
-    )
+    [bake_callback] = validator.due_callbacks_after(15)
     # WHEN the bake callback runs
     retrying = validator.send(bake_callback, time.context())
     # THEN the hung reads were given up well inside the invocation (Lambda did not end it, which
@@ -668,26 +598,17 @@ def test_a_bake_check_whose_member_endpoint_hangs_is_counted_before_lambda_ends_
     # is counted with its error and the next one booked
     assert hung.attempts > 1
     assert time.spent < 60, time.spent
-    assert retrying["status"] == "baking", retrying
-    stored = load_record(validator.services[0], update_id)
-    assert stored is not None and stored["failed_checks"] == 1
-    [error] = stored["measurement_errors"]
+    error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
     assert "Read timeout" in error
-    assert len(validator.schedules()) == 1
-    assert validator_alerts(alert_inbox) == []
 
 
 def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_one_warning(
-    validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    alert_inbox: AlertInbox,
-    monkeypatch: pytest.MonkeyPatch,
+    validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN at most two checks, a node group update baking, and the member's ELBv2 unreachable
     monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
     update_id = "5e6f7081-0000-4111-8222-933344445555"
-    node_group_update_baking(validator, state_table, eks_updates, update_id)
+    node_group_update_baking(validator, update_id)
     fail_every_attempt(member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers")
     # WHEN the bake callback and the one retry run, and the last callback is delivered twice
     [first] = validator.advance(15)
@@ -699,7 +620,7 @@ def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_o
     assert "could not be measured after 2 checks" in verdict["reason"]
     assert validator.schedules() == []
     # AND one warning alert names the change and a short prefix of the error
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert alert["severity"] == "warning"
     assert update_id in alert["detail"] and NODE_GROUP in alert["resource"]
     assert "Could not connect to the endpoint URL" in alert["detail"]
@@ -707,15 +628,12 @@ def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_o
 
 
 def test_a_baseline_that_cannot_be_read_is_inconclusive_with_one_warning(
-    validator: Validator, eks_updates: EksUpdates, alert_inbox: AlertInbox
+    validator: Validator, eks_updates: EksUpdates
 ) -> None:
     # GIVEN the member's ELBv2 unreachable when a node group update arrives
     fault = fail_every_attempt(member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers")
     update_id = "6f708192-0000-4111-8222-933344445555"
-    change = cloudtrail_event(
-        "UpdateNodegroupVersion", update_id,
-        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
-    )  # fmt: skip
+    change = node_group_version_update(validator, update_id)
     # WHEN its record arrives, and CloudTrail's event is delivered again
     verdict = validator.send(change)
     again = validator.send(change)
@@ -730,51 +648,40 @@ def test_a_baseline_that_cannot_be_read_is_inconclusive_with_one_warning(
     assert validator.schedules() == []
     assert eks_updates.asked == 0
     # AND one warning alert names the change and the error
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert alert["severity"] == "warning"
     assert update_id in alert["detail"]
     assert "Could not connect to the endpoint URL" in alert["detail"]
 
 
 def test_an_update_whose_status_cannot_be_read_at_the_last_check_is_inconclusive(
-    validator: Validator,
-    eks_updates: EksUpdates,
-    alert_inbox: AlertInbox,
-    monkeypatch: pytest.MonkeyPatch,
+    validator: Validator, eks_updates: EksUpdates, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN at most two checks, and DescribeUpdate refused at both
     monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
     eks_updates.status = REFUSED
-    change = cloudtrail_event(
-        "UpdateNodegroupVersion", "708192a3-0000-4111-8222-933344445555",
-        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
-    )  # fmt: skip
+    change = node_group_version_update(validator, "708192a3-0000-4111-8222-933344445555")
     # WHEN its record arrives and the second check comes
     assert validator.send(change)["status"] == "following"
     [verdict] = validator.advance(5)
     # THEN the fleet does not claim the update failed: it could not read it, and says so once
     assert verdict["status"] == "inconclusive", verdict
     assert "could not be read at the last of 2 checks" in verdict["reason"]
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert alert["severity"] == "warning"
     assert "AccessDeniedException" in alert["detail"]
 
 
 def test_a_regression_whose_node_group_cannot_be_read_is_alerted_without_a_restore(
     validator: Validator,
-    *,
-    state_table: StateTable,
     eks_updates: EksUpdates,
     scaler_client: ScalerThroughItsHandler,
-    alert_inbox: AlertInbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and the update still running when its record arrives
     monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
-    _, _, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
-    )
+    _, _, change = scaler_change_after_a_steady_quarter_hour(validator)
     eks_updates.status = "InProgress"
     assert validator.send(change)["status"] == "following"
     # WHEN EKS reports it failed at the next check, and the member's DescribeNodegroup (the size
@@ -790,7 +697,7 @@ def test_a_regression_whose_node_group_cannot_be_read_is_alerted_without_a_resto
     assert scaler_client.payloads == []
     assert verdict["restore"]["status"] == "skipped"
     assert "could not be read" in verdict["restore"]["reason"]
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert alert["severity"] == "critical"
     assert "not restored automatically" in alert["detail"]
 
@@ -817,10 +724,7 @@ def test_a_callback_booked_by_an_invocation_whose_record_was_not_saved_still_get
     # validator booked its next check, so the invocation fails with the schedule created but
     # the record not saved
     update_id = "4d5e6f70-0000-4111-8222-933344445555"
-    change = cloudtrail_event(
-        "UpdateNodegroupVersion", update_id,
-        validator.clock.now(), {"nodegroupName": NODE_GROUP, "version": "1.20"},
-    )  # fmt: skip
+    change = node_group_version_update(validator, update_id)
     faults = fail_the_record_save_after_the_next_callback_is_booked(validator)
     with pytest.raises(EndpointConnectionError):
         validator.send(change)
@@ -844,15 +748,10 @@ def test_a_callback_booked_by_an_invocation_whose_record_was_not_saved_still_get
 
 def test_a_bake_booked_by_an_invocation_whose_record_was_not_saved_gives_the_verdict_on_time(
     validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
 ) -> None:
     # GIVEN the scaler's change, which EKS reports done at once, and DynamoDB failing right
     # after the validator booked the bake's callback
-    _, _, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
-    )
+    _, _, change = scaler_change_after_a_steady_quarter_hour(validator)
     faults = fail_the_record_save_after_the_next_callback_is_booked(validator)
     with pytest.raises(EndpointConnectionError):
         validator.send(change)
@@ -883,39 +782,24 @@ class ScalerAnsweringBeforeDynamoDbFails(ScalerThroughItsHandler):
         return answer
 
 
-def degraded_bake_of_a_restorable_scaler_change(
-    validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
-    monkeypatch: pytest.MonkeyPatch,
-) -> str:
-    """A stack that lets the validator restore the scaler's changes, the scaler taking system
-    from 2 to 3 nodes, and a bake in which the endpoint fails half its requests; the update id."""
-    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
-    now, update_id, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
-    )
-    validator.send(change)
-    record_endpoint_results(state_table, now + timedelta(minutes=1), 7, latency_ms=100)
-    record_endpoint_results(state_table, now + timedelta(minutes=8), 7, latency_ms=100, ok=False)
-    return update_id
+def assert_restored_when_asked_again(
+    validator: Validator, answer: dict[str, Any], request_id: str
+) -> None:
+    """The scaler was asked once more, with `request_id`, and restored 2 nodes; the answer's
+    record says so, and no second alert went out."""
+    [request] = validator.scaler.payloads
+    assert request["request_id"] == request_id
+    assert desired_size() == 2
+    assert answer["restore"]["status"] == "scaling_initiated", answer["restore"]
+    assert validator.alerts() == []
 
 
 def test_a_restore_whose_answer_was_not_saved_is_announced_as_the_restore_it_was(
-    validator: Validator,
-    *,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
-    alert_inbox: AlertInbox,
-    monkeypatch: pytest.MonkeyPatch,
+    validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
-    update_id = degraded_bake_of_a_restorable_scaler_change(
-        validator, state_table, eks_updates, scaler_client, monkeypatch
-    )
+    update_id = degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
     # AND DynamoDB failing right after the scaler answered the restore
     scaler = ScalerAnsweringBeforeDynamoDbFails(
         validator.services[0].sessions.hub_client("dynamodb")
@@ -927,7 +811,7 @@ def test_a_restore_whose_answer_was_not_saved_is_announced_as_the_restore_it_was
         validator.fire_due_callbacks()
     # THEN the scaler restored 2 nodes, but the invocation failed before the alert
     assert desired_size() == 2
-    assert validator_alerts(alert_inbox) == []
+    assert validator.alerts() == []
     # WHEN DynamoDB is back and Lambda retries the callback a minute later
     scaler.fault.healed = True
     validator.clock.advance(60)
@@ -939,24 +823,16 @@ def test_a_restore_whose_answer_was_not_saved_is_announced_as_the_restore_it_was
     # AND the record and the one critical alert say the scaler restored it (not that the
     # restored size was a later change that stands)
     assert retried["restore"]["status"] == "scaling_initiated", retried["restore"]
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert "asked to restore it: scaling_initiated" in alert["detail"]
 
 
 def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_asked_again(
-    validator: Validator,
-    *,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
-    alert_inbox: AlertInbox,
-    monkeypatch: pytest.MonkeyPatch,
+    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
-    update_id = degraded_bake_of_a_restorable_scaler_change(
-        validator, state_table, eks_updates, scaler_client, monkeypatch
-    )
+    update_id = degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
     # AND the scaler taking longer to answer than the bake callback's 120 s (waiting on its lock)
     time = LambdaTime(120)
     monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
@@ -966,10 +842,7 @@ def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_as
     slow_scaler = HungOperation(time)
     hub.events.register_first("before-parameter-build.lambda.Invoke", slow_scaler.note_config)
     hub.events.register_first("before-send.lambda.Invoke", slow_scaler.hang)
-    validator.clock.advance(15 * 60)
-    [bake_callback] = take_due_callbacks(
-        boto3.client("scheduler", region_name=REGION), SCHEDULE_GROUP, validator.clock.now()
-    )
+    [bake_callback] = validator.due_callbacks_after(15)
     # WHEN the bake callback runs
     verdict = validator.send(bake_callback, time.context())
     # THEN the scaler was asked once, and its answer given up in time for the verdict (Lambda
@@ -982,7 +855,7 @@ def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_as
     assert verdict["restore"]["status"] == "asked", verdict["restore"]
     assert verdict["restore"]["request"]["request_id"] == request_id
     # AND the one critical alert says the restore was asked and its outcome is unknown
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert alert["severity"] == "critical"
     unknown = f"asked to restore it (request {request_id}), but its outcome is unknown"
     assert f"{unknown}: the scaler did not answer in time" in alert["detail"], alert["detail"]
@@ -998,31 +871,16 @@ def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_as
     again = validator.send(bake_callback)
     # THEN the scaler was asked again with the same request id and restored 2 nodes, and the
     # record says so, without a second alert
-    [request] = scaler_client.payloads
-    assert request["request_id"] == request_id
-    assert desired_size() == 2
-    assert again["restore"]["status"] == "scaling_initiated", again["restore"]
-    assert validator_alerts(alert_inbox) == []
+    assert_restored_when_asked_again(validator, again, request_id)
 
 
 def test_a_restore_with_too_little_time_left_for_the_scalers_answer_is_left_to_a_person(
-    validator: Validator,
-    *,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
-    alert_inbox: AlertInbox,
-    monkeypatch: pytest.MonkeyPatch,
+    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
-    degraded_bake_of_a_restorable_scaler_change(
-        validator, state_table, eks_updates, scaler_client, monkeypatch
-    )
-    validator.clock.advance(15 * 60)
-    [bake_callback] = take_due_callbacks(
-        boto3.client("scheduler", region_name=REGION), SCHEDULE_GROUP, validator.clock.now()
-    )
+    degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
+    [bake_callback] = validator.due_callbacks_after(15)
     # WHEN the bake callback runs with 25 s left, too little to wait for the scaler and then
     # save the verdict and send its alert
     verdict = validator.send(bake_callback, ContextRunningOutOfTime(millis_left=[25_000]))
@@ -1031,29 +889,21 @@ def test_a_restore_with_too_little_time_left_for_the_scalers_answer_is_left_to_a
     assert scaler_client.payloads == []
     assert desired_size() == 3
     assert verdict["restore"]["status"] == "skipped", verdict["restore"]
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     assert "not restored automatically" in alert["detail"]
     assert "too little time left (25 s)" in alert["detail"]
 
 
 def test_a_restore_the_scaler_is_still_working_on_is_alerted_as_unknown_and_asked_again(
     validator: Validator,
-    *,
     state_table: StateTable,
-    eks_updates: EksUpdates,
     scaler_client: ScalerThroughItsHandler,
-    alert_inbox: AlertInbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
-    update_id = degraded_bake_of_a_restorable_scaler_change(
-        validator, state_table, eks_updates, scaler_client, monkeypatch
-    )
-    validator.clock.advance(15 * 60)
-    [bake_callback] = take_due_callbacks(
-        boto3.client("scheduler", region_name=REGION), SCHEDULE_GROUP, validator.clock.now()
-    )
+    update_id = degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
+    [bake_callback] = validator.due_callbacks_after(15)
     # AND the scaler still at work on the restore's request id (asked by an earlier attempt)
     request_id = f"change-validator-restore-{update_id}"
     scaler_request = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{request_id}"
@@ -1067,7 +917,7 @@ def test_a_restore_the_scaler_is_still_working_on_is_alerted_as_unknown_and_aske
     assert verdict["status"] == "degraded"
     assert verdict["restore"]["status"] == "asked", verdict["restore"]
     # AND the one critical alert says its outcome is unknown (not that the restore failed)
-    [alert] = validator_alerts(alert_inbox)
+    [alert] = validator.alerts()
     unknown = f"asked to restore it (request {request_id}), but its outcome is unknown"
     assert f"{unknown}: " in alert["detail"] and "already in progress" in alert["detail"]
     # WHEN the callback is delivered again once the scaler is free
@@ -1075,24 +925,15 @@ def test_a_restore_the_scaler_is_still_working_on_is_alerted_as_unknown_and_aske
     again = validator.send(bake_callback)
     # THEN the scaler was asked again with the same id and restored 2 nodes, without a second
     # alert
-    [request] = scaler_client.payloads
-    assert request["request_id"] == request_id
-    assert desired_size() == 2
-    assert again["restore"]["status"] == "scaling_initiated", again["restore"]
-    assert validator_alerts(alert_inbox) == []
+    assert_restored_when_asked_again(validator, again, request_id)
 
 
 def test_a_change_whose_claim_outlived_a_failed_invocation_is_validated_by_a_later_retry(
     validator: Validator,
-    state_table: StateTable,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
 ) -> None:
     # GIVEN the scaler's change, and DynamoDB failing right after the validator claimed the
     # update (its record cannot be saved, nor its claim released), 110 s before its deadline
-    _, update_id, change = scaler_change_after_a_steady_quarter_hour(
-        validator, state_table, eks_updates, scaler_client
-    )
+    _, update_id, change = scaler_change_after_a_steady_quarter_hour(validator)
     dynamodb = validator.services[0].sessions.hub_client("dynamodb")
     faults: list[Any] = []
 
