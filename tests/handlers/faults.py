@@ -32,15 +32,19 @@ from botocore.exceptions import EndpointConnectionError
 @dataclass
 class InjectedFault:
     """Lets the first `let_through` attempts go, then counts the attempts it failed; once
-    `healed`, requests go through."""
+    `healed`, requests go through. With `body_parts`, only requests whose body holds them all
+    are failed (one kind of write among an operation's others)."""
 
     operation: str
     let_through: int = 0
     attempts: int = 0
     healed: bool = False
+    body_parts: tuple[bytes, ...] = ()
 
     def __call__(self, request: Any, **_: Any) -> None:
         if self.healed:
+            return
+        if not all(part in (request.body or b"") for part in self.body_parts):
             return
         if self.let_through > 0:
             self.let_through -= 1
@@ -50,11 +54,12 @@ class InjectedFault:
 
 
 def fail_every_attempt(
-    client: Any, service: str, operation: str, *, after: int = 0
+    client: Any, service: str, operation: str, *, after: int = 0, body_with: tuple[bytes, ...] = ()
 ) -> InjectedFault:
     """Make every attempt of `operation` on `client` fail to connect, after the first `after`
-    went through (an SNS that failed once a scan's first alert was out), until it is healed."""
-    fault = InjectedFault(operation, let_through=after)
+    went through (an SNS that failed once a scan's first alert was out), until it is healed;
+    with `body_with`, only the attempts whose body contains each of those bytes."""
+    fault = InjectedFault(operation, let_through=after, body_parts=body_with)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 
@@ -208,24 +213,43 @@ class InvocationKilledError(Exception):
 
 
 @dataclass
-class InjectedHang:
-    """Holds the first attempt of an operation until `release`, as a peer that never answers
-    holds an invocation until Lambda kills it at its deadline; `entered` is set once it holds."""
+class HeldAttempt:
+    """Holds the first attempt of an operation until `release`, then lets it go on, as a peer
+    slow to answer (or, `killed_when_released`, ends it as Lambda ends an invocation at its
+    deadline); `entered` is set once it holds."""
 
     operation: str
     entered: threading.Event = field(default_factory=threading.Event)
     _released: threading.Event = field(default_factory=threading.Event)
+    killed_when_released: bool = False
 
     def __call__(self, request: Any, **_: Any) -> None:
         if self.entered.is_set():
             return
         self.entered.set()
         self._released.wait(HANG_LIMIT_SECONDS)
-        raise InvocationKilledError(f"{self.operation} to {request.url}")
+        if self.killed_when_released:
+            raise InvocationKilledError(f"{self.operation} to {request.url}")
 
     def release(self) -> None:
-        """End the hung invocation (it raises `InvocationKilledError`)."""
+        """Let the held attempt go on (or end, when it is killed)."""
         self._released.set()
+
+
+@dataclass
+class InjectedHang(HeldAttempt):
+    """Holds the first attempt of an operation until `release`, as a peer that never answers
+    holds an invocation until Lambda kills it at its deadline; `entered` is set once it holds."""
+
+    killed_when_released: bool = True
+
+
+def hold_first_attempt(client: Any, service: str, operation: str) -> HeldAttempt:
+    """Hold the first attempt of `operation` on `client` until released; it then goes through,
+    as do later attempts."""
+    held = HeldAttempt(operation)
+    client.meta.events.register_first(f"before-send.{service}.{operation}", held)
+    return held
 
 
 def hang_first_attempt(client: Any, service: str, operation: str) -> InjectedHang:

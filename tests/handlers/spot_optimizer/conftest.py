@@ -186,11 +186,26 @@ def interruption_event(instance_id: str, account: str = MEMBER_A) -> dict[str, A
     }
 
 
+def next_batch_spot_warning(services: Any) -> dict[str, Any]:
+    """A minute on, the interruption warning of a new batch-spot instance."""
+    services.clock.advance(60)
+    return interruption_event(launch_spot_instance())
+
+
 def interrupt_batch_spot(
     invoke: Callable[..., dict[str, Any]], services: Any, times: int = 3
 ) -> None:
     """`times` interruption warnings of new batch-spot instances, a minute apart (three reach the
     fallback's threshold, so the next one triggers the on-demand +1)."""
     for _ in range(times):
-        services.clock.advance(60)
-        invoke(interruption_event(launch_spot_instance()), services, "inv")
+        invoke(next_batch_spot_warning(services), services, "inv")
+
+
+def at_the_fallback_threshold(
+    make_services: Callable[..., SpotServices], invoke: Callable[..., dict[str, Any]]
+) -> SpotServices:
+    """Services with auto-apply on, after three interruptions of batch-spot in the last hour:
+    the fallback's threshold, so the next warning triggers the on-demand +1."""
+    services = make_services(SPOT_AUTO_APPLY="true")
+    interrupt_batch_spot(invoke, services)
+    return services

@@ -4,9 +4,9 @@ once across the platform's retry (never on a held node group), and only when AWS
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -37,22 +37,28 @@ from tests.handlers.deadlines import (
     killed_while_publishing_then_retried,
 )
 from tests.handlers.faults import (
+    HeldAttempt,
+    InjectedFault,
     InjectedHang,
     InvocationKilledError,
     fail_every_attempt,
     hang_first_attempt,
+    hold_first_attempt,
 )
 from tests.handlers.member_accounts import MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
+    at_the_fallback_threshold,
     desired_size,
     interrupt_batch_spot,
     interruption_event,
     launch_spot_instance,
+    next_batch_spot_warning,
 )
 
 MakeServices = Callable[..., SpotServices]
 Invoke = Callable[..., dict[str, Any]]
+TIMEOUT_SECONDS = function_spec("spot_optimizer").timeout_seconds
 
 
 def _history(services: SpotServices, key: str) -> list[str]:
@@ -60,16 +66,65 @@ def _history(services: SpotServices, key: str) -> list[str]:
     return [change.record["instance_id"] for change in services.state.query_history(key, since)]
 
 
+def _batch_spot_history(services: SpotServices) -> list[str]:
+    """The instances of batch-spot's recorded interruptions."""
+    return _history(services, node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot"))
+
+
+def _changes_of_system(services: SpotServices) -> int:
+    """How many changes of the on-demand group system are recorded."""
+    key = node_group_key(MEMBER_A, REGION, CLUSTER, "system")
+    return len(services.state.query_history(key, services.clock.now().replace(year=2020)))
+
+
 def _state_items(services: SpotServices) -> int:
     table = services.state.table_name
     return int(boto3.client("dynamodb", region_name=REGION).scan(TableName=table)["Count"])
 
 
+def assert_nothing_recorded_or_announced(services: SpotServices, alert_inbox: Any) -> None:
+    """No alert went out and the state table holds nothing."""
+    assert alert_inbox.receive() == []
+    assert _state_items(services) == 0
+
+
+def refuse_state_table_writes(
+    services: SpotServices, operation: str, *body_parts: bytes
+) -> InjectedFault:
+    """The state table failing every attempt of `operation` whose body holds all `body_parts`
+    (one kind of write), until healed."""
+    hub_dynamodb = services.hub_client("dynamodb")
+    return fail_every_attempt(hub_dynamodb, "dynamodb", operation, body_with=body_parts)
+
+
+@pytest.fixture
+def services(make_services: MakeServices, monkeypatch: pytest.MonkeyPatch) -> SpotServices:
+    """Services with the default environment, as the container's: `app.lambda_handler` and
+    `app.FUNCTION.invoke` use them."""
+    default = make_services()
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: default)
+    return default
+
+
+@contextmanager
+def invocation_held_at(
+    held: HeldAttempt, event: dict[str, Any], request_id: str
+) -> Iterator[Future[Mapping[str, Any]]]:
+    """The handler invoked with `event` in another thread and held at `held`'s call: the block
+    runs while it waits there, and the call goes on when the block ends; the invocation."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        invocation = pool.submit(app.FUNCTION.invoke, event, Invocation.local(request_id))
+        try:
+            assert held.entered.wait(10), f"the invocation made no {held.operation}"
+            yield invocation
+        finally:
+            held.release()
+
+
 def test_interruption_is_announced_exactly_once_after_sns_failed(
-    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
 ) -> None:
     # GIVEN a spot instance of batch-spot and SNS failing on every attempt
-    services = make_services()
     instance_id = launch_spot_instance()
     fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
     # WHEN its interruption warning arrives THEN the invocation fails, so the platform retries it
@@ -88,21 +143,15 @@ def test_interruption_is_announced_exactly_once_after_sns_failed(
     assert alerts[0].alert["resource"] == f"{MEMBER_A}/{REGION}/{CLUSTER}/batch-spot"
     # AND the interruption was recorded once, not once per attempt
     zone_key = zone_interruptions_key(MEMBER_A, REGION, "m7g.large", f"{REGION}a")
-    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
     assert _history(services, zone_key) == [instance_id]
-    assert _history(services, group_key) == [instance_id]
+    assert _batch_spot_history(services) == [instance_id]
 
 
 def test_an_interruption_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
-    make_services: MakeServices,
-    alert_inbox: Any,
-    fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+    services: SpotServices, alert_inbox: Any, fake_clock: ManualClock
 ) -> None:
     # GIVEN a spot instance of batch-spot
-    services = make_services()
     event = interruption_event(launch_spot_instance())
-    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
     # WHEN SNS never answers the warning's Publish, so Lambda kills the invocation at its
     # deadline, and retries the warning a minute later
     retried = killed_while_publishing_then_retried(
@@ -116,18 +165,12 @@ def test_an_interruption_killed_while_sns_hangs_is_announced_once_by_the_platfor
 
 
 def test_an_interruption_killed_while_recording_it_is_handled_by_the_platforms_retry(
-    make_services: MakeServices,
-    alert_inbox: Any,
-    fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+    services: SpotServices, alert_inbox: Any, fake_clock: ManualClock
 ) -> None:
     # GIVEN a spot instance of batch-spot, its warning handled from the start of an invocation
     # (the function's whole timeout left when the warning is claimed)
-    services = make_services()
     instance_id = launch_spot_instance()
     event = interruption_event(instance_id)
-    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
-    timeout = function_spec("spot_optimizer").timeout_seconds
     # WHEN the state table never answers the first read of the interruption's history, so
     # Lambda kills the invocation holding the warning's claim, and retries it a minute later
     retried = killed_while_calling_then_retried(
@@ -136,36 +179,29 @@ def test_an_interruption_killed_while_recording_it_is_handled_by_the_platforms_r
         "Query",
         fake_clock,
         lambda context: app.lambda_handler(event, context),
-        seconds_left=timeout,
+        seconds_left=TIMEOUT_SECONDS,
     )
     # THEN the killed invocation's claim has run out: the retry records the warning and
     # announces it once
     assert (retried["status"], retried["alerts_sent"]) == ("recorded", 1), retried
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
-    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
-    assert _history(services, group_key) == [instance_id]
+    assert _batch_spot_history(services) == [instance_id]
 
 
 def test_an_interruption_whose_invocation_died_early_is_handled_by_the_platforms_first_retry(
-    make_services: MakeServices,
-    alert_inbox: Any,
-    fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+    services: SpotServices, alert_inbox: Any, fake_clock: ManualClock
 ) -> None:
     # GIVEN a spot instance of batch-spot, and an invocation with the function's whole timeout
     # left that claimed its warning and then died (out of memory) while describing the instance:
     # it never released its claim, and is abandoned
-    services = make_services()
     instance_id = launch_spot_instance()
     event = interruption_event(instance_id)
-    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
-    timeout = function_spec("spot_optimizer").timeout_seconds
     ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
     died = hang_first_attempt(ec2, "ec2", "DescribeInstances")
     outcomes: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
         dead = pool.submit(
-            app.lambda_handler, event, ContextRunningOutOfTime(millis_left=[timeout * 1000])
+            app.lambda_handler, event, ContextRunningOutOfTime(millis_left=[TIMEOUT_SECONDS * 1000])
         )
         try:
             assert died.entered.wait(10), "the invocation described no instance"
@@ -185,20 +221,17 @@ def test_an_interruption_whose_invocation_died_early_is_handled_by_the_platforms
     # recorded and announced once, instead of both retries failing into the dead-letter queue
     assert outcomes == ["recorded"]
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
-    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
-    assert _history(services, group_key) == [instance_id]
+    assert _batch_spot_history(services) == [instance_id]
 
 
 def test_a_retried_interruption_applies_the_on_demand_fallback_once_and_announces_it_once(
     invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
 ) -> None:
     # GIVEN auto-apply on and three interruptions of batch-spot in the last hour (threshold 3)
-    services = make_services(SPOT_AUTO_APPLY="true")
-    interrupt_batch_spot(invoke, services)
+    services = at_the_fallback_threshold(make_services, invoke)
     alert_inbox.receive()
     # WHEN the fourth arrives while SNS fails on every attempt
-    services.clock.advance(60)  # type: ignore[attr-defined]
-    fourth = interruption_event(launch_spot_instance())
+    fourth = next_batch_spot_warning(services)
     fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
     with pytest.raises(AlertNotDeliveredError):
         invoke(fourth, services, "inv-4")
@@ -212,11 +245,7 @@ def test_a_retried_interruption_applies_the_on_demand_fallback_once_and_announce
     assert retried["fallback"]["status"] == "scaling_initiated"
     assert retried["interruptions_last_hour"] == 4
     assert desired_size(member_eks, "system") == 3
-    history = services.state.query_history(
-        node_group_key(MEMBER_A, REGION, CLUSTER, "system"),
-        services.clock.now().replace(year=2020),
-    )
-    assert len(history) == 1
+    assert _changes_of_system(services) == 1
     # AND the interruption warning and the fallback notice each went out exactly once
     alerts = alert_inbox.receive()
     assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning"]
@@ -234,14 +263,13 @@ def test_a_retried_interruption_applies_the_on_demand_fallback_once_and_announce
 )
 def test_an_event_that_is_not_aws_s_interruption_warning_is_ignored(  # noqa: PLR0917 - pytest passes fixtures positionally
     invoke: Invoke,
-    make_services: MakeServices,
+    services: SpotServices,
     alert_inbox: Any,
     caplog: pytest.LogCaptureFixture,
     source: str,
     detail_type: str,
 ) -> None:
     # GIVEN an interruption-shaped event of a real instance, with another source or type
-    services = make_services()
     event = {
         **interruption_event(launch_spot_instance()),
         "source": source,
@@ -253,17 +281,15 @@ def test_an_event_that_is_not_aws_s_interruption_warning_is_ignored(  # noqa: PL
     assert result["status"] == "ignored"
     assert result["reason"]
     assert "event ignored" in caplog.messages
-    assert alert_inbox.receive() == []
-    assert _state_items(services) == 0
+    assert_nothing_recorded_or_announced(services, alert_inbox)
 
 
 @pytest.mark.parametrize("field", ["source", "detail-type"])
 def test_an_ignored_event_repeats_only_the_start_of_a_huge_source_or_detail_type(
-    invoke: Invoke, make_services: MakeServices, alert_inbox: Any, field: str
+    invoke: Invoke, services: SpotServices, alert_inbox: Any, field: str
 ) -> None:
     # GIVEN an interruption warning of a real instance whose source, or detail-type, is a 1 MB
     # text
-    services = make_services()
     event = {**interruption_event(launch_spot_instance()), field: "x" * 1_000_000}
     # WHEN it arrives
     result = invoke(event, services, "inv-1")
@@ -273,15 +299,13 @@ def test_an_ignored_event_repeats_only_the_start_of_a_huge_source_or_detail_type
     assert "... (1000002 characters) is not" in result["reason"]
     assert len(json.dumps(result)) < 1000
     # AND nothing is recorded or alerted
-    assert alert_inbox.receive() == []
-    assert _state_items(services) == 0
+    assert_nothing_recorded_or_announced(services, alert_inbox)
 
 
 def test_an_unknown_instance_action_is_refused_and_nothing_recorded(
-    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
 ) -> None:
     # GIVEN a warning whose instance-action is not one of AWS's (terminate, stop, hibernate)
-    services = make_services()
     event = interruption_event(launch_spot_instance())
     event["detail"] = {**event["detail"], "instance-action": "explode"}
     # WHEN it arrives
@@ -289,8 +313,7 @@ def test_an_unknown_instance_action_is_refused_and_nothing_recorded(
     # THEN it is an error naming the field, and nothing is recorded or alerted
     assert result["status"] == "error"
     assert "invalid event: detail.instance-action:" in result["error"]
-    assert alert_inbox.receive() == []
-    assert _state_items(services) == 0
+    assert_nothing_recorded_or_announced(services, alert_inbox)
 
 
 def test_the_on_demand_fallback_skips_a_held_node_group_and_says_why(
@@ -312,8 +335,7 @@ def test_the_on_demand_fallback_skips_a_held_node_group_and_says_why(
     )
     interrupt_batch_spot(invoke, services)
     # WHEN the fourth interruption would trigger the fallback
-    services.clock.advance(60)  # type: ignore[attr-defined]
-    result = invoke(interruption_event(launch_spot_instance()), services, "inv-4")
+    result = invoke(next_batch_spot_warning(services), services, "inv-4")
     # THEN the fallback is skipped with the hold's reason, and system keeps its size
     assert result["fallback"]["status"] == "held"
     assert "capacity frozen for the launch" in result["fallback"]["reason"]
@@ -326,8 +348,7 @@ def test_a_hold_placed_while_the_on_demand_fallback_is_being_prepared_stops_it(
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
     # the on-call engineer placing a hold on `system` just after the fallback found it unheld,
     # as it takes system's lock (placing a hold takes no lock)
-    services = make_services(SPOT_AUTO_APPLY="true")
-    interrupt_batch_spot(invoke, services)
+    services = at_the_fallback_threshold(make_services, invoke)
     hold = Hold(
         scope="nodegroup",
         reason="incident 42",
@@ -347,8 +368,7 @@ def test_a_hold_placed_while_the_on_demand_fallback_is_being_prepared_stops_it(
         "before-send.dynamodb.PutItem", hold_placed_as_the_lock_is_taken
     )
     # WHEN the fourth interruption triggers the fallback
-    services.clock.advance(60)  # type: ignore[attr-defined]
-    result = invoke(interruption_event(launch_spot_instance()), services, "inv-4")
+    result = invoke(next_batch_spot_warning(services), services, "inv-4")
     # THEN the hold, placed before the change was made, stops it: system keeps its size and the
     # fallback is held with the hold's reason
     assert placed == ["system"]
@@ -358,22 +378,13 @@ def test_a_hold_placed_while_the_on_demand_fallback_is_being_prepared_stops_it(
 
 
 def test_a_warning_whose_record_the_state_table_refused_is_retried_and_recorded_and_announced_once(
-    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
 ) -> None:
     # GIVEN a spot instance of batch-spot, and the state table refusing every attempt to record
     # the node group's interruption (the type/AZ record goes through)
-    services = make_services()
     instance_id = launch_spot_instance()
-    hub_dynamodb = services.hub_client("dynamodb")
-    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "TransactWriteItems")
-
-    def refuse_node_group_record_only(request: Any, **kwargs: Any) -> None:
-        if b"spot-interruptions/nodegroup/" in (request.body or b""):
-            refused(request, **kwargs)
-
-    hub_dynamodb.meta.events.unregister("before-send.dynamodb.TransactWriteItems", refused)
-    hub_dynamodb.meta.events.register_first(
-        "before-send.dynamodb.TransactWriteItems", refuse_node_group_record_only
+    refused = refuse_state_table_writes(
+        services, "TransactWriteItems", b"spot-interruptions/nodegroup/"
     )
     # WHEN its warning arrives THEN the invocation fails, so the platform retries it (an error
     # result would end it there, the warning never announced), and nothing is announced yet
@@ -389,19 +400,17 @@ def test_a_warning_whose_record_the_state_table_refused_is_retried_and_recorded_
     assert retried["status"] == "recorded"
     assert retried["interruptions_last_hour"] == 1
     zone_key = zone_interruptions_key(MEMBER_A, REGION, "m7g.large", f"{REGION}a")
-    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
     assert _history(services, zone_key) == [instance_id]
-    assert _history(services, group_key) == [instance_id]
+    assert _batch_spot_history(services) == [instance_id]
     # AND its warning is announced once
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
 
 
 def test_a_warning_whose_instance_the_member_account_did_not_describe_is_retried_and_announced_once(
-    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
 ) -> None:
     # GIVEN a spot instance of batch-spot, and the member account's EC2 failing every attempt of
     # DescribeInstances (throttled, or unreachable for a moment)
-    services = make_services()
     instance_id = launch_spot_instance()
     member_ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
     refused = fail_every_attempt(member_ec2, "ec2", "DescribeInstances")
@@ -410,24 +419,21 @@ def test_a_warning_whose_instance_the_member_account_did_not_describe_is_retried
     with pytest.raises(InterruptionNotRecordedError, match="not described"):
         invoke(interruption_event(instance_id), services, "inv-1")
     assert refused.attempts > 1
-    assert alert_inbox.receive() == []
-    assert _state_items(services) == 0
+    assert_nothing_recorded_or_announced(services, alert_inbox)
     # WHEN the platform retries the warning with EC2 answering again
     refused.healed = True
     services.clock.advance(60)  # type: ignore[attr-defined]
     retried = invoke(interruption_event(instance_id), services, "inv-1")
     # THEN the interruption is recorded once and its warning announced once
     assert retried["status"] == "recorded"
-    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
-    assert _history(services, group_key) == [instance_id]
+    assert _batch_spot_history(services) == [instance_id]
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
 
 
 def test_a_warning_about_an_instance_the_account_does_not_have_is_an_error_not_retried(
-    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
 ) -> None:
     # GIVEN a warning naming an instance id the member account does not have
-    services = make_services()
     # WHEN it arrives
     result = invoke(interruption_event("i-0123456789abcdef0"), services, "inv-1")
     # THEN it is an error result (a retry would find no instance either), nothing recorded
@@ -441,24 +447,13 @@ def test_a_fallback_whose_outcome_the_state_table_refused_is_still_announced_onc
 ) -> None:
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
     # the state table refusing every attempt to store a handled warning's outcome
-    services = make_services(SPOT_AUTO_APPLY="true")
-    interrupt_batch_spot(invoke, services)
+    services = at_the_fallback_threshold(make_services, invoke)
     alert_inbox.receive()
-    hub_dynamodb = services.hub_client("dynamodb")
-    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
-
-    def refuse_storing_the_outcome_only(request: Any, **kwargs: Any) -> None:
-        body = request.body or b""
-        if b"IDEMPOTENCY#spot_interruption" in body and b"COMPLETED" in body:
-            refused(request, **kwargs)
-
-    hub_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
-    hub_dynamodb.meta.events.register_first(
-        "before-send.dynamodb.PutItem", refuse_storing_the_outcome_only
+    refused = refuse_state_table_writes(
+        services, "PutItem", b"IDEMPOTENCY#spot_interruption", b"COMPLETED"
     )
     # WHEN the fourth warning arrives and its fallback is applied
-    services.clock.advance(60)  # type: ignore[attr-defined]
-    fourth = interruption_event(launch_spot_instance())
+    fourth = next_batch_spot_warning(services)
     result = invoke(fourth, services, "inv-4")
     # THEN the +1 is made and reported as made, with the outcome said to be not stored
     assert refused.attempts > 1
@@ -475,11 +470,7 @@ def test_a_fallback_whose_outcome_the_state_table_refused_is_still_announced_onc
     # THEN nothing is applied, recorded or announced a second time
     assert again["fallback"]["status"] == "already_applied"
     assert desired_size(member_eks, "system") == 3
-    history = services.state.query_history(
-        node_group_key(MEMBER_A, REGION, CLUSTER, "system"),
-        services.clock.now().replace(year=2020),
-    )
-    assert len(history) == 1
+    assert _changes_of_system(services) == 1
     assert alert_inbox.receive() == []
 
 
@@ -488,23 +479,11 @@ def test_a_fallback_whose_alert_claims_the_state_table_refused_is_announced_by_t
 ) -> None:
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
     # the state table refusing every attempt to claim an alert's delivery
-    services = make_services(SPOT_AUTO_APPLY="true")
-    interrupt_batch_spot(invoke, services)
+    services = at_the_fallback_threshold(make_services, invoke)
     alert_inbox.receive()
-    hub_dynamodb = services.hub_client("dynamodb")
-    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
-
-    def refuse_alert_claims_only(request: Any, **kwargs: Any) -> None:
-        if b"IDEMPOTENCY#alert_delivery" in (request.body or b""):
-            refused(request, **kwargs)
-
-    hub_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
-    hub_dynamodb.meta.events.register_first(
-        "before-send.dynamodb.PutItem", refuse_alert_claims_only
-    )
+    refused = refuse_state_table_writes(services, "PutItem", b"IDEMPOTENCY#alert_delivery")
     # WHEN the fourth warning arrives and its fallback is applied
-    services.clock.advance(60)  # type: ignore[attr-defined]
-    fourth = interruption_event(launch_spot_instance())
+    fourth = next_batch_spot_warning(services)
     # THEN the invocation fails, so the platform retries it, and the +1 is made once
     with pytest.raises(NoticesNotDeliveredError):
         invoke(fourth, services, "inv-4")
@@ -552,14 +531,13 @@ def test_a_fallback_whose_alert_claims_the_state_table_refused_is_announced_by_t
 )
 def test_a_mistyped_instance_id_or_action_is_refused_showing_the_start_of_the_value(  # noqa: PLR0917 - pytest passes fixtures positionally
     invoke: Invoke,
-    make_services: MakeServices,
+    services: SpotServices,
     alert_inbox: Any,
     detail: dict[str, str],
     field: str,
     shown: str,
 ) -> None:
     # GIVEN an interruption warning whose instance id or action is mistyped or huge
-    services = make_services()
     event = {**interruption_event(launch_spot_instance()), "detail": detail}
     # WHEN it arrives
     result = invoke(event, services, "inv-1")
@@ -569,8 +547,7 @@ def test_a_mistyped_instance_id_or_action_is_refused_showing_the_start_of_the_va
     assert f"got {shown}" in result["error"]
     assert len(result["error"]) < 200
     # AND nothing is recorded or alerted
-    assert alert_inbox.receive() == []
-    assert _state_items(services) == 0
+    assert_nothing_recorded_or_announced(services, alert_inbox)
 
 
 def test_a_retry_with_its_killed_predecessors_request_id_makes_no_second_on_demand_increase(
@@ -579,9 +556,7 @@ def test_a_retry_with_its_killed_predecessors_request_id_makes_no_second_on_dema
     # GIVEN auto-apply on and three interruptions of batch-spot in the last hour (threshold 3);
     # the fourth warning's invocation is slow before it takes system's lock (its lease then
     # outlives its claim of the warning) and is killed after EKS took its +1, while recording it
-    services = make_services(SPOT_AUTO_APPLY="true")
-    interrupt_batch_spot(invoke, services)
-    services.clock.advance(60)  # type: ignore[attr-defined]
+    services = at_the_fallback_threshold(make_services, invoke)
     member_eks_client = services.sessions.client("eks", MEMBER_A, REGION)
     slowed: list[bool] = []
 
@@ -602,7 +577,7 @@ def test_a_retry_with_its_killed_predecessors_request_id_makes_no_second_on_dema
     services.hub_client("dynamodb").meta.events.register_first(
         "before-send.dynamodb.TransactWriteItems", hang_recording_the_fallback
     )
-    fourth = interruption_event(launch_spot_instance())
+    fourth = next_batch_spot_warning(services)
     with ThreadPoolExecutor(max_workers=1) as pool:
         killed = pool.submit(app.FUNCTION.invoke, fourth, Invocation.local("inv-4"))
         assert hang.entered.wait(10)
@@ -620,130 +595,72 @@ def test_a_retry_with_its_killed_predecessors_request_id_makes_no_second_on_dema
 
 
 def test_a_copy_of_a_warning_arriving_while_it_is_handled_fails_and_its_retry_is_the_duplicate(
-    invoke: Invoke,
-    make_services: MakeServices,
-    alert_inbox: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
 ) -> None:
     # GIVEN a warning being handled: its invocation is waiting for DescribeInstances
-    services = make_services()
-    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
     instance_id = launch_spot_instance()
-    described, answer = threading.Event(), threading.Event()
-
-    def slow_describe(request: Any, **_: Any) -> None:
-        if not described.is_set():
-            described.set()
-            answer.wait(30)
-
     ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
-    ec2.meta.events.register_first("before-send.ec2.DescribeInstances", slow_describe)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(
-            app.FUNCTION.invoke, interruption_event(instance_id), Invocation.local("inv-1")
-        )
-        assert described.wait(10)
-        # WHEN EventBridge delivers a copy of the same warning meanwhile
-        # THEN the copy fails, so the platform retries it later
-        with pytest.raises(InterruptionInProgressError):
-            invoke(interruption_event(instance_id), services, "inv-2")
-        answer.set()
-        handled = first.result(10)
+    described = hold_first_attempt(ec2, "ec2", "DescribeInstances")
+    # WHEN EventBridge delivers a copy of the same warning meanwhile
+    # THEN the copy fails, so the platform retries it later
+    with (
+        invocation_held_at(described, interruption_event(instance_id), "inv-1") as first,
+        pytest.raises(InterruptionInProgressError),
+    ):
+        invoke(interruption_event(instance_id), services, "inv-2")
+    handled = first.result(10)
     # AND the platform's retry of the copy is the duplicate: recorded and announced once
     assert handled["status"] == "recorded"
     assert invoke(interruption_event(instance_id), services, "inv-2")["status"] == "duplicate"
     assert len(alert_inbox.receive()) == 1
-    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
-    assert _history(services, group_key).count(instance_id) == 1
+    assert _batch_spot_history(services).count(instance_id) == 1
 
 
 def test_a_copy_of_a_warning_fails_while_its_handling_outlasts_one_claim_by_renewing_it(
-    invoke: Invoke,
-    make_services: MakeServices,
-    alert_inbox: Any,
-    fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+    invoke: Invoke, services: SpotServices, alert_inbox: Any, fake_clock: ManualClock
 ) -> None:
     # GIVEN a warning whose invocation took most of a claim's length to describe the instance,
     # and is now waiting for the first read of the interruption's history
-    services = make_services()
-    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
     instance_id = launch_spot_instance()
-    reading, answer = threading.Event(), threading.Event()
 
     def slow_describe(request: Any, **_: Any) -> None:
         fake_clock.advance(HANDLING_SECONDS - 5)
 
-    def held_history_read(request: Any, **_: Any) -> None:
-        if not reading.is_set():
-            reading.set()
-            answer.wait(30)
-
     ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
     ec2.meta.events.register_first("before-send.ec2.DescribeInstances", slow_describe)
-    hub_dynamodb = services.hub_client("dynamodb")
-    hub_dynamodb.meta.events.register_first("before-send.dynamodb.Query", held_history_read)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(
-            app.FUNCTION.invoke, interruption_event(instance_id), Invocation.local("inv-1")
-        )
-        try:
-            assert reading.wait(10), "the invocation read no history"
-            # WHEN a copy of the warning arrives after the claim's first length ran out
-            fake_clock.advance(10)
-            # THEN the copy fails: the working invocation renewed its claim before recording
-            with pytest.raises(InterruptionInProgressError):
-                invoke(interruption_event(instance_id), services, "inv-2")
-        finally:
-            answer.set()
-        handled = first.result(10)
+    reading = hold_first_attempt(services.hub_client("dynamodb"), "dynamodb", "Query")
+    with invocation_held_at(reading, interruption_event(instance_id), "inv-1") as first:
+        # WHEN a copy of the warning arrives after the claim's first length ran out
+        fake_clock.advance(10)
+        # THEN the copy fails: the working invocation renewed its claim before recording
+        with pytest.raises(InterruptionInProgressError):
+            invoke(interruption_event(instance_id), services, "inv-2")
+    handled = first.result(10)
     # AND the warning is recorded and announced once, by the first invocation
     assert (handled["status"], handled["alerts_sent"]) == ("recorded", 1)
     assert len(alert_inbox.receive()) == 1
-    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
-    assert _history(services, group_key) == [instance_id]
+    assert _batch_spot_history(services) == [instance_id]
 
 
 def test_an_invocation_whose_claim_a_copy_took_over_stops_and_the_warning_is_handled_once(
-    invoke: Invoke,
-    make_services: MakeServices,
-    alert_inbox: Any,
-    fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+    invoke: Invoke, services: SpotServices, alert_inbox: Any, fake_clock: ManualClock
 ) -> None:
     # GIVEN a warning whose invocation waits for DescribeInstances longer than its claim lasts
-    services = make_services()
-    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
     instance_id = launch_spot_instance()
-    described, answer = threading.Event(), threading.Event()
-
-    def slow_describe(request: Any, **_: Any) -> None:
-        if not described.is_set():
-            described.set()
-            answer.wait(30)
-
     ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
-    ec2.meta.events.register_first("before-send.ec2.DescribeInstances", slow_describe)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(
-            app.FUNCTION.invoke, interruption_event(instance_id), Invocation.local("inv-1")
-        )
-        try:
-            assert described.wait(10)
-            # WHEN a copy of the warning arrives once the claim lapsed, takes it over and
-            # handles the warning, and then the first invocation's describe answers
-            fake_clock.advance(HANDLING_SECONDS + 1)
-            copy = invoke(interruption_event(instance_id), services, "inv-2")
-        finally:
-            answer.set()
-        # THEN the first invocation stops at its claim's renewal, failing for a retry
-        with pytest.raises(InterruptionInProgressError):
-            first.result(10)
+    described = hold_first_attempt(ec2, "ec2", "DescribeInstances")
+    with invocation_held_at(described, interruption_event(instance_id), "inv-1") as first:
+        # WHEN a copy of the warning arrives once the claim lapsed, takes it over and
+        # handles the warning, and then the first invocation's describe answers
+        fake_clock.advance(HANDLING_SECONDS + 1)
+        copy = invoke(interruption_event(instance_id), services, "inv-2")
+    # THEN the first invocation stops at its claim's renewal, failing for a retry
+    with pytest.raises(InterruptionInProgressError):
+        first.result(10)
     # AND the warning was recorded and announced once, by the copy
     assert (copy["status"], copy["alerts_sent"]) == ("recorded", 1)
     assert len(alert_inbox.receive()) == 1
-    group_key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
-    assert _history(services, group_key) == [instance_id]
+    assert _batch_spot_history(services) == [instance_id]
 
 
 def test_a_fallback_made_after_a_copy_of_its_warning_took_the_claim_over_is_announced_once(
@@ -755,31 +672,17 @@ def test_a_fallback_made_after_a_copy_of_its_warning_took_the_claim_over_is_anno
 ) -> None:
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour, and the fourth's
     # invocation waiting for EKS to take its +1 of the on-demand group
-    services = make_services(SPOT_AUTO_APPLY="true")
-    interrupt_batch_spot(invoke, services)
+    services = at_the_fallback_threshold(make_services, invoke)
     alert_inbox.receive()
-    fake_clock.advance(60)
-    fourth = interruption_event(launch_spot_instance())
-    updating, answer = threading.Event(), threading.Event()
-
-    def slow_update(request: Any, **_: Any) -> None:
-        if not updating.is_set():
-            updating.set()
-            answer.wait(30)
-
+    fourth = next_batch_spot_warning(services)
     eks = services.sessions.client("eks", MEMBER_A, REGION)
-    eks.meta.events.register_first("before-send.eks.UpdateNodegroupConfig", slow_update)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(invoke, fourth, services, "inv-4")
-        try:
-            assert updating.wait(10), "the fallback made no update"
-            # WHEN the warning's claim lapses meanwhile and a copy of it takes the claim over,
-            # finds the on-demand group locked by the first, and stores its outcome
-            fake_clock.advance(HANDLING_SECONDS + 1)
-            copy = invoke(fourth, services, "inv-4-copy")
-        finally:
-            answer.set()
-        handled = first.result(10)
+    updating = hold_first_attempt(eks, "eks", "UpdateNodegroupConfig")
+    with invocation_held_at(updating, fourth, "inv-4") as first:
+        # WHEN the warning's claim lapses meanwhile and a copy of it takes the claim over,
+        # finds the on-demand group locked by the first, and stores its outcome
+        fake_clock.advance(HANDLING_SECONDS + 1)
+        copy = invoke(fourth, services, "inv-4-copy")
+    handled = first.result(10)
     # THEN the first invocation's +1 stands, made once, and is announced although the stored
     # outcome is the copy's; the warning itself went out once
     assert copy["fallback"]["status"] == "locked"
@@ -789,31 +692,20 @@ def test_a_fallback_made_after_a_copy_of_its_warning_took_the_claim_over_is_anno
 
 
 def test_a_warning_whose_claim_the_state_table_refused_is_retried_and_announced_once(
-    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
 ) -> None:
     # GIVEN a spot instance of batch-spot, and the state table refusing every attempt to claim
     # an interruption warning
-    services = make_services()
     instance_id = launch_spot_instance()
-    hub_dynamodb = services.hub_client("dynamodb")
-    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
-
-    def refuse_warning_claims_only(request: Any, **kwargs: Any) -> None:
-        body = request.body or b""
-        if b"IDEMPOTENCY#spot_interruption" in body and b"IN_PROGRESS" in body:
-            refused(request, **kwargs)
-
-    hub_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
-    hub_dynamodb.meta.events.register_first(
-        "before-send.dynamodb.PutItem", refuse_warning_claims_only
+    refused = refuse_state_table_writes(
+        services, "PutItem", b"IDEMPOTENCY#spot_interruption", b"IN_PROGRESS"
     )
     # WHEN its warning arrives THEN the invocation fails, so the platform retries it, and
     # nothing is recorded or announced
     with pytest.raises(InterruptionNotRecordedError):
         invoke(interruption_event(instance_id), services, "inv-1")
     assert refused.attempts > 1
-    assert alert_inbox.receive() == []
-    assert _state_items(services) == 0
+    assert_nothing_recorded_or_announced(services, alert_inbox)
     # WHEN the platform retries it with the state table healthy
     refused.healed = True
     services.clock.advance(60)  # type: ignore[attr-defined]
@@ -824,11 +716,10 @@ def test_a_warning_whose_claim_the_state_table_refused_is_retried_and_announced_
 
 
 def test_a_warning_not_recorded_whose_claim_cannot_be_released_still_fails_the_invocation(
-    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
 ) -> None:
     # GIVEN a spot instance of batch-spot, and the state table refusing every attempt to record
     # an interruption and to delete anything (so the warning's claim cannot be released)
-    services = make_services()
     instance_id = launch_spot_instance()
     hub_dynamodb = services.hub_client("dynamodb")
     refused_records = fail_every_attempt(hub_dynamodb, "dynamodb", "TransactWriteItems")

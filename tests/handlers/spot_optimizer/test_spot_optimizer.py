@@ -23,10 +23,11 @@ from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
     SPOT_TYPES,
+    at_the_fallback_threshold,
     desired_size,
-    interrupt_batch_spot,
     interruption_event,
     launch_spot_instance,
+    next_batch_spot_warning,
 )
 
 MakeServices = Callable[..., SpotServices]
@@ -39,6 +40,16 @@ def analyze_event(*types: str) -> dict[str, Any]:
         "account_id": MEMBER_A,
         "region": REGION,
         "instance_types": list(types),
+    }
+
+
+def mix_of_dev_apps_request() -> dict[str, Any]:
+    """The request for the node group mix of dev-apps in member A."""
+    return {
+        "action": "recommend_node_group_mix",
+        "account_id": MEMBER_A,
+        "region": REGION,
+        "cluster": CLUSTER,
     }
 
 
@@ -167,8 +178,7 @@ def interrupt_four(invoke: Invoke, services: SpotServices) -> dict[str, Any]:
     """Four interruptions of batch-spot within the hour (threshold 3); the last result."""
     result: dict[str, Any] = {}
     for _ in range(4):
-        services.clock.advance(60)  # type: ignore[attr-defined]
-        result = invoke(interruption_event(launch_spot_instance()), services, "inv")
+        result = invoke(next_batch_spot_warning(services), services, "inv")
     return result
 
 
@@ -202,8 +212,7 @@ def test_auto_apply_raises_the_member_on_demand_group_not_the_hubs(
     assert change.record["source"] == "spot_optimizer"
     assert change.record["new"]["desired_size"] == 3
     # AND a fifth interruption within the hour does not add another node
-    services.clock.advance(60)  # type: ignore[attr-defined]
-    again = invoke(interruption_event(launch_spot_instance()), services, "inv")
+    again = invoke(next_batch_spot_warning(services), services, "inv")
     assert again["fallback"]["status"] == "already_applied"
     assert desired_size(member_eks, "system") == 3
 
@@ -224,8 +233,7 @@ def test_a_fallback_eks_refused_is_applied_by_the_next_warning_of_the_hour(
     alert_inbox.receive()
     # WHEN EKS is back and a fifth interruption comes within the hour
     fault.healed = True
-    services.clock.advance(60)  # type: ignore[attr-defined]
-    again = invoke(interruption_event(launch_spot_instance()), services, "inv")
+    again = invoke(next_batch_spot_warning(services), services, "inv")
     # THEN the +1 is applied now (the failed attempt did not use up the hour's one +1) and
     # announced once
     assert again["fallback"]["status"] == "scaling_initiated"
@@ -320,15 +328,12 @@ def test_fleet_analysis_saves_the_other_node_groups_when_one_save_is_refused(
         Bucket="lambda-fleet-data", Key=inventory_key, Body=json.dumps(document).encode("utf-8")
     )
     services = make_services()
-    hub_dynamodb = services.hub_client("dynamodb")
-    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
-
-    def refuse_batch_spot_only(request: Any, **kwargs: Any) -> None:
-        if f'{CLUSTER}/batch-spot"'.encode() in (request.body or b""):
-            refused(request, **kwargs)
-
-    hub_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
-    hub_dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", refuse_batch_spot_only)
+    refused = fail_every_attempt(
+        services.hub_client("dynamodb"),
+        "dynamodb",
+        "PutItem",
+        body_with=(f'{CLUSTER}/batch-spot"'.encode(),),
+    )
     # WHEN the hourly schedule payload arrives
     result = invoke({"action": "analyze_fleet"}, services, "inv-1")
     # THEN arm-spot's analysis is saved and reported although batch-spot's save failed
@@ -354,16 +359,7 @@ def test_mix_recommendation_drops_weak_types_and_adds_siblings(
     for zone in ("a", "b", "c"):
         record_zone_interruptions(services, "c7g.large", f"{REGION}{zone}", 2)
     # WHEN the mix of dev-apps is asked for
-    result = invoke(
-        {
-            "action": "recommend_node_group_mix",
-            "account_id": MEMBER_A,
-            "region": REGION,
-            "cluster": CLUSTER,
-        },
-        services,
-        "inv-1",
-    )
+    result = invoke(mix_of_dev_apps_request(), services, "inv-1")
     print(result)
     # THEN only the spot group is considered; c7g is dropped, m7g and m6g kept
     [group] = result["node_groups"]
@@ -478,16 +474,11 @@ def test_a_fallback_applied_whose_change_record_fails_is_still_reported_and_anno
 ) -> None:
     # GIVEN auto-apply on, and the state table refusing every attempt to record the fallback
     services = make_services(SPOT_AUTO_APPLY="true")
-    hub_dynamodb = services.hub_client("dynamodb")
-    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "TransactWriteItems")
-
-    def refuse_fallback_record_only(request: Any, **kwargs: Any) -> None:
-        if b"spot_fallback" in (request.body or b""):
-            refused(request, **kwargs)
-
-    hub_dynamodb.meta.events.unregister("before-send.dynamodb.TransactWriteItems", refused)
-    hub_dynamodb.meta.events.register_first(
-        "before-send.dynamodb.TransactWriteItems", refuse_fallback_record_only
+    refused = fail_every_attempt(
+        services.hub_client("dynamodb"),
+        "dynamodb",
+        "TransactWriteItems",
+        body_with=(b"spot_fallback",),
     )
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, services)
@@ -513,12 +504,10 @@ def test_a_node_group_deleted_while_listed_does_not_stop_the_on_demand_fallback(
 ) -> None:
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
     # a node group of dev-apps deleted between ListNodegroups and its DescribeNodegroup
-    services = make_services(SPOT_AUTO_APPLY="true")
-    interrupt_batch_spot(invoke, services)
+    services = at_the_fallback_threshold(make_services, invoke)
     _list_a_deleted_node_group_first(services)
     # WHEN the fourth interruption exceeds the threshold
-    services.clock.advance(60)  # type: ignore[attr-defined]
-    result = invoke(interruption_event(launch_spot_instance()), services, "inv-4")
+    result = invoke(next_batch_spot_warning(services), services, "inv-4")
     # THEN the deleted group is passed over and the on-demand group system gets its +1
     assert result["fallback"]["status"] == "scaling_initiated"
     assert result["fallback"]["nodegroup"] == "system"
@@ -532,16 +521,7 @@ def test_a_node_group_deleted_while_listed_does_not_stop_the_mix_recommendation(
     services = make_services()
     _list_a_deleted_node_group_first(services)
     # WHEN the mix of dev-apps is asked for
-    result = invoke(
-        {
-            "action": "recommend_node_group_mix",
-            "account_id": MEMBER_A,
-            "region": REGION,
-            "cluster": CLUSTER,
-        },
-        services,
-        "inv-1",
-    )
+    result = invoke(mix_of_dev_apps_request(), services, "inv-1")
     # THEN the remaining spot group is recommended for
     assert [group["nodegroup"] for group in result["node_groups"]] == ["batch-spot"]
 
@@ -554,8 +534,7 @@ def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
     # and EKS answering the fallback's read of system under the lock only after the lock's lease
     # ran out, by when the scaler took the lock and scaled system down to 1 (and, when done,
     # released the lock)
-    services = make_services(SPOT_AUTO_APPLY="true")
-    interrupt_batch_spot(invoke, services)
+    services = at_the_fallback_threshold(make_services, invoke)
     lock = node_group_lock_name(MEMBER_A, REGION, CLUSTER, "system")
     reads_of_system: list[int] = []
 
@@ -575,15 +554,13 @@ def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
     eks = services.sessions.client("eks", MEMBER_A, REGION)
     eks.meta.events.register("after-call.eks.DescribeNodegroup", scaler_acts_while_the_read_is_slow)
     # WHEN the fourth interruption exceeds the threshold
-    services.clock.advance(60)  # type: ignore[attr-defined]
-    result = invoke(interruption_event(launch_spot_instance()), services, "inv-4")
+    result = invoke(next_batch_spot_warning(services), services, "inv-4")
     # THEN the fallback, no longer holding the lock, changes nothing: the scaler's 1 stands
     assert len(reads_of_system) == 2
     assert result["fallback"]["status"] == "locked"
     assert desired_size(member_eks, "system") == 1
     # AND the hour's +1 is not used up: the next warning after the scaler is done may apply it
     services.state.release_lock(lock, "eks_scaler:scale-down")
-    services.clock.advance(60)  # type: ignore[attr-defined]
-    again = invoke(interruption_event(launch_spot_instance()), services, "inv-5")
+    again = invoke(next_batch_spot_warning(services), services, "inv-5")
     assert again["fallback"]["status"] == "scaling_initiated"
     assert desired_size(member_eks, "system") == 2
