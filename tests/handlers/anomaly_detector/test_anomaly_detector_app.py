@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -84,15 +84,44 @@ def cpu_series(seed: int, clock: ManualClock) -> np.ndarray:
     )[1]
 
 
+def put_member_cpu_spike(
+    clock: ManualClock, *, seed: int, at: int, rise: float, cluster: str = "dev-apps"
+) -> list[datetime]:
+    """`cpu_series(seed)` of `cluster` in the member account, `rise` added to its value at index
+    `at` (-1: the last complete hour); the values' times."""
+    values = cpu_series(seed, clock)
+    values[at] += rise
+    return put_cpu_history(member_session(MEMBER_ACCOUNT_ID), clock, values, cluster=cluster)
+
+
+def daily_cost_with_a_jump() -> list[float]:
+    """A month of daily cost around 100 whose last day is 310."""
+    amounts = list(100.0 + np.random.default_rng(4).normal(0.0, 2.0, 28))
+    amounts[-1] = 310.0
+    return amounts
+
+
+def scan(context: Any) -> dict[str, Any]:
+    """The handler's result for the scheduled scan."""
+    result: dict[str, Any] = lambda_handler({"action": "scan"}, context)
+    return result
+
+
+def scan_killed_while_publishing_then_retried(clock: ManualClock) -> dict[str, Any]:
+    """A scan whose Publish SNS never answers, so Lambda kills it at its deadline, retried a
+    minute later: the retry's result."""
+    return killed_while_publishing_then_retried(
+        app.FUNCTION.services().hub_client("sns"), clock, scan
+    )
+
+
 def test_scan_alerts_a_member_spike_once(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
     # GIVEN four weeks of node CPU in the member account, with a spike two hours ago
-    values = cpu_series(1, detector)
-    values[-3] += 25.0
-    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+    times = put_member_cpu_spike(detector, seed=1, at=-3, rise=25.0)
     # WHEN the scan runs
-    result = lambda_handler({"action": "scan"}, lambda_context)
+    result = scan(lambda_context)
     # THEN that spike is reported and alerted, in the member account's name
     assert result["status"] == "ok", result
     [finding] = result["anomalies"]
@@ -106,7 +135,7 @@ def test_scan_alerts_a_member_spike_once(
     assert "ContainerInsights/node_cpu_utilization ClusterName=dev-apps" in alert.alert["title"]
     # WHEN the next scan runs 15 minutes later THEN the same anomaly is not raised again
     detector.advance(900)
-    again = lambda_handler({"action": "scan"}, lambda_context)
+    again = scan(lambda_context)
     assert [item["alerted"] for item in again["anomalies"]] == [False]
     assert alert_inbox.receive() == []
 
@@ -119,7 +148,7 @@ def test_clean_series_and_cost_give_no_alert(
     rng = np.random.default_rng(3)
     queue_daily_cost(detector, list(100.0 + rng.normal(0.0, 2.0, 28)))
     # WHEN the scan runs THEN two series are evaluated and nothing is raised
-    result = lambda_handler({"action": "scan"}, lambda_context)
+    result = scan(lambda_context)
     assert result == {
         "status": "ok",
         "evaluated": 2,
@@ -136,12 +165,10 @@ def test_daily_cost_jump_is_alerted(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
     # GIVEN a month of daily cost whose last day is three times the usual
-    rng = np.random.default_rng(4)
-    amounts = list(100.0 + rng.normal(0.0, 2.0, 28))
-    amounts[-1] = 310.0
+    amounts = daily_cost_with_a_jump()
     queue_daily_cost(detector, amounts)
     # WHEN the scan runs
-    result = lambda_handler({"action": "scan"}, lambda_context)
+    result = scan(lambda_context)
     # THEN the cost anomaly is raised as a critical alert about the fleet's cost
     [finding] = result["anomalies"]
     assert finding["resource"] == "cost/daily/UnblendedCost"
@@ -167,11 +194,9 @@ def test_denied_account_is_reported_and_the_others_are_scanned(
         Body=json.dumps(inventory_document).encode(),
     )  # fmt: skip
     deny_assume_role(monkeypatch, DENIED_ACCOUNT_ID)
-    values = cpu_series(5, detector)
-    values[-2] -= 30.0
-    put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+    put_member_cpu_spike(detector, seed=5, at=-2, rise=-30.0)
     # WHEN the scan runs
-    result = lambda_handler({"action": "scan"}, lambda_context)
+    result = scan(lambda_context)
     # THEN the denied account is an error and the other account's anomaly is still raised
     assert result["status"] == "partial"
     [error] = result["errors"]
@@ -201,7 +226,7 @@ def test_configured_metric_list_is_scanned_instead_of_the_default(
         ],
     )  # fmt: skip
     # WHEN the scan runs THEN only that metric is evaluated, and its spike is found
-    result = lambda_handler({"action": "scan"}, lambda_context)
+    result = scan(lambda_context)
     assert result["evaluated"] == 1
     assert [f["label"] for f in result["anomalies"]] == ["Custom/App/latency Api=orders"]
 
@@ -250,9 +275,7 @@ def test_alarm_on_an_anomalous_value_is_confirmed_and_alerted(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
     # GIVEN the member's CPU jumped in the last hour and its alarm fired
-    values = cpu_series(7, detector)
-    values[-1] += 30.0
-    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
+    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
     # WHEN the alarm event arrives
     result = lambda_handler(alarm_event(times[-1] + timedelta(minutes=5)), lambda_context)
     # THEN the anomaly is confirmed and alerted
@@ -396,7 +419,7 @@ def test_invalid_metric_list_is_a_configuration_error(
 ) -> None:
     # GIVEN ANOMALY_METRICS that is not a JSON list of metrics WHEN scanning
     monkeypatch.setenv("ANOMALY_METRICS", '[{"namespace": "X"}]')
-    result = lambda_handler({"action": "scan"}, lambda_context)
+    result = scan(lambda_context)
     # THEN the error names the variable
     assert result["status"] == "error"
     assert result["error"].startswith("environment variable ANOMALY_METRICS")
@@ -427,7 +450,7 @@ def test_a_claim_shorter_than_a_recent_window_is_refused_naming_both_variables( 
         monkeypatch.setenv(name, value)
     put_spike_then_quiet(detector)
     # WHEN the scan runs
-    result = lambda_handler({"action": "scan"}, lambda_context)
+    result = scan(lambda_context)
     # THEN the configuration is refused, naming both variables, and nothing is alerted
     assert result["status"] == "error"
     assert result["error"].startswith("environment variable ANOMALY_DEDUP_DAYS")
@@ -455,6 +478,76 @@ def put_spike_then_quiet(clock: ManualClock) -> None:
     put_cpu_history(member_session(MEMBER_ACCOUNT_ID), later, values)
 
 
+def spike_alerted_by_a_scan(clock: ManualClock, alert_inbox: Any, context: Any) -> Any:
+    """`put_spike_then_quiet`, and a scan that alerted the spike: the alert received."""
+    put_spike_then_quiet(clock)
+    scan(context)
+    [alert] = alert_inbox.receive()
+    return alert
+
+
+def silent_spike_alerted_by_a_scan(
+    clock: ManualClock, alert_inbox: Any, context: Any
+) -> tuple[Any, list[datetime]]:
+    """A member spike at the last complete hour, the series' last value (the metric stopped
+    reporting), and a scan that alerted it: the alert received and the series' times."""
+    times = put_member_cpu_spike(clock, seed=1, at=-1, rise=25.0)
+    scan(context)
+    [alert] = alert_inbox.receive()
+    return alert, times
+
+
+def the_one_resolution_of(alert: Any, alert_inbox: Any) -> Any:
+    """The one message received since, a resolution of `alert` (its id, marked resolved)."""
+    [resolution] = alert_inbox.receive()
+    assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
+    return resolution
+
+
+def assert_a_scan_after_resolves_nothing(
+    clock: ManualClock, alert_inbox: Any, context: Any, seconds: int
+) -> None:
+    """A scan `seconds` later resolves nothing and nothing goes out."""
+    clock.advance(seconds)
+    assert scan(context)["resolved"] == 0
+    assert alert_inbox.receive() == []
+
+
+@dataclass
+class IncompleteMetricData:
+    """Answers each series of the member's GetMetricData with InternalError and only its last day
+    of values (CloudWatch's answer when it failed to read the rest), until `stop`; `answered`
+    holds the ids of the series it answered so."""
+
+    clock: ManualClock
+    cloudwatch: Any
+    answered: list[str] = field(default_factory=list)
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        since = self.clock.now() - timedelta(days=1)
+        for result in parsed.get("MetricDataResults", []):
+            kept = [
+                (moment, value)
+                for moment, value in zip(result["Timestamps"], result["Values"], strict=True)
+                if moment >= since
+            ]
+            result["Timestamps"] = [moment for moment, _ in kept]
+            result["Values"] = [value for _, value in kept]
+            result["StatusCode"] = "InternalError"
+            self.answered.append(result["Id"])
+
+    def stop(self) -> None:
+        self.cloudwatch.meta.events.unregister("after-call.cloudwatch.GetMetricData", self)
+
+
+def answer_member_metric_data_incomplete(clock: ManualClock) -> IncompleteMetricData:
+    """Make the handler's member CloudWatch answer every series incomplete, until stopped."""
+    cloudwatch = app.FUNCTION.services().sessions.client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
+    incomplete = IncompleteMetricData(clock, cloudwatch)
+    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", incomplete)
+    return incomplete
+
+
 def test_alert_sns_refuses_fails_the_scan_and_the_retry_sends_it_exactly_once(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
@@ -463,21 +556,21 @@ def test_alert_sns_refuses_fails_the_scan_and_the_retry_sends_it_exactly_once(
     fault = fail_every_attempt(app.FUNCTION.services().hub_client("sns"), "sns", "Publish")
     # WHEN the scan runs
     with pytest.raises(AlertNotDeliveredError):
-        lambda_handler({"action": "scan"}, lambda_context)
+        scan(lambda_context)
     # THEN nothing reached the alert topics
     assert fault.attempts > 1
     assert alert_inbox.receive() == []
     # WHEN the scan is retried with SNS healthy again
     fault.healed = True
     detector.advance(60)
-    retried = lambda_handler({"action": "scan"}, lambda_context)
+    retried = scan(lambda_context)
     # THEN the anomaly is alerted now (not answered as a duplicate), exactly once
     assert [item["alerted"] for item in retried["anomalies"]] == [True]
     [alert] = alert_inbox.receive()
     assert alert.alert["resolved"] is False
     # WHEN the next scan runs THEN it is not raised again
     detector.advance(900)
-    assert lambda_handler({"action": "scan"}, lambda_context)["alerts"] == 0
+    assert scan(lambda_context)["alerts"] == 0
     assert alert_inbox.receive() == []
 
 
@@ -488,10 +581,7 @@ def test_a_scan_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
     put_spike_then_quiet(detector)
     # WHEN SNS never answers the scan's Publish, so Lambda kills the scan at its deadline, and
     # retries it a minute later
-    sns = app.FUNCTION.services().hub_client("sns")
-    retried = killed_while_publishing_then_retried(
-        sns, detector, lambda context: lambda_handler({"action": "scan"}, context)
-    )
+    retried = scan_killed_while_publishing_then_retried(detector)
     # THEN the retry is not refused by the killed scan's claim: the anomaly is alerted once
     assert [item["alerted"] for item in retried["anomalies"]] == [True]
     [alert] = alert_inbox.receive()
@@ -502,28 +592,22 @@ def test_an_episode_that_is_over_is_resolved_once_with_the_alerts_id(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
     # GIVEN a member spike alerted by a scan
-    put_spike_then_quiet(detector)
-    lambda_handler({"action": "scan"}, lambda_context)
-    [alert] = alert_inbox.receive()
+    alert = spike_alerted_by_a_scan(detector, alert_inbox, lambda_context)
     # WHEN scans go on while the spike is still in the recent window
     detector.advance(24 * 3600)
-    ongoing = lambda_handler({"action": "scan"}, lambda_context)
+    ongoing = scan(lambda_context)
     # THEN nothing is resolved yet
     assert (ongoing["alerts"], ongoing["resolved"]) == (0, 0)
     assert alert_inbox.receive() == []
     # WHEN the metric has been back within its band for the whole window
     detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
-    over = lambda_handler({"action": "scan"}, lambda_context)
+    over = scan(lambda_context)
     # THEN one resolution goes out, with the alert's id, as a resolution
     assert (over["anomalies"], over["resolved"]) == ([], 1)
-    [resolution] = alert_inbox.receive()
-    assert resolution.alert["id"] == alert.alert["id"]
-    assert resolution.alert["resolved"] is True
+    resolution = the_one_resolution_of(alert, alert_inbox)
     assert resolution.subject.startswith("[RESOLVED]")
     # WHEN the next scan runs THEN the episode is not resolved again
-    detector.advance(900)
-    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
-    assert alert_inbox.receive() == []
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
 
 
 def test_an_episode_whose_alert_never_went_out_is_not_resolved(
@@ -533,11 +617,11 @@ def test_an_episode_whose_alert_never_went_out_is_not_resolved(
     put_spike_then_quiet(detector)
     fault = fail_every_attempt(app.FUNCTION.services().hub_client("sns"), "sns", "Publish")
     with pytest.raises(AlertNotDeliveredError):
-        lambda_handler({"action": "scan"}, lambda_context)
+        scan(lambda_context)
     # WHEN SNS is healthy again only after the episode is over
     fault.healed = True
     detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
-    result = lambda_handler({"action": "scan"}, lambda_context)
+    result = scan(lambda_context)
     # THEN neither an alert nor a resolution goes out
     assert (result["alerts"], result["resolved"]) == (0, 0)
     assert alert_inbox.receive() == []
@@ -552,10 +636,10 @@ def test_an_episode_an_alarm_confirmed_is_not_resolved_under_an_id_never_alerted
     assert confirmed["alerts"] == 1, confirmed
     announced = {received.alert["id"] for received in alert_inbox.receive()}
     # WHEN the scans read the same episode while it is recent, and after it is over
-    scanned = lambda_handler({"action": "scan"}, lambda_context)
+    scanned = scan(lambda_context)
     assert [item["alerted"] for item in scanned["anomalies"]] == [False]
     detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
-    lambda_handler({"action": "scan"}, lambda_context)
+    scan(lambda_context)
     # THEN no resolution goes out for an alert id that was never announced
     resolutions = [received.alert for received in alert_inbox.receive()]
     assert [alert["id"] for alert in resolutions if alert["id"] not in announced] == []
@@ -566,15 +650,11 @@ def test_an_episode_whose_metric_stopped_reporting_is_not_resolved(
 ) -> None:
     # GIVEN a member spike alerted by a scan, after which the metric stopped reporting (the
     # spike is the series' last value)
-    values = cpu_series(1, detector)
-    values[-1] += 25.0
-    put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
-    lambda_handler({"action": "scan"}, lambda_context)
-    [alert] = alert_inbox.receive()
+    alert, _ = silent_spike_alerted_by_a_scan(detector, alert_inbox, lambda_context)
     assert alert.alert["resolved"] is False
     # WHEN scans run after the spike has left the recent window, still without a value
     detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
-    result = lambda_handler({"action": "scan"}, lambda_context)
+    result = scan(lambda_context)
     # THEN nothing says the metric is back within its band: no resolution goes out
     assert result["resolved"] == 0
     assert alert_inbox.receive() == []
@@ -585,35 +665,31 @@ def test_an_episode_whose_metric_stayed_silent_for_the_dedup_days_is_closed_once
 ) -> None:
     # GIVEN a member spike alerted by a scan, after which the metric stopped reporting (the
     # spike is the series' last value)
-    values = cpu_series(1, detector)
-    values[-1] += 25.0
-    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
-    lambda_handler({"action": "scan"}, lambda_context)
-    [alert] = alert_inbox.receive()
+    alert, times = silent_spike_alerted_by_a_scan(detector, alert_inbox, lambda_context)
     # WHEN scans go on while it stays silent, for less than ANOMALY_DEDUP_DAYS (7)
     for hours in (50, 6 * 24):
         detector.set(START_TIME + timedelta(hours=hours))
-        assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
+        assert scan(lambda_context)["resolved"] == 0
     # THEN silence is not taken for recovery: nothing is resolved
     assert alert_inbox.receive() == []
     # WHEN a scan runs ANOMALY_DEDUP_DAYS after the series' last value, still without a value
     detector.set(times[-1] + timedelta(days=7, minutes=15))
-    closed = lambda_handler({"action": "scan"}, lambda_context)
+    closed = scan(lambda_context)
     # THEN one resolution closes the alert's episode, saying the metric stopped reporting
     assert closed["resolved"] == 1
-    [resolution] = alert_inbox.receive()
-    assert resolution.alert["id"] == alert.alert["id"]
-    assert resolution.alert["resolved"] is True
+    resolution = the_one_resolution_of(alert, alert_inbox)
     assert "no value since" in resolution.alert["detail"]
     # WHEN the metric reports again, within its band, THEN that episode is not resolved again
     put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, cpu_series(2, detector))
-    detector.advance(900)
-    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
-    assert alert_inbox.receive() == []
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
 
 
-def write_inventory_without_its_cluster(inventory_document: dict[str, Any]) -> None:
-    """Write the fleet inventory with the member's cluster gone, so no scan reads its series."""
+def spike_alerted_then_its_cluster_left(
+    clock: ManualClock, alert_inbox: Any, context: Any, inventory_document: dict[str, Any]
+) -> tuple[Any, datetime]:
+    """`spike_alerted_by_a_scan`, after which the fleet inventory is written with the member's
+    cluster gone, so no scan reads its series: the alert, and when the first scan misses it."""
+    alert = spike_alerted_by_a_scan(clock, alert_inbox, context)
     without_cluster = copy.deepcopy(inventory_document)
     without_cluster["members"][0]["clusters"] = []
     boto3.client("s3", region_name=REGION).put_object(
@@ -621,6 +697,7 @@ def write_inventory_without_its_cluster(inventory_document: dict[str, Any]) -> N
         Key="config/fleet-inventory.json",
         Body=json.dumps(without_cluster).encode("utf-8"),
     )
+    return alert, clock.now() + timedelta(minutes=15)
 
 
 def test_an_episode_of_a_cluster_that_left_the_inventory_is_closed_once_after_the_dedup_days(
@@ -631,30 +708,24 @@ def test_an_episode_of_a_cluster_that_left_the_inventory_is_closed_once_after_th
 ) -> None:
     # GIVEN a member spike alerted by a scan, after which the cluster left the fleet inventory,
     # so no scan reads its series any more
-    put_spike_then_quiet(detector)
-    lambda_handler({"action": "scan"}, lambda_context)
-    [alert] = alert_inbox.receive()
-    write_inventory_without_its_cluster(inventory_document)
+    alert, first_missed = spike_alerted_then_its_cluster_left(
+        detector, alert_inbox, lambda_context, inventory_document
+    )
     # WHEN scans go on, for less than ANOMALY_DEDUP_DAYS (7) after the first that missed it
-    first_missed = detector.now() + timedelta(minutes=15)
     for hours in (0, 6 * 24):
         detector.set(first_missed + timedelta(hours=hours))
-        assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
+        assert scan(lambda_context)["resolved"] == 0
     # THEN nothing is resolved
     assert alert_inbox.receive() == []
     # WHEN a scan runs ANOMALY_DEDUP_DAYS after the first that missed the series
     detector.set(first_missed + timedelta(days=7))
-    closed = lambda_handler({"action": "scan"}, lambda_context)
+    closed = scan(lambda_context)
     # THEN one resolution closes the alert's episode, saying the series is no longer read
     assert closed["resolved"] == 1
-    [resolution] = alert_inbox.receive()
-    assert resolution.alert["id"] == alert.alert["id"]
-    assert resolution.alert["resolved"] is True
+    resolution = the_one_resolution_of(alert, alert_inbox)
     assert "no longer read" in resolution.alert["detail"]
     # AND the next scan sends nothing more
-    detector.advance(900)
-    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
-    assert alert_inbox.receive() == []
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
 
 
 def test_a_silent_series_close_killed_while_sns_hangs_is_sent_once_by_the_platforms_retry(
@@ -662,23 +733,14 @@ def test_a_silent_series_close_killed_while_sns_hangs_is_sent_once_by_the_platfo
 ) -> None:
     # GIVEN a member spike alerted by a scan, after which the metric stopped reporting, and a
     # scan ANOMALY_DEDUP_DAYS after its last value, when the episode is to be closed
-    values = cpu_series(1, detector)
-    values[-1] += 25.0
-    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
-    lambda_handler({"action": "scan"}, lambda_context)
-    [alert] = alert_inbox.receive()
+    alert, times = silent_spike_alerted_by_a_scan(detector, alert_inbox, lambda_context)
     detector.set(times[-1] + timedelta(days=7, minutes=15))
     # WHEN SNS never answers that scan's Publish of the closing resolution, so Lambda kills the
     # scan at its deadline, and retries it a minute later
-    retried = killed_while_publishing_then_retried(
-        app.FUNCTION.services().hub_client("sns"),
-        detector,
-        lambda context: lambda_handler({"action": "scan"}, context),
-    )
+    retried = scan_killed_while_publishing_then_retried(detector)
     # THEN the retry is not refused by the killed scan's claim: it closes the episode, once
     assert retried["resolved"] == 1, retried
-    [resolution] = alert_inbox.receive()
-    assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
+    resolution = the_one_resolution_of(alert, alert_inbox)
     assert "no value since" in resolution.alert["detail"]
 
 
@@ -690,25 +752,18 @@ def test_an_unread_series_close_killed_while_sns_hangs_is_sent_once_by_the_platf
 ) -> None:
     # GIVEN a member spike alerted by a scan, after which the cluster left the fleet inventory,
     # and a scan ANOMALY_DEDUP_DAYS after the first that missed it, when the episode is closed
-    put_spike_then_quiet(detector)
-    lambda_handler({"action": "scan"}, lambda_context)
-    [alert] = alert_inbox.receive()
-    write_inventory_without_its_cluster(inventory_document)
-    first_missed = detector.now() + timedelta(minutes=15)
+    alert, first_missed = spike_alerted_then_its_cluster_left(
+        detector, alert_inbox, lambda_context, inventory_document
+    )
     detector.set(first_missed)
-    lambda_handler({"action": "scan"}, lambda_context)
+    scan(lambda_context)
     detector.set(first_missed + timedelta(days=7))
     # WHEN SNS never answers that scan's Publish of the closing resolution, so Lambda kills the
     # scan at its deadline, and retries it a minute later
-    retried = killed_while_publishing_then_retried(
-        app.FUNCTION.services().hub_client("sns"),
-        detector,
-        lambda context: lambda_handler({"action": "scan"}, context),
-    )
+    retried = scan_killed_while_publishing_then_retried(detector)
     # THEN the retry is not refused by the killed scan's claim: it closes the episode, once
     assert retried["resolved"] == 1, retried
-    [resolution] = alert_inbox.receive()
-    assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
+    resolution = the_one_resolution_of(alert, alert_inbox)
     assert "no longer read" in resolution.alert["detail"]
 
 
@@ -731,32 +786,14 @@ def test_an_episode_whose_series_came_back_incomplete_is_not_resolved_by_it(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
     # GIVEN a member spike alerted by a scan
-    put_spike_then_quiet(detector)
-    lambda_handler({"action": "scan"}, lambda_context)
-    [alert] = alert_inbox.receive()
+    alert = spike_alerted_by_a_scan(detector, alert_inbox, lambda_context)
     # WHEN, once the episode is over, GetMetricData answers the series with InternalError and
     # only its last day of values (CloudWatch's answer when it failed to read the rest)
     detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
-    answered: list[str] = []
-
-    def answer_internal_error(parsed: dict[str, Any], **_: Any) -> None:
-        since = detector.now() - timedelta(days=1)
-        for result in parsed.get("MetricDataResults", []):
-            kept = [
-                (moment, value)
-                for moment, value in zip(result["Timestamps"], result["Values"], strict=True)
-                if moment >= since
-            ]
-            result["Timestamps"] = [moment for moment, _ in kept]
-            result["Values"] = [value for _, value in kept]
-            result["StatusCode"] = "InternalError"
-            answered.append(result["Id"])
-
-    cloudwatch = app.FUNCTION.services().sessions.client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
-    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", answer_internal_error)
-    result = lambda_handler({"action": "scan"}, lambda_context)
+    incomplete = answer_member_metric_data_incomplete(detector)
+    result = scan(lambda_context)
     # THEN the series is reported as not read, the scan is partial and nothing is resolved
-    assert answered
+    assert incomplete.answered
     assert (result["status"], result["resolved"]) == ("partial", 0)
     [error] = result["errors"]
     assert error["account_id"] == MEMBER_ACCOUNT_ID
@@ -764,13 +801,12 @@ def test_an_episode_whose_series_came_back_incomplete_is_not_resolved_by_it(
     assert "InternalError" in error["error"]
     assert alert_inbox.receive() == []
     # WHEN the next scan reads the whole series again
-    cloudwatch.meta.events.unregister("after-call.cloudwatch.GetMetricData", answer_internal_error)
+    incomplete.stop()
     detector.advance(900)
-    healed = lambda_handler({"action": "scan"}, lambda_context)
+    healed = scan(lambda_context)
     # THEN the episode is resolved then, once, under the alert's id
     assert healed["resolved"] == 1
-    [resolution] = alert_inbox.receive()
-    assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
+    the_one_resolution_of(alert, alert_inbox)
 
 
 @pytest.mark.parametrize(
@@ -821,9 +857,7 @@ def test_an_alarm_on_a_metric_with_a_long_dimension_value_is_alerted_once(
     # GIVEN a spike of a metric whose dimension value has 1,000 characters (CloudWatch takes up
     # to 1,024), too long for a state table key as it is, and its alarm fired
     cluster = "c" * 1000
-    values = cpu_series(7, detector)
-    values[-1] += 30.0
-    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values, cluster=cluster)
+    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0, cluster=cluster)
     event = alarm_event(times[-1] + timedelta(minutes=5))
     event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = {
         "ClusterName": cluster
@@ -845,14 +879,12 @@ def test_sns_failing_after_a_scans_first_alert_records_and_repeats_only_what_wen
     # GIVEN a member CPU spike and a jump of the daily cost, and SNS failing after the first
     # alert of the scan went out
     put_spike_then_quiet(detector)
-    rng = np.random.default_rng(4)
-    amounts = list(100.0 + rng.normal(0.0, 2.0, 28))
-    amounts[-1] = 310.0
+    amounts = daily_cost_with_a_jump()
     queue_daily_cost(detector, amounts)
     fault = fail_every_attempt(app.FUNCTION.services().hub_client("sns"), "sns", "Publish", after=1)
     # WHEN the scan runs THEN it fails after the CPU spike's alert went out
     with pytest.raises(AlertNotDeliveredError):
-        lambda_handler({"action": "scan"}, lambda_context)
+        scan(lambda_context)
     assert fault.attempts > 1
     [cpu_alert] = alert_inbox.receive()
     # AND only that episode is recorded as open, the one a later scan may resolve
@@ -863,7 +895,7 @@ def test_sns_failing_after_a_scans_first_alert_records_and_repeats_only_what_wen
     fault.healed = True
     queue_daily_cost(detector, amounts)
     detector.advance(60)
-    retried = lambda_handler({"action": "scan"}, lambda_context)
+    retried = scan(lambda_context)
     # THEN only the cost alert goes out now, and both episodes are open
     assert retried["alerts"] == 1
     [cost_alert] = alert_inbox.receive()
@@ -872,44 +904,27 @@ def test_sns_failing_after_a_scans_first_alert_records_and_repeats_only_what_wen
     assert [alert["id"] for alert in cost_open["episodes"].values()] == [cost_alert.alert["id"]]
 
 
-@dataclass
-class _FailingOpenEpisodesWrite:
-    """Fails every attempt to connect of a PutItem of open episodes, until healed."""
-
-    attempts: int = 0
-    healed: bool = False
-
-    def __call__(self, request: Any, **_: Any) -> None:
-        if self.healed or b"VALUE#open_episodes" not in request.body:
-            return
-        self.attempts += 1
-        raise EndpointConnectionError(endpoint_url=request.url)
-
-
 def test_a_resolution_whose_record_failed_is_not_sent_again(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
     # GIVEN a member spike alerted by a scan
-    put_spike_then_quiet(detector)
-    lambda_handler({"action": "scan"}, lambda_context)
-    [alert] = alert_inbox.receive()
+    alert = spike_alerted_by_a_scan(detector, alert_inbox, lambda_context)
     # WHEN the episode is over and the state table fails to record it closed once its
     # resolution went out
     detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
-    fault = _FailingOpenEpisodesWrite()
-    app.FUNCTION.services().hub_client("dynamodb").meta.events.register_first(
-        "before-send.dynamodb.PutItem", fault
+    fault = fail_every_attempt(
+        app.FUNCTION.services().hub_client("dynamodb"),
+        "dynamodb",
+        "PutItem",
+        body_with=(b"VALUE#open_episodes",),
     )
     with pytest.raises(EndpointConnectionError):
-        lambda_handler({"action": "scan"}, lambda_context)
+        scan(lambda_context)
     assert fault.attempts > 1
-    [resolution] = alert_inbox.receive()
-    assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
+    the_one_resolution_of(alert, alert_inbox)
     # WHEN the retry runs with the table healthy THEN no second resolution goes out
     fault.healed = True
-    detector.advance(60)
-    assert lambda_handler({"action": "scan"}, lambda_context)["resolved"] == 0
-    assert alert_inbox.receive() == []
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 60)
 
 
 def test_an_alarm_handled_while_a_scan_publishes_the_same_episode_alerts_it_once(
@@ -932,7 +947,7 @@ def test_an_alarm_handled_while_a_scan_publishes_the_same_episode_alerts_it_once
         "before-send.sns.Publish", handle_alarm_meanwhile
     )
     # WHEN the scan runs
-    scanned = lambda_handler({"action": "scan"}, lambda_context)
+    scanned = scan(lambda_context)
     # THEN the scan alerted the episode and the alarm's invocation failed, to be retried
     assert scanned["alerts"] == 1
     assert alarm_outcomes == ["AlertNotDeliveredError"]
@@ -946,24 +961,8 @@ def test_an_alarm_whose_series_came_back_incomplete_is_an_error_not_a_usual_valu
 ) -> None:
     # GIVEN the member's CPU jumped in the last hour and its alarm fired, but GetMetricData
     # answers the series with InternalError and only its last day of values
-    values = cpu_series(7, detector)
-    values[-1] += 30.0
-    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), detector, values)
-
-    def answer_internal_error(parsed: dict[str, Any], **_: Any) -> None:
-        since = detector.now() - timedelta(days=1)
-        for result in parsed.get("MetricDataResults", []):
-            kept = [
-                (moment, value)
-                for moment, value in zip(result["Timestamps"], result["Values"], strict=True)
-                if moment >= since
-            ]
-            result["Timestamps"] = [moment for moment, _ in kept]
-            result["Values"] = [value for _, value in kept]
-            result["StatusCode"] = "InternalError"
-
-    cloudwatch = app.FUNCTION.services().sessions.client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
-    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", answer_internal_error)
+    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
+    answer_member_metric_data_incomplete(detector)
     # WHEN the alarm event arrives
     result = lambda_handler(alarm_event(times[-1] + timedelta(minutes=5)), lambda_context)
     # THEN it is an error naming the metric and the status, not an answer that the value is usual
