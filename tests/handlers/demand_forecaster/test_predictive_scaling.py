@@ -37,6 +37,7 @@ from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.analytics_accounts import member_session
 from tests.handlers.analytics_services import inject_services
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION
+from tests.handlers.demand_forecaster.conftest import ForecasterLambdaContext
 from tests.handlers.demand_forecaster.test_demand_forecaster_app import (
     create_cluster,
     demand,
@@ -102,6 +103,29 @@ def scaler_client(
     return client
 
 
+def put_cpu_demand(clock: ManualClock, values: np.ndarray) -> None:
+    """Container Insights history of the cluster in the member account carrying `values` vCPU."""
+    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, clock, values)
+
+
+def run_fleet_forecast() -> dict[str, Any]:
+    """The forecaster's result for the hourly fleet run (the `lambda_context` fixture's context)."""
+    result: dict[str, Any] = forecaster_app.lambda_handler(FLEET_RUN, ForecasterLambdaContext())
+    return result
+
+
+def scaler_analysis() -> dict[str, Any]:
+    """The scaler's `analyze` of the cluster."""
+    event = {
+        "action": "analyze",
+        "account_id": MEMBER_ACCOUNT_ID,
+        "region": REGION,
+        "cluster": CLUSTER,
+    }
+    result: dict[str, Any] = scaler_app.lambda_handler(event, ForecasterLambdaContext())
+    return result
+
+
 def _desired_size() -> int:
     eks = member_session(MEMBER_ACCOUNT_ID).client("eks")
     group = eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName="system")["nodegroup"]
@@ -111,14 +135,13 @@ def _desired_size() -> int:
 def test_a_confident_forecast_resizes_the_node_group_through_the_scaler(
     scaler_client: ScalerThroughItsHandler,
     fake_clock: ManualClock,
-    lambda_context: Any,
     state_table: Any,
     alert_inbox: Any,
 ) -> None:
     # GIVEN two weeks of 6-9.6 vCPU demand on system's 2 nodes of 2 vCPU (max_size 4)
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
     # WHEN the hourly fleet forecast runs
-    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    result = run_fleet_forecast()
     # THEN the scaler was asked once, with the hour's request id, for the p90-based count
     [cluster] = result["clusters"]
     [payload] = scaler_client.payloads
@@ -143,18 +166,10 @@ def test_a_confident_forecast_resizes_the_node_group_through_the_scaler(
     assert group["allocatable_vcpu_per_node"] == pytest.approx(1.805)
     assert group["memory_mib_per_node"] > 0
     # AND the scaler's analyze shows it
-    analysis = scaler_app.lambda_handler(
-        {
-            "action": "analyze",
-            "account_id": MEMBER_ACCOUNT_ID,
-            "region": REGION,
-            "cluster": CLUSTER,
-        },
-        lambda_context,
-    )
+    analysis = scaler_analysis()
     assert analysis["predictive_decisions"][0]["reason"] == decision["reason"]
     # AND a repeat of the same hour is not applied twice
-    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    run_fleet_forecast()
     assert recent_decisions(state_table, KEY)[0]["node_groups"][0]["desired_size"] == 4
     assert "info" not in [alert.alert["severity"] for alert in alert_inbox.receive()]
 
@@ -183,7 +198,7 @@ def test_a_retried_hourly_run_asks_the_scaler_under_its_own_request_id_not_the_n
     # raised to 4) but whose answer was lost
     scheduled_at = datetime(2025, 6, 2, 3, 58, tzinfo=UTC)
     fake_clock.set(scheduled_at)
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
     forecaster_app.lambda_handler(scheduled_fleet_run(scheduled_at, attempt=1), lambda_context)
     assert _desired_size() == 4
     alert_inbox.receive()
@@ -204,14 +219,12 @@ def test_a_retried_hourly_run_asks_the_scaler_under_its_own_request_id_not_the_n
 
 
 def test_analyze_says_the_decisions_are_unknown_when_the_state_table_cannot_be_read(
-    scaler_client: ScalerThroughItsHandler,
-    fake_clock: ManualClock,
-    lambda_context: Any,
+    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock
 ) -> None:
     # GIVEN a recorded predictive decision, and every attempt to read the decisions failing to
     # connect
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
-    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
+    run_fleet_forecast()
 
     def fail_decision_reads(request: Any, **_: Any) -> None:
         if b"predictive/" in (request.body or b""):
@@ -220,15 +233,7 @@ def test_analyze_says_the_decisions_are_unknown_when_the_state_table_cannot_be_r
     dynamodb = scaler_app.FUNCTION.services().hub_client("dynamodb")
     dynamodb.meta.events.register_first("before-send.dynamodb.GetItem", fail_decision_reads)
     # WHEN the scaler analyses the cluster
-    analysis = scaler_app.lambda_handler(
-        {
-            "action": "analyze",
-            "account_id": MEMBER_ACCOUNT_ID,
-            "region": REGION,
-            "cluster": CLUSTER,
-        },
-        lambda_context,
-    )
+    analysis = scaler_analysis()
     # THEN the analysis is still given, and it says the decisions could not be read rather than
     # showing none
     assert analysis["results"][0]["nodegroup"] == "system"
@@ -283,15 +288,12 @@ def test_the_decisions_of_a_cluster_with_many_node_groups_still_fit_in_the_state
 
 @pytest.mark.parametrize("threshold", [0.99])
 def test_below_the_confidence_threshold_the_schedule_stays_in_charge(
-    scaler_client: ScalerThroughItsHandler,
-    fake_clock: ManualClock,
-    lambda_context: Any,
-    state_table: Any,
+    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock, state_table: Any
 ) -> None:
     # GIVEN a threshold of 0.99, which the forecast of noisy demand does not reach
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.2))
+    put_cpu_demand(fake_clock, demand(1, scale=0.2))
     # WHEN the hourly fleet forecast runs
-    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    result = run_fleet_forecast()
     # THEN the decision says why the schedule is kept, and the node group, which no forecast
     # has sized, is handed back without a change
     [decision] = recent_decisions(state_table, KEY)
@@ -305,15 +307,12 @@ def test_below_the_confidence_threshold_the_schedule_stays_in_charge(
 
 
 def test_without_enough_history_the_schedule_stays_in_charge(
-    scaler_client: ScalerThroughItsHandler,
-    fake_clock: ManualClock,
-    lambda_context: Any,
-    state_table: Any,
+    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock, state_table: Any
 ) -> None:
     # GIVEN only 30 hours of history (the model needs 72)
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1)[-30:])
+    put_cpu_demand(fake_clock, demand(1)[-30:])
     # WHEN the hourly fleet forecast runs
-    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    run_fleet_forecast()
     # THEN the decision names the missing history and the node group is handed back unchanged
     assert [payload["nodegroups"] for payload in scaler_client.payloads] == [
         [{"name": "system", "hand_back": True}]
@@ -350,7 +349,6 @@ def test_a_cluster_the_scaler_fails_is_reported_and_the_others_go_on(
     second_cluster: dict[str, Any],
     scaler_client: ScalerThroughItsHandler,
     fake_clock: ManualClock,
-    lambda_context: Any,
     alert_inbox: Any,
 ) -> None:
     # GIVEN two clusters in predictive mode with confident forecasts, and the scaler unable to
@@ -362,7 +360,7 @@ def test_a_cluster_the_scaler_fails_is_reported_and_the_others_go_on(
     scaler_eks = scaler_app.FUNCTION.services().sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
     scaler_eks.meta.events.register_first("before-send.eks", fail_the_scalers_reads_of("dev-batch"))
     # WHEN the hourly fleet forecast runs
-    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    result = run_fleet_forecast()
     # THEN dev-apps, after it, is still resized
     batch, apps = result["clusters"]
     assert apps["predictive"]["node_groups"][0]["scaler_status"] == "scaling_initiated"
@@ -387,24 +385,21 @@ def test_a_cluster_the_scaler_fails_is_reported_and_the_others_go_on(
 
 
 def test_a_run_that_meets_the_same_request_in_progress_reports_no_failure(
-    scaler_client: ScalerThroughItsHandler,
-    fake_clock: ManualClock,
-    lambda_context: Any,
-    alert_inbox: Any,
+    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock, alert_inbox: Any
 ) -> None:
     # GIVEN two copies of the hour's run at once (a retry of an attempt whose answer is late):
     # the second asks the scaler while the first one's request is being carried out
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
     second: list[dict[str, Any]] = []
 
     def second_run_during_the_first(parsed: dict[str, Any], **_: Any) -> None:
         if not second:
-            second.append(forecaster_app.lambda_handler(FLEET_RUN, lambda_context))
+            second.append(run_fleet_forecast())
 
     scaler_eks = scaler_app.FUNCTION.services().sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
     scaler_eks.meta.events.register("after-call.eks.DescribeNodegroup", second_run_during_the_first)
     # WHEN the first copy runs
-    first = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    first = run_fleet_forecast()
     # THEN the first copy resized the node group, and the second, answered that the same request
     # is in progress, says so without calling it a failure: its run is ok and raises no warning
     assert first["clusters"][0]["predictive"]["node_groups"][0]["scaler_status"] == (
@@ -441,19 +436,16 @@ def _put_memory_history(clock: ManualClock, memory_mib: np.ndarray, nodes: int =
 
 
 def test_memory_demand_sizes_the_node_group_when_it_needs_more_nodes_than_cpu(
-    scaler_client: ScalerThroughItsHandler,
-    fake_clock: ManualClock,
-    lambda_context: Any,
-    state_table: Any,
+    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock, state_table: Any
 ) -> None:
     # GIVEN two weeks of 2-3.2 vCPU demand (3 nodes of 1.805 allocatable vCPU at 70%) and of
     # memory filling 93-97% of the 2 nodes' 8 GiB (4 nodes of 7518 allocatable MiB at 70%)
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1))
+    put_cpu_demand(fake_clock, demand(1))
     cpu = demand(1)
     memory = 15_200 + 800 * (cpu - cpu.min()) / (cpu.max() - cpu.min())
     _put_memory_history(fake_clock, memory)
     # WHEN the hourly fleet forecast runs
-    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    run_fleet_forecast()
     # THEN the node group is asked for the larger count, that of memory, and the decision
     # records both forecasts and the allocatable memory per node
     [decision] = recent_decisions(state_table, KEY)
@@ -471,15 +463,12 @@ def test_memory_demand_sizes_the_node_group_when_it_needs_more_nodes_than_cpu(
 
 
 def test_without_memory_history_the_node_group_is_sized_on_cpu(
-    scaler_client: ScalerThroughItsHandler,
-    fake_clock: ManualClock,
-    lambda_context: Any,
-    state_table: Any,
+    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock, state_table: Any
 ) -> None:
     # GIVEN two weeks of CPU history and none of memory
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1))
+    put_cpu_demand(fake_clock, demand(1))
     # WHEN the hourly fleet forecast runs
-    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    run_fleet_forecast()
     # THEN the count is CPU's and no memory forecast is recorded
     [decision] = recent_decisions(state_table, KEY)
     [group] = decision["node_groups"]
@@ -655,29 +644,12 @@ def test_when_confidence_drops_a_node_group_the_forecast_sized_goes_back_to_the_
     state_table: Any,
 ) -> None:
     # GIVEN working hours, system at its daytime size 2, raised to 3 by a confident forecast
-    services = forecaster_app.FUNCTION.services()
-    cluster = services.inventory().find_cluster(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
-    assert cluster is not None
-    confident = scale_predictively(
-        services,
-        MEMBER_ACCOUNT_ID,
-        cluster,
-        forecast=_hand_made_forecast(fake_clock, [0.9, 0.9]),
-        problem=None,
-        dry_run=False,
-    )
+    confident = _decide(_hand_made_forecast(fake_clock, [0.9, 0.9]))
     assert confident["node_groups"][0]["scaler_status"] == "scaling_initiated"
     assert _desired_size() == 3
     # WHEN, an hour later, the forecast of the hour is not confident
     fake_clock.advance(3600)
-    decision = scale_predictively(
-        services,
-        MEMBER_ACCOUNT_ID,
-        cluster,
-        forecast=_hand_made_forecast(fake_clock, [0.5, 0.5]),
-        problem=None,
-        dry_run=False,
-    )
+    decision = _decide(_hand_made_forecast(fake_clock, [0.5, 0.5]))
     # THEN the schedule is kept and the scaler put system back at its daytime size, under the
     # hour's request id, and the recorded decision says so
     assert decision["outcome"] == "schedule_kept"
@@ -771,10 +743,10 @@ def test_a_node_group_being_upgraded_is_skipped_without_a_warning_and_sized_once
 ) -> None:
     # GIVEN a confident forecast that wants system above its 2 nodes, and system in UPDATING
     # (an EKS version upgrade)
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
     _set_node_group_status("UPDATING")
     # WHEN the hourly fleet forecast runs
-    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    result = run_fleet_forecast()
     # THEN system is left alone, the run is no failure and raises no warning
     assert _desired_size() == 2
     assert result["status"] == "ok"
@@ -792,7 +764,7 @@ def test_a_node_group_being_upgraded_is_skipped_without_a_warning_and_sized_once
     assert analysis["predictive_decisions"][0]["node_groups"][0]["scaler_status"] == "updating"
     # WHEN the upgrade is over and the run is retried (the same request)
     _set_node_group_status("ACTIVE")
-    forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    run_fleet_forecast()
     # THEN the forecast's size is applied then
     assert recent_decisions(state_table, KEY)[0]["node_groups"][0]["scaler_status"] == (
         "scaling_initiated"
@@ -801,16 +773,13 @@ def test_a_node_group_being_upgraded_is_skipped_without_a_warning_and_sized_once
 
 
 def test_a_node_group_that_failed_to_be_created_still_raises_a_warning(
-    scaler_client: ScalerThroughItsHandler,
-    fake_clock: ManualClock,
-    lambda_context: Any,
-    alert_inbox: Any,
+    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock, alert_inbox: Any
 ) -> None:
     # GIVEN a confident forecast, and system in CREATE_FAILED
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
     _set_node_group_status("CREATE_FAILED")
     # WHEN the hourly fleet forecast runs
-    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    result = run_fleet_forecast()
     # THEN the run is partial and a warning names the status: nothing will change it by itself
     assert result["status"] == "partial"
     [warning] = _predictive_failure_alerts(alert_inbox)
@@ -820,13 +789,12 @@ def test_a_node_group_that_failed_to_be_created_still_raises_a_warning(
 def test_a_decision_whose_write_answer_was_lost_is_recorded_once(
     scaler_client: ScalerThroughItsHandler,
     fake_clock: ManualClock,
-    lambda_context: Any,
     state_table: Any,
     dynamodb_client: Any,
 ) -> None:
     # GIVEN a confident forecast, and the first attempt to write the decision reaching DynamoDB
     # but its answer lost on the way back (a read timeout), so botocore sends it again
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
     lost: list[str] = []
 
     def write_then_lose_the_answer(request: Any, **_: Any) -> None:
@@ -840,7 +808,7 @@ def test_a_decision_whose_write_answer_was_lost_is_recorded_once(
         "before-send.dynamodb.PutItem", write_then_lose_the_answer
     )
     # WHEN the hourly fleet forecast runs
-    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    result = run_fleet_forecast()
     # THEN the node group was resized and its decision is recorded once, not twice
     assert lost == ["answer"]
     assert _desired_size() == 4
@@ -852,12 +820,11 @@ def test_a_decision_whose_write_answer_was_lost_is_recorded_once(
 def test_a_decision_the_state_table_refuses_to_record_is_not_reported_as_not_acted_on(
     scaler_client: ScalerThroughItsHandler,
     fake_clock: ManualClock,
-    lambda_context: Any,
     state_table: Any,
     alert_inbox: Any,
 ) -> None:
     # GIVEN a confident forecast, and every attempt to write the decision failing to connect
-    put_history(member_session(MEMBER_ACCOUNT_ID), CLUSTER, fake_clock, demand(1, scale=0.3))
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
 
     def fail_decision_writes(request: Any, **_: Any) -> None:
         if b"VALUE#decisions" in (request.body or b""):
@@ -868,7 +835,7 @@ def test_a_decision_the_state_table_refuses_to_record_is_not_reported_as_not_act
         "before-send.dynamodb.PutItem", fail_decision_writes
     )
     # WHEN the hourly fleet forecast runs
-    result = forecaster_app.lambda_handler(FLEET_RUN, lambda_context)
+    result = run_fleet_forecast()
     # THEN the scaler's change stands and the cluster's summary gives its answer, with why the
     # decision is not recorded
     assert _desired_size() == 4
