@@ -32,10 +32,11 @@ from tests.handlers.deadlines import (
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import InjectedFault, refuse_completions
+from tests.handlers.faults import InjectedFault, fail_every_attempt, refuse_completions
 from tests.handlers.member_accounts import DENIED_MEMBER, deny_assume_role, member_session
 
 CLUSTER = "dev-apps"
+Analyze = Callable[..., dict[str, Any]]
 
 
 def put_cluster_hours(cloudwatch: Any, end: datetime, hours: int, values: dict[str, float]) -> None:
@@ -76,11 +77,23 @@ def put_week_over_week(cloudwatch: Any, end: datetime, hours: int, now: dict[str
     put_cluster_hours(cloudwatch, end, hours, now)
 
 
+def put_the_next_four_hours(clock: ManualClock, cloudwatch: Any, now: dict[str, float]) -> None:
+    """Four hours on: `now` in the four hours before the clock's hour, and a healthy cluster in
+    the same hours a week earlier."""
+    clock.advance(4 * 3600)
+    put_week_over_week(cloudwatch, the_hour(clock), 4, now)
+
+
+def the_hour(clock: ManualClock) -> datetime:
+    """The start of the clock's hour: the end of the analyzer's window."""
+    return clock.now().replace(minute=0, second=0, microsecond=0)
+
+
 def put_saturated_window(clock: ManualClock, hours: int) -> tuple[Any, datetime]:
     """CPU saturated in the `hours` before the clock's hour and healthy a week earlier; the
     member's CloudWatch client and the window's end."""
     cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
-    end = clock.now().replace(minute=0, second=0, microsecond=0)
+    end = the_hour(clock)
     put_week_over_week(cloudwatch, end, hours, SATURATED)
     return cloudwatch, end
 
@@ -93,7 +106,7 @@ def analyze(  # noqa: PLR0917 - pytest passes fixtures positionally
     alert_inbox: AlertInbox,
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[..., dict[str, Any]]:
+) -> Analyze:
     """Invoke the handler with services on the manual clock (and a Lambda context with 60 s left,
     unless one is given)."""
     services = PerformanceServices.create(
@@ -107,6 +120,14 @@ def analyze(  # noqa: PLR0917 - pytest passes fixtures positionally
     return invoke
 
 
+def the_one_resolution_of(alert: Any, alert_inbox: AlertInbox) -> Any:
+    """The one message received since, a resolution (under `alert`'s id)."""
+    [resolution] = alert_inbox.receive()
+    assert resolution.alert["resolved"] is True
+    assert resolution.alert["id"] == alert.alert["id"]
+    return resolution
+
+
 def latest_analysis() -> PerformanceAnalysis:
     s3 = boto3.client("s3", region_name=REGION)
     keys = sorted(
@@ -118,12 +139,12 @@ def latest_analysis() -> PerformanceAnalysis:
 
 
 def test_planted_cpu_bottleneck_is_named_with_its_evidence_and_trend(
-    analyze: Callable[[dict[str, Any]], dict[str, Any]], fake_clock: ManualClock
+    analyze: Analyze, fake_clock: ManualClock
 ) -> None:
     # GIVEN a week ago the cluster ran at 45 % CPU, and in the last 4 hours at 92 % with pods
     # pending
     cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
-    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    end = the_hour(fake_clock)
     put_cluster_hours(cloudwatch, end - timedelta(days=7), 4, HEALTHY)
     put_cluster_hours(
         cloudwatch, end, 4, {**HEALTHY, "node_cpu_utilization": 92.0, "pod_status_pending": 3.0}
@@ -150,9 +171,7 @@ def test_planted_cpu_bottleneck_is_named_with_its_evidence_and_trend(
 
 
 def test_a_regression_alerts_once_and_resolves_when_it_clears(
-    analyze: Callable[[dict[str, Any]], dict[str, Any]],
-    fake_clock: ManualClock,
-    alert_inbox: AlertInbox,
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
 ) -> None:
     # GIVEN CPU saturated now but not a week ago
     cloudwatch, _ = put_saturated_window(fake_clock, 8)
@@ -171,23 +190,17 @@ def test_a_regression_alerts_once_and_resolves_when_it_clears(
     assert alert_inbox.receive() == []
 
     # WHEN the CPU is back to normal in the next window
-    fake_clock.advance(4 * 3600)
-    later_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_week_over_week(cloudwatch, later_end, 4, HEALTHY)
+    put_the_next_four_hours(fake_clock, cloudwatch, HEALTHY)
     analyze({"action": "analyze_fleet"})
 
     # THEN the same alert is resolved, stamped with the run's time: newer than the alert, as
     # the notification router needs to tell it from a late copy
-    [resolution] = alert_inbox.receive()
-    assert resolution.alert["resolved"] is True
-    assert resolution.alert["id"] == first_alerts[0].alert["id"]
+    resolution = the_one_resolution_of(first_alerts[0], alert_inbox)
     assert resolution.alert["timestamp"] == iso_z(fake_clock.now())
 
 
 def test_a_run_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
-    analyze: Callable[..., dict[str, Any]],
-    fake_clock: ManualClock,
-    alert_inbox: AlertInbox,
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
 ) -> None:
     # GIVEN CPU saturated now but not a week ago
     put_saturated_window(fake_clock, 8)
@@ -205,9 +218,7 @@ def test_a_run_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
 
 
 def test_a_regression_whose_delivery_claim_was_not_completed_is_not_alerted_again(
-    analyze: Callable[..., dict[str, Any]],
-    fake_clock: ManualClock,
-    alert_inbox: AlertInbox,
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
 ) -> None:
     # GIVEN CPU saturated now but not a week ago, and the state table refusing (every attempt)
     # to complete the delivery claim of the regression's alert once SNS took it
@@ -218,9 +229,7 @@ def test_a_regression_whose_delivery_claim_was_not_completed_is_not_alerted_agai
     # 4 hours later with the CPU still saturated
     first = analyze({"action": "analyze_fleet"})
     refused.healed = True
-    fake_clock.advance(4 * 3600)
-    later_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_week_over_week(cloudwatch, later_end, 4, SATURATED)
+    put_the_next_four_hours(fake_clock, cloudwatch, SATURATED)
     later = analyze({"action": "analyze_fleet"})
     # THEN the first run counted the alert SNS took as sent, and the next run sends nothing: one
     # copy reached the topic (a second one, 4 hours on, would be past the notification router's
@@ -236,20 +245,13 @@ def refuse_record_writes(services: PerformanceServices, rule: str) -> InjectedFa
     """Fail every attempt to save `rule`'s record in the state table (its delivery claims, and
     everything else, still go through)."""
     dynamodb = services.hub_client("dynamodb")
-    refused = InjectedFault("PutItem")
-
-    def refuse_the_record_only(request: Any, **kwargs: Any) -> None:
-        if f"VALUE#{rule}".encode() in (request.body or b""):
-            refused(request, **kwargs)
-
-    dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", refuse_the_record_only)
-    return refused
+    return fail_every_attempt(
+        dynamodb, "dynamodb", "PutItem", body_with=(f"VALUE#{rule}".encode(),)
+    )
 
 
 def test_a_notice_whose_record_was_lost_after_sns_took_it_is_not_sent_again(
-    analyze: Callable[[dict[str, Any]], dict[str, Any]],
-    fake_clock: ManualClock,
-    alert_inbox: AlertInbox,
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
 ) -> None:
     # GIVEN CPU saturated now but not a week ago, and the state table refusing every write of
     # the rule's record, after SNS took the warning
@@ -269,32 +271,24 @@ def test_a_notice_whose_record_was_lost_after_sns_took_it_is_not_sent_again(
 
     # GIVEN the CPU back to normal, and the record of the resolution lost the same way
     refused = refuse_record_writes(app.FUNCTION.services(), "cpu_saturation")
-    fake_clock.advance(4 * 3600)
-    later_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_week_over_week(cloudwatch, later_end, 4, HEALTHY)
+    put_the_next_four_hours(fake_clock, cloudwatch, HEALTHY)
     # WHEN the analyzer runs, then again an hour later with the state table healed
     analyze({"action": "analyze_fleet"})
     refused.healed = True
     fake_clock.advance(3600)
-    put_week_over_week(cloudwatch, later_end + timedelta(hours=1), 1, HEALTHY)
+    put_week_over_week(cloudwatch, the_hour(fake_clock), 1, HEALTHY)
     analyze({"action": "analyze_fleet"})
     # THEN one resolution went out, with the warning's id
-    [resolution] = alert_inbox.receive()
-    assert resolution.alert["resolved"] is True
-    assert resolution.alert["id"] == warning.alert["id"]
+    the_one_resolution_of(warning, alert_inbox)
 
     # WHEN the CPU saturates again later THEN that is a new regression, announced once more
-    fake_clock.advance(4 * 3600)
-    again_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_week_over_week(cloudwatch, again_end, 4, SATURATED)
+    put_the_next_four_hours(fake_clock, cloudwatch, SATURATED)
     analyze({"action": "analyze_fleet"})
     assert [a.alert["resolved"] for a in alert_inbox.receive()] == [False]
 
 
 def test_two_runs_settling_one_clusters_alerts_at_once_send_the_regression_once(
-    analyze: Callable[[dict[str, Any]], dict[str, Any]],
-    fake_clock: ManualClock,
-    alert_inbox: AlertInbox,
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
 ) -> None:
     # GIVEN CPU saturated now but not a week ago, and a second run (an `analyze_cluster` sent
     # by hand during the schedule's run) settling the same cluster's alerts while the first
@@ -337,7 +331,7 @@ def test_two_runs_settling_one_clusters_alerts_at_once_send_the_regression_once(
 
 
 def test_a_cluster_outside_the_inventory_is_refused_naming_the_field(
-    analyze: Callable[[dict[str, Any]], dict[str, Any]],
+    analyze: Analyze,
 ) -> None:
     # GIVEN a request for a cluster the inventory does not list
     event = {
@@ -387,13 +381,8 @@ def test_a_bad_setting_is_refused_naming_the_variable(
     assert listed.get("KeyCount", 0) == 0
 
 
-def test_a_cluster_whose_account_is_denied_is_its_own_error_and_the_others_are_analysed(  # noqa: PLR0917 - pytest passes fixtures positionally
-    state_table: StateTable,
-    inventory_in_s3: dict[str, Any],
-    fake_clock: ManualClock,
-    alert_inbox: AlertInbox,
-    lambda_context: Any,
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_cluster_whose_account_is_denied_is_its_own_error_and_the_others_are_analysed(
+    analyze: Analyze, inventory_in_s3: dict[str, Any], fake_clock: ManualClock
 ) -> None:
     # GIVEN the member's cluster with healthy history and a second member whose role cannot be
     # assumed, with a cluster of its own
@@ -408,15 +397,11 @@ def test_a_cluster_whose_account_is_denied_is_its_own_error_and_the_others_are_a
         Key="config/fleet-inventory.json",
         Body=json.dumps(document).encode("utf-8"),
     )
-    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    end = the_hour(fake_clock)
     put_cluster_hours(member_session(MEMBER_ACCOUNT_ID).client("cloudwatch"), end, 4, HEALTHY)
-    services = PerformanceServices.create(
-        app.FUNCTION.name, load_environment(PerformanceEnvironment), clock=fake_clock
-    )
-    deny_assume_role(services.sessions.hub_client("sts"), DENIED_MEMBER)
-    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    deny_assume_role(app.FUNCTION.services().sessions.hub_client("sts"), DENIED_MEMBER)
     # WHEN the fleet is analysed
-    result = app.lambda_handler({"action": "analyze_fleet"}, lambda_context)
+    result = analyze({"action": "analyze_fleet"})
     # THEN the denied cluster is an error naming the access failure, the other one is analysed,
     # and the run is partial
     assert result["status"] == "partial"
@@ -428,7 +413,7 @@ def test_a_cluster_whose_account_is_denied_is_its_own_error_and_the_others_are_a
 
 
 def test_a_cluster_whose_cloudwatch_hangs_is_its_error_within_its_budget_and_the_run_returns(
-    analyze: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    analyze: Analyze, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a run with 120 s left, and the cluster's CloudWatch endpoint that accepts the
     # connection and never answers
@@ -472,9 +457,7 @@ def test_a_cluster_whose_analysis_s3_does_not_take_is_its_error_and_the_run_retu
 
 
 def test_an_open_regression_is_not_resolved_while_its_metric_is_missing(
-    analyze: Callable[[dict[str, Any]], dict[str, Any]],
-    fake_clock: ManualClock,
-    alert_inbox: AlertInbox,
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
 ) -> None:
     # GIVEN a CPU regression announced by an earlier run
     cloudwatch, _ = put_saturated_window(fake_clock, 4)
@@ -492,23 +475,19 @@ def test_an_open_regression_is_not_resolved_while_its_metric_is_missing(
     assert alert_inbox.receive() == []
 
     # WHEN the metrics come back healthy
-    fake_clock.advance(4 * 3600)
-    healthy_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_week_over_week(cloudwatch, healthy_end, 4, HEALTHY)
+    put_the_next_four_hours(fake_clock, cloudwatch, HEALTHY)
     analyze({"action": "analyze_fleet"})
 
     # THEN the regression is resolved, once, under the warning's id
-    [resolution] = alert_inbox.receive()
-    assert resolution.alert["resolved"] is True
-    assert resolution.alert["id"] == warning.alert["id"]
+    the_one_resolution_of(warning, alert_inbox)
 
 
 def test_metrics_the_window_lacks_are_named_in_the_clusters_result(
-    analyze: Callable[[dict[str, Any]], dict[str, Any]], fake_clock: ManualClock
+    analyze: Analyze, fake_clock: ManualClock
 ) -> None:
     # GIVEN a cluster whose Container Insights reported only CPU and memory in the window
     cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
-    end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    end = the_hour(fake_clock)
     put_cluster_hours(
         cloudwatch, end, 4, {"node_cpu_utilization": 40.0, "node_memory_utilization": 50.0}
     )
@@ -525,9 +504,7 @@ def test_metrics_the_window_lacks_are_named_in_the_clusters_result(
 
 
 def test_a_regression_whose_record_was_lost_is_resolved_when_it_clears_before_the_next_run(
-    analyze: Callable[[dict[str, Any]], dict[str, Any]],
-    fake_clock: ManualClock,
-    alert_inbox: AlertInbox,
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
 ) -> None:
     # GIVEN a CPU regression whose warning SNS took while the state table refused the rule's
     # record
@@ -539,19 +516,13 @@ def test_a_regression_whose_record_was_lost_is_resolved_when_it_clears_before_th
     assert warning.alert["resolved"] is False
 
     # WHEN the next run finds the CPU back to normal
-    fake_clock.advance(4 * 3600)
-    healthy_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_week_over_week(cloudwatch, healthy_end, 4, HEALTHY)
+    put_the_next_four_hours(fake_clock, cloudwatch, HEALTHY)
     result = analyze({"action": "analyze_fleet"})
 
     # THEN the warning that went out is resolved, once, under its id
     assert result["clusters"][0]["alerts"]["resolved"] == 1
-    [resolution] = alert_inbox.receive()
-    assert resolution.alert["resolved"] is True
-    assert resolution.alert["id"] == warning.alert["id"]
+    the_one_resolution_of(warning, alert_inbox)
     # AND a later run sends nothing more
-    fake_clock.advance(4 * 3600)
-    later_end = fake_clock.now().replace(minute=0, second=0, microsecond=0)
-    put_week_over_week(cloudwatch, later_end, 4, HEALTHY)
+    put_the_next_four_hours(fake_clock, cloudwatch, HEALTHY)
     analyze({"action": "analyze_fleet"})
     assert alert_inbox.receive() == []
