@@ -8,8 +8,9 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +32,7 @@ from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.generate import generate_report
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
-from tests.handlers.faults import InvocationKilledError
+from tests.handlers.faults import InjectedHang, InvocationKilledError
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -55,6 +56,7 @@ SERVICES = {
 }
 
 Invoke = Callable[[object], dict[str, Any]]
+ProcessRun = Callable[[str], str]
 
 
 class FailingCopy:
@@ -69,6 +71,51 @@ class FailingCopy:
         self.copies += 1
         if self.copies == self._fail_at:
             raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "CopyObject")
+
+
+def fail_the_third_copy(services: Any) -> None:
+    """Make the third CopyObject of `services`' S3 client fail, as a throttled copy would."""
+    services.hub_client("s3").meta.events.register(
+        "before-call.s3.CopyObject", FailingCopy(fail_at=3)
+    )
+
+
+@contextmanager
+def killed_while_hung(hang: InjectedHang, generate: Invoke, event: object) -> Iterator[None]:
+    """The generator invoked with `event` in another thread until it hangs at `hang`; the block
+    runs meanwhile (Lambda's retry), then Lambda kills the hung invocation."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(generate, event)
+        assert hang.entered.wait(10)
+        try:
+            yield
+        finally:
+            hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+
+
+def manifest_of(s3: Any, prefix: str) -> dict[str, Any]:
+    """The manifest of the report under `prefix`."""
+    return dict(
+        json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}_manifest.json")["Body"].read())
+    )
+
+
+def reprocess(s3: Any, key: str) -> dict[str, Any]:
+    """Write a second version of the processed document at `key` (processed again ten minutes
+    later) and return that write's event."""
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    document["metadata"]["processed_at"] = "2025-06-01T05:10:00Z"
+    return put_json(s3, key, document)
+
+
+def reprocessed_into_one_notification(s3: Any, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The processed document at `key` written again (`reprocess`), and one notification with
+    both versions' records, the first version's first; that and the second write's event."""
+    first_version = event_for(s3, BUCKET, key)
+    second_version = reprocess(s3, key)
+    return {"Records": first_version["Records"] + second_version["Records"]}, second_version
 
 
 @pytest.fixture
@@ -118,7 +165,7 @@ def process_raw(
 
 
 @pytest.fixture
-def process_run(process_raw: Callable[[str, dict[str, Any]], str]) -> Callable[[str], str]:
+def process_run(process_raw: Callable[[str, dict[str, Any]], str]) -> ProcessRun:
     """`process_run(run_id)`: write a raw document of the run, process it, return the
     processed key."""
 
@@ -131,18 +178,13 @@ def process_run(process_raw: Callable[[str, dict[str, Any]], str]) -> Callable[[
 
 
 def test_a_failure_half_way_leaves_no_trusted_report_and_a_retry_completes(
-    s3: Any,
-    generator_services: Any,
-    generate: Invoke,
-    process_run: Callable[[str], str],
-    alert_inbox: Any,
+    s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun, alert_inbox: Any
 ) -> None:
     # GIVEN a processed run and an S3 client whose third copy into place fails
     key = process_run(OLD_RUN)
     alert_inbox.receive()
     event = event_for(s3, BUCKET, key)
-    failing = FailingCopy(fail_at=3)
-    generator_services.hub_client("s3").meta.events.register("before-call.s3.CopyObject", failing)
+    fail_the_third_copy(generator_services)
     # WHEN the generator runs
     # THEN the invocation fails naming the error (so Lambda retries the event), no manifest
     # exists, temporary files are gone, no alert was sent
@@ -156,19 +198,14 @@ def test_a_failure_half_way_leaves_no_trusted_report_and_a_retry_completes(
     # WHEN the event is retried (the copy works now) THEN the report completes, manifest last
     retried = generate(event)
     assert retried["objects"][0]["status"] == "generated"
-    manifest = json.loads(
-        s3.get_object(Bucket=BUCKET, Key=f"{prefix}_manifest.json")["Body"].read()
-    )
+    manifest = manifest_of(s3, prefix)
     assert sorted(entry["key"] for entry in manifest["files"]) == [
         key for key in keys_under(s3, prefix) if not key.endswith("_manifest.json")
     ]
 
 
 def test_a_run_generated_again_never_shows_a_manifest_that_does_not_match_its_files(
-    s3: Any,
-    generator_services: Any,
-    generate: Invoke,
-    process_run: Callable[[str], str],
+    s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun
 ) -> None:
     # GIVEN a run whose report is complete, and its processed document written again (a
     # reprocessing: processed at a later time, so a new ETag and a different report.json)
@@ -178,25 +215,20 @@ def test_a_run_generated_again_never_shows_a_manifest_that_does_not_match_its_fi
     document["metadata"]["processed_at"] = "2025-06-08T05:00:00Z"
     event = put_json(s3, key, document)
     # WHEN the report is generated again and its third copy into place fails
-    failing = FailingCopy(fail_at=3)
-    generator_services.hub_client("s3").meta.events.register("before-call.s3.CopyObject", failing)
+    fail_the_third_copy(generator_services)
     with pytest.raises(ObjectsToRetryError, match="SlowDown"):
         generate(event)
     # THEN the run does not keep a manifest whose sizes and hashes name files that have since
     # been replaced: a manifest that exists still describes the files next to it
     prefix = f"reports/2025-06-01/{OLD_RUN}/"
     if f"{prefix}_manifest.json" in keys_under(s3, prefix):
-        manifest = json.loads(
-            s3.get_object(Bucket=BUCKET, Key=f"{prefix}_manifest.json")["Body"].read()
-        )
+        manifest = manifest_of(s3, prefix)
         for entry in manifest["files"]:
             body = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
             assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
 
 
-def test_latest_only_moves_forward(
-    s3: Any, generate: Invoke, process_run: Callable[[str], str]
-) -> None:
+def test_latest_only_moves_forward(s3: Any, generate: Invoke, process_run: ProcessRun) -> None:
     # GIVEN the newer run's report generated first
     new_key = process_run(NEW_RUN)
     assert generate(event_for(s3, BUCKET, new_key))["objects"][0]["latest_updated"]
@@ -206,18 +238,13 @@ def test_latest_only_moves_forward(
     # THEN it gets its own report but latest/ keeps the newer run
     assert result["status"] == "generated"
     assert result["latest_updated"] is False
-    latest = json.loads(
-        s3.get_object(Bucket=BUCKET, Key="reports/latest/_manifest.json")["Body"].read()
-    )
+    latest = manifest_of(s3, "reports/latest/")
     assert latest["run_id"] == NEW_RUN
     assert f"reports/2025-06-01/{OLD_RUN}/_manifest.json" in keys_under(s3, "reports/")
 
 
 def test_latest_does_not_move_back_after_an_interrupted_update(
-    s3: Any,
-    generator_services: Any,
-    generate: Invoke,
-    process_run: Callable[[str], str],
+    s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun
 ) -> None:
     # GIVEN latest/ holding a run of 1 June noon, then the newest run, whose own report is
     # complete but whose copy into latest/ failed after latest/ had lost its manifest
@@ -242,7 +269,7 @@ def test_two_reports_published_at_once_never_leave_latest_mixed_or_behind(
     s3: Any,
     generator_services: Any,
     generate: Invoke,
-    process_run: Callable[[str], str],
+    process_run: ProcessRun,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN two processed runs whose reports are generated at the same time: the newer one's
@@ -275,9 +302,7 @@ def test_two_reports_published_at_once_never_leave_latest_mixed_or_behind(
     # THEN latest/ is one run's report, all of it, with the manifest describing its files, and
     # it did not move back to the older run after the newer one had taken it
     assert len(overlapping) == 2
-    latest = json.loads(
-        s3.get_object(Bucket=BUCKET, Key="reports/latest/_manifest.json")["Body"].read()
-    )
+    latest = manifest_of(s3, "reports/latest/")
     for entry in latest["files"]:
         body = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
         assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
@@ -323,7 +348,7 @@ def test_a_processed_document_that_does_not_validate_is_an_error_naming_its_firs
 
 
 def test_a_processed_document_offering_a_service_in_an_unknown_region_is_an_error_naming_it(
-    s3: Any, generate: Invoke, process_run: Callable[[str], str], alert_inbox: Any
+    s3: Any, generate: Invoke, process_run: ProcessRun, alert_inbox: Any
 ) -> None:
     # GIVEN a processed run whose availability names a region its region list does not have
     key = process_run(OLD_RUN)
@@ -345,10 +370,7 @@ def test_a_processed_document_offering_a_service_in_an_unknown_region_is_an_erro
 
 
 def test_a_report_whose_alert_sns_refuses_is_kept_and_not_generated_again(
-    s3: Any,
-    generator_services: Any,
-    generate: Invoke,
-    process_run: Callable[[str], str],
+    s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun
 ) -> None:
     # GIVEN a processed run and an info topic that does not exist (SNS answers NotFound)
     key = process_run(OLD_RUN)
@@ -366,13 +388,8 @@ def test_a_report_whose_alert_sns_refuses_is_kept_and_not_generated_again(
     assert generate(event)["objects"][0]["status"] == "repeat"
 
 
-def test_names_that_look_like_formulas_or_hold_control_characters_stay_text_in_the_workbook(  # noqa: PLR0917
-    s3: Any,
-    state_table: StateTable,
-    generate: Invoke,
-    fake_clock: ManualClock,
-    lambda_context: Any,
-    process_raw: Callable[[str, dict[str, Any]], str],
+def test_names_that_look_like_formulas_or_hold_control_characters_stay_text_in_the_workbook(
+    s3: Any, generate: Invoke, process_raw: Callable[[str, dict[str, Any]], str]
 ) -> None:
     # GIVEN a processed run whose service long name starts like a spreadsheet formula and whose
     # region long name holds a control character
@@ -402,17 +419,13 @@ def test_names_that_look_like_formulas_or_hold_control_characters_stay_text_in_t
 
 
 def test_two_versions_of_a_runs_processed_document_in_one_batch_announce_the_report_once(
-    s3: Any, generate: Invoke, process_run: Callable[[str], str], alert_inbox: Any
+    s3: Any, generate: Invoke, process_run: ProcessRun, alert_inbox: Any
 ) -> None:
     # GIVEN a processed run whose document was written twice (a reprocessing: a new ETag), and
     # one notification carrying both versions' records
     key = process_run(OLD_RUN)
     alert_inbox.receive()
-    first_version = event_for(s3, BUCKET, key)
-    document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
-    document["metadata"]["processed_at"] = "2025-06-01T05:10:00Z"
-    second_version = put_json(s3, key, document)
-    batch = {"Records": first_version["Records"] + second_version["Records"]}
+    batch, _ = reprocessed_into_one_notification(s3, key)
     # WHEN the generator handles the notification
     results = generate(batch)["objects"]
     # THEN the run has one report, announced once
@@ -435,13 +448,8 @@ def test_two_versions_of_a_runs_processed_document_in_one_batch_announce_the_rep
     )
 
 
-def test_a_name_holding_a_carriage_return_stays_in_its_own_field_of_every_csv_file(  # noqa: PLR0917
-    s3: Any,
-    state_table: StateTable,
-    generate: Invoke,
-    fake_clock: ManualClock,
-    lambda_context: Any,
-    process_raw: Callable[[str, dict[str, Any]], str],
+def test_a_name_holding_a_carriage_return_stays_in_its_own_field_of_every_csv_file(
+    s3: Any, generate: Invoke, process_raw: Callable[[str, dict[str, Any]], str]
 ) -> None:
     # GIVEN a processed run whose region and service long names hold a bare carriage return
     region_name, service_name = "Asia Pacific\r(Mumbai)", "Amazon\rEC2"
@@ -474,7 +482,7 @@ def test_a_retry_of_an_invocation_killed_after_announcing_does_not_announce_agai
     s3: Any,
     generator_services: Any,
     generate: Invoke,
-    process_run: Callable[[str], str],
+    process_run: ProcessRun,
     alert_inbox: Any,
     fake_clock: ManualClock,
 ) -> None:
@@ -483,24 +491,17 @@ def test_a_retry_of_an_invocation_killed_after_announcing_does_not_announce_agai
     event = event_for(s3, BUCKET, process_run(OLD_RUN))
     alert_inbox.receive()
     hang = hang_completion_record(generator_services.hub_client("dynamodb"))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        killed = pool.submit(generate, event)
-        assert hang.entered.wait(10)
+    with killed_while_hung(hang, generate, event):
         # WHEN Lambda kills it at its deadline and retries the event two minutes later
         fake_clock.advance(120)
         retried = generate(event)["objects"][0]
-        hang.release()
-        with pytest.raises(InvocationKilledError):
-            killed.result(10)
     # THEN the retry completes the report and the run was announced once
     assert retried["status"] == "generated"
     assert retried["alert_published"] is False
     assert [alert.alert["title"] for alert in alert_inbox.receive()] == [
         f"Availability report {OLD_RUN} ready"
     ]
-    latest = json.loads(
-        s3.get_object(Bucket=BUCKET, Key="reports/latest/_manifest.json")["Body"].read()
-    )
+    latest = manifest_of(s3, "reports/latest/")
     assert latest["run_id"] == OLD_RUN
 
 
@@ -508,7 +509,7 @@ def test_a_retry_of_an_invocation_killed_while_replacing_latest_completes_latest
     s3: Any,
     generator_services: Any,
     generate: Invoke,
-    process_run: Callable[[str], str],
+    process_run: ProcessRun,
     fake_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -519,35 +520,23 @@ def test_a_retry_of_an_invocation_killed_while_replacing_latest_completes_latest
     generate(event_for(s3, BUCKET, process_run(OLD_RUN)))
     event = event_for(s3, BUCKET, process_run(NEW_RUN))
     hang = hang_first_copy_into(generator_services.hub_client("s3"), "reports/latest/")
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        killed = pool.submit(generate, event)
-        assert hang.entered.wait(10)
+    with killed_while_hung(hang, generate, event):
         assert "reports/latest/_manifest.json" not in keys_under(s3, "reports/latest/")
         # WHEN Lambda kills it at its deadline and retries the event a minute after that
         fake_clock.advance(60 + 60)
         retried = generate(event)["objects"][0]
-        hang.release()
-        with pytest.raises(InvocationKilledError):
-            killed.result(10)
     # THEN the retry takes the dead invocation's lock and latest/ is the newer run, whole
     assert retried["status"] == "generated"
     assert retried["latest_updated"] is True
-    latest = json.loads(
-        s3.get_object(Bucket=BUCKET, Key="reports/latest/_manifest.json")["Body"].read()
-    )
+    latest = manifest_of(s3, "reports/latest/")
     assert latest["run_id"] == NEW_RUN
     for entry in latest["files"]:
         body = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
         assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
 
 
-def test_names_holding_characters_xml_forbids_show_as_replacement_in_a_readable_workbook(  # noqa: PLR0917
-    s3: Any,
-    state_table: StateTable,
-    generate: Invoke,
-    fake_clock: ManualClock,
-    lambda_context: Any,
-    process_raw: Callable[[str, dict[str, Any]], str],
+def test_names_holding_characters_xml_forbids_show_as_replacement_in_a_readable_workbook(
+    s3: Any, generate: Invoke, process_raw: Callable[[str, dict[str, Any]], str]
 ) -> None:
     # GIVEN a processed run whose names hold the noncharacters U+FFFF and U+FFFE: valid JSON,
     # but no XML document (so no worksheet) may contain them
@@ -580,13 +569,6 @@ def versions_of_each_key(s3: Any, prefix: str) -> dict[str, int]:
     return counts
 
 
-def manifest_of(s3: Any, prefix: str) -> dict[str, Any]:
-    """The manifest of the report under `prefix`."""
-    return dict(
-        json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}_manifest.json")["Body"].read())
-    )
-
-
 @pytest.fixture
 def versioned_s3(s3: Any) -> Any:
     """The data bucket with versioning on, as the program creates it."""
@@ -594,24 +576,14 @@ def versioned_s3(s3: Any) -> Any:
     return s3
 
 
-def reprocess(s3: Any, key: str) -> dict[str, Any]:
-    """Write a second version of the processed document at `key` (processed again ten minutes
-    later) and return that write's event."""
-    document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
-    document["metadata"]["processed_at"] = "2025-06-01T05:10:00Z"
-    return put_json(s3, key, document)
-
-
 def test_two_versions_in_one_batch_render_the_newer_once_and_never_the_older_over_it(
-    versioned_s3: Any, generate: Invoke, process_run: Callable[[str], str], alert_inbox: Any
+    versioned_s3: Any, generate: Invoke, process_run: ProcessRun, alert_inbox: Any
 ) -> None:
     # GIVEN a processed run written twice in the versioned data bucket (a reprocessing), and one
     # notification carrying both versions' records, each naming its own version
     key = process_run(OLD_RUN)
     alert_inbox.receive()
-    first_version = event_for(versioned_s3, BUCKET, key)
-    second_version = reprocess(versioned_s3, key)
-    batch = {"Records": first_version["Records"] + second_version["Records"]}
+    batch, second_version = reprocessed_into_one_notification(versioned_s3, key)
     # WHEN the generator handles the notification
     results = generate(batch)["objects"]
     # THEN the older version, which the key no longer holds, is not rendered; the newer one is,
@@ -628,7 +600,7 @@ def test_two_versions_in_one_batch_render_the_newer_once_and_never_the_older_ove
 
 
 def test_a_late_event_of_an_older_version_leaves_the_newer_report_untouched(
-    versioned_s3: Any, generate: Invoke, process_run: Callable[[str], str]
+    versioned_s3: Any, generate: Invoke, process_run: ProcessRun
 ) -> None:
     # GIVEN a processed run written twice, the newer version's report generated from its event
     key = process_run(OLD_RUN)
@@ -651,10 +623,7 @@ def test_a_late_event_of_an_older_version_leaves_the_newer_report_untouched(
 
 
 def test_the_version_the_event_names_is_read_even_when_a_newer_one_lands_first(
-    versioned_s3: Any,
-    generator_services: Any,
-    generate: Invoke,
-    process_run: Callable[[str], str],
+    versioned_s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun
 ) -> None:
     # GIVEN the event of a processed run's only version, and a reprocessing that writes a newer
     # version just before the generator reads the document
@@ -682,7 +651,7 @@ def test_a_newer_version_published_while_an_older_one_is_never_replaced_by_it(
     versioned_s3: Any,
     generator_services: Any,
     generate: Invoke,
-    process_run: Callable[[str], str],
+    process_run: ProcessRun,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a processed run whose report is being published from its first version when a
