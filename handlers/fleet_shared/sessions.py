@@ -7,7 +7,9 @@ over many node groups assumes each role once. Clients are cached per (service, a
 and rebuilt when their session is refreshed.
 
 A failing AssumeRole raises `MemberAccessError`, so a handler can record that one account failed
-and go on with the others; an STS that does not answer fails it within `HUB_CALL_SECONDS`.
+and go on with the others; an STS that does not answer fails it within `HUB_CALL_SECONDS`, and is
+not asked again for that (account, region) until the next invocation
+(`forget_unanswered_members`): a run asks for one member's session once per node group or check.
 Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`)
 variables, which makes a moto server or LocalStack work unchanged.
 
@@ -28,7 +30,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
@@ -122,6 +124,8 @@ class AccountSessions:
         self._hub_sessions: dict[str, boto3.Session] = {}
         self._member_sessions: dict[tuple[str, str], _CachedSession] = {}
         self._assume_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._unanswered: dict[tuple[str, str], str] = {}
+        """The cause of each member's AssumeRole that STS did not answer in this invocation."""
         self._clients: dict[tuple[str, str, str, Config], tuple[boto3.Session, Any]] = {}
 
     @classmethod
@@ -162,19 +166,41 @@ class AccountSessions:
     def session(self, account_id: str, region: str) -> boto3.Session:
         """A session acting in `account_id` and `region`, assuming the member role when needed.
 
-        Raises `MemberAccessError` when AssumeRole fails and `ConfigurationError` when a member
+        Raises `MemberAccessError` when AssumeRole fails, or failed in this invocation because
+        STS did not answer (without asking STS again), and `ConfigurationError` when a member
         account is asked for but MEMBER_ROLE_NAME is not set.
         """
         if self.is_hub(account_id):
             return self._hub_session(region)
         key = (account_id, region)
         with self._assume_lock(key):
+            unanswered = self._unanswered.get(key)
+            if unanswered is not None:
+                raise MemberAccessError(account_id, region, unanswered)
             cached = self._member_sessions.get(key)
             if cached is None or self._clock.now() >= cached.expires_at - REFRESH_MARGIN:
-                cached = self._assume_member_role(account_id, region)
+                try:
+                    cached = self._assume_member_role(account_id, region)
+                except MemberAccessError as error:
+                    if isinstance(error.__cause__, (ConnectTimeoutError, ReadTimeoutError)):
+                        with self._lock:
+                            self._unanswered[key] = error.cause
+                    raise
                 with self._lock:
                     self._member_sessions[key] = cached
             return cached.session
+
+    def forget_unanswered_members(self) -> None:
+        """Ask STS again for the members it did not answer: called as each invocation starts.
+
+        Within one invocation a member whose AssumeRole timed out fails at once: every node
+        group or check would otherwise wait `HUB_CALL_SECONDS` for it again, and a run over a
+        dozen of them outlasts its function's timeout. The next invocation asks again, as the
+        platform's retry (a minute later at the soonest) must, so no time on a clock bounds it:
+        a memory of a few minutes would fail that retry without asking.
+        """
+        with self._lock:
+            self._unanswered.clear()
 
     def client(
         self, service: str, account_id: str, region: str, config: Config = CLIENT_CONFIG

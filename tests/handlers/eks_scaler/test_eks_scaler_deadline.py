@@ -8,16 +8,17 @@ the invocation ends as Lambda ends it, from wherever it is."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import botocore.endpoint
 import pytest
-from scaler_helpers import sizes
+from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, sizes
 
 from catalog.functions import FUNCTIONS_BY_NAME
-from fleet_shared.sessions import HUB_CALL_SECONDS
+from fleet_shared.sessions import HUB_ATTEMPTS, HUB_CALL_SECONDS, HUB_READ_TIMEOUT_SECONDS
 from handlers.eks_scaler import app
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.services import ScalerServices
@@ -28,13 +29,37 @@ TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["eks_scaler"].timeout_seconds
 SCALE_DOWN = json.loads(
     (Path(__file__).parents[3] / "events/eks_scaler/scale_down_schedule.json").read_text()
 )
+NODE_GROUPS_OUTLASTING_THE_TIMEOUT = math.ceil(
+    TIMEOUT_SECONDS / (HUB_ATTEMPTS * HUB_READ_TIMEOUT_SECONDS)
+)
+"""Enough node groups (12) that one hung AssumeRole each, its attempts spending their read
+timeout, outlasts the scaler's timeout."""
 
 
 def test_a_scheduled_run_through_a_hung_sts_fails_in_time_and_its_retry_scales_once(
     services: ScalerServices, member_eks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN STS does not answer AssumeRole, and the scheduled scale-down of the cluster's two
-    # node groups with the function's whole timeout
+    # GIVEN STS does not answer AssumeRole, and the scheduled scale-down of a cluster with 12
+    # node groups, with the function's whole timeout
+    extra_groups = [
+        f"batch-{number:02d}" for number in range(NODE_GROUPS_OUTLASTING_THE_TIMEOUT - 2)
+    ]
+    for name in extra_groups:
+        member_eks.create_nodegroup(
+            clusterName=CLUSTER,
+            nodegroupName=name,
+            nodeRole=f"arn:aws:iam::{MEMBER_ACCOUNT_ID}:role/eks-node",
+            subnets=["subnet-1"],
+            capacityType="SPOT",
+            scalingConfig={"minSize": 0, "desiredSize": 2, "maxSize": 6},
+        )
+    scale_down = {
+        **SCALE_DOWN,
+        "nodegroups": [
+            *SCALE_DOWN["nodegroups"],
+            *({"name": name, "desired_size": 0} for name in extra_groups),
+        ],
+    }
     app.FUNCTION.use_services(services)
     time = LambdaTime(TIMEOUT_SECONDS)
     monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
@@ -45,17 +70,30 @@ def test_a_scheduled_run_through_a_hung_sts_fails_in_time_and_its_retry_scales_o
     hub.events.register_first("before-send.sts.AssumeRole", fault.hang)
     # WHEN the schedule invokes the scaler
     with pytest.raises(ScheduledRunUnfinishedError) as raised:
-        app.lambda_handler(SCALE_DOWN, time.context())
-    # THEN each node group's AssumeRole was given up after its bounded attempts, and the run
-    # failed in time naming the account, so the schedule retries it (Lambda did not end it)
-    assert fault.attempts == 4
-    assert time.spent <= 2 * HUB_CALL_SECONDS
-    assert [item["status"] for item in raised.value.unfinished] == ["error", "error"]
+        app.lambda_handler(scale_down, time.context())
+    # THEN the member's AssumeRole was given up once, after its bounded attempts, and every node
+    # group failed at once on it: the run failed in time naming the account, so the schedule
+    # retries it (Lambda did not end it)
+    assert fault.attempts == HUB_ATTEMPTS
+    assert time.spent <= HUB_CALL_SECONDS
+    assert [item["status"] for item in raised.value.unfinished] == ["error"] * (
+        NODE_GROUPS_OUTLASTING_THE_TIMEOUT
+    )
     assert "cannot access account" in str(raised.value)
     # WHEN STS answers again and the schedule retries the run
-    sessions.hub_client("sts").meta.events.unregister("before-send.sts.AssumeRole", fault.hang)
-    retried = app.lambda_handler(SCALE_DOWN, FakeLambdaContext())
-    # THEN the retry scaled both node groups down
-    assert [item["status"] for item in retried["results"]] == ["scaling_initiated"] * 2
+    sts = sessions.hub_client("sts")
+    sts.meta.events.unregister("before-send.sts.AssumeRole", fault.hang)
+    assumed: list[str] = []
+    sts.meta.events.register_first(
+        "before-send.sts.AssumeRole", lambda **_: assumed.append("AssumeRole")
+    )
+    retried = app.lambda_handler(scale_down, FakeLambdaContext())
+    # THEN the retry assumed the member role again, once, and scaled every node group down
+    assert assumed == ["AssumeRole"]
+    assert [item["status"] for item in retried["results"]] == ["scaling_initiated"] * (
+        NODE_GROUPS_OUTLASTING_THE_TIMEOUT
+    )
     assert sizes(member_eks, "system")["desired_size"] == 1
-    assert sizes(member_eks, "batch-spot")["desired_size"] == 0
+    assert all(
+        sizes(member_eks, name)["desired_size"] == 0 for name in ["batch-spot", *extra_groups]
+    )

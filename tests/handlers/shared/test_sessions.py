@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
+from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from catalog.functions import FUNCTIONS
@@ -17,6 +21,7 @@ from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError, MemberAccessError
 from fleet_shared.sessions import (
     CLIENT_CONFIG,
+    HUB_ATTEMPTS,
     HUB_CALL_SECONDS,
     AccountSessions,
     bounded_config,
@@ -114,6 +119,106 @@ def test_failed_assume_role_raises_member_access_error(sessions: AccountSessions
             sessions.client("eks", MEMBER, REGION)
     assert (raised.value.account_id, raised.value.region) == (MEMBER, REGION)
     assert "AccessDenied" in raised.value.cause
+
+
+@dataclass
+class UnansweredAssumeRole:
+    """Every AssumeRole attempt times out as botocore times out an STS that does not answer,
+    until `answering`; the first attempt waits for `let_fail` (when given) after setting
+    `entered`."""
+
+    timeout: type[ConnectTimeoutError | ReadTimeoutError]
+    attempts: int = 0
+    answering: bool = False
+    entered: threading.Event | None = None
+    let_fail: threading.Event | None = None
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.answering:
+            return
+        self.attempts += 1
+        if self.attempts == 1 and self.entered is not None and self.let_fail is not None:
+            self.entered.set()
+            self.let_fail.wait(10)
+        raise self.timeout(endpoint_url=request.url)
+
+
+def unanswered_assume_role(
+    sessions: AccountSessions,
+    monkeypatch: pytest.MonkeyPatch,
+    timeout: type[ConnectTimeoutError | ReadTimeoutError] = ReadTimeoutError,
+    **waits: threading.Event,
+) -> UnansweredAssumeRole:
+    """Make the hub STS time out every AssumeRole attempt (botocore's wait between attempts
+    skipped)."""
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda _: None))
+    fault = UnansweredAssumeRole(timeout, **waits)
+    sessions.hub_client("sts").meta.events.register_first("before-send.sts.AssumeRole", fault)
+    return fault
+
+
+@pytest.mark.parametrize("timeout", [ReadTimeoutError, ConnectTimeoutError])
+def test_a_member_sts_did_not_answer_fails_at_once_until_the_next_invocation(
+    sessions: AccountSessions,
+    monkeypatch: pytest.MonkeyPatch,
+    timeout: type[ConnectTimeoutError | ReadTimeoutError],
+) -> None:
+    # GIVEN STS timing out every attempt of the AssumeRole into a member
+    fault = unanswered_assume_role(sessions, monkeypatch, timeout)
+    with pytest.raises(MemberAccessError) as first:
+        sessions.client("eks", MEMBER, REGION)
+    assert fault.attempts == HUB_ATTEMPTS
+    # WHEN STS answers again, and the same invocation asks for that member once more
+    fault.answering = True
+    with pytest.raises(MemberAccessError) as again:
+        sessions.session(MEMBER, REGION)
+    # THEN it fails at once with the same cause, STS not asked: the invocation would wait
+    # HUB_CALL_SECONDS for each of its node groups or checks in that member
+    assert fault.attempts == HUB_ATTEMPTS
+    assert (again.value.account_id, again.value.region) == (MEMBER, REGION)
+    assert again.value.cause == first.value.cause
+    # AND another member, another region of it and the hub are reached as before
+    assert sessions.client("sts", OTHER_MEMBER, REGION).get_caller_identity()["Account"] == (
+        OTHER_MEMBER
+    )
+    assert sessions.client("sts", MEMBER, "eu-west-1").get_caller_identity()["Account"] == MEMBER
+    assert sessions.hub_client("sts").get_caller_identity()["Account"] == MOTO_ACCOUNT
+    # WHEN the next invocation starts THEN STS is asked again for the member
+    sessions.forget_unanswered_members()
+    assert sessions.client("sts", MEMBER, REGION).get_caller_identity()["Account"] == MEMBER
+
+
+def test_a_refused_assume_role_is_asked_again(sessions: AccountSessions) -> None:
+    # GIVEN STS refusing the AssumeRole into a member twice (an answer, which comes at once)
+    with Stubber(sessions.hub_client("sts")) as stubber:
+        stubber.add_client_error("assume_role", "AccessDenied", "not authorized")
+        stubber.add_client_error("assume_role", "AccessDenied", "not authorized")
+        # WHEN the member is asked for twice in one invocation
+        for _ in range(2):
+            with pytest.raises(MemberAccessError) as raised:
+                sessions.session(MEMBER, REGION)
+            assert "AccessDenied" in raised.value.cause
+        # THEN each asked STS: only a silent STS is remembered
+        stubber.assert_no_pending_responses()
+
+
+def test_threads_waiting_on_a_member_whose_sts_did_not_answer_fail_without_asking_again(
+    sessions: AccountSessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN STS holding the first AssumeRole into a member, then timing out every attempt
+    entered, let_fail = threading.Event(), threading.Event()
+    fault = unanswered_assume_role(sessions, monkeypatch, entered=entered, let_fail=let_fail)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(sessions.session, MEMBER, REGION)
+        assert entered.wait(10)
+        # WHEN a second thread (another node group of the run) asks for the same member
+        # meanwhile, and the first AssumeRole then times out
+        second = pool.submit(sessions.session, MEMBER, REGION)
+        let_fail.set()
+        # THEN both fail naming the member, on the one AssumeRole's attempts
+        assert isinstance(first.exception(timeout=10), MemberAccessError)
+        assert isinstance(second.exception(timeout=10), MemberAccessError)
+    assert fault.attempts == HUB_ATTEMPTS
 
 
 def test_a_hung_hub_sts_sns_or_s3_takes_a_small_part_of_every_functions_timeout(
