@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
+import botocore.endpoint
+import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from fleet_shared.clock import ManualClock
@@ -63,6 +66,12 @@ class LambdaTime:
     def context(self) -> FakeLambdaContext:
         """The Lambda context of the invocation."""
         return SimulatedContext(time=self)
+
+    def spend_botocore_waits(self, monkeypatch: pytest.MonkeyPatch) -> LambdaTime:
+        """Make botocore's waits between attempts spend this invocation's time instead of the
+        test's; returns this time."""
+        monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=self.spend))
+        return self
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import botocore.endpoint
 import pytest
 
 from catalog.functions import function_spec
@@ -375,8 +373,7 @@ def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
     ec2_b = member_session(MEMBER_B).client("ec2")
     daily_b = _volume(ec2_b, backup="daily")
     backup({"action": "backup", "dry_run": True})
-    time = LambdaTime(600)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(600).spend_botocore_waits(monkeypatch)
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
     hung = hang_every_attempt(member_ec2, "ec2", hung_call, time)
     # WHEN the night's run comes
@@ -416,8 +413,7 @@ def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging
     # answering, and an invocation with `seconds_left`, more than BACKUP_TARGET_SECONDS (30 s)
     monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     backup({"action": "backup", "dry_run": True})
-    time = LambdaTime(seconds_left)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
     member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
     hang_every_attempt(member_ec2, "ec2", "DescribeSnapshots", time)

@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import botocore.endpoint
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from change_validator_helpers import (
@@ -585,8 +583,7 @@ def test_a_bake_check_whose_member_endpoint_hangs_is_counted_before_lambda_ends_
     # never answering when the bake ends; the bake callback has the validator's whole 120 s
     update_id = "4d5e6f70-0000-4111-8222-933344445566"
     node_group_update_baking(validator, update_id)
-    time = LambdaTime(120)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
     hung = hang_every_attempt(
         member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers", time
     )
@@ -834,8 +831,7 @@ def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_as
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
     update_id = degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
     # AND the scaler taking longer to answer than the bake callback's 120 s (waiting on its lock)
-    time = LambdaTime(120)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
     monkeypatch.setattr(ValidatorServices, "scaler_client", SCALER_CLIENT)
     services = validator.services[0]
     hub = services.sessions.session(services.sessions.hub_account_id, REGION)

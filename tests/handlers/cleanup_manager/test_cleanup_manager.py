@@ -6,11 +6,9 @@ import io
 import zipfile
 from collections.abc import Callable
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import botocore.endpoint
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import BotoCoreError
@@ -712,8 +710,7 @@ def test_a_member_whose_endpoint_never_answers_costs_the_run_one_bounded_call(
     ec2_b = member_session(MEMBER_B).client("ec2")
     stale_b = _snapshot(ec2_b)
     cleaner({"action": "cleanup", "dry_run": True})
-    time = LambdaTime(600)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(600).spend_botocore_waits(monkeypatch)
     member_client = built_services[0].member_client(service, MEMBER_A, REGION)
     hung = hang_every_attempt(member_client, service, hung_call, time)
     # WHEN the day's run comes
@@ -753,8 +750,7 @@ def test_a_lambda_endpoint_that_did_not_answer_a_listing_is_not_called_for_delet
     _functions_with_old_versions(member_session(MEMBER_A), ["orders", "search"])
     cleaner({"action": "cleanup"})
     future_clock.advance(timedelta(days=7).total_seconds())
-    time = LambdaTime(600)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(600).spend_botocore_waits(monkeypatch)
     member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
     hung = hang_every_attempt(member_lambda, "lambda", "DeleteFunction", time)
 
@@ -796,8 +792,7 @@ def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging
     monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
     _functions_with_old_versions(member_session(MEMBER_A), ["orders", "billing"])
     cleaner({"action": "cleanup", "dry_run": True})
-    time = LambdaTime(seconds_left)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
     member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
     hang_every_attempt(member_ec2, "ec2", "CreateTags", time)

@@ -9,11 +9,9 @@ import gzip
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import botocore.endpoint
 import moto.logs.models
 import numpy as np
 import pyarrow as pa
@@ -699,8 +697,7 @@ def test_a_target_whose_endpoint_hangs_costs_at_most_its_budget_and_the_report_i
 ) -> None:
     # GIVEN an invocation with 120 s left, and one cluster's CloudWatch (or one function's Logs
     # Insights) endpoint that accepts the connection and never answers
-    time = LambdaTime(120)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
     fault = HungOperation(time)
     session = app.FUNCTION.services().sessions.session(account_id, REGION)
     session.events.register_first(f"before-parameter-build.{operation}", fault.note_config)
@@ -728,8 +725,7 @@ def test_a_memory_query_is_not_polled_again_when_a_hung_poll_would_outlast_the_r
     # GIVEN an invocation with 60 s left, a fleet function whose Logs Insights query keeps
     # running, pauses between polls that spend the invocation's time, and a Logs endpoint that
     # stops answering (accepts the connection, never answers) once 12.5 s or less are left
-    time = LambdaTime(60)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(60).spend_botocore_waits(monkeypatch)
     monkeypatch.setattr(InstantCostServices, "pause", lambda _, seconds: time.spend(seconds))
     stub_cost_forecast(1_000.0)
     create_functions(analyzer)

@@ -13,11 +13,9 @@ import copy
 import io
 import json
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import botocore.endpoint
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
@@ -117,7 +115,7 @@ def hang(
     """Make `cluster`'s calls of `operation` (service id and name) hang in the forecaster's
     member session, and botocore's waits between attempts spend the invocation's time instead
     of the test's."""
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time.spend_botocore_waits(monkeypatch)
     fault = HungEndpoint(cluster, time)
     session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
     session.events.register_first(f"before-parameter-build.{operation}", fault.note_call)
@@ -327,7 +325,7 @@ class HungHubService:
 def hang_hub(service: str, time: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> HungHubService:
     """Make every call of `service` (its service id) in the forecaster's hub session hang, and
     botocore's waits between attempts spend the invocation's time instead of the test's."""
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time.spend_botocore_waits(monkeypatch)
     fault = HungHubService(time)
     session = app.FUNCTION.services().sessions.session(HUB_ACCOUNT_ID, REGION)
     session.events.register_first(f"before-parameter-build.{service}", fault.note_call)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import botocore.endpoint
 import pytest
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, sizes
 
@@ -61,8 +59,7 @@ def test_a_scheduled_run_through_a_hung_sts_fails_in_time_and_its_retry_scales_o
         ],
     }
     app.FUNCTION.use_services(services)
-    time = LambdaTime(TIMEOUT_SECONDS)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
     sessions = services.sessions
     hub = sessions.session(sessions.hub_account_id, sessions.home_region)
     fault = HungOperation(time)

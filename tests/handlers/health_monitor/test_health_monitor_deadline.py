@@ -8,10 +8,8 @@ the invocation ends as Lambda ends it, from wherever it is."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
-import botocore.endpoint
 import pytest
 
 from catalog.functions import FUNCTIONS_BY_NAME
@@ -32,7 +30,7 @@ def hang_hub_operation(
 ) -> HungOperation:
     """Make every attempt of the hub's `operation` (service id and name) hang, in whichever
     client the function builds for it, and botocore's waits between attempts spend `time`."""
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time.spend_botocore_waits(monkeypatch)
     sessions = services.sessions
     hub = sessions.session(sessions.hub_account_id, sessions.home_region)
     fault = HungOperation(time)
@@ -85,8 +83,7 @@ def test_a_hung_sns_fails_the_run_in_time_and_the_retry_sends_the_alert_once(
     # GIVEN a node group with 1 of 2 instances unhealthy (a warning to alert), SNS not answering
     # Publish, and a fleet run with the function's whole timeout
     member_cluster.mark_unhealthy(1)
-    time = LambdaTime(TIMEOUT_SECONDS)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
     sns = health_services().hub_client("sns")
     fault = hang_every_attempt(sns, "sns", "Publish", time)
     # WHEN the scheduled fleet run checks the cluster
@@ -118,8 +115,7 @@ def test_a_cluster_whose_eks_endpoint_hangs_costs_one_bounded_call_and_the_run_r
 ) -> None:
     # GIVEN the member's EKS endpoint does not answer DescribeCluster, and a fleet run with the
     # function's whole timeout
-    time = LambdaTime(TIMEOUT_SECONDS)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
     member = health_services().sessions.session(MEMBER, REGION)
     fault = HungOperation(time)
     member.events.register_first("before-parameter-build.eks.DescribeCluster", fault.note_config)

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import botocore.endpoint
 import pytest
 
 from catalog.functions import FUNCTIONS_BY_NAME
@@ -417,8 +415,7 @@ def test_a_cluster_whose_cloudwatch_hangs_is_its_error_within_its_budget_and_the
 ) -> None:
     # GIVEN a run with 120 s left, and the cluster's CloudWatch endpoint that accepts the
     # connection and never answers
-    time = LambdaTime(120)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
     fault = HungOperation(time)
     session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
     session.events.register_first("before-parameter-build.cloudwatch.GetMetricData",
@@ -441,8 +438,9 @@ def test_a_cluster_whose_analysis_s3_does_not_take_is_its_error_and_the_run_retu
     # GIVEN a run with the function's whole timeout, a cluster measured, and the data bucket's
     # endpoint accepting the analysis's PutObject and never answering
     put_saturated_window(fake_clock, 4)
-    time = LambdaTime(FUNCTIONS_BY_NAME["performance_analyzer"].timeout_seconds)
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=time.spend))
+    time = LambdaTime(
+        FUNCTIONS_BY_NAME["performance_analyzer"].timeout_seconds
+    ).spend_botocore_waits(monkeypatch)
     fault = hang_every_attempt(app.FUNCTION.services().hub_client("s3"), "s3", "PutObject", time)
     # WHEN the fleet is analysed
     result = analyze({"action": "analyze_fleet"}, time.context())
