@@ -30,13 +30,13 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError, FleetError
 from fleet_shared.fan_out import NOT_STARTED, Deadline
 from fleet_shared.inventory import Cluster, MemberAccount
+from fleet_shared.sessions import HUB_CALL_SECONDS
 from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.forecast import forecast_cluster
 from handlers.demand_forecaster.models import FleetForecastRequest, ForecastRequest
 from handlers.demand_forecaster.predictive_request import scale_predictively
 from handlers.demand_forecaster.services import (
-    HUB_CALL_SECONDS,
     READ_CALL_SECONDS,
     SCALER_CALL_SECONDS,
     ForecasterServices,

@@ -2,12 +2,13 @@
 
 The fleet run calls the hub's state table and SNS once or more per cluster (the forecast's save,
 a warning per node group short of capacity, the predictive decision's record and its alert).
-Their clients give up a call after `services.HUB_CALL_SECONDS`, but a service whose endpoint
-hangs would cost every one of those calls that long, and a fleet of clusters the run's time. So
-once a call of a hub service got no answer (no connection, or no answer read, after every
-attempt) every later call of that service fails at once with `HubServiceNotAnsweringError`,
-until the next invocation: a run spends at most one bounded call per hub service on an endpoint
-that hangs, which is what `cluster_forecasts.cluster_seconds` reserves.
+Their clients give up a call after `fleet_shared.sessions.HUB_CALL_SECONDS`, but a service
+whose endpoint hangs would cost every one of those calls that long, and a fleet of clusters the
+run's time. So once a call of a hub service got no answer (no connection, or no answer read,
+after every attempt) every later call of that service fails at once with
+`HubServiceNotAnsweringError`, until the next invocation: a run spends at most one bounded call
+per hub service on an endpoint that hangs, which is what `cluster_forecasts.cluster_seconds`
+reserves.
 
 The record is per container, like the clients it watches (cached by the sessions, shared by every
 invocation of the container): the handler forgets it at the start of each invocation, so a

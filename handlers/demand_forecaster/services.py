@@ -9,7 +9,7 @@ from typing import Any
 from botocore.config import Config
 
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.sessions import bounded_config
+from fleet_shared.sessions import HUB_CALL_CONFIG, HUB_CONNECT_TIMEOUT_SECONDS, bounded_config
 from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.hub_answers import UNANSWERED_HUB_SERVICES
 
@@ -33,22 +33,6 @@ MEMBER_READ_CONFIG = bounded_config(
     attempts=READ_ATTEMPTS,
 )
 
-HUB_CONNECT_TIMEOUT_SECONDS = 2
-HUB_READ_TIMEOUT_SECONDS = 5
-"""The state table, SNS and S3 answer within tens of milliseconds in the function's own region;
-an endpoint silent this long is not going to answer."""
-HUB_ATTEMPTS = 2
-HUB_CALL_SECONDS = HUB_ATTEMPTS * (HUB_CONNECT_TIMEOUT_SECONDS + HUB_READ_TIMEOUT_SECONDS) + sum(
-    min(2**retry, _MAX_RETRY_BACKOFF_SECONDS) for retry in range(HUB_ATTEMPTS - 1)
-)
-"""The longest one hub call can take, every attempt timing out (15 s): botocore's defaults (60 s
-and 60 s, 6 attempts) let a state table or SNS that hangs take the whole 300 s of the fleet run
-at its first call."""
-HUB_CALL_CONFIG = bounded_config(
-    connect_seconds=HUB_CONNECT_TIMEOUT_SECONDS,
-    read_seconds=HUB_READ_TIMEOUT_SECONDS,
-    attempts=HUB_ATTEMPTS,
-)
 SCALER_READ_TIMEOUT_SECONDS = 130
 """Longer than the scaler's own 120 s timeout, so its answer is read rather than cut off."""
 SCALER_CALL_SECONDS = HUB_CONNECT_TIMEOUT_SECONDS + SCALER_READ_TIMEOUT_SECONDS
@@ -67,7 +51,8 @@ class ForecasterServices(FunctionServices[ForecasterEnvironment]):
 
     def hub_client(self, service: str, region: str | None = None) -> Any:
         """A client of `service` in the hub account (the state table's, SNS's and the
-        inventory's), with `HUB_CALL_CONFIG`, refused once its service did not answer."""
+        inventory's), with the fleet's `HUB_CALL_CONFIG` for every service, the state table's
+        included, refused once its service did not answer."""
         return self._watched_hub_client(service, region, HUB_CALL_CONFIG)
 
     @property
