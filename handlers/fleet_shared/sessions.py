@@ -19,6 +19,7 @@ that member and region's own lock, and boto3 clients are thread-safe once built.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -57,17 +58,58 @@ def bounded_config(
     return CLIENT_CONFIG.merge(Config(**bounds))
 
 
+_TIMEOUT_RETRY_WAIT_SECONDS = 0.05
+_LONGEST_RETRY_WAIT_SECONDS = 20
+
+
+def longest_hung_call_seconds(config: Config) -> int:
+    """The longest one call of a client built with `config` takes when its endpoint never
+    answers, in whole seconds rounded up: every attempt spends its connect and read timeouts,
+    and botocore waits between the attempts.
+
+    botocore's standard mode (`botocore/retries/standard.py`, `ExponentialBackoff.delay_amount`,
+    slept by `botocore.endpoint`) waits `random() * min(scale * 2 ** (n - 1), 20)` seconds after
+    attempt n: full jitter, capped at 20 s. `scale` is 1 s after a throttling answer (its error
+    code, or a 429 the model does not name) and 50 ms after anything else: a connect or read
+    timeout, a connection error, a 5xx (DynamoDB's are 25 ms). An answer with an
+    `x-amz-retry-after` header may wait up to 5 s more. An endpoint that never answers gives
+    neither an error code nor a header, so its waits are the 50 ms ones (50, 100, 200 ms, ...:
+    under 2 s over 6 attempts); a throttling answer's longer waits follow an answer, and are not
+    this bound's case. The connect timeout is counted once per attempt, as urllib3 spends it on
+    each address the endpoint's name resolves to: a name of several addresses that all drop the
+    connection takes that many times as long.
+
+    Raises ValueError for another retry mode (legacy and adaptive wait differently) or a config
+    that leaves the number of attempts to the environment.
+    """
+    retries = config.retries or {}
+    if retries.get("mode") != "standard":
+        raise ValueError(f"retries mode {retries.get('mode')!r}: the bound knows standard only")
+    if "total_max_attempts" in retries:
+        attempts = retries["total_max_attempts"]
+    elif "max_attempts" in retries:
+        # botocore's max_attempts counts the retries, not the first call.
+        attempts = retries["max_attempts"] + 1
+    else:
+        raise ValueError("retries without max_attempts: the environment would choose them")
+    waits = sum(
+        min(_TIMEOUT_RETRY_WAIT_SECONDS * 2 ** (attempt - 1), _LONGEST_RETRY_WAIT_SECONDS)
+        for attempt in range(1, attempts)
+    )
+    return math.ceil(attempts * (config.connect_timeout + config.read_timeout) + waits)
+
+
 HUB_CONNECT_TIMEOUT_SECONDS = 2
 HUB_READ_TIMEOUT_SECONDS = 5
 """STS (AssumeRole), SNS (Publish) and S3 (the data bucket's objects) answer within a second in
 the function's own region; an endpoint silent this long is not going to answer."""
 HUB_ATTEMPTS = 2
-_WAIT_BEFORE_SECOND_ATTEMPT_SECONDS = 1
-"""botocore's standard mode waits up to 2^0 s before the second attempt."""
-HUB_CALL_SECONDS = (
-    HUB_ATTEMPTS * (HUB_CONNECT_TIMEOUT_SECONDS + HUB_READ_TIMEOUT_SECONDS)
-    + _WAIT_BEFORE_SECOND_ATTEMPT_SECONDS
+HUB_CALL_CONFIG = bounded_config(
+    connect_seconds=HUB_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=HUB_READ_TIMEOUT_SECONDS,
+    attempts=HUB_ATTEMPTS,
 )
+HUB_CALL_SECONDS = longest_hung_call_seconds(HUB_CALL_CONFIG)
 """The longest a bounded hub call takes, every attempt timing out (15 s): an eighth of the
 shortest timeout of a function that assumes member roles or publishes alerts (120 s: eks_scaler,
 health_monitor, change_validator). An account reached through a hung STS is then reported
@@ -76,11 +118,6 @@ platform's retry sends it (`alert_delivery`); an object a hung S3 did not take (
 report) is the error of its target or its run. botocore's defaults (60 s to connect, 60 s to
 read, 6 attempts) let one such call outlast every function's timeout: every member session
 starts with an AssumeRole, and the writes and alerts come at the end of the work."""
-HUB_CALL_CONFIG = bounded_config(
-    connect_seconds=HUB_CONNECT_TIMEOUT_SECONDS,
-    read_seconds=HUB_READ_TIMEOUT_SECONDS,
-    attempts=HUB_ATTEMPTS,
-)
 BOUNDED_HUB_SERVICES = frozenset({"sts", "sns", "s3"})
 """The hub services whose clients (`hub_client`) have `HUB_CALL_CONFIG`: member sessions' STS, the
 alerts' SNS, and S3 (the inventory, reports, analyses and state kept in the data bucket)."""

@@ -1,0 +1,107 @@
+"""`sessions.longest_hung_call_seconds` against botocore's own retries: a call whose every
+attempt hangs, botocore's waits drawn at their longest and spent in simulated time."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+from botocore.retries import standard
+
+from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
+from tests.handlers.deadlines import LambdaTime
+
+REGION = "eu-west-1"
+FLEET_ATTEMPTS = 6
+"""CLIENT_CONFIG's 5 retries and the first call."""
+
+
+class EndpointThatNeverAnswers:
+    """Every attempt connects at the last moment of its connect timeout, then waits out its read
+    timeout without a byte: the longest a timed-out attempt takes."""
+
+    def __init__(self, time: LambdaTime, config: Config) -> None:
+        self.time = time
+        self.attempt_seconds = config.connect_timeout + config.read_timeout
+        self.attempts = 0
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        self.attempts += 1
+        self.time.spend(self.attempt_seconds)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def hung_call_seconds(config: Config, monkeypatch: pytest.MonkeyPatch) -> tuple[float, int]:
+    """The simulated seconds and the attempts of one call through a client with `config` to an
+    endpoint that never answers, botocore's jitter drawing the longest wait every time."""
+    monkeypatch.setattr(
+        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
+    )
+    time = LambdaTime(seconds_left=math.inf).spend_botocore_waits(monkeypatch)
+    client = boto3.client(
+        "sts",
+        region_name=REGION,
+        config=config,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    endpoint = EndpointThatNeverAnswers(time, config)
+    client.meta.events.register_first("before-send.sts.GetCallerIdentity", endpoint)
+    with pytest.raises(ReadTimeoutError):
+        client.get_caller_identity()
+    return time.spent, endpoint.attempts
+
+
+@pytest.mark.parametrize(
+    ("attempts", "made"), [(1, 1), (2, 2), (5, 5), (None, FLEET_ATTEMPTS)], ids=str
+)
+def test_a_call_whose_every_attempt_hangs_ends_within_its_longest_hung_call_seconds(
+    monkeypatch: pytest.MonkeyPatch, attempts: int | None, made: int
+) -> None:
+    # GIVEN a client bounded to 2 s to connect and 5 s to read, in `attempts` (the fleet's 6
+    # when not given), whose endpoint never answers and whose waits botocore draws at their
+    # longest
+    config = bounded_config(connect_seconds=2, read_seconds=5, attempts=attempts)
+
+    # WHEN one call is made
+    spent, attempts_made = hung_call_seconds(config, monkeypatch)
+
+    # THEN it makes every attempt and ends within the bound
+    assert attempts_made == made
+    assert spent <= longest_hung_call_seconds(config)
+    # AND the bound is botocore's own waits rounded up to the second, not a guess with room
+    assert longest_hung_call_seconds(config) - spent < 1
+
+
+def test_the_bound_caps_botocores_wait_at_twenty_seconds_as_botocore_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a call of 12 attempts of 1 s each: its waits double from 50 ms, and the 10th and 11th
+    # (25.6 s and 51.2 s uncapped) are botocore's cap, 20 s
+    config = bounded_config(connect_seconds=0.5, read_seconds=0.5, attempts=12)
+
+    # WHEN its every attempt hangs
+    spent, attempts_made = hung_call_seconds(config, monkeypatch)
+
+    # THEN the bound is 12 s of attempts, 25.55 s of doubling waits and two of 20 s, rounded up
+    assert attempts_made == 12
+    assert longest_hung_call_seconds(config) == 78
+    assert 77 < spent <= 78
+
+
+def test_a_config_the_bound_cannot_know_is_refused_naming_what_it_lacks() -> None:
+    # GIVEN botocore's adaptive mode (client-side rate limiting adds its own waits), and a
+    # standard mode whose attempts the environment would choose
+    adaptive = Config(retries={"mode": "adaptive", "total_max_attempts": 2})
+    unnamed_attempts = Config(retries={"mode": "standard"})
+
+    # WHEN their bounds are asked for THEN each is refused, saying why
+    with pytest.raises(ValueError, match="'adaptive'"):
+        longest_hung_call_seconds(adaptive)
+    with pytest.raises(ValueError, match="max_attempts"):
+        longest_hung_call_seconds(unnamed_attempts)
