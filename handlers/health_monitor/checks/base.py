@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.clock import Clock
 from fleet_shared.fan_out import Deadline
 from fleet_shared.inventory import Cluster
-from fleet_shared.sessions import bounded_config
+from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.probe import Probe
@@ -35,18 +35,16 @@ MEMBER_READ_TIMEOUT_SECONDS = 6
 GetMetricData of one load balancer) answer within a second or two; an endpoint silent this long
 is not going to answer."""
 MEMBER_ATTEMPTS = 2
-MEMBER_CALL_SECONDS = (
-    MEMBER_ATTEMPTS * (MEMBER_CONNECT_TIMEOUT_SECONDS + MEMBER_READ_TIMEOUT_SECONDS) + 1
-)
-"""The longest one member call takes, every attempt timing out (17 s, botocore's wait of at most
-1 s between the attempts included): the check is then one that could not run, and the others go
-on. botocore's defaults (60 s to connect, 60 s to read, 6 attempts) let one hung call outlast the
-function's 120 s timeout, ending the run with no report and no alert."""
 MEMBER_CALL_CONFIG = bounded_config(
     connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
     read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
     attempts=MEMBER_ATTEMPTS,
 )
+MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CALL_CONFIG)
+"""The longest one member call takes, every attempt timing out (17 s, botocore's wait between
+the attempts included): the check is then one that could not run, and the others go on.
+botocore's defaults (60 s to connect, 60 s to read, 6 attempts) let one hung call outlast the
+function's 120 s timeout, ending the run with no report and no alert."""
 
 
 @dataclass(frozen=True)

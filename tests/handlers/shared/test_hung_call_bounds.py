@@ -13,12 +13,22 @@ from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 from botocore.retries import standard
 
+from fleet_shared import sessions
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
+from handlers.health_monitor.checks import base as health_checks
 from tests.handlers.deadlines import LambdaTime
 
 REGION = "eu-west-1"
 FLEET_ATTEMPTS = 6
 """CLIENT_CONFIG's 5 retries and the first call."""
+FIGURES = {
+    "hub calls": (sessions.HUB_CALL_CONFIG, sessions.HUB_CALL_SECONDS),
+    "health_monitor member calls": (
+        health_checks.MEMBER_CALL_CONFIG,
+        health_checks.MEMBER_CALL_SECONDS,
+    ),
+}
+"""Each module's figure for one hung call of its bounded clients, and the config of those."""
 
 
 class EndpointThatNeverAnswers:
@@ -105,3 +115,17 @@ def test_a_config_the_bound_cannot_know_is_refused_naming_what_it_lacks() -> Non
         longest_hung_call_seconds(adaptive)
     with pytest.raises(ValueError, match="max_attempts"):
         longest_hung_call_seconds(unnamed_attempts)
+
+
+@pytest.mark.parametrize("calls", FIGURES)
+def test_every_modules_figure_for_a_hung_call_is_as_long_as_botocore_takes(
+    monkeypatch: pytest.MonkeyPatch, calls: str
+) -> None:
+    # GIVEN the config of a module's bounded clients and the figure its reserves and docs use
+    config, figure = FIGURES[calls]
+
+    # WHEN one call through such a client goes to an endpoint that never answers
+    spent, _ = hung_call_seconds(config, monkeypatch)
+
+    # THEN the call ends within the module's figure
+    assert spent <= figure
