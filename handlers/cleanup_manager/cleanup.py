@@ -37,7 +37,7 @@ from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.observability import observability_for
-from fleet_shared.sessions import bounded_config
+from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
@@ -87,14 +87,12 @@ MEMBER_CONFIG = bounded_config(
     read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
     attempts=MEMBER_ATTEMPTS,
 )
-"""One member call that hangs fails within about 90 s (the fleet's 6 attempts, kept so that a
-region's throttled CreateTags or DeleteSnapshot calls still back off, of 5 s to connect and 10 s
-to read). With botocore's default timeouts (60 s each) one hung call took 6 minutes, and with
-the next resource's call Lambda ended the 600 s run: no result, no notices, and the targets the
-run had not come to were left for the next day."""
-HUNG_MEMBER_CALL_SECONDS = (
-    MEMBER_ATTEMPTS * (MEMBER_CONNECT_TIMEOUT_SECONDS + MEMBER_READ_TIMEOUT_SECONDS) + 2
-)
+"""One member call that hangs fails within 92 s, HUNG_MEMBER_CALL_SECONDS (the fleet's 6 attempts,
+kept so that a region's throttled CreateTags or DeleteSnapshot calls still back off, of 5 s to
+connect and 10 s to read). With botocore's default timeouts (60 s each) one hung call took 6
+minutes, and with the next resource's call Lambda ended the 600 s run: no result, no notices, and
+the targets the run had not come to were left for the next day."""
+HUNG_MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CONFIG)
 """The longest one member call takes when its endpoint never answers: each attempt waits out both
 timeouts, and botocore's waits between attempts after a timeout (50 ms, doubling) add under 2 s."""
 HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS

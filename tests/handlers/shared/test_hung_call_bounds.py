@@ -15,6 +15,8 @@ from botocore.retries import standard
 
 from fleet_shared import sessions
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
+from handlers.backup_scheduler import backup
+from handlers.cleanup_manager import cleanup
 from handlers.health_monitor.checks import base as health_checks
 from tests.handlers.deadlines import LambdaTime
 
@@ -27,6 +29,8 @@ FIGURES = {
         health_checks.MEMBER_CALL_CONFIG,
         health_checks.MEMBER_CALL_SECONDS,
     ),
+    "backup_scheduler member calls": (backup.MEMBER_CONFIG, backup.HUNG_MEMBER_CALL_SECONDS),
+    "cleanup_manager member calls": (cleanup.MEMBER_CONFIG, cleanup.HUNG_MEMBER_CALL_SECONDS),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
 
