@@ -9,7 +9,12 @@ from typing import Any
 from botocore.config import Config
 
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.sessions import HUB_CALL_CONFIG, HUB_CONNECT_TIMEOUT_SECONDS, bounded_config
+from fleet_shared.sessions import (
+    HUB_CALL_CONFIG,
+    HUB_CONNECT_TIMEOUT_SECONDS,
+    bounded_config,
+    longest_hung_call_seconds,
+)
 from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.hub_answers import UNANSWERED_HUB_SERVICES
 
@@ -19,31 +24,27 @@ READ_TIMEOUT_SECONDS = 10
 GetMetricData of 4 hourly series) answer within a second or two; an endpoint that hangs is given
 up after this long without a byte."""
 READ_ATTEMPTS = 3
-_MAX_RETRY_BACKOFF_SECONDS = 20
-"""botocore's standard mode waits up to 2^(n-1) s, at most 20, before attempt n+1."""
-READ_CALL_SECONDS = READ_ATTEMPTS * (READ_CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + sum(
-    min(2**retry, _MAX_RETRY_BACKOFF_SECONDS) for retry in range(READ_ATTEMPTS - 1)
-)
-"""The longest one member read can take, every attempt timing out (48 s): botocore's defaults
-(60 s to connect, 60 s to read, 6 attempts) would let one hung endpoint take the whole 300 s of
-the fleet run."""
 MEMBER_READ_CONFIG = bounded_config(
     connect_seconds=READ_CONNECT_TIMEOUT_SECONDS,
     read_seconds=READ_TIMEOUT_SECONDS,
     attempts=READ_ATTEMPTS,
 )
+READ_CALL_SECONDS = longest_hung_call_seconds(MEMBER_READ_CONFIG)
+"""The longest one member read can take, every attempt timing out (46 s): botocore's defaults
+(60 s to connect, 60 s to read, 6 attempts) would let one hung endpoint take the whole 300 s of
+the fleet run."""
 
 SCALER_READ_TIMEOUT_SECONDS = 130
 """Longer than the scaler's own 120 s timeout, so its answer is read rather than cut off."""
-SCALER_CALL_SECONDS = HUB_CONNECT_TIMEOUT_SECONDS + SCALER_READ_TIMEOUT_SECONDS
-"""The longest asking the scaler can take: one attempt, since a second after a read that timed
-out would wait as long again, more than a fleet run has; a request the scaler's Lambda refused
-or throttled is a failed decision, alerted, and the next hour asks again."""
 SCALER_CALL_CONFIG = bounded_config(
     connect_seconds=HUB_CONNECT_TIMEOUT_SECONDS,
     read_seconds=SCALER_READ_TIMEOUT_SECONDS,
     attempts=1,
 )
+SCALER_CALL_SECONDS = longest_hung_call_seconds(SCALER_CALL_CONFIG)
+"""The longest asking the scaler can take (132 s): one attempt, since a second after a read that
+timed out would wait as long again, more than a fleet run has; a request the scaler's Lambda
+refused or throttled is a failed decision, alerted, and the next hour asks again."""
 
 
 class ForecasterServices(FunctionServices[ForecasterEnvironment]):

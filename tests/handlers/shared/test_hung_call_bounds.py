@@ -17,6 +17,7 @@ from fleet_shared import sessions
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from handlers.backup_scheduler import backup
 from handlers.cleanup_manager import cleanup
+from handlers.demand_forecaster import services as forecaster
 from handlers.health_monitor.checks import base as health_checks
 from tests.handlers.deadlines import LambdaTime
 
@@ -31,6 +32,11 @@ FIGURES = {
     ),
     "backup_scheduler member calls": (backup.MEMBER_CONFIG, backup.HUNG_MEMBER_CALL_SECONDS),
     "cleanup_manager member calls": (cleanup.MEMBER_CONFIG, cleanup.HUNG_MEMBER_CALL_SECONDS),
+    "demand_forecaster member reads": (forecaster.MEMBER_READ_CONFIG, forecaster.READ_CALL_SECONDS),
+    "demand_forecaster scaler calls": (
+        forecaster.SCALER_CALL_CONFIG,
+        forecaster.SCALER_CALL_SECONDS,
+    ),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
 
