@@ -45,7 +45,7 @@ from fleet_shared.exceptions import ConfigurationError, FleetError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
-from fleet_shared.sessions import bounded_config
+from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.timestamps import iso_z
 from handlers.cost_analyzer import explorer, rightsizing
 from handlers.cost_analyzer.athena import aggregate_with_athena
@@ -60,18 +60,17 @@ whose group would make its key longer (a tag value, a service name) is keyed by 
 digest instead, well inside the limit."""
 WRITE_RESERVE_SECONDS = 10.0
 """Time kept for writing the report and delivering its alerts."""
-TARGET_CALL_SECONDS = 18.0
-"""The longest one call of `TARGET_CALL_CONFIG` takes when its endpoint never answers."""
-POLL_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + TARGET_CALL_SECONDS
-"""An Athena or memory query still running with less left in the invocation is given up (the
-section's or function's error): one more poll that hung would eat into the report's time."""
-
 TARGET_CALL_CONFIG = bounded_config(connect_seconds=2, read_seconds=6, attempts=2)
 """The clients of a target's calls (a cluster's utilisation, a function's Logs Insights query)
 and of the Athena query: an endpoint that never answers costs a call at most two attempts of 2 s
 connect and 6 s read and botocore's pause between them (TARGET_CALL_SECONDS, leaving the report
-12 s of COST_TARGET_SECONDS' default 30 s), where botocore's defaults (5 attempts of 60 s) used
+13 s of COST_TARGET_SECONDS' default 30 s), where botocore's defaults (5 attempts of 60 s) used
 up the invocation before the report."""
+TARGET_CALL_SECONDS = longest_hung_call_seconds(TARGET_CALL_CONFIG)
+"""The longest one call of `TARGET_CALL_CONFIG` takes when its endpoint never answers (17 s)."""
+POLL_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + TARGET_CALL_SECONDS
+"""An Athena or memory query still running with less left in the invocation is given up (the
+section's or function's error): one more poll that hung would eat into the report's time."""
 
 _SECTION_ERRORS = (FleetError, ClientError, BotoCoreError, ValueError, KeyError, RuntimeError)
 

@@ -17,6 +17,7 @@ from fleet_shared import sessions
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from handlers.backup_scheduler import backup
 from handlers.cleanup_manager import cleanup
+from handlers.cost_analyzer import analysis as cost_analysis
 from handlers.demand_forecaster import services as forecaster
 from handlers.health_monitor.checks import base as health_checks
 from tests.handlers.deadlines import LambdaTime
@@ -36,6 +37,10 @@ FIGURES = {
     "demand_forecaster scaler calls": (
         forecaster.SCALER_CALL_CONFIG,
         forecaster.SCALER_CALL_SECONDS,
+    ),
+    "cost_analyzer target calls": (
+        cost_analysis.TARGET_CALL_CONFIG,
+        cost_analysis.TARGET_CALL_SECONDS,
     ),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
