@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.sessions import bounded_config
+from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from handlers.change_validator.environment import ValidatorEnvironment
 
 FUNCTION_NAME = "change_validator"
@@ -51,10 +51,13 @@ MEMBER_READ_CONFIG = bounded_config(
     read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
     attempts=MEMBER_READ_ATTEMPTS,
 )
-"""One member read that hangs fails within 75 s (5 attempts of 5 s to connect and 10 s to read),
-inside the validator's 120 s, so the check is counted and the next one booked. With botocore's
-defaults (60 s to connect, 60 s to read, 6 attempts) Lambda ended the invocation first, every
-attempt, and the validation was left with no verdict, no warning and nothing booked."""
+"""One member read that hangs fails within MEMBER_READ_SECONDS, inside the validator's 120 s, so
+the check is counted and the next one booked. With botocore's defaults (60 s to connect, 60 s to
+read, 6 attempts) Lambda ended the invocation first, every attempt, and the validation was left
+with no verdict, no warning and nothing booked."""
+MEMBER_READ_SECONDS = longest_hung_call_seconds(MEMBER_READ_CONFIG)
+"""The longest one member read takes when its endpoint never answers (76 s: 5 attempts of 5 s to
+connect and 10 s to read, and botocore's waits between them, 750 ms at most)."""
 
 
 class ValidatorServices(FunctionServices[ValidatorEnvironment]):

@@ -16,6 +16,7 @@ from botocore.retries import standard
 from fleet_shared import sessions
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from handlers.backup_scheduler import backup
+from handlers.change_validator import services as validator
 from handlers.cleanup_manager import cleanup
 from handlers.cost_analyzer import analysis as cost_analysis
 from handlers.demand_forecaster import services as forecaster
@@ -42,6 +43,7 @@ FIGURES = {
         cost_analysis.TARGET_CALL_CONFIG,
         cost_analysis.TARGET_CALL_SECONDS,
     ),
+    "change_validator member reads": (validator.MEMBER_READ_CONFIG, validator.MEMBER_READ_SECONDS),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
 
