@@ -33,7 +33,7 @@ WEEK = timedelta(days=7)
 CLUSTER_CALL_CONFIG = bounded_config(connect_seconds=2, read_seconds=6, attempts=2)
 """The clients of a cluster's reads (CloudWatch, ELB): an endpoint that never answers fails the
 cluster at its first call within two attempts of 2 s connect and 6 s read and botocore's pause
-between them (18 s, inside the 30 s a cluster is started with), where botocore's defaults (5
+between them (17 s, inside the 30 s a cluster is started with), where botocore's defaults (5
 attempts of 60 s) outlasted the invocation."""
 
 

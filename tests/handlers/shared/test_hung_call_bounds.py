@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,11 +20,14 @@ from handlers.backup_scheduler import backup
 from handlers.change_validator import services as validator
 from handlers.cleanup_manager import cleanup
 from handlers.cost_analyzer import analysis as cost_analysis
+from handlers.demand_forecaster import cluster_forecasts
 from handlers.demand_forecaster import services as forecaster
 from handlers.health_monitor.checks import base as health_checks
+from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
 from tests.handlers.deadlines import LambdaTime
 
 REGION = "eu-west-1"
+REPOSITORY = Path(__file__).resolve().parents[3]
 FLEET_ATTEMPTS = 6
 """CLIENT_CONFIG's 5 retries and the first call."""
 FIGURES = {
@@ -146,3 +150,58 @@ def test_every_modules_figure_for_a_hung_call_is_as_long_as_botocore_takes(
 
     # THEN the call ends within the module's figure
     assert spent <= figure
+
+
+FORECASTER_CLUSTER_SECONDS = (
+    forecaster.READ_CALL_SECONDS
+    + cluster_forecasts.CLUSTER_WORK_SECONDS
+    + cluster_forecasts.HUB_SILENCE_SECONDS
+    + cluster_forecasts.RUN_END_SECONDS
+)
+DOC_FIGURES = {
+    "docs/architecture.md": [
+        f"fails the AssumeRole within {sessions.HUB_CALL_SECONDS} s, `HUB_CALL_SECONDS`",
+    ],
+    "docs/functions/health_monitor.md": [
+        f"gets no answer is given up within {health_checks.MEMBER_CALL_SECONDS} s",
+    ],
+    "docs/functions/backup_scheduler.md": [
+        f"attempts: {backup.HUNG_MEMBER_CALL_SECONDS} s at most",
+        f"the {backup.HUNG_ENDPOINTS_SECONDS} s its EC2 and DynamoDB endpoints take when they never"
+        f" answer (one call of {backup.HUNG_MEMBER_CALL_SECONDS} s each)",
+    ],
+    "docs/functions/cleanup_manager.md": [
+        f"attempts: {cleanup.HUNG_MEMBER_CALL_SECONDS} s at most",
+        f"the {cleanup.HUNG_ENDPOINTS_SECONDS} s its EC2 and Lambda endpoints take when they never"
+        f" answer (one call of {cleanup.HUNG_MEMBER_CALL_SECONDS} s each)",
+    ],
+    "docs/functions/demand_forecaster.md": [
+        f"A cluster needs {FORECASTER_CLUSTER_SECONDS} s left: {forecaster.READ_CALL_SECONDS} s for"
+        " one of its member reads timing out",
+        f"{forecaster.SCALER_CALL_SECONDS} s more in predictive mode",
+    ],
+    "docs/functions/cost_analyzer.md": [
+        f"gives up within {cost_analysis.TARGET_CALL_SECONDS} s",
+        f"less than {cost_analysis.POLL_RESERVE_SECONDS:g} s are left (one more poll's"
+        f" {cost_analysis.TARGET_CALL_SECONDS} s",
+    ],
+    "docs/functions/change_validator.md": [
+        f"fails its check within {validator.MEMBER_READ_SECONDS} s",
+    ],
+    "docs/functions/performance_analyzer.md": [
+        f"give up a call within {longest_hung_call_seconds(CLUSTER_CALL_CONFIG)} s",
+    ],
+}
+"""The sentences of the doc pages that state a hung call's bound, as the code computes it."""
+
+
+@pytest.mark.parametrize("page", DOC_FIGURES)
+def test_every_doc_page_states_the_hung_call_figures_the_code_computes(page: str) -> None:
+    # GIVEN a doc page that says how long a hung call, or a reserve made of them, takes
+    text = " ".join((REPOSITORY / page).read_text().split())
+
+    # WHEN its sentences are looked for with the figures the code computes
+    missing = [sentence for sentence in DOC_FIGURES[page] if sentence not in text]
+
+    # THEN each is there, so no page states a figure the code no longer has
+    assert missing == []
