@@ -69,15 +69,16 @@ def longest_hung_call_seconds(config: Config) -> int:
 
     botocore's standard mode (`botocore/retries/standard.py`, `ExponentialBackoff.delay_amount`,
     slept by `botocore.endpoint`) waits `random() * min(scale * 2 ** (n - 1), 20)` seconds after
-    attempt n: full jitter, capped at 20 s. `scale` is 1 s after a throttling answer (its error
-    code, or a 429 the model does not name) and 50 ms after anything else: a connect or read
-    timeout, a connection error, a 5xx (DynamoDB's are 25 ms). An answer with an
-    `x-amz-retry-after` header may wait up to 5 s more. An endpoint that never answers gives
-    neither an error code nor a header, so its waits are the 50 ms ones (50, 100, 200 ms, ...:
-    under 2 s over 6 attempts); a throttling answer's longer waits follow an answer, and are not
-    this bound's case. The connect timeout is counted once per attempt, as urllib3 spends it on
-    each address the endpoint's name resolves to: a name of several addresses that all drop the
-    connection takes that many times as long.
+    attempt n: full jitter, capped at 20 s. `scale` is 1 s after a throttling answer (a throttling
+    error code, S3's 503 SlowDown among them, or a 429 the model does not name) and 50 ms after
+    anything else: a connect or read timeout, a connection error, any other 5xx (25 ms for
+    DynamoDB). An answer with an `x-amz-retry-after` header may wait up to 5 s more. An endpoint
+    that never answers gives neither an error code nor a header, so its waits are the 50 ms ones
+    (50, 100, 200 ms, ...: under 2 s over 6 attempts); a throttling answer's longer waits follow
+    an answer, and are not this bound's case. A client whose retry quota is spent stops retrying,
+    which only shortens the call. The connect timeout is counted once per attempt, though urllib3
+    spends it on each address the endpoint's name resolves to in turn: a name of several
+    addresses that all drop the connection can take that many times as long.
 
     Raises ValueError for another retry mode (legacy and adaptive wait differently) or a config
     that leaves the number of attempts to the environment.
