@@ -13,6 +13,9 @@ goes through here. Table layout (partition key `pk`, sort key `sk`, both strings
 | saved value  | `STATE#<key>`         | `VALUE#<name>`             |
 | dedup claim  | `ONCE#<key>`          | `ONCE`                     |
 
+Every conditional put also writes a fresh `write_token`, by which a put botocore sent again
+after its answer was lost recognises the item it already wrote (`_conditional_put`).
+
 DynamoDB deletes expired items up to days late, so an item whose `expires_at` is in the past is
 treated as absent everywhere: conditions compare `expires_at` with the clock, and reads drop it.
 All reads are strongly consistent, because they decide whether to act.
@@ -79,6 +82,7 @@ DEFAULT_IN_PROGRESS_SECONDS = 900
 """How long an unfinished idempotent request blocks repeats: the longest Lambda timeout."""
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_WRITE_TOKEN = "write_token"
 _IN_PROGRESS = "IN_PROGRESS"
 _COMPLETED = "COMPLETED"
 _HISTORY_PREFIX = "HISTORY#"
@@ -562,19 +566,10 @@ class StateTable:
         item = self._value_item(key, name, value, ttl_seconds)
         if read is None:
             return self._put_if_free(item) is None
-        try:
-            self._client.put_item(
-                TableName=self._table_name,
-                Item=item,
-                ConditionExpression="#data = :read",
-                ExpressionAttributeNames={"#data": "data"},
-                ExpressionAttributeValues={":read": {"S": read.version}},
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        refused_by = self._conditional_put(
+            item, "#data = :read", {"#data": "data"}, {":read": {"S": read.version}}
+        )
+        return refused_by is None
 
     def _value_item(
         self, key: str, name: str, value: dict[str, Any], ttl_seconds: int | None
@@ -622,19 +617,39 @@ class StateTable:
             condition += " OR #owner = :owner"
             names["#owner"] = "owner"
             values[":owner"] = {"S": or_owner}
+        return self._conditional_put(item, condition, names, values)
+
+    def _conditional_put(
+        self,
+        item: dict[str, Any],
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, dict[str, str]],
+    ) -> dict[str, Any] | None:
+        """Put `item` if `condition` holds. Returns None when written, else the existing item.
+
+        botocore sends a put again when its answer was lost (a read timeout, a closed
+        connection) after DynamoDB may have applied it; that retry then fails its own condition.
+        Each put carries a fresh `write_token`, so an existing item holding ours is this put,
+        applied: it counts as written, as if the answer had arrived.
+        """
+        write_token = uuid.uuid4().hex
         try:
             self._client.put_item(
                 TableName=self._table_name,
-                Item=item,
+                Item={**item, _WRITE_TOKEN: {"S": write_token}},
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if _is_condition_failure(error):
-                return dict(error.response.get("Item", {}))
-            raise
+            if not _is_condition_failure(error):
+                raise
+            existing = dict(error.response.get("Item", {}))
+            if existing.get(_WRITE_TOKEN, {}).get("S") == write_token:
+                return None
+            return existing
         return None
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:

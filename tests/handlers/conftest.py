@@ -16,9 +16,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 import yaml
 from moto import mock_aws
@@ -147,6 +149,12 @@ def mocked_aws() -> Iterator[None]:
     """moto in process for the duration of the test."""
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore sends its retries at once: the test's time is not spent on their jittered waits."""
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda _seconds: None))
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ with SSM-style ThrottlingException before moto sees them. A malformed answer is 
 body the caller cannot read: `answer_malformed` sends it for one operation, likewise before moto.
 A refusal botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`;
 S3's own InternalError, which it retries, from `s3_error_every_attempt`;
-`refuse_completions` fails only the writes that complete an idempotent request. A
+`refuse_completions` fails only the writes that complete an idempotent request. An answer lost
+after the request was applied (`lose_first_answer`) lets moto's stub act on the first attempt and
+then fails it with a read timeout, so botocore sends the same request again. A
 hang (`hang_first_attempt`) holds a request the way a peer that never answers holds an
 invocation until Lambda kills it: nothing after it runs, not even the invocation's `finally`
 blocks, until the test releases it.
@@ -26,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from moto.core.models import botocore_stubber
 
 
 @dataclass
@@ -200,6 +203,35 @@ def refuse_completions(dynamodb_client: Any, scope: str) -> CompletionRefusal:
     claim once SNS took the alert) through `dynamodb_client` fail to connect, until healed."""
     fault = CompletionRefusal(scope)
     dynamodb_client.meta.events.register_first("before-send.dynamodb.PutItem", fault)
+    return fault
+
+
+@dataclass
+class LostAnswer:
+    """Lets moto apply the first attempt of one operation whose body holds each of `body_parts`,
+    then fails that attempt with a read timeout, as a DynamoDB whose answer to an applied write
+    never arrives; botocore sends the request again, and moto answers that attempt."""
+
+    operation: str
+    body_parts: tuple[bytes, ...] = ()
+    lost: int = 0
+
+    def __call__(self, request: Any, **kwargs: Any) -> None:
+        if self.lost or not all(part in (request.body or b"") for part in self.body_parts):
+            return
+        self.lost += 1
+        botocore_stubber(request=request, **kwargs)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def lose_first_answer(
+    client: Any, service: str, operation: str, *, body_with: tuple[bytes, ...] = ()
+) -> LostAnswer:
+    """Make moto apply the first attempt of `operation` on `client` (with `body_with`, the first
+    whose body contains each of those bytes) and lose its answer, so botocore's retry sends the
+    same request to a table that already holds its write."""
+    fault = LostAnswer(operation, body_with)
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 
 

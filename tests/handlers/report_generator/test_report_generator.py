@@ -32,7 +32,7 @@ from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.generate import generate_report
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
-from tests.handlers.faults import InjectedHang, InvocationKilledError
+from tests.handlers.faults import InjectedHang, InvocationKilledError, lose_first_answer
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -386,6 +386,32 @@ def test_a_report_whose_alert_sns_refuses_is_kept_and_not_generated_again(
     assert f"reports/2025-06-01/{OLD_RUN}/_manifest.json" in keys_under(s3, "reports/")
     # AND the same event again is a repeat: the report is not written a second time
     assert generate(event)["objects"][0]["status"] == "repeat"
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_report_whose_announcement_claim_lost_its_answer_is_announced_once(
+    s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun, alert_inbox: Any
+) -> None:
+    # GIVEN a processed run, and DynamoDB applying the claim of its report-ready alert but its
+    # answer never arriving (botocore sends the claim again)
+    event = event_for(s3, BUCKET, process_run(OLD_RUN))
+    alert_inbox.receive()
+    fault = lose_first_answer(
+        generator_services.hub_client("dynamodb"),
+        "dynamodb",
+        "PutItem",
+        body_with=(generate_module.ANNOUNCED_CLAIM_PREFIX.encode(),),
+    )
+    # WHEN the generator runs, and the same event comes again
+    first = generate(event)["objects"][0]
+    repeat = generate(event)["objects"][0]
+    # THEN the first run announced the report, and it was announced once
+    assert fault.lost == 1
+    assert (first["status"], first["alert_published"]) == ("generated", True)
+    assert repeat["status"] == "repeat"
+    assert [alert.alert["title"] for alert in alert_inbox.receive()] == [
+        f"Availability report {OLD_RUN} ready"
+    ]
 
 
 def test_names_that_look_like_formulas_or_hold_control_characters_stay_text_in_the_workbook(

@@ -11,7 +11,7 @@ from fleet_shared import state_table as state_table_module
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
 from fleet_shared.state_table import StateTable
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import fail_every_attempt, lose_first_answer
 
 # Locks ---------------------------------------------------------------------------------------
 
@@ -449,3 +449,120 @@ def test_claim_once_is_true_once_within_its_ttl_and_again_after(
     fake_clock.advance(2)
     assert state_table.claim_once("alert/abc123", ttl_seconds=300)
     assert not state_table.claim_once("alert/abc123", ttl_seconds=300)
+
+
+# Writes whose answer was lost ----------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_once_claim_whose_answer_was_lost_is_still_the_first_claim(
+    state_table: StateTable, dynamodb_client: Any
+) -> None:
+    # GIVEN DynamoDB applying the first claim of a key but its answer never arriving
+    fault = lose_first_answer(dynamodb_client, "dynamodb", "PutItem")
+    # WHEN the key is claimed (botocore sends the put again), then claimed again
+    first = state_table.claim_once("report-ready#2025-06-02", ttl_seconds=3600)
+    repeat = state_table.claim_once("report-ready#2025-06-02", ttl_seconds=3600)
+    # THEN the first claim is the one that counts, as if its answer had arrived, and only the
+    # repeat is refused
+    assert fault.lost == 1
+    assert (first, repeat) == (True, False)
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_request_whose_claims_answer_was_lost_acts_once_and_completes(
+    state_table: StateTable, dynamodb_client: Any
+) -> None:
+    # GIVEN DynamoDB applying a request's IN_PROGRESS claim but its answer never arriving
+    fault = lose_first_answer(dynamodb_client, "dynamodb", "PutItem", body_with=(b"IN_PROGRESS",))
+    calls: list[str] = []
+    # WHEN the request runs (botocore sends the claim again), then comes again
+    first = run_once(state_table, "req-1", calls)
+    repeat = run_once(state_table, "req-1", calls)
+    # THEN it acted and completed as if the answer had arrived, and the repeat gets its result
+    assert fault.lost == 1
+    assert first == repeat == {"status": "ok", "scaled": 1}
+    assert calls == ["req-1"]
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+@pytest.mark.parametrize("saved_before", [None, {"sizes": {"apps": 2}}], ids=["new", "changed"])
+def test_a_value_replacement_whose_answer_was_lost_counts_as_saved(
+    state_table: StateTable, dynamodb_client: Any, saved_before: dict[str, Any] | None
+) -> None:
+    # GIVEN a saved value read (or none), and DynamoDB applying its replacement but its answer
+    # never arriving
+    if saved_before is not None:
+        state_table.put_value("dev", "sizes", saved_before)
+    read = state_table.get_versioned_value("dev", "sizes")
+    fault = lose_first_answer(dynamodb_client, "dynamodb", "PutItem")
+    # WHEN the value is replaced (botocore sends the put again)
+    replaced = state_table.replace_value("dev", "sizes", {"sizes": {"apps": 5}}, read=read)
+    # THEN the replacement counts as saved, as if its answer had arrived
+    assert fault.lost == 1
+    assert replaced
+    assert state_table.get_value("dev", "sizes") == {"sizes": {"apps": 5}}
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_lock_writes_whose_answer_was_lost_have_the_effect_of_one_write(
+    state_table: StateTable, dynamodb_client: Any
+) -> None:
+    # GIVEN DynamoDB applying the first take, renewal and release of a lock but losing each answer
+    faults = [
+        lose_first_answer(dynamodb_client, "dynamodb", operation)
+        for operation in ("PutItem", "UpdateItem", "DeleteItem")
+    ]
+    # WHEN spot-a takes and renews the lock (botocore sends each write again)
+    # THEN both hold, and scaler-b is refused, as if the answers had arrived
+    assert state_table.acquire_lock("dev-apps", "spot-a", lease_seconds=60)
+    assert state_table.renew_lock("dev-apps", "spot-a", lease_seconds=60)
+    assert not state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+    # WHEN spot-a releases it THEN the lock is free
+    state_table.release_lock("dev-apps", "spot-a")
+    assert state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+    assert [fault.lost for fault in faults] == [1, 1, 1]
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_claim_writes_whose_answer_was_lost_have_the_effect_of_one_write(
+    state_table: StateTable, dynamodb_client: Any
+) -> None:
+    # GIVEN DynamoDB applying a claim's renewal, a claim's release and a completion but losing
+    # each answer
+    faults = [
+        lose_first_answer(dynamodb_client, "dynamodb", "UpdateItem"),
+        lose_first_answer(dynamodb_client, "dynamodb", "DeleteItem"),
+        lose_first_answer(dynamodb_client, "dynamodb", "PutItem", body_with=(b"COMPLETED",)),
+    ]
+    # WHEN a request renews its claim, then fails and releases it (botocore sends each again)
+    with (
+        pytest.raises(RuntimeError, match="EKS throttled"),
+        state_table.idempotent("eks_scaler", "req-1", ttl_seconds=3600) as request,
+    ):
+        assert request.renew()
+        raise RuntimeError("EKS throttled")
+    # AND its retry acts and completes (sent again too), then comes once more
+    calls: list[str] = []
+    retried = run_once(state_table, "req-1", calls)
+    repeat = run_once(state_table, "req-1", calls)
+    # THEN the renewal held, the release freed the request, and the completion stands
+    assert retried == repeat == {"status": "ok", "scaled": 1}
+    assert calls == ["req-1"]
+    assert [fault.lost for fault in faults] == [1, 1, 1]
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_change_whose_record_lost_its_answer_is_recorded_once(
+    state_table: StateTable, dynamodb_client: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN DynamoDB applying a change's transaction but losing its answer
+    fault = lose_first_answer(dynamodb_client, "dynamodb", "TransactWriteItems")
+    # WHEN the change is recorded (botocore sends the transaction again)
+    state_table.record_change("dev-apps", {"desired": 4}, history_ttl_seconds=3600)
+    # THEN it is the latest change and in the history once
+    assert fault.lost == 1
+    latest = state_table.latest_change("dev-apps")
+    assert latest is not None and latest.record == {"desired": 4}
+    history = state_table.query_history("dev-apps", since=fake_clock.now() - timedelta(minutes=1))
+    assert [change.record for change in history] == [{"desired": 4}]
