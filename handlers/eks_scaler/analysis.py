@@ -49,7 +49,7 @@ def analyze(
     results: list[dict[str, Any]] = []
     if not names:
         try:
-            eks = services.sessions.client("eks", event.account_id, event.region)
+            eks = services.member_client("eks", event.account_id, event.region)
             names = list_node_groups(eks, event.cluster)
         except (FleetError, ClientError, BotoCoreError) as error:
             results.append(node_group_result("*", Status.ERROR, describe_error(error)))
@@ -108,7 +108,7 @@ def cluster_utilization(event: ScalerEvent, services: ScalerServices) -> dict[st
                 }
             )
     try:
-        cloudwatch = services.sessions.client("cloudwatch", event.account_id, event.region)
+        cloudwatch = services.member_client("cloudwatch", event.account_id, event.region)
         values: dict[str, list[float]] = {query["Id"]: [] for query in queries}
         request: dict[str, Any] = {
             "MetricDataQueries": queries,
@@ -255,7 +255,7 @@ def _analyze_one(
     utilization: dict[str, Any],
     forecast: dict[str, Any],
 ) -> dict[str, Any]:
-    eks = services.sessions.client("eks", event.account_id, event.region)
+    eks = services.member_client("eks", event.account_id, event.region)
     described = describe_node_group(eks, event.cluster, name)
     configured = (
         inventory.find_node_group(event.account_id, event.region, event.cluster, name)
@@ -271,7 +271,7 @@ def _analyze_one(
         scale_up_at=services.environment.scaler_scale_up_utilization,
         scale_down_at=services.environment.scaler_scale_down_utilization,
     )
-    autoscaling = services.sessions.client("autoscaling", event.account_id, event.region)
+    autoscaling = services.member_client("autoscaling", event.account_id, event.region)
     cluster = (
         inventory.find_cluster(event.account_id, event.region, event.cluster)
         if inventory is not None

@@ -99,7 +99,7 @@ def check_hold_targets(event: ScalerEvent, services: ScalerServices) -> str | No
     `hold_placed` and freeze nothing. When EKS cannot be asked, the hold is placed anyway (a
     freeze must not wait for EKS), and the returned note says its names were not checked."""
     try:
-        eks = services.sessions.client("eks", event.account_id, event.region)
+        eks = services.member_client("eks", event.account_id, event.region)
         # DescribeCluster first: it says plainly when the cluster is not there.
         eks.describe_cluster(name=event.cluster)
         existing = set(list_node_groups(eks, event.cluster))

@@ -118,13 +118,13 @@ def _scale_one(
     refusal = calendar_refusal(event, group.name, cluster, services.clock.now())
     if refusal is not None:
         return node_group_result(group.name, Status.SKIPPED, refusal), None
-    eks = services.sessions.client("eks", event.account_id, event.region)
+    eks = services.member_client("eks", event.account_id, event.region)
 
     def decide_and_apply(held: HeldLock | None) -> Outcome:
         hold = node_group_hold(event, group.name, services)
         if hold is not None:
             return held_result(group.name, hold), None
-        autoscaling = services.sessions.client("autoscaling", event.account_id, event.region)
+        autoscaling = services.member_client("autoscaling", event.account_id, event.region)
         autoscaler = managing_autoscaler(
             eks, autoscaling, event.cluster, group.name, declared=declared_autoscaler(cluster)
         )

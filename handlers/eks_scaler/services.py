@@ -12,6 +12,27 @@ from fleet_shared.observability import observability_for
 from fleet_shared.sessions import bounded_config
 from handlers.eks_scaler.environment import ScalerEnvironment
 
+MEMBER_CONNECT_TIMEOUT_SECONDS = 2
+MEMBER_READ_TIMEOUT_SECONDS = 6
+"""The scaler's calls in a member account (DescribeCluster, DescribeNodegroup, a page of
+ListNodegroups or DescribeTags, GetMetricData, UpdateNodegroupConfig) answer within a second or
+two; an endpoint silent this long is not going to answer."""
+MEMBER_ATTEMPTS = 2
+MEMBER_CALL_SECONDS = (
+    MEMBER_ATTEMPTS * (MEMBER_CONNECT_TIMEOUT_SECONDS + MEMBER_READ_TIMEOUT_SECONDS) + 1
+)
+"""The longest one member call takes, every attempt timing out (17 s, botocore's wait of at most
+1 s between the attempts included): that node group fails, and the others go on. An endpoint is
+given up for the invocation after two such calls (`fleet_shared.unanswered_endpoints`), so a
+hung EKS and a hung Auto Scaling endpoint cost a run at most 68 s of its 120 s. With botocore's
+defaults (60 s to connect, 60 s to read, 5 retries) one hung UpdateNodegroupConfig outlasted the
+timeout: Lambda ended the run, and the node groups after it were not processed."""
+MEMBER_CALL_CONFIG = bounded_config(
+    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
+    attempts=MEMBER_ATTEMPTS,
+)
+
 
 class ScalerServices(FunctionServices[ScalerEnvironment]):
     """The scaler's services; tests build them with `ScalerServices.create(..., clock=...)`."""
@@ -20,6 +41,12 @@ class ScalerServices(FunctionServices[ScalerEnvironment]):
     def logger(self) -> Any:
         """The function's logger (the same object as `FUNCTION.logger`)."""
         return observability_for(self.function_name).logger
+
+    def member_client(self, service: str, account_id: str, region: str) -> Any:
+        """A client of `service` in a member account and region, its calls bounded by
+        `MEMBER_CALL_CONFIG` and refused at once once its endpoint was given up in this
+        invocation (`AccountSessions.watched_member_client`)."""
+        return self.sessions.watched_member_client(service, account_id, region, MEMBER_CALL_CONFIG)
 
     @cached_property
     def forecaster_client(self) -> Any:

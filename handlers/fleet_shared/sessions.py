@@ -10,6 +10,8 @@ A failing AssumeRole raises `MemberAccessError`, so a handler can record that on
 and go on with the others; an STS that does not answer fails it within `HUB_CALL_SECONDS`, and is
 not asked again for that (account, region) until the next invocation
 (`forget_unanswered_members`): a run asks for one member's session once per node group or check.
+A member client of `watched_member_client` is likewise given up for the rest of the invocation
+once its endpoint did not answer two of its calls (`unanswered_endpoints`).
 Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`)
 variables, which makes a moto server or LocalStack work unchanged.
 
@@ -36,6 +38,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError, MemberAccessError
+from fleet_shared.unanswered_endpoints import UnansweredEndpoints
 
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -164,6 +167,7 @@ class AccountSessions:
         self._assume_locks: dict[tuple[str, str], threading.Lock] = {}
         self._unanswered: dict[tuple[str, str], str] = {}
         """The cause of each member's AssumeRole that STS did not answer in this invocation."""
+        self._unanswered_endpoints = UnansweredEndpoints()
         self._clients: dict[tuple[str, str, str, Config], tuple[boto3.Session, Any]] = {}
 
     @classmethod
@@ -235,10 +239,12 @@ class AccountSessions:
         group or check would otherwise wait `HUB_CALL_SECONDS` for it again, and a run over a
         dozen of them outlasts its function's timeout. The next invocation asks again, as the
         platform's retry (a minute later at the soonest) must, so no time on a clock bounds it:
-        a memory of a few minutes would fail that retry without asking.
+        a memory of a few minutes would fail that retry without asking. The member endpoints
+        given up (`watched_member_client`) are asked again too.
         """
         with self._lock:
             self._unanswered.clear()
+        self._unanswered_endpoints.forget()
 
     def client(
         self, service: str, account_id: str, region: str, config: Config = CLIENT_CONFIG
@@ -257,6 +263,16 @@ class AccountSessions:
             client = session.client(service, config=config)
             self._clients[key] = (session, client)
             return client
+
+    def watched_member_client(
+        self, service: str, account_id: str, region: str, config: Config
+    ) -> Any:
+        """`client(service, account_id, region, config)`, whose calls fail at once with
+        `MemberEndpointNotAnsweringError` once its endpoint did not answer
+        `unanswered_endpoints.GIVEN_UP_AFTER` calls of this invocation: a run over many node
+        groups behind one hung endpoint would otherwise wait out `config`'s bound for each."""
+        client = self.client(service, account_id, region, config)
+        return self._unanswered_endpoints.watch(client, account_id, region)
 
     def hub_client(self, service: str, region: str | None = None) -> Any:
         """A client of `service` in the hub account, in `region` or the home region, with

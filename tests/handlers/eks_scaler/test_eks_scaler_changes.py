@@ -211,7 +211,7 @@ def test_a_change_whose_lock_lease_ran_out_while_reading_is_not_made(  # noqa: P
         if other_done:
             assert state_table.release_lock(lock, "spot_optimizer:fallback")
 
-    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     eks.meta.events.register(
         "after-call.eks.DescribeNodegroup", other_owner_acts_while_the_read_is_slow
     )
@@ -480,7 +480,7 @@ def test_a_scale_down_sends_desired_size_only(
 ) -> None:
     # GIVEN the parameters of every UpdateNodegroupConfig call the scaler makes
     sent: list[dict[str, Any]] = []
-    member_client = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    member_client = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     member_client.meta.events.register(
         "before-parameter-build.eks.UpdateNodegroupConfig",
         lambda params, **_: sent.append(params),
@@ -508,7 +508,7 @@ def test_a_scale_down_eks_refuses_leaves_no_saved_sizes_for_the_morning_to_resto
 ) -> None:
     # GIVEN the evening scale-down of web (2/3/6 -> 2/2/6) with EKS failing every attempt of the
     # update, so web stays at 3
-    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     fault = fail_every_attempt(eks, "eks", "UpdateNodegroupConfig")
     evening = scaler(event("scale_down", {"name": "web", "desired_size": 2}, request_id="eve-1"))
     assert results_by_group(evening)["web"]["status"] == "error"
@@ -628,7 +628,7 @@ def test_a_restore_killed_in_its_update_is_finished_by_its_retry_with_the_saved_
     fake_clock.advance(3600)
     scaler(event("scale_down", {"name": "web", "desired_size": 2}, request_id="eve-1"))
     fake_clock.advance(10 * 3600)
-    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     hang = hang_first_attempt(eks, "eks", "UpdateNodegroupConfig")
     morning = event("scale_up", {"name": "web"}, request_id="morning-1")
     deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))

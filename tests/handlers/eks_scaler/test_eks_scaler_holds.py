@@ -247,7 +247,7 @@ def test_a_hold_is_placed_when_eks_cannot_be_asked_and_says_its_names_were_not_c
     scaler: Scaler, services: ScalerServices, member_eks: Any
 ) -> None:
     # GIVEN EKS in the member account unreachable (every attempt to list node groups fails)
-    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     fail_every_attempt(eks, "eks", "ListNodegroups")
     # WHEN a hold on web comes
     result = scaler(event("hold", {"name": "web"}, until=UNTIL_EVENING, reason="freeze"))

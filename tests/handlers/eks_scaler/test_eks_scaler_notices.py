@@ -32,7 +32,7 @@ def count_scaling_calls(services: ScalerServices) -> list[str]:
     def count(params: dict[str, Any], **_: Any) -> None:
         calls.append(params["nodegroupName"])
 
-    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     eks.meta.events.register("provide-client-params.eks.UpdateNodegroupConfig", count)
     return calls
 
@@ -205,7 +205,7 @@ def test_a_scheduled_change_killed_at_its_deadline_is_finished_by_the_platforms_
         if "/node-groups/web/" in request.url:
             hang(request, **kwargs)
 
-    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     eks.meta.events.register_first("before-send.eks.UpdateNodegroupConfig", hang_on_web)
     request = event(
         "scale_down",

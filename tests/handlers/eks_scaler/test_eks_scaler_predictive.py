@@ -141,7 +141,7 @@ def test_a_hold_placed_while_a_forecast_change_is_being_prepared_stops_it(
             hold = event("hold", until="2025-06-02T20:00:00+05:30", reason="incident 42")
             placed.append(scaler(hold, "inv-hold"))
 
-    eks = services.sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     eks.meta.events.register("after-call.eks.DescribeNodegroup", hold_placed_during_the_read)
     # WHEN the scaler carries out the forecast's request
     item = _only(scaler(_web(5, request_id="predictive-2025-06-02T03")))
