@@ -8,7 +8,9 @@ under the node group's key, and that retry records the change from it and delive
 until a change is recorded, the cooldown also counts from the intent, and the intent's action is
 the node group's last change (a predictive hand-back undoes a forecast's change recorded or not).
 An intent is spent once a change is recorded at or after it (its own, or a later one), and
-deleted when its update fails. A request without a `request_id` has no retry to recognise.
+deleted when EKS refuses its update or never gets it (kept when the update's answer was lost:
+the retry then records the change if it finds it made). A request without a `request_id` has no
+retry to recognise.
 """
 
 from __future__ import annotations

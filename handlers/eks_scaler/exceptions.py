@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet_shared.exceptions import FleetError
 from fleet_shared.validation_errors import cut_echo
 
 
@@ -23,3 +24,18 @@ class ScheduledRunUnfinishedError(Exception):
             for item in unfinished
         )
         super().__init__(f"scheduled {action} of {cluster} left node groups unfinished: {groups}")
+
+
+class UpdateAnswerLostError(FleetError):
+    """UpdateNodegroupConfig reached EKS but its answer was lost (a read timeout, a connection
+    closed before the answer) on its last attempt: EKS may have made the change. The node group
+    is an error, which leaves the request open; its intent and saved sizes are kept, so the
+    retry that finds the node group at its target records and announces the change."""
+
+    def __init__(self, nodegroup: str, cause: Exception) -> None:
+        self.nodegroup = nodegroup
+        self.cause = cut_echo(str(cause))
+        super().__init__(
+            f"{self.cause}: the update's answer was lost, so the change may have been made; a "
+            "retry of the request records it if it finds the node group at its target"
+        )

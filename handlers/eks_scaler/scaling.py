@@ -9,7 +9,8 @@ inventory entry, saved sizes and last change, when and its action, from the stat
 owner took the lock while the reads outlasted it), read the hold again (`held`, changing
 nothing, when one was placed meanwhile: placing a hold takes no lock), save the change's intent
 (change_intents.py, for a request with a `request_id`), save the previous sizes (scale-down) or
-mark the saved ones restored (restore), all undone when the update fails; call
+mark the saved ones restored (restore), all undone when EKS refuses the update or never gets
+it (kept when its answer was lost: EKS may have made it, and the retry finds out); call
 UpdateNodegroupConfig once with `desiredSize` only, and record the change with its info notice
 (notices.py), which the caller delivers once every node group is done. Any failure is reported
 for that node group and the next one goes on.
@@ -20,7 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+)
 
 from fleet_shared.exceptions import FleetError, LockNotAcquiredError
 from fleet_shared.inventory import FleetInventory
@@ -52,12 +58,17 @@ from handlers.eks_scaler.decision import (
     ScalingDecision,
     decide,
 )
+from handlers.eks_scaler.exceptions import UpdateAnswerLostError
 from handlers.eks_scaler.holds import held_result, node_group_hold
 from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
 from handlers.eks_scaler.models import NodeGroupRequest, ScalerEvent, Status, node_group_result
 from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pending_notice
 from handlers.eks_scaler.services import ScalerServices
 from handlers.eks_scaler.sizing import Sizes
+
+_ANSWER_LOST = (ReadTimeoutError, ConnectionClosedError)
+"""The last attempt of a call was sent and no answer came back: EKS may have acted on it (a
+connection that failed or timed out, or a call refused unsent, was not)."""
 
 Outcome = tuple[dict[str, Any], Notice | None]
 """A node group's result, and the notice of the change it made (or that it found pending)."""
@@ -303,13 +314,11 @@ def apply_decision(
             # whose sizes still waited would be made again, and kept over the next evening's
             # sizes, by the next scale-down and restore.
             _mark_restored(services, key, decision.restores, event.request_id)
-        # desiredSize only: the stack file owns minSize and maxSize, and pulumi-eks
-        # ignoreScalingChanges ignores desiredSize alone, so `pulumi up` never undoes this.
-        update = eks.update_nodegroup_config(
-            clusterName=event.cluster,
-            nodegroupName=name,
-            scalingConfig={"desiredSize": decision.target.desired_size},
-        )["update"]
+        update = _update_desired_size(eks, event.cluster, name, decision.target.desired_size)
+    except UpdateAnswerLostError:
+        # EKS may have made the change: what was written for it stays true if it did, and the
+        # request's retry finds out (at its target: recorded from the intent; not: made then).
+        raise
     except (ClientError, BotoCoreError):
         if decision.saves_previous_sizes:
             _put_back_saved_sizes(services, key, name, decision.replaced_saved_sizes)
@@ -349,6 +358,22 @@ def apply_decision(
     return initiated, notice
 
 
+def _update_desired_size(eks: Any, cluster: str, name: str, desired_size: int) -> dict[str, Any]:
+    """Start the update of the node group's desiredSize, and return it. Raises
+    UpdateAnswerLostError when the call reached EKS but no answer came back."""
+    try:
+        # desiredSize only: the stack file owns minSize and maxSize, and pulumi-eks
+        # ignoreScalingChanges ignores desiredSize alone, so `pulumi up` never undoes this.
+        update: dict[str, Any] = eks.update_nodegroup_config(
+            clusterName=cluster,
+            nodegroupName=name,
+            scalingConfig={"desiredSize": desired_size},
+        )["update"]
+    except _ANSWER_LOST as error:
+        raise UpdateAnswerLostError(name, error) from error
+    return update
+
+
 def _this_requests_notice(
     event: ScalerEvent,
     name: str,
@@ -373,11 +398,11 @@ def _this_requests_notice(
 def _put_back_saved_sizes(
     services: ScalerServices, key: str, name: str, replaced: SavedSizes | None
 ) -> None:
-    """Put back the saved sizes an update that failed `replaced`: a scale-down's save (the sizes
-    saved then are the current ones, and a later restore would take them back from whatever the
-    node group has by then; should EKS have taken an update whose answer was lost, the morning
-    scale_up, finding nothing waiting, raises it to the stack file's desired size instead), or
-    a restore's mark (the sizes wait again for the retry)."""
+    """Put back the saved sizes an update that EKS refused or never received `replaced`: a
+    scale-down's save (the sizes saved then are the current ones, and a later restore would
+    take them back from whatever the node group has by then), or a restore's mark (the sizes
+    wait again for the retry). An update whose answer was lost keeps them: EKS may have made
+    it."""
     try:
         if replaced is None:
             services.state.delete_value(key, SAVED_SIZES_NAME)
