@@ -27,6 +27,7 @@ TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["eks_scaler"].timeout_seconds
 SCALE_DOWN = json.loads(
     (Path(__file__).parents[3] / "events/eks_scaler/scale_down_schedule.json").read_text()
 )
+ANALYZE = json.loads((Path(__file__).parents[3] / "events/eks_scaler/analyze.json").read_text())
 EXTRA_NODE_GROUPS = [f"batch-{number:02d}" for number in range(10)]
 """With system and batch-spot, 12 node groups: one hung EKS call each (60 s) outlasts the
 timeout many times over."""
@@ -34,13 +35,13 @@ timeout many times over."""
 
 @dataclass
 class HungEndpoint:
-    """Every attempt of the EKS calls whose URL contains `url_part` goes to an endpoint that
-    accepts the connection and never answers: each spends the client's read timeout of the
-    invocation's time and fails as botocore fails it; `healed` lets them through."""
+    """Every attempt of the calls whose URL contains `url_part` goes to an endpoint that accepts
+    the connection and never answers: each spends the client's read timeout of the invocation's
+    time and fails as botocore fails it; `healed` lets them through."""
 
     time: LambdaTime
     read_timeout: float
-    url_part: str = "/clusters/"
+    url_part: str
     attempts: int = 0
     healed: bool = False
 
@@ -52,13 +53,14 @@ class HungEndpoint:
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
-def hang_eks(
-    services: ScalerServices, time: LambdaTime, url_part: str = "/clusters/"
+def hang_member_endpoint(
+    services: ScalerServices, time: LambdaTime, service: str, url_part: str = ""
 ) -> HungEndpoint:
-    """Make the scaler's member EKS client hang on every call whose URL contains `url_part`."""
-    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
-    fault = HungEndpoint(time, eks.meta.config.read_timeout, url_part)
-    eks.meta.events.register_first("before-send.eks", fault)
+    """Make the scaler's member client of `service` hang on every call whose URL contains
+    `url_part`."""
+    client = services.member_client(service, MEMBER_ACCOUNT_ID, REGION)
+    fault = HungEndpoint(time, client.meta.config.read_timeout, url_part)
+    client.meta.events.register_first(f"before-send.{service}", fault)
     return fault
 
 
@@ -89,7 +91,7 @@ def test_a_node_group_whose_update_hangs_fails_alone_and_the_others_are_scaled_i
     }
     app.FUNCTION.use_services(services)
     time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
-    fault = hang_eks(services, time, url_part="/node-groups/web/update-config")
+    fault = hang_member_endpoint(services, time, "eks", url_part="/node-groups/web/update-config")
     # WHEN the schedule invokes the scaler
     with pytest.raises(ScheduledRunUnfinishedError) as raised:
         app.lambda_handler(scale_down, time.context())
@@ -121,7 +123,7 @@ def test_node_groups_behind_a_hung_eks_endpoint_fail_at_once_after_two_and_the_r
     }
     app.FUNCTION.use_services(services)
     time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
-    fault = hang_eks(services, time)
+    fault = hang_member_endpoint(services, time, "eks")
     # WHEN the schedule invokes the scaler
     with pytest.raises(ScheduledRunUnfinishedError) as raised:
         app.lambda_handler(scale_down, time.context())
@@ -144,3 +146,28 @@ def test_node_groups_behind_a_hung_eks_endpoint_fail_at_once_after_two_and_the_r
     assert all(
         sizes(member_eks, name)["desired_size"] == 0 for name in ["batch-spot", *EXTRA_NODE_GROUPS]
     )
+
+
+def test_an_analysis_whose_member_endpoints_hang_answers_in_time(
+    services: ScalerServices, member_eks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an analysis of 12 node groups with the function's whole timeout, and neither the
+    # member's CloudWatch nor its EKS endpoint answering any call
+    add_node_groups(member_eks, EXTRA_NODE_GROUPS)
+    names = ["system", "web", "batch-spot", *EXTRA_NODE_GROUPS[:-1]]
+    analysis_request = {**ANALYZE, "nodegroups": [{"name": name} for name in names]}
+    app.FUNCTION.use_services(services)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    hang_member_endpoint(services, time, "cloudwatch")
+    hang_member_endpoint(services, time, "eks")
+    # WHEN the analysis is asked for
+    analysis = app.lambda_handler(analysis_request, time.context())
+    # THEN it answers in time (Lambda did not end it): the utilisation unavailable after one
+    # bounded call, the first two node groups failed on their bounded call and the others at once
+    assert time.spent <= (1 + GIVEN_UP_AFTER) * MEMBER_CALL_SECONDS
+    assert analysis["utilization"]["available"] is False
+    assert "Read timeout" in analysis["utilization"]["reason"]
+    reasons = [item["reason"] for item in analysis["results"]]
+    assert [item["status"] for item in analysis["results"]] == ["error"] * 12
+    assert all("Read timeout" in reason for reason in reasons[:GIVEN_UP_AFTER])
+    assert all("not asked again" in reason for reason in reasons[GIVEN_UP_AFTER:])
