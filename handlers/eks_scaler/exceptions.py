@@ -27,10 +27,10 @@ class ScheduledRunUnfinishedError(Exception):
 
 
 class UpdateAnswerLostError(FleetError):
-    """UpdateNodegroupConfig reached EKS but its answer was lost (a read timeout, a connection
-    closed before the answer) on its last attempt: EKS may have made the change. The node group
-    is an error, which leaves the request open; its intent and saved sizes are kept, so the
-    retry that finds the node group at its target records and announces the change."""
+    """UpdateNodegroupConfig failed after one of its attempts reached EKS and got no answer (a
+    read timeout, a connection closed before the answer): EKS may have made the change. The node
+    group is an error, which leaves the request open; its intent and saved sizes are kept, so
+    the retry that finds the node group at its target records and announces the change."""
 
     def __init__(self, nodegroup: str, cause: Exception) -> None:
         self.nodegroup = nodegroup

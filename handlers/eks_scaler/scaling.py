@@ -21,12 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import FleetError, LockNotAcquiredError
 from fleet_shared.inventory import FleetInventory
@@ -62,13 +57,10 @@ from handlers.eks_scaler.exceptions import UpdateAnswerLostError
 from handlers.eks_scaler.holds import held_result, node_group_hold
 from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
 from handlers.eks_scaler.models import NodeGroupRequest, ScalerEvent, Status, node_group_result
+from handlers.eks_scaler.node_group_updates import update_desired_size
 from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pending_notice
 from handlers.eks_scaler.services import ScalerServices
 from handlers.eks_scaler.sizing import Sizes
-
-_ANSWER_LOST = (ReadTimeoutError, ConnectionClosedError)
-"""The last attempt of a call was sent and no answer came back: EKS may have acted on it (a
-connection that failed or timed out, or a call refused unsent, was not)."""
 
 Outcome = tuple[dict[str, Any], Notice | None]
 """A node group's result, and the notice of the change it made (or that it found pending)."""
@@ -314,7 +306,7 @@ def apply_decision(
             # whose sizes still waited would be made again, and kept over the next evening's
             # sizes, by the next scale-down and restore.
             _mark_restored(services, key, decision.restores, event.request_id)
-        update = _update_desired_size(eks, event.cluster, name, decision.target.desired_size)
+        update = update_desired_size(eks, event.cluster, name, decision.target.desired_size)
     except UpdateAnswerLostError:
         # EKS may have made the change: what was written for it stays true if it did, and the
         # request's retry finds out (at its target: recorded from the intent; not: made then).
@@ -356,22 +348,6 @@ def apply_decision(
         **override,
     )
     return initiated, notice
-
-
-def _update_desired_size(eks: Any, cluster: str, name: str, desired_size: int) -> dict[str, Any]:
-    """Start the update of the node group's desiredSize, and return it. Raises
-    UpdateAnswerLostError when the call reached EKS but no answer came back."""
-    try:
-        # desiredSize only: the stack file owns minSize and maxSize, and pulumi-eks
-        # ignoreScalingChanges ignores desiredSize alone, so `pulumi up` never undoes this.
-        update: dict[str, Any] = eks.update_nodegroup_config(
-            clusterName=cluster,
-            nodegroupName=name,
-            scalingConfig={"desiredSize": desired_size},
-        )["update"]
-    except _ANSWER_LOST as error:
-        raise UpdateAnswerLostError(name, error) from error
-    return update
 
 
 def _this_requests_notice(

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto.core.models import botocore_stubber
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, sizes
 
@@ -24,23 +24,30 @@ SYSTEM_KEY = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
 class AnswersLost:
     """Lets moto apply the first `lost` attempts of UpdateNodegroupConfig, then discards moto's
     answer and fails the attempt with a read timeout, as an answer lost on its way back; later
-    attempts are answered. Notes the `clientRequestToken` of every attempt."""
+    attempts are answered, or, while `unreachable`, fail to connect (never reaching moto). Notes
+    the `clientRequestToken` of every attempt."""
 
     lost: int
+    unreachable: bool = False
     tokens: list[str] = field(default_factory=list)
 
     def __call__(self, event_name: str, request: Any, **kwargs: Any) -> None:
         self.tokens.append(json.loads(request.body)["clientRequestToken"])
         if self.lost == 0:
+            if self.unreachable:
+                raise EndpointConnectionError(endpoint_url=request.url)
             return
         self.lost -= 1
         botocore_stubber(event_name=event_name, request=request, **kwargs)
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
-def lose_update_answers(services: ScalerServices, lost: int) -> AnswersLost:
-    """Lose the answers of the first `lost` UpdateNodegroupConfig attempts of the scaler."""
-    fault = AnswersLost(lost)
+def lose_update_answers(
+    services: ScalerServices, lost: int, *, unreachable: bool = False
+) -> AnswersLost:
+    """Lose the answers of the first `lost` UpdateNodegroupConfig attempts of the scaler (the
+    later ones failing to connect while `unreachable`)."""
+    fault = AnswersLost(lost, unreachable)
     eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     eks.meta.events.register_first("before-send.eks.UpdateNodegroupConfig", fault)
     return fault
@@ -156,4 +163,36 @@ def test_a_restore_whose_every_answer_is_lost_keeps_its_mark_and_the_retry_recor
     ]
     assert [notice.alert["title"] for notice in alert_inbox.receive()] == [
         f"{CLUSTER}/system scaled (restore): desired 1 -> 2"
+    ]
+
+
+def test_an_update_whose_answer_was_lost_before_a_failed_connection_is_recorded_by_the_retry(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a scale-down of system (2 -> 1) whose first update attempt EKS applies, its answer
+    # lost, and whose second attempt cannot connect
+    fault = lose_update_answers(services, lost=1, unreachable=True)
+    request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="eve-1")
+    # WHEN the scaler is invoked
+    evening = scaler(request, "inv-1")
+    # THEN system is an error saying the change may have been made, and EKS did make it
+    [failed] = evening["results"]
+    assert failed["status"] == "error"
+    assert "may have been made" in failed["reason"]
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    # WHEN the platform retries the request a minute later, EKS answering
+    fault.unreachable = False
+    fake_clock.advance(60)
+    retried = scaler(request, "inv-2")
+    # THEN the retry sends no update, and the change is recorded and announced once
+    assert len(fault.tokens) == 2
+    assert [item["status"] for item in retried["results"]] == ["no_change_needed"]
+    assert len(history(state_table, fake_clock)) == 1
+    assert [notice.alert["title"] for notice in alert_inbox.receive()] == [
+        f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
     ]
