@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from botocore.exceptions import ReadTimeoutError
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, sizes
 
 from catalog.functions import FUNCTIONS_BY_NAME
+from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key
 from fleet_shared.unanswered_endpoints import GIVEN_UP_AFTER
 from handlers.eks_scaler import app
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
@@ -106,6 +108,20 @@ def test_a_node_group_whose_update_hangs_fails_alone_and_the_others_are_scaled_i
     assert "Read timeout" in unfinished["reason"]
     assert sizes(member_eks, "system")["desired_size"] == 1
     assert sizes(member_eks, "batch-spot")["desired_size"] == 0
+    # WHEN EKS answers again and the schedule retries the run
+    fault.healed = True
+    retried = app.lambda_handler(scale_down, FakeLambdaContext())
+    # THEN web is scaled down once, its day size saved for the morning's restore, and the others
+    # are found at their target
+    assert [item["status"] for item in retried["results"]] == [
+        "no_change_needed",
+        "scaling_initiated",
+        "no_change_needed",
+    ]
+    assert sizes(member_eks, "web")["desired_size"] == 2
+    web_key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    assert services.state.get_value(web_key, SAVED_SIZES_NAME)["sizes"]["desired_size"] == 3
+    assert len(services.state.query_history(web_key, datetime(2000, 1, 1, tzinfo=UTC))) == 1
 
 
 def test_node_groups_behind_a_hung_eks_endpoint_fail_at_once_after_two_and_the_retry_scales(
