@@ -357,7 +357,7 @@ def test_a_cluster_the_scaler_fails_is_reported_and_the_others_go_on(
     create_cluster(member, "dev-batch")
     for name in ("dev-batch", CLUSTER):
         put_history(member, name, fake_clock, demand(1, scale=0.3))
-    scaler_eks = scaler_app.FUNCTION.services().sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    scaler_eks = scaler_app.FUNCTION.services().member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     scaler_eks.meta.events.register_first("before-send.eks", fail_the_scalers_reads_of("dev-batch"))
     # WHEN the hourly fleet forecast runs
     result = run_fleet_forecast()
@@ -396,7 +396,7 @@ def test_a_run_that_meets_the_same_request_in_progress_reports_no_failure(
         if not second:
             second.append(run_fleet_forecast())
 
-    scaler_eks = scaler_app.FUNCTION.services().sessions.client("eks", MEMBER_ACCOUNT_ID, REGION)
+    scaler_eks = scaler_app.FUNCTION.services().member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     scaler_eks.meta.events.register("after-call.eks.DescribeNodegroup", second_run_during_the_first)
     # WHEN the first copy runs
     first = run_fleet_forecast()
