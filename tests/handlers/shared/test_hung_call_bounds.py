@@ -22,6 +22,7 @@ from handlers.cleanup_manager import cleanup
 from handlers.cost_analyzer import analysis as cost_analysis
 from handlers.demand_forecaster import cluster_forecasts
 from handlers.demand_forecaster import services as forecaster
+from handlers.eks_scaler import services as scaler
 from handlers.health_monitor.checks import base as health_checks
 from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
 from tests.handlers.deadlines import LambdaTime
@@ -48,6 +49,7 @@ FIGURES = {
         cost_analysis.TARGET_CALL_SECONDS,
     ),
     "change_validator member reads": (validator.MEMBER_READ_CONFIG, validator.MEMBER_READ_SECONDS),
+    "eks_scaler member calls": (scaler.MEMBER_CALL_CONFIG, scaler.MEMBER_CALL_SECONDS),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
 
@@ -190,6 +192,9 @@ DOC_FIGURES = {
     ],
     "docs/functions/performance_analyzer.md": [
         f"give up a call within {longest_hung_call_seconds(CLUSTER_CALL_CONFIG)} s",
+    ],
+    "docs/functions/eks_scaler.md": [
+        f"answer is given up within {scaler.MEMBER_CALL_SECONDS} s",
     ],
 }
 """The sentences of the doc pages that state a hung call's bound, as the code computes it."""
