@@ -57,7 +57,8 @@ class FunctionServices(Generic[EnvironmentT]):
 
     def hub_client(self, service: str, region: str | None = None) -> Any:
         """A client of `service` in the hub account (the function's own), with the fleet's
-        retry configuration, bounded (`sessions.HUB_CALL_CONFIG`) for STS, SNS and S3."""
+        retry configuration, bounded (`sessions.HUB_CALL_CONFIG`) for STS, SNS and S3, and
+        (`sessions.STATE_TABLE_CALL_CONFIG`) for DynamoDB."""
         return self.sessions.hub_client(service, region)
 
     @cached_property

@@ -126,6 +126,28 @@ BOUNDED_HUB_SERVICES = frozenset({"sts", "sns", "s3"})
 """The hub services whose clients (`hub_client`) have `HUB_CALL_CONFIG`: member sessions' STS, the
 alerts' SNS, and S3 (the inventory, reports, analyses and state kept in the data bucket)."""
 
+STATE_TABLE_CONNECT_TIMEOUT_SECONDS = 1
+STATE_TABLE_READ_TIMEOUT_SECONDS = 2
+"""DynamoDB answers the state table's calls (an item, a page of history, a two-item transaction)
+in milliseconds in the function's own region; an endpoint silent this long is not going to
+answer."""
+STATE_TABLE_ATTEMPTS = 4
+"""More than the hub's other calls make: standard mode retries DynamoDB's throttling
+(ProvisionedThroughputExceeded, ThrottlingException), which an on-demand table answers to a
+sudden burst and lifts within seconds, waiting up to 1, 2 and 4 s before these attempts."""
+STATE_TABLE_CALL_CONFIG = bounded_config(
+    connect_seconds=STATE_TABLE_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=STATE_TABLE_READ_TIMEOUT_SECONDS,
+    attempts=STATE_TABLE_ATTEMPTS,
+)
+STATE_TABLE_CALL_SECONDS = longest_hung_call_seconds(STATE_TABLE_CALL_CONFIG)
+"""The longest a state table call takes, every attempt timing out (13 s): under a quarter of the
+shortest timeout of a function that uses the table (notification_router's 60 s), and under a
+ninth of the 120 s of eks_scaler, health_monitor and change_validator. A hung table then fails
+the call with botocore's timeout while the invocation still has time to end with that error;
+botocore's defaults (60 s to connect, 60 s to read, 6 attempts) let one call outlast every
+function's timeout, so that Lambda ended the run without a result."""
+
 REFRESH_MARGIN = timedelta(minutes=5)
 """Assumed credentials are renewed this long before they expire, so no call races the expiry."""
 
@@ -276,9 +298,11 @@ class AccountSessions:
 
     def hub_client(self, service: str, region: str | None = None) -> Any:
         """A client of `service` in the hub account, in `region` or the home region, with
-        `HUB_CALL_CONFIG` for the `BOUNDED_HUB_SERVICES`."""
-        config = HUB_CALL_CONFIG if service in BOUNDED_HUB_SERVICES else CLIENT_CONFIG
-        return self.client(service, self.hub_account_id, region or self.home_region, config)
+        `HUB_CALL_CONFIG` for the `BOUNDED_HUB_SERVICES` and `STATE_TABLE_CALL_CONFIG` for
+        DynamoDB (the state table)."""
+        return self.client(
+            service, self.hub_account_id, region or self.home_region, _hub_config(service)
+        )
 
     def _assume_lock(self, key: tuple[str, str]) -> threading.Lock:
         """The lock of one member account and region: threads asking for it at once assume its
@@ -326,6 +350,14 @@ class AccountSessions:
     def _role_session_name(self) -> str:
         name = _SESSION_NAME_FORBIDDEN.sub("-", f"lambda-fleet-{self._function_name}")
         return name[:_SESSION_NAME_MAX]
+
+
+def _hub_config(service: str) -> Config:
+    if service in BOUNDED_HUB_SERVICES:
+        return HUB_CALL_CONFIG
+    if service == "dynamodb":
+        return STATE_TABLE_CALL_CONFIG
+    return CLIENT_CONFIG
 
 
 @cache

@@ -11,10 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.alert_delivery import AlertNotDeliveredError
-from fleet_shared.sessions import HUB_CALL_SECONDS
+from fleet_shared.sessions import (
+    HUB_CALL_SECONDS,
+    STATE_TABLE_ATTEMPTS,
+)
 from handlers.health_monitor.checks.base import MEMBER_CALL_SECONDS
 from handlers.health_monitor.services import HealthServices
 from tests.handlers.deadlines import HungOperation, LambdaTime, hang_every_attempt
@@ -135,3 +139,25 @@ def test_a_cluster_whose_eks_endpoint_hangs_costs_one_bounded_call_and_the_run_r
     assert {name for name, check in checks.items() if check["status"] == "passed"} == (
         set(checks) - set(eks_checks)
     )
+
+
+def test_a_hung_state_table_fails_the_run_in_time_with_its_timeout(
+    invoke: Callable[..., dict[str, Any]],
+    *,
+    health_services: Callable[[], HealthServices],
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN DynamoDB not answering any call of the state table, and a fleet run with the
+    # function's whole timeout
+    time = LambdaTime(TIMEOUT_SECONDS)
+    fault = hang_hub_operation(health_services(), "dynamodb", time, monkeypatch)
+    # WHEN the scheduled fleet run checks the member's cluster
+    with pytest.raises(ReadTimeoutError) as raised:
+        invoke(FLEET_RUN, time.context())
+    # THEN the state table's calls were given up after their bounded attempts and the run failed
+    # in time with botocore's timeout naming the endpoint, instead of Lambda ending it
+    assert fault.attempts >= STATE_TABLE_ATTEMPTS
+    assert time.spent < TIMEOUT_SECONDS
+    assert "dynamodb" in str(raised.value)

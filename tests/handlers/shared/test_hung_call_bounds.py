@@ -33,6 +33,7 @@ FLEET_ATTEMPTS = 6
 """CLIENT_CONFIG's 5 retries and the first call."""
 FIGURES = {
     "hub calls": (sessions.HUB_CALL_CONFIG, sessions.HUB_CALL_SECONDS),
+    "state table calls": (sessions.STATE_TABLE_CALL_CONFIG, sessions.STATE_TABLE_CALL_SECONDS),
     "health_monitor member calls": (
         health_checks.MEMBER_CALL_CONFIG,
         health_checks.MEMBER_CALL_SECONDS,
@@ -163,6 +164,7 @@ FORECASTER_CLUSTER_SECONDS = (
 DOC_FIGURES = {
     "docs/architecture.md": [
         f"fails the AssumeRole within {sessions.HUB_CALL_SECONDS} s, `HUB_CALL_SECONDS`",
+        f"fails a call within {sessions.STATE_TABLE_CALL_SECONDS} s (`STATE_TABLE_CALL_SECONDS`)",
     ],
     "docs/functions/health_monitor.md": [
         f"gets no answer is given up within {health_checks.MEMBER_CALL_SECONDS} s",

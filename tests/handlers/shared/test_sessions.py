@@ -23,10 +23,15 @@ from fleet_shared.sessions import (
     CLIENT_CONFIG,
     HUB_ATTEMPTS,
     HUB_CALL_SECONDS,
+    STATE_TABLE_ATTEMPTS,
+    STATE_TABLE_CALL_SECONDS,
     AccountSessions,
     bounded_config,
 )
-from tests.handlers.faults import InvocationKilledError, hang_first_attempt
+from fleet_shared.state_table import StateTable
+from fleetctl.local_state_table import create_state_table as create_local_state_table
+from tests.handlers.deadlines import LambdaTime, hang_every_attempt
+from tests.handlers.faults import InvocationKilledError, hang_first_attempt, throttle_attempts
 
 REGION = "ap-south-1"
 MOTO_ACCOUNT = "123456789012"
@@ -236,6 +241,36 @@ def test_a_hung_hub_sts_sns_or_s3_takes_a_small_part_of_every_functions_timeout(
     assert member_acting
     assert all(spec.timeout_seconds >= 8 * HUB_CALL_SECONDS for spec in member_acting)
     assert all(spec.timeout_seconds >= 4 * HUB_CALL_SECONDS for spec in FUNCTIONS)
+
+
+def test_the_state_tables_client_gives_up_a_hung_call_in_a_small_part_of_every_timeout(
+    sessions: AccountSessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the hub's DynamoDB client (the state table's), and a DynamoDB that never answers
+    dynamodb = sessions.hub_client("dynamodb")
+    time = LambdaTime(seconds_left=900).spend_botocore_waits(monkeypatch)
+    fault = hang_every_attempt(dynamodb, "dynamodb", "GetItem", time)
+    # WHEN the state table reads an item
+    with pytest.raises(ReadTimeoutError):
+        StateTable("lambda-fleet-state", dynamodb).get_value("dev-apps", "sizes")
+    # THEN the call was given up after its attempts, within STATE_TABLE_CALL_SECONDS, which fits
+    # four times in every function's timeout (every function uses the table)
+    assert fault.attempts == STATE_TABLE_ATTEMPTS
+    assert time.spent <= STATE_TABLE_CALL_SECONDS
+    assert all(spec.timeout_seconds >= 4 * STATE_TABLE_CALL_SECONDS for spec in FUNCTIONS)
+
+
+def test_the_state_tables_client_outlasts_more_throttling_than_the_hubs_other_calls(
+    sessions: AccountSessions, no_retry_waits: None
+) -> None:
+    # GIVEN the state table, and DynamoDB throttling the first three attempts of a read (two
+    # more than the hub's STS, SNS and S3 calls may take)
+    dynamodb = sessions.hub_client("dynamodb")
+    create_local_state_table(dynamodb, "lambda-fleet-state")
+    throttling = throttle_attempts(dynamodb, "dynamodb", 1, 2, 3)
+    # WHEN the state table reads an item THEN the fourth attempt answers
+    assert StateTable("lambda-fleet-state", dynamodb).get_value("dev-apps", "sizes") is None
+    assert throttling.injected == 3 > HUB_ATTEMPTS
 
 
 def test_an_assume_role_that_hangs_holds_up_no_other_accounts_session_nor_the_hub(
