@@ -61,6 +61,17 @@ class FunctionServices(Generic[EnvironmentT]):
         (`sessions.STATE_TABLE_CALL_CONFIG`) for DynamoDB."""
         return self.sessions.hub_client(service, region)
 
+    def forget_unanswered_calls(self) -> None:
+        """Ask again the member STS, the member endpoints and the state table that did not
+        answer in the last invocation: called as each invocation starts, since it may be the
+        platform's retry of it."""
+        self.sessions.forget_unanswered_members()
+        # Only a state table already built can remember a call; building it here would cost a
+        # function that never uses it its import.
+        state: StateTable | None = self.__dict__.get("state")
+        if state is not None:
+            state.forget_unanswered()
+
     @cached_property
     def state(self) -> StateTable:
         """The state table (STATE_TABLE_NAME): locks, idempotency, cooldowns, claims."""

@@ -176,9 +176,7 @@ class FleetFunction(Generic[EnvironmentT, ServicesT]):
             raise TypeError(f"{self.name} declares no handler")
         try:
             services = self.services()
-            # A member STS did not answer in the last invocation is asked again: this one may be
-            # the platform's retry of it.
-            services.sessions.forget_unanswered_members()
+            services.forget_unanswered_calls()
             request = self._parse(event)
             result = self._handle(request, services, invocation)
         except FleetError as error:

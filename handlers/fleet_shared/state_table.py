@@ -34,7 +34,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
 
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
@@ -150,14 +156,51 @@ class IdempotentRequest:
         self.held = True
 
 
+class StateTableNotAnsweringError(HTTPClientError):
+    """A state table call refused without being sent: DynamoDB did not answer an earlier call of
+    this invocation. An `HTTPClientError`, as botocore's read timeout is, so every caller handles
+    it as the timeout it stands for (a `BotoCoreError`, and a failure a later retry may pass)."""
+
+    fmt = "state table {table} did not answer earlier in this invocation ({cause}); not asked again"
+
+
+UNANSWERED_CAUSE_CHARS = 200
+"""The most of the timeout that a refused call repeats."""
+
+
 class StateTable:
-    """Typed operations on the state table, with the low-level DynamoDB client."""
+    """Typed operations on the state table, with the low-level DynamoDB client.
+
+    Once DynamoDB did not answer a call (every attempt timed out), the table's later calls fail
+    at once with `StateTableNotAnsweringError` until `forget_unanswered` (the handler calls it as
+    each invocation starts): a run makes many state table calls (health_monitor's over one
+    cluster makes 12), and each would otherwise wait up to `sessions.STATE_TABLE_CALL_SECONDS`
+    again, past the function's timeout. A refused connection fails at once, so it is asked again.
+    """
 
     def __init__(self, table_name: str, client: Any, clock: Clock | None = None) -> None:
         """`client` is a boto3 DynamoDB client of the hub account; `clock` defaults to real time."""
         self._table_name = table_name
         self._client = client
         self._clock = clock or SystemClock()
+        self._unanswered: str | None = None
+        """The timeout of the call DynamoDB did not answer in this invocation, if one."""
+
+    def forget_unanswered(self) -> None:
+        """Ask DynamoDB again after a call it did not answer: for the start of an invocation,
+        which may be the platform's retry of the one that timed out."""
+        self._unanswered = None
+
+    def _call(self, operation: str, **arguments: Any) -> Any:
+        """The client's `operation` with `arguments`, refused once DynamoDB did not answer."""
+        unanswered = self._unanswered
+        if unanswered is not None:
+            raise StateTableNotAnsweringError(table=self._table_name, cause=unanswered)
+        try:
+            return getattr(self._client, operation)(**arguments)
+        except (ConnectTimeoutError, ReadTimeoutError) as error:
+            self._unanswered = str(error)[:UNANSWERED_CAUSE_CHARS]
+            raise
 
     @property
     def table_name(self) -> str:
@@ -181,7 +224,8 @@ class StateTable:
         owner took it, whether it still holds it or already released it: what `owner` read may
         be stale."""
         try:
-            self._client.update_item(
+            self._call(
+                "update_item",
                 TableName=self._table_name,
                 Key=_key(f"LOCK#{name}", "LOCK"),
                 UpdateExpression="SET #expires_at = :expires_at",
@@ -201,7 +245,8 @@ class StateTable:
     def release_lock(self, name: str, owner: str) -> bool:
         """Release the lock if `owner` holds it; False when someone else does (or nobody)."""
         try:
-            self._client.delete_item(
+            self._call(
+                "delete_item",
                 TableName=self._table_name,
                 Key=_key(f"LOCK#{name}", "LOCK"),
                 ConditionExpression="#owner = :owner",
@@ -337,7 +382,8 @@ class StateTable:
     ) -> None:
         now = self._clock.now()
         try:
-            self._client.put_item(
+            self._call(
+                "put_item",
                 TableName=self._table_name,
                 Item={
                     **_key(f"IDEMPOTENCY#{scope}", request_id),
@@ -362,7 +408,8 @@ class StateTable:
         claim replaced it. Like `renew_lock`, a claim that lapsed but that no one took is still
         ours: nothing was done under another claim meanwhile."""
         try:
-            self._client.update_item(
+            self._call(
+                "update_item",
                 TableName=self._table_name,
                 Key=_key(f"IDEMPOTENCY#{scope}", request_id),
                 UpdateExpression="SET #expires_at = :expires_at",
@@ -403,7 +450,8 @@ class StateTable:
 
     def _release_claim(self, scope: str, request_id: str, token: str) -> None:
         try:
-            self._client.delete_item(
+            self._call(
+                "delete_item",
                 TableName=self._table_name,
                 Key=_key(f"IDEMPOTENCY#{scope}", request_id),
                 ConditionExpression="#token = :token AND #status = :in_progress",
@@ -427,7 +475,8 @@ class StateTable:
         now = self._clock.now()
         data = {"S": _to_json(record)}
         changed_at = {"S": _sortable_iso(now)}
-        self._client.transact_write_items(
+        self._call(
+            "transact_write_items",
             TransactItems=[
                 {
                     "Put": {
@@ -450,7 +499,7 @@ class StateTable:
                         },
                     }
                 },
-            ]
+            ],
         )
         return StateChange(changed_at=now, record=record)
 
@@ -490,7 +539,7 @@ class StateTable:
         """The unexpired items `query` finds, page by page (a Query answers 1 MB at most)."""
         now_epoch = _epoch(self._clock.now())
         while True:
-            response = self._client.query(**query)
+            response = self._call("query", **query)
             yield from (item for item in response["Items"] if not _expired(item, now_epoch))
             if "LastEvaluatedKey" not in response:
                 return
@@ -503,14 +552,18 @@ class StateTable:
     ) -> None:
         """Save `value` under (`key`, `name`), replacing any previous one; kept forever unless
         `ttl_seconds` is given."""
-        self._client.put_item(
-            TableName=self._table_name, Item=self._value_item(key, name, value, ttl_seconds)
+        self._call(
+            "put_item",
+            TableName=self._table_name,
+            Item=self._value_item(key, name, value, ttl_seconds),
         )
 
     def delete_value(self, key: str, name: str) -> None:
         """Remove the value saved under (`key`, `name`), if any."""
-        self._client.delete_item(
-            TableName=self._table_name, Key=_key(f"STATE#{key}", f"{_VALUE_PREFIX}{name}")
+        self._call(
+            "delete_item",
+            TableName=self._table_name,
+            Key=_key(f"STATE#{key}", f"{_VALUE_PREFIX}{name}"),
         )
 
     def get_value(self, key: str, name: str) -> dict[str, Any] | None:
@@ -603,7 +656,7 @@ class StateTable:
     def release_once(self, key: str) -> None:
         """Drop the claim on `key`, so the next `claim_once` succeeds: for a claim whose work
         failed before it changed anything (the caller must hold what serialises the claimants)."""
-        self._client.delete_item(TableName=self._table_name, Key=_key(f"ONCE#{key}", "ONCE"))
+        self._call("delete_item", TableName=self._table_name, Key=_key(f"ONCE#{key}", "ONCE"))
 
     def _put_if_free(
         self, item: dict[str, Any], *, or_owner: str | None = None
@@ -635,7 +688,8 @@ class StateTable:
         """
         write_token = uuid.uuid4().hex
         try:
-            self._client.put_item(
+            self._call(
+                "put_item",
                 TableName=self._table_name,
                 Item={**item, _WRITE_TOKEN: {"S": write_token}},
                 ConditionExpression=condition,
@@ -653,8 +707,8 @@ class StateTable:
         return None
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self._client.get_item(
-            TableName=self._table_name, Key=_key(pk, sk), ConsistentRead=True
+        response = self._call(
+            "get_item", TableName=self._table_name, Key=_key(pk, sk), ConsistentRead=True
         )
         item = response.get("Item")
         if item is None or _expired(item, _epoch(self._clock.now())):

@@ -7,6 +7,7 @@ import math
 from typing import Any, Literal
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from pydantic import BaseModel, Field
 
 from fleet_shared.environment import FunctionEnvironment
@@ -14,6 +15,7 @@ from fleet_shared.exceptions import FleetError, InventoryError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import FleetFunction, Invocation, strict_json
 from tests.handlers.conftest import FakeLambdaContext
+from tests.handlers.deadlines import LambdaTime, hang_every_attempt
 
 
 class _Environment(FunctionEnvironment):
@@ -172,3 +174,22 @@ def test_error_answer_texts_are_cut_and_an_http_body_stays_json(
     # AND the HTTP body is still JSON, its message cut the same way
     assert json.loads(http["body"])["error"].endswith("... (1000032 characters)")
     assert len(http["body"]) < 1050
+
+
+def _read_saved_sizes(request: _Request, services: Any, invocation: Invocation) -> dict[str, Any]:
+    return {"status": "ok", "saved": services.state.get_value("dev-apps", "sizes")}
+
+
+@pytest.mark.usefixtures("fleet_environment", "state_table", "no_retry_waits")
+def test_the_next_invocation_asks_again_the_state_table_that_did_not_answer_the_last() -> None:
+    # GIVEN a function whose state table (DynamoDB) did not answer a read of one invocation
+    function = _declare(_read_saved_sizes)
+    dynamodb = function.services().hub_client("dynamodb")
+    hang = hang_every_attempt(dynamodb, "dynamodb", "GetItem", LambdaTime(seconds_left=900))
+    with pytest.raises(ReadTimeoutError):
+        function.lambda_handler({"action": "run"}, FakeLambdaContext())
+    # WHEN DynamoDB answers again and the next invocation of the container reads
+    dynamodb.meta.events.unregister("before-send.dynamodb.GetItem", hang.hang)
+    result = function.lambda_handler({"action": "run"}, FakeLambdaContext())
+    # THEN it asked DynamoDB and got its answer
+    assert result == {"status": "ok", "saved": None}
