@@ -44,6 +44,7 @@ from tests.handlers.faults import (
     fail_every_attempt,
     hang_first_attempt,
     hold_first_attempt,
+    lose_first_answer,
 )
 from tests.handlers.member_accounts import MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
@@ -472,6 +473,31 @@ def test_a_fallback_whose_outcome_the_state_table_refused_is_still_announced_onc
     assert desired_size(member_eks, "system") == 3
     assert _changes_of_system(services) == 1
     assert alert_inbox.receive() == []
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_fallback_whose_claims_answer_was_lost_is_made_once(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
+    # DynamoDB applying the claim of the hour's +1 but its answer never arriving (botocore sends
+    # the claim again)
+    services = at_the_fallback_threshold(make_services, invoke)
+    alert_inbox.receive()
+    lost = lose_first_answer(
+        services.hub_client("dynamodb"), "dynamodb", "PutItem", body_with=(b"ONCE#spot-fallback/",)
+    )
+    # WHEN the fourth warning arrives, and a fifth one after it
+    fourth = invoke(next_batch_spot_warning(services), services, "inv-4")
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    fifth = invoke(next_batch_spot_warning(services), services, "inv-5")
+    # THEN the fourth made the +1 (2 -> 3), as if the claim's answer had arrived, and the fifth
+    # is refused as the hour's second
+    assert lost.lost == 1
+    assert fourth["fallback"]["status"] == "scaling_initiated"
+    assert fifth["fallback"]["status"] == "already_applied"
+    assert desired_size(member_eks, "system") == 3
+    assert _changes_of_system(services) == 1
 
 
 def test_a_fallback_whose_alert_claims_the_state_table_refused_is_announced_by_the_retry(
