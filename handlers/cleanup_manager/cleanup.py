@@ -36,6 +36,7 @@ from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.lost_answers import gone_on_retry
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.state_table import ClaimDeadline
@@ -99,6 +100,12 @@ HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
 """What member endpoints that never answer add to a target's time: EC2 and Lambda are each given
 up for the target after one such call. A target starts only with this much time left beyond
 CLEANUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout."""
+_GONE_CODES = {
+    SNAPSHOT: ("InvalidSnapshot.NotFound",),
+    VOLUME: ("InvalidVolume.NotFound",),
+    LAMBDA_VERSION: ("ResourceNotFoundException",),
+}
+"""What a delete's retry is answered when its first attempt deleted the resource."""
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
@@ -196,7 +203,8 @@ def _apply_unless_unanswered(
 ) -> str | None:
     """Perform `action` (see `_apply`) unless its endpoint did not answer earlier in the target
     (`unanswered`: service -> the error, noted here); the error met or why it was not tried, or
-    None when done."""
+    None when done (a delete whose retry found the resource gone: the first attempt, whose answer
+    was lost, deleted it)."""
     service = "lambda" if resource.kind == LAMBDA_VERSION else "ec2"
     if service in unanswered:
         return f"not tried: {unanswered[service]}"
@@ -205,7 +213,11 @@ def _apply_unless_unanswered(
     except _NO_ANSWER as error:
         unanswered[service] = str(error)
         return str(error)
-    except (ClientError, BotoCoreError) as error:
+    except ClientError as error:
+        if action == DELETE and gone_on_retry(error, _GONE_CODES[resource.kind]):
+            return None
+        return str(error)
+    except BotoCoreError as error:
         return str(error)
     return None
 

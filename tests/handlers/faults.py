@@ -217,7 +217,10 @@ class LostAnswer:
     lost: int = 0
 
     def __call__(self, request: Any, **kwargs: Any) -> None:
-        if self.lost or not all(part in (request.body or b"") for part in self.body_parts):
+        # A query-protocol request (EC2's) carries its body as text.
+        body = request.body or b""
+        body = body.encode("utf-8") if isinstance(body, str) else body
+        if self.lost or not all(part in body for part in self.body_parts):
             return
         self.lost += 1
         botocore_stubber(request=request, **kwargs)

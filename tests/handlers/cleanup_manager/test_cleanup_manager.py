@@ -25,8 +25,10 @@ from handlers.cleanup_manager.cleanup import (
     TargetResult,
     announce_marks,
     announced_key,
+    state_key,
 )
 from handlers.cleanup_manager.exceptions import InventoryUnreadableError
+from handlers.cleanup_manager.lambda_marks import read_marks
 from tests.handlers.cleanup_manager.conftest import on_every_session
 from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
@@ -34,7 +36,7 @@ from tests.handlers.deadlines import (
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import fail_every_attempt, s3_error_every_attempt
+from tests.handlers.faults import fail_every_attempt, lose_first_answer, s3_error_every_attempt
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
 
 Invoke = Callable[..., dict[str, Any]]
@@ -401,6 +403,48 @@ def test_old_lambda_versions_get_notice_in_state_then_are_deleted_unless_aliased
         "orders:3": "spare",
     }
     assert _published(client, "orders") == {"2", "3", "4", "5", "6"}
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+@pytest.mark.parametrize(
+    ("service", "operation", "resource"),
+    [
+        pytest.param("ec2", "DeleteSnapshot", "stale", id="snapshot"),
+        pytest.param("ec2", "DeleteVolume", "unattached", id="volume"),
+        pytest.param("lambda", "DeleteFunction", "orders:1", id="lambda-version"),
+    ],
+)
+def test_a_deletion_applied_whose_answer_was_lost_counts_as_deleted_on_botocores_retry(
+    cleaner: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[CleanupServices],
+    future_clock: ManualClock,
+    state_table: StateTable,
+    service: str,
+    operation: str,
+    resource: str,
+) -> None:
+    # GIVEN member A's stale snapshot, unattached volume and an old version of `orders`, marked
+    # and announced by a run a notice ago
+    _lambda_function(member_session(MEMBER_A), "orders", versions=4)
+    cleaner({"action": "cleanup"})
+    future_clock.advance(timedelta(days=7).total_seconds())
+    # AND member A applying the first attempt of one deletion but its answer lost, so botocore
+    # sends it again and is told the resource does not exist
+    resource_id = member_a.get(resource, resource)
+    member_client = built_services[0].member_client(service, MEMBER_A, REGION)
+    # EC2 names the resource in the body; Lambda in the URL, and A has one function.
+    in_body = (resource_id.encode(),) if service == "ec2" else ()
+    lost = lose_first_answer(member_client, service, operation, body_with=in_body)
+    # WHEN the run after the notice deletes it
+    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the deletion is reported as done, not as a failure, and no mark of it is kept
+    assert lost.lost == 1
+    assert _actions(target)[resource_id] == "delete"
+    assert target["failed"] == 0, target.get("errors")
+    assert target["status"] == "ok"
+    assert resource_id not in read_marks(state_table, state_key(MEMBER_A, REGION)).marks
 
 
 def test_a_lambda_version_an_event_source_mapping_invokes_is_never_marked(
