@@ -45,6 +45,7 @@ from fleet_shared.exceptions import EventValidationError, MemberAccessError, Req
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
+from fleet_shared.lost_answers import gone_on_retry
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
@@ -89,6 +90,10 @@ DAY_RECORD_PART_TTL_SECONDS = IDEMPOTENCY_TTL_SECONDS + 86400
 """Longer than the record: its parts are written before it, and must outlive it."""
 _BACKUP_NAME_MAX = 255
 _AWS_ERRORS = (ClientError, BotoCoreError)
+_SNAPSHOT_GONE = ("InvalidSnapshot.NotFound",)
+_BACKUP_GONE = ("BackupNotFoundException",)
+"""What a delete's retry is answered when its first attempt, whose answer was lost, deleted the
+copy: the copy counts as deleted."""
 _NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
 """A member endpoint that did not answer in any of its attempts: the step stops at once (the
 next volume, table or copy would wait as long), and the target's other steps go on."""
@@ -498,7 +503,11 @@ class _TargetBackup:
                     self._ec2.delete_snapshot(SnapshotId=snapshot_id)
                 except _NO_ANSWER:
                     raise
-                except _AWS_ERRORS as error:
+                except ClientError as error:
+                    if not gone_on_retry(error, _SNAPSHOT_GONE):
+                        self._result.fail(snapshot_id, error)
+                        continue
+                except BotoCoreError as error:
                     self._result.fail(snapshot_id, error)
                     continue
             self._result.deleted.append(
@@ -591,7 +600,11 @@ class _TargetBackup:
                     self._dynamodb.delete_backup(BackupArn=arn)
                 except _NO_ANSWER:
                     raise
-                except _AWS_ERRORS as error:
+                except ClientError as error:
+                    if not gone_on_retry(error, _BACKUP_GONE):
+                        self._result.fail(arn, error)
+                        continue
+                except BotoCoreError as error:
                     self._result.fail(arn, error)
                     continue
             self._result.deleted.append(

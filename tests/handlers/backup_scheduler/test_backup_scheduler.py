@@ -31,6 +31,7 @@ from tests.handlers.faults import (
     InvocationKilledError,
     fail_every_attempt,
     hang_first_attempt,
+    lose_first_answer,
     s3_error_every_attempt,
 )
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
@@ -492,6 +493,39 @@ def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(
         "lambda-fleet-scratch-manual",
     ]
     assert _target(result, MEMBER_A)["deleted"] == 2
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+@pytest.mark.parametrize(
+    ("service", "operation"),
+    [
+        pytest.param("ec2", "DeleteSnapshot", id="snapshot"),
+        pytest.param("dynamodb", "DeleteBackup", id="dynamodb-backup"),
+    ],
+)
+def test_an_expired_copy_deleted_whose_answer_was_lost_counts_as_deleted_on_botocores_retry(
+    backup: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+    service: str,
+    operation: str,
+) -> None:
+    # GIVEN member A's copies of the first day, past their 7-day retention a week later
+    first_copies = {c["id"] for c in _target(backup({"action": "backup"}), MEMBER_A)["copies"]}
+    fake_clock.advance(8 * DAY)
+    # AND member A applying the first deletion of one kind but its answer lost, so botocore
+    # sends it again and is told the copy does not exist
+    member_client = built_services[0].member_client(service, MEMBER_A, REGION)
+    lost = lose_first_answer(member_client, service, operation)
+    # WHEN the schedule runs
+    target = _target(backup({"action": "backup"}), MEMBER_A)
+    # THEN every expired copy is reported deleted, none as failed
+    assert lost.lost == 1
+    assert {entry["id"] for entry in target["expired"]} == first_copies
+    assert target["failed"] == 0, target.get("errors")
+    assert target["status"] == "ok"
 
 
 def test_pruning_keeps_the_last_good_copy_of_a_resource_whose_new_copies_fail(
