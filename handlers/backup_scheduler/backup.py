@@ -9,7 +9,8 @@ is not called again by the target's later steps):
    its saved expiry) was copied by an attempt killed at its deadline and is not copied again.
 2. DynamoDB tables tagged the same -> CreateBackup `lambda-fleet-<table>-<yyyymmdd>`. A backup
    cannot be tagged, so its expiry is saved in the state table under its account, region and
-   name, before it is created (earlier versions saved it under its ARN, still read).
+   name, before it is created (earlier versions saved it under its ARN, still read). A create
+   whose answer was lost leaves one backup all the same (`_TargetBackup._create_backup`).
 3. Snapshots carrying both of our tags whose expires-at has passed -> DeleteSnapshot.
 4. Backups named `lambda-fleet-...` whose saved expiry has passed -> DeleteBackup. A backup with
    no saved expiry was not made by this function (or its record is gone) and is left alone.
@@ -45,7 +46,7 @@ from fleet_shared.exceptions import EventValidationError, MemberAccessError, Req
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
-from fleet_shared.lost_answers import gone_on_retry
+from fleet_shared.lost_answers import answered_to_a_retry, gone_on_retry
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
@@ -90,6 +91,7 @@ DAY_RECORD_PART_TTL_SECONDS = IDEMPOTENCY_TTL_SECONDS + 86400
 """Longer than the record: its parts are written before it, and must outlive it."""
 _BACKUP_NAME_MAX = 255
 _AWS_ERRORS = (ClientError, BotoCoreError)
+_NO_CREATION_TIME = datetime.min.replace(tzinfo=UTC)
 _SNAPSHOT_GONE = ("InvalidSnapshot.NotFound",)
 _BACKUP_GONE = ("BackupNotFoundException",)
 """What a delete's retry is answered when its first attempt, whose answer was lost, deleted the
@@ -456,17 +458,77 @@ class _TargetBackup:
             record = {"expires_at": iso_z(expires_at), "table": table, "frequency": frequency}
             ttl_seconds = int((expires_at - self._now + EXPIRY_RECORD_MARGIN).total_seconds())
             self._services.state.put_value(key, EXPIRY_VALUE, record, ttl_seconds=ttl_seconds)
-            details = self._dynamodb.create_backup(TableName=table, BackupName=name)
-            backup_arn = details["BackupDetails"]["BackupArn"]
+            backup_arn, only_copy = self._create_backup(table, name)
             copy["id"] = backup_arn
             try:
-                # With the ARN, a backup someone else gave the same name is never taken for ours.
-                record["backup_arn"] = backup_arn
-                self._services.state.put_value(key, EXPIRY_VALUE, record, ttl_seconds=ttl_seconds)
+                # With the ARN, a backup someone else gave the same name is never taken for ours;
+                # without it (a second copy is left), both copies expire by name and day.
+                if only_copy:
+                    record["backup_arn"] = backup_arn
+                    self._services.state.put_value(
+                        key, EXPIRY_VALUE, record, ttl_seconds=ttl_seconds
+                    )
             except _AWS_ERRORS as error:
                 # The copy exists and its expiry is saved: it is reported, and expires by name.
                 self._result.fail(table, error)
         self._result.created.append(copy)
+
+    def _create_backup(self, table: str, name: str) -> tuple[str, bool]:
+        """Create `table`'s backup `name`: its ARN, and whether it is the only backup this call
+        left (its ARN may then be recorded).
+
+        botocore sends CreateBackup again when its answer is lost (the API takes no client
+        token), and AWS may have applied the first attempt. The retry is then refused with
+        BackupInUseException while that backup is being created: the table's latest backup of
+        the name is the copy. Or the retry makes a second backup, a full copy whose ARN nobody
+        would record (so it would never expire): the lost attempt's, made at most
+        HUNG_MEMBER_CALL_SECONDS before the one answered, is deleted, or, when it cannot be, no
+        ARN is recorded and both expire by name and day."""
+        try:
+            answer = self._dynamodb.create_backup(TableName=table, BackupName=name)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code != "BackupInUseException" or not answered_to_a_retry(error.response):
+                raise
+            made = self._live_backups_named(table, name)
+            if not made:
+                raise
+            return str(made[-1]["BackupArn"]), True
+        details = answer["BackupDetails"]
+        if not answered_to_a_retry(answer):
+            return str(details["BackupArn"]), True
+        earliest = details["BackupCreationDateTime"] - timedelta(seconds=HUNG_MEMBER_CALL_SECONDS)
+        lost_attempts = [
+            backup
+            for backup in self._live_backups_named(table, name)
+            if backup["BackupArn"] != details["BackupArn"]
+            and backup.get("BackupCreationDateTime", _NO_CREATION_TIME) >= earliest
+        ]
+        only_copy = True
+        for backup in lost_attempts:
+            try:
+                self._dynamodb.delete_backup(BackupArn=backup["BackupArn"])
+            except _NO_ANSWER:
+                raise
+            except _AWS_ERRORS as error:
+                only_copy = False
+                logger.warning(
+                    "second backup of a retried CreateBackup not deleted; it expires by name",
+                    extra={"backup_arn": backup["BackupArn"], "error": str(error)},
+                )
+        return str(details["BackupArn"]), only_copy
+
+    def _live_backups_named(self, table: str, name: str) -> list[dict[str, Any]]:
+        """`table`'s backups named `name` that are not deleted, oldest first."""
+        return sorted(
+            (
+                backup
+                for backup in self._backups(TableName=table)
+                if backup.get("BackupName") == name and backup.get("BackupStatus") != "DELETED"
+            ),
+            # ListBackups may leave out a creation time (its model does not require one).
+            key=lambda backup: backup.get("BackupCreationDateTime") or _NO_CREATION_TIME,
+        )
 
     def _delete_expired_snapshots(self) -> None:
         snapshots = [

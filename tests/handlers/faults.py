@@ -238,6 +238,43 @@ def lose_first_answer(
     return fault
 
 
+@dataclass
+class RefusedRetry:
+    """Lets moto apply the first attempt of one operation and loses its answer, as LostAnswer,
+    then answers every later attempt with the JSON-protocol error `code`, as AWS refuses a retry
+    that conflicts with the attempt it applied (CreateBackup while that backup is being
+    created)."""
+
+    code: str
+    lost: int = 0
+    refused: int = 0
+
+    def __call__(self, request: Any, **kwargs: Any) -> AWSResponse:
+        if not self.lost:
+            self.lost += 1
+            botocore_stubber(request=request, **kwargs)
+            raise ReadTimeoutError(endpoint_url=request.url)
+        self.refused += 1
+        # botocore calls every `before-send` handler, and moto acts on a request another handler
+        # answered; it leaves alone a URL outside AWS's domains.
+        request.url = "https://refused-retry.invalid/"
+        body = json.dumps({"__type": self.code, "message": "injected refusal"}).encode()
+        return AWSResponse(
+            request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body)
+        )
+
+
+def refuse_retry_after_lost_answer(
+    client: Any, service: str, operation: str, code: str
+) -> RefusedRetry:
+    """Make moto apply the first attempt of `operation` on `client` and lose its answer, then
+    answer botocore's retries with the error `code` (a JSON-protocol service) before moto sees
+    them."""
+    fault = RefusedRetry(code)
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault
+
+
 HANG_LIMIT_SECONDS = 30
 """The longest a hung request is held: the test stays bounded even if it fails."""
 

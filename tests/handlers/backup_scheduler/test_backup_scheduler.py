@@ -32,6 +32,7 @@ from tests.handlers.faults import (
     fail_every_attempt,
     hang_first_attempt,
     lose_first_answer,
+    refuse_retry_after_lost_answer,
     s3_error_every_attempt,
 )
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
@@ -744,6 +745,95 @@ def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
     fake_clock.advance(8 * DAY)
     backup({"action": "backup"})
     assert [name for name in _backup_names(dynamodb) if name.endswith(first_day)] == []
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_backup_created_whose_answer_was_lost_is_made_once_and_expires(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A's daily table, and member A applying the first CreateBackup but its answer
+    # lost, so botocore sends it again
+    dynamodb = member_a["dynamodb"]
+    backup({"action": "backup", "dry_run": True})
+    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    lost = lose_first_answer(member_dynamodb, "dynamodb", "CreateBackup")
+    first_day = f"lambda-fleet-orders-{fake_clock.now():%Y%m%d}"
+    # WHEN the schedule runs
+    first = _target(backup({"action": "backup"}), MEMBER_A)
+    # THEN the table has one backup of the day, the one the result reports
+    assert lost.lost == 1
+    [made] = [b for b in dynamodb.list_backups()["BackupSummaries"] if b["BackupName"] == first_day]
+    [copy] = [c for c in first["copies"] if c["kind"] == "dynamodb_backup"]
+    assert copy["id"] == made["BackupArn"]
+    assert first["failed"] == 0, first.get("errors")
+    # AND once its retention has run out, no backup of that day is left
+    fake_clock.advance(8 * DAY)
+    backup({"action": "backup"})
+    assert first_day not in _backup_names(dynamodb)
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_second_backup_a_lost_answer_made_that_cannot_be_deleted_expires_with_the_first(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a run today (moto dates a backup by the real clock), member A applying the first
+    # CreateBackup but its answer lost, so botocore's retry makes a second backup, and member A
+    # refusing to delete either
+    dynamodb = member_a["dynamodb"]
+    fake_clock.set(datetime.now(UTC))
+    backup({"action": "backup", "dry_run": True})
+    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    lose_first_answer(member_dynamodb, "dynamodb", "CreateBackup")
+    refused = fail_every_attempt(member_dynamodb, "dynamodb", "DeleteBackup")
+    first_day = f"lambda-fleet-orders-{fake_clock.now():%Y%m%d}"
+    # WHEN the schedule runs
+    backup({"action": "backup"})
+    # THEN both backups of the day are left
+    assert _backup_names(dynamodb).count(first_day) == 2
+    # AND once the deletions work again and the retention has run out, neither is left
+    refused.healed = True
+    fake_clock.advance(8 * DAY)
+    backup({"action": "backup"})
+    assert first_day not in _backup_names(dynamodb)
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_backup_whose_retry_is_refused_as_in_use_is_the_copy_the_lost_attempt_made(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A's daily table, member A applying the first CreateBackup but its answer
+    # lost, and refusing the retry with BackupInUseException (the first backup being created)
+    dynamodb = member_a["dynamodb"]
+    backup({"action": "backup", "dry_run": True})
+    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    fault = refuse_retry_after_lost_answer(
+        member_dynamodb, "dynamodb", "CreateBackup", "BackupInUseException"
+    )
+    first_day = f"lambda-fleet-orders-{fake_clock.now():%Y%m%d}"
+    # WHEN the schedule runs
+    first = _target(backup({"action": "backup"}), MEMBER_A)
+    # THEN the backup the first attempt made is reported as the table's copy, not a failure
+    assert fault.lost == 1
+    assert fault.refused >= 1
+    [made] = dynamodb.list_backups()["BackupSummaries"]
+    [copy] = [c for c in first["copies"] if c["kind"] == "dynamodb_backup"]
+    assert copy["id"] == made["BackupArn"]
+    assert first["failed"] == 0, first.get("errors")
+    # AND once its retention has run out, it is deleted
+    member_dynamodb.meta.events.unregister("before-send.dynamodb.CreateBackup", fault)
+    fake_clock.advance(8 * DAY)
+    later = _target(backup({"action": "backup"}), MEMBER_A)
+    assert later["failed"] == 0, later.get("errors")
+    assert first_day not in _backup_names(dynamodb)
 
 
 def test_a_backup_whose_expiry_an_earlier_version_saved_under_its_arn_is_still_deleted(
