@@ -5,7 +5,8 @@ Per target, in order, each step isolated from the others and each resource from 
 is not called again by the target's later steps):
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
    `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>` and the run's
-   day. A volume with a snapshot of the run's day (or, in 2, a table with the run's backup and
+   day (a create whose answer was lost leaves one snapshot all the same). A volume with a
+   snapshot of the run's day (or, in 2, a table with the run's backup and
    its saved expiry) was copied by an attempt killed at its deadline and is not copied again.
 2. DynamoDB tables tagged the same -> CreateBackup `lambda-fleet-<table>-<yyyymmdd>`. A backup
    cannot be tagged, so its expiry is saved in the state table under its account, region and
@@ -416,8 +417,36 @@ class _TargetBackup:
                     self._result.fail(volume_id, error)
                     continue
                 copy["id"] = response["SnapshotId"]
+                if answered_to_a_retry(response):
+                    self._delete_lost_attempts_snapshots(volume_id, response["SnapshotId"])
             self._result.created.append(copy)
         self._tagged_volumes = tagged
+
+    def _delete_lost_attempts_snapshots(self, volume_id: str, copy_id: str) -> None:
+        """Delete `volume_id`'s snapshots of the run's day other than `copy_id`: botocore sends
+        CreateSnapshot again when its answer is lost (the API takes no client token), and AWS
+        may have applied the first attempt. A snapshot left (it cannot be deleted, or could not
+        be listed) is tagged as `copy_id` is, and expires with it."""
+        try:
+            for snapshot in _pages(
+                self._ec2,
+                "describe_snapshots",
+                "Snapshots",
+                OwnerIds=["self"],
+                Filters=[
+                    {"Name": f"tag:{RUN_DAY_TAG}", "Values": [self._day.isoformat()]},
+                    {"Name": f"tag:{SOURCE_VOLUME_TAG}", "Values": [volume_id]},
+                ],
+            ):
+                if snapshot["SnapshotId"] != copy_id:
+                    self._ec2.delete_snapshot(SnapshotId=snapshot["SnapshotId"])
+        except _NO_ANSWER:
+            raise
+        except _AWS_ERRORS as error:
+            logger.warning(
+                "second snapshot of a retried CreateSnapshot not deleted; it expires with the copy",
+                extra={"volume_id": volume_id, "copy_id": copy_id, "error": str(error)},
+            )
 
     def _back_up_tables(self) -> None:
         tagged: set[str] = set()

@@ -748,6 +748,25 @@ def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
 
 
 @pytest.mark.usefixtures("no_retry_waits")
+def test_a_snapshot_created_whose_answer_was_lost_is_made_once(
+    backup: Invoke, member_a: dict[str, Any], built_services: list[BackupServices]
+) -> None:
+    # GIVEN member A's daily volume, and member A applying the first CreateSnapshot of it but its
+    # answer lost, so botocore sends it again
+    ec2, daily = member_a["ec2"], member_a["daily"]
+    backup({"action": "backup", "dry_run": True})
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    lost = lose_first_answer(member_ec2, "ec2", "CreateSnapshot", body_with=(daily.encode(),))
+    # WHEN the schedule runs
+    target = _target(backup({"action": "backup"}), MEMBER_A)
+    # THEN the volume has one snapshot, the one the result reports
+    assert lost.lost == 1
+    [made] = [s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == daily]
+    assert [c["id"] for c in target["copies"] if c["source"] == daily] == [made]
+    assert target["failed"] == 0, target.get("errors")
+
+
+@pytest.mark.usefixtures("no_retry_waits")
 def test_a_backup_created_whose_answer_was_lost_is_made_once_and_expires(
     backup: Invoke,
     member_a: dict[str, Any],
