@@ -21,7 +21,9 @@
    group's state key as the scaler does, and announced at info level; at most once per hour per
    on-demand node group. The lease is renewed just before the change, which is not made when
    another owner took the lock while EKS was read, and the hold read again (placing one takes
-   no lock). The +1 is temporary in that the cluster's
+   no lock). A +1 whose answer was lost and whose retry EKS refused counts as made when the
+   node group has the new size (else it is an error, the hour's +1 taken all the same). The +1
+   is temporary in that the cluster's
    next scheduled scale-down or restore resets the sizes. A fallback that fails is reported in
    the result; the interruption stays recorded. Inside one of the cluster's maintenance windows
    (its calendar in the fleet inventory) nothing is proposed or changed: the result says
@@ -58,6 +60,7 @@ from fleet_shared.exceptions import (
     MemberAccessError,
     RequestInProgressError,
 )
+from fleet_shared.lost_answers import answered_to_a_retry
 from fleet_shared.node_group_holds import Hold, hold_in_force
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
@@ -532,9 +535,19 @@ def _apply(
             nodegroupName=name,
             scalingConfig={"desiredSize": plan["new"]["desired_size"]},
         )["update"]
-    except (ClientError, EndpointConnectionError, ConnectTimeoutError):
-        # EKS refused it or never got it: nothing changed, so the hour's one +1 is still to be
-        # made (the node group lock is held). A read timeout may have changed it: kept claimed.
+    except ClientError as error:
+        if not answered_to_a_retry(error.response):
+            # EKS refused it: nothing changed, so the hour's one +1 is still to be made (the node
+            # group lock is held).
+            services.state.release_once(claim)
+            raise
+        # botocore sent it again after a lost answer: the first attempt may have made the +1,
+        # and EKS refuses the retry while that update runs. The hour's claim is kept either way:
+        # a second +1 in the hour must not follow one that may be made.
+        update = _made_by_the_lost_attempt(eks, cluster, name, plan, error)
+    except (EndpointConnectionError, ConnectTimeoutError):
+        # EKS never got it: nothing changed, so the hour's one +1 is still to be made. A read
+        # timeout may have changed it: kept claimed.
         services.state.release_once(claim)
         raise
     applied: dict[str, Any] = {
@@ -573,7 +586,7 @@ def _apply(
         severity=Severity.INFO,
         source=FUNCTION_NAME,
         title=title,
-        detail=f"{reason}. Temporary +1 of the on-demand group (update {update.get('id')}).",
+        detail=f"{reason}. Temporary +1 of the on-demand group ({_update_named(update)}).",
         resource=resource,
         account_id=account,
         region=region,
@@ -581,3 +594,22 @@ def _apply(
         id=alert_id(FUNCTION_NAME, resource, f"{title} {update.get('id')}"),
     )
     return applied, alert
+
+
+def _made_by_the_lost_attempt(
+    eks: Any, cluster: str, name: str, plan: dict[str, Any], refusal: ClientError
+) -> dict[str, Any]:
+    """The update of a +1 whose answer was lost and whose retry EKS refused (`refusal`), when
+    the node group now has the planned desired size (its id unknown: only the lost answer
+    held it); raises `refusal` when it does not."""
+    group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+    if group["scalingConfig"]["desiredSize"] != plan["new"]["desired_size"]:
+        raise refusal
+    return {"id": None}
+
+
+def _update_named(update: dict[str, Any]) -> str:
+    """How the notice names the EKS update of a +1."""
+    if update.get("id") is None:
+        return "its update id was in EKS's answer, which was lost"
+    return f"update {update['id']}"

@@ -18,7 +18,12 @@ from fleet_shared.node_group_locks import (
 )
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
-from tests.handlers.faults import answer_malformed, fail_every_attempt, refuse_every_attempt
+from tests.handlers.faults import (
+    answer_malformed,
+    fail_every_attempt,
+    refuse_every_attempt,
+    refuse_retry_after_lost_answer,
+)
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
@@ -240,6 +245,35 @@ def test_a_fallback_eks_refused_is_applied_by_the_next_warning_of_the_hour(
     assert desired_size(member_eks, "system") == 3
     titles = [item.alert["title"] for item in alert_inbox.receive()]
     assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_fallback_whose_retry_eks_refused_as_in_use_counts_as_the_hours_one_plus_one(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, and EKS applying the first UpdateNodegroupConfig but its answer lost,
+    # then refusing botocore's retry with ResourceInUseException (the node group is updating)
+    services = make_services(SPOT_AUTO_APPLY="true")
+    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    fault = refuse_retry_after_lost_answer(
+        eks, "eks", "UpdateNodegroupConfig", "ResourceInUseException"
+    )
+    # WHEN the threshold is exceeded
+    result = interrupt_four(invoke, services)
+    # THEN the +1 the first attempt made is reported, recorded and announced as applied
+    assert (fault.lost, fault.refused) == (1, 1)
+    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
+    assert desired_size(member_eks, "system") == 3
+    change = services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system"))
+    assert change is not None
+    assert change.record["new"]["desired_size"] == 3
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
+    # AND a fifth interruption within the hour does not add another node
+    eks.meta.events.unregister("before-send.eks.UpdateNodegroupConfig", fault)
+    again = invoke(next_batch_spot_warning(services), services, "inv")
+    assert again["fallback"]["status"] == "already_applied"
+    assert desired_size(member_eks, "system") == 3
 
 
 def test_a_held_node_group_lock_blocks_the_fallback(
