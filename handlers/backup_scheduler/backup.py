@@ -5,7 +5,8 @@ Per target, in order, each step isolated from the others and each resource from 
 is not called again by the target's later steps):
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
    `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>` and the run's
-   day (a create whose answer was lost leaves one snapshot all the same). A volume with a
+   day (a create whose answer was lost leaves one snapshot all the same, and a retry EC2
+   refused takes the lost attempt's as the copy). A volume with a
    snapshot of the run's day (or, in 2, a table with the run's backup and
    its saved expiry) was copied by an attempt killed at its deadline and is not copied again.
 2. DynamoDB tables tagged the same -> CreateBackup `lambda-fleet-<table>-<yyyymmdd>`. A backup
@@ -396,38 +397,54 @@ class _TargetBackup:
             copy["expires_at"] = expires_at
             if not self._dry_run:
                 try:
-                    response = self._ec2.create_snapshot(
-                        VolumeId=volume_id,
-                        Description=f"lambda-fleet {frequency} backup of {volume_id}",
-                        TagSpecifications=[
-                            {
-                                "ResourceType": "snapshot",
-                                "Tags": [
-                                    {"Key": SOURCE_VOLUME_TAG, "Value": volume_id},
-                                    {"Key": COPY_TAG, "Value": frequency},
-                                    {"Key": EXPIRES_TAG, "Value": expires_at},
-                                    {"Key": RUN_DAY_TAG, "Value": self._day.isoformat()},
-                                ],
-                            }
-                        ],
-                    )
+                    copy["id"] = self._create_snapshot(volume_id, frequency, expires_at)
                 except _NO_ANSWER:
                     raise
                 except _AWS_ERRORS as error:
                     self._result.fail(volume_id, error)
                     continue
-                copy["id"] = response["SnapshotId"]
-                if answered_to_a_retry(response):
-                    self._delete_lost_attempts_snapshots(volume_id, response["SnapshotId"])
             self._result.created.append(copy)
         self._tagged_volumes = tagged
 
-    def _delete_lost_attempts_snapshots(self, volume_id: str, copy_id: str) -> None:
-        """Delete `volume_id`'s snapshots of the run's day other than `copy_id`: botocore sends
-        CreateSnapshot again when its answer is lost (the API takes no client token), and AWS
-        may have applied the first attempt. A snapshot left (it cannot be deleted, or could not
-        be listed) is tagged as `copy_id` is, and expires with it."""
+    def _create_snapshot(self, volume_id: str, frequency: str, expires_at: str) -> str:
+        """Snapshot `volume_id`, tagged as a copy of the run's day; the snapshot's id.
+
+        botocore sends CreateSnapshot again when its answer is lost (the API takes no client
+        token), and AWS may have applied the first attempt. The retry is then refused (a second
+        snapshot of a volume within 15 s, SnapshotCreationPerVolumeRateExceeded): the volume's
+        snapshot of the run's day is the copy. Or the retry makes a second snapshot: the other
+        one is deleted (one left, when it cannot be, is tagged alike and expires with the
+        copy)."""
         try:
+            answer = self._ec2.create_snapshot(
+                VolumeId=volume_id,
+                Description=f"lambda-fleet {frequency} backup of {volume_id}",
+                TagSpecifications=[
+                    {
+                        "ResourceType": "snapshot",
+                        "Tags": [
+                            {"Key": SOURCE_VOLUME_TAG, "Value": volume_id},
+                            {"Key": COPY_TAG, "Value": frequency},
+                            {"Key": EXPIRES_TAG, "Value": expires_at},
+                            {"Key": RUN_DAY_TAG, "Value": self._day.isoformat()},
+                        ],
+                    }
+                ],
+            )
+        except ClientError as error:
+            made = self._day_snapshots(volume_id) if answered_to_a_retry(error.response) else []
+            if not made:
+                raise
+            return str(made[0])
+        copy_id = str(answer["SnapshotId"])
+        if answered_to_a_retry(answer):
+            self._delete_lost_attempts_snapshots(volume_id, copy_id)
+        return copy_id
+
+    def _day_snapshots(self, volume_id: str) -> list[str]:
+        """The ids of `volume_id`'s snapshots of the run's day."""
+        return [
+            snapshot["SnapshotId"]
             for snapshot in _pages(
                 self._ec2,
                 "describe_snapshots",
@@ -437,9 +454,17 @@ class _TargetBackup:
                     {"Name": f"tag:{RUN_DAY_TAG}", "Values": [self._day.isoformat()]},
                     {"Name": f"tag:{SOURCE_VOLUME_TAG}", "Values": [volume_id]},
                 ],
-            ):
-                if snapshot["SnapshotId"] != copy_id:
-                    self._ec2.delete_snapshot(SnapshotId=snapshot["SnapshotId"])
+            )
+        ]
+
+    def _delete_lost_attempts_snapshots(self, volume_id: str, copy_id: str) -> None:
+        """Delete `volume_id`'s snapshots of the run's day other than `copy_id`, made by an
+        attempt whose answer was lost. A snapshot left (it cannot be deleted, or could not be
+        listed) is tagged as `copy_id` is, and expires with it."""
+        try:
+            for snapshot_id in self._day_snapshots(volume_id):
+                if snapshot_id != copy_id:
+                    self._ec2.delete_snapshot(SnapshotId=snapshot_id)
         except _NO_ANSWER:
             raise
         except _AWS_ERRORS as error:

@@ -241,11 +241,12 @@ def lose_first_answer(
 @dataclass
 class RefusedRetry:
     """Lets moto apply the first attempt of one operation and loses its answer, as LostAnswer,
-    then answers every later attempt with the JSON-protocol error `code`, as AWS refuses a retry
-    that conflicts with the attempt it applied (CreateBackup while that backup is being
-    created)."""
+    then answers every later attempt with the error `code` (in EC2's XML when `ec2`, else
+    JSON), as AWS refuses a retry that conflicts with the attempt it applied (CreateBackup while
+    that backup is being created, a second CreateSnapshot of a volume within 15 s)."""
 
     code: str
+    ec2: bool = False
     lost: int = 0
     refused: int = 0
 
@@ -258,6 +259,12 @@ class RefusedRetry:
         # botocore calls every `before-send` handler, and moto acts on a request another handler
         # answered; it leaves alone a URL outside AWS's domains.
         request.url = "https://refused-retry.invalid/"
+        if self.ec2:
+            body = (
+                f"<Response><Errors><Error><Code>{self.code}</Code><Message>injected refusal"
+                "</Message></Error></Errors><RequestID>refused</RequestID></Response>"
+            ).encode()
+            return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Body(body))
         body = json.dumps({"__type": self.code, "message": "injected refusal"}).encode()
         return AWSResponse(
             request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body)
@@ -268,9 +275,9 @@ def refuse_retry_after_lost_answer(
     client: Any, service: str, operation: str, code: str
 ) -> RefusedRetry:
     """Make moto apply the first attempt of `operation` on `client` and lose its answer, then
-    answer botocore's retries with the error `code` (a JSON-protocol service) before moto sees
-    them."""
-    fault = RefusedRetry(code)
+    answer botocore's retries with the error `code` (EC2's or a JSON-protocol service's) before
+    moto sees them."""
+    fault = RefusedRetry(code, ec2=client.meta.service_model.protocol == "ec2")
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

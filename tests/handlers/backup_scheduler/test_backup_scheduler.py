@@ -767,6 +767,27 @@ def test_a_snapshot_created_whose_answer_was_lost_is_made_once(
 
 
 @pytest.mark.usefixtures("no_retry_waits")
+def test_a_snapshot_whose_retry_ec2_refused_is_the_copy_the_lost_attempt_made(
+    backup: Invoke, member_a: dict[str, Any], built_services: list[BackupServices]
+) -> None:
+    # GIVEN member A's daily volume, and member A applying the first CreateSnapshot of it but its
+    # answer lost, then refusing botocore's retry (a second snapshot of a volume within 15 s)
+    ec2, daily = member_a["ec2"], member_a["daily"]
+    backup({"action": "backup", "dry_run": True})
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    fault = refuse_retry_after_lost_answer(
+        member_ec2, "ec2", "CreateSnapshot", "SnapshotCreationPerVolumeRateExceeded"
+    )
+    # WHEN the schedule runs
+    target = _target(backup({"action": "backup"}), MEMBER_A)
+    # THEN the snapshot the first attempt made is reported as the volume's copy, not a failure
+    assert (fault.lost, fault.refused) == (1, 1)
+    [made] = [s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == daily]
+    assert [c.get("id") for c in target["copies"] if c["source"] == daily] == [made]
+    assert target["failed"] == 0, target.get("errors")
+
+
+@pytest.mark.usefixtures("no_retry_waits")
 def test_a_backup_created_whose_answer_was_lost_is_made_once_and_expires(
     backup: Invoke,
     member_a: dict[str, Any],
