@@ -6,10 +6,13 @@ failure (`before-call` would skip the retries). The handler is registered first 
 no later `before-send` handler runs: moto's in-process stub never sees the request, and nothing
 happens on the AWS side (an injected HTTP 500 answer would not stop moto acting on the request).
 Throttling is an answer, not a connection failure: `throttle_attempts` answers chosen attempts
-with SSM-style ThrottlingException before moto sees them. A malformed answer is a success whose
-body the caller cannot read: `answer_malformed` sends it for one operation, likewise before moto.
-A refusal botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`;
-S3's own InternalError, which it retries, from `s3_error_every_attempt`;
+with SSM-style ThrottlingException ahead of moto's answer. A malformed answer is a success whose
+body the caller cannot read: `answer_malformed` sends it for one operation, likewise. A refusal
+botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`; S3's own
+InternalError, which it retries, from `s3_error_every_attempt`. botocore calls every `before-send`
+handler and keeps the first answer, so moto still acts on a request these answer: harmless for a
+read, but a write they refuse is made all the same (`refuse_retry_after_lost_answer` refuses a
+retry that moto must not act on);
 `refuse_completions` fails only the writes that complete an idempotent request. An answer lost
 after the request was applied (`lose_first_answer`) lets moto's stub act on the first attempt and
 then fails it with a read timeout, so botocore sends the same request again. A
@@ -106,7 +109,7 @@ def throttle_attempts(client: Any, service: str, *attempt_numbers: int) -> Injec
 @dataclass
 class MalformedAnswer:
     """Answers the attempts of one operation whose URL contains `url_part` with `body` (HTTP
-    200) before moto sees them; the others go through."""
+    200) ahead of moto's answer; the others go through."""
 
     body: bytes
     url_part: str
@@ -148,7 +151,8 @@ def refuse_every_attempt(
     client: Any, service: str, operation: str, code: str = "AccessDeniedException"
 ) -> InjectedRefusal:
     """Answer every attempt of `operation` on `client` (a JSON-protocol service: DynamoDB, SQS)
-    with the error `code`, which botocore does not retry, before moto sees it."""
+    with the error `code`, which botocore does not retry, ahead of moto's answer (moto still
+    acts on the request: see the module docstring)."""
     fault = InjectedRefusal(code)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
@@ -172,7 +176,7 @@ class InjectedS3InternalError:
 
 def s3_error_every_attempt(s3_client: Any, operation: str) -> InjectedS3InternalError:
     """Answer every attempt of `operation` on `s3_client` with InternalError (S3 failing on its
-    side), before moto sees it, until healed."""
+    side), ahead of moto's answer, until healed."""
     fault = InjectedS3InternalError()
     s3_client.meta.events.register_first(f"before-send.s3.{operation}", fault)
     return fault
