@@ -62,15 +62,10 @@ class FunctionServices(Generic[EnvironmentT]):
         return self.sessions.hub_client(service, region)
 
     def forget_unanswered_calls(self) -> None:
-        """Ask again the member STS, the member endpoints and the state table that did not
-        answer in the last invocation: called as each invocation starts, since it may be the
-        platform's retry of it."""
-        self.sessions.forget_unanswered_members()
-        # Only a state table already built can remember a call; building it here would cost a
-        # function that never uses it its import.
-        state: StateTable | None = self.__dict__.get("state")
-        if state is not None:
-            state.forget_unanswered()
+        """Ask again every endpoint that did not answer in the last invocation (a member's
+        AssumeRole, the watched member and hub clients, the state table): called as each
+        invocation starts, since it may be the platform's retry of it."""
+        self.sessions.unanswered_endpoints.forget()
 
     @cached_property
     def state(self) -> StateTable:
@@ -80,7 +75,10 @@ class FunctionServices(Generic[EnvironmentT]):
         from fleet_shared.state_table import StateTable  # noqa: PLC0415
 
         return StateTable(
-            self.environment.required("state_table_name"), self.hub_client("dynamodb"), self.clock
+            self.environment.required("state_table_name"),
+            self.hub_client("dynamodb"),
+            self.clock,
+            unanswered=self.sessions.unanswered_endpoints,
         )
 
     @cached_property

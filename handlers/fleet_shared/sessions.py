@@ -8,10 +8,11 @@ and rebuilt when their session is refreshed.
 
 A failing AssumeRole raises `MemberAccessError`, so a handler can record that one account failed
 and go on with the others; an STS that does not answer fails it within `HUB_CALL_SECONDS`, and is
-not asked again for that (account, region) until the next invocation
-(`forget_unanswered_members`): a run asks for one member's session once per node group or check.
-A member client of `watched_member_client` is likewise given up for the rest of the invocation
-once its endpoint did not answer two of its calls (`unanswered_endpoints`).
+not asked again for that (account, region) in the invocation: a run asks for one member's session
+once per node group or check. A member client of `watched_member_client` is likewise given up for
+the rest of the invocation once its endpoint did not answer two of its calls. Both are kept in
+the container's one record of endpoints that did not answer (`unanswered_endpoints`), forgotten
+as each invocation starts.
 Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`)
 variables, which makes a moto server or LocalStack work unchanged.
 
@@ -26,19 +27,24 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError, MemberAccessError
-from fleet_shared.unanswered_endpoints import UnansweredEndpoints
+from fleet_shared.unanswered_endpoints import (
+    HUB_CALLS_GIVEN_UP_AFTER,
+    MEMBER_CALLS_GIVEN_UP_AFTER,
+    EndpointNotAnsweringError,
+    UnansweredEndpoints,
+)
 
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -187,8 +193,6 @@ class AccountSessions:
         self._hub_sessions: dict[str, boto3.Session] = {}
         self._member_sessions: dict[tuple[str, str], _CachedSession] = {}
         self._assume_locks: dict[tuple[str, str], threading.Lock] = {}
-        self._unanswered: dict[tuple[str, str], str] = {}
-        """The cause of each member's AssumeRole that STS did not answer in this invocation."""
         self._unanswered_endpoints = UnansweredEndpoints()
         self._clients: dict[tuple[str, str, str, Config], tuple[boto3.Session, Any]] = {}
 
@@ -231,42 +235,27 @@ class AccountSessions:
         """A session acting in `account_id` and `region`, assuming the member role when needed.
 
         Raises `MemberAccessError` when AssumeRole fails, or failed in this invocation because
-        STS did not answer (without asking STS again), and `ConfigurationError` when a member
-        account is asked for but MEMBER_ROLE_NAME is not set.
+        STS did not answer (without asking STS again, with that timeout as its cause: every node
+        group or check would otherwise wait `HUB_CALL_SECONDS` for it again), and
+        `ConfigurationError` when a member account is asked for but MEMBER_ROLE_NAME is not set.
         """
         if self.is_hub(account_id):
             return self._hub_session(region)
         key = (account_id, region)
         with self._assume_lock(key):
-            unanswered = self._unanswered.get(key)
-            if unanswered is not None:
-                raise MemberAccessError(account_id, region, unanswered)
             cached = self._member_sessions.get(key)
             if cached is None or self._clock.now() >= cached.expires_at - REFRESH_MARGIN:
-                try:
-                    cached = self._assume_member_role(account_id, region)
-                except MemberAccessError as error:
-                    if isinstance(error.__cause__, (ConnectTimeoutError, ReadTimeoutError)):
-                        with self._lock:
-                            self._unanswered[key] = error.cause
-                    raise
+                cached = self._assume_member_role(account_id, region)
                 with self._lock:
                     self._member_sessions[key] = cached
             return cached.session
 
-    def forget_unanswered_members(self) -> None:
-        """Ask STS again for the members it did not answer: called as each invocation starts.
-
-        Within one invocation a member whose AssumeRole timed out fails at once: every node
-        group or check would otherwise wait `HUB_CALL_SECONDS` for it again, and a run over a
-        dozen of them outlasts its function's timeout. The next invocation asks again, as the
-        platform's retry (a minute later at the soonest) must, so no time on a clock bounds it:
-        a memory of a few minutes would fail that retry without asking. The member endpoints
-        given up (`watched_member_client`) are asked again too.
-        """
-        with self._lock:
-            self._unanswered.clear()
-        self._unanswered_endpoints.forget()
+    @property
+    def unanswered_endpoints(self) -> UnansweredEndpoints:
+        """The container's record of the endpoints that did not answer in this invocation (the
+        members' AssumeRole, the watched clients, the state table), forgotten as each invocation
+        starts (`FunctionServices.forget_unanswered_calls`)."""
+        return self._unanswered_endpoints
 
     def client(
         self, service: str, account_id: str, region: str, config: Config = CLIENT_CONFIG
@@ -290,11 +279,23 @@ class AccountSessions:
         self, service: str, account_id: str, region: str, config: Config
     ) -> Any:
         """`client(service, account_id, region, config)`, whose calls fail at once with
-        `MemberEndpointNotAnsweringError` once its endpoint did not answer
-        `unanswered_endpoints.GIVEN_UP_AFTER` calls of this invocation: a run over many node
-        groups behind one hung endpoint would otherwise wait out `config`'s bound for each."""
+        `EndpointNotAnsweringError` once its endpoint did not answer
+        `MEMBER_CALLS_GIVEN_UP_AFTER` calls of this invocation: a run over many node groups
+        behind one hung endpoint would otherwise wait out `config`'s bound for each."""
         client = self.client(service, account_id, region, config)
-        return self._unanswered_endpoints.watch(client, account_id, region)
+        return self._unanswered_endpoints.watch(
+            client, account_id, region, given_up_after=MEMBER_CALLS_GIVEN_UP_AFTER
+        )
+
+    def watched_hub_client(self, service: str, region: str | None, config: Config) -> Any:
+        """A hub client of `service` in `region` or the home region, with `config`, whose calls
+        fail at once with `EndpointNotAnsweringError` once its endpoint did not answer
+        `HUB_CALLS_GIVEN_UP_AFTER` call of this invocation."""
+        region = region or self.home_region
+        client = self.client(service, self.hub_account_id, region, config)
+        return self._unanswered_endpoints.watch(
+            client, self.hub_account_id, region, given_up_after=HUB_CALLS_GIVEN_UP_AFTER
+        )
 
     def hub_client(self, service: str, region: str | None = None) -> Any:
         """A client of `service` in the hub account, in `region` or the home region, with
@@ -335,7 +336,17 @@ class AccountSessions:
         role_arn = f"arn:aws:iam::{account_id}:role/{self._member_role_name}"
         sts = self.hub_client("sts")
         try:
-            response = sts.assume_role(RoleArn=role_arn, RoleSessionName=self._role_session_name())
+            response = self._unanswered_endpoints.ask(
+                f"sts AssumeRole into account {account_id} region {region}",
+                HUB_CALLS_GIVEN_UP_AFTER,
+                partial(
+                    sts.assume_role, RoleArn=role_arn, RoleSessionName=self._role_session_name()
+                ),
+            )
+        except EndpointNotAnsweringError as refused:
+            # Refused without asking STS: the member's cause is the timeout of the call it did
+            # not answer, as that call's own error said.
+            raise MemberAccessError(account_id, region, refused.cause) from refused
         except (ClientError, BotoCoreError) as error:
             raise MemberAccessError(account_id, region, str(error)) from error
         credentials = response["Credentials"]

@@ -32,19 +32,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    HTTPClientError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
 from fleet_shared.timestamps import iso_z
+from fleet_shared.unanswered_endpoints import HUB_CALLS_GIVEN_UP_AFTER, UnansweredEndpoints
 
 _logger = logging.getLogger(__name__)
 
@@ -156,51 +152,42 @@ class IdempotentRequest:
         self.held = True
 
 
-class StateTableNotAnsweringError(HTTPClientError):
-    """A state table call refused without being sent: DynamoDB did not answer an earlier call of
-    this invocation. An `HTTPClientError`, as botocore's read timeout is, so every caller handles
-    it as the timeout it stands for (a `BotoCoreError`, and a failure a later retry may pass)."""
-
-    fmt = "state table {table} did not answer earlier in this invocation ({cause}); not asked again"
-
-
-UNANSWERED_CAUSE_CHARS = 200
-"""The most of the timeout that a refused call repeats."""
-
-
 class StateTable:
     """Typed operations on the state table, with the low-level DynamoDB client.
 
     Once DynamoDB did not answer a call (every attempt timed out), the table's later calls fail
-    at once with `StateTableNotAnsweringError` until `forget_unanswered` (the handler calls it as
-    each invocation starts): a run makes many state table calls (health_monitor's over one
-    cluster makes 12), and each would otherwise wait up to `sessions.STATE_TABLE_CALL_SECONDS`
-    again, past the function's timeout. A refused connection fails at once, so it is asked again.
+    at once with `EndpointNotAnsweringError` for the rest of the invocation (`unanswered`, the
+    container's record, which the handler forgets as each invocation starts): a run makes many
+    state table calls (health_monitor's over one cluster makes 12), and each would otherwise
+    wait up to `sessions.STATE_TABLE_CALL_SECONDS` again, past the function's timeout. A refused
+    connection fails at once, so it is asked again.
     """
 
-    def __init__(self, table_name: str, client: Any, clock: Clock | None = None) -> None:
-        """`client` is a boto3 DynamoDB client of the hub account; `clock` defaults to real time."""
+    def __init__(
+        self,
+        table_name: str,
+        client: Any,
+        clock: Clock | None = None,
+        *,
+        unanswered: UnansweredEndpoints,
+    ) -> None:
+        """`client` is a boto3 DynamoDB client of the hub account; `clock` defaults to real time;
+        `unanswered` is the record of endpoints that did not answer the invocation
+        (`AccountSessions.unanswered_endpoints`)."""
         self._table_name = table_name
         self._client = client
         self._clock = clock or SystemClock()
-        self._unanswered: str | None = None
-        """The timeout of the call DynamoDB did not answer in this invocation, if one."""
-
-    def forget_unanswered(self) -> None:
-        """Ask DynamoDB again after a call it did not answer: for the start of an invocation,
-        which may be the platform's retry of the one that timed out."""
-        self._unanswered = None
+        self._unanswered = unanswered
+        self._endpoint = f"state table {table_name}"
 
     def _call(self, operation: str, **arguments: Any) -> Any:
-        """The client's `operation` with `arguments`, refused once DynamoDB did not answer."""
-        unanswered = self._unanswered
-        if unanswered is not None:
-            raise StateTableNotAnsweringError(table=self._table_name, cause=unanswered)
-        try:
-            return getattr(self._client, operation)(**arguments)
-        except (ConnectTimeoutError, ReadTimeoutError) as error:
-            self._unanswered = str(error)[:UNANSWERED_CAUSE_CHARS]
-            raise
+        """The client's `operation` with `arguments`, refused once DynamoDB did not answer a
+        call of this invocation (`HUB_CALLS_GIVEN_UP_AFTER`)."""
+        return self._unanswered.ask(
+            self._endpoint,
+            HUB_CALLS_GIVEN_UP_AFTER,
+            partial(getattr(self._client, operation), **arguments),
+        )
 
     @property
     def table_name(self) -> str:

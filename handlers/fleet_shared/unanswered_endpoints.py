@@ -1,46 +1,64 @@
-"""Member endpoints that did not answer, given up for the rest of an invocation.
+"""Endpoints that did not answer, not asked again for the rest of an invocation.
 
-A member client bounds each call (its config's timeouts and attempts), but a run that asks the
-same hung endpoint once per node group pays that bound once per node group, and a dozen of them
-outlast the function's timeout. So a watched client counts, per (service, account, region), the
-calls that got no answer in any of their attempts (a connection or a read timing out); from the
-`GIVEN_UP_AFTER`-th on, every later call of that endpoint fails at once with
-`MemberEndpointNotAnsweringError`, without being sent, until `forget` (the start of the next
-invocation, through `AccountSessions.forget_unanswered_members`).
+Every bounded client gives a call up after its config's timeouts and attempts, but a run asks the
+same endpoint many times (once per node group, check or cluster), and one that hangs would cost
+each of those calls the whole bound, past the function's timeout. So the container keeps one
+record (`AccountSessions.unanswered_endpoints`) of the calls, per endpoint, that got no answer in
+any of their attempts (a connection or a read timing out: `NO_ANSWER`); from the endpoint's
+`given_up_after`-th such call on, every later call of it fails at once with
+`EndpointNotAnsweringError`, without being sent. A refused connection or an error answer comes at
+once, so it costs no time and the endpoint is asked again.
 
-Two calls, not one: a call whose attempts all hung may be that call's own (one node group's
-update stuck), and the next node group is still asked; a second one is the endpoint.
+`FleetFunction.invoke` forgets the record as each invocation starts
+(`FunctionServices.forget_unanswered_calls`): the next invocation may be the platform's retry of
+this one, a minute later at the soonest, so no time on a clock bounds it.
+
+An endpoint is watched in one of two ways: every call of a client (`watch`: a member's EKS, the
+forecaster's SNS), or one call through a client that serves more than the endpoint (`ask`: a
+member's AssumeRole through the hub's STS client, one table of the hub's DynamoDB).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import ConnectTimeoutError, HTTPClientError, ReadTimeoutError
 
-GIVEN_UP_AFTER = 2
-"""Unanswered calls after which an endpoint is not asked again in the invocation."""
+MEMBER_CALLS_GIVEN_UP_AFTER = 2
+"""Unanswered calls after which a member endpoint (`AccountSessions.watched_member_client`) is
+given up: two, not one, since a member call whose attempts all hung may be that call's own (one
+node group's update stuck), and the next node group is still asked; a second one is the
+endpoint."""
+HUB_CALLS_GIVEN_UP_AFTER = 1
+"""Unanswered calls after which a hub endpoint (a member's AssumeRole, the state table, the
+forecaster's hub services) is given up: its calls are alike and small (the same AssumeRole for
+every node group of a member, an item or a page of one table, a publish), so one that got no
+answer is the endpoint's, not the call's."""
 NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
 """What botocore raises for a call whose every attempt waited out a timeout."""
 CAUSE_CHARS = 200
 """The most of the first unanswered call's error a refusal repeats."""
 
-EndpointKey = tuple[str, str, str]
-"""(service, account id, region)."""
+ResultT = TypeVar("ResultT")
 
 
-class MemberEndpointNotAnsweringError(BotoCoreError):
-    """A member call refused without being sent: its endpoint did not answer earlier calls of
-    this invocation. A `BotoCoreError`, so every caller handles it as the timeout it stands
-    for."""
+class EndpointNotAnsweringError(HTTPClientError):
+    """A call refused without being sent: its endpoint did not answer earlier calls of this
+    invocation. An `HTTPClientError`, as botocore's read timeout is, so every caller handles it
+    as the timeout it stands for (a `BotoCoreError`, and a failure a later retry may pass:
+    `s3_events.may_pass_on_retry`); not a `ReadTimeoutError`, since nothing was sent that could
+    have taken effect."""
 
-    fmt = (
-        "{service} in account {account_id} region {region} did not answer {calls} calls earlier "
-        "in this invocation ({cause}); not asked again"
-    )
+    fmt = "{endpoint} did not answer{calls} earlier in this invocation ({cause}); not asked again"
+
+    @property
+    def cause(self) -> str:
+        """The error of the first call the endpoint did not answer (its first `CAUSE_CHARS`)."""
+        return str(self.kwargs["cause"])
 
 
 @dataclass
@@ -50,54 +68,68 @@ class _Unanswered:
 
 
 class UnansweredEndpoints:
-    """The member endpoints that did not answer in this invocation, and the hooks on their
-    clients that count those calls and refuse the calls after them."""
+    """The endpoints that did not answer in this invocation, keyed by the name a refusal gives
+    them; safe to share between threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._unanswered: dict[EndpointKey, _Unanswered] = {}
+        self._unanswered: dict[str, _Unanswered] = {}
 
-    def watch(self, client: Any, account_id: str, region: str) -> Any:
-        """`client` (of one member account and region), whose calls are refused once its
-        endpoint is given up; the hooks are registered once per client."""
+    def watch(self, client: Any, account_id: str, region: str, *, given_up_after: int) -> Any:
+        """`client` (of one account and region), whose calls are refused once its endpoint left
+        `given_up_after` calls unanswered; the hooks are registered once per client, so a client
+        is watched with the threshold of its first `watch`."""
         service = client.meta.service_model.service_id.hyphenize()
-        key = (service, account_id, region)
+        endpoint = f"{service} in account {account_id} region {region}"
         events = client.meta.events
         events.register(
             f"before-call.{service}",
-            partial(self._refuse_given_up, key),
+            partial(self._refuse_hook, endpoint, given_up_after),
             unique_id=f"{__name__}.refuse",
         )
         events.register(
             f"after-call-error.{service}",
-            partial(self._note_no_answer, key),
+            partial(self._note_hook, endpoint),
             unique_id=f"{__name__}.note",
         )
         return client
+
+    def ask(self, endpoint: str, given_up_after: int, call: Callable[[], ResultT]) -> ResultT:
+        """`call()`, refused once `endpoint` left `given_up_after` calls unanswered, and counted
+        when it gets no answer."""
+        self._refuse_if_given_up(endpoint, given_up_after)
+        try:
+            return call()
+        except NO_ANSWER as error:
+            self._note_no_answer(endpoint, error)
+            raise
 
     def forget(self) -> None:
         """Ask every endpoint again: for the start of an invocation."""
         with self._lock:
             self._unanswered.clear()
 
-    def _refuse_given_up(self, key: EndpointKey, **_: Any) -> None:
+    def _refuse_if_given_up(self, endpoint: str, given_up_after: int) -> None:
         with self._lock:
-            unanswered = self._unanswered.get(key)
-        if unanswered is not None and unanswered.calls >= GIVEN_UP_AFTER:
-            service, account_id, region = key
-            raise MemberEndpointNotAnsweringError(
-                service=service,
-                account_id=account_id,
-                region=region,
-                calls=unanswered.calls,
+            unanswered = self._unanswered.get(endpoint)
+        if unanswered is not None and unanswered.calls >= given_up_after:
+            raise EndpointNotAnsweringError(
+                endpoint=endpoint,
+                # An endpoint given up after one call did not answer "earlier", not "1 calls".
+                calls=f" {unanswered.calls} calls" if unanswered.calls > 1 else "",
                 cause=unanswered.cause,
             )
 
-    def _note_no_answer(self, key: EndpointKey, exception: Exception, **_: Any) -> None:
-        if not isinstance(exception, NO_ANSWER):
-            return
+    def _note_no_answer(self, endpoint: str, error: Exception) -> None:
         with self._lock:
             unanswered = self._unanswered.setdefault(
-                key, _Unanswered(0, str(exception)[:CAUSE_CHARS])
+                endpoint, _Unanswered(0, str(error)[:CAUSE_CHARS])
             )
             unanswered.calls += 1
+
+    def _refuse_hook(self, endpoint: str, given_up_after: int, **_: Any) -> None:
+        self._refuse_if_given_up(endpoint, given_up_after)
+
+    def _note_hook(self, endpoint: str, exception: Exception, **_: Any) -> None:
+        if isinstance(exception, NO_ANSWER):
+            self._note_no_answer(endpoint, exception)

@@ -29,6 +29,7 @@ from catalog.functions import COMMON_ENVIRONMENT, FUNCTIONS_BY_NAME
 from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
+from fleet_shared.unanswered_endpoints import UnansweredEndpoints
 from fleetctl.local_state_table import create_state_table as create_local_state_table
 from tests.handlers.iam_coverage import recording, ungranted_calls
 
@@ -183,14 +184,24 @@ def create_state_table(dynamodb_client: Any, table_name: str = STATE_TABLE_NAME)
 
 
 @pytest.fixture
-def state_table(dynamodb_client: Any, fake_clock: ManualClock) -> StateTable:
+def unanswered_endpoints() -> UnansweredEndpoints:
+    """The record of endpoints that did not answer, of the test's one invocation."""
+    return UnansweredEndpoints()
+
+
+@pytest.fixture
+def state_table(
+    dynamodb_client: Any, fake_clock: ManualClock, unanswered_endpoints: UnansweredEndpoints
+) -> StateTable:
     """The state table, created in moto as the program defines it, driven by `fake_clock`."""
     create_state_table(dynamodb_client)
     dynamodb_client.update_time_to_live(
         TableName=STATE_TABLE_NAME,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
     )
-    return StateTable(STATE_TABLE_NAME, dynamodb_client, fake_clock)
+    return StateTable(
+        STATE_TABLE_NAME, dynamodb_client, fake_clock, unanswered=unanswered_endpoints
+    )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from scaler_helpers import (
 from fleet_shared.clock import ManualClock
 from fleet_shared.node_group_locks import node_group_lock_name
 from fleet_shared.state_table import StateTable
+from fleet_shared.unanswered_endpoints import UnansweredEndpoints
 from handlers.eks_scaler import app
 from handlers.eks_scaler.app import lambda_handler
 from handlers.eks_scaler.services import ScalerServices
@@ -157,7 +158,9 @@ def test_http_api_answers_400_200_and_409(
     # WHEN every requested node group is locked by someone else THEN 409
     # (the entry point runs on the real clock, so the lease is taken on it too)
     lock = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
-    real_time_table = StateTable(state_table.table_name, dynamodb_client)
+    real_time_table = StateTable(
+        state_table.table_name, dynamodb_client, unanswered=UnansweredEndpoints()
+    )
     assert real_time_table.acquire_lock(lock, "spot_optimizer:x", 120)
     locked = lambda_handler(
         http_event(json.dumps(event("scale_up", {"name": "system", "desired_size": 3}))),

@@ -18,7 +18,7 @@ from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, sizes
 
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key
-from fleet_shared.unanswered_endpoints import GIVEN_UP_AFTER
+from fleet_shared.unanswered_endpoints import MEMBER_CALLS_GIVEN_UP_AFTER
 from handlers.eks_scaler import app
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.services import MEMBER_CALL_SECONDS, ScalerServices
@@ -145,13 +145,13 @@ def test_node_groups_behind_a_hung_eks_endpoint_fail_at_once_after_two_and_the_r
         app.lambda_handler(scale_down, time.context())
     # THEN the first two node groups each waited out one bounded call, and every later one
     # failed at once, naming the endpoint given up: the run failed in time for its retry
-    assert time.spent <= GIVEN_UP_AFTER * MEMBER_CALL_SECONDS
+    assert time.spent <= MEMBER_CALLS_GIVEN_UP_AFTER * MEMBER_CALL_SECONDS
     reasons = [item["reason"] for item in raised.value.unfinished]
     assert [item["status"] for item in raised.value.unfinished] == ["error"] * 12
-    assert all("Read timeout" in reason for reason in reasons[:GIVEN_UP_AFTER])
+    assert all("Read timeout" in reason for reason in reasons[:MEMBER_CALLS_GIVEN_UP_AFTER])
     assert all(
         f"eks in account {MEMBER_ACCOUNT_ID} region {REGION} did not answer 2 calls" in reason
-        for reason in reasons[GIVEN_UP_AFTER:]
+        for reason in reasons[MEMBER_CALLS_GIVEN_UP_AFTER:]
     )
     # WHEN EKS answers again and the schedule retries the run
     fault.healed = True
@@ -180,10 +180,10 @@ def test_an_analysis_whose_member_endpoints_hang_answers_in_time(
     analysis = app.lambda_handler(analysis_request, time.context())
     # THEN it answers in time (Lambda did not end it): the utilisation unavailable after one
     # bounded call, the first two node groups failed on their bounded call and the others at once
-    assert time.spent <= (1 + GIVEN_UP_AFTER) * MEMBER_CALL_SECONDS
+    assert time.spent <= (1 + MEMBER_CALLS_GIVEN_UP_AFTER) * MEMBER_CALL_SECONDS
     assert analysis["utilization"]["available"] is False
     assert "Read timeout" in analysis["utilization"]["reason"]
     reasons = [item["reason"] for item in analysis["results"]]
     assert [item["status"] for item in analysis["results"]] == ["error"] * 12
-    assert all("Read timeout" in reason for reason in reasons[:GIVEN_UP_AFTER])
-    assert all("not asked again" in reason for reason in reasons[GIVEN_UP_AFTER:])
+    assert all("Read timeout" in reason for reason in reasons[:MEMBER_CALLS_GIVEN_UP_AFTER])
+    assert all("not asked again" in reason for reason in reasons[MEMBER_CALLS_GIVEN_UP_AFTER:])

@@ -19,7 +19,7 @@ from fleet_shared.sessions import (
     STATE_TABLE_ATTEMPTS,
     STATE_TABLE_CALL_SECONDS,
 )
-from fleet_shared.state_table import StateTableNotAnsweringError
+from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 from handlers.health_monitor.checks.base import MEMBER_CALL_SECONDS
 from handlers.health_monitor.services import HealthServices
 from tests.handlers.deadlines import HungOperation, LambdaTime, hang_every_attempt
@@ -155,7 +155,7 @@ def test_a_hung_state_table_fails_the_run_in_time_with_its_timeout(
     time = LambdaTime(TIMEOUT_SECONDS)
     fault = hang_hub_operation(health_services(), "dynamodb", time, monkeypatch)
     # WHEN the scheduled fleet run checks the member's cluster
-    with pytest.raises(StateTableNotAnsweringError) as raised:
+    with pytest.raises(EndpointNotAnsweringError) as raised:
         invoke(FLEET_RUN, time.context())
     # THEN the state table's first call was given up after its bounded attempts, its later calls
     # were refused without being sent, and the run failed in time with an error naming the table

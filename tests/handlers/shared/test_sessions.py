@@ -189,7 +189,7 @@ def test_a_member_sts_did_not_answer_fails_at_once_until_the_next_invocation(
     assert sessions.client("sts", MEMBER, "eu-west-1").get_caller_identity()["Account"] == MEMBER
     assert sessions.hub_client("sts").get_caller_identity()["Account"] == MOTO_ACCOUNT
     # WHEN the next invocation starts THEN STS is asked again for the member
-    sessions.forget_unanswered_members()
+    sessions.unanswered_endpoints.forget()
     assert sessions.client("sts", MEMBER, REGION).get_caller_identity()["Account"] == MEMBER
 
 
@@ -252,7 +252,9 @@ def test_the_state_tables_client_gives_up_a_hung_call_in_a_small_part_of_every_t
     fault = hang_every_attempt(dynamodb, "dynamodb", "GetItem", time)
     # WHEN the state table reads an item
     with pytest.raises(ReadTimeoutError):
-        StateTable("lambda-fleet-state", dynamodb).get_value("dev-apps", "sizes")
+        StateTable(
+            "lambda-fleet-state", dynamodb, unanswered=sessions.unanswered_endpoints
+        ).get_value("dev-apps", "sizes")
     # THEN the call was given up after its attempts, within STATE_TABLE_CALL_SECONDS, which fits
     # four times in every function's timeout (every function uses the table)
     assert fault.attempts == STATE_TABLE_ATTEMPTS
@@ -269,7 +271,12 @@ def test_the_state_tables_client_outlasts_more_throttling_than_the_hubs_other_ca
     create_local_state_table(dynamodb, "lambda-fleet-state")
     throttling = throttle_attempts(dynamodb, "dynamodb", 1, 2, 3)
     # WHEN the state table reads an item THEN the fourth attempt answers
-    assert StateTable("lambda-fleet-state", dynamodb).get_value("dev-apps", "sizes") is None
+    assert (
+        StateTable(
+            "lambda-fleet-state", dynamodb, unanswered=sessions.unanswered_endpoints
+        ).get_value("dev-apps", "sizes")
+        is None
+    )
     assert throttling.injected == 3 > HUB_ATTEMPTS
 
 

@@ -12,7 +12,8 @@ from fleet_shared import state_table as state_table_module
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
 from fleet_shared.s3_events import may_pass_on_retry
-from fleet_shared.state_table import StateTable, StateTableNotAnsweringError
+from fleet_shared.state_table import StateTable
+from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError, UnansweredEndpoints
 from tests.handlers.deadlines import LambdaTime, hang_every_attempt
 from tests.handlers.faults import fail_every_attempt, lose_first_answer
 
@@ -576,7 +577,7 @@ def test_a_change_whose_record_lost_its_answer_is_recorded_once(
 
 @pytest.mark.usefixtures("no_retry_waits")
 def test_a_table_that_did_not_answer_is_not_asked_again_until_forgotten(
-    state_table: StateTable, dynamodb_client: Any
+    state_table: StateTable, dynamodb_client: Any, unanswered_endpoints: UnansweredEndpoints
 ) -> None:
     # GIVEN DynamoDB timing out every attempt of a read
     hang = hang_every_attempt(dynamodb_client, "dynamodb", "GetItem", LambdaTime(900))
@@ -585,16 +586,16 @@ def test_a_table_that_did_not_answer_is_not_asked_again_until_forgotten(
     attempts = hang.attempts
     # WHEN the same invocation writes and reads
     # THEN each call fails at once naming the table and the timeout, without being sent
-    with pytest.raises(StateTableNotAnsweringError, match="lambda-fleet-state did not answer"):
+    with pytest.raises(EndpointNotAnsweringError, match="lambda-fleet-state did not answer"):
         state_table.put_value("dev-apps", "sizes", {"apps": 3})
-    with pytest.raises(StateTableNotAnsweringError, match="Read timeout") as refused:
+    with pytest.raises(EndpointNotAnsweringError, match="Read timeout") as refused:
         state_table.get_value("dev-apps", "sizes")
     assert hang.attempts == attempts
     # AND a refusal is a failure a later retry may pass, as the timeout is
     assert may_pass_on_retry(refused.value)
     # WHEN DynamoDB answers again and the next invocation starts
     dynamodb_client.meta.events.unregister("before-send.dynamodb.GetItem", hang.hang)
-    state_table.forget_unanswered()
+    unanswered_endpoints.forget()
     # THEN the table is asked again
     state_table.put_value("dev-apps", "sizes", {"apps": 3})
     assert state_table.get_value("dev-apps", "sizes") == {"apps": 3}
