@@ -16,7 +16,6 @@ from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
 from handlers.demand_forecaster.cluster_forecasts import forecast_fleet, forecast_one
 from handlers.demand_forecaster.environment import ForecasterEnvironment
-from handlers.demand_forecaster.hub_answers import UNANSWERED_HUB_SERVICES
 from handlers.demand_forecaster.models import ActionEvent, FleetForecastRequest, ForecastRequest
 from handlers.demand_forecaster.services import ForecasterServices
 
@@ -38,8 +37,6 @@ def handle(
     invocation: Invocation,
 ) -> dict[str, Any]:
     """Forecast the requested cluster, or every cluster of the inventory."""
-    # A hub service that did not answer the container's last invocation may answer this one.
-    UNANSWERED_HUB_SERVICES.forget()
     if isinstance(request, ForecastRequest):
         return forecast_one(services, request, FUNCTION.logger)
     result = forecast_fleet(services, request, invocation, FUNCTION.logger)

@@ -19,14 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachableError
 
 from fleet_shared.inventory import Cluster
-from handlers.demand_forecaster.hub_answers import NO_ANSWER
 
-# An endpoint that did not answer (NO_ANSWER) fails the cluster at once: asking it again per node
-# group or instance type would wait as long each time and cost the fleet run the time of the
-# clusters after it.
+UNREACHABLE = (EndpointUnreachableError, HTTPClientError)
+"""What botocore raises for an endpoint that was not reached or did not answer (connection
+refused or timed out, no answer read) after every attempt. It fails the cluster at once: asking
+it again per node group or instance type would wait as long each time and cost the fleet run the
+time of the clusters after it."""
 
 DAEMONSET_VCPU = 0.125
 RESERVED_MIB_PER_POD = 11
@@ -96,7 +98,7 @@ def instance_capacities(
 
     One call per 100 types; when a call fails (an unknown type fails the whole call), each of
     its types is asked alone so one bad type does not hide the others. An endpoint that does not
-    answer raises (`NO_ANSWER`).
+    answer raises (`UNREACHABLE`).
     """
     capacities: dict[str, InstanceCapacity] = {}
     errors: dict[str, str] = {}
@@ -105,13 +107,13 @@ def instance_capacities(
         batch = ordered[offset : offset + _DESCRIBE_BATCH]
         try:
             capacities.update(_describe(ec2, batch))
-        except NO_ANSWER:
+        except UNREACHABLE:
             raise
         except (ClientError, BotoCoreError):
             for instance_type in batch:
                 try:
                     capacities.update(_describe(ec2, [instance_type]))
-                except NO_ANSWER:
+                except UNREACHABLE:
                     raise
                 except (ClientError, BotoCoreError) as error:
                     errors[instance_type] = str(error)
@@ -151,7 +153,7 @@ def _max_pods(network: dict[str, Any]) -> int:
 def live_node_groups(eks: Any, cluster: Cluster) -> tuple[list[LiveNodeGroup], dict[str, str]]:
     """The inventory's node groups of `cluster` as EKS describes them now, and an error per node
     group EKS could not describe (that group is left out; the others go on). An endpoint that
-    does not answer raises (`NO_ANSWER`)."""
+    does not answer raises (`UNREACHABLE`)."""
     groups: list[LiveNodeGroup] = []
     errors: dict[str, str] = {}
     for declared in cluster.node_groups:
@@ -159,7 +161,7 @@ def live_node_groups(eks: Any, cluster: Cluster) -> tuple[list[LiveNodeGroup], d
             described = eks.describe_nodegroup(
                 clusterName=cluster.name, nodegroupName=declared.name
             )["nodegroup"]
-        except NO_ANSWER:
+        except UNREACHABLE:
             raise
         except (ClientError, BotoCoreError) as error:
             errors[declared.name] = str(error)

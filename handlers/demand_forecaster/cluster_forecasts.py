@@ -54,7 +54,7 @@ CLUSTER_WORK_SECONDS = 15
 table and SNS answering."""
 HUB_SILENCE_SECONDS = 2 * HUB_CALL_SECONDS
 """The state table and SNS each not answering one call of the run (30 s): after that call, the
-run's calls of that service fail at once (hub_answers.py)."""
+run's calls of that service fail at once (`services.ForecasterServices.hub_client`)."""
 RUN_END_SECONDS = 5
 """Kept for the end of the fleet run: saving the clusters not started and returning."""
 CLUSTERS_LEFT = TargetsLeftList(f"{SOURCE}/forecast-fleet", "clusters")

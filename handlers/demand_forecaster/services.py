@@ -1,12 +1,17 @@
 """What the forecaster works with: the fleet's services, member-account clients whose reads are
 bounded (EKS, EC2, CloudWatch), hub clients (state table, SNS, S3, the scaler's Lambda) whose calls
-are bounded too and not repeated once their service did not answer (`hub_answers.py`)."""
+are bounded too and not repeated in the invocation once their endpoint did not answer one
+(`fleet_shared.unanswered_endpoints`).
+
+The fleet run calls the state table and SNS once or more per cluster (the forecast's save, a
+warning per node group short of capacity, the predictive decision's record and its alert): a
+service whose endpoint hangs would otherwise cost every one of those calls its bound, and a fleet
+of clusters the run's time. A run spends at most one bounded call per hub service on an endpoint
+that hangs, which is what `cluster_forecasts.HUB_SILENCE_SECONDS` reserves."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from botocore.config import Config
 
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.sessions import (
@@ -16,7 +21,6 @@ from fleet_shared.sessions import (
     longest_hung_call_seconds,
 )
 from handlers.demand_forecaster.environment import ForecasterEnvironment
-from handlers.demand_forecaster.hub_answers import UNANSWERED_HUB_SERVICES
 
 READ_CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 10
@@ -53,21 +57,20 @@ class ForecasterServices(FunctionServices[ForecasterEnvironment]):
     def hub_client(self, service: str, region: str | None = None) -> Any:
         """A client of `service` in the hub account (the state table's, SNS's and the
         inventory's), with the fleet's `HUB_CALL_CONFIG` for every service, the state table's
-        included, refused once its service did not answer."""
-        return self._watched_hub_client(service, region, HUB_CALL_CONFIG)
+        included. SNS's and S3's are refused once their endpoint did not answer a call of the
+        invocation; the state table refuses its own calls so (`StateTable`), under its name."""
+        if service == "dynamodb":
+            sessions = self.sessions
+            return sessions.client(
+                service, sessions.hub_account_id, region or sessions.home_region, HUB_CALL_CONFIG
+            )
+        return self.sessions.watched_hub_client(service, region, HUB_CALL_CONFIG)
 
     @property
     def scaler_client(self) -> Any:
         """A hub Lambda client for the scaler, with `SCALER_CALL_CONFIG`, refused once Lambda did
-        not answer."""
-        return self._watched_hub_client("lambda", None, SCALER_CALL_CONFIG)
-
-    def _watched_hub_client(self, service: str, region: str | None, config: Config) -> Any:
-        sessions = self.sessions
-        client = sessions.client(
-            service, sessions.hub_account_id, region or sessions.home_region, config=config
-        )
-        return UNANSWERED_HUB_SERVICES.watch(client)
+        not answer a call of the invocation."""
+        return self.sessions.watched_hub_client("lambda", None, SCALER_CALL_CONFIG)
 
     def member_client(self, service: str, account_id: str, region: str) -> Any:
         """A client of `service` in `account_id` and `region` for a cluster's reads (EKS, EC2,

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import pytest
 
 from catalog.functions import function_spec
-from handlers.demand_forecaster.hub_answers import UNANSWERED_HUB_SERVICES
 from tests.handlers.conftest import FakeLambdaContext
 
 TIMEOUT_SECONDS = function_spec("demand_forecaster").timeout_seconds
@@ -28,10 +27,3 @@ class ForecasterLambdaContext(FakeLambdaContext):
 def lambda_context() -> FakeLambdaContext:
     """A Lambda context for calling `lambda_handler(event, context)` directly."""
     return ForecasterLambdaContext()
-
-
-@pytest.fixture(autouse=True)
-def _new_container() -> None:
-    """Each test starts in a new container: no hub service is known not to answer (a test that
-    calls the services without the handler would otherwise find an earlier test's record)."""
-    UNANSWERED_HUB_SERVICES.forget()
