@@ -48,7 +48,7 @@ from fleet_shared.exceptions import EventValidationError, MemberAccessError, Req
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
-from fleet_shared.lost_answers import answered_to_a_retry, gone_on_retry
+from fleet_shared.lost_answers import gone_on_retry, watched_attempts
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
@@ -414,30 +414,32 @@ class _TargetBackup:
         snapshot of a volume within 15 s, SnapshotCreationPerVolumeRateExceeded): the volume's
         snapshot of the run's day is the copy. Or the retry makes a second snapshot: the other
         one is deleted (one left, when it cannot be, is tagged alike and expires with the
-        copy)."""
+        copy). Only a call one of whose attempts got no answer is so looked into
+        (`fleet_shared.lost_answers`): a throttled attempt made no snapshot."""
         try:
-            answer = self._ec2.create_snapshot(
-                VolumeId=volume_id,
-                Description=f"lambda-fleet {frequency} backup of {volume_id}",
-                TagSpecifications=[
-                    {
-                        "ResourceType": "snapshot",
-                        "Tags": [
-                            {"Key": SOURCE_VOLUME_TAG, "Value": volume_id},
-                            {"Key": COPY_TAG, "Value": frequency},
-                            {"Key": EXPIRES_TAG, "Value": expires_at},
-                            {"Key": RUN_DAY_TAG, "Value": self._day.isoformat()},
-                        ],
-                    }
-                ],
-            )
-        except ClientError as error:
-            made = self._day_snapshots(volume_id) if answered_to_a_retry(error.response) else []
+            with watched_attempts(self._ec2) as attempts:
+                answer = self._ec2.create_snapshot(
+                    VolumeId=volume_id,
+                    Description=f"lambda-fleet {frequency} backup of {volume_id}",
+                    TagSpecifications=[
+                        {
+                            "ResourceType": "snapshot",
+                            "Tags": [
+                                {"Key": SOURCE_VOLUME_TAG, "Value": volume_id},
+                                {"Key": COPY_TAG, "Value": frequency},
+                                {"Key": EXPIRES_TAG, "Value": expires_at},
+                                {"Key": RUN_DAY_TAG, "Value": self._day.isoformat()},
+                            ],
+                        }
+                    ],
+                )
+        except ClientError:
+            made = self._day_snapshots(volume_id) if attempts.answer_lost else []
             if not made:
                 raise
             return str(made[0])
         copy_id = str(answer["SnapshotId"])
-        if answered_to_a_retry(answer):
+        if attempts.answer_lost:
             self._delete_lost_attempts_snapshots(volume_id, copy_id)
         return copy_id
 
@@ -537,19 +539,22 @@ class _TargetBackup:
         the name is the copy. Or the retry makes a second backup, a full copy whose ARN nobody
         would record (so it would never expire): the lost attempt's, made at most
         HUNG_MEMBER_CALL_SECONDS before the one answered, is deleted, or, when it cannot be, no
-        ARN is recorded and both expire by name and day."""
+        ARN is recorded and both expire by name and day. Only a call one of whose attempts got
+        no answer is so looked into (`fleet_shared.lost_answers`): a throttled attempt made no
+        backup."""
         try:
-            answer = self._dynamodb.create_backup(TableName=table, BackupName=name)
+            with watched_attempts(self._dynamodb) as attempts:
+                answer = self._dynamodb.create_backup(TableName=table, BackupName=name)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
-            if code != "BackupInUseException" or not answered_to_a_retry(error.response):
+            if code != "BackupInUseException" or not attempts.answer_lost:
                 raise
             made = self._live_backups_named(table, name)
             if not made:
                 raise
             return str(made[-1]["BackupArn"]), True
         details = answer["BackupDetails"]
-        if not answered_to_a_retry(answer):
+        if not attempts.answer_lost:
             return str(details["BackupArn"]), True
         earliest = details["BackupCreationDateTime"] - timedelta(seconds=HUNG_MEMBER_CALL_SECONDS)
         lost_attempts = [

@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.exceptions import FleetError, LockNotAcquiredError
+from fleet_shared.exceptions import AnswerLostError, FleetError, LockNotAcquiredError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
@@ -31,6 +31,7 @@ from fleet_shared.node_group_locks import (
     node_group_key,
     node_group_lock_name,
 )
+from fleet_shared.node_group_updates import update_desired_size
 from fleet_shared.state_table import HeldLock
 from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.autoscalers import (
@@ -57,7 +58,6 @@ from handlers.eks_scaler.exceptions import UpdateAnswerLostError
 from handlers.eks_scaler.holds import held_result, node_group_hold
 from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
 from handlers.eks_scaler.models import NodeGroupRequest, ScalerEvent, Status, node_group_result
-from handlers.eks_scaler.node_group_updates import update_desired_size
 from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pending_notice
 from handlers.eks_scaler.services import ScalerServices
 from handlers.eks_scaler.sizing import Sizes
@@ -307,10 +307,10 @@ def apply_decision(
             # sizes, by the next scale-down and restore.
             _mark_restored(services, key, decision.restores, event.request_id)
         update = update_desired_size(eks, event.cluster, name, decision.target.desired_size)
-    except UpdateAnswerLostError:
+    except AnswerLostError as error:
         # EKS may have made the change: what was written for it stays true if it did, and the
         # request's retry finds out (at its target: recorded from the intent; not: made then).
-        raise
+        raise UpdateAnswerLostError(name, error.unanswered) from error
     except (ClientError, BotoCoreError):
         if decision.saves_previous_sizes:
             _put_back_saved_sizes(services, key, name, decision.replaced_saved_sizes)

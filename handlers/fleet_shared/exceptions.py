@@ -76,6 +76,19 @@ class InventoryError(FleetError):
         super().__init__(f"fleet inventory {location}: {problem}")
 
 
+class AnswerLostError(FleetError):
+    """A mutation failed after one of its attempts was sent and got no answer (a read timeout, a
+    connection closed before the answer: `fleet_shared.lost_answers`), whatever later attempts
+    met: AWS may have applied it, and only a read tells."""
+
+    def __init__(self, call: str, unanswered: Exception) -> None:
+        self.call = call
+        self.unanswered = unanswered
+        super().__init__(
+            f"{call}: {cut_echo(str(unanswered))}: its answer was lost, so it may have been applied"
+        )
+
+
 class ObjectsToRetryError(Exception):
     """Objects of an S3 notification failed for a reason that may pass (the network, throttling,
     another invocation's lock or claim). Deliberately not a `FleetError`, which becomes the

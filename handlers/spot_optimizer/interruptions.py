@@ -21,8 +21,9 @@
    group's state key as the scaler does, and announced at info level; at most once per hour per
    on-demand node group. The lease is renewed just before the change, which is not made when
    another owner took the lock while EKS was read, and the hold read again (placing one takes
-   no lock). A +1 whose answer was lost and whose retry EKS refused counts as made when the
-   node group has the new size (else it is an error, the hour's +1 taken all the same). The +1
+   no lock). A +1 that failed after an attempt whose answer was lost (EKS may have made it,
+   whatever botocore's later attempts met) counts as made when the node group has the new size
+   (else it is an error, the hour's +1 taken all the same). The +1
    is temporary in that the cluster's
    next scheduled scale-down or restore resets the sizes. A fallback that fails is reported in
    the result; the interruption stays recorded. Inside one of the cluster's maintenance windows
@@ -55,12 +56,12 @@ from botocore.exceptions import (
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.exceptions import (
+    AnswerLostError,
     FleetError,
     LockNotAcquiredError,
     MemberAccessError,
     RequestInProgressError,
 )
-from fleet_shared.lost_answers import answered_to_a_retry
 from fleet_shared.node_group_holds import Hold, hold_in_force
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
@@ -68,6 +69,7 @@ from fleet_shared.node_group_locks import (
     node_group_lock_name,
     node_group_resource,
 )
+from fleet_shared.node_group_updates import update_desired_size
 from fleet_shared.observability import observability_for
 from fleet_shared.state_table import ClaimDeadline, HeldLock, IdempotentRequest
 from fleet_shared.timestamps import iso_z
@@ -530,24 +532,15 @@ def _apply(
             "note": "one +1 per hour",
         }, None
     try:
-        update = eks.update_nodegroup_config(
-            clusterName=cluster,
-            nodegroupName=name,
-            scalingConfig={"desiredSize": plan["new"]["desired_size"]},
-        )["update"]
-    except ClientError as error:
-        if not answered_to_a_retry(error.response):
-            # EKS refused it: nothing changed, so the hour's one +1 is still to be made (the node
-            # group lock is held).
-            services.state.release_once(claim)
-            raise
-        # botocore sent it again after a lost answer: the first attempt may have made the +1,
-        # and EKS refuses the retry while that update runs. The hour's claim is kept either way:
-        # a second +1 in the hour must not follow one that may be made.
+        update = update_desired_size(eks, cluster, name, plan["new"]["desired_size"])
+    except AnswerLostError as error:
+        # An attempt EKS got may have made the +1, whatever the later ones met (EKS refusing the
+        # retry while that update runs, a retry that could not connect). The hour's claim is kept
+        # either way: a second +1 in the hour must not follow one that may be made.
         update = _made_by_the_lost_attempt(eks, cluster, name, plan, error)
-    except (EndpointConnectionError, ConnectTimeoutError):
-        # EKS never got it: nothing changed, so the hour's one +1 is still to be made. A read
-        # timeout may have changed it: kept claimed.
+    except (ClientError, EndpointConnectionError, ConnectTimeoutError):
+        # Every attempt was answered (refused or throttled) or never reached EKS: nothing changed,
+        # so the hour's one +1 is still to be made (the node group lock is held).
         services.state.release_once(claim)
         raise
     applied: dict[str, Any] = {
@@ -597,14 +590,14 @@ def _apply(
 
 
 def _made_by_the_lost_attempt(
-    eks: Any, cluster: str, name: str, plan: dict[str, Any], refusal: ClientError
+    eks: Any, cluster: str, name: str, plan: dict[str, Any], lost: AnswerLostError
 ) -> dict[str, Any]:
-    """The update of a +1 whose answer was lost and whose retry EKS refused (`refusal`), when
+    """The update of a +1 that failed after an attempt whose answer was lost (`lost`), when
     the node group now has the planned desired size (its id unknown: only the lost answer
-    held it); raises `refusal` when it does not."""
+    held it); raises `lost` when it does not."""
     group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
     if group["scalingConfig"]["desiredSize"] != plan["new"]["desired_size"]:
-        raise refusal
+        raise lost
     return {"id": None}
 
 

@@ -12,7 +12,7 @@ botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt
 InternalError, which it retries, from `s3_error_every_attempt`. botocore calls every `before-send`
 handler and keeps the first answer, so moto still acts on a request these answer: harmless for a
 read, but a write they refuse is made all the same (`refuse_retry_after_lost_answer` refuses a
-retry that moto must not act on);
+retry that moto must not act on, `throttle_then_refuse` every attempt of a write);
 `refuse_completions` fails only the writes that complete an idempotent request. An answer lost
 after the request was applied (`lose_first_answer`) lets moto's stub act on the first attempt and
 then fails it with a read timeout, so botocore sends the same request again. A
@@ -214,17 +214,23 @@ def refuse_completions(dynamodb_client: Any, scope: str) -> CompletionRefusal:
 class LostAnswer:
     """Lets moto apply the first attempt of one operation whose body holds each of `body_parts`,
     then fails that attempt with a read timeout, as a DynamoDB whose answer to an applied write
-    never arrives; botocore sends the request again, and moto answers that attempt."""
+    never arrives; botocore sends the request again, and moto answers that attempt (or, while
+    `unreachable_after`, the later attempts fail to connect, never reaching moto)."""
 
     operation: str
     body_parts: tuple[bytes, ...] = ()
     lost: int = 0
+    unreachable_after: bool = False
 
     def __call__(self, request: Any, **kwargs: Any) -> None:
         # A query-protocol request (EC2's) carries its body as text.
         body = request.body or b""
         body = body.encode("utf-8") if isinstance(body, str) else body
-        if self.lost or not all(part in body for part in self.body_parts):
+        if not all(part in body for part in self.body_parts):
+            return
+        if self.lost:
+            if self.unreachable_after:
+                raise EndpointConnectionError(endpoint_url=request.url)
             return
         self.lost += 1
         botocore_stubber(request=request, **kwargs)
@@ -232,12 +238,18 @@ class LostAnswer:
 
 
 def lose_first_answer(
-    client: Any, service: str, operation: str, *, body_with: tuple[bytes, ...] = ()
+    client: Any,
+    service: str,
+    operation: str,
+    *,
+    body_with: tuple[bytes, ...] = (),
+    then_unreachable: bool = False,
 ) -> LostAnswer:
     """Make moto apply the first attempt of `operation` on `client` (with `body_with`, the first
     whose body contains each of those bytes) and lose its answer, so botocore's retry sends the
-    same request to a table that already holds its write."""
-    fault = LostAnswer(operation, body_with)
+    same request to a table that already holds its write; with `then_unreachable`, the later
+    attempts fail to connect until `unreachable_after` is turned off."""
+    fault = LostAnswer(operation, body_with, unreachable_after=then_unreachable)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 
@@ -260,19 +272,24 @@ class RefusedRetry:
             botocore_stubber(request=request, **kwargs)
             raise ReadTimeoutError(endpoint_url=request.url)
         self.refused += 1
-        # botocore calls every `before-send` handler, and moto acts on a request another handler
-        # answered; it leaves alone a URL outside AWS's domains.
-        request.url = "https://refused-retry.invalid/"
-        if self.ec2:
-            body = (
-                f"<Response><Errors><Error><Code>{self.code}</Code><Message>injected refusal"
-                "</Message></Error></Errors><RequestID>refused</RequestID></Response>"
-            ).encode()
-            return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Body(body))
-        body = json.dumps({"__type": self.code, "message": "injected refusal"}).encode()
-        return AWSResponse(
-            request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body)
-        )
+        return _error_answer_unseen_by_moto(request, self.code, ec2=self.ec2)
+
+
+def _error_answer_unseen_by_moto(request: Any, code: str, *, ec2: bool) -> AWSResponse:
+    """An error answer `code` (in EC2's XML when `ec2`, else JSON) to `request`, which moto
+    then leaves alone: botocore calls every `before-send` handler, and moto acts on a request
+    another handler answered, but not on a URL outside AWS's domains."""
+    request.url = "https://refused-retry.invalid/"
+    if ec2:
+        body = (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>injected refusal"
+            "</Message></Error></Errors><RequestID>refused</RequestID></Response>"
+        ).encode()
+        return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Body(body))
+    body = json.dumps({"__type": code, "message": "injected refusal"}).encode()
+    return AWSResponse(
+        request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body)
+    )
 
 
 def refuse_retry_after_lost_answer(
@@ -282,6 +299,35 @@ def refuse_retry_after_lost_answer(
     answer botocore's retries with the error `code` (EC2's or a JSON-protocol service's) before
     moto sees them."""
     fault = RefusedRetry(code, ec2=client.meta.service_model.protocol == "ec2")
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault
+
+
+@dataclass
+class ThrottledThenRefused:
+    """Answers the first attempt of one operation with ThrottlingException and every later one
+    with the error `code`, none of them reaching moto, until `healed`: an AWS that acted on no
+    attempt, each answered."""
+
+    code: str
+    ec2: bool = False
+    answered: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.healed:
+            return None
+        self.answered += 1
+        code = "ThrottlingException" if self.answered == 1 else self.code
+        return _error_answer_unseen_by_moto(request, code, ec2=self.ec2)
+
+
+def throttle_then_refuse(
+    client: Any, service: str, operation: str, code: str
+) -> ThrottledThenRefused:
+    """Answer the first attempt of `operation` on `client` with throttling, which botocore
+    retries, and its retries with the error `code`, before moto sees any of them."""
+    fault = ThrottledThenRefused(code, ec2=client.meta.service_model.protocol == "ec2")
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

@@ -21,8 +21,10 @@ from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import (
     answer_malformed,
     fail_every_attempt,
+    lose_first_answer,
     refuse_every_attempt,
     refuse_retry_after_lost_answer,
+    throttle_then_refuse,
 )
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
@@ -273,6 +275,55 @@ def test_a_fallback_whose_retry_eks_refused_as_in_use_counts_as_the_hours_one_pl
     eks.meta.events.unregister("before-send.eks.UpdateNodegroupConfig", fault)
     again = invoke(next_batch_spot_warning(services), services, "inv")
     assert again["fallback"]["status"] == "already_applied"
+    assert desired_size(member_eks, "system") == 3
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_fallback_whose_answer_was_lost_and_whose_retry_could_not_connect_is_made_once(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, and EKS applying the first UpdateNodegroupConfig but its answer lost,
+    # then botocore's retries failing to connect (botocore raises the last attempt's error)
+    services = make_services(SPOT_AUTO_APPLY="true")
+    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    fault = lose_first_answer(eks, "eks", "UpdateNodegroupConfig", then_unreachable=True)
+    # WHEN the threshold is exceeded
+    result = interrupt_four(invoke, services)
+    # THEN the +1 the first attempt made is reported, recorded and announced as applied
+    assert fault.lost == 1
+    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
+    assert result["fallback"]["update_id"] is None
+    assert desired_size(member_eks, "system") == 3
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
+    # AND a fifth interruption within the hour, EKS answering again, adds no second node
+    fault.unreachable_after = False
+    again = invoke(next_batch_spot_warning(services), services, "inv")
+    assert again["fallback"]["status"] == "already_applied"
+    assert desired_size(member_eks, "system") == 3
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_fallback_throttled_then_refused_leaves_the_hours_plus_one_to_the_next_warning(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, and EKS throttling the first UpdateNodegroupConfig and refusing
+    # botocore's retry with ResourceInUseException: no attempt was applied
+    services = make_services(SPOT_AUTO_APPLY="true")
+    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    fault = throttle_then_refuse(eks, "eks", "UpdateNodegroupConfig", "ResourceInUseException")
+    # WHEN the threshold is exceeded
+    failed = interrupt_four(invoke, services)
+    # THEN the fallback failed and the system group is unchanged
+    assert fault.answered == 2
+    assert failed["fallback"]["status"] == "error"
+    assert "ResourceInUseException" in failed["fallback"]["error"]
+    assert desired_size(member_eks, "system") == 2
+    # WHEN EKS takes updates again and a fifth interruption comes within the hour
+    fault.healed = True
+    again = invoke(next_batch_spot_warning(services), services, "inv")
+    # THEN the +1 is made now: the refused attempts did not use up the hour's one +1
+    assert again["fallback"]["status"] == "scaling_initiated", again["fallback"]
     assert desired_size(member_eks, "system") == 3
 
 

@@ -1,0 +1,40 @@
+"""UpdateNodegroupConfig of desiredSize: the one call eks_scaler and spot_optimizer's fallback
+change a node group's size with, telling an update EKS may have made from one it did not.
+
+An update that fails after any of its attempts reached EKS without an answer (whatever the last
+attempt met: `fleet_shared.lost_answers`) raises `AnswerLostError`; each caller decides what a
+change that may have been made means for it (the scaler keeps what it wrote for the change, for
+its request's retry; the spot fallback keeps the hour's claim and reads the node group's size).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_shared.exceptions import AnswerLostError
+from fleet_shared.lost_answers import watched_attempts
+
+
+def update_desired_size(eks: Any, cluster: str, name: str, desired_size: int) -> dict[str, Any]:
+    """Start the update of the node group's desiredSize, and return it (EKS's `update`).
+
+    Raises AnswerLostError when it failed after an attempt that reached EKS got no answer, and
+    the call's own error otherwise (every attempt answered, or unsent).
+    """
+    with watched_attempts(eks) as attempts:
+        try:
+            # desiredSize only: the stack file owns minSize and maxSize, and pulumi-eks
+            # ignoreScalingChanges ignores desiredSize alone, so `pulumi up` never undoes this.
+            update: dict[str, Any] = eks.update_nodegroup_config(
+                clusterName=cluster,
+                nodegroupName=name,
+                scalingConfig={"desiredSize": desired_size},
+            )["update"]
+        except (ClientError, BotoCoreError) as error:
+            if attempts.answer_lost:
+                call = f"UpdateNodegroupConfig of {name}"
+                raise AnswerLostError(call, attempts.unanswered[-1]) from error
+            raise
+    return update

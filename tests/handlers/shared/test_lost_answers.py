@@ -1,0 +1,76 @@
+"""fleet_shared.lost_answers against moto: which attempts of a call are noted as unanswered
+(botocore's retries running), and that two threads calling through one client note their own."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from fleet_shared.lost_answers import Attempts, watched_attempts
+from tests.handlers.conftest import STATE_TABLE_NAME, create_state_table
+from tests.handlers.faults import hold_first_attempt, lose_first_answer, throttle_attempts
+
+
+def put(dynamodb_client: Any, pk: str) -> None:
+    dynamodb_client.put_item(
+        TableName=STATE_TABLE_NAME, Item={"pk": {"S": pk}, "sk": {"S": "item"}}
+    )
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_an_attempt_whose_answer_was_lost_is_noted_though_the_retry_is_answered(
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN a PutItem whose first attempt DynamoDB applies, its answer lost
+    create_state_table(dynamodb_client)
+    lose_first_answer(dynamodb_client, "dynamodb", "PutItem")
+    # WHEN it is made under watch
+    with watched_attempts(dynamodb_client) as attempts:
+        put(dynamodb_client, "lost")
+    # THEN the call succeeded on botocore's retry, and the lost attempt is noted
+    assert attempts.answer_lost
+    assert "Read timeout" in str(attempts.unanswered[0])
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_throttled_attempt_is_answered_and_not_noted_as_lost(dynamodb_client: Any) -> None:
+    # GIVEN a PutItem whose first attempt is answered with throttling
+    create_state_table(dynamodb_client)
+    throttling = throttle_attempts(dynamodb_client, "dynamodb", 1)
+    # WHEN it is made under watch
+    with watched_attempts(dynamodb_client) as attempts:
+        put(dynamodb_client, "throttled")
+    # THEN botocore sent it twice, and no attempt is noted as lost
+    assert throttling.injected == 1
+    assert not attempts.answer_lost
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_two_threads_calling_through_one_client_note_only_their_own_attempts(
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN a PutItem of "answered" held in flight in one thread, and a PutItem of "lost" whose
+    # first attempt is applied, its answer lost, made meanwhile in another
+    create_state_table(dynamodb_client)
+    held = hold_first_attempt(dynamodb_client, "dynamodb", "PutItem")
+    lose_first_answer(dynamodb_client, "dynamodb", "PutItem", body_with=(b'"lost"',))
+    noted: dict[str, Attempts] = {}
+
+    def put_answered() -> None:
+        with watched_attempts(dynamodb_client) as attempts:
+            put(dynamodb_client, "answered")
+        noted["answered"] = attempts
+
+    answered = threading.Thread(target=put_answered)
+    answered.start()
+    assert held.entered.wait(5)
+    # WHEN the "lost" call ends while "answered" is still in flight, which then ends too
+    with watched_attempts(dynamodb_client) as lost:
+        put(dynamodb_client, "lost")
+    held.release()
+    answered.join(5)
+    # THEN each call noted its own attempts: only "lost" met a lost answer
+    assert lost.answer_lost
+    assert not noted["answered"].answer_lost
