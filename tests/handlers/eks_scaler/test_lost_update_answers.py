@@ -1,6 +1,6 @@
-"""UpdateNodegroupConfig that EKS applies but whose answer is lost (a read timeout): botocore's
-retries, the scaler's result and the retry of the request must make, record and announce the
-change once."""
+"""UpdateNodegroupConfig that EKS applies but whose answer is lost (a read timeout) or cannot be
+read: botocore's retries, the scaler's result and the retry of the request must make, record and
+announce the change once."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key
 from fleet_shared.state_table import StateChange, StateTable
 from handlers.eks_scaler.services import ScalerServices
+from tests.handlers.faults import answer_malformed
 
 SYSTEM_KEY = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
 
@@ -191,6 +192,39 @@ def test_an_update_whose_answer_was_lost_before_a_failed_connection_is_recorded_
     retried = scaler(request, "inv-2")
     # THEN the retry sends no update, and the change is recorded and announced once
     assert len(fault.tokens) == 2
+    assert [item["status"] for item in retried["results"]] == ["no_change_needed"]
+    assert len(history(state_table, fake_clock)) == 1
+    assert [notice.alert["title"] for notice in alert_inbox.receive()] == [
+        f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
+    ]
+
+
+def test_an_update_whose_answer_cannot_be_read_is_recorded_and_announced_once_by_the_retry(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN the evening scale-down of system (2 -> 1), whose UpdateNodegroupConfig EKS applies
+    # but answers with a body that cannot be read
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
+    malformed = answer_malformed(eks, "eks", "UpdateNodegroupConfig", b"<html>gateway</html>")
+    request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="eve-1")
+    # WHEN the scaler is invoked
+    evening = scaler(request, "inv-1")
+    # THEN system is an error saying the change may have been made, and EKS did make it
+    [failed] = evening["results"]
+    assert failed["status"] == "error"
+    assert "may have been made" in failed["reason"]
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    # WHEN the platform retries the request a minute later, EKS answering normally
+    eks.meta.events.unregister("before-send.eks.UpdateNodegroupConfig", malformed)
+    fake_clock.advance(60)
+    retried = scaler(request, "inv-2")
+    # THEN the retry finds system at its target, and the change is recorded and announced once
+    assert malformed.answered == 1
     assert [item["status"] for item in retried["results"]] == ["no_change_needed"]
     assert len(history(state_table, fake_clock)) == 1
     assert [notice.alert["title"] for notice in alert_inbox.receive()] == [

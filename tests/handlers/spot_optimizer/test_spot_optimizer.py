@@ -303,6 +303,28 @@ def test_a_fallback_whose_answer_was_lost_and_whose_retry_could_not_connect_is_m
     assert desired_size(member_eks, "system") == 3
 
 
+def test_a_fallback_whose_answer_cannot_be_read_counts_as_the_hours_one_plus_one(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, and EKS applying the UpdateNodegroupConfig but answering with a body
+    # that cannot be read
+    services = make_services(SPOT_AUTO_APPLY="true")
+    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    malformed = answer_malformed(eks, "eks", "UpdateNodegroupConfig", b"<html>gateway</html>")
+    # WHEN the threshold is exceeded
+    result = interrupt_four(invoke, services)
+    # THEN the +1 EKS made is reported, recorded and announced as applied
+    assert malformed.answered == 1
+    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
+    assert desired_size(member_eks, "system") == 3
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
+    # AND a fifth interruption within the hour adds no second node
+    again = invoke(next_batch_spot_warning(services), services, "inv")
+    assert again["fallback"]["status"] == "already_applied"
+    assert desired_size(member_eks, "system") == 3
+
+
 @pytest.mark.usefixtures("no_retry_waits")
 def test_a_fallback_throttled_then_refused_leaves_the_hours_plus_one_to_the_next_warning(
     invoke: Invoke, make_services: MakeServices, member_eks: Any
