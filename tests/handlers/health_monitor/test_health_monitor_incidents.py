@@ -35,20 +35,6 @@ FLEET_EVENT = {"action": "check_fleet"}
 Invoke = Callable[..., dict[str, Any]]
 
 
-@pytest.fixture
-def flaky_endpoint(
-    use_endpoints: Callable[[list[dict[str, Any]]], None], endpoint_server: Any
-) -> Callable[[int], None]:
-    """The cluster's one endpoint `api` at `/flaky`; calling the result sets its status."""
-    use_endpoints([{"name": "api", "url": endpoint_server.url("/flaky"), "timeout_seconds": 2}])
-
-    def answer(status: int) -> None:
-        endpoint_server.routes["/flaky"] = (status, 0.0)
-
-    answer(200)
-    return answer
-
-
 def scheduled_runs(invoke: Invoke, fake_clock: Any, count: int) -> list[dict[str, Any]]:
     """`count` scheduled fleet runs, 5 minutes apart; returns the results."""
     results = []
@@ -67,13 +53,81 @@ def endpoint_alerts_of(alert_inbox: Any, names: list[str]) -> list[dict[str, Any
     ]
 
 
-def endpoint_alerts(alert_inbox: Any) -> list[dict[str, Any]]:
-    """The alerts about the endpoint check received since the last call, in order."""
-    return [
-        received.alert
-        for received in alert_inbox.receive()
-        if received.alert["resource"].endswith("/endpoint/api")
-    ]
+@dataclass
+class EndpointSchedule:
+    """The member cluster's one endpoint `api`, served at `/flaky` (200 until told otherwise),
+    checked by the scheduled fleet run every 5 minutes of the fake clock."""
+
+    invoke: Invoke
+    clock: Any
+    server: Any
+    alert_inbox: Any
+    services: Callable[[], Any]
+    monkeypatch: pytest.MonkeyPatch
+
+    def endpoint_answers(self, status: int) -> None:
+        self.server.routes["/flaky"] = (status, 0.0)
+
+    def runs(self, count: int) -> list[dict[str, Any]]:
+        """`count` scheduled runs, 5 minutes apart; their results."""
+        return scheduled_runs(self.invoke, self.clock, count)
+
+    def next_run(self) -> dict[str, Any]:
+        """The scheduled run 5 minutes after the last one; its result."""
+        self.clock.advance(CADENCE_SECONDS)
+        return self.invoke(FLEET_EVENT)
+
+    def retry(self) -> dict[str, Any]:
+        """The platform's retry of the last run, at once."""
+        return self.invoke(FLEET_EVENT)
+
+    def endpoint_alerts(self) -> list[dict[str, Any]]:
+        """The alerts about the endpoint received since the last call, in order."""
+        return [
+            received.alert
+            for received in self.alert_inbox.receive()
+            if received.alert["resource"].endswith("/endpoint/api")
+        ]
+
+    def fail_every_publish(self) -> InjectedFault:
+        """SNS failing every attempt of Publish, until the fault is healed."""
+        return fail_every_attempt(self.services().hub_client("sns"), "sns", "Publish")
+
+    def failing_at_once(self) -> None:
+        """The endpoint answering 500, rated on its first result (one sample suffices): critical
+        at once."""
+        self.monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
+        self.endpoint_answers(500)
+
+    def recovered_from_an_incident(self) -> list[dict[str, Any]]:
+        """An endpoint critical at once for one run, then answering again for two runs, its
+        failure still within the window of 15 minutes: the alerts received, its incident's."""
+        self.failing_at_once()
+        self.runs(1)
+        announced = self.endpoint_alerts()
+        self.endpoint_answers(200)
+        self.runs(2)
+        return announced
+
+
+@pytest.fixture
+def schedule(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+    fake_clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> EndpointSchedule:
+    use_endpoints([{"name": "api", "url": endpoint_server.url("/flaky"), "timeout_seconds": 2}])
+    scheduled = EndpointSchedule(
+        invoke, fake_clock, endpoint_server, alert_inbox, health_services, monkeypatch
+    )
+    scheduled.endpoint_answers(200)
+    return scheduled
 
 
 @pytest.mark.parametrize(
@@ -87,12 +141,7 @@ def endpoint_alerts(alert_inbox: Any) -> list[dict[str, Any]]:
     ],
 )
 def test_endpoint_failing_two_hours_then_recovering_is_alerted_once_and_resolved_once(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    flaky_endpoint: Callable[[int], None],
-    alert_inbox: Any,
-    fake_clock: Any,
+    schedule: EndpointSchedule,
     monkeypatch: pytest.MonkeyPatch,
     min_samples: str,
     failure_severities: list[str],
@@ -100,23 +149,23 @@ def test_endpoint_failing_two_hours_then_recovering_is_alerted_once_and_resolved
     # GIVEN an endpoint checked at the 5-minute cadence
     monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", min_samples)
     # WHEN it answers 503 for 2 hours
-    flaky_endpoint(503)
-    failing = scheduled_runs(invoke, fake_clock, 24)
+    schedule.endpoint_answers(503)
+    failing = schedule.runs(24)
     # THEN the incident was announced once per severity it reached, all with one id
-    raised = endpoint_alerts(alert_inbox)
+    raised = schedule.endpoint_alerts()
     assert [alert["severity"] for alert in raised] == failure_severities
     assert all(alert["resolved"] is False for alert in raised)
     assert len({alert["id"] for alert in raised}) == 1
     assert failing[-1]["status"] == "critical"
     # WHEN it answers again, for 1 hour
-    flaky_endpoint(200)
-    recovering = scheduled_runs(invoke, fake_clock, 12)
+    schedule.endpoint_answers(200)
+    recovering = schedule.runs(12)
     # THEN the check passes within one window (15 minutes), exactly one resolution went out
     # with the incident's id, and no failure alert after the recovery
     statuses = [result["clusters"][0]["status"] for result in recovering]
     assert statuses[:3] == ["critical", "warning", "healthy"]
     assert set(statuses[2:]) == {"healthy"}
-    after = endpoint_alerts(alert_inbox)
+    after = schedule.endpoint_alerts()
     assert len(after) == 1
     [resolution] = after
     assert resolution["resolved"] is True
@@ -130,31 +179,22 @@ def test_endpoint_failing_two_hours_then_recovering_is_alerted_once_and_resolved
     ]
 
 
-def test_a_failure_after_a_resolution_is_a_new_incident(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    flaky_endpoint: Callable[[int], None],
-    alert_inbox: Any,
-    fake_clock: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_failure_after_a_resolution_is_a_new_incident(schedule: EndpointSchedule) -> None:
     # GIVEN an incident that was raised and resolved (one result rates the endpoint)
-    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
-    flaky_endpoint(500)
-    scheduled_runs(invoke, fake_clock, 2)
-    flaky_endpoint(200)
-    scheduled_runs(invoke, fake_clock, 4)
-    first = endpoint_alerts(alert_inbox)
+    schedule.failing_at_once()
+    schedule.runs(2)
+    schedule.endpoint_answers(200)
+    schedule.runs(4)
+    first = schedule.endpoint_alerts()
     assert [alert["resolved"] for alert in first] == [False, True]
     # WHEN the endpoint fails again, then recovers again
-    flaky_endpoint(500)
-    scheduled_runs(invoke, fake_clock, 2)
-    flaky_endpoint(200)
-    scheduled_runs(invoke, fake_clock, 4)
+    schedule.endpoint_answers(500)
+    schedule.runs(2)
+    schedule.endpoint_answers(200)
+    schedule.runs(4)
     # THEN a new incident was announced (a warning while the window still holds the successes,
     # then its escalation) and resolved, with the same alert id
-    second = endpoint_alerts(alert_inbox)
+    second = schedule.endpoint_alerts()
     assert [(alert["severity"], alert["resolved"]) for alert in second] == [
         ("warning", False),
         ("critical", False),
@@ -164,69 +204,46 @@ def test_a_failure_after_a_resolution_is_a_new_incident(
 
 
 def test_failure_alert_sns_did_not_take_fails_the_run_and_the_retry_sends_it_once(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    flaky_endpoint: Callable[[int], None],
-    health_services: Callable[[], Any],
-    alert_inbox: Any,
-    fake_clock: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    schedule: EndpointSchedule,
 ) -> None:
     # GIVEN a failing endpoint (critical at once: one result rates it) and SNS failing every
     # attempt of Publish
-    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
-    flaky_endpoint(500)
-    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
+    schedule.failing_at_once()
+    fault = schedule.fail_every_publish()
     # WHEN the scheduled run checks it
-    fake_clock.advance(CADENCE_SECONDS)
     with pytest.raises(AlertNotDeliveredError):
-        invoke(FLEET_EVENT)
+        schedule.next_run()
     # THEN the invocation failed (so the platform retries it), after botocore's own retries,
     # and nothing reached the alert topics
     assert fault.attempts > 1
-    assert endpoint_alerts(alert_inbox) == []
+    assert schedule.endpoint_alerts() == []
     # WHEN SNS is healthy again and the platform retries the run, then the schedule goes on
     fault.healed = True
-    retried = invoke(FLEET_EVENT)
-    later = scheduled_runs(invoke, fake_clock, 3)
+    retried = schedule.retry()
+    later = schedule.runs(3)
     # THEN exactly one failure alert went out, by the retry
-    raised = endpoint_alerts(alert_inbox)
+    raised = schedule.endpoint_alerts()
     assert [(alert["severity"], alert["resolved"]) for alert in raised] == [("critical", False)]
     assert retried["clusters"][0]["alerts"]["sent"] == 1
     assert [result["clusters"][0]["alerts"]["sent"] for result in later] == [0, 0, 0]
 
 
 def test_resolution_sns_did_not_take_fails_the_run_and_the_retry_sends_it_once(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    flaky_endpoint: Callable[[int], None],
-    health_services: Callable[[], Any],
-    alert_inbox: Any,
-    fake_clock: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    schedule: EndpointSchedule,
 ) -> None:
     # GIVEN an announced incident of an endpoint that has recovered, and SNS failing
-    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
-    flaky_endpoint(500)
-    scheduled_runs(invoke, fake_clock, 1)
-    [raised] = endpoint_alerts(alert_inbox)
-    flaky_endpoint(200)
-    # (the failure stays within the window of 15 minutes for two more runs)
-    scheduled_runs(invoke, fake_clock, 2)
-    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
+    [raised] = schedule.recovered_from_an_incident()
+    fault = schedule.fail_every_publish()
     # WHEN the run in which the check passes again cannot publish the resolution
-    fake_clock.advance(CADENCE_SECONDS)
     with pytest.raises(AlertNotDeliveredError):
-        invoke(FLEET_EVENT)
+        schedule.next_run()
     # THEN nothing went out; WHEN SNS is back and the run is retried, then the schedule goes on
-    assert endpoint_alerts(alert_inbox) == []
+    assert schedule.endpoint_alerts() == []
     fault.healed = True
-    invoke(FLEET_EVENT)
-    scheduled_runs(invoke, fake_clock, 3)
+    schedule.retry()
+    schedule.runs(3)
     # THEN exactly one resolution went out, with the incident's id
-    [resolution] = endpoint_alerts(alert_inbox)
+    [resolution] = schedule.endpoint_alerts()
     assert (resolution["id"], resolution["resolved"]) == (raised["id"], True)
 
 
@@ -248,23 +265,12 @@ class IncidentWritesFailAfterResolution:
 
 
 def test_a_failure_after_a_resolution_whose_record_was_not_written_is_a_new_incident(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    flaky_endpoint: Callable[[int], None],
-    health_services: Callable[[], Any],
-    alert_inbox: Any,
-    fake_clock: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    schedule: EndpointSchedule,
 ) -> None:
     # GIVEN an announced incident of an endpoint that has recovered (one result rates it)
-    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
-    flaky_endpoint(500)
-    scheduled_runs(invoke, fake_clock, 1)
-    flaky_endpoint(200)
-    scheduled_runs(invoke, fake_clock, 2)
+    announced = schedule.recovered_from_an_incident()
     # AND DynamoDB out of reach for the incident's record once its resolution went to SNS
-    services = health_services()
+    services = schedule.services()
     writes = IncidentWritesFailAfterResolution()
     services.hub_client("sns").meta.events.register(
         "before-parameter-build.sns.Publish", writes.on_publish
@@ -275,76 +281,45 @@ def test_a_failure_after_a_resolution_whose_record_was_not_written_is_a_new_inci
     # WHEN the run in which the check passes again sends the resolution (and fails, to be
     # retried, for the record it could not write), then DynamoDB is back and the endpoint fails
     # again
-    fake_clock.advance(CADENCE_SECONDS)
     with pytest.raises(EndpointConnectionError):
-        invoke(FLEET_EVENT)
+        schedule.next_run()
     assert writes.fault.attempts > 0
     writes.fault.healed = True
-    flaky_endpoint(500)
-    scheduled_runs(invoke, fake_clock, 2)
+    schedule.endpoint_answers(500)
+    schedule.runs(2)
     # THEN the resolution went out once, and the new failure is a new incident, announced
-    raised = [(alert["severity"], alert["resolved"]) for alert in endpoint_alerts(alert_inbox)]
+    raised = [
+        (alert["severity"], alert["resolved"]) for alert in announced + schedule.endpoint_alerts()
+    ]
     assert raised[:2] == [("critical", False), ("critical", True)]
     assert raised[2:3] == [("warning", False)]
     assert ("critical", True) not in raised[2:]
 
 
 def test_an_alert_sns_did_not_take_fails_the_run_even_when_another_incident_could_not_be_read(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    flaky_endpoint: Callable[[int], None],
-    health_services: Callable[[], Any],
-    alert_inbox: Any,
-    fake_clock: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    schedule: EndpointSchedule,
 ) -> None:
     # GIVEN a failing endpoint (critical at once), SNS failing every attempt of Publish, and
     # DynamoDB failing every read of the cluster's member_access incident
-    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
-    flaky_endpoint(500)
-    services = health_services()
-    fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    schedule.failing_at_once()
+    schedule.fail_every_publish()
     member_access_id = alert_id(
         "health_monitor",
         f"{MEMBER}/{REGION}/dev-apps/member_access/{MEMBER}",
         f"dev-apps: member_access check failed for {MEMBER}",
     )
-    unreadable = InjectedFault("GetItem")
-
-    def fail_member_access_reads(request: Any, **kwargs: Any) -> None:
-        if f"health_monitor/incident/{member_access_id}" in str(request.body):
-            unreadable(request, **kwargs)
-
-    services.hub_client("dynamodb").meta.events.register_first(
-        "before-send.dynamodb.GetItem", fail_member_access_reads
+    unreadable = fail_every_attempt(
+        schedule.services().hub_client("dynamodb"),
+        "dynamodb",
+        "GetItem",
+        body_with=(f"health_monitor/incident/{member_access_id}".encode(),),
     )
     # WHEN the scheduled run checks the cluster
-    fake_clock.advance(CADENCE_SECONDS)
     # THEN the invocation fails for the alert SNS did not take, so the platform retries it
     with pytest.raises(AlertNotDeliveredError):
-        invoke(FLEET_EVENT)
+        schedule.next_run()
     assert unreadable.attempts > 0
-    assert endpoint_alerts(alert_inbox) == []
-
-
-@dataclass
-class ShrinkingLambdaContext:
-    """A Lambda context whose time left is the next of `remaining_millis` on each call (the
-    last one repeats): the invocation runs out of time as it goes."""
-
-    remaining_millis: list[int]
-    calls: list[int] = field(default_factory=list)
-    function_name: str = "lambda-fleet-test"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:lambda-fleet-test"
-    aws_request_id: str = "00000000-0000-4000-8000-000000000001"
-
-    def get_remaining_time_in_millis(self) -> int:
-        value = self.remaining_millis[min(len(self.calls), len(self.remaining_millis) - 1)]
-        self.calls.append(value)
-        return value
+    assert schedule.endpoint_alerts() == []
 
 
 @pytest.fixture
@@ -361,6 +336,13 @@ def two_members_one_at_a_time(
     monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
 
 
+def time_for_one_cluster() -> ContextRunningOutOfTime:
+    """A Lambda context with time for one cluster's check (20 s of AWS calls plus its endpoint's
+    2 s timeout) and no more: asked at the first cluster's start and its probes, then at the
+    second's start."""
+    return ContextRunningOutOfTime(millis_left=[30_000, 30_000, 10_000])
+
+
 def test_fleet_run_starts_no_cluster_it_could_not_finish_and_is_partial(
     invoke: Invoke,
     member_cluster: Any,
@@ -370,9 +352,8 @@ def test_fleet_run_starts_no_cluster_it_could_not_finish_and_is_partial(
     alert_inbox: Any,
 ) -> None:
     # GIVEN two member clusters checked one at a time, and an invocation with time for the
-    # first only (a cluster may take 20 s of AWS calls plus its endpoint's 2 s timeout): asked at
-    # the first cluster's start and its probes, then at the second's start
-    context = ShrinkingLambdaContext([30_000, 30_000, 10_000])
+    # first only
+    context = time_for_one_cluster()
     # WHEN the scheduled run starts
     result = invoke(FLEET_EVENT, context)
     # THEN the first cluster was checked, the second not started, and the run is partial
@@ -403,9 +384,7 @@ def test_a_cluster_a_fleet_run_left_goes_first_in_the_next_run(
     checked = [
         [
             (report["account_id"], report["status"] != "not_started")
-            for report in invoke(FLEET_EVENT, ShrinkingLambdaContext([30_000, 30_000, 10_000]))[
-                "clusters"
-            ]
+            for report in invoke(FLEET_EVENT, time_for_one_cluster())["clusters"]
         ]
         for _ in range(3)
     ]
@@ -435,7 +414,7 @@ def test_the_clusters_left_as_saved_before_a_deploy_still_go_first_after_it(
         ttl_seconds=24 * 3600,
     )
     # WHEN the scheduled run starts
-    result = invoke(FLEET_EVENT, ShrinkingLambdaContext([30_000, 30_000, 10_000]))
+    result = invoke(FLEET_EVENT, time_for_one_cluster())
     # THEN it checks that cluster first, and leaves the first member's for the next run
     assert result["not_started"] == [f"{MEMBER}/{REGION}/dev-apps"]
     assert state_table.get_value("health_monitor/clusters-not-started", "not_started") == {
@@ -453,7 +432,7 @@ def test_a_cluster_not_started_is_not_counted_as_checked(
     # GIVEN two member clusters checked one at a time, and time for the first only
     capsys.readouterr()
     # WHEN the scheduled run starts
-    result = invoke(FLEET_EVENT, ShrinkingLambdaContext([30_000, 10_000]))
+    result = invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[30_000, 10_000]))
     assert result["not_started"] == [f"{SECOND_MEMBER}/{REGION}/dev-apps"]
     # THEN the ClustersChecked metric counts the one cluster checked
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
@@ -498,46 +477,97 @@ def alarm_alerts(alert_inbox: Any, arn: str) -> list[tuple[str, bool]]:
     ]
 
 
-def test_an_alarm_event_retried_after_its_alarm_returned_to_ok_leaves_no_incident_open(
+@dataclass
+class NodesAlarm:
+    """The member cluster's alarm ALARM_NAME, whose state the test sets, and the handler its
+    state changes are delivered to (the inventory's endpoint answers)."""
+
+    cluster: Any
+    invoke: Invoke
+    services: Callable[[], Any]
+    alert_inbox: Any
+    arn: str = ""
+
+    def set_state(self, state: str) -> dict[str, Any]:
+        """Set the alarm's state; the event CloudWatch emits for it, not delivered yet."""
+        self.arn = self.cluster.put_alarm(ALARM_NAME, state)
+        return alarm_event(ALARM_NAME, state, self.arn)
+
+    def changes_to(self, state: str) -> dict[str, Any]:
+        """Set the alarm's state and deliver its event: the handler's result."""
+        return self.invoke(self.set_state(state))
+
+    def alerts(self) -> list[tuple[str, bool]]:
+        """(severity, resolved) of the alerts about the alarm received since the last call."""
+        return alarm_alerts(self.alert_inbox, self.arn)
+
+    def fail_every_publish(self) -> InjectedFault:
+        """SNS failing every attempt of Publish, until the fault is healed."""
+        return fail_every_attempt(self.services().hub_client("sns"), "sns", "Publish")
+
+    def returns_to_ok_while_held(self, paused: PausedRequest, event: dict[str, Any]) -> None:
+        """Invoke the handler with `event` in another thread until `paused` holds it, set the
+        alarm back to OK and deliver that event meanwhile, then let the held invocation end."""
+        held = threading.Thread(target=self.invoke, args=(event,))
+        held.start()
+        assert paused.reached.wait(30)
+        self.changes_to("OK")
+        paused.resumed.set()
+        held.join(30)
+
+    def pause_first_request(self, service: str, operation: str, marker: str = "") -> PausedRequest:
+        """Hold the handler's first `operation` on its hub `service` client whose body holds
+        `marker`, made outside the test's own thread, until resumed."""
+        paused = PausedRequest(marker)
+        self.services().hub_client(service).meta.events.register_first(
+            f"before-send.{service}.{operation}", paused
+        )
+        return paused
+
+
+@pytest.fixture
+def alarm(
     invoke: Invoke,
     member_cluster: Any,
     *,
     inventory: dict[str, Any],
     health_services: Callable[[], Any],
     alert_inbox: Any,
-    fake_clock: Any,
+) -> NodesAlarm:
+    return NodesAlarm(member_cluster, invoke, health_services, alert_inbox)
+
+
+def test_an_alarm_event_retried_after_its_alarm_returned_to_ok_leaves_no_incident_open(
+    alarm: NodesAlarm, invoke: Invoke, fake_clock: Any
 ) -> None:
     # GIVEN an alarm that entered ALARM while SNS was failing, so its event's invocation failed
-    arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
-    entered = alarm_event(ALARM_NAME, "ALARM", arn)
-    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
+    entered = alarm.set_state("ALARM")
+    fault = alarm.fail_every_publish()
     with pytest.raises(AlertNotDeliveredError):
         invoke(entered)
     fault.healed = True
     # AND the alarm returned to OK, whose event came through, before the platform retried
     fake_clock.advance(60)
-    member_cluster.put_alarm(ALARM_NAME, "OK")
-    invoke(alarm_event(ALARM_NAME, "OK", arn))
+    alarm.changes_to("OK")
     # WHEN the platform retries the ALARM event, and the schedule goes on
     fake_clock.advance(60)
     invoke(entered)
     scheduled_runs(invoke, fake_clock, 2)
     # THEN no incident of the alarm is left open: whatever went out ends with its resolution
-    sent = alarm_alerts(alert_inbox, arn)
+    sent = alarm.alerts()
     assert sent == [] or sent[-1] == ("critical", True), sent
     # AND when the alarm enters ALARM again, that is alerted
     fake_clock.advance(60)
-    member_cluster.put_alarm(ALARM_NAME, "ALARM")
-    invoke(alarm_event(ALARM_NAME, "ALARM", arn))
-    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+    alarm.changes_to("ALARM")
+    assert alarm.alerts() == [("critical", False)]
 
 
 @dataclass
-class PausedStateWrite:
-    """Holds the first state-table request whose body holds `marker`, made outside the test's
-    own thread (a cluster's check in the fleet run's pool), until `resumed` is set: a run that
-    read an incident record and was slow to write it (`health_monitor/incident/`), or a run
-    about to publish an alert another invocation is publishing too (`alert_delivery`)."""
+class PausedRequest:
+    """Holds the first request whose body holds `marker` (any request, by default) made outside
+    the test's own thread, until `resumed` is set: a run that read an incident record and was
+    slow to write it (`health_monitor/incident/`), a run about to publish an alert another
+    invocation is publishing too (`alert_delivery`), or an alert on its way to SNS."""
 
     marker: str
     reached: threading.Event = field(default_factory=threading.Event)
@@ -552,190 +582,112 @@ class PausedStateWrite:
 
 
 def test_an_alarm_resolved_while_a_fleet_run_settles_it_stays_resolved_and_alerts_again(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    inventory: dict[str, Any],
-    health_services: Callable[[], Any],
-    alert_inbox: Any,
-    fake_clock: Any,
+    alarm: NodesAlarm, fake_clock: Any
 ) -> None:
     # GIVEN an alarm in ALARM, alerted
-    arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
-    invoke(alarm_event(ALARM_NAME, "ALARM", arn))
-    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+    alarm.changes_to("ALARM")
+    assert alarm.alerts() == [("critical", False)]
     # AND a scheduled run that saw it in ALARM and read its incident, slow to write it back
-    paused = PausedStateWrite("health_monitor/incident/")
-    health_services().hub_client("dynamodb").meta.events.register_first(
-        "before-send.dynamodb.PutItem", paused
-    )
+    paused = alarm.pause_first_request("dynamodb", "PutItem", "health_monitor/incident/")
     fake_clock.advance(CADENCE_SECONDS)
-    scheduled = threading.Thread(target=invoke, args=(FLEET_EVENT,))
-    scheduled.start()
-    assert paused.reached.wait(30)
     # WHEN the alarm's return to OK is handled meanwhile, then the scheduled run goes on
-    member_cluster.put_alarm(ALARM_NAME, "OK")
-    invoke(alarm_event(ALARM_NAME, "OK", arn))
-    paused.resumed.set()
-    scheduled.join(30)
-    assert alarm_alerts(alert_inbox, arn) == [("critical", True)]
+    alarm.returns_to_ok_while_held(paused, FLEET_EVENT)
+    assert alarm.alerts() == [("critical", True)]
     # THEN the incident stays resolved: the alarm entering ALARM again is a new incident, alerted
     fake_clock.advance(60)
-    member_cluster.put_alarm(ALARM_NAME, "ALARM")
-    result = invoke(alarm_event(ALARM_NAME, "ALARM", arn))
+    result = alarm.changes_to("ALARM")
     assert result["alerts"]["sent"] == 1
-    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
-
-
-@dataclass
-class PausedPublish:
-    """Holds the first Publish made outside the test's own thread until `resume`: an alert on
-    its way to SNS while another invocation runs."""
-
-    reached: threading.Event = field(default_factory=threading.Event)
-    resumed: threading.Event = field(default_factory=threading.Event)
-
-    def __call__(self, request: Any, **_: Any) -> None:
-        if threading.current_thread() is threading.main_thread() or self.reached.is_set():
-            return
-        self.reached.set()
-        self.resumed.wait(30)
+    assert alarm.alerts() == [("critical", False)]
 
 
 def test_an_alarm_alert_published_while_its_return_to_ok_is_handled_is_resolved(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    inventory: dict[str, Any],
-    health_services: Callable[[], Any],
-    alert_inbox: Any,
+    alarm: NodesAlarm,
 ) -> None:
     # GIVEN an alarm's ALARM event whose alert is on its way to SNS
-    arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
-    entered = alarm_event(ALARM_NAME, "ALARM", arn)
-    paused = PausedPublish()
-    health_services().hub_client("sns").meta.events.register_first(
-        "before-send.sns.Publish", paused
-    )
-    alarmed = threading.Thread(target=invoke, args=(entered,))
-    alarmed.start()
-    assert paused.reached.wait(30)
+    entered = alarm.set_state("ALARM")
+    paused = alarm.pause_first_request("sns", "Publish")
     # WHEN the alarm's return to OK is handled meanwhile, then the ALARM event's run goes on
-    member_cluster.put_alarm(ALARM_NAME, "OK")
-    invoke(alarm_event(ALARM_NAME, "OK", arn))
-    paused.resumed.set()
-    alarmed.join(30)
+    alarm.returns_to_ok_while_held(paused, entered)
     # THEN the alert that went out is followed by its resolution: nothing is left open
-    assert alarm_alerts(alert_inbox, arn) == [("critical", False), ("critical", True)]
+    assert alarm.alerts() == [("critical", False), ("critical", True)]
 
 
 def test_an_alert_whose_publish_hung_until_the_deadline_is_sent_once_by_the_retry(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    flaky_endpoint: Callable[[int], None],
-    health_services: Callable[[], Any],
-    alert_inbox: Any,
-    fake_clock: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    schedule: EndpointSchedule,
 ) -> None:
     # GIVEN a failing endpoint (critical at once: one result rates it)
-    monkeypatch.setenv("HEALTH_ERROR_RATE_MIN_SAMPLES", "1")
-    flaky_endpoint(500)
-    fake_clock.advance(CADENCE_SECONDS)
+    schedule.failing_at_once()
+    schedule.clock.advance(CADENCE_SECONDS)
     # WHEN SNS never answers the first Publish of a scheduled run, so Lambda kills the run at its
     # deadline, and retries the event a minute later
     retried = killed_while_publishing_then_retried(
-        health_services().hub_client("sns"),
-        fake_clock,
-        lambda context: invoke(FLEET_EVENT, context),
+        schedule.services().hub_client("sns"),
+        schedule.clock,
+        lambda context: schedule.invoke(FLEET_EVENT, context),
     )
     # THEN the retry sent the endpoint's alert, and the schedule does not send it again
     assert retried["clusters"][0]["alerts"]["sent"] == 1
-    later = scheduled_runs(invoke, fake_clock, 2)
+    later = schedule.runs(2)
     assert [result["clusters"][0]["alerts"]["sent"] for result in later] == [0, 0]
-    assert [(alert["severity"], alert["resolved"]) for alert in endpoint_alerts(alert_inbox)] == [
+    assert [(alert["severity"], alert["resolved"]) for alert in schedule.endpoint_alerts()] == [
         ("critical", False)
     ]
 
 
 def test_a_retried_run_does_not_keep_a_recovered_endpoint_failing_past_the_third_run(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    flaky_endpoint: Callable[[int], None],
-    health_services: Callable[[], Any],
-    alert_inbox: Any,
-    fake_clock: Any,
+    schedule: EndpointSchedule,
 ) -> None:
     # GIVEN an endpoint failing for three scheduled runs, the third of which could not deliver
     # its escalation and was retried by the platform a minute later
-    flaky_endpoint(500)
-    scheduled_runs(invoke, fake_clock, 2)
-    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
-    fake_clock.advance(CADENCE_SECONDS)
+    schedule.endpoint_answers(500)
+    schedule.runs(2)
+    fault = schedule.fail_every_publish()
     with pytest.raises(AlertNotDeliveredError):
-        invoke(FLEET_EVENT)
+        schedule.next_run()
     fault.healed = True
-    fake_clock.advance(60)
-    invoke(FLEET_EVENT)
-    fake_clock.advance(CADENCE_SECONDS - 60)
+    schedule.clock.advance(60)
+    schedule.retry()
+    schedule.clock.advance(CADENCE_SECONDS - 60)
     # WHEN it answers again at the next runs
-    flaky_endpoint(200)
-    recovering = [invoke(FLEET_EVENT)["clusters"][0]["status"]]
-    recovering += [
-        result["clusters"][0]["status"] for result in scheduled_runs(invoke, fake_clock, 2)
-    ]
+    schedule.endpoint_answers(200)
+    recovering = [schedule.invoke(FLEET_EVENT)["clusters"][0]["status"]]
+    recovering += [result["clusters"][0]["status"] for result in schedule.runs(2)]
     # THEN it passes by the third run after it answers again, as without the retry
     assert recovering == ["critical", "warning", "healthy"]
-    assert [alert["resolved"] for alert in endpoint_alerts(alert_inbox)][-1] is True
+    assert [alert["resolved"] for alert in schedule.endpoint_alerts()][-1] is True
 
 
 def test_an_alarm_alerted_by_its_event_during_a_fleet_run_counts_once_as_suppressed_there(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    inventory: dict[str, Any],
-    health_services: Callable[[], Any],
-    alert_inbox: Any,
-    fake_clock: Any,
+    alarm: NodesAlarm, invoke: Invoke, fake_clock: Any
 ) -> None:
     # GIVEN an alarm in ALARM, and a fleet run about to deliver its alert
-    arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
-    paused = PausedStateWrite("alert_delivery")
-    health_services().hub_client("dynamodb").meta.events.register_first(
-        "before-send.dynamodb.PutItem", paused
-    )
+    alarm.set_state("ALARM")
+    paused = alarm.pause_first_request("dynamodb", "PutItem", "alert_delivery")
     fake_clock.advance(CADENCE_SECONDS)
     with ThreadPoolExecutor(max_workers=1) as pool:
         scheduled = pool.submit(invoke, FLEET_EVENT)
         assert paused.reached.wait(30)
         # WHEN the alarm's event delivers and records the alert meanwhile, then the run goes on
-        invoke(alarm_event(ALARM_NAME, "ALARM", arn, cluster=None))
+        invoke(alarm_event(ALARM_NAME, "ALARM", alarm.arn, cluster=None))
         paused.resumed.set()
         report = scheduled.result(30)["clusters"][0]
     # THEN one alert went out, and the fleet run counts the alarm once, as suppressed
-    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+    assert alarm.alerts() == [("critical", False)]
     assert report["alerts"] == {"sent": 0, "resolved": 0, "suppressed": 1}
 
 
 def test_an_alarm_event_starts_no_cluster_check_it_could_not_finish(
-    invoke: Invoke,
-    member_cluster: Any,
-    *,
-    endpoint_server: Any,
-    inventory: dict[str, Any],
-    alert_inbox: Any,
+    alarm: NodesAlarm, invoke: Invoke, endpoint_server: Any
 ) -> None:
     # GIVEN an alarm entering ALARM, and an invocation with 10 s left: less than a cluster's
     # check may take (20 s of AWS calls plus its endpoint's 2 s timeout)
-    arn = member_cluster.put_alarm(ALARM_NAME, "ALARM")
+    entered = alarm.set_state("ALARM")
     context = ContextRunningOutOfTime(millis_left=[10_000])
     # WHEN its event arrives
-    result = invoke(alarm_event(ALARM_NAME, "ALARM", arn), context)
+    result = invoke(entered, context)
     # THEN the alarm is alerted, and its cluster is left for the next scheduled run, not started
     # to be cut off by Lambda halfway through
-    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+    assert alarm.alerts() == [("critical", False)]
     assert [report["status"] for report in result["clusters"]] == ["not_started"]
     assert result["not_started"] == [f"{MEMBER}/{REGION}/dev-apps"]
     assert result["status"] == "critical"
@@ -981,14 +933,11 @@ def test_endpoints_are_probed_in_inventory_order_when_the_list_of_those_left_can
             for name in ("api", "web")
         ]
     )
-    unreadable = InjectedFault("GetItem")
-
-    def fail_reads_of_the_endpoints_left(request: Any, **kwargs: Any) -> None:
-        if "endpoints-not-probed" in str(request.body):
-            unreadable(request, **kwargs)
-
-    health_services().hub_client("dynamodb").meta.events.register_first(
-        "before-send.dynamodb.GetItem", fail_reads_of_the_endpoints_left
+    unreadable = fail_every_attempt(
+        health_services().hub_client("dynamodb"),
+        "dynamodb",
+        "GetItem",
+        body_with=(b"endpoints-not-probed",),
     )
     # WHEN the scheduled run checks the cluster
     result = invoke(FLEET_EVENT)
