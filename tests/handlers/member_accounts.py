@@ -40,6 +40,16 @@ def member_session(account_id: str, region: str = REGION) -> boto3.Session:
     )
 
 
+def create_volume(ec2: Any, **tags: str) -> str:
+    """An unattached 1 GiB EBS volume with `tags`, in the account and region of `ec2`."""
+    arguments: dict[str, Any] = {"AvailabilityZone": f"{REGION}a", "Size": 1}
+    if tags:
+        arguments["TagSpecifications"] = [
+            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    return str(ec2.create_volume(**arguments)["VolumeId"])
+
+
 def create_cluster_with_node_group(
     session: boto3.Session, cluster: str, node_group: str, *, desired: int, max_size: int
 ) -> str:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import BotoCoreError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
@@ -30,6 +28,18 @@ from handlers.cleanup_manager.cleanup import (
 from handlers.cleanup_manager.exceptions import InventoryUnreadableError
 from handlers.cleanup_manager.lambda_marks import read_marks
 from tests.handlers.cleanup_manager.conftest import on_every_session
+from tests.handlers.cleanup_manager.support import (
+    LONG_FUNCTION_NAME,
+    actions_of,
+    create_lambda_function,
+    create_snapshot,
+    function_with_thousands_of_versions,
+    published_versions,
+    snapshots_in,
+    tags_of,
+    target_of,
+    volumes_in,
+)
 from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
     LambdaTime,
@@ -37,48 +47,16 @@ from tests.handlers.deadlines import (
     killed_while_publishing_then_retried,
 )
 from tests.handlers.faults import fail_every_attempt, lose_first_answer, s3_error_every_attempt
-from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
+from tests.handlers.member_accounts import (
+    DENIED_MEMBER,
+    MEMBER_A,
+    MEMBER_B,
+    REGION,
+    create_volume,
+    member_session,
+)
 
 Invoke = Callable[..., dict[str, Any]]
-
-
-def _volume(ec2: Any, **tags: str) -> str:
-    arguments: dict[str, Any] = {"AvailabilityZone": f"{REGION}a", "Size": 1}
-    if tags:
-        arguments["TagSpecifications"] = [
-            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        ]
-    return ec2.create_volume(**arguments)["VolumeId"]
-
-
-def _snapshot(ec2: Any, **tags: str) -> str:
-    snapshot_id = ec2.create_snapshot(VolumeId=_volume(ec2))["SnapshotId"]
-    if tags:
-        ec2.create_tags(
-            Resources=[snapshot_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
-        )
-    return snapshot_id
-
-
-def _tags(ec2: Any, resource_id: str) -> dict[str, str]:
-    described = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])
-    return {tag["Key"]: tag["Value"] for tag in described["Tags"]}
-
-
-def _snapshot_ids(ec2: Any) -> set[str]:
-    return {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
-
-
-def _volume_ids(ec2: Any) -> set[str]:
-    return {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
-
-
-def _target(result: dict[str, Any], account_id: str) -> dict[str, Any]:
-    return next(t for t in result["targets"] if t["account_id"] == account_id)
-
-
-def _actions(target: dict[str, Any]) -> dict[str, str]:
-    return {entry["id"]: entry["action"] for entry in target["actions"]}
 
 
 @pytest.fixture
@@ -93,15 +71,15 @@ def member_a(mocked_aws: None) -> dict[str, Any]:
     ]
     image_id = ec2.create_image(InstanceId=instance_id, Name="golden")["ImageId"]
     image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
-    attached = _volume(ec2)
+    attached = create_volume(ec2)
     ec2.attach_volume(VolumeId=attached, InstanceId=instance_id, Device="/dev/sdf")
     return {
         "ec2": ec2,
-        "stale": _snapshot(ec2),
-        "later_kept": _snapshot(ec2),
-        "kept": _snapshot(ec2, keep="true"),
+        "stale": create_snapshot(ec2),
+        "later_kept": create_snapshot(ec2),
+        "kept": create_snapshot(ec2, keep="true"),
         "ami": image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"],
-        "unattached": _volume(ec2),
+        "unattached": create_volume(ec2),
         "attached": attached,
     }
 
@@ -113,27 +91,27 @@ def test_first_run_marks_candidates_in_each_member_alerts_per_account_and_isolat
     # snapshot, a stale snapshot in the hub (not a member) and a member that denies AssumeRole
     ec2_a = member_a["ec2"]
     ec2_b = member_session(MEMBER_B).client("ec2")
-    stale_b = _snapshot(ec2_b)
+    stale_b = create_snapshot(ec2_b)
     hub_ec2 = boto3.client("ec2", region_name=REGION)
-    hub_snapshot = _snapshot(hub_ec2)
+    hub_snapshot = create_snapshot(hub_ec2)
     # WHEN the schedule runs 40 days later
     result = cleaner({"action": "cleanup"})
     # THEN candidates are marked with today + 7 days, in their own account only
     delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
     assert result["status"] == "partial"
-    assert _target(result, DENIED_MEMBER)["status"] == "denied"
-    actions_a = _actions(_target(result, MEMBER_A))
+    assert target_of(result, DENIED_MEMBER)["status"] == "denied"
+    actions_a = actions_of(target_of(result, MEMBER_A))
     assert actions_a[member_a["stale"]] == "mark"
     assert actions_a[member_a["unattached"]] == "mark"
     for skipped in ("kept", "ami", "attached"):
         assert member_a[skipped] not in actions_a
-    assert _tags(ec2_a, member_a["stale"])[MARK_TAG] == delete_after
-    assert _tags(ec2_a, member_a["unattached"])[MARK_TAG] == delete_after
-    assert MARK_TAG not in _tags(ec2_a, member_a["kept"])
-    assert MARK_TAG not in _tags(ec2_a, member_a["ami"])
-    assert _tags(ec2_b, stale_b)[MARK_TAG] == delete_after
-    assert MARK_TAG not in _tags(hub_ec2, hub_snapshot)
-    assert _snapshot_ids(ec2_a) >= {member_a["stale"], member_a["kept"]}
+    assert tags_of(ec2_a, member_a["stale"])[MARK_TAG] == delete_after
+    assert tags_of(ec2_a, member_a["unattached"])[MARK_TAG] == delete_after
+    assert MARK_TAG not in tags_of(ec2_a, member_a["kept"])
+    assert MARK_TAG not in tags_of(ec2_a, member_a["ami"])
+    assert tags_of(ec2_b, stale_b)[MARK_TAG] == delete_after
+    assert MARK_TAG not in tags_of(hub_ec2, hub_snapshot)
+    assert snapshots_in(ec2_a) >= {member_a["stale"], member_a["kept"]}
     # AND one warning alert per member account with new marks
     alerts = alert_inbox.receive()
     assert sorted(a.alert["account_id"] for a in alerts) == [MEMBER_A, MEMBER_B]
@@ -157,23 +135,23 @@ def test_later_run_deletes_what_is_still_a_candidate_and_spares_what_no_longer_i
     ec2.attach_volume(VolumeId=member_a["unattached"], InstanceId=instance_id, Device="/dev/sdg")
     # AND a run happens before the notice has passed
     future_clock.advance(timedelta(days=3).total_seconds())
-    early = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    early = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN nothing marked is deleted yet, and the resources no longer candidates are spared
     assert early["deleted"] == 0
-    assert _actions(early)[member_a["stale"]] == "pending"
-    assert _actions(early)[member_a["later_kept"]] == "spare"
-    assert _actions(early)[member_a["unattached"]] == "spare"
-    assert MARK_TAG not in _tags(ec2, member_a["later_kept"])
-    assert MARK_TAG not in _tags(ec2, member_a["unattached"])
+    assert actions_of(early)[member_a["stale"]] == "pending"
+    assert actions_of(early)[member_a["later_kept"]] == "spare"
+    assert actions_of(early)[member_a["unattached"]] == "spare"
+    assert MARK_TAG not in tags_of(ec2, member_a["later_kept"])
+    assert MARK_TAG not in tags_of(ec2, member_a["unattached"])
     # WHEN the schedule runs once the notice has passed
     future_clock.advance(timedelta(days=5).total_seconds())
-    late = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    late = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the snapshot still a candidate is deleted, the spared ones remain
-    assert _actions(late)[member_a["stale"]] == "delete"
-    remaining = _snapshot_ids(ec2)
+    assert actions_of(late)[member_a["stale"]] == "delete"
+    remaining = snapshots_in(ec2)
     assert member_a["stale"] not in remaining
     assert {member_a["later_kept"], member_a["kept"], member_a["ami"]} <= remaining
-    assert member_a["unattached"] in _volume_ids(ec2)
+    assert member_a["unattached"] in volumes_in(ec2)
     assert late["failed"] == 0
 
 
@@ -186,12 +164,12 @@ def test_an_unreadable_mark_on_a_resource_that_is_no_candidate_is_removed(
     for resource_id in (member_a["kept"], member_a["attached"]):
         ec2.create_tags(Resources=[resource_id], Tags=[{"Key": MARK_TAG, "Value": "soon"}])
     # WHEN the cleanup runs
-    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN neither is a candidate, so their marks are removed, as any mark on a non-candidate is
-    assert _actions(target)[member_a["kept"]] == "spare"
-    assert _actions(target)[member_a["attached"]] == "spare"
-    assert MARK_TAG not in _tags(ec2, member_a["kept"])
-    assert MARK_TAG not in _tags(ec2, member_a["attached"])
+    assert actions_of(target)[member_a["kept"]] == "spare"
+    assert actions_of(target)[member_a["attached"]] == "spare"
+    assert MARK_TAG not in tags_of(ec2, member_a["kept"])
+    assert MARK_TAG not in tags_of(ec2, member_a["attached"])
 
 
 def test_notice_sns_refuses_fails_the_run_and_its_retry_sends_it_once_without_marking_again(
@@ -210,7 +188,7 @@ def test_notice_sns_refuses_fails_the_run_and_its_retry_sends_it_once_without_ma
         cleaner({"action": "cleanup"})
     # THEN the candidates are marked all the same, and no notice reached the topics
     delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
-    assert _tags(member_a["ec2"], member_a["stale"])[MARK_TAG] == delete_after
+    assert tags_of(member_a["ec2"], member_a["stale"])[MARK_TAG] == delete_after
     assert fault.attempts > 1
     assert alert_inbox.receive() == []
     # WHEN the platform retries the run a minute later, SNS healthy again
@@ -218,7 +196,7 @@ def test_notice_sns_refuses_fails_the_run_and_its_retry_sends_it_once_without_ma
     future_clock.advance(60)
     retried = cleaner({"action": "cleanup"})
     # THEN the marks are found pending (not marked again) and the notice goes out once
-    assert _actions(_target(retried, MEMBER_A))[member_a["stale"]] == "pending"
+    assert actions_of(target_of(retried, MEMBER_A))[member_a["stale"]] == "pending"
     assert retried["marked"] == 0
     [notice] = alert_inbox.receive()
     assert notice.alert["account_id"] == MEMBER_A
@@ -255,63 +233,73 @@ def test_a_run_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
     )
     # THEN the retry is not refused by the killed run's claim: the marks are found pending and
     # the notice goes out once
-    assert _actions(_target(retried, MEMBER_A))[member_a["stale"]] == "pending"
+    assert actions_of(target_of(retried, MEMBER_A))[member_a["stale"]] == "pending"
     [notice] = alert_inbox.receive()
     assert member_a["stale"] in notice.alert["detail"]
 
 
+@pytest.fixture
+def one_target_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
+
+
+def time_for_one_target() -> ContextRunningOutOfTime:
+    """A Lambda context with time for the first target only: asked at each target's start."""
+    return ContextRunningOutOfTime(millis_left=[300_000, 20_000])
+
+
+@pytest.fixture
+def stale_in_member_b(mocked_aws: None) -> tuple[Any, str]:
+    """Member B's EC2 client and a stale snapshot in member B, second in the inventory."""
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    return ec2_b, create_snapshot(ec2_b)
+
+
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_targets_left_without_time_are_not_started_and_the_run_is_partial(
     cleaner: Invoke,
     member_a: dict[str, Any],
     alert_inbox: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    stale_in_member_b: tuple[Any, str],
 ) -> None:
     # GIVEN one target at a time, and an invocation with time for the first target only
-    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
-    ec2_b = member_session(MEMBER_B).client("ec2")
-    stale_b = _snapshot(ec2_b)
-    running_out = ContextRunningOutOfTime(millis_left=[300_000, 20_000])
+    ec2_b, stale_b = stale_in_member_b
     # WHEN the schedule runs
-    result = cleaner({"action": "cleanup"}, running_out)
+    result = cleaner({"action": "cleanup"}, time_for_one_target())
     # THEN member A is cleaned, the others are not started, and the run is partial, naming them
-    assert _actions(_target(result, MEMBER_A))[member_a["stale"]] == "mark"
+    assert actions_of(target_of(result, MEMBER_A))[member_a["stale"]] == "mark"
     assert result["status"] == "partial"
     assert result["not_started"] == [
         {"account_id": MEMBER_B, "region": REGION},
         {"account_id": DENIED_MEMBER, "region": REGION},
     ]
-    assert _target(result, MEMBER_B)["status"] == "not_started"
-    assert MARK_TAG not in _tags(ec2_b, stale_b)
+    assert target_of(result, MEMBER_B)["status"] == "not_started"
+    assert MARK_TAG not in tags_of(ec2_b, stale_b)
     # AND only the cleaned account's notice went out
     assert [a.alert["account_id"] for a in alert_inbox.receive()] == [MEMBER_A]
 
 
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_targets_a_run_left_without_time_go_first_in_the_next_days_run(
     cleaner: Invoke,
     member_a: dict[str, Any],
     future_clock: ManualClock,
     state_table: StateTable,
-    monkeypatch: pytest.MonkeyPatch,
+    stale_in_member_b: tuple[Any, str],
 ) -> None:
     # GIVEN one target at a time, a fleet whose daily runs have time for one target only, and a
     # stale snapshot in member B, second in the inventory
-    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
-    ec2_b = member_session(MEMBER_B).client("ec2")
-    stale_b = _snapshot(ec2_b)
-    first_day = cleaner(
-        {"action": "cleanup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000])
-    )
-    assert _target(first_day, MEMBER_B)["status"] == "not_started"
+    ec2_b, stale_b = stale_in_member_b
+    first_day = cleaner({"action": "cleanup"}, time_for_one_target())
+    assert target_of(first_day, MEMBER_B)["status"] == "not_started"
     # WHEN the next day's run has time for one target again
     future_clock.advance(timedelta(days=1).total_seconds())
-    second_day = cleaner(
-        {"action": "cleanup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000])
-    )
+    second_day = cleaner({"action": "cleanup"}, time_for_one_target())
     # THEN it starts with member B, left by the first day's run, and marks its stale snapshot;
     # member A, cleaned the day before, waits for the next run, and the targets are reported in
     # inventory order
-    assert _target(second_day, MEMBER_B)["status"] == "ok", second_day
-    assert MARK_TAG in _tags(ec2_b, stale_b)
+    assert target_of(second_day, MEMBER_B)["status"] == "ok", second_day
+    assert MARK_TAG in tags_of(ec2_b, stale_b)
     assert second_day["not_started"] == [
         {"account_id": MEMBER_A, "region": REGION},
         {"account_id": DENIED_MEMBER, "region": REGION},
@@ -326,15 +314,12 @@ def test_targets_a_run_left_without_time_go_first_in_the_next_days_run(
     }
 
 
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_a_dry_run_leaves_the_targets_left_for_the_next_run_as_they_are(
-    cleaner: Invoke,
-    member_a: dict[str, Any],
-    state_table: StateTable,
-    monkeypatch: pytest.MonkeyPatch,
+    cleaner: Invoke, member_a: dict[str, Any], state_table: StateTable
 ) -> None:
     # GIVEN one target at a time, and a run that had time for member A only
-    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
-    cleaner({"action": "cleanup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000]))
+    cleaner({"action": "cleanup"}, time_for_one_target())
     left = state_table.get_value("cleanup_manager/targets-not-started", "not_started")
     # WHEN a dry run with time for every target comes
     dry = cleaner({"action": "cleanup", "dry_run": True})
@@ -350,59 +335,46 @@ def test_a_dry_run_leaves_the_targets_left_for_the_next_run_as_they_are(
     assert state_table.get_value("cleanup_manager/targets-not-started", "not_started") == left
 
 
-def _lambda_function(session: boto3.Session, name: str, versions: int) -> Any:
-    iam = session.client("iam")
-    role_arn = iam.create_role(
-        RoleName="fn-role",
-        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}',
-    )["Role"]["Arn"]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
-    client = session.client("lambda")
-    client.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role_arn,
-        Handler="app.handler",
-        Code={"ZipFile": buffer.getvalue()},
-    )
-    for number in range(versions):
-        client.update_function_code(FunctionName=name, ZipFile=buffer.getvalue())
-        client.publish_version(FunctionName=name, Description=f"v{number + 1}")
+def orders_actions(target: dict[str, Any]) -> dict[str, str]:
+    """What the cleanup did to the versions of function `orders`, in a target's result."""
+    return {i: a for i, a in actions_of(target).items() if i.startswith("orders:")}
+
+
+def orders_marked_a_week_ago(cleaner: Invoke, alert_inbox: Any, clock: ManualClock) -> Any:
+    """Function `orders` in member A with 6 published versions, its old ones marked and announced
+    by a run 7 days ago: their notice has run out. Member A's Lambda client."""
+    client = create_lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    cleaner({"action": "cleanup"})
+    alert_inbox.receive()
+    clock.advance(timedelta(days=7).total_seconds())
     return client
-
-
-def _published(client: Any, name: str) -> set[str]:
-    versions = client.list_versions_by_function(FunctionName=name)["Versions"]
-    return {v["Version"] for v in versions if v["Version"] != "$LATEST"}
 
 
 def test_old_lambda_versions_get_notice_in_state_then_are_deleted_unless_aliased(
     cleaner: Invoke, alert_inbox: Any, future_clock: ManualClock
 ) -> None:
     # GIVEN a function in member A with 6 published versions, version 2 behind an alias
-    client = _lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    client = create_lambda_function(member_session(MEMBER_A), "orders", versions=6)
     client.create_alias(FunctionName="orders", Name="stable", FunctionVersion="2")
     # WHEN the first run happens
-    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the versions beyond the newest 3, except the aliased one, are marked, not deleted
-    assert {i: a for i, a in _actions(first).items() if i.startswith("orders:")} == {
+    assert orders_actions(first) == {
         "orders:1": "mark",
         "orders:3": "mark",
     }
-    assert _published(client, "orders") == {"1", "2", "3", "4", "5", "6"}
+    assert published_versions(client, "orders") == {"1", "2", "3", "4", "5", "6"}
     # WHEN the alias moves to version 3 and the schedule runs after the notice
     client.update_alias(FunctionName="orders", Name="stable", FunctionVersion="3")
     future_clock.advance(timedelta(days=7).total_seconds())
-    second = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    second = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN version 1 is deleted, version 3 (aliased since) is spared, version 2 is newly marked
-    assert {i: a for i, a in _actions(second).items() if i.startswith("orders:")} == {
+    assert orders_actions(second) == {
         "orders:1": "delete",
         "orders:2": "mark",
         "orders:3": "spare",
     }
-    assert _published(client, "orders") == {"2", "3", "4", "5", "6"}
+    assert published_versions(client, "orders") == {"2", "3", "4", "5", "6"}
 
 
 @pytest.mark.usefixtures("no_retry_waits")
@@ -427,7 +399,7 @@ def test_a_deletion_applied_whose_answer_was_lost_counts_as_deleted_on_botocores
 ) -> None:
     # GIVEN member A's stale snapshot, unattached volume and an old version of `orders`, marked
     # and announced by a run a notice ago
-    _lambda_function(member_session(MEMBER_A), "orders", versions=4)
+    create_lambda_function(member_session(MEMBER_A), "orders", versions=4)
     cleaner({"action": "cleanup"})
     future_clock.advance(timedelta(days=7).total_seconds())
     # AND member A applying the first attempt of one deletion but its answer lost, so botocore
@@ -438,10 +410,10 @@ def test_a_deletion_applied_whose_answer_was_lost_counts_as_deleted_on_botocores
     in_body = (resource_id.encode(),) if service == "ec2" else ()
     lost = lose_first_answer(member_client, service, operation, body_with=in_body)
     # WHEN the run after the notice deletes it
-    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the deletion is reported as done, not as a failure, and no mark of it is kept
     assert lost.lost == 1
-    assert _actions(target)[resource_id] == "delete"
+    assert actions_of(target)[resource_id] == "delete"
     assert target["failed"] == 0, target.get("errors")
     assert target["status"] == "ok"
     assert resource_id not in read_marks(state_table, state_key(MEMBER_A, REGION)).marks
@@ -455,7 +427,7 @@ def test_a_lambda_version_an_event_source_mapping_invokes_is_never_marked(
     # ListEventSourceMappings is qualified with version 2 on the way back, as Lambda answers for
     # a mapping created on `orders:2`)
     session = member_session(MEMBER_A)
-    client = _lambda_function(session, "orders", versions=6)
+    client = create_lambda_function(session, "orders", versions=6)
     sqs = session.client("sqs")
     queue = sqs.create_queue(QueueName="orders-in")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
@@ -469,10 +441,10 @@ def test_a_lambda_version_an_event_source_mapping_invokes_is_never_marked(
 
     on_every_session(monkeypatch, "after-call.lambda.ListEventSourceMappings", on_version_2)
     # WHEN the cleanup runs
-    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN of the versions beyond the newest 3 only version 1 is marked: version 2 is invoked by
     # the mapping
-    assert {i: a for i, a in _actions(first).items() if i.startswith("orders:")} == {
+    assert orders_actions(first) == {
         "orders:1": "mark",
         "orders:3": "mark",
     }
@@ -483,13 +455,13 @@ def test_a_lambda_version_holding_provisioned_concurrency_is_never_marked(
 ) -> None:
     # GIVEN a function in member A with 6 published versions, provisioned concurrency configured
     # on version 2 and on an alias (which keeps its own version through the alias)
-    _lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    create_lambda_function(member_session(MEMBER_A), "orders", versions=6)
     provisioned_concurrency["orders"] = ["2", "live"]
     # WHEN the cleanup runs
-    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN of the versions beyond the newest 3 only versions 1 and 3 are marked: version 2 keeps
     # its provisioned concurrency
-    assert {i: a for i, a in _actions(first).items() if i.startswith("orders:")} == {
+    assert orders_actions(first) == {
         "orders:1": "mark",
         "orders:3": "mark",
     }
@@ -502,25 +474,19 @@ def test_a_run_whose_version_marks_are_not_saved_still_reports_what_it_did(
     built_services: list[CleanupServices],
 ) -> None:
     # GIVEN a function in member A with 6 published versions, its old ones marked a week ago
-    client = _lambda_function(member_session(MEMBER_A), "orders", versions=6)
-    cleaner({"action": "cleanup"})
-    alert_inbox.receive()
-    future_clock.advance(timedelta(days=7).total_seconds())
+    client = orders_marked_a_week_ago(cleaner, alert_inbox, future_clock)
     # AND the state table refusing every attempt to save the version marks
-    dynamodb = built_services[0].hub_client("dynamodb")
-    refused = fail_every_attempt(dynamodb, "dynamodb", "PutItem")
-
-    def refuse_marks_only(request: Any, **kwargs: Any) -> None:
-        if b"lambda_marks" in (request.body or b""):
-            refused(request, **kwargs)
-
-    dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
-    dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", refuse_marks_only)
+    refused = fail_every_attempt(
+        built_services[0].hub_client("dynamodb"),
+        "dynamodb",
+        "PutItem",
+        body_with=(b"lambda_marks",),
+    )
     # WHEN the run deletes the versions whose notice ran out
-    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the deletions it made are in its result, which is partial, naming what was not saved
-    assert _published(client, "orders") == {"4", "5", "6"}
-    orders = {i: a for i, a in _actions(target).items() if i.startswith("orders:")}
+    assert published_versions(client, "orders") == {"4", "5", "6"}
+    orders = orders_actions(target)
     assert orders == {"orders:1": "delete", "orders:2": "delete", "orders:3": "delete"}
     assert target["status"] == "partial"
     assert [error["kind"] for error in target["errors"]] == ["lambda_marks"]
@@ -543,14 +509,14 @@ def test_a_run_whose_inventory_cannot_be_read_fails_so_the_platform_retries_it(
     with pytest.raises(InventoryUnreadableError, match="InternalError"):
         cleaner({"action": "cleanup"})
     assert failing_s3.attempts > 1
-    assert MARK_TAG not in _tags(member_a["ec2"], member_a["stale"])
+    assert MARK_TAG not in tags_of(member_a["ec2"], member_a["stale"])
     assert alert_inbox.receive() == []
     # WHEN S3 answers again and Lambda retries the run
     failing_s3.healed = True
     retried = cleaner({"action": "cleanup"})
     # THEN the day's cleanup is done
-    assert _actions(_target(retried, MEMBER_A))[member_a["stale"]] == "mark"
-    assert MARK_TAG in _tags(member_a["ec2"], member_a["stale"])
+    assert actions_of(target_of(retried, MEMBER_A))[member_a["stale"]] == "mark"
+    assert MARK_TAG in tags_of(member_a["ec2"], member_a["stale"])
 
 
 @pytest.mark.parametrize("switch", ["event", "environment"])
@@ -571,12 +537,12 @@ def test_dry_run_reports_what_it_would_do_and_changes_nothing(
     # WHEN the cleanup runs
     result = cleaner(event)
     # THEN it reports the marks it would set, but sets none and alerts nobody
-    target = _target(result, MEMBER_A)
+    target = target_of(result, MEMBER_A)
     assert result["dry_run"] is True
-    assert _actions(target)[member_a["stale"]] == "mark"
+    assert actions_of(target)[member_a["stale"]] == "mark"
     assert target["marked"] >= 2
-    assert MARK_TAG not in _tags(ec2, member_a["stale"])
-    assert MARK_TAG not in _tags(ec2, member_a["unattached"])
+    assert MARK_TAG not in tags_of(ec2, member_a["stale"])
+    assert MARK_TAG not in tags_of(ec2, member_a["unattached"])
     assert alert_inbox.receive() == []
 
 
@@ -588,11 +554,11 @@ def test_dry_run_after_the_notice_deletes_nothing(
     cleaner({"action": "cleanup"})
     future_clock.advance(timedelta(days=8).total_seconds())
     # WHEN a dry run happens
-    target = _target(cleaner({"action": "cleanup", "dry_run": True}), MEMBER_A)
+    target = target_of(cleaner({"action": "cleanup", "dry_run": True}), MEMBER_A)
     # THEN it reports the deletions it would make and the resources are still there
-    assert _actions(target)[member_a["stale"]] == "delete"
-    assert member_a["stale"] in _snapshot_ids(ec2)
-    assert member_a["unattached"] in _volume_ids(ec2)
+    assert actions_of(target)[member_a["stale"]] == "delete"
+    assert member_a["stale"] in snapshots_in(ec2)
+    assert member_a["unattached"] in volumes_in(ec2)
 
 
 @pytest.mark.parametrize(
@@ -613,7 +579,7 @@ def test_bad_input_is_an_error_naming_the_field_and_marks_nothing(
     # THEN the result names the field, and nothing was marked or alerted
     assert result["status"] == "error"
     assert field in result["error"]
-    assert MARK_TAG not in _tags(member_a["ec2"], member_a["stale"])
+    assert MARK_TAG not in tags_of(member_a["ec2"], member_a["stale"])
     assert alert_inbox.receive() == []
 
 
@@ -633,8 +599,8 @@ def test_a_resource_marked_later_the_same_day_in_the_same_region_gets_its_notice
     second = cleaner({"action": "cleanup"})
     # THEN the snapshot is marked with the same date as the others
     delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
-    assert _actions(_target(second, MEMBER_A))[member_a["kept"]] == "mark"
-    assert _tags(ec2, member_a["kept"])[MARK_TAG] == delete_after
+    assert actions_of(target_of(second, MEMBER_A))[member_a["kept"]] == "mark"
+    assert tags_of(ec2, member_a["kept"])[MARK_TAG] == delete_after
     # AND a notice names it before it can be deleted
     notices = [a for a in alert_inbox.receive() if a.alert["account_id"] == MEMBER_A]
     assert len(notices) == 1
@@ -642,26 +608,18 @@ def test_a_resource_marked_later_the_same_day_in_the_same_region_gets_its_notice
 
 
 def test_a_notice_that_went_out_is_not_sent_again_when_a_region_drops_out(
-    cleaner: Invoke,
-    alert_inbox: Any,
-    future_clock: ManualClock,
-    built_services: list[CleanupServices],
+    notices: Notices, alert_inbox: Any, future_clock: ManualClock
 ) -> None:
     # GIVEN marks of member A with one date in two regions, announced by one notice
-    cleaner({"action": "cleanup", "dry_run": True})
-    services = built_services[0]
-    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
-
-    def marked(region: str, snapshot_id: str, action: str) -> TargetResult:
-        entry = {"kind": "snapshot", "id": snapshot_id, "action": action, "reason": "old"}
-        return TargetResult(MEMBER_A, region, actions=[{**entry, "delete_after": delete_after}])
-
-    first = [marked(REGION, "snap-1", "mark"), marked("eu-west-1", "snap-2", "mark")]
-    assert announce_marks(first, services, deadline=None) == 1
+    first = [
+        notices.snapshot_marks(["snap-1"], "mark"),
+        notices.snapshot_marks(["snap-2"], "mark", region="eu-west-1"),
+    ]
+    assert notices.announce(*first) == 1
     alert_inbox.receive()
     # WHEN the next day's run finds the marks of one region only (the other one denied)
     future_clock.advance(timedelta(days=1).total_seconds())
-    sent = announce_marks([marked(REGION, "snap-1", "pending")], services, deadline=None)
+    sent = notices.announce(notices.snapshot_marks(["snap-1"], "pending"))
     # THEN nothing is sent again
     assert sent == 0
     assert alert_inbox.receive() == []
@@ -675,12 +633,9 @@ def test_a_lambda_function_that_cannot_be_read_does_not_stop_the_rest_of_its_tar
     built_services: list[CleanupServices],
 ) -> None:
     # GIVEN member A's stale snapshot and a function with 6 published versions, the old ones of
-    # both marked by a first run
-    client = _lambda_function(member_session(MEMBER_A), "orders", versions=6)
-    cleaner({"action": "cleanup"})
-    alert_inbox.receive()
-    # AND, once the notice has run out, listing the versions of "orders" failing on every attempt
-    future_clock.advance(timedelta(days=7).total_seconds())
+    # both marked by a run a week ago, their notice run out
+    client = orders_marked_a_week_ago(cleaner, alert_inbox, future_clock)
+    # AND listing the versions of "orders" failing on every attempt
     member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
     refused = fail_every_attempt(member_lambda, "lambda", "ListVersionsByFunction")
 
@@ -693,17 +648,17 @@ def test_a_lambda_function_that_cannot_be_read_does_not_stop_the_rest_of_its_tar
         "before-send.lambda.ListVersionsByFunction", refuse_orders_only
     )
     # WHEN the schedule runs
-    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the target's snapshots and volumes are still cleaned, the failure is named, partial
     assert target["status"] == "partial"
-    assert _actions(target)[member_a["stale"]] == "delete"
-    assert member_a["stale"] not in _snapshot_ids(member_a["ec2"])
+    assert actions_of(target)[member_a["stale"]] == "delete"
+    assert member_a["stale"] not in snapshots_in(member_a["ec2"])
     assert [(e["kind"], e["id"]) for e in target["errors"]] == [("lambda_function", "orders")]
     # AND the versions of "orders" were neither deleted nor unmarked: the next run deletes them
-    assert _published(client, "orders") == {"1", "2", "3", "4", "5", "6"}
+    assert published_versions(client, "orders") == {"1", "2", "3", "4", "5", "6"}
     refused.healed = True
-    retried = _target(cleaner({"action": "cleanup"}), MEMBER_A)
-    assert {i: a for i, a in _actions(retried).items() if i.startswith("orders:")} == {
+    retried = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert orders_actions(retried) == {
         "orders:1": "delete",
         "orders:2": "delete",
         "orders:3": "delete",
@@ -713,21 +668,8 @@ def test_a_lambda_function_that_cannot_be_read_does_not_stop_the_rest_of_its_tar
 def _functions_with_old_versions(session: boto3.Session, names: list[str]) -> None:
     """Functions `names` in the member of `session`, each with 5 published versions (2 beyond
     the 3 kept)."""
-    client = _lambda_function(session, names[0], versions=5)
-    role_arn = session.client("iam").get_role(RoleName="fn-role")["Role"]["Arn"]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
-    for name in names[1:]:
-        client.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=role_arn,
-            Handler="app.handler",
-            Code={"ZipFile": buffer.getvalue()},
-        )
-        for _ in range(5):
-            client.publish_version(FunctionName=name)
+    for name in names:
+        create_lambda_function(session, name, versions=5)
 
 
 @pytest.mark.parametrize(
@@ -752,7 +694,7 @@ def test_a_member_whose_endpoint_never_answers_costs_the_run_one_bounded_call(
     monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
     _functions_with_old_versions(member_session(MEMBER_A), ["orders", "billing", "search"])
     ec2_b = member_session(MEMBER_B).client("ec2")
-    stale_b = _snapshot(ec2_b)
+    stale_b = create_snapshot(ec2_b)
     cleaner({"action": "cleanup", "dry_run": True})
     time = LambdaTime(600).spend_botocore_waits(monkeypatch)
     member_client = built_services[0].member_client(service, MEMBER_A, REGION)
@@ -763,20 +705,20 @@ def test_a_member_whose_endpoint_never_answers_costs_the_run_one_bounded_call(
     # attempts (not one call per resource or function), each later call to it was not made and is
     # named, and member B was cleaned
     assert time.spent < 200, time.spent
-    target_a = _target(result, MEMBER_A)
+    target_a = target_of(result, MEMBER_A)
     assert target_a["status"] == "partial"
     first, *later = target_a["errors"]
     assert "Read timeout" in first["error"], first
     assert later
     assert all(error["error"].startswith(("not tried: ", "not read: ")) for error in later), later
     assert hung.attempts <= 6
-    assert _actions(_target(result, MEMBER_B))[stale_b] == "mark"
-    assert MARK_TAG in _tags(ec2_b, stale_b)
+    assert actions_of(target_of(result, MEMBER_B))[stale_b] == "mark"
+    assert MARK_TAG in tags_of(ec2_b, stale_b)
     # AND the resources of member A's other service were still cleaned
     if service == "lambda":
-        assert MARK_TAG in _tags(member_a["ec2"], member_a["stale"])
+        assert MARK_TAG in tags_of(member_a["ec2"], member_a["stale"])
     else:
-        assert _actions(target_a)["orders:1"] == "mark"
+        assert actions_of(target_a)["orders:1"] == "mark"
 
 
 def test_a_lambda_endpoint_that_did_not_answer_a_listing_is_not_called_for_deletions(
@@ -810,7 +752,7 @@ def test_a_lambda_endpoint_that_did_not_answer_a_listing_is_not_called_for_delet
     # THEN the endpoint cost the target one call's attempts: `orders`' due versions, read before
     # it stopped answering, are reported as not tried instead of waiting as long again
     assert hung.attempts == 6, hung.attempts
-    errors = {error["id"]: error["error"] for error in _target(result, MEMBER_A)["errors"]}
+    errors = {error["id"]: error["error"] for error in target_of(result, MEMBER_A)["errors"]}
     assert errors["orders:1"].startswith("not tried: Read timeout"), errors
 
 
@@ -845,7 +787,7 @@ def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging
     result = cleaner({"action": "cleanup"}, time.context())
     # THEN Lambda did not end the invocation: member A was started only with time for its hung
     # calls, and otherwise left for the next run
-    target_a = _target(result, MEMBER_A)
+    target_a = target_of(result, MEMBER_A)
     if member_a_started:
         assert target_a["status"] == "partial", target_a
         assert time.spent > 2 * 60, time.spent
@@ -881,46 +823,84 @@ def test_a_snapshot_of_a_disabled_ami_is_never_a_candidate(
     cleaner({"action": "cleanup", "dry_run": True})
     _describe_images_as_aws_does(built_services[0].member_client("ec2", MEMBER_A, REGION))
     # WHEN the schedule runs
-    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the AMI's snapshot is neither marked nor announced
-    assert member_a["ami"] not in _actions(target)
-    assert MARK_TAG not in _tags(ec2, member_a["ami"])
+    assert member_a["ami"] not in actions_of(target)
+    assert MARK_TAG not in tags_of(ec2, member_a["ami"])
 
 
-def snapshot_marks(snapshot_ids: list[str], action: str, delete_after: str) -> TargetResult:
-    """Member A's result for `snapshot_ids` with `action` (`mark`, `pending`) for `delete_after`."""
-    return TargetResult(
-        MEMBER_A,
-        REGION,
-        actions=[
-            {
-                "kind": "snapshot",
-                "id": snapshot_id,
-                "action": action,
-                "reason": "45 days old",
-                "delete_after": delete_after,
-            }
-            for snapshot_id in snapshot_ids
-        ],
-    )
+@dataclass
+class Notices:
+    """Mark notices announced through `announce_marks` with the services a dry run of the cleanup
+    built, marks dated a week from the test's clock."""
+
+    services: CleanupServices
+    delete_after: str
+
+    def snapshot_marks(
+        self,
+        snapshot_ids: list[str],
+        action: str,
+        *,
+        account_id: str = MEMBER_A,
+        region: str = REGION,
+    ) -> TargetResult:
+        """The result of the target of `account_id` and `region` for `snapshot_ids`, each with
+        `action` (`mark`, `pending`) for the notices' date."""
+        return TargetResult(
+            account_id,
+            region,
+            actions=[
+                {
+                    "kind": "snapshot",
+                    "id": snapshot_id,
+                    "action": action,
+                    "reason": "45 days old",
+                    "delete_after": self.delete_after,
+                }
+                for snapshot_id in snapshot_ids
+            ],
+        )
+
+    def announce(self, *results: TargetResult) -> int:
+        """`announce_marks` of `results`, with no deadline: how many notices went out."""
+        return announce_marks(list(results), self.services, deadline=None)
+
+    def mark_stale_among_thousands(self, member_a: dict[str, Any]) -> list[str]:
+        """Member A's stale snapshot tagged with the notices' date, and its id followed by those
+        of 11999 others of the account: more digests than DynamoDB's 400 KB item holds."""
+        member_a["ec2"].create_tags(
+            Resources=[member_a["stale"]], Tags=[{"Key": MARK_TAG, "Value": self.delete_after}]
+        )
+        return [member_a["stale"], *(f"snap-{number:017x}" for number in range(11_999))]
+
+
+@pytest.fixture
+def notices(
+    cleaner: Invoke, future_clock: ManualClock, built_services: list[CleanupServices]
+) -> Notices:
+    """Notices of marks dated a week from now, after a dry run built the services."""
+    cleaner({"action": "cleanup", "dry_run": True})
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+    return Notices(built_services[0], delete_after)
+
+
+def assert_the_next_days_run_sends_nothing_again(
+    notices: Notices, snapshot_ids: list[str], alert_inbox: Any, clock: ManualClock
+) -> None:
+    """The next day's run, finding the marks of `snapshot_ids` pending, sends no notice."""
+    clock.advance(timedelta(days=1).total_seconds())
+    assert notices.announce(notices.snapshot_marks(snapshot_ids, "pending")) == 0
+    assert alert_inbox.receive() == []
 
 
 def test_a_notice_of_thousands_of_marks_goes_out_once_and_is_recorded(
-    cleaner: Invoke,
-    alert_inbox: Any,
-    future_clock: ManualClock,
-    built_services: list[CleanupServices],
+    notices: Notices, alert_inbox: Any, future_clock: ManualClock
 ) -> None:
     # GIVEN a run (delete mode) that marked 6000 stale snapshots of member A in one region
-    cleaner({"action": "cleanup", "dry_run": True})
-    services = built_services[0]
-    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
     snapshot_ids = [f"snap-{number:017x}" for number in range(6000)]
-
     # WHEN its notice is announced
-    sent = announce_marks(
-        [snapshot_marks(snapshot_ids, "mark", delete_after)], services, deadline=None
-    )
+    sent = notices.announce(notices.snapshot_marks(snapshot_ids, "mark"))
     # THEN the one notice went out (SNS takes at most 256 KB), with the count, the first
     # resources and how many more, and what it announced was recorded
     assert sent == 1
@@ -929,42 +909,23 @@ def test_a_notice_of_thousands_of_marks_goes_out_once_and_is_recorded(
     assert snapshot_ids[0] in notice.alert["detail"]
     assert snapshot_ids[-1] not in notice.alert["detail"]
     assert "and 5900 more" in notice.alert["detail"]
-    # WHEN the next day's run finds the same marks pending
-    future_clock.advance(timedelta(days=1).total_seconds())
-    # THEN nothing is sent again
-    assert (
-        announce_marks(
-            [snapshot_marks(snapshot_ids, "pending", delete_after)], services, deadline=None
-        )
-        == 0
-    )
-    assert alert_inbox.receive() == []
+    # WHEN the next day's run finds the same marks pending THEN nothing is sent again
+    assert_the_next_days_run_sends_nothing_again(notices, snapshot_ids, alert_inbox, future_clock)
 
 
 def test_marks_an_earlier_version_recorded_in_full_count_as_announced(
-    cleaner: Invoke,
-    alert_inbox: Any,
-    future_clock: ManualClock,
-    built_services: list[CleanupServices],
+    notices: Notices, alert_inbox: Any
 ) -> None:
     # GIVEN a mark of member A announced for deletion by an earlier version, which recorded the
     # notice's entries in full
-    cleaner({"action": "cleanup", "dry_run": True})
-    services = built_services[0]
-    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
     entry = f"{REGION} snapshot snap-1"
-    services.state.put_value(
-        announced_key(MEMBER_A, delete_after),
+    notices.services.state.put_value(
+        announced_key(MEMBER_A, notices.delete_after),
         ANNOUNCED,
         {"resources": [entry], DELETING: [entry]},
     )
-    pending = {"kind": "snapshot", "id": "snap-1", "action": "pending", "reason": "old"}
     # WHEN a run finds that mark pending
-    sent = announce_marks(
-        [TargetResult(MEMBER_A, REGION, actions=[{**pending, "delete_after": delete_after}])],
-        services,
-        deadline=None,
-    )
+    sent = notices.announce(notices.snapshot_marks(["snap-1"], "pending"))
     # THEN it is not announced again
     assert sent == 0
     assert alert_inbox.receive() == []
@@ -972,81 +933,44 @@ def test_marks_an_earlier_version_recorded_in_full_count_as_announced(
 
 def test_a_deletion_announced_among_more_marks_than_one_item_holds_is_carried_out(
     cleaner: Invoke,
+    notices: Notices,
     member_a: dict[str, Any],
     alert_inbox: Any,
     future_clock: ManualClock,
-    built_services: list[CleanupServices],
 ) -> None:
     # GIVEN member A's stale snapshot marked in delete mode together with 11999 others of one
     # account and date: more digests than DynamoDB's 400 KB item holds
-    cleaner({"action": "cleanup", "dry_run": True})
-    services = built_services[0]
-    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
-    ec2 = member_a["ec2"]
-    ec2.create_tags(Resources=[member_a["stale"]], Tags=[{"Key": MARK_TAG, "Value": delete_after}])
-    snapshot_ids = [member_a["stale"], *(f"snap-{number:017x}" for number in range(11_999))]
-
+    snapshot_ids = notices.mark_stale_among_thousands(member_a)
     # WHEN their notice is announced
-    sent = announce_marks(
-        [snapshot_marks(snapshot_ids, "mark", delete_after)], services, deadline=None
-    )
+    sent = notices.announce(notices.snapshot_marks(snapshot_ids, "mark"))
     # THEN it goes out once, and the next day's run of the same marks sends nothing again
     assert sent == 1
     assert "12000 resources" in alert_inbox.receive()[0].alert["title"]
-    future_clock.advance(timedelta(days=1).total_seconds())
-    assert (
-        announce_marks(
-            [snapshot_marks(snapshot_ids, "pending", delete_after)], services, deadline=None
-        )
-        == 0
-    )
-    assert alert_inbox.receive() == []
+    assert_the_next_days_run_sends_nothing_again(notices, snapshot_ids, alert_inbox, future_clock)
     # WHEN the run on the mark's date comes
     future_clock.advance(timedelta(days=6).total_seconds())
-    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the announced snapshot is deleted
-    assert _actions(target)[member_a["stale"]] == "delete"
-    assert member_a["stale"] not in _snapshot_ids(ec2)
+    assert actions_of(target)[member_a["stale"]] == "delete"
+    assert member_a["stale"] not in snapshots_in(member_a["ec2"])
 
 
 def test_a_notice_whose_record_was_written_in_part_is_not_sent_again_by_the_retry(
     cleaner: Invoke,
+    notices: Notices,
     member_a: dict[str, Any],
     alert_inbox: Any,
     future_clock: ManualClock,
-    built_services: list[CleanupServices],
 ) -> None:
     # GIVEN member A's stale snapshot marked in delete mode with 11999 others (a record of
     # several items), and the state table refusing every attempt to write its second item
-    cleaner({"action": "cleanup", "dry_run": True})
-    services = built_services[0]
-    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
-    ec2 = member_a["ec2"]
-    ec2.create_tags(Resources=[member_a["stale"]], Tags=[{"Key": MARK_TAG, "Value": delete_after}])
-    snapshot_ids = [member_a["stale"], *(f"snap-{number:017x}" for number in range(11_999))]
-    marks = TargetResult(
-        MEMBER_A,
-        REGION,
-        actions=[
-            {"kind": "snapshot", "id": snapshot_id, "action": "mark", "reason": "45 days old"}
-            | {"delete_after": delete_after}
-            for snapshot_id in snapshot_ids
-        ],
-    )
-    dynamodb = services.hub_client("dynamodb")
-    refused = fail_every_attempt(dynamodb, "dynamodb", "PutItem")
-
-    def refuse_second_record_item_only(request: Any, **kwargs: Any) -> None:
-        if b'#000001"' in (request.body or b""):
-            refused(request, **kwargs)
-
-    dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
-    dynamodb.meta.events.register_first(
-        "before-send.dynamodb.PutItem", refuse_second_record_item_only
+    marks = notices.snapshot_marks(notices.mark_stale_among_thousands(member_a), "mark")
+    refused = fail_every_attempt(
+        notices.services.hub_client("dynamodb"), "dynamodb", "PutItem", body_with=(b'#000001"',)
     )
     # WHEN the notice is announced
     with pytest.raises(BotoCoreError):
-        announce_marks([marks], services, deadline=None)
+        notices.announce(marks)
     # THEN it went out once, and the run failed for its retry
     assert len(alert_inbox.receive()) == 1
     assert refused.attempts > 0
@@ -1054,13 +978,13 @@ def test_a_notice_whose_record_was_written_in_part_is_not_sent_again_by_the_retr
     refused.healed = True
     future_clock.advance(60)
     # THEN the notice is not sent again
-    assert announce_marks([marks], services, deadline=None) == 0
+    assert notices.announce(marks) == 0
     assert alert_inbox.receive() == []
     # AND on the mark's date the announced snapshot is deleted
     future_clock.advance(timedelta(days=7).total_seconds())
-    target = _target(cleaner({"action": "cleanup"}), MEMBER_A)
-    assert _actions(target)[member_a["stale"]] == "delete"
-    assert member_a["stale"] not in _snapshot_ids(ec2)
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert actions_of(target)[member_a["stale"]] == "delete"
+    assert member_a["stale"] not in snapshots_in(member_a["ec2"])
 
 
 def test_more_marked_lambda_versions_than_one_item_holds_keep_their_marks_to_the_next_run(
@@ -1071,19 +995,12 @@ def test_more_marked_lambda_versions_than_one_item_holds_keep_their_marks_to_the
 ) -> None:
     # GIVEN a function of member A with a 64-character name and 6000 published versions (as
     # ListVersionsByFunction answers): their marks take more than DynamoDB's 400 KB item
-    name = "orders-" + "x" * 57
-    _lambda_function(member_session(MEMBER_A), name, versions=1)
-    published = [{"Version": "$LATEST"}, *({"Version": str(n)} for n in range(1, 6001))]
-
-    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse(params["url"], 200, {}, None), {"Versions": published}
-
-    on_every_session(monkeypatch, "before-call.lambda.ListVersionsByFunction", answer)
+    function_with_thousands_of_versions(monkeypatch)
     # WHEN a first run marks the 5997 beyond the newest 3, and the next day's run comes
-    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     alert_inbox.receive()
     future_clock.advance(timedelta(days=1).total_seconds())
-    next_day = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    next_day = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the first run saved the marks, and the next day finds each one pending, with the date
     # the notice announced
     assert "errors" not in first, first["errors"]
@@ -1102,7 +1019,7 @@ def test_lambda_version_marks_an_earlier_version_saved_in_one_item_stay_in_force
 ) -> None:
     # GIVEN a function of member A with 6 published versions, versions 1 and 2 marked by an
     # earlier version, which kept the marks themselves in the one value `lambda_marks`
-    _lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    create_lambda_function(member_session(MEMBER_A), "orders", versions=6)
     cleaner({"action": "cleanup", "dry_run": True})
     earlier = (future_clock.now().date() + timedelta(days=3)).isoformat()
     built_services[0].state.put_value(
@@ -1111,9 +1028,9 @@ def test_lambda_version_marks_an_earlier_version_saved_in_one_item_stay_in_force
         {"marks": {"orders:1": earlier, "orders:2": earlier}},
     )
     # WHEN the schedule runs (marking version 3, so the marks are saved), and again the next day
-    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     future_clock.advance(timedelta(days=1).total_seconds())
-    next_day = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    next_day = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the earlier marks stay in force with their date, beside the new one
     marked = (future_clock.now().date() + timedelta(days=6)).isoformat()
 
@@ -1145,41 +1062,29 @@ def test_lambda_version_marks_whose_save_fails_midway_leave_the_marks_read_befor
 ) -> None:
     # GIVEN 6000 published versions of a function of member A, the 5997 old ones marked and
     # their marks saved (in several items)
-    name = "orders-" + "x" * 57
-    _lambda_function(member_session(MEMBER_A), name, versions=1)
-    published = [{"Version": "$LATEST"}, *({"Version": str(n)} for n in range(1, 6001))]
-
-    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse(params["url"], 200, {}, None), {"Versions": published}
-
-    on_every_session(monkeypatch, "before-call.lambda.ListVersionsByFunction", answer)
-    first = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    published = function_with_thousands_of_versions(monkeypatch)
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     marked = {e["delete_after"] for e in first["actions"] if e["kind"] == "lambda_version"}
     # AND the next day a new version, which makes version 5998 a candidate, and the state table
     # refusing the save's last write (the value naming the new items)
     published.append({"Version": "6001"})
     future_clock.advance(timedelta(days=1).total_seconds())
-    dynamodb = built_services[0].hub_client("dynamodb")
-    refused = fail_every_attempt(dynamodb, "dynamodb", "PutItem")
-
-    def refuse_the_naming_value_only(request: Any, **kwargs: Any) -> None:
-        if b'"VALUE#lambda_marks"' in (request.body or b""):
-            refused(request, **kwargs)
-
-    dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
-    dynamodb.meta.events.register_first(
-        "before-send.dynamodb.PutItem", refuse_the_naming_value_only
+    refused = fail_every_attempt(
+        built_services[0].hub_client("dynamodb"),
+        "dynamodb",
+        "PutItem",
+        body_with=(b'"VALUE#lambda_marks"',),
     )
     # WHEN that day's run marks version 5998 and fails to save, and the run after it comes
-    failed = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    failed = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     assert [error["kind"] for error in failed["errors"]] == ["lambda_marks"]
     refused.healed = True
     future_clock.advance(timedelta(days=1).total_seconds())
-    after = _target(cleaner({"action": "cleanup"}), MEMBER_A)
+    after = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the marks saved before are in force with their date, and version 5998, whose mark was
     # not saved, is marked again (later: nothing is deleted sooner than announced)
     versions = {e["id"]: e for e in after["actions"] if e["kind"] == "lambda_version"}
-    assert versions.pop(f"{name}:5998")["action"] == "mark"
+    assert versions.pop(f"{LONG_FUNCTION_NAME}:5998")["action"] == "mark"
     assert len(versions) == 5997
     assert {(e["action"], e["delete_after"]) for e in versions.values()} == {
         ("pending", marked.pop())
@@ -1187,38 +1092,28 @@ def test_lambda_version_marks_whose_save_fails_midway_leave_the_marks_read_befor
 
 
 def test_an_account_whose_announced_marks_cannot_be_read_does_not_hold_back_the_others(
-    cleaner: Invoke,
-    alert_inbox: Any,
-    future_clock: ManualClock,
-    built_services: list[CleanupServices],
+    notices: Notices, alert_inbox: Any
 ) -> None:
     # GIVEN marks of members A and B, and the state table failing every attempt to read what
     # was announced for A
-    cleaner({"action": "cleanup", "dry_run": True})
-    services = built_services[0]
-    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
-
-    def marked(account_id: str) -> TargetResult:
-        entry = {"kind": "snapshot", "id": f"snap-{account_id}", "action": "mark", "reason": "old"}
-        return TargetResult(account_id, REGION, actions=[{**entry, "delete_after": delete_after}])
-
-    dynamodb = services.hub_client("dynamodb")
-    refused = fail_every_attempt(dynamodb, "dynamodb", "Query")
-
-    def refuse_member_a_only(request: Any, **kwargs: Any) -> None:
-        if f"notices/{MEMBER_A}/".encode() in (request.body or b""):
-            refused(request, **kwargs)
-
-    dynamodb.meta.events.unregister("before-send.dynamodb.Query", refused)
-    dynamodb.meta.events.register_first("before-send.dynamodb.Query", refuse_member_a_only)
+    marks = [
+        notices.snapshot_marks([f"snap-{account_id}"], "mark", account_id=account_id)
+        for account_id in (MEMBER_A, MEMBER_B)
+    ]
+    refused = fail_every_attempt(
+        notices.services.hub_client("dynamodb"),
+        "dynamodb",
+        "Query",
+        body_with=(f"notices/{MEMBER_A}/".encode(),),
+    )
     # WHEN the marks are announced
     with pytest.raises(BotoCoreError):
-        announce_marks([marked(MEMBER_A), marked(MEMBER_B)], services, deadline=None)
+        notices.announce(*marks)
     # THEN B's notice went out all the same, and the run failed for its retry
     assert [notice.alert["account_id"] for notice in alert_inbox.receive()] == [MEMBER_B]
     assert refused.attempts > 0
     # WHEN the retry comes, the state table healthy again
     refused.healed = True
-    assert announce_marks([marked(MEMBER_A), marked(MEMBER_B)], services, deadline=None) == 1
+    assert notices.announce(*marks) == 1
     # THEN A's notice goes out, and B's is not sent again
     assert [notice.alert["account_id"] for notice in alert_inbox.receive()] == [MEMBER_A]

@@ -8,8 +8,6 @@ its resources by advancing the clock.
 from __future__ import annotations
 
 import dataclasses
-import io
-import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,8 +22,18 @@ from handlers.backup_scheduler import app as backup_app
 from handlers.backup_scheduler.backup import COPY_TAG, BackupServices
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
 from handlers.cleanup_manager.candidates import FLEET_BACKUP_TAG, KUBERNETES_VOLUME_TAGS, MARK_TAG
+from tests.handlers.cleanup_manager.support import (
+    actions_of,
+    create_lambda_function,
+    create_snapshot,
+    published_versions,
+    snapshots_in,
+    tags_of,
+    target_of,
+    volumes_in,
+)
 from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
+from tests.handlers.member_accounts import MEMBER_A, create_volume, member_session
 
 Invoke = Callable[[Any], dict[str, Any]]
 DESTRUCTIVE_OPERATIONS = {"DeleteSnapshot", "DeleteVolume", "DeleteFunction"}
@@ -100,70 +108,8 @@ def backup(
     return invoke
 
 
-def _volume(ec2: Any, **tags: str) -> str:
-    arguments: dict[str, Any] = {"AvailabilityZone": f"{REGION}a", "Size": 1}
-    if tags:
-        arguments["TagSpecifications"] = [
-            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        ]
-    return ec2.create_volume(**arguments)["VolumeId"]
-
-
-def _snapshot(ec2: Any, **tags: str) -> str:
-    arguments: dict[str, Any] = {"VolumeId": _volume(ec2)}
-    if tags:
-        arguments["TagSpecifications"] = [
-            {"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        ]
-    return ec2.create_snapshot(**arguments)["SnapshotId"]
-
-
-def _tags(ec2: Any, resource_id: str) -> dict[str, str]:
-    described = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])
-    return {tag["Key"]: tag["Value"] for tag in described["Tags"]}
-
-
-def _snapshot_ids(ec2: Any) -> set[str]:
-    return {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
-
-
-def _volume_ids(ec2: Any) -> set[str]:
-    return {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
-
-
 def _actions_in_a(result: dict[str, Any]) -> dict[str, str]:
-    target = next(t for t in result["targets"] if t["account_id"] == MEMBER_A)
-    return {entry["id"]: entry["action"] for entry in target["actions"]}
-
-
-def _lambda_function(name: str, versions: int, **tags: str) -> Any:
-    session = member_session(MEMBER_A)
-    iam = session.client("iam")
-    role_arn = iam.create_role(
-        RoleName=f"{name}-role",
-        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}',
-    )["Role"]["Arn"]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
-    client = session.client("lambda")
-    client.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role_arn,
-        Handler="app.handler",
-        Code={"ZipFile": buffer.getvalue()},
-        Tags=tags,
-    )
-    for number in range(versions):
-        client.update_function_code(FunctionName=name, ZipFile=buffer.getvalue())
-        client.publish_version(FunctionName=name, Description=f"v{number + 1}")
-    return client
-
-
-def _published(client: Any, name: str) -> set[str]:
-    versions = client.list_versions_by_function(FunctionName=name)["Versions"]
-    return {v["Version"] for v in versions if v["Version"] != "$LATEST"}
+    return actions_of(target_of(result, MEMBER_A))
 
 
 def test_the_fleet_backup_tag_is_the_one_backup_scheduler_writes() -> None:
@@ -182,8 +128,8 @@ def test_a_weekly_backup_survives_cleanup_while_within_its_retention(  # noqa: P
     # GIVEN a weekly-backed-up volume in member A, copied today with a 60-day retention, and a
     # stale snapshot nobody made for backup, under a deleting policy
     ec2 = member_session(MEMBER_A).client("ec2")
-    _volume(ec2, backup="weekly")
-    stale = _snapshot(ec2)
+    create_volume(ec2, backup="weekly")
+    stale = create_snapshot(ec2)
     assert backup({"action": "backup"})["created"] >= 1
     (backup_copy,) = [
         s["SnapshotId"]
@@ -198,19 +144,19 @@ def test_a_weekly_backup_survives_cleanup_while_within_its_retention(  # noqa: P
     # THEN the stale snapshot is marked then deleted, the backup is never marked nor deleted
     assert (first[stale], second[stale]) == ("mark", "delete")
     assert backup_copy not in first and backup_copy not in second
-    assert MARK_TAG not in _tags(ec2, backup_copy)
-    assert backup_copy in _snapshot_ids(ec2)
-    assert stale not in _snapshot_ids(ec2)
+    assert MARK_TAG not in tags_of(ec2, backup_copy)
+    assert backup_copy in snapshots_in(ec2)
+    assert stale not in snapshots_in(ec2)
     deleted = {c.params.get("SnapshotId") for c in aws_calls if c.operation == "DeleteSnapshot"}
     assert deleted == {stale}
     # AND backup_scheduler, on day 39, keeps its copy, which is still within retention
     assert backup({"action": "backup"})["deleted"] == 0
-    assert backup_copy in _snapshot_ids(ec2)
+    assert backup_copy in snapshots_in(ec2)
     # WHEN its retention has run out THEN backup_scheduler itself deletes it, not the cleanup
     future_clock.advance(timedelta(days=22).total_seconds())
     assert backup_copy not in _actions_in_a(cleaner({"action": "cleanup"}))
     assert backup({"action": "backup"})["deleted"] >= 1
-    assert backup_copy not in _snapshot_ids(ec2)
+    assert backup_copy not in snapshots_in(ec2)
 
 
 def test_a_policy_naming_only_volumes_leaves_snapshots_and_lambda_versions_alone(  # noqa: PLR0917
@@ -224,9 +170,9 @@ def test_a_policy_naming_only_volumes_leaves_snapshots_and_lambda_versions_alone
     # GIVEN member A with a stale snapshot, an unattached volume and a function with 6 versions,
     # and a deleting policy that names volumes only
     ec2 = member_session(MEMBER_A).client("ec2")
-    stale = _snapshot(ec2)
-    unattached = _volume(ec2)
-    client = _lambda_function("orders", versions=6)
+    stale = create_snapshot(ec2)
+    unattached = create_volume(ec2)
+    client = create_lambda_function(member_session(MEMBER_A), "orders", versions=6)
     cleanup_policy({"resources": ["volumes"], "mode": "delete"})
     # WHEN the cleanup runs past every age and past the notice
     future_clock.advance(timedelta(days=40).total_seconds())
@@ -241,9 +187,9 @@ def test_a_policy_naming_only_volumes_leaves_snapshots_and_lambda_versions_alone
     assert ("ec2", "DescribeSnapshots") not in operations
     assert ("ec2", "DescribeImages") not in operations
     assert not any(service == "lambda" for service, _ in operations)
-    assert MARK_TAG not in _tags(ec2, stale)
-    assert stale in _snapshot_ids(ec2)
-    assert _published(client, "orders") == {"1", "2", "3", "4", "5", "6"}
+    assert MARK_TAG not in tags_of(ec2, stale)
+    assert stale in snapshots_in(ec2)
+    assert published_versions(client, "orders") == {"1", "2", "3", "4", "5", "6"}
 
 
 @pytest.mark.parametrize("tag", KUBERNETES_VOLUME_TAGS)
@@ -260,9 +206,9 @@ def test_a_kubernetes_persistent_volume_is_never_marked_or_deleted(  # noqa: PLR
     # StatefulSet scaled to 0), one carrying an old mark from before, and a plain unattached
     # volume, under a deleting policy for volumes
     ec2 = member_session(MEMBER_A).client("ec2")
-    persistent = _volume(ec2, **{tag: "pvc-a3ab0567"})
-    marked_before = _volume(ec2, **{tag: "pvc-b4bc1678", MARK_TAG: "2020-01-01"})
-    unattached = _volume(ec2)
+    persistent = create_volume(ec2, **{tag: "pvc-a3ab0567"})
+    marked_before = create_volume(ec2, **{tag: "pvc-b4bc1678", MARK_TAG: "2020-01-01"})
+    unattached = create_volume(ec2)
     cleanup_policy({"resources": ["volumes"], "mode": "delete"})
     # WHEN the cleanup runs past the volume age, and again past the notice
     future_clock.advance(timedelta(days=40).total_seconds())
@@ -273,9 +219,9 @@ def test_a_kubernetes_persistent_volume_is_never_marked_or_deleted(  # noqa: PLR
     # is lifted, and neither is deleted
     assert (first[unattached], second[unattached]) == ("mark", "delete")
     assert persistent not in first and persistent not in second
-    assert MARK_TAG not in _tags(ec2, persistent)
-    assert MARK_TAG not in _tags(ec2, marked_before)
-    assert {persistent, marked_before} <= _volume_ids(ec2)
+    assert MARK_TAG not in tags_of(ec2, persistent)
+    assert MARK_TAG not in tags_of(ec2, marked_before)
+    assert {persistent, marked_before} <= volumes_in(ec2)
     deleted = {c.params.get("VolumeId") for c in aws_calls if c.operation == "DeleteVolume"}
     assert deleted == {unattached}
 
@@ -291,9 +237,9 @@ def test_notify_mode_marks_and_notifies_but_never_deletes(  # noqa: PLR0917
     # GIVEN a stale snapshot, an unattached volume and old Lambda versions in member A, and a
     # stack that sets no mode
     ec2 = member_session(MEMBER_A).client("ec2")
-    stale = _snapshot(ec2)
-    unattached = _volume(ec2)
-    client = _lambda_function("orders", versions=5)
+    stale = create_snapshot(ec2)
+    unattached = create_volume(ec2)
+    client = create_lambda_function(member_session(MEMBER_A), "orders", versions=5)
     cleanup_policy({})
     # WHEN the cleanup runs past every age, then again well past the notice
     future_clock.advance(timedelta(days=40).total_seconds())
@@ -309,10 +255,10 @@ def test_notify_mode_marks_and_notifies_but_never_deletes(  # noqa: PLR0917
     assert any("notify mode" in notice.alert["title"] for notice in notices)
     # AND no deletion was ever called, and everything is still there, mark included
     assert [c.operation for c in aws_calls if c.operation in DESTRUCTIVE_OPERATIONS] == []
-    assert stale in _snapshot_ids(ec2)
-    assert unattached in _volume_ids(ec2)
-    assert _published(client, "orders") == {"1", "2", "3", "4", "5"}
-    assert MARK_TAG in _tags(ec2, stale)
+    assert stale in snapshots_in(ec2)
+    assert unattached in volumes_in(ec2)
+    assert published_versions(client, "orders") == {"1", "2", "3", "4", "5"}
+    assert MARK_TAG in tags_of(ec2, stale)
 
 
 def test_a_tag_filter_limits_candidates_to_resources_carrying_its_tags(
@@ -325,12 +271,12 @@ def test_a_tag_filter_limits_candidates_to_resources_carrying_its_tags(
     # GIVEN stale snapshots, volumes and functions in member A, some tagged cleanup=allowed, and
     # a policy that requires that tag
     ec2 = member_session(MEMBER_A).client("ec2")
-    allowed_snapshot = _snapshot(ec2, cleanup="allowed")
-    other_snapshot = _snapshot(ec2, cleanup="never")
-    allowed_volume = _volume(ec2, cleanup="allowed")
-    other_volume = _volume(ec2)
-    _lambda_function("allowed-fn", versions=4, cleanup="allowed")
-    _lambda_function("other-fn", versions=4)
+    allowed_snapshot = create_snapshot(ec2, cleanup="allowed")
+    other_snapshot = create_snapshot(ec2, cleanup="never")
+    allowed_volume = create_volume(ec2, cleanup="allowed")
+    other_volume = create_volume(ec2)
+    create_lambda_function(member_session(MEMBER_A), "allowed-fn", versions=4, cleanup="allowed")
+    create_lambda_function(member_session(MEMBER_A), "other-fn", versions=4)
     cleanup_policy({"require_tags": {"cleanup": "allowed"}})
     # WHEN the cleanup runs past every age
     future_clock.advance(timedelta(days=40).total_seconds())
@@ -341,8 +287,8 @@ def test_a_tag_filter_limits_candidates_to_resources_carrying_its_tags(
     assert actions["allowed-fn:1"] == "mark"
     for untouched in (other_snapshot, other_volume, "other-fn:1"):
         assert untouched not in actions
-    assert MARK_TAG not in _tags(ec2, other_snapshot)
-    assert MARK_TAG not in _tags(ec2, other_volume)
+    assert MARK_TAG not in tags_of(ec2, other_snapshot)
+    assert MARK_TAG not in tags_of(ec2, other_volume)
 
 
 def test_a_fleet_backup_marked_by_an_earlier_version_is_spared(
@@ -350,7 +296,7 @@ def test_a_fleet_backup_marked_by_an_earlier_version_is_spared(
 ) -> None:
     # GIVEN a fleet backup that carries a deletion mark already due (set before this policy)
     ec2 = member_session(MEMBER_A).client("ec2")
-    marked_backup = _snapshot(
+    marked_backup = create_snapshot(
         ec2, **{COPY_TAG: "weekly", MARK_TAG: future_clock.now().date().isoformat()}
     )
     # WHEN the cleanup runs past the snapshot age
@@ -358,8 +304,8 @@ def test_a_fleet_backup_marked_by_an_earlier_version_is_spared(
     actions = _actions_in_a(cleaner({"action": "cleanup"}))
     # THEN the backup is spared: its mark is lifted and it is not deleted
     assert actions[marked_backup] == "spare"
-    assert MARK_TAG not in _tags(ec2, marked_backup)
-    assert marked_backup in _snapshot_ids(ec2)
+    assert MARK_TAG not in tags_of(ec2, marked_backup)
+    assert marked_backup in snapshots_in(ec2)
 
 
 @pytest.mark.parametrize(
@@ -384,7 +330,7 @@ def test_a_bad_policy_variable_is_an_error_naming_the_field_and_changes_nothing(
 ) -> None:
     # GIVEN a stale snapshot in member A and an invalid CLEANUP_POLICY
     ec2 = member_session(MEMBER_A).client("ec2")
-    stale = _snapshot(ec2)
+    stale = create_snapshot(ec2)
     monkeypatch.setenv("CLEANUP_POLICY", policy)
     future_clock.advance(timedelta(days=40).total_seconds())
     # WHEN the schedule runs
@@ -393,7 +339,7 @@ def test_a_bad_policy_variable_is_an_error_naming_the_field_and_changes_nothing(
     assert result["status"] == "error"
     assert field in result["error"]
     assert aws_calls == []
-    assert MARK_TAG not in _tags(ec2, stale)
+    assert MARK_TAG not in tags_of(ec2, stale)
     assert alert_inbox.receive() == []
 
 
@@ -418,7 +364,7 @@ def test_switching_to_delete_mode_announces_the_deletion_before_deleting(
     # GIVEN a stale snapshot in member A marked long ago in notify mode, whose notice said
     # nothing would be deleted
     ec2 = member_session(MEMBER_A).client("ec2")
-    stale = _snapshot(ec2)
+    stale = create_snapshot(ec2)
     cleanup_policy({"mode": "notify"})
     future_clock.advance(timedelta(days=40).total_seconds())
     assert _actions_in_a(cleaner({"action": "cleanup"}))[stale] == "mark"
@@ -430,13 +376,13 @@ def test_switching_to_delete_mode_announces_the_deletion_before_deleting(
     switched = _actions_in_a(cleaner({"action": "cleanup"}))
     # THEN the snapshot is not deleted yet: it is marked again and its deletion announced
     assert switched[stale] == "mark"
-    assert stale in _snapshot_ids(ec2)
+    assert stale in snapshots_in(ec2)
     delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
-    assert _tags(ec2, stale)[MARK_TAG] == delete_after
+    assert tags_of(ec2, stale)[MARK_TAG] == delete_after
     [deletion_notice] = [n for n in alert_inbox.receive() if n.alert["account_id"] == MEMBER_A]
     assert f"scheduled for deletion after {delete_after}" in deletion_notice.alert["title"]
     assert stale in deletion_notice.alert["detail"]
     # AND once that notice has run out, it is deleted
     future_clock.advance(timedelta(days=7).total_seconds())
     assert _actions_in_a(cleaner({"action": "cleanup"}))[stale] == "delete"
-    assert stale not in _snapshot_ids(ec2)
+    assert stale not in snapshots_in(ec2)
