@@ -6,11 +6,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
@@ -131,6 +131,71 @@ def member_a_with_violations() -> dict[str, str]:
     return {"group_id": group_id, "policy_arn": policy_arn}
 
 
+@dataclass
+class Scans:
+    """Scans of members A (with violations), B and a denied member by one set of services, built
+    on first use (with the environment the test set by then) and kept, so a fault injected into
+    one of its clients stays for the scans after."""
+
+    scanner: Callable[..., dict[str, Any]]
+    build_services: Callable[[], ScanServices]
+    clock: ManualClock
+    alert_inbox: Any
+    admin_policy_arn: str
+
+    @cached_property
+    def services(self) -> ScanServices:
+        return self.build_services()
+
+    def scan(self, context: Any = None) -> dict[str, Any]:
+        """The scheduled scan, now."""
+        return self.scanner({"action": "scan"}, self.services, context)
+
+    def retry(self) -> dict[str, Any]:
+        """The platform's retry of a failed scan, a minute later."""
+        self.clock.advance(60)
+        return self.scan()
+
+    def fail_every_publish(self, *, after: int = 0) -> InjectedFault:
+        """SNS failing every attempt of Publish after the first `after`, until healed."""
+        return fail_every_attempt(self.services.hub_client("sns"), "sns", "Publish", after=after)
+
+    def next_scan(self) -> dict[str, Any]:
+        """The scheduled scan 6 hours later."""
+        self.clock.advance(6 * 3600)
+        return self.scan()
+
+    def alerted_resources(self) -> list[str]:
+        """The resources of the alerts received since the last call, in order."""
+        return [received.alert["resource"] for received in self.alert_inbox.receive()]
+
+    def assert_the_next_scan_sends_nothing(self) -> None:
+        self.next_scan()
+        assert self.alert_inbox.receive() == []
+
+
+@pytest.fixture
+def scans(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_with_violations: dict[str, str],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> Scans:
+    return Scans(
+        scanner,
+        build_scanner_services,
+        fake_clock,
+        alert_inbox,
+        member_a_with_violations["policy_arn"],
+    )
+
+
+def time_for_one_target() -> ContextRunningOutOfTime:
+    """A Lambda context with time for the first target only: asked at each target's start."""
+    return ContextRunningOutOfTime(millis_left=[900_000, 20_000])
+
+
 def test_scan_reports_each_members_findings_and_isolates_a_denied_account(
     scanner: Callable[[Any], dict[str, Any]],
     member_a_with_violations: dict[str, str],
@@ -216,83 +281,59 @@ def test_fixed_finding_is_resolved_and_known_findings_do_not_alert_again(
 
 
 def test_a_new_critical_finding_whose_alert_failed_is_announced_once_by_the_next_scan(
-    scanner: Callable[..., dict[str, Any]],
-    build_scanner_services: Callable[[], ScanServices],
-    member_a_with_violations: dict[str, str],
-    alert_inbox: Any,
-    fake_clock: ManualClock,
+    scans: Scans,
 ) -> None:
     # GIVEN member A with a new critical finding (an admin policy) and SNS failing every attempt
-    services = build_scanner_services()
-    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    fault = scans.fail_every_publish()
     # WHEN the schedule runs the scan THEN the invocation fails, so the platform retries it
     with pytest.raises(AlertNotDeliveredError):
-        scanner({"action": "scan"}, services)
-    assert alert_inbox.receive() == []
+        scans.scan()
+    assert scans.alert_inbox.receive() == []
     # WHEN the scan runs again with SNS healthy (the finding is no longer new by then)
     fault.healed = True
-    fake_clock.advance(60)
-    retried = scanner({"action": "scan"}, services)
+    retried = scans.retry()
     # THEN the alert kept in the outbox goes out, exactly once
     assert retried["new"] == 0
-    alerts = alert_inbox.receive()
-    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    alerts = scans.alert_inbox.receive()
+    assert [a.alert["resource"] for a in alerts] == [scans.admin_policy_arn]
     assert alerts[0].attributes["severity"] == "critical"
     # AND the next scan sends nothing more
-    fake_clock.advance(6 * 3600)
-    scanner({"action": "scan"}, services)
-    assert alert_inbox.receive() == []
+    scans.assert_the_next_scan_sends_nothing()
 
 
 def test_a_finding_whose_delivery_claim_was_not_completed_is_not_announced_again(
-    scanner: Callable[..., dict[str, Any]],
-    build_scanner_services: Callable[[], ScanServices],
-    member_a_with_violations: dict[str, str],
-    alert_inbox: Any,
-    fake_clock: ManualClock,
+    scans: Scans,
 ) -> None:
     # GIVEN member A with a new critical finding, and the state table refusing (every attempt)
     # to complete the delivery claim of its alert once SNS took it
-    services = build_scanner_services()
-    refused = refuse_completions(services.hub_client("dynamodb"), "alert_delivery")
+    refused = refuse_completions(scans.services.hub_client("dynamodb"), "alert_delivery")
     # WHEN the schedule runs the scan, then the state table answers again, and the next scan
     # comes 6 hours later
-    scanner({"action": "scan"}, services)
+    scans.scan()
     refused.healed = True
-    fake_clock.advance(6 * 3600)
-    scanner({"action": "scan"}, services)
+    scans.next_scan()
     # THEN the alert SNS took counted as sent (its outbox emptied), and the next scan sends it no
     # second time: one copy reached the topic (a second one, 6 hours on, would be past the
     # notification router's dedup window and reach every channel again)
     assert refused.attempts > 1
-    alerts = alert_inbox.receive()
-    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    assert scans.alerted_resources() == [scans.admin_policy_arn]
 
 
-def test_a_scan_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(  # noqa: PLR0917 - pytest passes fixtures positionally
-    scanner: Callable[..., dict[str, Any]],
-    build_scanner_services: Callable[[], ScanServices],
-    member_a_with_violations: dict[str, str],
-    alert_inbox: Any,
-    fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_scan_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
+    scans: Scans, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN member A with a new critical finding (an admin policy), and a scan that starts a
     # target with 30 s left (so the killed scan, 45 s from its deadline, gets to its alert)
     monkeypatch.setenv("SCAN_TARGET_SECONDS", "30")
-    services = build_scanner_services()
     # WHEN SNS never answers the scan's Publish, so Lambda kills the scan at its deadline, and
     # retries it a minute later
     retried = killed_while_publishing_then_retried(
-        services.hub_client("sns"),
-        fake_clock,
-        lambda context: scanner({"action": "scan"}, services, context),
+        scans.services.hub_client("sns"), scans.clock, scans.scan
     )
     # THEN the retry is not refused by the killed scan's claim: the alert kept in the outbox
     # goes out, once
     assert retried["new"] == 0
-    alerts = alert_inbox.receive()
-    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    assert scans.alerted_resources() == [scans.admin_policy_arn]
 
 
 def test_dry_run_evaluates_but_writes_nothing(
@@ -501,124 +542,88 @@ def test_global_findings_kept_with_the_first_regions_by_an_earlier_version_are_t
     )
 
 
-@dataclass
-class _FailingStateWrite:
-    """Fails every attempt to connect of a state table PutItem whose item is under `pk`, as a
-    throttled or unreachable table does, after letting the first `passes` through and until
-    healed; the other writes go through."""
-
-    pk: str
-    passes: int = 0
-    attempts: int = 0
-    healed: bool = False
-
-    def __call__(self, request: Any, **_: Any) -> None:
-        if self.healed or self.pk not in request.body.decode("utf-8"):
-            return
-        if self.passes > 0:
-            self.passes -= 1
-            return
-        self.attempts += 1
-        raise EndpointConnectionError(endpoint_url=request.url)
+def fail_every_write_of_the_state(scans: Scans, region: str, *, after: int = 0) -> InjectedFault:
+    """Fail every attempt (after the first `after`) of a state table PutItem of member A's
+    state of `region`, as a throttled or unreachable table does; other writes go through."""
+    return fail_every_attempt(
+        scans.services.hub_client("dynamodb"),
+        "dynamodb",
+        "PutItem",
+        after=after,
+        body_with=(f"STATE#{state_key(MEMBER_A, region)}".encode(),),
+    )
 
 
 @pytest.mark.parametrize("failing_region", [REGION, GLOBAL_STATE_REGION])
-def test_a_new_critical_global_finding_is_alerted_once_when_saving_the_state_failed(  # noqa: PLR0917
-    failing_region: str,
-    scanner: Callable[..., dict[str, Any]],
-    build_scanner_services: Callable[[], ScanServices],
-    member_a_with_violations: dict[str, str],
-    alert_inbox: Any,
-    fake_clock: ManualClock,
+def test_a_new_critical_global_finding_is_alerted_once_when_saving_the_state_failed(
+    failing_region: str, scans: Scans
 ) -> None:
     # GIVEN member A's new admin policy (IAM.1, critical, kept under the account) and the state
     # table failing every write of member A's regional state (the one holding the outbox) or of
     # its account-wide state (the one remembering IAM findings)
-    services = build_scanner_services()
-    fault = _FailingStateWrite(f"STATE#{state_key(MEMBER_A, failing_region)}")
-    services.hub_client("dynamodb").meta.events.register_first(
-        "before-send.dynamodb.PutItem", fault
-    )
+    fault = fail_every_write_of_the_state(scans, failing_region)
     # WHEN the schedule runs the scan THEN member A's target fails and nothing was alerted
-    first = scanner({"action": "scan"}, services)
+    first = scans.scan()
     assert fault.attempts > 0
     assert _target(first, MEMBER_A)["status"] == "failed"
-    assert alert_inbox.receive() == []
+    assert scans.alert_inbox.receive() == []
     # WHEN the table is healthy again and the next scan runs
     fault.healed = True
-    fake_clock.advance(6 * 3600)
-    scanner({"action": "scan"}, services)
+    scans.next_scan()
     # THEN the admin policy's alert goes out, once
-    alerts = alert_inbox.receive()
-    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    assert scans.alerted_resources() == [scans.admin_policy_arn]
     # AND the scan after that sends nothing more
-    fake_clock.advance(6 * 3600)
-    scanner({"action": "scan"}, services)
-    assert alert_inbox.receive() == []
+    scans.assert_the_next_scan_sends_nothing()
 
 
 def test_two_scans_of_a_target_at_once_alert_a_new_critical_finding_once(
-    scanner: Callable[..., dict[str, Any]],
-    build_scanner_services: Callable[[], ScanServices],
-    member_a_with_violations: dict[str, str],
-    alert_inbox: Any,
-    fake_clock: ManualClock,
+    scans: Scans, scanner: Callable[..., dict[str, Any]]
 ) -> None:
     # GIVEN member A's new admin policy, and a second scan of member A (a scan_target request,
     # a minute later) that reads the target's state while the schedule's scan imports its
     # findings into Security Hub and saves its state only once that scan has finished
-    services = build_scanner_services()
+    scan_of_member_a = {"action": "scan_target", "account_id": MEMBER_A, "region": REGION}
     second_scan: dict[str, Any] = {}
 
     def scan_member_a_meanwhile(**_: Any) -> None:
         if second_scan:
             return
-        fake_clock.advance(60)
-        second_scan.update(
-            scanner({"action": "scan_target", "account_id": MEMBER_A, "region": REGION})
-        )
+        scans.clock.advance(60)
+        second_scan.update(scanner(scan_of_member_a))
 
-    services.hub_client("securityhub").meta.events.register_first(
+    scans.services.hub_client("securityhub").meta.events.register_first(
         "before-send.securityhub.BatchImportFindings", scan_member_a_meanwhile
     )
     # WHEN the schedule's scan runs
-    first_scan = scanner(
-        {"action": "scan_target", "account_id": MEMBER_A, "region": REGION}, services
-    )
+    first_scan = scanner(scan_of_member_a, scans.services)
     # THEN the admin policy is alerted once between the two
     assert second_scan["new"] > 0
-    alerts = alert_inbox.receive()
-    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
+    assert scans.alerted_resources() == [scans.admin_policy_arn]
     # AND the scan that saved second reports the target failed, saying why
     assert first_scan["targets"][0]["status"] == "failed"
     assert "another scan of this target" in first_scan["targets"][0]["error"]
     # AND the next scan sends nothing more, and leaves nothing waiting in the outbox
-    fake_clock.advance(6 * 3600)
+    scans.clock.advance(6 * 3600)
     scanner({"action": "scan"})
-    assert alert_inbox.receive() == []
-    saved = services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)
-    assert stored_state(saved)["outbox"] == []
+    assert scans.alert_inbox.receive() == []
+    assert_nothing_waits_in_member_as_outbox(scans)
 
 
 def test_a_resource_type_that_cannot_be_listed_leaves_its_open_findings_open(
-    scanner: Callable[..., dict[str, Any]],
-    build_scanner_services: Callable[[], ScanServices],
+    scans: Scans,
     member_a_with_violations: dict[str, str],
     hub_findings: Callable[[], dict[str, dict[str, Any]]],
-    fake_clock: ManualClock,
 ) -> None:
     # GIVEN a first scan that found member A's security group open to SSH
-    services = build_scanner_services()
-    scanner({"action": "scan"}, services)
+    scans.scan()
     ssh_id, _ = _ssh_finding(hub_findings())
     # WHEN the rule is removed but the next scan cannot list member A's security groups (every
     # attempt fails, botocore's retries included)
     _close_ssh(member_a_with_violations["group_id"])
-    fake_clock.advance(6 * 3600)
     fault = fail_every_attempt(
-        services.sessions.client("ec2", MEMBER_A, REGION), "ec2", "DescribeSecurityGroups"
+        scans.services.sessions.client("ec2", MEMBER_A, REGION), "ec2", "DescribeSecurityGroups"
     )
-    unlisted = scanner({"action": "scan"}, services)
+    unlisted = scans.next_scan()
     # THEN the resource type is reported, the other types and targets are scanned, and the
     # finding stays open: an unreadable type never passes for a fix
     assert fault.attempts > 1
@@ -631,8 +636,7 @@ def test_a_resource_type_that_cannot_be_listed_leaves_its_open_findings_open(
     assert hub_findings()[ssh_id]["RecordState"] == "ACTIVE"
     # WHEN the next scan can list them again THEN the finding is resolved
     fault.healed = True
-    fake_clock.advance(6 * 3600)
-    healed = scanner({"action": "scan"}, services)
+    healed = scans.next_scan()
     assert _target(healed, MEMBER_A)["resolved"] == 1
     assert hub_findings()[ssh_id]["RecordState"] == "ARCHIVED"
 
@@ -663,42 +667,32 @@ def test_a_target_with_hundreds_of_findings_is_remembered_and_its_critical_one_a
     assert alert_inbox.receive() == []
 
 
-def test_a_critical_alert_sent_before_its_outbox_could_be_emptied_is_not_sent_again(
-    scanner: Callable[..., dict[str, Any]],
-    build_scanner_services: Callable[[], ScanServices],
-    member_a_with_violations: dict[str, str],
-    alert_inbox: Any,
-    fake_clock: ManualClock,
-) -> None:
-    # GIVEN member A's new admin policy, and the state table failing every write of member A's
-    # state after the first (the one saving the findings and the outbox)
-    services = build_scanner_services()
-    fault = _FailingStateWrite(f"STATE#{state_key(MEMBER_A, REGION)}", passes=1)
-    services.hub_client("dynamodb").meta.events.register_first(
-        "before-send.dynamodb.PutItem", fault
-    )
-    # WHEN the schedule runs the scan THEN the alert goes out, but emptying the outbox fails
-    first = scanner({"action": "scan"}, services)
-    assert fault.attempts > 0
-    assert _target(first, MEMBER_A)["status"] == "failed"
-    alerts = alert_inbox.receive()
-    assert [a.alert["resource"] for a in alerts] == [member_a_with_violations["policy_arn"]]
-    # WHEN the next scan runs with the table healthy THEN the alert is not sent again
-    fault.healed = True
-    fake_clock.advance(6 * 3600)
-    second = scanner({"action": "scan"}, services)
-    assert _target(second, MEMBER_A)["status"] == "scanned"
-    assert alert_inbox.receive() == []
-    saved = services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)
+def assert_nothing_waits_in_member_as_outbox(scans: Scans) -> None:
+    saved = scans.services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)
     assert stored_state(saved)["outbox"] == []
 
 
+def test_a_critical_alert_sent_before_its_outbox_could_be_emptied_is_not_sent_again(
+    scans: Scans,
+) -> None:
+    # GIVEN member A's new admin policy, and the state table failing every write of member A's
+    # state after the first (the one saving the findings and the outbox)
+    fault = fail_every_write_of_the_state(scans, REGION, after=1)
+    # WHEN the schedule runs the scan THEN the alert goes out, but emptying the outbox fails
+    first = scans.scan()
+    assert fault.attempts > 0
+    assert _target(first, MEMBER_A)["status"] == "failed"
+    assert scans.alerted_resources() == [scans.admin_policy_arn]
+    # WHEN the next scan runs with the table healthy THEN the alert is not sent again
+    fault.healed = True
+    second = scans.next_scan()
+    assert _target(second, MEMBER_A)["status"] == "scanned"
+    assert scans.alert_inbox.receive() == []
+    assert_nothing_waits_in_member_as_outbox(scans)
+
+
 def test_sns_failing_after_a_scans_first_critical_alert_repeats_only_the_others(
-    scanner: Callable[..., dict[str, Any]],
-    build_scanner_services: Callable[[], ScanServices],
-    member_a_with_violations: dict[str, str],
-    alert_inbox: Any,
-    fake_clock: ManualClock,
+    scans: Scans,
 ) -> None:
     # GIVEN member A with two new critical findings (an admin policy and a security group
     # open on every port), and SNS failing after the scan's first alert went out
@@ -708,34 +702,25 @@ def test_sns_failing_after_a_scans_first_critical_alert_repeats_only_the_others(
         GroupId=group_id,
         IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
-    services = build_scanner_services()
-    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish", after=1)
+    fault = scans.fail_every_publish(after=1)
     # WHEN the schedule runs the scan THEN it fails after one alert went out
     with pytest.raises(AlertNotDeliveredError):
-        scanner({"action": "scan"}, services)
+        scans.scan()
     assert fault.attempts > 1
-    [first_alert] = alert_inbox.receive()
+    [first_alert] = scans.alerted_resources()
     # WHEN the retry runs with SNS healthy THEN only the other alert goes out
     fault.healed = True
-    fake_clock.advance(60)
-    scanner({"action": "scan"}, services)
-    [second_alert] = alert_inbox.receive()
-    sent = {first_alert.alert["resource"], second_alert.alert["resource"]}
-    assert member_a_with_violations["policy_arn"] in sent
+    scans.retry()
+    [second_alert] = scans.alerted_resources()
+    sent = {first_alert, second_alert}
+    assert scans.admin_policy_arn in sent
     assert any(resource.endswith(group_id) for resource in sent)
     # AND the next scan sends nothing more
-    fake_clock.advance(6 * 3600)
-    scanner({"action": "scan"}, services)
-    assert alert_inbox.receive() == []
+    scans.assert_the_next_scan_sends_nothing()
 
 
-def test_a_finding_on_a_role_with_the_longest_iam_path_is_imported_within_security_hubs_limits(  # noqa: PLR0917
-    scanner: Callable[..., dict[str, Any]],
-    build_scanner_services: Callable[[], ScanServices],
-    member_a_with_violations: dict[str, str],
-    hub_findings: Callable[[], dict[str, dict[str, Any]]],
-    alert_inbox: Any,
-    fake_clock: ManualClock,
+def test_a_finding_on_a_role_with_the_longest_iam_path_is_imported_within_security_hubs_limits(
+    scans: Scans, hub_findings: Callable[[], dict[str, dict[str, Any]]]
 ) -> None:
     # GIVEN member A with a role whose path (512 characters) and name (64) are the longest IAM
     # allows, with an inline admin policy (critical), beside A's other violations
@@ -749,32 +734,27 @@ def test_a_finding_on_a_role_with_the_longest_iam_path_is_imported_within_securi
     )
     assert len(path) == 512
     # AND Security Hub refusing, as the real one does, findings over its published limits
-    services = build_scanner_services()
-    enforcement = refuse_findings_over_the_limits(services.security_hub)
+    enforcement = refuse_findings_over_the_limits(scans.services.security_hub)
     # WHEN the schedule runs the scan
-    first = scanner({"action": "scan"}, services)
+    first = scans.scan()
     # THEN every finding is accepted and member A's scan completes
     assert enforcement.refused == []
     assert _target(first, MEMBER_A)["status"] == "scanned"
     role_finding = next(f for f in hub_findings().values() if f["Resources"][0]["Id"] == role_arn)
     assert role_finding["Compliance"]["Status"] == "FAILED"
     # AND both critical findings are alerted, the role's naming the role
-    alerts = alert_inbox.receive()
-    assert sorted(a.alert["resource"] for a in alerts) == sorted(
-        [member_a_with_violations["policy_arn"], role_arn]
-    )
+    assert sorted(scans.alerted_resources()) == sorted([scans.admin_policy_arn, role_arn])
     # AND a finding whose id fits keeps the id earlier scans gave it
     ssh_arn = _ssh_finding(hub_findings())[1]["Resources"][0]["Id"]
     assert f"lambda-fleet/{MEMBER_A}/{REGION}/EC2.13/{ssh_arn}" in hub_findings()
     # WHEN the inline policy is removed and the next scan runs
     iam.delete_role_policy(RoleName="r" * 64, PolicyName="admin")
-    fake_clock.advance(6 * 3600)
-    second = scanner({"action": "scan"}, services)
+    second = scans.next_scan()
     # THEN the same Security Hub finding is archived, and nothing is alerted
     assert enforcement.refused == []
     assert _target(second, MEMBER_A)["resolved"] == 1
     assert hub_findings()[role_finding["Id"]]["RecordState"] == "ARCHIVED"
-    assert alert_inbox.receive() == []
+    assert scans.alert_inbox.receive() == []
 
 
 def test_a_direct_scan_running_out_of_time_stops_and_the_next_run_starts_with_what_it_left(
@@ -795,9 +775,7 @@ def test_a_direct_scan_running_out_of_time_stops_and_the_next_run_starts_with_wh
         ]["Arn"]
     )
     # WHEN the schedule runs the scan
-    first = scanner(
-        {"action": "scan"}, context=ContextRunningOutOfTime(millis_left=[900_000, 20_000])
-    )
+    first = scanner({"action": "scan"}, context=time_for_one_target())
     # THEN member A is scanned and alerted; B and the denied member are not started, named as
     # left for the next run, in the result and in the report
     assert first["status"] == "partial"
@@ -818,9 +796,7 @@ def test_a_direct_scan_running_out_of_time_stops_and_the_next_run_starts_with_wh
     ]
     # WHEN the next run again has time for one target only
     fake_clock.advance(6 * 3600)
-    second = scanner(
-        {"action": "scan"}, context=ContextRunningOutOfTime(millis_left=[900_000, 20_000])
-    )
+    second = scanner({"action": "scan"}, context=time_for_one_target())
     # THEN it starts with member B, whose critical finding is alerted, and leaves the others
     assert _target(second, MEMBER_B)["status"] == "scanned"
     assert second["not_started"] == [
@@ -846,9 +822,7 @@ def test_the_targets_a_direct_scan_left_take_turns_so_none_is_left_run_after_run
     monkeypatch.setenv("SCAN_MAX_WORKERS", "1")
 
     def scan_with_time_for_one_target() -> list[str]:
-        result = scanner(
-            {"action": "scan"}, context=ContextRunningOutOfTime(millis_left=[900_000, 20_000])
-        )
+        result = scanner({"action": "scan"}, context=time_for_one_target())
         return [t["account_id"] for t in result["targets"] if t["status"] != "not_started"]
 
     # WHEN three scans in a row each have time for one target only
@@ -859,37 +833,30 @@ def test_the_targets_a_direct_scan_left_take_turns_so_none_is_left_run_after_run
 
 
 def test_a_direct_scan_whose_list_of_targets_left_cannot_be_read_or_saved_still_scans_and_reports(
-    scanner: Callable[..., dict[str, Any]],
-    build_scanner_services: Callable[[], ScanServices],
-    member_a_with_violations: dict[str, str],
-    alert_inbox: Any,
+    scans: Scans,
 ) -> None:
     # GIVEN the state table failing every attempt to read or save the targets the last direct
     # scan left (its other items answer)
-    services = build_scanner_services()
-    fault = InjectedFault("GetItem/PutItem")
-
-    def fail_the_list_of_targets_left(request: Any, **kwargs: Any) -> None:
-        if "security_scanner/direct-scan" in request.body.decode("utf-8"):
-            fault(request, **kwargs)
-
-    for operation in ("GetItem", "PutItem"):
-        services.hub_client("dynamodb").meta.events.register_first(
-            f"before-send.dynamodb.{operation}", fail_the_list_of_targets_left
+    faults = [
+        fail_every_attempt(
+            scans.services.hub_client("dynamodb"),
+            "dynamodb",
+            operation,
+            body_with=(b"security_scanner/direct-scan",),
         )
+        for operation in ("GetItem", "PutItem")
+    ]
     # WHEN the schedule runs a direct scan
-    result = scanner({"action": "scan"}, services)
+    result = scans.scan()
     # THEN the list only orders the scan: every target is scanned in inventory order, member A's
     # admin policy is alerted and the day's report is written
-    assert fault.attempts > 0
+    assert sum(fault.attempts for fault in faults) > 0
     assert [(t["account_id"], t["status"]) for t in result["targets"]] == [
         (MEMBER_A, "scanned"),
         (MEMBER_B, "scanned"),
         (DENIED_MEMBER, "denied"),
     ]
-    assert [a.alert["resource"] for a in alert_inbox.receive()] == [
-        member_a_with_violations["policy_arn"]
-    ]
+    assert scans.alerted_resources() == [scans.admin_policy_arn]
     report = boto3.client("s3", region_name=REGION).get_object(
         Bucket="lambda-fleet-data", Key=result["report_key"]
     )
@@ -910,9 +877,7 @@ def test_the_targets_left_as_saved_before_a_deploy_still_go_first_after_it(
         {"targets": [{"account_id": DENIED_MEMBER, "region": REGION}]},
     )
     # WHEN the next scan has time for one target only
-    result = scanner(
-        {"action": "scan"}, context=ContextRunningOutOfTime(millis_left=[900_000, 20_000])
-    )
+    result = scanner({"action": "scan"}, context=time_for_one_target())
     # THEN it reaches the denied member first, and saves the others in the same shape
     assert _target(result, DENIED_MEMBER)["status"] == "denied"
     assert state_table.get_value("security_scanner/direct-scan", "not_started") == {
