@@ -33,21 +33,28 @@ from tests.handlers.faults import (
     hang_first_attempt,
     lose_first_answer,
     refuse_retry_after_lost_answer,
-    s3_error_every_attempt,
 )
-from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
+from tests.handlers.member_accounts import (
+    DENIED_MEMBER,
+    MEMBER_A,
+    MEMBER_B,
+    REGION,
+    create_volume,
+    member_session,
+)
+from tests.handlers.member_targets import (
+    DRY_RUN_SWITCHES,
+    TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG,
+    assert_member_a_started_only_with_time_for_its_hung_calls,
+    dry_run_event,
+    hang_member_a_endpoints,
+    inventory_unreadable,
+    target_of,
+    time_for_one_target,
+)
 
 Invoke = Callable[..., dict[str, Any]]
 DAY = timedelta(days=1).total_seconds()
-
-
-def _volume(ec2: Any, **tags: str) -> str:
-    arguments: dict[str, Any] = {"AvailabilityZone": f"{REGION}a", "Size": 1}
-    if tags:
-        arguments["TagSpecifications"] = [
-            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        ]
-    return ec2.create_volume(**arguments)["VolumeId"]
 
 
 def _table(dynamodb: Any, name: str, **tags: str) -> None:
@@ -76,10 +83,6 @@ def _backup_names(dynamodb: Any) -> list[str]:
     return sorted(b["BackupName"] for b in dynamodb.list_backups()["BackupSummaries"])
 
 
-def _target(result: dict[str, Any], account_id: str) -> dict[str, Any]:
-    return next(t for t in result["targets"] if t["account_id"] == account_id)
-
-
 @pytest.fixture
 def member_a(mocked_aws: None) -> dict[str, Any]:
     """Member A: a daily and a weekly volume, an untagged volume, a daily table."""
@@ -90,9 +93,9 @@ def member_a(mocked_aws: None) -> dict[str, Any]:
     return {
         "ec2": ec2,
         "dynamodb": dynamodb,
-        "daily": _volume(ec2, backup="daily"),
-        "weekly": _volume(ec2, backup="weekly"),
-        "untagged": _volume(ec2),
+        "daily": create_volume(ec2, backup="daily"),
+        "weekly": create_volume(ec2, backup="weekly"),
+        "untagged": create_volume(ec2),
     }
 
 
@@ -102,9 +105,9 @@ def test_daily_run_copies_tagged_resources_in_each_member_only_and_isolates_deni
     # GIVEN member A's tagged resources, member B with one daily volume, a daily volume in the
     # hub (not a member) and a member that denies AssumeRole; today is a Monday
     ec2_b = member_session(MEMBER_B).client("ec2")
-    daily_b = _volume(ec2_b, backup="daily")
+    daily_b = create_volume(ec2_b, backup="daily")
     hub_ec2 = boto3.client("ec2", region_name=REGION)
-    _volume(hub_ec2, backup="daily")
+    create_volume(hub_ec2, backup="daily")
     # WHEN the schedule runs
     result = backup({"action": "backup"})
     # THEN daily resources are copied with their source and expiry, weekly ones wait for Sunday
@@ -130,10 +133,10 @@ def test_daily_run_copies_tagged_resources_in_each_member_only_and_isolates_deni
     assert record is not None and record["expires_at"] == expires
     # AND the counts are per target, the denied account reported and the others done
     assert result["status"] == "partial"
-    assert _target(result, DENIED_MEMBER)["status"] == "denied"
-    assert _target(result, MEMBER_A)["created"] == 2
-    assert _target(result, MEMBER_A)["skipped"] == 1
-    assert _target(result, MEMBER_B)["created"] == 1
+    assert target_of(result, DENIED_MEMBER)["status"] == "denied"
+    assert target_of(result, MEMBER_A)["created"] == 2
+    assert target_of(result, MEMBER_A)["skipped"] == 1
+    assert target_of(result, MEMBER_B)["created"] == 1
 
 
 def test_weekly_copies_are_made_on_the_weekly_day_with_the_weekly_retention(
@@ -166,8 +169,8 @@ def test_a_retried_schedule_on_the_same_day_does_not_copy_twice(
     fake_clock.advance(3600)
     second = backup({"action": "backup"})
     # THEN the first run's result is returned and no second copy is made
-    assert _target(second, MEMBER_A)["repeat"] is True
-    assert _target(second, MEMBER_A)["created"] == _target(first, MEMBER_A)["created"]
+    assert target_of(second, MEMBER_A)["repeat"] is True
+    assert target_of(second, MEMBER_A)["created"] == target_of(first, MEMBER_A)["created"]
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
     assert len(_backup_names(member_a["dynamodb"])) == 1
     # WHEN the next day's schedule runs
@@ -203,12 +206,12 @@ def test_a_scheduler_retry_after_utc_midnight_does_not_copy_the_run_twice(
     scheduled_at = datetime(2025, 6, 2, 23, 30, tzinfo=UTC)
     fake_clock.set(scheduled_at)
     first = backup(scheduled_backup_attempt(scheduled_at, attempt=1))
-    assert _target(first, MEMBER_A)["created"] == 2
+    assert target_of(first, MEMBER_A)["created"] == 2
     # WHEN Scheduler retries that run 40 minutes later, on the next UTC day
     fake_clock.advance(40 * 60)
     retried = backup(scheduled_backup_attempt(scheduled_at, attempt=2))
     # THEN the retry answers the run's first result and copies nothing again
-    assert _target(retried, MEMBER_A)["repeat"] is True
+    assert target_of(retried, MEMBER_A)["repeat"] is True
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
     assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
     # WHEN the next night's run comes
@@ -232,25 +235,25 @@ def test_targets_left_without_time_are_not_started_and_backed_up_by_the_next_run
     # GIVEN one target at a time, and an invocation with time for the first target only
     monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     ec2_b = member_session(MEMBER_B).client("ec2")
-    daily_b = _volume(ec2_b, backup="daily")
-    running_out = ContextRunningOutOfTime(millis_left=[300_000, 20_000])
+    daily_b = create_volume(ec2_b, backup="daily")
+    running_out = time_for_one_target()
     # WHEN the schedule runs
     result = backup({"action": "backup"}, running_out)
     # THEN member A is backed up, the others are not started and the run is partial, naming them
-    assert _target(result, MEMBER_A)["created"] == 2
+    assert target_of(result, MEMBER_A)["created"] == 2
     assert result["status"] == "partial"
     assert result["not_started"] == [
         {"account_id": MEMBER_B, "region": REGION},
         {"account_id": DENIED_MEMBER, "region": REGION},
     ]
-    assert _target(result, MEMBER_B)["status"] == "not_started"
+    assert target_of(result, MEMBER_B)["status"] == "not_started"
     assert _snapshots_of(ec2_b, daily_b) == []
     # WHEN the schedule is retried the same day with time enough
     fake_clock.advance(600)
     retried = backup({"action": "backup"})
     # THEN member B is backed up now, and member A is not copied twice
     assert len(_snapshots_of(ec2_b, daily_b)) == 1
-    assert _target(retried, MEMBER_A)["repeat"] is True
+    assert target_of(retried, MEMBER_A)["repeat"] is True
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
     assert retried["not_started"] == []
 
@@ -265,19 +268,15 @@ def test_targets_a_run_left_without_time_go_first_in_the_next_nights_run(
     # and a daily volume in member B, second in the inventory
     monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     ec2_b = member_session(MEMBER_B).client("ec2")
-    daily_b = _volume(ec2_b, backup="daily")
-    first_night = backup(
-        {"action": "backup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000])
-    )
-    assert _target(first_night, MEMBER_B)["status"] == "not_started"
+    daily_b = create_volume(ec2_b, backup="daily")
+    first_night = backup({"action": "backup"}, time_for_one_target())
+    assert target_of(first_night, MEMBER_B)["status"] == "not_started"
     # WHEN the next night's run has time for one target again
     fake_clock.advance(DAY)
-    second_night = backup(
-        {"action": "backup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000])
-    )
+    second_night = backup({"action": "backup"}, time_for_one_target())
     # THEN it starts with member B, left by the first night, and backs it up; member A, backed
     # up the night before, waits for the next run, and the targets are reported in inventory order
-    assert _target(second_night, MEMBER_B)["status"] == "ok", second_night
+    assert target_of(second_night, MEMBER_B)["status"] == "ok", second_night
     assert len(_snapshots_of(ec2_b, daily_b)) == 1
     assert second_night["not_started"] == [
         {"account_id": MEMBER_A, "region": REGION},
@@ -296,7 +295,7 @@ def test_the_targets_left_as_saved_before_a_deploy_still_go_first_after_it(
     # code deployed before, under its key and in its shape (account and region under `targets`)
     monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     ec2_b = member_session(MEMBER_B).client("ec2")
-    daily_b = _volume(ec2_b, backup="daily")
+    daily_b = create_volume(ec2_b, backup="daily")
     state_table.put_value(
         "backup_scheduler/targets-not-started",
         "not_started",
@@ -304,9 +303,9 @@ def test_the_targets_left_as_saved_before_a_deploy_still_go_first_after_it(
         ttl_seconds=3 * 86400,
     )
     # WHEN the night's run has time for one target only
-    result = backup({"action": "backup"}, ContextRunningOutOfTime(millis_left=[300_000, 20_000]))
+    result = backup({"action": "backup"}, time_for_one_target())
     # THEN it backs member B up first, and saves the others in the same shape
-    assert _target(result, MEMBER_B)["status"] == "ok", result
+    assert target_of(result, MEMBER_B)["status"] == "ok", result
     assert len(_snapshots_of(ec2_b, daily_b)) == 1
     assert state_table.get_value("backup_scheduler/targets-not-started", "not_started") == {
         "targets": [
@@ -341,7 +340,7 @@ def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
             killed.result(10)
     # THEN the retry backed member A up (the dead invocation's claim did not answer "in
     # progress", which would leave the day without copies)
-    assert _target(retried, MEMBER_A)["status"] == "ok", _target(retried, MEMBER_A)
+    assert target_of(retried, MEMBER_A)["status"] == "ok", target_of(retried, MEMBER_A)
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
     assert len(_backup_names(member_a["dynamodb"])) == 1
 
@@ -371,9 +370,9 @@ def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
     # the function's whole 600 s
     monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     for _ in range(14):
-        _volume(member_a["ec2"], backup="daily")
+        create_volume(member_a["ec2"], backup="daily")
     ec2_b = member_session(MEMBER_B).client("ec2")
-    daily_b = _volume(ec2_b, backup="daily")
+    daily_b = create_volume(ec2_b, backup="daily")
     backup({"action": "backup", "dry_run": True})
     time = LambdaTime(600).spend_botocore_waits(monkeypatch)
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
@@ -385,22 +384,18 @@ def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
     # and member B was too
     assert hung.attempts == 6
     assert time.spent < 200, time.spent
-    target_a = _target(result, MEMBER_A)
+    target_a = target_of(result, MEMBER_A)
     assert target_a["status"] == "partial"
     assert [error["resource"] for error in target_a["errors"]] == failed_steps
     assert "Read timeout" in target_a["errors"][0]["error"]
     assert target_a["errors"][1]["error"].startswith("not tried: Read timeout")
     assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
-    assert _target(result, MEMBER_B)["status"] == "ok"
+    assert target_of(result, MEMBER_B)["status"] == "ok"
     assert len(_snapshots_of(ec2_b, daily_b)) == 1
 
 
 @pytest.mark.parametrize(
-    ("seconds_left", "member_a_started"),
-    [
-        pytest.param(100, False, id="more-than-the-budget-only"),
-        pytest.param(30 + 2 * 92 + 1, True, id="the-budget-and-both-endpoints-bound"),
-    ],
+    ("seconds_left", "member_a_started"), TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG
 )
 def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging(
     backup: Invoke,
@@ -416,22 +411,16 @@ def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging
     monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     backup({"action": "backup", "dry_run": True})
     time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)
-    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
-    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
-    hang_every_attempt(member_ec2, "ec2", "DescribeSnapshots", time)
-    hang_every_attempt(member_dynamodb, "dynamodb", "ListTables", time)
+    hang_member_a_endpoints(
+        built_services[0], time, ("ec2", "DescribeSnapshots"), ("dynamodb", "ListTables")
+    )
     # WHEN the night's run comes
     result = backup({"action": "backup"}, time.context())
     # THEN Lambda did not end the invocation: member A was started only with time for its hung
     # calls, and otherwise left for the next run
-    target_a = _target(result, MEMBER_A)
-    if member_a_started:
-        assert target_a["status"] == "partial", target_a
-        assert time.spent > 2 * 60, time.spent
-    else:
-        assert target_a["status"] == "not_started", target_a
-        assert time.spent == 0
-    assert result["not_started"][-1] == {"account_id": DENIED_MEMBER, "region": REGION}
+    assert_member_a_started_only_with_time_for_its_hung_calls(
+        result, time, member_a_started=member_a_started
+    )
 
 
 @pytest.mark.parametrize(
@@ -468,7 +457,7 @@ def test_a_run_killed_after_some_copies_does_not_copy_them_again_on_the_platform
         with pytest.raises(InvocationKilledError):
             killed.result(10)
     # THEN the retry made only the copies the dead invocation had not made
-    assert _target(retried, MEMBER_A)["status"] == "ok", _target(retried, MEMBER_A)
+    assert target_of(retried, MEMBER_A)["status"] == "ok", target_of(retried, MEMBER_A)
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
     assert len(_backup_names(member_a["dynamodb"])) == 1
 
@@ -493,7 +482,7 @@ def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(
         "lambda-fleet-orders-20250610",
         "lambda-fleet-scratch-manual",
     ]
-    assert _target(result, MEMBER_A)["deleted"] == 2
+    assert target_of(result, MEMBER_A)["deleted"] == 2
 
 
 @pytest.mark.usefixtures("no_retry_waits")
@@ -514,14 +503,14 @@ def test_an_expired_copy_deleted_whose_answer_was_lost_counts_as_deleted_on_boto
     operation: str,
 ) -> None:
     # GIVEN member A's copies of the first day, past their 7-day retention a week later
-    first_copies = {c["id"] for c in _target(backup({"action": "backup"}), MEMBER_A)["copies"]}
+    first_copies = {c["id"] for c in target_of(backup({"action": "backup"}), MEMBER_A)["copies"]}
     fake_clock.advance(8 * DAY)
     # AND member A applying the first deletion of one kind but its answer lost, so botocore
     # sends it again and is told the copy does not exist
     member_client = built_services[0].member_client(service, MEMBER_A, REGION)
     lost = lose_first_answer(member_client, service, operation)
     # WHEN the schedule runs
-    target = _target(backup({"action": "backup"}), MEMBER_A)
+    target = target_of(backup({"action": "backup"}), MEMBER_A)
     # THEN every expired copy is reported deleted, none as failed
     assert lost.lost == 1
     assert {entry["id"] for entry in target["expired"]} == first_copies
@@ -556,7 +545,7 @@ def test_pruning_keeps_the_last_good_copy_of_a_resource_whose_new_copies_fail(
     # and the run says so
     assert first_snapshot in {s["SnapshotId"] for s in _snapshots(ec2)}
     assert _backup_names(dynamodb) == ["lambda-fleet-orders-20250602"]
-    target = _target(result, MEMBER_A)
+    target = target_of(result, MEMBER_A)
     assert target["deleted"] == 0
     kept = target["kept"]
     assert sorted(entry["kind"] for entry in kept) == ["dynamodb_backup", "snapshot"]
@@ -577,7 +566,7 @@ def test_a_failing_snapshot_is_reported_and_the_other_resources_are_still_copied
     built_services: list[BackupServices],
 ) -> None:
     # GIVEN a second daily volume whose CreateSnapshot the EC2 API refuses
-    broken = _volume(member_a["ec2"], backup="daily")
+    broken = create_volume(member_a["ec2"], backup="daily")
     backup({"action": "backup", "dry_run": True})
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
 
@@ -591,7 +580,7 @@ def test_a_failing_snapshot_is_reported_and_the_other_resources_are_still_copied
     # WHEN the schedule runs
     result = backup({"action": "backup"})
     # THEN the broken volume is reported, the other volume and the table are copied
-    target = _target(result, MEMBER_A)
+    target = target_of(result, MEMBER_A)
     assert target["status"] == "partial"
     assert target["failed"] == 1
     assert target["errors"][0]["resource"] == broken
@@ -605,7 +594,7 @@ class _Response:
     headers: dict[str, str] = {}
 
 
-@pytest.mark.parametrize("switch", ["event", "environment"])
+@pytest.mark.parametrize("switch", DRY_RUN_SWITCHES)
 def test_dry_run_reports_copies_and_deletions_and_changes_nothing(
     backup: Invoke,
     member_a: dict[str, Any],
@@ -620,21 +609,16 @@ def test_dry_run_reports_copies_and_deletions_and_changes_nothing(
     backup({"action": "backup"})
     fake_clock.advance(5 * DAY)
     before = ({s["SnapshotId"] for s in _snapshots(ec2)}, _backup_names(dynamodb))
-    event: dict[str, Any] = {"action": "backup"}
-    if switch == "event":
-        event["dry_run"] = True
-    else:
-        monkeypatch.setenv("FLEET_DRY_RUN", "true")
     # WHEN a dry run happens
-    result = backup(event)
+    result = backup(dry_run_event("backup", switch, monkeypatch))
     # THEN it reports what it would create and delete, and nothing changed
-    target = _target(result, MEMBER_A)
+    target = target_of(result, MEMBER_A)
     assert result["dry_run"] is True
     assert (target["created"], target["deleted"]) == (2, 2)
     assert ({s["SnapshotId"] for s in _snapshots(ec2)}, _backup_names(dynamodb)) == before
     # AND the day is not claimed: the real run afterwards still copies
     monkeypatch.setenv("FLEET_DRY_RUN", "false")
-    assert _target(backup({"action": "backup"}), MEMBER_A)["created"] == 2
+    assert target_of(backup({"action": "backup"}), MEMBER_A)["created"] == 2
 
 
 @pytest.mark.parametrize(
@@ -668,9 +652,7 @@ def test_a_run_whose_inventory_cannot_be_read_fails_so_the_platform_retries_it(
     backup: Invoke, member_a: dict[str, Any], built_services: list[BackupServices]
 ) -> None:
     # GIVEN the data bucket answering every attempt to read the fleet inventory with an error
-    backup({"action": "backup", "dry_run": True})
-    hub_s3 = built_services[0].sessions.hub_client("s3")
-    failing_s3 = s3_error_every_attempt(hub_s3, "GetObject")
+    failing_s3 = inventory_unreadable(backup, "backup", built_services)
     # WHEN the night's run comes
     # THEN the invocation fails (an error result would end the run as a success: no retry, no
     # dead-letter queue, no error alarm, and a night without copies), after botocore's retries
@@ -682,7 +664,7 @@ def test_a_run_whose_inventory_cannot_be_read_fails_so_the_platform_retries_it(
     failing_s3.healed = True
     retried = backup({"action": "backup"})
     # THEN the night's copies are made
-    assert _target(retried, MEMBER_A)["created"] == 2
+    assert target_of(retried, MEMBER_A)["created"] == 2
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
 
 
@@ -735,7 +717,7 @@ def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
     hub_dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", refuse_expiry_only)
     first_day = f"{fake_clock.now():%Y%m%d}"
     # WHEN the schedule runs
-    first = _target(backup({"action": "backup"}), MEMBER_A)
+    first = target_of(backup({"action": "backup"}), MEMBER_A)
     # THEN the table is reported as failed
     assert refused.attempts > 0
     assert [error["resource"] for error in first["errors"]] == ["orders"]
@@ -758,7 +740,7 @@ def test_a_snapshot_created_whose_answer_was_lost_is_made_once(
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
     lost = lose_first_answer(member_ec2, "ec2", "CreateSnapshot", body_with=(daily.encode(),))
     # WHEN the schedule runs
-    target = _target(backup({"action": "backup"}), MEMBER_A)
+    target = target_of(backup({"action": "backup"}), MEMBER_A)
     # THEN the volume has one snapshot, the one the result reports
     assert lost.lost == 1
     [made] = [s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == daily]
@@ -779,7 +761,7 @@ def test_a_snapshot_whose_retry_ec2_refused_is_the_copy_the_lost_attempt_made(
         member_ec2, "ec2", "CreateSnapshot", "SnapshotCreationPerVolumeRateExceeded"
     )
     # WHEN the schedule runs
-    target = _target(backup({"action": "backup"}), MEMBER_A)
+    target = target_of(backup({"action": "backup"}), MEMBER_A)
     # THEN the snapshot the first attempt made is reported as the volume's copy, not a failure
     assert (fault.lost, fault.refused) == (1, 1)
     [made] = [s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == daily]
@@ -802,7 +784,7 @@ def test_a_backup_created_whose_answer_was_lost_is_made_once_and_expires(
     lost = lose_first_answer(member_dynamodb, "dynamodb", "CreateBackup")
     first_day = f"lambda-fleet-orders-{fake_clock.now():%Y%m%d}"
     # WHEN the schedule runs
-    first = _target(backup({"action": "backup"}), MEMBER_A)
+    first = target_of(backup({"action": "backup"}), MEMBER_A)
     # THEN the table has one backup of the day, the one the result reports
     assert lost.lost == 1
     [made] = [b for b in dynamodb.list_backups()["BackupSummaries"] if b["BackupName"] == first_day]
@@ -860,7 +842,7 @@ def test_a_backup_whose_retry_is_refused_as_in_use_is_the_copy_the_lost_attempt_
     )
     first_day = f"lambda-fleet-orders-{fake_clock.now():%Y%m%d}"
     # WHEN the schedule runs
-    first = _target(backup({"action": "backup"}), MEMBER_A)
+    first = target_of(backup({"action": "backup"}), MEMBER_A)
     # THEN the backup the first attempt made is reported as the table's copy, not a failure
     assert fault.lost == 1
     assert fault.refused >= 1
@@ -871,7 +853,7 @@ def test_a_backup_whose_retry_is_refused_as_in_use_is_the_copy_the_lost_attempt_
     # AND once its retention has run out, it is deleted
     member_dynamodb.meta.events.unregister("before-send.dynamodb.CreateBackup", fault)
     fake_clock.advance(8 * DAY)
-    later = _target(backup({"action": "backup"}), MEMBER_A)
+    later = target_of(backup({"action": "backup"}), MEMBER_A)
     assert later["failed"] == 0, later.get("errors")
     assert first_day not in _backup_names(dynamodb)
 
@@ -928,5 +910,5 @@ def test_a_day_recorded_before_its_lists_were_saved_in_parts_is_still_answered_w
     # WHEN the schedule is retried the same day after the deploy
     result = backup({"action": "backup"})
     # THEN it answers that record as it is, and copies nothing
-    assert _target(result, MEMBER_A) == {**earlier_summary, "repeat": True}
+    assert target_of(result, MEMBER_A) == {**earlier_summary, "repeat": True}
     assert _snapshots_of(member_a["ec2"], member_a["daily"]) == []

@@ -6,36 +6,22 @@ resources the tests run the cleanup on a clock set in the future relative to cre
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from catalog.functions import function_spec
 from fleet_shared.clock import ManualClock
-from fleet_shared.environment import load_environment
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
 from handlers.cleanup_manager import app
 from handlers.cleanup_manager.cleanup import CleanupServices
 from handlers.cleanup_manager.environment import CleanupEnvironment
-from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.member_accounts import (
-    DENIED_MEMBER,
-    MEMBER_A,
-    MEMBER_B,
-    REGION,
-    deny_assume_role,
-    fleet_inventory,
-    share_botocore_models,
-)
-
-DATA_BUCKET = "lambda-fleet-data"
+from tests.handlers.member_accounts import REGION, share_botocore_models
+from tests.handlers.member_targets import invoke_for_members_a_b_and_denied
 
 
 @pytest.fixture(autouse=True)
@@ -121,33 +107,12 @@ def cleaner(  # noqa: PLR0917 - pytest passes fixtures positionally
     The environment is read again per call (a test may change a variable between runs); the
     services keep their sessions and the movable clock.
     """
-    document = fleet_inventory(MEMBER_A, MEMBER_B, DENIED_MEMBER)
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET,
-        Key="config/fleet-inventory.json",
-        Body=json.dumps(document).encode("utf-8"),
+    return invoke_for_members_a_b_and_denied(
+        app.FUNCTION,
+        lambda environment: CleanupServices.create(
+            app.FUNCTION.name, environment, clock=future_clock
+        ),
+        CleanupEnvironment,
+        built_services,
+        monkeypatch,
     )
-
-    def services() -> CleanupServices:
-        if not built_services:
-            built = CleanupServices.create(
-                app.FUNCTION.name, load_environment(CleanupEnvironment), clock=future_clock
-            )
-            deny_assume_role(built.sessions.hub_client("sts"), DENIED_MEMBER)
-            built_services.append(built)
-        # The environment is read per call, as a new container would, so a test can change a
-        # variable between runs; sessions, clients and the clock stay.
-        return dataclasses.replace(
-            built_services[0], environment=load_environment(CleanupEnvironment)
-        )
-
-    def invoke(event: Any, context: Any = None) -> dict[str, Any]:
-        monkeypatch.setattr(app.FUNCTION, "services", services)
-        # By default the whole of the function's timeout, as the schedule's invocation starts:
-        # a target starts only with time for its endpoints hanging (HUNG_ENDPOINTS_SECONDS).
-        whole_invocation = ContextRunningOutOfTime(
-            millis_left=[function_spec("cleanup_manager").timeout_seconds * 1000]
-        )
-        return app.lambda_handler(event, context or whole_invocation)
-
-    return invoke

@@ -73,11 +73,6 @@ def published_versions(client: Any, name: str) -> set[str]:
     return {v["Version"] for v in versions if v["Version"] != "$LATEST"}
 
 
-def target_of(result: dict[str, Any], account_id: str) -> dict[str, Any]:
-    """The cleanup's result for the target of `account_id`."""
-    return next(t for t in result["targets"] if t["account_id"] == account_id)
-
-
 def actions_of(target: dict[str, Any]) -> dict[str, str]:
     """Resource id -> what the cleanup did to it, in a target's result."""
     return {entry["id"]: entry["action"] for entry in target["actions"]}

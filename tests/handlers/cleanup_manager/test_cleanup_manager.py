@@ -37,16 +37,14 @@ from tests.handlers.cleanup_manager.support import (
     published_versions,
     snapshots_in,
     tags_of,
-    target_of,
     volumes_in,
 )
 from tests.handlers.deadlines import (
-    ContextRunningOutOfTime,
     LambdaTime,
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import fail_every_attempt, lose_first_answer, s3_error_every_attempt
+from tests.handlers.faults import fail_every_attempt, lose_first_answer
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -54,6 +52,16 @@ from tests.handlers.member_accounts import (
     REGION,
     create_volume,
     member_session,
+)
+from tests.handlers.member_targets import (
+    DRY_RUN_SWITCHES,
+    TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG,
+    assert_member_a_started_only_with_time_for_its_hung_calls,
+    dry_run_event,
+    hang_member_a_endpoints,
+    inventory_unreadable,
+    target_of,
+    time_for_one_target,
 )
 
 Invoke = Callable[..., dict[str, Any]]
@@ -241,11 +249,6 @@ def test_a_run_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
 @pytest.fixture
 def one_target_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
-
-
-def time_for_one_target() -> ContextRunningOutOfTime:
-    """A Lambda context with time for the first target only: asked at each target's start."""
-    return ContextRunningOutOfTime(millis_left=[300_000, 20_000])
 
 
 @pytest.fixture
@@ -500,9 +503,7 @@ def test_a_run_whose_inventory_cannot_be_read_fails_so_the_platform_retries_it(
     built_services: list[CleanupServices],
 ) -> None:
     # GIVEN the data bucket answering every attempt to read the fleet inventory with an error
-    cleaner({"action": "cleanup", "dry_run": True})
-    hub_s3 = built_services[0].sessions.hub_client("s3")
-    failing_s3 = s3_error_every_attempt(hub_s3, "GetObject")
+    failing_s3 = inventory_unreadable(cleaner, "cleanup", built_services)
     # WHEN the day's run comes
     # THEN the invocation fails (an error result would end the run as a success: no retry, no
     # dead-letter queue, no error alarm, and a day without cleanup), after botocore's retries
@@ -519,7 +520,7 @@ def test_a_run_whose_inventory_cannot_be_read_fails_so_the_platform_retries_it(
     assert MARK_TAG in tags_of(member_a["ec2"], member_a["stale"])
 
 
-@pytest.mark.parametrize("switch", ["event", "environment"])
+@pytest.mark.parametrize("switch", DRY_RUN_SWITCHES)
 def test_dry_run_reports_what_it_would_do_and_changes_nothing(
     cleaner: Invoke,
     member_a: dict[str, Any],
@@ -529,13 +530,8 @@ def test_dry_run_reports_what_it_would_do_and_changes_nothing(
 ) -> None:
     # GIVEN member A with candidates, and dry run asked by the event or by FLEET_DRY_RUN
     ec2 = member_a["ec2"]
-    event: dict[str, Any] = {"action": "cleanup"}
-    if switch == "event":
-        event["dry_run"] = True
-    else:
-        monkeypatch.setenv("FLEET_DRY_RUN", "true")
     # WHEN the cleanup runs
-    result = cleaner(event)
+    result = cleaner(dry_run_event("cleanup", switch, monkeypatch))
     # THEN it reports the marks it would set, but sets none and alerts nobody
     target = target_of(result, MEMBER_A)
     assert result["dry_run"] is True
@@ -757,11 +753,7 @@ def test_a_lambda_endpoint_that_did_not_answer_a_listing_is_not_called_for_delet
 
 
 @pytest.mark.parametrize(
-    ("seconds_left", "member_a_started"),
-    [
-        pytest.param(100, False, id="more-than-the-budget-only"),
-        pytest.param(30 + 2 * 92 + 1, True, id="the-budget-and-both-endpoints-bound"),
-    ],
+    ("seconds_left", "member_a_started"), TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG
 )
 def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging(
     cleaner: Invoke,
@@ -779,22 +771,16 @@ def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging
     _functions_with_old_versions(member_session(MEMBER_A), ["orders", "billing"])
     cleaner({"action": "cleanup", "dry_run": True})
     time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)
-    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
-    member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
-    hang_every_attempt(member_ec2, "ec2", "CreateTags", time)
-    hang_every_attempt(member_lambda, "lambda", "ListVersionsByFunction", time)
+    hang_member_a_endpoints(
+        built_services[0], time, ("ec2", "CreateTags"), ("lambda", "ListVersionsByFunction")
+    )
     # WHEN the day's run comes
     result = cleaner({"action": "cleanup"}, time.context())
     # THEN Lambda did not end the invocation: member A was started only with time for its hung
     # calls, and otherwise left for the next run
-    target_a = target_of(result, MEMBER_A)
-    if member_a_started:
-        assert target_a["status"] == "partial", target_a
-        assert time.spent > 2 * 60, time.spent
-    else:
-        assert target_a["status"] == "not_started", target_a
-        assert time.spent == 0
-    assert result["not_started"][-1] == {"account_id": DENIED_MEMBER, "region": REGION}
+    assert_member_a_started_only_with_time_for_its_hung_calls(
+        result, time, member_a_started=member_a_started
+    )
 
 
 def _describe_images_as_aws_does(ec2: Any) -> None:

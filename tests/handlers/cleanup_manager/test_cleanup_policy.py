@@ -29,11 +29,11 @@ from tests.handlers.cleanup_manager.support import (
     published_versions,
     snapshots_in,
     tags_of,
-    target_of,
     volumes_in,
 )
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.member_accounts import MEMBER_A, create_volume, member_session
+from tests.handlers.member_targets import target_of
 
 Invoke = Callable[[Any], dict[str, Any]]
 DESTRUCTIVE_OPERATIONS = {"DeleteSnapshot", "DeleteVolume", "DeleteFunction"}
