@@ -44,7 +44,7 @@ from tests.handlers.deadlines import (
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import fail_every_attempt, lose_first_answer
+from tests.handlers.faults import InjectedFault, fail_every_attempt, lose_first_answer
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -338,6 +338,14 @@ def test_a_dry_run_leaves_the_targets_left_for_the_next_run_as_they_are(
     assert state_table.get_value("cleanup_manager/targets-not-started", "not_started") == left
 
 
+def fail_every_state_write_holding(services: CleanupServices, part: bytes) -> InjectedFault:
+    """The state table failing every attempt of the writes whose body holds `part`, until
+    healed; the other writes go through."""
+    return fail_every_attempt(
+        services.hub_client("dynamodb"), "dynamodb", "PutItem", body_with=(part,)
+    )
+
+
 def orders_actions(target: dict[str, Any]) -> dict[str, str]:
     """What the cleanup did to the versions of function `orders`, in a target's result."""
     return {i: a for i, a in actions_of(target).items() if i.startswith("orders:")}
@@ -479,12 +487,7 @@ def test_a_run_whose_version_marks_are_not_saved_still_reports_what_it_did(
     # GIVEN a function in member A with 6 published versions, its old ones marked a week ago
     client = orders_marked_a_week_ago(cleaner, alert_inbox, future_clock)
     # AND the state table refusing every attempt to save the version marks
-    refused = fail_every_attempt(
-        built_services[0].hub_client("dynamodb"),
-        "dynamodb",
-        "PutItem",
-        body_with=(b"lambda_marks",),
-    )
+    refused = fail_every_state_write_holding(built_services[0], b"lambda_marks")
     # WHEN the run deletes the versions whose notice ran out
     target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN the deletions it made are in its result, which is partial, naming what was not saved
@@ -951,9 +954,7 @@ def test_a_notice_whose_record_was_written_in_part_is_not_sent_again_by_the_retr
     # GIVEN member A's stale snapshot marked in delete mode with 11999 others (a record of
     # several items), and the state table refusing every attempt to write its second item
     marks = notices.snapshot_marks(notices.mark_stale_among_thousands(member_a), "mark")
-    refused = fail_every_attempt(
-        notices.services.hub_client("dynamodb"), "dynamodb", "PutItem", body_with=(b'#000001"',)
-    )
+    refused = fail_every_state_write_holding(notices.services, b'#000001"')
     # WHEN the notice is announced
     with pytest.raises(BotoCoreError):
         notices.announce(marks)
@@ -1055,12 +1056,7 @@ def test_lambda_version_marks_whose_save_fails_midway_leave_the_marks_read_befor
     # refusing the save's last write (the value naming the new items)
     published.append({"Version": "6001"})
     future_clock.advance(timedelta(days=1).total_seconds())
-    refused = fail_every_attempt(
-        built_services[0].hub_client("dynamodb"),
-        "dynamodb",
-        "PutItem",
-        body_with=(b'"VALUE#lambda_marks"',),
-    )
+    refused = fail_every_state_write_holding(built_services[0], b'"VALUE#lambda_marks"')
     # WHEN that day's run marks version 5998 and fails to save, and the run after it comes
     failed = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     assert [error["kind"] for error in failed["errors"]] == ["lambda_marks"]
