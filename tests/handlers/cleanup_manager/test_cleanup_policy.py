@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,22 +113,43 @@ def _actions_in_a(result: dict[str, Any]) -> dict[str, str]:
     return actions_of(target_of(result, MEMBER_A))
 
 
+@dataclass
+class MemberA:
+    """Member A's EC2 client, and the cleanup of the fleet run on the module's clock."""
+
+    ec2: Any
+    cleaner: Invoke
+    clock: ManualClock
+
+    def cleanup_after(self, days: int) -> dict[str, Any]:
+        """The result of the cleanup run `days` after the last run (or the resources' creation)."""
+        self.clock.advance(timedelta(days=days).total_seconds())
+        return self.cleaner({"action": "cleanup"})
+
+    def actions_after(self, days: int) -> dict[str, str]:
+        """Resource id -> what the cleanup run `days` after the last run did in member A."""
+        return _actions_in_a(self.cleanup_after(days))
+
+
+@pytest.fixture
+def member_a(
+    cleaner: Invoke, future_clock: ManualClock, alert_inbox: Any, mocked_aws: None
+) -> MemberA:
+    """Member A, its cleanup's alert topics in place."""
+    return MemberA(member_session(MEMBER_A).client("ec2"), cleaner, future_clock)
+
+
 def test_the_fleet_backup_tag_is_the_one_backup_scheduler_writes() -> None:
     # GIVEN the tag cleanup treats as a fleet backup THEN backup_scheduler tags its copies so
     assert FLEET_BACKUP_TAG == COPY_TAG
 
 
-def test_a_weekly_backup_survives_cleanup_while_within_its_retention(  # noqa: PLR0917
-    cleaner: Invoke,
-    backup: Invoke,
-    future_clock: ManualClock,
-    alert_inbox: Any,
-    mocked_aws: None,
-    aws_calls: list[AwsCall],
+def test_a_weekly_backup_survives_cleanup_while_within_its_retention(
+    member_a: MemberA, backup: Invoke, aws_calls: list[AwsCall]
 ) -> None:
     # GIVEN a weekly-backed-up volume in member A, copied today with a 60-day retention, and a
     # stale snapshot nobody made for backup, under a deleting policy
-    ec2 = member_session(MEMBER_A).client("ec2")
+    ec2 = member_a.ec2
     create_volume(ec2, backup="weekly")
     stale = create_snapshot(ec2)
     assert backup({"action": "backup"})["created"] >= 1
@@ -137,10 +159,8 @@ def test_a_weekly_backup_survives_cleanup_while_within_its_retention(  # noqa: P
         if COPY_TAG in {tag["Key"] for tag in s.get("Tags", [])}
     ]
     # WHEN the cleanup runs past the 30-day snapshot age, and again past the 7-day notice
-    future_clock.advance(timedelta(days=31).total_seconds())
-    first = _actions_in_a(cleaner({"action": "cleanup"}))
-    future_clock.advance(timedelta(days=8).total_seconds())
-    second = _actions_in_a(cleaner({"action": "cleanup"}))
+    first = member_a.actions_after(31)
+    second = member_a.actions_after(8)
     # THEN the stale snapshot is marked then deleted, the backup is never marked nor deleted
     assert (first[stale], second[stale]) == ("mark", "delete")
     assert backup_copy not in first and backup_copy not in second
@@ -153,32 +173,26 @@ def test_a_weekly_backup_survives_cleanup_while_within_its_retention(  # noqa: P
     assert backup({"action": "backup"})["deleted"] == 0
     assert backup_copy in snapshots_in(ec2)
     # WHEN its retention has run out THEN backup_scheduler itself deletes it, not the cleanup
-    future_clock.advance(timedelta(days=22).total_seconds())
-    assert backup_copy not in _actions_in_a(cleaner({"action": "cleanup"}))
+    assert backup_copy not in member_a.actions_after(22)
     assert backup({"action": "backup"})["deleted"] >= 1
     assert backup_copy not in snapshots_in(ec2)
 
 
-def test_a_policy_naming_only_volumes_leaves_snapshots_and_lambda_versions_alone(  # noqa: PLR0917
-    cleaner: Invoke,
+def test_a_policy_naming_only_volumes_leaves_snapshots_and_lambda_versions_alone(
+    member_a: MemberA,
     cleanup_policy: Callable[[dict[str, Any]], None],
-    future_clock: ManualClock,
-    alert_inbox: Any,
-    mocked_aws: None,
     aws_calls: list[AwsCall],
 ) -> None:
     # GIVEN member A with a stale snapshot, an unattached volume and a function with 6 versions,
     # and a deleting policy that names volumes only
-    ec2 = member_session(MEMBER_A).client("ec2")
+    ec2 = member_a.ec2
     stale = create_snapshot(ec2)
     unattached = create_volume(ec2)
     client = create_lambda_function(member_session(MEMBER_A), "orders", versions=6)
     cleanup_policy({"resources": ["volumes"], "mode": "delete"})
     # WHEN the cleanup runs past every age and past the notice
-    future_clock.advance(timedelta(days=40).total_seconds())
-    first = _actions_in_a(cleaner({"action": "cleanup"}))
-    future_clock.advance(timedelta(days=8).total_seconds())
-    second = _actions_in_a(cleaner({"action": "cleanup"}))
+    first = member_a.actions_after(40)
+    second = member_a.actions_after(8)
     # THEN only volumes were acted on: marked, then deleted
     assert (first[unattached], second[unattached]) == ("mark", "delete")
     assert all(resource.startswith("vol-") for resource in (*first, *second))
@@ -193,28 +207,23 @@ def test_a_policy_naming_only_volumes_leaves_snapshots_and_lambda_versions_alone
 
 
 @pytest.mark.parametrize("tag", KUBERNETES_VOLUME_TAGS)
-def test_a_kubernetes_persistent_volume_is_never_marked_or_deleted(  # noqa: PLR0917
-    cleaner: Invoke,
+def test_a_kubernetes_persistent_volume_is_never_marked_or_deleted(
+    member_a: MemberA,
     cleanup_policy: Callable[[dict[str, Any]], None],
-    future_clock: ManualClock,
-    alert_inbox: Any,
-    mocked_aws: None,
     aws_calls: list[AwsCall],
     tag: str,
 ) -> None:
     # GIVEN member A with an unattached volume of a Kubernetes persistent volume (its
     # StatefulSet scaled to 0), one carrying an old mark from before, and a plain unattached
     # volume, under a deleting policy for volumes
-    ec2 = member_session(MEMBER_A).client("ec2")
+    ec2 = member_a.ec2
     persistent = create_volume(ec2, **{tag: "pvc-a3ab0567"})
     marked_before = create_volume(ec2, **{tag: "pvc-b4bc1678", MARK_TAG: "2020-01-01"})
     unattached = create_volume(ec2)
     cleanup_policy({"resources": ["volumes"], "mode": "delete"})
     # WHEN the cleanup runs past the volume age, and again past the notice
-    future_clock.advance(timedelta(days=40).total_seconds())
-    first = _actions_in_a(cleaner({"action": "cleanup"}))
-    future_clock.advance(timedelta(days=8).total_seconds())
-    second = _actions_in_a(cleaner({"action": "cleanup"}))
+    first = member_a.actions_after(40)
+    second = member_a.actions_after(8)
     # THEN the plain volume is marked then deleted, the persistent volumes never: the old mark
     # is lifted, and neither is deleted
     assert (first[unattached], second[unattached]) == ("mark", "delete")
@@ -226,26 +235,22 @@ def test_a_kubernetes_persistent_volume_is_never_marked_or_deleted(  # noqa: PLR
     assert deleted == {unattached}
 
 
-def test_notify_mode_marks_and_notifies_but_never_deletes(  # noqa: PLR0917
-    cleaner: Invoke,
+def test_notify_mode_marks_and_notifies_but_never_deletes(
+    member_a: MemberA,
     cleanup_policy: Callable[[dict[str, Any]], None],
-    future_clock: ManualClock,
     alert_inbox: Any,
-    mocked_aws: None,
     aws_calls: list[AwsCall],
 ) -> None:
     # GIVEN a stale snapshot, an unattached volume and old Lambda versions in member A, and a
     # stack that sets no mode
-    ec2 = member_session(MEMBER_A).client("ec2")
+    ec2 = member_a.ec2
     stale = create_snapshot(ec2)
     unattached = create_volume(ec2)
     client = create_lambda_function(member_session(MEMBER_A), "orders", versions=5)
     cleanup_policy({})
     # WHEN the cleanup runs past every age, then again well past the notice
-    future_clock.advance(timedelta(days=40).total_seconds())
-    first = _actions_in_a(cleaner({"action": "cleanup"}))
-    future_clock.advance(timedelta(days=30).total_seconds())
-    result = cleaner({"action": "cleanup"})
+    first = member_a.actions_after(40)
+    result = member_a.cleanup_after(30)
     second = _actions_in_a(result)
     # THEN the candidates were marked and notified, and are reported due, not deleted
     assert (first[stale], first[unattached], first["orders:1"]) == ("mark", "mark", "mark")
@@ -262,15 +267,11 @@ def test_notify_mode_marks_and_notifies_but_never_deletes(  # noqa: PLR0917
 
 
 def test_a_tag_filter_limits_candidates_to_resources_carrying_its_tags(
-    cleaner: Invoke,
-    cleanup_policy: Callable[[dict[str, Any]], None],
-    future_clock: ManualClock,
-    alert_inbox: Any,
-    mocked_aws: None,
+    member_a: MemberA, cleanup_policy: Callable[[dict[str, Any]], None]
 ) -> None:
     # GIVEN stale snapshots, volumes and functions in member A, some tagged cleanup=allowed, and
     # a policy that requires that tag
-    ec2 = member_session(MEMBER_A).client("ec2")
+    ec2 = member_a.ec2
     allowed_snapshot = create_snapshot(ec2, cleanup="allowed")
     other_snapshot = create_snapshot(ec2, cleanup="never")
     allowed_volume = create_volume(ec2, cleanup="allowed")
@@ -279,8 +280,7 @@ def test_a_tag_filter_limits_candidates_to_resources_carrying_its_tags(
     create_lambda_function(member_session(MEMBER_A), "other-fn", versions=4)
     cleanup_policy({"require_tags": {"cleanup": "allowed"}})
     # WHEN the cleanup runs past every age
-    future_clock.advance(timedelta(days=40).total_seconds())
-    actions = _actions_in_a(cleaner({"action": "cleanup"}))
+    actions = member_a.actions_after(40)
     # THEN only the tagged resources (a version: its function's tags) are marked
     assert actions[allowed_snapshot] == "mark"
     assert actions[allowed_volume] == "mark"
@@ -292,16 +292,15 @@ def test_a_tag_filter_limits_candidates_to_resources_carrying_its_tags(
 
 
 def test_a_fleet_backup_marked_by_an_earlier_version_is_spared(
-    cleaner: Invoke, future_clock: ManualClock, alert_inbox: Any, mocked_aws: None
+    member_a: MemberA, future_clock: ManualClock
 ) -> None:
     # GIVEN a fleet backup that carries a deletion mark already due (set before this policy)
-    ec2 = member_session(MEMBER_A).client("ec2")
+    ec2 = member_a.ec2
     marked_backup = create_snapshot(
         ec2, **{COPY_TAG: "weekly", MARK_TAG: future_clock.now().date().isoformat()}
     )
     # WHEN the cleanup runs past the snapshot age
-    future_clock.advance(timedelta(days=40).total_seconds())
-    actions = _actions_in_a(cleaner({"action": "cleanup"}))
+    actions = member_a.actions_after(40)
     # THEN the backup is spared: its mark is lifted and it is not deleted
     assert actions[marked_backup] == "spare"
     assert MARK_TAG not in tags_of(ec2, marked_backup)
@@ -319,22 +318,19 @@ def test_a_fleet_backup_marked_by_an_earlier_version_is_spared(
     ],
 )
 def test_a_bad_policy_variable_is_an_error_naming_the_field_and_changes_nothing(  # noqa: PLR0917
-    cleaner: Invoke,
-    future_clock: ManualClock,
+    member_a: MemberA,
     alert_inbox: Any,
-    mocked_aws: None,
     monkeypatch: pytest.MonkeyPatch,
     aws_calls: list[AwsCall],
     policy: str,
     field: str,
 ) -> None:
     # GIVEN a stale snapshot in member A and an invalid CLEANUP_POLICY
-    ec2 = member_session(MEMBER_A).client("ec2")
+    ec2 = member_a.ec2
     stale = create_snapshot(ec2)
     monkeypatch.setenv("CLEANUP_POLICY", policy)
-    future_clock.advance(timedelta(days=40).total_seconds())
     # WHEN the schedule runs
-    result = cleaner({"action": "cleanup"})
+    result = member_a.cleanup_after(40)
     # THEN the result names the field, and nothing was listed, marked or alerted
     assert result["status"] == "error"
     assert field in result["error"]
@@ -355,25 +351,22 @@ def test_a_function_without_its_policy_refuses_to_run(
 
 
 def test_switching_to_delete_mode_announces_the_deletion_before_deleting(
-    cleaner: Invoke,
+    member_a: MemberA,
     cleanup_policy: Callable[[dict[str, Any]], None],
     future_clock: ManualClock,
     alert_inbox: Any,
-    mocked_aws: None,
 ) -> None:
     # GIVEN a stale snapshot in member A marked long ago in notify mode, whose notice said
     # nothing would be deleted
-    ec2 = member_session(MEMBER_A).client("ec2")
+    ec2 = member_a.ec2
     stale = create_snapshot(ec2)
     cleanup_policy({"mode": "notify"})
-    future_clock.advance(timedelta(days=40).total_seconds())
-    assert _actions_in_a(cleaner({"action": "cleanup"}))[stale] == "mark"
+    assert member_a.actions_after(40)[stale] == "mark"
     [notify_notice] = [n for n in alert_inbox.receive() if n.alert["account_id"] == MEMBER_A]
     assert "nothing is deleted" in notify_notice.alert["title"]
     # WHEN the stack switches to delete mode and the cleanup runs well past the mark's date
     cleanup_policy({"resources": ["snapshots"], "mode": "delete"})
-    future_clock.advance(timedelta(days=30).total_seconds())
-    switched = _actions_in_a(cleaner({"action": "cleanup"}))
+    switched = member_a.actions_after(30)
     # THEN the snapshot is not deleted yet: it is marked again and its deletion announced
     assert switched[stale] == "mark"
     assert stale in snapshots_in(ec2)
@@ -383,6 +376,5 @@ def test_switching_to_delete_mode_announces_the_deletion_before_deleting(
     assert f"scheduled for deletion after {delete_after}" in deletion_notice.alert["title"]
     assert stale in deletion_notice.alert["detail"]
     # AND once that notice has run out, it is deleted
-    future_clock.advance(timedelta(days=7).total_seconds())
-    assert _actions_in_a(cleaner({"action": "cleanup"}))[stale] == "delete"
+    assert member_a.actions_after(7)[stale] == "delete"
     assert stale not in snapshots_in(ec2)
