@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from handlers.backup_scheduler.backup import (
 from handlers.backup_scheduler.exceptions import InventoryUnreadableError
 from tests.handlers.deadlines import ContextRunningOutOfTime, LambdaTime, hang_every_attempt
 from tests.handlers.faults import (
+    InjectedHang,
     InvocationKilledError,
     fail_every_attempt,
     hang_first_attempt,
@@ -99,13 +101,47 @@ def member_a(mocked_aws: None) -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+def one_target_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+
+
+@pytest.fixture
+def daily_volume_in_member_b(mocked_aws: None) -> tuple[Any, str]:
+    """Member B's EC2 client and a volume tagged for daily backups in member B, second in the
+    inventory."""
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    return ec2_b, create_volume(ec2_b, backup="daily")
+
+
+@contextmanager
+def night_run_held_until_killed(backup: Invoke, hang: InjectedHang) -> Iterator[None]:
+    """The night's run in another invocation with the function's whole 600 s, held by `hang`
+    while the block runs; on leaving it, Lambda kills that invocation (it ends with
+    InvocationKilledError)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(
+            backup, {"action": "backup"}, ContextRunningOutOfTime(millis_left=[600_000])
+        )
+        assert hang.entered.wait(10)
+        try:
+            yield
+        finally:
+            hang.release()
+        with pytest.raises(InvocationKilledError):
+            killed.result(10)
+
+
 def test_daily_run_copies_tagged_resources_in_each_member_only_and_isolates_denied(
-    backup: Invoke, member_a: dict[str, Any], state_table: StateTable, fake_clock: ManualClock
+    backup: Invoke,
+    member_a: dict[str, Any],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    daily_volume_in_member_b: tuple[Any, str],
 ) -> None:
     # GIVEN member A's tagged resources, member B with one daily volume, a daily volume in the
     # hub (not a member) and a member that denies AssumeRole; today is a Monday
-    ec2_b = member_session(MEMBER_B).client("ec2")
-    daily_b = create_volume(ec2_b, backup="daily")
+    ec2_b, daily_b = daily_volume_in_member_b
     hub_ec2 = boto3.client("ec2", region_name=REGION)
     create_volume(hub_ec2, backup="daily")
     # WHEN the schedule runs
@@ -226,16 +262,15 @@ def test_a_scheduler_retry_after_utc_midnight_does_not_copy_the_run_twice(
     ]
 
 
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_targets_left_without_time_are_not_started_and_backed_up_by_the_next_run(
     backup: Invoke,
     member_a: dict[str, Any],
     fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+    daily_volume_in_member_b: tuple[Any, str],
 ) -> None:
     # GIVEN one target at a time, and an invocation with time for the first target only
-    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
-    ec2_b = member_session(MEMBER_B).client("ec2")
-    daily_b = create_volume(ec2_b, backup="daily")
+    ec2_b, daily_b = daily_volume_in_member_b
     running_out = time_for_one_target()
     # WHEN the schedule runs
     result = backup({"action": "backup"}, running_out)
@@ -258,17 +293,16 @@ def test_targets_left_without_time_are_not_started_and_backed_up_by_the_next_run
     assert retried["not_started"] == []
 
 
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_targets_a_run_left_without_time_go_first_in_the_next_nights_run(
     backup: Invoke,
     member_a: dict[str, Any],
     fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+    daily_volume_in_member_b: tuple[Any, str],
 ) -> None:
     # GIVEN one target at a time, a fleet whose nightly runs have time for one target only,
     # and a daily volume in member B, second in the inventory
-    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
-    ec2_b = member_session(MEMBER_B).client("ec2")
-    daily_b = create_volume(ec2_b, backup="daily")
+    ec2_b, daily_b = daily_volume_in_member_b
     first_night = backup({"action": "backup"}, time_for_one_target())
     assert target_of(first_night, MEMBER_B)["status"] == "not_started"
     # WHEN the next night's run has time for one target again
@@ -285,17 +319,16 @@ def test_targets_a_run_left_without_time_go_first_in_the_next_nights_run(
     assert [t["account_id"] for t in second_night["targets"]] == [MEMBER_A, MEMBER_B, DENIED_MEMBER]
 
 
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_the_targets_left_as_saved_before_a_deploy_still_go_first_after_it(
     backup: Invoke,
     member_a: dict[str, Any],
     state_table: StateTable,
-    monkeypatch: pytest.MonkeyPatch,
+    daily_volume_in_member_b: tuple[Any, str],
 ) -> None:
     # GIVEN one target at a time, a daily volume in member B, and member B left by a run of the
     # code deployed before, under its key and in its shape (account and region under `targets`)
-    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
-    ec2_b = member_session(MEMBER_B).client("ec2")
-    daily_b = create_volume(ec2_b, backup="daily")
+    ec2_b, daily_b = daily_volume_in_member_b
     state_table.put_value(
         "backup_scheduler/targets-not-started",
         "not_started",
@@ -315,29 +348,22 @@ def test_the_targets_left_as_saved_before_a_deploy_still_go_first_after_it(
     }
 
 
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
     backup: Invoke,
     member_a: dict[str, Any],
     built_services: list[BackupServices],
     fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN one target at a time, and member A's first CreateSnapshot never answered, so the
     # invocation (600 s, the function's timeout) hangs holding member A's claim for the day
-    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     backup({"action": "backup", "dry_run": True})
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
     hang = hang_first_attempt(member_ec2, "ec2", "CreateSnapshot")
-    deadline = ContextRunningOutOfTime(millis_left=[600_000])
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        killed = pool.submit(backup, {"action": "backup"}, deadline)
-        assert hang.entered.wait(10)
+    with night_run_held_until_killed(backup, hang):
         # WHEN Lambda kills it at its deadline and the platform retries a minute later
         fake_clock.advance(600 + 60)
         retried = backup({"action": "backup"})
-        hang.release()
-        with pytest.raises(InvocationKilledError):
-            killed.result(10)
     # THEN the retry backed member A up (the dead invocation's claim did not answer "in
     # progress", which would leave the day without copies)
     assert target_of(retried, MEMBER_A)["status"] == "ok", target_of(retried, MEMBER_A)
@@ -356,6 +382,7 @@ def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
         ),
     ],
 )
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
     backup: Invoke,
     *,
@@ -364,15 +391,14 @@ def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
     monkeypatch: pytest.MonkeyPatch,
     hung_call: str,
     failed_steps: list[str],
+    daily_volume_in_member_b: tuple[Any, str],
 ) -> None:
     # GIVEN one target at a time, member A with fifteen daily volumes and its EC2 endpoint
     # accepting `hung_call` but never answering, member B with a daily volume, and a run with
     # the function's whole 600 s
-    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     for _ in range(14):
         create_volume(member_a["ec2"], backup="daily")
-    ec2_b = member_session(MEMBER_B).client("ec2")
-    daily_b = create_volume(ec2_b, backup="daily")
+    ec2_b, daily_b = daily_volume_in_member_b
     backup({"action": "backup", "dry_run": True})
     time = LambdaTime(600).spend_botocore_waits(monkeypatch)
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
@@ -397,6 +423,7 @@ def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
 @pytest.mark.parametrize(
     ("seconds_left", "member_a_started"), TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG
 )
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging(
     backup: Invoke,
     *,
@@ -408,7 +435,6 @@ def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging
 ) -> None:
     # GIVEN one target at a time, member A's EC2 and DynamoDB endpoints accepting calls but never
     # answering, and an invocation with `seconds_left`, more than BACKUP_TARGET_SECONDS (30 s)
-    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     backup({"action": "backup", "dry_run": True})
     time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)
     hang_member_a_endpoints(
@@ -430,32 +456,25 @@ def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging
         pytest.param("ListBackups", id="after-both-are-copied"),
     ],
 )
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_a_run_killed_after_some_copies_does_not_copy_them_again_on_the_platforms_retry(
     backup: Invoke,
     *,
     member_a: dict[str, Any],
     built_services: list[BackupServices],
     fake_clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
     hung_call: str,
 ) -> None:
     # GIVEN one target at a time, and member A's first `hung_call` to DynamoDB never answered,
     # so the invocation (600 s, the function's timeout) hangs after member A's volume was copied
-    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
     backup({"action": "backup", "dry_run": True})
     member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
     hang = hang_first_attempt(member_dynamodb, "dynamodb", hung_call)
-    deadline = ContextRunningOutOfTime(millis_left=[600_000])
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        killed = pool.submit(backup, {"action": "backup"}, deadline)
-        assert hang.entered.wait(10)
+    with night_run_held_until_killed(backup, hang):
         assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
         # WHEN Lambda kills it at its deadline and the platform retries a minute later
         fake_clock.advance(600 + 60)
         retried = backup({"action": "backup"})
-        hang.release()
-        with pytest.raises(InvocationKilledError):
-            killed.result(10)
     # THEN the retry made only the copies the dead invocation had not made
     assert target_of(retried, MEMBER_A)["status"] == "ok", target_of(retried, MEMBER_A)
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
