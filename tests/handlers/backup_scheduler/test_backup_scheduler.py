@@ -114,6 +114,15 @@ def daily_volume_in_member_b(mocked_aws: None) -> tuple[Any, str]:
     return ec2_b, create_volume(ec2_b, backup="daily")
 
 
+def member_a_client_after_a_dry_run(
+    backup: Invoke, built_services: list[BackupServices], service: str
+) -> Any:
+    """Member A's `service` client of the handler's services, which a dry run built: a fault
+    injected there reaches the next run."""
+    backup({"action": "backup", "dry_run": True})
+    return built_services[0].member_client(service, MEMBER_A, REGION)
+
+
 @contextmanager
 def night_run_held_until_killed(backup: Invoke, hang: InjectedHang) -> Iterator[None]:
     """The night's run in another invocation with the function's whole 600 s, held by `hang`
@@ -357,8 +366,7 @@ def test_a_run_killed_at_its_deadline_is_backed_up_by_the_platforms_retry(
 ) -> None:
     # GIVEN one target at a time, and member A's first CreateSnapshot never answered, so the
     # invocation (600 s, the function's timeout) hangs holding member A's claim for the day
-    backup({"action": "backup", "dry_run": True})
-    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    member_ec2 = member_a_client_after_a_dry_run(backup, built_services, "ec2")
     hang = hang_first_attempt(member_ec2, "ec2", "CreateSnapshot")
     with night_run_held_until_killed(backup, hang):
         # WHEN Lambda kills it at its deadline and the platform retries a minute later
@@ -467,8 +475,7 @@ def test_a_run_killed_after_some_copies_does_not_copy_them_again_on_the_platform
 ) -> None:
     # GIVEN one target at a time, and member A's first `hung_call` to DynamoDB never answered,
     # so the invocation (600 s, the function's timeout) hangs after member A's volume was copied
-    backup({"action": "backup", "dry_run": True})
-    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    member_dynamodb = member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
     hang = hang_first_attempt(member_dynamodb, "dynamodb", hung_call)
     with night_run_held_until_killed(backup, hang):
         assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
@@ -586,8 +593,7 @@ def test_a_failing_snapshot_is_reported_and_the_other_resources_are_still_copied
 ) -> None:
     # GIVEN a second daily volume whose CreateSnapshot the EC2 API refuses
     broken = create_volume(member_a["ec2"], backup="daily")
-    backup({"action": "backup", "dry_run": True})
-    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    member_ec2 = member_a_client_after_a_dry_run(backup, built_services, "ec2")
 
     def refuse(params: dict[str, Any], **_: Any) -> Any:
         if params.get("body", {}).get("VolumeId") == broken:
@@ -725,15 +731,12 @@ def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
     # GIVEN member A's daily table, and the state table refusing every save of a backup's expiry
     dynamodb = member_a["dynamodb"]
     backup({"action": "backup", "dry_run": True})
-    hub_dynamodb = built_services[0].hub_client("dynamodb")
-    refused = fail_every_attempt(hub_dynamodb, "dynamodb", "PutItem")
-
-    def refuse_expiry_only(request: Any, **kwargs: Any) -> None:
-        if b"VALUE#expiry" in (request.body or b""):
-            refused(request, **kwargs)
-
-    hub_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", refused)
-    hub_dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", refuse_expiry_only)
+    refused = fail_every_attempt(
+        built_services[0].hub_client("dynamodb"),
+        "dynamodb",
+        "PutItem",
+        body_with=(b"VALUE#expiry",),
+    )
     first_day = f"{fake_clock.now():%Y%m%d}"
     # WHEN the schedule runs
     first = target_of(backup({"action": "backup"}), MEMBER_A)
@@ -755,8 +758,7 @@ def test_a_snapshot_created_whose_answer_was_lost_is_made_once(
     # GIVEN member A's daily volume, and member A applying the first CreateSnapshot of it but its
     # answer lost, so botocore sends it again
     ec2, daily = member_a["ec2"], member_a["daily"]
-    backup({"action": "backup", "dry_run": True})
-    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    member_ec2 = member_a_client_after_a_dry_run(backup, built_services, "ec2")
     lost = lose_first_answer(member_ec2, "ec2", "CreateSnapshot", body_with=(daily.encode(),))
     # WHEN the schedule runs
     target = target_of(backup({"action": "backup"}), MEMBER_A)
@@ -774,8 +776,7 @@ def test_a_snapshot_whose_retry_ec2_refused_is_the_copy_the_lost_attempt_made(
     # GIVEN member A's daily volume, and member A applying the first CreateSnapshot of it but its
     # answer lost, then refusing botocore's retry (a second snapshot of a volume within 15 s)
     ec2, daily = member_a["ec2"], member_a["daily"]
-    backup({"action": "backup", "dry_run": True})
-    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    member_ec2 = member_a_client_after_a_dry_run(backup, built_services, "ec2")
     fault = refuse_retry_after_lost_answer(
         member_ec2, "ec2", "CreateSnapshot", "SnapshotCreationPerVolumeRateExceeded"
     )
@@ -798,8 +799,7 @@ def test_a_backup_created_whose_answer_was_lost_is_made_once_and_expires(
     # GIVEN member A's daily table, and member A applying the first CreateBackup but its answer
     # lost, so botocore sends it again
     dynamodb = member_a["dynamodb"]
-    backup({"action": "backup", "dry_run": True})
-    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    member_dynamodb = member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
     lost = lose_first_answer(member_dynamodb, "dynamodb", "CreateBackup")
     first_day = f"lambda-fleet-orders-{fake_clock.now():%Y%m%d}"
     # WHEN the schedule runs
@@ -828,8 +828,7 @@ def test_a_second_backup_a_lost_answer_made_that_cannot_be_deleted_expires_with_
     # refusing to delete either
     dynamodb = member_a["dynamodb"]
     fake_clock.set(datetime.now(UTC))
-    backup({"action": "backup", "dry_run": True})
-    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    member_dynamodb = member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
     lose_first_answer(member_dynamodb, "dynamodb", "CreateBackup")
     refused = fail_every_attempt(member_dynamodb, "dynamodb", "DeleteBackup")
     first_day = f"lambda-fleet-orders-{fake_clock.now():%Y%m%d}"
@@ -854,8 +853,7 @@ def test_a_backup_whose_retry_is_refused_as_in_use_is_the_copy_the_lost_attempt_
     # GIVEN member A's daily table, member A applying the first CreateBackup but its answer
     # lost, and refusing the retry with BackupInUseException (the first backup being created)
     dynamodb = member_a["dynamodb"]
-    backup({"action": "backup", "dry_run": True})
-    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    member_dynamodb = member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
     fault = refuse_retry_after_lost_answer(
         member_dynamodb, "dynamodb", "CreateBackup", "BackupInUseException"
     )
