@@ -114,6 +114,17 @@ def daily_volume_in_member_b(mocked_aws: None) -> tuple[Any, str]:
     return ec2_b, create_volume(ec2_b, backup="daily")
 
 
+def todays_orders_backup_name(clock: ManualClock) -> str:
+    """The name of the backup a run makes today of member A's table `orders`."""
+    return f"lambda-fleet-orders-{clock.now():%Y%m%d}"
+
+
+def run_after_the_retention(backup: Invoke, clock: ManualClock) -> dict[str, Any]:
+    """The result of the run 8 days later, past the daily copies' retention of 7 days."""
+    clock.advance(8 * DAY)
+    return backup({"action": "backup"})
+
+
 def member_a_client_after_a_dry_run(
     backup: Invoke, built_services: list[BackupServices], service: str
 ) -> Any:
@@ -498,8 +509,7 @@ def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(
     dynamodb.create_backup(TableName="scratch", BackupName="lambda-fleet-scratch-manual")
     first_copies = {s["SnapshotId"] for s in _snapshots(ec2)} - {manual_snapshot}
     # WHEN the schedule runs after the 7-day retention
-    fake_clock.advance(8 * DAY)
-    result = backup({"action": "backup"})
+    result = run_after_the_retention(backup, fake_clock)
     # THEN the first day's snapshot and backup are deleted, the hand-made ones kept
     remaining = {s["SnapshotId"] for s in _snapshots(ec2)}
     assert first_copies.isdisjoint(remaining)
@@ -565,8 +575,7 @@ def test_pruning_keeps_the_last_good_copy_of_a_resource_whose_new_copies_fail(
         services.member_client("dynamodb", MEMBER_A, REGION), "dynamodb", "CreateBackup"
     )
     # WHEN the schedule runs after the 7-day retention
-    fake_clock.advance(8 * DAY)
-    result = backup({"action": "backup"})
+    result = run_after_the_retention(backup, fake_clock)
     # THEN the expired first copies are kept, being the last good copies of their sources,
     # and the run says so
     assert first_snapshot in {s["SnapshotId"] for s in _snapshots(ec2)}
@@ -746,8 +755,7 @@ def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
     # AND once the state table works again and the retention has run out, no copy of that day
     # is left: a copy without a saved expiry would never be deleted
     refused.healed = True
-    fake_clock.advance(8 * DAY)
-    backup({"action": "backup"})
+    run_after_the_retention(backup, fake_clock)
     assert [name for name in _backup_names(dynamodb) if name.endswith(first_day)] == []
 
 
@@ -801,7 +809,7 @@ def test_a_backup_created_whose_answer_was_lost_is_made_once_and_expires(
     dynamodb = member_a["dynamodb"]
     member_dynamodb = member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
     lost = lose_first_answer(member_dynamodb, "dynamodb", "CreateBackup")
-    first_day = f"lambda-fleet-orders-{fake_clock.now():%Y%m%d}"
+    first_day = todays_orders_backup_name(fake_clock)
     # WHEN the schedule runs
     first = target_of(backup({"action": "backup"}), MEMBER_A)
     # THEN the table has one backup of the day, the one the result reports
@@ -811,8 +819,7 @@ def test_a_backup_created_whose_answer_was_lost_is_made_once_and_expires(
     assert copy["id"] == made["BackupArn"]
     assert first["failed"] == 0, first.get("errors")
     # AND once its retention has run out, no backup of that day is left
-    fake_clock.advance(8 * DAY)
-    backup({"action": "backup"})
+    run_after_the_retention(backup, fake_clock)
     assert first_day not in _backup_names(dynamodb)
 
 
@@ -831,15 +838,14 @@ def test_a_second_backup_a_lost_answer_made_that_cannot_be_deleted_expires_with_
     member_dynamodb = member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
     lose_first_answer(member_dynamodb, "dynamodb", "CreateBackup")
     refused = fail_every_attempt(member_dynamodb, "dynamodb", "DeleteBackup")
-    first_day = f"lambda-fleet-orders-{fake_clock.now():%Y%m%d}"
+    first_day = todays_orders_backup_name(fake_clock)
     # WHEN the schedule runs
     backup({"action": "backup"})
     # THEN both backups of the day are left
     assert _backup_names(dynamodb).count(first_day) == 2
     # AND once the deletions work again and the retention has run out, neither is left
     refused.healed = True
-    fake_clock.advance(8 * DAY)
-    backup({"action": "backup"})
+    run_after_the_retention(backup, fake_clock)
     assert first_day not in _backup_names(dynamodb)
 
 
@@ -857,7 +863,7 @@ def test_a_backup_whose_retry_is_refused_as_in_use_is_the_copy_the_lost_attempt_
     fault = refuse_retry_after_lost_answer(
         member_dynamodb, "dynamodb", "CreateBackup", "BackupInUseException"
     )
-    first_day = f"lambda-fleet-orders-{fake_clock.now():%Y%m%d}"
+    first_day = todays_orders_backup_name(fake_clock)
     # WHEN the schedule runs
     first = target_of(backup({"action": "backup"}), MEMBER_A)
     # THEN the backup the first attempt made is reported as the table's copy, not a failure
@@ -869,8 +875,7 @@ def test_a_backup_whose_retry_is_refused_as_in_use_is_the_copy_the_lost_attempt_
     assert first["failed"] == 0, first.get("errors")
     # AND once its retention has run out, it is deleted
     member_dynamodb.meta.events.unregister("before-send.dynamodb.CreateBackup", fault)
-    fake_clock.advance(8 * DAY)
-    later = target_of(backup({"action": "backup"}), MEMBER_A)
+    later = target_of(run_after_the_retention(backup, fake_clock), MEMBER_A)
     assert later["failed"] == 0, later.get("errors")
     assert first_day not in _backup_names(dynamodb)
 
@@ -898,8 +903,7 @@ def test_a_backup_someone_else_gave_our_name_is_not_deleted_with_ours(
     [ours] = dynamodb.list_backups()["BackupSummaries"]
     dynamodb.create_backup(TableName="orders", BackupName=ours["BackupName"])
     # WHEN the schedule runs after the retention
-    fake_clock.advance(8 * DAY)
-    backup({"action": "backup"})
+    run_after_the_retention(backup, fake_clock)
     # THEN our copy is deleted and the hand-made one kept
     arns = {b["BackupArn"] for b in dynamodb.list_backups()["BackupSummaries"]}
     assert ours["BackupArn"] not in arns
