@@ -10,7 +10,8 @@ A failing AssumeRole raises `MemberAccessError`, so a handler can record that on
 and go on with the others; an STS that does not answer fails it within `HUB_CALL_SECONDS`, and is
 not asked again for that (account, region) in the invocation: a run asks for one member's session
 once per node group or check. A member client of `watched_member_client` is likewise given up for
-the rest of the invocation once its endpoint did not answer two of its calls. Both are kept in
+the rest of the invocation once its endpoint did not answer two of its calls (or the caller's
+`given_up_after`). Both are kept in
 the container's one record of endpoints that did not answer (`unanswered_endpoints`), forgotten
 as each invocation starts.
 Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`)
@@ -276,15 +277,22 @@ class AccountSessions:
             return client
 
     def watched_member_client(
-        self, service: str, account_id: str, region: str, config: Config
+        self,
+        service: str,
+        account_id: str,
+        region: str,
+        config: Config,
+        *,
+        given_up_after: int = MEMBER_CALLS_GIVEN_UP_AFTER,
     ) -> Any:
         """`client(service, account_id, region, config)`, whose calls fail at once with
-        `EndpointNotAnsweringError` once its endpoint did not answer
-        `MEMBER_CALLS_GIVEN_UP_AFTER` calls of this invocation: a run over many node groups
-        behind one hung endpoint would otherwise wait out `config`'s bound for each."""
+        `EndpointNotAnsweringError` once its endpoint did not answer `given_up_after` calls of
+        this invocation: a run over many node groups or resources behind one hung endpoint would
+        otherwise wait out `config`'s bound for each. A function passes the same
+        `given_up_after` for a service on every call (the first one watching a client holds)."""
         client = self.client(service, account_id, region, config)
         return self._unanswered_endpoints.watch(
-            client, account_id, region, given_up_after=MEMBER_CALLS_GIVEN_UP_AFTER
+            client, account_id, region, given_up_after=given_up_after
         )
 
     def watched_hub_client(self, service: str, region: str | None, config: Config) -> Any:

@@ -29,6 +29,7 @@ from fleet_shared.sessions import (
     bounded_config,
 )
 from fleet_shared.state_table import StateTable
+from fleet_shared.unanswered_endpoints import MEMBER_CALLS_GIVEN_UP_AFTER, EndpointNotAnsweringError
 from fleetctl.local_state_table import create_state_table as create_local_state_table
 from tests.handlers.deadlines import LambdaTime, hang_every_attempt
 from tests.handlers.faults import InvocationKilledError, hang_first_attempt, throttle_attempts
@@ -37,6 +38,7 @@ REGION = "ap-south-1"
 MOTO_ACCOUNT = "123456789012"
 MEMBER = "222222222222"
 OTHER_MEMBER = "333333333333"
+ONE_ATTEMPT_CONFIG = bounded_config(read_seconds=1, attempts=1)
 
 
 @pytest.fixture
@@ -191,6 +193,39 @@ def test_a_member_sts_did_not_answer_fails_at_once_until_the_next_invocation(
     # WHEN the next invocation starts THEN STS is asked again for the member
     sessions.unanswered_endpoints.forget()
     assert sessions.client("sts", MEMBER, REGION).get_caller_identity()["Account"] == MEMBER
+
+
+def test_a_watched_member_client_is_given_up_after_the_callers_number_of_unanswered_calls(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN a member's EC2 client watched with given_up_after=1 and its EKS client watched with
+    # the default, both endpoints timing out every attempt
+    sent: list[str] = []
+
+    def time_out(request: Any, **_: Any) -> None:
+        sent.append(request.url)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+    ec2 = sessions.watched_member_client(
+        "ec2", MEMBER, REGION, ONE_ATTEMPT_CONFIG, given_up_after=1
+    )
+    eks = sessions.watched_member_client("eks", MEMBER, REGION, ONE_ATTEMPT_CONFIG)
+    for client in (ec2, eks):
+        client.meta.events.register_first("before-send", time_out)
+    # WHEN each is called once unanswered, then once more
+    with pytest.raises(ReadTimeoutError):
+        ec2.describe_volumes()
+    with pytest.raises(ReadTimeoutError):
+        eks.list_clusters()
+    with pytest.raises(EndpointNotAnsweringError) as refused:
+        ec2.describe_volumes()
+    with pytest.raises(ReadTimeoutError):
+        eks.list_clusters()
+    # THEN EC2 was given up after its one unanswered call (the second not sent), and EKS was
+    # asked again, given up only after MEMBER_CALLS_GIVEN_UP_AFTER
+    assert MEMBER_CALLS_GIVEN_UP_AFTER > 1
+    assert len(sent) == 3
+    assert f"ec2 in account {MEMBER} region {REGION} did not answer earlier" in str(refused.value)
 
 
 def test_a_refused_assume_role_is_asked_again(sessions: AccountSessions) -> None:
