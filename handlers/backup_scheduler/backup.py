@@ -1,8 +1,9 @@
 """The backup of one (account, region): create today's copies, delete our expired ones.
 
 Per target, in order, each step isolated from the others and each resource from the others
-(except a member endpoint that does not answer, `_NO_ANSWER`, which ends its step at once, and
-is not called again by the target's later steps):
+(except a member endpoint that does not answer, `NO_ANSWER`, which ends its step at once, and
+is given up for the rest of the invocation, `MEMBER_ENDPOINT_GIVEN_UP_AFTER`, so the target's
+later step on it is not tried):
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
    `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>` and the run's
    day (a create whose answer was lost leaves one snapshot all the same, and a retry EC2
@@ -42,7 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import EventValidationError, MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
@@ -55,6 +56,7 @@ from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from fleet_shared.timestamps import iso_z, parse_iso
+from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
 
 SOURCE = "backup_scheduler"
@@ -98,9 +100,12 @@ _SNAPSHOT_GONE = ("InvalidSnapshot.NotFound",)
 _BACKUP_GONE = ("BackupNotFoundException",)
 """What a delete's retry is answered when its first attempt, whose answer was lost, deleted the
 copy: the copy counts as deleted."""
-_NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
-"""A member endpoint that did not answer in any of its attempts: the step stops at once (the
-next volume, table or copy would wait as long), and the target's other steps go on."""
+MEMBER_ENDPOINT_GIVEN_UP_AFTER = 1
+"""Unanswered calls after which a target's EC2 or DynamoDB endpoint is given up for the rest of
+the invocation (`AccountSessions.watched_member_client`): one, where eks_scaler waits for two,
+since a target's calls to one service are few and alike (a page of a listing, a create, a
+delete), so one whose every attempt timed out is the endpoint's, and the next would wait as
+long. The endpoint is the target's own (one account and region, each a target once)."""
 
 MEMBER_CONNECT_TIMEOUT_SECONDS = 5
 MEMBER_READ_TIMEOUT_SECONDS = 10
@@ -123,7 +128,7 @@ HUNG_MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CONFIG)
 timeouts, and botocore's waits between attempts after a timeout (50 ms, doubling) add under 2 s."""
 HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
 """What member endpoints that never answer add to a target's time: EC2 and DynamoDB are each
-given up for the target after one such call. A target starts only with this much time left
+given up for the invocation after one such call. A target starts only with this much time left
 beyond BACKUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout."""
 
 
@@ -149,8 +154,15 @@ class BackupServices(FunctionServices[BackupEnvironment]):
 
     def member_client(self, service: str, account_id: str, region: str) -> Any:
         """A client of `service` in a member account and region, its calls bounded by
-        `MEMBER_CONFIG`."""
-        return self.sessions.client(service, account_id, region, config=MEMBER_CONFIG)
+        `MEMBER_CONFIG` and refused once its endpoint left `MEMBER_ENDPOINT_GIVEN_UP_AFTER`
+        calls of the invocation unanswered."""
+        return self.sessions.watched_member_client(
+            service,
+            account_id,
+            region,
+            MEMBER_CONFIG,
+            given_up_after=MEMBER_ENDPOINT_GIVEN_UP_AFTER,
+        )
 
     @cached_property
     def retention(self) -> Retention:
@@ -318,23 +330,18 @@ class _TargetBackup:
 
     def run(self) -> None:
         steps = (
-            ("ec2", "ec2:DescribeVolumes", self._snapshot_volumes),
-            ("dynamodb", "dynamodb:ListTables", self._back_up_tables),
-            ("ec2", "ec2:DescribeSnapshots", self._delete_expired_snapshots),
-            ("dynamodb", "dynamodb:ListBackups", self._delete_expired_backups),
+            ("ec2:DescribeVolumes", self._snapshot_volumes),
+            ("dynamodb:ListTables", self._back_up_tables),
+            ("ec2:DescribeSnapshots", self._delete_expired_snapshots),
+            ("dynamodb:ListBackups", self._delete_expired_backups),
         )
-        # Service -> why its endpoint is given up for this target: it did not answer a call, and
-        # the next step's call would wait as long (HUNG_ENDPOINTS_SECONDS counts one per service).
-        unanswered: dict[str, str] = {}
-        for service, listing, step in steps:
-            if service in unanswered:
-                self._result.fail(listing, f"not tried: {unanswered[service]}")
-                continue
+        for listing, step in steps:
             try:
                 step()
-            except _NO_ANSWER as error:
-                unanswered[service] = str(error)
-                self._result.fail(listing, error)
+            except EndpointNotAnsweringError as refused:
+                # The endpoint did not answer an earlier step, and the next call would wait as
+                # long (HUNG_ENDPOINTS_SECONDS counts one per service): nothing was sent.
+                self._result.fail(listing, f"not tried: {refused.cause}")
             except _AWS_ERRORS as error:
                 self._result.fail(listing, error)
 
@@ -398,7 +405,7 @@ class _TargetBackup:
             if not self._dry_run:
                 try:
                     copy["id"] = self._create_snapshot(volume_id, frequency, expires_at)
-                except _NO_ANSWER:
+                except NO_ANSWER:
                     raise
                 except _AWS_ERRORS as error:
                     self._result.fail(volume_id, error)
@@ -467,7 +474,7 @@ class _TargetBackup:
             for snapshot_id in self._day_snapshots(volume_id):
                 if snapshot_id != copy_id:
                     self._ec2.delete_snapshot(SnapshotId=snapshot_id)
-        except _NO_ANSWER:
+        except NO_ANSWER:
             raise
         except _AWS_ERRORS as error:
             logger.warning(
@@ -481,7 +488,7 @@ class _TargetBackup:
         for table in _pages(self._dynamodb, "list_tables", "TableNames"):
             try:
                 self._back_up_table(table, tagged)
-            except _NO_ANSWER:
+            except NO_ANSWER:
                 raise
             except _AWS_ERRORS as error:
                 self._result.fail(table, error)
@@ -567,7 +574,7 @@ class _TargetBackup:
         for backup in lost_attempts:
             try:
                 self._dynamodb.delete_backup(BackupArn=backup["BackupArn"])
-            except _NO_ANSWER:
+            except NO_ANSWER:
                 raise
             except _AWS_ERRORS as error:
                 only_copy = False
@@ -622,7 +629,7 @@ class _TargetBackup:
             if not self._dry_run:
                 try:
                     self._ec2.delete_snapshot(SnapshotId=snapshot_id)
-                except _NO_ANSWER:
+                except NO_ANSWER:
                     raise
                 except ClientError as error:
                     if not gone_on_retry(error, _SNAPSHOT_GONE):
@@ -697,7 +704,7 @@ class _TargetBackup:
                 continue
             try:
                 record = self._expiry_record(backup)
-            except _NO_ANSWER:
+            except NO_ANSWER:
                 raise
             except _AWS_ERRORS as error:
                 self._result.fail(backup["BackupArn"], error)
@@ -719,7 +726,7 @@ class _TargetBackup:
             if not self._dry_run:
                 try:
                     self._dynamodb.delete_backup(BackupArn=arn)
-                except _NO_ANSWER:
+                except NO_ANSWER:
                     raise
                 except ClientError as error:
                     if not gone_on_retry(error, _BACKUP_GONE):

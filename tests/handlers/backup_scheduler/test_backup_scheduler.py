@@ -27,7 +27,12 @@ from handlers.backup_scheduler.backup import (
     named_expiry_key,
 )
 from handlers.backup_scheduler.exceptions import InventoryUnreadableError
-from tests.handlers.deadlines import ContextRunningOutOfTime, LambdaTime, hang_every_attempt
+from tests.handlers.deadlines import (
+    ContextRunningOutOfTime,
+    HungOperation,
+    LambdaTime,
+    hang_every_attempt,
+)
 from tests.handlers.faults import (
     InjectedHang,
     InvocationKilledError,
@@ -437,6 +442,42 @@ def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
     assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
     assert target_of(result, MEMBER_B)["status"] == "ok"
     assert len(_snapshots_of(ec2_b, daily_b)) == 1
+
+
+def test_a_state_table_that_did_not_answer_leaves_the_members_dynamodb_asked(
+    backup: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a dry run over member A, whose daily table `orders` is due, and the hub's state table
+    # never answering the read of a backup's saved expiry (member A's DynamoDB answers)
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+    backup({"action": "backup", "dry_run": True})
+    time = LambdaTime(600).spend_botocore_waits(monkeypatch)
+    state_dynamodb = built_services[0].hub_client("dynamodb")
+    hung = HungOperation(time, read_timeout=state_dynamodb.meta.config.read_timeout)
+
+    def hang_expiry_reads(request: Any, **kwargs: Any) -> None:
+        if b"backup_scheduler/backup/" in request.body:
+            hung.hang(request, **kwargs)
+
+    state_dynamodb.meta.events.register_first("before-send.dynamodb.GetItem", hang_expiry_reads)
+    member_listings: list[str] = []
+    built_services[0].member_client("dynamodb", MEMBER_A, REGION).meta.events.register_first(
+        "before-send.dynamodb.ListBackups",
+        lambda request, **_: member_listings.append(request.url),
+    )
+    # WHEN the run comes
+    result = backup({"action": "backup", "dry_run": True}, time.context())
+    # THEN the tables step ended at the state table's timeout, but the pruning of backups still
+    # asked member A's DynamoDB, the endpoint that answered: only the state table is given up
+    errors = _target(result, MEMBER_A)["errors"]
+    assert hung.attempts > 0
+    assert [error["resource"] for error in errors] == ["dynamodb:ListTables"], errors
+    assert "Read timeout" in errors[0]["error"]
+    assert len(member_listings) == 1
 
 
 @pytest.mark.parametrize(
