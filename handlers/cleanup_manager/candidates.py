@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
+from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 
 MARK_TAG = "lambda-fleet:delete-after"
 KUBERNETES_VOLUME_TAGS = (
@@ -228,7 +229,6 @@ def lambda_versions(
     policy: CleanupPolicy,
     marks: Mapping[str, str],
     failed_functions: dict[str, str],
-    unanswered: dict[str, str],
 ) -> list[Resource]:
     """Published versions older than the newest `keep_lambda_versions`, not used by an alias,
     invoked by an event source mapping or holding provisioned concurrency, of functions carrying
@@ -239,20 +239,17 @@ def lambda_versions(
     tags, versions, aliases or provisioned concurrency cannot be read (deleted meanwhile, say)
     is left out, with its error in `failed_functions`, and the other functions go on; once the
     endpoint did not answer (a timeout on every attempt), the later functions are left out
-    unread, since each would wait as long.
+    unread: `lambda_client` (a watched member client) refuses their calls without sending them,
+    since each would wait as long.
     """
     found: list[Resource] = []
     mapped = mapped_versions(lambda_client)
-    no_answer: str | None = None
     for function in _pages(lambda_client, "list_functions", "Functions"):
         name = function["FunctionName"]
-        if no_answer is not None:
-            failed_functions[name] = f"not read: {no_answer}"
-            continue
         try:
             found.extend(_function_versions(lambda_client, function, policy, marks, mapped))
-        except (ConnectTimeoutError, ReadTimeoutError) as error:
-            failed_functions[name] = no_answer = unanswered["lambda"] = str(error)
+        except EndpointNotAnsweringError as refused:
+            failed_functions[name] = f"not read: {refused.cause}"
         except (ClientError, BotoCoreError) as error:
             failed_functions[name] = str(error)
     return found
@@ -316,18 +313,14 @@ def find_resources(
     now: datetime,
     *,
     failed_functions: dict[str, str],
-    unanswered: dict[str, str],
 ) -> list[Resource]:
     """Candidates and marked resources of the kinds the policy names; other kinds are not read.
-    A Lambda function that cannot be read is named in `failed_functions` with its error; a Lambda
-    endpoint that did not answer is noted in `unanswered` (`lambda` -> the error)."""
+    A Lambda function that cannot be read is named in `failed_functions` with its error."""
     found: list[Resource] = []
     if policy.cleans(SNAPSHOTS):
         found.extend(snapshots(ec2, policy, now))
     if policy.cleans(VOLUMES):
         found.extend(volumes(ec2, policy, now))
     if policy.cleans(LAMBDA_VERSIONS):
-        found.extend(
-            lambda_versions(lambda_client, policy, lambda_marks, failed_functions, unanswered)
-        )
+        found.extend(lambda_versions(lambda_client, policy, lambda_marks, failed_functions))
     return found

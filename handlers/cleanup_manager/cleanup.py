@@ -13,8 +13,9 @@ Per resource (see candidates.py for what a candidate is), the decision is:
 mode a due resource keeps its mark and is reported, never deleted. In `delete` mode a resource
 is deleted only once a notice said it would be (announce_marks); else it is marked afresh.
 A failed call on one resource is counted and reported, and the others go on, except a member
-endpoint that does not answer (`_NO_ANSWER`): the target's later calls to it are not made, since
-each would wait as long, and their resources are reported as failed. A target whose member role
+endpoint that does not answer (`NO_ANSWER`): it is given up for the rest of the invocation
+(`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to it are not made, since each
+would wait as long, and their resources are reported as failed. A target whose member role
 cannot be assumed is reported as denied and the other targets go on. In dry run
 every decision is reported and nothing is called that changes anything (no tags, no deletions,
 no state, no alert).
@@ -28,7 +29,7 @@ from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
@@ -43,6 +44,7 @@ from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
+from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 from handlers.cleanup_manager.candidates import (
     LAMBDA_VERSION,
     MARK_TAG,
@@ -76,8 +78,12 @@ TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/targets-not-started", "targets", ttl_s
 """The targets a run did not start, `{account_id, region}` each, for the next run to start
 with; kept longer than the day between two runs (a forgotten list only means the next run
 starts in inventory order)."""
-_NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
-"""A member endpoint that did not answer in any of its attempts."""
+MEMBER_ENDPOINT_GIVEN_UP_AFTER = 1
+"""Unanswered calls after which a target's EC2 or Lambda endpoint is given up for the rest of
+the invocation (`AccountSessions.watched_member_client`): one, where eks_scaler waits for two,
+since a target's calls to one service are few and alike (a page of a listing, a tag, a delete),
+so one whose every attempt timed out is the endpoint's, and the next would wait as long. The
+endpoint is the target's own (one account and region, each a target once)."""
 MEMBER_CONNECT_TIMEOUT_SECONDS = 5
 MEMBER_READ_TIMEOUT_SECONDS = 10
 """A target's calls (a page of a listing, a tag, a delete) answer within seconds; an endpoint
@@ -98,7 +104,7 @@ HUNG_MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CONFIG)
 timeouts, and botocore's waits between attempts after a timeout (50 ms, doubling) add under 2 s."""
 HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
 """What member endpoints that never answer add to a target's time: EC2 and Lambda are each given
-up for the target after one such call. A target starts only with this much time left beyond
+up for the invocation after one such call. A target starts only with this much time left beyond
 CLEANUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout."""
 _GONE_CODES = {
     SNAPSHOT: ("InvalidSnapshot.NotFound",),
@@ -123,8 +129,15 @@ class CleanupServices(FunctionServices[CleanupEnvironment]):
 
     def member_client(self, service: str, account_id: str, region: str) -> Any:
         """A client of `service` in a member account and region, its calls bounded by
-        `MEMBER_CONFIG`."""
-        return self.sessions.client(service, account_id, region, config=MEMBER_CONFIG)
+        `MEMBER_CONFIG` and refused once its endpoint left `MEMBER_ENDPOINT_GIVEN_UP_AFTER`
+        calls of the invocation unanswered."""
+        return self.sessions.watched_member_client(
+            service,
+            account_id,
+            region,
+            MEMBER_CONFIG,
+            given_up_after=MEMBER_ENDPOINT_GIVEN_UP_AFTER,
+        )
 
     @cached_property
     def notice(self) -> timedelta:
@@ -193,26 +206,16 @@ def _apply(ec2: Any, lambda_client: Any, resource: Resource, action: str, mark: 
 
 
 def _apply_unless_unanswered(
-    ec2: Any,
-    lambda_client: Any,
-    resource: Resource,
-    *,
-    action: str,
-    mark: str,
-    unanswered: dict[str, str],
+    ec2: Any, lambda_client: Any, resource: Resource, *, action: str, mark: str
 ) -> str | None:
-    """Perform `action` (see `_apply`) unless its endpoint did not answer earlier in the target
-    (`unanswered`: service -> the error, noted here); the error met or why it was not tried, or
-    None when done (a delete whose retry found the resource gone: the first attempt, whose answer
-    was lost, deleted it)."""
-    service = "lambda" if resource.kind == LAMBDA_VERSION else "ec2"
-    if service in unanswered:
-        return f"not tried: {unanswered[service]}"
+    """Perform `action` (see `_apply`) unless its endpoint did not answer earlier in the
+    invocation (the watched member client refuses the call); the error met or why it was not
+    tried, or None when done (a delete whose retry found the resource gone: the first attempt,
+    whose answer was lost, deleted it)."""
     try:
         _apply(ec2, lambda_client, resource, action, mark)
-    except _NO_ANSWER as error:
-        unanswered[service] = str(error)
-        return str(error)
+    except EndpointNotAnsweringError as refused:
+        return f"not tried: {refused.cause}"
     except ClientError as error:
         if action == DELETE and gone_on_retry(error, _GONE_CODES[resource.kind]):
             return None
@@ -242,8 +245,6 @@ def clean_target(
         )
         stored_marks = saved_marks.marks
         failed_functions: dict[str, str] = {}
-        # Service -> why its endpoint is given up for this target: it did not answer a call.
-        unanswered: dict[str, str] = {}
         resources = find_resources(
             services.policy,
             ec2,
@@ -251,7 +252,6 @@ def clean_target(
             stored_marks,
             now,
             failed_functions=failed_functions,
-            unanswered=unanswered,
         )
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
@@ -302,7 +302,7 @@ def clean_target(
             entry["delete_after"] = mark
         if not dry_run and action not in (PENDING, DUE):
             error_text = _apply_unless_unanswered(
-                ec2, lambda_client, resource, action=action, mark=mark, unanswered=unanswered
+                ec2, lambda_client, resource, action=action, mark=mark
             )
             if error_text is not None:
                 result.errors.append(
