@@ -755,6 +755,44 @@ def test_a_lambda_endpoint_that_did_not_answer_a_listing_is_not_called_for_delet
     assert errors["orders:1"].startswith("not tried: Read timeout"), errors
 
 
+def test_a_lambda_endpoint_that_did_not_answer_is_not_asked_for_the_listings_next_page(
+    cleaner: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[CleanupServices],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN member A's function listing in two pages, its Lambda endpoint answering the first page
+    # and then no call
+    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
+    _functions_with_old_versions(member_session(MEMBER_A), ["orders", "search"])
+    cleaner({"action": "cleanup", "dry_run": True})
+    time = LambdaTime(600).spend_botocore_waits(monkeypatch)
+    member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
+    hung = hang_every_attempt(member_lambda, "lambda", "ListVersionsByFunction", time)
+    pages: list[str] = []
+
+    def second_page_hangs(request: Any, **kwargs: Any) -> None:
+        pages.append(request.url)
+        if len(pages) > 1:
+            hung.hang(request, **kwargs)
+
+    def one_more_page(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["NextMarker"] = "page-2"
+
+    member_lambda.meta.events.register_first("before-send.lambda.ListFunctions", second_page_hangs)
+    member_lambda.meta.events.register("after-call.lambda.ListFunctions", one_more_page)
+    # WHEN the day's run comes
+    result = cleaner({"action": "cleanup"}, time.context())
+    # THEN the endpoint cost the run one call's attempts: the second page was refused unsent and
+    # the target failed at once, naming the endpoint that did not answer
+    assert hung.attempts == 6, hung.attempts
+    assert len(pages) == 1, pages
+    target_a = _target(result, MEMBER_A)
+    assert target_a["status"] == "failed"
+    assert "did not answer" in target_a["error"], target_a
+
+
 @pytest.mark.parametrize(
     ("seconds_left", "member_a_started"), TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG
 )
