@@ -473,7 +473,7 @@ def test_a_state_table_that_did_not_answer_leaves_the_members_dynamodb_asked(
     result = backup({"action": "backup", "dry_run": True}, time.context())
     # THEN the tables step ended at the state table's timeout, but the pruning of backups still
     # asked member A's DynamoDB, the endpoint that answered: only the state table is given up
-    errors = _target(result, MEMBER_A)["errors"]
+    errors = target_of(result, MEMBER_A)["errors"]
     assert hung.attempts > 0
     assert [error["resource"] for error in errors] == ["dynamodb:ListTables"], errors
     assert "Read timeout" in errors[0]["error"]

@@ -788,7 +788,7 @@ def test_a_lambda_endpoint_that_did_not_answer_is_not_asked_for_the_listings_nex
     # the target failed at once, naming the endpoint that did not answer
     assert hung.attempts == 6, hung.attempts
     assert len(pages) == 1, pages
-    target_a = _target(result, MEMBER_A)
+    target_a = target_of(result, MEMBER_A)
     assert target_a["status"] == "failed"
     assert "did not answer" in target_a["error"], target_a
 
