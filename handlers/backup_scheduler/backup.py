@@ -451,7 +451,8 @@ class _TargetBackup:
         return copy_id
 
     def _day_snapshots(self, volume_id: str) -> list[str]:
-        """The ids of `volume_id`'s snapshots of the run's day."""
+        """The ids of `volume_id`'s snapshots of the run's day, but those EC2 failed: a failed
+        one is why the volume is copied again (`_copied_volumes`), never the copy."""
         return [
             snapshot["SnapshotId"]
             for snapshot in _pages(
@@ -464,6 +465,7 @@ class _TargetBackup:
                     {"Name": f"tag:{SOURCE_VOLUME_TAG}", "Values": [volume_id]},
                 ],
             )
+            if snapshot.get("State") != "error"
         ]
 
     def _delete_lost_attempts_snapshots(self, volume_id: str, copy_id: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.ec2.models import ec2_backends
 
 from catalog.functions import function_spec
 from catalog.model import FixedSchedule
@@ -836,6 +837,47 @@ def test_a_snapshot_whose_retry_ec2_refused_is_the_copy_the_lost_attempt_made(
     [made] = [s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == daily]
     assert [c.get("id") for c in target["copies"] if c["source"] == daily] == [made]
     assert target["failed"] == 0, target.get("errors")
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_snapshot_whose_retry_ec2_refused_is_not_taken_for_a_failed_snapshot_of_the_day(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A's daily volume with a snapshot of the run's day that EC2 failed (state
+    # error: the volume is copied again), and member A applying the first CreateSnapshot of it
+    # but its answer lost, then refusing botocore's retry (a second snapshot within 15 s)
+    ec2, daily = member_a["ec2"], member_a["daily"]
+    failed = ec2.create_snapshot(
+        VolumeId=daily,
+        TagSpecifications=[
+            {
+                "ResourceType": "snapshot",
+                "Tags": [
+                    {"Key": SOURCE_VOLUME_TAG, "Value": daily},
+                    {"Key": RUN_DAY_TAG, "Value": fake_clock.now().date().isoformat()},
+                ],
+            }
+        ],
+    )["SnapshotId"]
+    ec2_backends[MEMBER_A][REGION].snapshots[failed].status = "error"
+    backup({"action": "backup", "dry_run": True})
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    fault = refuse_retry_after_lost_answer(
+        member_ec2, "ec2", "CreateSnapshot", "SnapshotCreationPerVolumeRateExceeded"
+    )
+    # WHEN the schedule runs
+    target = _target(backup({"action": "backup"}), MEMBER_A)
+    # THEN the volume's copy is the snapshot the lost attempt made, not the failed one
+    assert (fault.lost, fault.refused) == (1, 1)
+    [made] = [
+        s["SnapshotId"]
+        for s in _snapshots(ec2)
+        if s["VolumeId"] == daily and s["SnapshotId"] != failed
+    ]
+    assert [c.get("id") for c in target["copies"] if c["source"] == daily] == [made]
 
 
 @pytest.mark.usefixtures("no_retry_waits")
