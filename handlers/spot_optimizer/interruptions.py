@@ -46,12 +46,8 @@ from contextlib import ExitStack
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachableError
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
@@ -538,9 +534,10 @@ def _apply(
         # retry while that update runs, a retry that could not connect). The hour's claim is kept
         # either way: a second +1 in the hour must not follow one that may be made.
         update = _made_by_the_lost_attempt(eks, cluster, name, plan, error)
-    except (ClientError, EndpointConnectionError, ConnectTimeoutError):
-        # Every attempt was answered (refused or throttled) or never reached EKS: nothing changed,
-        # so the hour's one +1 is still to be made (the node group lock is held).
+    except (ClientError, EndpointUnreachableError):
+        # Every attempt was answered (refused or throttled) or never reached EKS (no connection:
+        # refused, timed out, a proxy or TLS handshake that failed): nothing changed, so the
+        # hour's one +1 is still to be made (the node group lock is held).
         services.state.release_once(claim)
         raise
     applied: dict[str, Any] = {

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ProxyConnectionError
 
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
@@ -345,6 +346,32 @@ def test_a_fallback_throttled_then_refused_leaves_the_hours_plus_one_to_the_next
     fault.healed = True
     again = invoke(next_batch_spot_warning(services), services, "inv")
     # THEN the +1 is made now: the refused attempts did not use up the hour's one +1
+    assert again["fallback"]["status"] == "scaling_initiated", again["fallback"]
+    assert desired_size(member_eks, "system") == 3
+
+
+def _proxy_refuses(request: Any, **_: Any) -> None:
+    raise ProxyConnectionError(proxy_url="http://egress-proxy.invalid:3128")
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_fallback_the_proxy_never_passed_to_eks_leaves_the_hours_plus_one_to_the_next_warning(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, and the function's egress proxy refusing every attempt of
+    # UpdateNodegroupConfig: no attempt reached EKS
+    services = make_services(SPOT_AUTO_APPLY="true")
+    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks.meta.events.register_first("before-send.eks.UpdateNodegroupConfig", _proxy_refuses)
+    # WHEN the threshold is exceeded
+    failed = interrupt_four(invoke, services)
+    # THEN the fallback failed and the system group is unchanged
+    assert failed["fallback"]["status"] == "error"
+    assert desired_size(member_eks, "system") == 2
+    # WHEN the proxy passes requests again and a fifth interruption comes within the hour
+    eks.meta.events.unregister("before-send.eks.UpdateNodegroupConfig", _proxy_refuses)
+    again = invoke(next_batch_spot_warning(services), services, "inv")
+    # THEN the +1 is made now: the attempts that never reached EKS did not use up the hour's +1
     assert again["fallback"]["status"] == "scaling_initiated", again["fallback"]
     assert desired_size(member_eks, "system") == 3
 
