@@ -28,7 +28,8 @@ class ScheduledRunUnfinishedError(Exception):
 
 class UpdateAnswerLostError(FleetError):
     """UpdateNodegroupConfig failed after one of its attempts reached EKS and got no answer (a
-    read timeout, a connection closed before the answer): EKS may have made the change. The node
+    read timeout, a connection closed before the answer) or a server failure (HTTP 500, 502,
+    504): EKS may have made the change. The node
     group is an error, which leaves the request open; its intent and saved sizes are kept, so
     the retry that finds the node group at its target records and announces the change."""
 

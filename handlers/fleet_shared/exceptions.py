@@ -78,8 +78,8 @@ class InventoryError(FleetError):
 
 class AnswerLostError(FleetError):
     """A mutation failed after one of its attempts was sent and got no answer (a read timeout, a
-    connection closed before the answer: `fleet_shared.lost_answers`), whatever later attempts
-    met: AWS may have applied it, and only a read tells."""
+    connection closed before the answer) or a server failure (`fleet_shared.lost_answers`),
+    whatever later attempts met: AWS may have applied it, and only a read tells."""
 
     def __init__(self, call: str, unanswered: Exception) -> None:
         self.call = call

@@ -8,9 +8,11 @@ tell such a call from one that changed nothing, and each caller asks the one it 
 
 - "did an attempt get no answer?" (`watched_attempts`, `Attempts.answer_lost`): the precise one,
   noted attempt by attempt through botocore's `needs-retry` event. A throttled or refused attempt
-  was answered, and not applied. A create's hunt for the duplicate its retry made, or a change
-  that counts as made by a lost attempt, rests on it: after a mere throttle there is nothing to
-  hunt, and nothing made.
+  was answered, and not applied. One answered with a server or gateway failure
+  (`SERVER_FAILED_STATUSES`) got no answer of what AWS did, which may have acted before failing,
+  so it counts as one whose answer was lost. A create's hunt for the duplicate its retry made, or
+  a change that counts as made by a lost attempt, rests on it: after a mere throttle there is
+  nothing to hunt, and nothing made.
 - "did botocore send it more than once?" (`gone_on_retry`): `RetryAttempts` in the answer's
   metadata. A delete's "not found" to a retry counts as deleted whatever the earlier attempts
   met: the resource is gone either way, so the looser question is enough, and the answer carries
@@ -29,18 +31,24 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 
 ANSWER_LOST = (ReadTimeoutError, ConnectionClosedError)
 """An attempt that was sent and got no answer back: AWS may have acted on it (a connection that
-failed or timed out, a call refused unsent, or an answer, throttling included, was not)."""
+failed or timed out, a call refused unsent, or a refusal, throttling included, was not)."""
+SERVER_FAILED_STATUSES = frozenset({500, 502, 504})
+"""HTTP statuses of an answer that says the service (500) or a gateway in front of it (502, 504)
+failed while handling the attempt, which botocore retries: AWS may have acted on it before
+failing, as on one whose answer was lost (503 is the service declining work, throttling)."""
 
 
 @dataclass
 class Attempts:
-    """What botocore's attempts at one call met: the errors of those that got no answer."""
+    """What botocore's attempts at one call met: the errors of those that got no answer (or a
+    server failure's, `SERVER_FAILED_STATUSES`)."""
 
     unanswered: list[Exception] = field(default_factory=list)
 
     @property
     def answer_lost(self) -> bool:
-        """Whether an attempt was sent and got no answer: AWS may have applied it."""
+        """Whether an attempt was sent and got no answer of what AWS did: AWS may have applied
+        it."""
         return bool(self.unanswered)
 
 
@@ -62,10 +70,19 @@ def watched_attempts(client: Any) -> Iterator[Attempts]:
         _WATCHED.reset(token)
 
 
-def _note_attempt(caught_exception: Exception | None = None, **_: Any) -> None:
+def _note_attempt(
+    caught_exception: Exception | None = None,
+    response: tuple[Any, dict[str, Any]] | None = None,
+    operation: Any = None,
+    **_: Any,
+) -> None:
     attempts = _WATCHED.get()
-    if attempts is not None and isinstance(caught_exception, ANSWER_LOST):
+    if attempts is None:
+        return
+    if isinstance(caught_exception, ANSWER_LOST):
         attempts.unanswered.append(caught_exception)
+    elif response is not None and response[0].status_code in SERVER_FAILED_STATUSES:
+        attempts.unanswered.append(ClientError(response[1], operation.name))
 
 
 def gone_on_retry(error: ClientError, not_found_codes: Collection[str]) -> bool:

@@ -1,8 +1,9 @@
 """UpdateNodegroupConfig of desiredSize: the one call eks_scaler and spot_optimizer's fallback
 change a node group's size with, telling an update EKS may have made from one it did not.
 
-An update that fails after any of its attempts reached EKS without an answer (whatever the last
-attempt met: `fleet_shared.lost_answers`), or that EKS took with an answer that cannot be read,
+An update that fails after any of its attempts reached EKS without an answer, or with a server
+failure's (whatever the last attempt met: `fleet_shared.lost_answers`), or that EKS took with an
+answer that cannot be read,
 raises `AnswerLostError`; each caller decides what a change that may have been made means for
 it (the scaler keeps what it wrote for the change, for its request's retry; the spot fallback
 keeps the hour's claim and reads the node group's size).
@@ -22,9 +23,9 @@ from fleet_shared.lost_answers import watched_attempts
 def update_desired_size(eks: Any, cluster: str, name: str, desired_size: int) -> dict[str, Any]:
     """Start the update of the node group's desiredSize, and return it (EKS's `update`).
 
-    Raises AnswerLostError when it failed after an attempt that reached EKS got no answer, or
-    succeeded with an answer that cannot be read, and the call's own error otherwise (every
-    attempt answered, or unsent).
+    Raises AnswerLostError when it failed after an attempt that reached EKS got no answer (or a
+    server failure: `fleet_shared.lost_answers`), or succeeded with an answer that cannot be
+    read, and the call's own error otherwise (every attempt refused, throttled, or unsent).
     """
     call = f"UpdateNodegroupConfig of {name}"
     with watched_attempts(eks) as attempts:

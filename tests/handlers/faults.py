@@ -275,20 +275,22 @@ class RefusedRetry:
         return _error_answer_unseen_by_moto(request, self.code, ec2=self.ec2)
 
 
-def _error_answer_unseen_by_moto(request: Any, code: str, *, ec2: bool) -> AWSResponse:
-    """An error answer `code` (in EC2's XML when `ec2`, else JSON) to `request`, which moto
-    then leaves alone: botocore calls every `before-send` handler, and moto acts on a request
-    another handler answered, but not on a URL outside AWS's domains."""
+def _error_answer_unseen_by_moto(
+    request: Any, code: str, *, ec2: bool, status: int = 400
+) -> AWSResponse:
+    """An error answer `code` (in EC2's XML when `ec2`, else JSON; HTTP `status`) to `request`,
+    which moto then leaves alone: botocore calls every `before-send` handler, and moto acts on a
+    request another handler answered, but not on a URL outside AWS's domains."""
     request.url = "https://refused-retry.invalid/"
     if ec2:
         body = (
             f"<Response><Errors><Error><Code>{code}</Code><Message>injected refusal"
             "</Message></Error></Errors><RequestID>refused</RequestID></Response>"
         ).encode()
-        return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Body(body))
+        return AWSResponse(request.url, status, {"Content-Type": "text/xml"}, _Body(body))
     body = json.dumps({"__type": code, "message": "injected refusal"}).encode()
     return AWSResponse(
-        request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body)
+        request.url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body)
     )
 
 
@@ -299,6 +301,39 @@ def refuse_retry_after_lost_answer(
     answer botocore's retries with the error `code` (EC2's or a JSON-protocol service's) before
     moto sees them."""
     fault = RefusedRetry(code, ec2=client.meta.service_model.protocol == "ec2")
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault
+
+
+@dataclass
+class ServerErrorAfterApplying:
+    """Lets moto apply the first attempt of one operation, then answers it with the HTTP 500
+    error `code` (AWS failing after it acted), which botocore retries, and answers every later
+    attempt with the error `retry_code` (HTTP 400), none of which moto sees."""
+
+    code: str
+    retry_code: str
+    ec2: bool = False
+    applied: int = 0
+    refused: int = 0
+
+    def __call__(self, request: Any, **kwargs: Any) -> AWSResponse:
+        if not self.applied:
+            self.applied += 1
+            botocore_stubber(request=request, **kwargs)
+            return _error_answer_unseen_by_moto(request, self.code, ec2=self.ec2, status=500)
+        self.refused += 1
+        return _error_answer_unseen_by_moto(request, self.retry_code, ec2=self.ec2)
+
+
+def fail_after_applying_then_refuse(
+    client: Any, service: str, operation: str, code: str, retry_code: str
+) -> ServerErrorAfterApplying:
+    """Make moto apply the first attempt of `operation` on `client` and answer it with the
+    server error `code` (HTTP 500), then answer botocore's retries with `retry_code`."""
+    fault = ServerErrorAfterApplying(
+        code, retry_code, ec2=client.meta.service_model.protocol == "ec2"
+    )
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

@@ -7,10 +7,16 @@ import threading
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from fleet_shared.lost_answers import Attempts, watched_attempts
 from tests.handlers.conftest import STATE_TABLE_NAME, create_state_table
-from tests.handlers.faults import hold_first_attempt, lose_first_answer, throttle_attempts
+from tests.handlers.faults import (
+    fail_after_applying_then_refuse,
+    hold_first_attempt,
+    lose_first_answer,
+    throttle_attempts,
+)
 
 
 def put(dynamodb_client: Any, pk: str) -> None:
@@ -32,6 +38,25 @@ def test_an_attempt_whose_answer_was_lost_is_noted_though_the_retry_is_answered(
     # THEN the call succeeded on botocore's retry, and the lost attempt is noted
     assert attempts.answer_lost
     assert "Read timeout" in str(attempts.unanswered[0])
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_an_attempt_answered_with_a_server_error_after_acting_is_noted_as_maybe_applied(
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN a PutItem whose first attempt DynamoDB applies and answers with a server error (HTTP
+    # 500, which botocore retries), and whose retry it refuses
+    create_state_table(dynamodb_client)
+    fault = fail_after_applying_then_refuse(
+        dynamodb_client, "dynamodb", "PutItem", "InternalServerError", "ValidationException"
+    )
+    # WHEN it is made under watch
+    with watched_attempts(dynamodb_client) as attempts, pytest.raises(ClientError):
+        put(dynamodb_client, "failed-after-acting")
+    # THEN the server error's attempt is noted, as one AWS may have applied
+    assert (fault.applied, fault.refused) == (1, 1)
+    assert attempts.answer_lost
+    assert "InternalServerError" in str(attempts.unanswered[0])
 
 
 @pytest.mark.usefixtures("no_retry_waits")

@@ -21,6 +21,7 @@ from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_int
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import (
     answer_malformed,
+    fail_after_applying_then_refuse,
     fail_every_attempt,
     lose_first_answer,
     refuse_every_attempt,
@@ -321,6 +322,33 @@ def test_a_fallback_whose_answer_cannot_be_read_counts_as_the_hours_one_plus_one
     titles = [item.alert["title"] for item in alert_inbox.receive()]
     assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
     # AND a fifth interruption within the hour adds no second node
+    again = invoke(next_batch_spot_warning(services), services, "inv")
+    assert again["fallback"]["status"] == "already_applied"
+    assert desired_size(member_eks, "system") == 3
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_fallback_eks_applied_then_answered_with_a_server_error_is_made_once_in_the_hour(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, and EKS applying the first UpdateNodegroupConfig but answering it with
+    # a server error (HTTP 500, which botocore retries), then refusing the retry with
+    # ResourceInUseException (the node group is updating)
+    services = make_services(SPOT_AUTO_APPLY="true")
+    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    fault = fail_after_applying_then_refuse(
+        eks, "eks", "UpdateNodegroupConfig", "ServerException", "ResourceInUseException"
+    )
+    # WHEN the threshold is exceeded
+    result = interrupt_four(invoke, services)
+    # THEN the +1 EKS made is reported and announced as applied
+    assert (fault.applied, fault.refused) == (1, 1)
+    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
+    assert desired_size(member_eks, "system") == 3
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
+    # AND a fifth interruption within the hour, EKS answering again, adds no second node
+    eks.meta.events.unregister("before-send.eks.UpdateNodegroupConfig", fault)
     again = invoke(next_batch_spot_warning(services), services, "inv")
     assert again["fallback"]["status"] == "already_applied"
     assert desired_size(member_eks, "system") == 3
