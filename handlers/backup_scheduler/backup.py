@@ -402,25 +402,34 @@ class _TargetBackup:
             expires_at = iso_z(self._services.retention.expires_at(frequency, self._now))
             copy = {"kind": "snapshot", "source": volume_id, "frequency": frequency}
             copy["expires_at"] = expires_at
+            hunt_duplicate = False
             if not self._dry_run:
                 try:
-                    copy["id"] = self._create_snapshot(volume_id, frequency, expires_at)
+                    copy["id"], hunt_duplicate = self._create_snapshot(
+                        volume_id, frequency, expires_at
+                    )
                 except NO_ANSWER:
                     raise
                 except _AWS_ERRORS as error:
                     self._result.fail(volume_id, error)
                     continue
             self._result.created.append(copy)
+            if hunt_duplicate:
+                # After the copy is reported: an EC2 that stops answering the hunt ends the step
+                # (`NO_ANSWER`), and the copy it made stays in the result.
+                self._delete_lost_attempts_snapshots(volume_id, copy["id"])
         self._tagged_volumes = tagged
 
-    def _create_snapshot(self, volume_id: str, frequency: str, expires_at: str) -> str:
-        """Snapshot `volume_id`, tagged as a copy of the run's day; the snapshot's id.
+    def _create_snapshot(self, volume_id: str, frequency: str, expires_at: str) -> tuple[str, bool]:
+        """Snapshot `volume_id`, tagged as a copy of the run's day; the snapshot's id, and
+        whether a snapshot an earlier attempt made may be left beside it (its answer was lost
+        and botocore's retry made this one: `_delete_lost_attempts_snapshots`).
 
         botocore sends CreateSnapshot again when its answer is lost (the API takes no client
         token), and AWS may have applied the first attempt. The retry is then refused (a second
         snapshot of a volume within 15 s, SnapshotCreationPerVolumeRateExceeded): the volume's
         snapshot of the run's day is the copy. Or the retry makes a second snapshot: the other
-        one is deleted (one left, when it cannot be, is tagged alike and expires with the
+        one is to be deleted (one left, when it cannot be, is tagged alike and expires with the
         copy). Only a call one of whose attempts got no answer is so looked into
         (`fleet_shared.lost_answers`): a throttled attempt made no snapshot."""
         try:
@@ -444,11 +453,8 @@ class _TargetBackup:
             made = self._day_snapshots(volume_id) if attempts.answer_lost else []
             if not made:
                 raise
-            return str(made[0])
-        copy_id = str(answer["SnapshotId"])
-        if attempts.answer_lost:
-            self._delete_lost_attempts_snapshots(volume_id, copy_id)
-        return copy_id
+            return str(made[0]), False
+        return str(answer["SnapshotId"]), attempts.answer_lost
 
     def _day_snapshots(self, volume_id: str) -> list[str]:
         """The ids of `volume_id`'s snapshots of the run's day, but those EC2 failed: a failed
@@ -517,40 +523,42 @@ class _TargetBackup:
             return
         copy = {"kind": "dynamodb_backup", "source": table, "frequency": frequency}
         copy |= {"name": name, "expires_at": iso_z(expires_at)}
-        if not self._dry_run:
-            # The expiry is saved first: a backup created without it would never be deleted.
-            key = named_expiry_key(self._result.account_id, self._result.region, name)
-            record = {"expires_at": iso_z(expires_at), "table": table, "frequency": frequency}
-            ttl_seconds = int((expires_at - self._now + EXPIRY_RECORD_MARGIN).total_seconds())
-            self._services.state.put_value(key, EXPIRY_VALUE, record, ttl_seconds=ttl_seconds)
-            backup_arn, only_copy = self._create_backup(table, name)
-            copy["id"] = backup_arn
-            try:
-                # With the ARN, a backup someone else gave the same name is never taken for ours;
-                # without it (a second copy is left), both copies expire by name and day.
-                if only_copy:
-                    record["backup_arn"] = backup_arn
-                    self._services.state.put_value(
-                        key, EXPIRY_VALUE, record, ttl_seconds=ttl_seconds
-                    )
-            except _AWS_ERRORS as error:
-                # The copy exists and its expiry is saved: it is reported, and expires by name.
-                self._result.fail(table, error)
+        if self._dry_run:
+            self._result.created.append(copy)
+            return
+        # The expiry is saved first: a backup created without it would never be deleted.
+        key = named_expiry_key(self._result.account_id, self._result.region, name)
+        record = {"expires_at": iso_z(expires_at), "table": table, "frequency": frequency}
+        ttl_seconds = int((expires_at - self._now + EXPIRY_RECORD_MARGIN).total_seconds())
+        self._services.state.put_value(key, EXPIRY_VALUE, record, ttl_seconds=ttl_seconds)
+        details, hunt_duplicate = self._create_backup(table, name)
+        backup_arn = copy["id"] = str(details["BackupArn"])
+        # Reported before the hunt for a duplicate: a DynamoDB that stops answering it ends the
+        # step (`NO_ANSWER`), and the copy it made stays in the result (expiring by name).
         self._result.created.append(copy)
+        only_copy = not hunt_duplicate or self._delete_lost_attempts_backups(table, name, details)
+        try:
+            # With the ARN, a backup someone else gave the same name is never taken for ours;
+            # without it (a second copy is left), both copies expire by name and day.
+            if only_copy:
+                record["backup_arn"] = backup_arn
+                self._services.state.put_value(key, EXPIRY_VALUE, record, ttl_seconds=ttl_seconds)
+        except _AWS_ERRORS as error:
+            # The copy exists and its expiry is saved: it is reported, and expires by name.
+            self._result.fail(table, error)
 
-    def _create_backup(self, table: str, name: str) -> tuple[str, bool]:
-        """Create `table`'s backup `name`: its ARN, and whether it is the only backup this call
-        left (its ARN may then be recorded).
+    def _create_backup(self, table: str, name: str) -> tuple[dict[str, Any], bool]:
+        """Create `table`'s backup `name`: its details (`BackupArn`, and `BackupCreationDateTime`
+        of one just made), and whether a backup an earlier attempt made may be left beside it
+        (its answer was lost and botocore's retry made this one: `_delete_lost_attempts_backups`).
 
         botocore sends CreateBackup again when its answer is lost (the API takes no client
         token), and AWS may have applied the first attempt. The retry is then refused with
         BackupInUseException while that backup is being created: the table's latest backup of
         the name is the copy. Or the retry makes a second backup, a full copy whose ARN nobody
-        would record (so it would never expire): the lost attempt's, made at most
-        HUNG_MEMBER_CALL_SECONDS before the one answered, is deleted, or, when it cannot be, no
-        ARN is recorded and both expire by name and day. Only a call one of whose attempts got
-        no answer is so looked into (`fleet_shared.lost_answers`): a throttled attempt made no
-        backup."""
+        would record (so it would never expire), which is to be deleted. Only a call one of
+        whose attempts got no answer is so looked into (`fleet_shared.lost_answers`): a
+        throttled attempt made no backup."""
         try:
             with watched_attempts(self._dynamodb) as attempts:
                 answer = self._dynamodb.create_backup(TableName=table, BackupName=name)
@@ -561,10 +569,14 @@ class _TargetBackup:
             made = self._live_backups_named(table, name)
             if not made:
                 raise
-            return str(made[-1]["BackupArn"]), True
-        details = answer["BackupDetails"]
-        if not attempts.answer_lost:
-            return str(details["BackupArn"]), True
+            return made[-1], False
+        return answer["BackupDetails"], attempts.answer_lost
+
+    def _delete_lost_attempts_backups(self, table: str, name: str, details: dict[str, Any]) -> bool:
+        """Delete `table`'s backups named `name` other than the one of `details`, made by an
+        attempt whose answer was lost: at most HUNG_MEMBER_CALL_SECONDS before it. Whether none
+        is left (the ARN of `details` may then be recorded); when one cannot be deleted, no ARN
+        is recorded and both expire by name and day."""
         earliest = details["BackupCreationDateTime"] - timedelta(seconds=HUNG_MEMBER_CALL_SECONDS)
         lost_attempts = [
             backup
@@ -584,7 +596,7 @@ class _TargetBackup:
                     "second backup of a retried CreateBackup not deleted; it expires by name",
                     extra={"backup_arn": backup["BackupArn"], "error": str(error)},
                 )
-        return str(details["BackupArn"]), only_copy
+        return only_copy
 
     def _live_backups_named(self, table: str, name: str) -> list[dict[str, Any]]:
         """`table`'s backups named `name` that are not deleted, oldest first."""

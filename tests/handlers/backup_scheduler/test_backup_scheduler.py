@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from moto.ec2.models import ec2_backends
 
 from catalog.functions import function_spec
@@ -869,7 +871,7 @@ def test_a_snapshot_whose_retry_ec2_refused_is_not_taken_for_a_failed_snapshot_o
         member_ec2, "ec2", "CreateSnapshot", "SnapshotCreationPerVolumeRateExceeded"
     )
     # WHEN the schedule runs
-    target = _target(backup({"action": "backup"}), MEMBER_A)
+    target = target_of(backup({"action": "backup"}), MEMBER_A)
     # THEN the volume's copy is the snapshot the lost attempt made, not the failed one
     assert (fault.lost, fault.refused) == (1, 1)
     [made] = [
@@ -878,6 +880,59 @@ def test_a_snapshot_whose_retry_ec2_refused_is_not_taken_for_a_failed_snapshot_o
         if s["VolumeId"] == daily and s["SnapshotId"] != failed
     ]
     assert [c.get("id") for c in target["copies"] if c["source"] == daily] == [made]
+
+
+@dataclass
+class _TimesOutAfter:
+    """Lets the first `let_through` attempts of an operation go, then times every later one out
+    (an endpoint that stopped answering)."""
+
+    let_through: int
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.let_through > 0:
+            self.let_through -= 1
+            return
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+@pytest.mark.parametrize(
+    ("service", "create", "listing", "listed_before", "kind"),
+    [
+        pytest.param("ec2", "CreateSnapshot", "DescribeSnapshots", 1, "snapshot", id="snapshot"),
+        pytest.param(
+            "dynamodb", "CreateBackup", "ListBackups", 0, "dynamodb_backup", id="dynamodb-backup"
+        ),
+    ],
+)
+def test_a_copy_made_after_a_lost_answer_is_reported_when_its_duplicate_hunt_times_out(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    *,
+    service: str,
+    create: str,
+    listing: str,
+    listed_before: int,
+    kind: str,
+) -> None:
+    # GIVEN member A applying the first create of a daily copy but its answer lost, so
+    # botocore's retry makes the copy, and then not answering the listing that hunts the lost
+    # attempt's duplicate (the step's own listing, before it, is answered)
+    backup({"action": "backup", "dry_run": True})
+    member_client = built_services[0].member_client(service, MEMBER_A, REGION)
+    lost = lose_first_answer(member_client, service, create)
+    member_client.meta.events.register_first(
+        f"before-send.{service}.{listing}", _TimesOutAfter(listed_before)
+    )
+    # WHEN the schedule runs
+    target = target_of(backup({"action": "backup"}), MEMBER_A)
+    # THEN the copy botocore's retry made is reported, though the step ended at the timeout
+    assert lost.lost == 1
+    assert "Read timeout" in str(target.get("errors"))
+    [copy] = [c for c in target["copies"] if c["kind"] == kind]
+    assert copy["id"]
 
 
 @pytest.mark.usefixtures("no_retry_waits")
