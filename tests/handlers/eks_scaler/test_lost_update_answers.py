@@ -16,7 +16,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key
 from fleet_shared.state_table import StateChange, StateTable
 from handlers.eks_scaler.services import ScalerServices
-from tests.handlers.faults import answer_malformed
+from tests.handlers.faults import answer_malformed, fail_after_applying_then_refuse
 
 SYSTEM_KEY = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
 
@@ -230,3 +230,39 @@ def test_an_update_whose_answer_cannot_be_read_is_recorded_and_announced_once_by
     assert [notice.alert["title"] for notice in alert_inbox.receive()] == [
         f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
     ]
+
+
+def test_an_update_eks_made_then_answered_with_a_server_error_is_recorded_once_by_the_retry(  # noqa: PLR0917
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN the evening scale-down of system (2 -> 1), whose first UpdateNodegroupConfig EKS
+    # applies but answers with a server error (HTTP 500, which botocore retries), then refuses the
+    # retry with ResourceInUseException (the node group is updating)
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
+    fault = fail_after_applying_then_refuse(
+        eks, "eks", "UpdateNodegroupConfig", "ServerException", "ResourceInUseException"
+    )
+    request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="eve-1")
+    # WHEN the scaler is invoked
+    evening = scaler(request, "inv-1")
+    # THEN system is an error saying the change may have been made, and EKS did make it
+    assert (fault.applied, fault.refused) == (1, 1)
+    [failed] = evening["results"]
+    assert failed["status"] == "error"
+    assert "may have been made" in failed["reason"]
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    # WHEN the platform retries the request a minute later, EKS answering
+    eks.meta.events.unregister("before-send.eks.UpdateNodegroupConfig", fault)
+    fake_clock.advance(60)
+    scaler(request, "inv-2")
+    # THEN the change is recorded and announced once, with the sizes it replaced saved
+    assert len(history(state_table, fake_clock)) == 1
+    assert [notice.alert["title"] for notice in alert_inbox.receive()] == [
+        f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
+    ]
+    assert state_table.get_value(SYSTEM_KEY, SAVED_SIZES_NAME) is not None
