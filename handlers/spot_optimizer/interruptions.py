@@ -209,7 +209,7 @@ def _record(
         "dry_run": dry_run,
     }
     try:
-        ec2 = services.sessions.client("ec2", account, region)
+        ec2 = services.member_client("ec2", account, region)
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != INSTANCE_NOT_FOUND:
@@ -403,7 +403,7 @@ def _on_demand_fallback(
     window = _maintenance_window(services, account, region, cluster)
     if window is not None:
         return {"status": "maintenance_window", "reason": f"{reason}; {window}"}, None
-    eks = services.sessions.client("eks", account, region)
+    eks = services.member_client("eks", account, region)
     sibling = _on_demand_sibling(eks, cluster)
     if sibling is None:
         return {

@@ -34,7 +34,7 @@ def recommend_node_group_mix(
 ) -> dict[str, Any]:
     """`{"account_id", "region", "cluster", "node_groups": [{"nodegroup", "keep", "add",
     "drop", "unscored"}]}`."""
-    eks = services.sessions.client("eks", account_id, region)
+    eks = services.member_client("eks", account_id, region)
     spot_groups = [
         (group["nodegroupName"], list(group.get("instanceTypes") or []))
         for group in described_node_groups(eks, cluster)

@@ -38,7 +38,7 @@ def analyze_opportunities(
     first, errors last). Raises MemberAccessError when the member role cannot be assumed."""
     types = list(dict.fromkeys(instance_types))
     start, end = history_window(services.clock.now(), services.environment.spot_history_days)
-    ec2 = services.sessions.client("ec2", account_id, region)
+    ec2 = services.member_client("ec2", account_id, region)
     history = spot_history(ec2, types, start, end)
     pricing = services.sessions.hub_client("pricing", "us-east-1")
     threshold = services.environment.spot_recommend_score

@@ -25,6 +25,8 @@ from handlers.demand_forecaster import services as forecaster
 from handlers.eks_scaler import services as scaler
 from handlers.health_monitor.checks import base as health_checks
 from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
+from handlers.spot_optimizer import interruptions
+from handlers.spot_optimizer import services as spot
 from tests.handlers.deadlines import LambdaTime
 
 REGION = "eu-west-1"
@@ -51,6 +53,7 @@ FIGURES = {
     ),
     "change_validator member reads": (validator.MEMBER_READ_CONFIG, validator.MEMBER_READ_SECONDS),
     "eks_scaler member calls": (scaler.MEMBER_CALL_CONFIG, scaler.MEMBER_CALL_SECONDS),
+    "spot_optimizer member calls": (spot.MEMBER_CALL_CONFIG, spot.MEMBER_CALL_SECONDS),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
 
@@ -197,6 +200,11 @@ DOC_FIGURES = {
     ],
     "docs/functions/eks_scaler.md": [
         f"answer is given up within {scaler.MEMBER_CALL_SECONDS} s",
+    ],
+    "docs/functions/spot_optimizer.md": [
+        f"answer is given up within {spot.MEMBER_CALL_SECONDS} s",
+        f"costs a warning's step is {spot.HUNG_ENDPOINT_SECONDS} s, inside the"
+        f" {interruptions.HANDLING_SECONDS} s its claim lasts",
     ],
 }
 """The sentences of the doc pages that state a hung call's bound, as the code computes it."""

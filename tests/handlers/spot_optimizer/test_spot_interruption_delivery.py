@@ -197,7 +197,7 @@ def test_an_interruption_whose_invocation_died_early_is_handled_by_the_platforms
     # it never released its claim, and is abandoned
     instance_id = launch_spot_instance()
     event = interruption_event(instance_id)
-    ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
     died = hang_first_attempt(ec2, "ec2", "DescribeInstances")
     outcomes: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -413,7 +413,7 @@ def test_a_warning_whose_instance_the_member_account_did_not_describe_is_retried
     # GIVEN a spot instance of batch-spot, and the member account's EC2 failing every attempt of
     # DescribeInstances (throttled, or unreachable for a moment)
     instance_id = launch_spot_instance()
-    member_ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
+    member_ec2 = services.member_client("ec2", MEMBER_A, REGION)
     refused = fail_every_attempt(member_ec2, "ec2", "DescribeInstances")
     # WHEN its warning arrives THEN the invocation fails, so the platform retries it (an error
     # result would end it there, the warning never recorded or announced)
@@ -583,7 +583,7 @@ def test_a_retry_with_its_killed_predecessors_request_id_makes_no_second_on_dema
     # the fourth warning's invocation is slow before it takes system's lock (its lease then
     # outlives its claim of the warning) and is killed after EKS took its +1, while recording it
     services = at_the_fallback_threshold(make_services, invoke)
-    member_eks_client = services.sessions.client("eks", MEMBER_A, REGION)
+    member_eks_client = services.member_client("eks", MEMBER_A, REGION)
     slowed: list[bool] = []
 
     def slow_before_the_lock(request: Any, **_: Any) -> None:
@@ -625,7 +625,7 @@ def test_a_copy_of_a_warning_arriving_while_it_is_handled_fails_and_its_retry_is
 ) -> None:
     # GIVEN a warning being handled: its invocation is waiting for DescribeInstances
     instance_id = launch_spot_instance()
-    ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
     described = hold_first_attempt(ec2, "ec2", "DescribeInstances")
     # WHEN EventBridge delivers a copy of the same warning meanwhile
     # THEN the copy fails, so the platform retries it later
@@ -652,7 +652,7 @@ def test_a_copy_of_a_warning_fails_while_its_handling_outlasts_one_claim_by_rene
     def slow_describe(request: Any, **_: Any) -> None:
         fake_clock.advance(HANDLING_SECONDS - 5)
 
-    ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
     ec2.meta.events.register_first("before-send.ec2.DescribeInstances", slow_describe)
     reading = hold_first_attempt(services.hub_client("dynamodb"), "dynamodb", "Query")
     with invocation_held_at(reading, interruption_event(instance_id), "inv-1") as first:
@@ -673,7 +673,7 @@ def test_an_invocation_whose_claim_a_copy_took_over_stops_and_the_warning_is_han
 ) -> None:
     # GIVEN a warning whose invocation waits for DescribeInstances longer than its claim lasts
     instance_id = launch_spot_instance()
-    ec2 = services.sessions.client("ec2", MEMBER_A, REGION)
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
     described = hold_first_attempt(ec2, "ec2", "DescribeInstances")
     with invocation_held_at(described, interruption_event(instance_id), "inv-1") as first:
         # WHEN a copy of the warning arrives once the claim lapsed, takes it over and
@@ -701,7 +701,7 @@ def test_a_fallback_made_after_a_copy_of_its_warning_took_the_claim_over_is_anno
     services = at_the_fallback_threshold(make_services, invoke)
     alert_inbox.receive()
     fourth = next_batch_spot_warning(services)
-    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks = services.member_client("eks", MEMBER_A, REGION)
     updating = hold_first_attempt(eks, "eks", "UpdateNodegroupConfig")
     with invocation_held_at(updating, fourth, "inv-4") as first:
         # WHEN the warning's claim lapses meanwhile and a copy of it takes the claim over,

@@ -231,7 +231,7 @@ def test_a_fallback_eks_refused_is_applied_by_the_next_warning_of_the_hour(
 ) -> None:
     # GIVEN auto-apply on, and EKS failing every attempt of UpdateNodegroupConfig
     services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks = services.member_client("eks", MEMBER_A, REGION)
     fault = fail_every_attempt(eks, "eks", "UpdateNodegroupConfig")
     # WHEN the threshold is exceeded
     failed = interrupt_four(invoke, services)
@@ -258,7 +258,7 @@ def test_a_fallback_whose_retry_eks_refused_as_in_use_counts_as_the_hours_one_pl
     # GIVEN auto-apply on, and EKS applying the first UpdateNodegroupConfig but its answer lost,
     # then refusing botocore's retry with ResourceInUseException (the node group is updating)
     services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks = services.member_client("eks", MEMBER_A, REGION)
     fault = refuse_retry_after_lost_answer(
         eks, "eks", "UpdateNodegroupConfig", "ResourceInUseException"
     )
@@ -287,7 +287,7 @@ def test_a_fallback_whose_answer_was_lost_and_whose_retry_could_not_connect_is_m
     # GIVEN auto-apply on, and EKS applying the first UpdateNodegroupConfig but its answer lost,
     # then botocore's retries failing to connect (botocore raises the last attempt's error)
     services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks = services.member_client("eks", MEMBER_A, REGION)
     fault = lose_first_answer(eks, "eks", "UpdateNodegroupConfig", then_unreachable=True)
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, services)
@@ -311,7 +311,7 @@ def test_a_fallback_whose_answer_cannot_be_read_counts_as_the_hours_one_plus_one
     # GIVEN auto-apply on, and EKS applying the UpdateNodegroupConfig but answering with a body
     # that cannot be read
     services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks = services.member_client("eks", MEMBER_A, REGION)
     malformed = answer_malformed(eks, "eks", "UpdateNodegroupConfig", b"<html>gateway</html>")
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, services)
@@ -335,7 +335,7 @@ def test_a_fallback_eks_applied_then_answered_with_a_server_error_is_made_once_i
     # a server error (HTTP 500, which botocore retries), then refusing the retry with
     # ResourceInUseException (the node group is updating)
     services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks = services.member_client("eks", MEMBER_A, REGION)
     fault = fail_after_applying_then_refuse(
         eks, "eks", "UpdateNodegroupConfig", "ServerException", "ResourceInUseException"
     )
@@ -361,7 +361,7 @@ def test_a_fallback_throttled_then_refused_leaves_the_hours_plus_one_to_the_next
     # GIVEN auto-apply on, and EKS throttling the first UpdateNodegroupConfig and refusing
     # botocore's retry with ResourceInUseException: no attempt was applied
     services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks = services.member_client("eks", MEMBER_A, REGION)
     fault = throttle_then_refuse(eks, "eks", "UpdateNodegroupConfig", "ResourceInUseException")
     # WHEN the threshold is exceeded
     failed = interrupt_four(invoke, services)
@@ -389,7 +389,7 @@ def test_a_fallback_the_proxy_never_passed_to_eks_leaves_the_hours_plus_one_to_t
     # GIVEN auto-apply on, and the function's egress proxy refusing every attempt of
     # UpdateNodegroupConfig: no attempt reached EKS
     services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks = services.member_client("eks", MEMBER_A, REGION)
     eks.meta.events.register_first("before-send.eks.UpdateNodegroupConfig", _proxy_refuses)
     # WHEN the threshold is exceeded
     failed = interrupt_four(invoke, services)
@@ -657,7 +657,7 @@ def test_a_fallback_applied_whose_change_record_fails_is_still_reported_and_anno
 def _list_a_deleted_node_group_first(services: SpotServices) -> None:
     """ListNodegroups of dev-apps names `a-deleted`, a group deleted before it is described."""
     body = json.dumps({"nodegroups": ["a-deleted", "batch-spot", "system"]}).encode()
-    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks = services.member_client("eks", MEMBER_A, REGION)
     answer_malformed(eks, "eks", "ListNodegroups", body)
 
 
@@ -713,7 +713,7 @@ def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
             if scaler_done:
                 assert services.state.release_lock(lock, "eks_scaler:scale-down")
 
-    eks = services.sessions.client("eks", MEMBER_A, REGION)
+    eks = services.member_client("eks", MEMBER_A, REGION)
     eks.meta.events.register("after-call.eks.DescribeNodegroup", scaler_acts_while_the_read_is_slow)
     # WHEN the fourth interruption exceeds the threshold
     result = invoke(next_batch_spot_warning(services), services, "inv-4")

@@ -1,0 +1,187 @@
+"""The optimizer's calls in a member account when its endpoint hangs, against the function's
+300 s timeout and the 45 s claim of an interruption warning.
+
+Time is simulated (tests/handlers/deadlines.py): a hung attempt spends its client's read timeout
+of the invocation's time, botocore's waits between attempts spend theirs, and once the time is up
+the invocation ends as Lambda ends it, from wherever it is."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+
+from catalog.functions import FUNCTIONS_BY_NAME
+from fleet_shared.sessions import CLIENT_CONFIG
+from handlers.spot_optimizer import app
+from handlers.spot_optimizer.exceptions import InterruptionNotRecordedError
+from handlers.spot_optimizer.interruptions import HANDLING_SECONDS
+from handlers.spot_optimizer.keys import zone_interruptions_key
+from handlers.spot_optimizer.services import MEMBER_CALL_SECONDS, SpotServices
+from tests.handlers.deadlines import LambdaTime
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION
+from tests.handlers.spot_optimizer.conftest import (
+    at_the_fallback_threshold,
+    desired_size,
+    interruption_event,
+    launch_spot_instance,
+    next_batch_spot_warning,
+)
+
+TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["spot_optimizer"].timeout_seconds
+DATA_BUCKET = "lambda-fleet-data"
+INVENTORY_KEY = "config/fleet-inventory.json"
+
+
+@dataclass
+class HungService:
+    """Every attempt goes to an endpoint that accepts the connection and never answers: each
+    spends its client's read timeout of the invocation's time and fails as botocore fails it;
+    `healed` lets them through."""
+
+    time: LambdaTime
+    attempts: int = 0
+    read_timeout: float = 0.0
+    healed: bool = False
+
+    def note_config(self, context: dict[str, Any], **_: Any) -> None:
+        self.read_timeout = context["client_config"].read_timeout
+
+    def hang(self, request: Any, **_: Any) -> None:
+        if self.healed:
+            return
+        self.attempts += 1
+        self.time.spend(self.read_timeout)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def hang_member_service(
+    services: SpotServices,
+    time: LambdaTime,
+    service: str,
+    account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> HungService:
+    """Make every attempt of every call of `service` in `account_id` hang for its client's read
+    timeout of `time`, whichever config the handler builds that client with."""
+    fault = HungService(time)
+    build_client = services.sessions.client
+
+    def client(name: str, account: str, region: str, config: Config = CLIENT_CONFIG) -> Any:
+        built = build_client(name, account, region, config)
+        if name == service and account == account_id:
+            events = built.meta.events
+            events.register_first(
+                f"before-parameter-build.{service}", fault.note_config, unique_id="hung-config"
+            )
+            events.register_first(f"before-send.{service}", fault.hang, unique_id="hung-send")
+        return built
+
+    monkeypatch.setattr(services.sessions, "client", client)
+    return fault
+
+
+def add_member_b_to_the_inventory() -> None:
+    """Member B with a copy of member A's dev-apps cluster and its spot group."""
+    s3 = boto3.client("s3", region_name=REGION)
+    inventory = json.loads(s3.get_object(Bucket=DATA_BUCKET, Key=INVENTORY_KEY)["Body"].read())
+    member_a = next(m for m in inventory["members"] if m["account_id"] == MEMBER_A)
+    inventory["members"].append({**member_a, "account_id": MEMBER_B, "name": "member-b"})
+    s3.put_object(Bucket=DATA_BUCKET, Key=INVENTORY_KEY, Body=json.dumps(inventory).encode())
+
+
+def invoke_in_time(
+    event: dict[str, Any], services: SpotServices, time: LambdaTime, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """The handler's result for `event` in an invocation whose time is `time`."""
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: services)
+    return dict(app.lambda_handler(event, time.context()))
+
+
+def test_a_fleet_analysis_whose_member_ec2_hangs_fails_that_target_and_answers_in_time(
+    make_services: Callable[..., SpotServices], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the hourly analysis of members A and B (and a denied member), with the function's
+    # whole timeout, and member A's EC2 endpoint answering no call
+    add_member_b_to_the_inventory()
+    services = make_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = hang_member_service(services, time, "ec2", MEMBER_A, monkeypatch)
+    # WHEN the schedule invokes the optimizer
+    result = invoke_in_time({"action": "analyze_fleet"}, services, time, monkeypatch)
+    # THEN member A's target failed after one bounded call, naming the timeout, and member B was
+    # analysed: the run answered in time (Lambda did not end it)
+    assert fault.attempts > 1
+    assert time.spent <= MEMBER_CALL_SECONDS
+    assert result["status"] == "partial"
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[MEMBER_A]["status"] == "error"
+    assert "Read timeout" in targets[MEMBER_A]["error"]
+    assert targets[MEMBER_B]["status"] == "ok"
+    assert "AccessDenied" in targets[DENIED_MEMBER]["error"]
+
+
+def test_a_warning_whose_instance_describe_hangs_fails_within_its_claim_and_the_retry_records(
+    make_services: Callable[..., SpotServices], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a spot instance's interruption warning, and member A's EC2 endpoint answering no call
+    services = make_services()
+    instance_id = launch_spot_instance()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = hang_member_service(services, time, "ec2", MEMBER_A, monkeypatch)
+    # WHEN the warning arrives
+    with pytest.raises(InterruptionNotRecordedError, match="Read timeout"):
+        invoke_in_time(interruption_event(instance_id), services, time, monkeypatch)
+    # THEN the invocation failed naming the timeout while its claim still held (no copy of the
+    # warning could take it over), so the platform retries it
+    assert fault.attempts > 1
+    assert time.spent <= MEMBER_CALL_SECONDS < HANDLING_SECONDS
+    # WHEN EC2 answers again and the platform retries the warning a minute later
+    fault.healed = True
+    services.clock.advance(60)
+    retried = invoke_in_time(
+        interruption_event(instance_id), services, LambdaTime(TIMEOUT_SECONDS), monkeypatch
+    )
+    # THEN the retry records the interruption
+    assert retried["status"] == "recorded"
+    history = services.state.query_history(
+        zone_interruptions_key(MEMBER_A, REGION, "m7g.large", f"{REGION}a"),
+        services.clock.now().replace(year=2020),
+    )
+    assert [change.record["instance_id"] for change in history] == [instance_id]
+
+
+def test_a_fallback_whose_member_eks_hangs_fails_within_the_claim_and_the_warning_is_recorded(
+    make_services: Callable[..., SpotServices],
+    invoke: Callable[..., dict[str, Any]],
+    member_eks: Any,
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN auto-apply on, batch-spot at the fallback's threshold, and member A's EKS endpoint
+    # answering no call
+    services = at_the_fallback_threshold(make_services, invoke)
+    alert_inbox.receive()
+    warning = next_batch_spot_warning(services)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = hang_member_service(services, time, "eks", MEMBER_A, monkeypatch)
+    # WHEN the fourth warning of the hour arrives
+    result = invoke_in_time(warning, services, time, monkeypatch)
+    # THEN the interruption is recorded and announced, and the fallback failed naming the
+    # timeout within the warning's claim, renewed before it: the invocation answered in time
+    assert fault.attempts > 1
+    assert time.spent <= MEMBER_CALL_SECONDS < HANDLING_SECONDS
+    assert result["status"] == "recorded"
+    assert result["interruptions_last_hour"] == 4
+    assert result["fallback"]["status"] == "error"
+    assert "Read timeout" in result["fallback"]["error"]
+    assert [alert.alert["severity"] for alert in alert_inbox.receive()] == ["warning"]
+    # AND the on-demand group is unchanged
+    fault.healed = True
+    assert desired_size(member_eks, "system") == 2
