@@ -34,6 +34,7 @@ from handlers.anomaly_detector.exceptions import IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
 from handlers.anomaly_detector.models import AlarmEvent
 from handlers.anomaly_detector.scan import COMPLETE, TARGET_ERRORS, metric_label
+from handlers.anomaly_detector.target_calls import member_cloudwatch
 
 MAX_POINTS = 20_000
 DAY = timedelta(days=1)
@@ -99,7 +100,7 @@ def evaluate_alarm(
         queries.append((query, label, time_zone))
     if not queries:
         return [], 0
-    cloudwatch = sessions.client("cloudwatch", event.account, event.region)
+    cloudwatch = member_cloudwatch(sessions, event.account, event.region)
     findings: list[Finding] = []
     for query, label, time_zone in queries:
         period = timedelta(seconds=query.period)

@@ -100,8 +100,8 @@ class AnomalyEnvironment(FunctionEnvironment):
         ge=1,
         le=300,
         description="A generous estimate of one account and region's metric read and detection, "
-        "or of the cost's (seconds, 1-300): none is started with less time left in the "
-        "invocation.",
+        "or of the cost's (seconds, 1-300): none is started with less than this and one read "
+        "that never answers (25 s) left in the invocation.",
     )
     anomaly_dedup_days: int = Field(
         default=7,

@@ -9,9 +9,10 @@ An account and region that cannot be read, or a series GetMetricData did not ret
 (a status other than Complete), is reported and the others go on; each finding is
 alerted once (`findings.raise_alerts`) and each alerted episode resolved once it is over
 (`episodes.py`). An account and region (or the cost) whose turn comes with less than
-ANOMALY_TARGET_SECONDS left in the invocation is not started: it is listed under `not_started`
-and the scan is `partial`. Alerts and resolutions SNS refused fail the invocation once every
-other one was tried and the open episodes recorded, so the retry sends them.
+ANOMALY_TARGET_SECONDS and one hung read's HUNG_TARGET_CALL_SECONDS left in the invocation is
+not started: it is listed under `not_started` and the scan is `partial`. Alerts and resolutions
+SNS refused fail the invocation once every other one was tried and the open episodes recorded,
+so the retry sends them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.cost_explorer import CE_REGION, cost_and_usage
+from fleet_shared.cost_explorer import cost_and_usage
 from fleet_shared.exceptions import FleetError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
@@ -43,6 +44,11 @@ from handlers.anomaly_detector.episodes import (
 )
 from handlers.anomaly_detector.exceptions import IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
+from handlers.anomaly_detector.target_calls import (
+    HUNG_TARGET_CALL_SECONDS,
+    hub_cost_explorer,
+    member_cloudwatch,
+)
 
 TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
 COST_RESOURCE = "cost/daily/UnblendedCost"
@@ -71,7 +77,7 @@ def scan_fleet(
     state, alerts = services.state, services.alerts
     scan = scan_metrics(services.sessions, environment, services.inventory(), now, deadline)
     if environment.anomaly_cost_enabled:
-        if not deadline.allows(environment.anomaly_target_seconds):
+        if not deadline.allows(target_reserve_seconds(environment)):
             scan.not_started.append({"target": "cost"})
         else:
             try:
@@ -117,6 +123,12 @@ def scan_fleet(
     }
 
 
+def target_reserve_seconds(environment: AnomalyEnvironment) -> int:
+    """The time a target (an account and region, or the cost) needs left to start: its work,
+    ANOMALY_TARGET_SECONDS, and one read that never answers (`HUNG_TARGET_CALL_SECONDS`)."""
+    return environment.anomaly_target_seconds + HUNG_TARGET_CALL_SECONDS
+
+
 def metric_label(namespace: str, metric: str, dimensions: dict[str, str]) -> str:
     """`ContainerInsights/node_cpu_utilization ClusterName=dev-apps`."""
     dims = ",".join(f"{name}={value}" for name, value in sorted(dimensions.items()))
@@ -154,7 +166,7 @@ def scan_metrics(
     since = now - timedelta(hours=environment.anomaly_recent_hours)
     window = f"{environment.anomaly_recent_hours} hour(s)"
     for account_id, region in inventory.account_regions():
-        if not deadline.allows(environment.anomaly_target_seconds):
+        if not deadline.allows(target_reserve_seconds(environment)):
             scan.not_started.append({"account_id": account_id, "region": region})
             continue
         clusters = [
@@ -172,7 +184,7 @@ def scan_metrics(
         if not targets:
             continue
         try:
-            cloudwatch = sessions.client("cloudwatch", account_id, region)
+            cloudwatch = member_cloudwatch(sessions, account_id, region)
             series: dict[str, MetricSeries] = {}
             for period in sorted({target[0].period for target in targets}):
                 end = align(now, period)
@@ -221,7 +233,7 @@ def scan_cost(
     """Findings on the daily unblended cost of the organisation (Cost Explorer in the hub)."""
     today = now.date()
     start = today - timedelta(days=environment.anomaly_lookback_days)
-    points = cost_and_usage(sessions.hub_client("ce", CE_REGION), start, today)
+    points = cost_and_usage(hub_cost_explorer(sessions), start, today)
     detection = detect_anomalies(
         [point.amount for point in points],
         [datetime(p.start.year, p.start.month, p.start.day, tzinfo=now.tzinfo) for p in points],

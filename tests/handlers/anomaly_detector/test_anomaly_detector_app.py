@@ -19,10 +19,15 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from handlers.anomaly_detector import app
 from handlers.anomaly_detector.app import lambda_handler
+from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS, member_cloudwatch
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.anomaly_detector.anomaly_series import seasonal_series
 from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, START_TIME
-from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
+from tests.handlers.deadlines import (
+    KILLED_WITH_SECONDS_LEFT,
+    ContextRunningOutOfTime,
+    killed_while_publishing_then_retried,
+)
 from tests.handlers.faults import fail_every_attempt
 
 DENIED_ACCOUNT_ID = "333333333333"
@@ -107,9 +112,16 @@ def scan(context: Any) -> dict[str, Any]:
     return result
 
 
-def scan_killed_while_publishing_then_retried(clock: ManualClock) -> dict[str, Any]:
+def scan_killed_while_publishing_then_retried(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
     """A scan whose Publish SNS never answers, so Lambda kills it at its deadline, retried a
-    minute later: the retry's result."""
+    minute later: the retry's result. ANOMALY_TARGET_SECONDS is lowered so that the member is
+    still started with the killed scan's KILLED_WITH_SECONDS_LEFT, and it gets as far as its
+    alerts."""
+    monkeypatch.setenv(
+        "ANOMALY_TARGET_SECONDS", str(KILLED_WITH_SECONDS_LEFT - HUNG_TARGET_CALL_SECONDS - 1)
+    )
     return killed_while_publishing_then_retried(
         app.FUNCTION.services().hub_client("sns"), clock, scan
     )
@@ -542,7 +554,7 @@ class IncompleteMetricData:
 
 def answer_member_metric_data_incomplete(clock: ManualClock) -> IncompleteMetricData:
     """Make the handler's member CloudWatch answer every series incomplete, until stopped."""
-    cloudwatch = app.FUNCTION.services().sessions.client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
+    cloudwatch = member_cloudwatch(app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION)
     incomplete = IncompleteMetricData(clock, cloudwatch)
     cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", incomplete)
     return incomplete
@@ -575,13 +587,13 @@ def test_alert_sns_refuses_fails_the_scan_and_the_retry_sends_it_exactly_once(
 
 
 def test_a_scan_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
-    detector: ManualClock, alert_inbox: Any
+    detector: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a member spike two hours ago
     put_spike_then_quiet(detector)
     # WHEN SNS never answers the scan's Publish, so Lambda kills the scan at its deadline, and
     # retries it a minute later
-    retried = scan_killed_while_publishing_then_retried(detector)
+    retried = scan_killed_while_publishing_then_retried(detector, monkeypatch)
     # THEN the retry is not refused by the killed scan's claim: the anomaly is alerted once
     assert [item["alerted"] for item in retried["anomalies"]] == [True]
     [alert] = alert_inbox.receive()
@@ -729,7 +741,10 @@ def test_an_episode_of_a_cluster_that_left_the_inventory_is_closed_once_after_th
 
 
 def test_a_silent_series_close_killed_while_sns_hangs_is_sent_once_by_the_platforms_retry(
-    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a member spike alerted by a scan, after which the metric stopped reporting, and a
     # scan ANOMALY_DEDUP_DAYS after its last value, when the episode is to be closed
@@ -737,7 +752,7 @@ def test_a_silent_series_close_killed_while_sns_hangs_is_sent_once_by_the_platfo
     detector.set(times[-1] + timedelta(days=7, minutes=15))
     # WHEN SNS never answers that scan's Publish of the closing resolution, so Lambda kills the
     # scan at its deadline, and retries it a minute later
-    retried = scan_killed_while_publishing_then_retried(detector)
+    retried = scan_killed_while_publishing_then_retried(detector, monkeypatch)
     # THEN the retry is not refused by the killed scan's claim: it closes the episode, once
     assert retried["resolved"] == 1, retried
     resolution = the_one_resolution_of(alert, alert_inbox)
@@ -749,6 +764,7 @@ def test_an_unread_series_close_killed_while_sns_hangs_is_sent_once_by_the_platf
     alert_inbox: Any,
     lambda_context: Any,
     inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a member spike alerted by a scan, after which the cluster left the fleet inventory,
     # and a scan ANOMALY_DEDUP_DAYS after the first that missed it, when the episode is closed
@@ -760,7 +776,7 @@ def test_an_unread_series_close_killed_while_sns_hangs_is_sent_once_by_the_platf
     detector.set(first_missed + timedelta(days=7))
     # WHEN SNS never answers that scan's Publish of the closing resolution, so Lambda kills the
     # scan at its deadline, and retries it a minute later
-    retried = scan_killed_while_publishing_then_retried(detector)
+    retried = scan_killed_while_publishing_then_retried(detector, monkeypatch)
     # THEN the retry is not refused by the killed scan's claim: it closes the episode, once
     assert retried["resolved"] == 1, retried
     resolution = the_one_resolution_of(alert, alert_inbox)

@@ -16,6 +16,7 @@ from botocore.retries import standard
 
 from fleet_shared import sessions
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
+from handlers.anomaly_detector import target_calls as anomaly
 from handlers.backup_scheduler import backup
 from handlers.change_validator import services as validator
 from handlers.cleanup_manager import cleanup
@@ -54,6 +55,7 @@ FIGURES = {
     "change_validator member reads": (validator.MEMBER_READ_CONFIG, validator.MEMBER_READ_SECONDS),
     "eks_scaler member calls": (scaler.MEMBER_CALL_CONFIG, scaler.MEMBER_CALL_SECONDS),
     "spot_optimizer member calls": (spot.MEMBER_CALL_CONFIG, spot.MEMBER_CALL_SECONDS),
+    "anomaly_detector target reads": (anomaly.TARGET_CALL_CONFIG, anomaly.HUNG_TARGET_CALL_SECONDS),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
 
@@ -205,6 +207,11 @@ DOC_FIGURES = {
         f"answer is given up within {spot.MEMBER_CALL_SECONDS} s",
         f"costs a warning's step is {spot.HUNG_ENDPOINT_SECONDS} s, inside the"
         f" {interruptions.HANDLING_SECONDS} s its claim lasts",
+    ],
+    "docs/functions/anomaly_detector.md": [
+        f"GetCostAndUsage) is given up within {anomaly.HUNG_TARGET_CALL_SECONDS} s",
+        f"`ANOMALY_TARGET_SECONDS` and those {anomaly.HUNG_TARGET_CALL_SECONDS} s left",
+        f"one read that never answers ({anomaly.HUNG_TARGET_CALL_SECONDS} s) left",
     ],
 }
 """The sentences of the doc pages that state a hung call's bound, as the code computes it."""

@@ -1,0 +1,156 @@
+"""The detector's reads (a member's CloudWatch) when their endpoint hangs, against the function's
+300 s timeout.
+
+Time is simulated (tests/handlers/deadlines.py): a hung attempt spends its client's read timeout
+of the invocation's time, botocore's waits between attempts spend theirs, and once the time is up
+the invocation ends as Lambda ends it, from wherever it is."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+
+from catalog.functions import FUNCTIONS_BY_NAME
+from fleet_shared.clock import ManualClock
+from fleet_shared.sessions import CLIENT_CONFIG
+from handlers.anomaly_detector import app
+from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS
+from tests.handlers.analytics_accounts import member_session
+from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
+    alarm_event,
+    cpu_series,
+    put_cpu_history,
+    put_member_cpu_spike,
+    queue_daily_cost,
+)
+from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION
+from tests.handlers.deadlines import LambdaTime
+
+TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["anomaly_detector"].timeout_seconds
+SECOND_MEMBER_ID = "444444444444"
+
+
+@dataclass
+class HungService:
+    """Every attempt goes to an endpoint that accepts the connection and never answers: each
+    spends its client's read timeout of the invocation's time and fails as botocore fails it."""
+
+    time: LambdaTime
+    attempts: int = 0
+    read_timeout: float = 0.0
+
+    def note_config(self, context: dict[str, Any], **_: Any) -> None:
+        self.read_timeout = context["client_config"].read_timeout
+
+    def hang(self, request: Any, **_: Any) -> None:
+        self.attempts += 1
+        self.time.spend(self.read_timeout)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def hang_member_cloudwatch(time: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> HungService:
+    """Make every attempt of every CloudWatch call in MEMBER_ACCOUNT_ID hang for its client's
+    read timeout of `time`, whichever config the handler builds that client with."""
+    fault = HungService(time)
+    sessions = app.FUNCTION.services().sessions
+    build_client = sessions.client
+
+    def client(name: str, account: str, region: str, config: Config = CLIENT_CONFIG) -> Any:
+        built = build_client(name, account, region, config)
+        if name == "cloudwatch" and account == MEMBER_ACCOUNT_ID:
+            events = built.meta.events
+            events.register_first(
+                "before-parameter-build.cloudwatch", fault.note_config, unique_id="hung-config"
+            )
+            events.register_first("before-send.cloudwatch", fault.hang, unique_id="hung-send")
+        return built
+
+    monkeypatch.setattr(sessions, "client", client)
+    return fault
+
+
+def add_second_member(inventory_document: dict[str, Any]) -> None:
+    """A second member with a copy of the first one's cluster, after it."""
+    second = copy.deepcopy(inventory_document["members"][0])
+    second["account_id"] = SECOND_MEMBER_ID
+    inventory_document["members"].append(second)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode(),
+    )
+
+
+def test_a_scan_whose_member_cloudwatch_hangs_fails_that_account_and_scans_the_rest_in_time(
+    detector: ManualClock,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN two members, the second with a CPU spike, the daily cost, the function's whole
+    # timeout, and the first member's CloudWatch endpoint answering no call
+    add_second_member(inventory_document)
+    values = cpu_series(5, detector)
+    values[-2] -= 30.0
+    put_cpu_history(member_session(SECOND_MEMBER_ID), detector, values)
+    queue_daily_cost(detector, [100.0] * 28)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = hang_member_cloudwatch(time, monkeypatch)
+    # WHEN the schedule invokes the scan
+    result = app.lambda_handler({"action": "scan"}, time.context())
+    # THEN the first member failed after one bounded read, naming the timeout, and the second
+    # member's spike and the cost were read: the scan answered in time (Lambda did not end it)
+    assert fault.attempts > 1
+    assert time.spent <= HUNG_TARGET_CALL_SECONDS
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["account_id"] == MEMBER_ACCOUNT_ID
+    assert "Read timeout" in error["error"]
+    assert [item["account_id"] for item in result["anomalies"]] == [SECOND_MEMBER_ID]
+    assert result["evaluated"] == 2
+    assert result["not_started"] == []
+
+
+def test_a_scan_without_time_for_a_hung_read_does_not_start_a_member(
+    detector: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an invocation with more than ANOMALY_TARGET_SECONDS (20 s) left, but less than that
+    # and one read that never answers, and the member's CloudWatch endpoint answering no call
+    time = LambdaTime(20 + HUNG_TARGET_CALL_SECONDS - 1).spend_botocore_waits(monkeypatch)
+    fault = hang_member_cloudwatch(time, monkeypatch)
+    # WHEN the scan runs
+    result = app.lambda_handler({"action": "scan"}, time.context())
+    # THEN neither the member nor the cost is started, so the scan answers before Lambda ends it
+    assert fault.attempts == 0
+    assert result["status"] == "partial"
+    assert result["not_started"] == [
+        {"account_id": MEMBER_ACCOUNT_ID, "region": REGION},
+        {"target": "cost"},
+    ]
+
+
+def test_an_alarm_whose_member_cloudwatch_hangs_is_an_error_result_in_time(
+    detector: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the member's CPU jumped and its alarm fired, with the function's whole timeout, and
+    # the member's CloudWatch endpoint answering no call
+    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = hang_member_cloudwatch(time, monkeypatch)
+    # WHEN the alarm event arrives
+    result = app.lambda_handler(alarm_event(times[-1] + timedelta(minutes=5)), time.context())
+    # THEN the alarm's result is an error naming the alarm and the timeout, in time, and nothing
+    # was alerted
+    assert fault.attempts > 1
+    assert time.spent <= HUNG_TARGET_CALL_SECONDS
+    assert result["status"] == "error"
+    assert result["alarm"] == "dev-apps-cpu"
+    assert "Read timeout" in result["error"]
+    assert alert_inbox.receive() == []
