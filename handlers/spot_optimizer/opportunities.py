@@ -40,7 +40,7 @@ def analyze_opportunities(
     start, end = history_window(services.clock.now(), services.environment.spot_history_days)
     ec2 = services.member_client("ec2", account_id, region)
     history = spot_history(ec2, types, start, end)
-    pricing = services.sessions.hub_client("pricing", "us-east-1")
+    pricing = services.pricing_client()
     threshold = services.environment.spot_recommend_score
     results = []
     for instance_type in types:

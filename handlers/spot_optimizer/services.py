@@ -13,6 +13,7 @@ from fleet_shared.function_services import FunctionServices
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.unanswered_endpoints import MEMBER_CALLS_GIVEN_UP_AFTER
 from handlers.spot_optimizer.environment import SpotEnvironment
+from handlers.spot_optimizer.prices import PRICING_REGION
 
 FUNCTION_NAME = "spot_optimizer"
 
@@ -43,6 +44,24 @@ HUNG_ENDPOINT_SECONDS = MEMBER_CALLS_GIVEN_UP_AFTER * MEMBER_CALL_SECONDS
 """The most one member endpoint that never answers costs an invocation (34 s): its calls until
 it is given up."""
 
+PRICING_CONNECT_TIMEOUT_SECONDS = 2
+PRICING_READ_TIMEOUT_SECONDS = 6
+"""The Pricing API (GetProducts of one instance type, ten entries at most) answers within a
+second or two; an endpoint silent this long is not going to answer, and the bundled table
+stands in for it."""
+PRICING_ATTEMPTS = 2
+PRICING_CALL_CONFIG = bounded_config(
+    connect_seconds=PRICING_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=PRICING_READ_TIMEOUT_SECONDS,
+    attempts=PRICING_ATTEMPTS,
+)
+PRICING_CALL_SECONDS = longest_hung_call_seconds(PRICING_CALL_CONFIG)
+"""The longest one Pricing call takes, every attempt timing out (17 s): that type is priced from
+the bundled table, and the Pricing API is not asked again in the invocation (one hub endpoint,
+asked once per instance type: `watched_hub_client`), so the other types, of every target, go to
+the table at once. With botocore's defaults one hung GetProducts took about 6 minutes, per
+type: Lambda ended the analysis at its 300 s timeout."""
+
 
 class SpotServices(FunctionServices[SpotEnvironment]):
     """The optimizer's services: environment, sessions, state table, alerts and clock."""
@@ -52,3 +71,8 @@ class SpotServices(FunctionServices[SpotEnvironment]):
         `MEMBER_CALL_CONFIG` and refused at once once its endpoint was given up in this
         invocation (`AccountSessions.watched_member_client`)."""
         return self.sessions.watched_member_client(service, account_id, region, MEMBER_CALL_CONFIG)
+
+    def pricing_client(self) -> Any:
+        """The hub's Pricing API client (`PRICING_REGION`), its calls bounded by
+        `PRICING_CALL_CONFIG` and refused at once once the endpoint left one unanswered."""
+        return self.sessions.watched_hub_client("pricing", PRICING_REGION, PRICING_CALL_CONFIG)

@@ -55,6 +55,7 @@ FIGURES = {
     "change_validator member reads": (validator.MEMBER_READ_CONFIG, validator.MEMBER_READ_SECONDS),
     "eks_scaler member calls": (scaler.MEMBER_CALL_CONFIG, scaler.MEMBER_CALL_SECONDS),
     "spot_optimizer member calls": (spot.MEMBER_CALL_CONFIG, spot.MEMBER_CALL_SECONDS),
+    "spot_optimizer pricing calls": (spot.PRICING_CALL_CONFIG, spot.PRICING_CALL_SECONDS),
     "anomaly_detector target reads": (anomaly.TARGET_CALL_CONFIG, anomaly.HUNG_TARGET_CALL_SECONDS),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
@@ -207,6 +208,7 @@ DOC_FIGURES = {
         f"answer is given up within {spot.MEMBER_CALL_SECONDS} s",
         f"costs a warning's step is {spot.HUNG_ENDPOINT_SECONDS} s, inside the"
         f" {interruptions.HANDLING_SECONDS} s its claim lasts",
+        f"A Pricing API call that does not answer is given up within {spot.PRICING_CALL_SECONDS} s",
     ],
     "docs/functions/anomaly_detector.md": [
         f"GetCostAndUsage) is given up within {anomaly.HUNG_TARGET_CALL_SECONDS} s",

@@ -1,5 +1,5 @@
-"""The optimizer's calls in a member account when its endpoint hangs, against the function's
-300 s timeout and the 45 s claim of an interruption warning.
+"""The optimizer's calls in a member account, and to the hub's Pricing API, when their endpoint
+hangs, against the function's 300 s timeout and the 45 s claim of an interruption warning.
 
 Time is simulated (tests/handlers/deadlines.py): a hung attempt spends its client's read timeout
 of the invocation's time, botocore's waits between attempts spend theirs, and once the time is up
@@ -23,7 +23,12 @@ from handlers.spot_optimizer import app
 from handlers.spot_optimizer.exceptions import InterruptionNotRecordedError
 from handlers.spot_optimizer.interruptions import HANDLING_SECONDS
 from handlers.spot_optimizer.keys import zone_interruptions_key
-from handlers.spot_optimizer.services import MEMBER_CALL_SECONDS, SpotServices
+from handlers.spot_optimizer.services import (
+    MEMBER_CALL_SECONDS,
+    PRICING_CALL_SECONDS,
+    SpotServices,
+)
+from tests.handlers.conftest import HUB_ACCOUNT_ID
 from tests.handlers.deadlines import LambdaTime
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION
 from tests.handlers.spot_optimizer.conftest import (
@@ -185,3 +190,30 @@ def test_a_fallback_whose_member_eks_hangs_fails_within_the_claim_and_the_warnin
     # AND the on-demand group is unchanged
     fault.healed = True
     assert desired_size(member_eks, "system") == 2
+
+
+def test_an_analysis_whose_pricing_api_hangs_prices_every_type_from_the_table_in_time(
+    make_services: Callable[..., SpotServices], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an analysis of three instance types with the function's whole timeout, and the hub's
+    # Pricing API answering no call
+    services = make_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = hang_member_service(services, time, "pricing", HUB_ACCOUNT_ID, monkeypatch)
+    request = {
+        "action": "analyze_opportunities",
+        "account_id": MEMBER_A,
+        "region": REGION,
+        "instance_types": ["m7g.large", "m6g.large", "c7g.large"],
+    }
+    # WHEN it is asked for
+    result = invoke_in_time(request, services, time, monkeypatch)
+    # THEN the first type's price waited out one bounded call and the others did not ask again:
+    # each type is priced from the bundled table, saying why, and the analysis answered in time
+    assert fault.attempts > 1
+    assert time.spent <= PRICING_CALL_SECONDS
+    notes = {item["instance_type"]: item["pricing_note"] for item in result["results"]}
+    assert sorted(notes) == ["c7g.large", "m6g.large", "m7g.large"]
+    assert all(item["on_demand_source"] != "pricing api" for item in result["results"])
+    [asked] = [note for note in notes.values() if "not asked again" not in note]
+    assert "Read timeout" in asked

@@ -139,7 +139,7 @@ def test_an_unreadable_pricing_answer_falls_back_to_the_price_table(
 ) -> None:
     # GIVEN the Pricing API answering a price list entry the optimizer cannot read
     services = make_services()
-    pricing = services.sessions.hub_client("pricing", "us-east-1")
+    pricing = services.pricing_client()
     body = json.dumps({"FormatVersion": "aws_v1", "PriceList": [price_list_entry]}).encode()
     answered = answer_malformed(pricing, "pricing", "GetProducts", body)
     # WHEN two types are analysed
