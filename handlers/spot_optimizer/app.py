@@ -88,7 +88,7 @@ def _dispatch(
         FUNCTION.observability.metrics.add_metric(name="SpotInterruptions", unit="Count", value=1)
         return result
     if isinstance(request, AnalyzeFleetEvent):
-        return analyze_fleet(services, dry_run=dry_run)
+        return analyze_fleet(services, dry_run=dry_run, deadline=invocation)
     if isinstance(request, AnalyzeOpportunitiesEvent):
         analysis = analyze_opportunities(
             services, request.account_id, request.region, request.instance_types

@@ -2,10 +2,12 @@
 
 Node groups are grouped per (account, region) so each target's spot history is read once; a
 target that fails (AssumeRole denied, an API error) is reported, the others go on, and the run is
-then `partial`. A node group whose analysis is not saved is reported with its error, and the
-target's other node groups are still saved. The latest analysis of each node group is saved in
-the state table (keys.analysis_key) for dashboards and for recommend_node_group_mix's callers;
-nothing in the member accounts changes.
+then `partial`. A target whose turn comes with less than FLEET_TARGET_SECONDS left in the
+invocation is not started (`not_started`; the run is `partial`), so endpoints that do not answer
+cannot keep the run past Lambda's timeout. A node group whose analysis is not saved is reported
+with its error, and the target's other node groups are still saved. The latest analysis of each
+node group is saved in the state table (keys.analysis_key) for dashboards and for
+recommend_node_group_mix's callers; nothing in the member accounts changes.
 """
 
 from __future__ import annotations
@@ -16,18 +18,41 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import FleetError
+from fleet_shared.fan_out import Deadline
 from fleet_shared.observability import observability_for
+from fleet_shared.sessions import HUB_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key
 from handlers.spot_optimizer.opportunities import analyze_opportunities
 from handlers.spot_optimizer.scoring import INSUFFICIENT_HISTORY
-from handlers.spot_optimizer.services import FUNCTION_NAME, SpotServices
+from handlers.spot_optimizer.services import (
+    FUNCTION_NAME,
+    MEMBER_CALL_SECONDS,
+    PRICING_CALL_SECONDS,
+    SpotServices,
+)
 
 logger = observability_for(FUNCTION_NAME).logger
 
+TARGET_WORK_SECONDS = 10
+"""A target's reads and saves when every endpoint answers: a few pages of spot price history, a
+price per type, a few state table items; seconds at most."""
+FLEET_TARGET_SECONDS = (
+    TARGET_WORK_SECONDS
+    + HUB_CALL_SECONDS
+    + MEMBER_CALL_SECONDS
+    + PRICING_CALL_SECONDS
+    + STATE_TABLE_CALL_SECONDS
+)
+"""The time a target needs left to start (72 s): its work, and one call of each endpoint it asks
+(STS's AssumeRole, the member's EC2, the Pricing API, the state table) never answering. Each of
+those fails the target, or is given up for the invocation after that call, so one target cannot
+take longer; a run over many targets behind a hung endpoint (a region's EC2 for every account)
+stops starting them while it can still answer."""
 
-def analyze_fleet(services: SpotServices, *, dry_run: bool) -> dict[str, Any]:
+
+def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Deadline) -> dict[str, Any]:
     """`{"action", "status": "ok"|"partial", "dry_run", "targets": [...], "summary"}`; dry run
-    saves nothing."""
+    saves nothing. A target is started only while `deadline` allows FLEET_TARGET_SECONDS."""
     inventory = services.inventory()
     groups: dict[tuple[str, str], list[tuple[str, Any]]] = defaultdict(list)
     for member, cluster in inventory.clusters():
@@ -36,6 +61,9 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool) -> dict[str, Any]:
                 groups[(member.account_id, cluster.region)].append((cluster.name, group))
     targets = []
     for (account, region), members in groups.items():
+        if not deadline.allows(FLEET_TARGET_SECONDS):
+            targets.append({"account_id": account, "region": region, "status": "not_started"})
+            continue
         try:
             node_groups = _analyze_target(services, account, region, members, dry_run=dry_run)
         except (FleetError, ClientError, BotoCoreError) as error:
@@ -46,10 +74,11 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool) -> dict[str, Any]:
             continue
         targets.append(_target_result(account, region, node_groups))
     failed = sum(target["status"] == "error" for target in targets)
+    not_started = sum(target["status"] == "not_started" for target in targets)
     unsaved = sum("error" in group for t in targets for group in t.get("node_groups", []))
     return {
         "action": "analyze_fleet",
-        "status": "partial" if failed or unsaved else "ok",
+        "status": "partial" if failed or not_started or unsaved else "ok",
         "dry_run": dry_run,
         "targets": targets,
         "summary": {

@@ -26,6 +26,7 @@ from handlers.demand_forecaster import services as forecaster
 from handlers.eks_scaler import services as scaler
 from handlers.health_monitor.checks import base as health_checks
 from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
+from handlers.spot_optimizer import fleet as spot_fleet
 from handlers.spot_optimizer import interruptions
 from handlers.spot_optimizer import services as spot
 from tests.handlers.deadlines import LambdaTime
@@ -209,6 +210,7 @@ DOC_FIGURES = {
         f"costs a warning's step is {spot.HUNG_ENDPOINT_SECONDS} s, inside the"
         f" {interruptions.HANDLING_SECONDS} s its claim lasts",
         f"A Pricing API call that does not answer is given up within {spot.PRICING_CALL_SECONDS} s",
+        f"whose turn comes with less than {spot_fleet.FLEET_TARGET_SECONDS} s left",
     ],
     "docs/functions/anomaly_detector.md": [
         f"GetCostAndUsage) is given up within {anomaly.HUNG_TARGET_CALL_SECONDS} s",

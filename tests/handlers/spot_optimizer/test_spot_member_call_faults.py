@@ -21,6 +21,7 @@ from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.sessions import CLIENT_CONFIG
 from handlers.spot_optimizer import app
 from handlers.spot_optimizer.exceptions import InterruptionNotRecordedError
+from handlers.spot_optimizer.fleet import FLEET_TARGET_SECONDS
 from handlers.spot_optimizer.interruptions import HANDLING_SECONDS
 from handlers.spot_optimizer.keys import zone_interruptions_key
 from handlers.spot_optimizer.services import (
@@ -46,23 +47,24 @@ INVENTORY_KEY = "config/fleet-inventory.json"
 
 @dataclass
 class HungService:
-    """Every attempt goes to an endpoint that accepts the connection and never answers: each
-    spends its client's read timeout of the invocation's time and fails as botocore fails it;
-    `healed` lets them through."""
+    """Every attempt goes to an endpoint that accepts the connection at the last moment of the
+    client's connect timeout and never answers: each spends both timeouts of the invocation's
+    time and fails as botocore fails it; `healed` lets them through."""
 
     time: LambdaTime
     attempts: int = 0
-    read_timeout: float = 0.0
+    attempt_seconds: float = 0.0
     healed: bool = False
 
     def note_config(self, context: dict[str, Any], **_: Any) -> None:
-        self.read_timeout = context["client_config"].read_timeout
+        config = context["client_config"]
+        self.attempt_seconds = config.connect_timeout + config.read_timeout
 
     def hang(self, request: Any, **_: Any) -> None:
         if self.healed:
             return
         self.attempts += 1
-        self.time.spend(self.read_timeout)
+        self.time.spend(self.attempt_seconds)
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
@@ -70,17 +72,18 @@ def hang_member_service(
     services: SpotServices,
     time: LambdaTime,
     service: str,
-    account_id: str,
+    account_id: str | set[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> HungService:
-    """Make every attempt of every call of `service` in `account_id` hang for its client's read
-    timeout of `time`, whichever config the handler builds that client with."""
+    """Make every attempt of every call of `service` in `account_id` (or each of a set) hang for
+    its client's timeouts of `time`, whichever config the handler builds that client with."""
+    accounts = {account_id} if isinstance(account_id, str) else account_id
     fault = HungService(time)
     build_client = services.sessions.client
 
     def client(name: str, account: str, region: str, config: Config = CLIENT_CONFIG) -> Any:
         built = build_client(name, account, region, config)
-        if name == service and account == account_id:
+        if name == service and account in accounts:
             events = built.meta.events
             events.register_first(
                 f"before-parameter-build.{service}", fault.note_config, unique_id="hung-config"
@@ -92,12 +95,13 @@ def hang_member_service(
     return fault
 
 
-def add_member_b_to_the_inventory() -> None:
-    """Member B with a copy of member A's dev-apps cluster and its spot group."""
+def add_members_to_the_inventory(*account_ids: str) -> None:
+    """Members with a copy of member A's dev-apps cluster and its spot group, after the others."""
     s3 = boto3.client("s3", region_name=REGION)
     inventory = json.loads(s3.get_object(Bucket=DATA_BUCKET, Key=INVENTORY_KEY)["Body"].read())
     member_a = next(m for m in inventory["members"] if m["account_id"] == MEMBER_A)
-    inventory["members"].append({**member_a, "account_id": MEMBER_B, "name": "member-b"})
+    for account_id in account_ids:
+        inventory["members"].append({**member_a, "account_id": account_id, "name": account_id})
     s3.put_object(Bucket=DATA_BUCKET, Key=INVENTORY_KEY, Body=json.dumps(inventory).encode())
 
 
@@ -114,7 +118,7 @@ def test_a_fleet_analysis_whose_member_ec2_hangs_fails_that_target_and_answers_i
 ) -> None:
     # GIVEN the hourly analysis of members A and B (and a denied member), with the function's
     # whole timeout, and member A's EC2 endpoint answering no call
-    add_member_b_to_the_inventory()
+    add_members_to_the_inventory(MEMBER_B)
     services = make_services()
     time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
     fault = hang_member_service(services, time, "ec2", MEMBER_A, monkeypatch)
@@ -130,6 +134,33 @@ def test_a_fleet_analysis_whose_member_ec2_hangs_fails_that_target_and_answers_i
     assert "Read timeout" in targets[MEMBER_A]["error"]
     assert targets[MEMBER_B]["status"] == "ok"
     assert "AccessDenied" in targets[DENIED_MEMBER]["error"]
+
+
+def test_a_fleet_analysis_of_many_targets_behind_hung_ec2_stops_starting_them_in_time(
+    make_services: Callable[..., SpotServices], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the hourly analysis of 20 members in one region, whose EC2 endpoints all answer no
+    # call (each target's one read, 16 s: 20 of them outlast the function's timeout)
+    extra_members = [f"{number:012d}" for number in range(400000000000, 400000000019)]
+    add_members_to_the_inventory(*extra_members)
+    services = make_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    hang_member_service(services, time, "ec2", {MEMBER_A, *extra_members}, monkeypatch)
+    # WHEN the schedule invokes the optimizer
+    result = invoke_in_time({"action": "analyze_fleet"}, services, time, monkeypatch)
+    # THEN it answered in time (Lambda did not end it): each target started failed naming the
+    # timeout, and those whose turn came with less than a target's reserve left were not started
+    assert time.spent <= TIMEOUT_SECONDS - FLEET_TARGET_SECONDS + MEMBER_CALL_SECONDS
+    assert result["status"] == "partial"
+    statuses = [target["status"] for target in result["targets"]]
+    started = [
+        target
+        for target in result["targets"]
+        if target["status"] == "error" and target["account_id"] != DENIED_MEMBER
+    ]
+    assert started
+    assert all("Read timeout" in target["error"] for target in started)
+    assert statuses.count("not_started") == 1 + len(extra_members) - len(started)
 
 
 def test_a_warning_whose_instance_describe_hangs_fails_within_its_claim_and_the_retry_records(
