@@ -25,6 +25,8 @@ from handlers.spot_optimizer.fleet import FLEET_TARGET_SECONDS
 from handlers.spot_optimizer.interruptions import HANDLING_SECONDS
 from handlers.spot_optimizer.keys import zone_interruptions_key
 from handlers.spot_optimizer.services import (
+    HUNG_ENDPOINT_SECONDS,
+    MEMBER_ATTEMPTS,
     MEMBER_CALL_SECONDS,
     PRICING_CALL_SECONDS,
     SpotServices,
@@ -55,13 +57,17 @@ class HungService:
     attempts: int = 0
     attempt_seconds: float = 0.0
     healed: bool = False
+    armed_by: str = ""
+    """Let calls through until one whose URL contains this (every call hangs when empty)."""
 
     def note_config(self, context: dict[str, Any], **_: Any) -> None:
         config = context["client_config"]
         self.attempt_seconds = config.connect_timeout + config.read_timeout
 
     def hang(self, request: Any, **_: Any) -> None:
-        if self.healed:
+        if self.armed_by in request.url:
+            self.armed_by = ""
+        if self.healed or self.armed_by:
             return
         self.attempts += 1
         self.time.spend(self.attempt_seconds)
@@ -248,3 +254,28 @@ def test_an_analysis_whose_pricing_api_hangs_prices_every_type_from_the_table_in
     assert all(item["on_demand_source"] != "pricing api" for item in result["results"])
     [asked] = [note for note in notes.values() if "not asked again" not in note]
     assert "Read timeout" in asked
+
+
+def test_a_plus_one_whose_eks_stops_answering_mid_fallback_ends_within_the_claim(
+    make_services: Callable[..., SpotServices],
+    invoke: Callable[..., dict[str, Any]],
+    member_eks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN auto-apply on, batch-spot at the fallback's threshold, and member A's EKS endpoint
+    # answering no call from the fallback's UpdateNodegroupConfig on (that +1's answer lost, then
+    # the read of the node group's size it calls for)
+    services = at_the_fallback_threshold(make_services, invoke)
+    warning = next_batch_spot_warning(services)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = hang_member_service(services, time, "eks", MEMBER_A, monkeypatch)
+    fault.armed_by = "/update-config"
+    # WHEN the fourth warning of the hour arrives
+    result = invoke_in_time(warning, services, time, monkeypatch)
+    # THEN both hung calls together ended inside the warning's claim, renewed before the
+    # fallback: the fallback is an error naming the timeout, and the interruption is recorded
+    assert fault.attempts == 2 * MEMBER_ATTEMPTS
+    assert time.spent <= HUNG_ENDPOINT_SECONDS < HANDLING_SECONDS
+    assert result["status"] == "recorded"
+    assert result["fallback"]["status"] == "error"
+    assert "Read timeout" in result["fallback"]["error"]
