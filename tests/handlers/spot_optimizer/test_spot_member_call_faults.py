@@ -279,3 +279,26 @@ def test_a_plus_one_whose_eks_stops_answering_mid_fallback_ends_within_the_claim
     assert result["status"] == "recorded"
     assert result["fallback"]["status"] == "error"
     assert "Read timeout" in result["fallback"]["error"]
+
+
+def test_a_mix_recommendation_whose_member_eks_hangs_is_an_error_result_in_time(
+    make_services: Callable[..., SpotServices], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN member A's EKS endpoint answering no call, with the function's whole timeout
+    services = make_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = hang_member_service(services, time, "eks", MEMBER_A, monkeypatch)
+    request = {
+        "action": "recommend_node_group_mix",
+        "account_id": MEMBER_A,
+        "region": REGION,
+        "cluster": "dev-apps",
+    }
+    # WHEN the mix of dev-apps is asked for
+    result = invoke_in_time(request, services, time, monkeypatch)
+    # THEN the answer is an error naming the cluster and the timeout, in time
+    assert fault.attempts == MEMBER_ATTEMPTS
+    assert time.spent <= MEMBER_CALL_SECONDS
+    assert result["status"] == "error"
+    assert result["cluster"] == "dev-apps"
+    assert "Read timeout" in result["error"]
