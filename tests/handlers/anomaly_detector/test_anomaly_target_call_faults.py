@@ -31,7 +31,7 @@ from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
     put_member_cpu_spike,
     queue_daily_cost,
 )
-from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION
+from tests.handlers.conftest import DATA_BUCKET_NAME, HUB_ACCOUNT_ID, MEMBER_ACCOUNT_ID, REGION
 from tests.handlers.deadlines import LambdaTime
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["anomaly_detector"].timeout_seconds
@@ -40,37 +40,47 @@ SECOND_MEMBER_ID = "444444444444"
 
 @dataclass
 class HungService:
-    """Every attempt goes to an endpoint that accepts the connection and never answers: each
-    spends its client's read timeout of the invocation's time and fails as botocore fails it."""
+    """Every attempt goes to an endpoint that accepts the connection at the last moment of the
+    client's connect timeout and never answers: each spends both timeouts of the invocation's
+    time and fails as botocore fails it."""
 
     time: LambdaTime
     attempts: int = 0
-    read_timeout: float = 0.0
+    attempt_seconds: float = 0.0
 
     def note_config(self, context: dict[str, Any], **_: Any) -> None:
-        self.read_timeout = context["client_config"].read_timeout
+        config = context["client_config"]
+        self.attempt_seconds = config.connect_timeout + config.read_timeout
 
     def hang(self, request: Any, **_: Any) -> None:
         self.attempts += 1
-        self.time.spend(self.read_timeout)
+        self.time.spend(self.attempt_seconds)
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
 def hang_member_cloudwatch(time: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> HungService:
     """Make every attempt of every CloudWatch call in MEMBER_ACCOUNT_ID hang for its client's
-    read timeout of `time`, whichever config the handler builds that client with."""
+    timeouts of `time`, whichever config the handler builds that client with."""
+    return hang_service(time, "cloudwatch", MEMBER_ACCOUNT_ID, monkeypatch)
+
+
+def hang_service(
+    time: LambdaTime, service: str, account_id: str, monkeypatch: pytest.MonkeyPatch
+) -> HungService:
+    """Make every attempt of every call of `service` in `account_id` hang for its client's
+    timeouts of `time`, whichever config the handler builds that client with."""
     fault = HungService(time)
     sessions = app.FUNCTION.services().sessions
     build_client = sessions.client
 
     def client(name: str, account: str, region: str, config: Config = CLIENT_CONFIG) -> Any:
         built = build_client(name, account, region, config)
-        if name == "cloudwatch" and account == MEMBER_ACCOUNT_ID:
+        if name == service and account == account_id:
             events = built.meta.events
             events.register_first(
-                "before-parameter-build.cloudwatch", fault.note_config, unique_id="hung-config"
+                f"before-parameter-build.{service}", fault.note_config, unique_id="hung-config"
             )
-            events.register_first("before-send.cloudwatch", fault.hang, unique_id="hung-send")
+            events.register_first(f"before-send.{service}", fault.hang, unique_id="hung-send")
         return built
 
     monkeypatch.setattr(sessions, "client", client)
@@ -154,3 +164,25 @@ def test_an_alarm_whose_member_cloudwatch_hangs_is_an_error_result_in_time(
     assert result["alarm"] == "dev-apps-cpu"
     assert "Read timeout" in result["error"]
     assert alert_inbox.receive() == []
+
+
+def test_a_scan_whose_cost_explorer_hangs_fails_the_cost_and_alerts_the_metrics_in_time(
+    detector: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a member CPU spike, the function's whole timeout, and the hub's Cost Explorer
+    # answering no call
+    put_member_cpu_spike(detector, seed=5, at=-2, rise=-30.0)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = hang_service(time, "ce", HUB_ACCOUNT_ID, monkeypatch)
+    # WHEN the schedule invokes the scan
+    result = app.lambda_handler({"action": "scan"}, time.context())
+    # THEN the cost failed after one bounded read, naming the timeout, and the member's spike
+    # was alerted: the scan answered in time (Lambda did not end it)
+    assert fault.attempts > 1
+    assert time.spent <= HUNG_TARGET_CALL_SECONDS
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["target"] == "cost"
+    assert "Read timeout" in error["error"]
+    assert [item["account_id"] for item in result["anomalies"]] == [MEMBER_ACCOUNT_ID]
+    assert len(alert_inbox.receive()) == 1
