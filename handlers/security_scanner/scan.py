@@ -6,7 +6,9 @@ compared with the open findings the state table remembers for the target: new on
 as NEW (and alerted when critical), gone ones are imported again as resolved. A finding is only
 resolved when its resource type was fully collected and its resource was readable this time, so
 an access error never passes for a fix. Targets run concurrently in a bounded thread pool; one
-denied account is reported and the others go on.
+denied account is reported and the others go on. Member calls are bounded (`MEMBER_CALL_CONFIG`),
+and an endpoint that did not answer one is refused for the rest of the invocation, so a member out
+of reach costs its target at most HUNG_ENDPOINTS_SECONDS.
 
 The alerts of new critical findings go through an outbox kept with the target's open findings:
 saved with them before anything is published, delivered with `deliver_all` (one claim per
@@ -34,6 +36,7 @@ from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED
 from fleet_shared.target_results import TargetResult as SharedTargetResult
@@ -57,6 +60,37 @@ COMPRESSION_LEVEL = 9
 ALERT_DELIVERY_SECONDS = 30 * 24 * 3600
 """How long a delivered finding alert is remembered: longer than any outbox waits for SNS."""
 
+MEMBER_SERVICES = frozenset({"s3", "ec2", "iam", "eks", "lambda", "sqs", "sns"})
+"""The member services the checks' sources call: one endpoint each per target (IAM's only in the
+account's first region)."""
+MEMBER_ENDPOINT_GIVEN_UP_AFTER = 1
+"""Unanswered calls after which a target's endpoint is given up for the rest of the invocation
+(`AccountSessions.watched_member_client`): one, where eks_scaler waits for two, since a source's
+calls are alike and small (a page of a listing, one resource's policy or attributes), so one whose
+every attempt timed out is the endpoint's, and each next resource would wait as long. The
+endpoint, one service in one account and region, is the target's own."""
+MEMBER_CONNECT_TIMEOUT_SECONDS = 2
+MEMBER_READ_TIMEOUT_SECONDS = 6
+"""The sources' calls answer within a second or two; an endpoint silent this long is not going
+to answer."""
+MEMBER_ATTEMPTS = 3
+"""One more than eks_scaler's two: a scan reads every resource of an account (IAM's policies one
+role and user at a time), and standard mode retries a throttled read after up to 1 and 2 s."""
+MEMBER_CALL_CONFIG = bounded_config(
+    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
+    attempts=MEMBER_ATTEMPTS,
+)
+HUNG_MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CALL_CONFIG)
+"""The longest one member call takes when its endpoint never answers (25 s): that resource type
+is listed in the target's errors and the scan goes on. With botocore's defaults (60 s to connect,
+60 s to read, 6 attempts) one hung call took about 6 minutes, and the next resource's as long
+again: Lambda ended the scan, with no report and no list of the targets it had not come to."""
+HUNG_ENDPOINTS_SECONDS = len(MEMBER_SERVICES) * HUNG_MEMBER_CALL_SECONDS
+"""What member endpoints that never answer add to a target's scan (175 s): each is given up after
+one such call. A direct scan starts a target only with this much time left beyond
+SCAN_TARGET_SECONDS, so a member out of reach cannot keep it past Lambda's timeout."""
+
 
 class ScanServices(FunctionServices[ScannerEnvironment]):
     """The hub-side dependencies of a scan."""
@@ -75,6 +109,18 @@ class ScanServices(FunctionServices[ScannerEnvironment]):
     def sqs(self) -> Any:
         """SQS of the hub account: the fan-out queue."""
         return self.hub_client("sqs")
+
+    def member_client(self, service: str, account_id: str, region: str) -> Any:
+        """A client of `service` in a member account and region, its calls bounded by
+        `MEMBER_CALL_CONFIG` and refused once its endpoint left `MEMBER_ENDPOINT_GIVEN_UP_AFTER`
+        calls of the invocation unanswered."""
+        return self.sessions.watched_member_client(
+            service,
+            account_id,
+            region,
+            MEMBER_CALL_CONFIG,
+            given_up_after=MEMBER_ENDPOINT_GIVEN_UP_AFTER,
+        )
 
 
 @dataclass
@@ -173,7 +219,7 @@ def scan_target(
         account_id=account_id,
         region=region,
         include_global=include_global,
-        client=lambda service: services.sessions.client(service, account_id, region),
+        client=lambda service: services.member_client(service, account_id, region),
     )
     try:
         evaluation = evaluate(scope, iso_timestamp(now))

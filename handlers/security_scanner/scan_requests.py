@@ -4,8 +4,9 @@ The schedule's `scan` covers every member account and region of the inventory; a
 SCAN_MAX_TARGETS_PER_INVOCATION targets it sends one `scan_target` message per target to the
 scanner's own queue instead. Global services are scanned in each account's first region only.
 
-A direct scan starts a target only while the invocation has SCAN_TARGET_SECONDS left: Lambda
-would end it mid-target otherwise, and the run's retry would stop at the same place. The targets
+A direct scan starts a target only while the invocation has SCAN_TARGET_SECONDS left beyond
+HUNG_ENDPOINTS_SECONDS (what its member endpoints take when they never answer): Lambda would end
+it mid-target otherwise, and the run's retry would stop at the same place. The targets
 left are answered `not_started` and remembered in the order the scan came to them, and the next
 direct scan starts with them in that order, so they take turns (fleet_shared.targets_left; the
 list only orders the scan: one that cannot be read or saved is logged, and the scan goes on). A
@@ -30,6 +31,7 @@ from fleet_shared.target_results import FAILED, PARTIAL, run_status
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from handlers.security_scanner.models import ScanRequest, ScanTargetRequest
 from handlers.security_scanner.scan import (
+    HUNG_ENDPOINTS_SECONDS,
     SOURCE,
     ScanServices,
     TargetResult,
@@ -54,7 +56,8 @@ def scan_fleet(
     """Scan every target of the inventory, or fan out when there are too many for one run.
 
     The targets the last direct scan did not start go first, in the order it came to them; a
-    target is started only while the invocation has SCAN_TARGET_SECONDS left, the others are
+    target is started only while the invocation has SCAN_TARGET_SECONDS and
+    HUNG_ENDPOINTS_SECONDS left, the others are
     listed under `not_started` and saved, in the order this scan came to them, for the next one
     (fleet_shared.targets_left): so the targets left over take turns. The alerts' delivery claims
     are bound to the invocation.
@@ -65,7 +68,9 @@ def scan_fleet(
         return _fan_out(targets, request.dry_run, services)
     left_before = TARGETS_LEFT.read(services.state, logger)
     in_turn = in_turn_order(targets, left_before, _stored_form)
-    budget = TimeBudget(invocation, environment.scan_target_seconds, _not_started)
+    budget = TimeBudget(
+        invocation, environment.scan_target_seconds + HUNG_ENDPOINTS_SECONDS, _not_started
+    )
     scanned = scan_targets(
         services,
         in_turn,

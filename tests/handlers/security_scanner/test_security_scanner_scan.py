@@ -15,6 +15,7 @@ import pytest
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
+from handlers.security_scanner import scan_requests
 from handlers.security_scanner.scan import (
     GLOBAL_STATE_REGION,
     STATE_NAME,
@@ -323,8 +324,10 @@ def test_a_scan_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
     scans: Scans, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN member A with a new critical finding (an admin policy), and a scan that starts a
-    # target with 30 s left (so the killed scan, 45 s from its deadline, gets to its alert)
+    # target with 30 s left (so the killed scan, 45 s from its deadline, gets to its alert), its
+    # member endpoints answering (their bound when they hang is not at stake here)
     monkeypatch.setenv("SCAN_TARGET_SECONDS", "30")
+    monkeypatch.setattr(scan_requests, "HUNG_ENDPOINTS_SECONDS", 0)
     # WHEN SNS never answers the scan's Publish, so Lambda kills the scan at its deadline, and
     # retries it a minute later
     retried = killed_while_publishing_then_retried(
@@ -415,7 +418,7 @@ def test_a_bucket_policy_that_is_not_json_fails_that_bucket_and_the_scan_goes_on
     _compliant_bucket(member_session(MEMBER_B), "member-b-good-bucket")
     services = build_scanner_services()
     answer_malformed(
-        services.sessions.client("s3", MEMBER_B, REGION), "s3", "GetBucketPolicy", b"<not json"
+        services.member_client("s3", MEMBER_B, REGION), "s3", "GetBucketPolicy", b"<not json"
     )
     # WHEN the schedule runs the scan
     result = scanner({"action": "scan"}, services)
@@ -441,7 +444,7 @@ def test_a_target_scanned_with_an_unreadable_resource_makes_the_scan_partial(
     _compliant_bucket(member_session(MEMBER_B), "member-b-good-bucket")
     services = build_scanner_services()
     answer_malformed(
-        services.sessions.client("s3", MEMBER_B, REGION), "s3", "GetBucketPolicy", b"<not json"
+        services.member_client("s3", MEMBER_B, REGION), "s3", "GetBucketPolicy", b"<not json"
     )
     # WHEN member B is scanned
     result = scanner({"action": "scan_target", "account_id": MEMBER_B, "region": REGION}, services)
@@ -621,7 +624,7 @@ def test_a_resource_type_that_cannot_be_listed_leaves_its_open_findings_open(
     # attempt fails, botocore's retries included)
     _close_ssh(member_a_with_violations["group_id"])
     fault = fail_every_attempt(
-        scans.services.sessions.client("ec2", MEMBER_A, REGION), "ec2", "DescribeSecurityGroups"
+        scans.services.member_client("ec2", MEMBER_A, REGION), "ec2", "DescribeSecurityGroups"
     )
     unlisted = scans.next_scan()
     # THEN the resource type is reported, the other types and targets are scanned, and the

@@ -29,6 +29,7 @@ from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
 from handlers.spot_optimizer import fleet as spot_fleet
 from handlers.spot_optimizer import interruptions
 from handlers.spot_optimizer import services as spot
+from handlers.security_scanner import scan as security_scan
 from tests.handlers.deadlines import LambdaTime
 
 REGION = "eu-west-1"
@@ -58,6 +59,10 @@ FIGURES = {
     "spot_optimizer member calls": (spot.MEMBER_CALL_CONFIG, spot.MEMBER_CALL_SECONDS),
     "spot_optimizer pricing calls": (spot.PRICING_CALL_CONFIG, spot.PRICING_CALL_SECONDS),
     "anomaly_detector target reads": (anomaly.TARGET_CALL_CONFIG, anomaly.HUNG_TARGET_CALL_SECONDS),
+    "security_scanner member calls": (
+        security_scan.MEMBER_CALL_CONFIG,
+        security_scan.HUNG_MEMBER_CALL_SECONDS,
+    ),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
 
@@ -216,6 +221,12 @@ DOC_FIGURES = {
         f"GetCostAndUsage) is given up within {anomaly.HUNG_TARGET_CALL_SECONDS} s",
         f"`ANOMALY_TARGET_SECONDS` and those {anomaly.HUNG_TARGET_CALL_SECONDS} s left",
         f"one read that never answers ({anomaly.HUNG_TARGET_CALL_SECONDS} s) left",
+    ],
+    "docs/functions/security_scanner.md": [
+        f"never answers gives up within {security_scan.HUNG_MEMBER_CALL_SECONDS} s",
+        f"left beyond the {security_scan.HUNG_ENDPOINTS_SECONDS} s its seven member endpoints take",
+        f"beyond the {security_scan.HUNG_ENDPOINTS_SECONDS} s its seven member endpoints take when"
+        f" they never answer (one call of {security_scan.HUNG_MEMBER_CALL_SECONDS} s each)",
     ],
 }
 """The sentences of the doc pages that state a hung call's bound, as the code computes it."""

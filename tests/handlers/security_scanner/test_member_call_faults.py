@@ -1,0 +1,142 @@
+"""The scan's calls in a member account whose endpoints never answer, against the 900 s timeout.
+
+Time is simulated (tests/handlers/deadlines.py): a hung attempt spends its client's read timeout
+of the invocation's time, botocore's waits between attempts spend theirs, and once the time is up
+the invocation ends as Lambda ends it, from wherever it is."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from catalog.functions import function_spec
+from handlers.security_scanner import registry
+from handlers.security_scanner.checks import load_checks
+from handlers.security_scanner.environment import ScannerEnvironment
+from handlers.security_scanner.scan import (
+    HUNG_ENDPOINTS_SECONDS,
+    HUNG_MEMBER_CALL_SECONDS,
+    MEMBER_SERVICES,
+    ScanServices,
+)
+from tests.handlers.deadlines import HungOperation, LambdaTime
+from tests.handlers.member_accounts import (
+    DENIED_MEMBER,
+    MEMBER_A,
+    MEMBER_B,
+    REGION,
+    member_session,
+)
+
+Scanner = Callable[..., dict[str, Any]]
+TIMEOUT_SECONDS = function_spec("security_scanner").timeout_seconds
+SCAN_TARGET_SECONDS = ScannerEnvironment.model_fields["scan_target_seconds"].default
+
+
+def member_a_never_answers(services: ScanServices, time: LambdaTime) -> HungOperation:
+    """Every attempt of every call of member A's clients in REGION (IAM's included) accepts the
+    connection and never answers, spending its client's read timeout of `time`: member A's
+    region out of reach. The hooks go on member A's session, so every client the scan builds
+    from it has them, whatever its config."""
+    session = services.sessions.session(MEMBER_A, REGION)
+    hung = HungOperation(time)
+    session.events.register("before-parameter-build", hung.note_config)
+    session.events.register_first("before-send", hung.hang)
+    return hung
+
+
+def target(result: dict[str, Any], account_id: str) -> dict[str, Any]:
+    return next(t for t in result["targets"] if t["account_id"] == account_id)
+
+
+def test_a_member_whose_endpoints_never_answer_is_scanned_with_errors_and_the_others_in_time(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN members A, B and a denied member, member A's open-bucket findings found by the last
+    # scan, and now none of member A's endpoints answering any call
+    member_session(MEMBER_A).client("s3").create_bucket(
+        Bucket="member-a-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    assert target(scanner({"action": "scan"}), MEMBER_A)["findings"] > 0
+    services = build_scanner_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    hung = member_a_never_answers(services, time)
+    # WHEN the schedule invokes the scanner with the function's whole timeout
+    result = scanner({"action": "scan"}, services, time.context())
+    # THEN Lambda did not end the run: each of member A's endpoints was given up after one
+    # bounded call, every resource type of member A is listed as unread, naming the timeout
+    assert hung.attempts > 0
+    assert time.spent <= HUNG_ENDPOINTS_SECONDS, time.spent
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    assert target_a["resolved"] == 0
+    errors = {error["resource_type"]: error["error"] for error in target_a["errors"]}
+    assert set(errors) == {source.resource_type for source in registry.sources()}
+    assert all(
+        "Read timeout" in error or "not asked again" in error for error in errors.values()
+    ), errors
+    # AND member B was scanned, the denied member reported, and the day's report written
+    assert target(result, MEMBER_B)["status"] == "scanned"
+    assert target(result, DENIED_MEMBER)["status"] == "denied"
+    assert result["status"] == "partial"
+    report = json.loads(
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket="lambda-fleet-data", Key=result["report_key"])["Body"]
+        .read()
+    )
+    assert target(report, MEMBER_A)["errors"] == target_a["errors"]
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "member_a_started"),
+    [
+        pytest.param(SCAN_TARGET_SECONDS + HUNG_ENDPOINTS_SECONDS, False, id="the-budget-only"),
+        pytest.param(
+            SCAN_TARGET_SECONDS + HUNG_ENDPOINTS_SECONDS + 1,
+            True,
+            id="the-budget-and-every-endpoint-bound",
+        ),
+    ],
+)
+def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    monkeypatch: pytest.MonkeyPatch,
+    seconds_left: int,
+    member_a_started: bool,
+) -> None:
+    # GIVEN one target at a time, member A first, none of its endpoints answering, and an
+    # invocation with `seconds_left`, more than SCAN_TARGET_SECONDS (120 s)
+    monkeypatch.setenv("SCAN_MAX_WORKERS", "1")
+    services = build_scanner_services()
+    time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)
+    member_a_never_answers(services, time)
+    # WHEN the schedule invokes the scanner
+    result = scanner({"action": "scan"}, services, time.context())
+    # THEN Lambda did not end the run: member A was started only with time for its budget and
+    # one bounded call on each of its endpoints, and otherwise left for the next run untouched
+    target_a = target(result, MEMBER_A)
+    if member_a_started:
+        assert target_a["status"] == "scanned"
+        assert HUNG_MEMBER_CALL_SECONDS < time.spent <= HUNG_ENDPOINTS_SECONDS
+    else:
+        assert target_a["status"] == "not_started"
+        assert time.spent == 0
+    assert result["not_started"][-1] == {"account_id": DENIED_MEMBER, "region": REGION}
+
+
+def test_the_hung_endpoints_reserve_counts_every_member_service_the_checks_call() -> None:
+    # GIVEN every check module loaded into the registry
+    load_checks()
+
+    # WHEN the member services its resource sources call are read off their API calls
+    called = {call.split(":")[0] for source in registry.sources() for call in source.api_calls}
+
+    # THEN they are the services the reserve for hung endpoints counts, one endpoint each
+    assert called == MEMBER_SERVICES
