@@ -6,9 +6,10 @@ compared with the open findings the state table remembers for the target: new on
 as NEW (and alerted when critical), gone ones are imported again as resolved. A finding is only
 resolved when its resource type was fully collected and its resource was readable this time, so
 an access error never passes for a fix. Targets run concurrently in a bounded thread pool; one
-denied account is reported and the others go on. Member calls are bounded (`MEMBER_CALL_CONFIG`),
-and an endpoint that did not answer one is refused for the rest of the invocation, so a member out
-of reach costs its target at most HUNG_ENDPOINTS_SECONDS.
+denied account is reported and the others go on. Member calls and Security Hub's are bounded
+(`MEMBER_CALL_CONFIG`, `SECURITY_HUB_CALL_CONFIG`), and an endpoint that did not answer one is
+refused for the rest of the invocation, so endpoints out of reach cost a target at most
+HUNG_ENDPOINTS_SECONDS.
 
 The alerts of new critical findings go through an outbox kept with the target's open findings:
 saved with them before anything is published, delivered with `deliver_all` (one claim per
@@ -86,10 +87,29 @@ HUNG_MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CALL_CONFIG)
 is listed in the target's errors and the scan goes on. With botocore's defaults (60 s to connect,
 60 s to read, 6 attempts) one hung call took about 6 minutes, and the next resource's as long
 again: Lambda ended the scan, with no report and no list of the targets it had not come to."""
-HUNG_ENDPOINTS_SECONDS = len(MEMBER_SERVICES) * HUNG_MEMBER_CALL_SECONDS
-"""What member endpoints that never answer add to a target's scan (175 s): each is given up after
-one such call. A direct scan starts a target only with this much time left beyond
-SCAN_TARGET_SECONDS, so a member out of reach cannot keep it past Lambda's timeout."""
+SECURITY_HUB_CONNECT_TIMEOUT_SECONDS = 2
+SECURITY_HUB_READ_TIMEOUT_SECONDS = 5
+"""BatchImportFindings of one batch (100 findings at most) answers within a second or two in the
+function's own region; an endpoint silent this long is not going to answer."""
+SECURITY_HUB_ATTEMPTS = 4
+"""More than the hub's other calls make: BatchImportFindings is throttled at 10 calls a second
+per account and region, which the scans of the queue's targets, running at once, can pass;
+standard mode retries it after waiting up to 1, 2 and 4 s."""
+SECURITY_HUB_CALL_CONFIG = bounded_config(
+    connect_seconds=SECURITY_HUB_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=SECURITY_HUB_READ_TIMEOUT_SECONDS,
+    attempts=SECURITY_HUB_ATTEMPTS,
+)
+SECURITY_HUB_CALL_SECONDS = longest_hung_call_seconds(SECURITY_HUB_CALL_CONFIG)
+"""The longest one import takes when Security Hub never answers (29 s): that target fails, its
+state unsaved, and Security Hub is refused at once for the rest of the invocation, so each later
+target fails without waiting. With botocore's defaults one hung import took up to 12 minutes,
+and the next target's as long again: Lambda ended the scan."""
+HUNG_ENDPOINTS_SECONDS = len(MEMBER_SERVICES) * HUNG_MEMBER_CALL_SECONDS + SECURITY_HUB_CALL_SECONDS
+"""What endpoints that never answer add to a target's scan (204 s): its member endpoints and
+Security Hub, each given up after one such call. A direct scan starts a target only with this
+much time left beyond SCAN_TARGET_SECONDS, so a member or a Security Hub out of reach cannot keep
+it past Lambda's timeout."""
 
 
 class ScanServices(FunctionServices[ScannerEnvironment]):
@@ -97,8 +117,10 @@ class ScanServices(FunctionServices[ScannerEnvironment]):
 
     @cached_property
     def security_hub(self) -> Any:
-        """Security Hub of the hub account, where every finding is imported."""
-        return self.hub_client("securityhub")
+        """Security Hub of the hub account, where every finding is imported: its calls bounded
+        by `SECURITY_HUB_CALL_CONFIG`, and refused once one was left unanswered in the
+        invocation."""
+        return self.sessions.watched_hub_client("securityhub", None, SECURITY_HUB_CALL_CONFIG)
 
     @cached_property
     def s3(self) -> Any:

@@ -5,13 +5,13 @@ SCAN_MAX_TARGETS_PER_INVOCATION targets it sends one `scan_target` message per t
 scanner's own queue instead. Global services are scanned in each account's first region only.
 
 A direct scan starts a target only while the invocation has SCAN_TARGET_SECONDS left beyond
-HUNG_ENDPOINTS_SECONDS (what its member endpoints take when they never answer): Lambda would end
-it mid-target otherwise, and the run's retry would stop at the same place. The targets
-left are answered `not_started` and remembered in the order the scan came to them, and the next
-direct scan starts with them in that order, so they take turns (fleet_shared.targets_left; the
-list only orders the scan: one that cannot be read or saved is logged, and the scan goes on). A
-target's findings and outbox are its own state, so a target not scanned loses and repeats
-nothing: its next scan compares with its last one.
+HUNG_ENDPOINTS_SECONDS (what its member endpoints and Security Hub take when they never answer):
+Lambda would end it mid-target otherwise, and the run's retry would stop at the same place. The
+targets left are answered `not_started` and remembered in the order the scan came to them, and
+the next direct scan starts with them in that order, so they take turns
+(fleet_shared.targets_left; the list only orders the scan: one that cannot be read or saved is
+logged, and the scan goes on). A target's findings and outbox are its own state, so a target not
+scanned loses and repeats nothing: its next scan compares with its last one.
 """
 
 from __future__ import annotations
@@ -57,10 +57,9 @@ def scan_fleet(
 
     The targets the last direct scan did not start go first, in the order it came to them; a
     target is started only while the invocation has SCAN_TARGET_SECONDS and
-    HUNG_ENDPOINTS_SECONDS left, the others are
-    listed under `not_started` and saved, in the order this scan came to them, for the next one
-    (fleet_shared.targets_left): so the targets left over take turns. The alerts' delivery claims
-    are bound to the invocation.
+    HUNG_ENDPOINTS_SECONDS left, the others are listed under `not_started` and saved, in the
+    order this scan came to them, for the next one (fleet_shared.targets_left): so the targets
+    left over take turns. The alerts' delivery claims are bound to the invocation.
     """
     environment = services.environment
     targets = _targets(services.inventory())

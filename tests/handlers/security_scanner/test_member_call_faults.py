@@ -1,4 +1,5 @@
-"""The scan's calls in a member account whose endpoints never answer, against the 900 s timeout.
+"""The scan's calls to endpoints that never answer (a member's, the hub's Security Hub), against
+the 900 s timeout.
 
 Time is simulated (tests/handlers/deadlines.py): a hung attempt spends its client's read timeout
 of the invocation's time, botocore's waits between attempts spend theirs, and once the time is up
@@ -21,9 +22,12 @@ from handlers.security_scanner.scan import (
     HUNG_ENDPOINTS_SECONDS,
     HUNG_MEMBER_CALL_SECONDS,
     MEMBER_SERVICES,
+    SECURITY_HUB_CALL_SECONDS,
+    STATE_NAME,
     ScanServices,
+    state_key,
 )
-from tests.handlers.deadlines import HungOperation, LambdaTime
+from tests.handlers.deadlines import HungOperation, LambdaTime, hang_every_attempt
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -72,7 +76,7 @@ def test_a_member_whose_endpoints_never_answer_is_scanned_with_errors_and_the_ot
     # THEN Lambda did not end the run: each of member A's endpoints was given up after one
     # bounded call, every resource type of member A is listed as unread, naming the timeout
     assert hung.attempts > 0
-    assert time.spent <= HUNG_ENDPOINTS_SECONDS, time.spent
+    assert time.spent <= len(MEMBER_SERVICES) * HUNG_MEMBER_CALL_SECONDS, time.spent
     target_a = target(result, MEMBER_A)
     assert target_a["status"] == "scanned"
     assert target_a["resolved"] == 0
@@ -140,3 +144,36 @@ def test_the_hung_endpoints_reserve_counts_every_member_service_the_checks_call(
 
     # THEN they are the services the reserve for hung endpoints counts, one endpoint each
     assert called == MEMBER_SERVICES
+
+
+def test_a_security_hub_that_never_answers_fails_each_target_in_time_and_the_report_is_written(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time, members A and B each with an open bucket (findings to import),
+    # the function's whole timeout, and the hub's Security Hub never answering BatchImportFindings
+    monkeypatch.setenv("SCAN_MAX_WORKERS", "1")
+    for account_id in (MEMBER_A, MEMBER_B):
+        member_session(account_id).client("s3").create_bucket(
+            Bucket=f"open-bucket-{account_id}",
+            CreateBucketConfiguration={"LocationConstraint": REGION},
+        )
+    services = build_scanner_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    hung = hang_every_attempt(services.security_hub, "securityhub", "BatchImportFindings", time)
+    # WHEN the schedule invokes the scanner
+    result = scanner({"action": "scan"}, services, time.context())
+    # THEN member A's import was given up after one bounded call and member B's was refused at
+    # once: both targets failed naming the timeout, with their state unsaved for the next scan
+    assert hung.attempts > 1
+    assert time.spent <= SECURITY_HUB_CALL_SECONDS, time.spent
+    target_a, target_b = target(result, MEMBER_A), target(result, MEMBER_B)
+    assert (target_a["status"], target_b["status"]) == ("failed", "failed")
+    assert "Read timeout" in target_a["error"]
+    assert "not asked again" in target_b["error"]
+    assert services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME) is None
+    assert target(result, DENIED_MEMBER)["status"] == "denied"
+    assert "not_started" not in result
+    # AND the day's report was written
+    assert result["report_key"].endswith("/findings.json")

@@ -594,7 +594,7 @@ def test_two_scans_of_a_target_at_once_alert_a_new_critical_finding_once(
         scans.clock.advance(60)
         second_scan.update(scanner(scan_of_member_a))
 
-    scans.services.hub_client("securityhub").meta.events.register_first(
+    scans.services.security_hub.meta.events.register_first(
         "before-send.securityhub.BatchImportFindings", scan_member_a_meanwhile
     )
     # WHEN the schedule's scan runs

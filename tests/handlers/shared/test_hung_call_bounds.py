@@ -63,6 +63,10 @@ FIGURES = {
         security_scan.MEMBER_CALL_CONFIG,
         security_scan.HUNG_MEMBER_CALL_SECONDS,
     ),
+    "security_scanner Security Hub imports": (
+        security_scan.SECURITY_HUB_CALL_CONFIG,
+        security_scan.SECURITY_HUB_CALL_SECONDS,
+    ),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
 
@@ -224,9 +228,13 @@ DOC_FIGURES = {
     ],
     "docs/functions/security_scanner.md": [
         f"never answers gives up within {security_scan.HUNG_MEMBER_CALL_SECONDS} s",
-        f"left beyond the {security_scan.HUNG_ENDPOINTS_SECONDS} s its seven member endpoints take",
-        f"beyond the {security_scan.HUNG_ENDPOINTS_SECONDS} s its seven member endpoints take when"
-        f" they never answer (one call of {security_scan.HUNG_MEMBER_CALL_SECONDS} s each)",
+        f"left beyond the {security_scan.HUNG_ENDPOINTS_SECONDS} s its seven member endpoints and"
+        " Security Hub take",
+        f"beyond the {security_scan.HUNG_ENDPOINTS_SECONDS} s its seven member endpoints and"
+        f" Security Hub take when they never answer (one call each:"
+        f" {security_scan.HUNG_MEMBER_CALL_SECONDS} s in the member,"
+        f" {security_scan.SECURITY_HUB_CALL_SECONDS} s for Security Hub)",
+        f"gives up within {security_scan.SECURITY_HUB_CALL_SECONDS} s",
     ],
 }
 """The sentences of the doc pages that state a hung call's bound, as the code computes it."""
