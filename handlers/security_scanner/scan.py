@@ -7,9 +7,9 @@ as NEW (and alerted when critical), gone ones are imported again as resolved. A 
 resolved when its resource type was fully collected and its resource was readable this time, so
 an access error never passes for a fix. Targets run concurrently in a bounded thread pool; one
 denied account is reported and the others go on. Member calls and Security Hub's are bounded
-(`MEMBER_CALL_CONFIG`, `SECURITY_HUB_CALL_CONFIG`), and an endpoint that did not answer one is
-refused for the rest of the invocation, so endpoints out of reach cost a target at most
-HUNG_ENDPOINTS_SECONDS.
+(`MEMBER_CALL_CONFIG`, `SECURITY_HUB_CALL_CONFIG`; SNS and the state table have the fleet's hub
+bounds), and an endpoint that did not answer one is refused for the rest of the invocation, so
+endpoints out of reach cost a target at most HUNG_ENDPOINTS_SECONDS.
 
 The alerts of new critical findings go through an outbox kept with the target's open findings:
 saved with them before anything is published, delivered with `deliver_all` (one claim per
@@ -33,11 +33,17 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_all
-from fleet_shared.alerts import Alert, Severity
+from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
+from fleet_shared.sessions import (
+    HUB_CALL_CONFIG,
+    HUB_CALL_SECONDS,
+    STATE_TABLE_CALL_SECONDS,
+    bounded_config,
+    longest_hung_call_seconds,
+)
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED
 from fleet_shared.target_results import TargetResult as SharedTargetResult
@@ -105,11 +111,16 @@ SECURITY_HUB_CALL_SECONDS = longest_hung_call_seconds(SECURITY_HUB_CALL_CONFIG)
 state unsaved, and Security Hub is refused at once for the rest of the invocation, so each later
 target fails without waiting. With botocore's defaults one hung import took up to 12 minutes,
 and the next target's as long again: Lambda ended the scan."""
-HUNG_ENDPOINTS_SECONDS = len(MEMBER_SERVICES) * HUNG_MEMBER_CALL_SECONDS + SECURITY_HUB_CALL_SECONDS
-"""What endpoints that never answer add to a target's scan (204 s): its member endpoints and
-Security Hub, each given up after one such call. A direct scan starts a target only with this
-much time left beyond SCAN_TARGET_SECONDS, so a member or a Security Hub out of reach cannot keep
-it past Lambda's timeout."""
+HUNG_ENDPOINTS_SECONDS = (
+    len(MEMBER_SERVICES) * HUNG_MEMBER_CALL_SECONDS
+    + SECURITY_HUB_CALL_SECONDS
+    + HUB_CALL_SECONDS
+    + STATE_TABLE_CALL_SECONDS
+)
+"""What endpoints that never answer add to a target's scan (232 s): its member endpoints, Security
+Hub, SNS (its alerts) and the state table, each given up for the invocation after one such call.
+A direct scan starts a target only with this much time left beyond SCAN_TARGET_SECONDS, so an
+endpoint out of reach cannot keep it past Lambda's timeout."""
 
 
 class ScanServices(FunctionServices[ScannerEnvironment]):
@@ -121,6 +132,14 @@ class ScanServices(FunctionServices[ScannerEnvironment]):
         by `SECURITY_HUB_CALL_CONFIG`, and refused once one was left unanswered in the
         invocation."""
         return self.sessions.watched_hub_client("securityhub", None, SECURITY_HUB_CALL_CONFIG)
+
+    @cached_property
+    def alerts(self) -> AlertPublisher:
+        """The alert publisher, its SNS client refused once a publish was left unanswered in the
+        invocation: a target's outbox holds an alert per new critical finding, and each would
+        otherwise wait out `HUB_CALL_SECONDS` again, past Lambda's timeout."""
+        sns = self.sessions.watched_hub_client("sns", None, HUB_CALL_CONFIG)
+        return AlertPublisher(sns, self.environment)
 
     @cached_property
     def s3(self) -> Any:

@@ -5,10 +5,10 @@ SCAN_MAX_TARGETS_PER_INVOCATION targets it sends one `scan_target` message per t
 scanner's own queue instead. Global services are scanned in each account's first region only.
 
 A direct scan starts a target only while the invocation has SCAN_TARGET_SECONDS left beyond
-HUNG_ENDPOINTS_SECONDS (what its member endpoints and Security Hub take when they never answer):
-Lambda would end it mid-target otherwise, and the run's retry would stop at the same place. The
-targets left are answered `not_started` and remembered in the order the scan came to them, and
-the next direct scan starts with them in that order, so they take turns
+HUNG_ENDPOINTS_SECONDS (what its endpoints, the member's and the hub's, take when they never
+answer): Lambda would end it mid-target otherwise, and the run's retry would stop at the same
+place. The targets left are answered `not_started` and remembered in the order the scan came to
+them, and the next direct scan starts with them in that order, so they take turns
 (fleet_shared.targets_left; the list only orders the scan: one that cannot be read or saved is
 logged, and the scan goes on). A target's findings and outbox are its own state, so a target not
 scanned loses and repeats nothing: its next scan compares with its last one.

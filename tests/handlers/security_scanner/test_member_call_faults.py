@@ -1,5 +1,5 @@
-"""The scan's calls to endpoints that never answer (a member's, the hub's Security Hub), against
-the 900 s timeout.
+"""The scan's calls to endpoints that never answer (a member's, the hub's Security Hub and SNS),
+against the 900 s timeout.
 
 Time is simulated (tests/handlers/deadlines.py): a hung attempt spends its client's read timeout
 of the invocation's time, botocore's waits between attempts spend theirs, and once the time is up
@@ -15,6 +15,9 @@ import boto3
 import pytest
 
 from catalog.functions import function_spec
+from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.clock import ManualClock
+from fleet_shared.sessions import HUB_CALL_SECONDS
 from handlers.security_scanner import registry
 from handlers.security_scanner.checks import load_checks
 from handlers.security_scanner.environment import ScannerEnvironment
@@ -27,7 +30,12 @@ from handlers.security_scanner.scan import (
     ScanServices,
     state_key,
 )
-from tests.handlers.deadlines import HungOperation, LambdaTime, hang_every_attempt
+from tests.handlers.deadlines import (
+    PLATFORM_RETRY_SECONDS,
+    HungOperation,
+    LambdaTime,
+    hang_every_attempt,
+)
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -37,6 +45,13 @@ from tests.handlers.member_accounts import (
 )
 
 Scanner = Callable[..., dict[str, Any]]
+ADMIN_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+NEW_CRITICAL_FINDINGS = 40
+"""Admin policies of member A, each a new critical finding: with one hung publish each (10 s of
+read timeouts), more than a target's start reserve."""
 TIMEOUT_SECONDS = function_spec("security_scanner").timeout_seconds
 SCAN_TARGET_SECONDS = ScannerEnvironment.model_fields["scan_target_seconds"].default
 
@@ -177,3 +192,40 @@ def test_a_security_hub_that_never_answers_fails_each_target_in_time_and_the_rep
     assert "not_started" not in result
     # AND the day's report was written
     assert result["report_key"].endswith("/findings.json")
+
+
+def test_a_hung_sns_fails_the_scan_in_time_and_the_retry_announces_every_critical_finding_once(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target at a time, member A with 40 new critical findings (admin policies), SNS
+    # never answering a Publish, and a scan whose first target starts with just its reserve left
+    monkeypatch.setenv("SCAN_MAX_WORKERS", "1")
+    iam = member_session(MEMBER_A).client("iam")
+    policies = {
+        iam.create_policy(PolicyName=f"admin-{number}", PolicyDocument=json.dumps(ADMIN_POLICY))[
+            "Policy"
+        ]["Arn"]
+        for number in range(NEW_CRITICAL_FINDINGS)
+    }
+    services = build_scanner_services()
+    time = LambdaTime(SCAN_TARGET_SECONDS + HUNG_ENDPOINTS_SECONDS + 1)
+    time.spend_botocore_waits(monkeypatch)
+    hung = hang_every_attempt(services.hub_client("sns"), "sns", "Publish", time)
+    # WHEN the schedule invokes the scanner
+    with pytest.raises(AlertNotDeliveredError):
+        scanner({"action": "scan"}, services, time.context())
+    # THEN the scan failed in time (Lambda did not end it), after one bounded publish: SNS was
+    # not asked again for the other alerts
+    assert hung.attempts > 1
+    assert time.spent <= HUB_CALL_SECONDS, time.spent
+    # WHEN SNS answers again and the platform retries the scan
+    fake_clock.advance(PLATFORM_RETRY_SECONDS)
+    services.hub_client("sns").meta.events.unregister("before-send.sns.Publish", hung.hang)
+    scanner({"action": "scan"}, services)
+    # THEN every critical finding is announced, once
+    alerted = [received.alert["resource"] for received in alert_inbox.receive()]
+    assert sorted(alerted) == sorted(policies)

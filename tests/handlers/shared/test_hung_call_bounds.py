@@ -228,13 +228,15 @@ DOC_FIGURES = {
     ],
     "docs/functions/security_scanner.md": [
         f"never answers gives up within {security_scan.HUNG_MEMBER_CALL_SECONDS} s",
-        f"left beyond the {security_scan.HUNG_ENDPOINTS_SECONDS} s its seven member endpoints and"
-        " Security Hub take",
-        f"beyond the {security_scan.HUNG_ENDPOINTS_SECONDS} s its seven member endpoints and"
-        f" Security Hub take when they never answer (one call each:"
-        f" {security_scan.HUNG_MEMBER_CALL_SECONDS} s in the member,"
-        f" {security_scan.SECURITY_HUB_CALL_SECONDS} s for Security Hub)",
+        f"left beyond the {security_scan.HUNG_ENDPOINTS_SECONDS} s its endpoints take when they"
+        " never answer",
+        f"beyond the {security_scan.HUNG_ENDPOINTS_SECONDS} s its endpoints take when they never"
+        f" answer (one call each: {security_scan.HUNG_MEMBER_CALL_SECONDS} s for each of its seven"
+        f" member services, {security_scan.SECURITY_HUB_CALL_SECONDS} s for Security Hub,"
+        f" {sessions.HUB_CALL_SECONDS} s for SNS, {sessions.STATE_TABLE_CALL_SECONDS} s for the"
+        " state table)",
         f"gives up within {security_scan.SECURITY_HUB_CALL_SECONDS} s",
+        f"A publish SNS does not answer gives up within {sessions.HUB_CALL_SECONDS} s",
     ],
 }
 """The sentences of the doc pages that state a hung call's bound, as the code computes it."""
