@@ -26,10 +26,10 @@ from handlers.demand_forecaster import services as forecaster
 from handlers.eks_scaler import services as scaler
 from handlers.health_monitor.checks import base as health_checks
 from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
+from handlers.security_scanner import scan as security_scan
 from handlers.spot_optimizer import fleet as spot_fleet
 from handlers.spot_optimizer import interruptions
 from handlers.spot_optimizer import services as spot
-from handlers.security_scanner import scan as security_scan
 from tests.handlers.deadlines import LambdaTime
 
 REGION = "eu-west-1"
