@@ -56,15 +56,16 @@ class ForecasterServices(FunctionServices[ForecasterEnvironment]):
 
     def hub_client(self, service: str, region: str | None = None) -> Any:
         """A client of `service` in the hub account (the state table's, SNS's and the
-        inventory's), with the fleet's `HUB_CALL_CONFIG` for every service, the state table's
-        included. SNS's and S3's are refused once their endpoint did not answer a call of the
-        invocation; the state table refuses its own calls so (`StateTable`), under its name."""
+        inventory's), the state table's with the fleet's `HUB_CALL_CONFIG` rather than its own
+        `STATE_TABLE_CALL_CONFIG`. SNS's and S3's are the fleet's (`sessions.hub_client`),
+        refused once their endpoint did not answer a call of the invocation; the state table
+        refuses its own calls so (`StateTable`), under its name."""
         if service == "dynamodb":
             sessions = self.sessions
             return sessions.client(
                 service, sessions.hub_account_id, region or sessions.home_region, HUB_CALL_CONFIG
             )
-        return self.sessions.watched_hub_client(service, region, HUB_CALL_CONFIG)
+        return super().hub_client(service, region)
 
     @property
     def scaler_client(self) -> Any:

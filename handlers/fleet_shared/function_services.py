@@ -58,7 +58,8 @@ class FunctionServices(Generic[EnvironmentT]):
     def hub_client(self, service: str, region: str | None = None) -> Any:
         """A client of `service` in the hub account (the function's own), with the fleet's
         retry configuration, bounded (`sessions.HUB_CALL_CONFIG`) for STS, SNS and S3, and
-        (`sessions.STATE_TABLE_CALL_CONFIG`) for DynamoDB."""
+        (`sessions.STATE_TABLE_CALL_CONFIG`) for DynamoDB; SNS's and S3's refused once their
+        endpoint left a call of the invocation unanswered (`sessions.WATCHED_HUB_SERVICES`)."""
         return self.sessions.hub_client(service, region)
 
     def forget_unanswered_calls(self) -> None:

@@ -11,9 +11,9 @@ and go on with the others; an STS that does not answer fails it within `HUB_CALL
 not asked again for that (account, region) in the invocation: a run asks for one member's session
 once per node group or check. A member client of `watched_member_client` is likewise given up for
 the rest of the invocation once its endpoint did not answer two of its calls (or the caller's
-`given_up_after`). Both are kept in
-the container's one record of endpoints that did not answer (`unanswered_endpoints`), forgotten
-as each invocation starts.
+`given_up_after`), and the hub's SNS and S3 (`WATCHED_HUB_SERVICES`) once one of their calls
+got no answer. All are kept in the container's one record of endpoints that did not answer
+(`unanswered_endpoints`), forgotten as each invocation starts.
 Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`)
 variables, which makes a moto server or LocalStack work unchanged.
 
@@ -132,6 +132,12 @@ starts with an AssumeRole, and the writes and alerts come at the end of the work
 BOUNDED_HUB_SERVICES = frozenset({"sts", "sns", "s3"})
 """The hub services whose clients (`hub_client`) have `HUB_CALL_CONFIG`: member sessions' STS, the
 alerts' SNS, and S3 (the inventory, reports, analyses and state kept in the data bucket)."""
+WATCHED_HUB_SERVICES = frozenset({"sns", "s3"})
+"""The bounded hub services whose `hub_client` is given up after `HUB_CALLS_GIVEN_UP_AFTER`
+unanswered call of the invocation: a run publishes an alert per incident or notice and writes
+an object per target, each of which would otherwise wait out `HUB_CALL_SECONDS` again (40 alerts
+to a hung SNS, 10 minutes). STS is not among them: it is asked per member, and each member's
+AssumeRole is given up on its own (`session`)."""
 
 STATE_TABLE_CONNECT_TIMEOUT_SECONDS = 1
 STATE_TABLE_READ_TIMEOUT_SECONDS = 2
@@ -308,7 +314,10 @@ class AccountSessions:
     def hub_client(self, service: str, region: str | None = None) -> Any:
         """A client of `service` in the hub account, in `region` or the home region, with
         `HUB_CALL_CONFIG` for the `BOUNDED_HUB_SERVICES` and `STATE_TABLE_CALL_CONFIG` for
-        DynamoDB (the state table)."""
+        DynamoDB (the state table); SNS's and S3's are refused (`WATCHED_HUB_SERVICES`) once
+        their endpoint left a call of this invocation unanswered."""
+        if service in WATCHED_HUB_SERVICES:
+            return self.watched_hub_client(service, region, HUB_CALL_CONFIG)
         return self.client(
             service, self.hub_account_id, region or self.home_region, _hub_config(service)
         )

@@ -33,12 +33,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_all
-from fleet_shared.alerts import Alert, AlertPublisher, Severity
+from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import TimeBudget, map_isolated
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.sessions import (
-    HUB_CALL_CONFIG,
     HUB_CALL_SECONDS,
     STATE_TABLE_CALL_SECONDS,
     bounded_config,
@@ -134,16 +133,9 @@ class ScanServices(FunctionServices[ScannerEnvironment]):
         return self.sessions.watched_hub_client("securityhub", None, SECURITY_HUB_CALL_CONFIG)
 
     @cached_property
-    def alerts(self) -> AlertPublisher:
-        """The alert publisher, its SNS client refused once a publish was left unanswered in the
-        invocation: a target's outbox holds an alert per new critical finding, and each would
-        otherwise wait out `HUB_CALL_SECONDS` again, past Lambda's timeout."""
-        sns = self.sessions.watched_hub_client("sns", None, HUB_CALL_CONFIG)
-        return AlertPublisher(sns, self.environment)
-
-    @cached_property
     def s3(self) -> Any:
-        """S3 of the hub account: the inventory and the reports."""
+        """S3 of the hub account: the inventory and the reports, refused once a call was left
+        unanswered in the invocation (`sessions.WATCHED_HUB_SERVICES`)."""
         return self.hub_client("s3")
 
     @cached_property

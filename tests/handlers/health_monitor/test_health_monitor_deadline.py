@@ -15,7 +15,9 @@ import pytest
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.sessions import (
+    HUB_ATTEMPTS,
     HUB_CALL_SECONDS,
+    HUB_READ_TIMEOUT_SECONDS,
     STATE_TABLE_ATTEMPTS,
     STATE_TABLE_CALL_SECONDS,
 )
@@ -108,6 +110,42 @@ def test_a_hung_sns_fails_the_run_in_time_and_the_retry_sends_the_alert_once(
     assert again["clusters"][0]["alerts"]["sent"] == 0
     [received] = alert_inbox.receive()
     assert (received.alert["severity"], received.alert["resolved"]) == ("warning", False)
+
+
+def test_a_hung_sns_costs_one_bounded_publish_for_many_alerts_and_the_retry_sends_each_once(
+    invoke: Callable[..., dict[str, Any]],
+    *,
+    health_services: Callable[[], HealthServices],
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN more alarms in ALARM (one alert each) than the run has time for hung publishes (each
+    # spends its attempts' read timeouts), SNS not answering Publish, and a fleet run with the
+    # function's whole timeout
+    alarms = TIMEOUT_SECONDS // (HUB_ATTEMPTS * HUB_READ_TIMEOUT_SECONDS) + 1
+    alarm_arns = {
+        member_cluster.put_alarm(f"dev-apps-alarm-{number}", "ALARM") for number in range(alarms)
+    }
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    sns = health_services().hub_client("sns")
+    fault = hang_every_attempt(sns, "sns", "Publish", time)
+    # WHEN the scheduled fleet run checks the cluster
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(FLEET_RUN, time.context())
+    # THEN one publish was given up after its bounded attempts, the other alerts were refused
+    # without asking SNS, and the run failed in time instead of Lambda ending it
+    assert fault.attempts == 2
+    assert time.spent <= HUB_CALL_SECONDS
+    # WHEN SNS answers again and the platform retries the run
+    sns.meta.events.unregister("before-send.sns.Publish", fault.hang)
+    retried = invoke(FLEET_RUN)
+    # THEN the retry sent every alarm's alert, once
+    assert retried["clusters"][0]["alerts"]["sent"] == alarms
+    assert sorted(received.alert["resource"] for received in alert_inbox.receive()) == sorted(
+        alarm_arns
+    )
 
 
 def test_a_cluster_whose_eks_endpoint_hangs_costs_one_bounded_call_and_the_run_reports_it(
