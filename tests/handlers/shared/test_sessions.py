@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -226,6 +227,45 @@ def test_a_watched_member_client_is_given_up_after_the_callers_number_of_unanswe
     assert MEMBER_CALLS_GIVEN_UP_AFTER > 1
     assert len(sent) == 3
     assert f"ec2 in account {MEMBER} region {REGION} did not answer earlier" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("service", "call"),
+    [
+        (
+            "sns",
+            lambda sns: sns.publish(TopicArn=f"arn:aws:sns:{REGION}:{MOTO_ACCOUNT}:a", Message="m"),
+        ),
+        ("s3", lambda s3: s3.put_object(Bucket="data", Key="report.json", Body=b"{}")),
+    ],
+)
+def test_the_hubs_sns_and_s3_are_given_up_after_one_unanswered_call_until_the_next_invocation(
+    sessions: AccountSessions, service: str, call: Callable[[Any], Any]
+) -> None:
+    # GIVEN the hub's client of the service, its endpoint timing out every attempt
+    sent: list[str] = []
+
+    def time_out(request: Any, **_: Any) -> None:
+        sent.append(request.url)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+    client = sessions.hub_client(service, REGION)
+    client.meta.events.register_first("before-send", time_out)
+    # WHEN it is called once unanswered, then again
+    with pytest.raises(ReadTimeoutError):
+        call(client)
+    with pytest.raises(EndpointNotAnsweringError) as refused:
+        call(client)
+    # THEN the second call was refused without being sent, naming the endpoint
+    assert len(sent) == HUB_ATTEMPTS
+    assert f"{service} in account {MOTO_ACCOUNT} region {REGION} did not answer" in str(
+        refused.value
+    )
+    # AND the next invocation asks the endpoint again
+    sessions.unanswered_endpoints.forget()
+    with pytest.raises(ReadTimeoutError):
+        call(client)
+    assert len(sent) == 2 * HUB_ATTEMPTS
 
 
 def test_a_refused_assume_role_is_asked_again(sessions: AccountSessions) -> None:
