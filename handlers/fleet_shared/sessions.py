@@ -8,12 +8,14 @@ and rebuilt when their session is refreshed.
 
 A failing AssumeRole raises `MemberAccessError`, so a handler can record that one account failed
 and go on with the others; an STS that does not answer fails it within `HUB_CALL_SECONDS`, and is
-not asked again for that (account, region) in the invocation: a run asks for one member's session
-once per node group or check. A member client of `watched_member_client` is likewise given up for
-the rest of the invocation once its endpoint did not answer two of its calls (or the caller's
-`given_up_after`), and the hub's SNS and S3 (`WATCHED_HUB_SERVICES`) once one of their calls
-got no answer. All are kept in the container's one record of endpoints that did not answer
-(`unanswered_endpoints`), forgotten as each invocation starts.
+not asked again in the invocation, for any member: every AssumeRole goes to the hub's one STS
+endpoint in the home region, and a run asks for member sessions once per node group or check,
+over many members. A refused AssumeRole (an answer) fails that member only. A member client of
+`watched_member_client` is likewise given up for the rest of the invocation once its endpoint did
+not answer two of its calls (or the caller's `given_up_after`), and the hub's SNS and S3
+(`WATCHED_HUB_SERVICES`) once one of their calls got no answer. All are kept in the container's
+one record of endpoints that did not answer (`unanswered_endpoints`), forgotten as each
+invocation starts.
 Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`)
 variables, which makes a moto server or LocalStack work unchanged.
 
@@ -136,8 +138,8 @@ WATCHED_HUB_SERVICES = frozenset({"sns", "s3"})
 """The bounded hub services whose `hub_client` is given up after `HUB_CALLS_GIVEN_UP_AFTER`
 unanswered call of the invocation: a run publishes an alert per incident or notice and writes
 an object per target, each of which would otherwise wait out `HUB_CALL_SECONDS` again (40 alerts
-to a hung SNS, 10 minutes). STS is not among them: it is asked per member, and each member's
-AssumeRole is given up on its own (`session`)."""
+to a hung SNS, 10 minutes). STS is not among them: its AssumeRole is given up through the same
+record, for every member at once, and refused as the member's `MemberAccessError` (`session`)."""
 
 STATE_TABLE_CONNECT_TIMEOUT_SECONDS = 1
 STATE_TABLE_READ_TIMEOUT_SECONDS = 2
@@ -241,10 +243,11 @@ class AccountSessions:
     def session(self, account_id: str, region: str) -> boto3.Session:
         """A session acting in `account_id` and `region`, assuming the member role when needed.
 
-        Raises `MemberAccessError` when AssumeRole fails, or failed in this invocation because
-        STS did not answer (without asking STS again, with that timeout as its cause: every node
-        group or check would otherwise wait `HUB_CALL_SECONDS` for it again), and
-        `ConfigurationError` when a member account is asked for but MEMBER_ROLE_NAME is not set.
+        Raises `MemberAccessError` when AssumeRole fails, or when STS did not answer an AssumeRole
+        into any member in this invocation (without asking STS again, with that timeout as its
+        cause: every node group, check or member would otherwise wait `HUB_CALL_SECONDS` for it
+        again), and `ConfigurationError` when a member account is asked for but MEMBER_ROLE_NAME
+        is not set.
         """
         if self.is_hub(account_id):
             return self._hub_session(region)
@@ -353,8 +356,10 @@ class AccountSessions:
         role_arn = f"arn:aws:iam::{account_id}:role/{self._member_role_name}"
         sts = self.hub_client("sts")
         try:
+            # Keyed by the one endpoint every member's AssumeRole goes to, not by the member: a
+            # hung STS would otherwise cost each member of a run its own HUB_CALL_SECONDS.
             response = self._unanswered_endpoints.ask(
-                f"sts AssumeRole into account {account_id} region {region}",
+                f"sts AssumeRole in account {self.hub_account_id} region {self.home_region}",
                 HUB_CALLS_GIVEN_UP_AFTER,
                 partial(
                     sts.assume_role, RoleArn=role_arn, RoleSessionName=self._role_session_name()

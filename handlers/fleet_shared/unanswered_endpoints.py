@@ -15,7 +15,7 @@ this one, a minute later at the soonest, so no time on a clock bounds it.
 
 An endpoint is watched in one of two ways: every call of a client (`watch`: a member's EKS, the
 hub's SNS and S3 of every function), or one call through a client that serves more than the
-endpoint (`ask`: a member's AssumeRole through the hub's STS client, one table of the hub's
+endpoint (`ask`: the members' AssumeRole through the hub's STS client, one table of the hub's
 DynamoDB).
 """
 
@@ -35,9 +35,9 @@ given up: two, not one, since a member call whose attempts all hung may be that 
 node group's update stuck), and the next node group is still asked; a second one is the
 endpoint."""
 HUB_CALLS_GIVEN_UP_AFTER = 1
-"""Unanswered calls after which a hub endpoint (a member's AssumeRole, the state table, the hub's
-SNS and S3, every other `watched_hub_client`) is given up: its calls are alike and small (the
-same AssumeRole for every node group of a member, an item or a page of one table, a publish, an
+"""Unanswered calls after which a hub endpoint (the members' AssumeRole, the state table, the
+hub's SNS and S3, every other `watched_hub_client`) is given up: its calls are alike and small (an
+AssumeRole, for every node group of every member, an item or a page of one table, a publish, an
 object of the data bucket), so one that got no answer is the endpoint's, not the call's."""
 NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
 """What botocore raises for a call whose every attempt waited out a timeout."""

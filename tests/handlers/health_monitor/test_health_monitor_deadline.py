@@ -7,6 +7,7 @@ the invocation ends as Lambda ends it, from wherever it is."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +77,76 @@ def test_a_hung_sts_costs_a_bounded_time_and_the_run_alerts_the_unreachable_acco
     # AND its alert went out, once
     [received] = alert_inbox.receive()
     assert (received.alert["account_id"], received.alert["severity"]) == (MEMBER, "critical")
+
+
+MEMBERS_OUTLASTING_THE_TIMEOUT = math.ceil(
+    TIMEOUT_SECONDS / (HUB_ATTEMPTS * HUB_READ_TIMEOUT_SECONDS)
+)
+"""Enough member accounts (12) that one hung AssumeRole each, its attempts spending their read
+timeout, outlasts the monitor's timeout."""
+
+
+def test_a_hung_sts_costs_one_bounded_assume_role_per_run_however_many_members(
+    invoke: Callable[..., dict[str, Any]],
+    *,
+    health_services: Callable[[], HealthServices],
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an inventory of 12 member accounts, checked one at a time (so that each member's
+    # time adds up as simulated), STS not answering AssumeRole, and a fleet run with the
+    # function's whole timeout
+    [template] = inventory["members"]
+    members = [
+        {**template, "account_id": f"{222222220000 + number}", "name": f"member-{number:02d}"}
+        for number in range(MEMBERS_OUTLASTING_THE_TIMEOUT)
+    ]
+    write_inventory({**inventory, "members": members})
+    monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
+    time = LambdaTime(TIMEOUT_SECONDS)
+    fault = hang_hub_operation(health_services(), "sts.AssumeRole", time, monkeypatch)
+    # WHEN the scheduled fleet run checks every member's cluster
+    result = invoke(FLEET_RUN, time.context())
+    # THEN STS was asked once, given up after its bounded attempts, and every other member
+    # failed at once on that timeout: the run checked all 12 in a small part of its timeout
+    # (one AssumeRole per member would have left members unchecked for lack of time)
+    assert fault.attempts == HUB_ATTEMPTS
+    assert time.spent <= HUB_CALL_SECONDS < TIMEOUT_SECONDS / 4
+    assert [report["account_id"] for report in result["clusters"]] == [
+        member["account_id"] for member in members
+    ]
+    for report in result["clusters"]:
+        [access] = report["checks"]
+        assert (access["name"], access["status"], access["severity"]) == (
+            "member_access",
+            "failed",
+            "critical",
+        )
+        assert f"cannot access account {report['account_id']}" in access["detail"]
+        assert "Read timeout" in access["detail"]
+    assert result["status"] == "critical"
+    # WHEN STS answers again and the next invocation checks one member's cluster
+    hub_sts = health_services().sessions.hub_client("sts")
+    hub_sts.meta.events.unregister("before-send.sts.AssumeRole", fault.hang)
+    assumed: list[str] = []
+    hub_sts.meta.events.register_first(
+        "before-send.sts.AssumeRole", lambda **_: assumed.append("AssumeRole")
+    )
+    checked = invoke(
+        {
+            "action": "check_cluster",
+            "account_id": members[-1]["account_id"],
+            "region": REGION,
+            "cluster": template["clusters"][0]["name"],
+        }
+    )
+    # THEN it asked STS again, and its checks ran in the member (access no longer failing; the
+    # member has no such cluster in moto, which its EKS answered)
+    assert assumed == ["AssumeRole"]
+    checks = {check["name"]: check["detail"] for check in checked["clusters"][0]["checks"]}
+    assert "member_access" not in checks
+    assert checks["cluster_status"] == "cluster does not exist in EKS"
 
 
 def test_a_hung_sns_fails_the_run_in_time_and_the_retry_sends_the_alert_once(

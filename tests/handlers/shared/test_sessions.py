@@ -166,7 +166,7 @@ def unanswered_assume_role(
 
 
 @pytest.mark.parametrize("timeout", [ReadTimeoutError, ConnectTimeoutError])
-def test_a_member_sts_did_not_answer_fails_at_once_until_the_next_invocation(
+def test_an_unanswered_assume_role_fails_every_member_at_once_until_the_next_invocation(
     sessions: AccountSessions,
     monkeypatch: pytest.MonkeyPatch,
     timeout: type[ConnectTimeoutError | ReadTimeoutError],
@@ -176,24 +176,29 @@ def test_a_member_sts_did_not_answer_fails_at_once_until_the_next_invocation(
     with pytest.raises(MemberAccessError) as first:
         sessions.client("eks", MEMBER, REGION)
     assert fault.attempts == HUB_ATTEMPTS
-    # WHEN STS answers again, and the same invocation asks for that member once more
+    # WHEN STS answers again, and the same invocation asks for that member once more, another
+    # region of it and another member
     fault.answering = True
-    with pytest.raises(MemberAccessError) as again:
-        sessions.session(MEMBER, REGION)
-    # THEN it fails at once with the same cause, STS not asked: the invocation would wait
-    # HUB_CALL_SECONDS for each of its node groups or checks in that member
+    asked = [(MEMBER, REGION), (MEMBER, "eu-west-1"), (OTHER_MEMBER, REGION)]
+    refusals = []
+    for account_id, region in asked:
+        with pytest.raises(MemberAccessError) as again:
+            sessions.session(account_id, region)
+        refusals.append(again.value)
+    # THEN each fails at once naming its own account and region, with the timeout as cause, STS
+    # not asked: every AssumeRole goes to the hub's one STS endpoint, and the invocation would
+    # otherwise wait HUB_CALL_SECONDS for each member
     assert fault.attempts == HUB_ATTEMPTS
-    assert (again.value.account_id, again.value.region) == (MEMBER, REGION)
-    assert again.value.cause == first.value.cause
-    # AND another member, another region of it and the hub are reached as before
-    assert sessions.client("sts", OTHER_MEMBER, REGION).get_caller_identity()["Account"] == (
-        OTHER_MEMBER
-    )
-    assert sessions.client("sts", MEMBER, "eu-west-1").get_caller_identity()["Account"] == MEMBER
+    assert [(refused.account_id, refused.region) for refused in refusals] == asked
+    assert all(refused.cause == first.value.cause for refused in refusals)
+    # AND the hub's own calls of STS are made as before
     assert sessions.hub_client("sts").get_caller_identity()["Account"] == MOTO_ACCOUNT
-    # WHEN the next invocation starts THEN STS is asked again for the member
+    # WHEN the next invocation starts THEN STS is asked again for every member
     sessions.unanswered_endpoints.forget()
-    assert sessions.client("sts", MEMBER, REGION).get_caller_identity()["Account"] == MEMBER
+    for account_id, region in asked:
+        assert sessions.client("sts", account_id, region).get_caller_identity()["Account"] == (
+            account_id
+        )
 
 
 def test_a_watched_member_client_is_given_up_after_the_callers_number_of_unanswered_calls(
