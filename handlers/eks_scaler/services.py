@@ -9,27 +9,8 @@ from typing import Any
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.observability import observability_for
-from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
+from fleet_shared.sessions import MEMBER_CALL_CONFIG, bounded_config
 from handlers.eks_scaler.environment import ScalerEnvironment
-
-MEMBER_CONNECT_TIMEOUT_SECONDS = 2
-MEMBER_READ_TIMEOUT_SECONDS = 6
-"""The scaler's calls in a member account (DescribeCluster, DescribeNodegroup, a page of
-ListNodegroups or DescribeTags, GetMetricData, UpdateNodegroupConfig) answer within a second or
-two; an endpoint silent this long is not going to answer."""
-MEMBER_ATTEMPTS = 2
-MEMBER_CALL_CONFIG = bounded_config(
-    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
-    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
-    attempts=MEMBER_ATTEMPTS,
-)
-MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CALL_CONFIG)
-"""The longest one member call takes, every attempt timing out (17 s): that node group fails,
-and the others go on. An endpoint is given up for the invocation after two such calls
-(`fleet_shared.unanswered_endpoints`), so a hung EKS and a hung Auto Scaling endpoint cost a run
-at most 68 s of its 120 s. With botocore's defaults (60 s to connect, 60 s to read, 5 retries)
-one hung UpdateNodegroupConfig outlasted the timeout: Lambda ended the run, and the node groups
-after it were not processed."""
 
 
 class ScalerServices(FunctionServices[ScalerEnvironment]):

@@ -141,6 +141,28 @@ an object per target, each of which would otherwise wait out `HUB_CALL_SECONDS` 
 to a hung SNS, 10 minutes). STS is not among them: its AssumeRole is given up through the same
 record, for every member at once, and refused as the member's `MemberAccessError` (`session`)."""
 
+MEMBER_CONNECT_TIMEOUT_SECONDS = 2
+MEMBER_READ_TIMEOUT_SECONDS = 6
+"""The member calls of eks_scaler, spot_optimizer and health_monitor (a DescribeCluster or
+DescribeNodegroup, a page of ListNodegroups, DescribeTags, DescribeSpotPriceHistory or
+DescribeAlarms, DescribeInstances of one instance, a GetMetricData, an UpdateNodegroupConfig)
+answer within a second or two; an endpoint silent this long is not going to answer."""
+MEMBER_ATTEMPTS = 2
+MEMBER_CALL_CONFIG = bounded_config(
+    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
+    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
+    attempts=MEMBER_ATTEMPTS,
+)
+MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CALL_CONFIG)
+"""The longest one member call of `MEMBER_CALL_CONFIG` takes, every attempt timing out (17 s,
+botocore's wait between the attempts included): that node group (eks_scaler), target
+(spot_optimizer: an account and region of the fleet analysis, a requested analysis or mix) or
+check (health_monitor) fails naming the timeout, and the others go on. With botocore's defaults
+(60 s to connect, 60 s to read, 6 attempts) one hung call took about 6 minutes, past the 120 s
+timeout of eks_scaler and health_monitor and the 300 s of spot_optimizer: Lambda ended the run,
+and what it had not come to was not done (the node groups after it, the fleet analysis of every
+target, the report and its alerts)."""
+
 STATE_TABLE_CONNECT_TIMEOUT_SECONDS = 1
 STATE_TABLE_READ_TIMEOUT_SECONDS = 2
 """DynamoDB answers the state table's calls (an item, a page of history, a two-item transaction)

@@ -33,8 +33,9 @@ from fleet_shared.exceptions import FleetError, MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.handler import Invocation
 from fleet_shared.observability import NAMESPACE, observability_for
+from fleet_shared.sessions import MEMBER_CALL_CONFIG
 from handlers.health_monitor.checks import CHECKS
-from handlers.health_monitor.checks.base import MEMBER_CALL_CONFIG, ClusterContext, ClusterTarget
+from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
 from handlers.health_monitor.incidents import Scope, Settlement, settle_incidents
 from handlers.health_monitor.report import CheckResult, worst_status
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices

@@ -20,13 +20,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.exceptions import FleetError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.observability import observability_for
-from fleet_shared.sessions import HUB_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
+from fleet_shared.sessions import HUB_CALL_SECONDS, MEMBER_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key
 from handlers.spot_optimizer.opportunities import analyze_opportunities
 from handlers.spot_optimizer.scoring import INSUFFICIENT_HISTORY
 from handlers.spot_optimizer.services import (
     FUNCTION_NAME,
-    MEMBER_CALL_SECONDS,
     PRICING_CALL_SECONDS,
     SpotServices,
 )

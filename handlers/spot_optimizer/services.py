@@ -10,39 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
+from fleet_shared.sessions import (
+    MEMBER_CALL_CONFIG,
+    MEMBER_CALL_SECONDS,
+    bounded_config,
+    longest_hung_call_seconds,
+)
 from fleet_shared.unanswered_endpoints import MEMBER_CALLS_GIVEN_UP_AFTER
 from handlers.spot_optimizer.environment import SpotEnvironment
 from handlers.spot_optimizer.prices import PRICING_REGION
 
 FUNCTION_NAME = "spot_optimizer"
 
-MEMBER_CONNECT_TIMEOUT_SECONDS = 2
-MEMBER_READ_TIMEOUT_SECONDS = 6
-"""The optimizer's calls in a member account (a page of DescribeSpotPriceHistory,
-DescribeInstances of one instance, a page of ListNodegroups, DescribeNodegroup,
-UpdateNodegroupConfig) answer within a second or two; an endpoint silent this long is not going
-to answer."""
-MEMBER_ATTEMPTS = 2
-MEMBER_CALL_CONFIG = bounded_config(
-    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
-    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
-    attempts=MEMBER_ATTEMPTS,
-)
-MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CALL_CONFIG)
-"""The longest one member call takes, every attempt timing out (17 s): that target (an account
-and region of the fleet analysis, a requested analysis or mix) fails naming the timeout, and the
-others go on. An endpoint is given up for the invocation after two such calls
-(`fleet_shared.unanswered_endpoints`), so the most an interruption's step spends on one hung
-endpoint (the fallback's +1 whose answer was lost, then the read of the node group's size) is
-HUNG_ENDPOINT_SECONDS, within the 45 s the warning's claim lasts from its renewal before the step
-(`interruptions.HANDLING_SECONDS`): no copy of the warning takes the claim over while this
-invocation still works on it. With botocore's defaults (60 s to connect, 60 s to read, 5
-retries) one hung call took about 6 minutes, past the function's 300 s timeout: Lambda ended the
-run, the fleet analysis answered nothing for any target, and a warning's claim had long lapsed."""
 HUNG_ENDPOINT_SECONDS = MEMBER_CALLS_GIVEN_UP_AFTER * MEMBER_CALL_SECONDS
-"""The most one member endpoint that never answers costs an invocation (34 s): its calls until
-it is given up."""
+"""The most one member endpoint that never answers costs an invocation (34 s): its calls
+(`sessions.MEMBER_CALL_SECONDS` each) until it is given up after two
+(`fleet_shared.unanswered_endpoints`). The most an interruption's step spends on one hung
+endpoint (the fallback's +1 whose answer was lost, then the read of the node group's size) is
+this, within the 45 s the warning's claim lasts from its renewal before the step
+(`interruptions.HANDLING_SECONDS`): no copy of the warning takes the claim over while this
+invocation still works on it."""
 
 PRICING_CONNECT_TIMEOUT_SECONDS = 2
 PRICING_READ_TIMEOUT_SECONDS = 6

@@ -18,7 +18,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.clock import Clock
 from fleet_shared.fan_out import Deadline
 from fleet_shared.inventory import Cluster
-from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.probe import Probe
@@ -28,23 +27,6 @@ CLUSTER_AWS_SECONDS = 20.0
 """What one cluster's AWS calls (EKS, Auto Scaling, CloudWatch, the state table, SNS) take when
 their endpoints answer, botocore's retries included; the probes of its endpoints come on top, each
 batch started only while this much is left after it."""
-
-MEMBER_CONNECT_TIMEOUT_SECONDS = 2
-MEMBER_READ_TIMEOUT_SECONDS = 6
-"""A check's calls in the member account (a DescribeCluster, a page of DescribeAlarms, a
-GetMetricData of one load balancer) answer within a second or two; an endpoint silent this long
-is not going to answer."""
-MEMBER_ATTEMPTS = 2
-MEMBER_CALL_CONFIG = bounded_config(
-    connect_seconds=MEMBER_CONNECT_TIMEOUT_SECONDS,
-    read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
-    attempts=MEMBER_ATTEMPTS,
-)
-MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CALL_CONFIG)
-"""The longest one member call takes, every attempt timing out (17 s, botocore's wait between
-the attempts included): the check is then one that could not run, and the others go on.
-botocore's defaults (60 s to connect, 60 s to read, 6 attempts) let one hung call outlast the
-function's 120 s timeout, ending the run with no report and no alert."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +97,7 @@ class ClusterContext:
         self,
     ) -> tuple[dict[str, Any] | None, ClientError | BotoCoreError | None]:
         # The error is kept too: three checks ask, and an EKS endpoint that does not answer would
-        # otherwise cost each of them MEMBER_CALL_SECONDS again.
+        # otherwise cost each of them `sessions.MEMBER_CALL_SECONDS` again.
         try:
             return dict(self.client("eks").describe_cluster(name=self.target.name)["cluster"]), None
         except ClientError as error:

@@ -18,10 +18,11 @@ from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, sizes
 
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key
+from fleet_shared.sessions import MEMBER_CALL_SECONDS
 from fleet_shared.unanswered_endpoints import MEMBER_CALLS_GIVEN_UP_AFTER
 from handlers.eks_scaler import app
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
-from handlers.eks_scaler.services import MEMBER_CALL_SECONDS, ScalerServices
+from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.conftest import FakeLambdaContext
 from tests.handlers.deadlines import LambdaTime
 

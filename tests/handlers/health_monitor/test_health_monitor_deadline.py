@@ -19,11 +19,11 @@ from fleet_shared.sessions import (
     HUB_ATTEMPTS,
     HUB_CALL_SECONDS,
     HUB_READ_TIMEOUT_SECONDS,
+    MEMBER_CALL_SECONDS,
     STATE_TABLE_ATTEMPTS,
     STATE_TABLE_CALL_SECONDS,
 )
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
-from handlers.health_monitor.checks.base import MEMBER_CALL_SECONDS
 from handlers.health_monitor.services import HealthServices
 from tests.handlers.deadlines import HungOperation, LambdaTime, hang_every_attempt
 

@@ -23,8 +23,6 @@ from handlers.cleanup_manager import cleanup
 from handlers.cost_analyzer import analysis as cost_analysis
 from handlers.demand_forecaster import cluster_forecasts
 from handlers.demand_forecaster import services as forecaster
-from handlers.eks_scaler import services as scaler
-from handlers.health_monitor.checks import base as health_checks
 from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
 from handlers.security_scanner import scan as security_scan
 from handlers.spot_optimizer import fleet as spot_fleet
@@ -39,9 +37,9 @@ FLEET_ATTEMPTS = 6
 FIGURES = {
     "hub calls": (sessions.HUB_CALL_CONFIG, sessions.HUB_CALL_SECONDS),
     "state table calls": (sessions.STATE_TABLE_CALL_CONFIG, sessions.STATE_TABLE_CALL_SECONDS),
-    "health_monitor member calls": (
-        health_checks.MEMBER_CALL_CONFIG,
-        health_checks.MEMBER_CALL_SECONDS,
+    "eks_scaler, spot_optimizer and health_monitor member calls": (
+        sessions.MEMBER_CALL_CONFIG,
+        sessions.MEMBER_CALL_SECONDS,
     ),
     "backup_scheduler member calls": (backup.MEMBER_CONFIG, backup.HUNG_MEMBER_CALL_SECONDS),
     "cleanup_manager member calls": (cleanup.MEMBER_CONFIG, cleanup.HUNG_MEMBER_CALL_SECONDS),
@@ -55,8 +53,6 @@ FIGURES = {
         cost_analysis.TARGET_CALL_SECONDS,
     ),
     "change_validator member reads": (validator.MEMBER_READ_CONFIG, validator.MEMBER_READ_SECONDS),
-    "eks_scaler member calls": (scaler.MEMBER_CALL_CONFIG, scaler.MEMBER_CALL_SECONDS),
-    "spot_optimizer member calls": (spot.MEMBER_CALL_CONFIG, spot.MEMBER_CALL_SECONDS),
     "spot_optimizer pricing calls": (spot.PRICING_CALL_CONFIG, spot.PRICING_CALL_SECONDS),
     "anomaly_detector target reads": (anomaly.TARGET_CALL_CONFIG, anomaly.HUNG_TARGET_CALL_SECONDS),
     "security_scanner member calls": (
@@ -183,7 +179,7 @@ DOC_FIGURES = {
         f"fails a call within {sessions.STATE_TABLE_CALL_SECONDS} s (`STATE_TABLE_CALL_SECONDS`)",
     ],
     "docs/functions/health_monitor.md": [
-        f"gets no answer is given up within {health_checks.MEMBER_CALL_SECONDS} s",
+        f"gets no answer is given up within {sessions.MEMBER_CALL_SECONDS} s",
     ],
     "docs/functions/backup_scheduler.md": [
         f"attempts: {backup.HUNG_MEMBER_CALL_SECONDS} s at most",
@@ -212,10 +208,10 @@ DOC_FIGURES = {
         f"give up a call within {longest_hung_call_seconds(CLUSTER_CALL_CONFIG)} s",
     ],
     "docs/functions/eks_scaler.md": [
-        f"answer is given up within {scaler.MEMBER_CALL_SECONDS} s",
+        f"answer is given up within {sessions.MEMBER_CALL_SECONDS} s",
     ],
     "docs/functions/spot_optimizer.md": [
-        f"answer is given up within {spot.MEMBER_CALL_SECONDS} s",
+        f"answer is given up within {sessions.MEMBER_CALL_SECONDS} s",
         f"costs a warning's step is {spot.HUNG_ENDPOINT_SECONDS} s, inside the"
         f" {interruptions.HANDLING_SECONDS} s its claim lasts",
         f"A Pricing API call that does not answer is given up within {spot.PRICING_CALL_SECONDS} s",

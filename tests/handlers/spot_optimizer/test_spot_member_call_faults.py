@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
 from catalog.functions import FUNCTIONS_BY_NAME
-from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.sessions import CLIENT_CONFIG, MEMBER_ATTEMPTS, MEMBER_CALL_SECONDS
 from handlers.spot_optimizer import app
 from handlers.spot_optimizer.exceptions import InterruptionNotRecordedError
 from handlers.spot_optimizer.fleet import FLEET_TARGET_SECONDS
@@ -26,8 +26,6 @@ from handlers.spot_optimizer.interruptions import HANDLING_SECONDS
 from handlers.spot_optimizer.keys import zone_interruptions_key
 from handlers.spot_optimizer.services import (
     HUNG_ENDPOINT_SECONDS,
-    MEMBER_ATTEMPTS,
-    MEMBER_CALL_SECONDS,
     PRICING_CALL_SECONDS,
     SpotServices,
 )
