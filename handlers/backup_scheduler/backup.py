@@ -47,7 +47,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import EventValidationError, MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
-from fleet_shared.function_services import FunctionServices
+from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.handler import Invocation
 from fleet_shared.lost_answers import gone_on_retry, watched_attempts
 from fleet_shared.observability import observability_for
@@ -149,20 +149,11 @@ class Retention:
         return now + (self.daily if frequency == DAILY else self.weekly)
 
 
-class BackupServices(FunctionServices[BackupEnvironment]):
+class BackupServices(WatchedMemberServices[BackupEnvironment]):
     """The hub-side dependencies of a backup run."""
 
-    def member_client(self, service: str, account_id: str, region: str) -> Any:
-        """A client of `service` in a member account and region, its calls bounded by
-        `MEMBER_CONFIG` and refused once its endpoint left `MEMBER_ENDPOINT_GIVEN_UP_AFTER`
-        calls of the invocation unanswered."""
-        return self.sessions.watched_member_client(
-            service,
-            account_id,
-            region,
-            MEMBER_CONFIG,
-            given_up_after=MEMBER_ENDPOINT_GIVEN_UP_AFTER,
-        )
+    member_call_config = MEMBER_CONFIG
+    member_calls_given_up_after = MEMBER_ENDPOINT_GIVEN_UP_AFTER
 
     @cached_property
     def retention(self) -> Retention:

@@ -36,7 +36,7 @@ from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
-from fleet_shared.function_services import FunctionServices
+from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.lost_answers import gone_on_retry
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
@@ -119,25 +119,16 @@ DUE = "due"
 SPARE = "spare"
 
 
-class CleanupServices(FunctionServices[CleanupEnvironment]):
+class CleanupServices(WatchedMemberServices[CleanupEnvironment]):
     """The hub-side dependencies of a cleanup run."""
+
+    member_call_config = MEMBER_CONFIG
+    member_calls_given_up_after = MEMBER_ENDPOINT_GIVEN_UP_AFTER
 
     @property
     def policy(self) -> CleanupPolicy:
         """The stack's cleanup policy, from the environment."""
         return self.environment.cleanup_policy
-
-    def member_client(self, service: str, account_id: str, region: str) -> Any:
-        """A client of `service` in a member account and region, its calls bounded by
-        `MEMBER_CONFIG` and refused once its endpoint left `MEMBER_ENDPOINT_GIVEN_UP_AFTER`
-        calls of the invocation unanswered."""
-        return self.sessions.watched_member_client(
-            service,
-            account_id,
-            region,
-            MEMBER_CONFIG,
-            given_up_after=MEMBER_ENDPOINT_GIVEN_UP_AFTER,
-        )
 
     @cached_property
     def notice(self) -> timedelta:

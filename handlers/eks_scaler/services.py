@@ -6,26 +6,27 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from fleet_shared.function_services import FunctionServices
+from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import MEMBER_CALL_CONFIG, bounded_config
+from fleet_shared.unanswered_endpoints import MEMBER_CALLS_GIVEN_UP_AFTER
 from handlers.eks_scaler.environment import ScalerEnvironment
 
 
-class ScalerServices(FunctionServices[ScalerEnvironment]):
+class ScalerServices(WatchedMemberServices[ScalerEnvironment]):
     """The scaler's services; tests build them with `ScalerServices.create(..., clock=...)`."""
+
+    member_call_config = MEMBER_CALL_CONFIG
+    member_calls_given_up_after = MEMBER_CALLS_GIVEN_UP_AFTER
+    """A node group's call that hangs fails it within `sessions.MEMBER_CALL_SECONDS` (17 s) and
+    the others go on; an endpoint is given up after two such calls, so a hung EKS and a hung Auto
+    Scaling endpoint cost a run at most 68 s of its 120 s."""
 
     @cached_property
     def logger(self) -> Any:
         """The function's logger (the same object as `FUNCTION.logger`)."""
         return observability_for(self.function_name).logger
-
-    def member_client(self, service: str, account_id: str, region: str) -> Any:
-        """A client of `service` in a member account and region, its calls bounded by
-        `MEMBER_CALL_CONFIG` and refused at once once its endpoint was given up in this
-        invocation (`AccountSessions.watched_member_client`)."""
-        return self.sessions.watched_member_client(service, account_id, region, MEMBER_CALL_CONFIG)
 
     @cached_property
     def forecaster_client(self) -> Any:

@@ -8,14 +8,16 @@ needs ALERT_TOPIC_ARN and never builds an SNS client. Tests build their own with
 
 A function that needs more (a retention policy, a secret cache) subclasses it and adds cached
 properties derived from the environment; it never adds constructor arguments, so `create` and the
-skeleton build every subclass the same way.
+skeleton build every subclass the same way. A function whose member clients are bounded and given
+up once their endpoint stops answering subclasses `WatchedMemberServices` and declares its
+`member_call_config` and `member_calls_given_up_after`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
@@ -23,6 +25,8 @@ from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.sessions import AccountSessions
 
 if TYPE_CHECKING:
+    from botocore.config import Config
+
     from fleet_shared.alerts import AlertPublisher
     from fleet_shared.inventory import FleetInventory
     from fleet_shared.state_table import StateTable
@@ -101,3 +105,25 @@ class FunctionServices(Generic[EnvironmentT]):
         if bucket is None:
             raise ConfigurationError("DATA_BUCKET_NAME", "is required to read the fleet inventory")
         return load_inventory(self.hub_client("s3"), bucket, self.environment.fleet_inventory_key)
+
+
+class WatchedMemberServices(FunctionServices[EnvironmentT]):
+    """The services of a function whose member clients are watched: each subclass declares the
+    config of its member calls and after how many unanswered calls of an invocation a member
+    endpoint is given up."""
+
+    member_call_config: ClassVar[Config]
+    member_calls_given_up_after: ClassVar[int]
+
+    def member_client(self, service: str, account_id: str, region: str) -> Any:
+        """A client of `service` in a member account and region, its calls bounded by
+        `member_call_config` and refused at once once its endpoint left
+        `member_calls_given_up_after` calls of the invocation unanswered
+        (`AccountSessions.watched_member_client`)."""
+        return self.sessions.watched_member_client(
+            service,
+            account_id,
+            region,
+            self.member_call_config,
+            given_up_after=self.member_calls_given_up_after,
+        )

@@ -36,7 +36,7 @@ from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import TimeBudget, map_isolated
-from fleet_shared.function_services import FunctionServices
+from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.sessions import (
     HUB_CALL_SECONDS,
     STATE_TABLE_CALL_SECONDS,
@@ -122,8 +122,11 @@ A direct scan starts a target only with this much time left beyond SCAN_TARGET_S
 endpoint out of reach cannot keep it past Lambda's timeout."""
 
 
-class ScanServices(FunctionServices[ScannerEnvironment]):
+class ScanServices(WatchedMemberServices[ScannerEnvironment]):
     """The hub-side dependencies of a scan."""
+
+    member_call_config = MEMBER_CALL_CONFIG
+    member_calls_given_up_after = MEMBER_ENDPOINT_GIVEN_UP_AFTER
 
     @cached_property
     def security_hub(self) -> Any:
@@ -142,18 +145,6 @@ class ScanServices(FunctionServices[ScannerEnvironment]):
     def sqs(self) -> Any:
         """SQS of the hub account: the fan-out queue."""
         return self.hub_client("sqs")
-
-    def member_client(self, service: str, account_id: str, region: str) -> Any:
-        """A client of `service` in a member account and region, its calls bounded by
-        `MEMBER_CALL_CONFIG` and refused once its endpoint left `MEMBER_ENDPOINT_GIVEN_UP_AFTER`
-        calls of the invocation unanswered."""
-        return self.sessions.watched_member_client(
-            service,
-            account_id,
-            region,
-            MEMBER_CALL_CONFIG,
-            given_up_after=MEMBER_ENDPOINT_GIVEN_UP_AFTER,
-        )
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet_shared.function_services import FunctionServices
+from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.sessions import (
     MEMBER_CALL_CONFIG,
     MEMBER_CALL_SECONDS,
@@ -50,14 +50,11 @@ the table at once. With botocore's defaults one hung GetProducts took about 6 mi
 type: Lambda ended the analysis at its 300 s timeout."""
 
 
-class SpotServices(FunctionServices[SpotEnvironment]):
+class SpotServices(WatchedMemberServices[SpotEnvironment]):
     """The optimizer's services: environment, sessions, state table, alerts and clock."""
 
-    def member_client(self, service: str, account_id: str, region: str) -> Any:
-        """A client of `service` in a member account and region, its calls bounded by
-        `MEMBER_CALL_CONFIG` and refused at once once its endpoint was given up in this
-        invocation (`AccountSessions.watched_member_client`)."""
-        return self.sessions.watched_member_client(service, account_id, region, MEMBER_CALL_CONFIG)
+    member_call_config = MEMBER_CALL_CONFIG
+    member_calls_given_up_after = MEMBER_CALLS_GIVEN_UP_AFTER
 
     def pricing_client(self) -> Any:
         """The hub's Pricing API client (`PRICING_REGION`), its calls bounded by
