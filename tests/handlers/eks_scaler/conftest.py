@@ -17,10 +17,12 @@ from scaler_helpers import (
     create_cluster,
     member_session,
 )
+from scaling_harness import Scaling, count_scaling_calls
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.handler import Invocation
+from fleet_shared.state_table import StateTable
 from handlers.eks_scaler import app
 from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.services import ScalerServices
@@ -94,3 +96,24 @@ def no_default_amis(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto's EKS node groups touch the EC2 backend, which otherwise loads thousands of AMIs per
     account and region; none of these tests needs them."""
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+@pytest.fixture
+def scaling(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> Scaling:
+    """The scaler with what it did and the notices it sent, counting its scaling calls."""
+    return Scaling(
+        scaler,
+        services,
+        member_eks,
+        alert_inbox,
+        state_table,
+        fake_clock,
+        count_scaling_calls(services),
+    )
