@@ -133,6 +133,11 @@ def run_after_the_retention(backup: Invoke, clock: ManualClock) -> dict[str, Any
     return backup({"action": "backup"})
 
 
+def member_a_run(backup: Invoke) -> dict[str, Any]:
+    """What the schedule's run reports of member A."""
+    return target_of(backup({"action": "backup"}), MEMBER_A)
+
+
 def member_a_client_after_a_dry_run(
     backup: Invoke, built_services: list[BackupServices], service: str
 ) -> Any:
@@ -583,14 +588,14 @@ def test_an_expired_copy_deleted_whose_answer_was_lost_counts_as_deleted_on_boto
     operation: str,
 ) -> None:
     # GIVEN member A's copies of the first day, past their 7-day retention a week later
-    first_copies = {c["id"] for c in target_of(backup({"action": "backup"}), MEMBER_A)["copies"]}
+    first_copies = {c["id"] for c in member_a_run(backup)["copies"]}
     fake_clock.advance(8 * DAY)
     # AND member A applying the first deletion of one kind but its answer lost, so botocore
     # sends it again and is told the copy does not exist
     member_client = built_services[0].member_client(service, MEMBER_A, REGION)
     lost = lose_first_answer(member_client, service, operation)
     # WHEN the schedule runs
-    target = target_of(backup({"action": "backup"}), MEMBER_A)
+    target = member_a_run(backup)
     # THEN every expired copy is reported deleted, none as failed
     assert lost.lost == 1
     assert {entry["id"] for entry in target["expired"]} == first_copies
@@ -696,7 +701,7 @@ def test_dry_run_reports_copies_and_deletions_and_changes_nothing(
     assert ({s["SnapshotId"] for s in _snapshots(ec2)}, _backup_names(dynamodb)) == before
     # AND the day is not claimed: the real run afterwards still copies
     monkeypatch.setenv("FLEET_DRY_RUN", "false")
-    assert target_of(backup({"action": "backup"}), MEMBER_A)["created"] == 2
+    assert member_a_run(backup)["created"] == 2
 
 
 @pytest.mark.parametrize(
@@ -792,7 +797,7 @@ def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
     )
     first_day = f"{fake_clock.now():%Y%m%d}"
     # WHEN the schedule runs
-    first = target_of(backup({"action": "backup"}), MEMBER_A)
+    first = member_a_run(backup)
     # THEN the table is reported as failed
     assert refused.attempts > 0
     assert [error["resource"] for error in first["errors"]] == ["orders"]
@@ -803,49 +808,91 @@ def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
     assert [name for name in _backup_names(dynamodb) if name.endswith(first_day)] == []
 
 
-@pytest.mark.usefixtures("no_retry_waits")
+@pytest.fixture
+def member_a_ec2_of_the_handler(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    no_retry_waits: None,
+) -> Any:
+    """Member A's EC2 client of the handler's services (after a dry run), botocore sending its
+    retries at once: a lost answer injected there reaches the next run."""
+    return member_a_client_after_a_dry_run(backup, built_services, "ec2")
+
+
+@pytest.fixture
+def member_a_dynamodb_of_the_handler(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    no_retry_waits: None,
+) -> Any:
+    """Member A's DynamoDB client of the handler's services (after a dry run), botocore sending
+    its retries at once: a lost answer injected there reaches the next run."""
+    return member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
+
+
+def assert_the_volumes_copy_is_its_new_snapshot(
+    target: dict[str, Any], ec2: Any, volume_id: str, *, older: tuple[str, ...] = ()
+) -> None:
+    """The run made one snapshot of `volume_id` besides the `older` ones, reports it as the
+    volume's copy, and failed nothing."""
+    [made] = [
+        s["SnapshotId"]
+        for s in _snapshots(ec2)
+        if s["VolumeId"] == volume_id and s["SnapshotId"] not in older
+    ]
+    assert [c.get("id") for c in target["copies"] if c["source"] == volume_id] == [made]
+    assert target["failed"] == 0, target.get("errors")
+
+
+def assert_the_tables_copy_is(target: dict[str, Any], made: dict[str, Any]) -> None:
+    """The run reports the backup `made` (a BackupSummary) as the table's copy, and failed
+    nothing."""
+    [copy] = [c for c in target["copies"] if c["kind"] == "dynamodb_backup"]
+    assert copy["id"] == made["BackupArn"]
+    assert target["failed"] == 0, target.get("errors")
+
+
 def test_a_snapshot_created_whose_answer_was_lost_is_made_once(
-    backup: Invoke, member_a: dict[str, Any], built_services: list[BackupServices]
+    backup: Invoke, member_a: dict[str, Any], member_a_ec2_of_the_handler: Any
 ) -> None:
     # GIVEN member A's daily volume, and member A applying the first CreateSnapshot of it but its
     # answer lost, so botocore sends it again
     ec2, daily = member_a["ec2"], member_a["daily"]
-    member_ec2 = member_a_client_after_a_dry_run(backup, built_services, "ec2")
-    lost = lose_first_answer(member_ec2, "ec2", "CreateSnapshot", body_with=(daily.encode(),))
+    lost = lose_first_answer(
+        member_a_ec2_of_the_handler, "ec2", "CreateSnapshot", body_with=(daily.encode(),)
+    )
     # WHEN the schedule runs
-    target = target_of(backup({"action": "backup"}), MEMBER_A)
+    target = member_a_run(backup)
     # THEN the volume has one snapshot, the one the result reports
     assert lost.lost == 1
-    [made] = [s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == daily]
-    assert [c["id"] for c in target["copies"] if c["source"] == daily] == [made]
-    assert target["failed"] == 0, target.get("errors")
+    assert_the_volumes_copy_is_its_new_snapshot(target, ec2, daily)
 
 
-@pytest.mark.usefixtures("no_retry_waits")
 def test_a_snapshot_whose_retry_ec2_refused_is_the_copy_the_lost_attempt_made(
-    backup: Invoke, member_a: dict[str, Any], built_services: list[BackupServices]
+    backup: Invoke, member_a: dict[str, Any], member_a_ec2_of_the_handler: Any
 ) -> None:
     # GIVEN member A's daily volume, and member A applying the first CreateSnapshot of it but its
     # answer lost, then refusing botocore's retry (a second snapshot of a volume within 15 s)
     ec2, daily = member_a["ec2"], member_a["daily"]
-    member_ec2 = member_a_client_after_a_dry_run(backup, built_services, "ec2")
     fault = refuse_retry_after_lost_answer(
-        member_ec2, "ec2", "CreateSnapshot", "SnapshotCreationPerVolumeRateExceeded"
+        member_a_ec2_of_the_handler,
+        "ec2",
+        "CreateSnapshot",
+        "SnapshotCreationPerVolumeRateExceeded",
     )
     # WHEN the schedule runs
-    target = target_of(backup({"action": "backup"}), MEMBER_A)
+    target = member_a_run(backup)
     # THEN the snapshot the first attempt made is reported as the volume's copy, not a failure
     assert (fault.lost, fault.refused) == (1, 1)
-    [made] = [s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == daily]
-    assert [c.get("id") for c in target["copies"] if c["source"] == daily] == [made]
-    assert target["failed"] == 0, target.get("errors")
+    assert_the_volumes_copy_is_its_new_snapshot(target, ec2, daily)
 
 
-@pytest.mark.usefixtures("no_retry_waits")
 def test_a_snapshot_whose_retry_ec2_refused_is_not_taken_for_a_failed_snapshot_of_the_day(
     backup: Invoke,
     member_a: dict[str, Any],
-    built_services: list[BackupServices],
+    member_a_ec2_of_the_handler: Any,
     fake_clock: ManualClock,
 ) -> None:
     # GIVEN member A's daily volume with a snapshot of the run's day that EC2 failed (state
@@ -865,21 +912,17 @@ def test_a_snapshot_whose_retry_ec2_refused_is_not_taken_for_a_failed_snapshot_o
         ],
     )["SnapshotId"]
     ec2_backends[MEMBER_A][REGION].snapshots[failed].status = "error"
-    backup({"action": "backup", "dry_run": True})
-    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
     fault = refuse_retry_after_lost_answer(
-        member_ec2, "ec2", "CreateSnapshot", "SnapshotCreationPerVolumeRateExceeded"
+        member_a_ec2_of_the_handler,
+        "ec2",
+        "CreateSnapshot",
+        "SnapshotCreationPerVolumeRateExceeded",
     )
     # WHEN the schedule runs
-    target = target_of(backup({"action": "backup"}), MEMBER_A)
+    target = member_a_run(backup)
     # THEN the volume's copy is the snapshot the lost attempt made, not the failed one
     assert (fault.lost, fault.refused) == (1, 1)
-    [made] = [
-        s["SnapshotId"]
-        for s in _snapshots(ec2)
-        if s["VolumeId"] == daily and s["SnapshotId"] != failed
-    ]
-    assert [c.get("id") for c in target["copies"] if c["source"] == daily] == [made]
+    assert_the_volumes_copy_is_its_new_snapshot(target, ec2, daily, older=(failed,))
 
 
 @dataclass
@@ -920,14 +963,13 @@ def test_a_copy_made_after_a_lost_answer_is_reported_when_its_duplicate_hunt_tim
     # GIVEN member A applying the first create of a daily copy but its answer lost, so
     # botocore's retry makes the copy, and then not answering the listing that hunts the lost
     # attempt's duplicate (the step's own listing, before it, is answered)
-    backup({"action": "backup", "dry_run": True})
-    member_client = built_services[0].member_client(service, MEMBER_A, REGION)
+    member_client = member_a_client_after_a_dry_run(backup, built_services, service)
     lost = lose_first_answer(member_client, service, create)
     member_client.meta.events.register_first(
         f"before-send.{service}.{listing}", _TimesOutAfter(listed_before)
     )
     # WHEN the schedule runs
-    target = target_of(backup({"action": "backup"}), MEMBER_A)
+    target = member_a_run(backup)
     # THEN the copy botocore's retry made is reported, though the step ended at the timeout
     assert lost.lost == 1
     assert "Read timeout" in str(target.get("errors"))
@@ -935,37 +977,32 @@ def test_a_copy_made_after_a_lost_answer_is_reported_when_its_duplicate_hunt_tim
     assert copy["id"]
 
 
-@pytest.mark.usefixtures("no_retry_waits")
 def test_a_backup_created_whose_answer_was_lost_is_made_once_and_expires(
     backup: Invoke,
     member_a: dict[str, Any],
-    built_services: list[BackupServices],
+    member_a_dynamodb_of_the_handler: Any,
     fake_clock: ManualClock,
 ) -> None:
     # GIVEN member A's daily table, and member A applying the first CreateBackup but its answer
     # lost, so botocore sends it again
     dynamodb = member_a["dynamodb"]
-    member_dynamodb = member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
-    lost = lose_first_answer(member_dynamodb, "dynamodb", "CreateBackup")
+    lost = lose_first_answer(member_a_dynamodb_of_the_handler, "dynamodb", "CreateBackup")
     first_day = todays_orders_backup_name(fake_clock)
     # WHEN the schedule runs
-    first = target_of(backup({"action": "backup"}), MEMBER_A)
+    first = member_a_run(backup)
     # THEN the table has one backup of the day, the one the result reports
     assert lost.lost == 1
     [made] = [b for b in dynamodb.list_backups()["BackupSummaries"] if b["BackupName"] == first_day]
-    [copy] = [c for c in first["copies"] if c["kind"] == "dynamodb_backup"]
-    assert copy["id"] == made["BackupArn"]
-    assert first["failed"] == 0, first.get("errors")
+    assert_the_tables_copy_is(first, made)
     # AND once its retention has run out, no backup of that day is left
     run_after_the_retention(backup, fake_clock)
     assert first_day not in _backup_names(dynamodb)
 
 
-@pytest.mark.usefixtures("no_retry_waits")
 def test_a_second_backup_a_lost_answer_made_that_cannot_be_deleted_expires_with_the_first(
     backup: Invoke,
     member_a: dict[str, Any],
-    built_services: list[BackupServices],
+    member_a_dynamodb_of_the_handler: Any,
     fake_clock: ManualClock,
 ) -> None:
     # GIVEN a run today (moto dates a backup by the real clock), member A applying the first
@@ -973,9 +1010,8 @@ def test_a_second_backup_a_lost_answer_made_that_cannot_be_deleted_expires_with_
     # refusing to delete either
     dynamodb = member_a["dynamodb"]
     fake_clock.set(datetime.now(UTC))
-    member_dynamodb = member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
-    lose_first_answer(member_dynamodb, "dynamodb", "CreateBackup")
-    refused = fail_every_attempt(member_dynamodb, "dynamodb", "DeleteBackup")
+    lose_first_answer(member_a_dynamodb_of_the_handler, "dynamodb", "CreateBackup")
+    refused = fail_every_attempt(member_a_dynamodb_of_the_handler, "dynamodb", "DeleteBackup")
     first_day = todays_orders_backup_name(fake_clock)
     # WHEN the schedule runs
     backup({"action": "backup"})
@@ -987,32 +1023,30 @@ def test_a_second_backup_a_lost_answer_made_that_cannot_be_deleted_expires_with_
     assert first_day not in _backup_names(dynamodb)
 
 
-@pytest.mark.usefixtures("no_retry_waits")
 def test_a_backup_whose_retry_is_refused_as_in_use_is_the_copy_the_lost_attempt_made(
     backup: Invoke,
     member_a: dict[str, Any],
-    built_services: list[BackupServices],
+    member_a_dynamodb_of_the_handler: Any,
     fake_clock: ManualClock,
 ) -> None:
     # GIVEN member A's daily table, member A applying the first CreateBackup but its answer
     # lost, and refusing the retry with BackupInUseException (the first backup being created)
     dynamodb = member_a["dynamodb"]
-    member_dynamodb = member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
     fault = refuse_retry_after_lost_answer(
-        member_dynamodb, "dynamodb", "CreateBackup", "BackupInUseException"
+        member_a_dynamodb_of_the_handler, "dynamodb", "CreateBackup", "BackupInUseException"
     )
     first_day = todays_orders_backup_name(fake_clock)
     # WHEN the schedule runs
-    first = target_of(backup({"action": "backup"}), MEMBER_A)
+    first = member_a_run(backup)
     # THEN the backup the first attempt made is reported as the table's copy, not a failure
     assert fault.lost == 1
     assert fault.refused >= 1
     [made] = dynamodb.list_backups()["BackupSummaries"]
-    [copy] = [c for c in first["copies"] if c["kind"] == "dynamodb_backup"]
-    assert copy["id"] == made["BackupArn"]
-    assert first["failed"] == 0, first.get("errors")
+    assert_the_tables_copy_is(first, made)
     # AND once its retention has run out, it is deleted
-    member_dynamodb.meta.events.unregister("before-send.dynamodb.CreateBackup", fault)
+    member_a_dynamodb_of_the_handler.meta.events.unregister(
+        "before-send.dynamodb.CreateBackup", fault
+    )
     later = target_of(run_after_the_retention(backup, fake_clock), MEMBER_A)
     assert later["failed"] == 0, later.get("errors")
     assert first_day not in _backup_names(dynamodb)
