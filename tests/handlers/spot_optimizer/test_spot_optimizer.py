@@ -191,6 +191,35 @@ def interrupt_four(invoke: Invoke, services: SpotServices) -> dict[str, Any]:
     return result
 
 
+def auto_applying_services_and_their_member_eks(
+    make_services: MakeServices,
+) -> tuple[SpotServices, Any]:
+    """Services with auto-apply on, and the member EKS client they send the fallback's
+    UpdateNodegroupConfig through, where a test injects its fault."""
+    services = make_services(SPOT_AUTO_APPLY="true")
+    return services, services.member_client("eks", MEMBER_A, REGION)
+
+
+def assert_the_plus_one_made_and_announced_once(
+    result: dict[str, Any], member_eks: Any, alert_inbox: Any
+) -> None:
+    """The fallback reports its +1 of system as made, system is at 3 (from 2), and the notice of
+    the +1 reached the alert topics once."""
+    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
+    assert desired_size(member_eks, "system") == 3
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
+
+
+def assert_a_fifth_warning_adds_no_second_node(
+    invoke: Invoke, services: SpotServices, member_eks: Any
+) -> None:
+    """A fifth interruption within the hour finds the hour's +1 applied, system staying at 3."""
+    again = invoke(next_batch_spot_warning(services), services, "inv")
+    assert again["fallback"]["status"] == "already_applied"
+    assert desired_size(member_eks, "system") == 3
+
+
 def test_threshold_exceeded_proposes_an_on_demand_increase(
     invoke: Invoke, make_services: MakeServices, member_eks: Any
 ) -> None:
@@ -221,17 +250,14 @@ def test_auto_apply_raises_the_member_on_demand_group_not_the_hubs(
     assert change.record["source"] == "spot_optimizer"
     assert change.record["new"]["desired_size"] == 3
     # AND a fifth interruption within the hour does not add another node
-    again = invoke(next_batch_spot_warning(services), services, "inv")
-    assert again["fallback"]["status"] == "already_applied"
-    assert desired_size(member_eks, "system") == 3
+    assert_a_fifth_warning_adds_no_second_node(invoke, services, member_eks)
 
 
 def test_a_fallback_eks_refused_is_applied_by_the_next_warning_of_the_hour(
     invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
 ) -> None:
     # GIVEN auto-apply on, and EKS failing every attempt of UpdateNodegroupConfig
-    services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.member_client("eks", MEMBER_A, REGION)
+    services, eks = auto_applying_services_and_their_member_eks(make_services)
     fault = fail_every_attempt(eks, "eks", "UpdateNodegroupConfig")
     # WHEN the threshold is exceeded
     failed = interrupt_four(invoke, services)
@@ -245,10 +271,7 @@ def test_a_fallback_eks_refused_is_applied_by_the_next_warning_of_the_hour(
     again = invoke(next_batch_spot_warning(services), services, "inv")
     # THEN the +1 is applied now (the failed attempt did not use up the hour's one +1) and
     # announced once
-    assert again["fallback"]["status"] == "scaling_initiated"
-    assert desired_size(member_eks, "system") == 3
-    titles = [item.alert["title"] for item in alert_inbox.receive()]
-    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
+    assert_the_plus_one_made_and_announced_once(again, member_eks, alert_inbox)
 
 
 @pytest.mark.usefixtures("no_retry_waits")
@@ -257,8 +280,7 @@ def test_a_fallback_whose_retry_eks_refused_as_in_use_counts_as_the_hours_one_pl
 ) -> None:
     # GIVEN auto-apply on, and EKS applying the first UpdateNodegroupConfig but its answer lost,
     # then refusing botocore's retry with ResourceInUseException (the node group is updating)
-    services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.member_client("eks", MEMBER_A, REGION)
+    services, eks = auto_applying_services_and_their_member_eks(make_services)
     fault = refuse_retry_after_lost_answer(
         eks, "eks", "UpdateNodegroupConfig", "ResourceInUseException"
     )
@@ -266,18 +288,13 @@ def test_a_fallback_whose_retry_eks_refused_as_in_use_counts_as_the_hours_one_pl
     result = interrupt_four(invoke, services)
     # THEN the +1 the first attempt made is reported, recorded and announced as applied
     assert (fault.lost, fault.refused) == (1, 1)
-    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
-    assert desired_size(member_eks, "system") == 3
     change = services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system"))
     assert change is not None
     assert change.record["new"]["desired_size"] == 3
-    titles = [item.alert["title"] for item in alert_inbox.receive()]
-    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
+    assert_the_plus_one_made_and_announced_once(result, member_eks, alert_inbox)
     # AND a fifth interruption within the hour does not add another node
     eks.meta.events.unregister("before-send.eks.UpdateNodegroupConfig", fault)
-    again = invoke(next_batch_spot_warning(services), services, "inv")
-    assert again["fallback"]["status"] == "already_applied"
-    assert desired_size(member_eks, "system") == 3
+    assert_a_fifth_warning_adds_no_second_node(invoke, services, member_eks)
 
 
 @pytest.mark.usefixtures("no_retry_waits")
@@ -286,23 +303,17 @@ def test_a_fallback_whose_answer_was_lost_and_whose_retry_could_not_connect_is_m
 ) -> None:
     # GIVEN auto-apply on, and EKS applying the first UpdateNodegroupConfig but its answer lost,
     # then botocore's retries failing to connect (botocore raises the last attempt's error)
-    services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.member_client("eks", MEMBER_A, REGION)
+    services, eks = auto_applying_services_and_their_member_eks(make_services)
     fault = lose_first_answer(eks, "eks", "UpdateNodegroupConfig", then_unreachable=True)
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, services)
     # THEN the +1 the first attempt made is reported, recorded and announced as applied
     assert fault.lost == 1
-    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
+    assert_the_plus_one_made_and_announced_once(result, member_eks, alert_inbox)
     assert result["fallback"]["update_id"] is None
-    assert desired_size(member_eks, "system") == 3
-    titles = [item.alert["title"] for item in alert_inbox.receive()]
-    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
     # AND a fifth interruption within the hour, EKS answering again, adds no second node
     fault.unreachable_after = False
-    again = invoke(next_batch_spot_warning(services), services, "inv")
-    assert again["fallback"]["status"] == "already_applied"
-    assert desired_size(member_eks, "system") == 3
+    assert_a_fifth_warning_adds_no_second_node(invoke, services, member_eks)
 
 
 def test_a_fallback_whose_answer_cannot_be_read_counts_as_the_hours_one_plus_one(
@@ -310,21 +321,15 @@ def test_a_fallback_whose_answer_cannot_be_read_counts_as_the_hours_one_plus_one
 ) -> None:
     # GIVEN auto-apply on, and EKS applying the UpdateNodegroupConfig but answering with a body
     # that cannot be read
-    services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.member_client("eks", MEMBER_A, REGION)
+    services, eks = auto_applying_services_and_their_member_eks(make_services)
     malformed = answer_malformed(eks, "eks", "UpdateNodegroupConfig", b"<html>gateway</html>")
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, services)
     # THEN the +1 EKS made is reported, recorded and announced as applied
     assert malformed.answered == 1
-    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
-    assert desired_size(member_eks, "system") == 3
-    titles = [item.alert["title"] for item in alert_inbox.receive()]
-    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
+    assert_the_plus_one_made_and_announced_once(result, member_eks, alert_inbox)
     # AND a fifth interruption within the hour adds no second node
-    again = invoke(next_batch_spot_warning(services), services, "inv")
-    assert again["fallback"]["status"] == "already_applied"
-    assert desired_size(member_eks, "system") == 3
+    assert_a_fifth_warning_adds_no_second_node(invoke, services, member_eks)
 
 
 @pytest.mark.usefixtures("no_retry_waits")
@@ -334,8 +339,7 @@ def test_a_fallback_eks_applied_then_answered_with_a_server_error_is_made_once_i
     # GIVEN auto-apply on, and EKS applying the first UpdateNodegroupConfig but answering it with
     # a server error (HTTP 500, which botocore retries), then refusing the retry with
     # ResourceInUseException (the node group is updating)
-    services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.member_client("eks", MEMBER_A, REGION)
+    services, eks = auto_applying_services_and_their_member_eks(make_services)
     fault = fail_after_applying_then_refuse(
         eks, "eks", "UpdateNodegroupConfig", "ServerException", "ResourceInUseException"
     )
@@ -343,15 +347,10 @@ def test_a_fallback_eks_applied_then_answered_with_a_server_error_is_made_once_i
     result = interrupt_four(invoke, services)
     # THEN the +1 EKS made is reported and announced as applied
     assert (fault.applied, fault.refused) == (1, 1)
-    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
-    assert desired_size(member_eks, "system") == 3
-    titles = [item.alert["title"] for item in alert_inbox.receive()]
-    assert titles.count(f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3") == 1
+    assert_the_plus_one_made_and_announced_once(result, member_eks, alert_inbox)
     # AND a fifth interruption within the hour, EKS answering again, adds no second node
     eks.meta.events.unregister("before-send.eks.UpdateNodegroupConfig", fault)
-    again = invoke(next_batch_spot_warning(services), services, "inv")
-    assert again["fallback"]["status"] == "already_applied"
-    assert desired_size(member_eks, "system") == 3
+    assert_a_fifth_warning_adds_no_second_node(invoke, services, member_eks)
 
 
 @pytest.mark.usefixtures("no_retry_waits")
@@ -360,8 +359,7 @@ def test_a_fallback_throttled_then_refused_leaves_the_hours_plus_one_to_the_next
 ) -> None:
     # GIVEN auto-apply on, and EKS throttling the first UpdateNodegroupConfig and refusing
     # botocore's retry with ResourceInUseException: no attempt was applied
-    services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.member_client("eks", MEMBER_A, REGION)
+    services, eks = auto_applying_services_and_their_member_eks(make_services)
     fault = throttle_then_refuse(eks, "eks", "UpdateNodegroupConfig", "ResourceInUseException")
     # WHEN the threshold is exceeded
     failed = interrupt_four(invoke, services)
@@ -388,8 +386,7 @@ def test_a_fallback_the_proxy_never_passed_to_eks_leaves_the_hours_plus_one_to_t
 ) -> None:
     # GIVEN auto-apply on, and the function's egress proxy refusing every attempt of
     # UpdateNodegroupConfig: no attempt reached EKS
-    services = make_services(SPOT_AUTO_APPLY="true")
-    eks = services.member_client("eks", MEMBER_A, REGION)
+    services, eks = auto_applying_services_and_their_member_eks(make_services)
     eks.meta.events.register_first("before-send.eks.UpdateNodegroupConfig", _proxy_refuses)
     # WHEN the threshold is exceeded
     failed = interrupt_four(invoke, services)
