@@ -13,6 +13,7 @@ import pytest
 import yaml
 from moto.eks.models import eks_backends
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, sizes
+from scaling_harness import Scaling
 
 from components.schedule_payloads import cluster_schedule_payload
 from components.settings import load_settings, settings_document
@@ -528,22 +529,19 @@ def test_a_scale_down_eks_refuses_leaves_no_saved_sizes_for_the_morning_to_resto
     assert state_table.get_value(web_key, SAVED_SIZES_NAME) is None
 
 
-def test_a_scheduled_run_that_finds_a_node_group_locked_fails_so_its_retry_scales_it(  # noqa: PLR0917
-    scaler: Scaler,
-    services: ScalerServices,
-    member_eks: Any,
-    alert_inbox: Any,
-    state_table: StateTable,
-    fake_clock: ManualClock,
+def test_a_scheduled_run_that_finds_a_node_group_locked_fails_so_its_retry_scales_it(
+    scaling: Scaling,
 ) -> None:
     # GIVEN an operator's request on system whose lock release DynamoDB refused (every attempt),
     # so system's lock stays held for its lease
-    dynamodb = services.hub_client("dynamodb")
+    dynamodb = scaling.services.hub_client("dynamodb")
     fault = fail_every_attempt(dynamodb, "dynamodb", "DeleteItem")
-    scaler(event("scale_up", {"name": "system", "desired_size": 2}, request_id="ops-2"), "ops")
+    scaling.scaler(
+        event("scale_up", {"name": "system", "desired_size": 2}, request_id="ops-2"), "ops"
+    )
     fault.healed = True
     # WHEN the evening schedule's run comes 30 s later, within the lease
-    fake_clock.advance(30)
+    scaling.clock.advance(30)
     evening = event(
         "scale_down",
         {"name": "system", "desired_size": 1},
@@ -554,22 +552,22 @@ def test_a_scheduled_run_that_finds_a_node_group_locked_fails_so_its_retry_scale
     # THEN web is scaled and announced, and the run fails naming system's lock, so the
     # platform retries it rather than leaving system at its daytime size all night unnoticed
     with pytest.raises(ScheduledRunUnfinishedError, match="system: locked"):
-        scaler(evening, "inv-1")
-    assert sizes(member_eks, "web")["desired_size"] == 2
-    assert sizes(member_eks, "system")["desired_size"] == 2
-    assert len(alert_inbox.receive()) == 1
+        scaling.scaler(evening, "inv-1")
+    assert scaling.desired_size("web") == 2
+    assert scaling.desired_size("system") == 2
+    assert len(scaling.alert_inbox.receive()) == 1
     # WHEN the platform's retry comes after the lease
-    fake_clock.advance(180)
-    retried = scaler(evening, "inv-2")
+    scaling.clock.advance(180)
+    retried = scaling.scaler(evening, "inv-2")
     # THEN system is scaled, web is found at its target, and the run is complete
     by_group = results_by_group(retried)
     assert by_group["system"]["status"] == "scaling_initiated"
     assert by_group["web"]["status"] == "no_change_needed"
-    assert sizes(member_eks, "system")["desired_size"] == 1
-    assert [a.alert["title"] for a in alert_inbox.receive()] == [
+    assert scaling.desired_size("system") == 1
+    assert [a.alert["title"] for a in scaling.alert_inbox.receive()] == [
         f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
     ]
-    assert scaler(evening, "inv-3")["repeated_request"] is True
+    assert scaling.scaler(evening, "inv-3")["repeated_request"] is True
 
 
 def test_a_restore_whose_saved_sizes_cannot_be_marked_restored_changes_nothing(
