@@ -30,7 +30,7 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError, FleetError
 from fleet_shared.fan_out import NOT_STARTED, Deadline
 from fleet_shared.inventory import Cluster, MemberAccount
-from fleet_shared.sessions import HUB_CALL_SECONDS
+from fleet_shared.sessions import HUB_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.forecast import forecast_cluster
@@ -52,9 +52,9 @@ _TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
 CLUSTER_WORK_SECONDS = 15
 """A cluster's work besides one member read that times out: the other reads, the model, the state
 table and SNS answering."""
-HUB_SILENCE_SECONDS = 2 * HUB_CALL_SECONDS
-"""The state table and SNS each not answering one call of the run (30 s): after that call, the
-run's calls of that service fail at once (`services.ForecasterServices.hub_client`)."""
+HUB_SILENCE_SECONDS = STATE_TABLE_CALL_SECONDS + HUB_CALL_SECONDS
+"""The state table and SNS each not answering one call of the run (28 s): after that call, the
+run's calls of that service fail at once (`fleet_shared.unanswered_endpoints`)."""
 RUN_END_SECONDS = 5
 """Kept for the end of the fleet run: saving the clusters not started and returning."""
 CLUSTERS_LEFT = TargetsLeftList(f"{SOURCE}/forecast-fleet", "clusters")

@@ -15,7 +15,6 @@ from typing import Any
 
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.sessions import (
-    HUB_CALL_CONFIG,
     HUB_CONNECT_TIMEOUT_SECONDS,
     bounded_config,
     longest_hung_call_seconds,
@@ -53,19 +52,6 @@ refused or throttled is a failed decision, alerted, and the next hour asks again
 
 class ForecasterServices(FunctionServices[ForecasterEnvironment]):
     """The forecaster's services; tests build them with `ForecasterServices.create(...)`."""
-
-    def hub_client(self, service: str, region: str | None = None) -> Any:
-        """A client of `service` in the hub account (the state table's, SNS's and the
-        inventory's), the state table's with the fleet's `HUB_CALL_CONFIG` rather than its own
-        `STATE_TABLE_CALL_CONFIG`. SNS's and S3's are the fleet's (`sessions.hub_client`),
-        refused once their endpoint did not answer a call of the invocation; the state table
-        refuses its own calls so (`StateTable`), under its name."""
-        if service == "dynamodb":
-            sessions = self.sessions
-            return sessions.client(
-                service, sessions.hub_account_id, region or sessions.home_region, HUB_CALL_CONFIG
-            )
-        return super().hub_client(service, region)
 
     @property
     def scaler_client(self) -> Any:

@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
 from fleet_shared.clock import ManualClock
+from fleet_shared.sessions import STATE_TABLE_ATTEMPTS
 from fleet_shared.state_table import StateTable
 from handlers.demand_forecaster import app
 from handlers.demand_forecaster.services import ForecasterServices
@@ -344,7 +345,7 @@ def test_a_state_table_that_never_answers_costs_the_run_one_bounded_call_and_it_
     # THEN the run ends before Lambda's deadline with every cluster forecast: the state table
     # was given up after one call's short attempts, and each unsaved forecast says so
     assert time.spent < TIMEOUT_SECONDS / 3
-    assert fault.attempts == 2
+    assert fault.attempts == STATE_TABLE_ATTEMPTS
     assert [(c["cluster"], c["status"]) for c in result["clusters"]] == [
         (name, "ok") for name in (HUNG, *OTHERS)
     ]
