@@ -18,11 +18,17 @@ from handlers.security_scanner.registry import (
 
 QUEUE = "AwsSqsQueue"
 TOPIC = "AwsSnsTopic"
+LIST_QUEUES_PAGE_SIZE = 1000
+"""ListQueues' largest page. Without MaxResults it answers the first 1,000 queues and no
+NextToken, so the rest of the account's queues would never be listed."""
 
 
 def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
     sqs = scope.client("sqs")
-    for page in sqs.get_paginator("list_queues").paginate():
+    pages = sqs.get_paginator("list_queues").paginate(
+        PaginationConfig={"PageSize": LIST_QUEUES_PAGE_SIZE}
+    )
+    for page in pages:
         for url in page.get("QueueUrls", []):
             name = url.rsplit("/", 1)[-1]
             fallback_arn = f"arn:aws:sqs:{scope.region}:{scope.account_id}:{name}"

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.sqs.models import sqs_backends
 
 from catalog.functions import function_spec
 from handlers.security_scanner import app, checks, registry
+from handlers.security_scanner.checks.messaging import QUEUE
 from handlers.security_scanner.models import (
     CloudTrailEvent,
     GuardDutyFindingEvent,
@@ -181,6 +183,23 @@ def test_unencrypted_queue_and_topic_fail_while_encrypted_ones_pass(mocked_aws: 
     # WHEN evaluated THEN only the plain ones fail
     failing = {item for item in _evaluate_member_a() if item[0] in ("SQS.1", "SNS.1")}
     assert failing == {("SQS.1", "plain"), ("SNS.1", "plain-topic")}
+
+
+def test_every_queue_of_an_account_with_more_than_a_thousand_queues_is_scanned(
+    mocked_aws: None,
+) -> None:
+    # GIVEN 1,001 queues (created in moto's backend, not through 1,001 calls): ListQueues
+    # without MaxResults answers the first 1,000 and no NextToken, in AWS as in moto
+    backend = sqs_backends[MEMBER_A][REGION]
+    for index in range(1001):
+        backend.create_queue(f"queue-{index:04d}")
+    (queues,) = (source for source in registry.sources() if source.resource_type == QUEUE)
+    scope = ScanScope(MEMBER_A, REGION, include_global=True, client=member_session(MEMBER_A).client)
+    # WHEN the queue source collects the account's queues
+    collected = [resource.arn for resource in queues.collect(scope)]
+    # THEN every one is read, the 1,001st too
+    assert len(collected) == 1001
+    assert f"arn:aws:sqs:{REGION}:{MEMBER_A}:queue-1000" in collected
 
 
 @pytest.mark.parametrize(
