@@ -24,6 +24,9 @@ from handlers.security_scanner.registry import (
 )
 
 BUCKET = "AwsS3Bucket"
+LIST_BUCKETS_PAGE_SIZE = 10_000
+"""ListBuckets' largest page (MaxBuckets). S3 refuses a ListBuckets without MaxBuckets or a
+ContinuationToken in an account whose bucket quota is above 10,000."""
 _PUBLIC_ACCESS_FLAGS = (
     "BlockPublicAcls",
     "IgnorePublicAcls",
@@ -33,10 +36,13 @@ _PUBLIC_ACCESS_FLAGS = (
 
 
 def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
-    """The buckets located in the scope's region (ListBuckets filtered by BucketRegion), so a
-    bucket is scanned once although the bucket list is global."""
+    """The buckets located in the scope's region (ListBuckets filtered by BucketRegion, in
+    paginated requests), so a bucket is scanned once although the bucket list is global."""
     s3 = scope.client("s3")
-    for page in s3.get_paginator("list_buckets").paginate(BucketRegion=scope.region):
+    pages = s3.get_paginator("list_buckets").paginate(
+        BucketRegion=scope.region, PaginationConfig={"PageSize": LIST_BUCKETS_PAGE_SIZE}
+    )
+    for page in pages:
         for bucket in page.get("Buckets", []):
             name = bucket["Name"]
             arn = f"arn:aws:s3:::{name}"

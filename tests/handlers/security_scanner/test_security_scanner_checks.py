@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import pkgutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from moto.sqs.models import sqs_backends
 
 from catalog.functions import function_spec
 from handlers.security_scanner import app, checks, registry
 from handlers.security_scanner.checks.messaging import QUEUE
+from handlers.security_scanner.checks.storage import BUCKET
 from handlers.security_scanner.models import (
     CloudTrailEvent,
     GuardDutyFindingEvent,
@@ -200,6 +205,42 @@ def test_every_queue_of_an_account_with_more_than_a_thousand_queues_is_scanned(
     # THEN every one is read, the 1,001st too
     assert len(collected) == 1001
     assert f"arn:aws:sqs:{REGION}:{MEMBER_A}:queue-1000" in collected
+
+
+def _refuse_unpaginated_list_buckets(request: Any, **_: Any) -> AWSResponse | None:
+    """S3's answer, in an account whose bucket quota is above 10,000, to a ListBuckets that
+    carries neither max-buckets nor continuation-token: such a request is refused."""
+    query = parse_qs(urlsplit(request.url).query)
+    if "max-buckets" in query or "continuation-token" in query:
+        return None
+    body = b"<Error><Code>InvalidRequest</Code><Message>unpaginated</Message></Error>"
+    return AWSResponse(request.url, 400, {"Content-Type": "application/xml"}, _XmlBody(body))
+
+
+@dataclass
+class _XmlBody:
+    body: bytes
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+def test_buckets_are_listed_with_paginated_requests_which_every_account_accepts(
+    mocked_aws: None,
+) -> None:
+    # GIVEN a member account with a bucket in the scanned region, whose S3 refuses an
+    # unpaginated ListBuckets (as it does once the account's bucket quota is above 10,000)
+    session = member_session(MEMBER_A)
+    session.client("s3").create_bucket(
+        Bucket="member-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    session.events.register_first("before-send.s3.ListBuckets", _refuse_unpaginated_list_buckets)
+    (buckets,) = (source for source in registry.sources() if source.resource_type == BUCKET)
+    scope = ScanScope(MEMBER_A, REGION, include_global=True, client=session.client)
+    # WHEN the bucket source collects the account's buckets
+    collected = [resource.arn for resource in buckets.collect(scope)]
+    # THEN the bucket is listed and described
+    assert collected == ["arn:aws:s3:::member-bucket"]
 
 
 @pytest.mark.parametrize(
