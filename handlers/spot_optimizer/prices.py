@@ -23,6 +23,8 @@ from handlers.spot_optimizer.scoring import PricePoint
 
 PRICING_REGION = "us-east-1"
 PRODUCT_DESCRIPTION = "Linux/UNIX"
+PRODUCTS_PAGE_SIZE = 10
+"""GetProducts' MaxResults: the filters match a few products of one instance type."""
 
 LOCATIONS = {
     "ap-south-1": "Asia Pacific (Mumbai)",
@@ -106,11 +108,16 @@ def _price_from_api(pricing: Any, region: str, instance_type: str) -> float | No
         _term("preInstalledSw", "NA"),
         _term("capacitystatus", "Used"),
     ]
-    response = pricing.get_products(ServiceCode="AmazonEC2", Filters=filters, MaxResults=10)
-    for document in response.get("PriceList", []):
-        price = parse_on_demand_price(document)
-        if price is not None:
-            return price
+    # A page may hold fewer products than asked for, none at all, or none with an on-demand
+    # price, and still be followed by one that has it: every page is read until a price is found.
+    pages = pricing.get_paginator("get_products").paginate(
+        ServiceCode="AmazonEC2", Filters=filters, PaginationConfig={"PageSize": PRODUCTS_PAGE_SIZE}
+    )
+    for page in pages:
+        for document in page.get("PriceList", []):
+            price = parse_on_demand_price(document)
+            if price is not None:
+                return price
     return None
 
 

@@ -45,7 +45,7 @@ PRICING_CALL_CONFIG = bounded_config(
 PRICING_CALL_SECONDS = longest_hung_call_seconds(PRICING_CALL_CONFIG)
 """The longest one Pricing call takes, every attempt timing out (17 s): that type is priced from
 the bundled table, and the Pricing API is not asked again in the invocation (one hub endpoint,
-asked once per instance type: `watched_hub_client`), so the other types, of every target, go to
+asked for each instance type: `watched_hub_client`), so the other types, of every target, go to
 the table at once. With botocore's defaults one hung GetProducts took about 6 minutes, per
 type: Lambda ended the analysis at its 300 s timeout."""
 

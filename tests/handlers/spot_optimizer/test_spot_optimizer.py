@@ -5,11 +5,13 @@ lock, the fleet analysis with a denied account, the mix recommendation and bad e
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ProxyConnectionError
 
 from fleet_shared.node_group_locks import (
@@ -152,6 +154,57 @@ def test_an_unreadable_pricing_answer_falls_back_to_the_price_table(
         assert item["status"] == "ok"
         assert item["on_demand_source"].startswith("price table")
         assert "pricing api answered an unreadable price list" in item["pricing_note"]
+
+
+@dataclass
+class _PagedPriceList:
+    """Answers GetProducts in two pages: the first without a product (and a NextToken), the
+    second, asked with that token, with the type's on-demand price."""
+
+    price: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        asked = json.loads(request.body)
+        self.requests.append(asked)
+        if asked.get("NextToken") == "page-2":
+            terms = {
+                "OnDemand": {"t": {"priceDimensions": {"d": {"pricePerUnit": {"USD": self.price}}}}}
+            }
+            document: dict[str, Any] = {"PriceList": [json.dumps({"terms": terms})]}
+        else:
+            document = {"PriceList": [], "NextToken": "page-2"}
+        body = json.dumps({"FormatVersion": "aws_v1", **document}).encode()
+        return AWSResponse(
+            request.url, 200, {"Content-Type": "application/x-amz-json-1.1"}, _JsonBody(body)
+        )
+
+
+@dataclass
+class _JsonBody:
+    body: bytes
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+def test_an_on_demand_price_on_a_later_pricing_page_is_read_from_the_api(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN the Pricing API answering its first GetProducts page without a product, the price
+    # on the next page
+    services = make_services()
+    pricing = services.pricing_client()
+    paged = _PagedPriceList(price="0.0999")
+    pricing.meta.events.register_first("before-send.pricing.GetProducts", paged)
+    # WHEN one type is analysed
+    result = invoke(analyze_event("m7g.large"), services, "inv-1")
+    # THEN its price comes from the API's second page, not from the bundled table
+    (item,) = result["results"]
+    assert item["on_demand_price"] == 0.0999
+    assert item["on_demand_source"] == "pricing api"
+    assert "pricing_note" not in item
+    assert [request.get("NextToken") for request in paged.requests] == [None, "page-2"]
 
 
 def test_interruption_is_recorded_alerted_and_its_node_group_found(
