@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+NAMED_TARGETS_MAX = 10
+"""The most targets an error names (the log line of the run names them all)."""
+
 
 class SecurityHubImportError(Exception):
     """Security Hub refused some findings; the scan state is not advanced, so the next scan
@@ -41,4 +44,22 @@ class CountriesContendedError(Exception):
         self.principal = principal
         super().__init__(
             f"the countries of {principal} changed under each of {attempts} attempts to save them"
+        )
+
+
+class FanOutIncompleteError(Exception):
+    """The fan-out could not send the messages of some targets (SQS refused them, or did not
+    answer).
+
+    Not a `FleetError`: the invocation fails, so the platform retries the run, and the retry
+    sends only the targets this one did not.
+    """
+
+    def __init__(self, not_sent: list[str], total: int, cause: str) -> None:
+        self.not_sent = not_sent
+        named = ", ".join(not_sent[:NAMED_TARGETS_MAX])
+        more = len(not_sent) - NAMED_TARGETS_MAX
+        super().__init__(
+            f"{len(not_sent)} of {total} targets not sent to the scan queue: {named}"
+            f"{f' and {more} more' if more > 0 else ''} ({cause})"
         )

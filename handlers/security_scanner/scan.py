@@ -38,6 +38,7 @@ from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.sessions import (
+    HUB_CALL_CONFIG,
     HUB_CALL_SECONDS,
     STATE_TABLE_CALL_SECONDS,
     bounded_config,
@@ -110,6 +111,15 @@ SECURITY_HUB_CALL_SECONDS = longest_hung_call_seconds(SECURITY_HUB_CALL_CONFIG)
 state unsaved, and Security Hub is refused at once for the rest of the invocation, so each later
 target fails without waiting. With botocore's defaults one hung import took up to 12 minutes,
 and the next target's as long again: Lambda ended the scan."""
+FAN_OUT_CALL_CONFIG = HUB_CALL_CONFIG
+"""The fan-out's SendMessageBatch (ten small bodies at most, to the function's own queue in its
+own region) answers within a second, as the hub's SNS and S3 calls do: their bounds, 2 s to
+connect, 5 s to read, 2 attempts."""
+FAN_OUT_CALL_SECONDS = longest_hung_call_seconds(FAN_OUT_CALL_CONFIG)
+"""The longest one send of the fan-out takes when SQS never answers (15 s): SQS is then not asked
+again in the invocation, and the run fails naming the targets it did not send. With botocore's
+defaults (60 s to connect, 60 s to read, 6 attempts) one hung send took up to 12 minutes of the
+900 s, and the run failed naming nothing."""
 HUNG_ENDPOINTS_SECONDS = (
     len(MEMBER_SERVICES) * HUNG_MEMBER_CALL_SECONDS
     + SECURITY_HUB_CALL_SECONDS
@@ -143,8 +153,9 @@ class ScanServices(WatchedMemberServices[ScannerEnvironment]):
 
     @cached_property
     def sqs(self) -> Any:
-        """SQS of the hub account: the fan-out queue."""
-        return self.hub_client("sqs")
+        """SQS of the hub account, the fan-out queue: its calls bounded by
+        `FAN_OUT_CALL_CONFIG`, and refused once one was left unanswered in the invocation."""
+        return self.sessions.watched_hub_client("sqs", None, FAN_OUT_CALL_CONFIG)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 The schedule's `scan` covers every member account and region of the inventory; above
 SCAN_MAX_TARGETS_PER_INVOCATION targets it sends one `scan_target` message per target to the
-scanner's own queue instead. Global services are scanned in each account's first region only.
+scanner's own queue instead, each target once per run however often the platform retries it
+(`_fan_out`). Global services are scanned in each account's first region only.
 
 A direct scan starts a target only while the invocation has SCAN_TARGET_SECONDS left beyond
 HUNG_ENDPOINTS_SECONDS (what its endpoints, the member's and the hub's, take when they never
@@ -21,6 +22,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from fleet_shared.exceptions import ConfigurationError, EventValidationError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget
 from fleet_shared.handler import Invocation
@@ -29,6 +32,7 @@ from fleet_shared.observability import observability_for
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import FAILED, PARTIAL, run_status
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
+from handlers.security_scanner.exceptions import FanOutIncompleteError
 from handlers.security_scanner.models import ScanRequest, ScanTargetRequest
 from handlers.security_scanner.scan import (
     HUNG_ENDPOINTS_SECONDS,
@@ -42,6 +46,13 @@ from handlers.security_scanner.scan import (
 )
 
 SQS_BATCH_LIMIT = 10
+FAN_OUT_RECORD = "fan_out"
+FAN_OUT_RECORD_FIELD = "sent"
+FAN_OUT_RECORD_SECONDS = 24 * 3600
+"""How long a run's record of the targets it sent is kept: longer than the platform retries the
+run (within the hour it keeps an asynchronous event)."""
+ERROR_CHARS = 200
+"""The most of a send's error a `FanOutIncompleteError` repeats."""
 TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/direct-scan", "targets")
 """Where the targets a direct scan left for lack of time are kept, for the next one."""
 logger = observability_for(SOURCE).logger
@@ -64,7 +75,7 @@ def scan_fleet(
     environment = services.environment
     targets = _targets(services.inventory())
     if len(targets) > environment.scan_max_targets_per_invocation:
-        return _fan_out(targets, request.dry_run, services)
+        return _fan_out(targets, request.dry_run, services, invocation.request_id)
     left_before = TARGETS_LEFT.read(services.state, logger)
     in_turn = in_turn_order(targets, left_before, _stored_form)
     budget = TimeBudget(
@@ -161,7 +172,20 @@ def _targets(inventory: FleetInventory) -> list[Target]:
     ]
 
 
-def _fan_out(targets: list[Target], dry_run: bool, services: ScanServices) -> dict[str, Any]:
+def _fan_out(
+    targets: list[Target], dry_run: bool, services: ScanServices, run_id: str
+) -> dict[str, Any]:
+    """Send one `scan_target` message per target to the scan queue, except the targets an
+    earlier attempt of this run (`run_id`: the invocation's request id, which Lambda keeps when
+    it retries an invocation) sent already.
+
+    A batch SQS refuses or does not answer (given up after one such call, `FAN_OUT_CALL_CONFIG`)
+    costs only its targets; the others are still sent. The targets sent are recorded under the
+    run, and then the run fails naming those not sent (`FanOutIncompleteError`), so the
+    platform's retry sends them and nothing twice. A record the state table does not take fails
+    the run too: its retry sends those targets again, and a target queued twice is scanned twice,
+    its second scan finding nothing new.
+    """
     environment = services.environment
     queue_url = environment.scan_queue_url
     if not queue_url:
@@ -170,10 +194,15 @@ def _fan_out(targets: list[Target], dry_run: bool, services: ScanServices) -> di
             f"is required to fan out {len(targets)} targets (more than "
             f"SCAN_MAX_TARGETS_PER_INVOCATION={environment.scan_max_targets_per_invocation})",
         )
-    sent = 0
-    failed: list[dict[str, str]] = []
-    for start in range(0, len(targets), SQS_BATCH_LIMIT):
-        chunk = targets[start : start + SQS_BATCH_LIMIT]
+    record_key = f"{SOURCE}/fan-out/{run_id}"
+    recorded = services.state.get_value(record_key, FAN_OUT_RECORD)
+    sent_before: list[dict[str, str]] = list((recorded or {}).get(FAN_OUT_RECORD_FIELD, []))
+    already = {(target["account_id"], target["region"]) for target in sent_before}
+    to_send = [target for target in targets if target[:2] not in already]
+    sent: list[Target] = []
+    failed: list[tuple[Target, str]] = []
+    for start in range(0, len(to_send), SQS_BATCH_LIMIT):
+        chunk = to_send[start : start + SQS_BATCH_LIMIT]
         entries = [
             {
                 "Id": str(index),
@@ -188,18 +217,38 @@ def _fan_out(targets: list[Target], dry_run: bool, services: ScanServices) -> di
             }
             for index, (account_id, region, _) in enumerate(chunk)
         ]
-        response = services.sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        sent += len(response.get("Successful", []))
-        for failure in response.get("Failed", []):
-            account_id, region, _ = chunk[int(failure["Id"])]
-            failed.append(
-                {"account_id": account_id, "region": region, "error": failure.get("Message", "")}
-            )
+        try:
+            response = services.sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except (ClientError, BotoCoreError) as error:
+            failed += [(target, str(error)) for target in chunk]
+            continue
+        sent += [chunk[int(entry["Id"])] for entry in response.get("Successful", [])]
+        failed += [
+            (chunk[int(failure["Id"])], failure.get("Message", ""))
+            for failure in response.get("Failed", [])
+        ]
+    if sent:
+        services.state.put_value(
+            record_key,
+            FAN_OUT_RECORD,
+            {
+                FAN_OUT_RECORD_FIELD: sent_before
+                + [{"account_id": account_id, "region": region} for account_id, region, _ in sent]
+            },
+            ttl_seconds=FAN_OUT_RECORD_SECONDS,
+        )
+    if failed:
+        not_sent = [f"{account_id}/{region}" for (account_id, region, _), _ in failed]
+        logger.error(
+            "targets not sent to the scan queue",
+            extra={"not_sent": not_sent, "sent": len(sent), "error": failed[0][1]},
+        )
+        raise FanOutIncompleteError(not_sent, len(targets), failed[0][1][:ERROR_CHARS])
     return {
-        "status": "fanned_out" if not failed else "partial",
+        "status": "fanned_out",
         "targets": len(targets),
-        "messages_sent": sent,
-        "failed": failed,
+        "messages_sent": len(sent),
+        "sent_before": len(targets) - len(to_send),
         "dry_run": dry_run,
     }
 

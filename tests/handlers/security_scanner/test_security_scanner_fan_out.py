@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 
+from catalog.functions import function_spec
+from fleet_shared.clock import ManualClock
+from handlers.security_scanner import scan_requests
+from handlers.security_scanner.exceptions import FanOutIncompleteError
+from handlers.security_scanner.scan import FAN_OUT_CALL_SECONDS, ScanServices
+from tests.handlers.deadlines import PLATFORM_RETRY_SECONDS, HungOperation, LambdaTime
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
+
+TIMEOUT_SECONDS = function_spec("security_scanner").timeout_seconds
 
 
 @pytest.fixture
@@ -122,3 +131,79 @@ def test_fan_out_without_a_queue_is_a_configuration_error(
     result = scanner({"action": "scan"})
     assert result["status"] == "error"
     assert "SCAN_QUEUE_URL" in result["error"]
+
+
+@dataclass
+class QueueHungAfterFirstSend:
+    """SQS takes the first SendMessageBatch, then accepts the connection of every later attempt
+    and never answers it, each spending the client's read timeout of the invocation's time,
+    until `healed`."""
+
+    hung: HungOperation
+    sends: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        self.sends += 1
+        if self.sends > 1 and not self.healed:
+            self.hung.hang(request)
+
+
+def hang_every_send_after_the_first(sqs: Any, time: LambdaTime) -> QueueHungAfterFirstSend:
+    """Make `sqs` take its first SendMessageBatch and hang every attempt after it, spending
+    `time`."""
+    fault = QueueHungAfterFirstSend(HungOperation(time, read_timeout=sqs.meta.config.read_timeout))
+    sqs.meta.events.register_first("before-send.sqs.SendMessageBatch", fault)
+    return fault
+
+
+def queued_targets(queue_url: str) -> list[tuple[str, str]]:
+    """The (account, region) of every message waiting in the queue, in account order."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    bodies: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        bodies += [json.loads(message["Body"]) for message in messages]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                for index, message in enumerate(messages)
+            ],
+        )
+    return sorted((body["account_id"], body["region"]) for body in bodies)
+
+
+def test_a_hung_queue_ends_the_fan_out_in_time_naming_what_was_not_sent_and_the_retry_sends_it_once(
+    scanner: Callable[..., dict[str, Any]],
+    scan_queue: str,
+    build_scanner_services: Callable[[], ScanServices],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN three targets fanned out two to a batch, and SQS taking the first batch (A and B)
+    # and then never answering
+    monkeypatch.setattr(scan_requests, "SQS_BATCH_LIMIT", 2)
+    services = build_scanner_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    hung = hang_every_send_after_the_first(services.sqs, time)
+    # WHEN the schedule runs
+    with pytest.raises(FanOutIncompleteError) as failed:
+        scanner({"action": "scan"}, services, time.context())
+    # THEN Lambda did not end the run: the hung send was given up after one bounded call, and the
+    # run failed (so the platform retries it) naming the target it did not send
+    assert hung.hung.attempts > 0
+    assert time.spent <= FAN_OUT_CALL_SECONDS, time.spent
+    assert f"{DENIED_MEMBER}/{REGION}" in str(failed.value)
+    assert f"{MEMBER_A}/{REGION}" not in str(failed.value)
+    # WHEN SQS answers again and the platform retries the run (the same request id)
+    fake_clock.advance(PLATFORM_RETRY_SECONDS)
+    hung.healed = True
+    retried = scanner({"action": "scan"}, build_scanner_services())
+    # THEN the retry sends only the target left, and the queue holds each target once
+    assert retried["status"] == "fanned_out"
+    assert retried["messages_sent"] == 1
+    assert queued_targets(scan_queue) == sorted(
+        [(MEMBER_A, REGION), (MEMBER_B, REGION), (DENIED_MEMBER, REGION)]
+    )

@@ -63,6 +63,10 @@ FIGURES = {
         security_scan.SECURITY_HUB_CALL_CONFIG,
         security_scan.SECURITY_HUB_CALL_SECONDS,
     ),
+    "security_scanner fan-out sends": (
+        security_scan.FAN_OUT_CALL_CONFIG,
+        security_scan.FAN_OUT_CALL_SECONDS,
+    ),
 }
 """Each module's figure for one hung call of its bounded clients, and the config of those."""
 
@@ -233,6 +237,7 @@ DOC_FIGURES = {
         " state table)",
         f"gives up within {security_scan.SECURITY_HUB_CALL_SECONDS} s",
         f"A publish SNS does not answer gives up within {sessions.HUB_CALL_SECONDS} s",
+        f"A send SQS does not answer gives up within {security_scan.FAN_OUT_CALL_SECONDS} s",
     ],
 }
 """The sentences of the doc pages that state a hung call's bound, as the code computes it."""
