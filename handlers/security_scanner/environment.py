@@ -46,8 +46,9 @@ class ScannerEnvironment(FunctionEnvironment):
         description="A generous estimate of one target's scan (seconds, 1-900): in a direct scan "
         "a target is started only with this much time left in the invocation beyond the 232 s its "
         "endpoints take when they never answer (one call each: 25 s for each of its seven member "
-        "services, 29 s for Security Hub, 15 s for SNS, 13 s for the state table), and otherwise "
-        "the next run starts with it.",
+        "services, 29 s for Security Hub, 15 s for SNS, 13 s for the state table) and the 15 s "
+        "of the run's report (its S3 PutObject when S3 never answers), and otherwise the next run "
+        "starts with it.",
     )
     scan_max_targets_per_invocation: PositiveInt = Field(
         default=10,

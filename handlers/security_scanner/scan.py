@@ -128,8 +128,9 @@ HUNG_ENDPOINTS_SECONDS = (
 )
 """What endpoints that never answer add to a target's scan (232 s): its member endpoints, Security
 Hub, SNS (its alerts) and the state table, each given up for the invocation after one such call.
-A direct scan starts a target only with this much time left beyond SCAN_TARGET_SECONDS, so an
-endpoint out of reach cannot keep it past Lambda's timeout."""
+A direct scan starts a target only with this much time left beyond SCAN_TARGET_SECONDS and the
+report's (`scan_requests.REPORT_SECONDS`), so an endpoint out of reach cannot keep it, or the
+run's report after it, past Lambda's timeout."""
 
 
 class ScanServices(WatchedMemberServices[ScannerEnvironment]):

@@ -7,9 +7,10 @@ scanner's own queue instead, each target once per run however often the platform
 
 A direct scan starts a target only while the invocation has SCAN_TARGET_SECONDS left beyond
 HUNG_ENDPOINTS_SECONDS (what its endpoints, the member's and the hub's, take when they never
-answer): Lambda would end it mid-target otherwise, and the run's retry would stop at the same
-place. The targets left are answered `not_started` and remembered in the order the scan came to
-them, and the next direct scan starts with them in that order, so they take turns
+answer) and REPORT_SECONDS (the run's report after it): Lambda would end it mid-target, or end
+the run before its report, otherwise, and the run's retry would stop at the same place. The
+targets left are answered `not_started` and remembered in the order the scan came to them, and
+the next direct scan starts with them in that order, so they take turns
 (fleet_shared.targets_left; the list only orders the scan: one that cannot be read or saved is
 logged, and the scan goes on). A target's findings and outbox are its own state, so a target not
 scanned loses and repeats nothing: its next scan compares with its last one.
@@ -29,6 +30,7 @@ from fleet_shared.fan_out import NOT_STARTED, TimeBudget
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.observability import observability_for
+from fleet_shared.sessions import HUB_CALL_SECONDS
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import FAILED, PARTIAL, run_status
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
@@ -46,6 +48,11 @@ from handlers.security_scanner.scan import (
 )
 
 SQS_BATCH_LIMIT = 10
+REPORT_SECONDS = HUB_CALL_SECONDS
+"""What a direct scan's report takes after its last target when S3 never answers (15 s): its one
+PutObject. The save of the targets left needs no time of its own: the state table's one
+unanswered call is already in each target's HUNG_ENDPOINTS_SECONDS, and after it the table is
+refused at once."""
 FAN_OUT_RECORD = "fan_out"
 FAN_OUT_RECORD_FIELD = "sent"
 FAN_OUT_RECORD_SECONDS = 24 * 3600
@@ -67,8 +74,8 @@ def scan_fleet(
     """Scan every target of the inventory, or fan out when there are too many for one run.
 
     The targets the last direct scan did not start go first, in the order it came to them; a
-    target is started only while the invocation has SCAN_TARGET_SECONDS and
-    HUNG_ENDPOINTS_SECONDS left, the others are listed under `not_started` and saved, in the
+    target is started only while the invocation has SCAN_TARGET_SECONDS, HUNG_ENDPOINTS_SECONDS
+    and REPORT_SECONDS left, the others are listed under `not_started` and saved, in the
     order this scan came to them, for the next one (fleet_shared.targets_left): so the targets
     left over take turns. The alerts' delivery claims are bound to the invocation.
     """
@@ -79,7 +86,9 @@ def scan_fleet(
     left_before = TARGETS_LEFT.read(services.state, logger)
     in_turn = in_turn_order(targets, left_before, _stored_form)
     budget = TimeBudget(
-        invocation, environment.scan_target_seconds + HUNG_ENDPOINTS_SECONDS, _not_started
+        invocation,
+        environment.scan_target_seconds + HUNG_ENDPOINTS_SECONDS + REPORT_SECONDS,
+        _not_started,
     )
     scanned = scan_targets(
         services,

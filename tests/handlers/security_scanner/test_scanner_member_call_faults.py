@@ -13,12 +13,13 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from catalog.functions import function_spec
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.sessions import HUB_CALL_SECONDS
-from handlers.security_scanner import registry
+from handlers.security_scanner import registry, scan
 from handlers.security_scanner.checks import load_checks
 from handlers.security_scanner.environment import ScannerEnvironment
 from handlers.security_scanner.scan import (
@@ -30,6 +31,7 @@ from handlers.security_scanner.scan import (
     ScanServices,
     state_key,
 )
+from handlers.security_scanner.scan_requests import REPORT_SECONDS
 from tests.handlers.deadlines import (
     PLATFORM_RETRY_SECONDS,
     HungOperation,
@@ -115,11 +117,15 @@ def test_a_member_whose_endpoints_never_answer_is_scanned_with_errors_and_the_ot
 @pytest.mark.parametrize(
     ("seconds_left", "member_a_started"),
     [
-        pytest.param(SCAN_TARGET_SECONDS + HUNG_ENDPOINTS_SECONDS, False, id="the-budget-only"),
         pytest.param(
-            SCAN_TARGET_SECONDS + HUNG_ENDPOINTS_SECONDS + 1,
+            SCAN_TARGET_SECONDS + HUNG_ENDPOINTS_SECONDS + REPORT_SECONDS,
+            False,
+            id="the-budget-only",
+        ),
+        pytest.param(
+            SCAN_TARGET_SECONDS + HUNG_ENDPOINTS_SECONDS + REPORT_SECONDS + 1,
             True,
-            id="the-budget-and-every-endpoint-bound",
+            id="the-budget-every-endpoint-bound-and-the-report",
         ),
     ],
 )
@@ -138,8 +144,9 @@ def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging
     member_a_never_answers(services, time)
     # WHEN the schedule invokes the scanner
     result = scanner({"action": "scan"}, services, time.context())
-    # THEN Lambda did not end the run: member A was started only with time for its budget and
-    # one bounded call on each of its endpoints, and otherwise left for the next run untouched
+    # THEN Lambda did not end the run: member A was started only with time for its budget, one
+    # bounded call on each of its endpoints and the report, and otherwise left for the next run
+    # untouched
     target_a = target(result, MEMBER_A)
     if member_a_started:
         assert target_a["status"] == "scanned"
@@ -212,7 +219,7 @@ def test_a_hung_sns_fails_the_scan_in_time_and_the_retry_announces_every_critica
         for number in range(NEW_CRITICAL_FINDINGS)
     }
     services = build_scanner_services()
-    time = LambdaTime(SCAN_TARGET_SECONDS + HUNG_ENDPOINTS_SECONDS + 1)
+    time = LambdaTime(SCAN_TARGET_SECONDS + HUNG_ENDPOINTS_SECONDS + REPORT_SECONDS + 1)
     time.spend_botocore_waits(monkeypatch)
     hung = hang_every_attempt(services.hub_client("sns"), "sns", "Publish", time)
     # WHEN the schedule invokes the scanner
@@ -229,3 +236,45 @@ def test_a_hung_sns_fails_the_scan_in_time_and_the_retry_announces_every_critica
     # THEN every critical finding is announced, once
     alerted = [received.alert["resource"] for received in alert_inbox.receive()]
     assert sorted(alerted) == sorted(policies)
+
+
+@pytest.mark.parametrize(
+    ("seconds_beyond_the_target_reserve", "member_a_started"),
+    [
+        pytest.param(1, False, id="not-the-reports-time"),
+        pytest.param(HUB_CALL_SECONDS + 1, True, id="the-reports-time"),
+    ],
+)
+def test_a_target_that_uses_its_whole_reserve_leaves_the_report_its_time(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    write_inventory: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    seconds_beyond_the_target_reserve: int,
+    member_a_started: bool,
+) -> None:
+    # GIVEN member A alone, whose scan takes its whole reserve (SCAN_TARGET_SECONDS and its
+    # endpoints' HUNG_ENDPOINTS_SECONDS), an S3 that never answers the report's PutObject, and an
+    # invocation with that reserve and `seconds_beyond_the_target_reserve` left
+    write_inventory(MEMBER_A)
+    services = build_scanner_services()
+    target_reserve = SCAN_TARGET_SECONDS + HUNG_ENDPOINTS_SECONDS
+    time = LambdaTime(target_reserve + seconds_beyond_the_target_reserve)
+    time.spend_botocore_waits(monkeypatch)
+    evaluate = scan.evaluate
+
+    def evaluate_spending_the_reserve(*args: Any, **kwargs: Any) -> scan.Evaluation:
+        time.spend(target_reserve)
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(scan, "evaluate", evaluate_spending_the_reserve)
+    hung = hang_every_attempt(services.s3, "s3", "PutObject", time)
+    # WHEN the schedule invokes the scanner
+    with pytest.raises(ReadTimeoutError):
+        scanner({"action": "scan"}, services, time.context())
+    # THEN Lambda did not end the run: the report's bounded PutObject failed it in time, member A
+    # started only with time for its reserve and the report's, and otherwise left untouched
+    assert hung.attempts > 0
+    assert time.spent < time.seconds_left
+    saved = services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)
+    assert (saved is not None) == member_a_started

@@ -325,9 +325,10 @@ def test_a_scan_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
 ) -> None:
     # GIVEN member A with a new critical finding (an admin policy), and a scan that starts a
     # target with 30 s left (so the killed scan, 45 s from its deadline, gets to its alert), its
-    # member endpoints answering (their bound when they hang is not at stake here)
+    # member endpoints and S3 answering (their bounds when they hang are not at stake here)
     monkeypatch.setenv("SCAN_TARGET_SECONDS", "30")
     monkeypatch.setattr(scan_requests, "HUNG_ENDPOINTS_SECONDS", 0)
+    monkeypatch.setattr(scan_requests, "REPORT_SECONDS", 0)
     # WHEN SNS never answers the scan's Publish, so Lambda kills the scan at its deadline, and
     # retries it a minute later
     retried = killed_while_publishing_then_retried(

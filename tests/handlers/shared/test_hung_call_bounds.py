@@ -25,6 +25,7 @@ from handlers.demand_forecaster import cluster_forecasts
 from handlers.demand_forecaster import services as forecaster
 from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
 from handlers.security_scanner import scan as security_scan
+from handlers.security_scanner import scan_requests as security_requests
 from handlers.spot_optimizer import fleet as spot_fleet
 from handlers.spot_optimizer import interruptions
 from handlers.spot_optimizer import services as spot
@@ -234,7 +235,10 @@ DOC_FIGURES = {
         f" answer (one call each: {security_scan.HUNG_MEMBER_CALL_SECONDS} s for each of its seven"
         f" member services, {security_scan.SECURITY_HUB_CALL_SECONDS} s for Security Hub,"
         f" {sessions.HUB_CALL_SECONDS} s for SNS, {sessions.STATE_TABLE_CALL_SECONDS} s for the"
-        " state table)",
+        f" state table) and the {security_requests.REPORT_SECONDS} s of the run's report (its S3"
+        " PutObject when S3 never answers)",
+        f"and the {security_requests.REPORT_SECONDS} s the run's report takes when S3 never"
+        " answers",
         f"gives up within {security_scan.SECURITY_HUB_CALL_SECONDS} s",
         f"A publish SNS does not answer gives up within {sessions.HUB_CALL_SECONDS} s",
         f"A send SQS does not answer gives up within {security_scan.FAN_OUT_CALL_SECONDS} s",
