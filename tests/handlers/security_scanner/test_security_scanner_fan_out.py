@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from catalog.functions import function_spec
 from fleet_shared.clock import ManualClock
@@ -204,6 +205,66 @@ def test_a_hung_queue_ends_the_fan_out_in_time_naming_what_was_not_sent_and_the_
     # THEN the retry sends only the target left, and the queue holds each target once
     assert retried["status"] == "fanned_out"
     assert retried["messages_sent"] == 1
+    assert queued_targets(scan_queue) == sorted(
+        [(MEMBER_A, REGION), (MEMBER_B, REGION), (DENIED_MEMBER, REGION)]
+    )
+
+
+class _AnswerBody:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@dataclass
+class SecondBatchRefused:
+    """SQS answers the second SendMessageBatch with every entry failed on its side, queuing none
+    of them (moto never sees that request), until `healed`."""
+
+    sends: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        self.sends += 1
+        if self.healed or self.sends != 2:
+            return None
+        failed = [
+            {"Id": entry["Id"], "SenderFault": False, "Code": "InternalError", "Message": "busy"}
+            for entry in json.loads(request.body)["Entries"]
+        ]
+        # moto acts on every request another handler answered, except one outside AWS's domains.
+        request.url = "https://refused-batch.invalid/"
+        body = json.dumps({"Successful": [], "Failed": failed}).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.0"}
+        return AWSResponse(request.url, 200, headers, _AnswerBody(body))
+
+
+def test_a_batch_sqs_refuses_fails_the_fan_out_naming_its_targets_and_the_retry_sends_them_once(
+    scanner: Callable[..., dict[str, Any]],
+    scan_queue: str,
+    build_scanner_services: Callable[[], ScanServices],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN three targets fanned out two to a batch, and SQS queuing the first batch (A and B)
+    # and answering that it failed every entry of the second
+    monkeypatch.setattr(scan_requests, "SQS_BATCH_LIMIT", 2)
+    services = build_scanner_services()
+    refused = SecondBatchRefused()
+    services.sqs.meta.events.register_first("before-send.sqs.SendMessageBatch", refused)
+    # WHEN the schedule runs
+    with pytest.raises(FanOutIncompleteError) as failed:
+        scanner({"action": "scan"}, services)
+    # THEN the run failed (so the platform retries it) naming the target SQS did not take
+    assert str(failed.value).startswith(
+        f"1 of 3 targets not sent to the scan queue: {DENIED_MEMBER}/"
+    )
+    # WHEN SQS takes every entry again and the platform retries the run (the same request id)
+    refused.healed = True
+    retried = scanner({"action": "scan"}, services)
+    # THEN the retry sends only that target, and the queue holds each target once
+    assert (retried["messages_sent"], retried["sent_before"]) == (1, 2)
     assert queued_targets(scan_queue) == sorted(
         [(MEMBER_A, REGION), (MEMBER_B, REGION), (DENIED_MEMBER, REGION)]
     )
