@@ -4,8 +4,9 @@ Channels are independent: round 1 tries each channel once; each later round (up 
 ROUTER_MAX_ATTEMPTS) waits ROUTER_BACKOFF_SECONDS, then twice that, ..., and tries again only the
 channels that failed. A channel that already took this alert (on an earlier delivery of the same
 message) is not sent again. Before every wait and every attempt the invocation must have the time
-that step may take left (`DeliveryPolicy.attempt_seconds`, the HTTP timeout plus a margin);
-otherwise the remaining channels are left for the retry of the message. A channel that answers
+that step may take left (`DeliveryPolicy.attempt_seconds`: the HTTP timeout, then the longest
+state table call recording what the channel took, and a margin); otherwise the remaining channels
+are left for the retry of the message. A channel that answers
 429 or 503 with a Retry-After is waited for, instead of the backoff, when that is short; a longer
 one is not called again before it (nor by the next messages: `ChannelHolds`), and the message's
 retry waits for it. A refusal the same request would get again (a 4xx other than 408, 425 and

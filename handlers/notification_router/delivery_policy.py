@@ -5,12 +5,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fleet_shared.sessions import STATE_TABLE_CALL_SECONDS
+
+RECORDING_SECONDS = STATE_TABLE_CALL_SECONDS
+"""Time kept, after a channel took the alert, for the state table call that records it: the
+longest a call takes when DynamoDB answers only its last attempt, or none (13 s; the table is
+then given up for the invocation, so its later calls fail at once). With less, Lambda could end
+the invocation before the record is written, and the message's retry would send to that channel
+again."""
+DEADLINE_MARGIN_SECONDS = 2.0
+"""Time kept beyond that for the state table's other calls (each answered in milliseconds) and
+for returning."""
+
+
+def attempt_seconds(http_timeout_seconds: float) -> float:
+    """The time left a channel attempt needs to start: the attempt itself (at most the HTTP
+    timeout), the recording of what the channel took, and the margin."""
+    return http_timeout_seconds + RECORDING_SECONDS + DEADLINE_MARGIN_SECONDS
+
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """Attempts per channel, the first backoff, what one attempt may take at most (a channel is
-    not tried when less than that is left in the invocation), and the longest Retry-After
-    waited for."""
+    """Attempts per channel, the first backoff, what one attempt and its recording may take at
+    most (a channel is not tried when less than that is left in the invocation), and the longest
+    Retry-After waited for."""
 
     max_attempts: int
     backoff_seconds: float

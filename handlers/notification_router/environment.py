@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, field_validator
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn, PositiveInt
 from handlers.notification_router.channel_names import CHANNEL_NAMES
+from handlers.notification_router.delivery_policy import DEADLINE_MARGIN_SECONDS, RECORDING_SECONDS
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 RESOLVED = "resolved"
@@ -116,7 +117,10 @@ class RouterEnvironment(FunctionEnvironment):
         gt=0,
         description=(
             "Timeout of every outbound call (Slack, PagerDuty, the e-mail topic, the secrets), in "
-            "seconds; no message or attempt is started with less than this plus 2 s left."
+            "seconds; no message or attempt is started with less than this plus "
+            f"{RECORDING_SECONDS + DEADLINE_MARGIN_SECONDS:g} s left (the state table's "
+            f"{RECORDING_SECONDS} s to record what a channel took, and {DEADLINE_MARGIN_SECONDS:g}"
+            " s to return)."
         ),
     )
     router_secret_ttl_seconds: int = Field(

@@ -23,12 +23,9 @@ from botocore.config import Config
 
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.sessions import bounded_config
-from handlers.notification_router.delivery_policy import DeliveryPolicy
+from handlers.notification_router.delivery_policy import DeliveryPolicy, attempt_seconds
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.rate_limits import ChannelHolds
-
-DEADLINE_MARGIN_SECONDS = 2.0
-"""Time kept, beyond one channel attempt, for writing the state table and returning."""
 
 
 class RouterServices(FunctionServices[RouterEnvironment]):
@@ -53,13 +50,13 @@ class RouterServices(FunctionServices[RouterEnvironment]):
 
     @cached_property
     def delivery_policy(self) -> DeliveryPolicy:
-        """Attempts and backoff from the environment; an attempt may take the HTTP timeout plus
-        `DEADLINE_MARGIN_SECONDS`."""
+        """Attempts and backoff from the environment; an attempt may take the HTTP timeout and
+        the recording of what the channel took (`delivery_policy.attempt_seconds`)."""
         environment = self.environment
         return DeliveryPolicy(
             max_attempts=environment.router_max_attempts,
             backoff_seconds=environment.router_backoff_seconds,
-            attempt_seconds=environment.router_http_timeout_seconds + DEADLINE_MARGIN_SECONDS,
+            attempt_seconds=attempt_seconds(environment.router_http_timeout_seconds),
             longest_wait_seconds=environment.router_http_timeout_seconds,
         )
 

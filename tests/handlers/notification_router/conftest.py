@@ -37,14 +37,16 @@ Answer = int | tuple[int, dict[str, str]] | tuple[int, dict[str, str], bytes]
 
 @dataclass
 class Receiver:
-    """Records every POST per path; answers each path with its queued answers, then 200, or
-    never (within `HANG_LIMIT_SECONDS`) while the path hangs."""
+    """Records every POST per path; answers each path with its queued answers, then 200 (after
+    the path's `slow` wait, if any), or never (within `HANG_LIMIT_SECONDS`) while the path
+    hangs."""
 
     base_url: str = ""
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     statuses: dict[str, list[Answer]] = field(default_factory=dict)
     hanging: set[str] = field(default_factory=set)
     hung: dict[str, int] = field(default_factory=dict)
+    slow: dict[str, Callable[[], None]] = field(default_factory=dict)
     released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -64,6 +66,11 @@ class Receiver:
         """Leave every request on `path` unanswered: counted in `hung`, not in `requests` (the
         sender gave up, so nothing was delivered)."""
         self.hanging.add(path)
+
+    def answer_slowly(self, path: str, wait: Callable[[], None]) -> None:
+        """Call `wait` before answering each request on `path`: a peer slow to answer, whose
+        wait a test spends in simulated time."""
+        self.slow[path] = wait
 
     def heal(self, path: str) -> None:
         """Answer `path` again."""
@@ -88,6 +95,9 @@ def receiver() -> Iterator[Receiver]:
                     state.hung[self.path] = state.hung.get(self.path, 0) + 1
                 state.released.wait(HANG_LIMIT_SECONDS)
                 return
+            wait = state.slow.get(self.path)
+            if wait is not None:
+                wait()
             with state.lock:
                 state.requests.setdefault(self.path, []).append(body)
                 queued = state.statuses.get(self.path, [])

@@ -25,6 +25,7 @@ from handlers.notification_router import app
 from handlers.notification_router.channel_names import CHANNEL_NAMES
 from handlers.notification_router.channel_text import slack_escape, slack_text
 from handlers.notification_router.channels import CHANNELS, post_json
+from handlers.notification_router.delivery_policy import RECORDING_SECONDS
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import ChannelError, UndeliveredAlertError
 from handlers.notification_router.rate_limits import parse_retry_after
@@ -512,7 +513,7 @@ def _deadline_context(lambda_context: Any, seconds_left: float, sleeps: list[flo
     return DeadlineContext()
 
 
-def test_hanging_slack_with_10_seconds_left_hands_the_rest_back_in_time(
+def test_hanging_slack_with_10_seconds_to_spend_hands_the_rest_back_in_time(
     invoke: Invoke,
     receiver: Any,
     email_inbox: Any,
@@ -526,8 +527,8 @@ def test_hanging_slack_with_10_seconds_left_hands_the_rest_back_in_time(
     monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "1")
     receiver.hang("/slack")
     batch = sqs_event(*((f"m-{n}", fleet_alert("warning", title=f"disk {n}")) for n in range(4)))
-    context = _deadline_context(lambda_context, 10, sleeps)
-    # WHEN the batch is routed with 10 s left
+    context = _deadline_context(lambda_context, 10 + RECORDING_SECONDS, sleeps)
+    # WHEN the batch is routed with 10 s left beyond the time kept to record a send
     started = time.monotonic()
     result = invoke(batch, context)
     spent = time.monotonic() - started + sum(sleeps)
@@ -577,12 +578,13 @@ def test_a_slow_secret_read_and_a_hanging_webhook_share_one_attempts_time(
 
     monkeypatch.setattr(RouterServices, "secret", slow_secret)
     receiver.hang("/slack")
-    context = _deadline_context(lambda_context, 7.5, sleeps)
-    # WHEN a warning is routed with 7.5 s left (one attempt may take 5 s plus a 2 s margin)
+    context = _deadline_context(lambda_context, 7.5 + RECORDING_SECONDS, sleeps)
+    # WHEN a warning is routed with 7.5 s left beyond the time kept to record a send (one attempt
+    # may take 5 s plus a 2 s margin)
     result = invoke(sqs_event(("m-1", fleet_alert("warning"))), context)
     # THEN the secret read and the request took one attempt's 5 s together: the handler returned
     # with its margin left, and handed the message back
-    assert context.get_remaining_time_in_millis() > 1500
+    assert context.get_remaining_time_in_millis() > (1.5 + RECORDING_SECONDS) * 1000
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
     assert statuses(result) == ["failed"]
 
