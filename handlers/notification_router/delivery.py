@@ -6,7 +6,9 @@ channels that failed. A channel that already took this alert (on an earlier deli
 message) is not sent again. Before every wait and every attempt the invocation must have the time
 that step may take left (`DeliveryPolicy.attempt_seconds`: the HTTP timeout, then the longest
 state table call recording what the channel took, and a margin); otherwise the remaining channels
-are left for the retry of the message. A channel that answers
+are left for the retry of the message, as they are once a send can no longer be recorded (the
+state table stopped answering: a channel sent to then would get the alert again on the retry).
+A channel that answers
 429 or 503 with a Retry-After is waited for, instead of the backoff, when that is short; a longer
 one is not called again before it (nor by the next messages: `ChannelHolds`), and the message's
 retry waits for it. A refusal the same request would get again (a 4xx other than 408, 425 and
@@ -73,11 +75,15 @@ def deliver(
     sleep: Callable[[float], None],
     record_sent: Callable[[str], None],
     record_unconfirmed: Callable[[str], None],
+    unrecordable: Callable[[], str | None],
     holds: ChannelHolds,
 ) -> list[ChannelOutcome]:
     """One outcome per channel, in route order; `record_sent(name)` is called as soon as a
     channel took the message, so a crash later does not make the retry send it again, and
     `record_unconfirmed(name)` when an attempt failed without saying it was not taken.
+    `unrecordable()` says why a send could no longer be recorded in this invocation (the state
+    table stopped answering), or None: from then on no channel is started, since the retry
+    would send it again; the ones left are for the retry.
 
     A channel that answers with a Retry-After (or is still held by one an earlier message got) is
     waited for when that is short (`policy.longest_wait_seconds`) and fits the time left;
@@ -105,8 +111,23 @@ def deliver(
             seconds + policy.attempt_seconds
         )
 
+    # Channels not tried (again) because a send could no longer be recorded.
+    unrecorded: list[Channel] = []
+
+    def leave_unrecordable(left: list[Channel]) -> bool:
+        reason = unrecordable()
+        if reason is None:
+            return False
+        for channel in left:
+            errors[channel.name] = _not_tried(errors.get(channel.name), reason)
+            unrecorded.append(channel)
+        return True
+
     for attempt in range(1, policy.max_attempts + 1):
         if not pending:
+            break
+        if leave_unrecordable(pending):
+            pending = []
             break
         if attempt > 1:
             asked = [retry_after[c.name] for c in pending if c.name in retry_after]
@@ -116,6 +137,8 @@ def deliver(
             sleep(wait)
         failing: list[Channel] = []
         for channel in pending:
+            if leave_unrecordable([channel]):
+                continue
             held = holds.remaining_seconds(channel.name) if attempts[channel.name] == 0 else 0.0
             if held and not can_wait(held):
                 retry_after[channel.name] = held
@@ -148,6 +171,14 @@ def deliver(
                 record_sent(channel.name)
                 outcomes[channel.name] = ChannelOutcome(channel.name, SENT, attempts[channel.name])
         pending = failing
+    for channel in unrecorded:
+        outcomes[channel.name] = ChannelOutcome(
+            channel.name,
+            FAILED if attempts[channel.name] else NOT_STARTED,
+            attempts[channel.name],
+            errors[channel.name],
+            retry_after.get(channel.name),
+        )
     for channel in [*pending, *stopped]:
         outcomes[channel.name] = _unfinished(
             channel.name,
@@ -158,6 +189,12 @@ def deliver(
             out_of_time=channel in pending,
         )
     return [outcomes[channel.name] for channel in channels]
+
+
+def _not_tried(error: str | None, reason: str) -> str:
+    """The error of a channel not tried (again) because its send could not be recorded."""
+    not_tried = f"not tried: {reason}"
+    return f"{error} ({not_tried})" if error else not_tried
 
 
 def _unfinished(

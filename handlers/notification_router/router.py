@@ -19,12 +19,17 @@ mistaken for a duplicate. A key being sent by another invocation at this moment 
 
 Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
 window from the latest attempt, or past a longer Retry-After the message waits for) as soon as it
-did, so the retry sends only to the channels that failed or were not tried for lack of time. Two
-copies of an alert share a dedup key, and a key is held by one invocation at a time, so a channel
-is not sent the same alert twice within the window, except when it took the alert without its
-answer arriving (a timeout after the peer read the request) or when its record could not be
-written and another channel failed: a retry cannot tell those from a channel that never got it,
-and sends again (PagerDuty's dedup key makes that harmless there).
+did, so the retry sends only to the channels that failed or were not tried for lack of time. A
+channel attempt starts only with time left for it and for the longest state table call recording
+it (`delivery_policy.attempt_seconds`), so Lambda does not end the invocation between a send and
+its record. Two copies of an alert share a dedup key, and a key is held by one invocation at a
+time, so a channel is not sent the same alert twice within the window, except when it took the
+alert without its answer arriving (a timeout after the peer read the request), when its record
+could not be written and another channel failed, or when the state table answered no attempt of
+the call recording it: a retry cannot tell those from a channel that never got it, and sends
+again (PagerDuty's dedup key makes that harmless there). A table that answered no attempt is given
+up for the invocation, the claims' completion included, so no further channel is started: the
+retry sends them once, and only the channel whose record got no answer twice.
 
 Correlation: each suppressed duplicate increments a counter in the state table; the next
 notice that is sent carries the count ("7 duplicates suppressed since the last notice").
@@ -44,6 +49,7 @@ from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z, parse_iso
+from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
 from handlers.notification_router.channels import CHANNELS
 from handlers.notification_router.delivery import SKIPPED, UNFINISHED, ChannelOutcome, deliver
 from handlers.notification_router.formatting import OutgoingMessage
@@ -76,6 +82,10 @@ NO_CHANNEL = "skipped"
 NOT_STARTED = "not_started"
 RETRY_STATUSES = frozenset({UNDELIVERED, IN_PROGRESS, NOT_STARTED})
 """Outcomes whose message must be delivered again later (batch item failure, or raise)."""
+TABLE_SILENT = (*NO_ANSWER, EndpointNotAnsweringError)
+"""A state table call that got no answer, or was refused for an earlier one: the table is given
+up for the rest of the invocation (`StateTable`), so nothing more is recorded in it, the claims'
+completion included."""
 
 
 def dedup_keys(notification: Notification, episode: int) -> list[str]:
@@ -150,10 +160,11 @@ def route(
                 return {**summary, "status": DUPLICATE, "suppressed_duplicates": count}
 
             suppressed = _suppressed(services.state, counter_key)
-            delivered = _Delivered(services.state, keys, window)
+            silence = _TableSilence()
+            delivered = _Delivered(services.state, keys, window, silence)
             route_names = settings.channels_for(notification.kind)
             names, not_alerted = _resolution_channels(notification, episode, route_names, services)
-            alerted = _Alerted(services.state, alert.id, episode)
+            alerted = _Alerted(services.state, alert.id, episode, silence)
 
             def record_sent(channel: str) -> None:
                 delivered.add(channel)
@@ -174,6 +185,7 @@ def route(
                 sleep=services.sleep,
                 record_sent=record_sent,
                 record_unconfirmed=record_alerted,
+                unrecordable=lambda: silence.reason,
                 holds=services.channel_holds,
             )
             by_channel = {outcome.channel: outcome for outcome in sent_outcomes}
@@ -214,7 +226,7 @@ def _resolution_channels(
     recorded; with no record (expired, or older than the records) to every channel."""
     if not notification.resolves or episode == 0:
         return list(route_names), []
-    alerted = _Alerted(services.state, notification.alert.id, episode - 1).channels()
+    alerted = _alerted_channels(services.state, notification.alert.id, episode - 1)
     if alerted is None:
         return list(route_names), []
     return (
@@ -223,15 +235,48 @@ def _resolution_channels(
     )
 
 
+class _TableSilence:
+    """Why the state table can no longer record a send in this invocation (the first of its
+    calls that got no answer), or None while it answers: a channel sent to after that would get
+    the alert again on the retry, the claims being left uncompleted."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def note(self, error: ClientError | BotoCoreError) -> None:
+        """Note a failed write: a silent table stops the delivery, other failures do not."""
+        if self.reason is None and isinstance(error, TABLE_SILENT):
+            self.reason = (
+                f"the state table did not answer, so a send could not be recorded ({error})"
+            )
+
+
+def _alerted_key(alert_id: str, episode: int) -> str:
+    return f"{SCOPE}/{alert_id}/{episode}"
+
+
+def _alerted_channels(state: StateTable, alert_id: str, episode: int) -> frozenset[str] | None:
+    """The channels recorded as having taken the alert in `episode` (`_Alerted`), or None when
+    there is no record at all."""
+    key = _alerted_key(alert_id, episode)
+    names = frozenset(
+        name for name in CHANNELS if state.get_value(key, f"{ALERTED_VALUE}/{name}") is not None
+    )
+    return names or None
+
+
 class _Alerted:
     """The channels that took an alert in one open episode (or may have: an attempt that timed
     out after the request went out), one record each (two invocations adding channels of one
     alert cannot overwrite each other), kept as long as the alert's newest notice: its
     resolution may come days later."""
 
-    def __init__(self, state: StateTable, alert_id: str, episode: int) -> None:
+    def __init__(
+        self, state: StateTable, alert_id: str, episode: int, silence: _TableSilence
+    ) -> None:
         self._state = state
-        self._key = f"{SCOPE}/{alert_id}/{episode}"
+        self._key = _alerted_key(alert_id, episode)
+        self._silence = silence
 
     def add(self, channel: str) -> None:
         """Record that `channel` took the alert; a write that fails is logged (its resolution
@@ -245,25 +290,20 @@ class _Alerted:
             )
         except (ClientError, BotoCoreError) as error:
             _logger.warning("alert to %s not recorded under %s (%s)", channel, self._key, error)
-
-    def channels(self) -> frozenset[str] | None:
-        """The channels recorded, or None when there is no record at all."""
-        names = frozenset(
-            name
-            for name in CHANNELS
-            if self._state.get_value(self._key, f"{ALERTED_VALUE}/{name}") is not None
-        )
-        return names or None
+            self._silence.note(error)
 
 
 class _Delivered:
     """The channels that took the alert, saved under each of its dedup keys for the window
     since the latest attempt at it."""
 
-    def __init__(self, state: StateTable, keys: list[str], window_seconds: int) -> None:
+    def __init__(
+        self, state: StateTable, keys: list[str], window_seconds: int, silence: _TableSilence
+    ) -> None:
         self._state = state
         self._keys = [f"{SCOPE}/{key}" for key in keys]
         self._window_seconds = window_seconds
+        self._silence = silence
         names: set[str] = set()
         for key in self._keys:
             saved = state.get_value(key, DELIVERED_VALUE) or {}
@@ -300,6 +340,7 @@ class _Delivered:
                 _logger.warning(
                     "deliveries to %s not recorded under %s (%s)", sorted(self.channels), key, error
                 )
+                self._silence.note(error)
 
 
 def _retry_after(unfinished: list[ChannelOutcome]) -> int | None:

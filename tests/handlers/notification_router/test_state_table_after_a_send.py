@@ -38,9 +38,9 @@ DELIVERED_RECORD = b'"VALUE#delivered"'
 Invoke = Callable[..., dict[str, Any]]
 
 
-def warning(title: str) -> dict[str, Any]:
+def alert(severity: str, title: str) -> dict[str, Any]:
     alert = Alert.create(
-        severity="warning",
+        severity=severity,
         source="health_monitor",
         title=title,
         detail="1 of 4 desired instances ready (25%)",
@@ -85,10 +85,11 @@ class SimulatedInvocations:
 
 
 @dataclass
-class RecordingAnsweredOnItsLastAttempt:
-    """The first call recording a delivery gets no answer to any attempt but botocore's last:
-    each of those connects at the last moment and waits out the read timeout (the longest a
-    state table call takes and still succeeds); later calls are answered."""
+class UnansweredRecording:
+    """The first `unanswered_attempts` attempts to record a delivery (a write of its dedup key's
+    delivered channels) get no answer: each connects at the last moment and waits out the read
+    timeout, spending the invocation's time, and fails as botocore fails it; later attempts are
+    answered."""
 
     invocations: SimulatedInvocations
     attempt_seconds: float
@@ -105,6 +106,34 @@ class RecordingAnsweredOnItsLastAttempt:
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
+def leave_recording_unanswered(
+    invocations: SimulatedInvocations, *, answered_on_the_last_attempt: bool
+) -> UnansweredRecording:
+    """Leave the router's first attempts to record a delivery unanswered: every attempt of that
+    call but botocore's last, or every one; and refuse every DynamoDB call of an invocation
+    whose time is up. Needs the router's container (an invocation before)."""
+    table_client = app.FUNCTION.services().hub_client("dynamodb")
+    config = table_client.meta.config
+    attempts = config.retries["total_max_attempts"]
+    recording = UnansweredRecording(
+        invocations,
+        attempt_seconds=config.connect_timeout + config.read_timeout,
+        unanswered_attempts=attempts - 1 if answered_on_the_last_attempt else attempts,
+    )
+    table_client.meta.events.register_first("before-send.dynamodb.PutItem", recording)
+    table_client.meta.events.register_first(
+        "before-send.dynamodb", invocations.refuse_after_the_end
+    )
+    return recording
+
+
+def longest_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore draws its waits between attempts at their longest."""
+    monkeypatch.setattr(
+        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
+    )
+
+
 @pytest.mark.parametrize("seconds_left", [8, 12, 25], ids=lambda seconds: f"{seconds}s-left")
 def test_a_send_the_state_table_records_on_its_last_attempt_reaches_the_channel_once(
     invoke: Invoke,
@@ -116,26 +145,14 @@ def test_a_send_the_state_table_records_on_its_last_attempt_reaches_the_channel_
     # GIVEN warnings routed to Slack only, Slack answering each post at the last moment of its
     # timeout, and botocore's waits between attempts drawn at their longest
     monkeypatch.setenv("ROUTER_ROUTES", "warning=slack")
-    monkeypatch.setattr(
-        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
-    )
-    invoke(sqs_event("warm-up", warning("warm-up")))
+    longest_retry_waits(monkeypatch)
+    invoke(sqs_event("warm-up", alert("warning", "warm-up")))
     invocations = SimulatedInvocations(monkeypatch)
     receiver.answer_slowly("/slack", partial(invocations.spend, SLACK_ANSWER_SECONDS))
     # AND a state table that answers the write recording Slack's delivery only on the last of
     # botocore's attempts
-    table_client = app.FUNCTION.services().hub_client("dynamodb")
-    config = table_client.meta.config
-    recording = RecordingAnsweredOnItsLastAttempt(
-        invocations,
-        attempt_seconds=config.connect_timeout + config.read_timeout,
-        unanswered_attempts=config.retries["total_max_attempts"] - 1,
-    )
-    table_client.meta.events.register_first("before-send.dynamodb.PutItem", recording)
-    table_client.meta.events.register_first(
-        "before-send.dynamodb", invocations.refuse_after_the_end
-    )
-    event = sqs_event("m-1", warning("disk pressure"))
+    recording = leave_recording_unanswered(invocations, answered_on_the_last_attempt=True)
+    event = sqs_event("m-1", alert("warning", "disk pressure"))
 
     # WHEN the message comes from the queue to an invocation with `seconds_left`
     first = invocations.run(invoke, event, seconds_left)
@@ -148,6 +165,41 @@ def test_a_send_the_state_table_records_on_its_last_attempt_reaches_the_channel_
     posts = [body for body in receiver.bodies("/slack") if "disk pressure" in body["text"]]
     assert ("ended_by_lambda" in first, "ended_by_lambda" in again, len(posts)) == (False, False, 1)
     # AND the state table's slow answer was met on the way
+    assert recording.attempts == recording.unanswered_attempts
+
+
+def test_a_table_silent_after_pagerduty_took_a_critical_alert_costs_only_pagerduty_a_repeat(
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the default routes (critical: PagerDuty, then Slack and e-mail), botocore's waits
+    # between attempts drawn at their longest
+    longest_retry_waits(monkeypatch)
+    invoke(sqs_event("warm-up", alert("info", "warm-up")))
+    email_inbox.receive()
+    invocations = SimulatedInvocations(monkeypatch)
+    # AND a state table that answers no attempt of the write recording PagerDuty's delivery
+    recording = leave_recording_unanswered(invocations, answered_on_the_last_attempt=False)
+    event = sqs_event("m-1", alert("critical", "node group unready"))
+
+    # WHEN the message comes from the queue with the function's whole timeout
+    first = invocations.run(invoke, event, TIMEOUT_SECONDS)
+    # AND SQS delivers it again after the queue's visibility timeout, the table answering
+    fake_clock.advance(QUEUE_VISIBILITY_SECONDS)
+    again = invocations.run(invoke, event, TIMEOUT_SECONDS)
+
+    # THEN the first invocation handed the message back itself, and the second sent it
+    assert first.get("batchItemFailures") == [{"itemIdentifier": "m-1"}]
+    assert again.get("batchItemFailures") == []
+    # AND only PagerDuty, whose delivery no call could record, got the alert twice (under one
+    # dedup key: one incident); Slack and e-mail, not sent once the table was silent, got it once
+    pages = receiver.bodies("/pagerduty")
+    sent = (len(pages), len(receiver.bodies("/slack")), len(email_inbox.receive()))
+    assert sent == (2, 1, 1)
+    assert len({page["dedup_key"] for page in pages}) == 1
     assert recording.attempts == recording.unanswered_attempts
 
 
