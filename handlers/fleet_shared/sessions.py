@@ -39,6 +39,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.call_bounds import hold_to_bound, longest_retry_wait_seconds
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError, MemberAccessError
@@ -70,14 +71,9 @@ def bounded_config(
     return CLIENT_CONFIG.merge(Config(**bounds))
 
 
-_TIMEOUT_RETRY_WAIT_SECONDS = 0.05
-_LONGEST_RETRY_WAIT_SECONDS = 20
-
-
 def longest_hung_call_seconds(config: Config) -> int:
-    """The longest one call of a client built with `config` takes when its endpoint never
-    answers, in whole seconds rounded up: every attempt spends its connect and read timeouts,
-    and botocore waits between the attempts.
+    """The longest one call of a client built with `config` takes, in whole seconds rounded up:
+    every attempt spends its connect and read timeouts, and botocore waits between the attempts.
 
     botocore's standard mode (`botocore/retries/standard.py`, `ExponentialBackoff.delay_amount`,
     slept by `botocore.endpoint`) waits `random() * min(scale * 2 ** (n - 1), 20)` seconds after
@@ -86,30 +82,58 @@ def longest_hung_call_seconds(config: Config) -> int:
     anything else: a connect or read timeout, a connection error, any other 5xx (25 ms for
     DynamoDB). An answer with an `x-amz-retry-after` header may wait up to 5 s more. An endpoint
     that never answers gives neither an error code nor a header, so its waits are the 50 ms ones
-    (50, 100, 200 ms, ...: under 2 s over 6 attempts); a throttling answer's longer waits follow
-    an answer, and are not this bound's case. A client whose retry quota is spent stops retrying,
-    which only shortens the call. The connect timeout is counted once per attempt, though urllib3
-    spends it on each address the endpoint's name resolves to in turn: a name of several
-    addresses that all drop the connection can take that many times as long.
+    (50, 100, 200 ms, ...: under 2 s over 6 attempts), which this bound counts. A throttling
+    answer's longer waits would take a call past it (an endpoint that throttles each attempt just
+    before its read timeout), so a client built by `AccountSessions` or `bound_calls` retries
+    only while the retry cannot end past this bound (`fleet_shared.call_bounds`): the bound holds
+    whatever the endpoint answers. A client whose retry quota is spent stops retrying, which only
+    shortens the call. Two cases still outlast one attempt's timeouts, and so can end the call
+    past the bound by the overrun of its last attempt: the connect timeout is counted once per
+    attempt, though urllib3 spends it on each address the endpoint's name resolves to in turn (a
+    name of several addresses that all drop the connection can take that many times as long),
+    and the read timeout bounds each wait for a byte, not the answer (an endpoint that trickles
+    its answer holds an attempt as long as it trickles).
 
     Raises ValueError for another retry mode (legacy and adaptive wait differently) or a config
     that leaves the number of attempts to the environment.
+    """
+    attempts = _attempts(config)
+    waits = sum(
+        longest_retry_wait_seconds(attempt, throttled=False, retry_after=None)
+        for attempt in range(1, attempts)
+    )
+    return math.ceil(attempts * (config.connect_timeout + config.read_timeout) + waits)
+
+
+def bound_calls(client: Any, config: Config) -> Any:
+    """`client`, built with `config`, whose calls botocore retries only while the retry cannot
+    end past `longest_hung_call_seconds(config)`, whatever its endpoint answers
+    (`fleet_shared.call_bounds`).
+
+    Raises ValueError for a config `longest_hung_call_seconds` refuses.
+    """
+    return hold_to_bound(
+        client,
+        attempts=_attempts(config),
+        attempt_seconds=config.connect_timeout + config.read_timeout,
+        bound_seconds=longest_hung_call_seconds(config),
+    )
+
+
+def _attempts(config: Config) -> int:
+    """The attempts a client of `config` makes in all, as botocore's standard mode counts them.
+
+    Raises ValueError for another retry mode or attempts left to the environment.
     """
     retries = config.retries or {}
     if retries.get("mode") != "standard":
         raise ValueError(f"retries mode {retries.get('mode')!r}: the bound knows standard only")
     if "total_max_attempts" in retries:
-        attempts = retries["total_max_attempts"]
-    elif "max_attempts" in retries:
+        return int(retries["total_max_attempts"])
+    if "max_attempts" in retries:
         # botocore's max_attempts counts the retries, not the first call.
-        attempts = retries["max_attempts"] + 1
-    else:
-        raise ValueError("retries without max_attempts: the environment would choose them")
-    waits = sum(
-        min(_TIMEOUT_RETRY_WAIT_SECONDS * 2 ** (attempt - 1), _LONGEST_RETRY_WAIT_SECONDS)
-        for attempt in range(1, attempts)
-    )
-    return math.ceil(attempts * (config.connect_timeout + config.read_timeout) + waits)
+        return int(retries["max_attempts"]) + 1
+    raise ValueError("retries without max_attempts: the environment would choose them")
 
 
 HUB_CONNECT_TIMEOUT_SECONDS = 2
@@ -293,7 +317,8 @@ class AccountSessions:
         self, service: str, account_id: str, region: str, config: Config = CLIENT_CONFIG
     ) -> Any:
         """A client of `service` in `account_id` and `region`, with `config` (a module-level
-        one: clients are cached per config object), renewed with the session.
+        one: clients are cached per config object), renewed with the session; its calls end
+        within `longest_hung_call_seconds(config)` whatever the endpoint answers (`bound_calls`).
 
         Typed `Any` because boto3 generates client classes at run time.
         """
@@ -303,7 +328,7 @@ class AccountSessions:
             cached = self._clients.get(key)
             if cached is not None and cached[0] is session:
                 return cached[1]
-            client = session.client(service, config=config)
+            client = bound_calls(session.client(service, config=config), config)
             self._clients[key] = (session, client)
             return client
 

@@ -16,6 +16,7 @@ import botocore.endpoint
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
+from fleet_shared import call_bounds
 from fleet_shared.clock import ManualClock
 from tests.handlers.conftest import FakeLambdaContext
 from tests.handlers.faults import hang_first_attempt
@@ -69,8 +70,10 @@ class LambdaTime:
 
     def spend_botocore_waits(self, monkeypatch: pytest.MonkeyPatch) -> LambdaTime:
         """Make botocore's waits between attempts spend this invocation's time instead of the
-        test's; returns this time."""
+        test's, and the bounded clients (`fleet_shared.call_bounds`) measure their calls in it;
+        returns this time."""
         monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=self.spend))
+        monkeypatch.setattr(call_bounds, "time", SimpleNamespace(monotonic=lambda: self.spent))
         return self
 
 

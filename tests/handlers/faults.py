@@ -6,8 +6,10 @@ failure (`before-call` would skip the retries). The handler is registered first 
 no later `before-send` handler runs: moto's in-process stub never sees the request, and nothing
 happens on the AWS side (an injected HTTP 500 answer would not stop moto acting on the request).
 Throttling is an answer, not a connection failure: `throttle_attempts` answers chosen attempts
-with SSM-style ThrottlingException ahead of moto's answer. A malformed answer is a success whose
-body the caller cannot read: `answer_malformed` sends it for one operation, likewise. A refusal
+with SSM-style ThrottlingException ahead of moto's answer, and `throttle_just_before_timeout`
+answers every attempt of one operation so at the last moment of its timeouts, spending a
+simulated invocation's time. A malformed answer is a success whose body the caller cannot read:
+`answer_malformed` sends it for one operation, likewise. A refusal
 botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`; S3's own
 InternalError, which it retries, from `s3_error_every_attempt`. botocore calls every `before-send`
 handler and keeps the first answer, so moto still acts on a request these answer: harmless for a
@@ -26,7 +28,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -363,6 +365,41 @@ def throttle_then_refuse(
     """Answer the first attempt of `operation` on `client` with throttling, which botocore
     retries, and its retries with the error `code`, before moto sees any of them."""
     fault = ThrottledThenRefused(code, ec2=client.meta.service_model.protocol == "ec2")
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault
+
+
+@dataclass
+class ThrottledAtTheLastMoment:
+    """Answers every attempt of one operation with throttling at the last moment of its
+    timeouts: each attempt first spends `attempt_seconds` through `spend` (connected as the
+    connect timeout runs out, answered as the read timeout does), then gets ThrottlingException
+    (in EC2's XML when `ec2`, else JSON), which moto never sees."""
+
+    spend: Callable[[float], None]
+    attempt_seconds: float
+    ec2: bool = False
+    attempts: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.attempts += 1
+        self.spend(self.attempt_seconds)
+        return _error_answer_unseen_by_moto(request, "ThrottlingException", ec2=self.ec2)
+
+
+def throttle_just_before_timeout(
+    client: Any, service: str, operation: str, spend: Callable[[float], None]
+) -> ThrottledAtTheLastMoment:
+    """Make every attempt of `operation` on `client` spend its client's connect and read
+    timeouts through `spend` (a `LambdaTime`'s, with botocore's waits spent there too), then be
+    answered with throttling, which botocore retries after its throttling waits (1 s, doubling,
+    up to 20 s), before moto sees it."""
+    config = client.meta.config
+    fault = ThrottledAtTheLastMoment(
+        spend,
+        config.connect_timeout + config.read_timeout,
+        ec2=client.meta.service_model.protocol == "ec2",
+    )
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

@@ -1,5 +1,6 @@
 """`sessions.longest_hung_call_seconds` against botocore's own retries: a call whose every
-attempt hangs, botocore's waits drawn at their longest and spent in simulated time."""
+attempt hangs, or is throttled at the last moment of its timeouts, botocore's waits drawn at their
+longest and spent in simulated time."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.retries import standard
 
 from fleet_shared import sessions
-from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
+from fleet_shared.sessions import bound_calls, bounded_config, longest_hung_call_seconds
 from handlers.anomaly_detector import target_calls as anomaly
 from handlers.backup_scheduler import backup
 from handlers.change_validator import services as validator
@@ -30,6 +31,7 @@ from handlers.spot_optimizer import fleet as spot_fleet
 from handlers.spot_optimizer import interruptions
 from handlers.spot_optimizer import services as spot
 from tests.handlers.deadlines import LambdaTime
+from tests.handlers.faults import throttle_attempts, throttle_just_before_timeout
 
 REGION = "eu-west-1"
 REPOSITORY = Path(__file__).resolve().parents[3]
@@ -87,20 +89,30 @@ class EndpointThatNeverAnswers:
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
-def hung_call_seconds(config: Config, monkeypatch: pytest.MonkeyPatch) -> tuple[float, int]:
-    """The simulated seconds and the attempts of one call through a client with `config` to an
-    endpoint that never answers, botocore's jitter drawing the longest wait every time."""
+def bounded_client_with_longest_waits(
+    service: str, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, LambdaTime]:
+    """A client of `service` with `config`, its calls held to their bound as the fleet's are
+    (`bound_calls`), botocore's jitter drawing the longest wait every time, and the simulated
+    time its waits spend and its bound measures."""
     monkeypatch.setattr(
         standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
     )
     time = LambdaTime(seconds_left=math.inf).spend_botocore_waits(monkeypatch)
     client = boto3.client(
-        "sts",
+        service,
         region_name=REGION,
         config=config,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+    return bound_calls(client, config), time
+
+
+def hung_call_seconds(config: Config, monkeypatch: pytest.MonkeyPatch) -> tuple[float, int]:
+    """The simulated seconds and the attempts of one call through a bounded client with `config`
+    to an endpoint that never answers, botocore's jitter drawing the longest wait every time."""
+    client, time = bounded_client_with_longest_waits("sts", config, monkeypatch)
     endpoint = EndpointThatNeverAnswers(time, config)
     client.meta.events.register_first("before-send.sts.GetCallerIdentity", endpoint)
     with pytest.raises(ReadTimeoutError):
@@ -143,6 +155,53 @@ def test_the_bound_caps_botocores_wait_at_twenty_seconds_as_botocore_does(
     assert attempts_made == 12
     assert longest_hung_call_seconds(config) == 78
     assert 77 < spent <= 78
+
+
+BACKUP_LIKE_CONFIG = bounded_config(connect_seconds=5, read_seconds=10, attempts=6)
+"""backup_scheduler's and cleanup_manager's member config: 6 attempts of 15 s, a 92 s bound."""
+
+
+def test_a_call_throttled_at_the_last_moment_of_each_attempt_ends_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a bounded client of 6 attempts of 5 s to connect and 10 s to read (92 s for a hung
+    # call), whose endpoint answers each attempt with throttling as its timeouts run out, and
+    # botocore's throttling waits (1, 2, 4, 8, 16 s: 121 s with the attempts) drawn at their
+    # longest
+    config = BACKUP_LIKE_CONFIG
+    dynamodb, time = bounded_client_with_longest_waits("dynamodb", config, monkeypatch)
+    throttling = throttle_just_before_timeout(dynamodb, "dynamodb", "ListTables", time.spend)
+
+    # WHEN one call is made
+    with pytest.raises(ClientError) as refused:
+        dynamodb.list_tables()
+
+    # THEN it ends within the bound, at the last attempt whose retry could have ended past it
+    # (90 s: a sixth would end at 121 s)
+    assert time.spent <= longest_hung_call_seconds(config) == 92
+    assert (throttling.attempts, time.spent) == (5, 90)
+    # AND its error is the last attempt's throttling, naming the call and why it stopped
+    assert refused.value.response["Error"]["Code"] == "ThrottlingException"
+    message = str(refused.value)
+    assert "ListTables" in message
+    assert "dynamodb ListTables not retried after 90.0 s" in message
+    assert "past the call's bound of 92 s" in message
+
+
+@pytest.mark.usefixtures("mocked_aws")
+def test_a_call_throttled_once_at_once_is_still_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the same bounded client, whose endpoint throttles the call's first attempt at once
+    # and answers the second
+    dynamodb, time = bounded_client_with_longest_waits("dynamodb", BACKUP_LIKE_CONFIG, monkeypatch)
+    throttle_attempts(dynamodb, "dynamodb", 1)
+
+    # WHEN one call is made
+    tables = dynamodb.list_tables()
+
+    # THEN botocore retried it after its throttling wait, far inside the bound, and it succeeded
+    assert tables["TableNames"] == []
+    assert tables["ResponseMetadata"]["RetryAttempts"] == 1
+    assert time.spent == 1
 
 
 def test_a_config_the_bound_cannot_know_is_refused_naming_what_it_lacks() -> None:
