@@ -311,30 +311,55 @@ def refuse_retry_after_lost_answer(
 class ServerErrorAfterApplying:
     """Lets moto apply the first attempt of one operation, then answers it with the HTTP 500
     error `code` (AWS failing after it acted), which botocore retries, and answers every later
-    attempt with the error `retry_code` (HTTP 400), none of which moto sees."""
+    attempt with the error `retry_code` (HTTP 400), none of which moto sees. With `spend`, each
+    attempt first spends `attempt_seconds` through it (answered as its timeouts run out); with
+    `retry_after_ms`, the server error asks for that wait (`x-amz-retry-after`)."""
 
     code: str
     retry_code: str
     ec2: bool = False
     applied: int = 0
     refused: int = 0
+    spend: Callable[[float], None] | None = None
+    attempt_seconds: float = 0.0
+    retry_after_ms: int | None = None
 
     def __call__(self, request: Any, **kwargs: Any) -> AWSResponse:
+        if self.spend is not None:
+            self.spend(self.attempt_seconds)
         if not self.applied:
             self.applied += 1
             botocore_stubber(request=request, **kwargs)
-            return _error_answer_unseen_by_moto(request, self.code, ec2=self.ec2, status=500)
+            answer = _error_answer_unseen_by_moto(request, self.code, ec2=self.ec2, status=500)
+            if self.retry_after_ms is not None:
+                answer.headers["x-amz-retry-after"] = str(self.retry_after_ms)
+            return answer
         self.refused += 1
         return _error_answer_unseen_by_moto(request, self.retry_code, ec2=self.ec2)
 
 
 def fail_after_applying_then_refuse(
-    client: Any, service: str, operation: str, code: str, retry_code: str
+    client: Any,
+    service: str,
+    operation: str,
+    code: str,
+    retry_code: str,
+    *,
+    spend: Callable[[float], None] | None = None,
+    retry_after_ms: int | None = None,
 ) -> ServerErrorAfterApplying:
     """Make moto apply the first attempt of `operation` on `client` and answer it with the
-    server error `code` (HTTP 500), then answer botocore's retries with `retry_code`."""
+    server error `code` (HTTP 500; asking for a wait of `retry_after_ms`, if given), then answer
+    botocore's retries with `retry_code`; with `spend` (a `LambdaTime`'s), each attempt is
+    answered only as the client's connect and read timeouts run out."""
+    config = client.meta.config
     fault = ServerErrorAfterApplying(
-        code, retry_code, ec2=client.meta.service_model.protocol == "ec2"
+        code,
+        retry_code,
+        ec2=client.meta.service_model.protocol == "ec2",
+        spend=spend,
+        attempt_seconds=config.connect_timeout + config.read_timeout,
+        retry_after_ms=retry_after_ms,
     )
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault

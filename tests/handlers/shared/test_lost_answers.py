@@ -1,22 +1,49 @@
 """fleet_shared.lost_answers against moto: which attempts of a call are noted as unanswered
-(botocore's retries running), and that two threads calling through one client note their own."""
+(botocore's retries running), also when the call is ended at its bound, and that two threads
+calling through one client note their own."""
 
 from __future__ import annotations
 
+import math
 import threading
+from functools import partial
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from botocore.retries import standard
 
+from fleet_shared.exceptions import AnswerLostError
 from fleet_shared.lost_answers import Attempts, watched_attempts
+from fleet_shared.node_group_updates import update_desired_size
+from fleet_shared.sessions import MEMBER_CALL_CONFIG, MEMBER_CALL_SECONDS, AccountSessions
 from tests.handlers.conftest import STATE_TABLE_NAME, create_state_table
+from tests.handlers.deadlines import LambdaTime
 from tests.handlers.faults import (
     fail_after_applying_then_refuse,
     hold_first_attempt,
     lose_first_answer,
     throttle_attempts,
 )
+
+ACCOUNT_ID = "123456789012"
+REGION = "eu-west-1"
+
+
+def create_node_group(eks: Any, *, desired: int) -> None:
+    """Cluster `prod` with the managed node group `web` of `desired` nodes."""
+    eks.create_cluster(
+        name="prod",
+        roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": ["subnet-0a"]},
+    )
+    eks.create_nodegroup(
+        clusterName="prod",
+        nodegroupName="web",
+        nodeRole=f"arn:aws:iam::{ACCOUNT_ID}:role/eks-node",
+        subnets=["subnet-0a"],
+        scalingConfig={"minSize": 1, "desiredSize": desired, "maxSize": 6},
+    )
 
 
 def put(dynamodb_client: Any, pk: str) -> None:
@@ -57,6 +84,44 @@ def test_an_attempt_answered_with_a_server_error_after_acting_is_noted_as_maybe_
     assert (fault.applied, fault.refused) == (1, 1)
     assert attempts.answer_lost
     assert "InternalServerError" in str(attempts.unanswered[0])
+
+
+@pytest.mark.usefixtures("mocked_aws")
+def test_an_update_ended_at_its_bound_after_a_server_failure_is_still_reported_as_maybe_applied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a node group, and the member EKS client eks_scaler builds (2 attempts of 2 s to
+    # connect and 6 s to read: 17 s), botocore's waits drawn at their longest in simulated time;
+    # EKS applies the first UpdateNodegroupConfig and answers it as its timeouts run out with a
+    # server failure asking for a 5 s wait, and would refuse a retry as late
+    monkeypatch.setattr(
+        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
+    )
+    time = LambdaTime(seconds_left=math.inf).spend_botocore_waits(monkeypatch)
+    sessions = AccountSessions("eks_scaler", None, ACCOUNT_ID, home_region=REGION)
+    eks = sessions.client("eks", ACCOUNT_ID, REGION, MEMBER_CALL_CONFIG)
+    create_node_group(eks, desired=2)
+    fault = fail_after_applying_then_refuse(
+        eks,
+        "eks",
+        "UpdateNodegroupConfig",
+        "ServerException",
+        "ResourceInUseException",
+        spend=time.spend,
+        retry_after_ms=5000,
+    )
+
+    # WHEN the scaler's update is made
+    with pytest.raises(AnswerLostError) as lost:
+        update_desired_size(eks, "prod", "web", 3)
+
+    # THEN the call ended within its bound, without the retry that could have ended past it
+    assert time.spent <= MEMBER_CALL_SECONDS
+    assert (fault.applied, fault.refused) == (1, 0)
+    # AND the update is reported as one EKS may have applied, as it did
+    assert "ServerException" in str(lost.value)
+    group = eks.describe_nodegroup(clusterName="prod", nodegroupName="web")["nodegroup"]
+    assert group["scalingConfig"]["desiredSize"] == 3
 
 
 @pytest.mark.usefixtures("no_retry_waits")
