@@ -7,11 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ReadTimeoutError
+from botocore.retries import standard
 from moto.ec2.models import ec2_backends
 
 from catalog.functions import function_spec
@@ -43,6 +45,7 @@ from tests.handlers.faults import (
     hang_first_attempt,
     lose_first_answer,
     refuse_retry_after_lost_answer,
+    throttle_just_before_timeout,
 )
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
@@ -515,6 +518,55 @@ def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging
     assert_member_a_started_only_with_time_for_its_hung_calls(
         result, time, member_a_started=member_a_started
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "member_b_started"),
+    [
+        pytest.param(30 + 2 * 92 + 1, False, id="time-for-member-a-only"),
+        pytest.param(2 * (30 + 2 * 92) + 1, True, id="time-for-both-members"),
+    ],
+)
+@pytest.mark.usefixtures("one_target_at_a_time")
+def test_a_member_whose_ec2_throttles_each_attempt_as_it_times_out_costs_the_run_bounded_calls(
+    backup: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    monkeypatch: pytest.MonkeyPatch,
+    daily_volume_in_member_b: tuple[Any, str],
+    seconds_left: int,
+    member_b_started: bool,
+) -> None:
+    # GIVEN one target at a time, member A's EC2 endpoint answering each attempt of its snapshot
+    # listings (two a run) with throttling as the attempt's 15 s of timeouts run out, botocore's
+    # throttling waits drawn at their longest (121 s a call, where the bound is 92 s), member B
+    # with a daily volume, and a run with time for member A's budget and hung calls (30 s and
+    # 2 x 92 s), or for both members'
+    monkeypatch.setattr(
+        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
+    )
+    ec2_b, daily_b = daily_volume_in_member_b
+    backup({"action": "backup", "dry_run": True})
+    time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    throttling = throttle_just_before_timeout(member_ec2, "ec2", "DescribeSnapshots", time.spend)
+    # WHEN the night's run comes
+    result = backup({"action": "backup"}, time.context())
+    # THEN Lambda did not end the run: each listing ended within the 92 s bound, naming why it
+    # was not retried, member A's table was still backed up, and member B was backed up when
+    # the run had time for it, else left for the next run
+    assert throttling.attempts == 2 * 5
+    assert time.spent <= 2 * 92, time.spent
+    target_a = target_of(result, MEMBER_A)
+    assert [error["resource"] for error in target_a["errors"]] == [
+        "ec2:DescribeVolumes",
+        "ec2:DescribeSnapshots",
+    ]
+    assert all("not retried after 90.0 s" in error["error"] for error in target_a["errors"])
+    assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
+    assert (target_of(result, MEMBER_B)["status"] == "ok") is member_b_started
+    assert len(_snapshots_of(ec2_b, daily_b)) == int(member_b_started)
 
 
 @pytest.mark.parametrize(
