@@ -4,8 +4,8 @@
 times out: botocore then waits at most 50 ms, doubling, between the attempts. After a throttling
 answer it waits up to 20 s instead (1 s, doubling, full jitter), and up to 5 s more after an
 answer with an `x-amz-retry-after` header, so an endpoint that throttles each attempt just before
-its read timeout held one call of backup_scheduler's 6 attempts of 15 s for up to 121 s, past its
-92 s bound and every reserve built on it.
+its read timeout held one call of backup_scheduler's 6 attempts of 15 s for up to 121 s (146 s
+with that header), past its 92 s bound and every reserve built on it.
 
 `hold_to_bound` makes the bound hold for any answer: ahead of botocore's own retry handler (its
 `needs-retry` event), a call botocore would retry is ended instead when botocore's longest wait
