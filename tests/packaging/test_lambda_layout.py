@@ -41,8 +41,9 @@ POWERTOOLS_LAYER_PACKAGES = (
 PANDAS_LAYER_PACKAGES = ("pandas", "numpy", "pyarrow", "openpyxl", "et_xmlfile", "pytz", "tzdata")
 
 # Our own budgets, with the runtime's bytecode beside every source (about 3x the sources alone):
-# far below Lambda's limits, they catch a dependency vendored into an archive.
-LAYER_LIMIT_BYTES = 256 * 1024
+# far below Lambda's limits, they catch a dependency vendored into an archive. The layer's was
+# raised from 256 KiB when the shared package itself reached it (about 263 KiB on 2026-11-27).
+LAYER_LIMIT_BYTES = 288 * 1024
 FUNCTION_LIMIT_BYTES = 160 * 1024
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 # Unzipped sizes of the managed layers as their maintainers document them: Powertools v3 keeps its
