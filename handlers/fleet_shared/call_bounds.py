@@ -7,7 +7,8 @@ answer with an `x-amz-retry-after` header, so an endpoint that throttles each at
 its read timeout held one call of backup_scheduler's 6 attempts of 15 s for up to 121 s (146 s
 with that header), past its 92 s bound and every reserve built on it.
 
-`hold_to_bound` makes the bound hold for any answer: ahead of botocore's own retry handler (its
+`hold_to_bound` makes the bound hold for any answer (but for an attempt that overruns its own
+timeouts, as `longest_hung_call_seconds` says): ahead of botocore's own retry handler (its
 `needs-retry` event), a call botocore would retry is ended instead when botocore's longest wait
 for what the attempt met, plus one more attempt's connect and read timeouts, could end past the
 bound. The call then ends as when its attempts run out, with its last attempt's own error (an
