@@ -216,9 +216,10 @@ def seasonal_residual(
             residual = residual - residual.groupby(hours).transform(leave_one_out_median)
             removed.append("hour_of_day")
     weekdays = index.dayofweek
-    dates_per_weekday = (
-        pd.Series(index.normalize(), index=index).groupby(weekdays).nunique().reindex(range(7))
-    )
+    # The local dates as wall-clock midnights: an aware midnight does not exist on a day whose
+    # clocks skip it (Africa/Cairo, America/Santiago), and pandas raises for it.
+    dates = index.tz_localize(None).normalize()
+    dates_per_weekday = pd.Series(dates, index=index).groupby(weekdays).nunique().reindex(range(7))
     values_per_weekday = pd.Series(weekdays).value_counts().reindex(range(7), fill_value=0)
     if (
         dates_per_weekday.notna().all()

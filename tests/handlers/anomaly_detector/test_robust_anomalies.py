@@ -252,3 +252,26 @@ def test_a_weekly_pattern_is_not_a_level_shift_before_its_profile_can_be_estimat
         # -10 and +10, critical), and nothing else either
         assert detection.seasonality == ("hour_of_day",)
         assert detection.anomalies == (), (seed, detection.anomalies)
+
+
+@pytest.mark.parametrize(
+    ("zone", "end"),
+    [
+        # Clocks go from 00:00 to 01:00 on Friday 2026-04-24.
+        ("Africa/Cairo", datetime(2026, 5, 10, tzinfo=UTC)),
+        # Clocks go from 00:00 to 01:00 on Sunday 2026-09-06.
+        ("America/Santiago", datetime(2026, 9, 20, tzinfo=UTC)),
+    ],
+)
+def test_a_day_without_a_local_midnight_is_profiled(zone: str, end: datetime) -> None:
+    # GIVEN four clean weeks in the calendar of a zone whose clocks skip midnight on a day
+    # inside them
+    timestamps, values = seasonal_series(
+        np.random.default_rng(22), days=28, end=end, zone=ZoneInfo(zone)
+    )
+    # WHEN scanned in that time zone
+    detection = detect_anomalies(values, timestamps, time_zone=zone)
+    # THEN both profiles are removed and nothing is reported (counting the dates per weekday
+    # raised NonExistentTimeError on the midnight that does not exist, failing the whole scan)
+    assert detection.seasonality == ("hour_of_day", "day_of_week")
+    assert detection.anomalies == ()
