@@ -517,11 +517,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         memory_mb=256,
         timeout_seconds=600,
-        # The stack's cleanup policy, whole, as JSON: what it may clean and whether it deletes.
+        # The stack's cleanup policy, whole, as JSON: what it may clean and whether it deletes;
+        # marks are dated by the day in the zone the daily run is scheduled in.
         environment={
             **COMMON_ENVIRONMENT,
             **MEMBER_ROLE_ENVIRONMENT,
             "CLEANUP_POLICY": EnvSource.CLEANUP_POLICY,
+            "SCHEDULE_TIME_ZONE": EnvSource.SCHEDULE_TIME_ZONE,
         },
         permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
         member_actions=(

@@ -9,9 +9,13 @@ Per resource (see candidates.py for what a candidate is), the decision is:
 | yes           | date reached      | delete (mode `delete`), due (mode `notify`)   |
 | no            | any               | spare: remove the mark                        |
 
-"Date reached" means the run's UTC date is on or after the mark's date. In the policy's `notify`
-mode a due resource keeps its mark and is reported, never deleted. In `delete` mode a resource
-is deleted only once a notice said it would be (announce_marks); else it is marked afresh.
+"Today" is the run's date in the stack's schedule time zone, the one its daily schedule fires in,
+and "date reached" means that date is on or after the mark's date. Not the UTC date: the daily
+19:00 of New York is 23:00 UTC in summer and 00:00 UTC the next day in winter, so a mark made in
+the week before the clocks go back would be reached a day early, six days into seven. In the
+policy's `notify` mode a due resource keeps its mark and is reported, never deleted. In `delete`
+mode a resource is deleted only once a notice said it would be (announce_marks); else it is
+marked afresh.
 A failed call on one resource is counted and reported, and the others go on, except a member
 endpoint that does not answer (`NO_ANSWER`): it is given up for the rest of the invocation
 (`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to it are not made, since each
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -131,6 +136,11 @@ class CleanupServices(WatchedMemberServices[CleanupEnvironment]):
         return self.environment.cleanup_policy
 
     @cached_property
+    def schedule_zone(self) -> ZoneInfo:
+        """The zone whose days date the marks: the stack's schedule time zone."""
+        return ZoneInfo(self.environment.schedule_time_zone)
+
+    @cached_property
     def notice(self) -> timedelta:
         """Time between the mark and the deletion."""
         return timedelta(days=self.policy.notice_days)
@@ -222,7 +232,7 @@ def clean_target(
     """Evaluate and clean one target; never raises for an AWS error."""
     result = TargetResult(account_id, region)
     now = services.clock.now()
-    today = now.date()
+    today = now.astimezone(services.schedule_zone).date()
     new_mark = (today + services.notice).isoformat()
     key = state_key(account_id, region)
     try:

@@ -7,7 +7,7 @@ from pydantic import Field, Json
 
 from fleet_shared.cleanup_policy import CleanupPolicy
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, PositiveInt
+from fleet_shared.field_types import Arn, PositiveInt, TimeZoneName
 
 
 class CleanupEnvironment(FunctionEnvironment):
@@ -24,6 +24,11 @@ class CleanupEnvironment(FunctionEnvironment):
             "The stack's cleanup policy as JSON with its defaults filled in (the policy "
             "table above); the function refuses to run without it."
         )
+    )
+    schedule_time_zone: TimeZoneName = Field(
+        default="UTC",
+        description="The stack's schedule time zone, the daily run's: marks are dated by the "
+        "run's day in it, and reached by a later run's.",
     )
     cleanup_max_workers: PositiveInt = Field(default=4, description="Targets cleaned at once.")
     cleanup_target_seconds: int = Field(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -604,6 +605,37 @@ def test_a_resource_marked_later_the_same_day_in_the_same_region_gets_its_notice
     notices = [a for a in alert_inbox.receive() if a.alert["account_id"] == MEMBER_A]
     assert len(notices) == 1
     assert member_a["kept"] in notices[0].alert["detail"]
+
+
+def test_a_mark_made_before_the_clocks_go_back_gets_its_whole_notice(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the daily cleanup at 19:00 in America/New_York, the stack's schedule time zone:
+    # 23:00 UTC while daylight saving lasts, 00:00 UTC of the next day after 7 November 2027
+    monkeypatch.setenv("SCHEDULE_TIME_ZONE", "America/New_York")
+    new_york = ZoneInfo("America/New_York")
+    # AND the Monday run before the change marked A's stale snapshot and announced it
+    future_clock.set(datetime(2027, 11, 1, 19, 0, tzinfo=new_york))
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert actions_of(first)[member_a["stale"]] == "mark"
+    assert tags_of(member_a["ec2"], member_a["stale"])[MARK_TAG] == "2027-11-08"
+    alert_inbox.receive()
+    # WHEN the run of the sixth day after, Sunday 7 November, comes
+    future_clock.set(datetime(2027, 11, 7, 19, 0, tzinfo=new_york))
+    sixth = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the snapshot is still pending: six days of the seven days' notice have passed (its
+    # mark's UTC date was reached by that run's UTC date, and it was deleted a day early)
+    assert actions_of(sixth)[member_a["stale"]] == "pending"
+    assert member_a["stale"] in snapshots_in(member_a["ec2"])
+    # AND the run of the seventh day deletes it
+    future_clock.set(datetime(2027, 11, 8, 19, 0, tzinfo=new_york))
+    seventh = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert actions_of(seventh)[member_a["stale"]] == "delete"
+    assert member_a["stale"] not in snapshots_in(member_a["ec2"])
 
 
 def test_a_notice_that_went_out_is_not_sent_again_when_a_region_drops_out(
