@@ -126,10 +126,24 @@ class ClusterCalendar(_Frozen):
         return moment.astimezone(zoneinfo.ZoneInfo(self.time_zone)).replace(tzinfo=None)
 
     def maintenance_window_at(self, moment: datetime) -> MaintenanceWindow | None:
-        """The window `moment` (aware) falls in, if any (start included, end excluded)."""
+        """The window `moment` (aware) falls in, if any (start included, end excluded).
+
+        A window lasts from the first time the clock reads its start to the last time it reads
+        its end: on the night the clocks go back, the wall clock alone would leave the window
+        between two readings of an end (or start) in the repeated hour, and let changes through
+        in the middle of it. A start or end in the hour the clocks skip begins or ends the window
+        when the clocks jump."""
         local = self.local_time(moment)
+        zone = zoneinfo.ZoneInfo(self.time_zone)
         return next(
-            (window for window in self.maintenance_windows if window.start <= local < window.end),
+            (
+                window
+                for window in self.maintenance_windows
+                if window.start <= local < window.end
+                or window.start.replace(tzinfo=zone, fold=0)
+                <= moment
+                < window.end.replace(tzinfo=zone, fold=1)
+            ),
             None,
         )
 

@@ -5,7 +5,7 @@ are untouched by schedules."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -185,6 +185,44 @@ def test_a_maintenance_window_blocks_every_change(
     assert {name: sizes(member_eks, name) for name in before} == before
     # AND once the window has ended the same request goes through
     fake_clock.set(datetime(2025, 6, 2, 10, 0, tzinfo=KOLKATA))
+    after = scaler(event("scale_down", {"name": "web", "desired_size": 2}), "inv-after")
+    assert result_of(after, "web")["status"] == "scaling_initiated"
+
+
+BERLIN_CALENDAR = {
+    "time_zone": "Europe/Berlin",
+    "holidays": [],
+    "working_days": [],
+    # The clocks go back from 03:00 to 02:00 that night: 02:30 comes twice.
+    "maintenance_windows": [
+        {"start": "2026-10-25T01:00", "end": "2026-10-25T02:30", "reason": "node image rollout"}
+    ],
+}
+
+
+@pytest.mark.parametrize("calendar", [BERLIN_CALENDAR])
+def test_a_maintenance_window_ending_in_the_repeated_hour_blocks_until_its_end(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN a window from 01:00 to 02:30 in Europe/Berlin on the night the clocks go back
+    before = sizes(member_eks, "web")
+    # WHEN a change is asked at every quarter of an hour from 01:00 CEST to the second 02:30
+    # (CET), the wall clock reading 01:00-02:59 and then 02:00-02:29 again
+    start = datetime(2026, 10, 24, 23, 0, tzinfo=UTC)
+    moments = [start + timedelta(minutes=15 * step) for step in range(10)]
+    statuses = {}
+    for index, moment in enumerate(moments):
+        fake_clock.set(moment)
+        result = scaler(event("scale_down", {"name": "web", "desired_size": 2}), f"inv-{index}")
+        statuses[moment.astimezone(ZoneInfo("Europe/Berlin")).isoformat()] = result_of(
+            result, "web"
+        )["status"]
+    # THEN every one is skipped (from 02:30 to 03:00 CEST, between the two 02:30s, the wall
+    # clock read past the window's end and the change was made inside it), and nothing changed
+    assert set(statuses.values()) == {"skipped"}, statuses
+    assert sizes(member_eks, "web") == before
+    # AND at the window's end, the second 02:30, the change goes through
+    fake_clock.set(datetime(2026, 10, 25, 1, 30, tzinfo=UTC))
     after = scaler(event("scale_down", {"name": "web", "desired_size": 2}), "inv-after")
     assert result_of(after, "web")["status"] == "scaling_initiated"
 
