@@ -7,8 +7,9 @@ The analysis is written to `analyses/<account>/<region>/<cluster>/<time>.json`
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fleet_shared.inventory import Cluster
 from fleet_shared.metric_data import align
@@ -37,6 +38,21 @@ between them (17 s, inside the 30 s a cluster is started with), where botocore's
 attempts of 60 s) outlasted the invocation."""
 
 
+def a_week_earlier(end: datetime, cluster: Cluster) -> datetime:
+    """`end` a week earlier on the clock of the cluster's time zone (its schedule's, else its
+    calendar's, else UTC): a cluster's load follows its people's days, so across a daylight-saving
+    change the same hours of the week before are 167 or 169 hours earlier, and 168 would compare
+    a window with one an hour off its daily cycle (a morning ramp read as a regression)."""
+    if cluster.schedule is not None:
+        zone = cluster.schedule.zone
+    elif cluster.calendar is not None:
+        zone = ZoneInfo(cluster.calendar.time_zone)
+    else:
+        return end - WEEK
+    # Arithmetic on an aware datetime of one zone is on the wall clock.
+    return (end.astimezone(zone) - WEEK).astimezone(UTC)
+
+
 def analyse_cluster(
     services: PerformanceServices,
     logger: Any,
@@ -56,7 +72,7 @@ def analyse_cluster(
         return services.sessions.client(service, account_id, cluster.region, CLUSTER_CALL_CONFIG)
 
     current = measure_window(client, cluster.name, end, hours)
-    week_earlier = measure_window(client, cluster.name, end - WEEK, hours)
+    week_earlier = measure_window(client, cluster.name, a_week_earlier(end, cluster), hours)
     bottlenecks = find_bottlenecks(current, hours)
     metric_trends = trends(current, week_earlier)
     regressing = regressions(

@@ -3,10 +3,12 @@ bottleneck is named with its evidence, a regression alerts once and resolves whe
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -23,7 +25,13 @@ from handlers.performance_analyzer import app
 from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.regressions import settle_regression_alerts
 from handlers.performance_analyzer.services import PerformanceServices
-from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, AlertInbox
+from tests.handlers.conftest import (
+    DATA_BUCKET_NAME,
+    INVENTORY_DOCUMENT,
+    MEMBER_ACCOUNT_ID,
+    REGION,
+    AlertInbox,
+)
 from tests.handlers.deadlines import (
     HungOperation,
     LambdaTime,
@@ -478,6 +486,46 @@ def test_an_open_regression_is_not_resolved_while_its_metric_is_missing(
 
     # THEN the regression is resolved, once, under the warning's id
     the_one_resolution_of(warning, alert_inbox)
+
+
+def new_york_inventory() -> dict[str, Any]:
+    """The shared inventory with the cluster's schedule in America/New_York."""
+    document = copy.deepcopy(INVENTORY_DOCUMENT)
+    document["members"][0]["clusters"][0]["schedule"]["time_zone"] = "America/New_York"
+    return document
+
+
+@pytest.mark.parametrize("inventory_document", [new_york_inventory()])
+def test_the_week_before_a_daylight_saving_change_is_compared_at_the_same_local_hours(
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN a cluster in New York at 75 % CPU, and 99 % from 09:00 to 17:00 local time, on the
+    # Monday before and the Monday after the clocks went forward (Sunday 8 March 2026)
+    new_york = ZoneInfo("America/New_York")
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    for day in (2, 9):
+        for hour in range(4, 12):
+            start = datetime(2026, 3, day, hour, tzinfo=new_york)
+            busy = 9 <= hour < 17
+            put_cluster_hours(
+                cloudwatch,
+                start + timedelta(hours=1),
+                1,
+                {**HEALTHY, "node_cpu_utilization": 99.0 if busy else 75.0},
+            )
+    # WHEN the analyzer runs at 10:10 on the Monday after: its window is 06:00 to 10:00
+    fake_clock.set(datetime(2026, 3, 9, 10, 10, tzinfo=new_york))
+    result = analyze({"action": "analyze_fleet"})
+    # THEN it compares with 06:00 to 10:00 the Monday before (a mean of 81 % both times): CPU
+    # saturation fires, but it is no regression and nothing is alerted (168 hours earlier was
+    # 05:00 to 09:00 that day, 75 %, and the same load read as a new regression)
+    assert result["status"] == "ok", result
+    [cluster] = result["clusters"]
+    assert cluster["bottlenecks"] == ["cpu_saturation"]
+    assert cluster["regressions"] == []
+    trend = next(t for t in latest_analysis().metrics if t.name == "cpu")
+    assert trend.week_earlier == pytest.approx(81.0)
+    assert alert_inbox.receive() == []
 
 
 def test_metrics_the_window_lacks_are_named_in_the_clusters_result(
