@@ -131,8 +131,9 @@ class RouterEnvironment(FunctionEnvironment):
     router_in_progress_seconds: PositiveInt = Field(
         default=120,
         description=(
-            "How long a claim blocks a concurrent copy of the same alert (seconds); longer than "
-            "the function's timeout, so a crashed invocation's claim expires."
+            "The longest a claim blocks a concurrent copy of the same alert (seconds); a claim "
+            "also ends when Lambda ends its invocation, so the retry of one that Lambda ended or "
+            "that could not release its claims finds them free."
         ),
     )
 

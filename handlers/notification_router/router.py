@@ -15,7 +15,9 @@ resolution. The claim on a dedup key is an idempotent request in the state table
 only once every enabled channel of the route took the alert; otherwise it is released on the way
 out and the message is retried (SQS redelivery, SNS retry, DLQ redrive), so the retry is not
 mistaken for a duplicate. A key being sent by another invocation at this moment answers
-`in_progress`, which is retried too.
+`in_progress`, which is retried too. A claim lasts no longer than its invocation (at most
+ROUTER_IN_PROGRESS_SECONDS): Lambda's retry of an invocation it ended, or that could not release
+its claims (the state table given up), comes a minute after it and finds the claims free.
 
 Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
 window from the latest attempt, or past a longer Retry-After the message waits for) as soon as it
@@ -151,6 +153,9 @@ def route(
                         key,
                         ttl_seconds=window,
                         in_progress_seconds=settings.router_in_progress_seconds,
+                        # Ends with the invocation: Lambda's retry of one it ended, or of one
+                        # that could not release the claim, comes a minute later and must act.
+                        deadline=invocation,
                     )
                 )
                 for key in keys
