@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachableError
 
 from fleet_shared.inventory import Cluster
+from fleet_shared.page_tokens import pages
 
 UNREACHABLE = (EndpointUnreachableError, HTTPClientError)
 """What botocore raises for an endpoint that was not reached or did not answer (connection
@@ -125,9 +126,8 @@ def instance_capacities(
 
 def _describe(ec2: Any, instance_types: list[str]) -> dict[str, InstanceCapacity]:
     found: dict[str, InstanceCapacity] = {}
-    request: dict[str, Any] = {"InstanceTypes": instance_types}
-    while True:
-        response = ec2.describe_instance_types(**request)
+    request = {"InstanceTypes": instance_types}
+    for response in pages(ec2, "DescribeInstanceTypes", request, "NextToken"):
         for item in response.get("InstanceTypes", []):
             found[item["InstanceType"]] = InstanceCapacity(
                 instance_type=item["InstanceType"],
@@ -135,10 +135,7 @@ def _describe(ec2: Any, instance_types: list[str]) -> dict[str, InstanceCapacity
                 memory_mib=int(item["MemoryInfo"]["SizeInMiB"]),
                 max_pods=_max_pods(item.get("NetworkInfo", {})),
             )
-        token = response.get("NextToken")
-        if not token:
-            return found
-        request["NextToken"] = token
+    return found
 
 
 def _max_pods(network: dict[str, Any]) -> int:

@@ -2,9 +2,10 @@
 
 The anomaly detector (daily fleet cost) and the cost analyzer (cost by service, account and
 cluster tag) both read daily cost; Cost Explorer pages long answers with `NextPageToken`, and
-each page holds some days, each day some groups. `cost_and_usage` follows the pages and returns
-one flat list of `CostPoint`s. Cost Explorer is a global service served from us-east-1
-(`CE_REGION`). Light: no numpy or pandas.
+each page holds some days, each day some groups. `cost_and_usage` follows the pages
+(`page_tokens`: a token answered again fails the read) and returns one flat list of
+`CostPoint`s. Cost Explorer is a global service served from us-east-1 (`CE_REGION`). Light: no
+numpy or pandas.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+from fleet_shared.page_tokens import pages
 
 CE_REGION = "us-east-1"
 TOTAL = "Total"
@@ -54,8 +57,7 @@ def cost_and_usage(
     if filter_expression:
         request["Filter"] = filter_expression
     points: list[CostPoint] = []
-    while True:
-        response = ce.get_cost_and_usage(**request)
+    for response in pages(ce, "GetCostAndUsage", request, "NextPageToken"):
         for period in response.get("ResultsByTime", []):
             day = date.fromisoformat(period["TimePeriod"]["Start"])
             estimated = bool(period.get("Estimated", False))
@@ -78,7 +80,4 @@ def cost_and_usage(
                         day, TOTAL, float(value["Amount"]), value.get("Unit", "USD"), estimated
                     )
                 )
-        token = response.get("NextPageToken")
-        if not token:
-            return points
-        request["NextPageToken"] = token
+    return points

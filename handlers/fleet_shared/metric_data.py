@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fleet_shared.page_tokens import pages
+
 MAX_QUERIES_PER_CALL = 500
 """GetMetricData accepts at most 500 queries per request."""
 
@@ -73,7 +75,8 @@ def get_metric_series(
 ) -> dict[str, MetricSeries]:
     """Every value of every query between `start` and `end`, keyed by query id.
 
-    Follows `NextToken` until the last page; queries are sent in batches of 500.
+    Follows `NextToken` until the last page (`page_tokens`: a token answered again raises
+    `RepeatedPageTokenError`); queries are sent in batches of 500.
     """
     query_list = list(queries)
     merged: dict[str, dict[datetime, float]] = {query.id: {} for query in query_list}
@@ -86,18 +89,13 @@ def get_metric_series(
             "EndTime": end,
             "ScanBy": "TimestampAscending",
         }
-        while True:
-            response = cloudwatch.get_metric_data(**request)
+        for response in pages(cloudwatch, "GetMetricData", request, "NextToken"):
             for result in response.get("MetricDataResults", []):
                 points = merged.setdefault(result["Id"], {})
                 timestamps, values = result.get("Timestamps", []), result.get("Values", [])
                 points.update(zip(timestamps, values, strict=True))
                 # Pages before the last say PartialData: the last page's status is the answer.
                 statuses[result["Id"]] = result.get("StatusCode", "Complete")
-            token = response.get("NextToken")
-            if not token:
-                break
-            request["NextToken"] = token
     series: dict[str, MetricSeries] = {}
     for query_id, points in merged.items():
         ordered = sorted(points.items())

@@ -484,3 +484,41 @@ def hang_first_attempt(client: Any, service: str, operation: str) -> InjectedHan
     fault = InjectedHang(operation)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
+
+
+REPEATED_TOKEN_PAGE_LIMIT = 20
+"""The most pages `answer_the_same_page_token` answers: a loop that follows its token forever
+fails the test after these instead of running until the test run is killed."""
+
+
+class EndlessPagesError(Exception):
+    """A loop asked for more than REPEATED_TOKEN_PAGE_LIMIT pages of an answer that repeats its
+    token: it would have asked until Lambda ended the run."""
+
+
+@dataclass
+class RepeatedPageToken:
+    """Gives every answer of an operation the same next-page token (`token_field`: NextToken,
+    NextPageToken), as a service or a proxy replaying one answer may; counts the pages."""
+
+    operation: str
+    token_field: str
+    token: str
+    pages: int = 0
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.pages += 1
+        if self.pages > REPEATED_TOKEN_PAGE_LIMIT:
+            raise EndlessPagesError(f"{self.operation} asked for {self.pages} pages")
+        parsed[self.token_field] = self.token
+
+
+def answer_the_same_page_token(
+    client: Any, operation: str, token_field: str, token: str = "page-2"
+) -> RepeatedPageToken:
+    """Make every answer of `operation` on `client` (moto's, in an `after-call` handler) carry
+    `token` in `token_field`, whatever the request asked for."""
+    fault = RepeatedPageToken(operation, token_field, token)
+    service = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register_first(f"after-call.{service}.{operation}", fault)
+    return fault

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import pytest
+from botocore.exceptions import PaginationError
 from botocore.stub import ANY, Stubber
 
 from fleet_shared.metric_data import MetricQuery, get_metric_series
+from tests.handlers.faults import answer_the_same_page_token
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -84,3 +87,18 @@ def test_query_without_values_gives_an_empty_series() -> None:
         # WHEN read THEN the series exists and is empty
         series = get_metric_series(cloudwatch, [query], START, START + timedelta(hours=1))
     assert series["m"].values == []
+
+
+def test_a_next_token_answered_again_fails_the_read_naming_get_metric_data(
+    mocked_aws: None,
+) -> None:
+    # GIVEN CloudWatch (or a proxy before it) answering every page with the same NextToken
+    cloudwatch = boto3.client("cloudwatch", region_name="ap-south-1")
+    query = MetricQuery("m", "AWS/Lambda", "Errors", {}, "Sum", 300)
+    repeated = answer_the_same_page_token(cloudwatch, "GetMetricData", "NextToken")
+    # WHEN the series is read
+    with pytest.raises(PaginationError) as raised:
+        get_metric_series(cloudwatch, [query], START, START + timedelta(hours=1))
+    # THEN the read fails at the first repeat, naming the operation and the token
+    assert ("GetMetricData" in str(raised.value), "'page-2'" in str(raised.value)) == (True, True)
+    assert repeated.pages == 2

@@ -1,0 +1,41 @@
+"""Every page of a listing read without a boto3 paginator. A service (or a proxy replaying one
+answer) that answers a token the listing already followed would make a loop ask until Lambda ends
+the run; boto3's paginators refuse the same token twice in a row, `pages` any token seen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from botocore import xform_name
+from botocore.exceptions import PaginationError
+
+from fleet_shared.validation_errors import shown_value
+
+
+class RepeatedPageTokenError(PaginationError):
+    """A `PaginationError`, as boto3's paginators raise: callers handle it as a failed call."""
+
+    fmt = "{operation} answered the {token_field} {token} again: its pages would repeat forever"
+
+
+def pages(
+    client: Any, operation: str, request: Mapping[str, Any], token_field: str
+) -> Iterator[dict[str, Any]]:
+    """The pages `client` answers to `operation` (e.g. `GetMetricData`) with `request`, asking
+    with each page's `token_field` until a page has none; a token seen before raises."""
+    call = getattr(client, xform_name(operation))
+    asked = dict(request)
+    followed: set[str] = set()
+    while True:
+        page = call(**asked)
+        token = page.get(token_field)
+        if token in followed:
+            raise RepeatedPageTokenError(
+                operation=operation, token_field=token_field, token=shown_value(token)
+            )
+        yield page
+        if not token:
+            return
+        followed.add(token)
+        asked[token_field] = token
