@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.page_tokens import pages
 from fleet_shared.predictive_decisions import decisions_key, recent_decisions
 from handlers.eks_scaler.autoscalers import declared_autoscaler, managing_autoscaler
 from handlers.eks_scaler.member_node_groups import (
@@ -115,13 +116,9 @@ def cluster_utilization(event: ScalerEvent, services: ScalerServices) -> dict[st
             "StartTime": start,
             "EndTime": end,
         }
-        while True:
-            response = cloudwatch.get_metric_data(**request)
+        for response in pages(cloudwatch, "GetMetricData", request, "NextToken"):
             for series in response["MetricDataResults"]:
                 values[series["Id"]].extend(float(v) for v in series.get("Values", []))
-            if not response.get("NextToken"):
-                break
-            request["NextToken"] = response["NextToken"]
     except (FleetError, ClientError, BotoCoreError) as error:
         return {"available": False, "reason": describe_error(error), "window_minutes": window}
     if not values["cpu_average"] and not values["memory_average"]:

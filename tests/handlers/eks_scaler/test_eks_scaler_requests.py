@@ -28,7 +28,7 @@ from fleet_shared.unanswered_endpoints import UnansweredEndpoints
 from handlers.eks_scaler import app
 from handlers.eks_scaler.app import lambda_handler
 from handlers.eks_scaler.services import ScalerServices
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import answer_the_same_page_token, fail_every_attempt
 
 STACK_OWNED = "is owned by the stack file"
 
@@ -224,6 +224,24 @@ def test_analyze_recommends_from_utilisation_and_changes_nothing(
     assert by_group["system"]["new"]["desired_size"] == 3
     assert "85.0% is above 75.0%" in by_group["system"]["reason"]
     # AND nothing changed
+    assert sizes(member_eks, "system")["desired_size"] == 2
+
+
+def test_analyze_reports_utilisation_unavailable_when_cloudwatch_repeats_a_page_token(
+    scaler: Scaler, services: ScalerServices, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN a busy cluster whose CloudWatch answers the same NextToken on every page
+    put_utilisation(fake_clock, cpu=85.0, memory=40.0)
+    cloudwatch = services.member_client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
+    repeated = answer_the_same_page_token(cloudwatch, "GetMetricData", "NextToken")
+    # WHEN analyze is asked for every node group
+    result = scaler(event("analyze"), "inv-1")
+    # THEN the read stops at the first repeat and utilisation is said unavailable, naming it
+    assert repeated.pages == 2
+    assert result["utilization"]["available"] is False
+    assert "GetMetricData answered the NextToken 'page-2' again" in result["utilization"]["reason"]
+    # AND every node group is still analysed, and nothing changed
+    assert {item["nodegroup"] for item in result["results"]} == {"system", "web", "batch-spot"}
     assert sizes(member_eks, "system")["desired_size"] == 2
 
 
