@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.page_tokens import pages
@@ -52,7 +53,7 @@ def analyze(
         try:
             eks = services.member_client("eks", event.account_id, event.region)
             names = list_node_groups(eks, event.cluster)
-        except (FleetError, ClientError, BotoCoreError) as error:
+        except (FleetError, *AWS_CALL_ERRORS) as error:
             results.append(node_group_result("*", Status.ERROR, describe_error(error)))
     for name in names:
         try:
@@ -66,7 +67,7 @@ def analyze(
                     forecast=forecast,
                 )
             )
-        except (FleetError, ClientError, BotoCoreError) as error:
+        except (FleetError, *AWS_CALL_ERRORS) as error:
             results.append(node_group_result(name, Status.ERROR, describe_error(error)))
     analysis: dict[str, Any] = {"utilization": utilization, "forecast": forecast}
     try:
@@ -117,9 +118,9 @@ def cluster_utilization(event: ScalerEvent, services: ScalerServices) -> dict[st
             "EndTime": end,
         }
         for response in pages(cloudwatch, "GetMetricData", request, "NextToken"):
-            for series in response["MetricDataResults"]:
+            for series in answer_field(response, "GetMetricData", "MetricDataResults"):
                 values[series["Id"]].extend(float(v) for v in series.get("Values", []))
-    except (FleetError, ClientError, BotoCoreError) as error:
+    except (FleetError, *AWS_CALL_ERRORS) as error:
         return {"available": False, "reason": describe_error(error), "window_minutes": window}
     if not values["cpu_average"] and not values["memory_average"]:
         return {

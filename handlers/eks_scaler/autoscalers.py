@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fleet_shared.aws_answers import answer_field
 from handlers.eks_scaler.models import Status, node_group_result
 
 CLUSTER_AUTOSCALER = "cluster-autoscaler"
@@ -54,8 +55,17 @@ def managing_autoscaler(
     group; Cluster Autoscaler, when `declared` says it runs, by its tags on the node group's Auto
     Scaling groups. None when there are none."""
     found: dict[str, str] = {}
-    cluster_tags = eks.describe_cluster(name=cluster)["cluster"].get("tags") or {}
-    described = eks.describe_nodegroup(clusterName=cluster, nodegroupName=node_group)["nodegroup"]
+    cluster_tags = (
+        answer_field(
+            eks.describe_cluster(name=cluster), f"DescribeCluster of {cluster}", "cluster"
+        ).get("tags")
+        or {}
+    )
+    described = answer_field(
+        eks.describe_nodegroup(clusterName=cluster, nodegroupName=node_group),
+        f"DescribeNodegroup of {node_group}",
+        "nodegroup",
+    )
     for owner, tags in (
         (f"cluster {cluster}", cluster_tags),
         (f"node group {node_group}", described.get("tags") or {}),

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserError
 
+from fleet_shared.aws_answers import answer_field
+from fleet_shared.validation_errors import cut_echo
 from handlers.eks_scaler.sizing import Sizes
 
 
@@ -23,10 +26,18 @@ class DescribedNodeGroup:
 
 
 def describe_node_group(eks: Any, cluster: str, name: str) -> DescribedNodeGroup:
-    """The node group's scaling config, status and capacity type."""
-    described = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+    """The node group's scaling config, status and capacity type; raises UnreadableAnswerError
+    for an answer without them."""
+    call = f"DescribeNodegroup of {name}"
+    answer = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)
+    described = answer_field(answer, call, "nodegroup")
     return DescribedNodeGroup(
-        sizes=Sizes.from_eks(described["scalingConfig"]),
+        sizes=Sizes(
+            *(
+                answer_field(answer, call, "nodegroup", "scalingConfig", size)
+                for size in ("minSize", "desiredSize", "maxSize")
+            )
+        ),
         status=described.get("status", "ACTIVE"),
         capacity_type=described.get("capacityType", "ON_DEMAND"),
     )
@@ -36,7 +47,7 @@ def list_node_groups(eks: Any, cluster: str) -> list[str]:
     """The names of every node group of `cluster`."""
     names: list[str] = []
     for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
-        names.extend(page["nodegroups"])
+        names.extend(answer_field(page, f"ListNodegroups of {cluster}", "nodegroups"))
     return names
 
 
@@ -48,4 +59,7 @@ def describe_error(error: Exception) -> str:
         if code == "ResourceNotFoundException":
             return f"not found: {details.get('Message', '')}".strip()
         return f"{code}: {details.get('Message', '')}".strip()
+    if isinstance(error, ResponseParserError):
+        # Its message repeats the whole body botocore could not parse.
+        return cut_echo(str(error))
     return str(error)

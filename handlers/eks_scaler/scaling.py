@@ -23,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import AnswerLostError, FleetError, LockNotAcquiredError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.node_group_locks import (
@@ -92,7 +93,7 @@ def scale_node_groups(
             )
         except LockNotAcquiredError as error:
             result = node_group_result(group.name, Status.LOCKED, str(error))
-        except (FleetError, ClientError, BotoCoreError) as error:
+        except (FleetError, *AWS_CALL_ERRORS) as error:
             services.logger.warning(
                 "node group failed", extra={"nodegroup": group.name, "error": str(error)}
             )

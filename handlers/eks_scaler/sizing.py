@@ -29,15 +29,6 @@ class Sizes:
     max_size: int
 
     @classmethod
-    def from_eks(cls, scaling_config: dict[str, Any]) -> Sizes:
-        """From describe_nodegroup's `scalingConfig`."""
-        return cls(
-            min_size=int(scaling_config["minSize"]),
-            desired_size=int(scaling_config["desiredSize"]),
-            max_size=int(scaling_config["maxSize"]),
-        )
-
-    @classmethod
     def from_dict(cls, value: dict[str, Any]) -> Sizes:
         """From the JSON form (`as_dict`), as saved in the state table."""
         return cls(

@@ -110,26 +110,37 @@ def throttle_attempts(client: Any, service: str, *attempt_numbers: int) -> Injec
 
 @dataclass
 class MalformedAnswer:
-    """Answers the attempts of one operation whose URL contains `url_part` with `body` (HTTP
-    200) ahead of moto's answer; the others go through."""
+    """Answers the attempts of one operation whose URL contains `url_part` and whose body
+    contains `body_part` with `body` (HTTP 200) ahead of moto's answer; the others go through."""
 
     body: bytes
     url_part: str
+    body_part: bytes = b""
     answered: int = 0
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
-        if self.url_part not in request.url:
+        # A query-protocol request (EC2's, Auto Scaling's) carries its body as text.
+        sent = request.body or b""
+        sent = sent.encode("utf-8") if isinstance(sent, str) else sent
+        if self.url_part not in request.url or self.body_part not in sent:
             return None
         self.answered += 1
         return AWSResponse(request.url, 200, {}, _Body(self.body))
 
 
 def answer_malformed(
-    client: Any, service: str, operation: str, body: bytes, *, url_part: str = ""
+    client: Any,
+    service: str,
+    operation: str,
+    body: bytes,
+    *,
+    url_part: str = "",
+    body_with: bytes = b"",
 ) -> MalformedAnswer:
-    """Make `operation` on `client` (only for URLs containing `url_part`) succeed with `body`,
-    as a service answering something the caller cannot read (a policy that is not JSON, say)."""
-    fault = MalformedAnswer(body, url_part)
+    """Make `operation` on `client` (only for URLs containing `url_part` and bodies containing
+    `body_with`) succeed with `body`, as a service answering something the caller cannot read (a
+    policy that is not JSON, a proxy's page)."""
+    fault = MalformedAnswer(body, url_part, body_with)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

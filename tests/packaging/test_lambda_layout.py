@@ -42,9 +42,9 @@ PANDAS_LAYER_PACKAGES = ("pandas", "numpy", "pyarrow", "openpyxl", "et_xmlfile",
 
 # Our own budgets, with the runtime's bytecode beside every source (about 3x the sources alone):
 # far below Lambda's limits, they catch a dependency vendored into an archive. The layer's was
-# raised from 256 KiB to 288 when the shared package itself passed it (2026-11-27, with
-# call_bounds.py and page_tokens.py): a vendored package is far larger than the 32 KiB more.
-LAYER_LIMIT_BYTES = 288 * 1024
+# raised from 256 KiB to 320 when the shared package itself passed it (2026-11-27, with
+# call_bounds.py, page_tokens.py and aws_answers.py): a vendored package is far larger.
+LAYER_LIMIT_BYTES = 320 * 1024
 FUNCTION_LIMIT_BYTES = 160 * 1024
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 # Unzipped sizes of the managed layers as their maintainers document them: Powertools v3 keeps its

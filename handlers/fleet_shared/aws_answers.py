@@ -1,0 +1,60 @@
+"""Reading an AWS answer that may not be the call's own.
+
+A proxy or gateway on the way can answer a call with HTTP 200 and a page of its own. botocore
+then raises nothing for a JSON service (a body that is not JSON becomes a bare `message`, or
+nothing), and for an XML service (EC2, Auto Scaling, S3, CloudWatch) either parses the page into
+an answer without the call's fields or raises `ResponseParserError`, which is not a
+`BotoCoreError`. Either way one target's answer must fail that target alone, as a refused call
+does: a `KeyError` or a `ResponseParserError` would end the whole run, the other targets
+unhandled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
+from fleet_shared.exceptions import FleetError
+from fleet_shared.validation_errors import shown_value
+
+
+class UnreadableAnswerError(FleetError):
+    """An AWS call succeeded with an answer that is not that call's: `missing` names what it
+    lacks; the message shows the start of the answer at most."""
+
+    def __init__(self, call: str, missing: str, answer: object) -> None:
+        self.call = call
+        self.missing = missing
+        content = (
+            {key: value for key, value in answer.items() if key != "ResponseMetadata"}
+            if isinstance(answer, Mapping)
+            else answer
+        )
+        super().__init__(
+            f"{call} answered without {missing}, not its answer: {shown_value(content)}"
+        )
+
+
+AWS_CALL_ERRORS: tuple[type[Exception], ...] = (
+    ClientError,
+    BotoCoreError,
+    ResponseParserError,
+    UnreadableAnswerError,
+)
+"""Every way one AWS call fails for its target alone: refused, not sent or not answered
+(botocore's errors), answered with a body botocore cannot parse, or with one that lacks the
+call's fields."""
+
+
+def answer_field(answer: object, call: str, *path: str) -> Any:
+    """`answer[path[0]][path[1]]...`; raises UnreadableAnswerError naming the first part of
+    `path` that is missing (or whose holder is not a mapping)."""
+    value = answer
+    for depth, key in enumerate(path):
+        if not isinstance(value, Mapping) or key not in value:
+            raise UnreadableAnswerError(call, ".".join(path[: depth + 1]), answer)
+        value = value[key]
+    return value
