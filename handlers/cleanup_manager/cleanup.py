@@ -35,9 +35,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
@@ -50,6 +52,7 @@ from fleet_shared.target_results import DENIED, FAILED, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
+from fleet_shared.validation_errors import cut_echo
 from handlers.cleanup_manager.candidates import (
     LAMBDA_VERSION,
     MARK_TAG,
@@ -221,8 +224,9 @@ def _apply_unless_unanswered(
         if action == DELETE and gone_on_retry(error, _GONE_CODES[resource.kind]):
             return None
         return str(error)
-    except BotoCoreError as error:
-        return str(error)
+    except (BotoCoreError, ResponseParserError) as error:
+        # A parser's error repeats the whole page it could not parse.
+        return cut_echo(str(error))
     return None
 
 
@@ -257,8 +261,8 @@ def clean_target(
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
         return result
-    except (ClientError, BotoCoreError) as error:
-        result.status, result.error = FAILED, str(error)
+    except AWS_CALL_ERRORS as error:
+        result.status, result.error = FAILED, cut_echo(str(error))
         return result
 
     result.candidates = sum(1 for resource in resources if resource.candidate)
@@ -376,8 +380,10 @@ def clean_targets(
     results_in_turn = map_isolated(
         in_turn,
         lambda target: clean_target(services, *target, dry_run=dry_run),
-        on_error=lambda target, error: TargetResult(*target, status=FAILED, error=str(error)),
-        errors=(ClientError, BotoCoreError),
+        on_error=lambda target, error: TargetResult(
+            *target, status=FAILED, error=cut_echo(str(error))
+        ),
+        errors=AWS_CALL_ERRORS,
         max_workers=max_workers,
         budget=budget,
     )

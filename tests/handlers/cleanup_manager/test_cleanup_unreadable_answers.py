@@ -1,0 +1,68 @@
+"""A member answer that is not its call's (HTTP 200 with a proxy's page, which EC2's XML parser
+cannot read) fails its target or resource alone: the run goes on with the others."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from handlers.cleanup_manager.candidates import MARK_TAG
+from handlers.cleanup_manager.cleanup import CleanupServices
+from tests.handlers.cleanup_manager.support import actions_of, create_snapshot, tags_of
+from tests.handlers.faults import answer_malformed
+from tests.handlers.member_accounts import MEMBER_A, MEMBER_B, REGION, member_session
+from tests.handlers.member_targets import target_of
+
+Invoke = Callable[..., dict[str, Any]]
+
+PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
+"""A proxy's page that is not well-formed XML, longer than any result may repeat."""
+
+
+def test_a_member_whose_listing_is_a_proxy_page_fails_alone_and_the_others_are_cleaned(
+    cleaner: Invoke, built_services: list[CleanupServices]
+) -> None:
+    # GIVEN members A and B with a stale snapshot each, and member A's EC2 answering
+    # DescribeSnapshots with a proxy's page (HTTP 200)
+    ec2_a = member_session(MEMBER_A).client("ec2")
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    stale_a, stale_b = create_snapshot(ec2_a), create_snapshot(ec2_b)
+    cleaner({"action": "cleanup", "dry_run": True})
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    page = answer_malformed(member_ec2, "ec2", "DescribeSnapshots", PROXY_PAGE)
+    # WHEN the schedule runs
+    result = cleaner({"action": "cleanup"})
+    # THEN member A failed, saying its answer could not be parsed in a short line, its snapshot
+    # unmarked; member B's stale snapshot is marked
+    assert page.answered >= 1
+    target_a = target_of(result, MEMBER_A)
+    assert target_a["status"] == "failed"
+    assert "Unable to parse response" in target_a["error"]
+    assert len(target_a["error"]) <= 200
+    assert MARK_TAG not in tags_of(ec2_a, stale_a)
+    assert actions_of(target_of(result, MEMBER_B))[stale_b] == "mark"
+    assert MARK_TAG in tags_of(ec2_b, stale_b)
+    assert result["status"] == "partial"
+
+
+def test_a_mark_answered_with_a_proxy_page_fails_that_resource_alone(
+    cleaner: Invoke, built_services: list[CleanupServices]
+) -> None:
+    # GIVEN member A with two stale snapshots, its EC2 answering the CreateTags of the first
+    # with a proxy's page (HTTP 200)
+    ec2_a = member_session(MEMBER_A).client("ec2")
+    first, second = create_snapshot(ec2_a), create_snapshot(ec2_a)
+    cleaner({"action": "cleanup", "dry_run": True})
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    page = answer_malformed(member_ec2, "ec2", "CreateTags", PROXY_PAGE, body_with=first.encode())
+    # WHEN the schedule runs
+    target_a = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the first snapshot is an error in a short line, and the second is marked
+    assert page.answered >= 1
+    assert target_a["status"] == "partial"
+    [error] = [entry for entry in target_a["errors"] if entry["id"] == first]
+    assert "Unable to parse response" in error["error"]
+    assert len(error["error"]) <= 200
+    assert first not in actions_of(target_a)
+    assert actions_of(target_a)[second] == "mark"
+    assert MARK_TAG in tags_of(ec2_a, second)
