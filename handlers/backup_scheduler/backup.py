@@ -7,7 +7,8 @@ later step on it is not tried):
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
    `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>` and the run's
    day (a create whose answer was lost leaves one snapshot all the same, and a retry EC2
-   refused takes the lost attempt's as the copy). A volume with a
+   refused, or a success it answered unreadably, takes the day's snapshot as the copy). A
+   volume with a
    snapshot of the run's day (or, in 2, a table with the run's backup and
    its saved expiry) was copied by an attempt killed at its deadline and is not copied again.
 2. DynamoDB tables tagged the same -> CreateBackup `lambda-fleet-<table>-<yyyymmdd>`. A backup
@@ -44,7 +45,9 @@ from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.exceptions import EventValidationError, MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
@@ -57,6 +60,7 @@ from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
+from fleet_shared.validation_errors import cut_echo
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
 
 SOURCE = "backup_scheduler"
@@ -94,7 +98,7 @@ DAY_RECORD_PARTS = "parts"
 DAY_RECORD_PART_TTL_SECONDS = IDEMPOTENCY_TTL_SECONDS + 86400
 """Longer than the record: its parts are written before it, and must outlive it."""
 _BACKUP_NAME_MAX = 255
-_AWS_ERRORS = (ClientError, BotoCoreError)
+_AWS_ERRORS = AWS_CALL_ERRORS
 _NO_CREATION_TIME = datetime.min.replace(tzinfo=UTC)
 _SNAPSHOT_GONE = ("InvalidSnapshot.NotFound",)
 _BACKUP_GONE = ("BackupNotFoundException",)
@@ -445,7 +449,22 @@ class _TargetBackup:
             if not made:
                 raise
             return str(made[0]), False
+        except ResponseParserError as error:
+            # EC2 took the request (HTTP 200) but its answer cannot be parsed: as good as lost.
+            return self._unreadably_answered_snapshot(volume_id, error), False
+        if not isinstance(answer.get("SnapshotId"), str):
+            call = f"CreateSnapshot of {volume_id}"
+            unreadable = UnreadableAnswerError(call, "SnapshotId", answer)
+            return self._unreadably_answered_snapshot(volume_id, unreadable), False
         return str(answer["SnapshotId"]), attempts.answer_lost
+
+    def _unreadably_answered_snapshot(self, volume_id: str, unreadable: Exception) -> str:
+        """The copy a CreateSnapshot EC2 answered with success but unreadably made: the volume's
+        snapshot of the run's day; raises `unreadable` when there is none."""
+        made = self._day_snapshots(volume_id)
+        if not made:
+            raise unreadable
+        return str(made[0])
 
     def _day_snapshots(self, volume_id: str) -> list[str]:
         """The ids of `volume_id`'s snapshots of the run's day, but those EC2 failed: a failed
@@ -495,7 +514,12 @@ class _TargetBackup:
         self._tagged_tables = tagged if every_table_read else None
 
     def _back_up_table(self, table: str, tagged: set[str]) -> None:
-        arn = self._dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+        arn = answer_field(
+            self._dynamodb.describe_table(TableName=table),
+            f"DescribeTable of {table}",
+            "Table",
+            "TableArn",
+        )
         tags = _tag_map(
             list(_pages(self._dynamodb, "list_tags_of_resource", "Tags", ResourceArn=arn))
         )
@@ -561,7 +585,17 @@ class _TargetBackup:
             if not made:
                 raise
             return made[-1], False
-        return answer["BackupDetails"], attempts.answer_lost
+        details = answer.get("BackupDetails")
+        if not isinstance(details, dict) or not isinstance(details.get("BackupArn"), str):
+            # DynamoDB took the request (HTTP 200) but its answer cannot be read: as good as
+            # lost, so the table's latest backup of the name is the copy.
+            made = self._live_backups_named(table, name)
+            if not made:
+                raise UnreadableAnswerError(
+                    f"CreateBackup of {table}", "BackupDetails.BackupArn", answer
+                )
+            return made[-1], False
+        return details, attempts.answer_lost
 
     def _delete_lost_attempts_backups(self, table: str, name: str, details: dict[str, Any]) -> bool:
         """Delete `table`'s backups named `name` other than the one of `details`, made by an
@@ -640,7 +674,7 @@ class _TargetBackup:
                     if not gone_on_retry(error, _SNAPSHOT_GONE):
                         self._result.fail(snapshot_id, error)
                         continue
-                except BotoCoreError as error:
+                except (BotoCoreError, ResponseParserError) as error:
                     self._result.fail(snapshot_id, error)
                     continue
             self._result.deleted.append(
@@ -865,7 +899,7 @@ def backup_targets(
             services, *target, day=day, dry_run=dry_run, invocation=invocation
         ),
         on_error=lambda target, error: TargetResult(
-            *target, status=FAILED, error=str(error)
+            *target, status=FAILED, error=cut_echo(str(error))
         ).summary(),
         errors=_AWS_ERRORS,
         max_workers=max_workers,

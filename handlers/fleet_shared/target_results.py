@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet_shared.fan_out import NOT_STARTED
+from fleet_shared.validation_errors import cut_echo
 
 OK = "ok"
 PARTIAL = "partial"
@@ -52,8 +53,9 @@ class TargetResult:
         return summary
 
     def fail(self, resource: str, error: Exception | str) -> None:
-        """Record a failure on one resource; the target goes on with the others."""
-        self.errors.append({"resource": resource, "error": str(error)})
+        """Record a failure on one resource; the target goes on with the others. The error is
+        cut to `ECHO_LIMIT` characters: an answer botocore could not parse is in its message."""
+        self.errors.append({"resource": resource, "error": cut_echo(str(error))})
 
 
 def run_status(statuses: list[str]) -> str:

@@ -1,0 +1,140 @@
+"""A member answer that is not its call's (HTTP 200 with a proxy's page) fails its resource or
+step alone, and a create the member took but answered so still counts its copy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from handlers.backup_scheduler.backup import BackupServices
+from tests.handlers.faults import answer_malformed
+from tests.handlers.member_accounts import (
+    MEMBER_A,
+    MEMBER_B,
+    REGION,
+    create_volume,
+    member_session,
+)
+from tests.handlers.member_targets import target_of
+
+Invoke = Callable[..., dict[str, Any]]
+
+PROXY_PAGE = b"<html>gateway</html>"
+"""A page botocore parses without complaint into an answer without any of the call's fields."""
+BROKEN_PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
+"""A page that is not well-formed XML (EC2's parser raises ResponseParserError), longer than
+any result may repeat."""
+
+
+@pytest.fixture
+def members(mocked_aws: None) -> dict[str, Any]:
+    """Member A with a daily volume and a daily table `orders`, member B with a daily volume."""
+    session_a = member_session(MEMBER_A)
+    dynamodb_a = session_a.client("dynamodb")
+    dynamodb_a.create_table(
+        TableName="orders",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        Tags=[{"Key": "backup", "Value": "daily"}],
+    )
+    ec2_a, ec2_b = session_a.client("ec2"), member_session(MEMBER_B).client("ec2")
+    return {
+        "ec2_a": ec2_a,
+        "dynamodb_a": dynamodb_a,
+        "ec2_b": ec2_b,
+        "volume_a": create_volume(ec2_a, backup="daily"),
+        "volume_b": create_volume(ec2_b, backup="daily"),
+    }
+
+
+def member_a_client(backup: Invoke, built_services: list[BackupServices], service: str) -> Any:
+    """Member A's `service` client of the handler, built by a dry run."""
+    backup({"action": "backup", "dry_run": True})
+    return built_services[0].member_client(service, MEMBER_A, REGION)
+
+
+def copied_sources(target: dict[str, Any]) -> dict[str, str | None]:
+    """Source -> the id of its copy, in a target's result."""
+    return {copy["source"]: copy.get("id") for copy in target["copies"]}
+
+
+def snapshot_ids(ec2: Any, volume_id: str) -> list[str]:
+    snapshots = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    return [item["SnapshotId"] for item in snapshots if item["VolumeId"] == volume_id]
+
+
+def test_a_table_described_with_a_proxy_page_fails_alone_and_the_rest_is_copied(
+    backup: Invoke, members: dict[str, Any], built_services: list[BackupServices]
+) -> None:
+    # GIVEN member A's DynamoDB answering DescribeTable of `orders` with a proxy's page
+    dynamodb = member_a_client(backup, built_services, "dynamodb")
+    page = answer_malformed(dynamodb, "dynamodb", "DescribeTable", PROXY_PAGE)
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN `orders` is an error naming the call and what its answer lacked; member A's volume
+    # and member B's are copied
+    assert page.answered >= 1
+    target_a = target_of(result, MEMBER_A)
+    assert target_a["status"] == "partial"
+    [error] = target_a["errors"]
+    assert error["resource"] == "orders"
+    assert "DescribeTable of orders answered without Table" in error["error"]
+    assert list(copied_sources(target_a)) == [members["volume_a"]]
+    assert list(copied_sources(target_of(result, MEMBER_B))) == [members["volume_b"]]
+
+
+def test_volumes_listed_with_an_unparsable_page_fail_that_step_alone(
+    backup: Invoke, members: dict[str, Any], built_services: list[BackupServices]
+) -> None:
+    # GIVEN member A's EC2 answering DescribeVolumes with a page that is not XML
+    ec2 = member_a_client(backup, built_services, "ec2")
+    page = answer_malformed(ec2, "ec2", "DescribeVolumes", BROKEN_PROXY_PAGE)
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN member A's volume step is an error in a short line, its table is still backed up,
+    # and member B's volume is copied
+    assert page.answered >= 1
+    target_a = target_of(result, MEMBER_A)
+    [error] = target_a["errors"]
+    assert error["resource"] == "ec2:DescribeVolumes"
+    assert "Unable to parse response" in error["error"]
+    assert len(error["error"]) <= 200
+    assert list(copied_sources(target_a)) == ["orders"]
+    assert list(copied_sources(target_of(result, MEMBER_B))) == [members["volume_b"]]
+
+
+def test_a_snapshot_ec2_made_but_answered_with_a_proxy_page_is_the_volumes_copy(
+    backup: Invoke, members: dict[str, Any], built_services: list[BackupServices]
+) -> None:
+    # GIVEN member A's EC2 making the CreateSnapshot but answering it with a proxy's page
+    ec2 = member_a_client(backup, built_services, "ec2")
+    page = answer_malformed(ec2, "ec2", "CreateSnapshot", PROXY_PAGE)
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN the snapshot EC2 made is reported as the volume's copy, and nothing failed
+    assert page.answered == 1
+    target_a = target_of(result, MEMBER_A)
+    assert target_a["status"] == "ok"
+    made = snapshot_ids(members["ec2_a"], members["volume_a"])
+    assert len(made) == 1
+    assert copied_sources(target_a)[members["volume_a"]] == made[0]
+
+
+def test_a_backup_dynamodb_made_but_answered_with_a_proxy_page_is_the_tables_copy(
+    backup: Invoke, members: dict[str, Any], built_services: list[BackupServices]
+) -> None:
+    # GIVEN member A's DynamoDB making the CreateBackup of `orders` but answering it with a
+    # proxy's page
+    dynamodb = member_a_client(backup, built_services, "dynamodb")
+    page = answer_malformed(dynamodb, "dynamodb", "CreateBackup", PROXY_PAGE)
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN the backup DynamoDB made is reported as the table's copy, and nothing failed
+    assert page.answered == 1
+    target_a = target_of(result, MEMBER_A)
+    assert target_a["status"] == "ok"
+    [made] = members["dynamodb_a"].list_backups(TableName="orders")["BackupSummaries"]
+    assert copied_sources(target_a)["orders"] == made["BackupArn"]
