@@ -17,10 +17,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import FleetError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import HUB_CALL_SECONDS, MEMBER_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
+from fleet_shared.validation_errors import cut_echo
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key
 from handlers.spot_optimizer.opportunities import analyze_opportunities
 from handlers.spot_optimizer.scoring import INSUFFICIENT_HISTORY
@@ -65,10 +67,12 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Deadline) 
             continue
         try:
             node_groups = _analyze_target(services, account, region, members, dry_run=dry_run)
-        except (FleetError, ClientError, BotoCoreError) as error:
-            logger.warning("target failed", extra={"account": account, "error": str(error)})
+        except (FleetError, *AWS_CALL_ERRORS) as error:
+            # Cut: an answer botocore could not parse is in its error's message.
+            message = cut_echo(str(error))
+            logger.warning("target failed", extra={"account": account, "error": message})
             targets.append(
-                {"account_id": account, "region": region, "status": "error", "error": str(error)}
+                {"account_id": account, "region": region, "status": "error", "error": message}
             )
             continue
         targets.append(_target_result(account, region, node_groups))

@@ -51,6 +51,7 @@ from botocore.exceptions import ConnectionError as EndpointUnreachableError
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.exceptions import (
     AnswerLostError,
     FleetError,
@@ -69,6 +70,7 @@ from fleet_shared.node_group_updates import update_desired_size
 from fleet_shared.observability import observability_for
 from fleet_shared.state_table import ClaimDeadline, HeldLock, IdempotentRequest
 from fleet_shared.timestamps import iso_z
+from fleet_shared.validation_errors import cut_echo
 from handlers.spot_optimizer.exceptions import (
     InterruptionInProgressError,
     InterruptionNotRecordedError,
@@ -210,15 +212,21 @@ def _record(
     }
     try:
         ec2 = services.member_client("ec2", account, region)
-        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        reservations = answer_field(
+            ec2.describe_instances(InstanceIds=[instance_id]),
+            f"DescribeInstances of {instance_id}",
+            "Reservations",
+        )
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != INSTANCE_NOT_FOUND:
             # An error result is not retried: the warning would be lost unrecorded and
             # unannounced over a throttle or a member role that failed for a moment.
             raise InterruptionNotRecordedError(instance_id, f"not described: {error}") from error
         reservations = []
-    except (MemberAccessError, BotoCoreError) as error:
-        raise InterruptionNotRecordedError(instance_id, f"not described: {error}") from error
+    except (MemberAccessError, *AWS_CALL_ERRORS) as error:
+        raise InterruptionNotRecordedError(
+            instance_id, f"not described: {cut_echo(str(error))}"
+        ) from error
     instances = [i for reservation in reservations for i in reservation["Instances"]]
     if not instances:
         error = f"instance {instance_id} not found"
@@ -345,12 +353,12 @@ def _guarded_fallback(
             dry_run=dry_run,
             owner=owner,
         )
-    except (FleetError, ClientError, BotoCoreError) as error:
+    except (FleetError, *AWS_CALL_ERRORS) as error:
         logger.warning(
             "on-demand fallback failed",
             extra={"cluster": cluster, "spot_nodegroup": spot_group, "error": str(error)},
         )
-        return {"status": "error", "error": str(error)}, None
+        return {"status": "error", "error": cut_echo(str(error))}, None
 
 
 def _alert(services: SpotServices, header: dict[str, Any]) -> Alert:
@@ -480,15 +488,20 @@ def _on_demand_sibling(eks: Any, cluster: str) -> dict[str, Any] | None:
 
 
 def _plan(group: dict[str, Any]) -> dict[str, Any]:
-    config = group["scalingConfig"]
+    """The +1 of the described node group `group`; raises UnreadableAnswerError when its
+    description lacks a size."""
+    call = f"DescribeNodegroup of {group.get('nodegroupName')}"
     previous = {
-        "min_size": config["minSize"],
-        "desired_size": config["desiredSize"],
-        "max_size": config["maxSize"],
+        size: answer_field(group, call, "scalingConfig", field)
+        for size, field in (
+            ("min_size", "minSize"),
+            ("desired_size", "desiredSize"),
+            ("max_size", "maxSize"),
+        )
     }
-    if config["desiredSize"] >= config["maxSize"]:
+    if previous["desired_size"] >= previous["max_size"]:
         return {"previous": previous, "new": None}
-    return {"previous": previous, "new": {**previous, "desired_size": config["desiredSize"] + 1}}
+    return {"previous": previous, "new": {**previous, "desired_size": previous["desired_size"] + 1}}
 
 
 def _apply(
@@ -504,7 +517,7 @@ def _apply(
     held: HeldLock,
 ) -> tuple[dict[str, Any], Alert | None]:
     # Re-read under the lock: the scaler may have changed the sizes since the proposal.
-    group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+    group = _described(eks, cluster, name)
     plan = _plan(group)
     base = {"nodegroup": name, "reason": reason, **plan}
     if plan["new"] is None:
@@ -592,10 +605,16 @@ def _made_by_the_lost_attempt(
     """The update of a +1 that failed after an attempt whose answer was lost (`lost`), when
     the node group now has the planned desired size (its id unknown: only the lost answer
     held it); raises `lost` when it does not."""
-    group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
-    if group["scalingConfig"]["desiredSize"] != plan["new"]["desired_size"]:
+    now = _plan(_described(eks, cluster, name))["previous"]
+    if now["desired_size"] != plan["new"]["desired_size"]:
         raise lost
     return {"id": None}
+
+
+def _described(eks: Any, cluster: str, name: str) -> dict[str, Any]:
+    """DescribeNodegroup's `nodegroup`; raises UnreadableAnswerError for an answer without it."""
+    answer = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)
+    return dict(answer_field(answer, f"DescribeNodegroup of {name}", "nodegroup"))
 
 
 def _update_named(update: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from fleet_shared.aws_answers import answer_field
+
 _NOT_FOUND = "ResourceNotFoundException"
 
 
@@ -19,7 +21,9 @@ def described_node_groups(eks: Any, cluster: str) -> Iterator[dict[str, Any]]:
         names.extend(page.get("nodegroups", []))
     for name in sorted(names):
         try:
-            yield dict(eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"])
+            answer = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != _NOT_FOUND:
                 raise
+            continue
+        yield dict(answer_field(answer, f"DescribeNodegroup of {name}", "nodegroup"))

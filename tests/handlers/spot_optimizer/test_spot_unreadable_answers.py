@@ -1,0 +1,113 @@
+"""A member answer that is not its call's (HTTP 200 with a proxy's page) fails its target alone:
+the fleet analysis answers for every target, and a fallback so answered is reported while the
+interruption stays recorded and announced."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from handlers.spot_optimizer.exceptions import InterruptionNotRecordedError
+from handlers.spot_optimizer.services import SpotServices
+from tests.handlers.faults import answer_malformed
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
+from tests.handlers.spot_optimizer.conftest import (
+    CLUSTER,
+    at_the_fallback_threshold,
+    desired_size,
+    interruption_event,
+    launch_spot_instance,
+    next_batch_spot_warning,
+)
+
+MakeServices = Callable[..., SpotServices]
+Invoke = Callable[..., dict[str, Any]]
+
+PROXY_PAGE = b"<html>gateway</html>"
+"""A page EKS's JSON parser hands on as an answer without any of the call's fields."""
+BROKEN_PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
+"""A page that is not well-formed XML (EC2's parser raises ResponseParserError), longer than
+any result may repeat."""
+
+
+def test_a_fleet_analysis_whose_spot_history_is_an_unparsable_page_answers_per_target(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN member A's EC2 answering DescribeSpotPriceHistory with a page that is not XML, and
+    # a member whose AssumeRole is denied
+    services = make_services()
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    page = answer_malformed(ec2, "ec2", "DescribeSpotPriceHistory", BROKEN_PROXY_PAGE)
+    # WHEN the hourly schedule payload arrives
+    result = invoke({"action": "analyze_fleet"}, services, "inv-1")
+    # THEN the run answers per target: member A failed on the page in a short line, the denied
+    # member on its access
+    assert page.answered >= 1
+    assert result["status"] == "partial"
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[MEMBER_A]["status"] == "error"
+    assert "Unable to parse response" in targets[MEMBER_A]["error"]
+    assert len(targets[MEMBER_A]["error"]) <= 200
+    assert targets[DENIED_MEMBER]["status"] == "error"
+    assert result["summary"]["failed_targets"] == 2
+
+
+def test_a_fallback_whose_on_demand_group_is_described_with_a_proxy_page_is_reported(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
+    # EKS answering DescribeNodegroup of the on-demand group system with a proxy's page
+    services = at_the_fallback_threshold(make_services, invoke)
+    alert_inbox.receive()
+    eks = services.member_client("eks", MEMBER_A, REGION)
+    page = answer_malformed(
+        eks, "eks", "DescribeNodegroup", PROXY_PAGE, url_part="/node-groups/system"
+    )
+    # WHEN the fourth interruption exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-4")
+    # THEN the fallback is an error naming the call and what its answer lacked, system is
+    # unchanged, and the interruption is recorded and announced
+    assert page.answered >= 1
+    assert result["status"] == "recorded"
+    assert result["interruptions_last_hour"] == 4
+    assert result["fallback"]["status"] == "error"
+    assert "DescribeNodegroup of system answered without nodegroup" in result["fallback"]["error"]
+    assert desired_size(member_eks, "system") == 2
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert len(titles) == 1
+    assert CLUSTER in titles[0]
+    assert titles[0].startswith("Spot interruption")
+
+
+@pytest.mark.parametrize(
+    ("page", "problem"),
+    [
+        pytest.param(PROXY_PAGE, "answered without Reservations", id="parsed-without-fields"),
+        pytest.param(BROKEN_PROXY_PAGE, "Unable to parse response", id="not-xml"),
+    ],
+)
+def test_a_warning_whose_instance_is_described_with_a_proxy_page_is_retried_and_recorded_once(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any, page: bytes, problem: str
+) -> None:
+    # GIVEN a spot instance of batch-spot, and member A's EC2 answering DescribeInstances with a
+    # proxy's page
+    services = make_services()
+    instance_id = launch_spot_instance()
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    malformed = answer_malformed(ec2, "ec2", "DescribeInstances", page)
+    # WHEN its warning arrives THEN the invocation fails as for a failed DescribeInstances,
+    # saying what was wrong in a short line, so the platform retries it
+    with pytest.raises(InterruptionNotRecordedError, match="not described") as failed:
+        invoke(interruption_event(instance_id), services, "inv-1")
+    assert problem in str(failed.value)
+    assert len(str(failed.value)) <= 300
+    assert alert_inbox.receive() == []
+    # WHEN the platform retries the warning with EC2 answering again
+    ec2.meta.events.unregister("before-send.ec2.DescribeInstances", malformed)
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    retried = invoke(interruption_event(instance_id), services, "inv-1")
+    # THEN the interruption is recorded and announced once
+    assert retried["status"] == "recorded"
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
