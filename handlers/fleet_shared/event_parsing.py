@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from fleet_shared.exceptions import EventValidationError, FleetError
-from fleet_shared.validation_errors import first_error
+from fleet_shared.validation_errors import cut_echo, first_error
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -68,5 +68,8 @@ def error_result(error: FleetError | Exception, **context: Any) -> dict[str, Any
         field, problem = first_error(error, root=error.title)
         message = f"{type(error).__name__}: {field}: {problem}"
     else:
-        message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        # Cut: such a message may repeat what a peer sent (botocore's ResponseParserError holds
+        # the whole page it could not parse).
+        named = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        message = cut_echo(named)
     return {"status": "error", "error": message, **context}

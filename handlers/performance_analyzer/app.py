@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, FleetError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
@@ -79,7 +78,7 @@ def handle(
         targets,
         lambda target: analyse_cluster(services, FUNCTION.logger, *target, deadline=invocation),
         on_error=failed,
-        errors=(ClientError, BotoCoreError, FleetError),
+        errors=(FleetError, *AWS_CALL_ERRORS),
         max_workers=services.environment.performance_max_workers,
         budget=TimeBudget(invocation, CLUSTER_SECONDS, not_started),
     )

@@ -38,8 +38,13 @@ from tests.handlers.deadlines import (
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import InjectedFault, fail_every_attempt, refuse_completions
-from tests.handlers.member_accounts import DENIED_MEMBER, deny_assume_role, member_session
+from tests.handlers.faults import (
+    InjectedFault,
+    MalformedAnswer,
+    fail_every_attempt,
+    refuse_completions,
+)
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_B, deny_assume_role, member_session
 
 CLUSTER = "dev-apps"
 Analyze = Callable[..., dict[str, Any]]
@@ -572,3 +577,46 @@ def test_a_regression_whose_record_was_lost_is_resolved_when_it_clears_before_th
     put_the_next_four_hours(fake_clock, cloudwatch, HEALTHY)
     analyze({"action": "analyze_fleet"})
     assert alert_inbox.receive() == []
+
+
+UNPARSABLE_PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
+"""A page that is not well-formed XML (the load balancer API's parser raises
+ResponseParserError), longer than any result may repeat."""
+
+
+def test_a_cluster_whose_load_balancers_are_listed_with_a_proxy_page_fails_alone(
+    analyze: Analyze, inventory_in_s3: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the member's cluster and a second member's cluster `b-apps`, both with healthy
+    # history, and the first member's load balancer API answering DescribeLoadBalancers with a
+    # proxy's page (HTTP 200)
+    document = json.loads(json.dumps(inventory_in_s3))
+    other_cluster = {**document["members"][0]["clusters"][0], "name": "b-apps"}
+    document["members"].append(
+        {**document["members"][0], "account_id": MEMBER_B, "name": "b",
+         "clusters": [other_cluster]}
+    )  # fmt: skip
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(document).encode("utf-8"),
+    )
+    end = the_hour(fake_clock)
+    put_cluster_hours(member_session(MEMBER_B).client("cloudwatch"), end, 4, HEALTHY)
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    page = MalformedAnswer(UNPARSABLE_PROXY_PAGE, url_part="")
+    session.events.register_first(
+        "before-send.elastic-load-balancing-v2.DescribeLoadBalancers", page
+    )
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+    # THEN the member's cluster is an error saying its answer could not be parsed, in a short
+    # line, and the second member's cluster is analysed
+    assert page.answered >= 1
+    assert result["status"] == "partial"
+    by_cluster = {cluster["cluster"]: cluster for cluster in result["clusters"]}
+    assert by_cluster[CLUSTER]["status"] == "error"
+    assert "Unable to parse response" in by_cluster[CLUSTER]["error"]
+    assert len(by_cluster[CLUSTER]["error"]) <= 200
+    assert by_cluster["b-apps"]["status"] == "ok"
+    assert latest_analysis().cluster == "b-apps"
