@@ -25,15 +25,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Severity
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import FleetError, MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.handler import Invocation
 from fleet_shared.observability import NAMESPACE, observability_for
 from fleet_shared.sessions import MEMBER_CALL_CONFIG
+from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks import CHECKS
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
 from handlers.health_monitor.incidents import Scope, Settlement, settle_incidents
@@ -171,13 +172,16 @@ def run_checks(target: ClusterTarget, services: HealthServices, invocation: Invo
     for check in CHECKS:
         try:
             check_results = check.run(context)
-        except (ClientError, BotoCoreError, FleetError) as error:
+        except (FleetError, *AWS_CALL_ERRORS) as error:
             logger.warning(
                 "check could not run", extra={"check": check.name, "cluster": target.label}
             )
             run.results.append(
                 CheckResult.failed(
-                    check.name, target.name, Severity.WARNING, f"check could not run: {error}"
+                    check.name,
+                    target.name,
+                    Severity.WARNING,
+                    f"check could not run: {cut_echo(str(error))}",
                 )
             )
             continue

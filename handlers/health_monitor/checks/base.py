@@ -13,12 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.clock import Clock
 from fleet_shared.fan_out import Deadline
 from fleet_shared.inventory import Cluster
 from fleet_shared.state_table import StateTable
+from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.probe import Probe
 from handlers.health_monitor.report import CheckResult
@@ -95,16 +97,18 @@ class ClusterContext:
     @functools.cached_property
     def _described_cluster(
         self,
-    ) -> tuple[dict[str, Any] | None, ClientError | BotoCoreError | None]:
+    ) -> tuple[dict[str, Any] | None, Exception | None]:
         # The error is kept too: three checks ask, and an EKS endpoint that does not answer would
         # otherwise cost each of them `sessions.MEMBER_CALL_SECONDS` again.
         try:
-            return dict(self.client("eks").describe_cluster(name=self.target.name)["cluster"]), None
+            answer = self.client("eks").describe_cluster(name=self.target.name)
+            call = f"DescribeCluster of {self.target.name}"
+            return dict(answer_field(answer, call, "cluster")), None
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return None, None
             return None, error
-        except BotoCoreError as error:
+        except AWS_CALL_ERRORS as error:
             return None, error
 
     @property
@@ -120,10 +124,10 @@ class ClusterContext:
     @functools.cached_property
     def _described_node_groups(
         self,
-    ) -> tuple[list[NodeGroupState], ClientError | BotoCoreError | None]:
+    ) -> tuple[list[NodeGroupState], Exception | None]:
         try:
             return self._list_and_describe_node_groups(), None
-        except (ClientError, BotoCoreError) as error:
+        except AWS_CALL_ERRORS as error:
             return [], error
 
     def _list_and_describe_node_groups(self) -> list[NodeGroupState]:
@@ -136,11 +140,13 @@ class ClusterContext:
         states: list[NodeGroupState] = []
         for name in sorted(names):
             try:
-                description = eks.describe_nodegroup(
-                    clusterName=self.target.name, nodegroupName=name
-                )["nodegroup"]
-            except (ClientError, BotoCoreError) as error:
-                states.append(NodeGroupState(name, None, str(error)))
+                description = answer_field(
+                    eks.describe_nodegroup(clusterName=self.target.name, nodegroupName=name),
+                    f"DescribeNodegroup of {name}",
+                    "nodegroup",
+                )
+            except AWS_CALL_ERRORS as error:
+                states.append(NodeGroupState(name, None, cut_echo(str(error))))
             else:
                 states.append(NodeGroupState(name, description))
         return states

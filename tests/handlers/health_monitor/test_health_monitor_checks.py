@@ -19,6 +19,7 @@ from fleet_shared.state_table import StateTable
 from handlers.health_monitor.checks import endpoints
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
 from handlers.health_monitor.probe import http_probe
+from tests.handlers.faults import MalformedAnswer
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -678,3 +679,26 @@ def test_an_endpoint_whose_history_changes_under_every_write_is_still_judged_by_
     assert check["status"] == "passed"
     assert check["data"]["error_rate"] is None
     assert "changed under each of 5 attempts" in check["data"]["history_error"]
+
+
+def test_a_node_group_described_with_a_proxy_page_fails_alone_and_the_other_checks_run(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN the member's cluster, whose EKS answers DescribeNodegroup of system with a proxy's
+    # page (HTTP 200) that botocore hands on as an answer without the node group
+    session = health_services().sessions.session(MEMBER, REGION)
+    page = MalformedAnswer(b"<html>gateway</html>", url_part="/node-groups/system")
+    session.events.register_first("before-send.eks.DescribeNodegroup", page)
+    # WHEN the cluster is checked
+    report = only_cluster(invoke(CLUSTER_EVENT))
+    # THEN system's node group check fails naming the call and what its answer lacked, and the
+    # cluster's other checks still ran and passed
+    assert page.answered >= 1
+    [check] = checks_named(report, "node_group")
+    assert (check["target"], check["status"]) == ("system", "failed")
+    assert "DescribeNodegroup of system answered without nodegroup" in check["detail"]
+    for name in ("cluster_status", "alarm", "endpoint"):
+        assert [item["status"] for item in checks_named(report, name)] == ["passed"], name
