@@ -19,11 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachableError
+from botocore.exceptions import HTTPClientError
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.inventory import Cluster
 from fleet_shared.page_tokens import pages
+from fleet_shared.validation_errors import cut_echo
 
 UNREACHABLE = (EndpointUnreachableError, HTTPClientError)
 """What botocore raises for an endpoint that was not reached or did not answer (connection
@@ -110,14 +112,14 @@ def instance_capacities(
             capacities.update(_describe(ec2, batch))
         except UNREACHABLE:
             raise
-        except (ClientError, BotoCoreError):
+        except AWS_CALL_ERRORS:
             for instance_type in batch:
                 try:
                     capacities.update(_describe(ec2, [instance_type]))
                 except UNREACHABLE:
                     raise
-                except (ClientError, BotoCoreError) as error:
-                    errors[instance_type] = str(error)
+                except AWS_CALL_ERRORS as error:
+                    errors[instance_type] = cut_echo(str(error))
     for instance_type in ordered:
         if instance_type not in capacities and instance_type not in errors:
             errors[instance_type] = "not returned by DescribeInstanceTypes"
@@ -155,13 +157,15 @@ def live_node_groups(eks: Any, cluster: Cluster) -> tuple[list[LiveNodeGroup], d
     errors: dict[str, str] = {}
     for declared in cluster.node_groups:
         try:
-            described = eks.describe_nodegroup(
-                clusterName=cluster.name, nodegroupName=declared.name
-            )["nodegroup"]
+            described = answer_field(
+                eks.describe_nodegroup(clusterName=cluster.name, nodegroupName=declared.name),
+                f"DescribeNodegroup of {declared.name}",
+                "nodegroup",
+            )
         except UNREACHABLE:
             raise
-        except (ClientError, BotoCoreError) as error:
-            errors[declared.name] = str(error)
+        except AWS_CALL_ERRORS as error:
+            errors[declared.name] = cut_echo(str(error))
             continue
         scaling = described.get("scalingConfig", {})
         groups.append(

@@ -26,6 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Alert, Severity
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError, FleetError
 from fleet_shared.fan_out import NOT_STARTED, Deadline
@@ -48,7 +49,7 @@ SCALER_ERROR_STATUS = "error"
 """The scaler's status of a node group it failed on (and of an answer it could not give)."""
 PREDICTIVE_FAILURE_DETAIL_CHARS = 1000
 """The most of the scaler's error a predictive failure alert repeats."""
-_TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
+_TARGET_ERRORS = (FleetError, *AWS_CALL_ERRORS)
 CLUSTER_WORK_SECONDS = 15
 """A cluster's work besides one member read that times out: the other reads, the model, the state
 table and SNS answering."""

@@ -23,6 +23,7 @@ from tests.handlers.conftest import (
     REGION,
 )
 from tests.handlers.demand_forecaster.demand_series import hourly_demand
+from tests.handlers.faults import answer_malformed
 
 SECOND_MEMBER_ID = "333333333333"
 
@@ -309,3 +310,53 @@ def test_the_recommendation_stops_at_the_stack_files_max_size_when_eks_allows_mo
     assert "kept at max_size 4" in recommendation["reason"]
     [alert] = alert_inbox.receive()
     assert alert.alert["resource"] == f"{MEMBER_ACCOUNT_ID}/{REGION}/dev-apps/system"
+
+
+def test_a_member_answering_with_a_proxy_page_fails_its_cluster_alone_in_the_fleet_run(
+    forecaster: ManualClock,
+    lambda_context: Any,
+    state_table: Any,
+    inventory_document: dict[str, Any],
+) -> None:
+    # GIVEN two members with a cluster and its history each, the first member's EC2 answering
+    # DescribeInstanceTypes with a page that is not XML (HTTP 200), and the second member's EKS
+    # answering DescribeNodegroup of its one node group with a page without the node group
+    second = copy.deepcopy(inventory_document["members"][0])
+    second["account_id"] = SECOND_MEMBER_ID
+    second["name"] = "second"
+    inventory_document["members"].append(second)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode(),
+    )
+    for account_id in (MEMBER_ACCOUNT_ID, SECOND_MEMBER_ID):
+        member = member_session(account_id)
+        create_cluster(member, "dev-apps")
+        put_history(member, "dev-apps", forecaster, demand(3))
+    services = app.FUNCTION.services()
+    page = answer_malformed(
+        services.member_client("ec2", MEMBER_ACCOUNT_ID, REGION),
+        "ec2",
+        "DescribeInstanceTypes",
+        b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000,
+    )
+    page_without_the_group = answer_malformed(
+        services.member_client("eks", SECOND_MEMBER_ID, REGION),
+        "eks",
+        "DescribeNodegroup",
+        b"<html>gateway</html>",
+    )
+    # WHEN the fleet forecast runs
+    result = lambda_handler({"action": "forecast_fleet", "horizon_minutes": 60}, lambda_context)
+    # THEN each member's cluster is an error saying, in a short line, what its answer was; the
+    # run answers for both
+    assert page.answered >= 1
+    assert page_without_the_group.answered >= 1
+    assert result["status"] == "partial"
+    first, other = result["clusters"]
+    assert (first["account_id"], first["status"]) == (MEMBER_ACCOUNT_ID, "error")
+    assert "Unable to parse response" in first["error"]
+    assert (other["account_id"], other["status"]) == (SECOND_MEMBER_ID, "error")
+    assert "DescribeNodegroup of system answered without nodegroup" in other["error"]
+    assert all(len(cluster["error"]) <= 400 for cluster in (first, other))
