@@ -294,8 +294,11 @@ def _tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
 
 
 def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[dict[str, Any]]:
+    """The `key` items of every page; raises UnreadableAnswerError for a page without `key`
+    (EC2 and DynamoDB's listings always carry theirs, empty or not): a proxy's page must not
+    pass for an empty listing, which pruning would take for no source tagged for backup."""
     for page in client.get_paginator(operation).paginate(**arguments):
-        yield from page.get(key, [])
+        yield from answer_field(page, operation, key)
 
 
 class _TargetBackup:
@@ -520,9 +523,9 @@ class _TargetBackup:
             "Table",
             "TableArn",
         )
-        tags = _tag_map(
-            list(_pages(self._dynamodb, "list_tags_of_resource", "Tags", ResourceArn=arn))
-        )
+        # Not `_pages`: DynamoDB's model does not promise `Tags` in an answer.
+        pages = self._dynamodb.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn)
+        tags = _tag_map([tag for page in pages for tag in page.get("Tags", [])])
         if BACKUP_TAG not in tags:
             return
         frequency = tags[BACKUP_TAG].strip().lower()

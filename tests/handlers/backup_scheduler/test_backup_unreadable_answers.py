@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from fleet_shared.clock import ManualClock
 from handlers.backup_scheduler.backup import BackupServices
 from tests.handlers.faults import answer_malformed
 from tests.handlers.member_accounts import (
@@ -138,3 +139,30 @@ def test_a_backup_dynamodb_made_but_answered_with_a_proxy_page_is_the_tables_cop
     assert target_a["status"] == "ok"
     [made] = members["dynamodb_a"].list_backups(TableName="orders")["BackupSummaries"]
     assert copied_sources(target_a)["orders"] == made["BackupArn"]
+
+
+def test_volumes_listed_with_a_proxy_page_do_not_pass_for_none_and_keep_their_last_copy(
+    backup: Invoke,
+    members: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN the first day's copy of member A's daily volume
+    backup({"action": "backup"})
+    [first_copy] = snapshot_ids(members["ec2_a"], members["volume_a"])
+    # AND, past its 7-day retention, member A's EC2 answering DescribeVolumes with a proxy's
+    # page, which botocore parses into an answer without any volume
+    fake_clock.advance(8 * 86400)
+    ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    page = answer_malformed(ec2, "ec2", "DescribeVolumes", PROXY_PAGE)
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN the listing is an error naming what its answer lacked, and the volume's expired copy,
+    # its last one, is kept: the page is not taken for a member without tagged volumes
+    assert page.answered >= 1
+    target_a = target_of(result, MEMBER_A)
+    [error] = target_a["errors"]
+    assert error["resource"] == "ec2:DescribeVolumes"
+    assert "answered without Volumes" in error["error"]
+    assert snapshot_ids(members["ec2_a"], members["volume_a"]) == [first_copy]
+    assert first_copy in {entry["id"] for entry in target_a["kept"]}
