@@ -297,8 +297,9 @@ def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[
     """The `key` items of every page; raises UnreadableAnswerError for a page without `key`
     (EC2 and DynamoDB's listings always carry theirs, empty or not): a proxy's page must not
     pass for an empty listing, which pruning would take for no source tagged for backup."""
+    call = client.meta.method_to_api_mapping.get(operation, operation)
     for page in client.get_paginator(operation).paginate(**arguments):
-        yield from answer_field(page, operation, key)
+        yield from answer_field(page, call, key)
 
 
 class _TargetBackup:

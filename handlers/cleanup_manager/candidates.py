@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
+from fleet_shared.validation_errors import cut_echo
 
 MARK_TAG = "lambda-fleet:delete-after"
 KUBERNETES_VOLUME_TAGS = (
@@ -93,8 +93,13 @@ def missing_tag(tags: Mapping[str, str], required: Mapping[str, str]) -> str | N
 
 
 def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterable[dict[str, Any]]:
+    """The `key` items of every page; raises UnreadableAnswerError for a page without `key`
+    (EC2's and Lambda's listings carry theirs, empty or not): a proxy's page must not pass for
+    an empty listing, which would make the snapshots of AMIs, or the versions aliases, event
+    source mappings or provisioned concurrency use, candidates."""
+    call = client.meta.method_to_api_mapping.get(operation, operation)
     for page in client.get_paginator(operation).paginate(**arguments):
-        yield from page.get(key, [])
+        yield from answer_field(page, call, key)
 
 
 def ami_snapshot_ids(ec2: Any) -> set[str]:
@@ -250,8 +255,8 @@ def lambda_versions(
             found.extend(_function_versions(lambda_client, function, policy, marks, mapped))
         except EndpointNotAnsweringError as refused:
             failed_functions[name] = f"not read: {refused.cause}"
-        except (ClientError, BotoCoreError) as error:
-            failed_functions[name] = str(error)
+        except AWS_CALL_ERRORS as error:
+            failed_functions[name] = cut_echo(str(error))
     return found
 
 

@@ -66,3 +66,34 @@ def test_a_mark_answered_with_a_proxy_page_fails_that_resource_alone(
     assert first not in actions_of(target_a)
     assert actions_of(target_a)[second] == "mark"
     assert MARK_TAG in tags_of(ec2_a, second)
+
+
+def test_images_listed_with_a_proxy_page_do_not_make_an_amis_snapshot_a_candidate(
+    cleaner: Invoke, built_services: list[CleanupServices]
+) -> None:
+    # GIVEN member A with an AMI, whose snapshot is old enough to be a candidate were it not
+    # used by the AMI, and member B with a stale snapshot
+    ec2_a = member_session(MEMBER_A).client("ec2")
+    instance_id = ec2_a.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][
+        0
+    ]["InstanceId"]
+    image_id = ec2_a.create_image(InstanceId=instance_id, Name="golden")["ImageId"]
+    [image] = ec2_a.describe_images(ImageIds=[image_id])["Images"]
+    ami_snapshot = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    stale_b = create_snapshot(ec2_b)
+    # AND member A's EC2 answering DescribeImages with a proxy's page, which botocore parses
+    # into an answer without any image
+    cleaner({"action": "cleanup", "dry_run": True})
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    page = answer_malformed(member_ec2, "ec2", "DescribeImages", b"<html>gateway</html>")
+    # WHEN the schedule runs
+    result = cleaner({"action": "cleanup"})
+    # THEN member A failed naming what the answer lacked, the AMI's snapshot unmarked, and
+    # member B's stale snapshot is marked
+    assert page.answered >= 1
+    target_a = target_of(result, MEMBER_A)
+    assert target_a["status"] == "failed"
+    assert "DescribeImages answered without Images" in target_a["error"]
+    assert MARK_TAG not in tags_of(ec2_a, ami_snapshot)
+    assert actions_of(target_of(result, MEMBER_B))[stale_b] == "mark"
