@@ -32,10 +32,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, Severity
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import (
     EventValidationError,
     InventoryError,
@@ -79,10 +78,11 @@ FINISHED_STATUSES = ("Successful", "Failed", "Cancelled")
 UNKNOWN_STATUS = "Unknown"
 """The status recorded when DescribeUpdate could not be asked (it is asked again later)."""
 
-MEASUREMENT_FAILURES = (ClientError, BotoCoreError, MemberAccessError, InventoryError)
-"""What a check that could not read the member account (or the inventory) raises: the check is
-counted as failed, not the invocation (a raised error ends, after the platform's retries, with
-the validation left unfinished and no callback booked)."""
+MEASUREMENT_FAILURES = (MemberAccessError, InventoryError, *AWS_CALL_ERRORS)
+"""What a check that could not read the member account (or the inventory), or got an answer
+that is not its call's, raises: the check is counted as failed, not the invocation (a raised
+error ends, after the platform's retries, with the validation left unfinished and no callback
+booked)."""
 
 
 class Phase(StrEnum):

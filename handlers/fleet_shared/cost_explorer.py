@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from fleet_shared.aws_answers import answer_field
 from fleet_shared.page_tokens import pages
 
 CE_REGION = "us-east-1"
@@ -58,7 +59,9 @@ def cost_and_usage(
         request["Filter"] = filter_expression
     points: list[CostPoint] = []
     for response in pages(ce, "GetCostAndUsage", request, "NextPageToken"):
-        for period in response.get("ResultsByTime", []):
+        # Cost Explorer answers a result per period, so an answer without them is not its own
+        # (a proxy's page), and must not pass for a fleet that cost nothing.
+        for period in answer_field(response, "GetCostAndUsage", "ResultsByTime"):
             day = date.fromisoformat(period["TimePeriod"]["Start"])
             estimated = bool(period.get("Estimated", False))
             if group_by:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fleet_shared.aws_answers import answer_field
 from fleet_shared.page_tokens import pages
 
 MAX_QUERIES_PER_CALL = 500
@@ -90,7 +91,9 @@ def get_metric_series(
             "ScanBy": "TimestampAscending",
         }
         for response in pages(cloudwatch, "GetMetricData", request, "NextToken"):
-            for result in response.get("MetricDataResults", []):
+            # CloudWatch answers a result per query, so an answer without them is not its own
+            # (a proxy's page), and must not pass for metrics that stopped reporting.
+            for result in answer_field(response, "GetMetricData", "MetricDataResults"):
                 points = merged.setdefault(result["Id"], {})
                 timestamps, values = result.get("Timestamps", []), result.get("Values", [])
                 points.update(zip(timestamps, values, strict=True))

@@ -40,7 +40,12 @@ from tests.handlers.deadlines import (
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
+from tests.handlers.faults import (
+    InvocationKilledError,
+    answer_malformed,
+    fail_every_attempt,
+    hang_first_attempt,
+)
 from tests.handlers.member_accounts import member_session
 
 SCALER_CLIENT = ValidatorServices.__dict__["scaler_client"]
@@ -958,3 +963,26 @@ def test_a_change_whose_claim_outlived_a_failed_invocation_is_validated_by_a_lat
     assert retried["status"] == "baking", retried
     assert retried["validation_id"] == update_id
     assert len(validator.schedules()) == 1
+
+
+def test_a_bake_check_answered_with_a_proxy_page_is_counted_and_the_next_booked(
+    validator: Validator,
+) -> None:
+    # GIVEN a node group update baking, and the member's ELBv2 answering DescribeLoadBalancers
+    # with a proxy's page that is not XML (HTTP 200) when the bake ends
+    update_id = "4d5e6f70-0000-4111-8222-933344445577"
+    node_group_update_baking(validator, update_id)
+    page = answer_malformed(
+        member_elbv2(),
+        "elastic-load-balancing-v2",
+        "DescribeLoadBalancers",
+        b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000,
+    )
+    # WHEN the bake callback runs
+    [retrying] = validator.advance(15)
+    # THEN the invocation did not fail: the check is counted with a short line of its error in
+    # the record, and the next check is booked, no verdict and no alert yet
+    assert page.answered >= 1
+    error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
+    assert "Unable to parse response" in error
+    assert len(error) <= 250

@@ -1,0 +1,101 @@
+"""A read answered with HTTP 200 and a page that is not the call's (a proxy's) fails its target,
+rather than passing for a series or a cost with nothing in it: the scan says so and goes on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.config import Config
+
+from fleet_shared.clock import ManualClock
+from fleet_shared.sessions import CLIENT_CONFIG
+from handlers.anomaly_detector import app
+from tests.handlers.analytics_accounts import member_session
+from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
+    cpu_series,
+    put_cpu_history,
+    queue_daily_cost,
+)
+from tests.handlers.anomaly_detector.test_anomaly_target_call_faults import (
+    SECOND_MEMBER_ID,
+    add_second_member,
+)
+from tests.handlers.conftest import HUB_ACCOUNT_ID, MEMBER_ACCOUNT_ID
+from tests.handlers.faults import MalformedAnswer
+
+
+def answer_with_a_proxy_page(
+    service: str, account_id: str, monkeypatch: pytest.MonkeyPatch
+) -> MalformedAnswer:
+    """Answer every call of `service` in `account_id` with a proxy's page (HTTP 200), whichever
+    config the handler builds that client with."""
+    page = MalformedAnswer(b"<html>gateway</html>", url_part="")
+    sessions = app.FUNCTION.services().sessions
+    build_client = sessions.client
+
+    def client(name: str, account: str, region: str, config: Config = CLIENT_CONFIG) -> Any:
+        built = build_client(name, account, region, config)
+        if name == service and account == account_id:
+            built.meta.events.register_first(f"before-send.{service}", page, unique_id="page")
+        return built
+
+    monkeypatch.setattr(sessions, "client", client)
+    return page
+
+
+def both_members_with_a_cpu_spike(clock: ManualClock, inventory_document: dict[str, Any]) -> None:
+    """The same CPU spike in two members' clusters, and 28 days of flat daily cost."""
+    add_second_member(inventory_document)
+    values = cpu_series(5, clock)
+    values[-2] -= 30.0
+    for account_id in (MEMBER_ACCOUNT_ID, SECOND_MEMBER_ID):
+        put_cpu_history(member_session(account_id), clock, values)
+    queue_daily_cost(clock, [100.0] * 28)
+
+
+def test_a_member_whose_cloudwatch_answers_with_a_proxy_page_is_an_error_not_a_quiet_series(
+    detector: ManualClock,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+) -> None:
+    # GIVEN two members with the same CPU spike, the first one's CloudWatch answering
+    # GetMetricData with a proxy's page
+    both_members_with_a_cpu_spike(detector, inventory_document)
+    page = answer_with_a_proxy_page("cloudwatch", MEMBER_ACCOUNT_ID, monkeypatch)
+    # WHEN the schedule invokes the scan
+    result = app.lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the first member is an error naming what the answer lacked, not a member whose
+    # metrics stopped reporting, and the second member's spike is found
+    assert page.answered >= 1
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["account_id"] == MEMBER_ACCOUNT_ID
+    assert "GetMetricData answered without MetricDataResults" in error["error"]
+    assert [item["account_id"] for item in result["anomalies"]] == [SECOND_MEMBER_ID]
+
+
+def test_a_cost_explorer_answering_with_a_proxy_page_is_an_error_not_a_fleet_without_cost(
+    detector: ManualClock,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+) -> None:
+    # GIVEN two members with a CPU spike, and the hub's Cost Explorer answering GetCostAndUsage
+    # with a proxy's page
+    both_members_with_a_cpu_spike(detector, inventory_document)
+    page = answer_with_a_proxy_page("ce", HUB_ACCOUNT_ID, monkeypatch)
+    # WHEN the schedule invokes the scan
+    result = app.lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the cost is an error naming what the answer lacked, and both members' spikes are
+    # found
+    assert page.answered >= 1
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["target"] == "cost"
+    assert "GetCostAndUsage answered without ResultsByTime" in error["error"]
+    assert sorted(item["account_id"] for item in result["anomalies"]) == [
+        MEMBER_ACCOUNT_ID,
+        SECOND_MEMBER_ID,
+    ]
