@@ -15,6 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.retries import standard
 
+from catalog.functions import function_spec
 from fleet_shared import sessions
 from fleet_shared.sessions import bound_calls, bounded_config, longest_hung_call_seconds
 from handlers.anomaly_detector import target_calls as anomaly
@@ -24,6 +25,8 @@ from handlers.cleanup_manager import cleanup
 from handlers.cost_analyzer import analysis as cost_analysis
 from handlers.demand_forecaster import cluster_forecasts
 from handlers.demand_forecaster import services as forecaster
+from handlers.notification_router import delivery_policy as router_policy
+from handlers.notification_router.environment import RouterEnvironment
 from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
 from handlers.security_scanner import scan as security_scan
 from handlers.security_scanner import scan_requests as security_requests
@@ -237,6 +240,17 @@ FORECASTER_CLUSTER_SECONDS = (
     + cluster_forecasts.HUB_SILENCE_SECONDS
     + cluster_forecasts.RUN_END_SECONDS
 )
+ROUTER_HTTP_SECONDS = RouterEnvironment.model_fields["router_http_timeout_seconds"].default
+ROUTER_ATTEMPT_SECONDS = router_policy.attempt_seconds(ROUTER_HTTP_SECONDS)
+ROUTER_TIMEOUT_SECONDS = function_spec("notification_router").timeout_seconds
+
+
+def router_attempts_started(peer_seconds: float) -> int:
+    """Channel attempts one router invocation starts, one after the other, when each peer takes
+    `peer_seconds`: an attempt starts only with more than `ROUTER_ATTEMPT_SECONDS` left."""
+    return math.ceil((ROUTER_TIMEOUT_SECONDS - ROUTER_ATTEMPT_SECONDS) / peer_seconds)
+
+
 DOC_FIGURES = {
     "docs/architecture.md": [
         f"fails the AssumeRole within {sessions.HUB_CALL_SECONDS} s, `HUB_CALL_SECONDS`",
@@ -285,6 +299,15 @@ DOC_FIGURES = {
         f"GetCostAndUsage) is given up within {anomaly.HUNG_TARGET_CALL_SECONDS} s",
         f"`ANOMALY_TARGET_SECONDS` and those {anomaly.HUNG_TARGET_CALL_SECONDS} s left",
         f"one read that never answers ({anomaly.HUNG_TARGET_CALL_SECONDS} s) left",
+    ],
+    "docs/functions/notification_router.md": [
+        f"then {router_policy.RECORDING_SECONDS} s for the state table call that records what the"
+        " channel took",
+        f"and {router_policy.DEADLINE_MARGIN_SECONDS:g} s to return",
+        f"With the default {ROUTER_HTTP_SECONDS:g} s and the {ROUTER_TIMEOUT_SECONDS} s timeout, an"
+        f" invocation starts at most {router_attempts_started(ROUTER_HTTP_SECONDS)} channel"
+        f" attempts whose peers each take the whole {ROUTER_HTTP_SECONDS:g} s (peers answering"
+        f" within a second leave room for about {router_attempts_started(1)})",
     ],
     "docs/functions/security_scanner.md": [
         f"never answers gives up within {security_scan.HUNG_MEMBER_CALL_SECONDS} s",
