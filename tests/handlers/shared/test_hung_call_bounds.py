@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.retries import standard
 
 from catalog.functions import function_spec
-from fleet_shared import sessions
+from fleet_shared import call_bounds, sessions
 from fleet_shared.sessions import bound_calls, bounded_config, longest_hung_call_seconds
 from handlers.anomaly_detector import target_calls as anomaly
 from handlers.backup_scheduler import backup
@@ -255,6 +255,9 @@ DOC_FIGURES = {
     "docs/architecture.md": [
         f"fails the AssumeRole within {sessions.HUB_CALL_SECONDS} s, `HUB_CALL_SECONDS`",
         f"fails a call within {sessions.STATE_TABLE_CALL_SECONDS} s (`STATE_TABLE_CALL_SECONDS`)",
+        f"a throttling answer's waits of up to {call_bounds.LONGEST_RETRY_WAIT_SECONDS} s,"
+        f" {call_bounds.LONGEST_RETRY_WAIT_SECONDS + call_bounds.RETRY_AFTER_EXTRA_SECONDS}"
+        " with an `x-amz-retry-after` header",
     ],
     "docs/functions/health_monitor.md": [
         f"gets no answer is given up within {sessions.MEMBER_CALL_SECONDS} s",
