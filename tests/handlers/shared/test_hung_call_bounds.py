@@ -17,6 +17,7 @@ from botocore.retries import standard
 
 from catalog.functions import function_spec
 from fleet_shared import call_bounds, sessions
+from fleet_shared.inventory import HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS
 from fleet_shared.sessions import bound_calls, bounded_config, longest_hung_call_seconds
 from handlers.anomaly_detector import target_calls as anomaly
 from handlers.backup_scheduler import backup
@@ -25,6 +26,8 @@ from handlers.cleanup_manager import cleanup
 from handlers.cost_analyzer import analysis as cost_analysis
 from handlers.demand_forecaster import cluster_forecasts
 from handlers.demand_forecaster import services as forecaster
+from handlers.health_monitor.checks.base import CLUSTER_AWS_SECONDS
+from handlers.health_monitor.checks.endpoints import PROBES_AT_ONCE
 from handlers.notification_router import delivery_policy as router_policy
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
@@ -261,6 +264,11 @@ DOC_FIGURES = {
     ],
     "docs/functions/health_monitor.md": [
         f"gets no answer is given up within {sessions.MEMBER_CALL_SECONDS} s",
+        f"time left for its AWS calls ({CLUSTER_AWS_SECONDS:g} s)",
+        f"probed {PROBES_AT_ONCE} at once",
+        f"the stack file's {HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS:g} s",
+        "probes at least 2 batches, and each endpoint is probed at least every"
+        f" `ceil(endpoints / {2 * PROBES_AT_ONCE})` such runs",
     ],
     "docs/functions/backup_scheduler.md": [
         f"attempts: {backup.HUNG_MEMBER_CALL_SECONDS} s at most",
@@ -329,7 +337,8 @@ DOC_FIGURES = {
         f"A send SQS does not answer gives up within {security_scan.FAN_OUT_CALL_SECONDS} s",
     ],
 }
-"""The sentences of the doc pages that state a hung call's bound, as the code computes it."""
+"""The sentences of the doc pages that state a hung call's bound, or a reserve or limit the
+deadlines are built on, as the code computes it."""
 
 
 @pytest.mark.parametrize("page", DOC_FIGURES)
