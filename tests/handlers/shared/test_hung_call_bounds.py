@@ -254,6 +254,11 @@ def router_attempts_started(peer_seconds: float) -> int:
     return math.ceil((ROUTER_TIMEOUT_SECONDS - ROUTER_ATTEMPT_SECONDS) / peer_seconds)
 
 
+def attempts(config: Config) -> int:
+    """The attempts a bounded config makes in all."""
+    return int(config.retries["total_max_attempts"])
+
+
 DOC_FIGURES = {
     "docs/architecture.md": [
         f"fails the AssumeRole within {sessions.HUB_CALL_SECONDS} s, `HUB_CALL_SECONDS`",
@@ -271,11 +276,17 @@ DOC_FIGURES = {
         f" `ceil(endpoints / {2 * PROBES_AT_ONCE})` such runs",
     ],
     "docs/functions/backup_scheduler.md": [
+        f"{backup.MEMBER_CONFIG.connect_timeout} s to connect,"
+        f" {backup.MEMBER_CONFIG.read_timeout} s to read, each of the fleet's"
+        f" {attempts(backup.MEMBER_CONFIG)} attempts",
         f"attempts: {backup.HUNG_MEMBER_CALL_SECONDS} s at most",
         f"the {backup.HUNG_ENDPOINTS_SECONDS} s its EC2 and DynamoDB endpoints take when they never"
         f" answer (one call of {backup.HUNG_MEMBER_CALL_SECONDS} s each)",
     ],
     "docs/functions/cleanup_manager.md": [
+        f"{cleanup.MEMBER_CONFIG.connect_timeout} s to connect,"
+        f" {cleanup.MEMBER_CONFIG.read_timeout} s to read, each of the fleet's"
+        f" {attempts(cleanup.MEMBER_CONFIG)} attempts",
         f"attempts: {cleanup.HUNG_MEMBER_CALL_SECONDS} s at most",
         f"the {cleanup.HUNG_ENDPOINTS_SECONDS} s its EC2 and Lambda endpoints take when they never"
         f" answer (one call of {cleanup.HUNG_MEMBER_CALL_SECONDS} s each)",
@@ -291,6 +302,9 @@ DOC_FIGURES = {
         f" {cost_analysis.TARGET_CALL_SECONDS} s",
     ],
     "docs/functions/change_validator.md": [
+        f"{validator.MEMBER_READ_CONFIG.connect_timeout} s to connect,"
+        f" {validator.MEMBER_READ_CONFIG.read_timeout} s to read,"
+        f" {attempts(validator.MEMBER_READ_CONFIG)} attempts, and botocore's waits between them",
         f"fails its check within {validator.MEMBER_READ_SECONDS} s",
     ],
     "docs/functions/performance_analyzer.md": [
@@ -307,6 +321,9 @@ DOC_FIGURES = {
         f"whose turn comes with less than {spot_fleet.FLEET_TARGET_SECONDS} s left",
     ],
     "docs/functions/anomaly_detector.md": [
+        f"{attempts(anomaly.TARGET_CALL_CONFIG)} attempts of"
+        f" {anomaly.TARGET_CALL_CONFIG.connect_timeout} s to connect and"
+        f" {anomaly.TARGET_CALL_CONFIG.read_timeout} s to read",
         f"GetCostAndUsage) is given up within {anomaly.HUNG_TARGET_CALL_SECONDS} s",
         f"`ANOMALY_TARGET_SECONDS` and those {anomaly.HUNG_TARGET_CALL_SECONDS} s left",
         f"one read that never answers ({anomaly.HUNG_TARGET_CALL_SECONDS} s) left",
@@ -334,7 +351,10 @@ DOC_FIGURES = {
         " answers",
         f"gives up within {security_scan.SECURITY_HUB_CALL_SECONDS} s",
         f"A publish SNS does not answer gives up within {sessions.HUB_CALL_SECONDS} s",
-        f"A send SQS does not answer gives up within {security_scan.FAN_OUT_CALL_SECONDS} s",
+        f"A send SQS does not answer gives up within {security_scan.FAN_OUT_CALL_SECONDS} s"
+        f" ({security_scan.FAN_OUT_CALL_CONFIG.connect_timeout} s to connect,"
+        f" {security_scan.FAN_OUT_CALL_CONFIG.read_timeout} s to read,"
+        f" {attempts(security_scan.FAN_OUT_CALL_CONFIG)} attempts)",
     ],
 }
 """The sentences of the doc pages that state a hung call's bound, or a reserve or limit the
