@@ -259,6 +259,14 @@ def attempts(config: Config) -> int:
     return int(config.retries["total_max_attempts"])
 
 
+MEMBER_CALL_TIMEOUTS = (
+    f"{sessions.MEMBER_ATTEMPTS} attempts of {sessions.MEMBER_CONNECT_TIMEOUT_SECONDS} s to connect"
+    f" and {sessions.MEMBER_READ_TIMEOUT_SECONDS} s to read"
+)
+HUB_CALL_TIMEOUTS = (
+    f"{sessions.HUB_ATTEMPTS} attempts of {sessions.HUB_CONNECT_TIMEOUT_SECONDS} s to connect"
+    f" and {sessions.HUB_READ_TIMEOUT_SECONDS} s to read"
+)
 DOC_FIGURES = {
     "docs/architecture.md": [
         f"fails the AssumeRole within {sessions.HUB_CALL_SECONDS} s, `HUB_CALL_SECONDS`",
@@ -268,7 +276,9 @@ DOC_FIGURES = {
         " with an `x-amz-retry-after` header",
     ],
     "docs/functions/health_monitor.md": [
-        f"gets no answer is given up within {sessions.MEMBER_CALL_SECONDS} s",
+        f"gets no answer is given up within {sessions.MEMBER_CALL_SECONDS} s"
+        f" ({MEMBER_CALL_TIMEOUTS})",
+        f"given up within {sessions.HUB_CALL_SECONDS} s, {HUB_CALL_TIMEOUTS}",
         f"time left for its AWS calls ({CLUSTER_AWS_SECONDS:g} s)",
         f"probed {PROBES_AT_ONCE} at once",
         f"the stack file's {HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS:g} s",
@@ -311,10 +321,10 @@ DOC_FIGURES = {
         f"give up a call within {longest_hung_call_seconds(CLUSTER_CALL_CONFIG)} s",
     ],
     "docs/functions/eks_scaler.md": [
-        f"answer is given up within {sessions.MEMBER_CALL_SECONDS} s",
+        f"answer is given up within {sessions.MEMBER_CALL_SECONDS} s ({MEMBER_CALL_TIMEOUTS})",
     ],
     "docs/functions/spot_optimizer.md": [
-        f"answer is given up within {sessions.MEMBER_CALL_SECONDS} s",
+        f"answer is given up within {sessions.MEMBER_CALL_SECONDS} s ({MEMBER_CALL_TIMEOUTS})",
         f"costs a warning's step is {spot.HUNG_ENDPOINT_SECONDS} s, inside the"
         f" {interruptions.HANDLING_SECONDS} s its claim lasts",
         f"A Pricing API call that does not answer is given up within {spot.PRICING_CALL_SECONDS} s",
