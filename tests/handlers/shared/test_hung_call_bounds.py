@@ -271,6 +271,9 @@ DOC_FIGURES = {
     "docs/architecture.md": [
         f"fails the AssumeRole within {sessions.HUB_CALL_SECONDS} s, `HUB_CALL_SECONDS`",
         f"fails a call within {sessions.STATE_TABLE_CALL_SECONDS} s (`STATE_TABLE_CALL_SECONDS`)",
+        f"gives up an attempt after {sessions.STATE_TABLE_CONNECT_TIMEOUT_SECONDS} s without a"
+        f" connection or {sessions.STATE_TABLE_READ_TIMEOUT_SECONDS} s without an answer and makes"
+        f" {sessions.STATE_TABLE_ATTEMPTS} attempts",
         f"a throttling answer's waits of up to {call_bounds.LONGEST_RETRY_WAIT_SECONDS} s,"
         f" {call_bounds.LONGEST_RETRY_WAIT_SECONDS + call_bounds.RETRY_AFTER_EXTRA_SECONDS}"
         " with an `x-amz-retry-after` header",
