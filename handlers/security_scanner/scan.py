@@ -34,6 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.fan_out import TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
@@ -47,6 +48,7 @@ from fleet_shared.sessions import (
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED
 from fleet_shared.target_results import TargetResult as SharedTargetResult
+from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner import registry
 from handlers.security_scanner.checks import load_checks
 from handlers.security_scanner.environment import ScannerEnvironment
@@ -207,8 +209,11 @@ def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
             resources = list(source.collect(scope))
         except MemberAccessError:
             raise
-        except (ClientError, BotoCoreError) as error:
-            result.errors.append({"resource_type": source.resource_type, "error": str(error)})
+        except AWS_CALL_ERRORS as error:
+            # Cut: an answer botocore could not parse is in its error's message.
+            result.errors.append(
+                {"resource_type": source.resource_type, "error": cut_echo(str(error))}
+            )
             continue
         result.complete_types.add(source.resource_type)
         for resource in resources:
@@ -436,8 +441,10 @@ def scan_targets(
     return map_isolated(
         targets,
         scan,
-        on_error=lambda target, error: TargetResult(target[0], target[1], FAILED, error=str(error)),
-        errors=(ClientError, BotoCoreError),
+        on_error=lambda target, error: TargetResult(
+            target[0], target[1], FAILED, error=cut_echo(str(error))
+        ),
+        errors=AWS_CALL_ERRORS,
         max_workers=max_workers,
         budget=budget,
     )

@@ -1,20 +1,42 @@
-"""Small helpers the resource sources share: optional reads and policy documents."""
+"""Small helpers the resource sources share: AWS answers, optional reads and policy documents."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
+from fleet_shared.aws_answers import UnreadableAnswerError
 from handlers.security_scanner.registry import Resource
+
+AnswerT = TypeVar("AnswerT")
+
+
+def answered(call: str, request: Callable[[], AnswerT]) -> AnswerT:
+    """`request()`, which makes the AWS call `call`; raises UnreadableAnswerError for an answer
+    botocore's query-protocol parser (IAM's, SNS's) found no result in: a well-formed page (a
+    proxy's, HTTP 200) without the call's `<...Result>` element makes it raise a bare KeyError,
+    which would end the whole scan."""
+    try:
+        return request()
+    except KeyError as missing:
+        raise UnreadableAnswerError(call, str(missing.args[0]), {}) from missing
 
 
 def error_code(error: ClientError) -> str:
     """The AWS error code of `error`."""
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def listed(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[Any]:
+    """The `key` items of every page of the listing `operation` (a client method's name)."""
+    call = client.meta.method_to_api_mapping.get(operation, operation)
+    pages = iter(client.get_paginator(operation).paginate(**arguments))
+    while (page := answered(call, lambda: next(pages, None))) is not None:
+        yield from page.get(key, [])
 
 
 def optional(call: Callable[[], Any], *absent_codes: str) -> Any:

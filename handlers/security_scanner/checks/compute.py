@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from handlers.security_scanner.checks._aws import (
     as_list,
     failed_resource,
+    listed,
     optional,
     policy_document,
     statements,
@@ -76,17 +77,16 @@ _RESTRICTING_CONDITION_KEYS = frozenset(
 
 def _collect_security_groups(scope: ScanScope) -> Iterator[Resource]:
     ec2 = scope.client("ec2")
-    for page in ec2.get_paginator("describe_security_groups").paginate():
-        for group in page.get("SecurityGroups", []):
-            arn = f"arn:aws:ec2:{scope.region}:{scope.account_id}:security-group/{group['GroupId']}"
-            yield Resource(
-                arn=arn,
-                resource_type=SECURITY_GROUP,
-                attributes={
-                    "group_name": group.get("GroupName", ""),
-                    "ingress": group.get("IpPermissions", []),
-                },
-            )
+    for group in listed(ec2, "describe_security_groups", "SecurityGroups"):
+        arn = f"arn:aws:ec2:{scope.region}:{scope.account_id}:security-group/{group['GroupId']}"
+        yield Resource(
+            arn=arn,
+            resource_type=SECURITY_GROUP,
+            attributes={
+                "group_name": group.get("GroupName", ""),
+                "ingress": group.get("IpPermissions", []),
+            },
+        )
 
 
 register_source(
@@ -172,25 +172,22 @@ def all_ports_open_to_world(resource: Resource) -> str | None:
 
 def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
     lambda_client = scope.client("lambda")
-    for page in lambda_client.get_paginator("list_functions").paginate():
-        for function in page.get("Functions", []):
-            arn = function["FunctionArn"]
-            try:
-                policy = optional(
-                    lambda name=function["FunctionName"]: lambda_client.get_policy(
-                        FunctionName=name
-                    ),
-                    "ResourceNotFoundException",
-                )
-                document = policy_document(policy["Policy"]) if policy else None
-            except (ClientError, BotoCoreError, ValueError) as error:
-                yield failed_resource(arn, FUNCTION, error)
-                continue
-            yield Resource(
-                arn=arn,
-                resource_type=FUNCTION,
-                attributes={"runtime": function.get("Runtime"), "policy": document},
+    for function in listed(lambda_client, "list_functions", "Functions"):
+        arn = function["FunctionArn"]
+        try:
+            policy = optional(
+                lambda name=function["FunctionName"]: lambda_client.get_policy(FunctionName=name),
+                "ResourceNotFoundException",
             )
+            document = policy_document(policy["Policy"]) if policy else None
+        except (ClientError, BotoCoreError, ValueError) as error:
+            yield failed_resource(arn, FUNCTION, error)
+            continue
+        yield Resource(
+            arn=arn,
+            resource_type=FUNCTION,
+            attributes={"runtime": function.get("Runtime"), "policy": document},
+        )
 
 
 register_source(

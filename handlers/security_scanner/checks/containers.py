@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers.security_scanner.checks._aws import failed_resource
+from handlers.security_scanner.checks._aws import failed_resource, listed
 from handlers.security_scanner.registry import (
     FindingSeverity,
     Resource,
@@ -21,23 +21,22 @@ CLUSTER = "AwsEksCluster"
 
 def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
     eks = scope.client("eks")
-    for page in eks.get_paginator("list_clusters").paginate():
-        for name in page.get("clusters", []):
-            arn = f"arn:aws:eks:{scope.region}:{scope.account_id}:cluster/{name}"
-            try:
-                cluster = eks.describe_cluster(name=name)["cluster"]
-            except (ClientError, BotoCoreError) as error:
-                yield failed_resource(arn, CLUSTER, error)
-                continue
-            yield Resource(
-                arn=cluster.get("arn", arn),
-                resource_type=CLUSTER,
-                attributes={
-                    "vpc": cluster.get("resourcesVpcConfig", {}),
-                    "encryption": cluster.get("encryptionConfig", []),
-                    "logging": cluster.get("logging", {}).get("clusterLogging", []),
-                },
-            )
+    for name in listed(eks, "list_clusters", "clusters"):
+        arn = f"arn:aws:eks:{scope.region}:{scope.account_id}:cluster/{name}"
+        try:
+            cluster = eks.describe_cluster(name=name)["cluster"]
+        except (ClientError, BotoCoreError) as error:
+            yield failed_resource(arn, CLUSTER, error)
+            continue
+        yield Resource(
+            arn=cluster.get("arn", arn),
+            resource_type=CLUSTER,
+            attributes={
+                "vpc": cluster.get("resourcesVpcConfig", {}),
+                "encryption": cluster.get("encryptionConfig", []),
+                "logging": cluster.get("logging", {}).get("clusterLogging", []),
+            },
+        )
 
 
 register_source(

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from handlers.security_scanner.checks._aws import (
     as_list,
     failed_resource,
+    listed,
     policy_document,
     statements,
 )
@@ -34,18 +35,15 @@ _SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
 
 def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource]:
     iam = scope.client("iam")
-    for page in iam.get_paginator("list_policies").paginate(Scope="Local"):
-        for policy in page.get("Policies", []):
-            arn = policy["Arn"]
-            try:
-                version = iam.get_policy_version(
-                    PolicyArn=arn, VersionId=policy["DefaultVersionId"]
-                )
-                document = policy_document(version["PolicyVersion"]["Document"])
-            except (ClientError, BotoCoreError, ValueError) as error:
-                yield failed_resource(arn, POLICY, error)
-                continue
-            yield Resource(arn=arn, resource_type=POLICY, attributes={"documents": [document]})
+    for policy in listed(iam, "list_policies", "Policies", Scope="Local"):
+        arn = policy["Arn"]
+        try:
+            version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
+            document = policy_document(version["PolicyVersion"]["Document"])
+        except (ClientError, BotoCoreError, ValueError) as error:
+            yield failed_resource(arn, POLICY, error)
+            continue
+        yield Resource(arn=arn, resource_type=POLICY, attributes={"documents": [document]})
 
 
 def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource]:
@@ -53,20 +51,19 @@ def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource]:
     iam = scope.client("iam")
     resource_type = ROLE if kind == "role" else USER
     listing = "list_roles" if kind == "role" else "list_users"
-    for page in iam.get_paginator(listing).paginate():
-        for principal in page.get("Roles" if kind == "role" else "Users", []):
-            name = principal["RoleName" if kind == "role" else "UserName"]
-            try:
-                documents = list(_inline_documents(iam, kind, name))
-            except (ClientError, BotoCoreError, ValueError) as error:
-                yield failed_resource(principal["Arn"], resource_type, error)
-                continue
-            if documents:
-                yield Resource(
-                    arn=principal["Arn"],
-                    resource_type=resource_type,
-                    attributes={"documents": documents},
-                )
+    for principal in listed(iam, listing, "Roles" if kind == "role" else "Users"):
+        name = principal["RoleName" if kind == "role" else "UserName"]
+        try:
+            documents = list(_inline_documents(iam, kind, name))
+        except (ClientError, BotoCoreError, ValueError) as error:
+            yield failed_resource(principal["Arn"], resource_type, error)
+            continue
+        if documents:
+            yield Resource(
+                arn=principal["Arn"],
+                resource_type=resource_type,
+                attributes={"documents": documents},
+            )
 
 
 def _inline_documents(iam: Any, kind: str, name: str) -> Iterator[dict[str, Any]]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers.security_scanner.checks._aws import failed_resource
+from handlers.security_scanner.checks._aws import failed_resource, listed
 from handlers.security_scanner.registry import (
     FindingSeverity,
     Resource,
@@ -25,46 +25,44 @@ NextToken, so the rest of the account's queues would never be listed."""
 
 def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
     sqs = scope.client("sqs")
-    pages = sqs.get_paginator("list_queues").paginate(
-        PaginationConfig={"PageSize": LIST_QUEUES_PAGE_SIZE}
+    urls = listed(
+        sqs, "list_queues", "QueueUrls", PaginationConfig={"PageSize": LIST_QUEUES_PAGE_SIZE}
     )
-    for page in pages:
-        for url in page.get("QueueUrls", []):
-            name = url.rsplit("/", 1)[-1]
-            fallback_arn = f"arn:aws:sqs:{scope.region}:{scope.account_id}:{name}"
-            try:
-                attributes = sqs.get_queue_attributes(
-                    QueueUrl=url,
-                    AttributeNames=["QueueArn", "KmsMasterKeyId", "SqsManagedSseEnabled"],
-                )["Attributes"]
-            except (ClientError, BotoCoreError) as error:
-                yield failed_resource(fallback_arn, QUEUE, error)
-                continue
-            yield Resource(
-                arn=attributes.get("QueueArn", fallback_arn),
-                resource_type=QUEUE,
-                attributes={
-                    "kms_key": attributes.get("KmsMasterKeyId"),
-                    "sqs_managed_sse": attributes.get("SqsManagedSseEnabled", "false") == "true",
-                },
-            )
+    for url in urls:
+        name = url.rsplit("/", 1)[-1]
+        fallback_arn = f"arn:aws:sqs:{scope.region}:{scope.account_id}:{name}"
+        try:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["QueueArn", "KmsMasterKeyId", "SqsManagedSseEnabled"],
+            )["Attributes"]
+        except (ClientError, BotoCoreError) as error:
+            yield failed_resource(fallback_arn, QUEUE, error)
+            continue
+        yield Resource(
+            arn=attributes.get("QueueArn", fallback_arn),
+            resource_type=QUEUE,
+            attributes={
+                "kms_key": attributes.get("KmsMasterKeyId"),
+                "sqs_managed_sse": attributes.get("SqsManagedSseEnabled", "false") == "true",
+            },
+        )
 
 
 def _collect_topics(scope: ScanScope) -> Iterator[Resource]:
     sns = scope.client("sns")
-    for page in sns.get_paginator("list_topics").paginate():
-        for topic in page.get("Topics", []):
-            arn = topic["TopicArn"]
-            try:
-                attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
-            except (ClientError, BotoCoreError) as error:
-                yield failed_resource(arn, TOPIC, error)
-                continue
-            yield Resource(
-                arn=arn,
-                resource_type=TOPIC,
-                attributes={"kms_key": attributes.get("KmsMasterKeyId")},
-            )
+    for topic in listed(sns, "list_topics", "Topics"):
+        arn = topic["TopicArn"]
+        try:
+            attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        except (ClientError, BotoCoreError) as error:
+            yield failed_resource(arn, TOPIC, error)
+            continue
+        yield Resource(
+            arn=arn,
+            resource_type=TOPIC,
+            attributes={"kms_key": attributes.get("KmsMasterKeyId")},
+        )
 
 
 register_source(

@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from handlers.security_scanner.checks._aws import (
     as_list,
     failed_resource,
+    listed,
     optional,
     policy_document,
     statements,
@@ -39,19 +40,22 @@ def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
     """The buckets located in the scope's region (ListBuckets filtered by BucketRegion, in
     paginated requests), so a bucket is scanned once although the bucket list is global."""
     s3 = scope.client("s3")
-    pages = s3.get_paginator("list_buckets").paginate(
-        BucketRegion=scope.region, PaginationConfig={"PageSize": LIST_BUCKETS_PAGE_SIZE}
+    buckets = listed(
+        s3,
+        "list_buckets",
+        "Buckets",
+        BucketRegion=scope.region,
+        PaginationConfig={"PageSize": LIST_BUCKETS_PAGE_SIZE},
     )
-    for page in pages:
-        for bucket in page.get("Buckets", []):
-            name = bucket["Name"]
-            arn = f"arn:aws:s3:::{name}"
-            try:
-                attributes = _describe(s3, name)
-            except (ClientError, BotoCoreError, ValueError) as error:
-                yield failed_resource(arn, BUCKET, error)
-                continue
-            yield Resource(arn=arn, resource_type=BUCKET, attributes=attributes)
+    for bucket in buckets:
+        name = bucket["Name"]
+        arn = f"arn:aws:s3:::{name}"
+        try:
+            attributes = _describe(s3, name)
+        except (ClientError, BotoCoreError, ValueError) as error:
+            yield failed_resource(arn, BUCKET, error)
+            continue
+        yield Resource(arn=arn, resource_type=BUCKET, attributes=attributes)
 
 
 def _describe(s3: Any, name: str) -> dict[str, Any]:

@@ -1,0 +1,137 @@
+"""A member answer that is not its call's (a proxy's page with HTTP 200) fails its source or
+resource alone: the scan goes on with the target's other sources and the other targets, and the
+findings of what could not be read stay as they were, neither new nor resolved."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from handlers.security_scanner.checks.compute import SECURITY_GROUP
+from handlers.security_scanner.checks.identity import POLICY
+from handlers.security_scanner.scan import ScanServices
+from tests.handlers.faults import answer_malformed
+from tests.handlers.member_accounts import MEMBER_A, MEMBER_B, REGION, member_session
+
+Scanner = Callable[..., dict[str, Any]]
+HubFindings = Callable[[], dict[str, dict[str, Any]]]
+
+PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
+"""A proxy's page that is not well-formed XML, longer than any result may repeat."""
+WELL_FORMED_PAGE = b"<html>gateway</html>"
+"""A proxy's page that is well-formed XML: botocore parses it into an answer without the call's
+fields, or (IAM's query protocol) fails looking for the call's result in it."""
+SSH_FROM_ANYWHERE = {
+    "IpProtocol": "tcp",
+    "FromPort": 22,
+    "ToPort": 22,
+    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+}
+ADMIN_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def target(result: dict[str, Any], account_id: str) -> dict[str, Any]:
+    return next(t for t in result["targets"] if t["account_id"] == account_id)
+
+
+def open_findings(hub_findings: HubFindings, account_id: str) -> dict[str, str]:
+    """Member `account_id`'s findings in Security Hub, control by resource, and their state."""
+    return {
+        f"{f['ProductFields']['lambda-fleet/ControlId']} {f['Resources'][0]['Id']}": f[
+            "RecordState"
+        ]
+        for f in hub_findings().values()
+        if f["ProductFields"]["lambda-fleet/MemberAccountId"] == account_id
+    }
+
+
+@pytest.fixture
+def member_a_open_to_ssh() -> str:
+    """Member A's security group open to SSH from anywhere (EC2.13), and a bucket without any
+    protection (S3 findings); returns the group's id."""
+    session = member_session(MEMBER_A)
+    session.client("s3").create_bucket(
+        Bucket="member-a-open-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    ec2 = session.client("ec2")
+    group_id = ec2.create_security_group(GroupName="open-ssh", Description="test")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[SSH_FROM_ANYWHERE])
+    return group_id
+
+
+def ssh_finding_state(hub_findings: HubFindings, group_id: str) -> str:
+    group_arn = f"arn:aws:ec2:{REGION}:{MEMBER_A}:security-group/{group_id}"
+    return open_findings(hub_findings, MEMBER_A)[f"EC2.13 {group_arn}"]
+
+
+def test_a_security_group_listing_that_is_not_xml_fails_that_source_alone(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_open_to_ssh: str,
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN a first scan that found member A's security group open to SSH, and member A's EC2
+    # now answering DescribeSecurityGroups with a proxy's page that is not XML (HTTP 200)
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    member_ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    page = answer_malformed(member_ec2, "ec2", "DescribeSecurityGroups", PROXY_PAGE)
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN member A's security groups are its one error, naming the parse failure in a short
+    # line; its other sources were scanned and the group's finding stays open
+    assert page.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    [error] = target_a["errors"]
+    assert error["resource_type"] == SECURITY_GROUP
+    assert "Unable to parse response" in error["error"]
+    assert len(error["error"]) <= 200
+    assert target_a["by_severity"].get("HIGH", 0) >= 1
+    assert target_a["resolved"] == 0
+    assert ssh_finding_state(hub_findings, member_a_open_to_ssh) == "ACTIVE"
+    # AND member B was scanned and the run says it is partial
+    assert target(result, MEMBER_B)["status"] == "scanned"
+    assert result["status"] == "partial"
+
+
+def test_a_policy_listing_answered_with_a_well_formed_page_fails_that_source_alone(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_open_to_ssh: str,
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN a first scan that found member A's full-admin policy (IAM.1), and member A's IAM now
+    # answering ListPolicies with a proxy's well-formed page, in which botocore's query parser
+    # finds no ListPoliciesResult
+    policy_arn = (
+        member_session(MEMBER_A)
+        .client("iam")
+        .create_policy(PolicyName="break-glass", PolicyDocument=json.dumps(ADMIN_POLICY))["Policy"][
+            "Arn"
+        ]
+    )
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    member_iam = services.member_client("iam", MEMBER_A, REGION)
+    page = answer_malformed(member_iam, "iam", "ListPolicies", WELL_FORMED_PAGE)
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN member A's customer-managed policies are its one error, naming what the answer
+    # lacked; the policy's finding stays open and the security group's is still found
+    assert page.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    [error] = target_a["errors"]
+    assert error["resource_type"] == POLICY
+    assert "ListPolicies answered without ListPoliciesResult" in error["error"]
+    assert target_a["resolved"] == 0
+    assert open_findings(hub_findings, MEMBER_A)[f"IAM.1 {policy_arn}"] == "ACTIVE"
+    assert ssh_finding_state(hub_findings, member_a_open_to_ssh) == "ACTIVE"
+    assert target(result, MEMBER_B)["status"] == "scanned"
