@@ -9,7 +9,8 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.aws_answers import UnreadableAnswerError
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError
+from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner.registry import Resource
 
 AnswerT = TypeVar("AnswerT")
@@ -76,9 +77,17 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+RESOURCE_READ_ERRORS: tuple[type[Exception], ...] = (*AWS_CALL_ERRORS, ValueError)
+"""Every way reading one resource's attributes fails for that resource alone: one of its calls
+failed or was answered with what is not its answer, or its policy document is not JSON."""
+
+
 def failed_resource(arn: str, resource_type: str, error: Exception) -> Resource:
-    """A resource whose attributes could not be read: it is reported, not evaluated."""
+    """A resource whose attributes could not be read: it is reported (in a short line, since an
+    answer botocore could not parse is in its error's message), not evaluated."""
     reason = error_code(error) if isinstance(error, ClientError) else type(error).__name__
     return Resource(
-        arn=arn, resource_type=resource_type, attributes={"error": f"{reason}: {error}"}
+        arn=arn,
+        resource_type=resource_type,
+        attributes={"error": cut_echo(f"{reason}: {error}")},
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from fleet_shared.aws_answers import answer_field
 from handlers.security_scanner.checks._aws import (
+    RESOURCE_READ_ERRORS,
     as_list,
     failed_resource,
     listed,
@@ -179,8 +179,10 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
                 lambda name=function["FunctionName"]: lambda_client.get_policy(FunctionName=name),
                 "ResourceNotFoundException",
             )
-            document = policy_document(policy["Policy"]) if policy else None
-        except (ClientError, BotoCoreError, ValueError) as error:
+            document = (
+                policy_document(answer_field(policy, "GetPolicy", "Policy")) if policy else None
+            )
+        except RESOURCE_READ_ERRORS as error:
             yield failed_resource(arn, FUNCTION, error)
             continue
         yield Resource(

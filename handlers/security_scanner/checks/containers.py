@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from handlers.security_scanner.checks._aws import failed_resource, listed
 from handlers.security_scanner.registry import (
     FindingSeverity,
@@ -24,8 +23,8 @@ def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
     for name in listed(eks, "list_clusters", "clusters"):
         arn = f"arn:aws:eks:{scope.region}:{scope.account_id}:cluster/{name}"
         try:
-            cluster = eks.describe_cluster(name=name)["cluster"]
-        except (ClientError, BotoCoreError) as error:
+            cluster = answer_field(eks.describe_cluster(name=name), "DescribeCluster", "cluster")
+        except AWS_CALL_ERRORS as error:
             yield failed_resource(arn, CLUSTER, error)
             continue
         yield Resource(

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from fleet_shared.aws_answers import answer_field
 from handlers.security_scanner.checks._aws import (
+    RESOURCE_READ_ERRORS,
+    answered,
     as_list,
     failed_resource,
     listed,
@@ -38,9 +40,16 @@ def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource]:
     for policy in listed(iam, "list_policies", "Policies", Scope="Local"):
         arn = policy["Arn"]
         try:
-            version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
-            document = policy_document(version["PolicyVersion"]["Document"])
-        except (ClientError, BotoCoreError, ValueError) as error:
+            version = answered(
+                "GetPolicyVersion",
+                partial(
+                    iam.get_policy_version, PolicyArn=arn, VersionId=policy["DefaultVersionId"]
+                ),
+            )
+            document = policy_document(
+                answer_field(version, "GetPolicyVersion", "PolicyVersion", "Document")
+            )
+        except RESOURCE_READ_ERRORS as error:
             yield failed_resource(arn, POLICY, error)
             continue
         yield Resource(arn=arn, resource_type=POLICY, attributes={"documents": [document]})
@@ -55,7 +64,7 @@ def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource]:
         name = principal["RoleName" if kind == "role" else "UserName"]
         try:
             documents = list(_inline_documents(iam, kind, name))
-        except (ClientError, BotoCoreError, ValueError) as error:
+        except RESOURCE_READ_ERRORS as error:
             yield failed_resource(principal["Arn"], resource_type, error)
             continue
         if documents:
@@ -68,11 +77,11 @@ def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource]:
 
 def _inline_documents(iam: Any, kind: str, name: str) -> Iterator[dict[str, Any]]:
     key = {"RoleName": name} if kind == "role" else {"UserName": name}
-    paginator = iam.get_paginator(f"list_{kind}_policies")
-    for page in paginator.paginate(**key):
-        for policy_name in page.get("PolicyNames", []):
-            getter = iam.get_role_policy if kind == "role" else iam.get_user_policy
-            yield policy_document(getter(**key, PolicyName=policy_name)["PolicyDocument"])
+    getter = iam.get_role_policy if kind == "role" else iam.get_user_policy
+    call = "GetRolePolicy" if kind == "role" else "GetUserPolicy"
+    for policy_name in listed(iam, f"list_{kind}_policies", "PolicyNames", **key):
+        answer = answered(call, partial(getter, **key, PolicyName=policy_name))
+        yield policy_document(answer_field(answer, call, "PolicyDocument"))
 
 
 register_source(

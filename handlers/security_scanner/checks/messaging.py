@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from handlers.security_scanner.checks._aws import failed_resource, listed
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from handlers.security_scanner.checks._aws import answered, failed_resource, listed
 from handlers.security_scanner.registry import (
     FindingSeverity,
     Resource,
@@ -32,11 +32,13 @@ def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
         name = url.rsplit("/", 1)[-1]
         fallback_arn = f"arn:aws:sqs:{scope.region}:{scope.account_id}:{name}"
         try:
-            attributes = sqs.get_queue_attributes(
+            answer = sqs.get_queue_attributes(
                 QueueUrl=url,
                 AttributeNames=["QueueArn", "KmsMasterKeyId", "SqsManagedSseEnabled"],
-            )["Attributes"]
-        except (ClientError, BotoCoreError) as error:
+            )
+            # Always there: QueueArn, asked for, is every queue's.
+            attributes = answer_field(answer, "GetQueueAttributes", "Attributes")
+        except AWS_CALL_ERRORS as error:
             yield failed_resource(fallback_arn, QUEUE, error)
             continue
         yield Resource(
@@ -54,8 +56,9 @@ def _collect_topics(scope: ScanScope) -> Iterator[Resource]:
     for topic in listed(sns, "list_topics", "Topics"):
         arn = topic["TopicArn"]
         try:
-            attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
-        except (ClientError, BotoCoreError) as error:
+            answer = answered("GetTopicAttributes", partial(sns.get_topic_attributes, TopicArn=arn))
+            attributes = answer_field(answer, "GetTopicAttributes", "Attributes")
+        except AWS_CALL_ERRORS as error:
             yield failed_resource(arn, TOPIC, error)
             continue
         yield Resource(

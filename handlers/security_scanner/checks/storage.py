@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from handlers.security_scanner.checks._aws import (
+    RESOURCE_READ_ERRORS,
     as_list,
     failed_resource,
     listed,
@@ -52,7 +51,7 @@ def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
         arn = f"arn:aws:s3:::{name}"
         try:
             attributes = _describe(s3, name)
-        except (ClientError, BotoCoreError, ValueError) as error:
+        except RESOURCE_READ_ERRORS as error:
             yield failed_resource(arn, BUCKET, error)
             continue
         yield Resource(arn=arn, resource_type=BUCKET, attributes=attributes)

@@ -135,3 +135,99 @@ def test_a_policy_listing_answered_with_a_well_formed_page_fails_that_source_alo
     assert open_findings(hub_findings, MEMBER_A)[f"IAM.1 {policy_arn}"] == "ACTIVE"
     assert ssh_finding_state(hub_findings, member_a_open_to_ssh) == "ACTIVE"
     assert target(result, MEMBER_B)["status"] == "scanned"
+
+
+def test_a_cluster_described_with_a_page_that_is_not_eks_fails_that_cluster_alone(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN member A's clusters `first` and `second`, both open to the world (EKS.1), found by a
+    # first scan, and member A's EKS now answering DescribeCluster of `first` with a proxy's page
+    # (HTTP 200), which botocore reads as an answer without `cluster`
+    eks = member_session(MEMBER_A).client("eks")
+    for name in ("first", "second"):
+        eks.create_cluster(
+            name=name,
+            roleArn=f"arn:aws:iam::{MEMBER_A}:role/eks",
+            resourcesVpcConfig={"subnetIds": ["subnet-1"], "endpointPublicAccess": True},
+        )
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    member_eks = services.member_client("eks", MEMBER_A, REGION)
+    page = answer_malformed(
+        member_eks, "eks", "DescribeCluster", PROXY_PAGE, url_part="/clusters/first"
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN cluster `first` is member A's one error, naming what its answer lacked; its findings
+    # stay open and `second` is still evaluated
+    assert page.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    first, second = (
+        f"arn:aws:eks:{REGION}:{MEMBER_A}:cluster/{name}" for name in ("first", "second")
+    )
+    [error] = target_a["errors"]
+    assert error["resource"] == first
+    assert "DescribeCluster answered without cluster" in error["error"]
+    assert len(error["error"]) <= 200
+    assert target_a["resolved"] == 0
+    findings = open_findings(hub_findings, MEMBER_A)
+    assert (findings[f"EKS.1 {first}"], findings[f"EKS.1 {second}"]) == ("ACTIVE", "ACTIVE")
+    assert target(result, MEMBER_B)["status"] == "scanned"
+
+
+@pytest.mark.parametrize(
+    ("answered", "expected_error"),
+    [
+        pytest.param(
+            ("GetPolicyVersion", WELL_FORMED_PAGE),
+            ("policy", "GetPolicyVersion answered without GetPolicyVersionResult"),
+            id="a-policy-version-as-a-well-formed-page",
+        ),
+        pytest.param(
+            ("GetRolePolicy", PROXY_PAGE),
+            ("role", "Unable to parse response"),
+            id="a-role-policy-as-a-page-that-is-not-xml",
+        ),
+    ],
+)
+def test_an_iam_document_answered_with_a_page_fails_that_principal_or_policy_alone(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+    answered: tuple[str, bytes],
+    expected_error: tuple[str, str],
+) -> None:
+    # GIVEN member A's full-admin customer-managed policy (IAM.1) and a role with a full-admin
+    # inline policy (FLEET.IAM.1), found by a first scan, and member A's IAM now answering
+    # `operation` with a proxy's page (HTTP 200)
+    iam = member_session(MEMBER_A).client("iam")
+    arns = {
+        "policy": iam.create_policy(
+            PolicyName="break-glass", PolicyDocument=json.dumps(ADMIN_POLICY)
+        )["Policy"]["Arn"],
+        "role": iam.create_role(RoleName="admin", AssumeRolePolicyDocument="{}")["Role"]["Arn"],
+    }
+    iam.put_role_policy(
+        RoleName="admin", PolicyName="admin", PolicyDocument=json.dumps(ADMIN_POLICY)
+    )
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    operation, body = answered
+    page = answer_malformed(services.member_client("iam", MEMBER_A, REGION), "iam", operation, body)
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN that policy or role is member A's one error, in a short line; both findings stay open
+    unreadable, shown = expected_error
+    assert page.answered >= 1
+    target_a = target(result, MEMBER_A)
+    [error] = target_a["errors"]
+    assert error["resource"] == arns[unreadable]
+    assert shown in error["error"]
+    assert len(error["error"]) <= 200
+    assert target_a["resolved"] == 0
+    findings = open_findings(hub_findings, MEMBER_A)
+    assert findings[f"IAM.1 {arns['policy']}"] == "ACTIVE"
+    assert findings[f"FLEET.IAM.1 {arns['role']}"] == "ACTIVE"
