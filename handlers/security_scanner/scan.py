@@ -5,7 +5,8 @@ check of that resource type evaluates each resource. The failing (control, resou
 compared with the open findings the state table remembers for the target: new ones are imported
 as NEW (and alerted when critical), gone ones are imported again as resolved. A finding is only
 resolved when its resource type was fully collected and its resource was readable this time, so
-an access error never passes for a fix. Targets run concurrently in a bounded thread pool; one
+an access error, or an answer that is not its call's (`checks._aws.listed`), never passes for a
+fix. Targets run concurrently in a bounded thread pool; one
 denied account is reported and the others go on. Member calls and Security Hub's are bounded
 (`MEMBER_CALL_CONFIG`, `SECURITY_HUB_CALL_CONFIG`; SNS and the state table have the fleet's hub
 bounds), and an endpoint that did not answer one is refused for the rest of the invocation, so

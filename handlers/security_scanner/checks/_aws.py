@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner.registry import Resource
 
@@ -32,12 +32,20 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def listed(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[Any]:
-    """The `key` items of every page of the listing `operation` (a client method's name)."""
+def listed(
+    client: Any, operation: str, key: str, *, always_sent: bool, **arguments: Any
+) -> Iterator[Any]:
+    """The `key` items of every page of the listing `operation` (a client method's name).
+
+    With `always_sent` (the service sends `key` with an empty list too), a page without it raises
+    UnreadableAnswerError: a proxy's page that botocore parsed into an answer without it must not
+    pass for an empty listing, which would resolve every open finding of the resource type.
+    Without it (the service may leave an empty list out), such a page reads as empty.
+    """
     call = client.meta.method_to_api_mapping.get(operation, operation)
     pages = iter(client.get_paginator(operation).paginate(**arguments))
     while (page := answered(call, lambda: next(pages, None))) is not None:
-        yield from page.get(key, [])
+        yield from answer_field(page, call, key) if always_sent else page.get(key, [])
 
 
 def optional(call: Callable[[], Any], *absent_codes: str) -> Any:

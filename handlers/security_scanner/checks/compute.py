@@ -77,7 +77,7 @@ _RESTRICTING_CONDITION_KEYS = frozenset(
 
 def _collect_security_groups(scope: ScanScope) -> Iterator[Resource]:
     ec2 = scope.client("ec2")
-    for group in listed(ec2, "describe_security_groups", "SecurityGroups"):
+    for group in listed(ec2, "describe_security_groups", "SecurityGroups", always_sent=True):
         arn = f"arn:aws:ec2:{scope.region}:{scope.account_id}:security-group/{group['GroupId']}"
         yield Resource(
             arn=arn,
@@ -172,7 +172,7 @@ def all_ports_open_to_world(resource: Resource) -> str | None:
 
 def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
     lambda_client = scope.client("lambda")
-    for function in listed(lambda_client, "list_functions", "Functions"):
+    for function in listed(lambda_client, "list_functions", "Functions", always_sent=True):
         arn = function["FunctionArn"]
         try:
             policy = optional(

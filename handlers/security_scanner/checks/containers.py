@@ -20,7 +20,8 @@ CLUSTER = "AwsEksCluster"
 
 def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
     eks = scope.client("eks")
-    for name in listed(eks, "list_clusters", "clusters"):
+    # Not required in EKS's model, and unconfirmed that an empty list is sent: lenient.
+    for name in listed(eks, "list_clusters", "clusters", always_sent=False):
         arn = f"arn:aws:eks:{scope.region}:{scope.account_id}:cluster/{name}"
         try:
             cluster = answer_field(eks.describe_cluster(name=name), "DescribeCluster", "cluster")

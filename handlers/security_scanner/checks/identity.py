@@ -37,7 +37,9 @@ _SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
 
 def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource]:
     iam = scope.client("iam")
-    for policy in listed(iam, "list_policies", "Policies", Scope="Local"):
+    # Not required in IAM's model; a proxy's page fails in botocore's parser anyway, which finds
+    # no ListPoliciesResult in it.
+    for policy in listed(iam, "list_policies", "Policies", always_sent=False, Scope="Local"):
         arn = policy["Arn"]
         try:
             version = answered(
@@ -60,7 +62,8 @@ def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource]:
     iam = scope.client("iam")
     resource_type = ROLE if kind == "role" else USER
     listing = "list_roles" if kind == "role" else "list_users"
-    for principal in listed(iam, listing, "Roles" if kind == "role" else "Users"):
+    items = "Roles" if kind == "role" else "Users"
+    for principal in listed(iam, listing, items, always_sent=True):
         name = principal["RoleName" if kind == "role" else "UserName"]
         try:
             documents = list(_inline_documents(iam, kind, name))
@@ -79,7 +82,7 @@ def _inline_documents(iam: Any, kind: str, name: str) -> Iterator[dict[str, Any]
     key = {"RoleName": name} if kind == "role" else {"UserName": name}
     getter = iam.get_role_policy if kind == "role" else iam.get_user_policy
     call = "GetRolePolicy" if kind == "role" else "GetUserPolicy"
-    for policy_name in listed(iam, f"list_{kind}_policies", "PolicyNames", **key):
+    for policy_name in listed(iam, f"list_{kind}_policies", "PolicyNames", always_sent=True, **key):
         answer = answered(call, partial(getter, **key, PolicyName=policy_name))
         yield policy_document(answer_field(answer, call, "PolicyDocument"))
 

@@ -25,8 +25,13 @@ NextToken, so the rest of the account's queues would never be listed."""
 
 def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
     sqs = scope.client("sqs")
+    # SQS leaves QueueUrls out when there is no queue.
     urls = listed(
-        sqs, "list_queues", "QueueUrls", PaginationConfig={"PageSize": LIST_QUEUES_PAGE_SIZE}
+        sqs,
+        "list_queues",
+        "QueueUrls",
+        always_sent=False,
+        PaginationConfig={"PageSize": LIST_QUEUES_PAGE_SIZE},
     )
     for url in urls:
         name = url.rsplit("/", 1)[-1]
@@ -53,7 +58,9 @@ def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
 
 def _collect_topics(scope: ScanScope) -> Iterator[Resource]:
     sns = scope.client("sns")
-    for topic in listed(sns, "list_topics", "Topics"):
+    # Not required in SNS's model; a proxy's page fails in botocore's parser anyway, which finds
+    # no ListTopicsResult in it.
+    for topic in listed(sns, "list_topics", "Topics", always_sent=False):
         arn = topic["TopicArn"]
         try:
             answer = answered("GetTopicAttributes", partial(sns.get_topic_attributes, TopicArn=arn))

@@ -43,6 +43,8 @@ def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
         s3,
         "list_buckets",
         "Buckets",
+        # Not required in S3's model, and unconfirmed that an empty list is sent: lenient.
+        always_sent=False,
         BucketRegion=scope.region,
         PaginationConfig={"PageSize": LIST_BUCKETS_PAGE_SIZE},
     )

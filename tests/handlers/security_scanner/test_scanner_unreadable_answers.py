@@ -4,13 +4,15 @@ findings of what could not be read stay as they were, neither new nor resolved."
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from handlers.security_scanner.checks.compute import SECURITY_GROUP
+from handlers.security_scanner.checks.compute import FUNCTION, SECURITY_GROUP
 from handlers.security_scanner.checks.identity import POLICY
 from handlers.security_scanner.scan import ScanServices
 from tests.handlers.faults import answer_malformed
@@ -231,3 +233,85 @@ def test_an_iam_document_answered_with_a_page_fails_that_principal_or_policy_alo
     findings = open_findings(hub_findings, MEMBER_A)
     assert findings[f"IAM.1 {arns['policy']}"] == "ACTIVE"
     assert findings[f"FLEET.IAM.1 {arns['role']}"] == "ACTIVE"
+
+
+def open_ssh_group() -> str:
+    """Member A's security group open to SSH from anywhere: its EC2.13 finding's key."""
+    ec2 = member_session(MEMBER_A).client("ec2")
+    group_id = ec2.create_security_group(GroupName="open-ssh", Description="test")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[SSH_FROM_ANYWHERE])
+    return f"EC2.13 arn:aws:ec2:{REGION}:{MEMBER_A}:security-group/{group_id}"
+
+
+def public_function() -> str:
+    """Member A's function whose policy lets anyone invoke it: its Lambda.1 finding's key."""
+    session = member_session(MEMBER_A)
+    role_arn = session.client("iam").create_role(
+        RoleName="function", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as package:
+        package.writestr("app.py", "def handler(event, context):\n    return event\n")
+    lambda_client = session.client("lambda")
+    function_arn = lambda_client.create_function(
+        FunctionName="public",
+        Runtime="python3.12",
+        Role=role_arn,
+        Handler="app.handler",
+        Code={"ZipFile": archive.getvalue()},
+    )["FunctionArn"]
+    lambda_client.add_permission(
+        FunctionName="public",
+        StatementId="anyone",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+    )
+    return f"Lambda.1 {function_arn}"
+
+
+@pytest.mark.parametrize(
+    ("listing", "failing_resource"),
+    [
+        pytest.param(
+            ("ec2", "DescribeSecurityGroups", "SecurityGroups", SECURITY_GROUP),
+            open_ssh_group,
+            id="security-groups",
+        ),
+        pytest.param(
+            ("lambda", "ListFunctions", "Functions", FUNCTION),
+            public_function,
+            id="functions",
+        ),
+    ],
+)
+def test_a_listing_answered_with_a_page_without_its_items_resolves_none_of_its_findings(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+    listing: tuple[str, str, str, str],
+    failing_resource: Callable[[], str],
+) -> None:
+    # GIVEN a first scan that found member A's failing resource, and member A's service now
+    # answering the listing with a proxy's well-formed page (HTTP 200), which botocore parses
+    # into an answer without the listing's items
+    service, operation, items, resource_type = listing
+    finding = failing_resource()
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    assert open_findings(hub_findings, MEMBER_A)[finding] == "ACTIVE"
+    member_client = services.member_client(service, MEMBER_A, REGION)
+    page = answer_malformed(member_client, service, operation, WELL_FORMED_PAGE)
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN the listing did not pass for an empty one: the finding stays open in Security Hub,
+    # and the listing is member A's one error, naming what its answer lacked
+    assert page.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert (target_a["resolved"], result["resolved"]) == (0, 0)
+    assert open_findings(hub_findings, MEMBER_A)[finding] == "ACTIVE"
+    assert target_a["errors"] == [
+        {
+            "resource_type": resource_type,
+            "error": f"{operation} answered without {items}, not its answer: {{}}",
+        }
+    ]
