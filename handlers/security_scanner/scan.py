@@ -31,8 +31,6 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
@@ -320,7 +318,7 @@ def scan_target(
             findings=[*current.values(), *resolved],
             new_ids={f.id for f in new},
         )
-    except (SecurityHubImportError, ClientError, BotoCoreError) as error:
+    except (SecurityHubImportError, *AWS_CALL_ERRORS) as error:
         result.status = FAILED
         result.error = f"Security Hub import failed: {error}"
         return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fleet_shared.aws_answers import answer_field
 from handlers.security_scanner.exceptions import SecurityHubImportError
 from handlers.security_scanner.findings import Finding
 
@@ -21,7 +22,12 @@ def import_findings(
     findings: list[Finding],
     new_ids: set[str],
 ) -> int:
-    """Import `findings` (active and resolved); returns how many Security Hub accepted."""
+    """Import `findings` (active and resolved); returns how many Security Hub accepted.
+
+    Raises SecurityHubImportError when Security Hub refused some, and UnreadableAnswerError for an
+    answer without SuccessCount (always sent): a proxy's page must not pass for an import, after
+    which the scan would save its findings as imported and a fix would never reach Security Hub.
+    """
     documents = [
         finding.to_asff(hub_account_id, hub_region, now, new=finding.id in new_ids)
         for finding in findings
@@ -30,7 +36,7 @@ def import_findings(
     failures: list[str] = []
     for start in range(0, len(documents), BATCH_LIMIT):
         response = client.batch_import_findings(Findings=documents[start : start + BATCH_LIMIT])
-        accepted += int(response.get("SuccessCount", 0))
+        accepted += int(answer_field(response, "BatchImportFindings", "SuccessCount"))
         failures += [
             f"{failed.get('Id')}: {failed.get('ErrorCode')} {failed.get('ErrorMessage')}"
             for failed in response.get("FailedFindings", [])

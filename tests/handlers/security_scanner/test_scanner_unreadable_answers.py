@@ -315,3 +315,37 @@ def test_a_listing_answered_with_a_page_without_its_items_resolves_none_of_its_f
             "error": f"{operation} answered without {items}, not its answer: {{}}",
         }
     ]
+
+
+def test_an_import_answered_with_a_page_that_is_not_security_hubs_saves_nothing(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN a first scan that found member A's security group open to SSH, the rule removed
+    # since, and the hub's Security Hub answering BatchImportFindings with a proxy's page (HTTP
+    # 200), which botocore reads as an answer without SuccessCount
+    ssh_finding = open_ssh_group()
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    group_id = ssh_finding.rsplit("/", 1)[-1]
+    member_session(MEMBER_A).client("ec2").revoke_security_group_ingress(
+        GroupId=group_id, IpPermissions=[SSH_FROM_ANYWHERE]
+    )
+    page = answer_malformed(
+        services.security_hub, "securityhub", "BatchImportFindings", WELL_FORMED_PAGE
+    )
+    # WHEN the schedule runs the scan
+    unimported = target(scanner({"action": "scan"}, services), MEMBER_A)
+    # THEN member A failed naming what the answer lacked, its state unsaved
+    assert page.answered >= 1
+    assert unimported["status"] == "failed"
+    assert "BatchImportFindings answered without SuccessCount" in unimported["error"]
+    # WHEN Security Hub answers again THEN the next scan still has the fix to import, and
+    # resolves the finding there
+    services.security_hub.meta.events.unregister(
+        "before-send.securityhub.BatchImportFindings", page
+    )
+    healed = target(scanner({"action": "scan"}, services), MEMBER_A)
+    assert (healed["status"], healed["resolved"]) == ("scanned", 1)
+    assert open_findings(hub_findings, MEMBER_A)[ssh_finding] == "ARCHIVED"
