@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from fleet_shared.aws_answers import answer_field
 from handlers.security_scanner.checks._aws import (
     RESOURCE_READ_ERRORS,
     as_list,
@@ -73,7 +74,14 @@ def _describe(s3: Any, name: str) -> dict[str, Any]:
         "NoSuchBucketPolicy",
     )
     versioning = s3.get_bucket_versioning(Bucket=name)
-    rules = (encryption or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+    # A configuration always has rules: one without them (a proxy's page) is not no encryption.
+    rules = (
+        answer_field(
+            encryption, "GetBucketEncryption", "ServerSideEncryptionConfiguration", "Rules"
+        )
+        if encryption
+        else []
+    )
     return {
         "public_access_block": (block or {}).get("PublicAccessBlockConfiguration", {}),
         "encryption_algorithms": [

@@ -349,3 +349,43 @@ def test_an_import_answered_with_a_page_that_is_not_security_hubs_saves_nothing(
     healed = target(scanner({"action": "scan"}, services), MEMBER_A)
     assert (healed["status"], healed["resolved"]) == ("scanned", 1)
     assert open_findings(hub_findings, MEMBER_A)[ssh_finding] == "ARCHIVED"
+
+
+def test_a_bucket_encryption_answered_with_a_page_without_rules_changes_none_of_its_findings(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+) -> None:
+    # GIVEN member A's bucket encrypted with SSE-KMS (so without an S3.4 finding) and its other
+    # findings found by a first scan, and member A's S3 now answering GetBucketEncryption with a
+    # proxy's well-formed page (HTTP 200), which botocore parses into a configuration without
+    # Rules
+    s3 = member_session(MEMBER_A).client("s3")
+    s3.create_bucket(
+        Bucket="member-a-encrypted", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    s3.put_bucket_encryption(
+        Bucket="member-a-encrypted",
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+    services = build_scanner_services()
+    assert target(scanner({"action": "scan"}, services), MEMBER_A)["findings"] > 0
+    page = answer_malformed(
+        services.member_client("s3", MEMBER_A, REGION),
+        "s3",
+        "GetBucketEncryption",
+        WELL_FORMED_PAGE,
+    )
+    # WHEN the schedule runs the scan
+    target_a = target(scanner({"action": "scan"}, services), MEMBER_A)
+    # THEN no finding is new (the page did not pass for no default encryption) or resolved, and
+    # the bucket is member A's one error, naming what the answer lacked
+    assert page.answered >= 1
+    assert (target_a["new"], target_a["resolved"]) == (0, 0)
+    [error] = target_a["errors"]
+    assert error["resource"] == "arn:aws:s3:::member-a-encrypted"
+    assert (
+        "GetBucketEncryption answered without ServerSideEncryptionConfiguration.Rules"
+        in error["error"]
+    )
