@@ -23,8 +23,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError
 from fleet_shared.exceptions import ConfigurationError, EventValidationError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget
 from fleet_shared.handler import Invocation
@@ -188,10 +187,11 @@ def _fan_out(
     earlier attempt of this run (`run_id`: the invocation's request id, which Lambda keeps when
     it retries an invocation) sent already.
 
-    A batch SQS refuses or does not answer (given up after one such call, `FAN_OUT_CALL_CONFIG`)
-    costs only its targets; the others are still sent. The targets sent are recorded under the
-    run, and then the run fails naming those not sent (`FanOutIncompleteError`), so the
-    platform's retry sends them and nothing twice. A record the state table does not take fails
+    A batch SQS refuses or does not answer (given up after one such call, `FAN_OUT_CALL_CONFIG`),
+    and an entry its answer does not list (a proxy's page lists none), costs only its targets;
+    the others are still sent. The targets sent are recorded under the run, and then the run
+    fails naming those not sent (`FanOutIncompleteError`), so the platform's retry sends them
+    and nothing twice. A record the state table does not take fails
     the run too: its retry sends those targets again, and a target queued twice is scanned twice,
     its second scan finding nothing new.
     """
@@ -228,14 +228,23 @@ def _fan_out(
         ]
         try:
             response = services.sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        except (ClientError, BotoCoreError) as error:
+        except AWS_CALL_ERRORS as error:
             failed += [(target, str(error)) for target in chunk]
             continue
-        sent += [chunk[int(entry["Id"])] for entry in response.get("Successful", [])]
-        failed += [
-            (chunk[int(failure["Id"])], failure.get("Message", ""))
-            for failure in response.get("Failed", [])
-        ]
+        taken = {int(entry["Id"]) for entry in response.get("Successful", [])}
+        refused = {
+            int(failure["Id"]): failure.get("Message", "") for failure in response.get("Failed", [])
+        }
+        for index, target in enumerate(chunk):
+            if index in taken:
+                sent.append(target)
+            elif index in refused:
+                failed.append((target, refused[index]))
+            else:
+                # SQS answers for every entry: one it left out (a proxy's page answered for
+                # none) was not taken, and passing it over would leave its target unscanned.
+                unanswered = UnreadableAnswerError("SendMessageBatch", f"entry {index}", response)
+                failed.append((target, str(unanswered)))
     if sent:
         services.state.put_value(
             record_key,

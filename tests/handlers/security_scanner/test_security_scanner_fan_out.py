@@ -17,6 +17,7 @@ from handlers.security_scanner import scan_requests
 from handlers.security_scanner.exceptions import FanOutIncompleteError
 from handlers.security_scanner.scan import FAN_OUT_CALL_SECONDS, ScanServices
 from tests.handlers.deadlines import PLATFORM_RETRY_SECONDS, HungOperation, LambdaTime
+from tests.handlers.faults import answer_malformed
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION, member_session
 
 TIMEOUT_SECONDS = function_spec("security_scanner").timeout_seconds
@@ -268,3 +269,33 @@ def test_a_batch_sqs_refuses_fails_the_fan_out_naming_its_targets_and_the_retry_
     assert queued_targets(scan_queue) == sorted(
         [(MEMBER_A, REGION), (MEMBER_B, REGION), (DENIED_MEMBER, REGION)]
     )
+
+
+def test_a_batch_answered_with_a_page_that_is_not_sqss_fails_the_fan_out_naming_its_targets(
+    scanner: Callable[..., dict[str, Any]],
+    scan_queue: str,
+    build_scanner_services: Callable[[], ScanServices],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN three targets fanned out two to a batch, and SQS answering the batch of the denied
+    # member with a proxy's page (HTTP 200), which botocore reads as an answer without
+    # Successful or Failed
+    monkeypatch.setattr(scan_requests, "SQS_BATCH_LIMIT", 2)
+    services = build_scanner_services()
+    page = answer_malformed(
+        services.sqs,
+        "sqs",
+        "SendMessageBatch",
+        b"<html>gateway</html>",
+        body_with=DENIED_MEMBER.encode(),
+    )
+    # WHEN the schedule runs
+    with pytest.raises(FanOutIncompleteError) as failed:
+        scanner({"action": "scan"}, services)
+    # THEN the run failed (so the platform retries it) naming the targets of that batch and
+    # what its answer lacked, rather than passing them over as neither sent nor failed
+    assert page.answered >= 1
+    message = str(failed.value)
+    assert message.startswith("1 of 3 targets not sent to the scan queue: ")
+    assert f"{DENIED_MEMBER}/{REGION}" in message
+    assert "SendMessageBatch answered without entry" in message
