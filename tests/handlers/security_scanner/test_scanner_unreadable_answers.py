@@ -137,6 +137,10 @@ def test_a_policy_listing_answered_with_a_well_formed_page_fails_that_source_alo
     assert open_findings(hub_findings, MEMBER_A)[f"IAM.1 {policy_arn}"] == "ACTIVE"
     assert ssh_finding_state(hub_findings, member_a_open_to_ssh) == "ACTIVE"
     assert target(result, MEMBER_B)["status"] == "scanned"
+    # WHEN IAM answers again THEN the next scan finds the policy's finding known, not new
+    member_iam.meta.events.unregister("before-send.iam.ListPolicies", page)
+    healed = target(scanner({"action": "scan"}, services), MEMBER_A)
+    assert (healed.get("errors"), healed["new"], healed["resolved"]) == (None, 0, 0)
 
 
 def test_a_cluster_described_with_a_page_that_is_not_eks_fails_that_cluster_alone(
