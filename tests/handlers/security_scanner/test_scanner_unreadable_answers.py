@@ -24,8 +24,9 @@ HubFindings = Callable[[], dict[str, dict[str, Any]]]
 PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
 """A proxy's page that is not well-formed XML, longer than any result may repeat."""
 WELL_FORMED_PAGE = b"<html>gateway</html>"
-"""A proxy's page that is well-formed XML: botocore parses it into an answer without the call's
-fields, or (IAM's query protocol) fails looking for the call's result in it."""
+"""A proxy's page that is well-formed XML: botocore reads it as an answer without the call's
+fields (EC2's and S3's parsers, and the JSON services' for a body that is not JSON), or IAM's and
+SNS's query parser fails looking for the call's result in it."""
 SSH_FROM_ANYWHERE = {
     "IpProtocol": "tcp",
     "FromPort": 22,
@@ -42,8 +43,9 @@ def target(result: dict[str, Any], account_id: str) -> dict[str, Any]:
     return next(t for t in result["targets"] if t["account_id"] == account_id)
 
 
-def open_findings(hub_findings: HubFindings, account_id: str) -> dict[str, str]:
-    """Member `account_id`'s findings in Security Hub, control by resource, and their state."""
+def finding_states(hub_findings: HubFindings, account_id: str) -> dict[str, str]:
+    """The RecordState of member `account_id`'s findings in Security Hub, by control and
+    resource."""
     return {
         f"{f['ProductFields']['lambda-fleet/ControlId']} {f['Resources'][0]['Id']}": f[
             "RecordState"
@@ -53,23 +55,22 @@ def open_findings(hub_findings: HubFindings, account_id: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def member_a_open_to_ssh() -> str:
-    """Member A's security group open to SSH from anywhere (EC2.13), and a bucket without any
-    protection (S3 findings); returns the group's id."""
-    session = member_session(MEMBER_A)
-    session.client("s3").create_bucket(
-        Bucket="member-a-open-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    ec2 = session.client("ec2")
+def open_ssh_group() -> str:
+    """Member A's security group open to SSH from anywhere: its EC2.13 finding's key."""
+    ec2 = member_session(MEMBER_A).client("ec2")
     group_id = ec2.create_security_group(GroupName="open-ssh", Description="test")["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[SSH_FROM_ANYWHERE])
-    return group_id
+    return f"EC2.13 arn:aws:ec2:{REGION}:{MEMBER_A}:security-group/{group_id}"
 
 
-def ssh_finding_state(hub_findings: HubFindings, group_id: str) -> str:
-    group_arn = f"arn:aws:ec2:{REGION}:{MEMBER_A}:security-group/{group_id}"
-    return open_findings(hub_findings, MEMBER_A)[f"EC2.13 {group_arn}"]
+@pytest.fixture
+def member_a_open_to_ssh() -> str:
+    """Member A's security group open to SSH from anywhere, and a bucket without any protection
+    (S3 findings); returns the group's EC2.13 finding's key."""
+    member_session(MEMBER_A).client("s3").create_bucket(
+        Bucket="member-a-open-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    return open_ssh_group()
 
 
 def test_a_security_group_listing_that_is_not_xml_fails_that_source_alone(
@@ -97,7 +98,7 @@ def test_a_security_group_listing_that_is_not_xml_fails_that_source_alone(
     assert len(error["error"]) <= 200
     assert target_a["by_severity"].get("HIGH", 0) >= 1
     assert target_a["resolved"] == 0
-    assert ssh_finding_state(hub_findings, member_a_open_to_ssh) == "ACTIVE"
+    assert finding_states(hub_findings, MEMBER_A)[member_a_open_to_ssh] == "ACTIVE"
     # AND member B was scanned and the run says it is partial
     assert target(result, MEMBER_B)["status"] == "scanned"
     assert result["status"] == "partial"
@@ -134,8 +135,8 @@ def test_a_policy_listing_answered_with_a_well_formed_page_fails_that_source_alo
     assert error["resource_type"] == POLICY
     assert "ListPolicies answered without ListPoliciesResult" in error["error"]
     assert target_a["resolved"] == 0
-    assert open_findings(hub_findings, MEMBER_A)[f"IAM.1 {policy_arn}"] == "ACTIVE"
-    assert ssh_finding_state(hub_findings, member_a_open_to_ssh) == "ACTIVE"
+    assert finding_states(hub_findings, MEMBER_A)[f"IAM.1 {policy_arn}"] == "ACTIVE"
+    assert finding_states(hub_findings, MEMBER_A)[member_a_open_to_ssh] == "ACTIVE"
     assert target(result, MEMBER_B)["status"] == "scanned"
     # WHEN IAM answers again THEN the next scan finds the policy's finding known, not new
     member_iam.meta.events.unregister("before-send.iam.ListPolicies", page)
@@ -179,7 +180,7 @@ def test_a_cluster_described_with_a_page_that_is_not_eks_fails_that_cluster_alon
     assert "DescribeCluster answered without cluster" in error["error"]
     assert len(error["error"]) <= 200
     assert target_a["resolved"] == 0
-    findings = open_findings(hub_findings, MEMBER_A)
+    findings = finding_states(hub_findings, MEMBER_A)
     assert (findings[f"EKS.1 {first}"], findings[f"EKS.1 {second}"]) == ("ACTIVE", "ACTIVE")
     assert target(result, MEMBER_B)["status"] == "scanned"
 
@@ -234,17 +235,9 @@ def test_an_iam_document_answered_with_a_page_fails_that_principal_or_policy_alo
     assert shown in error["error"]
     assert len(error["error"]) <= 200
     assert target_a["resolved"] == 0
-    findings = open_findings(hub_findings, MEMBER_A)
+    findings = finding_states(hub_findings, MEMBER_A)
     assert findings[f"IAM.1 {arns['policy']}"] == "ACTIVE"
     assert findings[f"FLEET.IAM.1 {arns['role']}"] == "ACTIVE"
-
-
-def open_ssh_group() -> str:
-    """Member A's security group open to SSH from anywhere: its EC2.13 finding's key."""
-    ec2 = member_session(MEMBER_A).client("ec2")
-    group_id = ec2.create_security_group(GroupName="open-ssh", Description="test")["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[SSH_FROM_ANYWHERE])
-    return f"EC2.13 arn:aws:ec2:{REGION}:{MEMBER_A}:security-group/{group_id}"
 
 
 def public_function() -> str:
@@ -302,7 +295,7 @@ def test_a_listing_answered_with_a_page_without_its_items_resolves_none_of_its_f
     finding = failing_resource()
     services = build_scanner_services()
     scanner({"action": "scan"}, services)
-    assert open_findings(hub_findings, MEMBER_A)[finding] == "ACTIVE"
+    assert finding_states(hub_findings, MEMBER_A)[finding] == "ACTIVE"
     member_client = services.member_client(service, MEMBER_A, REGION)
     page = answer_malformed(member_client, service, operation, WELL_FORMED_PAGE)
     # WHEN the schedule runs the scan
@@ -312,7 +305,7 @@ def test_a_listing_answered_with_a_page_without_its_items_resolves_none_of_its_f
     assert page.answered >= 1
     target_a = target(result, MEMBER_A)
     assert (target_a["resolved"], result["resolved"]) == (0, 0)
-    assert open_findings(hub_findings, MEMBER_A)[finding] == "ACTIVE"
+    assert finding_states(hub_findings, MEMBER_A)[finding] == "ACTIVE"
     assert target_a["errors"] == [
         {
             "resource_type": resource_type,
@@ -352,7 +345,7 @@ def test_an_import_answered_with_a_page_that_is_not_security_hubs_saves_nothing(
     )
     healed = target(scanner({"action": "scan"}, services), MEMBER_A)
     assert (healed["status"], healed["resolved"]) == ("scanned", 1)
-    assert open_findings(hub_findings, MEMBER_A)[ssh_finding] == "ARCHIVED"
+    assert finding_states(hub_findings, MEMBER_A)[ssh_finding] == "ARCHIVED"
 
 
 def test_a_bucket_encryption_answered_with_a_page_without_rules_changes_none_of_its_findings(
