@@ -17,12 +17,22 @@ the later `needs-retry` handlers still see that attempt (`lost_answers` notes a 
 server failure, so a mutation an earlier attempt may have applied is still told from one
 refused). botocore's retry handler, which runs all the same, charges its retry quota as for a
 retry that failed, which is what the call did.
+
+Such a call ran to its bound; so did one whose attempts ran out on an error botocore retries
+after at least as long as their timeouts (a client of 2 attempts, each throttled as its timeouts
+run out, spends its whole bound so and is never ended early). `ran_to_bound` tells either from
+its last error answer, whose `ResponseMetadata` carries `RAN_TO_BOUND` (as botocore's own
+`MaxAttemptsReached` is carried; the error raised is unchanged), and
+`fleet_shared.unanswered_endpoints` counts the call as one its endpoint did not answer: an
+endpoint that throttles each attempt at the last moment would otherwise cost every call of the
+invocation its bound.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.retries.standard import (
@@ -41,6 +51,9 @@ LONGEST_RETRY_WAIT_SECONDS = 20
 """botocore's cap on the doubling wait."""
 RETRY_AFTER_EXTRA_SECONDS = 5
 """The most an `x-amz-retry-after` header adds to botocore's wait."""
+RAN_TO_BOUND = "RanToBound"
+"""The key, in the `ResponseMetadata` of a call's last error answer, set when the call ran to its
+bound."""
 _RETRY_AFTER_HEADER = "x-amz-retry-after"
 _STARTED = f"{__name__}.started"
 """The key of the call's start (`time.monotonic()`) in botocore's request context."""
@@ -59,6 +72,14 @@ def longest_retry_wait_seconds(
     if retry_after is None:
         return wait
     return max(wait, min(retry_after, wait + RETRY_AFTER_EXTRA_SECONDS))
+
+
+def ran_to_bound(response: Mapping[str, Any] | None) -> bool:
+    """Whether `response` (a call's parsed answer: `after-call`'s `parsed`, a `ClientError`'s
+    `response`) is the last error answer of a call that ran to its bound, on an error botocore
+    retries: ended by its bound, or out of attempts after as long as their timeouts."""
+    metadata = (response or {}).get("ResponseMetadata")
+    return isinstance(metadata, Mapping) and metadata.get(RAN_TO_BOUND) is True
 
 
 def hold_to_bound(client: Any, *, attempts: int, attempt_seconds: float, bound_seconds: int) -> Any:
@@ -89,22 +110,40 @@ class _CallBound:
         self, service: str, attempts: int, attempt_seconds: float, bound_seconds: int
     ) -> None:
         self._service = service
+        self._attempts = attempts
         self._attempt_seconds = attempt_seconds
         self._bound_seconds = bound_seconds
         self._adapter = RetryEventAdapter()
         # botocore's own conditions and throttling detector: the call is ended only where
         # botocore would retry it, and the wait counted is the one botocore would draw from.
         self._retried = StandardRetryConditions(max_attempts=attempts)
+        # The same conditions one attempt further, for the last attempt: whether its error is
+        # one botocore retries. The `max` they note for botocore's retry header reaches no
+        # request, since none is sent after the last attempt.
+        self._retried_if_attempts_left = StandardRetryConditions(max_attempts=attempts + 1)
         self._throttling = ThrottlingErrorDetector(self._adapter)
 
     def end_past_bound(self, **kwargs: Any) -> bool | None:
         """False (no retry) when botocore would retry the call and the retry could end past the
-        bound; None (botocore decides) otherwise."""
+        bound; None (botocore decides) otherwise. A call so ended, or ended by botocore out of
+        attempts after as long as their timeouts, is marked as one that ran to its bound
+        (`ran_to_bound`)."""
         attempt = self._adapter.create_retry_context(**kwargs)
         started = attempt.request_context.get(_STARTED)
-        if started is None or not self._retried.is_retryable(attempt):
+        if started is None:
             return None
         elapsed = time.monotonic() - started
+        if attempt.attempt_number >= self._attempts:
+            # botocore ends the call: it ran to its bound when it cost what its attempts all
+            # timing out would.
+            if (
+                self._retried_if_attempts_left.is_retryable(attempt)
+                and elapsed >= self._attempts * self._attempt_seconds
+            ):
+                _mark_ran_to_bound(attempt)
+            return None
+        if not self._retried.is_retryable(attempt):
+            return None
         wait = longest_retry_wait_seconds(
             attempt.attempt_number,
             throttled=self._throttling.is_throttling_error_from_context(attempt),
@@ -122,7 +161,16 @@ class _CallBound:
         error = (attempt.parsed_response or {}).get("Error")
         if isinstance(error, dict):
             error["Message"] = f"{error.get('Message') or ''} ({reason})".lstrip()
+        _mark_ran_to_bound(attempt)
         return False
+
+
+def _mark_ran_to_bound(attempt: RetryContext) -> None:
+    """Mark the attempt's error answer as the last of a call that ran to its bound. An attempt
+    without an answer ends the call with botocore's exception instead: a timeout is counted by
+    its type (`unanswered_endpoints.NO_ANSWER`), a connection error is not marked."""
+    if isinstance(attempt.parsed_response, dict):
+        attempt.parsed_response.setdefault("ResponseMetadata", {})[RAN_TO_BOUND] = True
 
 
 def _retry_after_seconds(attempt: RetryContext) -> float | None:

@@ -3,11 +3,14 @@
 Every bounded client gives a call up after its config's timeouts and attempts, but a run asks the
 same endpoint many times (once per node group, check or cluster), and one that hangs would cost
 each of those calls the whole bound, past the function's timeout. So the container keeps one
-record (`AccountSessions.unanswered_endpoints`) of the calls, per endpoint, that got no answer in
-any of their attempts (a connection or a read timing out: `NO_ANSWER`); from the endpoint's
-`given_up_after`-th such call on, every later call of it fails at once with
-`EndpointNotAnsweringError`, without being sent. A refused connection or an error answer comes at
-once, so it costs no time and the endpoint is asked again.
+record (`AccountSessions.unanswered_endpoints`) of the calls, per endpoint, left unanswered: those
+that got no answer in any of their attempts (a connection or a read timing out: `NO_ANSWER`), and
+those that ran to their bound on error answers botocore retries (`call_bounds.ran_to_bound`: an
+endpoint that throttles each attempt as its timeouts run out costs a call as much as one that never
+answers); from the endpoint's `given_up_after`-th such call on, every later call of it fails at
+once with `EndpointNotAnsweringError`, without being sent. A call so counted fails with its own
+error, as before. A refused connection, or error answers that end a call before its bound, cost
+the call less than the bound, so the endpoint is asked again.
 
 `FleetFunction.invoke` forgets the record as each invocation starts
 (`FunctionServices.forget_unanswered_calls`): the next invocation may be the platform's retry of
@@ -27,7 +30,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-from botocore.exceptions import ConnectTimeoutError, HTTPClientError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectTimeoutError, HTTPClientError, ReadTimeoutError
+
+from fleet_shared.call_bounds import ran_to_bound
 
 MEMBER_CALLS_GIVEN_UP_AFTER = 2
 """Unanswered calls after which a member endpoint (`AccountSessions.watched_member_client`) is
@@ -40,11 +45,21 @@ hub's SNS and S3, every other `watched_hub_client`) is given up: its calls are a
 AssumeRole, for every node group of every member, an item or a page of one table, a publish, an
 object of the data bucket), so one that got no answer is the endpoint's, not the call's."""
 NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
-"""What botocore raises for a call whose every attempt waited out a timeout."""
+"""What botocore raises for a call whose every attempt waited out a timeout (a call that ran to
+its bound on error answers raises its last answer's `ClientError`, told by `ran_to_bound`)."""
 CAUSE_CHARS = 200
 """The most of the first unanswered call's error a refusal repeats."""
 
 ResultT = TypeVar("ResultT")
+
+
+def left_unanswered(error: BaseException) -> bool:
+    """Whether `error` ended a call the record counts as unanswered: no attempt answered
+    (`NO_ANSWER`), or the last error answer of a call that ran to its bound
+    (`call_bounds.ran_to_bound`)."""
+    if isinstance(error, NO_ANSWER):
+        return True
+    return isinstance(error, ClientError) and ran_to_bound(error.response)
 
 
 class EndpointNotAnsweringError(HTTPClientError):
@@ -78,8 +93,9 @@ class UnansweredEndpoints:
 
     def watch(self, client: Any, account_id: str, region: str, *, given_up_after: int) -> Any:
         """`client` (of one account and region), whose calls are refused once its endpoint left
-        `given_up_after` calls unanswered; the hooks are registered once per client, so a client
-        is watched with the threshold of its first `watch`."""
+        `given_up_after` calls unanswered (timed out, or run to their bound on error answers);
+        the hooks are registered once per client, so a client is watched with the threshold of
+        its first `watch`."""
         service = client.meta.service_model.service_id.hyphenize()
         endpoint = f"{service} in account {account_id} region {region}"
         events = client.meta.events
@@ -93,16 +109,22 @@ class UnansweredEndpoints:
             partial(self._note_hook, endpoint),
             unique_id=f"{__name__}.note",
         )
+        events.register(
+            f"after-call.{service}",
+            partial(self._note_answer_hook, endpoint),
+            unique_id=f"{__name__}.note-answer",
+        )
         return client
 
     def ask(self, endpoint: str, given_up_after: int, call: Callable[[], ResultT]) -> ResultT:
         """`call()`, refused once `endpoint` left `given_up_after` calls unanswered, and counted
-        when it gets no answer."""
+        when it gets no answer or runs to its bound on error answers."""
         self._refuse_if_given_up(endpoint, given_up_after)
         try:
             return call()
-        except NO_ANSWER as error:
-            self._note_no_answer(endpoint, error)
+        except (*NO_ANSWER, ClientError) as error:
+            if left_unanswered(error):
+                self._note_no_answer(endpoint, error)
             raise
 
     def forget(self) -> None:
@@ -134,3 +156,10 @@ class UnansweredEndpoints:
     def _note_hook(self, endpoint: str, exception: Exception, **_: Any) -> None:
         if isinstance(exception, NO_ANSWER):
             self._note_no_answer(endpoint, exception)
+
+    def _note_answer_hook(
+        self, endpoint: str, parsed: dict[str, Any], model: Any, **_: Any
+    ) -> None:
+        if ran_to_bound(parsed):
+            # The error botocore raises next from this answer: the cause a refusal repeats.
+            self._note_no_answer(endpoint, ClientError(parsed, model.name))

@@ -51,7 +51,7 @@ from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z, parse_iso
-from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
+from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError, left_unanswered
 from handlers.notification_router.channels import CHANNELS
 from handlers.notification_router.delivery import SKIPPED, UNFINISHED, ChannelOutcome, deliver
 from handlers.notification_router.formatting import OutgoingMessage
@@ -84,10 +84,6 @@ NO_CHANNEL = "skipped"
 NOT_STARTED = "not_started"
 RETRY_STATUSES = frozenset({UNDELIVERED, IN_PROGRESS, NOT_STARTED})
 """Outcomes whose message must be delivered again later (batch item failure, or raise)."""
-TABLE_SILENT = (*NO_ANSWER, EndpointNotAnsweringError)
-"""A state table call that got no answer, or was refused for an earlier one: the table is given
-up for the rest of the invocation (`StateTable`), so nothing more is recorded in it, the claims'
-completion included."""
 
 
 def dedup_keys(notification: Notification, episode: int) -> list[str]:
@@ -250,10 +246,18 @@ class _TableSilence:
 
     def note(self, error: ClientError | BotoCoreError) -> None:
         """Note a failed write: a silent table stops the delivery, other failures do not."""
-        if self.reason is None and isinstance(error, TABLE_SILENT):
+        if self.reason is None and _table_silent(error):
             self.reason = (
                 f"the state table did not answer, so a send could not be recorded ({error})"
             )
+
+
+def _table_silent(error: ClientError | BotoCoreError) -> bool:
+    """Whether a state table call was left unanswered (no attempt answered, or it ran to its
+    bound on errors botocore retries: `unanswered_endpoints.left_unanswered`) or was refused for
+    an earlier one: the table is given up for the rest of the invocation (`StateTable`), so
+    nothing more is recorded in it, the claims' completion included."""
+    return isinstance(error, EndpointNotAnsweringError) or left_unanswered(error)
 
 
 def _alerted_key(alert_id: str, episode: int) -> str:

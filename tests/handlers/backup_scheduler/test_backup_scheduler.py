@@ -553,18 +553,75 @@ def test_a_member_whose_ec2_throttles_each_attempt_as_it_times_out_costs_the_run
     throttling = throttle_just_before_timeout(member_ec2, "ec2", "DescribeSnapshots", time.spend)
     # WHEN the night's run comes
     result = backup({"action": "backup"}, time.context())
-    # THEN Lambda did not end the run: each listing ended within the 92 s bound, naming why it
-    # was not retried, member A's table was still backed up, and member B was backed up when
-    # the run had time for it, else left for the next run
-    assert throttling.attempts == 2 * 5
-    assert time.spent <= 2 * 92, time.spent
+    # THEN Lambda did not end the run: the first listing ended within the 92 s bound, naming
+    # why it was not retried, and gave the endpoint up, so the pruning's listing was not tried,
+    # member A's table was still backed up, and member B was backed up when the run had time
+    # for it, else left for the next run
+    assert throttling.attempts == 5
+    assert time.spent <= 92, time.spent
     target_a = target_of(result, MEMBER_A)
     assert [error["resource"] for error in target_a["errors"]] == [
         "ec2:DescribeVolumes",
         "ec2:DescribeSnapshots",
     ]
     assert all("not retried after 90.0 s" in error["error"] for error in target_a["errors"])
+    assert target_a["errors"][1]["error"].startswith("not tried: ")
     assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
+    assert (target_of(result, MEMBER_B)["status"] == "ok") is member_b_started
+    assert len(_snapshots_of(ec2_b, daily_b)) == int(member_b_started)
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "member_b_started"),
+    [
+        pytest.param(30 + 2 * 92 + 1, False, id="time-for-member-a-only"),
+        pytest.param(2 * (30 + 2 * 92) + 1, True, id="time-for-both-members"),
+    ],
+)
+@pytest.mark.usefixtures("one_target_at_a_time")
+def test_a_member_whose_dynamodb_throttles_every_call_to_its_bound_is_given_up_after_one(
+    backup: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    monkeypatch: pytest.MonkeyPatch,
+    daily_volume_in_member_b: tuple[Any, str],
+    seconds_left: int,
+    member_b_started: bool,
+) -> None:
+    # GIVEN one target at a time, member A with a third table (three DescribeTable calls a run)
+    # and a DynamoDB endpoint answering each attempt of DescribeTable with throttling as the
+    # attempt's 15 s of timeouts run out, so each call runs to its 92 s bound (90 s), botocore's
+    # throttling waits drawn at their longest, member B with a daily volume, and a run with time
+    # for member A's budget and hung calls (30 s and 2 x 92 s), or for both members'
+    _table(member_a["dynamodb"], "carts", backup="daily")
+    monkeypatch.setattr(
+        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
+    )
+    ec2_b, daily_b = daily_volume_in_member_b
+    backup({"action": "backup", "dry_run": True})
+    time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)
+    member_dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    throttling = throttle_just_before_timeout(
+        member_dynamodb, "dynamodb", "DescribeTable", time.spend
+    )
+    # WHEN the night's run comes
+    result = backup({"action": "backup"}, time.context())
+    # THEN Lambda did not end the run: the first DescribeTable ran to its bound and gave the
+    # endpoint up as a call left unanswered would (MEMBER_ENDPOINT_GIVEN_UP_AFTER is one), so
+    # the other tables and the backups' pruning failed at once naming the endpoint, member A's
+    # volumes were still copied, and member B was backed up when the run had time for it
+    assert throttling.attempts == 5
+    assert time.spent <= 92, time.spent
+    errors = {error["resource"]: error["error"] for error in target_of(result, MEMBER_A)["errors"]}
+    first_table, *later_tables = member_a["dynamodb"].list_tables()["TableNames"]
+    assert sorted(errors) == sorted(["dynamodb:ListBackups", first_table, *later_tables])
+    assert "not retried after 90.0 s" in errors[first_table]
+    given_up = f"dynamodb in account {MEMBER_A} region {REGION} did not answer earlier"
+    assert all(given_up in errors[table] for table in later_tables)
+    assert errors["dynamodb:ListBackups"].startswith("not tried: ")
+    assert _backup_names(member_a["dynamodb"]) == []
+    assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
     assert (target_of(result, MEMBER_B)["status"] == "ok") is member_b_started
     assert len(_snapshots_of(ec2_b, daily_b)) == int(member_b_started)
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from botocore.retries import standard
 
@@ -23,6 +25,7 @@ from handlers.notification_router import app
 from handlers.notification_router.delivery_policy import RECORDING_SECONDS, attempt_seconds
 from handlers.notification_router.environment import RouterEnvironment
 from tests.handlers.deadlines import InvocationEndedError, LambdaTime
+from tests.handlers.faults import ThrottledAtTheLastMoment
 
 REGION = "ap-south-1"
 DOC_PAGE = Path(__file__).resolve().parents[3] / "docs/functions/notification_router.md"
@@ -201,6 +204,75 @@ def test_a_table_silent_after_pagerduty_took_a_critical_alert_costs_only_pagerdu
     assert sent == (2, 1, 1)
     assert len({page["dedup_key"] for page in pages}) == 1
     assert recording.attempts == recording.unanswered_attempts
+
+
+@dataclass
+class ThrottledRecording:
+    """Every attempt to record a delivery is throttled as its timeouts run out (`throttling`),
+    until `healed`; other calls go through."""
+
+    throttling: ThrottledAtTheLastMoment
+    healed: bool = False
+
+    def __call__(self, request: Any, **kwargs: Any) -> AWSResponse | None:
+        if self.healed or DELIVERED_RECORD not in (request.body or b""):
+            return None
+        return self.throttling(request, **kwargs)
+
+
+@pytest.mark.parametrize("resolution", [False, True], ids=["alert", "resolution"])
+def test_a_table_throttling_a_record_to_its_bound_costs_only_pagerduty_a_repeat(
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    resolution: bool,
+) -> None:
+    # GIVEN the default routes (critical: PagerDuty, then Slack and e-mail), botocore's waits
+    # between attempts drawn at their longest, and a critical alert, or the resolution of one
+    # every channel took (whose delivery is recorded by one write, no channel record after it)
+    longest_retry_waits(monkeypatch)
+    notice = alert("critical", "node group unready")
+    if resolution:
+        invoke(sqs_event("m-0", notice))
+        paged = Alert.model_validate(notice)
+        resolved = paged.resolution("ok", paged.timestamp + timedelta(minutes=5))
+        notice = json.loads(resolved.model_dump_json())
+    else:
+        invoke(sqs_event("warm-up", alert("info", "warm-up")))
+    receiver.requests.clear()
+    email_inbox.receive()
+    invocations = SimulatedInvocations(monkeypatch)
+    # AND a state table that throttles each attempt of a write recording a delivery as the
+    # attempt's timeouts run out, so that the call runs to its bound (12 s of 13)
+    table_client = app.FUNCTION.services().hub_client("dynamodb")
+    config = table_client.meta.config
+    recording = ThrottledRecording(
+        ThrottledAtTheLastMoment(
+            invocations.spend, attempt_seconds=config.connect_timeout + config.read_timeout
+        )
+    )
+    table_client.meta.events.register_first("before-send.dynamodb.PutItem", recording)
+    event = sqs_event("m-1", notice)
+
+    # WHEN the message comes from the queue with the function's whole timeout
+    first = invocations.run(invoke, event, TIMEOUT_SECONDS)
+    # AND SQS delivers it again after the queue's visibility timeout, the table answering
+    recording.healed = True
+    fake_clock.advance(QUEUE_VISIBILITY_SECONDS)
+    again = invocations.run(invoke, event, TIMEOUT_SECONDS)
+
+    # THEN the first invocation handed the message back itself, and the second sent it
+    assert first.get("batchItemFailures") == [{"itemIdentifier": "m-1"}]
+    assert again.get("batchItemFailures") == []
+    # AND the table was given up after PagerDuty's record ran to its bound, as after one it
+    # did not answer, so no channel was started after it: only PagerDuty got the notice twice
+    pages = receiver.bodies("/pagerduty")
+    sent = (len(pages), len(receiver.bodies("/slack")), len(email_inbox.receive()))
+    assert sent == (2, 1, 1)
+    assert recording.throttling.attempts == 3
 
 
 def test_the_doc_page_states_the_time_an_attempt_needs_and_how_many_fit_one_invocation() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import boto3
@@ -16,14 +17,25 @@ from botocore.exceptions import (
 )
 
 from fleet_shared.s3_events import may_pass_on_retry
+from fleet_shared.sessions import (
+    MEMBER_CALL_CONFIG,
+    MEMBER_CALL_SECONDS,
+    STATE_TABLE_CALL_CONFIG,
+    STATE_TABLE_CALL_SECONDS,
+    bounded_config,
+)
 from fleet_shared.unanswered_endpoints import (
+    HUB_CALLS_GIVEN_UP_AFTER,
     MEMBER_CALLS_GIVEN_UP_AFTER,
     EndpointNotAnsweringError,
     UnansweredEndpoints,
 )
+from tests.handlers.faults import ThrottledAtTheLastMoment, throttle_just_before_timeout
+from tests.handlers.shared.test_hung_call_bounds import bounded_client_with_longest_waits
 
 MEMBER = "222222222222"
 REGION = "ap-south-1"
+STATE_TABLE = "state table lambda-fleet-state"
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
@@ -117,3 +129,95 @@ def test_a_refused_call_is_handled_as_the_timeout_it_stands_for_and_not_as_a_los
     assert isinstance(refused.value, HTTPClientError)
     assert may_pass_on_retry(refused.value)
     assert not isinstance(refused.value, ReadTimeoutError)
+
+
+def test_a_member_endpoint_whose_calls_each_run_to_their_bound_is_given_up_as_a_hung_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a watched member EKS client of the member call config (2 attempts of 8 s, 17 s a
+    # call), whose endpoint answers each attempt with throttling as its timeouts run out, so
+    # that a call spends its whole bound, botocore's waits drawn at their longest
+    endpoints = UnansweredEndpoints()
+    client, time = bounded_client_with_longest_waits("eks", MEMBER_CALL_CONFIG, monkeypatch)
+    eks = endpoints.watch(client, MEMBER, REGION, given_up_after=MEMBER_CALLS_GIVEN_UP_AFTER)
+    throttling = throttle_just_before_timeout(eks, "eks", "ListClusters", time.spend)
+    # WHEN it is called MEMBER_CALLS_GIVEN_UP_AFTER times, and once more
+    for _ in range(MEMBER_CALLS_GIVEN_UP_AFTER):
+        with pytest.raises(ClientError) as throttled:
+            eks.list_clusters()
+        assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
+    with pytest.raises(EndpointNotAnsweringError) as refused:
+        eks.list_clusters()
+    # THEN each of those calls ran to its bound with its own throttling error, and they gave
+    # the endpoint up as unanswered calls do: the last call was refused without being sent,
+    # naming the endpoint and the first call's throttling
+    assert time.spent == MEMBER_CALLS_GIVEN_UP_AFTER * MEMBER_CALL_SECONDS
+    assert throttling.attempts == MEMBER_CALLS_GIVEN_UP_AFTER * 2
+    assert f"eks in account {MEMBER} region {REGION} did not answer 2 calls" in str(refused.value)
+    assert "ThrottlingException" in refused.value.cause
+
+
+def test_the_state_table_is_given_up_after_one_call_ended_at_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a state table client of its bounded config (4 attempts of 3 s, 13 s a call) asked
+    # through the record, whose DynamoDB answers each attempt with throttling as its timeouts
+    # run out, botocore's waits drawn at their longest
+    endpoints = UnansweredEndpoints()
+    dynamodb, time = bounded_client_with_longest_waits(
+        "dynamodb", STATE_TABLE_CALL_CONFIG, monkeypatch
+    )
+    throttling = throttle_just_before_timeout(dynamodb, "dynamodb", "GetItem", time.spend)
+
+    def get_item() -> Any:
+        return endpoints.ask(
+            STATE_TABLE,
+            HUB_CALLS_GIVEN_UP_AFTER,
+            partial(dynamodb.get_item, TableName="lambda-fleet-state", Key={"pk": {"S": "x"}}),
+        )
+
+    # WHEN one item is read, and then another
+    with pytest.raises(ClientError) as ended:
+        get_item()
+    with pytest.raises(EndpointNotAnsweringError) as refused:
+        get_item()
+    # THEN the first read was ended at its bound (12 s, a fourth attempt could end past 13 s)
+    # with its throttling error, and the table was given up after it: the second read was
+    # refused at once, without being sent
+    assert time.spent == 12 < STATE_TABLE_CALL_SECONDS
+    assert throttling.attempts == 3
+    assert "not retried after 12.0 s" in str(ended.value)
+    assert str(refused.value).startswith(f"{STATE_TABLE} did not answer earlier")
+
+
+@pytest.mark.parametrize(
+    ("config", "attempts"),
+    [
+        pytest.param(STATE_TABLE_CALL_CONFIG, 4, id="state-table-config"),
+        pytest.param(bounded_config(connect_seconds=2, read_seconds=5, attempts=1), 1, id="one"),
+    ],
+)
+@pytest.mark.usefixtures("mocked_aws")
+def test_throttling_answered_within_a_second_does_not_give_an_endpoint_up(
+    monkeypatch: pytest.MonkeyPatch, config: Config, attempts: int
+) -> None:
+    # GIVEN a watched DynamoDB client of the state table's config (4 attempts of 3 s, 13 s a
+    # call), or of one attempt of 7 s (its bound), given up after one unanswered call, whose
+    # endpoint answers each attempt of its first two calls with throttling after 1 s, botocore's
+    # waits drawn at their longest (1, 2 and 4 s: 11 s a call of 4 attempts, more than one
+    # attempt short of the bound; 1 s a call of one attempt)
+    endpoints = UnansweredEndpoints()
+    client, time = bounded_client_with_longest_waits("dynamodb", config, monkeypatch)
+    dynamodb = endpoints.watch(client, MEMBER, REGION, given_up_after=HUB_CALLS_GIVEN_UP_AFTER)
+    throttling = ThrottledAtTheLastMoment(time.spend, attempt_seconds=1)
+    dynamodb.meta.events.register_first("before-send.dynamodb.ListTables", throttling)
+    # WHEN two calls are throttled on every attempt, and a third one is made
+    for _ in range(2):
+        with pytest.raises(ClientError):
+            dynamodb.list_tables()
+    dynamodb.meta.events.unregister("before-send.dynamodb.ListTables", throttling)
+    tables = dynamodb.list_tables()
+    # THEN the endpoint was asked again each time: a call that ended sooner than its attempts
+    # timing out would counts as answered
+    assert throttling.attempts == 2 * attempts
+    assert tables["TableNames"] == []
