@@ -108,8 +108,9 @@ MEMBER_ENDPOINT_GIVEN_UP_AFTER = 1
 """Unanswered calls after which a target's EC2 or DynamoDB endpoint is given up for the rest of
 the invocation (`AccountSessions.watched_member_client`): one, where eks_scaler waits for two,
 since a target's calls to one service are few and alike (a page of a listing, a create, a
-delete), so one whose every attempt timed out is the endpoint's, and the next would wait as
-long. The endpoint is the target's own (one account and region, each a target once)."""
+delete), so one whose every attempt timed out, or that ran to its bound throttled, is the
+endpoint's, and the next would wait as long. The endpoint is the target's own (one account and
+region, each a target once)."""
 
 MEMBER_CONNECT_TIMEOUT_SECONDS = 5
 MEMBER_READ_TIMEOUT_SECONDS = 10

@@ -243,7 +243,8 @@ def lambda_versions(
     returned, so its mark is dropped when the caller saves the marks again. A function whose
     tags, versions, aliases or provisioned concurrency cannot be read (deleted meanwhile, say)
     is left out, with its error in `failed_functions`, and the other functions go on; once the
-    endpoint did not answer (a timeout on every attempt), the later functions are left out
+    endpoint did not answer (a timeout on every attempt, or a call run to its bound throttled),
+    the later functions are left out
     unread: `lambda_client` (a watched member client) refuses their calls without sending them,
     since each would wait as long.
     """

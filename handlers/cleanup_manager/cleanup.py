@@ -17,12 +17,12 @@ policy's `notify` mode a due resource keeps its mark and is reported, never dele
 mode a resource is deleted only once a notice said it would be (announce_marks); else it is
 marked afresh.
 A failed call on one resource is counted and reported, and the others go on, except a member
-endpoint that does not answer (`NO_ANSWER`): it is given up for the rest of the invocation
-(`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to it are not made, since each
-would wait as long, and their resources are reported as failed. A target whose member role
-cannot be assumed is reported as denied and the other targets go on. In dry run
-every decision is reported and nothing is called that changes anything (no tags, no deletions,
-no state, no alert).
+endpoint that does not answer (`NO_ANSWER`, or a call run to its bound throttled): it is given up
+for the rest of the invocation (`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to
+it are not made, since each would wait as long, and their resources are reported as failed. A
+target whose member role cannot be assumed is reported as denied and the other targets go on. In
+dry run every decision is reported and nothing is called that changes anything (no tags, no
+deletions, no state, no alert).
 """
 
 from __future__ import annotations
@@ -90,8 +90,9 @@ MEMBER_ENDPOINT_GIVEN_UP_AFTER = 1
 """Unanswered calls after which a target's EC2 or Lambda endpoint is given up for the rest of
 the invocation (`AccountSessions.watched_member_client`): one, where eks_scaler waits for two,
 since a target's calls to one service are few and alike (a page of a listing, a tag, a delete),
-so one whose every attempt timed out is the endpoint's, and the next would wait as long. The
-endpoint is the target's own (one account and region, each a target once)."""
+so one whose every attempt timed out, or that ran to its bound throttled, is the endpoint's, and
+the next would wait as long. The endpoint is the target's own (one account and region, each a
+target once)."""
 MEMBER_CONNECT_TIMEOUT_SECONDS = 5
 MEMBER_READ_TIMEOUT_SECONDS = 10
 """A target's calls (a page of a listing, a tag, a delete) answer within seconds; an endpoint

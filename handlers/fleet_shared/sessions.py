@@ -14,8 +14,9 @@ over many members. A refused AssumeRole (an answer) fails that member only. A me
 `watched_member_client` is likewise given up for the rest of the invocation once its endpoint did
 not answer two of its calls (or the caller's `given_up_after`), and the hub's SNS and S3
 (`WATCHED_HUB_SERVICES`) once one of their calls got no answer. All are kept in the container's
-one record of endpoints that did not answer (`unanswered_endpoints`), forgotten as each
-invocation starts.
+one record of endpoints that did not answer (`unanswered_endpoints`: a call whose every attempt
+timed out, or that ran to its bound on errors botocore retries, each costing the call's bound),
+forgotten as each invocation starts.
 Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`)
 variables, which makes a moto server or LocalStack work unchanged.
 

@@ -155,8 +155,9 @@ class IdempotentRequest:
 class StateTable:
     """Typed operations on the state table, with the low-level DynamoDB client.
 
-    Once DynamoDB did not answer a call (every attempt timed out), the table's later calls fail
-    at once with `EndpointNotAnsweringError` for the rest of the invocation (`unanswered`, the
+    Once DynamoDB did not answer a call (every attempt timed out, or the call ran to its bound
+    throttled: `unanswered_endpoints`), the table's later calls fail at once with
+    `EndpointNotAnsweringError` for the rest of the invocation (`unanswered`, the
     container's record, which the handler forgets as each invocation starts): a run makes many
     state table calls (health_monitor's over one cluster makes 12), and each would otherwise
     wait up to `sessions.STATE_TABLE_CALL_SECONDS` again, past the function's timeout. A refused

@@ -43,7 +43,7 @@ HUB_CALLS_GIVEN_UP_AFTER = 1
 """Unanswered calls after which a hub endpoint (the members' AssumeRole, the state table, the
 hub's SNS and S3, every other `watched_hub_client`) is given up: its calls are alike and small (an
 AssumeRole, for every node group of every member, an item or a page of one table, a publish, an
-object of the data bucket), so one that got no answer is the endpoint's, not the call's."""
+object of the data bucket), so one left unanswered is the endpoint's, not the call's."""
 NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
 """What botocore raises for a call whose every attempt waited out a timeout (a call that ran to
 its bound on error answers raises its last answer's `ClientError`, told by `ran_to_bound`)."""
