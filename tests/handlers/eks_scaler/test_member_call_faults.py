@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
+from botocore.retries import standard
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, sizes
 
 from catalog.functions import FUNCTIONS_BY_NAME
@@ -25,6 +27,7 @@ from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.conftest import FakeLambdaContext
 from tests.handlers.deadlines import LambdaTime
+from tests.handlers.faults import ThrottledAtTheLastMoment
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["eks_scaler"].timeout_seconds
 SCALE_DOWN = json.loads(
@@ -162,6 +165,46 @@ def test_node_groups_behind_a_hung_eks_endpoint_fail_at_once_after_two_and_the_r
     assert sizes(member_eks, "system")["desired_size"] == 1
     assert all(
         sizes(member_eks, name)["desired_size"] == 0 for name in ["batch-spot", *EXTRA_NODE_GROUPS]
+    )
+
+
+def test_node_groups_behind_an_eks_throttling_each_call_to_its_bound_fail_at_once_after_two(
+    services: ScalerServices, member_eks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the scheduled scale-down of 12 node groups with the function's whole timeout, the
+    # member's EKS endpoint answering each attempt of every call with throttling as its timeouts
+    # run out (each call spends its whole 17 s), and botocore's waits drawn at their longest
+    add_node_groups(member_eks, EXTRA_NODE_GROUPS)
+    scale_down = {
+        **SCALE_DOWN,
+        "nodegroups": [
+            *SCALE_DOWN["nodegroups"],
+            *({"name": name, "desired_size": 0} for name in EXTRA_NODE_GROUPS),
+        ],
+    }
+    app.FUNCTION.use_services(services)
+    monkeypatch.setattr(
+        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
+    )
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
+    config = eks.meta.config
+    throttling = ThrottledAtTheLastMoment(time.spend, config.connect_timeout + config.read_timeout)
+    eks.meta.events.register_first("before-send.eks", throttling)
+    # WHEN the schedule invokes the scaler
+    with pytest.raises(ScheduledRunUnfinishedError) as raised:
+        app.lambda_handler(scale_down, time.context())
+    # THEN the first two node groups each ran one call to its bound, which gave the endpoint up
+    # as two unanswered calls do, and every later one failed at once naming it: the run failed
+    # in time for its retry (12 such calls, 204 s, would have outlasted the 120 s timeout)
+    assert time.spent == MEMBER_CALLS_GIVEN_UP_AFTER * MEMBER_CALL_SECONDS
+    assert throttling.attempts == MEMBER_CALLS_GIVEN_UP_AFTER * 2
+    reasons = [item["reason"] for item in raised.value.unfinished]
+    assert [item["status"] for item in raised.value.unfinished] == ["error"] * 12
+    assert all("ThrottlingException" in reason for reason in reasons)
+    assert all(
+        f"eks in account {MEMBER_ACCOUNT_ID} region {REGION} did not answer 2 calls" in reason
+        for reason in reasons[MEMBER_CALLS_GIVEN_UP_AFTER:]
     )
 
 
