@@ -169,8 +169,9 @@ def _mark_ran_to_bound(attempt: RetryContext) -> None:
     """Mark the attempt's error answer as the last of a call that ran to its bound. An attempt
     without an answer ends the call with botocore's exception instead: a timeout is counted by
     its type (`unanswered_endpoints.NO_ANSWER`), a connection error is not marked."""
-    if isinstance(attempt.parsed_response, dict):
-        attempt.parsed_response.setdefault("ResponseMetadata", {})[RAN_TO_BOUND] = True
+    answer = attempt.parsed_response
+    if isinstance(answer, dict) and "Error" in answer:
+        answer.setdefault("ResponseMetadata", {})[RAN_TO_BOUND] = True
 
 
 def _retry_after_seconds(attempt: RetryContext) -> float | None:

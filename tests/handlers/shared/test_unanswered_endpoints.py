@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -221,3 +223,50 @@ def test_throttling_answered_within_a_second_does_not_give_an_endpoint_up(
     # timing out would counts as answered
     assert throttling.attempts == 2 * attempts
     assert tables["TableNames"] == []
+
+
+@dataclass
+class AnsweredWithABadChecksum:
+    """Answers every attempt with a DynamoDB success whose `x-amz-crc32` does not match its body
+    (which botocore retries), as the attempt's timeouts run out (`spend`)."""
+
+    spend: Callable[[float], None]
+    attempt_seconds: float
+    attempts: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.attempts += 1
+        self.spend(self.attempt_seconds)
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amz-crc32": "1"}
+        return AWSResponse(request.url, 200, headers, _Body(b'{"TableNames": []}'))
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def test_a_success_answered_at_the_last_moment_of_every_attempt_does_not_give_an_endpoint_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a watched DynamoDB client of the state table's config (4 attempts of 3 s), given up
+    # after one unanswered call, whose endpoint answers each attempt of a call as its timeouts
+    # run out with a success whose checksum fails (botocore retries it, and returns the last)
+    endpoints = UnansweredEndpoints()
+    client, time = bounded_client_with_longest_waits(
+        "dynamodb", STATE_TABLE_CALL_CONFIG, monkeypatch
+    )
+    dynamodb = endpoints.watch(client, MEMBER, REGION, given_up_after=HUB_CALLS_GIVEN_UP_AFTER)
+    config = dynamodb.meta.config
+    answering = AnsweredWithABadChecksum(time.spend, config.connect_timeout + config.read_timeout)
+    dynamodb.meta.events.register_first("before-send.dynamodb.ListTables", answering)
+    # WHEN a call takes its every attempt, and another one is made
+    first = dynamodb.list_tables()
+    second = dynamodb.list_tables()
+    # THEN the first call was answered, so the endpoint was asked again: only a call that ends
+    # with an error counts as left unanswered
+    assert (first["TableNames"], second["TableNames"]) == ([], [])
+    assert answering.attempts == 2 * 4
