@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
 from botocore.exceptions import BotoCoreError
+from botocore.retries import standard
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
@@ -45,7 +47,12 @@ from tests.handlers.deadlines import (
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import InjectedFault, fail_every_attempt, lose_first_answer
+from tests.handlers.faults import (
+    InjectedFault,
+    fail_every_attempt,
+    lose_first_answer,
+    throttle_just_before_timeout,
+)
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -750,6 +757,54 @@ def test_a_member_whose_endpoint_never_answers_costs_the_run_one_bounded_call(
         assert MARK_TAG in tags_of(member_a["ec2"], member_a["stale"])
     else:
         assert actions_of(target_a)["orders:1"] == "mark"
+
+
+@pytest.mark.parametrize(
+    ("service", "throttled_call"),
+    [
+        pytest.param("ec2", "CreateTags", id="each-mark"),
+        pytest.param("lambda", "ListVersionsByFunction", id="each-function"),
+    ],
+)
+def test_a_member_whose_endpoint_throttles_each_call_to_its_bound_costs_the_run_one_call(
+    cleaner: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[CleanupServices],
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+    throttled_call: str,
+) -> None:
+    # GIVEN one target at a time, member A with stale snapshots, unattached volumes and three
+    # functions with old versions, its `service` endpoint answering each attempt of
+    # `throttled_call` with throttling as the attempt's 15 s of timeouts run out (a call ends at
+    # its bound, 90 s of 92), botocore's waits drawn at their longest, member B with a stale
+    # snapshot, and a run with the function's whole 600 s
+    monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
+    monkeypatch.setattr(
+        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
+    )
+    _functions_with_old_versions(member_session(MEMBER_A), ["orders", "billing", "search"])
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    stale_b = create_snapshot(ec2_b)
+    cleaner({"action": "cleanup", "dry_run": True})
+    time = LambdaTime(600).spend_botocore_waits(monkeypatch)
+    member_client = built_services[0].member_client(service, MEMBER_A, REGION)
+    throttling = throttle_just_before_timeout(member_client, service, throttled_call, time.spend)
+    # WHEN the day's run comes
+    result = cleaner({"action": "cleanup"}, time.context())
+    # THEN Lambda did not end the run: member A's endpoint cost one call run to its bound (not
+    # one per resource or function), which gave it up as an unanswered call does, each later
+    # call to it was not made and is named, and member B was cleaned
+    assert (throttling.attempts, time.spent) == (5, 90)
+    target_a = target_of(result, MEMBER_A)
+    assert target_a["status"] == "partial"
+    first, *later = target_a["errors"]
+    assert "not retried after 90.0 s" in first["error"], first
+    assert later
+    assert all(error["error"].startswith(("not tried: ", "not read: ")) for error in later), later
+    assert actions_of(target_of(result, MEMBER_B))[stale_b] == "mark"
+    assert MARK_TAG in tags_of(ec2_b, stale_b)
 
 
 def test_a_lambda_endpoint_that_did_not_answer_a_listing_is_not_called_for_deletions(
