@@ -5,7 +5,7 @@ follow the cluster's calendar as the schedule does (holidays, forced working day
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,23 @@ CALENDAR = {
     "working_days": ["2025-06-07"],
     "maintenance_windows": [],
 }
+NEW_YORK = ZoneInfo("America/New_York")
+# On Sunday 1 November 2026 the clocks in America/New_York go back from 02:00 EDT to 01:00 EST:
+# 01:30 comes twice, at 05:30 and at 06:30 UTC (the stack check refuses only skipped times).
+FIRST_0130 = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+NEW_YORK_CALENDAR = {
+    "time_zone": "America/New_York",
+    "holidays": [],
+    "working_days": [],
+    "maintenance_windows": [],
+}
+# A Saturday night shift whose scale-down falls in the hour the clocks repeat.
+NIGHT_SHIFT_TO_0130 = {
+    "time_zone": "America/New_York",
+    "scale_up_time": "20:00",
+    "scale_down_time": "01:30",
+    "days": ["SAT"],
+}
 
 
 @pytest.fixture
@@ -53,16 +70,24 @@ def calendar() -> dict[str, Any] | None:
 
 
 @pytest.fixture
+def schedule() -> dict[str, Any]:
+    """Changes to the cluster's schedule: none; a test parametrizes it."""
+    return {}
+
+
+@pytest.fixture
 def inventory_document(
     inventory_document: dict[str, Any],
     scaling: dict[str, Any],
     daytime_size: int,
     calendar: dict[str, Any] | None,
+    schedule: dict[str, Any],
 ) -> dict[str, Any]:
     """The scaler tests' inventory (web at 2/`daytime_size`/6, floor 2, 2 off hours) with
-    `scaling` and `calendar` on the cluster."""
+    `scaling`, `calendar` and the changes of `schedule` on the cluster."""
     cluster = inventory_document["members"][0]["clusters"][0]
     cluster["scaling"] = {**cluster["scaling"], **scaling}
+    cluster["schedule"] = {**cluster["schedule"], **schedule}
     if calendar is not None:
         cluster["calendar"] = calendar
     cluster["schedule"]["off_hours_desired"]["web"] = 2
@@ -462,3 +487,60 @@ def test_a_hand_back_after_a_forecast_change_the_state_table_did_not_record_rest
     assert item["status"] == "scaling_initiated"
     assert "schedule kept: back to the scheduled daytime size 3" in item["reason"]
     assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+@pytest.mark.parametrize(("schedule", "calendar"), [(NIGHT_SHIFT_TO_0130, NEW_YORK_CALENDAR)])
+def test_the_working_hours_floor_does_not_come_back_after_a_scale_down_in_the_repeated_hour(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN a Saturday night shift to 01:30 in America/New_York, and the schedule's one
+    # scale-down run at the first 01:30 (EDT) of the night the clocks go back, web down to 2
+    fake_clock.set(FIRST_0130)
+    down = scaler(
+        event("scale_down", {"name": "web", "desired_size": 2}, scheduled=True), "sched-down"
+    )
+    assert _only(down)["status"] == "scaling_initiated"
+    # WHEN the hourly forecast asks for 2 nodes at every quarter of an hour up to the second
+    # 01:30 (EST), the wall clock reading 01:45, then 01:00 and 01:15 again
+    statuses = {}
+    for quarter in range(1, 5):
+        moment = FIRST_0130 + timedelta(minutes=15 * quarter)
+        fake_clock.set(moment)
+        item = _only(scaler(_web(2, request_id=f"predictive-{quarter}")))
+        statuses[moment.astimezone(NEW_YORK).isoformat()] = (item["status"], item["reason"])
+    # THEN the working hours stay over: no floor brings the daytime size 3 back in the night
+    assert {status for status, _ in statuses.values()} == {"no_change_needed"}, statuses
+    assert not any("working hours" in reason for _, reason in statuses.values()), statuses
+    assert sizes(member_eks, "web")["desired_size"] == 2
+
+
+@pytest.mark.parametrize(
+    ("scale_up_time", "scale_down_time", "in_hours_before_the_first_0130"),
+    [("20:00", "01:30", True), ("01:30", "09:00", False)],
+    ids=["a_scale_down_in_the_repeated_hour", "a_scale_up_in_the_repeated_hour"],
+)
+def test_working_hours_change_at_the_first_reading_of_a_time_the_clocks_repeat(
+    scale_up_time: str, scale_down_time: str, in_hours_before_the_first_0130: bool
+) -> None:
+    # GIVEN a schedule on every day in America/New_York whose scale-down, or scale-up, is at
+    # 01:30, which the clock reads twice on the night it goes back
+    schedule = ScalingSchedule(
+        time_zone="America/New_York",
+        scale_up_time=scale_up_time,
+        scale_down_time=scale_down_time,
+        days=("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"),
+    )
+    # WHEN it is asked at every quarter of an hour from 00:45 EDT to 01:45 EST
+    moments = [FIRST_0130 + timedelta(minutes=15 * step) for step in range(-3, 6)]
+    judged = {
+        moment.astimezone(NEW_YORK).isoformat(): in_working_hours(schedule, moment, calendar=None)
+        for moment in moments
+    }
+    # THEN the working hours change once, at the first 01:30 (EDT), the time Scheduler's one
+    # run may come first, and stay changed through the repeated readings up to 01:45 EST
+    expected = {
+        moment.astimezone(NEW_YORK).isoformat(): (moment < FIRST_0130)
+        == in_hours_before_the_first_0130
+        for moment in moments
+    }
+    assert judged == expected
