@@ -24,7 +24,8 @@ from fleet_shared.target_results import PARTIAL
 from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from fleet_shared.timestamps import iso_z
 from handlers.health_monitor.checks.alarms import alarm_result
-from handlers.health_monitor.checks.base import CLUSTER_AWS_SECONDS, ClusterTarget
+from handlers.health_monitor.checks.base import ClusterTarget
+from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
 from handlers.health_monitor.incidents import Scope, settle_incidents
 from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
 from handlers.health_monitor.report import CheckResult, worst_of_statuses, worst_status

@@ -33,7 +33,6 @@ from fleet_shared.exceptions import FleetError, MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.handler import Invocation
 from fleet_shared.observability import NAMESPACE, observability_for
-from fleet_shared.sessions import MEMBER_CALL_CONFIG
 from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks import CHECKS
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
@@ -156,9 +155,7 @@ def run_checks(target: ClusterTarget, services: HealthServices, invocation: Invo
         )
     context = ClusterContext(
         target,
-        client=lambda service: services.sessions.client(
-            service, target.account_id, target.region, config=MEMBER_CALL_CONFIG
-        ),
+        client=lambda service: services.member_client(service, target.account_id, target.region),
         environment=services.environment,
         state=services.state,
         clock=services.clock,

@@ -25,11 +25,6 @@ from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.probe import Probe
 from handlers.health_monitor.report import CheckResult
 
-CLUSTER_AWS_SECONDS = 20.0
-"""What one cluster's AWS calls (EKS, Auto Scaling, CloudWatch, the state table, SNS) take when
-their endpoints answer, botocore's retries included; the probes of its endpoints come on top, each
-batch started only while this much is left after it."""
-
 
 @dataclass(frozen=True)
 class ClusterTarget:

@@ -44,7 +44,8 @@ from fleet_shared.inventory import HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS, HealthEn
 from fleet_shared.observability import observability_for
 from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from fleet_shared.validation_errors import cut_echo, shown_value
-from handlers.health_monitor.checks.base import CLUSTER_AWS_SECONDS, ClusterContext
+from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
 from handlers.health_monitor.exceptions import HistoryNotStoredError
 from handlers.health_monitor.probe import ProbeResult
 from handlers.health_monitor.report import CheckResult, raise_severity, threshold_severity

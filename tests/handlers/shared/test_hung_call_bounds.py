@@ -26,8 +26,9 @@ from handlers.cleanup_manager import cleanup
 from handlers.cost_analyzer import analysis as cost_analysis
 from handlers.demand_forecaster import cluster_forecasts
 from handlers.demand_forecaster import services as forecaster
-from handlers.health_monitor.checks.base import CLUSTER_AWS_SECONDS
+from handlers.health_monitor import cluster_time as health
 from handlers.health_monitor.checks.endpoints import PROBES_AT_ONCE
+from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
 from handlers.notification_router import delivery_policy as router_policy
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
@@ -49,6 +50,10 @@ FIGURES = {
     "eks_scaler, spot_optimizer and health_monitor member calls": (
         sessions.MEMBER_CALL_CONFIG,
         sessions.MEMBER_CALL_SECONDS,
+    ),
+    "health_monitor watched member calls": (
+        sessions.MEMBER_CALL_CONFIG,
+        health.HUNG_MEMBER_CALL_SECONDS,
     ),
     "backup_scheduler member calls": (backup.MEMBER_CONFIG, backup.HUNG_MEMBER_CALL_SECONDS),
     "cleanup_manager member calls": (cleanup.MEMBER_CONFIG, cleanup.HUNG_MEMBER_CALL_SECONDS),
@@ -283,6 +288,12 @@ DOC_FIGURES = {
         f" ({MEMBER_CALL_TIMEOUTS})",
         f"given up within {sessions.HUB_CALL_SECONDS} s, {HUB_CALL_TIMEOUTS}",
         f"time left for its AWS calls ({CLUSTER_AWS_SECONDS:g} s)",
+        f"is given up for the rest of the invocation after {health.MEMBER_ENDPOINT_GIVEN_UP_AFTER}"
+        " call it left unanswered, or throttled to its bound: as many"
+        f" {health.HUNG_MEMBER_CALL_SECONDS} s calls as fit in the {CLUSTER_AWS_SECONDS:g} s a"
+        " cluster is started with",
+        f"a hung endpoint costs a run one call's {health.HUNG_MEMBER_CALL_SECONDS} s however many"
+        " clusters it serves",
         f"probed {PROBES_AT_ONCE} at once",
         f"the stack file's {HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS:g} s",
         "probes at least 2 batches, and each endpoint is probed at least every"

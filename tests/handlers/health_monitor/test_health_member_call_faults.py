@@ -1,0 +1,164 @@
+"""health_monitor's calls in a member account whose EKS or CloudWatch endpoint never answers, or
+throttles each call to its bound, against the 120 s timeout, with clusters of another member
+after it.
+
+Time is simulated (tests/handlers/deadlines.py): a hung attempt spends its client's connect and
+read timeouts of the invocation's time, botocore's waits between attempts spend theirs, and once
+the time is up the invocation ends as Lambda ends it, from wherever it is. Clusters are checked
+one at a time (`HEALTH_MAX_WORKERS=1`), so that their simulated times add up as they would on one
+worker."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from botocore.exceptions import ReadTimeoutError
+
+from catalog.functions import FUNCTIONS_BY_NAME
+from fleet_shared.sessions import MEMBER_ATTEMPTS, MEMBER_CALL_CONFIG, MEMBER_CALL_SECONDS
+from handlers.health_monitor.services import HealthServices
+from tests.handlers.deadlines import LambdaTime
+from tests.handlers.faults import throttle_just_before_timeout
+
+TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["health_monitor"].timeout_seconds
+FLEET_RUN = {"action": "check_fleet"}
+REGION = "ap-south-1"
+FAULTY_MEMBER = "222222222222"
+HEALTHY_MEMBER = "333333333333"
+FAULTY_CLUSTERS = [
+    f"apps-{number:02d}" for number in range(math.ceil(TIMEOUT_SECONDS / MEMBER_CALL_SECONDS))
+]
+"""Enough clusters (8) in the faulty member that one hung call each outlasts the monitor's
+timeout."""
+CHECKS_OF_SERVICE = {
+    "eks": ("cluster_status", "node_group", "capacity"),
+    "cloudwatch": ("alarm",),
+}
+"""The checks that cannot run when the member's endpoint of that service does not answer."""
+
+
+@dataclass
+class EndpointThatNeverAnswers:
+    """Every attempt connects at the last moment of its connect timeout, then waits out its read
+    timeout without a byte, spending both of the invocation's time."""
+
+    time: LambdaTime
+    attempt_seconds: float
+    attempts: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        self.attempts += 1
+        self.time.spend(self.attempt_seconds)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def member_client(services: HealthServices, service: str) -> Any:
+    """The faulty member's client of `service`, as the monitor's checks get it."""
+    return services.sessions.client(service, FAULTY_MEMBER, REGION, MEMBER_CALL_CONFIG)
+
+
+@pytest.fixture
+def two_members(
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    make_member_cluster: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The faulty member with `FAULTY_CLUSTERS` first, then the healthy member with its cluster
+    `dev-apps` (2 of 2 instances ready); no health endpoints, clusters checked one at a time."""
+    [template] = inventory["members"]
+    [cluster] = template["clusters"]
+    cluster["health_endpoints"] = []
+    faulty = {
+        **template,
+        "account_id": FAULTY_MEMBER,
+        "name": "faulty",
+        "clusters": [{**cluster, "name": name} for name in FAULTY_CLUSTERS],
+    }
+    healthy = {**template, "account_id": HEALTHY_MEMBER, "name": "healthy"}
+    write_inventory({**inventory, "members": [faulty, healthy]})
+    make_member_cluster(HEALTHY_MEMBER)
+    monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
+
+
+def assert_faulty_checks_say_why_and_the_healthy_cluster_is_checked(
+    result: dict[str, Any], service: str, cause: str
+) -> None:
+    """Every cluster of the faulty member reports the checks of `service` as not run, naming
+    `cause`; the healthy member's cluster was checked and passed."""
+    reports = {(report["account_id"], report["cluster"]): report for report in result["clusters"]}
+    for name in FAULTY_CLUSTERS:
+        checks = {check["name"]: check for check in reports[FAULTY_MEMBER, name]["checks"]}
+        for check_name in CHECKS_OF_SERVICE[service]:
+            check = checks[check_name]
+            assert (check["status"], check["severity"]) == ("failed", "warning"), (name, check)
+            assert check["detail"].startswith("check could not run: "), (name, check)
+            assert cause in check["detail"], (name, check)
+    healthy = reports[HEALTHY_MEMBER, "dev-apps"]
+    assert healthy["status"] == "healthy"
+    assert {check["status"] for check in healthy["checks"]} == {"passed"}
+    assert "not_started" not in result
+
+
+@pytest.mark.parametrize("service", CHECKS_OF_SERVICE)
+def test_a_member_endpoint_that_never_answers_is_given_up_and_the_other_member_is_checked(
+    invoke: Callable[..., dict[str, Any]],
+    *,
+    health_services: Callable[[], HealthServices],
+    two_members: None,
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+) -> None:
+    # GIVEN the faulty member's endpoint of `service` never answers, its 8 clusters first in the
+    # inventory, and a fleet run with the function's whole timeout
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    client = member_client(health_services(), service)
+    config = client.meta.config
+    endpoint = EndpointThatNeverAnswers(time, config.connect_timeout + config.read_timeout)
+    client.meta.events.register_first(f"before-send.{service}", endpoint)
+
+    # WHEN the scheduled fleet run checks every cluster
+    result = invoke(FLEET_RUN, time.context())
+
+    # THEN the endpoint was asked one call's attempts, in one hung call's time, and then given up
+    assert endpoint.attempts == MEMBER_ATTEMPTS
+    assert time.spent <= MEMBER_CALL_SECONDS
+    # AND every cluster of the faulty member says why its checks of that service did not run,
+    # and the other member's cluster, which fits the run, was checked
+    assert_faulty_checks_say_why_and_the_healthy_cluster_is_checked(result, service, "Read timeout")
+    given_up = [
+        report
+        for report in result["clusters"]
+        if any("did not answer earlier" in check["detail"] for check in report["checks"])
+    ]
+    assert len(given_up) == len(FAULTY_CLUSTERS) - 1
+
+
+def test_a_member_eks_that_throttles_each_call_to_its_bound_is_given_up_after_one(
+    invoke: Callable[..., dict[str, Any]],
+    *,
+    health_services: Callable[[], HealthServices],
+    two_members: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the faulty member's EKS answers each attempt of DescribeCluster with throttling as
+    # its timeouts run out, and a fleet run with the function's whole timeout
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    client = member_client(health_services(), "eks")
+    throttling = throttle_just_before_timeout(client, "eks", "DescribeCluster", time.spend)
+
+    # WHEN the scheduled fleet run checks every cluster
+    result = invoke(FLEET_RUN, time.context())
+
+    # THEN the one call that ran to its bound gave the endpoint up, within that call's bound
+    assert throttling.attempts == MEMBER_ATTEMPTS
+    assert time.spent <= MEMBER_CALL_SECONDS
+    # AND every cluster of the faulty member says its EKS checks did not run, throttled, and the
+    # other member's cluster was checked
+    assert_faulty_checks_say_why_and_the_healthy_cluster_is_checked(
+        result, "eks", "ThrottlingException"
+    )
