@@ -162,3 +162,70 @@ def test_a_member_eks_that_throttles_each_call_to_its_bound_is_given_up_after_on
     assert_faulty_checks_say_why_and_the_healthy_cluster_is_checked(
         result, "eks", "ThrottlingException"
     )
+
+
+def create_tagged_load_balancer(session: Any, cluster: str) -> None:
+    """An application load balancer tagged for `cluster` (no targets: its figures do not matter
+    here, only that the load-balancer check asks CloudWatch for its traffic)."""
+    ec2, elbv2 = session.client("ec2"), session.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for index, zone in enumerate((f"{REGION}a", f"{REGION}b"))
+    ]
+    elbv2.create_load_balancer(
+        Name=f"{cluster}-ingress",
+        Subnets=subnets,
+        Type="application",
+        Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": cluster}],
+    )
+
+
+def test_a_cluster_that_asks_a_hung_cloudwatch_twice_ends_within_the_time_it_started_with(
+    invoke: Callable[..., dict[str, Any]],
+    *,
+    health_services: Callable[[], HealthServices],
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the member's cluster has an application load balancer (whose traffic the
+    # load-balancer check reads from CloudWatch, after the alarm check's DescribeAlarms), the
+    # member's CloudWatch never answers, and the run comes to the cluster with 30 s left: more
+    # than the 20 s a cluster is started with, less than two hung calls' 34 s
+    use_endpoints([])
+    create_tagged_load_balancer(member_cluster.session, "dev-apps")
+    time = LambdaTime(30).spend_botocore_waits(monkeypatch)
+    client = member_client(health_services(), "cloudwatch")
+    config = client.meta.config
+    endpoint = EndpointThatNeverAnswers(time, config.connect_timeout + config.read_timeout)
+    client.meta.events.register_first("before-send.cloudwatch", endpoint)
+
+    # WHEN the run checks the cluster
+    result = invoke(
+        {
+            "action": "check_cluster",
+            "account_id": FAULTY_MEMBER,
+            "region": REGION,
+            "cluster": "dev-apps",
+        },
+        time.context(),
+    )
+
+    # THEN CloudWatch cost one hung call, and the run ended with its report instead of Lambda
+    # ending it: both checks that need CloudWatch say why they did not run, the others passed
+    assert endpoint.attempts == MEMBER_ATTEMPTS
+    assert time.spent <= MEMBER_CALL_SECONDS
+    checks = {check["name"]: check for check in result["clusters"][0]["checks"]}
+    for name in ("alarm", "load_balancer"):
+        assert (checks[name]["status"], checks[name]["severity"]) == ("failed", "warning")
+        assert checks[name]["detail"].startswith("check could not run: ")
+        assert "Read timeout" in checks[name]["detail"]
+    assert "did not answer earlier" in checks["load_balancer"]["detail"]
+    assert {name for name, check in checks.items() if check["status"] == "passed"} == {
+        "cluster_status",
+        "node_group",
+        "capacity",
+    }
