@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Alert, AlertPublisher
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.state_table import ClaimDeadline, StateTable
 
@@ -81,7 +82,7 @@ def deliver_once(
                 return None
             try:
                 message_id = publisher.publish(alert)
-            except (ClientError, BotoCoreError) as error:
+            except AWS_CALL_ERRORS as error:
                 raise AlertNotDeliveredError(alert, str(error)) from error
             try:
                 request.complete({"message_id": message_id, "alert_id": alert.id})

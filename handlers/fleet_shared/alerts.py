@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import AccountId
 from fleet_shared.timestamps import iso_z
@@ -173,7 +173,7 @@ class AlertPublisher:
         """
         try:
             return self.publish(alert)
-        except (ClientError, BotoCoreError) as error:
+        except AWS_CALL_ERRORS as error:
             logger.warning(
                 "alert not published",
                 extra={"alert_id": alert.id, "title": alert.title, "error": str(error)},

@@ -702,3 +702,28 @@ def test_a_node_group_described_with_a_proxy_page_fails_alone_and_the_other_chec
     assert "DescribeNodegroup of system answered without nodegroup" in check["detail"]
     for name in ("cluster_status", "alarm", "endpoint"):
         assert [item["status"] for item in checks_named(report, name)] == ["passed"], name
+
+
+def test_capacity_read_with_a_well_formed_proxy_page_fails_alone_and_the_other_checks_run(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN the member's cluster, whose Auto Scaling answers DescribeAutoScalingGroups with a
+    # gateway's well-formed HTML page (HTTP 200)
+    session = health_services().sessions.session(MEMBER, REGION)
+    page = MalformedAnswer(b"<html><body>Bad gateway</body></html>", url_part="")
+    session.events.register_first("before-send.auto-scaling.DescribeAutoScalingGroups", page)
+    # WHEN the cluster is checked
+    report = only_cluster(invoke(CLUSTER_EVENT))
+    # THEN the capacity check could not run, naming the call and the start of the page, and
+    # the cluster's other checks still ran and passed
+    assert page.answered >= 1
+    [check] = checks_named(report, "capacity")
+    assert check["status"] == "failed"
+    assert "check could not run" in check["detail"]
+    assert "DescribeAutoScalingGroups answered without" in check["detail"]
+    assert "Bad gateway" in check["detail"]
+    for name in ("cluster_status", "node_group", "alarm", "endpoint"):
+        assert [item["status"] for item in checks_named(report, name)] == ["passed"], name

@@ -620,3 +620,46 @@ def test_a_cluster_whose_load_balancers_are_listed_with_a_proxy_page_fails_alone
     assert len(by_cluster[CLUSTER]["error"]) <= 200
     assert by_cluster["b-apps"]["status"] == "ok"
     assert latest_analysis().cluster == "b-apps"
+
+
+WELL_FORMED_PROXY_PAGE = b"<html><body>Bad gateway</body></html>"
+"""A gateway's page that is well-formed XML: the load balancer API's parser reads it without
+error, and finds no answer in it."""
+
+
+def test_a_cluster_whose_load_balancers_are_listed_with_a_well_formed_proxy_page_fails_alone(
+    analyze: Analyze, inventory_in_s3: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the member's cluster and a second member's cluster `b-apps`, both with healthy
+    # history, and the first member's load balancer API answering DescribeLoadBalancers with a
+    # gateway's well-formed HTML page (HTTP 200)
+    document = json.loads(json.dumps(inventory_in_s3))
+    other_cluster = {**document["members"][0]["clusters"][0], "name": "b-apps"}
+    document["members"].append(
+        {**document["members"][0], "account_id": MEMBER_B, "name": "b",
+         "clusters": [other_cluster]}
+    )  # fmt: skip
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(document).encode("utf-8"),
+    )
+    end = the_hour(fake_clock)
+    put_cluster_hours(member_session(MEMBER_B).client("cloudwatch"), end, 4, HEALTHY)
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    page = MalformedAnswer(WELL_FORMED_PROXY_PAGE, url_part="")
+    session.events.register_first(
+        "before-send.elastic-load-balancing-v2.DescribeLoadBalancers", page
+    )
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+    # THEN the member's cluster is an error naming the call and the start of the page, and the
+    # second member's cluster is analysed
+    assert page.answered >= 1
+    assert result["status"] == "partial"
+    by_cluster = {cluster["cluster"]: cluster for cluster in result["clusters"]}
+    assert by_cluster[CLUSTER]["status"] == "error"
+    assert "DescribeLoadBalancers" in by_cluster[CLUSTER]["error"]
+    assert "Bad gateway" in by_cluster[CLUSTER]["error"]
+    assert by_cluster["b-apps"]["status"] == "ok"
+    assert latest_analysis().cluster == "b-apps"

@@ -11,10 +11,10 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all, del
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import FunctionEnvironment, load_environment
-from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.sessions import CLIENT_CONFIG, AccountSessions
 from fleet_shared.state_table import StateTable
-from tests.handlers.conftest import REGION, AlertInbox
-from tests.handlers.faults import fail_every_attempt, refuse_completions
+from tests.handlers.conftest import HUB_ACCOUNT_ID, REGION, AlertInbox
+from tests.handlers.faults import answer_malformed, fail_every_attempt, refuse_completions
 
 FLEET_MAX_ATTEMPTS = 6
 """`CLIENT_CONFIG` allows `max_attempts` 5 retries after the first attempt."""
@@ -70,6 +70,33 @@ def test_failed_publish_releases_the_claim_so_the_retry_delivers_exactly_once(
     )
     received = alert_inbox.receive()
     assert [item.alert["title"] for item in received] == ["Root console login"]
+
+
+def test_a_publish_answered_with_a_proxy_page_is_not_delivered_and_the_retry_delivers_once(
+    state_table: StateTable,
+    alert_inbox: AlertInbox,  # the topics exist
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN the fleet's own SNS client of the hub, whose Publish a gateway answers with its
+    # well-formed HTML page (HTTP 200)
+    sns = AccountSessions("test", None, HUB_ACCOUNT_ID, home_region=REGION).hub_client("sns")
+    publisher = AlertPublisher(sns, load_environment(FunctionEnvironment))
+    page = answer_malformed(sns, "sns", "Publish", b"<html><body>Bad gateway</body></html>")
+    alert = _alert(fake_clock)
+    # WHEN the alert is delivered under a dedup key
+    # THEN it is not delivered, the error naming the call and the start of the page
+    with pytest.raises(AlertNotDeliveredError, match=r"Publish answered without.*Bad gateway"):
+        deliver_once(state_table, publisher, "event-1", alert, ttl_seconds=3600, deadline=None)
+    assert page.answered == 1
+    # WHEN SNS answers again and the same event is retried
+    sns.meta.events.unregister("before-send.sns.Publish", page)
+    message_id = deliver_once(
+        state_table, publisher, "event-1", alert, ttl_seconds=3600, deadline=None
+    )
+    # THEN the claim was released: the alert goes out, and a further repeat is a duplicate
+    # (moto acted on the request the page answered too, so the inbox is not counted)
+    assert message_id is not None
+    assert deliver_once(state_table, publisher, "event-1", alert, 3600, deadline=None) is None
 
 
 def test_an_alert_sns_took_whose_claim_could_not_be_completed_counts_as_delivered(
