@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fleet_shared.aws_answers import answer_field
 from fleet_shared.endpoint_history import (
     HISTORY_VALUE,
     endpoint_history_key,
@@ -91,7 +92,11 @@ def node_readiness(change: Change, eks: Any, autoscaling: Any) -> Figures:
             names.extend(page.get("nodegroups", []))
     figures: Figures = {}
     for name in sorted(names):
-        group = eks.describe_nodegroup(clusterName=change.cluster, nodegroupName=name)["nodegroup"]
+        group = answer_field(
+            eks.describe_nodegroup(clusterName=change.cluster, nodegroupName=name),
+            f"DescribeNodegroup of {name}",
+            "nodegroup",
+        )
         desired = int((group.get("scalingConfig") or {}).get("desiredSize") or 0)
         asg_names = [
             asg["name"]

@@ -986,3 +986,22 @@ def test_a_bake_check_answered_with_a_proxy_page_is_counted_and_the_next_booked(
     error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
     assert "Unable to parse response" in error
     assert len(error) <= 250
+
+
+def test_a_node_group_described_with_a_proxy_page_at_the_bake_is_a_failed_check_and_the_next_booked(
+    validator: Validator,
+) -> None:
+    # GIVEN a node group update baking, and the member's EKS answering DescribeNodegroup with a
+    # proxy's page (HTTP 200) that botocore hands on as an answer without the node group
+    update_id = "4d5e6f70-0000-4111-8222-933344445588"
+    node_group_update_baking(validator, update_id)
+    member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
+    page = answer_malformed(member_eks, "eks", "DescribeNodegroup", b"<html>gateway</html>")
+    # WHEN the bake callback runs
+    [retrying] = validator.advance(15)
+    # THEN the invocation did not fail: the check is counted with its error naming the call and
+    # what its answer lacked, and the next check is booked, no verdict and no alert yet
+    assert page.answered >= 1
+    error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
+    assert "DescribeNodegroup" in error
+    assert "without nodegroup" in error
