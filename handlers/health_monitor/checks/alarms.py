@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from fleet_shared.alerts import Severity
+from fleet_shared.aws_answers import answer_field
 from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.report import CheckResult
 
@@ -31,7 +32,10 @@ def run(context: ClusterContext) -> list[CheckResult]:
     paginator = cloudwatch.get_paginator("describe_alarms")
     pages = paginator.paginate(StateValue="ALARM", AlarmTypes=["MetricAlarm", "CompositeAlarm"])
     for page in pages:
-        for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+        # CloudWatch lists MetricAlarms in every answer, empty or not: a page without them is
+        # not its answer (a proxy's), which must not pass for no alarm in ALARM.
+        metric_alarms = answer_field(page, "DescribeAlarms", "MetricAlarms")
+        for alarm in [*metric_alarms, *page.get("CompositeAlarms", [])]:
             if alarm.get("StateValue") != "ALARM":
                 continue
             results.append(

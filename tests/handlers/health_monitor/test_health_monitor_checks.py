@@ -727,3 +727,26 @@ def test_capacity_read_with_a_well_formed_proxy_page_fails_alone_and_the_other_c
     assert "Bad gateway" in check["detail"]
     for name in ("cluster_status", "node_group", "alarm", "endpoint"):
         assert [item["status"] for item in checks_named(report, name)] == ["passed"], name
+
+
+def test_alarms_listed_with_a_proxy_page_fail_the_check_instead_of_passing(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN a member alarm in ALARM, and the member's CloudWatch answering DescribeAlarms with a
+    # proxy's page (HTTP 200) that botocore hands on as an answer without any alarm list
+    member_cluster.put_alarm("dev-apps-api-critical", "ALARM", "5xx above 5%")
+    session = health_services().sessions.session(MEMBER, REGION)
+    page = MalformedAnswer(b"<html>gateway</html>", url_part="")
+    session.events.register_first("before-send.cloudwatch.DescribeAlarms", page)
+    # WHEN the cluster is checked
+    report = only_cluster(invoke(CLUSTER_EVENT))
+    # THEN the alarm check could not run, naming the call and what its answer lacked, rather
+    # than passing with no alarm in ALARM
+    assert page.answered >= 1
+    [check] = checks_named(report, "alarm")
+    assert check["status"] == "failed"
+    assert "check could not run" in check["detail"]
+    assert "DescribeAlarms answered without MetricAlarms" in check["detail"]
