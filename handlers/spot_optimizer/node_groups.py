@@ -18,7 +18,9 @@ def described_node_groups(eks: Any, cluster: str) -> Iterator[dict[str, Any]]:
     passed over: it no longer exists, and it must not stop the others."""
     names: list[str] = []
     for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
-        names.extend(page.get("nodegroups", []))
+        # EKS lists `nodegroups` in every page, empty or not: a page without it is not its
+        # answer (a proxy's), which must not pass for a cluster without node groups.
+        names.extend(answer_field(page, f"ListNodegroups of {cluster}", "nodegroups"))
     for name in sorted(names):
         try:
             answer = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)

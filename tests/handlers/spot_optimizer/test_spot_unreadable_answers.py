@@ -111,3 +111,30 @@ def test_a_warning_whose_instance_is_described_with_a_proxy_page_is_retried_and_
     # THEN the interruption is recorded and announced once
     assert retried["status"] == "recorded"
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
+
+
+def test_a_mix_whose_node_groups_are_listed_with_a_proxy_page_is_an_error_not_an_empty_mix(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN dev-apps in member A with its spot node group, and EKS answering ListNodegroups
+    # with a proxy's page (HTTP 200) that botocore hands on as an answer without the list
+    services = make_services()
+    eks = services.member_client("eks", MEMBER_A, REGION)
+    page = answer_malformed(eks, "eks", "ListNodegroups", PROXY_PAGE)
+    # WHEN the mix of dev-apps is asked for
+    result = invoke(
+        {
+            "action": "recommend_node_group_mix",
+            "account_id": MEMBER_A,
+            "region": REGION,
+            "cluster": CLUSTER,
+        },
+        services,
+        "inv-1",
+    )
+    # THEN the answer is an error naming the call and what its answer lacked, not a cluster
+    # without node groups
+    assert page.answered >= 1
+    assert result["status"] == "error"
+    assert f"ListNodegroups of {CLUSTER} answered without nodegroups" in result["error"]
+    assert "node_groups" not in result
