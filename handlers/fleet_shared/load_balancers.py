@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fleet_shared.aws_answers import answer_field
 from fleet_shared.metric_data import MetricQuery, get_metric_series
 
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
@@ -96,13 +97,16 @@ def metric_dimension(load_balancer_arn: str) -> str:
 def cluster_load_balancers(elbv2: Any, cluster: str) -> list[dict[str, Any]]:
     """The load balancers tagged for `cluster`, as DescribeLoadBalancers describes them."""
     described: list[dict[str, Any]] = []
+    # ELBv2 sends each list below in every answer, empty or not: an answer without it is not
+    # the call's, and must not pass for a cluster without load balancers or targets.
     for page in elbv2.get_paginator("describe_load_balancers").paginate():
-        described.extend(page.get("LoadBalancers", []))
+        described.extend(answer_field(page, "DescribeLoadBalancers", "LoadBalancers"))
     tagged: set[str] = set()
     arns = [balancer["LoadBalancerArn"] for balancer in described]
     for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
         batch = arns[offset : offset + DESCRIBE_TAGS_BATCH]
-        for description in elbv2.describe_tags(ResourceArns=batch).get("TagDescriptions", []):
+        answer = elbv2.describe_tags(ResourceArns=batch)
+        for description in answer_field(answer, "DescribeTags", "TagDescriptions"):
             tags = {tag["Key"]: tag.get("Value", "") for tag in description.get("Tags", [])}
             if tags.get(CLUSTER_TAG) == cluster:
                 tagged.add(description["ResourceArn"])
@@ -116,9 +120,11 @@ def target_groups_health(elbv2: Any, load_balancer_arn: str) -> tuple[TargetGrou
         LoadBalancerArn=load_balancer_arn
     )
     for page in pages:
-        for group in page.get("TargetGroups", []):
-            targets = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"]).get(
-                "TargetHealthDescriptions", []
+        for group in answer_field(page, "DescribeTargetGroups", "TargetGroups"):
+            targets = answer_field(
+                elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"]),
+                "DescribeTargetHealth",
+                "TargetHealthDescriptions",
             )
             healthy = sum(
                 1

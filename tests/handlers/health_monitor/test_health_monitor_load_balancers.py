@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from fleet_shared.clock import ManualClock
+from tests.handlers.faults import MalformedAnswer
 from tests.handlers.member_accounts import member_session
 
 REGION = "ap-south-1"
@@ -151,3 +152,49 @@ def test_load_balancer_with_every_target_healthy_and_quick_passes(
     # THEN it passes
     assert (check["status"], check["severity"]) == ("passed", "info")
     assert check["detail"] == "3 of 3 targets healthy"
+
+
+def answer_without_its_list(operation: str) -> bytes:
+    """An answer of `operation`'s own shape holding none of its fields, not even the empty list
+    ELBv2 (and moto) always sends: botocore parses it into an answer without the list."""
+    return (
+        f"<{operation}Response><{operation}Result/>"
+        f"<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></{operation}Response>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("operation", "missing"),
+    [
+        ("DescribeLoadBalancers", "LoadBalancers"),
+        ("DescribeTags", "TagDescriptions"),
+        ("DescribeTargetGroups", "TargetGroups"),
+        ("DescribeTargetHealth", "TargetHealthDescriptions"),
+    ],
+)
+def test_a_load_balancer_listing_answered_without_its_list_fails_the_check_naming_the_call(
+    invoke: Invoke,
+    member: Any,
+    inventory: dict[str, Any],
+    fake_clock: ManualClock,
+    health_services: Callable[[], Any],
+    *,
+    operation: str,
+    missing: str,
+) -> None:
+    # GIVEN the cluster's load balancer with 4 registered targets, 2 of them stopped, and the
+    # member's ELBv2 answering one of the check's listings without its list (HTTP 200)
+    balancer, instances = create_load_balancer(member, "k8s-web", "dev-apps", targets=4)
+    member.client("ec2").stop_instances(InstanceIds=instances[:2])
+    put_traffic(member, balancer, fake_clock, seconds=0.25, requests=100, errors=2)
+    session = health_services().sessions.session(MEMBER, REGION)
+    page = MalformedAnswer(answer_without_its_list(operation), url_part="")
+    session.events.register_first(f"before-send.elastic-load-balancing-v2.{operation}", page)
+    # WHEN the cluster is checked
+    [check] = load_balancer_checks(invoke(CLUSTER_EVENT))
+    # THEN the check could not run, naming the call and the list its answer lacked, rather than
+    # passing for a cluster without load balancers or reporting no registered target
+    assert page.answered >= 1
+    assert (check["status"], check["severity"]) == ("failed", "warning")
+    assert "check could not run" in check["detail"]
+    assert f"{operation} answered without {missing}" in check["detail"]
