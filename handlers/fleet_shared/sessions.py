@@ -10,7 +10,8 @@ A failing AssumeRole raises `MemberAccessError`, so a handler can record that on
 and go on with the others; an STS that does not answer fails it within `HUB_CALL_SECONDS`, and is
 not asked again in the invocation, for any member: every AssumeRole goes to the hub's one STS
 endpoint in the home region, and a run asks for member sessions once per node group or check,
-over many members. A refused AssumeRole (an answer) fails that member only. A member client of
+over many members. A refused AssumeRole (an answer), or one answered with a page that is not
+STS's (a proxy's), fails that member only. A member client of
 `watched_member_client` is likewise given up for the rest of the invocation once its endpoint did
 not answer two of its calls (or the caller's `given_up_after`), and the hub's SNS and S3
 (`WATCHED_HUB_SERVICES`) once one of their calls got no answer. All are kept in the container's
@@ -39,6 +40,7 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from fleet_shared.call_bounds import hold_to_bound, longest_retry_wait_seconds
 from fleet_shared.clock import Clock, SystemClock
@@ -420,7 +422,8 @@ class AccountSessions:
             # Refused without asking STS: the member's cause is the timeout of the call it did
             # not answer, as that call's own error said.
             raise MemberAccessError(account_id, region, refused.cause) from refused
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, ResponseParserError) as error:
+            # An answer that is not AssumeRole's (a proxy's page) fails that member, as a refusal.
             raise MemberAccessError(account_id, region, str(error)) from error
         credentials = response["Credentials"]
         session = self._new_session(

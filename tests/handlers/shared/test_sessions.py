@@ -33,7 +33,12 @@ from fleet_shared.state_table import StateTable
 from fleet_shared.unanswered_endpoints import MEMBER_CALLS_GIVEN_UP_AFTER, EndpointNotAnsweringError
 from fleetctl.local_state_table import create_state_table as create_local_state_table
 from tests.handlers.deadlines import LambdaTime, hang_every_attempt
-from tests.handlers.faults import InvocationKilledError, hang_first_attempt, throttle_attempts
+from tests.handlers.faults import (
+    InvocationKilledError,
+    answer_malformed,
+    hang_first_attempt,
+    throttle_attempts,
+)
 
 REGION = "ap-south-1"
 MOTO_ACCOUNT = "123456789012"
@@ -127,6 +132,22 @@ def test_failed_assume_role_raises_member_access_error(sessions: AccountSessions
             sessions.client("eks", MEMBER, REGION)
     assert (raised.value.account_id, raised.value.region) == (MEMBER, REGION)
     assert "AccessDenied" in raised.value.cause
+
+
+def test_an_assume_role_answered_with_a_proxy_page_raises_member_access_error(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN the hub's STS answering AssumeRole with a gateway's well-formed page (HTTP 200)
+    page = answer_malformed(
+        sessions.hub_client("sts"), "sts", "AssumeRole", b"<html><body>Bad gateway</body></html>"
+    )
+    # WHEN a member client is asked for THEN MemberAccessError names the account, the region
+    # and the call its answer was not
+    with pytest.raises(MemberAccessError) as raised:
+        sessions.client("eks", MEMBER, REGION)
+    assert page.answered == 1
+    assert (raised.value.account_id, raised.value.region) == (MEMBER, REGION)
+    assert "AssumeRole answered without <AssumeRoleResponse>" in raised.value.cause
 
 
 @dataclass
