@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from fleet_shared.timestamps import iso_z
 from handlers.notification_router.bounded_http import open_bounded
@@ -137,8 +138,9 @@ class EmailChannel(Channel):
             )
         except ClientError as error:
             raise ChannelError(f"publishing to {topic_arn} failed: {error}") from error
-        except BotoCoreError as error:
-            # No answer (a timeout, a connection lost): the topic may have taken it.
+        except (BotoCoreError, ResponseParserError) as error:
+            # No answer (a timeout, a connection lost), or not SNS's (a proxy's page): the topic
+            # may have taken it.
             message = f"publishing to {topic_arn} failed: {error}"
             raise ChannelError(message, unconfirmed=True) from error
 

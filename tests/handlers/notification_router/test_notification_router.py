@@ -30,7 +30,7 @@ from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import ChannelError, UndeliveredAlertError
 from handlers.notification_router.rate_limits import parse_retry_after
 from handlers.notification_router.services import RouterServices
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import answer_malformed, fail_every_attempt
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -1219,6 +1219,25 @@ def test_an_email_or_secret_call_as_slow_as_its_client_allows_fits_one_attempts_
     result = invoke(sqs_event(("m-1", fleet_alert("info"))))
     assert statuses(result) == ["failed"]
     assert fault.attempts == 3
+
+
+def test_an_email_publish_answered_with_a_proxy_page_is_a_failed_attempt_of_that_channel(
+    invoke: Invoke,
+) -> None:
+    # GIVEN the router's client for the e-mail topic, whose Publish a gateway answers with its
+    # well-formed HTML page (HTTP 200)
+    invoke(sqs_event(("warm-up", fleet_alert("info", title="warm-up"))))
+    sns = app.FUNCTION.services().sns_client(REGION)
+    page = answer_malformed(sns, "sns", "Publish", b"<html><body>Bad gateway</body></html>")
+    # WHEN an info alert (e-mail only) is routed
+    result = invoke(sqs_event(("m-1", fleet_alert("info"))))
+    # THEN each of the delivery loop's attempts failed on the page, as for an SNS error, and
+    # the channel's error names the call; the message is handed back for a later delivery
+    assert statuses(result) == ["failed"]
+    assert page.answered == 3
+    [item] = result["results"]
+    assert "Publish answered without <PublishResponse>" in channels_of(item)["email"]["error"]
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
 
 
 @pytest.fixture
