@@ -130,8 +130,11 @@ class ClusterContext:
             return []
         eks = self.client("eks")
         names: list[str] = []
+        call = f"ListNodegroups of {self.target.name}"
         for page in eks.get_paginator("list_nodegroups").paginate(clusterName=self.target.name):
-            names.extend(page.get("nodegroups", []))
+            # EKS lists `nodegroups` in every page: a page without it (a proxy's) is not a
+            # cluster without node groups, which would report the inventory's groups missing.
+            names.extend(answer_field(page, call, "nodegroups"))
         states: list[NodeGroupState] = []
         for name in sorted(names):
             try:

@@ -750,3 +750,26 @@ def test_alarms_listed_with_a_proxy_page_fail_the_check_instead_of_passing(
     assert check["status"] == "failed"
     assert "check could not run" in check["detail"]
     assert "DescribeAlarms answered without MetricAlarms" in check["detail"]
+
+
+def test_node_groups_listed_with_a_proxy_page_fail_their_checks_instead_of_reading_as_none(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN the member's cluster with its node group system, and EKS answering ListNodegroups
+    # with a proxy's page (HTTP 200) that botocore hands on as an answer without the list
+    session = health_services().sessions.session(MEMBER, REGION)
+    page = MalformedAnswer(b"<html>gateway</html>", url_part="")
+    session.events.register_first("before-send.eks.ListNodegroups", page)
+    # WHEN the cluster is checked
+    report = only_cluster(invoke(CLUSTER_EVENT))
+    # THEN the checks that need the node groups could not run, naming the call and what its
+    # answer lacked, rather than reading the cluster as one without node groups
+    assert page.answered >= 1
+    for name in ("node_group", "capacity"):
+        [check] = checks_named(report, name)
+        assert (check["status"], check["severity"]) == ("failed", "warning"), name
+        assert "ListNodegroups of dev-apps answered without nodegroups" in check["detail"], name
+    assert [item["status"] for item in checks_named(report, "cluster_status")] == ["passed"]
