@@ -88,8 +88,11 @@ def node_readiness(change: Change, eks: Any, autoscaling: Any) -> Figures:
         names = [change.node_group]
     else:
         names = []
+        call = f"ListNodegroups of {change.cluster}"
         for page in eks.get_paginator("list_nodegroups").paginate(clusterName=change.cluster):
-            names.extend(page.get("nodegroups", []))
+            # EKS lists `nodegroups` in every page: a page without it (a proxy's) must not pass
+            # for a cluster without node groups, whose readiness has nothing to regress.
+            names.extend(answer_field(page, call, "nodegroups"))
     figures: Figures = {}
     for name in sorted(names):
         group = answer_field(

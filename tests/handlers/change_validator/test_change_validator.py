@@ -1005,3 +1005,29 @@ def test_a_node_group_described_with_a_proxy_page_at_the_bake_is_a_failed_check_
     error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
     assert "DescribeNodegroup" in error
     assert "without nodegroup" in error
+
+
+def test_a_cluster_change_whose_node_groups_are_listed_with_a_proxy_page_is_a_failed_check(
+    validator: Validator,
+) -> None:
+    # GIVEN a cluster version update baking after a steady quarter hour, and the member's EKS
+    # answering ListNodegroups with a proxy's page (HTTP 200) that botocore hands on as an
+    # answer without the list
+    update_id = "9d8c7b6a-0000-4111-8222-933344445599"
+    now = validator.clock.now()
+    record_endpoint_results(validator.state, now - timedelta(minutes=15), 15, latency_ms=100)
+    validator.eks_updates.status = "Successful"
+    started = validator.send(
+        cloudtrail_event("UpdateClusterVersion", update_id, now, {"version": "1.20"})
+    )
+    assert started["status"] == "baking", started
+    record_endpoint_results(validator.state, now + timedelta(minutes=1), 14, latency_ms=100)
+    member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
+    page = answer_malformed(member_eks, "eks", "ListNodegroups", b"<html>gateway</html>")
+    # WHEN the bake callback runs
+    [retrying] = validator.advance(15)
+    # THEN the check is counted with its error naming the call and what its answer lacked,
+    # rather than judging a cluster without node groups, and the next check is booked
+    assert page.answered >= 1
+    error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
+    assert "ListNodegroups of dev-apps answered without nodegroups" in error
