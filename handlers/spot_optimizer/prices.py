@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import answer_field
 from fleet_shared.validation_errors import cut_echo, shown_value
 from handlers.spot_optimizer.exceptions import UnreadablePriceListError
 from handlers.spot_optimizer.on_demand_prices import TABLE_SOURCES, table_price
@@ -61,7 +62,9 @@ def spot_history(
         StartTime=start,
         EndTime=end,
     ):
-        for entry in page.get("SpotPriceHistory", []):
+        # EC2 sends `spotPriceHistorySet` in every answer, empty or not: a page without it (a
+        # proxy's) must not pass for types without spot prices.
+        for entry in answer_field(page, "DescribeSpotPriceHistory", "SpotPriceHistory"):
             timestamp = entry["Timestamp"]
             if timestamp.tzinfo is None:
                 timestamp = timestamp.replace(tzinfo=UTC)

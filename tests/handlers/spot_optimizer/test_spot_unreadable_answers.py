@@ -138,3 +138,23 @@ def test_a_mix_whose_node_groups_are_listed_with_a_proxy_page_is_an_error_not_an
     assert result["status"] == "error"
     assert f"ListNodegroups of {CLUSTER} answered without nodegroups" in result["error"]
     assert "node_groups" not in result
+
+
+def test_a_fleet_analysis_whose_spot_history_is_a_well_formed_page_fails_that_target(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN member A's EC2 answering DescribeSpotPriceHistory with a proxy's well-formed page
+    # (HTTP 200), which botocore parses into an answer without any price history
+    services = make_services()
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    page = answer_malformed(ec2, "ec2", "DescribeSpotPriceHistory", PROXY_PAGE)
+    # WHEN the hourly schedule payload arrives
+    result = invoke({"action": "analyze_fleet"}, services, "inv-1")
+    # THEN member A's target is an error naming the call and what its answer lacked, not an
+    # analysis of types without spot prices
+    assert page.answered >= 1
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[MEMBER_A]["status"] == "error", targets[MEMBER_A]
+    assert (
+        "DescribeSpotPriceHistory answered without SpotPriceHistory" in targets[MEMBER_A]["error"]
+    )
