@@ -65,3 +65,30 @@ def test_an_unparsable_auto_scaling_answer_fails_its_node_group_alone(
     assert scaling.desired_size("web") == 3
     assert result["system"]["status"] == "scaling_initiated"
     assert scaling.desired_size("system") == 1
+
+
+def test_a_well_formed_proxy_page_from_auto_scaling_fails_its_node_group_alone(
+    scaling: Scaling, inventory_in_s3: dict[str, Any], fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN a cluster whose stack declares Cluster Autoscaler, and Auto Scaling answering the
+    # DescribeTags of web's group with a gateway's well-formed HTML page (HTTP 200)
+    declare_cluster_autoscaler(inventory_in_s3, fleet_environment)
+    web_group = tag_auto_scaling_group(scaling.member_eks, "web", DISCOVERY_TAGS)
+    autoscaling = scaling.services.member_client("autoscaling", MEMBER_ACCOUNT_ID, REGION)
+    page = answer_malformed(
+        autoscaling,
+        "autoscaling",
+        "DescribeTags",
+        b"<html><body>Bad gateway</body></html>",
+        body_with=web_group.encode(),
+    )
+    # WHEN the evening scale-down of system and web runs
+    result = by_group(scaling.scaler(event("scale_down", *EVENING_SCALE_DOWN)))
+    # THEN web is an error naming the call and the start of the page, unchanged, and system
+    # scales
+    assert page.answered >= 1
+    assert result["web"]["status"] == "error"
+    assert "DescribeTags answered without <DescribeTagsResponse>" in result["web"]["reason"]
+    assert scaling.desired_size("web") == 3
+    assert result["system"]["status"] == "scaling_initiated"
+    assert scaling.desired_size("system") == 1
