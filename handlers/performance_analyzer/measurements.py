@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from fleet_shared.aws_answers import answer_field
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
 from fleet_shared.performance_documents import HourlyUtilisation, LoadBalancerLatency
 
@@ -121,16 +122,18 @@ def _hourly(series: dict[str, MetricSeries]) -> list[HourlyUtilisation]:
 
 def cluster_load_balancers(elbv2: Any, cluster: str) -> list[str]:
     """ARNs of the application load balancers tagged `elbv2.k8s.aws/cluster=<cluster>`."""
+    # ELBv2 sends both lists in every answer, empty or not: an answer without one is not the
+    # call's, and must not pass for a cluster without load balancers.
     arns = [
         balancer["LoadBalancerArn"]
         for page in elbv2.get_paginator("describe_load_balancers").paginate()
-        for balancer in page.get("LoadBalancers", [])
+        for balancer in answer_field(page, "DescribeLoadBalancers", "LoadBalancers")
         if balancer.get("Type", "application") == "application"
     ]
     tagged: list[str] = []
     for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
         response = elbv2.describe_tags(ResourceArns=arns[offset : offset + DESCRIBE_TAGS_BATCH])
-        for description in response.get("TagDescriptions", []):
+        for description in answer_field(response, "DescribeTags", "TagDescriptions"):
             tags = {tag["Key"]: tag.get("Value") for tag in description.get("Tags", [])}
             if tags.get(CLUSTER_TAG) == cluster:
                 tagged.append(description["ResourceArn"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from fleet_shared.aws_answers import UnreadableAnswerError
 from fleet_shared.performance_documents import LoadBalancerLatency
 from handlers.performance_analyzer.bottlenecks import find_bottlenecks
 from handlers.performance_analyzer.measurements import (
@@ -13,6 +14,7 @@ from handlers.performance_analyzer.measurements import (
     cluster_load_balancers,
 )
 from tests.handlers.conftest import REGION
+from tests.handlers.faults import answer_malformed
 
 
 def test_only_the_load_balancers_tagged_for_the_cluster_are_found(
@@ -47,6 +49,40 @@ def test_only_the_load_balancers_tagged_for_the_cluster_are_found(
 
     # THEN exactly the two tagged for it are found
     assert found == ours
+
+
+@pytest.mark.parametrize(
+    ("operation", "missing"),
+    [("DescribeLoadBalancers", "LoadBalancers"), ("DescribeTags", "TagDescriptions")],
+)
+def test_a_listing_answered_without_its_list_is_unreadable_not_a_cluster_without_load_balancers(
+    monkeypatch: pytest.MonkeyPatch, mocked_aws: None, operation: str, missing: str
+) -> None:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    # GIVEN an ALB of the cluster, and ELBv2 answering one of the lookup's calls with an answer
+    # of the call's own shape holding none of its fields (HTTP 200), not even the empty list
+    # ELBv2 (and moto) always sends
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for index, zone in enumerate((f"{REGION}a", f"{REGION}b"))
+    ]
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    tags = [{"Key": CLUSTER_TAG, "Value": "dev-apps"}]
+    elbv2.create_load_balancer(Name="k8s-apps-web", Subnets=subnets, Tags=tags)
+    body = (
+        f"<{operation}Response><{operation}Result/>"
+        f"<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></{operation}Response>"
+    ).encode()
+    page = answer_malformed(elbv2, "elastic-load-balancing-v2", operation, body)
+    # WHEN the cluster's load balancers are looked up
+    # THEN the answer is unreadable, naming the call and the list it lacked
+    with pytest.raises(UnreadableAnswerError, match=f"{operation} answered without {missing}"):
+        cluster_load_balancers(elbv2, "dev-apps")
+    assert page.answered == 1
 
 
 def test_a_slow_load_balancer_is_named_with_its_p99() -> None:
