@@ -109,9 +109,12 @@ def node_readiness(change: Change, eks: Any, autoscaling: Any) -> Figures:
         ready = 0
         if asg_names:
             described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=asg_names)
+            # Auto Scaling sends the list in every answer: one without it (not the call's) must
+            # not measure no ready node, a regression that is not there.
+            groups = answer_field(described, "DescribeAutoScalingGroups", "AutoScalingGroups")
             ready = sum(
                 1
-                for asg in described.get("AutoScalingGroups", [])
+                for asg in groups
                 for instance in asg.get("Instances", [])
                 if instance.get("LifecycleState") == "InService"
                 and instance.get("HealthStatus") == "Healthy"

@@ -1031,3 +1031,28 @@ def test_a_cluster_change_whose_node_groups_are_listed_with_a_proxy_page_is_a_fa
     assert page.answered >= 1
     error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
     assert "ListNodegroups of dev-apps answered without nodegroups" in error
+
+
+def test_a_bake_check_whose_auto_scaling_groups_come_without_their_list_is_a_failed_check(
+    validator: Validator,
+) -> None:
+    # GIVEN a node group update baking, and the member's Auto Scaling answering
+    # DescribeAutoScalingGroups with an answer of the call's own shape holding none of its fields
+    # (HTTP 200), not even the list Auto Scaling (and moto) always sends
+    update_id = "4d5e6f70-0000-4111-8222-933344445599"
+    node_group_update_baking(validator, update_id)
+    autoscaling = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("autoscaling")
+    page = answer_malformed(
+        autoscaling,
+        "autoscaling",
+        "DescribeAutoScalingGroups",
+        b"<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult/>"
+        b"</DescribeAutoScalingGroupsResponse>",
+    )
+    # WHEN the bake callback runs
+    [retrying] = validator.advance(15)
+    # THEN the check is counted with its error naming the call and the list it lacked, rather
+    # than measuring no ready node (a regression that is not there), and the next one is booked
+    assert page.answered >= 1
+    error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
+    assert "DescribeAutoScalingGroups answered without AutoScalingGroups" in error
