@@ -119,5 +119,7 @@ def _auto_scaling_group_tags(autoscaling: Any, group_names: list[str]) -> list[d
         Filters=[{"Name": "auto-scaling-group", "Values": group_names}]
     )
     for page in pages:
-        tags.extend(page.get("Tags", []))
+        # Auto Scaling sends `Tags` in every page, empty or not: a page without it is not the
+        # call's, and must not pass for a group no autoscaler manages.
+        tags.extend(answer_field(page, "DescribeTags", "Tags"))
     return tags

@@ -92,3 +92,30 @@ def test_a_well_formed_proxy_page_from_auto_scaling_fails_its_node_group_alone(
     assert scaling.desired_size("web") == 3
     assert result["system"]["status"] == "scaling_initiated"
     assert scaling.desired_size("system") == 1
+
+
+def test_auto_scaling_tags_answered_without_their_list_fail_the_node_group_not_scale_it(
+    scaling: Scaling, inventory_in_s3: dict[str, Any], fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN a cluster whose stack declares Cluster Autoscaler, web's group tagged for its
+    # discovery, and Auto Scaling answering that group's DescribeTags with an answer of the
+    # call's own shape holding none of its fields (HTTP 200), not even the list it always sends
+    declare_cluster_autoscaler(inventory_in_s3, fleet_environment)
+    web_group = tag_auto_scaling_group(scaling.member_eks, "web", DISCOVERY_TAGS)
+    autoscaling = scaling.services.member_client("autoscaling", MEMBER_ACCOUNT_ID, REGION)
+    page = answer_malformed(
+        autoscaling,
+        "autoscaling",
+        "DescribeTags",
+        b"<DescribeTagsResponse><DescribeTagsResult/></DescribeTagsResponse>",
+        body_with=web_group.encode(),
+    )
+    # WHEN the evening scale-down of system and web runs
+    result = by_group(scaling.scaler(event("scale_down", *EVENING_SCALE_DOWN)))
+    # THEN web is an error naming the call and the list it lacked, left to Cluster Autoscaler
+    # unchanged rather than scaled as a group without its tags, and system scales
+    assert page.answered >= 1
+    assert result["web"]["status"] == "error", result["web"]
+    assert "DescribeTags answered without Tags" in result["web"]["reason"]
+    assert scaling.desired_size("web") == 3
+    assert result["system"]["status"] == "scaling_initiated"
