@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleet_shared.alerts import Severity
+from fleet_shared.aws_answers import answer_field
 from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.report import CheckResult
 
@@ -58,7 +59,9 @@ def _describe_groups(autoscaling: Any, names: list[str]) -> list[dict[str, Any]]
     groups: list[dict[str, Any]] = []
     paginator = autoscaling.get_paginator("describe_auto_scaling_groups")
     for page in paginator.paginate(AutoScalingGroupNames=names):
-        groups.extend(page.get("AutoScalingGroups", []))
+        # Auto Scaling sends the list in every page: a page without it is not the call's, and
+        # must not report the node group's groups missing.
+        groups.extend(answer_field(page, "DescribeAutoScalingGroups", "AutoScalingGroups"))
     return groups
 
 

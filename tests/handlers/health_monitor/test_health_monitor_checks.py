@@ -773,3 +773,29 @@ def test_node_groups_listed_with_a_proxy_page_fail_their_checks_instead_of_readi
         assert (check["status"], check["severity"]) == ("failed", "warning"), name
         assert "ListNodegroups of dev-apps answered without nodegroups" in check["detail"], name
     assert [item["status"] for item in checks_named(report, "cluster_status")] == ["passed"]
+
+
+def test_capacity_read_without_the_groups_list_could_not_run_rather_than_groups_not_found(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN the member's cluster, whose Auto Scaling answers DescribeAutoScalingGroups with an
+    # answer of the call's own shape holding none of its fields (HTTP 200), not even the list
+    # Auto Scaling (and moto) always sends
+    session = health_services().sessions.session(MEMBER, REGION)
+    page = MalformedAnswer(
+        b"<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult/>"
+        b"</DescribeAutoScalingGroupsResponse>",
+        url_part="",
+    )
+    session.events.register_first("before-send.auto-scaling.DescribeAutoScalingGroups", page)
+    # WHEN the cluster is checked
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "capacity")
+    # THEN the capacity check could not run, naming the call and the list it lacked, rather
+    # than reporting the node group's Auto Scaling groups missing
+    assert page.answered >= 1
+    assert check["status"] == "failed"
+    assert "check could not run" in check["detail"]
+    assert "DescribeAutoScalingGroups answered without AutoScalingGroups" in check["detail"]
