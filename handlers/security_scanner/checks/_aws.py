@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner.registry import Resource
-
-AnswerT = TypeVar("AnswerT")
-
-
-def answered(call: str, request: Callable[[], AnswerT]) -> AnswerT:
-    """`request()`, which makes the AWS call `call`; raises UnreadableAnswerError for an answer
-    botocore's query-protocol parser (IAM's, SNS's) found no result in: a well-formed page (a
-    proxy's, HTTP 200) without the call's `<...Result>` element makes it raise a bare KeyError,
-    which would end the whole scan."""
-    try:
-        return request()
-    except KeyError as missing:
-        raise UnreadableAnswerError(call, str(missing.args[0]), {}) from missing
 
 
 def error_code(error: ClientError) -> str:
@@ -43,8 +30,7 @@ def listed(
     Without it (the service may leave an empty list out), such a page reads as empty.
     """
     call = client.meta.method_to_api_mapping.get(operation, operation)
-    pages = iter(client.get_paginator(operation).paginate(**arguments))
-    while (page := answered(call, lambda: next(pages, None))) is not None:
+    for page in client.get_paginator(operation).paginate(**arguments):
         yield from answer_field(page, call, key) if always_sent else page.get(key, [])
 
 

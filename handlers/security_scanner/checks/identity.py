@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import partial
 from typing import Any
 
 from fleet_shared.aws_answers import answer_field
 from handlers.security_scanner.checks._aws import (
     RESOURCE_READ_ERRORS,
-    answered,
     as_list,
     failed_resource,
     listed,
@@ -37,17 +35,12 @@ _SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
 
 def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource]:
     iam = scope.client("iam")
-    # Not required in IAM's model; a proxy's page fails in botocore's parser anyway, which finds
-    # no ListPoliciesResult in it.
+    # Not required in IAM's model; a proxy's page is refused before botocore parses it
+    # (fleet_shared.query_answers: no <ListPoliciesResponse>).
     for policy in listed(iam, "list_policies", "Policies", always_sent=False, Scope="Local"):
         arn = policy["Arn"]
         try:
-            version = answered(
-                "GetPolicyVersion",
-                partial(
-                    iam.get_policy_version, PolicyArn=arn, VersionId=policy["DefaultVersionId"]
-                ),
-            )
+            version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
             document = policy_document(
                 answer_field(version, "GetPolicyVersion", "PolicyVersion", "Document")
             )
@@ -83,7 +76,7 @@ def _inline_documents(iam: Any, kind: str, name: str) -> Iterator[dict[str, Any]
     getter = iam.get_role_policy if kind == "role" else iam.get_user_policy
     call = "GetRolePolicy" if kind == "role" else "GetUserPolicy"
     for policy_name in listed(iam, f"list_{kind}_policies", "PolicyNames", always_sent=True, **key):
-        answer = answered(call, partial(getter, **key, PolicyName=policy_name))
+        answer = getter(**key, PolicyName=policy_name)
         yield policy_document(answer_field(answer, call, "PolicyDocument"))
 
 

@@ -133,7 +133,7 @@ def test_a_policy_listing_answered_with_a_well_formed_page_fails_that_source_alo
     assert target_a["status"] == "scanned"
     [error] = target_a["errors"]
     assert error["resource_type"] == POLICY
-    assert "ListPolicies answered without ListPoliciesResult" in error["error"]
+    assert "ListPolicies answered without <ListPoliciesResponse>" in error["error"]
     assert target_a["resolved"] == 0
     assert finding_states(hub_findings, MEMBER_A)[f"IAM.1 {policy_arn}"] == "ACTIVE"
     assert finding_states(hub_findings, MEMBER_A)[member_a_open_to_ssh] == "ACTIVE"
@@ -190,7 +190,7 @@ def test_a_cluster_described_with_a_page_that_is_not_eks_fails_that_cluster_alon
     [
         pytest.param(
             ("GetPolicyVersion", WELL_FORMED_PAGE),
-            ("policy", "GetPolicyVersion answered without GetPolicyVersionResult"),
+            ("policy", "GetPolicyVersion answered without <GetPolicyVersionResponse>"),
             id="a-policy-version-as-a-well-formed-page",
         ),
         pytest.param(
