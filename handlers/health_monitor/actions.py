@@ -8,7 +8,10 @@ none failed, `error` for a cluster that could not be checked at all, `not_starte
 invocation had no time left to start (the fleet run, or the one-cluster run, is then `partial`).
 A cluster whose endpoints could not all be probed in time names those left in `not_probed`: its
 other results stand, and the run is `partial` too, its `not_probed` listing
-`<account>/<region>/<cluster>/<endpoint>`; the next run probes them first.
+`<account>/<region>/<cluster>/<endpoint>`; the next run probes them first. Likewise a check
+there was no time left to call a member endpoint for is named in the cluster's `not_checked` (its
+entry in `checks` has status `not_checked`), and in the run's as
+`<account>/<region>/<cluster>/<check>`.
 """
 
 from __future__ import annotations
@@ -138,40 +141,36 @@ def alarm_state_change(
         "alerts": settlement.counts(),
         "clusters": reports,
     }
-    not_started, not_probed = _left_over(reports)
-    if not_started:
-        response["not_started"] = not_started
-    if not_probed:
-        response["not_probed"] = not_probed
+    response.update(_left_over(reports))
     return response
 
 
 def _with_left_over(result: dict[str, Any], reports: list[dict[str, Any]]) -> dict[str, Any]:
     """`result` made `partial`, naming what `reports` left for the next run, when they did."""
-    not_started, not_probed = _left_over(reports)
-    if not_started or not_probed:
+    left_over = _left_over(reports)
+    if left_over:
         result["status"] = PARTIAL
-    if not_started:
-        result["not_started"] = not_started
-    if not_probed:
-        result["not_probed"] = not_probed
+    result.update(left_over)
     return result
 
 
-def _left_over(reports: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """`<account>/<region>/<cluster>` of the clusters left for the next run, and
-    `<account>/<region>/<cluster>/<endpoint>` of the endpoints left."""
+def _left_over(reports: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """What `reports` left for the next run, by kind, only the kinds they left:
+    `not_started`, `<account>/<region>/<cluster>` of the clusters; `not_probed`,
+    `<account>/<region>/<cluster>/<endpoint>` of the endpoints; `not_checked`,
+    `<account>/<region>/<cluster>/<check>` of the checks there was no time for."""
     labels = [
         (report, f"{report['account_id']}/{report['region']}/{report['cluster']}")
         for report in reports
     ]
-    not_started = [label for report, label in labels if report["status"] == NOT_STARTED]
-    not_probed = [
-        f"{label}/{endpoint}"
-        for report, label in labels
-        for endpoint in report.get("not_probed", [])
-    ]
-    return not_started, not_probed
+    left_over = {
+        "not_started": [label for report, label in labels if report["status"] == NOT_STARTED],
+        **{
+            kind: [f"{label}/{name}" for report, label in labels for name in report.get(kind, [])]
+            for kind in ("not_probed", "not_checked")
+        },
+    }
+    return {kind: left for kind, left in left_over.items() if left}
 
 
 def _clusters_of_alarm(

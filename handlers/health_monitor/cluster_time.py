@@ -23,3 +23,11 @@ started with, one. Every cluster of that account and region asks the same endpoi
 DescribeCluster, a DescribeAlarms of the same alarms), so one left unanswered is the endpoint's,
 and each cluster behind it would otherwise wait the whole bound again: a member with 8 clusters
 behind a hung EKS took a fleet run's 120 s, and the other members' clusters were not started."""
+REPORT_SECONDS = CLUSTER_AWS_SECONDS - HUNG_MEMBER_CALL_SECONDS
+"""What a cluster's run needs after its last member call to settle its incidents and report:
+what the `CLUSTER_AWS_SECONDS` it is started with leave after one hung call (3 s)."""
+MEMBER_CALL_SECONDS_LEFT = HUNG_MEMBER_CALL_SECONDS + REPORT_SECONDS
+"""The time that must be left to start a call to a member endpoint not yet given up: one hung
+call and the report after it. In a regional outage each of a cluster's endpoints (EKS,
+CloudWatch, Elastic Load Balancing, Auto Scaling) would otherwise cost a hung call, 68 s against
+the 20 s the cluster was started with, and Lambda would end the run with no report."""

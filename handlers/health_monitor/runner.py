@@ -13,7 +13,10 @@ An alert SNS did not take fails the invocation once every cluster was checked an
 Deadline: with a `TimeBudget`, a cluster whose turn comes when the invocation could not finish
 its AWS calls is not started (status `not_started`); within a cluster, a batch of endpoint probes
 is started only while the invocation can finish it, and the endpoints left are listed in the
-report's `not_probed`. The caller reports the run as `partial` in both cases.
+report's `not_probed`; a check's call to a member endpoint not yet given up is started only
+while the invocation has one hung call and the report after it left
+(`cluster_time.MEMBER_CALL_SECONDS_LEFT`), and a check refused one is listed in `not_checked`,
+neither passed nor failed. The caller reports the run as `partial` in each case.
 
 Every function here takes the monitor's `HealthServices`; logs and metrics go to the function's
 one `Observability` (the skeleton's).
@@ -35,13 +38,16 @@ from fleet_shared.handler import Invocation
 from fleet_shared.observability import NAMESPACE, observability_for
 from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks import CHECKS
-from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
+from handlers.health_monitor.checks.base import Check, ClusterContext, ClusterTarget
+from handlers.health_monitor.exceptions import TooLittleTimeError
 from handlers.health_monitor.incidents import Scope, Settlement, settle_incidents
 from handlers.health_monitor.report import CheckResult, worst_status
-from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
+from handlers.health_monitor.services import FUNCTION_NAME, HealthServices, member_calls_within
 
 SOURCE = FUNCTION_NAME
 MEMBER_ACCESS_CHECK = "member_access"
+NOT_CHECKED = "not_checked"
+"""The status of a check whose member call the invocation had no time left for."""
 
 OBSERVABILITY = observability_for(SOURCE)
 logger = OBSERVABILITY.logger
@@ -64,6 +70,8 @@ class CheckRun:
     cleared: list[CheckResult] = field(default_factory=list)
     not_probed: list[str] = field(default_factory=list)
     """The endpoints left for the next run for lack of time."""
+    not_checked: list[str] = field(default_factory=list)
+    """The checks that needed a member call there was no time left for (`TooLittleTimeError`)."""
 
 
 def check_clusters(
@@ -133,12 +141,27 @@ def cluster_run(
         "region": target.region,
         "cluster": target.name,
         "status": worst_status(run.results),
-        "checks": [result.as_dict() for result in run.results],
+        "checks": [
+            *(result.as_dict() for result in run.results),
+            *(not_checked_entry(name, target) for name in run.not_checked),
+        ],
         "alerts": settlement.counts(),
     }
     if run.not_probed:
         report["not_probed"] = run.not_probed
+    if run.not_checked:
+        report["not_checked"] = run.not_checked
     return ClusterRun(report, settlement)
+
+
+def not_checked_entry(name: str, target: ClusterTarget) -> dict[str, Any]:
+    """The report's entry of a check not checked for lack of time: neither passed nor failed."""
+    return {
+        "name": name,
+        "target": target.name,
+        "status": NOT_CHECKED,
+        "detail": "not checked: too little time left",
+    }
 
 
 def run_checks(target: ClusterTarget, services: HealthServices, invocation: Invocation) -> CheckRun:
@@ -166,27 +189,41 @@ def run_checks(target: ClusterTarget, services: HealthServices, invocation: Invo
         [],
         [CheckResult.ok(MEMBER_ACCESS_CHECK, target.account_id, "member role assumed")],
     )
-    for check in CHECKS:
-        try:
-            check_results = check.run(context)
-        except (FleetError, *AWS_CALL_ERRORS) as error:
-            logger.warning(
-                "check could not run", extra={"check": check.name, "cluster": target.label}
-            )
-            run.results.append(
-                CheckResult.failed(
-                    check.name,
-                    target.name,
-                    Severity.WARNING,
-                    f"check could not run: {cut_echo(str(error))}",
-                )
-            )
-            continue
-        run.results.extend(check_results)
-        if all(result.target != target.name for result in check_results):
-            run.cleared.append(CheckResult.ok(check.name, target.name, "check ran"))
+    with member_calls_within(invocation):
+        for check in CHECKS:
+            _run_check(check, context, run)
     run.not_probed = context.not_probed
     return run
+
+
+def _run_check(check: Check, context: ClusterContext, run: CheckRun) -> None:
+    """Add `check`'s results on `context`'s cluster to `run`: its own, a failed warning when it
+    could not run, or its name to `not_checked` when there was no time for a call it needed."""
+    target = context.target
+    try:
+        check_results = check.run(context)
+    except TooLittleTimeError as error:
+        # Neither a pass nor a failure: the check's incidents stay as they are for the next run.
+        logger.info(
+            "check not started for lack of time",
+            extra={"check": check.name, "cluster": target.label, "call": error.operation},
+        )
+        run.not_checked.append(check.name)
+        return
+    except (FleetError, *AWS_CALL_ERRORS) as error:
+        logger.warning("check could not run", extra={"check": check.name, "cluster": target.label})
+        run.results.append(
+            CheckResult.failed(
+                check.name,
+                target.name,
+                Severity.WARNING,
+                f"check could not run: {cut_echo(str(error))}",
+            )
+        )
+        return
+    run.results.extend(check_results)
+    if all(result.target != target.name for result in check_results):
+        run.cleared.append(CheckResult.ok(check.name, target.name, "check ran"))
 
 
 def publish_metrics(target: ClusterTarget, results: list[CheckResult]) -> None:

@@ -193,11 +193,12 @@ def test_a_cluster_that_asks_a_hung_cloudwatch_twice_ends_within_the_time_it_sta
 ) -> None:
     # GIVEN the member's cluster has an application load balancer (whose traffic the
     # load-balancer check reads from CloudWatch, after the alarm check's DescribeAlarms), the
-    # member's CloudWatch never answers, and the run comes to the cluster with 30 s left: more
-    # than the 20 s a cluster is started with, less than two hung calls' 34 s
+    # member's CloudWatch never answers, and the run comes to the cluster with 40 s left: after
+    # one hung call (17 s) still more than the 20 s a member call is started with, less than the
+    # 54 s of two hung calls and those 20 s
     use_endpoints([])
     create_tagged_load_balancer(member_cluster.session, "dev-apps")
-    time = LambdaTime(30).spend_botocore_waits(monkeypatch)
+    time = LambdaTime(40).spend_botocore_waits(monkeypatch)
     client = member_client(health_services(), "cloudwatch")
     config = client.meta.config
     endpoint = EndpointThatNeverAnswers(time, config.connect_timeout + config.read_timeout)
@@ -229,3 +230,77 @@ def test_a_cluster_that_asks_a_hung_cloudwatch_twice_ends_within_the_time_it_sta
         "node_group",
         "capacity",
     }
+
+
+REGIONAL_OUTAGE_SERVICES = ("eks", "cloudwatch", "elbv2", "autoscaling")
+"""The member services of one region that a regional outage leaves unanswered."""
+
+
+def hang_member_region(
+    services: HealthServices, time: LambdaTime
+) -> dict[str, EndpointThatNeverAnswers]:
+    """Every member endpoint of `REGIONAL_OUTAGE_SERVICES` in the faulty member's region never
+    answers; the hung endpoints by service."""
+    hung: dict[str, EndpointThatNeverAnswers] = {}
+    for service in REGIONAL_OUTAGE_SERVICES:
+        client = member_client(services, service)
+        config = client.meta.config
+        hung[service] = EndpointThatNeverAnswers(time, config.connect_timeout + config.read_timeout)
+        event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
+        client.meta.events.register_first(event, hung[service])
+    return hung
+
+
+def test_a_regional_outage_leaves_the_checks_it_has_no_time_for_not_checked_and_the_run_reports(
+    invoke: Callable[..., dict[str, Any]],
+    *,
+    health_services: Callable[[], HealthServices],
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the member region's EKS, CloudWatch, Elastic Load Balancing and Auto Scaling never
+    # answer, and the run comes to the cluster with 40 s left: more than the 20 s a cluster is
+    # started with, less than three hung calls' 51 s
+    use_endpoints([])
+    time = LambdaTime(40).spend_botocore_waits(monkeypatch)
+    hung = hang_member_region(health_services(), time)
+
+    # WHEN the run checks the cluster
+    result = invoke(
+        {
+            "action": "check_cluster",
+            "account_id": FAULTY_MEMBER,
+            "region": REGION,
+            "cluster": "dev-apps",
+        },
+        time.context(),
+    )
+
+    # THEN EKS and CloudWatch each cost one hung call, Elastic Load Balancing was not asked with
+    # less time left than a hung call and the report after it, and the run ended with its report
+    assert {service: endpoint.attempts for service, endpoint in hung.items()} == {
+        "eks": MEMBER_ATTEMPTS,
+        "cloudwatch": MEMBER_ATTEMPTS,
+        "elbv2": 0,
+        "autoscaling": 0,
+    }
+    assert time.spent <= 2 * MEMBER_CALL_SECONDS
+    # AND the checks whose endpoint did not answer say why they did not run, the load-balancer
+    # check says it was not checked, neither passed nor failed, and the run is partial naming it
+    [report] = result["clusters"]
+    checks = {check["name"]: check for check in report["checks"]}
+    for name in ("cluster_status", "node_group", "capacity", "alarm"):
+        assert (checks[name]["status"], checks[name]["severity"]) == ("failed", "warning"), name
+        assert "Read timeout" in checks[name]["detail"], name
+    assert checks["load_balancer"] == {
+        "name": "load_balancer",
+        "target": "dev-apps",
+        "status": "not_checked",
+        "detail": "not checked: too little time left",
+    }
+    assert report["not_checked"] == ["load_balancer"]
+    assert result["status"] == "partial"
+    assert result["not_checked"] == [f"{FAULTY_MEMBER}/{REGION}/dev-apps/load_balancer"]
+    # AND only the four checks that could not run raised alerts: nothing about the load balancers
+    assert report["alerts"] == {"sent": 4, "resolved": 0, "suppressed": 0}

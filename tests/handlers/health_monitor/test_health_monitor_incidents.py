@@ -326,21 +326,32 @@ def test_an_alert_sns_did_not_take_fails_the_run_even_when_another_incident_coul
 def two_members_one_at_a_time(
     inventory: dict[str, Any],
     write_inventory: Callable[[dict[str, Any]], None],
+    make_member_cluster: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The inventory with a second member holding the same cluster, checked one at a time."""
+    """The inventory with a second member holding the same cluster, checked one at a time: each
+    cluster asks for the time left as often (`QUESTIONS_OF_ONE_CLUSTER`)."""
     second = json.loads(json.dumps(inventory["members"][0]))
     second.update(account_id=SECOND_MEMBER, name="dev-second")
     inventory["members"].append(second)
     write_inventory(inventory)
+    make_member_cluster(SECOND_MEMBER)
     monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
+
+
+QUESTIONS_BEFORE_PROBES = 6
+"""The times a run asks for its time left on the sample cluster before its probes: at its start,
+and before each of its member calls (DescribeCluster, ListNodegroups, DescribeNodegroup,
+DescribeAutoScalingGroups, DescribeAlarms)."""
+QUESTIONS_OF_ONE_CLUSTER = QUESTIONS_BEFORE_PROBES + 2
+"""Those, its batch of probes and its load-balancer check's DescribeLoadBalancers."""
 
 
 def time_for_one_cluster() -> ContextRunningOutOfTime:
     """A Lambda context with time for one cluster's check (20 s of AWS calls plus its endpoint's
-    2 s timeout) and no more: asked at the first cluster's start and its probes, then at the
-    second's start."""
-    return ContextRunningOutOfTime(millis_left=[30_000, 30_000, 10_000])
+    2 s timeout) and no more: asked at the first cluster's start, its member calls and its
+    probes, then at the second's start."""
+    return ContextRunningOutOfTime(millis_left=[30_000] * QUESTIONS_OF_ONE_CLUSTER + [10_000])
 
 
 def test_fleet_run_starts_no_cluster_it_could_not_finish_and_is_partial(
@@ -432,7 +443,7 @@ def test_a_cluster_not_started_is_not_counted_as_checked(
     # GIVEN two member clusters checked one at a time, and time for the first only
     capsys.readouterr()
     # WHEN the scheduled run starts
-    result = invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[30_000, 10_000]))
+    result = invoke(FLEET_EVENT, time_for_one_cluster())
     assert result["not_started"] == [f"{SECOND_MEMBER}/{REGION}/dev-apps"]
     # THEN the ClustersChecked metric counts the one cluster checked
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
@@ -817,7 +828,8 @@ def test_a_cluster_whose_probes_outlast_the_run_is_probed_in_parts_over_the_next
     def run_with_time_for_one_batch() -> dict[str, Any]:
         # 21.5 s left: time for the AWS calls and one batch of probes, which takes 1 s of it
         fake_clock.advance(CADENCE_SECONDS)
-        return invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[21_500, 21_500, 20_500]))
+        millis_left = [21_500] * (QUESTIONS_BEFORE_PROBES + 1) + [20_500]
+        return invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=millis_left))
 
     # WHEN the next scheduled run has time for one batch only
     first = run_with_time_for_one_batch()
