@@ -19,7 +19,10 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from catalog.functions import FUNCTIONS_BY_NAME
+from fleet_shared.alerts import alert_id
 from fleet_shared.sessions import MEMBER_ATTEMPTS, MEMBER_CALL_CONFIG, MEMBER_CALL_SECONDS
+from fleet_shared.state_table import StateTable
+from handlers.health_monitor.incidents import INCIDENT_VALUE, incident_key
 from handlers.health_monitor.services import HealthServices
 from tests.handlers.deadlines import LambdaTime
 from tests.handlers.faults import throttle_just_before_timeout
@@ -28,6 +31,13 @@ TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["health_monitor"].timeout_seconds
 FLEET_RUN = {"action": "check_fleet"}
 REGION = "ap-south-1"
 FAULTY_MEMBER = "222222222222"
+CLUSTER_RUN = {
+    "action": "check_cluster",
+    "account_id": FAULTY_MEMBER,
+    "region": REGION,
+    "cluster": "dev-apps",
+}
+Invoke = Callable[..., dict[str, Any]]
 HEALTHY_MEMBER = "333333333333"
 FAULTY_CLUSTERS = [
     f"apps-{number:02d}" for number in range(math.ceil(TIMEOUT_SECONDS / MEMBER_CALL_SECONDS))
@@ -267,15 +277,7 @@ def test_a_regional_outage_leaves_the_checks_it_has_no_time_for_not_checked_and_
     hung = hang_member_region(health_services(), time)
 
     # WHEN the run checks the cluster
-    result = invoke(
-        {
-            "action": "check_cluster",
-            "account_id": FAULTY_MEMBER,
-            "region": REGION,
-            "cluster": "dev-apps",
-        },
-        time.context(),
-    )
+    result = invoke(CLUSTER_RUN, time.context())
 
     # THEN EKS and CloudWatch each cost one hung call, Elastic Load Balancing was not asked with
     # less time left than a hung call and the report after it, and the run ended with its report
@@ -304,3 +306,49 @@ def test_a_regional_outage_leaves_the_checks_it_has_no_time_for_not_checked_and_
     assert result["not_checked"] == [f"{FAULTY_MEMBER}/{REGION}/dev-apps/load_balancer"]
     # AND only the four checks that could not run raised alerts: nothing about the load balancers
     assert report["alerts"] == {"sent": 4, "resolved": 0, "suppressed": 0}
+
+
+def test_a_check_not_checked_for_lack_of_time_leaves_its_open_incident_as_it_is(
+    invoke: Invoke,
+    *,
+    health_services: Callable[[], HealthServices],
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    state_table: StateTable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the load-balancer check's "could not run" incident, opened by a run with the
+    # function's whole timeout in which the member's Elastic Load Balancing did not answer
+    use_endpoints([])
+    services = health_services()
+    first_time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    elbv2 = member_client(services, "elbv2")
+    config = elbv2.meta.config
+    hung_elbv2 = EndpointThatNeverAnswers(first_time, config.connect_timeout + config.read_timeout)
+    event = f"before-send.{elbv2.meta.service_model.service_id.hyphenize()}"
+    elbv2.meta.events.register_first(event, hung_elbv2)
+    first = invoke(CLUSTER_RUN, first_time.context())
+    checks = {check["name"]: check for check in first["clusters"][0]["checks"]}
+    assert checks["load_balancer"]["detail"].startswith("check could not run: ")
+    elbv2.meta.events.unregister(event, hung_elbv2)
+    incident = incident_key(
+        alert_id(
+            "health_monitor",
+            f"{FAULTY_MEMBER}/{REGION}/dev-apps/load_balancer/dev-apps",
+            "dev-apps: load_balancer check failed for dev-apps",
+        )
+    )
+    before = state_table.get_value(incident, INCIDENT_VALUE)
+    assert before is not None
+
+    # WHEN a later run comes to the cluster with 40 s left during a regional outage
+    time = LambdaTime(40).spend_botocore_waits(monkeypatch)
+    hang_member_region(services, time)
+    result = invoke(CLUSTER_RUN, time.context())
+
+    # THEN the load-balancer check was not checked, and its incident is open as it was: not
+    # resolved for a check that did not run, nor escalated
+    [report] = result["clusters"]
+    assert report["not_checked"] == ["load_balancer"]
+    assert report["alerts"]["resolved"] == 0
+    assert state_table.get_value(incident, INCIDENT_VALUE) == before
