@@ -4,7 +4,8 @@ Each returns the report the handler returns; runner.py checks the clusters and r
 A cluster's report is `{"account_id", "region", "cluster", "status", "checks": [{"name",
 "target", "status": "passed"|"failed", "severity", "detail", "data"}], "alerts": {"sent",
 "resolved", "suppressed"}}`; `status` is the worst severity of the failed checks, `healthy` when
-none failed, `error` for a cluster that could not be checked at all, `not_started` for one the
+none failed and every check ran (`not_checked` when some were not checked for lack of time),
+`error` for a cluster that could not be checked at all, `not_started` for one the
 invocation had no time left to start (the fleet run, or the one-cluster run, is then `partial`).
 A cluster whose endpoints could not all be probed in time names those left in `not_probed`: its
 other results stand, and the run is `partial` too, its `not_probed` listing

@@ -15,6 +15,9 @@ from typing import Any
 from fleet_shared.alerts import Severity
 
 HEALTHY = "healthy"
+NOT_CHECKED = "not_checked"
+"""The status of a check there was no time left to call a member endpoint for, and of a cluster
+none of whose checks failed but some were not checked: not known to be healthy."""
 ERROR = "error"
 
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
@@ -96,8 +99,16 @@ def worst_status(results: Iterable[CheckResult]) -> str:
 
 
 def worst_of_statuses(statuses: Iterable[str]) -> str:
-    """The worst of several overall statuses (`error` > critical > warning > info > healthy)."""
-    order = [HEALTHY, Severity.INFO.value, Severity.WARNING.value, Severity.CRITICAL.value, ERROR]
+    """The worst of several overall statuses (`error` > critical > warning > info >
+    not_checked > healthy)."""
+    order = [
+        HEALTHY,
+        NOT_CHECKED,
+        Severity.INFO.value,
+        Severity.WARNING.value,
+        Severity.CRITICAL.value,
+        ERROR,
+    ]
     return max(statuses, key=order.index, default=HEALTHY)
 
 

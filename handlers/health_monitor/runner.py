@@ -41,13 +41,11 @@ from handlers.health_monitor.checks import CHECKS
 from handlers.health_monitor.checks.base import Check, ClusterContext, ClusterTarget
 from handlers.health_monitor.exceptions import TooLittleTimeError
 from handlers.health_monitor.incidents import Scope, Settlement, settle_incidents
-from handlers.health_monitor.report import CheckResult, worst_status
+from handlers.health_monitor.report import HEALTHY, NOT_CHECKED, CheckResult, worst_status
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices, member_calls_within
 
 SOURCE = FUNCTION_NAME
 MEMBER_ACCESS_CHECK = "member_access"
-NOT_CHECKED = "not_checked"
-"""The status of a check whose member call the invocation had no time left for."""
 
 OBSERVABILITY = observability_for(SOURCE)
 logger = OBSERVABILITY.logger
@@ -140,7 +138,7 @@ def cluster_run(
         "account_id": target.account_id,
         "region": target.region,
         "cluster": target.name,
-        "status": worst_status(run.results),
+        "status": cluster_status(run),
         "checks": [
             *(result.as_dict() for result in run.results),
             *(not_checked_entry(name, target) for name in run.not_checked),
@@ -152,6 +150,15 @@ def cluster_run(
     if run.not_checked:
         report["not_checked"] = run.not_checked
     return ClusterRun(report, settlement)
+
+
+def cluster_status(run: CheckRun) -> str:
+    """The worst status of the cluster's results; `not_checked` instead of `healthy` when some
+    checks were not checked: a cluster is healthy only when every check ran and passed."""
+    status = worst_status(run.results)
+    if status == HEALTHY and run.not_checked:
+        return NOT_CHECKED
+    return status
 
 
 def not_checked_entry(name: str, target: ClusterTarget) -> dict[str, Any]:

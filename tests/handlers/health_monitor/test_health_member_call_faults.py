@@ -24,7 +24,7 @@ from fleet_shared.sessions import MEMBER_ATTEMPTS, MEMBER_CALL_CONFIG, MEMBER_CA
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.incidents import INCIDENT_VALUE, incident_key
 from handlers.health_monitor.services import HealthServices
-from tests.handlers.deadlines import LambdaTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, LambdaTime
 from tests.handlers.faults import throttle_just_before_timeout
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["health_monitor"].timeout_seconds
@@ -352,3 +352,31 @@ def test_a_check_not_checked_for_lack_of_time_leaves_its_open_incident_as_it_is(
     assert report["not_checked"] == ["load_balancer"]
     assert report["alerts"]["resolved"] == 0
     assert state_table.get_value(incident, INCIDENT_VALUE) == before
+
+
+def test_a_cluster_whose_checks_passed_but_one_was_not_checked_is_not_reported_healthy(
+    invoke: Invoke,
+    *,
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    # GIVEN every member endpoint answers, and the run has 21 s left when it starts the cluster
+    # and asks its first 5 member calls, then 19 s when the load-balancer check would call
+    use_endpoints([])
+    context = ContextRunningOutOfTime(millis_left=[21_000] * 6 + [19_000])
+
+    # WHEN the run checks the cluster
+    result = invoke(CLUSTER_RUN, context)
+
+    # THEN every check that ran passed, the load-balancer check was not checked, and neither the
+    # cluster nor the run says healthy
+    [report] = result["clusters"]
+    assert {check["name"]: check["status"] for check in report["checks"]} == {
+        "cluster_status": "passed",
+        "node_group": "passed",
+        "capacity": "passed",
+        "alarm": "passed",
+        "load_balancer": "not_checked",
+    }
+    assert report["status"] == "not_checked"
+    assert result["status"] == "partial"
