@@ -1,13 +1,15 @@
 """Reading an AWS answer that may not be the call's own.
 
-A proxy or gateway on the way can answer a call with HTTP 200 and a page of its own. botocore
-then raises nothing for a JSON or CBOR service (EKS, DynamoDB, Lambda, CloudWatch: the page
-becomes a bare `message`, or nothing); for EC2 it parses a well-formed page into an answer
-without the call's fields and raises `ResponseParserError`, which is not a `BotoCoreError`, for
-one it cannot parse; a query-protocol service's (Auto Scaling, ELBv2, SNS, IAM, STS) is refused
-with `ResponseParserError` before it is parsed (`query_answers.py`); S3 alone turns such an answer
-into a 500 it retries. Either way one target's answer must fail that target alone, as a refused
-call does: a `KeyError` or a `ResponseParserError` would end the whole run, the other targets
+A proxy or gateway on the way can answer a call with HTTP 200 and a page of its own. A page
+sent as `text/html` to a JSON or rest-JSON service, and any page to a query-protocol one (Auto
+Scaling, ELBv2, SNS, IAM, STS), is refused before it is parsed (`foreign_answers.py`:
+`ForeignAnswerError`, both a `ResponseParserError` and a `BotoCoreError`). Otherwise botocore
+raises nothing for a JSON or CBOR service (EKS, DynamoDB, Lambda, CloudWatch: the page becomes a
+bare `message`, or nothing); for EC2 it parses a well-formed page into an answer without the
+call's fields and raises `ResponseParserError`, which is not a `BotoCoreError`, for one it
+cannot parse; S3 alone turns such an answer into a 500 it retries. Either way one target's
+answer must fail that target alone, as a refused call does: a `KeyError` or a
+`ResponseParserError` would end the whole run, the other targets
 unhandled, and an answer read as empty would pass for a listing with nothing in it.
 """
 

@@ -37,6 +37,10 @@ def update_desired_size(eks: Any, cluster: str, name: str, desired_size: int) ->
                 nodegroupName=name,
                 scalingConfig={"desiredSize": desired_size},
             )
+        except ResponseParserError as error:
+            # EKS, or a gateway in front of it, answered with success a page that is not the
+            # update (`foreign_answers`): the request may have reached EKS, so as good as lost.
+            raise AnswerLostError(call, error) from error
         except (ClientError, BotoCoreError) as error:
             if attempts.answer_lost:
                 raise AnswerLostError(call, attempts.unanswered[-1]) from error

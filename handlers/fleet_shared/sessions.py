@@ -46,7 +46,7 @@ from fleet_shared.call_bounds import hold_to_bound, longest_retry_wait_seconds
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError, MemberAccessError
-from fleet_shared.query_answers import refuse_foreign_query_answer
+from fleet_shared.foreign_answers import refuse_foreign_answer
 from fleet_shared.unanswered_endpoints import (
     HUB_CALLS_GIVEN_UP_AFTER,
     MEMBER_CALLS_GIVEN_UP_AFTER,
@@ -386,10 +386,10 @@ class AccountSessions:
     @staticmethod
     def _new_session(**arguments: Any) -> boto3.Session:
         """A boto3 session that reads service models through the container's shared loader,
-        whose clients refuse a query-protocol answer that is not their call's."""
+        whose clients refuse an answer that is not their call's (`foreign_answers`)."""
         core = botocore.session.get_session()
         core.register_component("data_loader", _shared_loader())
-        core.register("before-parse", refuse_foreign_query_answer)
+        core.register("before-parse", refuse_foreign_answer)
         return boto3.Session(botocore_session=core, **arguments)
 
     def _hub_session(self, region: str) -> boto3.Session:

@@ -111,11 +111,13 @@ def throttle_attempts(client: Any, service: str, *attempt_numbers: int) -> Injec
 @dataclass
 class MalformedAnswer:
     """Answers the attempts of one operation whose URL contains `url_part` and whose body
-    contains `body_part` with `body` (HTTP 200) ahead of moto's answer; the others go through."""
+    contains `body_part` with `body` (HTTP 200, with `content_type` when given) ahead of moto's
+    answer; the others go through."""
 
     body: bytes
     url_part: str
     body_part: bytes = b""
+    content_type: str | None = None
     answered: int = 0
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
@@ -125,7 +127,8 @@ class MalformedAnswer:
         if self.url_part not in request.url or self.body_part not in sent:
             return None
         self.answered += 1
-        return AWSResponse(request.url, 200, {}, _Body(self.body))
+        headers = {} if self.content_type is None else {"Content-Type": self.content_type}
+        return AWSResponse(request.url, 200, headers, _Body(self.body))
 
 
 def answer_malformed(
@@ -136,11 +139,13 @@ def answer_malformed(
     *,
     url_part: str = "",
     body_with: bytes = b"",
+    content_type: str | None = None,
 ) -> MalformedAnswer:
     """Make `operation` on `client` (only for URLs containing `url_part` and bodies containing
     `body_with`) succeed with `body`, as a service answering something the caller cannot read (a
-    policy that is not JSON, a proxy's page)."""
-    fault = MalformedAnswer(body, url_part, body_with)
+    policy that is not JSON, a proxy's page), sent as `content_type` when given (a gateway's
+    `text/html`), else with no Content-Type."""
+    fault = MalformedAnswer(body, url_part, body_with, content_type)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

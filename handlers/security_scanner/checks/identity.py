@@ -36,7 +36,7 @@ _SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
 def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource]:
     iam = scope.client("iam")
     # Not required in IAM's model; a proxy's page is refused before botocore parses it
-    # (fleet_shared.query_answers: no <ListPoliciesResponse>).
+    # (fleet_shared.foreign_answers: no <ListPoliciesResponse>).
     for policy in listed(iam, "list_policies", "Policies", always_sent=False, Scope="Local"):
         arn = policy["Arn"]
         try:

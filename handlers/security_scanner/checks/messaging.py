@@ -58,7 +58,7 @@ def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
 def _collect_topics(scope: ScanScope) -> Iterator[Resource]:
     sns = scope.client("sns")
     # Not required in SNS's model; a proxy's page is refused before botocore parses it
-    # (fleet_shared.query_answers: no <ListTopicsResponse>).
+    # (fleet_shared.foreign_answers: no <ListTopicsResponse>).
     for topic in listed(sns, "list_topics", "Topics", always_sent=False):
         arn = topic["TopicArn"]
         try:

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto.core.models import botocore_stubber
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, event
@@ -193,13 +194,19 @@ def test_an_update_whose_answer_was_lost_before_a_failed_connection_is_recorded_
     assert_scale_down_recorded_and_announced_once(scaling)
 
 
+@pytest.mark.parametrize("content_type", [None, "text/html"], ids=["untyped", "html-page"])
 def test_an_update_whose_answer_cannot_be_read_is_recorded_and_announced_once_by_the_retry(
-    scaling: Scaling,
+    scaling: Scaling, content_type: str | None
 ) -> None:
     # GIVEN the evening scale-down of system (2 -> 1), whose UpdateNodegroupConfig EKS applies
-    # but answers with a body that cannot be read
+    # but whose answer cannot be read: a body that is not EKS's, sent without a Content-Type or
+    # as a gateway's own page (text/html, refused before it is parsed)
     malformed = answer_malformed(
-        scalers_member_eks(scaling), "eks", "UpdateNodegroupConfig", b"<html>gateway</html>"
+        scalers_member_eks(scaling),
+        "eks",
+        "UpdateNodegroupConfig",
+        b"<html>gateway</html>",
+        content_type=content_type,
     )
     request = evening_scale_down()
     # WHEN the scaler is invoked

@@ -7,15 +7,19 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.parsers import ResponseParserError
 
 from fleet_shared import state_table as state_table_module
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
 from fleet_shared.s3_events import may_pass_on_retry
+from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError, UnansweredEndpoints
+from fleetctl.local_state_table import create_state_table as create_local_state_table
+from tests.handlers.conftest import HUB_ACCOUNT_ID, REGION, STATE_TABLE_NAME
 from tests.handlers.deadlines import LambdaTime, hang_every_attempt
-from tests.handlers.faults import fail_every_attempt, lose_first_answer
+from tests.handlers.faults import answer_malformed, fail_every_attempt, lose_first_answer
 
 # Locks ---------------------------------------------------------------------------------------
 
@@ -612,3 +616,78 @@ def test_a_table_that_refused_a_connection_is_asked_again_at_once(
     assert fault.attempts > 0
     # WHEN the same invocation reads THEN DynamoDB is asked, and answers
     assert state_table.get_value("dev-apps", "sizes") is None
+
+
+# Answers that are not DynamoDB's -------------------------------------------------------------
+
+GATEWAY_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+@pytest.fixture
+def fleet_sessions(mocked_aws: None) -> AccountSessions:
+    """The hub's sessions as every function builds them, with their answer checks."""
+    return AccountSessions("eks_scaler", None, HUB_ACCOUNT_ID, home_region=REGION)
+
+
+@pytest.fixture
+def fleet_dynamodb(fleet_sessions: AccountSessions) -> Any:
+    """The hub's DynamoDB client as every function builds it, holding the state table."""
+    dynamodb = fleet_sessions.hub_client("dynamodb")
+    create_local_state_table(dynamodb, STATE_TABLE_NAME)
+    return dynamodb
+
+
+@pytest.fixture
+def fleet_state_table(
+    fleet_sessions: AccountSessions, fleet_dynamodb: Any, fake_clock: ManualClock
+) -> StateTable:
+    """The state table on `fleet_dynamodb`."""
+    return StateTable(
+        STATE_TABLE_NAME, fleet_dynamodb, fake_clock, unanswered=fleet_sessions.unanswered_endpoints
+    )
+
+
+def test_a_conditional_put_answered_with_a_gateways_html_page_is_neither_a_lock_nor_a_claim(
+    fleet_state_table: StateTable, fleet_dynamodb: Any
+) -> None:
+    # GIVEN a lock held by scaler-a and an alert already claimed, and a gateway answering every
+    # conditional put with its own page (HTTP 200, text/html) where DynamoDB refuses it
+    assert fleet_state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
+    assert fleet_state_table.claim_once("alert/abc123", ttl_seconds=300)
+    page = answer_malformed(
+        fleet_dynamodb,
+        "dynamodb",
+        "PutItem",
+        GATEWAY_PAGE,
+        content_type="text/html; charset=utf-8",
+    )
+    # WHEN scaler-b takes the lock, and another invocation claims the alert
+    # THEN each put fails with ResponseParserError naming PutItem and the start of the page,
+    # rather than taking the lock or the claim a second time
+    with pytest.raises(ResponseParserError, match=r"PutItem answered with text/html.*502 Bad"):
+        fleet_state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+    with pytest.raises(ResponseParserError, match=r"PutItem answered with text/html.*502 Bad"):
+        fleet_state_table.claim_once("alert/abc123", ttl_seconds=300)
+    assert page.answered == 2
+    # AND once DynamoDB answers again, scaler-a still holds the lock and the alert is claimed
+    fleet_dynamodb.meta.events.unregister("before-send.dynamodb.PutItem", page)
+    assert not fleet_state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+    assert not fleet_state_table.claim_once("alert/abc123", ttl_seconds=300)
+
+
+def test_a_lock_release_answered_with_a_gateways_html_page_leaves_the_blocks_outcome(
+    fleet_state_table: StateTable, fleet_dynamodb: Any
+) -> None:
+    # GIVEN a gateway answering the lock's release (DeleteItem) with its own page (HTTP 200,
+    # text/html)
+    page = answer_malformed(
+        fleet_dynamodb, "dynamodb", "DeleteItem", GATEWAY_PAGE, content_type="text/html"
+    )
+    done: list[str] = []
+    # WHEN work inside the lock succeeds
+    with fleet_state_table.lock("dev-apps", "scaler-a", 60):
+        done.append("resized")
+    # THEN the refused release is handled as any failed release (logged, the lease frees the
+    # lock): the block's outcome stands
+    assert page.answered == 1
+    assert done == ["resized"]
