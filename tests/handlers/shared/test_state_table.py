@@ -691,3 +691,20 @@ def test_a_lock_release_answered_with_a_gateways_html_page_leaves_the_blocks_out
     # lock): the block's outcome stands
     assert page.answered == 1
     assert done == ["resized"]
+
+
+def test_a_lease_renewal_answered_with_a_gateways_html_page_is_not_a_renewal(
+    fleet_state_table: StateTable, fleet_dynamodb: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN spot-a's lock, taken over by scaler-b once its lease ran out, and a gateway answering
+    # spot-a's renewal (a conditional UpdateItem) with its own page (HTTP 200, text/html)
+    assert fleet_state_table.acquire_lock("dev-apps", "spot-a", lease_seconds=60)
+    fake_clock.advance(61)
+    assert fleet_state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+    answer_malformed(
+        fleet_dynamodb, "dynamodb", "UpdateItem", GATEWAY_PAGE, content_type="text/html"
+    )
+    # WHEN spot-a renews its lease before acting on what it read under the lock
+    # THEN the renewal fails naming UpdateItem, rather than telling spot-a the lock is still its
+    with pytest.raises(ResponseParserError, match=r"UpdateItem answered with text/html"):
+        fleet_state_table.renew_lock("dev-apps", "spot-a", lease_seconds=60)
