@@ -8,8 +8,9 @@ gateway</body></html>`) makes botocore's query parser raise a bare `KeyError` fo
 rest-JSON service (DynamoDB, EKS, Lambda, CloudWatch, Cost Explorer, Security Hub) gets the page
 parsed into an answer without fields, so a write whose real answer is empty (a conditional
 PutItem: the state table's locks and claims) reads as made when it was not. AWS never answers
-those with `text/html`; the Content-Type is not required to be JSON, as moto's Lambda and some
-services send none.
+those with a `text/html` page; the Content-Type is not required to be JSON, as moto's Lambda and
+some services send none, and a body that opens with JSON is read as JSON whatever its label (moto's
+server labels some JSON answers `text/html`).
 
 Registered on every session the fleet builds (`sessions.AccountSessions`),
 `refuse_foreign_answer` raises `ForeignAnswerError` for such an answer instead: botocore emits
@@ -58,7 +59,8 @@ def refuse_foreign_answer(
     """A `before-parse` handler: raises `ForeignAnswerError`, naming the operation and showing
     the start of the body, for a success (status below 300) that is not the call's: a
     query-protocol one whose root element is not `<{Operation}Response>`, a JSON or rest-JSON
-    one sent as `text/html` (unless its body is the operation's own payload). Any other answer
+    one sent as a `text/html` page, its body opening with markup (unless the body is the
+    operation's own payload). Any other answer
     is left to botocore's parser."""
     if response_dict["status_code"] >= 300:
         return
@@ -82,8 +84,11 @@ def _refuse_page_as_json_answer(
     response_dict: dict[str, Any], operation_model: OperationModel
 ) -> None:
     content_type = _header(response_dict.get("headers") or {}, "content-type")
-    if content_type.split(";", 1)[0].strip().lower() == PAGE_MEDIA_TYPE:
-        head = (response_dict.get("body") or b"")[:HEAD_BYTES]
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    head = (response_dict.get("body") or b"")[:HEAD_BYTES]
+    # The label alone is not enough: moto's server sends some JSON answers (Scheduler's
+    # CreateSchedule) as text/html. A page opens with markup, which no JSON document does.
+    if media_type == PAGE_MEDIA_TYPE and head.lstrip().startswith(b"<"):
         raise _unreadable(operation_model, f"with {PAGE_MEDIA_TYPE}", head)
 
 
