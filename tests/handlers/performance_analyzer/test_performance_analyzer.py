@@ -579,18 +579,12 @@ def test_a_regression_whose_record_was_lost_is_resolved_when_it_clears_before_th
     assert alert_inbox.receive() == []
 
 
-UNPARSABLE_PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
-"""A page that is not well-formed XML (the load balancer API's parser raises
-ResponseParserError), longer than any result may repeat."""
-
-
-def test_a_cluster_whose_load_balancers_are_listed_with_a_proxy_page_fails_alone(
-    analyze: Analyze, inventory_in_s3: dict[str, Any], fake_clock: ManualClock
-) -> None:
-    # GIVEN the member's cluster and a second member's cluster `b-apps`, both with healthy
-    # history, and the first member's load balancer API answering DescribeLoadBalancers with a
-    # proxy's page (HTTP 200)
-    document = json.loads(json.dumps(inventory_in_s3))
+def load_balancers_listed_with(
+    body: bytes, inventory: dict[str, Any], fake_clock: ManualClock
+) -> MalformedAnswer:
+    """A second member with cluster `b-apps` and healthy history beside the member's cluster, and
+    the member's load balancer API answering DescribeLoadBalancers with `body` (HTTP 200)."""
+    document = json.loads(json.dumps(inventory))
     other_cluster = {**document["members"][0]["clusters"][0], "name": "b-apps"}
     document["members"].append(
         {**document["members"][0], "account_id": MEMBER_B, "name": "b",
@@ -604,10 +598,25 @@ def test_a_cluster_whose_load_balancers_are_listed_with_a_proxy_page_fails_alone
     end = the_hour(fake_clock)
     put_cluster_hours(member_session(MEMBER_B).client("cloudwatch"), end, 4, HEALTHY)
     session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
-    page = MalformedAnswer(UNPARSABLE_PROXY_PAGE, url_part="")
+    page = MalformedAnswer(body, url_part="")
     session.events.register_first(
         "before-send.elastic-load-balancing-v2.DescribeLoadBalancers", page
     )
+    return page
+
+
+UNPARSABLE_PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
+"""A page that is not well-formed XML (the load balancer API's parser raises
+ResponseParserError), longer than any result may repeat."""
+
+
+def test_a_cluster_whose_load_balancers_are_listed_with_a_proxy_page_fails_alone(
+    analyze: Analyze, inventory_in_s3: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the member's cluster and a second member's cluster `b-apps`, both with healthy
+    # history, and the first member's load balancer API answering DescribeLoadBalancers with a
+    # proxy's page (HTTP 200)
+    page = load_balancers_listed_with(UNPARSABLE_PROXY_PAGE, inventory_in_s3, fake_clock)
     # WHEN the fleet is analysed
     result = analyze({"action": "analyze_fleet"})
     # THEN the member's cluster is an error saying its answer could not be parsed, in a short
@@ -633,24 +642,7 @@ def test_a_cluster_whose_load_balancers_are_listed_with_a_well_formed_proxy_page
     # GIVEN the member's cluster and a second member's cluster `b-apps`, both with healthy
     # history, and the first member's load balancer API answering DescribeLoadBalancers with a
     # gateway's well-formed HTML page (HTTP 200)
-    document = json.loads(json.dumps(inventory_in_s3))
-    other_cluster = {**document["members"][0]["clusters"][0], "name": "b-apps"}
-    document["members"].append(
-        {**document["members"][0], "account_id": MEMBER_B, "name": "b",
-         "clusters": [other_cluster]}
-    )  # fmt: skip
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET_NAME,
-        Key="config/fleet-inventory.json",
-        Body=json.dumps(document).encode("utf-8"),
-    )
-    end = the_hour(fake_clock)
-    put_cluster_hours(member_session(MEMBER_B).client("cloudwatch"), end, 4, HEALTHY)
-    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
-    page = MalformedAnswer(WELL_FORMED_PROXY_PAGE, url_part="")
-    session.events.register_first(
-        "before-send.elastic-load-balancing-v2.DescribeLoadBalancers", page
-    )
+    page = load_balancers_listed_with(WELL_FORMED_PROXY_PAGE, inventory_in_s3, fake_clock)
     # WHEN the fleet is analysed
     result = analyze({"action": "analyze_fleet"})
     # THEN the member's cluster is an error naming the call and the start of the page, and the
