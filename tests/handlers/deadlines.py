@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import botocore.endpoint
 import pytest
 from botocore.exceptions import ReadTimeoutError
+from botocore.retries import standard
 
 from fleet_shared import call_bounds
 from fleet_shared.clock import ManualClock
@@ -163,3 +165,11 @@ def hang_every_attempt(
     fault = HungOperation(time, read_timeout=client.meta.config.read_timeout)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault.hang)
     return fault
+
+
+def draw_longest_botocore_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make botocore's standard retries wait the longest their full jitter allows after each
+    attempt (the jitter's random draw at 1), as the bounds of a call count them."""
+    monkeypatch.setattr(
+        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
+    )

@@ -7,13 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ReadTimeoutError
-from botocore.retries import standard
 from moto.ec2.models import ec2_backends
 
 from catalog.functions import function_spec
@@ -36,6 +34,7 @@ from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
     HungOperation,
     LambdaTime,
+    draw_longest_botocore_waits,
     hang_every_attempt,
 )
 from tests.handlers.faults import (
@@ -543,9 +542,7 @@ def test_a_member_whose_ec2_throttles_each_attempt_as_it_times_out_costs_the_run
     # throttling waits drawn at their longest (121 s a call, where the bound is 92 s), member B
     # with a daily volume, and a run with time for member A's budget and hung calls (30 s and
     # 2 x 92 s), or for both members'
-    monkeypatch.setattr(
-        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
-    )
+    draw_longest_botocore_waits(monkeypatch)
     ec2_b, daily_b = daily_volume_in_member_b
     backup({"action": "backup", "dry_run": True})
     time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)
@@ -595,9 +592,7 @@ def test_a_member_whose_dynamodb_throttles_every_call_to_its_bound_is_given_up_a
     # throttling waits drawn at their longest, member B with a daily volume, and a run with time
     # for member A's budget and hung calls (30 s and 2 x 92 s), or for both members'
     _table(member_a["dynamodb"], "carts", backup="daily")
-    monkeypatch.setattr(
-        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
-    )
+    draw_longest_botocore_waits(monkeypatch)
     ec2_b, daily_b = daily_volume_in_member_b
     backup({"action": "backup", "dry_run": True})
     time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
 from botocore.exceptions import BotoCoreError
-from botocore.retries import standard
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
@@ -44,6 +42,7 @@ from tests.handlers.cleanup_manager.support import (
 )
 from tests.handlers.deadlines import (
     LambdaTime,
+    draw_longest_botocore_waits,
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
@@ -781,9 +780,7 @@ def test_a_member_whose_endpoint_throttles_each_call_to_its_bound_costs_the_run_
     # its bound, 90 s of 92), botocore's waits drawn at their longest, member B with a stale
     # snapshot, and a run with the function's whole 600 s
     monkeypatch.setenv("CLEANUP_MAX_WORKERS", "1")
-    monkeypatch.setattr(
-        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
-    )
+    draw_longest_botocore_waits(monkeypatch)
     _functions_with_old_versions(member_session(MEMBER_A), ["orders", "billing", "search"])
     ec2_b = member_session(MEMBER_B).client("ec2")
     stale_b = create_snapshot(ec2_b)

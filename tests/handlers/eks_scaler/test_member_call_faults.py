@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
-from botocore.retries import standard
 from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, sizes
 
 from catalog.functions import FUNCTIONS_BY_NAME
@@ -26,7 +24,7 @@ from handlers.eks_scaler import app
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.conftest import FakeLambdaContext
-from tests.handlers.deadlines import LambdaTime
+from tests.handlers.deadlines import LambdaTime, draw_longest_botocore_waits
 from tests.handlers.faults import ThrottledAtTheLastMoment
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["eks_scaler"].timeout_seconds
@@ -183,9 +181,7 @@ def test_node_groups_behind_an_eks_throttling_each_call_to_its_bound_fail_at_onc
         ],
     }
     app.FUNCTION.use_services(services)
-    monkeypatch.setattr(
-        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
-    )
+    draw_longest_botocore_waits(monkeypatch)
     time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
     eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     config = eks.meta.config

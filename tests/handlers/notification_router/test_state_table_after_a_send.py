@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
-from botocore.retries import standard
 
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.alerts import Alert
@@ -24,7 +23,7 @@ from fleet_shared.clock import ManualClock
 from handlers.notification_router import app
 from handlers.notification_router.delivery_policy import RECORDING_SECONDS, attempt_seconds
 from handlers.notification_router.environment import RouterEnvironment
-from tests.handlers.deadlines import InvocationEndedError, LambdaTime
+from tests.handlers.deadlines import InvocationEndedError, LambdaTime, draw_longest_botocore_waits
 from tests.handlers.faults import ThrottledAtTheLastMoment
 
 REGION = "ap-south-1"
@@ -132,9 +131,7 @@ def leave_recording_unanswered(
 
 def longest_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore draws its waits between attempts at their longest."""
-    monkeypatch.setattr(
-        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
-    )
+    draw_longest_botocore_waits(monkeypatch)
 
 
 @pytest.mark.parametrize("seconds_left", [8, 12, 25], ids=lambda seconds: f"{seconds}s-left")

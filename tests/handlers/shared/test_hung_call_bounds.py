@@ -5,7 +5,6 @@ longest and spent in simulated time."""
 from __future__ import annotations
 
 import math
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
-from botocore.retries import standard
 
 from catalog.functions import function_spec
 from fleet_shared import call_bounds, sessions
@@ -37,7 +35,7 @@ from handlers.security_scanner import scan_requests as security_requests
 from handlers.spot_optimizer import fleet as spot_fleet
 from handlers.spot_optimizer import interruptions
 from handlers.spot_optimizer import services as spot
-from tests.handlers.deadlines import LambdaTime
+from tests.handlers.deadlines import LambdaTime, draw_longest_botocore_waits
 from tests.handlers.faults import throttle_attempts, throttle_just_before_timeout
 
 REGION = "eu-west-1"
@@ -106,9 +104,7 @@ def bounded_client_with_longest_waits(
     """A client of `service` with `config`, its calls held to their bound as the fleet's are
     (`bound_calls`), botocore's jitter drawing the longest wait every time, and the simulated
     time its waits spend and its bound measures."""
-    monkeypatch.setattr(
-        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
-    )
+    draw_longest_botocore_waits(monkeypatch)
     time = LambdaTime(seconds_left=math.inf).spend_botocore_waits(monkeypatch)
     client = boto3.client(
         service,

@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import math
 import threading
-from functools import partial
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from botocore.retries import standard
 
 from fleet_shared.exceptions import AnswerLostError
 from fleet_shared.lost_answers import Attempts, watched_attempts
 from fleet_shared.node_group_updates import update_desired_size
 from fleet_shared.sessions import MEMBER_CALL_CONFIG, MEMBER_CALL_SECONDS, AccountSessions
 from tests.handlers.conftest import STATE_TABLE_NAME, create_state_table
-from tests.handlers.deadlines import LambdaTime
+from tests.handlers.deadlines import LambdaTime, draw_longest_botocore_waits
 from tests.handlers.faults import (
     fail_after_applying_then_refuse,
     hold_first_attempt,
@@ -94,9 +92,7 @@ def test_an_update_ended_at_its_bound_after_a_server_failure_is_still_reported_a
     # connect and 6 s to read: 17 s), botocore's waits drawn at their longest in simulated time;
     # EKS applies the first UpdateNodegroupConfig and answers it as its timeouts run out with a
     # server failure asking for a 5 s wait, and would refuse a retry as late
-    monkeypatch.setattr(
-        standard, "ExponentialBackoff", partial(standard.ExponentialBackoff, random=lambda: 1.0)
-    )
+    draw_longest_botocore_waits(monkeypatch)
     time = LambdaTime(seconds_left=math.inf).spend_botocore_waits(monkeypatch)
     sessions = AccountSessions("eks_scaler", None, ACCOUNT_ID, home_region=REGION)
     eks = sessions.client("eks", ACCOUNT_ID, REGION, MEMBER_CALL_CONFIG)
