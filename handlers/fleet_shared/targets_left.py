@@ -4,7 +4,9 @@ A run starts a target (a cluster, an account and region, an endpoint) only while
 has time for it (`fan_out.TimeBudget`), in the order it is given. In inventory order, a fleet too
 large for one run would leave the same targets at the end every run, never reached. So the
 targets a run did not start are saved, in the order it came to them, and the next run starts with
-them, in that order, then the others in inventory order: the targets left over take turns.
+them, in that order, then the others in inventory order: the targets left over take turns. A
+function whose target may be started and left partly done for lack of time saves that target too
+(health_monitor: a cluster with checks not checked or endpoints not probed), in the same order.
 
 The list only orders the run: when it cannot be read or saved, that is logged, the run goes in
 inventory order and its results stand. Two runs at once each save what they left, the later save
@@ -60,7 +62,7 @@ class TargetsLeftList:
         left_before: Sequence[StoredTarget],
         logger: Any,
     ) -> None:
-        """Save `left`, the targets this run did not start in the order it came to them, when it
+        """Save `left`, the targets this run left in the order it came to them, when it
         left some or the last run had left some (`left_before`: an empty list then clears them);
         a failed save is logged, and the next run goes by the list saved before."""
         if not left and not left_before:

@@ -12,7 +12,8 @@ other results stand, and the run is `partial` too, its `not_probed` listing
 `<account>/<region>/<cluster>/<endpoint>`; the next run probes them first. Likewise a check
 there was no time left to call a member endpoint for is named in the cluster's `not_checked` (its
 entry in `checks` has status `not_checked`), and in the run's as
-`<account>/<region>/<cluster>/<check>`.
+`<account>/<region>/<cluster>/<check>`. The next fleet run starts with the clusters this one left,
+not started or partly checked (`CLUSTERS_LEFT`), so none is left for lack of time run after run.
 """
 
 from __future__ import annotations
@@ -39,15 +40,18 @@ from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
 CLUSTERS_LEFT = TargetsLeftList(
     f"{FUNCTION_NAME}/clusters-not-started", "clusters", ttl_seconds=24 * 3600
 )
-"""The labels of the clusters a fleet run did not start, for the next one; forgotten after a
-day, which only means the next run starts in inventory order."""
+"""The labels of the clusters a fleet run left for lack of time, not started or partly checked
+(`left_for_next_run`), for the next one; forgotten after a day, which only means the next run
+starts in inventory order. The key keeps the name it had when it held only the clusters not
+started, so a list saved before a deploy still orders the first run after it."""
 
 
 def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, Any]:
     """Every cluster of every member account, each isolated from the others; a cluster is
     started only while the invocation has time for its AWS calls, and its endpoints are probed
-    while it has time to finish them. The clusters the last run did not start go first
-    (`CLUSTERS_LEFT`, fleet_shared.targets_left); the reports are in inventory order.
+    while it has time to finish them. The clusters the last run left, not started or partly
+    checked, go first (`CLUSTERS_LEFT`, fleet_shared.targets_left); the reports are in inventory
+    order.
 
     `status` is `partial` when some clusters were not started (listed in `not_started`) or some
     endpoints not probed (listed in `not_probed`), else `health`: the worst status of the
@@ -61,10 +65,14 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     in_turn = in_turn_order(targets, left_before, lambda target: target.label)
     budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)
     reports_in_turn = check_clusters(in_turn, services, invocation, budget)
+    # One list, in the order this run came to the clusters: a run starts no cluster once time is
+    # short, so one it left partly checked came before those it did not start, and goes before
+    # them next run, where it has the whole invocation. Saved after them, it would be at the end
+    # again whenever the fleet is too large for one run, and left partly checked every run.
     left = [
         target.label
         for target, report in zip(in_turn, reports_in_turn, strict=True)
-        if report["status"] == NOT_STARTED
+        if left_for_next_run(report)
     ]
     CLUSTERS_LEFT.save(services.state, left, left_before, logger)
     by_label = {
@@ -144,6 +152,16 @@ def alarm_state_change(
     }
     response.update(_left_over(reports))
     return response
+
+
+def left_for_next_run(report: dict[str, Any]) -> bool:
+    """Whether a cluster's report leaves some of its checking for the next run for lack of time:
+    the cluster not started, a check refused its member call (`not_checked`) or an endpoint not
+    probed (`not_probed`, every one of them when the cluster was started with less than its
+    AWS calls' time and its longest endpoint timeout left)."""
+    return report["status"] == NOT_STARTED or bool(
+        report.get("not_checked") or report.get("not_probed")
+    )
 
 
 def _with_left_over(result: dict[str, Any], reports: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,8 @@ is started only while the invocation can finish it, and the endpoints left are l
 report's `not_probed`; a check's call to a member endpoint not yet given up is started only
 while the invocation has one hung call and the report after it left
 (`cluster_time.MEMBER_CALL_SECONDS_LEFT`), and a check refused one is listed in `not_checked`,
-neither passed nor failed. The caller reports the run as `partial` in each case.
+neither passed nor failed. The caller reports the run as `partial` in each case, and the fleet
+run starts the next run with the clusters it left so (actions.py, `CLUSTERS_LEFT`).
 
 Every function here takes the monitor's `HealthServices`; logs and metrics go to the function's
 one `Observability` (the skeleton's).

@@ -433,6 +433,119 @@ def test_the_clusters_left_as_saved_before_a_deploy_still_go_first_after_it(
     }
 
 
+CLUSTERS_LEFT_KEY = ("health_monitor/clusters-not-started", "not_started")
+"""Where the fleet run keeps the clusters it left for the next run."""
+SECOND_CLUSTER = f"{SECOND_MEMBER}/{REGION}/dev-apps"
+
+
+def time_to_cut_the_second_cluster_short(last_question_millis: int) -> ContextRunningOutOfTime:
+    """A Lambda context with time for the first cluster's whole check, then for the second
+    cluster's start and its member calls before its probes, and `last_question_millis` from the
+    second cluster's probes on."""
+    return ContextRunningOutOfTime(
+        millis_left=[30_000] * (QUESTIONS_OF_ONE_CLUSTER + QUESTIONS_BEFORE_PROBES)
+        + [last_question_millis]
+    )
+
+
+SECOND_CLUSTER_CUT_SHORT = {
+    # 21 s: the load balancers' call (20 s) but not the endpoint's probe (20 s and its 2 s)
+    "endpoint not probed": (21_000, "not_probed", ["api"]),
+    # 10 s: neither the probe nor the load balancers' call
+    "checks not checked": (10_000, "not_checked", ["load_balancer"]),
+}
+
+
+@pytest.mark.parametrize(
+    ("last_question_millis", "left_kind", "left"),
+    SECOND_CLUSTER_CUT_SHORT.values(),
+    ids=SECOND_CLUSTER_CUT_SHORT.keys(),
+)
+def test_a_cluster_a_fleet_run_left_partly_checked_goes_first_and_is_checked_whole_next_run(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    two_members_one_at_a_time: None,
+    endpoint_server: Any,
+    last_question_millis: int,
+    left_kind: str,
+    left: list[str],
+) -> None:
+    # GIVEN two member clusters checked one at a time, and a scheduled run whose time runs short
+    # during the second cluster's check
+    # WHEN that run checks the fleet
+    cut_short = invoke(FLEET_EVENT, time_to_cut_the_second_cluster_short(last_question_millis))
+    # THEN the second cluster was started, and part of its check was left for lack of time
+    first, second = cut_short["clusters"]
+    assert (first["status"], second["account_id"]) == ("healthy", SECOND_MEMBER)
+    assert second[left_kind] == left
+    assert cut_short["status"] == "partial"
+    assert "not_started" not in cut_short
+    # WHEN the next scheduled run has time for one cluster only
+    next_run = invoke(FLEET_EVENT, time_for_one_cluster())
+    # THEN it checks the second cluster first, every check and endpoint of it, and leaves the
+    # first member's for the run after it
+    first, second = next_run["clusters"]
+    assert first["status"] == "not_started"
+    assert second["status"] == "healthy"
+    assert "not_probed" not in second and "not_checked" not in second
+    assert [check["status"] for check in second["checks"] if check["name"] == "endpoint"] == [
+        "passed"
+    ]
+    assert next_run["not_started"] == [f"{MEMBER}/{REGION}/dev-apps"]
+
+
+def test_a_cluster_left_partly_checked_goes_before_the_clusters_its_run_did_not_start(
+    invoke: Invoke,
+    member_cluster: Any,
+    state_table: StateTable,
+    *,
+    two_members_one_at_a_time: None,
+    endpoint_server: Any,
+) -> None:
+    # GIVEN two member clusters checked one at a time, and a scheduled run whose time runs short
+    # at the first cluster's load balancers: too little for that call, or to start the second
+    context = ContextRunningOutOfTime(
+        millis_left=[30_000] * (QUESTIONS_OF_ONE_CLUSTER - 1) + [10_000]
+    )
+    # WHEN that run checks the fleet
+    cut_short = invoke(FLEET_EVENT, context)
+    # THEN both clusters are left for the next run, in the order the run came to them
+    assert cut_short["not_checked"] == [f"{MEMBER}/{REGION}/dev-apps/load_balancer"]
+    assert cut_short["not_started"] == [SECOND_CLUSTER]
+    assert state_table.get_value(*CLUSTERS_LEFT_KEY) == {
+        "clusters": [f"{MEMBER}/{REGION}/dev-apps", SECOND_CLUSTER]
+    }
+    # AND the next run, with time for one cluster, checks the first one whole before the second
+    next_run = invoke(FLEET_EVENT, time_for_one_cluster())
+    first, second = next_run["clusters"]
+    assert (first["status"], second["status"]) == ("healthy", "not_started")
+    assert "not_checked" not in first
+
+
+def test_a_run_that_checks_a_cluster_left_partly_checked_whole_takes_it_off_the_list(
+    invoke: Invoke,
+    member_cluster: Any,
+    state_table: StateTable,
+    *,
+    two_members_one_at_a_time: None,
+    endpoint_server: Any,
+) -> None:
+    # GIVEN a scheduled run that left the second cluster's load balancers not checked for lack
+    # of time, and named that cluster for the next run
+    cut_short = invoke(FLEET_EVENT, time_to_cut_the_second_cluster_short(10_000))
+    assert cut_short["not_checked"] == [f"{SECOND_CLUSTER}/load_balancer"]
+    assert state_table.get_value(*CLUSTERS_LEFT_KEY) == {"clusters": [SECOND_CLUSTER]}
+    # WHEN the next run has time for every cluster
+    whole = invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[120_000]))
+    # THEN it checks both whole and leaves no cluster for the run after it
+    assert whole["status"] == "healthy"
+    assert state_table.get_value(*CLUSTERS_LEFT_KEY) == {"clusters": []}
+    # AND the run after it, with time for one cluster, goes in inventory order again
+    one = invoke(FLEET_EVENT, time_for_one_cluster())
+    assert one["not_started"] == [SECOND_CLUSTER]
+
+
 def test_a_cluster_not_started_is_not_counted_as_checked(
     invoke: Invoke,
     member_cluster: Any,
