@@ -53,9 +53,9 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     checked, go first (`CLUSTERS_LEFT`, fleet_shared.targets_left); the reports are in inventory
     order.
 
-    `status` is `partial` when some clusters were not started (listed in `not_started`) or some
-    endpoints not probed (listed in `not_probed`), else `health`: the worst status of the
-    clusters checked.
+    `status` is `partial` when some clusters were not started (listed in `not_started`), some
+    endpoints not probed (listed in `not_probed`) or some checks not checked (listed in
+    `not_checked`), else `health`: the worst status of the clusters checked.
     """
     targets = [
         ClusterTarget(member.account_id, cluster.region, cluster)
