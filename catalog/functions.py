@@ -227,8 +227,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ASSUME_OWN_MEMBER_ROLE,
             DATA_BUCKET_WRITE,
             DATA_BUCKET_LIST,
-            # Cost Explorer, ListFunctions, GetMetricData and Logs Insights' GetQueryResults
-            # (it names a query id, not a log group) have no resource-level permissions.
+            # Cost Explorer, ListFunctions, GetMetricData and Logs Insights' GetQueryResults and
+            # StopQuery (they name a query id, not a log group) have no resource-level
+            # permissions.
             PermissionStatement(
                 actions=(
                     "ce:GetCostAndUsage",
@@ -236,6 +237,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                     "lambda:ListFunctions",
                     "cloudwatch:GetMetricData",
                     "logs:GetQueryResults",
+                    "logs:StopQuery",
                 ),
                 resources=(R.ANY,),
             ),

@@ -30,6 +30,7 @@ NO_RESOURCE_LEVEL_ACTIONS = frozenset(
         "cloudwatch:PutMetricData",
         "lambda:ListFunctions",
         "logs:GetQueryResults",
+        "logs:StopQuery",
         "pricing:GetProducts",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",

@@ -69,8 +69,12 @@ up the invocation before the report."""
 TARGET_CALL_SECONDS = longest_hung_call_seconds(TARGET_CALL_CONFIG)
 """The longest one call of `TARGET_CALL_CONFIG` takes when its endpoint never answers (17 s)."""
 POLL_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + TARGET_CALL_SECONDS
-"""An Athena or memory query still running with less left in the invocation is given up (the
-section's or function's error): one more poll that hung would eat into the report's time."""
+"""An Athena query still running with less left in the invocation is given up (the section's
+error): one more poll that hung would eat into the report's time. A memory query given up is
+stopped only with more than this left: its StopQuery is one more call."""
+MEMORY_POLL_RESERVE_SECONDS = POLL_RESERVE_SECONDS + TARGET_CALL_SECONDS
+"""A memory query still running with less left is given up (the function's error) while one
+more call, its StopQuery, still fits before the report's time."""
 
 _SECTION_ERRORS = (FleetError, ClientError, BotoCoreError, ValueError, KeyError, RuntimeError)
 
@@ -410,7 +414,8 @@ def _lambda_memory(
                 start,
                 now,
                 services.pause,
-                keep_waiting=lambda: invocation.allows(POLL_RESERVE_SECONDS),
+                keep_waiting=lambda: invocation.allows(MEMORY_POLL_RESERVE_SECONDS),
+                can_stop=lambda: invocation.allows(POLL_RESERVE_SECONDS),
             )
         except _SECTION_ERRORS as error:
             report.failed("lambda_memory", error, function=name)

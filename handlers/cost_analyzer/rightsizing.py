@@ -3,14 +3,17 @@
 Lambda memory: Lambda Insights is not assumed, so the data are the REPORT lines Lambda writes to
 each function's log group (`Max Memory Used`, `Billed Duration`, `Memory Size`), read with a
 CloudWatch Logs Insights query (StartQuery, then GetQueryResults until Complete) over the last
-COST_LAMBDA_LOG_DAYS. The lines are parsed here rather than with `stats max(@maxMemoryUsed)`
-so the same code reads any Insights answer (the newest `QUERY_LIMIT` REPORT lines are plenty
-for a maximum). Recommended memory = max used x 1.3, rounded up to 64 MB, at least 128 MB
-(at most 10,240). Monthly saving = (current - recommended) GB x billed seconds per month (the
-billed duration of the lines read scaled to 30 days from the time they cover: the window, or,
-when the answer was cut at `QUERY_LIMIT` lines, from the oldest line read to the window's end)
-x the arm64 price per GB-second (`prices.py`). A function whose recommendation is above its
-current size is reported as at risk (negative saving).
+COST_LAMBDA_LOG_DAYS. The lines are parsed here rather than with `stats max(@maxMemoryUsed)` so
+the same code reads any Insights answer (the newest `QUERY_LIMIT` REPORT lines are plenty for a
+maximum). A query this run stops waiting for (too little time left, the poll budget spent, a
+poll that failed) is stopped (StopQuery, best-effort), since it would otherwise run on for up to
+60 minutes, holding one of the account's concurrent Logs Insights queries. Recommended memory =
+max used x 1.3, rounded up to 64 MB, at least 128 MB (at most 10,240). Monthly saving =
+(current - recommended) GB x billed seconds per month (the billed duration of the lines read
+scaled to 30 days from the time they cover: the window, or, when the answer was cut at
+`QUERY_LIMIT` lines, from the oldest line read to the window's end) x the arm64 price per
+GB-second (`prices.py`). A function whose recommendation is above its current size is reported
+as at risk (negative saving).
 
 Node groups: the average `node_cpu_utilization` (Container Insights, per cluster) over the
 lookback, read in the cluster's member account; when it is under
@@ -20,6 +23,7 @@ the metric is per cluster, not per node group.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.inventory import Cluster
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from handlers.cost_analyzer.prices import PRICES_DATE, arm64_price_per_gb_second
@@ -41,7 +46,10 @@ QUERY_LIMIT = 10_000
 _MAX_USED = re.compile(r"Max Memory Used:\s*(\d+)\s*MB")
 _BILLED = re.compile(r"Billed Duration:\s*([\d.]+)\s*ms")
 _MAX_POLLS = 60
+_ENDED = ("Complete", "Failed", "Cancelled", "Timeout")
 SECONDS_PER_MONTH = 30 * 86_400
+
+_logger = logging.getLogger(__name__)
 
 
 def recommended_memory(max_used_mb: float) -> int:
@@ -81,9 +89,11 @@ def report_lines(
     sleep: Callable[[float], None] = time.sleep,
     *,
     keep_waiting: Callable[[], bool] = lambda: True,
+    can_stop: Callable[[], bool] = lambda: True,
 ) -> ReportLines:
     """The REPORT messages of `log_group` in the window (Logs Insights), newest first. The query
-    is polled while `keep_waiting()` says there is time for it; else it is given up (raises)."""
+    is polled while `keep_waiting()` says there is time for it; else it is given up (raises), and
+    stopped first when `can_stop()` says there is time for that call."""
     query_id = logs.start_query(
         logGroupName=log_group,
         startTime=int(start.timestamp()),
@@ -94,18 +104,11 @@ def report_lines(
         ),
         limit=QUERY_LIMIT,
     )["queryId"]
-    pause = 0.25
-    for _ in range(_MAX_POLLS):
-        response = logs.get_query_results(queryId=query_id)
-        if response["status"] in ("Complete", "Failed", "Cancelled", "Timeout"):
-            break
-        if not keep_waiting():
-            raise RuntimeError(
-                f"Logs Insights query on {log_group} still {response['status']} with too little "
-                "time left in the invocation: given up"
-            )
-        sleep(pause)
-        pause = min(pause * 2, 5.0)
+    try:
+        response = _finished_query(logs, log_group, query_id, sleep, keep_waiting)
+    except Exception:
+        _stop_query(logs, log_group, query_id, can_stop)
+        raise
     if response["status"] != "Complete":
         raise RuntimeError(f"Logs Insights query on {log_group} ended {response['status']}")
     rows = [
@@ -122,6 +125,51 @@ def report_lines(
         moments = [_moment(str(row["@timestamp"])) for row in rows if row.get("@timestamp")]
         covered_from = max(start, min(moments, default=start))
     return ReportLines(messages, max(1.0, (end - covered_from).total_seconds()))
+
+
+def _finished_query(
+    logs: Any,
+    log_group: str,
+    query_id: str,
+    sleep: Callable[[float], None],
+    keep_waiting: Callable[[], bool],
+) -> dict[str, Any]:
+    """The GetQueryResults answer of the query once it has ended; raises when it is given up."""
+    pause = 0.25
+    for _ in range(_MAX_POLLS):
+        response: dict[str, Any] = logs.get_query_results(queryId=query_id)
+        if response["status"] in _ENDED:
+            return response
+        if not keep_waiting():
+            raise RuntimeError(
+                f"Logs Insights query on {log_group} still {response['status']} with too little "
+                "time left in the invocation: given up"
+            )
+        sleep(pause)
+        pause = min(pause * 2, 5.0)
+    raise RuntimeError(
+        f"Logs Insights query on {log_group} still {response['status']} after {_MAX_POLLS} "
+        "polls: given up"
+    )
+
+
+def _stop_query(logs: Any, log_group: str, query_id: str, can_stop: Callable[[], bool]) -> None:
+    """Stop a query this run no longer waits for, best-effort: a StopQuery that fails, or no time
+    left for it, is logged, and the error that gave the query up stays the function's error."""
+    if not can_stop():
+        _logger.warning(
+            "Logs Insights query %s on %s left running: too little time left to stop it",
+            query_id,
+            log_group,
+        )
+        return
+    try:
+        stopped = logs.stop_query(queryId=query_id).get("success")
+    except AWS_CALL_ERRORS as error:
+        _logger.warning("Logs Insights query %s on %s not stopped: %s", query_id, log_group, error)
+        return
+    if not stopped:
+        _logger.warning("Logs Insights query %s on %s not stopped", query_id, log_group)
 
 
 def lambda_memory(function: dict[str, Any], lines: ReportLines, region: str) -> dict[str, Any]:

@@ -719,6 +719,53 @@ def test_a_target_whose_endpoint_hangs_costs_at_most_its_budget_and_the_report_i
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+FLEET_LOG_GROUP = "/aws/lambda/lf-handlers-eks-scaler"
+
+
+def hub_logs() -> Any:
+    """The handler's own Logs client (the one its memory queries go through)."""
+    return app.FUNCTION.services().sessions.client(
+        "logs", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
+    )
+
+
+def answer_still_running(logs: Any) -> None:
+    """Answer every GetQueryResults on `logs` with a query still running."""
+
+    def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://logs.ap-south-1.amazonaws.com", 200, {}, None), {
+            "status": "Running",
+            "results": [],
+        }
+
+    logs.meta.events.register("before-call.logs.GetQueryResults", still_running)
+
+
+def answer_stop_query(logs: Any, *, refused: bool = False) -> list[str]:
+    """Answer StopQuery on `logs` (moto does not implement it) as stopped, or with `refused` as
+    AccessDeniedException; returns the ids of the queries it was asked to stop, in order."""
+    stopped: list[str] = []
+
+    def stop(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        stopped.append(json.loads(params["body"])["queryId"])
+        if refused:
+            return AWSResponse("https://logs.ap-south-1.amazonaws.com", 400, {}, None), {
+                "Error": {"Code": "AccessDeniedException", "Message": "not authorized"}
+            }
+        return AWSResponse("https://logs.ap-south-1.amazonaws.com", 200, {}, None), {
+            "success": True
+        }
+
+    logs.meta.events.register("before-call.logs.StopQuery", stop)
+    return stopped
+
+
+def started_query_ids(log_group: str) -> list[str]:
+    """The ids of the Logs Insights queries started on `log_group` (moto keeps every one)."""
+    queries = boto3.client("logs", region_name=REGION).describe_queries(logGroupName=log_group)
+    return [query["queryId"] for query in queries["queries"]]
+
+
 def test_a_memory_query_is_not_polled_again_when_a_hung_poll_would_outlast_the_report(
     analyzer: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -744,11 +791,14 @@ def test_a_memory_query_is_not_polled_again_when_a_hung_poll_would_outlast_the_r
     session.events.register_first("before-parameter-build.logs.GetQueryResults",
                                   fault.note_config)  # fmt: skip
     session.events.register_first("before-send.logs.GetQueryResults", fault.hang)
+    stopped = answer_stop_query(hub_logs())
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, time.context())
-    # THEN the query is given up while a hung poll would still leave time to write the report
-    # (no poll hung), the function's error says so, and the report and its summary are written
+    # THEN the query is given up and stopped while a hung poll and a hung StopQuery would still
+    # leave time to write the report (no poll hung), the function's error says so, and the
+    # report and its summary are written
     assert fault.attempts == 0
+    assert stopped == started_query_ids(FLEET_LOG_GROUP)
     assert time.seconds_left - time.spent >= WRITE_RESERVE_SECONDS
     [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
     assert "still Running" in error["error"]
@@ -1236,3 +1286,71 @@ def test_a_memory_query_still_running_when_time_runs_short_is_given_up_and_the_r
     assert "Running" in error["error"]
     assert read_report(result["report"]["summary"])["date"] == result["date"]
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def test_a_memory_query_given_up_for_lack_of_time_is_stopped_and_the_report_written(
+    analyzer: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN a fleet function whose Logs Insights query never finishes, started with a minute
+    # left, after which 40 s are left: too little to wait on, enough for one more call
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    logs = hub_logs()
+    answer_still_running(logs)
+    stopped = answer_stop_query(logs)
+    running_out = ContextRunningOutOfTime(millis_left=[60_000, 60_000, 60_000, 40_000])
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, running_out)
+    # THEN the query it gave up is stopped, instead of running on for up to an hour and holding
+    # one of the account's concurrent Logs Insights queries
+    assert stopped == started_query_ids(FLEET_LOG_GROUP)
+    assert len(stopped) == 1
+    # AND the function's error says it was given up, and the report is written
+    [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
+    assert "given up" in error["error"]
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
+
+
+def test_a_memory_query_still_running_after_every_poll_is_stopped_and_named_as_given_up(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a fleet function whose Logs Insights query is still running at each of its polls
+    # (the poll budget shrunk to 3), in an invocation with time to spare
+    monkeypatch.setattr(rightsizing, "_MAX_POLLS", 3)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    logs = hub_logs()
+    answer_still_running(logs)
+    stopped = answer_stop_query(logs)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the query is stopped, and the function's error names the polls it was given up after
+    assert stopped == started_query_ids(FLEET_LOG_GROUP)
+    [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
+    assert "still Running after 3 polls: given up" in error["error"]
+
+
+def test_a_memory_query_whose_poll_fails_is_stopped_and_a_refused_stop_hides_no_error(
+    analyzer: ManualClock, lambda_context: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a fleet function whose query starts, then a Logs endpoint that no longer accepts
+    # connections for GetQueryResults (every attempt), and refuses StopQuery
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    logs = hub_logs()
+    polls = fail_every_attempt(logs, "logs", "GetQueryResults")
+    stop_attempts = answer_stop_query(logs, refused=True)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN after botocore's attempts at the poll it tried to stop the query
+    assert polls.attempts == TARGET_CALL_CONFIG.retries["total_max_attempts"]
+    [query_id] = started_query_ids(FLEET_LOG_GROUP)
+    assert stop_attempts == [query_id]
+    # AND the function's error is the poll's, the refused stop only logged, and the report written
+    [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
+    assert "Could not connect" in error["error"]
+    assert any(
+        f"query {query_id} on {FLEET_LOG_GROUP} not stopped" in message
+        for message in caplog.messages
+    )
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
