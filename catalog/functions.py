@@ -227,15 +227,16 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ASSUME_OWN_MEMBER_ROLE,
             DATA_BUCKET_WRITE,
             DATA_BUCKET_LIST,
-            # Cost Explorer, ListFunctions, GetMetricData and Logs Insights' GetQueryResults and
-            # StopQuery (they name a query id, not a log group) have no resource-level
-            # permissions.
+            # Cost Explorer, ListFunctions, GetMetricData and Logs Insights' GetQueryResults,
+            # StopQuery (they name a query id, not a log group) and DescribeQueries (the
+            # account's queries) have no resource-level permissions.
             PermissionStatement(
                 actions=(
                     "ce:GetCostAndUsage",
                     "ce:GetCostForecast",
                     "lambda:ListFunctions",
                     "cloudwatch:GetMetricData",
+                    "logs:DescribeQueries",
                     "logs:GetQueryResults",
                     "logs:StopQuery",
                 ),

@@ -29,6 +29,7 @@ NO_RESOURCE_LEVEL_ACTIONS = frozenset(
         "cloudwatch:GetMetricData",
         "cloudwatch:PutMetricData",
         "lambda:ListFunctions",
+        "logs:DescribeQueries",
         "logs:GetQueryResults",
         "logs:StopQuery",
         "pricing:GetProducts",

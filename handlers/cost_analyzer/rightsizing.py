@@ -7,13 +7,14 @@ COST_LAMBDA_LOG_DAYS. The lines are parsed here rather than with `stats max(@max
 the same code reads any Insights answer (the newest `QUERY_LIMIT` REPORT lines are plenty for a
 maximum). A query this run stops waiting for (too little time left, the poll budget spent, a
 poll that failed) is stopped (StopQuery, best-effort), since it would otherwise run on for up to
-60 minutes, holding one of the account's concurrent Logs Insights queries. Recommended memory =
-max used x 1.3, rounded up to 64 MB, at least 128 MB (at most 10,240). Monthly saving =
-(current - recommended) GB x billed seconds per month (the billed duration of the lines read
-scaled to 30 days from the time they cover: the window, or, when the answer was cut at
-`QUERY_LIMIT` lines, from the oldest line read to the window's end) x the arm64 price per
-GB-second (`prices.py`). A function whose recommendation is above its current size is reported
-as at risk (negative saving).
+60 minutes, holding one of the account's concurrent Logs Insights queries; so is one that an
+attempt of StartQuery whose answer was lost, or came back unreadable, started, found by the
+comment line unique to the call in its query string. Recommended memory = max used x 1.3,
+rounded up to 64 MB, at least 128 MB (at most 10,240). Monthly saving = (current - recommended)
+GB x billed seconds per month (the billed duration of the lines read scaled to 30 days from the
+time they cover: the window, or, when the answer was cut at `QUERY_LIMIT` lines, from the oldest
+line read to the window's end) x the arm64 price per GB-second (`prices.py`). A function whose
+recommendation is above its current size is reported as at risk (negative saving).
 
 Node groups: the average `node_cpu_utilization` (Container Insights, per cluster) over the
 lookback, read in the cluster's member account; when it is under
@@ -27,14 +28,19 @@ import logging
 import math
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from botocore.parsers import ResponseParserError
+
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.inventory import Cluster
+from fleet_shared.lost_answers import watched_attempts
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
+from fleet_shared.page_tokens import pages
 from handlers.cost_analyzer.prices import PRICES_DATE, arm64_price_per_gb_second
 
 HEADROOM = 1.3
@@ -93,17 +99,32 @@ def report_lines(
 ) -> ReportLines:
     """The REPORT messages of `log_group` in the window (Logs Insights), newest first. The query
     is polled while `keep_waiting()` says there is time for it; else it is given up (raises), and
-    stopped first when `can_stop()` says there is time for that call."""
-    query_id = logs.start_query(
-        logGroupName=log_group,
-        startTime=int(start.timestamp()),
-        endTime=int(end.timestamp()),
-        queryString=(
-            "fields @timestamp, @message | filter @message like /^REPORT RequestId/ "
-            f"| sort @timestamp desc | limit {QUERY_LIMIT}"
-        ),
-        limit=QUERY_LIMIT,
-    )["queryId"]
+    stopped first when `can_stop()` says there is time for that call. So is every other query
+    the StartQuery may have started (an attempt got no answer, or one it cannot read)."""
+    # A comment line (Logs Insights ignores a line that starts with `#`) unique to this call:
+    # DescribeQueries lists queries with their query string, so a query an attempt whose answer
+    # was lost started can be told from every other one, and stopped.
+    marker = f"lambda-fleet rightsizing {uuid.uuid4()}"
+    try:
+        with watched_attempts(logs) as attempts:
+            started = logs.start_query(
+                logGroupName=log_group,
+                startTime=int(start.timestamp()),
+                endTime=int(end.timestamp()),
+                queryString=(
+                    "fields @timestamp, @message\n| filter @message like /^REPORT RequestId/\n"
+                    f"# {marker}\n| sort @timestamp desc\n| limit {QUERY_LIMIT}"
+                ),
+                limit=QUERY_LIMIT,
+            )
+        query_id = answer_field(started, "StartQuery", "queryId")
+    except AWS_CALL_ERRORS as error:
+        # An answer that came back unreadable answers a request AWS may have acted on.
+        if attempts.answer_lost or isinstance(error, (ResponseParserError, UnreadableAnswerError)):
+            _stop_marked_queries(logs, log_group, marker, None, can_stop)
+        raise
+    if attempts.answer_lost:
+        _stop_marked_queries(logs, log_group, marker, query_id, can_stop)
     try:
         response = _finished_query(logs, log_group, query_id, sleep, keep_waiting)
     except Exception:
@@ -170,6 +191,41 @@ def _stop_query(logs: Any, log_group: str, query_id: str, can_stop: Callable[[],
         return
     if not stopped:
         _logger.warning("Logs Insights query %s on %s not stopped", query_id, log_group)
+
+
+def _stop_marked_queries(
+    logs: Any, log_group: str, marker: str, kept: str | None, can_stop: Callable[[], bool]
+) -> None:
+    """Stop every query of `log_group` still running whose query string holds `marker` but
+    `kept`: those that attempts of one StartQuery whose answers were lost (or unreadable)
+    started. Best-effort, as `_stop_query`."""
+    if not can_stop():
+        _logger.warning(
+            "Logs Insights queries of %s a lost StartQuery answer may have started left "
+            "running: too little time left to look for them",
+            log_group,
+        )
+        return
+    try:
+        duplicates = [
+            query["queryId"]
+            for page in pages(logs, "DescribeQueries", {"logGroupName": log_group}, "nextToken")
+            for query in answer_field(page, "DescribeQueries", "queries")
+            if marker in str(query.get("queryString", ""))
+            and query.get("status") not in _ENDED
+            and isinstance(query.get("queryId"), str)
+            and query["queryId"] != kept
+        ]
+    except AWS_CALL_ERRORS as error:
+        _logger.warning(
+            "Logs Insights queries of %s a lost StartQuery answer may have started not looked "
+            "for: %s",
+            log_group,
+            error,
+        )
+        return
+    for query_id in duplicates:
+        _stop_query(logs, log_group, query_id, can_stop)
 
 
 def lambda_memory(function: dict[str, Any], lines: ReportLines, region: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import dataclasses
 import gzip
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -48,7 +49,7 @@ from tests.handlers.deadlines import (
     LambdaTime,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import answer_malformed, fail_every_attempt, lose_first_answer
 
 CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 ATHENA_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/athena/query-results"
@@ -1354,3 +1355,82 @@ def test_a_memory_query_whose_poll_fails_is_stopped_and_a_refused_stop_hides_no_
         for message in caplog.messages
     )
     assert read_report(result["report"]["summary"])["date"] == result["date"]
+
+
+def list_queries_as_running(logs: Any) -> None:
+    """List every query DescribeQueries answers on `logs` as still running (moto's end as they
+    start), as a query over days of logs is a second after it starts."""
+
+    def listed_as_running(parsed: dict[str, Any], **_: Any) -> None:
+        for query in parsed.get("queries", []):
+            query["status"] = "Running"
+
+    logs.meta.events.register("after-call.logs.DescribeQueries", listed_as_running)
+
+
+def test_a_query_started_twice_after_a_lost_answer_is_stopped_and_no_other_query_is(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN another run's query on a fleet function's log group, and a Logs endpoint that starts
+    # this run's query and loses its answer, so botocore's retry starts it a second time; every
+    # query is listed as still running, as a query over days of logs is a second after it starts
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    now = int(analyzer.now().timestamp())
+    others = boto3.client("logs", region_name=REGION).start_query(
+        logGroupName=FLEET_LOG_GROUP, startTime=now - 3600, endTime=now,
+        queryString="fields @timestamp, @message | sort @timestamp desc | limit 10",
+    )["queryId"]  # fmt: skip
+    logs = hub_logs()
+    lost = lose_first_answer(logs, "logs", "StartQuery")
+    list_queries_as_running(logs)
+    stopped = answer_stop_query(logs)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the query the lost attempt started is stopped, and neither the one whose answer came
+    # back nor the other run's query is
+    assert lost.lost == 1
+    other, first, _answered = started_query_ids(FLEET_LOG_GROUP)
+    assert other == others
+    assert stopped == [first]
+    # AND the function's memory is read from the query whose answer came back
+    [memory] = read_report(result["report"]["detail"])["lambda_memory"]
+    assert memory["invocations"] == 100
+    assert not [e for e in result["errors"] if e["section"] == "lambda_memory"]
+
+
+def lose_the_answer_then_refuse_the_retry(logs: Any) -> None:
+    lose_first_answer(logs, "logs", "StartQuery", then_unreachable=True)
+
+
+def answer_without_a_query_id(logs: Any) -> None:
+    answer_malformed(logs, "logs", "StartQuery", b"{}")
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_part"),
+    [(lose_the_answer_then_refuse_the_retry, "Could not connect"),
+     (answer_without_a_query_id, "queryId")],
+    ids=["answer-lost-then-unreachable", "answer-unreadable"],
+)  # fmt: skip
+def test_a_query_started_by_a_start_query_that_then_failed_is_stopped(
+    analyzer: ManualClock,
+    lambda_context: Any,
+    fault: Callable[[Any], None],
+    error_part: str,
+) -> None:
+    # GIVEN a Logs endpoint that starts a fleet function's query, then fails the StartQuery: its
+    # answer lost and the retry unable to connect, or its answer one without a query id
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    logs = hub_logs()
+    fault(logs)
+    list_queries_as_running(logs)
+    stopped = answer_stop_query(logs)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the query AWS started is stopped, and the function's error is the StartQuery's
+    assert stopped == started_query_ids(FLEET_LOG_GROUP)
+    assert len(stopped) == 1
+    [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
+    assert error_part in error["error"]
