@@ -41,6 +41,7 @@ from fleet_shared.inventory import Cluster
 from fleet_shared.lost_answers import watched_attempts
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.page_tokens import pages
+from fleet_shared.unanswered_endpoints import left_unanswered
 from handlers.cost_analyzer.prices import PRICES_DATE, arm64_price_per_gb_second
 
 HEADROOM = 1.3
@@ -121,14 +122,20 @@ def report_lines(
     except AWS_CALL_ERRORS as error:
         # An answer that came back unreadable answers a request AWS may have acted on.
         if attempts.answer_lost or isinstance(error, (ResponseParserError, UnreadableAnswerError)):
-            _stop_marked_queries(logs, log_group, marker, None, can_stop)
+            if left_unanswered(error):
+                _left_running_unasked(log_group, "queries StartQuery may have started", error)
+            else:
+                _stop_marked_queries(logs, log_group, marker, None, can_stop)
         raise
     if attempts.answer_lost:
         _stop_marked_queries(logs, log_group, marker, query_id, can_stop)
     try:
         response = _finished_query(logs, log_group, query_id, sleep, keep_waiting)
-    except Exception:
-        _stop_query(logs, log_group, query_id, can_stop)
+    except Exception as error:
+        if left_unanswered(error):
+            _left_running_unasked(log_group, f"query {query_id}", error)
+        else:
+            _stop_query(logs, log_group, query_id, can_stop)
         raise
     if response["status"] != "Complete":
         raise RuntimeError(f"Logs Insights query on {log_group} ended {response['status']}")
@@ -191,6 +198,18 @@ def _stop_query(logs: Any, log_group: str, query_id: str, can_stop: Callable[[],
         return
     if not stopped:
         _logger.warning("Logs Insights query %s on %s not stopped", query_id, log_group)
+
+
+def _left_running_unasked(log_group: str, what: str, error: BaseException) -> None:
+    """Log that `what` of `log_group` is left running: the endpoint left the call that failed
+    unanswered, so a StopQuery or DescribeQueries would most likely cost as long again, for no
+    answer either."""
+    _logger.warning(
+        "Logs Insights %s on %s left running: its endpoint did not answer (%s)",
+        what,
+        log_group,
+        error,
+    )
 
 
 def _stop_marked_queries(

@@ -30,6 +30,7 @@ from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, rightsizing
 from handlers.cost_analyzer.analysis import (
     TARGET_CALL_CONFIG,
+    TARGET_CALL_SECONDS,
     WRITE_RESERVE_SECONDS,
     CostServices,
 )
@@ -1434,3 +1435,33 @@ def test_a_query_started_by_a_start_query_that_then_failed_is_stopped(
     assert len(stopped) == 1
     [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
     assert error_part in error["error"]
+
+
+@pytest.mark.parametrize(
+    "unanswered",
+    [("StartQuery", "GetQueryResults", "StopQuery", "DescribeQueries"),
+     ("GetQueryResults", "StopQuery", "DescribeQueries")],
+    ids=["from-start-query", "after-start-query"],
+)  # fmt: skip
+def test_a_logs_endpoint_that_stops_answering_costs_a_memory_query_one_call_not_two(
+    analyzer: ManualClock, monkeypatch: pytest.MonkeyPatch, unanswered: tuple[str, ...]
+) -> None:
+    # GIVEN an invocation with 120 s left and a Logs endpoint that accepts connections and never
+    # answers (from StartQuery on, or once StartQuery has answered)
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    fault = HungOperation(time)
+    session = app.FUNCTION.services().sessions.session(HUB_ACCOUNT_ID, REGION)
+    for operation in unanswered:
+        session.events.register_first(f"before-parameter-build.logs.{operation}",
+                                      fault.note_config)  # fmt: skip
+        session.events.register_first(f"before-send.logs.{operation}", fault.hang)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the function's error is the call left unanswered, after that one call's attempts: the
+    # endpoint is not asked to stop or list queries, which would cost as long again
+    [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
+    assert "Read timeout" in error["error"]
+    assert fault.attempts == TARGET_CALL_CONFIG.retries["total_max_attempts"]
+    assert time.spent <= TARGET_CALL_SECONDS
