@@ -8,6 +8,7 @@ import dataclasses
 import gzip
 import io
 import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -1372,15 +1373,18 @@ def list_queries_as_running(logs: Any) -> None:
 def test_a_query_started_twice_after_a_lost_answer_is_stopped_and_no_other_query_is(
     analyzer: ManualClock, lambda_context: Any
 ) -> None:
-    # GIVEN another run's query on a fleet function's log group, and a Logs endpoint that starts
-    # this run's query and loses its answer, so botocore's retry starts it a second time; every
-    # query is listed as still running, as a query over days of logs is a second after it starts
+    # GIVEN a concurrent invocation's query on a fleet function's log group (the same query,
+    # with its own call's comment line), and a Logs endpoint that starts this run's query and
+    # loses its answer, so botocore's retry starts it a second time; every query is listed as
+    # still running, as a query over days of logs is a second after it starts
     stub_cost_forecast(1_000.0)
     create_functions(analyzer)
     now = int(analyzer.now().timestamp())
     others = boto3.client("logs", region_name=REGION).start_query(
         logGroupName=FLEET_LOG_GROUP, startTime=now - 3600, endTime=now,
-        queryString="fields @timestamp, @message | sort @timestamp desc | limit 10",
+        queryString="fields @timestamp, @message\n| filter @message like /^REPORT RequestId/\n"
+                    f"# lambda-fleet rightsizing {uuid.uuid4()}\n| sort @timestamp desc\n"
+                    "| limit 10000",
     )["queryId"]  # fmt: skip
     logs = hub_logs()
     lost = lose_first_answer(logs, "logs", "StartQuery")
@@ -1389,7 +1393,7 @@ def test_a_query_started_twice_after_a_lost_answer_is_stopped_and_no_other_query
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
     # THEN the query the lost attempt started is stopped, and neither the one whose answer came
-    # back nor the other run's query is
+    # back nor the concurrent invocation's is
     assert lost.lost == 1
     other, first, _answered = started_query_ids(FLEET_LOG_GROUP)
     assert other == others
