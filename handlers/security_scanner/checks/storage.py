@@ -83,13 +83,25 @@ def _describe(s3: Any, name: str) -> dict[str, Any]:
         else []
     )
     return {
-        "public_access_block": (block or {}).get("PublicAccessBlockConfiguration", {}),
+        "public_access_block": _public_access_settings(block),
         "encryption_algorithms": [
             rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm", "")
             for rule in rules
         ],
         "policy": policy_document(policy["Policy"]) if policy else None,
         "versioning": versioning.get("Status", "Disabled"),
+    }
+
+
+def _public_access_settings(block: dict[str, Any] | None) -> dict[str, bool]:
+    """The bucket's four Block Public Access settings, all off without a configuration. S3 sends
+    every flag of a configuration, false ones too: an answer without one (a proxy's page) is not
+    settings off, which would raise a false S3.8 finding."""
+    if block is None:
+        return dict.fromkeys(_PUBLIC_ACCESS_FLAGS, False)
+    return {
+        flag: answer_field(block, "GetPublicAccessBlock", "PublicAccessBlockConfiguration", flag)
+        for flag in _PUBLIC_ACCESS_FLAGS
     }
 
 

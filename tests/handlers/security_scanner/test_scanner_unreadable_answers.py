@@ -386,3 +386,49 @@ def test_a_bucket_encryption_answered_with_a_page_without_rules_changes_none_of_
         "GetBucketEncryption answered without ServerSideEncryptionConfiguration.Rules"
         in error["error"]
     )
+
+
+def test_a_public_access_block_answered_with_a_page_without_its_flags_finds_nothing_new(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN member A's bucket with all four Block Public Access settings on (so without an S3.8
+    # finding), scanned once, and member A's S3 now answering GetPublicAccessBlock with a proxy's
+    # well-formed page (HTTP 200), which botocore parses into a configuration without any flag
+    s3 = member_session(MEMBER_A).client("s3")
+    s3.create_bucket(
+        Bucket="member-a-blocked", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    s3.put_public_access_block(
+        Bucket="member-a-blocked",
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    services = build_scanner_services()
+    assert target(scanner({"action": "scan"}, services), MEMBER_A)["findings"] > 0
+    bucket_arn = "arn:aws:s3:::member-a-blocked"
+    assert f"S3.8 {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
+    page = answer_malformed(
+        services.member_client("s3", MEMBER_A, REGION),
+        "s3",
+        "GetPublicAccessBlock",
+        WELL_FORMED_PAGE,
+    )
+    # WHEN the schedule runs the scan
+    target_a = target(scanner({"action": "scan"}, services), MEMBER_A)
+    # THEN the page did not pass for settings all off: no S3.8 finding is raised and none is
+    # new or resolved; the bucket is member A's one error, naming the flag the answer lacked
+    assert page.answered >= 1
+    assert (target_a["new"], target_a["resolved"]) == (0, 0)
+    assert f"S3.8 {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
+    [error] = target_a["errors"]
+    assert error["resource"] == bucket_arn
+    assert (
+        "GetPublicAccessBlock answered without PublicAccessBlockConfiguration.BlockPublicAcls"
+        in error["error"]
+    )
