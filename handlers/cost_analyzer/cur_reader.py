@@ -40,6 +40,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.s3_listings import listed_objects
 from handlers.cost_analyzer.cur import (
     NUMBER_COLUMNS,
     READ_COLUMNS,
@@ -164,24 +165,23 @@ def _files_to_read(
     listed_in_periods: list[str] = []
     manifests: list[str] = []
     manifested_folders: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            manifest = _MANIFEST.fullmatch(key)
-            if manifest is not None and (months is None or manifest["month"] in months):
-                manifests.append(key)
-                manifested_folders.append(
-                    f"{manifest['export']}data/BILLING_PERIOD={manifest['month']}/"
-                )
-            if not key.endswith(CUR_SUFFIXES):
-                continue
-            sizes[key] = item["Size"]
-            partition = _BILLING_PERIOD.search(key)
-            if months is not None and partition is not None and partition["month"] not in months:
-                # The export keeps every month it ever wrote: reading them all would grow the
-                # run's time and memory with the export's age until Lambda killed it.
-                continue
-            listed_in_periods.append(key)
+    for item in listed_objects(s3, bucket, prefix):
+        key = item["Key"]
+        manifest = _MANIFEST.fullmatch(key)
+        if manifest is not None and (months is None or manifest["month"] in months):
+            manifests.append(key)
+            manifested_folders.append(
+                f"{manifest['export']}data/BILLING_PERIOD={manifest['month']}/"
+            )
+        if not key.endswith(CUR_SUFFIXES):
+            continue
+        sizes[key] = item["Size"]
+        partition = _BILLING_PERIOD.search(key)
+        if months is not None and partition is not None and partition["month"] not in months:
+            # The export keeps every month it ever wrote: reading them all would grow the
+            # run's time and memory with the export's age until Lambda killed it.
+            continue
+        listed_in_periods.append(key)
     chosen: dict[str, _Listed] = {}
     for manifest_key in manifests:
         for key in _manifest_data_keys(s3, bucket, prefix, manifest_key):

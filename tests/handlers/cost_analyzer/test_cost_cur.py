@@ -17,10 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.cur_files import cur_tables
+from fleet_shared.aws_answers import UnreadableAnswerError
 from handlers.cost_analyzer.athena import period_parameters
 from handlers.cost_analyzer.cur import CurDataError, aggregate_line_items, summarise
 from handlers.cost_analyzer.cur_reader import CurFileError, read_cur
 from tests.handlers.conftest import REGION
+from tests.handlers.faults import answer_malformed
 
 START = datetime(2025, 5, 1, tzinfo=UTC)
 END = datetime(2025, 6, 1, tzinfo=UTC)
@@ -238,6 +240,27 @@ def test_a_csv_file_with_only_its_header_adds_no_line_items_to_the_others(
     summary = summarise(aggregate_line_items(read_cur(s3, "cur", "cur/"), START, END), top_n=5)
     # THEN the header-only file is no error and the month's line items all count
     assert summary["total_cost"] == pytest.approx(5.2)
+
+
+def test_a_later_listing_page_answered_with_a_proxys_page_fails_the_read_not_the_costs(
+    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN May's line items in two Parquet files, listed one per page (S3 pages at 1,000 keys),
+    # and S3 answering the listing's second page with a proxy's well-formed page (HTTP 200),
+    # which botocore parses into an answer without IsTruncated or Contents
+    monkeypatch.setenv("MOTO_S3_DEFAULT_MAX_KEYS", "1")
+    s3 = cur_bucket()
+    for part in ("part-0", "part-1"):
+        put_object(s3, f"cur/data/BILLING_PERIOD=2025-05/{part}.parquet", parquet_of(LINES))
+    page = answer_malformed(
+        s3, "s3", "ListObjectsV2", b"<html>gateway</html>", url_part="continuation-token"
+    )
+    # WHEN read
+    # THEN the read fails naming what the page lacked, instead of the first file's costs
+    # passing for the month's
+    with pytest.raises(UnreadableAnswerError, match=r"^ListObjectsV2 answered without IsTruncated"):
+        read_cur(s3, "cur", "cur/", period=(START, END))
+    assert page.answered == 1
 
 
 def test_parquet_read_fetches_only_the_used_columns_and_gives_the_full_read_result(

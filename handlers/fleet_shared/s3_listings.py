@@ -1,0 +1,28 @@
+"""The objects under a prefix of an S3 bucket, listed so that a page not S3's fails the listing.
+
+S3 leaves `Contents` out of a ListObjectsV2 page that lists no object, but sends `IsTruncated`
+in every one (`false` on the last page; botocore's paginator stops on it), as it does `KeyCount`,
+`MaxKeys` and `Name`. A proxy's well-formed page answered with HTTP 200 is parsed by botocore into
+an answer with none of them (one that is not XML is retried as S3's own 500): read leniently it
+passed for a prefix without objects, or, as a later page, ended the listing there, its remaining
+objects silently left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fleet_shared.aws_answers import answer_field
+
+LISTING_CALL = "ListObjectsV2"
+ALWAYS_SENT = "IsTruncated"
+"""The field of every ListObjectsV2 answer that the paginator's end of listing is read from."""
+
+
+def listed_objects(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every object (a `Contents` item) under `prefix` in `bucket`, page by page; a page without
+    `IsTruncated` raises UnreadableAnswerError."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        answer_field(page, LISTING_CALL, ALWAYS_SENT)
+        yield from page.get("Contents", [])
