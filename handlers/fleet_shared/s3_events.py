@@ -40,11 +40,12 @@ from aws_lambda_powertools.utilities.parser.models.s3 import (
     S3RequestParameters,
     S3ResponseElements,
 )
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pydantic import ConfigDict, Field, NonNegativeFloat, ValidationError, model_validator
 
 from fleet_shared.alerts import Alert, Severity
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
@@ -54,8 +55,9 @@ from fleet_shared.exceptions import (
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.state_table import ClaimDeadline, StateTable
 
-OBJECT_FAILURES: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ValidationError)
-"""What fails one object and not the others: AWS calls and documents that do not validate."""
+OBJECT_FAILURES: tuple[type[Exception], ...] = (*AWS_CALL_ERRORS, ValidationError)
+"""What fails one object and not the others: AWS calls (an answer that is not the call's
+included) and documents that do not validate."""
 
 RETRIED_ERROR_CODES = frozenset(
     {

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from fleet_shared.processed_documents import ProcessedDocument
 from fleet_shared.report_documents import PROCESSED_PREFIX, RAW_PREFIX, REJECTED_PREFIX, run_id_of
 from fleet_shared.s3_events import CreatedObject
+from fleet_shared.s3_listings import listed_objects
 from fleet_shared.timestamps import iso_z
 
 
@@ -141,12 +142,10 @@ def _rejection_written(s3: Any, bucket: str, reason_key: str, key: str, etag: st
 def previous_processed_keys(s3: Any, bucket: str, own_key: str, limit: int) -> list[str]:
     """The `processed/<day>/<run-id>.json` keys before `own_key`, newest first, at most `limit`."""
     earlier: list[str] = []
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=PROCESSED_PREFIX):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            if key < own_key and run_id_of(key, PROCESSED_PREFIX):
-                earlier.append(key)
+    for item in listed_objects(s3, bucket, PROCESSED_PREFIX):
+        key = item["Key"]
+        if key < own_key and run_id_of(key, PROCESSED_PREFIX):
+            earlier.append(key)
     return sorted(earlier, reverse=True)[:limit]
 
 

@@ -23,7 +23,12 @@ from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
 from handlers.report_processor import process as process_module
 from handlers.report_processor.environment import ProcessorEnvironment
-from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
+from tests.handlers.faults import (
+    InvocationKilledError,
+    answer_malformed,
+    fail_every_attempt,
+    hang_first_attempt,
+)
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -653,6 +658,34 @@ def test_a_write_s3_refuses_is_reported_as_the_objects_error_with_a_warning_and_
     assert warning["resource"] == f"s3://{BUCKET}/{_raw_key(RUN_1)}"
     assert "AccessDenied" in warning["detail"]
     assert failed["alert_published"] is True
+
+
+def test_a_previous_run_listing_answered_with_a_proxys_page_fails_the_object_not_its_changes(
+    s3: Any, process: Process, fake_clock: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN a processed first run, and S3 answering the listing of processed runs with a proxy's
+    # well-formed page (HTTP 200), which botocore parses into an answer without IsTruncated or
+    # Contents
+    process(put_json(s3, _raw_key(RUN_1), _document(RUN_1)))
+    fake_clock.advance(86400)
+    page = answer_malformed(
+        app.FUNCTION.services().hub_client("s3"), "s3", "ListObjectsV2", b"<html>gateway</html>"
+    )
+    # WHEN the second run's raw document arrives
+    result = process(put_json(s3, _raw_key(RUN_2), _document(RUN_2)))
+    # THEN it is not processed as a first run with nothing before it: the object fails naming
+    # what the answer lacked, nothing is written for it, and a warning names the object
+    assert page.answered == 1
+    assert result["status"] == "partial"
+    [failed] = result["objects"]
+    assert failed["status"] == "error"
+    assert "ListObjectsV2 answered without IsTruncated" in failed["error"]
+    assert keys_under(s3, "processed/") == [_raw_key(RUN_1).replace("raw/", "processed/", 1)]
+    [warning] = [a.alert for a in alert_inbox.receive()]
+    assert (warning["title"], warning["resource"]) == (
+        "S3 object not handled",
+        f"s3://{BUCKET}/{_raw_key(RUN_2)}",
+    )
 
 
 def test_a_rejection_interrupted_before_its_delete_is_finished_by_the_retry_as_first_written(
