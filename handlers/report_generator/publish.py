@@ -15,7 +15,9 @@ Design (two measures, because each covers a different failure):
    `latest/` holds (an old processed document replayed) does not replace it. One report at a
    time reads and replaces `latest/` (a lock in the state table). When `latest/` has
    no manifest (an update interrupted after deleting it), the run it must not fall behind is
-   the newest with a complete report of its own, found by listing `reports/`.
+   the newest with a complete report of its own, found by listing `reports/`; a listing page
+   that is not S3's (a proxy's, without `IsTruncated`) fails the report rather than reading as
+   no complete report, which would let an older run replace `latest/`.
 4. The temporary objects are deleted whatever happened.
 """
 
@@ -39,6 +41,7 @@ from fleet_shared.report_documents import (
     RUN_ID_PATTERN,
     report_prefix,
 )
+from fleet_shared.s3_listings import listed_objects
 from fleet_shared.timestamps import iso_z
 from handlers.report_generator.tables import JSON_TYPE, RenderedFile
 
@@ -100,11 +103,10 @@ def _latest_run_id(s3: Any, bucket: str) -> str | None:
 def _newest_complete_run_id(s3: Any, bucket: str) -> str | None:
     """The greatest run id with a manifest of its own under `reports/<yyyy-mm-dd>/<run-id>/`."""
     newest: str | None = None
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=REPORTS_PREFIX):
-        for item in page.get("Contents", []):
-            match = _RUN_MANIFEST_KEY.fullmatch(item["Key"])
-            if match and (newest is None or match["run_id"] > newest):
-                newest = match["run_id"]
+    for item in listed_objects(s3, bucket, REPORTS_PREFIX):
+        match = _RUN_MANIFEST_KEY.fullmatch(item["Key"])
+        if match and (newest is None or match["run_id"] > newest):
+            newest = match["run_id"]
     return newest
 
 

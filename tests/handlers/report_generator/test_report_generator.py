@@ -32,7 +32,12 @@ from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.generate import generate_report
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
-from tests.handlers.faults import InjectedHang, InvocationKilledError, lose_first_answer
+from tests.handlers.faults import (
+    InjectedHang,
+    InvocationKilledError,
+    answer_malformed,
+    lose_first_answer,
+)
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -262,6 +267,31 @@ def test_latest_does_not_move_back_after_an_interrupted_update(
     # THEN it gets its own report but does not become latest/: latest/ only moves forward
     assert result["status"] == "generated"
     assert result["latest_updated"] is False
+    assert "reports/latest/_manifest.json" not in keys_under(s3, "reports/")
+
+
+def test_a_run_listing_answered_with_a_proxys_page_does_not_move_latest_back(
+    s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun
+) -> None:
+    # GIVEN the newest run's complete report, whose copy into latest/ failed after latest/ had
+    # lost its manifest, and S3 answering the generator's listing of reports/ with a proxy's
+    # well-formed page (HTTP 200), which botocore parses into an answer without IsTruncated or
+    # Contents
+    client = generator_services.hub_client("s3")
+    failing = FailingCopy(fail_at=8)  # 7 copies into its own prefix, then the first into latest/
+    client.meta.events.register("before-call.s3.CopyObject", failing)
+    with pytest.raises(ObjectsToRetryError, match="SlowDown"):
+        generate(event_for(s3, BUCKET, process_run(NEW_RUN)))
+    client.meta.events.unregister("before-call.s3.CopyObject", failing)
+    old_event = event_for(s3, BUCKET, process_run(OLD_RUN))
+    page = answer_malformed(client, "s3", "ListObjectsV2", b"<html>gateway</html>")
+    # WHEN the report of an older run is generated
+    result = generate(old_event)["objects"][0]
+    # THEN the page does not pass for no complete report: the object fails naming what the
+    # answer lacked, and latest/ is not given the older run
+    assert page.answered == 1
+    assert result["status"] == "error"
+    assert "ListObjectsV2 answered without IsTruncated" in result["error"]
     assert "reports/latest/_manifest.json" not in keys_under(s3, "reports/")
 
 
