@@ -26,6 +26,7 @@ from fleet_shared.performance_documents import (
     analysis_time_of,
     cluster_prefix,
 )
+from fleet_shared.s3_listings import listed_objects
 from fleet_shared.state_table import StateTable
 
 
@@ -43,32 +44,29 @@ class ClusterHistory:
 def read_cluster_history(
     s3: Any, bucket: str, account_id: str, cluster: Cluster, since: datetime
 ) -> ClusterHistory:
-    """Every hour of CPU utilisation the cluster's analyses since `since` measured; raises
-    ClientError or BotoCoreError when they cannot be listed."""
+    """Every hour of CPU utilisation the cluster's analyses since `since` measured; raises one of
+    AWS_CALL_ERRORS when they cannot be listed."""
     history = ClusterHistory()
     prefix = cluster_prefix(account_id, cluster.region, cluster.name)
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            analysed_at = analysis_time_of(item["Key"])
-            if analysed_at is None or analysed_at < since:
-                continue
-            try:
-                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            except (ClientError, BotoCoreError) as error:
-                history.skipped.append(f"{item['Key']}: not read ({error})")
-                history.unread += 1
-                continue
-            try:
-                analysis = PerformanceAnalysis.model_validate_json(body)
-            except ValidationError as error:
-                history.skipped.append(
-                    f"{item['Key']}: not an analysis ({error.error_count()} errors)"
-                )
-                continue
-            history.analyses_read += 1
-            for hour in analysis.hourly:
-                if hour.cpu_percent is not None and hour.hour >= since:
-                    history.cpu_by_hour[hour.hour] = hour.cpu_percent
+    for item in listed_objects(s3, bucket, prefix):
+        analysed_at = analysis_time_of(item["Key"])
+        if analysed_at is None or analysed_at < since:
+            continue
+        try:
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        except (ClientError, BotoCoreError) as error:
+            history.skipped.append(f"{item['Key']}: not read ({error})")
+            history.unread += 1
+            continue
+        try:
+            analysis = PerformanceAnalysis.model_validate_json(body)
+        except ValidationError as error:
+            history.skipped.append(f"{item['Key']}: not an analysis ({error.error_count()} errors)")
+            continue
+        history.analyses_read += 1
+        for hour in analysis.hourly:
+            if hour.cpu_percent is not None and hour.hour >= since:
+                history.cpu_by_hour[hour.hour] = hour.cpu_percent
     return history
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.performance_documents import StackFileChange
+from fleet_shared.s3_listings import listed_objects
 from fleet_shared.validation_errors import first_error
 
 COST_REPORTS_PREFIX = "reports/cost/"
@@ -54,10 +55,7 @@ def latest_cost_detail(s3: Any, bucket: str) -> tuple[str, bytes] | None:
     """The key and body of the newest cost detail, if any was written."""
     keys = [
         item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=COST_REPORTS_PREFIX
-        )
-        for item in page.get("Contents", [])
+        for item in listed_objects(s3, bucket, COST_REPORTS_PREFIX)
         if item["Key"].endswith(f"/{DETAIL_NAME}")
     ]
     if not keys:

@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.inventory import Cluster, NodeGroup
 from fleet_shared.performance_documents import (
@@ -97,7 +98,7 @@ def optimise(services: OptimizerServices) -> Optimisation:
                 history = read_cluster_history(
                     s3, environment.data_bucket_name, member.account_id, cluster, since
                 )
-            except (ClientError, BotoCoreError) as error:
+            except AWS_CALL_ERRORS as error:
                 notes.append(f"{resource}: analyses not read ({error}); no sizes recommended")
                 unread += 1
                 continue
@@ -148,7 +149,7 @@ def optimise(services: OptimizerServices) -> Optimisation:
     scaler_settings = _scaler_advice(demands, targets, environment.optimizer_tolerance_percent)
     try:
         cost = latest_cost_detail(s3, environment.data_bucket_name)
-    except (ClientError, BotoCoreError) as error:
+    except AWS_CALL_ERRORS as error:
         notes.append(f"cost report not read ({error}); no memory recommended")
         unread += 1
     else:

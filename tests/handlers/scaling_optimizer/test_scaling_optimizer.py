@@ -53,7 +53,7 @@ from tests.handlers.conftest import (
     MEMBER_ACCOUNT_ID,
     REGION,
 )
-from tests.handlers.faults import InjectedFault, fail_every_attempt
+from tests.handlers.faults import InjectedFault, answer_malformed, fail_every_attempt
 
 CLUSTER = "dev-apps"
 GROUP = "system"
@@ -590,6 +590,61 @@ def test_a_read_that_fails_leaves_out_only_what_it_concerns(  # noqa: PLR0917
     assert sized == clusters_sized
     memory = [change for change in recommendations.changes if change.path[-1] == "memory_mb"]
     assert bool(memory) == (named != "reports/cost/")
+
+
+@pytest.mark.parametrize(
+    ("listed", "note", "clusters_sized"),
+    [
+        pytest.param(
+            CLUSTER,
+            f"^{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}: analyses not read "
+            r"\(ListObjectsV2 answered without IsTruncated",
+            {1},
+            id="analyses",
+        ),
+        pytest.param(
+            "cost",
+            r"^cost report not read \(ListObjectsV2 answered without IsTruncated",
+            {0, 1},
+            id="cost-reports",
+        ),
+    ],
+)
+def test_a_listing_answered_with_a_proxys_page_is_a_read_that_failed_not_nothing_there(  # noqa: PLR0917
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    optimizer_services: OptimizerServices,
+    two_clusters: None,
+    fake_clock: ManualClock,
+    listed: str,
+    note: str,
+    clusters_sized: set[int],
+) -> None:
+    # GIVEN two clusters with 14 days of history and a cost report, and S3 answering the listing
+    # of the first cluster's analyses, or of the cost reports, with a proxy's well-formed page
+    # (HTTP 200), which botocore parses into an answer without IsTruncated or Contents
+    put_cost_detail(fake_clock.now())
+    page = answer_malformed(
+        optimizer_services.hub_client("s3"),
+        "s3",
+        "ListObjectsV2",
+        b"<html>gateway</html>",
+        url_part=listed,
+    )
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN the run is partial and its notes say what was not read and why, not that it has too
+    # few hours or that no cost report was written
+    assert page.answered == 1
+    assert result["status"] == "partial", result
+    assert any(re.search(note, line) for line in result["notes"]), result["notes"]
+    # AND the recommendations leave out only what that listing concerns
+    recommendations = latest_recommendations()
+    sized = {change.path[3] for change in recommendations.changes if change.path[0] == MEMBERS_KEY}
+    assert sized == clusters_sized
+    memory = [change for change in recommendations.changes if change.path[-1] == "memory_mb"]
+    assert bool(memory) == (listed != "cost")
 
 
 def _rightsizing(**fields: Any) -> dict[str, Any]:
