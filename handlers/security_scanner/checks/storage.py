@@ -44,8 +44,9 @@ def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
         s3,
         "list_buckets",
         "Buckets",
-        # Not required in S3's model, and unconfirmed that an empty list is sent: lenient.
-        always_sent=False,
+        # A wrapped list (<Buckets>, not flattened as ListObjectsV2's Contents), which S3 sends
+        # empty too: a page without it would resolve every bucket finding of the region.
+        always_sent=True,
         BucketRegion=scope.region,
         PaginationConfig={"PageSize": LIST_BUCKETS_PAGE_SIZE},
     )

@@ -14,6 +14,7 @@ import pytest
 
 from handlers.security_scanner.checks.compute import FUNCTION, SECURITY_GROUP
 from handlers.security_scanner.checks.identity import POLICY
+from handlers.security_scanner.checks.storage import BUCKET
 from handlers.security_scanner.scan import ScanServices
 from tests.handlers.faults import answer_malformed
 from tests.handlers.member_accounts import MEMBER_A, MEMBER_B, REGION, member_session
@@ -266,6 +267,14 @@ def public_function() -> str:
     return f"Lambda.1 {function_arn}"
 
 
+def unprotected_bucket() -> str:
+    """Member A's bucket without Block Public Access settings: its S3.8 finding's key."""
+    member_session(MEMBER_A).client("s3").create_bucket(
+        Bucket="member-a-unprotected", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    return "S3.8 arn:aws:s3:::member-a-unprotected"
+
+
 @pytest.mark.parametrize(
     ("listing", "failing_resource"),
     [
@@ -278,6 +287,11 @@ def public_function() -> str:
             ("lambda", "ListFunctions", "Functions", FUNCTION),
             public_function,
             id="functions",
+        ),
+        pytest.param(
+            ("s3", "ListBuckets", "Buckets", BUCKET),
+            unprotected_bucket,
+            id="buckets",
         ),
     ],
 )
