@@ -11,15 +11,15 @@ for a versioned bucket (the data bucket is one) is kept too, so a function reads
 event names, not whatever the key holds when the event arrives.
 
 S3 invokes the functions asynchronously: an invocation that returns is done, whatever its result
-says. So an object that failed for a reason that may pass (the network, throttling, a busy
-service, another invocation's lock) fails the invocation once every object was tried, and Lambda
-retries the event (twice, then the function's dead-letter queue, whose alarm tells people); the
-objects already done answer `repeat` to the retry. An object another invocation's claim holds
-(`in_progress`) fails the invocation too: the holder may be an attempt that failed without
-releasing the claim (DynamoDB failing as well), which nothing else would retry. An object that
-cannot succeed however often it is tried (a document that does not validate, access denied)
-stays an `error` result, with a warning alert: the invocation succeeds, so nothing else would
-tell anyone that the object's output is missing.
+says. So an object that failed for a reason that may pass (the network, an answer that is not
+its call's, throttling, a busy service, another invocation's lock) fails the invocation once
+every object was tried, and Lambda retries the event (twice, then the function's dead-letter
+queue, whose alarm tells people); the objects already done answer `repeat` to the retry. An
+object another invocation's claim holds (`in_progress`) fails the invocation too: the holder
+may be an attempt that failed without releasing the claim (DynamoDB failing as well), which
+nothing else would retry. An object that cannot succeed however often it is tried (a document
+that does not validate, access denied) stays an `error` result, with a warning alert: the
+invocation succeeds, so nothing else would tell anyone that the object's output is missing.
 """
 
 from __future__ import annotations
@@ -42,10 +42,11 @@ from aws_lambda_powertools.utilities.parser.models.s3 import (
 )
 from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.parsers import ResponseParserError
 from pydantic import ConfigDict, Field, NonNegativeFloat, ValidationError, model_validator
 
 from fleet_shared.alerts import Alert, Severity
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
@@ -88,10 +89,12 @@ get through."""
 
 def may_pass_on_retry(error: Exception) -> bool:
     """Whether the failure `error` may not happen again on a later attempt: the network (no
-    answer, a connection cut or timed out, a body cut short), throttling, a server-side (5xx)
-    error, another invocation's lock."""
+    answer, a connection cut or timed out, a body cut short, an answer that is not the call's:
+    a proxy's or gateway's page on the way), throttling, a server-side (5xx) error, another
+    invocation's lock."""
     network = HTTPClientError | BotocoreConnectionError | IncompleteReadError
-    if isinstance(error, network | LockNotAcquiredError):
+    not_the_calls_answer = ResponseParserError | UnreadableAnswerError
+    if isinstance(error, network | not_the_calls_answer | LockNotAcquiredError):
         return True
     if isinstance(error, ClientError):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

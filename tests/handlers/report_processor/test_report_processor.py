@@ -660,7 +660,7 @@ def test_a_write_s3_refuses_is_reported_as_the_objects_error_with_a_warning_and_
     assert failed["alert_published"] is True
 
 
-def test_a_previous_run_listing_answered_with_a_proxys_page_fails_the_object_not_its_changes(
+def test_a_previous_run_listing_answered_with_a_proxys_page_is_retried_not_a_first_run(
     s3: Any, process: Process, fake_clock: ManualClock, alert_inbox: Any
 ) -> None:
     # GIVEN a processed first run, and S3 answering the listing of processed runs with a proxy's
@@ -668,24 +668,23 @@ def test_a_previous_run_listing_answered_with_a_proxys_page_fails_the_object_not
     # Contents
     process(put_json(s3, _raw_key(RUN_1), _document(RUN_1)))
     fake_clock.advance(86400)
-    page = answer_malformed(
-        app.FUNCTION.services().hub_client("s3"), "s3", "ListObjectsV2", b"<html>gateway</html>"
-    )
+    client = app.FUNCTION.services().hub_client("s3")
+    page = answer_malformed(client, "s3", "ListObjectsV2", b"<html>gateway</html>")
+    event = put_json(s3, _raw_key(RUN_2), _document(RUN_2))
     # WHEN the second run's raw document arrives
-    result = process(put_json(s3, _raw_key(RUN_2), _document(RUN_2)))
-    # THEN it is not processed as a first run with nothing before it: the object fails naming
-    # what the answer lacked, nothing is written for it, and a warning names the object
+    # THEN it is not processed as a first run with nothing before it: the invocation fails naming
+    # what the answer lacked, for Lambda to retry the event, and nothing is written for it yet
+    with pytest.raises(ObjectsToRetryError, match="ListObjectsV2 answered without IsTruncated"):
+        process(event)
     assert page.answered == 1
-    assert result["status"] == "partial"
-    [failed] = result["objects"]
-    assert failed["status"] == "error"
-    assert "ListObjectsV2 answered without IsTruncated" in failed["error"]
     assert keys_under(s3, "processed/") == [_raw_key(RUN_1).replace("raw/", "processed/", 1)]
-    [warning] = [a.alert for a in alert_inbox.receive()]
-    assert (warning["title"], warning["resource"]) == (
-        "S3 object not handled",
-        f"s3://{BUCKET}/{_raw_key(RUN_2)}",
-    )
+    assert alert_inbox.receive() == []
+    # AND WHEN Lambda retries the event with S3 answering the listing itself
+    client.meta.events.unregister("before-send.s3.ListObjectsV2", page)
+    retried = process(event)
+    # THEN the run is processed against the first one
+    assert retried["status"] == "ok"
+    assert _raw_key(RUN_2).replace("raw/", "processed/", 1) in keys_under(s3, "processed/")
 
 
 def test_a_rejection_interrupted_before_its_delete_is_finished_by_the_retry_as_first_written(

@@ -19,7 +19,10 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from botocore.parsers import ResponseParserError
 
+from fleet_shared.aws_answers import UnreadableAnswerError
+from fleet_shared.foreign_answers import ForeignAnswerError
 from fleet_shared.s3_events import CreatedObject, may_pass_on_retry, parse_object_created
 from tests.handlers.report_pipeline.support import BUCKET, REGION, create_bucket, s3_event
 
@@ -100,6 +103,9 @@ def failure_name(error: Exception) -> str:
         ReadTimeoutError(endpoint_url="https://s3"),
         ResponseStreamingError(error="connection reset"),
         IncompleteReadError(actual_bytes=10, expected_bytes=20),
+        ForeignAnswerError(operation="GetObject", how="an HTML page", shown="'<html>'"),
+        ResponseParserError("Unable to parse response, invalid XML received"),
+        UnreadableAnswerError("ListObjectsV2", "IsTruncated", {"html": "gateway"}),
         client_error("SlowDown", 503),
         client_error("InternalError", 500),
         client_error("RequestTimeout", 400),
@@ -110,8 +116,9 @@ def failure_name(error: Exception) -> str:
 def test_a_failure_of_the_network_throttling_or_the_service_may_pass_on_retry(
     error: Exception,
 ) -> None:
-    # GIVEN a failure botocore's own retries did not get past (no answer, a cut or short body, a
-    # throttled or 5xx answer) WHEN classified THEN Lambda's retry of the event may get through
+    # GIVEN a failure botocore's own retries did not get past (no answer, a cut or short body, an
+    # answer that is not the call's, a throttled or 5xx answer) WHEN classified THEN Lambda's
+    # retry of the event may get through
     assert may_pass_on_retry(error)
 
 
