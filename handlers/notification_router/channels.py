@@ -199,7 +199,11 @@ def slack_payload(message: OutgoingMessage) -> dict[str, Any]:
 
 
 def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, Any]:
-    """An Events API v2 event: `trigger` with the alert, or `resolve` for a resolving one."""
+    """An Events API v2 event: `trigger` with the alert, or `resolve` for a resolving one.
+
+    PagerDuty shows `source`, `component` and the details' region as one-line fields: each is
+    made one line (`one_line`), as in the other channels.
+    """
     alert = message.notification.alert
     if message.notification.resolves:
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": alert.id}
@@ -209,15 +213,15 @@ def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, A
         "dedup_key": alert.id,
         "payload": {
             "summary": fit(message.headline, PAGERDUTY_SUMMARY_MAX),
-            "source": alert.resource,
+            "source": one_line(alert.resource),
             "severity": PAGERDUTY_SEVERITY[alert.severity.value],
             "timestamp": iso_z(alert.timestamp),
-            "component": alert.source,
+            "component": one_line(alert.source),
             "group": alert.account_id or "fleet",
             "custom_details": {
                 "detail": alert.detail,
                 "account_id": alert.account_id,
-                "region": alert.region,
+                "region": one_line(alert.region) if alert.region is not None else None,
                 "alert_id": alert.id,
                 "suppressed_duplicates": message.suppressed_duplicates,
             },

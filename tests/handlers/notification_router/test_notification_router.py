@@ -715,6 +715,31 @@ def test_line_breaks_in_single_line_fields_cannot_forge_facts_in_email_or_slack(
         assert "disk full Bcc: attacker@evil.example" in text
 
 
+def test_line_breaks_in_a_resource_or_source_stay_off_pagerdutys_one_line_fields(
+    invoke: Invoke, receiver: Any
+) -> None:
+    # GIVEN a critical cost alert whose resource ends in a Cost Explorer tag value (a tag value
+    # may hold U+2028, a line separator) with a line break, and whose source and region hold
+    # one too
+    resource = "cost/TAG/owner\u2028Severity: info\nRunbook: call +1 555 0100"
+    alert = fleet_alert(
+        "critical",
+        resource=resource,
+        source="cost_analyzer\r\nGroup: none",
+        region=f"{REGION}\nAccount: none",
+    )
+    # WHEN routed
+    invoke(sns_event(alert))
+    # THEN PagerDuty's source and component are one line each, the forged text inside them
+    [pagerduty] = receiver.bodies("/pagerduty")
+    source = pagerduty["payload"]["source"]
+    component = pagerduty["payload"]["component"]
+    assert source == "cost/TAG/owner Severity: info Runbook: call +1 555 0100"
+    assert component == "cost_analyzer Group: none"
+    # AND the region among its details is one line as well
+    assert pagerduty["payload"]["custom_details"]["region"] == f"{REGION} Account: none"
+
+
 @pytest.mark.parametrize(
     ("text", "limit", "expected"),
     [
