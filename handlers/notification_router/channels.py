@@ -155,7 +155,9 @@ def slack_payload(message: OutgoingMessage) -> dict[str, Any]:
     """Block Kit message; `text` is the notification fallback shown in alerts and previews.
 
     Every field that comes from the event is escaped and cut to its block's limit
-    (`channel_text`), so an alert's text can neither mention nor link.
+    (`channel_text`), and every mrkdwn text is `verbatim` (Slack's default turns bare URLs into
+    links, links channel names and parses certain mentions), so an alert's text can neither
+    mention nor link.
     """
     alert = message.notification.alert
     fields = [
@@ -176,26 +178,26 @@ def slack_payload(message: OutgoingMessage) -> dict[str, Any]:
             "type": "header",
             "text": {"type": "plain_text", "text": slack_text(message.headline, SLACK_HEADER_MAX)},
         },
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": slack_text(alert.detail, SLACK_SECTION_MAX) or "-"},
-        },
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": text} for text in field_texts]},
+        {"type": "section", "text": _mrkdwn(slack_text(alert.detail, SLACK_SECTION_MAX) or "-")},
+        {"type": "section", "fields": [_mrkdwn(text) for text in field_texts]},
     ]
     if message.console_url:
         blocks.append(
             {
                 "type": "context",
                 "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": f"<{slack_escape(message.console_url)}|Open in the AWS console>",
-                    }
+                    _mrkdwn(f"<{slack_escape(message.console_url)}|Open in the AWS console>")
                 ],
             }
         )
     fallback = f"{message.headline} - {one_line(alert.resource)} ({message.where})"
     return {"text": slack_text(fallback, SLACK_SECTION_MAX), "blocks": blocks}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    """A Slack mrkdwn text object marked `verbatim`: Slack still reads its formatting and its
+    `<...>` sequences, but makes no link or mention out of the plain text in it."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, Any]:

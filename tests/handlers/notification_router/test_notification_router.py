@@ -635,6 +635,34 @@ def test_injection_in_an_alarm_reason_reaches_slack_escaped(invoke: Invoke, rece
     assert len(receiver.bodies("/pagerduty")) == 1
 
 
+def _mrkdwn_objects(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        own = [value] if value.get("type") == "mrkdwn" else []
+        return own + [found for item in value.values() for found in _mrkdwn_objects(item)]
+    if isinstance(value, list):
+        return [found for item in value for found in _mrkdwn_objects(item)]
+    return []
+
+
+def test_bare_urls_channel_names_and_mentions_in_alert_text_are_not_made_live_by_slack(
+    invoke: Invoke, receiver: Any
+) -> None:
+    # GIVEN an alarm whose reason (anyone with SetAlarmState writes it) holds a bare URL, a
+    # channel name and mentions written without `<...>`, which escaping leaves as they are
+    reason = "Threshold crossed: reset at https://evil.example/login, ask #general @here @channel"
+    alarm = alarm_notification("payments-api-Errors", "ALARM", NewStateReason=reason)
+    # WHEN routed
+    invoke(sns_event(alarm))
+    # THEN Slack got the reason as text, and every mrkdwn text of the message is `verbatim`:
+    # Slack's default (`verbatim: false`) turns URLs into links, links channel names and parses
+    # certain mentions in it
+    [slack] = receiver.bodies("/slack")
+    assert reason in slack["blocks"][1]["text"]["text"]
+    mrkdwn = _mrkdwn_objects(slack["blocks"])
+    assert len(mrkdwn) == 7
+    assert [item for item in mrkdwn if item.get("verbatim") is not True] == []
+
+
 def test_long_text_is_cut_on_a_word_boundary_to_each_channels_limit(
     invoke: Invoke, receiver: Any, email_inbox: Any
 ) -> None:
