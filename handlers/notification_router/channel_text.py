@@ -21,6 +21,13 @@ SLACK_SECTION_MAX = 3000
 SLACK_HEADER_MAX = 150
 SLACK_FIELD_MAX = 2000
 PAGERDUTY_SUMMARY_MAX = 1024
+PAGERDUTY_TEXT_MAX = 1024
+"""Each other one-line text of a PagerDuty event: source, component, region."""
+PAGERDUTY_DETAIL_MAX = 30_000
+"""PagerDuty refuses an event over 512,000 bytes, on every retry. JSON writes a character in 12
+bytes at most (one outside the BMP as two `\\u` escapes), so a detail cut to this many stays
+within 360,000 bytes and leaves room for the event's other texts (a detail SNS takes, 256 KB
+of UTF-8, is up to three times as large escaped)."""
 
 _SLACK_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")

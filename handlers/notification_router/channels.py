@@ -26,7 +26,9 @@ from fleet_shared.timestamps import iso_z
 from handlers.notification_router.bounded_http import open_bounded
 from handlers.notification_router.channel_names import EMAIL, PAGERDUTY, SLACK
 from handlers.notification_router.channel_text import (
+    PAGERDUTY_DETAIL_MAX,
     PAGERDUTY_SUMMARY_MAX,
+    PAGERDUTY_TEXT_MAX,
     SLACK_FIELD_MAX,
     SLACK_HEADER_MAX,
     SLACK_SECTION_MAX,
@@ -204,7 +206,8 @@ def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, A
     """An Events API v2 event: `trigger` with the alert, or `resolve` for a resolving one.
 
     PagerDuty shows `source`, `component` and the details' region as one-line fields: each is
-    made one line (`one_line`), as in the other channels.
+    made one line (`one_line`), as in the other channels. Every text is cut (`channel_text`), so
+    the event stays within the size PagerDuty accepts.
     """
     alert = message.notification.alert
     if message.notification.resolves:
@@ -215,15 +218,19 @@ def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, A
         "dedup_key": alert.id,
         "payload": {
             "summary": fit(message.headline, PAGERDUTY_SUMMARY_MAX),
-            "source": one_line(alert.resource),
+            "source": fit(one_line(alert.resource), PAGERDUTY_TEXT_MAX),
             "severity": PAGERDUTY_SEVERITY[alert.severity.value],
             "timestamp": iso_z(alert.timestamp),
-            "component": one_line(alert.source),
+            "component": fit(one_line(alert.source), PAGERDUTY_TEXT_MAX),
             "group": alert.account_id or "fleet",
             "custom_details": {
-                "detail": alert.detail,
+                "detail": fit(alert.detail, PAGERDUTY_DETAIL_MAX),
                 "account_id": alert.account_id,
-                "region": one_line(alert.region) if alert.region is not None else None,
+                "region": (
+                    fit(one_line(alert.region), PAGERDUTY_TEXT_MAX)
+                    if alert.region is not None
+                    else None
+                ),
                 "alert_id": alert.id,
                 "suppressed_duplicates": message.suppressed_duplicates,
             },

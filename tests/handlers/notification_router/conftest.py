@@ -43,6 +43,8 @@ class Receiver:
 
     base_url: str = ""
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    sizes: dict[str, list[int]] = field(default_factory=dict)
+    """The bytes of each request recorded in `requests`, per path."""
     statuses: dict[str, list[Answer]] = field(default_factory=dict)
     hanging: set[str] = field(default_factory=set)
     hung: dict[str, int] = field(default_factory=dict)
@@ -89,7 +91,8 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
-            body = json.loads(self.rfile.read(length) or b"null")
+            raw = self.rfile.read(length)
+            body = json.loads(raw or b"null")
             if self.path in state.hanging:
                 with state.lock:
                     state.hung[self.path] = state.hung.get(self.path, 0) + 1
@@ -100,6 +103,7 @@ def receiver() -> Iterator[Receiver]:
                 wait()
             with state.lock:
                 state.requests.setdefault(self.path, []).append(body)
+                state.sizes.setdefault(self.path, []).append(len(raw))
                 queued = state.statuses.get(self.path, [])
                 answer = queued.pop(0) if queued else 200
             status, headers, *body = answer if isinstance(answer, tuple) else (answer, {})

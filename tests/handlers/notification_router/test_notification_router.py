@@ -712,6 +712,26 @@ def test_an_alert_too_long_for_an_sns_message_is_emailed_cut_to_fit(
     assert len(receiver.bodies("/pagerduty")) == 1
 
 
+def test_a_long_non_ascii_detail_that_sns_takes_is_paged_within_pagerdutys_event_limit(
+    invoke: Invoke, receiver: Any
+) -> None:
+    # GIVEN a critical alert with a Cyrillic detail of 234 KB in UTF-8, a message SNS takes,
+    # which JSON's escapes (6 bytes a character) make 666 KB
+    detail = " ".join(["ошибка"] * 18_000)
+    alert = fleet_alert("critical", detail=detail)
+    assert len(json.dumps(alert, ensure_ascii=False).encode("utf-8")) <= 262_144
+    # WHEN routed
+    invoke(sns_event(alert))
+    # THEN PagerDuty got one event within the 512,000 bytes it accepts
+    [size] = receiver.sizes["/pagerduty"]
+    assert size <= 512_000
+    # AND its detail is the start of the alert's, cut on a word with an ellipsis
+    [pagerduty] = receiver.bodies("/pagerduty")
+    cut = pagerduty["payload"]["custom_details"]["detail"]
+    assert cut.endswith("\u2026")
+    assert detail.startswith(cut.removesuffix("\u2026") + " ")
+
+
 def test_line_breaks_in_single_line_fields_cannot_forge_facts_in_email_or_slack(
     invoke: Invoke, receiver: Any, email_inbox: Any
 ) -> None:
