@@ -39,7 +39,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_all
-from fleet_shared.alerts import Alert, Severity
+from fleet_shared.alerts import Alert, Severity, encodable
 from fleet_shared.cost_explorer import CE_REGION, CostPoint
 from fleet_shared.exceptions import ConfigurationError, FleetError
 from fleet_shared.function_services import FunctionServices
@@ -488,9 +488,10 @@ def _deliver_alerts(
 
 def anomaly_delivery_key(dimension: str, group: str, timestamp: str) -> str:
     """The dedup key of a cost anomaly: `cost-anomaly/<dimension>/<group>/<day>`, with the group
-    as `sha256:<hex digest>` when the key would exceed DEDUP_KEY_MAX_BYTES."""
-    key = f"cost-anomaly/{dimension}/{group}/{timestamp}"
-    if len(key.encode("utf-8", "surrogatepass")) <= DEDUP_KEY_MAX_BYTES:
+    as `sha256:<hex digest>` when the key would exceed DEDUP_KEY_MAX_BYTES, and a surrogate in
+    it as U+FFFD (`encodable`: the state table sends its keys as UTF-8)."""
+    key = f"cost-anomaly/{dimension}/{encodable(group)}/{timestamp}"
+    if len(key.encode("utf-8")) <= DEDUP_KEY_MAX_BYTES:
         return key
     digest = hashlib.sha256(group.encode("utf-8", "surrogatepass")).hexdigest()
     return f"cost-anomaly/{dimension}/sha256:{digest}/{timestamp}"

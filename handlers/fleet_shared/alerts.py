@@ -33,6 +33,8 @@ ID_MAX_LENGTH = 64
 keys its dedup claims on the id (a state-table sort key holds 1,024 bytes) and sends it as
 PagerDuty's dedup key (at most 255 characters)."""
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A surrogate code point: in a str from JSON always a lone one (json joins escaped pairs)."""
 _ELLIPSIS = "..."
 
 
@@ -44,9 +46,17 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+def encodable(text: str) -> str:
+    """`text` with each surrogate code point as U+FFFD. A JSON answer can escape a lone one
+    (`"\\ud800"`) in a name or tag value and botocore hands it on, but no UTF-8 text holds it:
+    hashing, publishing or sending an alert naming it would fail on every attempt."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def alert_id(source: str, resource: str, title: str) -> str:
-    """The deterministic id of an alert: a sha256 prefix of source, resource and title."""
-    digest = hashlib.sha256("\n".join((source, resource, title)).encode("utf-8"))
+    """The deterministic id of an alert: a sha256 prefix of source, resource and title (as
+    `encodable` makes them, as the alert holds them)."""
+    digest = hashlib.sha256(encodable("\n".join((source, resource, title))).encode("utf-8"))
     return digest.hexdigest()[:_ID_LENGTH]
 
 
@@ -71,6 +81,11 @@ class Alert(BaseModel):
     resolved: bool = False
     """True for the notice that the condition this alert reported has cleared: same id (so the
     same PagerDuty dedup key), routed as a resolution."""
+
+    @field_validator("source", "title", "detail", "resource", "region")
+    @classmethod
+    def _encodable(cls, value: str | None) -> str | None:
+        return None if value is None else encodable(value)
 
     @field_validator("timestamp")
     @classmethod

@@ -409,6 +409,26 @@ def test_an_anomaly_of_a_cluster_tag_too_long_for_a_key_is_alerted_once_with_the
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_an_anomaly_of_a_cluster_tag_holding_a_lone_surrogate_is_alerted_with_the_summary(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN an EC2 jump on the last day, its cost under a cluster tag that Cost Explorer's JSON
+    # answer writes with an escaped lone surrogate (`\\ud800`), which no UTF-8 text can hold
+    today = analyzer.now().date()
+    queue_cost_explorer(today, ec2_last_day=400.0, cluster_key="cluster$team-\ud800-apps")
+    stub_cost_forecast(2_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the run succeeds: the three anomalies and the summary went out, the cluster's naming
+    # the tag with U+FFFD in the surrogate's place
+    assert result["alerts"] == 4, result
+    alerts = alert_inbox.receive()
+    assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning", "warning", "warning"]
+    [cluster_alert] = [a for a in alerts if a.alert["resource"].startswith("cost/cluster/")]
+    assert cluster_alert.alert["resource"] == "cost/cluster/team-\ufffd-apps"
+    assert "team-\ufffd-apps" in cluster_alert.alert["title"]
+
+
 def refuse_non_json_numbers(constant: str) -> float:
     raise ValueError(f"{constant} is not JSON")
 

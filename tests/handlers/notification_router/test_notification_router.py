@@ -732,6 +732,25 @@ def test_a_long_non_ascii_detail_that_sns_takes_is_paged_within_pagerdutys_event
     assert detail.startswith(cut.removesuffix("\u2026") + " ")
 
 
+def test_an_alert_whose_text_escapes_a_lone_surrogate_reaches_every_channel(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN a critical alert whose JSON escapes a lone surrogate (`\\ud800`, as an AWS answer
+    # can) in its title and detail: no UTF-8 text can hold it
+    message = json.dumps(fleet_alert("critical", title="disk full on ", detail="node "))
+    message = message.replace("full on ", "full on \\ud800").replace("node ", "node \\ud800")
+    # WHEN routed
+    result = invoke(sns_event(message))
+    # THEN PagerDuty, Slack and e-mail got it, with U+FFFD in the surrogate's place
+    assert statuses(result) == ["sent"]
+    [pagerduty] = receiver.bodies("/pagerduty")
+    assert pagerduty["payload"]["summary"] == "[CRITICAL] disk full on \ufffd"
+    assert pagerduty["payload"]["custom_details"]["detail"] == "node \ufffd"
+    assert len(receiver.bodies("/slack")) == 1
+    [email] = email_inbox.receive()
+    assert "node \ufffd" in email["Message"]
+
+
 def test_line_breaks_in_single_line_fields_cannot_forge_facts_in_email_or_slack(
     invoke: Invoke, receiver: Any, email_inbox: Any
 ) -> None:
