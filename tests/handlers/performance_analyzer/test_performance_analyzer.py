@@ -228,6 +228,46 @@ def test_a_run_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
     assert [a.alert["resolved"] for a in alert_inbox.receive()] == [False]
 
 
+def test_a_regression_and_a_resolution_sns_refused_are_published_by_the_next_run(
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN CPU saturated now but not a week ago, and the hub's SNS failing every attempt
+    cloudwatch, _ = put_saturated_window(fake_clock, 8)
+    sns = app.FUNCTION.services().hub_client("sns")
+    refused = fail_every_attempt(sns, "sns", "Publish")
+    # WHEN the analyzer runs, then runs again 4 hours later with SNS healed and the CPU still
+    # saturated
+    first = analyze({"action": "analyze_fleet"})
+    first_alerts = alert_inbox.receive()
+    refused.healed = True
+    put_the_next_four_hours(fake_clock, cloudwatch, SATURATED)
+    later = analyze({"action": "analyze_fleet"})
+    # THEN the first run found the regression but nothing reached the topics, and the next run
+    # published its warning, once (README, Alerts: "a failed publish is tried again by the next
+    # run")
+    assert refused.attempts > 1
+    assert first["clusters"][0]["regressions"] == ["cpu_saturation"]
+    assert first_alerts == []
+    assert later["clusters"][0]["alerts"]["sent"] == 1
+    [warning] = alert_inbox.receive()
+    assert warning.alert["resolved"] is False
+
+    # GIVEN the CPU back to normal, and SNS failing every attempt again
+    refused = fail_every_attempt(sns, "sns", "Publish")
+    put_the_next_four_hours(fake_clock, cloudwatch, HEALTHY)
+    # WHEN the analyzer runs, then again an hour later with SNS healed
+    analyze({"action": "analyze_fleet"})
+    unresolved = alert_inbox.receive()
+    refused.healed = True
+    fake_clock.advance(3600)
+    put_week_over_week(cloudwatch, the_hour(fake_clock), 1, HEALTHY)
+    analyze({"action": "analyze_fleet"})
+    # THEN the refused resolution went out with the later run, under the warning's id
+    assert refused.attempts > 1
+    assert unresolved == []
+    the_one_resolution_of(warning, alert_inbox)
+
+
 def test_a_regression_whose_delivery_claim_was_not_completed_is_not_alerted_again(
     analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
 ) -> None:
