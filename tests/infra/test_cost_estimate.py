@@ -30,3 +30,38 @@ def test_the_cost_estimate_counts_what_the_dev_and_prod_plans_create(
     planned = {stack: len(program_runs[stack].of_type(resource_type)) for stack in estimated}
     # THEN the estimate priced exactly what the plan creates
     assert estimated == planned
+
+
+def _cost_table_rows() -> list[tuple[str, int, int]]:
+    """(what, dev, prod) of each row of docs/costs.md's table, the total's row included."""
+    rows = re.findall(
+        r"^\| (.+?) \| \**(?:about )?([\d,]+)\** \| \**(?:about )?([\d,]+)\** \|$",
+        (REPO_ROOT / "docs" / "costs.md").read_text(),
+        flags=re.MULTILINE,
+    )
+    return [
+        (what, int(dev.replace(",", "")), int(prod.replace(",", ""))) for what, dev, prod in rows
+    ]
+
+
+def test_the_readmes_monthly_costs_are_the_estimates_totals_and_add_up_from_its_rows() -> None:
+    # GIVEN the README's figures for dev and prod
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    stated = re.search(r"about \$([\d,]+) a month for dev and \$([\d,]+) for prod", readme)
+    assert stated, "the README no longer states a monthly cost for dev and prod"
+    readme_costs = [int(figure.replace(",", "")) for figure in stated.groups()]
+    # WHEN the estimate's table is read
+    *items, (total, dev_total, prod_total) = _cost_table_rows()
+    assert "total" in total and len(items) >= 5
+    # THEN the README gives its totals, and each total is its column's sum (to the 1% its
+    # "about" rounds to)
+    assert readme_costs == [dev_total, prod_total]
+    for column, stated_total in ((1, dev_total), (2, prod_total)):
+        summed = sum(row[column] for row in items)
+        assert abs(stated_total - summed) <= summed / 100, (stated_total, summed)
+    # AND, as the README says, control planes and nodes are most of each total
+    for column, stated_total in ((1, dev_total), (2, prod_total)):
+        clusters_and_nodes = sum(
+            row[column] for row in items if "control planes" in row[0] or "node groups" in row[0]
+        )
+        assert clusters_and_nodes > stated_total / 2
