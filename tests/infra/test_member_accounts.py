@@ -258,6 +258,9 @@ def test_each_function_that_acts_in_members_has_its_own_role_in_every_member(
             member_role_name(stack_run.stack, function) for function in acting
         )
         assert all(len(role.inputs["name"]) <= 64 for role in roles)
+        # AND each is created once, through the account's first region's provider (IAM is
+        # global: a role per region would collide on its name)
+        assert {_placed(role) for role in roles} == {(member.account_id, member.regions[0])}
     # AND the stack tells which role each function uses
     assert stack_run.stack_outputs["member_role_names"] == {
         function: member_role_name(stack_run.stack, function) for function in acting
