@@ -216,7 +216,10 @@ def test_every_function_logs_to_an_encrypted_log_group_with_retention(hub: HubVi
         )
         assert group.inputs["retentionInDays"] == 30
         assert group.inputs["kmsKeyId"] == key_arn
-        assert function.inputs["loggingConfig"]["logGroup"] == group.inputs["name"]
+        assert function.inputs["loggingConfig"] == {
+            "logFormat": "JSON",
+            "logGroup": group.inputs["name"],
+        }
 
 
 def test_environment_is_resolved_from_the_catalog_without_secret_values(hub: HubView):

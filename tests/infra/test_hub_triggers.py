@@ -181,8 +181,11 @@ def test_every_schedule_retries_then_dead_letters_into_its_targets_queue(hub: Hu
         assert schedule.inputs["flexibleTimeWindow"] == {"mode": "OFF"}
         assert schedule.inputs["groupName"] == f"lf-{hub.stack}"
         assert target["deadLetterConfig"]["arn"] == hub.dead_letter_queue_arn(spec)
-        assert target["retryPolicy"]["maximumRetryAttempts"] >= 1
-        assert target["retryPolicy"]["maximumEventAgeInSeconds"] > 0
+        # (docs/architecture.md: up to 3 retries within an hour, then the dead-letter queue)
+        assert target["retryPolicy"] == {
+            "maximumRetryAttempts": 3,
+            "maximumEventAgeInSeconds": 3600,
+        }
         scheduler_roles.add(target["roleArn"])
     assert len(scheduler_roles) == 1
     expected = sum(1 for _ in _triggers(hub, FixedSchedule)) + sum(
