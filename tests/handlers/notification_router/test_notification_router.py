@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from catalog import function_spec
 from fleet_shared.alerts import Alert
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
@@ -194,6 +195,24 @@ def test_duplicates_are_sent_once_per_window_and_counted(
     assert (
         receiver.bodies("/pagerduty")[-1]["payload"]["custom_details"]["suppressed_duplicates"] == 2
     )
+
+
+def test_as_deployed_the_same_alert_is_sent_once_per_fifteen_minutes(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN the router's environment as the program deploys it: the catalog leaves
+    # ROUTER_DEDUP_WINDOW_SECONDS to its default (README, Alerts: "once per 15 minutes")
+    assert "ROUTER_DEDUP_WINDOW_SECONDS" not in function_spec("notification_router").environment
+    # AND a critical alert sent once
+    alert = fleet_alert("critical")
+    assert statuses(invoke(sns_event(alert))) == ["sent"]
+    # WHEN it comes again a second before 15 minutes have passed THEN it is a duplicate
+    fake_clock.advance(15 * 60 - 1)
+    assert statuses(invoke(sns_event(alert))) == ["duplicate"]
+    # WHEN it comes again once 15 minutes have passed THEN it is sent again, to each channel
+    fake_clock.advance(2)
+    assert statuses(invoke(sns_event(alert))) == ["sent"]
+    assert len(receiver.bodies("/pagerduty")) == len(receiver.bodies("/slack")) == 2
 
 
 def test_escalation_of_the_same_alert_is_not_a_duplicate(invoke: Invoke, receiver: Any) -> None:
