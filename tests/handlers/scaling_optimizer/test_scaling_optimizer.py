@@ -461,6 +461,26 @@ def test_too_little_history_recommends_no_sizes_and_says_why(
     assert any("0 measured hours" in note for note in result["notes"])
 
 
+def test_analyses_older_than_14_days_are_not_read(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN two weeks of analyses and scaler changes that ended 15 days ago, none since
+    now = fake_clock.now()
+    generate_history(now - timedelta(days=15), state_table, fake_clock)
+    fake_clock.set(now)
+
+    # WHEN the optimizer runs with its default history (docs/architecture.md: "reads 14 days")
+    result = optimize({"action": "optimize"})
+
+    # THEN none of them was read: no sizes are recommended, and the notes say why
+    assert result["changes"] == []
+    assert any("0 measured hours" in note for note in result["notes"])
+    recommendations = latest_recommendations()
+    assert (recommendations.history_days, recommendations.analyses_read) == (14, 0)
+
+
 def test_an_unknown_action_is_refused_naming_the_field(
     optimize: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
