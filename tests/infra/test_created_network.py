@@ -24,6 +24,8 @@ from fleetctl.mocked_program import (
 )
 
 SUBNET = "aws:ec2/subnet:Subnet"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+INTERNET_GATEWAY = "aws:ec2/internetGateway:InternetGateway"
 PRIVATE_ROLE = "kubernetes.io/role/internal-elb"
 PUBLIC_ROLE = "kubernetes.io/role/elb"
 # us-east-1 lists six zones under the mocks, as many as a created network may span.
@@ -194,3 +196,42 @@ def test_a_new_zone_count_moves_the_subnets_in_place_so_the_count_is_set_once() 
     assert private_three[:2] == private_two
     assert public_three[:2] != public_two
     assert private_three[2] == public_two[0]
+
+
+def test_a_created_network_reaches_the_internet_through_one_nat_gateway_in_a_public_subnet(
+    program_runs: dict[str, ProgramRun],
+) -> None:
+    # GIVEN the prod stack, whose analytics member creates its network over three zones
+    run = program_runs["prod"]
+    by_urn = {resource.urn: resource for resource in run.resources}
+
+    def depended_on(resource: RegisteredResource, resource_type: str) -> list[RegisteredResource]:
+        return [by_urn[urn] for urn in resource.depends_on if by_urn[urn].type == resource_type]
+
+    def route_table_of(subnet: RegisteredResource) -> RegisteredResource:
+        [association] = [
+            association
+            for association in run.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+            if subnet.urn in association.depends_on
+        ]
+        [table] = depended_on(association, "aws:ec2/routeTable:RouteTable")
+        return table
+
+    # WHEN its NAT gateways are read, and the route table of each of its subnets
+    [nat] = run.of_type(NAT_GATEWAY)
+    private = {route_table_of(subnet).urn for subnet in _subnets(run, PRIVATE_ROLE)}
+    public = {route_table_of(subnet).urn for subnet in _subnets(run, PUBLIC_ROLE)}
+    # THEN there is one NAT gateway (docs/architecture.md; priced once in docs/costs.md), in one
+    # of the public subnets
+    assert [subnet.name for subnet in depended_on(nat, SUBNET)] == [
+        _subnets(run, PUBLIC_ROLE)[0].name
+    ]
+    # AND the private subnets share one route table, which sends the internet through it, and
+    # the public ones another, which sends it to the internet gateway
+    [private_table], [public_table] = private, public
+    assert [route["cidrBlock"] for route in by_urn[private_table].inputs["routes"]] == ["0.0.0.0/0"]
+    assert depended_on(by_urn[private_table], NAT_GATEWAY) == [nat]
+    assert not depended_on(by_urn[private_table], INTERNET_GATEWAY)
+    assert [route["cidrBlock"] for route in by_urn[public_table].inputs["routes"]] == ["0.0.0.0/0"]
+    assert len(depended_on(by_urn[public_table], INTERNET_GATEWAY)) == 1
+    assert not depended_on(by_urn[public_table], NAT_GATEWAY)
