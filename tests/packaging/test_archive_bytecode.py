@@ -112,6 +112,32 @@ def test_every_module_of_every_archive_loads_from_the_runtimes_bytecode(tmp_path
 
 
 @needs_runtime_python
+def test_a_source_changed_after_the_build_is_compiled_again_not_run_from_stale_bytecode(
+    tmp_path: Path,
+):
+    # GIVEN eks_scaler's archive with the runtime's bytecode, unpacked, and one of its sources
+    # edited afterwards (docs/architecture.md: checked-hash bytecode, PEP 552)
+    archive = build_function_archive(
+        "eks_scaler", output_dir=tmp_path, runtime_python=RUNTIME_PYTHON
+    )
+    unpacked = tmp_path / "task"
+    _unzip_read_only(archive.path, unpacked)
+    _writable_again(unpacked)
+    module = unpacked / "handlers" / "eks_scaler" / "app.py"
+    module.write_text(module.read_text() + "\nEDITED = True\n")
+    # WHEN the runtime loads every module through a loader that refuses to compile
+    completed = subprocess.run(
+        [RUNTIME_PYTHON.executable, "-S", "-c", _LOAD_WITHOUT_COMPILING, str(unpacked)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # THEN the edited module's bytecode is refused for its source, so it would be compiled
+    assert completed.returncode == 1
+    assert completed.stderr.strip() == f"{module} has no valid bytecode: it would be compiled"
+
+
+@needs_runtime_python
 def test_bytecode_is_the_same_from_any_checkout_and_any_compiler_run(tmp_path: Path):
     # GIVEN two checkouts at different paths, with different file times
     first, second = _copy_of_handlers(tmp_path / "a"), _copy_of_handlers(tmp_path / "deeper" / "b")
