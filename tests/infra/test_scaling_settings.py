@@ -78,3 +78,33 @@ def test_a_bad_scaling_setting_is_refused_naming_its_field(
     # THEN one message names the field path and the problem
     assert raised.value.field == f"members[0].clusters[0].{field}"
     assert problem in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "accepted", "refused"),
+    [
+        ("confidence_threshold", (0, 1), (-0.01, 1.01)),
+        ("target_utilization", (1.01, 100), (1, 100.5)),
+        ("headroom_percent", (0, 1, 200), (0.5, 200.5)),
+    ],
+    ids=["confidence", "utilization", "headroom"],
+)
+def test_the_readmes_ranges_of_the_scaling_settings_hold_at_their_ends(
+    stack_settings_document: SettingsDocument,
+    field: str,
+    accepted: tuple[float, ...],
+    refused: tuple[float, ...],
+) -> None:
+    # GIVEN the README's ranges: confidence_threshold 0-1, target_utilization above 1 and at
+    # most 100, headroom_percent 0 or 1-200
+    for value in accepted:
+        # WHEN a predictive block sets the field to a value at an end THEN it is accepted
+        document = _dev_with_scaling(stack_settings_document, {"mode": "predictive", field: value})
+        scaling = load_settings("dev", document).members[0].clusters[0].scaling
+        assert getattr(scaling, field) == value
+    for value in refused:
+        # WHEN it is set just past an end THEN it is refused naming the field
+        document = _dev_with_scaling(stack_settings_document, {"mode": "predictive", field: value})
+        with pytest.raises(StackSettingsError) as raised:
+            load_settings("dev", document)
+        assert raised.value.field == f"members[0].clusters[0].scaling.{field}"
