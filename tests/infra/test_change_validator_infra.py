@@ -173,6 +173,11 @@ def test_the_stack_files_validation_settings_reach_the_function(project_with_sta
             "functions.change_validator.validation.bake_minutes: Input should be greater than "
             "or equal to 1, got 0",
         ),
+        (
+            "{change_validator: {validation: {bake_minutes: 1441}}}",
+            "functions.change_validator.validation.bake_minutes: Input should be less than "
+            "or equal to 1440, got 1441",
+        ),
     ],
 )
 def test_bad_validation_settings_print_one_line_naming_the_field(functions: str, line: str) -> None:
@@ -186,3 +191,15 @@ def test_bad_validation_settings_print_one_line_naming_the_field(functions: str,
         load_settings("broken", document)
     # THEN the one line names the field and what is wrong with it
     assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+@pytest.mark.parametrize("bake_minutes", [1, 1440])
+def test_the_ends_of_the_readmes_bake_range_are_accepted(bake_minutes: int) -> None:
+    # GIVEN the dev stack file with a bake at an end of the README's range, 1-1440 minutes
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    document = {
+        key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("lambda-")
+    }
+    document["functions"] = {"change_validator": {"validation": {"bake_minutes": bake_minutes}}}
+    # WHEN its settings are loaded THEN the bake is taken as written
+    assert load_settings("dev", document).change_validation().bake_minutes == bake_minutes

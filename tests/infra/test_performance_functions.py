@@ -104,7 +104,7 @@ def test_a_memory_size_in_the_stack_file_replaces_the_catalogs(project_with_stac
     assert _memory_size(run, "eks_scaler") == function_spec("eks_scaler").memory_mb
 
 
-@pytest.mark.parametrize("memory_mb", [64, 10241])
+@pytest.mark.parametrize("memory_mb", [64, 127, 10241])
 def test_a_memory_size_outside_lambdas_limits_is_refused_naming_the_field(
     stack_settings_document: Any, memory_mb: int
 ) -> None:
@@ -117,3 +117,14 @@ def test_a_memory_size_outside_lambdas_limits_is_refused_naming_the_field(
     # THEN one message names the field
     assert raised.value.field == "functions.health_monitor.memory_mb"
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("memory_mb", [128, 10240])
+def test_the_ends_of_the_readmes_memory_range_are_accepted(
+    stack_settings_document: Any, memory_mb: int
+) -> None:
+    # GIVEN the dev settings with a memory size at an end of the README's range, 128-10240 MB
+    document = stack_settings_document("dev")
+    document["functions"] = {"health_monitor": {"memory_mb": memory_mb}}
+    # WHEN they are validated THEN the function is given that size
+    assert load_settings("dev", document).function_memory_mb("health_monitor") == memory_mb
