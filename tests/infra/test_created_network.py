@@ -165,6 +165,15 @@ def test_every_range_and_zone_count_the_settings_accept_leaves_subnets_aws_can_c
         assert all(s.prefixlen <= SMALLEST_AWS_SUBNET_PREFIX for s in private + public), cidr
 
 
+def test_the_settings_accept_exactly_the_readmes_ranges_and_zone_counts() -> None:
+    # GIVEN created networks of prefixes /8 to /30 over 1 to 12 zones
+    tried = [(prefix, zones) for prefix in range(8, 31) for zones in range(1, 13)]
+    # WHEN each is validated
+    accepted = [(p, z) for p, z in tried if _accepted(f"10.40.0.0/{p}", z)]
+    # THEN exactly the README's are accepted: a /16 to /24 range over 2 to 6 zones
+    assert accepted == [(prefix, zones) for prefix in range(16, 25) for zones in range(2, 7)]
+
+
 def test_more_zones_than_the_region_offers_fail_naming_the_field(
     tmp_path: Path,
 ) -> None:
