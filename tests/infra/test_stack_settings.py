@@ -413,6 +413,13 @@ INVALID_SETTINGS = [
         "a node group runs one architecture",
     ),
     (
+        "no-instance-types",
+        f"{GROUP}.instance_types",
+        [],
+        "members[0].clusters[0].node_groups[0].instance_types",
+        "at least 1 item",
+    ),
+    (
         "too-many-instance-types",
         f"{GROUP}.instance_types",
         [f"m6i.{size}" for size in range(1, 22)],
@@ -550,6 +557,22 @@ def test_invalid_setting_is_rejected_with_its_field_path(
     assert message.startswith(f"Pulumi.dev.yaml: {field}: ")
     assert problem in message
     assert "\n" not in message
+
+
+def test_a_node_group_of_twenty_instance_types_is_accepted(
+    stack_settings_document: Callable[[str], dict[str, Any]],
+) -> None:
+    # GIVEN the dev settings with a node group of 20 x86 instance types, the README's most
+    document = copy.deepcopy(stack_settings_document("dev"))
+    types = [
+        f"{family}.{size}"
+        for family in ("m6i", "c6i", "r6i", "m5")
+        for size in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge")
+    ]
+    _set(document, f"{GROUP}.instance_types", types)
+    # WHEN they are validated THEN the group keeps all of them
+    group = load_settings("dev", document).members[0].clusters[0].node_groups[0]
+    assert group.instance_types == types
 
 
 @pytest.mark.parametrize(("second_cluster_existing", "refused"), [(False, True), (True, False)])
