@@ -149,3 +149,29 @@ def test_a_working_day_outside_the_schedule_days_makes_the_schedules_fire_daily(
     for schedule in schedules:
         assert "MON,TUE,WED,THU,FRI,SAT,SUN" in schedule["scheduleExpression"]
         assert json.loads(schedule["target"]["input"])["scheduled"] is True
+
+
+@pytest.mark.parametrize(
+    ("has_schedule", "expected"),
+    [(True, "America/New_York"), (False, "Europe/Berlin")],
+    ids=["cluster-schedule", "no-cluster-schedule"],
+)
+def test_calendar_times_are_in_the_clusters_schedule_zone_else_the_stacks(
+    has_schedule: bool, expected: str
+) -> None:
+    # GIVEN a stack-wide holiday, the stack's schedule_time_zone Europe/Berlin, and the dev
+    # cluster's schedule in America/New_York, or the cluster without a schedule
+    config = copy.deepcopy(_config())
+    config["lambda-fleet:calendar"] = {"holidays": ["2025-12-25"]}
+    config["lambda-fleet:schedule_time_zone"] = "Europe/Berlin"
+    cluster = config["lambda-fleet:members"][0]["clusters"][0]
+    if has_schedule:
+        cluster["schedule"]["time_zone"] = "America/New_York"
+    else:
+        del cluster["schedule"]
+    # WHEN the inventory is built
+    inventory = load_settings(STACK, _document(config)).inventory(STACK)
+    # THEN the cluster's calendar is read in its schedule's zone, else in schedule_time_zone
+    calendar = inventory.members[0].clusters[0].calendar
+    assert calendar is not None
+    assert calendar.time_zone == expected
