@@ -54,6 +54,7 @@ from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.handler import Invocation
 from fleet_shared.lost_answers import gone_on_retry, watched_attempts
 from fleet_shared.observability import observability_for
+from fleet_shared.page_tokens import pages
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
@@ -526,8 +527,8 @@ class _TargetBackup:
             "TableArn",
         )
         # Not `_pages`: DynamoDB's model does not promise `Tags` in an answer.
-        pages = self._dynamodb.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn)
-        tags = _tag_map([tag for page in pages for tag in page.get("Tags", [])])
+        tag_pages = self._dynamodb.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn)
+        tags = _tag_map([tag for page in tag_pages for tag in page.get("Tags", [])])
         if BACKUP_TAG not in tags:
             return
         frequency = tags[BACKUP_TAG].strip().lower()
@@ -709,14 +710,16 @@ class _TargetBackup:
         return None
 
     def _backups(self, **filters: str) -> Iterator[dict[str, Any]]:
-        arguments: dict[str, Any] = {"BackupType": "USER", **filters}
-        while True:
-            response = self._dynamodb.list_backups(**arguments)
-            yield from response.get("BackupSummaries", [])
-            last = response.get("LastEvaluatedBackupArn")
-            if not last:
-                return
-            arguments["ExclusiveStartBackupArn"] = last
+        """Our user backups (of the table `TableName=` names); a LastEvaluatedBackupArn answered
+        again raises `RepeatedPageTokenError` instead of asking until Lambda ends the run."""
+        for page in pages(
+            self._dynamodb,
+            "ListBackups",
+            {"BackupType": "USER", **filters},
+            "ExclusiveStartBackupArn",
+            answer_token_field="LastEvaluatedBackupArn",
+        ):
+            yield from page.get("BackupSummaries", [])
 
     def _expiry_record(self, backup: dict[str, Any]) -> dict[str, Any] | None:
         """The saved expiry of one of our backups: by name when it names this backup (its ARN,

@@ -20,19 +20,28 @@ class RepeatedPageTokenError(PaginationError):
 
 
 def pages(
-    client: Any, operation: str, request: Mapping[str, Any], token_field: str
+    client: Any,
+    operation: str,
+    request: Mapping[str, Any],
+    token_field: str,
+    *,
+    answer_token_field: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The pages `client` answers to `operation` (e.g. `GetMetricData`) with `request`, asking
-    with each page's `token_field` until a page has none; a token seen before raises."""
+    with each page's token until a page has none; a token seen before raises. The token is
+    answered in `answer_token_field` when the answer names it otherwise than the request, which
+    takes it in `token_field` (DynamoDB's ListBackups: LastEvaluatedBackupArn, then
+    ExclusiveStartBackupArn)."""
     call = getattr(client, xform_name(operation))
+    answered_in = answer_token_field or token_field
     asked = dict(request)
     followed: set[str] = set()
     while True:
         page = call(**asked)
-        token = page.get(token_field)
+        token = page.get(answered_in)
         if token in followed:
             raise RepeatedPageTokenError(
-                operation=operation, token_field=token_field, token=shown_value(token)
+                operation=operation, token_field=answered_in, token=shown_value(token)
             )
         yield page
         if not token:

@@ -1,5 +1,6 @@
-"""A member answer that is not its call's (HTTP 200 with a proxy's page) fails its resource or
-step alone, and a create the member took but answered so still counts its copy."""
+"""A member answer that is not its call's (HTTP 200 with a proxy's page, a page token answered
+again) fails its resource or step alone, and a create the member took but answered so still
+counts its copy."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from fleet_shared.clock import ManualClock
 from handlers.backup_scheduler.backup import BackupServices
-from tests.handlers.faults import answer_malformed
+from tests.handlers.faults import answer_malformed, answer_the_same_page_token
 from tests.handlers.member_accounts import (
     MEMBER_A,
     MEMBER_B,
@@ -27,6 +28,11 @@ PROXY_PAGE = b"<html>gateway</html>"
 BROKEN_PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
 """A page that is not well-formed XML (EC2's parser raises ResponseParserError), longer than
 any result may repeat."""
+REPEATED_BACKUP_ARN = (
+    f"arn:aws:dynamodb:{REGION}:{MEMBER_A}:table/orders/backup/01700000000000-abcdef12"
+)
+"""A LastEvaluatedBackupArn botocore lets through as the next ExclusiveStartBackupArn (the field
+takes 37 to 1,024 characters)."""
 
 
 @pytest.fixture
@@ -166,3 +172,30 @@ def test_volumes_listed_with_a_proxy_page_do_not_pass_for_none_and_keep_their_la
     assert "answered without Volumes" in error["error"]
     assert snapshot_ids(members["ec2_a"], members["volume_a"]) == [first_copy]
     assert first_copy in {entry["id"] for entry in target_a["kept"]}
+
+
+def test_backups_listed_with_a_token_answered_again_fail_that_step_naming_list_backups(
+    backup: Invoke, members: dict[str, Any], built_services: list[BackupServices]
+) -> None:
+    # GIVEN member A's DynamoDB (or a proxy replaying one answer) answering every ListBackups
+    # with the same LastEvaluatedBackupArn
+    dynamodb = member_a_client(backup, built_services, "dynamodb")
+    repeated = answer_the_same_page_token(
+        dynamodb, "ListBackups", "LastEvaluatedBackupArn", REPEATED_BACKUP_ARN
+    )
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN member A's pruning of backups stops at the first repeat (two pages) with an error
+    # naming ListBackups and the token, member A's volume and table are copied, and member B's
+    # volume is copied
+    assert repeated.pages == 2
+    target_a = target_of(result, MEMBER_A)
+    assert target_a["status"] == "partial"
+    [error] = target_a["errors"]
+    assert error["resource"] == "dynamodb:ListBackups"
+    assert "ListBackups answered the LastEvaluatedBackupArn" in error["error"]
+    assert f"'{REPEATED_BACKUP_ARN[:30]}" in error["error"]
+    assert sorted(copied_sources(target_a)) == sorted([members["volume_a"], "orders"])
+    target_b = target_of(result, MEMBER_B)
+    assert target_b["status"] == "ok"
+    assert list(copied_sources(target_b)) == [members["volume_b"]]
