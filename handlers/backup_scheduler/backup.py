@@ -526,9 +526,12 @@ class _TargetBackup:
             "Table",
             "TableArn",
         )
-        # Not `_pages`: DynamoDB's model does not promise `Tags` in an answer.
-        tag_pages = self._dynamodb.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn)
-        tags = _tag_map([tag for page in tag_pages for tag in page.get("Tags", [])])
+        # DynamoDB answers `"Tags": []` for a table without tags: an answer without them, read
+        # as none, would take the table for one no longer tagged, whose last backup pruning
+        # deletes. It fails the table, and pruning then keeps every table's last good backup.
+        tags = _tag_map(
+            list(_pages(self._dynamodb, "list_tags_of_resource", "Tags", ResourceArn=arn))
+        )
         if BACKUP_TAG not in tags:
             return
         frequency = tags[BACKUP_TAG].strip().lower()

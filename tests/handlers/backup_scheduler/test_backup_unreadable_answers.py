@@ -199,3 +199,31 @@ def test_backups_listed_with_a_token_answered_again_fail_that_step_naming_list_b
     target_b = target_of(result, MEMBER_B)
     assert target_b["status"] == "ok"
     assert list(copied_sources(target_b)) == [members["volume_b"]]
+
+
+def test_a_tables_tags_answered_without_tags_are_its_error_and_keep_its_last_backup(
+    backup: Invoke,
+    members: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN the first day's backup of member A's daily table `orders`
+    backup({"action": "backup"})
+    [first_copy] = members["dynamodb_a"].list_backups(TableName="orders")["BackupSummaries"]
+    # AND, past its 7-day retention, member A's DynamoDB answering ListTagsOfResource with a
+    # proxy's JSON `{}`, an answer without Tags (DynamoDB sends `"Tags": []` for a table with none)
+    fake_clock.advance(8 * 86400)
+    dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    page = answer_malformed(dynamodb, "dynamodb", "ListTagsOfResource", b"{}")
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN `orders` is an error naming the call and what its answer lacked, and its expired
+    # backup, its last one, is kept: the answer is not taken for a table no longer tagged
+    assert page.answered >= 1
+    backups = members["dynamodb_a"].list_backups(TableName="orders")["BackupSummaries"]
+    assert [item["BackupArn"] for item in backups] == [first_copy["BackupArn"]]
+    target_a = target_of(result, MEMBER_A)
+    assert first_copy["BackupArn"] in {entry["id"] for entry in target_a["kept"]}
+    [error] = target_a["errors"]
+    assert error["resource"] == "orders"
+    assert "ListTagsOfResource answered without Tags" in error["error"]
