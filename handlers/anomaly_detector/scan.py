@@ -18,7 +18,7 @@ so the retry sends them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -238,7 +238,12 @@ def scan_cost(
         [point.amount for point in points],
         [datetime(p.start.year, p.start.month, p.start.day, tzinfo=now.tzinfo) for p in points],
     )
-    since = now - timedelta(days=environment.anomaly_cost_recent_days)
+    # A day's point is stamped with its start, and the day ends at the next midnight: the window
+    # is the last ANOMALY_COST_RECENT_DAYS full days, from midnight, not that many days back from
+    # now (which left out the oldest of them, and with one day every day, after 00:00).
+    since = datetime.combine(
+        today - timedelta(days=environment.anomaly_cost_recent_days), time(), tzinfo=now.tzinfo
+    )
     return findings_from(
         detection,
         label="daily cost (UnblendedCost)",

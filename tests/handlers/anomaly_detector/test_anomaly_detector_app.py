@@ -190,6 +190,32 @@ def test_daily_cost_jump_is_alerted(
     assert alert.topic_arn.endswith("fleet-alerts-critical")
 
 
+@pytest.mark.parametrize("recent_days", [1, 3])
+def test_a_cost_jump_on_the_oldest_day_of_the_recent_window_is_alerted(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    recent_days: int,
+) -> None:
+    # GIVEN a recent window of `recent_days` days for the daily cost, a scan at 03:30 UTC (not
+    # midnight), and a month of daily cost whose jump is on the window's oldest full day
+    monkeypatch.setenv("ANOMALY_COST_RECENT_DAYS", str(recent_days))
+    amounts = list(100.0 + np.random.default_rng(4).normal(0.0, 2.0, 28))
+    amounts[-recent_days] = 310.0
+    queue_daily_cost(detector, amounts)
+    jump_day = detector.now().date() - timedelta(days=recent_days)
+    # WHEN the scan runs
+    result = scan(lambda_context)
+    # THEN that day is within the window (it ended at most `recent_days` days ago) and alerted
+    assert result["status"] == "ok", result
+    [finding] = result["anomalies"]
+    assert finding["resource"] == "cost/daily/UnblendedCost"
+    assert finding["start"] == f"{jump_day.isoformat()}T00:00:00Z"
+    assert finding["alerted"] is True
+    assert len(alert_inbox.receive()) == 1
+
+
 def test_denied_account_is_reported_and_the_others_are_scanned(
     detector: ManualClock,
     alert_inbox: Any,
