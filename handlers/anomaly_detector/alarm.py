@@ -119,6 +119,7 @@ def evaluate_alarm(
                 account_id=event.account,
                 region=event.region,
                 since=alarm_time - confirmation_window(query.period),
+                value_span=timedelta(0),
             )
         )
     return findings, len(queries)

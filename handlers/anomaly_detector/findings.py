@@ -99,8 +99,14 @@ def findings_from(
     account_id: str | None,
     region: str | None,
     since: datetime,
+    value_span: timedelta,
 ) -> list[Finding]:
-    """The episodes of `detection` that end at or after `since`."""
+    """The episodes of `detection` that end at or after `since`, an episode ending `value_span`
+    after its last value's stamp. A recent window counts ended periods, so its span is the
+    values' period (a value is stamped with the start of the period it covers: its stamp alone
+    would leave out the last complete hour once it began an hour ago, with a one-hour window
+    every hourly anomaly, and a day's cost once that day began a day ago); an alarm's window
+    counts stamps, as its evaluation periods do (span 0)."""
     findings: list[Finding] = []
     run: list[Anomaly] = []
 
@@ -126,7 +132,10 @@ def findings_from(
             close()
         run.append(anomaly)
     close()
-    return sorted((finding for finding in findings if finding.end >= since), key=lambda f: f.start)
+    return sorted(
+        (finding for finding in findings if finding.end + value_span >= since),
+        key=lambda finding: finding.start,
+    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ so the retry sends them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -52,6 +52,8 @@ from handlers.anomaly_detector.target_calls import (
 
 TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
 COST_RESOURCE = "cost/daily/UnblendedCost"
+DAY = timedelta(days=1)
+"""The period of a daily cost point, stamped with the day's start."""
 COMPLETE = "Complete"
 """GetMetricData's status of a series it returned whole (else PartialData, InternalError or
 Forbidden)."""
@@ -209,7 +211,8 @@ def scan_metrics(
             resource = f"{account_id}/{region}/{label}"
             # Only a series with values in the recent window shows the metric back within its
             # band: one that stopped reporting (its cluster gone, say) resolves nothing.
-            reporting = any(at >= since for at in result.timestamps)
+            period = timedelta(seconds=query.period)
+            reporting = any(at + period >= since for at in result.timestamps)
             last_value_at = max(result.timestamps, default=None)
             scan.evaluated.append(
                 EvaluatedSeries(resource, window, resolves=reporting, last_value_at=last_value_at)
@@ -222,6 +225,7 @@ def scan_metrics(
                     account_id=account_id,
                     region=region,
                     since=since,
+                    value_span=period,
                 )
             )
     return scan
@@ -238,12 +242,7 @@ def scan_cost(
         [point.amount for point in points],
         [datetime(p.start.year, p.start.month, p.start.day, tzinfo=now.tzinfo) for p in points],
     )
-    # A day's point is stamped with its start, and the day ends at the next midnight: the window
-    # is the last ANOMALY_COST_RECENT_DAYS full days, from midnight, not that many days back from
-    # now (which left out the oldest of them, and with one day every day, after 00:00).
-    since = datetime.combine(
-        today - timedelta(days=environment.anomaly_cost_recent_days), time(), tzinfo=now.tzinfo
-    )
+    since = now - timedelta(days=environment.anomaly_cost_recent_days)
     return findings_from(
         detection,
         label="daily cost (UnblendedCost)",
@@ -251,4 +250,5 @@ def scan_cost(
         account_id=None,
         region=None,
         since=since,
+        value_span=DAY,
     )

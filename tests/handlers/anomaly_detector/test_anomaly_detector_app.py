@@ -152,6 +152,36 @@ def test_scan_alerts_a_member_spike_once(
     assert alert_inbox.receive() == []
 
 
+def test_with_a_one_hour_recent_window_the_last_complete_hours_spike_is_alerted_then_resolved(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a recent window of one hour and, at 03:30, hourly node CPU whose last complete hour
+    # (02:00 to 03:00, stamped 02:00) spiked, ended half an hour ago; the next hour is usual
+    monkeypatch.setenv("ANOMALY_RECENT_HOURS", "1")
+    hour_later = ManualClock(detector.now() + timedelta(hours=1))
+    values = cpu_series(1, hour_later)
+    values[-2] += 25.0
+    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), hour_later, values)
+    # WHEN the scan runs
+    result = scan(lambda_context)
+    # THEN the spike is within the window, and alerted
+    assert result["status"] == "ok", result
+    [finding] = result["anomalies"]
+    assert finding["start"] == times[-2].isoformat().replace("+00:00", "Z")
+    assert finding["alerted"] is True
+    [alert] = alert_inbox.receive()
+    # WHEN the scan an hour later reads the usual hour after it (03:00 to 04:00)
+    detector.advance(3600)
+    later = scan(lambda_context)
+    # THEN the metric has been within its band for the whole window: the episode is resolved
+    assert (later["anomalies"], later["resolved"]) == ([], 1), later
+    [resolution] = alert_inbox.receive()
+    assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
+
+
 def test_clean_series_and_cost_give_no_alert(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
