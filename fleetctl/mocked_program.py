@@ -119,6 +119,7 @@ YAML_BOOL_TAG = "tag:yaml.org,2002:bool"
 YAML_INT_TAG = "tag:yaml.org,2002:int"
 YAML_FLOAT_TAG = "tag:yaml.org,2002:float"
 YAML_MERGE_TAG = "tag:yaml.org,2002:merge"
+YAML_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 YAML_1_2_RESOLVERS = {
     YAML_BOOL_TAG: (r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     # PyYAML's YAML 1.1 int and float without the base-60 forms (`18:00` is 1080 there).
@@ -180,6 +181,15 @@ class StackFileLoader(FAST_YAML_LOADER):
             for key_node, value_node in node.value
         }
 
+    def construct_timestamp_or_text(self, node: yaml.ScalarNode) -> Any:
+        """An unquoted date or time as YAML's, or as its text when it is none of the calendar
+        (`2025-02-29`, `2025-12-31 24:00:00`), as the CLI's YAML reads it: the settings then
+        refuse it naming the field (PyYAML's own constructor raises a bare ValueError)."""
+        try:
+            return self.construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
 
 def _cli_key(key: Any) -> str:
     if isinstance(key, bool):
@@ -195,6 +205,7 @@ StackFileLoader.yaml_implicit_resolvers = {
 }
 for _tag, (_pattern, _first_characters) in YAML_1_2_RESOLVERS.items():
     StackFileLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first_characters))
+StackFileLoader.add_constructor(YAML_TIMESTAMP_TAG, StackFileLoader.construct_timestamp_or_text)
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:

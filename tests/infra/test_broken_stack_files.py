@@ -872,6 +872,46 @@ def test_an_unquoted_holiday_is_the_same_date_under_pulumi_up_as_offline(tmp_pat
     assert offline.calendar.holidays == under_pulumi_up.calendar.holidays == [date(2026, 1, 26)]
 
 
+@pytest.mark.parametrize(
+    ("written", "field", "problem"),
+    [
+        (
+            "{holidays: [2025-02-29]}",
+            "calendar.holidays[0]",
+            "'2025-02-29' is not a date of the calendar",
+        ),
+        (
+            "{working_days: [2026-04-31]}",
+            "calendar.working_days[0]",
+            "'2026-04-31' is not a date of the calendar",
+        ),
+        (
+            "{holidays: [2025-12-31 24:00:00]}",
+            "calendar.holidays[0]",
+            "expected a date as YYYY-MM-DD, got '2025-12-31 24:00:00'",
+        ),
+    ],
+)
+def test_an_unquoted_date_missing_from_the_calendar_is_refused_naming_the_field(
+    tmp_path: Path, written: str, field: str, problem: str
+) -> None:
+    # GIVEN a stack file whose calendar holds, unquoted, a date that is not one of the calendar
+    # (29 February of a common year, 31 April) or a time past the day's end, which the Pulumi
+    # CLI's YAML reads as text
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(
+        VALID_STACK.replace(
+            "  lambda-fleet:dry_run: true",
+            f"  lambda-fleet:dry_run: true\n  lambda-fleet:calendar: {written}",
+        )
+    )
+    # WHEN the local tools read and load it
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("broken", settings_document(read_stack_file(path)))
+    # THEN one line names the entry and the value, as under `pulumi up`
+    assert str(raised.value) == f"Pulumi.broken.yaml: {field}: {problem}"
+
+
 def test_a_holiday_with_a_time_of_day_is_still_refused() -> None:
     # GIVEN a holiday the CLI passes as a timestamp that is not midnight
     document = settings_document(yaml.safe_load(VALID_STACK)["config"])
