@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StrictBool
+from pydantic import BaseModel, ConfigDict, StrictBool
 
-
-def _in_utc(moment: datetime) -> datetime:
-    """`moment` in UTC, as the run's day is read; a time whose UTC falls outside the calendar
-    (year 1 at +14:00, year 9999 at -14:00) is refused naming the field, not left to crash the
-    invocation with an OverflowError."""
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{moment.isoformat()} is outside the calendar once in UTC") from None
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+from fleet_shared.scheduled_runs import ScheduledRun
 
 
 class BackupRequest(BaseModel):
@@ -30,4 +18,4 @@ class BackupRequest(BaseModel):
 
     action: Literal["backup"]
     dry_run: StrictBool = False
-    run: UtcDatetime | None = None
+    run: ScheduledRun | None = None

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName
+from fleet_shared.scheduled_runs import ScheduledRun
 
 MAX_HORIZON_MINUTES = 2880
 """Two days: beyond that the interval is too wide to size node groups with."""
@@ -51,4 +52,4 @@ class FleetForecastRequest(BaseModel):
 
     action: Literal["forecast_fleet"]
     horizon_minutes: HorizonMinutes = 180
-    run: AwareDatetime | None = None
+    run: ScheduledRun | None = None

@@ -260,6 +260,9 @@ def test_cluster_without_history_is_an_error_for_that_cluster(
         ),
         ({"action": "forecast_fleet", "horizon_minutes": "soon"}, "horizon_minutes"),
         ({"action": "forecast_fleet", "horizon_minutes": True}, "horizon_minutes"),
+        # Past the calendar's ends once in UTC.
+        ({"action": "forecast_fleet", "run": "9999-12-31T23:59:59-14:00"}, "run"),
+        ({"action": "forecast_fleet", "run": "0001-01-01T00:00:00+14:00"}, "run"),
         (
             {
                 "action": "forecast",

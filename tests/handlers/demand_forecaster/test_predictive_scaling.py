@@ -174,6 +174,29 @@ def test_a_confident_forecast_resizes_the_node_group_through_the_scaler(
     assert "info" not in [alert.alert["severity"] for alert in alert_inbox.receive()]
 
 
+@pytest.mark.parametrize("run", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_run_past_the_calendars_ends_in_utc_is_refused_naming_it_before_any_work(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    state_table: Any,
+    run: str,
+) -> None:
+    # GIVEN a confident forecast the scaler would be asked for, and a fleet run whose `run` has
+    # an offset that carries it past the years 1-9999 once in UTC, where its hour names the
+    # scaler's request
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
+    # WHEN the run arrives
+    result = forecaster_app.lambda_handler(
+        {"action": "forecast_fleet", "run": run}, ForecasterLambdaContext()
+    )
+    # THEN it is refused naming the field, and nothing is asked, decided or resized
+    assert result["status"] == "error"
+    assert result["error"].startswith(f"invalid event: run: {run!r} is outside the years 1-9999")
+    assert scaler_client.payloads == []
+    assert recent_decisions(state_table, KEY) == []
+    assert _desired_size() == 2
+
+
 def scheduled_fleet_run(scheduled_at: datetime, attempt: int) -> dict[str, Any]:
     """The forecaster's hourly schedule payload as the catalog declares it, as Scheduler
     delivers one attempt of the run scheduled for `scheduled_at`."""
