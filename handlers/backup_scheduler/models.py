@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool
 
-from fleet_shared.scheduled_runs import ScheduledRun
+from fleet_shared.utc_times import UtcTime
 
 
 class BackupRequest(BaseModel):
@@ -18,4 +18,4 @@ class BackupRequest(BaseModel):
 
     action: Literal["backup"]
     dry_run: StrictBool = False
-    run: ScheduledRun | None = None
+    run: UtcTime | None = None

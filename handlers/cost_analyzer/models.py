@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from fleet_shared.scheduled_runs import ScheduledRun
+from fleet_shared.utc_times import UtcTime
 
 
 class AnalyzeRequest(BaseModel):
@@ -17,4 +17,4 @@ class AnalyzeRequest(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     action: Literal["analyze"]
-    run: ScheduledRun | None = None
+    run: UtcTime | None = None

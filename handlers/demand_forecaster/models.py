@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName
-from fleet_shared.scheduled_runs import ScheduledRun
+from fleet_shared.utc_times import UtcTime
 
 MAX_HORIZON_MINUTES = 2880
 """Two days: beyond that the interval is too wide to size node groups with."""
@@ -52,4 +52,4 @@ class FleetForecastRequest(BaseModel):
 
     action: Literal["forecast_fleet"]
     horizon_minutes: HorizonMinutes = 180
-    run: ScheduledRun | None = None
+    run: UtcTime | None = None

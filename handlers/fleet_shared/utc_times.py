@@ -1,11 +1,11 @@
-"""The `run` a schedule adds to its payload: EventBridge Scheduler's scheduled time of the run,
-the same for every attempt of it, which names what one run does once (a backup day, a summary
-alert, a request to the scaler).
+"""An aware time an event carries, read in UTC: a schedule's `run` (EventBridge Scheduler's
+scheduled time of the run, the same for every attempt of it, which names what one run does
+once: a backup day, a summary alert, a request to the scaler), an EventBridge event's `time`.
 
 Any ISO 8601 time with an offset passes as an aware datetime, and an offset can carry one past
 the calendar once in UTC (`9999-12-31T23:59:59-14:00`, `0001-01-01T00:00:00+14:00`): such a time
 is refused naming the field when the event is parsed, before any work, not left to fail the
-invocation with an OverflowError where the run is first read in UTC.
+invocation with an OverflowError where it is first read in UTC.
 """
 
 from __future__ import annotations
@@ -27,5 +27,5 @@ def _in_utc(moment: datetime) -> datetime:
         ) from None
 
 
-ScheduledRun = Annotated[AwareDatetime, AfterValidator(_in_utc)]
-"""A schedule's `run`, in UTC."""
+UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""An aware time, converted to UTC."""
