@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.field_types import AccountId, AwsRegion
+from fleet_shared.utc_times import UtcTime
 
 EKS_SOURCE = "aws.eks"
 CLOUDTRAIL_API_CALL = "AWS API Call via CloudTrail"
@@ -123,6 +124,9 @@ class EksChangeEvent(EventBridgeEvent):
     detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
     account: AccountId
     region: AwsRegion
+    # The change's time, read in UTC (`changed_at`): a time without an offset, or one past the
+    # calendar once in UTC, is refused naming the field rather than failing the invocation.
+    time: UtcTime
     detail: EksCallDetail
 
     @property

@@ -512,6 +512,10 @@ def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> N
         ({"detail": {"requestParameters": {"name": None}}}, "detail.requestParameters.name"),
         ({"detail": {"requestParameters": {"nodegroupName": None}}}, "nodegroupName"),
         ({"detail": {"responseElements": {"update": {"id": "no spaces allowed"}}}}, "update.id"),
+        # Past the calendar's ends once in UTC, and without an offset.
+        ({"time": "9999-12-31T23:59:59-14:00"}, "time: '9999-12-31T23:59:59-14:00' is outside"),
+        ({"time": "0001-01-01T00:00:00+14:00"}, "time: '0001-01-01T00:00:00+14:00' is outside"),
+        ({"time": "2025-06-02T03:30:05"}, "time: Input should have timezone info"),
     ],
 )
 def test_a_bad_change_event_is_refused_naming_the_field_and_changes_nothing(
