@@ -129,6 +129,9 @@ class ScalerEvent(BaseModel):
             raise ValueError(
                 "must be an ISO 8601 timestamp with an offset, e.g. 2025-06-02T18:00:00+05:30"
             ) from None
+        except OverflowError:
+            # An offset that carries the time past the calendar once in UTC.
+            raise ValueError(f"{shown_value(value)} is outside the years 1-9999 in UTC") from None
         return value
 
     @field_validator("reason")

@@ -195,6 +195,8 @@ def test_a_hold_reason_with_control_characters_is_refused_quoting_a_short_prefix
         ({"until": "tonight", "reason": "not a time"}, "until"),
         ({"until": "2025-06-02T08:00:00+05:30", "reason": "in the past"}, "until"),
         ({"until": "2025-06-20T09:00:00+05:30", "reason": "beyond 14 days"}, "until"),
+        ({"until": "9999-12-31T23:59:59-14:00", "reason": "past the calendar in UTC"}, "until"),
+        ({"until": "0001-01-01T00:00:00+14:00", "reason": "before it in UTC"}, "until"),
     ],
 )
 def test_a_bad_hold_is_refused_naming_the_field_and_changes_nothing(
