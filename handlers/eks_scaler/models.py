@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fleet_shared.exceptions import EventValidationError
+from fleet_shared.exceptions import EventValidationError, OutsideCalendarError
 from fleet_shared.field_types import (
     AccountId,
     AwsRegion,
@@ -125,13 +125,12 @@ class ScalerEvent(BaseModel):
             return None
         try:
             parse_iso(value)
+        except OutsideCalendarError as error:
+            raise ValueError(str(error)) from None
         except ValueError:
             raise ValueError(
                 "must be an ISO 8601 timestamp with an offset, e.g. 2025-06-02T18:00:00+05:30"
             ) from None
-        except OverflowError:
-            # An offset that carries the time past the calendar once in UTC.
-            raise ValueError(f"{shown_value(value)} is outside the years 1-9999 in UTC") from None
         return value
 
     @field_validator("reason")

@@ -16,6 +16,16 @@ class FleetError(Exception):
     """Base of the errors the fleet raises on purpose."""
 
 
+class OutsideCalendarError(ValueError):
+    """A time whose offset carries it past the years 1-9999 once in UTC
+    (`9999-12-31T23:59:59-14:00`): a ValueError, as for any other unreadable time, so callers that
+    take an unreadable time for none or refuse it do the same with this one."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__(f"{text[:40]!r} is outside the years 1-9999 in UTC")
+
+
 class ConfigurationError(FleetError):
     """An environment variable is missing or invalid: the deployment, not the event, is wrong."""
 

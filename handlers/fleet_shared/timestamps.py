@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
+from fleet_shared.exceptions import OutsideCalendarError
+
 Precision = Literal["auto", "seconds", "milliseconds", "microseconds"]
 
 
@@ -26,9 +28,14 @@ def iso_z(moment: datetime, precision: Precision = "auto") -> str:
 def parse_iso(text: str) -> datetime:
     """The timezone-aware UTC datetime of an ISO 8601 text written by `iso_z` (or with an offset).
 
-    Raises ValueError for text that is not ISO 8601 or has no time zone.
+    Raises ValueError for text that is not ISO 8601 or has no time zone, and its subclass
+    OutsideCalendarError for a time whose offset carries it past the calendar once in UTC, where
+    converting it raised OverflowError past every caller's handling of an unreadable time.
     """
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"expected a timestamp with a time zone, got {text[:40]!r}")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise OutsideCalendarError(text) from None

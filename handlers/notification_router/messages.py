@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.event_parsing import decode_json
-from fleet_shared.exceptions import EventValidationError
+from fleet_shared.exceptions import EventValidationError, OutsideCalendarError
 from fleet_shared.field_types import AccountId
 from fleet_shared.timestamps import parse_iso
 from fleet_shared.validation_errors import first_error
@@ -169,6 +169,8 @@ def _describe_trigger(trigger: dict[str, Any] | None) -> str:
 def _state_change_time(alarm: CloudWatchAlarmNotification, field: str) -> datetime:
     try:
         return parse_iso(alarm.StateChangeTime)
+    except OutsideCalendarError as error:
+        raise EventValidationError(f"{field}.StateChangeTime", str(error)) from None
     except ValueError:
         raise EventValidationError(
             f"{field}.StateChangeTime",

@@ -993,6 +993,41 @@ def test_a_snapshot_whose_retry_ec2_refused_is_the_copy_the_lost_attempt_made(
     assert_the_volumes_copy_is_its_new_snapshot(target, ec2, daily)
 
 
+@pytest.mark.parametrize("expiry", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_copy_whose_expiry_tag_is_past_the_calendar_in_utc_stops_neither_the_run_nor_pruning(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock, expiry: str
+) -> None:
+    # GIVEN member A's daily volume with a copy of ours whose expires-at tag someone set to a time
+    # whose offset carries it past the calendar once in UTC, and an older copy that expired
+    ec2, daily = member_a["ec2"], member_a["daily"]
+
+    def copy_expiring(expires_at: str) -> str:
+        tags = {SOURCE_VOLUME_TAG: daily, COPY_TAG: "daily", EXPIRES_TAG: expires_at}
+        return str(
+            ec2.create_snapshot(
+                VolumeId=daily,
+                TagSpecifications=[
+                    {
+                        "ResourceType": "snapshot",
+                        "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
+                    }
+                ],
+            )["SnapshotId"]
+        )
+
+    odd = copy_expiring(expiry)
+    expired = copy_expiring((fake_clock.now() - timedelta(days=1)).isoformat())
+    # WHEN the schedule runs
+    result = backup({"action": "backup"})
+    # THEN the run goes on: the volume gets its copy of the day, the expired copy is deleted and
+    # the one without a readable expiry is left alone, as any copy without one is
+    target = target_of(result, MEMBER_A)
+    assert target["created"] == 2, target
+    assert [entry["id"] for entry in target["expired"]] == [expired]
+    remaining = {snapshot["SnapshotId"] for snapshot in _snapshots(ec2)}
+    assert odd in remaining and expired not in remaining
+
+
 def test_a_snapshot_whose_retry_ec2_refused_is_not_taken_for_a_failed_snapshot_of_the_day(
     backup: Invoke,
     member_a: dict[str, Any],

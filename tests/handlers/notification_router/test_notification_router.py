@@ -1008,6 +1008,27 @@ def test_an_alarm_notification_without_its_state_change_time_is_refused_naming_t
     assert receiver.bodies("/pagerduty") == []
 
 
+@pytest.mark.parametrize(
+    "changed_at", ["9999-12-31T23:59:59.000-1400", "0001-01-01T00:00:00.000+1400"]
+)
+def test_an_alarm_state_change_time_past_the_calendar_in_utc_is_refused_naming_the_field(
+    invoke: Invoke, receiver: Any, changed_at: str
+) -> None:
+    # GIVEN an alarm notification whose StateChangeTime has an offset that carries it past the
+    # calendar once in UTC
+    message = alarm_notification("payments-api-Errors", "ALARM", StateChangeTime=changed_at)
+    # WHEN it is routed
+    [result] = invoke(sns_event(message))["results"]
+    # THEN it is an error naming the field and the value, and nothing is sent
+    assert result["status"] == "error", result
+    assert (
+        f"Records[0].Sns.Message.StateChangeTime: {changed_at!r} is outside the years 1-9999 in UTC"
+        in result["error"]
+    )
+    assert receiver.bodies("/pagerduty") == []
+    assert receiver.bodies("/slack") == []
+
+
 def test_a_cloudwatch_alarm_back_in_alarm_soon_after_ok_pages_again(
     invoke: Invoke, receiver: Any
 ) -> None:
