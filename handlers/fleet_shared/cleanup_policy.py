@@ -48,6 +48,9 @@ def _not_a_flag(value: Any) -> Any:
 
 
 Count = Annotated[PositiveInt, BeforeValidator(_not_a_flag)]
+MAX_DAYS = 36_500
+"""The longest age or notice (100 years, as backup retention): the run dates a mark today plus
+the notice, and compares ages as timedeltas, neither of which reaches past the year 9999."""
 
 
 class CleanupPolicy(BaseModel):
@@ -61,20 +64,25 @@ class CleanupPolicy(BaseModel):
         description="The resource kinds cleaned; any other kind is not even listed.",
     )
     snapshot_max_age_days: Count = Field(
-        default=30, description="Snapshots at least this old (days) are candidates."
+        default=30,
+        le=MAX_DAYS,
+        description="Snapshots at least this old (days, 1-36500) are candidates.",
     )
     volume_min_age_days: Count = Field(
         default=7,
+        le=MAX_DAYS,
         description=(
-            "Unattached volumes created at least this long ago (days) are candidates; EC2 does "
-            "not record when a volume was detached."
+            "Unattached volumes created at least this long ago (days, 1-36500) are candidates; EC2 "
+            "does not record when a volume was detached."
         ),
     )
     keep_lambda_versions: Count = Field(
         default=3, description="The newest published versions kept per Lambda function."
     )
     notice_days: Count = Field(
-        default=7, description="Days between marking a candidate and deleting it."
+        default=7,
+        le=MAX_DAYS,
+        description="Days between marking a candidate and deleting it (1-36500).",
     )
     require_tags: dict[TagKey, TagValue] = Field(
         default_factory=dict,

@@ -454,6 +454,11 @@ BROKEN_CLEANUP_POLICIES = [
         f"{POLICY}.notice_days: Input should be greater than 0, got 0",
     ),
     (
+        "notice-past-the-calendar",
+        "{cleanup_manager: {policy: {notice_days: 3000000}}}",
+        f"{POLICY}.notice_days: Input should be less than or equal to 36500, got 3000000",
+    ),
+    (
         "tag-value-not-text",
         "{cleanup_manager: {policy: {require_tags: {team: 7}}}}",
         f"{POLICY}.require_tags.team: expected text, got 7 (int); quote it in YAML",

@@ -313,6 +313,10 @@ def test_a_fleet_backup_marked_by_an_earlier_version_is_spared(
         ('{"mode": "purge"}', "CLEANUP_POLICY.mode"),
         ('{"resources": ["snapshot"]}', "CLEANUP_POLICY.resources"),
         ('{"notice_day": 3}', "CLEANUP_POLICY.notice_day"),
+        # Past the calendar: a mark today + 3,000,000 days, an age beyond timedelta's range.
+        ('{"notice_days": 3000000}', "CLEANUP_POLICY.notice_days"),
+        ('{"snapshot_max_age_days": 1000000000}', "CLEANUP_POLICY.snapshot_max_age_days"),
+        ('{"volume_min_age_days": 1000000000}', "CLEANUP_POLICY.volume_min_age_days"),
         ('{"mode": "delete"}', "resources"),
         ("notify", "CLEANUP_POLICY"),
     ],
