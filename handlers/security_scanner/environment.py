@@ -55,5 +55,7 @@ class ScannerEnvironment(FunctionEnvironment):
         description="Above this many targets the schedule sends one queue message per target.",
     )
     risk_country_window_days: PositiveInt = Field(
-        default=30, description="How long the countries a principal acted from are remembered."
+        default=30,
+        le=36_500,
+        description="How long the countries a principal acted from are remembered (days, 1-36500).",
     )

@@ -173,6 +173,26 @@ def test_access_from_a_new_country_adds_risk_within_thirty_days_only(
     assert scanner(_guardduty("gd-14", 2.0, country="India"))["rules"] == ["NEW_COUNTRY"]
 
 
+@pytest.mark.parametrize("days", ["3000000", "1000000000"])
+def test_a_country_window_past_the_calendar_is_refused_naming_the_variable(
+    scanner: Callable[[Any], dict[str, Any]],
+    alert_inbox: Any,
+    state_table: StateTable,
+    monkeypatch: pytest.MonkeyPatch,
+    days: str,
+) -> None:
+    # GIVEN RISK_COUNTRY_WINDOW_DAYS mistyped so long that the window reaches past the year 1
+    # (or past a timedelta's range)
+    monkeypatch.setenv("RISK_COUNTRY_WINDOW_DAYS", days)
+    # WHEN a finding with a country arrives
+    result = scanner(_guardduty("gd-w", 8.0, country="Brazil"))
+    # THEN the variable is named, and nothing is scored, kept or alerted
+    assert result["status"] == "error", result
+    assert result["error"].startswith("environment variable RISK_COUNTRY_WINDOW_DAYS:")
+    assert _state_items(state_table) == 0
+    assert alert_inbox.receive() == []
+
+
 def _state_items(state_table: StateTable) -> int:
     return int(
         boto3.client("dynamodb", region_name=REGION).scan(TableName=state_table.table_name)["Count"]
