@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, Json, ValidationInfo, field_v
 
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn, BoolFlag
+from handlers.anomaly_detector.models import MAX_LOOKBACK_DAYS
 
 CLUSTER_PLACEHOLDER = "{cluster}"
 """A dimension value that stands for every cluster of the account and region being scanned."""
@@ -76,7 +77,10 @@ class AnomalyEnvironment(FunctionEnvironment):
         "`node_cpu_utilization` per `ClusterName`, hourly.",
     )
     anomaly_lookback_days: int = Field(
-        default=28, ge=7, le=455, description="Days of history read per series (7-455)."
+        default=28,
+        ge=7,
+        le=MAX_LOOKBACK_DAYS,
+        description=f"Days of history read per series (7-{MAX_LOOKBACK_DAYS}).",
     )
     anomaly_recent_hours: int = Field(
         default=48,

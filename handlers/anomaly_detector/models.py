@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion
 from fleet_shared.numeric.robust_anomalies import MAX_ABS_VALUE
+from fleet_shared.utc_times import UtcTime
 from fleet_shared.validation_errors import shown_value
 
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
@@ -131,13 +132,34 @@ class AlarmConfiguration(BaseModel):
     metrics: list[AlarmMetricQuery] = Field(default_factory=list)
 
 
+MAX_LOOKBACK_DAYS = 455
+"""The most days of history read per series (ANOMALY_LOOKBACK_DAYS; CloudWatch keeps 15 months)."""
+
+
+def _window_within_the_calendar(moment: datetime) -> datetime:
+    """An alarm time whose metrics can be read: from MAX_LOOKBACK_DAYS and a period before it to
+    a period after it, all inside the calendar (a time near year 1 or 9999 overflowed that
+    arithmetic and failed the invocation)."""
+    margin = timedelta(days=MAX_LOOKBACK_DAYS, seconds=2 * ALARM_PERIOD_MAX_SECONDS)
+    if (
+        not datetime.min.replace(tzinfo=UTC) + margin
+        <= moment
+        <= datetime.max.replace(tzinfo=UTC) - timedelta(seconds=2 * ALARM_PERIOD_MAX_SECONDS)
+    ):
+        raise ValueError(
+            f"{shown_value(moment.isoformat())} leaves no room in the calendar for the "
+            f"{MAX_LOOKBACK_DAYS} days of metrics read before it"
+        )
+    return moment
+
+
 class AlarmState(BaseModel):
-    """The state the alarm went to, and when."""
+    """The state the alarm went to, and when (read in UTC)."""
 
     model_config = ConfigDict(defer_build=True)
 
     value: str
-    timestamp: datetime
+    timestamp: Annotated[UtcTime, AfterValidator(_window_within_the_calendar)]
 
 
 class AlarmDetail(BaseModel):

@@ -339,6 +339,13 @@ def alarm_event_with_period(period: int) -> dict[str, Any]:
     return event
 
 
+def alarm_event_changed_at(timestamp: str) -> dict[str, Any]:
+    """`alarm_event` whose state changed at `timestamp`, as written."""
+    event = alarm_event(datetime(2025, 6, 2, tzinfo=UTC))
+    event["detail"]["state"]["timestamp"] = timestamp
+    return event
+
+
 def test_alarm_on_an_anomalous_value_is_confirmed_and_alerted(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
@@ -448,6 +455,12 @@ NOW = datetime(2025, 6, 2, tzinfo=UTC).isoformat()
             alarm_event_with_period(10**15),
             "detail.configuration.metrics[0].metricStat.period",
         ),
+        # Past the calendar's ends in UTC, too near them to read the history, or without a zone.
+        (alarm_event_changed_at("9999-12-31T23:59:59-14:00"), "detail.state.timestamp"),
+        (alarm_event_changed_at("0001-01-01T00:00:00+14:00"), "detail.state.timestamp"),
+        (alarm_event_changed_at("0001-01-01T00:00:00Z"), "detail.state.timestamp"),
+        (alarm_event_changed_at("9999-12-31T23:30:00Z"), "detail.state.timestamp"),
+        (alarm_event_changed_at("2025-06-02T03:05:00"), "detail.state.timestamp"),
     ],
 )
 def test_bad_input_is_refused_naming_the_field(
