@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName
+from fleet_shared.utc_times import UtcTime
 from fleet_shared.validation_errors import shown_value
 
 ALARM_EVENT_SOURCE = "aws.cloudwatch"
@@ -90,7 +91,7 @@ class AlarmState(BaseModel):
 
     value: Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
     reason: StateReason = ""
-    timestamp: AwareDatetime | None = None
+    timestamp: UtcTime | None = None
     """When the alarm entered this state."""
 
 

@@ -335,8 +335,25 @@ def _hostile(path: tuple[str, ...], value: str) -> dict[str, Any]:
             "resources[0]",
             "arn:aws:cloudwatch",
         ),
+        (
+            _hostile(("detail", "state", "timestamp"), "9999-12-31T23:59:59.000-1400"),
+            "detail.state.timestamp",
+            "9999-12-31T23:59:59-14:00",
+        ),
+        (
+            _hostile(("detail", "state", "timestamp"), "0001-01-01T00:00:00.000+1400"),
+            "detail.state.timestamp",
+            "0001-01-01T00:00:00+14:00",
+        ),
     ],
-    ids=["control-characters-in-name", "huge-name", "huge-reason", "huge-arn"],
+    ids=[
+        "control-characters-in-name",
+        "huge-name",
+        "huge-reason",
+        "huge-arn",
+        "time-past-the-calendar-in-utc",
+        "time-before-the-calendar-in-utc",
+    ],
 )
 def test_alarm_event_no_cloudwatch_alarm_could_send_is_refused_naming_the_field(
     invoke: Invoke,
@@ -348,8 +365,9 @@ def test_alarm_event_no_cloudwatch_alarm_could_send_is_refused_naming_the_field(
     field: str,
     shown: str,
 ) -> None:
-    # GIVEN an alarm state change whose name, reason or ARN CloudWatch never sends (control
-    # characters, beyond its 255-character names or 1023-character reasons)
+    # GIVEN an alarm state change whose name, reason, ARN or time CloudWatch never sends (control
+    # characters, beyond its 255-character names or 1023-character reasons, an offset that
+    # carries the time past the calendar once in UTC)
     # WHEN invoked
     result = invoke(event)
     # THEN one short error names the field and quotes the start of the value
