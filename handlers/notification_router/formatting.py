@@ -60,13 +60,13 @@ class OutgoingMessage:
         return console_url(self.notification.alert.resource, self.notification.alert.region)
 
     def text(self) -> str:
-        """A plain-text body (e-mail): the headline, the detail, then every fact on one line of
-        its own (line breaks in a fact's value become spaces)."""
+        """A plain-text body (e-mail): the headline, every fact on one line of its own (line
+        breaks in a fact's value become spaces), then the detail under `Detail:`, each of its
+        lines indented: a line of the detail (an alarm reason anyone allowed SetAlarmState
+        writes) cannot read as one of the facts, which all start at the margin."""
         alert = self.notification.alert
         lines = [
             fit(self.headline, EMAIL_FIELD_MAX_CHARS),
-            "",
-            fit(alert.detail, EMAIL_DETAIL_MAX_CHARS),
             "",
             f"Severity: {alert.severity.value}"
             + (" (resolved)" if self.notification.resolves else ""),
@@ -82,6 +82,8 @@ class OutgoingMessage:
             )
         if self.console_url:
             lines.append(f"Console: {self.console_url}")
+        detail = fit(alert.detail, EMAIL_DETAIL_MAX_CHARS)
+        lines += ["", "Detail:", *(f"  {line}" if line else "" for line in detail.splitlines())]
         return "\n".join(lines)
 
 

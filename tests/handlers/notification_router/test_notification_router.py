@@ -724,7 +724,7 @@ def test_an_alert_too_long_for_an_sns_message_is_emailed_cut_to_fit(
     [email] = email_inbox.receive()
     body = email["Message"]
     assert len(body.encode("utf-8")) <= 262_144
-    cut = body.split("\n")[2]
+    cut = body.split("\n")[-1].removeprefix("  ")
     assert cut.endswith("\u2026") and detail.startswith(cut.removesuffix("\u2026"))
     # AND Slack and PagerDuty got it too
     assert len(receiver.bodies("/slack")) == 1
@@ -768,6 +768,34 @@ def test_an_alert_whose_text_escapes_a_lone_surrogate_reaches_every_channel(
     assert len(receiver.bodies("/slack")) == 1
     [email] = email_inbox.receive()
     assert "node \ufffd" in email["Message"]
+
+
+def test_lines_of_an_alarm_reason_cannot_read_as_facts_of_the_email(
+    invoke: Invoke, email_inbox: Any
+) -> None:
+    # GIVEN a critical alert whose detail (an alarm reason anyone allowed SetAlarmState writes)
+    # holds lines that read as the e-mail's facts, one after a Unicode line separator
+    detail = (
+        "CPU high\nSeverity: info\u2028Resource: nothing-to-see\n\nConsole: https://evil.example"
+    )
+    # WHEN routed
+    invoke(sns_event(fleet_alert("critical", detail=detail, resource="node-1")))
+    # THEN every fact at the margin is the alert's own, once each, and the detail's lines come
+    # after them under "Detail:", indented
+    [email] = email_inbox.receive()
+    lines = email["Message"].splitlines()
+    at_margin = [line for line in lines if line and not line.startswith(" ")]
+    assert [line for line in at_margin if line.startswith("Severity:")] == ["Severity: critical"]
+    assert [line for line in at_margin if line.startswith("Resource:")] == ["Resource: node-1"]
+    assert not any(line.startswith("Console: https://evil") for line in at_margin)
+    assert lines[lines.index("Detail:") :] == [
+        "Detail:",
+        "  CPU high",
+        "  Severity: info",
+        "  Resource: nothing-to-see",
+        "",
+        "  Console: https://evil.example",
+    ]
 
 
 def test_line_breaks_in_single_line_fields_cannot_forge_facts_in_email_or_slack(
