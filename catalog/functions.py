@@ -247,6 +247,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                     "athena:StartQueryExecution",
                     "athena:GetQueryExecution",
                     "athena:GetQueryResults",
+                    "athena:StopQueryExecution",
                 ),
                 resources=(R.ATHENA_WORKGROUP,),
             ),

@@ -68,13 +68,13 @@ connect and 6 s read and botocore's pause between them (TARGET_CALL_SECONDS, lea
 up the invocation before the report."""
 TARGET_CALL_SECONDS = longest_hung_call_seconds(TARGET_CALL_CONFIG)
 """The longest one call of `TARGET_CALL_CONFIG` takes when its endpoint never answers (17 s)."""
-POLL_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + TARGET_CALL_SECONDS
-"""An Athena query still running with less left in the invocation is given up (the section's
-error): one more poll that hung would eat into the report's time. A memory query given up is
-stopped only with more than this left: its StopQuery is one more call."""
-MEMORY_POLL_RESERVE_SECONDS = POLL_RESERVE_SECONDS + TARGET_CALL_SECONDS
-"""A memory query still running with less left is given up (the function's error) while one
-more call, its StopQuery, still fits before the report's time."""
+CALL_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + TARGET_CALL_SECONDS
+"""One more call of a query (the next Athena result page, the stop of a query given up) is made
+only with more than this left in the invocation: one that hung would eat into the report's
+time."""
+POLL_RESERVE_SECONDS = CALL_RESERVE_SECONDS + TARGET_CALL_SECONDS
+"""A Logs Insights or Athena query still running with less left is given up (the function's or
+the section's error) while one more call, its stop, still fits before the report's time."""
 
 _SECTION_ERRORS = (FleetError, ClientError, BotoCoreError, ValueError, KeyError, RuntimeError)
 
@@ -255,6 +255,8 @@ def _cur(
                 end=end,
                 sleep=services.pause,
                 keep_waiting=lambda: invocation.allows(POLL_RESERVE_SECONDS),
+                keep_reading=lambda: invocation.allows(CALL_RESERVE_SECONDS),
+                can_stop=lambda: invocation.allows(CALL_RESERVE_SECONDS),
             )
         else:
             # Arrow's Parquet and CSV readers load only on this path (Athena never needs them).
@@ -414,8 +416,8 @@ def _lambda_memory(
                 start,
                 now,
                 services.pause,
-                keep_waiting=lambda: invocation.allows(MEMORY_POLL_RESERVE_SECONDS),
-                can_stop=lambda: invocation.allows(POLL_RESERVE_SECONDS),
+                keep_waiting=lambda: invocation.allows(POLL_RESERVE_SECONDS),
+                can_stop=lambda: invocation.allows(CALL_RESERVE_SECONDS),
             )
         except _SECTION_ERRORS as error:
             report.failed("lambda_memory", error, function=name)

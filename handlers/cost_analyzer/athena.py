@@ -7,7 +7,14 @@ table names are, since parameters cannot name a table, and they are checked firs
 starts the query in ATHENA_WORKGROUP, polls GetQueryExecution with a growing pause until it ends
 (or the poll budget or the invocation's time runs out), and reads every GetQueryResults page
 (NextToken) while the invocation has time for the next; the first row of the first page is the
-header.
+header. A query this run stops waiting for before it ended (too little time left, the poll budget
+spent, a poll that failed) is stopped (StopQueryExecution, best-effort): it would otherwise run
+on, billed for the data it scans and holding one of the account's concurrent DML queries. One
+that succeeded holds neither, so a failure while reading its pages stops nothing. botocore gives
+each StartQueryExecution call a ClientRequestToken before its first attempt (an idempotency
+token of the API: `botocore.handlers.generate_idempotent_uuid`) and sends the same one on its
+retries, so Athena answers a retry after a lost answer with the first query's id instead of
+starting a second query.
 
 The AWS SDK for pandas (`wr.athena.read_sql_query`) is not used here: its regular path reads the
 result CSV from S3 (s3:GetObject on the results and athena:GetWorkGroup, which the role does not
@@ -16,6 +23,7 @@ grant) and polls on its own clock, outside the invocation's time budget and the 
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -25,7 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import FleetError
+from fleet_shared.unanswered_endpoints import left_unanswered
 from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS, require_amounts
 
 AGGREGATE_SQL = """
@@ -55,6 +65,8 @@ SUMMED_COLUMNS = {"cost": "line_item_unblended_cost", "instance_hours": "line_it
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")
 _DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
 MAX_POLLS = 120
+
+_logger = logging.getLogger(__name__)
 
 
 class AthenaQueryError(FleetError):
@@ -91,10 +103,13 @@ def run_query(
     output_location: str | None,
     sleep: Callable[[float], None] = time.sleep,
     keep_waiting: Callable[[], bool] = lambda: True,
+    keep_reading: Callable[[], bool] = lambda: True,
+    can_stop: Callable[[], bool] = lambda: True,
 ) -> pd.DataFrame:
-    """Start `sql` with its execution `parameters`, wait for it and read its result pages while
-    `keep_waiting()` says there is time (else it is given up: `AthenaQueryError`), and return
-    its rows as text columns."""
+    """Start `sql` with its execution `parameters`, wait for it while `keep_waiting()` says there
+    is time and read its result pages while `keep_reading()` does (else it is given up:
+    `AthenaQueryError`), and return its rows as text columns. A query given up, or whose poll
+    failed, is stopped first when `can_stop()` says there is time for that call."""
     request: dict[str, Any] = {
         "QueryString": sql,
         "ExecutionParameters": parameters,
@@ -103,17 +118,39 @@ def run_query(
     if output_location:
         request["ResultConfiguration"] = {"OutputLocation": output_location}
     execution_id = athena.start_query_execution(**request)["QueryExecutionId"]
+    try:
+        status = _ended_status(athena, execution_id, sleep, keep_waiting)
+    except Exception as error:
+        if left_unanswered(error):
+            _logger.warning(
+                "Athena query %s left running: its endpoint did not answer (%s)",
+                execution_id,
+                error,
+            )
+        else:
+            _stop_query(athena, execution_id, can_stop)
+        raise
+    if status["State"] != "SUCCEEDED":
+        reason = status.get("StateChangeReason", "no reason given")
+        raise AthenaQueryError(f"Athena query {execution_id} {status['State']}: {reason}")
+    return _result_frame(athena, execution_id, keep_reading)
+
+
+def _ended_status(
+    athena: Any,
+    execution_id: str,
+    sleep: Callable[[float], None],
+    keep_waiting: Callable[[], bool],
+) -> dict[str, Any]:
+    """The query's status once it has ended; raises when it is given up."""
     pause = 0.25
     for _ in range(MAX_POLLS):
-        status = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"][
-            "Status"
-        ]
+        status: dict[str, Any] = athena.get_query_execution(QueryExecutionId=execution_id)[
+            "QueryExecution"
+        ]["Status"]
         state = status["State"]
-        if state == "SUCCEEDED":
-            break
         if state in _DONE:
-            reason = status.get("StateChangeReason", "no reason given")
-            raise AthenaQueryError(f"Athena query {execution_id} {state}: {reason}")
+            return status
         if not keep_waiting():
             raise AthenaQueryError(
                 f"Athena query {execution_id} still {state} with too little time left in the "
@@ -121,15 +158,34 @@ def run_query(
             )
         sleep(pause)
         pause = min(pause * 2, 5.0)
-    else:
-        raise AthenaQueryError(f"Athena query {execution_id} did not finish in {MAX_POLLS} polls")
+    raise AthenaQueryError(f"Athena query {execution_id} did not finish in {MAX_POLLS} polls")
+
+
+def _stop_query(athena: Any, execution_id: str, can_stop: Callable[[], bool]) -> None:
+    """Stop a query this run no longer waits for, best-effort: a StopQueryExecution that fails,
+    or no time left for it, is logged, and the error that gave the query up stays the section's
+    error."""
+    if not can_stop():
+        _logger.warning(
+            "Athena query %s left running: too little time left to stop it", execution_id
+        )
+        return
+    try:
+        athena.stop_query_execution(QueryExecutionId=execution_id)
+    except AWS_CALL_ERRORS as error:
+        _logger.warning("Athena query %s not stopped: %s", execution_id, error)
+
+
+def _result_frame(athena: Any, execution_id: str, keep_reading: Callable[[], bool]) -> pd.DataFrame:
+    """The rows of a query that succeeded, read page after page while `keep_reading()` says
+    there is time for the next."""
     rows: list[list[str | None]] = []
-    request = {"QueryExecutionId": execution_id}
+    request: dict[str, Any] = {"QueryExecutionId": execution_id}
     pages = 0
     while True:
         # A large result read page after page would otherwise run past the invocation's end,
         # leaving no report at all.
-        if not keep_waiting():
+        if not keep_reading():
             raise AthenaQueryError(
                 f"Athena query {execution_id} results: {pages} pages read, too little time left "
                 "in the invocation to read the next: given up"
@@ -158,9 +214,12 @@ def aggregate_with_athena(
     end: datetime,
     sleep: Callable[[float], None] = time.sleep,
     keep_waiting: Callable[[], bool] = lambda: True,
+    keep_reading: Callable[[], bool] = lambda: True,
+    can_stop: Callable[[], bool] = lambda: True,
 ) -> pd.DataFrame:
     """The aggregate frame of `cur.aggregate_line_items`, computed by Athena (given up when
-    `keep_waiting()` says there is no time left to wait for it or read its next result page)."""
+    `keep_waiting()` says there is no time left to wait for it, or `keep_reading()` to read its
+    next result page; a query given up is stopped when `can_stop()` says there is time)."""
     frame = run_query(
         athena,
         aggregate_sql(database, table),
@@ -169,6 +228,8 @@ def aggregate_with_athena(
         output_location=output_location,
         sleep=sleep,
         keep_waiting=keep_waiting,
+        keep_reading=keep_reading,
+        can_stop=can_stop,
     )
     missing = [c for c in AGGREGATE_COLUMNS if c not in frame.columns]
     if missing:

@@ -29,7 +29,9 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, rightsizing
+from handlers.cost_analyzer import athena as athena_query
 from handlers.cost_analyzer.analysis import (
+    CALL_RESERVE_SECONDS,
     TARGET_CALL_CONFIG,
     TARGET_CALL_SECONDS,
     WRITE_RESERVE_SECONDS,
@@ -51,7 +53,12 @@ from tests.handlers.deadlines import (
     LambdaTime,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import answer_malformed, fail_every_attempt, lose_first_answer
+from tests.handlers.faults import (
+    answer_malformed,
+    fail_every_attempt,
+    lose_first_answer,
+    refuse_every_attempt,
+)
 
 CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 ATHENA_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/athena/query-results"
@@ -991,7 +998,10 @@ def test_a_cur_cost_that_is_not_an_amount_is_the_cur_sections_error_and_the_rest
 
 
 def test_an_athena_query_still_running_when_time_runs_short_is_given_up_and_the_report_written(
-    analyzer: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # GIVEN the Athena engine, whose query never finishes, in an invocation with 5 s left
     use_athena_engine(monkeypatch)
@@ -1018,6 +1028,13 @@ def test_an_athena_query_still_running_when_time_runs_short_is_given_up_and_the_
     assert "still RUNNING" in error["error"]
     assert read_report(result["report"]["summary"])["date"] == result["date"]
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+    # AND with no time left for a StopQueryExecution, the query is logged as left running
+    [(execution_id, state)] = athena_query_states().items()
+    assert state != "CANCELLED"
+    assert (
+        f"Athena query {execution_id} left running: too little time left to stop it"
+        in caplog.messages
+    )
 
 
 def test_athena_result_pages_are_read_only_while_the_report_can_still_be_written(
@@ -1060,6 +1077,147 @@ def test_athena_result_pages_are_read_only_while_the_report_can_still_be_written
     assert summary["date"] == result["date"]
     assert "cur" not in summary
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def hub_athena() -> Any:
+    """The handler's own Athena client (the one its CUR query goes through)."""
+    return app.FUNCTION.services().sessions.client(
+        "athena", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
+    )
+
+
+def answer_athena_still_running(athena_client: Any) -> None:
+    """Answer every GetQueryExecution on `athena_client` with a query still running."""
+
+    def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
+            "QueryExecution": {"Status": {"State": "RUNNING"}}
+        }
+
+    athena_client.meta.events.register("before-call.athena.GetQueryExecution", still_running)
+
+
+def athena_query_states() -> dict[str, str]:
+    """The state of each Athena query started in moto, by id (CANCELLED once it was stopped)."""
+    client = boto3.client("athena", region_name=REGION)
+    return {
+        execution_id: client.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"][
+            "Status"
+        ]["State"]
+        for execution_id in client.list_query_executions()["QueryExecutionIds"]
+    }
+
+
+def test_an_athena_query_given_up_for_lack_of_time_is_stopped_while_a_hung_stop_still_fits(
+    analyzer: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine, whose query keeps running, in an invocation with 60 s left whose
+    # pauses between polls spend its time
+    use_athena_engine(monkeypatch)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    time = LambdaTime(60)
+    monkeypatch.setattr(InstantCostServices, "pause", lambda _, seconds: time.spend(seconds))
+    athena_client = hub_athena()
+    answer_athena_still_running(athena_client)
+    seconds_left_at_stop: list[float] = []
+    athena_client.meta.events.register(
+        "before-call.athena.StopQueryExecution",
+        lambda **_: seconds_left_at_stop.append(time.seconds_left - time.spent),
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the query it gave up is stopped, instead of scanning on and holding one of the
+    # account's concurrent DML queries, early enough that a stop that hung would still leave
+    # the report its time
+    assert list(athena_query_states().values()) == ["CANCELLED"]
+    [seconds_left] = seconds_left_at_stop
+    assert seconds_left >= CALL_RESERVE_SECONDS
+    # AND the CUR section is the error that gave it up, and the report and its summary are written
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert "still RUNNING with too little time left" in error["error"]
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def test_an_athena_query_still_running_after_every_poll_is_stopped(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine, whose query is still running at each of its polls (the poll
+    # budget shrunk to 3), in an invocation with time to spare
+    monkeypatch.setattr(athena_query, "MAX_POLLS", 3)
+    use_athena_engine(monkeypatch)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    answer_athena_still_running(hub_athena())
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the query is stopped, and the CUR section's error names the polls it was given up after
+    assert list(athena_query_states().values()) == ["CANCELLED"]
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert "did not finish in 3 polls" in error["error"]
+
+
+def test_an_athena_query_whose_poll_fails_is_stopped_and_a_refused_stop_hides_no_error(
+    analyzer: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN the Athena engine, whose query starts, then an endpoint that no longer accepts
+    # connections for GetQueryExecution (every attempt), and refuses StopQueryExecution
+    use_athena_engine(monkeypatch)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    athena_client = hub_athena()
+    polls = fail_every_attempt(athena_client, "athena", "GetQueryExecution")
+    stop = refuse_every_attempt(athena_client, "athena", "StopQueryExecution")
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN after botocore's attempts at the poll it tried to stop the query
+    assert polls.attempts == TARGET_CALL_CONFIG.retries["total_max_attempts"]
+    assert stop.refused == 1
+    # AND the CUR section's error is the poll's, the refused stop only logged, and the report
+    # written
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert "Could not connect" in error["error"]
+    [execution_id] = athena_query_states()
+    assert any(
+        f"Athena query {execution_id} not stopped" in message and "AccessDenied" in message
+        for message in caplog.messages
+    )
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
+
+
+def test_an_athena_endpoint_that_stops_answering_costs_the_query_one_call_not_two(
+    analyzer: ManualClock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN the Athena engine in an invocation with 120 s left, and an Athena endpoint that
+    # accepts connections and never answers once StartQueryExecution has answered
+    use_athena_engine(monkeypatch)
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    fault = HungOperation(time)
+    session = app.FUNCTION.services().sessions.session(HUB_ACCOUNT_ID, REGION)
+    for operation in ("GetQueryExecution", "StopQueryExecution"):
+        session.events.register_first(f"before-parameter-build.athena.{operation}",
+                                      fault.note_config)  # fmt: skip
+        session.events.register_first(f"before-send.athena.{operation}", fault.hang)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the CUR section's error is the poll left unanswered, after that one call's attempts:
+    # the endpoint is not asked to stop the query, which would cost as long again, and the query
+    # is logged as left running
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert "Read timeout" in error["error"]
+    assert fault.attempts == TARGET_CALL_CONFIG.retries["total_max_attempts"]
+    assert time.spent <= TARGET_CALL_SECONDS
+    [execution_id] = athena_query_states()
+    assert any(
+        f"Athena query {execution_id} left running: its endpoint did not answer" in message
+        for message in caplog.messages
+    )
 
 
 def test_athena_engine_without_its_settings_is_a_configuration_error(

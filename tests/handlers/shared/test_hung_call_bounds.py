@@ -318,12 +318,14 @@ DOC_FIGURES = {
     ],
     "docs/functions/cost_analyzer.md": [
         f"gives up within {cost_analysis.TARGET_CALL_SECONDS} s",
-        f"less than {cost_analysis.MEMORY_POLL_RESERVE_SECONDS:g} s are left (one more poll's"
+        f"less than {cost_analysis.POLL_RESERVE_SECONDS:g} s are left (one more poll's"
         f" {cost_analysis.TARGET_CALL_SECONDS} s, its StopQuery's"
         f" {cost_analysis.TARGET_CALL_SECONDS} s and {cost_analysis.WRITE_RESERVE_SECONDS:g} s to"
         " write)",
-        f"the Athena query when less than {cost_analysis.POLL_RESERVE_SECONDS:g} s are left",
-        f"(StopQuery) while more than {cost_analysis.POLL_RESERVE_SECONDS:g} s are left",
+        f"the `cur` error) when less than {cost_analysis.POLL_RESERVE_SECONDS:g} s are left",
+        f"result pages when less than {cost_analysis.CALL_RESERVE_SECONDS:g} s are left",
+        f"(StopQuery, StopQueryExecution) while more than {cost_analysis.CALL_RESERVE_SECONDS:g} s"
+        " are left",
     ],
     "docs/functions/change_validator.md": [
         f"{validator.MEMBER_READ_CONFIG.connect_timeout} s to connect,"
