@@ -69,9 +69,9 @@ up the invocation before the report."""
 TARGET_CALL_SECONDS = longest_hung_call_seconds(TARGET_CALL_CONFIG)
 """The longest one call of `TARGET_CALL_CONFIG` takes when its endpoint never answers (17 s)."""
 CALL_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + TARGET_CALL_SECONDS
-"""One more call of a query (the next Athena result page, the stop of a query given up) is made
-only with more than this left in the invocation: one that hung would eat into the report's
-time."""
+"""One more call of a query (the next Athena result page, the stop of a query given up, a
+StartQueryExecution sent again) is made only with more than this left in the invocation: one
+that hung would eat into the report's time."""
 POLL_RESERVE_SECONDS = CALL_RESERVE_SECONDS + TARGET_CALL_SECONDS
 """A Logs Insights or Athena query still running with less left is given up (the function's or
 the section's error) while one more call, its stop, still fits before the report's time."""
@@ -255,8 +255,7 @@ def _cur(
                 end=end,
                 sleep=services.pause,
                 keep_waiting=lambda: invocation.allows(POLL_RESERVE_SECONDS),
-                keep_reading=lambda: invocation.allows(CALL_RESERVE_SECONDS),
-                can_stop=lambda: invocation.allows(CALL_RESERVE_SECONDS),
+                can_call=lambda: invocation.allows(CALL_RESERVE_SECONDS),
             )
         else:
             # Arrow's Parquet and CSV readers load only on this path (Athena never needs them).

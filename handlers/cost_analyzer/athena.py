@@ -10,11 +10,12 @@ starts the query in ATHENA_WORKGROUP, polls GetQueryExecution with a growing pau
 header. A query this run stops waiting for before it ended (too little time left, the poll budget
 spent, a poll that failed) is stopped (StopQueryExecution, best-effort): it would otherwise run
 on, billed for the data it scans and holding one of the account's concurrent DML queries. One
-that succeeded holds neither, so a failure while reading its pages stops nothing. botocore gives
-each StartQueryExecution call a ClientRequestToken before its first attempt (an idempotency
-token of the API: `botocore.handlers.generate_idempotent_uuid`) and sends the same one on its
-retries, so Athena answers a retry after a lost answer with the first query's id instead of
-starting a second query.
+that succeeded holds neither, so a failure while reading its pages stops nothing. Each
+StartQueryExecution call carries a ClientRequestToken of its own, the same in each of botocore's
+attempts, so Athena answers a retry after a lost answer with the first query's id instead of
+starting a second query; and when the call fails after an attempt that got no answer, the request
+is sent once more with that token, so that the query the lost attempt may have started is named
+and read (or started then), not left running unknown to the run.
 
 The AWS SDK for pandas (`wr.athena.read_sql_query`) is not used here: its regular path reads the
 result CSV from S3 (s3:GetObject on the results and athena:GetWorkGroup, which the role does not
@@ -26,15 +27,18 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from botocore.parsers import ResponseParserError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.exceptions import FleetError
+from fleet_shared.lost_answers import watched_attempts
 from fleet_shared.unanswered_endpoints import left_unanswered
 from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS, require_amounts
 
@@ -65,6 +69,9 @@ SUMMED_COLUMNS = {"cost": "line_item_unblended_cost", "instance_hours": "line_it
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")
 _DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
 MAX_POLLS = 120
+
+_MAYBE_STARTED = "an Athena query the failed StartQueryExecution may have started is left running: "
+"""The start of the warning that a query may run on unknown to this run."""
 
 _logger = logging.getLogger(__name__)
 
@@ -103,21 +110,23 @@ def run_query(
     output_location: str | None,
     sleep: Callable[[float], None] = time.sleep,
     keep_waiting: Callable[[], bool] = lambda: True,
-    keep_reading: Callable[[], bool] = lambda: True,
-    can_stop: Callable[[], bool] = lambda: True,
+    can_call: Callable[[], bool] = lambda: True,
 ) -> pd.DataFrame:
     """Start `sql` with its execution `parameters`, wait for it while `keep_waiting()` says there
-    is time and read its result pages while `keep_reading()` does (else it is given up:
-    `AthenaQueryError`), and return its rows as text columns. A query given up, or whose poll
-    failed, is stopped first when `can_stop()` says there is time for that call."""
+    is time, read its result pages while `can_call()` says one more call fits (else it is given
+    up: `AthenaQueryError`), and return its rows as text columns. A query given up, or whose poll
+    failed, is stopped first when `can_call()` says so."""
     request: dict[str, Any] = {
         "QueryString": sql,
         "ExecutionParameters": parameters,
         "WorkGroup": workgroup,
+        # Unique to this call and the same in every request of it: Athena answers a request with
+        # a token it has seen with the query that token started, and starts no other.
+        "ClientRequestToken": str(uuid.uuid4()),
     }
     if output_location:
         request["ResultConfiguration"] = {"OutputLocation": output_location}
-    execution_id = athena.start_query_execution(**request)["QueryExecutionId"]
+    execution_id = _started_query(athena, request, can_call)
     try:
         status = _ended_status(athena, execution_id, sleep, keep_waiting)
     except Exception as error:
@@ -128,12 +137,43 @@ def run_query(
                 error,
             )
         else:
-            _stop_query(athena, execution_id, can_stop)
+            _stop_query(athena, execution_id, can_call)
         raise
     if status["State"] != "SUCCEEDED":
         reason = status.get("StateChangeReason", "no reason given")
         raise AthenaQueryError(f"Athena query {execution_id} {status['State']}: {reason}")
-    return _result_frame(athena, execution_id, keep_reading)
+    return _result_frame(athena, execution_id, can_call)
+
+
+def _started_query(athena: Any, request: dict[str, Any], can_call: Callable[[], bool]) -> str:
+    """The id of the query `request` starts. When the call fails after an attempt that got no
+    answer (or answered with a page it cannot read), Athena may have started the query: the
+    request is sent once more, with its token, so that Athena names that query (or starts it)
+    and the run goes on with it instead of leaving it running unread."""
+    try:
+        with watched_attempts(athena) as attempts:
+            return _execution_id(athena.start_query_execution(**request))
+    except AWS_CALL_ERRORS as error:
+        if not attempts.answer_lost and not isinstance(
+            error, (ResponseParserError, UnreadableAnswerError)
+        ):
+            raise
+        if left_unanswered(error):
+            _logger.warning(_MAYBE_STARTED + "its endpoint did not answer (%s)", error)
+            raise
+        if not can_call():
+            _logger.warning(_MAYBE_STARTED + "too little time left to ask for it")
+            raise
+        try:
+            return _execution_id(athena.start_query_execution(**request))
+        except AWS_CALL_ERRORS as second_error:
+            _logger.warning(_MAYBE_STARTED + "asking for it again failed (%s)", second_error)
+        raise
+
+
+def _execution_id(started: object) -> str:
+    """The query id a StartQueryExecution answer names (`UnreadableAnswerError` without one)."""
+    return str(answer_field(started, "StartQueryExecution", "QueryExecutionId"))
 
 
 def _ended_status(
@@ -161,11 +201,11 @@ def _ended_status(
     raise AthenaQueryError(f"Athena query {execution_id} did not finish in {MAX_POLLS} polls")
 
 
-def _stop_query(athena: Any, execution_id: str, can_stop: Callable[[], bool]) -> None:
+def _stop_query(athena: Any, execution_id: str, can_call: Callable[[], bool]) -> None:
     """Stop a query this run no longer waits for, best-effort: a StopQueryExecution that fails,
     or no time left for it, is logged, and the error that gave the query up stays the section's
     error."""
-    if not can_stop():
+    if not can_call():
         _logger.warning(
             "Athena query %s left running: too little time left to stop it", execution_id
         )
@@ -176,16 +216,16 @@ def _stop_query(athena: Any, execution_id: str, can_stop: Callable[[], bool]) ->
         _logger.warning("Athena query %s not stopped: %s", execution_id, error)
 
 
-def _result_frame(athena: Any, execution_id: str, keep_reading: Callable[[], bool]) -> pd.DataFrame:
-    """The rows of a query that succeeded, read page after page while `keep_reading()` says
-    there is time for the next."""
+def _result_frame(athena: Any, execution_id: str, can_call: Callable[[], bool]) -> pd.DataFrame:
+    """The rows of a query that succeeded, read page after page while `can_call()` says there
+    is time for the next."""
     rows: list[list[str | None]] = []
     request: dict[str, Any] = {"QueryExecutionId": execution_id}
     pages = 0
     while True:
         # A large result read page after page would otherwise run past the invocation's end,
         # leaving no report at all.
-        if not keep_reading():
+        if not can_call():
             raise AthenaQueryError(
                 f"Athena query {execution_id} results: {pages} pages read, too little time left "
                 "in the invocation to read the next: given up"
@@ -214,12 +254,11 @@ def aggregate_with_athena(
     end: datetime,
     sleep: Callable[[float], None] = time.sleep,
     keep_waiting: Callable[[], bool] = lambda: True,
-    keep_reading: Callable[[], bool] = lambda: True,
-    can_stop: Callable[[], bool] = lambda: True,
+    can_call: Callable[[], bool] = lambda: True,
 ) -> pd.DataFrame:
     """The aggregate frame of `cur.aggregate_line_items`, computed by Athena (given up when
-    `keep_waiting()` says there is no time left to wait for it, or `keep_reading()` to read its
-    next result page; a query given up is stopped when `can_stop()` says there is time)."""
+    `keep_waiting()` says there is no time left to wait for it, or `can_call()` to read its next
+    result page; a query given up is stopped when `can_call()` says there is time)."""
     frame = run_query(
         athena,
         aggregate_sql(database, table),
@@ -228,8 +267,7 @@ def aggregate_with_athena(
         output_location=output_location,
         sleep=sleep,
         keep_waiting=keep_waiting,
-        keep_reading=keep_reading,
-        can_stop=can_stop,
+        can_call=can_call,
     )
     missing = [c for c in AGGREGATE_COLUMNS if c not in frame.columns]
     if missing:

@@ -1189,16 +1189,25 @@ def test_an_athena_query_whose_poll_fails_is_stopped_and_a_refused_stop_hides_no
     assert read_report(result["report"]["summary"])["date"] == result["date"]
 
 
+@pytest.mark.parametrize(
+    "unanswered",
+    [("StartQueryExecution", "GetQueryExecution", "StopQueryExecution"),
+     ("GetQueryExecution", "StopQueryExecution")],
+    ids=["from-start-query-execution", "after-start-query-execution"],
+)  # fmt: skip
 def test_an_athena_endpoint_that_stops_answering_costs_the_query_one_call_not_two(
-    analyzer: ManualClock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    analyzer: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    unanswered: tuple[str, ...],
 ) -> None:
     # GIVEN the Athena engine in an invocation with 120 s left, and an Athena endpoint that
-    # accepts connections and never answers once StartQueryExecution has answered
+    # accepts connections and never answers (from StartQueryExecution on, or once it answered)
     use_athena_engine(monkeypatch)
     time = LambdaTime(120).spend_botocore_waits(monkeypatch)
     fault = HungOperation(time)
     session = app.FUNCTION.services().sessions.session(HUB_ACCOUNT_ID, REGION)
-    for operation in ("GetQueryExecution", "StopQueryExecution"):
+    for operation in unanswered:
         session.events.register_first(f"before-parameter-build.athena.{operation}",
                                       fault.note_config)  # fmt: skip
         session.events.register_first(f"before-send.athena.{operation}", fault.hang)
@@ -1206,18 +1215,126 @@ def test_an_athena_endpoint_that_stops_answering_costs_the_query_one_call_not_tw
     stub_cost_forecast(1_000.0)
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, time.context())
-    # THEN the CUR section's error is the poll left unanswered, after that one call's attempts:
-    # the endpoint is not asked to stop the query, which would cost as long again, and the query
-    # is logged as left running
+    # THEN the CUR section's error is the call left unanswered, after that one call's attempts:
+    # the endpoint is not asked again for the query nor to stop it, which would cost as long
+    # again, and a query that may be running is logged as left running
     [error] = [e for e in result["errors"] if e["section"] == "cur"]
     assert "Read timeout" in error["error"]
     assert fault.attempts == TARGET_CALL_CONFIG.retries["total_max_attempts"]
     assert time.spent <= TARGET_CALL_SECONDS
-    [execution_id] = athena_query_states()
     assert any(
-        f"Athena query {execution_id} left running: its endpoint did not answer" in message
-        for message in caplog.messages
+        "left running: its endpoint did not answer" in message for message in caplog.messages
     )
+
+
+def answer_a_seen_token_with_its_query(athena_client: Any) -> None:
+    """Answer a StartQueryExecution on `athena_client` whose ClientRequestToken an earlier call
+    sent with the query that call started in moto, which would start another (moto ignores the
+    token), as Athena does: the same answer, and no other query."""
+    started_by_token: dict[str, set[str]] = {}
+    moto_athena = boto3.client("athena", region_name=REGION)
+
+    def known_token(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        token = json.loads(params["body"])["ClientRequestToken"]
+        listed = set(moto_athena.list_query_executions()["QueryExecutionIds"])
+        if token not in started_by_token:
+            started_by_token[token] = listed
+            return None
+        [execution_id] = listed - started_by_token[token]
+        return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
+            "QueryExecutionId": execution_id
+        }
+
+    athena_client.meta.events.register("before-call.athena.StartQueryExecution", known_token)
+
+
+def lose_the_start_answer_then_refuse_the_retry(athena_client: Any) -> None:
+    lose_first_answer(athena_client, "athena", "StartQueryExecution", then_unreachable=True)
+
+
+def answer_the_start_without_an_id(athena_client: Any) -> None:
+    answer_malformed(athena_client, "athena", "StartQueryExecution", b"{}")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [lose_the_start_answer_then_refuse_the_retry, answer_the_start_without_an_id],
+    ids=["answer-lost-then-unreachable", "answer-unreadable"],
+)
+def test_an_athena_query_a_failed_start_query_execution_started_is_read_not_left_running(
+    analyzer: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: Callable[[Any], None],
+) -> None:
+    # GIVEN the Athena engine, whose query's rows are queued, and an Athena endpoint that starts
+    # the query, then fails the StartQueryExecution: its answer lost and the retry unable to
+    # connect, or its answer one without a query id; Athena answers a request whose token it has
+    # seen with the query that token started
+    use_athena_engine(monkeypatch)
+    queue_athena_rows(
+        [
+            ATHENA_HEADER,
+            [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
+             "60", "720"],
+        ]
+    )  # fmt: skip
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    athena_client = hub_athena()
+    fault(athena_client)
+    answer_a_seen_token_with_its_query(athena_client)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the query the failed call started is the one read, not left running unknown to the
+    # run, and no second query is started
+    assert list(athena_query_states().values()) == ["SUCCEEDED"]
+    assert not [e for e in result["errors"] if e["section"] == "cur"]
+    assert read_report(result["report"]["summary"])["cur"]["total_cost"] == 60.0
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "calls", "logged"),
+    [(900, 2, "asking for it again failed"), (20, 1, "too little time left to ask for it")],
+    ids=["asked-again-in-vain", "no-time-to-ask-again"],
+)  # fmt: skip
+def test_a_failed_start_query_execution_not_answered_again_keeps_its_error_and_is_logged(  # noqa: PLR0917 - pytest passes fixtures positionally
+    analyzer: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    seconds_left: int,
+    calls: int,
+    logged: str,
+) -> None:
+    # GIVEN the Athena engine, an invocation with 900 s left (or 20 s, too few for one more call
+    # and the report), and an Athena endpoint that starts the query, loses the answer, and then
+    # accepts no connection, for that call's retry and for any later call
+    use_athena_engine(monkeypatch)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    athena_client = hub_athena()
+    tokens: list[str] = []
+    athena_client.meta.events.register_first(
+        "before-send.athena.StartQueryExecution",
+        lambda request, **_: tokens.append(json.loads(request.body)["ClientRequestToken"]),
+    )
+    lost = lose_first_answer(athena_client, "athena", "StartQueryExecution", then_unreachable=True)
+    # WHEN the analysis runs
+    result = lambda_handler(
+        {"action": "analyze"}, ContextRunningOutOfTime(millis_left=[seconds_left * 1000])
+    )
+    # THEN the request was sent once more with the same token (each of its attempts refused), or
+    # not without the time for it; the CUR section's error is the failed call's, and the query
+    # that may be running is logged as left running
+    assert lost.lost == 1
+    assert len(tokens) == calls * TARGET_CALL_CONFIG.retries["total_max_attempts"]
+    assert len(set(tokens)) == 1
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert "Could not connect" in error["error"]
+    assert any(
+        f"may have started is left running: {logged}" in message for message in caplog.messages
+    )
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
 
 
 def test_athena_engine_without_its_settings_is_a_configuration_error(

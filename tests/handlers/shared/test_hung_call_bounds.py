@@ -326,6 +326,8 @@ DOC_FIGURES = {
         f"result pages when less than {cost_analysis.CALL_RESERVE_SECONDS:g} s are left",
         f"(StopQuery, StopQueryExecution) while more than {cost_analysis.CALL_RESERVE_SECONDS:g} s"
         " are left",
+        f"sent once more with that token while more than {cost_analysis.CALL_RESERVE_SECONDS:g} s"
+        " are left",
     ],
     "docs/functions/change_validator.md": [
         f"{validator.MEMBER_READ_CONFIG.connect_timeout} s to connect,"
