@@ -48,7 +48,7 @@ def confirm_alarm(
     when SNS refused an alert."""
     summary = alarm_summary(event)
     try:
-        findings, evaluated = evaluate_alarm(
+        findings, evaluated, left_out = evaluate_alarm(
             services.sessions, services.environment, event, services.inventory()
         )
     except TARGET_ERRORS as error:
@@ -72,6 +72,7 @@ def confirm_alarm(
         "anomalous": bool(raised.reported),
         "anomalies": raised.reported,
         "alerts": sum(1 for item in raised.reported if item["alerted"]),
+        "left_out": left_out,
     }
 
 
@@ -80,8 +81,9 @@ def evaluate_alarm(
     environment: AnomalyEnvironment,
     event: AlarmEvent,
     inventory: FleetInventory,
-) -> tuple[list[Finding], int]:
-    """The findings around the alarm time, and how many metrics were evaluated.
+) -> tuple[list[Finding], int, list[str]]:
+    """The findings around the alarm time, how many metrics were evaluated, and per metric
+    with values that are no metric value (`MetricSeries.left_out`), what was left out.
 
     A metric of a cluster of the inventory (its `ClusterName` dimension) is profiled in the
     cluster's time zone, as the scan profiles it: the same spike is then the same episode, whose
@@ -99,9 +101,10 @@ def evaluate_alarm(
         time_zone = _cluster_time_zone(inventory, event, stat.metric.dimensions)
         queries.append((query, label, time_zone))
     if not queries:
-        return [], 0
+        return [], 0, []
     cloudwatch = member_cloudwatch(sessions, event.account, event.region)
     findings: list[Finding] = []
+    left_out: list[str] = []
     for query, label, time_zone in queries:
         period = timedelta(seconds=query.period)
         lookback = min(timedelta(days=environment.anomaly_lookback_days), period * MAX_POINTS)
@@ -110,6 +113,9 @@ def evaluate_alarm(
         series = get_metric_series(cloudwatch, [query], start, end)[query.id]
         if series.status != COMPLETE:
             raise IncompleteSeriesError(label, series.status)
+        summary = series.left_out_summary()
+        if summary is not None:
+            left_out.append(f"{label}: {summary}")
         detection = detect_anomalies(series.values, series.timestamps, time_zone=time_zone)
         findings.extend(
             findings_from(
@@ -122,7 +128,7 @@ def evaluate_alarm(
                 value_span=timedelta(0),
             )
         )
-    return findings, len(queries)
+    return findings, len(queries), left_out
 
 
 def confirmation_window(period_seconds: int) -> timedelta:

@@ -6,7 +6,9 @@ start and end aligned to it). Findings count when they end within the last
 ANOMALY_RECENT_HOURS (metrics) or ANOMALY_COST_RECENT_DAYS (cost); older ones were the business
 of earlier scans. All metrics of one account and region are read in one GetMetricData request.
 An account and region that cannot be read, or a series GetMetricData did not return whole
-(a status other than Complete), is reported and the others go on; each finding is
+(a status other than Complete), is reported and the others go on; a value that is no metric
+value (`MetricSeries.left_out`) or a day's cost that is none is left out and reported, and the
+rest of its series evaluated; each finding is
 alerted once (`findings.raise_alerts`) and each alerted episode resolved once it is over
 (`episodes.py`). An account and region (or the cost) whose turn comes with less than
 ANOMALY_TARGET_SECONDS and one hung read's HUNG_TARGET_CALL_SECONDS left in the invocation is
@@ -23,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.cost_explorer import cost_and_usage
+from fleet_shared.cost_explorer import MAX_DAILY_AMOUNT, CostPoint, cost_and_usage, is_cost
 from fleet_shared.exceptions import FleetError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
@@ -83,11 +85,18 @@ def scan_fleet(
             scan.not_started.append({"target": "cost"})
         else:
             try:
-                scan.findings.extend(scan_cost(services.sessions, environment, now))
-                window = f"{environment.anomaly_cost_recent_days} day(s)"
-                scan.evaluated.append(EvaluatedSeries(COST_RESOURCE, window))
+                cost = scan_cost(services.sessions, environment, now)
             except TARGET_ERRORS as error:
                 scan.errors.append({"target": "cost", "error": str(error)})
+            else:
+                scan.findings.extend(cost.findings)
+                left_out = cost.left_out_summary()
+                if left_out is not None:
+                    scan.errors.append({"target": "cost", "error": left_out})
+                window = f"{environment.anomaly_cost_recent_days} day(s)"
+                scan.evaluated.append(
+                    EvaluatedSeries(COST_RESOURCE, window, resolves=cost.resolves)
+                )
     dedup_days = environment.anomaly_dedup_days
     raised = raise_alerts(
         scan.findings, state, alerts, dedup_days=dedup_days, now=now, deadline=deadline
@@ -207,15 +216,24 @@ def scan_metrics(
                      "error": str(error)}
                 )  # fmt: skip
                 continue
+            left_out = result.left_out_summary()
+            if left_out is not None:
+                scan.errors.append(
+                    {"account_id": account_id, "region": region, "metric": label,
+                     "error": f"{label}: {left_out}"}
+                )  # fmt: skip
             detection = detect_anomalies(result.values, result.timestamps, time_zone=time_zone)
             resource = f"{account_id}/{region}/{label}"
             # Only a series with values in the recent window shows the metric back within its
-            # band: one that stopped reporting (its cluster gone, say) resolves nothing.
+            # band: one that stopped reporting (its cluster gone, say) resolves nothing, nor one
+            # with a value left out there (the episode may go on in it).
             period = timedelta(seconds=query.period)
-            reporting = any(at + period >= since for at in result.timestamps)
+            resolves = any(at + period >= since for at in result.timestamps) and not any(
+                at + period >= since for at, _ in result.left_out
+            )
             last_value_at = max(result.timestamps, default=None)
             scan.evaluated.append(
-                EvaluatedSeries(resource, window, resolves=reporting, last_value_at=last_value_at)
+                EvaluatedSeries(resource, window, resolves=resolves, last_value_at=last_value_at)
             )
             scan.findings.extend(
                 findings_from(
@@ -231,19 +249,50 @@ def scan_metrics(
     return scan
 
 
+@dataclass(frozen=True)
+class CostScan:
+    """The findings on the daily cost, and the days whose amount was left out (`is_cost`)."""
+
+    findings: list[Finding]
+    left_out: list[CostPoint]
+    since: datetime
+    """The start of the recent window: a day is in it when it ends after `since` (`DAY`)."""
+
+    def left_out_summary(self) -> str | None:
+        """How many days were left out and the first of them, for a person; None when none."""
+        if not self.left_out:
+            return None
+        count, first = len(self.left_out), self.left_out[0]
+        return (
+            f"Total.UnblendedCost.Amount: {count} value{'' if count == 1 else 's'} left out, not "
+            f"a cost within +-{MAX_DAILY_AMOUNT:g}; the first {first.amount!r} on {first.start}"
+        )
+
+    @property
+    def resolves(self) -> bool:
+        """Whether the cost may resolve episodes: no day of its recent window was left out (the
+        episode may go on in it)."""
+        return not any(
+            datetime(day.year, day.month, day.day, tzinfo=self.since.tzinfo) + DAY >= self.since
+            for day in (point.start for point in self.left_out)
+        )
+
+
 def scan_cost(
     sessions: AccountSessions, environment: AnomalyEnvironment, now: datetime
-) -> list[Finding]:
-    """Findings on the daily unblended cost of the organisation (Cost Explorer in the hub)."""
+) -> CostScan:
+    """Findings on the daily unblended cost of the organisation (Cost Explorer in the hub); an
+    amount that is no cost (NaN, an infinity, beyond +-10^12 USD) is left out."""
     today = now.date()
     start = today - timedelta(days=environment.anomaly_lookback_days)
-    points = cost_and_usage(hub_cost_explorer(sessions), start, today)
+    answered = cost_and_usage(hub_cost_explorer(sessions), start, today)
+    points = [point for point in answered if is_cost(point.amount)]
     detection = detect_anomalies(
         [point.amount for point in points],
         [datetime(p.start.year, p.start.month, p.start.day, tzinfo=now.tzinfo) for p in points],
     )
     since = now - timedelta(days=environment.anomaly_cost_recent_days)
-    return findings_from(
+    findings = findings_from(
         detection,
         label="daily cost (UnblendedCost)",
         resource=COST_RESOURCE,
@@ -252,3 +301,5 @@ def scan_cost(
         since=since,
         value_span=DAY,
     )
+    left_out = [point for point in answered if not is_cost(point.amount)]
+    return CostScan(findings, left_out, since)

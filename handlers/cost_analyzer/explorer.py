@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.cost_explorer import CostPoint, cost_and_usage
+from fleet_shared.cost_explorer import MAX_DAILY_AMOUNT, CostPoint, cost_and_usage, is_cost
 
 DIMENSIONS: dict[str, dict[str, str]] = {
     "service": {"Type": "DIMENSION", "Key": "SERVICE"},
@@ -30,9 +30,6 @@ DIMENSIONS: dict[str, dict[str, str]] = {
 }
 RUN_RATE_DAYS = 7
 """Full days whose mean daily cost projects the month when Cost Explorer cannot forecast."""
-MAX_DAILY_AMOUNT = 1e12
-"""No group's daily cost comes near it (USD): a larger amount is not a cost, and sums of such
-amounts would overflow the report's totals and the anomaly detector."""
 FORECAST_SOURCE = "cost explorer forecast"
 RUN_RATE_SOURCE = f"run rate of the last {RUN_RATE_DAYS} days"
 
@@ -63,8 +60,8 @@ def usable_points(
     usable: dict[str, list[CostPoint]] = {}
     rejected: dict[str, str] = {}
     for dimension, points in daily.items():
-        usable[dimension] = [p for p in points if _is_cost(p.amount)]
-        left_out = [p for p in points if not _is_cost(p.amount)]
+        usable[dimension] = [p for p in points if is_cost(p.amount)]
+        left_out = [p for p in points if not is_cost(p.amount)]
         if left_out:
             first = left_out[0]
             rejected[dimension] = (
@@ -83,15 +80,11 @@ def _forecast_amount(answer: dict[str, Any], field: str, parent: str) -> float:
         amount = float(given)
     except (TypeError, ValueError):
         amount = math.nan
-    if not _is_cost(amount):
+    if not is_cost(amount):
         raise ValueError(
             f"{parent}.{field}: {str(given)[:40]!r} is not a cost within +-{MAX_DAILY_AMOUNT:g}"
         )
     return amount
-
-
-def _is_cost(amount: float) -> bool:
-    return math.isfinite(amount) and abs(amount) <= MAX_DAILY_AMOUNT
 
 
 def totals(points: list[CostPoint], dimension: str) -> list[dict[str, Any]]:
@@ -129,7 +122,7 @@ def month_end_forecast(
         cost_and_usage(ce, month_start, today) if period_start > month_start else service_points
     )
     month_points = [p for p in month_points if p.start >= month_start]
-    not_costs = [p for p in month_points if not _is_cost(p.amount)]
+    not_costs = [p for p in month_points if not is_cost(p.amount)]
     if not_costs:
         raise ValueError(
             f"Metrics.UnblendedCost.Amount: {len(not_costs)} month-to-date values are not a cost "

@@ -10,6 +10,7 @@ numpy or pandas.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -20,6 +21,15 @@ from fleet_shared.page_tokens import pages
 CE_REGION = "us-east-1"
 TOTAL = "Total"
 """The group name of a point when the request has no GroupBy."""
+MAX_DAILY_AMOUNT = 1e12
+"""No group's daily cost comes near it (USD): a larger amount is not a cost, and sums of such
+amounts would overflow the report's totals and the anomaly detector."""
+
+
+def is_cost(amount: float) -> bool:
+    """Whether `amount` can be a cost: a finite number within +-MAX_DAILY_AMOUNT (a NaN would
+    make a report invalid JSON, an infinity stop the anomaly detector)."""
+    return math.isfinite(amount) and abs(amount) <= MAX_DAILY_AMOUNT
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,16 @@ Several functions read metric history (the forecaster's Container Insights serie
 detector's configured metrics, the cost analyzer's node utilisation). GetMetricData returns up to
 100,800 values per page and splits the rest over `NextToken` pages, possibly interleaving the
 queries; `get_metric_series` follows every page and merges each query's values into one series
-ordered by time, so callers never see pagination. Light: no numpy or pandas.
+ordered by time, so callers never see pagination. A value no metric can have (NaN, an infinity,
+a magnitude beyond CloudWatch's limit of 2**360, which its CBOR answer can still carry) is left out
+of the series and kept aside with its time (`MetricSeries.left_out`), for the caller to name: in
+the series it would stop the anomaly detector, or reach a document or an alert as `NaN` or `inf`.
+Light: no numpy or pandas.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,9 +21,17 @@ from typing import Any
 
 from fleet_shared.aws_answers import answer_field
 from fleet_shared.page_tokens import pages
+from fleet_shared.timestamps import iso_z
 
 MAX_QUERIES_PER_CALL = 500
 """GetMetricData accepts at most 500 queries per request."""
+LARGEST_METRIC_VALUE = 2.0**360
+"""CloudWatch's limit for the magnitude of a metric value (PutMetricData refuses larger ones)."""
+
+
+def is_metric_value(value: float) -> bool:
+    """Whether `value` is one a metric can have: finite and within +-LARGEST_METRIC_VALUE."""
+    return math.isfinite(value) and abs(value) <= LARGEST_METRIC_VALUE
 
 
 def align(moment: datetime, period: int) -> datetime:
@@ -69,6 +82,21 @@ class MetricSeries:
     timestamps: list[datetime] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     status: str = "Complete"
+    left_out: list[tuple[datetime, float]] = field(default_factory=list)
+    """The answer's values that are no metric value (`is_metric_value`), with their times,
+    oldest first: not in `values`."""
+
+    def left_out_summary(self) -> str | None:
+        """How many values were left out and the first of them, for a person; None when none
+        was."""
+        if not self.left_out:
+            return None
+        count = len(self.left_out)
+        moment, value = self.left_out[0]
+        return (
+            f"{count} value{'' if count == 1 else 's'} left out, not a number within +-2**360 "
+            f"(CloudWatch's limit); the first {value!r} at {iso_z(moment)}"
+        )
 
 
 def get_metric_series(
@@ -101,10 +129,12 @@ def get_metric_series(
                 statuses[result["Id"]] = result.get("StatusCode", "Complete")
     series: dict[str, MetricSeries] = {}
     for query_id, points in merged.items():
-        ordered = sorted(points.items())
+        ordered = [(moment, float(value)) for moment, value in sorted(points.items())]
+        kept = [(moment, value) for moment, value in ordered if is_metric_value(value)]
         series[query_id] = MetricSeries(
-            timestamps=[moment for moment, _ in ordered],
-            values=[float(value) for _, value in ordered],
+            timestamps=[moment for moment, _ in kept],
+            values=[value for _, value in kept],
             status=statuses.get(query_id, "Complete"),
+            left_out=[(moment, value) for moment, value in ordered if not is_metric_value(value)],
         )
     return series

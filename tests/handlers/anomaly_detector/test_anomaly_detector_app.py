@@ -17,6 +17,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector import app
 from handlers.anomaly_detector.app import lambda_handler
 from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS, member_cloudwatch
@@ -62,20 +63,26 @@ def put_cpu_history(
     return times
 
 
-def queue_daily_cost(clock: ManualClock, amounts: list[float]) -> None:
-    """Queue one Cost Explorer answer: `amounts` for the days before the clock's date."""
+def queue_daily_cost(
+    clock: ManualClock, amounts: list[float], answered_as: dict[int, str] | None = None
+) -> None:
+    """Queue one Cost Explorer answer: `amounts` for the days before the clock's date, the days
+    `answered_as` indexes answered with its text instead."""
     today = clock.now().date()
+    texts = [f"{amount:.4f}" for amount in amounts]
+    for day_index, text in (answered_as or {}).items():
+        texts[day_index] = text
     results = [
         {
             "TimePeriod": {
                 "Start": (today - timedelta(days=len(amounts) - i)).isoformat(),
                 "End": (today - timedelta(days=len(amounts) - i - 1)).isoformat(),
             },
-            "Total": {"UnblendedCost": {"Amount": f"{amount:.4f}", "Unit": "USD"}},
+            "Total": {"UnblendedCost": {"Amount": text, "Unit": "USD"}},
             "Groups": [],
             "Estimated": False,
         }
-        for i, amount in enumerate(amounts)
+        for i, text in enumerate(texts)
     ]
     response = requests.post(CE_QUEUE_URL, json={"results": [{"ResultsByTime": results}]})
     assert response.status_code == 201
@@ -1057,3 +1064,128 @@ def test_an_alarm_whose_series_came_back_incomplete_is_an_error_not_a_usual_valu
     assert "InternalError" in result["error"]
     assert result["alarm"] == "dev-apps-cpu"
     assert alert_inbox.receive() == []
+
+
+@dataclass
+class MetricValueReplaced:
+    """Answers the value at `position` of every series of the member's GetMetricData with
+    `value` (what CloudWatch's CBOR answer can carry, and moto's store cannot)."""
+
+    cloudwatch: Any
+    position: int
+    value: float
+    replaced: list[str] = field(default_factory=list)
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        for result in parsed.get("MetricDataResults", []):
+            if len(result["Values"]) > abs(self.position):
+                result["Values"][self.position] = self.value
+                self.replaced.append(result["Id"])
+
+    def stop(self) -> None:
+        self.cloudwatch.meta.events.unregister("after-call.cloudwatch.GetMetricData", self)
+
+
+def answer_member_metric_value(position: int, value: float) -> MetricValueReplaced:
+    """Make the handler's member CloudWatch answer `value` at `position` of every series, until
+    stopped."""
+    cloudwatch = member_cloudwatch(app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION)
+    replaced = MetricValueReplaced(cloudwatch, position, value)
+    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", replaced)
+    return replaced
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 2.0**400])
+def test_a_metric_value_that_is_not_a_number_is_left_out_and_named_and_the_scan_goes_on(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any, value: float
+) -> None:
+    # GIVEN four weeks of member CPU with a spike two hours ago, a month of daily cost, and
+    # GetMetricData answering one value of a week ago as `value`
+    times = put_member_cpu_spike(detector, seed=1, at=-3, rise=25.0)
+    queue_daily_cost(detector, list(100.0 + np.random.default_rng(3).normal(0.0, 2.0, 28)))
+    replaced = answer_member_metric_value(-168, value)
+    # WHEN the scan runs
+    result = scan(lambda_context)
+    # THEN the value is left out and named with the metric, and the scan is partial
+    assert replaced.replaced
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["account_id"] == MEMBER_ACCOUNT_ID
+    assert error["metric"] == "ContainerInsights/node_cpu_utilization ClusterName=dev-apps"
+    assert "1 value left out" in error["error"]
+    assert repr(value) in error["error"]
+    assert iso_z(times[-168]) in error["error"]
+    # AND the spike is alerted from the rest of the series, and the cost was scanned
+    assert [finding["start"] for finding in result["anomalies"]] == [iso_z(times[-3])]
+    assert result["evaluated"] == 2
+    assert len(alert_inbox.receive()) == 1
+
+
+@pytest.mark.parametrize("amount", ["Infinity", "NaN", "1e400"])
+def test_a_daily_cost_that_is_not_a_number_is_left_out_and_named_and_the_scan_goes_on(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any, amount: str
+) -> None:
+    # GIVEN a member CPU spike two hours ago, and a month of daily cost whose last day is three
+    # times the usual and whose tenth day Cost Explorer answers as `amount`
+    put_member_cpu_spike(detector, seed=1, at=-3, rise=25.0)
+    queue_daily_cost(detector, daily_cost_with_a_jump(), answered_as={9: amount})
+    # WHEN the scan runs
+    result = scan(lambda_context)
+    # THEN the day is left out and named, and the scan is partial
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["target"] == "cost"
+    assert error["error"].startswith("Total.UnblendedCost.Amount: 1 value left out")
+    assert f"the first {float(amount)!r} on " in error["error"]
+    # AND the metric spike and the cost jump are both alerted
+    resources = sorted(finding["resource"] for finding in result["anomalies"])
+    assert resources == [
+        f"{MEMBER_ACCOUNT_ID}/{REGION}/ContainerInsights/node_cpu_utilization ClusterName=dev-apps",
+        "cost/daily/UnblendedCost",
+    ]
+    assert len(alert_inbox.receive()) == 2
+
+
+def test_an_alarm_whose_series_has_a_value_that_is_not_a_number_is_confirmed_naming_it(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN the member's CPU jumped in the last hour and its alarm fired, and GetMetricData
+    # answers the value of a week ago as Infinity
+    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
+    answer_member_metric_value(-168, float("inf"))
+    # WHEN the alarm event arrives
+    result = lambda_handler(alarm_event(times[-1] + timedelta(minutes=5)), lambda_context)
+    # THEN the anomaly is confirmed from the rest of the series and alerted
+    assert result["status"] == "ok", result
+    assert result["anomalous"] is True
+    assert len(alert_inbox.receive()) == 1
+    # AND the result names the value left out
+    [left_out] = result["left_out"]
+    assert left_out.startswith("ContainerInsights/node_cpu_utilization ClusterName=dev-apps: ")
+    assert left_out.endswith(
+        "1 value left out, not a number within +-2**360 (CloudWatch's limit); the first inf at "
+        f"{iso_z(times[-168])}"
+    )
+
+
+def test_an_episode_whose_series_has_a_recent_value_left_out_is_not_resolved_by_it(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a member spike alerted by a scan
+    alert = spike_alerted_by_a_scan(detector, alert_inbox, lambda_context)
+    # WHEN, once the episode is over, GetMetricData answers the last hour's value as NaN
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    replaced = answer_member_metric_value(-1, float("nan"))
+    result = scan(lambda_context)
+    # THEN the value is named, the scan is partial and nothing is resolved
+    assert replaced.replaced
+    assert (result["status"], result["resolved"]) == ("partial", 0)
+    assert "1 value left out" in result["errors"][0]["error"]
+    assert alert_inbox.receive() == []
+    # WHEN the next scan reads every value as a number again
+    replaced.stop()
+    detector.advance(900)
+    healed = scan(lambda_context)
+    # THEN the episode is resolved then, once, under the alert's id
+    assert healed["resolved"] == 1
+    the_one_resolution_of(alert, alert_inbox)

@@ -102,3 +102,28 @@ def test_a_next_token_answered_again_fails_the_read_naming_get_metric_data(
     # THEN the read fails at the first repeat, naming the operation and the token
     assert ("GetMetricData" in str(raised.value), "'page-2'" in str(raised.value)) == (True, True)
     assert repeated.pages == 2
+
+
+def test_values_no_metric_can_have_are_left_out_and_kept_aside_with_their_times() -> None:
+    # GIVEN CloudWatch answers a series with NaN, an infinity and a value beyond its own limit
+    # of 2**360 among usual values
+    cloudwatch = boto3.client("cloudwatch", region_name="ap-south-1")
+    query = MetricQuery("m", "AWS/Lambda", "Duration", {}, "Average", 3600)
+    hours = [START + timedelta(hours=i) for i in range(5)]
+    values = [1.0, float("nan"), 2.0**360, float("-inf"), 2.0**361]
+    with Stubber(cloudwatch) as stubber:
+        stubber.add_response(
+            "get_metric_data",
+            {"MetricDataResults": [{"Id": "m", "Timestamps": hours, "Values": values}]},
+        )
+        # WHEN the series is read
+        series = get_metric_series(cloudwatch, [query], START, START + timedelta(hours=5))
+    # THEN the series holds the metric values only
+    assert series["m"].timestamps == [hours[0], hours[2]]
+    assert series["m"].values == [1.0, 2.0**360]
+    # AND the others are kept aside with their times, and summed up for a person
+    assert [moment for moment, _ in series["m"].left_out] == [hours[1], hours[3], hours[4]]
+    assert series["m"].left_out_summary() == (
+        "3 values left out, not a number within +-2**360 (CloudWatch's limit); the first nan at "
+        "2025-06-01T01:00:00Z"
+    )
