@@ -109,6 +109,15 @@ def analyse_cluster(
             "Container Insights metrics missing",
             extra={"cluster": cluster.name, "account_id": account_id, "unmeasured": unmeasured},
         )
+    left_out = [
+        *current.left_out,
+        *(text.replace(": ", " a week earlier: ", 1) for text in week_earlier.left_out),
+    ]
+    if left_out:
+        logger.warning(
+            "metric values that are not numbers left out",
+            extra={"cluster": cluster.name, "account_id": account_id, "left_out": left_out},
+        )
     resource = f"{account_id}/{cluster.region}/{cluster.name}"
     alerts = settle_regression_alerts(
         services,
@@ -131,5 +140,6 @@ def analyse_cluster(
         "bottlenecks": [bottleneck.rule for bottleneck in bottlenecks],
         "regressions": regressing,
         "unmeasured": unmeasured,
+        "left_out": left_out,
         "alerts": alerts,
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,6 +73,9 @@ class WindowMeasurements:
     figures: dict[str, float | None]
     load_balancers: list[LoadBalancerLatency]
     hourly: list[HourlyUtilisation]
+    left_out: list[str] = field(default_factory=list)
+    """Per series whose answer held values no metric can have (`MetricSeries.left_out`), what
+    was left out of its figures, for a person."""
 
     def worst_p99(self) -> tuple[str, float] | None:
         """The load balancer with the highest p99 and that p99, if any has one."""
@@ -91,14 +94,21 @@ def measure_window(
         cloudwatch, [metric.query(cluster) for metric in CLUSTER_METRICS], window_start, window_end
     )
     figures = {metric.name: metric.figure(series.get(metric.name)) for metric in CLUSTER_METRICS}
-    balancers = cluster_load_balancers(client("elbv2"), cluster)
+    left_out = _left_out({metric.name: series.get(metric.name) for metric in CLUSTER_METRICS})
+    latencies: list[LoadBalancerLatency] = []
+    for arn in cluster_load_balancers(client("elbv2"), cluster):
+        latency, latency_left_out = load_balancer_latency(cloudwatch, arn, window_start, window_end)
+        latencies.append(latency)
+        left_out.extend(latency_left_out)
     return WindowMeasurements(
-        figures=figures,
-        load_balancers=[
-            load_balancer_latency(cloudwatch, arn, window_start, window_end) for arn in balancers
-        ],
-        hourly=_hourly(series),
+        figures=figures, load_balancers=latencies, hourly=_hourly(series), left_out=left_out
     )
+
+
+def _left_out(series: dict[str, MetricSeries | None]) -> list[str]:
+    """`<name>: <what was left out>` per series with values left out."""
+    summaries = {name: found.left_out_summary() for name, found in series.items() if found}
+    return [f"{name}: {summary}" for name, summary in summaries.items() if summary is not None]
 
 
 def _hourly(series: dict[str, MetricSeries]) -> list[HourlyUtilisation]:
@@ -142,8 +152,9 @@ def cluster_load_balancers(elbv2: Any, cluster: str) -> list[str]:
 
 def load_balancer_latency(
     cloudwatch: Any, arn: str, start: datetime, end: datetime
-) -> LoadBalancerLatency:
-    """TargetResponseTime p50/p90/p99 of one load balancer over the whole window."""
+) -> tuple[LoadBalancerLatency, list[str]]:
+    """TargetResponseTime p50/p90/p99 of one load balancer over the whole window, and what was
+    left out of them (`MetricSeries.left_out`), for a person."""
     # The metric's LoadBalancer dimension is the ARN's suffix: app/<name>/<id>.
     dimension = arn.split(":loadbalancer/", 1)[-1]
     period = max(60, int((end - start).total_seconds()))
@@ -164,9 +175,9 @@ def load_balancer_latency(
         values = series[percentile].values
         return values[-1] if values else None
 
-    return LoadBalancerLatency(
-        name=dimension.split("/")[1] if dimension.count("/") >= 2 else dimension,
-        p50_seconds=last("p50"),
-        p90_seconds=last("p90"),
-        p99_seconds=last("p99"),
+    name = dimension.split("/")[1] if dimension.count("/") >= 2 else dimension
+    latency = LoadBalancerLatency(
+        name=name, p50_seconds=last("p50"), p90_seconds=last("p90"), p99_seconds=last("p99")
     )
+    named = {f"load balancer {name} {percentile}": series[percentile] for percentile in PERCENTILES}
+    return latency, _left_out(named)

@@ -695,3 +695,59 @@ def test_a_cluster_whose_load_balancers_are_listed_with_a_well_formed_proxy_page
     assert "Bad gateway" in by_cluster[CLUSTER]["error"]
     assert by_cluster["b-apps"]["status"] == "ok"
     assert latest_analysis().cluster == "b-apps"
+
+
+class NodeCpuAnsweredAs:
+    """Answers the newest `node_cpu_utilization` value of every GetMetricData of the cluster's
+    member CloudWatch as `value` (what CloudWatch's CBOR answer can carry, and moto's store
+    cannot)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+        self.replaced = 0
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        for result in parsed.get("MetricDataResults", []):
+            if result["Id"] == "cpu" and result["Values"]:
+                result["Values"][-1] = self.value
+                self.replaced += 1
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_a_utilisation_that_is_not_a_number_is_left_out_named_and_never_written(
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox, value: float
+) -> None:
+    # GIVEN a cluster saturated in the last 4 hours and healthy a week earlier, and CloudWatch
+    # answering the newest node CPU value of each window as `value`
+    put_saturated_window(fake_clock, 4)
+    answered_as = NodeCpuAnsweredAs(value)
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    session.events.register("after-call.cloudwatch.GetMetricData", answered_as)
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+    # THEN the cluster's result names the value left out in each window
+    assert answered_as.replaced == 2
+    [cluster] = result["clusters"]
+    assert cluster["status"] == "ok", cluster
+    now, earlier = cluster["left_out"]
+    assert now.startswith(f"cpu: 1 value left out, not a number within +-2**360 (CloudWatch's "
+                          f"limit); the first {value!r} at ")  # fmt: skip
+    assert earlier.startswith("cpu a week earlier: 1 value left out")
+    # AND the analysis the optimizer reads is whole and strict JSON, its figures from the rest
+    body = (
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket=DATA_BUCKET_NAME, Key=cluster["analysis"])["Body"]
+        .read()
+    )
+    analysis = PerformanceAnalysis.model_validate(json.loads(body, parse_constant=refuse_constant))
+    cpu = next(b for b in analysis.bottlenecks if b.rule == "cpu_saturation")
+    assert cpu.value == pytest.approx(90.0)
+    assert [hour.cpu_percent for hour in analysis.hourly] == [90.0, 90.0, 90.0, None]
+    # AND the regression's alert shows the measured figure, not `inf` or `nan`
+    [alert] = alert_inbox.receive()
+    assert "was 90 Percent" in alert.alert["detail"]
+    assert "inf" not in alert.alert["detail"] and "nan" not in alert.alert["detail"]
+
+
+def refuse_constant(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
