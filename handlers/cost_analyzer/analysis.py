@@ -314,12 +314,14 @@ def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[
             cloudwatch = services.sessions.client(
                 "cloudwatch", member.account_id, cluster.region, TARGET_CALL_CONFIG
             )
-            average = rightsizing.cluster_utilisation(
+            average, left_out = rightsizing.cluster_utilisation(
                 cloudwatch, cluster, now, env.cost_lookback_days
             )
         except _SECTION_ERRORS as error:
             report.failed("node_groups", error, **target)
             continue
+        if left_out is not None:
+            report.failed("node_groups", left_out, **target)
         if average is None:
             # Not measured is not idle nor busy: say so, rather than leave the cluster out.
             report.failed(

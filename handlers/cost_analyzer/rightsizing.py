@@ -281,12 +281,15 @@ def lambda_memory(function: dict[str, Any], lines: ReportLines, region: str) -> 
 
 def cluster_utilisation(
     cloudwatch: Any, cluster: Cluster, now: datetime, days: int
-) -> float | None:
-    """Average hourly node CPU utilisation (0-1) of the cluster over `days`, None without data."""
+) -> tuple[float | None, str | None]:
+    """Average hourly node CPU utilisation (0-1) of the cluster over `days`, None without data;
+    and what the average leaves out (`MetricSeries.left_out`), for a person, None when none."""
     end = align(now, 3600)
     query = MetricQuery("cpu", "ContainerInsights", "node_cpu_utilization",
                         {"ClusterName": cluster.name}, "Average", 3600)  # fmt: skip
     series = get_metric_series(cloudwatch, [query], end - timedelta(days=days), end)["cpu"]
+    left_out = series.left_out_summary()
+    named = None if left_out is None else f"node_cpu_utilization: {left_out}"
     if not series.values:
-        return None
-    return sum(series.values) / len(series.values) / 100.0
+        return None, named
+    return sum(series.values) / len(series.values) / 100.0, named

@@ -1764,3 +1764,57 @@ def test_a_logs_endpoint_that_stops_answering_costs_a_memory_query_one_call_not_
     assert "Read timeout" in error["error"]
     assert fault.attempts == TARGET_CALL_CONFIG.retries["total_max_attempts"]
     assert time.spent <= TARGET_CALL_SECONDS
+
+
+def answer_node_cpu_hour_as(value: float) -> list[str]:
+    """Make the member's GetMetricData answer the oldest hour of every series as `value` (what
+    CloudWatch's CBOR answer can carry, and moto's store cannot); the ids it answered so."""
+    replaced: list[str] = []
+
+    def replace(parsed: dict[str, Any], **_: Any) -> None:
+        for result in parsed.get("MetricDataResults", []):
+            if result["Values"]:
+                result["Values"][0] = value
+                replaced.append(result["Id"])
+
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    session.events.register("after-call.cloudwatch.GetMetricData", replace)
+    return replaced
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_node_utilisation_that_is_not_a_number_is_left_out_and_named(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any, value: float
+) -> None:
+    # GIVEN usual cost, a CUR, a member cluster at about 10% node CPU, and GetMetricData
+    # answering its oldest hour as `value`
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    table = put_cur(analyzer)
+    put_node_utilisation(member_session(MEMBER_ACCOUNT_ID), analyzer, percent=10.0)
+    replaced = answer_node_cpu_hour_as(value)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the cluster is a node_groups error naming the metric and the value left out
+    assert replaced == ["cpu"]
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert (error["section"], error["cluster"]) == ("node_groups", "dev-apps")
+    assert error["error"].startswith(
+        f"node_cpu_utilization: 1 value left out, not a number within +-2**360 (CloudWatch's "
+        f"limit); the first {value!r} at "
+    )
+    # AND the report is strict JSON, the cluster's idle hours from the other hours
+    body = (
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket=DATA_BUCKET_NAME, Key=result["report"]["summary"])["Body"]
+        .read()
+    )
+    summary = json.loads(body, parse_constant=refuse_non_json_numbers)
+    [idle] = [
+        entry
+        for entry in summary["idle_node_hours"]["clusters"]
+        if entry["account_id"] == MEMBER_ACCOUNT_ID
+    ]
+    hours = cur_node_hours(table, MEMBER_ACCOUNT_ID, REGION, "dev-apps")
+    assert idle["idle_node_hours"] == pytest.approx(hours * 0.88, abs=0.01)
