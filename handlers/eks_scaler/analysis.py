@@ -18,10 +18,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import FleetInventory
-from fleet_shared.page_tokens import pages
+from fleet_shared.metric_data import MetricQuery, get_metric_series
 from fleet_shared.predictive_decisions import decisions_key, recent_decisions
 from handlers.eks_scaler.autoscalers import declared_autoscaler, managing_autoscaler
 from handlers.eks_scaler.member_node_groups import (
@@ -91,37 +91,24 @@ def cluster_utilization(event: ScalerEvent, services: ScalerServices) -> dict[st
     window = services.environment.scaler_utilization_window_minutes
     end = services.clock.now()
     start = end - timedelta(minutes=window)
-    queries = []
-    for short, metric in METRICS.items():
-        for stat in ("Average", "Maximum"):
-            queries.append(
-                {
-                    "Id": f"{short}_{stat.lower()}",
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": NAMESPACE,
-                            "MetricName": metric,
-                            "Dimensions": [{"Name": "ClusterName", "Value": event.cluster}],
-                        },
-                        "Period": PERIOD_SECONDS,
-                        "Stat": stat,
-                    },
-                    "ReturnData": True,
-                }
-            )
+    queries = [
+        MetricQuery(
+            f"{short}_{stat.lower()}",
+            NAMESPACE,
+            metric,
+            {"ClusterName": event.cluster},
+            stat,
+            PERIOD_SECONDS,
+        )
+        for short, metric in METRICS.items()
+        for stat in ("Average", "Maximum")
+    ]
     try:
         cloudwatch = services.member_client("cloudwatch", event.account_id, event.region)
-        values: dict[str, list[float]] = {query["Id"]: [] for query in queries}
-        request: dict[str, Any] = {
-            "MetricDataQueries": queries,
-            "StartTime": start,
-            "EndTime": end,
-        }
-        for response in pages(cloudwatch, "GetMetricData", request, "NextToken"):
-            for series in answer_field(response, "GetMetricData", "MetricDataResults"):
-                values[series["Id"]].extend(float(v) for v in series.get("Values", []))
+        series = get_metric_series(cloudwatch, queries, start, end)
     except (FleetError, *AWS_CALL_ERRORS) as error:
         return {"available": False, "reason": describe_error(error), "window_minutes": window}
+    values = {query_id: found.values for query_id, found in series.items()}
     if not values["cpu_average"] and not values["memory_average"]:
         return {
             "available": False,
@@ -138,6 +125,13 @@ def cluster_utilization(event: ScalerEvent, services: ScalerServices) -> dict[st
             "maximum": round(max(peaks), 2) if peaks else None,
             "datapoints": len(averages),
         }
+    # A value no metric can have would make the average NaN or infinite, and the
+    # recommendation follow it: it is left out, and named.
+    summary["left_out"] = [
+        f"{query_id}: {left_out}"
+        for query_id, found in series.items()
+        if (left_out := found.left_out_summary()) is not None
+    ]
     return summary
 
 

@@ -245,6 +245,45 @@ def test_analyze_reports_utilisation_unavailable_when_cloudwatch_repeats_a_page_
     assert sizes(member_eks, "system")["desired_size"] == 2
 
 
+class OneCpuAverageAnsweredAs:
+    """Answers the newest value of the `cpu_average` series of the member's GetMetricData as
+    `value` (what CloudWatch's CBOR answer can carry, and moto's store cannot)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+        self.replaced = 0
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        for result in parsed.get("MetricDataResults", []):
+            if result["Id"] == "cpu_average" and result["Values"]:
+                result["Values"][-1] = self.value
+                self.replaced += 1
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_analyze_leaves_a_utilisation_that_is_not_a_number_out_and_names_it(
+    scaler: Scaler, services: ScalerServices, member_eks: Any, fake_clock: ManualClock, value: float
+) -> None:
+    # GIVEN a quiet cluster (CPU 20%, memory 20%) whose CloudWatch answers its newest CPU
+    # average as `value`
+    put_utilisation(fake_clock, cpu=20.0, memory=20.0)
+    cloudwatch = services.member_client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
+    answered_as = OneCpuAverageAnsweredAs(value)
+    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", answered_as)
+    # WHEN analyze is asked for every node group
+    result = scaler(event("analyze"), "inv-1")
+    # THEN the value is left out of the average and named
+    assert answered_as.replaced == 1
+    assert result["utilization"]["cpu"]["average"] == 20.0
+    [left_out] = result["utilization"]["left_out"]
+    assert left_out.startswith(f"cpu_average: 1 value left out, not a number within +-2**360 "
+                               f"(CloudWatch's limit); the first {value!r} at ")  # fmt: skip
+    # AND the recommendation follows the measured utilisation: one node less
+    by_group = {item["nodegroup"]: item for item in result["results"]}
+    assert by_group["web"]["recommended_action"] == "scale_down"
+    assert "utilisation 20.0% is below 30.0%" in by_group["web"]["reason"]
+
+
 def test_analyze_uses_the_forecasters_recommendation_when_it_answers(
     scaler: Scaler, services: ScalerServices, member_eks: Any, fake_clock: ManualClock
 ) -> None:
