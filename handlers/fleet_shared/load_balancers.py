@@ -6,6 +6,7 @@ tag. For each: its target groups' targets, healthy against registered (DescribeT
 over a window the average target response time, requests and target 5xx responses
 (`AWS/ApplicationELB`, dimension `LoadBalancer` = the ARN's `app/<name>/<id>` part). Network load
 balancers have target health but no response time or HTTP codes; their traffic figures stay None.
+A value no metric can have (NaN, an infinity) is left out of the figures and named in `left_out`.
 The health monitor judges these figures; the change validator compares them before and after a
 change.
 """
@@ -46,6 +47,9 @@ class TrafficFigures:
     response_time_ms: float | None
     requests: float
     target_5xx: float
+    left_out: tuple[str, ...] = ()
+    """Per metric whose answer held values no metric can have (`MetricSeries.left_out`), what
+    was left out of the figures, for a person."""
 
     @property
     def error_rate(self) -> float | None:
@@ -163,11 +167,17 @@ def traffic_figures(
     figures: dict[str, TrafficFigures] = {}
     for index, arn in enumerate(load_balancer_arns):
         times = series[f"lb{index}_time"].values
+        left_out = (
+            f"{query.metric_name}: {summary}"
+            for query in queries[3 * index : 3 * index + 3]
+            if (summary := series[query.id].left_out_summary()) is not None
+        )
         figures[arn] = TrafficFigures(
             # TargetResponseTime is in seconds; the mean of the per-minute averages.
             response_time_ms=round(1000 * sum(times) / len(times), 1) if times else None,
             requests=sum(series[f"lb{index}_requests"].values),
             target_5xx=sum(series[f"lb{index}_errors"].values),
+            left_out=tuple(left_out),
         )
     return figures
 

@@ -61,7 +61,11 @@ def _judge(context: ClusterContext, balancer: LoadBalancerHealth) -> CheckResult
     if failing is not None:
         severity = raise_severity(severity, failing)
         problems.append(f"target 5xx rate {error_rate:.1%}")
+    # Values left out are not judged (a NaN was read as a slow response), but named.
+    left_out = balancer.traffic.left_out if balancer.traffic else ()
+    unjudged = [f"left out: {text}" for text in left_out]
     if severity is Severity.INFO:
-        detail = f"{balancer.healthy} of {balancer.registered} targets healthy"
-        return CheckResult.ok(NAME, balancer.name, detail, **figures)
-    return CheckResult.failed(NAME, balancer.name, severity, "; ".join(problems), **figures)
+        healthy = f"{balancer.healthy} of {balancer.registered} targets healthy"
+        return CheckResult.ok(NAME, balancer.name, "; ".join([healthy, *unjudged]), **figures)
+    detail = "; ".join([*problems, *unjudged])
+    return CheckResult.failed(NAME, balancer.name, severity, detail, **figures)

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from fleet_shared.clock import ManualClock
+from fleet_shared.sessions import MEMBER_CALL_CONFIG
+from handlers.health_monitor.services import HealthServices
 from tests.handlers.faults import MalformedAnswer
 from tests.handlers.member_accounts import member_session
 
@@ -198,3 +200,45 @@ def test_a_load_balancer_listing_answered_without_its_list_fails_the_check_namin
     assert (check["status"], check["severity"]) == ("failed", "warning")
     assert "check could not run" in check["detail"]
     assert f"{operation} answered without {missing}" in check["detail"]
+
+
+def answer_response_times_as(services: HealthServices, value: float) -> list[str]:
+    """Make the member's GetMetricData answer every TargetResponseTime value as `value` (what
+    CloudWatch's CBOR answer can carry, and moto's store cannot); the ids it answered so."""
+    replaced: list[str] = []
+
+    def replace(parsed: dict[str, Any], **_: Any) -> None:
+        for result in parsed.get("MetricDataResults", []):
+            if result["Id"].endswith("_time") and result["Values"]:
+                result["Values"] = [value] * len(result["Values"])
+                replaced.append(result["Id"])
+
+    cloudwatch = services.sessions.client("cloudwatch", MEMBER, REGION, MEMBER_CALL_CONFIG)
+    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", replace)
+    return replaced
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_response_time_that_is_not_a_number_is_left_out_and_named_not_judged(  # noqa: PLR0917 - pytest passes fixtures positionally
+    invoke: Invoke,
+    member: Any,
+    inventory: dict[str, Any],
+    fake_clock: ManualClock,
+    health_services: Callable[[], HealthServices],
+    value: float,
+) -> None:
+    # GIVEN the cluster's load balancer with 3 healthy targets and no 5xx, whose response time
+    # CloudWatch answers as `value`
+    balancer, _ = create_load_balancer(member, "k8s-web", "dev-apps", targets=3)
+    put_traffic(member, balancer, fake_clock, seconds=0.05, requests=100, errors=0)
+    replaced = answer_response_times_as(health_services(), value)
+    # WHEN the cluster is checked
+    [check] = load_balancer_checks(invoke(CLUSTER_EVENT))
+    # THEN the check passes on what was measured, with no response time, naming what it left out
+    assert replaced == ["lb0_time"]
+    assert (check["status"], check["severity"]) == ("passed", "info")
+    assert check["data"]["response_time_ms"] is None
+    assert check["detail"].startswith(
+        "3 of 3 targets healthy; left out: TargetResponseTime: 1 value left out, not a number "
+        f"within +-2**360 (CloudWatch's limit); the first {value!r} at "
+    )
