@@ -52,7 +52,9 @@ def recommendations_key(generated_at: datetime) -> str:
 
 
 class _Document(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    # JSON has no NaN or Infinity, but Python's json module and pydantic read them: a document
+    # holding one (not written by the analyzer, which has none) is refused, not sized on.
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # Analysis (performance_analyzer -> scaling_optimizer) ----------------------------------------

@@ -737,3 +737,32 @@ def test_a_cost_detail_that_does_not_validate_is_left_out_and_named_in_the_notes
     assert any(note in line for line in result["notes"]), result["notes"]
     memory = [c.recommended for c in latest_recommendations().changes if c.path[-1] == "memory_mb"]
     assert memory == memory_recommended
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_an_analysis_with_a_utilisation_that_is_not_a_number_is_left_out_and_named(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    constant: str,
+) -> None:
+    # GIVEN 14 days of analyses, the newest of them with one hour's CPU utilisation written as
+    # `constant` (JSON has no such number; Python's json module and pydantic read it)
+    generate_history(fake_clock.now(), state_table, fake_clock)
+    s3 = boto3.client("s3", region_name=REGION)
+    prefix = f"analyses/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/"
+    listed = s3.list_objects_v2(Bucket=DATA_BUCKET_NAME, Prefix=prefix)["Contents"]
+    newest = max(item["Key"] for item in listed)
+    document = json.loads(s3.get_object(Bucket=DATA_BUCKET_NAME, Key=newest)["Body"].read())
+    document["hourly"][0]["cpu_percent"] = float(constant)
+    s3.put_object(Bucket=DATA_BUCKET_NAME, Key=newest, Body=json.dumps(document).encode("utf-8"))
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN that analysis is left out and named in the notes, and the sizes come from the others
+    assert result["status"] == "ok", result
+    assert f"{newest}: not an analysis (1 errors)" in result["notes"]
+    recommendations = latest_recommendations()
+    assert recommendations.analyses_read == 14 * 24 // 4 - 1
+    assert recommended(recommendations, "max_size") == 5
