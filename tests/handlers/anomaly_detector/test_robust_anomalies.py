@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -275,3 +276,28 @@ def test_a_day_without_a_local_midnight_is_profiled(zone: str, end: datetime) ->
     # raised NonExistentTimeError on the midnight that does not exist, failing the whole scan)
     assert detection.seasonality == ("hour_of_day", "day_of_week")
     assert detection.anomalies == ()
+
+
+@pytest.mark.parametrize(
+    ("points", "step_seconds"),
+    [(10_080, 60), (1_500, 1)],
+    ids=["a week of 1-minute values", "1-second values given to detect"],
+)
+def test_the_detectors_memory_stays_bounded_for_short_steps(points: int, step_seconds: int) -> None:
+    # GIVEN a series whose step makes the local level's window a day of values (1,441 at 1
+    # minute, 86,401 at 1 second): four weeks of a 1-minute metric copied those windows whole,
+    # 450 MB, more than the function's 512 MB leave room for
+    start = datetime(2025, 6, 2, tzinfo=UTC)
+    times = [start + timedelta(seconds=step_seconds * index) for index in range(points)]
+    values = np.random.default_rng(3).normal(50.0, 2.0, points)
+    values[points // 2] += 40.0
+    # WHEN its anomalies are detected, the memory it allocates traced
+    tracemalloc.start()
+    try:
+        detection = detect_anomalies(values, times)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # THEN the planted spike is found, with at most 48 MB allocated at any time
+    assert [anomaly.index for anomaly in detection.anomalies] == [points // 2]
+    assert peak < 48 * 2**20
