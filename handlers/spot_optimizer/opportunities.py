@@ -44,19 +44,23 @@ def analyze_opportunities(
     threshold = services.environment.spot_recommend_score
     results = []
     for instance_type in types:
-        zones = {zone: points for (kind, zone), points in history.items() if kind == instance_type}
-        results.append(
-            _score_type(
-                services,
-                pricing,
-                account_id=account_id,
-                region=region,
-                instance_type=instance_type,
-                zones=zones,
-                start=start,
-                end=end,
-            )
+        zones = {
+            zone: points for (kind, zone), points in history.prices.items() if kind == instance_type
+        }
+        result = _score_type(
+            services,
+            pricing,
+            account_id=account_id,
+            region=region,
+            instance_type=instance_type,
+            zones=zones,
+            start=start,
+            end=end,
         )
+        left_out = history.left_out_summary(instance_type)
+        if left_out is not None:
+            result["left_out"] = left_out
+        results.append(result)
     for result in results:
         if result.get("score") is not None:
             result["recommended"] = result["score"] >= threshold

@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.timestamps import iso_z
 from fleet_shared.validation_errors import cut_echo, shown_value
 from handlers.spot_optimizer.exceptions import UnreadablePriceListError
 from handlers.spot_optimizer.on_demand_prices import TABLE_SOURCES, table_price
@@ -46,15 +47,48 @@ class OnDemandPrice:
     source: str
 
 
+@dataclass
+class SpotHistory:
+    """(instance type, AZ) -> published spot prices; and per instance type, the answers' prices
+    that are no price (`is_price`), each with its zone and time, left out of `prices`."""
+
+    prices: dict[tuple[str, str], list[PricePoint]]
+    left_out: dict[str, list[tuple[str, str, datetime]]]
+
+    def left_out_summary(self, instance_type: str) -> str | None:
+        """How many prices of `instance_type` were left out and the first, for a person; None
+        when none was."""
+        rejected = self.left_out.get(instance_type)
+        if not rejected:
+            return None
+        count = len(rejected)
+        text, zone, moment = rejected[0]
+        return (
+            f"SpotPrice: {count} value{'' if count == 1 else 's'} left out, not a price above 0; "
+            f"the first {cut_echo(text, 40)!r} in {zone} at {iso_z(moment)}"
+        )
+
+
+def is_price(text: str) -> bool:
+    """Whether `text` is a price: a finite number above 0 (scored, a NaN made its zone the best,
+    a negative price a saving of hundreds of percent; text ended the analysis)."""
+    try:
+        price = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(price) and price > 0
+
+
 def spot_history(
     ec2: Any, instance_types: Iterable[str], start: datetime, end: datetime
-) -> dict[tuple[str, str], list[PricePoint]]:
-    """(instance type, AZ) -> published Linux/UNIX spot prices from `start` to `end`.
+) -> SpotHistory:
+    """The published Linux/UNIX spot prices from `start` to `end`, per (instance type, AZ).
 
     Uses the paginator, so a long week of price changes is read completely. The API also returns
     the price in effect at `start`, dated before it; scoring treats it as the starting price.
     """
     history: dict[tuple[str, str], list[PricePoint]] = {}
+    left_out: dict[str, list[tuple[str, str, datetime]]] = {}
     paginator = ec2.get_paginator("describe_spot_price_history")
     for page in paginator.paginate(
         InstanceTypes=list(instance_types),
@@ -69,10 +103,13 @@ def spot_history(
             if timestamp.tzinfo is None:
                 timestamp = timestamp.replace(tzinfo=UTC)
             key = (entry["InstanceType"], entry["AvailabilityZone"])
-            history.setdefault(key, []).append(
-                PricePoint(timestamp.astimezone(UTC), float(entry["SpotPrice"]))
-            )
-    return history
+            text = str(entry["SpotPrice"])
+            if not is_price(text):
+                rejected = (text, entry["AvailabilityZone"], timestamp.astimezone(UTC))
+                left_out.setdefault(entry["InstanceType"], []).append(rejected)
+                continue
+            history.setdefault(key, []).append(PricePoint(timestamp.astimezone(UTC), float(text)))
+    return SpotHistory(history, left_out)
 
 
 def on_demand_price(

@@ -28,8 +28,10 @@ def test_the_spot_optimizer_reads_a_history_that_scores_each_type_and_zone_diffe
         # WHEN the optimizer reads its week of history at a replayed hour, as it does
         now = END - timedelta(hours=10)
         start, end = history_window(now, 7)
-        history = spot_history(ec2, TYPES, start, end)
-    # THEN every type has its three zones, with prices that move within the week
+        read = spot_history(ec2, TYPES, start, end)
+    # THEN every type has its three zones, with prices that move within the week, none left out
+    history = read.prices
+    assert read.left_out == {}
     assert sorted(history) == sorted((kind, f"{REGION}{z}") for kind in TYPES for z in "abc")
     # AND no price is later than the replayed hour
     assert max(point.timestamp for points in history.values() for point in points) <= end

@@ -776,3 +776,32 @@ def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
     again = invoke(next_batch_spot_warning(services), services, "inv-5")
     assert again["fallback"]["status"] == "scaling_initiated"
     assert desired_size(member_eks, "system") == 2
+
+
+@pytest.mark.parametrize("answered", ["NaN", "Infinity", "-0.5", "n/a"])
+def test_a_spot_price_that_is_not_a_price_is_left_out_and_named(
+    invoke: Invoke, make_services: MakeServices, answered: str
+) -> None:
+    # GIVEN EC2 answering m7g.large's spot price in the first zone as `answered`
+    services = make_services()
+    zone = f"{REGION}a"
+
+    def replace(parsed: dict[str, Any], **_: Any) -> None:
+        for entry in parsed.get("SpotPriceHistory", []):
+            if (entry["InstanceType"], entry["AvailabilityZone"]) == ("m7g.large", zone):
+                entry["SpotPrice"] = answered
+
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    ec2.meta.events.register("after-call.ec2.DescribeSpotPriceHistory", replace)
+    # WHEN m7g.large is analysed
+    result = invoke(analyze_event("m7g.large"), services, "inv-1")
+    # THEN the zone is scored on no price, the others are, and the result names the price left out
+    [m7g] = result["results"]
+    assert m7g["status"] == "ok", m7g
+    assert {item["availability_zone"] for item in m7g["zones"]} == {f"{REGION}b", f"{REGION}c"}
+    assert m7g["score"] == pytest.approx(82.49, abs=0.01)
+    assert m7g["recommended"] is True
+    assert m7g["left_out"] == (
+        f"SpotPrice: 1 value left out, not a price above 0; the first {answered!r} in {zone} at "
+        + m7g["left_out"].rsplit(" at ", 1)[1]
+    )
