@@ -68,7 +68,8 @@ class MetricTrend(_Document):
     value: float | None
     week_earlier: float | None
     change_percent: float | None
-    """(value - week_earlier) / week_earlier x 100; None when either is missing or zero."""
+    """(value - week_earlier) / week_earlier x 100; None when either is missing or zero, or the
+    change is beyond the largest float."""
 
 
 class LoadBalancerLatency(_Document):

@@ -20,6 +20,7 @@ stand).
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -74,14 +75,20 @@ def trends(now: WindowMeasurements, week_earlier: WindowMeasurements) -> list[Me
             unit=unit,
             value=_rounded(value),
             week_earlier=_rounded(earlier),
-            change_percent=(
-                round((value - earlier) / earlier * 100, 2)
-                if value is not None and earlier
-                else None
-            ),
+            change_percent=_change_percent(value, earlier),
         )
         for name, unit, value, earlier in rows
     ]
+
+
+def _change_percent(value: float | None, earlier: float | None) -> float | None:
+    """(value - earlier) / earlier x 100; None when either is missing or zero, or when the
+    change is beyond the largest float (a figure near CloudWatch's 2**360 against one near 0),
+    which no document can hold."""
+    if value is None or not earlier:
+        return None
+    change = round((value - earlier) / earlier * 100, 2)
+    return change if math.isfinite(change) else None
 
 
 def _rounded(value: float | None) -> float | None:

@@ -23,7 +23,8 @@ from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer import app
 from handlers.performance_analyzer.environment import PerformanceEnvironment
-from handlers.performance_analyzer.regressions import settle_regression_alerts
+from handlers.performance_analyzer.measurements import WindowMeasurements
+from handlers.performance_analyzer.regressions import settle_regression_alerts, trends
 from handlers.performance_analyzer.services import PerformanceServices
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
@@ -751,3 +752,14 @@ def test_a_utilisation_that_is_not_a_number_is_left_out_named_and_never_written(
 
 def refuse_constant(constant: str) -> float:
     raise ValueError(f"{constant} is not JSON")
+
+
+def test_a_week_over_week_change_too_large_for_a_number_is_no_change_percent() -> None:
+    # GIVEN a figure near CloudWatch's limit of 2**360 now and one near 0 a week earlier
+    now = WindowMeasurements(figures={"network": 1e108}, load_balancers=[], hourly=[])
+    earlier = WindowMeasurements(figures={"network": 1e-300}, load_balancers=[], hourly=[])
+    # WHEN the trends are computed
+    network = next(trend for trend in trends(now, earlier) if trend.name == "network")
+    # THEN the change, beyond the largest float, is None as for a missing figure, not infinity
+    assert (network.value, network.week_earlier) == (1e108, 0.0)
+    assert network.change_percent is None
