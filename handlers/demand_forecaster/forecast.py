@@ -122,7 +122,7 @@ def forecast_cluster(
     end = now.replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=environment.forecast_history_days)
     cloudwatch = services.member_client("cloudwatch", account_id, region)
-    frame = _history(cloudwatch, cluster.name, start, end)
+    frame, left_out = _history(cloudwatch, cluster.name, start, end)
     node_count = frame["node_count"]
     demand = (frame["cpu_utilization"] / 100.0 * node_count * _vcpus_per_node(sized)).dropna()
     if demand.empty:
@@ -133,7 +133,7 @@ def forecast_cluster(
     memory = frame["memory_utilization"] / 100.0 * node_count * _memory_mib_per_node(sized)
     pods = (frame["pods_per_node"] * node_count).dropna()
     return forecast_from_history(
-        DemandHistory(demand, memory.dropna(), pods),
+        DemandHistory(demand, memory.dropna(), pods, tuple(left_out)),
         sized,
         environment,
         account_id=account_id,
@@ -152,6 +152,9 @@ class DemandHistory:
     cpu_vcpu: pd.Series
     memory_mib: pd.Series
     running_pods: pd.Series
+    left_out: tuple[str, ...] = ()
+    """Per metric whose answer held values no metric can have (`MetricSeries.left_out`), what
+    was left out: those hours are missing, as hours without data are."""
 
 
 def forecast_from_history(
@@ -241,6 +244,7 @@ def forecast_from_history(
         "errors": [
             *({"node_group": name, "error": message} for name, message in errors.items()),
             *([{"node_group": None, "error": memory_problem}] if memory_problem else []),
+            *({"node_group": None, "error": text} for text in history.left_out),
         ],
     }
 
@@ -311,7 +315,11 @@ def _coming_hour(
     return hour
 
 
-def _history(cloudwatch: Any, cluster_name: str, start: datetime, end: datetime) -> pd.DataFrame:
+def _history(
+    cloudwatch: Any, cluster_name: str, start: datetime, end: datetime
+) -> tuple[pd.DataFrame, list[str]]:
+    """The hourly history of the cluster, a column per query; and per metric with values left
+    out (`MetricSeries.left_out`: an infinity made the model's regression singular), what."""
     dimensions = {"ClusterName": cluster_name}
     queries = [
         MetricQuery("cpu_utilization", NAMESPACE, "node_cpu_utilization", dimensions, "Average",
@@ -331,8 +339,13 @@ def _history(cloudwatch: Any, cluster_name: str, start: datetime, end: datetime)
         for query_id, result in series.items()
     }
     frame = pd.DataFrame(columns).sort_index()
+    left_out = [
+        f"{query.metric_name}: {summary}"
+        for query in queries
+        if (summary := series[query.id].left_out_summary()) is not None
+    ]
     # A query without any datapoint has no column; memory is optional.
-    return frame.reindex(columns=[query.id for query in queries])
+    return frame.reindex(columns=[query.id for query in queries]), left_out
 
 
 def _vcpus_per_node(sized: list[Sized]) -> float:

@@ -363,3 +363,41 @@ def test_a_member_answering_with_a_proxy_page_fails_its_cluster_alone_in_the_fle
     assert (other["account_id"], other["status"]) == (SECOND_MEMBER_ID, "error")
     assert "DescribeNodegroup of system answered without nodegroup" in other["error"]
     assert all(len(cluster["error"]) <= 400 for cluster in (first, other))
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_an_hour_of_history_that_is_not_a_number_is_left_out_and_named(
+    forecaster: ManualClock, lambda_context: Any, value: float
+) -> None:
+    # GIVEN the inventory's cluster with two weeks of Container Insights history, whose
+    # GetMetricData answers one CPU hour of a week ago as `value`
+    member = member_session(MEMBER_ACCOUNT_ID)
+    create_cluster(member, "dev-apps")
+    put_history(member, "dev-apps", forecaster, demand(1))
+    replaced: list[str] = []
+
+    def replace(parsed: dict[str, Any], **_: Any) -> None:
+        for result in parsed.get("MetricDataResults", []):
+            if result["Id"] == "cpu_utilization" and len(result["Values"]) > 168:
+                result["Values"][-168] = value
+                replaced.append(result["Id"])
+
+    services = app.FUNCTION.services()
+    cloudwatch = services.member_client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
+    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", replace)
+    # WHEN the cluster is forecast
+    result = lambda_handler(
+        {"action": "forecast", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
+         "cluster": "dev-apps", "horizon_minutes": 60},
+        lambda_context,
+    )  # fmt: skip
+    # THEN the forecast is made from the other hours, the one left out named among the errors
+    assert replaced == ["cpu_utilization"]
+    assert result["status"] == "ok", result
+    assert 1 <= result["recommendation"][0]["desired_size"] <= 4
+    [error] = result["errors"]
+    assert error["node_group"] is None
+    assert error["error"].startswith(
+        f"node_cpu_utilization: 1 value left out, not a number within +-2**360 (CloudWatch's "
+        f"limit); the first {value!r} at "
+    )
