@@ -109,35 +109,63 @@ def instance_capacities(
     for offset in range(0, len(ordered), _DESCRIBE_BATCH):
         batch = ordered[offset : offset + _DESCRIBE_BATCH]
         try:
-            capacities.update(_describe(ec2, batch))
+            described, refused = _describe(ec2, batch)
         except UNREACHABLE:
             raise
         except AWS_CALL_ERRORS:
+            described, refused = {}, {}
             for instance_type in batch:
                 try:
-                    capacities.update(_describe(ec2, [instance_type]))
+                    alone, alone_refused = _describe(ec2, [instance_type])
                 except UNREACHABLE:
                     raise
                 except AWS_CALL_ERRORS as error:
                     errors[instance_type] = cut_echo(str(error))
+                else:
+                    described.update(alone)
+                    refused.update(alone_refused)
+        capacities.update(described)
+        errors.update(refused)
     for instance_type in ordered:
         if instance_type not in capacities and instance_type not in errors:
             errors[instance_type] = "not returned by DescribeInstanceTypes"
     return capacities, errors
 
 
-def _describe(ec2: Any, instance_types: list[str]) -> dict[str, InstanceCapacity]:
+def _describe(
+    ec2: Any, instance_types: list[str]
+) -> tuple[dict[str, InstanceCapacity], dict[str, str]]:
+    """The capacity of each type EC2 describes, and why a type described with no room for pods
+    is not one (sized on, 0 vCPUs gave nodes needed of -2**63 and 0 MiB divided by zero)."""
     found: dict[str, InstanceCapacity] = {}
+    refused: dict[str, str] = {}
     request = {"InstanceTypes": instance_types}
     for response in pages(ec2, "DescribeInstanceTypes", request, "NextToken"):
         for item in response.get("InstanceTypes", []):
-            found[item["InstanceType"]] = InstanceCapacity(
+            capacity = InstanceCapacity(
                 instance_type=item["InstanceType"],
                 vcpus=int(item["VCpuInfo"]["DefaultVCpus"]),
                 memory_mib=int(item["MemoryInfo"]["SizeInMiB"]),
                 max_pods=_max_pods(item.get("NetworkInfo", {})),
             )
-    return found
+            problem = _no_room_for_pods(capacity)
+            if problem is None:
+                found[capacity.instance_type] = capacity
+            else:
+                refused[capacity.instance_type] = f"DescribeInstanceTypes answered {problem}"
+    return found, refused
+
+
+def _no_room_for_pods(capacity: InstanceCapacity) -> str | None:
+    """What leaves `capacity` no allocatable vCPU or memory, or None."""
+    if capacity.allocatable_vcpu <= 0:
+        return f"VCpuInfo.DefaultVCpus {capacity.vcpus}: no allocatable vCPU"
+    if capacity.allocatable_memory_mib <= 0:
+        return (
+            f"MemoryInfo.SizeInMiB {capacity.memory_mib}: no allocatable memory for "
+            f"{capacity.max_pods} pods"
+        )
+    return None
 
 
 def _max_pods(network: dict[str, Any]) -> int:

@@ -401,3 +401,32 @@ def test_an_hour_of_history_that_is_not_a_number_is_left_out_and_named(
         f"node_cpu_utilization: 1 value left out, not a number within +-2**360 (CloudWatch's "
         f"limit); the first {value!r} at "
     )
+
+
+@pytest.mark.parametrize(("field", "size"), [("VCpuInfo", 0), ("MemoryInfo", 0)])
+def test_an_instance_type_described_without_capacity_is_an_error_not_a_size(
+    forecaster: ManualClock, lambda_context: Any, field: str, size: int
+) -> None:
+    # GIVEN the inventory's cluster with two weeks of history, and EC2 describing its node
+    # group's instance type with 0 vCPUs (or 0 MiB of memory)
+    member = member_session(MEMBER_ACCOUNT_ID)
+    create_cluster(member, "dev-apps")
+    put_history(member, "dev-apps", forecaster, demand(1))
+    key = {"VCpuInfo": "DefaultVCpus", "MemoryInfo": "SizeInMiB"}[field]
+
+    def describe_without_capacity(parsed: dict[str, Any], **_: Any) -> None:
+        for item in parsed.get("InstanceTypes", []):
+            item[field][key] = size
+
+    ec2 = app.FUNCTION.services().member_client("ec2", MEMBER_ACCOUNT_ID, REGION)
+    ec2.meta.events.register("after-call.ec2.DescribeInstanceTypes", describe_without_capacity)
+    # WHEN the cluster is forecast
+    result = lambda_handler(
+        {"action": "forecast", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
+         "cluster": "dev-apps", "horizon_minutes": 60},
+        lambda_context,
+    )  # fmt: skip
+    # THEN the cluster is an error naming the instance type and what EC2 answered
+    assert result["status"] == "error", result
+    assert "m7g.large" in result["error"]
+    assert f"{field}.{key} {size}" in result["error"]
