@@ -2,8 +2,9 @@
 
 A proxy or gateway on the way can answer a call with HTTP 200 and a page of its own. A page
 sent as `text/html` to a JSON or rest-JSON service, and any page to a query-protocol one (Auto
-Scaling, ELBv2, SNS, IAM, STS), is refused before it is parsed (`foreign_answers.py`:
-`ForeignAnswerError`, both a `ResponseParserError` and a `BotoCoreError`). Otherwise botocore
+Scaling, ELBv2, SNS, IAM, STS) or to an S3 operation whose XML answer the fleet reads, is refused
+before it is parsed (`foreign_answers.py`: `ForeignAnswerError`, both a `ResponseParserError`
+and a `BotoCoreError`). Otherwise botocore
 raises nothing for a JSON or CBOR service (EKS, DynamoDB, Lambda, CloudWatch: the page becomes a
 bare `message`, or nothing); for EC2 it parses a well-formed page into an answer without the
 call's fields and raises `ResponseParserError`, which is not a `BotoCoreError`, for one it

@@ -10,7 +10,15 @@ parsed into an answer without fields, so a write whose real answer is empty (a c
 PutItem: the state table's locks and claims) reads as made when it was not. AWS never answers
 those with a `text/html` page; the Content-Type is not required to be JSON, as moto's Lambda and
 some services send none, and a body that opens with JSON is read as JSON whatever its label (moto's
-server labels some JSON answers `text/html`).
+server labels some JSON answers `text/html`). botocore's S3 parser reads a well-formed page
+into an answer without the call's fields, whatever its root (one that is not XML, and S3's own
+`<Error>` sent with HTTP 200, botocore's S3 handler turns into a 500 it retries, before this
+check runs): a GetBucketVersioning so answered read as a bucket never versioned, whose real
+answer is an empty `<VersioningConfiguration/>`, so no field can be required of it. botocore's
+model does not name the root of every S3 answer, so `S3_ANSWER_ROOTS` declares it for each S3
+operation the fleet reads an XML answer of; the others answer with no body (PutObject,
+DeleteObject, HeadObject), with the object itself (GetObject, whose stream is never read here)
+or with the bucket policy's JSON (GetBucketPolicy), and are left to botocore.
 
 Registered on every session the fleet builds (`sessions.AccountSessions`),
 `refuse_foreign_answer` raises `ForeignAnswerError` for such an answer instead: botocore emits
@@ -31,6 +39,22 @@ from fleet_shared.validation_errors import shown_value
 
 QUERY_PROTOCOL = "query"
 JSON_PROTOCOLS = frozenset({"json", "rest-json"})
+S3_SERVICE = "s3"
+
+S3_ANSWER_ROOTS: dict[str, tuple[str, ...]] = {
+    "CopyObject": ("CopyObjectResult",),
+    "DeleteObjects": ("DeleteResult",),
+    "GetBucketEncryption": ("ServerSideEncryptionConfiguration",),
+    # moto answers <GetBucketVersioningResponse> (its serializer's wrapper of an answer without a
+    # payload member), in the demo and the tests; no proxy's page has that root.
+    "GetBucketVersioning": ("VersioningConfiguration", "GetBucketVersioningResponse"),
+    "GetPublicAccessBlock": ("PublicAccessBlockConfiguration",),
+    "ListBuckets": ("ListAllMyBucketsResult",),
+    "ListObjectsV2": ("ListBucketResult",),
+}
+"""The root element of the success answer of each S3 operation the fleet reads an XML answer of
+(S3 API Reference, "Response Syntax"), S3's own first. Each one always has its root, an empty
+body being no answer of the operation."""
 
 PAGE_MEDIA_TYPE = "text/html"
 """The Content-Type of a gateway's or proxy's own page, which no JSON answer of AWS carries."""
@@ -60,15 +84,18 @@ def refuse_foreign_answer(
     the start of the body, for a success (status below 300) that is not the call's: a
     query-protocol one whose root element is not `<{Operation}Response>`, a JSON or rest-JSON
     one sent as a `text/html` page, its body opening with markup (unless the body is the
-    operation's own payload). Any other answer
+    operation's own payload), an S3 one of `S3_ANSWER_ROOTS` without its root. Any other answer
     is left to botocore's parser."""
     if response_dict["status_code"] >= 300:
         return
-    protocol = operation_model.service_model.resolved_protocol
+    service_model = operation_model.service_model
+    protocol = service_model.resolved_protocol
     if protocol == QUERY_PROTOCOL:
         _refuse_foreign_query_answer(response_dict, operation_model)
     elif protocol in JSON_PROTOCOLS and not _body_is_payload(operation_model):
         _refuse_page_as_json_answer(response_dict, operation_model)
+    elif service_model.service_name == S3_SERVICE:
+        _refuse_foreign_s3_answer(response_dict, operation_model)
 
 
 def _refuse_foreign_query_answer(
@@ -78,6 +105,19 @@ def _refuse_foreign_query_answer(
     expected = f"{operation_model.name}Response"
     if _root_element(head) != expected:
         raise _unreadable(operation_model, f"without <{expected}>", head)
+
+
+def _refuse_foreign_s3_answer(
+    response_dict: dict[str, Any], operation_model: OperationModel
+) -> None:
+    # Looked up before the body is touched: an operation outside the table may answer with a
+    # stream (GetObject's), which reading here would consume.
+    roots = S3_ANSWER_ROOTS.get(operation_model.name)
+    if roots is None:
+        return
+    head = (response_dict.get("body") or b"")[:HEAD_BYTES]
+    if _root_element(head) not in roots:
+        raise _unreadable(operation_model, f"without <{roots[0]}>", head)
 
 
 def _refuse_page_as_json_answer(

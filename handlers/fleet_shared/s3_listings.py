@@ -2,10 +2,11 @@
 
 S3 leaves `Contents` out of a ListObjectsV2 page that lists no object, but sends `IsTruncated`
 in every one (`false` on the last page; botocore's paginator stops on it), as it does `KeyCount`,
-`MaxKeys` and `Name`. A proxy's well-formed page answered with HTTP 200 is parsed by botocore into
-an answer with none of them (one that is not XML is retried as S3's own 500): read leniently it
-passed for a prefix without objects, or, as a later page, ended the listing there, its remaining
-objects silently left out.
+`MaxKeys` and `Name`. A proxy's well-formed page answered with HTTP 200 is refused on a fleet
+session's client for its root element (`foreign_answers.S3_ANSWER_ROOTS`; one that is not XML is
+retried as S3's own 500); on any other client, or with S3's root but without them, botocore
+parses it into an answer with none of them: read leniently it passed for a prefix without
+objects, or, as a later page, ended the listing there, its remaining objects silently left out.
 """
 
 from __future__ import annotations

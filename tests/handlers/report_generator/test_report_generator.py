@@ -209,6 +209,37 @@ def test_a_failure_half_way_leaves_no_trusted_report_and_a_retry_completes(
     ]
 
 
+def test_a_copy_into_place_answered_with_a_proxys_page_publishes_no_manifest(
+    s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun, alert_inbox: Any
+) -> None:
+    # GIVEN a processed run, and S3 answering the copies into place with a proxy's well-formed
+    # page (HTTP 200), which botocore would parse into a copy made: the copy may not have been
+    # made
+    key = process_run(OLD_RUN)
+    alert_inbox.receive()
+    event = event_for(s3, BUCKET, key)
+    client = generator_services.hub_client("s3")
+    page = answer_malformed(client, "s3", "CopyObject", b"<html>gateway</html>")
+    # WHEN the generator runs
+    # THEN the invocation fails naming the answer, for Lambda to retry the event: no manifest
+    # vouches for files whose copy is unconfirmed, temporary files are gone, no alert was sent
+    with pytest.raises(ObjectsToRetryError, match="CopyObject answered without <CopyObjectResult>"):
+        generate(event)
+    assert page.answered == 1
+    assert not any(key.endswith("_manifest.json") for key in keys_under(s3, "reports/"))
+    assert keys_under(s3, "tmp/") == []
+    assert alert_inbox.receive() == []
+    # AND WHEN Lambda retries the event with S3 answering the copies itself
+    client.meta.events.unregister("before-send.s3.CopyObject", page)
+    retried = generate(event)["objects"][0]
+    # THEN the report is published, its manifest matching its files
+    assert retried["status"] == "generated"
+    prefix = f"reports/2025-06-01/{OLD_RUN}/"
+    assert sorted(entry["key"] for entry in manifest_of(s3, prefix)["files"]) == [
+        listed for listed in keys_under(s3, prefix) if not listed.endswith("_manifest.json")
+    ]
+
+
 def test_a_run_generated_again_never_shows_a_manifest_that_does_not_match_its_files(
     s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun
 ) -> None:
@@ -275,7 +306,7 @@ def test_a_run_listing_answered_with_a_proxys_page_does_not_move_latest_back(
 ) -> None:
     # GIVEN the newest run's complete report, whose copy into latest/ failed after latest/ had
     # lost its manifest, and S3 answering the generator's listing of reports/ with a proxy's
-    # well-formed page (HTTP 200), which botocore parses into an answer without IsTruncated or
+    # well-formed page (HTTP 200), which botocore would parse into an answer without IsTruncated or
     # Contents
     client = generator_services.hub_client("s3")
     failing = FailingCopy(fail_at=8)  # 7 copies into its own prefix, then the first into latest/
@@ -288,7 +319,9 @@ def test_a_run_listing_answered_with_a_proxys_page_does_not_move_latest_back(
     # WHEN the report of an older run is generated
     # THEN the page does not pass for no complete report: the invocation fails naming what the
     # answer lacked, for Lambda to retry the event, and latest/ is not given the older run
-    with pytest.raises(ObjectsToRetryError, match="ListObjectsV2 answered without IsTruncated"):
+    with pytest.raises(
+        ObjectsToRetryError, match="ListObjectsV2 answered without <ListBucketResult>"
+    ):
         generate(old_event)
     assert page.answered == 1
     assert "reports/latest/_manifest.json" not in keys_under(s3, "reports/")

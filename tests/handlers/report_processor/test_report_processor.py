@@ -664,7 +664,7 @@ def test_a_previous_run_listing_answered_with_a_proxys_page_is_retried_not_a_fir
     s3: Any, process: Process, fake_clock: ManualClock, alert_inbox: Any
 ) -> None:
     # GIVEN a processed first run, and S3 answering the listing of processed runs with a proxy's
-    # well-formed page (HTTP 200), which botocore parses into an answer without IsTruncated or
+    # well-formed page (HTTP 200), which botocore would parse into an answer without IsTruncated or
     # Contents
     process(put_json(s3, _raw_key(RUN_1), _document(RUN_1)))
     fake_clock.advance(86400)
@@ -674,7 +674,9 @@ def test_a_previous_run_listing_answered_with_a_proxys_page_is_retried_not_a_fir
     # WHEN the second run's raw document arrives
     # THEN it is not processed as a first run with nothing before it: the invocation fails naming
     # what the answer lacked, for Lambda to retry the event, and nothing is written for it yet
-    with pytest.raises(ObjectsToRetryError, match="ListObjectsV2 answered without IsTruncated"):
+    with pytest.raises(
+        ObjectsToRetryError, match="ListObjectsV2 answered without <ListBucketResult>"
+    ):
         process(event)
     assert page.answered == 1
     assert keys_under(s3, "processed/") == [_raw_key(RUN_1).replace("raw/", "processed/", 1)]
@@ -685,6 +687,32 @@ def test_a_previous_run_listing_answered_with_a_proxys_page_is_retried_not_a_fir
     # THEN the run is processed against the first one
     assert retried["status"] == "ok"
     assert _raw_key(RUN_2).replace("raw/", "processed/", 1) in keys_under(s3, "processed/")
+
+
+def test_a_rejection_whose_copy_is_answered_with_a_proxys_page_keeps_the_document_in_raw(
+    s3: Any, process: Process, alert_inbox: Any
+) -> None:
+    # GIVEN an invalid raw document, and S3 answering its copy to raw/rejected/ with a proxy's
+    # well-formed page (HTTP 200), which botocore would parse into a copy made: the copy may not
+    # have been made
+    key = _raw_key(RUN_1)
+    event = put_json(s3, key, _invalid_document(RUN_1))
+    client = app.FUNCTION.services().hub_client("s3")
+    page = answer_malformed(client, "s3", "CopyObject", b"<html>gateway</html>")
+    # WHEN the processor handles the event
+    # THEN the invocation fails naming the answer, for Lambda to retry the event: the document
+    # is still in raw/ (not deleted after a copy unconfirmed) and no warning went out yet
+    with pytest.raises(ObjectsToRetryError, match="CopyObject answered without <CopyObjectResult>"):
+        process(event)
+    assert page.answered == 1
+    assert key in keys_under(s3, "raw/")
+    assert alert_inbox.receive() == []
+    # AND WHEN Lambda retries the event with S3 answering the copy itself
+    client.meta.events.unregister("before-send.s3.CopyObject", page)
+    result = process(event)["objects"][0]
+    # THEN the document is moved to raw/rejected/
+    assert result["status"] == "rejected"
+    assert keys_under(s3, "raw/") == [result["rejected_key"], result["reason_key"]]
 
 
 def test_a_rejection_interrupted_before_its_delete_is_finished_by_the_retry_as_first_written(

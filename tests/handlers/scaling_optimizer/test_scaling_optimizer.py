@@ -618,13 +618,14 @@ def test_a_read_that_fails_leaves_out_only_what_it_concerns(  # noqa: PLR0917
         pytest.param(
             CLUSTER,
             f"^{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}: analyses not read "
-            r"\(ListObjectsV2 answered without IsTruncated",
+            r"\(Unable to parse response: ListObjectsV2 answered without <ListBucketResult>",
             set(),
             id="analyses",
         ),
         pytest.param(
             "cost",
-            r"^cost report not read \(ListObjectsV2 answered without IsTruncated",
+            r"^cost report not read \(Unable to parse response: ListObjectsV2 answered without "
+            r"<ListBucketResult>",
             {0},
             id="cost-reports",
         ),
@@ -641,7 +642,7 @@ def test_a_listing_answered_with_a_proxys_page_is_a_read_that_failed_not_nothing
 ) -> None:
     # GIVEN a cluster with 14 days of history and a cost report, and S3 answering the listing of
     # the cluster's analyses, or of the cost reports, with a proxy's well-formed page (HTTP 200),
-    # which botocore parses into an answer without IsTruncated or Contents
+    # which botocore would parse into an answer without IsTruncated or Contents
     generate_history(fake_clock.now(), state_table, fake_clock)
     put_cost_detail(fake_clock.now())
     page = answer_malformed(

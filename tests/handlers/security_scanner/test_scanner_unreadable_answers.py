@@ -279,17 +279,33 @@ def unprotected_bucket() -> str:
     ("listing", "failing_resource"),
     [
         pytest.param(
-            ("ec2", "DescribeSecurityGroups", "SecurityGroups", SECURITY_GROUP),
+            (
+                "ec2",
+                "DescribeSecurityGroups",
+                SECURITY_GROUP,
+                "DescribeSecurityGroups answered without SecurityGroups, not its answer: {}",
+            ),
             open_ssh_group,
             id="security-groups",
         ),
         pytest.param(
-            ("lambda", "ListFunctions", "Functions", FUNCTION),
+            (
+                "lambda",
+                "ListFunctions",
+                FUNCTION,
+                "ListFunctions answered without Functions, not its answer: {}",
+            ),
             public_function,
             id="functions",
         ),
         pytest.param(
-            ("s3", "ListBuckets", "Buckets", BUCKET),
+            (
+                "s3",
+                "ListBuckets",
+                BUCKET,
+                "Unable to parse response: ListBuckets answered without "
+                "<ListAllMyBucketsResult>, not its answer: '<html>gateway</html>'",
+            ),
             unprotected_bucket,
             id="buckets",
         ),
@@ -305,7 +321,7 @@ def test_a_listing_answered_with_a_page_without_its_items_resolves_none_of_its_f
     # GIVEN a first scan that found member A's failing resource, and member A's service now
     # answering the listing with a proxy's well-formed page (HTTP 200), which botocore parses
     # into an answer without the listing's items
-    service, operation, items, resource_type = listing
+    service, operation, resource_type, expected_error = listing
     finding = failing_resource()
     services = build_scanner_services()
     scanner({"action": "scan"}, services)
@@ -320,12 +336,7 @@ def test_a_listing_answered_with_a_page_without_its_items_resolves_none_of_its_f
     target_a = target(result, MEMBER_A)
     assert (target_a["resolved"], result["resolved"]) == (0, 0)
     assert finding_states(hub_findings, MEMBER_A)[finding] == "ACTIVE"
-    assert target_a["errors"] == [
-        {
-            "resource_type": resource_type,
-            "error": f"{operation} answered without {items}, not its answer: {{}}",
-        }
-    ]
+    assert target_a["errors"] == [{"resource_type": resource_type, "error": expected_error}]
 
 
 def test_an_import_answered_with_a_page_that_is_not_security_hubs_saves_nothing(
@@ -368,7 +379,7 @@ def test_a_bucket_encryption_answered_with_a_page_without_rules_changes_none_of_
 ) -> None:
     # GIVEN member A's bucket encrypted with SSE-KMS (so without an S3.4 finding) and its other
     # findings found by a first scan, and member A's S3 now answering GetBucketEncryption with a
-    # proxy's well-formed page (HTTP 200), which botocore parses into a configuration without
+    # proxy's well-formed page (HTTP 200), which botocore would parse into a configuration without
     # Rules
     s3 = member_session(MEMBER_A).client("s3")
     s3.create_bucket(
@@ -391,14 +402,13 @@ def test_a_bucket_encryption_answered_with_a_page_without_rules_changes_none_of_
     # WHEN the schedule runs the scan
     target_a = target(scanner({"action": "scan"}, services), MEMBER_A)
     # THEN no finding is new (the page did not pass for no default encryption) or resolved, and
-    # the bucket is member A's one error, naming what the answer lacked
+    # the bucket is member A's one error, naming the root S3 sends
     assert page.answered >= 1
     assert (target_a["new"], target_a["resolved"]) == (0, 0)
     [error] = target_a["errors"]
     assert error["resource"] == "arn:aws:s3:::member-a-encrypted"
     assert (
-        "GetBucketEncryption answered without ServerSideEncryptionConfiguration.Rules"
-        in error["error"]
+        "GetBucketEncryption answered without <ServerSideEncryptionConfiguration>" in error["error"]
     )
 
 
@@ -409,7 +419,8 @@ def test_a_public_access_block_answered_with_a_page_without_its_flags_finds_noth
 ) -> None:
     # GIVEN member A's bucket with all four Block Public Access settings on (so without an S3.8
     # finding), scanned once, and member A's S3 now answering GetPublicAccessBlock with a proxy's
-    # well-formed page (HTTP 200), which botocore parses into a configuration without any flag
+    # well-formed page (HTTP 200), which botocore would parse into a configuration without any
+    # flag
     s3 = member_session(MEMBER_A).client("s3")
     s3.create_bucket(
         Bucket="member-a-blocked", CreateBucketConfiguration={"LocationConstraint": REGION}
@@ -436,13 +447,49 @@ def test_a_public_access_block_answered_with_a_page_without_its_flags_finds_noth
     # WHEN the schedule runs the scan
     target_a = target(scanner({"action": "scan"}, services), MEMBER_A)
     # THEN the page did not pass for settings all off: no S3.8 finding is raised and none is
-    # new or resolved; the bucket is member A's one error, naming the flag the answer lacked
+    # new or resolved; the bucket is member A's one error, naming the root S3 sends
     assert page.answered >= 1
     assert (target_a["new"], target_a["resolved"]) == (0, 0)
     assert f"S3.8 {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
     [error] = target_a["errors"]
     assert error["resource"] == bucket_arn
     assert (
-        "GetPublicAccessBlock answered without PublicAccessBlockConfiguration.BlockPublicAcls"
-        in error["error"]
+        "GetPublicAccessBlock answered without <PublicAccessBlockConfiguration>" in error["error"]
     )
+
+
+def test_a_versioning_answered_with_a_page_raises_no_false_versioning_finding(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN member A's versioned bucket (so without an S3.14 finding), scanned once, and member
+    # A's S3 now answering GetBucketVersioning with a proxy's well-formed page (HTTP 200), which
+    # botocore parses into an answer without Status, as a never-versioned bucket's
+    s3 = member_session(MEMBER_A).client("s3")
+    s3.create_bucket(
+        Bucket="member-a-versioned", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    s3.put_bucket_versioning(
+        Bucket="member-a-versioned", VersioningConfiguration={"Status": "Enabled"}
+    )
+    services = build_scanner_services()
+    assert target(scanner({"action": "scan"}, services), MEMBER_A)["findings"] > 0
+    bucket_arn = "arn:aws:s3:::member-a-versioned"
+    assert f"S3.14 {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
+    page = answer_malformed(
+        services.member_client("s3", MEMBER_A, REGION),
+        "s3",
+        "GetBucketVersioning",
+        WELL_FORMED_PAGE,
+    )
+    # WHEN the schedule runs the scan
+    target_a = target(scanner({"action": "scan"}, services), MEMBER_A)
+    # THEN the page did not pass for versioning never enabled: no S3.14 finding is raised and
+    # none is new or resolved; the bucket is member A's one error, naming the root S3 sends
+    assert page.answered >= 1
+    assert (target_a["new"], target_a["resolved"]) == (0, 0)
+    assert f"S3.14 {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
+    [error] = target_a["errors"]
+    assert error["resource"] == bucket_arn
+    assert "GetBucketVersioning answered without <VersioningConfiguration>" in error["error"]
