@@ -16,9 +16,11 @@ into an answer without the call's fields, whatever its root (one that is not XML
 check runs): a GetBucketVersioning so answered read as a bucket never versioned, whose real
 answer is an empty `<VersioningConfiguration/>`, so no field can be required of it. botocore's
 model does not name the root of every S3 answer, so `S3_ANSWER_ROOTS` declares it for each S3
-operation the fleet reads an XML answer of; the others answer with no body (PutObject,
-DeleteObject, HeadObject), with the object itself (GetObject, whose stream is never read here)
-or with the bucket policy's JSON (GetBucketPolicy), and are left to botocore.
+operation the fleet reads an XML answer of. A write S3 answers with no body (PutObject,
+DeleteObject: `S3_BODILESS_ANSWERS`, their fields are headers) answered with a page read as
+made; a body opening with markup is refused there. The others answer with the object itself
+(GetObject, whose stream is never read here), with the bucket policy's JSON (GetBucketPolicy) or
+to a HEAD request, which has no body, and are left to botocore.
 
 Registered on every session the fleet builds (`sessions.AccountSessions`),
 `refuse_foreign_answer` raises `ForeignAnswerError` for such an answer instead: botocore emits
@@ -56,6 +58,10 @@ S3_ANSWER_ROOTS: dict[str, tuple[str, ...]] = {
 (S3 API Reference, "Response Syntax"), S3's own first. Each one always has its root, an empty
 body being no answer of the operation."""
 
+S3_BODILESS_ANSWERS = frozenset({"PutObject", "DeleteObject"})
+"""The S3 writes the fleet makes whose success has an empty body (S3 API Reference: every field
+of the answer is a header)."""
+
 PAGE_MEDIA_TYPE = "text/html"
 """The Content-Type of a gateway's or proxy's own page, which no JSON answer of AWS carries."""
 
@@ -84,8 +90,8 @@ def refuse_foreign_answer(
     the start of the body, for a success (status below 300) that is not the call's: a
     query-protocol one whose root element is not `<{Operation}Response>`, a JSON or rest-JSON
     one sent as a `text/html` page, its body opening with markup (unless the body is the
-    operation's own payload), an S3 one of `S3_ANSWER_ROOTS` without its root. Any other answer
-    is left to botocore's parser."""
+    operation's own payload), an S3 one of `S3_ANSWER_ROOTS` without its root or of
+    `S3_BODILESS_ANSWERS` with markup. Any other answer is left to botocore's parser."""
     if response_dict["status_code"] >= 300:
         return
     service_model = operation_model.service_model
@@ -110,13 +116,17 @@ def _refuse_foreign_query_answer(
 def _refuse_foreign_s3_answer(
     response_dict: dict[str, Any], operation_model: OperationModel
 ) -> None:
-    # Looked up before the body is touched: an operation outside the table may answer with a
-    # stream (GetObject's), which reading here would consume.
-    roots = S3_ANSWER_ROOTS.get(operation_model.name)
-    if roots is None:
+    name = operation_model.name
+    # Decided before the body is touched: another operation may answer with a stream
+    # (GetObject's), which reading here would consume.
+    if name not in S3_ANSWER_ROOTS and name not in S3_BODILESS_ANSWERS:
         return
     head = (response_dict.get("body") or b"")[:HEAD_BYTES]
-    if _root_element(head) not in roots:
+    roots = S3_ANSWER_ROOTS.get(name)
+    if roots is None:
+        if head.lstrip().startswith(b"<"):
+            raise _unreadable(operation_model, "with markup", head)
+    elif _root_element(head) not in roots:
         raise _unreadable(operation_model, f"without <{roots[0]}>", head)
 
 

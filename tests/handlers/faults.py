@@ -121,10 +121,13 @@ class MalformedAnswer:
     answered: int = 0
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
-        # A query-protocol request (EC2's, Auto Scaling's) carries its body as text.
+        if self.url_part not in request.url:
+            return None
+        # A query-protocol request (EC2's, Auto Scaling's) carries its body as text; an S3
+        # PutObject's is a stream, only searched when a part is asked for.
         sent = request.body or b""
         sent = sent.encode("utf-8") if isinstance(sent, str) else sent
-        if self.url_part not in request.url or self.body_part not in sent:
+        if self.body_part and self.body_part not in sent:
             return None
         self.answered += 1
         headers = {} if self.content_type is None else {"Content-Type": self.content_type}

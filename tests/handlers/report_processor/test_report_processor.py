@@ -605,6 +605,30 @@ def test_a_processed_document_s3_did_not_take_is_written_by_the_platforms_retry(
     assert process(event)["objects"][0]["status"] == "repeat"
 
 
+def test_a_processed_document_answered_with_a_proxys_page_is_written_by_the_platforms_retry(
+    s3: Any, process: Process
+) -> None:
+    # GIVEN a raw document, and S3 answering the write of its processed document with a proxy's
+    # well-formed page (HTTP 200), which botocore would read as the write made: it may not have
+    # been made
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+    client = app.FUNCTION.services().hub_client("s3")
+    page = answer_malformed(
+        client, "s3", "PutObject", b"<html>gateway</html>", url_part="processed/"
+    )
+    # WHEN the processor handles the event
+    # THEN the invocation fails naming the answer, so Lambda retries the event, instead of
+    # succeeding with the run maybe never processed
+    with pytest.raises(ObjectsToRetryError, match="PutObject answered with markup"):
+        process(event)
+    assert page.answered == 1
+    # AND WHEN Lambda retries the event with S3 answering the write itself
+    client.meta.events.unregister("before-send.s3.PutObject", page)
+    retried = process(event)
+    # THEN the run is processed
+    assert retried["objects"][0]["status"] == "processed"
+
+
 def test_a_retry_after_the_done_record_failed_keeps_the_processed_document_as_written(
     versioned_s3: Any, process: Process, fake_clock: ManualClock
 ) -> None:

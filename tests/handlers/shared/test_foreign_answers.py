@@ -15,6 +15,7 @@ from botocore.model import OperationModel
 
 from fleet_shared.foreign_answers import (
     S3_ANSWER_ROOTS,
+    S3_BODILESS_ANSWERS,
     ForeignAnswerError,
     refuse_foreign_answer,
 )
@@ -96,6 +97,16 @@ def test_a_never_versioned_buckets_answer_as_s3_sends_it_passes() -> None:
     # WHEN the answer is checked before parsing
     # THEN it is left to botocore's parser
     assert refuse_foreign_answer(answer, s3_operation("GetBucketVersioning")) is None
+
+
+@pytest.mark.parametrize("operation", sorted(S3_BODILESS_ANSWERS))
+def test_an_s3_write_answered_with_a_page_is_refused_as_not_made(operation: str) -> None:
+    # GIVEN an S3 write whose success has no body, answered with a proxy's well-formed page
+    page = s3_answer(b"<html><body>Bad gateway</body></html>")
+    # WHEN the answer is checked before parsing
+    # THEN it is refused, naming the operation, instead of read as the write made
+    with pytest.raises(ForeignAnswerError, match=rf"^Unable to parse response: {operation} "):
+        refuse_foreign_answer(page, s3_operation(operation))
 
 
 @pytest.mark.parametrize(
