@@ -4,8 +4,9 @@ History per metric: ANOMALY_LOOKBACK_DAYS (default 28, so the weekly profile has
 weekday) up to the last complete period, at the metric's period (one request per distinct period,
 start and end aligned to it). Findings count when they end within the last
 ANOMALY_RECENT_HOURS (metrics) or ANOMALY_COST_RECENT_DAYS (cost); older ones were the business
-of earlier scans. All metrics of one account and region are read in one GetMetricData request.
-An account and region that cannot be read, or a series GetMetricData did not return whole
+of earlier scans; a drop in the daily cost counts only on days Cost Explorer has complete
+(`is_judged_cost_finding`). All metrics of one account and region are read in one GetMetricData
+request. An account and region that cannot be read, or a series GetMetricData did not return whole
 (a status other than Complete), is reported and the others go on; a value that is no metric
 value (`MetricSeries.left_out`) or a day's cost that is none is left out and reported, and the
 rest of its series evaluated; each finding is
@@ -25,7 +26,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.cost_explorer import MAX_DAILY_AMOUNT, CostPoint, cost_and_usage, is_cost
+from fleet_shared.cost_explorer import (
+    COST_FILLING,
+    MAX_DAILY_AMOUNT,
+    CostPoint,
+    cost_and_usage,
+    is_complete_day,
+    is_cost,
+)
 from fleet_shared.exceptions import FleetError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
@@ -278,11 +286,23 @@ class CostScan:
         )
 
 
+def is_judged_cost_finding(finding: Finding, since: datetime, now: datetime) -> bool:
+    """Whether a cost finding is reported. An increase is, once it ends after `since`: its newest
+    day may still be filling (`COST_FILLING`), but it can only grow. A drop is judged on complete
+    days alone: one that starts on a day still filling is no drop yet (that day only ever
+    under-reports), and its recent window is shifted back by COST_FILLING, so a drop is reported
+    for as many scans after its day is complete as an increase is after its day ends."""
+    if finding.peak.score > 0:
+        return finding.end + DAY >= since
+    return is_complete_day(finding.start.date(), now) and finding.end + DAY >= since - COST_FILLING
+
+
 def scan_cost(
     sessions: AccountSessions, environment: AnomalyEnvironment, now: datetime
 ) -> CostScan:
-    """Findings on the daily unblended cost of the organisation (Cost Explorer in the hub); an
-    amount that is no cost (NaN, an infinity, beyond +-10^12 USD) is left out."""
+    """Findings on the daily unblended cost of the organisation (Cost Explorer in the hub), a
+    drop only on complete days (`is_judged_cost_finding`); an amount that is no cost (NaN, an
+    infinity, beyond +-10^12 USD) is left out."""
     today = now.date()
     start = today - timedelta(days=environment.anomaly_lookback_days)
     answered = cost_and_usage(hub_cost_explorer(sessions), start, today)
@@ -292,14 +312,18 @@ def scan_cost(
         [datetime(p.start.year, p.start.month, p.start.day, tzinfo=now.tzinfo) for p in points],
     )
     since = now - timedelta(days=environment.anomaly_cost_recent_days)
-    findings = findings_from(
-        detection,
-        label="daily cost (UnblendedCost)",
-        resource=COST_RESOURCE,
-        account_id=None,
-        region=None,
-        since=since,
-        value_span=DAY,
-    )
+    findings = [
+        finding
+        for finding in findings_from(
+            detection,
+            label="daily cost (UnblendedCost)",
+            resource=COST_RESOURCE,
+            account_id=None,
+            region=None,
+            since=since - COST_FILLING,
+            value_span=DAY,
+        )
+        if is_judged_cost_finding(finding, since, now)
+    ]
     left_out = [point for point in answered if not is_cost(point.amount)]
     return CostScan(findings, left_out, since)

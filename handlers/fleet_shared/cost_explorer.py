@@ -6,13 +6,16 @@ each page holds some days, each day some groups. `cost_and_usage` follows the pa
 (`page_tokens`: a token answered again fails the read) and returns one flat list of
 `CostPoint`s. Cost Explorer is a global service served from us-east-1 (`CE_REGION`). Light: no
 numpy or pandas.
+
+The newest day of a daily answer is usually incomplete (`COST_FILLING`): both readers judge a drop
+only on complete days (`is_complete_day`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fleet_shared.aws_answers import answer_field
@@ -24,6 +27,20 @@ TOTAL = "Total"
 MAX_DAILY_AMOUNT = 1e12
 """No group's daily cost comes near it (USD): a larger amount is not a cost, and sums of such
 amounts would overflow the report's totals and the anomaly detector."""
+
+
+COST_FILLING = timedelta(hours=24)
+"""How long after a day ends (midnight UTC) Cost Explorer may still be adding to its cost: AWS
+updates billing information up to three times a day (the Cost Explorer API's best practices),
+and usage reaches billing hours after it happens, so a day that ended less than a day ago may
+be missing part of its cost (yesterday's, whenever it is read). Such a day only ever
+under-reports: it reads as a drop until it is complete, and an increase on it is real."""
+
+
+def is_complete_day(day: date, now: datetime) -> bool:
+    """Whether the cost of `day` (a UTC day) is complete at `now`: it ended COST_FILLING ago."""
+    end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+    return now - end >= COST_FILLING
 
 
 def is_cost(amount: float) -> bool:
