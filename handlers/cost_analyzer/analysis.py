@@ -7,7 +7,8 @@ that fails is listed under `errors` and the others go on.
    account and `cluster` tag, totals, and the month-end forecast.
 2. Anomalies: each group's daily cost (groups averaging at least COST_ANOMALY_MIN_DAILY_USD) through
    the shared robust detector (`fleet_shared.numeric.robust_anomalies`); anomalies on the last
-   COST_ANOMALY_RECENT_DAYS days become warning alerts, once each (see below).
+   COST_ANOMALY_RECENT_DAYS days become warning alerts, once each (see below); a drop only on
+   complete days (`fleet_shared.cost_explorer.COST_FILLING`: yesterday is still being filled in).
 3. CUR detail (`cur.py`, `athena.py`): top resources, spot vs on-demand share of EKS nodes and
    node hours per cluster, with pandas over s3://COST_CUR_BUCKET/COST_CUR_PREFIX or Athena.
 4. Node groups (`rightsizing.py`): clusters of the inventory whose average node CPU utilisation is
@@ -40,7 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, encodable
-from fleet_shared.cost_explorer import CE_REGION, CostPoint
+from fleet_shared.cost_explorer import CE_REGION, COST_FILLING, CostPoint, is_complete_day
 from fleet_shared.exceptions import ConfigurationError, FleetError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
@@ -132,7 +133,7 @@ def analyze(
     today = now.date()
     report = Report(logger, invocation, env.cost_target_seconds)
     daily = _cost_explorer(services, today, report)
-    anomalies = _anomalies(daily, today, env, report) if daily else []
+    anomalies = _anomalies(daily, now, env) if daily else []
     cur = _cur(services, now, report, invocation)
     utilisation = _node_groups(services, now, report)
     if cur is not None:
@@ -215,9 +216,15 @@ def _cost_explorer(
 
 
 def _anomalies(
-    daily: dict[str, list[CostPoint]], today: date, env: CostEnvironment, report: Report
+    daily: dict[str, list[CostPoint]], now: datetime, env: CostEnvironment
 ) -> list[dict[str, Any]]:
-    since = today - timedelta(days=env.cost_anomaly_recent_days)
+    """The anomalies of each group's daily cost on the last COST_ANOMALY_RECENT_DAYS days. A drop
+    counts only on a complete day (`is_complete_day`: yesterday's cost is still being filled in,
+    which reads as a drop), its days shifted back by COST_FILLING, so a drop is reported for as
+    many runs once its day is complete as an increase is once its day ended."""
+    recent = timedelta(days=env.cost_anomaly_recent_days)
+    since = now.date() - recent
+    drops_since = (now - COST_FILLING).date() - recent
     found: list[dict[str, Any]] = []
     for dimension, points in daily.items():
         for name, (days, amounts) in explorer.series_by_group(points, dimension).items():
@@ -225,7 +232,11 @@ def _anomalies(
                 continue
             moments = [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days]
             for anomaly in detect_anomalies(amounts, moments).anomalies:
-                if anomaly.timestamp.date() < since:
+                day = anomaly.timestamp.date()
+                if anomaly.score > 0:
+                    if day < since:
+                        continue
+                elif day < drops_since or not is_complete_day(day, now):
                     continue
                 found.append({"dimension": dimension, "group": name, **anomaly.to_dict()})
     return found

@@ -392,6 +392,49 @@ def test_an_analysis_killed_while_sns_hangs_is_announced_once_by_the_platforms_r
     assert severities == ["info", "warning", "warning", "warning"]
 
 
+def test_a_drop_on_the_day_cost_explorer_is_still_filling_in_is_not_an_anomaly(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a run at 03:30 UTC, and a month of cost whose newest day (yesterday, ended three and
+    # a half hours ago, so Cost Explorer has not all of it yet) has EC2 at half its usual
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=50.0)
+    stub_cost_forecast(2_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN no anomaly is reported, and only the summary goes out
+    summary = read_report(result["report"]["summary"])
+    assert summary["anomalies"] == []
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+@pytest.mark.parametrize("recent_days", [1, 3])
+def test_a_drop_is_an_anomaly_once_its_day_is_complete(
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    recent_days: int,
+) -> None:
+    # GIVEN anomalies reported on the last `recent_days` days, and a month of cost whose day
+    # before yesterday (complete: it ended more than a day ago) has RDS at a quarter its usual
+    monkeypatch.setenv("COST_ANOMALY_RECENT_DAYS", str(recent_days))
+    today = analyzer.now().date()
+    queue_cost_explorer(today, ec2_last_day=100.0, rds_amounts={-2: 10.0})
+    stub_cost_forecast(2_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the drop is an anomaly on that day in each view that holds RDS, each alerted
+    summary = read_report(result["report"]["summary"])
+    drop_day = f"{(today - timedelta(days=2)).isoformat()}T00:00:00Z"
+    assert {(a["dimension"], a["group"], a["timestamp"]) for a in summary["anomalies"]} == {
+        ("service", RDS, drop_day),
+        ("account", MEMBER_ACCOUNT_ID, drop_day),
+        ("cluster", "(untagged)", drop_day),
+    }
+    alerts = alert_inbox.receive()
+    assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning", "warning", "warning"]
+
+
 def test_an_anomaly_of_a_cluster_tag_too_long_for_a_key_is_alerted_once_with_the_summary(
     analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
