@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -132,7 +132,7 @@ def analyze(
     now = services.clock.now()
     today = now.date()
     report = Report(logger, invocation, env.cost_target_seconds)
-    daily = _cost_explorer(services, today, report)
+    daily = _cost_explorer(services, now, report)
     anomalies = _anomalies(daily, now, env) if daily else []
     cur = _cur(services, now, report, invocation)
     utilisation = _node_groups(services, now, report)
@@ -179,8 +179,9 @@ def analyze(
 
 
 def _cost_explorer(
-    services: CostServices, today: date, report: Report
+    services: CostServices, now: datetime, report: Report
 ) -> dict[str, list[CostPoint]]:
+    today = now.date()
     ce = services.sessions.hub_client("ce", CE_REGION)
     try:
         daily = explorer.daily_costs(ce, today, services.environment.cost_lookback_days)
@@ -208,7 +209,7 @@ def _cost_explorer(
     report.detail["by_service"] = totals["service"]
     try:
         report.summary["forecast"] = explorer.month_end_forecast(
-            ce, today, daily["service"], period_start
+            ce, now, daily["service"], period_start
         )
     except _SECTION_ERRORS as error:
         report.failed("forecast", error)

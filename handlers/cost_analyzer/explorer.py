@@ -8,7 +8,8 @@ A lookback that does not reach back to the 1st costs one more (ungrouped) reques
 to date.
 When Cost Explorer cannot forecast (DataUnavailableException for an account with little
 history, throttling, an endpoint without the operation), the rest of the month is projected at
-the run rate: the mean daily cost of the last RUN_RATE_DAYS full days. `source` says which, and
+the run rate: the mean daily cost of the last RUN_RATE_DAYS complete days (yesterday's is still
+being filled in: `fleet_shared.cost_explorer.COST_FILLING`). `source` says which, and
 `forecast_unavailable` why, so a projection is never mistaken for Cost Explorer's forecast.
 """
 
@@ -16,12 +17,18 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.cost_explorer import MAX_DAILY_AMOUNT, CostPoint, cost_and_usage, is_cost
+from fleet_shared.cost_explorer import (
+    COST_FILLING,
+    MAX_DAILY_AMOUNT,
+    CostPoint,
+    cost_and_usage,
+    is_cost,
+)
 
 DIMENSIONS: dict[str, dict[str, str]] = {
     "service": {"Type": "DIMENSION", "Key": "SERVICE"},
@@ -29,7 +36,7 @@ DIMENSIONS: dict[str, dict[str, str]] = {
     "cluster": {"Type": "TAG", "Key": "cluster"},
 }
 RUN_RATE_DAYS = 7
-"""Full days whose mean daily cost projects the month when Cost Explorer cannot forecast."""
+"""Complete days whose mean daily cost projects the month when Cost Explorer cannot forecast."""
 FORECAST_SOURCE = "cost explorer forecast"
 RUN_RATE_SOURCE = f"run rate of the last {RUN_RATE_DAYS} days"
 
@@ -111,11 +118,12 @@ def series_by_group(
 
 
 def month_end_forecast(
-    ce: Any, today: date, service_points: list[CostPoint], period_start: date
+    ce: Any, now: datetime, service_points: list[CostPoint], period_start: date
 ) -> dict[str, Any]:
     """Month-to-date cost, forecast of the rest, and their sum. `service_points` are the daily
     points from `period_start`; when that is after the 1st (a lookback shorter than the month so
     far), the month to date is read on its own, so it never leaves out the month's first days."""
+    today = now.date()
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     month_points = (
@@ -142,7 +150,7 @@ def month_end_forecast(
             PredictionIntervalLevel=80,
         )
     except (ClientError, BotoCoreError) as error:
-        remaining = run_rate(service_points, today) * (next_month - today).days
+        remaining = run_rate(service_points, now) * (next_month - today).days
         return {
             **summary,
             "forecast_remaining": round(remaining, 4),
@@ -174,12 +182,15 @@ def month_end_forecast(
     }
 
 
-def run_rate(service_points: list[CostPoint], today: date) -> float:
-    """Mean daily cost of the last RUN_RATE_DAYS full days before `today` (0 without any)."""
-    first = today - timedelta(days=RUN_RATE_DAYS)
+def run_rate(service_points: list[CostPoint], now: datetime) -> float:
+    """Mean daily cost of the last RUN_RATE_DAYS days complete at `now` (0 without any): the
+    days before the first that ended less than COST_FILLING ago, whose partial cost would
+    project the month low."""
+    still_filling = (now - COST_FILLING).date()
+    first = still_filling - timedelta(days=RUN_RATE_DAYS)
     days: dict[date, float] = defaultdict(float)
     for point in service_points:
-        if first <= point.start < today:
+        if first <= point.start < still_filling:
             days[point.start] += point.amount
     return sum(days.values()) / len(days) if days else 0.0
 

@@ -1486,6 +1486,22 @@ def test_without_a_cost_explorer_forecast_the_month_is_projected_at_the_run_rate
     assert forecast["interval_80"] is None
 
 
+def test_the_run_rate_leaves_out_the_day_cost_explorer_is_still_filling_in(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN a month of about 140 USD a day whose newest day (yesterday, still being filled in)
+    # reads 60 so far, and an account Cost Explorer cannot forecast yet
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=20.0)
+    refuse_cost_forecast("DataUnavailableException")
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the rest of June (29 days) is projected at the seven complete days' 140 USD a day,
+    # not lowered by the partial day
+    forecast = read_report(result["report"]["summary"])["forecast"]
+    assert forecast["source"] == "run rate of the last 7 days"
+    assert 29 * 135 < forecast["forecast_remaining"] < 29 * 145
+
+
 def queue_june_with_a_short_lookback(
     analyzer: ManualClock, monkeypatch: pytest.MonkeyPatch, june_1st: str = "100.0000"
 ) -> None:
