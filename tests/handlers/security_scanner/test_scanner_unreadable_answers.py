@@ -8,6 +8,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -373,60 +374,18 @@ def test_an_import_answered_with_a_page_that_is_not_security_hubs_saves_nothing(
     assert finding_states(hub_findings, MEMBER_A)[ssh_finding] == "ARCHIVED"
 
 
-def test_a_bucket_encryption_answered_with_a_page_without_rules_changes_none_of_its_findings(
-    scanner: Scanner,
-    build_scanner_services: Callable[[], ScanServices],
-) -> None:
-    # GIVEN member A's bucket encrypted with SSE-KMS (so without an S3.4 finding) and its other
-    # findings found by a first scan, and member A's S3 now answering GetBucketEncryption with a
-    # proxy's well-formed page (HTTP 200), which botocore would parse into a configuration without
-    # Rules
-    s3 = member_session(MEMBER_A).client("s3")
-    s3.create_bucket(
-        Bucket="member-a-encrypted", CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
+def _encrypt_with_kms(s3: Any, bucket: str) -> None:
     s3.put_bucket_encryption(
-        Bucket="member-a-encrypted",
+        Bucket=bucket,
         ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
         },
     )
-    services = build_scanner_services()
-    assert target(scanner({"action": "scan"}, services), MEMBER_A)["findings"] > 0
-    page = answer_malformed(
-        services.member_client("s3", MEMBER_A, REGION),
-        "s3",
-        "GetBucketEncryption",
-        WELL_FORMED_PAGE,
-    )
-    # WHEN the schedule runs the scan
-    target_a = target(scanner({"action": "scan"}, services), MEMBER_A)
-    # THEN no finding is new (the page did not pass for no default encryption) or resolved, and
-    # the bucket is member A's one error, naming the root S3 sends
-    assert page.answered >= 1
-    assert (target_a["new"], target_a["resolved"]) == (0, 0)
-    [error] = target_a["errors"]
-    assert error["resource"] == "arn:aws:s3:::member-a-encrypted"
-    assert (
-        "GetBucketEncryption answered without <ServerSideEncryptionConfiguration>" in error["error"]
-    )
 
 
-def test_a_public_access_block_answered_with_a_page_without_its_flags_finds_nothing_new(
-    scanner: Scanner,
-    build_scanner_services: Callable[[], ScanServices],
-    hub_findings: HubFindings,
-) -> None:
-    # GIVEN member A's bucket with all four Block Public Access settings on (so without an S3.8
-    # finding), scanned once, and member A's S3 now answering GetPublicAccessBlock with a proxy's
-    # well-formed page (HTTP 200), which botocore would parse into a configuration without any
-    # flag
-    s3 = member_session(MEMBER_A).client("s3")
-    s3.create_bucket(
-        Bucket="member-a-blocked", CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
+def _block_public_access(s3: Any, bucket: str) -> None:
     s3.put_public_access_block(
-        Bucket="member-a-blocked",
+        Bucket=bucket,
         PublicAccessBlockConfiguration={
             "BlockPublicAcls": True,
             "IgnorePublicAcls": True,
@@ -434,62 +393,67 @@ def test_a_public_access_block_answered_with_a_page_without_its_flags_finds_noth
             "RestrictPublicBuckets": True,
         },
     )
-    services = build_scanner_services()
-    assert target(scanner({"action": "scan"}, services), MEMBER_A)["findings"] > 0
-    bucket_arn = "arn:aws:s3:::member-a-blocked"
-    assert f"S3.8 {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
-    page = answer_malformed(
-        services.member_client("s3", MEMBER_A, REGION),
-        "s3",
-        "GetPublicAccessBlock",
-        WELL_FORMED_PAGE,
-    )
-    # WHEN the schedule runs the scan
-    target_a = target(scanner({"action": "scan"}, services), MEMBER_A)
-    # THEN the page did not pass for settings all off: no S3.8 finding is raised and none is
-    # new or resolved; the bucket is member A's one error, naming the root S3 sends
-    assert page.answered >= 1
-    assert (target_a["new"], target_a["resolved"]) == (0, 0)
-    assert f"S3.8 {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
-    [error] = target_a["errors"]
-    assert error["resource"] == bucket_arn
-    assert (
-        "GetPublicAccessBlock answered without <PublicAccessBlockConfiguration>" in error["error"]
-    )
 
 
-def test_a_versioning_answered_with_a_page_raises_no_false_versioning_finding(
+def _enable_versioning(s3: Any, bucket: str) -> None:
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+@dataclass(frozen=True)
+class BucketSetting:
+    """A bucket setting the scanner reads: its read, the root S3 answers it with, the control
+    whose finding the setting decides, and how a test sets it so the bucket has no finding."""
+
+    operation: str
+    root: str
+    control: str
+    configure: Callable[[Any, str], None]
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        BucketSetting(
+            "GetBucketEncryption", "ServerSideEncryptionConfiguration", "S3.4", _encrypt_with_kms
+        ),
+        BucketSetting(
+            "GetPublicAccessBlock", "PublicAccessBlockConfiguration", "S3.8", _block_public_access
+        ),
+        BucketSetting(
+            "GetBucketVersioning", "VersioningConfiguration", "S3.14", _enable_versioning
+        ),
+    ],
+    ids=lambda setting: setting.operation,
+)
+def test_a_bucket_setting_answered_with_a_page_raises_no_false_finding(
     scanner: Scanner,
     build_scanner_services: Callable[[], ScanServices],
     hub_findings: HubFindings,
+    setting: BucketSetting,
 ) -> None:
-    # GIVEN member A's versioned bucket (so without an S3.14 finding), scanned once, and member
-    # A's S3 now answering GetBucketVersioning with a proxy's well-formed page (HTTP 200), which
-    # botocore parses into an answer without Status, as a never-versioned bucket's
+    # GIVEN member A's bucket configured so that it has no finding of its control (encrypted with
+    # SSE-KMS, every Block Public Access setting on, versioned), scanned once, and member A's S3
+    # now answering the setting's read with a proxy's well-formed page (HTTP 200), which
+    # botocore would parse into a setting left at its default (no rules, flags off, versioning
+    # never enabled)
+    bucket = "member-a-configured"
     s3 = member_session(MEMBER_A).client("s3")
-    s3.create_bucket(
-        Bucket="member-a-versioned", CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    s3.put_bucket_versioning(
-        Bucket="member-a-versioned", VersioningConfiguration={"Status": "Enabled"}
-    )
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    setting.configure(s3, bucket)
     services = build_scanner_services()
     assert target(scanner({"action": "scan"}, services), MEMBER_A)["findings"] > 0
-    bucket_arn = "arn:aws:s3:::member-a-versioned"
-    assert f"S3.14 {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
+    bucket_arn = f"arn:aws:s3:::{bucket}"
+    assert f"{setting.control} {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
     page = answer_malformed(
-        services.member_client("s3", MEMBER_A, REGION),
-        "s3",
-        "GetBucketVersioning",
-        WELL_FORMED_PAGE,
+        services.member_client("s3", MEMBER_A, REGION), "s3", setting.operation, WELL_FORMED_PAGE
     )
     # WHEN the schedule runs the scan
     target_a = target(scanner({"action": "scan"}, services), MEMBER_A)
-    # THEN the page did not pass for versioning never enabled: no S3.14 finding is raised and
-    # none is new or resolved; the bucket is member A's one error, naming the root S3 sends
+    # THEN the page did not pass for the default: no finding of its control is raised and none is
+    # new or resolved; the bucket is member A's one error, naming the root S3 sends
     assert page.answered >= 1
     assert (target_a["new"], target_a["resolved"]) == (0, 0)
-    assert f"S3.14 {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
+    assert f"{setting.control} {bucket_arn}" not in finding_states(hub_findings, MEMBER_A)
     [error] = target_a["errors"]
     assert error["resource"] == bucket_arn
-    assert "GetBucketVersioning answered without <VersioningConfiguration>" in error["error"]
+    assert f"{setting.operation} answered without <{setting.root}>" in error["error"]
