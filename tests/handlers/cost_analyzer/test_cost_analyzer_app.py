@@ -904,6 +904,20 @@ def queue_athena_rows(rows: list[list[str]]) -> None:
     assert requests.post(ATHENA_QUEUE_URL, json=queued).status_code == 201
 
 
+def queue_one_instance_of_costs(analyzer: ManualClock) -> None:
+    """The next Athena query's rows (one on-demand instance of dev-apps), Cost Explorer's days
+    and its forecast."""
+    queue_athena_rows(
+        [
+            ATHENA_HEADER,
+            [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
+             "60", "720"],
+        ]
+    )  # fmt: skip
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+
+
 def test_a_cluster_without_container_insights_data_is_reported_not_left_out_silently(
     analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
@@ -980,15 +994,7 @@ def test_the_athena_query_scans_only_the_billing_periods_the_lookback_overlaps(
     # GIVEN the Athena engine over a CUR 2.0 table partitioned by billing_period (YYYY-MM); the
     # 30-day lookback from 2025-06-02 reaches back into May
     use_athena_engine(monkeypatch)
-    queue_athena_rows(
-        [
-            ATHENA_HEADER,
-            [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-             "60", "720"],
-        ]
-    )  # fmt: skip
-    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
-    stub_cost_forecast(1_000.0)
+    queue_one_instance_of_costs(analyzer)
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
     # THEN the query restricts the billing_period partitions to May and June, bound by Athena as
@@ -1315,15 +1321,7 @@ def test_an_athena_query_a_failed_start_query_execution_started_is_read_not_left
     # connect, or its answer one without a query id; Athena answers a request whose token it has
     # seen with the query that token started
     use_athena_engine(monkeypatch)
-    queue_athena_rows(
-        [
-            ATHENA_HEADER,
-            [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-             "60", "720"],
-        ]
-    )  # fmt: skip
-    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
-    stub_cost_forecast(1_000.0)
+    queue_one_instance_of_costs(analyzer)
     athena_client = hub_athena()
     fault(athena_client)
     answer_a_seen_token_with_its_query(athena_client)
