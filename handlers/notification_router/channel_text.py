@@ -3,11 +3,14 @@
 Titles, details, resources and alarm reasons come from events that people outside the fleet can
 shape (anyone allowed `cloudwatch:SetAlarmState` writes an alarm's `NewStateReason`). Slack reads
 `<...>` as a link, a mention or `<!channel>`, so every such field is escaped (`&`, `<`, `>`, the
-three characters Slack decodes) before it goes into a Slack text. Text longer than a field
-accepts is cut on a word boundary and ends with an ellipsis; for Slack the limit counts the
-escaped text, and a cut never splits an entity such as `&amp;`. A field meant for one line (title,
-resource, source, region) is made one line in every channel (`one_line`): a line break in it
-would start a line that reads as a fact of the message, or a header of the e-mail.
+three characters Slack decodes) before it goes into a Slack text, the `plain_text` header and the
+fallback `text` included: Slack's formatting reference says all text in Slack uses the same
+escaping and names text objects of both types. Text longer than a field accepts is cut on a word
+boundary and ends with an ellipsis; for Slack the limit counts the escaped text in code points
+(Slack's Block Kit reference gives its limits in characters, and Slack's own `slack_sdk` checks
+them with `len`), and a cut never splits an entity such as `&amp;`. A field meant for one line
+(title, resource, source, region) is made one line in every channel (`one_line`): a line break in
+it would start a line that reads as a fact of the message, or a header of the e-mail.
 """
 
 from __future__ import annotations
