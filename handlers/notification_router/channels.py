@@ -50,6 +50,11 @@ TRANSIENT_CLIENT_ERRORS = frozenset({408, 425, 429})
 request."""
 PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 """Events API v2 severities are critical, error, warning and info."""
+REDACTED = "[redacted]"
+SHORTEST_REDACTED_PART = 8
+"""A part of a URL's path, query or user this long or longer is masked wherever an error would show
+it (a Slack webhook's token is 24 characters); shorter ones (`v2`, `services`' neighbours `T0`) say
+nothing and would mask ordinary words."""
 
 
 class Channel(ABC):
@@ -93,6 +98,10 @@ class SlackChannel(Channel):
         started = time.monotonic()
         secret_id = environment.slack_webhook_secret or ""
         url = _secret_field(self._secret(secret_id), ("url", "webhook_url"), secret_id)
+        if not is_http_url(url):
+            # Nothing of the value is shown, not even a prefix: the URL is the secret, and a
+            # mistyped one may be the bare token.
+            raise ChannelError(f"secret {secret_id} is not an http(s) URL", permanent=True)
         post_json(url, slack_payload(message), _rest_of_attempt(started, environment))
 
 
@@ -117,6 +126,7 @@ class PagerDutyChannel(Channel):
             environment.pagerduty_events_url,
             pagerduty_payload(message, key),
             _rest_of_attempt(started, environment),
+            secrets=(key,),
         )
 
 
@@ -242,25 +252,35 @@ def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, A
     return event
 
 
-def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None:
+def post_json(
+    url: str, payload: dict[str, Any], timeout_seconds: float, *, secrets: tuple[str, ...] = ()
+) -> None:
     """POST `payload` as JSON, all of it (the answer's body included) within `timeout_seconds`;
     any non-2xx status, timeout, connection error or answer that is not HTTP is a `ChannelError`
-    naming the host only (webhook URLs are secrets). Once the peer has answered 2xx the message
-    is delivered, whatever happens to the rest of its answer: a retry would post it again. A 429
-    or 503 with a Retry-After is a `RateLimitedError` carrying the seconds to wait; another 4xx
-    than 408, 425 or 429 is `permanent`. A 2xx is delivered whatever its body says: Slack answers
-    `ok` and sends its errors as 4xx, and posting again would show the message twice."""
+    naming the host only: webhook URLs are secrets, so every long part of the URL's path, query
+    and user, and each of `secrets` (a routing key in the payload), is masked in the error, the
+    peer's answer quoted in it included (a peer may echo the request). Once the peer has answered
+    2xx the message is delivered, whatever happens to the rest of its answer: a retry would post
+    it again. A 429 or 503 with a Retry-After is a `RateLimitedError` carrying the seconds to
+    wait; another 4xx than 408, 425 or 429, or a URL that is not http(s), is `permanent`. A 2xx is
+    delivered whatever its body says: Slack answers `ok` and sends its errors as 4xx, and posting
+    again would show the message twice."""
+    if not is_http_url(url):
+        raise ChannelError(
+            "the URL is not an http(s) URL (not shown: it may be a secret)", permanent=True
+        )
+    host = _host(url)
+    secret_parts = _secret_parts(url, secrets)
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode("utf-8"),
         method="POST",
         headers={"content-type": "application/json", "user-agent": USER_AGENT},
     )
-    host = urllib.parse.urlsplit(url).netloc
     try:
         response = open_bounded(request, timeout_seconds)
     except urllib.error.HTTPError as error:
-        body = error.read(200).decode("utf-8", "replace")
+        body = _redacted(error.read(200).decode("utf-8", "replace"), secret_parts)
         error.close()
         answer = f"{host} answered HTTP {error.code}: {body}"
         retry_after = (
@@ -274,10 +294,57 @@ def post_json(url: str, payload: dict[str, Any], timeout_seconds: float) -> None
         permanent = 400 <= error.code < 500 and error.code not in TRANSIENT_CLIENT_ERRORS
         raise ChannelError(answer, permanent=permanent) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-        reason = getattr(error, "reason", error)
+        reason = _redacted(str(getattr(error, "reason", error)), secret_parts)
         raise ChannelError(f"{host} unreachable: {reason}", unconfirmed=True) from None
     with response, contextlib.suppress(OSError, http.client.HTTPException):
         response.read()
+
+
+def is_http_url(url: str) -> bool:
+    """Whether urllib can post to `url` as it is: http or https, a host, a valid port, and only
+    printable ASCII without spaces (http.client refuses the rest with the URL in its message)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port_is_valid = parts.port is None or parts.port > 0
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port_is_valid
+        and url.isascii()
+        and url.isprintable()
+        and " " not in url
+    )
+
+
+def _host(url: str) -> str:
+    """The URL's host and port, without a user part (`user:password@`)."""
+    return urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+
+
+def _secret_parts(url: str, secrets: tuple[str, ...]) -> list[str]:
+    """What must not be shown of a request: its path and query, each of their long parts, its
+    user part, and `secrets`; longest first, so a whole is masked before its pieces."""
+    parts = urllib.parse.urlsplit(url)
+    user = parts.netloc.rpartition("@")[0]
+    pieces = [
+        parts.path,
+        parts.query,
+        user,
+        *user.split(":"),
+        *parts.path.split("/"),
+        *(value for pair in parts.query.split("&") for value in pair.split("=")),
+        *secrets,
+    ]
+    long_pieces = {piece for piece in pieces if len(piece) >= SHORTEST_REDACTED_PART}
+    return sorted(long_pieces, key=len, reverse=True)
+
+
+def _redacted(text: str, secret_parts: list[str]) -> str:
+    for part in secret_parts:
+        text = text.replace(part, REDACTED)
+    return text
 
 
 def _rest_of_attempt(started: float, environment: RouterEnvironment) -> float:

@@ -1,0 +1,191 @@
+"""The Slack webhook URL (its path is the secret) and the PagerDuty routing key never leave the
+request: not in a channel's error, the handler's result, a log line, an alert sent on another
+channel or the state table, whatever way the peer fails."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet_shared.alerts import Alert
+from handlers.notification_router.channels import post_json
+from handlers.notification_router.exceptions import ChannelError
+from tests.handlers.notification_router.conftest import (
+    REGION,
+    ROUTING_KEY,
+    SLACK_SECRET,
+    EmailInbox,
+    Receiver,
+)
+
+WEBHOOK_TOKEN = "xQ7hooksecretTOKEN42zz"
+"""The distinctive part of the Slack webhook URL: its last path segment."""
+WEBHOOK_PATH = f"/services/T0AAA1111/B0BBB2222/{WEBHOOK_TOKEN}"
+
+
+def critical_alert_from_the_queue() -> dict[str, Any]:
+    alert = Alert.create(
+        severity="critical",
+        source="health_monitor",
+        title="dev-apps: capacity check failed for system",
+        detail="1 of 4 desired instances ready (25%)",
+        resource="222222222222/ap-south-1/dev-apps/capacity/system",
+        account_id="222222222222",
+        region=REGION,
+    )
+    return {
+        "Records": [{"messageId": "m-1", "eventSource": "aws:sqs", "body": alert.model_dump_json()}]
+    }
+
+
+def set_slack_webhook(url: str) -> None:
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+        SecretId=SLACK_SECRET, SecretString=url
+    )
+
+
+def everything_the_invocation_left(
+    result: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    email_inbox: EmailInbox,
+) -> str:
+    """The result, every log record (message and extras), the process output (Powertools' JSON
+    logs and metrics), the e-mails sent and the state table's items, as one text."""
+    records = [
+        json.dumps({**vars(record), "msg": record.getMessage()}, default=str)
+        for record in caplog.records
+    ]
+    output = capfd.readouterr()
+    table = boto3.client("dynamodb", region_name=REGION).scan(TableName="lambda-fleet-state")
+    return "\n".join(
+        [
+            json.dumps(result),
+            *records,
+            output.out,
+            output.err,
+            json.dumps(email_inbox.receive()),
+            json.dumps(table["Items"]),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure", "answer"),
+    [
+        ("404 echoing the path", (404, {}, f"no_service: {WEBHOOK_PATH}".encode())),
+        ("404 echoing the token", (404, {}, f"no such token {WEBHOOK_TOKEN}".encode())),
+        ("500", 500),
+        ("redirect echoing the path", (307, {"Location": f"/moved{WEBHOOK_PATH}"}, b"moved")),
+    ],
+)
+def test_a_failing_slack_webhook_leaves_its_url_in_no_result_log_alert_or_record(
+    invoke: Any,
+    receiver: Receiver,
+    email_inbox: EmailInbox,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    *,
+    failure: str,
+    answer: Any,
+) -> None:
+    # GIVEN a Slack webhook on the local peer, which fails every post in one way
+    set_slack_webhook(receiver.url(WEBHOOK_PATH))
+    receiver.answer(WEBHOOK_PATH, *[answer] * 5)
+    caplog.set_level(logging.INFO)
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN Slack failed naming its host, and the webhook's token is nowhere
+    slack = {c["channel"]: c for c in result["results"][0]["channels"]}["slack"]
+    assert slack["status"] == "failed", failure
+    assert slack["error"].startswith("127.0.0.1:")
+    assert WEBHOOK_TOKEN not in everything_the_invocation_left(result, caplog, capfd, email_inbox)
+
+
+def test_a_pagerduty_refusal_echoing_the_event_leaves_the_routing_key_in_no_result_or_log(
+    invoke: Any,
+    receiver: Receiver,
+    email_inbox: EmailInbox,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN PagerDuty (the local peer) refusing every event with a body echoing it
+    echo = json.dumps({"status": "invalid event", "routing_key": ROUTING_KEY}).encode()
+    receiver.answer("/pagerduty", *[(400, {}, echo)] * 5)
+    caplog.set_level(logging.INFO)
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN PagerDuty failed with its answer, the routing key masked, and the key is nowhere
+    pagerduty = {c["channel"]: c for c in result["results"][0]["channels"]}["pagerduty"]
+    assert pagerduty["status"] == "failed"
+    assert "invalid event" in pagerduty["error"]
+    assert ROUTING_KEY not in everything_the_invocation_left(result, caplog, capfd, email_inbox)
+
+
+@pytest.mark.parametrize(
+    "webhook",
+    [
+        f"hooks.slack.com{WEBHOOK_PATH}",
+        f"ftp://127.0.0.1:1{WEBHOOK_PATH}",
+        f"file://{WEBHOOK_PATH}",
+        f"https://hooks.slack.com{WEBHOOK_PATH} {WEBHOOK_TOKEN}",
+        f"https://hooks.slack.com{WEBHOOK_PATH}\x7f",
+    ],
+)
+def test_a_slack_secret_that_is_no_http_url_fails_slack_alone_naming_the_secret_not_its_value(
+    invoke: Any,
+    email_inbox: EmailInbox,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    webhook: str,
+) -> None:
+    # GIVEN a Slack secret that is not an http(s) URL (no scheme, another scheme, a space or a
+    # control character in it)
+    set_slack_webhook(webhook)
+    caplog.set_level(logging.INFO)
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN Slack failed, its error names the secret and shows nothing of its value; PagerDuty and
+    # e-mail took the alert; the webhook's token is nowhere
+    channels = {c["channel"]: c for c in result["results"][0]["channels"]}
+    assert channels["slack"]["status"] == "failed"
+    assert channels["slack"]["error"] == f"secret {SLACK_SECRET} is not an http(s) URL"
+    assert (channels["pagerduty"]["status"], channels["email"]["status"]) == ("sent", "sent")
+    assert WEBHOOK_TOKEN not in everything_the_invocation_left(result, caplog, capfd, email_inbox)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://127.0.0.1:1{WEBHOOK_PATH}",
+        f"http://user:{WEBHOOK_TOKEN}@127.0.0.1:1/hook",
+        f"http://127.0.0.1:1{WEBHOOK_PATH} x",
+        f"nohost{WEBHOOK_PATH}",
+    ],
+)
+def test_a_post_that_cannot_reach_its_peer_names_the_host_and_nothing_of_the_url(url: str) -> None:
+    # GIVEN a URL with the secret in its path or its user part, whose host refuses connections
+    # (or that is no URL at all)
+    # WHEN a message is posted to it THEN the channel error shows nothing of the secret
+    with pytest.raises(ChannelError) as raised:
+        post_json(url, {"text": "hello"}, timeout_seconds=2)
+    assert WEBHOOK_TOKEN not in str(raised.value)
+
+
+def test_a_hanging_peer_times_out_naming_its_host_and_nothing_of_the_path() -> None:
+    # GIVEN a peer that accepts the connection and never answers
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}{WEBHOOK_PATH}"
+        # WHEN a message is posted to it with a short timeout
+        with pytest.raises(ChannelError) as raised:
+            post_json(url, {"text": "hello"}, timeout_seconds=0.3)
+    # THEN the error names the host and nothing of the path
+    assert str(raised.value).startswith("127.0.0.1:")
+    assert WEBHOOK_TOKEN not in str(raised.value)
