@@ -20,12 +20,22 @@ from typing import Any
 
 def open_bounded(request: urllib.request.Request, timeout_seconds: float) -> Any:
     """urllib's `urlopen(request)`, every step of it within `timeout_seconds` in all; a step
-    that would end after that raises `TimeoutError` (reading the body included)."""
+    that would end after that raises `TimeoutError` (reading the body included). A redirect is
+    not followed: it raises `HTTPError` with its 3xx status."""
     deadline = time.monotonic() + timeout_seconds
     opener = urllib.request.build_opener(
-        _BoundedHTTPHandler(deadline), _BoundedHTTPSHandler(deadline)
+        _BoundedHTTPHandler(deadline), _BoundedHTTPSHandler(deadline), _RedirectRefused()
     )
     return opener.open(request, timeout=timeout_seconds)
+
+
+class _RedirectRefused(urllib.request.HTTPRedirectHandler):
+    """Leaves every 3xx to urllib's default error handler, which raises it as `HTTPError`:
+    urllib follows a 301, 302 or 303 to a POST with a GET without the body, and that page's 200
+    would read as the message delivered."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def _time_left(deadline: float) -> float:

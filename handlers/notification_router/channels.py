@@ -262,7 +262,8 @@ def post_json(
     peer's answer quoted in it included (a peer may echo the request). Once the peer has answered
     2xx the message is delivered, whatever happens to the rest of its answer: a retry would post
     it again. A 429 or 503 with a Retry-After is a `RateLimitedError` carrying the seconds to
-    wait; another 4xx than 408, 425 or 429, or a URL that is not http(s), is `permanent`. A 2xx is
+    wait; a redirect (not followed), another 4xx than 408, 425 or 429, or a URL that is not
+    http(s), is `permanent`. A 2xx is
     delivered whatever its body says: Slack answers `ok` and sends its errors as 4xx, and posting
     again would show the message twice."""
     if not is_http_url(url):
@@ -291,7 +292,7 @@ def post_json(
         if retry_after is not None:
             answer += f" (retry after {retry_after:g} s)"
             raise RateLimitedError(answer, retry_after) from None
-        permanent = 400 <= error.code < 500 and error.code not in TRANSIENT_CLIENT_ERRORS
+        permanent = 300 <= error.code < 500 and error.code not in TRANSIENT_CLIENT_ERRORS
         raise ChannelError(answer, permanent=permanent) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = _redacted(str(getattr(error, "reason", error)), secret_parts)

@@ -7,7 +7,8 @@ class ChannelError(Exception):
     """A delivery attempt failed; the message says why, without secrets. `unconfirmed` when the
     request may have reached the channel and no answer said it was not taken (a timeout, a
     connection lost): the channel may show the alert. `permanent` when the channel refused it
-    for a reason the same request meets again (an HTTP 4xx other than 408, 425 and 429)."""
+    for a reason the same request meets again (a redirect, an HTTP 4xx other than 408, 425 and
+    429)."""
 
     def __init__(self, message: str, *, unconfirmed: bool = False, permanent: bool = False) -> None:
         self.unconfirmed = unconfirmed

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -1181,6 +1182,48 @@ def test_a_peer_that_answers_no_http_is_a_channel_error_naming_its_host() -> Non
         post_json(url, {"text": "hello"}, timeout_seconds=5)
     assert str(raised.value).startswith("127.0.0.1:")
     assert "/hook" not in str(raised.value)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_refusal_not_followed_with_the_message_dropped(status: int) -> None:
+    # GIVEN a peer that redirects every POST to a page that answers any GET with 200
+    methods: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            methods.append(f"POST {self.path}")
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            self.send_response(status)
+            self.send_header("Location", "/moved")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            methods.append(f"GET {self.path}")
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        try:
+            # WHEN a message is posted to it
+            with pytest.raises(ChannelError) as raised:
+                post_json(url, {"text": "hello"}, timeout_seconds=5)
+        finally:
+            server.shutdown()
+    # THEN the redirect is the channel's refusal, tried once per delivery, and was not followed
+    # (urllib would re-send the POST as a GET without the message, and its 200 read as delivered)
+    assert str(raised.value).startswith(
+        f"127.0.0.1:{server.server_address[1]} answered HTTP {status}"
+    )
+    assert raised.value.permanent
+    assert methods == ["POST /hook"]
 
 
 @dataclass
