@@ -22,11 +22,17 @@ POWERTOOLS_TRACE_DISABLED=false only in `detailed` mode. Only then is the Powert
 and with it the X-Ray SDK imported; in `active` mode Lambda traces the invocation itself and the
 function pays nothing for it at cold start. As Powertools does, tracing is also off outside
 Lambda (no LAMBDA_TASK_ROOT), so tests and local runs need no X-Ray daemon.
+
+botocore's loggers of requests and answers are held at INFO: at DEBUG (a function's application
+log level set to DEBUG to look into a problem) they log every answer's body, among them Secrets
+Manager's secret values and AssumeRole's credentials, and every request's headers with the
+session token.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +46,9 @@ TRACE_DISABLED_VARIABLE = "POWERTOOLS_TRACE_DISABLED"
 _TRUE_FLAGS = frozenset({"1", "y", "yes", "t", "true", "on"})
 
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+WIRE_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.auth")
+"""botocore's loggers, at DEBUG, of every answer's body (parsers) and every request's headers,
+the session token among them (endpoint; auth, in the request it signs)."""
 
 
 def detailed_tracing_enabled() -> bool:
@@ -83,6 +92,9 @@ def _tracer(service: str) -> Tracer | None:
 def observability_for(function_name: str) -> Observability:
     """The one `Observability` of `function_name` in this process."""
     service = os.environ.get("POWERTOOLS_SERVICE_NAME") or function_name
+    # Requests and answers hold secret values and credentials: not logged whatever the level.
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     return Observability(
         service=service,
         logger=Logger(service=service),

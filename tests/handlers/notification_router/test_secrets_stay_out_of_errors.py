@@ -189,3 +189,25 @@ def test_a_hanging_peer_times_out_naming_its_host_and_nothing_of_the_path() -> N
     # THEN the error names the host and nothing of the path
     assert str(raised.value).startswith("127.0.0.1:")
     assert WEBHOOK_TOKEN not in str(raised.value)
+
+
+def test_at_the_debug_log_level_no_secret_is_logged_with_the_answers_botocore_logs(
+    invoke: Any,
+    receiver: Receiver,
+    email_inbox: EmailInbox,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a Slack webhook with its token, and the function's log level set to DEBUG (Lambda's
+    # application log level sets the root logger's)
+    set_slack_webhook(receiver.url(WEBHOOK_PATH))
+    caplog.set_level(logging.DEBUG)
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN it was sent, botocore's debug records of the secrets' reads were logged, and neither
+    # the webhook's token nor the routing key is in them (nor anywhere else)
+    assert result["results"][0]["status"] == "sent"
+    left = everything_the_invocation_left(result, caplog, capfd, email_inbox)
+    assert "GetSecretValue" in left
+    assert WEBHOOK_TOKEN not in left
+    assert ROUTING_KEY not in left

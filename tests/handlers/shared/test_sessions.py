@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from catalog.functions import FUNCTIONS
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError, MemberAccessError
+from fleet_shared.observability import observability_for
 from fleet_shared.sessions import (
     CLIENT_CONFIG,
     HUB_ATTEMPTS,
@@ -69,6 +71,22 @@ def test_member_client_acts_in_the_member_account(sessions: AccountSessions) -> 
         f"arn:aws:sts::{MEMBER}:assumed-role/lambda-fleet-member/lambda-fleet-eks_scaler"
     )
     assert f"/{MEMBER}/" in sqs.create_queue(QueueName="probe")["QueueUrl"]
+
+
+def test_a_member_roles_credentials_are_not_logged_at_the_debug_log_level(
+    sessions: AccountSessions, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a function's observability built, as every handler's is at import, and its log level
+    # set to DEBUG (Lambda's application log level sets the root logger's)
+    observability_for("eks_scaler")
+    caplog.set_level(logging.DEBUG)
+    # WHEN a member client is asked for and used, assuming the member role
+    sessions.client("sts", MEMBER, REGION).get_caller_identity()
+    # THEN botocore's debug records of the AssumeRole call were logged, without its credentials
+    credentials = sessions.session(MEMBER, REGION).get_credentials()
+    assert "AssumeRole" in caplog.text
+    assert credentials.secret_key not in caplog.text
+    assert credentials.token not in caplog.text
 
 
 def test_hub_uses_the_functions_own_credentials(sessions: AccountSessions) -> None:
