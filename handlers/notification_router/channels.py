@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -50,6 +51,12 @@ TRANSIENT_CLIENT_ERRORS = frozenset({408, 425, 429})
 request."""
 PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 """Events API v2 severities are critical, error, warning and info."""
+_SECRET_NAME = r"[A-Za-z0-9/_+=.@-]{1,512}"
+SECRET_ID = re.compile(
+    rf"{_SECRET_NAME}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{{12}}:secret:{_SECRET_NAME}"
+)
+"""A Secrets Manager secret's name (the stack file's `SecretName`) or ARN: what a channel's secret
+variable must hold. Anything else (a webhook URL) is likely the secret pasted in its place."""
 REDACTED = "[redacted]"
 SHORTEST_REDACTED_PART = 8
 """A part of a URL's path, query or user this long or longer is masked wherever an error would show
@@ -74,7 +81,15 @@ class Channel(ABC):
     def send(self, message: OutgoingMessage) -> None:
         """Deliver once; raise `ChannelError` on any failure."""
 
-    def _secret(self, secret_id: str) -> str:
+    def _secret(self, variable: str, secret_id: str) -> str:
+        if not SECRET_ID.fullmatch(secret_id):
+            # Refused before any call, showing nothing of it: it is likely the secret itself,
+            # which GetSecretValue's error, and so the channel's, would repeat.
+            raise ChannelError(
+                f"{variable} is not a Secrets Manager secret name or ARN (its value is not shown: "
+                "it may be the secret itself)",
+                permanent=True,
+            )
         try:
             return self.services.secret(secret_id)
         except GetParameterError as error:
@@ -97,7 +112,8 @@ class SlackChannel(Channel):
         environment = self.services.environment
         started = time.monotonic()
         secret_id = environment.slack_webhook_secret or ""
-        url = _secret_field(self._secret(secret_id), ("url", "webhook_url"), secret_id)
+        secret = self._secret("SLACK_WEBHOOK_SECRET", secret_id)
+        url = _secret_field(secret, ("url", "webhook_url"), secret_id)
         if not is_http_url(url):
             # Nothing of the value is shown, not even a prefix: the URL is the secret, and a
             # mistyped one may be the bare token.
@@ -121,7 +137,8 @@ class PagerDutyChannel(Channel):
         environment = self.services.environment
         started = time.monotonic()
         secret_id = environment.pagerduty_routing_key_secret or ""
-        key = _secret_field(self._secret(secret_id), ("routing_key", "integration_key"), secret_id)
+        secret = self._secret("PAGERDUTY_ROUTING_KEY_SECRET", secret_id)
+        key = _secret_field(secret, ("routing_key", "integration_key"), secret_id)
         post_json(
             environment.pagerduty_events_url,
             pagerduty_payload(message, key),

@@ -211,3 +211,32 @@ def test_at_the_debug_log_level_no_secret_is_logged_with_the_answers_botocore_lo
     assert "GetSecretValue" in left
     assert WEBHOOK_TOKEN not in left
     assert ROUTING_KEY not in left
+
+
+@pytest.mark.parametrize(
+    ("variable", "channel"),
+    [("SLACK_WEBHOOK_SECRET", "slack"), ("PAGERDUTY_ROUTING_KEY_SECRET", "pagerduty")],
+)
+def test_a_secret_pasted_in_place_of_its_name_fails_its_channel_naming_the_variable_not_the_value(
+    invoke: Any,
+    email_inbox: EmailInbox,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    variable: str,
+    channel: str,
+) -> None:
+    # GIVEN the webhook URL itself set where the name of its secret belongs
+    monkeypatch.setenv(variable, f"https://hooks.slack.com{WEBHOOK_PATH}")
+    caplog.set_level(logging.INFO)
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN that channel failed, once, naming the variable; the others took the alert; the
+    # message goes back to the queue; and the webhook's token is nowhere
+    channels = {c["channel"]: c for c in result["results"][0]["channels"]}
+    assert (channels[channel]["status"], channels[channel]["attempts"]) == ("failed", 1)
+    assert channels[channel]["error"].startswith(f"{variable} is not a Secrets Manager secret")
+    assert {c["status"] for name, c in channels.items() if name != channel} == {"sent"}
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+    assert WEBHOOK_TOKEN not in everything_the_invocation_left(result, caplog, capfd, email_inbox)
