@@ -60,8 +60,8 @@ variable must hold. Anything else (a webhook URL) is likely the secret pasted in
 REDACTED = "[redacted]"
 SHORTEST_REDACTED_PART = 8
 """A part of a URL's path, query or user this long or longer is masked wherever an error would show
-it (a Slack webhook's token is 24 characters); shorter ones (`v2`, `services`' neighbours `T0`) say
-nothing and would mask ordinary words."""
+it (a Slack webhook's token is 24 characters); a shorter one (`v2`) is no secret, and masking it
+would mask the same letters in ordinary words."""
 
 
 class Channel(ABC):
@@ -280,9 +280,8 @@ def post_json(
     2xx the message is delivered, whatever happens to the rest of its answer: a retry would post
     it again. A 429 or 503 with a Retry-After is a `RateLimitedError` carrying the seconds to
     wait; a redirect (not followed), another 4xx than 408, 425 or 429, or a URL that is not
-    http(s), is `permanent`. A 2xx is
-    delivered whatever its body says: Slack answers `ok` and sends its errors as 4xx, and posting
-    again would show the message twice."""
+    http(s), is `permanent`. A 2xx is delivered whatever its body says: Slack answers `ok` and
+    sends its errors as 4xx, and posting again would show the message twice."""
     if not is_http_url(url):
         raise ChannelError(
             "the URL is not an http(s) URL (not shown: it may be a secret)", permanent=True
