@@ -25,6 +25,10 @@ from catalog.model import (
     ObjectCreated,
     QueueMessages,
 )
+from components.aws_limits import (
+    EVENT_BUS_POLICY_CHARACTERS,
+    refuse_oversize,
+)
 from components.callback_schedules import build_callback_schedules
 from components.fleet_function import FleetFunction
 from components.function_wiring import FleetReferences
@@ -166,31 +170,32 @@ def build_event_rules(context: TriggerContext, bindings: Sequence[Binding]) -> B
         partition = partition_of(settings.hub.deploy_role_arn)
         # Only each member's forwarding role may put events on the bus, not any principal of
         # the account: the account root is the principal (a role principal must exist before
-        # the policy), narrowed to those roles by their exact ARNs.
+        # the policy), narrowed by the forwarding role's name in any account. The principals
+        # already limit the accounts to the members, so this admits exactly those roles while
+        # the policy grows by one ARN per member, not two (EventBridge's limit on it is 10,240
+        # characters).
+        policy = json.dumps(
+            document(
+                {
+                    "Sid": "MemberForwardingRolesPutEvents",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [account_root(account) for account in members]},
+                    "Action": "events:PutEvents",
+                    "Resource": member_events_bus_arn(
+                        partition, context.region, context.account_id, stack
+                    ),
+                    "Condition": {
+                        "ArnLike": {"aws:PrincipalArn": forwarding_role_arn(partition, "*", stack)}
+                    },
+                }
+            ),
+            separators=(",", ":"),
+        )
         aws.cloudwatch.EventBusPolicy(
             f"{context.name}-hub-bus-policy",
             event_bus_name=member_events_bus.name,
-            policy=json.dumps(
-                document(
-                    {
-                        "Sid": "MemberForwardingRolesPutEvents",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": [account_root(account) for account in members]},
-                        "Action": "events:PutEvents",
-                        "Resource": member_events_bus_arn(
-                            partition, context.region, context.account_id, stack
-                        ),
-                        "Condition": {
-                            "ArnEquals": {
-                                "aws:PrincipalArn": [
-                                    forwarding_role_arn(partition, account, stack)
-                                    for account in members
-                                ]
-                            }
-                        },
-                    }
-                ),
-                indent=2,
+            policy=refuse_oversize(
+                stack, "the member-events bus policy", policy, EVENT_BUS_POLICY_CHARACTERS
             ),
             opts=context.child,
         )

@@ -1,0 +1,80 @@
+"""AWS's size limits on inputs that grow with the member accounts, which Pulumi mocks never enforce.
+
+The synthesis benchmark's fleet (benchmarks/synthesis.py, 100 members) must fit every limit;
+past the limits the program stops naming `members` before it registers anything AWS would refuse.
+Planning 100 members takes seconds, so sizes at 100 are extrapolated from stacks of one and two
+members: each input grows by the same entry per member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from benchmarks.synthesis import generated_stack
+from components import triggers
+from components.aws_limits import EVENT_BUS_POLICY_CHARACTERS
+from fleetctl.exceptions import ProgramFailedError
+from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
+
+BENCHMARK_MEMBERS = 100
+STACK = "scale"
+BUS_POLICY = "aws:cloudwatch/eventBusPolicy:EventBusPolicy"
+
+
+@pytest.fixture(scope="module")
+def runs_of_one_and_two_members(tmp_path_factory: pytest.TempPathFactory) -> list[ProgramRun]:
+    runs = []
+    for count in (1, 2):
+        project = tmp_path_factory.mktemp(f"members-{count}")
+        _write_project(project, generated_stack(count))
+        runs.append(run_program(STACK, project))
+    return runs
+
+
+def _write_project(project: Path, config: dict[str, Any]) -> None:
+    (project / "__main__.py").write_text((REPO_ROOT / "__main__.py").read_text())
+    (project / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def _size_at_benchmark_scale(
+    runs: list[ProgramRun], size_of: Callable[[ProgramRun], int]
+) -> tuple[int, int]:
+    """(size at 100 members, growth per member) of one input, from the runs of 1 and 2."""
+    one, two = (size_of(run) for run in runs)
+    return one + (BENCHMARK_MEMBERS - 1) * (two - one), two - one
+
+
+def test_the_member_events_bus_policy_of_the_benchmark_fleet_fits_eventbridges_limit(
+    runs_of_one_and_two_members: list[ProgramRun],
+) -> None:
+    # GIVEN the hub bus policy of stacks of one and two members
+    def policy_size(run: ProgramRun) -> int:
+        (policy,) = run.of_type(BUS_POLICY)
+        return len(policy.inputs["policy"])
+
+    # WHEN its size is taken at the benchmark's 100 members
+    size, per_member = _size_at_benchmark_scale(runs_of_one_and_two_members, policy_size)
+    # THEN it is within EventBridge's 10,240 characters, with room for more members
+    assert size <= EVENT_BUS_POLICY_CHARACTERS, (size, per_member)
+    assert per_member <= 40, per_member
+
+
+def test_a_member_events_bus_policy_past_eventbridges_limit_stops_the_program_naming_members(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a limit below the policy two members need (the size 300 members would reach)
+    monkeypatch.setattr(triggers, "EVENT_BUS_POLICY_CHARACTERS", 300)
+    _write_project(tmp_path, generated_stack(2))
+    # WHEN the program runs
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program(STACK, tmp_path)
+    # THEN it stops with one line naming `members`, the size and the limit, and no bus policy
+    message = str(raised.value)
+    assert f"Pulumi.{STACK}.yaml: members: the member-events bus policy would be " in message
+    assert "characters with these member accounts, over AWS's limit of 300;" in message
+    assert not any(BUS_POLICY in urn for urn in raised.value.registered)
