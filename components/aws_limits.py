@@ -16,10 +16,17 @@ from components.exceptions import StackSettingsError
 
 # EventBridge quotas, "Event bus policy size": maximum policy size, in characters.
 EVENT_BUS_POLICY_CHARACTERS = 10_240
+# IAM quotas, "Role policy size": a role's inline policies together, white space not counted.
+ROLE_INLINE_POLICY_CHARACTERS = 10_240
 
 
 def characters(text: str) -> int:
     return len(text)
+
+
+def characters_without_whitespace(text: str) -> int:
+    """The size IAM counts a policy at: it does not count white space."""
+    return sum(1 for character in text if not character.isspace())
 
 
 def refuse_oversize(

@@ -18,6 +18,11 @@ import pulumi_aws as aws
 
 from catalog.model import AlertTopics, CallbackSchedules, EventRule, FunctionSpec, QueueMessages
 from components.archives import build_function_archive, has_entry_point
+from components.aws_limits import (
+    ROLE_INLINE_POLICY_CHARACTERS,
+    characters_without_whitespace,
+    refuse_oversize,
+)
 from components.bytecode import RUNTIME, RuntimePython
 from components.function_wiring import (
     FleetReferences,
@@ -140,6 +145,14 @@ class FleetFunction(pulumi.ComponentResource):
             name="least-privilege",
             policy=pulumi.Output.json_dumps(
                 document(*catalog_statements(spec, references, own), *self._own_statements())
+            ).apply(
+                lambda policy: refuse_oversize(
+                    references.stack,
+                    f"the policy of {spec.name}'s role",
+                    policy,
+                    ROLE_INLINE_POLICY_CHARACTERS,
+                    characters_without_whitespace,
+                )
             ),
             opts=self._child,
         )

@@ -226,9 +226,9 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
     ResourceRef.ALERT_SECRETS: lambda refs, _spec, _own: [
         _secret_arn(refs, name) for name in _alert_secret_names(refs.settings)
     ],
-    ResourceRef.OWN_MEMBER_ROLES: lambda refs, _spec, own: [
-        f"arn:aws:iam::{member.account_id}:role/{_required(own.member_role_name, 'a member role')}"
-        for member in refs.settings.members
+    # The role's name in any account, narrowed to the member accounts by RESOURCE_CONDITIONS.
+    ResourceRef.OWN_MEMBER_ROLES: lambda _refs, _spec, own: [
+        f"arn:aws:iam::*:role/{_required(own.member_role_name, 'a member role')}"
     ],
     # Only functions the stack deploys: a switched-off one leaves no permission to invoke it.
     ResourceRef.FLEET_FUNCTIONS: lambda refs, spec, _own: [
@@ -266,6 +266,20 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
         _required(own.callback_role_arn, "a callback scheduler role")
     ],
     ResourceRef.ANY: lambda _refs, _spec, _own: ["*"],
+}
+
+
+# Conditions a reference's ARNs need to mean what the reference says; such a reference is
+# alone in its statement, so the condition narrows nothing else. The member roles are named in
+# any account and narrowed to the members by account id: a role's policy may hold 10,240
+# characters, and an ARN per member (about 70 characters) took a function's past it from about
+# 80 members, where an account id takes 15.
+RESOURCE_CONDITIONS: dict[ResourceRef, Callable[[FleetReferences], dict[str, dict[str, Any]]]] = {
+    ResourceRef.OWN_MEMBER_ROLES: lambda refs: {
+        "StringEquals": {
+            "aws:ResourceAccount": sorted(member.account_id for member in refs.settings.members)
+        }
+    },
 }
 
 
@@ -335,7 +349,18 @@ def catalog_statements(
                 "Action": actions,
                 "Resource": resources,
             }
-            if statement.conditions:
-                entry["Condition"] = condition_block(statement.conditions)
+            conditions = condition_block(statement.conditions)
+            for reference in statement.resources:
+                if reference not in RESOURCE_CONDITIONS:
+                    continue
+                if len(statement.resources) > 1:
+                    raise ValueError(
+                        f"{spec.name}: {reference} needs a statement of its own (its condition "
+                        "would narrow the other resources too)"
+                    )
+                for operator, keys in RESOURCE_CONDITIONS[reference](references).items():
+                    conditions.setdefault(operator, {}).update(keys)
+            if conditions:
+                entry["Condition"] = conditions
             statements.append(entry)
     return statements

@@ -16,14 +16,19 @@ import pytest
 import yaml
 
 from benchmarks.synthesis import generated_stack
-from components import triggers
-from components.aws_limits import EVENT_BUS_POLICY_CHARACTERS
+from components import fleet_function, triggers
+from components.aws_limits import (
+    EVENT_BUS_POLICY_CHARACTERS,
+    ROLE_INLINE_POLICY_CHARACTERS,
+    characters_without_whitespace,
+)
 from fleetctl.exceptions import ProgramFailedError
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
 
 BENCHMARK_MEMBERS = 100
 STACK = "scale"
 BUS_POLICY = "aws:cloudwatch/eventBusPolicy:EventBusPolicy"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +83,40 @@ def test_a_member_events_bus_policy_past_eventbridges_limit_stops_the_program_na
     assert f"Pulumi.{STACK}.yaml: members: the member-events bus policy would be " in message
     assert "characters with these member accounts, over AWS's limit of 300;" in message
     assert not any(BUS_POLICY in urn for urn in raised.value.registered)
+
+
+def _largest_function_policy(run: ProgramRun) -> int:
+    return max(
+        characters_without_whitespace(policy.inputs["policy"])
+        for policy in run.of_type(ROLE_POLICY)
+        if policy.inputs["name"] == "least-privilege"
+    )
+
+
+def test_the_function_policies_of_the_benchmark_fleet_fit_iams_role_policy_limit(
+    runs_of_one_and_two_members: list[ProgramRun],
+) -> None:
+    # GIVEN the hub functions' role policies in stacks of one and two members
+    # WHEN the largest one's size is taken at the benchmark's 100 members
+    size, per_member = _size_at_benchmark_scale(
+        runs_of_one_and_two_members, _largest_function_policy
+    )
+    # THEN it is within IAM's 10,240 characters (white space not counted), with room for more
+    assert size <= ROLE_INLINE_POLICY_CHARACTERS, (size, per_member)
+    assert per_member <= 20, per_member
+
+
+def test_a_function_policy_past_iams_limit_stops_the_program_naming_members(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a limit below the policy the cost analyzer's role needs with two members
+    monkeypatch.setattr(fleet_function, "ROLE_INLINE_POLICY_CHARACTERS", 3_000)
+    _write_project(tmp_path, generated_stack(2))
+    # WHEN the program runs
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program(STACK, tmp_path)
+    # THEN it stops with one line naming `members`, the function, the size and the limit
+    message = str(raised.value)
+    assert f"Pulumi.{STACK}.yaml: members: the policy of cost_analyzer's role would be " in message
+    assert "characters with these member accounts, over AWS's limit of 3,000;" in message
+    assert "\n" not in message.strip()

@@ -86,8 +86,7 @@ def test_function_policies_grant_the_catalog_actions_on_resolved_arns(hub: HubVi
         assert by_action["dynamodb:GetItem"] == [table_arn]
         if spec.acts_in_members:
             assert by_action["sts:AssumeRole"] == [
-                f"arn:aws:iam::{member.account_id}:role/{member_role_name(hub.stack, spec.name)}"
-                for member in hub.settings.members
+                f"arn:aws:iam::*:role/{member_role_name(hub.stack, spec.name)}"
             ]
         log_group = (
             f"arn:aws:logs:{region}:{account}:log-group:"
@@ -155,19 +154,21 @@ def test_functions_may_assume_only_their_own_member_role(hub: HubView):
     for spec in hub.enabled_functions:
         if not spec.acts_in_members:
             continue
-        # GIVEN a function that acts in members WHEN its policy's assumable roles are read
+        # GIVEN a function that acts in members WHEN its policy's sts statements are read
         statements = _function_policy(hub, spec)["Statement"]
-        assumable = [
-            resource
-            for s in statements
-            if "sts:AssumeRole" in as_list(s["Action"])
-            for resource in as_list(s["Resource"])
+        (assume,) = [s for s in statements if any(a.startswith("sts:") for a in s["Action"])]
+        # THEN it may assume only this function's member role, in the member accounts only (the
+        # role named in any account, narrowed by account id: an ARN per member took the policy
+        # past IAM's 10,240 characters at about 80 members)
+        assert assume["Action"] == ["sts:AssumeRole"]
+        assert assume["Resource"] == [
+            f"arn:aws:iam::*:role/{member_role_name(hub.stack, spec.name)}"
         ]
-        # THEN every assumable role is this function's member role, one per member account
-        assert sorted(assumable) == sorted(
-            f"arn:aws:iam::{member.account_id}:role/{member_role_name(hub.stack, spec.name)}"
-            for member in hub.settings.members
-        ), spec.name
+        assert assume["Condition"] == {
+            "StringEquals": {
+                "aws:ResourceAccount": sorted(member.account_id for member in hub.settings.members)
+            }
+        }, spec.name
 
 
 def test_only_report_processor_may_delete_an_object_version_and_only_under_raw(
