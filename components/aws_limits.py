@@ -16,6 +16,9 @@ from components.exceptions import StackSettingsError
 
 # EventBridge quotas, "Event bus policy size": maximum policy size, in characters.
 EVENT_BUS_POLICY_CHARACTERS = 10_240
+# EventBridge quotas, "Event pattern size": maximum size of an event pattern, in characters. A
+# rule on forwarded events lists every member account (16 characters each).
+EVENT_PATTERN_CHARACTERS = 2_048
 # IAM quotas, "Role policy size": a role's inline policies together, white space not counted.
 ROLE_INLINE_POLICY_CHARACTERS = 10_240
 

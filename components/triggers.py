@@ -27,6 +27,7 @@ from catalog.model import (
 )
 from components.aws_limits import (
     EVENT_BUS_POLICY_CHARACTERS,
+    EVENT_PATTERN_CHARACTERS,
     refuse_oversize,
 )
 from components.callback_schedules import build_callback_schedules
@@ -137,9 +138,17 @@ def build_event_rules(context: TriggerContext, bindings: Sequence[Binding]) -> B
             name=event_rule_name(context.references.stack, function.spec.name, trigger.name),
             description=f"lambda-fleet: {trigger.name} -> {function.spec.name}",
             event_bus_name=bus_name,
-            event_pattern=json.dumps(
-                {**trigger.pattern, "account": _event_source_accounts(context.references, trigger)},
-                sort_keys=True,
+            event_pattern=refuse_oversize(
+                stack,
+                f"the event pattern of {function.spec.name}'s {trigger.name} rule",
+                json.dumps(
+                    {
+                        **trigger.pattern,
+                        "account": _event_source_accounts(context.references, trigger),
+                    },
+                    sort_keys=True,
+                ),
+                EVENT_PATTERN_CHARACTERS,
             ),
             opts=context.child,
         )

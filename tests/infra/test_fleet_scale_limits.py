@@ -8,6 +8,8 @@ members: each input grows by the same entry per member.
 
 from __future__ import annotations
 
+import gc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from benchmarks.synthesis import generated_stack
 from components import fleet_function, triggers
 from components.aws_limits import (
     EVENT_BUS_POLICY_CHARACTERS,
+    EVENT_PATTERN_CHARACTERS,
     ROLE_INLINE_POLICY_CHARACTERS,
     characters_without_whitespace,
 )
@@ -29,6 +32,7 @@ BENCHMARK_MEMBERS = 100
 STACK = "scale"
 BUS_POLICY = "aws:cloudwatch/eventBusPolicy:EventBusPolicy"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +48,26 @@ def runs_of_one_and_two_members(tmp_path_factory: pytest.TempPathFactory) -> lis
 def _write_project(project: Path, config: dict[str, Any]) -> None:
     (project / "__main__.py").write_text((REPO_ROOT / "__main__.py").read_text())
     (project / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def _failed_run(project: Path) -> ProgramFailedError:
+    """The failure of the program in `project`, and its leftovers collected here.
+
+    A run that fails leaves coroutines of outputs it never awaited, which Pulumi's runtime lets
+    go of when the next program runs; collected in a later test, each warns there that it was
+    never awaited. An empty program's run and a collection take them here, quietly.
+    """
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program(STACK, project)
+    empty = project / "empty"
+    empty.mkdir()
+    (empty / "__main__.py").write_text("")
+    (empty / f"Pulumi.{STACK}.yaml").write_text("config: {}\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        run_program(STACK, empty)
+        gc.collect()
+    return raised.value
 
 
 def _size_at_benchmark_scale(
@@ -72,17 +96,17 @@ def test_the_member_events_bus_policy_of_the_benchmark_fleet_fits_eventbridges_l
 def test_a_member_events_bus_policy_past_eventbridges_limit_stops_the_program_naming_members(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a limit below the policy two members need (the size 300 members would reach)
-    monkeypatch.setattr(triggers, "EVENT_BUS_POLICY_CHARACTERS", 300)
+    # GIVEN a limit below the policy of two members (each adds 33 characters: past 10,240 from
+    # about 300 members)
+    monkeypatch.setattr(triggers, "EVENT_BUS_POLICY_CHARACTERS", 300, raising=False)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
-    with pytest.raises(ProgramFailedError) as raised:
-        run_program(STACK, tmp_path)
+    raised = _failed_run(tmp_path)
     # THEN it stops with one line naming `members`, the size and the limit, and no bus policy
-    message = str(raised.value)
+    message = str(raised)
     assert f"Pulumi.{STACK}.yaml: members: the member-events bus policy would be " in message
     assert "characters with these member accounts, over AWS's limit of 300;" in message
-    assert not any(BUS_POLICY in urn for urn in raised.value.registered)
+    assert not any(BUS_POLICY in urn for urn in raised.registered)
 
 
 def _largest_function_policy(run: ProgramRun) -> int:
@@ -109,14 +133,52 @@ def test_the_function_policies_of_the_benchmark_fleet_fit_iams_role_policy_limit
 def test_a_function_policy_past_iams_limit_stops_the_program_naming_members(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a limit below the policy the cost analyzer's role needs with two members
-    monkeypatch.setattr(fleet_function, "ROLE_INLINE_POLICY_CHARACTERS", 3_000)
+    # GIVEN a limit below the policy of the cost analyzer's role with two members (each adds 15
+    # characters: past 10,240 from about 390 members)
+    monkeypatch.setattr(fleet_function, "ROLE_INLINE_POLICY_CHARACTERS", 3_000, raising=False)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
-    with pytest.raises(ProgramFailedError) as raised:
-        run_program(STACK, tmp_path)
+    raised = _failed_run(tmp_path)
     # THEN it stops with one line naming `members`, the function, the size and the limit
-    message = str(raised.value)
+    message = str(raised)
     assert f"Pulumi.{STACK}.yaml: members: the policy of cost_analyzer's role would be " in message
     assert "characters with these member accounts, over AWS's limit of 3,000;" in message
     assert "\n" not in message.strip()
+
+
+def _event_pattern_sizes(run: ProgramRun) -> dict[str, int]:
+    return {rule.name: len(rule.inputs["eventPattern"]) for rule in run.of_type(EVENT_RULE)}
+
+
+def test_the_event_patterns_of_the_benchmark_fleet_fit_eventbridges_limit(
+    runs_of_one_and_two_members: list[ProgramRun],
+) -> None:
+    # GIVEN the event rules of stacks of one and two members (the hub's, in both)
+    one, two = (_event_pattern_sizes(run) for run in runs_of_one_and_two_members)
+    # WHEN each pattern's size is taken at the benchmark's 100 members
+    at_benchmark_scale = {
+        rule: one[rule] + (BENCHMARK_MEMBERS - 1) * (two[rule] - one[rule])
+        for rule in one.keys() & two.keys()
+    }
+    # THEN each is within EventBridge's 2,048 characters
+    assert at_benchmark_scale
+    assert max(at_benchmark_scale.values()) <= EVENT_PATTERN_CHARACTERS, at_benchmark_scale
+
+
+def test_an_event_pattern_past_eventbridges_limit_stops_the_program_naming_members(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a limit below the pattern of change_validator's rule with two members (each member
+    # adds 16 characters: past 2,048 from 114 members), above the hub's other patterns
+    monkeypatch.setattr(triggers, "EVENT_PATTERN_CHARACTERS", 200, raising=False)
+    _write_project(tmp_path, generated_stack(2))
+    # WHEN the program runs
+    raised = _failed_run(tmp_path)
+    # THEN it stops with one line naming `members`, the rule, the size and the limit
+    message = str(raised)
+    assert (
+        f"Pulumi.{STACK}.yaml: members: the event pattern of change_validator's eks-change rule "
+        "would be "
+    ) in message
+    assert "characters with these member accounts, over AWS's limit of 200;" in message
+    assert not any(EVENT_RULE in urn and "eks-change" in urn for urn in raised.registered)
