@@ -888,6 +888,11 @@ def _unknown_name_problem(what: str, name: str, known: Sequence[str]) -> str:
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 RESERVED_TAG_KEYS = ("project", "stack", "account", "managed-by")
+# AWS takes 50 tags on a resource. Every resource gets the stack's tags and RESERVED_TAG_KEYS,
+# and some two more of their own (a subnet its `Name` and Kubernetes load balancer role).
+AWS_TAGS_PER_RESOURCE = 50
+MOST_OWN_TAGS_OF_A_RESOURCE = 2
+MAX_STACK_TAGS = AWS_TAGS_PER_RESOURCE - len(RESERVED_TAG_KEYS) - MOST_OWN_TAGS_OF_A_RESOURCE
 AWS_RESERVED_TAG_PREFIX = "aws:"
 # What IAM takes in a tag key or value (`[\p{L}\p{Z}\p{N}_.:/=+\-@]*`): the stack's tags go on
 # every resource, roles included, so anything else would fail `pulumi up` at the first role.
@@ -935,6 +940,13 @@ class FleetSettings(StrictModel):
     @field_validator("tags")
     @classmethod
     def _no_reserved_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        if len(tags) > MAX_STACK_TAGS:
+            raise ValueError(
+                f"{len(tags)} tags, but at most {MAX_STACK_TAGS} fit: AWS takes "
+                f"{AWS_TAGS_PER_RESOURCE} on a resource, and the program adds "
+                f"{len(RESERVED_TAG_KEYS)} to every one ({', '.join(RESERVED_TAG_KEYS)}) and "
+                f"{MOST_OWN_TAGS_OF_A_RESOURCE} more to some"
+            )
         for key, value in tags.items():
             if key in RESERVED_TAG_KEYS:
                 raise ValueError(

@@ -974,3 +974,29 @@ def test_a_mapping_key_yaml_reads_as_a_number_or_flag_is_text_as_the_pulumi_cli_
     )
     settings = load_settings("valid", settings_document(read_stack_file(path)))
     assert settings.members[0].clusters[0].node_groups[0].labels == {"1": "a", "true": "b"}
+
+
+def test_more_tags_than_fit_on_a_resource_with_the_programs_own_are_refused() -> None:
+    """GIVEN 45 stack tags: with the program's 4 on every resource and a subnet's 2 of its own,
+    51, past the 50 AWS takes on a resource (a preview passed them and `pulumi up` failed)
+    WHEN the settings are loaded
+    THEN one line names `tags`, the count and the most that fit; 44 load"""
+    too_many = ", ".join(f"t{index}: v" for index in range(45))
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings(
+            "broken",
+            _broken(
+                "  lambda-fleet:dry_run: true",
+                f"  lambda-fleet:dry_run: true\n  lambda-fleet:tags: {{{too_many}}}",
+            ),
+        )
+    assert str(raised.value) == (
+        "Pulumi.broken.yaml: tags: 45 tags, but at most 44 fit: AWS takes 50 on a resource, and "
+        "the program adds 4 to every one (project, stack, account, managed-by) and 2 more to some"
+    )
+    fitting = ", ".join(f"t{index}: v" for index in range(44))
+    document = _broken(
+        "  lambda-fleet:dry_run: true",
+        f"  lambda-fleet:dry_run: true\n  lambda-fleet:tags: {{{fitting}}}",
+    )
+    assert len(load_settings("valid", document).tags) == 44
