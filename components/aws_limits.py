@@ -1,8 +1,9 @@
-"""AWS's size limits on the inputs that grow with the fleet, checked before they are registered.
+"""AWS's size limits on inputs that grow with the stack file, checked before they are registered.
 
 Pulumi's preview takes any input; AWS refuses one past its limit only at `pulumi up`, once other
-resources have already changed. Each input here grows with `members`, so the program stops with
-one line naming that setting instead. The figures are AWS's documented defaults (an adjustable
+resources have already changed. The program stops with one line naming the setting that made the
+input too large instead: `members` for the inputs that grow with the member accounts, the
+function's settings for its environment. The figures are AWS's documented defaults (an adjustable
 quota raised for an account is not known to the program).
 """
 
@@ -19,6 +20,9 @@ EVENT_BUS_POLICY_CHARACTERS = 10_240
 # EventBridge quotas, "Event pattern size": maximum size of an event pattern, in characters. A
 # rule on forwarded events lists every member account (16 characters each).
 EVENT_PATTERN_CHARACTERS = 2_048
+# Lambda quotas, "Function environment variables": 4 KB for all of a function's variables, in
+# aggregate (names and values).
+LAMBDA_ENVIRONMENT_BYTES = 4_096
 # IAM quotas, "Role policy size": a role's inline policies together, white space not counted.
 ROLE_INLINE_POLICY_CHARACTERS = 10_240
 
@@ -42,12 +46,38 @@ def refuse_oversize(
     """`text` unchanged, or the run ended naming `members` when `what` would pass AWS's limit."""
     size = size_of(text)
     if size > limit:
-        error = StackSettingsError(
+        _stop(
             stack,
             "members",
             f"{what} would be {size:,} characters with these member accounts, over AWS's "
             f"limit of {limit:,}; split the members into more stacks",
         )
-        # RunError ends the run with this one line, as a settings error does.
-        raise pulumi.RunError(str(error))
     return text
+
+
+def refuse_oversize_environment(
+    stack: str, function: str, variables: dict[str, str]
+) -> dict[str, str]:
+    """`variables` unchanged, or the run ended naming the function's settings when together
+    they would pass Lambda's limit on a function's environment."""
+    sizes = {name: _utf8_bytes(name) + _utf8_bytes(value) for name, value in variables.items()}
+    size = sum(sizes.values())
+    if size > LAMBDA_ENVIRONMENT_BYTES:
+        largest = max(sizes, key=lambda name: sizes[name])
+        _stop(
+            stack,
+            f"functions.{function}",
+            f"the environment of {function} would be {size:,} bytes, over AWS's limit of "
+            f"{LAMBDA_ENVIRONMENT_BYTES:,}; its largest variable, {largest}, takes "
+            f"{sizes[largest]:,}",
+        )
+    return variables
+
+
+def _utf8_bytes(text: str) -> int:
+    return len(text.encode())
+
+
+def _stop(stack: str, field: str, problem: str) -> None:
+    # RunError ends the run with this one line, as a settings error does.
+    raise pulumi.RunError(str(StackSettingsError(stack, field, problem)))

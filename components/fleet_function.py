@@ -22,6 +22,7 @@ from components.aws_limits import (
     ROLE_INLINE_POLICY_CHARACTERS,
     characters_without_whitespace,
     refuse_oversize,
+    refuse_oversize_environment,
 )
 from components.bytecode import RUNTIME, RuntimePython
 from components.function_wiring import (
@@ -180,7 +181,11 @@ class FleetFunction(pulumi.ComponentResource):
                 mode=lambda_tracing_mode(references)
             ),
             environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables=resolve_environment(spec, references, own)
+                variables=pulumi.Output.all(**resolve_environment(spec, references, own)).apply(
+                    lambda variables: refuse_oversize_environment(
+                        references.stack, spec.name, variables
+                    )
+                )
             ),
             kms_key_arn=references.key_arn,
             layers=self._layers(),

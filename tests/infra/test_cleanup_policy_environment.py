@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from failed_runs import failed_run
+
 from catalog import function_spec
 from fleetctl.invoke import deployed_environment
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
@@ -67,3 +69,25 @@ def test_a_stack_without_a_policy_deploys_a_cleanup_that_only_notifies(
     deployed = _deployed_policy(run)
     assert deployed["mode"] == "notify"
     assert deployed["resources"] == ["snapshots", "volumes", "lambda_versions"]
+
+
+def test_a_policy_past_lambdas_environment_limit_stops_the_program_naming_the_function(
+    project_with_stack: Any,
+) -> None:
+    # GIVEN the dev stack with a policy requiring 16 tags of 256-character values: the policy
+    # alone passes the 4 KB Lambda takes for all of a function's variables
+    config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
+    tags = {f"team-{index}": "x" * 256 for index in range(16)}
+    config["lambda-fleet:functions"] = {"cleanup_manager": {"policy": {"require_tags": tags}}}
+    # WHEN the program runs under mocks
+    raised = failed_run(STACK, project_with_stack(STACK, config))
+    # THEN it stops with one line naming the function's settings, the size, the limit and the
+    # variable that takes most, instead of a preview that passes and a `pulumi up` that fails
+    message = str(raised)
+    assert message.startswith(
+        f"Pulumi.{STACK}.yaml: functions.cleanup_manager: the environment of cleanup_manager "
+        "would be "
+    ), message
+    assert "bytes, over AWS's limit of 4,096; its largest variable, CLEANUP_POLICY, takes " in (
+        message
+    )

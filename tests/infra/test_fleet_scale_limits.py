@@ -8,14 +8,13 @@ members: each input grows by the same entry per member.
 
 from __future__ import annotations
 
-import gc
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from failed_runs import failed_run
 
 from benchmarks.synthesis import generated_stack
 from components import fleet_function, triggers
@@ -25,7 +24,6 @@ from components.aws_limits import (
     ROLE_INLINE_POLICY_CHARACTERS,
     characters_without_whitespace,
 )
-from fleetctl.exceptions import ProgramFailedError
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
 
 BENCHMARK_MEMBERS = 100
@@ -48,26 +46,6 @@ def runs_of_one_and_two_members(tmp_path_factory: pytest.TempPathFactory) -> lis
 def _write_project(project: Path, config: dict[str, Any]) -> None:
     (project / "__main__.py").write_text((REPO_ROOT / "__main__.py").read_text())
     (project / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": config}))
-
-
-def _failed_run(project: Path) -> ProgramFailedError:
-    """The failure of the program in `project`, and its leftovers collected here.
-
-    A run that fails leaves coroutines of outputs it never awaited, which Pulumi's runtime lets
-    go of when the next program runs; collected in a later test, each warns there that it was
-    never awaited. An empty program's run and a collection take them here, quietly.
-    """
-    with pytest.raises(ProgramFailedError) as raised:
-        run_program(STACK, project)
-    empty = project / "empty"
-    empty.mkdir()
-    (empty / "__main__.py").write_text("")
-    (empty / f"Pulumi.{STACK}.yaml").write_text("config: {}\n")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        run_program(STACK, empty)
-        gc.collect()
-    return raised.value
 
 
 def _size_at_benchmark_scale(
@@ -101,7 +79,7 @@ def test_a_member_events_bus_policy_past_eventbridges_limit_stops_the_program_na
     monkeypatch.setattr(triggers, "EVENT_BUS_POLICY_CHARACTERS", 300, raising=False)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
-    raised = _failed_run(tmp_path)
+    raised = failed_run(STACK, tmp_path)
     # THEN it stops with one line naming `members`, the size and the limit, and no bus policy
     message = str(raised)
     assert f"Pulumi.{STACK}.yaml: members: the member-events bus policy would be " in message
@@ -138,7 +116,7 @@ def test_a_function_policy_past_iams_limit_stops_the_program_naming_members(
     monkeypatch.setattr(fleet_function, "ROLE_INLINE_POLICY_CHARACTERS", 3_000, raising=False)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
-    raised = _failed_run(tmp_path)
+    raised = failed_run(STACK, tmp_path)
     # THEN it stops with one line naming `members`, the function, the size and the limit
     message = str(raised)
     assert f"Pulumi.{STACK}.yaml: members: the policy of cost_analyzer's role would be " in message
@@ -173,7 +151,7 @@ def test_an_event_pattern_past_eventbridges_limit_stops_the_program_naming_membe
     monkeypatch.setattr(triggers, "EVENT_PATTERN_CHARACTERS", 200, raising=False)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
-    raised = _failed_run(tmp_path)
+    raised = failed_run(STACK, tmp_path)
     # THEN it stops with one line naming `members`, the rule, the size and the limit
     message = str(raised)
     assert (
