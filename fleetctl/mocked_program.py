@@ -366,7 +366,8 @@ def _config_for_pulumi(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 class ProgramEventLoop:
-    """The event loop of one program run, quiet about futures its reported failure left behind."""
+    """The event loop of one program run, quiet about futures and tasks its reported failure left
+    behind."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -382,7 +383,11 @@ class ProgramEventLoop:
             and not future.cancelled()
             and future.exception() is not None
         )
-        if not left_by_failure:
+        # An apply that raised leaves the applies waiting on it pending; their tasks are
+        # destroyed with the run's loop and would each be reported too.
+        task = context.get("task")
+        left_pending_by_failure = self.failed and isinstance(task, asyncio.Task) and not task.done()
+        if not (left_by_failure or left_pending_by_failure):
             loop.default_exception_handler(context)
 
     def __enter__(self) -> ProgramEventLoop:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 
 import pytest
 
 from fleetctl.exceptions import ProgramFailedError
-from fleetctl.mocked_program import run_program
+from fleetctl.mocked_program import ProgramEventLoop, run_program
 
 STACK_FILE = 'config:\n  pulumi:disable-default-providers: ["*"]\n'
 
@@ -33,3 +34,23 @@ def test_a_failed_run_leaves_no_unretrieved_future_to_report(
         gc.collect()
     # THEN the failure was raised once and asyncio reported nothing about its output futures
     assert [record.getMessage() for record in caplog.records if record.name == "asyncio"] == []
+
+
+def test_a_failed_run_leaves_no_pending_task_to_report(caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN a run's loop with a task waiting on an output that never resolves, as the applies
+    # waiting on one that raised are, when the run fails
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        with pytest.raises(ProgramFailedError), ProgramEventLoop() as program_loop:
+            never_resolved = program_loop.loop.create_future()
+            waiting = program_loop.loop.create_task(_wait_for(never_resolved))
+            program_loop.loop.run_until_complete(asyncio.sleep(0))
+            raise ProgramFailedError("stopped in an apply", [])
+        # WHEN the task is destroyed with the run's loop
+        del waiting, never_resolved
+        gc.collect()
+    # THEN asyncio reported nothing about it
+    assert [record.getMessage() for record in caplog.records if record.name == "asyncio"] == []
+
+
+async def _wait_for(future: asyncio.Future[None]) -> None:
+    await future
