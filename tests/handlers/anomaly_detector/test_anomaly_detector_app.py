@@ -17,6 +17,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector import app
 from handlers.anomaly_detector.app import lambda_handler
@@ -507,10 +508,9 @@ def test_invalid_metric_list_is_a_configuration_error(
 ) -> None:
     # GIVEN ANOMALY_METRICS that is not a JSON list of metrics WHEN scanning
     monkeypatch.setenv("ANOMALY_METRICS", '[{"namespace": "X"}]')
-    result = scan(lambda_context)
-    # THEN the error names the variable
-    assert result["status"] == "error"
-    assert result["error"].startswith("environment variable ANOMALY_METRICS")
+    # THEN the invocation fails naming the variable
+    with pytest.raises(ConfigurationError, match=r"^environment variable ANOMALY_METRICS"):
+        scan(lambda_context)
 
 
 @pytest.mark.parametrize(
@@ -538,11 +538,11 @@ def test_a_claim_shorter_than_a_recent_window_is_refused_naming_both_variables( 
         monkeypatch.setenv(name, value)
     put_spike_then_quiet(detector)
     # WHEN the scan runs
-    result = scan(lambda_context)
-    # THEN the configuration is refused, naming both variables, and nothing is alerted
-    assert result["status"] == "error"
-    assert result["error"].startswith("environment variable ANOMALY_DEDUP_DAYS")
-    assert named in result["error"]
+    with pytest.raises(ConfigurationError) as raised:
+        scan(lambda_context)
+    # THEN the invocation fails, naming both variables, and nothing is alerted
+    assert str(raised.value).startswith("environment variable ANOMALY_DEDUP_DAYS")
+    assert named in str(raised.value)
     assert alert_inbox.receive() == []
 
 

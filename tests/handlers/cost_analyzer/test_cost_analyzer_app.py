@@ -27,6 +27,7 @@ from catalog.functions import function_spec
 from catalog.model import FixedSchedule
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import ConfigurationError
 from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, rightsizing
 from handlers.cost_analyzer import athena as athena_query
@@ -1386,9 +1387,10 @@ def test_athena_engine_without_its_settings_is_a_configuration_error(
     monkeypatch.setenv("ATHENA_WORKGROUP", "primary")
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
-    result = lambda_handler({"action": "analyze"}, lambda_context)
-    # THEN the error names the missing variable and no report is written
-    assert result["error"] == (
+    with pytest.raises(ConfigurationError) as raised:
+        lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the invocation fails naming the missing variable, and no report is written
+    assert str(raised.value) == (
         "environment variable COST_ATHENA_DATABASE: is required by this function but not set"
     )
     listed = boto3.client("s3", region_name=REGION).list_objects_v2(
@@ -1406,11 +1408,12 @@ def test_an_athena_name_that_is_no_glue_name_is_refused_naming_the_variable_befo
     use_athena_engine(monkeypatch)
     monkeypatch.setenv(variable, 'cur"; DROP TABLE cur; --' + "x" * 10_000)
     # WHEN the analysis runs
-    result = lambda_handler({"action": "analyze"}, lambda_context)
-    # THEN one short error names the variable, and no report is written
-    assert result["status"] == "error"
-    assert result["error"].startswith(f"environment variable {variable}: ")
-    assert len(result["error"]) < 200
+    with pytest.raises(ConfigurationError) as raised:
+        lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the invocation fails with one short error naming the variable, and no report is
+    # written
+    assert str(raised.value).startswith(f"environment variable {variable}: ")
+    assert len(str(raised.value)) < 200
     listed = boto3.client("s3", region_name=REGION).list_objects_v2(
         Bucket=DATA_BUCKET_NAME, Prefix="reports/"
     )

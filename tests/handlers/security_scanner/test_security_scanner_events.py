@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError
 from catalog.functions import function_spec
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner.scan import ScanServices
 from tests.handlers.deadlines import (
@@ -185,10 +186,11 @@ def test_a_country_window_past_the_calendar_is_refused_naming_the_variable(
     # (or past a timedelta's range)
     monkeypatch.setenv("RISK_COUNTRY_WINDOW_DAYS", days)
     # WHEN a finding with a country arrives
-    result = scanner(_guardduty("gd-w", 8.0, country="Brazil"))
-    # THEN the variable is named, and nothing is scored, kept or alerted
-    assert result["status"] == "error", result
-    assert result["error"].startswith("environment variable RISK_COUNTRY_WINDOW_DAYS:")
+    # THEN the invocation fails naming the variable, and nothing is scored, kept or alerted
+    with pytest.raises(
+        ConfigurationError, match=r"^environment variable RISK_COUNTRY_WINDOW_DAYS:"
+    ):
+        scanner(_guardduty("gd-w", 8.0, country="Brazil"))
     assert _state_items(state_table) == 0
     assert alert_inbox.receive() == []
 

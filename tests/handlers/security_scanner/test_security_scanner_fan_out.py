@@ -13,6 +13,7 @@ from botocore.awsrequest import AWSResponse
 
 from catalog.functions import function_spec
 from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import ConfigurationError
 from handlers.security_scanner import scan_requests
 from handlers.security_scanner.exceptions import FanOutIncompleteError
 from handlers.security_scanner.scan import FAN_OUT_CALL_SECONDS, ScanServices
@@ -129,10 +130,10 @@ def test_fan_out_without_a_queue_is_a_configuration_error(
 ) -> None:
     # GIVEN more targets than one invocation scans and no SCAN_QUEUE_URL
     monkeypatch.setenv("SCAN_MAX_TARGETS_PER_INVOCATION", "1")
-    # WHEN the schedule runs THEN the missing variable is named and nothing is scanned
-    result = scanner({"action": "scan"})
-    assert result["status"] == "error"
-    assert "SCAN_QUEUE_URL" in result["error"]
+    # WHEN the schedule runs THEN the invocation fails naming the missing variable, and nothing
+    # is scanned
+    with pytest.raises(ConfigurationError, match="SCAN_QUEUE_URL"):
+        scanner({"action": "scan"})
 
 
 @dataclass

@@ -11,7 +11,7 @@ from botocore.exceptions import ReadTimeoutError
 from pydantic import BaseModel, Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.exceptions import FleetError, InventoryError
+from fleet_shared.exceptions import ConfigurationError, FleetError, InventoryError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import FleetFunction, Invocation, strict_json
 from tests.handlers.conftest import FakeLambdaContext
@@ -41,19 +41,22 @@ def _echo(request: _Request, services: Any, invocation: Invocation) -> dict[str,
     return {"status": "ok", "value": request.value, "table": services.environment.state_table_name}
 
 
-def test_missing_variable_is_an_error_result_naming_it_until_it_is_set(
+def test_a_missing_variable_fails_the_invocation_naming_it_until_it_is_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a function whose required variable is not set
     monkeypatch.delenv("STATE_TABLE_NAME", raising=False)
     function = _declare(_echo)
     # WHEN it is invoked
-    result = function.lambda_handler({"action": "run"}, FakeLambdaContext())
-    # THEN the result names the variable, nothing raised
-    assert result == {
-        "status": "error",
-        "error": "environment variable STATE_TABLE_NAME: is required but not set",
-    }
+    # THEN the invocation fails naming the variable: the deployment is wrong, not the event, so
+    # the event is kept for Lambda's retries (a queue's messages come back, an asynchronous event
+    # goes on to the dead-letter queue) and the Errors alarm fires, instead of an answer that
+    # consumes it
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^environment variable STATE_TABLE_NAME: is required but not set$",
+    ):
+        function.lambda_handler({"action": "run"}, FakeLambdaContext())
     # AND once the variable is set, the same container works without a restart
     monkeypatch.setenv("STATE_TABLE_NAME", "state")
     assert function.lambda_handler({"action": "run"}, FakeLambdaContext())["table"] == "state"
