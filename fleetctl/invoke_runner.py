@@ -75,7 +75,8 @@ class ReplayedClock:
 def _use_clock(module: Any, clock: ReplayedClock) -> None:
     """Give the function's services the replayed clock, through the skeleton's local-runner hook.
 
-    A function whose configuration is invalid keeps refusing with its error result, as deployed.
+    A function whose configuration is invalid keeps failing each invocation naming the variable,
+    as deployed.
     """
     function = module.FUNCTION
     try:

@@ -30,7 +30,7 @@ def _environment() -> dict[str, str]:
     return environment
 
 
-def test_a_worker_answers_a_configuration_error_with_the_error_result_every_time(
+def test_a_worker_reports_a_configuration_error_as_one_line_naming_the_variable_every_time(
     tmp_path: Path,
 ):
     # GIVEN the eks_scaler in a warm worker, deployed without its settings
@@ -42,12 +42,17 @@ def test_a_worker_answers_a_configuration_error_with_the_error_result_every_time
         "nodegroups": [{"name": "g"}],
     }
     with WorkerPool({"eks_scaler": _environment()}, tmp_path) as pool:
-        # WHEN two events arrive THEN each answer is the error result naming the missing variable
+        # WHEN two events arrive THEN each fails, as in Lambda, with one line naming the missing
+        # variable and where the traceback is (what `fleetctl invoke` prints), and the worker
+        # stays up for the next event
         for _ in range(2):
-            result = pool.invoke("eks_scaler", scale_up)
-            assert result["status"] == "error"
-            assert "STATE_TABLE_NAME" in result["error"]
-    # AND the refusal is in the function's log, as in CloudWatch Logs
+            with pytest.raises(WorkerCrashedError) as raised:
+                pool.invoke("eks_scaler", scale_up)
+            assert str(raised.value) == (
+                "eks_scaler raised ConfigurationError: environment variable STATE_TABLE_NAME: "
+                f"is required but not set; traceback in {tmp_path / 'eks_scaler.log'}"
+            )
+    # AND the failure is in the function's log, as in CloudWatch Logs
     assert "STATE_TABLE_NAME" in (tmp_path / "eks_scaler.log").read_text()
 
 

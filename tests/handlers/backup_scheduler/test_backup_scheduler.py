@@ -17,6 +17,7 @@ from moto.ec2.models import ec2_backends
 from catalog.functions import function_spec
 from catalog.model import FixedSchedule
 from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.state_table import StateTable
 from fleetctl.schedule_replay import scheduler_input
 from handlers.backup_scheduler.backup import (
@@ -855,32 +856,33 @@ def test_a_run_whose_inventory_cannot_be_read_fails_so_the_platform_retries_it(
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
 
 
-def test_an_invalid_weekly_day_setting_is_an_error_naming_the_variable(
+def test_an_invalid_weekly_day_setting_fails_the_run_naming_the_variable(
     backup: Invoke, member_a: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN BACKUP_WEEKLY_DAY set to a day name the function does not know
     monkeypatch.setenv("BACKUP_WEEKLY_DAY", "SUNDAY")
     # WHEN the schedule runs
-    result = backup({"action": "backup"})
-    # THEN the error names the variable and nothing was copied
-    assert result["status"] == "error"
-    assert "BACKUP_WEEKLY_DAY" in result["error"]
+    with pytest.raises(ConfigurationError) as raised:
+        backup({"action": "backup"})
+    # THEN the invocation fails naming the variable, and nothing was copied
+    assert str(raised.value).startswith("environment variable BACKUP_WEEKLY_DAY: ")
     assert _snapshots(member_a["ec2"]) == []
 
 
 @pytest.mark.parametrize(
     "variable", ["BACKUP_DAILY_RETENTION_DAYS", "BACKUP_WEEKLY_RETENTION_DAYS"]
 )
-def test_a_retention_past_the_calendar_is_an_error_naming_the_variable(
+def test_a_retention_past_the_calendar_fails_the_run_naming_the_variable(
     backup: Invoke, member_a: dict[str, Any], monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
     # GIVEN a retention mistyped with extra zeros: copies made now would expire after year 9999
     monkeypatch.setenv(variable, "3650000")
     # WHEN the schedule runs on the weekly day
-    result = backup({"action": "backup", "run": "2025-06-01T23:59:00Z"})
-    # THEN the error names the variable and nothing was copied (not a crash of every run)
-    assert result["status"] == "error"
-    assert variable in result["error"]
+    with pytest.raises(ConfigurationError) as raised:
+        backup({"action": "backup", "run": "2025-06-01T23:59:00Z"})
+    # THEN the invocation fails naming the variable (not an OverflowError deep in a run), and
+    # nothing was copied
+    assert str(raised.value).startswith(f"environment variable {variable}: ")
     assert _snapshots(member_a["ec2"]) == []
 
 

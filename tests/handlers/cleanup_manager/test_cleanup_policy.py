@@ -18,6 +18,7 @@ import pytest
 from catalog.functions import function_spec
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.sessions import AccountSessions
 from handlers.backup_scheduler import app as backup_app
 from handlers.backup_scheduler.backup import COPY_TAG, BackupServices
@@ -321,7 +322,7 @@ def test_a_fleet_backup_marked_by_an_earlier_version_is_spared(
         ("notify", "CLEANUP_POLICY"),
     ],
 )
-def test_a_bad_policy_variable_is_an_error_naming_the_field_and_changes_nothing(  # noqa: PLR0917
+def test_a_bad_policy_variable_fails_the_run_naming_the_field_and_changes_nothing(  # noqa: PLR0917
     member_a: MemberA,
     alert_inbox: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -334,10 +335,10 @@ def test_a_bad_policy_variable_is_an_error_naming_the_field_and_changes_nothing(
     stale = create_snapshot(ec2)
     monkeypatch.setenv("CLEANUP_POLICY", policy)
     # WHEN the schedule runs
-    result = member_a.cleanup_after(40)
-    # THEN the result names the field, and nothing was listed, marked or alerted
-    assert result["status"] == "error"
-    assert field in result["error"]
+    with pytest.raises(ConfigurationError) as raised:
+        member_a.cleanup_after(40)
+    # THEN the invocation fails naming the field, and nothing was listed, marked or alerted
+    assert field in str(raised.value)
     assert aws_calls == []
     assert MARK_TAG not in tags_of(ec2, stale)
     assert alert_inbox.receive() == []
@@ -346,12 +347,15 @@ def test_a_bad_policy_variable_is_an_error_naming_the_field_and_changes_nothing(
 def test_a_function_without_its_policy_refuses_to_run(
     cleaner: Invoke, alert_inbox: Any, mocked_aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN no CLEANUP_POLICY at all WHEN the schedule runs
+    # GIVEN no CLEANUP_POLICY at all
     monkeypatch.delenv("CLEANUP_POLICY")
-    result = cleaner({"action": "cleanup"})
-    # THEN it is an error naming the variable, not a run on some default
-    assert result["status"] == "error"
-    assert "CLEANUP_POLICY" in result["error"]
+    # WHEN the schedule runs
+    with pytest.raises(ConfigurationError) as raised:
+        cleaner({"action": "cleanup"})
+    # THEN the invocation fails naming the variable, not a run on some default, and nothing
+    # was alerted
+    assert str(raised.value).startswith("environment variable CLEANUP_POLICY: ")
+    assert alert_inbox.receive() == []
 
 
 def test_switching_to_delete_mode_announces_the_deletion_before_deleting(

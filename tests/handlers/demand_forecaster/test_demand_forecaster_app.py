@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import ConfigurationError
 from handlers.demand_forecaster import app
 from handlers.demand_forecaster.app import lambda_handler
 from handlers.demand_forecaster.services import ForecasterServices
@@ -286,13 +287,14 @@ def test_bad_input_is_refused_naming_the_field(
 def test_missing_data_bucket_is_a_configuration_error(
     forecaster: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN DATA_BUCKET_NAME is not set WHEN invoked THEN the error names the variable
+    # GIVEN DATA_BUCKET_NAME is not set
     monkeypatch.delenv("DATA_BUCKET_NAME")
-    result = lambda_handler({"action": "forecast_fleet"}, lambda_context)
-    assert result == {
-        "status": "error",
-        "error": "environment variable DATA_BUCKET_NAME: is required but not set",
-    }
+    # WHEN invoked THEN the invocation fails naming the variable
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^environment variable DATA_BUCKET_NAME: is required but not set$",
+    ):
+        lambda_handler({"action": "forecast_fleet"}, lambda_context)
 
 
 def test_the_recommendation_stops_at_the_stack_files_max_size_when_eks_allows_more(

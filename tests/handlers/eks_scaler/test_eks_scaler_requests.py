@@ -22,6 +22,7 @@ from scaler_helpers import (
 )
 
 from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.node_group_locks import node_group_lock_name
 from fleet_shared.state_table import StateTable
 from fleet_shared.unanswered_endpoints import UnansweredEndpoints
@@ -117,20 +118,21 @@ def with_forecaster(services: ScalerServices, function_name: str) -> ScalerServi
 
 
 @pytest.mark.usefixtures("fleet_environment")
-def test_a_configuration_error_is_an_error_result_not_an_exception(
+def test_a_configuration_error_fails_the_invocation_for_a_schedule_and_an_http_request(
     monkeypatch: pytest.MonkeyPatch, lambda_context: Any
 ) -> None:
     # GIVEN the scaler deployed without STATE_TABLE_NAME
     monkeypatch.delenv("STATE_TABLE_NAME")
-    # WHEN a schedule event comes THEN the result is an error naming the variable
-    result = lambda_handler(event("scale_up", {"name": "system"}), lambda_context)
-    assert result["status"] == "error"
-    assert "STATE_TABLE_NAME" in result["error"]
-    # AND an HTTP request gets a 500 with the same message
+    missing = r"^environment variable STATE_TABLE_NAME: is required but not set$"
+    # WHEN a schedule event comes THEN the invocation fails naming the variable, so the
+    # scheduler retries it and the Errors alarm fires
+    with pytest.raises(ConfigurationError, match=missing):
+        lambda_handler(event("scale_up", {"name": "system"}), lambda_context)
+    # AND an HTTP request fails the same way: the function answers no response, so API Gateway
+    # answers the caller its own 500 (the variable is named in the function's log)
     body = json.dumps(event("scale_up", {"name": "system", "desired_size": 3}))
-    answer = lambda_handler(http_event(body), lambda_context)
-    assert answer["statusCode"] == 500
-    assert "STATE_TABLE_NAME" in json.loads(answer["body"])["error"]
+    with pytest.raises(ConfigurationError, match=missing):
+        lambda_handler(http_event(body), lambda_context)
 
 
 def test_http_api_answers_400_200_and_409(

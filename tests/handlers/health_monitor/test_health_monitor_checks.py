@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key, read_results
+from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.checks import endpoints
@@ -490,10 +491,11 @@ def test_error_rate_window_out_of_range_is_refused_naming_it(
 ) -> None:
     # GIVEN a window that is not a whole number of minutes from 1 to 1440
     monkeypatch.setenv("HEALTH_ERROR_RATE_WINDOW_MINUTES", value)
-    # WHEN the monitor runs THEN the error names the variable and nothing was checked or alerted
-    result = invoke(CLUSTER_EVENT)
-    assert result["status"] == "error"
-    assert "HEALTH_ERROR_RATE_WINDOW_MINUTES" in result["error"]
+    # WHEN the monitor runs
+    with pytest.raises(ConfigurationError) as raised:
+        invoke(CLUSTER_EVENT)
+    # THEN the invocation fails naming the variable, and nothing was checked or alerted
+    assert str(raised.value).startswith("environment variable HEALTH_ERROR_RATE_WINDOW_MINUTES: ")
     assert alert_inbox.receive() == []
 
 

@@ -16,7 +16,7 @@ import pytest
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
-from fleet_shared.exceptions import LockNotAcquiredError
+from fleet_shared.exceptions import ConfigurationError, LockNotAcquiredError
 from fleet_shared.performance_documents import PerformanceAnalysis
 from fleet_shared.sessions import HUB_CALL_SECONDS
 from fleet_shared.state_table import StateTable
@@ -409,7 +409,7 @@ def test_a_cluster_outside_the_inventory_is_refused_naming_the_field(
     ("variable", "value"),
     [("PERFORMANCE_WINDOW_HOURS", "25"), ("PERFORMANCE_REGRESSION_PERCENT", "-5")],
 )
-def test_a_bad_setting_is_refused_naming_the_variable(
+def test_a_bad_setting_fails_the_invocation_naming_the_variable(
     inventory_in_s3: dict[str, Any],
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -421,12 +421,14 @@ def test_a_bad_setting_is_refused_naming_the_variable(
     app.FUNCTION.use_services(None)
 
     # WHEN the schedule invokes it
-    result = app.lambda_handler({"action": "analyze_fleet"}, lambda_context)
+    with pytest.raises(ConfigurationError) as raised:
+        app.lambda_handler({"action": "analyze_fleet"}, lambda_context)
     app.FUNCTION.use_services(None)
 
-    # THEN the one message names the variable and no analysis was written
-    assert result["status"] == "error"
-    assert variable in result["error"]
+    # THEN the invocation fails with the one short message naming the variable, and no analysis
+    # was written
+    assert str(raised.value).startswith(f"environment variable {variable}: ")
+    assert len(str(raised.value)) < 200
     listed = boto3.client("s3", region_name=REGION).list_objects_v2(
         Bucket=DATA_BUCKET_NAME, Prefix="analyses/"
     )

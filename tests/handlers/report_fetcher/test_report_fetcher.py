@@ -22,6 +22,7 @@ import pytest
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.report_documents import RawDocument, new_run_id
 from handlers.report_fetcher import app
 from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache
@@ -535,16 +536,17 @@ def test_a_fetch_running_out_of_time_stops_before_the_deadline_writes_nothing_an
     assert result["alert_published"] is True
 
 
-def test_a_missing_bucket_variable_is_named(
+def test_a_missing_bucket_variable_fails_the_invocation_naming_it(
     monkeypatch: pytest.MonkeyPatch, fleet_environment: dict[str, str], lambda_context: Any
 ) -> None:
     # GIVEN a deployment without DATA_BUCKET_NAME
     monkeypatch.delenv("DATA_BUCKET_NAME")
     app.FUNCTION.use_services(None)
-    # WHEN invoked THEN the error names the variable
-    result = app.lambda_handler({"action": "fetch"}, lambda_context)
-    assert result["status"] == "error"
-    assert "DATA_BUCKET_NAME" in result["error"]
+    # WHEN invoked
+    with pytest.raises(ConfigurationError) as raised:
+        app.lambda_handler({"action": "fetch"}, lambda_context)
+    # THEN the invocation fails naming the variable
+    assert str(raised.value) == "environment variable DATA_BUCKET_NAME: is required but not set"
 
 
 def test_a_feed_url_that_is_not_http_is_refused() -> None:

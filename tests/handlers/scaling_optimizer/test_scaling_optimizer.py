@@ -24,6 +24,7 @@ import yaml
 from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.inventory import Cluster, NodeGroup
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.performance_documents import (
@@ -497,7 +498,7 @@ def test_an_unknown_action_is_refused_naming_the_field(
     assert listed.get("KeyCount", 0) == 0
 
 
-def test_a_bad_setting_is_refused_naming_the_variable(
+def test_a_bad_setting_fails_the_invocation_naming_the_variable(
     inventory_in_s3: dict[str, Any], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the optimizer deployed with a history longer than it may read
@@ -505,12 +506,18 @@ def test_a_bad_setting_is_refused_naming_the_variable(
     app.FUNCTION.use_services(None)
 
     # WHEN the schedule invokes it
-    result = app.lambda_handler({"action": "optimize"}, lambda_context)
+    with pytest.raises(ConfigurationError) as raised:
+        app.lambda_handler({"action": "optimize"}, lambda_context)
     app.FUNCTION.use_services(None)
 
-    # THEN the one message names the variable
-    assert result["status"] == "error"
-    assert "OPTIMIZER_HISTORY_DAYS" in result["error"]
+    # THEN the invocation fails with the one short message naming the variable, and no
+    # recommendations were written
+    assert str(raised.value).startswith("environment variable OPTIMIZER_HISTORY_DAYS: ")
+    assert len(str(raised.value)) < 200
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET_NAME, Prefix="recommendations/"
+    )
+    assert listed.get("KeyCount", 0) == 0
 
 
 SECOND_CLUSTER = "dev-batch"
