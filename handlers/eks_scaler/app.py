@@ -44,7 +44,7 @@ def http_error_response(error: FleetError, event: object) -> dict[str, Any]:
     """A refused request: the error result, as an HTTP response for HTTP API events (400 bad
     input, 409 a request with the same id in progress, 500 any other refusal). A bad variable
     is raised before this (`fleet_shared.handler`), and API Gateway answers that with its own
-    500."""
+    5xx error."""
     result = error_result(error)
     if not is_http_api_event(event):
         return result

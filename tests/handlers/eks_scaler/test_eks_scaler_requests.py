@@ -129,7 +129,7 @@ def test_a_configuration_error_fails_the_invocation_for_a_schedule_and_an_http_r
     with pytest.raises(ConfigurationError, match=missing):
         lambda_handler(event("scale_up", {"name": "system"}), lambda_context)
     # AND an HTTP request fails the same way: the function answers no response, so API Gateway
-    # answers the caller its own 500 (the variable is named in the function's log)
+    # answers the caller its own 5xx error (the variable is named in the function's log)
     body = json.dumps(event("scale_up", {"name": "system", "desired_size": 3}))
     with pytest.raises(ConfigurationError, match=missing):
         lambda_handler(http_event(body), lambda_context)
