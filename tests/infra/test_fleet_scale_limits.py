@@ -76,7 +76,7 @@ def test_a_member_events_bus_policy_past_eventbridges_limit_stops_the_program_na
 ) -> None:
     # GIVEN a limit below the policy of two members (each adds 33 characters: past 10,240 from
     # about 300 members)
-    monkeypatch.setattr(triggers, "EVENT_BUS_POLICY_CHARACTERS", 300, raising=False)
+    monkeypatch.setattr(triggers, "EVENT_BUS_POLICY_CHARACTERS", 300)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
     raised = failed_run(STACK, tmp_path)
@@ -113,7 +113,7 @@ def test_a_function_policy_past_iams_limit_stops_the_program_naming_members(
 ) -> None:
     # GIVEN a limit below the policy of the cost analyzer's role with two members (each adds 15
     # characters: past 10,240 from about 390 members)
-    monkeypatch.setattr(fleet_function, "ROLE_INLINE_POLICY_CHARACTERS", 3_000, raising=False)
+    monkeypatch.setattr(fleet_function, "ROLE_INLINE_POLICY_CHARACTERS", 3_000)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
     raised = failed_run(STACK, tmp_path)
@@ -148,7 +148,7 @@ def test_an_event_pattern_past_eventbridges_limit_stops_the_program_naming_membe
 ) -> None:
     # GIVEN a limit below the pattern of change_validator's rule with two members (each member
     # adds 16 characters: past 2,048 from 114 members), above the hub's other patterns
-    monkeypatch.setattr(triggers, "EVENT_PATTERN_CHARACTERS", 200, raising=False)
+    monkeypatch.setattr(triggers, "EVENT_PATTERN_CHARACTERS", 200)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
     raised = failed_run(STACK, tmp_path)
