@@ -796,23 +796,26 @@ def test_a_target_whose_endpoint_hangs_costs_at_most_its_budget_and_the_report_i
 FLEET_LOG_GROUP = "/aws/lambda/lf-handlers-eks-scaler"
 
 
-def hub_logs() -> Any:
-    """The handler's own Logs client (the one its memory queries go through)."""
+def hub_client(service: str) -> Any:
+    """The handler's own hub client of `service` (the one its queries go through)."""
     return app.FUNCTION.services().sessions.client(
-        "logs", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
+        service, HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
     )
+
+
+def answer_every_call(client: Any, service: str, operation: str, answer: dict[str, Any]) -> None:
+    """Answer every `operation` on `client` with a copy of `answer` (HTTP 200), unsent."""
+
+    def answered(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        url = f"https://{service}.{REGION}.amazonaws.com"
+        return AWSResponse(url, 200, {}, None), copy.deepcopy(answer)
+
+    client.meta.events.register(f"before-call.{service}.{operation}", answered)
 
 
 def answer_still_running(logs: Any) -> None:
     """Answer every GetQueryResults on `logs` with a query still running."""
-
-    def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse("https://logs.ap-south-1.amazonaws.com", 200, {}, None), {
-            "status": "Running",
-            "results": [],
-        }
-
-    logs.meta.events.register("before-call.logs.GetQueryResults", still_running)
+    answer_every_call(logs, "logs", "GetQueryResults", {"status": "Running", "results": []})
 
 
 def answer_stop_query(logs: Any, *, refused: bool = False) -> list[str]:
@@ -865,7 +868,7 @@ def test_a_memory_query_is_not_polled_again_when_a_hung_poll_would_outlast_the_r
     session.events.register_first("before-parameter-build.logs.GetQueryResults",
                                   fault.note_config)  # fmt: skip
     session.events.register_first("before-send.logs.GetQueryResults", fault.hang)
-    stopped = answer_stop_query(hub_logs())
+    stopped = answer_stop_query(hub_client("logs"))
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, time.context())
     # THEN the query is given up and stopped while a hung poll and a hung StopQuery would still
@@ -1129,22 +1132,14 @@ def test_athena_result_pages_are_read_only_while_the_report_can_still_be_written
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
-def hub_athena() -> Any:
-    """The handler's own Athena client (the one its CUR query goes through)."""
-    return app.FUNCTION.services().sessions.client(
-        "athena", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
-    )
-
-
 def answer_athena_still_running(athena_client: Any) -> None:
     """Answer every GetQueryExecution on `athena_client` with a query still running."""
-
-    def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
-            "QueryExecution": {"Status": {"State": "RUNNING"}}
-        }
-
-    athena_client.meta.events.register("before-call.athena.GetQueryExecution", still_running)
+    answer_every_call(
+        athena_client,
+        "athena",
+        "GetQueryExecution",
+        {"QueryExecution": {"Status": {"State": "RUNNING"}}},
+    )
 
 
 def athena_query_states() -> dict[str, str]:
@@ -1168,7 +1163,7 @@ def test_an_athena_query_given_up_for_lack_of_time_is_stopped_while_a_hung_stop_
     stub_cost_forecast(1_000.0)
     time = LambdaTime(60)
     monkeypatch.setattr(InstantCostServices, "pause", lambda _, seconds: time.spend(seconds))
-    athena_client = hub_athena()
+    athena_client = hub_client("athena")
     answer_athena_still_running(athena_client)
     seconds_left_at_stop: list[float] = []
     athena_client.meta.events.register(
@@ -1199,7 +1194,7 @@ def test_an_athena_query_still_running_after_every_poll_is_stopped(
     use_athena_engine(monkeypatch)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
-    answer_athena_still_running(hub_athena())
+    answer_athena_still_running(hub_client("athena"))
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
     # THEN the query is stopped, and the CUR section's error names the polls it was given up after
@@ -1219,7 +1214,7 @@ def test_an_athena_query_whose_poll_fails_is_stopped_and_a_refused_stop_hides_no
     use_athena_engine(monkeypatch)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
-    athena_client = hub_athena()
+    athena_client = hub_client("athena")
     polls = fail_every_attempt(athena_client, "athena", "GetQueryExecution")
     stop = refuse_every_attempt(athena_client, "athena", "StopQueryExecution")
     # WHEN the analysis runs
@@ -1323,7 +1318,7 @@ def test_an_athena_query_a_failed_start_query_execution_started_is_read_not_left
     # seen with the query that token started
     use_athena_engine(monkeypatch)
     queue_one_instance_of_costs(analyzer)
-    athena_client = hub_athena()
+    athena_client = hub_client("athena")
     fault(athena_client)
     answer_a_seen_token_with_its_query(athena_client)
     # WHEN the analysis runs
@@ -1354,7 +1349,7 @@ def test_a_failed_start_query_execution_not_answered_again_keeps_its_error_and_i
     use_athena_engine(monkeypatch)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
-    athena_client = hub_athena()
+    athena_client = hub_client("athena")
     tokens: list[str] = []
     athena_client.meta.events.register_first(
         "before-send.athena.StartQueryExecution",
@@ -1653,7 +1648,7 @@ def test_a_memory_query_given_up_for_lack_of_time_is_stopped_and_the_report_writ
     # left, after which 40 s are left: too little to wait on, enough for one more call
     stub_cost_forecast(1_000.0)
     create_functions(analyzer)
-    logs = hub_logs()
+    logs = hub_client("logs")
     answer_still_running(logs)
     stopped = answer_stop_query(logs)
     running_out = ContextRunningOutOfTime(millis_left=[60_000, 60_000, 60_000, 40_000])
@@ -1677,7 +1672,7 @@ def test_a_memory_query_still_running_after_every_poll_is_stopped_and_named_as_g
     monkeypatch.setattr(rightsizing, "_MAX_POLLS", 3)
     stub_cost_forecast(1_000.0)
     create_functions(analyzer)
-    logs = hub_logs()
+    logs = hub_client("logs")
     answer_still_running(logs)
     stopped = answer_stop_query(logs)
     # WHEN the analysis runs
@@ -1695,7 +1690,7 @@ def test_a_memory_query_whose_poll_fails_is_stopped_and_a_refused_stop_hides_no_
     # connections for GetQueryResults (every attempt), and refuses StopQuery
     stub_cost_forecast(1_000.0)
     create_functions(analyzer)
-    logs = hub_logs()
+    logs = hub_client("logs")
     polls = fail_every_attempt(logs, "logs", "GetQueryResults")
     stop_attempts = answer_stop_query(logs, refused=True)
     # WHEN the analysis runs
@@ -1741,7 +1736,7 @@ def test_a_query_started_twice_after_a_lost_answer_is_stopped_and_no_other_query
                     f"# lambda-fleet rightsizing {uuid.uuid4()}\n| sort @timestamp desc\n"
                     "| limit 10000",
     )["queryId"]  # fmt: skip
-    logs = hub_logs()
+    logs = hub_client("logs")
     lost = lose_first_answer(logs, "logs", "StartQuery")
     list_queries_as_running(logs)
     stopped = answer_stop_query(logs)
@@ -1783,7 +1778,7 @@ def test_a_query_started_by_a_start_query_that_then_failed_is_stopped(
     # answer lost and the retry unable to connect, or its answer one without a query id
     stub_cost_forecast(1_000.0)
     create_functions(analyzer)
-    logs = hub_logs()
+    logs = hub_client("logs")
     fault(logs)
     list_queries_as_running(logs)
     stopped = answer_stop_query(logs)
