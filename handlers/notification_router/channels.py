@@ -42,6 +42,12 @@ from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import ChannelError, RateLimitedError
 from handlers.notification_router.formatting import OutgoingMessage
 from handlers.notification_router.rate_limits import RATE_LIMIT_STATUSES, parse_retry_after
+from handlers.notification_router.secret_masks import (
+    SecretMask,
+    longest_form,
+    masked,
+    secret_masks,
+)
 from handlers.notification_router.services import RouterServices
 
 USER_AGENT = "lambda-fleet-notification-router"
@@ -57,11 +63,11 @@ SECRET_ID = re.compile(
 )
 """A Secrets Manager secret's name (the stack file's `SecretName`) or ARN: what a channel's secret
 variable must hold. Anything else (a webhook URL) is likely the secret pasted in its place."""
-REDACTED = "[redacted]"
-SHORTEST_REDACTED_PART = 8
-"""A part of a URL's path, query or user this long or longer is masked wherever an error would show
-it (a Slack webhook's token is 24 characters); a shorter one (`v2`) is no secret, and masking it
-would mask the same letters in ordinary words."""
+ANSWER_SHOWN_CHARACTERS = 200
+"""The most characters of a refusing peer's answer an error quotes: enough for its reason."""
+ANSWER_READ_BYTES = 8192
+"""How much of a refusing peer's answer is read to quote its start: a secret is masked only where
+it is whole, so more is read than is shown, and what the read may have cut is left out."""
 
 
 class Channel(ABC):
@@ -287,7 +293,7 @@ def post_json(
             "the URL is not an http(s) URL (not shown: it may be a secret)", permanent=True
         )
     host = _host(url)
-    secret_parts = _secret_parts(url, secrets)
+    masks = secret_masks(url, secrets)
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode("utf-8"),
@@ -297,8 +303,7 @@ def post_json(
     try:
         response = open_bounded(request, timeout_seconds)
     except urllib.error.HTTPError as error:
-        body = _redacted(error.read(200).decode("utf-8", "replace"), secret_parts)
-        error.close()
+        body = _quoted_answer(error, masks)
         answer = f"{host} answered HTTP {error.code}: {body}"
         retry_after = (
             parse_retry_after(error.headers.get("retry-after"), datetime.now(UTC))
@@ -311,7 +316,7 @@ def post_json(
         permanent = 300 <= error.code < 500 and error.code not in TRANSIENT_CLIENT_ERRORS
         raise ChannelError(answer, permanent=permanent) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-        reason = _redacted(str(getattr(error, "reason", error)), secret_parts)
+        reason = masked(str(getattr(error, "reason", error)), masks)
         raise ChannelError(f"{host} unreachable: {reason}", unconfirmed=True) from None
     with response, contextlib.suppress(OSError, http.client.HTTPException):
         response.read()
@@ -340,28 +345,16 @@ def _host(url: str) -> str:
     return urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
 
 
-def _secret_parts(url: str, secrets: tuple[str, ...]) -> list[str]:
-    """What must not be shown of a request: its path and query, each of their long parts, its
-    user part, and `secrets`; longest first, so a whole is masked before its pieces."""
-    parts = urllib.parse.urlsplit(url)
-    user = parts.netloc.rpartition("@")[0]
-    pieces = [
-        parts.path,
-        parts.query,
-        user,
-        *user.split(":"),
-        *parts.path.split("/"),
-        *(value for pair in parts.query.split("&") for value in pair.split("=")),
-        *secrets,
-    ]
-    long_pieces = {piece for piece in pieces if len(piece) >= SHORTEST_REDACTED_PART}
-    return sorted(long_pieces, key=len, reverse=True)
-
-
-def _redacted(text: str, secret_parts: list[str]) -> str:
-    for part in secret_parts:
-        text = text.replace(part, REDACTED)
-    return text
+def _quoted_answer(error: urllib.error.HTTPError, masks: list[SecretMask]) -> str:
+    """The start of a refusing peer's answer, its secrets masked. When the read stopped before the
+    answer's end, it may have cut a secret, which no mask then matches: what could be left of one
+    at the end is dropped."""
+    with error:
+        read = error.read(ANSWER_READ_BYTES)
+    text = masked(read.decode("utf-8", "replace"), masks)
+    if len(read) == ANSWER_READ_BYTES:
+        text = text[: max(len(text) - longest_form(masks), 0)]
+    return text[:ANSWER_SHOWN_CHARACTERS]
 
 
 def _rest_of_attempt(started: float, environment: RouterEnvironment) -> float:

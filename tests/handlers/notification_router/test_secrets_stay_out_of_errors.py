@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from fleet_shared.alerts import Alert
 from handlers.notification_router.channels import post_json
 from handlers.notification_router.exceptions import ChannelError
+from handlers.notification_router.secret_masks import REDACTED
 from tests.handlers.notification_router.conftest import (
     REGION,
     ROUTING_KEY,
@@ -240,3 +243,79 @@ def test_a_secret_pasted_in_place_of_its_name_fails_its_channel_naming_the_varia
     assert {c["status"] for name, c in channels.items() if name != channel} == {"sent"}
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
     assert WEBHOOK_TOKEN not in everything_the_invocation_left(result, caplog, capfd, email_inbox)
+
+
+FUNCTION_KEY = "q8Zr/Wm+3vT1xYpQ0aLk9s/Hd2Fg+Jc7Ne4Bo=="
+"""A webhook key in the URL's query, base64 as some endpoints issue them (`/`, `+` and `=` in
+it): the URL carries it percent-encoded, so every form a peer may echo differs from another."""
+FUNCTION_KEY_CORE = "3vT1xYpQ0aLk9s"
+"""A run of the key with no character that any encoding changes: found in every form of it."""
+
+
+def lower_case_escapes(text: str) -> str:
+    """`text` percent-encoded as some servers write it: `%2f`, not `%2F`."""
+    return re.sub(r"%[0-9A-F]{2}", lambda escape: escape.group().lower(), quote(text, safe=""))
+
+
+def echoed(status: int, text: str) -> tuple[int, dict[str, str], bytes]:
+    """A refusal quoting `text` in its body (a redirect's also in its Location)."""
+    headers = {"Location": f"https://elsewhere.example/hook?code={text}"} if status < 400 else {}
+    return status, headers, f"refused for key {text}".encode()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(echoed(400, FUNCTION_KEY), id="decoded, as the peer's framework read it"),
+        pytest.param(echoed(400, lower_case_escapes(FUNCTION_KEY)), id="percent-encoded, %2f"),
+        pytest.param(
+            echoed(400, json.dumps(FUNCTION_KEY).replace("/", "\\/")), id="JSON with / as \\/"
+        ),
+        pytest.param(
+            echoed(400, FUNCTION_KEY.replace("+", "\\u002B")), id="JSON with + as \\u002B (.NET)"
+        ),
+        pytest.param(echoed(400, FUNCTION_KEY.replace("+", " ")), id="form-decoded, + as a space"),
+        pytest.param(echoed(308, FUNCTION_KEY), id="a redirect to where it was moved, decoded"),
+    ],
+)
+def test_a_peer_echoing_the_webhook_key_in_another_encoding_sees_it_masked_in_the_error(
+    receiver: Receiver, answer: tuple[int, dict[str, str], bytes]
+) -> None:
+    # GIVEN a webhook whose key is in its query, percent-encoded as the URL carries it, and a
+    # peer that refuses the post quoting the key in another form
+    path = f"/api/alerts?code={quote(FUNCTION_KEY, safe='')}"
+    receiver.answer(path, answer)
+    # WHEN a message is posted to it
+    with pytest.raises(ChannelError) as raised:
+        post_json(receiver.url(path), {"text": "hello"}, timeout_seconds=2)
+    # THEN the error keeps the peer's reason, the key masked, and shows nothing of the key
+    error = str(raised.value)
+    assert f"answered HTTP {answer[0]}: refused for key " in error
+    assert REDACTED in error
+    assert FUNCTION_KEY_CORE not in error
+
+
+LONG_TOKEN = "".join(f"{n:04d}Tk" for n in range(150))
+"""A webhook token of 900 characters: longer than the answer's start an error quotes."""
+
+
+@pytest.mark.parametrize(
+    ("token", "answer_body"),
+    [
+        pytest.param(WEBHOOK_TOKEN, "x" * 190 + WEBHOOK_TOKEN, id="token across the 200th byte"),
+        pytest.param(LONG_TOKEN, LONG_TOKEN * 10, id="token across the end of the read"),
+    ],
+)
+def test_a_refusal_quoting_the_token_where_the_quote_is_cut_shows_no_start_of_it(
+    receiver: Receiver, token: str, answer_body: str
+) -> None:
+    # GIVEN a peer refusing the post with an answer whose quoted start ends inside the token
+    path = f"/services/T0AAA1111/B0BBB2222/{token}"
+    receiver.answer(path, (404, {}, answer_body.encode()))
+    # WHEN a message is posted to it
+    with pytest.raises(ChannelError) as raised:
+        post_json(receiver.url(path), {"text": "hello"}, timeout_seconds=2)
+    # THEN the error quotes the answer's start and no piece of the token
+    error = str(raised.value)
+    assert "answered HTTP 404: " in error
+    assert token[:8] not in error
