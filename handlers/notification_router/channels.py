@@ -46,6 +46,7 @@ from handlers.notification_router.secret_masks import (
     SecretMask,
     longest_form,
     masked,
+    masks_of,
     secret_masks,
 )
 from handlers.notification_router.services import RouterServices
@@ -63,6 +64,13 @@ SECRET_ID = re.compile(
 )
 """A Secrets Manager secret's name (the stack file's `SecretName`) or ARN: what a channel's secret
 variable must hold. Anything else (a webhook URL) is likely the secret pasted in its place."""
+LONGEST_SHOWN_SECRET_ID = 128
+"""The longest secret name or ARN an error shows in full; of a longer one, only its start."""
+SHOWN_SECRET_ID_START = 4
+"""The characters an error shows of a secret name that may be the secret itself."""
+_KEY_LIKE_RUN = re.compile(r"[A-Za-z0-9]{20,}")
+"""20 letters and digits in a row: a routing key (32) or a webhook token (24), not the words of a
+secret's name, which `/`, `-`, `_` or `.` separate."""
 ANSWER_SHOWN_CHARACTERS = 200
 """The most characters of a refusing peer's answer an error quotes: enough for its reason."""
 ANSWER_READ_BYTES = 8192
@@ -96,10 +104,15 @@ class Channel(ABC):
                 "it may be the secret itself)",
                 permanent=True,
             )
+        shown = shown_secret_id(secret_id)
         try:
             return self.services.secret(secret_id)
         except GetParameterError as error:
-            raise ChannelError(f"cannot read secret {secret_id}: {error}") from error
+            # AWS's refusal names the resource asked for: the value, when it may be the secret.
+            reason = (
+                str(error) if shown == secret_id else masked(str(error), masks_of((secret_id,)))
+            )
+            raise ChannelError(f"cannot read secret {shown}: {reason}") from error
 
 
 class SlackChannel(Channel):
@@ -123,7 +136,9 @@ class SlackChannel(Channel):
         if not is_http_url(url):
             # Nothing of the value is shown, not even a prefix: the URL is the secret, and a
             # mistyped one may be the bare token.
-            raise ChannelError(f"secret {secret_id} is not an http(s) URL", permanent=True)
+            raise ChannelError(
+                f"secret {shown_secret_id(secret_id)} is not an http(s) URL", permanent=True
+            )
         post_json(url, slack_payload(message), _rest_of_attempt(started, environment))
 
 
@@ -322,6 +337,18 @@ def post_json(
         response.read()
 
 
+def shown_secret_id(secret_id: str) -> str:
+    """A secret's name or ARN as an error shows it: whole when it reads as a name, else (a routing
+    key or webhook token pasted where the name belongs, or a name past LONGEST_SHOWN_SECRET_ID)
+    only its first characters and its length."""
+    if len(secret_id) <= LONGEST_SHOWN_SECRET_ID and not _KEY_LIKE_RUN.search(secret_id):
+        return secret_id
+    return (
+        f"{secret_id[:SHOWN_SECRET_ID_START]}... ({len(secret_id)} characters, not shown: "
+        "it may be the secret itself)"
+    )
+
+
 def is_http_url(url: str) -> bool:
     """Whether urllib can post to `url` as it is: http or https, a host, a valid port, and only
     printable ASCII without spaces (http.client refuses the rest with the URL in its message)."""
@@ -370,15 +397,16 @@ def _rest_of_attempt(started: float, environment: RouterEnvironment) -> float:
 
 def _secret_field(value: str, names: tuple[str, ...], secret_id: str) -> str:
     text = value.strip()
+    shown = shown_secret_id(secret_id)
     if text.startswith("{"):
         try:
             document = json.loads(text)
         except json.JSONDecodeError:
-            raise ChannelError(f"secret {secret_id} is not valid JSON") from None
+            raise ChannelError(f"secret {shown} is not valid JSON") from None
         for name in names:
             if isinstance(document, dict) and isinstance(document.get(name), str):
                 return str(document[name])
-        raise ChannelError(f"secret {secret_id} has none of the keys {', '.join(names)}")
+        raise ChannelError(f"secret {shown} has none of the keys {', '.join(names)}")
     if not text:
-        raise ChannelError(f"secret {secret_id} is empty")
+        raise ChannelError(f"secret {shown} is empty")
     return text

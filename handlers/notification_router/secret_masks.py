@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 REDACTED = "[redacted]"
@@ -33,8 +34,8 @@ class SecretMask:
 
 def secret_masks(url: str, secrets: tuple[str, ...]) -> list[SecretMask]:
     """The masks of what must not be shown of a request to `url`: its path and query, each of
-    their long parts, its user part, and `secrets`, each also as the peer decodes it from the URL;
-    longest first, so a whole is masked before its pieces."""
+    their long parts, its user part, and `secrets`, each part also as the peer decodes it from the
+    URL."""
     parts = urllib.parse.urlsplit(url)
     user = parts.netloc.rpartition("@")[0]
     pieces = [
@@ -46,10 +47,14 @@ def secret_masks(url: str, secrets: tuple[str, ...]) -> list[SecretMask]:
         *(value for pair in parts.query.split("&") for value in pair.split("=")),
     ]
     decoded = [urllib.parse.unquote(piece) for piece in pieces]
-    long_pieces = {
-        piece for piece in (*pieces, *decoded, *secrets) if len(piece) >= SHORTEST_REDACTED_PART
-    }
-    return [_mask(piece) for piece in sorted(long_pieces, key=len, reverse=True)]
+    return masks_of((*pieces, *decoded, *secrets))
+
+
+def masks_of(secrets: Iterable[str]) -> list[SecretMask]:
+    """The masks of `secrets` (those of SHORTEST_REDACTED_PART characters or more), longest
+    first, so a whole is masked before its pieces."""
+    long_secrets = {secret for secret in secrets if len(secret) >= SHORTEST_REDACTED_PART}
+    return [_mask(secret) for secret in sorted(long_secrets, key=len, reverse=True)]
 
 
 def masked(text: str, masks: list[SecretMask]) -> str:

@@ -13,11 +13,13 @@ from urllib.parse import quote
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from fleet_shared.alerts import Alert
 from handlers.notification_router.channels import post_json
 from handlers.notification_router.exceptions import ChannelError
 from handlers.notification_router.secret_masks import REDACTED
+from handlers.notification_router.services import RouterServices
 from tests.handlers.notification_router.conftest import (
     REGION,
     ROUTING_KEY,
@@ -319,3 +321,84 @@ def test_a_refusal_quoting_the_token_where_the_quote_is_cut_shows_no_start_of_it
     error = str(raised.value)
     assert "answered HTTP 404: " in error
     assert token[:8] not in error
+
+
+@pytest.mark.parametrize(
+    ("variable", "channel", "pasted"),
+    [
+        pytest.param(
+            "PAGERDUTY_ROUTING_KEY_SECRET", "pagerduty", ROUTING_KEY, id="routing key as the name"
+        ),
+        pytest.param(
+            "SLACK_WEBHOOK_SECRET",
+            "slack",
+            f"hooks.slack.com{WEBHOOK_PATH}",
+            id="webhook URL without its scheme as the name",
+        ),
+    ],
+)
+def test_a_secret_pasted_as_a_valid_name_shows_only_its_start_in_cannot_read_secret(
+    invoke: Any,
+    email_inbox: EmailInbox,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    variable: str,
+    channel: str,
+    pasted: str,
+) -> None:
+    # GIVEN the routing key or the webhook URL set where the name of its secret belongs, in a
+    # form Secrets Manager takes as a name (no such secret exists)
+    monkeypatch.setenv(variable, pasted)
+    caplog.set_level(logging.INFO)
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN that channel failed on reading the secret, naming it by its first characters only,
+    # and the pasted value is nowhere
+    channels = {c["channel"]: c for c in result["results"][0]["channels"]}
+    assert channels[channel]["status"] == "failed"
+    assert channels[channel]["error"].startswith(f"cannot read secret {pasted[:4]}...")
+    left = everything_the_invocation_left(result, caplog, capfd, email_inbox)
+    assert pasted[4:24] not in left
+
+
+def test_a_secret_name_past_the_shown_length_is_named_by_its_start(
+    invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a PagerDuty secret name of 300 characters (nothing in it looks like a key)
+    name = "lambda-fleet/" + "pager-duty/" * 26 + "routing"
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY_SECRET", name)
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN PagerDuty failed naming the secret by its start and its length, not in full
+    pagerduty = {c["channel"]: c for c in result["results"][0]["channels"]}["pagerduty"]
+    assert pagerduty["error"].startswith(f"cannot read secret lamb... ({len(name)} characters")
+    assert name not in pagerduty["error"]
+
+
+def test_a_refusal_naming_the_pasted_secret_shows_it_masked(
+    invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the routing key set as the secret's name, and Secrets Manager refusing the read with
+    # AWS's AccessDenied text, which names the resource asked for
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY_SECRET", ROUTING_KEY)
+    refusal = (
+        "An error occurred (AccessDeniedException) when calling the GetSecretValue operation: "
+        "User: arn:aws:sts::111111111111:assumed-role/router/notification_router is not "
+        f"authorized to perform: secretsmanager:GetSecretValue on resource: {ROUTING_KEY} "
+        "because no identity-based policy allows the secretsmanager:GetSecretValue action"
+    )
+
+    def refuse(_services: RouterServices, secret_id: str) -> str:
+        raise GetParameterError(refusal)
+
+    monkeypatch.setattr(RouterServices, "secret", refuse)
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN PagerDuty failed with AWS's reason, the key masked in it
+    error = {c["channel"]: c for c in result["results"][0]["channels"]}["pagerduty"]["error"]
+    assert "not authorized to perform: secretsmanager:GetSecretValue on resource: [redacted]" in (
+        error
+    )
+    assert ROUTING_KEY[4:] not in error
