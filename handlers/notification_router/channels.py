@@ -375,9 +375,14 @@ def _host(url: str) -> str:
 def _quoted_answer(error: urllib.error.HTTPError, masks: list[SecretMask]) -> str:
     """The start of a refusing peer's answer, its secrets masked. When the read stopped before the
     answer's end, it may have cut a secret, which no mask then matches: what could be left of one
-    at the end is dropped."""
+    at the end is dropped. A body that does not come within the attempt's time (or breaks off) is
+    not quoted: the status already says the channel refused, and its other channels must still
+    be tried."""
     with error:
-        read = error.read(ANSWER_READ_BYTES)
+        try:
+            read = error.read(ANSWER_READ_BYTES)
+        except (OSError, http.client.HTTPException) as failure:
+            return f"(its body could not be read: {type(failure).__name__})"
     text = masked(read.decode("utf-8", "replace"), masks)
     if len(read) == ANSWER_READ_BYTES:
         text = text[: max(len(text) - longest_form(masks), 0)]

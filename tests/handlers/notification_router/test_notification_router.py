@@ -1108,10 +1108,10 @@ def test_a_resolution_that_arrives_before_its_trigger_is_not_undone_by_it(
 
 
 @contextmanager
-def raw_peer(answer: bytes, pause_seconds: float = 0.0) -> Iterator[str]:
+def raw_peer(answer: bytes, pause_seconds: float = 0.0, lines_at_once: int = 1) -> Iterator[str]:
     """An HTTP peer on 127.0.0.1 that reads one request and sends `answer` as is, then hangs up;
     yields its URL. With `pause_seconds` it sends `answer` a line at a time, pausing before each
-    line after the first, and stops when the caller hangs up."""
+    line after the first `lines_at_once`, and stops when the caller hangs up."""
 
     class Handler(socketserver.StreamRequestHandler):
         def handle(self) -> None:
@@ -1121,7 +1121,7 @@ def raw_peer(answer: bytes, pause_seconds: float = 0.0) -> Iterator[str]:
                     length = int(line.split(b":")[1])
             self.rfile.read(length)
             for index, line in enumerate(answer.splitlines(keepends=True)):
-                if index and pause_seconds:
+                if index >= lines_at_once and pause_seconds:
                     time.sleep(pause_seconds)
                 try:
                     self.wfile.write(line)
@@ -1182,6 +1182,52 @@ def test_a_peer_that_answers_no_http_is_a_channel_error_naming_its_host() -> Non
         post_json(url, {"text": "hello"}, timeout_seconds=5)
     assert str(raised.value).startswith("127.0.0.1:")
     assert "/hook" not in str(raised.value)
+
+
+STALLED_REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 40\r\n\r\n"
+    + b"overloaded\n" * 2
+    + b"try again later\n"
+)
+"""A refusal whose body stops 2 bytes short of its length: sent with its headers and first body
+line at once (`lines_at_once=4`), the rest a line every pause."""
+
+
+def test_a_refusal_whose_body_stalls_is_a_channel_error_within_the_timeout() -> None:
+    # GIVEN a peer that answers 503 at once, then the rest of its body a line every 0.4 s, never
+    # all of it
+    with raw_peer(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4) as url:
+        started = time.monotonic()
+        # WHEN a message is posted to it with a 0.5 s timeout
+        with pytest.raises(ChannelError) as raised:
+            post_json(url, {"text": "hello"}, timeout_seconds=0.5)
+        elapsed = time.monotonic() - started
+    # THEN it is that channel's failure (to retry), naming the status, within the timeout
+    assert elapsed < 1.0
+    assert str(raised.value).startswith("127.0.0.1:")
+    assert "answered HTTP 503" in str(raised.value)
+    assert not raised.value.permanent
+
+
+def test_pagerduty_stalling_its_refusals_body_does_not_keep_the_alert_from_slack_and_email(
+    invoke: Invoke, receiver: Any, email_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN PagerDuty (first on the critical route) answering 503 and stalling its body, with a
+    # 0.5 s timeout and one attempt per channel
+    monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("ROUTER_MAX_ATTEMPTS", "1")
+    with raw_peer(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4) as url:
+        monkeypatch.setenv("PAGERDUTY_EVENTS_URL", url)
+        # WHEN a critical alert is routed from the queue
+        result = invoke(sqs_event(("m-1", fleet_alert("critical"))))
+    # THEN PagerDuty failed and the message goes back for it, while Slack and e-mail took it
+    channels = channels_of(result["results"][0])
+    assert channels["pagerduty"]["status"] == "failed"
+    assert "answered HTTP 503" in channels["pagerduty"]["error"]
+    assert (channels["slack"]["status"], channels["email"]["status"]) == ("sent", "sent")
+    assert len(receiver.bodies("/slack")) == 1
+    assert len(email_inbox.receive()) == 1
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
