@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from fleet_shared.alerts import Alert
 from fleet_shared.timestamps import iso_z
 from handlers.notification_router.bounded_http import open_bounded
 from handlers.notification_router.channel_names import EMAIL, PAGERDUTY, SLACK
@@ -56,6 +57,8 @@ TRANSIENT_CLIENT_ERRORS = frozenset({408, 425, 429})
 """4xx statuses that may go away on their own (timeout, too early, too many requests); any other
 4xx (Slack's `invalid_payload`, `channel_is_archived`, a revoked webhook) is permanent for the
 request."""
+PAGERDUTY_CLIENT = "lambda-fleet"
+"""The event's `client`, and its `source` when the alert names neither a resource nor a function."""
 PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 """Events API v2 severities are critical, error, warning and info."""
 _SECRET_NAME = r"[A-Za-z0-9/_+=.@-]{1,512}"
@@ -266,10 +269,9 @@ def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, A
         "dedup_key": alert.id,
         "payload": {
             "summary": fit(message.headline, PAGERDUTY_SUMMARY_MAX),
-            "source": fit(one_line(alert.resource), PAGERDUTY_TEXT_MAX),
+            "source": fit(_pagerduty_source(alert), PAGERDUTY_TEXT_MAX),
             "severity": PAGERDUTY_SEVERITY[alert.severity.value],
             "timestamp": iso_z(alert.timestamp),
-            "component": fit(one_line(alert.source), PAGERDUTY_TEXT_MAX),
             "group": alert.account_id or "fleet",
             "custom_details": {
                 "detail": fit(alert.detail, PAGERDUTY_DETAIL_MAX),
@@ -283,11 +285,23 @@ def pagerduty_payload(message: OutgoingMessage, routing_key: str) -> dict[str, A
                 "suppressed_duplicates": message.suppressed_duplicates,
             },
         },
-        "client": "lambda-fleet",
+        "client": PAGERDUTY_CLIENT,
     }
+    if one_line(alert.source).strip():
+        event["payload"]["component"] = fit(one_line(alert.source), PAGERDUTY_TEXT_MAX)
     if message.console_url:
         event["client_url"] = message.console_url
     return event
+
+
+def _pagerduty_source(alert: Alert) -> str:
+    """PagerDuty's `payload.source`: the alert's resource on one line, or, when that is blank
+    (PagerDuty refuses the event on every retry: "'payload.source' is missing or blank"), the
+    function that raised it, or the fleet."""
+    for text in (one_line(alert.resource), one_line(alert.source)):
+        if text.strip():
+            return text
+    return PAGERDUTY_CLIENT
 
 
 def post_json(

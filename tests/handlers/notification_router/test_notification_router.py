@@ -856,6 +856,31 @@ def test_line_breaks_in_a_resource_or_source_stay_off_pagerdutys_one_line_fields
 
 
 @pytest.mark.parametrize(
+    ("resource", "source", "expected"),
+    [
+        pytest.param("", "health_monitor", "health_monitor", id="empty resource"),
+        pytest.param("\n\t ", "health_monitor", "health_monitor", id="blank resource"),
+        pytest.param(" ", "\r\n", "lambda-fleet", id="blank resource and source"),
+    ],
+)
+def test_a_critical_alert_with_a_blank_resource_still_pages_with_a_source_pagerduty_accepts(
+    invoke: Invoke, receiver: Any, resource: str, source: str, expected: str
+) -> None:
+    # GIVEN a critical alert whose resource (PagerDuty's `payload.source`, which it refuses blank
+    # on every retry: "'payload.source' is missing or blank") is blank once made one line
+    alert = fleet_alert("critical", resource=resource, source=source)
+    # WHEN routed
+    result = invoke(sns_event(alert))
+    # THEN PagerDuty gets the function that raised it (or the fleet) as the event's source, and
+    # no blank component
+    assert statuses(result) == ["sent"]
+    [pagerduty] = receiver.bodies("/pagerduty")
+    assert pagerduty["payload"]["source"] == expected
+    assert pagerduty["payload"].get("component", source) == source
+    assert ("component" in pagerduty["payload"]) == bool(source.strip())
+
+
+@pytest.mark.parametrize(
     ("text", "limit", "expected"),
     [
         ("short", 10, "short"),
