@@ -364,8 +364,9 @@ def shown_secret_id(secret_id: str) -> str:
 
 
 def is_http_url(url: str) -> bool:
-    """Whether urllib can post to `url` as it is: http or https, a host, a valid port, and only
-    printable ASCII without spaces (http.client refuses the rest with the URL in its message)."""
+    """Whether urllib can post to `url` as it is: http or https, a host whose name the resolver
+    takes, a valid port, and only printable ASCII without spaces (http.client refuses the rest
+    with the URL in its message)."""
     try:
         parts = urllib.parse.urlsplit(url)
         port_is_valid = parts.port is None or parts.port > 0
@@ -374,11 +375,23 @@ def is_http_url(url: str) -> bool:
     return (
         parts.scheme in ("http", "https")
         and bool(parts.hostname)
+        and _resolvable_name(parts.hostname or "")
         and port_is_valid
         and url.isascii()
         and url.isprintable()
         and " " not in url
     )
+
+
+def _resolvable_name(host: str) -> bool:
+    """Whether the resolver can take `host`: it encodes the name as IDNA first and raises
+    `UnicodeError`, no OSError, for an empty label (`hooks..slack.com`) or one past 63
+    characters, which would escape the channel's error handling."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _host(url: str) -> str:

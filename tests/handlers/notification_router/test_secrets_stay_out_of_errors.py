@@ -140,6 +140,8 @@ def test_a_pagerduty_refusal_echoing_the_event_leaves_the_routing_key_in_no_resu
         f"file://{WEBHOOK_PATH}",
         f"https://hooks.slack.com{WEBHOOK_PATH} {WEBHOOK_TOKEN}",
         f"https://hooks.slack.com{WEBHOOK_PATH}\x7f",
+        f"https://hooks..slack.com{WEBHOOK_PATH}",
+        f"https://{'hooks' * 13}.slack.com{WEBHOOK_PATH}",
     ],
 )
 def test_a_slack_secret_that_is_no_http_url_fails_slack_alone_naming_the_secret_not_its_value(
@@ -150,7 +152,7 @@ def test_a_slack_secret_that_is_no_http_url_fails_slack_alone_naming_the_secret_
     webhook: str,
 ) -> None:
     # GIVEN a Slack secret that is not an http(s) URL (no scheme, another scheme, a space or a
-    # control character in it)
+    # control character in it, a host with an empty label or one past DNS's 63 characters)
     set_slack_webhook(webhook)
     caplog.set_level(logging.INFO)
     # WHEN a critical alert is routed from the queue
