@@ -62,8 +62,11 @@ PAGERDUTY_CLIENT = "lambda-fleet"
 PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 """Events API v2 severities are critical, error, warning and info."""
 _SECRET_NAME = r"[A-Za-z0-9/_+=.@-]{1,512}"
+_REGION = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+"""A region as botocore makes a client for it: any other raises InvalidRegionError, no
+GetParameterError, out of the channel."""
 SECRET_ID = re.compile(
-    rf"{_SECRET_NAME}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{{12}}:secret:{_SECRET_NAME}"
+    rf"{_SECRET_NAME}|arn:aws[a-z-]*:secretsmanager:{_REGION}:\d{{12}}:secret:{_SECRET_NAME}"
 )
 """A Secrets Manager secret's name (the stack file's `SecretName`) or ARN: what a channel's secret
 variable must hold. Anything else (a webhook URL) is likely the secret pasted in its place."""

@@ -404,3 +404,25 @@ def test_a_refusal_naming_the_pasted_secret_shows_it_masked(
         error
     )
     assert ROUTING_KEY[4:] not in error
+
+
+@pytest.mark.parametrize(
+    "region",
+    [pytest.param("-x-", id="dash at the ends"), pytest.param("a" * 64, id="64 characters")],
+)
+def test_a_secret_arn_naming_a_region_botocore_refuses_fails_slack_alone_naming_the_variable(
+    invoke: Any, monkeypatch: pytest.MonkeyPatch, region: str
+) -> None:
+    # GIVEN SLACK_WEBHOOK_SECRET set to a secret ARN whose region botocore refuses to make a
+    # client for (InvalidRegionError)
+    monkeypatch.setenv(
+        "SLACK_WEBHOOK_SECRET", f"arn:aws:secretsmanager:{region}:111111111111:secret:slack"
+    )
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN Slack failed, once, naming the variable, and PagerDuty and e-mail (after Slack on the
+    # route) took the alert
+    channels = {c["channel"]: c for c in result["results"][0]["channels"]}
+    assert (channels["slack"]["status"], channels["slack"]["attempts"]) == ("failed", 1)
+    assert channels["slack"]["error"].startswith("SLACK_WEBHOOK_SECRET is not a Secrets Manager")
+    assert (channels["pagerduty"]["status"], channels["email"]["status"]) == ("sent", "sent")
