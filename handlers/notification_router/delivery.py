@@ -15,11 +15,14 @@ retry waits for it. A refusal the same request would get again (a redirect, or a
 408, 425 and 429: Slack's `invalid_payload`, `channel_is_archived`, a revoked webhook) is not
 retried within the invocation: the message's retry tries once more (a corrected secret is read
 by then), and the queue's receive limit or Lambda's retries then take it to a dead-letter queue.
+So is any other error a channel raises: channels are independent, so one failing in a way it does
+not foresee leaves the others to be tried.
 `sleep` is injected so tests do not wait.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +33,8 @@ from handlers.notification_router.delivery_policy import DeliveryPolicy
 from handlers.notification_router.exceptions import ChannelError, RateLimitedError
 from handlers.notification_router.formatting import OutgoingMessage
 from handlers.notification_router.rate_limits import ChannelHolds
+
+_logger = logging.getLogger(__name__)
 
 SENT = "sent"
 FAILED = "failed"
@@ -167,6 +172,18 @@ def deliver(
                 (stopped if error.permanent else failing).append(channel)
                 if error.unconfirmed:
                     record_unconfirmed(channel.name)
+            except Exception as error:
+                # A channel raises ChannelError on every failure it foresees; one it does not (a
+                # hostile secret, a library's own error) must not end the delivery with the
+                # channels after it on the route untried. Tried once per delivery, as a refusal
+                # the same request meets again; only the type is shown (the message may hold
+                # what the channel was reading), the traceback is logged.
+                _logger.exception("channel %s failed unexpectedly", channel.name)
+                errors[channel.name] = (
+                    f"failed unexpectedly: {type(error).__name__} (traceback in the log)"
+                )
+                retry_after.pop(channel.name, None)
+                stopped.append(channel)
             else:
                 record_sent(channel.name)
                 outcomes[channel.name] = ChannelOutcome(channel.name, SENT, attempts[channel.name])

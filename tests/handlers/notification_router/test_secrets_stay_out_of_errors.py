@@ -426,3 +426,18 @@ def test_a_secret_arn_naming_a_region_botocore_refuses_fails_slack_alone_naming_
     assert (channels["slack"]["status"], channels["slack"]["attempts"]) == ("failed", 1)
     assert channels["slack"]["error"].startswith("SLACK_WEBHOOK_SECRET is not a Secrets Manager")
     assert (channels["pagerduty"]["status"], channels["email"]["status"]) == ("sent", "sent")
+
+
+def test_a_slack_secret_nested_past_the_parsers_depth_fails_slack_alone(invoke: Any) -> None:
+    # GIVEN a Slack secret that is JSON nested 5,000 deep (35 KB, within Secrets Manager's 64
+    # KB): Python's JSON parser gives up with RecursionError, no JSONDecodeError
+    set_slack_webhook('{"url":' * 5000 + '""' + "}" * 5000)
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN Slack failed, once, naming what went wrong; PagerDuty and e-mail (after Slack on the
+    # route) took the alert; the message goes back to the queue for Slack
+    channels = {c["channel"]: c for c in result["results"][0]["channels"]}
+    assert (channels["slack"]["status"], channels["slack"]["attempts"]) == ("failed", 1)
+    assert "RecursionError" in channels["slack"]["error"]
+    assert (channels["pagerduty"]["status"], channels["email"]["status"]) == ("sent", "sent")
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
