@@ -23,6 +23,7 @@ not foresee leaves the others to be tried.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -176,9 +177,14 @@ def deliver(
                 # A channel raises ChannelError on every failure it foresees; one it does not (a
                 # hostile secret, a library's own error) must not end the delivery with the
                 # channels after it on the route untried. Tried once per delivery, as a refusal
-                # the same request meets again; only the type is shown (the message may hold
-                # what the channel was reading), the traceback is logged.
-                _logger.exception("channel %s failed unexpectedly", channel.name)
+                # the same request meets again. Only the type is shown and logged, with the
+                # traceback's frames: the error's text may quote the secret the channel read.
+                _logger.error(
+                    "channel %s failed unexpectedly: %s\n%s",
+                    channel.name,
+                    type(error).__name__,
+                    "".join(traceback.format_tb(error.__traceback__)),
+                )
                 errors[channel.name] = (
                     f"failed unexpectedly: {type(error).__name__} (traceback in the log)"
                 )

@@ -16,7 +16,7 @@ import pytest
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from fleet_shared.alerts import Alert
-from handlers.notification_router.channels import post_json
+from handlers.notification_router.channels import SlackChannel, post_json
 from handlers.notification_router.exceptions import ChannelError
 from handlers.notification_router.secret_masks import REDACTED
 from handlers.notification_router.services import RouterServices
@@ -441,3 +441,31 @@ def test_a_slack_secret_nested_past_the_parsers_depth_fails_slack_alone(invoke: 
     assert "RecursionError" in channels["slack"]["error"]
     assert (channels["pagerduty"]["status"], channels["email"]["status"]) == ("sent", "sent")
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+
+
+def test_an_unforeseen_channel_error_quoting_the_secret_leaves_it_in_no_result_or_log(
+    invoke: Any,
+    email_inbox: EmailInbox,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a Slack channel failing in a way it does not foresee, with an error whose text
+    # quotes the webhook it was reading (a library's own error)
+    set_slack_webhook(f"https://hooks.slack.com{WEBHOOK_PATH}")
+
+    def fail_quoting_the_webhook(self: Any, message: Any) -> None:
+        raise RuntimeError(f"cannot use https://hooks.slack.com{WEBHOOK_PATH}")
+
+    monkeypatch.setattr(SlackChannel, "send", fail_quoting_the_webhook)
+    caplog.set_level(logging.INFO)
+    # WHEN a critical alert is routed from the queue
+    result = invoke(critical_alert_from_the_queue())
+    # THEN Slack failed by the error's type, its frames are logged, the others took the alert,
+    # and the webhook's token is nowhere
+    channels = {c["channel"]: c for c in result["results"][0]["channels"]}
+    assert channels["slack"]["status"] == "failed"
+    assert "RuntimeError" in channels["slack"]["error"]
+    assert (channels["pagerduty"]["status"], channels["email"]["status"]) == ("sent", "sent")
+    assert any("fail_quoting_the_webhook" in record.getMessage() for record in caplog.records)
+    assert WEBHOOK_TOKEN not in everything_the_invocation_left(result, caplog, capfd, email_inbox)
