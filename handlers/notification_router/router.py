@@ -65,6 +65,9 @@ SUPPRESSED_VALUE = "suppressed"
 DELIVERED_VALUE = "delivered"
 LAST_NOTICE_VALUE = "last_notice"
 ALERTED_VALUE = "alerted"
+ROUTED_VALUE = "routed"
+"""Saved beside the channels' records when an alert of an episode is first routed: a
+resolution then tells "no channel took it" (every channel failed) from "no record"."""
 NOT_ALERTED = "not sent: this channel never took the alert this resolves"
 LAST_NOTICE_SECONDS = 14 * 24 * 3600
 """How long an alert's newest notice is remembered: as long as a message can wait in a dead-letter
@@ -166,6 +169,8 @@ def route(
             route_names = settings.channels_for(notification.kind)
             names, not_alerted = _resolution_channels(notification, episode, route_names, services)
             alerted = _Alerted(services.state, alert.id, episode, silence)
+            if not notification.resolves:
+                alerted.mark_routed()
 
             def record_sent(channel: str) -> None:
                 delivered.add(channel)
@@ -265,13 +270,15 @@ def _alerted_key(alert_id: str, episode: int) -> str:
 
 
 def _alerted_channels(state: StateTable, alert_id: str, episode: int) -> frozenset[str] | None:
-    """The channels recorded as having taken the alert in `episode` (`_Alerted`), or None when
-    there is no record at all."""
+    """The channels recorded as having taken the alert in `episode` (`_Alerted`): none when it
+    was routed and no channel took it, None when there is no record at all."""
     key = _alerted_key(alert_id, episode)
     names = frozenset(
         name for name in CHANNELS if state.get_value(key, f"{ALERTED_VALUE}/{name}") is not None
     )
-    return names or None
+    if names or state.get_value(key, ROUTED_VALUE) is not None:
+        return names
+    return None
 
 
 class _Alerted:
@@ -287,18 +294,21 @@ class _Alerted:
         self._key = _alerted_key(alert_id, episode)
         self._silence = silence
 
+    def mark_routed(self) -> None:
+        """Record that the alert was routed, whether or not a channel takes it; a write that
+        fails is logged (its resolution, if no channel takes it, then goes to every channel)."""
+        self._save(ROUTED_VALUE, {}, "routing")
+
     def add(self, channel: str) -> None:
         """Record that `channel` took the alert; a write that fails is logged (its resolution
         then leaves that channel out, when another channel's record exists)."""
+        self._save(f"{ALERTED_VALUE}/{channel}", {"channel": channel}, f"alert to {channel}")
+
+    def _save(self, name: str, value: dict[str, Any], what: str) -> None:
         try:
-            self._state.put_value(
-                self._key,
-                f"{ALERTED_VALUE}/{channel}",
-                {"channel": channel},
-                ttl_seconds=LAST_NOTICE_SECONDS,
-            )
+            self._state.put_value(self._key, name, value, ttl_seconds=LAST_NOTICE_SECONDS)
         except (ClientError, BotoCoreError) as error:
-            _logger.warning("alert to %s not recorded under %s (%s)", channel, self._key, error)
+            _logger.warning("%s not recorded under %s (%s)", what, self._key, error)
             self._silence.note(error)
 
 

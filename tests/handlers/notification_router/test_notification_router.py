@@ -1710,6 +1710,31 @@ def test_a_resolution_whose_alert_left_no_record_goes_to_every_channel_of_its_ro
     assert len(email_inbox.receive()) == 1
 
 
+def test_a_resolution_of_an_alert_no_channel_took_goes_to_none(
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    fake_clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a warning routed to Slack alone, whose webhook failed every attempt
+    monkeypatch.setenv("ROUTER_ROUTES", "warning=slack,resolved=slack+email")
+    receiver.answer("/slack", *[500] * 3)
+    warning = Alert.model_validate(fleet_alert("warning", timestamp=fake_clock.now()))
+    assert statuses(invoke(sqs_event(("m-1", json.loads(warning.model_dump_json()))))) == ["failed"]
+    # WHEN its resolution arrives
+    resolution = warning.resolution("ok", fake_clock.advance(300))
+    result = invoke(sns_event(json.loads(resolution.model_dump_json())))
+    # THEN no channel gets it: Slack posts no "[RESOLVED]" for a warning it never showed, and
+    # e-mail no notice of one nobody was told of
+    assert {name: c["status"] for name, c in channels_of(result["results"][0]).items()} == {
+        "slack": "skipped",
+        "email": "skipped",
+    }
+    assert len(receiver.bodies("/slack")) == 3
+    assert email_inbox.receive() == []
+
+
 def test_a_resolution_reaches_a_channel_whose_alert_timed_out_after_it_was_sent(
     invoke: Invoke, receiver: Any, fake_clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
