@@ -70,9 +70,10 @@ _RESTRICTING_CONDITION_KEYS = frozenset(
         "aws:principalaccount",
         "aws:sourcevpc",
         "aws:sourcevpce",
-        "lambda:functionurlauthtype",
     }
 )
+"""Condition keys that narrow who may call. `lambda:FunctionUrlAuthType` is not one: it names
+how a function URL's caller signs in, and with `NONE` the statement is the URL open to anyone."""
 
 
 def _collect_security_groups(scope: ScanScope) -> Iterator[Resource]:

@@ -373,3 +373,56 @@ def test_a_tls_only_bucket_policy_passes_s3_5_whatever_the_case_of_its_condition
     # WHEN S3.5 evaluates it THEN it passes
     s3_5 = next(c for c in registry.checks_for("AwsS3Bucket") if c.control_id == "S3.5")
     assert s3_5.evaluate(bucket) is None
+
+
+ANY_PRINCIPAL = "statement FunctionURLAllowPublicAccess allows any principal"
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        ({"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}, ANY_PRINCIPAL),
+        ({"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}, ANY_PRINCIPAL),
+        (
+            {
+                "StringEquals": {
+                    "lambda:FunctionUrlAuthType": "AWS_IAM",
+                    "aws:PrincipalOrgID": "o-a1b2c3d4e5",
+                }
+            },
+            None,
+        ),
+    ],
+    ids=["public-url", "any-account-iam-url", "organization-iam-url"],
+)
+def test_a_function_url_open_to_any_principal_fails_lambda_1_whatever_its_auth_type(
+    condition: dict[str, Any], reason: str | None
+) -> None:
+    # GIVEN the statement Lambda adds for a function URL (add-permission --principal "*"
+    # --function-url-auth-type): its condition names the URL's auth type, which says how a
+    # caller signs in (NONE: not at all), not who the caller may be
+    function = Resource(
+        "arn:aws:lambda:ap-south-1:1:function:f",
+        "AwsLambdaFunction",
+        {
+            "runtime": "python3.12",
+            "policy": {
+                "Statement": [
+                    {
+                        "Sid": "FunctionURLAllowPublicAccess",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "lambda:InvokeFunctionUrl",
+                        "Resource": "arn:aws:lambda:ap-south-1:1:function:f",
+                        "Condition": condition,
+                    }
+                ]
+            },
+        },
+    )
+    # WHEN Lambda.1 evaluates it
+    lambda_1 = next(
+        c for c in registry.checks_for("AwsLambdaFunction") if c.control_id == "Lambda.1"
+    )
+    # THEN it fails unless a condition narrows the caller (here to the organization)
+    assert lambda_1.evaluate(function) == reason
