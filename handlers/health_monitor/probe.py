@@ -2,7 +2,9 @@
 
 urllib is enough for a GET and ships with the runtime. An HTTP error status is a result, not an
 exception: the check compares it with the endpoint's expected status. A timeout, a refused
-connection or a TLS failure is reported as an error with no status code.
+connection, a TLS failure or an answer that is not HTTP is reported as an error with no status
+code, its text cut to `ECHO_LIMIT` characters: http.client's error for an answer that is not HTTP
+holds the whole line the server sent, up to 64 KB, which would reach the report and the alert.
 
 The timeout bounds the whole answer, not each read: urllib's socket timeout applies to every
 read alone, so an endpoint sending a byte at a time would hold the run for as long as it likes.
@@ -19,6 +21,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from fleet_shared.validation_errors import cut_echo
 
 USER_AGENT = "lambda-fleet-health-monitor"
 READ_CHUNK_BYTES = 64 * 1024
@@ -69,4 +73,4 @@ def _get(url: str, deadline: float) -> tuple[int | None, str | None]:
         return http_error.code, None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as failure:
         reason = getattr(failure, "reason", failure)
-        return None, f"{type(reason).__name__}: {reason}"
+        return None, cut_echo(f"{type(reason).__name__}: {reason}")

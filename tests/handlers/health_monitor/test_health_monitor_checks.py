@@ -3,6 +3,7 @@ and the HTTP endpoint check against real servers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key, r
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
+from fleet_shared.validation_errors import ECHO_LIMIT
 from handlers.health_monitor.checks import endpoints
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
 from handlers.health_monitor.probe import http_probe
@@ -325,6 +327,50 @@ def test_endpoint_timeout_is_a_failed_request(
     assert check["status"] == "failed"
     assert check["data"]["status_code"] is None
     assert "request failed" in check["detail"]
+
+
+@pytest.fixture
+def endpoint_answering_a_long_non_http_line() -> Iterator[str]:
+    """A URL on 127.0.0.1 whose server answers every request with one 60,000-byte line that is
+    not an HTTP status line (a service of another protocol behind the endpoint's port)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return  # closed at teardown
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"X" * 60_000 + b"\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/health"
+    stop.set()
+    server.close()
+
+
+def test_an_endpoint_answering_a_long_line_that_is_not_http_fails_naming_a_short_start_of_it(
+    invoke: Invoke,
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_answering_a_long_non_http_line: str,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN an endpoint whose server answers a 60,000-character line that is not HTTP
+    use_endpoints([{"name": "api", "url": endpoint_answering_a_long_non_http_line}])
+    # WHEN checked
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
+    # THEN the request failed naming what was wrong and the start of what the server sent, not
+    # all of it, in the report and in the alert
+    assert (check["status"], check["severity"]) == ("failed", "warning")
+    assert check["detail"].startswith("request failed: BadStatusLine: XXXX")
+    assert len(check["detail"]) <= len("request failed: ") + ECHO_LIMIT
+    [received] = alert_inbox.receive()
+    assert received.alert["detail"] == check["detail"]
 
 
 @pytest.fixture
