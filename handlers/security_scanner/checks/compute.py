@@ -227,15 +227,25 @@ def public_function_policy(resource: Resource) -> str | None:
             statement.get("Principal")
         ):
             continue
-        keys = {
-            key.lower()
+        narrowing = [
+            key
             for operator in (statement.get("Condition") or {}).values()
             if isinstance(operator, dict)
-            for key in operator
-        }
-        if not keys & _RESTRICTING_CONDITION_KEYS:
+            for key, values in operator.items()
+            if key.lower() in _RESTRICTING_CONDITION_KEYS and _fixed(values)
+        ]
+        if not narrowing:
             return f"statement {statement.get('Sid', '(no Sid)')} allows any principal"
     return None
+
+
+def _fixed(values: Any) -> bool:
+    """Whether a condition's values name fixed sources: a wildcard or a policy variable in one
+    (`arn:aws:s3:::*`, `${aws:PrincipalAccount}`) admits any caller's, as in AWS Config's rule
+    for Lambda.1."""
+    return all(
+        not any(mark in str(value) for mark in ("*", "?", "${")) for value in as_list(values)
+    )
 
 
 @check(

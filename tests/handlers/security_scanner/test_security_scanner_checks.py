@@ -426,3 +426,50 @@ def test_a_function_url_open_to_any_principal_fails_lambda_1_whatever_its_auth_t
     )
     # THEN it fails unless a condition narrows the caller (here to the organization)
     assert lambda_1.evaluate(function) == reason
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        ({"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::*"}}, "statement s3 allows any principal"),
+        ({"StringLike": {"aws:SourceAccount": "*"}}, "statement s3 allows any principal"),
+        (
+            {"StringEquals": {"aws:SourceAccount": "${aws:PrincipalAccount}"}},
+            "statement s3 allows any principal",
+        ),
+        ({"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::reports"}}, None),
+        ({"StringEquals": {"aws:SourceAccount": ["222222222222", "333333333333"]}}, None),
+    ],
+    ids=["any-bucket", "any-account", "policy-variable", "one-bucket", "two-accounts"],
+)
+def test_a_condition_narrows_the_caller_of_lambda_1_only_with_fixed_values(
+    condition: dict[str, Any], reason: str | None
+) -> None:
+    # GIVEN a function anyone may invoke on a condition on where the call comes from: a
+    # wildcard or a policy variable there admits a call from any bucket or account (as AWS
+    # Config's rule for Lambda.1 holds: only fixed values make a policy not public)
+    function = Resource(
+        "arn:aws:lambda:ap-south-1:1:function:f",
+        "AwsLambdaFunction",
+        {
+            "runtime": "python3.12",
+            "policy": {
+                "Statement": [
+                    {
+                        "Sid": "s3",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "lambda:InvokeFunction",
+                        "Resource": "arn:aws:lambda:ap-south-1:1:function:f",
+                        "Condition": condition,
+                    }
+                ]
+            },
+        },
+    )
+    # WHEN Lambda.1 evaluates it
+    lambda_1 = next(
+        c for c in registry.checks_for("AwsLambdaFunction") if c.control_id == "Lambda.1"
+    )
+    # THEN it passes only when the condition names fixed sources
+    assert lambda_1.evaluate(function) == reason
