@@ -71,6 +71,15 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def is_everyone(principal: Any) -> bool:
+    """Whether a statement's `Principal` is anyone: `*`, or `*` among its AWS principals."""
+    if principal == "*":
+        return True
+    if isinstance(principal, dict):
+        return "*" in as_list(principal.get("AWS"))
+    return False
+
+
 RESOURCE_READ_ERRORS: tuple[type[Exception], ...] = (*AWS_CALL_ERRORS, ValueError)
 """Every way reading one resource's attributes fails for that resource alone: one of its calls
 failed or was answered with what is not its answer, or its policy document is not JSON."""

@@ -10,6 +10,7 @@ from handlers.security_scanner.checks._aws import (
     RESOURCE_READ_ERRORS,
     as_list,
     failed_resource,
+    is_everyone,
     listed,
     optional,
     policy_document,
@@ -204,14 +205,6 @@ register_source(
 )
 
 
-def _is_public_principal(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if isinstance(principal, dict):
-        return "*" in as_list(principal.get("AWS"))
-    return False
-
-
 @check(
     "Lambda.1",
     title="Lambda function policies should prohibit public access",
@@ -223,9 +216,7 @@ def _is_public_principal(principal: Any) -> bool:
 def public_function_policy(resource: Resource) -> str | None:
     """An Allow statement for everyone, without a condition that narrows the caller."""
     for statement in statements(resource.attributes["policy"] or {}):
-        if statement.get("Effect") != "Allow" or not _is_public_principal(
-            statement.get("Principal")
-        ):
+        if statement.get("Effect") != "Allow" or not is_everyone(statement.get("Principal")):
             continue
         narrowing = [
             key

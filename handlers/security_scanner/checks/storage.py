@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from handlers.security_scanner.checks._aws import (
     RESOURCE_READ_ERRORS,
     as_list,
     failed_resource,
+    is_everyone,
     listed,
     optional,
     policy_document,
@@ -181,10 +183,12 @@ def kms_encryption(resource: Resource) -> str | None:
     '"false".',
 )
 def tls_only(resource: Resource) -> str | None:
-    """A Deny statement on aws:SecureTransport=false must cover every request."""
+    """A Deny statement on aws:SecureTransport=false must cover every request: from anyone,
+    for every S3 action, on the bucket and all its objects (as the control's AWS Config rule
+    asks). One that covers some only leaves the others allowed without TLS."""
     policy = resource.attributes["policy"]
     for statement in statements(policy or {}):
-        if statement.get("Effect") != "Deny":
+        if statement.get("Effect") != "Deny" or not _covers_every_request(statement, resource.arn):
             continue
         # Condition keys are case-insensitive: aws:securetransport is the same key.
         secure = [
@@ -195,6 +199,20 @@ def tls_only(resource: Resource) -> str | None:
         if [str(v).lower() for value in secure for v in as_list(value)] == ["false"]:
             return None
     return "no bucket policy statement denies requests without TLS"
+
+
+def _covers_every_request(statement: dict[str, Any], bucket_arn: str) -> bool:
+    """Whether `statement` applies to anyone, every S3 action, the bucket and its objects."""
+    actions = {str(action).lower() for action in as_list(statement.get("Action"))}
+    resources = [str(pattern) for pattern in as_list(statement.get("Resource"))]
+    return (
+        is_everyone(statement.get("Principal"))
+        and bool(actions & {"*", "s3:*"})
+        and all(
+            any(fnmatch.fnmatchcase(target, pattern) for pattern in resources)
+            for target in (bucket_arn, f"{bucket_arn}/*")
+        )
+    )
 
 
 @check(

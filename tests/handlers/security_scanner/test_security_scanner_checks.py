@@ -473,3 +473,49 @@ def test_a_condition_narrows_the_caller_of_lambda_1_only_with_fixed_values(
     )
     # THEN it passes only when the condition names fixed sources
     assert lambda_1.evaluate(function) == reason
+
+
+TLS_DENIAL: dict[str, Any] = {
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:*",
+    "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+WITHOUT_TLS = "no bucket policy statement denies requests without TLS"
+
+
+@pytest.mark.parametrize(
+    ("narrowed", "reason"),
+    [
+        ({"Action": "s3:GetObject"}, WITHOUT_TLS),
+        ({"Principal": {"AWS": "arn:aws:iam::222222222222:role/reader"}}, WITHOUT_TLS),
+        ({"Resource": "arn:aws:s3:::b/*"}, WITHOUT_TLS),
+        ({"Resource": "arn:aws:s3:::b/reports/*"}, WITHOUT_TLS),
+        ({}, None),
+        ({"Principal": {"AWS": "*"}, "Action": ["S3:*"], "Resource": "*"}, None),
+        ({"Action": "*", "Resource": ["arn:aws:s3:::b*", "arn:aws:s3:::b*/*"]}, None),
+    ],
+    ids=[
+        "one-action",
+        "one-principal",
+        "objects-only",
+        "one-prefix",
+        "every-request",
+        "everyone-any-case",
+        "wildcards",
+    ],
+)
+def test_s3_5_passes_only_a_tls_denial_that_covers_every_request_to_the_bucket(
+    narrowed: dict[str, Any], reason: str | None
+) -> None:
+    # GIVEN a bucket whose policy denies requests without TLS, to everyone and every action on
+    # the bucket and its objects, or only to some of them
+    bucket = Resource(
+        "arn:aws:s3:::b", "AwsS3Bucket", {"policy": {"Statement": [{**TLS_DENIAL, **narrowed}]}}
+    )
+    # WHEN S3.5 evaluates it
+    s3_5 = next(c for c in registry.checks_for("AwsS3Bucket") if c.control_id == "S3.5")
+    # THEN it passes only when the denial covers every request: a request without TLS that the
+    # statement does not cover is allowed as before
+    assert s3_5.evaluate(bucket) == reason
