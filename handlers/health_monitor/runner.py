@@ -230,8 +230,15 @@ def _run_check(check: Check, context: ClusterContext, run: CheckRun) -> None:
         )
         return
     run.results.extend(check_results)
-    if all(result.target != target.name for result in check_results):
+    if not any(_is_about_the_cluster(result, target) for result in check_results):
         run.cleared.append(CheckResult.ok(check.name, target.name, "check ran"))
+
+
+def _is_about_the_cluster(result: CheckResult, target: ClusterTarget) -> bool:
+    """Whether `result` settles the incident a "could not run" failure of its check opened: one
+    about the cluster itself, named by it (not an alarm that has the cluster's name, whose
+    incident is its ARN's)."""
+    return result.target == target.name and not result.resource and not result.title
 
 
 def publish_metrics(target: ClusterTarget, results: list[CheckResult]) -> None:

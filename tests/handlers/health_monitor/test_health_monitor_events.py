@@ -17,6 +17,7 @@ from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
 from handlers.health_monitor import app
 from handlers.health_monitor.environment import HealthEnvironment
+from tests.handlers.faults import MalformedAnswer
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -379,3 +380,37 @@ def test_alarm_event_no_cloudwatch_alarm_could_send_is_refused_naming_the_field(
     assert alert_inbox.receive() == []
     table = boto3.client("dynamodb", region_name=REGION)
     assert table.scan(TableName="lambda-fleet-state")["Items"] == []
+
+
+def test_an_alarm_check_that_could_not_run_resolves_when_it_lists_an_alarm_named_as_its_cluster(
+    invoke: Invoke,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+) -> None:
+    # GIVEN an alarm of the member named like its cluster, dev-apps, in ALARM, and a run in
+    # which the alarm check could not run (DescribeAlarms answered with a proxy's page)
+    member_cluster.put_alarm("dev-apps", "ALARM", "queue depth above 1000")
+    session = health_services().sessions.session(MEMBER, REGION)
+    page = MalformedAnswer(b"<html>gateway</html>", url_part="")
+    session.events.register_first("before-send.cloudwatch.DescribeAlarms", page)
+    invoke(CLUSTER_EVENT)
+    [could_not_run] = alert_inbox.receive()
+    assert could_not_run.alert["resource"] == f"{MEMBER}/{REGION}/dev-apps/alarm/dev-apps"
+    # The member's clients copied the session's handlers: the page stops matching instead.
+    page.url_part = "a URL no request has"
+    # WHEN the next run's alarm check runs and reports the alarm dev-apps failing
+    report = invoke(CLUSTER_EVENT)["clusters"][0]
+    # THEN the alarm's own failure is alerted under its ARN, and the check's "could not run"
+    # incident is resolved: the check ran, whatever its alarms are named
+    [alarm] = [check for check in report["checks"] if check["name"] == "alarm"]
+    assert (alarm["target"], alarm["status"]) == ("dev-apps", "failed")
+    alerts = {
+        (received.alert["resource"], received.alert["resolved"])
+        for received in alert_inbox.receive()
+    }
+    assert alerts == {
+        (f"arn:aws:cloudwatch:{REGION}:{MEMBER}:alarm:dev-apps", False),
+        (f"{MEMBER}/{REGION}/dev-apps/alarm/dev-apps", True),
+    }
