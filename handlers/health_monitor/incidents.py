@@ -65,6 +65,14 @@ OPEN_INCIDENT_TTL_SECONDS = 7 * 24 * 3600
 """An open incident whose check stopped reporting (its cluster left the inventory) is forgotten
 a week after it was last seen failing."""
 
+OPEN_ALARM_INCIDENT_TTL_SECONDS = 90 * 24 * 3600
+"""An open incident of a result timed by its source (an alarm's) is kept this long after it was
+last seen failing: an alarm reports only when its state changes, and no scheduled run lists it
+in INSUFFICIENT_DATA (nor in ALARM where the account and region have no cluster), so a week
+without a change would forget the incident and its return to OK would resolve nothing, leaving
+the alert's PagerDuty incident open. An alarm deleted while not OK sends no more events: its
+record goes after this."""
+
 SETTLE_STEPS = 6
 """Readings of an incident's record one result may take: closing, then publishing the
 resolution, then an opening after it are three; the rest is for runs writing it at once."""
@@ -227,7 +235,7 @@ def _raise(
         alerted = Severity(record["severity"])
         if SEVERITY_RANK[alert.severity] <= SEVERITY_RANK[alerted]:
             refreshed = {**record, "last_failed_at": _now(services), **_since_of(result, record)}
-            if not _replace(services, alert.id, refreshed, saved, OPEN_INCIDENT_TTL_SECONDS):
+            if not _replace(services, alert.id, refreshed, saved, _open_ttl_seconds(result)):
                 return False, opened
             if opened is None:
                 settlement.suppressed += 1
@@ -252,7 +260,7 @@ def _raise(
         "alert": alert.model_dump(mode="json"),
         **_since_of(result, record),
     }
-    if not _replace(services, alert.id, record_open, saved, OPEN_INCIDENT_TTL_SECONDS):
+    if not _replace(services, alert.id, record_open, saved, _open_ttl_seconds(result)):
         return False, opened
     if opened is None:
         # Another run delivered this alert; counted once, when this settle ends.
@@ -318,6 +326,11 @@ def _deliver_resolution(
         settlement.resolved += 1
     delivered = {k: v for k, v in closed.items() if k != "resolution"}
     _replace(services, alert_id, delivered, saved, CLOSED_INCIDENT_TTL_SECONDS)
+
+
+def _open_ttl_seconds(result: CheckResult) -> int:
+    """How long the open incident of `result` is kept after it was last seen failing."""
+    return OPEN_INCIDENT_TTL_SECONDS if result.since is None else OPEN_ALARM_INCIDENT_TTL_SECONDS
 
 
 def _observed_before(result: CheckResult, record: dict[str, Any]) -> bool:

@@ -686,6 +686,23 @@ def test_an_alarm_event_retried_after_its_alarm_returned_to_ok_leaves_no_inciden
     assert alarm.alerts() == [("critical", False)]
 
 
+def test_an_alarm_not_ok_for_longer_than_a_week_is_resolved_when_it_returns_to_ok(
+    alarm: NodesAlarm, fake_clock: Any
+) -> None:
+    # GIVEN an alarm that entered ALARM, alerted, then lost its metric (INSUFFICIENT_DATA, which
+    # no scheduled run lists) and stayed so for eight days: no state change, so no event
+    alarm.changes_to("ALARM")
+    assert alarm.alerts() == [("critical", False)]
+    fake_clock.advance(3600)
+    alarm.changes_to("INSUFFICIENT_DATA")
+    fake_clock.advance(8 * 24 * 3600)
+    # WHEN the alarm returns to OK
+    alarm.changes_to("OK")
+    # THEN the incident opened by its ALARM is resolved, rather than forgotten with its
+    # PagerDuty incident left open
+    assert alarm.alerts() == [("critical", True)]
+
+
 @dataclass
 class PausedRequest:
     """Holds the first request whose body holds `marker` (any request, by default) made outside
