@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -59,6 +60,8 @@ class ScanScope:
     region: str
     include_global: bool
     client: Callable[[str], Any]
+    scanned_on: date
+    """The scan's day in UTC: what a source judges by date (a runtime's end of support)."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import base64
 import json
 import zlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -260,6 +260,7 @@ def scan_target(
         region=region,
         include_global=include_global,
         client=lambda service: services.member_client(service, account_id, region),
+        scanned_on=now.astimezone(UTC).date(),
     )
     try:
         evaluation = evaluate(scope, iso_timestamp(now))

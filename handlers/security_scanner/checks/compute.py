@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 from fleet_shared.aws_answers import answer_field
@@ -30,37 +31,55 @@ FUNCTION = "AwsLambdaFunction"
 WORLD_IPV4 = "0.0.0.0/0"
 WORLD_IPV6 = "::/0"
 
-DEPRECATED_RUNTIMES = frozenset(
-    {
-        "python2.7",
-        "python3.6",
-        "python3.7",
-        "python3.8",
-        "nodejs",
-        "nodejs4.3",
-        "nodejs4.3-edge",
-        "nodejs6.10",
-        "nodejs8.10",
-        "nodejs10.x",
-        "nodejs12.x",
-        "nodejs14.x",
-        "nodejs16.x",
-        "java8",
-        "dotnetcore1.0",
-        "dotnetcore2.0",
-        "dotnetcore2.1",
-        "dotnetcore3.1",
-        "dotnet5.0",
-        "dotnet6",
-        "dotnet7",
-        "ruby2.5",
-        "ruby2.7",
-        "go1.x",
-        "provided",
-    }
-)
-"""Runtimes past their deprecation date in the Lambda runtime table (as of mid-2025); Lambda.2
-fails for these. Update the set when AWS deprecates another runtime."""
+RUNTIME_END_OF_SUPPORT: dict[str, date] = {
+    "nodejs22.x": date(2027, 4, 30),
+    "nodejs20.x": date(2026, 4, 30),
+    "nodejs18.x": date(2025, 9, 1),
+    "nodejs16.x": date(2024, 6, 12),
+    "nodejs14.x": date(2023, 12, 4),
+    "nodejs12.x": date(2023, 3, 31),
+    "nodejs10.x": date(2021, 7, 30),
+    "nodejs8.10": date(2020, 3, 6),
+    "nodejs6.10": date(2019, 8, 12),
+    "nodejs4.3": date(2020, 3, 5),
+    "nodejs4.3-edge": date(2020, 3, 5),
+    "nodejs": date(2016, 10, 31),
+    "python3.13": date(2029, 6, 30),
+    "python3.12": date(2028, 10, 31),
+    "python3.11": date(2026, 6, 30),
+    "python3.10": date(2026, 6, 30),
+    "python3.9": date(2025, 12, 15),
+    "python3.8": date(2024, 10, 14),
+    "python3.7": date(2023, 12, 4),
+    "python3.6": date(2022, 7, 18),
+    "python2.7": date(2021, 7, 15),
+    "java21": date(2029, 6, 30),
+    "java17": date(2026, 6, 30),
+    "java11": date(2026, 6, 30),
+    "java8.al2": date(2026, 6, 30),
+    "java8": date(2024, 1, 8),
+    "dotnet8": date(2026, 11, 10),
+    "dotnet7": date(2024, 5, 14),
+    "dotnet6": date(2024, 11, 12),
+    "dotnet5.0": date(2022, 5, 10),
+    "dotnetcore3.1": date(2023, 4, 3),
+    "dotnetcore2.1": date(2022, 1, 5),
+    "dotnetcore2.0": date(2019, 5, 30),
+    "dotnetcore1.0": date(2019, 7, 27),
+    "ruby3.3": date(2027, 3, 31),
+    "ruby3.2": date(2026, 3, 31),
+    "ruby2.7": date(2023, 11, 27),
+    "ruby2.5": date(2021, 7, 30),
+    "go1.x": date(2024, 1, 8),
+    "provided.al2023": date(2029, 6, 30),
+    "provided.al2": date(2026, 6, 30),
+    "provided": date(2024, 1, 8),
+}
+"""The day each runtime's end of support begins in Lambda (the Lambda runtimes table, November
+2026): Lambda.2 fails a function on it from that day. Days still ahead are listed too, so a
+runtime is flagged when its day comes, not when someone next edits this table; a set of runtimes
+already deprecated went stale the day the next one was, and passed every function on it. Add a
+runtime when AWS announces its end of support."""
 
 _RESTRICTING_CONDITION_KEYS = frozenset(
     {
@@ -187,10 +206,16 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
         except RESOURCE_READ_ERRORS as error:
             yield failed_resource(arn, FUNCTION, error)
             continue
+        runtime = function.get("Runtime")
+        ends_on = RUNTIME_END_OF_SUPPORT.get(str(runtime))
         yield Resource(
             arn=arn,
             resource_type=FUNCTION,
-            attributes={"runtime": function.get("Runtime"), "policy": document},
+            attributes={
+                "runtime": runtime,
+                "policy": document,
+                "support_ended_on": ends_on if ends_on and ends_on <= scope.scanned_on else None,
+            },
         )
 
 
@@ -247,6 +272,9 @@ def _fixed(values: Any) -> bool:
     remediation="Move the function to a supported runtime (see the Lambda runtimes page).",
 )
 def deprecated_runtime(resource: Resource) -> str | None:
-    """Zip functions on a deprecated runtime; container images have no runtime to judge."""
-    runtime = resource.attributes["runtime"]
-    return f"runtime {runtime} is deprecated" if runtime in DEPRECATED_RUNTIMES else None
+    """Zip functions on a runtime whose end of support began by the scan's day; container images
+    have no runtime to judge."""
+    ended_on = resource.attributes["support_ended_on"]
+    if ended_on is None:
+        return None
+    return f"runtime {resource.attributes['runtime']} is deprecated since {ended_on.isoformat()}"

@@ -6,6 +6,7 @@ import json
 import pkgutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +30,9 @@ from handlers.security_scanner.registry import Resource, ScanScope
 from handlers.security_scanner.scan import evaluate
 from tests.handlers.faults import answer_malformed
 from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
+
+SCAN_DAY = date(2025, 6, 2)
+"""The day the tests' scans run: python3.8 past its end of support, python3.12 not."""
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +67,9 @@ def test_every_iam_action_of_the_checks_is_granted_in_the_member_role() -> None:
 
 def _evaluate_member_a() -> set[tuple[str, str]]:
     session = member_session(MEMBER_A)
-    scope = ScanScope(MEMBER_A, REGION, include_global=True, client=session.client)
+    scope = ScanScope(
+        MEMBER_A, REGION, include_global=True, client=session.client, scanned_on=SCAN_DAY
+    )
     result = evaluate(scope, "2025-06-02T03:30:00.000Z")
     return {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
 
@@ -162,6 +168,7 @@ def test_a_function_policy_that_is_not_json_is_reported_and_the_other_functions_
         REGION,
         include_global=False,
         client=lambda service: functions if service == "lambda" else session.client(service),
+        scanned_on=SCAN_DAY,
     )
     # WHEN the member is evaluated
     result = evaluate(scope, "2025-06-02T03:30:00.000Z")
@@ -199,7 +206,13 @@ def test_every_queue_of_an_account_with_more_than_a_thousand_queues_is_scanned(
     for index in range(1001):
         backend.create_queue(f"queue-{index:04d}")
     (queues,) = (source for source in registry.sources() if source.resource_type == QUEUE)
-    scope = ScanScope(MEMBER_A, REGION, include_global=True, client=member_session(MEMBER_A).client)
+    scope = ScanScope(
+        MEMBER_A,
+        REGION,
+        include_global=True,
+        client=member_session(MEMBER_A).client,
+        scanned_on=SCAN_DAY,
+    )
     # WHEN the queue source collects the account's queues
     collected = [resource.arn for resource in queues.collect(scope)]
     # THEN every one is read, the 1,001st too
@@ -236,7 +249,9 @@ def test_buckets_are_listed_with_paginated_requests_which_every_account_accepts(
     )
     session.events.register_first("before-send.s3.ListBuckets", _refuse_unpaginated_list_buckets)
     (buckets,) = (source for source in registry.sources() if source.resource_type == BUCKET)
-    scope = ScanScope(MEMBER_A, REGION, include_global=True, client=session.client)
+    scope = ScanScope(
+        MEMBER_A, REGION, include_global=True, client=session.client, scanned_on=SCAN_DAY
+    )
     # WHEN the bucket source collects the account's buckets
     collected = [resource.arn for resource in buckets.collect(scope)]
     # THEN the bucket is listed and described

@@ -890,3 +890,42 @@ def test_the_targets_left_as_saved_before_a_deploy_still_go_first_after_it(
             {"account_id": MEMBER_B, "region": REGION},
         ]
     }
+
+
+@pytest.mark.parametrize(
+    ("scanned_at", "failing"),
+    [(datetime(2026, 6, 29, 12, tzinfo=UTC), []), (datetime(2026, 7, 1, 12, tzinfo=UTC), ["etl"])],
+    ids=["day-before-end-of-support", "after-end-of-support"],
+)
+def test_a_function_fails_lambda_2_once_its_runtime_reached_end_of_support(
+    scanner: Callable[..., dict[str, Any]],
+    fake_clock: ManualClock,
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    scanned_at: datetime,
+    failing: list[str],
+) -> None:
+    # GIVEN member A's function on python3.11, whose end of support in Lambda begins on
+    # 2026-06-30, and one on python3.13
+    session = member_session(MEMBER_A)
+    role = session.client("iam").create_role(
+        RoleName="fn",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    for name, runtime in (("etl", "python3.11"), ("api", "python3.13")):
+        session.client("lambda").create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )
+    fake_clock.set(scanned_at)
+    # WHEN member A is scanned
+    scanner({"action": "scan_target", "account_id": MEMBER_A, "region": REGION})
+    # THEN Lambda.2 fails for the function on python3.11 from that day on, never for the other
+    lambda_2 = [
+        finding["Resources"][0]["Id"].rsplit(":", 1)[-1]
+        for finding in hub_findings().values()
+        if finding["ProductFields"]["lambda-fleet/ControlId"] == "Lambda.2"
+    ]
+    assert lambda_2 == failing
