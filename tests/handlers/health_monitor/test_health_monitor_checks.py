@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -729,121 +730,126 @@ def test_an_endpoint_whose_history_changes_under_every_write_is_still_judged_by_
     assert "changed under each of 5 attempts" in check["data"]["history_error"]
 
 
-def test_a_node_group_described_with_a_proxy_page_fails_alone_and_the_other_checks_run(
+@dataclass(frozen=True)
+class PageNotItsAnswer:
+    """A member call answered with a page that is not its answer (HTTP 200), and what the
+    cluster's report says of the checks that need the call and of those that do not."""
+
+    event: str
+    """The botocore event the page answers (`before-send.<service>.<Operation>`)."""
+    body: bytes
+    url_part: str
+    failed: dict[str, dict[str, str]]
+    """Per check that needs the call, the fields of its one entry."""
+    detail_parts: tuple[str, ...]
+    """What the detail of each of those entries names: the call and what its answer lacked."""
+    still_passing: tuple[str, ...] = ()
+    """Checks that do not need the call, which still run and pass."""
+    alarm_in_alarm: bool = False
+    """A member alarm in ALARM, which the page must not hide as no alarm in ALARM."""
+
+
+GATEWAY_PAGE = b"<html>gateway</html>"
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.eks.DescribeNodegroup",
+                GATEWAY_PAGE,
+                url_part="/node-groups/system",
+                failed={"node_group": {"target": "system", "status": "failed"}},
+                detail_parts=("DescribeNodegroup of system answered without nodegroup",),
+                still_passing=("cluster_status", "alarm", "endpoint"),
+            ),
+            id="a-node-group-described-fails-alone",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.auto-scaling.DescribeAutoScalingGroups",
+                b"<html><body>Bad gateway</body></html>",
+                url_part="",
+                failed={"capacity": {"status": "failed"}},
+                detail_parts=(
+                    "check could not run",
+                    "DescribeAutoScalingGroups answered without",
+                    "Bad gateway",
+                ),
+                still_passing=("cluster_status", "node_group", "alarm", "endpoint"),
+            ),
+            id="capacity-read-with-a-well-formed-html-page-fails-alone",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.cloudwatch.DescribeAlarms",
+                GATEWAY_PAGE,
+                url_part="",
+                failed={"alarm": {"status": "failed"}},
+                detail_parts=(
+                    "check could not run",
+                    "DescribeAlarms answered without MetricAlarms",
+                ),
+                alarm_in_alarm=True,
+            ),
+            id="alarms-listed-fail-rather-than-pass",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.eks.ListNodegroups",
+                GATEWAY_PAGE,
+                url_part="",
+                failed={
+                    "node_group": {"status": "failed", "severity": "warning"},
+                    "capacity": {"status": "failed", "severity": "warning"},
+                },
+                detail_parts=("ListNodegroups of dev-apps answered without nodegroups",),
+                still_passing=("cluster_status",),
+            ),
+            id="node-groups-listed-fail-rather-than-read-as-none",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.auto-scaling.DescribeAutoScalingGroups",
+                b"<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult/>"
+                b"</DescribeAutoScalingGroupsResponse>",
+                url_part="",
+                failed={"capacity": {"status": "failed"}},
+                detail_parts=(
+                    "check could not run",
+                    "DescribeAutoScalingGroups answered without AutoScalingGroups",
+                ),
+            ),
+            id="capacity-read-without-the-groups-list-rather-than-groups-not-found",
+        ),
+    ],
+)
+def test_a_member_call_answered_with_a_page_not_its_own_fails_the_checks_that_need_it(
+    page: PageNotItsAnswer,
     invoke: Invoke,
     member_cluster: Any,
     inventory: dict[str, Any],
     health_services: Callable[[], Any],
 ) -> None:
-    # GIVEN the member's cluster, whose EKS answers DescribeNodegroup of system with a proxy's
-    # page (HTTP 200) that botocore hands on as an answer without the node group
+    # GIVEN the member's cluster, one of whose calls is answered with a page that is not its
+    # answer (a proxy's page, or an answer of the call's own shape holding none of its fields)
+    # that botocore hands on as an answer
+    if page.alarm_in_alarm:
+        member_cluster.put_alarm("dev-apps-api-critical", "ALARM", "5xx above 5%")
     session = health_services().sessions.session(MEMBER, REGION)
-    page = MalformedAnswer(b"<html>gateway</html>", url_part="/node-groups/system")
-    session.events.register_first("before-send.eks.DescribeNodegroup", page)
+    answer = MalformedAnswer(page.body, url_part=page.url_part)
+    session.events.register_first(page.event, answer)
     # WHEN the cluster is checked
     report = only_cluster(invoke(CLUSTER_EVENT))
-    # THEN system's node group check fails naming the call and what its answer lacked, and the
-    # cluster's other checks still ran and passed
-    assert page.answered >= 1
-    [check] = checks_named(report, "node_group")
-    assert (check["target"], check["status"]) == ("system", "failed")
-    assert "DescribeNodegroup of system answered without nodegroup" in check["detail"]
-    for name in ("cluster_status", "alarm", "endpoint"):
-        assert [item["status"] for item in checks_named(report, name)] == ["passed"], name
-
-
-def test_capacity_read_with_a_well_formed_proxy_page_fails_alone_and_the_other_checks_run(
-    invoke: Invoke,
-    member_cluster: Any,
-    inventory: dict[str, Any],
-    health_services: Callable[[], Any],
-) -> None:
-    # GIVEN the member's cluster, whose Auto Scaling answers DescribeAutoScalingGroups with a
-    # gateway's well-formed HTML page (HTTP 200)
-    session = health_services().sessions.session(MEMBER, REGION)
-    page = MalformedAnswer(b"<html><body>Bad gateway</body></html>", url_part="")
-    session.events.register_first("before-send.auto-scaling.DescribeAutoScalingGroups", page)
-    # WHEN the cluster is checked
-    report = only_cluster(invoke(CLUSTER_EVENT))
-    # THEN the capacity check could not run, naming the call and the start of the page, and
-    # the cluster's other checks still ran and passed
-    assert page.answered >= 1
-    [check] = checks_named(report, "capacity")
-    assert check["status"] == "failed"
-    assert "check could not run" in check["detail"]
-    assert "DescribeAutoScalingGroups answered without" in check["detail"]
-    assert "Bad gateway" in check["detail"]
-    for name in ("cluster_status", "node_group", "alarm", "endpoint"):
-        assert [item["status"] for item in checks_named(report, name)] == ["passed"], name
-
-
-def test_alarms_listed_with_a_proxy_page_fail_the_check_instead_of_passing(
-    invoke: Invoke,
-    member_cluster: Any,
-    inventory: dict[str, Any],
-    health_services: Callable[[], Any],
-) -> None:
-    # GIVEN a member alarm in ALARM, and the member's CloudWatch answering DescribeAlarms with a
-    # proxy's page (HTTP 200) that botocore hands on as an answer without any alarm list
-    member_cluster.put_alarm("dev-apps-api-critical", "ALARM", "5xx above 5%")
-    session = health_services().sessions.session(MEMBER, REGION)
-    page = MalformedAnswer(b"<html>gateway</html>", url_part="")
-    session.events.register_first("before-send.cloudwatch.DescribeAlarms", page)
-    # WHEN the cluster is checked
-    report = only_cluster(invoke(CLUSTER_EVENT))
-    # THEN the alarm check could not run, naming the call and what its answer lacked, rather
-    # than passing with no alarm in ALARM
-    assert page.answered >= 1
-    [check] = checks_named(report, "alarm")
-    assert check["status"] == "failed"
-    assert "check could not run" in check["detail"]
-    assert "DescribeAlarms answered without MetricAlarms" in check["detail"]
-
-
-def test_node_groups_listed_with_a_proxy_page_fail_their_checks_instead_of_reading_as_none(
-    invoke: Invoke,
-    member_cluster: Any,
-    inventory: dict[str, Any],
-    health_services: Callable[[], Any],
-) -> None:
-    # GIVEN the member's cluster with its node group system, and EKS answering ListNodegroups
-    # with a proxy's page (HTTP 200) that botocore hands on as an answer without the list
-    session = health_services().sessions.session(MEMBER, REGION)
-    page = MalformedAnswer(b"<html>gateway</html>", url_part="")
-    session.events.register_first("before-send.eks.ListNodegroups", page)
-    # WHEN the cluster is checked
-    report = only_cluster(invoke(CLUSTER_EVENT))
-    # THEN the checks that need the node groups could not run, naming the call and what its
-    # answer lacked, rather than reading the cluster as one without node groups
-    assert page.answered >= 1
-    for name in ("node_group", "capacity"):
+    # THEN the checks that need the call fail, naming the call and what its answer lacked,
+    # rather than reading it as nothing to report, and the cluster's other checks still ran
+    # and passed
+    assert answer.answered >= 1
+    for name, fields in page.failed.items():
         [check] = checks_named(report, name)
-        assert (check["status"], check["severity"]) == ("failed", "warning"), name
-        assert "ListNodegroups of dev-apps answered without nodegroups" in check["detail"], name
-    assert [item["status"] for item in checks_named(report, "cluster_status")] == ["passed"]
-
-
-def test_capacity_read_without_the_groups_list_could_not_run_rather_than_groups_not_found(
-    invoke: Invoke,
-    member_cluster: Any,
-    inventory: dict[str, Any],
-    health_services: Callable[[], Any],
-) -> None:
-    # GIVEN the member's cluster, whose Auto Scaling answers DescribeAutoScalingGroups with an
-    # answer of the call's own shape holding none of its fields (HTTP 200), not even the list
-    # Auto Scaling (and moto) always sends
-    session = health_services().sessions.session(MEMBER, REGION)
-    page = MalformedAnswer(
-        b"<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult/>"
-        b"</DescribeAutoScalingGroupsResponse>",
-        url_part="",
-    )
-    session.events.register_first("before-send.auto-scaling.DescribeAutoScalingGroups", page)
-    # WHEN the cluster is checked
-    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "capacity")
-    # THEN the capacity check could not run, naming the call and the list it lacked, rather
-    # than reporting the node group's Auto Scaling groups missing
-    assert page.answered >= 1
-    assert check["status"] == "failed"
-    assert "check could not run" in check["detail"]
-    assert "DescribeAutoScalingGroups answered without AutoScalingGroups" in check["detail"]
+        assert {field: check[field] for field in fields} == fields, name
+        for part in page.detail_parts:
+            assert part in check["detail"], name
+    for name in page.still_passing:
+        assert [item["status"] for item in checks_named(report, name)] == ["passed"], name
