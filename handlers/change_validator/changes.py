@@ -148,6 +148,15 @@ def previous_state(change: Change, eks: Any, state: StateTable) -> dict[str, Any
     }
 
 
+def desired_size_before(change: Change, previous: dict[str, Any]) -> int | None:
+    """The changed node group's desired size before a scaling change, when it was read (from
+    the scaler's record; from EKS, possibly the new size already); None for other changes."""
+    if change.kind is not ChangeKind.SCALING:
+        return None
+    desired = (previous.get("sizes") or {}).get("desired_size")
+    return desired if isinstance(desired, int) and not isinstance(desired, bool) else None
+
+
 def scaler_change_record(change: Change, state: StateTable) -> dict[str, Any] | None:
     """The scaler's record of the change with this update id, if it wrote one."""
     if change.node_group is None:

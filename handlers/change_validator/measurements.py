@@ -5,7 +5,10 @@
 - `load_balancer/<name>`: healthy against registered targets now, and average target response
   time and 5xx rate over the window, of the load balancers tagged for the cluster;
 - `node_group/<name>`: ready (InService and Healthy) instances against the desired size, for the
-  changed node group, or every node group for a cluster version change.
+  changed node group, or every node group for a cluster version change. At the baseline of a
+  scaling change, against the smaller of the desired sizes before and after it: EKS shows the
+  new size at once, and a scale-up's nodes still starting then are not the health before the
+  change (read against the new size, a scale-up whose nodes never came up would pass).
 """
 
 from __future__ import annotations
@@ -46,8 +49,10 @@ def measure(
     member_client: Callable[[str], Any],
     state: StateTable,
     inventory: FleetInventory,
+    desired_before: int | None = None,
 ) -> Figures:
-    """Every figure of the changed cluster over `window`."""
+    """Every figure of the changed cluster over `window`; `desired_before` is the changed node
+    group's desired size before the change, given for the baseline of a scaling change."""
     figures: Figures = {}
     figures.update(endpoint_figures(change, window, state, inventory))
     balancers = cluster_load_balancer_health(
@@ -59,7 +64,9 @@ def measure(
     )
     for balancer in balancers:
         figures[f"load_balancer/{balancer.name}"] = balancer.figures()
-    figures.update(node_readiness(change, member_client("eks"), member_client("autoscaling")))
+    figures.update(
+        node_readiness(change, member_client("eks"), member_client("autoscaling"), desired_before)
+    )
     return figures
 
 
@@ -81,9 +88,12 @@ def endpoint_figures(
     return figures
 
 
-def node_readiness(change: Change, eks: Any, autoscaling: Any) -> Figures:
+def node_readiness(
+    change: Change, eks: Any, autoscaling: Any, desired_before: int | None = None
+) -> Figures:
     """Ready against desired instances of the changed node group (all groups for a cluster
-    change)."""
+    change); with `desired_before`, the changed group's ready instances are counted against
+    the smaller of it and its desired size now (see the module docstring)."""
     if change.node_group is not None:
         names = [change.node_group]
     else:
@@ -119,10 +129,16 @@ def node_readiness(change: Change, eks: Any, autoscaling: Any) -> Figures:
                 if instance.get("LifecycleState") == "InService"
                 and instance.get("HealthStatus") == "Healthy"
             )
-        figures[f"node_group/{name}"] = {
+        against = desired
+        if desired_before is not None and name == change.node_group:
+            against = min(desired, desired_before)
+        figure: dict[str, Any] = {
             "status": group.get("status"),
             "desired": desired,
             "ready": ready,
-            "ready_ratio": round(min(ready / desired, 1.0), 4) if desired else None,
+            "ready_ratio": round(min(ready / against, 1.0), 4) if against else None,
         }
+        if against != desired:
+            figure["desired_before"] = against
+        figures[f"node_group/{name}"] = figure
     return figures

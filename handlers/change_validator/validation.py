@@ -47,7 +47,12 @@ from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.validation_errors import cut_echo
 from handlers.change_validator.callbacks import schedule_callback
-from handlers.change_validator.changes import Change, change_of, previous_state
+from handlers.change_validator.changes import (
+    Change,
+    change_of,
+    desired_size_before,
+    previous_state,
+)
 from handlers.change_validator.comparison import Thresholds, describe_moved, moved_figures
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.measurements import Window, measure
@@ -210,6 +215,7 @@ def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
             member_client=member,
             state=services.state,
             inventory=services.inventory(),
+            desired_before=desired_size_before(change, previous),
         )
     except MEASUREMENT_FAILURES as error:
         failure = cut_echo(str(error))

@@ -80,15 +80,29 @@ def scale_with_the_scaler(scaler_client: ScalerThroughItsHandler, desired: int) 
     return str(group["update_id"])
 
 
+def nodes_in_service(count: int) -> None:
+    """The node group's Auto Scaling group brought to `count` instances, all InService and
+    Healthy, as EKS does after a change of the desired size (moto's EKS leaves it alone)."""
+    session = member_session(MEMBER_ACCOUNT_ID)
+    group = session.client("eks").describe_nodegroup(clusterName=CLUSTER, nodegroupName=NODE_GROUP)
+    [asg] = group["nodegroup"]["resources"]["autoScalingGroups"]
+    session.client("autoscaling").set_desired_capacity(
+        AutoScalingGroupName=asg["name"], DesiredCapacity=count
+    )
+
+
 def scaler_change_after_a_steady_quarter_hour(
-    validator: Validator,
+    validator: Validator, new_node_ready: bool = True
 ) -> tuple[datetime, str, dict[str, Any]]:
     """15 minutes of endpoint results at about 100 ms, then the scaler takes `system` from 2 to 3
-    nodes and EKS reports the update successful: the moment, the update id and the change's
-    CloudTrail record (by the scaler's member role)."""
+    nodes, the third node ready (unless `new_node_ready` is False), and EKS reports the update
+    successful: the moment, the update id and the change's CloudTrail record (by the scaler's
+    member role)."""
     now = validator.clock.now()
     record_endpoint_results(validator.state, now - timedelta(minutes=15), 15, latency_ms=100)
     update_id = scale_with_the_scaler(validator.scaler, 3)
+    if new_node_ready:
+        nodes_in_service(3)
     validator.eks_updates.status = "Successful"
     change = cloudtrail_event(
         "UpdateNodegroupConfig",
@@ -174,6 +188,27 @@ def test_a_scaler_change_followed_by_a_healthy_bake_passes(validator: Validator)
     assert verdict["moved"] == []
     assert validator.alerts() == []
     assert validator.schedules() == []
+
+
+def test_a_scale_up_whose_new_node_never_becomes_ready_is_degraded(
+    validator: Validator,
+) -> None:
+    # GIVEN the scaler taking node group system from 2 ready nodes to 3, EKS showing the new
+    # desired size at once, and the third node never coming up
+    now, _, change = scaler_change_after_a_steady_quarter_hour(validator, new_node_ready=False)
+    started = validator.send(change)
+    assert started["status"] == "baking", started
+    # WHEN the endpoint stays at about 100 ms through the bake, with still 2 nodes ready
+    record_endpoint_results(validator.state, now + timedelta(minutes=1), 14, latency_ms=105)
+    [verdict] = validator.advance(15)
+    # THEN the change is degraded: 2 of 2 nodes were ready before it, 2 of 3 after the bake
+    assert verdict["status"] == "degraded", verdict
+    [moved] = verdict["moved"]
+    assert moved["subject"] == f"node_group/{NODE_GROUP}"
+    assert (moved["figure"], moved["before"], moved["after"]) == ("ready_ratio", 1.0, 0.6667)
+    [alert] = validator.alerts()
+    assert alert["severity"] == "critical"
+    assert "ready_ratio 1.0 -> 0.6667" in alert["detail"]
 
 
 def test_a_bake_callback_firing_at_its_scheduled_second_gives_the_verdict(
