@@ -75,12 +75,17 @@ def analyse_cluster(
     week_earlier = measure_window(client, cluster.name, a_week_earlier(end, cluster), hours)
     bottlenecks = find_bottlenecks(current, hours)
     metric_trends = trends(current, week_earlier)
+    measured_a_week_earlier = measured_rules(week_earlier)
     regressing = regressions(
         bottlenecks,
         find_bottlenecks(week_earlier, hours),
         metric_trends,
         environment.performance_regression_percent,
+        measured_a_week_earlier,
     )
+    # A rule firing now without a figure a week earlier (a cluster younger than a week, a gap
+    # in Container Insights then) cannot be compared: it neither opens nor resolves a regression.
+    uncompared = {bottleneck.rule for bottleneck in bottlenecks} - measured_a_week_earlier
     analysis = PerformanceAnalysis(
         schema_version=SCHEMA_VERSION,
         account_id=account_id,
@@ -127,7 +132,7 @@ def analyse_cluster(
         region=cluster.region,
         regressing=regressing,
         bottlenecks=bottlenecks,
-        measured=measured_rules(current),
+        measured=measured_rules(current) - uncompared,
         deadline=deadline,
     )
     return {

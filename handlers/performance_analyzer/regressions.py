@@ -1,10 +1,11 @@
 """Week-over-week trends, regressions, and their alerts: exactly one per regression.
 
 A regression is a rule that fires now and either did not fire in the same window a week earlier
-or whose figure rose by at least PERFORMANCE_REGRESSION_PERCENT since. Its alert (warning) is
-published when it starts; while it lasts nothing more is sent; when the rule no longer regresses,
-the resolution (same alert id) is sent and the record closed; a rule the window has no figure for
-was not measured, so it is not resolved.
+or whose figure rose by at least PERFORMANCE_REGRESSION_PERCENT since; a week earlier without
+the rule's figure (a cluster younger than a week, a gap in Container Insights) compares nothing.
+Its alert (warning) is published when it starts; while it lasts nothing more is sent; when the
+rule no longer regresses, the resolution (same alert id) is sent and the record closed; a rule
+the window has no figure for was not measured, so it is not resolved.
 
 Exactly once, under faults: each notice goes through `deliver_once`, keyed by the rule's record
 as it was before the notice (the regression's start is named by the time the previous one
@@ -100,12 +101,17 @@ def regressions(
     earlier_bottlenecks: list[Bottleneck],
     metric_trends: list[MetricTrend],
     regression_percent: float,
+    measured_earlier: frozenset[str],
 ) -> list[str]:
-    """The rules that fire now and fired not at all, or clearly less, a week earlier."""
+    """The rules that fire now and fired not at all, or clearly less, a week earlier; only
+    rules in `measured_earlier` (whose figure the week earlier has): a week without the figure
+    did not show the rule not firing."""
     fired_before = {bottleneck.rule for bottleneck in earlier_bottlenecks}
     changes = {trend.name: trend.change_percent for trend in metric_trends}
     found: list[str] = []
     for bottleneck in bottlenecks:
+        if bottleneck.rule not in measured_earlier:
+            continue
         change = changes.get(bottleneck.metric)
         if bottleneck.rule not in fired_before or (
             change is not None and change >= regression_percent

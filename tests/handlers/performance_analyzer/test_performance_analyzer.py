@@ -536,6 +536,45 @@ def test_an_open_regression_is_not_resolved_while_its_metric_is_missing(
     the_one_resolution_of(warning, alert_inbox)
 
 
+def test_a_bottleneck_without_a_figure_a_week_earlier_is_no_regression(
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN a cluster at 90 % CPU in the last 4 hours, and no Container Insights data in the same
+    # hours a week earlier (a cluster created since, or the agent not reporting then)
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    put_cluster_hours(cloudwatch, the_hour(fake_clock), 4, SATURATED)
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+    # THEN the saturation is named as a bottleneck, but not as a regression week over week,
+    # and nothing is alerted
+    [cluster] = result["clusters"]
+    assert cluster["bottlenecks"] == ["cpu_saturation"]
+    assert cluster["regressions"] == []
+    assert alert_inbox.receive() == []
+
+
+def test_an_open_regression_is_not_resolved_by_a_window_whose_week_earlier_has_no_figure(
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN a CPU regression announced by an earlier run
+    cloudwatch, _ = put_saturated_window(fake_clock, 4)
+    analyze({"action": "analyze_fleet"})
+    [warning] = alert_inbox.receive()
+    # WHEN 4 hours later the CPU is still saturated, and the same hours a week earlier have no
+    # Container Insights data
+    fake_clock.advance(4 * 3600)
+    put_cluster_hours(cloudwatch, the_hour(fake_clock), 4, SATURATED)
+    uncompared = analyze({"action": "analyze_fleet"})
+    # THEN the regression is neither resolved nor announced again: it could not be compared
+    assert uncompared["clusters"][0]["alerts"]["resolved"] == 0
+    assert alert_inbox.receive() == []
+    # WHEN the CPU is back to normal in the next window
+    put_the_next_four_hours(fake_clock, cloudwatch, HEALTHY)
+    analyze({"action": "analyze_fleet"})
+    # THEN the regression is resolved, once, under the warning's id
+    the_one_resolution_of(warning, alert_inbox)
+
+
 def new_york_inventory() -> dict[str, Any]:
     """The shared inventory with the cluster's schedule in America/New_York."""
     document = copy.deepcopy(INVENTORY_DOCUMENT)
