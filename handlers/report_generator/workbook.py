@@ -1,6 +1,7 @@
 """The Excel workbook of one processed run (openpyxl).
 
-Sheets: Summary (headline counts, quality score and rules, changes), Regions, Services, Matrix
+Sheets: Summary (headline counts, when the SSM data was read and whether by this run or an
+earlier one of the report day, quality score and rules, changes), Regions, Services, Matrix
 (services as rows, regions as columns, header row and first column frozen at B2, available
 cells filled, a colour scale on the coverage column and row), Changes. Every table has a styled
 header row and an auto-filter, and column widths fitted to their longest value. The same
@@ -117,7 +118,16 @@ def _summary(sheet: Worksheet, document: ProcessedDocument) -> None:
     fetch = metadata.fetch
     headline: list[tuple[str, Any]] = [
         ("Run id", metadata.run_id),
-        ("Fetched at", fetch.started_at.isoformat()),
+        ("Run started at", fetch.started_at.isoformat()),
+        # When SSM was read, not when the run started: a run served by the report day's cache
+        # shows data read by an earlier run, and says so.
+        ("Fetched at", fetch.ssm.fetched_at.isoformat()),
+        (
+            "Fetched by",
+            "an earlier run of the report day (source cache)"
+            if fetch.ssm.from_cache
+            else "this run",
+        ),
         ("Processed at", metadata.processed_at.isoformat()),
         ("Regions", totals.regions),
         ("Services", totals.services),

@@ -512,6 +512,28 @@ def test_names_that_look_like_formulas_or_hold_control_characters_stay_text_in_t
     assert region_names == ["Asia Pacific\ufffd(Mumbai)"]
 
 
+def test_a_run_served_by_the_cache_shows_when_its_data_was_read_not_when_it_started(
+    s3: Any, generate: Invoke, process_raw: Callable[[str, dict[str, Any]], str]
+) -> None:
+    # GIVEN a run started at 12:00 whose SSM data came from the cache, read at 05:00 by the
+    # first run of the report day
+    document = raw_document(
+        MIDDLE_RUN, REGIONS, SERVICES, started_at=datetime(2025, 6, 1, 12, tzinfo=UTC)
+    )
+    document["metadata"]["ssm"].update(fetched_at="2025-06-01T05:00:00Z", from_cache=True)
+    key = process_raw(f"raw/2025-06-01/{MIDDLE_RUN}.json", document)
+    # WHEN its report is generated
+    generate(event_for(s3, BUCKET, key))
+    # THEN the workbook's summary dates the data when SSM was read, and says an earlier run
+    # read it, beside when this run started
+    body = s3.get_object(Bucket=BUCKET, Key=f"reports/2025-06-01/{MIDDLE_RUN}/report.xlsx")
+    workbook = load_workbook(io.BytesIO(body["Body"].read()))
+    summary = {row[0].value: row[1].value for row in workbook["Summary"].iter_rows(min_row=2)}
+    assert summary["Fetched at"] == "2025-06-01T05:00:00+00:00"
+    assert summary["Fetched by"] == "an earlier run of the report day (source cache)"
+    assert summary["Run started at"] == "2025-06-01T12:00:00+00:00"
+
+
 def test_two_versions_of_a_runs_processed_document_in_one_batch_announce_the_report_once(
     s3: Any, generate: Invoke, process_run: ProcessRun, alert_inbox: Any
 ) -> None:
