@@ -17,9 +17,12 @@ event renders the run, so an older one never replaces its report.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fleet_shared.alerts import Severity
+from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.processed_documents import ProcessedDocument
 from fleet_shared.report_alerts import publish_report_alert
@@ -79,6 +82,29 @@ def _announce(
         ),
         resource=f"s3://{services.environment.data_bucket_name}/{published.prefix}",
     )
+
+
+@contextmanager
+def _latest_lock(
+    services: GeneratorServices, deadline: ClaimDeadline
+) -> Iterator[Callable[[], None]]:
+    """Hold the latest/ lock, leased no longer than the invocation can run; gives what extends
+    the lease (as long again, within the invocation), raising `LockNotAcquiredError` once another
+    report took the lock."""
+    owner = uuid.uuid4().hex
+    with services.state.lock(
+        LATEST_LOCK_NAME,
+        owner,
+        deadline.claim_seconds(LATEST_LOCK_SECONDS),
+        wait_seconds=LATEST_LOCK_WAIT_SECONDS,
+    ):
+
+        def keep_lock() -> None:
+            lease = deadline.claim_seconds(LATEST_LOCK_SECONDS)
+            if not services.state.renew_lock(LATEST_LOCK_NAME, owner, lease):
+                raise LockNotAcquiredError(LATEST_LOCK_NAME, None, None)
+
+        yield keep_lock
 
 
 def not_a_processed_run(key: str) -> str | None:
@@ -151,12 +177,7 @@ def generate_report(
             files=render_files(document, obj.key),
             attempt=uuid.uuid4().hex,
             generated_at=services.clock.now(),
-            latest_lock=lambda: services.state.lock(
-                LATEST_LOCK_NAME,
-                uuid.uuid4().hex,
-                deadline.claim_seconds(LATEST_LOCK_SECONDS),
-                wait_seconds=LATEST_LOCK_WAIT_SECONDS,
-            ),
+            latest_lock=lambda: _latest_lock(services, deadline),
         )
     return {
         "status": "generated",

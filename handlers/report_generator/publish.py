@@ -13,7 +13,9 @@ Design (two measures, because each covers a different failure):
 3. `reports/latest/` gets the same treatment: its manifest is deleted first, the files are
    copied, the manifest is written last. It is only moved forward: a run older than the one
    `latest/` holds (an old processed document replayed) does not replace it. One report at a
-   time reads and replaces `latest/` (a lock in the state table). When `latest/` has
+   time reads and replaces `latest/` (a lock in the state table, its lease extended before
+   each write into `latest/`, so that S3 calls slow enough to outlast it cannot let another
+   report write `latest/` between them). When `latest/` has
    no manifest (an update interrupted after deleting it), the run it must not fall behind is
    the newest with a complete report of its own, found by listing `reports/`; a listing page
    that is not S3's (a proxy's, without `IsTruncated`) fails the report rather than reading as
@@ -111,9 +113,16 @@ def _newest_complete_run_id(s3: Any, bucket: str) -> str | None:
 
 
 def _copy_all(
-    s3: Any, bucket: str, source_prefix: str, target_prefix: str, names: list[str]
+    s3: Any,
+    bucket: str,
+    source_prefix: str,
+    target_prefix: str,
+    names: list[str],
+    *,
+    before_each: Callable[[], None] = lambda: None,
 ) -> None:
     for name in names:
+        before_each()
         s3.copy_object(
             Bucket=bucket,
             Key=f"{target_prefix}{name}",
@@ -136,10 +145,12 @@ def publish_report(
     files: list[RenderedFile],
     attempt: str,
     generated_at: datetime,
-    latest_lock: Callable[[], AbstractContextManager[None]],
+    latest_lock: Callable[[], AbstractContextManager[Callable[[], None]]],
 ) -> Published:
     """Upload `files` as the report of `run_id`, dated `report_day` (see the module docstring
-    for the order); `latest_lock()` is held while latest/ is read and replaced."""
+    for the order); `latest_lock()` is held while latest/ is read and replaced, and what it
+    gives is called before each write into latest/: it extends the lock's lease, or raises
+    `LockNotAcquiredError` when another report took the lock meanwhile."""
     temporary = f"{TEMPORARY_PREFIX}{run_id}/{attempt}/"
     prefix = report_prefix(run_id, report_day)
     names = [file.name for file in files]
@@ -167,13 +178,19 @@ def publish_report(
         )
         # One report at a time reads and replaces latest/: two at once would mix their files
         # under one manifest, or put the older back after the newer.
-        with latest_lock():
+        with latest_lock() as keep_lock:
             # This run's own manifest is written, so the listing finds at least this run.
             latest_run = _latest_run_id(s3, bucket) or _newest_complete_run_id(s3, bucket)
             latest_updated = latest_run is None or latest_run <= run_id
             if latest_updated:
+                # The lease is extended before each write: calls slow enough to outlast it
+                # would otherwise let another report replace latest/ between them.
+                keep_lock()
                 s3.delete_object(Bucket=bucket, Key=f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}")
-                _copy_all(s3, bucket, temporary, REPORTS_LATEST_PREFIX, names)
+                _copy_all(
+                    s3, bucket, temporary, REPORTS_LATEST_PREFIX, names, before_each=keep_lock
+                )
+                keep_lock()
                 _put_manifest(
                     s3,
                     bucket,

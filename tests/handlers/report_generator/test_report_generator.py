@@ -32,6 +32,7 @@ from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.generate import generate_report
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
+from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import (
     InjectedHang,
     InvocationKilledError,
@@ -376,6 +377,63 @@ def test_two_reports_published_at_once_never_leave_latest_mixed_or_behind(
         assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
     newer_took_latest = isinstance(overlapping[1], dict) and overlapping[1]["latest_updated"]
     assert latest["run_id"] == (NEW_RUN if newer_took_latest else OLD_RUN)
+
+
+S3_CALL_SECONDS = 15
+"""How long each of the older report's calls into latest/ takes in the test below: the most a
+bounded hub S3 call can take."""
+
+
+def test_a_report_whose_slow_calls_outlast_the_latest_lock_lease_never_moves_latest_back(  # noqa: PLR0917
+    s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: ProcessRun,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the older run's report replacing latest/ (300 s left) while every S3 call into
+    # latest/ takes 15 s, so its ten calls outlast the lock's 120 s lease; and the newer run's
+    # report arriving when the older one is about to write latest/'s manifest (it does not wait)
+    monkeypatch.setattr(generate_module, "LATEST_LOCK_WAIT_SECONDS", 0.0)
+    old_key, new_key = process_run(OLD_RUN), process_run(NEW_RUN)
+    calls_into_latest: list[str] = []
+    newer_attempts: list[str] = []
+
+    def slow_call_into_latest(request: Any, **_: Any) -> None:
+        if "/reports/latest/" not in request.url or newer_attempts == ["running"]:
+            return
+        calls_into_latest.append(request.method)
+        if len(calls_into_latest) == 10:
+            newer_attempts.append("running")
+            head = s3.head_object(Bucket=BUCKET, Key=new_key)
+            newer = CreatedObject(BUCKET, new_key, str(head["ETag"]).strip('"'))
+            invocation = Invocation.from_context(ContextRunningOutOfTime(millis_left=[300_000]))
+            try:
+                generate_report(newer, generator_services, generator.FUNCTION.logger, invocation)
+                newer_attempts[-1] = "generated"
+            except LockNotAcquiredError:
+                newer_attempts[-1] = "failed: latest/ locked"
+        fake_clock.advance(S3_CALL_SECONDS)
+
+    generator_services.hub_client("s3").meta.events.register(
+        "before-send.s3", slow_call_into_latest
+    )
+    # WHEN the older run's report is generated, and Lambda retries the newer one's event if
+    # that invocation failed
+    older = generator.lambda_handler(
+        event_for(s3, BUCKET, old_key), ContextRunningOutOfTime(millis_left=[300_000])
+    )
+    assert older["objects"][0]["status"] == "generated", older
+    assert len(calls_into_latest) == 10
+    if newer_attempts == ["failed: latest/ locked"]:
+        generate(event_for(s3, BUCKET, new_key))
+    # THEN latest/ holds the newer run, every file the one its manifest describes
+    latest = manifest_of(s3, "reports/latest/")
+    assert latest["run_id"] == NEW_RUN, newer_attempts
+    for entry in latest["files"]:
+        body = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
 
 
 def test_keys_that_are_not_processed_runs_are_ignored(s3: Any, generate: Invoke) -> None:
