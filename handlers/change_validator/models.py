@@ -31,8 +31,10 @@ VALIDATED_CALLS = (UPDATE_CLUSTER_VERSION, UPDATE_NODEGROUP_VERSION, UPDATE_NODE
 """The EKS calls whose updates are validated (a launch-template update is an
 UpdateNodegroupVersion naming a launch template)."""
 
-VALIDATION_ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
-"""A validation id is the EKS update id (a UUID)."""
+VALIDATION_ID_PATTERN = r"^[A-Za-z0-9-]{1,36}$"
+"""A validation id is the EKS update id (a UUID, 36 characters). Its callback schedules are named
+`<id>-<step>` (`-bake-retry-12`), and EventBridge Scheduler takes names of at most 64 characters:
+a longer id would be validated up to its first callback, which could never be booked."""
 
 
 class _Lenient(BaseModel):

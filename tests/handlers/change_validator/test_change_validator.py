@@ -547,6 +547,9 @@ def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> N
         ({"detail": {"requestParameters": {"name": None}}}, "detail.requestParameters.name"),
         ({"detail": {"requestParameters": {"nodegroupName": None}}}, "nodegroupName"),
         ({"detail": {"responseElements": {"update": {"id": "no spaces allowed"}}}}, "update.id"),
+        # Longer than an EKS update id (a UUID): its callbacks' schedule names (`<id>-bake`) would
+        # pass Scheduler's 64 characters, so the validation could never book one.
+        ({"detail": {"responseElements": {"update": {"id": "a" * 60}}}}, "update.id"),
         # Past the calendar's ends once in UTC, and without an offset.
         ({"time": "9999-12-31T23:59:59-14:00"}, "time: '9999-12-31T23:59:59-14:00' is outside"),
         ({"time": "0001-01-01T00:00:00+14:00"}, "time: '0001-01-01T00:00:00+14:00' is outside"),
