@@ -13,6 +13,7 @@ from typing import Any
 from fleet_shared.event_parsing import parse_event
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.handler import FleetFunction, Invocation
+from fleet_shared.validation_errors import shown_value
 from handlers.change_validator.environment import ValidatorEnvironment
 from handlers.change_validator.models import (
     CLOUDTRAIL_API_CALL,
@@ -35,10 +36,15 @@ def parse_request(event: object) -> ValidatorRequest:
     if not isinstance(event, Mapping):
         raise EventValidationError("event", f"expected a JSON object, got {type(event).__name__}")
     if "source" in event or "detail-type" in event:
-        if event.get("source") != EKS_SOURCE:
-            raise EventValidationError("source", f"must be {EKS_SOURCE!r}")
-        if event.get("detail-type") != CLOUDTRAIL_API_CALL:
-            raise EventValidationError("detail-type", f"must be {CLOUDTRAIL_API_CALL!r}")
+        source, detail_type = event.get("source"), event.get("detail-type")
+        if source != EKS_SOURCE:
+            raise EventValidationError(
+                "source", f"must be {EKS_SOURCE!r}, got {shown_value(source)}"
+            )
+        if detail_type != CLOUDTRAIL_API_CALL:
+            raise EventValidationError(
+                "detail-type", f"must be {CLOUDTRAIL_API_CALL!r}, got {shown_value(detail_type)}"
+            )
         change = parse_event(EksChangeEvent, event)
         check_change(change)
         return change

@@ -541,8 +541,12 @@ def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> N
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"source": "aws.ec2"}, "source"),
-        ({"detail-type": "AWS Service Event via CloudTrail"}, "detail-type"),
+        ({"source": "aws.ec2"}, "source: must be 'aws.eks', got 'aws.ec2'"),
+        ({"source": "aws.eks" + "x" * 500}, "source: must be 'aws.eks', got 'aws.eksxxxxxxxxx"),
+        (
+            {"detail-type": "AWS Service Event via CloudTrail"},
+            "detail-type: must be 'AWS API Call via CloudTrail', got 'AWS Service Event via",
+        ),
         ({"detail": {"eventName": "DeleteCluster"}}, "detail.eventName"),
         ({"detail": {"requestParameters": {"name": None}}}, "detail.requestParameters.name"),
         ({"detail": {"requestParameters": {"nodegroupName": None}}}, "nodegroupName"),
@@ -575,9 +579,11 @@ def test_a_bad_change_event_is_refused_naming_the_field_and_changes_nothing(
             event[key] = value
     # WHEN it arrives
     result = validator.send(event)
-    # THEN it is refused naming the field, and nothing was scheduled or recorded
+    # THEN it is refused naming the field (and a short prefix of a wrong value), and nothing
+    # was scheduled or recorded
     assert result["status"] == "error"
     assert field in result["error"]
+    assert len(result["error"]) < 200
     assert validator.schedules() == []
     table = boto3.client("dynamodb", region_name=REGION)
     assert table.scan(TableName="lambda-fleet-state")["Items"] == []
