@@ -16,9 +16,10 @@ artefact of one run is found by its run id)::
     reports/latest/...                           a copy of the newest complete run
     cache/...                                    report_fetcher's source cache
 
-Run ids are `<yyyymmddThhmmssZ>-<8 hex>` (the UTC start): they sort in time order, and so does
-the report day, so the key order under `processed/` is the run order and "the previous run" is
-the greatest key before one's own.
+Run ids are `<yyyymmddThhmmssZ>-<8 hex>` (the UTC start): they sort in time order, so "the
+previous run" is the greatest run id before one's own. The report day does not always: after the
+stack's schedule time zone changed, a later run can be dated a day before an earlier one, so the
+key order under `processed/` is not the run order.
 
 The processed document's models are in `fleet_shared.processed_documents`, so report_fetcher,
 which writes only the raw document, does not build them at cold start.

@@ -94,12 +94,12 @@ def _validate(body: bytes, key: str) -> RawDocument:
 
 
 def _previous_run(
-    s3: Any, bucket: str, own_key: str, logger: Any
+    s3: Any, bucket: str, run_id: str, logger: Any
 ) -> tuple[ProcessedDocument | None, list[dict[str, str]]]:
-    """The newest earlier processed run that can be read (None: none among the
+    """The newest processed run before `run_id` that can be read (None: none among the
     PREVIOUS_RUNS_TRIED newest), and the newer ones skipped, each with why."""
     skipped: list[dict[str, str]] = []
-    for key in previous_processed_keys(s3, bucket, own_key, PREVIOUS_RUNS_TRIED):
+    for key in previous_processed_keys(s3, bucket, run_id, PREVIOUS_RUNS_TRIED):
         try:
             return read_processed(s3, bucket, key), skipped
         except ValidationError as error:
@@ -204,7 +204,7 @@ def _process_named_version(
         return _reject(obj, etag, str(error), services, logger)
 
     output_key = processed_key(raw.metadata.run_id, raw.metadata.dated)
-    previous, skipped_previous = _previous_run(s3, bucket, output_key, logger)
+    previous, skipped_previous = _previous_run(s3, bucket, raw.metadata.run_id, logger)
     analysis = analyse(raw)
     totals = ProcessedTotals(
         regions=len(raw.regions),

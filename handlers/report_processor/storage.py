@@ -5,7 +5,9 @@ while its key still holds that version: an older version's event, late or redeli
 process (or reject) the newer version's bytes, which its own event processes.
 
 The previous run is found by listing `processed/`, not through a "latest" pointer: run ids sort
-in time order, so the previous run of any run is the greatest processed key before its own.
+in time order, so the previous run of any run is the processed run with the greatest run id
+before its own (not the greatest key: a key's day is the report day, which can go back a day
+when the stack's schedule time zone changes).
 That stays right when an older raw document is processed again (a pointer would name a newer
 run) and needs no second write that could go missing. A year of daily runs is one list page.
 """
@@ -139,14 +141,19 @@ def _rejection_written(s3: Any, bucket: str, reason_key: str, key: str, etag: st
     return isinstance(written, dict) and (written.get("key"), written.get("etag")) == (key, etag)
 
 
-def previous_processed_keys(s3: Any, bucket: str, own_key: str, limit: int) -> list[str]:
-    """The `processed/<day>/<run-id>.json` keys before `own_key`, newest first, at most `limit`."""
-    earlier: list[str] = []
+def previous_processed_keys(s3: Any, bucket: str, run_id: str, limit: int) -> list[str]:
+    """The `processed/<day>/<run-id>.json` keys of the runs before `run_id`, newest first, at
+    most `limit`.
+
+    By run id, not by key: the key's day is the report day in the schedule time zone, and after
+    the stack's zone changed a later run can be dated a day before an earlier one."""
+    earlier: list[tuple[str, str]] = []
     for item in listed_objects(s3, bucket, PROCESSED_PREFIX):
         key = item["Key"]
-        if key < own_key and run_id_of(key, PROCESSED_PREFIX):
-            earlier.append(key)
-    return sorted(earlier, reverse=True)[:limit]
+        listed_run_id = run_id_of(key, PROCESSED_PREFIX)
+        if listed_run_id is not None and listed_run_id < run_id:
+            earlier.append((listed_run_id, key))
+    return [key for _, key in sorted(earlier, reverse=True)[:limit]]
 
 
 def read_processed(s3: Any, bucket: str, key: str) -> ProcessedDocument:

@@ -439,6 +439,24 @@ def test_a_run_is_processed_under_its_report_day_not_its_utc_day(s3: Any, proces
     assert result["objects"][0]["processed_key"] == f"processed/2025-06-02/{run_id}.json"
 
 
+def test_the_previous_run_is_the_one_before_in_time_after_the_schedule_time_zone_changed(
+    s3: Any, process: Process
+) -> None:
+    # GIVEN a run at 20:00 UTC dated the next day in Asia/Kolkata, processed
+    in_kolkata = "20250601T200000Z-00000004"
+    first = _document(in_kolkata)
+    first["metadata"]["report_day"] = "2025-06-02"
+    process(put_json(s3, f"raw/2025-06-02/{in_kolkata}.json", first))
+    # WHEN, the stack's schedule time zone changed to America/Los_Angeles, a run two hours later
+    # (dated 2025-06-01 there) is processed
+    in_los_angeles = "20250601T220000Z-00000005"
+    second = _document(in_los_angeles)
+    second["metadata"]["report_day"] = "2025-06-01"
+    process(put_json(s3, f"raw/2025-06-01/{in_los_angeles}.json", second))
+    # THEN it is compared with the run two hours before it, though that one's key sorts after
+    assert _processed(s3, in_los_angeles)["changes"]["previous_run_id"] == in_kolkata
+
+
 @pytest.fixture
 def versioned_s3(s3: Any) -> Any:
     """The data bucket with versioning on, as the program creates it."""
