@@ -53,6 +53,8 @@ from handlers.report_processor.storage import (
     read_named_version,
     read_processed,
     reject,
+    rejected_keys,
+    rejection_recorded,
     still_current,
 )
 
@@ -68,6 +70,8 @@ RUN_LOCK_SECONDS = 900
 RUN_LOCK_WAIT_SECONDS = 60.0
 """How long a version waits for another version of its run being processed (seconds of work);
 then the invocation fails and Lambda retries the event."""
+GONE_CODES = frozenset({"NoSuchVersion", "NoSuchKey"})
+"""What S3 answers for a version (or, without versioning, a key) no longer there."""
 
 
 def not_a_raw_document(key: str) -> str | None:
@@ -137,19 +141,36 @@ def _written_from_this_version(
 
 
 def _reject(
-    obj: CreatedObject, etag: str, reason: str, services: ProcessorServices, logger: Any
+    obj: CreatedObject,
+    etag: str,
+    reason: str,
+    *,
+    services: ProcessorServices,
+    logger: Any,
 ) -> dict[str, Any]:
-    bucket = services.environment.data_bucket_name
-    s3 = services.hub_client("s3")
-    rejected_key, reason_key = reject(
-        s3,
-        bucket,
+    rejected_key, _ = reject(
+        services.hub_client("s3"),
+        services.environment.data_bucket_name,
         obj.key,
         etag=etag,
         version_id=obj.version_id,
         reason=reason,
         rejected_at=services.clock.now(),
     )
+    return _rejected(obj, rejected_key, reason, services=services, logger=logger)
+
+
+def _rejected(
+    obj: CreatedObject,
+    rejected_key: str,
+    reason: str,
+    *,
+    services: ProcessorServices,
+    logger: Any,
+) -> dict[str, Any]:
+    """The result of `obj` moved to `rejected_key`, with its warning (the same alert id from
+    every attempt: the router drops a copy a retry sends again)."""
+    bucket = services.environment.data_bucket_name
     published = publish_report_alert(
         services,
         logger,
@@ -162,10 +183,25 @@ def _reject(
         "status": "rejected",
         "key": obj.key,
         "rejected_key": rejected_key,
-        "reason_key": reason_key,
+        "reason_key": rejected_keys(obj.key)[1],
         "reason": reason,
         "alert_published": published,
     }
+
+
+def _rejected_before(
+    obj: CreatedObject, services: ProcessorServices, logger: Any
+) -> dict[str, Any] | None:
+    """The result of the version `obj` names when an earlier attempt rejected it (the reason
+    next to the rejected copy names this key and ETag), else None: that attempt moved it out of
+    raw/ and then failed (its done record refused, say), and its retry finds the version gone."""
+    recorded = rejection_recorded(
+        services.hub_client("s3"), services.environment.data_bucket_name, obj.key, obj.etag
+    )
+    if recorded is None:
+        return None
+    rejected_key, reason = recorded
+    return _rejected(obj, rejected_key, reason, services=services, logger=logger)
 
 
 def process_raw_document(
@@ -190,7 +226,15 @@ def _process_named_version(
     environment = services.environment
     bucket = environment.data_bucket_name
     s3 = services.hub_client("s3")
-    body, etag = read_named_version(s3, bucket, obj)
+    try:
+        body, etag = read_named_version(s3, bucket, obj)
+    except ClientError as error:
+        rejected = None
+        if error.response.get("Error", {}).get("Code") in GONE_CODES:
+            rejected = _rejected_before(obj, services, logger)
+        if rejected is None:
+            raise
+        return rejected
     if not still_current(s3, bucket, obj, etag):
         return {
             "status": "superseded",
@@ -201,7 +245,7 @@ def _process_named_version(
     try:
         raw = _validate(body, obj.key)
     except RejectedDocumentError as error:
-        return _reject(obj, etag, str(error), services, logger)
+        return _reject(obj, etag, str(error), services=services, logger=logger)
 
     output_key = processed_key(raw.metadata.run_id, raw.metadata.dated)
     previous, skipped_previous = _previous_run(s3, bucket, raw.metadata.run_id, logger)

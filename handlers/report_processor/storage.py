@@ -84,7 +84,7 @@ def reject(
     first attempt wrote them and only deletes the original.
     """
     rejected_key, reason_key = rejected_keys(key)
-    if _rejection_written(s3, bucket, reason_key, key, etag):
+    if _recorded_rejection(s3, bucket, reason_key, key, etag) is not None:
         _delete_rejected(s3, bucket, key, version_id)
         return rejected_key, reason_key
     s3.copy_object(
@@ -126,19 +126,33 @@ def _delete_rejected(s3: Any, bucket: str, key: str, version_id: str | None) -> 
         s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
 
 
-def _rejection_written(s3: Any, bucket: str, reason_key: str, key: str, etag: str) -> bool:
-    """Whether the reason at `reason_key` records the rejection of `key` at `etag`."""
+def _recorded_rejection(
+    s3: Any, bucket: str, reason_key: str, key: str, etag: str
+) -> dict[str, Any] | None:
+    """The reason document at `reason_key` when it records the rejection of `key` at `etag`."""
     try:
         body, _ = read_object(s3, bucket, reason_key)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "NoSuchKey":
             raise
-        return False
+        return None
     try:
         written = json.loads(body)
     except ValueError:
-        return False
-    return isinstance(written, dict) and (written.get("key"), written.get("etag")) == (key, etag)
+        return None
+    if isinstance(written, dict) and (written.get("key"), written.get("etag")) == (key, etag):
+        return written
+    return None
+
+
+def rejection_recorded(s3: Any, bucket: str, key: str, etag: str) -> tuple[str, str] | None:
+    """Where the version of `key` at `etag` was moved and why, when a rejection of it was
+    written (its copy, then its reason); else None."""
+    rejected_key, reason_key = rejected_keys(key)
+    written = _recorded_rejection(s3, bucket, reason_key, key, etag)
+    if written is None:
+        return None
+    return rejected_key, str(written.get("reason"))
 
 
 def previous_processed_keys(s3: Any, bucket: str, run_id: str, limit: int) -> list[str]:

@@ -793,6 +793,40 @@ def test_a_rejection_interrupted_before_its_delete_is_finished_by_the_retry_as_f
     assert len(versions_of(versioned_s3, rejected_key)) == 1
 
 
+def test_a_retry_of_a_rejection_whose_done_record_failed_answers_the_rejection(
+    versioned_s3: Any, process: Process, fake_clock: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN an invalid raw document, and DynamoDB failing every attempt to record it done (its
+    # claim and the run's lock go through)
+    key = _raw_key(RUN_1)
+    event = put_json(versioned_s3, key, _invalid_document(RUN_1))
+    record_done = CompletionRecordFault("PutItem")
+    dynamodb = app.FUNCTION.services().hub_client("dynamodb")
+    dynamodb.meta.events.register_first("before-send.dynamodb.PutItem", record_done)
+    # WHEN the processor handles the event
+    # THEN the invocation fails after the whole rejection and its warning
+    with pytest.raises(ObjectsToRetryError):
+        process(event)
+    assert key not in keys_under(versioned_s3, "raw/")
+    [rejection] = alert_inbox.receive()
+    assert rejection.alert["title"] == "Raw availability document rejected"
+    # WHEN DynamoDB answers again by Lambda's retry two minutes later
+    record_done.healed = True
+    fake_clock.advance(120)
+    retried = process(event)
+    # THEN the retry answers the rejection already made, not an object it could not handle (the
+    # version it no longer finds in raw/ is the one it moved to raw/rejected/), and its warning
+    # is the same alert (one id, which the router sends once)
+    assert retried["status"] == "ok", retried
+    [result] = retried["objects"]
+    assert (result["status"], result["rejected_key"]) == (
+        "rejected",
+        "raw/rejected/2025-06-01/20250601T050000Z-00000001.json",
+    )
+    assert result["reason"].startswith("document: metadata.counts")
+    assert [a.alert["id"] for a in alert_inbox.receive()] == [rejection.alert["id"]]
+
+
 def test_a_rejection_leaves_a_newer_version_landed_before_its_delete_current_for_its_event(
     versioned_s3: Any, process: Process, alert_inbox: Any
 ) -> None:
