@@ -712,17 +712,26 @@ class _TargetBackup:
                 return str(backup["BackupArn"])
         return None
 
-    def _backups(self, **filters: str) -> Iterator[dict[str, Any]]:
-        """Our user backups (of the table `TableName=` names); a LastEvaluatedBackupArn answered
-        again raises `RepeatedPageTokenError` instead of asking until Lambda ends the run."""
-        for page in pages(
+    def _backup_pages(self, **filters: str) -> Iterator[dict[str, Any]]:
+        """The ListBackups pages of our user backups (of the table `TableName=` names); a
+        LastEvaluatedBackupArn answered again raises `RepeatedPageTokenError` instead of asking
+        until Lambda ends the run."""
+        return pages(
             self._dynamodb,
             "ListBackups",
             {"BackupType": "USER", **filters},
             "ExclusiveStartBackupArn",
             answer_token_field="LastEvaluatedBackupArn",
-        ):
-            yield from page.get("BackupSummaries", [])
+        )
+
+    def _backups(self, **filters: str) -> Iterator[dict[str, Any]]:
+        """Our user backups (of the table `TableName=` names). A page without BackupSummaries
+        (botocore's model leaves them optional; moto sends them, empty or not) raises
+        UnreadableAnswerError: read as no backup, a table's backup of the day would be taken for
+        one never made and made again, or its duplicate left behind, and a copy whose expiry
+        record the other took over is never deleted."""
+        for page in self._backup_pages(**filters):
+            yield from answer_field(page, "ListBackups", "BackupSummaries")
 
     def _expiry_record(self, backup: dict[str, Any]) -> dict[str, Any] | None:
         """The saved expiry of one of our backups: by name when it names this backup (its ARN,
@@ -747,7 +756,12 @@ class _TargetBackup:
 
     def _delete_expired_backups(self) -> None:
         ours: list[tuple[dict[str, Any], datetime | None]] = []
-        for backup in self._backups():
+        # A page without BackupSummaries is read as listing nothing, which only deletes less:
+        # the copies it would have held stay, and the last good copies are judged among the rest.
+        listed = (
+            backup for page in self._backup_pages() for backup in page.get("BackupSummaries", [])
+        )
+        for backup in listed:
             if not backup.get("BackupName", "").startswith(BACKUP_NAME_PREFIX):
                 continue
             if backup.get("BackupStatus") != "AVAILABLE":

@@ -41,6 +41,7 @@ from tests.handlers.deadlines import (
 from tests.handlers.faults import (
     InjectedHang,
     InvocationKilledError,
+    answer_malformed,
     fail_every_attempt,
     hang_first_attempt,
     lose_first_answer,
@@ -653,6 +654,44 @@ def test_a_run_killed_after_some_copies_does_not_copy_them_again_on_the_platform
     assert len(_backup_names(member_a["dynamodb"])) == 1
 
 
+TABLE_BACKUPS_PAGE_WITHOUT_SUMMARIES = b"{}"
+"""A ListBackups page without BackupSummaries (a proxy's JSON), answered to the listings of one
+table's backups: botocore's model leaves the field optional; moto sends it, empty or not."""
+
+
+@pytest.mark.usefixtures("one_target_at_a_time")
+def test_a_retry_told_the_tables_backups_without_their_list_makes_no_second_backup(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a night's run killed at its deadline after member A's table was backed up (its
+    # pruning's ListBackups never answered)
+    member_dynamodb = member_a_client_after_a_dry_run(backup, built_services, "dynamodb")
+    hang = hang_first_attempt(member_dynamodb, "dynamodb", "ListBackups")
+    with night_run_held_until_killed(backup, hang):
+        fake_clock.advance(600 + 60)
+    # AND member A answering the listing of the table's backups with a page without
+    # BackupSummaries
+    page = answer_malformed(
+        member_dynamodb,
+        "dynamodb",
+        "ListBackups",
+        TABLE_BACKUPS_PAGE_WITHOUT_SUMMARIES,
+        body_with=b'"TableName"',
+    )
+    # WHEN the platform retries the run
+    retried = member_a_run(backup)
+    # THEN the table is an error naming the call and what its answer lacked, and no second
+    # backup is made beside the first (whose expiry it would take over, leaving it for ever)
+    assert page.answered >= 1
+    [error] = retried["errors"]
+    assert error["resource"] == "orders"
+    assert "ListBackups answered without BackupSummaries" in error["error"]
+    assert _backup_names(member_a["dynamodb"]) == [todays_orders_backup_name(fake_clock)]
+
+
 def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(
     backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
 ) -> None:
@@ -1160,6 +1199,42 @@ def test_a_second_backup_a_lost_answer_made_that_cannot_be_deleted_expires_with_
     assert _backup_names(dynamodb).count(first_day) == 2
     # AND once the deletions work again and the retention has run out, neither is left
     refused.healed = True
+    run_after_the_retention(backup, fake_clock)
+    assert first_day not in _backup_names(dynamodb)
+
+
+def test_a_second_backup_a_lost_answer_made_expires_when_its_hunt_is_told_no_list(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    member_a_dynamodb_of_the_handler: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a run today (moto dates a backup by the real clock), member A applying the first
+    # CreateBackup but its answer lost, so botocore's retry makes a second backup, and member A
+    # answering the listing of the table's backups, the hunt for that duplicate, with a page
+    # without BackupSummaries
+    dynamodb = member_a["dynamodb"]
+    fake_clock.set(datetime.now(UTC))
+    lose_first_answer(member_a_dynamodb_of_the_handler, "dynamodb", "CreateBackup")
+    page = answer_malformed(
+        member_a_dynamodb_of_the_handler,
+        "dynamodb",
+        "ListBackups",
+        TABLE_BACKUPS_PAGE_WITHOUT_SUMMARIES,
+        body_with=b'"TableName"',
+    )
+    first_day = todays_orders_backup_name(fake_clock)
+    # WHEN the schedule runs
+    first = member_a_run(backup)
+    # THEN the table is an error naming the call and what its answer lacked, and both backups
+    # of the day are left
+    assert page.answered >= 1
+    [error] = first["errors"]
+    assert error["resource"] == "orders"
+    assert "ListBackups answered without BackupSummaries" in error["error"]
+    assert _backup_names(dynamodb).count(first_day) == 2
+    # AND once the retention has run out, neither is left: the page was not taken for a hunt
+    # that found no duplicate
     run_after_the_retention(backup, fake_clock)
     assert first_day not in _backup_names(dynamodb)
 
