@@ -37,7 +37,8 @@ takes 37 to 1,024 characters)."""
 
 @pytest.fixture
 def members(mocked_aws: None) -> dict[str, Any]:
-    """Member A with a daily volume and a daily table `orders`, member B with a daily volume."""
+    """Member A with a daily volume and a daily table `orders` (`table_a`), member B with a daily
+    volume."""
     session_a = member_session(MEMBER_A)
     dynamodb_a = session_a.client("dynamodb")
     dynamodb_a.create_table(
@@ -52,6 +53,7 @@ def members(mocked_aws: None) -> dict[str, Any]:
         "ec2_a": ec2_a,
         "dynamodb_a": dynamodb_a,
         "ec2_b": ec2_b,
+        "table_a": "orders",
         "volume_a": create_volume(ec2_a, backup="daily"),
         "volume_b": create_volume(ec2_b, backup="daily"),
     }
@@ -73,104 +75,159 @@ def snapshot_ids(ec2: Any, volume_id: str) -> list[str]:
     return [item["SnapshotId"] for item in snapshots if item["VolumeId"] == volume_id]
 
 
-def test_a_table_described_with_a_proxy_page_fails_alone_and_the_rest_is_copied(
-    backup: Invoke, members: dict[str, Any], built_services: list[BackupServices]
+@pytest.mark.parametrize(
+    ("service", "operation", "page_body", "failed", "error_says", "copied_in_a"),
+    [
+        pytest.param(
+            "dynamodb",
+            "DescribeTable",
+            PROXY_PAGE,
+            "orders",
+            "DescribeTable of orders answered without Table",
+            "volume_a",
+            id="a-table-described-with-a-proxy-page",
+        ),
+        pytest.param(
+            "ec2",
+            "DescribeVolumes",
+            BROKEN_PROXY_PAGE,
+            "ec2:DescribeVolumes",
+            "Unable to parse response",
+            "table_a",
+            id="volumes-listed-with-an-unparsable-page",
+        ),
+    ],
+)
+def test_a_resource_or_step_answered_with_a_proxy_page_fails_alone_and_the_rest_is_copied(
+    backup: Invoke,
+    members: dict[str, Any],
+    built_services: list[BackupServices],
+    *,
+    service: str,
+    operation: str,
+    page_body: bytes,
+    failed: str,
+    error_says: str,
+    copied_in_a: str,
 ) -> None:
-    # GIVEN member A's DynamoDB answering DescribeTable of `orders` with a proxy's page
-    dynamodb = member_a_client(backup, built_services, "dynamodb")
-    page = answer_malformed(dynamodb, "dynamodb", "DescribeTable", PROXY_PAGE)
+    # GIVEN member A answering `operation` with a proxy's page: one botocore parses into an
+    # answer without the call's fields, or one that is not XML
+    member_client = member_a_client(backup, built_services, service)
+    page = answer_malformed(member_client, service, operation, page_body)
     # WHEN the schedule runs
     result = backup({"action": "backup"})
-    # THEN `orders` is an error naming the call and what its answer lacked; member A's volume
-    # and member B's are copied
+    # THEN that table, or member A's volume step, is an error in a short line saying what was
+    # wrong with the answer; member A's other resource and member B's volume are copied
     assert page.answered >= 1
     target_a = target_of(result, MEMBER_A)
     assert target_a["status"] == "partial"
     [error] = target_a["errors"]
-    assert error["resource"] == "orders"
-    assert "DescribeTable of orders answered without Table" in error["error"]
-    assert list(copied_sources(target_a)) == [members["volume_a"]]
-    assert list(copied_sources(target_of(result, MEMBER_B))) == [members["volume_b"]]
-
-
-def test_volumes_listed_with_an_unparsable_page_fail_that_step_alone(
-    backup: Invoke, members: dict[str, Any], built_services: list[BackupServices]
-) -> None:
-    # GIVEN member A's EC2 answering DescribeVolumes with a page that is not XML
-    ec2 = member_a_client(backup, built_services, "ec2")
-    page = answer_malformed(ec2, "ec2", "DescribeVolumes", BROKEN_PROXY_PAGE)
-    # WHEN the schedule runs
-    result = backup({"action": "backup"})
-    # THEN member A's volume step is an error in a short line, its table is still backed up,
-    # and member B's volume is copied
-    assert page.answered >= 1
-    target_a = target_of(result, MEMBER_A)
-    [error] = target_a["errors"]
-    assert error["resource"] == "ec2:DescribeVolumes"
-    assert "Unable to parse response" in error["error"]
+    assert error["resource"] == failed
+    assert error_says in error["error"]
     assert len(error["error"]) <= 200
-    assert list(copied_sources(target_a)) == ["orders"]
+    assert list(copied_sources(target_a)) == [members[copied_in_a]]
     assert list(copied_sources(target_of(result, MEMBER_B))) == [members["volume_b"]]
 
 
-def test_a_snapshot_ec2_made_but_answered_with_a_proxy_page_is_the_volumes_copy(
-    backup: Invoke, members: dict[str, Any], built_services: list[BackupServices]
+def volume_a_snapshots(members: dict[str, Any]) -> list[str]:
+    """The ids of member A's volume's snapshots."""
+    return snapshot_ids(members["ec2_a"], members["volume_a"])
+
+
+def orders_backups(members: dict[str, Any]) -> list[str]:
+    """The ARNs of member A's table `orders`' backups."""
+    listed = members["dynamodb_a"].list_backups(TableName="orders")["BackupSummaries"]
+    return [backup["BackupArn"] for backup in listed]
+
+
+@pytest.mark.parametrize(
+    ("service", "create", "source", "copies_made"),
+    [
+        pytest.param("ec2", "CreateSnapshot", "volume_a", volume_a_snapshots, id="snapshot"),
+        pytest.param("dynamodb", "CreateBackup", "table_a", orders_backups, id="dynamodb-backup"),
+    ],
+)
+def test_a_copy_the_member_made_but_answered_with_a_proxy_page_is_the_sources_copy(
+    backup: Invoke,
+    members: dict[str, Any],
+    built_services: list[BackupServices],
+    *,
+    service: str,
+    create: str,
+    source: str,
+    copies_made: Callable[[dict[str, Any]], list[str]],
 ) -> None:
-    # GIVEN member A's EC2 making the CreateSnapshot but answering it with a proxy's page
-    ec2 = member_a_client(backup, built_services, "ec2")
-    page = answer_malformed(ec2, "ec2", "CreateSnapshot", PROXY_PAGE)
+    # GIVEN member A making the copy `create` asks for (a snapshot of its volume, a backup of
+    # `orders`) but answering it with a proxy's page
+    member_client = member_a_client(backup, built_services, service)
+    page = answer_malformed(member_client, service, create, PROXY_PAGE)
     # WHEN the schedule runs
     result = backup({"action": "backup"})
-    # THEN the snapshot EC2 made is reported as the volume's copy, and nothing failed
+    # THEN the copy the member made is reported as the source's copy, and nothing failed
     assert page.answered == 1
     target_a = target_of(result, MEMBER_A)
     assert target_a["status"] == "ok"
-    made = snapshot_ids(members["ec2_a"], members["volume_a"])
+    made = copies_made(members)
     assert len(made) == 1
-    assert copied_sources(target_a)[members["volume_a"]] == made[0]
+    assert copied_sources(target_a)[members[source]] == made[0]
 
 
-def test_a_backup_dynamodb_made_but_answered_with_a_proxy_page_is_the_tables_copy(
-    backup: Invoke, members: dict[str, Any], built_services: list[BackupServices]
-) -> None:
-    # GIVEN member A's DynamoDB making the CreateBackup of `orders` but answering it with a
-    # proxy's page
-    dynamodb = member_a_client(backup, built_services, "dynamodb")
-    page = answer_malformed(dynamodb, "dynamodb", "CreateBackup", PROXY_PAGE)
-    # WHEN the schedule runs
-    result = backup({"action": "backup"})
-    # THEN the backup DynamoDB made is reported as the table's copy, and nothing failed
-    assert page.answered == 1
-    target_a = target_of(result, MEMBER_A)
-    assert target_a["status"] == "ok"
-    [made] = members["dynamodb_a"].list_backups(TableName="orders")["BackupSummaries"]
-    assert copied_sources(target_a)["orders"] == made["BackupArn"]
-
-
-def test_volumes_listed_with_a_proxy_page_do_not_pass_for_none_and_keep_their_last_copy(
+@pytest.mark.parametrize(
+    ("service", "operation", "page_body", "failed", "error_says", "copies_made"),
+    [
+        pytest.param(
+            "ec2",
+            "DescribeVolumes",
+            PROXY_PAGE,
+            "ec2:DescribeVolumes",
+            "answered without Volumes",
+            volume_a_snapshots,
+            id="volumes-listed-without-volumes",
+        ),
+        pytest.param(
+            "dynamodb",
+            "ListTagsOfResource",
+            b"{}",
+            "orders",
+            "ListTagsOfResource answered without Tags",
+            orders_backups,
+            id="table-tags-answered-without-tags",
+        ),
+    ],
+)
+def test_sources_read_from_a_proxy_page_do_not_pass_for_untagged_and_keep_their_last_copy(
     backup: Invoke,
     members: dict[str, Any],
     built_services: list[BackupServices],
     fake_clock: ManualClock,
+    *,
+    service: str,
+    operation: str,
+    page_body: bytes,
+    failed: str,
+    error_says: str,
+    copies_made: Callable[[dict[str, Any]], list[str]],
 ) -> None:
-    # GIVEN the first day's copy of member A's daily volume
+    # GIVEN the first day's copy of member A's daily volume, or daily table `orders`
     backup({"action": "backup"})
-    [first_copy] = snapshot_ids(members["ec2_a"], members["volume_a"])
-    # AND, past its 7-day retention, member A's EC2 answering DescribeVolumes with a proxy's
-    # page, which botocore parses into an answer without any volume
+    [first_copy] = copies_made(members)
+    # AND, past its 7-day retention, member A answering `operation` with a proxy's page without
+    # the call's items: a page botocore parses into an answer without any volume, or JSON `{}`
+    # without Tags (DynamoDB sends `"Tags": []` for a table with none)
     fake_clock.advance(8 * 86400)
-    ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
-    page = answer_malformed(ec2, "ec2", "DescribeVolumes", PROXY_PAGE)
+    member_client = built_services[0].member_client(service, MEMBER_A, REGION)
+    page = answer_malformed(member_client, service, operation, page_body)
     # WHEN the schedule runs
     result = backup({"action": "backup"})
-    # THEN the listing is an error naming what its answer lacked, and the volume's expired copy,
-    # its last one, is kept: the page is not taken for a member without tagged volumes
+    # THEN the listing, or the table, is an error naming the call's missing field, and the
+    # source's expired copy, its last one, is kept: the answer is not taken for a source no
+    # longer tagged
     assert page.answered >= 1
     target_a = target_of(result, MEMBER_A)
     [error] = target_a["errors"]
-    assert error["resource"] == "ec2:DescribeVolumes"
-    assert "answered without Volumes" in error["error"]
-    assert snapshot_ids(members["ec2_a"], members["volume_a"]) == [first_copy]
+    assert error["resource"] == failed
+    assert error_says in error["error"]
+    assert copies_made(members) == [first_copy]
     assert first_copy in {entry["id"] for entry in target_a["kept"]}
 
 
@@ -199,31 +256,3 @@ def test_backups_listed_with_a_token_answered_again_fail_that_step_naming_list_b
     target_b = target_of(result, MEMBER_B)
     assert target_b["status"] == "ok"
     assert list(copied_sources(target_b)) == [members["volume_b"]]
-
-
-def test_a_tables_tags_answered_without_tags_are_its_error_and_keep_its_last_backup(
-    backup: Invoke,
-    members: dict[str, Any],
-    built_services: list[BackupServices],
-    fake_clock: ManualClock,
-) -> None:
-    # GIVEN the first day's backup of member A's daily table `orders`
-    backup({"action": "backup"})
-    [first_copy] = members["dynamodb_a"].list_backups(TableName="orders")["BackupSummaries"]
-    # AND, past its 7-day retention, member A's DynamoDB answering ListTagsOfResource with a
-    # proxy's JSON `{}`, an answer without Tags (DynamoDB sends `"Tags": []` for a table with none)
-    fake_clock.advance(8 * 86400)
-    dynamodb = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
-    page = answer_malformed(dynamodb, "dynamodb", "ListTagsOfResource", b"{}")
-    # WHEN the schedule runs
-    result = backup({"action": "backup"})
-    # THEN `orders` is an error naming the call and what its answer lacked, and its expired
-    # backup, its last one, is kept: the answer is not taken for a table no longer tagged
-    assert page.answered >= 1
-    backups = members["dynamodb_a"].list_backups(TableName="orders")["BackupSummaries"]
-    assert [item["BackupArn"] for item in backups] == [first_copy["BackupArn"]]
-    target_a = target_of(result, MEMBER_A)
-    assert first_copy["BackupArn"] in {entry["id"] for entry in target_a["kept"]}
-    [error] = target_a["errors"]
-    assert error["resource"] == "orders"
-    assert "ListTagsOfResource answered without Tags" in error["error"]

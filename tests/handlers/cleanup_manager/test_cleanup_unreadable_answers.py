@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from handlers.cleanup_manager.candidates import MARK_TAG
 from handlers.cleanup_manager.cleanup import CleanupServices
 from tests.handlers.cleanup_manager.support import actions_of, create_snapshot, tags_of
@@ -19,27 +21,64 @@ PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
 """A proxy's page that is not well-formed XML, longer than any result may repeat."""
 
 
+def an_amis_snapshot(ec2: Any) -> str:
+    """The snapshot of a new AMI of the member, old enough to be a candidate were it not used by
+    the AMI."""
+    instance_id = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][0][
+        "InstanceId"
+    ]
+    image_id = ec2.create_image(InstanceId=instance_id, Name="golden")["ImageId"]
+    [image] = ec2.describe_images(ImageIds=[image_id])["Images"]
+    return str(image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"])
+
+
+@pytest.mark.parametrize(
+    ("member_a_snapshot", "listing", "page_body", "error_says"),
+    [
+        pytest.param(
+            create_snapshot,
+            "DescribeSnapshots",
+            PROXY_PAGE,
+            "Unable to parse response",
+            id="snapshots-unparsable",
+        ),
+        pytest.param(
+            an_amis_snapshot,
+            "DescribeImages",
+            b"<html>gateway</html>",
+            "DescribeImages answered without Images",
+            id="images-without-images",
+        ),
+    ],
+)
 def test_a_member_whose_listing_is_a_proxy_page_fails_alone_and_the_others_are_cleaned(
-    cleaner: Invoke, built_services: list[CleanupServices]
+    cleaner: Invoke,
+    built_services: list[CleanupServices],
+    *,
+    member_a_snapshot: Callable[[Any], str],
+    listing: str,
+    page_body: bytes,
+    error_says: str,
 ) -> None:
-    # GIVEN members A and B with a stale snapshot each, and member A's EC2 answering
-    # DescribeSnapshots with a proxy's page (HTTP 200)
+    # GIVEN member A with a snapshot (a stale one, or one an AMI uses, a candidate were it not),
+    # member B with a stale snapshot, and member A's EC2 answering `listing` with a proxy's page
+    # (HTTP 200): one it cannot parse, or one botocore parses into an answer without any item
     ec2_a = member_session(MEMBER_A).client("ec2")
     ec2_b = member_session(MEMBER_B).client("ec2")
-    stale_a, stale_b = create_snapshot(ec2_a), create_snapshot(ec2_b)
+    snapshot_a, stale_b = member_a_snapshot(ec2_a), create_snapshot(ec2_b)
     cleaner({"action": "cleanup", "dry_run": True})
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
-    page = answer_malformed(member_ec2, "ec2", "DescribeSnapshots", PROXY_PAGE)
+    page = answer_malformed(member_ec2, "ec2", listing, page_body)
     # WHEN the schedule runs
     result = cleaner({"action": "cleanup"})
-    # THEN member A failed, saying its answer could not be parsed in a short line, its snapshot
+    # THEN member A failed, saying what was wrong with its answer in a short line, its snapshot
     # unmarked; member B's stale snapshot is marked
     assert page.answered >= 1
     target_a = target_of(result, MEMBER_A)
     assert target_a["status"] == "failed"
-    assert "Unable to parse response" in target_a["error"]
+    assert error_says in target_a["error"]
     assert len(target_a["error"]) <= 200
-    assert MARK_TAG not in tags_of(ec2_a, stale_a)
+    assert MARK_TAG not in tags_of(ec2_a, snapshot_a)
     assert actions_of(target_of(result, MEMBER_B))[stale_b] == "mark"
     assert MARK_TAG in tags_of(ec2_b, stale_b)
     assert result["status"] == "partial"
@@ -66,34 +105,3 @@ def test_a_mark_answered_with_a_proxy_page_fails_that_resource_alone(
     assert first not in actions_of(target_a)
     assert actions_of(target_a)[second] == "mark"
     assert MARK_TAG in tags_of(ec2_a, second)
-
-
-def test_images_listed_with_a_proxy_page_do_not_make_an_amis_snapshot_a_candidate(
-    cleaner: Invoke, built_services: list[CleanupServices]
-) -> None:
-    # GIVEN member A with an AMI, whose snapshot is old enough to be a candidate were it not
-    # used by the AMI, and member B with a stale snapshot
-    ec2_a = member_session(MEMBER_A).client("ec2")
-    instance_id = ec2_a.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)["Instances"][
-        0
-    ]["InstanceId"]
-    image_id = ec2_a.create_image(InstanceId=instance_id, Name="golden")["ImageId"]
-    [image] = ec2_a.describe_images(ImageIds=[image_id])["Images"]
-    ami_snapshot = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
-    ec2_b = member_session(MEMBER_B).client("ec2")
-    stale_b = create_snapshot(ec2_b)
-    # AND member A's EC2 answering DescribeImages with a proxy's page, which botocore parses
-    # into an answer without any image
-    cleaner({"action": "cleanup", "dry_run": True})
-    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
-    page = answer_malformed(member_ec2, "ec2", "DescribeImages", b"<html>gateway</html>")
-    # WHEN the schedule runs
-    result = cleaner({"action": "cleanup"})
-    # THEN member A failed naming what the answer lacked, the AMI's snapshot unmarked, and
-    # member B's stale snapshot is marked
-    assert page.answered >= 1
-    target_a = target_of(result, MEMBER_A)
-    assert target_a["status"] == "failed"
-    assert "DescribeImages answered without Images" in target_a["error"]
-    assert MARK_TAG not in tags_of(ec2_a, ami_snapshot)
-    assert actions_of(target_of(result, MEMBER_B))[stale_b] == "mark"
