@@ -19,7 +19,8 @@ later step on it is not tried):
 4. Backups named `lambda-fleet-...` whose saved expiry has passed -> DeleteBackup. A backup with
    no saved expiry was not made by this function (or its record is gone) and is left alone.
 In 3 and 4, a resource still tagged for backup keeps its last good copy: when none of its
-completed copies is within its retention, the one that expires last is not deleted.
+completed copies is within its retention, the one that expires last is not deleted (a backup so
+kept has its saved expiry saved again, or it would outlive it and never be deleted).
 
 The run's day is the UTC date of the time the schedule's run was scheduled for (`run`, the same
 for every attempt of the run; the clock's date for an event without it): a retry after UTC
@@ -733,10 +734,10 @@ class _TargetBackup:
         for page in self._backup_pages(**filters):
             yield from answer_field(page, "ListBackups", "BackupSummaries")
 
-    def _expiry_record(self, backup: dict[str, Any]) -> dict[str, Any] | None:
-        """The saved expiry of one of our backups: by name when it names this backup (its ARN,
-        or, when the ARN could not be saved, its table and creation day), else by ARN as
-        earlier versions saved it; None for a backup that is not ours."""
+    def _expiry_record(self, backup: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """The state table key and saved expiry of one of our backups: by name when it names
+        this backup (its ARN, or, when the ARN could not be saved, its table and creation day),
+        else by ARN as earlier versions saved it; None for a backup that is not ours."""
         arn, name = backup["BackupArn"], backup["BackupName"]
         key = named_expiry_key(self._result.account_id, self._result.region, name)
         record = self._services.state.get_value(key, EXPIRY_VALUE)
@@ -751,11 +752,33 @@ class _TargetBackup:
             if saved_arn == arn or (
                 saved_arn is None and record.get("table") == backup.get("TableName") and same_day
             ):
-                return record
-        return self._services.state.get_value(expiry_key(arn), EXPIRY_VALUE)
+                return key, record
+        legacy_record = self._services.state.get_value(expiry_key(arn), EXPIRY_VALUE)
+        return None if legacy_record is None else (expiry_key(arn), legacy_record)
+
+    def _keep_last_good_backup(
+        self, arn: str, expires_at: datetime, record_key: str, record: dict[str, Any]
+    ) -> None:
+        """Keep `arn`, a table's last good backup, and its saved expiry as long again as
+        EXPIRY_RECORD_MARGIN: kept past the record's life, the backup would no longer be known
+        as ours and stay for ever once a newer copy completes."""
+        self._keep_last_good("dynamodb_backup", arn, expires_at)
+        if self._dry_run:
+            return
+        try:
+            self._services.state.put_value(
+                record_key,
+                EXPIRY_VALUE,
+                record,
+                ttl_seconds=int(EXPIRY_RECORD_MARGIN.total_seconds()),
+            )
+        except NO_ANSWER:
+            raise
+        except _AWS_ERRORS as error:
+            self._result.fail(arn, error)
 
     def _delete_expired_backups(self) -> None:
-        ours: list[tuple[dict[str, Any], datetime | None]] = []
+        ours: list[tuple[dict[str, Any], datetime | None, str, dict[str, Any]]] = []
         # A page without BackupSummaries is read as listing nothing, which only deletes less:
         # the copies it would have held stay, and the last good copies are judged among the rest.
         listed = (
@@ -767,25 +790,26 @@ class _TargetBackup:
             if backup.get("BackupStatus") != "AVAILABLE":
                 continue
             try:
-                record = self._expiry_record(backup)
+                saved = self._expiry_record(backup)
             except NO_ANSWER:
                 raise
             except _AWS_ERRORS as error:
                 self._result.fail(backup["BackupArn"], error)
                 continue
-            if record is not None:
-                ours.append((backup, _parse_iso(record["expires_at"])))
+            if saved is not None:
+                record_key, record = saved
+                ours.append((backup, _parse_iso(record["expires_at"]), record_key, record))
         good = [
             (backup.get("TableName", ""), expires_at, backup["BackupArn"])
-            for backup, expires_at in ours
+            for backup, expires_at, _, _ in ours
         ]
         last_good = _last_good_copies(good, self._now, self._tagged_tables)
-        for backup, expires_at in ours:
+        for backup, expires_at, record_key, record in ours:
             arn = backup["BackupArn"]
             if expires_at is None or expires_at > self._now:
                 continue
             if arn in last_good:
-                self._keep_last_good("dynamodb_backup", arn, expires_at)
+                self._keep_last_good_backup(arn, expires_at, record_key, record)
                 continue
             if not self._dry_run:
                 try:

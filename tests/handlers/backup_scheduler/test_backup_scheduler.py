@@ -788,6 +788,36 @@ def test_pruning_keeps_the_last_good_copy_of_a_resource_whose_new_copies_fail(
     assert _backup_names(dynamodb) == ["lambda-fleet-orders-20250611"]
 
 
+def test_a_last_good_backup_kept_past_its_expiry_records_life_is_still_deleted_once_replaced(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    fake_clock: ManualClock,
+    built_services: list[BackupServices],
+) -> None:
+    # GIVEN the first day's backup of member A's daily table, its expiry saved for 7 days and
+    # EXPIRY_RECORD_MARGIN (90) more
+    dynamodb = member_a["dynamodb"]
+    first_run = fake_clock.now()
+    backup({"action": "backup"})
+    first_day = todays_orders_backup_name(fake_clock)
+    # AND from then on every CreateBackup in member A failing, for more than those 97 days
+    backups_down = fail_every_attempt(
+        built_services[0].member_client("dynamodb", MEMBER_A, REGION), "dynamodb", "CreateBackup"
+    )
+    for day in (8, 60, 100):
+        fake_clock.set(first_run + timedelta(days=day))
+        kept = target_of(backup({"action": "backup"}), MEMBER_A)["kept"]
+        assert [entry["kind"] for entry in kept] == ["dynamodb_backup"], (day, kept)
+    # WHEN the backups succeed again the next day
+    backups_down.healed = True
+    fake_clock.set(first_run + timedelta(days=101))
+    backup({"action": "backup"})
+    # THEN the new backup replaces the first, which its saved expiry still marks as ours: kept as
+    # the last good copy, it was not left to outlive its expiry record and stay for ever
+    assert _backup_names(dynamodb) == [todays_orders_backup_name(fake_clock)]
+    assert first_day not in _backup_names(dynamodb)
+
+
 def test_a_failing_snapshot_is_reported_and_the_other_resources_are_still_copied(
     backup: Invoke,
     member_a: dict[str, Any],
