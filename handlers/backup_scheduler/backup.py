@@ -62,7 +62,7 @@ from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import cut_echo, shown_value
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
 
 SOURCE = "backup_scheduler"
@@ -347,10 +347,23 @@ class _TargetBackup:
             except _AWS_ERRORS as error:
                 self._result.fail(listing, error)
 
+    def _frequency(self, resource: str, tag_value: str, tagged: set[str]) -> str | None:
+        """The frequency `resource`'s `backup` tag names, the resource counted among `tagged`
+        (pruning keeps its last good copy); None, and an error naming the tag, for a value that
+        is neither daily nor weekly: a typo must not stop its copies and then let pruning delete
+        the last ones, as for a resource no longer tagged."""
+        tagged.add(resource)
+        frequency = tag_value.strip().lower()
+        if frequency in FREQUENCIES:
+            return frequency
+        self._result.fail(
+            resource,
+            f"{BACKUP_TAG} tag {shown_value(tag_value)} is neither {DAILY} nor {WEEKLY}: "
+            "not copied, its last good copy kept",
+        )
+        return None
+
     def _due(self, resource: str, frequency: str) -> bool:
-        if frequency not in FREQUENCIES:
-            self._result.skipped.append({"resource": resource, "reason": f"backup={frequency}"})
-            return False
         if not self._services.retention.due(frequency, self._day):
             self._result.skipped.append(
                 {
@@ -393,10 +406,9 @@ class _TargetBackup:
         tagged: set[str] = set()
         for volume in volumes:
             volume_id = volume["VolumeId"]
-            frequency = _tag_map(volume.get("Tags", [])).get(BACKUP_TAG, "").strip().lower()
-            if frequency in FREQUENCIES:
-                tagged.add(volume_id)
-            if not self._due(volume_id, frequency):
+            tag_value = _tag_map(volume.get("Tags", [])).get(BACKUP_TAG, "")
+            frequency = self._frequency(volume_id, tag_value, tagged)
+            if frequency is None or not self._due(volume_id, frequency):
                 continue
             if volume_id in copied:
                 self._copied_earlier(volume_id, copied[volume_id])
@@ -535,10 +547,8 @@ class _TargetBackup:
         )
         if BACKUP_TAG not in tags:
             return
-        frequency = tags[BACKUP_TAG].strip().lower()
-        if frequency in FREQUENCIES:
-            tagged.add(table)
-        if not self._due(table, frequency):
+        frequency = self._frequency(table, tags[BACKUP_TAG], tagged)
+        if frequency is None or not self._due(table, frequency):
             return
         expires_at = self._services.retention.expires_at(frequency, self._now)
         name = backup_name(table, self._day)
