@@ -26,7 +26,7 @@ from typing import Any
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import cut_echo, shown_value
 
 MARK_TAG = "lambda-fleet:delete-after"
 KUBERNETES_VOLUME_TAGS = (
@@ -80,8 +80,24 @@ def _tags(resource: Mapping[str, Any]) -> dict[str, str]:
     return {tag["Key"]: tag.get("Value", "") for tag in resource.get("Tags", [])}
 
 
+KEEP_TAG_VALUES = ("true", "false")
+"""What the policy's keep tag may say (any case): kept, or not kept."""
+
+
 def _kept(tags: Mapping[str, str], keep_tag: str) -> bool:
-    return tags.get(keep_tag, "").strip().lower() == "true"
+    """Whether the keep tag keeps the resource: `true`, or a value that is neither `true` nor
+    `false` (`yes`, a typo), which `keep_tag_error` reports: a resource someone meant to keep is
+    never deleted for how they spelled it."""
+    value = tags.get(keep_tag)
+    return value is not None and value.strip().lower() != "false"
+
+
+def keep_tag_error(tags: Mapping[str, str], keep_tag: str) -> str | None:
+    """Why the keep tag's value is not understood (neither `true` nor `false`), or None."""
+    value = tags.get(keep_tag)
+    if value is None or value.strip().lower() in KEEP_TAG_VALUES:
+        return None
+    return f"tag {keep_tag}={shown_value(value)} is neither true nor false: kept"
 
 
 def missing_tag(tags: Mapping[str, str], required: Mapping[str, str]) -> str | None:
@@ -121,9 +137,28 @@ def ami_snapshot_ids(ec2: Any) -> set[str]:
     }
 
 
-def snapshots(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
+def _kept_reason(
+    kind: str,
+    resource_id: str,
+    tags: Mapping[str, str],
+    keep_tag: str,
+    keep_tag_errors: list[dict[str, str]],
+) -> str:
+    """Why a resource the keep tag keeps is no candidate; a value not understood is also added
+    to `keep_tag_errors` as the resource's error."""
+    error = keep_tag_error(tags, keep_tag)
+    if error is None:
+        return f"tagged {keep_tag}=true"
+    keep_tag_errors.append({"kind": kind, "id": resource_id, "error": error})
+    return error
+
+
+def snapshots(
+    ec2: Any, policy: CleanupPolicy, now: datetime, keep_tag_errors: list[dict[str, str]]
+) -> list[Resource]:
     """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI,
-    not kept and carrying the policy's tags."""
+    not kept and carrying the policy's tags; a keep tag not understood is added to
+    `keep_tag_errors`."""
     used_by_ami = ami_snapshot_ids(ec2)
     max_age = timedelta(days=policy.snapshot_max_age_days)
     found: list[Resource] = []
@@ -136,7 +171,10 @@ def snapshots(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
         elif snapshot["SnapshotId"] in used_by_ami:
             candidate, reason = False, "used by an AMI"
         elif _kept(tags, policy.keep_tag):
-            candidate, reason = False, f"tagged {policy.keep_tag}=true"
+            candidate = False
+            reason = _kept_reason(
+                SNAPSHOT, snapshot["SnapshotId"], tags, policy.keep_tag, keep_tag_errors
+            )
         elif untagged is not None:
             candidate, reason = False, untagged
         elif age < max_age:
@@ -150,9 +188,12 @@ def snapshots(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
     return found
 
 
-def volumes(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
+def volumes(
+    ec2: Any, policy: CleanupPolicy, now: datetime, keep_tag_errors: list[dict[str, str]]
+) -> list[Resource]:
     """Volumes unattached (`available`) for long enough since creation, not Kubernetes
-    persistent volumes, not kept and carrying the policy's tags."""
+    persistent volumes, not kept and carrying the policy's tags; a keep tag not understood is
+    added to `keep_tag_errors`."""
     min_age = timedelta(days=policy.volume_min_age_days)
     found: list[Resource] = []
     for volume in _pages(ec2, "describe_volumes", "Volumes"):
@@ -165,7 +206,10 @@ def volumes(ec2: Any, policy: CleanupPolicy, now: datetime) -> list[Resource]:
         elif kubernetes_tag is not None:
             candidate, reason = False, f"a Kubernetes persistent volume (tag {kubernetes_tag})"
         elif _kept(tags, policy.keep_tag):
-            candidate, reason = False, f"tagged {policy.keep_tag}=true"
+            candidate = False
+            reason = _kept_reason(
+                VOLUME, volume["VolumeId"], tags, policy.keep_tag, keep_tag_errors
+            )
         elif untagged is not None:
             candidate, reason = False, untagged
         elif age < min_age:
@@ -319,14 +363,16 @@ def find_resources(
     now: datetime,
     *,
     failed_functions: dict[str, str],
+    keep_tag_errors: list[dict[str, str]],
 ) -> list[Resource]:
     """Candidates and marked resources of the kinds the policy names; other kinds are not read.
-    A Lambda function that cannot be read is named in `failed_functions` with its error."""
+    A Lambda function that cannot be read is named in `failed_functions` with its error, a
+    snapshot or volume whose keep tag is not understood in `keep_tag_errors`."""
     found: list[Resource] = []
     if policy.cleans(SNAPSHOTS):
-        found.extend(snapshots(ec2, policy, now))
+        found.extend(snapshots(ec2, policy, now, keep_tag_errors))
     if policy.cleans(VOLUMES):
-        found.extend(volumes(ec2, policy, now))
+        found.extend(volumes(ec2, policy, now, keep_tag_errors))
     if policy.cleans(LAMBDA_VERSIONS):
         found.extend(lambda_versions(lambda_client, policy, lambda_marks, failed_functions))
     return found

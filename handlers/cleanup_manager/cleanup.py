@@ -251,6 +251,7 @@ def clean_target(
         )
         stored_marks = saved_marks.marks
         failed_functions: dict[str, str] = {}
+        keep_tag_errors: list[dict[str, str]] = []
         resources = find_resources(
             services.policy,
             ec2,
@@ -258,6 +259,7 @@ def clean_target(
             stored_marks,
             now,
             failed_functions=failed_functions,
+            keep_tag_errors=keep_tag_errors,
         )
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
@@ -275,6 +277,7 @@ def clean_target(
     }
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
+    result.errors.extend(keep_tag_errors)
     deletion_notices: dict[date, set[str]] = {}
     for resource in resources:
         action = decide(resource, today, deletes=services.policy.deletes)

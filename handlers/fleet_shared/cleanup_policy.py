@@ -92,7 +92,11 @@ class CleanupPolicy(BaseModel):
         ),
     )
     keep_tag: TagKey = Field(
-        default="keep", description="A snapshot or volume tagged `<tag>=true` is never a candidate."
+        default="keep",
+        description=(
+            "A snapshot or volume tagged `<tag>=true` is never a candidate (nor one whose value is "
+            "neither true nor false, which is reported as its error)."
+        ),
     )
     mode: CleanupMode = Field(
         default=NOTIFY,

@@ -236,6 +236,49 @@ def test_a_kubernetes_persistent_volume_is_never_marked_or_deleted(
     assert deleted == {unattached}
 
 
+MISTYPED_KEEP = "yes " + "x" * 250
+"""A keep tag value that is neither true nor false, longer than any result may repeat."""
+
+
+def test_a_keep_tag_neither_true_nor_false_keeps_its_resource_and_is_an_error_naming_it(
+    member_a: MemberA,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    aws_calls: list[AwsCall],
+) -> None:
+    # GIVEN member A with a stale snapshot tagged `keep=yes...`, an unattached volume tagged so
+    # that carries a mark from before, and a plain stale snapshot, under a deleting policy
+    ec2 = member_a.ec2
+    kept_snapshot = create_snapshot(ec2, keep=MISTYPED_KEEP)
+    kept_volume = create_volume(ec2, keep=MISTYPED_KEEP, **{MARK_TAG: "2020-01-01"})
+    stale = create_snapshot(ec2)
+    cleanup_policy({"resources": ["snapshots", "volumes"], "mode": "delete"})
+    # WHEN the cleanup runs past every age, and again past the notice
+    first_result = member_a.cleanup_after(40)
+    first, second = _actions_in_a(first_result), member_a.actions_after(8)
+    # THEN the plain snapshot is marked then deleted; the keep-tagged resources are kept as with
+    # `keep=true`: never marked nor deleted, the old mark lifted
+    assert (first[stale], second[stale]) == ("mark", "delete")
+    assert kept_snapshot not in first and kept_snapshot not in second
+    assert first[kept_volume] == "spare"
+    assert MARK_TAG not in tags_of(ec2, kept_snapshot)
+    assert MARK_TAG not in tags_of(ec2, kept_volume)
+    deleted = {
+        c.params.get("SnapshotId") or c.params.get("VolumeId")
+        for c in aws_calls
+        if c.operation in DESTRUCTIVE_OPERATIONS
+    }
+    assert stale in deleted
+    assert deleted.isdisjoint({kept_snapshot, kept_volume})
+    # AND each is an error naming the keep tag and the start of its value, in a short line
+    target = target_of(first_result, MEMBER_A)
+    assert target["status"] == "partial"
+    errors = {entry["id"]: entry["error"] for entry in target["errors"]}
+    assert set(errors) == {kept_snapshot, kept_volume}
+    for error in errors.values():
+        assert "tag keep='yes xxx" in error
+        assert len(error) <= 200
+
+
 def test_notify_mode_marks_and_notifies_but_never_deletes(
     member_a: MemberA,
     cleanup_policy: Callable[[dict[str, Any]], None],
