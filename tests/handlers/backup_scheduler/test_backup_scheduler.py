@@ -41,6 +41,7 @@ from tests.handlers.deadlines import (
 from tests.handlers.faults import (
     InjectedHang,
     InvocationKilledError,
+    MalformedAnswer,
     answer_malformed,
     fail_every_attempt,
     hang_first_attempt,
@@ -654,9 +655,11 @@ def test_a_run_killed_after_some_copies_does_not_copy_them_again_on_the_platform
     assert len(_backup_names(member_a["dynamodb"])) == 1
 
 
-TABLE_BACKUPS_PAGE_WITHOUT_SUMMARIES = b"{}"
-"""A ListBackups page without BackupSummaries (a proxy's JSON), answered to the listings of one
-table's backups: botocore's model leaves the field optional; moto sends it, empty or not."""
+def answer_table_backups_without_summaries(dynamodb: Any) -> MalformedAnswer:
+    """Make `dynamodb` answer every listing of one table's backups with a ListBackups page
+    without BackupSummaries (a proxy's JSON `{}`): botocore's model leaves the field optional;
+    moto sends it, empty or not."""
+    return answer_malformed(dynamodb, "dynamodb", "ListBackups", b"{}", body_with=b'"TableName"')
 
 
 @pytest.mark.usefixtures("one_target_at_a_time")
@@ -674,13 +677,7 @@ def test_a_retry_told_the_tables_backups_without_their_list_makes_no_second_back
         fake_clock.advance(600 + 60)
     # AND member A answering the listing of the table's backups with a page without
     # BackupSummaries
-    page = answer_malformed(
-        member_dynamodb,
-        "dynamodb",
-        "ListBackups",
-        TABLE_BACKUPS_PAGE_WITHOUT_SUMMARIES,
-        body_with=b'"TableName"',
-    )
+    page = answer_table_backups_without_summaries(member_dynamodb)
     # WHEN the platform retries the run
     retried = member_a_run(backup)
     # THEN the table is an error naming the call and what its answer lacked, and no second
@@ -1281,13 +1278,7 @@ def test_a_second_backup_a_lost_answer_made_expires_when_its_hunt_is_told_no_lis
     dynamodb = member_a["dynamodb"]
     fake_clock.set(datetime.now(UTC))
     lose_first_answer(member_a_dynamodb_of_the_handler, "dynamodb", "CreateBackup")
-    page = answer_malformed(
-        member_a_dynamodb_of_the_handler,
-        "dynamodb",
-        "ListBackups",
-        TABLE_BACKUPS_PAGE_WITHOUT_SUMMARIES,
-        body_with=b'"TableName"',
-    )
+    page = answer_table_backups_without_summaries(member_a_dynamodb_of_the_handler)
     first_day = todays_orders_backup_name(fake_clock)
     # WHEN the schedule runs
     first = member_a_run(backup)
