@@ -49,6 +49,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
+from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG
 from fleet_shared.exceptions import EventValidationError, MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
@@ -67,8 +68,6 @@ from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
 
 SOURCE = "backup_scheduler"
 logger = observability_for(SOURCE).logger
-BACKUP_TAG = "backup"
-COPY_TAG = "lambda-fleet:backup"
 EXPIRES_TAG = "lambda-fleet:expires-at"
 SOURCE_VOLUME_TAG = "lambda-fleet:source-volume"
 RUN_DAY_TAG = "lambda-fleet:backup-day"

@@ -9,7 +9,7 @@ irrelevant to the cleanup.
 Only the kinds the stack's policy names are listed at all, and with a tag filter only resources
 carrying its tags are candidates. A snapshot backup_scheduler made (tagged `lambda-fleet:backup`)
 is never a candidate: it is kept until its `lambda-fleet:expires-at`, and then backup_scheduler
-deletes it itself.
+deletes it itself; nor is a volume tagged `backup` (backup_scheduler copies it).
 
 Snapshots and volumes carry their mark as the tag `lambda-fleet:delete-after=<ISO date>`.
 Lambda versions cannot be tagged one by one (tags belong to the function), so their marks live in
@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 from fleet_shared.validation_errors import cut_echo, shown_value
@@ -38,8 +39,6 @@ KUBERNETES_VOLUME_TAGS = (
 provisioner put on a Kubernetes persistent volume. Such a volume is detached whenever its pods
 are not running (a StatefulSet scaled to 0, a node group scaled down for the night), and its
 data lives only there, so it is never a candidate."""
-# backup_scheduler's tag on the snapshots it made (and whose retention it applies).
-FLEET_BACKUP_TAG = "lambda-fleet:backup"
 SNAPSHOT = "snapshot"
 VOLUME = "volume"
 LAMBDA_VERSION = "lambda_version"
@@ -166,8 +165,8 @@ def snapshots(
         tags = _tags(snapshot)
         age = now - snapshot["StartTime"]
         untagged = missing_tag(tags, policy.require_tags)
-        if FLEET_BACKUP_TAG in tags:
-            candidate, reason = False, f"a fleet backup ({FLEET_BACKUP_TAG}), kept until it expires"
+        if COPY_TAG in tags:
+            candidate, reason = False, f"a fleet backup ({COPY_TAG}), kept until it expires"
         elif snapshot["SnapshotId"] in used_by_ami:
             candidate, reason = False, "used by an AMI"
         elif _kept(tags, policy.keep_tag):
@@ -192,8 +191,8 @@ def volumes(
     ec2: Any, policy: CleanupPolicy, now: datetime, keep_tag_errors: list[dict[str, str]]
 ) -> list[Resource]:
     """Volumes unattached (`available`) for long enough since creation, not Kubernetes
-    persistent volumes, not kept and carrying the policy's tags; a keep tag not understood is
-    added to `keep_tag_errors`."""
+    persistent volumes, not backed up, not kept and carrying the policy's tags; a keep tag not
+    understood is added to `keep_tag_errors`."""
     min_age = timedelta(days=policy.volume_min_age_days)
     found: list[Resource] = []
     for volume in _pages(ec2, "describe_volumes", "Volumes"):
@@ -205,6 +204,12 @@ def volumes(
             candidate, reason = False, f"state {volume['State']}"
         elif kubernetes_tag is not None:
             candidate, reason = False, f"a Kubernetes persistent volume (tag {kubernetes_tag})"
+        elif BACKUP_TAG in tags:
+            # Deleted, it would leave backup_scheduler nothing to copy, and its copies expire.
+            candidate = False
+            reason = (
+                f"backed up by backup_scheduler (tag {BACKUP_TAG}={shown_value(tags[BACKUP_TAG])})"
+            )
         elif _kept(tags, policy.keep_tag):
             candidate = False
             reason = _kept_reason(

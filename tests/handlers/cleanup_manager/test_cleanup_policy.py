@@ -23,7 +23,7 @@ from fleet_shared.sessions import AccountSessions
 from handlers.backup_scheduler import app as backup_app
 from handlers.backup_scheduler.backup import COPY_TAG, BackupServices
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
-from handlers.cleanup_manager.candidates import FLEET_BACKUP_TAG, KUBERNETES_VOLUME_TAGS, MARK_TAG
+from handlers.cleanup_manager.candidates import KUBERNETES_VOLUME_TAGS, MARK_TAG
 from tests.handlers.cleanup_manager.support import (
     actions_of,
     create_lambda_function,
@@ -140,18 +140,13 @@ def member_a(
     return MemberA(member_session(MEMBER_A).client("ec2"), cleaner, future_clock)
 
 
-def test_the_fleet_backup_tag_is_the_one_backup_scheduler_writes() -> None:
-    # GIVEN the tag cleanup treats as a fleet backup THEN backup_scheduler tags its copies so
-    assert FLEET_BACKUP_TAG == COPY_TAG
-
-
 def test_a_weekly_backup_survives_cleanup_while_within_its_retention(
     member_a: MemberA, backup: Invoke, aws_calls: list[AwsCall]
 ) -> None:
     # GIVEN a weekly-backed-up volume in member A, copied today with a 60-day retention, and a
     # stale snapshot nobody made for backup, under a deleting policy
     ec2 = member_a.ec2
-    create_volume(ec2, backup="weekly")
+    volume = create_volume(ec2, backup="weekly")
     stale = create_snapshot(ec2)
     assert backup({"action": "backup"})["created"] >= 1
     (backup_copy,) = [
@@ -173,10 +168,14 @@ def test_a_weekly_backup_survives_cleanup_while_within_its_retention(
     # AND backup_scheduler, on day 39, keeps its copy, which is still within retention
     assert backup({"action": "backup"})["deleted"] == 0
     assert backup_copy in snapshots_in(ec2)
-    # WHEN its retention has run out THEN backup_scheduler itself deletes it, not the cleanup
+    # WHEN its retention has run out THEN the cleanup still leaves it and the volume, and
+    # backup_scheduler keeps it as the volume's last good copy until a newer one completes
     assert backup_copy not in member_a.actions_after(22)
-    assert backup({"action": "backup"})["deleted"] >= 1
-    assert backup_copy not in snapshots_in(ec2)
+    assert volume in volumes_in(ec2)
+    after_retention = backup({"action": "backup"})
+    kept = {copy["id"] for target in after_retention["targets"] for copy in target["kept"]}
+    assert backup_copy in kept
+    assert backup_copy in snapshots_in(ec2)
 
 
 def test_a_policy_naming_only_volumes_leaves_snapshots_and_lambda_versions_alone(
@@ -232,6 +231,35 @@ def test_a_kubernetes_persistent_volume_is_never_marked_or_deleted(
     assert MARK_TAG not in tags_of(ec2, persistent)
     assert MARK_TAG not in tags_of(ec2, marked_before)
     assert {persistent, marked_before} <= volumes_in(ec2)
+    deleted = {c.params.get("VolumeId") for c in aws_calls if c.operation == "DeleteVolume"}
+    assert deleted == {unattached}
+
+
+@pytest.mark.parametrize("frequency", ["daily", "weekly", "dialy"])
+def test_a_volume_backup_scheduler_copies_is_never_marked_or_deleted(
+    member_a: MemberA,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    aws_calls: list[AwsCall],
+    frequency: str,
+) -> None:
+    # GIVEN member A with an unattached volume tagged for backup (a typo'd frequency included:
+    # backup_scheduler reports it and keeps its copies), one carrying an old mark from before,
+    # and a plain unattached volume, under a deleting policy for volumes
+    ec2 = member_a.ec2
+    backed_up = create_volume(ec2, backup=frequency)
+    marked_before = create_volume(ec2, **{"backup": frequency, MARK_TAG: "2020-01-01"})
+    unattached = create_volume(ec2)
+    cleanup_policy({"resources": ["volumes"], "mode": "delete"})
+    # WHEN the cleanup runs past the volume age, and again past the notice
+    first = member_a.actions_after(40)
+    second = member_a.actions_after(8)
+    # THEN the plain volume is marked then deleted; the backed-up volumes never (the old mark
+    # is lifted): deleted, backup_scheduler would let their last copies expire
+    assert (first[unattached], second[unattached]) == ("mark", "delete")
+    assert backed_up not in first and backed_up not in second
+    assert MARK_TAG not in tags_of(ec2, backed_up)
+    assert MARK_TAG not in tags_of(ec2, marked_before)
+    assert {backed_up, marked_before} <= volumes_in(ec2)
     deleted = {c.params.get("VolumeId") for c in aws_calls if c.operation == "DeleteVolume"}
     assert deleted == {unattached}
 
