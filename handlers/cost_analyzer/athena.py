@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,9 @@ from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, ans
 from fleet_shared.exceptions import FleetError
 from fleet_shared.lost_answers import watched_attempts
 from fleet_shared.unanswered_endpoints import left_unanswered
+from handlers.cost_analyzer import query_polling
 from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS, require_amounts
+from handlers.cost_analyzer.query_polling import PolledQuery
 
 AGGREGATE_SQL = """
 SELECT line_item_usage_account_id AS account_id,
@@ -127,18 +130,12 @@ def run_query(
     if output_location:
         request["ResultConfiguration"] = {"OutputLocation": output_location}
     execution_id = _started_query(athena, request, can_call)
-    try:
-        status = _ended_status(athena, execution_id, sleep, keep_waiting)
-    except Exception as error:
-        if left_unanswered(error):
-            _logger.warning(
-                "Athena query %s left running: its endpoint did not answer (%s)",
-                execution_id,
-                error,
-            )
-        else:
-            _stop_query(athena, execution_id, can_call)
-        raise
+    status = query_polling.ended_answer(
+        _polled_query(athena, execution_id),
+        sleep=sleep,
+        keep_waiting=keep_waiting,
+        can_stop=can_call,
+    )
     if status["State"] != "SUCCEEDED":
         reason = status.get("StateChangeReason", "no reason given")
         raise AthenaQueryError(f"Athena query {execution_id} {status['State']}: {reason}")
@@ -176,44 +173,30 @@ def _execution_id(started: object) -> str:
     return str(answer_field(started, "StartQueryExecution", "QueryExecutionId"))
 
 
-def _ended_status(
-    athena: Any,
-    execution_id: str,
-    sleep: Callable[[float], None],
-    keep_waiting: Callable[[], bool],
-) -> dict[str, Any]:
-    """The query's status once it has ended; raises when it is given up."""
-    pause = 0.25
-    for _ in range(MAX_POLLS):
-        status: dict[str, Any] = athena.get_query_execution(QueryExecutionId=execution_id)[
-            "QueryExecution"
-        ]["Status"]
-        state = status["State"]
-        if state in _DONE:
-            return status
-        if not keep_waiting():
-            raise AthenaQueryError(
-                f"Athena query {execution_id} still {state} with too little time left in the "
-                "invocation: given up"
-            )
-        sleep(pause)
-        pause = min(pause * 2, 5.0)
-    raise AthenaQueryError(f"Athena query {execution_id} did not finish in {MAX_POLLS} polls")
+def _polled_query(athena: Any, execution_id: str) -> PolledQuery[dict[str, Any]]:
+    """The started query `execution_id`, as `query_polling` waits for it: its status."""
+    name = f"Athena query {execution_id}"
+    max_polls = MAX_POLLS
+    return PolledQuery(
+        name=name,
+        poll=lambda: athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"][
+            "Status"
+        ],
+        state=lambda status: status["State"],
+        ended=_DONE,
+        max_polls=max_polls,
+        stop=partial(_stopped, athena, execution_id),
+        out_of_time=lambda state: AthenaQueryError(
+            f"{name} still {state} with too little time left in the invocation: given up"
+        ),
+        out_of_polls=lambda _: AthenaQueryError(f"{name} did not finish in {max_polls} polls"),
+    )
 
 
-def _stop_query(athena: Any, execution_id: str, can_call: Callable[[], bool]) -> None:
-    """Stop a query this run no longer waits for, best-effort: a StopQueryExecution that fails,
-    or no time left for it, is logged, and the error that gave the query up stays the section's
-    error."""
-    if not can_call():
-        _logger.warning(
-            "Athena query %s left running: too little time left to stop it", execution_id
-        )
-        return
-    try:
-        athena.stop_query_execution(QueryExecutionId=execution_id)
-    except AWS_CALL_ERRORS as error:
-        _logger.warning("Athena query %s not stopped: %s", execution_id, error)
+def _stopped(athena: Any, execution_id: str) -> bool:
+    """Stop `execution_id` (StopQueryExecution answers nothing but success, so True)."""
+    athena.stop_query_execution(QueryExecutionId=execution_id)
+    return True
 
 
 def _result_frame(athena: Any, execution_id: str, can_call: Callable[[], bool]) -> pd.DataFrame:

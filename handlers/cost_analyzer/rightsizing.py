@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from botocore.parsers import ResponseParserError
@@ -42,7 +43,9 @@ from fleet_shared.lost_answers import watched_attempts
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.page_tokens import pages
 from fleet_shared.unanswered_endpoints import left_unanswered
+from handlers.cost_analyzer import query_polling
 from handlers.cost_analyzer.prices import PRICES_DATE, arm64_price_per_gb_second
+from handlers.cost_analyzer.query_polling import PolledQuery
 
 HEADROOM = 1.3
 STEP_MB = 64
@@ -123,20 +126,20 @@ def report_lines(
         # An answer that came back unreadable answers a request AWS may have acted on.
         if attempts.answer_lost or isinstance(error, (ResponseParserError, UnreadableAnswerError)):
             if left_unanswered(error):
-                _left_running_unasked(log_group, "queries StartQuery may have started", error)
+                query_polling.log_left_running_unanswered(
+                    f"Logs Insights queries StartQuery may have started on {log_group}", error
+                )
             else:
                 _stop_marked_queries(logs, log_group, marker, None, can_stop)
         raise
     if attempts.answer_lost:
         _stop_marked_queries(logs, log_group, marker, query_id, can_stop)
-    try:
-        response = _finished_query(logs, log_group, query_id, sleep, keep_waiting)
-    except Exception as error:
-        if left_unanswered(error):
-            _left_running_unasked(log_group, f"query {query_id}", error)
-        else:
-            _stop_query(logs, log_group, query_id, can_stop)
-        raise
+    response = query_polling.ended_answer(
+        _polled_query(logs, log_group, query_id),
+        sleep=sleep,
+        keep_waiting=keep_waiting,
+        can_stop=can_stop,
+    )
     if response["status"] != "Complete":
         raise RuntimeError(f"Logs Insights query on {log_group} ended {response['status']}")
     rows = [
@@ -155,61 +158,35 @@ def report_lines(
     return ReportLines(messages, max(1.0, (end - covered_from).total_seconds()))
 
 
-def _finished_query(
-    logs: Any,
-    log_group: str,
-    query_id: str,
-    sleep: Callable[[float], None],
-    keep_waiting: Callable[[], bool],
-) -> dict[str, Any]:
-    """The GetQueryResults answer of the query once it has ended; raises when it is given up."""
-    pause = 0.25
-    for _ in range(_MAX_POLLS):
-        response: dict[str, Any] = logs.get_query_results(queryId=query_id)
-        if response["status"] in _ENDED:
-            return response
-        if not keep_waiting():
-            raise RuntimeError(
-                f"Logs Insights query on {log_group} still {response['status']} with too little "
-                "time left in the invocation: given up"
-            )
-        sleep(pause)
-        pause = min(pause * 2, 5.0)
-    raise RuntimeError(
-        f"Logs Insights query on {log_group} still {response['status']} after {_MAX_POLLS} "
-        "polls: given up"
-    )
+def _polled_query(logs: Any, log_group: str, query_id: str) -> PolledQuery[dict[str, Any]]:
+    """The started query `query_id` of `log_group`, as `query_polling` waits for it."""
 
-
-def _stop_query(logs: Any, log_group: str, query_id: str, can_stop: Callable[[], bool]) -> None:
-    """Stop a query this run no longer waits for, best-effort: a StopQuery that fails, or no time
-    left for it, is logged, and the error that gave the query up stays the function's error."""
-    if not can_stop():
-        _logger.warning(
-            "Logs Insights query %s on %s left running: too little time left to stop it",
-            query_id,
-            log_group,
+    def given_up(why: str) -> Callable[[str], Exception]:
+        return lambda status: RuntimeError(
+            f"Logs Insights query on {log_group} still {status} {why}: given up"
         )
-        return
-    try:
-        stopped = logs.stop_query(queryId=query_id).get("success")
-    except AWS_CALL_ERRORS as error:
-        _logger.warning("Logs Insights query %s on %s not stopped: %s", query_id, log_group, error)
-        return
-    if not stopped:
-        _logger.warning("Logs Insights query %s on %s not stopped", query_id, log_group)
 
-
-def _left_running_unasked(log_group: str, what: str, error: BaseException) -> None:
-    """Log that `what` of `log_group` is left running: the endpoint left the call that failed
-    unanswered, so a StopQuery or DescribeQueries would most likely cost as long again, for no
-    answer either."""
-    _logger.warning(
-        "Logs Insights %s on %s left running: its endpoint did not answer (%s)",
-        what,
-        log_group,
-        error,
+    max_polls = _MAX_POLLS
+    return PolledQuery(
+        name=_query_name(log_group, query_id),
+        poll=lambda: logs.get_query_results(queryId=query_id),
+        state=lambda response: response["status"],
+        ended=_ENDED,
+        max_polls=max_polls,
+        stop=partial(_stopped, logs, query_id),
+        out_of_time=given_up("with too little time left in the invocation"),
+        out_of_polls=given_up(f"after {max_polls} polls"),
     )
+
+
+def _query_name(log_group: str, query_id: str) -> str:
+    """How the logs name the query `query_id` of `log_group`."""
+    return f"Logs Insights query {query_id} on {log_group}"
+
+
+def _stopped(logs: Any, query_id: str) -> bool:
+    """Whether StopQuery says it stopped `query_id`."""
+    return bool(logs.stop_query(queryId=query_id).get("success"))
 
 
 def _stop_marked_queries(
@@ -217,7 +194,7 @@ def _stop_marked_queries(
 ) -> None:
     """Stop every query of `log_group` still running whose query string holds `marker` but
     `kept`: those that attempts of one StartQuery whose answers were lost (or unreadable)
-    started. Best-effort, as `_stop_query`."""
+    started. Best-effort, as `query_polling.stop_query`."""
     if not can_stop():
         _logger.warning(
             "Logs Insights queries of %s a lost StartQuery answer may have started left "
@@ -244,7 +221,9 @@ def _stop_marked_queries(
         )
         return
     for query_id in duplicates:
-        _stop_query(logs, log_group, query_id, can_stop)
+        query_polling.stop_query(
+            _query_name(log_group, query_id), partial(_stopped, logs, query_id), can_stop
+        )
 
 
 def lambda_memory(function: dict[str, Any], lines: ReportLines, region: str) -> dict[str, Any]:
