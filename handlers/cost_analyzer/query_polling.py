@@ -68,18 +68,20 @@ def _polled_until_ended(
     sleep: Callable[[float], None],
     keep_waiting: Callable[[], bool],
 ) -> AnswerT:
+    answer = query.poll()
+    polls = 1
     pause = FIRST_PAUSE_SECONDS
-    state = ""
-    for _ in range(query.max_polls):
-        answer = query.poll()
-        state = query.state(answer)
-        if state in query.ended:
-            return answer
+    while (state := query.state(answer)) not in query.ended:
+        # No pause after the last poll: it would only delay the stop of a query given up.
+        if polls >= query.max_polls:
+            raise query.out_of_polls(state)
         if not keep_waiting():
             raise query.out_of_time(state)
         sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
-    raise query.out_of_polls(state)
+        answer = query.poll()
+        polls += 1
+    return answer
 
 
 def stop_query(name: str, stop: Callable[[], bool], can_stop: Callable[[], bool]) -> None:

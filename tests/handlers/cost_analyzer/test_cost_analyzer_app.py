@@ -1683,6 +1683,35 @@ def test_a_memory_query_still_running_after_every_poll_is_stopped_and_named_as_g
     assert "still Running after 3 polls: given up" in error["error"]
 
 
+def test_queries_given_up_after_their_last_poll_are_stopped_without_a_pause_after_it(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine and a fleet function, whose queries are still running at each of
+    # their polls (each poll budget shrunk to 3), and the pauses between polls recorded
+    monkeypatch.setattr(athena_query, "MAX_POLLS", 3)
+    monkeypatch.setattr(rightsizing, "_MAX_POLLS", 3)
+    use_athena_engine(monkeypatch)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    answer_athena_still_running(hub_client("athena"))
+    create_functions(analyzer)
+    answer_still_running(hub_client("logs"))
+    stopped = answer_stop_query(hub_client("logs"))
+    pauses: list[float] = []
+    monkeypatch.setattr(InstantCostServices, "pause", lambda _, seconds: pauses.append(seconds))
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN each query is paused for only between its polls, not once more after its last one
+    # (up to 5 s of the invocation spent before a query the run no longer waits for is stopped)
+    assert pauses == [0.25, 0.5, 0.25, 0.5]
+    # AND both are stopped and given up as after their poll budget
+    assert list(athena_query_states().values()) == ["CANCELLED"]
+    assert stopped == started_query_ids(FLEET_LOG_GROUP)
+    errors = {e["section"]: e["error"] for e in result["errors"]}
+    assert "did not finish in 3 polls" in errors["cur"]
+    assert "after 3 polls: given up" in errors["lambda_memory"]
+
+
 def test_a_memory_query_whose_poll_fails_is_stopped_and_a_refused_stop_hides_no_error(
     analyzer: ManualClock, lambda_context: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
