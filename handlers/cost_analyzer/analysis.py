@@ -62,13 +62,20 @@ digest instead, well inside the limit."""
 WRITE_RESERVE_SECONDS = 10.0
 """Time kept for writing the report and delivering its alerts."""
 TARGET_CALL_CONFIG = bounded_config(connect_seconds=2, read_seconds=6, attempts=2)
-"""The clients of a target's calls (a cluster's utilisation, a function's Logs Insights query)
-and of the Athena query: an endpoint that never answers costs a call at most two attempts of 2 s
-connect and 6 s read and botocore's pause between them (TARGET_CALL_SECONDS, leaving the report
-13 s of COST_TARGET_SECONDS' default 30 s), where botocore's defaults (5 attempts of 60 s) used
-up the invocation before the report."""
+"""The clients of a target's calls (a cluster's utilisation, a function's Logs Insights query),
+of the Athena query and of the listing of the fleet's functions: an endpoint that never answers
+costs a call at most two attempts of 2 s connect and 6 s read and botocore's pause between them
+(TARGET_CALL_SECONDS, leaving the report 13 s of COST_TARGET_SECONDS' default 30 s), where
+botocore's defaults (5 attempts of 60 s) used up the invocation before the report."""
 TARGET_CALL_SECONDS = longest_hung_call_seconds(TARGET_CALL_CONFIG)
 """The longest one call of `TARGET_CALL_CONFIG` takes when its endpoint never answers (17 s)."""
+COST_EXPLORER_CALL_CONFIG = bounded_config(connect_seconds=2, read_seconds=10, attempts=2)
+"""The Cost Explorer client: a grouped GetCostAndUsage page of up to 90 days takes longer to
+answer than a target's call, but one that never answers costs at most COST_EXPLORER_CALL_SECONDS,
+where botocore's defaults spent minutes of the invocation that the Athena query and the targets
+of the other sections then lacked."""
+COST_EXPLORER_CALL_SECONDS = longest_hung_call_seconds(COST_EXPLORER_CALL_CONFIG)
+"""The longest one Cost Explorer call takes when its endpoint never answers (25 s)."""
 CALL_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + TARGET_CALL_SECONDS
 """One more call of a query (the next Athena result page, the stop of a query given up, a
 StartQueryExecution sent again) is made only with more than this left in the invocation: one
@@ -182,7 +189,9 @@ def _cost_explorer(
     services: CostServices, now: datetime, report: Report
 ) -> dict[str, list[CostPoint]]:
     today = now.date()
-    ce = services.sessions.hub_client("ce", CE_REGION)
+    # Watched: once one call went unanswered, the section's next calls (the forecast) fail at
+    # once instead of waiting out the bound again.
+    ce = services.sessions.watched_hub_client("ce", CE_REGION, COST_EXPLORER_CALL_CONFIG)
     try:
         daily = explorer.daily_costs(ce, today, services.environment.cost_lookback_days)
     except _SECTION_ERRORS as error:
@@ -406,7 +415,10 @@ def _lambda_memory(
         functions = [
             function
             for function in rightsizing.fleet_functions(
-                services.sessions.hub_client("lambda"), env.cost_function_prefix
+                services.sessions.client(
+                    "lambda", services.sessions.hub_account_id, region, TARGET_CALL_CONFIG
+                ),
+                env.cost_function_prefix,
             )
             if function["FunctionName"] in own
         ]

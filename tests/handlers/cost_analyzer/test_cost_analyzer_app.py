@@ -33,6 +33,8 @@ from handlers.cost_analyzer import app, rightsizing
 from handlers.cost_analyzer import athena as athena_query
 from handlers.cost_analyzer.analysis import (
     CALL_RESERVE_SECONDS,
+    COST_EXPLORER_CALL_CONFIG,
+    COST_EXPLORER_CALL_SECONDS,
     TARGET_CALL_CONFIG,
     TARGET_CALL_SECONDS,
     WRITE_RESERVE_SECONDS,
@@ -91,9 +93,16 @@ def analyzer(
     return fake_clock
 
 
+def cost_explorer_client() -> Any:
+    """The handler's own Cost Explorer client (the one its calls go through)."""
+    return app.FUNCTION.services().sessions.client(
+        "ce", HUB_ACCOUNT_ID, "us-east-1", COST_EXPLORER_CALL_CONFIG
+    )
+
+
 def stub_cost_forecast(amount: float) -> None:
     """Answer GetCostForecast (moto does not implement it) on the handler's own CE client."""
-    ce = app.FUNCTION.services().sessions.hub_client("ce", "us-east-1")
+    ce = cost_explorer_client()
 
     def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         return AWSResponse("https://ce.us-east-1.amazonaws.com", 200, {}, None), {
@@ -793,6 +802,47 @@ def test_a_target_whose_endpoint_hangs_costs_at_most_its_budget_and_the_report_i
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+@pytest.mark.parametrize(
+    ("region", "operation", "section"),
+    [("us-east-1", "ce.GetCostAndUsage", "cost_explorer"),
+     (REGION, "lambda.ListFunctions", "lambda_memory")],
+    ids=["cost-explorer", "function-listing"],
+)  # fmt: skip
+def test_a_hub_api_that_hangs_costs_its_section_one_bounded_call_and_the_report_is_written(  # noqa: PLR0917 - pytest passes fixtures positionally
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    region: str,
+    operation: str,
+    section: str,
+) -> None:
+    # GIVEN an invocation with the function's whole timeout left, and the hub's Cost Explorer
+    # (or Lambda, which lists the fleet's functions) endpoint that accepts the connection and
+    # never answers
+    timeout = function_spec("cost_analyzer").timeout_seconds
+    time = LambdaTime(timeout).spend_botocore_waits(monkeypatch)
+    fault = HungOperation(time)
+    session = app.FUNCTION.services().sessions.session(HUB_ACCOUNT_ID, region)
+    session.events.register_first(f"before-parameter-build.{operation}", fault.note_config)
+    session.events.register_first(f"before-send.{operation}", fault.hang)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    put_cur(analyzer)
+    create_functions(analyzer)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the hung call is its section's error within a target's bound, instead of botocore's
+    # defaults (5 attempts of 60 s) spending minutes of the invocation that the Athena query and
+    # the other sections' targets then lack
+    [error] = [e for e in result["errors"] if e["section"] == section]
+    assert "Read timeout" in error["error"]
+    assert time.spent <= COST_EXPLORER_CALL_SECONDS
+    # AND every other target is started, and the report and its summary are written
+    assert result["not_started"] == []
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 FLEET_LOG_GROUP = "/aws/lambda/lf-handlers-eks-scaler"
 
 
@@ -1449,7 +1499,7 @@ def test_a_run_time_outside_utcs_years_is_refused_naming_it_before_any_report(
 
 def refuse_cost_forecast(code: str) -> None:
     """Answer GetCostForecast with the error Cost Explorer gives (e.g. too little history)."""
-    ce = app.FUNCTION.services().sessions.hub_client("ce", "us-east-1")
+    ce = cost_explorer_client()
 
     def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         error = {"Code": code, "Message": "Insufficient amount of historical data"}

@@ -64,6 +64,10 @@ FIGURES = {
         cost_analysis.TARGET_CALL_CONFIG,
         cost_analysis.TARGET_CALL_SECONDS,
     ),
+    "cost_analyzer Cost Explorer calls": (
+        cost_analysis.COST_EXPLORER_CALL_CONFIG,
+        cost_analysis.COST_EXPLORER_CALL_SECONDS,
+    ),
     "change_validator member reads": (validator.MEMBER_READ_CONFIG, validator.MEMBER_READ_SECONDS),
     "spot_optimizer pricing calls": (spot.PRICING_CALL_CONFIG, spot.PRICING_CALL_SECONDS),
     "anomaly_detector target reads": (anomaly.TARGET_CALL_CONFIG, anomaly.HUNG_TARGET_CALL_SECONDS),
@@ -318,6 +322,10 @@ DOC_FIGURES = {
     ],
     "docs/functions/cost_analyzer.md": [
         f"gives up within {cost_analysis.TARGET_CALL_SECONDS} s",
+        f"each Cost Explorer call within {cost_analysis.COST_EXPLORER_CALL_SECONDS} s"
+        f" ({attempts(cost_analysis.COST_EXPLORER_CALL_CONFIG)} attempts,"
+        f" {cost_analysis.COST_EXPLORER_CALL_CONFIG.connect_timeout} s to connect and"
+        f" {cost_analysis.COST_EXPLORER_CALL_CONFIG.read_timeout} s to answer",
         f"less than {cost_analysis.POLL_RESERVE_SECONDS:g} s are left (one more poll's"
         f" {cost_analysis.TARGET_CALL_SECONDS} s, its StopQuery's"
         f" {cost_analysis.TARGET_CALL_SECONDS} s and {cost_analysis.WRITE_RESERVE_SECONDS:g} s to"
