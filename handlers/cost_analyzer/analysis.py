@@ -338,6 +338,10 @@ def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[
             average, left_out = rightsizing.cluster_utilisation(
                 cloudwatch, cluster, now, env.cost_lookback_days
             )
+        except ConfigurationError:
+            # MEMBER_ROLE_NAME unset: every cluster's error alike, and no alarm, were the run to
+            # go on; it fails naming the variable before anything is written.
+            raise
         except _SECTION_ERRORS as error:
             report.failed("node_groups", error, **target)
             continue

@@ -24,7 +24,8 @@ class CostEnvironment(FunctionEnvironment):
     )
     member_role_name: str | None = Field(
         default=None,
-        description="The role assumed in each member account to read its node utilisation.",
+        description="The role assumed in each member account to read its node utilisation "
+        "(required when the inventory has clusters).",
     )
     state_table_name: str | None = Field(
         default=None,

@@ -1444,6 +1444,31 @@ def test_athena_engine_without_its_settings_is_a_configuration_error(
     assert listed["KeyCount"] == 0
 
 
+def test_without_a_member_role_name_the_invocation_fails_naming_it_and_writes_no_report(
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an inventory with a member cluster, and no MEMBER_ROLE_NAME to read its utilisation
+    monkeypatch.delenv("MEMBER_ROLE_NAME")
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    put_cur(analyzer)
+    # WHEN the analysis runs
+    with pytest.raises(ConfigurationError) as raised:
+        lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the invocation fails naming the variable (so the Errors alarm fires and the event is
+    # kept), instead of a partial report with every cluster's error and no alarm
+    assert str(raised.value).startswith("environment variable MEMBER_ROLE_NAME: is required")
+    # AND nothing is written or sent
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET_NAME, Prefix="reports/"
+    )
+    assert listed["KeyCount"] == 0
+    assert alert_inbox.receive() == []
+
+
 @pytest.mark.parametrize("variable", ["COST_ATHENA_DATABASE", "COST_ATHENA_TABLE"])
 def test_an_athena_name_that_is_no_glue_name_is_refused_naming_the_variable_before_any_work(
     analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, variable: str
