@@ -18,8 +18,9 @@ that fails is listed under `errors` and the others go on.
 5. Lambda memory (`rightsizing.py`): every function of the stack (the inventory's names) in the hub.
 
 The loops over clusters (4) and functions (5) start a target only while the invocation has more
-than COST_TARGET_SECONDS left; the others are listed under `not_started` and the run is
-`partial`, so the report and its alerts are still written in time.
+than COST_TARGET_SECONDS left (a function's query, also more than POLL_RESERVE_SECONDS, which
+its first poll needs); the others are listed under `not_started` and the run is `partial`, so
+the report and its alerts are still written in time.
 
 The report goes to s3://DATA_BUCKET_NAME/reports/cost/<date>/summary.json and detail.json, then
 the alerts go out with `deliver_all` (each anomaly under its own key, the summary under the
@@ -108,10 +109,11 @@ class Report:
         self._invocation = invocation
         self._target_seconds = target_seconds
 
-    def has_time_for(self, section: str, **target: Any) -> bool:
-        """Whether one more target of `section` fits in the time left; if not, it is listed
-        under `not_started`."""
-        if self._invocation.allows(self._target_seconds):
+    def has_time_for(self, section: str, *, reserve_seconds: float = 0.0, **target: Any) -> bool:
+        """Whether one more target of `section` fits in the time left: more than
+        COST_TARGET_SECONDS, and than `reserve_seconds` (what the target's own calls need); if
+        not, it is listed under `not_started`."""
+        if self._invocation.allows(max(self._target_seconds, reserve_seconds)):
             return True
         self.not_started.append({"section": section, **target})
         return False
@@ -436,7 +438,11 @@ def _lambda_memory(
     results: list[dict[str, Any]] = []
     for function in functions:
         name = function["FunctionName"]
-        if not report.has_time_for("lambda_memory", function=name):
+        # With less than a poll needs, the query would only be started to be given up (and
+        # stopped) at its first poll, or polled into the report's time.
+        if not report.has_time_for(
+            "lambda_memory", reserve_seconds=POLL_RESERVE_SECONDS, function=name
+        ):
             continue
         try:
             lines = rightsizing.report_lines(

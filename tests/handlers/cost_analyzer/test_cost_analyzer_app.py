@@ -933,6 +933,36 @@ def test_a_memory_query_is_not_polled_again_when_a_hung_poll_would_outlast_the_r
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_a_memory_query_is_not_started_with_too_little_time_left_to_poll_it(
+    analyzer: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an invocation with 40 s left: more than COST_TARGET_SECONDS (30 s), less than a
+    # poll of a memory query needs (one more poll's 17 s, its StopQuery's 17 s and 10 s to
+    # write); a fleet function, and a Logs endpoint that accepts GetQueryResults and never answers
+    time = LambdaTime(40).spend_botocore_waits(monkeypatch)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    fault = HungOperation(time)
+    session = app.FUNCTION.services().sessions.session(HUB_ACCOUNT_ID, REGION)
+    session.events.register_first("before-parameter-build.logs.GetQueryResults",
+                                  fault.note_config)  # fmt: skip
+    session.events.register_first("before-send.logs.GetQueryResults", fault.hang)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the function's query is not started, and the function is listed as not started,
+    # instead of a query started only to be polled into the report's time (a poll that hangs)
+    # or given up at its first poll
+    assert started_query_ids(FLEET_LOG_GROUP) == []
+    assert fault.attempts == 0
+    assert {"section": "lambda_memory", "function": "lf-handlers-eks-scaler"} in result[
+        "not_started"
+    ]
+    assert not [e for e in result["errors"] if e["section"] == "lambda_memory"]
+    # AND the report and its summary are written
+    assert read_report(result["report"]["summary"])["date"] == result["date"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 ATHENA_HEADER = ["account_id", "region", "product_code", "resource_id", "instance_type",
                  "purchase", "cluster", "cost", "instance_hours"]  # fmt: skip
 

@@ -331,6 +331,8 @@ DOC_FIGURES = {
         f" {cost_analysis.TARGET_CALL_SECONDS} s and {cost_analysis.WRITE_RESERVE_SECONDS:g} s to"
         " write)",
         f"the `cur` error) when less than {cost_analysis.POLL_RESERVE_SECONDS:g} s are left",
+        f"also only with more than {cost_analysis.POLL_RESERVE_SECONDS:g} s left, what its first"
+        " poll needs",
         f"result pages when less than {cost_analysis.CALL_RESERVE_SECONDS:g} s are left",
         f"(StopQuery, StopQueryExecution) while more than {cost_analysis.CALL_RESERVE_SECONDS:g} s"
         " are left",
