@@ -3,18 +3,22 @@
 Lambda memory: Lambda Insights is not assumed, so the data are the REPORT lines Lambda writes to
 each function's log group (`Max Memory Used`, `Billed Duration`, `Memory Size`), read with a
 CloudWatch Logs Insights query (StartQuery, then GetQueryResults until Complete) over the last
-COST_LAMBDA_LOG_DAYS. The lines are parsed here rather than with `stats max(@maxMemoryUsed)` so
-the same code reads any Insights answer (the newest `QUERY_LIMIT` REPORT lines are plenty for a
-maximum). A query this run stops waiting for (too little time left, the poll budget spent, a
-poll that failed) is stopped (StopQuery, best-effort), since it would otherwise run on for up to
-60 minutes, holding one of the account's concurrent Logs Insights queries; so is one that an
-attempt of StartQuery whose answer was lost, or came back unreadable, started, found by the
-comment line unique to the call in its query string. Recommended memory = max used x 1.3,
-rounded up to 64 MB, at least 128 MB (at most 10,240). Monthly saving = (current - recommended)
-GB x billed seconds per month (the billed duration of the lines read scaled to 30 days from the
-time they cover: the window, or, when the answer was cut at `QUERY_LIMIT` lines, from the oldest
-line read to the window's end) x the arm64 price per GB-second (`prices.py`). A function whose
-recommendation is above its current size is reported as at risk (negative saving).
+COST_LAMBDA_LOG_DAYS. The lines are parsed here rather than with `stats max(@maxMemoryUsed)` so the
+same code reads any Insights answer. When the newest `QUERY_LIMIT` REPORT lines leave part of the
+window out (a busy function), their maximum is not the window's, and a peak before them (a nightly
+batch) would size the memory below it: a second query reads the one line of the window sorted first
+by `@maxMemoryUsed`, the field Logs Insights discovers in REPORT lines (this rests on that field,
+which cannot be checked offline; without it the line read is any, and the maximum is the newest
+lines' as before). A query this run stops waiting for (too little time left, the poll budget spent,
+a poll that failed) is stopped (StopQuery, best-effort), since it would otherwise run on for up to
+60 minutes, holding one of the account's concurrent Logs Insights queries; so is one that an attempt
+of StartQuery whose answer was lost, or came back unreadable, started, found by the comment line
+unique to the call in its query string. Recommended memory = max used x 1.3, rounded up to 64 MB, at
+least 128 MB (at most 10,240). Monthly saving = (current - recommended) GB x billed seconds per
+month (the billed duration of the lines read scaled to 30 days from the time they cover: the window,
+or, when the answer was cut at `QUERY_LIMIT` lines, from the oldest line read to the window's end) x
+the arm64 price per GB-second (`prices.py`). A function whose recommendation is above its current
+size is reported as at risk (negative saving).
 
 Node groups: the average `node_cpu_utilization` (Container Insights, per cluster) over the
 lookback, read in the cluster's member account; when it is under
@@ -78,10 +82,12 @@ def fleet_functions(lambda_client: Any, prefix: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class ReportLines:
-    """The REPORT messages read, newest first, and the seconds of the window they cover."""
+    """The REPORT messages read, newest first, and the seconds of the window they cover; and
+    when they do not cover all of it, the message of the window that used the most memory."""
 
     messages: list[str]
     seconds_covered: float
+    peak_messages: list[str]
 
 
 def _moment(value: str) -> datetime:
@@ -101,61 +107,94 @@ def report_lines(
     keep_waiting: Callable[[], bool] = lambda: True,
     can_stop: Callable[[], bool] = lambda: True,
 ) -> ReportLines:
-    """The REPORT messages of `log_group` in the window (Logs Insights), newest first. The query
-    is polled while `keep_waiting()` says there is time for it; else it is given up (raises), and
-    stopped first when `can_stop()` says there is time for that call. So is every other query
-    the StartQuery may have started (an attempt got no answer, or one it cannot read)."""
-    # A comment line (Logs Insights ignores a line that starts with `#`) unique to this call:
-    # DescribeQueries lists queries with their query string, so a query an attempt whose answer
-    # was lost started can be told from every other one, and stopped.
-    marker = f"lambda-fleet rightsizing {uuid.uuid4()}"
-    try:
-        with watched_attempts(logs) as attempts:
-            started = logs.start_query(
-                logGroupName=log_group,
-                startTime=int(start.timestamp()),
-                endTime=int(end.timestamp()),
-                queryString=(
-                    "fields @timestamp, @message\n| filter @message like /^REPORT RequestId/\n"
-                    f"# {marker}\n| sort @timestamp desc\n| limit {QUERY_LIMIT}"
-                ),
-                limit=QUERY_LIMIT,
-            )
-        query_id = answer_field(started, "StartQuery", "queryId")
-    except AWS_CALL_ERRORS as error:
-        # An answer that came back unreadable answers a request AWS may have acted on.
-        if attempts.answer_lost or isinstance(error, (ResponseParserError, UnreadableAnswerError)):
-            if left_unanswered(error):
-                query_polling.log_left_running_unanswered(
-                    f"Logs Insights queries StartQuery may have started on {log_group}", error
+    """The REPORT messages of `log_group` in the window (Logs Insights), newest first, and when
+    the newest `QUERY_LIMIT` leave part of the window out, the one that used the most memory in
+    all of it. Each query is polled while `keep_waiting()` says there is time for it (the second
+    is started only then); else it is given up (raises), and stopped first when `can_stop()`
+    says there is time for that call. So is every other query a StartQuery may have started (an
+    attempt got no answer, or one it cannot read)."""
+    window = _QueryWindow(logs, log_group, start, end, sleep, keep_waiting, can_stop)
+    rows = window.rows("@timestamp", QUERY_LIMIT)
+    if len(rows) < QUERY_LIMIT:
+        return ReportLines(_messages(rows), max(1.0, (end - start).total_seconds()), [])
+    # Cut at the limit: the lines read are the newest, so they cover only the time since the
+    # oldest of them, and a rate over the whole window would undercount.
+    moments = [_moment(str(row["@timestamp"])) for row in rows if row.get("@timestamp")]
+    covered_from = max(start, min(moments, default=start))
+    # Nor is their maximum the window's: a peak before them (a nightly batch) would be missed,
+    # and memory sized below it.
+    if not keep_waiting():
+        raise RuntimeError(
+            f"Logs Insights query on {log_group}: the newest {QUERY_LIMIT} REPORT lines leave "
+            "part of the window out, and too little time is left in the invocation to read its "
+            "peak: given up"
+        )
+    peak = _messages(window.rows("@maxMemoryUsed", 1))
+    return ReportLines(_messages(rows), max(1.0, (end - covered_from).total_seconds()), peak)
+
+
+def _messages(rows: list[dict[str, Any]]) -> list[str]:
+    return [row["@message"] for row in rows if str(row.get("@message", "")).startswith("REPORT")]
+
+
+@dataclass(frozen=True)
+class _QueryWindow:
+    """Logs Insights queries of the REPORT lines of one log group in one window."""
+
+    logs: Any
+    log_group: str
+    start: datetime
+    end: datetime
+    sleep: Callable[[float], None]
+    keep_waiting: Callable[[], bool]
+    can_stop: Callable[[], bool]
+
+    def rows(self, sort_field: str, limit: int) -> list[dict[str, Any]]:
+        """The `limit` REPORT lines with the largest `sort_field`, as field -> value rows."""
+        logs, log_group, can_stop = self.logs, self.log_group, self.can_stop
+        # A comment line (Logs Insights ignores a line that starts with `#`) unique to this
+        # call: DescribeQueries lists queries with their query string, so a query an attempt
+        # whose answer was lost started can be told from every other one, and stopped.
+        marker = f"lambda-fleet rightsizing {uuid.uuid4()}"
+        try:
+            with watched_attempts(logs) as attempts:
+                started = logs.start_query(
+                    logGroupName=log_group,
+                    startTime=int(self.start.timestamp()),
+                    endTime=int(self.end.timestamp()),
+                    queryString=(
+                        "fields @timestamp, @message\n| filter @message like /^REPORT RequestId/"
+                        f"\n# {marker}\n| sort {sort_field} desc\n| limit {limit}"
+                    ),
+                    limit=limit,
                 )
-            else:
-                _stop_marked_queries(logs, log_group, marker, None, can_stop)
-        raise
-    if attempts.answer_lost:
-        _stop_marked_queries(logs, log_group, marker, query_id, can_stop)
-    response = query_polling.ended_answer(
-        _polled_query(logs, log_group, query_id),
-        sleep=sleep,
-        keep_waiting=keep_waiting,
-        can_stop=can_stop,
-    )
-    if response["status"] != "Complete":
-        raise RuntimeError(f"Logs Insights query on {log_group} ended {response['status']}")
-    rows = [
-        {cell.get("field"): cell.get("value", "") for cell in row}
-        for row in response.get("results", [])
-    ]
-    messages = [
-        row["@message"] for row in rows if str(row.get("@message", "")).startswith("REPORT")
-    ]
-    covered_from = start
-    if len(rows) >= QUERY_LIMIT:
-        # Cut at the limit: the lines read are the newest, so they cover only the time since
-        # the oldest of them, and a rate over the whole window would undercount.
-        moments = [_moment(str(row["@timestamp"])) for row in rows if row.get("@timestamp")]
-        covered_from = max(start, min(moments, default=start))
-    return ReportLines(messages, max(1.0, (end - covered_from).total_seconds()))
+            query_id = answer_field(started, "StartQuery", "queryId")
+        except AWS_CALL_ERRORS as error:
+            # An answer that came back unreadable answers a request AWS may have acted on.
+            if attempts.answer_lost or isinstance(
+                error, (ResponseParserError, UnreadableAnswerError)
+            ):
+                if left_unanswered(error):
+                    query_polling.log_left_running_unanswered(
+                        f"Logs Insights queries StartQuery may have started on {log_group}", error
+                    )
+                else:
+                    _stop_marked_queries(logs, log_group, marker, None, can_stop)
+            raise
+        if attempts.answer_lost:
+            _stop_marked_queries(logs, log_group, marker, query_id, can_stop)
+        response = query_polling.ended_answer(
+            _polled_query(logs, log_group, query_id),
+            sleep=self.sleep,
+            keep_waiting=self.keep_waiting,
+            can_stop=can_stop,
+        )
+        if response["status"] != "Complete":
+            raise RuntimeError(f"Logs Insights query on {log_group} ended {response['status']}")
+        return [
+            {cell.get("field"): cell.get("value", "") for cell in row}
+            for row in response.get("results", [])
+        ]
 
 
 def _polled_query(logs: Any, log_group: str, query_id: str) -> PolledQuery[dict[str, Any]]:
@@ -230,6 +269,7 @@ def lambda_memory(function: dict[str, Any], lines: ReportLines, region: str) -> 
     """Rightsizing of one function from its REPORT lines."""
     current = int(function["MemorySize"])
     used = [int(m.group(1)) for line in lines.messages if (m := _MAX_USED.search(line))]
+    peak = [int(m.group(1)) for line in lines.peak_messages if (m := _MAX_USED.search(line))]
     billed_ms = sum(float(m.group(1)) for line in lines.messages if (m := _BILLED.search(line)))
     result: dict[str, Any] = {
         "function": function["FunctionName"],
@@ -239,13 +279,14 @@ def lambda_memory(function: dict[str, Any], lines: ReportLines, region: str) -> 
     }
     if not used:
         return {**result, "recommendation": None, "reason": "no REPORT lines in the window"}
-    recommended = recommended_memory(max(used))
+    max_used = max(used + peak)
+    recommended = recommended_memory(max_used)
     price, price_region = arm64_price_per_gb_second(region)
     billed_seconds_month = billed_ms / 1000 * SECONDS_PER_MONTH / lines.seconds_covered
     saving = (current - recommended) / 1024 * billed_seconds_month * price
     return {
         **result,
-        "max_used_mb": max(used),
+        "max_used_mb": max_used,
         "recommended_mb": recommended,
         "billed_seconds_per_month": round(billed_seconds_month, 3),
         "monthly_saving_usd": round(saving, 8),

@@ -1713,6 +1713,79 @@ def test_a_busy_functions_saving_scales_the_billed_time_of_the_lines_read_by_the
     assert memory["billed_seconds_per_month"] == pytest.approx(expected_billed, rel=1e-3)
 
 
+def sort_by_max_memory_used(logs: Any) -> None:
+    """Answer a query of `logs` sorted by `@maxMemoryUsed` (descending) as Logs Insights does,
+    with the REPORT lines of its log group that used the most memory first, up to its limit
+    (moto sorts every query by time)."""
+    query_strings: list[str] = []
+    sorted_ids: set[str] = set()
+    polled: list[str] = []
+
+    def note_query_string(params: dict[str, Any], **_: Any) -> None:
+        query_strings.append(json.loads(params["body"])["queryString"])
+
+    def note_sorted(parsed: dict[str, Any], **_: Any) -> None:
+        if "sort @maxMemoryUsed desc" in query_strings[-1] and "queryId" in parsed:
+            sorted_ids.add(parsed["queryId"])
+
+    def note_polled(params: dict[str, Any], **_: Any) -> None:
+        polled.append(json.loads(params["body"])["queryId"])
+
+    def by_memory_used(parsed: dict[str, Any], **_: Any) -> None:
+        if polled[-1] not in sorted_ids:
+            return
+        events = boto3.client("logs", region_name=REGION).filter_log_events(
+            logGroupName=FLEET_LOG_GROUP
+        )["events"]
+        lines = [e for e in events if e["message"].startswith("REPORT")]
+        lines.sort(key=lambda e: int(e["message"].rsplit("Max Memory Used: ", 1)[1].split()[0]))
+        parsed["results"] = [
+            [{"field": "@timestamp", "value": str(line["timestamp"])},
+             {"field": "@message", "value": line["message"]}]
+            for line in reversed(lines[-1:])
+        ]  # fmt: skip
+
+    logs.meta.events.register("before-call.logs.StartQuery", note_query_string)
+    logs.meta.events.register("after-call.logs.StartQuery", note_sorted)
+    logs.meta.events.register("before-call.logs.GetQueryResults", note_polled)
+    logs.meta.events.register("after-call.logs.GetQueryResults", by_memory_used)
+
+
+def test_a_busy_functions_memory_is_sized_from_the_peak_of_its_whole_window(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a fleet function (1024 MB) whose 100 REPORT lines use about 100 MB, but one, two
+    # days ago, 900 MB; and a Logs Insights answer limited to the newest 40 lines (as 10,000
+    # limits a busy function's), which leave that peak out
+    monkeypatch.setattr(rightsizing, "QUERY_LIMIT", 40)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    peak_at = int((analyzer.now() - timedelta(days=2, minutes=-5)).timestamp() * 1000)
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_stream(logGroupName=FLEET_LOG_GROUP, logStreamName="peak")
+    peak = ("REPORT RequestId: peak\tDuration: 900.00 ms\tBilled Duration: 900 ms\t"
+            "Memory Size: 1024 MB\tMax Memory Used: 900 MB")  # fmt: skip
+    logs.put_log_events(
+        logGroupName=FLEET_LOG_GROUP,
+        logStreamName="peak",
+        logEvents=[{"timestamp": peak_at, "message": peak}],
+    )
+    sort_by_max_memory_used(hub_client("logs"))
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the recommendation rests on the most memory any invocation of the window used, not
+    # on the newest lines' (a decrease to 192 MB, which the scaling optimizer would apply, and
+    # the function would run out of memory at its next such peak)
+    [memory] = read_report(result["report"]["detail"])["lambda_memory"]
+    assert memory["max_used_mb"] == 900
+    assert memory["recommended_mb"] == rightsizing.recommended_memory(900)
+    assert memory["recommendation"] == "increase"
+    assert (
+        "lf-handlers-eks-scaler"
+        not in read_report(result["report"]["summary"])["lambda_memory"]["decrease"]
+    )
+
+
 def test_a_memory_query_still_running_when_time_runs_short_is_given_up_and_the_report_written(
     analyzer: ManualClock, alert_inbox: Any
 ) -> None:
