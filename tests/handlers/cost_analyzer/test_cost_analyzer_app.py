@@ -762,6 +762,17 @@ def test_a_cur_prefix_without_line_items_in_the_lookback_is_the_cur_error_not_a_
     assert "cur" not in read_report(result["report"]["summary"])
 
 
+def hang_operation(time: LambdaTime, account_id: str, region: str, operation: str) -> HungOperation:
+    """Make every attempt of `operation` (`<service>.<Operation>`) through the handler's clients
+    of `account_id` and `region` go to an endpoint that accepts the connection and never answers;
+    the fault, which counts them."""
+    fault = HungOperation(time)
+    session = app.FUNCTION.services().sessions.session(account_id, region)
+    session.events.register_first(f"before-parameter-build.{operation}", fault.note_config)
+    session.events.register_first(f"before-send.{operation}", fault.hang)
+    return fault
+
+
 @pytest.mark.parametrize(
     ("account_id", "operation", "target"),
     [(MEMBER_ACCOUNT_ID, "cloudwatch.GetMetricData", {"section": "node_groups",
@@ -781,10 +792,7 @@ def test_a_target_whose_endpoint_hangs_costs_at_most_its_budget_and_the_report_i
     # GIVEN an invocation with 120 s left, and one cluster's CloudWatch (or one function's Logs
     # Insights) endpoint that accepts the connection and never answers
     time = LambdaTime(120).spend_botocore_waits(monkeypatch)
-    fault = HungOperation(time)
-    session = app.FUNCTION.services().sessions.session(account_id, REGION)
-    session.events.register_first(f"before-parameter-build.{operation}", fault.note_config)
-    session.events.register_first(f"before-send.{operation}", fault.hang)
+    hang_operation(time, account_id, REGION, operation)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
     put_cur(analyzer)
@@ -821,10 +829,7 @@ def test_a_hub_api_that_hangs_costs_its_section_one_bounded_call_and_the_report_
     # never answers
     timeout = function_spec("cost_analyzer").timeout_seconds
     time = LambdaTime(timeout).spend_botocore_waits(monkeypatch)
-    fault = HungOperation(time)
-    session = app.FUNCTION.services().sessions.session(HUB_ACCOUNT_ID, region)
-    session.events.register_first(f"before-parameter-build.{operation}", fault.note_config)
-    session.events.register_first(f"before-send.{operation}", fault.hang)
+    hang_operation(time, HUB_ACCOUNT_ID, region, operation)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
     put_cur(analyzer)
@@ -942,11 +947,7 @@ def test_a_memory_query_is_not_started_with_too_little_time_left_to_poll_it(
     time = LambdaTime(40).spend_botocore_waits(monkeypatch)
     stub_cost_forecast(1_000.0)
     create_functions(analyzer)
-    fault = HungOperation(time)
-    session = app.FUNCTION.services().sessions.session(HUB_ACCOUNT_ID, REGION)
-    session.events.register_first("before-parameter-build.logs.GetQueryResults",
-                                  fault.note_config)  # fmt: skip
-    session.events.register_first("before-send.logs.GetQueryResults", fault.hang)
+    fault = hang_operation(time, HUB_ACCOUNT_ID, REGION, "logs.GetQueryResults")
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, time.context())
     # THEN the function's query is not started, and the function is listed as not started,
