@@ -10,6 +10,11 @@ from pydantic import Field, StringConstraints
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn
 
+S3Location = Annotated[
+    str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?$")
+]
+"""An `s3://<bucket>/<prefix>` location: Athena refuses any other in its own words, naming no
+variable, at the first query."""
 GlueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,255}$")]
 """A Glue database or table name: written into the Athena SQL (a parameter cannot name a table),
 so only letters, digits and `_`."""
@@ -58,9 +63,10 @@ class CostEnvironment(FunctionEnvironment):
         description="The CUR table, partitioned by `billing_period` (`YYYY-MM`) as the export's "
         "Glue crawler defines it (required for `athena`; letters, digits and `_`).",
     )
-    cost_athena_output: str | None = Field(
+    cost_athena_output: S3Location | None = Field(
         default=None,
-        description="The s3:// location of Athena's results, when the workgroup sets none.",
+        description="The location of Athena's results (`s3://<bucket>/<prefix>`), when the "
+        "workgroup sets none.",
     )
     cost_lookback_days: int = Field(
         default=30, ge=7, le=90, description="Days of cost, CUR and utilisation analysed (7-90)."

@@ -1521,6 +1521,27 @@ def test_an_athena_name_that_is_no_glue_name_is_refused_naming_the_variable_befo
     assert listed["KeyCount"] == 0
 
 
+@pytest.mark.parametrize("output", ["lambda-fleet-data/athena/", "https://s3.amazonaws.com/x/"])
+def test_an_athena_output_that_is_no_s3_location_is_refused_naming_it_before_any_work(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    # GIVEN the Athena engine with a results location mistyped without its s3:// scheme (or as
+    # an HTTPS address)
+    use_athena_engine(monkeypatch)
+    monkeypatch.setenv("COST_ATHENA_OUTPUT", output)
+    # WHEN the analysis runs
+    with pytest.raises(ConfigurationError) as raised:
+        lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the invocation fails naming the variable, instead of a `cur` error in Athena's words
+    # (naming no variable) in a partial report; no query is started and no report written
+    assert str(raised.value).startswith("environment variable COST_ATHENA_OUTPUT: ")
+    assert athena_query_states() == {}
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET_NAME, Prefix="reports/"
+    )
+    assert listed["KeyCount"] == 0
+
+
 @pytest.mark.parametrize(
     ("event", "field"),
     [("analyze", "event"), ({"action": "report"}, "action"), ({}, "action"),
