@@ -1,24 +1,27 @@
 """Rightsizing: Lambda memory of the fleet's functions, and under-used node groups.
 
 Lambda memory: Lambda Insights is not assumed, so the data are the REPORT lines Lambda writes to
-each function's log group (`Max Memory Used`, `Billed Duration`, `Memory Size`), read with a
+each function's log group (`Max Memory Used`, `Billed Duration`, `Memory Size`; in the JSON log
+format, which the program deploys the fleet's functions with, a `platform.report` record with
+`record.metrics.maxMemoryUsedMB` and `billedDurationMs`: both formats are read), read with a
 CloudWatch Logs Insights query (StartQuery, then GetQueryResults until Complete) over the last
 COST_LAMBDA_LOG_DAYS. The lines are parsed here rather than with `stats max(@maxMemoryUsed)` so the
 same code reads any Insights answer. When the newest `QUERY_LIMIT` REPORT lines leave part of the
 window out (a busy function), their maximum is not the window's, and a peak before them (a nightly
 batch) would size the memory below it: a second query reads the one line of the window sorted first
-by `@maxMemoryUsed`, the field Logs Insights discovers in REPORT lines (this rests on that field,
-which cannot be checked offline; without it the line read is any, and the maximum is the newest
-lines' as before). A query this run stops waiting for (too little time left, the poll budget spent,
-a poll that failed) is stopped (StopQuery, best-effort), since it would otherwise run on for up to
-60 minutes, holding one of the account's concurrent Logs Insights queries; so is one that an attempt
-of StartQuery whose answer was lost, or came back unreadable, started, found by the comment line
-unique to the call in its query string. Recommended memory = max used x 1.3, rounded up to 64 MB, at
-least 128 MB (at most 10,240). Monthly saving = (current - recommended) GB x billed seconds per
-month (the billed duration of the lines read scaled to 30 days from the time they cover: the window,
-or, when the answer was cut at `QUERY_LIMIT` lines, from the oldest line read to the window's end) x
-the arm64 price per GB-second (`prices.py`). A function whose recommendation is above its current
-size is reported as at risk (negative saving).
+by the field Logs Insights discovers in REPORT lines of the newest lines' format
+(`MEMORY_USED_FIELD`; this rests on that field, which cannot be checked offline; without it the line
+read is any, and the maximum is the newest lines' as before). A query this run stops waiting for
+(too little time left, the poll budget spent, a poll that failed) is stopped (StopQuery,
+best-effort), since it would otherwise run on for up to 60 minutes, holding one of the account's
+concurrent Logs Insights queries; so is one that an attempt of StartQuery whose answer was lost, or
+came back unreadable, started, found by the comment line unique to the call in its query string.
+Recommended memory = max used x 1.3, rounded up to 64 MB, at least 128 MB (at most 10,240). Monthly
+saving = (current - recommended) GB x billed seconds per month (the billed duration of the lines
+read scaled to 30 days from the time they cover: the window, or, when the answer was cut at
+`QUERY_LIMIT` lines, from the oldest line read to the window's end) x the arm64 price per GB-second
+(`prices.py`). A function whose recommendation is above its current size is reported as at risk
+(negative saving).
 
 Node groups: the average `node_cpu_utilization` (Container Insights, per cluster) over the
 lookback, read in the cluster's member account; when it is under
@@ -28,6 +31,7 @@ the metric is per cluster, not per node group.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -59,6 +63,13 @@ QUERY_LIMIT = 10_000
 """The most lines a Logs Insights query returns (its `limit` maximum)."""
 _MAX_USED = re.compile(r"Max Memory Used:\s*(\d+)\s*MB")
 _BILLED = re.compile(r"Billed Duration:\s*([\d.]+)\s*ms")
+REPORT_FILTER = (
+    r'@message like /^REPORT RequestId/ or @message like /"type"\s*:\s*"platform\.report"/'
+)
+"""A REPORT line in either log format: plain text (`REPORT RequestId: ...`) or JSON, which the
+fleet's functions use (a `platform.report` record)."""
+MEMORY_USED_FIELD = {"text": "@maxMemoryUsed", "json": "record.metrics.maxMemoryUsedMB"}
+"""The field Logs Insights discovers with the memory a REPORT line says was used, per format."""
 _MAX_POLLS = 60
 _ENDED = ("Complete", "Failed", "Cancelled", "Timeout")
 SECONDS_PER_MONTH = 30 * 86_400
@@ -129,12 +140,56 @@ def report_lines(
             "part of the window out, and too little time is left in the invocation to read its "
             "peak: given up"
         )
-    peak = _messages(window.rows("@maxMemoryUsed", 1))
-    return ReportLines(_messages(rows), max(1.0, (end - covered_from).total_seconds()), peak)
+    messages = _messages(rows)
+    log_format = "json" if messages and messages[0].startswith("{") else "text"
+    peak = _messages(window.rows(MEMORY_USED_FIELD[log_format], 1))
+    return ReportLines(messages, max(1.0, (end - covered_from).total_seconds()), peak)
 
 
 def _messages(rows: list[dict[str, Any]]) -> list[str]:
-    return [row["@message"] for row in rows if str(row.get("@message", "")).startswith("REPORT")]
+    """The REPORT lines among `rows`' messages (moto's Insights, for one, does not filter)."""
+    return [
+        str(row["@message"])
+        for row in rows
+        if row.get("@message") is not None and report_figures(str(row["@message"])) is not None
+    ]
+
+
+def report_figures(message: str) -> tuple[int, float] | None:
+    """The memory used (MB) and billed duration (ms) a REPORT line gives, in plain text or in
+    Lambda's JSON log format (`platform.report`, `record.metrics`); None for any other line."""
+    if message.startswith("REPORT"):
+        used = _MAX_USED.search(message)
+        billed = _BILLED.search(message)
+        if used is None:
+            return None
+        return int(used.group(1)), float(billed.group(1)) if billed else 0.0
+    if not message.startswith("{"):
+        return None
+    try:
+        line = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(line, dict) or line.get("type") != "platform.report":
+        return None
+    record = line.get("record")
+    metrics = record.get("metrics") if isinstance(record, dict) else None
+    if not isinstance(metrics, dict):
+        return None
+    used_mb, billed_ms = metrics.get("maxMemoryUsedMB"), metrics.get("billedDurationMs", 0)
+    if not (_is_amount(used_mb) and _is_amount(billed_ms)):
+        return None
+    return int(used_mb), float(billed_ms)
+
+
+def _is_amount(value: object) -> bool:
+    """A JSON number a REPORT record can hold: finite and not negative (not a bool)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 @dataclass(frozen=True)
@@ -163,8 +218,8 @@ class _QueryWindow:
                     startTime=int(self.start.timestamp()),
                     endTime=int(self.end.timestamp()),
                     queryString=(
-                        "fields @timestamp, @message\n| filter @message like /^REPORT RequestId/"
-                        f"\n# {marker}\n| sort {sort_field} desc\n| limit {limit}"
+                        f"fields @timestamp, @message\n| filter {REPORT_FILTER}\n# {marker}\n"
+                        f"| sort {sort_field} desc\n| limit {limit}"
                     ),
                     limit=limit,
                 )
@@ -268,9 +323,10 @@ def _stop_marked_queries(
 def lambda_memory(function: dict[str, Any], lines: ReportLines, region: str) -> dict[str, Any]:
     """Rightsizing of one function from its REPORT lines."""
     current = int(function["MemorySize"])
-    used = [int(m.group(1)) for line in lines.messages if (m := _MAX_USED.search(line))]
-    peak = [int(m.group(1)) for line in lines.peak_messages if (m := _MAX_USED.search(line))]
-    billed_ms = sum(float(m.group(1)) for line in lines.messages if (m := _BILLED.search(line)))
+    figures = [f for line in lines.messages if (f := report_figures(line)) is not None]
+    used = [used_mb for used_mb, _ in figures]
+    peak = [f[0] for line in lines.peak_messages if (f := report_figures(line)) is not None]
+    billed_ms = sum(billed for _, billed in figures)
     result: dict[str, Any] = {
         "function": function["FunctionName"],
         "architecture": (function.get("Architectures") or ["x86_64"])[0],

@@ -196,9 +196,16 @@ def put_node_utilisation(
 OTHER_STACKS_FUNCTION = "lf-handlers-eu-eks-scaler"
 
 
-def create_functions(clock: ManualClock) -> None:
-    """lf-handlers-eks-scaler (1024 MB, using about 100 MB), a function outside the fleet's prefix
-    and one of stack `handlers-eu`, whose name starts with this stack's."""
+def text_report(request: int, used_mb: int) -> str:
+    """A REPORT line as Lambda writes it in the plain text log format (200 ms billed)."""
+    return (f"REPORT RequestId: r{request}\tDuration: 199.20 ms\tBilled Duration: 200 ms\t"
+            f"Memory Size: 1024 MB\tMax Memory Used: {used_mb} MB")  # fmt: skip
+
+
+def create_functions(clock: ManualClock, report: Callable[[int, int], str] = text_report) -> None:
+    """lf-handlers-eks-scaler (1024 MB, using about 100 MB; its REPORT lines as `report` writes
+    them), a function outside the fleet's prefix and one of stack `handlers-eu`, whose name
+    starts with this stack's."""
     iam = boto3.client("iam", region_name=REGION)
     role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     lambda_client = boto3.client("lambda", region_name=REGION)
@@ -214,8 +221,7 @@ def create_functions(clock: ManualClock) -> None:
     start = clock.now() - timedelta(days=2)
     events = [
         {"timestamp": int((start + timedelta(minutes=10 * i)).timestamp() * 1000),
-         "message": f"REPORT RequestId: r{i}\tDuration: 199.20 ms\tBilled Duration: 200 ms\t"
-                    f"Memory Size: 1024 MB\tMax Memory Used: {90 + i % 11} MB"}
+         "message": report(i, 90 + i % 11)}
         for i in range(100)
     ]  # fmt: skip
     events.append({"timestamp": events[-1]["timestamp"] + 1, "message": "START RequestId: x"})
@@ -1712,6 +1718,37 @@ def test_a_month_to_date_or_forecast_that_is_not_a_number_is_the_forecasts_error
     summary = json.loads(body, parse_constant=refuse_non_json_numbers)
     assert "forecast" not in summary
     assert summary["total_cost"] == pytest.approx(700.0)
+
+
+def json_report(request: int, used_mb: int) -> str:
+    """A REPORT line as Lambda writes it in the JSON log format, the fleet's functions' (200 ms
+    billed)."""
+    return json.dumps(
+        {"time": "2025-06-01T10:00:00.000Z", "type": "platform.report",
+         "record": {"requestId": f"r{request}", "metrics": {
+             "durationMs": 199.2, "billedDurationMs": 200, "memorySizeMB": 1024,
+             "maxMemoryUsedMB": used_mb}, "status": "success"}},
+        separators=(",", ":"),
+    )  # fmt: skip
+
+
+def test_the_memory_of_a_function_logging_in_the_json_format_is_sized_from_its_reports(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN a fleet function deployed as the fleet deploys its functions, with the JSON log
+    # format, whose 100 REPORT lines are Lambda's `platform.report` records (about 100 MB used)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer, report=json_report)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN its memory is sized from those lines, as from plain text REPORT lines, instead of
+    # finding no REPORT line in the window (so no fleet function was ever sized)
+    [memory] = read_report(result["report"]["detail"])["lambda_memory"]
+    assert memory["invocations"] == 100
+    assert memory["max_used_mb"] == 100
+    assert (memory["recommended_mb"], memory["recommendation"]) == (192, "decrease")
+    expected_billed = 100 * 0.2 * 30 * 86_400 / (7 * 86_400)
+    assert memory["billed_seconds_per_month"] == pytest.approx(expected_billed, rel=1e-3)
 
 
 def test_a_busy_functions_saving_scales_the_billed_time_of_the_lines_read_by_their_span(
