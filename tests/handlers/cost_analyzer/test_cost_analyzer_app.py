@@ -1772,10 +1772,22 @@ def test_a_busy_functions_saving_scales_the_billed_time_of_the_lines_read_by_the
     assert memory["billed_seconds_per_month"] == pytest.approx(expected_billed, rel=1e-3)
 
 
-def sort_by_max_memory_used(logs: Any) -> None:
-    """Answer a query of `logs` sorted by `@maxMemoryUsed` (descending) as Logs Insights does,
-    with the REPORT lines of its log group that used the most memory first, up to its limit
-    (moto sorts every query by time)."""
+def memory_used_mb(message: str) -> int | None:
+    """The memory a REPORT line (plain text, or a JSON `platform.report` record) says was used."""
+    if message.startswith("REPORT"):
+        return int(message.rsplit("Max Memory Used: ", 1)[1].split(maxsplit=1)[0])
+    if not message.startswith('{"time"'):
+        return None
+    record = json.loads(message)
+    if record["type"] != "platform.report":
+        return None
+    return int(record["record"]["metrics"]["maxMemoryUsedMB"])
+
+
+def sort_by_memory_used(logs: Any, field: str) -> None:
+    """Answer a query of `logs` sorted by `field` (descending), the memory a REPORT line says was
+    used, as Logs Insights does: the lines of its log group that used the most first, up to its
+    limit of one (moto sorts every query by time)."""
     query_strings: list[str] = []
     sorted_ids: set[str] = set()
     polled: list[str] = []
@@ -1784,7 +1796,7 @@ def sort_by_max_memory_used(logs: Any) -> None:
         query_strings.append(json.loads(params["body"])["queryString"])
 
     def note_sorted(parsed: dict[str, Any], **_: Any) -> None:
-        if "sort @maxMemoryUsed desc" in query_strings[-1] and "queryId" in parsed:
+        if f"sort {field} desc" in query_strings[-1] and "queryId" in parsed:
             sorted_ids.add(parsed["queryId"])
 
     def note_polled(params: dict[str, Any], **_: Any) -> None:
@@ -1796,12 +1808,11 @@ def sort_by_max_memory_used(logs: Any) -> None:
         events = boto3.client("logs", region_name=REGION).filter_log_events(
             logGroupName=FLEET_LOG_GROUP
         )["events"]
-        lines = [e for e in events if e["message"].startswith("REPORT")]
-        lines.sort(key=lambda e: int(e["message"].rsplit("Max Memory Used: ", 1)[1].split()[0]))
+        lines = [e for e in events if memory_used_mb(e["message"]) is not None]
+        [most] = sorted(lines, key=lambda e: memory_used_mb(e["message"]) or 0)[-1:]
         parsed["results"] = [
-            [{"field": "@timestamp", "value": str(line["timestamp"])},
-             {"field": "@message", "value": line["message"]}]
-            for line in reversed(lines[-1:])
+            [{"field": "@timestamp", "value": str(most["timestamp"])},
+             {"field": "@message", "value": most["message"]}]
         ]  # fmt: skip
 
     logs.meta.events.register("before-call.logs.StartQuery", note_query_string)
@@ -1810,26 +1821,34 @@ def sort_by_max_memory_used(logs: Any) -> None:
     logs.meta.events.register("after-call.logs.GetQueryResults", by_memory_used)
 
 
+@pytest.mark.parametrize(
+    ("report", "memory_field"),
+    [(text_report, "@maxMemoryUsed"), (json_report, "record.metrics.maxMemoryUsedMB")],
+    ids=["text-log-format", "json-log-format"],
+)
 def test_a_busy_functions_memory_is_sized_from_the_peak_of_its_whole_window(
-    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+    analyzer: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    report: Callable[[int, int], str],
+    memory_field: str,
 ) -> None:
-    # GIVEN a fleet function (1024 MB) whose 100 REPORT lines use about 100 MB, but one, two
-    # days ago, 900 MB; and a Logs Insights answer limited to the newest 40 lines (as 10,000
-    # limits a busy function's), which leave that peak out
+    # GIVEN a fleet function (1024 MB) whose 100 REPORT lines (in plain text, or in the JSON log
+    # format) use about 100 MB, but one, two days ago, 900 MB; and a Logs Insights answer
+    # limited to the newest 40 lines (as 10,000 limits a busy function's), which leave that
+    # peak out
     monkeypatch.setattr(rightsizing, "QUERY_LIMIT", 40)
     stub_cost_forecast(1_000.0)
-    create_functions(analyzer)
+    create_functions(analyzer, report=report)
     peak_at = int((analyzer.now() - timedelta(days=2, minutes=-5)).timestamp() * 1000)
     logs = boto3.client("logs", region_name=REGION)
     logs.create_log_stream(logGroupName=FLEET_LOG_GROUP, logStreamName="peak")
-    peak = ("REPORT RequestId: peak\tDuration: 900.00 ms\tBilled Duration: 900 ms\t"
-            "Memory Size: 1024 MB\tMax Memory Used: 900 MB")  # fmt: skip
     logs.put_log_events(
         logGroupName=FLEET_LOG_GROUP,
         logStreamName="peak",
-        logEvents=[{"timestamp": peak_at, "message": peak}],
+        logEvents=[{"timestamp": peak_at, "message": report(100, 900)}],
     )
-    sort_by_max_memory_used(hub_client("logs"))
+    sort_by_memory_used(hub_client("logs"), memory_field)
     # WHEN the daily analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
     # THEN the recommendation rests on the most memory any invocation of the window used, not
