@@ -103,6 +103,10 @@ class NodeGroupFacts:
     last_change_action: str | None = None
     """The action of the node group's last change (`predictive`: the forecast's): the recorded
     one, or a later one made but not recorded (its `change_intent`)."""
+    desired_before_temporary_raises: int | None = None
+    """The desired size before the spot optimizer's temporary +1s the node group still holds
+    (its last changes), or None when its size is not theirs: a scale-down saves that size, so
+    the morning restore does not bring the temporary nodes back."""
 
 
 @dataclass(frozen=True)
@@ -116,12 +120,18 @@ class ScalingDecision:
     restores: SavedSizes | None = None
     """The saved sizes this decision puts back: marked restored before the update (or when found
     in place)."""
-    saves_previous_sizes: bool = False
-    """A scale-down saves the current sizes for the next restore."""
+    sizes_to_save: Sizes | None = None
+    """What a scale-down saves for the next restore: the current sizes, without the spot
+    optimizer's temporary +1s."""
     replaced_saved_sizes: SavedSizes | None = None
     """What that save replaces (nothing, or sizes already restored): put back when the update
     fails, so no restore undoes a scale-down that did not happen."""
     cooldown_remaining_seconds: int | None = None
+
+    @property
+    def saves_previous_sizes(self) -> bool:
+        """Whether this decision saves sizes for the next restore (a scale-down)."""
+        return self.sizes_to_save is not None
 
 
 def _daytime_size_without_saved_sizes(
@@ -289,7 +299,7 @@ def decide(
                 cooldown_remaining_seconds=remaining,
             )
 
-    saves_previous_sizes = False
+    sizes_to_save = None
     if action is Action.SCALE_DOWN:
         # A second scale-down must not replace the daytime sizes with the night ones.
         if facts.saved is not None and facts.saved.waiting:
@@ -297,16 +307,30 @@ def decide(
                 f"keeping the sizes saved at {facts.saved.saved_at} for the next restore"
             )
         else:
-            saves_previous_sizes = True
+            sizes_to_save = _sizes_to_save(facts, reasons)
     return ScalingDecision(
         DecisionKind.CHANGE,
         current,
         target,
         tuple(reasons),
         restores=restores,
-        saves_previous_sizes=saves_previous_sizes,
-        replaced_saved_sizes=facts.saved if saves_previous_sizes else None,
+        sizes_to_save=sizes_to_save,
+        replaced_saved_sizes=facts.saved if sizes_to_save is not None else None,
     )
+
+
+def _sizes_to_save(facts: NodeGroupFacts, reasons: list[str]) -> Sizes:
+    """The current sizes, without the spot optimizer's temporary +1s the node group still holds:
+    saved with them, the morning restore would bring them back, and every evening after would
+    save them again."""
+    before = facts.desired_before_temporary_raises
+    if before is None:
+        return facts.current
+    reasons.append(
+        f"desired {before} saved without the spot optimizer's temporary "
+        f"+{facts.current.desired_size - before}"
+    )
+    return facts.current.with_desired(before)
 
 
 def _predictive(

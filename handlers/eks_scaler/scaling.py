@@ -29,6 +29,8 @@ from fleet_shared.inventory import FleetInventory
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
     SAVED_SIZES_NAME,
+    SPOT_FALLBACK_ACTION,
+    TEMPORARY_CHANGE_FIELD,
     node_group_key,
     node_group_lock_name,
 )
@@ -194,6 +196,11 @@ def read_facts(
         # A change made after the last recorded one, whose record the state table refused (or
         # its invocation never wrote).
         last_change_at, last_change_action = intent.prepared_at, intent.action
+    desired_before_temporary_raises = None
+    if last_change_action == SPOT_FALLBACK_ACTION:
+        desired_before_temporary_raises = _desired_before_temporary_raises(
+            services, key, described.sizes.desired_size
+        )
     return NodeGroupFacts(
         current=described.sizes,
         status=described.status,
@@ -204,7 +211,27 @@ def read_facts(
         cooldown_seconds=services.environment.scaler_cooldown_seconds,
         cluster=cluster,
         last_change_action=last_change_action,
+        desired_before_temporary_raises=desired_before_temporary_raises,
     )
+
+
+def _desired_before_temporary_raises(
+    services: ScalerServices, key: str, current_desired: int
+) -> int | None:
+    """The desired size before the spot optimizer's temporary +1s that the node group's last
+    recorded changes are and that it still holds (each found at its new size), or None when its
+    size is not theirs (none, or someone changed it since)."""
+    desired = current_desired
+    for change in services.state.changes_newest_first(key):
+        record = change.record
+        if (
+            record.get("action") != SPOT_FALLBACK_ACTION
+            or record.get(TEMPORARY_CHANGE_FIELD) is not True
+            or record["new"]["desired_size"] != desired
+        ):
+            break
+        desired = record["previous"]["desired_size"]
+    return desired if desired != current_desired else None
 
 
 def apply_decision(
@@ -298,8 +325,8 @@ def apply_decision(
         intent_notice = change_notice(event, name, services, decision, update_id=None)
         save_intent(services, key, {**record, "update_id": None, NOTICE_FIELD: intent_notice})
     try:
-        if decision.saves_previous_sizes:
-            saved = SavedSizes(decision.current, iso_z(services.clock.now()))
+        if decision.sizes_to_save is not None:
+            saved = SavedSizes(decision.sizes_to_save, iso_z(services.clock.now()))
             services.state.put_value(key, SAVED_SIZES_NAME, saved.as_record())
             reasons.append("previous sizes saved for restore")
         if decision.restores is not None:

@@ -14,6 +14,13 @@ of the schedule, so a crashed holder blocks the node group for two minutes at mo
 SAVED_SIZES_NAME = "previous_sizes"
 """Name of the saved value holding the sizes before the last scale-down (see put_value)."""
 
+SPOT_FALLBACK_ACTION = "spot_fallback"
+"""The `action` of the spot optimizer's on-demand +1 in a node group's change record."""
+
+TEMPORARY_CHANGE_FIELD = "temporary"
+"""A change record field, true for a change meant to last only until the cluster's next scheduled
+size (the spot optimizer's +1): the scaler's scale-down does not save it as the size to restore."""
+
 
 def node_group_key(account_id: str, region: str, cluster: str, node_group: str) -> str:
     """The state key of a node group: its change history, last change (cooldown) and saved sizes."""

@@ -91,6 +91,8 @@ _HISTORY_PREFIX = "HISTORY#"
 _VALUE_PREFIX = "VALUE#"
 # Sorts after every ISO timestamp, so BETWEEN covers all history items from a given time on.
 _HISTORY_END = "HISTORY#~"
+_NEWEST_FIRST_PAGE_ITEMS = 10
+"""Changes read per page newest first: a caller stops at the first change it does not want."""
 
 
 @dataclass(frozen=True)
@@ -522,6 +524,23 @@ class StateTable:
             "ConsistentRead": True,
         }
         return [_to_change(item) for item in self._unexpired_items(query)]
+
+    def changes_newest_first(self, key: str) -> Iterator[StateChange]:
+        """The unexpired changes of `key`, newest first, read a page of a few at a time as the
+        caller goes on (not the whole history)."""
+        query: dict[str, Any] = {
+            "TableName": self._table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"STATE#{key}"},
+                ":from": {"S": _HISTORY_PREFIX},
+                ":to": {"S": _HISTORY_END},
+            },
+            "ScanIndexForward": False,
+            "Limit": _NEWEST_FIRST_PAGE_ITEMS,
+            "ConsistentRead": True,
+        }
+        return (_to_change(item) for item in self._unexpired_items(query))
 
     def _unexpired_items(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The unexpired items `query` finds, page by page (a Query answers 1 MB at most)."""

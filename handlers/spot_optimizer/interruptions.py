@@ -24,9 +24,10 @@
    no lock). A +1 that failed after an attempt whose answer was lost (EKS may have made it,
    whatever botocore's later attempts met) counts as made when the node group has the new size
    (else it is an error, the hour's +1 taken all the same). The +1
-   is temporary in that the cluster's
-   next scheduled scale-down or restore resets the sizes. A fallback that fails is reported in
-   the result; the interruption stays recorded. Inside one of the cluster's maintenance windows
+   is temporary in that the cluster's next scheduled scale-down or restore resets the sizes (the
+   scaler's scale-down saves the size from before the +1s for the next restore: the record says
+   `temporary`). A fallback that fails is reported in the result; the interruption stays
+   recorded. Inside one of the cluster's maintenance windows
    (its calendar in the fleet inventory) nothing is proposed or changed: the result says
    `maintenance_window` and why.
 5. The outcome (result and alerts) is stored as the request's result, then the alerts are
@@ -62,6 +63,8 @@ from fleet_shared.exceptions import (
 from fleet_shared.node_group_holds import Hold, hold_in_force
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
+    SPOT_FALLBACK_ACTION,
+    TEMPORARY_CHANGE_FIELD,
     node_group_key,
     node_group_lock_name,
     node_group_resource,
@@ -563,10 +566,10 @@ def _apply(
             node_group_key(account, region, cluster, name),
             {
                 "source": FUNCTION_NAME,
-                "action": "spot_fallback",
+                "action": SPOT_FALLBACK_ACTION,
                 "previous": plan["previous"],
                 "new": plan["new"],
-                "temporary": True,
+                TEMPORARY_CHANGE_FIELD: True,
                 "spot_nodegroup": spot_group,
                 "reason": reason,
                 "update_id": update.get("id"),

@@ -23,6 +23,8 @@ from fleet_shared.handler import Invocation
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
     SAVED_SIZES_NAME,
+    SPOT_FALLBACK_ACTION,
+    TEMPORARY_CHANGE_FIELD,
     node_group_key,
     node_group_lock_name,
 )
@@ -671,3 +673,73 @@ def test_a_scheduled_run_that_finds_a_node_group_being_upgraded_fails_so_its_ret
     assert results_by_group(retried)["system"]["status"] == "scaling_initiated"
     assert sizes(member_eks, "system")["desired_size"] == 1
     assert scaler(evening, "inv-3")["repeated_request"] is True
+
+
+def _spot_fallback_raises_system(
+    member_eks: Any, state_table: StateTable, previous: int, fake_clock: ManualClock
+) -> None:
+    """The spot optimizer's on-demand fallback, as it changes and records system: +1, marked
+    temporary, then an hour passes (its one +1 per hour)."""
+    system = sizes(member_eks, "system")
+    assert system["desired_size"] == previous
+    member_eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName="system", scalingConfig={"desiredSize": previous + 1}
+    )
+    state_table.record_change(
+        KEY_SYSTEM,
+        {
+            "source": "spot_optimizer",
+            "action": SPOT_FALLBACK_ACTION,
+            "previous": system,
+            "new": {**system, "desired_size": previous + 1},
+            TEMPORARY_CHANGE_FIELD: True,
+            "update_id": f"fallback-{previous}",
+        },
+        history_ttl_seconds=90 * 86400,
+    )
+    fake_clock.advance(3600)
+
+
+def test_the_spot_fallbacks_daytime_nodes_are_not_restored_the_next_morning(
+    scaler: Scaler, member_eks: Any, state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN system at its daytime 2, raised by the spot optimizer's temporary +1 twice in the
+    # afternoon (2 -> 3 -> 4)
+    _spot_fallback_raises_system(member_eks, state_table, 2, fake_clock)
+    _spot_fallback_raises_system(member_eks, state_table, 3, fake_clock)
+    # WHEN the evening schedule scales it down to 1, and the morning schedule scales it up
+    evening = scaler(
+        event("scale_down", {"name": "system", "desired_size": 1}, request_id="e"),
+        "evening",
+    )
+    assert results_by_group(evening)["system"]["status"] == "scaling_initiated"
+    fake_clock.advance(12 * 3600)
+    morning = scaler(event("scale_up", {"name": "system"}, request_id="m"), "m")
+    # THEN the morning brings back the daytime 2, not the temporary nodes: saved with them, they
+    # would come back every morning after, each evening saving them again
+    assert results_by_group(morning)["system"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "system")["desired_size"] == 2
+    saved = state_table.get_value(KEY_SYSTEM, SAVED_SIZES_NAME)
+    assert saved is not None
+    assert saved["sizes"] == {"min_size": 1, "desired_size": 2, "max_size": 4}
+    assert "the spot optimizer's temporary +2" in results_by_group(evening)["system"]["reason"]
+
+
+def test_a_size_set_after_the_spot_fallback_is_restored_the_next_morning(
+    scaler: Scaler, member_eks: Any, state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN system raised by the spot optimizer's temporary +1 (2 -> 3), then set to 4 by a
+    # person's request
+    _spot_fallback_raises_system(member_eks, state_table, 2, fake_clock)
+    raised = scaler(event("scale_up", {"name": "system", "desired_size": 4}), "person")
+    assert results_by_group(raised)["system"]["status"] == "scaling_initiated"
+    fake_clock.advance(3600)
+    # WHEN the evening schedule scales it down to 1, and the morning schedule scales it up
+    scaler(
+        event("scale_down", {"name": "system", "desired_size": 1}, request_id="e"),
+        "evening",
+    )
+    fake_clock.advance(12 * 3600)
+    scaler(event("scale_up", {"name": "system"}, request_id="m"), "morning")
+    # THEN the person's 4 comes back: only a size the fallback's +1 still holds is temporary
+    assert sizes(member_eks, "system")["desired_size"] == 4

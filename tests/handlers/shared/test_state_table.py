@@ -352,6 +352,26 @@ def test_history_lists_changes_since_a_time_and_drops_expired_ones(
     assert latest.record == {"desired": 3}
 
 
+def test_changes_newest_first_reads_on_page_by_page_only_as_far_as_the_caller_goes(
+    state_table: StateTable, dynamodb_client: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN 25 changes a minute apart (more than two pages of newest-first reads)
+    for desired in range(25):
+        state_table.record_change("dev-apps/system", {"desired": desired}, 86400)
+        fake_clock.advance(60)
+    pages: list[int] = []
+    dynamodb_client.meta.events.register(
+        "after-call.dynamodb.Query", lambda parsed, **_: pages.append(len(parsed["Items"]))
+    )
+    # WHEN the newest 3 are taken THEN they come newest first, from one short page
+    changes = state_table.changes_newest_first("dev-apps/system")
+    assert [next(changes).record["desired"] for _ in range(3)] == [24, 23, 22]
+    assert len(pages) == 1
+    # WHEN all are read THEN every change comes once, newest first, and LATEST is not among them
+    assert [change.record["desired"] for change in changes] == list(range(21, -1, -1))
+    assert sum(pages) == 25
+
+
 # Saved values and dedup ----------------------------------------------------------------------
 
 
