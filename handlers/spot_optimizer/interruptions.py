@@ -14,22 +14,21 @@
    warning alert. When the state table refuses a record the invocation fails (the claim is
    released), so the platform retries the warning; the retry adds only the missing records.
 4. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
-   propose a temporary +1 of the cluster's on-demand node group (within its max), unless a
-   hold (fleet_shared.node_group_holds) freezes that node group or its cluster: the fallback is
-   then `held` and says why. With SPOT_AUTO_APPLY=true and no dry run it is applied under the
-   SAME node group lock as the scaler (fleet_shared.node_group_locks), recorded under the node
-   group's state key as the scaler does, and announced at info level; at most once per hour per
-   on-demand node group. The lease is renewed just before the change, which is not made when
-   another owner took the lock while EKS was read, and the hold read again (placing one takes
-   no lock). A +1 that failed after an attempt whose answer was lost (EKS may have made it,
-   whatever botocore's later attempts met) counts as made when the node group has the new size
-   (else it is an error, the hour's +1 taken all the same). The +1
-   is temporary in that the cluster's next scheduled scale-down or restore resets the sizes (the
-   scaler's scale-down saves the size from before the +1s for the next restore: the record says
-   `temporary`). A fallback that fails is reported in the result; the interruption stays
-   recorded. Inside one of the cluster's maintenance windows
-   (its calendar in the fleet inventory) nothing is proposed or changed: the result says
-   `maintenance_window` and why.
+   propose a temporary +1 of the cluster's on-demand node group (within its max), unless a hold
+   (fleet_shared.node_group_holds) freezes that node group or its cluster: the fallback is then
+   `held` and says why. With SPOT_AUTO_APPLY=true and no dry run, when the cluster's schedule sizes
+   that node group (no schedule would take the +1 back otherwise), it is applied under the SAME node
+   group lock as the scaler (fleet_shared.node_group_locks), recorded under the node group's state
+   key as the scaler does, and announced at info level; at most once per hour per on-demand node
+   group. The lease is renewed just before the change, which is not made when another owner took the
+   lock while EKS was read, and the hold read again (placing one takes no lock). A +1 that failed
+   after an attempt whose answer was lost (EKS may have made it, whatever botocore's later attempts
+   met) counts as made when the node group has the new size (else it is an error, the hour's +1
+   taken all the same). The +1 is temporary in that the cluster's next scheduled scale-down or
+   restore resets the sizes (the scaler's scale-down saves the size from before the +1s for the next
+   restore: the record says `temporary`). A fallback that fails is reported in the result; the
+   interruption stays recorded. Inside one of the cluster's maintenance windows (its calendar in the
+   fleet inventory) nothing is proposed or changed: the result says `maintenance_window` and why.
 5. The outcome (result and alerts) is stored as the request's result, then the alerts are
    delivered with `deliver_all`: each at most once, its claim completed only after SNS took it.
    When SNS (or the state table, for a delivery claim) fails the invocation fails, and the
@@ -45,7 +44,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachableError
@@ -88,6 +87,10 @@ from handlers.spot_optimizer.keys import (
 from handlers.spot_optimizer.models import InterruptionEvent
 from handlers.spot_optimizer.node_groups import described_node_groups
 from handlers.spot_optimizer.services import FUNCTION_NAME, SpotServices
+
+if TYPE_CHECKING:
+    # The inventory's models are built when it is first read, not at import (cold start).
+    from fleet_shared.inventory import Cluster
 
 logger = observability_for(FUNCTION_NAME).logger
 
@@ -411,7 +414,8 @@ def _on_demand_fallback(
         f"{recent} interruptions of {spot_group} in the last hour exceed the threshold "
         f"{services.environment.spot_interruption_threshold}"
     )
-    window = _maintenance_window(services, account, region, cluster)
+    listed = _listed_cluster(services, account, region, cluster)
+    window = _maintenance_window(services, listed, cluster)
     if window is not None:
         return {"status": "maintenance_window", "reason": f"{reason}; {window}"}, None
     eks = services.member_client("eks", account, region)
@@ -432,6 +436,13 @@ def _on_demand_fallback(
     if dry_run or not services.environment.spot_auto_apply:
         why = "dry run" if dry_run else "SPOT_AUTO_APPLY is false"
         return {**base, "status": "proposed", "note": f"{why}: nothing was changed"}, None
+    if not _reset_by_the_schedule(listed, name):
+        note = (
+            f"no cluster schedule resets {name}: the fleet inventory gives {cluster} no schedule "
+            "that sizes it (schedule.off_hours_desired), so a +1 would stay for good; nothing "
+            "was changed"
+        )
+        return {**base, "status": "proposed", "note": note}, None
     lock = node_group_lock_name(account, region, cluster, name)
     try:
         with services.state.lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS) as held:
@@ -460,17 +471,34 @@ def _held(name: str, reason: str, hold: Hold) -> dict[str, Any]:
     }
 
 
-def _maintenance_window(
+def _listed_cluster(
     services: SpotServices, account: str, region: str, cluster: str
-) -> str | None:
-    """The maintenance window of the cluster's calendar that is on now, described; None outside
-    them, and when the function has no inventory (DATA_BUCKET_NAME unset: no calendar known).
-    An unreadable inventory raises InventoryError: the fallback then fails rather than change a
-    cluster that may be in maintenance."""
+) -> Cluster | None:
+    """The cluster as the fleet inventory lists it; None when it does not, or the function has
+    no inventory (DATA_BUCKET_NAME unset). An unreadable inventory raises InventoryError: the
+    fallback then fails rather than change a cluster whose calendar and schedule are unknown."""
     if services.environment.data_bucket_name is None:
         return None
-    found = services.inventory().find_cluster(account, region, cluster)
-    calendar = found.calendar if found is not None else None
+    return services.inventory().find_cluster(account, region, cluster)
+
+
+def _reset_by_the_schedule(listed: Cluster | None, name: str) -> bool:
+    """Whether the cluster's schedule sizes node group `name` (its scale-down and morning
+    restore name the groups of `off_hours_desired`, and leave out the excluded ones), so that it
+    takes a +1 back: a +1 no schedule resets would stay, and each hour of interruptions after
+    would add one more."""
+    schedule = listed.schedule if listed is not None else None
+    return (
+        schedule is not None
+        and name in schedule.off_hours_desired
+        and name not in schedule.exclude_node_groups
+    )
+
+
+def _maintenance_window(services: SpotServices, listed: Cluster | None, cluster: str) -> str | None:
+    """The maintenance window of the cluster's calendar (`listed`: the cluster in the inventory)
+    that is on now, described; None outside them, and without a calendar known."""
+    calendar = listed.calendar if listed is not None else None
     if calendar is None:
         return None
     window = calendar.maintenance_window_at(services.clock.now())

@@ -652,24 +652,36 @@ def test_interruption_of_an_unknown_instance_is_an_error_result(
     assert "i-0123456789abcdef0" in result["error"]
 
 
-def test_a_maintenance_window_blocks_the_on_demand_fallback(
-    invoke: Invoke, make_services: MakeServices, member_eks: Any
-) -> None:
-    # GIVEN auto-apply on and the cluster in a maintenance window that covers the whole test
+def _change_the_inventory(change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `change` to the dev-apps cluster of the inventory in the data bucket."""
     inventory_key = "config/fleet-inventory.json"
     s3 = boto3.client("s3", region_name=REGION)
     document = json.loads(
         s3.get_object(Bucket="lambda-fleet-data", Key=inventory_key)["Body"].read()
     )
-    document["members"][0]["clusters"][0]["calendar"] = {
-        "time_zone": "Asia/Kolkata",
-        "maintenance_windows": [
-            {"start": "2025-06-01T00:00", "end": "2025-06-03T00:00", "reason": "node AMI rollout"}
-        ],
-    }
+    change(document["members"][0]["clusters"][0])
     s3.put_object(
         Bucket="lambda-fleet-data", Key=inventory_key, Body=json.dumps(document).encode("utf-8")
     )
+
+
+def test_a_maintenance_window_blocks_the_on_demand_fallback(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on and the cluster in a maintenance window that covers the whole test
+    def add_a_maintenance_window(cluster: dict[str, Any]) -> None:
+        cluster["calendar"] = {
+            "time_zone": "Asia/Kolkata",
+            "maintenance_windows": [
+                {
+                    "start": "2025-06-01T00:00",
+                    "end": "2025-06-03T00:00",
+                    "reason": "node AMI rollout",
+                }
+            ],
+        }
+
+    _change_the_inventory(add_a_maintenance_window)
     services = make_services(SPOT_AUTO_APPLY="true")
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, services)
@@ -679,6 +691,29 @@ def test_a_maintenance_window_blocks_the_on_demand_fallback(
     assert desired_size(member_eks, "system") == 2
     # AND the interruption itself is still recorded
     assert result["status"] == "recorded"
+
+
+def test_a_fallback_no_schedule_would_take_back_is_proposed_not_applied(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, and a cluster schedule that sizes batch-spot only: no scheduled
+    # scale-down or restore ever sets system's size
+    def schedule_batch_spot_only(cluster: dict[str, Any]) -> None:
+        cluster["schedule"]["off_hours_desired"] = {"batch-spot": 0}
+
+    _change_the_inventory(schedule_batch_spot_only)
+    services = make_services(SPOT_AUTO_APPLY="true")
+    # WHEN the threshold is exceeded
+    result = interrupt_four(invoke, services)
+    # THEN the +1 of system is only proposed, saying why: applied, it would stay for good (and
+    # the next hours of interruptions would add more, up to its max_size)
+    fallback = result["fallback"]
+    assert fallback["status"] == "proposed"
+    assert fallback["nodegroup"] == "system"
+    assert fallback["new"]["desired_size"] == 3
+    assert "no cluster schedule resets system" in fallback["note"]
+    assert desired_size(member_eks, "system") == 2
+    assert services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system")) is None
 
 
 def test_a_fallback_applied_whose_change_record_fails_is_still_reported_and_announced(
