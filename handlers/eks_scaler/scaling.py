@@ -65,6 +65,9 @@ from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pen
 from handlers.eks_scaler.services import ScalerServices
 from handlers.eks_scaler.sizing import Sizes
 
+RESOURCE_IN_USE = "ResourceInUseException"
+"""EKS's refusal of an update while another update of the node group runs."""
+
 Outcome = tuple[dict[str, Any], Notice | None]
 """A node group's result, and the notice of the change it made (or that it found pending)."""
 
@@ -328,7 +331,6 @@ def apply_decision(
         if decision.sizes_to_save is not None:
             saved = SavedSizes(decision.sizes_to_save, iso_z(services.clock.now()))
             services.state.put_value(key, SAVED_SIZES_NAME, saved.as_record())
-            reasons.append("previous sizes saved for restore")
         if decision.restores is not None:
             # Marked before the update, as the save is made before a scale-down: a restore made
             # whose sizes still waited would be made again, and kept over the next evening's
@@ -339,16 +341,26 @@ def apply_decision(
         # EKS may have made the change: what was written for it stays true if it did, and the
         # request's retry finds out (at its target: recorded from the intent; not: made then).
         raise UpdateAnswerLostError(name, error.unanswered) from error
-    except (ClientError, BotoCoreError):
+    except (ClientError, BotoCoreError) as error:
         if decision.saves_previous_sizes:
             _put_back_saved_sizes(services, key, name, decision.replaced_saved_sizes)
         if decision.restores is not None:
             _put_back_saved_sizes(services, key, name, decision.restores)
         if event.request_id is not None:
             drop_intent(services, key, name)
-        raise
+        if not _refused_as_in_use(error):
+            raise
+        # An update EKS started after the node group was read (an upgrade, `pulumi up` applying
+        # its min and max): what a read finding it UPDATING means, not a failure.
+        reasons.append(
+            f"EKS refused the update, the node group being updated ({describe_error(error)}); "
+            "nothing changed: a retry, or the next request, acts once it is ACTIVE"
+        )
+        return node_group_result(name, Status.UPDATING, _join(reasons), previous, new), None
     update_id = update.get("id")
     notice = change_notice(event, name, services, decision, update_id=update_id)
+    if decision.saves_previous_sizes:
+        reasons.append("previous sizes saved for restore")
     reasons.append(f"update {update_id} started")
     try:
         services.state.record_change(
@@ -376,6 +388,14 @@ def apply_decision(
         **override,
     )
     return initiated, notice
+
+
+def _refused_as_in_use(error: ClientError | BotoCoreError) -> bool:
+    """Whether EKS refused the update because the node group is being updated."""
+    return (
+        isinstance(error, ClientError)
+        and error.response.get("Error", {}).get("Code") == RESOURCE_IN_USE
+    )
 
 
 def _this_requests_notice(

@@ -35,7 +35,12 @@ from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.faults import InvocationKilledError, fail_every_attempt, hang_first_attempt
+from tests.handlers.faults import (
+    InvocationKilledError,
+    fail_every_attempt,
+    hang_first_attempt,
+    throttle_then_refuse,
+)
 
 KEY_SYSTEM = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
 
@@ -743,3 +748,34 @@ def test_a_size_set_after_the_spot_fallback_is_restored_the_next_morning(
     scaler(event("scale_up", {"name": "system"}, request_id="m"), "morning")
     # THEN the person's 4 comes back: only a size the fallback's +1 still holds is temporary
     assert sizes(member_eks, "system")["desired_size"] == 4
+
+
+def test_a_node_group_eks_refuses_as_in_use_is_updating_and_its_retry_scales_it(
+    scaler: Scaler, services: ScalerServices, member_eks: Any, state_table: StateTable
+) -> None:
+    # GIVEN system ACTIVE when read, but an update started meanwhile (an upgrade, or `pulumi up`
+    # applying its min and max), so EKS refuses the scaler's UpdateNodegroupConfig with
+    # ResourceInUseException after botocore's retry of a throttled first attempt
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
+    refusal = throttle_then_refuse(eks, "eks", "UpdateNodegroupConfig", "ResourceInUseException")
+    evening = event(
+        "scale_down",
+        {"name": "system", "desired_size": 1},
+        scheduled=True,
+        request_id="schedule-scale_down-2025-06-02T03:30:00Z",
+    )
+    # WHEN the evening schedule's run is invoked
+    # THEN system is `updating`, as when EKS is seen updating it, not an `error`: nothing
+    # changed, nothing is saved for a restore, and the run fails for its retry
+    with pytest.raises(ScheduledRunUnfinishedError, match=r"system: updating \(EKS refused"):
+        scaler(evening, "inv-1")
+    assert refusal.answered == 2
+    assert sizes(member_eks, "system")["desired_size"] == 2
+    assert state_table.get_value(KEY_SYSTEM, SAVED_SIZES_NAME) is None
+    assert state_table.latest_change(KEY_SYSTEM) is None
+    # WHEN the update is over and the platform retries the run
+    refusal.healed = True
+    retried = scaler(evening, "inv-2")
+    # THEN system is scaled then
+    assert results_by_group(retried)["system"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "system")["desired_size"] == 1
