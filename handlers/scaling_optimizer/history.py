@@ -5,8 +5,8 @@ model; one that does not validate, or cannot be read, is skipped and named in th
 scaler records every change of a node group in the state table
 (`nodegroup/<account>/<region>/<cluster>/<group>`) with its `previous` and `new` sizes; a node
 group had, in any hour, the desired size of the last change before it, or before the first
-change in the window, that change's previous size (the stack file's desired size when the
-scaler never changed it).
+change in the window, that change's previous size (in a window without a change, the size the
+last change before it set; the stack file's desired size when the scaler never changed it).
 """
 
 from __future__ import annotations
@@ -80,9 +80,13 @@ def desired_size_timeline(
     configured_desired: int,
 ) -> Callable[[datetime], int]:
     """The node group's desired size at any moment since `since`."""
-    changes = state.query_history(
-        node_group_key(account_id, cluster.region, cluster.name, node_group), since
-    )
+    key = node_group_key(account_id, cluster.region, cluster.name, node_group)
+    changes = state.query_history(key, since)
+    if not changes:
+        # Unchanged in the window: the size of the last change before it stands (the latest
+        # change is kept without expiry), not the stack file's.
+        latest = state.latest_change(key)
+        changes = [latest] if latest is not None else []
     initial = configured_desired
     if changes:
         previous = changes[0].record.get("previous") or {}

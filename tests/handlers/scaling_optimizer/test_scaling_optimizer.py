@@ -41,6 +41,7 @@ from handlers.eks_scaler.models import Action, NodeGroupRequest
 from handlers.eks_scaler.sizing import Sizes
 from handlers.scaling_optimizer import app
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
+from handlers.scaling_optimizer.history import desired_size_timeline
 from handlers.scaling_optimizer.optimization import (
     MEMBERS_KEY,
     OptimizerServices,
@@ -448,6 +449,41 @@ def test_working_hours_of_a_schedule_past_midnight_belong_to_the_day_they_start(
     # THEN the hours between 20:00 and 06:00 of a window starting on a schedule day are working
     # hours, as the scaler keeps them, and the rest are off-hours
     assert is_working_hour(cluster, local_time.replace(tzinfo=ZONE)) is working
+
+
+def test_a_size_the_scaler_set_before_the_window_is_the_size_until_its_next_change(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN system (the stack file's desired size 2) raised to 10 through the scaler 20 days
+    # ago and not changed since: no change in the optimizer's 14 days
+    now = fake_clock.now()
+    sizes = {"min_size": 1, "max_size": 12}
+    fake_clock.set(now - timedelta(days=20))
+    state_table.record_change(
+        node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, GROUP),
+        {
+            "source": "eks_scaler",
+            "action": "scale_up",
+            "previous": {**sizes, "desired_size": 2},
+            "new": {**sizes, "desired_size": 10},
+        },
+        history_ttl_seconds=90 * 86400,
+    )
+    fake_clock.set(now)
+    cluster = Cluster.model_validate(INVENTORY_DOCUMENT["members"][0]["clusters"][0])
+    # WHEN the optimizer reads the node group's desired size over its window
+    desired_at = desired_size_timeline(
+        state_table,
+        MEMBER_ACCOUNT_ID,
+        cluster,
+        node_group=GROUP,
+        since=now - timedelta(days=14),
+        configured_desired=2,
+    )
+    # THEN every hour ran the 10 nodes the scaler set, not the stack file's 2: its CPU share
+    # read as the load of 2 nodes would size max_size at a fifth of what that hour needed
+    assert desired_at(now - timedelta(days=13)) == 10
+    assert desired_at(now - timedelta(hours=1)) == 10
 
 
 def test_too_little_history_recommends_no_sizes_and_says_why(
