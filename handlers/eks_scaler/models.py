@@ -90,6 +90,14 @@ class NodeGroupRequest(BaseModel):
     min_size: None = None
     max_size: None = None
 
+    @field_validator("desired_size", mode="before")
+    @classmethod
+    def _no_flag_for_a_size(cls, value: object) -> object:
+        # pydantic reads `true` as 1: a flag written for a size is a mistake, never a size.
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {shown_value(value)} (bool)")
+        return value
+
     @field_validator(*STACK_OWNED_SIZES, mode="before")
     @classmethod
     def _owned_by_the_stack_file(cls, value: object) -> None:

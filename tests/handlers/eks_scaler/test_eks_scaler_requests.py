@@ -37,6 +37,15 @@ BAD_EVENTS: list[tuple[Any, str]] = [
     ([], "invalid event: event: expected a JSON object, got list"),
     ({**event("scale_up", {"name": "system"}), "action": "grow"}, "action"),
     (event("scale_down", {"name": "system", "desired_size": -1}), "nodegroups[0].desired_size"),
+    # A flag where a size is meant is a mistake, never a size: pydantic would read it as 1.
+    (
+        event("scale_down", {"name": "system", "desired_size": True}),
+        "nodegroups[0].desired_size: expected a number, got True (bool)",
+    ),
+    (
+        event("predictive", {"name": "system", "desired_size": False}),
+        "nodegroups[0].desired_size: expected a number, got False (bool)",
+    ),
     (
         event("scale_up", {"name": "system", "min_size": 3, "desired_size": 3}),
         f"nodegroups[0].min_size: {STACK_OWNED}",
