@@ -42,7 +42,10 @@ class SpotEnvironment(FunctionEnvironment):
     )
     spot_auto_apply: BoolFlag = Field(
         default=False,
-        description="Apply the fallback (+1 on the on-demand group) instead of only proposing it.",
+        description=(
+            "Apply the fallback (+1 on the on-demand group, when the cluster's schedule sizes "
+            "it) instead of only proposing it."
+        ),
     )
     spot_history_days: int = Field(
         default=7, ge=1, le=90, description="The spot price history window (days)."
