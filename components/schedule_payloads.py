@@ -10,7 +10,9 @@ as its repeat. Not the execution id: Scheduler assigns that "for each attempted 
 target" (User Guide, "Adding context attributes"), so with it a retry after a lost Invoke answer
 is a new request and scales again.
 `scheduled: true` tells the scaler to apply the calendar: holidays, working days and excluded
-node groups (a maintenance window blocks every change, scheduled or not).
+node groups (a maintenance window blocks every change, scheduled or not); `run`, the run's
+scheduled time, is the day it judges by, so an attempt Lambda delivers after midnight (a
+throttled or retried event) is still the run of its own day.
 
 Schedules fire on the schedule's `days`; when the cluster's calendar forces a working day on a
 weekday outside them, they fire every day instead and the scaler skips the days that are neither
@@ -105,6 +107,7 @@ def scale_up_payload(
         "nodegroups": [{"name": group} for group in schedule.off_hours_desired],
         "scheduled": True,
         "request_id": run_request_id("scale_up"),
+        "run": SCHEDULED_TIME,
     }
 
 
@@ -122,6 +125,7 @@ def scale_down_payload(
         ],
         "scheduled": True,
         "request_id": run_request_id("scale_down"),
+        "run": SCHEDULED_TIME,
     }
 
 

@@ -7,8 +7,9 @@ own calendar, in the cluster schedule's time zone).
   the schedule excludes; on a holiday the scale-up is skipped; on a day that is neither one of
   the schedule's `days` nor a forced working day both are skipped (the schedules fire daily when
   a forced working day falls outside `days`, see components/schedule_payloads.py). The day is
-  the one the run's window began on (`window_day`): a window past midnight belongs to the day
-  it starts on, so its morning scale-down is judged by the day before.
+  the one the run's window began on (`window_day`), by the run's scheduled time (`run`; the
+  clock without one): a window past midnight belongs to the day it starts on, so its morning
+  scale-down is judged by the day before, and a run delivered after midnight by its own day.
 
 `schedule_day_refusal` is that day rule alone; `is_working_day` (a day the schedule scales up
 on) is what the predictive path (predictive.py) counts as a working day, so the working-hours
@@ -47,9 +48,12 @@ def calendar_refusal(
             "the node group is excluded from the cluster's schedule (schedule.exclude_node_groups)"
         )
     calendar = schedule_calendar(schedule, calendar)
-    day = window_day(schedule, calendar, now)
+    # The run's own time: an attempt Lambda delivers late (a throttled or retried event) past
+    # midnight is still the run of the day it was scheduled on.
+    run = event.run if event.run is not None else now
+    day = window_day(schedule, calendar, run)
     refusal = schedule_day_refusal(event.action, day, schedule, calendar)
-    if refusal is not None and day != calendar.local_time(now).date():
+    if refusal is not None and day != calendar.local_time(run).date():
         refusal = f"this {event.action} belongs to the window that began on {day}: {refusal}"
     return refusal
 

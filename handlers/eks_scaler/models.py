@@ -27,6 +27,7 @@ from fleet_shared.field_types import (
     EksNodeGroupName,
 )
 from fleet_shared.timestamps import parse_iso
+from fleet_shared.utc_times import UtcTime
 from fleet_shared.validation_errors import shown_value
 
 STACK_OWNED_SIZES = ("min_size", "max_size")
@@ -109,9 +110,9 @@ class NodeGroupRequest(BaseModel):
 
 class ScalerEvent(BaseModel):
     """`{"action", "account_id", "region", "cluster", "nodegroups", "dry_run"?, "request_id"?,
-    "scheduled"?}`, plus `until` and `reason` for a hold (holds.py); `scheduled: true` (the
-    cluster schedules' payloads) applies the calendar's holidays, working days and excluded node
-    groups."""
+    "scheduled"?, "run"?}`, plus `until` and `reason` for a hold (holds.py); `scheduled: true`
+    (the cluster schedules' payloads, with their `run`) applies the calendar's holidays, working
+    days and excluded node groups."""
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
@@ -123,6 +124,9 @@ class ScalerEvent(BaseModel):
     dry_run: BoolFlag = False
     request_id: str | None = Field(default=None, min_length=1, max_length=200)
     scheduled: BoolFlag = False
+    run: UtcTime | None = None
+    """The time a cluster schedule's run was scheduled for (every attempt carries it): the
+    calendar judges the run's day by it, not by when a late or retried attempt arrives."""
     until: str | None = None
     reason: str | None = None
 

@@ -70,6 +70,7 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
                     "nodegroups": [{"name": group} for group in schedule.off_hours_desired],
                     "scheduled": True,
                     "request_id": f"schedule-scale_up-{SCHEDULED_TIME}",
+                    "run": SCHEDULED_TIME,
                 }
             else:
                 payload = {
@@ -81,6 +82,7 @@ def _expected_cluster_schedules(hub: HubView, trigger: ClusterSchedule) -> list[
                     ],
                     "scheduled": True,
                     "request_id": f"schedule-scale_down-{SCHEDULED_TIME}",
+                    "run": SCHEDULED_TIME,
                 }
             expected.append(
                 {

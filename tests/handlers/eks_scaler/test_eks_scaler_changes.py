@@ -779,3 +779,18 @@ def test_a_node_group_eks_refuses_as_in_use_is_updating_and_its_retry_scales_it(
     # THEN system is scaled then
     assert results_by_group(retried)["system"]["status"] == "scaling_initiated"
     assert sizes(member_eks, "system")["desired_size"] == 1
+
+
+def test_a_friday_evening_run_delivered_after_midnight_is_judged_by_friday(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN Friday's 18:00 scale-down run (Asia/Kolkata, MON-FRI), delivered late: Lambda keeps
+    # a throttled or failed asynchronous event for up to 6 hours, so it runs at 00:05 Saturday
+    run = scheduled_attempt("scale_down", "2025-06-06T12:30:00Z", attempt=1)
+    fake_clock.set(datetime.fromisoformat("2025-06-06T18:35:00+00:00"))
+    # WHEN the scaler handles it
+    result = scaler(run, "inv-late")
+    # THEN it is Friday's run, which scales down, not a Saturday one the schedule never sends:
+    # skipped, the cluster would keep its daytime size all weekend
+    assert results_by_group(result)["system"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "system")["desired_size"] == 1
