@@ -32,15 +32,8 @@ from fleet_shared.unanswered_endpoints import (
     EndpointNotAnsweringError,
     UnansweredEndpoints,
 )
-from handlers.backup_scheduler.backup import BackupServices
-from handlers.cleanup_manager.cleanup import CleanupServices
-from handlers.eks_scaler.services import ScalerServices
-from handlers.health_monitor.services import HealthServices
-from handlers.security_scanner.scan import ScanServices
-from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import ThrottledAtTheLastMoment, throttle_just_before_timeout
 from tests.handlers.shared.test_hung_call_bounds import (
-    REPOSITORY,
     bounded_client_with_longest_waits,
 )
 
@@ -279,26 +272,3 @@ def test_a_success_answered_at_the_last_moment_of_every_attempt_does_not_give_an
     # with an error counts as left unanswered
     assert (first["TableNames"], second["TableNames"]) == ([], [])
     assert answering.attempts == 2 * 4
-
-
-def test_the_architecture_names_how_many_unanswered_calls_give_up_each_functions_members() -> None:
-    # GIVEN the functions whose member clients are watched, in the order docs/architecture.md
-    # lists them, and the number of unanswered calls after which each gives an endpoint up
-    watched = {
-        "eks_scaler": ScalerServices,
-        "spot_optimizer": SpotServices,
-        "backup_scheduler": BackupServices,
-        "cleanup_manager": CleanupServices,
-        "security_scanner": ScanServices,
-        "health_monitor": HealthServices,
-    }
-    calls = {name: services.member_calls_given_up_after for name, services in watched.items()}
-    assert set(calls.values()) == {1, 2}, calls
-
-    def named(count: int) -> str:
-        return ", ".join(f"{name}'s" for name, given_up in calls.items() if given_up == count)
-
-    # WHEN the architecture's sentence on them is read
-    text = " ".join((REPOSITORY / "docs" / "architecture.md").read_text().split())
-    # THEN it names each function with the number its code gives up after
-    assert f"a watched member client after two such calls ({named(2)}) or one ({named(1)}" in text
