@@ -78,3 +78,12 @@ def test_each_example_event_of_a_function_is_named_on_its_page(function: str) ->
     # THEN the page names each of them
     unnamed = [path.name for path in sorted((EVENTS / function).glob("*.json"))]
     assert [name for name in unnamed if name not in page] == []
+
+
+def test_the_function_reference_index_links_every_catalog_function_once() -> None:
+    # GIVEN the index page's table of functions by area
+    index = (PAGES / "README.md").read_text()
+    # WHEN its links to function pages are read
+    linked = re.findall(r"\[(\w+)\]\((\w+)\.md\)", index)
+    # THEN each catalog function is linked once, by its name to its page
+    assert sorted(linked) == sorted((spec.name, spec.name) for spec in FUNCTIONS)
