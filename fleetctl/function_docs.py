@@ -43,6 +43,7 @@ from catalog.model import (
     QueueMessages,
     ResourceRef,
 )
+from components.naming import member_role_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS_DIR = REPO_ROOT / "docs" / "functions"
@@ -191,7 +192,7 @@ def permissions_section(spec: FunctionSpec) -> str:
         lines.append("It has no member role: it acts in the hub account only.")
         return "\n".join(lines)
     lines.append(
-        f"Through its own member role `lambda-fleet-<stack>-member-{spec.name}` (trusted only by "
+        f"Through its own member role `{member_role_name('<stack>', spec.name)}` (trusted only by "
         f"this function's hub role), in member accounts: {_actions(spec.member_actions)}."
     )
     for action, conditions in sorted(spec.member_conditions.items()):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from catalog import FUNCTIONS, function_spec
 from catalog.model import ResourceRef
+from components.naming import member_role_name
 from fleetctl.function_docs import (
     DOCS_DIR,
     RESOURCE_DESCRIPTIONS,
@@ -62,6 +63,14 @@ def test_triggers_and_permissions_come_from_the_catalog_entry() -> None:
         assert f"`{action}`" in permissions
     assert "| `sqs:DeleteMessage`, `sqs:GetQueueAttributes`" in permissions
     assert "its own queue" in permissions
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in FUNCTIONS if spec.member_actions])
+def test_the_permissions_section_names_the_member_role_the_program_creates(name: str) -> None:
+    # GIVEN a function that acts in member accounts WHEN its permissions section is rendered
+    permissions = permissions_section(function_spec(name))
+    # THEN it names the member role by the name the program gives it (dashes for underscores)
+    assert f"member role `{member_role_name('<stack>', name)}`" in permissions
 
 
 class _Environment(BaseModel):
