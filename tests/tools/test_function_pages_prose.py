@@ -12,7 +12,11 @@ import pytest
 from catalog import FUNCTIONS
 from fleetctl.mocked_program import REPO_ROOT
 from handlers.eks_scaler.models import Action, Status
+from handlers.health_monitor import checks as health_checks
+from handlers.health_monitor.runner import MEMBER_ACCESS_CHECK
 from handlers.performance_analyzer.bottlenecks import BOTTLENECK_RULES
+from handlers.security_scanner import registry
+from handlers.security_scanner.checks import load_checks
 
 PAGES = REPO_ROOT / "docs" / "functions"
 EVENTS = REPO_ROOT / "events"
@@ -87,3 +91,48 @@ def test_the_function_reference_index_links_every_catalog_function_once() -> Non
     linked = re.findall(r"\[(\w+)\]\((\w+)\.md\)", index)
     # THEN each catalog function is linked once, by its name to its page
     assert sorted(linked) == sorted((spec.name, spec.name) for spec in FUNCTIONS)
+
+
+def _table_rows(function: str, header: str) -> list[list[str]]:
+    """The cells of each row of the page's table whose header row starts with `header`."""
+    text = (PAGES / f"{function}.md").read_text()
+    table = text.split(f"\n| {header} |", 1)[1].split("\n\n", 1)[0]
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in table.splitlines()[2:]
+    ]
+
+
+def _controls(cell: str) -> list[str]:
+    """The control ids of a cell: `A / B`, or a range `FLEET.IAM.1-4`."""
+    ids: list[str] = []
+    for part in cell.split(" / "):
+        ranged = re.fullmatch(r"(.+\.)(\d+)-(\d+)", part)
+        if ranged:
+            ids += [f"{ranged[1]}{n}" for n in range(int(ranged[2]), int(ranged[3]) + 1)]
+        else:
+            ids.append(part)
+    return ids
+
+
+def test_the_scanner_page_lists_every_control_with_its_severity() -> None:
+    # GIVEN the security scanner page's table of controls (a row of several ids gives their
+    # severities in turn: `CRITICAL / LOW` for 1-4 is critical, low, critical, low)
+    listed: dict[str, str] = {}
+    for controls, _, _, severities in _table_rows("security_scanner", "control"):
+        levels = severities.split(" / ")
+        for index, control in enumerate(_controls(controls)):
+            listed[control] = levels[index % len(levels)]
+    # WHEN the registered checks are read
+    load_checks()
+    registered = {check.control_id: check.severity.value for check in registry.checks()}
+    # THEN the table lists each control with its severity, and no other
+    assert listed == registered
+
+
+def test_the_health_page_has_one_row_per_check_in_the_order_they_run() -> None:
+    # GIVEN the health monitor page's table of checks WHEN the registered checks are read
+    rows = [row[0].strip("`") for row in _table_rows("health_monitor", "check")]
+    # THEN each check has its row, in the order the runner runs them, then the runner's own
+    # check of the member role
+    assert rows == [*(check.name for check in health_checks.CHECKS), MEMBER_ACCESS_CHECK]
