@@ -10,6 +10,7 @@ import re
 import pytest
 
 from catalog import FUNCTIONS
+from fleet_shared.cleanup_policy import CleanupPolicy
 from fleetctl.mocked_program import REPO_ROOT
 from handlers.eks_scaler.models import Action, Status
 from handlers.health_monitor import checks as health_checks
@@ -136,3 +137,15 @@ def test_the_health_page_has_one_row_per_check_in_the_order_they_run() -> None:
     # THEN each check has its row, in the order the runner runs them, then the runner's own
     # check of the member role
     assert rows == [*(check.name for check in health_checks.CHECKS), MEMBER_ACCESS_CHECK]
+
+
+def test_the_cleanup_page_describes_every_policy_key_with_its_default() -> None:
+    # GIVEN the cleanup page's table of policy keys
+    rows = {row[0].strip("`"): row[2] for row in _table_rows("cleanup_manager", "policy key")}
+    # WHEN the policy model's fields are read
+    fields = CleanupPolicy.model_fields
+    # THEN each key has its row, and a number's or a word's default is the model's
+    assert set(rows) == set(fields)
+    for key, field in fields.items():
+        if isinstance(field.default, int | str):
+            assert rows[key] == f"`{field.default}`", key
