@@ -5,9 +5,11 @@ prices resources the stack does not have, or leaves out some it has."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 
+from fleetctl.local_world import stack_settings
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun
 
 # (what the estimate's table counts, the resource type the plan registers it as)
@@ -65,3 +67,44 @@ def test_the_readmes_monthly_costs_are_the_estimates_totals_and_add_up_from_its_
             row[column] for row in items if "control planes" in row[0] or "node groups" in row[0]
         )
         assert clusters_and_nodes > stated_total / 2
+
+
+HOURS_A_MONTH = 730
+WEEKS_A_MONTH = 52 / 12
+
+
+def _node_hours_a_month(stack: str) -> float:
+    """The node-hours of the clusters the program creates, as docs/costs.md counts them:
+    `desired_size` in the schedule's working hours (52/12 weeks a month), `off_hours_desired`
+    (else `desired_size`) for the rest of a 730-hour month."""
+    total = 0.0
+    for member in stack_settings(stack).members:
+        for cluster in member.clusters:
+            if cluster.existing:
+                continue
+            schedule = cluster.schedule
+            working = float(HOURS_A_MONTH)
+            if schedule is not None:
+                up = datetime.strptime(schedule.scale_up_time, "%H:%M")
+                down = datetime.strptime(schedule.scale_down_time, "%H:%M")
+                working = (down - up).seconds / 3600 * len(schedule.days) * WEEKS_A_MONTH
+            for group in cluster.node_groups:
+                off_hours = (
+                    schedule.off_hours_desired.get(group.name, group.desired_size)
+                    if schedule is not None
+                    else group.desired_size
+                )
+                total += group.desired_size * working + off_hours * (HOURS_A_MONTH - working)
+    return total
+
+
+def test_the_node_hours_the_estimate_prices_follow_the_stack_files_schedules() -> None:
+    # GIVEN the estimate's node-hours a month for dev and prod
+    text = " ".join((REPO_ROOT / "docs" / "costs.md").read_text().split())
+    found = re.search(r"([\d,]+) node-hours a month in dev, ([\d,]+) in prod", text)
+    assert found, "docs/costs.md no longer gives the node-hours it prices"
+    stated = [int(figure.replace(",", "")) for figure in found.groups()]
+    # WHEN they are counted from the stack files' sizes and schedules
+    counted = [_node_hours_a_month(stack) for stack in ("dev", "prod")]
+    # THEN they are the estimate's, to the node-hour
+    assert [round(hours) for hours in counted] == stated
