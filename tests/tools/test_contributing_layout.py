@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 
 from catalog import FUNCTIONS
 from fleetctl import cli
@@ -57,12 +56,17 @@ def test_every_path_the_layout_names_exists() -> None:
 
 
 def test_every_top_level_directory_has_a_row_in_the_layout() -> None:
-    # GIVEN the top-level directories git tracks (the hidden ones hold tool settings, not code)
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
+    # GIVEN the repository's top-level directories, the hidden ones (tool settings) and those
+    # .gitignore names (build output) aside
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (REPO_ROOT / ".gitignore").read_text().splitlines()
+        if line.strip() and "*" not in line
+    }
     directories = {
-        path.split("/", 1)[0] for path in tracked if "/" in path and not path.startswith(".")
+        path.name
+        for path in REPO_ROOT.iterdir()
+        if path.is_dir() and not path.name.startswith(".") and path.name not in ignored
     }
     # WHEN the layout's rows are read
     listed = {path.split("/", 1)[0] for path in _named_paths()}
