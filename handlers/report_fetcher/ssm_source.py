@@ -34,6 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from fleet_shared.page_tokens import pages
 from handlers.report_fetcher.exceptions import SsmOutOfTimeError, UnreadableSsmAnswerError
 
 PARAMETER_ROOT = "/aws/service/global-infrastructure"
@@ -88,19 +89,19 @@ class _CallCounter:
 
 
 def _children(ssm: Any, path: str, counter: _CallCounter) -> list[str]:
-    """The last path segment of every parameter directly under `path`, over all pages."""
+    """The last path segment of every parameter directly under `path`, over all pages; a
+    NextToken answered again raises `RepeatedPageTokenError` (a failed fetch) instead of asking
+    until the time left runs out."""
     names: list[str] = []
     request: dict[str, Any] = {"Path": path, "Recursive": False, "MaxResults": PAGE_SIZE}
-    while True:
-        counter.ensure_time()
-        response = ssm.get_parameters_by_path(**request)
+    counter.ensure_time()
+    for response in pages(ssm, "GetParametersByPath", request, "NextToken"):
         counter.add()
         parameters = _parameters(response, "GetParametersByPath", "Name")
         names.extend(_text(parameter["Name"].rsplit("/", 1)[1]) for parameter in parameters)
-        token = response.get("NextToken")
-        if not token:
-            return names
-        request["NextToken"] = token
+        if response.get("NextToken"):
+            counter.ensure_time()
+    return names
 
 
 def _values(ssm: Any, names: list[str], counter: _CallCounter) -> dict[str, str]:

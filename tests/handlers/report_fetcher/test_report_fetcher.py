@@ -29,7 +29,7 @@ from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
 from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.faults import answer_malformed
+from tests.handlers.faults import answer_malformed, answer_the_same_page_token
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -481,6 +481,28 @@ def test_a_failing_ssm_read_writes_nothing_and_alerts(
     assert [alert.alert["title"] for alert in alerts] == ["Availability fetch failed"]
     assert alerts[0].alert["severity"] == "warning"
     assert result["alert_published"] is True
+
+
+def test_an_ssm_listing_answering_its_token_again_fails_the_run_at_once_and_writes_nothing(
+    s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN SSM (moto's, a botocore client) answering every listing page with the same
+    # NextToken, as a proxy replaying one answer would
+    ssm = boto3.client("ssm", region_name=REGION)
+    operation = "GetParametersByPath"
+    replayed = answer_the_same_page_token(ssm, operation, "NextToken", "10")
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url(), REPORT_MAX_WORKERS="1")
+    # WHEN the fetcher runs
+    result = fetch({"action": "fetch"})
+    # THEN the run fails naming the repeated token after two pages, not when its time runs out,
+    # writes nothing and raises the warning alert
+    assert replayed.pages == 2
+    assert result["status"] == "error"
+    assert "NextToken" in result["error"] and operation in result["error"]
+    assert keys_under(s3, "raw/") == []
+    assert [alert.alert["title"] for alert in alert_inbox.receive()] == [
+        "Availability fetch failed"
+    ]
 
 
 @pytest.mark.parametrize(
