@@ -40,6 +40,7 @@ from botocore.parsers import ResponseParserError
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.exceptions import FleetError
 from fleet_shared.lost_answers import watched_attempts
+from fleet_shared.page_tokens import pages
 from fleet_shared.unanswered_endpoints import left_unanswered
 from handlers.cost_analyzer import query_polling
 from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS, require_amounts
@@ -203,24 +204,25 @@ def _result_frame(athena: Any, execution_id: str, can_call: Callable[[], bool]) 
     """The rows of a query that succeeded, read page after page while `can_call()` says there
     is time for the next."""
     rows: list[list[str | None]] = []
-    request: dict[str, Any] = {"QueryExecutionId": execution_id}
-    pages = 0
-    while True:
+    read = 0
+
+    def ensure_time() -> None:
         # A large result read page after page would otherwise run past the invocation's end,
         # leaving no report at all.
         if not can_call():
             raise AthenaQueryError(
-                f"Athena query {execution_id} results: {pages} pages read, too little time left "
+                f"Athena query {execution_id} results: {read} pages read, too little time left "
                 "in the invocation to read the next: given up"
             )
-        page = athena.get_query_results(**request)
-        pages += 1
+
+    ensure_time()
+    # A NextToken answered again raises RepeatedPageTokenError: the rows would repeat too.
+    for page in pages(athena, "GetQueryResults", {"QueryExecutionId": execution_id}, "NextToken"):
+        read += 1
         for row in page["ResultSet"]["Rows"]:
             rows.append([cell.get("VarCharValue") for cell in row["Data"]])
-        token = page.get("NextToken")
-        if not token:
-            break
-        request["NextToken"] = token
+        if page.get("NextToken"):
+            ensure_time()
     if not rows:
         return pd.DataFrame(columns=list(AGGREGATE_COLUMNS))
     return pd.DataFrame(rows[1:], columns=rows[0])

@@ -1219,6 +1219,44 @@ def test_athena_result_pages_are_read_only_while_the_report_can_still_be_written
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_athena_result_pages_answering_their_token_again_fail_the_cur_section_at_once(
+    analyzer: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine, whose query has succeeded, and its results answered (as by a
+    # proxy replaying one answer) with the same NextToken on every page, in an invocation with
+    # 60 s left (2 s a page)
+    use_athena_engine(monkeypatch)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    time = LambdaTime(60)
+    athena = app.FUNCTION.services().sessions.client(
+        "athena", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
+    )
+    row = [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
+           "60", "720"]  # fmt: skip
+    pages_read = 0
+
+    def replayed_page(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        nonlocal pages_read
+        pages_read += 1
+        time.spend(2)
+        rows = [ATHENA_HEADER, row] if pages_read == 1 else [row]
+        return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
+            "ResultSet": {"Rows": [{"Data": [{"VarCharValue": v} for v in r]} for r in rows]},
+            "NextToken": "page-2",
+        }
+
+    athena.meta.events.register("before-call.athena.GetQueryResults", replayed_page)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN it stops at the first repeat (two pages), not when the time runs short, and the CUR
+    # section is its error naming the token, with no section from rows read twice
+    assert pages_read == 2
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert "GetQueryResults answered the NextToken 'page-2' again" in error["error"]
+    assert "cur" not in read_report(result["report"]["summary"])
+
+
 def answer_athena_still_running(athena_client: Any) -> None:
     """Answer every GetQueryExecution on `athena_client` with a query still running."""
     answer_every_call(
