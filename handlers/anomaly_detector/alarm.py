@@ -126,6 +126,7 @@ def evaluate_alarm(
                 region=event.region,
                 since=alarm_time - confirmation_window(query.period),
                 value_span=timedelta(0),
+                period=period,
             )
         )
     return findings, len(queries), left_out

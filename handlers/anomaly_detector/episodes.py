@@ -2,9 +2,16 @@
 
 Every scan records, per series it evaluated, the episodes whose alert was delivered and that
 are still in its recent window (ANOMALY_RECENT_HOURS, or ANOMALY_COST_RECENT_DAYS for the daily
-cost): the state table value `open_episodes` of `anomaly/<resource>`, with each episode's alert.
-An episode is over when a later scan evaluated its series and no longer finds it there: the
-metric has been back within its expected band for the whole recent window. The scan then
+cost): the state table value `open_episodes` of `anomaly/<resource>`, with each episode's alert
+and its span (the stamps of its first and last anomalous values). A scan's finding that overlaps
+an open episode, or comes within `findings.episode_gap` of it, continues that episode under its
+key (`continue_open_episodes`): each scan detects on a little more data, so a marginal spike's
+run may start a sample later, or join two runs an earlier scan saw apart, and keying by the
+exact start alone resolved the episode while the spike went on and alerted the "new" one.
+An episode is over when a later scan evaluated its series and no longer finds it there, nor a
+finding it continues, and the series' newest value is more than the episode gap after the
+episode's last anomalous one: the metric has been back within its expected band for the whole
+recent window and longer than a gap inside an episode. The scan then
 delivers the alert's resolution (`Alert.resolution`: the same id, so the same PagerDuty dedup
 key) with `deliver_once` under `<dedup key>/resolved`, and forgets the episode once SNS took it.
 An episode whose alert never went out is never recorded, so it is never resolved; a series that
@@ -31,7 +38,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +46,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.state_table import ClaimDeadline, StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
-from handlers.anomaly_detector.findings import Finding, key_resource
+from handlers.anomaly_detector.findings import Finding, episode_gap, key_resource
 
 OPEN_EPISODES = "open_episodes"
 OPEN_SERIES_KEY = "anomaly/open-series"
@@ -81,6 +88,70 @@ def state_key(resource: str) -> str:
     return f"anomaly/{key_resource(resource)}"
 
 
+def continue_open_episodes(findings: list[Finding], table: StateTable) -> list[Finding]:
+    """`findings`, each that continues an open episode of its series recorded under another key
+    (`Finding.continues`, same kind and direction) given that episode's key: the earliest one's
+    when it continues several."""
+    records: dict[str, dict[str, Any]] = {}
+    continued: list[Finding] = []
+    for finding in findings:
+        if finding.resource not in records:
+            stored = table.get_value(state_key(finding.resource), OPEN_EPISODES)
+            records[finding.resource] = stored or {}
+        record = records[finding.resource]
+        episodes: dict[str, Any] = record.get("episodes", {})
+        spans: dict[str, Any] = record.get("spans", {})
+        if finding.dedup_key() in episodes:
+            continued.append(finding)
+            continue
+        matches = sorted(
+            (span["start"], key)
+            for key, span in spans.items()
+            if key in episodes and _is_continued_by(span, finding)
+        )
+        continued.append(replace(finding, episode_key=matches[0][1]) if matches else finding)
+    return continued
+
+
+def _span_of(finding: Finding) -> dict[str, Any]:
+    """What a record keeps of an episode to match later scans' findings to it."""
+    return {
+        "kind": finding.kind,
+        "up": finding.up,
+        "start": iso_z(finding.start),
+        "end": iso_z(finding.end),
+        "period_seconds": int(finding.period.total_seconds()),
+    }
+
+
+def _is_continued_by(span: dict[str, Any] | None, finding: Finding) -> bool:
+    """Whether `finding` continues the recorded episode `span` (None: a record from before spans
+    were kept, matched by its key alone)."""
+    return (
+        span is not None
+        and (span["kind"], span["up"]) == (finding.kind, finding.up)
+        and finding.continues(parse_iso(span["start"]), parse_iso(span["end"]))
+    )
+
+
+def _widened(span: dict[str, Any] | None, finding: Finding) -> dict[str, Any]:
+    """The recorded span grown to cover `finding`."""
+    grown = _span_of(finding)
+    if span is not None:
+        grown["start"] = min(span["start"], grown["start"])
+        grown["end"] = max(span["end"], grown["end"])
+    return grown
+
+
+def _is_over(span: dict[str, Any] | None, series: EvaluatedSeries) -> bool:
+    """Whether the series' newest value is more than the episode gap after the episode's last
+    anomalous value, so no later value can continue it (a record without a span: yes)."""
+    if span is None or series.last_value_at is None:
+        return True
+    gap = episode_gap(timedelta(seconds=span["period_seconds"]))
+    return series.last_value_at - parse_iso(span["end"]) > gap
+
+
 def resolve_ended_episodes(
     evaluated: list[EvaluatedSeries],
     findings: list[Finding],
@@ -95,9 +166,9 @@ def resolve_ended_episodes(
     """Record the delivered episodes of each evaluated series, and resolve those that ended
     (each resolution's claim bound to `deadline`, the invocation); close the episodes of a series
     silent for `ttl_seconds` (ANOMALY_DEDUP_DAYS)."""
-    current: dict[str, set[str]] = {}
+    current: dict[str, list[Finding]] = {}
     for finding in findings:
-        current.setdefault(finding.resource, set()).add(finding.dedup_key())
+        current.setdefault(finding.resource, []).append(finding)
     sent = 0
     failures: list[AlertNotDeliveredError] = []
     open_series: set[str] = set()
@@ -119,11 +190,23 @@ def resolve_ended_episodes(
                 failures += closed.failures
                 open_series |= closed.open_series
             continue
-        ongoing = current.get(series.resource, set())
+        spans: dict[str, Any] = record.get("spans", {})
+        series_findings = current.get(series.resource, [])
+        ongoing = {finding.dedup_key() for finding in series_findings} | {
+            key
+            for key in stored
+            if any(_is_continued_by(spans.get(key), finding) for finding in series_findings)
+        }
+        # An episode not seen now, but within the gap of the newest value, may still go on.
+        ongoing |= {key for key in stored if not _is_over(spans.get(key), series)}
         still_open = {key: alert for key, alert in stored.items() if key in ongoing}
         for key, alert in delivered.items():
-            if key in ongoing:
+            if key in ongoing and key not in still_open:
                 still_open[key] = alert.model_dump(mode="json")
+        for finding in series_findings:
+            for key in still_open:
+                if key == finding.dedup_key() or _is_continued_by(spans.get(key), finding):
+                    spans[key] = _widened(spans.get(key), finding)
         for key in sorted(set(stored) - ongoing):
             alert = Alert.model_validate(stored[key])
             resolution = alert.resolution(
@@ -146,7 +229,9 @@ def resolve_ended_episodes(
                 still_open[key] = stored[key]
                 failures.append(error)
         if still_open or stored:
-            _save_record(table, series.resource, {"episodes": still_open}, ttl_seconds)
+            _save_record(
+                table, series.resource, {"episodes": still_open, "spans": spans}, ttl_seconds
+            )
         if still_open:
             open_series.add(series.resource)
     return Resolutions(sent, failures, frozenset(open_series))
@@ -188,7 +273,7 @@ def _close_if_silent_too_long(
     _save_record(
         table,
         series.resource,
-        {"episodes": still_open, "silent_since": iso_z(silent_since)},
+        {**record, "episodes": still_open, "silent_since": iso_z(silent_since)},
         ttl_seconds,
     )
     return Resolutions(sent, failures, frozenset({series.resource} if still_open else ()))
@@ -350,6 +435,12 @@ def _close_episodes(
 def _save_record(
     table: StateTable, resource: str, record: dict[str, Any], ttl_seconds: int
 ) -> None:
+    """Save a series' record, with the spans of its open episodes only."""
+    episodes = record["episodes"]
+    spans = {key: span for key, span in record.get("spans", {}).items() if key in episodes}
     table.put_value(
-        state_key(resource), OPEN_EPISODES, record, ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds
+        state_key(resource),
+        OPEN_EPISODES,
+        {**record, "spans": spans},
+        ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds,
     )

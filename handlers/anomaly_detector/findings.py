@@ -1,10 +1,14 @@
 """From detected anomalies to findings, and from findings to alerts raised once.
 
-Consecutive point anomalies of the same sign are one episode: a level shift first shows up as a
-run of point anomalies (until the detector's rolling median has a day of the new level), and a
-sustained spike lasts several samples; one alert per episode, not one per sample. An episode is
-kept when it ends within the recent window, and is identified by where it starts, so a scan
-that sees it grow does not raise it again.
+Point anomalies of the same sign are one episode while the metric is back within its band for
+at most `EPISODE_GAP` (30 minutes) or one sample, whichever is longer, between them: a level
+shift first shows up as a run of point anomalies (until the detector's rolling median has a day
+of the new level), a sustained spike lasts several samples, and a marginal one (about 6 noise
+sigmas) scores around the threshold, some of its samples below it; one alert per episode, not
+one per sample or per flicker. An episode is kept when it ends within the recent window, and is
+identified by where it starts, so a scan that sees it grow does not raise it again; a scan that
+draws its start elsewhere continues the open episode it overlaps
+(`episodes.continue_open_episodes`).
 
 Dedup: each alert is delivered with `fleet_shared.alert_delivery.deliver_once` under
 `anomaly/<resource>/<kind>/<start>` (a resource over 512 bytes by its start and a digest),
@@ -29,6 +33,10 @@ from fleet_shared.timestamps import iso_z
 
 SOURCE = "anomaly_detector"
 SHIFT_BUCKET = timedelta(hours=6)
+EPISODE_GAP = timedelta(minutes=30)
+"""The longest time a metric may be back within its band inside one episode (at least one sample,
+`episode_gap`): a spike flickering around the threshold is one episode, and an episode is over
+only once the metric has been within its band for longer."""
 KEY_RESOURCE_MAX_BYTES = 512
 """The most bytes of a resource a state table key holds: a dedup key is a sort key (at most
 1,024 bytes), and a metric's dimension values alone may have 1,024 characters each."""
@@ -46,6 +54,12 @@ def key_resource(resource: str) -> str:
     return f"{start.decode('utf-8', 'ignore')}#{digest}"
 
 
+def episode_gap(period: timedelta) -> timedelta:
+    """The longest stretch of usual values inside one episode of a series of this `period`:
+    EPISODE_GAP, or one sample when a sample is longer (an hourly metric, the daily cost)."""
+    return max(EPISODE_GAP, period)
+
+
 @dataclass(frozen=True)
 class Finding:
     """One anomaly episode of one series."""
@@ -59,6 +73,23 @@ class Finding:
     end: datetime
     samples: int
     peak: Anomaly
+    period: timedelta
+    """The series' period: an anomalous value covers it from its stamp."""
+    episode_key: str | None = None
+    """The dedup key of the open episode this finding continues, when a scan drew its start
+    elsewhere (`episodes.continue_open_episodes`)."""
+
+    @property
+    def up(self) -> bool:
+        """Whether the episode is above its expected band."""
+        return self.peak.score > 0
+
+    def continues(self, start: datetime, end: datetime) -> bool:
+        """Whether an episode of the same series with anomalous values stamped `start` to `end`
+        and this one are one: the metric was within its band for at most `episode_gap` between
+        them, or they overlap."""
+        gap = episode_gap(self.period)
+        return self.start - end - self.period <= gap and start - self.end - self.period <= gap
 
     @property
     def severity(self) -> Severity:
@@ -66,7 +97,10 @@ class Finding:
         return severity_for(self.peak.score)
 
     def dedup_key(self) -> str:
-        """What makes two scans' findings the same anomaly."""
+        """What makes two scans' findings the same anomaly: the open episode it continues, or
+        its own start."""
+        if self.episode_key is not None:
+            return self.episode_key
         start = self.start
         if self.kind == "level_shift":
             epoch = datetime(1970, 1, 1, tzinfo=start.tzinfo)
@@ -100,8 +134,10 @@ def findings_from(
     region: str | None,
     since: datetime,
     value_span: timedelta,
+    period: timedelta,
 ) -> list[Finding]:
-    """The episodes of `detection` that end at or after `since`, an episode ending `value_span`
+    """The episodes of `detection` (values every `period`, anomalies of one sign at most
+    `episode_gap` apart joined) that end at or after `since`, an episode ending `value_span`
     after its last value's stamp. A recent window counts ended periods, so its span is the
     values' period (a value is stamped with the start of the period it covers: its stamp alone
     would leave out the last complete hour once it began an hour ago, with a one-hour window
@@ -109,13 +145,14 @@ def findings_from(
     counts stamps, as its evaluation periods do (span 0)."""
     findings: list[Finding] = []
     run: list[Anomaly] = []
+    gap = episode_gap(period)
 
     def close() -> None:
         if run:
             peak = max(run, key=lambda anomaly: abs(anomaly.score))
             findings.append(
                 Finding(label, resource, account_id, region, "point", run[0].timestamp,
-                        run[-1].timestamp, len(run), peak)
+                        run[-1].timestamp, len(run), peak, period)
             )  # fmt: skip
             run.clear()
 
@@ -123,11 +160,12 @@ def findings_from(
         if anomaly.kind == "level_shift":
             findings.append(
                 Finding(label, resource, account_id, region, "level_shift", anomaly.timestamp,
-                        anomaly.timestamp, 1, anomaly)
+                        anomaly.timestamp, 1, anomaly, period)
             )  # fmt: skip
             continue
         if run and (
-            anomaly.index - run[-1].index > 1 or (anomaly.score > 0) != (run[-1].score > 0)
+            anomaly.timestamp - run[-1].timestamp - period > gap
+            or (anomaly.score > 0) != (run[-1].score > 0)
         ):
             close()
         run.append(anomaly)
@@ -183,7 +221,7 @@ def raise_alerts(
 
 def _alert(finding: Finding, now: datetime, title_prefix: str) -> Alert:
     what = "level shift" if finding.kind == "level_shift" else "spike"
-    direction = "up" if finding.peak.score > 0 else "down"
+    direction = "up" if finding.up else "down"
     return Alert.create(
         severity=finding.severity,
         source=SOURCE,

@@ -50,6 +50,7 @@ from handlers.anomaly_detector.environment import (
 from handlers.anomaly_detector.episodes import (
     EvaluatedSeries,
     close_unread_series,
+    continue_open_episodes,
     resolve_ended_episodes,
 )
 from handlers.anomaly_detector.exceptions import IncompleteSeriesError
@@ -103,15 +104,21 @@ def scan_fleet(
                     scan.errors.append({"target": "cost", "error": left_out})
                 window = f"{environment.anomaly_cost_recent_days} day(s)"
                 scan.evaluated.append(
-                    EvaluatedSeries(COST_RESOURCE, window, resolves=cost.resolves)
+                    EvaluatedSeries(
+                        COST_RESOURCE,
+                        window,
+                        resolves=cost.resolves,
+                        last_value_at=cost.last_value_at,
+                    )
                 )
     dedup_days = environment.anomaly_dedup_days
+    findings = continue_open_episodes(scan.findings, state)
     raised = raise_alerts(
-        scan.findings, state, alerts, dedup_days=dedup_days, now=now, deadline=deadline
+        findings, state, alerts, dedup_days=dedup_days, now=now, deadline=deadline
     )
     resolutions = resolve_ended_episodes(
         scan.evaluated,
-        scan.findings,
+        findings,
         raised.delivered,
         state,
         alerts,
@@ -252,6 +259,7 @@ def scan_metrics(
                     region=region,
                     since=since,
                     value_span=period,
+                    period=period,
                 )
             )
     return scan
@@ -265,6 +273,8 @@ class CostScan:
     left_out: list[CostPoint]
     since: datetime
     """The start of the recent window: a day is in it when it ends after `since` (`DAY`)."""
+    last_value_at: datetime | None
+    """The start of the newest day with a cost (None when Cost Explorer answered none)."""
 
     def left_out_summary(self) -> str | None:
         """How many days were left out and the first of them, for a person; None when none."""
@@ -307,10 +317,8 @@ def scan_cost(
     start = today - timedelta(days=environment.anomaly_lookback_days)
     answered = cost_and_usage(hub_cost_explorer(sessions), start, today)
     points = [point for point in answered if is_cost(point.amount)]
-    detection = detect_anomalies(
-        [point.amount for point in points],
-        [datetime(p.start.year, p.start.month, p.start.day, tzinfo=now.tzinfo) for p in points],
-    )
+    days = [datetime(p.start.year, p.start.month, p.start.day, tzinfo=now.tzinfo) for p in points]
+    detection = detect_anomalies([point.amount for point in points], days)
     since = now - timedelta(days=environment.anomaly_cost_recent_days)
     findings = [
         finding
@@ -322,8 +330,9 @@ def scan_cost(
             region=None,
             since=since - COST_FILLING,
             value_span=DAY,
+            period=DAY,
         )
         if is_judged_cost_finding(finding, since, now)
     ]
     left_out = [point for point in answered if not is_cost(point.amount)]
-    return CostScan(findings, left_out, since)
+    return CostScan(findings, left_out, since, max(days, default=None))

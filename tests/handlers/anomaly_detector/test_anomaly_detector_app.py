@@ -160,32 +160,39 @@ def test_scan_alerts_a_member_spike_once(
     assert alert_inbox.receive() == []
 
 
-def test_with_a_one_hour_recent_window_the_last_complete_hours_spike_is_alerted_then_resolved(
+def test_with_a_one_hour_window_the_last_complete_hours_spike_is_resolved_after_two_usual_hours(
     detector: ManualClock,
     alert_inbox: Any,
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a recent window of one hour and, at 03:30, hourly node CPU whose last complete hour
-    # (02:00 to 03:00, stamped 02:00) spiked, ended half an hour ago; the next hour is usual
+    # (02:00 to 03:00, stamped 02:00) spiked, ended half an hour ago; the next hours are usual
     monkeypatch.setenv("ANOMALY_RECENT_HOURS", "1")
-    hour_later = ManualClock(detector.now() + timedelta(hours=1))
-    values = cpu_series(1, hour_later)
-    values[-2] += 25.0
-    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), hour_later, values)
+    two_hours_later = ManualClock(detector.now() + timedelta(hours=2))
+    values = cpu_series(1, two_hours_later)
+    values[-3] += 25.0
+    times = put_cpu_history(member_session(MEMBER_ACCOUNT_ID), two_hours_later, values)
     # WHEN the scan runs
     result = scan(lambda_context)
     # THEN the spike is within the window, and alerted
     assert result["status"] == "ok", result
     [finding] = result["anomalies"]
-    assert finding["start"] == times[-2].isoformat().replace("+00:00", "Z")
+    assert finding["start"] == times[-3].isoformat().replace("+00:00", "Z")
     assert finding["alerted"] is True
     [alert] = alert_inbox.receive()
-    # WHEN the scan an hour later reads the usual hour after it (03:00 to 04:00)
+    # WHEN the scan an hour later reads one usual hour after it (03:00 to 04:00)
     detector.advance(3600)
     later = scan(lambda_context)
-    # THEN the metric has been within its band for the whole window: the episode is resolved
-    assert (later["anomalies"], later["resolved"]) == ([], 1), later
+    # THEN the episode is not over yet: one usual sample is a gap an episode may have
+    assert (later["anomalies"], later["resolved"]) == ([], 0), later
+    assert alert_inbox.receive() == []
+    # WHEN the scan an hour after that reads a second usual hour (04:00 to 05:00)
+    detector.advance(3600)
+    over = scan(lambda_context)
+    # THEN the metric has been within its band for the whole window and longer than a gap: the
+    # episode is resolved
+    assert (over["anomalies"], over["resolved"]) == ([], 1), over
     [resolution] = alert_inbox.receive()
     assert (resolution.alert["id"], resolution.alert["resolved"]) == (alert.alert["id"], True)
 

@@ -41,7 +41,8 @@ def spike_of(resource: str, at: datetime) -> Finding:
     """One point anomaly of `resource` at `at`."""
     peak = Anomaly(0, at, "point", 95.0, 40.0, 12.0, Severity.CRITICAL)
     label = resource.split("/", 2)[2]
-    return Finding(label, resource, MEMBER_ACCOUNT_ID, REGION, "point", at, at, 1, peak)
+    hour = timedelta(hours=1)
+    return Finding(label, resource, MEMBER_ACCOUNT_ID, REGION, "point", at, at, 1, peak, hour)
 
 
 def scans_reading(monkeypatch: pytest.MonkeyPatch, read: Callable[[datetime], MetricScan]) -> None:

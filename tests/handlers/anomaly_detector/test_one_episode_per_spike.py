@@ -1,0 +1,189 @@
+"""anomaly_detector: one anomalous period is one episode, one alert and one resolution.
+
+A marginal spike (about 6 noise sigmas on 5-minute data) scores around the point threshold:
+some of its samples fall below it, and each scan's detection, on data a little longer, draws its
+runs a little differently. The scans, every 15 minutes as scheduled, must still alert it once and
+resolve it once, after it is over.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fleet_shared.alerts import Severity
+from fleet_shared.clock import ManualClock
+from fleet_shared.metric_data import MetricQuery, MetricSeries, align
+from fleet_shared.numeric.robust_anomalies import Anomaly
+from handlers.anomaly_detector import scan
+from handlers.anomaly_detector.app import lambda_handler
+from handlers.anomaly_detector.episodes import EvaluatedSeries
+from handlers.anomaly_detector.findings import EPISODE_GAP, Finding
+from handlers.anomaly_detector.scan import MetricScan
+from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION
+
+PERIOD = timedelta(minutes=5)
+SCAN_EVERY = timedelta(minutes=15)
+SPIKE = timedelta(hours=2)
+SPIKE_RISE = 12.0
+NOISE = 2.0
+SEED = 3
+LOOKBACK_DAYS = 7
+SCANNED_FOR = timedelta(hours=6)
+"""From the first spike's start: past the second spike and the one-hour recent window after it."""
+
+
+def metric_with_spikes(clock: ManualClock, monkeypatch: pytest.MonkeyPatch, *starts: int) -> None:
+    """One 5-minute metric scanned with a one-hour recent window and seven days of history: a
+    daily cycle with Gaussian noise (seeded), `SPIKE_RISE` added for `SPIKE` from each of `starts`
+    (hours after the clock's time), its values written up to `SCANNED_FOR` ahead of the clock
+    (each scan reads those before its time)."""
+    monkeypatch.setenv("ANOMALY_METRICS", json.dumps([
+        {"namespace": "Custom/App", "metric": "latency", "dimensions": {"Api": "orders"},
+         "stat": "Average", "period": int(PERIOD.total_seconds())}
+    ]))  # fmt: skip
+    monkeypatch.setenv("ANOMALY_LOOKBACK_DAYS", str(LOOKBACK_DAYS))
+    monkeypatch.setenv("ANOMALY_RECENT_HOURS", "1")
+    monkeypatch.setenv("ANOMALY_COST_ENABLED", "false")
+    first = clock.now() - timedelta(days=LOOKBACK_DAYS)
+    count = (timedelta(days=LOOKBACK_DAYS) + SCANNED_FOR) // PERIOD
+    times = [first + index * PERIOD for index in range(count)]
+    hours = np.array([moment.hour + moment.minute / 60 for moment in times])
+    values = 50.0 + 15.0 * np.sin(2 * np.pi * (hours - 6) / 24)
+    values += np.random.default_rng(SEED).normal(0.0, NOISE, count)
+    for start in starts:
+        spike_from = clock.now() + timedelta(hours=start)
+        values[[spike_from <= moment < spike_from + SPIKE for moment in times]] += SPIKE_RISE
+    monkeypatch.setattr(scan, "get_metric_series", StoredMetric(times, [float(v) for v in values]))
+
+
+@dataclass(frozen=True)
+class StoredMetric:
+    """GetMetricData of the one metric, answered from its values (CloudWatch in moto takes half
+    a second per scan to answer 2,000 values, and the test runs dozens of scans)."""
+
+    times: list[datetime]
+    values: list[float]
+
+    def __call__(
+        self, cloudwatch: object, queries: list[MetricQuery], start: datetime, end: datetime
+    ) -> dict[str, MetricSeries]:
+        first, last = bisect_left(self.times, start), bisect_left(self.times, end)
+        series = MetricSeries(self.times[first:last], self.values[first:last])
+        return {query.id: series for query in queries}
+
+
+def scans_until(clock: ManualClock, end: datetime, alert_inbox: Any, context: Any) -> list[Any]:
+    """A scan every SCAN_EVERY until `end`: every message the alert topics received."""
+    received: list[Any] = []
+    while clock.now() <= end:
+        result = lambda_handler({"action": "scan"}, context)
+        assert result["status"] == "ok", result
+        received += alert_inbox.receive()
+        clock.advance(int(SCAN_EVERY.total_seconds()))
+    return received
+
+
+def test_a_marginal_spike_over_successive_scans_is_alerted_once_and_resolved_once(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a 5-minute metric with a two-hour spike of about 6 noise sigmas, starting now
+    start = detector.now()
+    metric_with_spikes(detector, monkeypatch, 0)
+    # WHEN a scan runs every 15 minutes, through the spike and well past its end
+    received = scans_until(detector, start + SCANNED_FOR, alert_inbox, lambda_context)
+    # THEN one alert went out, and one resolution of it, after the spike ended
+    alerts = [message.alert for message in received if not message.alert["resolved"]]
+    resolutions = [message.alert for message in received if message.alert["resolved"]]
+    assert len(alerts) == 1, [alert["title"] for alert in alerts]
+    assert [resolution["id"] for resolution in resolutions] == [alerts[0]["id"]]
+    assert datetime.fromisoformat(resolutions[0]["timestamp"]) > start + SPIKE
+
+
+def test_a_second_spike_an_hour_after_the_first_is_alerted_again(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the same metric with a second spike like the first, an hour after the first ended
+    start = detector.now()
+    metric_with_spikes(detector, monkeypatch, 0, 3)
+    # WHEN a scan runs every 15 minutes, through both spikes and past the second's end
+    received = scans_until(detector, start + SCANNED_FOR, alert_inbox, lambda_context)
+    # THEN each spike was alerted once and resolved once
+    alerts = [message.alert for message in received if not message.alert["resolved"]]
+    resolutions = [message.alert for message in received if message.alert["resolved"]]
+    assert len(alerts) == 2, [alert["title"] for alert in alerts]
+    assert sorted(resolution["id"] for resolution in resolutions) == sorted(
+        alert["id"] for alert in alerts
+    )
+
+
+RESOURCE = f"{MEMBER_ACCOUNT_ID}/{REGION}/Custom/App/latency Api=orders"
+
+
+def spike_run(start: datetime, end: datetime) -> Finding:
+    """The run of a spike up from `start` to `end` (5-minute values) as one scan drew it."""
+    peak = Anomaly(0, start, "point", 74.0, 50.0, 6.2, Severity.WARNING)
+    samples = (end - start) // PERIOD + 1
+    label = RESOURCE.split("/", 2)[2]
+    return Finding(label, RESOURCE, MEMBER_ACCOUNT_ID, REGION, "point", start, end, samples, peak,
+                   PERIOD)  # fmt: skip
+
+
+def scans_drawing(monkeypatch: pytest.MonkeyPatch, runs: dict[datetime, Finding]) -> None:
+    """Make the scan at each time of `runs` find that run (and the scans at other times none), its
+    series read up to its last complete 5 minutes; no cost part."""
+
+    def scan_metrics(
+        sessions: object, environment: object, inventory: object, now: datetime, deadline: object
+    ) -> MetricScan:
+        newest = align(now, int(PERIOD.total_seconds())) - PERIOD
+        series = EvaluatedSeries(RESOURCE, "1 hour(s)", last_value_at=newest)
+        found = [runs[now]] if now in runs else []
+        return MetricScan(findings=found, evaluated=[series])
+
+    monkeypatch.setenv("ANOMALY_COST_ENABLED", "false")
+    monkeypatch.setattr(scan, "scan_metrics", scan_metrics)
+
+
+def test_a_spike_whose_start_moves_between_scans_is_one_episode_with_one_alert(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spike from 03:00 that three scans draw from 03:00, then from 03:05 (its first value
+    # scored just below the threshold on the longer data), then from 03:00 again, and that the
+    # scans after them no longer find
+    at = detector.now()
+    spike_from = at - timedelta(minutes=30)
+    runs = {
+        at: spike_run(spike_from, at - PERIOD),
+        at + SCAN_EVERY: spike_run(spike_from + PERIOD, at + SCAN_EVERY - PERIOD),
+        at + 2 * SCAN_EVERY: spike_run(spike_from, at + 2 * SCAN_EVERY - PERIOD),
+    }
+    scans_drawing(monkeypatch, runs)
+    # WHEN the three scans run
+    while_on = scans_until(detector, at + 2 * SCAN_EVERY, alert_inbox, lambda_context)
+    # THEN the spike is alerted once and not resolved while it goes on
+    [alert] = [message.alert for message in while_on]
+    assert alert["resolved"] is False
+    # WHEN the scans go on after the spike, its values back within their band
+    after = scans_until(detector, at + 6 * SCAN_EVERY, alert_inbox, lambda_context)
+    # THEN its one alert is resolved once, once the metric was back for longer than the gap an
+    # episode may have (30 minutes)
+    [resolution] = [message.alert for message in after]
+    assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
+    spike_end = at + 2 * SCAN_EVERY
+    assert datetime.fromisoformat(resolution["timestamp"]) > spike_end + EPISODE_GAP
