@@ -12,7 +12,9 @@ A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`), it
 ANOMALY_DEDUP_DAYS or, when longer, the alarm's confirmation window in whole days (an alarm of
 a period over 8 hours confirms an episode for more than a day, and a later alarm found it again
 once a shorter claim lapsed); an alert SNS refuses fails the invocation, so EventBridge retries
-the event and the alert goes out then.
+the event and the alert goes out then. An anomaly that continues an episode a scan alerted
+(`episodes.continue_open_episodes`: the alarm reads another window, and may draw the episode
+from another start) is that episode, whose alert is out.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector.environment import AnomalyEnvironment
+from handlers.anomaly_detector.episodes import continue_open_episodes
 from handlers.anomaly_detector.exceptions import IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
 from handlers.anomaly_detector.models import AlarmEvent
@@ -56,7 +59,7 @@ def confirm_alarm(
     if evaluated == 0:
         return {"status": "skipped", **summary, "reason": "the alarm has no metricStat metric"}
     raised = raise_alerts(
-        findings,
+        continue_open_episodes(findings, services.state),
         services.state,
         services.alerts,
         dedup_days=claim_days(services.environment, event),

@@ -21,7 +21,8 @@ from fleet_shared.alerts import Severity
 from fleet_shared.clock import ManualClock
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align
 from fleet_shared.numeric.robust_anomalies import Anomaly
-from handlers.anomaly_detector import scan
+from fleet_shared.timestamps import iso_z
+from handlers.anomaly_detector import alarm, scan
 from handlers.anomaly_detector.app import lambda_handler
 from handlers.anomaly_detector.episodes import EvaluatedSeries
 from handlers.anomaly_detector.findings import EPISODE_GAP, Finding
@@ -187,3 +188,66 @@ def test_a_spike_whose_start_moves_between_scans_is_one_episode_with_one_alert(
     assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
     spike_end = at + 2 * SCAN_EVERY
     assert datetime.fromisoformat(resolution["timestamp"]) > spike_end + EPISODE_GAP
+
+
+def latency_alarm(alarm_time: datetime) -> dict[str, Any]:
+    """An EventBridge alarm state change of the member's alarm on the scanned latency metric."""
+    stamp = iso_z(alarm_time)
+    return {
+        "version": "0",
+        "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": MEMBER_ACCOUNT_ID,
+        "time": stamp,
+        "region": REGION,
+        "resources": [f"arn:aws:cloudwatch:{REGION}:{MEMBER_ACCOUNT_ID}:alarm:orders-latency"],
+        "detail": {
+            "alarmName": "orders-latency",
+            "state": {"value": "ALARM", "reason": "Threshold Crossed", "timestamp": stamp},
+            "previousState": {"value": "OK"},
+            "configuration": {"metrics": [{
+                "id": "m1",
+                "metricStat": {
+                    "metric": {"namespace": "Custom/App", "name": "latency",
+                               "dimensions": {"Api": "orders"}},
+                    "period": int(PERIOD.total_seconds()),
+                    "stat": "Average",
+                },
+                "returnData": True,
+            }]},
+        },
+    }  # fmt: skip
+
+
+def alarm_drawing(monkeypatch: pytest.MonkeyPatch, run: Finding) -> None:
+    """Make the alarm's reading of its metric find `run` (one metric, no value left out)."""
+
+    def evaluate_alarm(
+        sessions: object, environment: object, event: object, inventory: object
+    ) -> tuple[list[Finding], int, list[str]]:
+        return [run], 1, []
+
+    monkeypatch.setattr(alarm, "evaluate_alarm", evaluate_alarm)
+
+
+def test_an_alarm_that_draws_a_scanned_spike_a_sample_later_confirms_its_one_alert(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spike from 03:00 that a scan alerted
+    at = detector.now()
+    spike_from = at - timedelta(minutes=30)
+    scans_drawing(monkeypatch, {at: spike_run(spike_from, at - PERIOD)})
+    [alert] = [message.alert for message in scans_until(detector, at, alert_inbox, lambda_context)]
+    # WHEN the metric's alarm fires and its reading (history up to the alarm) draws the spike
+    # from 03:05, its first value scoring just below the threshold there
+    alarm_drawing(monkeypatch, spike_run(spike_from + PERIOD, at + PERIOD))
+    confirmed = lambda_handler(latency_alarm(at + 2 * PERIOD), lambda_context)
+    # THEN the alarm is confirmed by the spike's episode, whose alert is already out: no second
+    # alert goes out
+    assert (confirmed["anomalous"], confirmed["alerts"]) == (True, 0), confirmed
+    assert alert_inbox.receive() == []
+    assert alert["resolved"] is False
