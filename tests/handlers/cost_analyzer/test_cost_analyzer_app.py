@@ -10,6 +10,7 @@ import io
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -1177,40 +1178,58 @@ def test_an_athena_query_still_running_when_time_runs_short_is_given_up_and_the_
     )
 
 
+@dataclass
+class AthenaResultPages:
+    """Answers every GetQueryResults of the hub's Athena client with one cost row (the header
+    first), spending 2 s of the invocation's time a page, each page with `next_token(pages)`."""
+
+    time: LambdaTime
+    next_token: Callable[[int], str]
+    read: int = 0
+
+    def __call__(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        self.read += 1
+        self.time.spend(2)
+        row = [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand",
+               "dev-apps", "60", "720"]  # fmt: skip
+        rows = [ATHENA_HEADER, row] if self.read == 1 else [row]
+        return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
+            "ResultSet": {"Rows": [{"Data": [{"VarCharValue": v} for v in r]} for r in rows]},
+            "NextToken": self.next_token(self.read),
+        }
+
+
+def athena_result_pages(
+    analyzer: ManualClock, monkeypatch: pytest.MonkeyPatch, next_token: Callable[[int], str]
+) -> AthenaResultPages:
+    """The Athena engine, whose query has succeeded, in an invocation with 60 s left, its
+    results answered by `AthenaResultPages`."""
+    use_athena_engine(monkeypatch)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    athena = app.FUNCTION.services().sessions.client(
+        "athena", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
+    )
+    pages = AthenaResultPages(LambdaTime(60), next_token)
+    athena.meta.events.register("before-call.athena.GetQueryResults", pages)
+    return pages
+
+
 def test_athena_result_pages_are_read_only_while_the_report_can_still_be_written(
     analyzer: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the Athena engine, whose query has succeeded, in an invocation with 60 s left, and a
     # result too large to read in that time: every page (2 s to read) has a next one
-    use_athena_engine(monkeypatch)
-    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
-    stub_cost_forecast(1_000.0)
-    time = LambdaTime(60)
-    athena = app.FUNCTION.services().sessions.client(
-        "athena", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
-    )
-    row = [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-           "60", "720"]  # fmt: skip
-    pages: list[str | None] = []
-
-    def endless_page(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        pages.append(params.get("NextToken"))
-        time.spend(2)
-        rows = [ATHENA_HEADER, row] if len(pages) == 1 else [row]
-        return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
-            "ResultSet": {"Rows": [{"Data": [{"VarCharValue": v} for v in r]} for r in rows]},
-            "NextToken": f"page-{len(pages) + 1}",
-        }
-
-    athena.meta.events.register("before-call.athena.GetQueryResults", endless_page)
+    pages = athena_result_pages(analyzer, monkeypatch, lambda read: f"page-{read + 1}")
+    time = pages.time
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, time.context())
     # THEN it stops reading pages while the report still has its time (instead of reading until
     # Lambda ends the invocation), the CUR section is its error saying why
-    assert 1 < len(pages) < 30
+    assert 1 < pages.read < 30
     assert time.seconds_left - time.spent >= WRITE_RESERVE_SECONDS
     [error] = [e for e in result["errors"] if e["section"] == "cur"]
-    assert f"{len(pages)} pages read" in error["error"]
+    assert f"{pages.read} pages read" in error["error"]
     assert "too little time left" in error["error"]
     # AND the report and its summary are written, without a CUR section from a partial result
     summary = read_report(result["report"]["summary"])
@@ -1225,33 +1244,12 @@ def test_athena_result_pages_answering_their_token_again_fail_the_cur_section_at
     # GIVEN the Athena engine, whose query has succeeded, and its results answered (as by a
     # proxy replaying one answer) with the same NextToken on every page, in an invocation with
     # 60 s left (2 s a page)
-    use_athena_engine(monkeypatch)
-    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
-    stub_cost_forecast(1_000.0)
-    time = LambdaTime(60)
-    athena = app.FUNCTION.services().sessions.client(
-        "athena", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
-    )
-    row = [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-           "60", "720"]  # fmt: skip
-    pages_read = 0
-
-    def replayed_page(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        nonlocal pages_read
-        pages_read += 1
-        time.spend(2)
-        rows = [ATHENA_HEADER, row] if pages_read == 1 else [row]
-        return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
-            "ResultSet": {"Rows": [{"Data": [{"VarCharValue": v} for v in r]} for r in rows]},
-            "NextToken": "page-2",
-        }
-
-    athena.meta.events.register("before-call.athena.GetQueryResults", replayed_page)
+    pages = athena_result_pages(analyzer, monkeypatch, lambda read: "page-2")
     # WHEN the analysis runs
-    result = lambda_handler({"action": "analyze"}, time.context())
+    result = lambda_handler({"action": "analyze"}, pages.time.context())
     # THEN it stops at the first repeat (two pages), not when the time runs short, and the CUR
     # section is its error naming the token, with no section from rows read twice
-    assert pages_read == 2
+    assert pages.read == 2
     [error] = [e for e in result["errors"] if e["section"] == "cur"]
     assert "GetQueryResults answered the NextToken 'page-2' again" in error["error"]
     assert "cur" not in read_report(result["report"]["summary"])
