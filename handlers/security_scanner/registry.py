@@ -53,12 +53,16 @@ class ScanScope:
     """Where a source collects: one member account and region, through its clients.
 
     `include_global` is true for one region per account only, so global services (IAM) are
-    scanned once per account instead of once per region.
+    scanned once per account instead of once per region. `member_regions` are the member's
+    regions, each one target of the scan: a regional source whose listing reaches other regions
+    (S3 lists an account's buckets of every region) says, in the `include_global` scope, what
+    no target scans.
     """
 
     account_id: str
     region: str
     include_global: bool
+    member_regions: tuple[str, ...]
     client: Callable[[str], Any]
     scanned_on: date
     """The scan's day in UTC: what a source judges by date (a runtime's end of support)."""
@@ -91,6 +95,11 @@ class Check:
     evaluate: Callable[[Resource], str | None]
     """The reason the resource fails the control, or None when it complies."""
 
+
+NOT_SCANNED = "not_scanned"
+"""The attribute of a resource a source lists but no target of the scan evaluates (its value
+says why): it is reported in the target's result, so that no findings never reads as every
+resource checked."""
 
 _SOURCES: dict[str, ResourceSource] = {}
 _CHECKS: dict[str, Check] = {}

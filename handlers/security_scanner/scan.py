@@ -134,6 +134,11 @@ report's (`scan_requests.REPORT_SECONDS`), so an endpoint out of reach cannot ke
 run's report after it, past Lambda's timeout."""
 
 
+NOT_SCANNED_LISTED = 20
+"""How many of a target's resources not scanned its result names (all are counted): enough to
+recognise them, few enough for an account with thousands of buckets elsewhere."""
+
+
 class ScanServices(WatchedMemberServices[ScannerEnvironment]):
     """The hub-side dependencies of a scan."""
 
@@ -168,6 +173,8 @@ class Evaluation:
     complete_types: set[str] = field(default_factory=set)
     unreadable_arns: set[str] = field(default_factory=set)
     errors: list[dict[str, str]] = field(default_factory=list)
+    not_scanned: dict[str, str] = field(default_factory=dict)
+    """The resources listed that no target of the scan evaluates: ARN -> why."""
 
 
 @dataclass
@@ -177,15 +184,24 @@ class TargetResult(SharedTargetResult):
     findings: list[Finding] = field(default_factory=list)
     new: list[Finding] = field(default_factory=list)
     resolved: list[Finding] = field(default_factory=list)
+    not_scanned: dict[str, str] = field(default_factory=dict)
 
     def details(self) -> dict[str, Any]:
-        """Counts of open, new and resolved findings, and open findings by severity."""
-        return {
+        """Counts of open, new and resolved findings, open findings by severity, and the
+        resources no target scanned (their count, the first NOT_SCANNED_LISTED and why)."""
+        details: dict[str, Any] = {
             "findings": len(self.findings),
             "new": len(self.new),
             "resolved": len(self.resolved),
             "by_severity": _count_by_severity(self.findings),
         }
+        if self.not_scanned:
+            details["not_scanned"] = {
+                "count": len(self.not_scanned),
+                "resources": sorted(self.not_scanned)[:NOT_SCANNED_LISTED],
+                "reasons": sorted(set(self.not_scanned.values())),
+            }
+        return details
 
 
 def state_key(account_id: str, region: str) -> str:
@@ -216,6 +232,9 @@ def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
             continue
         result.complete_types.add(source.resource_type)
         for resource in resources:
+            if registry.NOT_SCANNED in resource.attributes:
+                result.not_scanned[resource.arn] = resource.attributes[registry.NOT_SCANNED]
+                continue
             if "error" in resource.attributes:
                 result.unreadable_arns.add(resource.arn)
                 result.errors.append(
@@ -248,17 +267,20 @@ def scan_target(
     account_id: str,
     region: str,
     *,
-    include_global: bool,
+    member_regions: tuple[str, ...],
     dry_run: bool,
     deadline: ClaimDeadline | None,
 ) -> TargetResult:
-    """Scan one target, export the differences with the last scan (unless `dry_run`); the
-    alerts' delivery claims are bound to `deadline` (the invocation)."""
+    """Scan one target, one of the member's `member_regions`, and export the differences with
+    the last scan (unless `dry_run`); global services are scanned in the member's first region.
+    The alerts' delivery claims are bound to `deadline` (the invocation)."""
     now = services.clock.now()
+    include_global = region == member_regions[0]
     scope = ScanScope(
         account_id=account_id,
         region=region,
         include_global=include_global,
+        member_regions=member_regions,
         client=lambda service: services.member_client(service, account_id, region),
         scanned_on=now.astimezone(UTC).date(),
     )
@@ -307,6 +329,7 @@ def scan_target(
         new=new,
         resolved=resolved,
         errors=evaluation.errors,
+        not_scanned=evaluation.not_scanned,
     )
     if dry_run:
         return result
@@ -412,14 +435,14 @@ def _is_global(finding: Finding) -> bool:
 
 def scan_targets(
     services: ScanServices,
-    targets: list[tuple[str, str, bool]],
+    targets: list[tuple[str, str, tuple[str, ...]]],
     *,
     max_workers: int,
     dry_run: bool,
     deadline: ClaimDeadline | None,
     budget: TimeBudget | None = None,
 ) -> list[TargetResult]:
-    """Scan (account, region, include_global) targets with at most `max_workers` at a time.
+    """Scan (account, region, member regions) targets with at most `max_workers` at a time.
 
     Results come back in target order. An unexpected error in one target is reported for it.
     The alerts' delivery claims are bound to `deadline` (the invocation).
@@ -427,13 +450,13 @@ def scan_targets(
     started (its result comes from the budget's `on_deadline`).
     """
 
-    def scan(target: tuple[str, str, bool]) -> TargetResult:
-        account_id, region, include_global = target
+    def scan(target: tuple[str, str, tuple[str, ...]]) -> TargetResult:
+        account_id, region, member_regions = target
         return scan_target(
             services,
             account_id,
             region,
-            include_global=include_global,
+            member_regions=member_regions,
             dry_run=dry_run,
             deadline=deadline,
         )

@@ -63,8 +63,8 @@ TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/direct-scan", "targets")
 """Where the targets a direct scan left for lack of time are kept, for the next one."""
 logger = observability_for(SOURCE).logger
 
-Target = tuple[str, str, bool]
-"""(account, region, include_global)"""
+Target = tuple[str, str, tuple[str, ...]]
+"""(account, region, the member's regions)"""
 
 
 def scan_fleet(
@@ -139,7 +139,7 @@ def scan_one(
         services,
         request.account_id,
         request.region,
-        include_global=request.region == member.regions[0],
+        member_regions=member.regions,
         dry_run=request.dry_run,
         deadline=deadline,
     )
@@ -172,11 +172,11 @@ def _report_day(now: datetime, services: ScanServices) -> str:
 
 
 def _targets(inventory: FleetInventory) -> list[Target]:
-    """(account, region, include_global) for every member account and region."""
+    """(account, region, the member's regions) for every member account and region."""
     return [
-        (member.account_id, region, index == 0)
+        (member.account_id, region, member.regions)
         for member in inventory.members
-        for index, region in enumerate(member.regions)
+        for region in member.regions
     ]
 
 

@@ -18,6 +18,7 @@ from handlers.security_scanner.checks._aws import (
     statements,
 )
 from handlers.security_scanner.registry import (
+    NOT_SCANNED,
     FindingSeverity,
     Resource,
     ResourceSource,
@@ -40,8 +41,26 @@ _PUBLIC_ACCESS_FLAGS = (
 
 def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
     """The buckets located in the scope's region (ListBuckets filtered by BucketRegion, in
-    paginated requests), so a bucket is scanned once although the bucket list is global."""
+    paginated requests), so a bucket is scanned once although the bucket list is global. In the
+    account's first region, also the buckets of regions that are not the member's, which no
+    target scans: listed as not scanned."""
     s3 = scope.client("s3")
+    names = _bucket_names(s3, scope.region)
+    if scope.include_global:
+        yield from _buckets_outside_member_regions(s3, scope, names)
+    for name in names:
+        arn = _bucket_arn(name)
+        try:
+            attributes = _describe(s3, name)
+        except RESOURCE_READ_ERRORS as error:
+            yield failed_resource(arn, BUCKET, error)
+            continue
+        yield Resource(arn=arn, resource_type=BUCKET, attributes=attributes)
+
+
+def _bucket_names(s3: Any, region: str | None) -> list[str]:
+    """The names of the account's buckets in `region`, or in every region for None."""
+    region_filter = {} if region is None else {"BucketRegion": region}
     buckets = listed(
         s3,
         "list_buckets",
@@ -49,18 +68,32 @@ def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
         # A wrapped list (<Buckets>, not flattened as ListObjectsV2's Contents), which S3 sends
         # empty too: a page without it would resolve every bucket finding of the region.
         always_sent=True,
-        BucketRegion=scope.region,
         PaginationConfig={"PageSize": LIST_BUCKETS_PAGE_SIZE},
+        **region_filter,
     )
-    for bucket in buckets:
-        name = bucket["Name"]
-        arn = f"arn:aws:s3:::{name}"
-        try:
-            attributes = _describe(s3, name)
-        except RESOURCE_READ_ERRORS as error:
-            yield failed_resource(arn, BUCKET, error)
-            continue
-        yield Resource(arn=arn, resource_type=BUCKET, attributes=attributes)
+    return [bucket["Name"] for bucket in buckets]
+
+
+def _buckets_outside_member_regions(
+    s3: Any, scope: ScanScope, in_scope_region: list[str]
+) -> Iterator[Resource]:
+    """The account's buckets in no region of the member, each marked not scanned: the whole
+    listing less each member region's. One listing per region rather than reading each entry's
+    BucketRegion, which AWS sends only in a listing with a parameter (and moto never)."""
+    outside = set(_bucket_names(s3, None)) - set(in_scope_region)
+    for region in scope.member_regions:
+        if outside and region != scope.region:
+            outside -= set(_bucket_names(s3, region))
+    for name in sorted(outside):
+        yield Resource(
+            arn=_bucket_arn(name),
+            resource_type=BUCKET,
+            attributes={NOT_SCANNED: "S3 bucket in a region that is not one of the member's"},
+        )
+
+
+def _bucket_arn(name: str) -> str:
+    return f"arn:aws:s3:::{name}"
 
 
 def _describe(s3: Any, name: str) -> dict[str, Any]:

@@ -68,7 +68,12 @@ def test_every_iam_action_of_the_checks_is_granted_in_the_member_role() -> None:
 def _evaluate_member_a() -> set[tuple[str, str]]:
     session = member_session(MEMBER_A)
     scope = ScanScope(
-        MEMBER_A, REGION, include_global=True, client=session.client, scanned_on=SCAN_DAY
+        MEMBER_A,
+        REGION,
+        include_global=True,
+        member_regions=(REGION,),
+        client=session.client,
+        scanned_on=SCAN_DAY,
     )
     result = evaluate(scope, "2025-06-02T03:30:00.000Z")
     return {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
@@ -167,6 +172,7 @@ def test_a_function_policy_that_is_not_json_is_reported_and_the_other_functions_
         MEMBER_A,
         REGION,
         include_global=False,
+        member_regions=(REGION,),
         client=lambda service: functions if service == "lambda" else session.client(service),
         scanned_on=SCAN_DAY,
     )
@@ -210,6 +216,7 @@ def test_every_queue_of_an_account_with_more_than_a_thousand_queues_is_scanned(
         MEMBER_A,
         REGION,
         include_global=True,
+        member_regions=(REGION,),
         client=member_session(MEMBER_A).client,
         scanned_on=SCAN_DAY,
     )
@@ -250,7 +257,12 @@ def test_buckets_are_listed_with_paginated_requests_which_every_account_accepts(
     session.events.register_first("before-send.s3.ListBuckets", _refuse_unpaginated_list_buckets)
     (buckets,) = (source for source in registry.sources() if source.resource_type == BUCKET)
     scope = ScanScope(
-        MEMBER_A, REGION, include_global=True, client=session.client, scanned_on=SCAN_DAY
+        MEMBER_A,
+        REGION,
+        include_global=True,
+        member_regions=(REGION,),
+        client=session.client,
+        scanned_on=SCAN_DAY,
     )
     # WHEN the bucket source collects the account's buckets
     collected = [resource.arn for resource in buckets.collect(scope)]

@@ -929,3 +929,43 @@ def test_a_function_fails_lambda_2_once_its_runtime_reached_end_of_support(
         if finding["ProductFields"]["lambda-fleet/ControlId"] == "Lambda.2"
     ]
     assert lambda_2 == failing
+
+
+def test_buckets_in_regions_outside_the_members_are_reported_not_scanned_once_per_account(
+    scanner: Callable[[Any], dict[str, Any]],
+    write_inventory: Callable[..., dict[str, Any]],
+) -> None:
+    # GIVEN member A in REGION and eu-west-1, with an open bucket in each, and two open buckets
+    # in eu-north-1 and us-east-2, regions no target of the scan covers
+    document = write_inventory(MEMBER_A)
+    document["members"][0]["regions"] = [REGION, "eu-west-1"]
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket="lambda-fleet-data",
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(document).encode("utf-8"),
+    )
+    for region in (REGION, "eu-west-1", "eu-north-1", "us-east-2"):
+        member_session(MEMBER_A, region).client("s3").create_bucket(
+            Bucket=f"member-a-{region}", CreateBucketConfiguration={"LocationConstraint": region}
+        )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"})
+    # THEN each member region's bucket is scanned by its own target only
+    by_region = {target["region"]: target for target in result["targets"]}
+    assert by_region[REGION]["findings"] == by_region["eu-west-1"]["findings"] > 0
+    # AND the account's first target says which buckets no target scanned, the other one nothing
+    outside = {
+        "count": 2,
+        "resources": ["arn:aws:s3:::member-a-eu-north-1", "arn:aws:s3:::member-a-us-east-2"],
+        "reasons": ["S3 bucket in a region that is not one of the member's"],
+    }
+    assert by_region[REGION]["not_scanned"] == outside
+    assert "not_scanned" not in by_region["eu-west-1"]
+    # AND so does the report in the data bucket
+    report = json.loads(
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket="lambda-fleet-data", Key=result["report_key"])["Body"]
+        .read()
+    )
+    [first_target] = [t for t in report["targets"] if t["region"] == REGION]
+    assert first_target["not_scanned"] == outside
