@@ -449,6 +449,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "eks:DescribeCluster",
             "lambda:ListFunctions",
             "lambda:GetPolicy",
+            "lambda:ListAliases",
             "sqs:ListQueues",
             "sqs:GetQueueAttributes",
             "sns:ListTopics",

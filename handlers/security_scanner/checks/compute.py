@@ -18,6 +18,7 @@ from handlers.security_scanner.checks._aws import (
     statements,
 )
 from handlers.security_scanner.registry import (
+    NOT_SCANNED,
     FindingSeverity,
     Resource,
     ResourceSource,
@@ -191,21 +192,42 @@ def all_ports_open_to_world(resource: Resource) -> str | None:
     return None
 
 
+ALIAS_POLICIES_READ = 20
+"""The most aliases of one function whose resource policies a scan reads (one GetPolicy each);
+the others are reported as not scanned. Aliases, not published versions: every publish adds a
+version, so a function deployed daily has hundreds, each a GetPolicy of the account's throttled
+Lambda control plane in every scan; aliases are the names a caller is given to invoke."""
+
+
 def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
     lambda_client = scope.client("lambda")
     for function in listed(lambda_client, "list_functions", "Functions", always_sent=True):
         arn = function["FunctionArn"]
+        name = function["FunctionName"]
         try:
-            policy = optional(
-                lambda name=function["FunctionName"]: lambda_client.get_policy(FunctionName=name),
-                "ResourceNotFoundException",
-            )
-            document = (
-                policy_document(answer_field(policy, "GetPolicy", "Policy")) if policy else None
-            )
+            document = _function_policy(lambda_client, name)
+            aliases = [
+                alias["Name"]
+                for alias in listed(
+                    lambda_client, "list_aliases", "Aliases", always_sent=True, FunctionName=name
+                )
+            ]
+            alias_policies = {
+                alias: _function_policy(lambda_client, name, alias)
+                for alias in aliases[:ALIAS_POLICIES_READ]
+            }
         except RESOURCE_READ_ERRORS as error:
             yield failed_resource(arn, FUNCTION, error)
             continue
+        for alias in aliases[ALIAS_POLICIES_READ:]:
+            yield Resource(
+                arn=f"{arn}:{alias}",
+                resource_type=FUNCTION,
+                attributes={
+                    NOT_SCANNED: f"alias past the first {ALIAS_POLICIES_READ} of its function, "
+                    "whose resource policies a scan reads"
+                },
+            )
         runtime = function.get("Runtime")
         ends_on = RUNTIME_END_OF_SUPPORT.get(str(runtime))
         yield Resource(
@@ -214,17 +236,29 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
             attributes={
                 "runtime": runtime,
                 "policy": document,
+                "alias_policies": alias_policies,
                 "support_ended_on": ends_on if ends_on and ends_on <= scope.scanned_on else None,
             },
         )
+
+
+def _function_policy(lambda_client: Any, name: str, alias: str | None = None) -> Any:
+    """The resource policy of the function, or of one of its aliases (each has its own), as a
+    document; None without one."""
+    qualifier = {} if alias is None else {"Qualifier": alias}
+    policy = optional(
+        lambda: lambda_client.get_policy(FunctionName=name, **qualifier),
+        "ResourceNotFoundException",
+    )
+    return policy_document(answer_field(policy, "GetPolicy", "Policy")) if policy else None
 
 
 register_source(
     ResourceSource(
         resource_type=FUNCTION,
         global_service=False,
-        api_calls=("lambda:ListFunctions", "lambda:GetPolicy"),
-        iam_actions=("lambda:ListFunctions", "lambda:GetPolicy"),
+        api_calls=("lambda:ListFunctions", "lambda:GetPolicy", "lambda:ListAliases"),
+        iam_actions=("lambda:ListFunctions", "lambda:GetPolicy", "lambda:ListAliases"),
         collect=_collect_functions,
     )
 )
@@ -239,8 +273,19 @@ register_source(
     "condition (aws lambda remove-permission).",
 )
 def public_function_policy(resource: Resource) -> str | None:
-    """An Allow statement for everyone, without a condition that narrows the caller."""
-    for statement in statements(resource.attributes["policy"] or {}):
+    """An Allow statement for everyone, without a condition that narrows the caller, in the
+    function's policy or in one of its aliases'."""
+    policies = {None: resource.attributes["policy"], **resource.attributes["alias_policies"]}
+    for alias, policy in policies.items():
+        public = _public_statement(policy)
+        if public is not None:
+            return public if alias is None else f"alias {alias}: {public}"
+    return None
+
+
+def _public_statement(policy: dict[str, Any] | None) -> str | None:
+    """Why `policy` lets anyone call: its first such statement, or None."""
+    for statement in statements(policy or {}):
         if statement.get("Effect") != "Allow" or not is_everyone(statement.get("Principal")):
             continue
         narrowing = [

@@ -13,10 +13,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from moto.awslambda.models import lambda_backends
+from moto.awslambda.policy import Policy
 from moto.sqs.models import sqs_backends
 
 from catalog.functions import function_spec
 from handlers.security_scanner import app, checks, registry
+from handlers.security_scanner.checks import compute
 from handlers.security_scanner.checks.messaging import QUEUE
 from handlers.security_scanner.checks.storage import BUCKET
 from handlers.security_scanner.models import (
@@ -141,6 +144,104 @@ def test_public_lambda_policy_and_deprecated_runtime_fail(mocked_aws: None) -> N
     # WHEN evaluated THEN the legacy function fails Lambda.1 and Lambda.2, the current none
     failing = {item for item in _evaluate_member_a() if item[0].startswith("Lambda")}
     assert failing == {("Lambda.1", "legacy"), ("Lambda.2", "legacy")}
+
+
+def _function_with_alias(functions: Any, role: str, name: str, *aliases: str) -> None:
+    """A python3.12 function, one published version and `aliases` of it, the version with a
+    resource policy of its own, as in AWS (moto keeps one policy per function, which an alias
+    or version would otherwise share with the unqualified function)."""
+    functions.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+    version = functions.publish_version(FunctionName=name)["Version"]
+    [published] = lambda_backends[MEMBER_A][REGION]._lambdas._functions[name]["versions"]
+    published.policy = Policy(published)
+    for alias in aliases:
+        functions.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+
+
+def _member_a_functions() -> tuple[Any, str]:
+    session = member_session(MEMBER_A)
+    role = session.client("iam").create_role(
+        RoleName="fn",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    return session.client("lambda"), role
+
+
+def test_a_public_policy_on_an_alias_fails_lambda_1_for_its_function(mocked_aws: None) -> None:
+    # GIVEN a function whose alias `live` anyone may invoke, and one whose alias only S3 of one
+    # account may, neither with a policy of the unqualified function
+    functions, role = _member_a_functions()
+    _function_with_alias(functions, role, "public-alias", "live")
+    _function_with_alias(functions, role, "private-alias", "live")
+    functions.add_permission(
+        FunctionName="public-alias",
+        Qualifier="live",
+        StatementId="anyone",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+    )
+    functions.add_permission(
+        FunctionName="private-alias",
+        Qualifier="live",
+        StatementId="s3",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceAccount=MEMBER_A,
+    )
+    with pytest.raises(functions.exceptions.ResourceNotFoundException):
+        functions.get_policy(FunctionName="public-alias")
+    # WHEN the member is evaluated
+    scope = ScanScope(
+        MEMBER_A,
+        REGION,
+        include_global=False,
+        member_regions=(REGION,),
+        client=member_session(MEMBER_A).client,
+        scanned_on=SCAN_DAY,
+    )
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    # THEN the function with the public alias fails Lambda.1, naming the alias, the other passes
+    [finding] = [f for f in result.failing if f.control_id == "Lambda.1"]
+    assert finding.resource_arn == f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:public-alias"
+    assert finding.detail == "alias live: statement anyone allows any principal"
+    assert result.not_scanned == {}
+
+
+def test_aliases_past_the_ones_read_per_function_are_reported_not_scanned(
+    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a function with three aliases, where a scan reads the policies of two per function
+    monkeypatch.setattr(compute, "ALIAS_POLICIES_READ", 2)
+    functions, role = _member_a_functions()
+    _function_with_alias(functions, role, "many-aliases", "blue", "green", "red")
+    calls: list[str] = []
+    functions.meta.events.register(
+        "before-call.lambda.GetPolicy",
+        lambda params, **_: calls.append(params["query_string"].get("Qualifier", "")),
+    )
+    # WHEN the member is evaluated
+    scope = ScanScope(
+        MEMBER_A,
+        REGION,
+        include_global=False,
+        member_regions=(REGION,),
+        client=lambda service: (
+            functions if service == "lambda" else member_session(MEMBER_A).client(service)
+        ),
+        scanned_on=SCAN_DAY,
+    )
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    # THEN the function's own policy and the first two aliases' are read, and the third alias
+    # is reported as not scanned
+    assert calls == ["", "blue", "green"]
+    function_arn = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:many-aliases"
+    assert list(result.not_scanned) == [f"{function_arn}:red"]
 
 
 def test_a_function_policy_that_is_not_json_is_reported_and_the_other_functions_evaluated(
@@ -433,6 +534,7 @@ def test_a_function_url_open_to_any_principal_fails_lambda_1_whatever_its_auth_t
         "AwsLambdaFunction",
         {
             "runtime": "python3.12",
+            "alias_policies": {},
             "policy": {
                 "Statement": [
                     {
@@ -480,6 +582,7 @@ def test_a_condition_narrows_the_caller_of_lambda_1_only_with_fixed_values(
         "AwsLambdaFunction",
         {
             "runtime": "python3.12",
+            "alias_policies": {},
             "policy": {
                 "Statement": [
                     {
