@@ -244,6 +244,43 @@ def test_aliases_past_the_ones_read_per_function_are_reported_not_scanned(
     assert list(result.not_scanned) == [f"{function_arn}:red"]
 
 
+def test_an_alias_listing_without_its_aliases_fails_that_function_alone(mocked_aws: None) -> None:
+    # GIVEN two functions anyone may invoke through their alias, and ListAliases of the first
+    # answered with a JSON page without `Aliases` (a proxy's), which Lambda always sends
+    functions, role = _member_a_functions()
+    for name in ("unlisted", "listed"):
+        _function_with_alias(functions, role, name, "live")
+        functions.add_permission(
+            FunctionName=name,
+            Qualifier="live",
+            StatementId="anyone",
+            Action="lambda:InvokeFunction",
+            Principal="*",
+        )
+    page = answer_malformed(functions, "lambda", "ListAliases", b"{}", url_part="/unlisted/")
+    scope = ScanScope(
+        MEMBER_A,
+        REGION,
+        include_global=False,
+        member_regions=(REGION,),
+        client=lambda service: (
+            functions if service == "lambda" else member_session(MEMBER_A).client(service)
+        ),
+        scanned_on=SCAN_DAY,
+    )
+    # WHEN the member is evaluated
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    # THEN the first function is reported unreadable, not passed for one without aliases, and
+    # the other still fails Lambda.1
+    assert page.answered == 1
+    unlisted = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:unlisted"
+    assert result.unreadable_arns == {unlisted}
+    [error] = result.errors
+    assert "ListAliases answered without Aliases" in error["error"]
+    failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
+    assert failing == {("Lambda.1", "listed")}
+
+
 def test_a_function_policy_that_is_not_json_is_reported_and_the_other_functions_evaluated(
     mocked_aws: None,
 ) -> None:
