@@ -242,7 +242,9 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
         )
 
 
-def _function_policy(lambda_client: Any, name: str, alias: str | None = None) -> Any:
+def _function_policy(
+    lambda_client: Any, name: str, alias: str | None = None
+) -> dict[str, Any] | None:
     """The resource policy of the function, or of one of its aliases (each has its own), as a
     document; None without one."""
     qualifier = {} if alias is None else {"Qualifier": alias}
@@ -270,7 +272,7 @@ register_source(
     severity=FindingSeverity.CRITICAL,
     resource_type=FUNCTION,
     remediation="Remove the statement with Principal * or add an aws:SourceAccount/aws:SourceArn "
-    "condition (aws lambda remove-permission).",
+    "condition (aws lambda remove-permission, with --qualifier for an alias's policy).",
 )
 def public_function_policy(resource: Resource) -> str | None:
     """An Allow statement for everyone, without a condition that narrows the caller, in the
