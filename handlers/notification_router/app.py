@@ -159,7 +159,7 @@ def _route_text(
         return {"message_id": message_id, "status": NOT_STARTED}
     try:
         notification = parse_message(
-            text, field, services.environment.router_critical_alarm_patterns
+            text, field, services.environment.router_critical_alarm_patterns, services.clock.now()
         )
     except EventValidationError as error:
         FUNCTION.logger.warning(

@@ -15,7 +15,7 @@ import fnmatch
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 import botocore.session
@@ -25,10 +25,15 @@ from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.event_parsing import decode_json
 from fleet_shared.exceptions import EventValidationError, OutsideCalendarError
 from fleet_shared.field_types import AccountId
-from fleet_shared.timestamps import parse_iso
+from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.validation_errors import first_error
 
 CLOUDWATCH_SOURCE = "cloudwatch"
+LONGEST_AHEAD = timedelta(minutes=5)
+"""How far a notice's time may be ahead of the router's clock. Publishers stamp by AWS's clocks
+(Lambda, CloudWatch); a notice stamped further ahead would stay its alert's newest notice until
+that time, so every real notice of the other phase before it, a resolution included, would be
+taken for a late copy."""
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -68,20 +73,39 @@ class CloudWatchAlarmNotification(BaseModel):
     Trigger: dict[str, Any] | None = None
 
 
-def parse_message(text: object, field: str, critical_patterns: Iterable[str]) -> Notification:
+def parse_message(
+    text: object, field: str, critical_patterns: Iterable[str], now: datetime
+) -> Notification:
     """The notification in a record's message text; `field` (e.g. `Records[0].Sns.Message`)
-    prefixes the path of any `EventValidationError`."""
+    prefixes the path of any `EventValidationError`. A notice stamped more than LONGEST_AHEAD
+    after `now` (the router's clock) is refused."""
     if not isinstance(text, str):
         raise EventValidationError(field, f"expected a string, got {type(text).__name__}")
     document = decode_json(text, field)
     if not isinstance(document, dict):
         raise EventValidationError(field, "expected a JSON object")
     if document.get("Type") == "Notification" and "Message" in document:
-        return parse_message(document["Message"], f"{field}.Message", critical_patterns)
+        return parse_message(document["Message"], f"{field}.Message", critical_patterns, now)
     if "AlarmName" in document:
         alarm = _validate(CloudWatchAlarmNotification, document, field)
-        return from_cloudwatch(alarm, critical_patterns, field)
-    return Notification(_validate(Alert, document, field))
+        notification = from_cloudwatch(alarm, critical_patterns, field)
+        _refuse_ahead(notification, now, f"{field}.StateChangeTime", alarm.StateChangeTime)
+        return notification
+    notification = Notification(_validate(Alert, document, field))
+    _refuse_ahead(notification, now, f"{field}.timestamp", document.get("timestamp"))
+    return notification
+
+
+def _refuse_ahead(notification: Notification, now: datetime, field: str, written: object) -> None:
+    """Raise `EventValidationError` naming `field` and the start of its `written` value when the
+    notice's time is more than LONGEST_AHEAD after `now`."""
+    if notification.alert.timestamp > now + LONGEST_AHEAD:
+        minutes = int(LONGEST_AHEAD.total_seconds() // 60)
+        raise EventValidationError(
+            field,
+            f"{str(written)[:40]!r} is more than {minutes} minutes ahead of the router's clock "
+            f"({iso_z(now)})",
+        )
 
 
 def from_cloudwatch(

@@ -32,6 +32,7 @@ from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import ChannelError, UndeliveredAlertError
 from handlers.notification_router.rate_limits import parse_retry_after
 from handlers.notification_router.services import RouterServices
+from tests.handlers.conftest import START_TIME
 from tests.handlers.faults import answer_malformed, fail_every_attempt
 
 REGION = "ap-south-1"
@@ -50,6 +51,8 @@ def fleet_alert(severity: str = "critical", **changes: Any) -> dict[str, Any]:
         "resource": f"{MEMBER}/{REGION}/dev-apps/capacity/system",
         "account_id": MEMBER,
         "region": REGION,
+        # The router's clock: a notice stamped ahead of it is refused.
+        "timestamp": START_TIME,
         **changes,
     }
     return json.loads(Alert.create(**fields).model_dump_json())
@@ -334,7 +337,7 @@ def test_sns_message_failing_on_every_channel_raises_for_the_dlq(
 
 
 def test_native_cloudwatch_alarm_is_mapped_and_resolved_in_pagerduty(
-    invoke: Invoke, receiver: Any, email_inbox: Any
+    invoke: Invoke, receiver: Any, email_inbox: Any, fake_clock: Any
 ) -> None:
     # GIVEN a CloudWatch alarm whose name matches *-Errors, with only the long region name
     alarm = alarm_notification("payments-api-Errors", "ALARM")
@@ -353,6 +356,7 @@ def test_native_cloudwatch_alarm_is_mapped_and_resolved_in_pagerduty(
     assert "AWS/ApiGateway/5XXError" in trigger["payload"]["custom_details"]["detail"]
     assert trigger["payload"]["timestamp"] == "2025-06-02T03:30:00Z"
     # WHEN it returns to OK ten minutes later THEN PagerDuty gets a resolve with the same key
+    fake_clock.advance(600)
     resolved = invoke(
         sns_event(
             alarm_notification(
@@ -513,8 +517,12 @@ def test_every_channel_name_has_a_channel() -> None:
     sorted((Path(__file__).parents[3] / "events/notification_router").glob("*.json")),
     ids=lambda p: p.name,
 )
-def test_example_events_are_routed(invoke: Invoke, receiver: Any, path: Path) -> None:
-    # GIVEN an example event of the README WHEN routed THEN every message in it is sent
+def test_example_events_are_routed(
+    invoke: Invoke, receiver: Any, fake_clock: Any, path: Path
+) -> None:
+    # GIVEN an example event of the README, read when the latest of them happened (03:45)
+    fake_clock.advance(15 * 60)
+    # WHEN routed THEN every message in it is sent
     result = invoke(json.loads(path.read_text()))
     assert set(statuses(result)) == {"sent"}
     assert result.get("batchItemFailures", []) == []
@@ -977,11 +985,12 @@ def test_a_failure_again_while_its_resolution_is_still_retried_is_paged_and_stay
 
 
 def test_an_ok_delivered_after_the_next_alarm_does_not_close_the_incident(
-    invoke: Invoke, receiver: Any
+    invoke: Invoke, receiver: Any, fake_clock: Any
 ) -> None:
     # GIVEN an alarm paged at 03:30, then in ALARM again at 03:40 (a duplicate in the window)
     name = "payments-api-Errors"
     invoke(sns_event(alarm_notification(name, "ALARM")))
+    fake_clock.advance(600)
     again = alarm_notification(name, "ALARM", StateChangeTime="2025-06-02T03:40:00.000+0000")
     assert statuses(invoke(sns_event(again))) == ["duplicate"]
     # WHEN the OK of 03:35 between them is delivered only now
@@ -1083,15 +1092,49 @@ def test_an_alarm_state_change_time_past_the_calendar_in_utc_is_refused_naming_t
     assert receiver.bodies("/slack") == []
 
 
+def test_a_notice_stamped_far_ahead_of_the_routers_clock_is_refused_and_mutes_nothing(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN a trigger stamped in the year 2999 (a publisher with a wrong clock, or a hostile
+    # one), and an alarm notification stamped a day ahead of the router's clock
+    alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    future = {**json.loads(alert.model_dump_json()), "timestamp": "2999-01-01T00:00:00Z"}
+    ahead = alarm_notification(
+        "payments-api-Errors", "ALARM", StateChangeTime="2025-06-03T03:30:00.000+0000"
+    )
+    # WHEN they are routed
+    results = [invoke(sns_event(message))["results"][0] for message in (future, ahead)]
+    # THEN each is an error naming the field and the start of its value, and nothing is sent
+    assert [item["status"] for item in results] == ["error", "error"]
+    assert (
+        "Records[0].Sns.Message.timestamp: '2999-01-01T00:00:00Z' is more than 5 minutes ahead"
+        in results[0]["error"]
+    )
+    assert (
+        "Records[0].Sns.Message.StateChangeTime: '2025-06-03T03:30:00.000+0000' is more than"
+        in results[1]["error"]
+    )
+    assert receiver.requests == {}
+    # AND the alert's honest trigger and resolution, minutes later, are not late copies of it
+    trigger = invoke(sns_event(json.loads(alert.model_dump_json())))
+    resolution = alert.resolution("4 of 4 ready", fake_clock.advance(300))
+    resolved = invoke(sns_event(json.loads(resolution.model_dump_json())))
+    assert statuses(trigger) + statuses(resolved) == ["sent", "sent"]
+    actions = [body["event_action"] for body in receiver.bodies("/pagerduty")]
+    assert actions == ["trigger", "resolve"]
+
+
 def test_a_cloudwatch_alarm_back_in_alarm_soon_after_ok_pages_again(
-    invoke: Invoke, receiver: Any
+    invoke: Invoke, receiver: Any, fake_clock: Any
 ) -> None:
     # GIVEN an alarm that went to ALARM, then to OK five minutes later
     name = "payments-api-Errors"
     invoke(sns_event(alarm_notification(name, "ALARM")))
     ok = alarm_notification(name, "OK", StateChangeTime="2025-06-02T03:35:00.000+0000")
+    fake_clock.advance(300)
     invoke(sns_event(ok))
     # WHEN it is in ALARM again five minutes after that
+    fake_clock.advance(300)
     again = alarm_notification(name, "ALARM", StateChangeTime="2025-06-02T03:40:00.000+0000")
     result = invoke(sns_event(again))
     # THEN PagerDuty is triggered again, with the alarm's one dedup key

@@ -20,6 +20,7 @@ from handlers.notification_router.channels import SlackChannel, post_json
 from handlers.notification_router.exceptions import ChannelError
 from handlers.notification_router.secret_masks import REDACTED
 from handlers.notification_router.services import RouterServices
+from tests.handlers.conftest import START_TIME
 from tests.handlers.notification_router.conftest import (
     REGION,
     ROUTING_KEY,
@@ -42,6 +43,7 @@ def critical_alert_from_the_queue() -> dict[str, Any]:
         resource="222222222222/ap-south-1/dev-apps/capacity/system",
         account_id="222222222222",
         region=REGION,
+        timestamp=START_TIME,
     )
     return {
         "Records": [{"messageId": "m-1", "eventSource": "aws:sqs", "body": alert.model_dump_json()}]

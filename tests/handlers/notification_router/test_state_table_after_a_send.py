@@ -23,6 +23,7 @@ from fleet_shared.clock import ManualClock
 from handlers.notification_router import app
 from handlers.notification_router.delivery_policy import RECORDING_SECONDS, attempt_seconds
 from handlers.notification_router.environment import RouterEnvironment
+from tests.handlers.conftest import START_TIME
 from tests.handlers.deadlines import InvocationEndedError, LambdaTime, draw_longest_botocore_waits
 from tests.handlers.faults import ThrottledAtTheLastMoment
 
@@ -49,6 +50,7 @@ def alert(severity: str, title: str) -> dict[str, Any]:
         resource=f"222222222222/{REGION}/dev-apps/capacity/{title}",
         account_id="222222222222",
         region=REGION,
+        timestamp=START_TIME,
     )
     return json.loads(alert.model_dump_json())
 
