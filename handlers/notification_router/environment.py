@@ -21,6 +21,13 @@ from handlers.notification_router.delivery_policy import DEADLINE_MARGIN_SECONDS
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 RESOLVED = "resolved"
 KINDS = ("critical", "warning", "info", RESOLVED)
+MIN_DEDUP_WINDOW_SECONDS = 420
+"""The shortest dedup window: the router queue's visibility timeout (6 x the router's 60 s
+timeout, 360 s: `components/fleet_function.py`), after which SQS redelivers a message a channel
+did not take, plus one invocation, during which the redelivered message may wait its turn in its
+batch. The channels that took an alert are recorded for the window from the latest attempt: a
+shorter one lets that record expire before the redelivery, which sends them the alert again
+(`tests/infra/test_hub_triggers.py` ties it to the queue the program creates)."""
 DEFAULT_ROUTES = (
     "critical=pagerduty+slack+email,warning=slack+email,info=email,resolved=pagerduty+slack+email"
 )
@@ -101,8 +108,14 @@ class RouterEnvironment(FunctionEnvironment):
             "(others are warnings)."
         ),
     )
-    router_dedup_window_seconds: PositiveInt = Field(
-        default=900, description="The same alert is sent once in this window (seconds)."
+    router_dedup_window_seconds: int = Field(
+        default=900,
+        ge=MIN_DEDUP_WINDOW_SECONDS,
+        description=(
+            "The same alert is sent once in this window (seconds); at least "
+            f"{MIN_DEDUP_WINDOW_SECONDS}, the router queue's redelivery interval plus one "
+            "invocation, so the record of the channels that took an alert outlasts a redelivery."
+        ),
     )
     router_max_attempts: PositiveInt = Field(
         default=3, description="Delivery attempts per channel."

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from hub_view import PERMISSION, SCHEDULE, HubView, as_list
 
+from catalog import function_spec
 from catalog.model import (
     AlertTopics,
     ClusterSchedule,
@@ -22,6 +23,7 @@ from catalog.model import (
 from components.naming import function_name
 from components.schedule_payloads import schedule_days
 from components.settings import WEEKDAYS
+from handlers.notification_router.environment import MIN_DEDUP_WINDOW_SECONDS, RouterEnvironment
 
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
@@ -509,3 +511,23 @@ def test_dashboard_shows_the_four_metrics_for_every_function(hub: HubView):
         assert [line[3] for line in properties["metrics"]] == names
     assert seen == {"Invocations": "Sum", "Errors": "Sum", "Duration": "p95", "Throttles": "Sum"}
     assert hub.run.stack_outputs["dashboard_name"] == dashboard.inputs["dashboardName"]
+
+
+def test_the_routers_shortest_dedup_window_outlasts_its_queues_redelivery(hub: HubView):
+    # GIVEN the router's queue as the program creates it: SQS redelivers a message a channel did
+    # not take after its visibility timeout, and it may then wait one invocation in its batch
+    spec = function_spec("notification_router")
+    name = function_name(hub.stack, spec.name)
+    queue = hub.one("aws:sqs/queue:Queue", name=f"{name}-queue")
+    redelivery_seconds = (
+        queue.inputs["visibilityTimeoutSeconds"] + hub.function(spec).inputs["timeout"]
+    )
+    # WHEN compared with the shortest dedup window the router's environment accepts, and the one
+    # it runs with
+    variables = hub.function(spec).inputs["environment"]["variables"]
+    window = RouterEnvironment.model_fields["router_dedup_window_seconds"].default
+    deployed_window = int(variables.get("ROUTER_DEDUP_WINDOW_SECONDS", window))
+    # THEN the record of the channels that took an alert (kept for the window) outlasts a
+    # redelivery, whatever the variable is set to
+    assert redelivery_seconds <= MIN_DEDUP_WINDOW_SECONDS
+    assert deployed_window >= MIN_DEDUP_WINDOW_SECONDS

@@ -28,7 +28,7 @@ from handlers.notification_router.channel_names import CHANNEL_NAMES
 from handlers.notification_router.channel_text import slack_escape, slack_text
 from handlers.notification_router.channels import CHANNELS, post_json
 from handlers.notification_router.delivery_policy import RECORDING_SECONDS
-from handlers.notification_router.environment import RouterEnvironment
+from handlers.notification_router.environment import MIN_DEDUP_WINDOW_SECONDS, RouterEnvironment
 from handlers.notification_router.exceptions import ChannelError, UndeliveredAlertError
 from handlers.notification_router.rate_limits import parse_retry_after
 from handlers.notification_router.services import RouterServices
@@ -504,6 +504,24 @@ def test_wrong_routes_fail_naming_the_variable(
     monkeypatch.setenv("ROUTER_ROUTES", "critical=pagerduty+sms")
     with pytest.raises(ConfigurationError, match=r"ROUTER_ROUTES.*sms"):
         load_environment(RouterEnvironment)
+
+
+def test_a_dedup_window_shorter_than_a_queue_redelivery_fails_naming_the_variable(
+    router_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a dedup window of 300 s, shorter than the 6 minutes after which SQS redelivers a
+    # message a channel did not take (the record of the channels that took it would be gone)
+    monkeypatch.setenv("ROUTER_DEDUP_WINDOW_SECONDS", "300")
+    # WHEN the environment is loaded THEN it fails naming the variable and the least it may be
+    with pytest.raises(
+        ConfigurationError, match=rf"ROUTER_DEDUP_WINDOW_SECONDS.*{MIN_DEDUP_WINDOW_SECONDS}"
+    ):
+        load_environment(RouterEnvironment)
+    # AND the least it may be is accepted
+    monkeypatch.setenv("ROUTER_DEDUP_WINDOW_SECONDS", str(MIN_DEDUP_WINDOW_SECONDS))
+    assert (
+        load_environment(RouterEnvironment).router_dedup_window_seconds == MIN_DEDUP_WINDOW_SECONDS
+    )
 
 
 def test_every_channel_name_has_a_channel() -> None:
