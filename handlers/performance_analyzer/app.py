@@ -2,7 +2,8 @@
 and week-over-week trends, written to the data bucket; a regression raises one alert.
 
 Events: the schedule's `analyze_fleet`, or `analyze_cluster` for one cluster. Reference:
-docs/functions/performance_analyzer.md.
+docs/functions/performance_analyzer.md. A fleet run also resolves the open regressions of the
+clusters the inventory no longer has (`regressions.resolve_removed_cluster`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from fleet_shared.target_results import OK, PARTIAL
 from handlers.performance_analyzer.analysis import analyse_cluster
 from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.models import AnalyzeClusterEvent, AnalyzeFleetEvent
+from handlers.performance_analyzer.regressions import (
+    open_regression_clusters,
+    resolve_removed_cluster,
+)
 from handlers.performance_analyzer.services import FUNCTION_NAME, PerformanceServices
 
 FUNCTION = FleetFunction(FUNCTION_NAME, PerformanceEnvironment, services=PerformanceServices.create)
@@ -85,13 +90,63 @@ def handle(
     FUNCTION.observability.metrics.add_metric(
         name="ClustersAnalysed", unit="Count", value=sum(r["status"] == "ok" for r in results)
     )
-    return {
+    response: dict[str, Any] = {
         "action": request.action,
-        "status": OK if all(result["status"] == OK for result in results) else PARTIAL,
         "bottlenecks": sum(len(result.get("bottlenecks", [])) for result in results),
         "regressions": sum(len(result.get("regressions", [])) for result in results),
         "clusters": results,
     }
+    settled = results
+    if isinstance(request, AnalyzeFleetEvent):
+        present = {
+            f"{account_id}/{cluster.region}/{cluster.name}" for account_id, cluster in targets
+        }
+        removed = _resolve_removed_clusters(services, present, invocation)
+        response["removed_clusters"] = removed
+        settled = [*results, *removed]
+    return {
+        **response,
+        "status": OK if all(result["status"] == OK for result in settled) else PARTIAL,
+    }
+
+
+def _resolve_removed_clusters(
+    services: PerformanceServices, present: set[str], invocation: Invocation
+) -> list[dict[str, Any]]:
+    """Resolve the open regressions of every indexed cluster not in `present` (the inventory):
+    one result each, an error of its own, or `not_started` without the time for it."""
+    try:
+        indexed = open_regression_clusters(services)
+    except AWS_CALL_ERRORS as error:
+        FUNCTION.logger.warning("open regressions not listed", extra={"error": str(error)})
+        return [error_result(error, resource=None)]
+    removed = []
+    for resource in indexed:
+        if resource in present:
+            continue
+        if not invocation.allows(CLUSTER_SECONDS):
+            removed.append({"resource": resource, "status": NOT_STARTED})
+            continue
+        # The resource is `<account>/<region>/<cluster>`, as `analyse_cluster` names it.
+        account_id, region, _ = resource.split("/", 2)
+        try:
+            alerts = resolve_removed_cluster(
+                services,
+                FUNCTION.logger,
+                resource=resource,
+                account_id=account_id,
+                region=region,
+                deadline=invocation,
+            )
+        except (FleetError, *AWS_CALL_ERRORS) as error:
+            FUNCTION.logger.warning(
+                "open regressions of a removed cluster not resolved",
+                extra={"resource": resource, "error": str(error)},
+            )
+            removed.append(error_result(error, resource=resource))
+            continue
+        removed.append({"resource": resource, "status": OK, "alerts": alerts})
+    return removed
 
 
 def _cluster_fields(account_id: str, cluster: Cluster, **extra: Any) -> dict[str, Any]:

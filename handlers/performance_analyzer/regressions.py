@@ -17,6 +17,12 @@ is logged and retried on the next run. Two runs settling one cluster at once (an
 `analyze_cluster` sent during the schedule's run) would both find a regression unrecorded: a
 lock per cluster lets one settle while the other's cluster is an error (the first one's alerts
 stand).
+
+A cluster removed from the inventory is analysed no more, so the clusters with an open regression
+are indexed in one state-table record (OPEN_REGRESSIONS_KEY, one value per cluster): written
+before a regression's warning is published, removed once none of the cluster's rules is open. A
+fleet run resolves the open regressions of every indexed cluster the inventory no longer has
+(`resolve_removed_cluster`).
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ between a publish and its record."""
 DELIVERY_CHECK_SECONDS = 30
 """How long checking whether a notice went out blocks its delivery (the check's claim is released
 at once, so only a run that dies between the two calls leaves it this long)."""
+OPEN_REGRESSIONS_KEY = "performance/open-regressions"
+"""The index of the clusters with an open regression: one value per `<account>/<region>/<cluster>`,
+listed in one query."""
 ALERTS_LOCK_SECONDS = 60
 """The lease of a cluster's alert lock: far longer than reading, publishing and recording the
 alerts of its rules takes, short enough that a crashed run blocks the next one only briefly."""
@@ -131,10 +140,12 @@ def settle_regression_alerts(
     bottlenecks: list[Bottleneck],
     measured: frozenset[str],
     deadline: ClaimDeadline | None,
+    cleared_because: str | None = None,
 ) -> dict[str, int]:
     """Open an alert for each new regression and resolve those that cleared (only rules in
-    `measured`: a figure the window lacks did not clear); the counts. Raises
-    `LockNotAcquiredError` while another run settles the same cluster."""
+    `measured`: a figure the window lacks did not clear), each resolution saying
+    `cleared_because` when given; the counts. Raises `LockNotAcquiredError` while another run
+    settles the same cluster."""
     by_rule = {bottleneck.rule: bottleneck for bottleneck in bottlenecks}
     key = f"performance/{resource}"
     with services.state.lock(key, uuid.uuid4().hex, ALERTS_LOCK_SECONDS):
@@ -149,7 +160,38 @@ def settle_regression_alerts(
             by_rule=by_rule,
             measured=measured,
             deadline=deadline,
+            cleared_because=cleared_because,
         )
+
+
+def open_regression_clusters(services: PerformanceServices) -> list[str]:
+    """The indexed clusters with an open regression, as `<account>/<region>/<cluster>`."""
+    return list(services.state.values_named(OPEN_REGRESSIONS_KEY, ""))
+
+
+def resolve_removed_cluster(
+    services: PerformanceServices,
+    logger: Any,
+    *,
+    resource: str,
+    account_id: str,
+    region: str,
+    deadline: ClaimDeadline | None,
+) -> dict[str, int]:
+    """Resolve every open regression of `resource`, a cluster gone from the inventory (no run
+    measures it again), and drop it from the index; the counts."""
+    return settle_regression_alerts(
+        services,
+        logger,
+        resource=resource,
+        account_id=account_id,
+        region=region,
+        regressing=[],
+        bottlenecks=[],
+        measured=frozenset(rule.name for rule in BOTTLENECK_RULES),
+        deadline=deadline,
+        cleared_because=f"{resource} is no longer in the fleet inventory",
+    )
 
 
 def _settle(
@@ -164,8 +206,11 @@ def _settle(
     by_rule: dict[str, Bottleneck],
     measured: frozenset[str],
     deadline: ClaimDeadline | None,
+    cleared_because: str | None,
 ) -> dict[str, int]:
     counts = {"sent": 0, "resolved": 0, "open": 0}
+    indexed = False
+    open_rules: list[str] = []
     for rule in BOTTLENECK_RULES:
         record = services.state.get_value(key, rule.name) or {}
         is_open = bool(record.get(OPEN))
@@ -182,11 +227,17 @@ def _settle(
         if rule.name in regressing:
             counts["open"] += 1
             if is_open:
+                open_rules.append(rule.name)
                 continue
+            if not indexed:
+                # Before the warning: a run that ends after SNS took it leaves the cluster indexed.
+                _index_open(services, resource)
+                indexed = True
             started_after = _episode(record)
             delivery = f"{key}/{rule.name}/{started_after}/open"
             sent_now = _deliver(services, logger, delivery, alert, deadline)
             if sent_now is not None:
+                open_rules.append(rule.name)
                 services.state.put_value(
                     key,
                     rule.name,
@@ -200,16 +251,30 @@ def _settle(
         ):
             now = services.clock.now()
             resolution = alert.resolution(
-                f"{rule.title} no longer regresses week over week on {resource}", now
+                cleared_because or f"{rule.title} no longer regresses week over week on {resource}",
+                now,
             )
             delivery = f"{key}/{rule.name}/{_episode(record)}/resolved"
             sent_now = _deliver(services, logger, delivery, resolution, deadline)
-            if sent_now is not None:
+            if sent_now is None:
+                open_rules.append(rule.name)
+            else:
                 services.state.put_value(
                     key, rule.name, {OPEN: False, "alert_id": alert.id, CLOSED_AT: iso_z(now)}
                 )
                 counts["resolved"] += sent_now
+        elif is_open:
+            open_rules.append(rule.name)
+    if not open_rules:
+        services.state.delete_value(OPEN_REGRESSIONS_KEY, resource)
+    elif not indexed:
+        # A regression opened before the index was kept is indexed by the next run.
+        _index_open(services, resource)
     return counts
+
+
+def _index_open(services: PerformanceServices, resource: str) -> None:
+    services.state.put_value(OPEN_REGRESSIONS_KEY, resource, {})
 
 
 def _episode(record: dict[str, Any]) -> str:

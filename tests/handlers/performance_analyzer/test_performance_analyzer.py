@@ -804,3 +804,36 @@ def test_a_week_over_week_change_too_large_for_a_number_is_no_change_percent() -
     # THEN the change, beyond the largest float, is None as for a missing figure, not infinity
     assert (network.value, network.week_earlier) == (1e108, 0.0)
     assert network.change_percent is None
+
+
+def test_an_open_regression_of_a_cluster_removed_from_the_inventory_is_resolved_once(
+    analyze: Analyze,
+    inventory_in_s3: dict[str, Any],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN a regression alerted on the cluster
+    put_saturated_window(fake_clock, 4)
+    analyze({"action": "analyze_fleet"})
+    [alert] = alert_inbox.receive()
+    # WHEN the cluster is removed from the fleet inventory, and the fleet is analysed twice
+    document = json.loads(json.dumps(inventory_in_s3))
+    document["members"][0]["clusters"] = []
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(document).encode("utf-8"),
+    )
+    fake_clock.advance(4 * 3600)
+    first = analyze({"action": "analyze_fleet"})
+    fake_clock.advance(4 * 3600)
+    second = analyze({"action": "analyze_fleet"})
+    # THEN its regression is resolved once, saying why, and the first run names the cluster
+    resolution = the_one_resolution_of(alert, alert_inbox)
+    assert "no longer in the fleet inventory" in resolution.alert["detail"]
+    assert alert_inbox.receive() == []
+    resource = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"
+    assert first["removed_clusters"] == [
+        {"resource": resource, "status": "ok", "alerts": {"sent": 0, "resolved": 1, "open": 0}}
+    ]
+    assert second["removed_clusters"] == []
