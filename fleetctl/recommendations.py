@@ -25,10 +25,12 @@ from pydantic import ValidationError
 from catalog.functions import function_spec
 from fleet_shared.performance_documents import (
     LATEST_RECOMMENDATIONS_KEY,
+    NAMED_LISTS,
     PathSegment,
     Recommendations,
     StackFileChange,
 )
+from fleet_shared.validation_errors import shown_value
 from fleetctl.exceptions import RecommendationsError
 from fleetctl.handler_environment import FAKE_CREDENTIALS, deployed_environment
 from fleetctl.local_world import stack_settings
@@ -128,11 +130,29 @@ def patched_text(text: str, changes: list[StackFileChange]) -> str:
                 raise RecommendationsError(f"{change.dotted()} is not a one-line value")
             if node.value == str(change.recommended):
                 continue
+            if node.value != str(change.current):
+                # The file moved on since the stack the optimizer measured: a value set by hand,
+                # or (in an index path) another entry at that place.
+                read = "none" if change.current is None else change.current
+                raise RecommendationsError(
+                    f"{change.dotted()}: the stack file has {shown_value(node.value)} where the "
+                    f"optimizer read {read}; deploy the file and let the optimizer run again, or "
+                    "set this value by hand"
+                )
             replacements.setdefault(node.start_mark.line, []).append(
                 (node.start_mark.column, node.end_mark.column, str(change.recommended),
                  change.evidence)
             )  # fmt: skip
             continue
+        if (
+            isinstance(node, yaml.SequenceNode)
+            and found > 0
+            and change.path[found - 1] in NAMED_LISTS
+        ):
+            raise RecommendationsError(
+                f"{change.dotted()}: the stack file has no {change.path[found - 1]} entry named "
+                f"{shown_value(change.path[found])} (renamed or removed since the optimizer's run)"
+            )
         insertions.append(_insertion(node, change, found))
     for line_number, edits in replacements.items():
         line = lines[line_number].rstrip("\n")
@@ -158,6 +178,16 @@ def _value(mapping: Any, key: str) -> Any:
     return None
 
 
+def _entry_named(sequence: yaml.SequenceNode, name: str) -> Any:
+    """The mapping of `sequence` whose `name` is `name`, or None."""
+    for entry in sequence.value:
+        if isinstance(entry, yaml.MappingNode):
+            named = _value(entry, "name")
+            if isinstance(named, yaml.ScalarNode) and named.value == name:
+                return entry
+    return None
+
+
 def _walk(node: Any, path: list[PathSegment]) -> tuple[Any, int]:
     """The deepest node of `path` the file has, and how many segments led to it."""
     for depth, segment in enumerate(path):
@@ -167,6 +197,8 @@ def _walk(node: Any, path: list[PathSegment]) -> tuple[Any, int]:
                 if isinstance(node, yaml.SequenceNode) and 0 <= segment < len(node.value)
                 else None
             )
+        elif isinstance(node, yaml.SequenceNode):
+            child = _entry_named(node, segment)
         else:
             child = _value(node, segment) if isinstance(node, yaml.MappingNode) else None
         if child is None:

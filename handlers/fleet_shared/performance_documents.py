@@ -15,6 +15,7 @@ Keys (UTC times; they sort in time order, so the newest document is the greatest
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -126,13 +127,18 @@ class PerformanceAnalysis(_Document):
 
 
 PathSegment = str | int
+# The stack file's lists whose entries a path names by their `name` (unique in each list), so
+# that a change finds its entry after the file's lists were reordered or extended.
+NAMED_LISTS = frozenset({"lambda-fleet:members", "clusters", "node_groups"})
 
 
 class StackFileChange(_Document):
     """One value of `Pulumi.<stack>.yaml` to set, where, and why.
 
-    `path` starts below `config`, e.g. `["lambda-fleet:members", 0, "clusters", 0,
-    "node_groups", 1, "max_size"]`; `current` is None when the key is not in the file yet.
+    `path` starts below `config`, e.g. `["lambda-fleet:members", "dev-workloads", "clusters",
+    "dev-apps", "node_groups", "batch-spot", "max_size"]`: an entry of a `NAMED_LISTS` list by
+    its name (an int, the entry's index, in documents written before names); `current` is the
+    value the optimizer read, None when the key is not in the file yet.
     """
 
     path: list[PathSegment] = Field(min_length=2)
@@ -141,10 +147,12 @@ class StackFileChange(_Document):
     evidence: str = Field(min_length=1)
 
     def dotted(self) -> str:
-        """The path as `lambda-fleet:members[0].clusters[0]...` for people to read."""
+        """The path as `lambda-fleet:members[dev-workloads].clusters[dev-apps]...` for people to
+        read."""
         text = str(self.path[0])
-        for segment in self.path[1:]:
-            text += f"[{segment}]" if isinstance(segment, int) else f".{segment}"
+        for previous, segment in pairwise(self.path):
+            in_list = isinstance(segment, int) or previous in NAMED_LISTS
+            text += f"[{segment}]" if in_list else f".{segment}"
         return text
 
 

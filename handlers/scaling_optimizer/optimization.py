@@ -91,8 +91,8 @@ def optimise(services: OptimizerServices) -> Optimisation:
     demands: list[NodeGroupDemand] = []
     targets: list[float] = []
     analyses_read = unread = 0
-    for member_index, member in enumerate(inventory.members):
-        for cluster_index, cluster in enumerate(member.clusters):
+    for member in inventory.members:
+        for cluster in member.clusters:
             resource = f"{member.account_id}/{cluster.region}/{cluster.name}"
             try:
                 history = read_cluster_history(
@@ -111,8 +111,10 @@ def optimise(services: OptimizerServices) -> Optimisation:
                     f"{environment.optimizer_min_hours} needed; no sizes recommended"
                 )
                 continue
-            cluster_path: list[PathSegment] = [MEMBERS_KEY, member_index, "clusters", cluster_index]
-            for group_index, group in enumerate(cluster.node_groups):
+            # Entries by name, not index: the stack file's lists may be reordered before the
+            # patch is rendered.
+            cluster_path: list[PathSegment] = [MEMBERS_KEY, member.name, "clusters", cluster.name]
+            for group in cluster.node_groups:
                 try:
                     desired_at = desired_size_timeline(
                         services.state,
@@ -136,7 +138,7 @@ def optimise(services: OptimizerServices) -> Optimisation:
                 sizes = recommend_sizes(
                     hours, cluster.scaling.target_utilization, group.capacity_type, group.floor
                 )
-                group_path = [*cluster_path, "node_groups", group_index]
+                group_path = [*cluster_path, "node_groups", group.name]
                 changes.extend(_node_group_changes(cluster, group, group_path, cluster_path, sizes))
                 demands.append(
                     NodeGroupDemand(

@@ -20,12 +20,21 @@ from fleet_shared.performance_documents import (
     StackFileChange,
 )
 from fleetctl.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from fleetctl.exceptions import RecommendationsError
 from fleetctl.handler_environment import FAKE_CREDENTIALS
 from fleetctl.local_world import moto_server, stack_settings
 from fleetctl.mocked_program import REPO_ROOT
+from fleetctl.recommendations import patched_text
 
-SPOT_GROUP = ["lambda-fleet:members", 0, "clusters", 0, "node_groups", 1]
-SCHEDULE = ["lambda-fleet:members", 0, "clusters", 0, "schedule", "off_hours_desired"]
+# As the optimizer names them: list entries by their `name`.
+SPOT_GROUP = [
+    "lambda-fleet:members", "dev-workloads", "clusters", "dev-apps", "node_groups", "batch-spot"
+]  # fmt: skip
+SCHEDULE = [
+    "lambda-fleet:members", "dev-workloads", "clusters", "dev-apps", "schedule", "off_hours_desired"
+]  # fmt: skip
+# As documents written before names had them: list entries by their index.
+SPOT_GROUP_BY_INDEX = ["lambda-fleet:members", 0, "clusters", 0, "node_groups", 1]
 # The dev stack's data bucket and its region (`fleetctl plan --stack dev`: fleet-hub-buckets-data).
 DEV_DATA_BUCKET = "lf-dev-111111111111-ap-south-1-data"
 DEV_HUB_REGION = "ap-south-1"
@@ -187,3 +196,73 @@ def test_a_missing_file_and_an_unknown_stack_are_named(
     assert (first, second) == (EXIT_BAD_INPUT, EXIT_BAD_INPUT)
     assert f"cannot read {missing}" in first_error
     assert "no stack file Pulumi.nope.yaml" in second_error
+
+
+def _dev_file_with_node_groups_swapped() -> str:
+    """The dev stack file with its cluster's two node groups in the other order, as a pull
+    request that reorders them leaves it."""
+    text = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
+    system_start = text.index("            - name: system\n")
+    spot_start = text.index("            - name: batch-spot\n")
+    groups_end = text.index("          schedule:\n")
+    return (
+        text[:system_start]
+        + text[spot_start:groups_end]
+        + text[system_start:spot_start]
+        + text[groups_end:]
+    )
+
+
+def _max_sizes(text: str) -> dict[str, int]:
+    config = yaml.safe_load(text)["config"]
+    groups = config["lambda-fleet:members"][0]["clusters"][0]["node_groups"]
+    return {group["name"]: group["max_size"] for group in groups}
+
+
+def test_a_change_lands_on_the_node_group_it_names_after_the_groups_were_reordered() -> None:
+    # GIVEN the dev stack file with its node groups reordered since the optimizer's run, and a
+    # recommendation of max_size 8 for batch-spot (6 in the file)
+    reordered = _dev_file_with_node_groups_swapped()
+    assert _max_sizes(reordered) == {"batch-spot": 6, "system": 4}
+    change = StackFileChange(
+        path=[*SPOT_GROUP, "max_size"], current=6, recommended=8, evidence="peak needed 8"
+    )
+    # WHEN the file is patched
+    patched = patched_text(reordered, [change])
+    # THEN batch-spot gets the new max_size, and system keeps its own
+    assert _max_sizes(patched) == {"batch-spot": 8, "system": 4}
+
+
+def test_an_index_path_to_a_value_the_file_no_longer_holds_is_refused_naming_it() -> None:
+    # GIVEN the reordered dev stack file, and a recommendation written before paths named their
+    # entries: max_size 6 -> 8 for node_groups[1], which is now system (max_size 4)
+    reordered = _dev_file_with_node_groups_swapped()
+    change = StackFileChange(
+        path=[*SPOT_GROUP_BY_INDEX, "max_size"], current=6, recommended=8, evidence="peak"
+    )
+    # WHEN the file is patched
+    with pytest.raises(RecommendationsError) as raised:
+        patched_text(reordered, [change])
+    # THEN it is refused in one line naming the value, what the file holds and what the
+    # optimizer read, instead of giving system batch-spot's max_size
+    message = str(raised.value)
+    assert message.startswith("lambda-fleet:members[0].clusters[0].node_groups[1].max_size: ")
+    assert "the stack file has '4' where the optimizer read 6" in message
+    assert "\n" not in message
+
+
+def test_a_node_group_renamed_since_the_run_is_named_as_missing() -> None:
+    # GIVEN the dev stack file whose batch-spot group has been renamed spot since the run
+    renamed = (REPO_ROOT / "Pulumi.dev.yaml").read_text().replace("name: batch-spot", "name: spot")
+    change = StackFileChange(
+        path=[*SPOT_GROUP, "max_size"], current=6, recommended=8, evidence="peak needed 8"
+    )
+    # WHEN the file is patched
+    with pytest.raises(RecommendationsError) as raised:
+        patched_text(renamed, [change])
+    # THEN one line says which entry the file no longer has
+    assert str(raised.value) == (
+        "lambda-fleet:members[dev-workloads].clusters[dev-apps].node_groups[batch-spot]"
+        ".max_size: the stack file has no node_groups entry named 'batch-spot' (renamed or "
+        "removed since the optimizer's run)"
+    )

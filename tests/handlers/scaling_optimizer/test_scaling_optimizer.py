@@ -600,7 +600,7 @@ def fail_calls_naming(client: Any, service: str, operation: str, name: str) -> I
             "Query",
             CLUSTER,
             f"^{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{GROUP}: scaler history not read",
-            {1},
+            {SECOND_CLUSTER},
             id="scaler-history",
         ),
         pytest.param(
@@ -608,7 +608,7 @@ def fail_calls_naming(client: Any, service: str, operation: str, name: str) -> I
             "ListObjectsV2",
             CLUSTER,
             f"^{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}: analyses not read",
-            {1},
+            {SECOND_CLUSTER},
             id="analyses-listing",
         ),
         pytest.param(
@@ -616,11 +616,16 @@ def fail_calls_naming(client: Any, service: str, operation: str, name: str) -> I
             "GetObject",
             CLUSTER,
             f"^analyses/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/.*: not read",
-            {1},
+            {SECOND_CLUSTER},
             id="analysis",
         ),
         pytest.param(
-            "s3", "GetObject", "reports/cost/", "^cost report not read", {0, 1}, id="cost-report"
+            "s3",
+            "GetObject",
+            "reports/cost/",
+            "^cost report not read",
+            {CLUSTER, SECOND_CLUSTER},
+            id="cost-report",
         ),
     ],
 )
@@ -633,7 +638,7 @@ def test_a_read_that_fails_leaves_out_only_what_it_concerns(  # noqa: PLR0917
     operation: str,
     named: str,
     note: str,
-    clusters_sized: set[int],
+    clusters_sized: set[str],
 ) -> None:
     # GIVEN two clusters with 14 days of history and a cost report, and every attempt of one
     # read failing (the first cluster's scaler history, analyses or one of them, the report)
@@ -669,7 +674,7 @@ def test_a_read_that_fails_leaves_out_only_what_it_concerns(  # noqa: PLR0917
             "cost",
             r"^cost report not read \(Unable to parse response: ListObjectsV2 answered without "
             r"<ListBucketResult>",
-            {0},
+            {CLUSTER},
             id="cost-reports",
         ),
     ],
@@ -681,7 +686,7 @@ def test_a_listing_answered_with_a_proxys_page_is_a_read_that_failed_not_nothing
     fake_clock: ManualClock,
     listed: str,
     note: str,
-    clusters_sized: set[int],
+    clusters_sized: set[str],
 ) -> None:
     # GIVEN a cluster with 14 days of history and a cost report, and S3 answering the listing of
     # the cluster's analyses, or of the cost reports, with a proxy's well-formed page (HTTP 200),
