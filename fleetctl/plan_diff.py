@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fleet_shared.validation_errors import shown_value
 from fleetctl.exceptions import PlanError
 
 MAX_SHOWN_VALUE = 120
@@ -29,6 +30,9 @@ _BACKTICKS = re.compile(r"`+")
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 VALUE = "value"
 ITEMS = "items"
+# What the diff reads of each resource of a plan (`fleetctl.plan.plan_document`).
+RESOURCE_TEXT_FIELDS = ("urn", "type", "name")
+RESOURCE_OBJECT_FIELDS = ("inputs", "options")
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,33 @@ def load_plan(path: Path) -> dict[str, Any]:
         raise PlanError(f"{path} is not a plan document: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
         raise PlanError(f"{path} is not a plan document (no `resources` list)")
+    problem = _resources_problem(document["resources"])
+    if problem is not None:
+        raise PlanError(f"{path} is not a plan document: {problem}")
     return document
+
+
+def _resources_problem(resources: list[Any]) -> str | None:
+    """The first resource of a plan that the diff cannot read, as `resources[i].field: why`, or
+    None: a KeyError would end the command with a traceback, and a URN listed twice would hide
+    one of its resources from the diff."""
+    first_with_urn: dict[str, int] = {}
+    for index, resource in enumerate(resources):
+        at = f"resources[{index}]"
+        if not isinstance(resource, dict):
+            return f"{at}: expected a resource object, got {shown_value(resource)}"
+        for field_name in RESOURCE_TEXT_FIELDS:
+            if not isinstance(resource.get(field_name), str):
+                return f"{at}.{field_name}: required, as text"
+        for field_name in RESOURCE_OBJECT_FIELDS:
+            value = resource.get(field_name)
+            if value is not None and not isinstance(value, dict):
+                return f"{at}.{field_name}: expected an object, got {shown_value(value)}"
+        earlier = first_with_urn.setdefault(resource["urn"], index)
+        if earlier != index:
+            urn = shown_value(resource["urn"])
+            return f"{at}.urn: {urn} is already the URN of resources[{earlier}]"
+    return None
 
 
 def _as_document(value: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
+from fleetctl.cli import EXIT_BAD_INPUT, main
 from fleetctl.mocked_program import REPO_ROOT, read_stack_file, run_program
 from fleetctl.plan import plan_document
 from fleetctl.plan_diff import ITEMS, diff_plans, render_markdown
@@ -228,3 +229,44 @@ def test_a_stack_value_under_review_renders_as_text_and_hides_no_later_change(ho
     assert "iam:PassRole" in html
     assert html.count("<li>") == 4
     assert html.count("<h4>") == 1
+
+
+@pytest.mark.parametrize(
+    ("resources", "problem"),
+    [
+        ([5], "resources[0]: expected a resource object, got 5"),
+        ([{}], "resources[0].urn: required, as text"),
+        ([{"urn": "urn:a"}], "resources[0].type: required, as text"),
+        (
+            [{"urn": "urn:a", "type": "aws:s3/bucket:Bucket", "name": "a", "inputs": ["x"]}],
+            "resources[0].inputs: expected an object, got ['x']",
+        ),
+        (
+            [
+                {"urn": "urn:a", "type": "t", "name": "a"},
+                {"urn": "urn:a", "type": "t", "name": "b"},
+            ],
+            "resources[1].urn: 'urn:a' is already the URN of resources[0]",
+        ),
+    ],
+    ids=["not-an-object", "no-urn", "no-type", "inputs-not-an-object", "urn-twice"],
+)
+def test_cli_diff_refuses_a_plan_whose_resources_are_not_resources_in_one_line(
+    tmp_path, capsys: pytest.CaptureFixture[str], resources: list[Any], problem: str
+) -> None:
+    # GIVEN a plan document whose `resources` list holds something a plan never does, and a
+    # valid empty plan
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"resources": resources}))
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"resources": []}))
+    for base, head in ((empty, bad), (bad, empty)):
+        # WHEN it is diffed against the empty plan, as head and as base
+        status = main(["plan", "--diff", str(base), str(head)])
+        # THEN one line names the file and the resource's field, exit 2, and nothing is printed
+        # (a KeyError or TypeError ended the command with a traceback, and a URN listed twice
+        # hid one of the two resources from the diff)
+        captured = capsys.readouterr()
+        assert status == EXIT_BAD_INPUT
+        assert captured.out == ""
+        assert captured.err == f"fleetctl: {bad} is not a plan document: {problem}\n"
