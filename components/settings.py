@@ -56,9 +56,9 @@ from fleet_shared.validation_errors import SHOWN_VALUE_LENGTH, shown_value
 PROJECT = "lambda-fleet"
 
 # EKS versions in standard or extended support; update as AWS releases and retires versions
-# (1.30 left extended support on 2026-07-23, when AWS stopped creating clusters of it; 1.31
-# leaves it on 2026-11-26).
-SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
+# (1.30 left extended support on 2026-07-23 and 1.31 on 2026-11-26, when AWS stopped creating
+# clusters of each and upgraded the existing ones).
+SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
 
 DEFAULT_TIME_ZONE = "Asia/Kolkata"
 # The public API endpoint may be open to at most a /8 in total, whatever the CIDRs' split.

@@ -299,6 +299,14 @@ INVALID_SETTINGS = [
         "Kubernetes version '1.30' is not supported",
     ),
     (
+        # EKS extended support of 1.31 ended on 2026-11-26: no cluster of it can be created.
+        "kubernetes-past-its-extended-support",
+        "members.0.clusters.0.kubernetes_version",
+        "1.31",
+        "members[0].clusters[0].kubernetes_version",
+        "Kubernetes version '1.31' is not supported (1.32, 1.33, 1.34, 1.35)",
+    ),
+    (
         "kubernetes-above-the-supported-range",
         "members.0.clusters.0.kubernetes_version",
         "1.36",
@@ -700,12 +708,12 @@ def test_a_functions_key_of_any_length_is_echoed_as_a_short_prefix_on_one_line(
     assert len(message) <= 600, message[:300]  # the known functions are listed
 
 
-@pytest.mark.parametrize("version", ["1.31", "1.35"])
+@pytest.mark.parametrize("version", ["1.32", "1.35"])
 def test_the_ends_of_the_readmes_supported_kubernetes_range_are_accepted(
     stack_settings_document: Callable[[str], dict[str, Any]], version: str
 ) -> None:
     """GIVEN the dev settings with the cluster on the oldest or the newest version of the
-    README's supported range (1.31-1.35; one beyond either end is refused in INVALID_SETTINGS)
+    README's supported range (1.32-1.35; one beyond either end is refused in INVALID_SETTINGS)
     WHEN they are validated
     THEN they load with that version"""
     document = copy.deepcopy(stack_settings_document("dev"))
