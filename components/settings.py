@@ -484,6 +484,16 @@ def calendar_problem(calendar: CalendarSettings) -> tuple[str, str] | None:
     return None
 
 
+# What only predictive mode reads (the forecaster and the scaler's predictive action);
+# `target_utilization` is read in either mode, by scaling_optimizer.
+PREDICTIVE_ONLY_SCALING_FIELDS = (
+    "confidence_threshold",
+    "headroom_percent",
+    "max_step",
+    "working_hours_floor",
+)
+
+
 class ScalingSettings(StrictModel):
     """How the node groups are sized between the schedule's changes (README's settings, `scaling`).
 
@@ -510,6 +520,21 @@ class ScalingSettings(StrictModel):
                 f"{value * 100:g} for {value * 100:g}%"
             )
         return value
+
+    @model_validator(mode="after")
+    def _predictive_settings_in_predictive_mode(self) -> Self:
+        # In schedule mode nothing reads them: a block that sets one without `mode: predictive`
+        # would change nothing, silently.
+        if self.mode == "predictive":
+            return self
+        for field in PREDICTIVE_ONLY_SCALING_FIELDS:
+            if field in self.model_fields_set:
+                raise FieldValueError(
+                    field,
+                    f"only predictive mode reads {field}, and the cluster is in {self.mode} "
+                    f"mode: set mode: predictive, or leave {field} out",
+                )
+        return self
 
 
 class HealthEndpoint(StrictModel):

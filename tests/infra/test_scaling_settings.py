@@ -108,3 +108,41 @@ def test_the_readmes_ranges_of_the_scaling_settings_hold_at_their_ends(
         with pytest.raises(StackSettingsError) as raised:
             load_settings("dev", document)
         assert raised.value.field == f"members[0].clusters[0].scaling.{field}"
+
+
+@pytest.mark.parametrize(
+    ("scaling", "field"),
+    [
+        ({"confidence_threshold": 0.9}, "confidence_threshold"),
+        ({"mode": "schedule", "headroom_percent": 20}, "headroom_percent"),
+        ({"max_step": 3}, "max_step"),
+        ({"target_utilization": 60, "working_hours_floor": False}, "working_hours_floor"),
+    ],
+    ids=["threshold", "headroom-explicit-schedule", "max-step", "floor"],
+)
+def test_a_predictive_setting_without_predictive_mode_is_refused_naming_it(
+    stack_settings_document: SettingsDocument, scaling: dict[str, Any], field: str
+) -> None:
+    # GIVEN a scaling block that sets a setting only predictive mode reads, in schedule mode
+    # (written or by default): nothing would ever read it
+    document = _dev_with_scaling(stack_settings_document, scaling)
+    # WHEN the settings are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one message names the setting and says how to make it count
+    assert raised.value.field == f"members[0].clusters[0].scaling.{field}"
+    assert raised.value.problem == (
+        f"only predictive mode reads {field}, and the cluster is in schedule mode: set "
+        f"mode: predictive, or leave {field} out"
+    )
+
+
+def test_target_utilization_is_accepted_in_schedule_mode(
+    stack_settings_document: SettingsDocument,
+) -> None:
+    # GIVEN a scaling block in schedule mode with its target utilisation, which scaling_optimizer
+    # sizes the node groups for in either mode
+    document = _dev_with_scaling(stack_settings_document, {"target_utilization": 60})
+    # WHEN the settings are validated THEN they load with it
+    scaling = load_settings("dev", document).members[0].clusters[0].scaling
+    assert (scaling.mode, scaling.target_utilization) == ("schedule", 60)
