@@ -1,7 +1,8 @@
 """The difference between two offline plans, for pull-request review without cloud credentials.
 
 Resources are matched by URN: a resource only in HEAD is added, only in BASE removed, and one in
-both whose inputs or options differ is changed, with each changed input shown as a path.
+both whose inputs, options or placement (provider, account, region) differ is changed, with each
+changed input shown as a path.
 
 Inputs that hold JSON as text (IAM, key, bucket and queue policies, event patterns, schedule
 payloads, the inventory) are compared as the documents they are, so a reviewer sees the
@@ -33,6 +34,7 @@ ITEMS = "items"
 # What the diff reads of each resource of a plan (`fleetctl.plan.plan_document`).
 RESOURCE_TEXT_FIELDS = ("urn", "type", "name")
 RESOURCE_OBJECT_FIELDS = ("inputs", "options")
+PLACEMENT_FIELDS = ("provider", "account_id", "region")
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,13 @@ def _differences(before: Any, after: Any, path: str) -> list[ChangedInput]:
     return []
 
 
+def _placement(resource: dict[str, Any]) -> dict[str, Any]:
+    """Where a resource is created: a resource that another provider creates (a cluster moved to
+    another region, an account renamed) is another cloud resource, which Pulumi may replace,
+    whether or not one of its inputs changed."""
+    return {field_name: resource.get(field_name) for field_name in PLACEMENT_FIELDS}
+
+
 def diff_plans(base: dict[str, Any], head: dict[str, Any]) -> PlanDiff:
     base_by_urn = {resource["urn"]: resource for resource in base["resources"]}
     head_by_urn = {resource["urn"]: resource for resource in head["resources"]}
@@ -188,6 +197,7 @@ def diff_plans(base: dict[str, Any], head: dict[str, Any]) -> PlanDiff:
         before, after = base_by_urn[urn], head_by_urn[urn]
         changes = _differences(before.get("inputs", {}), after.get("inputs", {}), "inputs")
         changes += _differences(before.get("options", {}), after.get("options", {}), "options")
+        changes += _differences(_placement(before), _placement(after), "placement")
         if changes:
             result.changed.append((after, changes))
     return result

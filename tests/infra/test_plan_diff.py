@@ -270,3 +270,48 @@ def test_cli_diff_refuses_a_plan_whose_resources_are_not_resources_in_one_line(
         assert status == EXIT_BAD_INPUT
         assert captured.out == ""
         assert captured.err == f"fleetctl: {bad} is not a plan document: {problem}\n"
+
+
+def test_moving_a_cluster_to_another_region_shows_each_of_its_resources_moving(
+    program_runs, project_with_stack
+):
+    # GIVEN the prod plan, and the same stack with its cluster payments-in moved from the
+    # account's ap-south-1 to its eu-west-1 (same names, so the same URNs)
+    base = plan_document(program_runs["prod"])
+    config = read_stack_file(REPO_ROOT / "Pulumi.prod.yaml")
+    cluster = config["lambda-fleet:members"][0]["clusters"][0]
+    assert (cluster["name"], cluster["region"]) == ("payments-in", "ap-south-1")
+    cluster["region"] = "eu-west-1"
+    head = plan_document(run_program("prod", project_with_stack("prod", config)))
+    # WHEN the two plans are compared
+    difference = diff_plans(base, head)
+    changed = {
+        (resource["type"], resource["name"]): {change.path: change for change in changes}
+        for resource, changes in difference.changed
+    }
+    # THEN every resource of the cluster that another region's provider now creates is changed,
+    # naming the region it leaves and the one it goes to: its secrets key, whose inputs are all
+    # the same, was left out of the diff, as if it stayed where it is
+    moved = [
+        ("aws:kms/key:Key", "fleet-payments-payments-in-secrets"),
+        ("aws:kms/alias:Alias", "fleet-payments-payments-in-secrets"),
+        ("aws:iam/role:Role", "fleet-payments-payments-in-nodes"),
+        ("eks:index:Cluster", "fleet-payments-payments-in-cluster"),
+        ("eks:index:ManagedNodeGroup", "fleet-payments-payments-in-api"),
+    ]
+    for key in moved:
+        region = changed[key]["placement.region"]
+        assert (region.before, region.after) == ("ap-south-1", "eu-west-1"), key
+    # AND the AWS resources name the provider they move to (the pulumi-eks components keep the
+    # eks provider and pass the region's AWS provider to their children)
+    for key in moved[:3]:
+        provider = changed[key]["placement.provider"]
+        assert "ap-south-1" in provider.before and "eu-west-1" in provider.after, key
+    # AND the rendered diff shows the move
+    text = render_markdown(difference, "prod")
+    assert '`placement.region`: `"ap-south-1"` → `"eu-west-1"`' in text
+    # AND the other cluster of the account, which stays, shows no move
+    assert not any(
+        "payments-eu" in name and "placement.region" in paths
+        for (_, name), paths in changed.items()
+    )
