@@ -861,12 +861,19 @@ class CostReportSettings(StrictModel):
 
     @model_validator(mode="after")
     def _athena_names_the_table(self) -> Self:
-        if self.query_engine == "athena":
-            for field in ("athena_database", "athena_table"):
-                if getattr(self, field) is None:
-                    raise FieldValueError(
-                        field, f"query_engine athena needs {field} (the Glue name of the CUR)"
-                    )
+        for field in ("athena_database", "athena_table"):
+            if self.query_engine == "athena" and getattr(self, field) is None:
+                raise FieldValueError(
+                    field, f"query_engine athena needs {field} (the Glue name of the CUR)"
+                )
+            # The pandas engine reads the CUR's files: a Glue name written without
+            # `query_engine: athena` would change nothing, silently.
+            if self.query_engine != "athena" and getattr(self, field) is not None:
+                raise FieldValueError(
+                    field,
+                    f"only query_engine athena reads {field}, and query_engine is "
+                    f"{self.query_engine}: set query_engine: athena, or leave {field} out",
+                )
         return self
 
 

@@ -532,6 +532,15 @@ INVALID_SETTINGS = [
         "query_engine athena needs athena_table",
     ),
     (
+        # The pandas engine reads the CUR's files; nothing would read the Glue names.
+        "athena-table-with-the-pandas-engine",
+        "cost_report",
+        {"athena_database": "cur", "athena_table": "cur_v2"},
+        "cost_report.athena_database",
+        "only query_engine athena reads athena_database, and query_engine is pandas: set "
+        "query_engine: athena, or leave athena_database out",
+    ),
+    (
         "cur-prefix-wildcard",
         "cost_report",
         {"cur_prefix": "cur/*"},
