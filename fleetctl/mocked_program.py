@@ -45,6 +45,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "__main__.py"
 DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
 AWS_PROVIDER_TYPE = "pulumi:providers:aws"
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
 # Multi-language component packages, and the packages of the providers that the resources they
 # create need; with default providers disabled, each must come explicitly in `providers`.
@@ -263,11 +264,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.default_providers_disabled = default_providers_disabled
         self.requests: list[tuple[str, Any]] = []
         self.registered_outputs: dict[str, dict[str, Any]] = {}
+        # The engine's qualified type of each resource (by the mock's URN), and the engine URNs
+        # taken: the mock's own URNs keep only the parent's last type and let a second
+        # registration of one URN replace the first, where the engine stops the preview.
+        self.qualified_types: dict[str, str] = {}
+        self.engine_urns: set[str] = set()
+        # The SDK registers resources from several threads at once.
+        self.engine_urns_lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         self._refuse_implicit_provider(request)
+        engine_urn = self._claim_engine_urn(request)
         request = _with_references_as_urns(request)
         response = super().RegisterResource(_placed_by_aws_provider(request))
+        self.qualified_types[response.urn] = engine_urn.split("::")[2]
         self.requests.append((response.urn, request))
         if request.type == AWS_PROVIDER_TYPE:
             self.fleet_mocks.remember_provider(
@@ -276,9 +286,33 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        engine_urn = self._claim_engine_urn(request)
         response = super().ReadResource(request)
+        self.qualified_types[response.urn] = engine_urn.split("::")[2]
         self.requests.append((response.urn, request))
         return response
+
+    def _claim_engine_urn(self, request: Any) -> str:
+        """The URN the engine gives the resource (its parents' types, all of them, then its own,
+        and its name), refused as the engine refuses it when a resource registered already has
+        it."""
+        parent_type = self.qualified_types.get(request.parent or "")
+        # The root stack's type is no part of its children's URNs.
+        qualified = (
+            f"{parent_type}${request.type}"
+            if parent_type and parent_type != ROOT_STACK_TYPE
+            else request.type
+        )
+        engine_urn = f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{qualified}"
+        engine_urn += f"::{request.name}"
+        with self.engine_urns_lock:
+            if engine_urn in self.engine_urns:
+                raise PlanError(
+                    f"duplicate resource URN {engine_urn!r}: the engine refuses a second "
+                    "resource of one type and name under parents of one type"
+                )
+            self.engine_urns.add(engine_urn)
+        return engine_urn
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         self.registered_outputs[request.urn] = rpc.deserialize_properties(request.outputs)

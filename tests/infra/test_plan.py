@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from fleetctl.mocked_program import REPO_ROOT
+from fleetctl.mocked_program import REPO_ROOT, run_program
 from fleetctl.plan import render_tree
+from tests.infra.failed_runs import failed_run
 
 
 def _plan(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -88,3 +90,78 @@ def test_the_plan_says_when_the_archives_carry_sources_only():
     assert completed.stdout.startswith("Stack dev: ")
     assert "the archives carry Python sources only" in completed.stderr
     assert "compiles at every cold start" in completed.stderr
+
+
+DUPLICATE_URN_PROGRAM = """
+import pulumi
+
+
+class Part(pulumi.ComponentResource):
+    def __init__(self, name, parent=None):
+        super().__init__("test:index:Part", name, None, pulumi.ResourceOptions(parent=parent))
+
+
+class Whole(pulumi.ComponentResource):
+    def __init__(self, name, parent=None):
+        super().__init__("test:index:Whole", name, None, pulumi.ResourceOptions(parent=parent))
+        Part("part", parent=self)
+
+
+Whole("first")
+Part("part", parent=Whole("second"))
+"""
+
+DISTINCT_CHAINS_PROGRAM = """
+import pulumi
+
+
+class Part(pulumi.ComponentResource):
+    def __init__(self, name, parent=None):
+        super().__init__("test:index:Part", name, None, pulumi.ResourceOptions(parent=parent))
+
+
+class Whole(pulumi.ComponentResource):
+    def __init__(self, name, parent=None):
+        super().__init__("test:index:Whole", name, None, pulumi.ResourceOptions(parent=parent))
+
+
+class Outer(pulumi.ComponentResource):
+    def __init__(self, name):
+        super().__init__("test:index:Outer", name, None, None)
+
+
+# One Part under Whole, one under Outer's Whole: the engine's URNs carry the whole chain of
+# parent types, so the two differ.
+Part("part", parent=Whole("alone"))
+Part("part", parent=Whole("inner", parent=Outer("outer")))
+"""
+
+
+def _project(tmp_path: Path, program: str) -> Path:
+    (tmp_path / "__main__.py").write_text(program)
+    (tmp_path / "Pulumi.urns.yaml").write_text("config: {}\n")
+    return tmp_path
+
+
+def test_the_plan_refuses_two_resources_the_engine_would_give_one_urn(tmp_path: Path) -> None:
+    # GIVEN a program that registers a second `test:index:Part` named `part` under a second
+    # component of the same type: the engine's URN names the parent's type, not its name, so
+    # both have one URN and `pulumi preview` stops at the second
+    project = _project(tmp_path, DUPLICATE_URN_PROGRAM)
+    # WHEN its plan is made
+    failure = failed_run("urns", project)
+    # THEN it fails as the engine does, naming the URN, instead of listing both resources
+    assert str(failure) == (
+        "duplicate resource URN "
+        "'urn:pulumi:urns::lambda-fleet::test:index:Whole$test:index:Part::part': the engine "
+        "refuses a second resource of one type and name under parents of one type"
+    )
+
+
+def test_the_plan_takes_one_name_under_parents_of_other_types(tmp_path: Path) -> None:
+    # GIVEN a program with a `part` under a Whole, and another under a Whole inside an Outer
+    project = _project(tmp_path, DISTINCT_CHAINS_PROGRAM)
+    # WHEN its plan is made
+    run = run_program("urns", project)
+    # THEN both are registered: their URNs differ by the chain of their parents' types
+    assert [resource.name for resource in run.of_type("test:index:Part")] == ["part", "part"]
