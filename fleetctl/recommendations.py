@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from catalog.functions import function_spec
+from components.settings import PROJECT
 from fleet_shared.performance_documents import (
     LATEST_RECOMMENDATIONS_KEY,
     NAMED_LISTS,
@@ -37,6 +38,7 @@ from fleetctl.local_world import stack_settings
 from fleetctl.mocked_program import REPO_ROOT, run_program
 
 OPTIMIZER = "scaling_optimizer"
+NAMESPACE = f"{PROJECT}:"
 INDENT_STEP = 2
 
 
@@ -199,8 +201,13 @@ def _walk(node: Any, path: list[PathSegment]) -> tuple[Any, int]:
             )
         elif isinstance(node, yaml.SequenceNode):
             child = _entry_named(node, segment)
+        elif isinstance(node, yaml.MappingNode):
+            child = _value(node, segment)
+            if child is None and depth == 0:
+                # A key written without the namespace is the project's, as the CLI reads it.
+                child = _value(node, segment.removeprefix(NAMESPACE))
         else:
-            child = _value(node, segment) if isinstance(node, yaml.MappingNode) else None
+            child = None
         if child is None:
             return node, depth
         node = child
@@ -224,6 +231,8 @@ def _insertion(node: Any, change: StackFileChange, found: int) -> tuple[int, lis
         or node.flow_style
         or not node.value
         or any(isinstance(segment, int) for segment in missing)
+        # A list's entries are named, not added as keys of a mapping.
+        or any(segment in NAMED_LISTS for segment in missing[:-1])
     ):
         raise RecommendationsError(
             f"{change.dotted()}: the stack file has no block mapping to add it to"

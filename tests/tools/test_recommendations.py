@@ -266,3 +266,49 @@ def test_a_node_group_renamed_since_the_run_is_named_as_missing() -> None:
         ".max_size: the stack file has no node_groups entry named 'batch-spot' (renamed or "
         "removed since the optimizer's run)"
     )
+
+
+def test_a_stack_file_that_writes_its_keys_without_the_namespace_is_patched_in_place() -> None:
+    # GIVEN the dev stack file with `members:` and `functions:` written without the project's
+    # namespace, as the Pulumi CLI reads them too (README, stack settings)
+    text = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
+    text = text.replace("  lambda-fleet:members:\n", "  members:\n")
+    text = text.replace("  lambda-fleet:functions:\n", "  functions:\n")
+    changes = [
+        StackFileChange(
+            path=[*SPOT_GROUP, "max_size"], current=6, recommended=8, evidence="peak needed 8"
+        ),
+        StackFileChange(
+            path=["lambda-fleet:functions", "health_monitor", "memory_mb"],
+            current=256,
+            recommended=192,
+            evidence="at most 120 MB used",
+        ),
+    ]
+    # WHEN the file is patched
+    patched = patched_text(text, changes)
+    # THEN the values land in those keys, and no namespaced copy of either is added (which the
+    # CLI would read beside the other, one of the two winning)
+    config = yaml.safe_load(patched)["config"]
+    assert "lambda-fleet:members" not in config and "lambda-fleet:functions" not in config
+    groups = config["members"][0]["clusters"][0]["node_groups"]
+    assert {group["name"]: group["max_size"] for group in groups} == {"system": 4, "batch-spot": 8}
+    assert config["functions"]["health_monitor"] == {"memory_mb": 192}
+
+
+def test_a_change_to_a_member_of_a_file_without_members_is_refused_not_added_as_keys() -> None:
+    # GIVEN a stack file whose members list is under a misspelt key, so it has no members
+    text = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
+    text = text.replace("  lambda-fleet:members:\n", "  lambda-fleet:memberz:\n")
+    change = StackFileChange(
+        path=[*SPOT_GROUP, "max_size"], current=6, recommended=8, evidence="peak needed 8"
+    )
+    # WHEN the file is patched
+    with pytest.raises(RecommendationsError) as raised:
+        patched_text(text, [change])
+    # THEN one line names the value, instead of a `lambda-fleet:members` mapping keyed by the
+    # member's, cluster's and group's names being added to the file
+    assert str(raised.value) == (
+        "lambda-fleet:members[dev-workloads].clusters[dev-apps].node_groups[batch-spot].max_size:"
+        " the stack file has no block mapping to add it to"
+    )
