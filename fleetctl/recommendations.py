@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 from pydantic import ValidationError
 
 from catalog.functions import function_spec
@@ -69,6 +70,13 @@ def read_file(path: Path) -> Recommendations:
 def read_bucket(stack: str, endpoint_url: str) -> Recommendations:
     """The latest recommendations in the stack's data bucket at `endpoint_url` (a moto server,
     LocalStack), read with fake credentials."""
+    # botocore refuses such a URL with a ValueError when the client is made; checked first,
+    # before the stack's program runs.
+    if not (is_valid_endpoint_url(endpoint_url) or is_valid_ipv6_endpoint_url(endpoint_url)):
+        raise RecommendationsError(
+            f"--endpoint-url {shown_value(endpoint_url)} is not an endpoint URL (such as "
+            "http://127.0.0.1:5000)"
+        )
     bucket = deployed_environment(run_program(stack), function_spec(OPTIMIZER))["DATA_BUCKET_NAME"]
     s3 = boto3.client(
         "s3",

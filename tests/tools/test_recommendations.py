@@ -312,3 +312,21 @@ def test_a_change_to_a_member_of_a_file_without_members_is_refused_not_added_as_
         "lambda-fleet:members[dev-workloads].clusters[dev-apps].node_groups[batch-spot].max_size:"
         " the stack file has no block mapping to add it to"
     )
+
+
+@pytest.mark.parametrize("endpoint", ["notaurl", "http://", "http://bad host:5000"])
+def test_an_endpoint_url_botocore_refuses_is_one_line_without_traceback(
+    capsys: pytest.CaptureFixture[str], endpoint: str
+) -> None:
+    # GIVEN an --endpoint-url that is no endpoint URL (a missing scheme, no host, a space)
+    # WHEN the recommendations are read from it
+    status = main(["recommendations", "--stack", "dev", "--endpoint-url", endpoint])
+    # THEN one line names the option and the value, exit 2, and nothing else is printed (botocore
+    # refused it with a ValueError, which ended the command with a traceback)
+    captured = capsys.readouterr()
+    assert status == EXIT_BAD_INPUT
+    assert captured.out == ""
+    assert captured.err == (
+        f"fleetctl: --endpoint-url {endpoint!r} is not an endpoint URL (such as "
+        "http://127.0.0.1:5000)\n"
+    )
