@@ -64,7 +64,7 @@ from fleetctl.demo_world import (
     follow_node_group_scaling,
     role_credentials,
 )
-from fleetctl.exceptions import PlanError
+from fleetctl.exceptions import DemoError, PlanError
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
 from fleetctl.handler_environment import deployed_environment
 from fleetctl.local_world import local_world, stack_settings
@@ -75,6 +75,9 @@ from fleetctl.validated_change import take_due_callbacks
 from fleetctl.webhook_receiver import WebhookReceiver
 
 DEMO_ZONE = ZoneInfo("Asia/Kolkata")
+DEFAULT_OUT_DIR = REPO_ROOT / "out"
+# Written into each --out directory the demo makes, which a later run may then replace whole.
+DEMO_OUT_MARKER = ".lambda-fleet-demo"
 RATE_SPACING_MINUTES = 60
 # What the demo changes in the stack's settings, and why; printed before the day starts.
 DEMO_DRY_RUN = False
@@ -612,8 +615,30 @@ def _copy_reports(world: DemoWorld, out_dir: Path) -> list[Path]:
     return sorted(copied)
 
 
-def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
+def _refuse_an_out_dir_not_its_own(out_dir: Path) -> None:
+    """Refuse an --out that is a file, or a directory of files the demo did not write: the demo
+    replaces its --out directory whole, and `--out ~/reports` would delete someone's reports.
+    Its own are the default `out/` (the local tools', where `invoke` writes logs too), an empty
+    directory, and one holding the marker it writes into each --out."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise DemoError(f"--out {str(out_dir)!r} is not a directory")
+    own = (
+        out_dir.resolve() == DEFAULT_OUT_DIR.resolve()
+        or (out_dir / DEMO_OUT_MARKER).is_file()
+        or not any(out_dir.iterdir())
+    )
+    if not own:
+        raise DemoError(
+            f"--out {str(out_dir)!r} holds files the demo did not write, and the "
+            "demo replaces its --out directory whole; name a new or empty directory"
+        )
+
+
+def run_demo(stack: str = "dev", out_dir: Path = DEFAULT_OUT_DIR) -> int:
     started = clock.monotonic()
+    _refuse_an_out_dir_not_its_own(out_dir)
     print(f"lambda-fleet demo: one working day of the {stack} stack, offline", flush=True)
     settings = stack_settings(stack)
     run = run_program(stack)
@@ -621,6 +646,9 @@ def run_demo(stack: str = "dev", out_dir: Path = REPO_ROOT / "out") -> int:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
+    (out_dir / DEMO_OUT_MARKER).write_text(
+        "written by `fleetctl demo`, which replaces this directory\n"
+    )
     (out_dir / f"plan-{stack}.json").write_text(render_json(run))
     day = _replay_day()
     incident_window = (

@@ -11,6 +11,10 @@ class RecommendationsError(FleetctlError):
     """The optimizer's recommendations cannot be read or do not fit the stack file."""
 
 
+class DemoError(FleetctlError):
+    """The demo cannot run as asked (its --out directory)."""
+
+
 class PlanError(FleetctlError):
     """The offline plan cannot be built (bad stack file, unknown call, missing provider)."""
 

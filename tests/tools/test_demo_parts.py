@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 
+from fleetctl import cli
 from fleetctl.demo import Timeline, one_line, summarize
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
 from fleetctl.handler_environment import FAKE_CREDENTIALS
@@ -131,3 +132,38 @@ def test_every_timeline_line_has_a_time_and_a_label(capsys):
         "[ world ] 14:00 ** the health endpoint recovers **",
         "[ 71/106] 14:00 health_monitor       healthy",
     ]
+
+
+def test_the_demo_refuses_an_out_directory_holding_files_it_did_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a directory of someone's own files, named as the demo's --out
+    own = tmp_path / "reports"
+    own.mkdir()
+    (own / "quarterly.xlsx").write_text("not the demo's")
+    # WHEN the demo is asked to write into it
+    status = cli.main(["demo", "--stack", "dev", "--out", str(own)])
+    # THEN one line says why, exit 2, and the directory is left as it was (the demo replaces its
+    # --out directory whole: it deleted whatever directory it was given)
+    captured = capsys.readouterr()
+    assert status == cli.EXIT_BAD_INPUT
+    assert captured.err == (
+        f"fleetctl: --out {str(own)!r} holds files the demo did not write, and the demo "
+        "replaces its --out directory whole; name a new or empty directory\n"
+    )
+    assert (own / "quarterly.xlsx").read_text() == "not the demo's"
+
+
+def test_the_demo_refuses_an_out_that_is_a_file_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a file named as the demo's --out
+    named = tmp_path / "out"
+    named.write_text("a file")
+    # WHEN the demo is asked to write into it
+    status = cli.main(["demo", "--stack", "dev", "--out", str(named)])
+    # THEN one line says so, exit 2, no traceback (NotADirectoryError ended the command)
+    captured = capsys.readouterr()
+    assert status == cli.EXIT_BAD_INPUT
+    assert captured.err == f"fleetctl: --out {str(named)!r} is not a directory\n"
+    assert named.read_text() == "a file"
