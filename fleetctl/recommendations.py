@@ -163,6 +163,14 @@ def patched_text(text: str, changes: list[StackFileChange]) -> str:
                 f"{change.dotted()}: the stack file has no {change.path[found - 1]} entry named "
                 f"{shown_value(change.path[found])} (renamed or removed since the optimizer's run)"
             )
+        if any(segment in NAMED_LISTS for segment in change.path[:found]):
+            # What the optimizer recommends for a cluster or node group it read from the
+            # stack's settings: missing now, it was removed since, not left to a default.
+            raise RecommendationsError(
+                f"{change.dotted()}: the stack file has no {change.path[found]} here, where the "
+                f"optimizer read {change.current}; deploy the file and let the optimizer run "
+                "again, or set this value by hand"
+            )
         insertions.append(_insertion(node, change, found))
     for line_number, edits in replacements.items():
         line = lines[line_number].rstrip("\n")

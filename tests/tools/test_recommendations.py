@@ -330,3 +330,26 @@ def test_an_endpoint_url_botocore_refuses_is_one_line_without_traceback(
         f"fleetctl: --endpoint-url {endpoint!r} is not an endpoint URL (such as "
         "http://127.0.0.1:5000)\n"
     )
+
+
+def test_an_off_hours_size_of_a_schedule_removed_since_the_run_is_refused_not_added_back() -> None:
+    # GIVEN the dev stack file whose cluster's schedule has been removed since the optimizer
+    # read it, and a recommended off-hours size for batch-spot (0 when it was read)
+    text = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
+    start = text.index("          schedule:\n")
+    end = text.index("          # The hourly forecast")
+    without_schedule = text[:start] + text[end:]
+    assert "off_hours_desired" not in without_schedule
+    change = StackFileChange(
+        path=[*SCHEDULE, "batch-spot"], current=0, recommended=1, evidence="night needs 1"
+    )
+    # WHEN the file is patched
+    with pytest.raises(RecommendationsError) as raised:
+        patched_text(without_schedule, [change])
+    # THEN one line says the file no longer has the value the optimizer read, instead of adding
+    # a `schedule:` with this one size back (a schedule at the default times, 08:00 to 18:00)
+    assert str(raised.value) == (
+        "lambda-fleet:members[dev-workloads].clusters[dev-apps].schedule.off_hours_desired"
+        ".batch-spot: the stack file has no schedule here, where the optimizer read 0; deploy the "
+        "file and let the optimizer run again, or set this value by hand"
+    )
