@@ -138,6 +138,13 @@ def confirm_real_account(settings: FleetSettings, stack: str) -> str:
     return f"acting in real AWS: account {account} as {identity['Arn']}, region {region}"
 
 
+def refuse_a_directory_as_log(log_path: Path) -> None:
+    """Refuse a `--log` that names a directory, before any world starts (removing it as an
+    older log raised IsADirectoryError after the invocation's world was up)."""
+    if log_path.is_dir():
+        raise InvokeError(f"--log {str(log_path)!r} is a directory; name a file")
+
+
 def run_handler(
     spec: FunctionSpec, event: Any, environment: dict[str, str], log_path: Path
 ) -> InvokeOutcome:
@@ -165,6 +172,7 @@ def invoke(
     """Run `name`'s handler with the stack's environment for it, against `target`."""
     target = target or InvokeTarget()
     spec = resolve_function(name)
+    refuse_a_directory_as_log(log_path)
     settings = stack_settings(stack)
     region = settings.hub.region
     if target.real_aws:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+
+from fleetctl.cli import EXIT_BAD_INPUT, main
 from fleetctl.invoke import InvokeOutcome
 from fleetctl.mocked_program import REPO_ROOT
 
@@ -60,3 +64,18 @@ def test_error_results_failed_http_answers_and_failed_batch_items_count_as_error
     assert not InvokeOutcome({"results": [{"status": "error"}, {"status": "dry_run"}]}).is_error
     assert not InvokeOutcome({"statusCode": 200}).is_error
     assert not InvokeOutcome({"batchItemFailures": []}).is_error
+
+
+def test_a_log_path_that_is_a_directory_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a --log that names a directory
+    event = REPO_ROOT / "events" / "eks_scaler" / "scale_up_schedule.json"
+    # WHEN a function is invoked with it
+    status = main(["invoke", "eks_scaler", "--event", str(event), "--log", str(tmp_path)])
+    # THEN one line names the option and the path, exit 2, nothing was invoked (the log's
+    # removal raised IsADirectoryError with a traceback, after the demo's world was started)
+    captured = capsys.readouterr()
+    assert status == EXIT_BAD_INPUT
+    assert captured.out == ""
+    assert captured.err == f"fleetctl: --log {str(tmp_path)!r} is a directory; name a file\n"
