@@ -14,8 +14,9 @@ and "date reached" means that date is on or after the mark's date. Not the UTC d
 19:00 of New York is 23:00 UTC in summer and 00:00 UTC the next day in winter, so a mark made in
 the week before the clocks go back would be reached a day early, six days into seven. In the
 policy's `notify` mode a due resource keeps its mark and is reported, never deleted. In `delete`
-mode a resource is deleted only once a notice said it would be (announce_marks); else it is
-marked afresh.
+mode a resource is deleted only once a notice said it would be (announce_marks) at least the
+notice days before; else it is marked afresh, or, when that notice went out late (SNS failing for
+days), its mark is moved to the notice days after the notice, and a notice gives the new date.
 A failed call on one resource is counted and reported, and the others go on, except a member
 endpoint that does not answer (`NO_ANSWER`, or a call run to its bound throttled): it is given up
 for the rest of the invocation (`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to
@@ -74,6 +75,11 @@ logger = observability_for(SOURCE).logger
 ANNOUNCED = "announced"
 DELETING = "deleting"
 """The resources of an announced-marks record whose notice said they would be deleted."""
+EARLIER_NOTICE = "earlier_notice"
+"""The resources of an announced-marks record whose deletion an earlier notice, of the date
+their mark was moved from, announced on the record's `published_on`."""
+PUBLISHED_ON = "published_on"
+"""The run's date on which a notice went out (its items of an announced-marks record)."""
 ANNOUNCED_MARGIN_DAYS = 30
 """How long an announced-marks record outlives its marks' date, for a run that comes late."""
 ANNOUNCED_PART_ENTRIES = 5_000
@@ -143,6 +149,10 @@ class CleanupServices(WatchedMemberServices[CleanupEnvironment]):
     def schedule_zone(self) -> ZoneInfo:
         """The zone whose days date the marks: the stack's schedule time zone."""
         return ZoneInfo(self.environment.schedule_time_zone)
+
+    def today(self) -> date:
+        """The run's date in the schedule's zone: the date of marks and of notices sent."""
+        return self.clock.now().astimezone(self.schedule_zone).date()
 
     @cached_property
     def notice(self) -> timedelta:
@@ -278,14 +288,17 @@ def clean_target(
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
     result.errors.extend(keep_tag_errors)
-    deletion_notices: dict[date, set[str]] = {}
+    deletion_notices: dict[date, AnnouncedMarks] = {}
+    # Moved mark date -> the date the deletion was first announced -> digests (EARLIER_NOTICE).
+    moved_marks: dict[date, dict[date, set[str]]] = {}
     for resource in resources:
         action = decide(resource, today, deletes=services.policy.deletes)
         marked_on = resource.delete_after
         reason = resource.reason
+        mark = new_mark if marked_on is None else marked_on.isoformat()
         if action == DELETE and marked_on is not None:
             try:
-                announced = _deletion_announced(
+                announced_on = _deletion_announced_on(
                     services, (account_id, region), resource, marked_on, deletion_notices
                 )
             except (ClientError, BotoCoreError) as error:
@@ -295,12 +308,24 @@ def clean_target(
                 if resource.kind == LAMBDA_VERSION:
                     lambda_marks[resource.id] = marked_on.isoformat()
                 continue
-            if not announced:
+            if announced_on is None:
                 # Its notice said nothing would be deleted (notify mode), or none went out: it is
                 # marked afresh, and the new mark's notice announces the deletion first.
-                action, marked_on = MARK, None
+                action, marked_on, mark = MARK, None, new_mark
                 reason = f"{reason}; its deletion was not announced yet"
-        mark = new_mark if marked_on is None else marked_on.isoformat()
+            elif today < announced_on + services.notice:
+                # The notice went out late (SNS or the router down for days): the mark moves to
+                # the whole notice after it, and that date's notice says so.
+                moved_to = announced_on + services.notice
+                action, marked_on, mark = MARK, None, moved_to.isoformat()
+                reason = (
+                    f"{reason}; its deletion notice went out on {announced_on.isoformat()}, "
+                    f"less than {services.policy.notice_days} days before: postponed to {mark}"
+                )
+                entry_digest = recorded_entry(notice_entry(region, resource.kind, resource.id))
+                moved_marks.setdefault(moved_to, {}).setdefault(announced_on, set()).add(
+                    entry_digest
+                )
         entry = {
             "kind": resource.kind,
             "id": resource.id,
@@ -323,6 +348,13 @@ def clean_target(
         result.actions.append(entry)
         if resource.kind == LAMBDA_VERSION and action in (MARK, PENDING, DUE):
             lambda_marks[resource.id] = mark
+    if not dry_run and moved_marks:
+        try:
+            _record_earlier_notices(services, account_id, moved_marks)
+        except (ClientError, BotoCoreError) as error:
+            # The moved marks stand; without this record, their date's notice alone counts, so
+            # their deletion waits the whole notice after it: later, never sooner.
+            result.errors.append({"kind": ANNOUNCED, "id": account_id, "error": str(error)})
     if not dry_run and lambda_marks != stored_marks:
         try:
             save_marks(services.state, key, lambda_marks, saved_marks)
@@ -336,20 +368,47 @@ def clean_target(
     return result
 
 
-def _deletion_announced(
+def _deletion_announced_on(
     services: CleanupServices,
     target: tuple[str, str],
     resource: Resource,
     marked_on: date,
-    deletion_notices: dict[date, set[str]],
-) -> bool:
-    """Whether a notice saying `resource` would be deleted went out for its mark; the resources
-    so announced are read once per mark date into `deletion_notices`; `target` is (account,
-    region)."""
+    deletion_notices: dict[date, AnnouncedMarks],
+) -> date | None:
+    """The date the deletion of `resource` was first announced, when a notice saying it would be
+    deleted went out for its mark (else None); the record of each mark date is read once into
+    `deletion_notices`; `target` is (account, region)."""
     if marked_on not in deletion_notices:
-        _, deletion_notices[marked_on] = _announced(services, target[0], marked_on.isoformat())
-    entry = notice_entry(target[1], resource.kind, resource.id)
-    return recorded_entry(entry) in deletion_notices[marked_on]
+        deletion_notices[marked_on] = _announced(services, target[0], marked_on.isoformat())
+    announced = deletion_notices[marked_on]
+    digest = recorded_entry(notice_entry(target[1], resource.kind, resource.id))
+    if digest not in announced.deleting:
+        return None
+    # A notice recorded without its date (by an earlier version) gives the whole notice from
+    # today: its deletion is postponed rather than risk a notice that went out late.
+    return announced.deletion_announced_on.get(digest, services.today())
+
+
+def _record_earlier_notices(
+    services: CleanupServices, account_id: str, moved_marks: dict[date, dict[date, set[str]]]
+) -> None:
+    """Record, under each moved mark's date, when the deletion of its resources was first
+    announced (EARLIER_NOTICE items, which announce nothing themselves), so that once that date
+    is reached the deletion counts from that first notice, not from the new date's notice."""
+    ttl_seconds = (services.policy.notice_days + 1 + ANNOUNCED_MARGIN_DAYS) * 86_400
+    for moved_to, by_announcement in moved_marks.items():
+        record_key = announced_key(account_id, moved_to.isoformat())
+        for announced_on, digests in by_announcement.items():
+            ordered = sorted(digests)
+            for start in range(0, len(ordered), ANNOUNCED_PART_ENTRIES):
+                part = ordered[start : start + ANNOUNCED_PART_ENTRIES]
+                part_name = f"{EARLIER_NOTICE}#{announced_on.isoformat()}#{_digest(set(part))}"
+                services.state.put_value(
+                    record_key,
+                    f"{ANNOUNCED}#{part_name}",
+                    {EARLIER_NOTICE: part, PUBLISHED_ON: announced_on.isoformat()},
+                    ttl_seconds=ttl_seconds,
+                )
 
 
 def _stored_target(target: tuple[str, str]) -> StoredTarget:
@@ -436,12 +495,21 @@ def _recorded(entries: list[str]) -> set[str]:
     return {recorded_entry(entry) for entry in entries}
 
 
-def _announced(
-    services: CleanupServices, account_id: str, delete_after: str
-) -> tuple[set[str], set[str]]:
-    """The digests of the resources announced for an account and date, and of those announced
-    for deletion: the union of the record's items (`_record_announced`) written whole, and of
-    the single item `announced` earlier versions wrote."""
+@dataclass(frozen=True)
+class AnnouncedMarks:
+    """What the record of an account and date says was announced: the digests of the resources
+    announced, of those announced for deletion, and, for the latter, the earliest date a notice
+    announced their deletion (the notices recorded with their date, and EARLIER_NOTICE items)."""
+
+    announced: set[str]
+    deleting: set[str]
+    deletion_announced_on: dict[str, date]
+
+
+def _announced(services: CleanupServices, account_id: str, delete_after: str) -> AnnouncedMarks:
+    """What was announced for an account and date (AnnouncedMarks): the union of the record's
+    items (`_record_announced`) written whole, and of the single item `announced` earlier
+    versions wrote."""
     saved = services.state.values_named(announced_key(account_id, delete_after), ANNOUNCED)
     parts_written: dict[str, int] = {}
     for value in saved.values():
@@ -449,6 +517,7 @@ def _announced(
             parts_written[value["announcement"]] = parts_written.get(value["announcement"], 0) + 1
     announced: set[str] = set()
     deleting: set[str] = set()
+    announced_on: dict[str, date] = {}
     for value in saved.values():
         # An announcement whose items were written in part (its run failed between them) does
         # not count yet: its retry finds the same resources unannounced, so its delivery key is
@@ -456,8 +525,14 @@ def _announced(
         if "announcement" in value and parts_written[value["announcement"]] < value["parts"]:
             continue
         announced |= _recorded(value.get("resources", []))
-        deleting |= _recorded(value.get(DELETING, []))
-    return announced, deleting
+        deleting_now = _recorded(value.get(DELETING, []))
+        deleting |= deleting_now
+        if PUBLISHED_ON not in value:
+            continue
+        published_on = date.fromisoformat(value[PUBLISHED_ON])
+        for digest in deleting_now | set(value.get(EARLIER_NOTICE, [])):
+            announced_on[digest] = min(announced_on.get(digest, published_on), published_on)
+    return AnnouncedMarks(announced, deleting, announced_on)
 
 
 def _record_announced(
@@ -467,8 +542,9 @@ def _record_announced(
     digests: set[str],
     ttl_seconds: int,
 ) -> None:
-    """Record the `digests` a delivered notice announced (for deletion too in `delete` mode) as
-    items of ANNOUNCED_PART_ENTRIES digests at most under the account and date's key, named
+    """Record the `digests` a delivered notice announced (for deletion too in `delete` mode), and
+    the run's date (PUBLISHED_ON: the notice period counts from it), as items of
+    ANNOUNCED_PART_ENTRIES digests at most under the account and date's key, named
     after the `announcement` (the delivery key's mode and digest): any number of resources fits,
     and a retry writes the same items again."""
     ordered = sorted(digests)
@@ -477,6 +553,7 @@ def _record_announced(
         for start in range(0, len(ordered), ANNOUNCED_PART_ENTRIES)
     ]
     record_key = announced_key(notice.account_id, notice.delete_after)
+    published_on = services.today()
     for index, part in enumerate(parts):
         services.state.put_value(
             record_key,
@@ -486,6 +563,7 @@ def _record_announced(
                 "parts": len(parts),
                 "resources": part,
                 DELETING: part if services.policy.deletes else [],
+                PUBLISHED_ON: published_on.isoformat(),
             },
             ttl_seconds=ttl_seconds,
         )
@@ -569,13 +647,14 @@ def announce_marks(
     notice goes out when its marks include one not announced yet in the policy's mode (marked
     later the same day, in any region, or announced in notify mode only and now to be deleted),
     and is not sent again when some of its resources were spared or a region was not cleaned
-    since. A resource is deleted only once a notice saying so went out (clean_target). The marks
-    are applied before the notices go out, so a notice SNS refuses never undoes or repeats the
-    marking: `AlertNotDeliveredError` (or the state table failing on a notice) fails the
-    invocation after every notice was tried, and its retry finds the marks pending and delivers
-    the notice (each claim is bound to `deadline`, the invocation, so the retry of one killed
-    while SNS hangs is not refused by it). The delivery key names the mode and the resources not
-    announced yet, so a retry never sends a delivered notice twice.
+    since. A resource is deleted only once a notice saying so went out, the policy's notice
+    days before (clean_target). The marks are applied before the notices go out, so a notice
+    SNS refuses never undoes or repeats the marking: `AlertNotDeliveredError` (or the state
+    table failing on a notice) fails the invocation after every notice was tried, and its retry
+    finds the marks pending and delivers the notice (each claim is bound to `deadline`, the
+    invocation, so the retry of one killed while SNS hangs is not refused by it). The delivery
+    key names the mode and the resources not announced yet, so a retry never sends a delivered
+    notice twice.
     """
     sent = 0
     failures: list[AlertNotDeliveredError | ClientError | BotoCoreError] = []
@@ -595,8 +674,8 @@ def _announce(services: CleanupServices, notice: MarkNotice, deadline: ClaimDead
     policy = services.policy
     delivery_ttl_seconds = (policy.notice_days + 1) * 86_400
     record_ttl_seconds = delivery_ttl_seconds + ANNOUNCED_MARGIN_DAYS * 86_400
-    announced, deleting = _announced(services, notice.account_id, notice.delete_after)
-    already = deleting if policy.deletes else announced
+    record = _announced(services, notice.account_id, notice.delete_after)
+    already = record.deleting if policy.deletes else record.announced
     unannounced = {entry for entry in notice.resources if recorded_entry(entry) not in already}
     if not unannounced:
         return 0

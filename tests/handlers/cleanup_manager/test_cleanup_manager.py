@@ -225,6 +225,134 @@ def test_notice_sns_refuses_fails_the_run_and_its_retry_sends_it_once_without_ma
     assert alert_inbox.receive() == []
 
 
+def test_a_notice_that_went_out_late_still_gives_its_whole_notice_before_the_deletion(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    built_services: list[CleanupServices],
+    future_clock: ManualClock,
+) -> None:
+    # GIVEN candidates in member A (snapshots, a volume, an old Lambda version) marked for
+    # deletion 7 days on, and the hub's SNS failing on every attempt for the first 3 days (a dry
+    # run first builds the services whose SNS client the fault is injected into)
+    ec2 = member_a["ec2"]
+    functions = create_lambda_function(member_session(MEMBER_A), "orders", versions=4)
+    marked_on = future_clock.now().date()
+    cleaner({"action": "cleanup", "dry_run": True})
+    fault = fail_every_attempt(built_services[0].hub_client("sns"), "sns", "Publish")
+    for _ in range(3):
+        with pytest.raises(AlertNotDeliveredError):
+            cleaner({"action": "cleanup"})
+        future_clock.advance(timedelta(days=1).total_seconds())
+    assert alert_inbox.receive() == []
+    # WHEN SNS is healthy again on day 3, so the notice goes out 4 days before the mark's date
+    fault.healed = True
+    cleaner({"action": "cleanup"})
+    [late_notice] = alert_inbox.receive()
+    assert (marked_on + timedelta(days=7)).isoformat() in late_notice.alert["title"]
+    # AND a dry run happens on the mark's date, day 7
+    future_clock.advance(timedelta(days=4).total_seconds())
+    postponed_to = (marked_on + timedelta(days=10)).isoformat()
+    dry_run = target_of(cleaner({"action": "cleanup", "dry_run": True}), MEMBER_A)
+    # THEN it reports the postponement and changes nothing
+    assert dry_run["deleted"] == 0
+    assert {entry.get("delete_after") for entry in dry_run["actions"]} == {postponed_to}
+    assert tags_of(ec2, member_a["stale"])[MARK_TAG] == (marked_on + timedelta(days=7)).isoformat()
+    assert alert_inbox.receive() == []
+    # WHEN the schedule runs on day 7
+    day_7 = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN nothing is deleted: the deletion is postponed to 7 days after the notice went out,
+    # the mark carries that date, and a notice gives it
+    assert day_7["deleted"] == 0
+    assert member_a["stale"] in snapshots_in(ec2)
+    assert member_a["unattached"] in volumes_in(ec2)
+    assert "1" in published_versions(functions, "orders")
+    [stale_entry] = [entry for entry in day_7["actions"] if entry["id"] == member_a["stale"]]
+    assert stale_entry["delete_after"] == postponed_to
+    assert tags_of(ec2, member_a["stale"])[MARK_TAG] == postponed_to
+    [postponement_notice] = alert_inbox.receive()
+    assert postponed_to in postponement_notice.alert["title"]
+    assert member_a["stale"] in postponement_notice.alert["detail"]
+    # WHEN the schedule runs on day 9
+    future_clock.advance(timedelta(days=2).total_seconds())
+    day_9 = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the resources are still pending, and the notice is not sent again
+    assert actions_of(day_9)[member_a["stale"]] == "pending"
+    assert member_a["stale"] in snapshots_in(ec2)
+    assert alert_inbox.receive() == []
+    # WHEN the schedule runs on day 10, 7 days after the notice went out
+    future_clock.advance(timedelta(days=1).total_seconds())
+    day_10 = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the resources are deleted
+    assert actions_of(day_10)[member_a["stale"]] == "delete"
+    assert actions_of(day_10)[member_a["unattached"]] == "delete"
+    assert actions_of(day_10)["orders:1"] == "delete"
+    assert member_a["stale"] not in snapshots_in(ec2)
+    assert member_a["unattached"] not in volumes_in(ec2)
+
+
+def test_a_resource_whose_notice_never_went_out_is_never_deleted(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    built_services: list[CleanupServices],
+    future_clock: ManualClock,
+) -> None:
+    # GIVEN candidates in member A marked, and the hub's SNS failing on every attempt
+    ec2 = member_a["ec2"]
+    cleaner({"action": "cleanup", "dry_run": True})
+    fail_every_attempt(built_services[0].hub_client("sns"), "sns", "Publish")
+    with pytest.raises(AlertNotDeliveredError):
+        cleaner({"action": "cleanup"})
+    # WHEN the schedule runs on the mark's date and after it, SNS still failing
+    for _ in range(2):
+        future_clock.advance(timedelta(days=7).total_seconds())
+        with pytest.raises(AlertNotDeliveredError):
+            cleaner({"action": "cleanup"})
+    # THEN nothing was deleted and no notice went out
+    assert member_a["stale"] in snapshots_in(ec2)
+    assert member_a["unattached"] in volumes_in(ec2)
+    assert alert_inbox.receive() == []
+
+
+def test_a_deletion_an_earlier_version_announced_without_its_date_gets_a_whole_notice_more(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    state_table: StateTable,
+) -> None:
+    # GIVEN member A's stale snapshot marked for today, its deletion announced by an earlier
+    # version, whose record does not say when the notice went out
+    ec2 = member_a["ec2"]
+    today = future_clock.now().date()
+    ec2.create_tags(
+        Resources=[member_a["stale"]], Tags=[{"Key": MARK_TAG, "Value": today.isoformat()}]
+    )
+    entry = f"{REGION} snapshot {member_a['stale']}"
+    state_table.put_value(
+        announced_key(MEMBER_A, today.isoformat()),
+        ANNOUNCED,
+        {"resources": [entry], DELETING: [entry]},
+    )
+    # WHEN the schedule runs today
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the snapshot is not deleted: its mark moves a whole notice on, and a notice says so
+    week_on = (today + timedelta(days=7)).isoformat()
+    assert actions_of(first)[member_a["stale"]] == "mark"
+    assert member_a["stale"] in snapshots_in(ec2)
+    assert tags_of(ec2, member_a["stale"])[MARK_TAG] == week_on
+    [notice] = alert_inbox.receive()
+    assert member_a["stale"] in notice.alert["detail"]
+    assert week_on in notice.alert["title"]
+    # WHEN the schedule runs on that date
+    future_clock.advance(timedelta(days=7).total_seconds())
+    later = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the snapshot is deleted
+    assert actions_of(later)[member_a["stale"]] == "delete"
+    assert member_a["stale"] not in snapshots_in(ec2)
+
+
 def test_a_run_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
     cleaner: Invoke,
     *,
