@@ -20,6 +20,7 @@ from handlers.cleanup_manager.candidates import MARK_TAG
 from handlers.cleanup_manager.cleanup import (
     ANNOUNCED,
     DELETING,
+    EARLIER_NOTICE,
     CleanupServices,
     TargetResult,
     announce_marks,
@@ -479,6 +480,50 @@ def fail_every_state_write_holding(services: CleanupServices, part: bytes) -> In
     return fail_every_attempt(
         services.hub_client("dynamodb"), "dynamodb", "PutItem", body_with=(part,)
     )
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_moved_mark_whose_first_notice_date_is_not_saved_is_deleted_later_never_sooner(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    built_services: list[CleanupServices],
+    future_clock: ManualClock,
+) -> None:
+    # GIVEN member A's stale snapshot marked for day 7, its notice gone out late on day 1
+    ec2 = member_a["ec2"]
+    marked_on = future_clock.now().date()
+    cleaner({"action": "cleanup", "dry_run": True})
+    sns_fault = fail_every_attempt(built_services[0].hub_client("sns"), "sns", "Publish")
+    with pytest.raises(AlertNotDeliveredError):
+        cleaner({"action": "cleanup"})
+    sns_fault.healed = True
+    future_clock.advance(timedelta(days=1).total_seconds())
+    cleaner({"action": "cleanup"})
+    alert_inbox.receive()
+    # AND the state table failing, on day 7, the write of when its deletion was first announced
+    state_fault = fail_every_state_write_holding(built_services[0], EARLIER_NOTICE.encode())
+    future_clock.advance(timedelta(days=6).total_seconds())
+    # WHEN the schedule runs on day 7
+    day_7 = cleaner({"action": "cleanup"})
+    # THEN the mark is moved to day 8 all the same, and the failed write is reported
+    assert tags_of(ec2, member_a["stale"])[MARK_TAG] == (marked_on + timedelta(days=8)).isoformat()
+    assert state_fault.attempts > 0
+    assert ANNOUNCED in {error["kind"] for error in target_of(day_7, MEMBER_A)["errors"]}
+    # WHEN the state table is healthy again and the schedule runs on day 8
+    state_fault.healed = True
+    future_clock.advance(timedelta(days=1).total_seconds())
+    day_8 = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the snapshot is not deleted before a whole notice after day 7's notice, day 14
+    assert day_8["deleted"] == 0
+    assert member_a["stale"] in snapshots_in(ec2)
+    assert tags_of(ec2, member_a["stale"])[MARK_TAG] == (marked_on + timedelta(days=14)).isoformat()
+    # WHEN the schedule runs on day 14
+    future_clock.advance(timedelta(days=6).total_seconds())
+    day_14 = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN it is deleted
+    assert actions_of(day_14)[member_a["stale"]] == "delete"
+    assert member_a["stale"] not in snapshots_in(ec2)
 
 
 def orders_actions(target: dict[str, Any]) -> dict[str, str]:
