@@ -82,7 +82,10 @@ class CleanupPolicy(BaseModel):
     notice_days: Count = Field(
         default=7,
         le=MAX_DAYS,
-        description="Days between marking a candidate and deleting it (1-36500).",
+        description=(
+            "Days between marking a candidate and deleting it, and at least between the notice "
+            "announcing its deletion and the deletion (1-36500)."
+        ),
     )
     require_tags: dict[TagKey, TagValue] = Field(
         default_factory=dict,
