@@ -29,7 +29,7 @@ from handlers.eks_scaler.models import (
     node_group_result,
 )
 from handlers.eks_scaler.notices import Notice, deliver_notices
-from handlers.eks_scaler.scaling import scale_node_groups
+from handlers.eks_scaler.scaling import scale_node_groups, waits_for_cooldown
 from handlers.eks_scaler.services import ScalerServices
 
 UNFINISHED_STATUSES = frozenset({Status.LOCKED.value, Status.UPDATING.value, Status.ERROR.value})
@@ -52,7 +52,6 @@ def run(
     the request. Raises EventValidationError for a hold whose `until` is out of bounds, before
     anything is claimed or written.
     """
-    invocation_id = invocation.request_id
     check_hold_window(event, services.clock.now())
     dry_run = event.dry_run or services.environment.fleet_dry_run
     if event.action is Action.ANALYZE:
@@ -69,7 +68,7 @@ def run(
             analysis["holds_unavailable"] = f"holds unavailable: {describe_error(error)}"
         return {**_header(event, dry_run=True), **analysis}
     if event.request_id is None or dry_run:
-        result, notices = _change(event, services, dry_run, invocation_id, requested_by)
+        result, notices = _change(event, services, dry_run, invocation, requested_by)
         deliver_notices(services, notices, invocation)
         return result
     request_key = f"{event.account_id}/{event.region}/{event.cluster}/{event.request_id}"
@@ -86,11 +85,11 @@ def run(
                 notices = stored.pop(_NOTICES, [])
                 result = {**stored, "repeated_request": True}
             else:
-                result, notices = _change(event, services, dry_run, invocation_id, requested_by)
+                result, notices = _change(event, services, dry_run, invocation, requested_by)
                 # Locked, updating or failed node groups leave the request open, so a retry can
                 # finish it; node groups that did change are then found already at their target,
                 # and their notices in their change records.
-                if not any(item["status"] in UNFINISHED_STATUSES for item in result["results"]):
+                if not unfinished_results(event, result):
                     result = _completed(request, result, notices)
     except RequestInProgressError as error:
         return error_result(
@@ -98,6 +97,19 @@ def run(
         )
     deliver_notices(services, notices, invocation)
     return result
+
+
+def unfinished_results(event: ScalerEvent, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The node group results of `result` that leave the request open for a retry: `locked`,
+    `updating` or `error`, and a scheduled scale-down's node group still held by the cooldown
+    after what its invocation could wait (stored, that run would keep it at its daytime size all
+    night: the retry, a minute or more later, scales it down)."""
+    dry_run = result.get("dry_run") is True
+    return [
+        item
+        for item in result.get("results", [])
+        if item["status"] in UNFINISHED_STATUSES or waits_for_cooldown(event, item, dry_run=dry_run)
+    ]
 
 
 def _completed(request: Any, result: dict[str, Any], notices: list[Notice]) -> dict[str, Any]:
@@ -115,7 +127,7 @@ def _change(
     event: ScalerEvent,
     services: ScalerServices,
     dry_run: bool,
-    invocation_id: str,
+    invocation: Invocation,
     requested_by: str | None,
 ) -> tuple[dict[str, Any], list[Notice]]:
     if event.action in HOLD_ACTIONS:
@@ -133,8 +145,9 @@ def _change(
             event,
             services,
             dry_run=dry_run,
-            owner=f"{services.function_name}:{invocation_id}",
+            owner=f"{services.function_name}:{invocation.request_id}",
             inventory=inventory,
+            seconds_left=invocation.remaining_seconds,
             requested_by=requested_by,
         )
     return {**_header(event, dry_run=dry_run), "results": results}, notices

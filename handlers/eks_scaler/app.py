@@ -12,7 +12,7 @@ from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, FleetError, RequestInProgressError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.http_api import HttpApiEvent, http_response, is_http_api_event, json_body
-from handlers.eks_scaler.actions import UNFINISHED_STATUSES, run
+from handlers.eks_scaler.actions import run, unfinished_results
 from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.models import ScalerCall, ScalerEvent, Status, check_node_groups
@@ -66,7 +66,7 @@ def handle(call: ScalerCall, services: ScalerServices, invocation: Invocation) -
     FUNCTION.observability.metrics.add_metric(name="NodeGroupsScaled", unit="Count", value=changed)
     if not call.over_http:
         if event.scheduled:
-            _fail_an_unfinished_run(event, results)
+            _fail_an_unfinished_run(event, result)
         return result
     if result.get("status") == "error":
         return http_response(409, result)
@@ -87,10 +87,11 @@ def _keyed_on_the_invocation(event: ScalerEvent, invocation: Invocation) -> Scal
     return event.model_copy(update={"request_id": f"invocation-{invocation.request_id}"})
 
 
-def _fail_an_unfinished_run(event: ScalerEvent, results: list[dict[str, Any]]) -> None:
-    """Raise ScheduledRunUnfinishedError when a schedule's run left node groups locked or
-    failed: nothing else retries a run that returned, and nobody reads its result."""
-    unfinished = [item for item in results if item["status"] in UNFINISHED_STATUSES]
+def _fail_an_unfinished_run(event: ScalerEvent, result: dict[str, Any]) -> None:
+    """Raise ScheduledRunUnfinishedError when a schedule's run left node groups locked, failed,
+    or (a scale-down) held by the cooldown: nothing else retries a run that returned, and nobody
+    reads its result."""
+    unfinished = unfinished_results(event, result)
     if unfinished:
         raise ScheduledRunUnfinishedError(event.action.value, event.cluster, unfinished)
 

@@ -9,8 +9,9 @@ from fleet_shared.validation_errors import cut_echo
 
 
 class ScheduledRunUnfinishedError(Exception):
-    """A cluster schedule's run left node groups `locked`, `updating` or `error`, after doing and
-    announcing the rest. Deliberately not a `FleetError`: the skeleton lets it fail the invocation,
+    """A cluster schedule's run left node groups `locked`, `updating` or `error` (or, a
+    scale-down, held by the cooldown after what it could wait), after doing and announcing the
+    rest. Deliberately not a `FleetError`: the skeleton lets it fail the invocation,
     so the platform retries the run (which finds the finished node groups at their target) instead
     of the node group keeping its size through the night or the working day unnoticed; after the
     last retry the dead-letter queue and the function's error alarm tell people."""

@@ -18,6 +18,7 @@ for that node group and the next one goes on.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -60,11 +61,22 @@ from handlers.eks_scaler.decision import (
 from handlers.eks_scaler.exceptions import UpdateAnswerLostError
 from handlers.eks_scaler.holds import held_result, node_group_hold
 from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
-from handlers.eks_scaler.models import NodeGroupRequest, ScalerEvent, Status, node_group_result
+from handlers.eks_scaler.models import (
+    Action,
+    NodeGroupRequest,
+    ScalerEvent,
+    Status,
+    node_group_result,
+)
 from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pending_notice
 from handlers.eks_scaler.services import ScalerServices
 from handlers.eks_scaler.sizing import Sizes
 
+COOLDOWN_WAIT_RESERVE_SECONDS = 40
+"""What a scheduled scale-down keeps of the invocation's time after waiting for a cooldown: the
+node group read again and its update, each member call given up within 17 s."""
+COOLDOWN_REMAINING = "cooldown_remaining_seconds"
+"""The result field of a node group held by the cooldown: the seconds left of it."""
 RESOURCE_IN_USE = "ResourceInUseException"
 """EKS's refusal of an update while another update of the node group runs."""
 
@@ -79,34 +91,94 @@ def scale_node_groups(
     dry_run: bool,
     owner: str,
     inventory: FleetInventory | None,
+    seconds_left: Callable[[], float],
     requested_by: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[Notice]]:
-    """One result per requested node group, in request order, and the notices to deliver."""
+    """One result per requested node group, in request order, and the notices to deliver.
+
+    A scheduled scale-down that the cooldown holds waits for it (outside the node group lock) as
+    long as `seconds_left` (the invocation's) allows with COOLDOWN_WAIT_RESERVE_SECONDS to spare,
+    then tries the node group once more: its evening size is due tonight, not tomorrow."""
     results = []
     notices: list[Notice] = []
     for group in event.nodegroups:
-        notice = None
-        try:
-            result, notice = _scale_one(
-                event,
-                group,
-                services,
-                dry_run=dry_run,
-                owner=owner,
-                inventory=inventory,
-                requested_by=requested_by,
-            )
-        except LockNotAcquiredError as error:
-            result = node_group_result(group.name, Status.LOCKED, str(error))
-        except (FleetError, *AWS_CALL_ERRORS) as error:
-            services.logger.warning(
-                "node group failed", extra={"nodegroup": group.name, "error": str(error)}
-            )
-            result = node_group_result(group.name, Status.ERROR, describe_error(error))
+        scale = functools.partial(
+            _scale_one_reporting_failure,
+            event,
+            group,
+            services,
+            dry_run=dry_run,
+            owner=owner,
+            inventory=inventory,
+            requested_by=requested_by,
+        )
+        result, notice = scale()
+        wait = _cooldown_wait(event, result, dry_run=dry_run, seconds_left=seconds_left)
+        if wait > 0:
+            services.pause(wait)
+            result, notice = scale()
         results.append(result)
         if notice is not None:
             notices.append(notice)
     return results, notices
+
+
+def _scale_one_reporting_failure(
+    event: ScalerEvent,
+    group: NodeGroupRequest,
+    services: ScalerServices,
+    *,
+    dry_run: bool,
+    owner: str,
+    inventory: FleetInventory | None,
+    requested_by: str | None,
+) -> Outcome:
+    """`_scale_one`, with a lock held by another owner or a failure as the node group's result."""
+    try:
+        return _scale_one(
+            event,
+            group,
+            services,
+            dry_run=dry_run,
+            owner=owner,
+            inventory=inventory,
+            requested_by=requested_by,
+        )
+    except LockNotAcquiredError as error:
+        return node_group_result(group.name, Status.LOCKED, str(error)), None
+    except (FleetError, *AWS_CALL_ERRORS) as error:
+        services.logger.warning(
+            "node group failed", extra={"nodegroup": group.name, "error": str(error)}
+        )
+        return node_group_result(group.name, Status.ERROR, describe_error(error)), None
+
+
+def _cooldown_wait(
+    event: ScalerEvent,
+    result: dict[str, Any],
+    *,
+    dry_run: bool,
+    seconds_left: Callable[[], float],
+) -> float:
+    """How long to wait before trying a node group again: the rest of its cooldown, at most what
+    the invocation can spare, for a scheduled scale-down the cooldown holds; else 0."""
+    if not waits_for_cooldown(event, result, dry_run=dry_run):
+        return 0
+    spare = seconds_left() - COOLDOWN_WAIT_RESERVE_SECONDS
+    return max(0.0, min(result[COOLDOWN_REMAINING], spare))
+
+
+def waits_for_cooldown(event: ScalerEvent, result: dict[str, Any], *, dry_run: bool) -> bool:
+    """Whether `result` is a scheduled scale-down's node group held by the cooldown: it stays
+    open (the run fails for Lambda's retry), since completed it would leave the node group at
+    its daytime size all night."""
+    return (
+        event.scheduled
+        and event.action is Action.SCALE_DOWN
+        and not dry_run
+        and result["status"] == Status.SCALE_DOWN_BLOCKED.value
+        and COOLDOWN_REMAINING in result
+    )
 
 
 def _scale_one(
@@ -271,7 +343,7 @@ def apply_decision(
         return node_group_result(name, Status.ERROR, _join(reasons), previous), None
     if decision.kind is DecisionKind.BLOCKED:
         extra = (
-            {"cooldown_remaining_seconds": decision.cooldown_remaining_seconds}
+            {COOLDOWN_REMAINING: decision.cooldown_remaining_seconds}
             if decision.cooldown_remaining_seconds is not None
             else {}
         )

@@ -3,6 +3,7 @@ optional inventory."""
 
 from __future__ import annotations
 
+import time
 from functools import cached_property
 from typing import Any
 
@@ -27,6 +28,10 @@ class ScalerServices(WatchedMemberServices[ScalerEnvironment]):
     def logger(self) -> Any:
         """The function's logger (the same object as `FUNCTION.logger`)."""
         return observability_for(self.function_name).logger
+
+    def pause(self, seconds: float) -> None:
+        """Wait for a node group's cooldown to end (tests' services move their clock instead)."""
+        time.sleep(seconds)
 
     @cached_property
     def forecaster_client(self) -> Any:

@@ -5,7 +5,7 @@ clock, injected into the declared function as a warm container would hold them."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -62,10 +62,18 @@ def hub_eks(member_eks: Any) -> Any:
     return eks
 
 
+class ScalerServicesOnTheFakeClock(ScalerServices):
+    """The scaler's services, whose waits for a cooldown move the fake clock instead of taking
+    the test's time."""
+
+    def pause(self, seconds: float) -> None:
+        cast(ManualClock, self.clock).advance(seconds)
+
+
 @pytest.fixture
 def services(member_eks: Any, fake_clock: ManualClock) -> ScalerServices:
     """The scaler's services on the fake clock."""
-    return ScalerServices.create(
+    return ScalerServicesOnTheFakeClock.create(
         app.FUNCTION.name, load_environment(ScalerEnvironment), clock=fake_clock
     )
 
