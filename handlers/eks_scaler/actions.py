@@ -44,8 +44,11 @@ def run(
     invocation: Invocation,
     *,
     requested_by: str | None = None,
+    over_http: bool = False,
 ) -> dict[str, Any]:
     """The result of `event`: the analysis, or one result per node group (or per hold).
+    `over_http`: the event came through the HTTP API, whose caller is not kept waiting for a
+    cooldown (API Gateway gives up on an answer after 30 s).
 
     A request's claim blocks a concurrent copy (answered `in progress`) only while this
     invocation can run, so the platform's retry of an invocation killed at its deadline finishes
@@ -68,7 +71,14 @@ def run(
             analysis["holds_unavailable"] = f"holds unavailable: {describe_error(error)}"
         return {**_header(event, dry_run=True), **analysis}
     if event.request_id is None or dry_run:
-        result, notices = _change(event, services, dry_run, invocation, requested_by)
+        result, notices = _change(
+            event,
+            services,
+            dry_run,
+            invocation,
+            requested_by=requested_by,
+            over_http=over_http,
+        )
         deliver_notices(services, notices, invocation)
         return result
     request_key = f"{event.account_id}/{event.region}/{event.cluster}/{event.request_id}"
@@ -85,7 +95,14 @@ def run(
                 notices = stored.pop(_NOTICES, [])
                 result = {**stored, "repeated_request": True}
             else:
-                result, notices = _change(event, services, dry_run, invocation, requested_by)
+                result, notices = _change(
+                    event,
+                    services,
+                    dry_run,
+                    invocation,
+                    requested_by=requested_by,
+                    over_http=over_http,
+                )
                 # Locked, updating or failed node groups leave the request open, so a retry can
                 # finish it; node groups that did change are then found already at their target,
                 # and their notices in their change records.
@@ -128,7 +145,9 @@ def _change(
     services: ScalerServices,
     dry_run: bool,
     invocation: Invocation,
+    *,
     requested_by: str | None,
+    over_http: bool,
 ) -> tuple[dict[str, Any], list[Notice]]:
     if event.action in HOLD_ACTIONS:
         results = change_holds(event, services, dry_run=dry_run, requested_by=requested_by)
@@ -147,10 +166,14 @@ def _change(
             dry_run=dry_run,
             owner=f"{services.function_name}:{invocation.request_id}",
             inventory=inventory,
-            seconds_left=invocation.remaining_seconds,
+            seconds_left=_no_time_to_wait if over_http else invocation.remaining_seconds,
             requested_by=requested_by,
         )
     return {**_header(event, dry_run=dry_run), "results": results}, notices
+
+
+def _no_time_to_wait() -> float:
+    return 0.0
 
 
 def _inventory(services: ScalerServices) -> tuple[FleetInventory | None, str | None]:

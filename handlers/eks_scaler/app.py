@@ -60,7 +60,9 @@ def handle(call: ScalerCall, services: ScalerServices, invocation: Invocation) -
     """Analyze or change; HTTP callers get 409 when the same request is running or every node
     group was locked (retry later), 200 otherwise (per-node-group outcomes are in the body)."""
     event = call.event if call.over_http else _keyed_on_the_invocation(call.event, invocation)
-    result = run(event, services, invocation, requested_by=call.requested_by)
+    result = run(
+        event, services, invocation, requested_by=call.requested_by, over_http=call.over_http
+    )
     results = result.get("results", [])
     changed = sum(item["status"] == Status.SCALING_INITIATED.value for item in results)
     FUNCTION.observability.metrics.add_metric(name="NodeGroupsScaled", unit="Count", value=changed)

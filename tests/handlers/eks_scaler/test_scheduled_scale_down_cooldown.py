@@ -134,3 +134,25 @@ def test_a_cooldown_outlasting_the_invocation_fails_the_run_and_a_retry_scales_d
     ]
     assert len(scaling.notice_titles()) == 1
     assert all(time.spent < TIMEOUT_SECONDS for time in attempts)
+
+
+def test_an_http_scale_down_marked_scheduled_is_answered_at_once_within_the_cooldown(
+    scaling: Scaling,
+) -> None:
+    # GIVEN the system group raised over HTTP 100 s ago
+    scaling.clock.advance(EVENING.total_seconds() - 100)
+    assert scaling.scaler(http_scale_up(3))["statusCode"] == 200
+    scaling.clock.advance(100)
+    asked_at = scaling.clock.now()
+    # WHEN a caller posts the evening scale-down with `scheduled: true` to POST /scale, whose
+    # answer API Gateway gives up on after 30 s
+    request: dict[str, Any] = json.loads((EVENTS / "http_api_scale_up.json").read_text())
+    request["body"] = json.dumps(evening_scale_down(scaling))
+    answer = scaling.scaler(request)
+    # THEN it is answered at once, held by the cooldown, with nothing changed
+    assert answer["statusCode"] == 200
+    [item] = json.loads(answer["body"])["results"]
+    assert item["status"] == "scale_down_blocked"
+    assert item["cooldown_remaining_seconds"] == COOLDOWN_SECONDS - 100
+    assert scaling.clock.now() == asked_at
+    assert scaling.desired_size("system") == 3
