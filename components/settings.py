@@ -37,7 +37,13 @@ from catalog.functions import FUNCTIONS_BY_NAME
 from catalog.model import FunctionSpec
 from components.bytecode import BYTECODE_MODES, BytecodeMode
 from components.exceptions import FieldValueError, StackSettingsError
-from fleet_shared.cleanup_policy import CleanupPolicy
+from fleet_shared.cleanup_policy import (
+    LAMBDA_VERSIONS,
+    SNAPSHOTS,
+    VOLUMES,
+    CleanupPolicy,
+    ResourceKind,
+)
 from fleet_shared.inventory import (
     HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS,
     Cluster,
@@ -879,6 +885,16 @@ class CostReportSettings(StrictModel):
 
 # The one function that takes a policy: what it may clean and whether it deletes.
 CLEANUP_FUNCTION = "cleanup_manager"
+# Policy keys that only the cleaning of these kinds reads (`require_tags`, `notice_days` and
+# `mode` apply to every kind): written beside a `resources` list without one of those kinds, the
+# key would change nothing, silently. (Checked here, on what the stack file wrote: the function
+# receives the whole policy, every key filled in.)
+CLEANUP_POLICY_KEYS_OF_KINDS: dict[str, tuple[ResourceKind, ...]] = {
+    "snapshot_max_age_days": (SNAPSHOTS,),
+    "volume_min_age_days": (VOLUMES,),
+    "keep_lambda_versions": (LAMBDA_VERSIONS,),
+    "keep_tag": (SNAPSHOTS, VOLUMES),
+}
 
 # How functions are traced (docs/tracing.md): `active` is Lambda's own active tracing with no
 # X-Ray SDK in the function; `detailed` adds the Powertools Tracer and the X-Ray SDK (subsegments
@@ -908,6 +924,21 @@ class FunctionSettings(StrictModel):
     # Lambda's limits; the scaling optimizer recommends it from the cost analyzer's rightsizing.
     memory_mb: int | None = Field(default=None, ge=128, le=10240)
     validation: ChangeValidationSettings | None = None
+
+    @model_validator(mode="after")
+    def _policy_keys_of_cleaned_kinds(self) -> Self:
+        policy = self.policy
+        if policy is None:
+            return self
+        for key, kinds in CLEANUP_POLICY_KEYS_OF_KINDS.items():
+            if key in policy.model_fields_set and not any(policy.cleans(kind) for kind in kinds):
+                raise FieldValueError(
+                    f"policy.{key}",
+                    f"only the cleaning of {' and '.join(kinds)} reads {key}, and resources "
+                    f"lists {', '.join(policy.resources)}: add {' or '.join(kinds)} to "
+                    f"resources, or leave {key} out",
+                )
+        return self
 
 
 def _unknown_name_problem(what: str, name: str, known: Sequence[str]) -> str:

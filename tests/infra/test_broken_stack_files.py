@@ -474,6 +474,34 @@ BROKEN_CLEANUP_POLICIES = [
         "functions.backup_scheduler.policy: only cleanup_manager takes a policy, "
         "backup_scheduler has none",
     ),
+    (
+        "snapshot-age-without-snapshots",
+        "{cleanup_manager: {policy: {resources: [volumes], snapshot_max_age_days: 90}}}",
+        f"{POLICY}.snapshot_max_age_days: only the cleaning of snapshots reads "
+        "snapshot_max_age_days, and resources lists volumes: add snapshots to resources, or "
+        "leave snapshot_max_age_days out",
+    ),
+    (
+        "volume-age-without-volumes",
+        "{cleanup_manager: {policy: {resources: [snapshots], volume_min_age_days: 14}}}",
+        f"{POLICY}.volume_min_age_days: only the cleaning of volumes reads volume_min_age_days, "
+        "and resources lists snapshots: add volumes to resources, or leave volume_min_age_days "
+        "out",
+    ),
+    (
+        "versions-kept-without-lambda-versions",
+        "{cleanup_manager: {policy: {resources: [snapshots, volumes], keep_lambda_versions: 5}}}",
+        f"{POLICY}.keep_lambda_versions: only the cleaning of lambda_versions reads "
+        "keep_lambda_versions, and resources lists snapshots, volumes: add lambda_versions to "
+        "resources, or leave keep_lambda_versions out",
+    ),
+    (
+        "keep-tag-with-lambda-versions-alone",
+        "{cleanup_manager: {policy: {resources: [lambda_versions], keep_tag: retain}}}",
+        f"{POLICY}.keep_tag: only the cleaning of snapshots and volumes reads keep_tag, and "
+        "resources lists lambda_versions: add snapshots or volumes to resources, or leave "
+        "keep_tag out",
+    ),
 ]
 
 
@@ -497,6 +525,22 @@ def test_broken_cleanup_policy_prints_one_exact_line_naming_the_field(
         load_settings("broken", _with_functions(functions))
     # THEN the one line names the policy field and what is wrong with it
     assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+def test_a_policy_key_of_a_listed_kind_is_accepted_beside_kinds_it_does_not_apply_to() -> None:
+    # GIVEN a policy listing snapshots and lambda_versions with a keep tag and both of their keys
+    functions = (
+        "{cleanup_manager: {policy: {resources: [snapshots, lambda_versions], keep_tag: retain, "
+        "snapshot_max_age_days: 60, keep_lambda_versions: 5}}}"
+    )
+    # WHEN its settings are loaded
+    policy = load_settings("broken", _with_functions(functions)).cleanup_policy()
+    # THEN every key is taken as written: each applies to a kind the policy cleans
+    assert (policy.keep_tag, policy.snapshot_max_age_days, policy.keep_lambda_versions) == (
+        "retain",
+        60,
+        5,
+    )
 
 
 def test_a_stack_without_a_cleanup_policy_only_notifies_about_every_kind() -> None:
