@@ -500,6 +500,11 @@ PREDICTIVE_ONLY_SCALING_FIELDS = (
 )
 
 
+# Predictive mode is the forecaster asking the scaler for each hour's sizes (the forecaster asks
+# only when there is a scaler): with either switched off, nothing reads the mode.
+PREDICTIVE_MODE_FUNCTIONS = ("demand_forecaster", "eks_scaler")
+
+
 class ScalingSettings(StrictModel):
     """How the node groups are sized between the schedule's changes (README's settings, `scaling`).
 
@@ -1080,6 +1085,26 @@ class FleetSettings(StrictModel):
                     f"members[{member_index}].clusters[{cluster_index}].calendar."
                     f"{field.split('[', 1)[0]}",
                     f"together with the stack-wide calendar: {message}",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _predictive_clusters_have_their_functions(self) -> Self:
+        switched_off = [
+            name for name in PREDICTIVE_MODE_FUNCTIONS if not self.function_enabled(name)
+        ]
+        if not switched_off:
+            return self
+        for member_index, member in enumerate(self.members):
+            for cluster_index, cluster in enumerate(member.clusters):
+                if cluster.scaling.mode != "predictive":
+                    continue
+                off = switched_off[0]
+                raise FieldValueError(
+                    f"members[{member_index}].clusters[{cluster_index}].scaling.mode",
+                    f"predictive mode needs demand_forecaster and eks_scaler, and "
+                    f"functions.{off}.enabled is false: nothing would ask for this cluster's "
+                    f"predictive sizes; set mode: schedule, or switch {off} on",
                 )
         return self
 

@@ -14,7 +14,7 @@ from catalog.model import EventRule
 from components.event_forwarding import or_alternatives
 from components.exceptions import StackSettingsError
 from components.naming import forwarding_rule_name, function_name
-from components.settings import load_settings
+from components.settings import PREDICTIVE_MODE_FUNCTIONS, load_settings
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
 
 STACK = "switched"
@@ -32,6 +32,12 @@ def _switched_off(name: str) -> list[str]:
 def _run_with_switched_off(project_with_stack: Any, names: list[str]) -> ProgramRun:
     config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
     config["lambda-fleet:functions"] = {name: {"enabled": False} for name in names}
+    if set(names) & set(PREDICTIVE_MODE_FUNCTIONS):
+        # Predictive mode runs through both functions, so the stack's clusters go back to their
+        # schedules (a predictive one would be refused).
+        for member in config["lambda-fleet:members"]:
+            for cluster in member.get("clusters", []):
+                cluster.pop("scaling", None)
     return run_program(STACK, project_with_stack(STACK, config))
 
 

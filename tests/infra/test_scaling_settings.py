@@ -146,3 +146,35 @@ def test_target_utilization_is_accepted_in_schedule_mode(
     # WHEN the settings are validated THEN they load with it
     scaling = load_settings("dev", document).members[0].clusters[0].scaling
     assert (scaling.mode, scaling.target_utilization) == ("schedule", 60)
+
+
+@pytest.mark.parametrize("switched_off", ["demand_forecaster", "eks_scaler"])
+def test_predictive_mode_with_the_forecaster_or_the_scaler_switched_off_is_refused(
+    stack_settings_document: SettingsDocument, switched_off: str
+) -> None:
+    # GIVEN a cluster in predictive mode in a stack that switches off one of the two functions
+    # predictive mode runs through (the forecaster asks the scaler for each hour's sizes)
+    document = _dev_with_scaling(stack_settings_document, {"mode": "predictive"})
+    document["functions"] = {switched_off: {"enabled": False}}
+    # WHEN the settings are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one message names the cluster's mode and the function's switch
+    assert raised.value.field == "members[0].clusters[0].scaling.mode"
+    assert raised.value.problem == (
+        f"predictive mode needs demand_forecaster and eks_scaler, and "
+        f"functions.{switched_off}.enabled is false: nothing would ask for this cluster's "
+        f"predictive sizes; set mode: schedule, or switch {switched_off} on"
+    )
+
+
+def test_schedule_mode_loads_with_the_forecaster_switched_off(
+    stack_settings_document: SettingsDocument,
+) -> None:
+    # GIVEN a cluster in schedule mode in a stack that switches the demand forecaster off
+    document = _dev_with_scaling(stack_settings_document, {"mode": "schedule"})
+    document["functions"] = {"demand_forecaster": {"enabled": False}}
+    # WHEN the settings are validated THEN they load: the schedule needs no forecast
+    settings = load_settings("dev", document)
+    assert not settings.function_enabled("demand_forecaster")
+    assert settings.members[0].clusters[0].scaling.mode == "schedule"
