@@ -1056,6 +1056,16 @@ class FleetSettings(StrictModel):
                     f"{name}.validation",
                     f"only {VALIDATION_FUNCTION} takes validation settings, {name} has none",
                 )
+            if not function.enabled:
+                # A switched-off function is not deployed: its other settings would change
+                # nothing, silently.
+                for key in FunctionSettings.model_fields:
+                    if key != "enabled" and key in function.model_fields_set:
+                        raise FieldValueError(
+                            f"{name}.{key}",
+                            f"{name} is switched off (enabled: false), so nothing reads its "
+                            f"{key}: leave {key} out, or switch {name} on",
+                        )
         return functions
 
     @model_validator(mode="after")

@@ -158,11 +158,36 @@ def _dev_settings_with(functions: dict[str, Any]) -> dict[str, Any]:
             "functions.report_fetcher: report_processor needs report_fetcher (it reads what "
             "report_fetcher writes); switch both off or keep report_fetcher on",
         ),
+        (
+            {"cleanup_manager": {"enabled": False, "policy": {"mode": "notify"}}},
+            "functions.cleanup_manager.policy: cleanup_manager is switched off (enabled: false), "
+            "so nothing reads its policy: leave policy out, or switch cleanup_manager on",
+        ),
+        (
+            {"cost_analyzer": {"enabled": False, "memory_mb": 2048}},
+            "functions.cost_analyzer.memory_mb: cost_analyzer is switched off (enabled: false), "
+            "so nothing reads its memory_mb: leave memory_mb out, or switch cost_analyzer on",
+        ),
+        (
+            {"change_validator": {"validation": {"bake_minutes": 30}, "enabled": False}},
+            "functions.change_validator.validation: change_validator is switched off (enabled: "
+            "false), so nothing reads its validation: leave validation out, or switch "
+            "change_validator on",
+        ),
     ],
-    ids=["misspelt-function", "misspelt-switch", "generator-without-processor", "processor-alone"],
+    ids=[
+        "misspelt-function",
+        "misspelt-switch",
+        "generator-without-processor",
+        "processor-alone",
+        "policy-of-a-switched-off-function",
+        "memory-of-a-switched-off-function",
+        "validation-of-a-switched-off-function",
+    ],
 )
 def test_bad_function_switch_is_refused_in_one_line(functions: dict[str, Any], line: str) -> None:
-    # GIVEN a switch naming no catalog function, or leaving an enabled function without input
+    # GIVEN a switch naming no catalog function, leaving an enabled function without input, or
+    # switching off a function whose other settings it still writes
     # WHEN the settings are loaded THEN one line names the switch and what to do
     with pytest.raises(StackSettingsError) as raised:
         load_settings("dev", _dev_settings_with(functions))
