@@ -912,6 +912,11 @@ _MODES_OF_SETTING = {"tracing": TRACING_MODES, "bytecode": BYTECODE_MODES}
 # The one function that takes validation settings: how long it bakes, whether it restores.
 VALIDATION_FUNCTION = "change_validator"
 
+# Stack-wide blocks that one function alone reads: `cost_report` the cost analyzer's environment
+# and permissions, `alerts` the router's (and the e-mail topic, which only the router publishes
+# to). Written while that function is switched off, a key of one would change nothing.
+BLOCKS_READ_ONLY_BY_FUNCTION = {"alerts": "notification_router", "cost_report": "cost_analyzer"}
+
 
 class ChangeValidationSettings(StrictModel):
     """How the change validator judges a change: the bake after EKS reports the update finished,
@@ -1096,6 +1101,21 @@ class FleetSettings(StrictModel):
                     f"{field.split('[', 1)[0]}",
                     f"together with the stack-wide calendar: {message}",
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _blocks_of_switched_off_functions_unwritten(self) -> Self:
+        for block_name, reader in BLOCKS_READ_ONLY_BY_FUNCTION.items():
+            if self.function_enabled(reader):
+                continue
+            block = getattr(self, block_name)
+            for key in type(block).model_fields:
+                if key in block.model_fields_set:
+                    raise FieldValueError(
+                        f"{block_name}.{key}",
+                        f"only {reader} reads {block_name}, and functions.{reader}.enabled is "
+                        f"false: leave {block_name}.{key} out, or switch {reader} on",
+                    )
         return self
 
     @model_validator(mode="after")

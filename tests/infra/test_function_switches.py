@@ -14,7 +14,11 @@ from catalog.model import EventRule
 from components.event_forwarding import or_alternatives
 from components.exceptions import StackSettingsError
 from components.naming import forwarding_rule_name, function_name
-from components.settings import PREDICTIVE_MODE_FUNCTIONS, load_settings
+from components.settings import (
+    BLOCKS_READ_ONLY_BY_FUNCTION,
+    PREDICTIVE_MODE_FUNCTIONS,
+    load_settings,
+)
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
 
 STACK = "switched"
@@ -32,6 +36,10 @@ def _switched_off(name: str) -> list[str]:
 def _run_with_switched_off(project_with_stack: Any, names: list[str]) -> ProgramRun:
     config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
     config["lambda-fleet:functions"] = {name: {"enabled": False} for name in names}
+    for block_name, reader in BLOCKS_READ_ONLY_BY_FUNCTION.items():
+        if reader in names:
+            # Nothing else reads the block: a stack that switches its reader off leaves it out.
+            config.pop(f"lambda-fleet:{block_name}", None)
     if set(names) & set(PREDICTIVE_MODE_FUNCTIONS):
         # Predictive mode runs through both functions, so the stack's clusters go back to their
         # schedules (a predictive one would be refused).
@@ -174,6 +182,12 @@ def _dev_settings_with(functions: dict[str, Any]) -> dict[str, Any]:
             "false), so nothing reads its validation: leave validation out, or switch "
             "change_validator on",
         ),
+        (
+            {"notification_router": {"enabled": False}},
+            "alerts.emails: only notification_router reads alerts, and "
+            "functions.notification_router.enabled is false: leave alerts.emails out, or switch "
+            "notification_router on",
+        ),
     ],
     ids=[
         "misspelt-function",
@@ -183,6 +197,7 @@ def _dev_settings_with(functions: dict[str, Any]) -> dict[str, Any]:
         "policy-of-a-switched-off-function",
         "memory-of-a-switched-off-function",
         "validation-of-a-switched-off-function",
+        "alert-channels-without-the-router",
     ],
 )
 def test_bad_function_switch_is_refused_in_one_line(functions: dict[str, Any], line: str) -> None:
@@ -192,6 +207,21 @@ def test_bad_function_switch_is_refused_in_one_line(functions: dict[str, Any], l
     with pytest.raises(StackSettingsError) as raised:
         load_settings("dev", _dev_settings_with(functions))
     assert str(raised.value) == f"Pulumi.dev.yaml: {line}"
+
+
+def test_a_cost_report_setting_is_refused_when_the_cost_analyzer_is_switched_off() -> None:
+    # GIVEN the dev stack with the cost analyzer switched off and a CUR bucket still written
+    document = _dev_settings_with({"cost_analyzer": {"enabled": False}})
+    document["cost_report"] = {"cur_bucket": "acme-cur-exports"}
+    # WHEN the settings are loaded
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one line names the setting and the switch
+    assert str(raised.value) == (
+        "Pulumi.dev.yaml: cost_report.cur_bucket: only cost_analyzer reads cost_report, and "
+        "functions.cost_analyzer.enabled is false: leave cost_report.cur_bucket out, or switch "
+        "cost_analyzer on"
+    )
 
 
 def test_a_whole_chain_may_be_switched_off_together() -> None:
