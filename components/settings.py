@@ -911,6 +911,8 @@ _MODES_OF_SETTING = {"tracing": TRACING_MODES, "bytecode": BYTECODE_MODES}
 
 # The one function that takes validation settings: how long it bakes, whether it restores.
 VALIDATION_FUNCTION = "change_validator"
+# The function whose own changes the validator may restore.
+SCALER_FUNCTION = "eks_scaler"
 
 # Stack-wide blocks that one function alone reads: `cost_report` the cost analyzer's environment
 # and permissions, `alerts` the router's (and the e-mail topic, which only the router publishes
@@ -1116,6 +1118,21 @@ class FleetSettings(StrictModel):
                         f"only {reader} reads {block_name}, and functions.{reader}.enabled is "
                         f"false: leave {block_name}.{key} out, or switch {reader} on",
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _scaler_changes_restored_only_with_a_scaler(self) -> Self:
+        # Without the scaler no change is the scaler's own, and nothing could restore one.
+        validation = self.change_validation()
+        if "restore_scaler_changes" in validation.model_fields_set and not self.function_enabled(
+            SCALER_FUNCTION
+        ):
+            raise FieldValueError(
+                f"functions.{VALIDATION_FUNCTION}.validation.restore_scaler_changes",
+                f"only changes of {SCALER_FUNCTION} are restored, and "
+                f"functions.{SCALER_FUNCTION}.enabled is false: leave restore_scaler_changes "
+                f"out, or switch {SCALER_FUNCTION} on",
+            )
         return self
 
     @model_validator(mode="after")

@@ -224,6 +224,27 @@ def test_a_cost_report_setting_is_refused_when_the_cost_analyzer_is_switched_off
     )
 
 
+def test_restoring_the_scalers_changes_is_refused_when_the_scaler_is_switched_off() -> None:
+    # GIVEN the dev stack with eks_scaler switched off (its clusters back on their schedules)
+    # and the change validator told to restore the scaler's changes
+    document = _dev_settings_with(
+        {
+            "eks_scaler": {"enabled": False},
+            "change_validator": {"validation": {"restore_scaler_changes": True}},
+        }
+    )
+    document["members"][0]["clusters"][0].pop("scaling")
+    # WHEN the settings are loaded
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one line names the validation setting and the scaler's switch
+    assert str(raised.value) == (
+        "Pulumi.dev.yaml: functions.change_validator.validation.restore_scaler_changes: only "
+        "changes of eks_scaler are restored, and functions.eks_scaler.enabled is false: leave "
+        "restore_scaler_changes out, or switch eks_scaler on"
+    )
+
+
 def test_a_whole_chain_may_be_switched_off_together() -> None:
     # GIVEN the report chain switched off as a whole WHEN loaded THEN it is accepted
     settings = load_settings(
