@@ -500,6 +500,15 @@ PREDICTIVE_ONLY_SCALING_FIELDS = (
 )
 
 
+# Cluster settings and the functions that read them (from the inventory): with all of these
+# switched off, a setting written would change nothing. (`autoscaler` tells the scaler which
+# groups to leave alone; the health monitor checks the endpoints, the change validator measures
+# them around a change.)
+CLUSTER_SETTING_READERS = {
+    "autoscaler": ("eks_scaler",),
+    "health_endpoints": ("health_monitor", "change_validator"),
+}
+
 # Predictive mode is the forecaster asking the scaler for each hour's sizes (the forecaster asks
 # only when there is a scaler): with either switched off, nothing reads the mode.
 PREDICTIVE_MODE_FUNCTIONS = ("demand_forecaster", "eks_scaler")
@@ -1133,6 +1142,23 @@ class FleetSettings(StrictModel):
                 f"functions.{SCALER_FUNCTION}.enabled is false: leave restore_scaler_changes "
                 f"out, or switch {SCALER_FUNCTION} on",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_settings_have_readers(self) -> Self:
+        for setting, readers in CLUSTER_SETTING_READERS.items():
+            if any(self.function_enabled(reader) for reader in readers):
+                continue
+            for member_index, member in enumerate(self.members):
+                for cluster_index, cluster in enumerate(member.clusters):
+                    if setting in cluster.model_fields_set:
+                        switches = " and ".join(f"functions.{name}.enabled" for name in readers)
+                        read, are = ("reads", "is") if len(readers) == 1 else ("read", "are")
+                        raise FieldValueError(
+                            f"members[{member_index}].clusters[{cluster_index}].{setting}",
+                            f"only {' and '.join(readers)} {read} {setting}, and {switches} "
+                            f"{are} false: leave {setting} out, or switch {readers[0]} on",
+                        )
         return self
 
     @model_validator(mode="after")

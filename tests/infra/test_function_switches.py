@@ -245,6 +245,51 @@ def test_restoring_the_scalers_changes_is_refused_when_the_scaler_is_switched_of
     )
 
 
+@pytest.mark.parametrize(
+    ("switched_off", "cluster_setting", "line"),
+    [
+        (
+            ("health_monitor", "change_validator"),
+            {},
+            "members[0].clusters[0].health_endpoints: only health_monitor and change_validator "
+            "read health_endpoints, and functions.health_monitor.enabled and "
+            "functions.change_validator.enabled are false: leave health_endpoints out, or switch "
+            "health_monitor on",
+        ),
+        (
+            ("eks_scaler",),
+            {"autoscaler": "cluster-autoscaler"},
+            "members[0].clusters[0].autoscaler: only eks_scaler reads autoscaler, and "
+            "functions.eks_scaler.enabled is false: leave autoscaler out, or switch eks_scaler on",
+        ),
+    ],
+    ids=["endpoints-without-their-checkers", "autoscaler-without-the-scaler"],
+)
+def test_a_cluster_setting_whose_readers_are_all_switched_off_is_refused(
+    switched_off: tuple[str, ...], cluster_setting: dict[str, Any], line: str
+) -> None:
+    # GIVEN the dev stack (its first cluster has health endpoints, back on its schedule) with
+    # every function reading one of the cluster's settings switched off
+    document = _dev_settings_with({name: {"enabled": False} for name in switched_off})
+    cluster = document["members"][0]["clusters"][0]
+    cluster.pop("scaling")
+    cluster.update(cluster_setting)
+    # WHEN the settings are loaded
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one line names the cluster's setting and the switches
+    assert str(raised.value) == f"Pulumi.dev.yaml: {line}"
+
+
+def test_health_endpoints_load_while_one_of_their_readers_is_on() -> None:
+    # GIVEN the dev stack with the health monitor switched off: the change validator still
+    # measures the endpoints around a change
+    document = _dev_settings_with({"health_monitor": {"enabled": False}})
+    # WHEN the settings are loaded THEN the endpoints are kept
+    settings = load_settings("dev", document)
+    assert settings.members[0].clusters[0].health_endpoints
+
+
 def test_a_whole_chain_may_be_switched_off_together() -> None:
     # GIVEN the report chain switched off as a whole WHEN loaded THEN it is accepted
     settings = load_settings(
