@@ -629,6 +629,22 @@ class ClusterSettings(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _calendar_dates_with_a_schedule(self) -> Self:
+        # Holidays and forced working days change only what the schedule does (predictive
+        # mode's working hours are the schedule's too): without one, nothing reads them.
+        if self.schedule is not None:
+            return self
+        for field in ("holidays", "working_days"):
+            if getattr(self.calendar, field):
+                raise FieldValueError(
+                    f"calendar.{field}",
+                    f"only the cluster's schedule reads {field}, and the cluster has no "
+                    f"schedule: add a schedule, or leave {field} out (maintenance windows apply "
+                    "without one)",
+                )
+        return self
+
+    @model_validator(mode="after")
     def _groups_are_consistent(self) -> Self:
         _unique([group.name for group in self.node_groups], "node group name", "node_groups")
         # The health monitor keeps an endpoint's history and incident by its name.

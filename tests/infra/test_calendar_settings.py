@@ -107,6 +107,37 @@ def test_bad_calendar_entries_are_refused_naming_the_field(
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("field", ["holidays", "working_days"])
+def test_a_clusters_own_exception_dates_are_refused_without_a_schedule(field: str) -> None:
+    # GIVEN the dev cluster without a schedule, with an exception date of its own, which only
+    # its schedule (and predictive mode's working hours, the schedule's) would read
+    config = copy.deepcopy(_config())
+    cluster = config["lambda-fleet:members"][0]["clusters"][0]
+    del cluster["schedule"]
+    cluster["calendar"] = {field: ["2025-12-25"]}
+    # WHEN the settings load
+    with pytest.raises(StackSettingsError) as error:
+        load_settings(STACK, _document(config))
+    # THEN one error names the cluster's calendar field and how to make it count
+    assert error.value.field == f"{CLUSTER_FIELD}.calendar.{field}"
+    assert error.value.problem == (
+        f"only the cluster's schedule reads {field}, and the cluster has no schedule: add a "
+        f"schedule, or leave {field} out (maintenance windows apply without one)"
+    )
+
+
+def test_a_clusters_maintenance_window_is_accepted_without_a_schedule() -> None:
+    # GIVEN the dev cluster without a schedule and with a maintenance window, which blocks
+    # requested changes and the spot fallback too
+    config = copy.deepcopy(_config())
+    cluster = config["lambda-fleet:members"][0]["clusters"][0]
+    del cluster["schedule"]
+    cluster["calendar"] = {"maintenance_windows": [WINDOW]}
+    # WHEN the inventory is built THEN the window is in it
+    inventory = load_settings(STACK, _document(config)).inventory(STACK)
+    assert len(inventory.members[0].clusters[0].calendar.maintenance_windows) == 1
+
+
 def test_stack_wide_and_cluster_calendars_merge_into_the_inventory() -> None:
     # GIVEN a stack-wide holiday and window, and a cluster that works on that holiday
     config = _config()
