@@ -509,6 +509,10 @@ CLUSTER_SETTING_READERS = {
     "health_endpoints": ("health_monitor", "change_validator"),
 }
 
+# The function that reads `target_utilization` in schedule mode (predictive mode's forecaster
+# reads it too).
+SCHEDULE_MODE_UTILIZATION_READER = "scaling_optimizer"
+
 # Predictive mode is the forecaster asking the scaler for each hour's sizes (the forecaster asks
 # only when there is a scaler): with either switched off, nothing reads the mode.
 PREDICTIVE_MODE_FUNCTIONS = ("demand_forecaster", "eks_scaler")
@@ -1175,6 +1179,24 @@ class FleetSettings(StrictModel):
                             f"only {' and '.join(readers)} {read} {setting}, and {switches} "
                             f"{are} false: leave {setting} out, or switch {readers[0]} on",
                         )
+        return self
+
+    @model_validator(mode="after")
+    def _schedule_mode_utilization_has_its_reader(self) -> Self:
+        reader = SCHEDULE_MODE_UTILIZATION_READER
+        if self.function_enabled(reader):
+            return self
+        for member_index, member in enumerate(self.members):
+            for cluster_index, cluster in enumerate(member.clusters):
+                scaling = cluster.scaling
+                if scaling.mode == "schedule" and "target_utilization" in scaling.model_fields_set:
+                    raise FieldValueError(
+                        f"members[{member_index}].clusters[{cluster_index}].scaling."
+                        "target_utilization",
+                        f"in schedule mode only {reader} reads target_utilization, and "
+                        f"functions.{reader}.enabled is false: leave target_utilization out, "
+                        f"or switch {reader} on",
+                    )
         return self
 
     @model_validator(mode="after")

@@ -178,3 +178,34 @@ def test_schedule_mode_loads_with_the_forecaster_switched_off(
     settings = load_settings("dev", document)
     assert not settings.function_enabled("demand_forecaster")
     assert settings.members[0].clusters[0].scaling.mode == "schedule"
+
+
+def test_target_utilization_in_schedule_mode_is_refused_without_the_scaling_optimizer(
+    stack_settings_document: SettingsDocument,
+) -> None:
+    # GIVEN a cluster in schedule mode with its target utilisation, in a stack that switches
+    # scaling_optimizer off: in schedule mode nothing else reads it
+    document = _dev_with_scaling(stack_settings_document, {"target_utilization": 60})
+    document["functions"] = {"scaling_optimizer": {"enabled": False}}
+    # WHEN the settings are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one message names the setting and the optimizer's switch
+    assert raised.value.field == "members[0].clusters[0].scaling.target_utilization"
+    assert raised.value.problem == (
+        "in schedule mode only scaling_optimizer reads target_utilization, and "
+        "functions.scaling_optimizer.enabled is false: leave target_utilization out, or switch "
+        "scaling_optimizer on"
+    )
+
+
+def test_target_utilization_in_predictive_mode_loads_without_the_scaling_optimizer(
+    stack_settings_document: SettingsDocument,
+) -> None:
+    # GIVEN a cluster in predictive mode with its target utilisation, which the forecaster sizes
+    # for, in a stack that switches scaling_optimizer off
+    scaling = {"mode": "predictive", "target_utilization": 60}
+    document = _dev_with_scaling(stack_settings_document, scaling)
+    document["functions"] = {"scaling_optimizer": {"enabled": False}}
+    # WHEN the settings are validated THEN they load with it
+    assert load_settings("dev", document).members[0].clusters[0].scaling.target_utilization == 60
