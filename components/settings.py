@@ -1119,6 +1119,21 @@ class FleetSettings(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _stack_calendar_dates_with_a_schedule(self) -> Self:
+        # As on a cluster (ClusterSettings): exception dates only change what schedules do.
+        clusters = [cluster for member in self.members for cluster in member.clusters]
+        if any(cluster.schedule is not None for cluster in clusters):
+            return self
+        for field in ("holidays", "working_days"):
+            if getattr(self.calendar, field):
+                raise FieldValueError(
+                    f"calendar.{field}",
+                    f"only the clusters' schedules read {field}, and no cluster has a schedule: "
+                    f"add one, or leave {field} out (maintenance windows apply without one)",
+                )
+        return self
+
+    @model_validator(mode="after")
     def _merged_calendars_consistent(self) -> Self:
         for member_index, member in enumerate(self.members):
             for cluster_index, cluster in enumerate(member.clusters):

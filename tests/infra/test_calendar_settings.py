@@ -126,6 +126,23 @@ def test_a_clusters_own_exception_dates_are_refused_without_a_schedule(field: st
     )
 
 
+@pytest.mark.parametrize("field", ["holidays", "working_days"])
+def test_stack_wide_exception_dates_are_refused_when_no_cluster_has_a_schedule(field: str) -> None:
+    # GIVEN the dev stack, whose one cluster has no schedule, with a stack-wide exception date
+    config = copy.deepcopy(_config())
+    del config["lambda-fleet:members"][0]["clusters"][0]["schedule"]
+    config["lambda-fleet:calendar"] = {field: ["2025-12-25"]}
+    # WHEN the settings load
+    with pytest.raises(StackSettingsError) as error:
+        load_settings(STACK, _document(config))
+    # THEN one error names the stack's calendar field and how to make it count
+    assert error.value.field == f"calendar.{field}"
+    assert error.value.problem == (
+        f"only the clusters' schedules read {field}, and no cluster has a schedule: add one, or "
+        f"leave {field} out (maintenance windows apply without one)"
+    )
+
+
 def test_a_clusters_maintenance_window_is_accepted_without_a_schedule() -> None:
     # GIVEN the dev cluster without a schedule and with a maintenance window, which blocks
     # requested changes and the spot fallback too
@@ -190,10 +207,10 @@ def test_a_working_day_outside_the_schedule_days_makes_the_schedules_fire_daily(
 def test_calendar_times_are_in_the_clusters_schedule_zone_else_the_stacks(
     has_schedule: bool, expected: str
 ) -> None:
-    # GIVEN a stack-wide holiday, the stack's schedule_time_zone Europe/Berlin, and the dev
-    # cluster's schedule in America/New_York, or the cluster without a schedule
+    # GIVEN a stack-wide maintenance window, the stack's schedule_time_zone Europe/Berlin, and
+    # the dev cluster's schedule in America/New_York, or the cluster without a schedule
     config = copy.deepcopy(_config())
-    config["lambda-fleet:calendar"] = {"holidays": ["2025-12-25"]}
+    config["lambda-fleet:calendar"] = {"maintenance_windows": [WINDOW]}
     config["lambda-fleet:schedule_time_zone"] = "Europe/Berlin"
     cluster = config["lambda-fleet:members"][0]["clusters"][0]
     if has_schedule:
