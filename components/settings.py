@@ -633,6 +633,17 @@ class ClusterSettings(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _working_hours_floor_with_a_schedule(self) -> Self:
+        # The floor holds in the schedule's working hours: a cluster without one has none.
+        if self.schedule is None and "working_hours_floor" in self.scaling.model_fields_set:
+            raise FieldValueError(
+                "scaling.working_hours_floor",
+                "working_hours_floor holds in the schedule's working hours, and the cluster has "
+                "no schedule: add a schedule, or leave working_hours_floor out",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _calendar_dates_with_a_schedule(self) -> Self:
         # Holidays and forced working days change only what the schedule does (predictive
         # mode's working hours are the schedule's too): without one, nothing reads them.

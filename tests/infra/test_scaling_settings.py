@@ -209,3 +209,23 @@ def test_target_utilization_in_predictive_mode_loads_without_the_scaling_optimiz
     document["functions"] = {"scaling_optimizer": {"enabled": False}}
     # WHEN the settings are validated THEN they load with it
     assert load_settings("dev", document).members[0].clusters[0].scaling.target_utilization == 60
+
+
+@pytest.mark.parametrize("floor", [True, False])
+def test_the_working_hours_floor_is_refused_on_a_cluster_without_a_schedule(
+    stack_settings_document: SettingsDocument, floor: bool
+) -> None:
+    # GIVEN a predictive cluster without a schedule, whose working hours the floor would hold in
+    document = _dev_with_scaling(
+        stack_settings_document, {"mode": "predictive", "working_hours_floor": floor}
+    )
+    del document["members"][0]["clusters"][0]["schedule"]
+    # WHEN the settings are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one message names the setting and says the cluster has no working hours
+    assert raised.value.field == "members[0].clusters[0].scaling.working_hours_floor"
+    assert raised.value.problem == (
+        "working_hours_floor holds in the schedule's working hours, and the cluster has no "
+        "schedule: add a schedule, or leave working_hours_floor out"
+    )
