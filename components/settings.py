@@ -1239,7 +1239,7 @@ class FleetSettings(StrictModel):
                 off = switched_off[0]
                 raise FieldValueError(
                     f"members[{member_index}].clusters[{cluster_index}].scaling.mode",
-                    f"predictive mode needs demand_forecaster and eks_scaler, and "
+                    f"predictive mode needs {' and '.join(PREDICTIVE_MODE_FUNCTIONS)}, and "
                     f"functions.{off}.enabled is false: nothing would ask for this cluster's "
                     f"predictive sizes; set mode: schedule, or switch {off} on",
                 )
