@@ -6,7 +6,11 @@ from catalog.functions import FUNCTIONS
 from components.exceptions import StackSettingsError
 from components.fleet import Fleet, FleetArgs
 from components.naming import FLEET_COMPONENT, member_role_name
+from components.providers import REQUIRED_PULUMI_CLI
 from components.stack_config import archive_runtime_python, load_stack_settings
+
+# Before anything is registered: an older CLI would replace IAM that changes provider.
+pulumi.require_pulumi_version(REQUIRED_PULUMI_CLI)
 
 try:
     settings = load_stack_settings()

@@ -10,6 +10,11 @@ import pulumi_aws as aws
 from components.settings import PROJECT, FleetSettings
 
 MANAGED_BY = "pulumi"
+# The oldest Pulumi CLI whose engine asks the new provider (DiffConfig) whether a resource handed
+# to another explicit provider must be replaced; older engines always replace it. A member's IAM
+# goes through its first region's provider, so reordering or adding regions hands it over, and a
+# replacement of a role with a fixed name fails at `pulumi up` (created before the old one goes).
+REQUIRED_PULUMI_CLI = ">=3.151.0"
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import engine_pb2
 from pulumi.runtime.stack import run_pulumi_func
 
 from components.exceptions import one_short_line
@@ -80,6 +81,15 @@ class RegisteredResource:
         return self.type.startswith("pulumi:providers:")
 
 
+@dataclass(frozen=True)
+class CliVersionRequirement:
+    """A Pulumi CLI version range the program required of the engine, and how many resources
+    (the root stack aside) it had registered by then."""
+
+    version_range: str
+    registered_before: int
+
+
 @dataclass
 class ProgramRun:
     """What one run of the program registered, in registration order."""
@@ -88,6 +98,7 @@ class ProgramRun:
     resources: list[RegisteredResource]
     stack_outputs: dict[str, Any]
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cli_version_requirements: list[CliVersionRequirement] = field(default_factory=list)
 
     def of_type(self, type_token: str) -> list[RegisteredResource]:
         return [resource for resource in self.resources if resource.type == type_token]
@@ -377,6 +388,25 @@ def _urns_for_references(value: Any) -> Any:
     return value
 
 
+class RecordingEngine(pulumi_mocks.MockEngine):
+    """The mock engine, recording the Pulumi CLI versions the program requires.
+
+    No CLI runs an offline plan, so every range is admitted; what was required is in the run.
+    """
+
+    def __init__(self, monitor: RecordingMonitor) -> None:
+        super().__init__(logger=None)
+        self.monitor = monitor
+        self.cli_version_requirements: list[CliVersionRequirement] = []
+
+    def RequirePulumiVersion(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        registered = sum(1 for _, r in self.monitor.requests if r.type != ROOT_STACK_TYPE)
+        self.cli_version_requirements.append(
+            CliVersionRequirement(request.pulumi_version_range, registered)
+        )
+        return engine_pb2.RequirePulumiVersionResponse()
+
+
 def _placed_by_aws_provider(request: Any) -> Any:
     """What the mocks see of a multi-language component: its AWS provider places it.
 
@@ -469,6 +499,8 @@ def run_program(stack: str, project_dir: Path = REPO_ROOT) -> ProgramRun:
         monitor = RecordingMonitor(mocks, default_providers_disabled="*" in disabled)
         settings.reset_options(project=PROJECT, stack=stack, preview=False)
         pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        engine = RecordingEngine(monitor)
+        settings.SETTINGS.engine = engine
         pulumi.runtime.set_all_config(_config_for_pulumi(config))
 
         def program() -> None:
@@ -481,7 +513,7 @@ def run_program(stack: str, project_dir: Path = REPO_ROOT) -> ProgramRun:
             raise ProgramFailedError(str(error), registered) from None
         root = settings.get_root_resource()
         stack_outputs = _resolve_stack_outputs(program_loop.loop, root)
-        return _collect(stack, monitor, mocks, stack_outputs)
+        return _collect(stack, monitor, engine, mocks, stack_outputs)
 
 
 def _resolve_stack_outputs(loop: asyncio.AbstractEventLoop, root: Any) -> dict[str, Any]:
@@ -492,7 +524,11 @@ def _resolve_stack_outputs(loop: asyncio.AbstractEventLoop, root: Any) -> dict[s
 
 
 def _collect(
-    stack: str, monitor: RecordingMonitor, mocks: FleetMocks, stack_outputs: dict[str, Any]
+    stack: str,
+    monitor: RecordingMonitor,
+    engine: RecordingEngine,
+    mocks: FleetMocks,
+    stack_outputs: dict[str, Any],
 ) -> ProgramRun:
     resources = []
     for urn, request in monitor.requests:
@@ -525,4 +561,5 @@ def _collect(
         resources=resources,
         stack_outputs=stack_outputs,
         component_outputs=dict(monitor.registered_outputs),
+        cli_version_requirements=list(engine.cli_version_requirements),
     )

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
+
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
 from fleetctl.plan import plan_document
 from fleetctl.plan_diff import diff_plans
@@ -111,3 +113,19 @@ def test_adding_a_region_after_a_members_regions_only_adds_that_regions_resource
     assert {(r["account_id"], r["region"]) for r in difference.added} == {
         (member["account_id"], added_region)
     }
+
+
+def test_the_program_refuses_a_pulumi_cli_that_would_replace_iam_handed_to_another_provider(
+    program_runs,
+):
+    # GIVEN the dev stack's program run offline (no CLI: the mock engine admits every range)
+    run = program_runs["dev"]
+    # WHEN the CLI versions it required of the engine are read
+    [requirement] = run.cli_version_requirements
+    # THEN it required them before registering any resource
+    assert requirement.registered_before == 0
+    # AND the range admits the first engine that asks DiffConfig before replacing a resource
+    # handed to another explicit provider (3.151.0), and refuses the older ones, which replace it
+    required = SpecifierSet(requirement.version_range)
+    assert "3.151.0" in required and "3.272.0" in required
+    assert "3.150.0" not in required and "3.99.0" not in required
