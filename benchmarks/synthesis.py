@@ -45,7 +45,8 @@ def generated_stack(member_count: int) -> dict[str, Any]:
             network={"stack_reference": f"acme/network/member-{index:03d}-{{region}}"},
         )
         for cluster in member["clusters"]:
-            cluster["name"] = f"apps-{index:03d}"
+            # An account of several regions names each cluster's region.
+            cluster.update(name=f"apps-{index:03d}", region=REGIONS[0])
         members.append(member)
     return {**config, "lambda-fleet:members": members}
 

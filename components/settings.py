@@ -826,6 +826,14 @@ class MemberSettings(AccountBase):
     def _clusters_placed(self) -> Self:
         _unique([cluster.name for cluster in self.clusters], "cluster name", "clusters")
         for index, cluster in enumerate(self.clusters):
+            if cluster.region is None and len(self.regions) > 1:
+                raise FieldValueError(
+                    f"clusters[{index}].region",
+                    f"required for cluster {cluster.name!r}: the account has "
+                    f"{len(self.regions)} regions, and a cluster without one would follow the "
+                    "first of them, moving to another region (a new cluster, the old one "
+                    "deleted) when they are reordered or one is added in front",
+                )
             if cluster.region is not None and cluster.region not in self.regions:
                 raise FieldValueError(
                     f"clusters[{index}].region",
@@ -841,7 +849,7 @@ class MemberSettings(AccountBase):
         return self
 
     def cluster_region(self, cluster: ClusterSettings) -> str:
-        """A cluster without a region lives in the account's first region."""
+        """A cluster without a region lives in the account's one region."""
         return cluster.region or self.regions[0]
 
     def network_regions(self) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from packaging.specifiers import SpecifierSet
 
+from fleetctl.exceptions import ProgramFailedError
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
 from fleetctl.plan import plan_document
 from fleetctl.plan_diff import diff_plans
@@ -112,6 +113,45 @@ def test_adding_a_region_after_a_members_regions_only_adds_that_regions_resource
     }
     assert {(r["account_id"], r["region"]) for r in difference.added} == {
         (member["account_id"], added_region)
+    }
+
+
+def test_a_region_added_in_front_moves_no_cluster_without_one_it_is_refused_until_they_name_it(
+    program_runs, project_with_stack
+):
+    # GIVEN prod, whose member analytics is in one region with clusters that name none, and the
+    # same stack with a region added in front of it
+    config = copy.deepcopy(read_stack_file(REPO_ROOT / f"Pulumi.{STACK}.yaml"))
+    member = config["lambda-fleet:members"][1]
+    (home,) = member["regions"]
+    assert all("region" not in cluster for cluster in member["clusters"])
+    member["regions"] = ["us-east-1", home]
+    # WHEN the program runs
+    try:
+        run_program(STACK, project_with_stack(STACK, config))
+    except ProgramFailedError as failure:
+        refusal = failure
+    else:
+        raise AssertionError("a cluster without a region was moved to the new first region")
+    # THEN it stops before registering anything, naming the first cluster's region: without one
+    # the cluster would follow the first region, and be created again there
+    assert "members[1].clusters[0].region: required for cluster" in str(refusal)
+    assert [urn for urn in refusal.registered if "pulumi:pulumi:Stack" not in urn] == []
+    # AND once each cluster names the region it is in, nothing moves but the member's IAM
+    # (handed to the new first region's provider, see above) and the inventory's regions, and
+    # all that is added is in the new region
+    for cluster in member["clusters"]:
+        cluster["region"] = home
+    _, head = _plan_with(config, project_with_stack)
+    difference = diff_plans(plan_document(program_runs[STACK]), head)
+    assert difference.removed == []
+    for resource, changes in difference.changed:
+        if resource["type"] == INVENTORY_TYPE:
+            continue
+        assert resource["type"].startswith("aws:iam/"), resource["urn"]
+        assert {c.path for c in changes} == {"placement.provider", "placement.region"}
+    assert {(r["account_id"], r["region"]) for r in difference.added} == {
+        (member["account_id"], "us-east-1")
     }
 
 

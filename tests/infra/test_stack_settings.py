@@ -66,7 +66,7 @@ def test_a_minimal_stack_file_takes_the_defaults_the_readme_documents():
                 "account_id": "222222222222",
                 "name": "apps",
                 "deploy_role_arn": "arn:aws:iam::222222222222:role/deploy",
-                "regions": ["ap-south-1", "eu-west-1"],
+                "regions": ["ap-south-1"],
                 "network": {"stack_reference": "acme/network/apps-{region}"},
                 "clusters": [
                     {
@@ -370,6 +370,13 @@ INVALID_SETTINGS = [
         "not one of the account's regions",
     ),
     (
+        "cluster-without-region-in-two-regions",
+        "members.0.regions",
+        ["ap-south-1", "eu-west-1"],
+        "members[0].clusters[0].region",
+        "required for cluster 'dev-apps': the account has 2 regions",
+    ),
+    (
         "off-hours-unknown-group",
         "members.0.clusters.0.schedule.off_hours_desired",
         {"gpu": 0},
@@ -604,6 +611,7 @@ def test_one_network_stack_is_refused_only_for_clusters_created_in_two_regions(
     member = document["members"][0]
     member["regions"] = ["ap-south-1", "eu-west-1"]
     member["network"] = {"stack_reference": "acme/network/dev"}
+    member["clusters"][0]["region"] = "ap-south-1"
     second = copy.deepcopy(member["clusters"][0])
     second.update(name="dev-apps-eu", region="eu-west-1")
     if second_cluster_existing:
