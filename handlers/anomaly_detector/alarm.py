@@ -14,7 +14,9 @@ a period over 8 hours confirms an episode for more than a day, and a later alarm
 once a shorter claim lapsed); an alert SNS refuses fails the invocation, so EventBridge retries
 the event and the alert goes out then. An anomaly that continues an episode a scan alerted
 (`episodes.continue_open_episodes`: the alarm reads another window, and may draw the episode
-from another start) is that episode, whose alert is out.
+from another start) is that episode, whose alert is out. The episodes the alarm alerted are
+recorded as open (`episodes.record_alerted_episodes`), so a scan that draws one from another
+start continues it, and resolves it once it is over.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector.environment import AnomalyEnvironment
-from handlers.anomaly_detector.episodes import continue_open_episodes
+from handlers.anomaly_detector.episodes import continue_open_episodes, record_alerted_episodes
 from handlers.anomaly_detector.exceptions import IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
 from handlers.anomaly_detector.models import AlarmEvent
@@ -58,14 +60,19 @@ def confirm_alarm(
         return error_result(error, **summary)
     if evaluated == 0:
         return {"status": "skipped", **summary, "reason": "the alarm has no metricStat metric"}
+    episodes = continue_open_episodes(findings, services.state)
+    dedup_days = claim_days(services.environment, event)
     raised = raise_alerts(
-        continue_open_episodes(findings, services.state),
+        episodes,
         services.state,
         services.alerts,
-        dedup_days=claim_days(services.environment, event),
+        dedup_days=dedup_days,
         now=services.clock.now(),
         deadline=invocation,
         title_prefix=f"Alarm {event.detail.alarm_name} confirmed",
+    )
+    record_alerted_episodes(
+        episodes, raised.delivered, services.state, ttl_seconds=dedup_days * 86_400
     )
     if raised.failures:
         raise raised.failures[0]

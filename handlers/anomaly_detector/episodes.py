@@ -3,7 +3,11 @@
 Every scan records, per series it evaluated, the episodes whose alert was delivered and that
 are still in its recent window (ANOMALY_RECENT_HOURS, or ANOMALY_COST_RECENT_DAYS for the daily
 cost): the state table value `open_episodes` of `anomaly/<resource>`, with each episode's alert
-and its span (the stamps of its first and last anomalous values). A scan's finding that overlaps
+and its span (the stamps of its first and last anomalous values); an alarm records the episodes
+it alerted the same way (`record_alerted_episodes`). A record is saved only if no other writer
+saved it since it was read, else the writer's changes (episodes added, dropped, spans grown) are
+applied again on what was saved: a scan that saved what it read over an alarm's episode lost it,
+and the next scan alerted that spike again. A scan's finding that overlaps
 an open episode, or comes within `findings.episode_gap` of it, continues that episode under its
 key (`continue_open_episodes`): each scan detects on a little more data, so a marginal spike's
 run may start a sample later, or join two runs an earlier scan saw apart, and keying by the
@@ -46,6 +50,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.state_table import ClaimDeadline, StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
+from handlers.anomaly_detector.exceptions import OpenEpisodesNotSavedError
 from handlers.anomaly_detector.findings import Finding, episode_gap, key_resource
 
 OPEN_EPISODES = "open_episodes"
@@ -60,6 +65,9 @@ of a series no longer read are closed, which needs the record's alerts."""
 INDEX_ATTEMPTS = 3
 """Tries to save a part of the index against other scans saving it at the same time; the next
 scan updates it again if all fail."""
+RECORD_ATTEMPTS = 5
+"""Tries to save a series' record against other writers (a scan, alarms) saving it at the same
+time; the invocation fails, to be retried, if all fail."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,30 @@ def continue_open_episodes(findings: list[Finding], table: StateTable) -> list[F
         )
         continued.append(replace(finding, episode_key=matches[0][1]) if matches else finding)
     return continued
+
+
+def record_alerted_episodes(
+    findings: list[Finding], delivered: dict[str, Alert], table: StateTable, *, ttl_seconds: int
+) -> None:
+    """Record the episodes of `findings` whose alert is out (`delivered`, by dedup key) as open,
+    with their spans, as a scan records its own: an alarm's, so that a later scan drawing the
+    same spike from another start continues it, and resolves it once it is over."""
+    by_resource: dict[str, list[Finding]] = defaultdict(list)
+    for finding in findings:
+        if finding.dedup_key() in delivered:
+            by_resource[finding.resource].append(finding)
+    for resource, alerted in sorted(by_resource.items()):
+        read = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
+        record = read.value if read is not None else {}
+        episodes: dict[str, Any] = dict(record.get("episodes", {}))
+        spans: dict[str, Any] = dict(record.get("spans", {}))
+        for finding in alerted:
+            key = finding.dedup_key()
+            episodes.setdefault(key, delivered[key].model_dump(mode="json"))
+            spans[key] = _widened(spans.get(key), finding)
+        changed = {**record, "episodes": episodes, "spans": spans}
+        if changed != record:
+            _save_record(table, resource, read, changed, ttl_seconds)
 
 
 def _span_of(finding: Finding) -> dict[str, Any]:
@@ -173,13 +205,14 @@ def resolve_ended_episodes(
     failures: list[AlertNotDeliveredError] = []
     open_series: set[str] = set()
     for series in evaluated:
-        record = table.get_value(state_key(series.resource), OPEN_EPISODES) or {}
+        read = table.get_versioned_value(state_key(series.resource), OPEN_EPISODES)
+        record = read.value if read is not None else {}
         stored: dict[str, Any] = record.get("episodes", {})
         if not series.resolves:
             if stored:
                 closed = _close_if_silent_too_long(
                     series,
-                    record,
+                    read,
                     table,
                     publisher,
                     ttl_seconds=ttl_seconds,
@@ -190,7 +223,7 @@ def resolve_ended_episodes(
                 failures += closed.failures
                 open_series |= closed.open_series
             continue
-        spans: dict[str, Any] = record.get("spans", {})
+        spans: dict[str, Any] = dict(record.get("spans", {}))
         series_findings = current.get(series.resource, [])
         ongoing = {finding.dedup_key() for finding in series_findings} | {
             key
@@ -230,7 +263,7 @@ def resolve_ended_episodes(
                 failures.append(error)
         if still_open or stored:
             _save_record(
-                table, series.resource, {"episodes": still_open, "spans": spans}, ttl_seconds
+                table, series.resource, read, {"episodes": still_open, "spans": spans}, ttl_seconds
             )
         if still_open:
             open_series.add(series.resource)
@@ -239,7 +272,7 @@ def resolve_ended_episodes(
 
 def _close_if_silent_too_long(
     series: EvaluatedSeries,
-    record: dict[str, Any],
+    read: VersionedValue,
     table: StateTable,
     publisher: AlertPublisher,
     *,
@@ -250,6 +283,7 @@ def _close_if_silent_too_long(
     """Keep the open episodes of a silent series, or close them once it has been silent for
     `ttl_seconds`: one resolution each, saying the series stopped reporting (each claim bound to
     `deadline`, the invocation)."""
+    record = read.value
     known = [parse_iso(record["silent_since"])] if "silent_since" in record else []
     if series.last_value_at is not None:
         known.append(series.last_value_at)
@@ -273,6 +307,7 @@ def _close_if_silent_too_long(
     _save_record(
         table,
         series.resource,
+        read,
         {**record, "episodes": still_open, "silent_since": iso_z(silent_since)},
         ttl_seconds,
     )
@@ -313,7 +348,8 @@ def close_unread_series(
             continue
         if now - parse_iso(missed_since) < timedelta(seconds=ttl_seconds):
             continue
-        record = table.get_value(state_key(resource), OPEN_EPISODES) or {}
+        read = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
+        record = read.value if read is not None else {}
         days = (now - parse_iso(missed_since)).days
         reason = f"is no longer read by the scans since {missed_since} ({days} days)"
         closed, not_sent, still_open = _close_episodes(
@@ -328,8 +364,8 @@ def close_unread_series(
         )
         sent += closed
         failures += not_sent
-        if record:
-            _save_record(table, resource, {**record, "episodes": still_open}, ttl_seconds)
+        if read is not None:
+            _save_record(table, resource, read, {**record, "episodes": still_open}, ttl_seconds)
         if not still_open:
             gone.add(resource)
     _update_index(table, parts, open_series, (read_resources - open_series) | gone, first_missed)
@@ -433,14 +469,59 @@ def _close_episodes(
 
 
 def _save_record(
-    table: StateTable, resource: str, record: dict[str, Any], ttl_seconds: int
+    table: StateTable,
+    resource: str,
+    read: VersionedValue | None,
+    record: dict[str, Any],
+    ttl_seconds: int,
 ) -> None:
-    """Save a series' record, with the spans of its open episodes only."""
-    episodes = record["episodes"]
-    spans = {key: span for key, span in record.get("spans", {}).items() if key in episodes}
-    table.put_value(
-        state_key(resource),
-        OPEN_EPISODES,
-        {**record, "spans": spans},
-        ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds,
-    )
+    """Save a series' record, with the spans of its open episodes only, if it is still as `read`
+    (`record` was computed from it); else apply `record`'s changes again on what another writer
+    (an alarm, or a scan) saved meanwhile, so neither loses the episodes the other recorded."""
+    for _ in range(RECORD_ATTEMPTS):
+        episodes = record["episodes"]
+        spans = {key: span for key, span in record.get("spans", {}).items() if key in episodes}
+        if table.replace_value(
+            state_key(resource),
+            OPEN_EPISODES,
+            {**record, "spans": spans},
+            read=read,
+            ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds,
+        ):
+            return
+        saved = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
+        record = _rebased(record, read.value if read is not None else {}, saved)
+        read = saved
+    raise OpenEpisodesNotSavedError(resource, RECORD_ATTEMPTS)
+
+
+def _rebased(
+    record: dict[str, Any], base: dict[str, Any], saved: VersionedValue | None
+) -> dict[str, Any]:
+    """`record`, computed from `base`, as changes applied on `saved` (what another writer saved
+    since `base` was read): the episodes `record` added or dropped, the others as saved; an
+    episode's span covering both writers' spans."""
+    theirs = saved.value if saved is not None else {}
+    ours_episodes: dict[str, Any] = record["episodes"]
+    base_episodes: dict[str, Any] = base.get("episodes", {})
+    dropped = set(base_episodes) - set(ours_episodes)
+    episodes = {
+        key: alert for key, alert in theirs.get("episodes", {}).items() if key not in dropped
+    }
+    episodes |= {key: alert for key, alert in ours_episodes.items() if key not in base_episodes}
+    our_spans: dict[str, Any] = record.get("spans", {})
+    their_spans: dict[str, Any] = theirs.get("spans", {})
+    spans = {key: _covering(our_spans[key], their_spans.get(key)) for key in our_spans}
+    spans |= {key: span for key, span in their_spans.items() if key not in our_spans}
+    return {**theirs, **record, "episodes": episodes, "spans": spans}
+
+
+def _covering(span: dict[str, Any], other: dict[str, Any] | None) -> dict[str, Any]:
+    """The span covering both (`span` when there is no other)."""
+    if other is None:
+        return span
+    return {
+        **span,
+        "start": min(span["start"], other["start"]),
+        "end": max(span["end"], other["end"]),
+    }

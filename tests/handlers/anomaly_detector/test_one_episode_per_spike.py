@@ -17,14 +17,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fleet_shared.alerts import Severity
+from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.clock import ManualClock
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align
 from fleet_shared.numeric.robust_anomalies import Anomaly
+from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector import alarm, scan
 from handlers.anomaly_detector.app import lambda_handler
 from handlers.anomaly_detector.episodes import EvaluatedSeries
+from handlers.anomaly_detector.exceptions import OpenEpisodesNotSavedError
 from handlers.anomaly_detector.findings import EPISODE_GAP, Finding
 from handlers.anomaly_detector.scan import MetricScan
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION
@@ -249,5 +251,144 @@ def test_an_alarm_that_draws_a_scanned_spike_a_sample_later_confirms_its_one_ale
     # THEN the alarm is confirmed by the spike's episode, whose alert is already out: no second
     # alert goes out
     assert (confirmed["anomalous"], confirmed["alerts"]) == (True, 0), confirmed
+    assert alert_inbox.receive() == []
+    assert alert["resolved"] is False
+
+
+def test_a_spike_an_alarm_alerted_first_is_one_alert_when_a_scan_draws_it_from_another_start(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spike from 03:00 that the metric's alarm confirmed first, its reading drawing it
+    # from 03:05 (its first value just below the threshold there)
+    at = detector.now()
+    spike_from = at - timedelta(minutes=30)
+    alarm_drawing(monkeypatch, spike_run(spike_from + PERIOD, at - PERIOD))
+    confirmed = lambda_handler(latency_alarm(at), lambda_context)
+    [alert] = [message.alert for message in alert_inbox.receive()]
+    assert (confirmed["anomalous"], confirmed["alerts"]) == (True, 1), confirmed
+    # WHEN the scans then draw the same spike from 03:00, and go on after it ended
+    scans_drawing(monkeypatch, {at: spike_run(spike_from, at - PERIOD)})
+    received = scans_until(detector, at + 6 * SCAN_EVERY, alert_inbox, lambda_context)
+    # THEN no second alert goes out: the scans resolve the alarm's one alert, once it is over
+    assert [(message.alert["id"], message.alert["resolved"]) for message in received] == [
+        (alert["id"], True)
+    ]
+
+
+def test_a_spike_an_hour_after_the_one_an_alarm_alerted_is_alerted_again(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spike the metric's alarm alerted, which ended at 03:25
+    at = detector.now()
+    alarm_drawing(monkeypatch, spike_run(at - timedelta(minutes=30), at - PERIOD))
+    lambda_handler(latency_alarm(at), lambda_context)
+    [first] = [message.alert for message in alert_inbox.receive()]
+    # WHEN a scan an hour later finds another spike, from 04:25
+    later = at + timedelta(hours=1)
+    scans_drawing(monkeypatch, {later: spike_run(later - timedelta(minutes=5), later - PERIOD)})
+    detector.set(later)
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN that spike is alerted on its own, and the alarm's episode, over, is resolved
+    received = [message.alert for message in alert_inbox.receive()]
+    assert result["alerts"] == 1, result
+    [second] = [alert for alert in received if not alert["resolved"]]
+    assert second["id"] != first["id"]
+    assert [alert["id"] for alert in received if alert["resolved"]] == [first["id"]]
+
+
+def test_an_alarm_event_delivered_twice_drawing_the_spike_differently_alerts_once(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an alarm event whose reading draws a spike from 03:05
+    at = detector.now()
+    spike_from = at - timedelta(minutes=30)
+    event = latency_alarm(at)
+    alarm_drawing(monkeypatch, spike_run(spike_from + PERIOD, at - PERIOD))
+    lambda_handler(event, lambda_context)
+    # WHEN EventBridge delivers the same event again, its reading (a value more filled in since)
+    # drawing the spike from 03:00
+    alarm_drawing(monkeypatch, spike_run(spike_from, at - PERIOD))
+    again = lambda_handler(event, lambda_context)
+    # THEN the spike has one alert
+    assert (again["anomalous"], again["alerts"]) == (True, 0), again
+    assert len(alert_inbox.receive()) == 1
+
+
+def test_an_alarm_recording_its_episode_while_a_scan_saves_the_series_keeps_one_alert(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spike a scan alerted at 01:30, over since
+    at = detector.now()
+    earlier = at - timedelta(hours=2)
+    first_spike = spike_run(earlier - timedelta(minutes=15), earlier - PERIOD)
+    second_spike_from = at - timedelta(minutes=30)
+    scans_drawing(monkeypatch, {earlier: first_spike, at + SCAN_EVERY: spike_run(
+        second_spike_from, at + SCAN_EVERY - PERIOD)})  # fmt: skip
+    detector.set(earlier)
+    [first] = [message.alert for message in scans_until(detector, earlier, alert_inbox,
+                                                           lambda_context)]  # fmt: skip
+    # WHEN the 03:30 scan resolves it and, while it sends that resolution (after reading the
+    # series' record, before saving it), the metric's alarm confirms a second spike it draws
+    # from 03:05
+    alarm_drawing(monkeypatch, spike_run(second_spike_from + PERIOD, at - PERIOD))
+    publish = AlertPublisher.publish
+    confirmed: list[dict[str, Any]] = []
+
+    def publish_then_alarm(publisher: AlertPublisher, alert: Alert) -> str:
+        message_id = publish(publisher, alert)
+        if alert.resolved and not confirmed:
+            confirmed.append(lambda_handler(latency_alarm(at), lambda_context))
+        return message_id
+
+    monkeypatch.setattr(AlertPublisher, "publish", publish_then_alarm)
+    detector.set(at)
+    received = scans_until(detector, at + SCAN_EVERY, alert_inbox, lambda_context)
+    # THEN the scan at 03:45, drawing the second spike from 03:00, continues the alarm's
+    # episode: the first spike is resolved once, the second alerted once, by the alarm
+    assert confirmed[0]["alerts"] == 1, confirmed
+    alerts = [(message.alert["id"], message.alert["resolved"]) for message in received]
+    assert alerts.count((first["id"], True)) == 1
+    assert [resolved for _, resolved in alerts] == [True, False], alerts
+
+
+def test_an_alarm_whose_record_changes_under_every_save_fails_so_its_retry_records_it(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an alarm confirming a spike, while other writers change the series' record between
+    # each of its reads and saves
+    at = detector.now()
+    event = latency_alarm(at)
+    alarm_drawing(monkeypatch, spike_run(at - timedelta(minutes=30), at - PERIOD))
+    replace_value = StateTable.replace_value
+    monkeypatch.setattr(StateTable, "replace_value", lambda *args, **kwargs: False)
+    # WHEN the alarm is handled
+    # THEN the invocation fails after its alert went out, rather than leave the episode
+    # unrecorded
+    with pytest.raises(OpenEpisodesNotSavedError):
+        lambda_handler(event, lambda_context)
+    [alert] = [message.alert for message in alert_inbox.receive()]
+    # WHEN EventBridge retries the event, the record no longer contended
+    monkeypatch.setattr(StateTable, "replace_value", replace_value)
+    again = lambda_handler(event, lambda_context)
+    # THEN the retry records the episode without a second alert: a scan drawing the spike from
+    # another start continues it
+    assert again["alerts"] == 0, again
+    scans_drawing(monkeypatch, {at: spike_run(at - timedelta(minutes=25), at - PERIOD)})
+    assert lambda_handler({"action": "scan"}, lambda_context)["alerts"] == 0
     assert alert_inbox.receive() == []
     assert alert["resolved"] is False
