@@ -60,19 +60,22 @@ def confirm_alarm(
         return error_result(error, **summary)
     if evaluated == 0:
         return {"status": "skipped", **summary, "reason": "the alarm has no metricStat metric"}
-    episodes = continue_open_episodes(findings, services.state)
     dedup_days = claim_days(services.environment, event)
+    now = services.clock.now()
+    episodes = continue_open_episodes(
+        findings, services.state, now=now, ttl_seconds=dedup_days * 86_400
+    )
     raised = raise_alerts(
         episodes,
         services.state,
         services.alerts,
         dedup_days=dedup_days,
-        now=services.clock.now(),
+        now=now,
         deadline=invocation,
         title_prefix=f"Alarm {event.detail.alarm_name} confirmed",
     )
     record_alerted_episodes(
-        episodes, raised.delivered, services.state, ttl_seconds=dedup_days * 86_400
+        episodes, raised.delivered, services.state, ttl_seconds=dedup_days * 86_400, now=now
     )
     if raised.failures:
         raise raised.failures[0]

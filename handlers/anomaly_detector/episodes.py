@@ -7,7 +7,10 @@ and its span (the stamps of its first and last anomalous values); an alarm recor
 it alerted the same way (`record_alerted_episodes`). A record is saved only if no other writer
 saved it since it was read, else the writer's changes (episodes added, dropped, spans grown) are
 applied again on what was saved: a scan that saved what it read over an alarm's episode lost it,
-and the next scan alerted that spike again. A scan's finding that overlaps
+and the next scan alerted that spike again. A finding that continues no open episode has its span
+recorded as pending (`pending_until`, for as long as its delivery's claim) before its alert is
+delivered: an alarm and a scan at once, each drawing the spike from its own start, each found no
+episode and each alerted it. A scan's finding that overlaps
 an open episode, or comes within `findings.episode_gap` of it, continues that episode under its
 key (`continue_open_episodes`): each scan detects on a little more data, so a marginal spike's
 run may start a sample later, or join two runs an earlier scan saw apart, and keying by the
@@ -46,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
+from fleet_shared.alert_delivery import PUBLISH_SECONDS, AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.state_table import ClaimDeadline, StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -65,6 +68,9 @@ of a series no longer read are closed, which needs the record's alerts."""
 INDEX_ATTEMPTS = 3
 """Tries to save a part of the index against other scans saving it at the same time; the next
 scan updates it again if all fail."""
+PENDING = timedelta(seconds=PUBLISH_SECONDS)
+"""How long the span of an episode whose alert a writer is delivering is kept before that alert is
+recorded: as long as the delivery's claim turns away a concurrent copy."""
 RECORD_ATTEMPTS = 5
 """Tries to save a series' record against other writers (a scan, alarms) saving it at the same
 time; the invocation fails, to be retried, if all fail."""
@@ -96,33 +102,67 @@ def state_key(resource: str) -> str:
     return f"anomaly/{key_resource(resource)}"
 
 
-def continue_open_episodes(findings: list[Finding], table: StateTable) -> list[Finding]:
+def continue_open_episodes(
+    findings: list[Finding], table: StateTable, *, now: datetime, ttl_seconds: int
+) -> list[Finding]:
     """`findings`, each that continues an open episode of its series recorded under another key
-    (`Finding.continues`, same kind and direction) given that episode's key: the earliest one's
-    when it continues several."""
-    records: dict[str, dict[str, Any]] = {}
-    continued: list[Finding] = []
-    for finding in findings:
-        if finding.resource not in records:
-            stored = table.get_value(state_key(finding.resource), OPEN_EPISODES)
-            records[finding.resource] = stored or {}
-        record = records[finding.resource]
-        episodes: dict[str, Any] = record.get("episodes", {})
-        spans: dict[str, Any] = record.get("spans", {})
-        if finding.dedup_key() in episodes:
-            continued.append(finding)
-            continue
-        matches = sorted(
-            (span["start"], key)
-            for key, span in spans.items()
-            if key in episodes and _is_continued_by(span, finding)
-        )
-        continued.append(replace(finding, episode_key=matches[0][1]) if matches else finding)
+    (`Finding.continues`, same kind and direction), or one whose alert is being delivered, given
+    that episode's key: the earliest one's when it continues several. The span of each finding
+    that continues none is recorded as pending before its alert is delivered, so that a writer
+    at the same time (an alarm and a scan) drawing the spike from another start continues it
+    instead of alerting it a second time."""
+    by_resource: dict[str, list[int]] = defaultdict(list)
+    for index, finding in enumerate(findings):
+        by_resource[finding.resource].append(index)
+    continued = list(findings)
+    for resource, indexes in by_resource.items():
+        for _ in range(RECORD_ATTEMPTS):
+            read = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
+            record = read.value if read is not None else {}
+            episodes: dict[str, Any] = record.get("episodes", {})
+            spans: dict[str, Any] = dict(record.get("spans", {}))
+            for index in indexes:
+                finding = findings[index]
+                key = finding.dedup_key()
+                if key in episodes or (key in spans and _is_pending(spans[key], now)):
+                    continued[index] = finding
+                    continue
+                matches = sorted(
+                    (span["start"], known)
+                    for known, span in spans.items()
+                    if (known in episodes or _is_pending(span, now))
+                    and _is_continued_by(span, finding)
+                )
+                if matches:
+                    continued[index] = replace(finding, episode_key=matches[0][1])
+                    continue
+                spans[key] = {**_span_of(finding), "pending_until": iso_z(now + PENDING)}
+                continued[index] = finding
+            if spans == record.get("spans", {}) or table.replace_value(
+                state_key(resource),
+                OPEN_EPISODES,
+                {**record, "episodes": episodes, "spans": spans},
+                read=read,
+                ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds,
+            ):
+                break
+        else:
+            raise OpenEpisodesNotSavedError(resource, RECORD_ATTEMPTS)
     return continued
 
 
+def _is_pending(span: dict[str, Any], now: datetime) -> bool:
+    """Whether `span` is of an episode whose alert a writer may be delivering right now."""
+    return "pending_until" in span and parse_iso(span["pending_until"]) > now
+
+
 def record_alerted_episodes(
-    findings: list[Finding], delivered: dict[str, Alert], table: StateTable, *, ttl_seconds: int
+    findings: list[Finding],
+    delivered: dict[str, Alert],
+    table: StateTable,
+    *,
+    ttl_seconds: int,
+    now: datetime,
 ) -> None:
     """Record the episodes of `findings` whose alert is out (`delivered`, by dedup key) as open,
     with their spans, as a scan records its own: an alarm's, so that a later scan drawing the
@@ -142,7 +182,7 @@ def record_alerted_episodes(
             spans[key] = _widened(spans.get(key), finding)
         changed = {**record, "episodes": episodes, "spans": spans}
         if changed != record:
-            _save_record(table, resource, read, changed, ttl_seconds)
+            _save_record(table, resource, read, changed, ttl_seconds=ttl_seconds, now=now)
 
 
 def _span_of(finding: Finding) -> dict[str, Any]:
@@ -263,7 +303,12 @@ def resolve_ended_episodes(
                 failures.append(error)
         if still_open or stored:
             _save_record(
-                table, series.resource, read, {"episodes": still_open, "spans": spans}, ttl_seconds
+                table,
+                series.resource,
+                read,
+                {"episodes": still_open, "spans": spans},
+                ttl_seconds=ttl_seconds,
+                now=now,
             )
         if still_open:
             open_series.add(series.resource)
@@ -309,7 +354,8 @@ def _close_if_silent_too_long(
         series.resource,
         read,
         {**record, "episodes": still_open, "silent_since": iso_z(silent_since)},
-        ttl_seconds,
+        ttl_seconds=ttl_seconds,
+        now=now,
     )
     return Resolutions(sent, failures, frozenset({series.resource} if still_open else ()))
 
@@ -365,7 +411,14 @@ def close_unread_series(
         sent += closed
         failures += not_sent
         if read is not None:
-            _save_record(table, resource, read, {**record, "episodes": still_open}, ttl_seconds)
+            _save_record(
+                table,
+                resource,
+                read,
+                {**record, "episodes": still_open},
+                ttl_seconds=ttl_seconds,
+                now=now,
+            )
         if not still_open:
             gone.add(resource)
     _update_index(table, parts, open_series, (read_resources - open_series) | gone, first_missed)
@@ -473,14 +526,21 @@ def _save_record(
     resource: str,
     read: VersionedValue | None,
     record: dict[str, Any],
+    *,
     ttl_seconds: int,
+    now: datetime,
 ) -> None:
-    """Save a series' record, with the spans of its open episodes only, if it is still as `read`
-    (`record` was computed from it); else apply `record`'s changes again on what another writer
-    (an alarm, or a scan) saved meanwhile, so neither loses the episodes the other recorded."""
+    """Save a series' record, with the spans of its open episodes and of those whose alert is
+    being delivered only, if it is still as `read` (`record` was computed from it); else apply
+    `record`'s changes again on what another writer (an alarm, or a scan) saved meanwhile, so
+    neither loses the episodes the other recorded."""
     for _ in range(RECORD_ATTEMPTS):
         episodes = record["episodes"]
-        spans = {key: span for key, span in record.get("spans", {}).items() if key in episodes}
+        spans = {
+            key: span
+            for key, span in record.get("spans", {}).items()
+            if key in episodes or _is_pending(span, now)
+        }
         if table.replace_value(
             state_key(resource),
             OPEN_EPISODES,

@@ -112,7 +112,9 @@ def scan_fleet(
                     )
                 )
     dedup_days = environment.anomaly_dedup_days
-    findings = continue_open_episodes(scan.findings, state)
+    findings = continue_open_episodes(
+        scan.findings, state, now=now, ttl_seconds=dedup_days * 86_400
+    )
     raised = raise_alerts(
         findings, state, alerts, dedup_days=dedup_days, now=now, deadline=deadline
     )

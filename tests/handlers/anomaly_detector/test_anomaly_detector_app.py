@@ -989,7 +989,8 @@ def test_sns_failing_after_a_scans_first_alert_records_and_repeats_only_what_wen
     # AND only that episode is recorded as open, the one a later scan may resolve
     cpu_open = state_table.get_value(f"anomaly/{cpu_alert.alert['resource']}", "open_episodes")
     assert [alert["id"] for alert in cpu_open["episodes"].values()] == [cpu_alert.alert["id"]]
-    assert state_table.get_value("anomaly/cost/daily/UnblendedCost", "open_episodes") is None
+    cost_record = state_table.get_value("anomaly/cost/daily/UnblendedCost", "open_episodes")
+    assert cost_record["episodes"] == {}
     # WHEN the scan is retried with SNS healthy again
     fault.healed = True
     queue_daily_cost(detector, amounts)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.clock import ManualClock
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align
@@ -369,13 +370,23 @@ def test_an_alarm_whose_record_changes_under_every_save_fails_so_its_retry_recor
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN an alarm confirming a spike, while other writers change the series' record between
-    # each of its reads and saves
+    # GIVEN an alarm confirming a spike, while, once its alert went out, other writers change
+    # the series' record between each of its reads and saves
     at = detector.now()
     event = latency_alarm(at)
     alarm_drawing(monkeypatch, spike_run(at - timedelta(minutes=30), at - PERIOD))
-    replace_value = StateTable.replace_value
-    monkeypatch.setattr(StateTable, "replace_value", lambda *args, **kwargs: False)
+    replace_value, publish = StateTable.replace_value, AlertPublisher.publish
+    published: list[str] = []
+
+    def publish_then_contend(publisher: AlertPublisher, alert: Alert) -> str:
+        published.append(alert.id)
+        return publish(publisher, alert)
+
+    def contended(table: StateTable, *args: Any, **kwargs: Any) -> bool:
+        return not published and replace_value(table, *args, **kwargs)
+
+    monkeypatch.setattr(AlertPublisher, "publish", publish_then_contend)
+    monkeypatch.setattr(StateTable, "replace_value", contended)
     # WHEN the alarm is handled
     # THEN the invocation fails after its alert went out, rather than leave the episode
     # unrecorded
@@ -392,3 +403,40 @@ def test_an_alarm_whose_record_changes_under_every_save_fails_so_its_retry_recor
     assert lambda_handler({"action": "scan"}, lambda_context)["alerts"] == 0
     assert alert_inbox.receive() == []
     assert alert["resolved"] is False
+
+
+def test_an_alarm_confirming_a_spike_while_a_scan_alerts_it_from_another_start_alerts_once(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spike from 03:00 that the scan draws from 03:00 and the metric's alarm from 03:05
+    at = detector.now()
+    spike_from = at - timedelta(minutes=30)
+    scans_drawing(monkeypatch, {at: spike_run(spike_from, at - PERIOD)})
+    alarm_drawing(monkeypatch, spike_run(spike_from + PERIOD, at - PERIOD))
+    # WHEN the alarm is handled while the scan publishes its alert (both read the series' record
+    # before either delivered)
+    publish = AlertPublisher.publish
+    alarm_runs: list[str] = []
+    confirmed: list[dict[str, Any]] = []
+
+    def publish_and_alarm(publisher: AlertPublisher, alert: Alert) -> str:
+        if not alarm_runs:
+            alarm_runs.append(alert.id)
+            try:
+                confirmed.append(lambda_handler(latency_alarm(at), lambda_context))
+            except AlertNotDeliveredError as refused:
+                confirmed.append({"error": str(refused)})
+        return publish(publisher, alert)
+
+    monkeypatch.setattr(AlertPublisher, "publish", publish_and_alarm)
+    scanned = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN one alert goes out: the alarm, finding the scan's episode being delivered, does not
+    # send its own (it fails, so EventBridge retries it; the retry confirms the delivered one)
+    assert scanned["alerts"] == 1, scanned
+    assert "already in progress" in confirmed[0].get("error", ""), confirmed
+    retried = lambda_handler(latency_alarm(at), lambda_context)
+    assert (retried["anomalous"], retried["alerts"]) == (True, 0), retried
+    assert len(alert_inbox.receive()) == 1
