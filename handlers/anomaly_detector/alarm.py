@@ -64,7 +64,7 @@ def confirm_alarm(
     now = services.clock.now()
     episodes = continue_open_episodes(
         findings, services.state, now=now, ttl_seconds=dedup_days * 86_400
-    )
+    ).findings
     raised = raise_alerts(
         episodes,
         services.state,

@@ -102,9 +102,18 @@ def state_key(resource: str) -> str:
     return f"anomaly/{key_resource(resource)}"
 
 
+@dataclass(frozen=True)
+class ContinuedFindings:
+    """The findings as `continue_open_episodes` keyed them, and the record of each of their
+    series as it read or saved it (the `read` of the next save, which is conditional)."""
+
+    findings: list[Finding]
+    records: dict[str, VersionedValue | None]
+
+
 def continue_open_episodes(
     findings: list[Finding], table: StateTable, *, now: datetime, ttl_seconds: int
-) -> list[Finding]:
+) -> ContinuedFindings:
     """`findings`, each that continues an open episode of its series recorded under another key
     (`Finding.continues`, same kind and direction), or one whose alert is being delivered, given
     that episode's key: the earliest one's when it continues several. The span of each finding
@@ -115,6 +124,7 @@ def continue_open_episodes(
     for index, finding in enumerate(findings):
         by_resource[finding.resource].append(index)
     continued = list(findings)
+    records: dict[str, VersionedValue | None] = {}
     for resource, indexes in by_resource.items():
         for _ in range(RECORD_ATTEMPTS):
             read = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
@@ -138,17 +148,22 @@ def continue_open_episodes(
                     continue
                 spans[key] = {**_span_of(finding), "pending_until": iso_z(now + PENDING)}
                 continued[index] = finding
-            if spans == record.get("spans", {}) or table.replace_value(
+            if spans == record.get("spans", {}):
+                records[resource] = read
+                break
+            pending = {**record, "episodes": episodes, "spans": spans}
+            if table.replace_value(
                 state_key(resource),
                 OPEN_EPISODES,
-                {**record, "episodes": episodes, "spans": spans},
+                pending,
                 read=read,
                 ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds,
             ):
+                records[resource] = VersionedValue.saved(pending)
                 break
         else:
             raise OpenEpisodesNotSavedError(resource, RECORD_ATTEMPTS)
-    return continued
+    return ContinuedFindings(continued, records)
 
 
 def _is_pending(span: dict[str, Any], now: datetime) -> bool:
@@ -231,13 +246,16 @@ def resolve_ended_episodes(
     table: StateTable,
     publisher: AlertPublisher,
     *,
+    records: dict[str, VersionedValue | None],
     ttl_seconds: int,
     now: datetime,
     deadline: ClaimDeadline | None,
 ) -> Resolutions:
     """Record the delivered episodes of each evaluated series, and resolve those that ended
     (each resolution's claim bound to `deadline`, the invocation); close the episodes of a series
-    silent for `ttl_seconds` (ANOMALY_DEDUP_DAYS)."""
+    silent for `ttl_seconds` (ANOMALY_DEDUP_DAYS). A series in `records` (read, or saved, by
+    `continue_open_episodes`) is not read again: each save is conditional, so what another
+    writer saved since is not lost."""
     current: dict[str, list[Finding]] = {}
     for finding in findings:
         current.setdefault(finding.resource, []).append(finding)
@@ -245,7 +263,10 @@ def resolve_ended_episodes(
     failures: list[AlertNotDeliveredError] = []
     open_series: set[str] = set()
     for series in evaluated:
-        read = table.get_versioned_value(state_key(series.resource), OPEN_EPISODES)
+        if series.resource in records:
+            read = records[series.resource]
+        else:
+            read = table.get_versioned_value(state_key(series.resource), OPEN_EPISODES)
         record = read.value if read is not None else {}
         stored: dict[str, Any] = record.get("episodes", {})
         if not series.resolves:

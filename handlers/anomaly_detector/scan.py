@@ -112,18 +112,19 @@ def scan_fleet(
                     )
                 )
     dedup_days = environment.anomaly_dedup_days
-    findings = continue_open_episodes(
+    continued = continue_open_episodes(
         scan.findings, state, now=now, ttl_seconds=dedup_days * 86_400
     )
     raised = raise_alerts(
-        findings, state, alerts, dedup_days=dedup_days, now=now, deadline=deadline
+        continued.findings, state, alerts, dedup_days=dedup_days, now=now, deadline=deadline
     )
     resolutions = resolve_ended_episodes(
         scan.evaluated,
-        findings,
+        continued.findings,
         raised.delivered,
         state,
         alerts,
+        records=continued.records,
         ttl_seconds=dedup_days * 86_400,
         now=now,
         deadline=deadline,

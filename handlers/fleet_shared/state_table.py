@@ -56,6 +56,12 @@ class VersionedValue:
     value: dict[str, Any]
     version: str
 
+    @classmethod
+    def saved(cls, value: dict[str, Any]) -> VersionedValue:
+        """`value` as `replace_value` just saved it: the `read` of the writer's next
+        `replace_value`, without reading it back."""
+        return cls(value, version=_to_json(value))
+
 
 @dataclass(frozen=True)
 class HeldLock:

@@ -14,7 +14,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
 from fleet_shared.s3_events import may_pass_on_retry
 from fleet_shared.sessions import AccountSessions
-from fleet_shared.state_table import StateTable
+from fleet_shared.state_table import StateTable, VersionedValue
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError, UnansweredEndpoints
 from fleetctl.local_state_table import create_state_table as create_local_state_table
 from tests.handlers.conftest import HUB_ACCOUNT_ID, REGION, STATE_TABLE_NAME
@@ -463,6 +463,21 @@ def test_values_named_alike_are_each_replaced_only_if_unchanged_since_they_were_
         "part#0": {"series": {}},
         "part#1": {"series": {"d": None}},
     }
+
+
+def test_a_value_a_writer_just_saved_is_its_read_for_the_next_replace_without_reading_it(
+    state_table: StateTable,
+) -> None:
+    # GIVEN a value a writer saved, and that writer's own account of it (not read back)
+    key, name = "anomaly/series", "open_episodes"
+    saved = {"episodes": {}, "spans": {"k": {"start": "2025-06-02T03:00:00Z"}}}
+    assert state_table.replace_value(key, name, saved, read=None)
+    as_saved = VersionedValue.saved(saved)
+    # WHEN the writer replaces it as it saved it THEN the replace goes through
+    assert state_table.replace_value(key, name, {"episodes": {"k": {}}}, read=as_saved)
+    # WHEN another writer changed it since THEN the same replace writes nothing
+    assert not state_table.replace_value(key, name, {"episodes": {}}, read=as_saved)
+    assert state_table.get_value(key, name) == {"episodes": {"k": {}}}
 
 
 def test_claim_once_is_true_once_within_its_ttl_and_again_after(
