@@ -270,7 +270,7 @@ def resolve_ended_episodes(
         record = read.value if read is not None else {}
         stored: dict[str, Any] = record.get("episodes", {})
         if not series.resolves:
-            if stored:
+            if read is not None and stored:
                 closed = _close_if_silent_too_long(
                     series,
                     read,
@@ -580,9 +580,10 @@ def _rebased(
     record: dict[str, Any], base: dict[str, Any], saved: VersionedValue | None
 ) -> dict[str, Any]:
     """`record`, computed from `base`, as changes applied on `saved` (what another writer saved
-    since `base` was read): the episodes `record` added or dropped, the others as saved; an
-    episode's span covering both writers' spans."""
+    since `base` was read): the episodes and other fields (`silent_since`) `record` set or
+    dropped, the others as saved; an episode's span covering both writers' spans."""
     theirs = saved.value if saved is not None else {}
+    kept = {name: value for name, value in theirs.items() if name not in base or name in record}
     ours_episodes: dict[str, Any] = record["episodes"]
     base_episodes: dict[str, Any] = base.get("episodes", {})
     dropped = set(base_episodes) - set(ours_episodes)
@@ -594,7 +595,7 @@ def _rebased(
     their_spans: dict[str, Any] = theirs.get("spans", {})
     spans = {key: _covering(our_spans[key], their_spans.get(key)) for key in our_spans}
     spans |= {key: span for key, span in their_spans.items() if key not in our_spans}
-    return {**theirs, **record, "episodes": episodes, "spans": spans}
+    return {**kept, **record, "episodes": episodes, "spans": spans}
 
 
 def _covering(span: dict[str, Any], other: dict[str, Any] | None) -> dict[str, Any]:

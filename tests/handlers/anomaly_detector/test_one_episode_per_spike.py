@@ -440,3 +440,50 @@ def test_an_alarm_confirming_a_spike_while_a_scan_alerts_it_from_another_start_a
     retried = lambda_handler(latency_alarm(at), lambda_context)
     assert (retried["anomalous"], retried["alerts"]) == (True, 0), retried
     assert len(alert_inbox.receive()) == 1
+
+
+def test_a_series_reporting_again_while_an_alarm_saves_its_record_is_no_longer_silent(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    state_table: StateTable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spike a scan alerted at 03:30, whose series then reported nothing at 03:45
+    at = detector.now()
+    spike_from = at - timedelta(minutes=30)
+    reading_again = at + 2 * SCAN_EVERY
+    runs = {at: spike_run(spike_from, at - PERIOD),
+            reading_again: spike_run(spike_from, reading_again - PERIOD)}  # fmt: skip
+
+    def scan_metrics(
+        sessions: object, environment: object, inventory: object, now: datetime, deadline: object
+    ) -> MetricScan:
+        silent = now == at + SCAN_EVERY
+        newest = at - 2 * PERIOD if silent else align(now, int(PERIOD.total_seconds())) - PERIOD
+        series = EvaluatedSeries(RESOURCE, "1 hour(s)", resolves=not silent, last_value_at=newest)
+        return MetricScan(findings=[runs[now]] if now in runs else [], evaluated=[series])
+
+    monkeypatch.setattr(scan, "scan_metrics", scan_metrics)
+    scans_until(detector, at + SCAN_EVERY, alert_inbox, lambda_context)
+    key = f"anomaly/{RESOURCE}"
+    assert "silent_since" in state_table.get_value(key, "open_episodes")
+    # WHEN the series reports again at 04:00, the spike going on, and the metric's alarm saves
+    # the series' record (the spike grown) after that scan read it, before it saved it
+    alarm_drawing(monkeypatch, spike_run(spike_from, reading_again))
+    read = StateTable.get_versioned_value
+    alarm_runs: list[dict[str, Any]] = []
+
+    def read_then_alarm(table: StateTable, *args: Any) -> Any:
+        value = read(table, *args)
+        if args[0] == key and not alarm_runs:
+            alarm_runs.append({})
+            alarm_runs.append(lambda_handler(latency_alarm(reading_again), lambda_context))
+        return value
+
+    monkeypatch.setattr(StateTable, "get_versioned_value", read_then_alarm)
+    scans_until(detector, reading_again, alert_inbox, lambda_context)
+    # THEN the record no longer says the series is silent: when it next stops reporting, its
+    # silence is counted from then, not from 03:45
+    assert alarm_runs[1]["anomalous"] is True, alarm_runs
+    assert "silent_since" not in state_table.get_value(key, "open_episodes")
