@@ -323,7 +323,8 @@ def resolve_ended_episodes(
                 still_open[key] = stored[key]
                 failures.append(error)
         if still_open or stored:
-            _save_record(
+            # What is saved: an episode another writer (an alarm) recorded meanwhile is open too.
+            still_open = _save_record(
                 table,
                 series.resource,
                 read,
@@ -370,7 +371,7 @@ def _close_if_silent_too_long(
             now=now,
             deadline=deadline,
         )
-    _save_record(
+    still_open = _save_record(
         table,
         series.resource,
         read,
@@ -432,7 +433,7 @@ def close_unread_series(
         sent += closed
         failures += not_sent
         if read is not None:
-            _save_record(
+            still_open = _save_record(
                 table,
                 resource,
                 read,
@@ -550,11 +551,11 @@ def _save_record(
     *,
     ttl_seconds: int,
     now: datetime,
-) -> None:
+) -> dict[str, Any]:
     """Save a series' record, with the spans of its open episodes and of those whose alert is
     being delivered only, if it is still as `read` (`record` was computed from it); else apply
     `record`'s changes again on what another writer (an alarm, or a scan) saved meanwhile, so
-    neither loses the episodes the other recorded."""
+    neither loses the episodes the other recorded. The open episodes saved."""
     for _ in range(RECORD_ATTEMPTS):
         episodes = record["episodes"]
         spans = {
@@ -569,7 +570,7 @@ def _save_record(
             read=read,
             ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds,
         ):
-            return
+            return episodes
         saved = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
         record = _rebased(record, read.value if read is not None else {}, saved)
         read = saved

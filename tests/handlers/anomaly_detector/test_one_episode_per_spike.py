@@ -487,3 +487,55 @@ def test_a_series_reporting_again_while_an_alarm_saves_its_record_is_no_longer_s
     # silence is counted from then, not from 03:45
     assert alarm_runs[1]["anomalous"] is True, alarm_runs
     assert "silent_since" not in state_table.get_value(key, "open_episodes")
+
+
+def test_an_alarm_episode_recorded_while_a_scan_closes_the_series_is_closed_once_unread(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a spike a scan alerted at 01:30, over by 03:30
+    at = detector.now()
+    earlier = at - timedelta(hours=2)
+    reads = {earlier: [spike_run(earlier - timedelta(minutes=15), earlier - PERIOD)], at: []}
+
+    def scan_metrics(
+        sessions: object, environment: object, inventory: object, now: datetime, deadline: object
+    ) -> MetricScan:
+        if now not in reads:
+            return MetricScan()
+        newest = align(now, int(PERIOD.total_seconds())) - PERIOD
+        series = EvaluatedSeries(RESOURCE, "1 hour(s)", last_value_at=newest)
+        return MetricScan(findings=reads[now], evaluated=[series])
+
+    monkeypatch.setenv("ANOMALY_COST_ENABLED", "false")
+    monkeypatch.setattr(scan, "scan_metrics", scan_metrics)
+    detector.set(earlier)
+    scans_until(detector, earlier, alert_inbox, lambda_context)
+    # WHEN the 03:30 scan resolves it while the metric's alarm records a second spike (during
+    # that resolution's delivery), and no scan reads the series after that
+    alarm_drawing(monkeypatch, spike_run(at - timedelta(minutes=25), at - PERIOD))
+    publish = AlertPublisher.publish
+    alarm_runs: list[str] = []
+
+    def publish_then_alarm(publisher: AlertPublisher, alert: Alert) -> str:
+        message_id = publish(publisher, alert)
+        if alert.resolved and not alarm_runs:
+            alarm_runs.append(alert.id)
+            lambda_handler(latency_alarm(at), lambda_context)
+        return message_id
+
+    monkeypatch.setattr(AlertPublisher, "publish", publish_then_alarm)
+    detector.set(at)
+    resolving = scans_until(detector, at, alert_inbox, lambda_context)
+    [second] = [message.alert for message in resolving if not message.alert["resolved"]]
+    detector.advance(int(SCAN_EVERY.total_seconds()))
+    scans_until(detector, detector.now(), alert_inbox, lambda_context)
+    detector.advance(7 * 86_400)
+    closed = scans_until(detector, detector.now(), alert_inbox, lambda_context)
+    # THEN the alarm's episode is closed once its series has been unread for ANOMALY_DEDUP_DAYS
+    assert [(message.alert["id"], message.alert["resolved"]) for message in closed] == [
+        (second["id"], True)
+    ]
+    assert "no longer read" in closed[0].alert["detail"]
