@@ -10,6 +10,7 @@ or repeat, delivers them once the work is recorded, and a notice SNS refuses fai
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -70,15 +71,17 @@ def run(
             analysis["holds"] = None
             analysis["holds_unavailable"] = f"holds unavailable: {describe_error(error)}"
         return {**_header(event, dry_run=True), **analysis}
+    change = partial(
+        _change,
+        event,
+        services,
+        dry_run,
+        invocation,
+        requested_by=requested_by,
+        over_http=over_http,
+    )
     if event.request_id is None or dry_run:
-        result, notices = _change(
-            event,
-            services,
-            dry_run,
-            invocation,
-            requested_by=requested_by,
-            over_http=over_http,
-        )
+        result, notices = change()
         deliver_notices(services, notices, invocation)
         return result
     request_key = f"{event.account_id}/{event.region}/{event.cluster}/{event.request_id}"
@@ -95,14 +98,7 @@ def run(
                 notices = stored.pop(_NOTICES, [])
                 result = {**stored, "repeated_request": True}
             else:
-                result, notices = _change(
-                    event,
-                    services,
-                    dry_run,
-                    invocation,
-                    requested_by=requested_by,
-                    over_http=over_http,
-                )
+                result, notices = change()
                 # Locked, updating or failed node groups leave the request open, so a retry can
                 # finish it; node groups that did change are then found already at their target,
                 # and their notices in their change records.
