@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from functools import cache
 from ipaddress import IPv4Network, collapse_addresses
@@ -1154,18 +1154,16 @@ class FleetSettings(StrictModel):
 
     @model_validator(mode="after")
     def _merged_calendars_consistent(self) -> Self:
-        for member_index, member in enumerate(self.members):
-            for cluster_index, cluster in enumerate(member.clusters):
-                problem = calendar_problem(self.cluster_calendar(cluster))
-                if problem is None:
-                    continue
-                field, message = problem
-                # Indexes of the merged lists are not the user's: name the list, not the entry.
-                raise FieldValueError(
-                    f"members[{member_index}].clusters[{cluster_index}].calendar."
-                    f"{field.split('[', 1)[0]}",
-                    f"together with the stack-wide calendar: {message}",
-                )
+        for at, _, cluster in self._placed_clusters():
+            problem = calendar_problem(self.cluster_calendar(cluster))
+            if problem is None:
+                continue
+            field, message = problem
+            # Indexes of the merged lists are not the user's: name the list, not the entry.
+            raise FieldValueError(
+                f"{at}.calendar.{field.split('[', 1)[0]}",
+                f"together with the stack-wide calendar: {message}",
+            )
         return self
 
     @model_validator(mode="after")
@@ -1203,16 +1201,15 @@ class FleetSettings(StrictModel):
         for setting, readers in CLUSTER_SETTING_READERS.items():
             if any(self.function_enabled(reader) for reader in readers):
                 continue
-            for member_index, member in enumerate(self.members):
-                for cluster_index, cluster in enumerate(member.clusters):
-                    if setting in cluster.model_fields_set:
-                        switches = " and ".join(f"functions.{name}.enabled" for name in readers)
-                        read, are = ("reads", "is") if len(readers) == 1 else ("read", "are")
-                        raise FieldValueError(
-                            f"members[{member_index}].clusters[{cluster_index}].{setting}",
-                            f"only {' and '.join(readers)} {read} {setting}, and {switches} "
-                            f"{are} false: leave {setting} out, or switch {readers[0]} on",
-                        )
+            for at, _, cluster in self._placed_clusters():
+                if setting in cluster.model_fields_set:
+                    switches = " and ".join(f"functions.{name}.enabled" for name in readers)
+                    read, are = ("reads", "is") if len(readers) == 1 else ("read", "are")
+                    raise FieldValueError(
+                        f"{at}.{setting}",
+                        f"only {' and '.join(readers)} {read} {setting}, and {switches} "
+                        f"{are} false: leave {setting} out, or switch {readers[0]} on",
+                    )
         return self
 
     @model_validator(mode="after")
@@ -1220,17 +1217,15 @@ class FleetSettings(StrictModel):
         reader = SCHEDULE_MODE_UTILIZATION_READER
         if self.function_enabled(reader):
             return self
-        for member_index, member in enumerate(self.members):
-            for cluster_index, cluster in enumerate(member.clusters):
-                scaling = cluster.scaling
-                if scaling.mode == "schedule" and "target_utilization" in scaling.model_fields_set:
-                    raise FieldValueError(
-                        f"members[{member_index}].clusters[{cluster_index}].scaling."
-                        "target_utilization",
-                        f"in schedule mode only {reader} reads target_utilization, and "
-                        f"functions.{reader}.enabled is false: leave target_utilization out, "
-                        f"or switch {reader} on",
-                    )
+        for at, _, cluster in self._placed_clusters():
+            scaling = cluster.scaling
+            if scaling.mode == "schedule" and "target_utilization" in scaling.model_fields_set:
+                raise FieldValueError(
+                    f"{at}.scaling.target_utilization",
+                    f"in schedule mode only {reader} reads target_utilization, and "
+                    f"functions.{reader}.enabled is false: leave target_utilization out, "
+                    f"or switch {reader} on",
+                )
         return self
 
     @model_validator(mode="after")
@@ -1240,18 +1235,24 @@ class FleetSettings(StrictModel):
         ]
         if not switched_off:
             return self
+        for at, _, cluster in self._placed_clusters():
+            if cluster.scaling.mode != "predictive":
+                continue
+            off = switched_off[0]
+            raise FieldValueError(
+                f"{at}.scaling.mode",
+                f"predictive mode needs {' and '.join(PREDICTIVE_MODE_FUNCTIONS)}, and "
+                f"functions.{off}.enabled is false: nothing would ask for this cluster's "
+                f"predictive sizes; set mode: schedule, or switch {off} on",
+            )
+        return self
+
+    def _placed_clusters(self) -> Iterator[tuple[str, MemberSettings, ClusterSettings]]:
+        """Each cluster with its member and its place in the stack file
+        (`members[i].clusters[j]`), for messages that name the field."""
         for member_index, member in enumerate(self.members):
             for cluster_index, cluster in enumerate(member.clusters):
-                if cluster.scaling.mode != "predictive":
-                    continue
-                off = switched_off[0]
-                raise FieldValueError(
-                    f"members[{member_index}].clusters[{cluster_index}].scaling.mode",
-                    f"predictive mode needs {' and '.join(PREDICTIVE_MODE_FUNCTIONS)}, and "
-                    f"functions.{off}.enabled is false: nothing would ask for this cluster's "
-                    f"predictive sizes; set mode: schedule, or switch {off} on",
-                )
-        return self
+                yield f"members[{member_index}].clusters[{cluster_index}]", member, cluster
 
     def cluster_calendar(self, cluster: ClusterSettings) -> CalendarSettings:
         """The stack-wide calendar merged with the cluster's own."""
@@ -1318,21 +1319,19 @@ class FleetSettings(StrictModel):
         # into one name, which the engine refuses as a duplicate URN.
         clusters: dict[str, str] = {}
         groups: dict[str, str] = {}
-        for member_index, member in enumerate(self.members):
-            for cluster_index, cluster in enumerate(member.clusters):
-                at = f"members[{member_index}].clusters[{cluster_index}]"
-                parts = f"account {member.name!r} and cluster {cluster.name!r}"
-                _first_to_name(clusters, f"{member.name}-{cluster.name}", at, parts)
-                if cluster.existing:
-                    continue
-                for group_index, group in enumerate(cluster.node_groups):
-                    _first_to_name(
-                        groups,
-                        f"{member.name}-{cluster.name}-{group.name}",
-                        f"{at}.node_groups[{group_index}]",
-                        f"account {member.name!r}, cluster {cluster.name!r} and node group "
-                        f"{group.name!r}",
-                    )
+        for at, member, cluster in self._placed_clusters():
+            parts = f"account {member.name!r} and cluster {cluster.name!r}"
+            _first_to_name(clusters, f"{member.name}-{cluster.name}", at, parts)
+            if cluster.existing:
+                continue
+            for group_index, group in enumerate(cluster.node_groups):
+                _first_to_name(
+                    groups,
+                    f"{member.name}-{cluster.name}-{group.name}",
+                    f"{at}.node_groups[{group_index}]",
+                    f"account {member.name!r}, cluster {cluster.name!r} and node group "
+                    f"{group.name!r}",
+                )
         return self
 
     def inventory(self, stack: str) -> FleetInventory:
