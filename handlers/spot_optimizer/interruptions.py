@@ -14,7 +14,8 @@
    warning alert. When the state table refuses a record the invocation fails (the claim is
    released), so the platform retries the warning; the retry adds only the missing records.
 4. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
-   propose a temporary +1 of the cluster's on-demand node group (within its max), unless a hold
+   propose a temporary +1 of the cluster's on-demand node group (within both its maxSize in EKS
+   and the stack file's max_size from the fleet inventory, as the scaler), unless a hold
    (fleet_shared.node_group_holds) freezes that node group or its cluster: the fallback is then
    `held` and says why. With SPOT_AUTO_APPLY=true and no dry run, when the cluster's schedule sizes
    that node group (no schedule would take the +1 back otherwise), it is applied under the SAME node
@@ -429,7 +430,8 @@ def _on_demand_fallback(
     hold = hold_in_force(services.state, account, region, cluster, name, now=services.clock.now())
     if hold is not None:
         return _held(name, reason, hold), None
-    proposal = _plan(sibling)
+    stack_max_size = _stack_max_size(listed, name)
+    proposal = _plan(sibling, stack_max_size)
     base = {"nodegroup": name, "reason": reason, **proposal}
     if proposal["new"] is None:
         return {**base, "status": "at_max"}, None
@@ -455,6 +457,7 @@ def _on_demand_fallback(
                 name=name,
                 spot_group=spot_group,
                 reason=reason,
+                stack_max_size=stack_max_size,
                 held=held,
             )
     except LockNotAcquiredError as error:
@@ -518,11 +521,11 @@ def _on_demand_sibling(eks: Any, cluster: str) -> dict[str, Any] | None:
     return None
 
 
-def _plan(group: dict[str, Any]) -> dict[str, Any]:
-    """The +1 of the described node group `group`; raises UnreadableAnswerError when its
-    description lacks a size."""
+def _sizes(group: dict[str, Any]) -> dict[str, int]:
+    """The sizes of the described node group `group`; raises UnreadableAnswerError when its
+    description lacks one."""
     call = f"DescribeNodegroup of {group.get('nodegroupName')}"
-    previous = {
+    return {
         size: answer_field(group, call, "scalingConfig", field)
         for size, field in (
             ("min_size", "minSize"),
@@ -530,9 +533,32 @@ def _plan(group: dict[str, Any]) -> dict[str, Any]:
             ("max_size", "maxSize"),
         )
     }
+
+
+def _plan(group: dict[str, Any], stack_max_size: int | None) -> dict[str, Any]:
+    """The +1 of the described node group `group`, within its maxSize in EKS and the stack file's
+    `max_size` (`stack_max_size`, from the fleet inventory; None when it does not list the group),
+    the lower of the two as eks_scaler bounds its own changes: a maxSize raised by hand in the
+    console is no licence to outgrow the stack file. Raises UnreadableAnswerError when the
+    description lacks a size."""
+    previous = _sizes(group)
     if previous["desired_size"] >= previous["max_size"]:
         return {"previous": previous, "new": None}
+    if stack_max_size is not None and previous["desired_size"] >= stack_max_size:
+        note = (
+            f"desired_size {previous['desired_size']} is at the stack file's max_size "
+            f"{stack_max_size} (the fleet inventory), below the node group's maxSize "
+            f"{previous['max_size']} in EKS; nothing was changed"
+        )
+        return {"previous": previous, "new": None, "note": note}
     return {"previous": previous, "new": {**previous, "desired_size": previous["desired_size"] + 1}}
+
+
+def _stack_max_size(listed: Cluster | None, name: str) -> int | None:
+    """The stack file's `max_size` of node group `name` (`listed`: its cluster in the fleet
+    inventory); None when the inventory does not list it."""
+    configured = listed.node_group(name) if listed is not None else None
+    return configured.max_size if configured is not None else None
 
 
 def _apply(
@@ -545,11 +571,12 @@ def _apply(
     name: str,
     spot_group: str,
     reason: str,
+    stack_max_size: int | None,
     held: HeldLock,
 ) -> tuple[dict[str, Any], Alert | None]:
     # Re-read under the lock: the scaler may have changed the sizes since the proposal.
     group = _described(eks, cluster, name)
-    plan = _plan(group)
+    plan = _plan(group, stack_max_size)
     base = {"nodegroup": name, "reason": reason, **plan}
     if plan["new"] is None:
         return {**base, "status": "at_max"}, None
@@ -636,7 +663,7 @@ def _made_by_the_lost_attempt(
     """The update of a +1 that failed after an attempt whose answer was lost (`lost`), when
     the node group now has the planned desired size (its id unknown: only the lost answer
     held it); raises `lost` when it does not."""
-    now = _plan(_described(eks, cluster, name))["previous"]
+    now = _sizes(_described(eks, cluster, name))
     if now["desired_size"] != plan["new"]["desired_size"]:
         raise lost
     return {"id": None}

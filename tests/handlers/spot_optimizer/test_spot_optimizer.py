@@ -716,6 +716,47 @@ def test_a_fallback_no_schedule_would_take_back_is_proposed_not_applied(
     assert services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system")) is None
 
 
+def _stack_max_size_of_system(max_size: int) -> Callable[[dict[str, Any]], None]:
+    """An inventory change giving the system group the stack file's `max_size`."""
+
+    def change(cluster: dict[str, Any]) -> None:
+        system = next(group for group in cluster["node_groups"] if group["name"] == "system")
+        system["max_size"] = max_size
+
+    return change
+
+
+def test_a_fallback_stops_at_the_stack_files_max_size_below_a_raised_eks_max_size(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, system at desired 2 of EKS maxSize 4 (raised by hand in the
+    # console), while the stack file's max_size (the fleet inventory) is 2
+    _change_the_inventory(_stack_max_size_of_system(2))
+    services = make_services(SPOT_AUTO_APPLY="true")
+    # WHEN the threshold is exceeded
+    result = interrupt_four(invoke, services)
+    # THEN the +1 is not made: the stack file's ceiling stops it, and the note says so
+    fallback = result["fallback"]
+    assert fallback["status"] == "at_max"
+    assert fallback["new"] is None
+    assert "the stack file's max_size 2" in fallback["note"]
+    assert desired_size(member_eks, "system") == 2
+    assert services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system")) is None
+
+
+def test_a_fallback_below_the_stack_files_max_size_is_proposed_up_to_it(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply off, system at desired 2 of EKS maxSize 4 and the stack file's max_size 3
+    _change_the_inventory(_stack_max_size_of_system(3))
+    # WHEN the threshold is exceeded
+    result = interrupt_four(invoke, make_services())
+    # THEN the +1 to 3 (within both bounds) is proposed
+    fallback = result["fallback"]
+    assert fallback["status"] == "proposed"
+    assert fallback["new"]["desired_size"] == 3
+
+
 def test_a_fallback_applied_whose_change_record_fails_is_still_reported_and_announced(
     invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
 ) -> None:
