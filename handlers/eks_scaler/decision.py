@@ -224,7 +224,9 @@ def decide(
         reasons.extend(bounded.notes)
     elif action is Action.RESTORE or group.desired_size is None:
         saved = facts.saved
-        if saved is not None and (action is Action.RESTORE or saved.waiting_for(request_id)):
+        # Sizes already restored are not put back again, by `restore` either: they are stale
+        # by then, and would undo whatever changed the node group since.
+        if saved is not None and saved.waiting_for(request_id):
             restores = saved
             requested = saved.sizes.desired_size
         else:

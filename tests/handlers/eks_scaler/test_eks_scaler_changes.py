@@ -414,6 +414,26 @@ def test_restore_puts_back_the_saved_sizes_even_after_a_manual_change(
     assert sizes(member_eks, "web") == {"min_size": 2, "desired_size": 3, "max_size": 6}
 
 
+def test_a_second_restore_does_not_put_back_sizes_already_restored(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN web scaled down from 2/3/6 to 2/2/6, restored to 2/3/6, then raised by hand to 2/5/6
+    scaler(event("scale_down", {"name": "web", "desired_size": 2}), "inv-1")
+    fake_clock.advance(600)
+    scaler(event("restore", {"name": "web"}), "inv-2")
+    fake_clock.advance(600)
+    scaler(event("scale_up", {"name": "web", "desired_size": 5}), "inv-3")
+    fake_clock.advance(600)
+    # WHEN restore is asked again
+    result = scaler(event("restore", {"name": "web"}), "inv-4")
+    # THEN nothing is restored twice: web keeps 5, the answer says why
+    web = results_by_group(result)["web"]
+    assert web["status"] == "no_change_needed"
+    assert "already restored" in web["reason"]
+    assert "nothing to restore" in web["reason"]
+    assert sizes(member_eks, "web") == {"min_size": 2, "desired_size": 5, "max_size": 6}
+
+
 def test_a_missing_node_group_does_not_stop_the_others(scaler: Scaler, member_eks: Any) -> None:
     # GIVEN one unknown node group among known ones WHEN they are scaled down
     result = scaler(

@@ -188,6 +188,32 @@ def test_a_restore_already_in_place_needs_no_change_but_is_marked_restored() -> 
     assert decision.restores == in_place
 
 
+def test_an_explicit_restore_of_sizes_already_restored_restores_nothing() -> None:
+    # GIVEN daytime desired 4 saved and already restored by the morning's request, and web
+    # raised to 5 since (a person, or the spot optimizer's temporary +1)
+    restored = dataclasses.replace(
+        DAYTIME, restored_at="2025-06-02T02:30:00Z", restored_by="morning-1"
+    )
+    raised = Sizes(2, 5, 6)
+    # WHEN another request asks for a restore
+    group = NodeGroupRequest(name="web")
+    facts = dataclasses.replace(FACTS, current=raised, saved=restored)
+    again = decide(Action.RESTORE, group, facts, NOW, request_id="manual-7")
+    # THEN nothing changes: the old sizes are not put back a second time
+    assert again.kind is DecisionKind.NO_CHANGE
+    assert again.target == raised
+    assert again.restores is None
+    assert again.reasons == (
+        "the sizes saved at 2025-06-01T12:30:00Z were already restored at "
+        "2025-06-02T02:30:00Z; nothing to restore",
+    )
+    # AND the retry of the request that marked them restored still restores them
+    retried = decide(Action.RESTORE, group, facts, NOW, request_id="morning-1")
+    assert retried.kind is DecisionKind.CHANGE
+    assert retried.target == Sizes(2, 4, 6)
+    assert retried.restores == restored
+
+
 def test_a_restore_is_clamped_to_the_current_limits() -> None:
     # GIVEN saved desired 9 from before max_size was lowered to 6 WHEN restored THEN 6
     saved = SavedSizes(Sizes(2, 9, 10), saved_at="2025-06-01T12:30:00Z")
