@@ -71,7 +71,12 @@ last seen failing: an alarm reports only when its state changes, and no schedule
 in INSUFFICIENT_DATA (nor in ALARM where the account and region have no cluster), so a week
 without a change would forget the incident and its return to OK would resolve nothing, leaving
 the alert's PagerDuty incident open. An alarm deleted while not OK sends no more events: its
-record goes after this."""
+record goes after this, unless a scheduled run finds the alarm gone first (`ALARM_INCIDENTS`)."""
+
+ALARM_INCIDENTS = "alarm-incidents"
+"""The state-table key (with the account and region) of the alarm incidents that may be open
+there, one value per alert id naming its alarm: an incident record is found only by its alert id,
+so a scheduled run reads these to resolve the incidents of alarms that were deleted."""
 
 SETTLE_STEPS = 6
 """Readings of an incident's record one result may take: closing, then publishing the
@@ -136,6 +141,14 @@ def settle_incidents(
     for result in results:
         alert = alert_for(result, services, scope)
         try:
+            if not result.passed and result.since is not None:
+                # Noted before the incident can open, so no open alarm incident goes unlisted.
+                services.state.put_value(
+                    alarm_incidents_key(scope.account_id, scope.region),
+                    alert.id,
+                    {"alarm": result.target},
+                    ttl_seconds=OPEN_ALARM_INCIDENT_TTL_SECONDS,
+                )
             _settle(alert, result, services, settlement, invocation)
         except AlertNotDeliveredError as error:
             if isinstance(error.__cause__, RequestInProgressError):
@@ -168,6 +181,11 @@ def alert_for(result: CheckResult, services: HealthServices, scope: Scope) -> Al
 def incident_key(alert_id: str) -> str:
     """The state-table key of the incident of an alert id."""
     return f"{SOURCE}/incident/{alert_id}"
+
+
+def alarm_incidents_key(account_id: str, region: str) -> str:
+    """The state-table key of the alarm incidents that may be open in an account and region."""
+    return f"{SOURCE}/{ALARM_INCIDENTS}/{account_id}/{region}"
 
 
 def _settle(
@@ -284,7 +302,9 @@ def _resolve(
         return True
     if record.get("open"):
         announced = Alert.model_validate(record["alert"])
-        resolution = announced.resolution(f"passed again: {result.detail}", services.clock.now())
+        resolution = announced.resolution(
+            result.resolution or f"passed again: {result.detail}", services.clock.now()
+        )
         closed = {
             "open": False,
             "name": record["name"],

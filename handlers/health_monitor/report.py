@@ -33,6 +33,8 @@ class CheckResult:
     cluster. `data` holds the measured numbers. `since` is when the observed state began, by the
     clock of what reports it (an alarm's last state change): runs and events that observed the
     same target at different times can then tell which observation is the later one.
+    `resolution` is what the resolution of a passed result says, when not `passed again:
+    <detail>` (an alarm that was deleted).
     """
 
     name: str
@@ -44,6 +46,7 @@ class CheckResult:
     title: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     since: datetime | None = None
+    resolution: str = ""
 
     @classmethod
     def ok(cls, name: str, target: str, detail: str, **data: Any) -> CheckResult:

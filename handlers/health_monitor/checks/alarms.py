@@ -9,49 +9,106 @@ matches one of HEALTH_CRITICAL_ALARM_PATTERNS is critical, any other a warning.
 Each result carries when the alarm entered its state (`since`, at CloudWatch's precision of a
 millisecond): the state change events and the scheduled runs see the same alarm at different
 moments, and the incident must not be reopened by an ALARM seen before the OK it already settled.
+
+A deleted alarm sends no state change, so the run also resolves the open incidents of alarms of
+its account and region (`incidents.alarm_incidents_key`) that DescribeAlarms, asked by name and
+read to its last page, no longer lists; a listing that fails fails the check and resolves nothing.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.aws_answers import answer_field
 from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.incidents import INCIDENT_VALUE, alarm_incidents_key, incident_key
 from handlers.health_monitor.report import CheckResult
 
 NAME = "alarm"
+ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]
+NAMES_PER_CALL = 100
+"""The most alarm names DescribeAlarms takes at once."""
 
 
 def run(context: ClusterContext) -> list[CheckResult]:
-    """One failed result per alarm in ALARM, or one passed result when there is none."""
+    """One failed result per alarm in ALARM, or one passed result when there is none; and one
+    passed result per deleted alarm whose incident may be open."""
     cloudwatch = context.client("cloudwatch")
     results: list[CheckResult] = []
     paginator = cloudwatch.get_paginator("describe_alarms")
-    pages = paginator.paginate(StateValue="ALARM", AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    pages = paginator.paginate(StateValue="ALARM", AlarmTypes=ALARM_TYPES)
+    for alarm in _listed_alarms(pages):
+        if alarm.get("StateValue") != "ALARM":
+            continue
+        results.append(
+            alarm_result(
+                alarm["AlarmName"],
+                alarm.get("AlarmArn", ""),
+                "ALARM",
+                alarm.get("StateReason", ""),
+                context.environment.health_critical_alarm_patterns,
+                since=alarm.get("StateTransitionedTimestamp") or alarm.get("StateUpdatedTimestamp"),
+            )
+        )
+    deleted = _deleted_alarm_results(context, {result.target for result in results})
+    if not results:
+        return [CheckResult.ok(NAME, "alarms", "no alarm in ALARM"), *deleted]
+    return sorted([*results, *deleted], key=lambda result: result.target)
+
+
+def _listed_alarms(pages: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The alarms of every page of a DescribeAlarms listing."""
     for page in pages:
         # CloudWatch lists MetricAlarms in every answer, empty or not: a page without them is
-        # not its answer (a proxy's), which must not pass for no alarm in ALARM.
+        # not its answer (a proxy's), which must not pass for no alarm in ALARM or for deleted.
         metric_alarms = answer_field(page, "DescribeAlarms", "MetricAlarms")
-        for alarm in [*metric_alarms, *page.get("CompositeAlarms", [])]:
-            if alarm.get("StateValue") != "ALARM":
-                continue
-            results.append(
-                alarm_result(
-                    alarm["AlarmName"],
-                    alarm.get("AlarmArn", ""),
-                    "ALARM",
-                    alarm.get("StateReason", ""),
-                    context.environment.health_critical_alarm_patterns,
-                    since=alarm.get("StateTransitionedTimestamp")
-                    or alarm.get("StateUpdatedTimestamp"),
-                )
+        yield from [*metric_alarms, *page.get("CompositeAlarms", [])]
+
+
+def _deleted_alarm_results(context: ClusterContext, in_alarm: set[str]) -> list[CheckResult]:
+    """A passed result, resolving its incident as deleted, per alarm of the account and region
+    with an incident that may be open and that DescribeAlarms no longer lists; the alarms whose
+    incident is settled (closed, its resolution sent) are forgotten from the list."""
+    target = context.target
+    listed_key = alarm_incidents_key(target.account_id, target.region)
+    alarm_of_incident = {
+        alert_id: str(value["alarm"])
+        for alert_id, value in context.state.values_named(listed_key, "").items()
+        if value["alarm"] not in in_alarm
+    }
+    asked = sorted(set(alarm_of_incident.values()))
+    existing: set[str] = set()
+    paginator = context.client("cloudwatch").get_paginator("describe_alarms")
+    for start in range(0, len(asked), NAMES_PER_CALL):
+        names = asked[start : start + NAMES_PER_CALL]
+        pages = paginator.paginate(AlarmNames=names, AlarmTypes=ALARM_TYPES)
+        existing.update(alarm["AlarmName"] for alarm in _listed_alarms(pages))
+    results = []
+    for alert_id, alarm_name in sorted(alarm_of_incident.items()):
+        if alarm_name in existing:
+            continue
+        record = context.state.get_value(incident_key(alert_id), INCIDENT_VALUE)
+        alert = None if record is None else record.get("alert") or record.get("resolution")
+        if record is None or alert is None or not (record.get("open") or "resolution" in record):
+            context.state.delete_value(listed_key, alert_id)
+            continue
+        results.append(
+            CheckResult(
+                NAME,
+                alarm_name,
+                True,
+                Severity.INFO,
+                "the alarm no longer exists",
+                resource=alert["resource"],
+                title=alert["title"],
+                resolution=f"alarm {alarm_name} was deleted: no state change will resolve it",
             )
-    if not results:
-        return [CheckResult.ok(NAME, "alarms", "no alarm in ALARM")]
-    return sorted(results, key=lambda result: result.target)
+        )
+    return results
 
 
 def alarm_result(

@@ -18,6 +18,7 @@ from botocore.exceptions import EndpointConnectionError
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.alerts import alert_id
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key
+from fleet_shared.sessions import MEMBER_CALL_CONFIG
 from fleet_shared.state_table import StateTable
 from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import (
@@ -700,6 +701,99 @@ def test_an_alarm_not_ok_for_longer_than_a_week_is_resolved_when_it_returns_to_o
     alarm.changes_to("OK")
     # THEN the incident opened by its ALARM is resolved, rather than forgotten with its
     # PagerDuty incident left open
+    assert alarm.alerts() == [("critical", True)]
+
+
+def deleted(alarm: NodesAlarm) -> None:
+    """Delete the alarm from the member's CloudWatch: it sends no state change for that."""
+    alarm.cluster.session.client("cloudwatch").delete_alarms(AlarmNames=[ALARM_NAME])
+
+
+def alarm_notices(alarm: NodesAlarm) -> list[tuple[bool, str]]:
+    """(resolved, detail) of the alerts about the alarm received since the last call."""
+    return [
+        (received.alert["resolved"], received.alert["detail"])
+        for received in alarm.alert_inbox.receive()
+        if received.alert["resource"] == alarm.arn
+    ]
+
+
+def test_an_alarm_deleted_in_alarm_is_resolved_once_by_the_next_scheduled_run(
+    alarm: NodesAlarm, invoke: Invoke, fake_clock: Any
+) -> None:
+    # GIVEN an alarm that entered ALARM, alerted, then was deleted (no state change event)
+    alarm.changes_to("ALARM")
+    assert alarm.alerts() == [("critical", False)]
+    deleted(alarm)
+    # WHEN the next scheduled run lists the alarms of its account and region
+    result = scheduled_runs(invoke, fake_clock, 1)[0]
+    # THEN its incident is resolved, saying the alarm was deleted
+    assert alarm_notices(alarm) == [
+        (True, f"alarm {ALARM_NAME} was deleted: no state change will resolve it")
+    ]
+    assert result["clusters"][0]["alerts"]["resolved"] == 1
+    # AND the platform's retry of that run and the runs after it resolve nothing more
+    invoke(FLEET_EVENT)
+    scheduled_runs(invoke, fake_clock, 2)
+    assert alarm_notices(alarm) == []
+
+
+def test_a_deleted_alarm_resolution_sns_did_not_take_is_sent_by_the_retry(
+    alarm: NodesAlarm, invoke: Invoke, fake_clock: Any
+) -> None:
+    # GIVEN an alarm that entered ALARM, alerted, then was deleted
+    alarm.changes_to("ALARM")
+    assert alarm.alerts() == [("critical", False)]
+    deleted(alarm)
+    # AND a scheduled run whose resolution SNS did not take, so the run failed
+    fault = alarm.fail_every_publish()
+    with pytest.raises(AlertNotDeliveredError):
+        scheduled_runs(invoke, fake_clock, 1)
+    fault.healed = True
+    # WHEN the platform retries the run, and the schedule goes on
+    invoke(FLEET_EVENT)
+    scheduled_runs(invoke, fake_clock, 1)
+    # THEN the resolution went out once
+    assert alarm.alerts() == [("critical", True)]
+
+
+def test_an_alarm_still_in_the_account_in_another_state_is_not_resolved_as_deleted(
+    alarm: NodesAlarm, invoke: Invoke, fake_clock: Any
+) -> None:
+    # GIVEN an alarm that entered ALARM, alerted, then lost its metric (INSUFFICIENT_DATA: it
+    # is not in the scheduled run's listing of alarms in ALARM, but it exists)
+    alarm.changes_to("ALARM")
+    fake_clock.advance(60)
+    alarm.changes_to("INSUFFICIENT_DATA")
+    assert alarm.alerts() == [("critical", False)]
+    # WHEN scheduled runs go on
+    scheduled_runs(invoke, fake_clock, 2)
+    # THEN its incident stays open: nothing is resolved
+    assert alarm.alerts() == []
+
+
+@pytest.mark.parametrize("failing", ["every listing", "the listing by name"])
+def test_an_alarm_deleted_is_not_resolved_by_a_run_whose_listing_failed(
+    alarm: NodesAlarm, invoke: Invoke, fake_clock: Any, failing: str
+) -> None:
+    # GIVEN an alarm that entered ALARM, alerted, then was deleted
+    alarm.changes_to("ALARM")
+    assert alarm.alerts() == [("critical", False)]
+    deleted(alarm)
+    # AND CloudWatch's DescribeAlarms failing every attempt (every call, or the one asking the
+    # alarms of open incidents by name)
+    cloudwatch = alarm.services().sessions.client("cloudwatch", MEMBER, REGION, MEMBER_CALL_CONFIG)
+    body_with = (b"AlarmNames",) if failing == "the listing by name" else ()
+    fault = fail_every_attempt(cloudwatch, "cloudwatch", "DescribeAlarms", body_with=body_with)
+    # WHEN the scheduled run checks the cluster
+    result = scheduled_runs(invoke, fake_clock, 1)[0]
+    # THEN the alarm check could not run and nothing is resolved
+    [alarm_check] = [check for check in result["clusters"][0]["checks"] if check["name"] == "alarm"]
+    assert alarm_check["detail"].startswith("check could not run"), alarm_check
+    assert alarm.alerts() == []
+    # AND once CloudWatch answers again, the next run resolves it
+    fault.healed = True
+    scheduled_runs(invoke, fake_clock, 1)
     assert alarm.alerts() == [("critical", True)]
 
 
