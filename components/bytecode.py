@@ -19,7 +19,7 @@ the same interpreter:
 Where the interpreter comes from, first match: the `LAMBDA_FLEET_RUNTIME_PYTHON` environment
 variable (a path; wrong means an error that names it), `python3.12` on PATH, then pyenv's
 installed 3.12 versions (`$PYENV_ROOT/versions/3.12.*`, newest first). The stack setting
-`lambda-fleet:bytecode` says what happens without one (`components/settings.py`).
+`lambda-fleet:bytecode` says what happens without one (`components/settings/fleet_settings.py`).
 """
 
 from __future__ import annotations
