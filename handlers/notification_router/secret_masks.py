@@ -3,9 +3,10 @@
 A webhook's URL and a routing key are secrets, and a peer that refuses a request often quotes it.
 It may quote a secret as sent, or as its framework decoded it from the URL (`%2F` read as `/`, a
 query's `+` read as a space), percent-encoded again (in either case of hex), or inside JSON (`/`
-written `\\/`, as PHP does, or any character as `\\uXXXX`, as .NET writes `+`). Each secret is
-matched character by character in any of those forms, so it is masked however the peer wrote it;
-only text spelling a whole secret (8 characters or more) is masked, never ordinary words.
+written `\\/`, as PHP does, or any character as `\\u` and four hex digits, as .NET writes
+`+`). Each secret is matched character by character in any of those forms, so it is masked
+however the peer wrote it; only text spelling a whole secret (8 characters or more) is masked,
+never ordinary words.
 """
 
 from __future__ import annotations
