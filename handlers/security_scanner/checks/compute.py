@@ -207,7 +207,7 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
         try:
             document = _function_policy(lambda_client, name)
             aliases = [
-                alias["Name"]
+                answer_field(alias, "ListAliases", "Name")
                 for alias in listed(
                     lambda_client, "list_aliases", "Aliases", always_sent=True, FunctionName=name
                 )

@@ -281,6 +281,49 @@ def test_an_alias_listing_without_its_aliases_fails_that_function_alone(mocked_a
     assert failing == {("Lambda.1", "listed")}
 
 
+@pytest.mark.parametrize(
+    "page",
+    [b'{"Aliases": [{}]}', b'{"Aliases": [null]}'],
+    ids=["alias-without-name", "alias-null"],
+)
+def test_a_listed_alias_without_its_name_fails_that_function_alone(
+    mocked_aws: None, page: bytes
+) -> None:
+    # GIVEN two functions anyone may invoke through their alias `live`, and the alias listing
+    # of the first answered with an entry that does not name it
+    functions, role = _member_a_functions()
+    for name in ("unnamed", "named"):
+        _function_with_alias(functions, role, name, "live")
+        functions.add_permission(
+            FunctionName=name,
+            Qualifier="live",
+            StatementId="anyone",
+            Action="lambda:InvokeFunction",
+            Principal="*",
+        )
+    malformed = answer_malformed(functions, "lambda", "ListAliases", page, url_part="/unnamed/")
+    scope = ScanScope(
+        MEMBER_A,
+        REGION,
+        include_global=False,
+        member_regions=(REGION,),
+        client=lambda service: (
+            functions if service == "lambda" else member_session(MEMBER_A).client(service)
+        ),
+        scanned_on=SCAN_DAY,
+    )
+    # WHEN the member is evaluated
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    # THEN the first function is reported unreadable, and the scan goes on to the other
+    assert malformed.answered == 1
+    unnamed = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:unnamed"
+    assert result.unreadable_arns == {unnamed}
+    [reported] = result.errors
+    assert "ListAliases answered without Name" in reported["error"]
+    failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
+    assert failing == {("Lambda.1", "named")}
+
+
 def test_a_function_policy_that_is_not_json_is_reported_and_the_other_functions_evaluated(
     mocked_aws: None,
 ) -> None:
