@@ -174,7 +174,11 @@ class Evaluation:
     unreadable_arns: set[str] = field(default_factory=set)
     errors: list[dict[str, str]] = field(default_factory=list)
     not_scanned: dict[str, str] = field(default_factory=dict)
-    """The resources listed that no target of the scan evaluates: ARN -> why."""
+    """The resources listed that no target of the scan evaluates, or evaluates in part: ARN ->
+    why."""
+    partially_scanned: set[tuple[str, str]] = field(default_factory=set)
+    """(control id, ARN) of the controls a resource was read for only in part: passing them
+    resolves none of its findings."""
 
 
 @dataclass
@@ -241,6 +245,10 @@ def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
                     {"resource": resource.arn, "error": resource.attributes["error"]}
                 )
                 continue
+            unread: dict[str, str] = resource.attributes.get(registry.PARTIALLY_SCANNED, {})
+            for control_id, why in unread.items():
+                result.partially_scanned.add((control_id, resource.arn))
+                result.not_scanned[resource.arn] = f"{control_id}: {why}"
             for control in checks:
                 reason = control.evaluate(resource)
                 if reason is None:
@@ -317,6 +325,7 @@ def scan_target(
         if fid not in current
         and f.resource_type in evaluation.complete_types
         and f.resource_arn not in evaluation.unreadable_arns
+        and (f.control_id, f.resource_arn) not in evaluation.partially_scanned
     )
     resolved = [previous[fid].resolved() for fid in resolved_ids]
     # Findings neither seen again nor resolved (their resource could not be read) stay open.

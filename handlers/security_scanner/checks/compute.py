@@ -18,7 +18,7 @@ from handlers.security_scanner.checks._aws import (
     statements,
 )
 from handlers.security_scanner.registry import (
-    NOT_SCANNED,
+    PARTIALLY_SCANNED,
     FindingSeverity,
     Resource,
     ResourceSource,
@@ -29,6 +29,7 @@ from handlers.security_scanner.registry import (
 
 SECURITY_GROUP = "AwsEc2SecurityGroup"
 FUNCTION = "AwsLambdaFunction"
+PUBLIC_POLICY_CONTROL = "Lambda.1"
 WORLD_IPV4 = "0.0.0.0/0"
 WORLD_IPV6 = "::/0"
 
@@ -193,10 +194,12 @@ def all_ports_open_to_world(resource: Resource) -> str | None:
 
 
 ALIAS_POLICIES_READ = 20
-"""The most aliases of one function whose resource policies a scan reads (one GetPolicy each);
-the others are reported as not scanned. Aliases, not published versions: every publish adds a
-version, so a function deployed daily has hundreds, each a GetPolicy of the account's throttled
-Lambda control plane in every scan; aliases are the names a caller is given to invoke."""
+"""The most aliases of one function whose resource policies a scan reads (one GetPolicy each). A
+function with more is listed under the target's not_scanned: it is evaluated on the policies
+read, and a public one among them is a finding, but finding none resolves nothing. Aliases, not
+published versions: every publish adds a version, so a function deployed daily has hundreds,
+each a GetPolicy of the account's throttled Lambda control plane in every scan; aliases are the
+names a caller is given to invoke."""
 
 
 def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
@@ -219,27 +222,20 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
         except RESOURCE_READ_ERRORS as error:
             yield failed_resource(arn, FUNCTION, error)
             continue
-        for alias in aliases[ALIAS_POLICIES_READ:]:
-            yield Resource(
-                arn=f"{arn}:{alias}",
-                resource_type=FUNCTION,
-                attributes={
-                    NOT_SCANNED: f"alias past the first {ALIAS_POLICIES_READ} of its function, "
-                    "whose resource policies a scan reads"
-                },
-            )
         runtime = function.get("Runtime")
         ends_on = RUNTIME_END_OF_SUPPORT.get(str(runtime))
-        yield Resource(
-            arn=arn,
-            resource_type=FUNCTION,
-            attributes={
-                "runtime": runtime,
-                "policy": document,
-                "alias_policies": alias_policies,
-                "support_ended_on": ends_on if ends_on and ends_on <= scope.scanned_on else None,
-            },
-        )
+        attributes: dict[str, Any] = {
+            "runtime": runtime,
+            "policy": document,
+            "alias_policies": alias_policies,
+            "support_ended_on": ends_on if ends_on and ends_on <= scope.scanned_on else None,
+        }
+        if len(aliases) > ALIAS_POLICIES_READ:
+            attributes[PARTIALLY_SCANNED] = {
+                PUBLIC_POLICY_CONTROL: f"more than {ALIAS_POLICIES_READ} aliases, the most "
+                "whose resource policies a scan reads per function"
+            }
+        yield Resource(arn=arn, resource_type=FUNCTION, attributes=attributes)
 
 
 def _function_policy(
@@ -267,7 +263,7 @@ register_source(
 
 
 @check(
-    "Lambda.1",
+    PUBLIC_POLICY_CONTROL,
     title="Lambda function policies should prohibit public access",
     severity=FindingSeverity.CRITICAL,
     resource_type=FUNCTION,

@@ -13,8 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto.awslambda.models import lambda_backends
-from moto.awslambda.policy import Policy
 from moto.sqs.models import sqs_backends
 
 from catalog.functions import function_spec
@@ -33,6 +31,10 @@ from handlers.security_scanner.registry import Resource, ScanScope
 from handlers.security_scanner.scan import evaluate
 from tests.handlers.faults import answer_malformed
 from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
+from tests.handlers.security_scanner.member_functions import (
+    function_with_alias,
+    member_a_functions,
+)
 
 SCAN_DAY = date(2025, 6, 2)
 """The day the tests' scans run: python3.8 past its end of support, python3.12 not."""
@@ -146,39 +148,12 @@ def test_public_lambda_policy_and_deprecated_runtime_fail(mocked_aws: None) -> N
     assert failing == {("Lambda.1", "legacy"), ("Lambda.2", "legacy")}
 
 
-def _function_with_alias(functions: Any, role: str, name: str, *aliases: str) -> None:
-    """A python3.12 function, one published version and `aliases` of it, the version with a
-    resource policy of its own, as in AWS (moto keeps one policy per function, which an alias
-    or version would otherwise share with the unqualified function)."""
-    functions.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
-    )
-    version = functions.publish_version(FunctionName=name)["Version"]
-    [published] = lambda_backends[MEMBER_A][REGION]._lambdas._functions[name]["versions"]
-    published.policy = Policy(published)
-    for alias in aliases:
-        functions.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
-
-
-def _member_a_functions() -> tuple[Any, str]:
-    session = member_session(MEMBER_A)
-    role = session.client("iam").create_role(
-        RoleName="fn",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-    )["Role"]["Arn"]
-    return session.client("lambda"), role
-
-
 def test_a_public_policy_on_an_alias_fails_lambda_1_for_its_function(mocked_aws: None) -> None:
     # GIVEN a function whose alias `live` anyone may invoke, and one whose alias only S3 of one
     # account may, neither with a policy of the unqualified function
-    functions, role = _member_a_functions()
-    _function_with_alias(functions, role, "public-alias", "live")
-    _function_with_alias(functions, role, "private-alias", "live")
+    functions, role = member_a_functions()
+    function_with_alias(functions, role, "public-alias", "live")
+    function_with_alias(functions, role, "private-alias", "live")
     functions.add_permission(
         FunctionName="public-alias",
         Qualifier="live",
@@ -213,13 +188,13 @@ def test_a_public_policy_on_an_alias_fails_lambda_1_for_its_function(mocked_aws:
     assert result.not_scanned == {}
 
 
-def test_aliases_past_the_ones_read_per_function_are_reported_not_scanned(
+def test_a_function_with_more_aliases_than_a_scan_reads_is_reported_not_scanned(
     mocked_aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a function with three aliases, where a scan reads the policies of two per function
     monkeypatch.setattr(compute, "ALIAS_POLICIES_READ", 2)
-    functions, role = _member_a_functions()
-    _function_with_alias(functions, role, "many-aliases", "blue", "green", "red")
+    functions, role = member_a_functions()
+    function_with_alias(functions, role, "many-aliases", "blue", "green", "red")
     calls: list[str] = []
     functions.meta.events.register(
         "before-call.lambda.GetPolicy",
@@ -237,19 +212,23 @@ def test_aliases_past_the_ones_read_per_function_are_reported_not_scanned(
         scanned_on=SCAN_DAY,
     )
     result = evaluate(scope, "2025-06-02T03:30:00.000Z")
-    # THEN the function's own policy and the first two aliases' are read, and the third alias
-    # is reported as not scanned
+    # THEN the function's own policy and the first two aliases' are read, and the function is
+    # reported as not scanned in full, for Lambda.1, whose passing it resolves nothing
     assert calls == ["", "blue", "green"]
     function_arn = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:many-aliases"
-    assert list(result.not_scanned) == [f"{function_arn}:red"]
+    assert result.not_scanned == {
+        function_arn: "Lambda.1: more than 2 aliases, the most whose resource policies a scan "
+        "reads per function"
+    }
+    assert result.partially_scanned == {("Lambda.1", function_arn)}
 
 
 def test_an_alias_listing_without_its_aliases_fails_that_function_alone(mocked_aws: None) -> None:
     # GIVEN two functions anyone may invoke through their alias, and ListAliases of the first
     # answered with a JSON page without `Aliases` (a proxy's), which Lambda always sends
-    functions, role = _member_a_functions()
+    functions, role = member_a_functions()
     for name in ("unlisted", "listed"):
-        _function_with_alias(functions, role, name, "live")
+        function_with_alias(functions, role, name, "live")
         functions.add_permission(
             FunctionName=name,
             Qualifier="live",
@@ -291,9 +270,9 @@ def test_a_listed_alias_without_its_name_fails_that_function_alone(
 ) -> None:
     # GIVEN two functions anyone may invoke through their alias `live`, and the alias listing
     # of the first answered with an entry that does not name it
-    functions, role = _member_a_functions()
+    functions, role = member_a_functions()
     for name in ("unnamed", "named"):
-        _function_with_alias(functions, role, name, "live")
+        function_with_alias(functions, role, name, "live")
         functions.add_permission(
             FunctionName=name,
             Qualifier="live",

@@ -16,6 +16,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner import scan_requests
+from handlers.security_scanner.checks import compute
 from handlers.security_scanner.scan import (
     GLOBAL_STATE_REGION,
     STATE_NAME,
@@ -37,6 +38,11 @@ from tests.handlers.member_accounts import (
     REGION,
     fleet_inventory,
     member_session,
+)
+from tests.handlers.security_scanner.member_functions import (
+    function_with_alias,
+    member_a_functions,
+    published_versions,
 )
 from tests.handlers.security_scanner.security_hub_limits import refuse_findings_over_the_limits
 
@@ -969,3 +975,45 @@ def test_buckets_in_regions_outside_the_members_are_reported_not_scanned_once_pe
     )
     [first_target] = [t for t in report["targets"] if t["region"] == REGION]
     assert first_target["not_scanned"] == outside
+
+
+def test_a_public_policy_past_the_ones_a_scan_reads_leaves_its_lambda_1_finding_open(
+    scanner: Callable[..., dict[str, Any]],
+    fake_clock: ManualClock,
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a scan that reads the policies of two aliases per function, and member A's
+    # function `api` whose alias `live` anyone may invoke, found by a first scan
+    monkeypatch.setattr(compute, "ALIAS_POLICIES_READ", 2)
+    functions, role = member_a_functions()
+    function_with_alias(functions, role, "api", "live")
+    functions.add_permission(
+        FunctionName="api",
+        Qualifier="live",
+        StatementId="anyone",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+    )
+    target = {"action": "scan_target", "account_id": MEMBER_A, "region": REGION}
+    first = _target(scanner(target), MEMBER_A)
+    [(finding_id, finding)] = [
+        (fid, f)
+        for fid, f in hub_findings().items()
+        if f["ProductFields"]["lambda-fleet/ControlId"] == "Lambda.1"
+    ]
+    assert finding["Compliance"]["Status"] == "FAILED"
+    assert "not_scanned" not in first
+    # WHEN a new version gets two aliases named before `live`, so that the next scan reads
+    # theirs and not `live`'s, whose policy is still public
+    published_versions(functions, "api", 1)
+    for alias in ("a", "b"):
+        functions.create_alias(FunctionName="api", Name=alias, FunctionVersion="2")
+    fake_clock.advance(6 * 3600)
+    second = _target(scanner(target), MEMBER_A)
+    # THEN the finding stays open, not resolved by the policies read, and the function is
+    # reported as not scanned in full
+    assert second["resolved"] == 0
+    assert hub_findings()[finding_id]["RecordState"] == "ACTIVE"
+    function_arn = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:api"
+    assert second["not_scanned"]["resources"] == [function_arn]
