@@ -450,6 +450,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "lambda:ListFunctions",
             "lambda:GetPolicy",
             "lambda:ListAliases",
+            "lambda:ListVersionsByFunction",
             "sqs:ListQueues",
             "sqs:GetQueueAttributes",
             "sns:ListTopics",

@@ -103,7 +103,7 @@ resource checked."""
 
 PARTIALLY_SCANNED = "partially_scanned"
 """The attribute of a resource its source read only in part, within the scan's budget (a
-function's aliases past those whose policies are read): the controls that judge
+function's aliases and versions past those whose policies are read): the controls that judge
 what was left unread, each with why. The resource is evaluated, a control failing on what was
 read is a finding, but one passing resolves none of its open findings on the resource, and the
 resource is listed in the target's result as not scanned, so that no finding never reads as

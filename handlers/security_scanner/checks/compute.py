@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from itertools import islice
 from typing import Any
 
 from fleet_shared.aws_answers import answer_field
@@ -30,6 +31,7 @@ from handlers.security_scanner.registry import (
 SECURITY_GROUP = "AwsEc2SecurityGroup"
 FUNCTION = "AwsLambdaFunction"
 PUBLIC_POLICY_CONTROL = "Lambda.1"
+LATEST_VERSION = "$LATEST"
 WORLD_IPV4 = "0.0.0.0/0"
 WORLD_IPV6 = "::/0"
 
@@ -193,13 +195,14 @@ def all_ports_open_to_world(resource: Resource) -> str | None:
     return None
 
 
-ALIAS_POLICIES_READ = 20
-"""The most aliases of one function whose resource policies a scan reads (one GetPolicy each). A
-function with more is listed under the target's not_scanned: it is evaluated on the policies
-read, and a public one among them is a finding, but finding none resolves nothing. Aliases, not
-published versions: every publish adds a version, so a function deployed daily has hundreds,
-each a GetPolicy of the account's throttled Lambda control plane in every scan; aliases are the
-names a caller is given to invoke."""
+QUALIFIED_POLICIES_READ = 20
+"""The most aliases and published versions of one function whose resource policies a scan reads
+(each has its own, `add-permission --qualifier`; one GetPolicy each): aliases first, the names a
+caller is given, then versions in the order Lambda lists them (oldest first). A function with
+more is listed under the target's not_scanned: it is evaluated on the policies read, and a
+public one among them is a finding, but finding none resolves nothing. The budget keeps a
+function's Lambda calls at 23 at most (GetPolicy of the function, one page each of ListAliases
+and ListVersionsByFunction, and these), however many versions daily deployments published."""
 
 
 def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
@@ -209,15 +212,10 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
         name = function["FunctionName"]
         try:
             document = _function_policy(lambda_client, name)
-            aliases = [
-                answer_field(alias, "ListAliases", "Name")
-                for alias in listed(
-                    lambda_client, "list_aliases", "Aliases", always_sent=True, FunctionName=name
-                )
-            ]
-            alias_policies = {
-                alias: _function_policy(lambda_client, name, alias)
-                for alias in aliases[:ALIAS_POLICIES_READ]
+            qualifiers = _qualifiers(lambda_client, name)
+            qualified_policies = {
+                label: _function_policy(lambda_client, name, qualifier)
+                for label, qualifier in qualifiers[:QUALIFIED_POLICIES_READ]
             }
         except RESOURCE_READ_ERRORS as error:
             yield failed_resource(arn, FUNCTION, error)
@@ -227,25 +225,63 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
         attributes: dict[str, Any] = {
             "runtime": runtime,
             "policy": document,
-            "alias_policies": alias_policies,
+            "qualified_policies": qualified_policies,
             "support_ended_on": ends_on if ends_on and ends_on <= scope.scanned_on else None,
         }
-        if len(aliases) > ALIAS_POLICIES_READ:
+        if len(qualifiers) > QUALIFIED_POLICIES_READ:
             attributes[PARTIALLY_SCANNED] = {
-                PUBLIC_POLICY_CONTROL: f"more than {ALIAS_POLICIES_READ} aliases, the most "
-                "whose resource policies a scan reads per function"
+                PUBLIC_POLICY_CONTROL: f"more than {QUALIFIED_POLICIES_READ} aliases and "
+                "versions, the most whose resource policies a scan reads per function"
             }
         yield Resource(arn=arn, resource_type=FUNCTION, attributes=attributes)
 
 
+def _qualifiers(lambda_client: Any, name: str) -> list[tuple[str, str]]:
+    """The function's aliases, then its published versions, as (label, qualifier): one more
+    than QUALIFIED_POLICIES_READ at most, so that a function with more is known as one without
+    listing them all. A page without its list (`Aliases`, `Versions`) fails the function rather
+    than reading as one without any: Lambda sends both lists, and `Versions` is never empty
+    (every function has `$LATEST`)."""
+    wanted = QUALIFIED_POLICIES_READ + 1
+    aliases = listed(
+        lambda_client,
+        "list_aliases",
+        "Aliases",
+        always_sent=True,
+        FunctionName=name,
+        PaginationConfig={"PageSize": wanted},
+    )
+    qualifiers = [
+        (f"alias {alias}", alias)
+        for alias in (answer_field(item, "ListAliases", "Name") for item in islice(aliases, wanted))
+    ]
+    if len(qualifiers) == wanted:
+        return qualifiers
+    # One more for `$LATEST`, the unqualified function's own policy, which Lambda lists first.
+    versions = listed(
+        lambda_client,
+        "list_versions_by_function",
+        "Versions",
+        always_sent=True,
+        FunctionName=name,
+        PaginationConfig={"PageSize": wanted - len(qualifiers) + 1},
+    )
+    listed_versions = (answer_field(item, "ListVersionsByFunction", "Version") for item in versions)
+    published = (version for version in listed_versions if version != LATEST_VERSION)
+    qualifiers += [
+        (f"version {version}", version) for version in islice(published, wanted - len(qualifiers))
+    ]
+    return qualifiers
+
+
 def _function_policy(
-    lambda_client: Any, name: str, alias: str | None = None
+    lambda_client: Any, name: str, qualifier: str | None = None
 ) -> dict[str, Any] | None:
-    """The resource policy of the function, or of one of its aliases (each has its own), as a
-    document; None without one."""
-    qualifier = {} if alias is None else {"Qualifier": alias}
+    """The resource policy of the function, or of one of its aliases or versions (each has its
+    own), as a document; None without one."""
+    qualified = {} if qualifier is None else {"Qualifier": qualifier}
     policy = optional(
-        lambda: lambda_client.get_policy(FunctionName=name, **qualifier),
+        lambda: lambda_client.get_policy(FunctionName=name, **qualified),
         "ResourceNotFoundException",
     )
     return policy_document(answer_field(policy, "GetPolicy", "Policy")) if policy else None
@@ -255,8 +291,18 @@ register_source(
     ResourceSource(
         resource_type=FUNCTION,
         global_service=False,
-        api_calls=("lambda:ListFunctions", "lambda:GetPolicy", "lambda:ListAliases"),
-        iam_actions=("lambda:ListFunctions", "lambda:GetPolicy", "lambda:ListAliases"),
+        api_calls=(
+            "lambda:ListFunctions",
+            "lambda:GetPolicy",
+            "lambda:ListAliases",
+            "lambda:ListVersionsByFunction",
+        ),
+        iam_actions=(
+            "lambda:ListFunctions",
+            "lambda:GetPolicy",
+            "lambda:ListAliases",
+            "lambda:ListVersionsByFunction",
+        ),
         collect=_collect_functions,
     )
 )
@@ -268,16 +314,17 @@ register_source(
     severity=FindingSeverity.CRITICAL,
     resource_type=FUNCTION,
     remediation="Remove the statement with Principal * or add an aws:SourceAccount/aws:SourceArn "
-    "condition (aws lambda remove-permission, with --qualifier for an alias's policy).",
+    "condition (aws lambda remove-permission, with --qualifier for an alias's or a version's "
+    "policy).",
 )
 def public_function_policy(resource: Resource) -> str | None:
     """An Allow statement for everyone, without a condition that narrows the caller, in the
-    function's policy or in one of its aliases'."""
-    policies = {None: resource.attributes["policy"], **resource.attributes["alias_policies"]}
-    for alias, policy in policies.items():
+    function's policy or in one of its aliases' or published versions'."""
+    policies = {None: resource.attributes["policy"], **resource.attributes["qualified_policies"]}
+    for qualifier, policy in policies.items():
         public = _public_statement(policy)
         if public is not None:
-            return public if alias is None else f"alias {alias}: {public}"
+            return public if qualifier is None else f"{qualifier}: {public}"
     return None
 
 

@@ -34,6 +34,7 @@ from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
 from tests.handlers.security_scanner.member_functions import (
     function_with_alias,
     member_a_functions,
+    published_versions,
 )
 
 SCAN_DAY = date(2025, 6, 2)
@@ -188,20 +189,9 @@ def test_a_public_policy_on_an_alias_fails_lambda_1_for_its_function(mocked_aws:
     assert result.not_scanned == {}
 
 
-def test_a_function_with_more_aliases_than_a_scan_reads_is_reported_not_scanned(
-    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN a function with three aliases, where a scan reads the policies of two per function
-    monkeypatch.setattr(compute, "ALIAS_POLICIES_READ", 2)
-    functions, role = member_a_functions()
-    function_with_alias(functions, role, "many-aliases", "blue", "green", "red")
-    calls: list[str] = []
-    functions.meta.events.register(
-        "before-call.lambda.GetPolicy",
-        lambda params, **_: calls.append(params["query_string"].get("Qualifier", "")),
-    )
-    # WHEN the member is evaluated
-    scope = ScanScope(
+def _lambda_scope(functions: Any) -> ScanScope:
+    """Member A's region, its Lambda calls made through `functions`."""
+    return ScanScope(
         MEMBER_A,
         REGION,
         include_global=False,
@@ -211,16 +201,120 @@ def test_a_function_with_more_aliases_than_a_scan_reads_is_reported_not_scanned(
         ),
         scanned_on=SCAN_DAY,
     )
-    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
-    # THEN the function's own policy and the first two aliases' are read, and the function is
-    # reported as not scanned in full, for Lambda.1, whose passing it resolves nothing
-    assert calls == ["", "blue", "green"]
-    function_arn = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:many-aliases"
-    assert result.not_scanned == {
-        function_arn: "Lambda.1: more than 2 aliases, the most whose resource policies a scan "
-        "reads per function"
+
+
+def _lambda_calls(functions: Any) -> list[str]:
+    """The Lambda operations `functions` calls from now on, each with its qualifier if any."""
+    calls: list[str] = []
+    functions.meta.events.register(
+        "before-call.lambda",
+        lambda model, params, **_: calls.append(
+            f"{model.name} {params['query_string'].get('Qualifier', '')}".strip()
+        ),
+    )
+    return calls
+
+
+def test_a_public_policy_on_a_published_version_fails_lambda_1_for_its_function(
+    mocked_aws: None,
+) -> None:
+    # GIVEN a function whose published version 2 anyone may invoke (`fn:2`), with no alias and
+    # no policy of the unqualified function
+    functions, role = member_a_functions()
+    function_with_alias(functions, role, "public-version")
+    published_versions(functions, "public-version", 1)
+    functions.add_permission(
+        FunctionName="public-version",
+        Qualifier="2",
+        StatementId="anyone",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+    )
+    with pytest.raises(functions.exceptions.ResourceNotFoundException):
+        functions.get_policy(FunctionName="public-version")
+    # WHEN the member is evaluated
+    result = evaluate(_lambda_scope(functions), "2025-06-02T03:30:00.000Z")
+    # THEN the function fails Lambda.1, naming the version
+    [finding] = [f for f in result.failing if f.control_id == "Lambda.1"]
+    assert finding.resource_arn == f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:public-version"
+    assert finding.detail == "version 2: statement anyone allows any principal"
+    assert result.not_scanned == {}
+
+
+def test_a_function_with_more_aliases_and_versions_than_a_scan_reads_is_reported_not_scanned(
+    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a scan that reads the policies of three aliases and versions per function, a
+    # function with two aliases and four published versions, and one with four aliases
+    monkeypatch.setattr(compute, "QUALIFIED_POLICIES_READ", 3)
+    functions, role = member_a_functions()
+    function_with_alias(functions, role, "many-versions", "blue", "green")
+    published_versions(functions, "many-versions", 3)
+    function_with_alias(functions, role, "many-aliases", "a", "b", "c", "d")
+    calls = _lambda_calls(functions)
+    # WHEN the member is evaluated
+    result = evaluate(_lambda_scope(functions), "2025-06-02T03:30:00.000Z")
+    # THEN each function's own policy and those of its first three aliases and versions are
+    # read, aliases first, the versions listed only when the aliases leave room
+    assert calls == [
+        "ListFunctions",
+        "GetPolicy",
+        "ListAliases",
+        "ListVersionsByFunction",
+        "GetPolicy blue",
+        "GetPolicy green",
+        "GetPolicy 1",
+        "GetPolicy",
+        "ListAliases",
+        "GetPolicy a",
+        "GetPolicy b",
+        "GetPolicy c",
+    ]
+    # AND both functions are reported as not scanned in full, for Lambda.1
+    function_arn = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:"
+    assert sorted(result.not_scanned) == [
+        f"{function_arn}many-aliases",
+        f"{function_arn}many-versions",
+    ]
+    assert all(
+        why.startswith("Lambda.1: more than 3 aliases") for why in result.not_scanned.values()
+    )
+    assert result.partially_scanned == {
+        ("Lambda.1", f"{function_arn}many-aliases"),
+        ("Lambda.1", f"{function_arn}many-versions"),
     }
-    assert result.partially_scanned == {("Lambda.1", function_arn)}
+
+
+def test_a_version_listing_without_its_versions_fails_that_function_alone(
+    mocked_aws: None,
+) -> None:
+    # GIVEN two functions anyone may invoke through their published version 1, and
+    # ListVersionsByFunction of the first answered with a JSON page without `Versions` (a
+    # proxy's), which Lambda always sends (every function has `$LATEST`)
+    functions, role = member_a_functions()
+    for name in ("unlisted", "listed"):
+        function_with_alias(functions, role, name)
+        functions.add_permission(
+            FunctionName=name,
+            Qualifier="1",
+            StatementId="anyone",
+            Action="lambda:InvokeFunction",
+            Principal="*",
+        )
+    page = answer_malformed(
+        functions, "lambda", "ListVersionsByFunction", b"{}", url_part="/unlisted/"
+    )
+    # WHEN the member is evaluated
+    result = evaluate(_lambda_scope(functions), "2025-06-02T03:30:00.000Z")
+    # THEN the first function is reported unreadable, not passed for one without versions, and
+    # the other still fails Lambda.1
+    assert page.answered == 1
+    unlisted = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:unlisted"
+    assert result.unreadable_arns == {unlisted}
+    [error] = result.errors
+    assert "ListVersionsByFunction answered without Versions" in error["error"]
+    failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
+    assert failing == {("Lambda.1", "listed")}
 
 
 def test_an_alias_listing_without_its_aliases_fails_that_function_alone(mocked_aws: None) -> None:
@@ -261,15 +355,23 @@ def test_an_alias_listing_without_its_aliases_fails_that_function_alone(mocked_a
 
 
 @pytest.mark.parametrize(
-    "page",
-    [b'{"Aliases": [{}]}', b'{"Aliases": [null]}'],
-    ids=["alias-without-name", "alias-null"],
+    ("operation", "page", "error"),
+    [
+        ("ListAliases", b'{"Aliases": [{}]}', "ListAliases answered without Name"),
+        ("ListAliases", b'{"Aliases": [null]}', "ListAliases answered without Name"),
+        (
+            "ListVersionsByFunction",
+            b'{"Versions": [{}]}',
+            "ListVersionsByFunction answered without Version",
+        ),
+    ],
+    ids=["alias-without-name", "alias-null", "version-without-number"],
 )
-def test_a_listed_alias_without_its_name_fails_that_function_alone(
-    mocked_aws: None, page: bytes
+def test_a_listed_alias_or_version_without_its_name_fails_that_function_alone(
+    mocked_aws: None, operation: str, page: bytes, error: str
 ) -> None:
-    # GIVEN two functions anyone may invoke through their alias `live`, and the alias listing
-    # of the first answered with an entry that does not name it
+    # GIVEN two functions anyone may invoke through their alias `live`, and the alias or
+    # version listing of the first answered with an entry that does not name it
     functions, role = member_a_functions()
     for name in ("unnamed", "named"):
         function_with_alias(functions, role, name, "live")
@@ -280,25 +382,18 @@ def test_a_listed_alias_without_its_name_fails_that_function_alone(
             Action="lambda:InvokeFunction",
             Principal="*",
         )
-    malformed = answer_malformed(functions, "lambda", "ListAliases", page, url_part="/unnamed/")
-    scope = ScanScope(
-        MEMBER_A,
-        REGION,
-        include_global=False,
-        member_regions=(REGION,),
-        client=lambda service: (
-            functions if service == "lambda" else member_session(MEMBER_A).client(service)
-        ),
-        scanned_on=SCAN_DAY,
-    )
+    if operation == "ListVersionsByFunction":
+        # Without aliases to read first, the versions are listed.
+        functions.delete_alias(FunctionName="unnamed", Name="live")
+    malformed = answer_malformed(functions, "lambda", operation, page, url_part="/unnamed/")
     # WHEN the member is evaluated
-    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    result = evaluate(_lambda_scope(functions), "2025-06-02T03:30:00.000Z")
     # THEN the first function is reported unreadable, and the scan goes on to the other
     assert malformed.answered == 1
     unnamed = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:unnamed"
     assert result.unreadable_arns == {unnamed}
     [reported] = result.errors
-    assert "ListAliases answered without Name" in reported["error"]
+    assert error in reported["error"]
     failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
     assert failing == {("Lambda.1", "named")}
 
@@ -593,7 +688,7 @@ def test_a_function_url_open_to_any_principal_fails_lambda_1_whatever_its_auth_t
         "AwsLambdaFunction",
         {
             "runtime": "python3.12",
-            "alias_policies": {},
+            "qualified_policies": {},
             "policy": {
                 "Statement": [
                     {
@@ -641,7 +736,7 @@ def test_a_condition_narrows_the_caller_of_lambda_1_only_with_fixed_values(
         "AwsLambdaFunction",
         {
             "runtime": "python3.12",
-            "alias_policies": {},
+            "qualified_policies": {},
             "policy": {
                 "Statement": [
                     {

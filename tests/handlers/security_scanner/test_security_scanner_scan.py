@@ -983,9 +983,9 @@ def test_a_public_policy_past_the_ones_a_scan_reads_leaves_its_lambda_1_finding_
     hub_findings: Callable[[], dict[str, dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN a scan that reads the policies of two aliases per function, and member A's
-    # function `api` whose alias `live` anyone may invoke, found by a first scan
-    monkeypatch.setattr(compute, "ALIAS_POLICIES_READ", 2)
+    # GIVEN a scan that reads the policies of two aliases and versions per function, and
+    # member A's function `api` whose alias `live` anyone may invoke, found by a first scan
+    monkeypatch.setattr(compute, "QUALIFIED_POLICIES_READ", 2)
     functions, role = member_a_functions()
     function_with_alias(functions, role, "api", "live")
     functions.add_permission(
