@@ -210,10 +210,16 @@ def create_member(
                 secrets_key = aws_client("kms", endpoint_url, region, **credentials).create_key(
                     Description=f"Encrypts Kubernetes secrets of EKS cluster {cluster.name}"
                 )["KeyMetadata"]["Arn"]
+                # An existing cluster's version is its owner's: moto then picks its default.
+                version = (
+                    {}
+                    if cluster.kubernetes_version is None
+                    else {"version": cluster.kubernetes_version}
+                )
                 eks.create_cluster(
                     name=cluster.name,
-                    version=cluster.kubernetes_version,
                     roleArn=f"arn:aws:iam::{member.account_id}:role/demo-cluster-role",
+                    **version,
                     **planned_cluster_settings(cluster, subnets, secrets_key),
                 )
                 for group in cluster.node_groups:

@@ -320,7 +320,8 @@ class ClusterSettings(StrictModel):
     # Cluster Autoscaler cannot be recognised from AWS: EKS tags every managed node group's Auto
     # Scaling group for its auto-discovery, whether or not it runs. The owner says so here.
     autoscaler: Literal["none", "cluster-autoscaler"] = "none"
-    kubernetes_version: str
+    # Required on a cluster the program creates, refused on an existing one (_versioned_if_created).
+    kubernetes_version: str | None = None
     node_groups: list[NodeGroupSettings] = Field(min_length=1)
     schedule: ScheduleSettings | None = None
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
@@ -330,8 +331,8 @@ class ClusterSettings(StrictModel):
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _supported_version(cls, version: str) -> str:
-        if version not in SUPPORTED_KUBERNETES_VERSIONS:
+    def _supported_version(cls, version: str | None) -> str | None:
+        if version is not None and version not in SUPPORTED_KUBERNETES_VERSIONS:
             supported = ", ".join(SUPPORTED_KUBERNETES_VERSIONS)
             raise ValueError(
                 f"Kubernetes version {shown_value(version)} is not supported ({supported})"
@@ -351,6 +352,23 @@ class ClusterSettings(StrictModel):
                 "than a /8; list the networks that need access"
             )
         return cidrs
+
+    @model_validator(mode="after")
+    def _versioned_if_created(self) -> Self:
+        # Only the program's own clusters are created at a version; an existing one is upgraded
+        # by its owner, so a version written here would be read by nothing and go stale.
+        if self.existing and self.kubernetes_version is not None:
+            raise FieldValueError(
+                "kubernetes_version",
+                "an existing cluster is upgraded where it was created and nothing here reads its "
+                "version; leave kubernetes_version out",
+            )
+        if not self.existing and self.kubernetes_version is None:
+            raise FieldValueError(
+                "kubernetes_version",
+                "required setting is missing (the version the program creates the cluster at)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _existing_sets_no_creation_settings(self) -> Self:

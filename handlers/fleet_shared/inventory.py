@@ -192,7 +192,9 @@ class Cluster(_Frozen):
     autoscaler: Literal["none", "cluster-autoscaler"] = "none"
     """`cluster-autoscaler` when the owner runs Cluster Autoscaler on the cluster (it cannot be
     told from AWS: EKS tags every managed node group for its auto-discovery)."""
-    kubernetes_version: str
+    kubernetes_version: str | None = None
+    """The version the program created the cluster at; None for an existing cluster, which its
+    owner upgrades."""
     node_groups: tuple[NodeGroup, ...]
     schedule: ScalingSchedule | None = None
     calendar: ClusterCalendar | None = None

@@ -29,6 +29,7 @@ def _existing_cluster_config() -> dict[str, Any]:
     cluster = config["lambda-fleet:members"][0]["clusters"][0]
     cluster["existing"] = True
     cluster.pop("endpoint_public_access_cidrs")
+    cluster.pop("kubernetes_version")
     for group in cluster["node_groups"]:
         for field in ("labels", "taints", "disk_size_gb"):
             group.pop(field, None)
@@ -157,6 +158,45 @@ def test_endpoint_cidrs_on_an_existing_cluster_are_refused() -> None:
     assert error.value.field == "members[0].clusters[0].endpoint_public_access_cidrs"
 
 
+def test_an_existing_cluster_needs_no_kubernetes_version_and_lists_none_in_the_inventory(
+    existing_run: ProgramRun,
+) -> None:
+    # GIVEN the existing cluster without `kubernetes_version` (it is upgraded where it was
+    # created) WHEN the program runs THEN it loads, and the inventory names no version for it
+    inventory_object = next(
+        obj
+        for obj in existing_run.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+        if obj.inputs["key"] == INVENTORY_KEY
+    )
+    inventory = parse_inventory(inventory_object.inputs["content"], INVENTORY_KEY)
+    cluster = inventory.find_cluster(MEMBER_ACCOUNT, "ap-south-1", CLUSTER)
+    assert cluster is not None
+    assert cluster.kubernetes_version is None
+
+
+def test_a_kubernetes_version_on_an_existing_cluster_is_refused() -> None:
+    # GIVEN an existing cluster whose stack file still names a Kubernetes version, which nothing
+    # reads and which goes stale when its owner upgrades it
+    document = _settings_document()
+    document["members"][0]["clusters"][0]["kubernetes_version"] = "1.33"
+    # WHEN the settings load THEN one error names the field and why nothing reads it
+    with pytest.raises(StackSettingsError) as error:
+        load_settings(STACK, document)
+    assert error.value.field == "members[0].clusters[0].kubernetes_version"
+    assert "upgraded where it was created" in error.value.problem
+
+
+def test_a_created_cluster_without_a_kubernetes_version_is_refused() -> None:
+    # GIVEN the dev stack's cluster, created by the program, without `kubernetes_version`
+    document = _settings_document()
+    document["members"][0]["clusters"][0]["existing"] = False
+    # WHEN the settings load THEN one error names the field as required
+    with pytest.raises(StackSettingsError) as error:
+        load_settings(STACK, document)
+    assert error.value.field == "members[0].clusters[0].kubernetes_version"
+    assert "required" in error.value.problem
+
+
 def test_an_account_of_existing_clusters_only_reads_and_creates_no_network(
     existing_run: ProgramRun,
 ) -> None:
@@ -179,7 +219,7 @@ def test_an_account_of_existing_clusters_only_needs_no_network_setting() -> None
 def test_an_account_that_creates_a_cluster_needs_its_network_setting() -> None:
     # GIVEN the dev stack (its cluster created) without `network`
     document = _settings_document()
-    document["members"][0]["clusters"][0]["existing"] = False
+    document["members"][0]["clusters"][0].update(existing=False, kubernetes_version="1.33")
     del document["members"][0]["network"]
     # WHEN the settings load THEN one error names the account's network
     with pytest.raises(StackSettingsError) as error:

@@ -617,6 +617,7 @@ def test_one_network_stack_is_refused_only_for_clusters_created_in_two_regions(
     if second_cluster_existing:
         second["existing"] = True
         second.pop("endpoint_public_access_cidrs", None)
+        second.pop("kubernetes_version")
         for group in second["node_groups"]:
             for field in ("labels", "taints", "disk_size_gb"):
                 group.pop(field, None)
@@ -774,7 +775,7 @@ def test_node_groups_of_existing_clusters_may_join_into_one_name(
     second = {
         key: value
         for key, value in first.items()
-        if key not in ("schedule", "endpoint_public_access_cidrs")
+        if key not in ("schedule", "endpoint_public_access_cidrs", "kubernetes_version")
     }
     second.update(name="dev-apps-batch", existing=True)
     second["node_groups"] = [
