@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from catalog.functions import FUNCTIONS
 from components.settings import PROJECT
 
 # Lambda function, IAM role, SQS queue, schedule and rule names are limited to 64 characters.
@@ -185,3 +186,32 @@ def callback_scheduler_role_name(stack: str, function: str) -> str:
     """The role EventBridge Scheduler assumes to invoke a function from its callback schedules
     (path `/`, not the function-role path that member accounts trust)."""
     return bounded_name(f"{resource_prefix(stack)}-{function.replace('_', '-')}-callbacks")
+
+
+SCHEDULER_ROLE_TAIL = "scheduler"
+# No other name the fleet gives ends in it, so no two stacks can want it (the dash before `role`
+# keeps it from ending in a function's name, as `-scheduler` does in `-backup-scheduler`).
+OWN_SCHEDULER_ROLE_TAIL = "scheduler-role"
+
+
+def scheduler_role_name(stack: str) -> str:
+    """The role EventBridge Scheduler assumes for the stack's schedules: `lf-<stack>-scheduler`,
+    unless that can be another stack's function role (stack `x-backup`'s would be stack `x`'s
+    backup_scheduler role: IAM role names are unique in an account, and one stack file cannot see
+    the other), then `lf-<stack>-scheduler-role`; a stack that cannot meet another keeps its name,
+    since renaming a role replaces it."""
+    tail = SCHEDULER_ROLE_TAIL
+    if _another_stacks_function_name(stack, tail):
+        tail = OWN_SCHEDULER_ROLE_TAIL
+    return bounded_name(f"{resource_prefix(stack)}-{tail}")
+
+
+def _another_stacks_function_name(stack: str, tail: str) -> bool:
+    """Whether `lf-<stack>-<tail>` is `lf-<other>-<function>` for a catalog function and a stack
+    name `other` that is not `stack`."""
+    whole = f"{stack}-{tail}"
+    for spec in FUNCTIONS:
+        other = whole.removesuffix(f"-{spec.name.replace('_', '-')}")
+        if other not in (whole, stack) and STACK_NAME.fullmatch(other):
+            return True
+    return False

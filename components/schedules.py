@@ -22,7 +22,7 @@ import pulumi_aws as aws
 
 from catalog.model import ClusterSchedule, FixedSchedule
 from components.fleet_function import FleetFunction
-from components.naming import bounded_name
+from components.naming import bounded_name, scheduler_role_name
 from components.policies import document, service_trust
 from components.schedule_payloads import action_days, cluster_cron, cluster_schedule_payload
 from components.trigger_context import Binding, BuiltTriggers, TriggerContext
@@ -133,7 +133,7 @@ def build_schedules(context: TriggerContext, bindings: Sequence[Binding]) -> Bui
     )
     role = aws.iam.Role(
         f"{context.name}-scheduler-role",
-        name=bounded_name(f"{context.prefix}-scheduler"),
+        name=scheduler_role_name(context.references.stack),
         path="/",
         description="lambda-fleet: EventBridge Scheduler invokes the fleet's scheduled functions",
         assume_role_policy=service_trust("scheduler.amazonaws.com", context.account_id),

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import re
 
-from components.naming import function_role_path, member_events_bus_name, member_role_name
+from components.naming import (
+    function_role_path,
+    member_events_bus_name,
+    member_role_name,
+    scheduler_role_name,
+)
 from fleetctl.mocked_program import REPO_ROOT
 
 STACK = "dev"
@@ -37,3 +42,15 @@ def test_the_iam_path_and_bus_name_the_architecture_gives_are_the_programs() -> 
     # THEN the page gives both as they are
     assert f"IAM path `{path}`" in text
     assert f"`{bus}`" in text
+
+
+def test_the_scheduler_role_names_the_architecture_gives_are_the_programs() -> None:
+    # GIVEN the architecture's text WHEN the scheduler role names of a stack no other can meet
+    # and of one named after the first part of a function's name are written as patterns
+    text = _architecture()
+    usual = scheduler_role_name(STACK).replace(f"-{STACK}-", "-<stack>-")
+    own = scheduler_role_name("x-backup").replace("-x-backup-", "-<stack>-")
+    # THEN the page gives both as they are, and the pair it names
+    assert f"`{usual}`" in text
+    assert f"`{own}`" in text
+    assert f"`{scheduler_role_name('x').replace('-x-', '-x-backup-')}`" in text
