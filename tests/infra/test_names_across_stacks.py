@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from components.naming import scheduler_role_name
+from catalog.functions import FUNCTIONS
+from components.naming import function_name, scheduler_role_name
 from components.settings import PROJECT
 from fleetctl.exceptions import ProgramFailedError
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
@@ -70,6 +71,12 @@ def test_no_stack_name_gives_a_name_another_stack_gives(
 ) -> None:
     # GIVEN the names the dev stack registers, and every stack name that could give one of them
     # with its own prefix and tails (`dev-backup`: `-backup-scheduler` ends in `-scheduler`)
+    # (the dev stack deploys every catalog function, so the names of each are among them)
+    deployed = {
+        function.inputs["name"]
+        for function in program_runs[STACK].of_type("aws:lambda/function:Function")
+    }
+    assert deployed == {function_name(STACK, spec.name) for spec in FUNCTIONS}
     tails = _names_by_kind(program_runs[STACK], STACK)
     candidates = _stack_names_that_could_meet(tails, STACK)
     assert f"{STACK}-backup" in candidates
