@@ -320,7 +320,7 @@ class ClusterSettings(StrictModel):
     # Cluster Autoscaler cannot be recognised from AWS: EKS tags every managed node group's Auto
     # Scaling group for its auto-discovery, whether or not it runs. The owner says so here.
     autoscaler: Literal["none", "cluster-autoscaler"] = "none"
-    # Required on a cluster the program creates, refused on an existing one (_versioned_if_created).
+    # Required on a cluster the program creates, refused on an existing one.
     kubernetes_version: str | None = None
     node_groups: list[NodeGroupSettings] = Field(min_length=1)
     schedule: ScheduleSettings | None = None
@@ -331,7 +331,15 @@ class ClusterSettings(StrictModel):
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _supported_version(cls, version: str | None) -> str | None:
+    def _supported_version(cls, version: str | None, info: ValidationInfo) -> str | None:
+        # Only the program's own clusters are created at a version; an existing one is upgraded
+        # by its owner, so a version written here would be read by nothing and go stale. Refused
+        # before its support is judged, so an old one is not answered with newer ones to write.
+        if version is not None and info.data.get("existing"):
+            raise ValueError(
+                "an existing cluster is upgraded where it was created and nothing here reads its "
+                "version; leave kubernetes_version out"
+            )
         if version is not None and version not in SUPPORTED_KUBERNETES_VERSIONS:
             supported = ", ".join(SUPPORTED_KUBERNETES_VERSIONS)
             raise ValueError(
@@ -355,14 +363,7 @@ class ClusterSettings(StrictModel):
 
     @model_validator(mode="after")
     def _versioned_if_created(self) -> Self:
-        # Only the program's own clusters are created at a version; an existing one is upgraded
-        # by its owner, so a version written here would be read by nothing and go stale.
-        if self.existing and self.kubernetes_version is not None:
-            raise FieldValueError(
-                "kubernetes_version",
-                "an existing cluster is upgraded where it was created and nothing here reads its "
-                "version; leave kubernetes_version out",
-            )
+        # The version a created cluster is created at (on an existing one: _supported_version).
         if not self.existing and self.kubernetes_version is None:
             raise FieldValueError(
                 "kubernetes_version",

@@ -174,11 +174,13 @@ def test_an_existing_cluster_needs_no_kubernetes_version_and_lists_none_in_the_i
     assert cluster.kubernetes_version is None
 
 
-def test_a_kubernetes_version_on_an_existing_cluster_is_refused() -> None:
+@pytest.mark.parametrize("version", ["1.33", "1.29"], ids=["supported", "past-support"])
+def test_a_kubernetes_version_on_an_existing_cluster_is_refused(version: str) -> None:
     # GIVEN an existing cluster whose stack file still names a Kubernetes version, which nothing
-    # reads and which goes stale when its owner upgrades it
+    # reads and which goes stale when its owner upgrades it (one EKS no longer creates included:
+    # the message must not ask for a newer version)
     document = _settings_document()
-    document["members"][0]["clusters"][0]["kubernetes_version"] = "1.33"
+    document["members"][0]["clusters"][0]["kubernetes_version"] = version
     # WHEN the settings load THEN one error names the field and why nothing reads it
     with pytest.raises(StackSettingsError) as error:
         load_settings(STACK, document)
