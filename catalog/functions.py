@@ -5,6 +5,7 @@ from __future__ import annotations
 from catalog.model import (
     SCHEDULED_TIME,
     AlertTopics,
+    AnyOf,
     CallbackSchedules,
     ClusterSchedule,
     Condition,
@@ -81,6 +82,14 @@ ONLY_THE_CLEANUP_MARK = (
 )
 A_FLEET_BACKUP = Condition("Null", f"aws:ResourceTag/{BACKUP_TAG}", ("false",))
 WHILE_CREATING_A_SNAPSHOT = Condition("StringEquals", "ec2:CreateAction", ("CreateSnapshot",))
+SNAPSHOT_ID_TAG = "lambda-fleet:snapshot-id"
+# A fleet backup is then tagged with its own id, and with nothing else: a copy someone made of
+# it with its tags names another snapshot, so the backups never prune it.
+ONLY_ITS_OWN_ID_ON_A_FLEET_BACKUP = (
+    A_FLEET_BACKUP,
+    Condition("ForAllValues:StringEquals", "aws:TagKeys", (SNAPSHOT_ID_TAG,)),
+    Condition("Null", "aws:TagKeys", ("false",)),
+)
 
 DATA_BUCKET_WRITE = PermissionStatement(
     actions=("s3:PutObject", "s3:DeleteObject"), resources=(R.DATA_BUCKET_OBJECTS,)
@@ -584,10 +593,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "dynamodb:ListBackups",
             "dynamodb:DeleteBackup",
         ),
-        # Deletes only its own snapshots; tags only the snapshots it is creating.
+        # Deletes only its own snapshots; tags only the snapshots it is creating, and then a
+        # fleet backup with its own id.
         member_conditions={
             "ec2:DeleteSnapshot": (A_FLEET_BACKUP,),
-            "ec2:CreateTags": (WHILE_CREATING_A_SNAPSHOT,),
+            "ec2:CreateTags": AnyOf(
+                ((WHILE_CREATING_A_SNAPSHOT,), ONLY_ITS_OWN_ID_ON_A_FLEET_BACKUP)
+            ),
         },
         triggers=(
             FixedSchedule(

@@ -89,6 +89,18 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class AnyOf:
+    """Condition sets a member action is granted under, each in a statement of its own: IAM
+    grants one statement only when all its conditions hold."""
+
+    alternatives: tuple[tuple[Condition, ...], ...]
+
+    def __post_init__(self) -> None:
+        if len(self.alternatives) < 2 or not all(self.alternatives):
+            raise ValueError("AnyOf takes at least two condition sets, none of them empty")
+
+
+@dataclass(frozen=True)
 class PermissionStatement:
     """One IAM statement of a function's role, with resources named symbolically.
 
@@ -187,9 +199,9 @@ class FunctionSpec:
     environment: dict[str, EnvSource]
     permissions: tuple[PermissionStatement, ...]
     # What the function does in member accounts, through its own member role; an action listed
-    # in `member_conditions` is granted only under those conditions.
+    # in `member_conditions` is granted only under those conditions (or one set of an AnyOf's).
     member_actions: tuple[str, ...] = ()
-    member_conditions: dict[str, tuple[Condition, ...]] = field(default_factory=dict)
+    member_conditions: dict[str, tuple[Condition, ...] | AnyOf] = field(default_factory=dict)
     triggers: tuple[Trigger, ...] = ()
     uses_pandas_layer: bool = False
     reserved_concurrency: int | None = None
@@ -216,6 +228,12 @@ class FunctionSpec:
             raise ValueError(f"{self.name}: conditions for actions it lacks: {', '.join(unknown)}")
         if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
             raise ValueError(f"{self.name}: reserved_concurrency must be at least 1")
+
+    def member_condition_sets(self, action: str) -> tuple[tuple[Condition, ...], ...]:
+        """The condition sets a member action is granted under, one statement each: a single
+        empty one for an action granted without conditions."""
+        conditions = self.member_conditions.get(action, ())
+        return conditions.alternatives if isinstance(conditions, AnyOf) else (conditions,)
 
     @property
     def acts_in_members(self) -> bool:

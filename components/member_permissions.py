@@ -190,8 +190,8 @@ def member_policy_document(spec: FunctionSpec, partition: str, account_id: str) 
     sorted, stable."""
     grouped: dict[tuple[ResourceScope, tuple[Condition, ...]], list[str]] = {}
     for action in sorted(set(spec.member_actions)):
-        conditions = spec.member_conditions.get(action, ())
-        grouped.setdefault((_scope(spec, action), conditions), []).append(action)
+        for conditions in spec.member_condition_sets(action):
+            grouped.setdefault((_scope(spec, action), conditions), []).append(action)
     statements = []
     for (scope, conditions), actions in sorted(
         grouped.items(), key=lambda item: (item[0][0].sid, item[1])

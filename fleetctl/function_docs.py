@@ -195,10 +195,13 @@ def permissions_section(spec: FunctionSpec) -> str:
         f"Through its own member role `{member_role_name('<stack>', spec.name)}` (trusted only by "
         f"this function's hub role), in member accounts: {_actions(spec.member_actions)}."
     )
-    for action, conditions in sorted(spec.member_conditions.items()):
-        granted = "; ".join(
-            f"`{c.operator}` `{c.key}` = {', '.join(f'`{v}`' for v in c.values)}"
-            for c in conditions
+    for action in sorted(spec.member_conditions):
+        granted = ", or under ".join(
+            "; ".join(
+                f"`{c.operator}` `{c.key}` = {', '.join(f'`{v}`' for v in c.values)}"
+                for c in conditions
+            )
+            for conditions in spec.member_condition_sets(action)
         )
         lines.append(f"- `{action}` only under {granted}.")
     return "\n".join(lines)

@@ -6,7 +6,9 @@ is given up for the rest of the invocation, `MEMBER_ENDPOINT_GIVEN_UP_AFTER`, so
 later step on it is not tried):
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
    `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>` and the run's
-   day (a create whose answer was lost leaves one snapshot all the same, and a retry EC2
+   day, then with its own id (`lambda-fleet:snapshot-id`, which a copy someone makes of it with
+   its tags carries naming another snapshot: `_made_here`, never pruned) (a create whose answer
+   was lost leaves one snapshot all the same, and a retry EC2
    refused, or a success it answered unreadably, takes the day's snapshot as the copy). A
    volume with a
    snapshot of the run's day (or, in 2, a table with the run's backup and
@@ -15,7 +17,8 @@ later step on it is not tried):
    cannot be tagged, so its expiry is saved in the state table under its account, region and
    name, before it is created (earlier versions saved it under its ARN, still read). A create
    whose answer was lost leaves one backup all the same (`_TargetBackup._create_backup`).
-3. Snapshots carrying both of our tags whose expires-at has passed -> DeleteSnapshot.
+3. Snapshots carrying both of our tags whose expires-at has passed -> DeleteSnapshot, except a
+   copy someone made of one (`_made_here`).
 4. Backups named `lambda-fleet-...` whose saved expiry has passed -> DeleteBackup. A backup with
    no saved expiry was not made by this function (or its record is gone) and is left alone.
 In 3 and 4, a resource still tagged for backup keeps its last good copy: when none of its
@@ -49,7 +52,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
-from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG
+from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG, SNAPSHOT_ID_TAG, copied_from
 from fleet_shared.exceptions import EventValidationError, MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
@@ -295,6 +298,12 @@ def _tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
     return {tag["Key"]: tag.get("Value", "") for tag in tags}
 
 
+def _made_here(snapshot: dict[str, Any]) -> bool:
+    """Whether `snapshot` is one this function made, not a copy someone made of one with its
+    tags (`fleet_shared.backup_tags.copied_from`), which pruning leaves alone."""
+    return copied_from(snapshot["SnapshotId"], _tag_map(snapshot.get("Tags", []))) is None
+
+
 def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[dict[str, Any]]:
     """The `key` items of every page; raises UnreadableAnswerError for a page without `key`
     (EC2 and DynamoDB's listings always carry theirs, empty or not): a proxy's page must not
@@ -427,6 +436,8 @@ class _TargetBackup:
                     self._result.fail(volume_id, error)
                     continue
             self._result.created.append(copy)
+            if not self._dry_run:
+                self._tag_with_own_id(copy["id"])
             if hunt_duplicate:
                 # After the copy is reported: an EC2 that stops answering the hunt ends the step
                 # (`NO_ANSWER`), and the copy it made stays in the result.
@@ -475,6 +486,22 @@ class _TargetBackup:
             unreadable = UnreadableAnswerError(call, "SnapshotId", answer)
             return self._unreadably_answered_snapshot(volume_id, unreadable), False
         return str(answer["SnapshotId"]), attempts.answer_lost
+
+    def _tag_with_own_id(self, snapshot_id: str) -> None:
+        """Tag our new snapshot with its own id, which a copy someone makes of it with its tags
+        carries naming this one (`_made_here`). Untagged (the call failed), it is pruned all the
+        same, as a snapshot made before the tag is, and so is such a copy of it."""
+        try:
+            self._ec2.create_tags(
+                Resources=[snapshot_id], Tags=[{"Key": SNAPSHOT_ID_TAG, "Value": snapshot_id}]
+            )
+        except NO_ANSWER:
+            raise
+        except _AWS_ERRORS as error:
+            logger.warning(
+                "snapshot not tagged with its own id; a copy of it with its tags would be pruned",
+                extra={"snapshot_id": snapshot_id, "error": str(error)},
+            )
 
     def _unreadably_answered_snapshot(self, volume_id: str, unreadable: Exception) -> str:
         """The copy a CreateSnapshot EC2 answered with success but unreadably made: the volume's
@@ -664,7 +691,7 @@ class _TargetBackup:
                 OwnerIds=["self"],
                 Filters=[{"Name": "tag-key", "Values": [EXPIRES_TAG]}],
             )
-            if COPY_TAG in _tag_map(snapshot.get("Tags", []))
+            if COPY_TAG in _tag_map(snapshot.get("Tags", [])) and _made_here(snapshot)
         ]
         good = [
             (

@@ -4,7 +4,21 @@ with nothing left to copy) nor a copy backup_scheduler made (kept until it expir
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 BACKUP_TAG = "backup"
 """On a volume or DynamoDB table: `daily` or `weekly`, how often backup_scheduler copies it."""
 COPY_TAG = "lambda-fleet:backup"
 """On a copy backup_scheduler made: the frequency it was made at."""
+SNAPSHOT_ID_TAG = "lambda-fleet:snapshot-id"
+"""On a snapshot backup_scheduler made: its own id, tagged once the snapshot exists. A snapshot
+someone copied with its tags (to keep it, or into another region) carries them all, expiry
+included, and only this one tells it apart: it names another snapshot."""
+
+
+def copied_from(snapshot_id: str, tags: Mapping[str, str]) -> str | None:
+    """The snapshot that `snapshot_id`, with `tags`, is a copy of: the one its SNAPSHOT_ID_TAG
+    names when that is another; None for a snapshot backup_scheduler made, and for one without
+    the tag (made before the tag was, or whose tagging failed), taken for one it made as before."""
+    named = tags.get(SNAPSHOT_ID_TAG)
+    return named if named is not None and named != snapshot_id else None

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from catalog.functions import BACKUP_TAG, CLEANUP_MARK_TAG, FUNCTIONS
+from catalog.functions import BACKUP_TAG, CLEANUP_MARK_TAG, FUNCTIONS, SNAPSHOT_ID_TAG
 from catalog.model import (
+    AnyOf,
     Condition,
     EnvSource,
     EventRule,
@@ -28,6 +29,7 @@ from components.member_permissions import (
 )
 from components.naming import function_name, member_role_name
 from components.settings import ClusterSettings, FleetSettings, MemberSettings, load_settings
+from fleet_shared.backup_tags import SNAPSHOT_ID_TAG as OWN_ID_TAG
 from fleetctl.mocked_program import ProgramRun, RegisteredResource
 from handlers.backup_scheduler.backup import COPY_TAG
 from handlers.cleanup_manager.candidates import MARK_TAG
@@ -380,11 +382,20 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
         "ForAllValues:StringEquals": {"aws:TagKeys": "lambda-fleet:delete-after"},
         "Null": {"aws:TagKeys": "false"},
     }
-    # GIVEN the backup role THEN it deletes only its own snapshots and tags only new ones
+    # GIVEN the backup role THEN it deletes only its own snapshots and tags only new ones, and
+    # then its own snapshots with nothing but their id
     (backup,) = _statements_granting(stack_run, account, "backup_scheduler", "ec2:DeleteSnapshot")
     assert backup["Condition"] == {"Null": {"aws:ResourceTag/lambda-fleet:backup": "false"}}
-    (backup_tags,) = _statements_granting(stack_run, account, "backup_scheduler", "ec2:CreateTags")
-    assert backup_tags["Condition"] == {"StringEquals": {"ec2:CreateAction": "CreateSnapshot"}}
+    tagging_new, tagging_own_id = _statements_granting(
+        stack_run, account, "backup_scheduler", "ec2:CreateTags"
+    )
+    assert tagging_new["Condition"] == {"StringEquals": {"ec2:CreateAction": "CreateSnapshot"}}
+    assert tagging_own_id["Condition"] == {
+        "Null": {"aws:ResourceTag/lambda-fleet:backup": "false", "aws:TagKeys": "false"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": "lambda-fleet:snapshot-id"},
+    }
+    assert tagging_new["Action"] == tagging_own_id["Action"] == ["ec2:CreateTags"]
+    assert tagging_new["Sid"] != tagging_own_id["Sid"]
 
 
 def test_the_conditions_name_the_tags_the_handlers_write():
@@ -392,6 +403,7 @@ def test_the_conditions_name_the_tags_the_handlers_write():
     # THEN they are the tags cleanup marks with and backup puts on its own snapshots
     assert CLEANUP_MARK_TAG == MARK_TAG
     assert BACKUP_TAG == COPY_TAG
+    assert SNAPSHOT_ID_TAG == OWN_ID_TAG
 
 
 def test_every_destructive_member_action_in_the_plan_is_conditioned(
@@ -662,6 +674,16 @@ def test_member_actions_without_a_role_to_assume_are_refused_by_the_catalog():
             permissions=(),
             member_actions=("ec2:DescribeVolumes",),
         )
+
+
+def test_alternative_conditions_of_one_set_or_an_empty_one_are_refused_by_the_catalog():
+    # GIVEN a condition set
+    marked = (Condition("Null", "k", ("false",)),)
+    # WHEN alternatives are declared with only it, or beside an empty set
+    # THEN the catalog refuses them: an empty set would grant the action unconditionally
+    for alternatives in ((marked,), (marked, ())):
+        with pytest.raises(ValueError, match="at least two condition sets"):
+            AnyOf(alternatives)
 
 
 def test_conditions_for_an_action_the_function_lacks_are_refused_by_the_catalog():

@@ -46,6 +46,8 @@ class ManyVolumesEc2:
             parsed = self._create_snapshot(params["body"])
         elif model.name == "DescribeSnapshots":
             parsed = {"Snapshots": self.snapshots}
+        elif model.name == "CreateTags":
+            parsed = self._create_tags(params["body"])
         else:
             raise AssertionError(f"the backup of many volumes called EC2 {model.name}")
         return AWSResponse(params["url"], 200, {}, None), parsed
@@ -68,6 +70,12 @@ class ManyVolumesEc2:
         }
         self.snapshots.append(snapshot)
         return snapshot
+
+    def _create_tags(self, body: dict[str, str]) -> dict[str, Any]:
+        """Tag one snapshot with one tag, as the run tags each new one with its id."""
+        snapshot = self.snapshots[int(body["ResourceId.1"].removeprefix("snap-"), 16)]
+        snapshot["Tags"].append({"Key": body["Tag.1.Key"], "Value": body["Tag.1.Value"]})
+        return {}
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from moto.ec2.models import ec2_backends
 
 from catalog.functions import function_spec
 from catalog.model import FixedSchedule
+from fleet_shared.backup_tags import SNAPSHOT_ID_TAG
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.state_table import StateTable
@@ -87,8 +88,12 @@ def _snapshots(ec2: Any) -> list[dict[str, Any]]:
 
 
 def _snapshots_of(ec2: Any, volume_id: str) -> list[dict[str, str]]:
+    """The tags of `volume_id`'s snapshots, the one naming the snapshot's own id as `<own id>`."""
     return [
-        {tag["Key"]: tag["Value"] for tag in snapshot.get("Tags", [])}
+        {
+            tag["Key"]: "<own id>" if tag["Value"] == snapshot["SnapshotId"] else tag["Value"]
+            for tag in snapshot.get("Tags", [])
+        }
         for snapshot in _snapshots(ec2)
         if snapshot["VolumeId"] == volume_id
     ]
@@ -184,7 +189,8 @@ def test_daily_run_copies_tagged_resources_in_each_member_only_and_isolates_deni
     create_volume(hub_ec2, backup="daily")
     # WHEN the schedule runs
     result = backup({"action": "backup"})
-    # THEN daily resources are copied with their source and expiry, weekly ones wait for Sunday
+    # THEN daily resources are copied with their source, expiry and own id, weekly ones wait for
+    # Sunday
     expires = (fake_clock.now() + timedelta(days=7)).isoformat().replace("+00:00", "Z")
     ec2 = member_a["ec2"]
     assert _snapshots_of(ec2, member_a["daily"]) == [
@@ -193,6 +199,7 @@ def test_daily_run_copies_tagged_resources_in_each_member_only_and_isolates_deni
             COPY_TAG: "daily",
             EXPIRES_TAG: expires,
             RUN_DAY_TAG: "2025-06-02",
+            SNAPSHOT_ID_TAG: "<own id>",
         }
     ]
     assert _snapshots_of(ec2, member_a["weekly"]) == []
@@ -230,6 +237,7 @@ def test_weekly_copies_are_made_on_the_weekly_day_with_the_weekly_retention(
             COPY_TAG: "weekly",
             EXPIRES_TAG: expires,
             RUN_DAY_TAG: "2025-06-08",
+            SNAPSHOT_ID_TAG: "<own id>",
         }
     ]
 
@@ -709,6 +717,51 @@ def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(
         "lambda-fleet-scratch-manual",
     ]
     assert target_of(result, MEMBER_A)["deleted"] == 2
+
+
+def copy_with_its_tags(ec2: Any, snapshot_id: str) -> str:
+    """Copy `snapshot_id` as an engineer does to keep it, or to another region: with every tag
+    of the source (the console's "copy tags"); the copy's id."""
+    [source] = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    return ec2.copy_snapshot(
+        SourceSnapshotId=snapshot_id,
+        SourceRegion=REGION,
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": source["Tags"]}],
+    )["SnapshotId"]
+
+
+def test_a_copy_someone_made_of_a_fleet_snapshot_with_its_tags_is_not_pruned_with_it(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the first day's snapshot of member A's daily volume
+    ec2 = member_a["ec2"]
+    [first_snapshot] = [c["id"] for c in member_a_run(backup)["copies"] if c["kind"] == "snapshot"]
+    # AND an engineer's copy of it, carrying all its tags (its expiry among them)
+    kept_copy = copy_with_its_tags(ec2, first_snapshot)
+    # WHEN the schedule runs after the 7-day retention
+    target = target_of(run_after_the_retention(backup, fake_clock), MEMBER_A)
+    # THEN the fleet's snapshot is deleted and the engineer's copy kept, neither deleted nor
+    # kept as a last good copy
+    remaining = {s["SnapshotId"] for s in _snapshots(ec2)}
+    assert first_snapshot not in remaining
+    assert kept_copy in remaining
+    assert {entry["id"] for entry in target["expired"]} >= {first_snapshot}
+    assert kept_copy not in {entry["id"] for entry in target["expired"] + target["kept"]}
+
+
+def test_a_fleet_snapshot_made_before_it_was_tagged_with_its_own_id_is_still_pruned(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the first day's snapshot of member A's daily volume, as an earlier version made it:
+    # without the tag naming its own id
+    ec2 = member_a["ec2"]
+    [first_snapshot] = [c["id"] for c in member_a_run(backup)["copies"] if c["kind"] == "snapshot"]
+    ec2.delete_tags(Resources=[first_snapshot], Tags=[{"Key": SNAPSHOT_ID_TAG}])
+    # WHEN the schedule runs after the 7-day retention
+    target = target_of(run_after_the_retention(backup, fake_clock), MEMBER_A)
+    # THEN it is deleted as before
+    assert first_snapshot not in {s["SnapshotId"] for s in _snapshots(ec2)}
+    assert first_snapshot in {entry["id"] for entry in target["expired"]}
 
 
 @pytest.mark.usefixtures("no_retry_waits")
