@@ -1,10 +1,12 @@
 """Every page of a listing read without a boto3 paginator. A service (or a proxy replaying one
 answer) that answers a token the listing already followed would make a loop ask until Lambda ends
-the run; boto3's paginators refuse the same token twice in a row, `pages` any token seen."""
+the run; boto3's paginators refuse the same token twice in a row, `pages` any token seen (a text,
+or a key: the state table's Query pages end on DynamoDB's LastEvaluatedKey)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from botocore import xform_name
@@ -32,19 +34,43 @@ def pages(
     answered in `answer_token_field` when the answer names it otherwise than the request, which
     takes it in `token_field` (DynamoDB's ListBackups: LastEvaluatedBackupArn, then
     ExclusiveStartBackupArn)."""
-    call = getattr(client, xform_name(operation))
+    return pages_of(
+        getattr(client, xform_name(operation)),
+        operation,
+        request,
+        token_field,
+        answer_token_field=answer_token_field,
+    )
+
+
+def pages_of(
+    call: Callable[..., dict[str, Any]],
+    operation: str,
+    request: Mapping[str, Any],
+    token_field: str,
+    *,
+    answer_token_field: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """`pages`, each asked with `call(**request)`: for a caller that routes its calls through
+    its own wrapper (the state table's). A token may be a key (DynamoDB's LastEvaluatedKey),
+    compared by its content."""
     answered_in = answer_token_field or token_field
     asked = dict(request)
     followed: set[str] = set()
     while True:
         page = call(**asked)
         token = page.get(answered_in)
-        if token in followed:
+        if token and _comparable(token) in followed:
             raise RepeatedPageTokenError(
                 operation=operation, token_field=answered_in, token=shown_value(token)
             )
         yield page
         if not token:
             return
-        followed.add(token)
+        followed.add(_comparable(token))
         asked[token_field] = token
+
+
+def _comparable(token: object) -> str:
+    """`token` as one text, the same for the same content: a key is a mapping, not hashable."""
+    return json.dumps(token, sort_keys=True, default=str)

@@ -39,6 +39,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
+from fleet_shared.page_tokens import pages_of
 from fleet_shared.timestamps import iso_z
 from fleet_shared.unanswered_endpoints import HUB_CALLS_GIVEN_UP_AFTER, UnansweredEndpoints
 
@@ -549,14 +550,17 @@ class StateTable:
         return (_to_change(item) for item in self._unexpired_items(query))
 
     def _unexpired_items(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """The unexpired items `query` finds, page by page (a Query answers 1 MB at most)."""
+        """The unexpired items `query` finds, page by page (a Query answers 1 MB at most); a
+        LastEvaluatedKey answered again raises `RepeatedPageTokenError` (`page_tokens`)."""
         now_epoch = _epoch(self._clock.now())
-        while True:
-            response = self._call("query", **query)
+        for response in pages_of(
+            partial(self._call, "query"),
+            "Query",
+            query,
+            "ExclusiveStartKey",
+            answer_token_field="LastEvaluatedKey",
+        ):
             yield from (item for item in response["Items"] if not _expired(item, now_epoch))
-            if "LastEvaluatedKey" not in response:
-                return
-            query = {**query, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
     # Saved values and dedup ----------------------------------------------------------------
 

@@ -518,11 +518,12 @@ class EndlessPagesError(Exception):
 @dataclass
 class RepeatedPageToken:
     """Gives every answer of an operation the same next-page token (`token_field`: NextToken,
-    NextPageToken), as a service or a proxy replaying one answer may; counts the pages."""
+    NextPageToken, DynamoDB's LastEvaluatedKey), as a service or a proxy replaying one answer
+    may; counts the pages."""
 
     operation: str
     token_field: str
-    token: str
+    token: object
     pages: int = 0
 
     def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
@@ -533,7 +534,7 @@ class RepeatedPageToken:
 
 
 def answer_the_same_page_token(
-    client: Any, operation: str, token_field: str, token: str = "page-2"
+    client: Any, operation: str, token_field: str, token: object = "page-2"
 ) -> RepeatedPageToken:
     """Make every answer of `operation` on `client` (moto's, in an `after-call` handler) carry
     `token` in `token_field`, whatever the request asked for."""

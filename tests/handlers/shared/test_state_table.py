@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from botocore.parsers import ResponseParserError
 from fleet_shared import state_table as state_table_module
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
+from fleet_shared.page_tokens import RepeatedPageTokenError
 from fleet_shared.s3_events import may_pass_on_retry
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable, VersionedValue
@@ -19,7 +21,12 @@ from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError, Unanswe
 from fleetctl.local_state_table import create_state_table as create_local_state_table
 from tests.handlers.conftest import HUB_ACCOUNT_ID, REGION, STATE_TABLE_NAME
 from tests.handlers.deadlines import LambdaTime, hang_every_attempt
-from tests.handlers.faults import answer_malformed, fail_every_attempt, lose_first_answer
+from tests.handlers.faults import (
+    answer_malformed,
+    answer_the_same_page_token,
+    fail_every_attempt,
+    lose_first_answer,
+)
 
 # Locks ---------------------------------------------------------------------------------------
 
@@ -370,6 +377,39 @@ def test_changes_newest_first_reads_on_page_by_page_only_as_far_as_the_caller_go
     # WHEN all are read THEN every change comes once, newest first, and LATEST is not among them
     assert [change.record["desired"] for change in changes] == list(range(21, -1, -1))
     assert sum(pages) == 25
+
+
+READERS_OF_QUERY_PAGES = {
+    "query_history": lambda table, clock: table.query_history("dev-apps/system", clock.now()),
+    "changes_newest_first": lambda table, _: list(table.changes_newest_first("dev-apps/system")),
+    "values_named": lambda table, _: table.values_named("dev-apps/system", "part#"),
+}
+"""The state table's reads that follow Query pages, each reading a node group's state."""
+
+
+@pytest.mark.parametrize("reader", READERS_OF_QUERY_PAGES.values(), ids=READERS_OF_QUERY_PAGES)
+def test_a_query_answering_a_last_evaluated_key_it_followed_fails_instead_of_asking_forever(
+    state_table: StateTable,
+    dynamodb_client: Any,
+    fake_clock: ManualClock,
+    reader: Callable[[StateTable, ManualClock], object],
+) -> None:
+    # GIVEN a node group's change and saved part, and DynamoDB (or a proxy replaying one answer)
+    # answering every Query page with the same LastEvaluatedKey
+    state_table.record_change("dev-apps/system", {"desired": 3}, 86400)
+    state_table.put_value("dev-apps/system", "part#0", {"apps": 3})
+    replayed = answer_the_same_page_token(
+        dynamodb_client,
+        "Query",
+        "LastEvaluatedKey",
+        {"pk": {"S": "STATE#dev-apps/system"}, "sk": {"S": "HISTORY#2025-06-02T03:30:00Z"}},
+    )
+    # WHEN the state is read page by page
+    # THEN the read fails as a failed call naming Query and the repeated key, after asking for
+    # the page it already followed once, instead of asking until Lambda ends the run
+    with pytest.raises(RepeatedPageTokenError, match="Query answered the LastEvaluatedKey"):
+        reader(state_table, fake_clock)
+    assert replayed.pages == 2
 
 
 # Saved values and dedup ----------------------------------------------------------------------
