@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from fleet_shared.validation_errors import shown_value
+
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:\S+")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
@@ -61,11 +63,20 @@ def _eks_name_check(longest: int) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _check_time_zone(value: str) -> str:
+def is_time_zone(value: str) -> bool:
+    """Whether the zone database holds a time zone named `value`. A name it cannot open is none:
+    a folder of it (`US`, for `US/Eastern`) or a name longer than a file name raises an OSError,
+    which a validator would let escape as a bug instead of the field's error."""
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"must be an IANA time zone like Asia/Kolkata, got {value!r}") from None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _check_time_zone(value: str) -> str:
+    if not is_time_zone(value):
+        raise ValueError(f"must be an IANA time zone like Asia/Kolkata, got {shown_value(value)}")
     return value
 
 

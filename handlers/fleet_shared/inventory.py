@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fleet_shared.exceptions import InventoryError
-from fleet_shared.field_types import AccountId, AwsRegion, PositiveInt
+from fleet_shared.field_types import AccountId, AwsRegion, PositiveInt, is_time_zone
 from fleet_shared.validation_errors import first_error, shown_value
 
 Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
@@ -71,10 +71,8 @@ class ScalingSchedule(_Frozen):
     @field_validator("time_zone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {shown_value(value)}") from None
+        if not is_time_zone(value):
+            raise ValueError(f"unknown time zone {shown_value(value)}")
         return value
 
     @property
@@ -115,10 +113,8 @@ class ClusterCalendar(_Frozen):
     @field_validator("time_zone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {shown_value(value)}") from None
+        if not is_time_zone(value):
+            raise ValueError(f"unknown time zone {shown_value(value)}")
         return value
 
     def local_time(self, moment: datetime) -> datetime:

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from fleet_shared.environment import DEFAULT_INVENTORY_KEY, FunctionEnvironment, load_environment
 from fleet_shared.exceptions import ConfigurationError
-from fleet_shared.field_types import PositiveInt
+from fleet_shared.field_types import PositiveInt, TimeZoneName
 
 TOPIC = "arn:aws:sns:ap-south-1:111111111111:fleet-alerts"
 
@@ -17,6 +17,10 @@ class ScalerEnvironment(FunctionEnvironment):
     member_role_name: str
     forecaster_function_name: str
     max_parallel_accounts: PositiveInt = 4
+
+
+class ReportEnvironment(FunctionEnvironment):
+    schedule_time_zone: TimeZoneName = "UTC"
 
 
 def test_base_environment_accepts_an_empty_environment_with_defaults() -> None:
@@ -128,3 +132,21 @@ def test_required_names_the_variable_a_shared_component_needs() -> None:
         environment.required("alert_topic_arn")
     assert raised.value.variable == "ALERT_TOPIC_ARN"
     assert environment.required("state_table_name") == "state"
+
+
+@pytest.mark.parametrize("zone", ["US", "Europe", "Asia/" + "Kolkata" * 60])
+def test_a_time_zone_that_is_a_folder_of_the_zone_database_or_too_long_names_its_variable(
+    zone: str,
+) -> None:
+    # GIVEN SCHEDULE_TIME_ZONE set to a region of the zone database rather than a zone in it
+    # (US for US/Eastern), or to a name longer than any file name
+    environ = {"SCHEDULE_TIME_ZONE": zone}
+    # WHEN the environment is loaded
+    with pytest.raises(ConfigurationError) as raised:
+        load_environment(ReportEnvironment, environ)
+    # THEN the error names the variable and quotes the start of the value, as for an unknown
+    # zone, where the zone database's OSError (a folder, a name too long) escaped unnamed
+    assert raised.value.variable == "SCHEDULE_TIME_ZONE"
+    assert "must be an IANA time zone like Asia/Kolkata" in raised.value.problem
+    assert zone[:20] in raised.value.problem
+    assert len(raised.value.problem) <= 100

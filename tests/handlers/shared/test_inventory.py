@@ -120,6 +120,24 @@ def test_inconsistent_inventory_is_rejected_naming_the_field(
     assert problem in raised.value.problem
 
 
+@pytest.mark.parametrize("zone", ["US", "Asia/" + "Kolkata" * 60])
+@pytest.mark.parametrize("part", ["schedule", "calendar"])
+def test_a_time_zone_the_zone_database_cannot_open_is_an_inventory_error_naming_the_field(
+    inventory_document: dict[str, Any], part: str, zone: str
+) -> None:
+    # GIVEN a cluster whose schedule or calendar names a folder of the zone database (US, for
+    # US/Eastern) or a name longer than any file name as its time zone
+    cluster = inventory_document["members"][0]["clusters"][0]
+    cluster.setdefault(part, {})["time_zone"] = zone
+    # WHEN the inventory is parsed
+    # THEN InventoryError names the field and says the zone is unknown, where the zone
+    # database's OSError escaped as a bug
+    with pytest.raises(InventoryError) as raised:
+        parse_inventory(json.dumps(inventory_document), "test")
+    assert f"{part}.time_zone" in raised.value.problem
+    assert "unknown time zone" in raised.value.problem
+
+
 def test_inventory_is_frozen(inventory_document: dict[str, Any]) -> None:
     # GIVEN a parsed inventory WHEN a field is assigned THEN pydantic refuses
     inventory = FleetInventory.model_validate(inventory_document)
