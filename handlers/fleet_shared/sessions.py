@@ -2,8 +2,9 @@
 
 The hub account is where the function runs: it uses the function's own credentials. For a member
 account the function assumes `arn:aws:iam::<account>:role/<MEMBER_ROLE_NAME>`; the assumed
-credentials are cached per (account, region) until five minutes before they expire, so a batch
-over many node groups assumes each role once. Clients are cached per (service, account, region)
+credentials are cached per (account, region) until 15 minutes (`REFRESH_MARGIN`) before they
+expire, so a batch over many node groups assumes each role once and no invocation outlives the
+credentials it was handed. Clients are cached per (service, account, region)
 and rebuilt when their session is refreshed.
 
 A failing AssumeRole raises `MemberAccessError`, so a handler can record that one account failed
@@ -213,8 +214,12 @@ the call with botocore's timeout while the invocation still has time to end with
 botocore's defaults (60 s to connect, 60 s to read, 6 attempts) let one call outlast every
 function's timeout, so that Lambda ended the run without a result."""
 
-REFRESH_MARGIN = timedelta(minutes=5)
-"""Assumed credentials are renewed this long before they expire, so no call races the expiry."""
+REFRESH_MARGIN = timedelta(minutes=15)
+"""Assumed credentials are renewed this long before they expire: Lambda's longest timeout, so a
+session or client handed out at any point of an invocation holds credentials that outlast it,
+however long the target using it runs. Five minutes let an invocation of security_scanner or
+cost_analyzer (900 s), cleanup_manager or backup_scheduler (600 s) start a target on credentials
+that expired under its later calls."""
 
 _SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]")
 _SESSION_NAME_MAX = 64

@@ -118,17 +118,30 @@ def test_clients_and_sessions_are_cached_per_account_and_region(
     assert sessions.client("eks", MEMBER, REGION) is not sessions.client("ec2", MEMBER, REGION)
 
 
-def test_member_session_is_renewed_five_minutes_before_expiry(
+MEMBER_CREDENTIALS_SECONDS = 3600
+"""How long AssumeRole's credentials last by default (moto's too)."""
+LONGEST_MEMBER_INVOCATION_SECONDS = max(
+    spec.timeout_seconds for spec in FUNCTIONS if spec.member_actions
+)
+"""The longest timeout of a function that acts in member accounts (security_scanner's 900 s)."""
+
+
+def test_a_member_session_is_renewed_once_its_credentials_would_not_outlast_an_invocation(
     sessions: AccountSessions, real_time_clock: ManualClock
 ) -> None:
-    # GIVEN a member session whose credentials last an hour
+    # GIVEN a member session whose credentials last an hour, and a warm container whose next
+    # invocation (up to the longest timeout of a function acting in members) will use it
     first_session = sessions.session(MEMBER, REGION)
     first_client = sessions.client("eks", MEMBER, REGION)
-    # WHEN 54 minutes pass THEN it is still reused
-    real_time_clock.advance(54 * 60)
+    renewal_due = MEMBER_CREDENTIALS_SECONDS - LONGEST_MEMBER_INVOCATION_SECONDS
+    # WHEN time passes while its credentials still outlast such an invocation THEN it is reused
+    real_time_clock.advance(renewal_due - 60)
     assert sessions.session(MEMBER, REGION) is first_session
-    # WHEN 56 minutes have passed THEN the role is assumed again and clients are rebuilt
-    real_time_clock.advance(2 * 60)
+    # WHEN an invocation asks for it once they would expire before such an invocation ends (a
+    # scan of 15 minutes started with 14 minutes of credentials left)
+    real_time_clock.advance(120)
+    # THEN the role is assumed again and clients are rebuilt, instead of handing out credentials
+    # that expire under the invocation's later calls
     assert sessions.session(MEMBER, REGION) is not first_session
     assert sessions.client("eks", MEMBER, REGION) is not first_client
 
