@@ -80,7 +80,9 @@ def report_prefix(run_id: str, report_day: date) -> str:
 def run_id_of(key: str, prefix: str) -> str | None:
     """The run id of `<prefix><yyyy-mm-dd>/<run-id>.json`, or None for any other key.
 
-    The report day is within a day of the run's UTC day, whatever the schedule time zone."""
+    The report day is within a day of the run's UTC day, whatever the schedule time zone. A key
+    whose day or run id only has the digits of a date (`20250631T...`, put there by hand) is
+    another key: its date cannot be read, and no run started then."""
     if not key.startswith(prefix):
         return None
     match = _RUN_KEY.fullmatch(key[len(prefix) :])
@@ -88,9 +90,10 @@ def run_id_of(key: str, prefix: str) -> str | None:
         return None
     try:
         day = date.fromisoformat(match["day"])
+        started = run_day(match["run_id"])
     except ValueError:
         return None
-    if abs(day - run_day(match["run_id"])) > timedelta(days=1):
+    if abs(day - started) > timedelta(days=1):
         return None
     return match["run_id"]
 

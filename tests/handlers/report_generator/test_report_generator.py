@@ -444,6 +444,18 @@ def test_keys_that_are_not_processed_runs_are_ignored(s3: Any, generate: Invoke)
     assert keys_under(s3, "reports/") == []
 
 
+def test_a_processed_key_whose_run_id_is_not_a_date_is_ignored(s3: Any, generate: Invoke) -> None:
+    # GIVEN an event for an object under processed/ whose run id has the pattern but a date
+    # that does not exist (June has 30 days)
+    key = "processed/2025-06-30/20250631T050000Z-0000000a.json"
+    # WHEN handled
+    result = generate(s3_event(BUCKET, key, '"abc"'))
+    # THEN it is ignored as not a processed run, instead of failing the invocation with the
+    # date's ValueError; nothing is written
+    assert result["objects"][0]["status"] == "ignored"
+    assert keys_under(s3, "reports/") == []
+
+
 def test_a_processed_document_that_does_not_validate_is_an_error_naming_its_first_field(
     s3: Any, state_table: StateTable, generate: Invoke, alert_inbox: Any
 ) -> None:

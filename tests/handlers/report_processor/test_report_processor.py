@@ -256,6 +256,43 @@ def test_at_most_ten_unreadable_processed_runs_are_tried_before_comparing_with_n
     assert processed["previous_run_id"] is None
 
 
+NOT_A_DAY_RUN = "20250631T050000Z-0000000a"
+"""A run id in the pattern whose date does not exist (June has 30 days): no run ever had it."""
+
+
+def test_a_stray_processed_key_whose_run_id_is_not_a_date_is_not_a_previous_run(
+    s3: Any, process: Process, fake_clock: ManualClock
+) -> None:
+    # GIVEN a processed first run, and an object put by hand under processed/ whose run id has
+    # the pattern but a date that does not exist
+    process(put_json(s3, _raw_key(RUN_1), _document(RUN_1)))
+    s3.put_object(Bucket=BUCKET, Key=f"processed/2025-06-01/{NOT_A_DAY_RUN}.json", Body=b"{}")
+    # WHEN the second run is processed (its listing of the processed runs meets that key)
+    fake_clock.advance(86400)
+    result = process(put_json(s3, _raw_key(RUN_2), _document(RUN_2)))
+    # THEN the stray key is no processed run: the second run is compared with the first, where
+    # reading its run id's date failed every later run of the pipeline
+    [processed] = result["objects"]
+    assert processed["status"] == "processed"
+    assert processed["previous_run_id"] == RUN_1
+
+
+def test_a_raw_key_whose_run_id_is_not_a_date_is_rejected_naming_the_key(
+    s3: Any, process: Process
+) -> None:
+    # GIVEN a raw document under a key whose run id has the pattern but a date that does not
+    # exist
+    key = f"raw/2025-06-30/{NOT_A_DAY_RUN}.json"
+    event = put_json(s3, key, _document(RUN_1))
+    # WHEN processed
+    result = process(event)["objects"][0]
+    # THEN it is rejected as a key that does not follow the layout, instead of failing the
+    # invocation (and every retry of it) with the date's ValueError
+    assert result["status"] == "rejected"
+    assert "key does not follow" in result["reason"]
+    assert keys_under(s3, "processed/") == []
+
+
 def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
     s3: Any, process: Process, alert_inbox: Any
 ) -> None:
