@@ -20,8 +20,10 @@ CLUSTER = "AwsEksCluster"
 
 def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
     eks = scope.client("eks")
-    # Not required in EKS's model, and unconfirmed that an empty list is sent: lenient.
-    for name in listed(eks, "list_clusters", "clusters", always_sent=False):
+    # EKS sends `clusters` in every answer, an empty list in a region without clusters (its API
+    # reference's response syntax; AWS's own SDK example reads the key unguarded): a page
+    # without it is not EKS's, and must not resolve every cluster finding.
+    for name in listed(eks, "list_clusters", "clusters", always_sent=True):
         arn = f"arn:aws:eks:{scope.region}:{scope.account_id}:cluster/{name}"
         try:
             cluster = answer_field(eks.describe_cluster(name=name), "DescribeCluster", "cluster")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from handlers.security_scanner.checks.compute import FUNCTION, SECURITY_GROUP
+from handlers.security_scanner.checks.containers import CLUSTER
 from handlers.security_scanner.checks.identity import POLICY
 from handlers.security_scanner.checks.storage import BUCKET
 from handlers.security_scanner.scan import ScanServices
@@ -276,6 +277,16 @@ def unprotected_bucket() -> str:
     return "S3.8 arn:aws:s3:::member-a-unprotected"
 
 
+def public_cluster() -> str:
+    """Member A's cluster whose API endpoint is open to the world: its EKS.1 finding's key."""
+    member_session(MEMBER_A).client("eks").create_cluster(
+        name="open",
+        roleArn=f"arn:aws:iam::{MEMBER_A}:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"], "endpointPublicAccess": True},
+    )
+    return f"EKS.1 arn:aws:eks:{REGION}:{MEMBER_A}:cluster/open"
+
+
 @pytest.mark.parametrize(
     ("listing", "failing_resource"),
     [
@@ -309,6 +320,16 @@ def unprotected_bucket() -> str:
             ),
             unprotected_bucket,
             id="buckets",
+        ),
+        pytest.param(
+            (
+                "eks",
+                "ListClusters",
+                CLUSTER,
+                "ListClusters answered without clusters, not its answer: {}",
+            ),
+            public_cluster,
+            id="clusters",
         ),
     ],
 )
