@@ -24,7 +24,8 @@ NextToken, so the rest of the account's queues would never be listed."""
 
 def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
     sqs = scope.client("sqs")
-    # SQS leaves QueueUrls out when there is no queue.
+    # SQS leaves QueueUrls out when there is no queue, MaxResults or not, so absent means none;
+    # a gateway's text/html page is refused before parsing (fleet_shared.foreign_answers).
     urls = listed(
         sqs,
         "list_queues",

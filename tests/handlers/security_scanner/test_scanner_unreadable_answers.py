@@ -361,6 +361,39 @@ def test_a_listing_answered_with_a_page_without_its_items_resolves_none_of_its_f
     assert target_a["errors"] == [{"resource_type": resource_type, "error": expected_error}]
 
 
+def test_a_queue_listing_without_queue_urls_reads_as_no_queues_as_sqs_sends_it(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN a first scan that found member A's unencrypted queue (SQS.1), the queue deleted
+    # since, and member A's SQS answering ListQueues as SQS does in a region without queues:
+    # a JSON answer without `QueueUrls`
+    sqs = member_session(MEMBER_A).client("sqs")
+    queue_url = sqs.create_queue(QueueName="plain", Attributes={"SqsManagedSseEnabled": "false"})[
+        "QueueUrl"
+    ]
+    finding = f"SQS.1 arn:aws:sqs:{REGION}:{MEMBER_A}:plain"
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    assert finding_states(hub_findings, MEMBER_A)[finding] == "ACTIVE"
+    sqs.delete_queue(QueueUrl=queue_url)
+    no_queues = answer_malformed(
+        services.member_client("sqs", MEMBER_A, REGION),
+        "sqs",
+        "ListQueues",
+        b"{}",
+        content_type="application/x-amz-json-1.0",
+    )
+    # WHEN the schedule runs the scan
+    target_a = target(scanner({"action": "scan"}, services), MEMBER_A)
+    # THEN the answer reads as no queues, not as an error: the deleted queue's finding resolves
+    assert no_queues.answered >= 1
+    assert target_a.get("errors") is None
+    assert target_a["resolved"] == 1
+    assert finding_states(hub_findings, MEMBER_A)[finding] == "ARCHIVED"
+
+
 def test_an_import_answered_with_a_page_that_is_not_security_hubs_saves_nothing(
     scanner: Scanner,
     build_scanner_services: Callable[[], ScanServices],
