@@ -236,9 +236,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ASSUME_OWN_MEMBER_ROLE,
             DATA_BUCKET_WRITE,
             DATA_BUCKET_LIST,
-            # Cost Explorer, ListFunctions, GetMetricData and Logs Insights' GetQueryResults,
-            # StopQuery (they name a query id, not a log group) and DescribeQueries (the
-            # account's queries) have no resource-level permissions.
+            # Cost Explorer, ListFunctions, GetMetricData and Logs Insights' StopQuery and
+            # DescribeQueries have no resource-level permissions: the Service Authorization
+            # Reference for CloudWatch Logs lists no resource type for either (StopQuery names a
+            # query id, DescribeQueries lists the account's queries), so they take `*`.
             PermissionStatement(
                 actions=(
                     "ce:GetCostAndUsage",
@@ -246,7 +247,6 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                     "lambda:ListFunctions",
                     "cloudwatch:GetMetricData",
                     "logs:DescribeQueries",
-                    "logs:GetQueryResults",
                     "logs:StopQuery",
                 ),
                 resources=(R.ANY,),
@@ -272,7 +272,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 actions=("s3:ListBucket", "s3:GetBucketLocation"), resources=(R.CUR_BUCKET,)
             ),
             PermissionStatement(actions=("s3:GetBucketLocation",), resources=(R.DATA_BUCKET,)),
-            PermissionStatement(actions=("logs:StartQuery",), resources=(R.FLEET_LOG_GROUPS,)),
+            # GetQueryResults is authorized against the queried log groups (the same reference
+            # lists log-group as its required resource type), which StartQuery limits to ours.
+            PermissionStatement(
+                actions=("logs:StartQuery", "logs:GetQueryResults"),
+                resources=(R.FLEET_LOG_GROUPS,),
+            ),
         ),
         member_actions=METRICS_READ,
         triggers=(

@@ -30,7 +30,6 @@ NO_RESOURCE_LEVEL_ACTIONS = frozenset(
         "cloudwatch:PutMetricData",
         "lambda:ListFunctions",
         "logs:DescribeQueries",
-        "logs:GetQueryResults",
         "logs:StopQuery",
         "pricing:GetProducts",
         "xray:PutTelemetryRecords",

@@ -205,3 +205,23 @@ def test_metrics_may_be_put_only_in_the_fleets_namespace(hub: HubView):
         assert statement["Condition"] == {
             "StringEquals": {"cloudwatch:namespace": "LambdaFleet"}
         }, spec.name
+
+
+def test_logs_insights_results_may_be_read_only_from_the_log_groups_a_function_may_query(
+    hub: HubView,
+):
+    readers = 0
+    for spec in hub.enabled_functions:
+        # GIVEN each function's policy WHEN the resources of its Logs Insights grants are read
+        statements = _function_policy(hub, spec)["Statement"]
+        by_action = {
+            action: as_list(s["Resource"]) for s in statements for action in as_list(s["Action"])
+        }
+        if "logs:GetQueryResults" not in by_action:
+            continue
+        readers += 1
+        # THEN GetQueryResults, which IAM authorizes against the queried log groups, names the
+        # log groups the function may start a query on, not `*`
+        assert by_action["logs:GetQueryResults"] == by_action["logs:StartQuery"], spec.name
+        assert "*" not in by_action["logs:GetQueryResults"], spec.name
+    assert readers
