@@ -5,7 +5,9 @@ scaling configuration, or another node group setting (labels, taints). A change 
 scaler's member role is the fleet's own scaling change; its previous sizes are in the scaler's
 change record (matched by update id), which the scaler writes before CloudTrail delivers the
 event. Anything else is read from EKS when the event arrives: while an update is in progress
-DescribeCluster and DescribeNodegroup still show the version and launch template being replaced.
+DescribeCluster and DescribeNodegroup still show the version and launch template being replaced,
+but a labels or taints update is applied within seconds, so the labels and taints read may be the
+new ones; the rollback then names what the change asked, from its CloudTrail record.
 """
 
 from __future__ import annotations
@@ -91,7 +93,14 @@ def change_of(event: EksChangeEvent, update_id: str, scaler_role_name: str | Non
         )
     role = detail.userIdentity.role_name()
     requested = parameters.model_dump(
-        include={"version", "releaseVersion", "launchTemplate", "scalingConfig"},
+        include={
+            "version",
+            "releaseVersion",
+            "launchTemplate",
+            "scalingConfig",
+            "labels",
+            "taints",
+        },
         exclude_none=True,
     )
     return Change(
@@ -127,7 +136,14 @@ def previous_state(change: Change, eks: Any, state: StateTable) -> dict[str, Any
             "launch_template": group.get("launchTemplate"),
         }
     if change.kind is ChangeKind.NODE_GROUP_CONFIG:
-        return {"labels": group.get("labels") or {}, "taints": group.get("taints") or []}
+        # Neither the CloudTrail record nor DescribeUpdate (LabelsToAdd, LabelsToRemove, ...)
+        # carries the values a labels or taints update replaced, and only the scaler records its
+        # own changes: what EKS shows now is all there is, and the quick update may be applied.
+        return {
+            "labels": group.get("labels") or {},
+            "taints": group.get("taints") or [],
+            "seen_in": "DescribeNodegroup when the change was seen",
+        }
     if change.by_fleet_scaler:
         recorded = scaler_change_record(change, state)
         if recorded is not None:

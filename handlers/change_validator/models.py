@@ -75,6 +75,26 @@ class LaunchTemplate(_Lenient):
     version: str | None = None
 
 
+class LabelsUpdate(_Lenient):
+    """UpdateNodegroupConfig's `labels`: the labels set (key -> value) and the keys removed."""
+
+    addOrUpdateLabels: dict[str, str] | None = None  # noqa: N815
+    removeLabels: list[str] | None = None  # noqa: N815
+
+
+class NodeTaint(_Lenient):
+    key: str | None = None
+    value: str | None = None
+    effect: str | None = None
+
+
+class TaintsUpdate(_Lenient):
+    """UpdateNodegroupConfig's `taints`: the taints set and the taints removed."""
+
+    addOrUpdateTaints: list[NodeTaint] | None = None  # noqa: N815
+    removeTaints: list[NodeTaint] | None = None  # noqa: N815
+
+
 class RequestParameters(_Lenient):
     """What the call asked for; which fields are present depends on the call."""
 
@@ -85,6 +105,8 @@ class RequestParameters(_Lenient):
     releaseVersion: str | None = None  # noqa: N815
     launchTemplate: LaunchTemplate | None = None  # noqa: N815
     scalingConfig: dict[str, int] | None = None  # noqa: N815
+    labels: LabelsUpdate | None = None
+    taints: TaintsUpdate | None = None
 
     @property
     def cluster(self) -> str | None:

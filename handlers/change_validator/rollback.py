@@ -10,7 +10,10 @@
 - a node group version or launch template: the version (and release, or launch template version)
   to go back to with UpdateNodegroupVersion;
 - a cluster version: EKS cannot downgrade a control plane, so the previous version is named for a
-  rebuilt cluster or a fix forward.
+  rebuilt cluster or a fix forward;
+- labels or taints: what the change asked, to be undone by hand. The values it replaced cannot be
+  named: its CloudTrail record and DescribeUpdate carry only what it asked, and the labels and
+  taints read when it arrives may already be the new ones.
 """
 
 from __future__ import annotations
@@ -73,15 +76,45 @@ def rollback_plan(
             **previous,
             "automatic": False,
         }
+    seen_in = previous.get("seen_in") or "DescribeNodegroup when the change was seen"
     return {
         "kind": "node_group_config",
         "action": (
-            f"UpdateNodegroupConfig of {change.node_group} back to labels "
-            f"{previous.get('labels')} and taints {previous.get('taints')}"
+            f"UpdateNodegroupConfig of {change.node_group} undoing what the change asked "
+            f"({_labels_and_taints_asked(change.requested)}); the values it replaced are not "
+            f"recorded ({seen_in} showed labels {previous.get('labels')} and taints "
+            f"{_taint_names(previous.get('taints'))}, possibly the new ones already)"
         ),
         **previous,
         "automatic": False,
     }
+
+
+def _labels_and_taints_asked(requested: dict[str, Any]) -> str:
+    """What an UpdateNodegroupConfig asked of labels and taints, from its CloudTrail record."""
+    labels = requested.get("labels") or {}
+    taints = requested.get("taints") or {}
+    asked = [
+        f"{verb} {what} {shown}"
+        for verb, what, shown in (
+            ("added or updated", "labels", labels.get("addOrUpdateLabels")),
+            ("removed", "labels", labels.get("removeLabels")),
+            ("added or updated", "taints", _taint_names(taints.get("addOrUpdateTaints"))),
+            ("removed", "taints", _taint_names(taints.get("removeTaints"))),
+        )
+        if shown
+    ]
+    return "; ".join(asked) or "its CloudTrail record names no labels or taints"
+
+
+def _taint_names(taints: Any) -> list[str]:
+    """Taints as kubectl writes them: `key=value:effect`, or `key:effect` without a value."""
+    named = []
+    for taint in taints or []:
+        if isinstance(taint, dict):
+            value = f"={taint['value']}" if taint.get("value") else ""
+            named.append(f"{taint.get('key')}{value}:{taint.get('effect')}")
+    return named
 
 
 RESTORE_SKIPPED = "skipped"

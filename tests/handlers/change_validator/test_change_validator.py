@@ -311,6 +311,52 @@ def test_a_failed_update_killed_while_sns_hangs_is_alerted_once_by_the_platforms
     assert [alert["severity"] for alert in validator.alerts()] == ["critical"]
 
 
+def test_a_failed_labels_change_names_what_it_asked_not_the_labels_it_set_as_the_previous_ones(
+    validator: Validator, eks_updates: EksUpdates
+) -> None:
+    # GIVEN node group system labelled tier=system, and a person's UpdateNodegroupConfig that
+    # sets team=payments, removes tier and adds a taint, which EKS applied before its CloudTrail
+    # record arrived (a labels update is quick) and then reports failed
+    eks = member_session(MEMBER_ACCOUNT_ID).client("eks")
+    eks.update_nodegroup_config(
+        clusterName=CLUSTER,
+        nodegroupName=NODE_GROUP,
+        labels={"addOrUpdateLabels": {"tier": "system"}},
+    )
+    asked = {
+        "nodegroupName": NODE_GROUP,
+        "labels": {"addOrUpdateLabels": {"team": "payments"}, "removeLabels": ["tier"]},
+        "taints": {
+            "addOrUpdateTaints": [{"key": "dedicated", "value": "pay", "effect": "NO_SCHEDULE"}]
+        },
+    }
+    eks.update_nodegroup_config(
+        clusterName=CLUSTER,
+        nodegroupName=NODE_GROUP,
+        labels=asked["labels"],
+        taints=asked["taints"],
+    )
+    eks_updates.status = "Failed"
+    change = cloudtrail_event(
+        "UpdateNodegroupConfig", "7e6d5c4b-0000-4111-8222-933344445555",
+        validator.clock.now(), asked,
+    )  # fmt: skip
+    # WHEN its record arrives
+    verdict = validator.send(change)
+    # THEN the rollback names what the change asked, to be undone, and does not pass the labels
+    # EKS showed on arrival (the new ones) for those the node group had before
+    assert verdict["status"] == "failed", verdict
+    action = verdict["rollback"]["action"]
+    assert "back to labels {'team': 'payments'}" not in action
+    assert "added or updated labels {'team': 'payments'}" in action
+    assert "removed labels ['tier']" in action
+    assert "added or updated taints ['dedicated=pay:NO_SCHEDULE']" in action
+    assert "possibly the new ones already" in action
+    # AND the one critical alert says the same
+    [alert] = validator.alerts()
+    assert action in alert["detail"]
+
+
 def test_an_update_still_running_after_the_last_check_is_failed(
     validator: Validator, eks_updates: EksUpdates, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -550,6 +596,14 @@ def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> N
         ({"detail": {"eventName": "DeleteCluster"}}, "detail.eventName"),
         ({"detail": {"requestParameters": {"name": None}}}, "detail.requestParameters.name"),
         ({"detail": {"requestParameters": {"nodegroupName": None}}}, "nodegroupName"),
+        (
+            {"detail": {"requestParameters": {"labels": {"removeLabels": "tier"}}}},
+            "detail.requestParameters.labels.removeLabels",
+        ),
+        (
+            {"detail": {"requestParameters": {"taints": {"addOrUpdateTaints": [{"key": 7}]}}}},
+            "detail.requestParameters.taints.addOrUpdateTaints[0].key: Input should be",
+        ),
         ({"detail": {"responseElements": {"update": {"id": "no spaces allowed"}}}}, "update.id"),
         # Longer than an EKS update id (a UUID): its callbacks' schedule names (`<id>-bake`) would
         # pass Scheduler's 64 characters, so the validation could never book one.
