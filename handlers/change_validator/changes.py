@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from fleet_shared.aws_answers import answer_field
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -121,14 +122,18 @@ def change_of(event: EksChangeEvent, update_id: str, scaler_role_name: str | Non
 def previous_state(change: Change, eks: Any, state: StateTable) -> dict[str, Any]:
     """What the change replaced, as far as it can be known when the event arrives."""
     if change.kind is ChangeKind.CLUSTER_VERSION:
-        cluster = eks.describe_cluster(name=change.cluster)["cluster"]
+        cluster = answer_field(
+            eks.describe_cluster(name=change.cluster), "DescribeCluster", "cluster"
+        )
         return {
             "version": cluster.get("version"),
             "platform_version": cluster.get("platformVersion"),
         }
-    group = eks.describe_nodegroup(clusterName=change.cluster, nodegroupName=change.node_group)[
-        "nodegroup"
-    ]
+    group = answer_field(
+        eks.describe_nodegroup(clusterName=change.cluster, nodegroupName=change.node_group),
+        "DescribeNodegroup",
+        "nodegroup",
+    )
     if change.kind in (ChangeKind.NODE_GROUP_VERSION, ChangeKind.LAUNCH_TEMPLATE):
         return {
             "version": group.get("version"),

@@ -34,7 +34,7 @@ from typing import Any
 
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, Severity
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.exceptions import (
     EventValidationError,
     InventoryError,
@@ -480,9 +480,14 @@ def _restore(
     else:
         try:
             eks = services.member_client(change.account_id, change.region)("eks")
-            group = eks.describe_nodegroup(
+            described = eks.describe_nodegroup(
                 clusterName=change.cluster, nodegroupName=change.node_group
-            )["nodegroup"]
+            )
+            current = int(
+                answer_field(
+                    described, "DescribeNodegroup", "nodegroup", "scalingConfig", "desiredSize"
+                )
+            )
         except MEASUREMENT_FAILURES as error:
             # No restore on a size not read; the alert still goes out and asks for it by hand.
             reason = (
@@ -490,7 +495,6 @@ def _restore(
                 f"({cut_echo(str(error))}): restore it by hand"
             )
             return {"status": RESTORE_SKIPPED, "reason": reason}
-        current = int(group["scalingConfig"]["desiredSize"])
         superseded = superseded_by(change, current)
         if superseded is not None:
             return {"status": RESTORE_SKIPPED, "reason": superseded}

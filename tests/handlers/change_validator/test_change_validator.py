@@ -806,6 +806,80 @@ def test_a_regression_whose_node_group_cannot_be_read_is_alerted_without_a_resto
     assert "not restored automatically" in alert["detail"]
 
 
+def test_a_regression_whose_node_group_is_described_with_a_proxy_page_is_alerted_without_a_restore(
+    validator: Validator,
+    eks_updates: EksUpdates,
+    scaler_client: ScalerThroughItsHandler,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, and the update still running when its record arrives
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    _, _, change = scaler_change_after_a_steady_quarter_hour(validator)
+    eks_updates.status = "InProgress"
+    assert validator.send(change)["status"] == "following"
+    # WHEN EKS reports it failed at the next check, and the member's DescribeNodegroup (the size
+    # the restore starts from) is answered with a proxy's page (HTTP 200), which botocore hands
+    # on as an answer without the node group
+    eks_updates.status = "Failed"
+    member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
+    page = answer_malformed(member_eks, "eks", "DescribeNodegroup", b"<html>gateway</html>")
+    [verdict] = validator.advance(5)
+    # THEN the invocation did not fail: the verdict stands, nothing is restored on a size not
+    # read, and the one critical alert says the restore is left to a person, naming the answer
+    assert page.answered >= 1
+    assert verdict["status"] == "failed", verdict
+    assert scaler_client.payloads == []
+    assert verdict["restore"]["status"] == "skipped"
+    assert "DescribeNodegroup answered without nodegroup" in verdict["restore"]["reason"]
+    [alert] = validator.alerts()
+    assert alert["severity"] == "critical"
+    assert "not restored automatically" in alert["detail"]
+
+
+@pytest.mark.parametrize(
+    ("operation", "change_of_kind", "lacking"),
+    [
+        pytest.param(
+            "DescribeNodegroup",
+            node_group_version_update,
+            "DescribeNodegroup answered without nodegroup",
+            id="node-group",
+        ),
+        pytest.param(
+            "DescribeCluster",
+            lambda validator, update_id: cloudtrail_event(
+                "UpdateClusterVersion", update_id, validator.clock.now(), {"version": "1.20"}
+            ),
+            "DescribeCluster answered without cluster",
+            id="cluster",
+        ),
+    ],
+)
+def test_a_change_whose_replaced_state_is_read_from_a_proxy_page_is_inconclusive_with_one_warning(
+    validator: Validator,
+    operation: str,
+    change_of_kind: Any,
+    lacking: str,
+) -> None:
+    # GIVEN the member's EKS answering `operation` with a proxy's page (HTTP 200), which botocore
+    # hands on as an answer without the node group or cluster, when a change's record arrives
+    member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
+    page = answer_malformed(member_eks, "eks", operation, b"<html>gateway</html>")
+    update_id = "8192a3b4-0000-4111-8222-933344445555"
+    # WHEN its record arrives
+    verdict = validator.send(change_of_kind(validator, update_id))
+    # THEN the invocation did not fail: the validation ends inconclusive at once (what the change
+    # replaced cannot be read later), naming what the answer lacked, with one warning
+    assert page.answered >= 1
+    assert verdict["status"] == "inconclusive", verdict
+    assert lacking in verdict["reason"]
+    assert validator.schedules() == []
+    [alert] = validator.alerts()
+    assert alert["severity"] == "warning"
+    assert lacking in alert["detail"]
+
+
 def fail_the_record_save_after_the_next_callback_is_booked(validator: Validator) -> Any:
     """From the moment the next CreateSchedule succeeds, every PutItem of the validator fails
     (DynamoDB unreachable after botocore's retries); the fault, to heal it."""
