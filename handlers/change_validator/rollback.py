@@ -76,13 +76,12 @@ def rollback_plan(
             **previous,
             "automatic": False,
         }
-    seen_in = previous.get("seen_in") or "DescribeNodegroup when the change was seen"
     return {
         "kind": "node_group_config",
         "action": (
             f"UpdateNodegroupConfig of {change.node_group} undoing what the change asked "
             f"({_labels_and_taints_asked(change.requested)}); the values it replaced are not "
-            f"recorded ({seen_in} showed labels {previous.get('labels')} and taints "
+            f"recorded ({previous['seen_in']} showed labels {previous.get('labels')} and taints "
             f"{_taint_names(previous.get('taints'))}, possibly the new ones already)"
         ),
         **previous,
