@@ -28,12 +28,19 @@ from fleet_shared.inventory import FleetInventory
 from fleet_shared.target_results import PARTIAL
 from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from fleet_shared.timestamps import iso_z
+from handlers.health_monitor.checks.alarms import NAME as ALARM_CHECK
 from handlers.health_monitor.checks.alarms import alarm_result
 from handlers.health_monitor.checks.base import ClusterTarget
 from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
+from handlers.health_monitor.deleted_alarms import check_places_without_clusters
 from handlers.health_monitor.incidents import Scope, settle_incidents
 from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
-from handlers.health_monitor.report import CheckResult, worst_of_statuses, worst_status
+from handlers.health_monitor.report import (
+    NOT_CHECKED,
+    CheckResult,
+    worst_of_statuses,
+    worst_status,
+)
 from handlers.health_monitor.runner import check_clusters, logger, not_started_run
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
 
@@ -75,6 +82,9 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         if left_for_next_run(report)
     ]
     CLUSTERS_LEFT.save(services.state, left, left_before, logger)
+    place_runs = check_places_without_clusters(services, invocation)
+    for place_run in place_runs:
+        place_run.settlement.raise_undelivered()
     by_label = {
         target.label: report for target, report in zip(in_turn, reports_in_turn, strict=True)
     }
@@ -88,7 +98,18 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         "checked_at": iso_z(services.clock.now()),
         "clusters": reports,
     }
-    return _with_left_over(result, reports)
+    if place_runs:
+        result["alarm_regions"] = [place_run.report for place_run in place_runs]
+    result = _with_left_over(result, reports)
+    places_not_checked = [
+        f"{place['account_id']}/{place['region']}/{ALARM_CHECK}"
+        for place in (place_run.report for place_run in place_runs)
+        if place["status"] == NOT_CHECKED
+    ]
+    if places_not_checked:
+        result["status"] = PARTIAL
+        result["not_checked"] = [*result.get("not_checked", []), *places_not_checked]
+    return result
 
 
 def check_cluster(

@@ -78,6 +78,11 @@ ALARM_INCIDENTS = "alarm-incidents"
 there, one value per alert id naming its alarm: an incident record is found only by its alert id,
 so a scheduled run reads these to resolve the incidents of alarms that were deleted."""
 
+ALARM_INCIDENT_PLACES = f"{SOURCE}/alarm-incident-places"
+"""The state-table key of the accounts and regions with an `ALARM_INCIDENTS` list, one value per
+`<account>/<region>`, kept as long as the list's newest entry: a scheduled run checks the alarms
+of a region where the member has no cluster only through it (`deleted_alarms.py`)."""
+
 SETTLE_STEPS = 6
 """Readings of an incident's record one result may take: closing, then publishing the
 resolution, then an opening after it are three; the rest is for runs writing it at once."""
@@ -138,11 +143,21 @@ def settle_incidents(
     """Open, escalate or resolve the incident of every result; every result is tried even when
     the delivery of an earlier one, or the state table for it, failed."""
     settlement = Settlement()
+    place_noted = False
     for result in results:
         alert = alert_for(result, services, scope)
         try:
             if not result.passed and result.since is not None:
-                # Noted before the incident can open, so no open alarm incident goes unlisted.
+                # Noted before the incident can open, so no open alarm incident goes unlisted,
+                # nor its list unwalked where no cluster's run walks it.
+                if not place_noted:
+                    services.state.put_value(
+                        ALARM_INCIDENT_PLACES,
+                        alarm_place(scope.account_id, scope.region),
+                        {"account_id": scope.account_id, "region": scope.region},
+                        ttl_seconds=OPEN_ALARM_INCIDENT_TTL_SECONDS,
+                    )
+                    place_noted = True
                 services.state.put_value(
                     alarm_incidents_key(scope.account_id, scope.region),
                     alert.id,
@@ -186,6 +201,11 @@ def incident_key(alert_id: str) -> str:
 def alarm_incidents_key(account_id: str, region: str) -> str:
     """The state-table key of the alarm incidents that may be open in an account and region."""
     return f"{SOURCE}/{ALARM_INCIDENTS}/{account_id}/{region}"
+
+
+def alarm_place(account_id: str, region: str) -> str:
+    """The name of an account and region in `ALARM_INCIDENT_PLACES`."""
+    return f"{account_id}/{region}"
 
 
 def _settle(

@@ -13,6 +13,7 @@ moments, and the incident must not be reopened by an ALARM seen before the OK it
 A deleted alarm sends no state change, so the run also resolves the open incidents of alarms of
 its account and region (`incidents.alarm_incidents_key`) that DescribeAlarms, asked by name and
 read to its last page, no longer lists; a listing that fails fails the check and resolves nothing.
+Where the member has no cluster, the fleet run does the same (`deleted_alarms.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.state_table import StateTable
 from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.incidents import INCIDENT_VALUE, alarm_incidents_key, incident_key
 from handlers.health_monitor.report import CheckResult
@@ -54,7 +56,14 @@ def run(context: ClusterContext) -> list[CheckResult]:
                 since=alarm.get("StateTransitionedTimestamp") or alarm.get("StateUpdatedTimestamp"),
             )
         )
-    deleted = _deleted_alarm_results(context, {result.target for result in results})
+    target = context.target
+    deleted = deleted_alarm_results(
+        context.state,
+        cloudwatch,
+        target.account_id,
+        target.region,
+        in_alarm={result.target for result in results},
+    )
     if not results:
         return [CheckResult.ok(NAME, "alarms", "no alarm in ALARM"), *deleted]
     return sorted([*results, *deleted], key=lambda result: result.target)
@@ -69,20 +78,22 @@ def _listed_alarms(pages: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield from [*metric_alarms, *page.get("CompositeAlarms", [])]
 
 
-def _deleted_alarm_results(context: ClusterContext, in_alarm: set[str]) -> list[CheckResult]:
+def deleted_alarm_results(
+    state: StateTable, cloudwatch: Any, account_id: str, region: str, *, in_alarm: set[str]
+) -> list[CheckResult]:
     """A passed result, resolving its incident as deleted, per alarm of the account and region
-    with an incident that may be open and that DescribeAlarms no longer lists; the alarms whose
+    with an incident that may be open and that DescribeAlarms (`cloudwatch`, of that account and
+    region) no longer lists, asked by name for the alarms not `in_alarm`; the alarms whose
     incident is settled (closed, its resolution sent) are forgotten from the list."""
-    target = context.target
-    listed_key = alarm_incidents_key(target.account_id, target.region)
+    listed_key = alarm_incidents_key(account_id, region)
     alarm_of_incident = {
         alert_id: str(value["alarm"])
-        for alert_id, value in context.state.values_named(listed_key, "").items()
+        for alert_id, value in state.values_named(listed_key, "").items()
         if value["alarm"] not in in_alarm
     }
     asked = sorted(set(alarm_of_incident.values()))
     existing: set[str] = set()
-    paginator = context.client("cloudwatch").get_paginator("describe_alarms")
+    paginator = cloudwatch.get_paginator("describe_alarms")
     for start in range(0, len(asked), NAMES_PER_CALL):
         names = asked[start : start + NAMES_PER_CALL]
         pages = paginator.paginate(AlarmNames=names, AlarmTypes=ALARM_TYPES)
@@ -91,10 +102,10 @@ def _deleted_alarm_results(context: ClusterContext, in_alarm: set[str]) -> list[
     for alert_id, alarm_name in sorted(alarm_of_incident.items()):
         if alarm_name in existing:
             continue
-        record = context.state.get_value(incident_key(alert_id), INCIDENT_VALUE)
+        record = state.get_value(incident_key(alert_id), INCIDENT_VALUE)
         alert = None if record is None else record.get("alert") or record.get("resolution")
         if record is None or alert is None or not (record.get("open") or "resolution" in record):
-            context.state.delete_value(listed_key, alert_id)
+            state.delete_value(listed_key, alert_id)
             continue
         results.append(
             CheckResult(

@@ -25,7 +25,9 @@ from tests.handlers.faults import (
     InjectedFault,
     fail_every_attempt,
 )
+from tests.handlers.health_monitor.conftest import put_alarm
 from tests.handlers.health_monitor.test_health_monitor_events import alarm_event
+from tests.handlers.member_accounts import member_session as member_role_session
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -795,6 +797,144 @@ def test_an_alarm_deleted_is_not_resolved_by_a_run_whose_listing_failed(
     fault.healed = True
     scheduled_runs(invoke, fake_clock, 1)
     assert alarm.alerts() == [("critical", True)]
+
+
+OTHER_REGION = "eu-west-1"
+"""A region of the member where the inventory has no cluster: no scheduled run checks one there."""
+
+
+@dataclass
+class AlarmWithoutCluster:
+    """The member's alarm ALARM_NAME in OTHER_REGION, where it has no cluster, and the handler
+    its state changes are delivered to."""
+
+    invoke: Invoke
+    services: Callable[[], Any]
+    alert_inbox: Any
+    arn: str = ""
+
+    def cloudwatch(self) -> Any:
+        return member_role_session(MEMBER, OTHER_REGION).client("cloudwatch")
+
+    def enters_alarm(self) -> dict[str, Any]:
+        """Set the alarm to ALARM there and deliver its event: the handler's result."""
+        self.arn = put_alarm(self.cloudwatch(), ALARM_NAME, "ALARM", "threshold crossed")
+        return self.invoke({**alarm_event(ALARM_NAME, "ALARM", self.arn), "region": OTHER_REGION})
+
+    def deleted(self) -> None:
+        """Delete the alarm: it sends no state change for that."""
+        self.cloudwatch().delete_alarms(AlarmNames=[ALARM_NAME])
+
+    def notices(self) -> list[tuple[bool, str]]:
+        """(resolved, detail) of the alerts about the alarm received since the last call."""
+        return [
+            (received.alert["resolved"], received.alert["detail"])
+            for received in self.alert_inbox.receive()
+            if received.alert["resource"] == self.arn
+        ]
+
+
+@pytest.fixture
+def alarm_without_cluster(
+    invoke: Invoke,
+    member_cluster: Any,
+    *,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    health_services: Callable[[], Any],
+    alert_inbox: Any,
+) -> AlarmWithoutCluster:
+    inventory["members"][0]["regions"] = [REGION, OTHER_REGION]
+    write_inventory(inventory)
+    return AlarmWithoutCluster(invoke, health_services, alert_inbox)
+
+
+def test_an_alarm_deleted_in_alarm_where_the_member_has_no_cluster_is_resolved_once(
+    alarm_without_cluster: AlarmWithoutCluster, invoke: Invoke, fake_clock: Any
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM, alerted
+    # through its event, then was deleted (no state change event)
+    alarm_without_cluster.enters_alarm()
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    alarm_without_cluster.deleted()
+    # WHEN the next scheduled run happens
+    result = scheduled_runs(invoke, fake_clock, 1)[0]
+    # THEN its incident is resolved once, saying the alarm was deleted
+    assert alarm_without_cluster.notices() == [
+        (True, f"alarm {ALARM_NAME} was deleted: no state change will resolve it")
+    ]
+    assert result["alarm_regions"] == [
+        {
+            "account_id": MEMBER,
+            "region": OTHER_REGION,
+            "status": "checked",
+            "alerts": {"sent": 0, "resolved": 1, "suppressed": 0},
+        }
+    ]
+    # AND the platform's retry of that run and the runs after it resolve nothing more
+    invoke(FLEET_EVENT)
+    scheduled_runs(invoke, fake_clock, 2)
+    assert alarm_without_cluster.notices() == []
+
+
+def test_an_alarm_still_in_alarm_where_the_member_has_no_cluster_is_not_resolved(
+    alarm_without_cluster: AlarmWithoutCluster, invoke: Invoke, fake_clock: Any
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM and alerted
+    alarm_without_cluster.enters_alarm()
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    # WHEN scheduled runs go on while it still exists
+    scheduled_runs(invoke, fake_clock, 2)
+    # THEN its incident stays open
+    assert alarm_without_cluster.notices() == []
+
+
+def test_an_alarm_deleted_where_the_member_has_no_cluster_is_not_resolved_by_a_failed_listing(
+    alarm_without_cluster: AlarmWithoutCluster, invoke: Invoke, fake_clock: Any
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM, alerted,
+    # then was deleted
+    alarm_without_cluster.enters_alarm()
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    alarm_without_cluster.deleted()
+    # AND that region's DescribeAlarms failing every attempt
+    services = alarm_without_cluster.services()
+    cloudwatch = services.sessions.client("cloudwatch", MEMBER, OTHER_REGION, MEMBER_CALL_CONFIG)
+    fault = fail_every_attempt(cloudwatch, "cloudwatch", "DescribeAlarms")
+    # WHEN the scheduled run happens
+    result = scheduled_runs(invoke, fake_clock, 1)[0]
+    # THEN nothing is resolved, and the run says why
+    assert alarm_without_cluster.notices() == []
+    [region_report] = result["alarm_regions"]
+    assert region_report["status"] == "error"
+    assert region_report["error"].startswith("alarms could not be listed: "), region_report
+    # AND once CloudWatch answers again, the next run resolves it once
+    fault.healed = True
+    scheduled_runs(invoke, fake_clock, 2)
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [True]
+
+
+def test_an_alarm_region_without_a_cluster_the_run_had_no_time_for_is_left_for_the_next_run(
+    alarm_without_cluster: AlarmWithoutCluster, invoke: Invoke, fake_clock: Any
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM, alerted,
+    # then was deleted
+    alarm_without_cluster.enters_alarm()
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    alarm_without_cluster.deleted()
+    # WHEN a scheduled run has time for the member's cluster and no more
+    fake_clock.advance(CADENCE_SECONDS)
+    result = invoke(FLEET_EVENT, time_for_one_cluster())
+    # THEN that region is not checked, the run is partial and nothing is resolved
+    assert result["alarm_regions"] == [
+        {"account_id": MEMBER, "region": OTHER_REGION, "status": "not_checked"}
+    ]
+    assert result["status"] == "partial"
+    assert result["not_checked"] == [f"{MEMBER}/{OTHER_REGION}/alarm"]
+    assert alarm_without_cluster.notices() == []
+    # AND the next run, with its time, resolves the incident
+    scheduled_runs(invoke, fake_clock, 1)
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [True]
 
 
 @dataclass

@@ -1,0 +1,96 @@
+"""The alarm incidents of accounts and regions where the member has no cluster.
+
+An alarm's state change events open its incident wherever the alarm is, but a scheduled run
+checks alarms only through a cluster's `alarm` check, which resolves the incidents of the alarms
+deleted in its account and region. Where the member has no cluster, an alarm deleted while not OK
+(no state change follows) kept its incident, and its PagerDuty incident, open until the record
+was forgotten 90 days later. So the fleet run also walks the accounts and regions that hold alarm
+incident lists (`incidents.ALARM_INCIDENT_PLACES`: one read) and have no cluster in the inventory,
+asks DescribeAlarms there for the alarms of those incidents by name and resolves the incident of
+each one it no longer lists (`checks.alarms.deleted_alarm_results`). A place is started only while
+the invocation has a cluster's AWS time left (else it is `not_checked`, for the next run); a
+listing that fails resolves nothing there and is reported as that place's error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.exceptions import FleetError
+from fleet_shared.handler import Invocation
+from fleet_shared.validation_errors import cut_echo
+from handlers.health_monitor.checks.alarms import deleted_alarm_results
+from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
+from handlers.health_monitor.exceptions import TooLittleTimeError
+from handlers.health_monitor.incidents import (
+    ALARM_INCIDENT_PLACES,
+    Scope,
+    Settlement,
+    settle_incidents,
+)
+from handlers.health_monitor.report import NOT_CHECKED
+from handlers.health_monitor.runner import logger
+from handlers.health_monitor.services import HealthServices, member_calls_within
+
+CHECKED = "checked"
+ERROR = "error"
+
+
+@dataclass
+class PlaceRun:
+    """The report of one account and region without a cluster, and what settling it did."""
+
+    report: dict[str, Any]
+    settlement: Settlement = field(default_factory=Settlement)
+
+
+def check_places_without_clusters(
+    services: HealthServices, invocation: Invocation
+) -> list[PlaceRun]:
+    """Resolve the incidents of deleted alarms in every account and region with alarm
+    incidents and no cluster of the inventory, in account and region order."""
+    with_clusters = {
+        (member.account_id, cluster.region) for member, cluster in services.inventory().clusters()
+    }
+    places = services.state.values_named(ALARM_INCIDENT_PLACES, "")
+    return [
+        _place_run(services, str(place["account_id"]), str(place["region"]), invocation)
+        for place in places.values()
+        if (place["account_id"], place["region"]) not in with_clusters
+    ]
+
+
+def _place_run(
+    services: HealthServices, account_id: str, region: str, invocation: Invocation
+) -> PlaceRun:
+    """Resolve the incidents of the alarms deleted in one account and region."""
+    report: dict[str, Any] = {"account_id": account_id, "region": region}
+    if not invocation.allows(CLUSTER_AWS_SECONDS):
+        return PlaceRun({**report, "status": NOT_CHECKED})
+    try:
+        with member_calls_within(invocation):
+            results = deleted_alarm_results(
+                services.state,
+                services.member_client("cloudwatch", account_id, region),
+                account_id,
+                region,
+                in_alarm=set(),
+            )
+    except TooLittleTimeError:
+        return PlaceRun({**report, "status": NOT_CHECKED})
+    except (FleetError, *AWS_CALL_ERRORS) as error:
+        logger.warning(
+            "alarms of a region without a cluster could not be listed",
+            extra={"account_id": account_id, "region": region, "error": repr(error)},
+        )
+        return PlaceRun(
+            {
+                **report,
+                "status": ERROR,
+                "error": f"alarms could not be listed: {cut_echo(str(error))}",
+            }
+        )
+    settlement = settle_incidents(results, services, Scope(account_id, region, None), invocation)
+    return PlaceRun({**report, "status": CHECKED, "alerts": settlement.counts()}, settlement)
