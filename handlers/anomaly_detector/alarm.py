@@ -16,7 +16,8 @@ the event and the alert goes out then. An anomaly that continues an episode a sc
 (`episodes.continue_open_episodes`: the alarm reads another window, and may draw the episode
 from another start) is that episode, whose alert is out. The episodes the alarm alerted are
 recorded as open (`episodes.record_alerted_episodes`), so a scan that draws one from another
-start continues it, and resolves it once it is over.
+start continues it, and resolves it once it is over; their series are put in the index for the
+scans to follow (`followed.py`), so the episode is resolved even where no scan reads its metric.
 """
 
 from __future__ import annotations
@@ -34,14 +35,18 @@ from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector.environment import AnomalyEnvironment
-from handlers.anomaly_detector.episodes import continue_open_episodes, record_alerted_episodes
+from handlers.anomaly_detector.episodes import (
+    continue_open_episodes,
+    follow_series,
+    record_alerted_episodes,
+)
 from handlers.anomaly_detector.exceptions import IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
+from handlers.anomaly_detector.followed import MAX_POINTS, FollowedSeries
 from handlers.anomaly_detector.models import AlarmEvent
-from handlers.anomaly_detector.scan import COMPLETE, TARGET_ERRORS, metric_label
+from handlers.anomaly_detector.scan import COMPLETE, TARGET_ERRORS, MetricTarget, metric_label
 from handlers.anomaly_detector.target_calls import member_cloudwatch
 
-MAX_POINTS = 20_000
 DAY = timedelta(days=1)
 
 
@@ -52,9 +57,10 @@ def confirm_alarm(
     result naming the alarm when its account cannot be read). Raises `AlertNotDeliveredError`
     when SNS refused an alert."""
     summary = alarm_summary(event)
+    inventory = services.inventory()
     try:
         findings, evaluated, left_out = evaluate_alarm(
-            services.sessions, services.environment, event, services.inventory()
+            services.sessions, services.environment, event, inventory
         )
     except TARGET_ERRORS as error:
         return error_result(error, **summary)
@@ -74,8 +80,17 @@ def confirm_alarm(
         deadline=invocation,
         title_prefix=f"Alarm {event.detail.alarm_name} confirmed",
     )
-    record_alerted_episodes(
+    recorded = record_alerted_episodes(
         episodes, raised.delivered, services.state, ttl_seconds=dedup_days * 86_400, now=now
+    )
+    followed = alarm_series(event, inventory)
+    follow_series(
+        services.state,
+        {
+            resource: followed[resource].to_value(iso_z(now))
+            for resource in recorded
+            if resource in followed
+        },
     )
     if raised.failures:
         raise raised.failures[0]
@@ -101,18 +116,8 @@ def evaluate_alarm(
     A metric of a cluster of the inventory (its `ClusterName` dimension) is profiled in the
     cluster's time zone, as the scan profiles it: the same spike is then the same episode, whose
     one alert the scan and the alarm share."""
-    detail = event.detail
-    alarm_time = detail.state.timestamp
-    queries: list[tuple[MetricQuery, str, str | None]] = []
-    for index, item in enumerate(detail.configuration.metrics):
-        if item.metric_stat is None:
-            continue
-        stat = item.metric_stat
-        query = MetricQuery(f"a{index}", stat.metric.namespace, stat.metric.name,
-                            stat.metric.dimensions, stat.stat, stat.period)  # fmt: skip
-        label = metric_label(stat.metric.namespace, stat.metric.name, stat.metric.dimensions)
-        time_zone = _cluster_time_zone(inventory, event, stat.metric.dimensions)
-        queries.append((query, label, time_zone))
+    alarm_time = event.detail.state.timestamp
+    queries = alarm_queries(event, inventory)
     if not queries:
         return [], 0, []
     cloudwatch = member_cloudwatch(sessions, event.account, event.region)
@@ -143,6 +148,38 @@ def evaluate_alarm(
             )
         )
     return findings, len(queries), left_out
+
+
+def alarm_queries(event: AlarmEvent, inventory: FleetInventory) -> list[MetricTarget]:
+    """The query, label and profile time zone of each `metricStat` metric of the alarm."""
+    queries: list[MetricTarget] = []
+    for index, item in enumerate(event.detail.configuration.metrics):
+        if item.metric_stat is None:
+            continue
+        stat = item.metric_stat
+        query = MetricQuery(f"a{index}", stat.metric.namespace, stat.metric.name,
+                            stat.metric.dimensions, stat.stat, stat.period)  # fmt: skip
+        label = metric_label(stat.metric.namespace, stat.metric.name, stat.metric.dimensions)
+        time_zone = _cluster_time_zone(inventory, event, stat.metric.dimensions)
+        queries.append((query, label, time_zone))
+    return queries
+
+
+def alarm_series(event: AlarmEvent, inventory: FleetInventory) -> dict[str, FollowedSeries]:
+    """How a scan reads each `metricStat` metric of the alarm, by the series' resource."""
+    return {
+        f"{event.account}/{event.region}/{label}": FollowedSeries(
+            account_id=event.account,
+            region=event.region,
+            namespace=query.namespace,
+            metric=query.metric_name,
+            dimensions=dict(query.dimensions),
+            stat=query.stat,
+            period=query.period,
+            time_zone=time_zone,
+        )
+        for query, label, time_zone in alarm_queries(event, inventory)
+    }
 
 
 def confirmation_window(period_seconds: int) -> timedelta:

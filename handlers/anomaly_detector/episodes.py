@@ -39,6 +39,9 @@ The index is kept in INDEX_PARTS values `open_series#<xx>`, a series in the one 
 picks: one DynamoDB item holds 400 KB, which a few thousand series names fill, and a fleet-wide
 incident is when that many are open. A scan replaces only the parts it changes, each only if no
 other scan saved it since it was read (else it applies its changes again on what is saved).
+A part also holds, under FOLLOWED, the query of each series an alarm alerted an episode of
+(`follow_series`, `followed.py`), which the scans read too until its episodes are over; a scan
+does not remove one an alarm followed again after the scan read the index.
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ scan updates it again if all fail."""
 PENDING = timedelta(seconds=PUBLISH_SECONDS)
 """How long the span of an episode whose alert a writer is delivering is kept before that alert is
 recorded: as long as the delivery's claim turns away a concurrent copy."""
+FOLLOWED = "followed"
+"""The field of an index part that holds, per series an alarm alerted an episode of, the query
+that reads it (`followed.FollowedSeries`): the scans read those series too, to resolve it."""
 RECORD_ATTEMPTS = 5
 """Tries to save a series' record against other writers (a scan, alarms) saving it at the same
 time; the invocation fails, to be retried, if all fail."""
@@ -112,18 +118,24 @@ class ContinuedFindings:
 
 
 def continue_open_episodes(
-    findings: list[Finding], table: StateTable, *, now: datetime, ttl_seconds: int
+    findings: list[Finding],
+    table: StateTable,
+    *,
+    now: datetime,
+    ttl_seconds: int,
+    follow_only: frozenset[str] = frozenset(),
 ) -> ContinuedFindings:
     """`findings`, each that continues an open episode of its series recorded under another key
     (`Finding.continues`, same kind and direction), or one whose alert is being delivered, given
     that episode's key: the earliest one's when it continues several. The span of each finding
     that continues none is recorded as pending before its alert is delivered, so that a writer
     at the same time (an alarm and a scan) drawing the spike from another start continues it
-    instead of alerting it a second time."""
+    instead of alerting it a second time; a finding on a series in `follow_only` (read only to
+    follow an alarm's episode, `followed.py`) that continues none is left out."""
     by_resource: dict[str, list[int]] = defaultdict(list)
     for index, finding in enumerate(findings):
         by_resource[finding.resource].append(index)
-    continued = list(findings)
+    continued: list[Finding | None] = list(findings)
     records: dict[str, VersionedValue | None] = {}
     for resource, indexes in by_resource.items():
         for _ in range(RECORD_ATTEMPTS):
@@ -146,6 +158,9 @@ def continue_open_episodes(
                 if matches:
                     continued[index] = replace(finding, episode_key=matches[0][1])
                     continue
+                if resource in follow_only:
+                    continued[index] = None
+                    continue
                 spans[key] = {**_span_of(finding), "pending_until": iso_z(now + PENDING)}
                 continued[index] = finding
             if spans == record.get("spans", {}):
@@ -163,7 +178,7 @@ def continue_open_episodes(
                 break
         else:
             raise OpenEpisodesNotSavedError(resource, RECORD_ATTEMPTS)
-    return ContinuedFindings(continued, records)
+    return ContinuedFindings([finding for finding in continued if finding is not None], records)
 
 
 def _is_pending(span: dict[str, Any], now: datetime) -> bool:
@@ -178,10 +193,11 @@ def record_alerted_episodes(
     *,
     ttl_seconds: int,
     now: datetime,
-) -> None:
+) -> list[str]:
     """Record the episodes of `findings` whose alert is out (`delivered`, by dedup key) as open,
     with their spans, as a scan records its own: an alarm's, so that a later scan drawing the
-    same spike from another start continues it, and resolves it once it is over."""
+    same spike from another start continues it, and resolves it once it is over. The series
+    with such an episode, in name order."""
     by_resource: dict[str, list[Finding]] = defaultdict(list)
     for finding in findings:
         if finding.dedup_key() in delivered:
@@ -198,6 +214,7 @@ def record_alerted_episodes(
         changed = {**record, "episodes": episodes, "spans": spans}
         if changed != record:
             _save_record(table, resource, read, changed, ttl_seconds=ttl_seconds, now=now)
+    return sorted(by_resource)
 
 
 def _span_of(finding: Finding) -> dict[str, Any]:
@@ -382,9 +399,38 @@ def _close_if_silent_too_long(
     return Resolutions(sent, failures, frozenset({series.resource} if still_open else ()))
 
 
+def read_index(table: StateTable) -> dict[str, VersionedValue]:
+    """The parts of the index of open series, by name, each with its version."""
+    return table.versioned_values_named(OPEN_SERIES_KEY, OPEN_SERIES_PART_PREFIX)
+
+
+def followed_in(parts: dict[str, VersionedValue]) -> dict[str, dict[str, Any]]:
+    """The series alarms asked the scans to follow, with their entries, by resource."""
+    return {
+        resource: entry
+        for part in parts.values()
+        for resource, entry in part.value.get(FOLLOWED, {}).items()
+    }
+
+
+def follow_series(table: StateTable, followed: dict[str, dict[str, Any]]) -> None:
+    """Put each series of `followed` (resource: its `FollowedSeries.to_value` entry) in the index
+    as open and to be followed by the scans, again on what another writer saved meanwhile.
+    Raises `OpenEpisodesNotSavedError` when a part could not be saved, so the alarm's invocation
+    fails and its retry follows the series."""
+    changes: dict[str, _IndexChanges] = defaultdict(_IndexChanges)
+    for resource, entry in followed.items():
+        changes[_index_part(resource)].opened.add(resource)
+        changes[_index_part(resource)].followed[resource] = entry
+    unsaved = _save_index_changes(table, read_index(table), changes, seen={})
+    if unsaved:
+        raise OpenEpisodesNotSavedError(f"{OPEN_SERIES_KEY} {unsaved[0]}", INDEX_ATTEMPTS)
+
+
 def close_unread_series(
     evaluated: list[EvaluatedSeries],
     open_series: frozenset[str],
+    parts: dict[str, VersionedValue],
     table: StateTable,
     publisher: AlertPublisher,
     *,
@@ -394,11 +440,11 @@ def close_unread_series(
 ) -> Resolutions:
     """Close the episodes of the series with open episodes that no scan has read for
     `ttl_seconds` (ANOMALY_DEDUP_DAYS), each claim bound to `deadline` (the invocation), and keep
-    the index of open series up to date: this scan's `open_series` (evaluated, episodes still
-    open) are in it, its other evaluated series and the closed ones are not, and an unread series
-    is marked with when it was first missed."""
+    the index of open series (`parts`, as read before the scan) up to date: this scan's
+    `open_series` (evaluated, episodes still open) are in it, its other evaluated series and the
+    closed ones are not (nor followed any more), and an unread series is marked with when it was
+    first missed."""
     read_resources = {series.resource for series in evaluated}
-    parts = table.versioned_values_named(OPEN_SERIES_KEY, OPEN_SERIES_PART_PREFIX)
     index: dict[str, str | None] = {
         resource: missed_since
         for part in parts.values()
@@ -443,7 +489,14 @@ def close_unread_series(
             )
         if not still_open:
             gone.add(resource)
-    _update_index(table, parts, open_series, (read_resources - open_series) | gone, first_missed)
+    _update_index(
+        table,
+        parts,
+        open_series,
+        (read_resources - open_series) | gone,
+        first_missed,
+        seen=followed_in(parts),
+    )
     return Resolutions(sent, failures)
 
 
@@ -463,12 +516,23 @@ class _IndexChanges:
     """Series the scan evaluated without open episodes, and unread series it closed."""
     first_missed: dict[str, str] = field(default_factory=dict)
     """Unread series the scan is the first to miss, with its time."""
+    followed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Series an alarm alerted an episode of, with the entry of their query (`FollowedSeries`)."""
 
-    def applied_to(self, saved: dict[str, str | None]) -> dict[str, str | None]:
+    def applied_to(self, saved: dict[str, Any], seen: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """The part as `saved`, with these changes; a series another scan removed meanwhile is
-        not marked missed again."""
+        not marked missed again, and one an alarm followed since this scan read the index (its
+        entry is not the one in `seen`) is not removed: its episode may be one the scan did not
+        see."""
+        saved_series: dict[str, str | None] = saved.get("series", {})
+        saved_followed: dict[str, dict[str, Any]] = saved.get(FOLLOWED, {})
+        removed = {
+            resource
+            for resource in self.removed
+            if resource not in saved_followed or seen.get(resource) == saved_followed[resource]
+        }
         index = {
-            resource: since for resource, since in saved.items() if resource not in self.removed
+            resource: since for resource, since in saved_series.items() if resource not in removed
         }
         index |= dict.fromkeys(self.opened)
         index |= {
@@ -476,7 +540,17 @@ class _IndexChanges:
             for resource, since in self.first_missed.items()
             if resource in index and index[resource] is None and resource not in self.opened
         }
-        return index
+        followed = {
+            resource: entry for resource, entry in saved_followed.items() if resource not in removed
+        }
+        return _index_part_value(index, followed | self.followed)
+
+
+def _index_part_value(
+    series: dict[str, str | None], followed: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """A part of the index as saved: its series, and the followed ones when there are some."""
+    return {"series": series, **({FOLLOWED: followed} if followed else {})}
 
 
 def _update_index(
@@ -485,9 +559,12 @@ def _update_index(
     open_series: frozenset[str],
     removed: set[str],
     first_missed: dict[str, str],
+    *,
+    seen: dict[str, dict[str, Any]],
 ) -> None:
     """Apply this scan's changes to each part of the index they fall in, again on what another
-    scan saved in that part meanwhile."""
+    scan saved in that part meanwhile; a part not saved after INDEX_ATTEMPTS is left to the next
+    scan."""
     changes: dict[str, _IndexChanges] = defaultdict(_IndexChanges)
     for resource in open_series:
         changes[_index_part(resource)].opened.add(resource)
@@ -495,16 +572,32 @@ def _update_index(
         changes[_index_part(resource)].removed.add(resource)
     for resource, since in first_missed.items():
         changes[_index_part(resource)].first_missed[resource] = since
+    _save_index_changes(table, parts, changes, seen=seen)
+
+
+def _save_index_changes(
+    table: StateTable,
+    parts: dict[str, VersionedValue],
+    changes: dict[str, _IndexChanges],
+    *,
+    seen: dict[str, dict[str, Any]],
+) -> list[str]:
+    """Save `changes` in each part (`parts` as read), each again on what another writer saved
+    in it meanwhile, up to INDEX_ATTEMPTS times; the names of the parts not saved."""
+    unsaved: list[str] = []
     for name in sorted(changes):
         read = parts.get(name)
         for _ in range(INDEX_ATTEMPTS):
-            saved: dict[str, str | None] = read.value["series"] if read is not None else {}
-            index = changes[name].applied_to(saved)
-            if index == saved:
+            saved: dict[str, Any] = read.value if read is not None else {}
+            part = changes[name].applied_to(saved, seen)
+            if part == _index_part_value(saved.get("series", {}), saved.get(FOLLOWED, {})):
                 break
-            if table.replace_value(OPEN_SERIES_KEY, name, {"series": index}, read=read):
+            if table.replace_value(OPEN_SERIES_KEY, name, part, read=read):
                 break
             read = table.get_versioned_value(OPEN_SERIES_KEY, name)
+        else:
+            unsaved.append(name)
+    return unsaved
 
 
 def _close_episodes(

@@ -11,7 +11,8 @@ request. An account and region that cannot be read, or a series GetMetricData di
 value (`MetricSeries.left_out`) or a day's cost that is none is left out and reported, and the
 rest of its series evaluated; each finding is
 alerted once (`findings.raise_alerts`) and each alerted episode resolved once it is over
-(`episodes.py`). An account and region (or the cost) whose turn comes with less than
+(`episodes.py`), the series alarms alerted episodes on read as well (`followed.py`). An account
+and region (or the cost) whose turn comes with less than
 ANOMALY_TARGET_SECONDS and one hung read's HUNG_TARGET_CALL_SECONDS left in the invocation is
 not started: it is listed under `not_started` and the scan is `partial`. Alerts and resolutions
 SNS refused fail the invocation once every other one was tried and the open episodes recorded,
@@ -20,6 +21,7 @@ so the retry sends them.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,10 +53,13 @@ from handlers.anomaly_detector.episodes import (
     EvaluatedSeries,
     close_unread_series,
     continue_open_episodes,
+    followed_in,
+    read_index,
     resolve_ended_episodes,
 )
 from handlers.anomaly_detector.exceptions import IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
+from handlers.anomaly_detector.followed import MAX_POINTS, FollowedSeries
 from handlers.anomaly_detector.target_calls import (
     HUNG_TARGET_CALL_SECONDS,
     hub_cost_explorer,
@@ -88,7 +93,18 @@ def scan_fleet(
     environment = services.environment
     now = services.clock.now()
     state, alerts = services.state, services.alerts
-    scan = scan_metrics(services.sessions, environment, services.inventory(), now, deadline)
+    inventory = services.inventory()
+    index = read_index(state)
+    scan = scan_metrics(services.sessions, environment, inventory, now, deadline)
+    follow_only = scan_followed_series(
+        services.sessions,
+        environment,
+        inventory,
+        followed_in(index),
+        now=now,
+        deadline=deadline,
+        scan=scan,
+    )
     if environment.anomaly_cost_enabled:
         if not deadline.allows(target_reserve_seconds(environment)):
             scan.not_started.append({"target": "cost"})
@@ -113,7 +129,7 @@ def scan_fleet(
                 )
     dedup_days = environment.anomaly_dedup_days
     continued = continue_open_episodes(
-        scan.findings, state, now=now, ttl_seconds=dedup_days * 86_400
+        scan.findings, state, now=now, ttl_seconds=dedup_days * 86_400, follow_only=follow_only
     )
     raised = raise_alerts(
         continued.findings, state, alerts, dedup_days=dedup_days, now=now, deadline=deadline
@@ -132,6 +148,7 @@ def scan_fleet(
     unread = close_unread_series(
         scan.evaluated,
         resolutions.open_series,
+        index,
         state,
         alerts,
         ttl_seconds=dedup_days * 86_400,
@@ -182,6 +199,33 @@ def expand(spec: MetricSpec, clusters: list[Cluster]) -> list[tuple[dict[str, st
     ]
 
 
+MetricTarget = tuple[MetricQuery, str, str | None]
+"""A series to read: its query, its label and the time zone of its seasonal profile."""
+
+
+def metric_targets(
+    environment: AnomalyEnvironment, inventory: FleetInventory
+) -> dict[tuple[str, str], list[MetricTarget]]:
+    """The series ANOMALY_METRICS names in each account and region of the inventory (none where a
+    per-cluster metric finds no cluster), in inventory order."""
+    targets_of: dict[tuple[str, str], list[MetricTarget]] = {}
+    for account_id, region in inventory.account_regions():
+        clusters = [
+            cluster
+            for member, cluster in inventory.clusters()
+            if member.account_id == account_id and cluster.region == region
+        ]
+        targets: list[MetricTarget] = []
+        for spec in environment.metrics():
+            for dimensions, time_zone in expand(spec, clusters):
+                query = MetricQuery(f"m{len(targets)}", spec.namespace, spec.metric, dimensions,
+                                    spec.stat, spec.period)  # fmt: skip
+                label = metric_label(spec.namespace, spec.metric, dimensions)
+                targets.append((query, label, time_zone))
+        targets_of[account_id, region] = targets
+    return targets_of
+
+
 def scan_metrics(
     sessions: AccountSessions,
     environment: AnomalyEnvironment,
@@ -192,80 +236,142 @@ def scan_metrics(
     """Findings, series evaluated, an error per account/region that failed, and the
     accounts/regions not started for lack of time."""
     scan = MetricScan()
-    since = now - timedelta(hours=environment.anomaly_recent_hours)
-    window = f"{environment.anomaly_recent_hours} hour(s)"
-    for account_id, region in inventory.account_regions():
+    for (account_id, region), targets in metric_targets(environment, inventory).items():
         if not deadline.allows(target_reserve_seconds(environment)):
             scan.not_started.append({"account_id": account_id, "region": region})
             continue
-        clusters = [
-            cluster
-            for member, cluster in inventory.clusters()
-            if member.account_id == account_id and cluster.region == region
-        ]
-        targets: list[tuple[MetricQuery, str, str | None]] = []
-        for spec in environment.metrics():
-            for dimensions, time_zone in expand(spec, clusters):
-                query = MetricQuery(f"m{len(targets)}", spec.namespace, spec.metric, dimensions,
-                                    spec.stat, spec.period)  # fmt: skip
-                label = metric_label(spec.namespace, spec.metric, dimensions)
-                targets.append((query, label, time_zone))
-        if not targets:
-            continue
-        try:
-            cloudwatch = member_cloudwatch(sessions, account_id, region)
-            series: dict[str, MetricSeries] = {}
-            for period in sorted({target[0].period for target in targets}):
-                end = align(now, period)
-                start = align(end - timedelta(days=environment.anomaly_lookback_days), period)
-                batch = [t[0] for t in targets if t[0].period == period]
-                series.update(get_metric_series(cloudwatch, batch, start, end))
-        except TARGET_ERRORS as error:
-            scan.errors.append({"account_id": account_id, "region": region, "error": str(error)})
-            continue
-        for query, label, time_zone in targets:
-            result = series[query.id]
-            if result.status != COMPLETE:
-                # CloudWatch could not return the whole series: what it did return may lack the
-                # episode, which must not pass for the metric being back within its band.
-                error = IncompleteSeriesError(label, result.status)
-                scan.errors.append(
-                    {"account_id": account_id, "region": region, "metric": label,
-                     "error": str(error)}
-                )  # fmt: skip
-                continue
-            left_out = result.left_out_summary()
-            if left_out is not None:
-                scan.errors.append(
-                    {"account_id": account_id, "region": region, "metric": label,
-                     "error": f"{label}: {left_out}"}
-                )  # fmt: skip
-            detection = detect_anomalies(result.values, result.timestamps, time_zone=time_zone)
-            resource = f"{account_id}/{region}/{label}"
-            # Only a series with values in the recent window shows the metric back within its
-            # band: one that stopped reporting (its cluster gone, say) resolves nothing, nor one
-            # with a value left out there (the episode may go on in it).
-            period = timedelta(seconds=query.period)
-            resolves = any(at + period >= since for at in result.timestamps) and not any(
-                at + period >= since for at, _ in result.left_out
-            )
-            last_value_at = max(result.timestamps, default=None)
-            scan.evaluated.append(
-                EvaluatedSeries(resource, window, resolves=resolves, last_value_at=last_value_at)
-            )
-            scan.findings.extend(
-                findings_from(
-                    detection,
-                    label=label,
-                    resource=resource,
-                    account_id=account_id,
-                    region=region,
-                    since=since,
-                    value_span=period,
-                    period=period,
-                )
-            )
+        if targets:
+            read_targets(sessions, environment, (account_id, region), targets, now=now, scan=scan)
     return scan
+
+
+def scan_followed_series(
+    sessions: AccountSessions,
+    environment: AnomalyEnvironment,
+    inventory: FleetInventory,
+    followed: dict[str, dict[str, Any]],
+    *,
+    now: datetime,
+    deadline: Deadline,
+    scan: MetricScan,
+) -> frozenset[str]:
+    """Read into `scan` the series alarms asked the scans to follow (`followed.py`; `followed`,
+    the index's entries by resource) that ANOMALY_METRICS does not name and `scan` did not
+    evaluate, by account and region, each at most `MAX_POINTS` values back; the resources read
+    only to be followed. An account and region the scan could not read is not asked again: its
+    error is already in `scan`, and its followed series, unread, resolve nothing."""
+    own = {
+        f"{account_id}/{region}/{label}"
+        for (account_id, region), targets in metric_targets(environment, inventory).items()
+        for _, label, _ in targets
+    } | {series.resource for series in scan.evaluated}
+    failed = {
+        (error["account_id"], error["region"])
+        for error in scan.errors
+        if "account_id" in error and "metric" not in error
+    }
+    targets_of: dict[tuple[str, str], list[MetricTarget]] = defaultdict(list)
+    follow_only: set[str] = set()
+    for resource, entry in sorted(followed.items()):
+        if resource in own:
+            continue
+        series = FollowedSeries.from_value(entry)
+        if (series.account_id, series.region) in failed:
+            continue
+        targets = targets_of[series.account_id, series.region]
+        label = metric_label(series.namespace, series.metric, series.dimensions)
+        query = MetricQuery(f"f{len(targets)}", series.namespace, series.metric,
+                            series.dimensions, series.stat, series.period)  # fmt: skip
+        targets.append((query, label, series.time_zone))
+        follow_only.add(resource)
+    for (account_id, region), targets in targets_of.items():
+        if not deadline.allows(target_reserve_seconds(environment)):
+            scan.not_started.append({"account_id": account_id, "region": region})
+            continue
+        read_targets(
+            sessions,
+            environment,
+            (account_id, region),
+            targets,
+            now=now,
+            scan=scan,
+            max_points=MAX_POINTS,
+        )
+    return frozenset(follow_only)
+
+
+def read_targets(
+    sessions: AccountSessions,
+    environment: AnomalyEnvironment,
+    place: tuple[str, str],
+    targets: list[MetricTarget],
+    *,
+    now: datetime,
+    scan: MetricScan,
+    max_points: int | None = None,
+) -> None:
+    """Read `targets` of one account and region, one GetMetricData request per period, each
+    ANOMALY_LOOKBACK_DAYS back (or `max_points` values, when fewer), and add to `scan` what they
+    show: the series evaluated, their findings in the recent window, and the errors."""
+    account_id, region = place
+    since = now - timedelta(hours=environment.anomaly_recent_hours)
+    window = f"{environment.anomaly_recent_hours} hour(s)"
+    try:
+        cloudwatch = member_cloudwatch(sessions, account_id, region)
+        series: dict[str, MetricSeries] = {}
+        for period in sorted({target[0].period for target in targets}):
+            lookback = timedelta(days=environment.anomaly_lookback_days)
+            if max_points is not None:
+                lookback = min(lookback, timedelta(seconds=period) * max_points)
+            end = align(now, period)
+            start = align(end - lookback, period)
+            batch = [t[0] for t in targets if t[0].period == period]
+            series.update(get_metric_series(cloudwatch, batch, start, end))
+    except TARGET_ERRORS as error:
+        scan.errors.append({"account_id": account_id, "region": region, "error": str(error)})
+        return
+    for query, label, time_zone in targets:
+        result = series[query.id]
+        if result.status != COMPLETE:
+            # CloudWatch could not return the whole series: what it did return may lack the
+            # episode, which must not pass for the metric being back within its band.
+            error = IncompleteSeriesError(label, result.status)
+            scan.errors.append(
+                {"account_id": account_id, "region": region, "metric": label,
+                 "error": str(error)}
+            )  # fmt: skip
+            continue
+        left_out = result.left_out_summary()
+        if left_out is not None:
+            scan.errors.append(
+                {"account_id": account_id, "region": region, "metric": label,
+                 "error": f"{label}: {left_out}"}
+            )  # fmt: skip
+        detection = detect_anomalies(result.values, result.timestamps, time_zone=time_zone)
+        resource = f"{account_id}/{region}/{label}"
+        # Only a series with values in the recent window shows the metric back within its
+        # band: one that stopped reporting (its cluster gone, say) resolves nothing, nor one
+        # with a value left out there (the episode may go on in it).
+        period = timedelta(seconds=query.period)
+        resolves = any(at + period >= since for at in result.timestamps) and not any(
+            at + period >= since for at, _ in result.left_out
+        )
+        last_value_at = max(result.timestamps, default=None)
+        scan.evaluated.append(
+            EvaluatedSeries(resource, window, resolves=resolves, last_value_at=last_value_at)
+        )
+        scan.findings.extend(
+            findings_from(
+                detection,
+                label=label,
+                resource=resource,
+                account_id=account_id,
+                region=region,
+                since=since,
+                value_span=period,
+                period=period,
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -740,6 +740,117 @@ def test_an_episode_an_alarm_confirmed_is_not_resolved_under_an_id_never_alerted
     assert [alert["id"] for alert in resolutions if alert["id"] not in announced] == []
 
 
+def scans_reading_another_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scans whose ANOMALY_METRICS names a metric other than the member's node CPU, its alarm's
+    (so no scan reads the alarm's series of its own accord), without the cost part."""
+    monkeypatch.setenv("ANOMALY_METRICS", json.dumps([
+        {"namespace": "Custom/App", "metric": "latency", "dimensions": {"Api": "orders"}}
+    ]))  # fmt: skip
+    monkeypatch.setenv("ANOMALY_COST_ENABLED", "false")
+
+
+def alarm_alerted_on_a_series_no_scan_reads(
+    clock: ManualClock, alert_inbox: Any, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """`put_spike_then_quiet`, scans that do not read node CPU, and the CPU alarm that fired on
+    the spike and alerted it: the alert received."""
+    scans_reading_another_metric(monkeypatch)
+    put_spike_then_quiet(clock)
+    confirmed = lambda_handler(alarm_event(clock.now() - timedelta(hours=1)), context)
+    assert confirmed["alerts"] == 1, confirmed
+    [alert] = alert_inbox.receive()
+    return alert
+
+
+def test_an_episode_an_alarm_alerted_on_a_series_no_scan_reads_is_resolved_once_it_is_over(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a member spike an alarm alerted, on a series outside the scans' ANOMALY_METRICS
+    alert = alarm_alerted_on_a_series_no_scan_reads(
+        detector, alert_inbox, lambda_context, monkeypatch
+    )
+    # WHEN scans run while the spike is still in the recent window
+    ongoing = scan(lambda_context)
+    # THEN nothing is alerted again or resolved
+    assert (ongoing["alerts"], ongoing["resolved"]) == (0, 0), ongoing
+    assert alert_inbox.receive() == []
+    # WHEN the metric has been back within its band for the whole window (the alarm went OK)
+    # and the next scheduled scan runs
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    over = scan(lambda_context)
+    # THEN one resolution goes out, with the alarm's alert id
+    assert over["resolved"] == 1, over
+    the_one_resolution_of(alert, alert_inbox)
+    # AND the scans after it resolve nothing more, nor read the series any more
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
+    assert scan(lambda_context)["evaluated"] == 1
+
+
+def test_a_scan_following_an_alarms_series_alerts_no_other_spike_of_it(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN node CPU with a spike two hours ago and another 20 hours later, on a series outside
+    # the scans' ANOMALY_METRICS, and the alarm that fired on the first and alerted it
+    scans_reading_another_metric(monkeypatch)
+    later = ManualClock(detector.now() + timedelta(seconds=EPISODE_OVER_SECONDS))
+    values = seasonal_series(
+        np.random.default_rng(1), days=31, end=last_hour(later), zone=CLUSTER_ZONE
+    )[1]
+    first_spike = len(values) - 3 - EPISODE_OVER_SECONDS // 3600
+    values[first_spike] += 25.0
+    values[first_spike + 20] += 25.0
+    put_cpu_history(member_session(MEMBER_ACCOUNT_ID), later, values)
+    confirmed = lambda_handler(alarm_event(detector.now() - timedelta(hours=1)), lambda_context)
+    assert confirmed["alerts"] == 1, confirmed
+    [alert] = alert_inbox.receive()
+    # WHEN scans read the series after the second spike, and once the first is over
+    detector.advance(22 * 3600)
+    after_second = scan(lambda_context)
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    first_over = scan(lambda_context)
+    # THEN the second spike is not alerted (the scans only follow the alarm's episode), and the
+    # first is resolved once
+    assert after_second["alerts"] == 0, after_second
+    assert (first_over["alerts"], first_over["resolved"]) == (0, 1), first_over
+    the_one_resolution_of(alert, alert_inbox)
+
+
+def test_an_alarm_episode_on_a_series_no_scan_reads_is_not_resolved_by_a_failed_read(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a member spike an alarm alerted, on a series outside the scans' ANOMALY_METRICS,
+    # that is over
+    alert = alarm_alerted_on_a_series_no_scan_reads(
+        detector, alert_inbox, lambda_context, monkeypatch
+    )
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    # AND the member's GetMetricData failing every attempt
+    cloudwatch = member_cloudwatch(app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION)
+    fault = fail_every_attempt(cloudwatch, "cloudwatch", "GetMetricData")
+    # WHEN the scheduled scan runs
+    failed = scan(lambda_context)
+    # THEN nothing is resolved, and the scan names the account and region it could not read
+    assert failed["resolved"] == 0, failed
+    assert [(error["account_id"], error["region"]) for error in failed["errors"]] == [
+        (MEMBER_ACCOUNT_ID, REGION)
+    ]
+    assert alert_inbox.receive() == []
+    # AND once CloudWatch answers again, the next scan resolves it once
+    fault.healed = True
+    detector.advance(900)
+    assert scan(lambda_context)["resolved"] == 1
+    the_one_resolution_of(alert, alert_inbox)
+
+
 def test_an_episode_whose_metric_stopped_reporting_is_not_resolved(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:

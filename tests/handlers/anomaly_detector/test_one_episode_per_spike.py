@@ -514,7 +514,8 @@ def test_an_alarm_episode_recorded_while_a_scan_closes_the_series_is_closed_once
     detector.set(earlier)
     scans_until(detector, earlier, alert_inbox, lambda_context)
     # WHEN the 03:30 scan resolves it while the metric's alarm records a second spike (during
-    # that resolution's delivery), and no scan reads the series after that
+    # that resolution's delivery), and no scan finds a value of the series after that (the
+    # scans' own reads leave it out, and it has none in CloudWatch)
     alarm_drawing(monkeypatch, spike_run(at - timedelta(minutes=25), at - PERIOD))
     publish = AlertPublisher.publish
     alarm_runs: list[str] = []
@@ -534,8 +535,8 @@ def test_an_alarm_episode_recorded_while_a_scan_closes_the_series_is_closed_once
     scans_until(detector, detector.now(), alert_inbox, lambda_context)
     detector.advance(7 * 86_400)
     closed = scans_until(detector, detector.now(), alert_inbox, lambda_context)
-    # THEN the alarm's episode is closed once its series has been unread for ANOMALY_DEDUP_DAYS
+    # THEN the alarm's episode is closed once, ANOMALY_DEDUP_DAYS after its series was last seen
     assert [(message.alert["id"], message.alert["resolved"]) for message in closed] == [
         (second["id"], True)
     ]
-    assert "no longer read" in closed[0].alert["detail"]
+    assert "can no longer be followed" in closed[0].alert["detail"]
