@@ -18,9 +18,11 @@ from botocore.exceptions import EndpointConnectionError
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
+from fleet_shared.handler import Invocation
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector import app
 from handlers.anomaly_detector.app import lambda_handler
+from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY
 from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS, member_cloudwatch
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.anomaly_detector.anomaly_series import seasonal_series
@@ -819,6 +821,56 @@ def test_a_scan_following_an_alarms_series_alerts_no_other_spike_of_it(
     assert after_second["alerts"] == 0, after_second
     assert (first_over["alerts"], first_over["resolved"]) == (0, 1), first_over
     the_one_resolution_of(alert, alert_inbox)
+
+
+def test_an_alarm_episode_recorded_while_a_scan_drops_the_followed_series_is_resolved_once(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN node CPU, outside the scans' ANOMALY_METRICS, with a spike two hours ago that its
+    # alarm alerted, and a second spike 50 hours later
+    scans_reading_another_metric(monkeypatch)
+    over_twice = START_TIME + 2 * timedelta(seconds=EPISODE_OVER_SECONDS)
+    values = seasonal_series(
+        np.random.default_rng(1), days=33, end=last_hour(ManualClock(over_twice)), zone=CLUSTER_ZONE
+    )[1]
+    values[-3 - 2 * EPISODE_OVER_SECONDS // 3600] += 25.0
+    values[-1 - EPISODE_OVER_SECONDS // 3600] += 25.0
+    put_cpu_history(member_session(MEMBER_ACCOUNT_ID), ManualClock(over_twice), values)
+    first = lambda_handler(alarm_event(detector.now() - timedelta(hours=1)), lambda_context)
+    assert first["alerts"] == 1, first
+    alert_inbox.receive()
+    # WHEN the scan that finds the first spike over and resolves it saves the index, the alarm
+    # of the second spike runs whole, after that scan read the index and the series' record
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    alarms: list[dict[str, Any]] = []
+
+    def alarm_of_the_second_spike(params: dict[str, Any], **_: Any) -> None:
+        if not alarms and params["Item"]["pk"]["S"] == f"STATE#{OPEN_SERIES_KEY}":
+            alarms.append({})
+            alarms.append(app.FUNCTION.invoke(alarm_event(detector.now()), Invocation.local()))
+
+    dynamodb = app.FUNCTION.services().hub_client("dynamodb")
+    dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb.PutItem", alarm_of_the_second_spike
+    )
+    assert scan(lambda_context)["resolved"] == 1
+    dynamodb.meta.events.unregister(
+        "before-parameter-build.dynamodb.PutItem", alarm_of_the_second_spike
+    )
+    assert alarms[1]["alerts"] == 1, alarms
+    [_, second] = [received.alert for received in alert_inbox.receive()]
+    # AND the scans go on until the second spike is over
+    detector.advance(900)
+    assert scan(lambda_context)["resolved"] == 0
+    detector.set(over_twice)
+    over = scan(lambda_context)
+    # THEN the second spike's episode is resolved too, once
+    assert over["resolved"] == 1, over
+    [resolution] = alert_inbox.receive()
+    assert (resolution.alert["id"], resolution.alert["resolved"]) == (second["id"], True)
 
 
 def test_an_alarm_episode_on_a_series_no_scan_reads_is_not_resolved_by_a_failed_read(
