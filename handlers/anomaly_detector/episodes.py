@@ -418,6 +418,8 @@ def follow_series(table: StateTable, followed: dict[str, dict[str, Any]]) -> Non
     as open and to be followed by the scans, again on what another writer saved meanwhile.
     Raises `OpenEpisodesNotSavedError` when a part could not be saved, so the alarm's invocation
     fails and its retry follows the series."""
+    if not followed:
+        return
     changes: dict[str, _IndexChanges] = defaultdict(_IndexChanges)
     for resource, entry in followed.items():
         changes[_index_part(resource)].opened.add(resource)
