@@ -22,8 +22,9 @@ from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.metric_data import MetricQuery, get_metric_series
+from fleet_shared.node_group_autoscalers import declared_autoscaler
 from fleet_shared.predictive_decisions import decisions_key, recent_decisions
-from handlers.eks_scaler.autoscalers import declared_autoscaler, managing_autoscaler
+from handlers.eks_scaler.autoscalers import left_alone_explanation, managing_autoscaler
 from handlers.eks_scaler.member_node_groups import (
     describe_error,
     describe_node_group,
@@ -273,7 +274,7 @@ def _analyze_one(
         eks, autoscaling, event.cluster, name, declared=declared_autoscaler(cluster)
     )
     if autoscaler is not None:
-        reason = f"{reason}; {autoscaler.explanation()}"
+        reason = f"{reason}; {left_alone_explanation(autoscaler)}"
     return node_group_result(
         name,
         Status.NO_CHANGE_NEEDED if action == "none" else Status.DRY_RUN,

@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import AnswerLostError, FleetError, LockNotAcquiredError
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.node_group_autoscalers import ManagingAutoscaler, declared_autoscaler
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
     SAVED_SIZES_NAME,
@@ -38,12 +39,7 @@ from fleet_shared.node_group_locks import (
 from fleet_shared.node_group_updates import update_desired_size
 from fleet_shared.state_table import HeldLock
 from fleet_shared.timestamps import iso_z
-from handlers.eks_scaler.autoscalers import (
-    ManagingAutoscaler,
-    autoscaler_result,
-    declared_autoscaler,
-    managing_autoscaler,
-)
+from handlers.eks_scaler.autoscalers import autoscaler_result, managing_autoscaler
 from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.change_intents import (
     drop_intent,
