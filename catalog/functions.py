@@ -164,12 +164,16 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             # The Pricing API has no resource-level permissions.
             PermissionStatement(actions=("pricing:GetProducts",), resources=(R.ANY,)),
         ),
+        # eks:DescribeCluster and autoscaling:DescribeTags: the fallback passes over on-demand
+        # groups an autoscaler manages (Karpenter's tags, Cluster Autoscaler's on the ASG).
         member_actions=(
             "ec2:DescribeSpotPriceHistory",
             "ec2:DescribeInstances",
             "eks:ListNodegroups",
+            "eks:DescribeCluster",
             "eks:DescribeNodegroup",
             "eks:UpdateNodegroupConfig",
+            "autoscaling:DescribeTags",
         ),
         triggers=(
             FixedSchedule(

@@ -14,7 +14,9 @@
    warning alert. When the state table refuses a record the invocation fails (the claim is
    released), so the platform retries the warning; the retry adds only the missing records.
 4. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
-   propose a temporary +1 of the cluster's on-demand node group (within both its maxSize in EKS
+   propose a temporary +1 of one of the cluster's on-demand node groups (the first by name that no
+   autoscaler manages and a cluster schedule sizes, else the first no autoscaler manages: see
+   `_fallback_target`; within both its maxSize in EKS
    and the stack file's max_size from the fleet inventory, as the scaler), unless a hold
    (fleet_shared.node_group_holds) freezes that node group or its cluster: the fallback is then
    `held` and says why. With SPOT_AUTO_APPLY=true and no dry run, when the cluster's schedule sizes
@@ -44,6 +46,7 @@ Recording and alerting happen in dry run too: they observe, they change no infra
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +62,11 @@ from fleet_shared.exceptions import (
     LockNotAcquiredError,
     MemberAccessError,
     RequestInProgressError,
+)
+from fleet_shared.node_group_autoscalers import (
+    autoscaler_of_described,
+    cluster_tags,
+    declared_autoscaler,
 )
 from fleet_shared.node_group_holds import Hold, hold_in_force
 from fleet_shared.node_group_locks import (
@@ -420,35 +428,47 @@ def _on_demand_fallback(
     if window is not None:
         return {"status": "maintenance_window", "reason": f"{reason}; {window}"}, None
     eks = services.member_client("eks", account, region)
-    sibling = _on_demand_sibling(eks, cluster)
-    if sibling is None:
+    target = _fallback_target(
+        services, eks, account=account, region=region, cluster=cluster, listed=listed
+    )
+    passed_over = {"passed_over": list(target.passed_over)} if target.passed_over else {}
+    if target.group is None:
+        if target.passed_over:
+            managed = "; ".join(
+                f"{entry['nodegroup']} {entry['reason']}" for entry in target.passed_over
+            )
+            why = (
+                f"{reason}; every ON_DEMAND group of {cluster} is managed by an autoscaler, which "
+                f"sizes it from pending pods (a +1 would fight it or be undone): {managed}; "
+                "nothing was proposed or changed"
+            )
+            return {"status": "autoscaler_managed", "reason": why, **passed_over}, None
         return {
             "status": "no_on_demand_group",
             "reason": f"{reason}; {cluster} has no ON_DEMAND group",
         }, None
-    name = sibling["nodegroupName"]
+    name = target.group["nodegroupName"]
     hold = hold_in_force(services.state, account, region, cluster, name, now=services.clock.now())
     if hold is not None:
-        return _held(name, reason, hold), None
+        return {**_held(name, reason, hold), **passed_over}, None
     stack_max_size = _stack_max_size(listed, name)
-    proposal = _plan(sibling, stack_max_size)
-    base = {"nodegroup": name, "reason": reason, **proposal}
+    proposal = _plan(target.group, stack_max_size)
+    base = {"nodegroup": name, "reason": reason, **proposal, **passed_over}
     if proposal["new"] is None:
         return {**base, "status": "at_max"}, None
     if dry_run or not services.environment.spot_auto_apply:
         why = "dry run" if dry_run else "SPOT_AUTO_APPLY is false"
         return {**base, "status": "proposed", "note": f"{why}: nothing was changed"}, None
-    if not _reset_by_the_schedule(listed, name):
+    if not target.scheduled:
         note = (
-            f"no cluster schedule resets {name}: the fleet inventory gives {cluster} no schedule "
-            "that sizes it (schedule.off_hours_desired), so a +1 would stay for good; nothing "
+            f"{_not_reset_by_the_schedule(cluster, name)}, so a +1 would stay for good; nothing "
             "was changed"
         )
         return {**base, "status": "proposed", "note": note}, None
     lock = node_group_lock_name(account, region, cluster, name)
     try:
         with services.state.lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS) as held:
-            return _apply(
+            applied, notice = _apply(
                 services,
                 eks,
                 account=account,
@@ -460,6 +480,7 @@ def _on_demand_fallback(
                 stack_max_size=stack_max_size,
                 held=held,
             )
+            return {**applied, **passed_over}, notice
     except LockNotAcquiredError as error:
         return {**base, "status": "locked", "note": str(error)}, None
 
@@ -513,12 +534,75 @@ def _maintenance_window(services: SpotServices, listed: Cluster | None, cluster:
     )
 
 
-def _on_demand_sibling(eks: Any, cluster: str) -> dict[str, Any] | None:
-    """The cluster's first ON_DEMAND node group by name (the system/base capacity)."""
+@dataclass(frozen=True)
+class FallbackTarget:
+    """The on-demand node group the fallback's +1 goes to, and the ones it passed over."""
+
+    group: dict[str, Any] | None
+    """Its description (DescribeNodegroup's `nodegroup`); None when there is none to take it."""
+    scheduled: bool
+    """Whether a cluster schedule resets it (only then is the +1 applied)."""
+    passed_over: tuple[dict[str, Any], ...]
+    """`{"nodegroup", "reason"}` of each ON_DEMAND group not taken, in name order."""
+
+
+def _fallback_target(
+    services: SpotServices,
+    eks: Any,
+    *,
+    account: str,
+    region: str,
+    cluster: str,
+    listed: Cluster | None,
+) -> FallbackTarget:
+    """The cluster's first ON_DEMAND node group by name that no autoscaler manages and that a
+    cluster schedule resets; without one, the first that no autoscaler manages (proposed only:
+    nothing would take its +1 back). An autoscaler-managed group is never taken: its autoscaler
+    sets its size from pending pods, as eks_scaler leaves it alone (the rule, Cluster Autoscaler
+    counting only where the stack file declares it, is `fleet_shared.node_group_autoscalers`)."""
+    declared = declared_autoscaler(listed)
+    autoscaling = services.member_client("autoscaling", account, region)
+    tags_of_cluster: dict[str, str] | None = None
+    first_unscheduled: dict[str, Any] | None = None
+    passed_over: list[dict[str, Any]] = []
     for group in described_node_groups(eks, cluster):
-        if group.get("capacityType", "ON_DEMAND") == "ON_DEMAND":
-            return group
-    return None
+        if group.get("capacityType", "ON_DEMAND") != "ON_DEMAND":
+            continue
+        name = group["nodegroupName"]
+        if tags_of_cluster is None:
+            tags_of_cluster = cluster_tags(eks, cluster)
+        autoscaler = autoscaler_of_described(
+            autoscaling, cluster, tags_of_cluster, group, declared=declared
+        )
+        if autoscaler is not None:
+            passed_over.append(
+                {
+                    "nodegroup": name,
+                    "reason": f"{autoscaler.described()}: it sets the size itself",
+                    "autoscaler": autoscaler.as_dict(),
+                }
+            )
+        elif _reset_by_the_schedule(listed, name):
+            return FallbackTarget(group, True, tuple(passed_over))
+        else:
+            passed_over.append(
+                {"nodegroup": name, "reason": _not_reset_by_the_schedule(cluster, name)}
+            )
+            if first_unscheduled is None:
+                first_unscheduled = group
+    if first_unscheduled is None:
+        return FallbackTarget(None, False, tuple(passed_over))
+    taken = first_unscheduled["nodegroupName"]
+    others = tuple(entry for entry in passed_over if entry["nodegroup"] != taken)
+    return FallbackTarget(first_unscheduled, False, others)
+
+
+def _not_reset_by_the_schedule(cluster: str, name: str) -> str:
+    """Why no cluster schedule takes a +1 of node group `name` back."""
+    return (
+        f"no cluster schedule resets {name}: the fleet inventory gives {cluster} no schedule "
+        "that sizes it (schedule.off_hours_desired)"
+    )
 
 
 def _sizes(group: dict[str, Any]) -> dict[str, int]:

@@ -209,3 +209,16 @@ def at_the_fallback_threshold(
     services = make_services(SPOT_AUTO_APPLY="true")
     interrupt_batch_spot(invoke, services)
     return services
+
+
+def change_the_inventory(change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `change` to the dev-apps cluster of the inventory in the data bucket."""
+    inventory_key = "config/fleet-inventory.json"
+    s3 = boto3.client("s3", region_name=REGION)
+    document = json.loads(
+        s3.get_object(Bucket="lambda-fleet-data", Key=inventory_key)["Body"].read()
+    )
+    change(document["members"][0]["clusters"][0])
+    s3.put_object(
+        Bucket="lambda-fleet-data", Key=inventory_key, Body=json.dumps(document).encode("utf-8")
+    )

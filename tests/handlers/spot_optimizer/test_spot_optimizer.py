@@ -35,6 +35,7 @@ from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
     SPOT_TYPES,
     at_the_fallback_threshold,
+    change_the_inventory,
     desired_size,
     interruption_event,
     launch_spot_instance,
@@ -652,19 +653,6 @@ def test_interruption_of_an_unknown_instance_is_an_error_result(
     assert "i-0123456789abcdef0" in result["error"]
 
 
-def _change_the_inventory(change: Callable[[dict[str, Any]], None]) -> None:
-    """Apply `change` to the dev-apps cluster of the inventory in the data bucket."""
-    inventory_key = "config/fleet-inventory.json"
-    s3 = boto3.client("s3", region_name=REGION)
-    document = json.loads(
-        s3.get_object(Bucket="lambda-fleet-data", Key=inventory_key)["Body"].read()
-    )
-    change(document["members"][0]["clusters"][0])
-    s3.put_object(
-        Bucket="lambda-fleet-data", Key=inventory_key, Body=json.dumps(document).encode("utf-8")
-    )
-
-
 def test_a_maintenance_window_blocks_the_on_demand_fallback(
     invoke: Invoke, make_services: MakeServices, member_eks: Any
 ) -> None:
@@ -681,7 +669,7 @@ def test_a_maintenance_window_blocks_the_on_demand_fallback(
             ],
         }
 
-    _change_the_inventory(add_a_maintenance_window)
+    change_the_inventory(add_a_maintenance_window)
     services = make_services(SPOT_AUTO_APPLY="true")
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, services)
@@ -701,7 +689,7 @@ def test_a_fallback_no_schedule_would_take_back_is_proposed_not_applied(
     def schedule_batch_spot_only(cluster: dict[str, Any]) -> None:
         cluster["schedule"]["off_hours_desired"] = {"batch-spot": 0}
 
-    _change_the_inventory(schedule_batch_spot_only)
+    change_the_inventory(schedule_batch_spot_only)
     services = make_services(SPOT_AUTO_APPLY="true")
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, services)
@@ -731,7 +719,7 @@ def test_a_fallback_stops_at_the_stack_files_max_size_below_a_raised_eks_max_siz
 ) -> None:
     # GIVEN auto-apply on, system at desired 2 of EKS maxSize 4 (raised by hand in the
     # console), while the stack file's max_size (the fleet inventory) is 2
-    _change_the_inventory(_stack_max_size_of_system(2))
+    change_the_inventory(_stack_max_size_of_system(2))
     services = make_services(SPOT_AUTO_APPLY="true")
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, services)
@@ -748,7 +736,7 @@ def test_a_fallback_below_the_stack_files_max_size_is_proposed_up_to_it(
     invoke: Invoke, make_services: MakeServices, member_eks: Any
 ) -> None:
     # GIVEN auto-apply off, system at desired 2 of EKS maxSize 4 and the stack file's max_size 3
-    _change_the_inventory(_stack_max_size_of_system(3))
+    change_the_inventory(_stack_max_size_of_system(3))
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, make_services())
     # THEN the +1 to 3 (within both bounds) is proposed
