@@ -25,7 +25,12 @@ from typing import Any
 
 from fleet_shared.inventory import Cluster, NodeGroup
 from handlers.eks_scaler.models import Action, NodeGroupRequest
-from handlers.eks_scaler.predictive import PredictiveTarget, hand_back_target, predictive_target
+from handlers.eks_scaler.predictive import (
+    PredictiveTarget,
+    hand_back_target,
+    in_working_hours,
+    predictive_target,
+)
 from handlers.eks_scaler.sizing import Limits, Sizes, node_group_limits, plan_desired
 
 USABLE_STATUSES = frozenset({"ACTIVE", "DEGRADED"})
@@ -274,6 +279,10 @@ def decide(
                 f"{target.desired_size}; use scale_down",
             ],
         )
+    if restores is not None and lowers:
+        kept = _forecast_capacity_kept(restores, current, target, facts, now)
+        if kept is not None:
+            return ScalingDecision(DecisionKind.NO_CHANGE, current, current, (*reasons, kept))
     if restores is not None:
         reasons.append(f"restoring the sizes saved at {restores.saved_at}")
 
@@ -318,6 +327,31 @@ def decide(
         restores=restores,
         sizes_to_save=sizes_to_save,
         replaced_saved_sizes=facts.saved if sizes_to_save is not None else None,
+    )
+
+
+def _forecast_capacity_kept(
+    restores: SavedSizes, current: Sizes, target: Sizes, facts: NodeGroupFacts, now: datetime
+) -> str | None:
+    """Why a restore that would lower the node group to `target` changes nothing, or None when
+    it goes on: in the schedule's working hours of a cluster in predictive mode, a size the
+    forecast set last (its hour's need) is kept, where the cooldown held it only for minutes
+    and the restore then lowered it until the next hourly forecast. The saved sizes are not
+    marked restored: they wait for the next morning's restore, as the evening keeps them."""
+    cluster = facts.cluster
+    if (
+        cluster is None
+        or cluster.scaling.mode != "predictive"
+        or cluster.schedule is None
+        or facts.last_change_action != Action.PREDICTIVE.value
+        or not in_working_hours(cluster.schedule, now, calendar=cluster.calendar)
+    ):
+        return None
+    return (
+        f"the sizes saved at {restores.saved_at} (desired {target.desired_size}) are not "
+        f"restored: they would lower desired {current.desired_size}, the forecast's last size, "
+        "and in the schedule's working hours the forecast's capacity is kept; they stay saved "
+        "for the next restore"
     )
 
 

@@ -544,3 +544,43 @@ def test_working_hours_change_at_the_first_reading_of_a_time_the_clocks_repeat(
         for moment in moments
     }
     assert judged == expected
+
+
+TUESDAY_0800 = datetime(2025, 6, 3, 8, 0, tzinfo=KOLKATA)
+
+
+@pytest.mark.parametrize(
+    ("after_seconds", "action"),
+    [(60, "scale_up"), (360, "scale_up"), (360, "restore")],
+    ids=["morning-run-in-the-cooldown", "morning-run-after-the-cooldown", "restore-by-request"],
+)
+def test_a_restore_in_working_hours_keeps_the_capacity_the_forecast_raised(  # noqa: PLR0917
+    scaler: Scaler,
+    member_eks: Any,
+    fake_clock: ManualClock,
+    state_table: StateTable,
+    after_seconds: int,
+    action: str,
+) -> None:
+    # GIVEN web's daytime 3 saved by Monday night's scale-down (to 2), and Tuesday's 08:00
+    # forecast raising web to 4 in working hours
+    fake_clock.set(NIGHT)
+    scaler(event("scale_down", {"name": "web", "desired_size": 2}, scheduled=True), "down")
+    fake_clock.set(TUESDAY_0800)
+    assert _only(scaler(_web(4, request_id="forecast-0800")))["status"] == "scaling_initiated"
+    # WHEN a size-less restore of web (the morning's scale-up, or one asked by request) comes
+    # `after_seconds` later
+    fake_clock.advance(after_seconds)
+    restored = _only(scaler(event(action, {"name": "web"}, scheduled=action == "scale_up")))
+    # THEN the forecast's 4 stands, neither lowered now nor held only until the cooldown ends,
+    # and the answer says why
+    assert restored["status"] == "no_change_needed", restored
+    assert "the forecast's capacity is kept" in restored["reason"]
+    assert "cooldown" not in restored["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 4
+    # AND the daytime 3 stays saved for the next morning's restore
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    saved = state_table.get_value(key, "previous_sizes")
+    assert saved is not None
+    assert saved["sizes"]["desired_size"] == 3
+    assert saved["restored_at"] is None
