@@ -12,7 +12,6 @@ from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
-    at_the_fallback_threshold,
     change_the_inventory,
     desired_size,
     next_batch_spot_warning,
@@ -88,6 +87,14 @@ def declare_cluster_autoscaler_on(member_eks: Any, *node_groups: str) -> None:
         )
 
 
+def past_the_threshold(make_services: MakeServices, *, auto_apply: bool = True) -> SpotServices:
+    """Services whose threshold is 0 interruptions an hour, so the first warning of batch-spot
+    starts the fallback (the threshold's own counting is tested in test_spot_optimizer.py)."""
+    return make_services(
+        SPOT_AUTO_APPLY="true" if auto_apply else "false", SPOT_INTERRUPTION_THRESHOLD="0"
+    )
+
+
 def no_change_recorded(services: SpotServices, node_group: str) -> bool:
     key = node_group_key(MEMBER_A, REGION, CLUSTER, node_group)
     return services.state.latest_change(key) is None
@@ -100,9 +107,9 @@ def test_the_fallback_passes_over_an_on_demand_group_cluster_autoscaler_manages(
     # by name, scheduled), and the scheduled on-demand group system it does not manage
     add_on_demand_group(member_eks, "apps", scheduled=True)
     declare_cluster_autoscaler_on(member_eks, "apps")
-    services = at_the_fallback_threshold(make_services, invoke)
-    # WHEN the fourth interruption of batch-spot in the hour exceeds the threshold
-    result = invoke(next_batch_spot_warning(services), services, "inv-4")
+    services = past_the_threshold(make_services)
+    # WHEN an interruption of batch-spot exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-1")
     # THEN system gets the +1, and apps, whose size the autoscaler sets, is left alone, saying why
     fallback = result["fallback"]
     assert fallback["status"] == "scaling_initiated"
@@ -121,9 +128,9 @@ def test_no_fallback_when_an_autoscaler_manages_every_on_demand_group(
     # GIVEN auto-apply on, and Cluster Autoscaler declared for dev-apps and managing system, its
     # only on-demand group
     declare_cluster_autoscaler_on(member_eks, "system")
-    services = at_the_fallback_threshold(make_services, invoke)
-    # WHEN the fourth interruption of batch-spot in the hour exceeds the threshold
-    result = invoke(next_batch_spot_warning(services), services, "inv-4")
+    services = past_the_threshold(make_services)
+    # WHEN an interruption of batch-spot exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-1")
     # THEN nothing is proposed or changed: the autoscaler answers the lost capacity itself
     fallback = result["fallback"]
     assert fallback["status"] == "autoscaler_managed"
@@ -146,9 +153,9 @@ def test_discovery_tags_without_a_declared_autoscaler_do_not_stop_the_fallback(
         cluster["autoscaler"] = "none"
 
     change_the_inventory(declare_none)
-    services = at_the_fallback_threshold(make_services, invoke)
-    # WHEN the fourth interruption of batch-spot in the hour exceeds the threshold
-    result = invoke(next_batch_spot_warning(services), services, "inv-4")
+    services = past_the_threshold(make_services)
+    # WHEN an interruption of batch-spot exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-1")
     # THEN system gets its +1
     assert result["fallback"]["status"] == "scaling_initiated"
     assert desired_size(member_eks, "system") == 3
@@ -160,9 +167,9 @@ def test_the_fallback_looks_past_an_unscheduled_on_demand_group_to_a_scheduled_o
     # GIVEN auto-apply on, an on-demand group `apps` (first by name) that no cluster schedule
     # sizes, and system, which the schedule resets every evening
     add_on_demand_group(member_eks, "apps", scheduled=False)
-    services = at_the_fallback_threshold(make_services, invoke)
-    # WHEN the fourth interruption of batch-spot in the hour exceeds the threshold
-    result = invoke(next_batch_spot_warning(services), services, "inv-4")
+    services = past_the_threshold(make_services)
+    # WHEN an interruption of batch-spot exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-1")
     # THEN system gets the +1 (the evening scale-down takes it back), and apps is left alone
     fallback = result["fallback"]
     assert fallback["status"] == "scaling_initiated"
@@ -180,11 +187,9 @@ def test_a_proposal_names_the_on_demand_group_the_fallback_would_apply_to(
     # GIVEN auto-apply off, an unscheduled on-demand group `apps` first by name, and system
     # scheduled
     add_on_demand_group(member_eks, "apps", scheduled=False)
-    services = make_services()
-    for _ in range(3):
-        invoke(next_batch_spot_warning(services), services, "inv")
-    # WHEN the fourth interruption exceeds the threshold
-    result = invoke(next_batch_spot_warning(services), services, "inv-4")
+    services = past_the_threshold(make_services, auto_apply=False)
+    # WHEN an interruption of batch-spot exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-1")
     # THEN the +1 proposed is system's, the one auto-apply would make
     fallback = result["fallback"]
     assert fallback["status"] == "proposed"
