@@ -11,7 +11,8 @@ Because Pulumi's runtime settings are process-global, one process runs one progr
 registration fails, Pulumi sets that error on every output future of the resource (and of those
 waiting on it), and nobody awaits them once the program has failed. The run's loop knows the
 failure was reported as ProgramFailedError and does not report each of those futures again when
-they are garbage-collected, as Pulumi's own language host does for a failed program.
+they are garbage-collected, as Pulumi's own language host does for a failed program; the
+applies still pending are cancelled before the loop closes.
 """
 
 from __future__ import annotations
@@ -430,8 +431,8 @@ def _config_for_pulumi(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 class ProgramEventLoop:
-    """The event loop of one program run, quiet about futures and tasks its reported failure left
-    behind."""
+    """The event loop of one program run, quiet about the futures its reported failure left
+    behind, and closed with no task pending."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -447,11 +448,7 @@ class ProgramEventLoop:
             and not future.cancelled()
             and future.exception() is not None
         )
-        # An apply that raised leaves the applies waiting on it pending; their tasks are
-        # destroyed with the run's loop and would each be reported too.
-        task = context.get("task")
-        left_pending_by_failure = self.failed and isinstance(task, asyncio.Task) and not task.done()
-        if not (left_by_failure or left_pending_by_failure):
+        if not left_by_failure:
             loop.default_exception_handler(context)
 
     def __enter__(self) -> ProgramEventLoop:
@@ -462,8 +459,23 @@ class ProgramEventLoop:
     def __exit__(self, error_type: type[BaseException] | None, *_details: object) -> None:
         # Whatever failed the run is raised to the caller: that is its one report.
         self.failed = error_type is not None
+        self._finish_pending_tasks()
         asyncio.set_event_loop(None)
         self.loop.close()
+
+    def _finish_pending_tasks(self) -> None:
+        """Cancel the tasks the run left pending and let them finish, as `asyncio.run` does.
+
+        An apply that raised leaves the applies waiting on it pending, and those scheduled in
+        the run's last loop iteration not even started. Closed with the loop, each would be
+        reported as destroyed while pending, and each unstarted coroutine would warn that it was
+        never awaited wherever it is garbage-collected: in a later test, since the failure's
+        exception keeps them alive as long as the caller keeps it.
+        """
+        while pending := [task for task in asyncio.all_tasks(self.loop) if not task.done()]:
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 @contextmanager

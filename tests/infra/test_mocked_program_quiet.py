@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import warnings
 
 import pytest
 
@@ -45,11 +46,27 @@ def test_a_failed_run_leaves_no_pending_task_to_report(caplog: pytest.LogCapture
             waiting = program_loop.loop.create_task(_wait_for(never_resolved))
             program_loop.loop.run_until_complete(asyncio.sleep(0))
             raise ProgramFailedError("stopped in an apply", [])
-        # WHEN the task is destroyed with the run's loop
+        # WHEN the run's loop is closed and the task collected
         del waiting, never_resolved
         gc.collect()
     # THEN asyncio reported nothing about it
     assert [record.getMessage() for record in caplog.records if record.name == "asyncio"] == []
+
+
+def test_a_failed_run_leaves_no_unstarted_apply_to_warn_when_collected() -> None:
+    # GIVEN a run's loop with an apply's task created but not yet started when the run fails, as
+    # the applies scheduled in the failing run's last loop iteration are
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        with pytest.raises(ProgramFailedError), ProgramEventLoop() as program_loop:
+            unstarted = program_loop.loop.create_task(_wait_for(program_loop.loop.create_future()))
+            raise ProgramFailedError("stopped in an apply", [])
+        # WHEN the failure's leftovers are garbage-collected, later (the test that kept the
+        # failure's exception lets go of them only when it ends)
+        del unstarted
+        gc.collect()
+    # THEN no coroutine warns that it was never awaited
+    assert [str(warning.message) for warning in caught] == []
 
 
 async def _wait_for(future: asyncio.Future[None]) -> None:
