@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from failed_runs import failed_run
+import pytest
 
 from catalog import function_spec
+from fleetctl.exceptions import ProgramFailedError
 from fleetctl.invoke import deployed_environment
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
 
@@ -80,7 +81,9 @@ def test_a_policy_past_lambdas_environment_limit_stops_the_program_naming_the_fu
     tags = {f"team-{index}": "x" * 256 for index in range(16)}
     config["lambda-fleet:functions"] = {"cleanup_manager": {"policy": {"require_tags": tags}}}
     # WHEN the program runs under mocks
-    raised = failed_run(STACK, project_with_stack(STACK, config))
+    with pytest.raises(ProgramFailedError) as failure:
+        run_program(STACK, project_with_stack(STACK, config))
+    raised = failure.value
     # THEN it stops with one line naming the function's settings, the size, the limit and the
     # variable that takes most, instead of a preview that passes and a `pulumi up` that fails
     message = str(raised)

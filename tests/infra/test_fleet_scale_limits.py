@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-from failed_runs import failed_run
 
 from benchmarks.synthesis import generated_stack
 from components import fleet_function, triggers
@@ -24,6 +23,7 @@ from components.aws_limits import (
     ROLE_INLINE_POLICY_CHARACTERS,
     characters_without_whitespace,
 )
+from fleetctl.exceptions import ProgramFailedError
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
 
 BENCHMARK_MEMBERS = 100
@@ -79,7 +79,9 @@ def test_a_member_events_bus_policy_past_eventbridges_limit_stops_the_program_na
     monkeypatch.setattr(triggers, "EVENT_BUS_POLICY_CHARACTERS", 300)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
-    raised = failed_run(STACK, tmp_path)
+    with pytest.raises(ProgramFailedError) as failure:
+        run_program(STACK, tmp_path)
+    raised = failure.value
     # THEN it stops with one line naming `members`, the size and the limit, and no bus policy
     message = str(raised)
     assert f"Pulumi.{STACK}.yaml: members: the member-events bus policy would be " in message
@@ -116,7 +118,9 @@ def test_a_function_policy_past_iams_limit_stops_the_program_naming_members(
     monkeypatch.setattr(fleet_function, "ROLE_INLINE_POLICY_CHARACTERS", 3_000)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
-    raised = failed_run(STACK, tmp_path)
+    with pytest.raises(ProgramFailedError) as failure:
+        run_program(STACK, tmp_path)
+    raised = failure.value
     # THEN it stops with one line naming `members`, the function, the size and the limit
     message = str(raised)
     assert f"Pulumi.{STACK}.yaml: members: the policy of cost_analyzer's role would be " in message
@@ -151,7 +155,9 @@ def test_an_event_pattern_past_eventbridges_limit_stops_the_program_naming_membe
     monkeypatch.setattr(triggers, "EVENT_PATTERN_CHARACTERS", 200)
     _write_project(tmp_path, generated_stack(2))
     # WHEN the program runs
-    raised = failed_run(STACK, tmp_path)
+    with pytest.raises(ProgramFailedError) as failure:
+        run_program(STACK, tmp_path)
+    raised = failure.value
     # THEN it stops with one line naming `members`, the rule, the size and the limit
     message = str(raised)
     assert (

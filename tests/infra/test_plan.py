@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from fleetctl.exceptions import ProgramFailedError
 from fleetctl.mocked_program import REPO_ROOT, run_program
 from fleetctl.plan import render_tree
-from tests.infra.failed_runs import failed_run
 
 
 def _plan(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -149,9 +151,10 @@ def test_the_plan_refuses_two_resources_the_engine_would_give_one_urn(tmp_path: 
     # both have one URN and `pulumi preview` stops at the second
     project = _project(tmp_path, DUPLICATE_URN_PROGRAM)
     # WHEN its plan is made
-    failure = failed_run("urns", project)
+    with pytest.raises(ProgramFailedError) as failure:
+        run_program("urns", project)
     # THEN it fails as the engine does, naming the URN, instead of listing both resources
-    assert str(failure) == (
+    assert str(failure.value) == (
         "duplicate resource URN "
         "'urn:pulumi:urns::lambda-fleet::test:index:Whole$test:index:Part::part': the engine "
         "refuses a second resource of one type and name under parents of one type"
