@@ -26,10 +26,17 @@ def _plan(*arguments: str, env: dict[str, str] | None = None) -> subprocess.Comp
     )
 
 
+def _with_hash_seed(seed: str) -> dict[str, str]:
+    """This environment with a set hash seed: a set's order follows string hashes, and a seed
+    inherited by both runs (one exported in the shell or by CI) would give both one order."""
+    return {**os.environ, "PYTHONHASHSEED": seed}
+
+
 def test_plan_json_is_byte_identical_across_two_runs():
-    # GIVEN the same source WHEN the plan is printed twice, in two fresh processes
-    first = _plan("--stack", "prod", "--json").stdout
-    second = _plan("--stack", "prod", "--json").stdout
+    # GIVEN the same source WHEN the plan is printed twice, in two fresh processes whose string
+    # hashes differ
+    first = _plan("--stack", "prod", "--json", env=_with_hash_seed("1")).stdout
+    second = _plan("--stack", "prod", "--json", env=_with_hash_seed("2")).stdout
     # THEN the bytes are the same, and the document is sorted JSON
     assert first == second
     # and it names no path of this checkout, so base and head plans from two checkouts compare
