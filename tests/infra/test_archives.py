@@ -115,6 +115,29 @@ def test_archives_have_fixed_timestamps_modes_and_no_caches(source_tree: Path, t
                 assert not info.filename.endswith(".pyc")
 
 
+@pytest.mark.parametrize("umask", [0o002, 0o077], ids=["umask-002", "umask-077"])
+def test_the_builders_umask_changes_no_byte_of_the_archives(
+    source_tree: Path, tmp_path: Path, umask: int
+):
+    # GIVEN the archives built under the usual umask 022
+    usual = os.umask(0o022)
+    try:
+        function = build_function_archive("eks_scaler", source_tree, tmp_path / "usual")
+        layer = build_layer_archive(source_tree, tmp_path / "usual")
+        # WHEN they are built again by someone whose umask differs (002 is many a desktop's)
+        os.umask(umask)
+        other_function = build_function_archive("eks_scaler", source_tree, tmp_path / "other")
+        other_layer = build_layer_archive(source_tree, tmp_path / "other")
+    finally:
+        os.umask(usual)
+    # THEN every entry still has mode 0644, and the archives are byte-identical
+    for archive in (other_function, other_layer):
+        with zipfile.ZipFile(archive.path) as zf:
+            assert {(info.external_attr >> 16) & 0o777 for info in zf.infolist()} == {0o644}
+    assert other_function.path.read_bytes() == function.path.read_bytes()
+    assert other_layer.path.read_bytes() == layer.path.read_bytes()
+
+
 def test_hidden_files_and_folders_left_by_editors_and_the_os_stay_out(
     source_tree: Path, tmp_path: Path
 ):
