@@ -1,5 +1,7 @@
 """lambda-fleet: load and validate the stack's settings, build the fleet, export its outputs."""
 
+from __future__ import annotations
+
 import pulumi
 
 from catalog.functions import FUNCTIONS
