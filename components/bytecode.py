@@ -13,8 +13,9 @@ the same interpreter:
   time, and the runtime still recompiles a module whose source does not match it;
 - the path compiled into the code object is the one in the archive, not the checkout's (Python
   rewrites it to the real path when it loads the module);
-- `PYTHONHASHSEED=0`, because the order of a set constant written to bytecode follows string
-  hashes.
+- `PYTHONHASHSEED=0`: since Python 3.11 marshal writes a set constant in one order whatever the
+  seed (bpo-37596), so the seed only keeps any other output ordered by string hashes, from a
+  later compiler, out of the bytes.
 
 Where the interpreter comes from, first match: the `LAMBDA_FLEET_RUNTIME_PYTHON` environment
 variable (a path; wrong means an error that names it), `python3.12` on PATH, then pyenv's

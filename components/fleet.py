@@ -26,7 +26,9 @@ class FleetArgs:
 class Fleet(pulumi.ComponentResource):
     """Builds every account's resources with that account's provider."""
 
-    def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("lambda-fleet:fleet:Fleet", name, None, opts)
         settings = args.settings
         # A function switched off in the stack file is left out everywhere: its hub resources,
