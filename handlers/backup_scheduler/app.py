@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet_shared.exceptions import InventoryError
 from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.target_results import run_status
 from handlers.backup_scheduler.backup import BackupServices, backup_targets, run_day
 from handlers.backup_scheduler.environment import BackupEnvironment
-from handlers.backup_scheduler.exceptions import InventoryUnreadableError
 from handlers.backup_scheduler.models import BackupRequest
 
 FUNCTION = FleetFunction("backup_scheduler", BackupEnvironment, services=BackupServices.create)
@@ -26,14 +24,12 @@ def handle(
     request: BackupRequest, services: BackupServices, invocation: Invocation
 ) -> dict[str, Any]:
     """Back up every target of the inventory and apply retention; an inventory that cannot be
-    read fails the invocation (InventoryUnreadableError), so the platform retries the run."""
+    read fails the invocation (the shared layer's InventoryUnreadableError), so the platform
+    retries the run."""
     environment = services.environment
     dry_run = request.dry_run or environment.fleet_dry_run
     day = run_day(request.run, services.clock.now())
-    try:
-        inventory = services.inventory()
-    except InventoryError as error:
-        raise InventoryUnreadableError(str(error)) from error
+    inventory = services.inventory()
     targets = backup_targets(
         services,
         list(inventory.account_regions()),

@@ -38,6 +38,7 @@ from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.exceptions import (
     EventValidationError,
     InventoryError,
+    InventoryUnreadableError,
     MemberAccessError,
     RequestInProgressError,
 )
@@ -83,7 +84,12 @@ FINISHED_STATUSES = ("Successful", "Failed", "Cancelled")
 UNKNOWN_STATUS = "Unknown"
 """The status recorded when DescribeUpdate could not be asked (it is asked again later)."""
 
-MEASUREMENT_FAILURES = (MemberAccessError, InventoryError, *AWS_CALL_ERRORS)
+MEASUREMENT_FAILURES = (
+    MemberAccessError,
+    InventoryError,
+    InventoryUnreadableError,
+    *AWS_CALL_ERRORS,
+)
 """What a check that could not read the member account (or the inventory), or got an answer
 that is not its call's, raises: the check is counted as failed, not the invocation (a raised
 error ends, after the platform's retries, with the validation left unfinished and no callback

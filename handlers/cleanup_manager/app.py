@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet_shared.exceptions import InventoryError
 from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.target_results import run_status
 from handlers.cleanup_manager.cleanup import CleanupServices, announce_marks, clean_targets
 from handlers.cleanup_manager.environment import CleanupEnvironment
-from handlers.cleanup_manager.exceptions import InventoryUnreadableError
 from handlers.cleanup_manager.models import CleanupRequest
 
 FUNCTION = FleetFunction("cleanup_manager", CleanupEnvironment, services=CleanupServices.create)
@@ -27,14 +25,11 @@ def handle(
 ) -> dict[str, Any]:
     """Clean every target of the inventory, then announce the marks per account and date; a
     notice SNS refuses fails the invocation after the marks are made, so its retry sends it, and
-    an inventory that cannot be read fails it (InventoryUnreadableError), so the platform retries
-    the run."""
+    an inventory that cannot be read fails it (the shared layer's InventoryUnreadableError), so
+    the platform retries the run."""
     environment = services.environment
     dry_run = request.dry_run or environment.fleet_dry_run
-    try:
-        inventory = services.inventory()
-    except InventoryError as error:
-        raise InventoryUnreadableError(str(error)) from error
+    inventory = services.inventory()
     results = clean_targets(
         services,
         list(inventory.account_regions()),

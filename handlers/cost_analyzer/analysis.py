@@ -43,7 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, encodable
 from fleet_shared.cost_explorer import CE_REGION, COST_FILLING, CostPoint, is_complete_day
-from fleet_shared.exceptions import ConfigurationError, FleetError
+from fleet_shared.exceptions import ConfigurationError, FleetError, InventoryUnreadableError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
@@ -85,7 +85,17 @@ POLL_RESERVE_SECONDS = CALL_RESERVE_SECONDS + TARGET_CALL_SECONDS
 """A Logs Insights or Athena query still running with less left is given up (the function's or
 the section's error) while one more call, its stop, still fits before the report's time."""
 
-_SECTION_ERRORS = (FleetError, ClientError, BotoCoreError, ValueError, KeyError, RuntimeError)
+# An inventory that cannot be read fails its section, as an AWS error does: each section of the
+# report fails on its own (docs/functions/cost_analyzer.md).
+_SECTION_ERRORS = (
+    FleetError,
+    InventoryUnreadableError,
+    ClientError,
+    BotoCoreError,
+    ValueError,
+    KeyError,
+    RuntimeError,
+)
 
 
 class CostServices(FunctionServices[CostEnvironment]):
@@ -323,7 +333,7 @@ def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[
     env = services.environment
     try:
         inventory = services.inventory()
-    except FleetError as error:
+    except (FleetError, InventoryUnreadableError) as error:
         report.failed("node_groups", error)
         return {}
     utilisation: dict[ClusterKey, float] = {}

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.event_parsing import error_result
-from fleet_shared.exceptions import FleetError, RequestInProgressError
+from fleet_shared.exceptions import FleetError, InventoryUnreadableError, RequestInProgressError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from handlers.eks_scaler.analysis import analyze
@@ -175,7 +175,7 @@ def _no_time_to_wait() -> float:
 def _inventory(services: ScalerServices) -> tuple[FleetInventory | None, str | None]:
     try:
         return services.configured_inventory(), None
-    except FleetError as error:
+    except (FleetError, InventoryUnreadableError) as error:
         return None, str(error)
 
 

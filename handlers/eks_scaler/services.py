@@ -47,8 +47,9 @@ class ScalerServices(WatchedMemberServices[ScalerEnvironment]):
         """The fleet inventory, or None when DATA_BUCKET_NAME is not set (default floors apply,
         and no request may go above a node group's current maxSize).
 
-        Raises fleet_shared.exceptions.InventoryError when it is configured but unreadable:
-        floors and ceilings must not silently fall back to the defaults then.
+        Raises fleet_shared.exceptions.InventoryUnreadableError or InventoryError when it is
+        configured but cannot be read or is invalid: floors and ceilings must not silently fall
+        back to the defaults then.
         """
         if self.environment.data_bucket_name is None:
             return None

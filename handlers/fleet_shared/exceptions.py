@@ -78,12 +78,29 @@ class MemberAccessError(FleetError):
 
 
 class InventoryError(FleetError):
-    """The fleet inventory object is missing or does not match the expected shape."""
+    """The fleet inventory object was read but does not match the expected shape (not JSON, a
+    field wrong); one that cannot be read is an `InventoryUnreadableError`."""
 
     def __init__(self, location: str, problem: str) -> None:
         self.location = location
         self.problem = problem
         super().__init__(f"fleet inventory {location}: {problem}")
+
+
+class InventoryUnreadableError(Exception):
+    """The fleet inventory object could not be read: S3 failed after botocore's retries (a
+    server error, throttling, a timeout), refused it, or has no object at its key.
+
+    Deliberately not a `FleetError`, which is the result of an invocation that succeeded: a
+    scheduled run has no one to read that result (no retry, no dead-letter queue, no error
+    alarm), so the run would be lost unnoticed. Failing the invocation lets Lambda retry it and
+    the function's Errors alarm count it. An object read but not a valid inventory is an
+    `InventoryError`, which names the field: no retry helps it."""
+
+    def __init__(self, location: str, cause: str) -> None:
+        self.location = location
+        self.cause = cause
+        super().__init__(f"fleet inventory {location} cannot be read: {cut_echo(cause)}")
 
 
 class AnswerLostError(FleetError):

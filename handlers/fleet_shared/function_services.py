@@ -96,8 +96,9 @@ class FunctionServices(Generic[EnvironmentT]):
     def inventory(self) -> FleetInventory:
         """The fleet inventory in the data bucket, re-read only when its ETag changed.
 
-        Raises `ConfigurationError` when DATA_BUCKET_NAME is unset and `InventoryError` when the
-        object cannot be read or parsed.
+        Raises `ConfigurationError` when DATA_BUCKET_NAME is unset, `InventoryUnreadableError`
+        (which fails the invocation, so Lambda retries it) when the object cannot be read, and
+        `InventoryError` (an error result naming the field) when it is not a valid inventory.
         """
         from fleet_shared.inventory_store import load_inventory  # noqa: PLC0415
 

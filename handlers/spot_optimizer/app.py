@@ -63,7 +63,8 @@ def handle(
     its delivery claim or an interruption record the state table, did not take, and a warned
     instance the member account did not describe, fail the invocation
     (`AlertNotDeliveredError`, `NoticesNotDeliveredError`, `InterruptionNotRecordedError`
-    propagate), so the platform retries."""
+    propagate), so the platform retries; so does an inventory S3 did not serve
+    (`InventoryUnreadableError`)."""
     if isinstance(request, IgnoredEvent):
         return _ignore(request)
     dry_run = request.dry_run or services.environment.fleet_dry_run

@@ -59,6 +59,7 @@ from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.exceptions import (
     AnswerLostError,
     FleetError,
+    InventoryUnreadableError,
     LockNotAcquiredError,
     MemberAccessError,
     RequestInProgressError,
@@ -368,7 +369,7 @@ def _guarded_fallback(
             dry_run=dry_run,
             owner=owner,
         )
-    except (FleetError, *AWS_CALL_ERRORS) as error:
+    except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
         logger.warning(
             "on-demand fallback failed",
             extra={"cluster": cluster, "spot_nodegroup": spot_group, "error": str(error)},
@@ -499,8 +500,9 @@ def _listed_cluster(
     services: SpotServices, account: str, region: str, cluster: str
 ) -> Cluster | None:
     """The cluster as the fleet inventory lists it; None when it does not, or the function has
-    no inventory (DATA_BUCKET_NAME unset). An unreadable inventory raises InventoryError: the
-    fallback then fails rather than change a cluster whose calendar and schedule are unknown."""
+    no inventory (DATA_BUCKET_NAME unset). An inventory that cannot be read or is invalid raises
+    InventoryUnreadableError or InventoryError: the fallback then fails rather than change a
+    cluster whose calendar and schedule are unknown."""
     if services.environment.data_bucket_name is None:
         return None
     return services.inventory().find_cluster(account, region, cluster)

@@ -18,7 +18,7 @@ from catalog.functions import function_spec
 from catalog.model import FixedSchedule
 from fleet_shared.backup_tags import SNAPSHOT_ID_TAG
 from fleet_shared.clock import ManualClock
-from fleet_shared.exceptions import ConfigurationError
+from fleet_shared.exceptions import ConfigurationError, InventoryUnreadableError
 from fleet_shared.state_table import StateTable
 from fleetctl.schedule_replay import scheduler_input
 from handlers.backup_scheduler.backup import (
@@ -31,7 +31,6 @@ from handlers.backup_scheduler.backup import (
     expiry_key,
     named_expiry_key,
 )
-from handlers.backup_scheduler.exceptions import InventoryUnreadableError
 from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
     HungOperation,

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.state_table import StateTable
 from handlers.cleanup_manager import cleanup
 from handlers.cleanup_manager.candidates import MARK_TAG
@@ -27,7 +28,6 @@ from handlers.cleanup_manager.cleanup import (
     announced_key,
     state_key,
 )
-from handlers.cleanup_manager.exceptions import InventoryUnreadableError
 from handlers.cleanup_manager.lambda_marks import read_marks
 from tests.handlers.cleanup_manager.conftest import on_every_session
 from tests.handlers.cleanup_manager.support import (

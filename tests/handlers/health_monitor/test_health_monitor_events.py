@@ -14,10 +14,11 @@ import pytest
 from botocore.stub import Stubber
 
 from fleet_shared.environment import load_environment
-from fleet_shared.exceptions import ConfigurationError
+from fleet_shared.exceptions import ConfigurationError, InventoryUnreadableError
 from handlers.health_monitor import app
 from handlers.health_monitor.environment import HealthEnvironment
-from tests.handlers.faults import MalformedAnswer
+from handlers.health_monitor.services import HealthServices
+from tests.handlers.faults import MalformedAnswer, s3_error_every_attempt
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -266,16 +267,38 @@ def test_bad_events_get_an_error_naming_the_field_and_touch_nothing(
     assert table.scan(TableName="lambda-fleet-state")["Items"] == []
 
 
-def test_missing_inventory_is_an_error_result(
+def test_missing_inventory_fails_the_fleet_check_naming_it(
     invoke: Invoke, mocked_aws: None, fleet_environment: dict[str, str]
 ) -> None:
-    # GIVEN no inventory in the data bucket WHEN the fleet is checked THEN an error names it
+    # GIVEN no inventory in the data bucket WHEN the fleet is checked
     boto3.client("s3", region_name=REGION).create_bucket(
         Bucket="lambda-fleet-data", CreateBucketConfiguration={"LocationConstraint": REGION}
     )
+    # THEN the invocation fails naming it, so the Errors alarm tells people
+    with pytest.raises(
+        InventoryUnreadableError, match=r"s3://lambda-fleet-data/config/fleet-inventory\.json"
+    ):
+        invoke({"action": "check_fleet"})
+
+
+def test_a_fleet_check_whose_inventory_s3_fails_to_serve_fails_so_the_platform_retries_it(
+    invoke: Invoke,
+    inventory: dict[str, Any],
+    health_services: Callable[[], HealthServices],
+    no_retry_waits: None,
+) -> None:
+    # GIVEN S3 answering every attempt to read the fleet inventory with InternalError (500)
+    failing_s3 = s3_error_every_attempt(health_services().sessions.hub_client("s3"), "GetObject")
+    # WHEN the scheduled fleet check runs
+    # THEN the invocation fails after botocore's retries: an error result would end the run as a
+    # success, with no retry and no Errors alarm
+    with pytest.raises(InventoryUnreadableError, match="InternalError"):
+        invoke({"action": "check_fleet"})
+    assert failing_s3.attempts > 1
+    # WHEN S3 answers again and Lambda retries the run THEN the fleet is checked
+    failing_s3.healed = True
     result = invoke({"action": "check_fleet"})
-    assert result["status"] == "error"
-    assert "s3://lambda-fleet-data/config/fleet-inventory.json" in result["error"]
+    assert [cluster["cluster"] for cluster in result["clusters"]] == ["dev-apps"]
 
 
 def test_missing_variable_fails_naming_it(

@@ -80,7 +80,7 @@ def test_fleet_error_while_handling_uses_the_declared_error_response(
     monkeypatch.setenv("STATE_TABLE_NAME", "state")
 
     def refuse(request: _Request, services: Any, invocation: Invocation) -> dict[str, Any]:
-        raise InventoryError("s3://bucket/key", "cannot be read: NoSuchKey")
+        raise InventoryError("s3://bucket/key", "not valid JSON")
 
     def as_http(error: FleetError, event: object) -> dict[str, Any]:
         return {"statusCode": 400, "body": json.dumps({"error": str(error)})}
@@ -90,7 +90,7 @@ def test_fleet_error_while_handling_uses_the_declared_error_response(
     result = function.lambda_handler({"action": "run"}, FakeLambdaContext())
     # THEN the declared response carries the message
     assert result["statusCode"] == 400
-    assert "cannot be read: NoSuchKey" in json.loads(result["body"])["error"]
+    assert "not valid JSON" in json.loads(result["body"])["error"]
 
 
 def test_unexpected_exception_propagates_so_lambda_retries(

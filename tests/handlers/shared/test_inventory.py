@@ -10,9 +10,14 @@ import boto3
 import pytest
 from pydantic import ValidationError
 
-from fleet_shared.exceptions import InventoryError
+from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.exceptions import InventoryError, InventoryUnreadableError
+from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.inventory import FleetInventory, parse_inventory
 from fleet_shared.inventory_store import load_inventory
+from tests.handlers.conftest import FakeLambdaContext
+from tests.handlers.faults import s3_error_every_attempt
 
 BUCKET = "lambda-fleet-data"
 KEY = "config/fleet-inventory.json"
@@ -66,12 +71,64 @@ def test_changed_object_is_parsed_again(inventory_in_s3: dict[str, Any]) -> None
     assert load_inventory(s3, BUCKET, KEY).stack == "dev2"
 
 
-def test_missing_object_is_an_inventory_error(inventory_in_s3: dict[str, Any]) -> None:
-    # GIVEN no object at the key WHEN loaded THEN InventoryError names the location
-    with pytest.raises(InventoryError) as raised:
+def test_missing_object_cannot_be_read_naming_the_location(
+    inventory_in_s3: dict[str, Any],
+) -> None:
+    # GIVEN no object at the key WHEN loaded
+    # THEN InventoryUnreadableError names the location and S3's answer: a deployment that wrote
+    # no inventory fails the invocation, so the Errors alarm tells people
+    with pytest.raises(InventoryUnreadableError) as raised:
         load_inventory(boto3.client("s3", region_name=REGION), BUCKET, "config/missing.json")
     assert raised.value.location == f"s3://{BUCKET}/config/missing.json"
-    assert "NoSuchKey" in raised.value.problem
+    assert "NoSuchKey" in raised.value.cause
+
+
+InventoryReader = FleetFunction[FunctionEnvironment, FunctionServices[FunctionEnvironment]]
+
+
+def _inventory_reader() -> InventoryReader:
+    """A function on the skeleton whose run reads the fleet inventory, as every scheduled run
+    of the fleet does first."""
+    function: InventoryReader = FleetFunction("inventory_reader", FunctionEnvironment)
+
+    def handle(request: object, services: Any, invocation: Invocation) -> dict[str, Any]:
+        return {"status": "ok", "stack": services.inventory().stack}
+
+    function.handler(lambda event: event)(handle)
+    return function
+
+
+def test_an_inventory_s3_fails_to_serve_fails_the_invocation_after_botocores_retries(
+    inventory_in_s3: dict[str, Any], no_retry_waits: None
+) -> None:
+    # GIVEN a function reading the inventory, and S3 answering every attempt of its GetObject
+    # with InternalError (500), which botocore retries
+    function = _inventory_reader()
+    failing_s3 = s3_error_every_attempt(function.services().hub_client("s3"), "GetObject")
+    # WHEN the scheduled run is invoked
+    # THEN the invocation fails naming the inventory and S3's error, after botocore's retries:
+    # an error result would end the run as a success, with no retry and no Errors alarm
+    with pytest.raises(InventoryUnreadableError, match=r"s3://lambda-fleet-data/.*InternalError"):
+        function.lambda_handler({"action": "run"}, FakeLambdaContext())
+    assert failing_s3.attempts > 1
+    # WHEN S3 answers again and Lambda retries the invocation THEN the run reads the inventory
+    failing_s3.healed = True
+    assert function.lambda_handler({"action": "run"}, FakeLambdaContext())["stack"] == "handlers"
+
+
+def test_an_invalid_inventory_is_the_error_result_naming_the_field(
+    inventory_in_s3: dict[str, Any],
+) -> None:
+    # GIVEN an inventory whose member has no account id (no retry can help it)
+    s3 = boto3.client("s3", region_name=REGION)
+    del inventory_in_s3["members"][0]["account_id"]
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps(inventory_in_s3))
+    # WHEN a function reading it is invoked
+    result = _inventory_reader().lambda_handler({"action": "run"}, FakeLambdaContext())
+    # THEN its result is the error naming the inventory and the field
+    assert result["status"] == "error"
+    assert f"s3://{BUCKET}/{KEY}" in result["error"]
+    assert "members[0].account_id" in result["error"]
 
 
 def test_helpers_find_accounts_clusters_and_node_groups(inventory_document: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ProxyConnectionError
 
+from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
     node_group_key,
@@ -28,6 +29,7 @@ from tests.handlers.faults import (
     lose_first_answer,
     refuse_every_attempt,
     refuse_retry_after_lost_answer,
+    s3_error_every_attempt,
     throttle_then_refuse,
 )
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
@@ -476,6 +478,24 @@ def test_dry_run_only_proposes_even_with_auto_apply(
     result = interrupt_four(invoke, services)
     assert result["fallback"]["status"] == "proposed"
     assert desired_size(member_eks, "system") == 2
+
+
+def test_a_fleet_analysis_whose_inventory_s3_fails_to_serve_fails_so_the_platform_retries_it(
+    invoke: Invoke, make_services: MakeServices, no_retry_waits: None
+) -> None:
+    # GIVEN S3 answering every attempt to read the fleet inventory with InternalError (500)
+    services = make_services()
+    failing_s3 = s3_error_every_attempt(services.sessions.hub_client("s3"), "GetObject")
+    # WHEN the hourly schedule payload arrives
+    # THEN the invocation fails after botocore's retries: an error result would end the run as a
+    # success, with no retry and no Errors alarm
+    with pytest.raises(InventoryUnreadableError, match="InternalError"):
+        invoke({"action": "analyze_fleet"}, services, "inv-1")
+    assert failing_s3.attempts > 1
+    # WHEN S3 answers again and Lambda retries the run THEN the fleet is analysed
+    failing_s3.healed = True
+    retried = invoke({"action": "analyze_fleet"}, services, "inv-1")
+    assert retried["summary"]["targets"] == 2
 
 
 def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
