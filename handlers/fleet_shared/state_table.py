@@ -64,6 +64,14 @@ class VersionedValue:
         return cls(value, version=_to_json(value))
 
 
+class ClaimDeadline(Protocol):
+    """What an idempotent claim asks of the invocation (`fleet_shared.handler.Invocation`)."""
+
+    def claim_seconds(self, longest: int) -> int:
+        """How long a claim taken now may block another copy, at most `longest`."""
+        ...
+
+
 @dataclass(frozen=True)
 class HeldLock:
     """The lock a `StateTable.lock` block holds."""
@@ -72,19 +80,15 @@ class HeldLock:
     name: str
     owner: str
     lease_seconds: int
+    deadline: ClaimDeadline | None = None
 
     def renew(self) -> bool:
-        """Extend the lease before acting on what was read under the lock: False once another
-        owner took the lock (reads that outlast the lease may be stale; see `renew_lock`)."""
-        return self.table.renew_lock(self.name, self.owner, self.lease_seconds)
-
-
-class ClaimDeadline(Protocol):
-    """What an idempotent claim asks of the invocation (`fleet_shared.handler.Invocation`)."""
-
-    def claim_seconds(self, longest: int) -> int:
-        """How long a claim taken now may block another copy, at most `longest`."""
-        ...
+        """Extend the lease before acting on what was read under the lock (no later than the
+        holder's deadline, when it has one): False once another owner took the lock (reads that
+        outlast the lease may be stale; see `renew_lock`)."""
+        return self.table.renew_lock(
+            self.name, self.owner, _lease_from_now(self.lease_seconds, self.deadline)
+        )
 
 
 DEFAULT_IN_PROGRESS_SECONDS = 900
@@ -258,19 +262,27 @@ class StateTable:
 
     @contextmanager
     def lock(
-        self, name: str, owner: str, lease_seconds: int, *, wait_seconds: float = 0.0
+        self,
+        name: str,
+        owner: str,
+        lease_seconds: int,
+        *,
+        wait_seconds: float = 0.0,
+        deadline: ClaimDeadline | None = None,
     ) -> Iterator[HeldLock]:
         """Hold the lock `name` for the block; raises `LockNotAcquiredError` if another owner
-        holds it (still, after trying again every LOCK_POLL_SECONDS for `wait_seconds`). The
-        lock is released on leaving the block, also on an exception. A release that fails is
-        logged, not raised: the block's result or error stands (a change it made would
-        otherwise read as failed), and the lease frees the lock."""
-        holder = self._try_acquire(name, owner, lease_seconds)
+        holds it (still, after trying again every LOCK_POLL_SECONDS for `wait_seconds`). With
+        `deadline` (the holder's invocation), the lease is cut to the time it has left when the
+        lock is taken, after any wait, so the lock never outlasts its holder. The lock is released
+        on leaving the block, also on an exception. A release that fails is logged, not raised:
+        the block's result or error stands (a change it made would otherwise read as failed), and
+        the lease frees the lock."""
+        holder = self._try_acquire(name, owner, _lease_from_now(lease_seconds, deadline))
         waited = 0.0
         while holder is not None and waited < wait_seconds:
             time.sleep(LOCK_POLL_SECONDS)
             waited += LOCK_POLL_SECONDS
-            holder = self._try_acquire(name, owner, lease_seconds)
+            holder = self._try_acquire(name, owner, _lease_from_now(lease_seconds, deadline))
         if holder is not None:
             raise LockNotAcquiredError(
                 name,
@@ -278,7 +290,7 @@ class StateTable:
                 _epoch_to_datetime(holder["expires_at"]["N"]) if "expires_at" in holder else None,
             )
         try:
-            yield HeldLock(self, name, owner, lease_seconds)
+            yield HeldLock(self, name, owner, lease_seconds, deadline)
         finally:
             try:
                 self.release_lock(name, owner)
@@ -735,6 +747,11 @@ class StateTable:
 
 def _key(pk: str, sk: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _lease_from_now(longest: int, deadline: ClaimDeadline | None) -> int:
+    """A lease taken now: `longest`, cut to what `deadline` has left when there is one."""
+    return longest if deadline is None else deadline.claim_seconds(longest)
 
 
 def _epoch(moment: datetime) -> int:

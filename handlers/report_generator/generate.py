@@ -95,8 +95,9 @@ def _latest_lock(
     with services.state.lock(
         LATEST_LOCK_NAME,
         owner,
-        deadline.claim_seconds(LATEST_LOCK_SECONDS),
+        LATEST_LOCK_SECONDS,
         wait_seconds=LATEST_LOCK_WAIT_SECONDS,
+        deadline=deadline,
     ):
 
         def keep_lock() -> None:
@@ -149,8 +150,9 @@ def generate_report(
     with services.state.lock(
         f"{RUN_LOCK_PREFIX}{key_run_id}",
         uuid.uuid4().hex,
-        deadline.claim_seconds(RUN_LOCK_SECONDS),
+        RUN_LOCK_SECONDS,
         wait_seconds=RUN_LOCK_WAIT_SECONDS,
+        deadline=deadline,
     ):
         response = _read_named_version(s3, bucket, obj)
         if not _still_current(s3, bucket, obj, response):

@@ -209,13 +209,15 @@ def process_raw_document(
 ) -> dict[str, Any]:
     """Process (or reject) the raw document `obj` in the version its event names, unless its key
     no longer holds that version (`superseded`, nothing written); `logger` records an alert SNS
-    refused. The run's lock is leased no longer than the invocation (`deadline`) can run, so the
-    platform's retry of an invocation killed holding it is not refused."""
+    refused. The run's lock is leased no longer than the invocation (`deadline`) can run, counted
+    when it is taken after waiting for another version, so the platform's retry of an invocation
+    killed holding it is not refused."""
     with services.state.lock(
         f"{RUN_LOCK_PREFIX}{run_id_of(obj.key, RAW_PREFIX) or obj.key}",
         uuid.uuid4().hex,
-        deadline.claim_seconds(RUN_LOCK_SECONDS),
+        RUN_LOCK_SECONDS,
         wait_seconds=RUN_LOCK_WAIT_SECONDS,
+        deadline=deadline,
     ):
         return _process_named_version(obj, services, logger)
 

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from fleet_shared import state_table as state_table_module
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import LockNotAcquiredError, ObjectsToRetryError
@@ -23,6 +24,8 @@ from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
 from handlers.report_processor import process as process_module
 from handlers.report_processor.environment import ProcessorEnvironment
+from tests.handlers.conftest import STATE_TABLE_NAME
+from tests.handlers.deadlines import LambdaTime
 from tests.handlers.faults import (
     InvocationKilledError,
     answer_malformed,
@@ -630,6 +633,53 @@ def test_a_newer_version_processed_while_an_older_one_is_never_overwritten_by_it
     assert retried["status"] == "processed"
     # AND the run's processed document is the newer version's
     assert _processed(versioned_s3, RUN_1)["metadata"]["raw_etag"] == newer[0].etag
+
+
+def test_a_run_lock_taken_after_a_wait_ends_no_later_than_the_invocation(
+    s3: Any,
+    process: Process,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an invocation with 100 s left, and the run's lock held by another version's
+    # invocation, which releases it after 50 s of this one's waits
+    lock_name = f"{process_module.RUN_LOCK_PREFIX}{RUN_1}"
+    state_table.acquire_lock(lock_name, "other-version", lease_seconds=900)
+    time = LambdaTime(seconds_left=100)
+    invocation_ends = fake_clock.now() + timedelta(seconds=time.seconds_left)
+
+    def wait(seconds: float) -> None:
+        time.spend(seconds)
+        fake_clock.advance(seconds)
+        if time.spent == 50:
+            state_table.release_lock(lock_name, "other-version")
+
+    monkeypatch.setattr(state_table_module.time, "sleep", wait)
+    lock_ends: list[datetime] = []
+
+    def read_the_lease(**_: Any) -> None:
+        item = boto3.client("dynamodb", region_name=REGION).get_item(
+            TableName=STATE_TABLE_NAME, Key={"pk": {"S": f"LOCK#{lock_name}"}, "sk": {"S": "LOCK"}}
+        )["Item"]
+        lock_ends.append(datetime.fromtimestamp(int(item["expires_at"]["N"]), UTC))
+
+    services = app.FUNCTION.services()
+    services.hub_client("s3").meta.events.register(
+        "before-parameter-build.s3.GetObject", read_the_lease
+    )
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))["Records"][0]["s3"]
+    obj = CreatedObject(BUCKET, _raw_key(RUN_1), event["object"]["eTag"], None)
+    # WHEN this invocation waits for the lock, takes it and processes the run
+    result = process_module.process_raw_document(
+        obj, services, app.FUNCTION.logger, Invocation.from_context(time.context())
+    )
+    # THEN its lease ended no later than the invocation: one killed at its deadline does not
+    # keep its lock, and so refuse the platform's retry, for up to the wait longer
+    assert result["status"] == "processed"
+    assert time.spent == 50
+    assert lock_ends
+    assert max(lock_ends) <= invocation_ends
 
 
 def test_a_processed_document_s3_did_not_take_is_written_by_the_platforms_retry(
