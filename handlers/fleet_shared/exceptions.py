@@ -26,8 +26,15 @@ class OutsideCalendarError(ValueError):
         super().__init__(f"{text[:40]!r} is outside the years 1-9999 in UTC")
 
 
-class ConfigurationError(FleetError):
-    """An environment variable is missing or invalid: the deployment, not the event, is wrong."""
+class DeploymentError(FleetError):
+    """The deployment, not the event, is wrong: an environment variable or the fleet inventory the
+    program wrote. The skeleton fails the invocation with it (`fleet_shared.handler`), so the
+    event is kept for a retry and the function's Errors alarm tells people; answered as an error
+    result, a scheduled run would end as a success nobody reads."""
+
+
+class ConfigurationError(DeploymentError):
+    """An environment variable is missing or invalid."""
 
     def __init__(self, variable: str, problem: str) -> None:
         self.variable = variable
@@ -77,7 +84,7 @@ class MemberAccessError(FleetError):
         super().__init__(f"cannot access account {account_id} in {region}: {cause}")
 
 
-class InventoryError(FleetError):
+class InventoryError(DeploymentError):
     """The fleet inventory object was read but does not match the expected shape (not JSON, a
     field wrong); one that cannot be read is an `InventoryUnreadableError`."""
 

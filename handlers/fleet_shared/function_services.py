@@ -98,7 +98,8 @@ class FunctionServices(Generic[EnvironmentT]):
 
         Raises `ConfigurationError` when DATA_BUCKET_NAME is unset, `InventoryUnreadableError`
         (which fails the invocation, so Lambda retries it) when the object cannot be read, and
-        `InventoryError` (an error result naming the field) when it is not a valid inventory.
+        `InventoryError` (which fails the invocation too, naming the field) when it is not a valid
+        inventory.
         """
         from fleet_shared.inventory_store import load_inventory  # noqa: PLC0415
 

@@ -16,8 +16,9 @@ The skeleton adds, the same for every function:
   tracing only, Tracer (`fleet_shared.observability`), with a `RequestsHandled`,
   `RequestsRefused` or `RequestsFailed` metric per invocation, so every flush has a metric to send;
 - configuration: the environment is validated once per container into the frozen model, and the
-  services are built once from it; a bad variable (`ConfigurationError`) fails the invocation
-  naming it, every time, so the event is kept for a retry and the Errors alarm fires;
+  services are built once from it; a bad variable (`ConfigurationError`), like an invalid fleet
+  inventory (`InventoryError`), is a `DeploymentError` that fails the invocation naming it,
+  every time, so the event is kept for a retry and the Errors alarm fires;
 - event parsing: a pydantic model class (validated with `event_parsing.parse_event`, so the error
   names the field) or any callable that raises `EventValidationError`;
 - the error result: any other `FleetError` raised anywhere in parsing or handling becomes
@@ -43,7 +44,7 @@ from pydantic import BaseModel
 
 from fleet_shared.environment import FunctionEnvironment, load_environment
 from fleet_shared.event_parsing import error_result, parse_event
-from fleet_shared.exceptions import ConfigurationError, FleetError
+from fleet_shared.exceptions import DeploymentError, FleetError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.observability import Observability, observability_for
 from fleet_shared.validation_errors import cut_echo
@@ -180,13 +181,13 @@ class FleetFunction(Generic[EnvironmentT, ServicesT]):
             services.forget_unanswered_calls()
             request = self._parse(event)
             result = self._handle(request, services, invocation)
-        except ConfigurationError as error:
+        except DeploymentError as error:
             # The deployment is wrong, not the event: raised, so the event is kept (a queue's
             # messages come back, then go to its dead-letter queue; an asynchronous event is
             # retried, then dead-lettered) and the function's Errors alarm tells people. Answered
             # as a refusal, the event would be consumed and nobody told: a router with a broken
             # variable deleted every queued alert.
-            self.logger.error("environment invalid", extra={"error": str(error)})
+            self.logger.error("deployment invalid", extra={"error": str(error)})
             self.observability.metrics.add_metric(name="RequestsFailed", unit="Count", value=1)
             raise
         except FleetError as error:

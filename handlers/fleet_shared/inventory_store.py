@@ -7,7 +7,8 @@ parser live in `fleet_shared.inventory`, which has no AWS dependency.
 Two failures, two errors: an object that cannot be read (S3 failing after botocore's retries,
 refusing, or without the object) raises `InventoryUnreadableError`, which fails the invocation so
 Lambda retries it and the Errors alarm counts it; an object read but not a valid inventory raises
-`InventoryError`, the error result naming the field.
+`InventoryError`, naming the field, which fails the invocation too (a `DeploymentError`: the
+retries are for the Errors alarm, no retry mends the object).
 """
 
 from __future__ import annotations

@@ -11,7 +11,11 @@ from botocore.exceptions import ReadTimeoutError
 from pydantic import BaseModel, Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.exceptions import ConfigurationError, FleetError, InventoryError
+from fleet_shared.exceptions import (
+    ConfigurationError,
+    FleetError,
+    LockNotAcquiredError,
+)
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import FleetFunction, Invocation, strict_json
 from tests.handlers.conftest import FakeLambdaContext
@@ -80,7 +84,7 @@ def test_fleet_error_while_handling_uses_the_declared_error_response(
     monkeypatch.setenv("STATE_TABLE_NAME", "state")
 
     def refuse(request: _Request, services: Any, invocation: Invocation) -> dict[str, Any]:
-        raise InventoryError("s3://bucket/key", "not valid JSON")
+        raise LockNotAcquiredError("not valid JSON", None, None)
 
     def as_http(error: FleetError, event: object) -> dict[str, Any]:
         return {"statusCode": 400, "body": json.dumps({"error": str(error)})}
@@ -162,7 +166,7 @@ def test_error_answer_texts_are_cut_and_an_http_body_stays_json(
     huge = "z" * 1_000_000
 
     def refuse(request: _Request, services: Any, invocation: Invocation) -> dict[str, Any]:
-        raise InventoryError(huge, "cannot be read")
+        raise FleetError(f"fleet inventory {huge}: cannot be read")
 
     def as_http(error: FleetError, event: object) -> dict[str, Any]:
         return {"statusCode": 400, "body": json.dumps({"error": str(error)})}

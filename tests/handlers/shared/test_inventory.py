@@ -116,19 +116,20 @@ def test_an_inventory_s3_fails_to_serve_fails_the_invocation_after_botocores_ret
     assert function.lambda_handler({"action": "run"}, FakeLambdaContext())["stack"] == "handlers"
 
 
-def test_an_invalid_inventory_is_the_error_result_naming_the_field(
+def test_an_invalid_inventory_fails_the_invocation_naming_the_field(
     inventory_in_s3: dict[str, Any],
 ) -> None:
-    # GIVEN an inventory whose member has no account id (no retry can help it)
+    # GIVEN an inventory whose member has no account id: the deployment is wrong, as with a bad
+    # variable, and a scheduled run answered with an error result would end unnoticed
     s3 = boto3.client("s3", region_name=REGION)
     del inventory_in_s3["members"][0]["account_id"]
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps(inventory_in_s3))
     # WHEN a function reading it is invoked
-    result = _inventory_reader().lambda_handler({"action": "run"}, FakeLambdaContext())
-    # THEN its result is the error naming the inventory and the field
-    assert result["status"] == "error"
-    assert f"s3://{BUCKET}/{KEY}" in result["error"]
-    assert "members[0].account_id" in result["error"]
+    # THEN the invocation fails (the Errors alarm counts it), naming the inventory and the field
+    with pytest.raises(InventoryError) as raised:
+        _inventory_reader().lambda_handler({"action": "run"}, FakeLambdaContext())
+    assert f"s3://{BUCKET}/{KEY}" in str(raised.value)
+    assert "members[0].account_id" in str(raised.value)
 
 
 def test_helpers_find_accounts_clusters_and_node_groups(inventory_document: dict[str, Any]) -> None:
