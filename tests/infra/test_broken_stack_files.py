@@ -24,7 +24,7 @@ from components.schedule_payloads import skipped_run_day
 from components.settings import load_settings, settings_document
 from fleetctl.exceptions import PlanError, ProgramFailedError
 from fleetctl.local_world import stack_settings
-from fleetctl.mocked_program import StackFileLoader, read_stack_file, run_program
+from fleetctl.mocked_program import REPO_ROOT, StackFileLoader, read_stack_file, run_program
 
 VALID_STACK = """
 config:
@@ -619,6 +619,31 @@ def test_the_longest_names_accepted_fit_the_roles_the_program_creates(project_wi
     assert f"{component}{NODE_ROLE_SUFFIX}" in [
         resource.name for resource in run.of_type("aws:iam/role:Role")
     ]
+
+
+@pytest.mark.parametrize("extra", [0, 1], ids=["at-the-readmes-limit", "one-past-it"])
+def test_a_created_clusters_names_are_refused_exactly_past_the_readmes_length(
+    tmp_path: Path, extra: int
+) -> None:
+    """GIVEN the README's limit on `<account name>-<cluster name>` of a created cluster, and a
+    stack file whose two names are together that long, or one character longer
+    WHEN the local tools read the stack as the program does
+    THEN the first is accepted and the second refused naming the cluster's name"""
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    found = re.search(r"for a created cluster, at most (\d+) characters \(its IAM roles", readme)
+    assert found, "the README no longer limits a created cluster's names"
+    cluster = "c" * (int(found[1]) - len("shared-services-") + extra)
+    text = VALID_STACK.replace("name: dev-workloads", "name: shared-services").replace(
+        "name: dev-apps", f"name: {cluster}"
+    )
+    (tmp_path / "Pulumi.names.yaml").write_text(text)
+    if not extra:
+        assert stack_settings("names", tmp_path).members[0].clusters[0].name == cluster
+        return
+    with pytest.raises(
+        PlanError, match=r"^Pulumi\.names\.yaml: members\[0\]\.clusters\[0\]\.name: "
+    ):
+        stack_settings("names", tmp_path)
 
 
 def _stack_file_without_the_namespace(tmp_path: Path, line: str) -> Path:
