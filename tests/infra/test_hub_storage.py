@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hub_view import HubView, as_list
 
 from components.buckets import INVENTORY_KEY
+from fleetctl.mocked_program import REPO_ROOT
 
 BUCKET = "aws:s3/bucket:Bucket"
 HUB = ("data", "access-logs")
@@ -254,3 +256,18 @@ def test_every_key_is_deleted_only_after_a_30_day_waiting_period(stack_run):
     # WHEN a destroy schedules them for deletion THEN each can be restored for 30 days
     for key in keys:
         assert key.inputs["deletionWindowInDays"] == 30, key.inputs["description"]
+
+
+def test_the_readmes_teardown_names_the_protected_table_by_an_output_the_stack_exports(
+    stack_run,
+):
+    # GIVEN the README's teardown command, which names the state table by a stack output
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    command = re.search(r"--table-name <(\w+) output> --no-deletion-protection-enabled", readme)
+    assert command, "the README's teardown no longer turns the state table's protection off"
+    # WHEN the stack's outputs are read
+    exported = stack_run.stack_outputs.get(command[1])
+    # THEN that output is the name of the table created with deletion protection
+    table = HubView(stack_run).one("aws:dynamodb/table:Table").inputs
+    assert table["deletionProtectionEnabled"] is True
+    assert exported == table["name"]
