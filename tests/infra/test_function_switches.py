@@ -257,10 +257,11 @@ def test_restoring_the_scalers_changes_is_refused_when_the_scaler_is_switched_of
             "health_monitor on",
         ),
         (
-            ("eks_scaler",),
+            ("eks_scaler", "spot_optimizer"),
             {"autoscaler": "cluster-autoscaler"},
-            "members[0].clusters[0].autoscaler: only eks_scaler reads autoscaler, and "
-            "functions.eks_scaler.enabled is false: leave autoscaler out, or switch eks_scaler on",
+            "members[0].clusters[0].autoscaler: only eks_scaler and spot_optimizer read "
+            "autoscaler, and functions.eks_scaler.enabled and functions.spot_optimizer.enabled "
+            "are false: leave autoscaler out, or switch eks_scaler on",
         ),
     ],
     ids=["endpoints-without-their-checkers", "autoscaler-without-the-scaler"],
@@ -279,6 +280,22 @@ def test_a_cluster_setting_whose_readers_are_all_switched_off_is_refused(
         load_settings("dev", document)
     # THEN one line names the cluster's setting and the switches
     assert str(raised.value) == f"Pulumi.dev.yaml: {line}"
+
+
+def test_a_declared_autoscaler_loads_while_the_spot_optimizer_that_reads_it_is_on() -> None:
+    # GIVEN the dev stack with eks_scaler switched off (its cluster back on its schedule) and
+    # Cluster Autoscaler declared on the cluster: the spot optimizer's on-demand fallback reads
+    # the declaration to pass over the groups Cluster Autoscaler sizes
+    document = _dev_settings_with({"eks_scaler": {"enabled": False}})
+    cluster = document["members"][0]["clusters"][0]
+    cluster.pop("scaling")
+    cluster["autoscaler"] = "cluster-autoscaler"
+    # WHEN the settings are loaded
+    settings = load_settings("dev", document)
+    # THEN the declaration is kept, and the fleet inventory the fallback reads carries it
+    assert settings.members[0].clusters[0].autoscaler == "cluster-autoscaler"
+    [member] = settings.inventory("dev").members
+    assert [cluster.autoscaler for cluster in member.clusters] == ["cluster-autoscaler"]
 
 
 def test_health_endpoints_load_while_one_of_their_readers_is_on() -> None:
