@@ -20,7 +20,8 @@
    and the stack file's max_size from the fleet inventory, as the scaler), unless a hold
    (fleet_shared.node_group_holds) freezes that node group or its cluster: the fallback is then
    `held` and says why. With SPOT_AUTO_APPLY=true and no dry run, when the cluster's schedule sizes
-   that node group (no schedule would take the +1 back otherwise), it is applied under the SAME node
+   that node group and eks_scaler, which runs that schedule, is on in the stack (no schedule would
+   take the +1 back otherwise), it is applied under the SAME node
    group lock as the scaler (fleet_shared.node_group_locks), recorded under the node group's state
    key as the scaler does, and announced at info level; at most once per hour per on-demand node
    group. The lease is renewed just before the change, which is not made when another owner took the
@@ -119,6 +120,8 @@ retry, where one as long as the function's timeout sent the warning to the dead-
 INTERRUPTION_SCOPE = "spot_interruption"
 """The idempotency scope of interruption warnings in the state table."""
 FALLBACK_CLAIM_SECONDS = 3600
+SCALER_FUNCTION = "eks_scaler"
+"""The function whose cluster schedules take a +1 back; a stack may switch it off."""
 HEADER_FIELDS = (
     "action",
     "account_id",
@@ -424,13 +427,19 @@ def _on_demand_fallback(
         f"{recent} interruptions of {spot_group} in the last hour exceed the threshold "
         f"{services.environment.spot_interruption_threshold}"
     )
-    listed = _listed_cluster(services, account, region, cluster)
+    listed, scaler_off = _listed_cluster(services, account, region, cluster)
     window = _maintenance_window(services, listed, cluster)
     if window is not None:
         return {"status": "maintenance_window", "reason": f"{reason}; {window}"}, None
     eks = services.member_client("eks", account, region)
     target = _fallback_target(
-        services, eks, account=account, region=region, cluster=cluster, listed=listed
+        services,
+        eks,
+        account=account,
+        region=region,
+        cluster=cluster,
+        listed=listed,
+        scaler_off=scaler_off,
     )
     passed_over = {"passed_over": list(target.passed_over)} if target.passed_over else {}
     if target.group is None:
@@ -462,8 +471,8 @@ def _on_demand_fallback(
         return {**base, "status": "proposed", "note": f"{why}: nothing was changed"}, None
     if not target.scheduled:
         note = (
-            f"{_not_reset_by_the_schedule(cluster, name)}, so a +1 would stay for good; nothing "
-            "was changed"
+            f"{_not_reset_by_the_schedule(cluster, name, scaler_off=scaler_off)}, so a +1 "
+            "would stay for good; nothing was changed"
         )
         return {**base, "status": "proposed", "note": note}, None
     lock = node_group_lock_name(account, region, cluster, name)
@@ -498,24 +507,30 @@ def _held(name: str, reason: str, hold: Hold) -> dict[str, Any]:
 
 def _listed_cluster(
     services: SpotServices, account: str, region: str, cluster: str
-) -> Cluster | None:
-    """The cluster as the fleet inventory lists it; None when it does not, or the function has
-    no inventory (DATA_BUCKET_NAME unset). An inventory that cannot be read or is invalid raises
-    InventoryUnreadableError or InventoryError: the fallback then fails rather than change a
-    cluster whose calendar and schedule are unknown."""
+) -> tuple[Cluster | None, bool]:
+    """The cluster as the fleet inventory lists it (None when it does not, or the function has
+    no inventory: DATA_BUCKET_NAME unset), and whether the stack switched eks_scaler off, whose
+    schedules run the clusters' scale-downs and restores. An inventory that cannot be read or is
+    invalid raises InventoryUnreadableError or InventoryError: the fallback then fails rather
+    than change a cluster whose calendar and schedule are unknown."""
     if services.environment.data_bucket_name is None:
-        return None
-    return services.inventory().find_cluster(account, region, cluster)
+        return None, False
+    inventory = services.inventory()
+    return (
+        inventory.find_cluster(account, region, cluster),
+        SCALER_FUNCTION not in inventory.functions,
+    )
 
 
-def _reset_by_the_schedule(listed: Cluster | None, name: str) -> bool:
+def _reset_by_the_schedule(listed: Cluster | None, name: str, *, scaler_off: bool) -> bool:
     """Whether the cluster's schedule sizes node group `name` (its scale-down and morning
-    restore name the groups of `off_hours_desired`, and leave out the excluded ones), so that it
-    takes a +1 back: a +1 no schedule resets would stay, and each hour of interruptions after
-    would add one more."""
+    restore name the groups of `off_hours_desired`, and leave out the excluded ones) and runs
+    (not with eks_scaler switched off: `scaler_off`), so that it takes a +1 back: a +1 no
+    schedule resets would stay, and each hour of interruptions after would add one more."""
     schedule = listed.schedule if listed is not None else None
     return (
-        schedule is not None
+        not scaler_off
+        and schedule is not None
         and name in schedule.off_hours_desired
         and name not in schedule.exclude_node_groups
     )
@@ -556,6 +571,7 @@ def _fallback_target(
     region: str,
     cluster: str,
     listed: Cluster | None,
+    scaler_off: bool,
 ) -> FallbackTarget:
     """The cluster's first ON_DEMAND node group by name that no autoscaler manages and that a
     cluster schedule resets; without one, the first that no autoscaler manages (proposed only:
@@ -584,11 +600,14 @@ def _fallback_target(
                     "autoscaler": autoscaler.as_dict(),
                 }
             )
-        elif _reset_by_the_schedule(listed, name):
+        elif _reset_by_the_schedule(listed, name, scaler_off=scaler_off):
             return FallbackTarget(group, True, tuple(passed_over))
         else:
             passed_over.append(
-                {"nodegroup": name, "reason": _not_reset_by_the_schedule(cluster, name)}
+                {
+                    "nodegroup": name,
+                    "reason": _not_reset_by_the_schedule(cluster, name, scaler_off=scaler_off),
+                }
             )
             if first_unscheduled is None:
                 first_unscheduled = group
@@ -599,8 +618,14 @@ def _fallback_target(
     return FallbackTarget(first_unscheduled, False, others)
 
 
-def _not_reset_by_the_schedule(cluster: str, name: str) -> str:
+def _not_reset_by_the_schedule(cluster: str, name: str, *, scaler_off: bool) -> str:
     """Why no cluster schedule takes a +1 of node group `name` back."""
+    if scaler_off:
+        return (
+            f"no cluster schedule resets {name}: {SCALER_FUNCTION}, which runs the cluster "
+            "schedules, is switched off in this stack (the fleet inventory lists no "
+            f"{SCALER_FUNCTION})"
+        )
     return (
         f"no cluster schedule resets {name}: the fleet inventory gives {cluster} no schedule "
         "that sizes it (schedule.off_hours_desired)"

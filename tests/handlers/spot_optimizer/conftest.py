@@ -213,12 +213,17 @@ def at_the_fallback_threshold(
 
 def change_the_inventory(change: Callable[[dict[str, Any]], None]) -> None:
     """Apply `change` to the dev-apps cluster of the inventory in the data bucket."""
+    change_the_inventory_document(lambda document: change(document["members"][0]["clusters"][0]))
+
+
+def change_the_inventory_document(change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `change` to the whole inventory document in the data bucket."""
     inventory_key = "config/fleet-inventory.json"
     s3 = boto3.client("s3", region_name=REGION)
     document = json.loads(
         s3.get_object(Bucket="lambda-fleet-data", Key=inventory_key)["Body"].read()
     )
-    change(document["members"][0]["clusters"][0])
+    change(document)
     s3.put_object(
         Bucket="lambda-fleet-data", Key=inventory_key, Body=json.dumps(document).encode("utf-8")
     )

@@ -13,6 +13,7 @@ from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
     change_the_inventory,
+    change_the_inventory_document,
     desired_size,
     next_batch_spot_warning,
 )
@@ -196,3 +197,21 @@ def test_a_proposal_names_the_on_demand_group_the_fallback_would_apply_to(
     assert fallback["nodegroup"] == "system"
     assert fallback["new"]["desired_size"] == 3
     assert desired_size(member_eks, "system") == 2
+
+
+def test_with_the_scaler_switched_off_the_fallback_only_proposes_the_plus_one_no_schedule_resets(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, and a stack that switched eks_scaler off: the inventory still gives
+    # dev-apps its schedule (sizing system), but no scheduled scale-down or restore runs
+    change_the_inventory_document(lambda document: document["functions"].pop("eks_scaler"))
+    services = past_the_threshold(make_services)
+    # WHEN an interruption of batch-spot exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-1")
+    # THEN the +1 of system is proposed, not made: nothing would ever take it back
+    fallback = result["fallback"]
+    assert fallback["status"] == "proposed"
+    assert fallback["nodegroup"] == "system"
+    assert "eks_scaler, which runs the cluster schedules, is switched off" in fallback["note"]
+    assert desired_size(member_eks, "system") == 2
+    assert no_change_recorded(services, "system")
