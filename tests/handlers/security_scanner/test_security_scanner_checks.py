@@ -203,6 +203,21 @@ def _lambda_scope(functions: Any) -> ScanScope:
     )
 
 
+def _functions_anyone_may_invoke_through_live(*names: str) -> Any:
+    """Member A's Lambda client, with functions `names` whose alias `live` anyone may invoke."""
+    functions, role = member_a_functions()
+    for name in names:
+        function_with_alias(functions, role, name, "live")
+        functions.add_permission(
+            FunctionName=name,
+            Qualifier="live",
+            StatementId="anyone",
+            Action="lambda:InvokeFunction",
+            Principal="*",
+        )
+    return functions
+
+
 def _lambda_calls(functions: Any) -> list[str]:
     """The Lambda operations `functions` calls from now on, each with its qualifier if any."""
     calls: list[str] = []
@@ -320,29 +335,10 @@ def test_a_version_listing_without_its_versions_fails_that_function_alone(
 def test_an_alias_listing_without_its_aliases_fails_that_function_alone(mocked_aws: None) -> None:
     # GIVEN two functions anyone may invoke through their alias, and ListAliases of the first
     # answered with a JSON page without `Aliases` (a proxy's), which Lambda always sends
-    functions, role = member_a_functions()
-    for name in ("unlisted", "listed"):
-        function_with_alias(functions, role, name, "live")
-        functions.add_permission(
-            FunctionName=name,
-            Qualifier="live",
-            StatementId="anyone",
-            Action="lambda:InvokeFunction",
-            Principal="*",
-        )
+    functions = _functions_anyone_may_invoke_through_live(*("unlisted", "listed"))
     page = answer_malformed(functions, "lambda", "ListAliases", b"{}", url_part="/unlisted/")
-    scope = ScanScope(
-        MEMBER_A,
-        REGION,
-        include_global=False,
-        member_regions=(REGION,),
-        client=lambda service: (
-            functions if service == "lambda" else member_session(MEMBER_A).client(service)
-        ),
-        scanned_on=SCAN_DAY,
-    )
     # WHEN the member is evaluated
-    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    result = evaluate(_lambda_scope(functions), "2025-06-02T03:30:00.000Z")
     # THEN the first function is reported unreadable, not passed for one without aliases, and
     # the other still fails Lambda.1
     assert page.answered == 1
@@ -372,16 +368,7 @@ def test_a_listed_alias_or_version_without_its_name_fails_that_function_alone(
 ) -> None:
     # GIVEN two functions anyone may invoke through their alias `live`, and the alias or
     # version listing of the first answered with an entry that does not name it
-    functions, role = member_a_functions()
-    for name in ("unnamed", "named"):
-        function_with_alias(functions, role, name, "live")
-        functions.add_permission(
-            FunctionName=name,
-            Qualifier="live",
-            StatementId="anyone",
-            Action="lambda:InvokeFunction",
-            Principal="*",
-        )
+    functions = _functions_anyone_may_invoke_through_live(*("unnamed", "named"))
     if operation == "ListVersionsByFunction":
         # Without aliases to read first, the versions are listed.
         functions.delete_alias(FunctionName="unnamed", Name="live")
