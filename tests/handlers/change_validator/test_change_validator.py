@@ -5,6 +5,7 @@ schedules, and the verdict is recorded with its figures, its rollback and one al
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -776,11 +777,28 @@ def test_an_update_whose_status_cannot_be_read_at_the_last_check_is_inconclusive
     assert "AccessDeniedException" in alert["detail"]
 
 
+def _describe_nodegroup_unreachable(member_eks: Any) -> tuple[Callable[[], bool], str]:
+    fault = fail_every_attempt(member_eks, "eks", "DescribeNodegroup")
+    return lambda: fault.attempts > 1, "could not be read"
+
+
+def _describe_nodegroup_a_proxy_page(member_eks: Any) -> tuple[Callable[[], bool], str]:
+    # A proxy's page (HTTP 200), which botocore hands on as an answer without the node group.
+    page = answer_malformed(member_eks, "eks", "DescribeNodegroup", b"<html>gateway</html>")
+    return lambda: page.answered >= 1, "DescribeNodegroup answered without nodegroup"
+
+
+@pytest.mark.parametrize(
+    "describe_fault",
+    [_describe_nodegroup_unreachable, _describe_nodegroup_a_proxy_page],
+    ids=["unreachable", "proxy-page"],
+)
 def test_a_regression_whose_node_group_cannot_be_read_is_alerted_without_a_restore(
     validator: Validator,
     eks_updates: EksUpdates,
     scaler_client: ScalerThroughItsHandler,
     monkeypatch: pytest.MonkeyPatch,
+    describe_fault: Callable[[Any], tuple[Callable[[], bool], str]],
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and the update still running when its record arrives
@@ -789,49 +807,18 @@ def test_a_regression_whose_node_group_cannot_be_read_is_alerted_without_a_resto
     eks_updates.status = "InProgress"
     assert validator.send(change)["status"] == "following"
     # WHEN EKS reports it failed at the next check, and the member's DescribeNodegroup (the size
-    # the restore starts from) is unreachable
+    # the restore starts from) is unreachable or answered with a page without the node group
     eks_updates.status = "Failed"
     member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
-    fault = fail_every_attempt(member_eks, "eks", "DescribeNodegroup")
-    [verdict] = validator.advance(5)
-    # THEN the verdict stands, nothing is restored on a size not read, and the one critical
-    # alert says the restore is left to a person and why
-    assert fault.attempts > 1
-    assert verdict["status"] == "failed", verdict
-    assert scaler_client.payloads == []
-    assert verdict["restore"]["status"] == "skipped"
-    assert "could not be read" in verdict["restore"]["reason"]
-    [alert] = validator.alerts()
-    assert alert["severity"] == "critical"
-    assert "not restored automatically" in alert["detail"]
-
-
-def test_a_regression_whose_node_group_is_described_with_a_proxy_page_is_alerted_without_a_restore(
-    validator: Validator,
-    eks_updates: EksUpdates,
-    scaler_client: ScalerThroughItsHandler,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
-    # system from 2 to 3 nodes, and the update still running when its record arrives
-    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
-    _, _, change = scaler_change_after_a_steady_quarter_hour(validator)
-    eks_updates.status = "InProgress"
-    assert validator.send(change)["status"] == "following"
-    # WHEN EKS reports it failed at the next check, and the member's DescribeNodegroup (the size
-    # the restore starts from) is answered with a proxy's page (HTTP 200), which botocore hands
-    # on as an answer without the node group
-    eks_updates.status = "Failed"
-    member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
-    page = answer_malformed(member_eks, "eks", "DescribeNodegroup", b"<html>gateway</html>")
+    fault_met, reason = describe_fault(member_eks)
     [verdict] = validator.advance(5)
     # THEN the invocation did not fail: the verdict stands, nothing is restored on a size not
-    # read, and the one critical alert says the restore is left to a person, naming the answer
-    assert page.answered >= 1
+    # read, and the one critical alert says the restore is left to a person and why
+    assert fault_met()
     assert verdict["status"] == "failed", verdict
     assert scaler_client.payloads == []
     assert verdict["restore"]["status"] == "skipped"
-    assert "DescribeNodegroup answered without nodegroup" in verdict["restore"]["reason"]
+    assert reason in verdict["restore"]["reason"]
     [alert] = validator.alerts()
     assert alert["severity"] == "critical"
     assert "not restored automatically" in alert["detail"]
