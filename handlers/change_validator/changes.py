@@ -7,7 +7,9 @@ change record (matched by update id), which the scaler writes before CloudTrail 
 event. Anything else is read from EKS when the event arrives: while an update is in progress
 DescribeCluster and DescribeNodegroup still show the version and launch template being replaced,
 but a labels or taints update is applied within seconds, so the labels and taints read may be the
-new ones; the rollback then names what the change asked, from its CloudTrail record.
+new ones; the rollback then names what the change asked, from its CloudTrail record. One
+UpdateNodegroupConfig may change the sizes and the labels or taints together: it is a scaling
+change that also keeps what it asked of labels and taints, so its rollback names both parts.
 """
 
 from __future__ import annotations
@@ -65,6 +67,21 @@ class Change:
     @property
     def changed_at_time(self) -> datetime:
         return parse_iso(self.changed_at)
+
+    @property
+    def asks_labels_or_taints(self) -> bool:
+        """Whether the change's CloudTrail record asks to add, update or remove a label or
+        taint (an UpdateNodegroupConfig may ask it alongside new sizes)."""
+        labels = self.requested.get("labels") or {}
+        taints = self.requested.get("taints") or {}
+        return any(
+            (
+                labels.get("addOrUpdateLabels"),
+                labels.get("removeLabels"),
+                taints.get("addOrUpdateTaints"),
+                taints.get("removeTaints"),
+            )
+        )
 
     def as_record(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
@@ -141,14 +158,16 @@ def previous_state(change: Change, eks: Any, state: StateTable) -> dict[str, Any
             "launch_template": group.get("launchTemplate"),
         }
     if change.kind is ChangeKind.NODE_GROUP_CONFIG:
-        # Neither the CloudTrail record nor DescribeUpdate (LabelsToAdd, LabelsToRemove, ...)
-        # carries the values a labels or taints update replaced, and only the scaler records its
-        # own changes: what EKS shows now is all there is, and the quick update may be applied.
-        return {
-            "labels": group.get("labels") or {},
-            "taints": group.get("taints") or [],
-            "seen_in": "DescribeNodegroup when the change was seen",
-        }
+        return _labels_and_taints_seen(group)
+    sizes = _sizes_before(change, group, state)
+    if change.asks_labels_or_taints:
+        sizes["labels_and_taints"] = _labels_and_taints_seen(group)
+    return sizes
+
+
+def _sizes_before(change: Change, group: dict[str, Any], state: StateTable) -> dict[str, Any]:
+    """The sizes a scaling change replaced: the scaler's record of its own change, else what
+    DescribeNodegroup showed on arrival."""
     if change.by_fleet_scaler:
         recorded = scaler_change_record(change, state)
         if recorded is not None:
@@ -166,6 +185,18 @@ def previous_state(change: Change, eks: Any, state: StateTable) -> dict[str, Any
         },
         # A scaling update is quick: EKS may already show the new sizes.
         "seen_in": "DescribeNodegroup when the change was seen (may already be the new sizes)",
+    }
+
+
+def _labels_and_taints_seen(group: dict[str, Any]) -> dict[str, Any]:
+    """The labels and taints DescribeNodegroup showed when a change asking for some arrived."""
+    # Neither the CloudTrail record nor DescribeUpdate (LabelsToAdd, LabelsToRemove, ...) carries
+    # the values a labels or taints update replaced, and only the scaler records its own changes:
+    # what EKS shows now is all there is, and the quick update may be applied.
+    return {
+        "labels": group.get("labels") or {},
+        "taints": group.get("taints") or [],
+        "seen_in": "DescribeNodegroup when the change was seen",
     }
 
 

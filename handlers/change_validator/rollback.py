@@ -7,6 +7,9 @@
   only while the node group still has the desired size the change set (otherwise the restore
   would undo a later change: a person's, the spot fallback's, the next schedule's);
 - another scaling change: the sizes seen when the change arrived, restored by hand;
+- a scaling change that also asked for labels or taints: the sizes as above, and the labels and
+  taints part as below, always by hand (the scaler changes sizes only, so an automatic restore
+  puts back the sizes and the alert says the rest is left to a person);
 - a node group version or launch template: the version (and release, or launch template version)
   to go back to with UpdateNodegroupVersion;
 - a cluster version: EKS cannot downgrade a control plane, so the previous version is named for a
@@ -42,7 +45,7 @@ def rollback_plan(
             and not was_restore
             and isinstance(sizes.get("desired_size"), int)
         )
-        return {
+        plan = {
             "kind": "restore_sizes",
             "action": (
                 f"restore node group {change.node_group} to desired size "
@@ -52,6 +55,12 @@ def rollback_plan(
             "sizes": sizes,
             "automatic": automatic,
         }
+        labels_and_taints = previous.get("labels_and_taints")
+        if labels_and_taints is not None:
+            undo = _undo_labels_and_taints(change, labels_and_taints)
+            plan["action"] += f"; and, by hand, {undo}"
+            plan["labels_and_taints"] = {"action": undo, **labels_and_taints, "automatic": False}
+        return plan
     if change.kind in (ChangeKind.NODE_GROUP_VERSION, ChangeKind.LAUNCH_TEMPLATE):
         template = previous.get("launch_template") or {}
         if change.kind is ChangeKind.LAUNCH_TEMPLATE:
@@ -78,15 +87,21 @@ def rollback_plan(
         }
     return {
         "kind": "node_group_config",
-        "action": (
-            f"UpdateNodegroupConfig of {change.node_group} undoing what the change asked "
-            f"({_labels_and_taints_asked(change.requested)}); the values it replaced are not "
-            f"recorded ({previous['seen_in']} showed labels {previous.get('labels')} and taints "
-            f"{_taint_names(previous.get('taints'))}, possibly the new ones already)"
-        ),
+        "action": _undo_labels_and_taints(change, previous),
         **previous,
         "automatic": False,
     }
+
+
+def _undo_labels_and_taints(change: Change, seen: dict[str, Any]) -> str:
+    """The by-hand rollback of what `change` asked of labels and taints, with those `seen`
+    (`{"labels", "taints", "seen_in"}`) when it arrived."""
+    return (
+        f"UpdateNodegroupConfig of {change.node_group} undoing what the change asked "
+        f"({_labels_and_taints_asked(change.requested)}); the values it replaced are not "
+        f"recorded ({seen['seen_in']} showed labels {seen.get('labels')} and taints "
+        f"{_taint_names(seen.get('taints'))}, possibly the new ones already)"
+    )
 
 
 def _labels_and_taints_asked(requested: dict[str, Any]) -> str:

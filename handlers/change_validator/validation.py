@@ -17,7 +17,8 @@
    cannot be measured later (it is the health before the change): `inconclusive` at once.
    Raising instead would end, after the platform's retries, with no verdict and nothing booked.
 4. Done: a `degraded` or `failed` verdict restores the scaler's own change when allowed
-   (rollback.py) and raises one critical alert naming the rollback; an `inconclusive` one raises
+   (rollback.py: its sizes only, the labels and taints it also asked are left to a person) and
+   raises one critical alert naming the rollback; an `inconclusive` one raises
    one warning naming the change and the error. Each is delivered exactly once
    (`fleet_shared.alert_delivery`): the verdict is stored before the alert is sent, an alert SNS
    refused fails the invocation, and the platform's retry sends it without judging again.
@@ -444,6 +445,10 @@ def _finish(
         and (restore is None or unanswered)
     ):
         record["restore"] = _restore(record, change, services, invocation)
+        labels_and_taints = record["rollback"].get("labels_and_taints")
+        if labels_and_taints is not None:
+            # The scaler changes sizes only: what the change asked of labels and taints stays.
+            record["restore"]["left_to_a_person"] = labels_and_taints["action"]
         _save(services, record)
     deliver_once(
         services.state,
@@ -557,6 +562,11 @@ def verdict_alert(record: dict[str, Any], source: str) -> Alert:
         restored = " No scaler is deployed to restore it."
     else:
         restored = ""
+    if restored and "labels_and_taints" in plan:
+        restored += (
+            " The scaler restores sizes only: the labels and taints this change asked are left "
+            "to a person, as the rollback says."
+        )
     detail = (
         f"{change.event_name} on {change.label} (update {change.validation_id}, "
         f"{'made by the fleet scaler' if change.by_fleet_scaler else 'made outside the fleet'}): "

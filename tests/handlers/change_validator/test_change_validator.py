@@ -141,12 +141,16 @@ def node_group_update_baking(
 
 
 def degraded_bake_of_a_restorable_scaler_change(
-    validator: Validator, monkeypatch: pytest.MonkeyPatch
+    validator: Validator,
+    monkeypatch: pytest.MonkeyPatch,
+    also_asked: dict[str, Any] | None = None,
 ) -> str:
     """A stack that lets the validator restore the scaler's changes, the scaler taking system
-    from 2 to 3 nodes, and a bake in which the endpoint fails half its requests; the update id."""
+    from 2 to 3 nodes (its CloudTrail record also asking `also_asked`, labels or taints, when
+    given), and a bake in which the endpoint fails half its requests; the update id."""
     monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
     now, update_id, change = scaler_change_after_a_steady_quarter_hour(validator)
+    change["detail"]["requestParameters"].update(also_asked or {})
     validator.send(change)
     record_endpoint_results(validator.state, now + timedelta(minutes=1), 7, latency_ms=100)
     record_endpoint_results(
@@ -356,6 +360,62 @@ def test_a_failed_labels_change_names_what_it_asked_not_the_labels_it_set_as_the
     # AND the one critical alert says the same
     [alert] = validator.alerts()
     assert action in alert["detail"]
+
+
+def test_a_failed_change_of_sizes_and_labels_names_both_in_its_rollback(
+    validator: Validator, eks_updates: EksUpdates
+) -> None:
+    # GIVEN a person's UpdateNodegroupConfig of node group system that sets 3 nodes and, in the
+    # same call, the label team=payments and a taint, which EKS then reports failed
+    asked = {
+        "nodegroupName": NODE_GROUP,
+        "scalingConfig": {"desiredSize": 3},
+        "labels": {"addOrUpdateLabels": {"team": "payments"}},
+        "taints": {"removeTaints": [{"key": "dedicated", "effect": "NO_SCHEDULE"}]},
+    }
+    eks_updates.status = "Failed"
+    change = cloudtrail_event(
+        "UpdateNodegroupConfig", "7e6d5c4b-0000-4111-8222-933344445666",
+        validator.clock.now(), asked,
+    )  # fmt: skip
+    # WHEN its record arrives
+    verdict = validator.send(change)
+    # THEN it is a failed scaling change whose rollback names the sizes to go back to
+    assert verdict["status"] == "failed", verdict
+    assert verdict["kind"] == "scaling"
+    rollback = verdict["rollback"]
+    assert "restore node group system to desired size 2" in rollback["action"]
+    # AND what the change asked of labels and taints, to be undone by hand
+    assert "added or updated labels {'team': 'payments'}" in rollback["action"]
+    assert "removed taints ['dedicated:NO_SCHEDULE']" in rollback["action"]
+    assert rollback["labels_and_taints"]["automatic"] is False
+    # AND the one critical alert names both parts
+    [alert] = validator.alerts()
+    assert rollback["action"] in alert["detail"]
+
+
+def test_an_automatic_restore_of_sizes_and_labels_restores_the_sizes_and_leaves_labels_to_a_person(
+    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, a change through the
+    # scaler's member role that takes system from 2 to 3 nodes and also sets the label
+    # team=payments, and a bake in which the endpoint fails half its requests
+    also_asked = {"labels": {"addOrUpdateLabels": {"team": "payments"}}}
+    degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch, also_asked)
+    # WHEN the bake ends
+    [verdict] = validator.advance(15)
+    # THEN the scaler is asked to put the size back to 2, which it can
+    assert verdict["status"] == "degraded"
+    [request] = scaler_client.payloads
+    assert request["nodegroups"] == [{"name": NODE_GROUP, "desired_size": 2}]
+    assert desired_size() == 2
+    # AND the restore and the critical alert say the label the change set is left to a person
+    left = verdict["restore"]["left_to_a_person"]
+    assert "added or updated labels {'team': 'payments'}" in left
+    [alert] = validator.alerts()
+    assert "asked to restore it: scaling_initiated" in alert["detail"]
+    assert "the labels and taints this change asked are left to a person" in alert["detail"]
+    assert "added or updated labels {'team': 'payments'}" in alert["detail"]
 
 
 def test_an_update_still_running_after_the_last_check_is_failed(
