@@ -282,7 +282,10 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         arguments["nodegroupName"] = change.node_group
     try:
         eks = services.member_client(change.account_id, change.region)("eks")
-        update = eks.describe_update(**arguments)["update"]
+        answer = eks.describe_update(**arguments)
+        # A proxy's page (HTTP 200) lacks the update or its status: no answer about the update.
+        answer_field(answer, "DescribeUpdate", "update", "status")
+        update = answer["update"]
     except MEASUREMENT_FAILURES as error:
         # Not an answer about the update: this check counts, and the next one asks again.
         failure = {"errorCode": "DescribeUpdate failed", "errorMessage": str(error)[:300]}

@@ -475,6 +475,36 @@ def test_a_describe_update_that_fails_is_asked_again_at_the_next_check(
     assert baking["status"] == "baking"
 
 
+def test_a_describe_update_answered_with_a_proxy_page_is_asked_again_at_the_next_check(
+    validator: Validator, eks_updates: EksUpdates
+) -> None:
+    # GIVEN a node group update, and the member's EKS answering DescribeUpdate with a proxy's
+    # page (HTTP 200), which botocore hands on as an answer without the update
+    member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
+    member_eks.meta.events.unregister("before-call.eks.DescribeUpdate", eks_updates.answer)
+    page = answer_malformed(member_eks, "eks", "DescribeUpdate", b"<html>gateway</html>")
+    update_id = "2b3c4d5e-0000-4111-8222-933344445566"
+    # WHEN its record arrives
+    started = validator.send(node_group_version_update(validator, update_id))
+    # THEN the invocation did not fail: the validation goes on following, the status unknown
+    # and the error naming what the answer lacked kept, with a check five minutes later
+    assert page.answered >= 1
+    assert started["status"] == "following", started
+    assert started["update_status"] == "Unknown"
+    stored = load_record(validator.services[0], update_id)
+    assert stored is not None
+    [error] = stored["update_errors"]
+    assert "DescribeUpdate answered without update" in error
+    assert len(validator.schedules()) == 1
+    # WHEN EKS answers DescribeUpdate at the next check
+    member_eks.meta.events.unregister("before-send.eks.DescribeUpdate", page)
+    member_eks.meta.events.register("before-call.eks.DescribeUpdate", eks_updates.answer)
+    eks_updates.status = "Successful"
+    [baking] = validator.advance(5)
+    # THEN the bake starts
+    assert baking["status"] == "baking", baking
+
+
 def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_allowed(
     validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
