@@ -29,6 +29,10 @@ from handlers.change_validator.models import (
     EksChangeEvent,
 )
 
+SEEN_IN_SCALER_RECORD = "the scaler's change record"
+"""`seen_in` of sizes read from the scaler's own record: the only sizes known to be the ones
+before the change, and the only ones an automatic restore acts on."""
+
 SCALER_RECORD_LOOKBACK = timedelta(hours=1)
 """How far before the event the scaler's change record is looked for (CloudTrail delivers
 within minutes)."""
@@ -173,7 +177,7 @@ def _sizes_before(change: Change, group: dict[str, Any], state: StateTable) -> d
         if recorded is not None:
             return {
                 "sizes": recorded.get("previous"),
-                "seen_in": "the scaler's change record",
+                "seen_in": SEEN_IN_SCALER_RECORD,
                 "scaler_request_id": recorded.get("request_id"),
             }
     config = group.get("scalingConfig") or {}

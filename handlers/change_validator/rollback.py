@@ -3,9 +3,11 @@
 - the scaler's scaling change: restore the previous desired size through the scaler's normal path
   (a `scale_up` or `scale_down` request with that size, so its lock, cooldown, floors, dry run and
   idempotency apply); automatic only when the stack sets `restore_scaler_changes`, never for
-  a change that was itself such a restore (two regressions in a row would otherwise flap), and
-  only while the node group still has the desired size the change set (otherwise the restore
-  would undo a later change: a person's, the spot fallback's, the next schedule's);
+  a change that was itself such a restore (two regressions in a row would otherwise flap), only
+  when the scaler's record of the change gives the size before it (without it, EKS's sizes may be
+  the new ones and whether it was a restore is unknown), and only while the node group still has
+  the desired size the change set (otherwise the restore would undo a later change: a person's,
+  the spot fallback's, the next schedule's);
 - another scaling change: the sizes seen when the change arrived, restored by hand;
 - a scaling change that also asked for labels or taints: the sizes as above, and the labels and
   taints part as below, always by hand (the scaler changes sizes only, so an automatic restore
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.change_validator.changes import Change, ChangeKind
+from handlers.change_validator.changes import SEEN_IN_SCALER_RECORD, Change, ChangeKind
 
 RESTORE_REQUEST_PREFIX = "change-validator-restore-"
 """The request id of the scaler requests this function makes: idempotent per validation, and how
@@ -39,9 +41,11 @@ def rollback_plan(
         was_restore = str(previous.get("scaler_request_id") or "").startswith(
             RESTORE_REQUEST_PREFIX
         )
+        restorable = change.by_fleet_scaler and restore_allowed
+        recorded = previous.get("seen_in") == SEEN_IN_SCALER_RECORD
         automatic = (
-            change.by_fleet_scaler
-            and restore_allowed
+            restorable
+            and recorded
             and not was_restore
             and isinstance(sizes.get("desired_size"), int)
         )
@@ -55,6 +59,11 @@ def rollback_plan(
             "sizes": sizes,
             "automatic": automatic,
         }
+        if restorable and not recorded:
+            plan["not_automatic"] = (
+                "the scaler's record of this change was not found, so the size before it is not "
+                "known (EKS may already have shown the new one): restore it by hand"
+            )
         labels_and_taints = previous.get("labels_and_taints")
         if labels_and_taints is not None:
             undo = _undo_labels_and_taints(change, labels_and_taints)

@@ -563,9 +563,11 @@ def verdict_alert(record: dict[str, Any], source: str) -> Alert:
         restored = f" The scaler was asked to restore it: {restore.get('status')}."
     elif plan["automatic"]:
         restored = " No scaler is deployed to restore it."
+    elif "not_automatic" in plan:
+        restored = f" It was not restored automatically: {plan['not_automatic']}."
     else:
         restored = ""
-    if restored and "labels_and_taints" in plan:
+    if (restore is not None or plan["automatic"]) and "labels_and_taints" in plan:
         restored += (
             " The scaler restores sizes only: the labels and taints this change asked are left "
             "to a person, as the rollback says."

@@ -531,6 +531,37 @@ def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_a
     assert "asked to restore it: scaling_initiated" in alert["detail"]
 
 
+def test_a_regression_after_a_scaler_change_it_did_not_record_is_not_restored_automatically(
+    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, and the scaler taking
+    # system from 2 to 3 nodes while DynamoDB refuses its change record (the change stands,
+    # unrecorded), so the validator can read the size before it only from EKS, which already
+    # shows the new one
+    scaler_dynamodb = scaler_app.FUNCTION.services().sessions.hub_client("dynamodb")
+    unrecorded = fail_every_attempt(scaler_dynamodb, "dynamodb", "TransactWriteItems")
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    now, _, change = scaler_change_after_a_steady_quarter_hour(validator)
+    unrecorded.healed = True
+    assert unrecorded.attempts > 1
+    validator.send(change)
+    # WHEN the endpoint fails half its requests through the bake, and the bake ends
+    record_endpoint_results(validator.state, now + timedelta(minutes=1), 7, latency_ms=100)
+    record_endpoint_results(
+        validator.state, now + timedelta(minutes=8), 7, latency_ms=100, ok=False
+    )
+    [verdict] = validator.advance(15)
+    # THEN the change is degraded, and the scaler is not asked to "restore" a size the fleet
+    # does not know was the one before: the rollback is left to a person, saying why
+    assert verdict["status"] == "degraded", verdict
+    assert scaler_client.payloads == []
+    assert "restore" not in verdict
+    assert verdict["rollback"]["automatic"] is False
+    [alert] = validator.alerts()
+    assert "The scaler was asked" not in alert["detail"]
+    assert "the scaler's record of this change was not found" in alert["detail"]
+
+
 def test_a_regression_does_not_restore_a_node_group_changed_again_since(
     validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
