@@ -16,7 +16,9 @@ from pydantic import Field
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn, BoolFlag, PositiveInt
 
-Ratio = Annotated[float, Field(ge=0, le=1)]
+RegressionStep = Annotated[float, Field(gt=0, le=1)]
+"""A share's or rate's move (absolute) that is a regression. Not 0: a figure that moved by 0
+would then be one, and every change degraded (every scaler change restored)."""
 
 
 class ValidatorEnvironment(FunctionEnvironment):
@@ -90,13 +92,16 @@ class ValidatorEnvironment(FunctionEnvironment):
         default=100,
         description="A latency growth smaller than this (ms) is never a regression (noise).",
     )
-    validation_error_rate_increase: Ratio = Field(
+    validation_error_rate_increase: RegressionStep = Field(
         default=0.05,
-        description="Growth of an error or 5xx rate (absolute, 0-1) that is a regression.",
+        description=(
+            "Growth of an error or 5xx rate (absolute, above 0, at most 1) that is a regression."
+        ),
     )
-    validation_healthy_ratio_drop: Ratio = Field(
+    validation_healthy_ratio_drop: RegressionStep = Field(
         default=0.1,
         description=(
-            "Drop of the healthy-target or ready-node share (absolute, 0-1) that is a regression."
+            "Drop of the healthy-target or ready-node share (absolute, above 0, at most 1) that is "
+            "a regression."
         ),
     )

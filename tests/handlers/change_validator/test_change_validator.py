@@ -26,6 +26,7 @@ from change_validator_helpers import (
 )
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
 from handlers.change_validator import app
@@ -688,6 +689,26 @@ def test_a_validation_killed_at_its_deadline_is_opened_by_the_platforms_retry(
     assert retried["status"] == "baking", retried
     assert retried["validation_id"] == update_id
     assert len(validator.schedules()) == 1
+
+
+@pytest.mark.parametrize(
+    "variable", ["VALIDATION_HEALTHY_RATIO_DROP", "VALIDATION_ERROR_RATE_INCREASE"]
+)
+def test_a_zero_regression_threshold_is_refused_naming_the_variable_and_changes_nothing(
+    validator: Validator, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # GIVEN a threshold set to 0, under which a figure that did not move at all (a drop or a
+    # growth of 0) would be a regression, so every change would be degraded (and every scaler
+    # change restored)
+    monkeypatch.setenv(variable, "0")
+    change = node_group_version_update(validator, "0000bbbb-0000-4111-8222-933344445555")
+    # WHEN a change arrives
+    with pytest.raises(ConfigurationError) as refused:
+        validator.send(change)
+    # THEN the invocation fails naming the variable, and no validation was opened
+    assert variable in str(refused.value)
+    assert load_record(validator.services[0], "0000bbbb-0000-4111-8222-933344445555") is None
+    assert validator.schedules() == []
 
 
 def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> None:
