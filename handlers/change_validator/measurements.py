@@ -8,7 +8,9 @@
   changed node group, or every node group for a cluster version change. At the baseline of a
   scaling change, against the smaller of the desired sizes before and after it: EKS shows the
   new size at once, and a scale-up's nodes still starting then are not the health before the
-  change (read against the new size, a scale-up whose nodes never came up would pass).
+  change (read against the new size, a scale-up whose nodes never came up would pass). Only the
+  scaler's record gives the size before; for another scaling change EKS's size on arrival is
+  usually the new one, and such a scale-up passes this figure (the doc page says so).
 """
 
 from __future__ import annotations
