@@ -7,7 +7,8 @@
   when the scaler's record of the change gives the size before it (without it, EKS's sizes may be
   the new ones and whether it was a restore is unknown), and only while the node group still has
   the desired size the change set (otherwise the restore would undo a later change: a person's,
-  the spot fallback's, the next schedule's);
+  the spot fallback's, the next schedule's; or, back at the size before it, a failed update's
+  say, there is nothing to restore);
 - another scaling change: the sizes seen when the change arrived, restored by hand;
 - a scaling change that also asked for labels or taints: the sizes as above, and the labels and
   taints part as below, always by hand (the scaler changes sizes only, so an automatic restore
@@ -141,15 +142,22 @@ def _taint_names(taints: Any) -> list[str]:
 
 
 RESTORE_SKIPPED = "skipped"
-"""The status of an automatic restore not asked for, because the node group changed since."""
+"""The status of an automatic restore not asked for (the node group changed since, or is at the
+size before the change already), its reason kept."""
 
 RESTORE_ASKED = "asked"
 """The status of an automatic restore whose request is saved and whose answer is not yet."""
 
 
-def superseded_by(change: Change, current_desired: int) -> str | None:
-    """Why restoring `change` would undo a later change (the node group no longer has the
-    desired size the change set), or None when the change's size is still in place."""
+def why_not_restored(change: Change, plan: dict[str, Any], current_desired: int) -> str | None:
+    """Why the automatic restore of `change` (rollback `plan`) is not asked for, or None when the
+    node group still has the desired size the change set."""
+    if current_desired == plan["sizes"]["desired_size"]:
+        # A failed update, or one undone since: asking the scaler would change nothing.
+        return (
+            f"node group {change.node_group} is already at desired size {current_desired}, the "
+            "size before this change: nothing to restore"
+        )
     changed_to = (change.requested.get("scalingConfig") or {}).get("desiredSize")
     if changed_to == current_desired:
         return None

@@ -64,7 +64,7 @@ from handlers.change_validator.rollback import (
     RESTORE_SKIPPED,
     restore_request,
     rollback_plan,
-    superseded_by,
+    why_not_restored,
 )
 from handlers.change_validator.services import (
     FUNCTION_NAME,
@@ -509,9 +509,9 @@ def _restore(
                 f"({cut_echo(str(error))}): restore it by hand"
             )
             return {"status": RESTORE_SKIPPED, "reason": reason}
-        superseded = superseded_by(change, current)
-        if superseded is not None:
-            return {"status": RESTORE_SKIPPED, "reason": superseded}
+        not_restored = why_not_restored(change, record["rollback"], current)
+        if not_restored is not None:
+            return {"status": RESTORE_SKIPPED, "reason": not_restored}
         request = restore_request(
             change, record["rollback"], current, dry_run=environment.fleet_dry_run
         )

@@ -563,6 +563,33 @@ def test_a_regression_after_a_scaler_change_it_did_not_record_is_not_restored_au
     assert "the scaler's record of this change was not found" in alert["detail"]
 
 
+def test_a_failed_scaler_change_that_left_the_size_as_it_was_says_there_is_nothing_to_restore(
+    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, and the scaler's update
+    # of system from 2 to 3 nodes that EKS reports failed, the node group left at 2
+    monkeypatch.setenv("VALIDATION_RESTORE_SCALER_CHANGES", "true")
+    _, _, change = scaler_change_after_a_steady_quarter_hour(validator)
+    eks = member_session(MEMBER_ACCOUNT_ID).client("eks")
+    eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName=NODE_GROUP, scalingConfig={"desiredSize": 2}
+    )
+    validator.eks_updates.status = "Failed"
+    # WHEN its record arrives
+    verdict = validator.send(change)
+    # THEN the change failed, the scaler is not asked, and the restore is skipped because the
+    # node group is at the size before the change, not because of a later change that is not
+    # there
+    assert verdict["status"] == "failed", verdict
+    assert scaler_client.payloads == []
+    assert verdict["restore"]["status"] == "skipped"
+    reason = verdict["restore"]["reason"]
+    assert "already at desired size 2, the size before this change" in reason
+    [alert] = validator.alerts()
+    assert "a later change stands" not in alert["detail"]
+    assert reason in alert["detail"]
+
+
 def test_a_regression_does_not_restore_a_node_group_changed_again_since(
     validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
