@@ -4,8 +4,9 @@
   the health monitor's recent results in the state table (`fleet_shared.endpoint_history`);
 - `load_balancer/<name>`: healthy against registered targets now, and average target response
   time and 5xx rate over the window, of the load balancers tagged for the cluster;
-- `node_group/<name>`: ready (InService and Healthy) instances against the desired size, for the
-  changed node group, or every node group for a cluster version change. At the baseline of a
+- `node_group/<name>`: ready (InService and Healthy) instances against the desired size (1 for a
+  desired size of 0), for the changed node group, or every node group for a cluster version
+  change. At the baseline of a
   scaling change, against the smaller of the desired sizes before and after it: EKS shows the
   new size at once, and a scale-up's nodes still starting then are not the health before the
   change (read against the new size, a scale-up whose nodes never came up would pass). Only the
@@ -138,7 +139,9 @@ def node_readiness(
             "status": group.get("status"),
             "desired": desired,
             "ready": ready,
-            "ready_ratio": round(min(ready / against, 1.0), 4) if against else None,
+            # No node wanted is none missing: a scale-up from 0 whose nodes never come up must
+            # read as a drop from 1, not as nothing to compare.
+            "ready_ratio": round(min(ready / against, 1.0), 4) if against else 1.0,
         }
         if against != desired:
             figure["desired_before"] = against

@@ -28,6 +28,7 @@ from change_validator_helpers import (
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.handler import Invocation
+from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.state_table import StateTable
 from handlers.change_validator import app
 from handlers.change_validator.exceptions import ValidationInProgressError
@@ -215,6 +216,50 @@ def test_a_scale_up_whose_new_node_never_becomes_ready_is_degraded(
     [alert] = validator.alerts()
     assert alert["severity"] == "critical"
     assert "ready_ratio 1.0 -> 0.6667" in alert["detail"]
+
+
+def test_a_scale_up_from_zero_whose_nodes_never_become_ready_is_degraded(
+    validator: Validator, state_table: StateTable
+) -> None:
+    # GIVEN node group system at 0 nodes overnight, and the scaler's morning change to 2 (its
+    # change record, as eks_scaler writes it, saying the size before was 0), EKS showing the new
+    # size at once and reporting the update successful, and no node ever coming up
+    update_id = "5e6f7a8b-0000-4111-8222-933344445555"
+    eks = member_session(MEMBER_ACCOUNT_ID).client("eks")
+    eks.update_nodegroup_config(
+        clusterName=CLUSTER,
+        nodegroupName=NODE_GROUP,
+        scalingConfig={"minSize": 0, "desiredSize": 2, "maxSize": 4},
+    )
+    nodes_in_service(0)
+    state_table.record_change(
+        node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, NODE_GROUP),
+        {
+            "source": "eks_scaler",
+            "action": "restore",
+            "previous": {"min_size": 0, "desired_size": 0, "max_size": 4},
+            "new": {"min_size": 0, "desired_size": 2, "max_size": 4},
+            "request_id": "morning-restore",
+            "update_id": update_id,
+        },
+        history_ttl_seconds=86400,
+    )
+    validator.eks_updates.status = "Successful"
+    change = cloudtrail_event(
+        "UpdateNodegroupConfig",
+        update_id,
+        validator.clock.now(),
+        {"nodegroupName": NODE_GROUP, "scalingConfig": {"desiredSize": 2}},
+        role=SCALER_ROLE,
+    )
+    assert validator.send(change)["status"] == "baking"
+    # WHEN the bake ends with still no node ready
+    [verdict] = validator.advance(15)
+    # THEN the change is degraded: none of no nodes missing before it, none of 2 ready after
+    assert verdict["status"] == "degraded", verdict
+    [moved] = verdict["moved"]
+    assert moved["subject"] == f"node_group/{NODE_GROUP}"
+    assert (moved["figure"], moved["before"], moved["after"]) == ("ready_ratio", 1.0, 0.0)
 
 
 def test_a_bake_callback_firing_at_its_scheduled_second_gives_the_verdict(
