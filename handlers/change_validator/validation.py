@@ -480,17 +480,11 @@ def _restore(
     restore `asked`, its outcome unknown, so the alert still goes out and a later run of this
     validation asks again with the same id."""
     environment = services.environment
-    seconds_left = invocation.remaining_seconds()
-    read_seconds = scaler_read_seconds(seconds_left)
     asked = record.get("restore")
     if asked is not None:
         request = asked["request"]
-    elif read_seconds < MIN_SCALER_READ_SECONDS:
-        reason = (
-            f"the invocation had too little time left ({seconds_left:.0f} s) "
-            "to wait for the scaler: restore it by hand"
-        )
-        return {"status": RESTORE_SKIPPED, "reason": reason}
+    elif scaler_read_seconds(invocation.remaining_seconds()) < MIN_SCALER_READ_SECONDS:
+        return _too_little_time(invocation)
     else:
         try:
             eks = services.member_client(change.account_id, change.region)("eks")
@@ -512,11 +506,16 @@ def _restore(
         not_restored = why_not_restored(change, record["rollback"], current)
         if not_restored is not None:
             return {"status": RESTORE_SKIPPED, "reason": not_restored}
+        # The node group's read may have taken much of the time (an endpoint answering at its
+        # last attempt): the wait for the scaler is what is left after it.
+        if scaler_read_seconds(invocation.remaining_seconds()) < MIN_SCALER_READ_SECONDS:
+            return _too_little_time(invocation)
         request = restore_request(
             change, record["rollback"], current, dry_run=environment.fleet_dry_run
         )
         record["restore"] = {"request": request, "status": RESTORE_ASKED}
         _save(services, record)
+    read_seconds = scaler_read_seconds(invocation.remaining_seconds())
     if read_seconds < MIN_SCALER_READ_SECONDS:
         return _unanswered(request, f"not asked again: {read_seconds:.0f} s left for the answer")
     answer = ask_scaler(
@@ -538,6 +537,16 @@ def _restore(
         "results": results,
         "error": answer.get("error"),
     }
+
+
+def _too_little_time(invocation: Invocation) -> dict[str, Any]:
+    """The record's `restore` when too little of `invocation` is left to wait for the scaler's
+    answer and then save the verdict and send its alert: skipped, left to a person."""
+    reason = (
+        f"the invocation had too little time left ({invocation.remaining_seconds():.0f} s) "
+        "to wait for the scaler: restore it by hand"
+    )
+    return {"status": RESTORE_SKIPPED, "reason": reason}
 
 
 def _unanswered(request: dict[str, Any], error: str) -> dict[str, Any]:

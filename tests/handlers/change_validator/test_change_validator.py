@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from change_validator_helpers import (
     CLUSTER,
     NODE_GROUP,
@@ -1250,6 +1251,72 @@ def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_as
     # THEN the scaler was asked again with the same request id and restored 2 nodes, and the
     # record says so, without a second alert
     assert_restored_when_asked_again(validator, again, request_id)
+
+
+@dataclass
+class SlowNodeGroupReadAtTheRestore:
+    """The member's DescribeNodegroup: the bake's read answers, then the restore's read hangs
+    for its read timeout on all but its last attempt (an endpoint that answers late)."""
+
+    time: LambdaTime
+    read_timeout: float
+    hung_attempts: int
+    calls: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        self.calls += 1
+        if 1 < self.calls <= 1 + self.hung_attempts:
+            self.time.spend(self.read_timeout)
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "scaler_asks", "restore_status", "alert_says"),
+    [
+        pytest.param(120, 1, "asked", "its outcome is unknown", id="time-left-to-ask"),
+        pytest.param(60, 0, "skipped", "too little time left", id="too-little-left-to-ask"),
+    ],
+)
+def test_a_restore_whose_node_group_read_was_slow_waits_for_the_scaler_only_in_the_time_left(  # noqa: PLR0917
+    validator: Validator,
+    monkeypatch: pytest.MonkeyPatch,
+    seconds_left: int,
+    scaler_asks: int,
+    restore_status: str,
+    alert_says: str,
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
+    degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
+    # AND, in a bake callback with `seconds_left`, the member's EKS answering the restore's read
+    # of the node group's size only at its last attempt (about 40 s spent), and the scaler
+    # taking longer to answer than the invocation has left
+    time = LambdaTime(seconds_left).spend_botocore_waits(monkeypatch)
+    member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
+    attempts = member_eks.meta.config.retries["total_max_attempts"]
+    slow_read = SlowNodeGroupReadAtTheRestore(
+        time, member_eks.meta.config.read_timeout, hung_attempts=attempts - 1
+    )
+    member_eks.meta.events.register_first("before-send.eks.DescribeNodegroup", slow_read)
+    monkeypatch.setattr(ValidatorServices, "scaler_client", SCALER_CLIENT)
+    services = validator.services[0]
+    hub = services.sessions.session(services.sessions.hub_account_id, REGION)
+    slow_scaler = HungOperation(time)
+    hub.events.register_first("before-parameter-build.lambda.Invoke", slow_scaler.note_config)
+    hub.events.register_first("before-send.lambda.Invoke", slow_scaler.hang)
+    [bake_callback] = validator.due_callbacks_after(15)
+    # WHEN the bake callback runs
+    verdict = validator.send(bake_callback, time.context())
+    # THEN the wait for the scaler counted the time the read took: the scaler was asked only
+    # with time left to wait for it, and given up in time for the verdict and its one critical
+    # alert, before Lambda ends the invocation
+    assert slow_read.calls == 1 + attempts
+    assert slow_scaler.attempts == scaler_asks
+    assert time.spent < seconds_left, time.spent
+    assert verdict["status"] == "degraded"
+    assert verdict["restore"]["status"] == restore_status, verdict["restore"]
+    [alert] = validator.alerts()
+    assert alert_says in alert["detail"]
 
 
 def test_a_restore_with_too_little_time_left_for_the_scalers_answer_is_left_to_a_person(
