@@ -13,8 +13,8 @@
 - a scaling change that also asked for labels or taints: the sizes as above, and the labels and
   taints part as below, always by hand (the scaler changes sizes only, so an automatic restore
   puts back the sizes and the alert says the rest is left to a person);
-- a node group version or launch template: the version (and release, or launch template version)
-  to go back to with UpdateNodegroupVersion;
+- a node group version or launch template: the version (and release, or launch template version,
+  and both when the call asked for both) to go back to with UpdateNodegroupVersion;
 - a cluster version: EKS cannot downgrade a control plane, so the previous version is named for a
   rebuilt cluster or a fix forward;
 - labels or taints: what the change asked, to be undone by hand. The values it replaced cannot be
@@ -79,6 +79,12 @@ def rollback_plan(
                 f"UpdateNodegroupVersion of {change.node_group} back to launch template {name} "
                 f"version {template.get('version')}"
             )
+            if "version" in change.requested or "releaseVersion" in change.requested:
+                # One call may move the launch template and the AMI release together.
+                action += (
+                    f" and to version {previous.get('version')} "
+                    f"(release {previous.get('release_version')})"
+                )
         else:
             action = (
                 f"UpdateNodegroupVersion of {change.node_group} back to version "

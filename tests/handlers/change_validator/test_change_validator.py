@@ -465,6 +465,31 @@ def test_an_automatic_restore_of_sizes_and_labels_restores_the_sizes_and_leaves_
     assert "added or updated labels {'team': 'payments'}" in alert["detail"]
 
 
+def test_a_failed_update_of_launch_template_and_release_names_both_to_go_back_to(
+    validator: Validator, eks_updates: EksUpdates
+) -> None:
+    # GIVEN a person's UpdateNodegroupVersion of node group system that asks, in one call, for
+    # launch template version 7 and a new AMI release, which EKS then reports failed
+    eks_updates.status = "Failed"
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion", "7e6d5c4b-0000-4111-8222-933344445777",
+        validator.clock.now(),
+        {**LAUNCH_TEMPLATE_UPDATE, "releaseVersion": "1.33.5-20251120"},
+    )  # fmt: skip
+    # WHEN its record arrives
+    verdict = validator.send(change)
+    # THEN it is a failed launch template change whose rollback names the launch template
+    # version to go back to AND the release the node group ran before (moto's default)
+    assert verdict["status"] == "failed", verdict
+    assert verdict["kind"] == "launch_template"
+    action = verdict["rollback"]["action"]
+    assert "back to launch template" in action
+    assert "version 1.19 (release 1.19.8-20210414)" in action
+    # AND the one critical alert says the same
+    [alert] = validator.alerts()
+    assert action in alert["detail"]
+
+
 def test_an_update_still_running_after_the_last_check_is_failed(
     validator: Validator, eks_updates: EksUpdates, monkeypatch: pytest.MonkeyPatch
 ) -> None:
