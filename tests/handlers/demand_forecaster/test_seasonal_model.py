@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pytest
 
@@ -113,10 +115,7 @@ def test_an_hour_spanning_two_steps_is_exceeded_for_a_tenth_of_its_minutes() -> 
     # THEN it lies between the steps' p90s, nearer the step that fills most of the hour
     assert p90[0] < hour_p90 < (p90[0] + p90[1]) / 2
     # AND the steps' out-of-sample demand exceeds it in 10% of the hour's minutes
-    exceeded = [
-        np.mean(forecast.mean[step] * np.exp(forecast.step_log_errors(step)) > hour_p90)
-        for step in range(2)
-    ]
+    exceeded = [np.mean(forecast.step_demand_samples(step) > hour_p90) for step in range(2)]
     assert np.average(exceeded, weights=weights) == pytest.approx(0.1, abs=0.01)
 
 
@@ -265,3 +264,40 @@ def test_hours_of_the_week_must_cover_the_history_and_the_steps_within_a_week(
     # WHEN forecast three steps THEN it is refused
     with pytest.raises(ValueError, match=r"^hours_of_week must be"):
         forecast_demand(history, hours, 3)
+
+
+def test_the_p90_of_an_idle_hour_is_exceeded_a_tenth_of_the_time() -> None:
+    # GIVEN three weeks of a cluster at 40 vCPU in working hours and idle at 0.5 vCPU otherwise,
+    # noisy as the model assumes (log(load + offset) normal around its usual value, spread 0.2,
+    # offset 5% of the mean load): the idle load is below the offset
+    spread = 0.2
+    hours = np.arange(21 * DAY)
+    working = (hours % DAY >= 8) & (hours % DAY < 18)
+    usual = np.where(working, 40.0, 0.5)
+    offset = 0.05 * float(usual.mean())
+    noise = np.random.default_rng(1).normal(0.0, spread, len(hours))
+    history = (usual + offset) * np.exp(noise) - offset
+    # WHEN the next day is forecast from midnight
+    forecast = forecast_demand(history, 0, DAY)
+    p90 = forecast.interval(0.8)[1]
+    idle = ~working[:DAY]
+    # The p90 of each idle hour that starts at 5 past an idle step and ends in the next one
+    idle_hours = [step for step in range(DAY - 1) if idle[step] and idle[step + 1]]
+    hour_p90 = np.array(
+        [
+            forecast.mixture_quantile(np.eye(DAY)[step] * 55 + np.eye(DAY)[step + 1] * 5, 0.9)
+            for step in idle_hours
+        ]
+    )
+
+    def exceeded(bound: np.ndarray, usual_load: np.ndarray) -> np.ndarray:
+        """The probability that the hour's load is above `bound`."""
+        z = np.log((bound + offset) / (usual_load + offset)) / spread
+        return np.array([1 - NormalDist().cdf(value) for value in z])
+
+    # THEN the idle hours' load exceeds their p90, and the p90 of the coming hour that
+    # predictive scaling sizes on, with probability near 0.1 on average
+    assert 0.03 < float(np.mean(exceeded(p90[idle], usual[:DAY][idle]))) < 0.15
+    assert 0.03 < float(np.mean(exceeded(hour_p90, usual[idle_hours]))) < 0.15
+    # AND the working hours' stay near 0.1 too
+    assert 0.03 < float(np.mean(exceeded(p90[~idle], usual[:DAY][~idle]))) < 0.15
