@@ -130,7 +130,8 @@ class DemandForecast:
     backtest_mape: float
     seasonal_naive_mape: float
     """MAPE of the model and of seasonal-naive (the latest value known at the origin at the same
-    hour `seasonal_naive_lag` earlier) on the same out-of-sample hours, in percent."""
+    local hour `seasonal_naive_lag` earlier, an hour more or less across a daylight-saving change)
+    on the same out-of-sample hours, in percent."""
     seasonal_naive_lag: int
     """A week, or a day with less than two weeks of history."""
 
@@ -357,10 +358,27 @@ def _out_of_sample(
     forecasts = np.stack(forecast_rows, axis=1)
     padded = np.concatenate([z, np.full(steps, np.nan)])
     actual = padded[targets]
-    # Seasonal naive: the latest value known at the origin at the same hour of the season.
-    naive_index = targets - season * ((targets - origins) // season + 1)
+    naive_index = _seasonal_naive_index(hours, origins, targets, season)
     naive = np.where(naive_index >= 0, padded[naive_index.clip(min=0)], np.nan)
     return forecasts, actual, naive, targets
+
+
+def _seasonal_naive_index(
+    hours: np.ndarray, origins: np.ndarray, targets: np.ndarray, season: int
+) -> np.ndarray:
+    """The index of seasonal-naive's value for each target: the latest hour known at the origin
+    at the same local hour of the season (of the week, or of the day), `season` hours before or
+    a multiple of it. Across a daylight-saving change that hour is one more or one less back:
+    168 hours before, in the week after the clocks went forward, is an hour early in local time."""
+    base = targets - season * ((targets - origins) // season + 1)
+    wanted = hours[targets] % season
+    index = base
+    for shift in (-1, 1):
+        candidate = base + shift
+        same_hour = hours[candidate.clip(0, len(hours) - 1)] % season == wanted
+        usable = (candidate >= 0) & (candidate < origins) & same_hour
+        index = np.where((hours[base.clip(min=0)] % season != wanted) & usable, candidate, index)
+    return index
 
 
 def _last_deviation(

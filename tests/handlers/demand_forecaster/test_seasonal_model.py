@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import zoneinfo
+from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
 
 import numpy as np
 import pytest
 
 from handlers.demand_forecaster.exceptions import InsufficientHistoryError
+from handlers.demand_forecaster.forecast import local_hour_of_week
 from handlers.demand_forecaster.seasonal_model import DAY, WEEK, forecast_demand
 from tests.handlers.demand_forecaster.demand_series import hourly_demand
 
@@ -301,3 +304,29 @@ def test_the_p90_of_an_idle_hour_is_exceeded_a_tenth_of_the_time() -> None:
     assert 0.03 < float(np.mean(exceeded(hour_p90, usual[idle_hours]))) < 0.15
     # AND the working hours' stay near 0.1 too
     assert 0.03 < float(np.mean(exceeded(p90[~idle], usual[:DAY][~idle]))) < 0.15
+
+
+@pytest.mark.parametrize(
+    "end",
+    [datetime(2026, 3, 14, 12, tzinfo=UTC), datetime(2026, 11, 7, 12, tzinfo=UTC)],
+    ids=["clocks-forward", "clocks-back"],
+)
+def test_seasonal_naive_after_a_daylight_saving_change_is_the_same_local_hour_a_week_before(
+    end: datetime,
+) -> None:
+    # GIVEN 15 days of New York load that repeats every local week exactly, ending six days after
+    # the clocks went forward (2026-03-08) or back (2026-11-01): the same local hour a week
+    # before the change is 167 or 169 hours before, not 168
+    zone = zoneinfo.ZoneInfo("America/New_York")
+    moments = [end - timedelta(hours=hour) for hour in range(15 * DAY, -3, -1)]
+    hours = np.array([local_hour_of_week(moment, zone) for moment in moments])
+    hour_of_day = hours % DAY
+    load = 20.0 + np.where(hours // DAY < 5, 60.0, 10.0) * (hour_of_day >= 9) * (hour_of_day < 17)
+    history = load[: 15 * DAY]
+    # WHEN forecast
+    forecast = forecast_demand(history, hours, 3)
+    # THEN seasonal-naive, the same local hour a week before, forecasts every out-of-sample hour
+    # exactly, as it does on load without a change (the hour 168 positions before was an hour
+    # off in local time after the change: its ramps a whole 60 vCPU off)
+    assert forecast.seasonal_naive_lag == WEEK
+    assert forecast.seasonal_naive_mape == pytest.approx(0.0, abs=1e-9)
