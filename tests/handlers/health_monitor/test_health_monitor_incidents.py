@@ -20,6 +20,7 @@ from fleet_shared.alerts import alert_id
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key
 from fleet_shared.sessions import MEMBER_CALL_CONFIG
 from fleet_shared.state_table import StateTable
+from handlers.health_monitor.incidents import ALARM_INCIDENT_PLACES
 from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import (
     InjectedFault,
@@ -933,6 +934,75 @@ def test_an_alarm_region_without_a_cluster_the_run_had_no_time_for_is_left_for_t
     assert result["not_checked"] == [f"{MEMBER}/{OTHER_REGION}/alarm"]
     assert alarm_without_cluster.notices() == []
     # AND the next run, with its time, resolves the incident
+    scheduled_runs(invoke, fake_clock, 1)
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [True]
+
+
+@pytest.mark.parametrize("what_the_run_sends", ["an alert", "a resolution"])
+def test_a_fleet_run_failing_on_the_alarm_places_sends_each_cluster_alert_once_with_its_retry(
+    schedule: EndpointSchedule, what_the_run_sends: str
+) -> None:
+    # GIVEN a run about to send the endpoint's alert (critical at once), or the resolution of its
+    # announced incident, and DynamoDB failing every read of the alarm places, which the fleet
+    # run makes after the clusters
+    announced = [] if what_the_run_sends == "an alert" else schedule.recovered_from_an_incident()
+    if what_the_run_sends == "an alert":
+        schedule.failing_at_once()
+    unreadable = fail_every_attempt(
+        schedule.services().hub_client("dynamodb"),
+        "dynamodb",
+        "Query",
+        body_with=(ALARM_INCIDENT_PLACES.encode(),),
+    )
+    # WHEN the scheduled run fails on that read once the clusters are done, the platform retries
+    # it with DynamoDB back, and the schedule goes on
+    with pytest.raises(EndpointConnectionError):
+        schedule.next_run()
+    assert unreadable.attempts > 1
+    sent_by_the_failed_run = schedule.endpoint_alerts()
+    unreadable.healed = True
+    schedule.clock.advance(60)
+    schedule.retry()
+    schedule.runs(2)
+    # THEN what the failed run sent went out once: its retry and the runs after it send nothing
+    expected = [("critical", False)] if what_the_run_sends == "an alert" else [("critical", True)]
+    assert [(alert["severity"], alert["resolved"]) for alert in sent_by_the_failed_run] == expected
+    assert schedule.endpoint_alerts() == []
+    assert {alert["id"] for alert in announced + sent_by_the_failed_run} == {
+        sent_by_the_failed_run[0]["id"]
+    }
+
+
+def test_an_alarm_whose_place_could_not_be_noted_is_opened_and_alerted_once_by_the_retry(
+    alarm_without_cluster: AlarmWithoutCluster, invoke: Invoke, fake_clock: Any
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM, and
+    # DynamoDB failing every write of the alarm places
+    arn = put_alarm(alarm_without_cluster.cloudwatch(), ALARM_NAME, "ALARM", "threshold crossed")
+    alarm_without_cluster.arn = arn
+    entered = {**alarm_event(ALARM_NAME, "ALARM", arn), "region": OTHER_REGION}
+    unwritable = fail_every_attempt(
+        alarm_without_cluster.services().hub_client("dynamodb"),
+        "dynamodb",
+        "PutItem",
+        body_with=(ALARM_INCIDENT_PLACES.encode(),),
+    )
+    # WHEN its state change event is handled
+    with pytest.raises(EndpointConnectionError):
+        invoke(entered)
+    # THEN the invocation fails, so EventBridge retries it, having alerted nothing
+    assert unwritable.attempts > 1
+    assert alarm_without_cluster.notices() == []
+    # WHEN EventBridge retries the event with DynamoDB back, and the schedule goes on
+    unwritable.healed = True
+    fake_clock.advance(60)
+    retried = invoke(entered)
+    scheduled_runs(invoke, fake_clock, 1)
+    # THEN the incident is opened and alerted once, and its place noted: once the alarm is
+    # deleted, the next scheduled run resolves it
+    assert retried["alerts"]["sent"] == 1
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    alarm_without_cluster.deleted()
     scheduled_runs(invoke, fake_clock, 1)
     assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [True]
 
