@@ -903,6 +903,46 @@ def test_an_alarm_episode_on_a_series_no_scan_reads_is_not_resolved_by_a_failed_
     the_one_resolution_of(alert, alert_inbox)
 
 
+def test_an_alarm_whose_series_could_not_be_followed_is_alerted_once_and_resolved_once(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a member spike its CPU alarm fired on, on a series outside the scans'
+    # ANOMALY_METRICS, and DynamoDB failing every write of the index of open series
+    scans_reading_another_metric(monkeypatch)
+    put_spike_then_quiet(detector)
+    entered = alarm_event(detector.now() - timedelta(hours=1))
+    unwritable = fail_every_attempt(
+        app.FUNCTION.services().hub_client("dynamodb"),
+        "dynamodb",
+        "PutItem",
+        body_with=(OPEN_SERIES_KEY.encode(),),
+    )
+    # WHEN the alarm's event is handled
+    with pytest.raises(EndpointConnectionError):
+        lambda_handler(entered, lambda_context)
+    # THEN its alert went out, and the invocation failed so EventBridge retries it
+    assert unwritable.attempts > 1
+    [alert] = alert_inbox.receive()
+    # WHEN the retry comes a minute later with DynamoDB back, and the scans go on while the
+    # spike is recent
+    unwritable.healed = True
+    detector.advance(60)
+    retried = lambda_handler(entered, lambda_context)
+    ongoing = scan(lambda_context)
+    # THEN the retry and the scans alert nothing more
+    assert retried["alerts"] == 0, retried
+    assert (ongoing["alerts"], ongoing["resolved"]) == (0, 0), ongoing
+    assert alert_inbox.receive() == []
+    # AND the retry put the series in the index: once the spike is over, a scan resolves it once
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    assert scan(lambda_context)["resolved"] == 1
+    the_one_resolution_of(alert, alert_inbox)
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
+
+
 def test_an_episode_whose_metric_stopped_reporting_is_not_resolved(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
