@@ -943,6 +943,63 @@ def test_an_alarm_whose_series_could_not_be_followed_is_alerted_once_and_resolve
     assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
 
 
+def put_latency_spike(clock: ManualClock) -> None:
+    """Four weeks of hourly `Custom/App/latency Api=orders` in the member account (the metric
+    `scans_reading_another_metric` names), with a spike at the clock's last complete hour."""
+    end = last_hour(clock)
+    times, values = seasonal_series(np.random.default_rng(7), days=28, end=end)
+    values[-1] += 25.0
+    data = [
+        {"MetricName": "latency", "Dimensions": [{"Name": "Api", "Value": "orders"}],
+         "Timestamp": moment, "Value": float(value)}
+        for moment, value in zip(times, values, strict=True)
+    ]  # fmt: skip
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    for offset in range(0, len(data), 1000):
+        cloudwatch.put_metric_data(Namespace="Custom/App", MetricData=data[offset : offset + 1000])
+
+
+def test_a_followed_series_a_scan_could_not_read_resolves_nothing_and_loses_no_other_series(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a member spike an alarm alerted, on a series outside the scans' ANOMALY_METRICS,
+    # that is over, and a spike of the metric the scans do read, in the same account and region
+    alert = alarm_alerted_on_a_series_no_scan_reads(
+        detector, alert_inbox, lambda_context, monkeypatch
+    )
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    put_latency_spike(detector)
+    # AND the member's GetMetricData failing every attempt of the read of the followed series
+    cloudwatch = member_cloudwatch(app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION)
+    fault = fail_every_attempt(
+        cloudwatch, "cloudwatch", "GetMetricData", body_with=(b"node_cpu_utilization",)
+    )
+    # WHEN the scheduled scan runs
+    failed = scan(lambda_context)
+    # THEN the followed episode is not resolved, the scan names the account and region it could
+    # not read, and the series it could read is scanned: its spike alerted once
+    assert fault.attempts > 1
+    assert (failed["status"], failed["resolved"], failed["alerts"]) == ("partial", 0, 1), failed
+    assert [(error["account_id"], error["region"]) for error in failed["errors"]] == [
+        (MEMBER_ACCOUNT_ID, REGION)
+    ]
+    [spike] = [received.alert for received in alert_inbox.receive()]
+    assert (spike["resource"], spike["resolved"]) == (
+        f"{MEMBER_ACCOUNT_ID}/{REGION}/Custom/App/latency Api=orders",
+        False,
+    )
+    # AND once CloudWatch answers again, the next scan resolves the followed episode once and
+    # alerts nothing again
+    fault.healed = True
+    detector.advance(900)
+    healed = scan(lambda_context)
+    assert (healed["resolved"], healed["alerts"]) == (1, 0), healed
+    the_one_resolution_of(alert, alert_inbox)
+
+
 def test_an_episode_whose_metric_stopped_reporting_is_not_resolved(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
