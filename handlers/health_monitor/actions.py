@@ -32,7 +32,12 @@ from handlers.health_monitor.checks.alarms import NAME as ALARM_CHECK
 from handlers.health_monitor.checks.alarms import alarm_result
 from handlers.health_monitor.checks.base import ClusterTarget
 from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
-from handlers.health_monitor.deleted_alarms import check_places_without_clusters
+from handlers.health_monitor.deleted_alarms import (
+    check_places,
+    check_places_without_clusters,
+    places_left_before,
+    save_places_left,
+)
 from handlers.health_monitor.incidents import Scope, settle_incidents
 from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
 from handlers.health_monitor.report import (
@@ -58,7 +63,8 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     started only while the invocation has time for its AWS calls, and its endpoints are probed
     while it has time to finish them. The clusters the last run left, not started or partly
     checked, go first (`CLUSTERS_LEFT`, fleet_shared.targets_left); the reports are in inventory
-    order.
+    order. The accounts and regions without a cluster are walked after the clusters, except those
+    the last run left for lack of time, walked before them (`deleted_alarms.PLACES_LEFT`).
 
     `status` is `partial` when some clusters were not started (listed in `not_started`), some
     endpoints not probed (listed in `not_probed`) or some checks not checked (listed in
@@ -68,6 +74,10 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         ClusterTarget(member.account_id, cluster.region, cluster)
         for member, cluster in services.inventory().clusters()
     ]
+    # The places the last run had no time for go before the clusters: a run short of time for
+    # its clusters would never come to them after.
+    places_left = places_left_before(services)
+    early_place_runs = check_places(services, places_left, invocation)
     left_before = CLUSTERS_LEFT.read(services.state, logger)
     in_turn = in_turn_order(targets, left_before, lambda target: target.label)
     budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)
@@ -82,9 +92,13 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         if left_for_next_run(report)
     ]
     CLUSTERS_LEFT.save(services.state, left, left_before, logger)
-    place_runs = check_places_without_clusters(services, invocation)
+    place_runs = early_place_runs + check_places_without_clusters(
+        services, invocation, walked=places_left
+    )
+    save_places_left(services, place_runs, places_left)
     for place_run in place_runs:
         place_run.settlement.raise_undelivered()
+    place_runs.sort(key=lambda run: (run.report["account_id"], run.report["region"]))
     by_label = {
         target.label: report for target, report in zip(in_turn, reports_in_turn, strict=True)
     }

@@ -8,7 +8,9 @@ was forgotten 90 days later. So the fleet run also walks the accounts and region
 incident lists (`incidents.ALARM_INCIDENT_PLACES`: one read) and have no cluster in the inventory,
 asks DescribeAlarms there for the alarms of those incidents by name and resolves the incident of
 each one it no longer lists (`checks.alarms.deleted_alarm_results`). A place is started only while
-the invocation has a cluster's AWS time left (else it is `not_checked`, for the next run); a
+the invocation has a cluster's AWS time left (else it is `not_checked`), and the places a run left
+so (`PLACES_LEFT`) go before the clusters in the next run: in a fleet too large for one run, every
+run ends its clusters short of time, and places walked only after them were never checked. A
 listing that fails resolves nothing there and is reported as that place's error.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import FleetError
 from fleet_shared.handler import Invocation
+from fleet_shared.targets_left import TargetsLeftList
 from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks.alarms import deleted_alarm_results
 from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
@@ -32,10 +35,20 @@ from handlers.health_monitor.incidents import (
 )
 from handlers.health_monitor.report import NOT_CHECKED
 from handlers.health_monitor.runner import logger
-from handlers.health_monitor.services import HealthServices, member_calls_within
+from handlers.health_monitor.services import FUNCTION_NAME, HealthServices, member_calls_within
 
 CHECKED = "checked"
 ERROR = "error"
+
+PLACES_LEFT = TargetsLeftList(
+    f"{FUNCTION_NAME}/alarm-places-not-checked", "places", ttl_seconds=24 * 3600
+)
+"""The accounts and regions without a cluster a fleet run left `not_checked` for lack of time,
+in its order, walked first by the next run; forgotten after a day, which only means the next run
+walks them after the clusters again."""
+
+Place = tuple[str, str]
+"""An account and region: (account id, region)."""
 
 
 @dataclass
@@ -46,20 +59,69 @@ class PlaceRun:
     settlement: Settlement = field(default_factory=Settlement)
 
 
+def places_left_before(services: HealthServices) -> list[Place]:
+    """The places without a cluster the last fleet run left for lack of time, in its order; none
+    when the list cannot be read, or holds something that is no place."""
+    return [
+        (str(place["account_id"]), str(place["region"]))
+        for place in PLACES_LEFT.read(services.state, logger)
+        if isinstance(place, dict) and {"account_id", "region"} <= place.keys()
+    ]
+
+
+def check_places(
+    services: HealthServices, places: list[Place], invocation: Invocation
+) -> list[PlaceRun]:
+    """Resolve the incidents of deleted alarms in each of `places` that has no cluster of the
+    inventory, in the order given."""
+    with_clusters = _places_with_clusters(services)
+    return [
+        _place_run(services, account_id, region, invocation)
+        for account_id, region in places
+        if (account_id, region) not in with_clusters
+    ]
+
+
 def check_places_without_clusters(
-    services: HealthServices, invocation: Invocation
+    services: HealthServices, invocation: Invocation, *, walked: list[Place]
 ) -> list[PlaceRun]:
     """Resolve the incidents of deleted alarms in every account and region with alarm
-    incidents and no cluster of the inventory, in account and region order."""
-    with_clusters = {
+    incidents and no cluster of the inventory, in account and region order, except those this
+    run `walked` already."""
+    places = services.state.values_named(ALARM_INCIDENT_PLACES, "")
+    return check_places(
+        services,
+        [
+            (str(place["account_id"]), str(place["region"]))
+            for place in places.values()
+            if (place["account_id"], place["region"]) not in walked
+        ],
+        invocation,
+    )
+
+
+def save_places_left(
+    services: HealthServices, place_runs: list[PlaceRun], left_before: list[Place]
+) -> None:
+    """Save the places `place_runs` left `not_checked`, in the order they came to them, for the
+    next run to walk first."""
+    left = [
+        {"account_id": run.report["account_id"], "region": run.report["region"]}
+        for run in place_runs
+        if run.report["status"] == NOT_CHECKED
+    ]
+    PLACES_LEFT.save(
+        services.state,
+        left,
+        [{"account_id": account_id, "region": region} for account_id, region in left_before],
+        logger,
+    )
+
+
+def _places_with_clusters(services: HealthServices) -> set[Place]:
+    return {
         (member.account_id, cluster.region) for member, cluster in services.inventory().clusters()
     }
-    places = services.state.values_named(ALARM_INCIDENT_PLACES, "")
-    return [
-        _place_run(services, str(place["account_id"]), str(place["region"]), invocation)
-        for place in places.values()
-        if (place["account_id"], place["region"]) not in with_clusters
-    ]
 
 
 def _place_run(

@@ -938,6 +938,36 @@ def test_an_alarm_region_without_a_cluster_the_run_had_no_time_for_is_left_for_t
     assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [True]
 
 
+def test_an_alarm_region_without_a_cluster_is_checked_in_a_fleet_too_large_for_one_run(
+    alarm_without_cluster: AlarmWithoutCluster,
+    invoke: Invoke,
+    fake_clock: Any,
+    *,
+    two_members_one_at_a_time: None,
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM, alerted,
+    # then was deleted
+    alarm_without_cluster.enters_alarm()
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    alarm_without_cluster.deleted()
+    # WHEN the fleet is too large for one run: two clusters checked one at a time, and each
+    # scheduled run with time for one cluster only
+    results = []
+    for _ in range(2):
+        fake_clock.advance(CADENCE_SECONDS)
+        results.append(invoke(FLEET_EVENT, time_for_one_cluster()))
+    # THEN the region the first run had no time for is checked by the next one, which resolves
+    # the incident once, while the clusters still take turns
+    assert [region["status"] for result in results for region in result["alarm_regions"]] == [
+        "not_checked",
+        "checked",
+    ]
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [True]
+    assert [
+        [report["status"] != "not_started" for report in result["clusters"]] for result in results
+    ] == [[True, False], [False, True]]
+
+
 @pytest.mark.parametrize("what_the_run_sends", ["an alert", "a resolution"])
 def test_a_fleet_run_failing_on_the_alarm_places_sends_each_cluster_alert_once_with_its_retry(
     schedule: EndpointSchedule, what_the_run_sends: str
