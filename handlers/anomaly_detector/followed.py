@@ -5,7 +5,7 @@ inventory does not have): the episode it alerted is recorded like a scan's, but 
 reads its series can find it over and resolve it, so its incident was never resolved, only
 forgotten with its record. The alarm therefore keeps, in the index of open series
 (`episodes.follow_series`), the metric query that reads the series; each scan reads those series
-too (`scan.scan_followed_series`), from ANOMALY_LOOKBACK_DAYS back (at most `MAX_POINTS` values)
+too (`scan.read_followed_series`), from ANOMALY_LOOKBACK_DAYS back (at most `MAX_POINTS` values)
 and with the same recent window as its own, and resolves their episodes as its own. A scan only
 follows such a series: a finding on it that continues no open episode is not alerted (the metric
 is not one the scans watch), and the series leaves the index with its last open episode.

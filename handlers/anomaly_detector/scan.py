@@ -14,9 +14,10 @@ alerted once (`findings.raise_alerts`) and each alerted episode resolved once it
 (`episodes.py`), the series alarms alerted episodes on read as well (`followed.py`). An account
 and region (or the cost) whose turn comes with less than
 ANOMALY_TARGET_SECONDS and one hung read's HUNG_TARGET_CALL_SECONDS left in the invocation is
-not started: it is listed under `not_started` and the scan is `partial`. Alerts and resolutions
-SNS refused fail the invocation once every other one was tried and the open episodes recorded,
-so the retry sends them.
+not started: it is listed under `not_started` and the scan is `partial`; the followed series of
+an account and region so left are read first by the next scan (`FOLLOWED_LEFT`). Alerts and
+resolutions SNS refused fail the invocation once every other one was tried and the open episodes
+recorded, so the retry sends them.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ from fleet_shared.handler import Invocation
 from fleet_shared.inventory import Cluster, FleetInventory
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
+from fleet_shared.observability import observability_for
 from fleet_shared.sessions import AccountSessions
+from fleet_shared.state_table import VersionedValue
+from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from handlers.anomaly_detector.environment import (
     CLUSTER_PLACEHOLDER,
     AnomalyEnvironment,
@@ -58,7 +62,7 @@ from handlers.anomaly_detector.episodes import (
     resolve_ended_episodes,
 )
 from handlers.anomaly_detector.exceptions import IncompleteSeriesError
-from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
+from handlers.anomaly_detector.findings import SOURCE, Finding, findings_from, raise_alerts
 from handlers.anomaly_detector.followed import MAX_POINTS, FollowedSeries
 from handlers.anomaly_detector.target_calls import (
     HUNG_TARGET_CALL_SECONDS,
@@ -66,10 +70,16 @@ from handlers.anomaly_detector.target_calls import (
     member_cloudwatch,
 )
 
+logger = observability_for(SOURCE).logger
+
 TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
 COST_RESOURCE = "cost/daily/UnblendedCost"
 DAY = timedelta(days=1)
 """The period of a daily cost point, stamped with the day's start."""
+FOLLOWED_LEFT = TargetsLeftList("anomaly/followed-not-started", "places", ttl_seconds=24 * 3600)
+"""The accounts and regions whose followed series a scan did not start for lack of time, in its
+order, read first by the next scan; forgotten after a day, which only means the next scan reads
+them after its own metrics again."""
 COMPLETE = "Complete"
 """GetMetricData's status of a series it returned whole (else PartialData, InternalError or
 Forbidden)."""
@@ -84,6 +94,13 @@ class MetricScan:
     errors: list[dict[str, Any]] = field(default_factory=list)
     not_started: list[dict[str, Any]] = field(default_factory=list)
 
+    def merge(self, other: MetricScan) -> None:
+        """Add what `other` found, evaluated, failed on and left to this scan."""
+        self.findings += other.findings
+        self.evaluated += other.evaluated
+        self.errors += other.errors
+        self.not_started += other.not_started
+
 
 def scan_fleet(
     services: FunctionServices[AnomalyEnvironment], deadline: Invocation
@@ -95,16 +112,7 @@ def scan_fleet(
     state, alerts = services.state, services.alerts
     inventory = services.inventory()
     index = read_index(state)
-    scan = scan_metrics(services.sessions, environment, inventory, now, deadline)
-    follow_only = scan_followed_series(
-        services.sessions,
-        environment,
-        inventory,
-        followed_in(index),
-        now=now,
-        deadline=deadline,
-        scan=scan,
-    )
+    scan, follow_only = scan_metrics_and_followed_series(services, inventory, index, deadline)
     if environment.anomaly_cost_enabled:
         if not deadline.allows(target_reserve_seconds(environment)):
             scan.not_started.append({"target": "cost"})
@@ -167,6 +175,69 @@ def scan_fleet(
         "errors": scan.errors,
         "not_started": scan.not_started,
     }
+
+
+def scan_metrics_and_followed_series(
+    services: FunctionServices[AnomalyEnvironment],
+    inventory: FleetInventory,
+    index: dict[str, VersionedValue],
+    deadline: Deadline,
+) -> tuple[MetricScan, frozenset[str]]:
+    """The scan of the metrics ANOMALY_METRICS names and of the series the index's alarms follow
+    (`followed_targets`); and the resources read only to be followed. The followed places the
+    last scan had no time for are read before the scan's own metrics, the others after them:
+    read only after them, they were never read by scans that run short of time."""
+    environment, now = services.environment, services.clock.now()
+    followed = followed_in(index)
+    left_before = FOLLOWED_LEFT.read(services.state, logger)
+    left_places = {
+        (str(place["account_id"]), str(place["region"]))
+        for place in left_before
+        if isinstance(place, dict) and {"account_id", "region"} <= place.keys()
+    }
+    first_of, first_only = followed_targets(
+        environment,
+        inventory,
+        {
+            resource: entry
+            for resource, entry in followed.items()
+            if _place_of(entry) in left_places
+        },
+    )
+    early = MetricScan()
+    followed_left = read_followed_series(
+        services.sessions,
+        environment,
+        first_of,
+        in_turn_order(list(first_of), left_before, _stored_place),
+        now=now,
+        deadline=deadline,
+        scan=early,
+    )
+    scan = scan_metrics(services.sessions, environment, inventory, now, deadline)
+    rest_of, rest_only = followed_targets(
+        environment,
+        inventory,
+        {
+            resource: entry
+            for resource, entry in followed.items()
+            if _place_of(entry) not in first_of
+        },
+        evaluated=frozenset(series.resource for series in scan.evaluated),
+    )
+    scan.merge(early)
+    followed_left += read_followed_series(
+        services.sessions,
+        environment,
+        rest_of,
+        list(rest_of),
+        now=now,
+        deadline=deadline,
+        scan=scan,
+    )
+    left = [_stored_place(place) for place in followed_left]
+    FOLLOWED_LEFT.save(services.state, left, left_before, logger)
+    return scan, first_only | rest_only
 
 
 def target_reserve_seconds(environment: AnomalyEnvironment) -> int:
@@ -245,59 +316,87 @@ def scan_metrics(
     return scan
 
 
-def scan_followed_series(
-    sessions: AccountSessions,
+Place = tuple[str, str]
+"""An account and region: (account id, region)."""
+
+
+def followed_targets(
     environment: AnomalyEnvironment,
     inventory: FleetInventory,
     followed: dict[str, dict[str, Any]],
     *,
-    now: datetime,
-    deadline: Deadline,
-    scan: MetricScan,
-) -> frozenset[str]:
-    """Read into `scan` the series alarms asked the scans to follow (`followed.py`; `followed`,
-    the index's entries by resource) that ANOMALY_METRICS does not name and `scan` did not
-    evaluate, by account and region, each at most `MAX_POINTS` values back; the resources read
-    only to be followed. An account and region the scan could not read is not asked again: its
-    error is already in `scan`, and its followed series, unread, resolve nothing."""
+    evaluated: frozenset[str] = frozenset(),
+) -> tuple[dict[Place, list[MetricTarget]], frozenset[str]]:
+    """The series alarms asked the scans to follow (`followed.py`; `followed`, the index's
+    entries by resource) that ANOMALY_METRICS does not name and the scan did not `evaluate`, by
+    account and region in name order; and their resources, read only to be followed."""
     own = {
         f"{account_id}/{region}/{label}"
         for (account_id, region), targets in metric_targets(environment, inventory).items()
         for _, label, _ in targets
-    } | {series.resource for series in scan.evaluated}
-    failed = {
-        (error["account_id"], error["region"])
-        for error in scan.errors
-        if "account_id" in error and "metric" not in error
-    }
-    targets_of: dict[tuple[str, str], list[MetricTarget]] = defaultdict(list)
+    } | evaluated
+    targets_of: dict[Place, list[MetricTarget]] = defaultdict(list)
     follow_only: set[str] = set()
     for resource, entry in sorted(followed.items()):
         if resource in own:
             continue
         series = FollowedSeries.from_value(entry)
-        if (series.account_id, series.region) in failed:
-            continue
         targets = targets_of[series.account_id, series.region]
         label = metric_label(series.namespace, series.metric, series.dimensions)
         query = MetricQuery(f"f{len(targets)}", series.namespace, series.metric,
                             series.dimensions, series.stat, series.period)  # fmt: skip
         targets.append((query, label, series.time_zone))
         follow_only.add(resource)
-    for (account_id, region), targets in targets_of.items():
+    return dict(targets_of), frozenset(follow_only)
+
+
+def read_followed_series(
+    sessions: AccountSessions,
+    environment: AnomalyEnvironment,
+    targets_of: dict[Place, list[MetricTarget]],
+    places: list[Place],
+    *,
+    now: datetime,
+    deadline: Deadline,
+    scan: MetricScan,
+) -> list[Place]:
+    """Read into `scan` the followed series (`followed_targets`) of each of `places`, in that
+    order, each at most `MAX_POINTS` values back; the places not started for lack of time. A
+    place the scan could not read is not asked again: its error is already in `scan`, and its
+    followed series, unread, resolve nothing."""
+    failed = {
+        (error["account_id"], error["region"])
+        for error in scan.errors
+        if "account_id" in error and "metric" not in error
+    }
+    not_started: list[Place] = []
+    for account_id, region in places:
+        if (account_id, region) in failed:
+            continue
         if not deadline.allows(target_reserve_seconds(environment)):
             scan.not_started.append({"account_id": account_id, "region": region})
+            not_started.append((account_id, region))
             continue
         read_targets(
             sessions,
             environment,
             (account_id, region),
-            targets,
+            targets_of[account_id, region],
             now=now,
             scan=scan,
             max_points=MAX_POINTS,
         )
-    return frozenset(follow_only)
+    return not_started
+
+
+def _place_of(entry: dict[str, Any]) -> Place:
+    """The account and region of a followed series' index entry."""
+    return str(entry["account_id"]), str(entry["region"])
+
+
+def _stored_place(place: Place) -> dict[str, str]:
+    """A place as `FOLLOWED_LEFT` keeps it."""
+    return {"account_id": place[0], "region": place[1]}
 
 
 def read_targets(

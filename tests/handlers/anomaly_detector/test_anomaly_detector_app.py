@@ -1000,6 +1000,30 @@ def test_a_followed_series_a_scan_could_not_read_resolves_nothing_and_loses_no_o
     the_one_resolution_of(alert, alert_inbox)
 
 
+def test_a_followed_series_a_scan_had_no_time_for_is_read_first_by_the_next_scan(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a member spike an alarm alerted, on a series outside the scans' ANOMALY_METRICS,
+    # that is over
+    alert = alarm_alerted_on_a_series_no_scan_reads(
+        detector, alert_inbox, lambda_context, monkeypatch
+    )
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    # WHEN two scans run, each with time for one read of an account and region only
+    results = []
+    for _ in range(2):
+        detector.advance(900)
+        results.append(scan(ContextRunningOutOfTime(millis_left=[60_000, 5_000])))
+    # THEN the first reads the scans' own metric and leaves the followed series for the next
+    # scan, which reads it first and resolves the episode once
+    assert results[0]["not_started"] == [{"account_id": MEMBER_ACCOUNT_ID, "region": REGION}]
+    assert (results[0]["resolved"], results[1]["resolved"]) == (0, 1), results
+    the_one_resolution_of(alert, alert_inbox)
+
+
 def test_an_episode_whose_metric_stopped_reporting_is_not_resolved(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
