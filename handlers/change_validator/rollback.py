@@ -2,13 +2,13 @@
 
 - the scaler's scaling change: restore the previous desired size through the scaler's normal path
   (a `scale_up` or `scale_down` request with that size, so its lock, cooldown, floors, dry run and
-  idempotency apply); automatic only when the stack sets `restore_scaler_changes`, never for
-  a change that was itself such a restore (two regressions in a row would otherwise flap), only
-  when the scaler's record of the change gives the size before it (without it, EKS's sizes may be
-  the new ones and whether it was a restore is unknown), and only while the node group still has
-  the desired size the change set (otherwise the restore would undo a later change: a person's,
-  the spot fallback's, the next schedule's; or, back at the size before it, a failed update's
-  say, there is nothing to restore);
+  idempotency apply, saving no sizes for the next morning's restore to bring back); automatic
+  only when the stack sets `restore_scaler_changes`, never for a change that was itself such a
+  restore (two regressions in a row would otherwise flap), only when the scaler's record of the
+  change gives the size before it (without it, EKS's sizes may be the new ones and whether it was
+  a restore is unknown), and only while the node group still has the desired size the change set
+  (otherwise the restore would undo a later change: a person's, the spot fallback's, the next
+  schedule's; or, back at the size before it, a failed update's say, there is nothing to restore);
 - another scaling change: the sizes seen when the change arrived, restored by hand;
 - a scaling change that also asked for labels or taints: the sizes as above, and the labels and
   taints part as below, always by hand (the scaler changes sizes only, so an automatic restore
@@ -186,4 +186,6 @@ def restore_request(
         "nodegroups": [{"name": change.node_group, "desired_size": desired}],
         "dry_run": dry_run,
         "request_id": f"{RESTORE_REQUEST_PREFIX}{change.validation_id}",
+        # The size being undone is not one for the next morning's restore to bring back.
+        "save_sizes": False,
     }

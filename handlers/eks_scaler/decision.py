@@ -190,9 +190,12 @@ def decide(
     *,
     scheduled: bool = False,
     request_id: str | None = None,
+    save_sizes: bool = True,
 ) -> ScalingDecision:
     """The decision for `group` under `action` (never `analyze`), given `facts` at `now`;
     `request_id`: the request's, which restores saved sizes it marked restored itself;
+    `save_sizes`: False when a scale-down must save no sizes for the next restore (the change
+    validator's restore of an undone change);
     `scheduled`: the request is a cluster schedule's (its evening scale-down asks for at most the
     night size, so a node group already below it needs no change rather than a refusal).
 
@@ -317,6 +320,10 @@ def decide(
             reasons.append(
                 f"keeping the sizes saved at {facts.saved.saved_at} for the next restore"
             )
+        elif not save_sizes:
+            # The current size is the one this request undoes: saved, the next restore would
+            # bring it back.
+            reasons.append("no sizes saved for the next restore (the request says save_sizes)")
         else:
             sizes_to_save = _sizes_to_save(facts, reasons)
     return ScalingDecision(

@@ -49,6 +49,9 @@ class Action(StrEnum):
 HOLD_ACTIONS = frozenset({Action.HOLD, Action.RELEASE})
 """Actions that place or end a hold (holds.py) rather than change sizes."""
 
+SIZED_ACTIONS = frozenset({Action.SCALE_DOWN, Action.SCALE_UP})
+"""Actions that take `save_sizes: false`: the change validator sends either to restore a size."""
+
 HOLD_REASON_MAX_CHARS = 200
 """A hold's reason is cut to this many characters (it is repeated in every skipped result); one
 with control characters is refused."""
@@ -110,9 +113,9 @@ class NodeGroupRequest(BaseModel):
 
 class ScalerEvent(BaseModel):
     """`{"action", "account_id", "region", "cluster", "nodegroups", "dry_run"?, "request_id"?,
-    "scheduled"?, "run"?}`, plus `until` and `reason` for a hold (holds.py); `scheduled: true`
-    (the cluster schedules' payloads, with their `run`) applies the calendar's holidays, working
-    days and excluded node groups."""
+    "scheduled"?, "run"?, "save_sizes"?}`, plus `until` and `reason` for a hold (holds.py);
+    `scheduled: true` (the cluster schedules' payloads, with their `run`) applies the calendar's
+    holidays, working days and excluded node groups."""
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
@@ -127,6 +130,10 @@ class ScalerEvent(BaseModel):
     run: UtcTime | None = None
     """The time a cluster schedule's run was scheduled for (every attempt carries it): the
     calendar judges the run's day by it, not by when a late or retried attempt arrives."""
+    save_sizes: BoolFlag = True
+    """`false`: a scale-down saves no sizes for the next restore and leaves those waiting as
+    they are. The change validator's restore of an undone scaler change says it: saved, the size
+    it undid would come back with the next morning's restore."""
     until: str | None = None
     reason: str | None = None
 
@@ -176,6 +183,10 @@ def check_node_groups(event: ScalerEvent) -> None:
     """Rules that depend on the action, raised with the exact field path (pydantic would name
     only the event as a whole for a cross-field rule)."""
     _check_hold_fields(event)
+    if not event.save_sizes and event.action not in SIZED_ACTIONS:
+        raise EventValidationError(
+            "save_sizes", f"only scale_down and scale_up take it, not {event.action.value}"
+        )
     if not event.nodegroups and event.action not in (Action.ANALYZE, *HOLD_ACTIONS):
         raise EventValidationError(
             "nodegroups", f"{event.action.value} needs at least one node group"

@@ -215,6 +215,7 @@ def _scale_one(
             services.clock.now(),
             scheduled=event.scheduled,
             request_id=event.request_id,
+            save_sizes=event.save_sizes,
         )
         return apply_decision(
             decision,

@@ -36,7 +36,7 @@ from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.services import ValidatorServices
 from handlers.change_validator.validation import load_record
 from handlers.eks_scaler import app as scaler_app
-from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION
+from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, FakeLambdaContext
 from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
     HungOperation,
@@ -601,6 +601,34 @@ def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_a
     assert verdict["restore"]["status"] == "scaling_initiated"
     [alert] = validator.alerts()
     assert "asked to restore it: scaling_initiated" in alert["detail"]
+
+
+def test_the_next_morning_restore_does_not_bring_back_the_size_an_automatic_restore_undid(
+    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, a degraded bake, and the validator's restore back to 2
+    degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
+    [verdict] = validator.advance(15)
+    assert verdict["restore"]["status"] == "scaling_initiated", verdict
+    assert desired_size() == 2
+    # WHEN the next morning's restore arrives (a size-less scale_up, as the schedule sends)
+    validator.clock.advance(12 * 3600)
+    morning = scaler_app.lambda_handler(
+        {
+            "action": "scale_up",
+            "account_id": MEMBER_ACCOUNT_ID,
+            "region": REGION,
+            "cluster": CLUSTER,
+            "nodegroups": [{"name": NODE_GROUP}],
+            "request_id": "morning-restore",
+        },
+        FakeLambdaContext(),
+    )
+    # THEN it does not bring back the 3 the validator undid: the restore saved no sizes for it
+    [group] = morning["results"]
+    assert group["status"] == "no_change_needed", group
+    assert desired_size() == 2
 
 
 def test_a_regression_after_a_scaler_change_it_did_not_record_is_not_restored_automatically(

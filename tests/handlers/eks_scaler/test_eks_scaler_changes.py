@@ -434,6 +434,30 @@ def test_a_second_restore_does_not_put_back_sizes_already_restored(
     assert sizes(member_eks, "web") == {"min_size": 2, "desired_size": 5, "max_size": 6}
 
 
+def test_a_scale_down_that_says_save_sizes_false_leaves_the_saved_sizes_as_they_were(
+    scaler: Scaler, member_eks: Any, state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN web scaled down from 2/3/6 to 2/2/6 and restored to 2/3/6, then raised to 2/5/6
+    scaler(event("scale_down", {"name": "web", "desired_size": 2}), "inv-1")
+    fake_clock.advance(600)
+    scaler(event("restore", {"name": "web"}), "inv-2")
+    fake_clock.advance(600)
+    scaler(event("scale_up", {"name": "web", "desired_size": 5}), "inv-3")
+    fake_clock.advance(600)
+    web_key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    restored = state_table.get_value(web_key, SAVED_SIZES_NAME)
+    # WHEN the raise is undone by a scale-down to 3 that says save_sizes false
+    result = scaler(
+        event("scale_down", {"name": "web", "desired_size": 3}, save_sizes=False), "inv-4"
+    )
+    # THEN web is at 3, the 5 it undid is not saved, and the restored sizes stay as they were
+    web = results_by_group(result)["web"]
+    assert web["status"] == "scaling_initiated", web
+    assert "no sizes saved for the next restore" in web["reason"]
+    assert sizes(member_eks, "web") == {"min_size": 2, "desired_size": 3, "max_size": 6}
+    assert state_table.get_value(web_key, SAVED_SIZES_NAME) == restored
+
+
 def test_a_missing_node_group_does_not_stop_the_others(scaler: Scaler, member_eks: Any) -> None:
     # GIVEN one unknown node group among known ones WHEN they are scaled down
     result = scaler(

@@ -155,6 +155,31 @@ def test_a_scale_down_saves_the_sizes_unless_earlier_ones_wait_for_a_restore() -
     )
 
 
+def test_a_scale_down_that_says_save_sizes_false_saves_none_and_keeps_those_waiting() -> None:
+    # GIVEN web at 2/3/6, its last saved sizes already restored, and a scale-down to 2 that
+    # says save_sizes false (the change validator undoing a raise)
+    restored = dataclasses.replace(DAYTIME, restored_at="2025-06-02T02:30:00Z")
+    group = NodeGroupRequest(name="web", desired_size=2)
+    # WHEN it is decided
+    undo = decide(
+        Action.SCALE_DOWN, group, dataclasses.replace(FACTS, saved=restored), NOW, save_sizes=False
+    )
+    # THEN web goes to 2 and the 3 it undoes is not saved for the next restore
+    assert undo.kind is DecisionKind.CHANGE
+    assert undo.target == Sizes(2, 2, 6)
+    assert not undo.saves_previous_sizes
+    assert undo.replaced_saved_sizes is None
+    assert undo.reasons == ("no sizes saved for the next restore (the request says save_sizes)",)
+    # AND with the daytime sizes still waiting, they are kept for the next restore
+    waiting = decide(
+        Action.SCALE_DOWN, group, dataclasses.replace(FACTS, saved=DAYTIME), NOW, save_sizes=False
+    )
+    assert not waiting.saves_previous_sizes
+    assert waiting.reasons == (
+        "keeping the sizes saved at 2025-06-01T12:30:00Z for the next restore",
+    )
+
+
 @pytest.mark.parametrize("action", [Action.RESTORE, Action.SCALE_UP])
 def test_restore_and_a_size_less_scale_up_put_back_the_saved_desired_size(action: Action) -> None:
     # GIVEN daytime sizes 2/4/6 saved WHEN restore (or the morning scale_up) is decided

@@ -60,6 +60,14 @@ BAD_EVENTS: list[tuple[Any, str]] = [
     ),
     (event("scale_down", {"name": "system"}), "nodegroups[0]: scale_down needs"),
     (event("restore", {"name": "system", "desired_size": 2}), "nodegroups[0]: restore takes"),
+    (
+        event("scale_down", {"name": "system", "desired_size": 1}, save_sizes="no"),
+        "save_sizes: must be true or false, got 'no'",
+    ),
+    (
+        event("restore", {"name": "system"}, save_sizes=False),
+        "save_sizes: only scale_down and scale_up take it, not restore",
+    ),
     (event("scale_up"), "nodegroups: scale_up needs at least one node group"),
     ({**event("scale_up", {"name": "system"}), "account_id": "12"}, "account_id"),
     ({**event("scale_up", {"name": "system"}), "extra": 1}, "extra"),
