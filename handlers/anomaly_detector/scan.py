@@ -15,7 +15,8 @@ alerted once (`findings.raise_alerts`) and each alerted episode resolved once it
 and region (or the cost) whose turn comes with less than
 ANOMALY_TARGET_SECONDS and one hung read's HUNG_TARGET_CALL_SECONDS left in the invocation is
 not started: it is listed under `not_started` and the scan is `partial`; the followed series of
-an account and region so left are read first by the next scan (`FOLLOWED_LEFT`). Alerts and
+an account and region so left, or whose read was cut short between pages for the same lack of
+time, are read first by the next scan (`FOLLOWED_LEFT`). Alerts and
 resolutions SNS refused fail the invocation once every other one was tried and the open episodes
 recorded, so the retry sends them.
 """
@@ -23,6 +24,7 @@ recorded, so the retry sends them.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,7 +39,7 @@ from fleet_shared.cost_explorer import (
     is_complete_day,
     is_cost,
 )
-from fleet_shared.exceptions import FleetError
+from fleet_shared.exceptions import FleetError, MetricReadCutShortError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
@@ -362,8 +364,10 @@ def read_followed_series(
 ) -> list[Place]:
     """Read into `scan` the followed series (`followed_targets`) of each of `places`, in that
     order, each at most `MAX_POINTS` values back; the places not started for lack of time. A
-    place the scan could not read is not asked again: its error is already in `scan`, and its
-    followed series, unread, resolve nothing."""
+    place's next page is asked only while a place could still be started: hundreds of followed
+    1-minute series take many pages, and a place whose read is so cut short counts as not
+    started. A place the scan could not read is not asked again: its error is already in `scan`,
+    and its followed series, unread, resolve nothing."""
     failed = {
         (error["account_id"], error["region"])
         for error in scan.errors
@@ -377,15 +381,22 @@ def read_followed_series(
             scan.not_started.append({"account_id": account_id, "region": region})
             not_started.append((account_id, region))
             continue
-        read_targets(
-            sessions,
-            environment,
-            (account_id, region),
-            targets_of[account_id, region],
-            now=now,
-            scan=scan,
-            max_points=MAX_POINTS,
-        )
+        try:
+            read_targets(
+                sessions,
+                environment,
+                (account_id, region),
+                targets_of[account_id, region],
+                now=now,
+                scan=scan,
+                max_points=MAX_POINTS,
+                next_page_allowed=lambda: deadline.allows(target_reserve_seconds(environment)),
+            )
+        except MetricReadCutShortError:
+            # Its series read so far are partial: the place counts as not started, so the next
+            # scan reads it first (`FOLLOWED_LEFT`).
+            scan.not_started.append({"account_id": account_id, "region": region})
+            not_started.append((account_id, region))
     return not_started
 
 
@@ -408,10 +419,13 @@ def read_targets(
     now: datetime,
     scan: MetricScan,
     max_points: int | None = None,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> None:
     """Read `targets` of one account and region, one GetMetricData request per period, each
     ANOMALY_LOOKBACK_DAYS back (or `max_points` values, when fewer), and add to `scan` what they
-    show: the series evaluated, their findings in the recent window, and the errors."""
+    show: the series evaluated, their findings in the recent window, and the errors. A request
+    after the first is sent only while `next_page_allowed()` answers True, else nothing is added
+    and `MetricReadCutShortError` raised."""
     account_id, region = place
     since = now - timedelta(hours=environment.anomaly_recent_hours)
     window = f"{environment.anomaly_recent_hours} hour(s)"
@@ -419,13 +433,21 @@ def read_targets(
         cloudwatch = member_cloudwatch(sessions, account_id, region)
         series: dict[str, MetricSeries] = {}
         for period in sorted({target[0].period for target in targets}):
+            if series and next_page_allowed is not None and not next_page_allowed():
+                raise MetricReadCutShortError
             lookback = timedelta(days=environment.anomaly_lookback_days)
             if max_points is not None:
                 lookback = min(lookback, timedelta(seconds=period) * max_points)
             end = align(now, period)
             start = align(end - lookback, period)
             batch = [t[0] for t in targets if t[0].period == period]
-            series.update(get_metric_series(cloudwatch, batch, start, end))
+            series.update(
+                get_metric_series(
+                    cloudwatch, batch, start, end, next_page_allowed=next_page_allowed
+                )
+            )
+    except MetricReadCutShortError:
+        raise
     except TARGET_ERRORS as error:
         scan.errors.append({"account_id": account_id, "region": region, "error": str(error)})
         return

@@ -26,6 +26,15 @@ class OutsideCalendarError(ValueError):
         super().__init__(f"{text[:40]!r} is outside the years 1-9999 in UTC")
 
 
+class MetricReadCutShortError(FleetError):
+    """A GetMetricData read stopped before its next page (or batch of queries) because its caller
+    had no time left for one (`metric_data.get_metric_series`'s `next_page_allowed`): the series
+    read so far are partial, so none of them is returned."""
+
+    def __init__(self) -> None:
+        super().__init__("GetMetricData read cut short before its next page, for lack of time")
+
+
 class DeploymentError(FleetError):
     """The deployment, not the event, is wrong: an environment variable or the fleet inventory the
     program wrote. The skeleton fails the invocation with it (`fleet_shared.handler`), so the

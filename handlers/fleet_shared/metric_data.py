@@ -14,12 +14,13 @@ Light: no numpy or pandas.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.exceptions import MetricReadCutShortError
 from fleet_shared.page_tokens import pages
 from fleet_shared.timestamps import iso_z
 
@@ -100,16 +101,30 @@ class MetricSeries:
 
 
 def get_metric_series(
-    cloudwatch: Any, queries: Iterable[MetricQuery], start: datetime, end: datetime
+    cloudwatch: Any,
+    queries: Iterable[MetricQuery],
+    start: datetime,
+    end: datetime,
+    *,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> dict[str, MetricSeries]:
     """Every value of every query between `start` and `end`, keyed by query id.
 
     Follows `NextToken` until the last page (`page_tokens`: a token answered again raises
-    `RepeatedPageTokenError`); queries are sent in batches of 500.
+    `RepeatedPageTokenError`); queries are sent in batches of 500. Every request after the first
+    (a next page or batch) is sent only while `next_page_allowed()` answers True, else the read
+    raises `MetricReadCutShortError`: a read of many series can take many pages, each as long as
+    the first.
     """
     query_list = list(queries)
     merged: dict[str, dict[datetime, float]] = {query.id: {} for query in query_list}
     statuses: dict[str, str] = {query.id: "Complete" for query in query_list}
+    requests = 0
+
+    def ask_next_request() -> None:
+        if requests and next_page_allowed is not None and not next_page_allowed():
+            raise MetricReadCutShortError
+
     for offset in range(0, len(query_list), MAX_QUERIES_PER_CALL):
         batch = query_list[offset : offset + MAX_QUERIES_PER_CALL]
         request: dict[str, Any] = {
@@ -118,7 +133,9 @@ def get_metric_series(
             "EndTime": end,
             "ScanBy": "TimestampAscending",
         }
+        ask_next_request()
         for response in pages(cloudwatch, "GetMetricData", request, "NextToken"):
+            requests += 1
             # CloudWatch answers a result per query, so an answer without them is not its own
             # (a proxy's page), and must not pass for metrics that stopped reporting.
             for result in answer_field(response, "GetMetricData", "MetricDataResults"):
@@ -127,6 +144,8 @@ def get_metric_series(
                 points.update(zip(timestamps, values, strict=True))
                 # Pages before the last say PartialData: the last page's status is the answer.
                 statuses[result["Id"]] = result.get("StatusCode", "Complete")
+            if response.get("NextToken"):
+                ask_next_request()
     series: dict[str, MetricSeries] = {}
     for query_id, points in merged.items():
         ordered = [(moment, float(value)) for moment, value in sorted(points.items())]

@@ -30,6 +30,7 @@ from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION,
 from tests.handlers.deadlines import (
     KILLED_WITH_SECONDS_LEFT,
     ContextRunningOutOfTime,
+    LambdaTime,
     killed_while_publishing_then_retried,
 )
 from tests.handlers.faults import fail_every_attempt
@@ -1021,6 +1022,70 @@ def test_a_followed_series_a_scan_had_no_time_for_is_read_first_by_the_next_scan
     # scan, which reads it first and resolves the episode once
     assert results[0]["not_started"] == [{"account_id": MEMBER_ACCOUNT_ID, "region": REGION}]
     assert (results[0]["resolved"], results[1]["resolved"]) == (0, 1), results
+    the_one_resolution_of(alert, alert_inbox)
+
+
+@dataclass
+class EndlessSlowPages:
+    """Every GetMetricData answer to a read of the member's node CPU (the followed series) names
+    a next page, and each page spends `page_seconds` of the invocation's `time`: a read of
+    hundreds of 1-minute series, page after page, while `endless` holds."""
+
+    time: LambdaTime
+    page_seconds: float
+    endless: bool = True
+    reads_cpu: bool = False
+    pages: int = 0
+
+    def note_request(self, params: dict[str, Any], **_: Any) -> None:
+        self.reads_cpu = any(
+            query["MetricStat"]["Metric"]["MetricName"] == "node_cpu_utilization"
+            for query in params["MetricDataQueries"]
+        )
+
+    def answer(self, parsed: dict[str, Any], **_: Any) -> None:
+        if self.endless and self.reads_cpu:
+            self.pages += 1
+            self.time.spend(self.page_seconds)
+            parsed["NextToken"] = f"page-{self.pages + 1}"
+
+
+def test_a_followed_read_of_many_pages_stops_in_time_and_is_read_first_by_the_next_scan(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a member spike an alarm alerted, on a series outside the scans' ANOMALY_METRICS,
+    # that is over
+    alert = alarm_alerted_on_a_series_no_scan_reads(
+        detector, alert_inbox, lambda_context, monkeypatch
+    )
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    # AND the read of the followed series taking page after page, 10 s each, in an invocation
+    # with 100 s left (time to start the place: ANOMALY_TARGET_SECONDS, 20 s, and one hung read)
+    time = LambdaTime(100)
+    slow = EndlessSlowPages(time, page_seconds=10)
+    cloudwatch = member_cloudwatch(app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION)
+    cloudwatch.meta.events.register_first(
+        "before-parameter-build.cloudwatch.GetMetricData", slow.note_request
+    )
+    cloudwatch.meta.events.register_first("after-call.cloudwatch.GetMetricData", slow.answer)
+    # WHEN the scheduled scan runs
+    cut_short = scan(time.context())
+    # THEN it stops asking pages while a place could still start, before Lambda ends it, and
+    # the place counts as not started: nothing is resolved from its partial series
+    assert slow.pages == 6
+    assert time.seconds_left - time.spent < 20 + HUNG_TARGET_CALL_SECONDS
+    assert cut_short["not_started"] == [{"account_id": MEMBER_ACCOUNT_ID, "region": REGION}]
+    assert (cut_short["status"], cut_short["resolved"]) == ("partial", 0), cut_short
+    assert alert_inbox.receive() == []
+    # WHEN the pages end again and the next scan runs, with time for one place only
+    slow.endless = False
+    detector.advance(900)
+    read = scan(ContextRunningOutOfTime(millis_left=[60_000, 5_000]))
+    # THEN it reads the place first and resolves the episode once
+    assert read["resolved"] == 1, read
     the_one_resolution_of(alert, alert_inbox)
 
 

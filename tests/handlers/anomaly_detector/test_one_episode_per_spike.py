@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,8 +77,16 @@ class StoredMetric:
     values: list[float]
 
     def __call__(
-        self, cloudwatch: object, queries: list[MetricQuery], start: datetime, end: datetime
+        self,
+        cloudwatch: object,
+        queries: list[MetricQuery],
+        start: datetime,
+        end: datetime,
+        *,
+        next_page_allowed: Callable[[], bool] | None = None,
     ) -> dict[str, MetricSeries]:
+        """The values between `start` and `end`, in one page (so `next_page_allowed` is never
+        asked)."""
         first, last = bisect_left(self.times, start), bisect_left(self.times, end)
         series = MetricSeries(self.times[first:last], self.values[first:last])
         return {query.id: series for query in queries}
