@@ -11,7 +11,9 @@ each one it no longer lists (`checks.alarms.deleted_alarm_results`). A place is 
 the invocation has a cluster's AWS time left (else it is `not_checked`), and the places a run left
 so (`PLACES_LEFT`) go before the clusters in the next run: in a fleet too large for one run, every
 run ends its clusters short of time, and places walked only after them were never checked. A
-listing that fails resolves nothing there and is reported as that place's error.
+listing that fails resolves nothing there and is reported as that place's error. A place of an
+account the inventory no longer has is not listed (its member role is gone with it): its open
+alarm incidents are resolved once, the member having left the fleet (`_left_member_run`).
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from fleet_shared.exceptions import FleetError
 from fleet_shared.handler import Invocation
 from fleet_shared.targets_left import TargetsLeftList
 from fleet_shared.validation_errors import cut_echo
-from handlers.health_monitor.checks.alarms import deleted_alarm_results
+from handlers.health_monitor.checks.alarms import deleted_alarm_results, gone_alarm_results
 from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
 from handlers.health_monitor.exceptions import TooLittleTimeError
 from handlers.health_monitor.incidents import (
     ALARM_INCIDENT_PLACES,
     Scope,
     Settlement,
+    alarm_incidents_key,
     settle_incidents,
 )
 from handlers.health_monitor.report import NOT_CHECKED
@@ -39,6 +42,7 @@ from handlers.health_monitor.services import FUNCTION_NAME, HealthServices, memb
 
 CHECKED = "checked"
 ERROR = "error"
+MEMBER_LEFT = "member_left"
 
 PLACES_LEFT = TargetsLeftList(
     f"{FUNCTION_NAME}/alarm-places-not-checked", "places", ttl_seconds=24 * 3600
@@ -73,13 +77,23 @@ def check_places(
     services: HealthServices, places: list[Place], invocation: Invocation
 ) -> list[PlaceRun]:
     """Resolve the incidents of deleted alarms in each of `places` that has no cluster of the
-    inventory, in the order given."""
-    with_clusters = _places_with_clusters(services)
-    return [
-        _place_run(services, account_id, region, invocation)
-        for account_id, region in places
-        if (account_id, region) not in with_clusters
-    ]
+    inventory, in the order given; in a place of an account the inventory no longer has, those
+    of every alarm (`_left_member_run`), reported only while it lists some."""
+    inventory = services.inventory()
+    with_clusters = {
+        (member.account_id, cluster.region) for member, cluster in inventory.clusters()
+    }
+    runs = []
+    for account_id, region in places:
+        if (account_id, region) in with_clusters:
+            continue
+        if inventory.member(account_id) is None:
+            left_run = _left_member_run(services, account_id, region, invocation)
+            if left_run is not None:
+                runs.append(left_run)
+            continue
+        runs.append(_place_run(services, account_id, region, invocation))
+    return runs
 
 
 def check_places_without_clusters(
@@ -118,12 +132,6 @@ def save_places_left(
     )
 
 
-def _places_with_clusters(services: HealthServices) -> set[Place]:
-    return {
-        (member.account_id, cluster.region) for member, cluster in services.inventory().clusters()
-    }
-
-
 def _place_run(
     services: HealthServices, account_id: str, region: str, invocation: Invocation
 ) -> PlaceRun:
@@ -156,3 +164,44 @@ def _place_run(
         )
     settlement = settle_incidents(results, services, Scope(account_id, region, None), invocation)
     return PlaceRun({**report, "status": CHECKED, "alerts": settlement.counts()}, settlement)
+
+
+def _left_member_run(
+    services: HealthServices, account_id: str, region: str, invocation: Invocation
+) -> PlaceRun | None:
+    """Resolve, once, the open incidents of the alarms listed in a place of an account that left
+    the inventory: its member role is gone with it, so its alarms can no longer be listed (every
+    run reported the place an `error` until its list was forgotten 90 days later), and no state
+    change of theirs reaches the hub any more. The entries of incidents so settled are forgotten
+    by the next run, after which the place is skipped (None: nothing listed there)."""
+    report: dict[str, Any] = {"account_id": account_id, "region": region}
+    try:
+        listed = services.state.values_named(alarm_incidents_key(account_id, region), "")
+        if not listed:
+            return None
+        if not invocation.allows(CLUSTER_AWS_SECONDS):
+            return PlaceRun({**report, "status": NOT_CHECKED})
+        results = gone_alarm_results(
+            services.state,
+            account_id,
+            region,
+            {alert_id: str(value["alarm"]) for alert_id, value in listed.items()},
+            detail=f"account {account_id} left the fleet",
+            resolution=lambda alarm_name: (
+                f"account {account_id} left the fleet: alarm {alarm_name} is no longer watched"
+            ),
+        )
+    except AWS_CALL_ERRORS as error:
+        logger.warning(
+            "alarm incidents of an account that left the fleet could not be read",
+            extra={"account_id": account_id, "region": region, "error": repr(error)},
+        )
+        return PlaceRun(
+            {
+                **report,
+                "status": ERROR,
+                "error": f"alarm incidents could not be read: {cut_echo(str(error))}",
+            }
+        )
+    settlement = settle_incidents(results, services, Scope(account_id, region, None), invocation)
+    return PlaceRun({**report, "status": MEMBER_LEFT, "alerts": settlement.counts()}, settlement)

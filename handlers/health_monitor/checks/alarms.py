@@ -19,7 +19,7 @@ Where the member has no cluster, the fleet run does the same (`deleted_alarms.py
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -98,10 +98,38 @@ def deleted_alarm_results(
         names = asked[start : start + NAMES_PER_CALL]
         pages = paginator.paginate(AlarmNames=names, AlarmTypes=ALARM_TYPES)
         existing.update(alarm["AlarmName"] for alarm in _listed_alarms(pages))
+    return gone_alarm_results(
+        state,
+        account_id,
+        region,
+        {
+            alert_id: alarm_name
+            for alert_id, alarm_name in alarm_of_incident.items()
+            if alarm_name not in existing
+        },
+        detail="the alarm no longer exists",
+        resolution=lambda alarm_name: (
+            f"alarm {alarm_name} was deleted: no state change will resolve it"
+        ),
+    )
+
+
+def gone_alarm_results(
+    state: StateTable,
+    account_id: str,
+    region: str,
+    alarm_of_incident: dict[str, str],
+    *,
+    detail: str,
+    resolution: Callable[[str], str],
+) -> list[CheckResult]:
+    """A passed result, resolving its incident with `resolution(alarm name)`, per alarm of
+    `alarm_of_incident` (by alert id) in the account and region that is gone from view and whose
+    incident may be open; the alarms whose incident is settled (closed, its resolution sent) are
+    forgotten from the account and region's list."""
+    listed_key = alarm_incidents_key(account_id, region)
     results = []
     for alert_id, alarm_name in sorted(alarm_of_incident.items()):
-        if alarm_name in existing:
-            continue
         record = state.get_value(incident_key(alert_id), INCIDENT_VALUE)
         alert = None if record is None else record.get("alert") or record.get("resolution")
         if record is None or alert is None or not (record.get("open") or "resolution" in record):
@@ -113,10 +141,10 @@ def deleted_alarm_results(
                 alarm_name,
                 True,
                 Severity.INFO,
-                "the alarm no longer exists",
+                detail,
                 resource=alert["resource"],
                 title=alert["title"],
-                resolution=f"alarm {alarm_name} was deleted: no state change will resolve it",
+                resolution=resolution(alarm_name),
             )
         )
     return results

@@ -21,6 +21,7 @@ from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key
 from fleet_shared.sessions import MEMBER_CALL_CONFIG
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.incidents import ALARM_INCIDENT_PLACES
+from tests.handlers.analytics_accounts import deny_assume_role
 from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import (
     InjectedFault,
@@ -966,6 +967,52 @@ def test_an_alarm_region_without_a_cluster_is_checked_in_a_fleet_too_large_for_o
     assert [
         [report["status"] != "not_started" for report in result["clusters"]] for result in results
     ] == [[True, False], [False, True]]
+
+
+def test_the_alarm_incidents_of_a_member_that_left_the_fleet_are_resolved_once_then_skipped(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    monkeypatch: pytest.MonkeyPatch,
+    two_members_one_at_a_time: None,
+) -> None:
+    # GIVEN the second member's alarm, in a region where it has no cluster, that entered ALARM
+    # and alerted through its event
+    cloudwatch = member_role_session(SECOND_MEMBER, OTHER_REGION).client("cloudwatch")
+    arn = put_alarm(cloudwatch, ALARM_NAME, "ALARM", "threshold crossed")
+    event = alarm_event(ALARM_NAME, "ALARM", arn)
+    invoke({**event, "account": SECOND_MEMBER, "region": OTHER_REGION})
+    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+    # AND the second member then left the fleet: gone from the inventory, its role with it
+    inventory["members"] = inventory["members"][:1]
+    write_inventory(inventory)
+    deny_assume_role(monkeypatch, SECOND_MEMBER)
+    # WHEN the scheduled runs go on
+    results = scheduled_runs(invoke, fake_clock, 3)
+    # THEN the first resolves the alarm's incident once, saying the member left the fleet,
+    # rather than reporting the place an error every run for 90 days
+    notices = [
+        (received.alert["resolved"], received.alert["detail"])
+        for received in alert_inbox.receive()
+        if received.alert["resource"] == arn
+    ]
+    assert notices == [
+        (True, f"account {SECOND_MEMBER} left the fleet: alarm {ALARM_NAME} is no longer watched")
+    ]
+    assert results[0]["alarm_regions"] == [
+        {
+            "account_id": SECOND_MEMBER,
+            "region": OTHER_REGION,
+            "status": "member_left",
+            "alerts": {"sent": 0, "resolved": 1, "suppressed": 0},
+        }
+    ]
+    # AND the run after it forgets the settled incident, and later runs skip the place
+    assert results[1]["alarm_regions"][0]["alerts"] == {"sent": 0, "resolved": 0, "suppressed": 0}
+    assert "alarm_regions" not in results[2]
 
 
 @pytest.mark.parametrize("what_the_run_sends", ["an alert", "a resolution"])
