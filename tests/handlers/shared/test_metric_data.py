@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import PaginationError
 from botocore.stub import ANY, Stubber
 
+from fleet_shared.exceptions import MetricReadCutShortError
 from fleet_shared.metric_data import MetricQuery, get_metric_series
 from tests.handlers.faults import answer_the_same_page_token
 
@@ -127,3 +128,33 @@ def test_values_no_metric_can_have_are_left_out_and_kept_aside_with_their_times(
         "3 values left out, not a number within +-2**360 (CloudWatch's limit); the first nan at "
         "2025-06-01T01:00:00Z"
     )
+
+
+def test_a_read_of_more_than_500_queries_asks_before_its_next_batch_and_stops_when_refused(
+    mocked_aws: None,
+) -> None:
+    # GIVEN 501 queries (two GetMetricData requests of at most 500) and a caller whose time runs
+    # out after the first request
+    cloudwatch = boto3.client("cloudwatch", region_name="ap-south-1")
+    queries = [MetricQuery(f"m{i}", "AWS/Lambda", "Errors", {}, "Sum", 300) for i in range(501)]
+    sent: list[int] = []
+    cloudwatch.meta.events.register(
+        "before-call.cloudwatch.GetMetricData", lambda **_: sent.append(1)
+    )
+    questions: list[int] = []
+
+    def next_page_allowed() -> bool:
+        questions.append(len(sent))
+        return False
+
+    # WHEN the series are read
+    with pytest.raises(MetricReadCutShortError):
+        get_metric_series(
+            cloudwatch,
+            queries,
+            START,
+            START + timedelta(hours=1),
+            next_page_allowed=next_page_allowed,
+        )
+    # THEN the caller was asked once, after the first request, and the second was not sent
+    assert (questions, len(sent)) == ([1], 1)
