@@ -17,12 +17,14 @@ from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
-from fleet_shared.exceptions import ConfigurationError
+from fleet_shared.exceptions import ConfigurationError, MetricReadCutShortError
 from fleet_shared.handler import Invocation
+from fleet_shared.metric_data import MetricQuery
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector import app
 from handlers.anomaly_detector.app import lambda_handler
 from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY
+from handlers.anomaly_detector.scan import MetricScan, read_targets
 from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS, member_cloudwatch
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.anomaly_detector.anomaly_series import seasonal_series
@@ -1087,6 +1089,39 @@ def test_a_followed_read_of_many_pages_stops_in_time_and_is_read_first_by_the_ne
     # THEN it reads the place first and resolves the episode once
     assert read["resolved"] == 1, read
     the_one_resolution_of(alert, alert_inbox)
+
+
+def test_a_read_of_a_place_at_two_periods_stops_before_the_second_when_time_runs_out(
+    detector: ManualClock,
+) -> None:
+    # GIVEN followed series of one place at two periods (one GetMetricData request each), and a
+    # scan with no time left for a request after the first
+    services = app.FUNCTION.services()
+    targets = [
+        (MetricQuery(f"f{period}", "ContainerInsights", "node_cpu_utilization",
+                     {"ClusterName": "dev-apps"}, "Average", period), f"cpu/{period}", None)
+        for period in (60, 300)
+    ]  # fmt: skip
+    sent: list[str] = []
+    cloudwatch = member_cloudwatch(services.sessions, MEMBER_ACCOUNT_ID, REGION)
+    cloudwatch.meta.events.register(
+        "before-call.cloudwatch.GetMetricData", lambda **_: sent.append("GetMetricData")
+    )
+    read = MetricScan()
+    # WHEN the place is read
+    with pytest.raises(MetricReadCutShortError):
+        read_targets(
+            services.sessions,
+            services.environment,
+            (MEMBER_ACCOUNT_ID, REGION),
+            targets,
+            now=detector.now(),
+            scan=read,
+            next_page_allowed=lambda: False,
+        )
+    # THEN the second request is not sent, and nothing of the first is taken for a reading
+    assert sent == ["GetMetricData"]
+    assert (read.evaluated, read.findings, read.errors) == ([], [], [])
 
 
 def test_an_episode_whose_metric_stopped_reporting_is_not_resolved(
