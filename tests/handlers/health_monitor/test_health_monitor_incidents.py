@@ -969,6 +969,39 @@ def test_an_alarm_region_without_a_cluster_is_checked_in_a_fleet_too_large_for_o
     ] == [[True, False], [False, True]]
 
 
+def alarm_of_a_member_that_left(
+    invoke: Invoke,
+    alert_inbox: Any,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """The second member's alarm, in a region where it has no cluster, that entered ALARM and
+    alerted through its event; then the member left the fleet: gone from the inventory, its
+    role with it. The alarm's ARN."""
+    cloudwatch = member_role_session(SECOND_MEMBER, OTHER_REGION).client("cloudwatch")
+    arn = put_alarm(cloudwatch, ALARM_NAME, "ALARM", "threshold crossed")
+    event = alarm_event(ALARM_NAME, "ALARM", arn)
+    invoke({**event, "account": SECOND_MEMBER, "region": OTHER_REGION})
+    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+    inventory["members"] = inventory["members"][:1]
+    write_inventory(inventory)
+    deny_assume_role(monkeypatch, SECOND_MEMBER)
+    return arn
+
+
+LEFT_THE_FLEET = f"account {SECOND_MEMBER} left the fleet: alarm {ALARM_NAME} is no longer watched"
+
+
+def notices_about(alert_inbox: Any, arn: str) -> list[tuple[bool, str]]:
+    """(resolved, detail) of the alerts about the alarm `arn` received since the last call."""
+    return [
+        (received.alert["resolved"], received.alert["detail"])
+        for received in alert_inbox.receive()
+        if received.alert["resource"] == arn
+    ]
+
+
 def test_the_alarm_incidents_of_a_member_that_left_the_fleet_are_resolved_once_then_skipped(
     invoke: Invoke,
     fake_clock: Any,
@@ -979,29 +1012,13 @@ def test_the_alarm_incidents_of_a_member_that_left_the_fleet_are_resolved_once_t
     monkeypatch: pytest.MonkeyPatch,
     two_members_one_at_a_time: None,
 ) -> None:
-    # GIVEN the second member's alarm, in a region where it has no cluster, that entered ALARM
-    # and alerted through its event
-    cloudwatch = member_role_session(SECOND_MEMBER, OTHER_REGION).client("cloudwatch")
-    arn = put_alarm(cloudwatch, ALARM_NAME, "ALARM", "threshold crossed")
-    event = alarm_event(ALARM_NAME, "ALARM", arn)
-    invoke({**event, "account": SECOND_MEMBER, "region": OTHER_REGION})
-    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
-    # AND the second member then left the fleet: gone from the inventory, its role with it
-    inventory["members"] = inventory["members"][:1]
-    write_inventory(inventory)
-    deny_assume_role(monkeypatch, SECOND_MEMBER)
+    # GIVEN the second member's alarm that entered ALARM and alerted, then the member left
+    arn = alarm_of_a_member_that_left(invoke, alert_inbox, inventory, write_inventory, monkeypatch)
     # WHEN the scheduled runs go on
     results = scheduled_runs(invoke, fake_clock, 3)
     # THEN the first resolves the alarm's incident once, saying the member left the fleet,
     # rather than reporting the place an error every run for 90 days
-    notices = [
-        (received.alert["resolved"], received.alert["detail"])
-        for received in alert_inbox.receive()
-        if received.alert["resource"] == arn
-    ]
-    assert notices == [
-        (True, f"account {SECOND_MEMBER} left the fleet: alarm {ALARM_NAME} is no longer watched")
-    ]
+    assert notices_about(alert_inbox, arn) == [(True, LEFT_THE_FLEET)]
     assert results[0]["alarm_regions"] == [
         {
             "account_id": SECOND_MEMBER,
@@ -1013,6 +1030,36 @@ def test_the_alarm_incidents_of_a_member_that_left_the_fleet_are_resolved_once_t
     # AND the run after it forgets the settled incident, and later runs skip the place
     assert results[1]["alarm_regions"][0]["alerts"] == {"sent": 0, "resolved": 0, "suppressed": 0}
     assert "alarm_regions" not in results[2]
+
+
+def test_a_left_member_alarm_resolution_sns_did_not_take_is_sent_once_by_the_retry(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    health_services: Callable[[], Any],
+    monkeypatch: pytest.MonkeyPatch,
+    two_members_one_at_a_time: None,
+) -> None:
+    # GIVEN the second member's alarm that entered ALARM and alerted, then the member left
+    arn = alarm_of_a_member_that_left(invoke, alert_inbox, inventory, write_inventory, monkeypatch)
+    # AND SNS failing every attempt of Publish
+    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
+    # WHEN the scheduled run happens
+    fake_clock.advance(CADENCE_SECONDS)
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(FLEET_EVENT)
+    # THEN it fails, so the platform retries it, and nothing went out
+    assert notices_about(alert_inbox, arn) == []
+    # WHEN SNS answers again, and the platform's retry and the next runs happen
+    fault.healed = True
+    fake_clock.advance(60)
+    invoke(FLEET_EVENT)
+    scheduled_runs(invoke, fake_clock, 2)
+    # THEN the resolution went out once
+    assert notices_about(alert_inbox, arn) == [(True, LEFT_THE_FLEET)]
 
 
 @pytest.mark.parametrize("what_the_run_sends", ["an alert", "a resolution"])
