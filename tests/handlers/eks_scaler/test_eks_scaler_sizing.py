@@ -63,6 +63,16 @@ def test_an_eks_max_size_below_the_stack_files_is_the_ceiling_until_pulumi_appli
     assert "max_size 8 is not applied yet" in plan.notes[0]
 
 
+def test_an_eks_max_size_raised_by_hand_is_no_licence_to_outgrow_the_stack_files_max_size() -> None:
+    # GIVEN the stack file says max_size 4 while EKS's maxSize was raised to 10 in the console
+    limits = node_group_limits(Sizes(1, 2, 10), "ON_DEMAND", configured(max_size=4))
+    # WHEN 9 is asked
+    plan = plan_desired(9, limits)
+    # THEN the stack file's max_size is the ceiling, and the plan says so
+    assert plan.desired_size == 4
+    assert plan.notes == ("desired_size 9 clamped to max_size 4",)
+
+
 def test_without_a_configured_max_size_a_request_above_eks_max_size_is_refused() -> None:
     # GIVEN no inventory entry (default floor, no configured max_size) WHEN 7 is asked of max 6
     plan = plan_desired(7, node_group_limits(CURRENT, "ON_DEMAND", None))
