@@ -526,6 +526,25 @@ def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
     assert [item["instance_type"] for item in saved["instance_types"]] == SPOT_TYPES
 
 
+def test_a_dry_run_fleet_analysis_reports_and_saves_nothing(
+    invoke: Invoke,
+    make_services: MakeServices,
+) -> None:
+    # GIVEN member A with a spot group
+    services = make_services()
+    # WHEN the fleet is analysed in dry run
+    result = invoke({"action": "analyze_fleet", "dry_run": True}, services, "inv-1")
+    # THEN the analysis is reported
+    assert result["dry_run"] is True
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert [group["nodegroup"] for group in targets[MEMBER_A]["node_groups"]] == ["batch-spot"]
+    # AND no analysis is saved in the state table
+    saved = services.state.get_value(
+        analysis_key(MEMBER_A, REGION, CLUSTER, "batch-spot"), LATEST_ANALYSIS
+    )
+    assert saved is None
+
+
 def test_fleet_analysis_whose_save_is_refused_reports_that_target_and_still_answers(
     invoke: Invoke,
     make_services: MakeServices,
