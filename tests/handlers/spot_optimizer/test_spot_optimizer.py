@@ -784,6 +784,26 @@ def test_a_fallback_below_the_stack_files_max_size_is_proposed_up_to_it(
     assert fallback["new"]["desired_size"] == 3
 
 
+def test_a_fallback_stops_at_the_eks_max_size_below_the_stack_files_max_size(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, system at desired 4 of EKS maxSize 4, while the stack file's max_size
+    # (the fleet inventory) is 8, not applied yet
+    change_the_inventory(_stack_max_size_of_system(8))
+    member_eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName="system", scalingConfig={"desiredSize": 4}
+    )
+    services = make_services(SPOT_AUTO_APPLY="true", SPOT_INTERRUPTION_THRESHOLD="0")
+    # WHEN an interruption of batch-spot exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-1")
+    # THEN the +1 is not made: EKS's maxSize stops it
+    fallback = result["fallback"]
+    assert fallback["status"] == "at_max"
+    assert fallback["new"] is None
+    assert desired_size(member_eks, "system") == 4
+    assert services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system")) is None
+
+
 def test_a_fallback_applied_whose_change_record_fails_is_still_reported_and_announced(
     invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
 ) -> None:
