@@ -436,6 +436,61 @@ def test_a_report_whose_slow_calls_outlast_the_latest_lock_lease_never_moves_lat
         assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
 
 
+COPY_INTO_LATEST_SECONDS = 50
+
+
+def test_a_report_whose_copies_into_latest_outlast_the_first_lease_keeps_latest_locked(  # noqa: PLR0917
+    s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: ProcessRun,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the older run's report replacing latest/ (300 s left) while every copy into latest/
+    # takes 50 s, so its first four outlast the lock's 120 s lease; and the newer run's report
+    # arriving at its fourth copy (it does not wait for the lock)
+    monkeypatch.setattr(generate_module, "LATEST_LOCK_WAIT_SECONDS", 0.0)
+    old_key, new_key = process_run(OLD_RUN), process_run(NEW_RUN)
+    copies_into_latest: list[str] = []
+    newer_attempts: list[str] = []
+
+    def slow_copy_into_latest(request: Any, **_: Any) -> None:
+        copy = "x-amz-copy-source" in request.headers
+        if "/reports/latest/" not in request.url or not copy or newer_attempts == ["running"]:
+            return
+        copies_into_latest.append(request.url)
+        if len(copies_into_latest) == 4:
+            newer_attempts.append("running")
+            head = s3.head_object(Bucket=BUCKET, Key=new_key)
+            newer = CreatedObject(BUCKET, new_key, str(head["ETag"]).strip('"'))
+            invocation = Invocation.from_context(ContextRunningOutOfTime(millis_left=[300_000]))
+            try:
+                generate_report(newer, generator_services, generator.FUNCTION.logger, invocation)
+                newer_attempts[-1] = "generated"
+            except LockNotAcquiredError:
+                newer_attempts[-1] = "failed: latest/ locked"
+        fake_clock.advance(COPY_INTO_LATEST_SECONDS)
+
+    generator_services.hub_client("s3").meta.events.register(
+        "before-send.s3", slow_copy_into_latest
+    )
+    # WHEN the older run's report is generated, and Lambda retries the newer one's event
+    older = generator.lambda_handler(
+        event_for(s3, BUCKET, old_key), ContextRunningOutOfTime(millis_left=[300_000])
+    )
+    # THEN the older report kept the lock through its copies: the newer one found it locked
+    assert older["objects"][0]["status"] == "generated", older
+    assert newer_attempts == ["failed: latest/ locked"]
+    # AND once retried, latest/ holds the newer run, every file the one its manifest describes
+    generate(event_for(s3, BUCKET, new_key))
+    latest = manifest_of(s3, "reports/latest/")
+    assert latest["run_id"] == NEW_RUN
+    for entry in latest["files"]:
+        body = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
+
+
 def test_keys_that_are_not_processed_runs_are_ignored(s3: Any, generate: Invoke) -> None:
     # GIVEN an event for some other object under processed/
     result = generate(s3_event(BUCKET, "processed/notes.txt", '"abc"'))
