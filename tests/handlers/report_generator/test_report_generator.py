@@ -42,6 +42,7 @@ from tests.handlers.faults import (
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
+    CopyIntoHang,
     create_bucket,
     event_for,
     hang_completion_record,
@@ -774,6 +775,37 @@ def test_a_retry_of_an_invocation_killed_while_replacing_latest_completes_latest
     for entry in latest["files"]:
         body = s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read()
         assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["name"]
+
+
+def test_a_retry_of_an_invocation_killed_while_reading_latest_takes_its_lock(  # noqa: PLR0917
+    s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: ProcessRun,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN latest/ holding the older run, then the newer run's report whose read of latest/'s
+    # manifest never gets an answer: that invocation (30 s left) holds the latest/ lock until
+    # Lambda kills it
+    monkeypatch.setattr(generate_module, "LATEST_LOCK_WAIT_SECONDS", 0.0)
+    generate(event_for(s3, BUCKET, process_run(OLD_RUN)))
+    event = event_for(s3, BUCKET, process_run(NEW_RUN))
+    hang = CopyIntoHang("GetObject", url_part="/reports/latest/")
+    generator_services.hub_client("s3").meta.events.register_first("before-send.s3.GetObject", hang)
+
+    def with_30_seconds_left(event: object) -> dict[str, Any]:
+        return generator.lambda_handler(event, ContextRunningOutOfTime(millis_left=[30_000]))
+
+    with killed_while_hung(hang, with_30_seconds_left, event):
+        # WHEN Lambda kills it at its deadline and retries the event a minute after that
+        fake_clock.advance(30 + 60)
+        retried = generate(event)["objects"][0]
+    # THEN the retry finds the lock free (leased no longer than the dead invocation could run)
+    # and moves latest/ to the newer run
+    assert retried["status"] == "generated"
+    assert retried["latest_updated"] is True
+    assert manifest_of(s3, "reports/latest/")["run_id"] == NEW_RUN
 
 
 def test_names_holding_characters_xml_forbids_show_as_replacement_in_a_readable_workbook(
