@@ -837,6 +837,65 @@ def test_pruning_keeps_the_last_good_copy_of_a_resource_whose_new_copies_fail(
     assert _backup_names(dynamodb) == ["lambda-fleet-orders-20250611"]
 
 
+def test_pruning_keeps_the_copy_that_expires_last_of_a_resource_whose_new_copies_fail(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    fake_clock: ManualClock,
+    built_services: list[BackupServices],
+) -> None:
+    # GIVEN two days' copies of member A's daily volume
+    ec2 = member_a["ec2"]
+    backup({"action": "backup"})
+    fake_clock.advance(DAY)
+    backup({"action": "backup"})
+    first, second = (
+        s["SnapshotId"]
+        for s in sorted(_snapshots(ec2), key=lambda s: s["StartTime"])
+        if s["VolumeId"] == member_a["daily"]
+    )
+    # AND from then on every CreateSnapshot in member A failing
+    fail_every_attempt(
+        built_services[0].member_client("ec2", MEMBER_A, REGION), "ec2", "CreateSnapshot"
+    )
+    # WHEN the schedule runs after both copies' retention
+    result = run_after_the_retention(backup, fake_clock)
+    # THEN the copy that expires last is kept, and the older one deleted
+    snapshot_ids = {s["SnapshotId"] for s in _snapshots(ec2)}
+    assert second in snapshot_ids
+    assert first not in snapshot_ids
+    kept = target_of(result, MEMBER_A)["kept"]
+    assert second in {entry["id"] for entry in kept}
+
+
+def test_pruning_keeps_the_last_good_copy_while_the_new_copy_is_not_complete(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    fake_clock: ManualClock,
+    built_services: list[BackupServices],
+) -> None:
+    # GIVEN the first day's copy of member A's daily volume
+    ec2 = member_a["ec2"]
+    backup({"action": "backup"})
+    [first_snapshot] = [
+        s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == member_a["daily"]
+    ]
+
+    # AND from then on each new snapshot still pending (EC2 copying it) when the run prunes
+    def still_pending(parsed: dict[str, Any], **_: Any) -> None:
+        snapshots = ec2_backends[MEMBER_A][REGION].snapshots
+        snapshots[parsed["SnapshotId"]].status = "pending"
+
+    built_services[0].member_client("ec2", MEMBER_A, REGION).meta.events.register(
+        "after-call.ec2.CreateSnapshot", still_pending
+    )
+    # WHEN the schedule runs after the first copy's retention
+    result = run_after_the_retention(backup, fake_clock)
+    # THEN the expired first copy is kept, the new one not being good yet
+    assert first_snapshot in {s["SnapshotId"] for s in _snapshots(ec2)}
+    kept = target_of(result, MEMBER_A)["kept"]
+    assert first_snapshot in {entry["id"] for entry in kept}
+
+
 def test_a_last_good_backup_kept_past_its_expiry_records_life_is_still_deleted_once_replaced(
     backup: Invoke,
     member_a: dict[str, Any],
