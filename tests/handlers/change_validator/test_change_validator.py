@@ -689,6 +689,24 @@ def test_a_failed_scaler_change_that_left_the_size_as_it_was_says_there_is_nothi
     assert reason in alert["detail"]
 
 
+def test_a_regression_in_a_dry_run_fleet_asks_the_scaler_for_a_dry_run_restore(
+    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
+    degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
+    # AND the fleet put in dry run (FLEET_DRY_RUN) during the bake
+    monkeypatch.setenv("FLEET_DRY_RUN", "true")
+    # WHEN the bake ends
+    [verdict] = validator.advance(15)
+    # THEN the change is degraded, and the scaler is asked for the restore as a dry run
+    assert verdict["status"] == "degraded"
+    [request] = scaler_client.payloads
+    assert request["dry_run"] is True
+    assert request["nodegroups"] == [{"name": NODE_GROUP, "desired_size": 2}]
+    assert desired_size() == 3
+
+
 def test_a_regression_does_not_restore_a_node_group_changed_again_since(
     validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
