@@ -314,6 +314,27 @@ def test_a_claim_is_renewed_only_while_no_other_invocation_took_it_over(
         kept.complete({"status": "ok"})
 
 
+def test_a_claim_taken_over_cannot_complete_over_the_invocation_that_took_it(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a 45 s claim that lapsed and that a repeat took over
+    with state_table.idempotent(
+        "eks_scaler", "i-1", ttl_seconds=3600, in_progress_seconds=45
+    ) as lapsed:
+        fake_clock.advance(46)
+        with state_table.idempotent("eks_scaler", "i-1", ttl_seconds=3600) as repeat:
+            assert not repeat.is_repeat
+            # WHEN the first invocation completes its request
+            # THEN it is told another invocation has it, and its result is not stored
+            with pytest.raises(RequestInProgressError):
+                lapsed.complete({"status": "first"})
+            with pytest.raises(RequestInProgressError):
+                run_once(state_table, "i-1", [])
+            # AND the invocation that took it over completes it with its own result
+            repeat.complete({"status": "repeat"})
+    assert run_once(state_table, "i-1", []) == {"status": "repeat"}
+
+
 # Changes and cooldowns -----------------------------------------------------------------------
 
 
