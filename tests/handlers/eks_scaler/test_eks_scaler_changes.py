@@ -144,6 +144,25 @@ def test_dry_run_reports_and_changes_nothing(
     assert alert_inbox.receive() == []
 
 
+def test_a_dry_run_does_not_answer_the_real_request_of_its_request_id(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN a dry run of a scale-down with request id r-1
+    scaler(
+        event("scale_down", {"name": "system", "desired_size": 1}, request_id="r-1", dry_run=True),
+        "inv-1",
+    )
+    # WHEN the same request comes without dry run
+    result = scaler(
+        event("scale_down", {"name": "system", "desired_size": 1}, request_id="r-1"), "inv-2"
+    )
+    # THEN it acts: the dry run recorded nothing that makes it a repeat
+    assert result["dry_run"] is False
+    assert "repeated_request" not in result
+    assert results_by_group(result)["system"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "system")["desired_size"] == 1
+
+
 def test_cooldown_blocks_a_second_decrease_until_it_passes(
     scaler: Scaler, member_eks: Any, fake_clock: ManualClock
 ) -> None:
