@@ -498,6 +498,21 @@ def test_a_fleet_analysis_whose_inventory_s3_fails_to_serve_fails_so_the_platfor
     assert retried["summary"]["targets"] == 2
 
 
+def test_a_dry_run_warning_only_proposes_even_with_auto_apply(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, and a threshold of 0 interruptions an hour
+    services = make_services(SPOT_AUTO_APPLY="true", SPOT_INTERRUPTION_THRESHOLD="0")
+    # WHEN an interruption warning of batch-spot marked dry run arrives
+    warning = {**next_batch_spot_warning(services), "dry_run": True}
+    result = invoke(warning, services, "inv-1")
+    # THEN the +1 of system is proposed, and nothing changed
+    assert result["dry_run"] is True
+    assert result["fallback"]["status"] == "proposed"
+    assert desired_size(member_eks, "system") == 2
+    assert services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system")) is None
+
+
 def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
     invoke: Invoke,
     make_services: MakeServices,
