@@ -255,11 +255,16 @@ def test_a_notice_that_went_out_late_still_gives_its_whole_notice_before_the_del
     future_clock.advance(timedelta(days=4).total_seconds())
     postponed_to = (marked_on + timedelta(days=10)).isoformat()
     dry_run = target_of(cleaner({"action": "cleanup", "dry_run": True}), MEMBER_A)
-    # THEN it reports the postponement and changes nothing
+    # THEN it reports the postponement and changes nothing: no tag, no alert, no record of when
+    # the postponed deletion was first announced
     assert dry_run["deleted"] == 0
     assert {entry.get("delete_after") for entry in dry_run["actions"]} == {postponed_to}
     assert tags_of(ec2, member_a["stale"])[MARK_TAG] == (marked_on + timedelta(days=7)).isoformat()
     assert alert_inbox.receive() == []
+    earlier_notices = built_services[0].state.values_named(
+        announced_key(MEMBER_A, postponed_to), f"{ANNOUNCED}#{EARLIER_NOTICE}"
+    )
+    assert earlier_notices == {}
     # WHEN the schedule runs on day 7
     day_7 = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
     # THEN nothing is deleted: the deletion is postponed to 7 days after the notice went out,
