@@ -339,6 +339,21 @@ def test_targets_left_without_time_are_not_started_and_backed_up_by_the_next_run
 
 
 @pytest.mark.usefixtures("one_target_at_a_time")
+def test_a_dry_run_leaves_the_targets_left_for_the_next_run_as_they_are(
+    backup: Invoke, member_a: dict[str, Any], state_table: StateTable
+) -> None:
+    # GIVEN one target at a time, and a run that had time for member A only
+    backup({"action": "backup"}, time_for_one_target())
+    left = state_table.get_value("backup_scheduler/targets-not-started", "not_started")
+    assert left is not None
+    # WHEN a dry run with time for every target comes
+    dry = backup({"action": "backup", "dry_run": True})
+    # THEN it goes through every target but does not change what the next run starts with
+    assert dry["not_started"] == []
+    assert state_table.get_value("backup_scheduler/targets-not-started", "not_started") == left
+
+
+@pytest.mark.usefixtures("one_target_at_a_time")
 def test_targets_a_run_left_without_time_go_first_in_the_next_nights_run(
     backup: Invoke,
     member_a: dict[str, Any],
