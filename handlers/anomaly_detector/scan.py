@@ -14,17 +14,17 @@ alerted once (`findings.raise_alerts`) and each alerted episode resolved once it
 (`episodes.py`), the series alarms alerted episodes on read as well (`followed.py`). An account
 and region (or the cost) whose turn comes with less than
 ANOMALY_TARGET_SECONDS and one hung read's HUNG_TARGET_CALL_SECONDS left in the invocation is
-not started: it is listed under `not_started` and the scan is `partial`; the followed series of
-an account and region so left, or whose read was cut short between pages for the same lack of
-time, are read first by the next scan (`FOLLOWED_LEFT`). Alerts and
-resolutions SNS refused fail the invocation once every other one was tried and the open episodes
-recorded, so the retry sends them.
+not started: it is listed under `not_started` and the scan is `partial`; the own metrics and
+the followed series of an account and region so left, or whose read was cut short between pages
+for the same lack of time, are read first by the next scan (`METRICS_LEFT`, `FOLLOWED_LEFT`).
+Alerts and resolutions SNS refused fail the invocation once every other one was tried and the
+open episodes recorded, so the retry sends them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,7 +49,7 @@ from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import VersionedValue
-from fleet_shared.targets_left import TargetsLeftList, in_turn_order
+from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from handlers.anomaly_detector.environment import (
     CLUSTER_PLACEHOLDER,
     AnomalyEnvironment,
@@ -82,6 +82,10 @@ FOLLOWED_LEFT = TargetsLeftList("anomaly/followed-not-started", "places", ttl_se
 """The accounts and regions whose followed series a scan did not start for lack of time, in its
 order, read first by the next scan; forgotten after a day, which only means the next scan reads
 them after its own metrics again."""
+METRICS_LEFT = TargetsLeftList("anomaly/metrics-not-started", "places", ttl_seconds=24 * 3600)
+"""The accounts and regions whose own metrics (ANOMALY_METRICS) a scan did not start, or whose
+read it cut short, for lack of time, in its order, read first by the next scan's own-metric read;
+forgotten after a day, which only means the next scan reads them in inventory order again."""
 COMPLETE = "Complete"
 """GetMetricData's status of a series it returned whole (else PartialData, InternalError or
 Forbidden)."""
@@ -216,7 +220,12 @@ def scan_metrics_and_followed_series(
         deadline=deadline,
         scan=early,
     )
-    scan = scan_metrics(services.sessions, environment, inventory, now, deadline)
+    metrics_left_before = METRICS_LEFT.read(services.state, logger)
+    scan = scan_metrics(
+        services.sessions, environment, inventory, now, deadline, left_before=metrics_left_before
+    )
+    # Before the followed reads add theirs, `not_started` holds the own-metric places alone.
+    METRICS_LEFT.save(services.state, list(scan.not_started), metrics_left_before, logger)
     rest_of, rest_only = followed_targets(
         environment,
         inventory,
@@ -305,16 +314,36 @@ def scan_metrics(
     inventory: FleetInventory,
     now: datetime,
     deadline: Deadline,
+    *,
+    left_before: Sequence[StoredTarget],
 ) -> MetricScan:
     """Findings, series evaluated, an error per account/region that failed, and the
-    accounts/regions not started for lack of time."""
+    accounts/regions not started for lack of time, in the order the scan came to them: those the
+    last scan left (`left_before`, `METRICS_LEFT`) first, then the others in inventory order. A
+    place's next page is asked only while a place could still be started (many series take many
+    pages), and a place whose read is so cut short counts as not started."""
     scan = MetricScan()
-    for (account_id, region), targets in metric_targets(environment, inventory).items():
+    targets_of = metric_targets(environment, inventory)
+    for account_id, region in in_turn_order(list(targets_of), left_before, _stored_place):
         if not deadline.allows(target_reserve_seconds(environment)):
             scan.not_started.append({"account_id": account_id, "region": region})
             continue
-        if targets:
-            read_targets(sessions, environment, (account_id, region), targets, now=now, scan=scan)
+        targets = targets_of[account_id, region]
+        if not targets:
+            continue
+        try:
+            read_targets(
+                sessions,
+                environment,
+                (account_id, region),
+                targets,
+                now=now,
+                scan=scan,
+                next_page_allowed=lambda: deadline.allows(target_reserve_seconds(environment)),
+            )
+        except MetricReadCutShortError:
+            # Nothing of its series read so far was added: the next scan reads it first.
+            scan.not_started.append({"account_id": account_id, "region": region})
     return scan
 
 

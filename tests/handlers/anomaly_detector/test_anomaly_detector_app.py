@@ -38,6 +38,7 @@ from tests.handlers.deadlines import (
 from tests.handlers.faults import fail_every_attempt
 
 DENIED_ACCOUNT_ID = "333333333333"
+SECOND_MEMBER_ACCOUNT_ID = "444444444444"
 CLUSTER_ZONE = ZoneInfo("Asia/Kolkata")
 CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 EPISODE_OVER_SECONDS = 50 * 3600
@@ -1089,6 +1090,82 @@ def test_a_followed_read_of_many_pages_stops_in_time_and_is_read_first_by_the_ne
     # THEN it reads the place first and resolves the episode once
     assert read["resolved"] == 1, read
     the_one_resolution_of(alert, alert_inbox)
+
+
+def with_a_second_member_first(inventory_document: dict[str, Any]) -> None:
+    """Write the fleet inventory with a copy of the member, as SECOND_MEMBER_ACCOUNT_ID, before
+    it: two accounts and regions of the scans' own metrics, the second member's without data."""
+    second = copy.deepcopy(inventory_document["members"][0])
+    second["account_id"] = SECOND_MEMBER_ACCOUNT_ID
+    inventory_document["members"].insert(0, second)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME, Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode(),
+    )  # fmt: skip
+
+
+def test_an_own_metric_read_of_many_pages_stops_in_time_and_is_read_first_by_the_next_scan(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+) -> None:
+    # GIVEN a member spike a scan alerted (node CPU, the scans' own ANOMALY_METRICS), that is
+    # over, and a second member before it in the inventory
+    alert = spike_alerted_by_a_scan(detector, alert_inbox, lambda_context)
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    with_a_second_member_first(inventory_document)
+    # AND the read of the member's own metrics taking page after page, 10 s each, in an
+    # invocation with 100 s left (time to start a place: ANOMALY_TARGET_SECONDS, 20 s, and one
+    # hung read)
+    time = LambdaTime(100)
+    slow = EndlessSlowPages(time, page_seconds=10)
+    cloudwatch = member_cloudwatch(app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION)
+    cloudwatch.meta.events.register_first(
+        "before-parameter-build.cloudwatch.GetMetricData", slow.note_request
+    )
+    cloudwatch.meta.events.register_first("after-call.cloudwatch.GetMetricData", slow.answer)
+    # WHEN the scheduled scan runs
+    cut_short = scan(time.context())
+    # THEN it stops asking pages while a place could still start, before Lambda ends it, and
+    # the member counts as not started: nothing is resolved from its partial series
+    assert slow.pages == 6
+    assert time.seconds_left - time.spent < 20 + HUNG_TARGET_CALL_SECONDS
+    assert cut_short["not_started"] == [
+        {"account_id": MEMBER_ACCOUNT_ID, "region": REGION},
+        {"target": "cost"},
+    ]
+    assert (cut_short["status"], cut_short["resolved"]) == ("partial", 0), cut_short
+    assert alert_inbox.receive() == []
+    # WHEN the pages end again and the next scan runs, with time for one place only
+    slow.endless = False
+    detector.advance(900)
+    read = scan(ContextRunningOutOfTime(millis_left=[60_000, 5_000]))
+    # THEN it reads the member first and resolves the episode once; the second member waits
+    assert read["not_started"] == [
+        {"account_id": SECOND_MEMBER_ACCOUNT_ID, "region": REGION},
+        {"target": "cost"},
+    ]
+    assert read["resolved"] == 1, read
+    the_one_resolution_of(alert, alert_inbox)
+
+
+def test_own_metric_places_a_scan_had_no_time_for_are_read_first_by_the_next_scan(
+    detector: ManualClock, inventory_document: dict[str, Any]
+) -> None:
+    # GIVEN two accounts and regions of the scans' own metrics
+    with_a_second_member_first(inventory_document)
+    # WHEN three scans run, each with time for one of them only
+    left = [
+        scan(ContextRunningOutOfTime(millis_left=[60_000, 5_000]))["not_started"] for _ in range(3)
+    ]
+    # THEN the place one scan left is the one the next scan reads: they take turns
+    second, member = (
+        {"account_id": account_id, "region": REGION}
+        for account_id in (SECOND_MEMBER_ACCOUNT_ID, MEMBER_ACCOUNT_ID)
+    )
+    assert left == [[member, {"target": "cost"}], [second, {"target": "cost"}],
+                    [member, {"target": "cost"}]]  # fmt: skip
 
 
 def test_a_read_of_a_place_at_two_periods_stops_before_the_second_when_time_runs_out(

@@ -159,7 +159,13 @@ def scans_drawing(monkeypatch: pytest.MonkeyPatch, runs: dict[datetime, Finding]
     series read up to its last complete 5 minutes; no cost part."""
 
     def scan_metrics(
-        sessions: object, environment: object, inventory: object, now: datetime, deadline: object
+        sessions: object,
+        environment: object,
+        inventory: object,
+        now: datetime,
+        deadline: object,
+        *,
+        left_before: object,
     ) -> MetricScan:
         newest = align(now, int(PERIOD.total_seconds())) - PERIOD
         series = EvaluatedSeries(RESOURCE, "1 hour(s)", last_value_at=newest)
@@ -466,7 +472,13 @@ def test_a_series_reporting_again_while_an_alarm_saves_its_record_is_no_longer_s
             reading_again: spike_run(spike_from, reading_again - PERIOD)}  # fmt: skip
 
     def scan_metrics(
-        sessions: object, environment: object, inventory: object, now: datetime, deadline: object
+        sessions: object,
+        environment: object,
+        inventory: object,
+        now: datetime,
+        deadline: object,
+        *,
+        left_before: object,
     ) -> MetricScan:
         silent = now == at + SCAN_EVERY
         newest = at - 2 * PERIOD if silent else align(now, int(PERIOD.total_seconds())) - PERIOD
@@ -510,7 +522,13 @@ def test_an_alarm_episode_recorded_while_a_scan_closes_the_series_is_closed_once
     reads = {earlier: [spike_run(earlier - timedelta(minutes=15), earlier - PERIOD)], at: []}
 
     def scan_metrics(
-        sessions: object, environment: object, inventory: object, now: datetime, deadline: object
+        sessions: object,
+        environment: object,
+        inventory: object,
+        now: datetime,
+        deadline: object,
+        *,
+        left_before: object,
     ) -> MetricScan:
         if now not in reads:
             return MetricScan()

@@ -49,7 +49,13 @@ def scans_reading(monkeypatch: pytest.MonkeyPatch, read: Callable[[datetime], Me
     """Make each scan's metric part `read(now)` instead of reading CloudWatch; no cost part."""
 
     def scan_metrics(
-        sessions: object, environment: object, inventory: object, now: datetime, deadline: object
+        sessions: object,
+        environment: object,
+        inventory: object,
+        now: datetime,
+        deadline: object,
+        *,
+        left_before: object,
     ) -> MetricScan:
         return read(now)
 
