@@ -94,9 +94,7 @@ def recommend_sizes(
     floor = default_floor(capacity_type)
 
     def needed(hour: DemandHour) -> int:
-        return min(
-            MAX_NODE_GROUP_SIZE, max(floor, nodes_at_target(hour.busy_nodes, target_percent))
-        )
+        return min(MAX_NODE_GROUP_SIZE, nodes_at_target(hour.busy_nodes, target_percent))
 
     def recommendation(
         what: str, chosen: DemandHour, lowest: int, lowest_is: str

@@ -411,6 +411,41 @@ def test_no_recommended_size_exceeds_the_largest_node_group_the_settings_accept(
     assert "the largest size the settings accept" in sizes.max_size.evidence
 
 
+def test_an_idle_on_demand_node_group_keeps_one_node_as_its_minimum(
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN an ON_DEMAND node group whose quietest hour used no CPU at all (0 nodes needed) and
+    # whose stack entry sets no floor of its own
+    start = fake_clock.now()
+    hours = [
+        DemandHour(start, 3, 0.0, working=False),
+        DemandHour(start + timedelta(hours=1), 3, 60.0, working=True),
+    ]
+    # WHEN its sizes are recommended
+    sizes = recommend_sizes(hours, 70.0, "ON_DEMAND", node_group_floor=0)
+    # THEN min_size is the capacity type's floor, 1 (a node for system pods), not the 0 the
+    # hour needed, and its evidence names the rule that raised it
+    assert sizes.min_size.value == 1
+    assert sizes.min_size.evidence.endswith("(ON_DEMAND keeps at least 1)")
+    assert sizes.off_hours is not None
+    assert sizes.off_hours.value == 1
+
+
+def test_an_idle_spot_node_group_may_go_down_to_zero(fake_clock: ManualClock) -> None:
+    # GIVEN the same idle hour in a SPOT node group without a floor of its own
+    start = fake_clock.now()
+    hours = [
+        DemandHour(start, 3, 0.0, working=False),
+        DemandHour(start + timedelta(hours=1), 3, 60.0, working=True),
+    ]
+    # WHEN its sizes are recommended
+    sizes = recommend_sizes(hours, 70.0, "SPOT", node_group_floor=0)
+    # THEN min_size is 0: the SPOT floor is 0, as the scaler's rule
+    assert sizes.min_size.value == 0
+    assert sizes.off_hours is not None
+    assert sizes.off_hours.value == 0
+
+
 def test_without_a_measured_working_hour_the_desired_size_evidence_says_so(
     fake_clock: ManualClock,
 ) -> None:
