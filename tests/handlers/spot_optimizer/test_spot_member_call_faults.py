@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
 from catalog.functions import FUNCTIONS_BY_NAME
+from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.sessions import CLIENT_CONFIG, MEMBER_ATTEMPTS, MEMBER_CALL_SECONDS
 from handlers.spot_optimizer import app
 from handlers.spot_optimizer.exceptions import InterruptionNotRecordedError
@@ -31,9 +32,12 @@ from handlers.spot_optimizer.services import (
 )
 from tests.handlers.conftest import HUB_ACCOUNT_ID
 from tests.handlers.deadlines import LambdaTime
+from tests.handlers.faults import ThrottledAtTheLastMoment
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION
 from tests.handlers.spot_optimizer.conftest import (
+    CLUSTER,
     at_the_fallback_threshold,
+    change_the_inventory,
     desired_size,
     interruption_event,
     launch_spot_instance,
@@ -97,6 +101,45 @@ def hang_member_service(
 
     monkeypatch.setattr(services.sessions, "client", client)
     return fault
+
+
+def throttle_member_service_at_the_last_moment(
+    services: SpotServices,
+    time: LambdaTime,
+    service: str,
+    account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ThrottledAtTheLastMoment:
+    """Make every attempt of every call of `service` in `account_id` spend its client's
+    timeouts of `time` and then be answered with throttling (in XML: `service` is EC2 or Auto
+    Scaling), which botocore retries."""
+    config = services.member_call_config
+    # Auto Scaling's query protocol reads its errors from the same XML as EC2's.
+    fault = ThrottledAtTheLastMoment(
+        time.spend, config.connect_timeout + config.read_timeout, ec2=True
+    )
+    build_client = services.sessions.client
+
+    def client(name: str, account: str, region: str, config: Config = CLIENT_CONFIG) -> Any:
+        built = build_client(name, account, region, config)
+        if name == service and account == account_id:
+            built.meta.events.register_first(
+                f"before-send.{service}", fault, unique_id="throttled-send"
+            )
+        return built
+
+    monkeypatch.setattr(services.sessions, "client", client)
+    return fault
+
+
+def declare_cluster_autoscaler() -> None:
+    """The stack file declares Cluster Autoscaler for dev-apps: the fallback then reads its
+    discovery tags on each ON_DEMAND group's Auto Scaling group before taking it."""
+
+    def declare(cluster: dict[str, Any]) -> None:
+        cluster["autoscaler"] = "cluster-autoscaler"
+
+    change_the_inventory(declare)
 
 
 def add_members_to_the_inventory(*account_ids: str) -> None:
@@ -300,3 +343,61 @@ def test_a_mix_recommendation_whose_member_eks_hangs_is_an_error_result_in_time(
     assert result["status"] == "error"
     assert result["cluster"] == "dev-apps"
     assert "Read timeout" in result["error"]
+
+
+def test_a_fallback_whose_member_auto_scaling_hangs_fails_within_the_claim_and_adds_no_node(
+    make_services: Callable[..., SpotServices],
+    invoke: Callable[..., dict[str, Any]],
+    member_eks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN auto-apply on, batch-spot at the fallback's threshold, Cluster Autoscaler declared
+    # for dev-apps, and member A's Auto Scaling endpoint answering no call (so whether it
+    # manages the on-demand group system cannot be read)
+    services = at_the_fallback_threshold(make_services, invoke)
+    declare_cluster_autoscaler()
+    warning = next_batch_spot_warning(services)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = hang_member_service(services, time, "autoscaling", MEMBER_A, monkeypatch)
+    # WHEN the fourth warning of the hour arrives
+    result = invoke_in_time(warning, services, time, monkeypatch)
+    # THEN the fallback failed naming the timeout after one bounded DescribeTags, inside the
+    # warning's claim renewed before it, and the interruption is recorded
+    assert fault.attempts == MEMBER_ATTEMPTS
+    assert time.spent <= MEMBER_CALL_SECONDS < HANDLING_SECONDS
+    assert result["status"] == "recorded"
+    assert result["fallback"]["status"] == "error"
+    assert "Read timeout" in result["fallback"]["error"]
+    # AND no +1 was made on the group whose ownership could not be read
+    assert desired_size(member_eks, "system") == 2
+    assert services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system")) is None
+
+
+def test_a_fallback_whose_member_auto_scaling_throttles_to_its_bound_adds_no_node_in_time(
+    make_services: Callable[..., SpotServices],
+    invoke: Callable[..., dict[str, Any]],
+    member_eks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN auto-apply on, batch-spot at the fallback's threshold, Cluster Autoscaler declared
+    # for dev-apps, and member A's Auto Scaling endpoint throttling every attempt just before
+    # its timeouts run out (botocore's longest waits, 1 s and more, between them)
+    services = at_the_fallback_threshold(make_services, invoke)
+    declare_cluster_autoscaler()
+    warning = next_batch_spot_warning(services)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    fault = throttle_member_service_at_the_last_moment(
+        services, time, "autoscaling", MEMBER_A, monkeypatch
+    )
+    # WHEN the fourth warning of the hour arrives
+    result = invoke_in_time(warning, services, time, monkeypatch)
+    # THEN DescribeTags was given up within one call's bound, inside the warning's claim: the
+    # fallback is an error naming the throttling, and the interruption is recorded
+    assert fault.attempts == MEMBER_ATTEMPTS
+    assert time.spent <= MEMBER_CALL_SECONDS < HANDLING_SECONDS
+    assert result["status"] == "recorded"
+    assert result["fallback"]["status"] == "error"
+    assert "Throttling" in result["fallback"]["error"]
+    # AND no +1 was made on the group whose ownership could not be read
+    assert desired_size(member_eks, "system") == 2
+    assert services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system")) is None
