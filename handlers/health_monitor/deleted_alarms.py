@@ -151,16 +151,11 @@ def _place_run(
     except TooLittleTimeError:
         return PlaceRun({**report, "status": NOT_CHECKED})
     except (FleetError, *AWS_CALL_ERRORS) as error:
-        logger.warning(
+        return _failed_place(
+            report,
+            error,
             "alarms of a region without a cluster could not be listed",
-            extra={"account_id": account_id, "region": region, "error": repr(error)},
-        )
-        return PlaceRun(
-            {
-                **report,
-                "status": ERROR,
-                "error": f"alarms could not be listed: {cut_echo(str(error))}",
-            }
+            "alarms could not be listed",
         )
     settlement = settle_incidents(results, services, Scope(account_id, region, None), invocation)
     return PlaceRun({**report, "status": CHECKED, "alerts": settlement.counts()}, settlement)
@@ -192,16 +187,27 @@ def _left_member_run(
             ),
         )
     except AWS_CALL_ERRORS as error:
-        logger.warning(
+        return _failed_place(
+            report,
+            error,
             "alarm incidents of an account that left the fleet could not be read",
-            extra={"account_id": account_id, "region": region, "error": repr(error)},
-        )
-        return PlaceRun(
-            {
-                **report,
-                "status": ERROR,
-                "error": f"alarm incidents could not be read: {cut_echo(str(error))}",
-            }
+            "alarm incidents could not be read",
         )
     settlement = settle_incidents(results, services, Scope(account_id, region, None), invocation)
     return PlaceRun({**report, "status": MEMBER_LEFT, "alerts": settlement.counts()}, settlement)
+
+
+def _failed_place(
+    report: dict[str, Any], error: Exception, log_message: str, failure: str
+) -> PlaceRun:
+    """The `error` run of a place, logged as `log_message` with the error and reported as
+    `failure` with a short prefix of its text."""
+    logger.warning(
+        log_message,
+        extra={
+            "account_id": report["account_id"],
+            "region": report["region"],
+            "error": repr(error),
+        },
+    )
+    return PlaceRun({**report, "status": ERROR, "error": f"{failure}: {cut_echo(str(error))}"})
