@@ -39,6 +39,7 @@ from handlers.health_monitor.deleted_alarms import (
     save_places_left,
 )
 from handlers.health_monitor.incidents import Scope, settle_incidents
+from handlers.health_monitor.left_clusters import resolve_left_clusters
 from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
 from handlers.health_monitor.report import (
     NOT_CHECKED,
@@ -64,15 +65,18 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     while it has time to finish them. The clusters the last run left, not started or partly
     checked, go first (`CLUSTERS_LEFT`, fleet_shared.targets_left); the reports are in inventory
     order. The accounts and regions without a cluster are walked after the clusters, except those
-    the last run left for lack of time, walked before them (`deleted_alarms.PLACES_LEFT`).
+    the last run left for lack of time, walked before them (`deleted_alarms.PLACES_LEFT`). The
+    open check incidents of clusters that left the inventory are resolved after the clusters
+    (left_clusters.py), reported in `left_clusters` while any are listed.
 
     `status` is `partial` when some clusters were not started (listed in `not_started`), some
     endpoints not probed (listed in `not_probed`) or some checks not checked (listed in
     `not_checked`), else `health`: the worst status of the clusters checked.
     """
+    inventory = services.inventory()
     targets = [
         ClusterTarget(member.account_id, cluster.region, cluster)
-        for member, cluster in services.inventory().clusters()
+        for member, cluster in inventory.clusters()
     ]
     # The places the last run had no time for go before the clusters: a run short of time for
     # its clusters would never come to them after.
@@ -92,12 +96,13 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         if left_for_next_run(report)
     ]
     CLUSTERS_LEFT.save(services.state, left, left_before, logger)
+    left_cluster_runs = resolve_left_clusters(services, inventory, invocation)
     place_runs = early_place_runs + check_places_without_clusters(
         services, invocation, walked=places_left
     )
     save_places_left(services, place_runs, places_left)
-    for place_run in place_runs:
-        place_run.settlement.raise_undelivered()
+    for settled in [*left_cluster_runs, *place_runs]:
+        settled.settlement.raise_undelivered()
     place_runs.sort(key=lambda run: (run.report["account_id"], run.report["region"]))
     by_label = {
         target.label: report for target, report in zip(in_turn, reports_in_turn, strict=True)
@@ -114,6 +119,8 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     }
     if place_runs:
         result["alarm_regions"] = [place_run.report for place_run in place_runs]
+    if left_cluster_runs:
+        result["left_clusters"] = [run.report for run in left_cluster_runs]
     result = _with_left_over(result, reports)
     places_not_checked = [
         f"{place['account_id']}/{place['region']}/{ALARM_CHECK}"

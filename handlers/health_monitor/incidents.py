@@ -62,8 +62,18 @@ CLOSED_INCIDENT_TTL_SECONDS = DELIVERY_TTL_SECONDS
 """A closed incident names the next one until its delivery keys have expired."""
 
 OPEN_INCIDENT_TTL_SECONDS = 7 * 24 * 3600
-"""An open incident whose check stopped reporting (its cluster left the inventory) is forgotten
-a week after it was last seen failing."""
+"""An open incident whose check stopped reporting (an endpoint left the inventory) is forgotten
+a week after it was last seen failing; one of a cluster that left is resolved first
+(`CHECK_INCIDENT_CLUSTERS`)."""
+
+CHECK_INCIDENTS = "check-incidents"
+"""The state-table key (with the cluster's label) of the check incidents of a cluster that may be
+open, one value per alert id naming its check and target: an incident record is found only by its
+alert id, so a fleet run reads these to resolve the incidents of a cluster that left the fleet."""
+
+CHECK_INCIDENT_CLUSTERS = f"{SOURCE}/check-incident-clusters"
+"""The state-table key of the clusters with a `CHECK_INCIDENTS` list, one value per cluster label,
+kept as long as the list's newest entry: a fleet run finds the clusters that left with one read."""
 
 OPEN_ALARM_INCIDENT_TTL_SECONDS = 90 * 24 * 3600
 """An open incident of a result timed by its source (an alarm's) is kept this long after it was
@@ -144,9 +154,31 @@ def settle_incidents(
     the delivery of an earlier one, or the state table for it, failed."""
     settlement = Settlement()
     place_noted = False
+    cluster_noted = False
     for result in results:
         alert = alert_for(result, services, scope)
         try:
+            if not result.passed and result.since is None and scope.cluster is not None:
+                # Noted before the incident can open, so a cluster that leaves the inventory
+                # leaves no open check incident that no run would find to resolve.
+                if not cluster_noted:
+                    services.state.put_value(
+                        CHECK_INCIDENT_CLUSTERS,
+                        scope.label,
+                        {
+                            "account_id": scope.account_id,
+                            "region": scope.region,
+                            "cluster": scope.cluster,
+                        },
+                        ttl_seconds=OPEN_INCIDENT_TTL_SECONDS,
+                    )
+                    cluster_noted = True
+                services.state.put_value(
+                    check_incidents_key(scope.label),
+                    alert.id,
+                    {"check": result.name, "target": result.target},
+                    ttl_seconds=OPEN_INCIDENT_TTL_SECONDS,
+                )
             if not result.passed and result.since is not None:
                 # Noted before the incident can open, so no open alarm incident goes unlisted,
                 # nor its list unwalked where no cluster's run walks it.
@@ -201,6 +233,11 @@ def incident_key(alert_id: str) -> str:
 def alarm_incidents_key(account_id: str, region: str) -> str:
     """The state-table key of the alarm incidents that may be open in an account and region."""
     return f"{SOURCE}/{ALARM_INCIDENTS}/{account_id}/{region}"
+
+
+def check_incidents_key(cluster_label: str) -> str:
+    """The state-table key of the check incidents that may be open for a cluster."""
+    return f"{SOURCE}/{CHECK_INCIDENTS}/{cluster_label}"
 
 
 def alarm_place(account_id: str, region: str) -> str:

@@ -1,0 +1,156 @@
+"""The check incidents of clusters that left the fleet: resolved once, not forgotten open.
+
+A cluster's checks run only while it is in the inventory, so the check incidents open when it
+left (removed from the inventory, or its member account with it) would never pass again: they
+stayed open, and their PagerDuty incidents with them, until their records were forgotten a week
+later. A failing check notes its incident under its cluster (`incidents.CHECK_INCIDENTS`) and the
+cluster in `incidents.CHECK_INCIDENT_CLUSTERS`, so the fleet run reads that index (one read),
+and for each cluster in it that is not in the inventory reads its list (one read) and resolves
+each incident of it still open, saying the cluster (or its account) left the fleet. Incidents
+settled (closed, their resolution sent) are forgotten from the list by the next run, and a cluster
+whose list is empty from the index. An index or list that cannot be read resolves nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleet_shared.alerts import Severity
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.handler import Invocation
+from fleet_shared.inventory import FleetInventory
+from fleet_shared.validation_errors import cut_echo
+from handlers.health_monitor.incidents import (
+    CHECK_INCIDENT_CLUSTERS,
+    INCIDENT_VALUE,
+    Scope,
+    Settlement,
+    check_incidents_key,
+    incident_key,
+    settle_incidents,
+)
+from handlers.health_monitor.report import CheckResult
+from handlers.health_monitor.runner import logger
+from handlers.health_monitor.services import HealthServices
+
+CLUSTER_LEFT = "cluster_left"
+MEMBER_LEFT = "member_left"
+ERROR = "error"
+
+
+@dataclass
+class LeftClusterRun:
+    """The report of one cluster that left the fleet, and what settling its incidents did."""
+
+    report: dict[str, Any]
+    settlement: Settlement = field(default_factory=Settlement)
+
+
+def resolve_left_clusters(
+    services: HealthServices, inventory: FleetInventory, invocation: Invocation
+) -> list[LeftClusterRun]:
+    """Resolve the open check incidents of every cluster noted with some that `inventory` no
+    longer has, in label order; a cluster is reported only while its list holds some. An index
+    that cannot be read is one `error` report, naming no cluster."""
+    in_inventory = {
+        Scope(member.account_id, cluster.region, cluster.name).label
+        for member, cluster in inventory.clusters()
+    }
+    try:
+        noted = services.state.values_named(CHECK_INCIDENT_CLUSTERS, "")
+    except AWS_CALL_ERRORS as error:
+        logger.warning(
+            "the clusters with check incidents could not be read",
+            extra={"error": repr(error)},
+        )
+        return [
+            LeftClusterRun(
+                {
+                    "status": ERROR,
+                    "error": f"clusters with check incidents could not be read: "
+                    f"{cut_echo(str(error))}",
+                }
+            )
+        ]
+    runs = []
+    for label, cluster in noted.items():
+        if label in in_inventory:
+            continue
+        scope = Scope(str(cluster["account_id"]), str(cluster["region"]), str(cluster["cluster"]))
+        run = _left_cluster_run(services, inventory, scope, invocation)
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def _left_cluster_run(
+    services: HealthServices, inventory: FleetInventory, scope: Scope, invocation: Invocation
+) -> LeftClusterRun | None:
+    """Resolve the open check incidents of one cluster that left; None when none are listed
+    (the cluster is then forgotten from the index)."""
+    member_left = inventory.member(scope.account_id) is None
+    report: dict[str, Any] = {
+        "account_id": scope.account_id,
+        "region": scope.region,
+        "cluster": scope.cluster,
+    }
+    try:
+        results = _left_results(services, scope, member_left=member_left)
+    except AWS_CALL_ERRORS as error:
+        logger.warning(
+            "check incidents of a cluster that left the fleet could not be read",
+            extra={"cluster": scope.label, "error": repr(error)},
+        )
+        return LeftClusterRun(
+            {
+                **report,
+                "status": ERROR,
+                "error": f"check incidents could not be read: {cut_echo(str(error))}",
+            }
+        )
+    if results is None:
+        return None
+    settlement = settle_incidents(results, services, scope, invocation)
+    status = MEMBER_LEFT if member_left else CLUSTER_LEFT
+    return LeftClusterRun({**report, "status": status, "alerts": settlement.counts()}, settlement)
+
+
+def _left_results(
+    services: HealthServices, scope: Scope, *, member_left: bool
+) -> list[CheckResult] | None:
+    """A passed result per listed incident of the cluster still open (or holding a resolution
+    not yet sent), resolving it; the settled ones are forgotten from the list. None when the
+    list is empty, after forgetting the cluster."""
+    listed_key = check_incidents_key(scope.label)
+    listed = services.state.values_named(listed_key, "")
+    if not listed:
+        services.state.delete_value(CHECK_INCIDENT_CLUSTERS, scope.label)
+        return None
+    if member_left:
+        why = (
+            f"account {scope.account_id} left the fleet: "
+            f"cluster {scope.cluster} is no longer checked"
+        )
+    else:
+        why = f"cluster {scope.cluster} left the fleet: it is no longer checked"
+    results = []
+    for alert_id, check in listed.items():
+        record = services.state.get_value(incident_key(alert_id), INCIDENT_VALUE)
+        alert = None if record is None else record.get("alert") or record.get("resolution")
+        if record is None or alert is None or not (record.get("open") or "resolution" in record):
+            services.state.delete_value(listed_key, alert_id)
+            continue
+        results.append(
+            CheckResult(
+                str(check["check"]),
+                str(check["target"]),
+                True,
+                Severity.INFO,
+                why,
+                resource=alert["resource"],
+                title=alert["title"],
+                resolution=why,
+            )
+        )
+    return results

@@ -1,0 +1,199 @@
+"""The check incidents of a cluster that left the fleet (removed from the inventory, or its member
+with it) are resolved once by the next fleet run, not forgotten open a week later."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.state_table import StateTable
+from handlers.health_monitor.incidents import CHECK_INCIDENT_CLUSTERS
+from tests.handlers.analytics_accounts import deny_assume_role
+from tests.handlers.faults import InjectedRefusal, fail_every_attempt
+from tests.handlers.health_monitor.conftest import CLUSTER, MEMBER, REGION, MemberCluster
+
+Invoke = Callable[..., dict[str, Any]]
+
+CADENCE_SECONDS = 300
+FLEET_EVENT = {"action": "check_fleet"}
+CLUSTER_STATUS_RESOURCE = f"{MEMBER}/{REGION}/{CLUSTER}/cluster_status/{CLUSTER}"
+CLUSTER_LEFT = f"cluster {CLUSTER} left the fleet: it is no longer checked"
+MEMBER_LEFT = f"account {MEMBER} left the fleet: cluster {CLUSTER} is no longer checked"
+
+
+@dataclass
+class IndexUnreadable:
+    """Refuses (AccessDenied) every read of the clusters with check incidents until healed."""
+
+    refusal: InjectedRefusal = field(default_factory=lambda: InjectedRefusal("AccessDenied"))
+    healed: bool = False
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        if self.healed or CHECK_INCIDENT_CLUSTERS.encode() not in request.body:
+            return None
+        return self.refusal(request, **kwargs)
+
+
+def scheduled_runs(invoke: Invoke, fake_clock: Any, count: int) -> list[dict[str, Any]]:
+    """The results of `count` scheduled fleet runs, one cadence apart."""
+    results = []
+    for _ in range(count):
+        fake_clock.advance(CADENCE_SECONDS)
+        results.append(invoke(FLEET_EVENT))
+    return results
+
+
+def cluster_status_notices(alert_inbox: Any) -> list[tuple[bool, str]]:
+    """(resolved, detail) of the cluster_status alerts received since the last call."""
+    return [
+        (received.alert["resolved"], received.alert["detail"])
+        for received in alert_inbox.receive()
+        if received.alert["resource"] == CLUSTER_STATUS_RESOURCE
+    ]
+
+
+@pytest.fixture
+def failed_cluster_alerted(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    member_cluster: MemberCluster,
+    inventory: dict[str, Any],
+) -> None:
+    """The sample cluster FAILED, its cluster_status incident opened by a fleet run."""
+    member_cluster.set_cluster_status("FAILED")
+    scheduled_runs(invoke, fake_clock, 1)
+    assert [resolved for resolved, _ in cluster_status_notices(alert_inbox)] == [False]
+
+
+@pytest.fixture
+def remove(
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[str], str]:
+    """Take the sample cluster out of the inventory, alone (`cluster`) or with its member
+    (`member`, whose role goes with it); the resolution detail expected."""
+
+    def take_out(what: str) -> str:
+        if what == "member":
+            inventory["members"] = []
+            deny_assume_role(monkeypatch, MEMBER)
+            write_inventory(inventory)
+            return MEMBER_LEFT
+        inventory["members"][0]["clusters"] = []
+        write_inventory(inventory)
+        return CLUSTER_LEFT
+
+    return take_out
+
+
+@pytest.mark.parametrize(
+    ("what_leaves", "status"), [("cluster", "cluster_left"), ("member", "member_left")]
+)
+def test_the_check_incidents_of_a_cluster_that_left_are_resolved_once_then_forgotten(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    failed_cluster_alerted: None,
+    remove: Callable[[str], str],
+    what_leaves: str,
+    status: str,
+) -> None:
+    # GIVEN an open check incident of the cluster
+    # WHEN the cluster (or its member) is removed from the inventory and the fleet runs go on
+    detail = remove(what_leaves)
+    results = scheduled_runs(invoke, fake_clock, 3)
+    # THEN the first run resolves the incident once, saying the cluster (or member) left
+    assert cluster_status_notices(alert_inbox) == [(True, detail)]
+    assert results[0]["left_clusters"] == [
+        {
+            "account_id": MEMBER,
+            "region": REGION,
+            "cluster": CLUSTER,
+            "status": status,
+            "alerts": {"sent": 0, "resolved": 1, "suppressed": 0},
+        }
+    ]
+    # AND the next run forgets the settled incident, and the runs after it skip the cluster
+    assert results[1]["left_clusters"][0]["alerts"] == {"sent": 0, "resolved": 0, "suppressed": 0}
+    assert "left_clusters" not in results[2]
+
+
+def test_a_left_cluster_resolution_sns_did_not_take_is_sent_once_by_the_retry(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    failed_cluster_alerted: None,
+    remove: Callable[[str], str],
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN an open check incident of a cluster removed from the inventory
+    detail = remove("cluster")
+    # AND SNS failing every attempt of Publish
+    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
+    # WHEN the scheduled run happens
+    fake_clock.advance(CADENCE_SECONDS)
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(FLEET_EVENT)
+    # THEN it fails, so the platform retries it, and nothing went out
+    assert cluster_status_notices(alert_inbox) == []
+    # WHEN SNS answers again, the platform retries the run twice and the next runs happen
+    fault.healed = True
+    fake_clock.advance(60)
+    invoke(FLEET_EVENT)
+    invoke(FLEET_EVENT)
+    scheduled_runs(invoke, fake_clock, 2)
+    # THEN the resolution went out once
+    assert cluster_status_notices(alert_inbox) == [(True, detail)]
+
+
+def test_the_check_incidents_of_a_cluster_still_in_the_inventory_are_not_resolved_as_left(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    failed_cluster_alerted: None,
+    state_table: StateTable,
+) -> None:
+    # GIVEN an open check incident of a cluster still in the inventory, and noted as having some
+    assert f"{MEMBER}/{REGION}/{CLUSTER}" in state_table.values_named(CHECK_INCIDENT_CLUSTERS, "")
+    # WHEN the next fleet runs happen
+    results = scheduled_runs(invoke, fake_clock, 2)
+    # THEN nothing is resolved and no cluster is reported as left
+    assert cluster_status_notices(alert_inbox) == []
+    assert all("left_clusters" not in result for result in results)
+
+
+def test_a_left_cluster_is_not_resolved_by_a_run_that_could_not_read_the_index(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    failed_cluster_alerted: None,
+    remove: Callable[[str], str],
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN an open check incident of a cluster removed from the inventory
+    detail = remove("cluster")
+    # AND DynamoDB refusing every read of the clusters with check incidents
+    fault = IndexUnreadable()
+    health_services().hub_client("dynamodb").meta.events.register_first(
+        "before-send.dynamodb.Query", fault
+    )
+    # WHEN the scheduled run happens
+    [result] = scheduled_runs(invoke, fake_clock, 1)
+    # THEN it resolves nothing and reports the index it could not read
+    assert cluster_status_notices(alert_inbox) == []
+    assert [report["status"] for report in result["left_clusters"]] == ["error"]
+    # WHEN DynamoDB answers again and the next run happens
+    fault.healed = True
+    scheduled_runs(invoke, fake_clock, 1)
+    # THEN the incident is resolved once
+    assert cluster_status_notices(alert_inbox) == [(True, detail)]
