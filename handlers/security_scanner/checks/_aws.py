@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 from urllib.parse import unquote
 
@@ -20,9 +21,16 @@ def error_code(error: ClientError) -> str:
 
 
 def listed(
-    client: Any, operation: str, key: str, *, always_sent: bool, **arguments: Any
+    client: Any,
+    operation: str,
+    key: str,
+    *,
+    always_sent: bool,
+    max_pages: int | None = None,
+    **arguments: Any,
 ) -> Iterator[Any]:
-    """The `key` items of every page of the listing `operation` (a client method's name).
+    """The `key` items of every page of the listing `operation` (a client method's name), or of
+    its first `max_pages` pages.
 
     With `always_sent` (the service sends `key` with an empty list too), a page without it raises
     UnreadableAnswerError: a proxy's page that botocore parsed into an answer without it must not
@@ -30,7 +38,8 @@ def listed(
     Without it (the service may leave an empty list out), such a page reads as empty.
     """
     call = client.meta.method_to_api_mapping.get(operation, operation)
-    for page in client.get_paginator(operation).paginate(**arguments):
+    pages = client.get_paginator(operation).paginate(**arguments)
+    for page in islice(pages, max_pages):
         yield from answer_field(page, call, key) if always_sent else page.get(key, [])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from datetime import date
 from itertools import islice
@@ -198,11 +199,21 @@ def all_ports_open_to_world(resource: Resource) -> str | None:
 QUALIFIED_POLICIES_READ = 20
 """The most aliases and published versions of one function whose resource policies a scan reads
 (each has its own, `add-permission --qualifier`; one GetPolicy each): aliases first, the names a
-caller is given, then versions in the order Lambda lists them (oldest first). A function with
-more is listed under the target's not_scanned: it is evaluated on the policies read, and a
-public one among them is a finding, but finding none resolves nothing. The budget keeps a
-function's Lambda calls at 23 at most (GetPolicy of the function, one page each of ListAliases
-and ListVersionsByFunction, and these), however many versions daily deployments published."""
+caller is given, then the newest versions (those callers and aliases reach; Lambda lists them
+oldest first). A function with more is listed under the target's not_scanned: it is evaluated on
+the policies read, and a public one among them is a finding, but finding none resolves nothing.
+With VERSION_PAGES_READ, the budget keeps a function's Lambda calls at 32 at most (GetPolicy of
+the function, one page of ListAliases, 10 pages of ListVersionsByFunction, and these), however
+many versions daily deployments published."""
+
+VERSIONS_PER_PAGE = 50
+"""The most versions one ListVersionsByFunction page holds (AWS's maximum)."""
+
+VERSION_PAGES_READ = 10
+"""The most ListVersionsByFunction pages a scan reads per function, to reach its newest versions
+(the last listed): a function with more than this many pages of versions (500) costs no more,
+and the newest versions read are then those of the pages read; it is partially scanned anyway,
+having more versions than QUALIFIED_POLICIES_READ."""
 
 
 def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
@@ -212,10 +223,10 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
         name = function["FunctionName"]
         try:
             document = _function_policy(lambda_client, name)
-            qualifiers = _qualifiers(lambda_client, name)
+            qualifiers, more_qualifiers = _qualifiers(lambda_client, name)
             qualified_policies = {
                 label: _function_policy(lambda_client, name, qualifier)
-                for label, qualifier in qualifiers[:QUALIFIED_POLICIES_READ]
+                for label, qualifier in qualifiers
             }
         except RESOURCE_READ_ERRORS as error:
             yield failed_resource(arn, FUNCTION, error)
@@ -228,7 +239,7 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
             "qualified_policies": qualified_policies,
             "support_ended_on": ends_on if ends_on and ends_on <= scope.scanned_on else None,
         }
-        if len(qualifiers) > QUALIFIED_POLICIES_READ:
+        if more_qualifiers:
             attributes[PARTIALLY_SCANNED] = {
                 PUBLIC_POLICY_CONTROL: f"more than {QUALIFIED_POLICIES_READ} aliases and "
                 "versions, the most whose resource policies a scan reads per function"
@@ -236,12 +247,12 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
         yield Resource(arn=arn, resource_type=FUNCTION, attributes=attributes)
 
 
-def _qualifiers(lambda_client: Any, name: str) -> list[tuple[str, str]]:
-    """The function's aliases, then its published versions, as (label, qualifier): one more
-    than QUALIFIED_POLICIES_READ at most, so that a function with more is known as one without
-    listing them all. A page without its list (`Aliases`, `Versions`) fails the function rather
-    than reading as one without any: Lambda sends both lists, and `Versions` is never empty
-    (every function has `$LATEST`)."""
+def _qualifiers(lambda_client: Any, name: str) -> tuple[list[tuple[str, str]], bool]:
+    """The function's aliases, then its newest published versions, as (label, qualifier): at most
+    QUALIFIED_POLICIES_READ of them, and whether the function has more. The versions are listed
+    over VERSION_PAGES_READ pages at most (Lambda lists them oldest first). A page without its
+    list (`Aliases`, `Versions`) fails the function rather than reading as one without any: Lambda
+    sends both lists, and `Versions` is never empty (every function has `$LATEST`)."""
     wanted = QUALIFIED_POLICIES_READ + 1
     aliases = listed(
         lambda_client,
@@ -256,22 +267,28 @@ def _qualifiers(lambda_client: Any, name: str) -> list[tuple[str, str]]:
         for alias in (answer_field(item, "ListAliases", "Name") for item in islice(aliases, wanted))
     ]
     if len(qualifiers) == wanted:
-        return qualifiers
-    # One more for `$LATEST`, the unqualified function's own policy, which Lambda lists first.
+        return qualifiers[:QUALIFIED_POLICIES_READ], True
     versions = listed(
         lambda_client,
         "list_versions_by_function",
         "Versions",
         always_sent=True,
+        max_pages=VERSION_PAGES_READ,
         FunctionName=name,
-        PaginationConfig={"PageSize": wanted - len(qualifiers) + 1},
+        PaginationConfig={"PageSize": VERSIONS_PER_PAGE},
     )
     listed_versions = (answer_field(item, "ListVersionsByFunction", "Version") for item in versions)
-    published = (version for version in listed_versions if version != LATEST_VERSION)
-    qualifiers += [
-        (f"version {version}", version) for version in islice(published, wanted - len(qualifiers))
-    ]
-    return qualifiers
+    room = QUALIFIED_POLICIES_READ - len(qualifiers)
+    # Lambda lists versions oldest first: the last ones are kept, one more than the room, so
+    # that a function with more versions is known as one.
+    newest = deque(
+        (version for version in listed_versions if version != LATEST_VERSION), maxlen=room + 1
+    )
+    more = len(newest) > room
+    if more:
+        newest.popleft()
+    qualifiers += [(f"version {version}", version) for version in reversed(newest)]
+    return qualifiers, more
 
 
 def _function_policy(

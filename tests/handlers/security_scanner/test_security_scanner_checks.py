@@ -269,8 +269,8 @@ def test_a_function_with_more_aliases_and_versions_than_a_scan_reads_is_reported
     calls = _lambda_calls(functions)
     # WHEN the member is evaluated
     result = evaluate(_lambda_scope(functions), "2025-06-02T03:30:00.000Z")
-    # THEN each function's own policy and those of its first three aliases and versions are
-    # read, aliases first, the versions listed only when the aliases leave room
+    # THEN each function's own policy and those of three of its aliases and versions are read,
+    # aliases first, the versions listed only when the aliases leave room, the newest read
     assert calls == [
         "ListFunctions",
         "GetPolicy",
@@ -278,7 +278,7 @@ def test_a_function_with_more_aliases_and_versions_than_a_scan_reads_is_reported
         "ListVersionsByFunction",
         "GetPolicy blue",
         "GetPolicy green",
-        "GetPolicy 1",
+        "GetPolicy 4",
         "GetPolicy",
         "ListAliases",
         "GetPolicy a",
@@ -298,6 +298,78 @@ def test_a_function_with_more_aliases_and_versions_than_a_scan_reads_is_reported
         ("Lambda.1", f"{function_arn}many-aliases"),
         ("Lambda.1", f"{function_arn}many-versions"),
     }
+
+
+def test_a_public_policy_on_the_newest_version_past_the_budget_fails_lambda_1(
+    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a scan that reads the policies of three aliases and versions per function, and a
+    # function with six published versions whose newest, version 6, anyone may invoke
+    monkeypatch.setattr(compute, "QUALIFIED_POLICIES_READ", 3)
+    functions, role = member_a_functions()
+    function_with_alias(functions, role, "deployed-daily")
+    published_versions(functions, "deployed-daily", 5)
+    functions.add_permission(
+        FunctionName="deployed-daily",
+        Qualifier="6",
+        StatementId="anyone",
+        Action="lambda:InvokeFunction",
+        Principal="*",
+    )
+    calls = _lambda_calls(functions)
+    # WHEN the member is evaluated
+    result = evaluate(_lambda_scope(functions), "2025-06-02T03:30:00.000Z")
+    # THEN the function fails Lambda.1 naming version 6, the three newest versions' policies
+    # read, newest first
+    [finding] = [f for f in result.failing if f.control_id == "Lambda.1"]
+    assert finding.detail == "version 6: statement anyone allows any principal"
+    assert calls[-3:] == ["GetPolicy 6", "GetPolicy 5", "GetPolicy 4"]
+    # AND it is still reported as not scanned in full, versions 1 to 3 left unread
+    function_arn = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:deployed-daily"
+    assert list(result.not_scanned) == [function_arn]
+
+
+VERSIONS_PER_FAKED_PAGE = 30
+"""Fewer than a page holds, as a proxy may answer: the pages read are bounded, not the versions."""
+
+
+@dataclass
+class _EndlessVersionPages:
+    """ListVersionsByFunction answered, whatever moto holds (it answers all versions in one
+    page), with pages of VERSIONS_PER_FAKED_PAGE versions (the first with `$LATEST`), each
+    pointing to the next, as for a function deployed for years. Counts the pages asked for."""
+
+    pages: int = 0
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        self.pages += 1
+        first = int(params["query_string"].get("Marker", "0"))
+        numbers = range(first, first + VERSIONS_PER_FAKED_PAGE)
+        versions = [{"Version": str(n) if n else "$LATEST"} for n in numbers]
+        page = {"Versions": versions, "NextMarker": str(first + VERSIONS_PER_FAKED_PAGE)}
+        return AWSResponse(params["url"], 200, {}, None), page
+
+
+def test_a_function_with_more_version_pages_than_a_scan_reads_costs_only_those_pages(
+    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a scan that reads two pages of versions and the policies of three aliases and
+    # versions per function, and a function whose version listing never ends
+    monkeypatch.setattr(compute, "QUALIFIED_POLICIES_READ", 3)
+    monkeypatch.setattr(compute, "VERSION_PAGES_READ", 2)
+    functions, role = member_a_functions()
+    function_with_alias(functions, role, "deployed-for-years")
+    endless = _EndlessVersionPages()
+    functions.meta.events.register_first("before-call.lambda.ListVersionsByFunction", endless)
+    calls = _lambda_calls(functions)
+    # WHEN the member is evaluated
+    result = evaluate(_lambda_scope(functions), "2025-06-02T03:30:00.000Z")
+    # THEN two pages are listed, and the newest versions of those pages are read, newest first
+    assert endless.pages == 2
+    assert calls[-3:] == ["GetPolicy 59", "GetPolicy 58", "GetPolicy 57"]
+    # AND the function is reported as not scanned in full
+    function_arn = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:deployed-for-years"
+    assert list(result.not_scanned) == [function_arn]
 
 
 def test_a_version_listing_without_its_versions_fails_that_function_alone(
