@@ -39,7 +39,13 @@ from handlers.health_monitor.deleted_alarms import (
     save_places_left,
 )
 from handlers.health_monitor.incidents import Scope, settle_incidents
-from handlers.health_monitor.left_clusters import resolve_left_clusters
+from handlers.health_monitor.left_clusters import (
+    LEFT_FLEET,
+    left_clusters_left_before,
+    resolve_left_clusters,
+    resolve_noted_left_clusters,
+    save_left_clusters_left,
+)
 from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
 from handlers.health_monitor.report import (
     NOT_CHECKED,
@@ -67,21 +73,26 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     order. The accounts and regions without a cluster are walked after the clusters, except those
     the last run left for lack of time, walked before them (`deleted_alarms.PLACES_LEFT`). The
     open check incidents of clusters that left the inventory are resolved after the clusters
-    (left_clusters.py), reported in `left_clusters` while any are listed.
+    (left_clusters.py), except those the last run left for lack of time, resolved before them
+    (`left_clusters.LEFT_CLUSTERS_LEFT`), reported in `left_clusters` while any are listed.
 
     `status` is `partial` when some clusters were not started (listed in `not_started`), some
-    endpoints not probed (listed in `not_probed`) or some checks not checked (listed in
-    `not_checked`), else `health`: the worst status of the clusters checked.
+    endpoints not probed (listed in `not_probed`) or some checks, places or left clusters not
+    checked (listed in `not_checked`), else `health`: the worst status of the clusters checked.
     """
     inventory = services.inventory()
     targets = [
         ClusterTarget(member.account_id, cluster.region, cluster)
         for member, cluster in inventory.clusters()
     ]
-    # The places the last run had no time for go before the clusters: a run short of time for
-    # its clusters would never come to them after.
+    # The places and left clusters the last run had no time for go before the clusters: a run
+    # short of time for its clusters would never come to them after.
     places_left = places_left_before(services)
     early_place_runs = check_places(services, places_left, invocation)
+    left_clusters_left = left_clusters_left_before(services)
+    early_left_cluster_runs = resolve_left_clusters(
+        services, inventory, left_clusters_left, invocation
+    )
     left_before = CLUSTERS_LEFT.read(services.state, logger)
     in_turn = in_turn_order(targets, left_before, lambda target: target.label)
     budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)
@@ -96,7 +107,10 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         if left_for_next_run(report)
     ]
     CLUSTERS_LEFT.save(services.state, left, left_before, logger)
-    left_cluster_runs = resolve_left_clusters(services, inventory, invocation)
+    left_cluster_runs = early_left_cluster_runs + resolve_noted_left_clusters(
+        services, inventory, invocation, walked=left_clusters_left
+    )
+    save_left_clusters_left(services, left_cluster_runs, left_clusters_left)
     place_runs = early_place_runs + check_places_without_clusters(
         services, invocation, walked=places_left
     )
@@ -104,6 +118,7 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     for settled in [*left_cluster_runs, *place_runs]:
         settled.settlement.raise_undelivered()
     place_runs.sort(key=lambda run: (run.report["account_id"], run.report["region"]))
+    left_cluster_runs.sort(key=lambda run: _cluster_label(run.report))
     by_label = {
         target.label: report for target, report in zip(in_turn, reports_in_turn, strict=True)
     }
@@ -127,10 +142,27 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         for place in (place_run.report for place_run in place_runs)
         if place["status"] == NOT_CHECKED
     ]
-    if places_not_checked:
+    left_clusters_not_checked = [
+        f"{_cluster_label(run.report)}/{LEFT_FLEET}"
+        for run in left_cluster_runs
+        if run.report["status"] == NOT_CHECKED
+    ]
+    if places_not_checked or left_clusters_not_checked:
         result["status"] = PARTIAL
-        result["not_checked"] = [*result.get("not_checked", []), *places_not_checked]
+        result["not_checked"] = [
+            *result.get("not_checked", []),
+            *places_not_checked,
+            *left_clusters_not_checked,
+        ]
     return result
+
+
+def _cluster_label(report: dict[str, Any]) -> str:
+    """`<account>/<region>/<cluster>` of a left cluster's report; empty for the report of an
+    index that could not be read, which names none."""
+    if "cluster" not in report:
+        return ""
+    return f"{report['account_id']}/{report['region']}/{report['cluster']}"
 
 
 def check_cluster(

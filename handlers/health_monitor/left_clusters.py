@@ -8,7 +8,12 @@ cluster in `incidents.CHECK_INCIDENT_CLUSTERS`, so the fleet run reads that inde
 and for each cluster in it that is not in the inventory reads its list (one read) and resolves
 each incident of it still open, saying the cluster (or its account) left the fleet. Incidents
 settled (closed, their resolution sent) are forgotten from the list by the next run, and a cluster
-whose list is empty from the index. An index or list that cannot be read resolves nothing.
+whose list is empty from the index. An index or list that cannot be read resolves nothing. As for
+the accounts and regions without a cluster (deleted_alarms.py), a cluster with incidents listed is
+resolved only while the invocation has a cluster's AWS time left (else it is `not_checked`), and
+the clusters a run left so (`LEFT_CLUSTERS_LEFT`) go before the inventory's clusters in the next
+run: resolved after them, they would never be reached in a fleet whose runs end their clusters
+short of time.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from fleet_shared.alerts import Severity
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.targets_left import TargetsLeftList
 from fleet_shared.validation_errors import cut_echo
+from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
 from handlers.health_monitor.incidents import (
     CHECK_INCIDENT_CLUSTERS,
     INCIDENT_VALUE,
@@ -30,13 +37,22 @@ from handlers.health_monitor.incidents import (
     incident_key,
     settle_incidents,
 )
-from handlers.health_monitor.report import CheckResult
+from handlers.health_monitor.report import NOT_CHECKED, CheckResult
 from handlers.health_monitor.runner import logger
-from handlers.health_monitor.services import HealthServices
+from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
 
 CLUSTER_LEFT = "cluster_left"
 MEMBER_LEFT = "member_left"
 ERROR = "error"
+LEFT_FLEET = "left_fleet"
+"""What the run's `not_checked` names after a left cluster's label: its resolutions."""
+
+LEFT_CLUSTERS_LEFT = TargetsLeftList(
+    f"{FUNCTION_NAME}/left-clusters-not-checked", "clusters", ttl_seconds=24 * 3600
+)
+"""The clusters that left the fleet a fleet run left `not_checked` for lack of time, in its
+order, resolved first by the next run; forgotten after a day, which only means the next run
+resolves them after the clusters again."""
 
 
 @dataclass
@@ -47,16 +63,48 @@ class LeftClusterRun:
     settlement: Settlement = field(default_factory=Settlement)
 
 
+def left_clusters_left_before(services: HealthServices) -> list[Scope]:
+    """The clusters that left the fleet the last fleet run left for lack of time, in its order;
+    none when the list cannot be read, or holds something that is no cluster."""
+    return [
+        Scope(str(cluster["account_id"]), str(cluster["region"]), str(cluster["cluster"]))
+        for cluster in LEFT_CLUSTERS_LEFT.read(services.state, logger)
+        if isinstance(cluster, dict) and {"account_id", "region", "cluster"} <= cluster.keys()
+    ]
+
+
 def resolve_left_clusters(
-    services: HealthServices, inventory: FleetInventory, invocation: Invocation
+    services: HealthServices,
+    inventory: FleetInventory,
+    scopes: list[Scope],
+    invocation: Invocation,
 ) -> list[LeftClusterRun]:
-    """Resolve the open check incidents of every cluster noted with some that `inventory` no
-    longer has, in label order; a cluster is reported only while its list holds some. An index
-    that cannot be read is one `error` report, naming no cluster."""
+    """Resolve the open check incidents of each of `scopes` that `inventory` no longer has, in
+    the order given; a cluster is reported only while its list holds some."""
     in_inventory = {
         Scope(member.account_id, cluster.region, cluster.name).label
         for member, cluster in inventory.clusters()
     }
+    runs = []
+    for scope in scopes:
+        if scope.label in in_inventory:
+            continue
+        run = _left_cluster_run(services, inventory, scope, invocation)
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def resolve_noted_left_clusters(
+    services: HealthServices,
+    inventory: FleetInventory,
+    invocation: Invocation,
+    *,
+    walked: list[Scope],
+) -> list[LeftClusterRun]:
+    """Resolve the open check incidents of every cluster noted with some that `inventory` no
+    longer has, in label order, except those this run `walked` already. An index that cannot be
+    read is one `error` report, naming no cluster."""
     try:
         noted = services.state.values_named(CHECK_INCIDENT_CLUSTERS, "")
     except AWS_CALL_ERRORS as error:
@@ -73,30 +121,60 @@ def resolve_left_clusters(
                 }
             )
         ]
-    runs = []
-    for label, cluster in noted.items():
-        if label in in_inventory:
-            continue
-        scope = Scope(str(cluster["account_id"]), str(cluster["region"]), str(cluster["cluster"]))
-        run = _left_cluster_run(services, inventory, scope, invocation)
-        if run is not None:
-            runs.append(run)
-    return runs
+    scopes = [
+        Scope(str(cluster["account_id"]), str(cluster["region"]), str(cluster["cluster"]))
+        for cluster in noted.values()
+    ]
+    return resolve_left_clusters(
+        services, inventory, [scope for scope in scopes if scope not in walked], invocation
+    )
+
+
+def save_left_clusters_left(
+    services: HealthServices, runs: list[LeftClusterRun], left_before: list[Scope]
+) -> None:
+    """Save the clusters `runs` left `not_checked`, in the order they came to them, for the next
+    run to resolve first."""
+    LEFT_CLUSTERS_LEFT.save(
+        services.state,
+        [
+            _stored_cluster(
+                Scope(run.report["account_id"], run.report["region"], run.report["cluster"])
+            )
+            for run in runs
+            if run.report["status"] == NOT_CHECKED
+        ],
+        [_stored_cluster(scope) for scope in left_before],
+        logger,
+    )
+
+
+def _stored_cluster(scope: Scope) -> dict[str, str]:
+    """A left cluster as `LEFT_CLUSTERS_LEFT` keeps it."""
+    return {"account_id": scope.account_id, "region": scope.region, "cluster": str(scope.cluster)}
 
 
 def _left_cluster_run(
     services: HealthServices, inventory: FleetInventory, scope: Scope, invocation: Invocation
 ) -> LeftClusterRun | None:
     """Resolve the open check incidents of one cluster that left; None when none are listed
-    (the cluster is then forgotten from the index)."""
+    (the cluster is then forgotten from the index), `not_checked` when some are and the
+    invocation has no cluster's AWS time left."""
     member_left = inventory.member(scope.account_id) is None
     report: dict[str, Any] = {
         "account_id": scope.account_id,
         "region": scope.region,
         "cluster": scope.cluster,
     }
+    listed_key = check_incidents_key(scope.label)
     try:
-        results = _left_results(services, scope, member_left=member_left)
+        listed = services.state.values_named(listed_key, "")
+        if not listed:
+            services.state.delete_value(CHECK_INCIDENT_CLUSTERS, scope.label)
+            return None
+        if not invocation.allows(CLUSTER_AWS_SECONDS):
+            return LeftClusterRun({**report, "status": NOT_CHECKED})
+        results = _left_results(services, scope, listed, member_left=member_left)
     except AWS_CALL_ERRORS as error:
         logger.warning(
             "check incidents of a cluster that left the fleet could not be read",
@@ -109,24 +187,21 @@ def _left_cluster_run(
                 "error": f"check incidents could not be read: {cut_echo(str(error))}",
             }
         )
-    if results is None:
-        return None
     settlement = settle_incidents(results, services, scope, invocation)
     status = MEMBER_LEFT if member_left else CLUSTER_LEFT
     return LeftClusterRun({**report, "status": status, "alerts": settlement.counts()}, settlement)
 
 
 def _left_results(
-    services: HealthServices, scope: Scope, *, member_left: bool
-) -> list[CheckResult] | None:
-    """A passed result per listed incident of the cluster still open (or holding a resolution
-    not yet sent), resolving it; the settled ones are forgotten from the list. None when the
-    list is empty, after forgetting the cluster."""
+    services: HealthServices,
+    scope: Scope,
+    listed: dict[str, dict[str, Any]],
+    *,
+    member_left: bool,
+) -> list[CheckResult]:
+    """A passed result per incident `listed` under the cluster still open (or holding a
+    resolution not yet sent), resolving it; the settled ones are forgotten from the list."""
     listed_key = check_incidents_key(scope.label)
-    listed = services.state.values_named(listed_key, "")
-    if not listed:
-        services.state.delete_value(CHECK_INCIDENT_CLUSTERS, scope.label)
-        return None
     if member_left:
         why = (
             f"account {scope.account_id} left the fleet: "

@@ -13,6 +13,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.incidents import CHECK_INCIDENT_CLUSTERS
 from tests.handlers.analytics_accounts import deny_assume_role
+from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import InjectedRefusal, fail_every_attempt
 from tests.handlers.health_monitor.conftest import CLUSTER, MEMBER, REGION, MemberCluster
 
@@ -20,6 +21,8 @@ Invoke = Callable[..., dict[str, Any]]
 
 CADENCE_SECONDS = 300
 FLEET_EVENT = {"action": "check_fleet"}
+SECONDS_SHORT_OF_A_CLUSTER = 10
+"""Less than a cluster's AWS time (`cluster_time.CLUSTER_AWS_SECONDS`, 20 s)."""
 CLUSTER_STATUS_RESOURCE = f"{MEMBER}/{REGION}/{CLUSTER}/cluster_status/{CLUSTER}"
 CLUSTER_LEFT = f"cluster {CLUSTER} left the fleet: it is no longer checked"
 MEMBER_LEFT = f"account {MEMBER} left the fleet: cluster {CLUSTER} is no longer checked"
@@ -197,3 +200,65 @@ def test_a_left_cluster_is_not_resolved_by_a_run_that_could_not_read_the_index(
     scheduled_runs(invoke, fake_clock, 1)
     # THEN the incident is resolved once
     assert cluster_status_notices(alert_inbox) == [(True, detail)]
+
+
+def test_a_left_cluster_the_run_has_no_time_for_is_not_checked_and_resolved_by_the_next_run(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    failed_cluster_alerted: None,
+    remove: Callable[[str], str],
+) -> None:
+    # GIVEN an open check incident of a cluster removed from the inventory
+    detail = remove("cluster")
+    # WHEN the scheduled run starts with less than a cluster's AWS time left
+    fake_clock.advance(CADENCE_SECONDS)
+    short = invoke(
+        FLEET_EVENT, ContextRunningOutOfTime(millis_left=[SECONDS_SHORT_OF_A_CLUSTER * 1000])
+    )
+    # THEN it resolves nothing, reports the cluster not checked and the run partial
+    assert cluster_status_notices(alert_inbox) == []
+    assert short["left_clusters"] == [
+        {"account_id": MEMBER, "region": REGION, "cluster": CLUSTER, "status": "not_checked"}
+    ]
+    assert short["status"] == "partial"
+    assert short["not_checked"] == [f"{MEMBER}/{REGION}/{CLUSTER}/left_fleet"]
+    # WHEN the next scheduled run has its whole time
+    [result] = scheduled_runs(invoke, fake_clock, 1)
+    # THEN it resolves the incident once
+    assert cluster_status_notices(alert_inbox) == [(True, detail)]
+    assert result["left_clusters"][0]["status"] == "cluster_left"
+
+
+def test_a_left_cluster_a_run_had_no_time_for_is_resolved_before_the_clusters_next_run(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    failed_cluster_alerted: None,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+) -> None:
+    # GIVEN an open check incident of a cluster replaced in the inventory by another one
+    [left_cluster] = inventory["members"][0]["clusters"]
+    inventory["members"][0]["clusters"] = [{**left_cluster, "name": f"{CLUSTER}-next"}]
+    write_inventory(inventory)
+    # AND a run that had no time left for the cluster that left
+    fake_clock.advance(CADENCE_SECONDS)
+    short = invoke(
+        FLEET_EVENT, ContextRunningOutOfTime(millis_left=[SECONDS_SHORT_OF_A_CLUSTER * 1000])
+    )
+    assert [report["status"] for report in short["left_clusters"]] == ["not_checked"]
+    # WHEN the next run has a cluster's time for its first step only (the clusters of the
+    # inventory use the rest of it)
+    fake_clock.advance(CADENCE_SECONDS)
+    result = invoke(
+        FLEET_EVENT,
+        ContextRunningOutOfTime(millis_left=[60_000, SECONDS_SHORT_OF_A_CLUSTER * 1000]),
+    )
+    # THEN the cluster that left went first: its incident is resolved, once
+    assert cluster_status_notices(alert_inbox) == [(True, CLUSTER_LEFT)]
+    assert [report["status"] for report in result["left_clusters"]] == ["cluster_left"]
+    # AND the cluster of the inventory is left for the run after
+    assert result["not_started"] == [f"{MEMBER}/{REGION}/{CLUSTER}-next"]
