@@ -1,10 +1,15 @@
 """Deterministic zip archives of the function code and the shared layer (standard library only).
 
-The same source must give the same bytes, so that `pulumi preview` shows no code change when
-nothing changed: entries are sorted, every entry has the same timestamp (1980-01-01, the earliest
-a zip can hold), files are 0o644, the compression is fixed, and the checkout's `__pycache__`,
-`*.pyc` and hidden files never get in. Given the runtime's interpreter, an archive also carries
-the bytecode that interpreter compiles from the same sources, reproducibly
+The same source must give the same bytes on every machine, so that `pulumi preview` shows no
+code change when nothing changed: entries are sorted, every entry has the same timestamp
+(1980-01-01, the earliest a zip can hold), files are 0o644, and the checkout's `__pycache__`,
+`*.pyc` and hidden files never get in. Entries are stored, not compressed: the bytes DEFLATE
+gives depend on the zlib that Python links (zlib-ng, as on Fedora 40 and later, or another zlib
+version compresses the same file differently), so a deflated archive changed with the machine
+that built it, and each engineer's preview would show every function's code as changed. Stored,
+an archive is about 2.2 times as large, still far below Lambda's 50 MB for an upload and 250 MB
+unzipped (docs/benchmarks.md, package sizes). Given the runtime's interpreter, an archive also
+carries the bytecode that interpreter compiles from the same sources, reproducibly
 (`components/bytecode.py`). Archives are written to `build/archives/<name>-<sha256[:16]>.zip`
 under the repository root.
 
@@ -36,8 +41,9 @@ ARCHIVE_DIR = Path("build") / "archives"
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
-COMPRESSION = zipfile.ZIP_DEFLATED
-COMPRESS_LEVEL = 9
+# No compressor, so no zlib, between the contents and the bytes; the CRC-32 zipfile still
+# computes is one fixed function, the same in every zlib.
+COMPRESSION = zipfile.ZIP_STORED
 EXCLUDED_DIRS = frozenset({"__pycache__"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 
@@ -84,15 +90,16 @@ def archive_contents(
 
 
 def zip_bytes(entries: Mapping[str, bytes]) -> bytes:
-    """A zip of `{archive path: content}`, byte-identical for the same contents."""
+    """A zip of `{archive path: content}`, byte-identical for the same contents, whatever zlib
+    (if any) the building Python links."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL) as zf:
+    with zipfile.ZipFile(buffer, "w", compression=COMPRESSION) as zf:
         for archive_path in sorted(entries):
             info = zipfile.ZipInfo(archive_path, date_time=FIXED_DATE_TIME)
             info.compress_type = COMPRESSION
             info.create_system = 3  # Unix, so that the mode below is honoured.
             info.external_attr = (0o100000 | FILE_MODE) << 16
-            zf.writestr(info, entries[archive_path], compresslevel=COMPRESS_LEVEL)
+            zf.writestr(info, entries[archive_path])
     return buffer.getvalue()
 
 

@@ -1,4 +1,5 @@
-"""Deterministic archives: same source, same bytes, no caches, fixed timestamps and modes."""
+"""Deterministic archives: same source, same bytes on any machine, no caches, fixed timestamps
+and modes, entries stored (the bytes DEFLATE gives depend on the zlib Python links)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 import subprocess
 import sys
 import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,10 @@ from components.archives import (
     build_layer_archive,
 )
 from fleetctl.mocked_program import REPO_ROOT
+
+_ZLIB_COMPRESSOBJ = zlib.compressobj
+# General purpose flag bit 3: the sizes and CRC follow the entry's data instead of its header.
+DATA_DESCRIPTOR_FLAG = 0x08
 
 
 @pytest.fixture
@@ -110,9 +117,63 @@ def test_archives_have_fixed_timestamps_modes_and_no_caches(source_tree: Path, t
             for info in zf.infolist():
                 assert info.date_time == FIXED_DATE_TIME == (1980, 1, 1, 0, 0, 0)
                 assert (info.external_attr >> 16) & 0o777 == 0o644
-                assert info.compress_type == zipfile.ZIP_DEFLATED
                 assert "__pycache__" not in info.filename
                 assert not info.filename.endswith(".pyc")
+
+
+def _unusable_compressor(*args: object, **kwargs: object) -> object:
+    raise AssertionError("zlib compressed an archive entry")
+
+
+def _compressor_of_another_zlib(*args: object, **kwargs: object) -> object:
+    """A compressor whose valid DEFLATE stream differs from this zlib's at level 9, as zlib-ng's
+    or another zlib version's does for the same input."""
+    return _ZLIB_COMPRESSOBJ(1, zlib.DEFLATED, -15, 1, zlib.Z_FILTERED)
+
+
+@pytest.mark.parametrize(
+    "compressobj",
+    [_unusable_compressor, _compressor_of_another_zlib],
+    ids=["zlib-unusable", "zlib-compressing-differently"],
+)
+def test_archives_are_byte_identical_whatever_zlib_the_building_python_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compressobj: Callable[..., object]
+):
+    # GIVEN this repository's eks_scaler and layer archives built as usual
+    usual = [
+        build_function_archive("eks_scaler", REPO_ROOT, tmp_path / "usual"),
+        build_layer_archive(REPO_ROOT, tmp_path / "usual"),
+    ]
+    # WHEN they are built again by a Python whose zlib compresses differently, or not at all
+    monkeypatch.setattr(zlib, "compressobj", compressobj)
+    monkeypatch.setattr(zlib, "compress", compressobj)
+    other = [
+        build_function_archive("eks_scaler", REPO_ROOT, tmp_path / "other"),
+        build_layer_archive(REPO_ROOT, tmp_path / "other"),
+    ]
+    # THEN every byte is the same: no compressor is on the path from the sources to the archive
+    for built, rebuilt in zip(usual, other, strict=True):
+        assert rebuilt.path.read_bytes() == built.path.read_bytes(), built.path.name
+        assert rebuilt.sha256_base64 == built.sha256_base64
+
+
+def test_every_entry_of_every_archive_is_stored_uncompressed(tmp_path: Path):
+    # GIVEN this repository's layer and every catalog function's archive
+    archives = [build_layer_archive(REPO_ROOT, tmp_path)] + [
+        build_function_archive(spec.name, REPO_ROOT, tmp_path) for spec in FUNCTIONS
+    ]
+    for archive in archives:
+        # WHEN their entries are listed
+        with zipfile.ZipFile(archive.path) as zf:
+            entries = zf.infolist()
+        # THEN each is stored: its bytes in the archive are the file's own, no compressor's; and
+        # its sizes are in its header, not in a data descriptor after it, which some readers
+        # (Java's ZipInputStream) refuse on a stored entry
+        assert entries, archive.path.name
+        for info in entries:
+            assert info.compress_type == zipfile.ZIP_STORED, (archive.path.name, info.filename)
+            assert info.compress_size == info.file_size, (archive.path.name, info.filename)
+            assert not info.flag_bits & DATA_DESCRIPTOR_FLAG, (archive.path.name, info.filename)
 
 
 @pytest.mark.parametrize("umask", [0o002, 0o077], ids=["umask-002", "umask-077"])

@@ -43,9 +43,12 @@ PANDAS_LAYER_PACKAGES = ("pandas", "numpy", "pyarrow", "openpyxl", "et_xmlfile",
 # Our own budgets, with the runtime's bytecode beside every source (about 3x the sources alone):
 # far below Lambda's limits, they catch a dependency vendored into an archive. The layer's was
 # raised from 256 KiB to 320 when the shared package itself passed it (2026-11-27, with
-# call_bounds.py, page_tokens.py and aws_answers.py): a vendored package is far larger.
-LAYER_LIMIT_BYTES = 320 * 1024
-FUNCTION_LIMIT_BYTES = 160 * 1024
+# call_bounds.py, page_tokens.py and aws_answers.py): a vendored package is far larger. Since the
+# entries are stored, not deflated (2026-11-28: deflated bytes depend on the builder's zlib), an
+# archive is about 2.2x its deflated size: the budgets are the deflated ones (320 and 160 KiB)
+# times 2.2, rounded up to a multiple of 128 KiB.
+LAYER_LIMIT_BYTES = 768 * 1024
+FUNCTION_LIMIT_BYTES = 384 * 1024
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 # Unzipped sizes of the managed layers as their maintainers document them: Powertools v3 keeps its
 # layer at about 2 MB zipped with every optional dependency (documented on its install page; we
