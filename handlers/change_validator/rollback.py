@@ -173,6 +173,10 @@ def why_not_restored(change: Change, plan: dict[str, Any], current_desired: int)
     )
 
 
+_SAVES_NO_SIZES = {"save_sizes": False}
+"""The size being undone is not one for the next morning's restore to bring back."""
+
+
 def restore_request(
     change: Change, plan: dict[str, Any], current_desired: int, *, dry_run: bool
 ) -> dict[str, Any]:
@@ -186,6 +190,13 @@ def restore_request(
         "nodegroups": [{"name": change.node_group, "desired_size": desired}],
         "dry_run": dry_run,
         "request_id": f"{RESTORE_REQUEST_PREFIX}{change.validation_id}",
-        # The size being undone is not one for the next morning's restore to bring back.
-        "save_sizes": False,
+        **_SAVES_NO_SIZES,
     }
+
+
+def resent_restore_request(stored: dict[str, Any]) -> dict[str, Any]:
+    """The restore request `stored` in a validation record, as it is asked again (its answer was
+    not saved, or did not come): the same request, with the same request id, saving no sizes.
+    A request stored by a version before `save_sizes` lacks the field, and the scaler, reading
+    it as true, would save the size being undone for the next morning's restore to bring back."""
+    return {**stored, **_SAVES_NO_SIZES}

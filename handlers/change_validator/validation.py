@@ -62,6 +62,7 @@ from handlers.change_validator.models import EksChangeEvent, event_summary
 from handlers.change_validator.rollback import (
     RESTORE_ASKED,
     RESTORE_SKIPPED,
+    resent_restore_request,
     restore_request,
     rollback_plan,
     why_not_restored,
@@ -473,7 +474,9 @@ def _restore(
     The request is saved before the scaler is asked: when the answer is not saved (DynamoDB
     failing), the retry finds it and asks again with the same request id, which the scaler
     answers from its idempotency record without changing anything twice. Without it, the retry
-    would read the restored size as a later change and announce the restore as skipped.
+    would read the restored size as a later change and announce the restore as skipped. A request
+    asked again always saves no sizes (`resent_restore_request`), one an earlier version stored
+    without `save_sizes` included.
 
     The wait for the answer fits what is left of `invocation` (`scaler_read_seconds`); an answer
     that does not come in that time, or says the request is still in progress, leaves the
@@ -482,7 +485,7 @@ def _restore(
     environment = services.environment
     asked = record.get("restore")
     if asked is not None:
-        request = asked["request"]
+        request = resent_restore_request(asked["request"])
     elif scaler_read_seconds(invocation.remaining_seconds()) < MIN_SCALER_READ_SECONDS:
         return _too_little_time(invocation)
     else:

@@ -34,7 +34,12 @@ from fleet_shared.state_table import StateTable
 from handlers.change_validator import app
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.services import ValidatorServices
-from handlers.change_validator.validation import load_record
+from handlers.change_validator.validation import (
+    RECORD_NAME,
+    RECORD_TTL_SECONDS,
+    load_record,
+    record_key,
+)
 from handlers.eks_scaler import app as scaler_app
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, FakeLambdaContext
 from tests.handlers.deadlines import (
@@ -603,16 +608,9 @@ def test_a_regression_after_the_scalers_change_restores_the_previous_size_when_a
     assert "asked to restore it: scaling_initiated" in alert["detail"]
 
 
-def test_the_next_morning_restore_does_not_bring_back_the_size_an_automatic_restore_undid(
-    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
-    # system from 2 to 3 nodes, a degraded bake, and the validator's restore back to 2
-    degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
-    [verdict] = validator.advance(15)
-    assert verdict["restore"]["status"] == "scaling_initiated", verdict
-    assert desired_size() == 2
-    # WHEN the next morning's restore arrives (a size-less scale_up, as the schedule sends)
+def the_next_mornings_restore(validator: Validator) -> dict[str, Any]:
+    """The scaler's result for `system` of the next morning's restore, 12 hours on: a size-less
+    scale_up, as the schedule sends, which brings back the sizes a scale-down saved."""
     validator.clock.advance(12 * 3600)
     morning = scaler_app.lambda_handler(
         {
@@ -625,8 +623,22 @@ def test_the_next_morning_restore_does_not_bring_back_the_size_an_automatic_rest
         },
         FakeLambdaContext(),
     )
-    # THEN it does not bring back the 3 the validator undid: the restore saved no sizes for it
     [group] = morning["results"]
+    return dict(group)
+
+
+def test_the_next_morning_restore_does_not_bring_back_the_size_an_automatic_restore_undid(
+    validator: Validator, scaler_client: ScalerThroughItsHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
+    # system from 2 to 3 nodes, a degraded bake, and the validator's restore back to 2
+    degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
+    [verdict] = validator.advance(15)
+    assert verdict["restore"]["status"] == "scaling_initiated", verdict
+    assert desired_size() == 2
+    # WHEN the next morning's restore arrives (a size-less scale_up, as the schedule sends)
+    group = the_next_mornings_restore(validator)
+    # THEN it does not bring back the 3 the validator undid: the restore saved no sizes for it
     assert group["status"] == "no_change_needed", group
     assert desired_size() == 2
 
@@ -1442,6 +1454,40 @@ def test_a_restore_the_scaler_is_still_working_on_is_alerted_as_unknown_and_aske
     # THEN the scaler was asked again with the same id and restored 2 nodes, without a second
     # alert
     assert_restored_when_asked_again(validator, again, request_id)
+
+
+def test_a_restore_stored_by_the_version_before_save_sizes_is_asked_again_saving_no_sizes(
+    validator: Validator,
+    state_table: StateTable,
+    scaler_client: ScalerThroughItsHandler,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a degraded bake of a scaler change the validator may restore, whose restore was
+    # asked while the scaler was still at work on its request id: the restore stays asked
+    update_id = degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
+    [bake_callback] = validator.due_callbacks_after(15)
+    request_id = f"change-validator-restore-{update_id}"
+    scaler_request = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{request_id}"
+    with state_table.idempotent(scaler_app.FUNCTION.services().function_name, scaler_request, 600):
+        verdict = validator.send(bake_callback)
+    assert verdict["restore"]["status"] == "asked", verdict["restore"]
+    # AND its record holding the request as the version before `save_sizes` stored it
+    record = load_record(validator.services[0], update_id)
+    assert record is not None
+    del record["restore"]["request"]["save_sizes"]
+    state_table.put_value(record_key(update_id), RECORD_NAME, record, RECORD_TTL_SECONDS)
+    # WHEN this version delivers the callback again, the scaler free
+    scaler_client.payloads.clear()
+    again = validator.send(bake_callback)
+    # THEN the scaler is asked again with the same request id, saving no sizes, and restores 2
+    [request] = scaler_client.payloads
+    assert (request["request_id"], request.get("save_sizes", True)) == (request_id, False)
+    assert again["restore"]["status"] == "scaling_initiated", again["restore"]
+    assert desired_size() == 2
+    # AND the next morning's restore does not bring back the 3 the validator undid
+    group = the_next_mornings_restore(validator)
+    assert group["status"] == "no_change_needed", group
+    assert desired_size() == 2
 
 
 def test_a_change_whose_claim_outlived_a_failed_invocation_is_validated_by_a_later_retry(
