@@ -386,6 +386,17 @@ class StateTable:
             if not (request.completed or request.held):
                 self._release_claim_or_log(scope, request_id, token, in_progress_seconds)
 
+    def completed_result(self, scope: str, request_id: str) -> dict[str, Any] | None:
+        """The result `idempotent` stored for `request_id` in `scope`, without claiming it: None
+        while the request is in progress, when it never ran, and once its record expired. For
+        what a completed request recorded (backup_scheduler's day records name the copies each
+        day made)."""
+        item = self._get(f"IDEMPOTENCY#{scope}", request_id)
+        if item is None or item.get("status", {}).get("S") != _COMPLETED:
+            return None
+        stored: dict[str, Any] = json.loads(item["data"]["S"])
+        return stored
+
     def _complete_request(
         self, scope: str, request_id: str, token: str, result: dict[str, Any], ttl_seconds: int
     ) -> None:

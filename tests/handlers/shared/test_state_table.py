@@ -199,6 +199,25 @@ def test_other_request_ids_and_expired_results_act_again(
     assert calls == ["req-1", "req-2", "req-1"]
 
 
+def test_a_completed_result_is_read_without_a_claim_only_once_completed_and_until_it_expires(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a request in progress
+    with state_table.idempotent("backup_scheduler", "day-1", ttl_seconds=3600) as request:
+        # WHEN its result is read THEN there is none yet
+        assert state_table.completed_result("backup_scheduler", "day-1") is None
+        request.complete({"copies": ["snap-1"]})
+    # WHEN it is read once completed THEN it is the stored result, and reading claims nothing
+    assert state_table.completed_result("backup_scheduler", "day-1") == {"copies": ["snap-1"]}
+    with state_table.idempotent("backup_scheduler", "day-1", ttl_seconds=3600) as repeat:
+        assert repeat.is_repeat
+    # AND another request id, another scope, and the request past its TTL have none
+    assert state_table.completed_result("backup_scheduler", "day-2") is None
+    assert state_table.completed_result("eks_scaler", "day-1") is None
+    fake_clock.advance(3601)
+    assert state_table.completed_result("backup_scheduler", "day-1") is None
+
+
 def test_concurrent_repeat_is_refused_while_in_progress(state_table: StateTable) -> None:
     # GIVEN a request still being processed
     with state_table.idempotent("eks_scaler", "req-1", ttl_seconds=3600) as first:
