@@ -50,6 +50,7 @@ def handle(
         "created": sum(t.get("created", 0) for t in targets),
         "deleted": sum(t.get("deleted", 0) for t in targets),
         "failed": sum(t.get("failed", 0) for t in targets),
+        "unproven": sum(t.get("unproven", 0) for t in targets),
         "not_started": not_started,
         "targets": targets,
     }

@@ -17,8 +17,15 @@ later step on it is not tried):
    cannot be tagged, so its expiry is saved in the state table under its account, region and
    name, before it is created (earlier versions saved it under its ARN, still read). A create
    whose answer was lost leaves one backup all the same (`_TargetBackup._create_backup`).
-3. Snapshots carrying both of our tags whose expires-at has passed -> DeleteSnapshot, except a
-   copy someone made of one (`_made_here`).
+3. Snapshots carrying both of our tags whose expires-at has passed -> DeleteSnapshot, only when
+   shown to be ours (`_TargetBackup._shown_ours`): tagged with their own id, or, for one without
+   that tag (made before the tag was, or whose tagging failed), listed among the copies of a
+   target's day's record, which lasts a few days (RECORDED_DAYS); such a snapshot is then tagged
+   with its own id, so the proof outlives the record. A copy someone made with the tags carries
+   them all, and EC2 records nothing that tells it apart (a copy's VolumeId is arbitrary, its
+   description whatever the copier gave): a snapshot not shown to be ours is never deleted, and
+   once expired is counted in the result's `unproven` and named (UNPROVEN_IDS_SHOWN) there and
+   in a warning, for a person to delete it or hand it back (tagging it with its own id).
 4. Backups named `lambda-fleet-...` whose saved expiry has passed -> DeleteBackup. A backup with
    no saved expiry was not made by this function (or its record is gone) and is left alone.
 In 3 and 4, a resource still tagged for backup keeps its last good copy: when none of its
@@ -101,6 +108,13 @@ DAY_RECORD_PARTS = "parts"
 """The field of a completed day's record naming its parts: `{"id", "count"}`."""
 DAY_RECORD_PART_TTL_SECONDS = IDEMPOTENCY_TTL_SECONDS + 86400
 """Longer than the record: its parts are written before it, and must outlive it."""
+RECORDED_DAYS = IDEMPOTENCY_TTL_SECONDS // 86400 + 2
+"""How many run days, back from the clock's date, may still have a day's record to read: it lasts
+IDEMPOTENCY_TTL_SECONDS (3 days) from its completion, which comes before the end of the day after
+its run day (RUN_MAX_AGE). A run day older than these has no record left."""
+UNPROVEN_IDS_SHOWN = 20
+"""The most ids of expired snapshots kept as not shown to be this function's (`unproven`) that a
+target's result and its log line name; the count is whole."""
 _BACKUP_NAME_MAX = 255
 _AWS_ERRORS = AWS_CALL_ERRORS
 _NO_CREATION_TIME = datetime.min.replace(tzinfo=UTC)
@@ -182,17 +196,22 @@ class TargetResult(SharedTargetResult):
     deleted: list[dict[str, str]] = field(default_factory=list)
     kept: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    unproven: list[str] = field(default_factory=list)
 
     def details(self) -> dict[str, Any]:
-        """Counts, then the copies made, the expired copies deleted and those kept."""
+        """Counts, then the copies made, the expired copies deleted and those kept, and the
+        expired snapshots kept as not shown to be this function's (the first
+        UNPROVEN_IDS_SHOWN ids)."""
         return {
             "created": len(self.created),
             "deleted": len(self.deleted),
             "skipped": len(self.skipped),
             "failed": len(self.errors),
+            "unproven": len(self.unproven),
             "copies": self.created,
             "expired": self.deleted,
             "kept": self.kept,
+            "unproven_ids": sorted(self.unproven)[:UNPROVEN_IDS_SHOWN],
         }
 
     def fail(self, resource: str, error: Exception | str) -> None:
@@ -209,6 +228,11 @@ def expiry_key(backup_arn: str) -> str:
 def named_expiry_key(account_id: str, region: str, name: str) -> str:
     """The state table key of a DynamoDB backup's expiry, saved by its name before it exists."""
     return f"{SOURCE}/backup/{account_id}/{region}/{name}"
+
+
+def day_request_id(account_id: str, region: str, day: date) -> str:
+    """The request id of a target's day in the state table's idempotency records."""
+    return f"{account_id}/{region}/{day.isoformat()}"
 
 
 def day_record_key(account_id: str, region: str, day: date) -> str:
@@ -298,10 +322,23 @@ def _tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
     return {tag["Key"]: tag.get("Value", "") for tag in tags}
 
 
+def _expired(snapshot: dict[str, Any], now: datetime) -> bool:
+    """Whether `snapshot`'s expires-at tag has passed (one that cannot be read never has)."""
+    expires_at = _parse_iso(_tag_map(snapshot.get("Tags", [])).get(EXPIRES_TAG, ""))
+    return expires_at is not None and expires_at <= now
+
+
 def _made_here(snapshot: dict[str, Any]) -> bool:
-    """Whether `snapshot` is one this function made, not a copy someone made of one with its
-    tags (`fleet_shared.backup_tags.copied_from`), which pruning leaves alone."""
+    """Whether `snapshot` may be one this function made: not a copy someone made of one with its
+    tags (`fleet_shared.backup_tags.copied_from`), which pruning leaves alone. One without its
+    own-id tag is shown to be ours only by a day's record (`_TargetBackup._shown_ours`)."""
     return copied_from(snapshot["SnapshotId"], _tag_map(snapshot.get("Tags", []))) is None
+
+
+def _tagged_with_own_id(snapshot: dict[str, Any]) -> bool:
+    """Whether `snapshot` carries SNAPSHOT_ID_TAG naming itself: this function made it."""
+    own_id = _tag_map(snapshot.get("Tags", [])).get(SNAPSHOT_ID_TAG)
+    return own_id == snapshot["SnapshotId"]
 
 
 def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[dict[str, Any]]:
@@ -488,9 +525,10 @@ class _TargetBackup:
         return str(answer["SnapshotId"]), attempts.answer_lost
 
     def _tag_with_own_id(self, snapshot_id: str) -> None:
-        """Tag our new snapshot with its own id, which a copy someone makes of it with its tags
-        carries naming this one (`_made_here`). Untagged (the call failed), it is pruned all the
-        same, as a snapshot made before the tag is, and so is such a copy of it."""
+        """Tag our snapshot with its own id, which a copy someone makes of it with its tags
+        carries naming this one (`_made_here`). Untagged (the call failed), the next runs find
+        it in its day's record and tag it then (`_shown_ours`); once that record is gone it is
+        kept, and reported, as not shown to be ours."""
         try:
             self._ec2.create_tags(
                 Resources=[snapshot_id], Tags=[{"Key": SNAPSHOT_ID_TAG, "Value": snapshot_id}]
@@ -499,7 +537,7 @@ class _TargetBackup:
             raise
         except _AWS_ERRORS as error:
             logger.warning(
-                "snapshot not tagged with its own id; a copy of it with its tags would be pruned",
+                "snapshot not tagged with its own id; the next runs tag it from its day's record",
                 extra={"snapshot_id": snapshot_id, "error": str(error)},
             )
 
@@ -681,8 +719,72 @@ class _TargetBackup:
             key=lambda backup: backup.get("BackupCreationDateTime") or _NO_CREATION_TIME,
         )
 
+    def _recorded_snapshot_ids(self) -> set[str]:
+        """The ids of the snapshots this target's day records list among the copies made, of
+        the RECORDED_DAYS run days that may still have one (a day in progress has none yet)."""
+        recorded: set[str] = set()
+        account_id, region = self._result.account_id, self._result.region
+        for days_back in range(RECORDED_DAYS):
+            day = self._now.date() - timedelta(days=days_back)
+            record = self._services.state.completed_result(
+                SOURCE, day_request_id(account_id, region, day)
+            )
+            if record is None:
+                continue
+            summary = _stored_summary(
+                self._services, day_record_key(account_id, region, day), record
+            )
+            recorded.update(
+                str(copy["id"])
+                for copy in summary.get("copies", [])
+                if copy.get("kind") == "snapshot" and "id" in copy
+            )
+        return recorded
+
+    def _shown_ours(self, snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Of `snapshots` (both fleet tags, not a copy by their own-id tag), those shown to be
+        ours: tagged with their own id, or listed among the copies of a day's record, which then
+        tags them with it so the proof outlives the record (not in a dry run). A snapshot without
+        the tag (made before it was, or whose tagging failed) whose day's record is gone, or never
+        named it, may be a copy someone made with its tags (EC2 records nothing that proves it is
+        not: a copy's VolumeId is arbitrary, its description and tags the copier's): it is never
+        pruned, and once expired counted `unproven`, for a person to decide. When the records
+        cannot be read, no snapshot without the tag is pruned and the failure is an error."""
+        untagged = [snapshot for snapshot in snapshots if not _tagged_with_own_id(snapshot)]
+        if not untagged:
+            return snapshots
+        try:
+            recorded = self._recorded_snapshot_ids()
+        except _AWS_ERRORS as error:
+            self._result.fail("state table: day records", error)
+            return [snapshot for snapshot in snapshots if _tagged_with_own_id(snapshot)]
+        for snapshot in untagged:
+            snapshot_id = snapshot["SnapshotId"]
+            if snapshot_id in recorded and not self._dry_run:
+                self._tag_with_own_id(snapshot_id)
+            elif snapshot_id not in recorded and _expired(snapshot, self._now):
+                self._result.unproven.append(snapshot_id)
+        return [
+            snapshot
+            for snapshot in snapshots
+            if _tagged_with_own_id(snapshot) or snapshot["SnapshotId"] in recorded
+        ]
+
+    def _report_unproven(self) -> None:
+        unproven = self._result.unproven
+        if unproven:
+            logger.warning(
+                "expired snapshots kept: not shown to be backup_scheduler's",
+                extra={
+                    "account_id": self._result.account_id,
+                    "region": self._result.region,
+                    "count": len(unproven),
+                    "snapshot_ids": sorted(unproven)[:UNPROVEN_IDS_SHOWN],
+                },
+            )
+
     def _delete_expired_snapshots(self) -> None:
-        snapshots = [
+        listed = [
             snapshot
             for snapshot in _pages(
                 self._ec2,
@@ -693,6 +795,8 @@ class _TargetBackup:
             )
             if COPY_TAG in _tag_map(snapshot.get("Tags", [])) and _made_here(snapshot)
         ]
+        snapshots = self._shown_ours(listed)
+        self._report_unproven()
         good = [
             (
                 _tag_map(snapshot["Tags"]).get(SOURCE_VOLUME_TAG) or snapshot.get("VolumeId", ""),
@@ -920,7 +1024,7 @@ def backup_target(
     """
     if dry_run:
         return _run_target(services, account_id, region, day, dry_run=True).summary()
-    request_id = f"{account_id}/{region}/{day.isoformat()}"
+    request_id = day_request_id(account_id, region, day)
     try:
         with services.state.idempotent(
             SOURCE,

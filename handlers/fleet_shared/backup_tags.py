@@ -19,6 +19,7 @@ included, and only this one tells it apart: it names another snapshot."""
 def copied_from(snapshot_id: str, tags: Mapping[str, str]) -> str | None:
     """The snapshot that `snapshot_id`, with `tags`, is a copy of: the one its SNAPSHOT_ID_TAG
     names when that is another; None for a snapshot backup_scheduler made, and for one without
-    the tag (made before the tag was, or whose tagging failed), taken for one it made as before."""
+    the tag (made before the tag was, or whose tagging failed), which may be either: pruning
+    takes it for one backup_scheduler made only when a day's record of its lists it."""
     named = tags.get(SNAPSHOT_ID_TAG)
     return named if named is not None and named != snapshot_id else None

@@ -25,6 +25,7 @@ from handlers.backup_scheduler.backup import (
     COPY_TAG,
     EXPIRES_TAG,
     EXPIRY_VALUE,
+    IDEMPOTENCY_TTL_SECONDS,
     RUN_DAY_TAG,
     SOURCE_VOLUME_TAG,
     BackupServices,
@@ -763,19 +764,173 @@ def test_a_copy_someone_made_of_a_fleet_snapshot_with_its_tags_is_not_pruned_wit
     assert kept_copy not in {entry["id"] for entry in target["expired"] + target["kept"]}
 
 
-def test_a_fleet_snapshot_made_before_it_was_tagged_with_its_own_id_is_still_pruned(
-    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+def snapshot_made_before_the_upgrade(
+    ec2: Any, volume_id: str, clock: ManualClock, retention: timedelta = timedelta(days=7)
+) -> str:
+    """A daily copy of `volume_id` as the version before own-id tags made it on the clock's day,
+    kept for `retention`: the fleet's tags and description, no tag naming its own id; its id."""
+    tags = {
+        SOURCE_VOLUME_TAG: volume_id,
+        COPY_TAG: "daily",
+        EXPIRES_TAG: (clock.now() + retention).isoformat().replace("+00:00", "Z"),
+        RUN_DAY_TAG: clock.now().date().isoformat(),
+    }
+    return str(
+        ec2.create_snapshot(
+            VolumeId=volume_id,
+            Description=f"lambda-fleet daily backup of {volume_id}",
+            TagSpecifications=[
+                {
+                    "ResourceType": "snapshot",
+                    "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
+                }
+            ],
+        )["SnapshotId"]
+    )
+
+
+def day_recorded_before_the_upgrade(
+    state_table: StateTable, clock: ManualClock, volume_id: str, snapshot_id: str
 ) -> None:
-    # GIVEN the first day's snapshot of member A's daily volume, as an earlier version made it:
-    # without the tag naming its own id
+    """Member A's day of the clock completed by the version before, as it recorded it: its lists
+    in the record, for IDEMPOTENCY_TTL_SECONDS."""
+    summary = {
+        "account_id": MEMBER_A,
+        "region": REGION,
+        "status": "ok",
+        "created": 1,
+        "deleted": 0,
+        "skipped": 0,
+        "failed": 0,
+        "copies": [
+            {"kind": "snapshot", "source": volume_id, "frequency": "daily", "id": snapshot_id}
+        ],
+        "expired": [],
+        "kept": [],
+    }
+    request_id = f"{MEMBER_A}/{REGION}/{clock.now().date().isoformat()}"
+    with state_table.idempotent("backup_scheduler", request_id, IDEMPOTENCY_TTL_SECONDS) as day:
+        day.complete(summary)
+
+
+def own_id_tag(ec2: Any, snapshot_id: str) -> str | None:
+    [snapshot] = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    return {tag["Key"]: tag["Value"] for tag in snapshot.get("Tags", [])}.get(SNAPSHOT_ID_TAG)
+
+
+def test_a_pre_upgrade_snapshot_its_day_record_names_is_pruned_but_a_copy_of_it_never(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN yesterday's copy of member A's daily volume as the version before the upgrade made
+    # it (no own-id tag) and recorded it in its day's record
+    ec2, daily = member_a["ec2"], member_a["daily"]
+    fake_clock.advance(-DAY)
+    original = snapshot_made_before_the_upgrade(ec2, daily, fake_clock)
+    day_recorded_before_the_upgrade(state_table, fake_clock, daily, original)
+    fake_clock.advance(DAY)
+    # AND an engineer's copy of it with all its tags, made before the upgrade
+    copy = copy_with_its_tags(ec2, original)
+    # WHEN a dry run comes after the upgrade
+    monkeypatch.setenv("FLEET_DRY_RUN", "true")
+    member_a_run(backup)
+    monkeypatch.setenv("FLEET_DRY_RUN", "false")
+    # THEN it tags nothing
+    assert (own_id_tag(ec2, original), own_id_tag(ec2, copy)) == (None, None)
+    # WHEN the first run after the upgrade comes, while that day's record lasts
+    member_a_run(backup)
+    # THEN the original, which the record names, is tagged with its own id; the copy is not
+    assert (own_id_tag(ec2, original), own_id_tag(ec2, copy)) == (original, None)
+    # WHEN the schedule runs after the 7-day retention, the day's record long gone
+    result = run_after_the_retention(backup, fake_clock)
+    # THEN the original is pruned, and the copy kept and reported as not shown to be the fleet's
+    target = target_of(result, MEMBER_A)
+    remaining = {snapshot["SnapshotId"] for snapshot in _snapshots(ec2)}
+    assert original not in remaining and copy in remaining
+    assert original in {entry["id"] for entry in target["expired"]}
+    assert copy not in {entry["id"] for entry in target["expired"] + target["kept"]}
+    assert (target["unproven"], target["unproven_ids"]) == (1, [copy])
+    assert result["unproven"] == 1
+
+
+def test_a_pre_upgrade_snapshot_whose_day_record_is_gone_is_kept_and_reported_not_pruned(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    fake_clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a copy of member A's daily volume the version before the upgrade made (no own-id
+    # tag) on a day whose record is gone, and an engineer's copy of it with all its tags
+    ec2, daily = member_a["ec2"], member_a["daily"]
+    original = snapshot_made_before_the_upgrade(ec2, daily, fake_clock)
+    copy = copy_with_its_tags(ec2, original)
+    # WHEN the schedule runs after their 7-day retention
+    result = run_after_the_retention(backup, fake_clock)
+    # THEN neither is pruned: nothing shows which is the fleet's (same tags, same description)
+    target = target_of(result, MEMBER_A)
+    remaining = {snapshot["SnapshotId"] for snapshot in _snapshots(ec2)}
+    assert {original, copy} <= remaining
+    assert target["deleted"] == 0
+    assert (own_id_tag(ec2, original), own_id_tag(ec2, copy)) == (None, None)
+    # AND both are reported, counted and named, in the result and the log, for a person to decide
+    assert (target["unproven"], target["unproven_ids"]) == (2, sorted([original, copy]))
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("expired snapshots kept")]
+    assert (logged.count, logged.snapshot_ids) == (2, sorted([original, copy]))
+
+
+def test_a_snapshot_whose_own_id_tagging_failed_is_tagged_by_the_next_run_and_pruned(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a run whose CreateTags of its new snapshots' own ids fails
     ec2 = member_a["ec2"]
-    [first_snapshot] = [c["id"] for c in member_a_run(backup)["copies"] if c["kind"] == "snapshot"]
-    ec2.delete_tags(Resources=[first_snapshot], Tags=[{"Key": SNAPSHOT_ID_TAG}])
-    # WHEN the schedule runs after the 7-day retention
+    member_ec2 = member_a_client_after_a_dry_run(backup, built_services, "ec2")
+    tagging = fail_every_attempt(member_ec2, "ec2", "CreateTags")
+    [first] = [c["id"] for c in member_a_run(backup)["copies"] if c["kind"] == "snapshot"]
+    assert own_id_tag(ec2, first) is None
+    # WHEN the next day's run tags again
+    tagging.healed = True
+    fake_clock.advance(DAY)
+    member_a_run(backup)
+    # THEN it tags the first day's snapshot from that day's record
+    assert own_id_tag(ec2, first) == first
+    # AND once expired, the snapshot is pruned
     target = target_of(run_after_the_retention(backup, fake_clock), MEMBER_A)
-    # THEN it is deleted as before
-    assert first_snapshot not in {s["SnapshotId"] for s in _snapshots(ec2)}
-    assert first_snapshot in {entry["id"] for entry in target["expired"]}
+    assert first in {entry["id"] for entry in target["expired"]}
+    assert target["unproven"] == 0
+
+
+def test_a_pre_upgrade_snapshot_is_not_pruned_while_the_day_records_cannot_be_read(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    state_table: StateTable,
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN an expired copy made by this version, and one the version before the upgrade made
+    # two days ago with a retention of one day, its day's record still there
+    ec2, daily = member_a["ec2"], member_a["daily"]
+    fake_clock.advance(-8 * DAY)
+    [since] = [copy["id"] for copy in member_a_run(backup)["copies"] if copy["source"] == daily]
+    fake_clock.advance(6 * DAY)
+    before = snapshot_made_before_the_upgrade(ec2, daily, fake_clock, timedelta(days=1))
+    day_recorded_before_the_upgrade(state_table, fake_clock, daily, before)
+    fake_clock.advance(2 * DAY)
+    # AND the state table's reads of the day records failing
+    hub_dynamodb = built_services[0].sessions.hub_client("dynamodb")
+    fail_every_attempt(hub_dynamodb, "dynamodb", "GetItem")
+    # WHEN the schedule runs
+    target = member_a_run(backup)
+    # THEN the copy tagged with its own id is pruned, the other kept, and the failure reported
+    remaining = {snapshot["SnapshotId"] for snapshot in _snapshots(ec2)}
+    assert since not in remaining and before in remaining
+    assert {entry["resource"] for entry in target["errors"]} >= {"state table: day records"}
+    assert target["unproven"] == 0
 
 
 @pytest.mark.usefixtures("no_retry_waits")
@@ -1226,23 +1381,26 @@ def test_a_snapshot_whose_retry_ec2_refused_is_the_copy_the_lost_attempt_made(
 def test_a_copy_whose_expiry_tag_is_past_the_calendar_in_utc_stops_neither_the_run_nor_pruning(
     backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock, expiry: str
 ) -> None:
-    # GIVEN member A's daily volume with a copy of ours whose expires-at tag someone set to a time
-    # whose offset carries it past the calendar once in UTC, and an older copy that expired
+    # GIVEN member A's daily volume with a copy of ours (tagged with its own id) whose expires-at
+    # tag someone set to a time whose offset carries it past the calendar once in UTC, and an
+    # older copy that expired
     ec2, daily = member_a["ec2"], member_a["daily"]
 
     def copy_expiring(expires_at: str) -> str:
         tags = {SOURCE_VOLUME_TAG: daily, COPY_TAG: "daily", EXPIRES_TAG: expires_at}
-        return str(
-            ec2.create_snapshot(
-                VolumeId=daily,
-                TagSpecifications=[
-                    {
-                        "ResourceType": "snapshot",
-                        "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
-                    }
-                ],
-            )["SnapshotId"]
+        snapshot_id = ec2.create_snapshot(
+            VolumeId=daily,
+            TagSpecifications=[
+                {
+                    "ResourceType": "snapshot",
+                    "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
+                }
+            ],
+        )["SnapshotId"]
+        ec2.create_tags(
+            Resources=[snapshot_id], Tags=[{"Key": SNAPSHOT_ID_TAG, "Value": snapshot_id}]
         )
+        return str(snapshot_id)
 
     odd = copy_expiring(expiry)
     expired = copy_expiring((fake_clock.now() - timedelta(days=1)).isoformat())
