@@ -490,8 +490,8 @@ class _TargetBackup:
         token), and AWS may have applied the first attempt. The retry is then refused (a second
         snapshot of a volume within 15 s, SnapshotCreationPerVolumeRateExceeded): the volume's
         snapshot of the run's day is the copy. Or the retry makes a second snapshot: the other
-        one is to be deleted (one left, when it cannot be, is tagged alike and expires with the
-        copy). Only a call one of whose attempts got no answer is so looked into
+        one is to be deleted (one left, when it cannot be, is tagged with its own id and expires
+        with the copy). Only a call one of whose attempts got no answer is so looked into
         (`fleet_shared.lost_answers`): a throttled attempt made no snapshot."""
         try:
             with watched_attempts(self._ec2) as attempts:
@@ -569,19 +569,35 @@ class _TargetBackup:
 
     def _delete_lost_attempts_snapshots(self, volume_id: str, copy_id: str) -> None:
         """Delete `volume_id`'s snapshots of the run's day other than `copy_id`, made by an
-        attempt whose answer was lost. A snapshot left (it cannot be deleted, or could not be
-        listed) is tagged as `copy_id` is, and expires with it."""
+        attempt whose answer was lost. One that cannot be deleted is tagged with its own id, as
+        `copy_id` is, and expires with it; one that could not be listed has no such tag, and once
+        expired is kept and reported as `unproven` (`_shown_ours`)."""
         try:
-            for snapshot_id in self._day_snapshots(volume_id):
-                if snapshot_id != copy_id:
-                    self._ec2.delete_snapshot(SnapshotId=snapshot_id)
+            lost_attempts = [
+                snapshot_id
+                for snapshot_id in self._day_snapshots(volume_id)
+                if snapshot_id != copy_id
+            ]
         except NO_ANSWER:
             raise
         except _AWS_ERRORS as error:
             logger.warning(
-                "second snapshot of a retried CreateSnapshot not deleted; it expires with the copy",
+                "snapshots of a retried CreateSnapshot not listed; a second one is left untagged",
                 extra={"volume_id": volume_id, "copy_id": copy_id, "error": str(error)},
             )
+            return
+        for snapshot_id in lost_attempts:
+            try:
+                self._ec2.delete_snapshot(SnapshotId=snapshot_id)
+            except NO_ANSWER:
+                raise
+            except _AWS_ERRORS as error:
+                logger.warning(
+                    "second snapshot of a retried CreateSnapshot not deleted; it expires with "
+                    "the copy",
+                    extra={"volume_id": volume_id, "copy_id": copy_id, "error": str(error)},
+                )
+                self._tag_with_own_id(snapshot_id)
 
     def _back_up_tables(self) -> None:
         tagged: set[str] = set()

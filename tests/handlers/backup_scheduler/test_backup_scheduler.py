@@ -1358,6 +1358,31 @@ def test_a_snapshot_created_whose_answer_was_lost_is_made_once(
     assert_the_volumes_copy_is_its_new_snapshot(target, ec2, daily)
 
 
+def test_a_second_snapshot_of_a_lost_answer_that_cannot_be_deleted_expires_with_the_copy(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    member_a_ec2_of_the_handler: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A applying the first CreateSnapshot of its daily volume but its answer lost,
+    # so botocore's retry makes a second snapshot, and refusing every DeleteSnapshot
+    ec2, daily = member_a["ec2"], member_a["daily"]
+    lose_first_answer(
+        member_a_ec2_of_the_handler, "ec2", "CreateSnapshot", body_with=(daily.encode(),)
+    )
+    deletes = fail_every_attempt(member_a_ec2_of_the_handler, "ec2", "DeleteSnapshot")
+    # WHEN the schedule runs
+    [copy] = [c["id"] for c in member_a_run(backup)["copies"] if c["source"] == daily]
+    # THEN the snapshot of the lost attempt, left beside the copy, is tagged with its own id too
+    [left] = [s["SnapshotId"] for s in _snapshots(ec2) if s["SnapshotId"] != copy]
+    assert (own_id_tag(ec2, copy), own_id_tag(ec2, left)) == (copy, left)
+    # AND once both expired (deletions answered again), both are pruned, none left unproven
+    deletes.healed = True
+    target = target_of(run_after_the_retention(backup, fake_clock), MEMBER_A)
+    assert {copy, left} <= {entry["id"] for entry in target["expired"]}
+    assert target["unproven"] == 0
+
+
 def test_a_snapshot_whose_retry_ec2_refused_is_the_copy_the_lost_attempt_made(
     backup: Invoke, member_a: dict[str, Any], member_a_ec2_of_the_handler: Any
 ) -> None:
