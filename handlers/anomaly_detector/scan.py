@@ -49,7 +49,12 @@ from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import VersionedValue
-from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
+from fleet_shared.targets_left import (
+    StoredTarget,
+    TargetsLeftList,
+    in_turn_order,
+    stored_account_region,
+)
 from handlers.anomaly_detector.environment import (
     CLUSTER_PLACEHOLDER,
     AnomalyEnvironment,
@@ -215,7 +220,7 @@ def scan_metrics_and_followed_series(
         services.sessions,
         environment,
         first_of,
-        in_turn_order(list(first_of), left_before, _stored_place),
+        in_turn_order(list(first_of), left_before, stored_account_region),
         now=now,
         deadline=deadline,
         scan=early,
@@ -246,7 +251,7 @@ def scan_metrics_and_followed_series(
         deadline=deadline,
         scan=scan,
     )
-    left = [_stored_place(place) for place in followed_left]
+    left = [stored_account_region(place) for place in followed_left]
     FOLLOWED_LEFT.save(services.state, left, left_before, logger)
     return scan, first_only | rest_only
 
@@ -324,7 +329,7 @@ def scan_metrics(
     pages), and a place whose read is so cut short counts as not started."""
     scan = MetricScan()
     targets_of = metric_targets(environment, inventory)
-    for account_id, region in in_turn_order(list(targets_of), left_before, _stored_place):
+    for account_id, region in in_turn_order(list(targets_of), left_before, stored_account_region):
         if not deadline.allows(target_reserve_seconds(environment)):
             scan.not_started.append({"account_id": account_id, "region": region})
             continue
@@ -432,11 +437,6 @@ def read_followed_series(
 def _place_of(entry: dict[str, Any]) -> Place:
     """The account and region of a followed series' index entry."""
     return str(entry["account_id"]), str(entry["region"])
-
-
-def _stored_place(place: Place) -> dict[str, str]:
-    """A place as `FOLLOWED_LEFT` keeps it."""
-    return {"account_id": place[0], "region": place[1]}
 
 
 def read_targets(

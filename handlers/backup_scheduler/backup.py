@@ -70,7 +70,11 @@ from fleet_shared.page_tokens import pages
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
-from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
+from fleet_shared.targets_left import (
+    TargetsLeftList,
+    in_turn_order,
+    stored_account_region,
+)
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
 from fleet_shared.validation_errors import cut_echo, shown_value
@@ -1066,12 +1070,6 @@ def backup_target(
         }
 
 
-def _stored_target(target: tuple[str, str]) -> StoredTarget:
-    """An (account, region) target as `TARGETS_LEFT` keeps it."""
-    account_id, region = target
-    return {"account_id": account_id, "region": region}
-
-
 def backup_targets(
     services: BackupServices,
     targets: list[tuple[str, str]],
@@ -1097,7 +1095,7 @@ def backup_targets(
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED).summary(),
     )
     left_before = TARGETS_LEFT.read(services.state, logger)
-    in_turn = in_turn_order(targets, left_before, _stored_target)
+    in_turn = in_turn_order(targets, left_before, stored_account_region)
     results_in_turn = map_isolated(
         in_turn,
         lambda target: backup_target(
@@ -1111,7 +1109,7 @@ def backup_targets(
         budget=budget,
     )
     left = [
-        _stored_target(target)
+        stored_account_region(target)
         for target, result in zip(in_turn, results_in_turn, strict=True)
         if result["status"] == NOT_STARTED
     ]

@@ -51,7 +51,11 @@ from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
-from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
+from fleet_shared.targets_left import (
+    TargetsLeftList,
+    in_turn_order,
+    stored_account_region,
+)
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 from fleet_shared.validation_errors import cut_echo
 from handlers.cleanup_manager.candidates import (
@@ -411,12 +415,6 @@ def _record_earlier_notices(
                 )
 
 
-def _stored_target(target: tuple[str, str]) -> StoredTarget:
-    """An (account, region) target as `TARGETS_LEFT` keeps it."""
-    account_id, region = target
-    return {"account_id": account_id, "region": region}
-
-
 def clean_targets(
     services: CleanupServices,
     targets: list[tuple[str, str]],
@@ -439,7 +437,7 @@ def clean_targets(
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED),
     )
     left_before = TARGETS_LEFT.read(services.state, logger)
-    in_turn = in_turn_order(targets, left_before, _stored_target)
+    in_turn = in_turn_order(targets, left_before, stored_account_region)
     results_in_turn = map_isolated(
         in_turn,
         lambda target: clean_target(services, *target, dry_run=dry_run),
@@ -452,7 +450,7 @@ def clean_targets(
     )
     if not dry_run:
         left = [
-            _stored_target(target)
+            stored_account_region(target)
             for target, result in zip(in_turn, results_in_turn, strict=True)
             if result.status == NOT_STARTED
         ]

@@ -78,6 +78,12 @@ class TargetsLeftList:
             )
 
 
+def stored_account_region(target: tuple[str, str]) -> StoredTarget:
+    """An (account, region) target as the list keeps it: the fields that name it."""
+    account_id, region = target
+    return {"account_id": account_id, "region": region}
+
+
 def in_turn_order(
     targets: Sequence[TargetT],
     left_before: Sequence[StoredTarget],
