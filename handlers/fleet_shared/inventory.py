@@ -16,15 +16,25 @@ import json
 import zoneinfo
 from collections.abc import Iterator
 from datetime import date, datetime, time
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fleet_shared.exceptions import InventoryError
 from fleet_shared.field_types import AccountId, AwsRegion, PositiveInt, is_time_zone
 from fleet_shared.validation_errors import first_error, shown_value
 
 Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+
+
+def _known_time_zone(value: str) -> str:
+    if not is_time_zone(value):
+        raise ValueError(f"unknown time zone {shown_value(value)}")
+    return value
+
+
+KnownTimeZone = Annotated[str, AfterValidator(_known_time_zone)]
+"""The time zone of a schedule or a calendar: a name the zone database holds."""
 
 
 class _Frozen(BaseModel):
@@ -60,20 +70,13 @@ class ScalingSchedule(_Frozen):
     `off_hours_desired` maps node group names to their desired size outside working hours.
     """
 
-    time_zone: str
+    time_zone: KnownTimeZone
     scale_up_time: time
     scale_down_time: time
     days: tuple[Weekday, ...] = Field(min_length=1)
     off_hours_desired: dict[str, int] = Field(default_factory=dict)
     exclude_node_groups: tuple[str, ...] = ()
     """Node groups no scheduled change may touch (a requested change still may)."""
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_time_zone(cls, value: str) -> str:
-        if not is_time_zone(value):
-            raise ValueError(f"unknown time zone {shown_value(value)}")
-        return value
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -105,17 +108,10 @@ class ClusterCalendar(_Frozen):
     not one of its `days`. `maintenance_windows`: no function changes the cluster.
     """
 
-    time_zone: str
+    time_zone: KnownTimeZone
     holidays: tuple[date, ...] = ()
     working_days: tuple[date, ...] = ()
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_time_zone(cls, value: str) -> str:
-        if not is_time_zone(value):
-            raise ValueError(f"unknown time zone {shown_value(value)}")
-        return value
 
     def local_time(self, moment: datetime) -> datetime:
         """`moment` (aware) as the calendar's wall-clock time, without an offset."""
