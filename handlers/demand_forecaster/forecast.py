@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -349,21 +350,23 @@ def _history(
 
 
 def _vcpus_per_node(sized: list[Sized]) -> float:
-    """Average vCPUs per node now, weighted by desired size (by max size when all are 0)."""
-    weights = [s.group.desired_size for s in sized]
-    if sum(weights) == 0:
-        weights = [s.group.max_size for s in sized]
-    total = sum(weights)
-    return sum(w * s.capacity.vcpus for w, s in zip(weights, sized, strict=True)) / total
+    """Average vCPUs per node now (`_per_node`)."""
+    return _per_node(sized, lambda capacity: capacity.vcpus)
 
 
 def _memory_mib_per_node(sized: list[Sized]) -> float:
-    """Average memory per node now, weighted as `_vcpus_per_node` weighs vCPUs."""
+    """Average memory (MiB) per node now (`_per_node`)."""
+    return _per_node(sized, lambda capacity: capacity.memory_mib)
+
+
+def _per_node(sized: list[Sized], amount: Callable[[InstanceCapacity], int]) -> float:
+    """Average `amount` of a node's capacity per node now, weighted by desired size (by max size
+    when all are 0): CPU and memory demand are measured on the same nodes."""
     weights = [s.group.desired_size for s in sized]
     if sum(weights) == 0:
         weights = [s.group.max_size for s in sized]
     total = sum(weights)
-    return sum(w * s.capacity.memory_mib for w, s in zip(weights, sized, strict=True)) / total
+    return sum(w * amount(s.capacity) for w, s in zip(weights, sized, strict=True)) / total
 
 
 def _size_node_groups(
