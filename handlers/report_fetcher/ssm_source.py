@@ -139,6 +139,22 @@ def _batches(names: list[str]) -> Iterable[list[str]]:
         yield names[start : start + BATCH_SIZE]
 
 
+def _attribute_parameter(root: str, code: str, attribute: str) -> str:
+    """The parameter that holds `attribute` of the region or service `code` under `root`."""
+    return f"{root}/{code}/{attribute}"
+
+
+def _attributes(
+    values: dict[str, str], root: str, code: str, attributes: dict[str, str]
+) -> dict[str, str | None]:
+    """The `attributes` (parameter name: field) of the region or service `code` under `root`,
+    by field, read from `values` (by parameter); None where the entry has no such parameter."""
+    return {
+        field: values.get(_attribute_parameter(root, code, attribute))
+        for attribute, field in attributes.items()
+    }
+
+
 def fetch_global_infrastructure(
     ssm: Any, max_workers: int, seconds_left: Callable[[], float]
 ) -> InfrastructureData:
@@ -158,11 +174,11 @@ def fetch_global_infrastructure(
     service_codes = sorted(_children(ssm, service_root, counter))
 
     attribute_names = [
-        f"{region_root}/{code}/{attribute}"
+        _attribute_parameter(region_root, code, attribute)
         for code in region_codes
         for attribute in REGION_ATTRIBUTES
     ] + [
-        f"{service_root}/{code}/{attribute}"
+        _attribute_parameter(service_root, code, attribute)
         for code in service_codes
         for attribute in SERVICE_ATTRIBUTES
     ]
@@ -202,10 +218,7 @@ def fetch_global_infrastructure(
     regions = [
         {
             "code": code,
-            **{
-                field: values.get(f"{region_root}/{code}/{attribute}")
-                for attribute, field in REGION_ATTRIBUTES.items()
-            },
+            **_attributes(values, region_root, code, REGION_ATTRIBUTES),
             "availability_zones": zones[code],
         }
         for code in region_codes
@@ -213,10 +226,7 @@ def fetch_global_infrastructure(
     services = [
         {
             "code": code,
-            **{
-                field: values.get(f"{service_root}/{code}/{attribute}")
-                for attribute, field in SERVICE_ATTRIBUTES.items()
-            },
+            **_attributes(values, service_root, code, SERVICE_ATTRIBUTES),
             "regions": offered[code],
         }
         for code in service_codes
