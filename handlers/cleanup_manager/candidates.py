@@ -152,6 +152,17 @@ def _kept_reason(
     return error
 
 
+def _candidate_or_tag_marked(
+    kind: str, resource_id: str, tags: Mapping[str, str], candidate: bool, reason: str
+) -> list[Resource]:
+    """The EC2 resource as found, when it is a candidate or carries the mark tag (none when
+    neither)."""
+    if not (candidate or MARK_TAG in tags):
+        return []
+    # A mark that is not a date is still a mark: spared (removed) or marked afresh.
+    return [Resource(kind, resource_id, candidate, reason, parse_mark(tags.get(MARK_TAG)))]
+
+
 def snapshots(
     ec2: Any, policy: CleanupPolicy, now: datetime, keep_tag_errors: list[dict[str, str]]
 ) -> list[Resource]:
@@ -180,10 +191,9 @@ def snapshots(
             candidate, reason = False, f"{age.days} days old"
         else:
             candidate, reason = True, f"{age.days} days old"
-        mark = parse_mark(tags.get(MARK_TAG))
-        # A mark that is not a date is still a mark: spared (removed) or marked afresh.
-        if candidate or MARK_TAG in tags:
-            found.append(Resource(SNAPSHOT, snapshot["SnapshotId"], candidate, reason, mark))
+        found.extend(
+            _candidate_or_tag_marked(SNAPSHOT, snapshot["SnapshotId"], tags, candidate, reason)
+        )
     return found
 
 
@@ -221,10 +231,7 @@ def volumes(
             candidate, reason = False, f"created {age.days} days ago"
         else:
             candidate, reason = True, f"unattached, created {age.days} days ago"
-        mark = parse_mark(tags.get(MARK_TAG))
-        # A mark that is not a date is still a mark: spared (removed) or marked afresh.
-        if candidate or MARK_TAG in tags:
-            found.append(Resource(VOLUME, volume["VolumeId"], candidate, reason, mark))
+        found.extend(_candidate_or_tag_marked(VOLUME, volume["VolumeId"], tags, candidate, reason))
     return found
 
 
