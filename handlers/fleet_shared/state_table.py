@@ -203,6 +203,18 @@ class StateTable:
             partial(getattr(self._client, operation), **arguments),
         )
 
+    def _write_if_condition_holds(self, operation: str, **arguments: Any) -> bool:
+        """The conditional write `operation` (`_call`): True when made, False when DynamoDB
+        refused it for its ConditionExpression (the item is another owner's or claim's now);
+        any other failure raises."""
+        try:
+            self._call(operation, **arguments)
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
     @property
     def table_name(self) -> str:
         """The DynamoDB table this instance works on."""
@@ -224,41 +236,29 @@ class StateTable:
         lease run out (no one else took it, so nothing changed under it); False once another
         owner took it, whether it still holds it or already released it: what `owner` read may
         be stale."""
-        try:
-            self._call(
-                "update_item",
-                TableName=self._table_name,
-                Key=_key(f"LOCK#{name}", "LOCK"),
-                UpdateExpression="SET #expires_at = :expires_at",
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner", "#expires_at": "expires_at"},
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":expires_at": {"N": str(_epoch(self._clock.now()) + lease_seconds)},
-                },
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return self._write_if_condition_holds(
+            "update_item",
+            TableName=self._table_name,
+            Key=_key(f"LOCK#{name}", "LOCK"),
+            UpdateExpression="SET #expires_at = :expires_at",
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner", "#expires_at": "expires_at"},
+            ExpressionAttributeValues={
+                ":owner": {"S": owner},
+                ":expires_at": {"N": str(_epoch(self._clock.now()) + lease_seconds)},
+            },
+        )
 
     def release_lock(self, name: str, owner: str) -> bool:
         """Release the lock if `owner` holds it; False when someone else does (or nobody)."""
-        try:
-            self._call(
-                "delete_item",
-                TableName=self._table_name,
-                Key=_key(f"LOCK#{name}", "LOCK"),
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return self._write_if_condition_holds(
+            "delete_item",
+            TableName=self._table_name,
+            Key=_key(f"LOCK#{name}", "LOCK"),
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": {"S": owner}},
+        )
 
     @contextmanager
     def lock(
@@ -401,55 +401,46 @@ class StateTable:
         self, scope: str, request_id: str, token: str, result: dict[str, Any], ttl_seconds: int
     ) -> None:
         now = self._clock.now()
-        try:
-            self._call(
-                "put_item",
-                TableName=self._table_name,
-                Item={
-                    **_key(f"IDEMPOTENCY#{scope}", request_id),
-                    "status": {"S": _COMPLETED},
-                    "token": {"S": token},
-                    "data": {"S": _to_json(result)},
-                    "completed_at": {"S": _sortable_iso(now)},
-                    "expires_at": {"N": str(_epoch(now) + ttl_seconds)},
-                },
-                ConditionExpression="#token = :token",
-                ExpressionAttributeNames={"#token": "token"},
-                ExpressionAttributeValues={":token": {"S": token}},
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                # Our claim expired and another invocation took the request over.
-                raise RequestInProgressError(scope, request_id) from None
-            raise
+        completed = self._write_if_condition_holds(
+            "put_item",
+            TableName=self._table_name,
+            Item={
+                **_key(f"IDEMPOTENCY#{scope}", request_id),
+                "status": {"S": _COMPLETED},
+                "token": {"S": token},
+                "data": {"S": _to_json(result)},
+                "completed_at": {"S": _sortable_iso(now)},
+                "expires_at": {"N": str(_epoch(now) + ttl_seconds)},
+            },
+            ConditionExpression="#token = :token",
+            ExpressionAttributeNames={"#token": "token"},
+            ExpressionAttributeValues={":token": {"S": token}},
+        )
+        if not completed:
+            # Our claim expired and another invocation took the request over.
+            raise RequestInProgressError(scope, request_id)
 
     def _renew_claim(self, scope: str, request_id: str, token: str, seconds: int) -> bool:
         """Extend the unfinished claim with `token` to `seconds` from now; False once another
         claim replaced it. Like `renew_lock`, a claim that lapsed but that no one took is still
         ours: nothing was done under another claim meanwhile."""
-        try:
-            self._call(
-                "update_item",
-                TableName=self._table_name,
-                Key=_key(f"IDEMPOTENCY#{scope}", request_id),
-                UpdateExpression="SET #expires_at = :expires_at",
-                ConditionExpression="#token = :token AND #status = :in_progress",
-                ExpressionAttributeNames={
-                    "#token": "token",
-                    "#status": "status",
-                    "#expires_at": "expires_at",
-                },
-                ExpressionAttributeValues={
-                    ":token": {"S": token},
-                    ":in_progress": {"S": _IN_PROGRESS},
-                    ":expires_at": {"N": str(_epoch(self._clock.now()) + seconds)},
-                },
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return self._write_if_condition_holds(
+            "update_item",
+            TableName=self._table_name,
+            Key=_key(f"IDEMPOTENCY#{scope}", request_id),
+            UpdateExpression="SET #expires_at = :expires_at",
+            ConditionExpression="#token = :token AND #status = :in_progress",
+            ExpressionAttributeNames={
+                "#token": "token",
+                "#status": "status",
+                "#expires_at": "expires_at",
+            },
+            ExpressionAttributeValues={
+                ":token": {"S": token},
+                ":in_progress": {"S": _IN_PROGRESS},
+                ":expires_at": {"N": str(_epoch(self._clock.now()) + seconds)},
+            },
+        )
 
     def _release_claim_or_log(
         self, scope: str, request_id: str, token: str, in_progress_seconds: int
@@ -469,21 +460,18 @@ class StateTable:
             )
 
     def _release_claim(self, scope: str, request_id: str, token: str) -> None:
-        try:
-            self._call(
-                "delete_item",
-                TableName=self._table_name,
-                Key=_key(f"IDEMPOTENCY#{scope}", request_id),
-                ConditionExpression="#token = :token AND #status = :in_progress",
-                ExpressionAttributeNames={"#token": "token", "#status": "status"},
-                ExpressionAttributeValues={
-                    ":token": {"S": token},
-                    ":in_progress": {"S": _IN_PROGRESS},
-                },
-            )
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise
+        # A claim another invocation took over is its own to release.
+        self._write_if_condition_holds(
+            "delete_item",
+            TableName=self._table_name,
+            Key=_key(f"IDEMPOTENCY#{scope}", request_id),
+            ConditionExpression="#token = :token AND #status = :in_progress",
+            ExpressionAttributeNames={"#token": "token", "#status": "status"},
+            ExpressionAttributeValues={
+                ":token": {"S": token},
+                ":in_progress": {"S": _IN_PROGRESS},
+            },
+        )
 
     # Changes and cooldowns -----------------------------------------------------------------
 
