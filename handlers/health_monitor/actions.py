@@ -53,7 +53,7 @@ from handlers.health_monitor.report import (
     worst_of_statuses,
     worst_status,
 )
-from handlers.health_monitor.runner import check_clusters, logger, not_started_run
+from handlers.health_monitor.runner import check_clusters, cluster_runs, logger, not_started_run
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
 
 CLUSTERS_LEFT = TargetsLeftList(
@@ -74,7 +74,9 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     the last run left for lack of time, walked before them (`deleted_alarms.PLACES_LEFT`). The
     open check incidents of clusters that left the inventory are resolved after the clusters
     (left_clusters.py), except those the last run left for lack of time, resolved before them
-    (`left_clusters.LEFT_CLUSTERS_LEFT`), reported in `left_clusters` while any are listed.
+    (`left_clusters.LEFT_CLUSTERS_LEFT`), reported in `left_clusters` while any are listed. An
+    alert SNS did not take, of a cluster or not, fails the invocation only once all of that is
+    done and the lists of what was left are saved.
 
     `status` is `partial` when some clusters were not started (listed in `not_started`), some
     endpoints not probed (listed in `not_probed`) or some checks, places or left clusters not
@@ -96,7 +98,8 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     left_before = CLUSTERS_LEFT.read(services.state, logger)
     in_turn = in_turn_order(targets, left_before, lambda target: target.label)
     budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)
-    reports_in_turn = check_clusters(in_turn, services, invocation, budget)
+    runs_in_turn = cluster_runs(in_turn, services, invocation, budget)
+    reports_in_turn = [run.report for run in runs_in_turn]
     # One list, in the order this run came to the clusters: a run starts no cluster once time is
     # short, so one it left partly checked came before those it did not start, and goes before
     # them next run, where it has the whole invocation. Saved after them, it would be at the end
@@ -115,7 +118,9 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
         services, invocation, walked=places_left
     )
     save_places_left(services, place_runs, places_left)
-    for settled in [*left_cluster_runs, *place_runs]:
+    # Raised once every list is saved and every left cluster and place walked: an alert SNS
+    # refuses at every retry (its topic's key disabled) must not stop the others, nor the turns.
+    for settled in [*runs_in_turn, *left_cluster_runs, *place_runs]:
         settled.settlement.raise_undelivered()
     place_runs.sort(key=lambda run: (run.report["account_id"], run.report["region"]))
     left_cluster_runs.sort(key=lambda run: _cluster_label(run.report))

@@ -83,6 +83,22 @@ def check_clusters(
 
     Raises the first `AlertNotDeliveredError` once every cluster was checked and settled.
     """
+    runs = cluster_runs(targets, services, invocation, budget)
+    for run in runs:
+        run.settlement.raise_undelivered()
+    return [run.report for run in runs]
+
+
+def cluster_runs(
+    targets: list[ClusterTarget],
+    services: HealthServices,
+    invocation: Invocation,
+    budget: TimeBudget | None = None,
+) -> list[ClusterRun]:
+    """The runs of `targets`, checked in parallel threads, in the order given, each with what
+    its settlement did not deliver, for the caller to raise once it has done the rest of its
+    work: the fleet run walks the clusters that left and the places without a cluster after the
+    clusters, and one cluster's alert SNS refuses every time must not stop them."""
     runs = map_isolated(
         targets,
         lambda target: cluster_run(target, services, invocation),
@@ -94,9 +110,7 @@ def check_clusters(
     # A cluster left for the next run was not checked.
     checked = sum(1 for run in runs if run.report["status"] != NOT_STARTED)
     OBSERVABILITY.metrics.add_metric(name="ClustersChecked", unit=MetricUnit.Count, value=checked)
-    for run in runs:
-        run.settlement.raise_undelivered()
-    return [run.report for run in runs]
+    return runs
 
 
 def not_started_run(target: ClusterTarget) -> ClusterRun:

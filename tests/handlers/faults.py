@@ -52,7 +52,10 @@ class InjectedFault:
     def __call__(self, request: Any, **_: Any) -> None:
         if self.healed:
             return
-        if not all(part in (request.body or b"") for part in self.body_parts):
+        # A query-protocol service (SNS, SQS) sends its form as text, the others bytes.
+        body = request.body or b""
+        body = body.encode() if isinstance(body, str) else body
+        if not all(part in body for part in self.body_parts):
             return
         if self.let_through > 0:
             self.let_through -= 1

@@ -27,7 +27,7 @@ from tests.handlers.faults import (
     InjectedFault,
     fail_every_attempt,
 )
-from tests.handlers.health_monitor.conftest import put_alarm
+from tests.handlers.health_monitor.conftest import MemberCluster, put_alarm
 from tests.handlers.health_monitor.test_health_monitor_events import alarm_event
 from tests.handlers.member_accounts import member_session as member_role_session
 
@@ -1516,3 +1516,33 @@ def test_endpoints_are_probed_in_inventory_order_when_the_list_of_those_left_can
     [cluster] = result["clusters"]
     assert probed_endpoints(cluster) == ["api", "web"]
     assert (result["status"], cluster["status"]) == ("healthy", "healthy")
+
+
+def test_an_alarm_deleted_without_a_cluster_is_resolved_while_a_cluster_alert_is_refused(
+    alarm_without_cluster: AlarmWithoutCluster,
+    invoke: Invoke,
+    fake_clock: Any,
+    member_cluster: MemberCluster,
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM, alerted
+    # through its event, then was deleted
+    alarm_without_cluster.enters_alarm()
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    alarm_without_cluster.deleted()
+    # AND the member's cluster FAILED, whose alert SNS refuses at every attempt (its topic's key
+    # disabled, say) while it takes the others
+    member_cluster.set_cluster_status("FAILED")
+    fail_every_attempt(
+        health_services().hub_client("sns"), "sns", "Publish", body_with=(b"cluster_status",)
+    )
+    # WHEN the scheduled run happens, and the platform retries it twice
+    for _ in range(3):
+        fake_clock.advance(60)
+        with pytest.raises(AlertNotDeliveredError):
+            invoke(FLEET_EVENT)
+    # THEN each fails, for the alert SNS refused, but the deleted alarm's incident was resolved,
+    # once: one cluster's alert does not keep the regions without a cluster from being walked
+    assert alarm_without_cluster.notices() == [
+        (True, f"alarm {ALARM_NAME} was deleted: no state change will resolve it")
+    ]

@@ -262,3 +262,36 @@ def test_a_left_cluster_a_run_had_no_time_for_is_resolved_before_the_clusters_ne
     assert [report["status"] for report in result["left_clusters"]] == ["cluster_left"]
     # AND the cluster of the inventory is left for the run after
     assert result["not_started"] == [f"{MEMBER}/{REGION}/{CLUSTER}-next"]
+
+
+def test_a_left_cluster_is_resolved_while_another_clusters_alert_is_refused_every_run(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    failed_cluster_alerted: None,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN an open check incident of a cluster replaced in the inventory by another one, which
+    # EKS does not have (its checks fail, and alert)
+    [left_cluster] = inventory["members"][0]["clusters"]
+    inventory["members"][0]["clusters"] = [{**left_cluster, "name": f"{CLUSTER}-next"}]
+    write_inventory(inventory)
+    # AND SNS refusing every attempt to publish an alert of the cluster of the inventory (its
+    # topic's key disabled, say), and taking the others
+    fail_every_attempt(
+        health_services().hub_client("sns"),
+        "sns",
+        "Publish",
+        body_with=(f"{CLUSTER}-next".encode(),),
+    )
+    # WHEN the scheduled run happens, and the platform retries it twice
+    for _ in range(3):
+        fake_clock.advance(60)
+        with pytest.raises(AlertNotDeliveredError):
+            invoke(FLEET_EVENT)
+    # THEN each fails, for the alert SNS refused, but the cluster that left had its incident
+    # resolved, once: one cluster's alert does not keep the others' from going out
+    assert cluster_status_notices(alert_inbox) == [(True, CLUSTER_LEFT)]
