@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -436,16 +437,19 @@ def close_unread_series(
     table: StateTable,
     publisher: AlertPublisher,
     *,
+    closed_now: Mapping[str, str] | None = None,
     ttl_seconds: int,
     now: datetime,
     deadline: ClaimDeadline | None,
 ) -> Resolutions:
     """Close the episodes of the series with open episodes that no scan has read for
-    `ttl_seconds` (ANOMALY_DEDUP_DAYS), each claim bound to `deadline` (the invocation), and keep
+    `ttl_seconds` (ANOMALY_DEDUP_DAYS), and at once those of the unread series of `closed_now`
+    (resource: why none will be read), each claim bound to `deadline` (the invocation), and keep
     the index of open series (`parts`, as read before the scan) up to date: this scan's
     `open_series` (evaluated, episodes still open) are in it, its other evaluated series and the
     closed ones are not (nor followed any more), and an unread series is marked with when it was
     first missed."""
+    closed_now = closed_now or {}
     read_resources = {series.resource for series in evaluated}
     index: dict[str, str | None] = {
         resource: missed_since
@@ -459,15 +463,17 @@ def close_unread_series(
     for resource, missed_since in sorted(index.items()):
         if resource in read_resources:
             continue
-        if missed_since is None:
-            first_missed[resource] = iso_z(now)
-            continue
-        if now - parse_iso(missed_since) < timedelta(seconds=ttl_seconds):
-            continue
+        reason = closed_now.get(resource)
+        if reason is None:
+            if missed_since is None:
+                first_missed[resource] = iso_z(now)
+                continue
+            if now - parse_iso(missed_since) < timedelta(seconds=ttl_seconds):
+                continue
+            days = (now - parse_iso(missed_since)).days
+            reason = f"is no longer read by the scans since {missed_since} ({days} days)"
         read = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
         record = read.value if read is not None else {}
-        days = (now - parse_iso(missed_since)).days
-        reason = f"is no longer read by the scans since {missed_since} ({days} days)"
         closed, not_sent, still_open = _close_episodes(
             resource,
             record.get("episodes", {}),

@@ -8,7 +8,10 @@ forgotten with its record. The alarm therefore keeps, in the index of open serie
 too (`scan.read_followed_series`), from ANOMALY_LOOKBACK_DAYS back (at most `MAX_POINTS` values)
 and with the same recent window as its own, and resolves their episodes as its own. A scan only
 follows such a series: a finding on it that continues no open episode is not alerted (the metric
-is not one the scans watch), and the series leaves the index with its last open episode.
+is not one the scans watch), and the series leaves the index with its last open episode. The
+series of an account the inventory no longer has are not read (its member role is gone with it):
+a scan closes their episodes at once, saying the account left the fleet
+(`scan.followed_of_left_members`).
 """
 
 from __future__ import annotations

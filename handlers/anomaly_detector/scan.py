@@ -170,6 +170,7 @@ def scan_fleet(
         index,
         state,
         alerts,
+        closed_now=followed_of_left_members(index, inventory),
         ttl_seconds=dedup_days * 86_400,
         now=now,
         deadline=deadline,
@@ -195,11 +196,17 @@ def scan_metrics_and_followed_series(
     deadline: Deadline,
 ) -> tuple[MetricScan, frozenset[str]]:
     """The scan of the metrics ANOMALY_METRICS names and of the series the index's alarms follow
-    (`followed_targets`); and the resources read only to be followed. The followed places the
-    last scan had no time for are read before the scan's own metrics, the others after them:
-    read only after them, they were never read by scans that run short of time."""
+    (`followed_targets`), but those of accounts that left the fleet (`followed_of_left_members`);
+    and the resources read only to be followed. The followed places the last scan had no time
+    for are read before the scan's own metrics, the others after them: read only after them,
+    they were never read by scans that run short of time."""
     environment, now = services.environment, services.clock.now()
-    followed = followed_in(index)
+    left_fleet = followed_of_left_members(index, inventory)
+    followed = {
+        resource: entry
+        for resource, entry in followed_in(index).items()
+        if resource not in left_fleet
+    }
     left_before = FOLLOWED_LEFT.read(services.state, logger)
     left_places = {
         (str(place["account_id"]), str(place["region"]))
@@ -254,6 +261,20 @@ def scan_metrics_and_followed_series(
     left = [stored_account_region(place) for place in followed_left]
     FOLLOWED_LEFT.save(services.state, left, left_before, logger)
     return scan, first_only | rest_only
+
+
+def followed_of_left_members(
+    index: dict[str, VersionedValue], inventory: FleetInventory
+) -> dict[str, str]:
+    """The series the index's alarms follow in accounts the inventory no longer has, each with
+    why its episodes are closed: their member role is gone with them, so no scan can read them
+    (each scan would report the place an error until the episodes were closed as unread,
+    ANOMALY_DEDUP_DAYS later), and no state change of their alarms reaches the hub any more."""
+    return {
+        resource: f"is of account {entry['account_id']}, which left the fleet"
+        for resource, entry in followed_in(index).items()
+        if inventory.member(str(entry["account_id"])) is None
+    }
 
 
 def target_reserve_seconds(environment: AnomalyEnvironment) -> int:

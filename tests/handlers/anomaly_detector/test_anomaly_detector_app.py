@@ -27,6 +27,7 @@ from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY
 from handlers.anomaly_detector.scan import MetricScan, read_targets
 from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS, member_cloudwatch
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
+from tests.handlers.analytics_services import inject_services
 from tests.handlers.anomaly_detector.anomaly_series import seasonal_series
 from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, START_TIME
 from tests.handlers.deadlines import (
@@ -905,6 +906,38 @@ def test_an_alarm_episode_on_a_series_no_scan_reads_is_not_resolved_by_a_failed_
     detector.advance(900)
     assert scan(lambda_context)["resolved"] == 1
     the_one_resolution_of(alert, alert_inbox)
+
+
+def test_an_alarm_episode_followed_on_a_member_that_left_is_resolved_once_without_reading_it(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a member spike an alarm alerted, on a series outside the scans' ANOMALY_METRICS
+    alert = alarm_alerted_on_a_series_no_scan_reads(
+        detector, alert_inbox, lambda_context, monkeypatch
+    )
+    # AND the member then removed from the inventory, its role with it
+    inventory_document["members"] = []
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME, Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode(),
+    )  # fmt: skip
+    deny_assume_role(monkeypatch, MEMBER_ACCOUNT_ID)
+    # WHEN the next scheduled scans run, in a new container (an old one's member credentials
+    # expire within the hour)
+    inject_services(monkeypatch, app.FUNCTION, detector)
+    detector.advance(900)
+    first = scan(lambda_context)
+    # THEN the first resolves the episode once, saying the account left the fleet, and neither
+    # reads the member nor reports it as an error
+    assert (first["status"], first["errors"], first["resolved"]) == ("ok", [], 1), first
+    resolution = the_one_resolution_of(alert, alert_inbox)
+    assert f"account {MEMBER_ACCOUNT_ID}, which left the fleet" in resolution.alert["detail"]
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
+    assert scan(lambda_context)["errors"] == []
 
 
 def test_an_alarm_whose_series_could_not_be_followed_is_alerted_once_and_resolved_once(
