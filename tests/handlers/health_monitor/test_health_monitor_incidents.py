@@ -1546,3 +1546,26 @@ def test_an_alarm_deleted_without_a_cluster_is_resolved_while_a_cluster_alert_is
     assert alarm_without_cluster.notices() == [
         (True, f"alarm {ALARM_NAME} was deleted: no state change will resolve it")
     ]
+
+
+def test_a_cluster_a_run_left_goes_first_next_run_though_that_run_failed_on_an_alert(
+    invoke: Invoke,
+    member_cluster: MemberCluster,
+    state_table: StateTable,
+    *,
+    two_members_one_at_a_time: None,
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN two member clusters checked one at a time, the first FAILED, and SNS refusing every
+    # attempt to publish its alert
+    member_cluster.set_cluster_status("FAILED")
+    fail_every_attempt(
+        health_services().hub_client("sns"), "sns", "Publish", body_with=(b"cluster_status",)
+    )
+    # WHEN a scheduled run with time for one cluster happens
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(FLEET_EVENT, time_for_one_cluster())
+    # THEN it fails, for the alert SNS refused, but saved the second cluster, not started, to go
+    # first in the next run: a run failing on one cluster's alert does not leave the same
+    # clusters unchecked run after run
+    assert state_table.get_value(*CLUSTERS_LEFT_KEY) == {"clusters": [SECOND_CLUSTER]}
