@@ -1422,6 +1422,21 @@ def test_a_restore_with_too_little_time_left_for_the_scalers_answer_is_left_to_a
     assert "too little time left (25 s)" in alert["detail"]
 
 
+def restore_asked_while_the_scaler_is_busy(
+    validator: Validator, state_table: StateTable, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The update id, bake callback and verdict of a degraded bake of a scaler change the
+    validator may restore (`degraded_bake_of_a_restorable_scaler_change`), its callback run
+    while the scaler is still at work on the restore's request id (asked by an earlier attempt)."""
+    update_id = degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
+    [bake_callback] = validator.due_callbacks_after(15)
+    request_id = f"change-validator-restore-{update_id}"
+    scaler_request = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{request_id}"
+    with state_table.idempotent(scaler_app.FUNCTION.services().function_name, scaler_request, 600):
+        verdict = validator.send(bake_callback)
+    return update_id, bake_callback, verdict
+
+
 def test_a_restore_the_scaler_is_still_working_on_is_alerted_as_unknown_and_asked_again(
     validator: Validator,
     state_table: StateTable,
@@ -1430,14 +1445,12 @@ def test_a_restore_the_scaler_is_still_working_on_is_alerted_as_unknown_and_aske
 ) -> None:
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
-    update_id = degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
-    [bake_callback] = validator.due_callbacks_after(15)
     # AND the scaler still at work on the restore's request id (asked by an earlier attempt)
+    # WHEN the bake callback runs
+    update_id, bake_callback, verdict = restore_asked_while_the_scaler_is_busy(
+        validator, state_table, monkeypatch
+    )
     request_id = f"change-validator-restore-{update_id}"
-    scaler_request = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{request_id}"
-    with state_table.idempotent(scaler_app.FUNCTION.services().function_name, scaler_request, 600):
-        # WHEN the bake callback runs
-        verdict = validator.send(bake_callback)
     # THEN the scaler answered that the request is in progress, and the restore stays asked
     # with its request, so a later run asks again with the same id
     [busy] = scaler_client.payloads
@@ -1464,12 +1477,10 @@ def test_a_restore_stored_by_the_version_before_save_sizes_is_asked_again_saving
 ) -> None:
     # GIVEN a degraded bake of a scaler change the validator may restore, whose restore was
     # asked while the scaler was still at work on its request id: the restore stays asked
-    update_id = degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
-    [bake_callback] = validator.due_callbacks_after(15)
+    update_id, bake_callback, verdict = restore_asked_while_the_scaler_is_busy(
+        validator, state_table, monkeypatch
+    )
     request_id = f"change-validator-restore-{update_id}"
-    scaler_request = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{request_id}"
-    with state_table.idempotent(scaler_app.FUNCTION.services().function_name, scaler_request, 600):
-        verdict = validator.send(bake_callback)
     assert verdict["restore"]["status"] == "asked", verdict["restore"]
     # AND its record holding the request as the version before `save_sizes` stored it
     record = load_record(validator.services[0], update_id)
