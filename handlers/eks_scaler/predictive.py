@@ -23,9 +23,10 @@ override a schedule the owner did not hand over.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from fleet_shared.inventory import Cluster, ClusterCalendar, NodeGroup, ScalingSchedule
+from fleet_shared.wall_clocks import clock_has_read, first_reading
 from handlers.eks_scaler.calendar_checks import (
     crosses_midnight,
     is_working_day,
@@ -54,9 +55,10 @@ def in_working_hours(
     its days). A window past midnight belongs to the day it starts on.
 
     The window lasts from the first time the clock reads its scale-up time to the first time it
-    reads its scale-down time: on the night the clocks go back, the wall clock alone would open
-    it again between the two readings of a scale-down time in the repeated hour, after the
-    schedule's one run may have scaled down (and close it between two readings of a scale-up)."""
+    reads its scale-down time (`fleet_shared.wall_clocks`): on the night the clocks go back, the
+    wall clock alone would open it again between the two readings of a scale-down time in the
+    repeated hour, after the schedule's one run may have scaled down (and close it between two
+    readings of a scale-up)."""
     calendar = schedule_calendar(schedule, calendar)
     today = now.astimezone(schedule.zone).date()
     if crosses_midnight(schedule):
@@ -64,34 +66,18 @@ def in_working_hours(
     else:
         windows = ((today, today),)
     return any(
-        _clock_has_read(schedule, start_day, schedule.scale_up_time, now)
-        and not _clock_has_read(schedule, end_day, schedule.scale_down_time, now)
+        clock_has_read(schedule.zone, start_day, schedule.scale_up_time, now)
+        and not clock_has_read(schedule.zone, end_day, schedule.scale_down_time, now)
         # The day of the window, as the scaler judges that window's scheduled runs.
         and is_working_day(
             window_day(
-                schedule, calendar, _first_reading(schedule, start_day, schedule.scale_up_time)
+                schedule, calendar, first_reading(schedule.zone, start_day, schedule.scale_up_time)
             ),
             schedule,
             calendar,
         )
         for start_day, end_day in windows
     )
-
-
-def _first_reading(schedule: ScalingSchedule, day: date, clock: time) -> datetime:
-    """The instant the clock of the schedule's zone first reads `clock` on `day` (of a time
-    the clocks skip, an instant after the jump), in UTC: aware times of one zone compare by
-    their wall clocks alone."""
-    return datetime.combine(day, clock, tzinfo=schedule.zone).astimezone(UTC)
-
-
-def _clock_has_read(schedule: ScalingSchedule, day: date, clock: time, now: datetime) -> bool:
-    """Whether by `now` the clock of the schedule's zone has read `clock` on `day`: from its
-    first reading on, so that a time the clocks repeat stays read; from the jump for a time the
-    clocks skip."""
-    local = now.astimezone(schedule.zone)
-    wall_clock_past = (local.date(), local.time()) >= (day, clock)
-    return wall_clock_past or now.astimezone(UTC) >= _first_reading(schedule, day, clock)
 
 
 def scheduled_size(cluster: Cluster, node_group: NodeGroup, now: datetime) -> tuple[int, str]:

@@ -27,6 +27,7 @@ from fleet_shared.performance_documents import (
     StackFileChange,
     recommendations_key,
 )
+from fleet_shared.wall_clocks import clock_has_read
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
 from handlers.scaling_optimizer.history import desired_size_timeline, read_cluster_history
 from handlers.scaling_optimizer.memory import latest_cost_detail, memory_changes
@@ -49,22 +50,26 @@ MEMBERS_KEY = "lambda-fleet:members"
 def is_working_hour(cluster: Cluster, moment: datetime) -> bool:
     """Whether the cluster's schedule has it at its daytime size at `moment` (always, without
     a schedule). A window past midnight (scale-down before scale-up, a night shift) belongs to
-    the day it starts on, as the scaler runs it: 02:00 on Saturday is in Friday's window."""
+    the day it starts on, as the scaler runs it: 02:00 on Saturday is in Friday's window. A
+    window lasts from the first reading of its scale-up time to the first reading of its
+    scale-down time, as the scaler's does (`fleet_shared.wall_clocks`): on the night the clocks
+    go back, the repeated hour after the scale-down is off-hours, not a working hour again."""
     schedule = cluster.schedule
     if schedule is None:
         return True
-    local = moment.astimezone(schedule.zone)
-    clock = local.time()
+    zone = schedule.zone
+    today = moment.astimezone(zone).date()
     up, down = schedule.scale_up_time, schedule.scale_down_time
     if down < up:
-        if down <= clock < up:
-            return False
-        window_start = local if clock >= up else local - timedelta(days=1)
-    elif up <= clock < down:
-        window_start = local
+        windows = ((today - timedelta(days=1), today), (today, today + timedelta(days=1)))
     else:
-        return False
-    return window_start.strftime("%a").upper() in schedule.days
+        windows = ((today, today),)
+    return any(
+        clock_has_read(zone, start_day, up, moment)
+        and not clock_has_read(zone, end_day, down, moment)
+        and start_day.strftime("%a").upper() in schedule.days
+        for start_day, end_day in windows
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -484,6 +484,35 @@ def test_working_hours_of_a_schedule_past_midnight_belong_to_the_day_they_start(
     # THEN the hours between 20:00 and 06:00 of a window starting on a schedule day are working
     # hours, as the scaler keeps them, and the rest are off-hours
     assert is_working_hour(cluster, local_time.replace(tzinfo=ZONE)) is working
+
+
+@pytest.mark.parametrize(
+    ("utc_hour", "working"),
+    [
+        pytest.param(0, True, id="02:00-summer-time-before-the-scale-down"),
+        pytest.param(1, False, id="02:00-winter-time-after-the-scale-down"),
+        pytest.param(2, False, id="03:00-winter-time"),
+    ],
+)
+def test_the_hour_the_clocks_repeat_after_the_scale_down_is_off_hours(
+    utc_hour: int, working: bool
+) -> None:
+    # GIVEN a night shift in Europe/Berlin ending at 02:30, every day: on 2026-10-25 the clocks
+    # go back from 03:00 summer time to 02:00, so 02:30 is read twice, and the scaler's one
+    # scale-down runs at the first reading (00:30 UTC)
+    document = copy.deepcopy(INVENTORY_DOCUMENT["members"][0]["clusters"][0])
+    document["schedule"].update(
+        time_zone="Europe/Berlin",
+        scale_up_time="20:00:00",
+        scale_down_time="02:30:00",
+        days=["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"],
+    )
+    cluster = Cluster.model_validate(document)
+    # WHEN the measured hours of that night are classed
+    moment = datetime(2026, 10, 25, utc_hour, tzinfo=UTC)
+    # THEN the hour of the second 02:00-03:00 is off-hours, as the scaler ran it: the window
+    # closed at the first 02:30 and does not open again when the wall clock reads 02:00
+    assert is_working_hour(cluster, moment) is working
 
 
 def test_a_size_the_scaler_set_before_the_window_is_the_size_until_its_next_change(

@@ -1,0 +1,31 @@
+"""When the wall clock of a time zone reads a time of day: the one rule by which the scaler opens
+and closes a schedule's working hours, and by which the scaling optimizer classes its measured
+hours as the scaler ran them.
+
+A schedule's window lasts from the first time the clock reads its scale-up time to the first
+time it reads its scale-down time. The wall clock alone is wrong twice a year: on the night the
+clocks go back it reads a time of the repeated hour twice, and would reopen a window that closed
+at the first reading (the schedule's one scale-down run has been); a time the clocks skip is
+never read, so it counts as read from the jump on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+
+def first_reading(zone: ZoneInfo, day: date, clock: time) -> datetime:
+    """The instant the clock of `zone` first reads `clock` on `day` (of a time the clocks skip,
+    an instant after the jump), in UTC: aware times of one zone compare by their wall clocks
+    alone."""
+    return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
+
+
+def clock_has_read(zone: ZoneInfo, day: date, clock: time, now: datetime) -> bool:
+    """Whether by `now` (aware) the clock of `zone` has read `clock` on `day`: from its first
+    reading on, so that a time the clocks repeat stays read; from the jump for a time the clocks
+    skip."""
+    local = now.astimezone(zone)
+    wall_clock_past = (local.date(), local.time()) >= (day, clock)
+    return wall_clock_past or now.astimezone(UTC) >= first_reading(zone, day, clock)
