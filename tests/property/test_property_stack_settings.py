@@ -6,7 +6,8 @@ The broken files start from the repository's own stack files (every setting they
 reachable) and change one place: a value replaced by any YAML scalar or collection, a key
 removed, a key added. Whatever the result, the loader either returns settings or raises one
 `StackSettingsError`: never a KeyError, TypeError or other traceback; its message is one line;
-it repeats at most `SHOWN_VALUE_LENGTH` characters of a value written into the file.
+it repeats at most `SHOWN_VALUE_LENGTH` characters of a value written into the file. Settings
+that load build the inventory the program writes for the functions.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 from components.exceptions import StackSettingsError
 from components.settings import load_settings, settings_document
+from components.stack_config import validated_stack_settings
 from fleet_shared.validation_errors import SHOWN_VALUE_LENGTH
 from fleetctl.mocked_program import REPO_ROOT, read_stack_file
 
@@ -127,9 +129,10 @@ def test_a_broken_stack_file_loads_or_gets_one_short_line_naming_a_field(
     document: dict[str, Any],
 ) -> None:
     # GIVEN a stack file with one place changed to anything YAML can hold
-    # WHEN the settings are loaded
+    # WHEN the settings are read as the program reads them, and the inventory it writes for the
+    # functions is built from them
     try:
-        load_settings("broken", document)
+        settings = validated_stack_settings("dev", {}, document)
     except StackSettingsError as error:
         # THEN a refusal is one line that names a field, and quotes at most a short prefix of a
         # long value written in the file
@@ -137,3 +140,8 @@ def test_a_broken_stack_file_loads_or_gets_one_short_line_naming_a_field(
         assert "\n" not in message
         assert error.field
         assert _longest_run_of_the_file(message) <= SHOWN_VALUE_LENGTH
+    else:
+        # THEN settings that load build the inventory and the functions' settings
+        assert settings.inventory("dev").hub.account_id == settings.hub.account_id
+        settings.cleanup_policy()
+        settings.change_validation()
