@@ -13,6 +13,13 @@
 - No test leaves a moto mock running: moto wipes its accounts only when its last mock stops, so
   one left running made every later test of the process see the earlier tests' resources.
 - moto's reset leaves no account behind (`_reset_every_backend_it_used`).
+- The hypothesis profiles of the property tests (`tests/property`, and those that need moto
+  beside their handler's tests). `lambda-fleet`, the default: the same examples on every run and
+  machine (`derandomize`, no example database), no per-example deadline (two cores shared with
+  other processes make timings noise), and few enough examples that the property tests stay
+  seconds of the suite; a failure prints the blob that replays it with `@reproduce_failure`.
+  `lambda-fleet-search` (`LAMBDA_FLEET_HYPOTHESIS=search`): fifty times the examples, for a hunt
+  after a change to the code under test; still derandomized, so what it finds, it finds again.
 """
 
 from __future__ import annotations
@@ -25,10 +32,29 @@ from typing import Any
 import botocore.loaders
 import botocore.session
 import pytest
+from hypothesis import HealthCheck, settings
 from moto.core.base_backend import BackendDict
 from moto.core.models import MockAWS
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+settings.register_profile(
+    "lambda-fleet",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    max_examples=100,
+    suppress_health_check=(HealthCheck.too_slow,),
+)
+settings.register_profile(
+    "lambda-fleet-search", settings.get_profile("lambda-fleet"), max_examples=5000
+)
+settings.load_profile(
+    "lambda-fleet-search"
+    if os.environ.get("LAMBDA_FLEET_HYPOTHESIS") == "search"
+    else "lambda-fleet"
+)
 
 FIRST = (
     "tests/tools/test_demo_day.py",
