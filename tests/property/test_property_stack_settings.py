@@ -145,3 +145,71 @@ def test_a_broken_stack_file_loads_or_gets_one_short_line_naming_a_field(
         assert settings.inventory("dev").hub.account_id == settings.hub.account_id
         settings.cleanup_policy()
         settings.change_validation()
+
+
+SIZE_FIELDS = ("min_size", "desired_size", "max_size", "floor")
+
+
+@st.composite
+def resized_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """A stack document whose node groups' sizes, floors and off-hours sizes are drawn within
+    the rules, then some of them moved by one, across a boundary or not (a floor sometimes left
+    out, so the capacity type's default applies)."""
+    document = _copy(stack_document(draw(st.sampled_from(STACKS))))
+    nudge = st.sampled_from((0,) * 14 + (-1, 1))
+    for member in document["members"]:
+        for cluster in member.get("clusters", []):
+            lowest: dict[str, tuple[int, int]] = {}
+            for group in cluster["node_groups"]:
+                max_size = draw(st.integers(min_value=1, max_value=8))
+                min_size = draw(st.integers(min_value=0, max_value=max_size))
+                desired_size = draw(st.integers(min_value=min_size, max_value=max_size))
+                group["min_size"] = min_size + draw(nudge)
+                group["desired_size"] = desired_size + draw(nudge)
+                group["max_size"] = max_size + draw(nudge)
+                if draw(st.booleans()):
+                    group.pop("floor", None)
+                else:
+                    group["floor"] = draw(st.integers(min_value=0, max_value=desired_size)) + draw(
+                        nudge
+                    )
+                lowest[group["name"]] = (min_size, max_size)
+            schedule = cluster.get("schedule")
+            for name in schedule.get("off_hours_desired", {}) if schedule else ():
+                low, high = lowest[name]
+                size = draw(st.integers(min_value=low, max_value=high)) + draw(nudge)
+                schedule["off_hours_desired"][name] = size
+    return document
+
+
+@given(document=resized_documents())
+def test_accepted_sizes_keep_the_readmes_rules(document: dict[str, Any]) -> None:
+    # GIVEN a stack file whose node group sizes, floors and off-hours sizes are any numbers
+    # WHEN it is read as the program reads it
+    try:
+        settings = validated_stack_settings("dev", {}, document)
+    except StackSettingsError as error:
+        assert error.field
+        return
+    # THEN what is accepted keeps min_size <= desired_size <= max_size, a floor at most
+    # desired_size and the off-hours size, and an off-hours size within [min_size, max_size];
+    # the inventory the functions read carries the same
+    inventory = settings.inventory("dev")
+    for member, listed in zip(settings.members, inventory.members, strict=True):
+        for cluster, listed_cluster in zip(member.clusters, listed.clusters, strict=True):
+            off_hours = cluster.schedule.off_hours_desired if cluster.schedule else {}
+            for group in cluster.node_groups:
+                assert 0 <= group.min_size <= group.desired_size <= group.max_size
+                assert group.effective_floor <= group.desired_size
+                if group.name in off_hours:
+                    size = off_hours[group.name]
+                    assert group.min_size <= size <= group.max_size
+                    assert group.effective_floor <= size
+                entry = listed_cluster.node_group(group.name)
+                assert entry is not None
+                assert (entry.min_size, entry.desired_size, entry.max_size, entry.floor) == (
+                    group.min_size,
+                    group.desired_size,
+                    group.max_size,
+                    group.effective_floor,
+                )
