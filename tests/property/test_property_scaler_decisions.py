@@ -11,13 +11,15 @@ promises hold whatever the sizes, not only for the examples the other tests wrot
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from fleet_shared.inventory import Cluster, ClusterScaling, NodeGroup, ScalingSchedule
+from fleet_shared.wall_clocks import first_reading
+from handlers.eks_scaler.calendar_checks import WEEKDAYS
 from handlers.eks_scaler.decision import (
     DecisionKind,
     NodeGroupFacts,
@@ -26,6 +28,7 @@ from handlers.eks_scaler.decision import (
     decide,
 )
 from handlers.eks_scaler.models import Action, NodeGroupRequest
+from handlers.eks_scaler.predictive import in_working_hours
 from handlers.eks_scaler.sizing import Limits, Sizes, node_group_limits, plan_desired
 
 GROUP = "web"
@@ -65,12 +68,18 @@ def configured_groups(draw: st.DrawFn, capacity_type: str, current: Sizes) -> No
     )
 
 
+CLOCK_TIMES = st.builds(
+    time, st.integers(min_value=0, max_value=23), st.sampled_from((0, 15, 30, 45))
+)
+
+
 @st.composite
 def schedules(draw: st.DrawFn, off_hours_max: int) -> ScalingSchedule:
+    scale_up_time = draw(CLOCK_TIMES)
     return ScalingSchedule(
         time_zone=draw(st.sampled_from(TIME_ZONES)),
-        scale_up_time=draw(st.times(max_value=time(23, 59)).map(lambda t: t.replace(second=0))),
-        scale_down_time=draw(st.times().map(lambda t: t.replace(second=0, microsecond=0))),
+        scale_up_time=scale_up_time,
+        scale_down_time=draw(CLOCK_TIMES.filter(lambda clock: clock != scale_up_time)),
         days=tuple(
             draw(
                 st.lists(
@@ -262,3 +271,60 @@ def test_a_forecasts_change_moves_at_most_max_step_nodes(case: Case) -> None:
     assert cluster is not None
     assert cluster.scaling.mode == "predictive"
     assert abs(decision.target.desired_size - current) <= cluster.scaling.max_step
+
+
+@st.composite
+def forecasts_in_working_hours(draw: st.DrawFn) -> Case:
+    """A forecast's size for a node group of a predictive cluster with the working-hours floor
+    on, at a moment in its schedule's working hours."""
+    case = draw(cases((Action.PREDICTIVE,)))
+    capacity_type = case.facts.capacity_type
+    configured = draw(configured_groups(capacity_type, case.facts.current))
+    schedule = draw(schedules(configured.max_size))
+    cluster = Cluster(
+        name="apps",
+        region="ap-south-1",
+        node_groups=(configured,),
+        schedule=schedule,
+        scaling=ClusterScaling(
+            mode="predictive", max_step=draw(st.integers(min_value=1, max_value=6))
+        ),
+    )
+    day = draw(st.dates(min_value=date(2026, 1, 2), max_value=date(2027, 12, 30)))
+    day += timedelta(
+        days=next(
+            ahead
+            for ahead in range(7)
+            if WEEKDAYS[(day + timedelta(days=ahead)).weekday()] in schedule.days
+        )
+    )
+    end_day = day + timedelta(days=1) if schedule.scale_down_time < schedule.scale_up_time else day
+    start = first_reading(schedule.zone, day, schedule.scale_up_time)
+    end = first_reading(schedule.zone, end_day, schedule.scale_down_time)
+    now = start + (end - start) * draw(st.floats(min_value=0, max_value=1, exclude_max=True))
+    # A window whose times the clocks skip or repeat may last no time at all.
+    assume(in_working_hours(schedule, now, calendar=None))
+    facts = replace(case.facts, configured=configured, cluster=cluster)
+    request = NodeGroupRequest(name=GROUP, desired_size=draw(SIZE))
+    return Case(Action.PREDICTIVE, request, facts, now)
+
+
+@given(case=forecasts_in_working_hours())
+def test_in_working_hours_a_forecast_never_takes_a_node_group_below_its_daytime_size(
+    case: Case,
+) -> None:
+    # GIVEN a forecast's size for a node group of a cluster in predictive mode, with the
+    # working-hours floor on, at a moment in the schedule's working hours
+    cluster = case.facts.cluster
+    configured = case.facts.configured
+    assert cluster is not None and cluster.schedule is not None and configured is not None
+    # WHEN the scaler decides
+    decision = decide(case.action, case.request, case.facts, case.now)
+    if decision.kind is not DecisionKind.CHANGE or decision.target is None:
+        return
+    # THEN the node group does not go down below the stack file's desired size (nor the
+    # limits' top, when that is lower), and below it only climbs
+    current = case.facts.current.desired_size
+    daytime = min(configured.desired_size, case.limits.highest)
+    target = decision.target.desired_size
+    assert target >= daytime or target > current
