@@ -67,7 +67,8 @@ def clock_times_around(zone: ZoneInfo, instant: datetime) -> list[time]:
 def first_reading(zone: ZoneInfo, day: date, clock: time) -> datetime:
     """The first UTC quarter hour at which the wall clock of `zone` reads `clock` on `day` or
     later: walked, not computed, so a skipped time is read at the jump and a repeated one once."""
-    moment = datetime.combine(day - timedelta(days=1), time(), tzinfo=UTC)
+    # No zone is more than 14 hours ahead of UTC: the clock reads less than `clock` then.
+    moment = datetime.combine(day, clock, tzinfo=UTC) - timedelta(hours=15)
     while True:
         local = moment.astimezone(zone)
         if (local.date(), local.time()) >= (day, clock):
