@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scaler_helpers import NODE_GROUPS, REGION, Scaler, event, sizes
 
 from fleet_shared.clock import ManualClock
+from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from tests.handlers.conftest import STATE_TABLE_NAME, AlertInbox
 
 ACTIONS = ("scale_up", "scale_down", "scale_down", "restore", "predictive", "hold", "release")
@@ -31,7 +32,9 @@ def dry_run_requests(draw: st.DrawFn) -> dict[str, Any]:
     for name in names:
         group: dict[str, Any] = {"name": name}
         if action in ("scale_down", "predictive") or (action == "scale_up" and draw(st.booleans())):
-            group["desired_size"] = draw(st.integers(min_value=0, max_value=8))
+            group["desired_size"] = draw(
+                st.integers(min_value=0, max_value=8) | st.integers(min_value=9, max_value=2**70)
+            )
         groups.append(group)
     extra: dict[str, Any] = {"dry_run": True}
     if action == "hold":
@@ -61,7 +64,12 @@ def _table_items() -> list[dict[str, Any]]:
     )
 
 
-@settings(max_examples=25, suppress_health_check=(HealthCheck.function_scoped_fixture,))
+# A quarter of the profile's examples, each an invocation against moto; the fixtures (one
+# cluster) serve them all, which is the point: a dry run leaves them as they were.
+@settings(
+    max_examples=settings().max_examples // 4,
+    suppress_health_check=(HealthCheck.function_scoped_fixture,),
+)
 @given(request=dry_run_requests())
 def test_a_dry_run_changes_no_node_group_no_state_and_sends_no_alert(
     request: dict[str, Any],
@@ -75,10 +83,16 @@ def test_a_dry_run_changes_no_node_group_no_state_and_sends_no_alert(
     before_sizes = {name: sizes(member_eks, name) for name in NODE_GROUPS}
     before_items = _table_items()
     # WHEN any request is made as a dry run
-    result = scaler(request)
-    # THEN it answers as a dry run (or refuses the request), and no node group, state item or
-    # alert changed
-    assert result.get("dry_run") is True or result.get("status") == "error"
+    try:
+        result = scaler(request)
+    except ScheduledRunUnfinishedError as unfinished:
+        # A scheduled run with a node group refused fails the invocation, so that it is retried
+        # and, refused every time, ends in the dead-letter queue and the Errors alarm.
+        assert unfinished.unfinished
+    else:
+        # THEN it answers as a dry run (or refuses the request)
+        assert result.get("dry_run") is True or result.get("status") == "error"
+    # ... and no node group, state item or alert changed
     assert {name: sizes(member_eks, name) for name in NODE_GROUPS} == before_sizes
     assert _table_items() == before_items
     assert alert_inbox.receive() == []
