@@ -62,14 +62,16 @@ CLOSED_INCIDENT_TTL_SECONDS = DELIVERY_TTL_SECONDS
 """A closed incident names the next one until its delivery keys have expired."""
 
 OPEN_INCIDENT_TTL_SECONDS = 7 * 24 * 3600
-"""An open incident whose check stopped reporting (an endpoint left the inventory) is forgotten
-a week after it was last seen failing; one of a cluster that left is resolved first
-(`CHECK_INCIDENT_CLUSTERS`)."""
+"""An open incident whose check stopped reporting is forgotten a week after it was last seen
+failing; one of a cluster that left is resolved first (`CHECK_INCIDENT_CLUSTERS`), and one whose
+target left a cluster still checked by the first run that completes its checks (left_targets.py),
+so this is for the incidents of a cluster no run completes in a week."""
 
 CHECK_INCIDENTS = "check-incidents"
 """The state-table key (with the cluster's label) of the check incidents of a cluster that may be
 open, one value per alert id naming its check and target: an incident record is found only by its
-alert id, so a fleet run reads these to resolve the incidents of a cluster that left the fleet."""
+alert id, so a fleet run reads these to resolve the incidents of a cluster that left the fleet,
+and a cluster's run those of its targets that left (left_targets.py)."""
 
 CHECK_INCIDENT_CLUSTERS = f"{SOURCE}/check-incident-clusters"
 """The state-table key of the clusters with a `CHECK_INCIDENTS` list, one value per cluster label,
@@ -218,11 +220,17 @@ def alert_for(result: CheckResult, services: HealthServices, scope: Scope) -> Al
         source=SOURCE,
         title=title,
         detail=result.detail,
-        resource=result.resource or f"{scope.label}/{result.name}/{result.target}",
+        resource=result.resource or own_resource(scope, result.name, result.target),
         account_id=scope.account_id,
         region=scope.region,
         timestamp=services.clock.now(),
     )
+
+
+def own_resource(scope: Scope, check: str, target: str) -> str:
+    """The resource of the alert of a target of the cluster itself: the one a result that sets
+    none gets."""
+    return f"{scope.label}/{check}/{target}"
 
 
 def incident_key(alert_id: str) -> str:

@@ -18,10 +18,10 @@ short of time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet_shared.alerts import Severity
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
@@ -30,14 +30,13 @@ from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
 from handlers.health_monitor.incidents import (
     CHECK_INCIDENT_CLUSTERS,
-    INCIDENT_VALUE,
     Scope,
     Settlement,
     check_incidents_key,
-    incident_key,
     settle_incidents,
 )
-from handlers.health_monitor.report import NOT_CHECKED, CheckResult
+from handlers.health_monitor.left_targets import open_listed_results
+from handlers.health_monitor.report import NOT_CHECKED
 from handlers.health_monitor.runner import logger
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
 
@@ -174,7 +173,7 @@ def _left_cluster_run(
             return None
         if not invocation.allows(CLUSTER_AWS_SECONDS):
             return LeftClusterRun({**report, "status": NOT_CHECKED})
-        results = _left_results(services, scope, listed, member_left=member_left)
+        results = open_listed_results(services, scope, listed, _why_left(scope, member_left))
     except AWS_CALL_ERRORS as error:
         logger.warning(
             "check incidents of a cluster that left the fleet could not be read",
@@ -192,16 +191,8 @@ def _left_cluster_run(
     return LeftClusterRun({**report, "status": status, "alerts": settlement.counts()}, settlement)
 
 
-def _left_results(
-    services: HealthServices,
-    scope: Scope,
-    listed: dict[str, dict[str, Any]],
-    *,
-    member_left: bool,
-) -> list[CheckResult]:
-    """A passed result per incident `listed` under the cluster still open (or holding a
-    resolution not yet sent), resolving it; the settled ones are forgotten from the list."""
-    listed_key = check_incidents_key(scope.label)
+def _why_left(scope: Scope, member_left: bool) -> Callable[[str, str], str]:
+    """What the resolutions of the incidents of a cluster that left say."""
     if member_left:
         why = (
             f"account {scope.account_id} left the fleet: "
@@ -209,23 +200,4 @@ def _left_results(
         )
     else:
         why = f"cluster {scope.cluster} left the fleet: it is no longer checked"
-    results = []
-    for alert_id, check in listed.items():
-        record = services.state.get_value(incident_key(alert_id), INCIDENT_VALUE)
-        alert = None if record is None else record.get("alert") or record.get("resolution")
-        if record is None or alert is None or not (record.get("open") or "resolution" in record):
-            services.state.delete_value(listed_key, alert_id)
-            continue
-        results.append(
-            CheckResult(
-                str(check["check"]),
-                str(check["target"]),
-                True,
-                Severity.INFO,
-                why,
-                resource=alert["resource"],
-                title=alert["title"],
-                resolution=why,
-            )
-        )
-    return results
+    return lambda check, target: why

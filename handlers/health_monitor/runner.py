@@ -8,6 +8,8 @@ other checks and clusters go on.
 Alerts: the results of each cluster open, escalate and resolve incidents (incidents.py). Besides
 the results in the report, a check that ran clears its own "could not run" failure, and an
 assumed member role clears the account's `member_access` failure, so those incidents resolve too.
+A run that completed the cluster's checks resolves the open incidents of the targets that left it
+(left_targets.py).
 An alert SNS did not take fails the invocation once every cluster was checked and settled.
 
 Deadline: with a `TimeBudget`, a cluster whose turn comes when the invocation could not finish
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Severity
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
@@ -42,6 +45,7 @@ from handlers.health_monitor.checks import CHECKS
 from handlers.health_monitor.checks.base import Check, ClusterContext, ClusterTarget
 from handlers.health_monitor.exceptions import TooLittleTimeError
 from handlers.health_monitor.incidents import Scope, Settlement, settle_incidents
+from handlers.health_monitor.left_targets import left_target_results
 from handlers.health_monitor.report import HEALTHY, NOT_CHECKED, CheckResult, worst_status
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices, member_calls_within
 
@@ -71,6 +75,15 @@ class CheckRun:
     """The endpoints left for the next run for lack of time."""
     not_checked: list[str] = field(default_factory=list)
     """The checks that needed a member call there was no time left for (`TooLittleTimeError`)."""
+    finished: list[str] = field(default_factory=list)
+    """The checks that ran to their end, in `CHECKS` order: not those that errored or were not
+    checked."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether every check ran to its end and every endpoint was probed: only then is a
+        target no result names known to be gone, not just unseen this run."""
+        return not self.not_probed and self.finished == [check.name for check in CHECKS]
 
 
 def check_clusters(
@@ -142,12 +155,10 @@ def cluster_run(
 ) -> ClusterRun:
     """Run every registered check on one cluster, settle its incidents, publish metrics."""
     run = run_checks(target, services, invocation)
-    settlement = settle_incidents(
-        [*run.results, *run.cleared],
-        services,
-        Scope(target.account_id, target.region, target.name),
-        invocation,
-    )
+    scope = Scope(target.account_id, target.region, target.name)
+    left, unread = _left_targets(services, scope, run)
+    settlement = settle_incidents([*run.results, *run.cleared, *left], services, scope, invocation)
+    settlement.unsettled.extend(unread)
     publish_metrics(target, run.results)
     report: dict[str, Any] = {
         "account_id": target.account_id,
@@ -165,6 +176,24 @@ def cluster_run(
     if run.not_checked:
         report["not_checked"] = run.not_checked
     return ClusterRun(report, settlement)
+
+
+def _left_targets(
+    services: HealthServices, scope: Scope, run: CheckRun
+) -> tuple[list[CheckResult], list[ClientError | BotoCoreError]]:
+    """The resolutions of the open incidents of targets that left the cluster, when `run`
+    completed its checks (none otherwise), and the state-table error that kept them from being
+    read: the invocation then fails, and its retry resolves them."""
+    if not run.complete:
+        return [], []
+    try:
+        return left_target_results(services, scope, [*run.results, *run.cleared]), []
+    except (ClientError, BotoCoreError) as error:
+        logger.warning(
+            "check incidents of the cluster could not be read",
+            extra={"cluster": scope.label, "error": repr(error)},
+        )
+        return [], [error]
 
 
 def cluster_status(run: CheckRun) -> str:
@@ -244,6 +273,7 @@ def _run_check(check: Check, context: ClusterContext, run: CheckRun) -> None:
         )
         return
     run.results.extend(check_results)
+    run.finished.append(check.name)
     if not any(_is_about_the_cluster(result, target) for result in check_results):
         run.cleared.append(CheckResult.ok(check.name, target.name, "check ran"))
 

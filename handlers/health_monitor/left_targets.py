@@ -1,0 +1,98 @@
+"""The check incidents of targets that left a cluster still in the fleet: resolved once.
+
+A check reports only the targets it finds (the node groups EKS lists, the load balancers tagged
+for the cluster, the inventory's endpoints), so the incident of a target that went (a node group
+deleted, an endpoint removed from the inventory) would never pass again: it stayed open, and its
+PagerDuty incident with it, until its record was forgotten a week later. A cluster's run that
+completed its checks (`runner.CheckRun.complete`: every check ran to the end, none errored or
+was left for lack of time, every endpoint probed) reads the cluster's list of check incidents
+(`incidents.CHECK_INCIDENTS`, one read) and resolves each incident still open whose target no
+result of the run names, saying the target left the cluster. A target some result names is still
+there, whatever check names it: a node group that could not be described is named by the
+`node_group` check though `capacity` skipped it. Only incidents about the cluster's own targets
+(their alert's resource is `incidents.own_resource`) are resolved so: an alarm's is about a
+thing other clusters see too, and is resolved by its own state. A run that did not complete the
+cluster's checks resolves nothing of it.
+
+The incidents of a cluster that left the fleet are resolved the same way (left_clusters.py):
+`open_listed_results` is that shared path, one passed result per listed incident still open (or
+holding a resolution not yet sent), settled like any other result, so the resolution goes out
+once; the settled ones are forgotten from the list by the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from fleet_shared.alerts import Severity
+from handlers.health_monitor.incidents import (
+    INCIDENT_VALUE,
+    Scope,
+    check_incidents_key,
+    incident_key,
+    own_resource,
+)
+from handlers.health_monitor.report import CheckResult
+from handlers.health_monitor.services import HealthServices
+
+
+def open_listed_results(
+    services: HealthServices,
+    scope: Scope,
+    listed: dict[str, dict[str, Any]],
+    why: Callable[[str, str], str],
+    *,
+    resolves: Callable[[str, str, dict[str, Any]], bool] = lambda check, target, alert: True,
+) -> list[CheckResult]:
+    """A passed result per incident `listed` under the cluster (alert id: its check and target)
+    still open (or holding a resolution not yet sent) for which `resolves(check, target, alert)`,
+    resolving it with `why(check, target)`; the settled ones are forgotten from the list."""
+    listed_key = check_incidents_key(scope.label)
+    results = []
+    for alert_id, entry in listed.items():
+        check, target = str(entry["check"]), str(entry["target"])
+        record = services.state.get_value(incident_key(alert_id), INCIDENT_VALUE)
+        alert = None if record is None else record.get("alert") or record.get("resolution")
+        if record is None or alert is None or not (record.get("open") or "resolution" in record):
+            services.state.delete_value(listed_key, alert_id)
+            continue
+        if not resolves(check, target, alert):
+            continue
+        reason = why(check, target)
+        results.append(
+            CheckResult(
+                check,
+                target,
+                True,
+                Severity.INFO,
+                reason,
+                resource=alert["resource"],
+                title=alert["title"],
+                resolution=reason,
+            )
+        )
+    return results
+
+
+def left_target_results(
+    services: HealthServices, scope: Scope, seen: Iterable[CheckResult]
+) -> list[CheckResult]:
+    """A passed result per open check incident of the cluster whose target none of `seen` (the
+    results of a run that completed the cluster's checks) names, resolving it."""
+    named = {result.target for result in seen}
+    listed = services.state.values_named(check_incidents_key(scope.label), "")
+    gone = {alert_id: entry for alert_id, entry in listed.items() if entry["target"] not in named}
+    if not gone:
+        return []
+    return open_listed_results(
+        services,
+        scope,
+        gone,
+        lambda check, target: (
+            f"{target} left cluster {scope.cluster}: the {check} check no longer finds it"
+        ),
+        resolves=lambda check, target, alert: (
+            alert["resource"] == own_resource(scope, check, target)
+        ),
+    )
