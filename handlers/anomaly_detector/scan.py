@@ -23,6 +23,7 @@ open episodes recorded, so the retry sends them.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -170,7 +171,7 @@ def scan_fleet(
         index,
         state,
         alerts,
-        closed_now=followed_of_left_members(index, inventory),
+        closed_now=series_of_left_members(index, inventory),
         ttl_seconds=dedup_days * 86_400,
         now=now,
         deadline=deadline,
@@ -275,6 +276,31 @@ def followed_of_left_members(
         for resource, entry in followed_in(index).items()
         if inventory.member(str(entry["account_id"])) is None
     }
+
+
+MEMBER_RESOURCE = re.compile(r"(?P<account_id>[0-9]{12})/[^/]+/")
+"""The start of the resource of a member's series, `<account id>/<region>/<label>` (as the scans
+and the alarms name it): an account id is 12 digits and a region has no `/`, so the first part is
+the account; the daily cost's resource (`COST_RESOURCE`) has none."""
+
+
+def series_of_left_members(
+    index: dict[str, VersionedValue], inventory: FleetInventory
+) -> dict[str, str]:
+    """The series of the index in accounts the inventory no longer has, each with why its
+    episodes are closed: the followed ones (`followed_of_left_members`) and the scans' own, whose
+    account is the first part of the resource (`MEMBER_RESOURCE`). No scan reads an own metric of
+    an account the inventory does not have, so without this its episodes stayed open until
+    closed as unread, ANOMALY_DEDUP_DAYS later."""
+    members = {member.account_id for member in inventory.members}
+    left = followed_of_left_members(index, inventory)
+    for part in index.values():
+        for resource in part.value["series"]:
+            own = MEMBER_RESOURCE.match(resource)
+            if resource in left or own is None or own["account_id"] in members:
+                continue
+            left[resource] = f"is of account {own['account_id']}, which left the fleet"
+    return left
 
 
 def target_reserve_seconds(environment: AnomalyEnvironment) -> int:

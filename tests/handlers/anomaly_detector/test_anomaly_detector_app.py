@@ -19,12 +19,19 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError, MetricReadCutShortError
 from fleet_shared.handler import Invocation
+from fleet_shared.inventory import FleetInventory
 from fleet_shared.metric_data import MetricQuery
+from fleet_shared.state_table import VersionedValue
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector import app
 from handlers.anomaly_detector.app import lambda_handler
 from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY
-from handlers.anomaly_detector.scan import MetricScan, read_targets
+from handlers.anomaly_detector.scan import (
+    COST_RESOURCE,
+    MetricScan,
+    read_targets,
+    series_of_left_members,
+)
 from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS, member_cloudwatch
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.analytics_services import inject_services
@@ -569,15 +576,16 @@ def test_example_detect_event_finds_its_spike(lambda_context: Any) -> None:
     assert [a["timestamp"] for a in result["anomalies"]] == ["2025-06-07T12:00:00Z"]
 
 
-def put_spike_then_quiet(clock: ManualClock) -> None:
-    """Node CPU of dev-apps with a spike two hours before the clock's last complete hour, and
-    clean values from then until EPISODE_OVER_SECONDS later (read only by later scans)."""
+def put_spike_then_quiet(clock: ManualClock, account_id: str = MEMBER_ACCOUNT_ID) -> None:
+    """Node CPU of dev-apps in `account_id` with a spike two hours before the clock's last
+    complete hour, and clean values from then until EPISODE_OVER_SECONDS later (read only by
+    later scans)."""
     later = ManualClock(clock.now() + timedelta(seconds=EPISODE_OVER_SECONDS))
     values = seasonal_series(
         np.random.default_rng(1), days=31, end=last_hour(later), zone=CLUSTER_ZONE
     )[1]
     values[-3 - EPISODE_OVER_SECONDS // 3600] += 25.0
-    put_cpu_history(member_session(MEMBER_ACCOUNT_ID), later, values)
+    put_cpu_history(member_session(account_id), later, values)
 
 
 def spike_alerted_by_a_scan(clock: ManualClock, alert_inbox: Any, context: Any) -> Any:
@@ -938,6 +946,67 @@ def test_an_alarm_episode_followed_on_a_member_that_left_is_resolved_once_withou
     assert f"account {MEMBER_ACCOUNT_ID}, which left the fleet" in resolution.alert["detail"]
     assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
     assert scan(lambda_context)["errors"] == []
+
+
+def test_a_scan_episode_of_a_member_that_left_is_resolved_once_without_reading_it(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN two members, each with a spike on a metric of the scans' ANOMALY_METRICS that a
+    # scan alerted
+    with_a_second_member_first(inventory_document)
+    put_spike_then_quiet(detector)
+    put_spike_then_quiet(detector, SECOND_MEMBER_ACCOUNT_ID)
+    assert scan(lambda_context)["alerts"] == 2
+    alerts = {received.alert["account_id"]: received for received in alert_inbox.receive()}
+    # AND the second member then removed from the inventory, its role with it
+    inventory_document["members"] = [
+        member
+        for member in inventory_document["members"]
+        if member["account_id"] != SECOND_MEMBER_ACCOUNT_ID
+    ]
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME, Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode(),
+    )  # fmt: skip
+    deny_assume_role(monkeypatch, SECOND_MEMBER_ACCOUNT_ID)
+    # WHEN the next scheduled scan runs, in a new container (an old one's member credentials
+    # expire within the hour), while both spikes' episodes are still going on
+    inject_services(monkeypatch, app.FUNCTION, detector)
+    detector.advance(900)
+    first = scan(lambda_context)
+    # THEN it resolves the second member's episode once, saying the account left the fleet,
+    # without reading that member or reporting it as an error
+    assert (first["status"], first["errors"], first["resolved"]) == ("ok", [], 1), first
+    detail = the_one_resolution_of(alerts[SECOND_MEMBER_ACCOUNT_ID], alert_inbox).alert["detail"]
+    assert f"account {SECOND_MEMBER_ACCOUNT_ID}, which left the fleet" in detail
+    # AND the scan after sends nothing: the remaining member's episode is left open
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
+    # AND that episode is resolved once it is over, as ever
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    assert scan(lambda_context)["resolved"] == 1
+    the_one_resolution_of(alerts[MEMBER_ACCOUNT_ID], alert_inbox)
+
+
+def test_only_the_series_whose_resource_names_an_account_the_inventory_lacks_count_as_left(
+    inventory_document: dict[str, Any],
+) -> None:
+    # GIVEN an index with the daily cost, a series of the member, and one of an account the
+    # inventory does not have, whose label has an account id's digits in it too
+    present = f"{MEMBER_ACCOUNT_ID}/{REGION}/ContainerInsights/node_cpu_utilization"
+    gone = f"{SECOND_MEMBER_ACCOUNT_ID}/{REGION}/Custom/errors Account={MEMBER_ACCOUNT_ID}"
+    index = {
+        "open_series#00": VersionedValue.saved(
+            {"series": {COST_RESOURCE: None, present: None, gone: "2026-01-01T00:00:00Z"}}
+        )
+    }
+    # WHEN the scan picks the series of members that left the fleet
+    left = series_of_left_members(index, FleetInventory.model_validate(inventory_document))
+    # THEN only the other account's series is closed, naming that account
+    assert left == {gone: f"is of account {SECOND_MEMBER_ACCOUNT_ID}, which left the fleet"}
 
 
 def test_an_alarm_whose_series_could_not_be_followed_is_alerted_once_and_resolved_once(
