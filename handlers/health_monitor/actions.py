@@ -90,7 +90,7 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     # The places and left clusters the last run had no time for go before the clusters: a run
     # short of time for its clusters would never come to them after.
     places_left = places_left_before(services)
-    early_place_runs = check_places(services, places_left, invocation)
+    early_place_runs = check_places(services, inventory, places_left, invocation)
     left_clusters_left = left_clusters_left_before(services)
     early_left_cluster_runs = resolve_left_clusters(
         services, inventory, left_clusters_left, invocation
@@ -115,7 +115,7 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     )
     save_left_clusters_left(services, left_cluster_runs, left_clusters_left)
     place_runs = early_place_runs + check_places_without_clusters(
-        services, invocation, walked=places_left
+        services, inventory, invocation, walked=places_left
     )
     save_places_left(services, place_runs, places_left)
     # Raised once every list is saved and every left cluster and place walked: an alert SNS

@@ -24,6 +24,7 @@ from typing import Any
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import FleetError
 from fleet_shared.handler import Invocation
+from fleet_shared.inventory import FleetInventory
 from fleet_shared.targets_left import TargetsLeftList
 from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks.alarms import deleted_alarm_results, gone_alarm_results
@@ -74,12 +75,15 @@ def places_left_before(services: HealthServices) -> list[Place]:
 
 
 def check_places(
-    services: HealthServices, places: list[Place], invocation: Invocation
+    services: HealthServices,
+    inventory: FleetInventory,
+    places: list[Place],
+    invocation: Invocation,
 ) -> list[PlaceRun]:
-    """Resolve the incidents of deleted alarms in each of `places` that has no cluster of the
-    inventory, in the order given; in a place of an account the inventory no longer has, those
+    """Resolve the incidents of deleted alarms in each of `places` that has no cluster of
+    `inventory` (the one the fleet run read for its clusters, so that one run judges by one
+    inventory), in the order given; in a place of an account `inventory` no longer has, those
     of every alarm (`_left_member_run`), reported only while it lists some."""
-    inventory = services.inventory()
     with_clusters = {
         (member.account_id, cluster.region) for member, cluster in inventory.clusters()
     }
@@ -97,14 +101,19 @@ def check_places(
 
 
 def check_places_without_clusters(
-    services: HealthServices, invocation: Invocation, *, walked: list[Place]
+    services: HealthServices,
+    inventory: FleetInventory,
+    invocation: Invocation,
+    *,
+    walked: list[Place],
 ) -> list[PlaceRun]:
     """Resolve the incidents of deleted alarms in every account and region with alarm
-    incidents and no cluster of the inventory, in account and region order, except those this
+    incidents and no cluster of `inventory`, in account and region order, except those this
     run `walked` already."""
     places = services.state.values_named(ALARM_INCIDENT_PLACES, "")
     return check_places(
         services,
+        inventory,
         [
             (str(place["account_id"]), str(place["region"]))
             for place in places.values()

@@ -1569,3 +1569,25 @@ def test_a_cluster_a_run_left_goes_first_next_run_though_that_run_failed_on_an_a
     # first in the next run: a run failing on one cluster's alert does not leave the same
     # clusters unchecked run after run
     assert state_table.get_value(*CLUSTERS_LEFT_KEY) == {"clusters": [SECOND_CLUSTER]}
+
+
+def test_a_fleet_run_reads_the_inventory_once_for_its_clusters_and_its_places_without_one(
+    alarm_without_cluster: AlarmWithoutCluster,
+    invoke: Invoke,
+    fake_clock: Any,
+    health_services: Callable[[], Any],
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM, so the
+    # fleet run walks that place after the member's cluster
+    alarm_without_cluster.enters_alarm()
+    inventory_reads: list[str] = []
+    health_services().hub_client("s3").meta.events.register(
+        "before-call.s3.GetObject",
+        lambda params, **_: inventory_reads.append(params["url_path"]),
+    )
+    # WHEN the scheduled run happens
+    fake_clock.advance(60)
+    invoke(FLEET_EVENT)
+    # THEN it read the inventory once: the clusters and the places without one are judged by
+    # the same inventory, and a second read is no second chance to fail the run midway
+    assert len(inventory_reads) == 1, inventory_reads
