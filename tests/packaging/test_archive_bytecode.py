@@ -236,14 +236,19 @@ def test_without_an_interpreter_the_archives_carry_sources_only(tmp_path: Path):
         assert not [name for name in zipped.namelist() if "__pycache__" in name]
 
 
-def test_a_named_interpreter_of_another_version_is_refused_with_the_variable():
-    # GIVEN LAMBDA_FLEET_RUNTIME_PYTHON naming this test's Python 3.11 WHEN it is looked up
+def test_a_named_interpreter_of_another_version_is_refused_with_the_variable(tmp_path: Path):
+    # GIVEN LAMBDA_FLEET_RUNTIME_PYTHON naming an interpreter that answers the version probe with
+    # 3.11.7 (a stand-in: the suite itself may run on 3.12, the runtime's version)
+    other_version = tmp_path / "python3.11"
+    other_version.write_text("#!/bin/sh\necho 3.11.7\n")
+    other_version.chmod(0o755)
+    # WHEN it is looked up
     with pytest.raises(RuntimePythonError) as raised:
-        find_runtime_python({**NO_INTERPRETER, RUNTIME_PYTHON_VARIABLE: sys.executable})
+        find_runtime_python({**NO_INTERPRETER, RUNTIME_PYTHON_VARIABLE: str(other_version)})
     # THEN the message names the variable, the version found and the version needed
     message = str(raised.value)
     assert message.startswith(f"{RUNTIME_PYTHON_VARIABLE}=")
-    assert f"is Python {'.'.join(map(str, sys.version_info[:3]))}" in message
+    assert "is Python 3.11.7" in message
     assert message.endswith("it must name a Python 3.12 interpreter")
 
 
