@@ -11,19 +11,24 @@ own calendar, in the cluster schedule's time zone).
   clock without one): a window past midnight belongs to the day it starts on, so its morning
   scale-down is judged by the day before, and a run delivered after midnight by its own day.
 
-`schedule_day_refusal` is that day rule alone; `is_working_day` (a day the schedule scales up
-on) is what the predictive path (predictive.py) counts as a working day, so the working-hours
-floor and the schedule's size of the hour follow the same calendar as the schedule.
+`schedule_day_refusal` is that day rule alone, from `fleet_shared.working_hours`, whose
+`is_working_day` and `in_working_hours` the predictive path (predictive.py) and the scaling
+optimizer use, so the working-hours floor, the schedule's size of the hour and the optimizer's
+working hours follow the same calendar as the schedule.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from fleet_shared.inventory import Cluster, ClusterCalendar, ScalingSchedule
+from fleet_shared.working_hours import (
+    off_day_refusal,
+    scale_up_day_refusal,
+    schedule_calendar,
+    window_day,
+)
 from handlers.eks_scaler.models import Action, ScalerEvent
-
-WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
 
 def calendar_refusal(
@@ -58,48 +63,12 @@ def calendar_refusal(
     return refusal
 
 
-def crosses_midnight(schedule: ScalingSchedule) -> bool:
-    """Whether the schedule's window ends the day after it begins (scale-down before scale-up)."""
-    return schedule.scale_down_time < schedule.scale_up_time
-
-
-def window_day(schedule: ScalingSchedule, calendar: ClusterCalendar, moment: datetime) -> date:
-    """The day whose window a schedule run (or any time) at `moment` (aware) belongs to, as a
-    date of `calendar`: the day of `moment` in the schedule's time zone, except before the
-    scale-up time of a window past midnight, which belongs to the window that began the day
-    before (a 06:00 scale-down closes the previous evening's window)."""
-    local = moment.astimezone(schedule.zone)
-    if crosses_midnight(schedule) and local.time().replace(tzinfo=None) < schedule.scale_up_time:
-        local -= timedelta(days=1)
-    return calendar.local_time(local).date()
-
-
-def schedule_calendar(
-    schedule: ScalingSchedule, calendar: ClusterCalendar | None
-) -> ClusterCalendar:
-    """The calendar `schedule` follows: the cluster's, else one without exception dates in the
-    schedule's time zone."""
-    return calendar if calendar is not None else ClusterCalendar(time_zone=schedule.time_zone)
-
-
 def schedule_day_refusal(
     action: Action, day: date, schedule: ScalingSchedule, calendar: ClusterCalendar
 ) -> str | None:
     """Why the schedule does not `action` on `day` (a date of `calendar`), or None when it does:
     no scale-up on a holiday, nothing on a day that is neither one of the schedule's `days` nor
-    a forced working day."""
-    if action is Action.SCALE_UP and day in calendar.holidays:
-        return f"{day} is a holiday in the cluster's calendar: no scheduled scale-up"
-    weekday = WEEKDAYS[day.weekday()]
-    if weekday not in schedule.days and day not in calendar.working_days:
-        return (
-            f"{day} ({weekday}) is neither one of the schedule's days "
-            f"({', '.join(schedule.days)}) nor a forced working day"
-        )
-    return None
-
-
-def is_working_day(day: date, schedule: ScalingSchedule, calendar: ClusterCalendar) -> bool:
-    """Whether the schedule scales up on `day` (a date of `calendar`): one of its `days` or a
-    forced working day, and not a holiday."""
-    return schedule_day_refusal(Action.SCALE_UP, day, schedule, calendar) is None
+    a forced working day (`fleet_shared.working_hours`, the optimizer's rule too)."""
+    if action is Action.SCALE_UP:
+        return scale_up_day_refusal(day, schedule, calendar)
+    return off_day_refusal(day, schedule, calendar)

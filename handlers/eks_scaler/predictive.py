@@ -5,8 +5,9 @@ The forecaster (handlers/demand_forecaster/predictive_request.py) asks for the n
 forecast needs; the scaler, under the node group's lock and with its current size, keeps it:
 - at or above the stack file's `desired_size` (the daytime size the schedule restores) during
   the schedule's working hours, unless the cluster's `scaling.working_hours_floor` is false
-  (working hours of the days the schedule scales up on, `calendar_checks.is_working_day`: not
-  on a holiday, and on a forced working day outside its `days` too);
+  (working hours of the days the schedule scales up on, `fleet_shared.working_hours`, which
+  the scaling optimizer's working hours follow too: not on a holiday, and on a forced working
+  day outside its `days` too);
 - within the floor, min_size and max_size (`sizing.Limits`);
 - within `scaling.max_step` nodes of the current desired size.
 When the forecaster keeps the schedule for the hour (low confidence, no forecast, too little
@@ -23,16 +24,10 @@ override a schedule the owner did not hand over.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from fleet_shared.inventory import Cluster, ClusterCalendar, NodeGroup, ScalingSchedule
-from fleet_shared.wall_clocks import clock_has_read, first_reading
-from handlers.eks_scaler.calendar_checks import (
-    crosses_midnight,
-    is_working_day,
-    schedule_calendar,
-    window_day,
-)
+from fleet_shared.inventory import Cluster, NodeGroup
+from fleet_shared.working_hours import in_working_hours
 from handlers.eks_scaler.models import Action
 from handlers.eks_scaler.sizing import Limits, Sizes
 
@@ -45,39 +40,6 @@ class PredictiveTarget:
     desired_size: int | None
     notes: tuple[str, ...] = ()
     refused: str | None = None
-
-
-def in_working_hours(
-    schedule: ScalingSchedule, now: datetime, *, calendar: ClusterCalendar | None
-) -> bool:
-    """Whether `now` is between the schedule's scale-up and scale-down on a day it scales up on
-    (one of its days or a forced working day of `calendar`, not a holiday; without a calendar,
-    its days). A window past midnight belongs to the day it starts on.
-
-    The window lasts from the first time the clock reads its scale-up time to the first time it
-    reads its scale-down time (`fleet_shared.wall_clocks`): on the night the clocks go back, the
-    wall clock alone would open it again between the two readings of a scale-down time in the
-    repeated hour, after the schedule's one run may have scaled down (and close it between two
-    readings of a scale-up)."""
-    calendar = schedule_calendar(schedule, calendar)
-    today = now.astimezone(schedule.zone).date()
-    if crosses_midnight(schedule):
-        windows = ((today - timedelta(days=1), today), (today, today + timedelta(days=1)))
-    else:
-        windows = ((today, today),)
-    return any(
-        clock_has_read(schedule.zone, start_day, schedule.scale_up_time, now)
-        and not clock_has_read(schedule.zone, end_day, schedule.scale_down_time, now)
-        # The day of the window, as the scaler judges that window's scheduled runs.
-        and is_working_day(
-            window_day(
-                schedule, calendar, first_reading(schedule.zone, start_day, schedule.scale_up_time)
-            ),
-            schedule,
-            calendar,
-        )
-        for start_day, end_day in windows
-    )
 
 
 def scheduled_size(cluster: Cluster, node_group: NodeGroup, now: datetime) -> tuple[int, str]:

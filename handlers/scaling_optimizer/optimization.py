@@ -27,7 +27,7 @@ from fleet_shared.performance_documents import (
     StackFileChange,
     recommendations_key,
 )
-from fleet_shared.wall_clocks import clock_has_read
+from fleet_shared.working_hours import in_working_hours
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
 from handlers.scaling_optimizer.history import desired_size_timeline, read_cluster_history
 from handlers.scaling_optimizer.memory import latest_cost_detail, memory_changes
@@ -49,27 +49,17 @@ MEMBERS_KEY = "lambda-fleet:members"
 
 def is_working_hour(cluster: Cluster, moment: datetime) -> bool:
     """Whether the cluster's schedule has it at its daytime size at `moment` (always, without
-    a schedule). A window past midnight (scale-down before scale-up, a night shift) belongs to
-    the day it starts on, as the scaler runs it: 02:00 on Saturday is in Friday's window. A
-    window lasts from the first reading of its scale-up time to the first reading of its
-    scale-down time, as the scaler's does (`fleet_shared.wall_clocks`): on the night the clocks
-    go back, the repeated hour after the scale-down is off-hours, not a working hour again."""
+    a schedule), by the scaler's own rule (`fleet_shared.working_hours`): on the schedule's days
+    and the cluster calendar's forced working days, not on its holidays. A window past midnight
+    (scale-down before scale-up, a night shift) belongs to the day it starts on, as the scaler
+    runs it: 02:00 on Saturday is in Friday's window. A window lasts from the first reading of
+    its scale-up time to the first reading of its scale-down time (`fleet_shared.wall_clocks`):
+    on the night the clocks go back, the repeated hour after the scale-down is off-hours, not a
+    working hour again."""
     schedule = cluster.schedule
     if schedule is None:
         return True
-    zone = schedule.zone
-    today = moment.astimezone(zone).date()
-    up, down = schedule.scale_up_time, schedule.scale_down_time
-    if down < up:
-        windows = ((today - timedelta(days=1), today), (today, today + timedelta(days=1)))
-    else:
-        windows = ((today, today),)
-    return any(
-        clock_has_read(zone, start_day, up, moment)
-        and not clock_has_read(zone, end_day, down, moment)
-        and start_day.strftime("%a").upper() in schedule.days
-        for start_day, end_day in windows
-    )
+    return in_working_hours(schedule, moment, calendar=cluster.calendar)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet_shared.inventory import Cluster, NodeGroup, ScalingSchedule
-from handlers.eks_scaler.calendar_checks import WEEKDAYS
-from handlers.eks_scaler.predictive import in_working_hours
+from fleet_shared.inventory import Cluster, ClusterCalendar, NodeGroup, ScalingSchedule
+from fleet_shared.working_hours import WEEKDAYS
+from handlers.eks_scaler.predictive import scheduled_size
 from handlers.scaling_optimizer.optimization import is_working_hour
 from handlers.scaling_optimizer.sizing import MAX_NODE_GROUP_SIZE, DemandHour, recommend_sizes
 
@@ -78,8 +78,9 @@ CLOCK_CHANGES = (
 
 @st.composite
 def clusters_near_a_clock_change(draw: st.DrawFn) -> tuple[Cluster, datetime]:
-    """A scheduled cluster (no calendar) and an instant the clocks of its zone change, with
-    one of its two times, half the time, within an hour of the change's wall-clock times."""
+    """A scheduled cluster and an instant the clocks of its zone change, with one of its two
+    times, half the time, within an hour of the change's wall-clock times, and a calendar
+    (half the time) whose holidays and forced working days fall around the change."""
     zone_name, change = draw(st.sampled_from(CLOCK_CHANGES))
     wall = (change - timedelta(hours=1)).astimezone(ZoneInfo(zone_name)).replace(tzinfo=None)
     near = st.sampled_from(
@@ -99,6 +100,17 @@ def clusters_near_a_clock_change(draw: st.DrawFn) -> tuple[Cluster, datetime]:
     days = draw(
         st.just(WEEKDAYS) | st.lists(st.sampled_from(WEEKDAYS), min_size=1, max_size=7, unique=True)
     )
+    around = [wall.date() + timedelta(days=offset) for offset in range(-2, 3)]
+    exception_dates = st.lists(st.sampled_from(around), max_size=3, unique=True)
+    calendar = draw(
+        st.none()
+        | st.builds(
+            ClusterCalendar,
+            time_zone=st.just(zone_name),
+            holidays=exception_dates.map(tuple),
+            working_days=exception_dates.map(tuple),
+        )
+    )
     cluster = Cluster(
         name="apps",
         region="eu-central-1",
@@ -110,6 +122,7 @@ def clusters_near_a_clock_change(draw: st.DrawFn) -> tuple[Cluster, datetime]:
             days=tuple(days),
             off_hours_desired={"web": 1},
         ),
+        calendar=calendar,
     )
     return cluster, change
 
@@ -127,13 +140,13 @@ def test_the_clocks_change_at_the_instants_the_properties_take() -> None:
 def test_the_optimizers_working_hours_are_the_scalers(
     drawn: tuple[Cluster, datetime], hour: int
 ) -> None:
-    # GIVEN a scheduled cluster (no calendar) and a measured hour (the optimizer's hours are
-    # whole UTC hours) within a day and a bit of an instant its zone's clocks change
+    # GIVEN a scheduled cluster, with or without a calendar, and a measured hour (the
+    # optimizer's hours are whole UTC hours) within a day and a bit of an instant its zone's
+    # clocks change
     cluster, change = drawn
     moment = change + timedelta(hours=hour)
-    assert cluster.schedule is not None
     # WHEN the optimizer classes the hour
-    # THEN it is a working hour exactly when the scaler keeps the daytime size then
-    assert is_working_hour(cluster, moment) == in_working_hours(
-        cluster.schedule, moment, calendar=None
-    )
+    # THEN it is a working hour exactly when the scaler gives the node group its daytime size
+    # then (`scheduled_size`: the stack file's size, not the schedule's off-hours size 1)
+    size, _ = scheduled_size(cluster, cluster.node_groups[0], moment)
+    assert is_working_hour(cluster, moment) == (size == cluster.node_groups[0].desired_size)

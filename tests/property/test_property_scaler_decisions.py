@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from fleet_shared.inventory import Cluster, ClusterScaling, NodeGroup, ScalingSchedule
 from fleet_shared.wall_clocks import first_reading
-from handlers.eks_scaler.calendar_checks import WEEKDAYS
+from fleet_shared.working_hours import WEEKDAYS
 from handlers.eks_scaler.decision import (
     DecisionKind,
     NodeGroupFacts,

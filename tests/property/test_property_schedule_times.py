@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleet_shared.inventory import ClusterCalendar, ScalingSchedule
-from handlers.eks_scaler.calendar_checks import WEEKDAYS, window_day
+from fleet_shared.working_hours import WEEKDAYS, window_day
 from handlers.eks_scaler.predictive import in_working_hours
 
 TIME_ZONES = (

@@ -11,7 +11,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,9 @@ from fleet_shared.performance_documents import (
 )
 from fleet_shared.state_table import StateTable
 from fleetctl.recommendations import render
+from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.decision import DecisionKind, NodeGroupFacts, decide
-from handlers.eks_scaler.models import Action, NodeGroupRequest
+from handlers.eks_scaler.models import Action, NodeGroupRequest, ScalerEvent
 from handlers.eks_scaler.sizing import Sizes
 from handlers.scaling_optimizer import app
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
@@ -513,6 +514,56 @@ def test_the_hour_the_clocks_repeat_after_the_scale_down_is_off_hours(
     # THEN the hour of the second 02:00-03:00 is off-hours, as the scaler ran it: the window
     # closed at the first 02:30 and does not open again when the wall clock reads 02:00
     assert is_working_hour(cluster, moment) is working
+
+
+FORCED_WORKING_SATURDAY = date(2025, 6, 7)
+HOLIDAY_WEDNESDAY = date(2025, 6, 4)
+
+
+def _scheduled_scale_up_refusal(cluster: Cluster, day: date) -> str | None:
+    """The scaler's own decision on the scheduled scale-up run of `day` (at the schedule's
+    scale-up time): None when its calendar lets the daytime size be restored."""
+    assert cluster.schedule is not None
+    run = datetime.combine(day, cluster.schedule.scale_up_time, tzinfo=ZONE)
+    event = ScalerEvent(
+        action=Action.SCALE_UP,
+        account_id=MEMBER_ACCOUNT_ID,
+        region=REGION,
+        cluster=CLUSTER,
+        scheduled=True,
+        run=run.astimezone(UTC).isoformat(),
+    )
+    return calendar_refusal(event, GROUP, cluster, run)
+
+
+@pytest.mark.parametrize(
+    ("day", "working"),
+    [
+        pytest.param(FORCED_WORKING_SATURDAY, True, id="forced-working-Saturday"),
+        pytest.param(HOLIDAY_WEDNESDAY, False, id="holiday-Wednesday"),
+        pytest.param(date(2025, 6, 5), True, id="ordinary-Thursday"),
+        pytest.param(date(2025, 6, 8), False, id="ordinary-Sunday"),
+    ],
+)
+def test_the_optimizer_classes_hours_by_the_cluster_calendar_as_the_scaler_acts_on_them(
+    day: date, working: bool
+) -> None:
+    # GIVEN a Monday-to-Friday 08:00-18:00 schedule whose cluster calendar forces Saturday
+    # 2025-06-07 to be a working day and makes Wednesday 2025-06-04 a holiday
+    document = copy.deepcopy(INVENTORY_DOCUMENT["members"][0]["clusters"][0])
+    document["calendar"].update(
+        working_days=[FORCED_WORKING_SATURDAY.isoformat()],
+        holidays=[HOLIDAY_WEDNESDAY.isoformat()],
+    )
+    cluster = Cluster.model_validate(document)
+    # WHEN the optimizer classes the measured hours of that day's daytime
+    hours = [datetime.combine(day, time(hour), tzinfo=ZONE) for hour in range(8, 18)]
+    classes = {is_working_hour(cluster, hour) for hour in hours}
+    # THEN every one is a working hour exactly when the scaler's scheduled scale-up of that day
+    # runs (a forced working Saturday's load is working-hours load, a holiday's idle load is
+    # off-hours load), so that the two cannot drift apart
+    scaler_scales_up = _scheduled_scale_up_refusal(cluster, day) is None
+    assert classes == {scaler_scales_up} == {working}
 
 
 def test_a_size_the_scaler_set_before_the_window_is_the_size_until_its_next_change(
