@@ -24,15 +24,11 @@ from hypothesis import strategies as st
 
 from fleet_shared.exceptions import FleetError
 from fleet_shared.validation_errors import ECHO_LIMIT
+from tests.property.long_texts import long_texts, longest_echoed_run
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 EXAMPLES = tuple(sorted(EVENTS.glob("*/*.json")))
-MARKER = "Zq"
-"""Starts every long text the tests write: no field or message of the project contains it, so any
-run of the marker's characters in a message came from the event."""
-LONG_TEXT = st.integers(min_value=ECHO_LIMIT + 1, max_value=3000).map(
-    lambda length: (MARKER + "x0y1" * 800)[:length]
-)
+LONG_TEXT = long_texts(ECHO_LIMIT + 1, 3000)
 JSON_SCALARS = (
     st.none()
     | st.booleans()
@@ -134,19 +130,6 @@ def broken_events(draw: st.DrawFn) -> tuple[str, Any]:
     return example.parent.name, _encoded(event)
 
 
-def _longest_run_of_the_event(message: str) -> int:
-    """The most characters of a long text of the event that `message` repeats in one piece."""
-    longest = 0
-    start = message.find(MARKER)
-    while start != -1:
-        end = start
-        while end < len(message) and message[end] in (MARKER + "x0y1"):
-            end += 1
-        longest = max(longest, end - start)
-        start = message.find(MARKER, end)
-    return longest
-
-
 def test_every_function_with_example_events_is_parsed_here() -> None:
     # GIVEN the example events WHEN their functions' parsers are found THEN each example parses
     # (so a refusal below is the change's)
@@ -165,4 +148,4 @@ def test_a_broken_event_is_parsed_or_refused_with_a_short_message(broken: tuple[
     except FleetError as error:
         # THEN a refusal is a FleetError (the handler's error result) repeating at most a short
         # prefix of a long text of the event
-        assert _longest_run_of_the_event(str(error)) <= ECHO_LIMIT
+        assert longest_echoed_run(str(error)) <= ECHO_LIMIT

@@ -25,14 +25,10 @@ from components.settings import load_settings, settings_document
 from components.stack_config import validated_stack_settings
 from fleet_shared.validation_errors import SHOWN_VALUE_LENGTH
 from fleetctl.mocked_program import REPO_ROOT, read_stack_file
+from tests.property.long_texts import long_texts, longest_echoed_run
 
 STACKS = ("dev", "prod")
-MARKER = "Zq"
-"""Starts every long text the tests write: no setting or message of the project contains it, so
-any run of the marker's characters in a message came from the file."""
-LONG_TEXT = st.integers(min_value=SHOWN_VALUE_LENGTH + 1, max_value=400).map(
-    lambda length: (MARKER + "x0y1" * 100)[:length]
-)
+LONG_TEXT = long_texts(SHOWN_VALUE_LENGTH + 1, 400)
 SCALARS = (
     st.none()
     | st.booleans()
@@ -104,19 +100,6 @@ def broken_documents(draw: st.DrawFn) -> dict[str, Any]:
     return document
 
 
-def _longest_run_of_the_file(message: str) -> int:
-    """The most characters of a long text of the file that `message` repeats in one piece."""
-    longest = 0
-    start = message.find(MARKER)
-    while start != -1:
-        end = start
-        while end < len(message) and message[end] in (MARKER + "x0y1"):
-            end += 1
-        longest = max(longest, end - start)
-        start = message.find(MARKER, end)
-    return longest
-
-
 def test_the_stack_files_the_properties_break_load_as_they_are() -> None:
     # GIVEN the repository's stack files WHEN loaded unchanged THEN they load (so a refusal
     # below is the change's)
@@ -139,7 +122,7 @@ def test_a_broken_stack_file_loads_or_gets_one_short_line_naming_a_field(
         message = str(error)
         assert "\n" not in message
         assert error.field
-        assert _longest_run_of_the_file(message) <= SHOWN_VALUE_LENGTH
+        assert longest_echoed_run(message) <= SHOWN_VALUE_LENGTH
     else:
         # THEN settings that load build the inventory and the functions' settings
         assert settings.inventory("dev").hub.account_id == settings.hub.account_id
