@@ -916,6 +916,29 @@ def test_an_alarm_episode_on_a_series_no_scan_reads_is_not_resolved_by_a_failed_
     the_one_resolution_of(alert, alert_inbox)
 
 
+def scan_after_a_member_left(
+    account_id: str,
+    detector: ManualClock,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
+    """The result of the scheduled scan 15 minutes after `account_id` left the inventory, its
+    role with it, run in a new container (an old one's member credentials expire within the
+    hour)."""
+    inventory_document["members"] = [
+        member for member in inventory_document["members"] if member["account_id"] != account_id
+    ]
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME, Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode(),
+    )  # fmt: skip
+    deny_assume_role(monkeypatch, account_id)
+    inject_services(monkeypatch, app.FUNCTION, detector)
+    detector.advance(900)
+    return scan(lambda_context)
+
+
 def test_an_alarm_episode_followed_on_a_member_that_left_is_resolved_once_without_reading_it(
     detector: ManualClock,
     alert_inbox: Any,
@@ -928,17 +951,11 @@ def test_an_alarm_episode_followed_on_a_member_that_left_is_resolved_once_withou
         detector, alert_inbox, lambda_context, monkeypatch
     )
     # AND the member then removed from the inventory, its role with it
-    inventory_document["members"] = []
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET_NAME, Key="config/fleet-inventory.json",
-        Body=json.dumps(inventory_document).encode(),
-    )  # fmt: skip
-    deny_assume_role(monkeypatch, MEMBER_ACCOUNT_ID)
     # WHEN the next scheduled scans run, in a new container (an old one's member credentials
     # expire within the hour)
-    inject_services(monkeypatch, app.FUNCTION, detector)
-    detector.advance(900)
-    first = scan(lambda_context)
+    first = scan_after_a_member_left(
+        MEMBER_ACCOUNT_ID, detector, lambda_context, inventory_document, monkeypatch
+    )
     # THEN the first resolves the episode once, saying the account left the fleet, and neither
     # reads the member nor reports it as an error
     assert (first["status"], first["errors"], first["resolved"]) == ("ok", [], 1), first
@@ -963,21 +980,11 @@ def test_a_scan_episode_of_a_member_that_left_is_resolved_once_without_reading_i
     assert scan(lambda_context)["alerts"] == 2
     alerts = {received.alert["account_id"]: received for received in alert_inbox.receive()}
     # AND the second member then removed from the inventory, its role with it
-    inventory_document["members"] = [
-        member
-        for member in inventory_document["members"]
-        if member["account_id"] != SECOND_MEMBER_ACCOUNT_ID
-    ]
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET_NAME, Key="config/fleet-inventory.json",
-        Body=json.dumps(inventory_document).encode(),
-    )  # fmt: skip
-    deny_assume_role(monkeypatch, SECOND_MEMBER_ACCOUNT_ID)
     # WHEN the next scheduled scan runs, in a new container (an old one's member credentials
     # expire within the hour), while both spikes' episodes are still going on
-    inject_services(monkeypatch, app.FUNCTION, detector)
-    detector.advance(900)
-    first = scan(lambda_context)
+    first = scan_after_a_member_left(
+        SECOND_MEMBER_ACCOUNT_ID, detector, lambda_context, inventory_document, monkeypatch
+    )
     # THEN it resolves the second member's episode once, saying the account left the fleet,
     # without reading that member or reporting it as an error
     assert (first["status"], first["errors"], first["resolved"]) == ("ok", [], 1), first
