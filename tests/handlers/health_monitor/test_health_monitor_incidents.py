@@ -28,25 +28,19 @@ from tests.handlers.faults import (
     fail_every_attempt,
 )
 from tests.handlers.health_monitor.conftest import MemberCluster, put_alarm
+from tests.handlers.health_monitor.fleet_runs import (
+    CADENCE_SECONDS,
+    FLEET_EVENT,
+    Invoke,
+    run_refused_by_sns_then_retried,
+    scheduled_runs,
+)
 from tests.handlers.health_monitor.test_health_monitor_events import alarm_event
 from tests.handlers.member_accounts import member_session as member_role_session
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
 SECOND_MEMBER = "333333333333"
-CADENCE_SECONDS = 300
-FLEET_EVENT = {"action": "check_fleet"}
-
-Invoke = Callable[..., dict[str, Any]]
-
-
-def scheduled_runs(invoke: Invoke, fake_clock: Any, count: int) -> list[dict[str, Any]]:
-    """`count` scheduled fleet runs, 5 minutes apart; returns the results."""
-    results = []
-    for _ in range(count):
-        fake_clock.advance(CADENCE_SECONDS)
-        results.append(invoke(FLEET_EVENT))
-    return results
 
 
 def endpoint_alerts_of(alert_inbox: Any, names: list[str]) -> list[dict[str, Any]]:
@@ -1046,18 +1040,16 @@ def test_a_left_member_alarm_resolution_sns_did_not_take_is_sent_once_by_the_ret
     # GIVEN the second member's alarm that entered ALARM and alerted, then the member left
     arn = alarm_of_a_member_that_left(invoke, alert_inbox, inventory, write_inventory, monkeypatch)
     # AND SNS failing every attempt of Publish
-    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
     # WHEN the scheduled run happens
-    fake_clock.advance(CADENCE_SECONDS)
-    with pytest.raises(AlertNotDeliveredError):
-        invoke(FLEET_EVENT)
     # THEN it fails, so the platform retries it, and nothing went out
-    assert notices_about(alert_inbox, arn) == []
     # WHEN SNS answers again, and the platform's retry and the next runs happen
-    fault.healed = True
-    fake_clock.advance(60)
-    invoke(FLEET_EVENT)
-    scheduled_runs(invoke, fake_clock, 2)
+    run_refused_by_sns_then_retried(
+        invoke,
+        fake_clock,
+        health_services().hub_client("sns"),
+        lambda: notices_about(alert_inbox, arn),
+        retries=1,
+    )
     # THEN the resolution went out once
     assert notices_about(alert_inbox, arn) == [(True, LEFT_THE_FLEET)]
 

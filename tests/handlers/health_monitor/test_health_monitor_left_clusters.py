@@ -16,11 +16,14 @@ from tests.handlers.analytics_accounts import deny_assume_role
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import InjectedRefusal, fail_every_attempt
 from tests.handlers.health_monitor.conftest import CLUSTER, MEMBER, REGION, MemberCluster
+from tests.handlers.health_monitor.fleet_runs import (
+    CADENCE_SECONDS,
+    FLEET_EVENT,
+    Invoke,
+    run_refused_by_sns_then_retried,
+    scheduled_runs,
+)
 
-Invoke = Callable[..., dict[str, Any]]
-
-CADENCE_SECONDS = 300
-FLEET_EVENT = {"action": "check_fleet"}
 SECONDS_SHORT_OF_A_CLUSTER = 10
 """Less than a cluster's AWS time (`cluster_time.CLUSTER_AWS_SECONDS`, 20 s)."""
 CLUSTER_STATUS_RESOURCE = f"{MEMBER}/{REGION}/{CLUSTER}/cluster_status/{CLUSTER}"
@@ -39,15 +42,6 @@ class IndexUnreadable:
         if self.healed or CHECK_INCIDENT_CLUSTERS.encode() not in request.body:
             return None
         return self.refusal(request, **kwargs)
-
-
-def scheduled_runs(invoke: Invoke, fake_clock: Any, count: int) -> list[dict[str, Any]]:
-    """The results of `count` scheduled fleet runs, one cadence apart."""
-    results = []
-    for _ in range(count):
-        fake_clock.advance(CADENCE_SECONDS)
-        results.append(invoke(FLEET_EVENT))
-    return results
 
 
 def cluster_status_notices(alert_inbox: Any) -> list[tuple[bool, str]]:
@@ -141,19 +135,16 @@ def test_a_left_cluster_resolution_sns_did_not_take_is_sent_once_by_the_retry(
     # GIVEN an open check incident of a cluster removed from the inventory
     detail = remove("cluster")
     # AND SNS failing every attempt of Publish
-    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
     # WHEN the scheduled run happens
-    fake_clock.advance(CADENCE_SECONDS)
-    with pytest.raises(AlertNotDeliveredError):
-        invoke(FLEET_EVENT)
     # THEN it fails, so the platform retries it, and nothing went out
-    assert cluster_status_notices(alert_inbox) == []
     # WHEN SNS answers again, the platform retries the run twice and the next runs happen
-    fault.healed = True
-    fake_clock.advance(60)
-    invoke(FLEET_EVENT)
-    invoke(FLEET_EVENT)
-    scheduled_runs(invoke, fake_clock, 2)
+    run_refused_by_sns_then_retried(
+        invoke,
+        fake_clock,
+        health_services().hub_client("sns"),
+        lambda: cluster_status_notices(alert_inbox),
+        retries=2,
+    )
     # THEN the resolution went out once
     assert cluster_status_notices(alert_inbox) == [(True, detail)]
 

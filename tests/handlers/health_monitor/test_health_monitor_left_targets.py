@@ -13,20 +13,22 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.eks.models import eks_backends
 
-from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.alerts import Severity
 from fleet_shared.handler import Invocation
 from fleet_shared.sessions import MEMBER_CALL_CONFIG
 from handlers.health_monitor.incidents import CHECK_INCIDENTS, Scope, settle_incidents
 from handlers.health_monitor.report import CheckResult
 from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.faults import InjectedRefusal, fail_every_attempt
+from tests.handlers.faults import InjectedRefusal
 from tests.handlers.health_monitor.conftest import CLUSTER, MEMBER, REGION, MemberCluster
+from tests.handlers.health_monitor.fleet_runs import (
+    CADENCE_SECONDS,
+    FLEET_EVENT,
+    Invoke,
+    run_refused_by_sns_then_retried,
+    scheduled_runs,
+)
 
-Invoke = Callable[..., dict[str, Any]]
-
-CADENCE_SECONDS = 300
-FLEET_EVENT = {"action": "check_fleet"}
 DELETED_GROUP = "batch"
 GROUP_LEFT = f"{DELETED_GROUP} left cluster {CLUSTER}: the node_group check no longer finds it"
 CAPACITY_LEFT = f"{DELETED_GROUP} left cluster {CLUSTER}: the capacity check no longer finds it"
@@ -36,15 +38,6 @@ STILL_THERE_RESOURCE = f"{MEMBER}/{REGION}/{CLUSTER}/node_group/system"
 MILLIS_ENOUGH = 30_000
 MILLIS_SHORT_OF_A_MEMBER_CALL = 10_000
 """Less than one hung member call and the report after it (`MEMBER_CALL_SECONDS_LEFT`, 20 s)."""
-
-
-def scheduled_runs(invoke: Invoke, fake_clock: Any, count: int) -> list[dict[str, Any]]:
-    """The results of `count` scheduled fleet runs, one cadence apart."""
-    results = []
-    for _ in range(count):
-        fake_clock.advance(CADENCE_SECONDS)
-        results.append(invoke(FLEET_EVENT))
-    return results
 
 
 def notices(alert_inbox: Any) -> list[tuple[str, bool, str]]:
@@ -254,19 +247,16 @@ def test_a_resolution_of_a_left_target_sns_did_not_take_is_sent_once_by_the_retr
 ) -> None:
     # GIVEN open incidents of a node group deleted from its cluster, and SNS failing every
     # attempt of Publish
-    fault = fail_every_attempt(health_services().hub_client("sns"), "sns", "Publish")
     # WHEN the scheduled run happens
-    fake_clock.advance(CADENCE_SECONDS)
-    with pytest.raises(AlertNotDeliveredError):
-        invoke(FLEET_EVENT)
     # THEN it fails, so the platform retries it, and nothing went out
-    assert resolutions(alert_inbox) == []
     # WHEN SNS answers again, the platform retries the run twice and the next runs happen
-    fault.healed = True
-    fake_clock.advance(60)
-    invoke(FLEET_EVENT)
-    invoke(FLEET_EVENT)
-    scheduled_runs(invoke, fake_clock, 2)
+    run_refused_by_sns_then_retried(
+        invoke,
+        fake_clock,
+        health_services().hub_client("sns"),
+        lambda: resolutions(alert_inbox),
+        retries=2,
+    )
     # THEN each resolution went out once
     assert resolutions(alert_inbox) == [
         (CAPACITY_RESOURCE, CAPACITY_LEFT),
