@@ -45,7 +45,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.handler import Invocation
-from fleet_shared.state_table import VersionedValue
+from fleet_shared.state_table import StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.health_monitor.report import SEVERITY_RANK, CheckResult
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
@@ -236,6 +236,20 @@ def own_resource(scope: Scope, check: str, target: str) -> str:
 def incident_key(alert_id: str) -> str:
     """The state-table key of the incident of an alert id."""
     return f"{SOURCE}/incident/{alert_id}"
+
+
+def listed_unsettled_alert(
+    state: StateTable, listed_key: str, alert_id: str
+) -> dict[str, Any] | None:
+    """The alert (or resolution) of the incident of `alert_id`, listed under `listed_key`, while
+    it is not settled: open, or holding a resolution not yet sent. A settled one (closed, its
+    resolution sent, or its record gone) is forgotten from the list, and None."""
+    record = state.get_value(incident_key(alert_id), INCIDENT_VALUE)
+    alert = None if record is None else record.get("alert") or record.get("resolution")
+    if record is None or alert is None or not (record.get("open") or "resolution" in record):
+        state.delete_value(listed_key, alert_id)
+        return None
+    return alert
 
 
 def alarm_incidents_key(account_id: str, region: str) -> str:

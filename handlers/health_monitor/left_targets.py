@@ -27,10 +27,9 @@ from typing import Any
 
 from fleet_shared.alerts import Severity
 from handlers.health_monitor.incidents import (
-    INCIDENT_VALUE,
     Scope,
     check_incidents_key,
-    incident_key,
+    listed_unsettled_alert,
     own_resource,
 )
 from handlers.health_monitor.report import CheckResult
@@ -52,10 +51,8 @@ def open_listed_results(
     results = []
     for alert_id, entry in listed.items():
         check, target = str(entry["check"]), str(entry["target"])
-        record = services.state.get_value(incident_key(alert_id), INCIDENT_VALUE)
-        alert = None if record is None else record.get("alert") or record.get("resolution")
-        if record is None or alert is None or not (record.get("open") or "resolution" in record):
-            services.state.delete_value(listed_key, alert_id)
+        alert = listed_unsettled_alert(services.state, listed_key, alert_id)
+        if alert is None:
             continue
         if not resolves(check, target, alert):
             continue

@@ -27,7 +27,7 @@ from fleet_shared.alerts import Severity
 from fleet_shared.aws_answers import answer_field
 from fleet_shared.state_table import StateTable
 from handlers.health_monitor.checks.base import ClusterContext
-from handlers.health_monitor.incidents import INCIDENT_VALUE, alarm_incidents_key, incident_key
+from handlers.health_monitor.incidents import alarm_incidents_key, listed_unsettled_alert
 from handlers.health_monitor.report import CheckResult
 
 NAME = "alarm"
@@ -130,10 +130,8 @@ def gone_alarm_results(
     listed_key = alarm_incidents_key(account_id, region)
     results = []
     for alert_id, alarm_name in sorted(alarm_of_incident.items()):
-        record = state.get_value(incident_key(alert_id), INCIDENT_VALUE)
-        alert = None if record is None else record.get("alert") or record.get("resolution")
-        if record is None or alert is None or not (record.get("open") or "resolution" in record):
-            state.delete_value(listed_key, alert_id)
+        alert = listed_unsettled_alert(state, listed_key, alert_id)
+        if alert is None:
             continue
         results.append(
             CheckResult(
