@@ -53,8 +53,11 @@ COMMON_PERMISSIONS: tuple[PermissionStatement, ...] = (
     PermissionStatement(
         actions=("kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"), resources=(R.FLEET_KEY,)
     ),
-    # PutMetricData and the X-Ray calls have no resource-level permissions; metrics are held to
-    # the fleet's namespace by condition instead.
+    # The Service Authorization Reference lists no resource type for PutMetricData and the X-Ray
+    # calls. PutMetricData's condition key, cloudwatch:namespace, holds metrics to the fleet's
+    # namespace. PutTelemetryRecords has no condition key; PutTraceSegments has only
+    # logs:LogGeneratingResourceArns, an ARN a request may carry and the function's segments
+    # need not, so a condition on it could refuse them.
     PermissionStatement(
         actions=("cloudwatch:PutMetricData",),
         resources=(R.ANY,),
@@ -161,7 +164,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         permissions=(
             *COMMON_PERMISSIONS,
             ASSUME_OWN_MEMBER_ROLE,
-            # The Pricing API has no resource-level permissions.
+            # The reference lists no resource type and no condition key for GetProducts.
             PermissionStatement(actions=("pricing:GetProducts",), resources=(R.ANY,)),
         ),
         # eks:DescribeCluster and autoscaling:DescribeTags: the fallback passes over on-demand
@@ -240,10 +243,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ASSUME_OWN_MEMBER_ROLE,
             DATA_BUCKET_WRITE,
             DATA_BUCKET_LIST,
-            # Cost Explorer, ListFunctions, GetMetricData and Logs Insights' StopQuery and
-            # DescribeQueries have no resource-level permissions: the Service Authorization
-            # Reference for CloudWatch Logs lists no resource type for either (StopQuery names a
-            # query id, DescribeQueries lists the account's queries), so they take `*`.
+            # `*`, per the Service Authorization Reference: ListFunctions, GetMetricData,
+            # StopQuery (it names a query id) and DescribeQueries (it lists the account's
+            # queries) have no resource type and no condition key. The Cost Explorer calls have
+            # an optional billingview type (with aws:ResourceTag); the function names no billing
+            # view, and the reference does not say which ARN a call without one is checked
+            # against, so a statement on a view's ARN might not match it.
             PermissionStatement(
                 actions=(
                     "ce:GetCostAndUsage",
@@ -302,6 +307,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         permissions=(
             *COMMON_PERMISSIONS,
             ASSUME_OWN_MEMBER_ROLE,
+            # `*`, as for cost_analyzer's same actions.
             PermissionStatement(
                 actions=("ce:GetCostAndUsage", "cloudwatch:GetMetricData"), resources=(R.ANY,)
             ),

@@ -9,9 +9,11 @@ scoped to qualified version ARNs (`function:<name>:<version>`), never a whole fu
 
 Resource ARNs are limited to the member's own account wherever the ARN format carries an account
 id. Two formats do not: EC2 snapshots (`arn:aws:ec2:<region>::snapshot/<id>`) and S3 buckets
-(`arn:aws:s3:::<bucket>`). For those the pattern cannot name the account; identity policies
-only reach another account's snapshot or bucket if that owner shares it, which the fleet never
-asks for.
+(`arn:aws:s3:::<bucket>`). There a condition on the resource's owner holds the statement to the
+member's own: `s3:ResourceAccount` for the bucket actions and `ec2:Owner` for DeleteSnapshot,
+keys the Service Authorization Reference lists for those actions. CreateSnapshot, CreateTags
+and DeleteTags keep the accountless snapshot pattern: the reference lists no owner key for the
+snapshot CreateSnapshot creates, and their conditions are the catalog's tags.
 """
 
 from __future__ import annotations
@@ -31,14 +33,26 @@ class ResourceScope:
 
     sid: str
     arn_patterns: tuple[str, ...]
+    # For an ARN format without an account id: the condition key naming the resource's owner,
+    # set to the member's account so that the statement reaches none of another account's.
+    owner_account_key: str | None = None
 
     def arns(self, partition: str, account_id: str) -> list[str]:
         return [
             pattern.format(partition=partition, account=account_id) for pattern in self.arn_patterns
         ]
 
+    def owner_condition(self, account_id: str) -> dict[str, dict[str, str]]:
+        """`StringEquals` on the owner key, or nothing for an ARN format that names the account."""
+        if self.owner_account_key is None:
+            return {}
+        return {"StringEquals": {self.owner_account_key: account_id}}
 
-# Actions that have no resource-level permissions: IAM only accepts "*" for them.
+
+# Actions the Service Authorization Reference lists without a resource type: IAM only accepts
+# "*" for them. Nor does it list a condition key that names what they read: the EC2 Describe
+# calls take only ec2:Region, ListAllMyBuckets only S3's request keys (it lists the caller's own
+# buckets), the others none.
 NO_RESOURCE_LEVEL = ResourceScope("NoResourceLevelPermissions", ("*",))
 
 EKS_CLUSTERS = ResourceScope("EksClusters", ("arn:{partition}:eks:*:{account}:cluster/*",))
@@ -57,12 +71,18 @@ CLOUDWATCH_ALARMS = ResourceScope(
     "CloudWatchAlarms", ("arn:{partition}:cloudwatch:*:{account}:alarm:*",)
 )
 EC2_VOLUMES = ResourceScope("Ec2Volumes", ("arn:{partition}:ec2:*:{account}:volume/*",))
-EC2_SNAPSHOTS = ResourceScope("Ec2Snapshots", ("arn:{partition}:ec2:*::snapshot/*",))
+# Both functions delete only snapshots they listed with `OwnerIds=["self"]`.
+EC2_SNAPSHOTS = ResourceScope(
+    "Ec2Snapshots", ("arn:{partition}:ec2:*::snapshot/*",), owner_account_key="ec2:Owner"
+)
 EC2_SNAPSHOTS_OF_VOLUMES = ResourceScope(
     "Ec2SnapshotsOfVolumes",
     ("arn:{partition}:ec2:*:{account}:volume/*", "arn:{partition}:ec2:*::snapshot/*"),
 )
-S3_BUCKETS = ResourceScope("S3Buckets", ("arn:{partition}:s3:::*",))
+# The security scanner reads the buckets ListBuckets names, which are only the caller's own.
+S3_BUCKETS = ResourceScope(
+    "S3Buckets", ("arn:{partition}:s3:::*",), owner_account_key="s3:ResourceAccount"
+)
 IAM_POLICIES = ResourceScope("IamPolicies", ("arn:{partition}:iam::{account}:policy/*",))
 IAM_ROLES = ResourceScope("IamRoles", ("arn:{partition}:iam::{account}:role/*",))
 IAM_USERS = ResourceScope("IamUsers", ("arn:{partition}:iam::{account}:user/*",))
@@ -202,8 +222,11 @@ def member_policy_document(spec: FunctionSpec, partition: str, account_id: str) 
             "Action": actions,
             "Resource": scope.arns(partition, account_id),
         }
-        if conditions:
-            statement["Condition"] = condition_block(conditions)
+        condition = condition_block(conditions)
+        for operator, keys in scope.owner_condition(account_id).items():
+            condition.setdefault(operator, {}).update(keys)
+        if condition:
+            statement["Condition"] = condition
         statements.append(statement)
     _number_repeated_sids(statements)
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=2)

@@ -75,7 +75,9 @@ RESOURCE_DESCRIPTIONS: dict[ResourceRef, str] = {
     ResourceRef.CUR_GLUE_TABLE: "the CUR's Glue catalog, database and table (athena engine only)",
     ResourceRef.CALLBACK_SCHEDULES: "schedules in its own callback schedule group",
     ResourceRef.CALLBACK_SCHEDULER_ROLE: "its callback scheduler role",
-    ResourceRef.ANY: "`*` (the actions have no resource-level permissions)",
+    ResourceRef.ANY: (
+        "`*` (no resource type in the Service Authorization Reference applies to the calls)"
+    ),
 }
 
 

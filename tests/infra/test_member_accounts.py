@@ -372,7 +372,8 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
         "Null": {
             "aws:ResourceTag/lambda-fleet:delete-after": "false",
             "aws:ResourceTag/lambda-fleet:backup": "true",
-        }
+        },
+        "StringEquals": {"ec2:Owner": account},
     }
     assert volume["Condition"] == marked
     # AND it only ever adds or removes that mark
@@ -385,7 +386,10 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
     # GIVEN the backup role THEN it deletes only its own snapshots and tags only new ones, and
     # then its own snapshots with nothing but their id
     (backup,) = _statements_granting(stack_run, account, "backup_scheduler", "ec2:DeleteSnapshot")
-    assert backup["Condition"] == {"Null": {"aws:ResourceTag/lambda-fleet:backup": "false"}}
+    assert backup["Condition"] == {
+        "Null": {"aws:ResourceTag/lambda-fleet:backup": "false"},
+        "StringEquals": {"ec2:Owner": account},
+    }
     tagging_new, tagging_own_id = _statements_granting(
         stack_run, account, "backup_scheduler", "ec2:CreateTags"
     )
@@ -396,6 +400,38 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
     }
     assert tagging_new["Action"] == tagging_own_id["Action"] == ["ec2:CreateTags"]
     assert tagging_new["Sid"] != tagging_own_id["Sid"]
+
+
+def test_bucket_reads_and_snapshot_deletions_reach_only_the_members_own(
+    program_runs: dict[str, ProgramRun], stack_settings: Callable[[str], FleetSettings]
+):
+    # The dev stack deploys the scanner, the cleanup and the backups.
+    stack_run, settings = program_runs["dev"], stack_settings("dev")
+    owner_keys = {"arn:aws:s3:::*": "s3:ResourceAccount", "arn:aws:ec2:*::snapshot/*": "ec2:Owner"}
+    for member in settings.members:
+        held = set()
+        for role in _member_roles(stack_run, member.account_id):
+            (policy,) = _policies_of(stack_run, role)
+            for statement in policy["Statement"]:
+                # GIVEN a member role statement on an ARN format that names no account
+                if statement["Resource"] == ["arn:aws:s3:::*"] or statement["Action"] == [
+                    "ec2:DeleteSnapshot"
+                ]:
+                    (arn,) = statement["Resource"]
+                    # THEN its condition names the member as the resource's owner (the keys
+                    # the Service Authorization Reference lists for these actions)
+                    key = owner_keys[arn]
+                    assert statement["Condition"]["StringEquals"][key] == member.account_id, (
+                        role.inputs["name"],
+                        statement["Sid"],
+                    )
+                    held.add((role.inputs["name"], key))
+        # AND the scanner's bucket reads and both deleting functions' snapshot deletions are held
+        assert held == {
+            (member_role_name(stack_run.stack, "security_scanner"), "s3:ResourceAccount"),
+            (member_role_name(stack_run.stack, "cleanup_manager"), "ec2:Owner"),
+            (member_role_name(stack_run.stack, "backup_scheduler"), "ec2:Owner"),
+        }
 
 
 def test_the_conditions_name_the_tags_the_handlers_write():
