@@ -21,10 +21,11 @@ from components.naming import function_log_group_name, function_name, member_rol
 from components.policies import condition_block
 from components.settings import FleetSettings
 
-# The only actions allowed on `"Resource": "*"`: each was checked against the Service
-# Authorization Reference, which lists no resource type for it (the Cost Explorer calls: only an
-# optional billingview, which the functions never name); the catalog's comments say what each
-# statement's condition keys allow.
+# The only actions allowed on `"Resource": "*"`: the Service Authorization Reference lists no
+# resource type for them (the Cost Explorer calls: only an optional billingview, which the
+# functions never name). Its rows are in tests/infra/service_authorization_reference.json,
+# which tests/infra/test_service_authorization_reference.py holds this set to; the catalog's
+# comments say what each statement's condition keys allow.
 NO_RESOURCE_LEVEL_ACTIONS = frozenset(
     {
         "ce:GetCostAndUsage",

@@ -52,7 +52,8 @@ class ResourceScope:
 # Actions the Service Authorization Reference lists without a resource type: IAM only accepts
 # "*" for them. Nor does it list a condition key that names what they read: the EC2 Describe
 # calls take only ec2:Region, ListAllMyBuckets only S3's request keys (it lists the caller's own
-# buckets), the others none.
+# buckets), the others none. Its rows, and those of the owner-conditioned actions below, are in
+# tests/infra/service_authorization_reference.json, which a test of that folder holds them to.
 NO_RESOURCE_LEVEL = ResourceScope("NoResourceLevelPermissions", ("*",))
 
 EKS_CLUSTERS = ResourceScope("EksClusters", ("arn:{partition}:eks:*:{account}:cluster/*",))

@@ -1,0 +1,72 @@
+"""Every `"*"` resource and every owner condition of the fleet's policies agrees with the Service
+Authorization Reference's rows for its actions (`service_authorization_reference.json`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from catalog.functions import FUNCTIONS
+from catalog.model import ResourceRef
+from components.function_wiring import NO_RESOURCE_LEVEL_ACTIONS as HUB_STAR_ACTIONS
+from components.member_permissions import ACTION_SCOPES
+from components.member_permissions import NO_RESOURCE_LEVEL_ACTIONS as MEMBER_STAR_ACTIONS
+from fleetctl.mocked_program import REPO_ROOT
+
+REFERENCE: dict[str, dict[str, list[str]]] = json.loads(
+    (Path(__file__).parent / "service_authorization_reference.json").read_text()
+)["actions"]
+
+# Optional resource types that a `"*"` grant leaves unnamed because no call of the fleet names
+# one: Cost Explorer's billing view (the calls send no `BillingViewArn`).
+UNNAMED_OPTIONAL_TYPES = {"billingview"}
+
+
+def _row(action: str) -> dict[str, list[str]]:
+    assert action in REFERENCE, (
+        f"{action}: add its row of the Service Authorization Reference to "
+        "tests/infra/service_authorization_reference.json"
+    )
+    return REFERENCE[action]
+
+
+def test_every_action_granted_on_star_has_no_resource_type_the_fleet_could_name():
+    for action in sorted(HUB_STAR_ACTIONS | MEMBER_STAR_ACTIONS):
+        # GIVEN an action a hub or member role is granted on "*"
+        # WHEN the reference's resource types for it are read
+        types = _row(action)["resource_types"]
+        # THEN there are none, or only an optional billing view the fleet never names
+        assert set(types) <= UNNAMED_OPTIONAL_TYPES, (action, types)
+
+
+def test_no_handler_names_a_billing_view():
+    # GIVEN the handlers' source WHEN it is searched for the parameter naming a billing view
+    sources = sorted((REPO_ROOT / "handlers").rglob("*.py"))
+    assert sources
+    # THEN none sends it, so the Cost Explorer calls granted on "*" name no billing view
+    for source in sources:
+        assert "BillingViewArn" not in source.read_text(), source
+
+
+def test_every_owner_condition_key_is_listed_for_each_action_of_its_scope():
+    owned = {action: scope for action, scope in ACTION_SCOPES.items() if scope.owner_account_key}
+    assert owned
+    for action, scope in sorted(owned.items()):
+        # GIVEN a member action whose accountless ARN is held to the member by an owner key
+        # THEN the reference lists that key for the action (IAM would otherwise never match it)
+        assert scope.owner_account_key in _row(action)["condition_keys"], action
+
+
+def test_conditions_of_star_statements_use_keys_the_reference_lists_for_their_actions():
+    conditioned = 0
+    for spec in FUNCTIONS:
+        for statement in spec.permissions:
+            if ResourceRef.ANY not in statement.resources:
+                continue
+            # GIVEN a hub statement on "*" WHEN it has conditions
+            for condition in statement.conditions:
+                conditioned += 1
+                # THEN each key is one the reference lists for every action of the statement
+                for action in statement.actions:
+                    assert condition.key in _row(action)["condition_keys"], (spec.name, action)
+    assert conditioned
