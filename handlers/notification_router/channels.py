@@ -2,7 +2,9 @@
 
 A channel whose configuration is unset (no secret variable, no topic) is *disabled*: the alert is
 reported as skipped for it, not failed. Every delivery problem (HTTP error status, timeout,
-unreadable secret, SNS error) is raised as `ChannelError`, which the delivery loop retries.
+unreadable secret, SNS error) is raised as `ChannelError`, which the delivery loop retries; one
+that the same attempt meets again (a refusal, a secret whose content gives no usable value) is
+`permanent`, tried once per delivery.
 """
 
 from __future__ import annotations
@@ -40,7 +42,11 @@ from handlers.notification_router.channel_text import (
     slack_text,
 )
 from handlers.notification_router.environment import RouterEnvironment
-from handlers.notification_router.exceptions import ChannelError, RateLimitedError
+from handlers.notification_router.exceptions import (
+    ChannelError,
+    RateLimitedError,
+    UnusableSecretError,
+)
 from handlers.notification_router.formatting import OutgoingMessage
 from handlers.notification_router.rate_limits import RATE_LIMIT_STATUSES, parse_retry_after
 from handlers.notification_router.secret_masks import (
@@ -101,7 +107,26 @@ class Channel(ABC):
     def send(self, message: OutgoingMessage) -> None:
         """Deliver once; raise `ChannelError` on any failure."""
 
-    def _secret(self, variable: str, secret_id: str) -> str:
+    def _secret_value(self, variable: str, secret_id: str, names: tuple[str, ...]) -> str:
+        """The value the channel sends with: the secret's text, or the first of `names` in its
+        JSON. A read that fails is a `ChannelError` the delivery loop retries; a content that
+        gives no usable value is `_unusable`."""
+        secret = self._secret(variable, secret_id)
+        try:
+            return secret_field(secret, names)
+        except UnusableSecretError as error:
+            raise self._unusable(secret_id, str(error)) from None
+
+    def _unusable(self, secret_id: str, problem: str) -> ChannelError:
+        """The error of a secret Secrets Manager answered but whose content gives no usable value:
+        permanent, since every read within the invocation gets the same content (reading it again
+        or posting would change nothing), and the cached value is forgotten, so that the
+        message's retry reads the secret the operator fixed meanwhile. `problem` names the field,
+        never the value."""
+        self.services.forget_secret(secret_id)
+        return ChannelError(f"secret {shown_secret_id(secret_id)} {problem}", permanent=True)
+
+    def _secret(self, variable: str, secret_id: str) -> str | bytes:
         if not SECRET_ID.fullmatch(secret_id):
             # Refused before any call, showing nothing of it: it is likely the secret itself,
             # which GetSecretValue's error, and so the channel's, would repeat.
@@ -137,14 +162,11 @@ class SlackChannel(Channel):
         environment = self.services.environment
         started = time.monotonic()
         secret_id = environment.slack_webhook_secret or ""
-        secret = self._secret("SLACK_WEBHOOK_SECRET", secret_id)
-        url = _secret_field(secret, ("url", "webhook_url"), secret_id)
+        url = self._secret_value("SLACK_WEBHOOK_SECRET", secret_id, ("url", "webhook_url"))
         if not is_http_url(url):
             # Nothing of the value is shown, not even a prefix: the URL is the secret, and a
             # mistyped one may be the bare token.
-            raise ChannelError(
-                f"secret {shown_secret_id(secret_id)} is not an http(s) URL", permanent=True
-            )
+            raise self._unusable(secret_id, "is not an http(s) URL")
         post_json(url, slack_payload(message), _rest_of_attempt(started, environment))
 
 
@@ -164,8 +186,9 @@ class PagerDutyChannel(Channel):
         environment = self.services.environment
         started = time.monotonic()
         secret_id = environment.pagerduty_routing_key_secret or ""
-        secret = self._secret("PAGERDUTY_ROUTING_KEY_SECRET", secret_id)
-        key = _secret_field(secret, ("routing_key", "integration_key"), secret_id)
+        key = self._secret_value(
+            "PAGERDUTY_ROUTING_KEY_SECRET", secret_id, ("routing_key", "integration_key")
+        )
         post_json(
             environment.pagerduty_events_url,
             pagerduty_payload(message, key),
@@ -430,18 +453,45 @@ def _rest_of_attempt(started: float, environment: RouterEnvironment) -> float:
     return left
 
 
-def _secret_field(value: str, names: tuple[str, ...], secret_id: str) -> str:
-    text = value.strip()
-    shown = shown_secret_id(secret_id)
-    if text.startswith("{"):
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError:
-            raise ChannelError(f"secret {shown} is not valid JSON") from None
-        for name in names:
-            if isinstance(document, dict) and isinstance(document.get(name), str):
-                return str(document[name])
-        raise ChannelError(f"secret {shown} has none of the keys {', '.join(names)}")
+def secret_field(secret: str | bytes, names: tuple[str, ...]) -> str:
+    """The secret's text, stripped, or, when it is a JSON object, the first of `names` in it that
+    holds a string of more than blanks. Raises `UnusableSecretError` naming what is wrong (the
+    field, and the JSON type it holds), nothing of the value."""
+    if isinstance(secret, bytes):
+        raise UnusableSecretError("is binary (SecretBinary), not the text of a SecretString")
+    text = secret.strip()
     if not text:
-        raise ChannelError(f"secret {shown} is empty")
-    return text
+        raise UnusableSecretError("is empty")
+    if not text.startswith("{"):
+        return text
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        raise UnusableSecretError("is not valid JSON") from None
+    except RecursionError:
+        # Nested deeper than the parser goes: no JSONDecodeError, and no value either.
+        raise UnusableSecretError("is JSON nested deeper than the parser reads") from None
+    present = [name for name in names if name in document]
+    for name in present:
+        value = document[name]
+        if isinstance(value, str) and value.strip():
+            return value
+    if not present:
+        raise UnusableSecretError(f"has none of the keys {', '.join(names)}")
+    name = present[0]
+    if isinstance(document[name], str):
+        raise UnusableSecretError(f'has an empty "{name}"')
+    raise UnusableSecretError(f'has "{name}" as a JSON {_json_type(document[name])}, not a string')
+
+
+def _json_type(value: object) -> str:
+    """The JSON type of a parsed value, as an error names it instead of showing the value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    return "object"

@@ -12,9 +12,10 @@ A channel that answers
 429 or 503 with a Retry-After is waited for, instead of the backoff, when that is short; a longer
 one is not called again before it (nor by the next messages: `ChannelHolds`), and the message's
 retry waits for it. A refusal the same request would get again (a redirect, or a 4xx other than
-408, 425 and 429: Slack's `invalid_payload`, `channel_is_archived`, a revoked webhook) is not
-retried within the invocation: the message's retry tries once more (a corrected secret is read
-by then), and the queue's receive limit or Lambda's retries then take it to a dead-letter queue.
+408, 425 and 429: Slack's `invalid_payload`, `channel_is_archived`, a revoked webhook), and a
+secret whose content gives no usable value, are not retried within the invocation: the message's
+retry tries once more (a corrected secret is read by then), and the queue's receive limit or
+Lambda's retries then take it to a dead-letter queue.
 So is any other error a channel raises: channels are independent, so one failing in a way it does
 not foresee leaves the others to be tried.
 `sleep` is injected so tests do not wait.

@@ -16,6 +16,11 @@ class ChannelError(Exception):
         super().__init__(message)
 
 
+class UnusableSecretError(Exception):
+    """A channel's secret, read, gives no value to send with; the message says what is wrong with
+    it (`is empty`, `has "url" as a JSON number, not a string`), never the value."""
+
+
 class RateLimitedError(ChannelError):
     """The channel answered 429 or 503 with a Retry-After: it takes nothing before that."""
 

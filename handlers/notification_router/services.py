@@ -3,8 +3,10 @@ the channels' Retry-After holds, its queue, and the bounded clients its channels
 
 Secrets come from Powertools' parameters utility, cached for ROUTER_SECRET_TTL_SECONDS: every
 alert would otherwise cost one GetSecretValue per channel, and a rotated webhook URL or routing
-key is still picked up within that time without a redeploy. A secret may be named or given as an
-ARN; an ARN naming another region is read in that region.
+key is still picked up within that time without a redeploy. A secret whose cached content gave no
+usable value is read again at its next use (`forget_secret`), so that the fix reaches the retry
+of the alert it failed. A secret may be named or given as an ARN; an ARN naming another region is
+read in that region.
 
 Every call a channel makes is bounded by ROUTER_HTTP_TIMEOUT_SECONDS: for Slack and PagerDuty a
 deadline on the whole request (`bounded_http`), and for the e-mail topic, the secrets and the
@@ -31,14 +33,34 @@ from handlers.notification_router.rate_limits import ChannelHolds
 class RouterServices(FunctionServices[RouterEnvironment]):
     """The router's container; channels and routing read everything through it."""
 
-    def secret(self, secret_id: str) -> str:
-        """The secret's string; raises Powertools' `GetParameterError` when it cannot be read."""
+    def secret(self, secret_id: str) -> str | bytes:
+        """The secret's value: its SecretString, or the bytes of its SecretBinary. Raises
+        Powertools' `GetParameterError` when it cannot be read. A secret forgotten
+        (`forget_secret`) is read from Secrets Manager again, not from the cache."""
         region = _region_of(secret_id) or self.sessions.home_region
         provider = self._secrets_by_region.get(region)
         if provider is None:
-            provider = SecretsProvider(boto3_client=self._channel_client("secretsmanager", region))
+            provider = SecretsProvider(boto3_client=self.secrets_client(region))
             self._secrets_by_region[region] = provider
-        return str(provider.get(secret_id, max_age=self.environment.router_secret_ttl_seconds))
+        value = provider.get(
+            secret_id,
+            max_age=self.environment.router_secret_ttl_seconds,
+            force_fetch=secret_id in self._forgotten_secrets,
+        )
+        # Forgotten until read anew: a read that failed left the unusable value in the cache.
+        self._forgotten_secrets.discard(secret_id)
+        return value if isinstance(value, bytes) else str(value)
+
+    def forget_secret(self, secret_id: str) -> None:
+        """Read `secret_id` from Secrets Manager on its next use: its cached value gave no usable
+        webhook URL or routing key. The operator fixes the secret, and the message's retry
+        (Lambda's a minute later, in this container) must read the fix, not the cached value
+        for ROUTER_SECRET_TTL_SECONDS."""
+        self._forgotten_secrets.add(secret_id)
+
+    def secrets_client(self, region: str) -> Any:
+        """A Secrets Manager client of the hub account in `region`, bounded in time."""
+        return self._channel_client("secretsmanager", region)
 
     def sns_client(self, region: str) -> Any:
         """An SNS client of the hub account in `region` (the e-mail topic's), bounded in time."""
@@ -93,6 +115,10 @@ class RouterServices(FunctionServices[RouterEnvironment]):
     @cached_property
     def _secrets_by_region(self) -> dict[str, SecretsProvider]:
         return {}
+
+    @cached_property
+    def _forgotten_secrets(self) -> set[str]:
+        return set()
 
     @cached_property
     def _channel_clients(self) -> dict[tuple[str, str], Any]:
