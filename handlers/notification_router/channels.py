@@ -18,6 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -126,6 +127,20 @@ class Channel(ABC):
         self.services.forget_secret(secret_id)
         return ChannelError(f"secret {shown_secret_id(secret_id)} {problem}", permanent=True)
 
+    @contextlib.contextmanager
+    def _read_again_if_refused(self, secret_id: str) -> Iterator[None]:
+        """Forget the secret's cached value when the peer refuses the request for good (a 4xx
+        other than 408, 425 and 429, a redirect): most often a revoked webhook or routing key,
+        which the operator replaces in Secrets Manager, and the message's retry (Lambda's a minute
+        later, in this container) must post with the new one, not the cached value for
+        ROUTER_SECRET_TTL_SECONDS."""
+        try:
+            yield
+        except ChannelError as error:
+            if error.permanent:
+                self.services.forget_secret(secret_id)
+            raise
+
     def _secret(self, variable: str, secret_id: str) -> str | bytes:
         if not SECRET_ID.fullmatch(secret_id):
             # Refused before any call, showing nothing of it: it is likely the secret itself,
@@ -167,7 +182,8 @@ class SlackChannel(Channel):
             # Nothing of the value is shown, not even a prefix: the URL is the secret, and a
             # mistyped one may be the bare token.
             raise self._unusable(secret_id, "is not an http(s) URL")
-        post_json(url, slack_payload(message), _rest_of_attempt(started, environment))
+        with self._read_again_if_refused(secret_id):
+            post_json(url, slack_payload(message), _rest_of_attempt(started, environment))
 
 
 class PagerDutyChannel(Channel):
@@ -189,12 +205,13 @@ class PagerDutyChannel(Channel):
         key = self._secret_value(
             "PAGERDUTY_ROUTING_KEY_SECRET", secret_id, ("routing_key", "integration_key")
         )
-        post_json(
-            environment.pagerduty_events_url,
-            pagerduty_payload(message, key),
-            _rest_of_attempt(started, environment),
-            secrets=(key,),
-        )
+        with self._read_again_if_refused(secret_id):
+            post_json(
+                environment.pagerduty_events_url,
+                pagerduty_payload(message, key),
+                _rest_of_attempt(started, environment),
+                secrets=(key,),
+            )
 
 
 class EmailChannel(Channel):

@@ -4,9 +4,9 @@ the channels' Retry-After holds, its queue, and the bounded clients its channels
 Secrets come from Powertools' parameters utility, cached for ROUTER_SECRET_TTL_SECONDS: every
 alert would otherwise cost one GetSecretValue per channel, and a rotated webhook URL or routing
 key is still picked up within that time without a redeploy. A secret whose cached content gave no
-usable value is read again at its next use (`forget_secret`), so that the fix reaches the retry
-of the alert it failed. A secret may be named or given as an ARN; an ARN naming another region is
-read in that region.
+usable value, or whose value the channel refused for good, is read again at its next use
+(`forget_secret`), so that the fix reaches the retry of the alert it failed. A secret may be named
+or given as an ARN; an ARN naming another region is read in that region.
 
 Every call a channel makes is bounded by ROUTER_HTTP_TIMEOUT_SECONDS: for Slack and PagerDuty a
 deadline on the whole request (`bounded_http`), and for the e-mail topic, the secrets and the
@@ -53,9 +53,9 @@ class RouterServices(FunctionServices[RouterEnvironment]):
 
     def forget_secret(self, secret_id: str) -> None:
         """Read `secret_id` from Secrets Manager on its next use: its cached value gave no usable
-        webhook URL or routing key. The operator fixes the secret, and the message's retry
-        (Lambda's a minute later, in this container) must read the fix, not the cached value
-        for ROUTER_SECRET_TTL_SECONDS."""
+        webhook URL or routing key, or the channel refused it for good. The operator fixes the
+        secret, and the message's retry (Lambda's a minute later, in this container) must read
+        the fix, not the cached value for ROUTER_SECRET_TTL_SECONDS."""
         self._forgotten_secrets.add(secret_id)
 
     def secrets_client(self, region: str) -> Any:

@@ -33,6 +33,7 @@ from handlers.notification_router.exceptions import ChannelError, UndeliveredAle
 from handlers.notification_router.rate_limits import parse_retry_after
 from handlers.notification_router.services import RouterServices
 from tests.handlers.conftest import START_TIME
+from tests.handlers.deadlines import PLATFORM_RETRY_SECONDS
 from tests.handlers.faults import answer_malformed, fail_every_attempt
 
 REGION = "ap-south-1"
@@ -428,6 +429,38 @@ def test_a_ttl_of_zero_reads_the_rotated_secret_at_once(
     invoke(sns_event(fleet_alert("warning", title="second")))
     assert len(receiver.bodies("/slack")) == 1
     assert len(receiver.bodies("/slack-rotated")) == 1
+
+
+def test_a_webhook_and_a_routing_key_refused_for_good_are_read_again_by_the_retry(
+    invoke: Invoke, receiver: Any, fake_clock: Any
+) -> None:
+    # GIVEN a Slack webhook that Slack answers 404 (revoked) and a routing key PagerDuty answers
+    # 400, both read into the warm container's cache (ROUTER_SECRET_TTL_SECONDS, 300 s)
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.put_secret_value(
+        SecretId="lambda-fleet/slack-webhook", SecretString=receiver.url("/slack-revoked")
+    )
+    receiver.fail("/slack-revoked", 404, 5)
+    receiver.answer("/pagerduty", (400, {}, b'{"message": "Invalid routing key"}'))
+    event = sns_event(fleet_alert("critical"))
+    # WHEN the alert topic invokes the router: both refuse, so the invocation fails
+    with pytest.raises(UndeliveredAlertError):
+        invoke(event)
+    # AND the operator replaces both secrets before Lambda's retry, a minute later
+    _rotate_slack_webhook(receiver.url("/slack"))
+    secrets.put_secret_value(
+        SecretId="lambda-fleet/pagerduty-routing-key",
+        SecretString="R0UT1NGKEYREPLACED0000000000000",
+    )
+    fake_clock.advance(PLATFORM_RETRY_SECONDS)
+    again = invoke(event)
+    # THEN the retry read both again and posted with the new ones; e-mail already had the alert
+    statuses = {name: c["status"] for name, c in channels_of(again["results"][0]).items()}
+    assert statuses == {"pagerduty": "sent", "slack": "sent", "email": "already_sent"}
+    assert len(receiver.bodies("/slack-revoked")) == 1
+    assert len(receiver.bodies("/slack")) == 1
+    pages = [page["routing_key"] for page in receiver.bodies("/pagerduty")]
+    assert pages == [ROUTING_KEY, "R0UT1NGKEYREPLACED0000000000000"]
 
 
 def test_secret_named_by_an_arn_of_another_region_is_read_there(
