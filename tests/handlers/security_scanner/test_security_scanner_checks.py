@@ -71,6 +71,89 @@ def test_every_iam_action_of_the_checks_is_granted_in_the_member_role() -> None:
         assert control.remediation, control.control_id
 
 
+DECLARED_CONTROLS = {
+    "EC2.13": ("AwsEc2SecurityGroup", "HIGH"),
+    "EC2.14": ("AwsEc2SecurityGroup", "HIGH"),
+    "FLEET.EC2.1": ("AwsEc2SecurityGroup", "CRITICAL"),
+    "Lambda.1": ("AwsLambdaFunction", "CRITICAL"),
+    "Lambda.2": ("AwsLambdaFunction", "MEDIUM"),
+    "EKS.1": ("AwsEksCluster", "HIGH"),
+    "EKS.3": ("AwsEksCluster", "MEDIUM"),
+    "EKS.8": ("AwsEksCluster", "MEDIUM"),
+    "IAM.1": ("AwsIamPolicy", "CRITICAL"),
+    "IAM.21": ("AwsIamPolicy", "LOW"),
+    "FLEET.IAM.1": ("AwsIamRole", "CRITICAL"),
+    "FLEET.IAM.2": ("AwsIamRole", "LOW"),
+    "FLEET.IAM.3": ("AwsIamUser", "CRITICAL"),
+    "FLEET.IAM.4": ("AwsIamUser", "LOW"),
+    "SQS.1": ("AwsSqsQueue", "MEDIUM"),
+    "SNS.1": ("AwsSnsTopic", "MEDIUM"),
+    "S3.8": ("AwsS3Bucket", "HIGH"),
+    "S3.4": ("AwsS3Bucket", "MEDIUM"),
+    "S3.17": ("AwsS3Bucket", "LOW"),
+    "S3.5": ("AwsS3Bucket", "MEDIUM"),
+    "S3.14": ("AwsS3Bucket", "LOW"),
+}
+"""Every control with its resource type and severity: the ids and severities Security Hub holds
+for the findings already exported."""
+
+ADMIN_REMEDIATION = (
+    "Replace the statement with the actions and resources the principal needs; grant "
+    "administrator access only through a break-glass role."
+)
+WILDCARD_REMEDIATION = (
+    "List the actions the principal needs instead of service:* (a prefix such as "
+    "ec2:Describe* is acceptable)."
+)
+IAM_CONTROL_TEXTS = {
+    "IAM.1": (
+        'IAM policies should not allow full "*" administrative privileges',
+        ADMIN_REMEDIATION,
+    ),
+    "IAM.21": (
+        "IAM customer managed policies should not allow wildcard actions for services",
+        WILDCARD_REMEDIATION,
+    ),
+    "FLEET.IAM.1": (
+        'IAM role inline policies should not allow full "*" administrative privileges',
+        ADMIN_REMEDIATION,
+    ),
+    "FLEET.IAM.2": (
+        "IAM role inline policies should not allow wildcard actions for services",
+        WILDCARD_REMEDIATION,
+    ),
+    "FLEET.IAM.3": (
+        'IAM user inline policies should not allow full "*" administrative privileges',
+        ADMIN_REMEDIATION,
+    ),
+    "FLEET.IAM.4": (
+        "IAM user inline policies should not allow wildcard actions for services",
+        WILDCARD_REMEDIATION,
+    ),
+}
+
+
+def test_every_control_keeps_its_id_resource_type_and_severity() -> None:
+    # GIVEN the registry with every check module loaded WHEN its controls are listed
+    declared = {
+        control.control_id: (control.resource_type, control.severity.value)
+        for control in registry.checks()
+    }
+    # THEN they are the controls whose findings Security Hub holds, each as first declared
+    assert declared == DECLARED_CONTROLS
+
+
+def test_the_iam_controls_keep_their_titles_and_remediations() -> None:
+    # GIVEN the IAM controls of the registry WHEN their texts are read
+    texts = {
+        control.control_id: (control.title, control.remediation)
+        for control in registry.checks()
+        if "IAM" in control.control_id
+    }
+    # THEN each finding's title and remediation reads as exported before
+    assert texts == IAM_CONTROL_TEXTS
+
+
 def _evaluate_member_a() -> set[tuple[str, str]]:
     session = member_session(MEMBER_A)
     scope = ScanScope(
@@ -517,6 +600,61 @@ def test_unencrypted_queue_and_topic_fail_while_encrypted_ones_pass(mocked_aws: 
     assert failing == {("SQS.1", "plain"), ("SNS.1", "plain-topic")}
 
 
+def test_a_queue_or_topic_whose_attributes_are_unreadable_fails_alone_and_the_others_are_judged(
+    mocked_aws: None,
+) -> None:
+    # GIVEN two unencrypted queues and two topics without a KMS key, and SQS answering
+    # GetQueueAttributes of `queue-a` and SNS answering GetTopicAttributes of `topic-a` with an
+    # answer that is not theirs (HTTP 200)
+    session = member_session(MEMBER_A)
+    clients = {service: session.client(service) for service in ("sqs", "sns")}
+    for name in ("queue-a", "queue-b"):
+        clients["sqs"].create_queue(QueueName=name, Attributes={"SqsManagedSseEnabled": "false"})
+    for name in ("topic-a", "topic-b"):
+        clients["sns"].create_topic(Name=name)
+    answer_malformed(
+        clients["sqs"],
+        "sqs",
+        "GetQueueAttributes",
+        b"{}",
+        body_with=b"queue-a",
+        content_type="application/x-amz-json-1.0",
+    )
+    answer_malformed(
+        clients["sns"],
+        "sns",
+        "GetTopicAttributes",
+        b"<html>gateway<br></html>",
+        body_with=b"topic-a",
+    )
+    scope = ScanScope(
+        MEMBER_A,
+        REGION,
+        include_global=False,
+        member_regions=(REGION,),
+        client=lambda service: clients.get(service) or session.client(service),
+        scanned_on=SCAN_DAY,
+    )
+    # WHEN the member is evaluated
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    # THEN `queue-a` and `topic-a` are reported unreadable, each in a short line saying why
+    unreadable = {
+        f"arn:aws:sqs:{REGION}:{MEMBER_A}:queue-a",
+        f"arn:aws:sns:{REGION}:{MEMBER_A}:topic-a",
+    }
+    assert result.unreadable_arns == unreadable
+    errors = {error["resource"]: error["error"] for error in result.errors}
+    assert set(errors) == unreadable
+    assert errors[f"arn:aws:sqs:{REGION}:{MEMBER_A}:queue-a"].startswith(
+        "UnreadableAnswerError: GetQueueAttributes answered without Attributes"
+    )
+    assert all(len(error) <= 200 for error in errors.values())
+    assert "Unable to parse response" in errors[f"arn:aws:sns:{REGION}:{MEMBER_A}:topic-a"]
+    # AND the other queue and topic still fail their controls
+    failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
+    assert failing == {("SQS.1", "queue-b"), ("SNS.1", "topic-b")}
+
+
 def test_every_queue_of_an_account_with_more_than_a_thousand_queues_is_scanned(
     mocked_aws: None,
 ) -> None:
@@ -640,6 +778,27 @@ def test_security_group_rules_map_to_their_controls(
     assert failing == controls
 
 
+@pytest.mark.parametrize(
+    ("algorithms", "reasons"),
+    [
+        ([], {"S3.4": "the bucket has no default encryption configuration", "S3.17": None}),
+        ([""], {"S3.4": "the bucket has no default encryption configuration", "S3.17": None}),
+        (["AES256"], {"S3.4": None, "S3.17": "default encryption is AES256, not SSE-KMS"}),
+        (["aws:kms:dsse"], {"S3.4": None, "S3.17": None}),
+        (["", "AES256"], {"S3.4": None, "S3.17": "default encryption is AES256, not SSE-KMS"}),
+    ],
+)
+def test_default_encryption_fails_s3_4_when_absent_and_s3_17_when_not_kms(
+    algorithms: list[str], reasons: dict[str, str | None]
+) -> None:
+    # GIVEN a bucket whose default encryption rules name `algorithms` (empty for a rule without)
+    bucket = Resource("arn:aws:s3:::b", BUCKET, {"encryption_algorithms": algorithms})
+    # WHEN S3.4 and S3.17 evaluate it
+    by_id = {c.control_id: c for c in registry.checks_for(BUCKET)}
+    # THEN each fails with its reason, or passes
+    assert {control: by_id[control].evaluate(bucket) for control in reasons} == reasons
+
+
 def test_service_wildcards_fail_iam21_but_prefixed_wildcards_pass() -> None:
     # GIVEN a policy with s3:* and ec2:Describe* WHEN IAM.21 and IAM.1 evaluate it
     policy = Resource(
@@ -661,6 +820,71 @@ def test_service_wildcards_fail_iam21_but_prefixed_wildcards_pass() -> None:
     # THEN IAM.21 names s3:* only, and it is not full admin
     assert by_id["IAM.21"].evaluate(policy) == "allows every action of: s3:*"
     assert by_id["IAM.1"].evaluate(policy) is None
+
+
+def test_inline_policies_fail_their_principals_controls_and_a_principal_without_any_is_not_read(
+    mocked_aws: None,
+) -> None:
+    # GIVEN a user whose inline policy allows everything and sqs:*, a role whose inline policy
+    # allows s3:*, and a role without any inline policy
+    iam = member_session(MEMBER_A).client("iam")
+    iam.create_user(UserName="deployer")
+    iam.put_user_policy(
+        UserName="deployer",
+        PolicyName="everything",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                    {"Effect": "Allow", "Action": ["sqs:*"], "Resource": "*"},
+                ],
+            }
+        ),
+    )
+    for role in ("ops", "bare"):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")
+    iam.put_role_policy(
+        RoleName="ops",
+        PolicyName="buckets",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            }
+        ),
+    )
+    scope = ScanScope(
+        MEMBER_A,
+        REGION,
+        include_global=True,
+        member_regions=(REGION,),
+        client=member_session(MEMBER_A).client,
+        scanned_on=SCAN_DAY,
+    )
+    # WHEN the member is evaluated
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    # THEN the user fails FLEET.IAM.3 and FLEET.IAM.4 and the role FLEET.IAM.2, each saying why
+    failing = {
+        (f.control_id, f.resource_arn, f.detail)
+        for f in result.failing
+        if f.control_id.startswith("FLEET.IAM")
+    }
+    assert failing == {
+        (
+            "FLEET.IAM.3",
+            f"arn:aws:iam::{MEMBER_A}:user/deployer",
+            'a statement allows Action "*" on Resource "*"',
+        ),
+        ("FLEET.IAM.4", f"arn:aws:iam::{MEMBER_A}:user/deployer", "allows every action of: sqs:*"),
+        ("FLEET.IAM.2", f"arn:aws:iam::{MEMBER_A}:role/ops", "allows every action of: s3:*"),
+    }
+    # AND the role without an inline policy is not a resource of the role source, nor an error
+    (roles,) = (source for source in registry.sources() if source.resource_type == "AwsIamRole")
+    assert [resource.arn for resource in roles.collect(scope)] == [
+        f"arn:aws:iam::{MEMBER_A}:role/ops"
+    ]
+    assert result.errors == []
 
 
 EXAMPLES = sorted(
