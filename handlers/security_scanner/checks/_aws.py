@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
@@ -13,6 +13,8 @@ from botocore.exceptions import ClientError
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner.registry import Resource
+
+_Listed = TypeVar("_Listed")
 
 
 def error_code(error: ClientError) -> str:
@@ -103,3 +105,26 @@ def failed_resource(arn: str, resource_type: str, error: Exception) -> Resource:
         resource_type=resource_type,
         attributes={"error": cut_echo(f"{reason}: {error}")},
     )
+
+
+def described(
+    listing: Iterable[_Listed],
+    resource_type: str,
+    *,
+    arn_of: Callable[[_Listed], str],
+    describe: Callable[[_Listed, str], Resource | None],
+    read_errors: tuple[type[Exception], ...] = RESOURCE_READ_ERRORS,
+) -> Iterator[Resource]:
+    """The resource `describe(item, arn)` reads for each listed item, `arn` being
+    `arn_of(item)`; None when the item is no resource of the type (a role without inline
+    policies). An item whose reading fails with one of `read_errors` is yielded as a failed
+    resource under `arn`, so that one unreadable resource is reported and the others are read."""
+    for item in listing:
+        arn = arn_of(item)
+        try:
+            resource = describe(item, arn)
+        except read_errors as error:
+            yield failed_resource(arn, resource_type, error)
+            continue
+        if resource is not None:
+            yield resource

@@ -10,9 +10,8 @@ from typing import Any
 
 from fleet_shared.aws_answers import answer_field
 from handlers.security_scanner.checks._aws import (
-    RESOURCE_READ_ERRORS,
     as_list,
-    failed_resource,
+    described,
     is_everyone,
     listed,
     optional,
@@ -218,19 +217,15 @@ having more versions than QUALIFIED_POLICIES_READ."""
 
 def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
     lambda_client = scope.client("lambda")
-    for function in listed(lambda_client, "list_functions", "Functions", always_sent=True):
-        arn = function["FunctionArn"]
+
+    def describe(function: dict[str, Any], arn: str) -> Resource:
         name = function["FunctionName"]
-        try:
-            document = _function_policy(lambda_client, name)
-            qualifiers, more_qualifiers = _qualifiers(lambda_client, name)
-            qualified_policies = {
-                label: _function_policy(lambda_client, name, qualifier)
-                for label, qualifier in qualifiers
-            }
-        except RESOURCE_READ_ERRORS as error:
-            yield failed_resource(arn, FUNCTION, error)
-            continue
+        document = _function_policy(lambda_client, name)
+        qualifiers, more_qualifiers = _qualifiers(lambda_client, name)
+        qualified_policies = {
+            label: _function_policy(lambda_client, name, qualifier)
+            for label, qualifier in qualifiers
+        }
         runtime = function.get("Runtime")
         ends_on = RUNTIME_END_OF_SUPPORT.get(str(runtime))
         attributes: dict[str, Any] = {
@@ -244,7 +239,14 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
                 PUBLIC_POLICY_CONTROL: f"more than {QUALIFIED_POLICIES_READ} aliases and "
                 "versions, the most whose resource policies a scan reads per function"
             }
-        yield Resource(arn=arn, resource_type=FUNCTION, attributes=attributes)
+        return Resource(arn=arn, resource_type=FUNCTION, attributes=attributes)
+
+    yield from described(
+        listed(lambda_client, "list_functions", "Functions", always_sent=True),
+        FUNCTION,
+        arn_of=lambda function: function["FunctionArn"],
+        describe=describe,
+    )
 
 
 def _qualifiers(lambda_client: Any, name: str) -> tuple[list[tuple[str, str]], bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
-from handlers.security_scanner.checks._aws import failed_resource, listed
+from handlers.security_scanner.checks._aws import described, listed
 from handlers.security_scanner.registry import (
     FindingSeverity,
     Resource,
@@ -20,17 +20,10 @@ CLUSTER = "AwsEksCluster"
 
 def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
     eks = scope.client("eks")
-    # EKS sends `clusters` in every answer, an empty list in a region without clusters (its API
-    # reference's response syntax; AWS's own SDK example reads the key unguarded): a page
-    # without it is not EKS's, and must not resolve every cluster finding.
-    for name in listed(eks, "list_clusters", "clusters", always_sent=True):
-        arn = f"arn:aws:eks:{scope.region}:{scope.account_id}:cluster/{name}"
-        try:
-            cluster = answer_field(eks.describe_cluster(name=name), "DescribeCluster", "cluster")
-        except AWS_CALL_ERRORS as error:
-            yield failed_resource(arn, CLUSTER, error)
-            continue
-        yield Resource(
+
+    def describe(name: str, arn: str) -> Resource:
+        cluster = answer_field(eks.describe_cluster(name=name), "DescribeCluster", "cluster")
+        return Resource(
             arn=cluster.get("arn", arn),
             resource_type=CLUSTER,
             attributes={
@@ -39,6 +32,17 @@ def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
                 "logging": cluster.get("logging", {}).get("clusterLogging", []),
             },
         )
+
+    # EKS sends `clusters` in every answer, an empty list in a region without clusters (its API
+    # reference's response syntax; AWS's own SDK example reads the key unguarded): a page
+    # without it is not EKS's, and must not resolve every cluster finding.
+    yield from described(
+        listed(eks, "list_clusters", "clusters", always_sent=True),
+        CLUSTER,
+        arn_of=lambda name: f"arn:aws:eks:{scope.region}:{scope.account_id}:cluster/{name}",
+        describe=describe,
+        read_errors=AWS_CALL_ERRORS,
+    )
 
 
 register_source(

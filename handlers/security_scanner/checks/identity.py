@@ -11,9 +11,8 @@ from typing import Any
 
 from fleet_shared.aws_answers import answer_field
 from handlers.security_scanner.checks._aws import (
-    RESOURCE_READ_ERRORS,
     as_list,
-    failed_resource,
+    described,
     listed,
     policy_document,
     statements,
@@ -35,40 +34,45 @@ _SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
 
 def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource]:
     iam = scope.client("iam")
+
+    def describe(policy: dict[str, Any], arn: str) -> Resource:
+        version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
+        document = policy_document(
+            answer_field(version, "GetPolicyVersion", "PolicyVersion", "Document")
+        )
+        return Resource(arn=arn, resource_type=POLICY, attributes={"documents": [document]})
+
     # Not required in IAM's model; a proxy's page is refused before botocore parses it
     # (fleet_shared.foreign_answers: no <ListPoliciesResponse>).
-    for policy in listed(iam, "list_policies", "Policies", always_sent=False, Scope="Local"):
-        arn = policy["Arn"]
-        try:
-            version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
-            document = policy_document(
-                answer_field(version, "GetPolicyVersion", "PolicyVersion", "Document")
-            )
-        except RESOURCE_READ_ERRORS as error:
-            yield failed_resource(arn, POLICY, error)
-            continue
-        yield Resource(arn=arn, resource_type=POLICY, attributes={"documents": [document]})
+    yield from described(
+        listed(iam, "list_policies", "Policies", always_sent=False, Scope="Local"),
+        POLICY,
+        arn_of=lambda policy: policy["Arn"],
+        describe=describe,
+    )
 
 
 def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource]:
-    """Roles or users with their inline policies (kind is `role` or `user`)."""
+    """Roles or users with their inline policies (kind is `role` or `user`); one without any is
+    no resource."""
     iam = scope.client("iam")
     resource_type = ROLE if kind == "role" else USER
     listing = "list_roles" if kind == "role" else "list_users"
     items = "Roles" if kind == "role" else "Users"
-    for principal in listed(iam, listing, items, always_sent=True):
+
+    def describe(principal: dict[str, Any], arn: str) -> Resource | None:
         name = principal["RoleName" if kind == "role" else "UserName"]
-        try:
-            documents = list(_inline_documents(iam, kind, name))
-        except RESOURCE_READ_ERRORS as error:
-            yield failed_resource(principal["Arn"], resource_type, error)
-            continue
-        if documents:
-            yield Resource(
-                arn=principal["Arn"],
-                resource_type=resource_type,
-                attributes={"documents": documents},
-            )
+        documents = list(_inline_documents(iam, kind, name))
+        if not documents:
+            return None
+        return Resource(arn=arn, resource_type=resource_type, attributes={"documents": documents})
+
+    yield from described(
+        listed(iam, listing, items, always_sent=True),
+        resource_type,
+        arn_of=lambda principal: principal["Arn"],
+        describe=describe,
+    )
 
 
 def _inline_documents(iam: Any, kind: str, name: str) -> Iterator[dict[str, Any]]:
@@ -145,6 +149,7 @@ _WILDCARD_REMEDIATION = (
     "List the actions the principal needs instead of service:* (a prefix such as "
     "ec2:Describe* is acceptable)."
 )
+
 
 check(
     "IAM.1",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
-from handlers.security_scanner.checks._aws import failed_resource, listed
+from handlers.security_scanner.checks._aws import described, listed
 from handlers.security_scanner.registry import (
     FindingSeverity,
     Resource,
@@ -24,6 +25,23 @@ NextToken, so the rest of the account's queues would never be listed."""
 
 def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
     sqs = scope.client("sqs")
+
+    def describe(url: str, fallback_arn: str) -> Resource:
+        answer = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["QueueArn", "KmsMasterKeyId", "SqsManagedSseEnabled"],
+        )
+        # Always there: QueueArn, asked for, is every queue's.
+        attributes = answer_field(answer, "GetQueueAttributes", "Attributes")
+        return Resource(
+            arn=attributes.get("QueueArn", fallback_arn),
+            resource_type=QUEUE,
+            attributes={
+                "kms_key": attributes.get("KmsMasterKeyId"),
+                "sqs_managed_sse": attributes.get("SqsManagedSseEnabled", "false") == "true",
+            },
+        )
+
     # SQS leaves QueueUrls out when there is no queue, MaxResults or not, so absent means none;
     # a gateway's text/html page is refused before parsing (fleet_shared.foreign_answers).
     urls = listed(
@@ -33,46 +51,38 @@ def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
         always_sent=False,
         PaginationConfig={"PageSize": LIST_QUEUES_PAGE_SIZE},
     )
-    for url in urls:
-        name = url.rsplit("/", 1)[-1]
-        fallback_arn = f"arn:aws:sqs:{scope.region}:{scope.account_id}:{name}"
-        try:
-            answer = sqs.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=["QueueArn", "KmsMasterKeyId", "SqsManagedSseEnabled"],
-            )
-            # Always there: QueueArn, asked for, is every queue's.
-            attributes = answer_field(answer, "GetQueueAttributes", "Attributes")
-        except AWS_CALL_ERRORS as error:
-            yield failed_resource(fallback_arn, QUEUE, error)
-            continue
-        yield Resource(
-            arn=attributes.get("QueueArn", fallback_arn),
-            resource_type=QUEUE,
-            attributes={
-                "kms_key": attributes.get("KmsMasterKeyId"),
-                "sqs_managed_sse": attributes.get("SqsManagedSseEnabled", "false") == "true",
-            },
-        )
+    yield from described(
+        urls,
+        QUEUE,
+        arn_of=lambda url: (
+            f"arn:aws:sqs:{scope.region}:{scope.account_id}:{url.rsplit('/', 1)[-1]}"
+        ),
+        describe=describe,
+        read_errors=AWS_CALL_ERRORS,
+    )
 
 
 def _collect_topics(scope: ScanScope) -> Iterator[Resource]:
     sns = scope.client("sns")
-    # Not required in SNS's model; a proxy's page is refused before botocore parses it
-    # (fleet_shared.foreign_answers: no <ListTopicsResponse>).
-    for topic in listed(sns, "list_topics", "Topics", always_sent=False):
-        arn = topic["TopicArn"]
-        try:
-            answer = sns.get_topic_attributes(TopicArn=arn)
-            attributes = answer_field(answer, "GetTopicAttributes", "Attributes")
-        except AWS_CALL_ERRORS as error:
-            yield failed_resource(arn, TOPIC, error)
-            continue
-        yield Resource(
+
+    def describe(_topic: dict[str, Any], arn: str) -> Resource:
+        answer = sns.get_topic_attributes(TopicArn=arn)
+        attributes = answer_field(answer, "GetTopicAttributes", "Attributes")
+        return Resource(
             arn=arn,
             resource_type=TOPIC,
             attributes={"kms_key": attributes.get("KmsMasterKeyId")},
         )
+
+    # Not required in SNS's model; a proxy's page is refused before botocore parses it
+    # (fleet_shared.foreign_answers: no <ListTopicsResponse>).
+    yield from described(
+        listed(sns, "list_topics", "Topics", always_sent=False),
+        TOPIC,
+        arn_of=lambda topic: topic["TopicArn"],
+        describe=describe,
+        read_errors=AWS_CALL_ERRORS,
+    )
 
 
 register_source(

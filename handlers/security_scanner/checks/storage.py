@@ -8,9 +8,8 @@ from typing import Any
 
 from fleet_shared.aws_answers import answer_field
 from handlers.security_scanner.checks._aws import (
-    RESOURCE_READ_ERRORS,
     as_list,
-    failed_resource,
+    described,
     is_everyone,
     listed,
     optional,
@@ -48,14 +47,14 @@ def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
     names = _bucket_names(s3, scope.region)
     if scope.include_global:
         yield from _buckets_outside_member_regions(s3, scope, names)
-    for name in names:
-        arn = _bucket_arn(name)
-        try:
-            attributes = _describe(s3, name)
-        except RESOURCE_READ_ERRORS as error:
-            yield failed_resource(arn, BUCKET, error)
-            continue
-        yield Resource(arn=arn, resource_type=BUCKET, attributes=attributes)
+    yield from described(
+        names,
+        BUCKET,
+        arn_of=_bucket_arn,
+        describe=lambda name, arn: Resource(
+            arn=arn, resource_type=BUCKET, attributes=_describe(s3, name)
+        ),
+    )
 
 
 def _bucket_names(s3: Any, region: str | None) -> list[str]:
