@@ -151,46 +151,37 @@ _WILDCARD_REMEDIATION = (
 )
 
 
-check(
-    "IAM.1",
-    title='IAM policies should not allow full "*" administrative privileges',
-    severity=FindingSeverity.CRITICAL,
-    resource_type=POLICY,
-    remediation=_ADMIN_REMEDIATION,
-)(full_admin)
-check(
-    "IAM.21",
-    title="IAM customer managed policies should not allow wildcard actions for services",
-    severity=FindingSeverity.LOW,
-    resource_type=POLICY,
-    remediation=_WILDCARD_REMEDIATION,
-)(service_wildcards)
+def _declare_policy_controls(
+    resource_type: str, admin: tuple[str, str], wildcards: tuple[str, str]
+) -> None:
+    """Declare the two controls on the policies of `resource_type`: no full administrative
+    rights (`admin`) and no service wildcards (`wildcards`), each as (control id, title)."""
+    for (control_id, title), severity, remediation, evaluate in (
+        (admin, FindingSeverity.CRITICAL, _ADMIN_REMEDIATION, full_admin),
+        (wildcards, FindingSeverity.LOW, _WILDCARD_REMEDIATION, service_wildcards),
+    ):
+        check(
+            control_id,
+            title=title,
+            severity=severity,
+            resource_type=resource_type,
+            remediation=remediation,
+        )(evaluate)
+
+
+_declare_policy_controls(
+    POLICY,
+    ("IAM.1", 'IAM policies should not allow full "*" administrative privileges'),
+    ("IAM.21", "IAM customer managed policies should not allow wildcard actions for services"),
+)
 # FSBP controls cover customer-managed policies only; inline policies get the fleet's own ids.
-check(
-    "FLEET.IAM.1",
-    title='IAM role inline policies should not allow full "*" administrative privileges',
-    severity=FindingSeverity.CRITICAL,
-    resource_type=ROLE,
-    remediation=_ADMIN_REMEDIATION,
-)(full_admin)
-check(
-    "FLEET.IAM.2",
-    title="IAM role inline policies should not allow wildcard actions for services",
-    severity=FindingSeverity.LOW,
-    resource_type=ROLE,
-    remediation=_WILDCARD_REMEDIATION,
-)(service_wildcards)
-check(
-    "FLEET.IAM.3",
-    title='IAM user inline policies should not allow full "*" administrative privileges',
-    severity=FindingSeverity.CRITICAL,
-    resource_type=USER,
-    remediation=_ADMIN_REMEDIATION,
-)(full_admin)
-check(
-    "FLEET.IAM.4",
-    title="IAM user inline policies should not allow wildcard actions for services",
-    severity=FindingSeverity.LOW,
-    resource_type=USER,
-    remediation=_WILDCARD_REMEDIATION,
-)(service_wildcards)
+_declare_policy_controls(
+    ROLE,
+    ("FLEET.IAM.1", 'IAM role inline policies should not allow full "*" administrative privileges'),
+    ("FLEET.IAM.2", "IAM role inline policies should not allow wildcard actions for services"),
+)
+_declare_policy_controls(
+    USER,
+    ("FLEET.IAM.3", 'IAM user inline policies should not allow full "*" administrative privileges'),
+    ("FLEET.IAM.4", "IAM user inline policies should not allow wildcard actions for services"),
+)
