@@ -178,6 +178,12 @@ def block_public_access(resource: Resource) -> str | None:
     return f"Block Public Access settings off: {', '.join(off)}" if off else None
 
 
+def _default_algorithms(resource: Resource) -> list[str]:
+    """The algorithms the bucket's default encryption rules name; a rule without one names
+    none."""
+    return [a for a in resource.attributes["encryption_algorithms"] if a]
+
+
 @check(
     "S3.4",
     title="S3 general purpose buckets should have server-side encryption enabled",
@@ -187,7 +193,7 @@ def block_public_access(resource: Resource) -> str | None:
 )
 def default_encryption(resource: Resource) -> str | None:
     """The bucket must have a default encryption rule."""
-    algorithms = [a for a in resource.attributes["encryption_algorithms"] if a]
+    algorithms = _default_algorithms(resource)
     return None if algorithms else "the bucket has no default encryption configuration"
 
 
@@ -200,7 +206,7 @@ def default_encryption(resource: Resource) -> str | None:
 )
 def kms_encryption(resource: Resource) -> str | None:
     """Default encryption must use KMS; a bucket without any encryption fails S3.4 instead."""
-    algorithms = [a for a in resource.attributes["encryption_algorithms"] if a]
+    algorithms = _default_algorithms(resource)
     if not algorithms or any(a.startswith("aws:kms") for a in algorithms):
         return None
     return f"default encryption is {', '.join(algorithms)}, not SSE-KMS"
