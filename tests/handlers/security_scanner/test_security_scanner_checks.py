@@ -1086,3 +1086,72 @@ def test_s3_5_passes_only_a_tls_denial_that_covers_every_request_to_the_bucket(
     # THEN it passes only when the denial covers every request: a request without TLS that the
     # statement does not cover is allowed as before
     assert s3_5.evaluate(bucket) == reason
+
+
+@pytest.mark.parametrize(
+    ("control_id", "resource", "reason"),
+    [
+        pytest.param(
+            "IAM.1",
+            Resource(
+                "arn:aws:iam::1:policy/p",
+                "AwsIamPolicy",
+                {"documents": [{"Statement": {"Effect": "Deny", "Action": "*", "Resource": "*"}}]},
+            ),
+            None,
+            id="iam-1-a-denial-of-everything",
+        ),
+        pytest.param(
+            "FLEET.IAM.4",
+            Resource(
+                "arn:aws:iam::1:user/u",
+                "AwsIamUser",
+                {
+                    "documents": [
+                        {"Statement": {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}}
+                    ]
+                },
+            ),
+            None,
+            id="fleet-iam-4-a-denial-of-a-service",
+        ),
+        pytest.param(
+            "Lambda.1",
+            Resource(
+                "arn:aws:lambda:ap-south-1:1:function:f",
+                "AwsLambdaFunction",
+                {
+                    "qualified_policies": {},
+                    "policy": {
+                        "Statement": [
+                            {"Effect": "Deny", "Principal": "*", "Action": "lambda:InvokeFunction"}
+                        ]
+                    },
+                },
+            ),
+            None,
+            id="lambda-1-a-denial-to-anyone",
+        ),
+        pytest.param(
+            "S3.5",
+            Resource(
+                "arn:aws:s3:::b",
+                "AwsS3Bucket",
+                {"policy": {"Statement": [{**TLS_DENIAL, "Effect": "Allow"}]}},
+            ),
+            WITHOUT_TLS,
+            id="s3-5-an-allow-on-the-tls-condition",
+        ),
+    ],
+)
+def test_a_statement_of_the_other_effect_is_not_what_a_policy_control_judges(
+    control_id: str, resource: Resource, reason: str | None
+) -> None:
+    # GIVEN a policy whose only statement has the effect the control does not judge (a denial
+    # where an allow grants too much, an allow where a denial is required)
+    # WHEN the control evaluates it
+    control = next(
+        c for c in registry.checks_for(resource.resource_type) if c.control_id == control_id
+    )
+    # THEN the statement counts for nothing: it neither fails an allow control nor passes S3.5
+    assert control.evaluate(resource) == reason
