@@ -68,11 +68,13 @@ def policy_document(document: Any) -> dict[str, Any]:
     return parsed
 
 
-def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """The statements of a policy; a single statement may be written without a list."""
-    raw = document.get("Statement", [])
+def statements(document: dict[str, Any] | None, effect: str) -> list[dict[str, Any]]:
+    """The statements of a policy (None: no policy) whose Effect is `effect` (`Allow` or
+    `Deny`): a control judges the one or the other; a single statement may be written without a
+    list."""
+    raw = (document or {}).get("Statement", [])
     items = raw if isinstance(raw, list) else [raw]
-    return [item for item in items if isinstance(item, dict)]
+    return [item for item in items if isinstance(item, dict) and item.get("Effect") == effect]
 
 
 def as_list(value: Any) -> list[Any]:

@@ -349,8 +349,8 @@ def public_function_policy(resource: Resource) -> str | None:
 
 def _public_statement(policy: dict[str, Any] | None) -> str | None:
     """Why `policy` lets anyone call: its first such statement, or None."""
-    for statement in statements(policy or {}):
-        if statement.get("Effect") != "Allow" or not is_everyone(statement.get("Principal")):
+    for statement in statements(policy, "Allow"):
+        if not is_everyone(statement.get("Principal")):
             continue
         narrowing = [
             key

@@ -115,9 +115,7 @@ register_source(
 
 def _allow_statements(resource: Resource) -> Iterator[dict[str, Any]]:
     for document in resource.attributes["documents"]:
-        for statement in statements(document):
-            if statement.get("Effect") == "Allow":
-                yield statement
+        yield from statements(document, "Allow")
 
 
 def full_admin(resource: Resource) -> str | None:

@@ -225,8 +225,8 @@ def tls_only(resource: Resource) -> str | None:
     for every S3 action, on the bucket and all its objects (as the control's AWS Config rule
     asks). One that covers some only leaves the others allowed without TLS."""
     policy = resource.attributes["policy"]
-    for statement in statements(policy or {}):
-        if statement.get("Effect") != "Deny" or not _covers_every_request(statement, resource.arn):
+    for statement in statements(policy, "Deny"):
+        if not _covers_every_request(statement, resource.arn):
             continue
         # Condition keys are case-insensitive: aws:securetransport is the same key.
         secure = [
