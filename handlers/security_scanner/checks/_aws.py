@@ -68,6 +68,13 @@ def policy_document(document: Any) -> dict[str, Any]:
     return parsed
 
 
+def answered_policy(answer: dict[str, Any] | None, call: str) -> dict[str, Any] | None:
+    """The resource policy a get-policy answer holds as JSON text in `Policy` (Lambda's
+    GetPolicy, S3's GetBucketPolicy), as a document; None for no answer (`optional` met the
+    call's no-policy error)."""
+    return policy_document(answer_field(answer, call, "Policy")) if answer else None
+
+
 def statements(document: dict[str, Any] | None, effect: str) -> list[dict[str, Any]]:
     """The statements of a policy (None: no policy) whose Effect is `effect` (`Allow` or
     `Deny`): a control judges the one or the other; a single statement may be written without a

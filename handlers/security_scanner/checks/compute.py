@@ -10,12 +10,12 @@ from typing import Any
 
 from fleet_shared.aws_answers import answer_field
 from handlers.security_scanner.checks._aws import (
+    answered_policy,
     as_list,
     described,
     is_everyone,
     listed,
     optional,
-    policy_document,
     statements,
 )
 from handlers.security_scanner.registry import (
@@ -303,7 +303,7 @@ def _function_policy(
         lambda: lambda_client.get_policy(FunctionName=name, **qualified),
         "ResourceNotFoundException",
     )
-    return policy_document(answer_field(policy, "GetPolicy", "Policy")) if policy else None
+    return answered_policy(policy, "GetPolicy")
 
 
 register_source(

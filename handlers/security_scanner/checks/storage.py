@@ -8,12 +8,12 @@ from typing import Any
 
 from fleet_shared.aws_answers import answer_field
 from handlers.security_scanner.checks._aws import (
+    answered_policy,
     as_list,
     described,
     is_everyone,
     listed,
     optional,
-    policy_document,
     statements,
 )
 from handlers.security_scanner.registry import (
@@ -123,7 +123,7 @@ def _describe(s3: Any, name: str) -> dict[str, Any]:
             rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm", "")
             for rule in rules
         ],
-        "policy": policy_document(policy["Policy"]) if policy else None,
+        "policy": answered_policy(policy, "GetBucketPolicy"),
         "versioning": versioning.get("Status", "Disabled"),
     }
 
