@@ -1,4 +1,5 @@
-"""Small helpers the resource sources share: AWS answers, optional reads and policy documents."""
+"""Small helpers the resource sources share: AWS answers, optional reads, policy documents and
+the read of each listed resource, one failing alone."""
 
 from __future__ import annotations
 
