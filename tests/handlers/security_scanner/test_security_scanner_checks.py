@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pkgutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -154,17 +154,23 @@ def test_the_iam_controls_keep_their_titles_and_remediations() -> None:
     assert texts == IAM_CONTROL_TEXTS
 
 
-def _evaluate_member_a() -> set[tuple[str, str]]:
-    session = member_session(MEMBER_A)
-    scope = ScanScope(
+def _member_a_scope(
+    client: Callable[[str], Any] | None = None, *, include_global: bool = True
+) -> ScanScope:
+    """Member A's scope in REGION on the tests' scan day, through `client` (by default its
+    session's clients)."""
+    return ScanScope(
         MEMBER_A,
         REGION,
-        include_global=True,
+        include_global=include_global,
         member_regions=(REGION,),
-        client=session.client,
+        client=client or member_session(MEMBER_A).client,
         scanned_on=SCAN_DAY,
     )
-    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+
+
+def _evaluate_member_a() -> set[tuple[str, str]]:
+    result = evaluate(_member_a_scope(), "2025-06-02T03:30:00.000Z")
     return {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
 
 
@@ -627,13 +633,8 @@ def test_a_queue_or_topic_whose_attributes_are_unreadable_fails_alone_and_the_ot
         b"<html>gateway<br></html>",
         body_with=b"topic-a",
     )
-    scope = ScanScope(
-        MEMBER_A,
-        REGION,
-        include_global=False,
-        member_regions=(REGION,),
-        client=lambda service: clients.get(service) or session.client(service),
-        scanned_on=SCAN_DAY,
+    scope = _member_a_scope(
+        lambda service: clients.get(service) or session.client(service), include_global=False
     )
     # WHEN the member is evaluated
     result = evaluate(scope, "2025-06-02T03:30:00.000Z")
@@ -854,14 +855,7 @@ def test_inline_policies_fail_their_principals_controls_and_a_principal_without_
             }
         ),
     )
-    scope = ScanScope(
-        MEMBER_A,
-        REGION,
-        include_global=True,
-        member_regions=(REGION,),
-        client=member_session(MEMBER_A).client,
-        scanned_on=SCAN_DAY,
-    )
+    scope = _member_a_scope()
     # WHEN the member is evaluated
     result = evaluate(scope, "2025-06-02T03:30:00.000Z")
     # THEN the user fails FLEET.IAM.3 and FLEET.IAM.4 and the role FLEET.IAM.2, each saying why
