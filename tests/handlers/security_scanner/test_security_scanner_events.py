@@ -15,6 +15,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.state_table import StateTable
+from handlers.security_scanner.risk import SecurityEvent, assess
 from handlers.security_scanner.scan import ScanServices
 from tests.handlers.deadlines import (
     killed_while_calling_then_retried,
@@ -487,3 +488,60 @@ def test_two_findings_of_one_principal_at_once_both_teach_their_country(
     fake_clock.advance(DAY)
     assert scanner(_guardduty("gd-23", 2.0, country="Brazil"))["rules"] == []
     assert scanner(_guardduty("gd-24", 2.0, country="Spain"))["rules"] == []
+
+
+@pytest.mark.parametrize(
+    ("detail", "rules"),
+    [
+        ({"eventSource": "iam.amazonaws.com", "eventName": "PutRolePolicy"}, ["IAM_POLICY_CHANGE"]),
+        (
+            {"eventSource": "iam.amazonaws.com", "eventName": "CreatePolicyVersion"},
+            ["IAM_POLICY_CHANGE"],
+        ),
+        (
+            {
+                "eventSource": "iam.amazonaws.com",
+                "eventName": "PutRolePolicy",
+                "errorCode": "AccessDenied",
+            },
+            [],
+        ),
+        ({"eventSource": "iam.amazonaws.com", "eventName": "GetRolePolicy"}, []),
+        ({"eventSource": "kms.amazonaws.com", "eventName": "PutRolePolicy"}, []),
+        (
+            {"eventSource": "kms.amazonaws.com", "eventName": "ScheduleKeyDeletion"},
+            ["KMS_KEY_DISABLING"],
+        ),
+        ({"eventSource": "kms.amazonaws.com", "eventName": "DisableKey"}, ["KMS_KEY_DISABLING"]),
+        (
+            {
+                "eventSource": "kms.amazonaws.com",
+                "eventName": "DisableKey",
+                "errorCode": "AccessDeniedException",
+            },
+            [],
+        ),
+        ({"eventSource": "iam.amazonaws.com", "eventName": "DisableKey"}, []),
+    ],
+)
+def test_a_policy_change_or_key_disabling_scores_only_as_a_successful_call_to_its_service(
+    detail: dict[str, Any], rules: list[str]
+) -> None:
+    # GIVEN a CloudTrail event of an IAM or KMS call, successful or refused (errorCode)
+    event = SecurityEvent(
+        event_id="e-1",
+        kind="cloudtrail",
+        account_id=MEMBER_A,
+        region=REGION,
+        principal=f"arn:aws:iam::{MEMBER_A}:user/dev",
+        title="call",
+        resource=f"arn:aws:iam::{MEMBER_A}:user/dev",
+        base_score=0,
+        detail=detail,
+        country=None,
+    )
+    # WHEN it is assessed
+    matched = [rule.rule_id for rule in assess(event).matched]
+    # THEN IAM_POLICY_CHANGE or KMS_KEY_DISABLING matches only a call of its service's events
+    # that succeeded
+    assert matched == rules
