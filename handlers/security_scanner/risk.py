@@ -120,13 +120,19 @@ def _console_login_without_mfa(event: SecurityEvent) -> bool:
     )
 
 
-def _iam_policy_change(event: SecurityEvent) -> bool:
+def _succeeded_call(event: SecurityEvent, service: str, names: frozenset[str]) -> bool:
+    """Whether `event` records a call to `service` (its eventSource) named in `names` that
+    succeeded: a refused call (errorCode) changed nothing."""
     detail = _cloudtrail(event)
     return (
-        detail.get("eventSource") == "iam.amazonaws.com"
-        and detail.get("eventName") in IAM_POLICY_EVENTS
+        detail.get("eventSource") == service
+        and detail.get("eventName") in names
         and not detail.get("errorCode")
     )
+
+
+def _iam_policy_change(event: SecurityEvent) -> bool:
+    return _succeeded_call(event, "iam.amazonaws.com", IAM_POLICY_EVENTS)
 
 
 def _security_group_open_to_world(event: SecurityEvent) -> bool:
@@ -150,12 +156,7 @@ def _items(container: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _kms_key_disabling(event: SecurityEvent) -> bool:
-    detail = _cloudtrail(event)
-    return (
-        detail.get("eventSource") == "kms.amazonaws.com"
-        and detail.get("eventName") in KMS_DISABLING_EVENTS
-        and not detail.get("errorCode")
-    )
+    return _succeeded_call(event, "kms.amazonaws.com", KMS_DISABLING_EVENTS)
 
 
 RULES: tuple[RiskRule, ...] = (
