@@ -10,6 +10,11 @@ the events anyway.
 
 A pattern that another forwarded pattern already covers is not forwarded again: both would match
 the same event, and the hub would receive (and act on) it twice.
+
+Each rule is created after the fleet inventory object (it depends on it): in the `pulumi up` that
+adds a member, the hub's functions then read an inventory that lists the member before the first
+event it forwards, and never take the member for one that left the fleet (an alarm's episode or
+incident resolved at the next run as "the account left the fleet", though it had not arrived yet).
 """
 
 from __future__ import annotations
@@ -161,6 +166,8 @@ class EventForwardingArgs:
     # One provider per region of the account, in the account's region order; the first one
     # creates the (global) IAM role.
     providers: Mapping[str, aws.Provider]
+    # The hub's fleet inventory object: the rules are created once it lists the member.
+    inventory: pulumi.Resource
 
 
 class EventForwarding(pulumi.ComponentResource):
@@ -205,7 +212,9 @@ class EventForwarding(pulumi.ComponentResource):
                 name=forwarding_rule_name(args.stack),
                 description=f"Forwards {rule_names} events to the lambda-fleet hub bus",
                 event_pattern=event_pattern,
-                opts=regional,
+                opts=pulumi.ResourceOptions.merge(
+                    regional, pulumi.ResourceOptions(depends_on=[args.inventory])
+                ),
             )
             aws.cloudwatch.EventTarget(
                 f"{name}-{region}",

@@ -57,6 +57,19 @@ class Fleet(pulumi.ComponentResource):
                     ),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
+        # The hub first: each member's event forwarding waits for the inventory object, so an
+        # event a member forwards finds it listed (`EventForwardingArgs.inventory`).
+        self.hub = FleetHub(
+            f"{name}-hub",
+            FleetHubArgs(
+                settings=settings,
+                stack=args.stack,
+                provider=self.providers.hub,
+                functions=functions,
+                runtime_python=args.runtime_python,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.member_accounts: dict[str, MemberAccount] = {}
         for member in settings.members:
             self.member_accounts[member.account_id] = MemberAccount(
@@ -74,18 +87,8 @@ class Fleet(pulumi.ComponentResource):
                         region: self.networks[(member.account_id, region)]
                         for region in member.network_regions()
                     },
+                    inventory=self.hub.buckets.inventory,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        self.hub = FleetHub(
-            f"{name}-hub",
-            FleetHubArgs(
-                settings=settings,
-                stack=args.stack,
-                provider=self.providers.hub,
-                functions=functions,
-                runtime_python=args.runtime_python,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         self.register_outputs({})

@@ -38,6 +38,9 @@ class MemberAccountArgs:
     # Per region of the member, in the member's region order.
     providers: Mapping[str, aws.Provider]
     networks: Mapping[str, AccountNetwork]
+    # The hub's inventory object, which the member's event forwarding waits for
+    # (`EventForwardingArgs.inventory`).
+    inventory: pulumi.Resource
 
 
 class MemberAccount(pulumi.ComponentResource):
@@ -79,6 +82,7 @@ class MemberAccount(pulumi.ComponentResource):
                 ),
                 rules=tuple(forwarded_event_rules(args.functions)),
                 providers={region: args.providers[region] for region in member.regions},
+                inventory=args.inventory,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
