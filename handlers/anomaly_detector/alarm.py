@@ -44,7 +44,13 @@ from handlers.anomaly_detector.exceptions import IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
 from handlers.anomaly_detector.followed import MAX_POINTS, FollowedSeries
 from handlers.anomaly_detector.models import AlarmEvent
-from handlers.anomaly_detector.scan import COMPLETE, TARGET_ERRORS, MetricTarget, metric_label
+from handlers.anomaly_detector.scan import (
+    COMPLETE,
+    TARGET_ERRORS,
+    MetricTarget,
+    metric_label,
+    note_listed_members_of,
+)
 from handlers.anomaly_detector.target_calls import member_cloudwatch
 
 DAY = timedelta(days=1)
@@ -58,6 +64,9 @@ def confirm_alarm(
     when SNS refused an alert."""
     summary = alarm_summary(event)
     inventory = services.inventory()
+    # An alarm may come before any scan since its account was listed: noted, the account is
+    # known to have left when a later inventory drops it.
+    note_listed_members_of(services, inventory)
     try:
         findings, evaluated, left_out = evaluate_alarm(
             services.sessions, services.environment, event, inventory

@@ -31,10 +31,11 @@ episodes are closed by a resolution saying so. A series no scan reads any more (
 the inventory, its metric left ANOMALY_METRICS, or its account cannot be read) is found through
 the index `anomaly/open-series` (each series with open episodes, and the first scan that did not
 read it); ANOMALY_DEDUP_DAYS after that scan its episodes are closed the same way, and at once
-those of a series of an account the inventory no longer has (`scan.series_of_left_members`,
-through `close_unread_series`'s `closed_now`). Records are kept twice ANOMALY_DEDUP_DAYS, so they
-outlive that wait. Without this the episodes stayed open when their record expired: their
-incidents never closed, and the series' next episode opened another one beside them.
+those of a series of an account that left the fleet, listed before and no longer
+(`scan.series_of_left_members`, through `close_unread_series`'s `closed_now`). Records are kept
+twice ANOMALY_DEDUP_DAYS, so they outlive that wait. Without this the episodes stayed open when
+their record expired: their incidents never closed, and the series' next episode opened another
+one beside them.
 
 The index is kept in INDEX_PARTS values `open_series#<xx>`, a series in the one its name's digest
 picks: one DynamoDB item holds 400 KB, which a few thousand series names fill, and a fleet-wide

@@ -11,7 +11,9 @@ follows such a series: a finding on it that continues no open episode is not ale
 is not one the scans watch), and the series leaves the index with its last open episode. The
 series of an account the inventory no longer has are not read (its member role is gone with it):
 a scan closes their episodes at once, saying the account left the fleet
-(`scan.followed_of_left_members`).
+(`scan.followed_of_left_members`). Those of an account the inventory has not listed yet (an alarm
+its rule forwarded before, in the deployment that adds it) are not read either, nor closed: they
+wait for it to be listed (`fleet_shared.listed_members`).
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import Cluster, FleetInventory
+from fleet_shared.listed_members import ListedMembers, note_listed_members
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.observability import observability_for
@@ -62,6 +63,7 @@ from handlers.anomaly_detector.environment import (
     MetricSpec,
 )
 from handlers.anomaly_detector.episodes import (
+    RECORD_TTL_FACTOR,
     EvaluatedSeries,
     close_unread_series,
     continue_open_episodes,
@@ -92,6 +94,9 @@ METRICS_LEFT = TargetsLeftList("anomaly/metrics-not-started", "places", ttl_seco
 """The accounts and regions whose own metrics (ANOMALY_METRICS) a scan did not start, or whose
 read it cut short, for lack of time, in its order, read first by the next scan's own-metric read;
 forgotten after a day, which only means the next scan reads them in inventory order again."""
+LISTED_MEMBERS_KEY = "anomaly/listed-members"
+"""Where the detector notes the accounts its inventories listed (`fleet_shared.listed_members`):
+an account the inventory does not list has left the fleet only if listed before."""
 COMPLETE = "Complete"
 """GetMetricData's status of a series it returned whole (else PartialData, InternalError or
 Forbidden)."""
@@ -123,6 +128,7 @@ def scan_fleet(
     now = services.clock.now()
     state, alerts = services.state, services.alerts
     inventory = services.inventory()
+    listed = note_listed_members_of(services, inventory)
     index = read_index(state)
     scan, follow_only = scan_metrics_and_followed_series(services, inventory, index, deadline)
     if environment.anomaly_cost_enabled:
@@ -171,7 +177,7 @@ def scan_fleet(
         index,
         state,
         alerts,
-        closed_now=series_of_left_members(index, inventory),
+        closed_now=series_of_left_members(index, inventory, listed),
         ttl_seconds=dedup_days * 86_400,
         now=now,
         deadline=deadline,
@@ -190,6 +196,21 @@ def scan_fleet(
     }
 
 
+def note_listed_members_of(
+    services: FunctionServices[AnomalyEnvironment], inventory: FleetInventory
+) -> ListedMembers:
+    """Note the accounts `inventory` lists, each kept as long as a series' record after it stops
+    being listed; the accounts noted before, by which the caller judges which ones left."""
+    return note_listed_members(
+        services.state,
+        LISTED_MEMBERS_KEY,
+        inventory,
+        now=services.clock.now(),
+        keep_seconds=RECORD_TTL_FACTOR * services.environment.anomaly_dedup_days * 86_400,
+        logger=logger,
+    )
+
+
 def scan_metrics_and_followed_series(
     services: FunctionServices[AnomalyEnvironment],
     inventory: FleetInventory,
@@ -197,16 +218,17 @@ def scan_metrics_and_followed_series(
     deadline: Deadline,
 ) -> tuple[MetricScan, frozenset[str]]:
     """The scan of the metrics ANOMALY_METRICS names and of the series the index's alarms follow
-    (`followed_targets`), but those of accounts that left the fleet (`followed_of_left_members`);
-    and the resources read only to be followed. The followed places the last scan had no time
-    for are read before the scan's own metrics, the others after them: read only after them,
-    they were never read by scans that run short of time."""
+    (`followed_targets`) in accounts the inventory lists: not those of accounts that left the
+    fleet (`followed_of_left_members`), nor of those it does not list yet (an alarm forwarded
+    before the inventory listed its account), whose member role may not exist yet: they are
+    read once it lists them. And the resources read only to be followed. The followed places the
+    last scan had no time for are read before the scan's own metrics, the others after them:
+    read only after them, they were never read by scans that run short of time."""
     environment, now = services.environment, services.clock.now()
-    left_fleet = followed_of_left_members(index, inventory)
     followed = {
         resource: entry
         for resource, entry in followed_in(index).items()
-        if resource not in left_fleet
+        if inventory.member(str(entry["account_id"])) is not None
     }
     left_before = FOLLOWED_LEFT.read(services.state, logger)
     left_places = {
@@ -265,16 +287,19 @@ def scan_metrics_and_followed_series(
 
 
 def followed_of_left_members(
-    index: dict[str, VersionedValue], inventory: FleetInventory
+    index: dict[str, VersionedValue], inventory: FleetInventory, listed: ListedMembers
 ) -> dict[str, str]:
-    """The series the index's alarms follow in accounts the inventory no longer has, each with
-    why its episodes are closed: their member role is gone with them, so no scan can read them
-    (each scan would report the place an error until the episodes were closed as unread,
-    ANOMALY_DEDUP_DAYS later), and no state change of their alarms reaches the hub any more."""
+    """The series the index's alarms follow in accounts that left the fleet (`inventory` no
+    longer lists them, `listed` did: `ListedMembers.has_left`), each with why its episodes are
+    closed: their member role is gone with them, so no scan can read them (each scan would
+    report the place an error until the episodes were closed as unread, ANOMALY_DEDUP_DAYS
+    later), and no state change of their alarms reaches the hub any more. An account never
+    listed has not arrived yet: its episodes stay open until it is listed, or are closed as
+    unread ANOMALY_DEDUP_DAYS after the first scan that could not read them."""
     return {
         resource: f"is of account {entry['account_id']}, which left the fleet"
         for resource, entry in followed_in(index).items()
-        if inventory.member(str(entry["account_id"])) is None
+        if listed.has_left(str(entry["account_id"]), inventory)
     }
 
 
@@ -285,19 +310,18 @@ the account; the daily cost's resource (`COST_RESOURCE`) has none."""
 
 
 def series_of_left_members(
-    index: dict[str, VersionedValue], inventory: FleetInventory
+    index: dict[str, VersionedValue], inventory: FleetInventory, listed: ListedMembers
 ) -> dict[str, str]:
-    """The series of the index in accounts the inventory no longer has, each with why its
-    episodes are closed: the followed ones (`followed_of_left_members`) and the scans' own, whose
-    account is the first part of the resource (`MEMBER_RESOURCE`). No scan reads an own metric of
-    an account the inventory does not have, so without this its episodes stayed open until
-    closed as unread, ANOMALY_DEDUP_DAYS later."""
-    members = {member.account_id for member in inventory.members}
-    left = followed_of_left_members(index, inventory)
+    """The series of the index in accounts that left the fleet (`ListedMembers.has_left`), each
+    with why its episodes are closed: the followed ones (`followed_of_left_members`) and the
+    scans' own, whose account is the first part of the resource (`MEMBER_RESOURCE`). No scan
+    reads an own metric of an account the inventory does not have, so without this its episodes
+    stayed open until closed as unread, ANOMALY_DEDUP_DAYS later."""
+    left = followed_of_left_members(index, inventory, listed)
     for part in index.values():
         for resource in part.value["series"]:
             own = MEMBER_RESOURCE.match(resource)
-            if resource in left or own is None or own["account_id"] in members:
+            if resource in left or own is None or not listed.has_left(own["account_id"], inventory):
                 continue
             left[resource] = f"is of account {own['account_id']}, which left the fleet"
     return left

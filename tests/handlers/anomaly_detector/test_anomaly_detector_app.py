@@ -20,6 +20,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError, MetricReadCutShortError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.listed_members import LISTED_MEMBERS, ListedMembers
 from fleet_shared.metric_data import MetricQuery
 from fleet_shared.state_table import VersionedValue
 from fleet_shared.timestamps import iso_z
@@ -28,6 +29,7 @@ from handlers.anomaly_detector.app import lambda_handler
 from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY
 from handlers.anomaly_detector.scan import (
     COST_RESOURCE,
+    LISTED_MEMBERS_KEY,
     MetricScan,
     read_targets,
     series_of_left_members,
@@ -998,6 +1000,115 @@ def test_a_scan_episode_of_a_member_that_left_is_resolved_once_without_reading_i
     the_one_resolution_of(alerts[MEMBER_ACCOUNT_ID], alert_inbox)
 
 
+def alarm_from_a_member_not_listed_yet(
+    clock: ManualClock, alert_inbox: Any, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """A spike in SECOND_MEMBER_ACCOUNT_ID, which the inventory does not list yet (its rule
+    forwarded the alarm first), on a series outside the scans' ANOMALY_METRICS, and its CPU
+    alarm that alerted it: the alert received."""
+    scans_reading_another_metric(monkeypatch)
+    put_spike_then_quiet(clock, SECOND_MEMBER_ACCOUNT_ID)
+    event = alarm_event(clock.now() - timedelta(hours=1))
+    event["account"] = SECOND_MEMBER_ACCOUNT_ID
+    confirmed = lambda_handler(event, context)
+    assert confirmed["alerts"] == 1, confirmed
+    [alert] = alert_inbox.receive()
+    return alert
+
+
+def scan_before_the_member_is_listed(
+    clock: ManualClock, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """The scheduled scan 15 minutes later, in a new container, while the inventory does not
+    list SECOND_MEMBER_ACCOUNT_ID and its member role refuses to be assumed (it may not exist
+    yet): a read of it would be an error of the scan."""
+    clock.advance(900)
+    with pytest.MonkeyPatch.context() as not_yet:
+        deny_assume_role(not_yet, SECOND_MEMBER_ACCOUNT_ID)
+        inject_services(not_yet, app.FUNCTION, clock)
+        return scan(context)
+
+
+def test_an_alarm_from_a_member_not_listed_yet_is_not_resolved_as_left_and_goes_on_once_listed(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an alarm of a member the inventory does not list yet, which alerted its spike
+    alert = alarm_from_a_member_not_listed_yet(detector, alert_inbox, lambda_context, monkeypatch)
+    # WHEN the next scheduled scans run before the inventory lists it
+    before = scan_before_the_member_is_listed(detector, lambda_context, monkeypatch)
+    # THEN neither closes the episode nor sends anything, nor tries to read the member
+    assert (before["status"], before["errors"], before["resolved"]) == ("ok", [], 0), before
+    assert alert_inbox.receive() == []
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
+    # WHEN the inventory then lists it, and scans run while its spike goes on
+    with_a_second_member_first(inventory_document)
+    ongoing = scan(lambda_context)
+    # THEN they read it and the episode goes on: nothing alerted again, nothing resolved
+    assert (ongoing["errors"], ongoing["alerts"], ongoing["resolved"]) == ([], 0, 0), ongoing
+    assert alert_inbox.receive() == []
+    # AND once the metric has been back within its band for the whole window, the episode is
+    # resolved once, as over, not as of an account that left
+    detector.set(START_TIME + timedelta(seconds=EPISODE_OVER_SECONDS))
+    assert scan(lambda_context)["resolved"] == 1
+    resolution = the_one_resolution_of(alert, alert_inbox)
+    assert "back within its expected band" in resolution.alert["detail"]
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
+
+
+def test_a_member_that_leaves_after_it_was_listed_is_resolved_once_as_left(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an alarm of a member the inventory did not list yet, which alerted its spike, and
+    # a scan before the inventory listed it
+    alert = alarm_from_a_member_not_listed_yet(detector, alert_inbox, lambda_context, monkeypatch)
+    assert scan_before_the_member_is_listed(detector, lambda_context, monkeypatch)["resolved"] == 0
+    # AND the inventory then listing it, and a scan while its spike goes on
+    with_a_second_member_first(inventory_document)
+    assert scan(lambda_context)["resolved"] == 0
+    assert alert_inbox.receive() == []
+    # WHEN the member is then removed from the inventory, its role with it, and the next
+    # scheduled scan runs
+    left = scan_after_a_member_left(
+        SECOND_MEMBER_ACCOUNT_ID, detector, lambda_context, inventory_document, monkeypatch
+    )
+    # THEN it resolves the episode once, saying the account left the fleet, without reading it
+    assert (left["status"], left["errors"], left["resolved"]) == ("ok", [], 1), left
+    resolution = the_one_resolution_of(alert, alert_inbox)
+    assert f"account {SECOND_MEMBER_ACCOUNT_ID}, which left the fleet" in resolution.alert["detail"]
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
+
+
+def test_a_member_that_left_in_the_upgrade_to_the_note_of_listed_members_is_resolved_once(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a member spike an alarm alerted, by a version that noted no listed members
+    alert = alarm_alerted_on_a_series_no_scan_reads(
+        detector, alert_inbox, lambda_context, monkeypatch
+    )
+    app.FUNCTION.services().state.delete_value(LISTED_MEMBERS_KEY, LISTED_MEMBERS)
+    # WHEN the member leaves in the deployment that upgrades it, and the next scan runs
+    first = scan_after_a_member_left(
+        MEMBER_ACCOUNT_ID, detector, lambda_context, inventory_document, monkeypatch
+    )
+    # THEN it judges as that version did: the episode is resolved once, the account having left
+    assert (first["errors"], first["resolved"]) == ([], 1), first
+    resolution = the_one_resolution_of(alert, alert_inbox)
+    assert f"account {MEMBER_ACCOUNT_ID}, which left the fleet" in resolution.alert["detail"]
+    assert_a_scan_after_resolves_nothing(detector, alert_inbox, lambda_context, 900)
+
+
 def test_only_the_series_whose_resource_names_an_account_the_inventory_lacks_count_as_left(
     inventory_document: dict[str, Any],
 ) -> None:
@@ -1011,7 +1122,9 @@ def test_only_the_series_whose_resource_names_an_account_the_inventory_lacks_cou
         )
     }
     # WHEN the scan picks the series of members that left the fleet
-    left = series_of_left_members(index, FleetInventory.model_validate(inventory_document))
+    listed = ListedMembers({MEMBER_ACCOUNT_ID: None, SECOND_MEMBER_ACCOUNT_ID: None})
+    inventory = FleetInventory.model_validate(inventory_document)
+    left = series_of_left_members(index, inventory, listed)
     # THEN only the other account's series is closed, naming that account
     assert left == {gone: f"is of account {SECOND_MEMBER_ACCOUNT_ID}, which left the fleet"}
 
