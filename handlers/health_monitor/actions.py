@@ -25,6 +25,7 @@ from fleet_shared.exceptions import EventValidationError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.listed_members import ListedMembers, note_listed_members
 from fleet_shared.target_results import PARTIAL
 from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from fleet_shared.timestamps import iso_z
@@ -38,7 +39,11 @@ from handlers.health_monitor.deleted_alarms import (
     places_left_before,
     save_places_left,
 )
-from handlers.health_monitor.incidents import Scope, settle_incidents
+from handlers.health_monitor.incidents import (
+    OPEN_ALARM_INCIDENT_TTL_SECONDS,
+    Scope,
+    settle_incidents,
+)
 from handlers.health_monitor.left_clusters import (
     LEFT_FLEET,
     left_clusters_left_before,
@@ -65,6 +70,24 @@ starts in inventory order. The key keeps the name it had when it held only the c
 started, so a list saved before a deploy still orders the first run after it."""
 
 
+LISTED_MEMBERS_KEY = f"{FUNCTION_NAME}/listed-members"
+"""Where the monitor notes the accounts its inventories listed (`fleet_shared.listed_members`):
+a place of an account the inventory does not list has left the fleet only if listed before."""
+
+
+def note_listed_members_of(services: HealthServices, inventory: FleetInventory) -> ListedMembers:
+    """Note the accounts `inventory` lists, each kept as long as an alarm incident's list after
+    it stops being listed; the accounts noted before, by which the run judges which ones left."""
+    return note_listed_members(
+        services.state,
+        LISTED_MEMBERS_KEY,
+        inventory,
+        now=services.clock.now(),
+        keep_seconds=OPEN_ALARM_INCIDENT_TTL_SECONDS,
+        logger=logger,
+    )
+
+
 def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, Any]:
     """Every cluster of every member account, each isolated from the others; a cluster is
     started only while the invocation has time for its AWS calls, and its endpoints are probed
@@ -83,6 +106,7 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     checked (listed in `not_checked`), else `health`: the worst status of the clusters checked.
     """
     inventory = services.inventory()
+    listed = note_listed_members_of(services, inventory)
     targets = [
         ClusterTarget(member.account_id, cluster.region, cluster)
         for member, cluster in inventory.clusters()
@@ -90,7 +114,7 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     # The places and left clusters the last run had no time for go before the clusters: a run
     # short of time for its clusters would never come to them after.
     places_left = places_left_before(services)
-    early_place_runs = check_places(services, inventory, places_left, invocation)
+    early_place_runs = check_places(services, inventory, listed, places_left, invocation)
     left_clusters_left = left_clusters_left_before(services)
     early_left_cluster_runs = resolve_left_clusters(
         services, inventory, left_clusters_left, invocation
@@ -115,7 +139,7 @@ def check_fleet(services: HealthServices, invocation: Invocation) -> dict[str, A
     )
     save_left_clusters_left(services, left_cluster_runs, left_clusters_left)
     place_runs = early_place_runs + check_places_without_clusters(
-        services, inventory, invocation, walked=places_left
+        services, inventory, listed, invocation, walked=places_left
     )
     save_places_left(services, place_runs, places_left)
     # Raised once every list is saved and every left cluster and place walked: an alert SNS
@@ -215,7 +239,11 @@ def alarm_state_change(
     )
     reports: list[dict[str, Any]] = []
     if not result.passed and result.severity != Severity.INFO:
-        targets = _clusters_of_alarm(request, services.inventory())
+        inventory = services.inventory()
+        # Noted here too: the account may leave before the next fleet run, which then knows it
+        # was listed (`deleted_alarms._left_member_run`).
+        note_listed_members_of(services, inventory)
+        targets = _clusters_of_alarm(request, inventory)
         budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)
         reports = check_clusters(targets, services, invocation, budget)
     settlement.raise_undelivered()

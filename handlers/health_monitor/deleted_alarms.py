@@ -13,7 +13,10 @@ so (`PLACES_LEFT`) go before the clusters in the next run: in a fleet too large 
 run ends its clusters short of time, and places walked only after them were never checked. A
 listing that fails resolves nothing there and is reported as that place's error. A place of an
 account the inventory no longer has is not listed (its member role is gone with it): its open
-alarm incidents are resolved once, the member having left the fleet (`_left_member_run`).
+alarm incidents are resolved once, the member having left the fleet (`_left_member_run`). An
+account the inventory has never listed (`fleet_shared.listed_members`: its rule forwarded an
+alarm before the inventory listed it, in the deployment that adds it) has not left: its places
+are skipped, their incidents left to their alarms' state changes, until the inventory lists it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import FleetError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.listed_members import ListedMembers
 from fleet_shared.targets_left import TargetsLeftList
 from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks.alarms import deleted_alarm_results, gone_alarm_results
@@ -77,13 +81,15 @@ def places_left_before(services: HealthServices) -> list[Place]:
 def check_places(
     services: HealthServices,
     inventory: FleetInventory,
+    listed: ListedMembers,
     places: list[Place],
     invocation: Invocation,
 ) -> list[PlaceRun]:
     """Resolve the incidents of deleted alarms in each of `places` that has no cluster of
     `inventory` (the one the fleet run read for its clusters, so that one run judges by one
-    inventory), in the order given; in a place of an account `inventory` no longer has, those
-    of every alarm (`_left_member_run`), reported only while it lists some."""
+    inventory), in the order given; in a place of an account that left the fleet (`listed`
+    before, not in `inventory`), those of every alarm (`_left_member_run`), reported only while
+    it lists some. A place of an account not listed yet is skipped."""
     with_clusters = {
         (member.account_id, cluster.region) for member, cluster in inventory.clusters()
     }
@@ -92,6 +98,8 @@ def check_places(
         if (account_id, region) in with_clusters:
             continue
         if inventory.member(account_id) is None:
+            if not listed.has_left(account_id, inventory):
+                continue
             left_run = _left_member_run(services, account_id, region, invocation)
             if left_run is not None:
                 runs.append(left_run)
@@ -103,6 +111,7 @@ def check_places(
 def check_places_without_clusters(
     services: HealthServices,
     inventory: FleetInventory,
+    listed: ListedMembers,
     invocation: Invocation,
     *,
     walked: list[Place],
@@ -114,6 +123,7 @@ def check_places_without_clusters(
     return check_places(
         services,
         inventory,
+        listed,
         [
             (str(place["account_id"]), str(place["region"]))
             for place in places.values()

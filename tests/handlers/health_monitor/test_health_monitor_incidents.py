@@ -1026,6 +1026,53 @@ def test_the_alarm_incidents_of_a_member_that_left_the_fleet_are_resolved_once_t
     assert "alarm_regions" not in results[2]
 
 
+def test_the_alarm_incident_of_a_member_not_listed_yet_is_not_resolved_as_left(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the alarm of a member the inventory does not list yet (its rule forwarded the event
+    # first, in the deployment that adds it), in ALARM, alerted through its event
+    cloudwatch = member_role_session(SECOND_MEMBER, OTHER_REGION).client("cloudwatch")
+    arn = put_alarm(cloudwatch, ALARM_NAME, "ALARM", "threshold crossed")
+    event = alarm_event(ALARM_NAME, "ALARM", arn)
+    invoke({**event, "account": SECOND_MEMBER, "region": OTHER_REGION})
+    assert alarm_alerts(alert_inbox, arn) == [("critical", False)]
+    # WHEN the scheduled runs happen before the inventory lists it
+    before = scheduled_runs(invoke, fake_clock, 2)
+    # THEN none resolves the incident or sends anything: the member has not left, it has not
+    # arrived yet
+    assert notices_about(alert_inbox, arn) == []
+    assert ["alarm_regions" in result for result in before] == [False, False]
+    # WHEN the inventory then lists it, with no cluster in that region, and the next run happens
+    inventory["members"].append(
+        {"account_id": SECOND_MEMBER, "name": "dev-second", "regions": [OTHER_REGION]}
+    )
+    write_inventory(inventory)
+    listed = scheduled_runs(invoke, fake_clock, 1)[0]
+    # THEN it watches the alarm as any member's: still there, nothing resolved
+    assert listed["alarm_regions"] == [
+        {
+            "account_id": SECOND_MEMBER,
+            "region": OTHER_REGION,
+            "status": "checked",
+            "alerts": {"sent": 0, "resolved": 0, "suppressed": 0},
+        }
+    ]
+    assert notices_about(alert_inbox, arn) == []
+    # WHEN the member then leaves the fleet, its role with it
+    inventory["members"] = inventory["members"][:1]
+    write_inventory(inventory)
+    deny_assume_role(monkeypatch, SECOND_MEMBER)
+    scheduled_runs(invoke, fake_clock, 2)
+    # THEN the incident is resolved once, saying the member left the fleet
+    assert notices_about(alert_inbox, arn) == [(True, LEFT_THE_FLEET)]
+
+
 def test_a_left_member_alarm_resolution_sns_did_not_take_is_sent_once_by_the_retry(
     invoke: Invoke,
     fake_clock: Any,
