@@ -11,7 +11,10 @@ leading hours without data are dropped, as `forecast.py` does). Per series and i
 (mean absolute error over that of the in-sample seasonal-naive forecast before the first
 origin) and MAPE of the model and of seasonal-naive (same hour one week earlier), the coverage
 of the 80% and 95% intervals, the mean confidence and the share of forecasts that were actually
-within the confidence's tolerance (what a calibrated confidence should match).
+within the confidence's tolerance (what a calibrated confidence should match). Pooled over the
+series, the same coverage and the share of hours above the 80% interval's upper bound (the p90)
+in each series' quiet and busy half of the hours of the day (the 12 local hours with the lowest
+and the highest mean load before the first origin): a calibrated interval holds in both.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ HISTORY_DAYS = 42
 COLD_START_DAYS = 10
 HORIZON = DAY
 COVERAGES = (0.8, 0.95)
+HALVES = ("quiet", "busy")
 MASE_GOAL = 0.85
 COVERAGE_GOAL_POINTS = 5.0
 
@@ -75,6 +79,9 @@ class Scores:
     coverage: tuple[float, ...]
     confidence: float
     within_tolerance: float
+    by_half: np.ndarray
+    """Per half of the hours of the day (`HALVES`): hours observed, inside each interval of
+    `COVERAGES`, above the p90."""
 
 
 def generated_series(index: int, rng: np.random.Generator) -> Series:
@@ -130,6 +137,13 @@ def backtest(series: Series) -> Scores:
     first_observed = int(np.flatnonzero(np.isfinite(values))[0])
     training = values[first_observed : origins[0]]
     scale = float(np.nanmean(np.abs(training[WEEK:] - training[:-WEEK])))
+    local_hour = (np.arange(len(values)) + series.utc_offset) % DAY
+    hourly_load = [
+        np.nanmean(training[local_hour[first_observed : origins[0]] == hour]) for hour in range(DAY)
+    ]
+    busy_hour = np.zeros(DAY, dtype=int)
+    busy_hour[np.argsort(hourly_load)[DAY // 2 :]] = 1
+    by_half = np.zeros((len(HALVES), 2 + len(COVERAGES)), dtype=int)
     model_errors, naive_errors, actuals = [], [], []
     inside = dict.fromkeys(COVERAGES, 0)
     observed = 0
@@ -143,12 +157,16 @@ def backtest(series: Series) -> Scores:
         # Both forecasts are scored on the same hours: observed now and a week earlier.
         known = np.isfinite(actual) & np.isfinite(naive)
         observed += int(np.isfinite(actual).sum())
+        half = busy_hour[local_hour[origin : origin + HORIZON]]
+        np.add.at(by_half[:, 0], half, np.isfinite(actual))
         actuals.append(actual[known])
         model_errors.append(np.abs(result.mean - actual)[known])
         naive_errors.append(np.abs(naive - actual)[known])
-        for coverage in COVERAGES:
+        for column, coverage in enumerate(COVERAGES, start=1):
             lower, upper = result.interval(coverage)
             inside[coverage] += int(np.sum((actual >= lower) & (actual <= upper)))
+            np.add.at(by_half[:, column], half, (actual >= lower) & (actual <= upper))
+        np.add.at(by_half[:, -1], half, actual > result.interval(0.8)[1])
         confidences.append(result.confidence)
         floor = TOLERANCE_FLOOR_SHARE * float(np.nanmean(values[start:origin]))
         within.extend(model_errors[-1] <= TOLERANCE * np.maximum(actual[known], floor))
@@ -165,6 +183,7 @@ def backtest(series: Series) -> Scores:
         coverage=tuple(inside[coverage] / observed * 100 for coverage in COVERAGES),
         confidence=float(np.mean(confidences)),
         within_tolerance=float(np.mean(within)),
+        by_half=by_half,
     )
 
 
@@ -200,6 +219,8 @@ def main() -> None:
         coverage=tuple(_median(s.coverage[i] for s in scores) for i in range(len(COVERAGES))),
         confidence=_median(s.confidence for s in scores),
         within_tolerance=_median(s.within_tolerance for s in scores),
+        # The halves' counts are pooled over the series, not a median.
+        by_half=np.sum([s.by_half for s in scores], axis=0),
     )
     print(_row("median", median))
     ratio = median.model_mase / median.naive_mase
@@ -211,6 +232,15 @@ def main() -> None:
         f"{', '.join(f'{gap:.1f}' for gap in gaps)} "
         f"({'met' if max(gaps) <= COVERAGE_GOAL_POINTS else 'NOT met'})"
     )
+    for name, (observed, *inside, above) in zip(HALVES, median.by_half, strict=True):
+        print(
+            f"{name} half of the hours of the day, all series: "
+            + ", ".join(
+                f"{coverage:.0%} interval covers {count / observed:.1%}"
+                for coverage, count in zip(COVERAGES, inside, strict=True)
+            )
+            + f", p90 exceeded in {above / observed:.1%} ({observed} hours)"
+        )
     print(f"conf: mean confidence; hit: share of forecasts within {TOLERANCE:.0%} of the actual")
     print(f"{time.perf_counter() - started:.1f} s")
 
