@@ -306,6 +306,97 @@ def test_the_p90_of_an_idle_hour_is_exceeded_a_tenth_of_the_time() -> None:
     assert 0.03 < float(np.mean(exceeded(p90[~idle], usual[:DAY][~idle]))) < 0.15
 
 
+def busy_day_noise(
+    days: int, seed: int, *, busy_load: float, quiet_load: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Demand noisy as the model assumes (log(load + offset) normal around its usual value), with
+    a spread that follows the working day: 0.04 at night, rising to 0.2 at 12:00. Returns the
+    demand, its usual value and spread per hour, and the offset (5% of the mean usual load)."""
+    hours = np.arange(days * DAY)
+    working = np.clip(np.sin(np.pi * (hours % DAY - 6) / 12), 0.0, None)
+    usual = quiet_load + (busy_load - quiet_load) * working
+    spread = 0.04 + 0.16 * working
+    offset = 0.05 * float(usual.mean())
+    noise = np.random.default_rng(seed).normal(0.0, 1.0, len(hours)) * spread
+    return (usual + offset) * np.exp(noise) - offset, usual, spread, offset
+
+
+def test_quiet_hours_get_a_narrower_interval_than_busy_hours_of_the_same_load() -> None:
+    # GIVEN three weeks of a cluster at 20 vCPU all day whose noise is five times larger at
+    # midday than at night
+    history, _, _, _ = busy_day_noise(21, 5, busy_load=20.0, quiet_load=20.0)
+    # WHEN the next day is forecast from midnight
+    forecast = forecast_demand(history, 0, DAY)
+    lower, upper = forecast.interval(0.8)
+    width = upper - lower
+    # THEN the night's interval (00:00-05:00) is less than half as wide as midday's
+    # (10:00-15:00); pooled over every hour of the day, the two were as wide
+    assert width[:6].mean() < 0.5 * width[10:16].mean()
+
+
+def test_a_one_step_forecast_takes_more_hours_of_the_day_until_it_has_enough_errors() -> None:
+    # GIVEN three weeks of a cluster at 20 vCPU all day whose noise is five times larger at
+    # midday than at night, and the same series half a day longer
+    history, _, _, _ = busy_day_noise(22, 5, busy_load=20.0, quiet_load=20.0)
+    night, noon = history[: 21 * DAY], history[: 21 * DAY + 12]
+    # WHEN the next hour alone is forecast, at midnight and at noon: its 14 calibration days
+    # measured 14 errors per hour of the day, 98 within 3 hours of the day of the step's
+    forecasts = [forecast_demand(values, 0, 1) for values in (night, noon)]
+    # THEN each step's interval takes the errors of as many more hours of the day as give at
+    # least 200 (15 hours of the day), not every hour's, so the night's interval is still
+    # narrower than noon's
+    widths = [np.subtract(*forecast.interval(0.8)[::-1])[0] for forecast in forecasts]
+    assert widths[0] < 0.7 * widths[1]
+    for forecast in forecasts:
+        assert 200 <= forecast.step_log_errors(0).size < np.isfinite(forecast.log_errors).sum()
+
+
+def test_a_short_history_takes_every_hour_of_the_days_errors() -> None:
+    # GIVEN four days of demand: two days of out-of-sample forecasts, 48 errors per horizon
+    history = hourly_demand(np.random.default_rng(4), days=4, noise=0.6)
+    # WHEN three steps are forecast
+    forecast = forecast_demand(history, 0, 3)
+    # THEN its horizons measured fewer than 200 errors, so each step takes them all, of every
+    # hour of the day
+    errors = forecast.log_errors[np.isfinite(forecast.log_errors)]
+    for step in range(3):
+        assert sorted(forecast.step_log_errors(step)) == sorted(errors)
+
+
+def test_each_hour_of_the_day_gets_about_its_nominal_coverage() -> None:
+    # GIVEN seven weeks of a cluster at 40 vCPU at midday and 8 at night, whose noise is five
+    # times larger at midday
+    days = 49
+    values, usual, spread, offset = busy_day_noise(days, 1, busy_load=40.0, quiet_load=8.0)
+    hour_of_day = np.arange(DAY)
+    busy = np.sin(np.pi * (hour_of_day - 6) / 12) > 0.5
+    quiet = (hour_of_day < 6) | (hour_of_day >= 18)
+    covered: dict[float, dict[str, list[float]]] = {0.8: {}, 0.95: {}}
+    # WHEN the next day is forecast from every midnight of the last four weeks
+    for day in range(21, days):
+        forecast = forecast_demand(values[: day * DAY], 0, DAY)
+        today = slice(day * DAY, (day + 1) * DAY)
+        for coverage, groups in covered.items():
+            lower, upper = forecast.interval(coverage)
+            # The probability that the hour's load lands within its bounds.
+            z = (
+                np.log((np.stack([lower, upper]) + offset) / (usual[today] + offset))
+                / spread[today]
+            )
+            inside = np.array([NormalDist().cdf(high) - NormalDist().cdf(low) for low, high in z.T])
+            groups.setdefault("busy", []).extend(inside[busy])
+            groups.setdefault("quiet", []).extend(inside[quiet])
+    # THEN the busy hours (09:00-15:00) and the quiet ones (18:00-05:00) are each covered near
+    # the nominal share; pooled over every hour of the day, the busy hours' 80% interval held
+    # about half of their load and the quiet hours' more than 90%
+    # (a 7-hour window of the hours of the day gives the ramps' hours some of their neighbours'
+    # spread: here busy 74.6% and 92.0%, quiet 85.7% and 97.0%; 74-86% and 91-97% on 6 seeds)
+    for coverage, groups in covered.items():
+        for group, shares in groups.items():
+            tolerance = 0.08 if coverage == 0.8 else 0.05
+            assert abs(np.mean(shares) - coverage) < tolerance, (coverage, group)
+
+
 @pytest.mark.parametrize(
     "end",
     [datetime(2026, 3, 14, 12, tzinfo=UTC), datetime(2026, 11, 7, 12, tzinfo=UTC)],
