@@ -130,6 +130,16 @@ def generated_series(index: int, rng: np.random.Generator) -> Series:
     return Series(f"cluster-{index + 1:02d}", values, ", ".join(description), utc_offset)
 
 
+def busy_hours_of_day(series: Series, end: int) -> np.ndarray:
+    """Per local hour of the day (0-23), whether it is in the series' busy half: the 12 hours
+    whose mean load before hour `end` is the highest (the others are its quiet half)."""
+    local_hour = (np.arange(end) + series.utc_offset) % DAY
+    hourly_load = [np.nanmean(series.values[:end][local_hour == hour]) for hour in range(DAY)]
+    busy = np.zeros(DAY, dtype=bool)
+    busy[np.argsort(hourly_load)[DAY // 2 :]] = True
+    return busy
+
+
 def backtest(series: Series) -> Scores:
     """Rolling-origin backtest of one series (see the module docstring)."""
     values = series.values
@@ -138,11 +148,7 @@ def backtest(series: Series) -> Scores:
     training = values[first_observed : origins[0]]
     scale = float(np.nanmean(np.abs(training[WEEK:] - training[:-WEEK])))
     local_hour = (np.arange(len(values)) + series.utc_offset) % DAY
-    hourly_load = [
-        np.nanmean(training[local_hour[first_observed : origins[0]] == hour]) for hour in range(DAY)
-    ]
-    busy_hour = np.zeros(DAY, dtype=int)
-    busy_hour[np.argsort(hourly_load)[DAY // 2 :]] = 1
+    busy_hour = busy_hours_of_day(series, origins[0]).astype(int)
     by_half = np.zeros((len(HALVES), 2 + len(COVERAGES)), dtype=int)
     model_errors, naive_errors, actuals = [], [], []
     inside = dict.fromkeys(COVERAGES, 0)
