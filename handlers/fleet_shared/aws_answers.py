@@ -50,8 +50,8 @@ AWS_CALL_ERRORS: tuple[type[Exception], ...] = (
     UnreadableAnswerError,
 )
 """Every way one AWS call fails for its target alone: refused, not sent or not answered
-(botocore's errors), answered with a body botocore cannot parse, or with one that lacks the
-call's fields."""
+(botocore's errors), answered with a body botocore cannot parse or a value it cannot convert
+(`malformed_answers.MalformedAnswerError`), or with one that lacks the call's fields."""
 
 
 def answer_field(answer: object, call: str, *path: str) -> Any:

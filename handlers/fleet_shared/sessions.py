@@ -48,6 +48,7 @@ from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError, MemberAccessError
 from fleet_shared.foreign_answers import refuse_foreign_answer
+from fleet_shared.malformed_answers import MalformedAnswerRefusingParserFactory
 from fleet_shared.unanswered_endpoints import (
     HUB_CALLS_GIVEN_UP_AFTER,
     MEMBER_CALLS_GIVEN_UP_AFTER,
@@ -391,9 +392,11 @@ class AccountSessions:
     @staticmethod
     def _new_session(**arguments: Any) -> boto3.Session:
         """A boto3 session that reads service models through the container's shared loader,
-        whose clients refuse an answer that is not their call's (`foreign_answers`)."""
+        whose clients refuse an answer that is not their call's (`foreign_answers`) and one
+        their parser fails on with a Python error (`malformed_answers`)."""
         core = botocore.session.get_session()
         core.register_component("data_loader", _shared_loader())
+        core.register_component("response_parser_factory", MalformedAnswerRefusingParserFactory())
         core.register("before-parse", refuse_foreign_answer)
         return boto3.Session(botocore_session=core, **arguments)
 

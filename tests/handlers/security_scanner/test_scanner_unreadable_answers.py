@@ -511,3 +511,95 @@ def test_a_bucket_setting_answered_with_a_page_raises_no_false_finding(
     [error] = target_a["errors"]
     assert error["resource"] == bucket_arn
     assert f"{setting.operation} answered without <{setting.root}>" in error["error"]
+
+
+def test_a_cluster_described_with_a_timestamp_botocore_cannot_parse_fails_that_cluster_alone(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN member A's clusters `first` and `second`, both open to the world (EKS.1), found by a
+    # first scan, and member A's EKS now answering DescribeCluster of `first` with EKS's JSON
+    # whose `createdAt` is no timestamp, on which botocore's parser raises a bare ValueError
+    eks = member_session(MEMBER_A).client("eks")
+    for name in ("first", "second"):
+        eks.create_cluster(
+            name=name,
+            roleArn=f"arn:aws:iam::{MEMBER_A}:role/eks",
+            resourcesVpcConfig={"subnetIds": ["subnet-1"], "endpointPublicAccess": True},
+        )
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    first, second = (
+        f"arn:aws:eks:{REGION}:{MEMBER_A}:cluster/{name}" for name in ("first", "second")
+    )
+    bad_date = json.dumps(
+        {"cluster": {"name": "first", "arn": first, "createdAt": "not-a-date" + "x" * 500}}
+    ).encode()
+    answer = answer_malformed(
+        services.member_client("eks", MEMBER_A, REGION),
+        "eks",
+        "DescribeCluster",
+        bad_date,
+        url_part="/clusters/first",
+        content_type="application/json",
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN cluster `first` is member A's one error, in a short line naming the parse failure;
+    # its finding stays open, `second` is still evaluated and member B scanned
+    assert answer.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    [error] = target_a["errors"]
+    assert error["resource"] == first
+    assert "Unable to parse response" in error["error"]
+    assert "Invalid timestamp" in error["error"]
+    assert len(error["error"]) <= 200
+    assert target_a["resolved"] == 0
+    findings = finding_states(hub_findings, MEMBER_A)
+    assert (findings[f"EKS.1 {first}"], findings[f"EKS.1 {second}"]) == ("ACTIVE", "ACTIVE")
+    assert target(result, MEMBER_B)["status"] == "scanned"
+    assert result["status"] == "partial"
+
+
+ROLES_WITH_A_BAD_DATE = (
+    b'<ListRolesResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListRolesResult>'
+    b"<IsTruncated>false</IsTruncated><Roles><member><Path>/</Path><RoleName>admin</RoleName>"
+    b"<RoleId>AROAEXAMPLE</RoleId><Arn>arn:aws:iam::000000000000:role/admin</Arn>"
+    b"<CreateDate>the day before yesterday</CreateDate></member></Roles></ListRolesResult>"
+    b"</ListRolesResponse>"
+)
+"""IAM's ListRoles answer, root and all, whose one role's CreateDate is no timestamp."""
+
+
+def test_a_role_listing_with_a_timestamp_botocore_cannot_parse_fails_that_source_alone(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    member_a_open_to_ssh: str,
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN a first scan that found member A's security group open to SSH, and member A's IAM
+    # now answering ListRoles with IAM's XML whose role's CreateDate is no timestamp
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    answer = answer_malformed(
+        services.member_client("iam", MEMBER_A, REGION),
+        "iam",
+        "ListRoles",
+        ROLES_WITH_A_BAD_DATE,
+        content_type="text/xml",
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN member A's roles are its one error, naming the parse failure; its other sources were
+    # scanned (the group's finding stays open) and member B was scanned
+    assert answer.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    [error] = target_a["errors"]
+    assert error["resource_type"] == "AwsIamRole"
+    assert "Invalid timestamp" in error["error"]
+    assert target_a["resolved"] == 0
+    assert finding_states(hub_findings, MEMBER_A)[member_a_open_to_ssh] == "ACTIVE"
+    assert target(result, MEMBER_B)["status"] == "scanned"
