@@ -3,6 +3,7 @@ rather than passing for a series or a cost with nothing in it: the scan says so 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -30,7 +31,16 @@ def answer_with_a_proxy_page(
 ) -> MalformedAnswer:
     """Answer every call of `service` in `account_id` with a proxy's page (HTTP 200), whichever
     config the handler builds that client with."""
-    page = MalformedAnswer(b"<html>gateway</html>", url_part="")
+    return answer_every_call(
+        service, account_id, monkeypatch, MalformedAnswer(b"<html>gateway</html>", url_part="")
+    )
+
+
+def answer_every_call(
+    service: str, account_id: str, monkeypatch: pytest.MonkeyPatch, page: MalformedAnswer
+) -> MalformedAnswer:
+    """Answer every call of `service` in `account_id` with `page` (HTTP 200), whichever config
+    the handler builds that client with."""
     sessions = app.FUNCTION.services().sessions
     build_client = sessions.client
 
@@ -73,6 +83,46 @@ def test_a_member_whose_cloudwatch_answers_with_a_proxy_page_is_an_error_not_a_q
     [error] = result["errors"]
     assert error["account_id"] == MEMBER_ACCOUNT_ID
     assert "GetMetricData answered without MetricDataResults" in error["error"]
+    assert [item["account_id"] for item in result["anomalies"]] == [SECOND_MEMBER_ID]
+
+
+def test_a_member_whose_metrics_hold_a_timestamp_botocore_cannot_parse_is_an_error_alone(
+    detector: ManualClock,
+    inventory_document: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+) -> None:
+    # GIVEN two members with the same CPU spike, the first one's CloudWatch answering
+    # GetMetricData with its JSON whose timestamp is no timestamp, on which botocore's parser
+    # raises a bare ValueError
+    both_members_with_a_cpu_spike(detector, inventory_document)
+    body = json.dumps(
+        {
+            "MetricDataResults": [
+                {
+                    "Id": "m0",
+                    "Timestamps": ["not-a-date"],
+                    "Values": [1.0],
+                    "StatusCode": "Complete",
+                }
+            ]
+        }
+    ).encode()
+    answer = answer_every_call(
+        "cloudwatch",
+        MEMBER_ACCOUNT_ID,
+        monkeypatch,
+        MalformedAnswer(body, url_part="", content_type="application/x-amz-json-1.0"),
+    )
+    # WHEN the schedule invokes the scan
+    result = app.lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the first member is an error naming the call and the value it could not read, and the
+    # second member's spike is found
+    assert answer.answered >= 1
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["account_id"] == MEMBER_ACCOUNT_ID
+    assert "GetMetricData answered a value botocore cannot read: ValueError" in error["error"]
     assert [item["account_id"] for item in result["anomalies"]] == [SECOND_MEMBER_ID]
 
 

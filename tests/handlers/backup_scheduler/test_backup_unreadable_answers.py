@@ -28,6 +28,13 @@ PROXY_PAGE = b"<html>gateway</html>"
 BROKEN_PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
 """A page that is not well-formed XML (EC2's parser raises ResponseParserError), longer than
 any result may repeat."""
+VOLUMES_WITH_A_BAD_DATE = (
+    b'<DescribeVolumesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><volumeSet>'
+    b"<item><volumeId>vol-1</volumeId><createTime>yesterday</createTime></item></volumeSet>"
+    b"</DescribeVolumesResponse>"
+)
+"""EC2's DescribeVolumes answer whose one volume's createTime is no timestamp: botocore's
+parser raises a bare ValueError on it."""
 REPEATED_BACKUP_ARN = (
     f"arn:aws:dynamodb:{REGION}:{MEMBER_A}:table/orders/backup/01700000000000-abcdef12"
 )
@@ -96,6 +103,24 @@ def snapshot_ids(ec2: Any, volume_id: str) -> list[str]:
             "table_a",
             id="volumes-listed-with-an-unparsable-page",
         ),
+        pytest.param(
+            "dynamodb",
+            "DescribeTable",
+            b'{"Table": {"TableName": "orders", "CreationDateTime": "not-a-date"}}',
+            "orders",
+            "DescribeTable answered a value botocore cannot read: ValueError: Invalid timestamp",
+            "volume_a",
+            id="a-table-described-with-a-timestamp-botocore-cannot-parse",
+        ),
+        pytest.param(
+            "ec2",
+            "DescribeVolumes",
+            VOLUMES_WITH_A_BAD_DATE,
+            "ec2:DescribeVolumes",
+            "DescribeVolumes answered a value botocore cannot read: ValueError: Invalid timestamp",
+            "table_a",
+            id="volumes-listed-with-a-timestamp-botocore-cannot-parse",
+        ),
     ],
 )
 def test_a_resource_or_step_answered_with_a_proxy_page_fails_alone_and_the_rest_is_copied(
@@ -111,7 +136,8 @@ def test_a_resource_or_step_answered_with_a_proxy_page_fails_alone_and_the_rest_
     copied_in_a: str,
 ) -> None:
     # GIVEN member A answering `operation` with a proxy's page: one botocore parses into an
-    # answer without the call's fields, or one that is not XML
+    # answer without the call's fields, or one that is not XML; or with the call's own answer
+    # holding a timestamp botocore cannot parse
     member_client = member_a_client(backup, built_services, service)
     page = answer_malformed(member_client, service, operation, page_body)
     # WHEN the schedule runs

@@ -20,6 +20,14 @@ Invoke = Callable[..., dict[str, Any]]
 PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000
 """A proxy's page that is not well-formed XML, longer than any result may repeat."""
 
+SNAPSHOTS_WITH_A_BAD_DATE = (
+    b'<DescribeSnapshotsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><snapshotSet>'
+    b"<item><snapshotId>snap-1</snapshotId><startTime>last week</startTime></item>"
+    b"</snapshotSet></DescribeSnapshotsResponse>"
+)
+"""EC2's DescribeSnapshots answer whose one snapshot's startTime is no timestamp: botocore's
+parser raises a bare ValueError on it."""
+
 
 def an_amis_snapshot(ec2: Any) -> str:
     """The snapshot of a new AMI of the member, old enough to be a candidate were it not used by
@@ -49,6 +57,13 @@ def an_amis_snapshot(ec2: Any) -> str:
             "DescribeImages answered without Images",
             id="images-without-images",
         ),
+        pytest.param(
+            create_snapshot,
+            "DescribeSnapshots",
+            SNAPSHOTS_WITH_A_BAD_DATE,
+            "DescribeSnapshots answered a value botocore cannot read: ValueError: Invalid",
+            id="snapshots-with-a-timestamp-botocore-cannot-parse",
+        ),
     ],
 )
 def test_a_member_whose_listing_is_a_proxy_page_fails_alone_and_the_others_are_cleaned(
@@ -62,7 +77,8 @@ def test_a_member_whose_listing_is_a_proxy_page_fails_alone_and_the_others_are_c
 ) -> None:
     # GIVEN member A with a snapshot (a stale one, or one an AMI uses, a candidate were it not),
     # member B with a stale snapshot, and member A's EC2 answering `listing` with a proxy's page
-    # (HTTP 200): one it cannot parse, or one botocore parses into an answer without any item
+    # (HTTP 200): one it cannot parse, or one botocore parses into an answer without any item;
+    # or with the listing's own answer holding a timestamp botocore cannot parse
     ec2_a = member_session(MEMBER_A).client("ec2")
     ec2_b = member_session(MEMBER_B).client("ec2")
     snapshot_a, stale_b = member_a_snapshot(ec2_a), create_snapshot(ec2_b)

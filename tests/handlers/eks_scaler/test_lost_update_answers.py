@@ -222,6 +222,36 @@ def test_an_update_whose_answer_cannot_be_read_is_recorded_and_announced_once_by
     assert_scale_down_recorded_and_announced_once(scaling)
 
 
+def test_an_update_answered_with_a_timestamp_botocore_cannot_parse_is_recorded_once_by_the_retry(
+    scaling: Scaling,
+) -> None:
+    # GIVEN the evening scale-down of system (2 -> 1), whose UpdateNodegroupConfig EKS applies
+    # but answers with its JSON whose update's `createdAt` is no timestamp, on which botocore's
+    # parser raises a bare ValueError
+    malformed = answer_malformed(
+        scalers_member_eks(scaling),
+        "eks",
+        "UpdateNodegroupConfig",
+        json.dumps(
+            {"update": {"id": "u-1", "status": "InProgress", "createdAt": "not-a-date"}}
+        ).encode(),
+        content_type="application/json",
+    )
+    request = evening_scale_down()
+    # WHEN the scaler is invoked
+    evening = scaling.scaler(request, "inv-1")
+    # THEN system is an error saying the change may have been made, and EKS did make it
+    assert_failed_saying_the_change_may_have_been_made(evening, scaling)
+    assert "Invalid timestamp" in evening["results"][0]["reason"]
+    # WHEN the platform retries the request a minute later, EKS answering normally
+    answer_updates_normally(scaling, malformed)
+    retried = retry_a_minute_later(scaling, request)
+    # THEN the retry finds system at its target, and the change is recorded and announced once
+    assert malformed.answered == 1
+    assert [item["status"] for item in retried["results"]] == ["no_change_needed"]
+    assert_scale_down_recorded_and_announced_once(scaling)
+
+
 def test_an_update_eks_made_then_answered_with_a_server_error_is_recorded_once_by_the_retry(
     scaling: Scaling,
 ) -> None:

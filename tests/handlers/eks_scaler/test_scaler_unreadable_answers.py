@@ -3,6 +3,7 @@ alone: the scaler's other node groups are scaled, and the result names what was 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -88,3 +89,33 @@ def test_auto_scaling_tags_answered_with_a_page_fail_their_node_group_alone_not_
     assert scaling.desired_size("web") == 3
     assert result["system"]["status"] == "scaling_initiated"
     assert scaling.desired_size("system") == 1
+
+
+def test_a_node_group_described_with_a_timestamp_botocore_cannot_parse_fails_alone(
+    scaling: Scaling,
+) -> None:
+    # GIVEN the evening scale-down of system and web, where EKS answers DescribeNodegroup of
+    # system with its JSON whose `createdAt` is no timestamp, on which botocore's parser raises
+    # a bare ValueError
+    eks = scaling.services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
+    body = json.dumps({"nodegroup": {"nodegroupName": "system", "createdAt": "not-a-date"}})
+    answer = answer_malformed(
+        eks,
+        "eks",
+        "DescribeNodegroup",
+        body.encode(),
+        url_part="/node-groups/system",
+        content_type="application/json",
+    )
+    # WHEN the scaler is invoked
+    result = by_group(scaling.scaler(event("scale_down", *EVENING_SCALE_DOWN)))
+    # THEN system is an error naming the call and the value it could not read, in a short line,
+    # unchanged, and web scales
+    assert answer.answered >= 1
+    assert result["system"]["status"] == "error"
+    assert "DescribeNodegroup answered a value botocore cannot read" in result["system"]["reason"]
+    assert "Invalid timestamp" in result["system"]["reason"]
+    assert len(result["system"]["reason"]) <= 300
+    assert scaling.desired_size("system") == 2
+    assert result["web"]["status"] == "scaling_initiated"
+    assert scaling.desired_size("web") == 2

@@ -768,6 +768,20 @@ GATEWAY_PAGE = b"<html>gateway</html>"
         ),
         pytest.param(
             PageNotItsAnswer(
+                "before-send.eks.DescribeNodegroup",
+                b'{"nodegroup": {"nodegroupName": "system", "createdAt": "not-a-date"}}',
+                url_part="/node-groups/system",
+                failed={"node_group": {"target": "system", "status": "failed"}},
+                detail_parts=(
+                    "DescribeNodegroup answered a value botocore cannot read",
+                    "Invalid timestamp",
+                ),
+                still_passing=("cluster_status", "alarm", "endpoint"),
+            ),
+            id="a-node-group-described-with-a-timestamp-botocore-cannot-parse-fails-alone",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
                 "before-send.auto-scaling.DescribeAutoScalingGroups",
                 b"<html><body>Bad gateway</body></html>",
                 url_part="",
@@ -834,7 +848,8 @@ def test_a_member_call_answered_with_a_page_not_its_own_fails_the_checks_that_ne
 ) -> None:
     # GIVEN the member's cluster, one of whose calls is answered with a page that is not its
     # answer (a proxy's page, or an answer of the call's own shape holding none of its fields)
-    # that botocore hands on as an answer
+    # that botocore hands on as an answer, or with its own answer holding a value botocore's
+    # parser cannot read
     if page.alarm_in_alarm:
         member_cluster.put_alarm("dev-apps-api-critical", "ALARM", "5xx above 5%")
     session = health_services().sessions.session(MEMBER, REGION)

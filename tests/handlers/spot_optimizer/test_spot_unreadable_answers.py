@@ -54,6 +54,41 @@ def test_a_fleet_analysis_whose_spot_history_is_an_unparsable_page_answers_per_t
     assert result["summary"]["failed_targets"] == 2
 
 
+PRICES_WITH_A_BAD_DATE = (
+    b'<DescribeSpotPriceHistoryResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+    b"<spotPriceHistorySet><item><instanceType>m5.large</instanceType><spotPrice>0.05"
+    b"</spotPrice><timestamp>an hour ago</timestamp></item></spotPriceHistorySet>"
+    b"</DescribeSpotPriceHistoryResponse>"
+)
+"""EC2's DescribeSpotPriceHistory answer whose one price's timestamp is no timestamp:
+botocore's parser raises a bare ValueError on it."""
+
+
+def test_a_fleet_analysis_whose_spot_history_has_a_timestamp_botocore_cannot_parse_answers(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN member A's EC2 answering DescribeSpotPriceHistory with EC2's answer whose price's
+    # timestamp is no timestamp, and a member whose AssumeRole is denied
+    services = make_services()
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    answer = answer_malformed(ec2, "ec2", "DescribeSpotPriceHistory", PRICES_WITH_A_BAD_DATE)
+    # WHEN the hourly schedule payload arrives
+    result = invoke({"action": "analyze_fleet"}, services, "inv-1")
+    # THEN the run answers per target: member A failed naming the call and the value in a short
+    # line, the denied member on its access
+    assert answer.answered >= 1
+    assert result["status"] == "partial"
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[MEMBER_A]["status"] == "error"
+    assert (
+        "DescribeSpotPriceHistory answered a value botocore cannot read: ValueError: Invalid"
+        in targets[MEMBER_A]["error"]
+    )
+    assert len(targets[MEMBER_A]["error"]) <= 200
+    assert targets[DENIED_MEMBER]["status"] == "error"
+    assert result["summary"]["failed_targets"] == 2
+
+
 def test_a_fallback_whose_on_demand_group_is_described_with_a_proxy_page_is_reported(
     invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
 ) -> None:
