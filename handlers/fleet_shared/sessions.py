@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
@@ -43,6 +44,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from fleet_shared.aws_answers import UnreadableAnswerError
 from fleet_shared.call_bounds import hold_to_bound, longest_retry_wait_seconds
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
@@ -221,6 +223,9 @@ session or client handed out at any point of an invocation holds credentials tha
 however long the target using it runs. Five minutes let an invocation of security_scanner or
 cost_analyzer (900 s), cleanup_manager or backup_scheduler (600 s) start a target on credentials
 that expired under its later calls."""
+
+ASSUMED_CREDENTIALS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+"""The fields of AssumeRole's `Credentials` a member session is built from."""
 
 _SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]")
 _SESSION_NAME_MAX = 64
@@ -433,7 +438,12 @@ class AccountSessions:
         except (ClientError, BotoCoreError, ResponseParserError) as error:
             # An answer that is not AssumeRole's (a proxy's page) fails that member, as a refusal.
             raise MemberAccessError(account_id, region, str(error)) from error
-        credentials = response["Credentials"]
+        try:
+            credentials = _assumed_credentials(response)
+        except UnreadableAnswerError as error:
+            # STS's own answer without its credentials (a proxy's, or a truncated one) fails that
+            # member, as a refusal: a KeyError here ended every function's whole run.
+            raise MemberAccessError(account_id, region, str(error)) from error
         session = self._new_session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
@@ -445,6 +455,20 @@ class AccountSessions:
     def _role_session_name(self) -> str:
         name = _SESSION_NAME_FORBIDDEN.sub("-", f"lambda-fleet-{self._function_name}")
         return name[:_SESSION_NAME_MAX]
+
+
+def _assumed_credentials(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The `ASSUMED_CREDENTIALS` of an AssumeRole answer; raises UnreadableAnswerError naming
+    the first one missing and showing the names of the fields the answer holds, never their
+    values: a secret key and a session token are among them."""
+    held = answer.get("Credentials")
+    fields: Mapping[str, Any] = held if isinstance(held, Mapping) else {}
+    for name in ASSUMED_CREDENTIALS:
+        if name not in fields:
+            missing = f"Credentials.{name}" if isinstance(held, Mapping) else "Credentials"
+            shown = sorted(fields) if isinstance(held, Mapping) else sorted(answer)
+            raise UnreadableAnswerError("AssumeRole", missing, shown)
+    return {name: fields[name] for name in ASSUMED_CREDENTIALS}
 
 
 def _hub_config(service: str) -> Config:

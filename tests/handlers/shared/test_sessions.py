@@ -513,3 +513,54 @@ def test_a_bounded_config_counts_every_call_in_its_attempts_and_keeps_the_fleets
     assert (read_only.connect_timeout, read_only.read_timeout) == (60, 9)
     # AND both keep the fleet's user agent
     assert both.user_agent_extra == read_only.user_agent_extra == CLIENT_CONFIG.user_agent_extra
+
+
+ASSUME_ROLE_ANSWER = (
+    '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
+    "{credentials}</AssumeRoleResult></AssumeRoleResponse>"
+)
+"""STS's AssumeRole answer, root and result, holding `credentials`."""
+
+
+@pytest.mark.parametrize(
+    ("credentials", "cause"),
+    [
+        pytest.param("", "AssumeRole answered without Credentials", id="without-credentials"),
+        pytest.param(
+            "<Credentials><SecretAccessKey>SECRET-KEY</SecretAccessKey><SessionToken>"
+            "SESSION-TOKEN</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration>"
+            "</Credentials>",
+            "AssumeRole answered without Credentials.AccessKeyId",
+            id="without-an-access-key",
+        ),
+        pytest.param(
+            "<Credentials><AccessKeyId>a</AccessKeyId><SecretAccessKey>SECRET-KEY"
+            "</SecretAccessKey><SessionToken>SESSION-TOKEN</SessionToken><Expiration>soon"
+            "</Expiration></Credentials>",
+            "AssumeRole answered a value botocore cannot read: ValueError",
+            id="an-expiration-that-is-no-timestamp",
+        ),
+    ],
+)
+def test_an_assume_role_answered_without_usable_credentials_fails_that_member_alone(
+    sessions: AccountSessions, credentials: str, cause: str
+) -> None:
+    # GIVEN the hub's STS answering AssumeRole into the member with its own answer (HTTP 200)
+    # holding no credentials, credentials without a key, or an expiration that is no timestamp
+    answer = answer_malformed(
+        sessions.hub_client("sts"),
+        "sts",
+        "AssumeRole",
+        ASSUME_ROLE_ANSWER.format(credentials=credentials).encode(),
+        content_type="text/xml",
+    )
+    # WHEN a member client is asked for THEN MemberAccessError names the account, the region
+    # and what the answer lacked, as for a refused AssumeRole, which fails that member alone;
+    # it shows none of the secrets the answer held
+    with pytest.raises(MemberAccessError) as raised:
+        sessions.client("eks", MEMBER, REGION)
+    assert answer.answered == 1
+    assert (raised.value.account_id, raised.value.region) == (MEMBER, REGION)
+    assert cause in raised.value.cause
+    assert "SECRET-KEY" not in str(raised.value)
+    assert "SESSION-TOKEN" not in str(raised.value)
