@@ -84,10 +84,12 @@ def recommended_memory(max_used_mb: float) -> int:
 
 
 def fleet_functions(lambda_client: Any, prefix: str) -> list[dict[str, Any]]:
-    """Every function whose name starts with `prefix` (all ListFunctions pages)."""
+    """Every function whose name starts with `prefix` (all ListFunctions pages); raises
+    UnreadableAnswerError for a page without `Functions`, which Lambda sends in every answer."""
     functions: list[dict[str, Any]] = []
     for page in lambda_client.get_paginator("list_functions").paginate():
-        functions.extend(f for f in page["Functions"] if f["FunctionName"].startswith(prefix))
+        listed = answer_field(page, "ListFunctions", "Functions")
+        functions.extend(f for f in listed if f["FunctionName"].startswith(prefix))
     return sorted(functions, key=lambda f: f["FunctionName"])
 
 

@@ -855,6 +855,32 @@ def test_a_hub_api_that_hangs_costs_its_section_one_bounded_call_and_the_report_
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_a_function_listing_without_its_functions_is_the_memory_sections_error_alone(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN the hub's Lambda answering ListFunctions with an answer (HTTP 200) without the
+    # `Functions` Lambda sends in every answer, and usual cost and CUR
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    put_cur(analyzer)
+    create_functions(analyzer)
+    lambda_client = app.FUNCTION.services().sessions.client(
+        "lambda", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
+    )
+    listing = answer_malformed(lambda_client, "lambda", "ListFunctions", b"{}")
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the memory section is one error naming what the answer lacked, the run is partial
+    assert listing.answered >= 1
+    assert result["status"] == "partial"
+    [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
+    assert "ListFunctions answered without Functions" in error["error"]
+    # AND the report and its summary are still written with the other sections
+    summary = read_report(result["report"]["summary"])
+    assert summary["forecast"]["forecast_remaining"] == 1_000.0
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 FLEET_LOG_GROUP = "/aws/lambda/lf-handlers-eks-scaler"
 
 
