@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import AccountId
 from fleet_shared.timestamps import iso_z
@@ -178,7 +178,9 @@ class AlertPublisher:
                 "source": {"DataType": "String", "StringValue": alert.source},
             },
         )
-        return str(response["MessageId"])
+        # SNS sends MessageId for every message it took: an answer without it (a proxy's, a
+        # truncated one) fails this publish as any other unreadable answer, not the whole run.
+        return str(answer_field(response, "Publish", "MessageId"))
 
     def publish_or_log(self, alert: Alert, logger: Any) -> str | None:
         """Publish `alert`; when SNS fails after botocore's retries, log it and return None.

@@ -99,6 +99,40 @@ def test_a_publish_answered_with_a_proxy_page_is_not_delivered_and_the_retry_del
     assert deliver_once(state_table, publisher, "event-1", alert, 3600, deadline=None) is None
 
 
+def test_a_publish_answered_without_a_message_id_is_not_delivered_and_the_retry_delivers_once(
+    state_table: StateTable,
+    alert_inbox: AlertInbox,  # the topics exist
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN the fleet's own SNS client of the hub, whose Publish is answered (HTTP 200) with
+    # SNS's own root and result but without the MessageId SNS sends for every message it took
+    sns = AccountSessions("test", None, HUB_ACCOUNT_ID, home_region=REGION).hub_client("sns")
+    publisher = AlertPublisher(sns, load_environment(FunctionEnvironment))
+    answer = answer_malformed(
+        sns,
+        "sns",
+        "Publish",
+        b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult/>'
+        b"</PublishResponse>",
+        content_type="text/xml",
+    )
+    alert = _alert(fake_clock)
+    # WHEN the alert is delivered under a dedup key
+    # THEN it is not delivered, the error naming the call and the missing field, rather than a
+    # KeyError that ended the caller's whole run
+    with pytest.raises(AlertNotDeliveredError, match=r"Publish answered without MessageId"):
+        deliver_once(state_table, publisher, "event-1", alert, ttl_seconds=3600, deadline=None)
+    assert answer.answered == 1
+    # WHEN SNS answers again and the same event is retried
+    sns.meta.events.unregister("before-send.sns.Publish", answer)
+    message_id = deliver_once(
+        state_table, publisher, "event-1", alert, ttl_seconds=3600, deadline=None
+    )
+    # THEN the claim was released: the alert goes out, and a further repeat is a duplicate
+    assert message_id is not None
+    assert deliver_once(state_table, publisher, "event-1", alert, 3600, deadline=None) is None
+
+
 def test_an_alert_sns_took_whose_claim_could_not_be_completed_counts_as_delivered(
     state_table: StateTable,
     dynamodb_client: Any,
