@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fleet_shared.aws_answers import answer_field
+from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
 from fleet_shared.exceptions import MetricReadCutShortError
 from fleet_shared.page_tokens import pages
 from fleet_shared.timestamps import iso_z
@@ -139,11 +139,20 @@ def get_metric_series(
             # CloudWatch answers a result per query, so an answer without them is not its own
             # (a proxy's page), and must not pass for metrics that stopped reporting.
             for result in answer_field(response, "GetMetricData", "MetricDataResults"):
-                points = merged.setdefault(result["Id"], {})
+                query_id = answer_field(result, "GetMetricData", "Id")
                 timestamps, values = result.get("Timestamps", []), result.get("Values", [])
-                points.update(zip(timestamps, values, strict=True))
+                if len(timestamps) != len(values):
+                    # CloudWatch sends a value per timestamp: pairing them otherwise would read
+                    # values at times they were not measured, and a bare ValueError from the
+                    # pairing ended whole runs instead of failing this read alone.
+                    raise UnreadableAnswerError(
+                        "GetMetricData",
+                        f"a value for each timestamp of {query_id}",
+                        {"Timestamps": len(timestamps), "Values": len(values)},
+                    )
+                merged.setdefault(query_id, {}).update(zip(timestamps, values, strict=True))
                 # Pages before the last say PartialData: the last page's status is the answer.
-                statuses[result["Id"]] = result.get("StatusCode", "Complete")
+                statuses[query_id] = result.get("StatusCode", "Complete")
             if response.get("NextToken"):
                 ask_next_request()
     series: dict[str, MetricSeries] = {}

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import PaginationError
 from botocore.stub import ANY, Stubber
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError
 from fleet_shared.exceptions import MetricReadCutShortError
 from fleet_shared.metric_data import MetricQuery, get_metric_series
 from tests.handlers.faults import answer_the_same_page_token
@@ -158,3 +159,38 @@ def test_a_read_of_more_than_500_queries_asks_before_its_next_batch_and_stops_wh
         )
     # THEN the caller was asked once, after the first request, and the second was not sent
     assert (questions, len(sent)) == ([1], 1)
+
+
+@pytest.mark.parametrize(
+    ("result", "missing"),
+    [
+        pytest.param(
+            {"Id": "m", "Timestamps": [START, START + timedelta(hours=1)], "Values": [1.0]},
+            "GetMetricData answered without a value for each timestamp of m, not its answer: "
+            "{'Timestamps': 2, 'Values': 1}",
+            id="fewer-values-than-timestamps",
+        ),
+        pytest.param(
+            {"Timestamps": [START], "Values": [1.0]},
+            "GetMetricData answered without Id",
+            id="a-result-without-its-id",
+        ),
+    ],
+)
+def test_a_result_cloudwatch_would_not_send_fails_the_read_as_an_unreadable_answer(
+    result: dict[str, object], missing: str
+) -> None:
+    # GIVEN CloudWatch's answer (HTTP 200) holding a result with fewer values than timestamps,
+    # or one without the id of its query
+    cloudwatch = boto3.client("cloudwatch", region_name="ap-south-1")
+    query = MetricQuery("m", "AWS/Lambda", "Duration", {}, "Average", 3600)
+    with Stubber(cloudwatch) as stubber:
+        stubber.add_response("get_metric_data", {"MetricDataResults": [result]})
+        # WHEN the series is read
+        # THEN the read fails as one unreadable answer (one of AWS_CALL_ERRORS, which fails
+        # its target alone), naming what the answer lacked, instead of a bare ValueError or
+        # KeyError that ended the whole run
+        with pytest.raises(AWS_CALL_ERRORS) as raised:
+            get_metric_series(cloudwatch, [query], START, START + timedelta(hours=2))
+    assert isinstance(raised.value, UnreadableAnswerError)
+    assert str(raised.value).startswith(missing)
