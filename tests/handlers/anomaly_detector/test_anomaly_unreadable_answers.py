@@ -86,25 +86,40 @@ def test_a_member_whose_cloudwatch_answers_with_a_proxy_page_is_an_error_not_a_q
     assert [item["account_id"] for item in result["anomalies"]] == [SECOND_MEMBER_ID]
 
 
-def test_a_member_whose_metrics_hold_a_timestamp_botocore_cannot_parse_is_an_error_alone(
+@pytest.mark.parametrize(
+    ("timestamps", "values", "error_says"),
+    [
+        pytest.param(
+            ["not-a-date"],
+            [1.0],
+            "GetMetricData answered a value botocore cannot read: ValueError",
+            id="a-timestamp-botocore-cannot-parse",
+        ),
+        pytest.param(
+            [1_700_000_000, 1_700_003_600],
+            [1.0],
+            "GetMetricData answered without a value for each timestamp of m0",
+            id="fewer-values-than-timestamps",
+        ),
+    ],
+)
+def test_a_member_whose_metrics_cloudwatch_would_not_send_is_an_error_alone(  # noqa: PLR0917 - pytest passes fixtures positionally
     detector: ManualClock,
     inventory_document: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
     lambda_context: Any,
+    timestamps: list[object],
+    values: list[float],
+    error_says: str,
 ) -> None:
     # GIVEN two members with the same CPU spike, the first one's CloudWatch answering
-    # GetMetricData with its JSON whose timestamp is no timestamp, on which botocore's parser
-    # raises a bare ValueError
+    # GetMetricData with its JSON holding a timestamp that is no timestamp (on which botocore's
+    # parser raises a bare ValueError), or fewer values than timestamps
     both_members_with_a_cpu_spike(detector, inventory_document)
     body = json.dumps(
         {
             "MetricDataResults": [
-                {
-                    "Id": "m0",
-                    "Timestamps": ["not-a-date"],
-                    "Values": [1.0],
-                    "StatusCode": "Complete",
-                }
+                {"Id": "m0", "Timestamps": timestamps, "Values": values, "StatusCode": "Complete"}
             ]
         }
     ).encode()
@@ -116,13 +131,13 @@ def test_a_member_whose_metrics_hold_a_timestamp_botocore_cannot_parse_is_an_err
     )
     # WHEN the schedule invokes the scan
     result = app.lambda_handler({"action": "scan"}, lambda_context)
-    # THEN the first member is an error naming the call and the value it could not read, and the
+    # THEN the first member is an error naming the call and what it could not read, and the
     # second member's spike is found
     assert answer.answered >= 1
     assert result["status"] == "partial"
     [error] = result["errors"]
     assert error["account_id"] == MEMBER_ACCOUNT_ID
-    assert "GetMetricData answered a value botocore cannot read: ValueError" in error["error"]
+    assert error_says in error["error"]
     assert [item["account_id"] for item in result["anomalies"]] == [SECOND_MEMBER_ID]
 
 
