@@ -150,14 +150,23 @@ def get_metric_series(
                         f"a value for each timestamp of {query_id}",
                         {"Timestamps": len(timestamps), "Values": len(values)},
                     )
-                merged.setdefault(query_id, {}).update(zip(timestamps, values, strict=True))
+                try:
+                    numbers = [float(value) for value in values]
+                except (TypeError, ValueError):
+                    # botocore hands a JSON answer's values on unchecked: one that is no number
+                    # (CloudWatch sends NaN and the infinities as strings float() reads) is no
+                    # CloudWatch answer, and must fail this read, not the caller's whole run.
+                    raise UnreadableAnswerError(
+                        "GetMetricData", f"a number for each value of {query_id}", values
+                    ) from None
+                merged.setdefault(query_id, {}).update(zip(timestamps, numbers, strict=True))
                 # Pages before the last say PartialData: the last page's status is the answer.
                 statuses[query_id] = result.get("StatusCode", "Complete")
             if response.get("NextToken"):
                 ask_next_request()
     series: dict[str, MetricSeries] = {}
     for query_id, points in merged.items():
-        ordered = [(moment, float(value)) for moment, value in sorted(points.items())]
+        ordered = sorted(points.items())
         kept = [(moment, value) for moment, value in ordered if is_metric_value(value)]
         series[query_id] = MetricSeries(
             timestamps=[moment for moment, _ in kept],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -12,7 +13,7 @@ from botocore.stub import ANY, Stubber
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError
 from fleet_shared.exceptions import MetricReadCutShortError
 from fleet_shared.metric_data import MetricQuery, get_metric_series
-from tests.handlers.faults import answer_the_same_page_token
+from tests.handlers.faults import answer_malformed, answer_the_same_page_token
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -194,3 +195,31 @@ def test_a_result_cloudwatch_would_not_send_fails_the_read_as_an_unreadable_answ
             get_metric_series(cloudwatch, [query], START, START + timedelta(hours=2))
     assert isinstance(raised.value, UnreadableAnswerError)
     assert str(raised.value).startswith(missing)
+
+
+def test_a_value_that_is_no_number_fails_the_read_as_an_unreadable_answer(
+    mocked_aws: None,
+) -> None:
+    # GIVEN CloudWatch's JSON answer (HTTP 200) holding a value that is no number, which
+    # botocore hands on unchecked, beside CloudWatch's own spelling of NaN
+    cloudwatch = boto3.client("cloudwatch", region_name="ap-south-1")
+    query = MetricQuery("m", "AWS/Lambda", "Duration", {}, "Average", 3600)
+    body = json.dumps(
+        {
+            "MetricDataResults": [
+                {"Id": "m", "Timestamps": [1_748_736_000, 1_748_739_600], "Values": ["NaN", "lots"]}
+            ]
+        }
+    ).encode()
+    answer_malformed(
+        cloudwatch, "cloudwatch", "GetMetricData", body, content_type="application/x-amz-json-1.0"
+    )
+    # WHEN the series is read
+    # THEN the read fails as one unreadable answer, naming the query and showing the values,
+    # instead of the bare ValueError that ended the whole run
+    with pytest.raises(UnreadableAnswerError) as raised:
+        get_metric_series(cloudwatch, [query], START, START + timedelta(hours=2))
+    assert str(raised.value) == (
+        "GetMetricData answered without a number for each value of m, not its answer: "
+        "['NaN', 'lots']"
+    )
