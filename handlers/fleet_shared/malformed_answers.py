@@ -52,7 +52,8 @@ class _RefusingParser:
             raise
         # Deliberately any Exception: see the module docstring.
         except Exception as error:
-            operation = _operation_name(response, shape)
+            # botocore's endpoint names the operation in the response's context.
+            operation = str((response.get("context") or {}).get("operation_name", "an operation"))
             # The parser's message quotes the value it could not read, the answer's and of any
             # length: it is cut so that the whole message fits in ECHO_LIMIT.
             room = ECHO_LIMIT - len(MalformedAnswerError.fmt.format(operation=operation, reason=""))
@@ -60,16 +61,6 @@ class _RefusingParser:
                 operation=operation,
                 reason=cut_echo(f"{type(error).__name__}: {error}", max(room, MIN_REASON_LENGTH)),
             ) from error
-
-
-def _operation_name(response: dict[str, Any], shape: Shape | None) -> str:
-    """The operation `response` answers: botocore's endpoint puts its name in the response's
-    context; the answer's shape is named otherwise."""
-    context = response.get("context")
-    name = context.get("operation_name") if isinstance(context, dict) else None
-    if name:
-        return str(name)
-    return shape.name if shape is not None else "an operation"
 
 
 class MalformedAnswerRefusingParserFactory(ResponseParserFactory):
