@@ -472,8 +472,9 @@ def _rest_of_attempt(started: float, environment: RouterEnvironment) -> float:
 
 def secret_field(secret: str | bytes, names: tuple[str, ...]) -> str:
     """The secret's text, stripped, or, when it is a JSON object, the first of `names` in it that
-    holds a string of more than blanks. Raises `UnusableSecretError` naming what is wrong (the
-    field, and the JSON type it holds), nothing of the value."""
+    holds a string of more than blanks, stripped the same way: PagerDuty refuses a routing key
+    with blanks around it for good, and a URL with them is no URL. Raises `UnusableSecretError`
+    naming what is wrong (the field, and the JSON type it holds), nothing of the value."""
     if isinstance(secret, bytes):
         raise UnusableSecretError("is binary (SecretBinary), not the text of a SecretString")
     text = secret.strip()
@@ -492,7 +493,7 @@ def secret_field(secret: str | bytes, names: tuple[str, ...]) -> str:
     for name in present:
         value = document[name]
         if isinstance(value, str) and value.strip():
-            return value
+            return value.strip()
     if not present:
         raise UnusableSecretError(f"has none of the keys {', '.join(names)}")
     name = present[0]

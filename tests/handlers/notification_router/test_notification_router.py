@@ -431,6 +431,25 @@ def test_a_ttl_of_zero_reads_the_rotated_secret_at_once(
     assert len(receiver.bodies("/slack-rotated")) == 1
 
 
+def test_a_routing_key_and_a_webhook_in_json_secrets_are_sent_without_their_blanks(
+    invoke: Invoke, receiver: Any
+) -> None:
+    # GIVEN both secrets kept as JSON whose values have blanks around them, as a paste leaves
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.put_secret_value(
+        SecretId="lambda-fleet/pagerduty-routing-key",
+        SecretString=json.dumps({"routing_key": f" {ROUTING_KEY}\n"}),
+    )
+    _rotate_slack_webhook(f"\t{receiver.url('/slack-json')} ")
+    # WHEN a critical alert is routed
+    result = invoke(sns_event(fleet_alert("critical")))
+    # THEN both were sent with the value stripped, as a plain-text secret is
+    channels = channels_of(result["results"][0])
+    assert (channels["pagerduty"]["status"], channels["slack"]["status"]) == ("sent", "sent")
+    assert [page["routing_key"] for page in receiver.bodies("/pagerduty")] == [ROUTING_KEY]
+    assert len(receiver.bodies("/slack-json")) == 1
+
+
 def test_a_webhook_and_a_routing_key_refused_for_good_are_read_again_by_the_retry(
     invoke: Invoke, receiver: Any, fake_clock: Any
 ) -> None:
