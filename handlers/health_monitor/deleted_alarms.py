@@ -16,7 +16,8 @@ account the inventory no longer has is not listed (its member role is gone with 
 alarm incidents are resolved once, the member having left the fleet (`_left_member_run`). An
 account the inventory has never listed (`fleet_shared.listed_members`: its rule forwarded an
 alarm before the inventory listed it, in the deployment that adds it) has not left: its places
-are skipped, their incidents left to their alarms' state changes, until the inventory lists it.
+are reported `not_listed_yet` and nothing more is done there, their incidents left to their
+alarms' state changes, until the inventory lists it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from handlers.health_monitor.services import FUNCTION_NAME, HealthServices, memb
 CHECKED = "checked"
 ERROR = "error"
 MEMBER_LEFT = "member_left"
+NOT_LISTED_YET = "not_listed_yet"
 
 PLACES_LEFT = TargetsLeftList(
     f"{FUNCTION_NAME}/alarm-places-not-checked", "places", ttl_seconds=24 * 3600
@@ -89,7 +91,8 @@ def check_places(
     `inventory` (the one the fleet run read for its clusters, so that one run judges by one
     inventory), in the order given; in a place of an account that left the fleet (`listed`
     before, not in `inventory`), those of every alarm (`_left_member_run`), reported only while
-    it lists some. A place of an account not listed yet is skipped."""
+    it lists some. A place of an account not listed yet is only reported so (`NOT_LISTED_YET`):
+    no call, no alert, no incident changed."""
     with_clusters = {
         (member.account_id, cluster.region) for member, cluster in inventory.clusters()
     }
@@ -99,6 +102,9 @@ def check_places(
             continue
         if inventory.member(account_id) is None:
             if not listed.has_left(account_id, inventory):
+                runs.append(
+                    PlaceRun({"account_id": account_id, "region": region, "status": NOT_LISTED_YET})
+                )
                 continue
             left_run = _left_member_run(services, account_id, region, invocation)
             if left_run is not None:

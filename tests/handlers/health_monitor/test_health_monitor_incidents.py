@@ -1047,7 +1047,14 @@ def test_the_alarm_incident_of_a_member_not_listed_yet_is_not_resolved_as_left(
     # THEN none resolves the incident or sends anything: the member has not left, it has not
     # arrived yet
     assert notices_about(alert_inbox, arn) == []
-    assert ["alarm_regions" in result for result in before] == [False, False]
+    # AND each reports the region as not listed yet, naming account and region, rather than
+    # skipping it unsaid; the run is not partial for it
+    for result in before:
+        assert result["alarm_regions"] == [
+            {"account_id": SECOND_MEMBER, "region": OTHER_REGION, "status": "not_listed_yet"}
+        ]
+        assert result["status"] == result["health"]
+        assert "not_checked" not in result
     # WHEN the inventory then lists it, with no cluster in that region, and the next run happens
     inventory["members"].append(
         {"account_id": SECOND_MEMBER, "name": "dev-second", "regions": [OTHER_REGION]}
