@@ -155,15 +155,7 @@ def test_a_cluster_described_with_a_page_that_is_not_eks_fails_that_cluster_alon
     # GIVEN member A's clusters `first` and `second`, both open to the world (EKS.1), found by a
     # first scan, and member A's EKS now answering DescribeCluster of `first` with a proxy's page
     # (HTTP 200), which botocore reads as an answer without `cluster`
-    eks = member_session(MEMBER_A).client("eks")
-    for name in ("first", "second"):
-        eks.create_cluster(
-            name=name,
-            roleArn=f"arn:aws:iam::{MEMBER_A}:role/eks",
-            resourcesVpcConfig={"subnetIds": ["subnet-1"], "endpointPublicAccess": True},
-        )
-    services = build_scanner_services()
-    scanner({"action": "scan"}, services)
+    services = two_open_clusters_scanned(scanner, build_scanner_services)
     member_eks = services.member_client("eks", MEMBER_A, REGION)
     page = answer_malformed(
         member_eks, "eks", "DescribeCluster", PROXY_PAGE, url_part="/clusters/first"
@@ -521,15 +513,7 @@ def test_a_cluster_described_with_a_timestamp_botocore_cannot_parse_fails_that_c
     # GIVEN member A's clusters `first` and `second`, both open to the world (EKS.1), found by a
     # first scan, and member A's EKS now answering DescribeCluster of `first` with EKS's JSON
     # whose `createdAt` is no timestamp, on which botocore's parser raises a bare ValueError
-    eks = member_session(MEMBER_A).client("eks")
-    for name in ("first", "second"):
-        eks.create_cluster(
-            name=name,
-            roleArn=f"arn:aws:iam::{MEMBER_A}:role/eks",
-            resourcesVpcConfig={"subnetIds": ["subnet-1"], "endpointPublicAccess": True},
-        )
-    services = build_scanner_services()
-    scanner({"action": "scan"}, services)
+    services = two_open_clusters_scanned(scanner, build_scanner_services)
     first, second = (
         f"arn:aws:eks:{REGION}:{MEMBER_A}:cluster/{name}" for name in ("first", "second")
     )
@@ -603,3 +587,20 @@ def test_a_role_listing_with_a_timestamp_botocore_cannot_parse_fails_that_source
     assert target_a["resolved"] == 0
     assert finding_states(hub_findings, MEMBER_A)[member_a_open_to_ssh] == "ACTIVE"
     assert target(result, MEMBER_B)["status"] == "scanned"
+
+
+def two_open_clusters_scanned(
+    scanner: Scanner, build_scanner_services: Callable[[], ScanServices]
+) -> ScanServices:
+    """Member A's clusters `first` and `second`, both open to the world (EKS.1), and the services
+    of a first scan that found them."""
+    eks = member_session(MEMBER_A).client("eks")
+    for name in ("first", "second"):
+        eks.create_cluster(
+            name=name,
+            roleArn=f"arn:aws:iam::{MEMBER_A}:role/eks",
+            resourcesVpcConfig={"subnetIds": ["subnet-1"], "endpointPublicAccess": True},
+        )
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    return services
