@@ -365,7 +365,18 @@ def _forecast_capacity_kept(
 def _sizes_to_save(facts: NodeGroupFacts, reasons: list[str]) -> Sizes:
     """The current sizes, without the spot optimizer's temporary +1s the node group still holds:
     saved with them, the morning restore would bring them back, and every evening after would
-    save them again."""
+    save them again. A size the forecast set last (its last working hour's need) is saved as the
+    stack file's `desired_size`, the schedule's daytime size: restored, the forecast's size of
+    the evening before would be the morning's, and a hand-back (which returns only a size the
+    forecast set) would keep it all day, above the daytime size or, without the working-hours
+    floor, below it."""
+    configured = facts.configured
+    if facts.last_change_action == Action.PREDICTIVE.value and configured is not None:
+        reasons.append(
+            f"desired {configured.desired_size}, the stack file's daytime size, saved instead of "
+            f"the forecast's {facts.current.desired_size}"
+        )
+        return facts.current.with_desired(configured.desired_size)
     before = facts.desired_before_temporary_raises
     if before is None:
         return facts.current

@@ -584,3 +584,54 @@ def test_a_restore_in_working_hours_keeps_the_capacity_the_forecast_raised(  # n
     assert saved is not None
     assert saved["sizes"]["desired_size"] == 3
     assert saved["restored_at"] is None
+
+
+MONDAY_1700 = datetime(2025, 6, 2, 17, 0, tzinfo=KOLKATA)
+MONDAY_1800 = datetime(2025, 6, 2, 18, 0, tzinfo=KOLKATA)
+
+
+@pytest.mark.parametrize(
+    ("scaling", "daytime_size", "forecast_size"),
+    [
+        (PREDICTIVE, 3, 5),
+        ({**PREDICTIVE, "working_hours_floor": False}, 6, 4),
+    ],
+    ids=["forecast-above-the-daytime-size", "forecast-below-it-without-the-floor"],
+)
+def test_the_morning_restores_the_daytime_size_not_the_forecasts_size_of_the_evening_before(  # noqa: PLR0917
+    scaler: Scaler,
+    member_eks: Any,
+    fake_clock: ManualClock,
+    state_table: StateTable,
+    daytime_size: int,
+    forecast_size: int,
+) -> None:
+    # GIVEN Monday 17:00, in working hours, the forecast sizing web (at 3) to `forecast_size`
+    fake_clock.set(MONDAY_1700)
+    assert _only(scaler(_web(forecast_size, request_id="forecast-1700")))["status"] == (
+        "scaling_initiated"
+    )
+    assert sizes(member_eks, "web")["desired_size"] == forecast_size
+    # AND the 18:00 schedule scaling web down to its night size 2
+    fake_clock.set(MONDAY_1800)
+    down = scaler(
+        event("scale_down", {"name": "web", "desired_size": 2}, scheduled=True), "evening"
+    )
+    assert _only(down)["status"] == "scaling_initiated"
+    # WHEN Tuesday's 08:00 schedule restores web, and an hour later the forecaster, not
+    # confident, hands web back to the schedule
+    fake_clock.set(TUESDAY_0800)
+    morning = _only(scaler(event("scale_up", {"name": "web"}, scheduled=True), "morning"))
+    fake_clock.advance(3600)
+    handed_back = _only(scaler(_web_handed_back(request_id="predictive-h0900")))
+    # THEN web is at its daytime size from the stack file all day, not at the size the forecast
+    # gave Monday's last working hour, which the schedule's hand-back would have kept
+    assert morning["status"] == "scaling_initiated", morning
+    assert sizes(member_eks, "web")["desired_size"] == daytime_size
+    assert handed_back["status"] == "no_change_needed"
+    # AND the evening saved the daytime size, saying it did so instead of the forecast's
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    saved = state_table.get_value(key, "previous_sizes")
+    assert saved is not None
+    assert saved["sizes"]["desired_size"] == daytime_size
+    assert f"instead of the forecast's {forecast_size}" in _only(down)["reason"]
