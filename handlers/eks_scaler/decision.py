@@ -112,6 +112,9 @@ class NodeGroupFacts:
     """The desired size before the spot optimizer's temporary +1s the node group still holds
     (its last changes), or None when its size is not theirs: a scale-down saves that size, so
     the morning restore does not bring the temporary nodes back."""
+    action_under_temporary_raises: str | None = None
+    """The action of the recorded change that set `desired_before_temporary_raises`
+    (`predictive`: the forecast's size is under the +1s), when known."""
 
 
 @dataclass(frozen=True)
@@ -365,19 +368,21 @@ def _forecast_capacity_kept(
 def _sizes_to_save(facts: NodeGroupFacts, reasons: list[str]) -> Sizes:
     """The current sizes, without the spot optimizer's temporary +1s the node group still holds:
     saved with them, the morning restore would bring them back, and every evening after would
-    save them again. A size the forecast set last (its last working hour's need) is saved as the
-    stack file's `desired_size`, the schedule's daytime size: restored, the forecast's size of
-    the evening before would be the morning's, and a hand-back (which returns only a size the
-    forecast set) would keep it all day, above the daytime size or, without the working-hours
-    floor, below it."""
+    save them again. A size the forecast set last (its last working hour's need, under such +1s
+    too) is saved as the stack file's `desired_size`, the schedule's daytime size: restored, the
+    forecast's size of the evening before would be the morning's, and a hand-back (which returns
+    only a size the forecast set) would keep it all day, above the daytime size or, without the
+    working-hours floor, below it."""
     configured = facts.configured
-    if facts.last_change_action == Action.PREDICTIVE.value and configured is not None:
+    before = facts.desired_before_temporary_raises
+    set_by = facts.last_change_action if before is None else facts.action_under_temporary_raises
+    if set_by == Action.PREDICTIVE.value and configured is not None:
+        forecasts = facts.current.desired_size if before is None else before
         reasons.append(
             f"desired {configured.desired_size}, the stack file's daytime size, saved instead of "
-            f"the forecast's {facts.current.desired_size}"
+            f"the forecast's {forecasts}"
         )
         return facts.current.with_desired(configured.desired_size)
-    before = facts.desired_before_temporary_raises
     if before is None:
         return facts.current
     reasons.append(

@@ -268,10 +268,10 @@ def read_facts(
         # A change made after the last recorded one, whose record the state table refused (or
         # its invocation never wrote).
         last_change_at, last_change_action = intent.prepared_at, intent.action
-    desired_before_temporary_raises = None
+    desired_before_temporary_raises = action_under_temporary_raises = None
     if last_change_action == SPOT_FALLBACK_ACTION:
-        desired_before_temporary_raises = _desired_before_temporary_raises(
-            services, key, described.sizes.desired_size
+        desired_before_temporary_raises, action_under_temporary_raises = (
+            _size_under_temporary_raises(services, key, described.sizes.desired_size)
         )
     return NodeGroupFacts(
         current=described.sizes,
@@ -284,16 +284,19 @@ def read_facts(
         cluster=cluster,
         last_change_action=last_change_action,
         desired_before_temporary_raises=desired_before_temporary_raises,
+        action_under_temporary_raises=action_under_temporary_raises,
     )
 
 
-def _desired_before_temporary_raises(
+def _size_under_temporary_raises(
     services: ScalerServices, key: str, current_desired: int
-) -> int | None:
+) -> tuple[int | None, str | None]:
     """The desired size before the spot optimizer's temporary +1s that the node group's last
     recorded changes are and that it still holds (each found at its new size), or None when its
-    size is not theirs (none, or someone changed it since)."""
+    size is not theirs (none, or someone changed it since); and the action of the recorded
+    change that set that size, when the one before the +1s did (`predictive`: the forecast's)."""
     desired = current_desired
+    under = None
     for change in services.state.changes_newest_first(key):
         record = change.record
         if (
@@ -301,9 +304,13 @@ def _desired_before_temporary_raises(
             or record.get(TEMPORARY_CHANGE_FIELD) is not True
             or record["new"]["desired_size"] != desired
         ):
+            if (record.get("new") or {}).get("desired_size") == desired:
+                under = record.get("action")
             break
         desired = record["previous"]["desired_size"]
-    return desired if desired != current_desired else None
+    if desired == current_desired:
+        return None, None
+    return desired, under
 
 
 def apply_decision(

@@ -14,7 +14,11 @@ from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, Scaler, event, si
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.inventory import Cluster, ClusterCalendar, NodeGroup, ScalingSchedule
-from fleet_shared.node_group_locks import node_group_key
+from fleet_shared.node_group_locks import (
+    SPOT_FALLBACK_ACTION,
+    TEMPORARY_CHANGE_FIELD,
+    node_group_key,
+)
 from fleet_shared.state_table import StateTable
 from handlers.eks_scaler.predictive import in_working_hours, scheduled_size
 from handlers.eks_scaler.services import ScalerServices
@@ -635,3 +639,42 @@ def test_the_morning_restores_the_daytime_size_not_the_forecasts_size_of_the_eve
     assert saved is not None
     assert saved["sizes"]["desired_size"] == daytime_size
     assert f"instead of the forecast's {forecast_size}" in _only(down)["reason"]
+
+
+def test_the_morning_restores_the_daytime_size_under_the_spot_fallbacks_raise_of_the_forecasts(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
+) -> None:
+    # GIVEN Monday 17:00, the forecast raising web from 3 to 5, and at 17:20 the spot
+    # optimizer's temporary +1 on top of it (5 -> 6)
+    fake_clock.set(MONDAY_1700)
+    assert _only(scaler(_web(5, request_id="forecast-1700")))["status"] == "scaling_initiated"
+    fake_clock.advance(20 * 60)
+    member_eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName="web", scalingConfig={"desiredSize": 6}
+    )
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    forecasts = {"min_size": 2, "desired_size": 5, "max_size": 6}
+    state_table.record_change(
+        key,
+        {
+            "source": "spot_optimizer",
+            "action": SPOT_FALLBACK_ACTION,
+            "previous": forecasts,
+            "new": {**forecasts, "desired_size": 6},
+            TEMPORARY_CHANGE_FIELD: True,
+            "update_id": "fallback-1720",
+        },
+        history_ttl_seconds=90 * 86400,
+    )
+    # WHEN the 18:00 schedule scales web down to 2, and Tuesday's 08:00 schedule restores it
+    fake_clock.set(MONDAY_1800)
+    down = _only(
+        scaler(event("scale_down", {"name": "web", "desired_size": 2}, scheduled=True), "evening")
+    )
+    fake_clock.set(TUESDAY_0800)
+    morning = _only(scaler(event("scale_up", {"name": "web"}, scheduled=True), "morning"))
+    # THEN the morning brings back the daytime 3: neither the +1 nor the forecast's 5 under it
+    assert down["status"] == "scaling_initiated", down
+    assert "instead of the forecast's 5" in down["reason"]
+    assert morning["status"] == "scaling_initiated", morning
+    assert sizes(member_eks, "web")["desired_size"] == 3
