@@ -46,19 +46,39 @@ class OtherIntent:
     action: str
 
 
-def other_requests_intent(
-    services: ScalerServices, key: str, event: ScalerEvent
-) -> OtherIntent | None:
-    """The node group's last intent, if one is kept of another request than `event`'s: a change
-    was made then unless its update failed, so the cooldown counts from it too, and it is the
-    last change when the change itself was not recorded. The request's own intent does not
-    count: its retry finds its change made (nothing to do), or not made (to be made now)."""
-    intent = services.state.get_value(key, INTENT_NAME)
-    if intent is None:
-        return None
-    if event.request_id is not None and intent["record"].get("request_id") == event.request_id:
+@dataclass(frozen=True)
+class OwnIntent:
+    """The node group's kept intent of the request itself: when it was saved, and the desired
+    size its change sets."""
+
+    prepared_at: datetime
+    desired_size: int
+
+
+def kept_intent(services: ScalerServices, key: str) -> dict[str, Any] | None:
+    """The node group's kept intent (`save_intent`'s value), if any."""
+    return services.state.get_value(key, INTENT_NAME)
+
+
+def other_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> OtherIntent | None:
+    """The node group's last intent (`kept_intent`), if it is another request's than `event`'s:
+    a change was made then unless its update failed, so the cooldown counts from it too, and it
+    is the last change when the change itself was not recorded. The request's own intent does
+    not count: its retry finds its change made (nothing to do), or not made (to be made now)."""
+    if intent is None or _is_this_requests(intent, event):
         return None
     return OtherIntent(parse_iso(intent["prepared_at"]), intent["record"]["action"])
+
+
+def this_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> OwnIntent | None:
+    """The node group's last intent (`kept_intent`), if it is `event`'s own (its `request_id`)."""
+    if intent is None or not _is_this_requests(intent, event):
+        return None
+    return OwnIntent(parse_iso(intent["prepared_at"]), intent["record"]["new"]["desired_size"])
+
+
+def _is_this_requests(intent: dict[str, Any], event: ScalerEvent) -> bool:
+    return event.request_id is not None and intent["record"].get("request_id") == event.request_id
 
 
 def drop_intent(services: ScalerServices, key: str, name: str) -> None:

@@ -115,6 +115,10 @@ class NodeGroupFacts:
     action_under_temporary_raises: str | None = None
     """The action of the recorded change that set `desired_before_temporary_raises`
     (`predictive`: the forecast's size is under the +1s), when known."""
+    size_this_request_set: int | None = None
+    """The desired size the request being decided already gave the node group (its change is the
+    last one, recorded or made but not recorded), or None: a retry of a forecast's request left
+    open (another node group locked, say) does not size it again."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,19 @@ def decide(
     size; a size-less `scale_up` with none waiting, for the stack file's desired size.
     """
     current = facts.current
+    if action is Action.PREDICTIVE and facts.size_this_request_set is not None:
+        # The forecast's size is a step from the size it finds: the retry of a request that
+        # already stepped the node group would step it again, a second change for one hour's
+        # forecast whose notice, keyed by the request, would never go out.
+        return ScalingDecision(
+            DecisionKind.NO_CHANGE,
+            current,
+            current,
+            (
+                f"this request already changed it (to desired {facts.size_this_request_set}); "
+                "a forecast sizes a node group once, so its retry changes nothing",
+            ),
+        )
     if facts.status in TRANSIENT_STATUSES:
         return ScalingDecision(
             DecisionKind.WAIT_FOR_UPDATE,

@@ -37,15 +37,18 @@ from fleet_shared.node_group_locks import (
     node_group_lock_name,
 )
 from fleet_shared.node_group_updates import update_desired_size
-from fleet_shared.state_table import HeldLock
+from fleet_shared.state_table import HeldLock, StateChange
 from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.autoscalers import autoscaler_result, managing_autoscaler
 from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.change_intents import (
+    OwnIntent,
     drop_intent,
+    kept_intent,
     other_requests_intent,
     record_unrecorded_change,
     save_intent,
+    this_requests_intent,
 )
 from handlers.eks_scaler.decision import (
     DecisionKind,
@@ -263,7 +266,11 @@ def read_facts(
     last_change = services.state.latest_change(key)
     last_change_at = last_change.changed_at if last_change is not None else None
     last_change_action = last_change.record.get("action") if last_change is not None else None
-    intent = other_requests_intent(services, key, event)
+    kept = kept_intent(services, key)
+    size_this_request_set = _size_this_request_set(
+        event, last_change, this_requests_intent(kept, event), described.sizes.desired_size
+    )
+    intent = other_requests_intent(kept, event)
     if intent is not None and (last_change_at is None or intent.prepared_at > last_change_at):
         # A change made after the last recorded one, whose record the state table refused (or
         # its invocation never wrote).
@@ -285,7 +292,33 @@ def read_facts(
         last_change_action=last_change_action,
         desired_before_temporary_raises=desired_before_temporary_raises,
         action_under_temporary_raises=action_under_temporary_raises,
+        size_this_request_set=size_this_request_set,
     )
+
+
+def _size_this_request_set(
+    event: ScalerEvent,
+    last_change: StateChange | None,
+    own_intent: OwnIntent | None,
+    current_desired: int,
+) -> int | None:
+    """The desired size this request (its `request_id`) already gave the node group: its change
+    is the last one recorded, or its kept intent, saved after that, is at the node group's size
+    (the change made, not recorded: its invocation ended first). None otherwise: its change was
+    not made, or another change came after it."""
+    if event.request_id is None:
+        return None
+    if last_change is not None and last_change.record.get("request_id") == event.request_id:
+        new = last_change.record.get("new") or {}
+        desired = new.get("desired_size")
+        return desired if isinstance(desired, int) else None
+    if (
+        own_intent is not None
+        and (last_change is None or own_intent.prepared_at > last_change.changed_at)
+        and own_intent.desired_size == current_desired
+    ):
+        return own_intent.desired_size
+    return None
 
 
 def _size_under_temporary_raises(

@@ -18,6 +18,7 @@ from fleet_shared.node_group_locks import (
     SPOT_FALLBACK_ACTION,
     TEMPORARY_CHANGE_FIELD,
     node_group_key,
+    node_group_lock_name,
 )
 from fleet_shared.state_table import StateTable
 from handlers.eks_scaler.predictive import in_working_hours, scheduled_size
@@ -678,3 +679,82 @@ def test_the_morning_restores_the_daytime_size_under_the_spot_fallbacks_raise_of
     assert "instead of the forecast's 5" in down["reason"]
     assert morning["status"] == "scaling_initiated", morning
     assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+def test_a_retry_of_a_forecast_left_open_does_not_step_a_node_group_it_changed_again(
+    scaler: Scaler,
+    member_eks: Any,
+    fake_clock: ManualClock,
+    state_table: StateTable,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN the hour's forecast needing 9 web nodes (at 3, max_step 2) and 3 system nodes, while
+    # the spot optimizer holds system's lock: web goes to 5, system is `locked`, and the request
+    # stays open for its retry
+    lock = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
+    assert state_table.acquire_lock(lock, "spot_optimizer:other", 120)
+    forecast = event(
+        "predictive",
+        {"name": "web", "desired_size": 9},
+        {"name": "system", "desired_size": 3},
+        request_id="predictive-2025-06-02T04",
+    )
+    first = {item["nodegroup"]: item for item in scaler(forecast, "forecaster-1")["results"]}
+    assert first["web"]["status"] == "scaling_initiated"
+    assert first["system"]["status"] == "locked"
+    assert sizes(member_eks, "web")["desired_size"] == 5
+    assert len(alert_inbox.receive()) == 1
+    # WHEN the lock is free and the forecaster's run is retried a minute later with the same
+    # request
+    assert state_table.release_lock(lock, "spot_optimizer:other")
+    fake_clock.advance(60)
+    retried = {item["nodegroup"]: item for item in scaler(forecast, "forecaster-2")["results"]}
+    # THEN system is sized, but web keeps the one step this forecast gave it: a second step
+    # would be a change of 4 nodes for one hour's forecast, and its notice, keyed by the
+    # request, would never go out
+    assert retried["system"]["status"] == "scaling_initiated", retried["system"]
+    assert sizes(member_eks, "system")["desired_size"] == 3
+    assert retried["web"]["status"] == "no_change_needed", retried["web"]
+    assert "this request already changed it" in retried["web"]["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 5
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    assert len(state_table.query_history(key, fake_clock.now().replace(year=2000))) == 1
+    # AND each change went out once: system's now, web's not again
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert titles == [f"{CLUSTER}/system scaled (predictive): desired 2 -> 3"]
+
+
+def test_a_retry_of_a_forecast_left_open_records_a_change_it_made_unrecorded_without_a_step(
+    scaler: Scaler,
+    services: ScalerServices,
+    member_eks: Any,
+    fake_clock: ManualClock,
+    state_table: StateTable,
+) -> None:
+    # GIVEN the hour's forecast stepping web from 3 to 5 while DynamoDB refused (every attempt)
+    # the transaction recording the change, and system `locked` by the spot optimizer, so the
+    # request stays open
+    lock = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
+    assert state_table.acquire_lock(lock, "spot_optimizer:other", 120)
+    fault = fail_every_attempt(services.hub_client("dynamodb"), "dynamodb", "TransactWriteItems")
+    forecast = event(
+        "predictive",
+        {"name": "web", "desired_size": 9},
+        {"name": "system", "desired_size": 3},
+        request_id="predictive-2025-06-02T04",
+    )
+    first = {item["nodegroup"]: item for item in scaler(forecast, "forecaster-1")["results"]}
+    assert "the change was not recorded" in first["web"]["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 5
+    # WHEN DynamoDB is back, the lock free, and the run retried a minute later
+    fault.healed = True
+    assert state_table.release_lock(lock, "spot_optimizer:other")
+    fake_clock.advance(60)
+    retried = {item["nodegroup"]: item for item in scaler(forecast, "forecaster-2")["results"]}
+    # THEN web keeps its one step, and the change is recorded now, from its intent
+    assert retried["web"]["status"] == "no_change_needed", retried["web"]
+    assert sizes(member_eks, "web")["desired_size"] == 5
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    [change] = state_table.query_history(key, fake_clock.now().replace(year=2000))
+    assert change.record["new"]["desired_size"] == 5
+    assert change.record["recorded_by_retry"] is True
