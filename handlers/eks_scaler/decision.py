@@ -116,9 +116,9 @@ class NodeGroupFacts:
     """The action of the recorded change that set `desired_before_temporary_raises`
     (`predictive`: the forecast's size is under the +1s), when known."""
     size_this_request_set: int | None = None
-    """The desired size the request being decided already gave the node group (its change is the
-    last one, recorded or made but not recorded), or None: a retry of a forecast's request left
-    open (another node group locked, say) does not size it again."""
+    """The desired size the request being decided already gave the node group (a recorded change
+    of it, or its change made but not recorded), or None: the retry of a request left open
+    (another node group locked, say) does not change the node group again."""
 
 
 @dataclass(frozen=True)
@@ -211,17 +211,19 @@ def decide(
     size; a size-less `scale_up` with none waiting, for the stack file's desired size.
     """
     current = facts.current
-    if action is Action.PREDICTIVE and facts.size_this_request_set is not None:
-        # The forecast's size is a step from the size it finds: the retry of a request that
-        # already stepped the node group would step it again, a second change for one hour's
-        # forecast whose notice, keyed by the request, would never go out.
+    already = facts.size_this_request_set
+    if already is not None and (action is Action.PREDICTIVE or already != current.desired_size):
+        # A request changes a node group once: the retry of one left open leaves it as it is
+        # found, as a repeat of a completed one does. Changed again, it would undo a later
+        # change (or, the forecast's size being a step from the size found, step again), and
+        # the second change's notice, keyed by the request like the first's, would never go out.
         return ScalingDecision(
             DecisionKind.NO_CHANGE,
             current,
             current,
             (
-                f"this request already changed it (to desired {facts.size_this_request_set}); "
-                "a forecast sizes a node group once, so its retry changes nothing",
+                f"this request already changed it (to desired {already}); its retry leaves "
+                f"desired {current.desired_size} as it is",
             ),
         )
     if facts.status in TRANSIENT_STATUSES:

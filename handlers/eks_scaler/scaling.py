@@ -19,7 +19,9 @@ for that node group and the next one goes on.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -77,6 +79,9 @@ node group read again and its update, each member call given up within 17 s."""
 COOLDOWN_REMAINING = "cooldown_remaining_seconds"
 """The result field of a node group held by the cooldown: the seconds left of it."""
 RESOURCE_IN_USE = "ResourceInUseException"
+RECENT_CHANGES = 10
+"""The node group's changes, newest first, searched for one of the request's own before a
+change: a request left open is retried within minutes, so its change is among the last few."""
 """EKS's refusal of an update while another update of the node group runs."""
 
 Outcome = tuple[dict[str, Any], Notice | None]
@@ -211,15 +216,23 @@ def _scale_one(
         if autoscaler is not None and not group.override_autoscaler:
             return autoscaler_result(group.name, autoscaler), None
         facts = read_facts(event, group.name, services, eks, inventory)
-        decision = decide(
+        decide_now = functools.partial(
+            decide,
             event.action,
             group,
-            facts,
-            services.clock.now(),
+            now=services.clock.now(),
             scheduled=event.scheduled,
             request_id=event.request_id,
             save_sizes=event.save_sizes,
         )
+        decision = decide_now(facts)
+        if decision.kind is DecisionKind.CHANGE and facts.size_this_request_set is None:
+            # Read only before a change (the node group's last change is read for every one):
+            # the retry of a request left open must not change again a node group it changed
+            # before another change came.
+            earlier = _size_set_before_a_later_change(event, group.name, services)
+            if earlier is not None:
+                decision = decide_now(replace(facts, size_this_request_set=earlier))
         return apply_decision(
             decision,
             event,
@@ -294,6 +307,21 @@ def read_facts(
         action_under_temporary_raises=action_under_temporary_raises,
         size_this_request_set=size_this_request_set,
     )
+
+
+def _size_set_before_a_later_change(
+    event: ScalerEvent, name: str, services: ScalerServices
+) -> int | None:
+    """The desired size this request (its `request_id`) gave the node group in one of its last
+    recorded changes (a page of them, newest first), or None."""
+    if event.request_id is None:
+        return None
+    key = node_group_key(event.account_id, event.region, event.cluster, name)
+    for change in itertools.islice(services.state.changes_newest_first(key), RECENT_CHANGES):
+        if change.record.get("request_id") == event.request_id:
+            desired = (change.record.get("new") or {}).get("desired_size")
+            return desired if isinstance(desired, int) else None
+    return None
 
 
 def _size_this_request_set(

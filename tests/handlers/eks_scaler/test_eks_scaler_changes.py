@@ -857,3 +857,43 @@ def test_a_friday_evening_run_delivered_after_midnight_is_judged_by_friday(
     # skipped, the cluster would keep its daytime size all weekend
     assert results_by_group(result)["system"]["status"] == "scaling_initiated"
     assert sizes(member_eks, "system")["desired_size"] == 1
+
+
+def test_the_retry_of_a_run_left_open_does_not_undo_a_change_made_after_its_own(
+    scaler: Scaler,
+    member_eks: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    alert_inbox: Any,
+) -> None:
+    # GIVEN the evening scale-down run lowering system (2 -> 1) while the spot optimizer holds
+    # web's lock: web is `locked`, and the run stays open for its retry
+    web_lock = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    assert state_table.acquire_lock(web_lock, "spot_optimizer:other", NODE_GROUP_LOCK_LEASE_SECONDS)
+    run = event(
+        "scale_down",
+        {"name": "system", "desired_size": 1},
+        {"name": "web", "desired_size": 2},
+        request_id="schedule-scale_down-2025-06-02T12:30:00Z",
+    )
+    first = results_by_group(scaler(run, "evening-1"))
+    assert first["system"]["status"] == "scaling_initiated"
+    assert first["web"]["status"] == "locked"
+    assert len(alert_inbox.receive()) == 1
+    # AND an operator raising system to 3 a minute later
+    fake_clock.advance(60)
+    scaler(event("scale_up", {"name": "system", "desired_size": 3}, request_id="ops-1"), "ops")
+    assert len(alert_inbox.receive()) == 1
+    # WHEN the run is retried once the lock is free and the operator's cooldown is over
+    assert state_table.release_lock(web_lock, "spot_optimizer:other")
+    fake_clock.advance(600)
+    retried = results_by_group(scaler(run, "evening-2"))
+    # THEN web is scaled down, but the operator's 3 stands, as it does against a repeat of a
+    # completed run: lowered again, it would be a second change of the run whose notice, keyed
+    # by the run, never goes out
+    assert retried["web"]["status"] == "scaling_initiated"
+    assert retried["system"]["status"] == "no_change_needed", retried["system"]
+    assert "this request already changed it" in retried["system"]["reason"]
+    assert sizes(member_eks, "system")["desired_size"] == 3
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert titles == [f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2"]
