@@ -22,6 +22,7 @@ import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -226,13 +227,17 @@ def _scale_one(
             save_sizes=event.save_sizes,
         )
         decision = decide_now(facts)
+        earlier_notice = None
         if decision.kind is DecisionKind.CHANGE and facts.size_this_request_set is None:
             # Read only before a change (the node group's last change is read for every one):
             # the retry of a request left open must not change again a node group it changed
-            # before another change came.
-            earlier = _size_set_before_a_later_change(event, group.name, services)
+            # before another change came, and still owes that change's notice.
+            earlier = _this_requests_earlier_change(event, group.name, services)
             if earlier is not None:
-                decision = decide_now(replace(facts, size_this_request_set=earlier))
+                desired = (earlier.record.get("new") or {}).get("desired_size")
+                if isinstance(desired, int):
+                    decision = decide_now(replace(facts, size_this_request_set=desired))
+                    earlier_notice = earlier.record.get(NOTICE_FIELD)
         return apply_decision(
             decision,
             event,
@@ -243,6 +248,7 @@ def _scale_one(
             requested_by=requested_by,
             overridden_autoscaler=autoscaler,
             still_holds_lock=held.renew if held is not None else None,
+            earlier_notice=earlier_notice,
         )
 
     if dry_run:
@@ -281,7 +287,10 @@ def read_facts(
     last_change_action = last_change.record.get("action") if last_change is not None else None
     kept = kept_intent(services, key)
     size_this_request_set = _size_this_request_set(
-        event, last_change, this_requests_intent(kept, event), described.sizes.desired_size
+        last_change if _made_by_this_request(last_change, event, services) else None,
+        last_change_at,
+        this_requests_intent(kept, event),
+        described.sizes.desired_size,
     )
     intent = other_requests_intent(kept, event)
     if intent is not None and (last_change_at is None or intent.prepared_at > last_change_at):
@@ -309,40 +318,50 @@ def read_facts(
     )
 
 
-def _size_set_before_a_later_change(
+def _this_requests_earlier_change(
     event: ScalerEvent, name: str, services: ScalerServices
-) -> int | None:
-    """The desired size this request (its `request_id`) gave the node group in one of its last
-    recorded changes (a page of them, newest first), or None."""
+) -> StateChange | None:
+    """This request's (its `request_id`'s) change among the node group's last recorded ones (a
+    page of them, newest first), or None."""
     if event.request_id is None:
         return None
     key = node_group_key(event.account_id, event.region, event.cluster, name)
     for change in itertools.islice(services.state.changes_newest_first(key), RECENT_CHANGES):
-        if change.record.get("request_id") == event.request_id:
-            desired = (change.record.get("new") or {}).get("desired_size")
-            return desired if isinstance(desired, int) else None
+        if _made_by_this_request(change, event, services):
+            return change
     return None
 
 
+def _made_by_this_request(
+    change: StateChange | None, event: ScalerEvent, services: ScalerServices
+) -> bool:
+    """Whether `change` was made by this request: its `request_id`, within the time the
+    scaler remembers one (the same id used later is another request)."""
+    if change is None or event.request_id is None:
+        return False
+    remembered = timedelta(hours=services.environment.scaler_idempotency_ttl_hours)
+    return (
+        change.record.get("request_id") == event.request_id
+        and services.clock.now() - change.changed_at < remembered
+    )
+
+
 def _size_this_request_set(
-    event: ScalerEvent,
-    last_change: StateChange | None,
+    own_change: StateChange | None,
+    last_change_at: datetime | None,
     own_intent: OwnIntent | None,
     current_desired: int,
 ) -> int | None:
-    """The desired size this request (its `request_id`) already gave the node group: its change
-    is the last one recorded, or its kept intent, saved after that, is at the node group's size
-    (the change made, not recorded: its invocation ended first). None otherwise: its change was
-    not made, or another change came after it."""
-    if event.request_id is None:
-        return None
-    if last_change is not None and last_change.record.get("request_id") == event.request_id:
-        new = last_change.record.get("new") or {}
-        desired = new.get("desired_size")
+    """The desired size this request already gave the node group: `own_change`, the last
+    recorded change when this request made it, or its kept intent is at the node group's size
+    (the change made, not recorded: its invocation ended first; no change recorded after).
+    None otherwise: its change was not made, or another change came after it."""
+    if own_change is not None:
+        desired = (own_change.record.get("new") or {}).get("desired_size")
         return desired if isinstance(desired, int) else None
     if (
         own_intent is not None
-        and (last_change is None or own_intent.prepared_at > last_change.changed_at)
+        and (last_change_at is None or own_intent.prepared_at > last_change_at)
         and own_intent.desired_size == current_desired
     ):
         return own_intent.desired_size
@@ -385,13 +404,16 @@ def apply_decision(
     requested_by: str | None,
     overridden_autoscaler: ManagingAutoscaler | None = None,
     still_holds_lock: Callable[[], bool] | None = None,
+    earlier_notice: Notice | None = None,
 ) -> Outcome:
     """Carry out `decision` (nothing is written in a dry run): the node group's result, and the
     notice of its change (a new one, or the one a previous run of the request left pending).
     A change made over an autoscaler's management (`overridden_autoscaler`) says so in its
     result and change record. `still_holds_lock` renews the node group lock's lease just before
     the change; when it answers False (another owner took the lock while the node group was
-    read) nothing is changed and the node group is `locked`."""
+    read) nothing is changed and the node group is `locked`. `earlier_notice`: the notice of
+    this request's change found before a later one (for a decision that leaves the node group
+    as it is), delivered again (a duplicate when it went out)."""
     key = node_group_key(event.account_id, event.region, event.cluster, name)
     previous = decision.current.as_dict()
     new = decision.target.as_dict() if decision.target is not None else None
@@ -428,7 +450,7 @@ def apply_decision(
         if not dry_run:
             if decision.restores is not None:
                 _mark_restored(services, key, decision.restores, event.request_id)
-            notice = _this_requests_notice(
+            notice = earlier_notice or _this_requests_notice(
                 event, name, services, key, current=decision.current, reasons=reasons
             )
         unchanged = node_group_result(name, Status.NO_CHANGE_NEEDED, _join(reasons), previous, new)

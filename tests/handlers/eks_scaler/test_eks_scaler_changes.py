@@ -897,3 +897,19 @@ def test_the_retry_of_a_run_left_open_does_not_undo_a_change_made_after_its_own(
     assert sizes(member_eks, "system")["desired_size"] == 3
     titles = [item.alert["title"] for item in alert_inbox.receive()]
     assert titles == [f"{CLUSTER}/web scaled (scale_down): desired 3 -> 2"]
+
+
+def test_a_request_id_used_again_after_it_is_forgotten_is_a_new_request_that_changes(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN system raised to 3 by request ops-1, then to 4 by request ops-2
+    scaler(event("scale_up", {"name": "system", "desired_size": 3}, request_id="ops-1"), "a")
+    fake_clock.advance(600)
+    scaler(event("scale_up", {"name": "system", "desired_size": 4}, request_id="ops-2"), "b")
+    # WHEN, three days later (the scaler remembers a request id for 48 hours), an operator uses
+    # ops-1 again to lower system to 2
+    fake_clock.advance(72 * 3600)
+    result = scaler(event("scale_down", {"name": "system", "desired_size": 2}, request_id="ops-1"))
+    # THEN it is a request of its own, not the retry of the first ops-1: system goes to 2
+    assert results_by_group(result)["system"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "system")["desired_size"] == 2

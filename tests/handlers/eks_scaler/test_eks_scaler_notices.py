@@ -11,6 +11,7 @@ from scaling_harness import Scaling
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.handler import Invocation
+from fleet_shared.node_group_locks import node_group_lock_name
 from handlers.eks_scaler import app
 from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import (
@@ -305,3 +306,37 @@ def test_a_request_whose_record_and_claim_release_both_fail_still_announces_its_
     [notice] = scaling.alert_inbox.receive()
     assert notice.alert["title"] == SYSTEM_SCALED_DOWN
     assert scaling.desired_size("system") == 1
+
+
+def test_a_retry_leaving_a_later_change_in_place_still_sends_the_notice_of_its_own(
+    scaling: Scaling,
+) -> None:
+    # GIVEN a scale-down of system (2 -> 1) and web, with web's lock held by the spot optimizer
+    # (`locked`, the request left open) and the hub's SNS failing every attempt, so system's
+    # notice is not sent and the invocation fails
+    lock = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    assert scaling.state_table.acquire_lock(lock, "spot_optimizer:other", 120)
+    fault = scaling.fail_every_publish()
+    request = event(
+        "scale_down",
+        {"name": "system", "desired_size": 1},
+        {"name": "web", "desired_size": 2},
+        request_id="exec-12",
+    )
+    with pytest.raises(AlertNotDeliveredError):
+        scaling.scaler(request, "inv-1")
+    assert scaling.desired_size("system") == 1
+    # AND an operator raising system to 3 once SNS is back
+    fault.healed = True
+    scaling.clock.advance(60)
+    raised = event("scale_up", {"name": "system", "desired_size": 3}, request_id="ops-1")
+    scaling.scaler(raised, "ops")
+    assert scaling.notice_titles() == [f"{CLUSTER}/system scaled (scale_up): desired 1 -> 3"]
+    # WHEN the platform retries the request with the lock free, after the operator's cooldown
+    assert scaling.state_table.release_lock(lock, "spot_optimizer:other")
+    scaling.clock.advance(600)
+    retried = {item["nodegroup"]: item for item in scaling.scaler(request, "inv-2")["results"]}
+    # THEN the operator's 3 stands, and system's scale-down is announced now, with web's
+    assert retried["system"]["status"] == "no_change_needed", retried["system"]
+    assert scaling.desired_size("system") == 3
+    assert scaling.notice_titles() == [SYSTEM_SCALED_DOWN, WEB_SCALED_DOWN]
