@@ -80,10 +80,10 @@ node group read again and its update, each member call given up within 17 s."""
 COOLDOWN_REMAINING = "cooldown_remaining_seconds"
 """The result field of a node group held by the cooldown: the seconds left of it."""
 RESOURCE_IN_USE = "ResourceInUseException"
+"""EKS's refusal of an update while another update of the node group runs."""
 RECENT_CHANGES = 10
 """The node group's changes, newest first, searched for one of the request's own before a
 change: a request left open is retried within minutes, so its change is among the last few."""
-"""EKS's refusal of an update while another update of the node group runs."""
 
 Outcome = tuple[dict[str, Any], Notice | None]
 """A node group's result, and the notice of the change it made (or that it found pending)."""
