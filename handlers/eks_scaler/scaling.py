@@ -5,7 +5,9 @@ Per node group, in this order: ask the cluster calendar (calendar_checks.py; a r
 spot_optimizer), skip it when a hold is in force (holds.py) or an autoscaler manages it without
 an override (autoscalers.py), read the facts (DescribeNodegroup in the member account, the
 inventory entry, saved sizes and last change, when and its action, from the state table),
-`decision.decide`, then apply: renew the lock's lease (`locked`, changing nothing, when another
+`decision.decide` (before a change, again with this request's own change when one of the node
+group's last ones is: the retry of a request left open leaves such a node group as it is),
+then apply: renew the lock's lease (`locked`, changing nothing, when another
 owner took the lock while the reads outlasted it), read the hold again (`held`, changing
 nothing, when one was placed meanwhile: placing a hold takes no lock), save the change's intent
 (change_intents.py, for a request with a `request_id`), save the previous sizes (scale-down) or
