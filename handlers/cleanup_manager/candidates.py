@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
@@ -42,6 +44,12 @@ data lives only there, so it is never a candidate."""
 SNAPSHOT = "snapshot"
 VOLUME = "volume"
 LAMBDA_VERSION = "lambda_version"
+NOT_FOUND_CODES = {
+    SNAPSHOT: ("InvalidSnapshot.NotFound",),
+    VOLUME: ("InvalidVolume.NotFound",),
+    LAMBDA_VERSION: ("ResourceNotFoundException",),
+}
+"""What AWS answers a call naming a resource of each kind that does not exist."""
 
 
 @dataclass(frozen=True)
@@ -170,31 +178,39 @@ def snapshots(
     not kept and carrying the policy's tags; a keep tag not understood is added to
     `keep_tag_errors`."""
     used_by_ami = ami_snapshot_ids(ec2)
-    max_age = timedelta(days=policy.snapshot_max_age_days)
     found: list[Resource] = []
     for snapshot in _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
-        tags = _tags(snapshot)
-        age = now - snapshot["StartTime"]
-        untagged = missing_tag(tags, policy.require_tags)
-        if COPY_TAG in tags:
-            candidate, reason = False, f"a fleet backup ({COPY_TAG}), kept until it expires"
-        elif snapshot["SnapshotId"] in used_by_ami:
-            candidate, reason = False, "used by an AMI"
-        elif _kept(tags, policy.keep_tag):
-            candidate = False
-            reason = _kept_reason(
-                SNAPSHOT, snapshot["SnapshotId"], tags, policy.keep_tag, keep_tag_errors
-            )
-        elif untagged is not None:
-            candidate, reason = False, untagged
-        elif age < max_age:
-            candidate, reason = False, f"{age.days} days old"
-        else:
-            candidate, reason = True, f"{age.days} days old"
-        found.extend(
-            _candidate_or_tag_marked(SNAPSHOT, snapshot["SnapshotId"], tags, candidate, reason)
-        )
+        found.extend(_snapshot(snapshot, policy, now, used_by_ami, keep_tag_errors))
     return found
+
+
+def _snapshot(
+    snapshot: Mapping[str, Any],
+    policy: CleanupPolicy,
+    now: datetime,
+    used_by_ami: set[str],
+    keep_tag_errors: list[dict[str, str]],
+) -> list[Resource]:
+    """One snapshot as `snapshots` finds it (none when neither a candidate nor marked)."""
+    tags = _tags(snapshot)
+    age = now - snapshot["StartTime"]
+    untagged = missing_tag(tags, policy.require_tags)
+    if COPY_TAG in tags:
+        candidate, reason = False, f"a fleet backup ({COPY_TAG}), kept until it expires"
+    elif snapshot["SnapshotId"] in used_by_ami:
+        candidate, reason = False, "used by an AMI"
+    elif _kept(tags, policy.keep_tag):
+        candidate = False
+        reason = _kept_reason(
+            SNAPSHOT, snapshot["SnapshotId"], tags, policy.keep_tag, keep_tag_errors
+        )
+    elif untagged is not None:
+        candidate, reason = False, untagged
+    elif age < timedelta(days=policy.snapshot_max_age_days):
+        candidate, reason = False, f"{age.days} days old"
+    else:
+        candidate, reason = True, f"{age.days} days old"
+    return _candidate_or_tag_marked(SNAPSHOT, snapshot["SnapshotId"], tags, candidate, reason)
 
 
 def volumes(
@@ -203,36 +219,76 @@ def volumes(
     """Volumes unattached (`available`) for long enough since creation, not Kubernetes
     persistent volumes, not backed up, not kept and carrying the policy's tags; a keep tag not
     understood is added to `keep_tag_errors`."""
-    min_age = timedelta(days=policy.volume_min_age_days)
     found: list[Resource] = []
     for volume in _pages(ec2, "describe_volumes", "Volumes"):
-        tags = _tags(volume)
-        age = now - volume["CreateTime"]
-        untagged = missing_tag(tags, policy.require_tags)
-        kubernetes_tag = next((tag for tag in KUBERNETES_VOLUME_TAGS if tag in tags), None)
-        if volume["State"] != "available":
-            candidate, reason = False, f"state {volume['State']}"
-        elif kubernetes_tag is not None:
-            candidate, reason = False, f"a Kubernetes persistent volume (tag {kubernetes_tag})"
-        elif BACKUP_TAG in tags:
-            # Deleted, it would leave backup_scheduler nothing to copy, and its copies expire.
-            candidate = False
-            reason = (
-                f"backed up by backup_scheduler (tag {BACKUP_TAG}={shown_value(tags[BACKUP_TAG])})"
-            )
-        elif _kept(tags, policy.keep_tag):
-            candidate = False
-            reason = _kept_reason(
-                VOLUME, volume["VolumeId"], tags, policy.keep_tag, keep_tag_errors
-            )
-        elif untagged is not None:
-            candidate, reason = False, untagged
-        elif age < min_age:
-            candidate, reason = False, f"created {age.days} days ago"
-        else:
-            candidate, reason = True, f"unattached, created {age.days} days ago"
-        found.extend(_candidate_or_tag_marked(VOLUME, volume["VolumeId"], tags, candidate, reason))
+        found.extend(_volume(volume, policy, now, keep_tag_errors))
     return found
+
+
+def _volume(
+    volume: Mapping[str, Any],
+    policy: CleanupPolicy,
+    now: datetime,
+    keep_tag_errors: list[dict[str, str]],
+) -> list[Resource]:
+    """One volume as `volumes` finds it (none when neither a candidate nor marked)."""
+    tags = _tags(volume)
+    age = now - volume["CreateTime"]
+    untagged = missing_tag(tags, policy.require_tags)
+    kubernetes_tag = next((tag for tag in KUBERNETES_VOLUME_TAGS if tag in tags), None)
+    if volume["State"] != "available":
+        candidate, reason = False, f"state {volume['State']}"
+    elif kubernetes_tag is not None:
+        candidate, reason = False, f"a Kubernetes persistent volume (tag {kubernetes_tag})"
+    elif BACKUP_TAG in tags:
+        # Deleted, it would leave backup_scheduler nothing to copy, and its copies expire.
+        candidate = False
+        reason = f"backed up by backup_scheduler (tag {BACKUP_TAG}={shown_value(tags[BACKUP_TAG])})"
+    elif _kept(tags, policy.keep_tag):
+        candidate = False
+        reason = _kept_reason(VOLUME, volume["VolumeId"], tags, policy.keep_tag, keep_tag_errors)
+    elif untagged is not None:
+        candidate, reason = False, untagged
+    elif age < timedelta(days=policy.volume_min_age_days):
+        candidate, reason = False, f"created {age.days} days ago"
+    else:
+        candidate, reason = True, f"unattached, created {age.days} days ago"
+    return _candidate_or_tag_marked(VOLUME, volume["VolumeId"], tags, candidate, reason)
+
+
+def as_it_is_now(
+    ec2: Any,
+    resource: Resource,
+    policy: CleanupPolicy,
+    now: datetime,
+    keep_tag_errors: list[dict[str, str]],
+) -> Resource | None:
+    """A snapshot or volume of the listing as EC2 describes it now, for its deletion to be
+    decided on: a target's every resource is listed before any is acted on, so a keep tag added,
+    or a mark moved or lifted, since the listing is honoured. None when it is gone, or is neither
+    a candidate nor marked any more. An AMI registered since is not looked for: EC2 refuses to
+    delete a snapshot a registered AMI uses (InvalidSnapshot.InUse), as it refuses to delete a
+    volume attached since (VolumeInUse)."""
+    try:
+        if resource.kind == SNAPSHOT:
+            answer = ec2.describe_snapshots(SnapshotIds=[resource.id], OwnerIds=["self"])
+            found = [
+                now_found
+                for snapshot in answer_field(answer, "DescribeSnapshots", "Snapshots")
+                for now_found in _snapshot(snapshot, policy, now, set(), keep_tag_errors)
+            ]
+        else:
+            answer = ec2.describe_volumes(VolumeIds=[resource.id])
+            found = [
+                now_found
+                for volume in answer_field(answer, "DescribeVolumes", "Volumes")
+                for now_found in _volume(volume, policy, now, keep_tag_errors)
+            ]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES[resource.kind]:
+            return None
+        raise
+    return found[0] if found else None
 
 
 def alias_versions(lambda_client: Any, function_name: str) -> set[str]:

@@ -17,6 +17,9 @@ policy's `notify` mode a due resource keeps its mark and is reported, never dele
 mode a resource is deleted only once a notice said it would be (announce_marks) at least the
 notice days before; else it is marked afresh, or, when that notice went out late (SNS failing for
 days), its mark is moved to the notice days after the notice, and a notice gives the new date.
+A snapshot or volume to be deleted is described again first and decided on as it is then
+(candidates.as_it_is_now): the target was listed whole before any action, and an engineer may
+have tagged it keep, or lifted its mark, since.
 A failed call on one resource is counted and reported, and the others go on, except a member
 endpoint that does not answer (`NO_ANSWER`, or a call run to its bound throttled): it is given up
 for the rest of the invocation (`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to
@@ -61,9 +64,11 @@ from fleet_shared.validation_errors import cut_echo
 from handlers.cleanup_manager.candidates import (
     LAMBDA_VERSION,
     MARK_TAG,
+    NOT_FOUND_CODES,
     SNAPSHOT,
     VOLUME,
     Resource,
+    as_it_is_now,
     find_resources,
 )
 from handlers.cleanup_manager.environment import CleanupEnvironment
@@ -125,12 +130,6 @@ HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
 """What member endpoints that never answer add to a target's time: EC2 and Lambda are each given
 up for the invocation after one such call. A target starts only with this much time left beyond
 CLEANUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout."""
-_GONE_CODES = {
-    SNAPSHOT: ("InvalidSnapshot.NotFound",),
-    VOLUME: ("InvalidVolume.NotFound",),
-    LAMBDA_VERSION: ("ResourceNotFoundException",),
-}
-"""What a delete's retry is answered when its first attempt deleted the resource."""
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
@@ -236,7 +235,7 @@ def _apply_unless_unanswered(
     except EndpointNotAnsweringError as refused:
         return f"not tried: {refused.cause}"
     except ClientError as error:
-        if action == DELETE and gone_on_retry(error, _GONE_CODES[resource.kind]):
+        if action == DELETE and gone_on_retry(error, NOT_FOUND_CODES[resource.kind]):
             return None
         return str(error)
     except (BotoCoreError, ResponseParserError) as error:
@@ -295,8 +294,26 @@ def clean_target(
     deletion_notices: dict[date, AnnouncedMarks] = {}
     # Moved mark date -> the date the deletion was first announced -> digests (EARLIER_NOTICE).
     moved_marks: dict[date, dict[date, set[str]]] = {}
-    for resource in resources:
-        action = decide(resource, today, deletes=services.policy.deletes)
+    for listed in resources:
+        resource: Resource | None = listed
+        action = decide(listed, today, deletes=services.policy.deletes)
+        if action == DELETE and listed.kind != LAMBDA_VERSION:
+            # Lambda itself refuses to delete a version an alias has come to reference since.
+            try:
+                resource = as_it_is_now(ec2, listed, services.policy, now, result.errors)
+            except EndpointNotAnsweringError as refused:
+                result.errors.append(
+                    {"kind": listed.kind, "id": listed.id, "error": f"not tried: {refused.cause}"}
+                )
+                continue
+            except AWS_CALL_ERRORS as error:
+                result.errors.append(
+                    {"kind": listed.kind, "id": listed.id, "error": cut_echo(str(error))}
+                )
+                continue
+            if resource is None:
+                continue
+            action = decide(resource, today, deletes=services.policy.deletes)
         marked_on = resource.delete_after
         reason = resource.reason
         mark = new_mark if marked_on is None else marked_on.isoformat()

@@ -1,0 +1,141 @@
+"""What a member's engineers change while a cleanup run is under way: a run lists every resource
+of a target before it acts on any, so a keep tag or a mark changed after the listing must still
+be honoured by the deletion that follows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from fleet_shared.clock import ManualClock
+from handlers.cleanup_manager.candidates import MARK_TAG
+from handlers.cleanup_manager.cleanup import CleanupServices
+from tests.handlers.cleanup_manager.support import (
+    actions_of,
+    create_snapshot,
+    snapshots_in,
+    tags_of,
+    volumes_in,
+)
+from tests.handlers.faults import fail_every_attempt
+from tests.handlers.member_accounts import MEMBER_A, REGION, create_volume, member_session
+from tests.handlers.member_targets import target_of
+
+Invoke = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def marked_and_announced(
+    cleaner: Invoke, future_clock: ManualClock, alert_inbox: Any, mocked_aws: None
+) -> dict[str, Any]:
+    """Member A's stale snapshot and unattached volume, marked and announced by a run a notice
+    ago; member A's EC2 client as the engineers use it."""
+    ec2 = member_session(MEMBER_A).client("ec2")
+    resources = {"ec2": ec2, "snapshot": create_snapshot(ec2), "volume": create_volume(ec2)}
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert actions_of(first)[resources["snapshot"]] == "mark"
+    assert actions_of(first)[resources["volume"]] == "mark"
+    future_clock.advance(timedelta(days=7).total_seconds())
+    return resources
+
+
+def once_the_target_is_listed(services: CleanupServices, change: Callable[[], None]) -> None:
+    """Make `change` once member A's target is listed (its Lambda functions are listed last),
+    before the run acts on any of its resources."""
+    done: list[bool] = []
+
+    def after_listing(**_: Any) -> None:
+        if not done:
+            done.append(True)
+            change()
+
+    lambda_client = services.member_client("lambda", MEMBER_A, REGION)
+    lambda_client.meta.events.register("after-call.lambda.ListFunctions", after_listing)
+
+
+def test_a_resource_tagged_keep_after_the_listing_is_spared_not_deleted(
+    cleaner: Invoke,
+    marked_and_announced: dict[str, Any],
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN member A's snapshot and volume whose deletion was announced a notice ago
+    ec2 = marked_and_announced["ec2"]
+    snapshot, volume = marked_and_announced["snapshot"], marked_and_announced["volume"]
+
+    # AND an engineer tagging both keep=true while the run that deletes them is under way,
+    # after it listed them
+    def keep_both() -> None:
+        ec2.create_tags(Resources=[snapshot, volume], Tags=[{"Key": "keep", "Value": "true"}])
+
+    once_the_target_is_listed(built_services[0], keep_both)
+    # WHEN that run acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN neither is deleted: both are spared, their marks lifted
+    assert snapshot in snapshots_in(ec2)
+    assert volume in volumes_in(ec2)
+    assert actions_of(target)[snapshot] == "spare"
+    assert actions_of(target)[volume] == "spare"
+    assert MARK_TAG not in tags_of(ec2, snapshot)
+    assert MARK_TAG not in tags_of(ec2, volume)
+
+
+def test_a_resource_whose_mark_was_lifted_after_the_listing_is_marked_afresh_not_deleted(
+    cleaner: Invoke,
+    marked_and_announced: dict[str, Any],
+    built_services: list[CleanupServices],
+    future_clock: ManualClock,
+) -> None:
+    # GIVEN member A's snapshot whose deletion was announced a notice ago
+    ec2, snapshot = marked_and_announced["ec2"], marked_and_announced["snapshot"]
+
+    # AND an engineer removing its mark while the run that deletes it is under way, after it
+    # listed it
+    def lift_the_mark() -> None:
+        ec2.delete_tags(Resources=[snapshot], Tags=[{"Key": MARK_TAG}])
+
+    once_the_target_is_listed(built_services[0], lift_the_mark)
+    # WHEN that run acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN it is not deleted but marked afresh, a whole notice from today
+    assert snapshot in snapshots_in(ec2)
+    assert actions_of(target)[snapshot] == "mark"
+    delete_after = (future_clock.now().date() + timedelta(days=7)).isoformat()
+    assert tags_of(ec2, snapshot)[MARK_TAG] == delete_after
+
+
+def test_a_resource_deleted_by_someone_after_the_listing_is_neither_deleted_nor_failed(
+    cleaner: Invoke,
+    marked_and_announced: dict[str, Any],
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN member A's snapshot whose deletion was announced a notice ago
+    ec2, snapshot = marked_and_announced["ec2"], marked_and_announced["snapshot"]
+    # AND an engineer deleting it while the run is under way, after it listed it
+    once_the_target_is_listed(built_services[0], lambda: ec2.delete_snapshot(SnapshotId=snapshot))
+    # WHEN that run acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the run neither claims its deletion nor reports a failure for it
+    assert snapshot not in actions_of(target)
+    assert target["failed"] == 0, target.get("errors")
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_resource_that_cannot_be_described_again_before_its_deletion_is_not_deleted(
+    cleaner: Invoke,
+    marked_and_announced: dict[str, Any],
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN member A's snapshot whose deletion was announced a notice ago
+    ec2, snapshot = marked_and_announced["ec2"], marked_and_announced["snapshot"]
+    # AND member A's EC2 failing every DescribeSnapshots naming it once the listing is done
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    fail_every_attempt(member_ec2, "ec2", "DescribeSnapshots", body_with=(snapshot.encode(),))
+    # WHEN the run after the notice acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the snapshot is not deleted, and is reported as failed
+    assert snapshot in snapshots_in(ec2)
+    assert snapshot not in actions_of(target)
+    assert snapshot in {entry["id"] for entry in target["errors"]}
