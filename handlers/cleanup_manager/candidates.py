@@ -91,20 +91,27 @@ KEEP_TAG_VALUES = ("true", "false")
 """What the policy's keep tag may say (any case): kept, or not kept."""
 
 
+def _keep_tags(tags: Mapping[str, str], keep_tag: str) -> list[tuple[str, str]]:
+    """The (key, value) of each of `tags` that is the policy's keep tag, its key written in any
+    case and with blanks around it: AWS tag keys are case-sensitive, but whoever tagged a
+    resource `Keep=true` (the console capitalises its own keys) meant to keep it."""
+    wanted = keep_tag.strip().casefold()
+    return [(key, value) for key, value in tags.items() if key.strip().casefold() == wanted]
+
+
 def _kept(tags: Mapping[str, str], keep_tag: str) -> bool:
     """Whether the keep tag keeps the resource: `true`, or a value that is neither `true` nor
     `false` (`yes`, a typo), which `keep_tag_error` reports: a resource someone meant to keep is
     never deleted for how they spelled it."""
-    value = tags.get(keep_tag)
-    return value is not None and value.strip().lower() != "false"
+    return any(value.strip().lower() != "false" for _, value in _keep_tags(tags, keep_tag))
 
 
 def keep_tag_error(tags: Mapping[str, str], keep_tag: str) -> str | None:
     """Why the keep tag's value is not understood (neither `true` nor `false`), or None."""
-    value = tags.get(keep_tag)
-    if value is None or value.strip().lower() in KEEP_TAG_VALUES:
-        return None
-    return f"tag {keep_tag}={shown_value(value)} is neither true nor false: kept"
+    for key, value in _keep_tags(tags, keep_tag):
+        if value.strip().lower() not in KEEP_TAG_VALUES:
+            return f"tag {key}={shown_value(value)} is neither true nor false: kept"
+    return None
 
 
 def missing_tag(tags: Mapping[str, str], required: Mapping[str, str]) -> str | None:

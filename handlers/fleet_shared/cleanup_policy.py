@@ -98,7 +98,8 @@ class CleanupPolicy(BaseModel):
         default="keep",
         description=(
             "A snapshot or volume tagged `<tag>=true` is never a candidate (nor one whose value is "
-            "neither true nor false, which is reported as its error)."
+            "neither true nor false, which is reported as its error); the tag's key is matched in "
+            "any case and with blanks around it (`Keep`)."
         ),
     )
     mode: CleanupMode = Field(

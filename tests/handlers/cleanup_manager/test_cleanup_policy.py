@@ -307,6 +307,36 @@ def test_a_keep_tag_neither_true_nor_false_keeps_its_resource_and_is_an_error_na
         assert len(error) <= 200
 
 
+def test_a_keep_tag_whose_key_differs_in_case_or_blanks_keeps_its_resource(
+    member_a: MemberA, cleanup_policy: Callable[[dict[str, Any]], None], aws_calls: list[AwsCall]
+) -> None:
+    # GIVEN member A's stale snapshot tagged `Keep=true` (the console's capitalised key), its
+    # unattached volume tagged ` KEEP =TRUE` and marked from before, and a plain stale snapshot,
+    # under a deleting policy whose keep tag is `keep`
+    ec2 = member_a.ec2
+    kept_snapshot = create_snapshot(ec2, Keep="true")
+    kept_volume = create_volume(ec2, **{" KEEP ": "TRUE", MARK_TAG: "2020-01-01"})
+    stale = create_snapshot(ec2)
+    cleanup_policy({"resources": ["snapshots", "volumes"], "mode": "delete"})
+    # WHEN the cleanup runs past every age, and again past the notice
+    first_result = member_a.cleanup_after(40)
+    first, second = _actions_in_a(first_result), member_a.actions_after(8)
+    # THEN the plain snapshot is marked then deleted; the kept ones are kept as with `keep=true`:
+    # never marked nor deleted, the old mark lifted, and no error
+    assert (first[stale], second[stale]) == ("mark", "delete")
+    assert kept_snapshot not in first and kept_snapshot not in second
+    assert first[kept_volume] == "spare"
+    assert MARK_TAG not in tags_of(ec2, kept_snapshot)
+    assert MARK_TAG not in tags_of(ec2, kept_volume)
+    deleted = {
+        c.params.get("SnapshotId") or c.params.get("VolumeId")
+        for c in aws_calls
+        if c.operation in DESTRUCTIVE_OPERATIONS
+    }
+    assert deleted.isdisjoint({kept_snapshot, kept_volume})
+    assert "errors" not in target_of(first_result, MEMBER_A)
+
+
 def test_notify_mode_marks_and_notifies_but_never_deletes(
     member_a: MemberA,
     cleanup_policy: Callable[[dict[str, Any]], None],
