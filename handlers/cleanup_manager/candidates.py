@@ -9,7 +9,8 @@ irrelevant to the cleanup.
 Only the kinds the stack's policy names are listed at all, and with a tag filter only resources
 carrying its tags are candidates. A snapshot backup_scheduler made (tagged `lambda-fleet:backup`)
 is never a candidate: it is kept until its `lambda-fleet:expires-at`, and then backup_scheduler
-deletes it itself; nor is a volume tagged `backup` (backup_scheduler copies it).
+deletes it itself; nor is a volume tagged `backup` (backup_scheduler copies it), nor a Kubernetes
+persistent volume or the snapshot of a Kubernetes VolumeSnapshot (the cluster's own).
 
 Snapshots and volumes carry their mark as the tag `lambda-fleet:delete-after=<ISO date>`.
 Lambda versions cannot be tagged one by one (tags belong to the function), so their marks live in
@@ -41,6 +42,11 @@ KUBERNETES_VOLUME_TAGS = (
 provisioner put on a Kubernetes persistent volume. Such a volume is detached whenever its pods
 are not running (a StatefulSet scaled to 0, a node group scaled down for the night), and its
 data lives only there, so it is never a candidate."""
+KUBERNETES_SNAPSHOT_TAGS = ("CSIVolumeSnapshotName", "ebs.csi.aws.com/cluster")
+"""Tags the EBS CSI driver puts on every snapshot it makes for a Kubernetes VolumeSnapshot (the
+second on its volumes too): the VolumeSnapshotContent names the snapshot and a restore reads it,
+and its deletion is the cluster's (the VolumeSnapshotClass's `deletionPolicy`), so it is never a
+candidate; deleted under it, the cluster's backup would fail to restore."""
 SNAPSHOT = "snapshot"
 VOLUME = "volume"
 LAMBDA_VERSION = "lambda_version"
@@ -182,8 +188,8 @@ def snapshots(
     ec2: Any, policy: CleanupPolicy, now: datetime, keep_tag_errors: list[dict[str, str]]
 ) -> list[Resource]:
     """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI,
-    not kept and carrying the policy's tags; a keep tag not understood is added to
-    `keep_tag_errors`."""
+    not a Kubernetes volume snapshot, not kept and carrying the policy's tags; a keep tag not
+    understood is added to `keep_tag_errors`."""
     used_by_ami = ami_snapshot_ids(ec2)
     found: list[Resource] = []
     for snapshot in _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
@@ -202,10 +208,13 @@ def _snapshot(
     tags = _tags(snapshot)
     age = now - snapshot["StartTime"]
     untagged = missing_tag(tags, policy.require_tags)
+    kubernetes_tag = next((tag for tag in KUBERNETES_SNAPSHOT_TAGS if tag in tags), None)
     if COPY_TAG in tags:
         candidate, reason = False, f"a fleet backup ({COPY_TAG}), kept until it expires"
     elif snapshot["SnapshotId"] in used_by_ami:
         candidate, reason = False, "used by an AMI"
+    elif kubernetes_tag is not None:
+        candidate, reason = False, f"a Kubernetes volume snapshot (tag {kubernetes_tag})"
     elif _kept(tags, policy.keep_tag):
         candidate = False
         reason = _kept_reason(

@@ -23,7 +23,11 @@ from fleet_shared.sessions import AccountSessions
 from handlers.backup_scheduler import app as backup_app
 from handlers.backup_scheduler.backup import COPY_TAG, BackupServices
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
-from handlers.cleanup_manager.candidates import KUBERNETES_VOLUME_TAGS, MARK_TAG
+from handlers.cleanup_manager.candidates import (
+    KUBERNETES_SNAPSHOT_TAGS,
+    KUBERNETES_VOLUME_TAGS,
+    MARK_TAG,
+)
 from tests.handlers.cleanup_manager.support import (
     actions_of,
     create_lambda_function,
@@ -233,6 +237,36 @@ def test_a_kubernetes_persistent_volume_is_never_marked_or_deleted(
     assert {persistent, marked_before} <= volumes_in(ec2)
     deleted = {c.params.get("VolumeId") for c in aws_calls if c.operation == "DeleteVolume"}
     assert deleted == {unattached}
+
+
+@pytest.mark.parametrize("tag", KUBERNETES_SNAPSHOT_TAGS)
+def test_a_kubernetes_volume_snapshot_is_never_marked_or_deleted(
+    member_a: MemberA,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    aws_calls: list[AwsCall],
+    tag: str,
+) -> None:
+    # GIVEN member A with the snapshot of a Kubernetes VolumeSnapshot (the EBS CSI driver made
+    # it; its VolumeSnapshotContent names it, and a restore reads it), one carrying an old mark
+    # from before, and a plain snapshot, under a deleting policy for snapshots
+    ec2 = member_a.ec2
+    volume_snapshot = create_snapshot(ec2, **{tag: "snapcontent-69477690"})
+    marked_before = create_snapshot(ec2, **{tag: "snapcontent-7a588701", MARK_TAG: "2020-01-01"})
+    stale = create_snapshot(ec2)
+    cleanup_policy({"resources": ["snapshots"], "mode": "delete"})
+    # WHEN the cleanup runs past the snapshot age, and again past the notice
+    first = member_a.actions_after(40)
+    second = member_a.actions_after(8)
+    # THEN the plain snapshot is marked then deleted, the volume snapshots never: the old mark
+    # is lifted, and neither is deleted
+    assert (first[stale], second[stale]) == ("mark", "delete")
+    assert volume_snapshot not in first and volume_snapshot not in second
+    assert first[marked_before] == "spare"
+    assert MARK_TAG not in tags_of(ec2, volume_snapshot)
+    assert MARK_TAG not in tags_of(ec2, marked_before)
+    assert {volume_snapshot, marked_before} <= snapshots_in(ec2)
+    deleted = {c.params.get("SnapshotId") for c in aws_calls if c.operation == "DeleteSnapshot"}
+    assert deleted == {stale}
 
 
 @pytest.mark.parametrize("frequency", ["daily", "weekly", "dialy"])
