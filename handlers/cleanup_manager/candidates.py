@@ -188,8 +188,8 @@ def snapshots(
     ec2: Any, policy: CleanupPolicy, now: datetime, keep_tag_errors: list[dict[str, str]]
 ) -> list[Resource]:
     """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI,
-    not a Kubernetes volume snapshot, not kept and carrying the policy's tags; a keep tag not
-    understood is added to `keep_tag_errors`."""
+    not a Kubernetes volume snapshot, complete (not `pending`), not kept and carrying the
+    policy's tags; a keep tag not understood is added to `keep_tag_errors`."""
     used_by_ami = ami_snapshot_ids(ec2)
     found: list[Resource] = []
     for snapshot in _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
@@ -215,6 +215,10 @@ def _snapshot(
         candidate, reason = False, "used by an AMI"
     elif kubernetes_tag is not None:
         candidate, reason = False, f"a Kubernetes volume snapshot (tag {kubernetes_tag})"
+    elif snapshot.get("State") == "pending":
+        # Its age counts from its start: a large volume's first snapshot, or a copy from
+        # another region, can take longer than a short age and notice together.
+        candidate, reason = False, "still being created (pending)"
     elif _kept(tags, policy.keep_tag):
         candidate = False
         reason = _kept_reason(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from moto.ec2.models import ec2_backends
 
 from catalog.functions import function_spec
 from fleet_shared.clock import ManualClock
@@ -38,7 +39,7 @@ from tests.handlers.cleanup_manager.support import (
     volumes_in,
 )
 from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.member_accounts import MEMBER_A, create_volume, member_session
+from tests.handlers.member_accounts import MEMBER_A, REGION, create_volume, member_session
 from tests.handlers.member_targets import target_of
 
 Invoke = Callable[[Any], dict[str, Any]]
@@ -265,6 +266,38 @@ def test_a_kubernetes_volume_snapshot_is_never_marked_or_deleted(
     assert MARK_TAG not in tags_of(ec2, volume_snapshot)
     assert MARK_TAG not in tags_of(ec2, marked_before)
     assert {volume_snapshot, marked_before} <= snapshots_in(ec2)
+    deleted = {c.params.get("SnapshotId") for c in aws_calls if c.operation == "DeleteSnapshot"}
+    assert deleted == {stale}
+
+
+def test_a_snapshot_still_being_created_is_never_marked_or_deleted(
+    member_a: MemberA, cleanup_policy: Callable[[dict[str, Any]], None], aws_calls: list[AwsCall]
+) -> None:
+    # GIVEN member A's snapshot still being created (`pending`: the first snapshot of a large
+    # volume takes hours, a copy from another region as long), one carrying a mark from before,
+    # and a plain snapshot, under a deleting policy for snapshots a day old, a day's notice
+    ec2 = member_a.ec2
+    pending, marked_before = create_snapshot(ec2), create_snapshot(ec2, **{MARK_TAG: "2020-01-01"})
+    for snapshot_id in (pending, marked_before):
+        ec2_backends[MEMBER_A][REGION].snapshots[snapshot_id].status = "pending"
+    stale = create_snapshot(ec2)
+    cleanup_policy(
+        {
+            "resources": ["snapshots"],
+            "snapshot_max_age_days": 1,
+            "notice_days": 1,
+            "mode": "delete",
+        }
+    )
+    # WHEN the cleanup runs past the snapshot age, and again past the notice
+    first = member_a.actions_after(2)
+    second = member_a.actions_after(2)
+    # THEN the plain snapshot is marked then deleted, the pending ones never: the old mark is
+    # lifted, and neither is deleted
+    assert (first[stale], second[stale]) == ("mark", "delete")
+    assert pending not in first and pending not in second
+    assert first[marked_before] == "spare"
+    assert MARK_TAG not in tags_of(ec2, marked_before)
     deleted = {c.params.get("SnapshotId") for c in aws_calls if c.operation == "DeleteSnapshot"}
     assert deleted == {stale}
 
