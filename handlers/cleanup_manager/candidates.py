@@ -10,7 +10,8 @@ Only the kinds the stack's policy names are listed at all, and with a tag filter
 carrying its tags are candidates. A snapshot backup_scheduler made (tagged `lambda-fleet:backup`)
 is never a candidate: it is kept until its `lambda-fleet:expires-at`, and then backup_scheduler
 deletes it itself; nor is a volume tagged `backup` (backup_scheduler copies it), nor a Kubernetes
-persistent volume or the snapshot of a Kubernetes VolumeSnapshot (the cluster's own).
+persistent volume or the snapshot of a Kubernetes VolumeSnapshot (the cluster's own), nor a
+snapshot Data Lifecycle Manager or AWS Backup made (deleted by their own retention).
 
 Snapshots and volumes carry their mark as the tag `lambda-fleet:delete-after=<ISO date>`.
 Lambda versions cannot be tagged one by one (tags belong to the function), so their marks live in
@@ -47,6 +48,11 @@ KUBERNETES_SNAPSHOT_TAGS = ("CSIVolumeSnapshotName", "ebs.csi.aws.com/cluster")
 second on its volumes too): the VolumeSnapshotContent names the snapshot and a restore reads it,
 and its deletion is the cluster's (the VolumeSnapshotClass's `deletionPolicy`), so it is never a
 candidate; deleted under it, the cluster's backup would fail to restore."""
+LIFECYCLE_MANAGED_SNAPSHOT_TAGS = ("aws:dlm:lifecycle-policy-id", "aws:backup:source-resource")
+"""Tags Amazon Data Lifecycle Manager and AWS Backup put on every EBS snapshot they make (a key
+starting `aws:` no one else may write): each deletes its snapshots itself by its own retention,
+which may be longer than the policy's age for a reason (compliance), so such a snapshot is
+never a candidate."""
 SNAPSHOT = "snapshot"
 VOLUME = "volume"
 LAMBDA_VERSION = "lambda_version"
@@ -188,8 +194,9 @@ def snapshots(
     ec2: Any, policy: CleanupPolicy, now: datetime, keep_tag_errors: list[dict[str, str]]
 ) -> list[Resource]:
     """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI,
-    not a Kubernetes volume snapshot, complete (not `pending`), not kept and carrying the
-    policy's tags; a keep tag not understood is added to `keep_tag_errors`."""
+    not a Kubernetes volume snapshot, not made by Data Lifecycle Manager or AWS Backup, complete
+    (not `pending`), not kept and carrying the policy's tags; a keep tag not understood is added
+    to `keep_tag_errors`."""
     used_by_ami = ami_snapshot_ids(ec2)
     found: list[Resource] = []
     for snapshot in _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
@@ -209,12 +216,15 @@ def _snapshot(
     age = now - snapshot["StartTime"]
     untagged = missing_tag(tags, policy.require_tags)
     kubernetes_tag = next((tag for tag in KUBERNETES_SNAPSHOT_TAGS if tag in tags), None)
+    managed_tag = next((tag for tag in LIFECYCLE_MANAGED_SNAPSHOT_TAGS if tag in tags), None)
     if COPY_TAG in tags:
         candidate, reason = False, f"a fleet backup ({COPY_TAG}), kept until it expires"
     elif snapshot["SnapshotId"] in used_by_ami:
         candidate, reason = False, "used by an AMI"
     elif kubernetes_tag is not None:
         candidate, reason = False, f"a Kubernetes volume snapshot (tag {kubernetes_tag})"
+    elif managed_tag is not None:
+        candidate, reason = False, f"kept by its own lifecycle (tag {managed_tag})"
     elif snapshot.get("State") == "pending":
         # Its age counts from its start: a large volume's first snapshot, or a copy from
         # another region, can take longer than a short age and notice together.

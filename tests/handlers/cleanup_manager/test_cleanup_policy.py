@@ -27,6 +27,7 @@ from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
 from handlers.cleanup_manager.candidates import (
     KUBERNETES_SNAPSHOT_TAGS,
     KUBERNETES_VOLUME_TAGS,
+    LIFECYCLE_MANAGED_SNAPSHOT_TAGS,
     MARK_TAG,
 )
 from tests.handlers.cleanup_manager.support import (
@@ -266,6 +267,36 @@ def test_a_kubernetes_volume_snapshot_is_never_marked_or_deleted(
     assert MARK_TAG not in tags_of(ec2, volume_snapshot)
     assert MARK_TAG not in tags_of(ec2, marked_before)
     assert {volume_snapshot, marked_before} <= snapshots_in(ec2)
+    deleted = {c.params.get("SnapshotId") for c in aws_calls if c.operation == "DeleteSnapshot"}
+    assert deleted == {stale}
+
+
+@pytest.mark.parametrize("tag", LIFECYCLE_MANAGED_SNAPSHOT_TAGS)
+def test_a_snapshot_dlm_or_aws_backup_keeps_is_never_marked_or_deleted(
+    member_a: MemberA,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    aws_calls: list[AwsCall],
+    tag: str,
+) -> None:
+    # GIVEN member A with a snapshot Data Lifecycle Manager or AWS Backup made (it deletes it
+    # itself by its retention: 90 days, say, for compliance), one carrying a mark from before,
+    # and a plain snapshot, under a deleting policy for snapshots 30 days old
+    ec2 = member_a.ec2
+    managed = create_snapshot(ec2, **{tag: "policy-0123"})
+    marked_before = create_snapshot(ec2, **{tag: "policy-0123", MARK_TAG: "2020-01-01"})
+    stale = create_snapshot(ec2)
+    cleanup_policy({"resources": ["snapshots"], "mode": "delete"})
+    # WHEN the cleanup runs past the snapshot age, and again past the notice
+    first = member_a.actions_after(40)
+    second = member_a.actions_after(8)
+    # THEN the plain snapshot is marked then deleted, the managed ones never: the old mark is
+    # lifted, and neither is deleted
+    assert (first[stale], second[stale]) == ("mark", "delete")
+    assert managed not in first and managed not in second
+    assert first[marked_before] == "spare"
+    assert MARK_TAG not in tags_of(ec2, managed)
+    assert MARK_TAG not in tags_of(ec2, marked_before)
+    assert {managed, marked_before} <= snapshots_in(ec2)
     deleted = {c.params.get("SnapshotId") for c in aws_calls if c.operation == "DeleteSnapshot"}
     assert deleted == {stale}
 
