@@ -296,9 +296,10 @@ def as_it_is_now(
     """A snapshot or volume of the listing as EC2 describes it now, for its deletion to be
     decided on: a target's every resource is listed before any is acted on, so a keep tag added,
     or a mark moved or lifted, since the listing is honoured. None when it is gone, or is neither
-    a candidate nor marked any more. An AMI registered since is not looked for: EC2 refuses to
-    delete a snapshot a registered AMI uses (InvalidSnapshot.InUse), as it refuses to delete a
-    volume attached since (VolumeInUse)."""
+    a candidate nor marked any more. An AMI registered since is not looked for again (that
+    would be the account's whole DescribeImages per deletion): EC2 itself refuses to delete the
+    snapshot of a registered AMI's root device, as it refuses to delete a volume attached since
+    (VolumeInUse)."""
     try:
         if resource.kind == SNAPSHOT:
             answer = ec2.describe_snapshots(SnapshotIds=[resource.id], OwnerIds=["self"])
