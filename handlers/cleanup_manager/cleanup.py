@@ -311,6 +311,9 @@ def clean_target(
                     {"kind": listed.kind, "id": listed.id, "error": cut_echo(str(error))}
                 )
                 continue
+            if resource is None or not resource.candidate:
+                # No longer a candidate: the count says what this run acts on.
+                result.candidates -= 1
             if resource is None:
                 continue
             action = decide(resource, today, deletes=services.policy.deletes)

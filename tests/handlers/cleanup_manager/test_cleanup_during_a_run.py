@@ -73,13 +73,15 @@ def test_a_resource_tagged_keep_after_the_listing_is_spared_not_deleted(
     once_the_target_is_listed(built_services[0], keep_both)
     # WHEN that run acts
     target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
-    # THEN neither is deleted: both are spared, their marks lifted
+    # THEN neither is deleted: both are spared, their marks lifted, and neither is counted as a
+    # candidate (the snapshot's throw-away source volume alone is)
     assert snapshot in snapshots_in(ec2)
     assert volume in volumes_in(ec2)
     assert actions_of(target)[snapshot] == "spare"
     assert actions_of(target)[volume] == "spare"
     assert MARK_TAG not in tags_of(ec2, snapshot)
     assert MARK_TAG not in tags_of(ec2, volume)
+    assert (target["candidates"], target["deleted"]) == (1, 1)
 
 
 def test_a_resource_whose_mark_was_lifted_after_the_listing_is_marked_afresh_not_deleted(
@@ -117,8 +119,9 @@ def test_a_resource_deleted_by_someone_after_the_listing_is_neither_deleted_nor_
     once_the_target_is_listed(built_services[0], lambda: ec2.delete_snapshot(SnapshotId=snapshot))
     # WHEN that run acts
     target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
-    # THEN the run neither claims its deletion nor reports a failure for it
+    # THEN the run neither claims its deletion nor reports a failure for it, nor counts it
     assert snapshot not in actions_of(target)
+    assert target["candidates"] == target["deleted"]
     assert target["failed"] == 0, target.get("errors")
 
 
