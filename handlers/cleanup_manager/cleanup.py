@@ -298,7 +298,7 @@ def clean_target(
         resource: Resource | None = listed
         action = decide(listed, today, deletes=services.policy.deletes)
         if action == DELETE and listed.kind != LAMBDA_VERSION:
-            # Lambda itself refuses to delete a version an alias has come to reference since.
+            # EC2's only: Lambda itself refuses to delete a version an alias references.
             try:
                 resource = as_it_is_now(ec2, listed, services.policy, now, result.errors)
             except EndpointNotAnsweringError as refused:
