@@ -168,14 +168,14 @@ def _kept_reason(
     resource_id: str,
     tags: Mapping[str, str],
     keep_tag: str,
-    keep_tag_errors: list[dict[str, str]],
+    tag_errors: list[dict[str, str]],
 ) -> str:
     """Why a resource the keep tag keeps is no candidate; a value not understood is also added
-    to `keep_tag_errors` as the resource's error."""
+    to `tag_errors` as the resource's error."""
     error = keep_tag_error(tags, keep_tag)
     if error is None:
         return f"tagged {keep_tag}=true"
-    keep_tag_errors.append({"kind": kind, "id": resource_id, "error": error})
+    tag_errors.append({"kind": kind, "id": resource_id, "error": error})
     return error
 
 
@@ -191,16 +191,16 @@ def _candidate_or_tag_marked(
 
 
 def snapshots(
-    ec2: Any, policy: CleanupPolicy, now: datetime, keep_tag_errors: list[dict[str, str]]
+    ec2: Any, policy: CleanupPolicy, now: datetime, tag_errors: list[dict[str, str]]
 ) -> list[Resource]:
     """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI,
     not a Kubernetes volume snapshot, not made by Data Lifecycle Manager or AWS Backup, complete
     (not `pending`), not kept and carrying the policy's tags; a keep tag not understood is added
-    to `keep_tag_errors`."""
+    to `tag_errors`."""
     used_by_ami = ami_snapshot_ids(ec2)
     found: list[Resource] = []
     for snapshot in _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
-        found.extend(_snapshot(snapshot, policy, now, used_by_ami, keep_tag_errors))
+        found.extend(_snapshot(snapshot, policy, now, used_by_ami, tag_errors))
     return found
 
 
@@ -209,7 +209,7 @@ def _snapshot(
     policy: CleanupPolicy,
     now: datetime,
     used_by_ami: set[str],
-    keep_tag_errors: list[dict[str, str]],
+    tag_errors: list[dict[str, str]],
 ) -> list[Resource]:
     """One snapshot as `snapshots` finds it (none when neither a candidate nor marked)."""
     tags = _tags(snapshot)
@@ -231,9 +231,7 @@ def _snapshot(
         candidate, reason = False, "still being created (pending)"
     elif _kept(tags, policy.keep_tag):
         candidate = False
-        reason = _kept_reason(
-            SNAPSHOT, snapshot["SnapshotId"], tags, policy.keep_tag, keep_tag_errors
-        )
+        reason = _kept_reason(SNAPSHOT, snapshot["SnapshotId"], tags, policy.keep_tag, tag_errors)
     elif untagged is not None:
         candidate, reason = False, untagged
     elif age < timedelta(days=policy.snapshot_max_age_days):
@@ -244,14 +242,15 @@ def _snapshot(
 
 
 def volumes(
-    ec2: Any, policy: CleanupPolicy, now: datetime, keep_tag_errors: list[dict[str, str]]
+    ec2: Any, policy: CleanupPolicy, now: datetime, tag_errors: list[dict[str, str]]
 ) -> list[Resource]:
     """Volumes unattached (`available`) for long enough since creation, not Kubernetes
-    persistent volumes, not backed up, not kept and carrying the policy's tags; a keep tag not
-    understood is added to `keep_tag_errors`."""
+    persistent volumes, not backed up (nor tagged `Backup`, a key backup_scheduler does not
+    read), not kept and carrying the policy's tags; a keep tag not understood, or a backup tag
+    whose key is written otherwise than `backup`, is added to `tag_errors`."""
     found: list[Resource] = []
     for volume in _pages(ec2, "describe_volumes", "Volumes"):
-        found.extend(_volume(volume, policy, now, keep_tag_errors))
+        found.extend(_volume(volume, policy, now, tag_errors))
     return found
 
 
@@ -259,13 +258,17 @@ def _volume(
     volume: Mapping[str, Any],
     policy: CleanupPolicy,
     now: datetime,
-    keep_tag_errors: list[dict[str, str]],
+    tag_errors: list[dict[str, str]],
 ) -> list[Resource]:
     """One volume as `volumes` finds it (none when neither a candidate nor marked)."""
     tags = _tags(volume)
     age = now - volume["CreateTime"]
     untagged = missing_tag(tags, policy.require_tags)
     kubernetes_tag = next((tag for tag in KUBERNETES_VOLUME_TAGS if tag in tags), None)
+    # `Backup=daily` meant a backup, but backup_scheduler reads the key `backup` alone.
+    misspelt_backup_tag = next(
+        (key for key in tags if key != BACKUP_TAG and key.strip().casefold() == BACKUP_TAG), None
+    )
     if volume["State"] != "available":
         candidate, reason = False, f"state {volume['State']}"
     elif kubernetes_tag is not None:
@@ -274,9 +277,17 @@ def _volume(
         # Deleted, it would leave backup_scheduler nothing to copy, and its copies expire.
         candidate = False
         reason = f"backed up by backup_scheduler (tag {BACKUP_TAG}={shown_value(tags[BACKUP_TAG])})"
+    elif misspelt_backup_tag is not None:
+        # Deleted, it would be gone with no copy at all: kept, and the key reported.
+        candidate = False
+        reason = (
+            f"tag {misspelt_backup_tag}={shown_value(tags[misspelt_backup_tag])} is not "
+            f"backup_scheduler's `{BACKUP_TAG}`: not copied, kept"
+        )
+        tag_errors.append({"kind": VOLUME, "id": volume["VolumeId"], "error": reason})
     elif _kept(tags, policy.keep_tag):
         candidate = False
-        reason = _kept_reason(VOLUME, volume["VolumeId"], tags, policy.keep_tag, keep_tag_errors)
+        reason = _kept_reason(VOLUME, volume["VolumeId"], tags, policy.keep_tag, tag_errors)
     elif untagged is not None:
         candidate, reason = False, untagged
     elif age < timedelta(days=policy.volume_min_age_days):
@@ -291,7 +302,7 @@ def as_it_is_now(
     resource: Resource,
     policy: CleanupPolicy,
     now: datetime,
-    keep_tag_errors: list[dict[str, str]],
+    tag_errors: list[dict[str, str]],
 ) -> Resource | None:
     """A snapshot or volume of the listing as EC2 describes it now, for its deletion to be
     decided on: a target's every resource is listed before any is acted on, so a keep tag added,
@@ -306,14 +317,14 @@ def as_it_is_now(
             found = [
                 now_found
                 for snapshot in answer_field(answer, "DescribeSnapshots", "Snapshots")
-                for now_found in _snapshot(snapshot, policy, now, set(), keep_tag_errors)
+                for now_found in _snapshot(snapshot, policy, now, set(), tag_errors)
             ]
         else:
             answer = ec2.describe_volumes(VolumeIds=[resource.id])
             found = [
                 now_found
                 for volume in answer_field(answer, "DescribeVolumes", "Volumes")
-                for now_found in _volume(volume, policy, now, keep_tag_errors)
+                for now_found in _volume(volume, policy, now, tag_errors)
             ]
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES[resource.kind]:
@@ -462,16 +473,17 @@ def find_resources(
     now: datetime,
     *,
     failed_functions: dict[str, str],
-    keep_tag_errors: list[dict[str, str]],
+    tag_errors: list[dict[str, str]],
 ) -> list[Resource]:
     """Candidates and marked resources of the kinds the policy names; other kinds are not read.
     A Lambda function that cannot be read is named in `failed_functions` with its error, a
-    snapshot or volume whose keep tag is not understood in `keep_tag_errors`."""
+    snapshot or volume whose keep tag is not understood, or a volume whose backup tag's key is
+    written otherwise than `backup`, in `tag_errors`."""
     found: list[Resource] = []
     if policy.cleans(SNAPSHOTS):
-        found.extend(snapshots(ec2, policy, now, keep_tag_errors))
+        found.extend(snapshots(ec2, policy, now, tag_errors))
     if policy.cleans(VOLUMES):
-        found.extend(volumes(ec2, policy, now, keep_tag_errors))
+        found.extend(volumes(ec2, policy, now, tag_errors))
     if policy.cleans(LAMBDA_VERSIONS):
         found.extend(lambda_versions(lambda_client, policy, lambda_marks, failed_functions))
     return found

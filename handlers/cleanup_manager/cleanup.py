@@ -264,7 +264,7 @@ def clean_target(
         )
         stored_marks = saved_marks.marks
         failed_functions: dict[str, str] = {}
-        keep_tag_errors: list[dict[str, str]] = []
+        tag_errors: list[dict[str, str]] = []
         resources = find_resources(
             services.policy,
             ec2,
@@ -272,7 +272,7 @@ def clean_target(
             stored_marks,
             now,
             failed_functions=failed_functions,
-            keep_tag_errors=keep_tag_errors,
+            tag_errors=tag_errors,
         )
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
@@ -290,7 +290,7 @@ def clean_target(
     }
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
-    result.errors.extend(keep_tag_errors)
+    result.errors.extend(tag_errors)
     deletion_notices: dict[date, AnnouncedMarks] = {}
     # Moved mark date -> the date the deletion was first announced -> digests (EARLIER_NOTICE).
     moved_marks: dict[date, dict[date, set[str]]] = {}

@@ -362,6 +362,31 @@ def test_a_volume_backup_scheduler_copies_is_never_marked_or_deleted(
     assert deleted == {unattached}
 
 
+def test_a_volume_whose_backup_tag_key_differs_in_case_is_never_deleted_and_is_an_error(
+    member_a: MemberA, cleanup_policy: Callable[[dict[str, Any]], None], aws_calls: list[AwsCall]
+) -> None:
+    # GIVEN member A with an unattached volume tagged `Backup=daily` (meant for backup, but
+    # backup_scheduler reads only the key `backup`, so it has no copy), and a plain unattached
+    # volume, under a deleting policy for volumes
+    ec2 = member_a.ec2
+    meant_for_backup = create_volume(ec2, Backup="daily")
+    unattached = create_volume(ec2)
+    cleanup_policy({"resources": ["volumes"], "mode": "delete"})
+    # WHEN the cleanup runs past the volume age, and again past the notice
+    first_result = member_a.cleanup_after(40)
+    first, second = _actions_in_a(first_result), member_a.actions_after(8)
+    # THEN the plain volume is marked then deleted; the one meant for backup never: deleted, it
+    # would be gone with no copy at all
+    assert (first[unattached], second[unattached]) == ("mark", "delete")
+    assert meant_for_backup not in first and meant_for_backup not in second
+    assert meant_for_backup in volumes_in(ec2)
+    deleted = {c.params.get("VolumeId") for c in aws_calls if c.operation == "DeleteVolume"}
+    assert deleted == {unattached}
+    # AND it is an error naming the tag, for the key to be written as backup_scheduler reads it
+    errors = {e["id"]: e["error"] for e in target_of(first_result, MEMBER_A)["errors"]}
+    assert "tag Backup='daily'" in errors[meant_for_backup]
+
+
 MISTYPED_KEEP = "yes " + "x" * 250
 """A keep tag value that is neither true nor false, longer than any result may repeat."""
 
