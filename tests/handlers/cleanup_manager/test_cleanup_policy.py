@@ -387,6 +387,31 @@ def test_a_volume_whose_backup_tag_key_differs_in_case_is_never_deleted_and_is_a
     assert "tag Backup='daily'" in errors[meant_for_backup]
 
 
+def test_a_snapshot_becomes_a_candidate_at_exactly_its_age_and_a_version_beyond_exactly_n(
+    member_a: MemberA, cleanup_policy: Callable[[dict[str, Any]], None]
+) -> None:
+    # GIVEN member A's snapshot, and two functions: one with exactly keep_lambda_versions (3)
+    # published versions, one with a version more, under the default ages (30 days)
+    ec2 = member_a.ec2
+    snapshot = create_snapshot(ec2)
+    [described] = ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"]
+    session = member_session(MEMBER_A)
+    create_lambda_function(session, "exactly", versions=3)
+    create_lambda_function(session, "one-more", versions=4)
+    cleanup_policy({"resources": ["snapshots", "lambda_versions"], "mode": "delete"})
+    # WHEN the cleanup runs a second before the snapshot is 30 days old
+    member_a.clock.set(described["StartTime"] + timedelta(days=30, seconds=-1))
+    before = _actions_in_a(member_a.cleaner({"action": "cleanup"}))
+    # THEN the snapshot is no candidate yet; of the functions, only the version beyond the
+    # newest 3 of the one with 4 is
+    assert snapshot not in before
+    assert {resource for resource in before if ":" in resource} == {"one-more:1"}
+    # WHEN it runs as the snapshot is exactly 30 days old
+    member_a.clock.set(described["StartTime"] + timedelta(days=30))
+    # THEN the snapshot is a candidate, marked
+    assert _actions_in_a(member_a.cleaner({"action": "cleanup"}))[snapshot] == "mark"
+
+
 MISTYPED_KEEP = "yes " + "x" * 250
 """A keep tag value that is neither true nor false, longer than any result may repeat."""
 
