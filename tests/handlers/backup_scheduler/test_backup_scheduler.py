@@ -734,6 +734,30 @@ def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(
     assert target_of(result, MEMBER_A)["deleted"] == 2
 
 
+def test_a_copy_expires_at_exactly_its_retention_not_a_second_before(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the first day's copies of member A's daily volume and table, kept 7 days, and the
+    # next day's
+    first_copies = {copy["id"] for copy in member_a_run(backup)["copies"]}
+    first_run = fake_clock.now()
+    fake_clock.advance(DAY)
+    member_a_run(backup)
+    # WHEN dry runs come a second before the 7 days are up, and as they are
+    fake_clock.set(first_run + timedelta(days=7, seconds=-1))
+    before = member_a_run_dry(backup)
+    fake_clock.set(first_run + timedelta(days=7))
+    at = member_a_run_dry(backup)
+    # THEN the copies would be deleted at exactly their expiry, not a second before
+    assert first_copies.isdisjoint(entry["id"] for entry in before["expired"] + before["kept"])
+    assert {entry["id"] for entry in at["expired"]} == first_copies
+
+
+def member_a_run_dry(backup: Invoke) -> dict[str, Any]:
+    """What a dry run reports of member A: what it would copy and delete, nothing done."""
+    return target_of(backup({"action": "backup", "dry_run": True}), MEMBER_A)
+
+
 def copy_with_its_tags(ec2: Any, snapshot_id: str) -> str:
     """Copy `snapshot_id` as an engineer does to keep it, or to another region: with every tag
     of the source (the console's "copy tags"); the copy's id."""
