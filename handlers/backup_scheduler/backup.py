@@ -326,6 +326,18 @@ def _tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
     return {tag["Key"]: tag.get("Value", "") for tag in tags}
 
 
+def _backup_tag(tags: dict[str, str]) -> tuple[str, str] | None:
+    """The key and value of a volume's or table's `backup` tag: BACKUP_TAG, or else a key that is
+    BACKUP_TAG written in another case or with blanks around it (`Backup`, the console's
+    style), which `_TargetBackup._frequency` reports; None for a resource without either."""
+    if BACKUP_TAG in tags:
+        return BACKUP_TAG, tags[BACKUP_TAG]
+    return next(
+        ((key, value) for key, value in tags.items() if key.strip().casefold() == BACKUP_TAG),
+        None,
+    )
+
+
 def _expired(snapshot: dict[str, Any], now: datetime) -> bool:
     """Whether `snapshot`'s expires-at tag has passed (one that cannot be read never has)."""
     expires_at = _parse_iso(_tag_map(snapshot.get("Tags", [])).get(EXPIRES_TAG, ""))
@@ -396,12 +408,21 @@ class _TargetBackup:
             except _AWS_ERRORS as error:
                 self._result.fail(listing, error)
 
-    def _frequency(self, resource: str, tag_value: str, tagged: set[str]) -> str | None:
-        """The frequency `resource`'s `backup` tag names, the resource counted among `tagged`
-        (pruning keeps its last good copy); None, and an error naming the tag, for a value that
-        is neither daily nor weekly: a typo must not stop its copies and then let pruning delete
-        the last ones, as for a resource no longer tagged."""
+    def _frequency(self, resource: str, tag: tuple[str, str], tagged: set[str]) -> str | None:
+        """The frequency `resource`'s `backup` tag, (key, value) as `_backup_tag` found it,
+        names, the resource counted among `tagged` (pruning keeps its last good copy); None, and
+        an error naming the tag, for a value that is neither daily nor weekly, or a key written
+        otherwise than `backup`: a typo must not stop its copies and then let pruning delete the
+        last ones, as for a resource no longer tagged."""
         tagged.add(resource)
+        key, tag_value = tag
+        if key != BACKUP_TAG:
+            self._result.fail(
+                resource,
+                f"tag {key}={shown_value(tag_value)} is not {BACKUP_TAG}, the key backup_scheduler "
+                "reads: not copied, its last good copy kept",
+            )
+            return None
         frequency = tag_value.strip().lower()
         if frequency in FREQUENCIES:
             return frequency
@@ -446,17 +467,16 @@ class _TargetBackup:
 
     def _snapshot_volumes(self) -> None:
         copied = self._copied_volumes()
-        volumes = _pages(
-            self._ec2,
-            "describe_volumes",
-            "Volumes",
-            Filters=[{"Name": "tag-key", "Values": [BACKUP_TAG]}],
-        )
+        # Every volume, not those EC2's `tag-key` filter finds: it matches the key's case, and a
+        # volume tagged `Backup` would pass for one no longer tagged, its last copies pruned.
+        volumes = _pages(self._ec2, "describe_volumes", "Volumes")
         tagged: set[str] = set()
         for volume in volumes:
             volume_id = volume["VolumeId"]
-            tag_value = _tag_map(volume.get("Tags", [])).get(BACKUP_TAG, "")
-            frequency = self._frequency(volume_id, tag_value, tagged)
+            tag = _backup_tag(_tag_map(volume.get("Tags", [])))
+            if tag is None:
+                continue
+            frequency = self._frequency(volume_id, tag, tagged)
             if frequency is None or not self._due(volume_id, frequency):
                 continue
             if volume_id in copied:
@@ -629,9 +649,10 @@ class _TargetBackup:
         tags = _tag_map(
             list(_pages(self._dynamodb, "list_tags_of_resource", "Tags", ResourceArn=arn))
         )
-        if BACKUP_TAG not in tags:
+        tag = _backup_tag(tags)
+        if tag is None:
             return
-        frequency = self._frequency(table, tags[BACKUP_TAG], tagged)
+        frequency = self._frequency(table, tag, tagged)
         if frequency is None or not self._due(table, frequency):
             return
         expires_at = self._services.retention.expires_at(frequency, self._now)

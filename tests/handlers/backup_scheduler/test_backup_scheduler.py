@@ -1155,6 +1155,37 @@ def test_a_mistyped_backup_tag_is_an_error_naming_it_and_keeps_the_last_copies(
     assert {entry["kind"] for entry in target["kept"]} == {"snapshot", "dynamodb_backup"}
 
 
+def test_a_backup_tag_whose_key_differs_in_case_is_an_error_naming_it_and_keeps_the_last_copies(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the first day's copies of member A's daily volume and table `orders`
+    ec2, dynamodb = member_a["ec2"], member_a["dynamodb"]
+    backup({"action": "backup"})
+    [first_snapshot] = [
+        s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == member_a["daily"]
+    ]
+    first_backup = todays_orders_backup_name(fake_clock)
+    # AND both then tagged `Backup=daily` instead (the console's capitalised style), their
+    # `backup` tag removed
+    ec2.delete_tags(Resources=[member_a["daily"]], Tags=[{"Key": "backup"}])
+    ec2.create_tags(Resources=[member_a["daily"]], Tags=[{"Key": "Backup", "Value": "daily"}])
+    orders_arn = dynamodb.describe_table(TableName="orders")["Table"]["TableArn"]
+    dynamodb.untag_resource(ResourceArn=orders_arn, TagKeys=["backup"])
+    dynamodb.tag_resource(ResourceArn=orders_arn, Tags=[{"Key": "Backup", "Value": "daily"}])
+    # WHEN the schedule runs after the 7-day retention
+    target = target_of(run_after_the_retention(backup, fake_clock), MEMBER_A)
+    # THEN each is an error naming the tag as written
+    errors = {entry["resource"]: entry["error"] for entry in target["errors"]}
+    assert sorted(errors) == sorted([member_a["daily"], "orders"])
+    for error in errors.values():
+        assert "tag Backup='daily'" in error
+    # AND their expired copies, the last ones, are kept: a key written otherwise does not stop
+    # their backups and then delete the copies they had
+    assert first_snapshot in {s["SnapshotId"] for s in _snapshots(ec2)}
+    assert first_backup in _backup_names(dynamodb)
+    assert {entry["kind"] for entry in target["kept"]} == {"snapshot", "dynamodb_backup"}
+
+
 def test_a_failing_snapshot_is_reported_and_the_other_resources_are_still_copied(
     backup: Invoke,
     member_a: dict[str, Any],
