@@ -19,6 +19,11 @@ from handlers.eks_scaler.models import ScalerCall, ScalerEvent, Status, check_no
 from handlers.eks_scaler.services import ScalerServices
 
 FUNCTION = FleetFunction("eks_scaler", ScalerEnvironment, services=ScalerServices.create)
+HTTP_REQUEST_ID_PREFIX = "http-"
+"""Put before an HTTP caller's `request_id`: the fleet's own callers name their requests
+(`schedule-<action>-<run>`, `predictive-<hour>`, ...), and an HTTP request under one of those
+names would be remembered as that request, whose own run would then be answered from the HTTP
+request's stored result and change nothing."""
 
 
 def parse(event: object) -> ScalerCall:
@@ -31,7 +36,12 @@ def parse(event: object) -> ScalerCall:
     caller = authorizer.iam.userArn if authorizer is not None and authorizer.iam else None
     # json_body rather than a model-typed body: it also decodes a base64-encoded body.
     body = json_body(request.model_dump(include={"body", "isBase64Encoded"}))
-    return ScalerCall(_scaler_event(body), requested_by=caller, over_http=True)
+    scaler_event = _scaler_event(body)
+    if scaler_event.request_id is not None:
+        scaler_event = scaler_event.model_copy(
+            update={"request_id": f"{HTTP_REQUEST_ID_PREFIX}{scaler_event.request_id}"}
+        )
+    return ScalerCall(scaler_event, requested_by=caller, over_http=True)
 
 
 def _scaler_event(payload: object) -> ScalerEvent:

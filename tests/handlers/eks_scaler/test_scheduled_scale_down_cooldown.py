@@ -156,3 +156,25 @@ def test_an_http_scale_down_marked_scheduled_is_answered_at_once_within_the_cool
     assert item["cooldown_remaining_seconds"] == COOLDOWN_SECONDS - 100
     assert scaling.clock.now() == asked_at
     assert scaling.desired_size("system") == 3
+
+
+def test_an_http_request_named_as_the_evening_run_does_not_stand_in_for_the_run(
+    scaling: Scaling,
+) -> None:
+    # GIVEN a caller who, at 17:50, raised the system group to 3 over HTTP under the request id
+    # the evening's scheduled run carries
+    scaling.clock.advance(EVENING.total_seconds() - 600)
+    run_at = iso_z(scaling.clock.now() + timedelta(seconds=600))
+    request = http_scale_up(3)
+    body = json.loads(request["body"])
+    request["body"] = json.dumps({**body, "request_id": f"schedule-scale_down-{run_at}"})
+    assert scaling.scaler(request)["statusCode"] == 200
+    assert scaling.desired_size("system") == 3
+    # WHEN the evening run comes at 18:00 under that id
+    scaling.clock.advance(600)
+    result = scaling.scaler(evening_scale_down(scaling), "evening-1")
+    # THEN it is a request of its own, not a repeat of the HTTP one: it scales the group down
+    assert "repeated_request" not in result
+    [item] = result["results"]
+    assert item["status"] == "scaling_initiated", item["reason"]
+    assert scaling.desired_size("system") == 1
