@@ -57,16 +57,39 @@ def optional(call: Callable[[], Any], *absent_codes: str) -> Any:
 
 
 def policy_document(document: Any) -> dict[str, Any]:
-    """A policy document as a dict, whether boto3 already decoded it or left it URL-encoded."""
+    """A policy document as a dict, whether boto3 already decoded it or left it URL-encoded;
+    ValueError for one that is not JSON or not shaped as the policy grammar (`_check_statement`)."""
     if isinstance(document, dict):
-        return document
-    text = str(document)
-    if text.startswith("%7B"):
-        text = unquote(text)
-    parsed = json.loads(text)
+        parsed: Any = document
+    else:
+        text = str(document)
+        if text.startswith("%7B"):
+            text = unquote(text)
+        parsed = json.loads(text)
     if not isinstance(parsed, dict):
         raise ValueError("policy document is not a JSON object")
+    raw = parsed.get("Statement", [])
+    for index, statement in enumerate(raw if isinstance(raw, list) else [raw]):
+        _check_statement(statement, f"Statement[{index}]" if isinstance(raw, list) else "Statement")
     return parsed
+
+
+def _check_statement(statement: Any, where: str) -> None:
+    """Raise ValueError naming `where` when a policy statement is not an object, or its
+    `Condition` not an object of condition operators, each an object of keys. A policy is JSON
+    text inside the answer, which botocore hands on unchecked: the controls read these as the
+    policy grammar has them, and a document shaped otherwise (which IAM, S3 and Lambda refuse to
+    store) must fail its resource as unreadable, not stop the scan with an AttributeError."""
+    if not isinstance(statement, dict):
+        raise ValueError(f"policy document's {where} is not an object")
+    condition = statement.get("Condition", {})
+    if not isinstance(condition, dict):
+        raise ValueError(f"policy document's {where}.Condition is not an object")
+    for operator, keys in condition.items():
+        if not isinstance(keys, dict):
+            raise ValueError(
+                f"policy document's {where}.Condition.{operator[:40]} is not an object"
+            )
 
 
 def answered_policy(answer: dict[str, Any] | None, call: str) -> dict[str, Any] | None:
@@ -103,7 +126,8 @@ def is_everyone(principal: Any) -> bool:
 
 RESOURCE_READ_ERRORS: tuple[type[Exception], ...] = (*AWS_CALL_ERRORS, ValueError)
 """Every way reading one resource's attributes fails for that resource alone: one of its calls
-failed or was answered with what is not its answer, or its policy document is not JSON."""
+failed or was answered with what is not its answer, or its policy document is not JSON or not
+shaped as a policy (`policy_document`)."""
 
 
 def failed_resource(arn: str, resource_type: str, error: Exception) -> Resource:

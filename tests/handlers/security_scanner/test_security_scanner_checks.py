@@ -592,6 +592,71 @@ def test_a_function_policy_that_is_not_json_is_reported_and_the_other_functions_
     }
 
 
+def test_a_function_policy_whose_condition_is_no_object_is_reported_and_the_others_evaluated(
+    mocked_aws: None,
+) -> None:
+    # GIVEN two python3.8 functions anyone may invoke, and GetPolicy of the first answering a
+    # policy whose public statement has a Condition that is text, not an object of operators
+    # (botocore hands the policy's JSON on unchecked)
+    functions, role = member_a_functions()
+    for name in ("garbled", "legacy"):
+        functions.create_function(
+            FunctionName=name,
+            Runtime="python3.8",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )
+        functions.add_permission(
+            FunctionName=name, StatementId="anyone", Action="lambda:InvokeFunction", Principal="*"
+        )
+    policy = {
+        "Statement": [
+            {
+                "Sid": "anyone",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "lambda:InvokeFunction",
+                "Condition": "aws:SourceAccount=222222222222",
+            }
+        ]
+    }
+    answer_malformed(
+        functions,
+        "lambda",
+        "GetPolicy",
+        json.dumps({"Policy": json.dumps(policy)}).encode(),
+        url_part="/garbled/",
+    )
+    scope = ScanScope(
+        MEMBER_A,
+        REGION,
+        include_global=False,
+        member_regions=(REGION,),
+        client=lambda service: (
+            functions if service == "lambda" else member_session(MEMBER_A).client(service)
+        ),
+        scanned_on=SCAN_DAY,
+    )
+    # WHEN the member is evaluated
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    # THEN the garbled function is reported unreadable, naming the field, instead of Lambda.1's
+    # AttributeError ending the scan; the other function still fails its controls
+    garbled = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:garbled"
+    assert result.unreadable_arns == {garbled}
+    assert result.errors == [
+        {
+            "resource": garbled,
+            "error": "ValueError: policy document's Statement[0].Condition is not an object",
+        }
+    ]
+    failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
+    assert {item for item in failing if item[0].startswith("Lambda")} == {
+        ("Lambda.1", "legacy"),
+        ("Lambda.2", "legacy"),
+    }
+
+
 def test_unencrypted_queue_and_topic_fail_while_encrypted_ones_pass(mocked_aws: None) -> None:
     # GIVEN a queue with SSE-SQS off, one with it on, a topic with and one without a KMS key
     session = member_session(MEMBER_A)

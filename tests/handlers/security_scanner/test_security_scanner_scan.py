@@ -415,17 +415,44 @@ def test_scan_report_is_dated_by_the_day_in_the_schedule_time_zone(
     assert result["report_key"] == "reports/security/2025-06-03/findings.json"
 
 
-def test_a_bucket_policy_that_is_not_json_fails_that_bucket_and_the_scan_goes_on(
+TLS_DENIAL_WITHOUT_ITS_KEYS = {
+    "Statement": {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::member-b-good-bucket", "arn:aws:s3:::member-b-good-bucket/*"],
+        "Condition": {"Bool": "aws:SecureTransport=false"},
+    }
+}
+"""A bucket policy whose TLS denial has a condition operator that is text, not an object of
+condition keys: JSON, but not shaped as a policy (S3 would refuse to store it)."""
+
+
+@pytest.mark.parametrize(
+    ("policy", "error"),
+    [
+        (b"<not json", "JSONDecodeError"),
+        (
+            json.dumps(TLS_DENIAL_WITHOUT_ITS_KEYS).encode(),
+            "ValueError: policy document's Statement.Condition.Bool is not an object",
+        ),
+    ],
+    ids=["not-json", "condition-operator-no-object"],
+)
+def test_a_bucket_policy_that_is_no_policy_fails_that_bucket_and_the_scan_goes_on(  # noqa: PLR0917
     scanner: Callable[..., dict[str, Any]],
     build_scanner_services: Callable[[], ScanServices],
     member_a_with_violations: dict[str, str],
     hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    policy: bytes,
+    error: str,
 ) -> None:
-    # GIVEN member B's bucket, whose GetBucketPolicy answers a body that is not a JSON policy
+    # GIVEN member B's bucket, whose GetBucketPolicy answers a body that is not JSON, or JSON
+    # shaped otherwise than a policy (botocore hands it on unchecked)
     _compliant_bucket(member_session(MEMBER_B), "member-b-good-bucket")
     services = build_scanner_services()
     answer_malformed(
-        services.member_client("s3", MEMBER_B, REGION), "s3", "GetBucketPolicy", b"<not json"
+        services.member_client("s3", MEMBER_B, REGION), "s3", "GetBucketPolicy", policy
     )
     # WHEN the schedule runs the scan
     result = scanner({"action": "scan"}, services)
@@ -433,8 +460,8 @@ def test_a_bucket_policy_that_is_not_json_fails_that_bucket_and_the_scan_goes_on
     statuses = {t["account_id"]: t["status"] for t in result["targets"]}
     assert statuses == {MEMBER_A: "scanned", MEMBER_B: "scanned", DENIED_MEMBER: "denied"}
     errors = _target(result, MEMBER_B)["errors"]
-    assert [error["resource"] for error in errors] == ["arn:aws:s3:::member-b-good-bucket"]
-    assert "JSONDecodeError" in errors[0]["error"]
+    assert [reported["resource"] for reported in errors] == ["arn:aws:s3:::member-b-good-bucket"]
+    assert error in errors[0]["error"]
     # AND member A's findings reached Security Hub and the report was written
     assert any(
         f["ProductFields"]["lambda-fleet/MemberAccountId"] == MEMBER_A
