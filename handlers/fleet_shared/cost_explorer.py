@@ -4,8 +4,10 @@ The anomaly detector (daily fleet cost) and the cost analyzer (cost by service, 
 cluster tag) both read daily cost; Cost Explorer pages long answers with `NextPageToken`, and
 each page holds some days, each day some groups. `cost_and_usage` follows the pages
 (`page_tokens`: a token answered again fails the read) and returns one flat list of
-`CostPoint`s. Cost Explorer is a global service served from us-east-1 (`CE_REGION`). Light: no
-numpy or pandas.
+`CostPoint`s; an answer without its results, or with one shaped otherwise than Cost Explorer
+sends it (an amount that is no number), fails the read with `UnreadableAnswerError`, one of
+`AWS_CALL_ERRORS`. Cost Explorer is a global service served from us-east-1 (`CE_REGION`). Light:
+no numpy or pandas.
 
 The newest day of a daily answer is usually incomplete (`COST_FILLING`): both readers judge a drop
 only on complete days (`is_complete_day`).
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fleet_shared.aws_answers import answer_field
+from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
 from fleet_shared.page_tokens import pages
+from fleet_shared.validation_errors import cut_echo
 
 CE_REGION = "us-east-1"
 TOTAL = "Total"
@@ -27,6 +30,9 @@ TOTAL = "Total"
 MAX_DAILY_AMOUNT = 1e12
 """No group's daily cost comes near it (USD): a larger amount is not a cost, and sums of such
 amounts would overflow the report's totals and the anomaly detector."""
+REASON_LENGTH = 80
+"""The most characters of the error a result by time Cost Explorer would not send raised that
+its UnreadableAnswerError keeps: enough for its kind and the start of the value."""
 
 
 COST_FILLING = timedelta(hours=24)
@@ -88,26 +94,37 @@ def cost_and_usage(
     for response in pages(ce, "GetCostAndUsage", request, "NextPageToken"):
         # Cost Explorer answers a result per period, so an answer without them is not its own
         # (a proxy's page), and must not pass for a fleet that cost nothing.
-        for period in answer_field(response, "GetCostAndUsage", "ResultsByTime"):
-            day = date.fromisoformat(period["TimePeriod"]["Start"])
-            estimated = bool(period.get("Estimated", False))
-            if group_by:
-                for group in period.get("Groups", []):
-                    value = group["Metrics"][metric]
-                    points.append(
-                        CostPoint(
-                            day,
-                            "|".join(group["Keys"]),
-                            float(value["Amount"]),
-                            value.get("Unit", "USD"),
-                            estimated,
-                        )
-                    )
-            elif metric in period.get("Total", {}):
-                value = period["Total"][metric]
-                points.append(
-                    CostPoint(
-                        day, TOTAL, float(value["Amount"]), value.get("Unit", "USD"), estimated
-                    )
-                )
+        results = answer_field(response, "GetCostAndUsage", "ResultsByTime")
+        if not isinstance(results, list):
+            raise UnreadableAnswerError("GetCostAndUsage", "ResultsByTime as a list", response)
+        for index, period in enumerate(results):
+            try:
+                points += _period_points(period, metric, grouped=bool(group_by))
+            # botocore hands a JSON answer's values on unchecked: a period, group or amount
+            # shaped otherwise than Cost Explorer sends it raises one of these here, where only
+            # the answer is read, and must fail this read, not the caller's whole run.
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                reason = cut_echo(f"{type(error).__name__}: {error}", REASON_LENGTH)
+                raise UnreadableAnswerError(
+                    "GetCostAndUsage", f"a readable ResultsByTime[{index}] ({reason})", period
+                ) from None
     return points
+
+
+def _period_points(period: Any, metric: str, *, grouped: bool) -> list[CostPoint]:
+    """The points of `metric` in one result by time of a GetCostAndUsage answer: one per group
+    when `grouped`, else its total, if it has one."""
+    day = date.fromisoformat(period["TimePeriod"]["Start"])
+    estimated = bool(period.get("Estimated", False))
+    if grouped:
+        return [
+            _point(day, "|".join(group["Keys"]), group["Metrics"][metric], estimated)
+            for group in period.get("Groups", [])
+        ]
+    if metric in period.get("Total", {}):
+        return [_point(day, TOTAL, period["Total"][metric], estimated)]
+    return []
+
+
+def _point(day: date, group: str, value: Any, estimated: bool) -> CostPoint:
+    return CostPoint(day, group, float(value["Amount"]), value.get("Unit", "USD"), estimated)

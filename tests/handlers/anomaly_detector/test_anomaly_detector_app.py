@@ -81,12 +81,13 @@ def put_cpu_history(
 
 
 def queue_daily_cost(
-    clock: ManualClock, amounts: list[float], answered_as: dict[int, str] | None = None
+    clock: ManualClock, amounts: list[float], answered_as: dict[int, object] | None = None
 ) -> None:
     """Queue one Cost Explorer answer: `amounts` for the days before the clock's date, the days
-    `answered_as` indexes answered with its text instead."""
+    `answered_as` indexes answered with its JSON value (text, else what Cost Explorer never
+    sends) instead."""
     today = clock.now().date()
-    texts = [f"{amount:.4f}" for amount in amounts]
+    texts: list[object] = [f"{amount:.4f}" for amount in amounts]
     for day_index, text in (answered_as or {}).items():
         texts[day_index] = text
     results = [

@@ -54,14 +54,19 @@ def answer_every_call(
     return page
 
 
-def both_members_with_a_cpu_spike(clock: ManualClock, inventory_document: dict[str, Any]) -> None:
-    """The same CPU spike in two members' clusters, and 28 days of flat daily cost."""
+def both_members_with_a_cpu_spike(
+    clock: ManualClock,
+    inventory_document: dict[str, Any],
+    cost_answered_as: dict[int, object] | None = None,
+) -> None:
+    """The same CPU spike in two members' clusters, and 28 days of flat daily cost (the days
+    `cost_answered_as` indexes answered with its JSON value instead)."""
     add_second_member(inventory_document)
     values = cpu_series(5, clock)
     values[-2] -= 30.0
     for account_id in (MEMBER_ACCOUNT_ID, SECOND_MEMBER_ID):
         put_cpu_history(member_session(account_id), clock, values)
-    queue_daily_cost(clock, [100.0] * 28)
+    queue_daily_cost(clock, [100.0] * 28, answered_as=cost_answered_as)
 
 
 def test_a_member_whose_cloudwatch_answers_with_a_proxy_page_is_an_error_not_a_quiet_series(
@@ -160,6 +165,43 @@ def test_a_cost_explorer_answering_with_a_proxy_page_is_an_error_not_a_fleet_wit
     [error] = result["errors"]
     assert error["target"] == "cost"
     assert "GetCostAndUsage answered without ResultsByTime" in error["error"]
+    assert sorted(item["account_id"] for item in result["anomalies"]) == [
+        MEMBER_ACCOUNT_ID,
+        SECOND_MEMBER_ID,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("amount", "error_says"),
+    [
+        pytest.param(
+            "lots", "ValueError: could not convert string to float: 'lots'", id="no-number"
+        ),
+        pytest.param(None, "KeyError: 'Amount'", id="no-amount"),
+        pytest.param(["12.5"], "TypeError: float() argument must be", id="a-list"),
+    ],
+)
+def test_a_cost_explorer_day_shaped_otherwise_is_an_error_and_the_metrics_are_alerted(
+    detector: ManualClock,
+    inventory_document: dict[str, Any],
+    lambda_context: Any,
+    amount: object,
+    error_says: str,
+) -> None:
+    # GIVEN two members with a CPU spike, and the hub's Cost Explorer answering the amount of
+    # one day as text that is no number, as null, or as a list (botocore hands a JSON answer's
+    # values on unchecked)
+    both_members_with_a_cpu_spike(detector, inventory_document, cost_answered_as={9: amount})
+    # WHEN the schedule invokes the scan
+    result = app.lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the cost is an error naming the day Cost Explorer would not send, instead of the
+    # bare error that ended the scan unalerted, and both members' spikes are found
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["target"] == "cost"
+    assert error["error"].startswith(
+        f"GetCostAndUsage answered without a readable ResultsByTime[9] ({error_says}"
+    )
     assert sorted(item["account_id"] for item in result["anomalies"]) == [
         MEMBER_ACCOUNT_ID,
         SECOND_MEMBER_ID,
