@@ -38,10 +38,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, encodable
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.cost_explorer import CE_REGION, COST_FILLING, CostPoint, is_complete_day
 from fleet_shared.exceptions import ConfigurationError, FleetError, InventoryUnreadableError
 from fleet_shared.function_services import FunctionServices
@@ -86,14 +85,18 @@ POLL_RESERVE_SECONDS = CALL_RESERVE_SECONDS + TARGET_CALL_SECONDS
 the section's error) while one more call, its stop, still fits before the report's time."""
 
 # An inventory that cannot be read fails its section, as an AWS error does: each section of the
-# report fails on its own (docs/functions/cost_analyzer.md).
+# report fails on its own (docs/functions/cost_analyzer.md). botocore hands a JSON answer's
+# values on unchecked (a null among a list's items, a number where text is due), so reading one
+# can raise a TypeError or AttributeError as well as a KeyError or ValueError: each fails the
+# section or target whose answer it was, not the report.
 _SECTION_ERRORS = (
     FleetError,
     InventoryUnreadableError,
-    ClientError,
-    BotoCoreError,
+    *AWS_CALL_ERRORS,
     ValueError,
     KeyError,
+    TypeError,
+    AttributeError,
     RuntimeError,
 )
 
@@ -464,10 +467,9 @@ def _lambda_memory(
                 keep_waiting=lambda: invocation.allows(POLL_RESERVE_SECONDS),
                 can_stop=lambda: invocation.allows(CALL_RESERVE_SECONDS),
             )
+            results.append(rightsizing.lambda_memory(function, lines, region))
         except _SECTION_ERRORS as error:
             report.failed("lambda_memory", error, function=name)
-            continue
-        results.append(rightsizing.lambda_memory(function, lines, region))
     savings = [r for r in results if r.get("recommendation") == "decrease"]
     report.summary["lambda_memory"] = {
         "functions": len(results),

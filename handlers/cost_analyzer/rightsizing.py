@@ -323,8 +323,13 @@ def _stop_marked_queries(
 
 
 def lambda_memory(function: dict[str, Any], lines: ReportLines, region: str) -> dict[str, Any]:
-    """Rightsizing of one function from its REPORT lines."""
-    current = int(function["MemorySize"])
+    """Rightsizing of one function (an item of a ListFunctions answer) from its REPORT lines;
+    raises UnreadableAnswerError when the item has no MemorySize (Lambda sends one for every
+    function; botocore drops one answered as null), showing that value only: the item also
+    holds the function's environment variables."""
+    current = function.get("MemorySize")
+    if not isinstance(current, int):
+        raise UnreadableAnswerError("ListFunctions", "MemorySize", current)
     figures = [f for line in lines.messages if (f := report_figures(line)) is not None]
     used = [used_mb for used_mb, _ in figures]
     peak = [f[0] for line in lines.peak_messages if (f := report_figures(line)) is not None]

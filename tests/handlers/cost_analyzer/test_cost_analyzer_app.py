@@ -881,6 +881,77 @@ def test_a_function_listing_without_its_functions_is_the_memory_sections_error_a
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_a_function_listed_without_its_memory_size_is_its_error_alone(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN the hub's Lambda listing two fleet functions, the second one's MemorySize as null,
+    # which botocore leaves out of the answer it parses, and usual cost
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    boto3.client("logs", region_name=REGION).create_log_group(
+        logGroupName="/aws/lambda/lf-handlers-spot-optimizer"
+    )
+    listed = [
+        {"FunctionName": "lf-handlers-eks-scaler", "MemorySize": 1024, "Architectures": ["arm64"]},
+        {"FunctionName": "lf-handlers-spot-optimizer", "MemorySize": None},
+    ]
+    listing = answer_malformed(
+        hub_client("lambda"),
+        "lambda",
+        "ListFunctions",
+        json.dumps({"Functions": listed}).encode(),
+        content_type="application/json",
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN that function is the memory section's one error, naming the field and showing its
+    # value only, instead of the bare KeyError that ended the run before the report
+    assert listing.answered >= 1
+    assert result["status"] == "partial"
+    assert [e for e in result["errors"] if e["section"] == "lambda_memory"] == [
+        {
+            "section": "lambda_memory",
+            "function": "lf-handlers-spot-optimizer",
+            "error": "ListFunctions answered without MemorySize, not its answer: None",
+        }
+    ]
+    # AND the other function is sized and the report and its summary are written
+    summary = read_report(result["report"]["summary"])
+    assert summary["lambda_memory"]["decrease"] == ["lf-handlers-eks-scaler"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def test_a_memory_query_answered_with_a_null_row_is_its_functions_error_alone(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a fleet function whose Logs Insights results come back holding a null row (botocore
+    # keeps a null among a list's items), and usual cost
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    results = answer_malformed(
+        hub_client("logs"),
+        "logs",
+        "GetQueryResults",
+        json.dumps({"status": "Complete", "results": [None]}).encode(),
+        content_type="application/x-amz-json-1.1",
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the function is the memory section's error, instead of the TypeError that ended the
+    # run before the report
+    assert results.answered >= 1
+    assert result["status"] == "partial"
+    [error] = [e for e in result["errors"] if e["section"] == "lambda_memory"]
+    assert error["function"] == "lf-handlers-eks-scaler"
+    # AND the report and its summary are written with the other sections
+    summary = read_report(result["report"]["summary"])
+    assert summary["forecast"]["forecast_remaining"] == 1_000.0
+    assert summary["lambda_memory"]["functions"] == 0
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 FLEET_LOG_GROUP = "/aws/lambda/lf-handlers-eks-scaler"
 
 
