@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.cost_explorer import (
     COST_FILLING,
     MAX_DAILY_AMOUNT,
@@ -82,7 +81,10 @@ from handlers.anomaly_detector.target_calls import (
 
 logger = observability_for(SOURCE).logger
 
-TARGET_ERRORS = (FleetError, ClientError, BotoCoreError)
+TARGET_ERRORS = (FleetError, *AWS_CALL_ERRORS)
+"""Every way one target (an account and region's metrics, the cost) fails alone: as every
+function's per-target errors, `AWS_CALL_ERRORS` (with botocore's `ResponseParserError`, which is
+no `BotoCoreError`) and the fleet's own."""
 COST_RESOURCE = "cost/daily/UnblendedCost"
 DAY = timedelta(days=1)
 """The period of a daily cost point, stamped with the day's start."""
