@@ -119,3 +119,38 @@ def test_a_node_group_described_with_a_timestamp_botocore_cannot_parse_fails_alo
     assert scaling.desired_size("system") == 2
     assert result["web"]["status"] == "scaling_initiated"
     assert scaling.desired_size("web") == 2
+
+
+def test_a_node_group_described_with_a_null_auto_scaling_group_fails_alone_not_the_run(
+    scaling: Scaling, inventory_in_s3: dict[str, Any], fleet_environment: dict[str, str]
+) -> None:
+    # GIVEN a cluster whose stack declares Cluster Autoscaler, and EKS answering DescribeNodegroup
+    # of system with its JSON listing a null among the node group's Auto Scaling groups (botocore
+    # keeps a null among a list's items)
+    declare_cluster_autoscaler(inventory_in_s3, fleet_environment)
+    eks = scaling.services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
+    body = json.dumps(
+        {"nodegroup": {"nodegroupName": "system", "resources": {"autoScalingGroups": [None]}}}
+    )
+    answer = answer_malformed(
+        eks,
+        "eks",
+        "DescribeNodegroup",
+        body.encode(),
+        url_part="/node-groups/system",
+        content_type="application/json",
+    )
+    # WHEN the evening scale-down of system and web runs
+    result = by_group(scaling.scaler(event("scale_down", *EVENING_SCALE_DOWN)))
+    # THEN system is an error naming the call and the list, unchanged, instead of the bare
+    # AttributeError that ended the run with web unscaled; web, whose groups Cluster Autoscaler
+    # does not discover, scales
+    assert answer.answered >= 1
+    assert result["system"]["status"] == "error"
+    assert result["system"]["reason"] == (
+        "DescribeNodegroup of system answered without an object for each "
+        "resources.autoScalingGroups, not its answer: [None]"
+    )
+    assert scaling.desired_size("system") == 2
+    assert result["web"]["status"] == "scaling_initiated"
+    assert scaling.desired_size("web") == 2
