@@ -366,6 +366,24 @@ def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[
         yield from answer_field(page, call, key)
 
 
+def _table_tags(table: str, arn: str, dynamodb: Any) -> dict[str, str]:
+    """`table`'s tags (all ListTagsOfResource pages); raises UnreadableAnswerError for a tag
+    that is not an object with a text Key and Value. DynamoDB's JSON answer is handed on
+    unchecked by botocore (EC2's XML tags are always text): a null tag or a number for a value
+    must fail the table, as a refused call does, not end the whole run with a bare TypeError."""
+    listed = list(_pages(dynamodb, "list_tags_of_resource", "Tags", ResourceArn=arn))
+    if not all(
+        isinstance(tag, dict)
+        and isinstance(tag.get("Key"), str)
+        and isinstance(tag.get("Value", ""), str)
+        for tag in listed
+    ):
+        raise UnreadableAnswerError(
+            f"ListTagsOfResource of {table}", "a text Key and Value in each of Tags", listed
+        )
+    return _tag_map(listed)
+
+
 class _TargetBackup:
     """One target's run; `dry_run` reports every copy and deletion and performs none."""
 
@@ -646,9 +664,7 @@ class _TargetBackup:
         # DynamoDB answers `"Tags": []` for a table without tags: an answer without them, read
         # as none, would take the table for one no longer tagged, whose last backup pruning
         # deletes. It fails the table, and pruning then keeps every table's last good backup.
-        tags = _tag_map(
-            list(_pages(self._dynamodb, "list_tags_of_resource", "Tags", ResourceArn=arn))
-        )
+        tags = _table_tags(table, arn, self._dynamodb)
         tag = _backup_tag(tags)
         if tag is None:
             return

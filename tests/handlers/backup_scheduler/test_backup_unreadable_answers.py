@@ -113,6 +113,24 @@ def snapshot_ids(ec2: Any, volume_id: str) -> list[str]:
             id="a-table-described-with-a-timestamp-botocore-cannot-parse",
         ),
         pytest.param(
+            "dynamodb",
+            "ListTagsOfResource",
+            b'{"Tags": [{"Key": "backup", "Value": 7}]}',
+            "orders",
+            "ListTagsOfResource of orders answered without a text Key and Value in each of Tags",
+            "volume_a",
+            id="a-tables-tag-value-that-is-no-text",
+        ),
+        pytest.param(
+            "dynamodb",
+            "ListTagsOfResource",
+            b'{"Tags": [null]}',
+            "orders",
+            "ListTagsOfResource of orders answered without a text Key and Value in each of Tags",
+            "volume_a",
+            id="a-null-among-a-tables-tags",
+        ),
+        pytest.param(
             "ec2",
             "DescribeVolumes",
             VOLUMES_WITH_A_BAD_DATE,
@@ -137,7 +155,8 @@ def test_a_resource_or_step_answered_with_a_proxy_page_fails_alone_and_the_rest_
 ) -> None:
     # GIVEN member A answering `operation` with a proxy's page: one botocore parses into an
     # answer without the call's fields, or one that is not XML; or with the call's own answer
-    # holding a timestamp botocore cannot parse
+    # holding a timestamp botocore cannot parse, or JSON values it hands on unchecked (a tag
+    # value that is a number, a null tag)
     member_client = member_a_client(backup, built_services, service)
     page = answer_malformed(member_client, service, operation, page_body)
     # WHEN the schedule runs
