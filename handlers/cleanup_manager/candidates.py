@@ -27,7 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
@@ -142,6 +142,19 @@ def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterable[
     call = client.meta.method_to_api_mapping.get(operation, operation)
     for page in client.get_paginator(operation).paginate(**arguments):
         yield from answer_field(page, call, key)
+
+
+def _text_of(item: object, call: str, field: str, default: str | None = None) -> str:
+    """`item[field]` (`default` when the item has no such field and a default is given): text in
+    every answer of Lambda's the fleet reads. botocore hands a rest-JSON answer's text fields
+    on unchecked, so a null item or a number there raises UnreadableAnswerError, showing that
+    value only (a function's item holds its environment), rather than a bare TypeError ending
+    the whole run, or a version number 2 that no version "2" matches, leaving the version an
+    alias uses a candidate."""
+    value = item.get(field, default) if isinstance(item, Mapping) else None
+    if not isinstance(value, str):
+        raise UnreadableAnswerError(call, f"a text {field} in each item", value)
+    return value
 
 
 def ami_snapshot_ids(ec2: Any) -> set[str]:
@@ -337,7 +350,7 @@ def alias_versions(lambda_client: Any, function_name: str) -> set[str]:
     """Versions an alias points at, including weighted routing's additional versions."""
     referenced: set[str] = set()
     for alias in _pages(lambda_client, "list_aliases", "Aliases", FunctionName=function_name):
-        referenced.add(alias["FunctionVersion"])
+        referenced.add(_text_of(alias, f"ListAliases of {function_name}", "FunctionVersion"))
         weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
         referenced.update(weights)
     return referenced
@@ -354,7 +367,8 @@ def provisioned_versions(lambda_client: Any, function_name: str) -> set[str]:
         "ProvisionedConcurrencyConfigs",
         FunctionName=function_name,
     ):
-        qualifier = config.get("FunctionArn", "").rsplit(":", 1)[-1]
+        call = f"ListProvisionedConcurrencyConfigs of {function_name}"
+        qualifier = _text_of(config, call, "FunctionArn", "").rsplit(":", 1)[-1]
         if qualifier.isdigit():
             held.add(qualifier)
     return held
@@ -367,7 +381,7 @@ def mapped_versions(lambda_client: Any) -> set[str]:
     referenced: set[str] = set()
     for mapping in _pages(lambda_client, "list_event_source_mappings", "EventSourceMappings"):
         # arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]
-        parts = mapping.get("FunctionArn", "").split(":")
+        parts = _text_of(mapping, "ListEventSourceMappings", "FunctionArn", "").split(":")
         if len(parts) == 8 and parts[7].isdigit():
             referenced.add(f"{parts[6]}:{parts[7]}")
     return referenced
@@ -405,7 +419,7 @@ def lambda_versions(
     found: list[Resource] = []
     mapped = mapped_versions(lambda_client)
     for function in _pages(lambda_client, "list_functions", "Functions"):
-        name = function["FunctionName"]
+        name = _text_of(function, "ListFunctions", "FunctionName")
         try:
             found.extend(_function_versions(lambda_client, function, policy, marks, mapped))
         except EndpointNotAnsweringError as refused:
@@ -426,16 +440,13 @@ def _function_versions(
     name = function["FunctionName"]
     found: list[Resource] = []
     untagged = _function_untagged(lambda_client, function, policy)
-    published = sorted(
-        (
-            int(version["Version"])
-            for version in _pages(
-                lambda_client, "list_versions_by_function", "Versions", FunctionName=name
-            )
-            if version["Version"].isdigit()
-        ),
-        reverse=True,
+    listed = (
+        _text_of(version, f"ListVersionsByFunction of {name}", "Version")
+        for version in _pages(
+            lambda_client, "list_versions_by_function", "Versions", FunctionName=name
+        )
     )
+    published = sorted((int(version) for version in listed if version.isdigit()), reverse=True)
     if not published:
         return found
     aliased = alias_versions(lambda_client, name)

@@ -3,6 +3,7 @@ cannot read) fails its target or resource alone: the run goes on with the others
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,13 @@ import pytest
 
 from handlers.cleanup_manager.candidates import MARK_TAG
 from handlers.cleanup_manager.cleanup import CleanupServices
-from tests.handlers.cleanup_manager.support import actions_of, create_snapshot, tags_of
+from tests.handlers.cleanup_manager.support import (
+    actions_of,
+    create_lambda_function,
+    create_snapshot,
+    published_versions,
+    tags_of,
+)
 from tests.handlers.faults import answer_malformed
 from tests.handlers.member_accounts import MEMBER_A, MEMBER_B, REGION, member_session
 from tests.handlers.member_targets import target_of
@@ -121,3 +128,58 @@ def test_a_mark_answered_with_a_proxy_page_fails_that_resource_alone(
     assert first not in actions_of(target_a)
     assert actions_of(target_a)[second] == "mark"
     assert MARK_TAG in tags_of(ec2_a, second)
+
+
+@pytest.mark.parametrize(
+    ("aliases", "shown"),
+    [
+        pytest.param([None], "None", id="a-null-alias"),
+        pytest.param([{"Name": "stable", "FunctionVersion": 2}], "2", id="a-version-number"),
+    ],
+)
+def test_a_function_whose_aliases_lambda_would_not_send_fails_alone_unmarked(
+    cleaner: Invoke, built_services: list[CleanupServices], aliases: list[object], shown: str
+) -> None:
+    # GIVEN member A's functions orders and billing, 6 published versions each, a stale snapshot,
+    # and Lambda answering ListAliases of orders with JSON botocore hands on unchecked: a null
+    # alias, or an alias of version 2 given as a number, not as Lambda's text "2"
+    session = member_session(MEMBER_A)
+    client = create_lambda_function(session, "orders", versions=6)
+    create_lambda_function(session, "billing", versions=6)
+    stale = create_snapshot(session.client("ec2"))
+    cleaner({"action": "cleanup", "dry_run": True})
+    member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
+    answer = answer_malformed(
+        member_lambda,
+        "lambda",
+        "ListAliases",
+        json.dumps({"Aliases": aliases}).encode(),
+        url_part="/functions/orders/",
+        content_type="application/json",
+    )
+    # WHEN the schedule runs
+    target_a = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN orders is the target's error naming the call and showing the value, none of its
+    # versions marked (the one a version number hid from the alias check among them), instead
+    # of a bare TypeError ending the run or version 2 marked; billing and the snapshot are marked
+    assert answer.answered >= 1
+    assert target_a["status"] == "partial"
+    assert target_a["errors"] == [
+        {
+            "kind": "lambda_function",
+            "id": "orders",
+            "error": "ListAliases of orders answered without a text FunctionVersion in each "
+            f"item, not its answer: {shown}",
+        }
+    ]
+    actions = actions_of(target_a)
+    assert not [identifier for identifier in actions if identifier.startswith("orders:")]
+    assert {
+        identifier: action for identifier, action in actions.items() if "billing" in identifier
+    } == {
+        "billing:1": "mark",
+        "billing:2": "mark",
+        "billing:3": "mark",
+    }
+    assert actions[stale] == "mark"
+    assert published_versions(client, "orders") == {"1", "2", "3", "4", "5", "6"}
