@@ -30,6 +30,7 @@ from fleet_shared.endpoint_history import (
 )
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.load_balancers import cluster_load_balancer_health
+from fleet_shared.node_group_listings import auto_scaling_group_names, node_group_names
 from fleet_shared.state_table import StateTable
 from handlers.change_validator.changes import Change
 
@@ -100,25 +101,19 @@ def node_readiness(
     if change.node_group is not None:
         names = [change.node_group]
     else:
-        names = []
-        call = f"ListNodegroups of {change.cluster}"
-        for page in eks.get_paginator("list_nodegroups").paginate(clusterName=change.cluster):
-            # EKS lists `nodegroups` in every page: a page without it (a proxy's) must not pass
-            # for a cluster without node groups, whose readiness has nothing to regress.
-            names.extend(answer_field(page, call, "nodegroups"))
+        # A listing EKS would not send fails the measure, rather than pass for a cluster
+        # without node groups, whose readiness has nothing to regress.
+        names = node_group_names(eks, change.cluster)
     figures: Figures = {}
     for name in sorted(names):
+        call = f"DescribeNodegroup of {name}"
         group = answer_field(
             eks.describe_nodegroup(clusterName=change.cluster, nodegroupName=name),
-            f"DescribeNodegroup of {name}",
+            call,
             "nodegroup",
         )
         desired = int((group.get("scalingConfig") or {}).get("desiredSize") or 0)
-        asg_names = [
-            asg["name"]
-            for asg in (group.get("resources") or {}).get("autoScalingGroups", [])
-            if asg.get("name")
-        ]
+        asg_names = auto_scaling_group_names(group, call)
         ready = 0
         if asg_names:
             described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=asg_names)

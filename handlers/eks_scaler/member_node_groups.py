@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.node_group_listings import node_group_names
 from fleet_shared.validation_errors import cut_echo
 from handlers.eks_scaler.sizing import Sizes
 
@@ -44,11 +45,8 @@ def describe_node_group(eks: Any, cluster: str, name: str) -> DescribedNodeGroup
 
 
 def list_node_groups(eks: Any, cluster: str) -> list[str]:
-    """The names of every node group of `cluster`."""
-    names: list[str] = []
-    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
-        names.extend(answer_field(page, f"ListNodegroups of {cluster}", "nodegroups"))
-    return names
+    """The names of every node group of `cluster` (`node_group_names`)."""
+    return node_group_names(eks, cluster)
 
 
 def describe_error(error: Exception) -> str:

@@ -17,11 +17,11 @@ DescribeTags in the member account.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
+from fleet_shared.aws_answers import answer_field
+from fleet_shared.node_group_listings import auto_scaling_group_names
 
 CLUSTER_AUTOSCALER = "cluster-autoscaler"
 KARPENTER = "karpenter"
@@ -77,15 +77,9 @@ def autoscaler_of_described(
                 found[f"{owner}: tag {key}={tags[key]}"] = KARPENTER
     if declared != CLUSTER_AUTOSCALER:
         return _managing(found)
-    listed = (node_group.get("resources") or {}).get("autoScalingGroups", [])
-    # botocore keeps a null among a JSON list's items: a group EKS would not list must fail the
-    # node group as unreadable, not raise a bare AttributeError past its caller's per-node-group
-    # errors, nor pass for a group Cluster Autoscaler does not discover.
-    if not all(isinstance(group, Mapping) for group in listed):
-        raise UnreadableAnswerError(
-            f"DescribeNodegroup of {name}", "an object for each resources.autoScalingGroups", listed
-        )
-    groups = [group["name"] for group in listed if group.get("name")]
+    # A group EKS would not list fails the node group as unreadable, rather than pass for one
+    # Cluster Autoscaler does not discover.
+    groups = auto_scaling_group_names(node_group, f"DescribeNodegroup of {name}")
     discovery_tags = {f"{CLUSTER_AUTOSCALER_TAG_PREFIX}{suffix}" for suffix in ("enabled", cluster)}
     tags_by_group: dict[str, dict[str, str]] = {}
     for tag in _auto_scaling_group_tags(autoscaling, groups):

@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.node_group_listings import node_group_names
 
 _NOT_FOUND = "ResourceNotFoundException"
 
@@ -16,12 +17,7 @@ def described_node_groups(eks: Any, cluster: str) -> Iterator[dict[str, Any]]:
     """Each node group of `cluster` in name order, described one at a time (so a caller that
     stops early describes no more). A group deleted between the listing and its description is
     passed over: it no longer exists, and it must not stop the others."""
-    names: list[str] = []
-    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
-        # EKS lists `nodegroups` in every page, empty or not: a page without it is not its
-        # answer (a proxy's), which must not pass for a cluster without node groups.
-        names.extend(answer_field(page, f"ListNodegroups of {cluster}", "nodegroups"))
-    for name in sorted(names):
+    for name in sorted(node_group_names(eks, cluster)):
         try:
             answer = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)
         except ClientError as error:

@@ -19,6 +19,7 @@ from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.clock import Clock
 from fleet_shared.fan_out import Deadline
 from fleet_shared.inventory import Cluster
+from fleet_shared.node_group_listings import node_group_names
 from fleet_shared.state_table import StateTable
 from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.environment import HealthEnvironment
@@ -129,12 +130,9 @@ class ClusterContext:
         if self.cluster is None:
             return []
         eks = self.client("eks")
-        names: list[str] = []
-        call = f"ListNodegroups of {self.target.name}"
-        for page in eks.get_paginator("list_nodegroups").paginate(clusterName=self.target.name):
-            # EKS lists `nodegroups` in every page: a page without it (a proxy's) is not a
-            # cluster without node groups, which would report the inventory's groups missing.
-            names.extend(answer_field(page, call, "nodegroups"))
+        # A listing EKS would not send fails the node group checks, rather than pass for a
+        # cluster without node groups, which would report the inventory's groups missing.
+        names = node_group_names(eks, self.target.name)
         states: list[NodeGroupState] = []
         for name in sorted(names):
             try:

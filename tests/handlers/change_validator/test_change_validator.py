@@ -1579,12 +1579,61 @@ def test_a_node_group_described_with_a_proxy_page_at_the_bake_is_a_failed_check_
     assert "without nodegroup" in error
 
 
-def test_a_cluster_change_whose_node_groups_are_listed_with_a_proxy_page_is_a_failed_check(
+def test_a_node_group_described_with_a_null_auto_scaling_group_at_the_bake_is_a_failed_check(
     validator: Validator,
+) -> None:
+    # GIVEN a node group update baking, and the member's EKS answering DescribeNodegroup with
+    # its JSON listing a null among the node group's Auto Scaling groups
+    update_id = "4d5e6f70-0000-4111-8222-9333444455aa"
+    node_group_update_baking(validator, update_id)
+    member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
+    body = {
+        "nodegroup": {
+            "nodegroupName": "system",
+            "scalingConfig": {"minSize": 1, "maxSize": 5, "desiredSize": 3},
+            "resources": {"autoScalingGroups": [None]},
+        }
+    }
+    page = answer_malformed(
+        member_eks,
+        "eks",
+        "DescribeNodegroup",
+        json.dumps(body).encode(),
+        content_type="application/json",
+    )
+    # WHEN the bake callback runs
+    [retrying] = validator.advance(15)
+    # THEN the check is counted with its error naming the call and the list, instead of the
+    # bare AttributeError that failed the invocation, and the next check is booked
+    assert page.answered >= 1
+    error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
+    assert "answered without an object with a text name for each resources.autoScalingGroups" in (
+        error
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "error_says"),
+    [
+        pytest.param(
+            b"<html>gateway</html>",
+            "ListNodegroups of dev-apps answered without nodegroups",
+            id="a-proxy-page",
+        ),
+        pytest.param(
+            b'{"nodegroups": ["system", null]}',
+            "ListNodegroups of dev-apps answered without a text name for each of nodegroups",
+            id="a-null-name",
+        ),
+    ],
+)
+def test_a_cluster_change_whose_node_group_listing_eks_would_not_send_is_a_failed_check(
+    validator: Validator, body: bytes, error_says: str
 ) -> None:
     # GIVEN a cluster version update baking after a steady quarter hour, and the member's EKS
     # answering ListNodegroups with a proxy's page (HTTP 200) that botocore hands on as an
-    # answer without the list
+    # answer without the list, or with its JSON listing a null name (botocore keeps a null
+    # among a list's items)
     update_id = "9d8c7b6a-0000-4111-8222-933344445599"
     now = validator.clock.now()
     record_endpoint_results(validator.state, now - timedelta(minutes=15), 15, latency_ms=100)
@@ -1595,14 +1644,15 @@ def test_a_cluster_change_whose_node_groups_are_listed_with_a_proxy_page_is_a_fa
     assert started["status"] == "baking", started
     record_endpoint_results(validator.state, now + timedelta(minutes=1), 14, latency_ms=100)
     member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
-    page = answer_malformed(member_eks, "eks", "ListNodegroups", b"<html>gateway</html>")
+    page = answer_malformed(member_eks, "eks", "ListNodegroups", body)
     # WHEN the bake callback runs
     [retrying] = validator.advance(15)
     # THEN the check is counted with its error naming the call and what its answer lacked,
-    # rather than judging a cluster without node groups, and the next check is booked
+    # rather than judging a cluster without node groups or failing the invocation with a bare
+    # TypeError, and the next check is booked
     assert page.answered >= 1
     error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
-    assert "ListNodegroups of dev-apps answered without nodegroups" in error
+    assert error_says in error
 
 
 def test_a_bake_check_whose_auto_scaling_groups_come_without_their_list_is_a_failed_check(

@@ -148,7 +148,7 @@ def test_a_node_group_described_with_a_null_auto_scaling_group_fails_alone_not_t
     assert answer.answered >= 1
     assert result["system"]["status"] == "error"
     assert result["system"]["reason"] == (
-        "DescribeNodegroup of system answered without an object for each "
+        "DescribeNodegroup of system answered without an object with a text name for each "
         "resources.autoScalingGroups, not its answer: [None]"
     )
     assert scaling.desired_size("system") == 2

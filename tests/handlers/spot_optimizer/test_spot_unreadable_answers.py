@@ -4,6 +4,7 @@ interruption stays recorded and announced."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -113,6 +114,40 @@ def test_a_fallback_whose_on_demand_group_is_described_with_a_proxy_page_is_repo
     titles = [item.alert["title"] for item in alert_inbox.receive()]
     assert len(titles) == 1
     assert CLUSTER in titles[0]
+    assert titles[0].startswith("Spot interruption")
+
+
+def test_a_fallback_whose_node_groups_are_listed_with_a_null_name_is_reported(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
+    # EKS answering ListNodegroups with its JSON listing a null beside system (botocore keeps a
+    # null among a list's items)
+    services = at_the_fallback_threshold(make_services, invoke)
+    alert_inbox.receive()
+    eks = services.member_client("eks", MEMBER_A, REGION)
+    answer = answer_malformed(
+        eks,
+        "eks",
+        "ListNodegroups",
+        json.dumps({"nodegroups": ["system", None]}).encode(),
+        content_type="application/json",
+    )
+    # WHEN the fourth interruption exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-4")
+    # THEN the fallback is an error naming the call and showing the names, instead of the bare
+    # TypeError that failed the warning's invocation; system is unchanged, and the interruption
+    # is recorded and announced
+    assert answer.answered >= 1
+    assert result["status"] == "recorded"
+    assert result["fallback"] == {
+        "status": "error",
+        "error": f"ListNodegroups of {CLUSTER} answered without a text name for each of "
+        "nodegroups, not its answer: ['system', None]",
+    }
+    assert desired_size(member_eks, "system") == 2
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert len(titles) == 1
     assert titles[0].startswith("Spot interruption")
 
 

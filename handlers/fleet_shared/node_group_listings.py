@@ -1,0 +1,43 @@
+"""Reading EKS's node group names and a node group's Auto Scaling groups as EKS sends them.
+
+ListNodegroups lists each node group by its name, and DescribeNodegroup a node group's Auto
+Scaling groups as objects. botocore hands a (rest-)JSON answer's text and list items on
+unchecked, so a null or a number among them passes its parser: sorted, compared or read by name,
+one ended the caller's whole run with a bare `TypeError` or `AttributeError`, past the
+per-cluster and per-node-group errors that take `AWS_CALL_ERRORS`. Both readers here raise
+`UnreadableAnswerError` instead, so such an answer fails its cluster or node group alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
+
+
+def node_group_names(eks: Any, cluster: str) -> list[str]:
+    """The name of every node group of `cluster` (all ListNodegroups pages); raises
+    UnreadableAnswerError for a page without `nodegroups` (EKS lists it in every page: a proxy's
+    page must not pass for a cluster without node groups) or for a name that is not text."""
+    call = f"ListNodegroups of {cluster}"
+    names: list[Any] = []
+    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
+        names.extend(answer_field(page, call, "nodegroups"))
+    if not all(isinstance(name, str) for name in names):
+        raise UnreadableAnswerError(call, "a text name for each of nodegroups", names)
+    return names
+
+
+def auto_scaling_group_names(node_group: Mapping[str, Any], call: str) -> list[str]:
+    """The names of the Auto Scaling groups of `node_group` (the `nodegroup` of the
+    DescribeNodegroup answer `call` names), a group listed without a name left out; raises
+    UnreadableAnswerError for a group that is not an object or whose name is not text."""
+    listed = (node_group.get("resources") or {}).get("autoScalingGroups", [])
+    if not all(
+        isinstance(group, Mapping) and isinstance(group.get("name", ""), str) for group in listed
+    ):
+        raise UnreadableAnswerError(
+            call, "an object with a text name for each resources.autoScalingGroups", listed
+        )
+    return [group["name"] for group in listed if group.get("name")]
