@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from handlers.security_scanner.checks._aws import described, listed
 from handlers.security_scanner.registry import (
     FindingSeverity,
@@ -23,13 +23,22 @@ def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
 
     def describe(name: str, arn: str) -> Resource:
         cluster = answer_field(eks.describe_cluster(name=name), "DescribeCluster", "cluster")
+        encryption = cluster.get("encryptionConfig", [])
+        logging = cluster.get("logging", {}).get("clusterLogging", [])
+        # botocore keeps a null among a JSON list's items: EKS.3 and EKS.8 read each as an
+        # object, and one that is not must fail this cluster as unreadable, not the whole scan.
+        for field, items in (("encryptionConfig", encryption), ("logging.clusterLogging", logging)):
+            if not all(isinstance(item, dict) for item in items):
+                raise UnreadableAnswerError(
+                    f"DescribeCluster of {name}", f"an object for each of {field}", items
+                )
         return Resource(
             arn=cluster.get("arn", arn),
             resource_type=CLUSTER,
             attributes={
                 "vpc": cluster.get("resourcesVpcConfig", {}),
-                "encryption": cluster.get("encryptionConfig", []),
-                "logging": cluster.get("logging", {}).get("clusterLogging", []),
+                "encryption": encryption,
+                "logging": logging,
             },
         )
 

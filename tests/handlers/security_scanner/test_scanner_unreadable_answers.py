@@ -547,6 +547,60 @@ def test_a_cluster_described_with_a_timestamp_botocore_cannot_parse_fails_that_c
     assert result["status"] == "partial"
 
 
+@pytest.mark.parametrize(
+    ("cluster", "field"),
+    [
+        pytest.param({"encryptionConfig": [None]}, "encryptionConfig", id="a-null-encryption"),
+        pytest.param(
+            {"logging": {"clusterLogging": [None]}},
+            "logging.clusterLogging",
+            id="a-null-log-setup",
+        ),
+    ],
+)
+def test_a_cluster_described_with_a_null_among_its_settings_fails_that_cluster_alone(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+    cluster: dict[str, Any],
+    field: str,
+) -> None:
+    # GIVEN member A's clusters `first` and `second`, both open to the world (EKS.1), found by a
+    # first scan, and member A's EKS now answering DescribeCluster of `first` with its JSON
+    # holding a null among its encryption or logging settings (botocore keeps a null among a
+    # list's items)
+    services = two_open_clusters_scanned(scanner, build_scanner_services)
+    first, second = (
+        f"arn:aws:eks:{REGION}:{MEMBER_A}:cluster/{name}" for name in ("first", "second")
+    )
+    answer = answer_malformed(
+        services.member_client("eks", MEMBER_A, REGION),
+        "eks",
+        "DescribeCluster",
+        json.dumps({"cluster": {"name": "first", "arn": first, **cluster}}).encode(),
+        url_part="/clusters/first",
+        content_type="application/json",
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN cluster `first` is member A's one error naming the call and the field, instead of
+    # EKS.3's or EKS.8's AttributeError ending the whole scan; its finding stays open, `second`
+    # is still evaluated and member B scanned
+    assert answer.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    [error] = target_a["errors"]
+    assert error["resource"] == first
+    assert error["error"] == (
+        f"UnreadableAnswerError: DescribeCluster of first answered without an object for each "
+        f"of {field}, not its answer: [None]"
+    )
+    assert target_a["resolved"] == 0
+    findings = finding_states(hub_findings, MEMBER_A)
+    assert (findings[f"EKS.1 {first}"], findings[f"EKS.1 {second}"]) == ("ACTIVE", "ACTIVE")
+    assert target(result, MEMBER_B)["status"] == "scanned"
+
+
 ROLES_WITH_A_BAD_DATE = (
     b'<ListRolesResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListRolesResult>'
     b"<IsTruncated>false</IsTruncated><Roles><member><Path>/</Path><RoleName>admin</RoleName>"
