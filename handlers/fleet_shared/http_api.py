@@ -9,6 +9,9 @@ itself, so `is_http_api_event` lets one handler serve both.
 types, order, source IP check and nested model names, so a bad request is refused with the same
 message): importing Powertools' model runs its parser package and builds eight models at import,
 about 13 ms of a cold start (docs/architecture.md); these are built on first validation.
+The source IP's type, pydantic's `IPvAnyNetwork`, is likewise imported when the model is first
+built: its module (`pydantic.networks`) is a tenth of eks_scaler's own import cost and a function
+invoked by schedule or by another function never validates an HTTP request.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ import binascii
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from ipaddress import ip_network
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.networks import IPvAnyNetwork
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator
+from pydantic_core import CoreSchema
 
 from fleet_shared.event_parsing import decode_json
 from fleet_shared.exceptions import EventValidationError
@@ -30,6 +34,19 @@ from fleet_shared.handler import strict_json
 BODY_FIELD = "body"
 TEST_INVOKE_SOURCE_IP = "test-invoke-source-ip"
 """The source IP of a request sent from the API Gateway console's test feature."""
+
+
+class SourceIpNetwork:
+    """pydantic's `IPvAnyNetwork` (the same schema, values and messages), imported only when a
+    model using it is built."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        from pydantic.networks import IPvAnyNetwork  # noqa: PLC0415
+
+        return handler.generate_schema(IPvAnyNetwork)
 
 
 class _HttpApiModel(BaseModel):
@@ -77,7 +94,7 @@ class RequestContextV2Http(_HttpApiModel):
     method: Literal["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
     path: str
     protocol: str
-    sourceIp: IPvAnyNetwork | str  # noqa: N815
+    sourceIp: SourceIpNetwork | str  # noqa: N815
     userAgent: str  # noqa: N815
 
     @field_validator("sourceIp", mode="before")
@@ -89,8 +106,10 @@ class RequestContextV2Http(_HttpApiModel):
         # raises AttributeError here, which would fail the invocation instead of answering 400).
         if value == TEST_INVOKE_SOURCE_IP or not isinstance(value, str):
             return value
+        # ip_network reads an address as IPvAnyNetwork does (IPv4, else IPv6, strict) and raises
+        # ValueError where it does.
         try:
-            IPvAnyNetwork(value)
+            ip_network(value)
         except ValueError:
             if value.startswith("[") and "]:" in value:
                 address = value.split("]:")[0][1:]
@@ -99,7 +118,7 @@ class RequestContextV2Http(_HttpApiModel):
             else:
                 address = value
             try:
-                IPvAnyNetwork(address)
+                ip_network(address)
             except ValueError as error:
                 raise ValueError(f"Invalid IP address in sourceIp: {address}") from error
         return value
