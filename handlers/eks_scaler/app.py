@@ -11,7 +11,7 @@ from typing import Any
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, FleetError, RequestInProgressError
 from fleet_shared.handler import FleetFunction, Invocation
-from fleet_shared.http_api import HttpApiEvent, http_response, is_http_api_event, json_body
+from fleet_shared.http_api import http_response, is_http_api_event, json_body
 from handlers.eks_scaler.actions import run, unfinished_results
 from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
@@ -31,6 +31,9 @@ def parse(event: object) -> ScalerCall:
     body is the same event; raises EventValidationError naming the field."""
     if not is_http_api_event(event):
         return ScalerCall(_scaler_event(event))
+    # Imported here: building the event's model classes would cost every scheduled cold start.
+    from fleet_shared.http_api_event import HttpApiEvent  # noqa: PLC0415
+
     request = parse_event(HttpApiEvent, event)
     authorizer = request.requestContext.authorizer
     caller = authorizer.iam.userArn if authorizer is not None and authorizer.iam else None

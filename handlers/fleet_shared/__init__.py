@@ -13,7 +13,8 @@ of every class, so `except FleetError` would miss errors raised through the othe
 - `sessions`: boto3 sessions and clients per (account, region), assuming the member role.
 - `observability`: Powertools Logger, Metrics (Tracer in detailed tracing), once per function.
 - `event_parsing`: validates an event into a model; the standard error result.
-- `http_api`: API Gateway HTTP API (payload v2) events and responses.
+- `http_api`: API Gateway HTTP API (payload v2) events told apart, their bodies and responses.
+- `http_api_event`: the HTTP API (payload v2) event model, imported when a request comes.
 - `alerts`: the fleet alert model and its publisher to the severity's SNS topic.
 - `state_table`: locks, idempotency, cooldowns, saved values and dedup in DynamoDB.
 - `inventory`: the fleet inventory models (pure pydantic), shared with the Pulumi program.

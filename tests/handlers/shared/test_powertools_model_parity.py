@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 from pydantic import BaseModel, ValidationError
 
 from fleet_shared.event_bridge import EventBridgeEvent
-from fleet_shared.http_api import HttpApiEvent
+from fleet_shared.http_api_event import HttpApiEvent
 
 EVENTS_DIR = Path(__file__).resolve().parents[3] / "events"
 WRONG_VALUES: tuple[object, ...] = (None, 7, "text", [], {}, True)
