@@ -10,7 +10,7 @@ fan-out queue; EventBridge GuardDuty findings and CloudTrail events, risk-scored
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet_shared.event_parsing import decode_json, error_result, parse_event
 from fleet_shared.exceptions import EventValidationError
@@ -22,23 +22,23 @@ from handlers.security_scanner.environment import ScannerEnvironment
 from handlers.security_scanner.exceptions import TargetScanFailedError
 from handlers.security_scanner.models import (
     GUARDDUTY_FINDING,
-    CloudTrailEvent,
-    GuardDutyFindingEvent,
     IgnoredEvent,
     ScanRequest,
     ScanTargetRequest,
-    SecurityEventEnvelope,
     SqsBatch,
     accepted_source_problem,
 )
 from handlers.security_scanner.scan import ScanServices
 from handlers.security_scanner.scan_requests import scan_fleet, scan_one
-from handlers.security_scanner.security_events import handle_security_event
+
+if TYPE_CHECKING:
+    from handlers.security_scanner.security_event_models import SecurityEventEnvelope
+
+    ScannerRequest = (
+        SqsBatch | SecurityEventEnvelope | IgnoredEvent | ScanTargetRequest | ScanRequest
+    )
 
 FUNCTION = FleetFunction("security_scanner", ScannerEnvironment, services=ScanServices.create)
-
-
-ScannerRequest = SqsBatch | SecurityEventEnvelope | IgnoredEvent | ScanTargetRequest | ScanRequest
 
 
 def parse(event: object) -> ScannerRequest:
@@ -56,6 +56,12 @@ def parse(event: object) -> ScannerRequest:
                 detail_type=echo_field(detail_type),
                 reason=problem,
             )
+        # Imported here: a scheduled scan or an SQS batch never builds the security event models.
+        from handlers.security_scanner.security_event_models import (  # noqa: PLC0415
+            CloudTrailEvent,
+            GuardDutyFindingEvent,
+        )
+
         is_finding = detail_type == GUARDDUTY_FINDING
         return parse_event(GuardDutyFindingEvent if is_finding else CloudTrailEvent, event)
     if isinstance(event, Mapping) and event.get("action") == "scan_target":
@@ -72,18 +78,21 @@ def handle(
         return _consume_queue(request, services, invocation)
     if isinstance(request, IgnoredEvent):
         return _ignore(request)
-    if isinstance(request, GuardDutyFindingEvent | CloudTrailEvent):
-        return handle_security_event(
-            request,
-            services.state,
-            services.alerts,
-            services.clock.now(),
-            services.environment.risk_country_window_days,
-            deadline=invocation,
-        )
     if isinstance(request, ScanTargetRequest):
         return scan_one(request, services, services.inventory(), invocation)
-    return scan_fleet(request, services, invocation)
+    if isinstance(request, ScanRequest):
+        return scan_fleet(request, services, invocation)
+    # A security event (parse imported its models): its scoring is imported with it.
+    from handlers.security_scanner.security_events import handle_security_event  # noqa: PLC0415
+
+    return handle_security_event(
+        request,
+        services.state,
+        services.alerts,
+        services.clock.now(),
+        services.environment.risk_country_window_days,
+        deadline=invocation,
+    )
 
 
 def _ignore(event: IgnoredEvent) -> dict[str, Any]:

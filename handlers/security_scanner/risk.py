@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_shared.alerts import Severity
-from handlers.security_scanner.models import CloudTrailRecord, GuardDutyFinding
+from handlers.security_scanner.security_event_models import CloudTrailRecord, GuardDutyFinding
 
 GUARDDUTY_ACTIONS = (
     "awsApiCallAction",

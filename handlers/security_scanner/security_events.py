@@ -23,13 +23,16 @@ from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.state_table import ClaimDeadline, StateTable
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.security_scanner.exceptions import CountriesContendedError, EventInProgressError
-from handlers.security_scanner.models import GuardDutyFindingEvent, SecurityEventEnvelope
 from handlers.security_scanner.risk import (
     RiskAssessment,
     SecurityEvent,
     assess,
     from_cloudtrail,
     from_guardduty,
+)
+from handlers.security_scanner.security_event_models import (
+    GuardDutyFindingEvent,
+    SecurityEventEnvelope,
 )
 
 SOURCE = "security_scanner"

@@ -20,15 +20,10 @@ from handlers.security_scanner import app, checks, registry
 from handlers.security_scanner.checks import compute
 from handlers.security_scanner.checks.messaging import QUEUE
 from handlers.security_scanner.checks.storage import BUCKET
-from handlers.security_scanner.models import (
-    CloudTrailEvent,
-    GuardDutyFindingEvent,
-    ScanRequest,
-    ScanTargetRequest,
-    SqsBatch,
-)
+from handlers.security_scanner.models import ScanRequest, ScanTargetRequest, SqsBatch
 from handlers.security_scanner.registry import Resource, ScanScope
 from handlers.security_scanner.scan import evaluate
+from handlers.security_scanner.security_event_models import CloudTrailEvent, GuardDutyFindingEvent
 from tests.handlers.faults import answer_malformed
 from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
 from tests.handlers.security_scanner.member_functions import (

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -545,3 +548,30 @@ def test_a_policy_change_or_key_disabling_scores_only_as_a_successful_call_to_it
     # THEN IAM_POLICY_CHANGE or KMS_KEY_DISABLING matches only a call of its service's events
     # that succeeded
     assert matched == rules
+
+
+_IMPORT_PROBE = """
+import json, sys
+import handlers.security_scanner.app as app
+deferred = ("security_event_models", "security_events", "risk")
+imported = [f"handlers.security_scanner.{name}" in sys.modules for name in deferred]
+print(*imported, type(app.parse(json.loads(sys.argv[1]))).__name__)
+"""
+
+
+def test_security_event_models_and_scoring_are_imported_only_when_a_security_event_comes() -> None:
+    # GIVEN a fresh interpreter with security_scanner imported (the security events' models and
+    # risk rules are about 40 M instructions of its import, unused by a scheduled scan)
+    repository = Path(__file__).resolve().parents[3]
+    finding = (repository / "events" / "security_scanner" / "guardduty_finding.json").read_text()
+    # WHEN the function is imported, then the example GuardDuty finding parsed
+    completed = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE, finding],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=repository,
+        env={"PYTHONPATH": f"{repository}:{repository / 'handlers'}", "PATH": ""},
+    )
+    # THEN the import left them out, and the finding is still read as a GuardDuty finding
+    assert completed.stdout.split() == ["False", "False", "False", "GuardDutyFindingEvent"]
