@@ -18,7 +18,7 @@ not started or partly checked (`CLUSTERS_LEFT`), so none is left for lack of tim
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.exceptions import EventValidationError
@@ -51,7 +51,7 @@ from handlers.health_monitor.left_clusters import (
     resolve_noted_left_clusters,
     save_left_clusters_left,
 )
-from handlers.health_monitor.models import AlarmStateChangeEvent, CheckClusterEvent
+from handlers.health_monitor.models import CheckClusterEvent
 from handlers.health_monitor.report import (
     NOT_CHECKED,
     CheckResult,
@@ -60,6 +60,9 @@ from handlers.health_monitor.report import (
 )
 from handlers.health_monitor.runner import check_clusters, cluster_runs, logger, not_started_run
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
+
+if TYPE_CHECKING:
+    from handlers.health_monitor.alarm_events import AlarmStateChangeEvent
 
 CLUSTERS_LEFT = TargetsLeftList(
     f"{FUNCTION_NAME}/clusters-not-started", "clusters", ttl_seconds=24 * 3600

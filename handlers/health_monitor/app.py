@@ -8,24 +8,22 @@ in `checks/__init__.py`. Reference: docs/functions/health_monitor.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet_shared.event_parsing import parse_event
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.handler import FleetFunction, Invocation
 from handlers.health_monitor.actions import alarm_state_change, check_cluster, check_fleet
 from handlers.health_monitor.environment import HealthEnvironment
-from handlers.health_monitor.models import (
-    ALARM_EVENT_SOURCE,
-    AlarmStateChangeEvent,
-    CheckClusterEvent,
-    CheckFleetEvent,
-)
+from handlers.health_monitor.models import ALARM_EVENT_SOURCE, CheckClusterEvent, CheckFleetEvent
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
 
-FUNCTION = FleetFunction(FUNCTION_NAME, HealthEnvironment, services=HealthServices.create)
+if TYPE_CHECKING:
+    from handlers.health_monitor.alarm_events import AlarmStateChangeEvent
 
-HealthRequest = CheckFleetEvent | CheckClusterEvent | AlarmStateChangeEvent
+    HealthRequest = CheckFleetEvent | CheckClusterEvent | AlarmStateChangeEvent
+
+FUNCTION = FleetFunction(FUNCTION_NAME, HealthEnvironment, services=HealthServices.create)
 
 _ACTION_MODELS: dict[str, type[CheckFleetEvent] | type[CheckClusterEvent]] = {
     "check_fleet": CheckFleetEvent,
@@ -39,6 +37,9 @@ def parse_request(event: object) -> HealthRequest:
     if not isinstance(event, Mapping):
         raise EventValidationError("event", f"expected a JSON object, got {type(event).__name__}")
     if event.get("source") == ALARM_EVENT_SOURCE or "detail-type" in event:
+        # Imported here: a scheduled check never builds the alarm event's models.
+        from handlers.health_monitor.alarm_events import AlarmStateChangeEvent  # noqa: PLC0415
+
         return parse_event(AlarmStateChangeEvent, event)
     action = event.get("action")
     if not isinstance(action, str) or action not in _ACTION_MODELS:
@@ -54,11 +55,11 @@ def handle(
     request: HealthRequest, services: HealthServices, invocation: Invocation
 ) -> dict[str, Any]:
     """The report of the check the event asks for."""
-    if isinstance(request, AlarmStateChangeEvent):
-        return alarm_state_change(request, services, invocation)
     if isinstance(request, CheckClusterEvent):
         return check_cluster(request, services, invocation)
-    return check_fleet(services, invocation)
+    if isinstance(request, CheckFleetEvent):
+        return check_fleet(services, invocation)
+    return alarm_state_change(request, services, invocation)
 
 
 lambda_handler = FUNCTION.lambda_handler

@@ -10,59 +10,14 @@ every retry of the event.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName
-from fleet_shared.utc_times import UtcTime
-from fleet_shared.validation_errors import shown_value
 
 ALARM_EVENT_SOURCE = "aws.cloudwatch"
 ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
-
-ALARM_NAME_MAX_LENGTH = 255
-STATE_REASON_MAX_LENGTH = 1023
-"""CloudWatch's limits on an alarm's name and its state reason."""
-
-_ALARM_NAME = re.compile(rf"[^\x00-\x1f\x7f]{{1,{ALARM_NAME_MAX_LENGTH}}}")
-_ALARM_ARN = re.compile(
-    rf"arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:\d{{12}}:alarm:{_ALARM_NAME.pattern}"
-)
-
-
-def _check_alarm_name(value: str) -> str:
-    if not _ALARM_NAME.fullmatch(value):
-        raise ValueError(
-            f"must be a CloudWatch alarm name (1 to {ALARM_NAME_MAX_LENGTH} characters, no "
-            f"control characters), got {shown_value(value)}"
-        )
-    return value
-
-
-def _check_alarm_arn(value: str) -> str:
-    if not _ALARM_ARN.fullmatch(value):
-        raise ValueError(
-            "must be a CloudWatch alarm ARN like "
-            f"arn:aws:cloudwatch:<region>:<account>:alarm:<name>, got {shown_value(value)}"
-        )
-    return value
-
-
-def _check_state_reason(value: str) -> str:
-    if len(value) > STATE_REASON_MAX_LENGTH:
-        raise ValueError(
-            f"must be at most {STATE_REASON_MAX_LENGTH} characters, got {len(value)}: "
-            f"{shown_value(value)}"
-        )
-    return value
-
-
-AlarmName = Annotated[str, AfterValidator(_check_alarm_name)]
-AlarmArn = Annotated[str, AfterValidator(_check_alarm_arn)]
-StateReason = Annotated[str, AfterValidator(_check_state_reason)]
 
 
 class CheckFleetEvent(BaseModel):
@@ -82,58 +37,3 @@ class CheckClusterEvent(BaseModel):
     account_id: AccountId
     region: AwsRegion
     cluster: EksClusterName
-
-
-class AlarmState(BaseModel):
-    """`detail.state` of an alarm state change."""
-
-    model_config = ConfigDict(defer_build=True, extra="ignore")
-
-    value: Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
-    reason: StateReason = ""
-    timestamp: UtcTime | None = None
-    """When the alarm entered this state."""
-
-
-class AlarmDetail(BaseModel):
-    """`detail` of an alarm state change; `configuration.metrics` names the alarm's metrics."""
-
-    model_config = ConfigDict(defer_build=True, extra="ignore")
-
-    alarmName: AlarmName  # noqa: N815 (the event's own field name)
-    state: AlarmState
-    previousState: AlarmState | None = None  # noqa: N815
-    configuration: dict[str, Any] = Field(default_factory=dict)
-
-    def cluster_names(self) -> set[str]:
-        """The `ClusterName` dimensions of the alarm's metrics (Container Insights, EKS)."""
-        names: set[str] = set()
-        for metric in self.configuration.get("metrics", []) or []:
-            if not isinstance(metric, dict):
-                continue
-            stat = metric.get("metricStat") or {}
-            dimensions = (stat.get("metric") or {}).get("dimensions") or {}
-            if isinstance(dimensions, dict) and isinstance(dimensions.get("ClusterName"), str):
-                names.add(dimensions["ClusterName"])
-        return names
-
-
-class AlarmStateChangeEvent(EventBridgeEvent):
-    """The EventBridge event CloudWatch sends when an alarm changes state."""
-
-    model_config = ConfigDict(defer_build=True, extra="ignore", populate_by_name=True)
-
-    # Not read here; with defaults an incomplete event is refused on the first field that is.
-    version: str = "0"
-    id: str = ""
-    source: Literal["aws.cloudwatch"]
-    detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
-    account: AccountId
-    region: AwsRegion
-    resources: list[AlarmArn] = Field(min_length=1)
-    detail: AlarmDetail
-
-    @property
-    def alarm_arn(self) -> str:
-        """The alarm's ARN (the event's only resource)."""
-        return self.resources[0]
