@@ -13,6 +13,12 @@
 - No test leaves a moto mock running: moto wipes its accounts only when its last mock stops, so
   one left running made every later test of the process see the earlier tests' resources.
 - moto's reset leaves no account behind (`_reset_every_backend_it_used`).
+- One RSA key signs every SNS message moto delivers in the process, as one certificate signs
+  SNS's messages in a region: moto made a 2,048-bit key for each subscription (about 60 ms of
+  CPU, two or three per test with an alert inbox); no test checks a signature.
+- moto's SQS queues count their messages with one clock reading per count, not one per message
+  (`_messages_seen_at_one_instant`): moto counts them on every send and on every message received,
+  so an inbox of a few hundred alerts cost a test millions of clock readings.
 - The hypothesis profiles of the property tests (`tests/property`, and those that need moto
   beside their handler's tests). `lambda-fleet`, the default: the same examples on every run and
   machine (`derandomize`, no example database), no per-example deadline (two cores shared with
@@ -32,9 +38,12 @@ from typing import Any
 import botocore.loaders
 import botocore.session
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, settings
 from moto.core.base_backend import BackendDict
 from moto.core.models import MockAWS
+from moto.sns.models import Subscription
+from moto.sqs import models as sqs_models
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -105,6 +114,57 @@ def _reset_every_backend_it_used(cls: type[BackendDict]) -> None:
 
 
 BackendDict.reset = classmethod(_reset_every_backend_it_used)  # type: ignore[method-assign,assignment]
+
+
+@cache
+def _sns_signing_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _process_sns_signing_key(_subscription: Subscription) -> rsa.RSAPrivateKey:
+    return _sns_signing_key()
+
+
+Subscription.private_key = _process_sns_signing_key  # type: ignore[method-assign,assignment]
+
+
+def _messages_seen_at_one_instant() -> None:
+    """moto's `Queue.messages` and message counts, with the time read once for the whole queue.
+
+    moto reads the time once for each message's `visible` and `delayed`, and counts the queue
+    (three times, in its attributes) on every SendMessage and on every message it receives: a
+    queue of n messages cost n clock readings, each a few microseconds, per count. Same
+    comparisons, one reading.
+    """
+    queue = sqs_models.Queue
+
+    def now() -> float:
+        return sqs_models.unix_time_millis()
+
+    def visible(message: sqs_models.Message, at: float) -> bool:
+        return at > message.visible_at
+
+    def delayed(message: sqs_models.Message, at: float) -> bool:
+        return at < message.delayed_until
+
+    def messages(self: sqs_models.Queue) -> list[sqs_models.Message]:
+        at = now()
+        return [m for m in self._messages if visible(m, at) and not delayed(m, at)]
+
+    def not_visible(self: sqs_models.Queue) -> int:
+        at = now()
+        return sum(1 for m in self._messages if not visible(m, at))
+
+    def delayed_count(self: sqs_models.Queue) -> int:
+        at = now()
+        return sum(1 for m in self._messages if delayed(m, at))
+
+    queue.messages = property(messages)  # type: ignore[method-assign,assignment]
+    queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[method-assign,assignment]
+    queue.approximate_number_of_messages_delayed = property(delayed_count)  # type: ignore[method-assign,assignment]
+
+
+_messages_seen_at_one_instant()
 
 
 @pytest.fixture(autouse=True)
