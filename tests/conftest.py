@@ -19,6 +19,11 @@
 - moto's SQS queues count their messages with one clock reading per count, not one per message
   (`_messages_seen_at_one_instant`): moto counts them on every send and on every message received,
   so an inbox of a few hundred alerts cost a test millions of clock readings.
+- moto's SSM reads a GetParametersByPath page from the parameters up to that page's end, not
+  all of them (`_parameters_up_to_the_page`): moto listed every parameter under the path for each
+  page, so reading n parameters ten at a time cost n²/10 parameter reads.
+- A moto server (the demo's, in its test process) lists moto's service packages once, not on
+  every request (a directory listing and a `stat` of each of ~120 packages per request).
 - The hypothesis profiles of the property tests (`tests/property`, and those that need moto
   beside their handler's tests). `lambda-fleet`, the default: the same examples on every run and
   machine (`derandomize`, no example database), no per-example deadline (two cores shared with
@@ -40,10 +45,16 @@ import botocore.session
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, settings
+from moto import backends as moto_backends
 from moto.core.base_backend import BackendDict
 from moto.core.models import MockAWS
 from moto.sns.models import Subscription
 from moto.sqs import models as sqs_models
+from moto.ssm.models import (
+    PARAMETER_BY_PATH_MAX_RESULTS,
+    Parameter,
+    SimpleSystemManagerBackend,
+)
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -165,6 +176,41 @@ def _messages_seen_at_one_instant() -> None:
 
 
 _messages_seen_at_one_instant()
+
+
+def _parameters_up_to_the_page(
+    self: SimpleSystemManagerBackend,
+    path: str,
+    recursive: bool,
+    filters: list[dict[str, Any]] | None = None,
+    *,
+    next_token: str | None = None,
+    max_results: int = 10,
+) -> tuple[list[Parameter], str | None]:
+    """moto's `get_parameters_by_path`, which reads the parameters under `path` only up to the
+    end of the page asked for: the page and its token are made of those alone."""
+    if max_results > PARAMETER_BY_PATH_MAX_RESULTS:  # moto refuses it
+        return _moto_parameters_by_path(
+            self, path, recursive, filters, next_token=next_token, max_results=max_results
+        )
+    self._validate_parameter_filters(filters, by_path=True)
+    page_end = int(next_token or "0") + int(max_results)
+    result: list[Parameter] = []
+    prefix = path.rstrip("/") + "/"
+    for name in self._parameters.get_keys_beginning_with(prefix, recursive):
+        parameter = self.get_parameter(name)
+        if self._match_filters(parameter, filters):
+            result.append(parameter)
+            if len(result) == page_end:
+                break
+    return self._get_values_nexttoken(result, max_results, next_token)
+
+
+_moto_parameters_by_path = SimpleSystemManagerBackend.get_parameters_by_path
+SimpleSystemManagerBackend.get_parameters_by_path = _parameters_up_to_the_page  # type: ignore[method-assign]
+
+_MOTO_MODULES = tuple(moto_backends.list_of_moto_modules())
+moto_backends.list_of_moto_modules = lambda: _MOTO_MODULES
 
 
 @pytest.fixture(autouse=True)
