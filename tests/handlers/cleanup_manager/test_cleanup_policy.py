@@ -241,62 +241,33 @@ def test_a_kubernetes_persistent_volume_is_never_marked_or_deleted(
     assert deleted == {unattached}
 
 
-@pytest.mark.parametrize("tag", KUBERNETES_SNAPSHOT_TAGS)
-def test_a_kubernetes_volume_snapshot_is_never_marked_or_deleted(
+@pytest.mark.parametrize("tag", KUBERNETES_SNAPSHOT_TAGS + LIFECYCLE_MANAGED_SNAPSHOT_TAGS)
+def test_a_snapshot_another_system_keeps_is_never_marked_or_deleted(
     member_a: MemberA,
     cleanup_policy: Callable[[dict[str, Any]], None],
     aws_calls: list[AwsCall],
     tag: str,
 ) -> None:
-    # GIVEN member A with the snapshot of a Kubernetes VolumeSnapshot (the EBS CSI driver made
-    # it; its VolumeSnapshotContent names it, and a restore reads it), one carrying an old mark
-    # from before, and a plain snapshot, under a deleting policy for snapshots
+    # GIVEN member A with a snapshot another system keeps (the EBS CSI driver's, for a
+    # Kubernetes VolumeSnapshot a restore reads; or Data Lifecycle Manager's or AWS Backup's,
+    # which delete it themselves by their retention), one carrying an old mark from before, and a
+    # plain snapshot, under a deleting policy for snapshots 30 days old
     ec2 = member_a.ec2
-    volume_snapshot = create_snapshot(ec2, **{tag: "snapcontent-69477690"})
+    kept_elsewhere = create_snapshot(ec2, **{tag: "snapcontent-69477690"})
     marked_before = create_snapshot(ec2, **{tag: "snapcontent-7a588701", MARK_TAG: "2020-01-01"})
     stale = create_snapshot(ec2)
     cleanup_policy({"resources": ["snapshots"], "mode": "delete"})
     # WHEN the cleanup runs past the snapshot age, and again past the notice
     first = member_a.actions_after(40)
     second = member_a.actions_after(8)
-    # THEN the plain snapshot is marked then deleted, the volume snapshots never: the old mark
-    # is lifted, and neither is deleted
+    # THEN the plain snapshot is marked then deleted, the others never: the old mark is lifted,
+    # and neither is deleted
     assert (first[stale], second[stale]) == ("mark", "delete")
-    assert volume_snapshot not in first and volume_snapshot not in second
+    assert kept_elsewhere not in first and kept_elsewhere not in second
     assert first[marked_before] == "spare"
-    assert MARK_TAG not in tags_of(ec2, volume_snapshot)
+    assert MARK_TAG not in tags_of(ec2, kept_elsewhere)
     assert MARK_TAG not in tags_of(ec2, marked_before)
-    assert {volume_snapshot, marked_before} <= snapshots_in(ec2)
-    deleted = {c.params.get("SnapshotId") for c in aws_calls if c.operation == "DeleteSnapshot"}
-    assert deleted == {stale}
-
-
-@pytest.mark.parametrize("tag", LIFECYCLE_MANAGED_SNAPSHOT_TAGS)
-def test_a_snapshot_dlm_or_aws_backup_keeps_is_never_marked_or_deleted(
-    member_a: MemberA,
-    cleanup_policy: Callable[[dict[str, Any]], None],
-    aws_calls: list[AwsCall],
-    tag: str,
-) -> None:
-    # GIVEN member A with a snapshot Data Lifecycle Manager or AWS Backup made (it deletes it
-    # itself by its retention: 90 days, say, for compliance), one carrying a mark from before,
-    # and a plain snapshot, under a deleting policy for snapshots 30 days old
-    ec2 = member_a.ec2
-    managed = create_snapshot(ec2, **{tag: "policy-0123"})
-    marked_before = create_snapshot(ec2, **{tag: "policy-0123", MARK_TAG: "2020-01-01"})
-    stale = create_snapshot(ec2)
-    cleanup_policy({"resources": ["snapshots"], "mode": "delete"})
-    # WHEN the cleanup runs past the snapshot age, and again past the notice
-    first = member_a.actions_after(40)
-    second = member_a.actions_after(8)
-    # THEN the plain snapshot is marked then deleted, the managed ones never: the old mark is
-    # lifted, and neither is deleted
-    assert (first[stale], second[stale]) == ("mark", "delete")
-    assert managed not in first and managed not in second
-    assert first[marked_before] == "spare"
-    assert MARK_TAG not in tags_of(ec2, managed)
-    assert MARK_TAG not in tags_of(ec2, marked_before)
-    assert {managed, marked_before} <= snapshots_in(ec2)
+    assert {kept_elsewhere, marked_before} <= snapshots_in(ec2)
     deleted = {c.params.get("SnapshotId") for c in aws_calls if c.operation == "DeleteSnapshot"}
     assert deleted == {stale}
 
