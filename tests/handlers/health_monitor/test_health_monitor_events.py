@@ -4,8 +4,6 @@ account, alert deduplication, metrics and bad events."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ from handlers.health_monitor import app
 from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.services import HealthServices
 from tests.handlers.faults import MalformedAnswer, s3_error_every_attempt
+from tests.handlers.fresh_interpreter import REPOSITORY, probe_output
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -453,16 +452,8 @@ print(*imported, type(app.parse_request(json.loads(sys.argv[1]))).__name__)
 def test_alarm_event_models_are_imported_only_when_an_alarm_event_comes() -> None:
     # GIVEN a fresh interpreter with health_monitor imported (the alarm event's models are
     # about 12 M instructions of its import, unused by a scheduled check)
-    repository = Path(__file__).resolve().parents[3]
-    alarm = (repository / "events" / "health_monitor" / "alarm_state_change.json").read_text()
+    alarm = (REPOSITORY / "events" / "health_monitor" / "alarm_state_change.json").read_text()
     # WHEN the function is imported, then the example alarm state change parsed
-    completed = subprocess.run(
-        [sys.executable, "-c", _IMPORT_PROBE, alarm],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=repository,
-        env={"PYTHONPATH": f"{repository}:{repository / 'handlers'}", "PATH": ""},
-    )
+    printed = probe_output(_IMPORT_PROBE, alarm)
     # THEN the import left them out, and the event is still read as an alarm state change
-    assert completed.stdout.split() == ["False", "False", "AlarmStateChangeEvent"]
+    assert printed == ["False", "False", "AlarmStateChangeEvent"]

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -25,6 +22,7 @@ from tests.handlers.deadlines import (
     killed_while_publishing_then_retried,
 )
 from tests.handlers.faults import fail_every_attempt, refuse_completions
+from tests.handlers.fresh_interpreter import REPOSITORY, probe_output
 from tests.handlers.member_accounts import MEMBER_A, REGION
 
 DAY = 24 * 3600
@@ -562,16 +560,8 @@ print(*imported, type(app.parse(json.loads(sys.argv[1]))).__name__)
 def test_security_event_models_and_scoring_are_imported_only_when_a_security_event_comes() -> None:
     # GIVEN a fresh interpreter with security_scanner imported (the security events' models and
     # risk rules are about 40 M instructions of its import, unused by a scheduled scan)
-    repository = Path(__file__).resolve().parents[3]
-    finding = (repository / "events" / "security_scanner" / "guardduty_finding.json").read_text()
+    finding = (REPOSITORY / "events" / "security_scanner" / "guardduty_finding.json").read_text()
     # WHEN the function is imported, then the example GuardDuty finding parsed
-    completed = subprocess.run(
-        [sys.executable, "-c", _IMPORT_PROBE, finding],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=repository,
-        env={"PYTHONPATH": f"{repository}:{repository / 'handlers'}", "PATH": ""},
-    )
+    printed = probe_output(_IMPORT_PROBE, finding)
     # THEN the import left them out, and the finding is still read as a GuardDuty finding
-    assert completed.stdout.split() == ["False", "False", "False", "GuardDutyFindingEvent"]
+    assert printed == ["False", "False", "False", "GuardDutyFindingEvent"]

@@ -5,9 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ from fleet_shared.event_parsing import parse_event
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.http_api import http_response, is_http_api_event, json_body
 from fleet_shared.http_api_event import HttpApiEvent
+from tests.handlers.fresh_interpreter import probe_output
 
 
 def http_event(body: str | None, *, encoded: bool = False) -> dict[str, Any]:
@@ -140,16 +138,8 @@ print(*imported, type(call.event).__name__, call.over_http)
 def test_http_api_event_models_are_imported_only_when_a_request_comes() -> None:
     # GIVEN a fresh interpreter with eks_scaler imported (the event's models and
     # pydantic.networks are a fifth of its own import cost, unused by a scheduled run)
-    handlers = Path(__file__).resolve().parents[3] / "handlers"
     event = json.loads(EXAMPLE_REQUEST.read_text())
     # WHEN the function is imported, then the example request parsed
-    completed = subprocess.run(
-        [sys.executable, "-c", _IMPORT_PROBE, json.dumps(event)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=handlers.parent,
-        env={"PYTHONPATH": os.pathsep.join([str(handlers.parent), str(handlers)]), "PATH": ""},
-    )
+    printed = probe_output(_IMPORT_PROBE, json.dumps(event))
     # THEN the import left both out, and the request is still read as an HTTP request
-    assert completed.stdout.split() == ["False", "False", "ScalerEvent", "True"]
+    assert printed == ["False", "False", "ScalerEvent", "True"]
