@@ -417,12 +417,15 @@ def _predictive(
     """The target of a `predictive` request: the forecast's count (validation gives every
     other predictive node group a size) made safe, or a hand-back's."""
     if group.hand_back or group.desired_size is None:
+        # Under the spot optimizer's temporary +1s the node group still holds, the size is the
+        # one the change before them set: the forecast's is handed back through them.
+        set_by = (
+            facts.last_change_action
+            if facts.desired_before_temporary_raises is None
+            else facts.action_under_temporary_raises
+        )
         return hand_back_target(
-            group.name,
-            limits,
-            cluster=facts.cluster,
-            last_change_action=facts.last_change_action,
-            now=now,
+            group.name, limits, cluster=facts.cluster, last_change_action=set_by, now=now
         )
     return predictive_target(
         group.desired_size, group.name, facts.current, limits, cluster=facts.cluster, now=now

@@ -642,6 +642,45 @@ def test_the_morning_restores_the_daytime_size_not_the_forecasts_size_of_the_eve
     assert f"instead of the forecast's {forecast_size}" in _only(down)["reason"]
 
 
+def _spot_fallback_raises_web(member_eks: Any, state_table: StateTable, desired: int) -> None:
+    """The spot optimizer's temporary +1 of web, at `desired`, as it makes and records it."""
+    member_eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName="web", scalingConfig={"desiredSize": desired + 1}
+    )
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    before = {"min_size": 2, "desired_size": desired, "max_size": 6}
+    state_table.record_change(
+        key,
+        {
+            "source": "spot_optimizer",
+            "action": SPOT_FALLBACK_ACTION,
+            "previous": before,
+            "new": {**before, "desired_size": desired + 1},
+            TEMPORARY_CHANGE_FIELD: True,
+            "update_id": f"fallback-{desired}",
+        },
+        history_ttl_seconds=90 * 86400,
+    )
+
+
+def test_a_hand_back_under_the_spot_fallbacks_raise_of_the_forecasts_restores_the_daytime_size(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
+) -> None:
+    # GIVEN working hours, web raised by the forecast from its daytime 3 to 5, and 20 minutes
+    # later the spot optimizer's temporary +1 on top of it (5 -> 6)
+    assert _only(scaler(_web(5, request_id="predictive-h1")))["status"] == "scaling_initiated"
+    fake_clock.advance(20 * 60)
+    _spot_fallback_raises_web(member_eks, state_table, 5)
+    # WHEN, an hour after the forecast, the forecaster keeps the schedule and hands web back
+    fake_clock.advance(40 * 60)
+    item = _only(scaler(_web_handed_back(request_id="predictive-h2")))
+    # THEN web is back at its daytime 3: the size under the +1 is the forecast's, not one the
+    # spot optimizer's change set and the schedule must leave all day
+    assert item["status"] == "scaling_initiated", item
+    assert "schedule kept: back to the scheduled daytime size 3" in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == 3
+
+
 def test_the_morning_restores_the_daytime_size_under_the_spot_fallbacks_raise_of_the_forecasts(
     scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
 ) -> None:
@@ -650,23 +689,7 @@ def test_the_morning_restores_the_daytime_size_under_the_spot_fallbacks_raise_of
     fake_clock.set(MONDAY_1700)
     assert _only(scaler(_web(5, request_id="forecast-1700")))["status"] == "scaling_initiated"
     fake_clock.advance(20 * 60)
-    member_eks.update_nodegroup_config(
-        clusterName=CLUSTER, nodegroupName="web", scalingConfig={"desiredSize": 6}
-    )
-    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
-    forecasts = {"min_size": 2, "desired_size": 5, "max_size": 6}
-    state_table.record_change(
-        key,
-        {
-            "source": "spot_optimizer",
-            "action": SPOT_FALLBACK_ACTION,
-            "previous": forecasts,
-            "new": {**forecasts, "desired_size": 6},
-            TEMPORARY_CHANGE_FIELD: True,
-            "update_id": "fallback-1720",
-        },
-        history_ttl_seconds=90 * 86400,
-    )
+    _spot_fallback_raises_web(member_eks, state_table, 5)
     # WHEN the 18:00 schedule scales web down to 2, and Tuesday's 08:00 schedule restores it
     fake_clock.set(MONDAY_1800)
     down = _only(
