@@ -681,6 +681,23 @@ def test_a_hand_back_under_the_spot_fallbacks_raise_of_the_forecasts_restores_th
     assert sizes(member_eks, "web")["desired_size"] == 3
 
 
+def test_the_next_forecast_sets_its_own_size_over_the_spot_fallbacks_raise(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
+) -> None:
+    # GIVEN working hours, web raised by the forecast from its daytime 3 to 5, and 20 minutes
+    # later the spot optimizer's temporary +1 on top of it (5 -> 6)
+    assert _only(scaler(_web(5, request_id="predictive-h1")))["status"] == "scaling_initiated"
+    fake_clock.advance(20 * 60)
+    _spot_fallback_raises_web(member_eks, state_table, 5)
+    # WHEN, an hour after the forecast, the next forecast needs 5 nodes again
+    fake_clock.advance(40 * 60)
+    item = _only(scaler(_web(5, request_id="predictive-h2")))
+    # THEN web is at the forecast's 5: the forecast's size is the whole size, not one on top of
+    # the +1
+    assert item["status"] == "scaling_initiated", item
+    assert sizes(member_eks, "web")["desired_size"] == 5
+
+
 def test_the_morning_restores_the_daytime_size_under_the_spot_fallbacks_raise_of_the_forecasts(
     scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
 ) -> None:
