@@ -476,13 +476,20 @@ class StateTable:
     # Changes and cooldowns -----------------------------------------------------------------
 
     def record_change(
-        self, key: str, record: dict[str, Any], history_ttl_seconds: int
+        self,
+        key: str,
+        record: dict[str, Any],
+        history_ttl_seconds: int,
+        *,
+        changed_at: datetime | None = None,
     ) -> StateChange:
-        """Record that `key` changed now: the latest change (kept) plus a history entry that
-        expires after `history_ttl_seconds`. Both are written in one transaction."""
-        now = self._clock.now()
+        """Record that `key` changed now (or at `changed_at`, for a change made earlier and
+        recorded late, which the caller knows to be later than the latest recorded one): the
+        latest change (kept) plus a history entry that expires `history_ttl_seconds` after the
+        change. Both are written in one transaction."""
+        when = self._clock.now() if changed_at is None else changed_at
         data = {"S": _to_json(record)}
-        changed_at = {"S": _sortable_iso(now)}
+        stamp = {"S": _sortable_iso(when)}
         self._call(
             "transact_write_items",
             TransactItems=[
@@ -490,10 +497,10 @@ class StateTable:
                     "Put": {
                         "TableName": self._table_name,
                         "Item": {
-                            **_key(f"STATE#{key}", f"{_HISTORY_PREFIX}{_sortable_iso(now)}"),
+                            **_key(f"STATE#{key}", f"{_HISTORY_PREFIX}{_sortable_iso(when)}"),
                             "data": data,
-                            "changed_at": changed_at,
-                            "expires_at": {"N": str(_epoch(now) + history_ttl_seconds)},
+                            "changed_at": stamp,
+                            "expires_at": {"N": str(_epoch(when) + history_ttl_seconds)},
                         },
                     }
                 },
@@ -503,13 +510,13 @@ class StateTable:
                         "Item": {
                             **_key(f"STATE#{key}", "LATEST"),
                             "data": data,
-                            "changed_at": changed_at,
+                            "changed_at": stamp,
                         },
                     }
                 },
             ],
         )
-        return StateChange(changed_at=now, record=record)
+        return StateChange(changed_at=when, record=record)
 
     def latest_change(self, key: str) -> StateChange | None:
         """The last change recorded for `key`, if any."""

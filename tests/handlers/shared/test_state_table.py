@@ -377,6 +377,23 @@ def test_cooldown_counts_down_from_the_last_change(
     assert state_table.cooldown_remaining("dev-apps/system", 300) == 0
 
 
+def test_a_change_recorded_late_is_dated_and_expires_as_of_when_it_was_made(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a change made 10 minutes ago, recorded only now, with a 1 h history TTL
+    made_at = fake_clock.now() - timedelta(minutes=10)
+    state_table.record_change("dev-apps/system", {"desired": 3}, 3600, changed_at=made_at)
+    # WHEN the cooldown and the history are read
+    # THEN the change is the latest, dated when it was made, and the cooldown counts from then
+    assert state_table.last_change_at("dev-apps/system") == made_at
+    assert state_table.cooldown_remaining("dev-apps/system", 900) == 300
+    [change] = state_table.query_history("dev-apps/system", since=made_at)
+    assert change.changed_at == made_at
+    # WHEN 51 minutes more pass THEN its history entry has expired (an hour after it was made)
+    fake_clock.advance(51 * 60)
+    assert state_table.query_history("dev-apps/system", since=made_at) == []
+
+
 def test_history_lists_changes_since_a_time_and_drops_expired_ones(
     state_table: StateTable, fake_clock: ManualClock
 ) -> None:
