@@ -4,13 +4,26 @@ An invocation that ends between the update and the change record (Lambda's deadl
 leaves the node group changed with no history entry, no cooldown and no notice: the retry of
 the same request finds it at its target, and would report no change and announce nothing. So,
 for a request with a `request_id`, the change record to be (with its notice) is saved first
-under the node group's key, and that retry records the change from it and delivers its notice;
-until a change is recorded, the cooldown also counts from the intent, and the intent's action is
-the node group's last change (a predictive hand-back undoes a forecast's change recorded or not).
+under the node group's key, and that retry records the change from it, dated when the intent
+was saved, and delivers its notice; until a change is recorded, the cooldown also counts from
+the intent, and the intent's action is the node group's last change (a predictive hand-back
+undoes a forecast's change recorded or not).
 An intent is spent once a change is recorded at or after it (its own, or a later one), and
 deleted when EKS refuses its update or never gets it (kept when the update's answer was lost:
 the retry then records the change if it finds it made). A request without a `request_id` has no
 retry to recognise.
+
+The node group has one intent slot, and another request may come before that retry: Lambda
+retries a minute or more later, and a scale-up (an HTTP `POST /scale`, the forecast's step up,
+the morning's) waits for no cooldown. Its intent would replace the first one and its change
+spend it: the first change, made, would never be recorded nor announced, and its retry would
+make it again over the later change. So an invocation that finds, under the node group lock,
+another request's unspent intent with the node group at its target records that change first,
+as of when its intent was saved (so the history keeps the order of the changes), and delivers
+its notice, keyed by that request as its own run's is: once. Should the state table refuse
+that record, the node group fails without being changed, the intent kept. The first request's
+retry then finds its change among the node group's last recorded ones and leaves the node group
+as it is, delivering nothing new. A dry run records nothing.
 """
 
 from __future__ import annotations
@@ -40,10 +53,12 @@ def save_intent(services: ScalerServices, key: str, record: dict[str, Any]) -> N
 
 @dataclass(frozen=True)
 class OtherIntent:
-    """The node group's kept intent of another request: when it was saved, and its action."""
+    """The node group's kept intent of another request: when it was saved, its action, and the
+    change record (with its notice) it saved."""
 
     prepared_at: datetime
     action: str
+    record: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -67,7 +82,8 @@ def other_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> 
     not count: its retry finds its change made (nothing to do), or not made (to be made now)."""
     if intent is None or _is_this_requests(intent, event):
         return None
-    return OtherIntent(parse_iso(intent["prepared_at"]), intent["record"]["action"])
+    record: dict[str, Any] = intent["record"]
+    return OtherIntent(parse_iso(intent["prepared_at"]), record["action"], record)
 
 
 def this_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> OwnIntent | None:
@@ -108,14 +124,16 @@ def record_unrecorded_change(
         return None
     if record["new"]["desired_size"] != current.desired_size:
         return None
+    prepared_at = parse_iso(intent["prepared_at"])
     latest = services.state.latest_change(key)
-    if latest is not None and latest.changed_at >= parse_iso(intent["prepared_at"]):
+    if latest is not None and latest.changed_at >= prepared_at:
         return None
     try:
         services.state.record_change(
             key,
             {**record, "recorded_by_retry": True},
-            history_ttl_seconds=services.environment.scaler_history_ttl_days * 86400,
+            history_ttl_seconds=_history_ttl_seconds(services),
+            changed_at=prepared_at,
         )
     except (ClientError, BotoCoreError) as error:
         services.logger.warning(
@@ -123,3 +141,28 @@ def record_unrecorded_change(
         )
     notice: Notice = record[NOTICE_FIELD]
     return notice
+
+
+def record_other_requests_change(
+    event: ScalerEvent, services: ScalerServices, key: str, *, unspent: OtherIntent, current: Sizes
+) -> Notice | None:
+    """When the node group is at the target of another request's `unspent` intent (no change
+    recorded at or after it), that request made its change and its invocation ended before
+    recording it: record it now, as of when its intent was saved, and return its notice (keyed
+    by that request). None otherwise: its update was not made (its retry makes it). A refusal of
+    the state table is raised: this request must not then replace the intent, the one record of
+    that change."""
+    if unspent.record["new"]["desired_size"] != current.desired_size:
+        return None
+    services.state.record_change(
+        key,
+        {**unspent.record, "recorded_by_request": event.request_id},
+        history_ttl_seconds=_history_ttl_seconds(services),
+        changed_at=unspent.prepared_at,
+    )
+    notice: Notice = unspent.record[NOTICE_FIELD]
+    return notice
+
+
+def _history_ttl_seconds(services: ScalerServices) -> int:
+    return services.environment.scaler_history_ttl_days * 86400

@@ -5,9 +5,10 @@ Per node group, in this order: ask the cluster calendar (calendar_checks.py; a r
 spot_optimizer), skip it when a hold is in force (holds.py) or an autoscaler manages it without
 an override (autoscalers.py), read the facts (DescribeNodegroup in the member account, the
 inventory entry, saved sizes and last change, when and its action, from the state table),
-`decision.decide` (before a change, again with this request's own change when one of the node
-group's last ones is: the retry of a request left open leaves such a node group as it is),
-then apply: renew the lock's lease (`locked`, changing nothing, when another
+record another request's change found made but not recorded (its intent, change_intents.py),
+`decision.decide` (before a change, or one a rule stops, again with this request's own change
+when one of the node group's last ones is: the retry of a request left open leaves such a node
+group as it is), then apply: renew the lock's lease (`locked`, changing nothing, when another
 owner took the lock while the reads outlasted it), read the hold again (`held`, changing
 nothing, when one was placed meanwhile: placing a hold takes no lock), save the change's intent
 (change_intents.py, for a request with a `request_id`), save the previous sizes (scale-down) or
@@ -47,10 +48,12 @@ from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.autoscalers import autoscaler_result, managing_autoscaler
 from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.change_intents import (
+    OtherIntent,
     OwnIntent,
     drop_intent,
     kept_intent,
     other_requests_intent,
+    record_other_requests_change,
     record_unrecorded_change,
     save_intent,
     this_requests_intent,
@@ -83,6 +86,9 @@ COOLDOWN_REMAINING = "cooldown_remaining_seconds"
 """The result field of a node group held by the cooldown: the seconds left of it."""
 RESOURCE_IN_USE = "ResourceInUseException"
 """EKS's refusal of an update while another update of the node group runs."""
+WOULD_CHANGE = frozenset({DecisionKind.CHANGE, DecisionKind.BLOCKED, DecisionKind.REFUSED})
+"""Decisions for which this request's own earlier change is looked for: a change, or one that a
+rule (the cooldown, the floor, the direction of the action, the node group's status) stops."""
 RECENT_CHANGES = 10
 """The node group's changes, newest first, searched for one of the request's own before a
 change: a request left open is retried within minutes, so its change is among the last few."""
@@ -118,6 +124,7 @@ def scale_node_groups(
             owner=owner,
             inventory=inventory,
             requested_by=requested_by,
+            notices_found=notices,
         )
         result, notice = scale()
         wait = _cooldown_wait(event, result, dry_run=dry_run, seconds_left=seconds_left)
@@ -139,6 +146,7 @@ def _scale_one_reporting_failure(
     owner: str,
     inventory: FleetInventory | None,
     requested_by: str | None,
+    notices_found: list[Notice],
 ) -> Outcome:
     """`_scale_one`, with a lock held by another owner or a failure as the node group's result."""
     try:
@@ -150,6 +158,7 @@ def _scale_one_reporting_failure(
             owner=owner,
             inventory=inventory,
             requested_by=requested_by,
+            notices_found=notices_found,
         )
     except LockNotAcquiredError as error:
         return node_group_result(group.name, Status.LOCKED, str(error)), None
@@ -197,7 +206,11 @@ def _scale_one(
     owner: str,
     inventory: FleetInventory | None,
     requested_by: str | None,
+    notices_found: list[Notice],
 ) -> Outcome:
+    """The node group's result, and the notice of this request's change. `notices_found` gets
+    the notice of another request's change found made but not recorded, which is recorded
+    first: kept there whatever happens to the node group after."""
     cluster = (
         inventory.find_cluster(event.account_id, event.region, event.cluster)
         if inventory is not None
@@ -218,7 +231,16 @@ def _scale_one(
         )
         if autoscaler is not None and not group.override_autoscaler:
             return autoscaler_result(group.name, autoscaler), None
-        facts = read_facts(event, group.name, services, eks, inventory)
+        facts, unspent = read_facts(event, group.name, services, eks, inventory)
+        if unspent is not None and not dry_run:
+            # Before this request's intent replaces it, and its change spends it: found made,
+            # another request's change is recorded and announced now, or never.
+            key = node_group_key(event.account_id, event.region, event.cluster, group.name)
+            found = record_other_requests_change(
+                event, services, key, unspent=unspent, current=facts.current
+            )
+            if found is not None:
+                notices_found.append(found)
         decide_now = functools.partial(
             decide,
             event.action,
@@ -230,10 +252,11 @@ def _scale_one(
         )
         decision = decide_now(facts)
         earlier_notice = None
-        if decision.kind is DecisionKind.CHANGE and facts.size_this_request_set is None:
-            # Read only before a change (the node group's last change is read for every one):
-            # the retry of a request left open must not change again a node group it changed
-            # before another change came, and still owes that change's notice.
+        if decision.kind in WOULD_CHANGE and facts.size_this_request_set is None:
+            # Read only when a change would be made but for a rule (the node group's last change
+            # is read for every one): the retry of a request left open must not change again a
+            # node group it changed before another change came (nor wait for that change's
+            # cooldown, nor be refused its direction), and still owes that change's notice.
             earlier = _this_requests_earlier_change(event, group.name, services)
             if earlier is not None:
                 desired = (earlier.record.get("new") or {}).get("desired_size")
@@ -269,8 +292,9 @@ def read_facts(
     services: ScalerServices,
     eks: Any,
     inventory: FleetInventory | None,
-) -> NodeGroupFacts:
-    """Everything `decide` needs about one node group (read under its lock)."""
+) -> tuple[NodeGroupFacts, OtherIntent | None]:
+    """Everything `decide` needs about one node group (read under its lock), and another
+    request's intent saved after the last recorded change (unspent), if any."""
     key = node_group_key(event.account_id, event.region, event.cluster, name)
     described = describe_node_group(eks, event.cluster, name)
     configured = (
@@ -294,17 +318,19 @@ def read_facts(
         this_requests_intent(kept, event),
         described.sizes.desired_size,
     )
-    intent = other_requests_intent(kept, event)
-    if intent is not None and (last_change_at is None or intent.prepared_at > last_change_at):
+    unspent = other_requests_intent(kept, event)
+    if unspent is not None and last_change_at is not None and unspent.prepared_at <= last_change_at:
+        unspent = None
+    if unspent is not None:
         # A change made after the last recorded one, whose record the state table refused (or
         # its invocation never wrote).
-        last_change_at, last_change_action = intent.prepared_at, intent.action
+        last_change_at, last_change_action = unspent.prepared_at, unspent.action
     desired_before_temporary_raises = action_under_temporary_raises = None
     if last_change_action == SPOT_FALLBACK_ACTION:
         desired_before_temporary_raises, action_under_temporary_raises = (
             _size_under_temporary_raises(services, key, described.sizes.desired_size)
         )
-    return NodeGroupFacts(
+    facts = NodeGroupFacts(
         current=described.sizes,
         status=described.status,
         capacity_type=described.capacity_type,
@@ -318,6 +344,7 @@ def read_facts(
         action_under_temporary_raises=action_under_temporary_raises,
         size_this_request_set=size_this_request_set,
     )
+    return facts, unspent
 
 
 def _this_requests_earlier_change(

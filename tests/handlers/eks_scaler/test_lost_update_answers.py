@@ -1,11 +1,12 @@
 """UpdateNodegroupConfig that EKS applies but whose answer is lost (a read timeout) or cannot be
 read: botocore's retries, the scaler's result and the retry of the request must make, record and
-announce the change once."""
+announce the change once, also when another request changes the node group before that retry."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,14 @@ from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, event
 from scaling_harness import Scaling
 
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key
-from tests.handlers.faults import answer_malformed, fail_after_applying_then_refuse
+from fleet_shared.timestamps import iso_z
+from handlers.eks_scaler.change_intents import INTENT_NAME
+from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
+from tests.handlers.faults import (
+    answer_malformed,
+    fail_after_applying_then_refuse,
+    fail_every_attempt,
+)
 
 SYSTEM_KEY = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
 SYSTEM_SCALED_DOWN = f"{CLUSTER}/system scaled (scale_down): desired 2 -> 1"
@@ -124,6 +132,7 @@ def test_an_update_whose_every_answer_is_lost_is_recorded_and_announced_once_by_
     # and whose answer is lost
     fault = lose_update_answers(scaling, lost=2)
     request = evening_scale_down()
+    made_at = scaling.clock.now()
     # WHEN the scaler is invoked
     evening = scaling.scaler(request, "inv-1")
     # THEN system is an error saying the change may have been made, and EKS did make it
@@ -132,11 +141,12 @@ def test_an_update_whose_every_answer_is_lost_is_recorded_and_announced_once_by_
     # WHEN the platform retries the request a minute later, EKS answering
     retried = retry_a_minute_later(scaling, request)
     # THEN the retry finds system at its target and sends no update, and the change is recorded
-    # and announced once
+    # and announced once, dated when it was made (its cooldown counts from then)
     assert len(fault.tokens) == 2
     [found] = retried["results"]
     assert found["status"] == "no_change_needed"
     assert_scale_down_recorded_and_announced_once(scaling)
+    assert scaling.changes("system")[0].changed_at == made_at
     # WHEN the morning's size-less scale_up comes
     scaling.clock.advance(10 * 3600)
     morning = scaling.scaler(event("scale_up", {"name": "system"}, request_id="morning-1"), "inv-3")
@@ -277,3 +287,198 @@ def test_an_update_eks_made_then_answered_with_a_server_error_is_recorded_once_b
     # THEN the change is recorded and announced once, with the sizes it replaced saved
     assert_scale_down_recorded_and_announced_once(scaling)
     assert scaling.state_table.get_value(SYSTEM_KEY, SAVED_SIZES_NAME) is not None
+
+
+SYSTEM_RAISED_BY_A = f"{CLUSTER}/system scaled (scale_up): desired 2 -> 3"
+SYSTEM_RAISED_BY_B = f"{CLUSTER}/system scaled (scale_up): desired 3 -> 4"
+EVENTS = Path(__file__).resolve().parents[3] / "events" / "eks_scaler"
+
+
+def http_scale_up(desired_size: int, request_id: str) -> dict[str, Any]:
+    """`POST /scale` raising system to `desired_size`, as API Gateway sends it."""
+    request: dict[str, Any] = json.loads((EVENTS / "http_api_scale_up.json").read_text())
+    body = event(
+        "scale_up", {"name": "system", "desired_size": desired_size}, request_id=request_id
+    )
+    request["body"] = json.dumps(body)
+    return request
+
+
+def changes_by_request(scaling: Scaling) -> list[tuple[str, int, int]]:
+    """system's recorded changes, oldest first: (request id, previous desired, new desired)."""
+    return [
+        (
+            change.record["request_id"],
+            change.record["previous"]["desired_size"],
+            change.record["new"]["desired_size"],
+        )
+        for change in scaling.changes("system")
+    ]
+
+
+def scale_up_made_but_unanswered(scaling: Scaling) -> dict[str, Any]:
+    """Request A, a function's scale-up of system (2 -> 3), every attempt of whose update EKS
+    applies and whose answer is lost: system is an error, its change made but not recorded."""
+    lose_update_answers(scaling, lost=2)
+    request_a = event("scale_up", {"name": "system", "desired_size": 3}, request_id="a-1")
+    [failed] = scaling.scaler(request_a, "inv-a-1")["results"]
+    assert failed["status"] == "error"
+    assert scaling.desired_size("system") == 3
+    assert scaling.history("system") == 0
+    return request_a
+
+
+def test_a_change_whose_answer_was_lost_is_recorded_and_announced_by_the_next_request(
+    scaling: Scaling,
+) -> None:
+    # GIVEN request A's scale-up of system (2 -> 3), made but its every answer lost
+    made_at = scaling.clock.now()
+    request_a = scale_up_made_but_unanswered(scaling)
+    # WHEN, before A's retry, an engineer raises system to 4 over HTTP (a scale-up waits for no
+    # cooldown), EKS answering again
+    scaling.clock.advance(30)
+    answer = scaling.scaler(http_scale_up(4, "ops-1"))
+    # THEN the engineer's change is made, and A's change, found made, is recorded before it:
+    # each once, each announced once
+    assert answer["statusCode"] == 200
+    [raised] = json.loads(answer["body"])["results"]
+    assert raised["status"] == "scaling_initiated", raised["reason"]
+    assert scaling.desired_size("system") == 4
+    assert changes_by_request(scaling) == [("a-1", 2, 3), ("http-ops-1", 3, 4)]
+    assert scaling.changes("system")[0].changed_at == made_at
+    assert scaling.changes("system")[0].record["recorded_by_request"] == "http-ops-1"
+    assert scaling.notice_titles() == [SYSTEM_RAISED_BY_A, SYSTEM_RAISED_BY_B]
+    # WHEN A is retried a minute later, and the engineer repeats the request
+    retried = retry_a_minute_later(scaling, request_a)
+    repeated = scaling.scaler(http_scale_up(4, "ops-1"))
+    # THEN A's retry leaves system at 4, its change already made; nothing more is changed,
+    # recorded or announced
+    [found] = retried["results"]
+    assert found["status"] == "no_change_needed", found["reason"]
+    assert json.loads(repeated["body"])["repeated_request"] is True
+    assert scaling.desired_size("system") == 4
+    assert scaling.calls == ["system", "system"]
+    assert changes_by_request(scaling) == [("a-1", 2, 3), ("http-ops-1", 3, 4)]
+    assert scaling.notice_titles() == []
+
+
+def test_an_evening_scale_down_whose_answer_was_lost_is_not_made_again_over_a_later_scale_up(
+    scaling: Scaling,
+) -> None:
+    # GIVEN the schedule's evening scale-down of system (2 -> 1), every attempt of whose update
+    # EKS applies and whose answer is lost: the run fails for Lambda's retry
+    scaling.clock.advance(9 * 3600)
+    lose_update_answers(scaling, lost=2)
+    run = iso_z(scaling.clock.now())
+    evening = event(
+        "scale_down",
+        {"name": "system", "desired_size": 1},
+        scheduled=True,
+        request_id=f"schedule-scale_down-{run}",
+        run=run,
+    )
+    with pytest.raises(ScheduledRunUnfinishedError):
+        scaling.scaler(evening, "evening-1")
+    assert scaling.desired_size("system") == 1
+    # WHEN, before the retry, the on-call engineer raises system to 3 over HTTP, EKS answering
+    scaling.clock.advance(30)
+    assert scaling.scaler(http_scale_up(3, "ops-1"))["statusCode"] == 200
+    # THEN the evening's change is recorded before the engineer's, and each is announced once
+    assert changes_by_request(scaling) == [(evening["request_id"], 2, 1), ("http-ops-1", 1, 3)]
+    assert scaling.notice_titles() == [
+        SYSTEM_SCALED_DOWN,
+        f"{CLUSTER}/system scaled (scale_up): desired 1 -> 3",
+    ]
+    # WHEN Lambda retries the run
+    retried_at = scaling.clock.advance(30)
+    retried = scaling.scaler(evening, "evening-2")
+    # THEN the run is done at once, waiting for no cooldown: it made its change already, and the
+    # engineer's 3 stands, with nothing more recorded or announced
+    [found] = retried["results"]
+    assert found["status"] == "no_change_needed", found["reason"]
+    assert scaling.clock.now() == retried_at
+    assert scaling.desired_size("system") == 3
+    assert scaling.calls == ["system", "system"]
+    assert len(changes_by_request(scaling)) == 2
+    assert scaling.notice_titles() == []
+
+
+def test_a_dry_run_after_a_change_whose_answer_was_lost_records_and_announces_nothing(
+    scaling: Scaling,
+) -> None:
+    # GIVEN request A's scale-up of system (2 -> 3), made but its every answer lost
+    scale_up_made_but_unanswered(scaling)
+    # WHEN an engineer asks over HTTP what raising system to 4 would do (a dry run)
+    scaling.clock.advance(30)
+    dry = http_scale_up(4, "ops-dry")
+    dry["body"] = json.dumps({**json.loads(dry["body"]), "dry_run": True})
+    [reported] = json.loads(scaling.scaler(dry)["body"])["results"]
+    # THEN nothing is changed, recorded or announced, and A's intent stays
+    assert reported["status"] == "dry_run"
+    assert scaling.desired_size("system") == 3
+    assert scaling.history("system") == 0
+    assert scaling.notice_titles() == []
+    assert scaling.state_table.get_value(SYSTEM_KEY, INTENT_NAME) is not None
+    # WHEN the engineer then raises system to 4 for real
+    assert scaling.scaler(http_scale_up(4, "ops-1"))["statusCode"] == 200
+    # THEN A's change and the engineer's are each recorded and announced once
+    assert changes_by_request(scaling) == [("a-1", 2, 3), ("http-ops-1", 3, 4)]
+    assert scaling.notice_titles() == [SYSTEM_RAISED_BY_A, SYSTEM_RAISED_BY_B]
+
+
+def test_a_request_whose_record_of_a_found_change_is_refused_changes_nothing_until_its_retry(
+    scaling: Scaling,
+) -> None:
+    # GIVEN request A's scale-up of system (2 -> 3), made but its every answer lost, and the
+    # state table then failing every attempt to record a change
+    request_a = scale_up_made_but_unanswered(scaling)
+    refused = fail_every_attempt(
+        scaling.services.hub_client("dynamodb"), "dynamodb", "TransactWriteItems"
+    )
+    # WHEN an engineer raises system to 4 over HTTP
+    scaling.clock.advance(30)
+    answer = scaling.scaler(http_scale_up(4, "ops-1"))
+    # THEN system is an error and keeps A's 3: the engineer's change would replace A's intent,
+    # the one trace of A's change, so it is not made before A's is recorded; nothing announced
+    [failed] = json.loads(answer["body"])["results"]
+    assert failed["status"] == "error", failed
+    assert refused.attempts > 0
+    assert scaling.desired_size("system") == 3
+    assert scaling.notice_titles() == []
+    # WHEN the state table answers again and the engineer repeats the request, then A's retry
+    refused.healed = True
+    scaling.clock.advance(30)
+    assert scaling.scaler(http_scale_up(4, "ops-1"))["statusCode"] == 200
+    retried = retry_a_minute_later(scaling, request_a)
+    # THEN A's change and the engineer's are each recorded and announced once, and A's retry
+    # changes nothing
+    assert changes_by_request(scaling) == [("a-1", 2, 3), ("http-ops-1", 3, 4)]
+    assert scaling.notice_titles() == [SYSTEM_RAISED_BY_A, SYSTEM_RAISED_BY_B]
+    assert [item["status"] for item in retried["results"]] == ["no_change_needed"]
+    assert scaling.desired_size("system") == 4
+
+
+def time_out_unapplied(request: Any, **_: Any) -> None:
+    """An UpdateNodegroupConfig attempt that reaches EKS, which times out without making it."""
+    raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def test_a_change_whose_answer_was_lost_but_not_made_is_not_recorded_by_the_next_request(
+    scaling: Scaling,
+) -> None:
+    # GIVEN request A's scale-up of system (2 -> 3), every attempt of which timed out at EKS
+    # without being made
+    scalers_member_eks(scaling).meta.events.register_first(
+        "before-send.eks.UpdateNodegroupConfig", time_out_unapplied
+    )
+    request_a = event("scale_up", {"name": "system", "desired_size": 3}, request_id="a-1")
+    [failed] = scaling.scaler(request_a, "inv-a-1")["results"]
+    assert failed["status"] == "error"
+    assert scaling.desired_size("system") == 2
+    answer_updates_normally(scaling, time_out_unapplied)
+    # WHEN an engineer raises system to 4 over HTTP
+    scaling.clock.advance(30)
+    assert scaling.scaler(http_scale_up(4, "ops-1"))["statusCode"] == 200
+    # THEN only the engineer's change is recorded and announced: A's was not made
+    assert changes_by_request(scaling) == [("http-ops-1", 2, 4)]
+    assert scaling.notice_titles() == [f"{CLUSTER}/system scaled (scale_up): desired 2 -> 4"]
