@@ -558,6 +558,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
         member_actions=(
             "ec2:DescribeSnapshots",
+            "ec2:DescribeSnapshotAttribute",
             "ec2:DescribeImages",
             "ec2:DescribeVolumes",
             "ec2:CreateTags",

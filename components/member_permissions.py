@@ -10,10 +10,11 @@ scoped to qualified version ARNs (`function:<name>:<version>`), never a whole fu
 Resource ARNs are limited to the member's own account wherever the ARN format carries an account
 id. Two formats do not: EC2 snapshots (`arn:aws:ec2:<region>::snapshot/<id>`) and S3 buckets
 (`arn:aws:s3:::<bucket>`). There a condition on the resource's owner holds the statement to the
-member's own: `s3:ResourceAccount` for the bucket actions and `ec2:Owner` for DeleteSnapshot,
-keys the Service Authorization Reference lists for those actions. CreateSnapshot, CreateTags
-and DeleteTags keep the accountless snapshot pattern: the reference lists no owner key for the
-snapshot CreateSnapshot creates, and their conditions are the catalog's tags.
+member's own: `s3:ResourceAccount` for the bucket actions and `ec2:Owner` for DeleteSnapshot
+and DescribeSnapshotAttribute, keys the Service Authorization Reference lists for those
+actions. CreateSnapshot, CreateTags and DeleteTags keep the accountless snapshot pattern: the
+reference lists no owner key for the snapshot CreateSnapshot creates, and their conditions are
+the catalog's tags.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ CLOUDWATCH_ALARMS = ResourceScope(
     "CloudWatchAlarms", ("arn:{partition}:cloudwatch:*:{account}:alarm:*",)
 )
 EC2_VOLUMES = ResourceScope("Ec2Volumes", ("arn:{partition}:ec2:*:{account}:volume/*",))
-# Both functions delete only snapshots they listed with `OwnerIds=["self"]`.
+# Both functions delete, and cleanup_manager reads the sharing of, only snapshots they listed
+# with `OwnerIds=["self"]`.
 EC2_SNAPSHOTS = ResourceScope(
     "Ec2Snapshots", ("arn:{partition}:ec2:*::snapshot/*",), owner_account_key="ec2:Owner"
 )
@@ -121,6 +123,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "ec2:DescribeInstanceTypes": NO_RESOURCE_LEVEL,
     "ec2:DescribeInstances": NO_RESOURCE_LEVEL,
     "ec2:DescribeSecurityGroups": NO_RESOURCE_LEVEL,
+    "ec2:DescribeSnapshotAttribute": EC2_SNAPSHOTS,
     "ec2:DescribeSnapshots": NO_RESOURCE_LEVEL,
     "ec2:DescribeSpotPriceHistory": NO_RESOURCE_LEVEL,
     "ec2:DescribeVolumes": NO_RESOURCE_LEVEL,

@@ -11,7 +11,10 @@ carrying its tags are candidates. A snapshot backup_scheduler made (tagged `lamb
 is never a candidate: it is kept until its `lambda-fleet:expires-at`, and then backup_scheduler
 deletes it itself; nor is a volume tagged `backup` (backup_scheduler copies it), nor a Kubernetes
 persistent volume or the snapshot of a Kubernetes VolumeSnapshot (the cluster's own), nor a
-snapshot Data Lifecycle Manager or AWS Backup made (deleted by their own retention).
+snapshot Data Lifecycle Manager or AWS Backup made (deleted by their own retention), nor a
+snapshot shared with another account or made public (another team restores or copies it): the
+last is asked (DescribeSnapshotAttribute) of a candidate alone, never of every snapshot, before
+it is marked and again just before its deletion (as_it_is_now), not while its mark is pending.
 
 Snapshots and volumes carry their mark as the tag `lambda-fleet:delete-after=<ISO date>`.
 Lambda versions cannot be tagged one by one (tags belong to the function), so their marks live in
@@ -21,7 +24,7 @@ the state table and are passed in as a mapping `<function>:<version>` -> ISO dat
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -62,6 +65,10 @@ NOT_FOUND_CODES = {
     LAMBDA_VERSION: ("ResourceNotFoundException",),
 }
 """What AWS answers a call naming a resource of each kind that does not exist."""
+SHARED = "shared"
+PUBLIC = "public"
+"""How a snapshot kept for its sharing is shared: its `createVolumePermission` names other
+accounts (SHARED), or the group `all` (PUBLIC, anyone may restore it)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,20 @@ class Resource:
     def version(self) -> str:
         """The version number of a Lambda version id `<function>:<version>`."""
         return self.id.rsplit(":", 1)[1]
+
+
+@dataclass
+class SharedSnapshots:
+    """What a target's sharing checks found: how many snapshots were kept for being shared, by
+    how (SHARED, PUBLIC), and the snapshots whose sharing could not be read (kept too, neither
+    marked nor deleted nor their mark lifted), as `{kind, id, error}` entries."""
+
+    kept: dict[str, int] = field(default_factory=dict)
+    unreadable: list[dict[str, str]] = field(default_factory=list)
+
+    def keep(self, how: str) -> None:
+        """Count one snapshot kept for being shared `how`."""
+        self.kept[how] = self.kept.get(how, 0) + 1
 
 
 def parse_mark(value: str | None) -> date | None:
@@ -176,6 +197,67 @@ def ami_snapshot_ids(ec2: Any) -> set[str]:
     }
 
 
+def snapshot_sharing(ec2: Any, snapshot_id: str) -> tuple[str, str] | None:
+    """How the snapshot is shared (SHARED or PUBLIC) and the reason it is kept, or None when its
+    `createVolumePermission` names no one. Deleted, a shared snapshot would break another
+    account's restore or copy of it. Raises an AWS_CALL_ERRORS error when the call fails, and
+    UnreadableAnswerError for an answer that is not this snapshot's permission list (a proxy's
+    page, another snapshot's, an item naming neither an account nor a group): the caller keeps
+    the snapshot rather than delete it on doubt."""
+    call = "DescribeSnapshotAttribute"
+    answer = ec2.describe_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission"
+    )
+    if answer_field(answer, call, "SnapshotId") != snapshot_id:
+        raise UnreadableAnswerError(call, f"SnapshotId {snapshot_id}", answer)
+    permissions = answer_field(answer, call, "CreateVolumePermissions")
+    if not isinstance(permissions, list) or not all(
+        isinstance(permission, Mapping) and (permission.get("Group") or permission.get("UserId"))
+        for permission in permissions
+    ):
+        raise UnreadableAnswerError(call, "a Group or UserId in each permission", answer)
+    if any(permission.get("Group") for permission in permissions):
+        return PUBLIC, "public (createVolumePermission group all): anyone may restore it"
+    if permissions:
+        accounts = len({permission["UserId"] for permission in permissions})
+        return SHARED, f"shared with {accounts} other account(s) (createVolumePermission)"
+    return None
+
+
+def _no_candidate(resource: Resource, reason: str, *, marked: bool) -> list[Resource]:
+    """A snapshot found to be no candidate for `reason` after all: returned for its mark to be
+    lifted when it carries the mark tag, else none (as `_candidate_or_tag_marked`)."""
+    return [replace(resource, candidate=False, reason=reason)] if marked else []
+
+
+def _unless_shared(
+    ec2: Any, resource: Resource, shared: SharedSnapshots, *, marked: bool
+) -> list[Resource]:
+    """A snapshot candidate of the listing to be marked (`marked` when it carries the mark tag,
+    one not a date), no candidate when it is shared (counted in `shared.kept`); none when its
+    sharing cannot be read (in `shared.unreadable`: it is left as it is for the next run to
+    decide on). A snapshot that is no candidate anyway, or whose mark is dated (pending, or due
+    and asked again just before its deletion), is returned as it is, unasked."""
+    if not resource.candidate or resource.delete_after is not None:
+        return [resource]
+    try:
+        sharing = snapshot_sharing(ec2, resource.id)
+    except AWS_CALL_ERRORS as error:
+        shared.unreadable.append(
+            {
+                "kind": SNAPSHOT,
+                "id": resource.id,
+                "error": f"sharing not read, kept: {cut_echo(str(error))}",
+            }
+        )
+        return []
+    if sharing is None:
+        return [resource]
+    how, reason = sharing
+    shared.keep(how)
+    return _no_candidate(resource, reason, marked=marked)
+
+
 def _kept_reason(
     kind: str,
     resource_id: str,
@@ -204,16 +286,22 @@ def _candidate_or_tag_marked(
 
 
 def snapshots(
-    ec2: Any, policy: CleanupPolicy, now: datetime, tag_errors: list[dict[str, str]]
+    ec2: Any,
+    policy: CleanupPolicy,
+    now: datetime,
+    tag_errors: list[dict[str, str]],
+    shared: SharedSnapshots,
 ) -> list[Resource]:
     """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI,
     not a Kubernetes volume snapshot, not made by Data Lifecycle Manager or AWS Backup, complete
-    (not `pending`), not kept and carrying the policy's tags; a keep tag not understood is added
-    to `tag_errors`."""
+    (not `pending`), not kept, carrying the policy's tags and not shared (see `_unless_shared`);
+    a keep tag not understood is added to `tag_errors`."""
     used_by_ami = ami_snapshot_ids(ec2)
     found: list[Resource] = []
     for snapshot in _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
-        found.extend(_snapshot(snapshot, policy, now, used_by_ami, tag_errors))
+        marked = MARK_TAG in _tags(snapshot)
+        for listed in _snapshot(snapshot, policy, now, used_by_ami, tag_errors):
+            found.extend(_unless_shared(ec2, listed, shared, marked=marked))
     return found
 
 
@@ -310,28 +398,46 @@ def _volume(
     return _candidate_or_tag_marked(VOLUME, volume["VolumeId"], tags, candidate, reason)
 
 
+def _snapshot_candidate_now(
+    ec2: Any, resource: Resource, shared: SharedSnapshots, *, marked: bool
+) -> list[Resource]:
+    """A snapshot as described now (`marked` when it carries the mark tag), no candidate when it
+    has come to be shared; raises an AWS_CALL_ERRORS error when that cannot be read."""
+    if not resource.candidate:
+        return [resource]
+    sharing = snapshot_sharing(ec2, resource.id)
+    if sharing is None:
+        return [resource]
+    how, reason = sharing
+    shared.keep(how)
+    return _no_candidate(resource, reason, marked=marked)
+
+
 def as_it_is_now(
     ec2: Any,
     resource: Resource,
     policy: CleanupPolicy,
     now: datetime,
     tag_errors: list[dict[str, str]],
+    *,
+    shared: SharedSnapshots,
 ) -> Resource | None:
     """A snapshot or volume of the listing as EC2 describes it now, for its deletion to be
     decided on: a target's every resource is listed before any is acted on, so a keep tag added,
-    or a mark moved or lifted, since the listing is honoured. None when it is gone, or is neither
-    a candidate nor marked any more. An AMI registered since is not looked for again (that
-    would be the account's whole DescribeImages per deletion): EC2 itself refuses to delete the
-    snapshot of a registered AMI's root device, as it refuses to delete a volume attached since
-    (VolumeInUse)."""
+    or a mark moved or lifted, since the listing is honoured, and so is a snapshot that has come
+    to be shared. None when it is gone, or is neither a candidate nor marked any more. An AMI
+    registered since is not looked for again (that would be the account's whole DescribeImages
+    per deletion): EC2 itself refuses to delete the snapshot of a registered AMI's root device,
+    as it refuses to delete a volume attached since (VolumeInUse). Raises an AWS_CALL_ERRORS
+    error when any of this cannot be read."""
     try:
         if resource.kind == SNAPSHOT:
             answer = ec2.describe_snapshots(SnapshotIds=[resource.id], OwnerIds=["self"])
-            found = [
-                now_found
-                for snapshot in answer_field(answer, "DescribeSnapshots", "Snapshots")
-                for now_found in _snapshot(snapshot, policy, now, set(), tag_errors)
-            ]
+            found = []
+            for snapshot in answer_field(answer, "DescribeSnapshots", "Snapshots"):
+                marked = MARK_TAG in _tags(snapshot)
+                for now_found in _snapshot(snapshot, policy, now, set(), tag_errors):
+                    found.extend(_snapshot_candidate_now(ec2, now_found, shared, marked=marked))
         else:
             answer = ec2.describe_volumes(VolumeIds=[resource.id])
             found = [
@@ -485,14 +591,16 @@ def find_resources(
     *,
     failed_functions: dict[str, str],
     tag_errors: list[dict[str, str]],
+    shared: SharedSnapshots,
 ) -> list[Resource]:
     """Candidates and marked resources of the kinds the policy names; other kinds are not read.
     A Lambda function that cannot be read is named in `failed_functions` with its error, a
     snapshot or volume whose keep tag is not understood, or a volume whose backup tag's key is
-    written otherwise than `backup`, in `tag_errors`."""
+    written otherwise than `backup`, in `tag_errors`, the snapshots kept for being shared, or
+    whose sharing cannot be read, in `shared`."""
     found: list[Resource] = []
     if policy.cleans(SNAPSHOTS):
-        found.extend(snapshots(ec2, policy, now, tag_errors))
+        found.extend(snapshots(ec2, policy, now, tag_errors, shared))
     if policy.cleans(VOLUMES):
         found.extend(volumes(ec2, policy, now, tag_errors))
     if policy.cleans(LAMBDA_VERSIONS):

@@ -19,7 +19,7 @@ notice days before; else it is marked afresh, or, when that notice went out late
 days), its mark is moved to the notice days after the notice, and a notice gives the new date.
 A snapshot or volume to be deleted is described again first and decided on as it is then
 (candidates.as_it_is_now): the target was listed whole before any action, and an engineer may
-have tagged it keep, or lifted its mark, since.
+have tagged it keep, lifted its mark, or shared the snapshot, since.
 A failed call on one resource is counted and reported, and the others go on, except a member
 endpoint that does not answer (`NO_ANSWER`, or a call run to its bound throttled): it is given up
 for the rest of the invocation (`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to
@@ -68,6 +68,7 @@ from handlers.cleanup_manager.candidates import (
     SNAPSHOT,
     VOLUME,
     Resource,
+    SharedSnapshots,
     as_it_is_now,
     find_resources,
 )
@@ -169,6 +170,9 @@ class TargetResult(SharedTargetResult):
 
     candidates: int = 0
     actions: list[dict[str, str]] = field(default_factory=list)
+    kept: dict[str, int] = field(default_factory=dict)
+    """How many snapshots that would otherwise be candidates were kept, by why (`shared` with
+    other accounts, `public`)."""
 
     def count(self, action: str) -> int:
         """How many resources got (or, in dry run, would get) `action`."""
@@ -183,6 +187,7 @@ class TargetResult(SharedTargetResult):
             "deleted": self.count(DELETE),
             "due": self.count(DUE),
             "spared": self.count(SPARE),
+            "kept": self.kept,
             "failed": len(self.errors),
             "actions": self.actions,
         }
@@ -265,6 +270,7 @@ def clean_target(
         stored_marks = saved_marks.marks
         failed_functions: dict[str, str] = {}
         tag_errors: list[dict[str, str]] = []
+        shared = SharedSnapshots(kept=result.kept)
         resources = find_resources(
             services.policy,
             ec2,
@@ -273,6 +279,7 @@ def clean_target(
             now,
             failed_functions=failed_functions,
             tag_errors=tag_errors,
+            shared=shared,
         )
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
@@ -291,6 +298,7 @@ def clean_target(
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
     result.errors.extend(tag_errors)
+    result.errors.extend(shared.unreadable)
     deletion_notices: dict[date, AnnouncedMarks] = {}
     # Moved mark date -> the date the deletion was first announced -> digests (EARLIER_NOTICE).
     moved_marks: dict[date, dict[date, set[str]]] = {}
@@ -300,7 +308,9 @@ def clean_target(
         if action == DELETE and listed.kind != LAMBDA_VERSION:
             # EC2's only: Lambda itself refuses to delete a version an alias references.
             try:
-                resource = as_it_is_now(ec2, listed, services.policy, now, result.errors)
+                resource = as_it_is_now(
+                    ec2, listed, services.policy, now, result.errors, shared=shared
+                )
             except EndpointNotAnsweringError as refused:
                 result.errors.append(
                     {"kind": listed.kind, "id": listed.id, "error": f"not tried: {refused.cause}"}

@@ -402,7 +402,7 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
     assert tagging_new["Sid"] != tagging_own_id["Sid"]
 
 
-def test_bucket_reads_and_snapshot_deletions_reach_only_the_members_own(
+def test_bucket_reads_and_snapshot_deletions_and_sharing_reads_reach_only_the_members_own(
     program_runs: dict[str, ProgramRun], stack_settings: Callable[[str], FleetSettings]
 ):
     # The dev stack deploys the scanner, the cleanup and the backups.
@@ -414,9 +414,7 @@ def test_bucket_reads_and_snapshot_deletions_reach_only_the_members_own(
             (policy,) = _policies_of(stack_run, role)
             for statement in policy["Statement"]:
                 # GIVEN a member role statement on an ARN format that names no account
-                if statement["Resource"] == ["arn:aws:s3:::*"] or statement["Action"] == [
-                    "ec2:DeleteSnapshot"
-                ]:
+                if statement["Resource"] in ([arn] for arn in owner_keys):
                     (arn,) = statement["Resource"]
                     # THEN its condition names the member as the resource's owner (the keys
                     # the Service Authorization Reference lists for these actions)
@@ -425,12 +423,21 @@ def test_bucket_reads_and_snapshot_deletions_reach_only_the_members_own(
                         role.inputs["name"],
                         statement["Sid"],
                     )
-                    held.add((role.inputs["name"], key))
-        # AND the scanner's bucket reads and both deleting functions' snapshot deletions are held
-        assert held == {
-            (member_role_name(stack_run.stack, "security_scanner"), "s3:ResourceAccount"),
-            (member_role_name(stack_run.stack, "cleanup_manager"), "ec2:Owner"),
-            (member_role_name(stack_run.stack, "backup_scheduler"), "ec2:Owner"),
+                    held.add((role.inputs["name"], key, tuple(statement["Action"])))
+        # AND the scanner's bucket reads, both deleting functions' snapshot deletions and the
+        # cleanup's reads of a snapshot's sharing are held
+        cleanup_role = member_role_name(stack_run.stack, "cleanup_manager")
+        assert {(role, key, actions) for role, key, actions in held if key == "ec2:Owner"} == {
+            (cleanup_role, "ec2:Owner", ("ec2:DeleteSnapshot",)),
+            (cleanup_role, "ec2:Owner", ("ec2:DescribeSnapshotAttribute",)),
+            (
+                member_role_name(stack_run.stack, "backup_scheduler"),
+                "ec2:Owner",
+                ("ec2:DeleteSnapshot",),
+            ),
+        }
+        assert {role for role, key, _ in held if key == "s3:ResourceAccount"} == {
+            member_role_name(stack_run.stack, "security_scanner")
         }
 
 

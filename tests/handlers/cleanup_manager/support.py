@@ -25,6 +25,19 @@ def create_snapshot(ec2: Any, **tags: str) -> str:
     return str(ec2.create_snapshot(**arguments)["SnapshotId"])
 
 
+OTHER_ACCOUNT = "111122223333"
+"""An account outside the fleet that a member shares a snapshot with."""
+
+
+def share_snapshot(ec2: Any, snapshot_id: str, how: str) -> None:
+    """Share the snapshot as its `createVolumePermission` says: with OTHER_ACCOUNT (`shared`),
+    or with everyone (`public`)."""
+    who = {"UserIds": [OTHER_ACCOUNT]} if how == "shared" else {"GroupNames": ["all"]}
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add", **who
+    )
+
+
 def tags_of(ec2: Any, resource_id: str) -> dict[str, str]:
     described = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])
     return {tag["Key"]: tag["Value"] for tag in described["Tags"]}

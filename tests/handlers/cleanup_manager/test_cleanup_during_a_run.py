@@ -1,6 +1,6 @@
 """What a member's engineers change while a cleanup run is under way: a run lists every resource
-of a target before it acts on any, so a keep tag or a mark changed after the listing must still
-be honoured by the deletion that follows."""
+of a target before it acts on any, so a keep tag or a mark changed after the listing, or a
+snapshot shared, must still be honoured by the deletion that follows."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from handlers.cleanup_manager.cleanup import CleanupServices
 from tests.handlers.cleanup_manager.support import (
     actions_of,
     create_snapshot,
+    share_snapshot,
     snapshots_in,
     tags_of,
     volumes_in,
@@ -142,3 +143,24 @@ def test_a_resource_that_cannot_be_described_again_before_its_deletion_is_not_de
     assert snapshot in snapshots_in(ec2)
     assert snapshot not in actions_of(target)
     assert snapshot in {entry["id"] for entry in target["errors"]}
+
+
+@pytest.mark.parametrize("how", ["shared", "public"])
+def test_a_snapshot_shared_after_the_listing_is_spared_not_deleted(
+    cleaner: Invoke,
+    marked_and_announced: dict[str, Any],
+    built_services: list[CleanupServices],
+    how: str,
+) -> None:
+    # GIVEN member A's snapshot whose deletion was announced a notice ago
+    ec2, snapshot = marked_and_announced["ec2"], marked_and_announced["snapshot"]
+    # AND an engineer sharing it with another account, or making it public, while the run that
+    # deletes it is under way, after it listed it
+    once_the_target_is_listed(built_services[0], lambda: share_snapshot(ec2, snapshot, how))
+    # WHEN that run acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN it is not deleted: it is spared, its mark lifted, and counted as kept for its sharing
+    assert snapshot in snapshots_in(ec2)
+    assert actions_of(target)[snapshot] == "spare"
+    assert MARK_TAG not in tags_of(ec2, snapshot)
+    assert target["kept"] == {how: 1}

@@ -1,0 +1,205 @@
+"""Snapshots another account uses are never deleted: a snapshot shared with another account or
+made public (its `createVolumePermission`), asked of each candidate alone. A sharing that cannot
+be read keeps its snapshot and is reported, and the other snapshots go on."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from fleet_shared.clock import ManualClock
+from handlers.cleanup_manager.candidates import MARK_TAG
+from handlers.cleanup_manager.cleanup import CleanupServices
+from tests.handlers.cleanup_manager.conftest import on_every_session
+from tests.handlers.cleanup_manager.support import (
+    actions_of,
+    create_snapshot,
+    share_snapshot,
+    snapshots_in,
+    tags_of,
+)
+from tests.handlers.faults import answer_malformed, fail_every_attempt
+from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
+from tests.handlers.member_targets import DRY_RUN_SWITCHES, dry_run_event, target_of
+
+Invoke = Callable[..., dict[str, Any]]
+SHARINGS = ["shared", "public"]
+
+
+@pytest.fixture
+def member_a_ec2(mocked_aws: None, alert_inbox: Any) -> Any:
+    """Member A's EC2 client, as its engineers use it (the cleanup's alert topics in place)."""
+    return member_session(MEMBER_A).client("ec2")
+
+
+@pytest.fixture
+def sharing_asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The snapshot of every DescribeSnapshotAttribute the cleanup sends, in order."""
+    asked: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        asked.append(params["SnapshotId"])
+
+    on_every_session(monkeypatch, "before-parameter-build.ec2.DescribeSnapshotAttribute", record)
+    return asked
+
+
+def _run_after(
+    cleaner: Invoke, clock: ManualClock, days: int, event: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Member A's result of the cleanup run `days` after the clock's time (with `event`, else
+    the schedule's)."""
+    clock.advance(timedelta(days=days).total_seconds())
+    return target_of(cleaner(event or {"action": "cleanup"}), MEMBER_A)
+
+
+def test_a_shared_or_public_snapshot_is_never_marked_nor_deleted_and_is_counted_as_kept(
+    cleaner: Invoke, future_clock: ManualClock, member_a_ec2: Any, sharing_asked: list[str]
+) -> None:
+    # GIVEN member A with a stale snapshot, one shared with another account, one public and one
+    # tagged keep, under a deleting policy
+    ec2 = member_a_ec2
+    stale, shared, public = create_snapshot(ec2), create_snapshot(ec2), create_snapshot(ec2)
+    kept = create_snapshot(ec2, keep="true")
+    share_snapshot(ec2, shared, "shared")
+    share_snapshot(ec2, public, "public")
+    # WHEN the cleanup runs past the snapshot age, and again past the notice
+    first = _run_after(cleaner, future_clock, 0)
+    asked_first = Counter(sharing_asked)
+    second = _run_after(cleaner, future_clock, 7)
+    asked_second = Counter(sharing_asked) - asked_first
+    # THEN the stale snapshot is marked, then deleted; the shared and the public one are never
+    # marked nor deleted, and each run counts them as kept, saying why
+    assert (actions_of(first)[stale], actions_of(second)[stale]) == ("mark", "delete")
+    for target in (first, second):
+        assert shared not in actions_of(target) and public not in actions_of(target)
+        assert target["kept"] == {"shared": 1, "public": 1}
+        assert target["status"] == "ok", target.get("errors")
+    assert {shared, public, kept} <= snapshots_in(ec2)
+    assert stale not in snapshots_in(ec2)
+    assert MARK_TAG not in tags_of(ec2, shared) and MARK_TAG not in tags_of(ec2, public)
+    # AND only candidates were asked for their sharing, once each: not the kept snapshot, and
+    # the marked one not again until just before its deletion
+    assert asked_first == {stale: 1, shared: 1, public: 1}
+    assert asked_second == {stale: 1, shared: 1, public: 1}
+
+
+@pytest.mark.parametrize("how", SHARINGS)
+@pytest.mark.parametrize("switch", DRY_RUN_SWITCHES)
+def test_a_snapshot_shared_during_its_notice_is_spared_and_a_dry_run_says_so_changing_nothing(
+    cleaner: Invoke,
+    future_clock: ManualClock,
+    member_a_ec2: Any,
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    switch: str,
+) -> None:
+    # GIVEN member A's stale snapshot, marked and announced by a run a notice ago, which an
+    # engineer has since shared (another team's restore reads it)
+    ec2 = member_a_ec2
+    snapshot = create_snapshot(ec2)
+    assert actions_of(_run_after(cleaner, future_clock, 0))[snapshot] == "mark"
+    mark = tags_of(ec2, snapshot)[MARK_TAG]
+    share_snapshot(ec2, snapshot, how)
+    # WHEN a dry run goes past the notice
+    with monkeypatch.context() as scoped:
+        dry = _run_after(cleaner, future_clock, 7, dry_run_event("cleanup", switch, scoped))
+    # THEN it reports the snapshot spared and kept, and changes nothing
+    assert actions_of(dry)[snapshot] == "spare"
+    assert dry["kept"] == {how: 1}
+    assert tags_of(ec2, snapshot)[MARK_TAG] == mark
+    # WHEN the real run follows
+    real = _run_after(cleaner, future_clock, 0)
+    # THEN it decides the same: the snapshot is spared, its mark lifted, and it is not deleted
+    assert actions_of(real)[snapshot] == "spare"
+    assert real["kept"] == {how: 1}
+    assert MARK_TAG not in tags_of(ec2, snapshot)
+    assert snapshot in snapshots_in(ec2)
+    assert real["deleted"] == dry["deleted"]
+
+
+def _sharing_unreadable(member_ec2: Any, unreadable: str, other: str, fault: str | bytes) -> None:
+    """Make member A's EC2 fail, or answer what is not its answer, to every
+    DescribeSnapshotAttribute of snapshot `unreadable` (`fault`: `refused`, `another` for
+    snapshot `other`'s answer, else the permission list its answer holds)."""
+    if fault == "refused":
+        fail_every_attempt(
+            member_ec2, "ec2", "DescribeSnapshotAttribute", body_with=(unreadable.encode(),)
+        )
+        return
+    named = other if fault == "another" else unreadable
+    permissions = b"<createVolumePermission/>" if fault == "another" else fault
+    assert isinstance(permissions, bytes)
+    body = (
+        b'<DescribeSnapshotAttributeResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+        b"<requestId>proxy</requestId><snapshotId>"
+        + named.encode()
+        + b"</snapshotId>"
+        + permissions
+        + b"</DescribeSnapshotAttributeResponse>"
+    )
+    answer_malformed(
+        member_ec2, "ec2", "DescribeSnapshotAttribute", body, body_with=unreadable.encode()
+    )
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+@pytest.mark.parametrize("stage", ["before-its-mark", "before-its-deletion"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param("refused", id="every-attempt-failing"),
+        pytest.param(b"", id="an-answer-without-its-permissions"),
+        pytest.param(
+            b"<createVolumePermission><item></item></createVolumePermission>",
+            id="a-permission-naming-no-one",
+        ),
+        pytest.param("another", id="another-snapshots-answer"),
+    ],
+)
+def test_a_snapshot_whose_sharing_cannot_be_read_is_kept_and_reported_and_the_others_go_on(
+    cleaner: Invoke,
+    future_clock: ManualClock,
+    member_a_ec2: Any,
+    built_services: list[CleanupServices],
+    *,
+    stage: str,
+    fault: str | bytes,
+) -> None:
+    # GIVEN member A's two stale snapshots, about to be marked, or marked and announced by a
+    # run a notice ago
+    ec2 = member_a_ec2
+    notice_days = 0
+    if stage == "before-its-mark":
+        _run_after(cleaner, future_clock, 0)
+    unreadable, other = create_snapshot(ec2), create_snapshot(ec2)
+    if stage == "before-its-deletion":
+        first = _run_after(cleaner, future_clock, 0)
+        assert (actions_of(first)[unreadable], actions_of(first)[other]) == ("mark", "mark")
+        notice_days = 7
+    tags_before = tags_of(ec2, unreadable)
+    # AND member A's EC2 failing, or answering what is not its answer, to every
+    # DescribeSnapshotAttribute of the first one
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    _sharing_unreadable(member_ec2, unreadable, other, fault)
+    # WHEN the cleanup runs
+    target = _run_after(cleaner, future_clock, notice_days)
+    # THEN that snapshot is left as it was: neither marked, deleted nor spared
+    assert unreadable in snapshots_in(ec2)
+    assert unreadable not in actions_of(target)
+    assert tags_of(ec2, unreadable) == tags_before
+    # AND it is reported, in a short line (before its mark, as kept for its sharing not read)
+    (error,) = [entry for entry in target["errors"] if entry["id"] == unreadable]
+    assert error["kind"] == "snapshot"
+    if stage == "before-its-mark":
+        assert error["error"].startswith("sharing not read, kept: ")
+    assert len(error["error"]) < 300
+    assert target["status"] == "partial"
+    # AND the other snapshot is marked, or deleted, all the same
+    expected = "mark" if stage == "before-its-mark" else "delete"
+    assert actions_of(target)[other] == expected
