@@ -398,13 +398,31 @@ def _volume(
     return _candidate_or_tag_marked(VOLUME, volume["VolumeId"], tags, candidate, reason)
 
 
+def _used_by_an_ami_now(ec2: Any, snapshot_id: str) -> bool:
+    """Whether one of the account's AMIs (disabled and deprecated ones included) names the
+    snapshot in its block device mappings now: only those AMIs are asked for."""
+    images = _pages(
+        ec2,
+        "describe_images",
+        "Images",
+        Owners=["self"],
+        Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": [snapshot_id]}],
+        IncludeDisabled=True,
+        IncludeDeprecated=True,
+    )
+    return any(True for _ in images)
+
+
 def _snapshot_candidate_now(
     ec2: Any, resource: Resource, shared: SharedSnapshots, *, marked: bool
 ) -> list[Resource]:
-    """A snapshot as described now (`marked` when it carries the mark tag), no candidate when it
-    has come to be shared; raises an AWS_CALL_ERRORS error when that cannot be read."""
+    """A snapshot as described now (`marked` when it carries the mark tag), no candidate when an
+    AMI has come to use it or it has come to be shared; raises an AWS_CALL_ERRORS error when
+    either cannot be read."""
     if not resource.candidate:
         return [resource]
+    if _used_by_an_ami_now(ec2, resource.id):
+        return _no_candidate(resource, "used by an AMI", marked=marked)
     sharing = snapshot_sharing(ec2, resource.id)
     if sharing is None:
         return [resource]
@@ -424,12 +442,11 @@ def as_it_is_now(
 ) -> Resource | None:
     """A snapshot or volume of the listing as EC2 describes it now, for its deletion to be
     decided on: a target's every resource is listed before any is acted on, so a keep tag added,
-    or a mark moved or lifted, since the listing is honoured, and so is a snapshot that has come
-    to be shared. None when it is gone, or is neither a candidate nor marked any more. An AMI
-    registered since is not looked for again (that would be the account's whole DescribeImages
-    per deletion): EC2 itself refuses to delete the snapshot of a registered AMI's root device,
-    as it refuses to delete a volume attached since (VolumeInUse). Raises an AWS_CALL_ERRORS
-    error when any of this cannot be read."""
+    or a mark moved or lifted, since the listing is honoured, and so is a snapshot an AMI has
+    come to use (RegisterImage naming it in any block device mapping: EC2 itself refuses to
+    delete only a root device's snapshot) or that has come to be shared. None when it is gone,
+    or is neither a candidate nor marked any more. A volume attached since is refused by EC2
+    itself (VolumeInUse). Raises an AWS_CALL_ERRORS error when any of this cannot be read."""
     try:
         if resource.kind == SNAPSHOT:
             answer = ec2.describe_snapshots(SnapshotIds=[resource.id], OwnerIds=["self"])

@@ -19,7 +19,9 @@ notice days before; else it is marked afresh, or, when that notice went out late
 days), its mark is moved to the notice days after the notice, and a notice gives the new date.
 A snapshot or volume to be deleted is described again first and decided on as it is then
 (candidates.as_it_is_now): the target was listed whole before any action, and an engineer may
-have tagged it keep, lifted its mark, or shared the snapshot, since.
+have tagged it keep, lifted its mark, registered an AMI from the snapshot or shared it, since. So
+are the versions of a Lambda function to be deleted, by one ListAliases of the function just
+before its first deletion: an alias may have come to point at one, or weight it.
 A failed call on one resource is counted and reported, and the others go on, except a member
 endpoint that does not answer (`NO_ANSWER`, or a call run to its bound throttled): it is given up
 for the rest of the invocation (`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to
@@ -32,7 +34,7 @@ deletions, no state, no alert).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
@@ -69,6 +71,7 @@ from handlers.cleanup_manager.candidates import (
     VOLUME,
     Resource,
     SharedSnapshots,
+    alias_versions,
     as_it_is_now,
     find_resources,
 )
@@ -302,24 +305,30 @@ def clean_target(
     deletion_notices: dict[date, AnnouncedMarks] = {}
     # Moved mark date -> the date the deletion was first announced -> digests (EARLIER_NOTICE).
     moved_marks: dict[date, dict[date, set[str]]] = {}
+    # Function name -> the versions its aliases use just before its deletions, or the error met.
+    aliases_now: dict[str, set[str] | Exception] = {}
     for listed in resources:
         resource: Resource | None = listed
         action = decide(listed, today, deletes=services.policy.deletes)
-        if action == DELETE and listed.kind != LAMBDA_VERSION:
-            # EC2's only: Lambda itself refuses to delete a version an alias references.
+        if action == DELETE:
             try:
-                resource = as_it_is_now(
-                    ec2, listed, services.policy, now, result.errors, shared=shared
+                resource = (
+                    _aliases_rechecked(lambda_client, listed, aliases_now)
+                    if listed.kind == LAMBDA_VERSION
+                    else as_it_is_now(
+                        ec2, listed, services.policy, now, result.errors, shared=shared
+                    )
                 )
-            except EndpointNotAnsweringError as refused:
-                result.errors.append(
-                    {"kind": listed.kind, "id": listed.id, "error": f"not tried: {refused.cause}"}
-                )
-                continue
             except AWS_CALL_ERRORS as error:
-                result.errors.append(
-                    {"kind": listed.kind, "id": listed.id, "error": cut_echo(str(error))}
+                cause = (
+                    f"not tried: {error.cause}"
+                    if isinstance(error, EndpointNotAnsweringError)
+                    else cut_echo(str(error))
                 )
+                result.errors.append({"kind": listed.kind, "id": listed.id, "error": cause})
+                if listed.kind == LAMBDA_VERSION and listed.delete_after is not None:
+                    # Not deleted on doubt: its mark stands for the next run.
+                    lambda_marks[listed.id] = listed.delete_after.isoformat()
                 continue
             if resource is None or not resource.candidate:
                 # No longer a candidate: the count says what this run acts on.
@@ -400,6 +409,27 @@ def clean_target(
     if result.errors:
         result.status = PARTIAL
     return result
+
+
+def _aliases_rechecked(
+    lambda_client: Any, listed: Resource, aliases_now: dict[str, set[str] | Exception]
+) -> Resource:
+    """A Lambda version due for deletion, no candidate when an alias points at it now or weights
+    it (`RoutingConfig.AdditionalVersionWeights`): its function's aliases are listed once, just
+    before the first of its deletions, into `aliases_now`, and the error met is raised again for
+    its other versions (an AWS_CALL_ERRORS error: not deleted on doubt)."""
+    function_name = listed.function_name
+    if function_name not in aliases_now:
+        try:
+            aliases_now[function_name] = alias_versions(lambda_client, function_name)
+        except AWS_CALL_ERRORS as error:
+            aliases_now[function_name] = error
+    aliased = aliases_now[function_name]
+    if isinstance(aliased, Exception):
+        raise aliased
+    if listed.version in aliased:
+        return replace(listed, candidate=False, reason="referenced by an alias")
+    return listed
 
 
 def _deletion_announced_on(

@@ -41,16 +41,18 @@ from moto.core.models import botocore_stubber
 class InjectedFault:
     """Lets the first `let_through` attempts go, then counts the attempts it failed; once
     `healed`, requests go through. With `body_parts`, only requests whose body holds them all
-    are failed (one kind of write among an operation's others)."""
+    are failed (one kind of write among an operation's others), with `url_part` only those
+    whose URL holds it (a REST call on one resource)."""
 
     operation: str
     let_through: int = 0
     attempts: int = 0
     healed: bool = False
     body_parts: tuple[bytes, ...] = ()
+    url_part: str = ""
 
     def __call__(self, request: Any, **_: Any) -> None:
-        if self.healed:
+        if self.healed or self.url_part not in request.url:
             return
         # A query-protocol service (SNS, SQS) sends its form as text, the others bytes.
         body = request.body or b""
@@ -65,12 +67,19 @@ class InjectedFault:
 
 
 def fail_every_attempt(
-    client: Any, service: str, operation: str, *, after: int = 0, body_with: tuple[bytes, ...] = ()
+    client: Any,
+    service: str,
+    operation: str,
+    *,
+    after: int = 0,
+    body_with: tuple[bytes, ...] = (),
+    url_with: str = "",
 ) -> InjectedFault:
     """Make every attempt of `operation` on `client` fail to connect, after the first `after`
     went through (an SNS that failed once a scan's first alert was out), until it is healed;
-    with `body_with`, only the attempts whose body contains each of those bytes."""
-    fault = InjectedFault(operation, let_through=after, body_parts=body_with)
+    with `body_with`, only the attempts whose body contains each of those bytes, with
+    `url_with`, only those whose URL contains it."""
+    fault = InjectedFault(operation, let_through=after, body_parts=body_with, url_part=url_with)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from moto.core.responses import ActionResult
+from moto.ec2.models.amis import Ami
+from moto.ec2.responses.amis import AmisResponse
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.sessions import AccountSessions
@@ -29,6 +32,47 @@ def _fast_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """No default AMI catalogue (not owned by the members anyway) and shared botocore models."""
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     share_botocore_models(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def _images_name_their_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's AMIs as EC2's: an image registered with `BlockDeviceMappings` uses the snapshots
+    they name (moto makes up a root snapshot of its own instead, left as it is when none is
+    named), EC2 refusing to delete its root device's snapshot only, and DescribeImages takes the
+    filter `block-device-mapping.snapshot-id`, which moto does not implement."""
+    own_mappings = Ami.block_device_mappings.fget
+    own_filter_value = Ami.get_filter_value
+
+    def block_device_mappings(image: Ami) -> list[dict[str, Any]]:
+        return getattr(image, "registered_mappings", None) or own_mappings(image)
+
+    def get_filter_value(image: Ami, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name == "block-device-mapping.snapshot-id":
+            return [
+                mapping["Ebs"]["SnapshotId"]
+                for mapping in image.block_device_mappings
+                if mapping.get("Ebs", {}).get("SnapshotId")
+            ]
+        return own_filter_value(image, filter_name, method_name)
+
+    def register_image(response: AmisResponse) -> ActionResult:
+        backend = response.ec2_backend
+        image = backend.register_image(
+            response._get_param("Name"), response._get_param("Description", "")
+        )
+        mappings = response._get_param("BlockDeviceMappings", [])
+        if mappings:
+            backend.snapshots.pop(image.ebs_snapshot.id)
+            image.registered_mappings = mappings
+            image.root_device_name = response._get_param("RootDeviceName")
+            for mapping in mappings:
+                if mapping["DeviceName"] == image.root_device_name and "Ebs" in mapping:
+                    backend.snapshots[mapping["Ebs"]["SnapshotId"]].from_ami = image.id
+        return ActionResult({"ImageId": image.id})
+
+    monkeypatch.setattr(Ami, "block_device_mappings", property(block_device_mappings))
+    monkeypatch.setattr(Ami, "get_filter_value", get_filter_value)
+    monkeypatch.setattr(AmisResponse, "register_image", register_image)
 
 
 @pytest.fixture(autouse=True)

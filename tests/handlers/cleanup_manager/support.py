@@ -38,6 +38,19 @@ def share_snapshot(ec2: Any, snapshot_id: str, how: str) -> None:
     )
 
 
+def register_image_from(ec2: Any, root: str, data: str | None = None) -> str:
+    """An AMI registered from snapshot `root` as its root device and, when given, snapshot
+    `data` as a data volume; its id."""
+    mappings = [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": root}}]
+    if data is not None:
+        mappings.append({"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": data}})
+    return str(
+        ec2.register_image(
+            Name="restored-app", RootDeviceName="/dev/xvda", BlockDeviceMappings=mappings
+        )["ImageId"]
+    )
+
+
 def tags_of(ec2: Any, resource_id: str) -> dict[str, str]:
     described = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])
     return {tag["Key"]: tag["Value"] for tag in described["Tags"]}

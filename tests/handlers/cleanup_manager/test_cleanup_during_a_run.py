@@ -1,6 +1,7 @@
 """What a member's engineers change while a cleanup run is under way: a run lists every resource
-of a target before it acts on any, so a keep tag or a mark changed after the listing, or a
-snapshot shared, must still be honoured by the deletion that follows."""
+of a target before it acts on any, so a keep tag or a mark changed after the listing, an AMI
+registered from a snapshot, a snapshot shared, or an alias moved onto a Lambda version, must
+still be honoured by the deletion that follows."""
 
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ import pytest
 
 from fleet_shared.clock import ManualClock
 from handlers.cleanup_manager.candidates import MARK_TAG
-from handlers.cleanup_manager.cleanup import CleanupServices
+from handlers.cleanup_manager.cleanup import CleanupServices, state_key
+from handlers.cleanup_manager.lambda_marks import read_marks
+from tests.handlers.cleanup_manager.conftest import on_every_session
 from tests.handlers.cleanup_manager.support import (
     actions_of,
+    create_lambda_function,
     create_snapshot,
+    published_versions,
+    register_image_from,
     share_snapshot,
     snapshots_in,
     tags_of,
@@ -164,3 +170,132 @@ def test_a_snapshot_shared_after_the_listing_is_spared_not_deleted(
     assert actions_of(target)[snapshot] == "spare"
     assert MARK_TAG not in tags_of(ec2, snapshot)
     assert target["kept"] == {how: 1}
+
+
+@pytest.mark.parametrize("device", ["root", "data"])
+def test_a_snapshot_an_ami_was_registered_from_after_the_listing_is_spared_not_deleted(
+    cleaner: Invoke,
+    marked_and_announced: dict[str, Any],
+    built_services: list[CleanupServices],
+    device: str,
+) -> None:
+    # GIVEN member A's snapshot whose deletion was announced a notice ago
+    ec2, snapshot = marked_and_announced["ec2"], marked_and_announced["snapshot"]
+
+    # AND an engineer registering an AMI from it, as its root device or as a data volume (whose
+    # snapshot EC2 itself would let be deleted), while the run that deletes it is under way,
+    # after it listed it
+    def register() -> None:
+        if device == "root":
+            register_image_from(ec2, snapshot)
+        else:
+            register_image_from(ec2, create_snapshot(ec2), snapshot)
+
+    once_the_target_is_listed(built_services[0], register)
+    # WHEN that run acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN it is neither deleted nor failed: it is spared, its mark lifted
+    assert snapshot in snapshots_in(ec2)
+    assert actions_of(target)[snapshot] == "spare"
+    assert MARK_TAG not in tags_of(ec2, snapshot)
+    assert target["failed"] == 0, target.get("errors")
+
+
+def once_the_aliases_are_listed(services: CleanupServices, change: Callable[[], None]) -> None:
+    """Make `change` once the run has listed the aliases of member A's first function, before
+    it acts on any of its versions."""
+    done: list[bool] = []
+
+    def after_listing(**_: Any) -> None:
+        if not done:
+            done.append(True)
+            change()
+
+    lambda_client = services.member_client("lambda", MEMBER_A, REGION)
+    lambda_client.meta.events.register("after-call.lambda.ListAliases", after_listing)
+
+
+@pytest.fixture
+def aliases_listed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The function of every ListAliases the cleanup sends, in order."""
+    listed: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        listed.append(params["FunctionName"])
+
+    on_every_session(monkeypatch, "before-parameter-build.lambda.ListAliases", record)
+    return listed
+
+
+@pytest.mark.parametrize(
+    "routing",
+    [
+        pytest.param({"FunctionVersion": "1"}, id="alias-moved-onto-it"),
+        pytest.param(
+            {"RoutingConfig": {"AdditionalVersionWeights": {"1": 0.1}}},
+            id="alias-weighting-it",
+        ),
+    ],
+)
+def test_a_version_an_alias_came_to_use_after_the_listing_is_spared_not_deleted(
+    cleaner: Invoke,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+    aliases_listed: list[str],
+    routing: dict[str, Any],
+) -> None:
+    # GIVEN function `orders` in member A with 6 published versions, alias `live` on the newest,
+    # whose versions 1 to 3 were marked and announced by a run a notice ago
+    client = create_lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    client.create_alias(FunctionName="orders", Name="live", FunctionVersion="6")
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert [actions_of(first)[f"orders:{n}"] for n in (1, 2, 3)] == ["mark"] * 3
+    future_clock.advance(timedelta(days=7).total_seconds())
+    # AND an engineer pointing the alias at version 1, or weighting version 1 into its traffic,
+    # once the run that deletes them has listed the aliases
+    once_the_aliases_are_listed(
+        built_services[0],
+        lambda: client.update_alias(FunctionName="orders", Name="live", **routing),
+    )
+    del aliases_listed[:]
+    # WHEN that run acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN version 1 is spared (its mark dropped), and versions 2 and 3 are deleted
+    assert [actions_of(target)[f"orders:{n}"] for n in (1, 2, 3)] == ["spare", "delete", "delete"]
+    assert published_versions(client, "orders") == {"1", "4", "5", "6"}
+    assert "orders:1" not in read_marks(built_services[0].state, state_key(MEMBER_A, REGION)).marks
+    # AND the aliases were listed again once, just before the deletions, not per version
+    assert aliases_listed == ["orders", "orders"]
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_version_whose_aliases_cannot_be_listed_again_is_not_deleted_and_keeps_its_mark(
+    cleaner: Invoke,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+) -> None:
+    # GIVEN functions `orders` and `billing` in member A with 4 published versions each, whose
+    # version 1 was marked and announced by a run a notice ago
+    session = member_session(MEMBER_A)
+    orders = create_lambda_function(session, "orders", versions=4)
+    billing = create_lambda_function(session, "billing", versions=4)
+    cleaner({"action": "cleanup"})
+    future_clock.advance(timedelta(days=7).total_seconds())
+    mark = read_marks(built_services[0].state, state_key(MEMBER_A, REGION)).marks["orders:1"]
+    # AND member A's Lambda failing every ListAliases of `orders` after the listing's
+    member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
+    fault = fail_every_attempt(
+        member_lambda, "lambda", "ListAliases", after=1, url_with="/functions/orders/"
+    )
+    # WHEN the run after the notice acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN that version is not deleted, keeps its mark, and is reported
+    assert fault.attempts > 0
+    assert "1" in published_versions(orders, "orders")
+    assert "orders:1" not in actions_of(target)
+    assert "orders:1" in {entry["id"] for entry in target["errors"]}
+    marks = read_marks(built_services[0].state, state_key(MEMBER_A, REGION)).marks
+    assert marks["orders:1"] == mark
+    # AND the other function's old version is deleted all the same
+    assert actions_of(target)["billing:1"] == "delete"
+    assert "1" not in published_versions(billing, "billing")

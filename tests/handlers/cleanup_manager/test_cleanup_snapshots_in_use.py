@@ -1,6 +1,7 @@
-"""Snapshots another account uses are never deleted: a snapshot shared with another account or
-made public (its `createVolumePermission`), asked of each candidate alone. A sharing that cannot
-be read keeps its snapshot and is reported, and the other snapshots go on."""
+"""Snapshots another account or an AMI uses are never deleted: a snapshot shared with another
+account or made public (its `createVolumePermission`), asked of each candidate alone, and a
+snapshot an AMI has come to use during its notice. A sharing that cannot be read keeps its
+snapshot and is reported, and the other snapshots go on."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.handlers.cleanup_manager.conftest import on_every_session
 from tests.handlers.cleanup_manager.support import (
     actions_of,
     create_snapshot,
+    register_image_from,
     share_snapshot,
     snapshots_in,
     tags_of,
@@ -203,3 +205,23 @@ def test_a_snapshot_whose_sharing_cannot_be_read_is_kept_and_reported_and_the_ot
     # AND the other snapshot is marked, or deleted, all the same
     expected = "mark" if stage == "before-its-mark" else "delete"
     assert actions_of(target)[other] == expected
+
+
+def test_a_snapshot_an_ami_was_registered_from_during_its_notice_is_spared_not_deleted(
+    cleaner: Invoke, future_clock: ManualClock, member_a_ec2: Any
+) -> None:
+    # GIVEN member A's two stale snapshots, marked and announced by a run a notice ago, from
+    # which an engineer has since registered an AMI (the first as its root device, the second
+    # as a data volume, whose snapshot EC2 itself would let be deleted)
+    ec2 = member_a_ec2
+    root, data = create_snapshot(ec2), create_snapshot(ec2)
+    first = _run_after(cleaner, future_clock, 0)
+    assert (actions_of(first)[root], actions_of(first)[data]) == ("mark", "mark")
+    register_image_from(ec2, root, data)
+    # WHEN the run after the notice acts
+    second = _run_after(cleaner, future_clock, 7)
+    # THEN both are spared, their marks lifted, and neither is deleted nor failed
+    assert (actions_of(second)[root], actions_of(second)[data]) == ("spare", "spare")
+    assert {root, data} <= snapshots_in(ec2)
+    assert MARK_TAG not in tags_of(ec2, root) and MARK_TAG not in tags_of(ec2, data)
+    assert second["failed"] == 0, second.get("errors")
