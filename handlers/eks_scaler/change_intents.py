@@ -23,7 +23,9 @@ as of when its intent was saved (so the history keeps the order of the changes),
 its notice, keyed by that request as its own run's is: once. Should the state table refuse
 that record, the node group fails without being changed, the intent kept. The first request's
 retry then finds its change among the node group's last recorded ones and leaves the node group
-as it is, delivering nothing new. A dry run records nothing.
+as it is, delivering nothing new. A dry run records nothing. spot_optimizer's +1, under the same
+lock, records such a change likewise: the reading and recording shared with it are
+`fleet_shared.change_intents`.
 """
 
 from __future__ import annotations
@@ -34,14 +36,18 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.change_intents import (
+    INTENT_NAME,
+    NOTICE_FIELD,
+    KeptIntent,
+    Notice,
+    record_found_change,
+)
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.eks_scaler.models import ScalerEvent
-from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, notice_ttl_seconds
+from handlers.eks_scaler.notices import notice_ttl_seconds
 from handlers.eks_scaler.services import ScalerServices
 from handlers.eks_scaler.sizing import Sizes
-
-INTENT_NAME = "change_intent"
-"""The saved value (under the node group's state key) holding the change about to be made."""
 
 
 def save_intent(services: ScalerServices, key: str, record: dict[str, Any]) -> None:
@@ -49,16 +55,6 @@ def save_intent(services: ScalerServices, key: str, record: dict[str, Any]) -> N
     long as a `request_id` is remembered, since only a retry of that request uses it."""
     intent = {"prepared_at": iso_z(services.clock.now(), "microseconds"), "record": record}
     services.state.put_value(key, INTENT_NAME, intent, ttl_seconds=notice_ttl_seconds(services))
-
-
-@dataclass(frozen=True)
-class OtherIntent:
-    """The node group's kept intent of another request: when it was saved, its action, and the
-    change record (with its notice) it saved."""
-
-    prepared_at: datetime
-    action: str
-    record: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -70,24 +66,20 @@ class OwnIntent:
     desired_size: int
 
 
-def kept_intent(services: ScalerServices, key: str) -> dict[str, Any] | None:
-    """The node group's kept intent (`save_intent`'s value), if any."""
-    return services.state.get_value(key, INTENT_NAME)
-
-
-def other_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> OtherIntent | None:
-    """The node group's last intent (`kept_intent`), if it is another request's than `event`'s:
-    a change was made then unless its update failed, so the cooldown counts from it too, and it
-    is the last change when the change itself was not recorded. The request's own intent does
-    not count: its retry finds its change made (nothing to do), or not made (to be made now)."""
+def other_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> KeptIntent | None:
+    """The node group's last intent (`fleet_shared.change_intents.kept_intent`), if it is another
+    request's than `event`'s: a change was made then unless its update failed, so the cooldown
+    counts from it too, and it is the last change when the change itself was not recorded. The
+    request's own intent does not count: its retry finds its change made (nothing to do), or not
+    made (to be made now)."""
     if intent is None or _is_this_requests(intent, event):
         return None
-    record: dict[str, Any] = intent["record"]
-    return OtherIntent(parse_iso(intent["prepared_at"]), record["action"], record)
+    return KeptIntent.from_value(intent)
 
 
 def this_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> OwnIntent | None:
-    """The node group's last intent (`kept_intent`), if it is `event`'s own (its `request_id`)."""
+    """The node group's last intent (`fleet_shared.change_intents.kept_intent`), if it is
+    `event`'s own (its `request_id`)."""
     if intent is None or not _is_this_requests(intent, event):
         return None
     return OwnIntent(parse_iso(intent["prepared_at"]), intent["record"]["new"]["desired_size"])
@@ -144,7 +136,7 @@ def record_unrecorded_change(
 
 
 def record_other_requests_change(
-    event: ScalerEvent, services: ScalerServices, key: str, *, unspent: OtherIntent, current: Sizes
+    event: ScalerEvent, services: ScalerServices, key: str, *, unspent: KeptIntent, current: Sizes
 ) -> Notice | None:
     """When the node group is at the target of another request's `unspent` intent (no change
     recorded at or after it), that request made its change and its invocation ended before
@@ -152,16 +144,14 @@ def record_other_requests_change(
     by that request). None otherwise: its update was not made (its retry makes it). A refusal of
     the state table is raised: this request must not then replace the intent, the one record of
     that change."""
-    if unspent.record["new"]["desired_size"] != current.desired_size:
-        return None
-    services.state.record_change(
+    return record_found_change(
+        services.state,
         key,
-        {**unspent.record, "recorded_by_request": event.request_id},
+        unspent,
+        current_desired=current.desired_size,
+        recorded_by={"recorded_by_request": event.request_id},
         history_ttl_seconds=_history_ttl_seconds(services),
-        changed_at=unspent.prepared_at,
     )
-    notice: Notice = unspent.record[NOTICE_FIELD]
-    return notice
 
 
 def _history_ttl_seconds(services: ScalerServices) -> int:

@@ -13,22 +13,16 @@ the retry sends it without scaling again.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
+from fleet_shared.change_intents import NOTICE_FIELD, Notice
 from fleet_shared.node_group_locks import node_group_key, node_group_resource
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.decision import ScalingDecision
 from handlers.eks_scaler.models import ScalerEvent
 from handlers.eks_scaler.services import ScalerServices
-
-Notice = dict[str, Any]
-"""`{"key": <delivery key>, "alert": <the alert as JSON>}`, as the records keep it."""
-
-NOTICE_FIELD = "notice"
-"""The field of a change record (and of nothing else) that holds the change's notice."""
 
 
 def change_notice(

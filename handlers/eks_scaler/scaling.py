@@ -31,6 +31,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.change_intents import KeptIntent, kept_intent
 from fleet_shared.exceptions import AnswerLostError, FleetError, LockNotAcquiredError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.node_group_autoscalers import ManagingAutoscaler, declared_autoscaler
@@ -48,10 +49,8 @@ from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.autoscalers import autoscaler_result, managing_autoscaler
 from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.change_intents import (
-    OtherIntent,
     OwnIntent,
     drop_intent,
-    kept_intent,
     other_requests_intent,
     record_other_requests_change,
     record_unrecorded_change,
@@ -292,7 +291,7 @@ def read_facts(
     services: ScalerServices,
     eks: Any,
     inventory: FleetInventory | None,
-) -> tuple[NodeGroupFacts, OtherIntent | None]:
+) -> tuple[NodeGroupFacts, KeptIntent | None]:
     """Everything `decide` needs about one node group (read under its lock), and another
     request's intent saved after the last recorded change (unspent), if any."""
     key = node_group_key(event.account_id, event.region, event.cluster, name)
@@ -311,7 +310,7 @@ def read_facts(
     last_change = services.state.latest_change(key)
     last_change_at = last_change.changed_at if last_change is not None else None
     last_change_action = last_change.record.get("action") if last_change is not None else None
-    kept = kept_intent(services, key)
+    kept = kept_intent(services.state, key)
     size_this_request_set = _size_this_request_set(
         last_change if _made_by_this_request(last_change, event, services) else None,
         last_change_at,
@@ -319,7 +318,7 @@ def read_facts(
         described.sizes.desired_size,
     )
     unspent = other_requests_intent(kept, event)
-    if unspent is not None and last_change_at is not None and unspent.prepared_at <= last_change_at:
+    if unspent is not None and unspent.spent_by(last_change_at):
         unspent = None
     if unspent is not None:
         # A change made after the last recorded one, whose record the state table refused (or

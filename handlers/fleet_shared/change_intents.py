@@ -1,0 +1,93 @@
+"""A node group's change intent: the change eks_scaler is about to make, found made but unrecorded.
+
+eks_scaler saves, under the node group's state key and before UpdateNodegroupConfig, the change
+record to be with its notice (handlers/eks_scaler/change_intents.py says when and why). When the
+update is made but its answer lost, the invocation ends with the change unrecorded and
+unannounced, and its retry comes a minute or more later. Whoever changes the node group before
+that retry, under the node group lock (another eks_scaler request, spot_optimizer's +1), would
+record a change after the intent, which spends it: the first change would never be recorded nor
+announced. So each of them, before its own change, records the change of an unspent intent (no
+change recorded at or after it) that it finds made (the node group at its target), as of when
+the intent was saved, and delivers its notice under the notice's own key (the first request's),
+which its retry delivers under too: once. A state table refusal of that record is raised, so the
+caller changes nothing: its change would spend the intent, the one trace of the first change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fleet_shared.state_table import StateTable
+from fleet_shared.timestamps import parse_iso
+
+INTENT_NAME = "change_intent"
+"""The saved value (under the node group's state key) holding the change about to be made."""
+
+NOTICE_FIELD = "notice"
+"""The field of a change record (and of nothing else) that holds the change's notice."""
+
+Notice = dict[str, Any]
+"""`{"key": <delivery key>, "alert": <the alert as JSON>}`, as the records keep it."""
+
+
+@dataclass(frozen=True)
+class KeptIntent:
+    """The node group's kept intent: when it was saved, and the change record (with its notice)
+    it saved."""
+
+    prepared_at: datetime
+    record: dict[str, Any]
+
+    @classmethod
+    def from_value(cls, value: dict[str, Any]) -> KeptIntent:
+        """The intent of a saved value (`INTENT_NAME`'s)."""
+        return cls(parse_iso(value["prepared_at"]), value["record"])
+
+    @property
+    def action(self) -> str:
+        """The action of the change (`scale_up`, `predictive`...)."""
+        return str(self.record["action"])
+
+    @property
+    def desired_size(self) -> int:
+        """The desired size the change sets."""
+        return int(self.record["new"]["desired_size"])
+
+    def spent_by(self, last_change_at: datetime | None) -> bool:
+        """Whether a change recorded at `last_change_at` (the node group's last) spends the
+        intent: its own record, or a later change's."""
+        return last_change_at is not None and last_change_at >= self.prepared_at
+
+
+def kept_intent(state: StateTable, key: str) -> dict[str, Any] | None:
+    """The node group's kept intent as saved, if any."""
+    return state.get_value(key, INTENT_NAME)
+
+
+def record_found_change(
+    state: StateTable,
+    key: str,
+    intent: KeptIntent,
+    *,
+    current_desired: int,
+    recorded_by: Mapping[str, Any],
+    history_ttl_seconds: int,
+) -> Notice | None:
+    """When the node group is at the target (`current_desired`) of an unspent `intent`, its
+    change was made by an invocation that ended before recording it: record it now, as of when
+    the intent was saved, with `recorded_by` (fields naming who recorded it), and return its
+    notice. None otherwise: its update was not made (its retry makes it). A refusal of the
+    state table is raised."""
+    if intent.desired_size != current_desired:
+        return None
+    state.record_change(
+        key,
+        {**intent.record, **recorded_by},
+        history_ttl_seconds=history_ttl_seconds,
+        changed_at=intent.prepared_at,
+    )
+    notice: Notice = intent.record[NOTICE_FIELD]
+    return notice
