@@ -91,3 +91,30 @@ def record_found_change(
     )
     notice: Notice = intent.record[NOTICE_FIELD]
     return notice
+
+
+def record_unspent_intents_change(
+    state: StateTable,
+    key: str,
+    *,
+    current_desired: int,
+    recorded_by: Mapping[str, Any],
+    history_ttl_seconds: int,
+) -> Notice | None:
+    """`record_found_change` of the node group's kept intent when no change is recorded at or
+    after it (read here): for a caller that saves no intent of its own. None when there is no
+    such intent, or its change was not made."""
+    value = kept_intent(state, key)
+    if value is None:
+        return None
+    intent = KeptIntent.from_value(value)
+    if intent.spent_by(state.last_change_at(key)):
+        return None
+    return record_found_change(
+        state,
+        key,
+        intent,
+        current_desired=current_desired,
+        recorded_by=recorded_by,
+        history_ttl_seconds=history_ttl_seconds,
+    )

@@ -25,7 +25,10 @@
    group lock as the scaler (fleet_shared.node_group_locks), recorded under the node group's state
    key as the scaler does, and announced at info level; at most once per hour per on-demand node
    group. The lease is renewed just before the change, which is not made when another owner took the
-   lock while EKS was read, and the hold read again (placing one takes no lock). A +1 that failed
+   lock while EKS was read, and the hold read again (placing one takes no lock). An eks_scaler
+   change found made but not recorded (its answer lost: `fleet_shared.change_intents`) is then
+   recorded, its notice delivered with the warning's alerts, before the +1, whose record would
+   spend its intent; when the state table refuses, the fallback fails unchanged. A +1 that failed
    after an attempt whose answer was lost (EKS may have made it, whatever botocore's later attempts
    met) counts as made when the node group has the new size (else it is an error, the hour's +1
    taken all the same). The +1 is temporary in that the cluster's next scheduled scale-down or
@@ -57,6 +60,7 @@ from botocore.exceptions import ConnectionError as EndpointUnreachableError
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.change_intents import Notice, record_unspent_intents_change
 from fleet_shared.exceptions import (
     AnswerLostError,
     FleetError,
@@ -294,6 +298,7 @@ def _record(
             recent=recent,
             dry_run=dry_run,
             owner=owner,
+            notices_found=notices,
         )
         result["fallback"] = fallback
         if fallback_alert is not None:
@@ -358,9 +363,12 @@ def _guarded_fallback(
     recent: int,
     dry_run: bool,
     owner: str,
+    notices_found: list[Notice],
 ) -> tuple[dict[str, Any], Alert | None]:
     """The fallback, with its failure reported rather than raised: the interruption is recorded
-    by then, and failing the request would record it again on the retry."""
+    by then, and failing the request would record it again on the retry. `notices_found` gets
+    the notice of an eks_scaler change the fallback found made and recorded, whatever happens
+    to the fallback after."""
     try:
         return _on_demand_fallback(
             services,
@@ -371,6 +379,7 @@ def _guarded_fallback(
             recent=recent,
             dry_run=dry_run,
             owner=owner,
+            notices_found=notices_found,
         )
     except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
         logger.warning(
@@ -420,9 +429,10 @@ def _on_demand_fallback(
     recent: int,
     dry_run: bool,
     owner: str,
+    notices_found: list[Notice],
 ) -> tuple[dict[str, Any], Alert | None]:
     """Find the on-demand sibling and propose or apply its +1: the fallback's result, and the
-    notice of an applied +1."""
+    notice of an applied +1 (`notices_found` gets those of the changes `_apply` found)."""
     reason = (
         f"{recent} interruptions of {spot_group} in the last hour exceed the threshold "
         f"{services.environment.spot_interruption_threshold}"
@@ -489,6 +499,7 @@ def _on_demand_fallback(
                 reason=reason,
                 stack_max_size=stack_max_size,
                 held=held,
+                notices_found=notices_found,
             )
             return {**applied, **passed_over}, notice
     except LockNotAcquiredError as error:
@@ -684,7 +695,10 @@ def _apply(
     reason: str,
     stack_max_size: int | None,
     held: HeldLock,
+    notices_found: list[Notice],
 ) -> tuple[dict[str, Any], Alert | None]:
+    """Make the +1 under the node group lock `held`: its result, and its notice. `notices_found`
+    gets the notice of an eks_scaler change found made but not recorded, recorded first."""
     # Re-read under the lock: the scaler may have changed the sizes since the proposal.
     group = _described(eks, cluster, name)
     plan = _plan(group, stack_max_size)
@@ -701,6 +715,18 @@ def _apply(
     hold = hold_in_force(services.state, account, region, cluster, name, now=services.clock.now())
     if hold is not None:
         return _held(name, reason, hold), None
+    key = node_group_key(account, region, cluster, name)
+    # An eks_scaler change made but not recorded (its answer lost) would be spent by the +1's
+    # record, and never recorded nor announced: recorded first, or (refused) nothing is changed.
+    found = record_unspent_intents_change(
+        services.state,
+        key,
+        current_desired=plan["previous"]["desired_size"],
+        recorded_by={"recorded_by": FUNCTION_NAME},
+        history_ttl_seconds=_change_history_ttl_seconds(services),
+    )
+    if found is not None:
+        notices_found.append(found)
     claim = fallback_claim_key(account, region, cluster, name)
     if not services.state.claim_once(claim, FALLBACK_CLAIM_SECONDS):
         return {
@@ -729,7 +755,7 @@ def _apply(
     }
     try:
         services.state.record_change(
-            node_group_key(account, region, cluster, name),
+            key,
             {
                 "source": FUNCTION_NAME,
                 "action": SPOT_FALLBACK_ACTION,
@@ -740,7 +766,7 @@ def _apply(
                 "reason": reason,
                 "update_id": update.get("id"),
             },
-            history_ttl_seconds=services.environment.spot_change_history_ttl_days * 86400,
+            history_ttl_seconds=_change_history_ttl_seconds(services),
         )
     except (ClientError, BotoCoreError) as error:
         # The +1 is made: it is reported and announced as applied, never as a failed fallback.
@@ -766,6 +792,10 @@ def _apply(
         id=alert_id(FUNCTION_NAME, resource, f"{title} {update.get('id')}"),
     )
     return applied, alert
+
+
+def _change_history_ttl_seconds(services: SpotServices) -> int:
+    return services.environment.spot_change_history_ttl_days * 86400
 
 
 def _made_by_the_lost_attempt(
