@@ -18,7 +18,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 
@@ -97,7 +97,9 @@ class Bottleneck(_Document):
 class HourlyUtilisation(_Document):
     """One hour of the cluster's node utilisation (Container Insights, per cluster)."""
 
-    hour: datetime
+    hour: AwareDatetime
+    """With its offset, as the analyzer writes it: an hour without one is no instant, and the
+    optimizer compares hours with its own (aware) window."""
     cpu_percent: float | None
     memory_percent: float | None
     node_count: float | None

@@ -28,6 +28,7 @@ from fleet_shared.performance_documents import (
 )
 from fleet_shared.s3_listings import listed_objects
 from fleet_shared.state_table import StateTable
+from fleet_shared.validation_errors import first_error
 
 
 @dataclass
@@ -61,7 +62,8 @@ def read_cluster_history(
         try:
             analysis = PerformanceAnalysis.model_validate_json(body)
         except ValidationError as error:
-            history.skipped.append(f"{item['Key']}: not an analysis ({error.error_count()} errors)")
+            field, problem = first_error(error, root="document")
+            history.skipped.append(f"{item['Key']}: not an analysis ({field}: {problem})")
             continue
         history.analyses_read += 1
         for hour in analysis.hourly:

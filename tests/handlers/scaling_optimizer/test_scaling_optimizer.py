@@ -913,20 +913,54 @@ def test_an_analysis_with_a_utilisation_that_is_not_a_number_is_left_out_and_nam
     # GIVEN 14 days of analyses, the newest of them with one hour's CPU utilisation written as
     # `constant` (JSON has no such number; Python's json module and pydantic read it)
     generate_history(fake_clock.now(), state_table, fake_clock)
-    s3 = boto3.client("s3", region_name=REGION)
-    prefix = f"analyses/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/"
-    listed = s3.list_objects_v2(Bucket=DATA_BUCKET_NAME, Prefix=prefix)["Contents"]
-    newest = max(item["Key"] for item in listed)
-    document = json.loads(s3.get_object(Bucket=DATA_BUCKET_NAME, Key=newest)["Body"].read())
-    document["hourly"][0]["cpu_percent"] = float(constant)
-    s3.put_object(Bucket=DATA_BUCKET_NAME, Key=newest, Body=json.dumps(document).encode("utf-8"))
+    newest = rewrite_newest_analysis(
+        lambda document: document["hourly"][0].update(cpu_percent=float(constant))
+    )
 
     # WHEN the optimizer runs
     result = optimize({"action": "optimize"})
 
     # THEN that analysis is left out and named in the notes, and the sizes come from the others
     assert result["status"] == "ok", result
-    assert f"{newest}: not an analysis (1 errors)" in result["notes"]
+    assert f"{newest}: not an analysis (hourly[0].cpu_percent: " in "\n".join(result["notes"])
+    recommendations = latest_recommendations()
+    assert recommendations.analyses_read == 14 * 24 // 4 - 1
+    assert recommended(recommendations, "max_size") == 5
+
+
+def rewrite_newest_analysis(rewrite: Callable[[dict[str, Any]], object]) -> str:
+    """Apply `rewrite` to the JSON document of the cluster's newest analysis; its key."""
+    s3 = boto3.client("s3", region_name=REGION)
+    prefix = f"analyses/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/"
+    listed = s3.list_objects_v2(Bucket=DATA_BUCKET_NAME, Prefix=prefix)["Contents"]
+    newest = max(item["Key"] for item in listed)
+    document = json.loads(s3.get_object(Bucket=DATA_BUCKET_NAME, Key=newest)["Body"].read())
+    rewrite(document)
+    s3.put_object(Bucket=DATA_BUCKET_NAME, Key=newest, Body=json.dumps(document).encode("utf-8"))
+    return newest
+
+
+def test_an_analysis_with_an_hour_without_its_offset_is_left_out_and_named(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN 14 days of analyses, the newest of them with one hour written without its offset
+    # (`2026-01-01T10:00:00`, not `...Z`): no instant, where the optimizer's window is one
+    generate_history(fake_clock.now(), state_table, fake_clock)
+
+    def drop_offset(document: dict[str, Any]) -> None:
+        document["hourly"][0]["hour"] = document["hourly"][0]["hour"].removesuffix("Z")
+
+    newest = rewrite_newest_analysis(drop_offset)
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN that analysis is left out and named in the notes with the field, and the sizes come
+    # from the others (the run did not end on comparing the hour with its window)
+    assert result["status"] == "ok", result
+    assert f"{newest}: not an analysis (hourly[0].hour: " in "\n".join(result["notes"])
     recommendations = latest_recommendations()
     assert recommendations.analyses_read == 14 * 24 // 4 - 1
     assert recommended(recommendations, "max_size") == 5
