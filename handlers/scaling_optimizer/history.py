@@ -1,12 +1,13 @@
 """What the optimizer reads: the analyses of a cluster and the scaler's history of a node group.
 
 Analyses come from `analyses/<account>/<region>/<cluster>/` (validated against the analyzer's
-model; one that does not validate, or cannot be read, is skipped and named in the notes). The
-scaler records every change of a node group in the state table
-(`nodegroup/<account>/<region>/<cluster>/<group>`) with its `previous` and `new` sizes; a node
-group had, in any hour, the desired size of the last change before it, or before the first
-change in the window, that change's previous size (in a window without a change, the size the
-last change before it set; the stack file's desired size when the scaler never changed it).
+model, with every hour's CPU utilisation within 0-100 %; one that does not, or cannot be read,
+is skipped and named in the notes). The scaler records every change of a node group in the
+state table (`nodegroup/<account>/<region>/<cluster>/<group>`) with its `previous` and `new`
+sizes; a node group had, in any hour, the desired size of the last change before it, or before
+the first change in the window, that change's previous size (in a window without a change, the
+size the last change before it set; the stack file's desired size when the scaler never changed
+it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from fleet_shared.performance_documents import (
 from fleet_shared.s3_listings import listed_objects
 from fleet_shared.state_table import StateTable
 from fleet_shared.validation_errors import first_error
+
+MIN_UTILISATION = 0.0
+MAX_UTILISATION = 100.0
+"""Container Insights' node_cpu_utilization is a percent of the nodes' capacity."""
 
 
 @dataclass
@@ -65,11 +70,27 @@ def read_cluster_history(
             field, problem = first_error(error, root="document")
             history.skipped.append(f"{item['Key']}: not an analysis ({field}: {problem})")
             continue
+        refusal = _utilisation_refusal(analysis)
+        if refusal is not None:
+            history.skipped.append(f"{item['Key']}: not an analysis ({refusal})")
+            continue
         history.analyses_read += 1
         for hour in analysis.hourly:
             if hour.cpu_percent is not None and hour.hour >= since:
                 history.cpu_by_hour[hour.hour] = hour.cpu_percent
     return history
+
+
+def _utilisation_refusal(analysis: PerformanceAnalysis) -> str | None:
+    """What makes `analysis` unfit to size on: an hour's CPU utilisation outside 0-100 %. One
+    such hour (an agent's or a hand's error) would decide the busiest hour, and so max_size and
+    the off-hours size, alone: 10**6 % recommended the largest node group the settings accept,
+    and 1e308 % on a node group of several nodes ended the run with an OverflowError."""
+    for index, hour in enumerate(analysis.hourly):
+        cpu = hour.cpu_percent
+        if cpu is not None and not MIN_UTILISATION <= cpu <= MAX_UTILISATION:
+            return f"hourly[{index}].cpu_percent: {cpu:.6g} is not a utilisation (0-100 %)"
+    return None
 
 
 def desired_size_timeline(

@@ -964,3 +964,37 @@ def test_an_analysis_with_an_hour_without_its_offset_is_left_out_and_named(
     recommendations = latest_recommendations()
     assert recommendations.analyses_read == 14 * 24 // 4 - 1
     assert recommended(recommendations, "max_size") == 5
+
+
+@pytest.mark.parametrize("cpu_percent", [1e6, 1e308, -50.0])
+def test_an_analysis_with_a_utilisation_outside_0_to_100_percent_is_left_out_and_named(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    cpu_percent: float,
+) -> None:
+    # GIVEN 14 days of analyses, the newest of them with every hour's CPU utilisation written
+    # as `cpu_percent`: a number, but no percent of the nodes' capacity
+    generate_history(fake_clock.now(), state_table, fake_clock)
+
+    def rewrite(document: dict[str, Any]) -> None:
+        for hour in document["hourly"]:
+            hour["cpu_percent"] = cpu_percent
+
+    newest = rewrite_newest_analysis(rewrite)
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN that analysis is left out and named in the notes with the field and its value, and
+    # the sizes come from the others: not the largest node group the settings accept, nor an
+    # overflow ending the run
+    assert result["status"] == "ok", result
+    assert (
+        f"{newest}: not an analysis (hourly[0].cpu_percent: {cpu_percent:.6g} is not a "
+        "utilisation (0-100 %))"
+    ) in result["notes"]
+    recommendations = latest_recommendations()
+    assert recommendations.analyses_read == 14 * 24 // 4 - 1
+    assert recommended(recommendations, "max_size") == 5
+    assert recommended(recommendations, "off_hours_desired", GROUP) == 2
