@@ -28,6 +28,7 @@ HOUR = 3600
 DESCRIBE_TAGS_BATCH = 20
 """DescribeTags takes at most 20 load balancer ARNs per call."""
 PERCENTILES = ("p50", "p90", "p99")
+COMPLETE = "Complete"
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,19 @@ class ClusterMetric:
         )
 
     def figure(self, series: MetricSeries | None) -> float | None:
-        """The window's figure from its hourly values; None without data."""
-        if series is None or not series.values:
+        """The window's figure from its hourly values; None without data, or when CloudWatch
+        did not answer the series whole (`is_whole`)."""
+        if series is None or not is_whole(series) or not series.values:
             return None
         return max(series.values) if self.peak else statistics.fmean(series.values)
+
+
+def is_whole(series: MetricSeries) -> bool:
+    """Whether CloudWatch answered every value of the window: its StatusCode for the series is
+    `Complete`, not `InternalError`, `Forbidden` or `PartialData`. A figure of some of the hours
+    is no figure of the window: the hour missing may be the one that breaks a rule, so it would
+    resolve an open regression (or, a week earlier, open one) on what was not measured."""
+    return series.status == COMPLETE
 
 
 CLUSTER_METRICS: tuple[ClusterMetric, ...] = (
@@ -172,8 +182,8 @@ def load_balancer_latency(
     series = get_metric_series(cloudwatch, queries, start, end)
 
     def last(percentile: str) -> float | None:
-        values = series[percentile].values
-        return values[-1] if values else None
+        found = series[percentile]
+        return found.values[-1] if found.values and is_whole(found) else None
 
     name = dimension.split("/")[1] if dimension.count("/") >= 2 else dimension
     latency = LoadBalancerLatency(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import boto3
 import pytest
+from botocore.stub import Stubber
 
 from fleet_shared.aws_answers import UnreadableAnswerError
 from fleet_shared.performance_documents import LoadBalancerLatency
@@ -12,6 +16,7 @@ from handlers.performance_analyzer.measurements import (
     CLUSTER_TAG,
     WindowMeasurements,
     cluster_load_balancers,
+    load_balancer_latency,
 )
 from tests.handlers.conftest import REGION
 from tests.handlers.faults import answer_malformed
@@ -102,3 +107,44 @@ def test_a_slow_load_balancer_is_named_with_its_p99() -> None:
     assert bottleneck.value == pytest.approx(2.5)
     assert bottleneck.unit == "Seconds"
     assert "of api was 2.5 Seconds" in bottleneck.evidence
+
+
+def test_a_p99_cloudwatch_answered_incomplete_is_no_latency() -> None:
+    # GIVEN a load balancer whose responses took 3 s at p50 over the last hour, and CloudWatch
+    # answering its p99 with StatusCode InternalError (moto computes no percentiles, and always
+    # answers Complete)
+    cloudwatch = boto3.client(
+        "cloudwatch", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    end = datetime(2026, 11, 28, 10, tzinfo=UTC)
+    start = end - timedelta(hours=1)
+
+    def result(query_id: str, status: str) -> dict[str, Any]:
+        return {
+            "Id": query_id,
+            "Label": "TargetResponseTime",
+            "Timestamps": [start],
+            "Values": [3.0],
+            "StatusCode": status,
+        }
+
+    stubber = Stubber(cloudwatch)
+    stubber.add_response(
+        "get_metric_data",
+        {
+            "MetricDataResults": [
+                result("p50", "Complete"),
+                result("p90", "Complete"),
+                result("p99", "InternalError"),
+            ]
+        },
+    )
+    arn = f"arn:aws:elasticloadbalancing:{REGION}:222222222222:loadbalancer/app/api/0123456789"
+    # WHEN its latency over the hour is measured
+    with stubber:
+        latency, left_out = load_balancer_latency(cloudwatch, arn, start, end)
+    # THEN the p99 is unmeasured, not read from what CloudWatch answered, and the percentiles
+    # answered whole are measured
+    assert latency.p99_seconds is None
+    assert latency.p50_seconds == pytest.approx(3.0)
+    assert left_out == []

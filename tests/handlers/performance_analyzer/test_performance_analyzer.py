@@ -837,3 +837,67 @@ def test_an_open_regression_of_a_cluster_removed_from_the_inventory_is_resolved_
         {"resource": resource, "status": "ok", "alerts": {"sent": 0, "resolved": 1, "open": 0}}
     ]
     assert second["removed_clusters"] == []
+
+
+class CpuAnsweredIncomplete:
+    """Answers the `node_cpu_utilization` series of the window from `start` on with StatusCode
+    `status`, holding only its values below `below` (CloudWatch's InternalError answer with some
+    of the hours; moto always answers `Complete`)."""
+
+    def __init__(self, start: datetime, status: str, below: float) -> None:
+        self.start, self.status, self.below = start, status, below
+        self.answered = 0
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        for result in parsed.get("MetricDataResults", []):
+            moments = result.get("Timestamps", [])
+            if result["Id"] != "cpu" or not moments or min(moments) < self.start:
+                continue
+            kept = [
+                (moment, value)
+                for moment, value in zip(moments, result["Values"], strict=True)
+                if value < self.below
+            ]
+            result["Timestamps"] = [moment for moment, _ in kept]
+            result["Values"] = [value for _, value in kept]
+            result["StatusCode"] = self.status
+            self.answered += 1
+
+
+@pytest.mark.parametrize("status", ["InternalError", "PartialData", "Forbidden"])
+def test_an_open_regression_is_not_resolved_by_a_series_cloudwatch_answered_incomplete(
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox, status: str
+) -> None:
+    # GIVEN CloudWatch answering the CPU series of the window four hours on with StatusCode
+    # `status` and only its hours below 60 %
+    end = the_hour(fake_clock) + timedelta(hours=4)
+    incomplete = CpuAnsweredIncomplete(end - timedelta(hours=4), status, below=60.0)
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    session.events.register("after-call.cloudwatch.GetMetricData", incomplete)
+    # AND a CPU regression announced by a run now
+    cloudwatch, _ = put_saturated_window(fake_clock, 4)
+    analyze({"action": "analyze_fleet"})
+    [warning] = alert_inbox.receive()
+    assert warning.alert["resolved"] is False
+    # AND four hours on, the CPU saturated in the window's last three hours (95 %) and not in
+    # its first (50 %): 83.75 % on average, above the rule's 80 %; healthy a week earlier
+    fake_clock.advance(4 * 3600)
+    put_cluster_hours(cloudwatch, end - timedelta(days=7), 4, HEALTHY)
+    put_cluster_hours(cloudwatch, end, 3, {**HEALTHY, "node_cpu_utilization": 95.0})
+    put_cluster_hours(cloudwatch, end - timedelta(hours=3), 1, HEALTHY | {
+        "node_cpu_utilization": 50.0
+    })  # fmt: skip
+
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+
+    # THEN the CPU is named unmeasured, not measured at 50 % from the hour answered: nothing is
+    # resolved (the rule was not measured, so it did not clear)
+    assert incomplete.answered == 1
+    [cluster] = result["clusters"]
+    assert cluster["status"] == "ok", cluster
+    assert "cpu" in cluster["unmeasured"]
+    assert cluster["alerts"]["resolved"] == 0
+    assert alert_inbox.receive() == []
+    cpu = next(trend for trend in latest_analysis().metrics if trend.name == "cpu")
+    assert cpu.value is None
