@@ -28,8 +28,9 @@ from fleet_shared.performance_documents import (
     cluster_prefix,
 )
 from fleet_shared.s3_listings import listed_objects
-from fleet_shared.state_table import StateTable
-from fleet_shared.validation_errors import first_error
+from fleet_shared.state_table import StateChange, StateTable
+from fleet_shared.timestamps import iso_z
+from fleet_shared.validation_errors import first_error, shown_value
 
 MIN_UTILISATION = 0.0
 MAX_UTILISATION = 100.0
@@ -112,12 +113,12 @@ def desired_size_timeline(
         changes = [latest] if latest is not None else []
     initial = configured_desired
     if changes:
-        previous = changes[0].record.get("previous") or {}
-        initial = int(previous.get("desired_size", configured_desired))
+        recorded = _recorded_size(changes[0], "previous", required=False)
+        initial = configured_desired if recorded is None else recorded
     steps = [
-        (change.changed_at, int(change.record["new"]["desired_size"]))
+        (change.changed_at, size)
         for change in changes
-        if isinstance(change.record.get("new"), dict)
+        if (size := _recorded_size(change, "new", required=True)) is not None
     ]
 
     def desired_at(moment: datetime) -> int:
@@ -129,3 +130,26 @@ def desired_size_timeline(
         return size
 
     return desired_at
+
+
+class UnreadableScalerChangeError(Exception):
+    """A change of the scaler's history without the desired size the optimizer reads from it."""
+
+
+def _recorded_size(change: StateChange, side: str, *, required: bool) -> int | None:
+    """The `desired_size` of `side` (`previous` or `new`) of the change's record: None when that
+    side is no mapping of sizes or, unless `required`, has no desired size. Anything else is no
+    node count, and raises UnreadableScalerChangeError: the state table is written by other
+    functions (and by hand), and one bad record must leave out its node group alone."""
+    when = iso_z(change.changed_at)
+    if not isinstance(change.record, dict):
+        raise UnreadableScalerChangeError(f"the change at {when} is not a record of sizes")
+    sizes = change.record.get(side)
+    if not isinstance(sizes, dict) or ("desired_size" not in sizes and not required):
+        return None
+    size = sizes.get("desired_size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise UnreadableScalerChangeError(
+            f"the change at {when}: {side}.desired_size {shown_value(size)} is not a node count"
+        )
+    return size

@@ -29,7 +29,11 @@ from fleet_shared.performance_documents import (
 )
 from fleet_shared.working_hours import in_working_hours
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
-from handlers.scaling_optimizer.history import desired_size_timeline, read_cluster_history
+from handlers.scaling_optimizer.history import (
+    UnreadableScalerChangeError,
+    desired_size_timeline,
+    read_cluster_history,
+)
 from handlers.scaling_optimizer.memory import latest_cost_detail, memory_changes
 from handlers.scaling_optimizer.sizing import (
     SCALER_DEFAULTS,
@@ -119,7 +123,7 @@ def optimise(services: OptimizerServices) -> Optimisation:
                         since=since,
                         configured_desired=group.desired_size,
                     )
-                except (ClientError, BotoCoreError) as error:
+                except (ClientError, BotoCoreError, UnreadableScalerChangeError) as error:
                     notes.append(
                         f"{resource}/{group.name}: scaler history not read ({error}); "
                         "no sizes recommended"

@@ -35,6 +35,7 @@ from fleet_shared.performance_documents import (
     analysis_key,
 )
 from fleet_shared.state_table import StateTable
+from fleet_shared.timestamps import iso_z
 from fleetctl.recommendations import render
 from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.decision import DecisionKind, NodeGroupFacts, decide
@@ -998,3 +999,50 @@ def test_an_analysis_with_a_utilisation_outside_0_to_100_percent_is_left_out_and
     assert recommendations.analyses_read == 14 * 24 // 4 - 1
     assert recommended(recommendations, "max_size") == 5
     assert recommended(recommendations, "off_hours_desired", GROUP) == 2
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        pytest.param(
+            {"new": {"desired_size": "four"}},
+            "new.desired_size 'four' is not a node count",
+            id="size-not-a-number",
+        ),
+        pytest.param({"new": {}}, "new.desired_size None is not a node count", id="no-size"),
+        pytest.param(["resize"], "is not a record of sizes", id="not-a-record"),
+    ],
+)
+def test_a_scaler_change_without_a_node_count_leaves_out_its_node_group_alone(  # noqa: PLR0917
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    two_clusters: None,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    record: object,
+    problem: str,
+) -> None:
+    # GIVEN two clusters with 14 days of history, and a change in the first one's node group
+    # history three days ago recorded without a desired size that is a node count (the state
+    # table is written by other functions, and by hand)
+    now = fake_clock.now()
+    fake_clock.set(now - timedelta(days=3))
+    state_table.record_change(
+        node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, GROUP),
+        record,  # type: ignore[arg-type]
+        history_ttl_seconds=90 * 86400,
+    )
+    fake_clock.set(now)
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN the run is partial, its notes name the node group, the change and its problem
+    assert result["status"] == "partial", result
+    [note] = [line for line in result["notes"] if "scaler history not read" in line]
+    assert note.startswith(f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{GROUP}: scaler history ")
+    assert f"(the change at {iso_z(now - timedelta(days=3))}" in note
+    assert problem in note
+    # AND the other cluster is recommended all the same
+    recommendations = latest_recommendations()
+    sized = {change.path[3] for change in recommendations.changes if change.path[0] == MEMBERS_KEY}
+    assert sized == {SECOND_CLUSTER}
