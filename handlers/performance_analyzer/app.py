@@ -18,10 +18,12 @@ from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.inventory import Cluster
 from fleet_shared.target_results import OK, PARTIAL
+from fleet_shared.validation_errors import cut_echo, shown_value
 from handlers.performance_analyzer.analysis import analyse_cluster
 from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.models import AnalyzeClusterEvent, AnalyzeFleetEvent
 from handlers.performance_analyzer.regressions import (
+    OPEN_REGRESSIONS_KEY,
     open_regression_clusters,
     resolve_removed_cluster,
 )
@@ -29,6 +31,8 @@ from handlers.performance_analyzer.services import FUNCTION_NAME, PerformanceSer
 
 FUNCTION = FleetFunction(FUNCTION_NAME, PerformanceEnvironment, services=PerformanceServices.create)
 
+RESOURCE_PARTS = 3
+"""An indexed resource is `<account>/<region>/<cluster>`."""
 CLUSTER_SECONDS = 30.0
 """What one cluster's calls (two GetMetricData windows, ELB tags, S3, state table, SNS) may take."""
 
@@ -127,8 +131,20 @@ def _resolve_removed_clusters(
         if not invocation.allows(CLUSTER_SECONDS):
             removed.append({"resource": resource, "status": NOT_STARTED})
             continue
-        # The resource is `<account>/<region>/<cluster>`, as `analyse_cluster` names it.
-        account_id, region, _ = resource.split("/", 2)
+        # The resource is `<account>/<region>/<cluster>`, as `analyse_cluster` names it; the
+        # index is a state table record all the same, which a hand can edit.
+        parts = resource.split("/", 2)
+        if len(parts) != RESOURCE_PARTS or not all(parts):
+            removed.append(
+                {
+                    "resource": cut_echo(resource),
+                    "status": "error",
+                    "error": f"{shown_value(resource)} in {OPEN_REGRESSIONS_KEY} is not "
+                    "<account>/<region>/<cluster>: its regressions cannot be resolved",
+                }
+            )
+            continue
+        account_id, region, _ = parts
         try:
             alerts = resolve_removed_cluster(
                 services,

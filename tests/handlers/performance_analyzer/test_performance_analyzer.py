@@ -24,7 +24,11 @@ from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer import app
 from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.measurements import WindowMeasurements
-from handlers.performance_analyzer.regressions import settle_regression_alerts, trends
+from handlers.performance_analyzer.regressions import (
+    OPEN_REGRESSIONS_KEY,
+    settle_regression_alerts,
+    trends,
+)
 from handlers.performance_analyzer.services import PerformanceServices
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
@@ -837,6 +841,42 @@ def test_an_open_regression_of_a_cluster_removed_from_the_inventory_is_resolved_
         {"resource": resource, "status": "ok", "alerts": {"sent": 0, "resolved": 1, "open": 0}}
     ]
     assert second["removed_clusters"] == []
+
+
+def test_an_index_entry_that_names_no_cluster_is_its_own_error_and_the_others_are_resolved(
+    analyze: Analyze,
+    inventory_in_s3: dict[str, Any],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN a regression alerted on the cluster, then the cluster removed from the inventory
+    put_saturated_window(fake_clock, 4)
+    analyze({"action": "analyze_fleet"})
+    [alert] = alert_inbox.receive()
+    document = json.loads(json.dumps(inventory_in_s3))
+    document["members"][0]["clusters"] = []
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(document).encode("utf-8"),
+    )
+    # AND an entry of the open-regressions index that is no `<account>/<region>/<cluster>`
+    # (the index is a state table record, which a hand can edit)
+    state_table.put_value(OPEN_REGRESSIONS_KEY, "dev-apps", {})
+    # WHEN the fleet is analysed
+    fake_clock.advance(4 * 3600)
+    result = analyze({"action": "analyze_fleet"})
+    # THEN that entry is its own error, naming it, the run is partial, and the removed
+    # cluster's regression is resolved all the same
+    by_resource = {entry["resource"]: entry for entry in result["removed_clusters"]}
+    assert by_resource["dev-apps"]["status"] == "error"
+    assert by_resource["dev-apps"]["error"].startswith(
+        f"'dev-apps' in {OPEN_REGRESSIONS_KEY} is not <account>/<region>/<cluster>"
+    )
+    assert by_resource[f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"]["status"] == "ok"
+    assert result["status"] == "partial"
+    the_one_resolution_of(alert, alert_inbox)
 
 
 class CpuAnsweredIncomplete:
