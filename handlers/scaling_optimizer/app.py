@@ -24,8 +24,9 @@ FUNCTION = FleetFunction(
 def handle(
     request: OptimizeEvent, services: OptimizerServices, invocation: Invocation
 ) -> dict[str, Any]:
-    """Recommend and write the recommendations; the summary names every changed line."""
-    optimisation = optimise(services)
+    """Recommend and write the recommendations, within the invocation's time; the summary
+    names every changed line."""
+    optimisation = optimise(services, invocation)
     recommendations = optimisation.recommendations
     FUNCTION.observability.metrics.add_metric(
         name="StackFileChangesRecommended", unit="Count", value=len(recommendations.changes)

@@ -16,8 +16,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.inventory import Cluster, NodeGroup
+from fleet_shared.inventory import Cluster, FleetInventory, NodeGroup
 from fleet_shared.performance_documents import (
     LATEST_RECOMMENDATIONS_KEY,
     SCHEMA_VERSION,
@@ -27,6 +28,7 @@ from fleet_shared.performance_documents import (
     StackFileChange,
     recommendations_key,
 )
+from fleet_shared.sessions import HUB_CALL_SECONDS
 from fleet_shared.working_hours import in_working_hours
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
 from handlers.scaling_optimizer.history import (
@@ -49,6 +51,15 @@ from handlers.scaling_optimizer.sizing import (
 OptimizerServices = FunctionServices[OptimizerEnvironment]
 
 MEMBERS_KEY = "lambda-fleet:members"
+WRITE_SECONDS = 2 * HUB_CALL_SECONDS
+"""What writing the recommendations may take: two PutObjects to the data bucket, each bounded."""
+CLUSTER_SECONDS = 20.0
+"""What reading one cluster may take: its analyses (84 objects of a few KB in 14 days, one each
+4 hours) and each node group's scaler history, a few seconds when S3 and DynamoDB answer."""
+COST_REPORT_SECONDS = 20.0
+"""What reading the cost report may take: a listing of the cost reports and the newest detail,
+a few seconds when S3 answers."""
+OUT_OF_TIME = "not read, the invocation's time ran out (the next run reads it)"
 
 
 def is_working_hour(cluster: Cluster, moment: datetime) -> bool:
@@ -76,10 +87,12 @@ class Optimisation:
     unread: int
 
 
-def optimise(services: OptimizerServices) -> Optimisation:
+def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
     """Read the history, recommend, write the recommendations. A read that fails is named in
     the notes and leaves out what it concerns only (a cluster, a node group, the memory); the
-    other clusters and node groups are recommended all the same."""
+    other clusters and node groups are recommended all the same. A cluster (or the cost report)
+    is read only while `deadline` (the invocation) leaves time for it and for the writes: the
+    recommendations of what was read are written, instead of none when Lambda ends the run."""
     environment = services.environment
     now = services.clock.now()
     since = now - timedelta(days=environment.optimizer_history_days)
@@ -93,6 +106,10 @@ def optimise(services: OptimizerServices) -> Optimisation:
     for member in inventory.members:
         for cluster in member.clusters:
             resource = f"{member.account_id}/{cluster.region}/{cluster.name}"
+            if not deadline.allows(CLUSTER_SECONDS + WRITE_SECONDS):
+                notes.append(f"{resource}: {OUT_OF_TIME}; no sizes recommended")
+                unread += 1
+                continue
             try:
                 history = read_cluster_history(
                     s3, environment.data_bucket_name, member.account_id, cluster, since
@@ -148,18 +165,14 @@ def optimise(services: OptimizerServices) -> Optimisation:
                 )
                 targets.append(cluster.scaling.target_utilization)
     scaler_settings = _scaler_advice(demands, targets, environment.optimizer_tolerance_percent)
-    try:
-        cost = latest_cost_detail(s3, environment.data_bucket_name)
-    except AWS_CALL_ERRORS as error:
-        notes.append(f"cost report not read ({error}); no memory recommended")
-        unread += 1
+    if deadline.allows(COST_REPORT_SECONDS + WRITE_SECONDS):
+        memory, memory_notes, memory_unread = _memory_changes(s3, environment, inventory)
+        changes.extend(memory)
+        notes.extend(memory_notes)
+        unread += memory_unread
     else:
-        if cost is None:
-            notes.append("no cost report in the data bucket; no memory recommended")
-        else:
-            memory, unusable = memory_changes(cost[1], cost[0], inventory)
-            changes.extend(memory)
-            notes.extend(unusable)
+        notes.append(f"cost report: {OUT_OF_TIME}; no memory recommended")
+        unread += 1
     recommendations = Recommendations(
         schema_version=SCHEMA_VERSION,
         stack=inventory.stack,
@@ -176,6 +189,21 @@ def optimise(services: OptimizerServices) -> Optimisation:
             Bucket=environment.data_bucket_name, Key=key, Body=body, ContentType="application/json"
         )
     return Optimisation(recommendations, unread)
+
+
+def _memory_changes(
+    s3: Any, environment: OptimizerEnvironment, inventory: FleetInventory
+) -> tuple[list[StackFileChange], list[str], int]:
+    """The memory lines from the newest cost report, the notes on it, and 1 when it could not
+    be read (else 0)."""
+    try:
+        cost = latest_cost_detail(s3, environment.data_bucket_name)
+    except AWS_CALL_ERRORS as error:
+        return [], [f"cost report not read ({error}); no memory recommended"], 1
+    if cost is None:
+        return [], ["no cost report in the data bucket; no memory recommended"], 0
+    memory, unusable = memory_changes(cost[1], cost[0], inventory)
+    return memory, unusable, 0
 
 
 def _node_group_changes(

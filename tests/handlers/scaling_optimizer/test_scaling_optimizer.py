@@ -57,6 +57,7 @@ from tests.handlers.conftest import (
     MEMBER_ACCOUNT_ID,
     REGION,
 )
+from tests.handlers.deadlines import LambdaTime
 from tests.handlers.faults import InjectedFault, answer_malformed, fail_every_attempt
 
 CLUSTER = "dev-apps"
@@ -1046,3 +1047,41 @@ def test_a_scaler_change_without_a_node_count_leaves_out_its_node_group_alone(  
     recommendations = latest_recommendations()
     sized = {change.path[3] for change in recommendations.changes if change.path[0] == MEMBERS_KEY}
     assert sized == {SECOND_CLUSTER}
+
+
+def test_a_run_short_of_time_writes_the_recommendations_of_the_clusters_it_read(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    optimizer_services: OptimizerServices,
+    two_clusters: None,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN two clusters with 14 days of analyses each (84) and a cost report, an S3 that takes
+    # half a second to answer each analysis read, and an invocation with 70 s left: the time
+    # to read one cluster (42 s) and write, not to read both
+    put_cost_detail(fake_clock.now())
+    time = LambdaTime(70.0)
+
+    def slow_analysis_read(request: Any, **_: Any) -> None:
+        if "/analyses/" in request.url:
+            time.spend(0.5)
+
+    s3 = optimizer_services.hub_client("s3")
+    s3.meta.events.register("before-send.s3.GetObject", slow_analysis_read)
+
+    # WHEN the optimizer runs
+    result = app.lambda_handler({"action": "optimize"}, time.context())
+
+    # THEN it returns before Lambda ends it, partial, its notes naming what it left to the next
+    # run: the second cluster and the cost report
+    assert time.spent < time.seconds_left
+    assert result["status"] == "partial", result
+    out_of_time = "not read, the invocation's time ran out (the next run reads it)"
+    assert (
+        f"{MEMBER_ACCOUNT_ID}/{REGION}/{SECOND_CLUSTER}: {out_of_time}; no sizes recommended"
+        in (result["notes"])
+    )
+    assert f"cost report: {out_of_time}; no memory recommended" in result["notes"]
+    # AND the recommendations of the cluster it read are written
+    recommendations = latest_recommendations()
+    sized = {change.path[3] for change in recommendations.changes if change.path[0] == MEMBERS_KEY}
+    assert sized == {CLUSTER}
