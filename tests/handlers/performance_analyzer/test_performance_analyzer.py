@@ -38,6 +38,7 @@ from tests.handlers.conftest import (
     AlertInbox,
 )
 from tests.handlers.deadlines import (
+    ContextRunningOutOfTime,
     HungOperation,
     LambdaTime,
     hang_every_attempt,
@@ -877,6 +878,24 @@ def test_an_index_entry_that_names_no_cluster_is_its_own_error_and_the_others_ar
     assert by_resource[f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"]["status"] == "ok"
     assert result["status"] == "partial"
     the_one_resolution_of(alert, alert_inbox)
+
+
+@pytest.mark.parametrize(("seconds_left", "status"), [(29, "not_started"), (31, "ok")])
+def test_a_cluster_is_started_only_while_the_invocation_has_30_seconds_for_it(
+    analyze: Analyze, fake_clock: ManualClock, seconds_left: int, status: str
+) -> None:
+    # GIVEN a cluster saturated now and healthy a week earlier, and an invocation with
+    # `seconds_left` left
+    put_saturated_window(fake_clock, 4)
+    # WHEN the fleet is analysed
+    result = analyze(
+        {"action": "analyze_fleet"}, ContextRunningOutOfTime(millis_left=[seconds_left * 1000])
+    )
+    # THEN the cluster is analysed with 30 s left for it, and otherwise left `not_started`, the
+    # run `partial` (docs/functions/performance_analyzer.md)
+    [cluster] = result["clusters"]
+    assert (cluster["cluster"], cluster["status"]) == (CLUSTER, status)
+    assert result["status"] == ("ok" if status == "ok" else "partial")
 
 
 class CpuAnsweredIncomplete:
