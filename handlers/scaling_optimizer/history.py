@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -78,7 +78,9 @@ def read_cluster_history(
         history.analyses_read += 1
         for hour in analysis.hourly:
             if hour.cpu_percent is not None and hour.hour >= since:
-                history.cpu_by_hour[hour.hour] = hour.cpu_percent
+                # In UTC, as the evidence names it: an hour written with another offset is the
+                # same instant, not a time of day to read as UTC.
+                history.cpu_by_hour[hour.hour.astimezone(UTC)] = hour.cpu_percent
     return history
 
 

@@ -1085,3 +1085,39 @@ def test_a_run_short_of_time_writes_the_recommendations_of_the_clusters_it_read(
     recommendations = latest_recommendations()
     sized = {change.path[3] for change in recommendations.changes if change.path[0] == MEMBERS_KEY}
     assert sized == {CLUSTER}
+
+
+def test_an_hour_written_with_another_offset_is_named_in_utc_in_the_evidence(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN 14 days of analyses, one of them written with India's offset (+05:30, the same
+    # instants) and one of its hours, a working hour at 4 nodes, the busiest of all (100 % CPU)
+    generate_history(fake_clock.now(), state_table, fake_clock)
+    s3 = boto3.client("s3", region_name=REGION)
+    listed = s3.list_objects_v2(Bucket=DATA_BUCKET_NAME, Prefix="analyses/")["Contents"]
+    key, index, busiest = next(
+        (item["Key"], index, hour.hour)
+        for item in listed
+        for index, hour in enumerate(analysis_of(s3, item["Key"]).hourly)
+        if is_working(hour.hour) and historical_desired(hour.hour) == 4
+    )
+    document = json.loads(s3.get_object(Bucket=DATA_BUCKET_NAME, Key=key)["Body"].read())
+    for hour in document["hourly"]:
+        hour["hour"] = datetime.fromisoformat(hour["hour"]).astimezone(ZONE).isoformat()
+    document["hourly"][index]["cpu_percent"] = 100.0
+    s3.put_object(Bucket=DATA_BUCKET_NAME, Key=key, Body=json.dumps(document).encode("utf-8"))
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN max_size's evidence names that hour in UTC, as it says (`...Z`), not its time in India
+    assert result["status"] == "ok", result
+    [max_size] = [c for c in latest_recommendations().changes if c.path[-1] == "max_size"]
+    assert max_size.evidence.startswith(f"busiest hour: {busiest:%Y-%m-%d %H:%M}Z ran 4 nodes ")
+
+
+def analysis_of(s3: Any, key: str) -> PerformanceAnalysis:
+    body = s3.get_object(Bucket=DATA_BUCKET_NAME, Key=key)["Body"].read()
+    return PerformanceAnalysis.model_validate_json(body)
