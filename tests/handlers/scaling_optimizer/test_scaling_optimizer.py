@@ -313,6 +313,15 @@ def test_recommended_sizes_keep_utilisation_on_target_with_fewer_scaler_changes(
     assert replay.on_target_share >= 0.95
     assert historical_on_target_share(history.hours) < 0.5
     assert replay.changes < history.scaler_changes
+    # AND beside the patch, the scaler's scale-down threshold that its one-node steps, replayed
+    # over the same hours, would have needed to stay on target without a change
+    assert result["scaler_settings"] == ["SCALER_SCALE_DOWN_UTILIZATION"]
+    [advice] = recommendations.scaler_settings
+    assert (advice.current, advice.recommended) == (30.0, 20.0)
+    assert advice.evidence == (
+        "replayed over 335 node-group hours at the 70 % target: 0 changes, 100% of hours on "
+        "target (current settings: 19 changes, 97%)"
+    )
 
 
 def test_the_patch_applies_cleanly_to_the_stack_file_and_passes_settings_validation(

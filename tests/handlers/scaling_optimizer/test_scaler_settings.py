@@ -1,0 +1,62 @@
+"""The scaler settings the optimizer reports beside the patch (docs/functions/scaling_optimizer.md,
+"Scaler settings"): a grid replayed over the node groups' busy nodes with the scaler's one-node
+steps; on target in 95 % of the hours with the fewest changes wins, ties going to the mean
+utilisation closest to the target, then to the current settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers.scaling_optimizer.sizing import (
+    SCALER_DEFAULTS,
+    NodeGroupDemand,
+    ScalerSettings,
+    best_scaler_settings,
+)
+
+TARGET = 70.0
+TOLERANCE = 10.0
+DAYS = 14
+
+
+def working_day_load(working: float, off_hours: float) -> list[float]:
+    """Busy nodes hour by hour: `working` from 08:00 to 18:00, `off_hours` otherwise."""
+    return [working if 8 <= hour % 24 < 18 else off_hours for hour in range(DAYS * 24)]
+
+
+def test_the_settings_on_target_with_the_fewest_changes_win() -> None:
+    # GIVEN a node group of 5 nodes (bounds 1-10) busy with 3.8 nodes' worth of CPU in working
+    # hours and 1.2 at night: the current settings step up at 76 % and down at 24 %, every day
+    demand = NodeGroupDemand(working_day_load(3.8, 1.2), 5, (1, 10))
+    # WHEN the grid is replayed
+    best, outcome, current = best_scaler_settings([demand], TARGET, TOLERANCE)
+    # THEN the settings that never step (scale up above 80 %, down under 20 %) win: on target in
+    # every hour, where the current ones make 57 changes
+    assert best == ScalerSettings(80.0, 20.0, 300)
+    assert (outcome.changes, outcome.on_target_share) == (0, 1.0)
+    assert current.changes == 57
+
+
+def test_a_tie_goes_to_the_current_settings() -> None:
+    # GIVEN a node group that ran at 70 % all the time: no setting of the grid makes a change
+    demand = NodeGroupDemand([3.5] * 48, 5, (1, 10))
+    # WHEN the grid is replayed
+    best, outcome, current = best_scaler_settings([demand], TARGET, TOLERANCE)
+    # THEN the tie goes to the current settings (nothing to advise)
+    assert best == SCALER_DEFAULTS
+    assert outcome == current
+
+
+def test_when_no_setting_is_on_target_in_95_percent_of_the_hours_the_best_share_is_required() -> (
+    None
+):
+    # GIVEN a node group at its largest size (10) busy with 8.5 nodes' worth in working hours
+    # (85 %, above the 80 % ceiling whatever the settings) and 3 at night (30 %)
+    demand = NodeGroupDemand(working_day_load(8.5, 3.0), 10, (1, 10))
+    # WHEN the grid is replayed
+    best, outcome, _ = best_scaler_settings([demand], TARGET, TOLERANCE)
+    # THEN the winner is on target in as many hours as any setting is, and no setting on target
+    # as often makes fewer changes
+    assert outcome.on_target_share == pytest.approx(14 / 24)
+    assert outcome.changes == 0
+    assert best.scale_down_utilization <= 30.0
