@@ -11,6 +11,7 @@ TargetResponseTime p50/p90/p99 (extended statistics) over the whole window.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ DESCRIBE_TAGS_BATCH = 20
 """DescribeTags takes at most 20 load balancer ARNs per call."""
 PERCENTILES = ("p50", "p90", "p99")
 COMPLETE = "Complete"
+MIN_MEASURED_SHARE = 0.5
+"""The share of a window's hours a Container Insights metric needs values for to have a figure."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,14 @@ class ClusterMetric:
             self.name, CONTAINER_INSIGHTS, self.metric_name, {"ClusterName": cluster}, stat, HOUR
         )
 
-    def figure(self, series: MetricSeries | None) -> float | None:
-        """The window's figure from its hourly values; None without data, or when CloudWatch
-        did not answer the series whole (`is_whole`)."""
+    def figure(self, series: MetricSeries | None, hours: int) -> float | None:
+        """The window's figure from its hourly values; None without data for at least half of
+        its `hours`, or when CloudWatch did not answer the series whole (`is_whole`)."""
         if series is None or not is_whole(series) or not series.values:
+            return None
+        if len(series.values) < math.ceil(hours * MIN_MEASURED_SHARE):
+            # An hour or two of a longer window is no figure of it: a week earlier measured in
+            # its one quiet hour opened a regression on a load as busy as now.
             return None
         return max(series.values) if self.peak else statistics.fmean(series.values)
 
@@ -103,7 +110,9 @@ def measure_window(
     series = get_metric_series(
         cloudwatch, [metric.query(cluster) for metric in CLUSTER_METRICS], window_start, window_end
     )
-    figures = {metric.name: metric.figure(series.get(metric.name)) for metric in CLUSTER_METRICS}
+    figures = {
+        metric.name: metric.figure(series.get(metric.name), hours) for metric in CLUSTER_METRICS
+    }
     left_out = _left_out({metric.name: series.get(metric.name) for metric in CLUSTER_METRICS})
     latencies: list[LoadBalancerLatency] = []
     for arn in cluster_load_balancers(client("elbv2"), cluster):

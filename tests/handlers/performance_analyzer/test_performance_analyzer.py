@@ -898,6 +898,30 @@ def test_a_cluster_is_started_only_while_the_invocation_has_30_seconds_for_it(
     assert result["status"] == ("ok" if status == "ok" else "partial")
 
 
+def test_a_week_earlier_measured_in_one_hour_of_four_compares_nothing(
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN a cluster at 90 % CPU in the last 4 hours, and a week earlier Container Insights
+    # reporting only the first hour of the same window, a quiet one (60 %): the agent was down
+    # the rest of it
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    end = the_hour(fake_clock)
+    put_cluster_hours(cloudwatch, end, 4, SATURATED)
+    put_cluster_hours(
+        cloudwatch, end - timedelta(days=7, hours=3), 1, {**HEALTHY, "node_cpu_utilization": 60.0}
+    )
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+    # THEN the saturation is named as a bottleneck, but one hour of four is no figure of the
+    # week earlier: no regression, nothing alerted
+    [cluster] = result["clusters"]
+    assert cluster["bottlenecks"] == ["cpu_saturation"]
+    assert cluster["regressions"] == []
+    assert alert_inbox.receive() == []
+    cpu = next(trend for trend in latest_analysis().metrics if trend.name == "cpu")
+    assert (cpu.value, cpu.week_earlier) == (pytest.approx(90.0), None)
+
+
 class CpuAnsweredIncomplete:
     """Answers the `node_cpu_utilization` series of the window from `start` on with StatusCode
     `status`, holding only its values below `below` (CloudWatch's InternalError answer with some
