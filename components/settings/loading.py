@@ -18,9 +18,12 @@ from components.exceptions import FieldValueError, StackSettingsError
 from components.settings.fleet_settings import FleetSettings
 from components.settings.value_checks import (
     ACCOUNT_ID_DIGITS,
+    ACCOUNT_ID_PATTERN,
     CLOCK_TIME_PATTERN,
     LABEL_VALUE_PATTERN,
     PROJECT,
+    REGION_PATTERN,
+    STACK_NAME_PATTERN,
     TAINT_VALUE_PATTERN,
     shown_key,
     unknown_name_problem,
@@ -114,9 +117,13 @@ def _problem(error: Mapping[str, Any]) -> str:
 
 def _pattern_hint(pattern: str) -> str:
     hints = {
-        r"^\d{12}$": "an AWS account id is 12 digits, quoted in YAML",
+        ACCOUNT_ID_PATTERN: "an AWS account id is 12 digits, quoted in YAML",
         CLOCK_TIME_PATTERN: "times are HH:MM on a 24-hour clock",
-        r"^[a-z]{2}(-gov)?-[a-z]+-\d$": "expected an AWS region such as ap-south-1",
+        REGION_PATTERN: "expected an AWS region such as ap-south-1",
+        STACK_NAME_PATTERN: (
+            "expected a Pulumi stack reference such as acme/network/dev: organization, project "
+            "and stack, in letters, digits, '_', '.' and '-'"
+        ),
         r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$": "expected an S3 bucket name",
         r"^[a-z0-9_]{1,255}$": "Glue names are lower-case letters, digits and underscores",
         LABEL_VALUE_PATTERN: (

@@ -68,14 +68,19 @@ def _commercial_arn(value: str) -> str:
     return value
 
 
-AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+# Patterns spell digits `[0-9]` and word characters `[A-Za-z0-9_]`: `\d` and `\w` (pydantic's and
+# Python's) take the digits and letters of any script (Arabic-Indic, fullwidth, `ö`), which AWS
+# and Pulumi refuse in ids, ARNs and names, and `time.fromisoformat` fails on with a traceback.
+ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
+AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_PATTERN)]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
 Region = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$"),
+    StringConstraints(pattern=REGION_PATTERN),
     AfterValidator(_commercial_region),
 ]
-CLOCK_TIME_PATTERN = r"^([01]?\d|2[0-3]):[0-5]\d$"
+CLOCK_TIME_PATTERN = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$"
 
 
 def _two_digit_hour(value: str) -> str:
@@ -89,14 +94,15 @@ ClockTime = Annotated[
 RoleArn = Annotated[
     str,
     StringConstraints(
-        pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$", max_length=2048
+        pattern=r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$",
+        max_length=2048,
     ),
     AfterValidator(_commercial_arn),
 ]
 LayerArn = Annotated[
     str,
     StringConstraints(
-        pattern=r"^arn:aws(-cn|-us-gov)?:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$"
+        pattern=r"^arn:aws(-cn|-us-gov)?:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+$"
     ),
     AfterValidator(_commercial_arn),
 ]
@@ -117,7 +123,8 @@ PrintableText = Annotated[str, AfterValidator(_printable)]
 Email = Annotated[PrintableText, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
 OutputKey = Annotated[PrintableText, StringConstraints(min_length=1, max_length=256)]
-StackName = Annotated[str, StringConstraints(pattern=r"^[\w.-]+/[\w.-]+/[\w.{}-]+$")]
+STACK_NAME_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.{}-]+$"
+StackName = Annotated[str, StringConstraints(pattern=STACK_NAME_PATTERN)]
 # EKS takes label and taint keys of at most 63 characters, prefix included.
 LabelKey = Annotated[
     str,
@@ -158,12 +165,14 @@ def _existing_time_zone(value: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_existing_time_zone)]
 
 
-_GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
+_GRAVITON_FAMILY = re.compile(r"^[a-z]+[0-9]+g[a-z]*$")
 # Every EC2 family has a generation digit (m7g, c6gn, u-6tb1, m7i-flex, mac2-m2pro), and every
 # size is one of a few words: a typo in either would otherwise surface at `pulumi up`, when EKS
 # refuses the node group after the cluster was created.
-_INSTANCE_FAMILY = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*$")
-_INSTANCE_SIZE = re.compile(r"^(nano|micro|small|medium|large|xlarge|\d+xlarge|metal(-\d+xl)?)$")
+_INSTANCE_FAMILY = re.compile(r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*$")
+_INSTANCE_SIZE = re.compile(
+    r"^(nano|micro|small|medium|large|xlarge|[0-9]+xlarge|metal(-[0-9]+xl)?)$"
+)
 
 
 def _instance_type(value: str) -> str:
@@ -190,13 +199,13 @@ def instance_architecture(instance_type: str) -> str:
     return "arm64" if _GRAVITON_FAMILY.match(family) else "x86_64"
 
 
-_CALENDAR_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_LOCAL_MINUTE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
+_CALENDAR_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_LOCAL_MINUTE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$")
 
 
 # How an unquoted date reaches the program under the Pulumi CLI: its YAML reads `2026-01-26` as
 # a timestamp, which its config turns into Go's text of it, midnight UTC.
-_CLI_UNQUOTED_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2}) 00:00:00 \+0000 UTC$")
+_CLI_UNQUOTED_DATE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) 00:00:00 \+0000 UTC$")
 
 
 def _calendar_date(value: Any) -> date:

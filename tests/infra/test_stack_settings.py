@@ -212,6 +212,45 @@ INVALID_SETTINGS = [
         "cn-north-1 is not in the commercial partition",
     ),
     (
+        # pydantic's patterns take any script's digits for `\d`: Arabic-Indic digits passed as
+        # an account id (and its role, in the same digits) until AWS refused the ARNs.
+        "account-id-in-arabic-indic-digits",
+        "members.0.account_id",
+        "\u0662" * 12,
+        "members[0].account_id",
+        "an AWS account id is 12 digits",
+    ),
+    (
+        "layer-version-in-fullwidth-digits",
+        "managed_layers.powertools.ap-south-1",
+        "arn:aws:lambda:ap-south-1:017000801446:layer:Powertools:\uff12\uff17",
+        "managed_layers.powertools.ap-south-1",
+        "expected a Lambda layer version ARN",
+    ),
+    (
+        # Accepted by the pattern, then a traceback where the inventory reads the time.
+        "clock-time-in-arabic-indic-digits",
+        "members.0.clusters.0.schedule.scale_up_time",
+        "0\u0668:00",
+        "members[0].clusters[0].schedule.scale_up_time",
+        "times are HH:MM on a 24-hour clock",
+    ),
+    (
+        "instance-type-in-arabic-indic-digits",
+        f"{GROUP}.instance_types.0",
+        "m\u0667g.large",
+        "members[0].clusters[0].node_groups[0].instance_types[0]",
+        "is not an EC2 instance type",
+    ),
+    (
+        # Pulumi's stack names are ASCII letters, digits, `_`, `.` and `-`.
+        "stack-reference-with-a-non-ascii-letter",
+        "members.0.network.stack_reference",
+        "acme/netw\u00f6rk/dev-{region}",
+        "members[0].network.stack_reference",
+        "expected a Pulumi stack reference such as acme/network/dev",
+    ),
+    (
         "role-in-other-account",
         "members.0.deploy_role_arn",
         "arn:aws:iam::999999999999:role/deploy",
