@@ -50,12 +50,67 @@ WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 COMMERCIAL_PARTITION = "aws"
 
 
+# AWS's commercial regions, as botocore's partitions data lists them (a test compares the two):
+# a region of the right shape that AWS does not have (`ap-sout-1`) would reach the providers and
+# fail only at `pulumi up`. Add a region here when AWS opens one.
+COMMERCIAL_REGIONS = (
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "me-west-1",
+    "mx-central-1",
+    "sa-east-1",
+    "sa-west-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+)
+
+
 def _commercial_region(value: str) -> str:
     if value.startswith("cn-") or "-gov-" in value:
         raise ValueError(
             f"{value} is not in the commercial partition, the only one the fleet supports"
         )
     return value
+
+
+def _known_region(value: str) -> str:
+    if value in COMMERCIAL_REGIONS:
+        return value
+    suggestions = difflib.get_close_matches(value, COMMERCIAL_REGIONS, n=1)
+    if suggestions:
+        raise ValueError(f"unknown region {shown_value(value)}; did you mean {suggestions[0]!r}?")
+    raise ValueError(
+        f"unknown region {shown_value(value)}: not one of AWS's commercial regions (such as "
+        "ap-south-1)"
+    )
 
 
 def _commercial_arn(value: str) -> str:
@@ -79,6 +134,7 @@ Region = Annotated[
     str,
     StringConstraints(pattern=REGION_PATTERN),
     AfterValidator(_commercial_region),
+    AfterValidator(_known_region),
 ]
 CLOCK_TIME_PATTERN = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$"
 

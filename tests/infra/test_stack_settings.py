@@ -9,11 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import botocore.loaders
 import pytest
 
 from catalog import FUNCTIONS
 from components.exceptions import StackSettingsError
 from components.settings import FleetSettings, instance_architecture, load_settings
+from components.settings.value_checks import COMMERCIAL_REGIONS
 from fleetctl.exceptions import ProgramFailedError
 from fleetctl.mocked_program import REPO_ROOT, read_stack_file, run_program
 
@@ -210,6 +212,29 @@ INVALID_SETTINGS = [
         "cn-north-1",
         "hub.region",
         "cn-north-1 is not in the commercial partition",
+    ),
+    (
+        # A region of the right shape that AWS does not have passed, to fail at the providers.
+        "region-not-known",
+        "members.0.regions.0",
+        "eu-wset-1",
+        "members[0].regions[0]",
+        "unknown region 'eu-wset-1'; did you mean 'eu-west-1'?",
+    ),
+    (
+        # A misspelt hub region was blamed on the managed layers, which have no ARN for it.
+        "hub-region-misspelt",
+        "hub.region",
+        "ap-sout-1",
+        "hub.region",
+        "unknown region 'ap-sout-1'; did you mean 'ap-south-1'?",
+    ),
+    (
+        "region-unlike-any-region",
+        "hub.region",
+        "xx-nowhere-1",
+        "hub.region",
+        "unknown region 'xx-nowhere-1': not one of AWS's commercial regions (such as ap-south-1)",
     ),
     (
         # pydantic's patterns take any script's digits for `\d`: Arabic-Indic digits passed as
@@ -962,3 +987,14 @@ def test_missing_stack_file_is_reported_by_name(tmp_path: Path):
 )
 def test_graviton_families_are_told_apart_from_x86(instance_type: str, architecture: str):
     assert instance_architecture(instance_type) == architecture
+
+
+def test_the_regions_a_stack_file_may_name_are_botocores_commercial_regions() -> None:
+    # GIVEN the regions of the commercial partition in botocore's partitions data (the SDK's own
+    # list; `aws-global` is an endpoint, no region)
+    partitions = botocore.loaders.create_loader().load_data("partitions")["partitions"]
+    commercial = next(partition for partition in partitions if partition["id"] == "aws")
+    botocore_regions = sorted(set(commercial["regions"]) - {"aws-global"})
+    # WHEN they are compared with the regions the settings accept
+    # THEN they are the same: a region AWS opened (with a newer botocore) is added here
+    assert sorted(COMMERCIAL_REGIONS) == botocore_regions
