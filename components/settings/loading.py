@@ -71,6 +71,13 @@ def _quote_hint(key: str, value: Any) -> str:
         # The CLI reads `012345678901` (a leading 0, then an 8 or 9) as a number that is no
         # integer; it reaches the program as the integer, the local tools as the float.
         value = int(value)
+        digits = len(str(abs(value)))
+        if digits > ACCOUNT_ID_DIGITS:
+            # Quoting keeps every digit: the hint to quote would only lead to the next error.
+            return (
+                f"expected a 12-digit account id as text, got the number {shown_value(value)}, "
+                f"which has {digits} digits"
+            )
         hint = (
             f"expected a 12-digit account id as text, got the number {shown_value(value)}; "
             f'quote it in YAML: "{str(value).zfill(ACCOUNT_ID_DIGITS)}"'

@@ -276,6 +276,14 @@ INVALID_SETTINGS = [
         "expected a Pulumi stack reference such as acme/network/dev",
     ),
     (
+        # YAML reads an unquoted id as a number; quoting one of 13 digits would not make it one.
+        "account-id-number-of-thirteen-digits",
+        "members.0.account_id",
+        2222222222222,
+        "members[0].account_id",
+        "expected a 12-digit account id as text, got the number 2222222222222, which has 13 digits",
+    ),
+    (
         "role-in-other-account",
         "members.0.deploy_role_arn",
         "arn:aws:iam::999999999999:role/deploy",
