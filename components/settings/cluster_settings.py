@@ -66,11 +66,15 @@ class NodeGroupSettings(StrictModel):
     @classmethod
     def _one_architecture(cls, instance_types: list[str]) -> list[str]:
         # A managed node group runs one AMI type, so its types must share one architecture.
-        architectures = {instance_architecture(name) for name in instance_types}
-        if len(architectures) > 1:
+        first_of_architecture: dict[str, str] = {}
+        for name in instance_types:
+            first_of_architecture.setdefault(instance_architecture(name), name)
+        if len(first_of_architecture) > 1:
             raise ValueError(
-                f"mixes arm64 (Graviton) and x86_64 instance types {instance_types}; "
-                "a node group runs one architecture"
+                f"mixes arm64 (Graviton) and x86_64 instance types "
+                f"({shown_value(first_of_architecture['arm64'])} and "
+                f"{shown_value(first_of_architecture['x86_64'])}); a node group runs one "
+                "architecture"
             )
         return instance_types
 

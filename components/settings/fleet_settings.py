@@ -111,8 +111,8 @@ class ManagedLayerSettings(StrictModel):
                 if layer_region != region:
                     raise FieldValueError(
                         f"{layer_name}.{region}",
-                        f"the layer is in region {layer_region}, not {region}; Lambda attaches "
-                        "only layers of the function's own region",
+                        f"the layer is in region {shown_value(layer_region)}, not {region}; "
+                        "Lambda attaches only layers of the function's own region",
                     )
         return self
 

@@ -96,7 +96,8 @@ COMMERCIAL_REGIONS = (
 def _commercial_region(value: str) -> str:
     if value.startswith("cn-") or "-gov-" in value:
         raise ValueError(
-            f"{value} is not in the commercial partition, the only one the fleet supports"
+            f"{shown_value(value)} is not in the commercial partition, the only one the fleet "
+            "supports"
         )
     return value
 

@@ -204,14 +204,14 @@ INVALID_SETTINGS = [
         "members.0.regions.0",
         "us-gov-west-1",
         "members[0].regions[0]",
-        "us-gov-west-1 is not in the commercial partition",
+        "'us-gov-west-1' is not in the commercial partition",
     ),
     (
         "china-region",
         "hub.region",
         "cn-north-1",
         "hub.region",
-        "cn-north-1 is not in the commercial partition",
+        "'cn-north-1' is not in the commercial partition",
     ),
     (
         # A region of the right shape that AWS does not have passed, to fail at the providers.
@@ -758,6 +758,21 @@ HOSTILE_SETTINGS = [
     ("long-tracing-mode", "tracing", "detailed" * (LONG // 8), "tracing"),
     ("long-holiday", "calendar", {"holidays": ["2026-01-01" * (LONG // 10)]}, "calendar"),
     ("duplicate-long-email", "alerts.emails", ["a" * LONG + "@example.com"] * 2, "alerts"),
+    # Refused for their partition, in a message that repeated all of them.
+    ("long-china-region", "hub.region", "cn-" + "x" * LONG + "-1", "hub.region"),
+    ("long-govcloud-region", "members.0.regions.0", "us-gov-" + "x" * LONG + "-1", "members[0]"),
+    (
+        "layer-arn-with-a-long-region",
+        "managed_layers.powertools.ap-south-1",
+        "arn:aws:lambda:ap-" + "x" * LONG + ":017000801446:layer:Powertools:27",
+        "managed_layers.powertools.ap-south-1",
+    ),
+    (
+        "long-instance-type-beside-another-architecture",
+        "members.0.clusters.0.node_groups.0.instance_types",
+        ["m7g.large", "m6i" + "x" * LONG + ".large"],
+        "members[0]",
+    ),
 ]
 
 
