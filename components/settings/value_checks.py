@@ -179,7 +179,10 @@ def _printable(value: str) -> str:
 PrintableText = Annotated[str, AfterValidator(_printable)]
 Email = Annotated[PrintableText, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
-OutputKey = Annotated[PrintableText, StringConstraints(min_length=1, max_length=256)]
+# The length is checked before the characters: after a validator pydantic counts "items".
+OutputKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=256), AfterValidator(_printable)
+]
 STACK_NAME_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.{}-]+$"
 StackName = Annotated[str, StringConstraints(pattern=STACK_NAME_PATTERN)]
 # EKS takes label and taint keys of at most 63 characters, prefix included.

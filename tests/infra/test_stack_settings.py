@@ -284,6 +284,14 @@ INVALID_SETTINGS = [
         "expected a 12-digit account id as text, got the number 2222222222222, which has 13 digits",
     ),
     (
+        # pydantic's message for a length checked after a validator spoke of "items".
+        "empty-network-output-name",
+        "members.0.network.vpc_id_output",
+        "",
+        "members[0].network.vpc_id_output",
+        "String should have at least 1 character, got ''",
+    ),
+    (
         "role-in-other-account",
         "members.0.deploy_role_arn",
         "arn:aws:iam::999999999999:role/deploy",
