@@ -65,6 +65,8 @@ class NodeGroupSettings(StrictModel):
     @field_validator("instance_types")
     @classmethod
     def _one_architecture(cls, instance_types: list[str]) -> list[str]:
+        # A type written twice is most likely another one meant, which the group would never get.
+        unique_values(instance_types, "instance type")
         # A managed node group runs one AMI type, so its types must share one architecture.
         first_of_architecture: dict[str, str] = {}
         for name in instance_types:
@@ -77,6 +79,20 @@ class NodeGroupSettings(StrictModel):
                 "architecture"
             )
         return instance_types
+
+    @model_validator(mode="after")
+    def _taints_unique(self) -> Self:
+        # Kubernetes keeps one taint per key and effect: a node registering with two is refused,
+        # so none of the group's nodes would join the cluster.
+        seen: set[tuple[str, str]] = set()
+        for index, taint in enumerate(self.taints):
+            if (taint.key, taint.effect) in seen:
+                raise FieldValueError(
+                    f"taints[{index}]",
+                    f"duplicate taint {shown_value(taint.key)} with effect {taint.effect}",
+                )
+            seen.add((taint.key, taint.effect))
+        return self
 
     @model_validator(mode="after")
     def _sizes_are_ordered(self) -> Self:

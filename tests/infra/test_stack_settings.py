@@ -292,6 +292,34 @@ INVALID_SETTINGS = [
         "String should have at least 1 character, got ''",
     ),
     (
+        # Kubernetes keeps one taint per key and effect: a node registering with both is refused,
+        # so the node group's nodes would never join the cluster.
+        "taint-written-twice",
+        f"{GROUP}.taints",
+        [{"key": "dedicated", "value": "gpu", "effect": "NO_SCHEDULE"}] * 2,
+        "members[0].clusters[0].node_groups[0].taints[1]",
+        "duplicate taint 'dedicated' with effect NO_SCHEDULE",
+    ),
+    (
+        "taint-written-twice-after-one-of-another-effect",
+        f"{GROUP}.taints",
+        [
+            {"key": "dedicated", "effect": "NO_SCHEDULE"},
+            {"key": "dedicated", "effect": "NO_EXECUTE"},
+            {"key": "dedicated", "value": "x", "effect": "NO_EXECUTE"},
+        ],
+        "members[0].clusters[0].node_groups[0].taints[2]",
+        "duplicate taint 'dedicated' with effect NO_EXECUTE",
+    ),
+    (
+        # Most likely a second type meant (m7g.xlarge), which the node group would never get.
+        "instance-type-twice",
+        f"{GROUP}.instance_types",
+        ["m7g.large", "m6g.large", "m7g.large"],
+        "members[0].clusters[0].node_groups[0].instance_types",
+        "duplicate instance type 'm7g.large'",
+    ),
+    (
         "role-in-other-account",
         "members.0.deploy_role_arn",
         "arn:aws:iam::999999999999:role/deploy",
