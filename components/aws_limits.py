@@ -23,6 +23,12 @@ EVENT_PATTERN_CHARACTERS = 2_048
 # Lambda quotas, "Function environment variables": 4 KB for all of a function's variables, in
 # aggregate (names and values).
 LAMBDA_ENVIRONMENT_BYTES = 4_096
+# The most the cleanup function's variables other than its policy take: names and ARNs built
+# from the stack name, hub account and region, and the schedule's time zone, under 1 KB at their
+# longest (a test measures them with the longest stack name the buckets allow). The rest of the
+# 4 KB is the policy's, whose `require_tags` a stack file can grow without bound: it is checked
+# before anything is registered.
+FIXED_VARIABLES_MOST_BYTES = 1_024
 # IAM quotas, "Role policy size": a role's inline policies together, white space not counted.
 ROLE_INLINE_POLICY_CHARACTERS = 10_240
 
@@ -72,6 +78,20 @@ def refuse_oversize_environment(
             f"{sizes[largest]:,}",
         )
     return variables
+
+
+def oversize_cleanup_policy(variable: str, value: str) -> str | None:
+    """Why the cleanup policy, as the environment `variable` holding `value`, leaves too little
+    of Lambda's 4 KB for the function's other variables, or None."""
+    size = _utf8_bytes(variable) + _utf8_bytes(value)
+    room = LAMBDA_ENVIRONMENT_BYTES - FIXED_VARIABLES_MOST_BYTES
+    if size <= room:
+        return None
+    return (
+        f"the policy would take {size:,} bytes of the function's environment as {variable}, "
+        f"over the {room:,} that AWS's limit of {LAMBDA_ENVIRONMENT_BYTES:,} leaves beside its "
+        "other variables; require fewer or shorter tags"
+    )
 
 
 def _utf8_bytes(text: str) -> int:

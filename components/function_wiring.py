@@ -189,7 +189,7 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
     # Unset names leave the variable out, as for the alert secrets.
     EnvSource.COST_ATHENA_DATABASE: lambda refs, _: refs.settings.cost_report.athena_database,
     EnvSource.COST_ATHENA_TABLE: lambda refs, _: refs.settings.cost_report.athena_table,
-    EnvSource.CLEANUP_POLICY: lambda refs, _: refs.settings.cleanup_policy().model_dump_json(),
+    EnvSource.CLEANUP_POLICY: lambda refs, _: refs.settings.cleanup_policy_variable(),
     EnvSource.OWN_FUNCTION_ARN: lambda _, own: _required(own.function_arn, "the function's ARN"),
     EnvSource.OWN_DEAD_LETTER_QUEUE_ARN: lambda _, own: _required(
         own.dead_letter_queue_arn, "the function's dead-letter queue"

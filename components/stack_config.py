@@ -10,6 +10,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from catalog.functions import FUNCTIONS_BY_NAME
+from catalog.model import EnvSource
+from components.aws_limits import oversize_cleanup_policy
 from components.bytecode import (
     RUNTIME,
     RUNTIME_PYTHON_VARIABLE,
@@ -20,6 +23,7 @@ from components.exceptions import RuntimePythonError, StackSettingsError
 from components.naming import created_cluster_name_problem, stack_name_problem
 from components.schedule_payloads import action_days, skipped_run_day
 from components.settings import (
+    CLEANUP_FUNCTION,
     FleetSettings,
     load_settings,
     misspelt_namespace,
@@ -87,7 +91,27 @@ def validated_stack_settings(
     skipped = _skipped_schedule_run(settings, date.today())
     if skipped is not None:
         raise StackSettingsError(stack, *skipped)
+    oversize = _oversize_cleanup_policy(settings)
+    if oversize is not None:
+        raise StackSettingsError(stack, *oversize)
     return settings
+
+
+def _oversize_cleanup_policy(settings: FleetSettings) -> tuple[str, str] | None:
+    """The cleanup policy, when it would pass Lambda's limit on its function's environment, as
+    (field, problem), or None. Its `require_tags` can grow without bound: found here, it stops
+    the program before anything is registered, not at the function (refuse_oversize_environment)
+    after the rest of the hub."""
+    if not settings.function_enabled(CLEANUP_FUNCTION):
+        return None
+    spec = FUNCTIONS_BY_NAME[CLEANUP_FUNCTION]
+    (variable,) = (
+        name for name, source in spec.environment.items() if source is EnvSource.CLEANUP_POLICY
+    )
+    problem = oversize_cleanup_policy(variable, settings.cleanup_policy_variable())
+    if problem is None:
+        return None
+    return f"functions.{CLEANUP_FUNCTION}.policy", problem
 
 
 def _skipped_schedule_run(settings: FleetSettings, start: date) -> tuple[str, str] | None:

@@ -27,6 +27,7 @@ from components.settings.cluster_settings import (
 )
 from components.settings.fleet_settings import (
     BLOCKS_READ_ONLY_BY_FUNCTION,
+    CLEANUP_FUNCTION,
     FleetSettings,
     email_resource_suffix,
 )
@@ -35,6 +36,7 @@ from components.settings.value_checks import PROJECT, WEEKDAYS, instance_archite
 
 __all__ = [
     "BLOCKS_READ_ONLY_BY_FUNCTION",
+    "CLEANUP_FUNCTION",
     "CREATION_ONLY_NODE_GROUP_FIELDS",
     "PREDICTIVE_MODE_FUNCTIONS",
     "PROJECT",

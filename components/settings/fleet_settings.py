@@ -482,6 +482,10 @@ class FleetSettings(StrictModel):
             return CleanupPolicy()
         return switch.policy
 
+    def cleanup_policy_variable(self) -> str:
+        """The cleanup policy as the cleanup function's environment carries it (JSON)."""
+        return self.cleanup_policy().model_dump_json()
+
     def change_validation(self) -> ChangeValidationSettings:
         """The stack's change validation settings; the defaults when it writes none."""
         switch = self.functions.get(VALIDATION_FUNCTION)
