@@ -164,8 +164,10 @@ def settings_document(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-# Pulumi's own settings (`pulumi:tags`, `pulumi:disable-default-providers`) share names with ours.
 PULUMI_NAMESPACE = "pulumi"
+# Pulumi's own settings that share a name with one of ours (`pulumi:tags`, the stack's tags in
+# Pulumi Cloud); any other of our names in Pulumi's namespace is ours misplaced.
+PULUMI_SETTINGS_NAMED_AS_OURS = ("tags",)
 # How close a config namespace must be to the project's to be taken for its misspelling;
 # Pulumi's and the providers' namespaces (`pulumi`, `aws`, `eks`) are nowhere near it.
 NAMESPACE_RESEMBLANCE = 0.8
@@ -173,14 +175,26 @@ NAMESPACE_RESEMBLANCE = 0.8
 
 def misspelt_namespace(config: Mapping[str, Any]) -> tuple[str, str] | None:
     """The first key (in file order) of a stack file's `config:` whose namespace is a
-    misspelling of `lambda-fleet:`, or that names one of its settings in another namespace than
-    Pulumi's own, as (key, problem): nothing would ever read its setting.
+    misspelling of `lambda-fleet:`, or that names one of its settings in another namespace
+    (Pulumi's own included, but for the settings Pulumi has too), as (key, problem): nothing
+    would ever read its setting.
 
     Other keys belong to Pulumi and the providers, which judge their own.
     """
     for key in config:
         namespace, _, setting = str(key).partition(":")
-        if namespace in (PROJECT, PULUMI_NAMESPACE):
+        if namespace == PROJECT:
+            continue
+        if namespace == PULUMI_NAMESPACE:
+            if (
+                setting in FleetSettings.model_fields
+                and setting not in PULUMI_SETTINGS_NAMED_AS_OURS
+            ):
+                return (
+                    shown_key(key),
+                    f"Pulumi has no setting {shown_value(setting)}; did you mean "
+                    f"{shown_value(f'{PROJECT}:{setting}')}?",
+                )
             continue
         # `lambda:dry_run` or `fleet:members` is no provider's key, only ours misplaced.
         if setting in FleetSettings.model_fields or difflib.get_close_matches(

@@ -344,6 +344,26 @@ def test_program_refuses_a_setting_in_a_misspelt_namespace_before_registering(
     assert [urn.split("::")[2] for urn in raised.value.registered] == ["pulumi:pulumi:Stack"]
 
 
+@pytest.mark.parametrize("setting", ["dry_run", "members", "schedule_time_zone"])
+def test_program_refuses_a_setting_of_its_own_in_pulumis_namespace_before_registering(
+    project_with_stack, setting: str
+) -> None:
+    """GIVEN a stack file with one of the fleet's settings written in Pulumi's own namespace
+    (`pulumi:dry_run: true`), which nothing reads: Pulumi has no such setting
+    WHEN the real program runs
+    THEN it stops at that key, naming the fleet's key, with nothing registered"""
+    config = yaml.safe_load(VALID_STACK)["config"]
+    config[f"pulumi:{setting}"] = config.pop(f"lambda-fleet:{setting}", True)
+    project = project_with_stack("broken", config)
+    with pytest.raises(ProgramFailedError) as raised:
+        run_program("broken", project)
+    assert (
+        f"Pulumi.broken.yaml: pulumi:{setting}: Pulumi has no setting {setting!r}; "
+        f"did you mean 'lambda-fleet:{setting}'?"
+    ) in str(raised.value)
+    assert [urn.split("::")[2] for urn in raised.value.registered] == ["pulumi:pulumi:Stack"]
+
+
 @pytest.mark.parametrize(
     ("stack", "replaced", "expected"),
     [
