@@ -457,7 +457,7 @@ class ClusterSettings(StrictModel):
                 if group_name not in known:
                     raise FieldValueError(
                         f"schedule.off_hours_desired.{group_name}",
-                        f"names unknown node group {group_name!r}",
+                        unknown_name_problem("node group", group_name, sorted(known)),
                     )
             for index, group_name in enumerate(self.schedule.exclude_node_groups):
                 if group_name not in known:

@@ -485,6 +485,14 @@ INVALID_SETTINGS = [
         "required for cluster 'dev-apps': the account has 2 regions",
     ),
     (
+        # As in exclude_node_groups: the group a misspelt name resembles is named.
+        "off-hours-misspelt-group",
+        "members.0.clusters.0.schedule.off_hours_desired",
+        {"system": 1, "bach-spot": 0},
+        "members[0].clusters[0].schedule.off_hours_desired.bach-spot",
+        "unknown node group 'bach-spot'; did you mean 'batch-spot'?",
+    ),
+    (
         "off-hours-unknown-group",
         "members.0.clusters.0.schedule.off_hours_desired",
         {"gpu": 0},
