@@ -35,6 +35,7 @@ from components.settings.value_checks import (
     TimeZoneName,
     instance_architecture,
     ipv4_network,
+    shown_key,
     unique_values,
     unknown_name_problem,
 )
@@ -48,6 +49,33 @@ class Taint(StrictModel):
     key: LabelKey
     value: TaintValue = ""
     effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
+
+
+# Label domains a node group's labels may not use, and who reserves them: the kubelet refuses to
+# start with a label in Kubernetes' domains (so the group's nodes never join the cluster) but for
+# the prefixes it lets a node set on itself, and EKS refuses a node group with one in its own.
+RESERVED_LABEL_DOMAINS = {
+    "kubernetes.io": "Kubernetes",
+    "k8s.io": "Kubernetes",
+    "eks.amazonaws.com": "EKS",
+}
+KUBELET_LABEL_PREFIXES = ("node.kubernetes.io", "kubelet.kubernetes.io")
+
+
+def reserved_label_problem(key: str) -> str | None:
+    """Why a node label key is in a domain that Kubernetes or EKS reserves, or None."""
+    prefix, slash, _ = key.rpartition("/")
+    if not slash or prefix in KUBELET_LABEL_PREFIXES:
+        return None
+    for domain, owner in RESERVED_LABEL_DOMAINS.items():
+        if prefix == domain or prefix.endswith(f".{domain}"):
+            allowed = " or ".join(f"{allowed}/" for allowed in KUBELET_LABEL_PREFIXES)
+            return (
+                f"label key {shown_value(key)} is in the {domain} domain, which {owner} "
+                f"reserves: the node group would fail at `pulumi up` or its nodes never join "
+                f"the cluster; use a domain of your own (or {allowed})"
+            )
+    return None
 
 
 class NodeGroupSettings(StrictModel):
@@ -79,6 +107,15 @@ class NodeGroupSettings(StrictModel):
                 "architecture"
             )
         return instance_types
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_in_free_domains(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key in labels:
+            problem = reserved_label_problem(key)
+            if problem is not None:
+                raise FieldValueError(shown_key(key), problem)
+        return labels
 
     @model_validator(mode="after")
     def _taints_unique(self) -> Self:

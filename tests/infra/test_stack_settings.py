@@ -320,6 +320,32 @@ INVALID_SETTINGS = [
         "duplicate instance type 'm7g.large'",
     ),
     (
+        # The kubelet refuses a node label in the kubernetes.io or k8s.io domains but for its
+        # own prefixes: the group's nodes would never join the cluster.
+        "label-in-the-kubernetes-domain",
+        f"{GROUP}.labels",
+        {"workload": "system", "node-role.kubernetes.io/worker": "true"},
+        "members[0].clusters[0].node_groups[0].labels.node-role.kubernetes.io/worker",
+        "label key 'node-role.kubernetes.io/worker' is in the kubernetes.io domain, which "
+        "Kubernetes reserves",
+    ),
+    (
+        "label-in-the-k8s-domain",
+        f"{GROUP}.labels",
+        {"k8s.io/team": "platform"},
+        "members[0].clusters[0].node_groups[0].labels.k8s.io/team",
+        "label key 'k8s.io/team' is in the k8s.io domain, which Kubernetes reserves",
+    ),
+    (
+        # EKS refuses the node group (InvalidParameterException) after the cluster is created.
+        "label-in-the-eks-domain",
+        f"{GROUP}.labels",
+        {"eks.amazonaws.com/capacityType": "SPOT"},
+        "members[0].clusters[0].node_groups[0].labels.eks.amazonaws.com/capacityType",
+        "label key 'eks.amazonaws.com/capacityType' is in the eks.amazonaws.com domain, which EKS "
+        "reserves",
+    ),
+    (
         "role-in-other-account",
         "members.0.deploy_role_arn",
         "arn:aws:iam::999999999999:role/deploy",
@@ -697,6 +723,23 @@ def test_invalid_setting_is_rejected_with_its_field_path(
     assert message.startswith(f"Pulumi.dev.yaml: {field}: ")
     assert problem in message
     assert "\n" not in message
+
+
+def test_node_labels_of_the_kubelets_own_prefixes_and_other_domains_are_accepted(
+    stack_settings_document: Callable[[str], dict[str, Any]],
+) -> None:
+    # GIVEN the dev settings with labels under node.kubernetes.io/ and kubelet.kubernetes.io/
+    # (which the kubelet lets a node set on itself) and under another domain
+    document = copy.deepcopy(stack_settings_document("dev"))
+    labels = {
+        "node.kubernetes.io/role": "system",
+        "kubelet.kubernetes.io/pool": "a",
+        "example.com/team": "platform",
+    }
+    _set(document, f"{GROUP}.labels", labels)
+    # WHEN they are validated THEN the group keeps them
+    group = load_settings("dev", document).members[0].clusters[0].node_groups[0]
+    assert group.labels == labels
 
 
 def test_a_node_group_of_twenty_instance_types_is_accepted(
