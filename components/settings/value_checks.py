@@ -308,6 +308,17 @@ def _takes_a_number(annotation: Any) -> bool:
     return annotation in (int, float)
 
 
+def _takes_a_flag(annotation: Any) -> bool:
+    """Whether a field of this annotation holds a flag (`bool`, or a flag or None)."""
+    if get_origin(annotation) in (Union, UnionType):
+        members = [member for member in get_args(annotation) if member is not type(None)]
+        return bool(members) and all(_takes_a_flag(member) for member in members)
+    return annotation is bool
+
+
+FLAG_TEXTS = ("true", "false")
+
+
 class StrictModel(BaseModel):
     """Unknown keys are errors: a misspelt setting must never be silently ignored."""
 
@@ -329,6 +340,19 @@ class StrictModel(BaseModel):
                         shown_key(key), f"expected a number, got {shown_value(item)} (bool)"
                     )
         return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _only_true_or_false_for_a_flag(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads 1, `yes`, `on`, `y` and `t` as true (0, `no`, `off` as false), which the
+        # CLI's YAML 1.2 passes as they are: a typo as likely as intent, in `dry_run` above all,
+        # so only true and false (in any case) are flags, as for the functions' own flags.
+        annotation = cls.model_fields[info.field_name].annotation
+        if not _takes_a_flag(annotation) or isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, str) and value.strip().lower() in FLAG_TEXTS:
+            return value.strip().lower() == "true"
+        raise ValueError(f"expected true or false, got {shown_value(value)}")
 
 
 def unique_values(values: list[str], what: str, field: str | None = None) -> None:

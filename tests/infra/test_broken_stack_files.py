@@ -145,7 +145,7 @@ BROKEN_STACK_FILES = [
         "flag-not-a-boolean",
         "lambda-fleet:dry_run: true",
         "lambda-fleet:dry_run: maybe",
-        "dry_run: Input should be a valid boolean, unable to interpret input, got 'maybe'",
+        "dry_run: expected true or false, got 'maybe'",
     ),
     (
         "long-value-is-cut",
@@ -792,6 +792,62 @@ def test_a_flag_written_for_a_number_is_refused_naming_the_field(
     with pytest.raises(StackSettingsError) as raised:
         load_settings("broken", _broken(old, new))
     assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        (
+            "lambda-fleet:dry_run: true",
+            "lambda-fleet:dry_run: yes",
+            "dry_run: expected true or false, got 'yes'",
+        ),
+        (
+            "lambda-fleet:dry_run: true",
+            "lambda-fleet:dry_run: 1",
+            "dry_run: expected true or false, got 1",
+        ),
+        (
+            'kubernetes_version: "1.33"',
+            'kubernetes_version: "1.33"\n          existing: "on"',
+            f"{CLUSTER}.existing: expected true or false, got 'on'",
+        ),
+        (
+            "  lambda-fleet:dry_run: true",
+            "  lambda-fleet:dry_run: true\n  lambda-fleet:functions: {eks_scaler: {enabled: n}}",
+            "functions.eks_scaler.enabled: expected true or false, got 'n'",
+        ),
+        (
+            "          schedule:\n",
+            "          scaling: {working_hours_floor: 0}\n          schedule:\n",
+            f"{CLUSTER}.scaling.working_hours_floor: expected true or false, got 0",
+        ),
+    ],
+    ids=["yes", "one", "on-quoted", "n", "zero"],
+)
+def test_a_flag_written_other_than_true_or_false_is_refused_naming_the_field(
+    old: str, new: str, line: str
+) -> None:
+    """GIVEN a stack file with `yes`, `on`, `n`, 1 or 0 where a flag is meant, which the Pulumi
+    CLI's YAML 1.2 passes as text or a number and pydantic alone reads as true or false
+    WHEN the settings are loaded
+    THEN one line names the field, as the functions' own flags refuse anything but true and
+    false: a typo as likely as intent, in `dry_run` above all"""
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("broken", _broken(old, new))
+    assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+def test_a_flag_written_true_or_false_in_any_case_or_quoted_loads() -> None:
+    # GIVEN flags written `True`, `FALSE` (YAML 1.2 flags) and "true" quoted
+    document = _broken("lambda-fleet:dry_run: true", 'lambda-fleet:dry_run: "true"')
+    document["members"][0]["clusters"][0]["existing"] = "FALSE"
+    document["functions"] = {"eks_scaler": {"enabled": "True"}}
+    # WHEN loaded THEN each is the flag written
+    settings = load_settings("valid", document)
+    assert settings.dry_run is True
+    assert settings.members[0].clusters[0].existing is False
+    assert settings.function_enabled("eks_scaler") is True
 
 
 def test_a_key_written_twice_in_one_mapping_is_refused_as_the_pulumi_cli_refuses_it(
