@@ -94,9 +94,11 @@ def _quote_hint(key: str, value: Any) -> str:
     if key.endswith("_time") and isinstance(value, int | float) and not isinstance(value, bool):
         return f'expected HH:MM as text, got the number {shown_value(value)}; write it like "08:00"'
     if key == "kubernetes_version" and isinstance(value, float):
+        # Said only where YAML dropped a digit (`1.30` is 1.3).
+        dropped = f" (YAML reads {value:.2f} as {value})" if f"{value:.2f}" != str(value) else ""
         return (
-            f"expected a version as text, got the number {value} (YAML reads {value:.2f} as "
-            f'{value}); quote it in YAML: "{value:.2f}"'
+            f"expected a version as text, got the number {value}{dropped}; quote it in YAML: "
+            f'"{value:.2f}"'
         )
     return f"expected text, got {shown_value(value)} ({type(value).__name__}); quote it in YAML"
 

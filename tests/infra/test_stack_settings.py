@@ -346,6 +346,14 @@ INVALID_SETTINGS = [
         "reserves",
     ),
     (
+        # YAML changes nothing in 1.33 written unquoted: the hint said "YAML reads 1.33 as 1.33".
+        "unquoted-version-yaml-reads-as-written",
+        "members.0.clusters.0.kubernetes_version",
+        1.33,
+        "members[0].clusters[0].kubernetes_version",
+        'expected a version as text, got the number 1.33; quote it in YAML: "1.33"',
+    ),
+    (
         "role-in-other-account",
         "members.0.deploy_role_arn",
         "arn:aws:iam::999999999999:role/deploy",
