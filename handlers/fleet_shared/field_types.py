@@ -14,9 +14,10 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 from fleet_shared.validation_errors import shown_value
 
-_ACCOUNT_ID = re.compile(r"\d{12}")
-_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:\S+")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+# [0-9], not \d: \d takes the digits of every script, which AWS refuses in ids and regions.
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12})?:\S+")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 _EKS_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9_-]*")
 
 
@@ -26,24 +27,26 @@ def _parse_flag(value: object) -> object:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise ValueError(f"must be true or false, got {value!r}")
+    raise ValueError(f"must be true or false, got {shown_value(value)}")
 
 
 def _check_account_id(value: str) -> str:
     if not _ACCOUNT_ID.fullmatch(value):
-        raise ValueError(f"must be a 12-digit AWS account id, got {value!r}")
+        raise ValueError(f"must be a 12-digit AWS account id, got {shown_value(value)}")
     return value
 
 
 def _check_arn(value: str) -> str:
     if not _ARN.fullmatch(value):
-        raise ValueError(f"must be an ARN like arn:aws:sns:<region>:<account>:<name>: {value!r}")
+        raise ValueError(
+            f"must be an ARN like arn:aws:sns:<region>:<account>:<name>: {shown_value(value)}"
+        )
     return value
 
 
 def _check_region(value: str) -> str:
     if not _REGION.fullmatch(value):
-        raise ValueError(f"must be an AWS region like ap-south-1, got {value!r}")
+        raise ValueError(f"must be an AWS region like ap-south-1, got {shown_value(value)}")
     return value
 
 
@@ -56,7 +59,7 @@ def _eks_name_check(longest: int) -> AfterValidator:
         if len(value) > longest or not _EKS_NAME.fullmatch(value):
             raise ValueError(
                 "must be an EKS name: letters, digits, '-' and '_', starting with a letter or "
-                f"digit, at most {longest} characters; got {value!r}"
+                f"digit, at most {longest} characters; got {shown_value(value)}"
             )
         return value
 

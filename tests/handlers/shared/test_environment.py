@@ -150,3 +150,51 @@ def test_a_time_zone_that_is_a_folder_of_the_zone_database_or_too_long_names_its
     assert "must be an IANA time zone like Asia/Kolkata" in raised.value.problem
     assert zone[:20] in raised.value.problem
     assert len(raised.value.problem) <= 100
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("HUB_ACCOUNT_ID", "\u0661" * 12, "12-digit"),
+        ("HUB_ACCOUNT_ID", "\uff11" * 12, "12-digit"),
+        (
+            "ALERT_TOPIC_ARN",
+            "arn:aws:sns:ap-south-1:" + "\u0661" * 12 + ":fleet-alerts",
+            "must be an ARN",
+        ),
+    ],
+)
+def test_an_account_id_in_digits_of_another_script_is_refused_naming_its_variable(
+    variable: str, value: str, problem: str
+) -> None:
+    # GIVEN an account id written in Arabic-Indic or fullwidth digits, alone or in an ARN (a
+    # paste from a document in another locale)
+    environ = {"STATE_TABLE_NAME": "s", "MEMBER_ROLE_NAME": "m", "FORECASTER_FUNCTION_NAME": "f"}
+    environ[variable] = value
+    # WHEN loaded
+    with pytest.raises(ConfigurationError) as raised:
+        load_environment(ScalerEnvironment, environ)
+    # THEN it is refused naming the variable, as AWS would refuse it only at the first call
+    assert raised.value.variable == variable
+    assert problem in raised.value.problem
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HUB_ACCOUNT_ID", "1" * 5000),
+        ("ALERT_TOPIC_ARN", "arn:" + "x" * 5000),
+        ("FLEET_DRY_RUN", "maybe" * 1000),
+    ],
+)
+def test_a_long_refused_value_is_quoted_by_its_start_only(variable: str, value: str) -> None:
+    # GIVEN a variable holding a refused value thousands of characters long
+    environ = {"STATE_TABLE_NAME": "s", "MEMBER_ROLE_NAME": "m", "FORECASTER_FUNCTION_NAME": "f"}
+    environ[variable] = value
+    # WHEN loaded
+    with pytest.raises(ConfigurationError) as raised:
+        load_environment(ScalerEnvironment, environ)
+    # THEN the problem quotes a short start of the value, not 200 characters of it
+    assert raised.value.variable == variable
+    assert value[:20] in raised.value.problem
+    assert len(raised.value.problem) <= 120
