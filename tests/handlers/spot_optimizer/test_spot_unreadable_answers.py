@@ -228,3 +228,142 @@ def test_a_fleet_analysis_whose_spot_history_is_a_well_formed_page_fails_that_ta
     assert (
         "DescribeSpotPriceHistory answered without SpotPriceHistory" in targets[MEMBER_A]["error"]
     )
+
+
+def described_system(**changes: Any) -> bytes:
+    """EKS's DescribeNodegroup answer for the on-demand group system with `changes` (a field
+    set to ... is left out)."""
+    group: dict[str, Any] = {
+        "nodegroupName": "system",
+        "clusterName": CLUSTER,
+        "capacityType": "ON_DEMAND",
+        "instanceTypes": ["m7g.large"],
+        "scalingConfig": {"minSize": 1, "desiredSize": 2, "maxSize": 4},
+        "status": "ACTIVE",
+    }
+    group.update(changes)
+    return json.dumps(
+        {"nodegroup": {key: value for key, value in group.items() if value is not ...}}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        pytest.param(
+            (
+                described_system(nodegroupName=...),
+                "DescribeNodegroup of system answered without nodegroup.nodegroupName system, "
+                "not its answer: None",
+            ),
+            id="without-its-name",
+        ),
+        pytest.param(
+            (
+                described_system(nodegroupName=7),
+                "DescribeNodegroup of system answered without nodegroup.nodegroupName system, "
+                "not its answer: 7",
+            ),
+            id="a-number-as-its-name",
+        ),
+    ],
+)
+def test_a_fallback_whose_on_demand_group_is_described_malformed_is_reported(
+    invoke: Invoke,
+    make_services: MakeServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    malformed: tuple[bytes, str],
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
+    # EKS answering DescribeNodegroup of the on-demand group system with its JSON holding no
+    # name or a number as its name (botocore hands a JSON answer's text on unchecked)
+    answer, problem = malformed
+    services = at_the_fallback_threshold(make_services, invoke)
+    alert_inbox.receive()
+    eks = services.member_client("eks", MEMBER_A, REGION)
+    described = answer_malformed(
+        eks,
+        "eks",
+        "DescribeNodegroup",
+        answer,
+        url_part="/node-groups/system",
+        content_type="application/json",
+    )
+    # WHEN the fourth interruption exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-4")
+    # THEN the fallback is an error naming the call and the field and showing its value only,
+    # instead of the bare KeyError that failed the warning's invocation; system is
+    # unchanged, and the interruption is recorded and announced
+    assert described.answered >= 1
+    assert result["status"] == "recorded"
+    assert result["interruptions_last_hour"] == 4
+    assert result["fallback"] == {"status": "error", "error": problem}
+    assert desired_size(member_eks, "system") == 2
+    titles = [item.alert["title"] for item in alert_inbox.receive()]
+    assert len(titles) == 1
+    assert titles[0].startswith("Spot interruption")
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        pytest.param(
+            {"nodegroupName": ...},
+            "answered without nodegroup.nodegroupName batch-spot, not its answer: None",
+            id="without-its-name",
+        ),
+        pytest.param(
+            {"instanceTypes": ["m7g.large", None]},
+            "answered without a text name for each of nodegroup.instanceTypes, not its answer: "
+            "['m7g.large', None]",
+            id="a-null-among-its-types",
+        ),
+        pytest.param(
+            {"capacityType": 1},
+            "answered without a text nodegroup.capacityType, not its answer: 1",
+            id="a-number-as-its-capacity-type",
+        ),
+    ],
+)
+def test_a_mix_whose_spot_group_is_described_malformed_is_an_error_naming_it(
+    invoke: Invoke, make_services: MakeServices, changes: dict[str, Any], problem: str
+) -> None:
+    # GIVEN dev-apps in member A, and EKS answering DescribeNodegroup of its spot group
+    # batch-spot with its JSON holding a name, type or capacity type that is not one
+    services = make_services()
+    eks = services.member_client("eks", MEMBER_A, REGION)
+    spot_group = {
+        "nodegroupName": "batch-spot",
+        "capacityType": "SPOT",
+        "instanceTypes": ["m7g.large"],
+        **changes,
+    }
+    described = answer_malformed(
+        eks,
+        "eks",
+        "DescribeNodegroup",
+        json.dumps(
+            {"nodegroup": {key: value for key, value in spot_group.items() if value is not ...}}
+        ).encode(),
+        url_part="/node-groups/batch-spot",
+        content_type="application/json",
+    )
+    # WHEN the mix of dev-apps is asked for
+    result = invoke(
+        {
+            "action": "recommend_node_group_mix",
+            "account_id": MEMBER_A,
+            "region": REGION,
+            "cluster": CLUSTER,
+        },
+        services,
+        "inv-1",
+    )
+    # THEN the answer is the cluster's error result naming the node group's call, the field and
+    # its value, instead of the bare KeyError or AttributeError that failed the invocation
+    assert described.answered >= 1
+    assert result["status"] == "error"
+    assert result["error"] == f"DescribeNodegroup of batch-spot {problem}"
+    assert result["cluster"] == CLUSTER
+    assert "node_groups" not in result
