@@ -431,19 +431,19 @@ def _lambda_memory(
         # Only this stack's functions, by exact name: another stack's match the prefix too, and
         # this function's role may not query their log groups.
         own = set(services.inventory().functions.values())
-        functions = [
-            function
-            for function in rightsizing.fleet_functions(
-                services.sessions.client(
-                    "lambda", services.sessions.hub_account_id, region, TARGET_CALL_CONFIG
-                ),
-                env.cost_function_prefix,
-            )
-            if function["FunctionName"] in own
-        ]
+        listing = rightsizing.fleet_functions(
+            services.sessions.client(
+                "lambda", services.sessions.hub_account_id, region, TARGET_CALL_CONFIG
+            ),
+            env.cost_function_prefix,
+        )
     except _SECTION_ERRORS as error:
         report.failed("lambda_memory", error)
         return
+    # An item of the listing that is no function fails alone: the others are still sized.
+    for unreadable in listing.unreadable:
+        report.failed("lambda_memory", unreadable)
+    functions = [function for function in listing.functions if function["FunctionName"] in own]
     logs = services.sessions.client(
         "logs", services.sessions.hub_account_id, region, TARGET_CALL_CONFIG
     )

@@ -37,7 +37,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -83,14 +83,40 @@ def recommended_memory(max_used_mb: float) -> int:
     return int(min(MAX_MB, max(MIN_MB, size)))
 
 
-def fleet_functions(lambda_client: Any, prefix: str) -> list[dict[str, Any]]:
-    """Every function whose name starts with `prefix` (all ListFunctions pages); raises
-    UnreadableAnswerError for a page without `Functions`, which Lambda sends in every answer."""
+@dataclass(frozen=True)
+class FunctionListing:
+    """The functions a ListFunctions listing holds, and an error for each of its items that is
+    no function (not an object, or without a text FunctionName)."""
+
+    functions: list[dict[str, Any]]
+    unreadable: list[UnreadableAnswerError]
+
+
+def fleet_functions(lambda_client: Any, prefix: str) -> FunctionListing:
+    """Every function whose name starts with `prefix` (all ListFunctions pages), by name; raises
+    UnreadableAnswerError for a page without `Functions`, which Lambda sends in every answer.
+    botocore hands a JSON answer's list items and text on unchecked: an item that is null or
+    whose FunctionName is no text (unnamed, so perhaps one of the fleet's) is left out with its
+    error, which shows that item's FunctionName only, never the environment an item holds."""
     functions: list[dict[str, Any]] = []
+    unreadable: list[UnreadableAnswerError] = []
+    position = 0
     for page in lambda_client.get_paginator("list_functions").paginate():
-        listed = answer_field(page, "ListFunctions", "Functions")
-        functions.extend(f for f in listed if f["FunctionName"].startswith(prefix))
-    return sorted(functions, key=lambda f: f["FunctionName"])
+        for item in answer_field(page, "ListFunctions", "Functions"):
+            name = item.get("FunctionName") if isinstance(item, Mapping) else item
+            if isinstance(item, Mapping) and isinstance(name, str):
+                if name.startswith(prefix):
+                    functions.append(dict(item))
+            else:
+                unreadable.append(
+                    UnreadableAnswerError(
+                        "ListFunctions",
+                        f"a function with a text FunctionName as item {position} of Functions",
+                        name,
+                    )
+                )
+            position += 1
+    return FunctionListing(sorted(functions, key=lambda f: f["FunctionName"]), unreadable)
 
 
 @dataclass(frozen=True)

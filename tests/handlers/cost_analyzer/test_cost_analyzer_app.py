@@ -922,6 +922,48 @@ def test_a_function_listed_without_its_memory_size_is_its_error_alone(
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_a_function_listing_holding_a_null_or_an_unnamed_item_fails_those_items_alone(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN the hub's Lambda listing a null, an item whose FunctionName is a number (botocore
+    # hands a JSON answer's list items and text on unchecked) and a fleet function, and usual
+    # cost
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    listed = [
+        None,
+        {"FunctionName": 7, "MemorySize": 512, "Environment": {"Variables": {"TOKEN": "x"}}},
+        {"FunctionName": "lf-handlers-eks-scaler", "MemorySize": 1024, "Architectures": ["arm64"]},
+    ]
+    listing = answer_malformed(
+        hub_client("lambda"),
+        "lambda",
+        "ListFunctions",
+        json.dumps({"Functions": listed}).encode(),
+        content_type="application/json",
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN each of the two items is a memory section error of its own, naming its place and
+    # showing its FunctionName only, instead of the TypeError that failed the whole section
+    assert listing.answered >= 1
+    assert result["status"] == "partial"
+    assert [e for e in result["errors"] if e["section"] == "lambda_memory"] == [
+        {
+            "section": "lambda_memory",
+            "error": "ListFunctions answered without a function with a text FunctionName as "
+            f"item {position} of Functions, not its answer: {shown}",
+        }
+        for position, shown in ((0, "None"), (1, "7"))
+    ]
+    # AND the fleet function is sized, and the report and its summary are written
+    summary = read_report(result["report"]["summary"])
+    assert summary["lambda_memory"]["functions"] == 1
+    assert summary["lambda_memory"]["decrease"] == ["lf-handlers-eks-scaler"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 def test_a_memory_query_answered_with_a_null_row_is_its_functions_error_alone(
     analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
