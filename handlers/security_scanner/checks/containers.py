@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from handlers.security_scanner.checks._aws import described, listed
@@ -23,23 +24,14 @@ def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
 
     def describe(name: str, arn: str) -> Resource:
         cluster = answer_field(eks.describe_cluster(name=name), "DescribeCluster", "cluster")
-        encryption = cluster.get("encryptionConfig", [])
-        logging = cluster.get("logging", {}).get("clusterLogging", [])
-        # botocore keeps a null among a JSON list's items: EKS.3 and EKS.8 read each as an
-        # object, and one that is not must fail this cluster as unreadable, not the whole scan.
-        for field, items in (("encryptionConfig", encryption), ("logging.clusterLogging", logging)):
-            if not all(isinstance(item, dict) for item in items):
-                raise UnreadableAnswerError(
-                    f"DescribeCluster of {name}", f"an object for each of {field}", items
-                )
+        call = f"DescribeCluster of {name}"
+        described_arn = cluster.get("arn", arn)
+        if not isinstance(described_arn, str):
+            raise UnreadableAnswerError(call, "a text arn", described_arn)
         return Resource(
-            arn=cluster.get("arn", arn),
+            arn=described_arn,
             resource_type=CLUSTER,
-            attributes={
-                "vpc": cluster.get("resourcesVpcConfig", {}),
-                "encryption": encryption,
-                "logging": logging,
-            },
+            attributes=_cluster_settings(cluster, call),
         )
 
     # EKS sends `clusters` in every answer, an empty list in a region without clusters (its API
@@ -52,6 +44,26 @@ def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
         describe=describe,
         read_errors=AWS_CALL_ERRORS,
     )
+
+
+def _cluster_settings(cluster: Mapping[str, Any], call: str) -> dict[str, Any]:
+    """The settings EKS.1, EKS.3 and EKS.8 judge, from DescribeCluster's `cluster` (answering
+    `call`). botocore checks a JSON answer's structures but hands its list items on unchecked:
+    a null log setup read as an object would end the whole scan, a null among the public CIDRs
+    is no 0.0.0.0/0 and would pass the cluster. Each raises UnreadableAnswerError instead,
+    failing this cluster alone."""
+    vpc = cluster.get("resourcesVpcConfig", {})
+    cidrs = vpc.get("publicAccessCidrs", [])
+    if not all(isinstance(cidr, str) for cidr in cidrs):
+        raise UnreadableAnswerError(
+            call, "a text range for each of resourcesVpcConfig.publicAccessCidrs", cidrs
+        )
+    encryption = cluster.get("encryptionConfig", [])
+    setups = cluster.get("logging", {}).get("clusterLogging", [])
+    for field, items in (("encryptionConfig", encryption), ("logging.clusterLogging", setups)):
+        if not all(isinstance(item, Mapping) for item in items):
+            raise UnreadableAnswerError(call, f"an object for each of {field}", items)
+    return {"vpc": vpc, "encryption": encryption, "logging": setups}
 
 
 register_source(

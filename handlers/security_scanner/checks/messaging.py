@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from handlers.security_scanner.checks._aws import described, listed
 from handlers.security_scanner.registry import (
     FindingSeverity,
@@ -34,23 +34,29 @@ def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
         # Always there: QueueArn, asked for, is every queue's.
         attributes = answer_field(answer, "GetQueueAttributes", "Attributes")
         return Resource(
-            arn=attributes.get("QueueArn", fallback_arn),
+            arn=_queue_attribute(attributes, "QueueArn") or fallback_arn,
             resource_type=QUEUE,
             attributes={
-                "kms_key": attributes.get("KmsMasterKeyId"),
-                "sqs_managed_sse": attributes.get("SqsManagedSseEnabled", "false") == "true",
+                "kms_key": _queue_attribute(attributes, "KmsMasterKeyId"),
+                "sqs_managed_sse": _sqs_managed_sse(attributes),
             },
         )
 
     # SQS leaves QueueUrls out when there is no queue, MaxResults or not, so absent means none;
     # a gateway's text/html page is refused before parsing (fleet_shared.foreign_answers).
-    urls = listed(
-        sqs,
-        "list_queues",
-        "QueueUrls",
-        always_sent=False,
-        PaginationConfig={"PageSize": LIST_QUEUES_PAGE_SIZE},
+    urls = list(
+        listed(
+            sqs,
+            "list_queues",
+            "QueueUrls",
+            always_sent=False,
+            PaginationConfig={"PageSize": LIST_QUEUES_PAGE_SIZE},
+        )
     )
+    # botocore hands a JSON answer's list items on unchecked: a URL that is null or no text
+    # names no queue, so the listing fails (the source's error), not the whole scan.
+    if not all(isinstance(url, str) for url in urls):
+        raise UnreadableAnswerError("ListQueues", "a text URL for each of QueueUrls", urls)
     yield from described(
         urls,
         QUEUE,
@@ -60,6 +66,28 @@ def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
         describe=describe,
         read_errors=AWS_CALL_ERRORS,
     )
+
+
+def _queue_attribute(attributes: Mapping[str, Any], name: str) -> str | None:
+    """The GetQueueAttributes attribute `name` (None when not sent); raises
+    UnreadableAnswerError, showing the value only, when it is no text. SQS sends every attribute
+    as text, but botocore hands a JSON answer's map values on unchecked: a key id sent as `true`
+    would read as encrypted, so the queue must be unreadable rather than judged compliant."""
+    value = attributes.get(name)
+    if value is not None and not isinstance(value, str):
+        raise UnreadableAnswerError("GetQueueAttributes", f"a text Attributes.{name}", value)
+    return value
+
+
+def _sqs_managed_sse(attributes: Mapping[str, Any]) -> bool:
+    """Whether SqsManagedSseEnabled is `true` (absent: `false`); raises UnreadableAnswerError
+    for a value SQS does not send."""
+    value = _queue_attribute(attributes, "SqsManagedSseEnabled") or "false"
+    if value not in {"true", "false"}:
+        raise UnreadableAnswerError(
+            "GetQueueAttributes", "true or false as Attributes.SqsManagedSseEnabled", value
+        )
+    return value == "true"
 
 
 def _collect_topics(scope: ScanScope) -> Iterator[Resource]:

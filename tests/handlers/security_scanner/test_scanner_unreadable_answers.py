@@ -601,6 +601,169 @@ def test_a_cluster_described_with_a_null_among_its_settings_fails_that_cluster_a
     assert target(result, MEMBER_B)["status"] == "scanned"
 
 
+@pytest.mark.parametrize(
+    ("cluster", "problem"),
+    [
+        pytest.param({"arn": 7}, "a text arn, not its answer: 7", id="a-number-as-its-arn"),
+        pytest.param(
+            {"resourcesVpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": [None]}},
+            "a text range for each of resourcesVpcConfig.publicAccessCidrs, not its answer: [None]",
+            id="a-null-public-cidr",
+        ),
+    ],
+)
+def test_a_cluster_described_with_a_setting_of_the_wrong_kind_is_unreadable_not_compliant(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+    cluster: dict[str, Any],
+    problem: str,
+) -> None:
+    # GIVEN member A's clusters `first` and `second`, open to the world, without secrets
+    # encryption or audit log (EKS.1, EKS.3, EKS.8), found by a first scan, and member A's EKS
+    # now answering DescribeCluster of `first` with its JSON holding a number as its arn or a
+    # null among its public CIDRs (botocore hands a JSON answer's text and list items on
+    # unchecked)
+    services = two_open_clusters_scanned(scanner, build_scanner_services)
+    first, second = (
+        f"arn:aws:eks:{REGION}:{MEMBER_A}:cluster/{name}" for name in ("first", "second")
+    )
+    before = finding_states(hub_findings, MEMBER_A)
+    answer = answer_malformed(
+        services.member_client("eks", MEMBER_A, REGION),
+        "eks",
+        "DescribeCluster",
+        json.dumps({"cluster": {"name": "first", "arn": first, **cluster}}).encode(),
+        url_part="/clusters/first",
+        content_type="application/json",
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN cluster `first` is member A's one error under its ARN, naming the call and the field
+    # and showing the value, instead of being judged compliant (its findings resolved) or
+    # filed under a number; `second` is still evaluated and member B scanned
+    assert answer.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    assert target_a["errors"] == [
+        {
+            "resource": first,
+            "error": f"UnreadableAnswerError: DescribeCluster of first answered without {problem}",
+        }
+    ]
+    assert target_a["resolved"] == 0
+    assert {f"EKS.{n} {first}" for n in (1, 3, 8)} <= before.keys()
+    assert finding_states(hub_findings, MEMBER_A) == before
+    assert before[f"EKS.1 {second}"] == "ACTIVE"
+    assert target(result, MEMBER_B)["status"] == "scanned"
+
+
+def scanned_queues(
+    scanner: Scanner, build_scanner_services: Callable[[], ScanServices]
+) -> tuple[ScanServices, str, str]:
+    """Member A's unencrypted queues `first` and `second` (SQS.1), the services of a first scan
+    that found them, and their URLs."""
+    sqs = member_session(MEMBER_A).client("sqs")
+    first, second = (
+        sqs.create_queue(QueueName=name, Attributes={"SqsManagedSseEnabled": "false"})["QueueUrl"]
+        for name in ("first", "second")
+    )
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    return services, first, second
+
+
+@pytest.mark.parametrize(
+    ("attributes", "problem"),
+    [
+        pytest.param(
+            {"KmsMasterKeyId": True}, "a text Attributes.KmsMasterKeyId, not its answer: True"
+        ),
+        pytest.param(
+            {"SqsManagedSseEnabled": True},
+            "a text Attributes.SqsManagedSseEnabled, not its answer: True",
+        ),
+        pytest.param(
+            {"SqsManagedSseEnabled": "yes"},
+            "true or false as Attributes.SqsManagedSseEnabled, not its answer: 'yes'",
+        ),
+        pytest.param({"QueueArn": 7}, "a text Attributes.QueueArn, not its answer: 7"),
+    ],
+    ids=["key-as-true", "sse-as-true", "sse-as-yes", "arn-as-a-number"],
+)
+def test_a_queue_attribute_of_the_wrong_kind_makes_that_queue_unreadable_not_compliant(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+    attributes: dict[str, Any],
+    problem: str,
+) -> None:
+    # GIVEN member A's unencrypted queues `first` and `second`, found by a first scan (SQS.1),
+    # and member A's SQS now answering GetQueueAttributes of `first` with an attribute that is
+    # no text, or no value SQS sends (botocore hands a JSON answer's map values on unchecked)
+    services, first_url, _ = scanned_queues(scanner, build_scanner_services)
+    first, second = (f"arn:aws:sqs:{REGION}:{MEMBER_A}:{name}" for name in ("first", "second"))
+    answer = answer_malformed(
+        services.member_client("sqs", MEMBER_A, REGION),
+        "sqs",
+        "GetQueueAttributes",
+        json.dumps({"Attributes": {"QueueArn": first, **attributes}}).encode(),
+        body_with=json.dumps(first_url).encode(),
+        content_type="application/x-amz-json-1.0",
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN queue `first` is member A's one error under its ARN, naming the attribute and showing
+    # its value, instead of being judged encrypted (its finding resolved), judged on a value SQS
+    # never sends, or filed under a number; `second` is still evaluated and member B scanned
+    assert answer.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    assert target_a["errors"] == [
+        {
+            "resource": first,
+            "error": f"UnreadableAnswerError: GetQueueAttributes answered without {problem}",
+        }
+    ]
+    assert target_a["resolved"] == 0
+    findings = finding_states(hub_findings, MEMBER_A)
+    assert (findings[f"SQS.1 {first}"], findings[f"SQS.1 {second}"]) == ("ACTIVE", "ACTIVE")
+    assert target(result, MEMBER_B)["status"] == "scanned"
+
+
+def test_a_queue_listing_holding_a_null_url_fails_the_queues_alone(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN member A's unencrypted queues found by a first scan (SQS.1), and member A's SQS now
+    # answering ListQueues with a null among its URLs (botocore keeps a null among a list's
+    # items)
+    services, first_url, _ = scanned_queues(scanner, build_scanner_services)
+    answer = answer_malformed(
+        services.member_client("sqs", MEMBER_A, REGION),
+        "sqs",
+        "ListQueues",
+        json.dumps({"QueueUrls": [first_url, None]}).encode(),
+        content_type="application/x-amz-json-1.0",
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN the queues are member A's one error, naming the listing, instead of the
+    # AttributeError that ended the scan; their findings stay open and member B is scanned
+    assert answer.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    [error] = target_a["errors"]
+    assert error["resource_type"] == "AwsSqsQueue"
+    assert error["error"].startswith(
+        "ListQueues answered without a text URL for each of QueueUrls, not its answer: "
+    )
+    assert target_a["resolved"] == 0
+    assert set(finding_states(hub_findings, MEMBER_A).values()) == {"ACTIVE"}
+    assert target(result, MEMBER_B)["status"] == "scanned"
+
+
 ROLES_WITH_A_BAD_DATE = (
     b'<ListRolesResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListRolesResult>'
     b"<IsTruncated>false</IsTruncated><Roles><member><Path>/</Path><RoleName>admin</RoleName>"
