@@ -483,7 +483,7 @@ def secret_field(secret: str | bytes, names: tuple[str, ...]) -> str:
     if not text.startswith("{"):
         return text
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_int=_json_integer)
     except json.JSONDecodeError:
         raise UnusableSecretError("is not valid JSON") from None
     except RecursionError:
@@ -502,13 +502,29 @@ def secret_field(secret: str | bytes, names: tuple[str, ...]) -> str:
     raise UnusableSecretError(f'has "{name}" as a JSON {_json_type(document[name])}, not a string')
 
 
+class _UnconvertedInteger:
+    """A JSON integer of more digits than Python converts (`sys.get_int_max_str_digits`, 4300):
+    a number all the same, never the secret's value."""
+
+
+def _json_integer(digits: str) -> int | _UnconvertedInteger:
+    """A JSON integer as `json.loads` parses it, except one past Python's digit limit, on which
+    `int` raises a bare ValueError, no JSONDecodeError: a Slack secret `{"url": 1111...}` then
+    failed its channel as an unforeseen error, not as a `url` that is no string, and its cached
+    value was kept for the retry after the operator's fix."""
+    try:
+        return int(digits)
+    except ValueError:
+        return _UnconvertedInteger()
+
+
 def _json_type(value: object) -> str:
     """The JSON type of a parsed value, as an error names it instead of showing the value."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | _UnconvertedInteger):
         return "number"
     if isinstance(value, list):
         return "array"

@@ -125,6 +125,13 @@ UNUSABLE_SECRETS = [
     pytest.param(
         "slack",
         SLACK_SECRET,
+        '{"url": ' + "7" * 5_000 + "}",
+        'has "url" as a JSON number, not a string',
+        id="url a number past Python's digit limit",
+    ),
+    pytest.param(
+        "slack",
+        SLACK_SECRET,
         json.dumps({"url": [f"https://hooks.slack.com{WEBHOOK_PATH}"]}),
         'has "url" as a JSON array, not a string',
         id="url in an array",
