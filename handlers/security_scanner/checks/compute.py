@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from itertools import islice
 from typing import Any
 
-from fleet_shared.aws_answers import answer_field
+from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
 from handlers.security_scanner.checks._aws import (
     answered_policy,
     as_list,
@@ -220,13 +220,17 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
 
     def describe(function: dict[str, Any], arn: str) -> Resource:
         name = function["FunctionName"]
+        runtime = function.get("Runtime")
+        if runtime is not None and not isinstance(runtime, str):
+            # A runtime of the wrong kind is no runtime whose support ended: the function must
+            # be unreadable, not pass Lambda.2.
+            raise UnreadableAnswerError(f"ListFunctions of {name}", "a text Runtime", runtime)
         document = _function_policy(lambda_client, name)
         qualifiers, more_qualifiers = _qualifiers(lambda_client, name)
         qualified_policies = {
             label: _function_policy(lambda_client, name, qualifier)
             for label, qualifier in qualifiers
         }
-        runtime = function.get("Runtime")
         ends_on = RUNTIME_END_OF_SUPPORT.get(str(runtime))
         attributes: dict[str, Any] = {
             "runtime": runtime,
@@ -241,12 +245,34 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
             }
         return Resource(arn=arn, resource_type=FUNCTION, attributes=attributes)
 
+    functions = list(listed(lambda_client, "list_functions", "Functions", always_sent=True))
+    # botocore hands a JSON answer's list items and text on unchecked: an item that is null or
+    # without a text name and ARN names no function, so the listing fails (the source's error)
+    # rather than the whole scan with a bare TypeError or KeyError.
+    if not all(_is_named_function(function) for function in functions):
+        raise UnreadableAnswerError(
+            "ListFunctions",
+            "an object with a text FunctionName and FunctionArn for each of Functions",
+            [_listed_name(function) for function in functions],
+        )
     yield from described(
-        listed(lambda_client, "list_functions", "Functions", always_sent=True),
+        functions,
         FUNCTION,
         arn_of=lambda function: function["FunctionArn"],
         describe=describe,
     )
+
+
+def _is_named_function(function: object) -> bool:
+    """Whether a ListFunctions item is an object with a text FunctionName and FunctionArn."""
+    return isinstance(function, Mapping) and all(
+        isinstance(function.get(key), str) for key in ("FunctionName", "FunctionArn")
+    )
+
+
+def _listed_name(function: object) -> object:
+    """What an error shows of a ListFunctions item: its name, never its environment."""
+    return function.get("FunctionName") if isinstance(function, Mapping) else function
 
 
 def _qualifiers(lambda_client: Any, name: str) -> tuple[list[tuple[str, str]], bool]:

@@ -20,6 +20,7 @@ from handlers.security_scanner.checks.storage import BUCKET
 from handlers.security_scanner.scan import ScanServices
 from tests.handlers.faults import answer_malformed
 from tests.handlers.member_accounts import MEMBER_A, MEMBER_B, REGION, member_session
+from tests.handlers.security_scanner.member_functions import member_a_functions
 
 Scanner = Callable[..., dict[str, Any]]
 HubFindings = Callable[[], dict[str, dict[str, Any]]]
@@ -762,6 +763,95 @@ def test_a_queue_listing_holding_a_null_url_fails_the_queues_alone(
     assert target_a["resolved"] == 0
     assert set(finding_states(hub_findings, MEMBER_A).values()) == {"ACTIVE"}
     assert target(result, MEMBER_B)["status"] == "scanned"
+
+
+def functions_listed_as_by_lambda() -> list[dict[str, Any]]:
+    """Member A's functions as Lambda lists them (ListFunctions' `Functions`), their dates as
+    text."""
+    listed = member_session(MEMBER_A).client("lambda").list_functions()["Functions"]
+    return json.loads(json.dumps(listed, default=str))
+
+
+def test_a_function_listing_holding_a_null_fails_the_functions_alone(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN member A's function open to anyone (Lambda.1), found by a first scan, and member A's
+    # Lambda now answering ListFunctions with a null beside it (botocore keeps a null among a
+    # list's items)
+    finding = public_function()
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    answer = answer_malformed(
+        services.member_client("lambda", MEMBER_A, REGION),
+        "lambda",
+        "ListFunctions",
+        json.dumps({"Functions": [None, *functions_listed_as_by_lambda()]}).encode(),
+        content_type="application/json",
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN member A's functions are its one error, naming the listing and showing the names only,
+    # instead of the TypeError that ended the whole scan; the finding stays open and member B is
+    # scanned
+    assert answer.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    assert target_a["errors"] == [
+        {
+            "resource_type": FUNCTION,
+            "error": "ListFunctions answered without an object with a text FunctionName and "
+            "FunctionArn for each of Functions, not its answer: [None, 'public']",
+        }
+    ]
+    assert target_a["resolved"] == 0
+    assert finding_states(hub_findings, MEMBER_A)[finding] == "ACTIVE"
+    assert target(result, MEMBER_B)["status"] == "scanned"
+
+
+def test_a_function_listed_with_a_runtime_of_the_wrong_kind_is_unreadable_not_supported(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN member A's function on python3.8, whose support has ended (Lambda.2), found by a
+    # first scan, and member A's Lambda now listing it with a number as its Runtime
+    functions, role = member_a_functions()
+    function_arn = functions.create_function(
+        FunctionName="old",
+        Runtime="python3.8",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )["FunctionArn"]
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    finding = f"Lambda.2 {function_arn}"
+    assert finding_states(hub_findings, MEMBER_A)[finding] == "ACTIVE"
+    [listed] = functions_listed_as_by_lambda()
+    answer = answer_malformed(
+        services.member_client("lambda", MEMBER_A, REGION),
+        "lambda",
+        "ListFunctions",
+        json.dumps({"Functions": [{**listed, "Runtime": 38}]}).encode(),
+        content_type="application/json",
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN the function is member A's one error under its ARN, instead of a runtime read as one
+    # whose support never ended (its finding resolved)
+    assert answer.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["errors"] == [
+        {
+            "resource": function_arn,
+            "error": "UnreadableAnswerError: ListFunctions of old answered without a text "
+            "Runtime, not its answer: 38",
+        }
+    ]
+    assert target_a["resolved"] == 0
+    assert finding_states(hub_findings, MEMBER_A)[finding] == "ACTIVE"
 
 
 ROLES_WITH_A_BAD_DATE = (
