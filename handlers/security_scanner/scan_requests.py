@@ -19,6 +19,7 @@ scanned loses and repeats nothing: its next scan compares with its last one.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -231,9 +232,15 @@ def _fan_out(
         except AWS_CALL_ERRORS as error:
             failed += [(target, str(error)) for target in chunk]
             continue
-        taken = {int(entry["Id"]) for entry in response.get("Successful", [])}
+        taken = {
+            index
+            for entry in response.get("Successful", [])
+            if (index := _entry_index(entry)) is not None
+        }
         refused = {
-            int(failure["Id"]): failure.get("Message", "") for failure in response.get("Failed", [])
+            index: str(failure.get("Message", ""))
+            for failure in response.get("Failed", [])
+            if (index := _entry_index(failure)) is not None
         }
         for index, target in enumerate(chunk):
             if index in taken:
@@ -284,3 +291,17 @@ def _summary(results: list[TargetResult], dry_run: bool, *, mode: str) -> dict[s
         "resolved": sum(len(r.resolved) for r in results),
         "targets": [result.summary() for result in results],
     }
+
+
+def _entry_index(entry: object) -> int | None:
+    """The index a SendMessageBatch answer's entry (of `Successful` or `Failed`) gives as its
+    `Id`; None for one that gives none. botocore hands a JSON answer's list items and text on
+    unchecked: a null entry, or an Id that is no index, raised a bare TypeError or ValueError
+    that ended the fan-out before it recorded the batches SQS took (the retry sent them again).
+    Its entry is then one SQS's answer left out, whose target is not sent."""
+    if not isinstance(entry, Mapping):
+        return None
+    identifier = entry.get("Id")
+    if not isinstance(identifier, str) or not (identifier.isascii() and identifier.isdigit()):
+        return None
+    return int(identifier)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from fleet_shared.aws_answers import answer_field
+from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
 from handlers.security_scanner.exceptions import SecurityHubImportError
 from handlers.security_scanner.findings import Finding
 
@@ -26,7 +27,8 @@ def import_findings(
 
     Raises SecurityHubImportError when Security Hub refused some, and UnreadableAnswerError for an
     answer without SuccessCount (always sent): a proxy's page must not pass for an import, after
-    which the scan would save its findings as imported and a fix would never reach Security Hub.
+    which the scan would save its findings as imported and a fix would never reach Security Hub;
+    or with a refusal that is not an object.
     """
     documents = [
         finding.to_asff(hub_account_id, hub_region, now, new=finding.id in new_ids)
@@ -37,9 +39,16 @@ def import_findings(
     for start in range(0, len(documents), BATCH_LIMIT):
         response = client.batch_import_findings(Findings=documents[start : start + BATCH_LIMIT])
         accepted += int(answer_field(response, "BatchImportFindings", "SuccessCount"))
+        refused = response.get("FailedFindings", [])
+        # botocore keeps a null among a JSON list's items: a refusal that names no finding is
+        # the target's failed import, not an AttributeError ending the whole scan.
+        if not all(isinstance(failed, Mapping) for failed in refused):
+            raise UnreadableAnswerError(
+                "BatchImportFindings", "an object for each of FailedFindings", refused
+            )
         failures += [
             f"{failed.get('Id')}: {failed.get('ErrorCode')} {failed.get('ErrorMessage')}"
-            for failed in response.get("FailedFindings", [])
+            for failed in refused
         ]
     if failures:
         raise SecurityHubImportError(f"{len(failures)} findings refused: {failures[0]}")

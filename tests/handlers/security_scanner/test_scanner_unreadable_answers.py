@@ -421,6 +421,50 @@ def test_an_import_answered_with_a_page_that_is_not_security_hubs_saves_nothing(
     assert finding_states(hub_findings, MEMBER_A)[ssh_finding] == "ARCHIVED"
 
 
+def test_an_import_answered_with_a_null_refusal_fails_that_target_and_saves_nothing(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN a first scan that found member A's security group open to SSH, the rule removed
+    # since, and the hub's Security Hub answering BatchImportFindings of member A's findings with
+    # a null among its FailedFindings (botocore keeps a null among a JSON list's items)
+    ssh_finding = open_ssh_group()
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    group_id = ssh_finding.rsplit("/", 1)[-1]
+    member_session(MEMBER_A).client("ec2").revoke_security_group_ingress(
+        GroupId=group_id, IpPermissions=[SSH_FROM_ANYWHERE]
+    )
+    answer = answer_malformed(
+        services.security_hub,
+        "securityhub",
+        "BatchImportFindings",
+        json.dumps({"SuccessCount": 0, "FailedCount": 1, "FailedFindings": [None]}).encode(),
+        body_with=MEMBER_A.encode(),
+        content_type="application/json",
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN member A failed naming the answer, instead of the AttributeError that ended the scan,
+    # its state unsaved; member B was scanned
+    assert answer.answered >= 1
+    unimported = target(result, MEMBER_A)
+    assert unimported["status"] == "failed"
+    assert unimported["error"] == (
+        "Security Hub import failed: BatchImportFindings answered without an object for each "
+        "of FailedFindings, not its answer: [None]"
+    )
+    assert target(result, MEMBER_B)["status"] == "scanned"
+    # WHEN Security Hub answers again THEN the next scan still has the fix to import
+    services.security_hub.meta.events.unregister(
+        "before-send.securityhub.BatchImportFindings", answer
+    )
+    healed = target(scanner({"action": "scan"}, services), MEMBER_A)
+    assert (healed["status"], healed["resolved"]) == ("scanned", 1)
+    assert finding_states(hub_findings, MEMBER_A)[ssh_finding] == "ARCHIVED"
+
+
 def _encrypt_with_kms(s3: Any, bucket: str) -> None:
     s3.put_bucket_encryption(
         Bucket=bucket,

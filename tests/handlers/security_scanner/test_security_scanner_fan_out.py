@@ -300,3 +300,48 @@ def test_a_batch_answered_with_a_page_that_is_not_sqss_fails_the_fan_out_naming_
     assert message.startswith("1 of 3 targets not sent to the scan queue: ")
     assert f"{DENIED_MEMBER}/{REGION}" in message
     assert "SendMessageBatch answered without entry" in message
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        pytest.param({"Successful": [None], "Failed": []}, id="a-null-entry"),
+        pytest.param({"Successful": [{"Id": "first"}], "Failed": []}, id="an-id-that-is-no-index"),
+        pytest.param({"Successful": [], "Failed": [{"Id": 0}]}, id="a-number-as-a-failed-id"),
+    ],
+)
+def test_a_batch_answered_with_an_entry_of_the_wrong_kind_fails_the_fan_out_naming_its_target(
+    scanner: Callable[..., dict[str, Any]],
+    scan_queue: str,
+    build_scanner_services: Callable[[], ScanServices],
+    monkeypatch: pytest.MonkeyPatch,
+    entries: dict[str, Any],
+) -> None:
+    # GIVEN three targets fanned out two to a batch, and SQS answering the batch of the denied
+    # member (its one entry) with an entry that is null or gives no index as its Id (botocore
+    # hands a JSON answer's list items and text on unchecked)
+    monkeypatch.setattr(scan_requests, "SQS_BATCH_LIMIT", 2)
+    services = build_scanner_services()
+    answer = answer_malformed(
+        services.sqs,
+        "sqs",
+        "SendMessageBatch",
+        json.dumps(entries).encode(),
+        body_with=DENIED_MEMBER.encode(),
+        content_type="application/x-amz-json-1.0",
+    )
+    # WHEN the schedule runs
+    with pytest.raises(FanOutIncompleteError) as failed:
+        scanner({"action": "scan"}, services)
+    # THEN the run failed (so the platform retries it) naming that target as one SQS's answer
+    # left out, instead of the bare TypeError or ValueError that ended the fan-out before it
+    # recorded the batch SQS took
+    assert answer.answered >= 1
+    message = str(failed.value)
+    assert message.startswith(f"1 of 3 targets not sent to the scan queue: {DENIED_MEMBER}/")
+    assert "SendMessageBatch answered without entry 0" in message
+    # WHEN SQS answers again and the platform retries the run (the same request id)
+    services.sqs.meta.events.unregister("before-send.sqs.SendMessageBatch", answer)
+    retried = scanner({"action": "scan"}, services)
+    # THEN the retry sends only that target: the batch SQS took was recorded
+    assert (retried["messages_sent"], retried["sent_before"]) == (1, 2)
