@@ -99,16 +99,22 @@ def spot_history(
         # EC2 sends `spotPriceHistorySet` in every answer, empty or not: a page without it (a
         # proxy's) must not pass for types without spot prices.
         for entry in answer_field(page, "DescribeSpotPriceHistory", "SpotPriceHistory"):
-            timestamp = entry["Timestamp"]
+            # EC2 sends each of these with every price: one without them (an item of a proxy's
+            # answer) fails the read, the target's error, not the whole run with a KeyError.
+            timestamp, instance_type, zone, price = (
+                answer_field(entry, "DescribeSpotPriceHistory", field)
+                for field in ("Timestamp", "InstanceType", "AvailabilityZone", "SpotPrice")
+            )
             if timestamp.tzinfo is None:
                 timestamp = timestamp.replace(tzinfo=UTC)
-            key = (entry["InstanceType"], entry["AvailabilityZone"])
-            text = str(entry["SpotPrice"])
+            text = str(price)
             if not is_price(text):
-                rejected = (text, entry["AvailabilityZone"], timestamp.astimezone(UTC))
-                left_out.setdefault(entry["InstanceType"], []).append(rejected)
+                rejected = (text, zone, timestamp.astimezone(UTC))
+                left_out.setdefault(instance_type, []).append(rejected)
                 continue
-            history.setdefault(key, []).append(PricePoint(timestamp.astimezone(UTC), float(text)))
+            history.setdefault((instance_type, zone), []).append(
+                PricePoint(timestamp.astimezone(UTC), float(text))
+            )
     return SpotHistory(history, left_out)
 
 

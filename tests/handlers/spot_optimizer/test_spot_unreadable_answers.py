@@ -65,6 +65,39 @@ PRICES_WITH_A_BAD_DATE = (
 botocore's parser raises a bare ValueError on it."""
 
 
+PRICES_WITHOUT_A_DATE = (
+    b'<DescribeSpotPriceHistoryResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+    b"<spotPriceHistorySet><item><instanceType>m5.large</instanceType><spotPrice>0.05"
+    b"</spotPrice><availabilityZone>ap-south-1a</availabilityZone></item>"
+    b"</spotPriceHistorySet></DescribeSpotPriceHistoryResponse>"
+)
+"""EC2's DescribeSpotPriceHistory answer whose one price has no timestamp, which EC2 sends with
+every price: botocore parses it into an item without `Timestamp`."""
+
+
+def test_a_fleet_analysis_whose_spot_price_comes_without_its_timestamp_answers_per_target(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN member A's EC2 answering DescribeSpotPriceHistory with a price without its
+    # timestamp, and a member whose AssumeRole is denied
+    services = make_services()
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    answer = answer_malformed(ec2, "ec2", "DescribeSpotPriceHistory", PRICES_WITHOUT_A_DATE)
+    # WHEN the hourly schedule payload arrives
+    result = invoke({"action": "analyze_fleet"}, services, "inv-1")
+    # THEN the run answers per target, instead of the KeyError that failed the invocation:
+    # member A failed naming the call and the field, the denied member on its access
+    assert answer.answered >= 1
+    assert result["status"] == "partial"
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[MEMBER_A]["status"] == "error"
+    assert targets[MEMBER_A]["error"].startswith(
+        "DescribeSpotPriceHistory answered without Timestamp, not its answer: "
+    )
+    assert targets[DENIED_MEMBER]["status"] == "error"
+    assert result["summary"]["failed_targets"] == 2
+
+
 def test_a_fleet_analysis_whose_spot_history_has_a_timestamp_botocore_cannot_parse_answers(
     invoke: Invoke, make_services: MakeServices
 ) -> None:
