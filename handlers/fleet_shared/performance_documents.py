@@ -14,7 +14,7 @@ Keys (UTC times; they sort in time order, so the newest document is the greatest
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Literal
 
@@ -36,6 +36,16 @@ def cluster_prefix(account_id: str, region: str, cluster: str) -> str:
 def analysis_key(account_id: str, region: str, cluster: str, analysed_at: datetime) -> str:
     """The key of the analysis of `cluster` made at `analysed_at` (UTC)."""
     return f"{cluster_prefix(account_id, region, cluster)}{analysed_at.strftime(_KEY_TIME)}.json"
+
+
+def analyses_start_after(account_id: str, region: str, cluster: str, since: datetime) -> str:
+    """The ListObjectsV2 `StartAfter` from which the analyses of `cluster` made at `since` or
+    later are listed: the key up to `since`'s second, without its `Z.json`, sorts before the
+    key of an analysis made in that second and after every earlier one (fixed-width UTC times
+    sort in time order). An analysis made in `since`'s second but before `since` is still
+    listed: a reader compares `analysis_time_of` with `since` itself."""
+    second = since.astimezone(UTC).strftime(_KEY_TIME).removesuffix("Z")
+    return f"{cluster_prefix(account_id, region, cluster)}{second}"
 
 
 def analysis_time_of(key: str) -> datetime | None:

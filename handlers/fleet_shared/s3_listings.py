@@ -21,9 +21,15 @@ ALWAYS_SENT = "IsTruncated"
 """The field of every ListObjectsV2 answer that the paginator's end of listing is read from."""
 
 
-def listed_objects(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
-    """Every object (a `Contents` item) under `prefix` in `bucket`, page by page; a page without
+def listed_objects(
+    s3: Any, bucket: str, prefix: str, *, start_after: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every object (a `Contents` item) under `prefix` in `bucket`, page by page, or only those
+    whose key sorts after `start_after` (S3 lists keys in UTF-8 binary order); a page without
     `IsTruncated` raises UnreadableAnswerError."""
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    arguments = {"Bucket": bucket, "Prefix": prefix}
+    if start_after is not None:
+        arguments["StartAfter"] = start_after
+    for page in s3.get_paginator("list_objects_v2").paginate(**arguments):
         answer_field(page, LISTING_CALL, ALWAYS_SENT)
         yield from page.get("Contents", [])

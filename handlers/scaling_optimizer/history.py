@@ -24,6 +24,7 @@ from fleet_shared.inventory import Cluster
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.performance_documents import (
     PerformanceAnalysis,
+    analyses_start_after,
     analysis_time_of,
     cluster_prefix,
 )
@@ -55,7 +56,10 @@ def read_cluster_history(
     AWS_CALL_ERRORS when they cannot be listed."""
     history = ClusterHistory()
     prefix = cluster_prefix(account_id, cluster.region, cluster.name)
-    for item in listed_objects(s3, bucket, prefix):
+    # Listed from the window's start, not from the cluster's first analysis: listing every
+    # analysis ever written (6 a day, 1,000 keys a page) grew the run's listing without end.
+    start_after = analyses_start_after(account_id, cluster.region, cluster.name, since)
+    for item in listed_objects(s3, bucket, prefix, start_after=start_after):
         analysed_at = analysis_time_of(item["Key"])
         if analysed_at is None or analysed_at < since:
             continue

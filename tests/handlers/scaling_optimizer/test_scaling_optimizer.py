@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from fleet_shared.performance_documents import (
     HourlyUtilisation,
     PerformanceAnalysis,
     Recommendations,
+    analyses_start_after,
     analysis_key,
 )
 from fleet_shared.state_table import StateTable
@@ -642,6 +644,91 @@ def test_analyses_older_than_14_days_are_not_read(
     assert any("0 measured hours" in note for note in result["notes"])
     recommendations = latest_recommendations()
     assert (recommendations.history_days, recommendations.analyses_read) == (14, 0)
+
+
+def put_old_analyses(now: datetime, days: int) -> int:
+    """An analysis every 4 hours of the `days` days before the optimizer's 14-day window, each
+    at 100 % CPU on every hour (sized on, they would change every size); how many."""
+    s3 = boto3.client("s3", region_name=REGION)
+    window_start = now - timedelta(days=14)
+    written = 0
+    for index in range(1, days * 6 + 1):
+        analysed_at = window_start - timedelta(hours=4 * index)
+        analysis = PerformanceAnalysis(
+            schema_version=1,
+            account_id=MEMBER_ACCOUNT_ID,
+            region=REGION,
+            cluster=CLUSTER,
+            analysed_at=analysed_at,
+            window_start=analysed_at - timedelta(hours=4),
+            window_end=analysed_at,
+            scope="cluster",
+            metrics=[],
+            load_balancers=[],
+            bottlenecks=[],
+            regressions=[],
+            hourly=[
+                HourlyUtilisation(
+                    hour=analysed_at - timedelta(hours=hour),
+                    cpu_percent=100.0,
+                    memory_percent=None,
+                    node_count=None,
+                )
+                for hour in range(4, 0, -1)
+            ],
+        )
+        s3.put_object(
+            Bucket=DATA_BUCKET_NAME,
+            Key=analysis_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, analysed_at),
+            Body=analysis.model_dump_json().encode("utf-8"),
+        )
+        written += 1
+    return written
+
+
+def test_only_the_windows_analyses_are_listed_however_long_the_history(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    optimizer_services: OptimizerServices,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN 14 days of analyses (84) and the recommendations the optimizer makes of them
+    now = fake_clock.now()
+    generate_history(now, state_table, fake_clock)
+    before = optimize({"action": "optimize"})
+    # AND 46 more days of analyses before the window, as a cluster analysed for 60 days has
+    old = put_old_analyses(now, days=46)
+    listed: list[str] = []
+
+    def count_listed(parsed: dict[str, Any], **_: Any) -> None:
+        listed.extend(item["Key"] for item in parsed.get("Contents", []))
+
+    s3 = optimizer_services.hub_client("s3")
+    s3.meta.events.register("after-call.s3.ListObjectsV2", count_listed)
+
+    # WHEN the optimizer runs again
+    after = optimize({"action": "optimize"})
+
+    # THEN it lists only the window's 84 analyses, not the 276 before it
+    analyses = [key for key in listed if key.startswith("analyses/")]
+    assert old == 276
+    assert len(analyses) == 84
+    # AND its recommendations are the same as before
+    assert after == before
+
+
+def test_the_listing_starts_at_the_first_second_of_the_window() -> None:
+    # GIVEN a window that starts at 09:00:00.25 UTC, given in India's time
+    since = datetime(2026, 11, 14, 9, 0, 0, 250000, tzinfo=UTC)
+
+    # WHEN its listing's StartAfter is made
+    start_after = analyses_start_after(MEMBER_ACCOUNT_ID, REGION, CLUSTER, since.astimezone(ZONE))
+
+    # THEN an analysis of that second (compared with `since` by its reader) sorts after it, one
+    # of the second before sorts before it
+    key = partial(analysis_key, MEMBER_ACCOUNT_ID, REGION, CLUSTER)
+    assert key(since.replace(microsecond=0)) > start_after
+    assert key(since.replace(microsecond=0) - timedelta(seconds=1)) < start_after
 
 
 def test_an_unknown_action_is_refused_naming_the_field(
