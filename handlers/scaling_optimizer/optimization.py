@@ -45,6 +45,7 @@ from handlers.scaling_optimizer.sizing import (
     ReplayOutcome,
     SizeRecommendation,
     best_scaler_settings,
+    node_group_demands,
     recommend_sizes,
 )
 
@@ -156,12 +157,8 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
                 )
                 group_path = [*cluster_path, "node_groups", group.name]
                 changes.extend(_node_group_changes(cluster, group, group_path, cluster_path, sizes))
-                demands.append(
-                    NodeGroupDemand(
-                        [hour.busy_nodes for hour in hours],
-                        hours[0].nodes,
-                        (sizes.min_size.value, sizes.max_size.value),
-                    )
+                demands.extend(
+                    node_group_demands(hours, (sizes.min_size.value, sizes.max_size.value))
                 )
                 targets.append(cluster.scaling.target_utilization)
     scaler_settings = _scaler_advice(demands, targets, environment.optimizer_tolerance_percent)

@@ -14,7 +14,8 @@ the most any off-hours hour needed, both at least `min_size` and the node group'
 above `MAX_NODE_GROUP_SIZE`, the largest size the settings accept.
 
 Scaler settings: the thresholds and cooldown of the scaler's one-node steps are replayed over
-the same busy nodes for every candidate in a small grid; the one that keeps utilisation at most
+the same busy nodes for every candidate in a small grid, each unbroken run of measured hours on
+its own (from the node group's size then); the one that keeps utilisation at most
 `target + tolerance` in at least `ON_TARGET_SHARE` of the hours with the fewest changes wins
 (ties: mean utilisation closest to the target, then the current settings).
 """
@@ -23,13 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 ON_TARGET_SHARE = 0.95
 SCALE_UP_CANDIDATES = (70.0, 75.0, 80.0, 85.0, 90.0)
 SCALE_DOWN_CANDIDATES = (20.0, 30.0, 40.0, 50.0)
 COOLDOWN_CANDIDATES = (300, 900, 1800, 3600, 7200, 14400)
 HOUR_SECONDS = 3600
+ONE_HOUR = timedelta(hours=1)
 MAX_NODE_GROUP_SIZE = 450
 """The largest min, desired or max size the program's settings accept for a node group."""
 
@@ -197,6 +199,23 @@ class NodeGroupDemand:
     busy: list[float]
     start_nodes: int
     bounds: tuple[int, int]
+
+
+def node_group_demands(hours: list[DemandHour], bounds: tuple[int, int]) -> list[NodeGroupDemand]:
+    """What a replay needs of one node group's measured `hours` (in time order): one demand per
+    unbroken run of hours, each starting at the node group's size in its first hour. A replay
+    steps hour by hour, so hours either side of a gap (an analysis missing, a day Container
+    Insights did not report) are no consecutive hours: across it the scaler acted on demand no
+    one measured, and its cooldown ran out."""
+    runs: list[list[DemandHour]] = []
+    for hour in hours:
+        if runs and hour.hour - runs[-1][-1].hour == ONE_HOUR:
+            runs[-1].append(hour)
+        else:
+            runs.append([hour])
+    return [
+        NodeGroupDemand([hour.busy_nodes for hour in run], run[0].nodes, bounds) for run in runs
+    ]
 
 
 def replay_fleet(

@@ -51,7 +51,10 @@ from handlers.scaling_optimizer.optimization import (
     OptimizerServices,
     is_working_hour,
 )
-from handlers.scaling_optimizer.sizing import DemandHour, recommend_sizes
+from handlers.scaling_optimizer.sizing import (
+    DemandHour,
+    recommend_sizes,
+)
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
     HANDLER_STACK_FILE,
@@ -324,6 +327,67 @@ def test_recommended_sizes_keep_utilisation_on_target_with_fewer_scaler_changes(
         "replayed over 335 node-group hours at the 70 % target: 0 changes, 100% of hours on "
         "target (current settings: 19 changes, 97%)"
     )
+
+
+def put_analyses(cpu_by_hour: dict[datetime, float]) -> None:
+    """One analysis of the cluster per 4 measured hours (in time order), made the hour after."""
+    s3 = boto3.client("s3", region_name=REGION)
+    hours = sorted(cpu_by_hour)
+    for offset in range(0, len(hours), 4):
+        window = hours[offset : offset + 4]
+        analysed_at = window[-1] + timedelta(hours=1)
+        analysis = PerformanceAnalysis(
+            schema_version=1,
+            account_id=MEMBER_ACCOUNT_ID,
+            region=REGION,
+            cluster=CLUSTER,
+            analysed_at=analysed_at,
+            window_start=window[0],
+            window_end=analysed_at,
+            scope="cluster",
+            metrics=[],
+            load_balancers=[],
+            bottlenecks=[],
+            regressions=[],
+            hourly=[
+                HourlyUtilisation(
+                    hour=hour, cpu_percent=cpu_by_hour[hour], memory_percent=None, node_count=None
+                )
+                for hour in window
+            ],
+        )
+        s3.put_object(
+            Bucket=DATA_BUCKET_NAME,
+            Key=analysis_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, analysed_at),
+            Body=analysis.model_dump_json().encode("utf-8"),
+        )
+
+
+def test_the_scaler_settings_replay_starts_again_after_days_without_analyses(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a node group the scaler never changed (the stack file's 2 nodes) that ran a day at
+    # 100 % CPU (2 busy nodes: 3 hold them at the 70 % target), then two days no analysis
+    # measured, then a day at 20 % (0.4 busy nodes: 1 holds them)
+    now = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    busy_day = [now - timedelta(days=4, hours=hour) for hour in range(24)]
+    quiet_day = [now - timedelta(hours=hour) for hour in range(1, 25)]
+    put_analyses(dict.fromkeys(busy_day, 100.0) | dict.fromkeys(quiet_day, 20.0))
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN the current settings' replay (a node more above 75 %, one less under 30 %, bounds
+    # 1-3) steps up to 3 nodes on the busy day and, from the 2 nodes the node group had when
+    # measuring resumed, down to 1 on the quiet day: 2 changes, not 3 as if the quiet day had
+    # followed the busy one and started at the 3 nodes the replay had reached
+    assert result["status"] == "ok", result
+    recommendations = latest_recommendations()
+    assert recommended(recommendations, "max_size") == 3
+    [advice, *_] = recommendations.scaler_settings
+    assert advice.evidence.startswith("replayed over 48 node-group hours ")
+    assert advice.evidence.endswith("(current settings: 2 changes, 98%)")
 
 
 def test_the_patch_applies_cleanly_to_the_stack_file_and_passes_settings_validation(
