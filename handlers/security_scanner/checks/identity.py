@@ -36,7 +36,8 @@ def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource]:
     iam = scope.client("iam")
 
     def describe(policy: dict[str, Any], arn: str) -> Resource:
-        version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
+        default = answer_field(policy, f"ListPolicies of {arn}", "DefaultVersionId")
+        version = iam.get_policy_version(PolicyArn=arn, VersionId=default)
         document = policy_document(
             answer_field(version, "GetPolicyVersion", "PolicyVersion", "Document")
         )
@@ -61,7 +62,8 @@ def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource]:
     items = "Roles" if kind == "role" else "Users"
 
     def describe(principal: dict[str, Any], arn: str) -> Resource | None:
-        name = principal["RoleName" if kind == "role" else "UserName"]
+        # IAM names each role or user it lists: one without its name is unreadable.
+        name = answer_field(principal, f"List{items} of {arn}", f"{kind.capitalize()}Name")
         documents = list(_inline_documents(iam, kind, name))
         if not documents:
             return None

@@ -70,7 +70,8 @@ def _bucket_names(s3: Any, region: str | None) -> list[str]:
         PaginationConfig={"PageSize": LIST_BUCKETS_PAGE_SIZE},
         **region_filter,
     )
-    return [bucket["Name"] for bucket in buckets]
+    # S3 names every bucket it lists: one without its name names no resource to report.
+    return [answer_field(bucket, "ListBuckets", "Name") for bucket in buckets]
 
 
 def _buckets_outside_member_regions(

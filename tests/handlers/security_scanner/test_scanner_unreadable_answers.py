@@ -181,6 +181,22 @@ def test_a_cluster_described_with_a_page_that_is_not_eks_fails_that_cluster_alon
     assert target(result, MEMBER_B)["status"] == "scanned"
 
 
+POLICY_LISTED_WITHOUT_ITS_VERSION = (
+    '<ListPoliciesResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListPoliciesResult>'
+    "<IsTruncated>false</IsTruncated><Policies><member><PolicyName>break-glass</PolicyName>"
+    f"<Arn>arn:aws:iam::{MEMBER_A}:policy/break-glass</Arn></member></Policies>"
+    "</ListPoliciesResult></ListPoliciesResponse>"
+).encode()
+"""IAM's ListPolicies answer, root and all, listing break-glass without its DefaultVersionId."""
+ROLE_LISTED_WITHOUT_ITS_NAME = (
+    '<ListRolesResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListRolesResult>'
+    "<IsTruncated>false</IsTruncated><Roles><member><Path>/</Path>"
+    f"<Arn>arn:aws:iam::{MEMBER_A}:role/admin</Arn></member></Roles></ListRolesResult>"
+    "</ListRolesResponse>"
+).encode()
+"""IAM's ListRoles answer, root and all, listing the role admin without its RoleName."""
+
+
 @pytest.mark.parametrize(
     ("answered", "expected_error"),
     [
@@ -193,6 +209,16 @@ def test_a_cluster_described_with_a_page_that_is_not_eks_fails_that_cluster_alon
             ("GetRolePolicy", PROXY_PAGE),
             ("role", "Unable to parse response"),
             id="a-role-policy-as-a-page-that-is-not-xml",
+        ),
+        pytest.param(
+            ("ListPolicies", POLICY_LISTED_WITHOUT_ITS_VERSION),
+            ("policy", "answered without DefaultVersionId"),
+            id="a-policy-listed-without-its-default-version",
+        ),
+        pytest.param(
+            ("ListRoles", ROLE_LISTED_WITHOUT_ITS_NAME),
+            ("role", "answered without RoleName"),
+            id="a-role-listed-without-its-name",
         ),
     ],
 )
@@ -955,3 +981,37 @@ def two_open_clusters_scanned(
     services = build_scanner_services()
     scanner({"action": "scan"}, services)
     return services
+
+
+BUCKETS_ONE_WITHOUT_ITS_NAME = (
+    b'<ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Buckets><Bucket>'
+    b"<CreationDate>2025-06-01T00:00:00.000Z</CreationDate></Bucket></Buckets>"
+    b"</ListAllMyBucketsResult>"
+)
+"""S3's ListBuckets answer, root and all, listing a bucket without its Name."""
+
+
+def test_a_bucket_listed_without_its_name_fails_the_bucket_type_alone(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+) -> None:
+    # GIVEN a first scan that found member A's unprotected bucket (S3.8) and open cluster
+    # (EKS.1), and member A's S3 now answering ListBuckets with a bucket without its Name
+    bucket_finding, cluster_finding = unprotected_bucket(), public_cluster()
+    services = build_scanner_services()
+    scanner({"action": "scan"}, services)
+    s3 = services.member_client("s3", MEMBER_A, REGION)
+    answer = answer_malformed(s3, "s3", "ListBuckets", BUCKETS_ONE_WITHOUT_ITS_NAME)
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN the bucket type is member A's one error, naming the call and the field, instead of
+    # the KeyError that ended the scan; both findings stay open and member B is scanned
+    assert answer.answered >= 1
+    target_a = target(result, MEMBER_A)
+    [error] = target_a["errors"]
+    assert error["resource_type"] == BUCKET
+    assert error["error"].startswith("ListBuckets answered without Name, not its answer: ")
+    findings = finding_states(hub_findings, MEMBER_A)
+    assert (findings[bucket_finding], findings[cluster_finding]) == ("ACTIVE", "ACTIVE")
+    assert target(result, MEMBER_B)["status"] == "scanned"
