@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,12 @@ LOCATIONS = {
     "ap-southeast-1": "Asia Pacific (Singapore)",
 }
 """Pricing API `location` names of the regions; others are filtered by `regionCode`."""
+
+DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+"""A price as the Pricing API writes it: ASCII digits, a fraction at most, no sign or exponent."""
+
+NO_USD_PRICE = object()
+"""What a price dimension without a USD price reads as (a null there is a price unread)."""
 
 
 @dataclass(frozen=True)
@@ -171,23 +178,34 @@ def parse_on_demand_price(document: str | dict[str, Any]) -> float | None:
     """The hourly USD price of a PriceList entry's OnDemand term, None when it has none.
 
     Raises UnreadablePriceListError when the entry is not JSON, not shaped like a product, or
-    its price is not a finite number: the caller then uses the bundled table.
+    its USD price is not decimal text (`DECIMAL`): the caller then uses the bundled table.
     """
     try:
         product = json.loads(document) if isinstance(document, str) else document
         for term in product.get("terms", {}).get("OnDemand", {}).values():
             for dimension in term.get("priceDimensions", {}).values():
-                usd = dimension.get("pricePerUnit", {}).get("USD")
-                if usd is None:
+                # Only a dimension without a USD price is passed: a null in its place is no
+                # price the Pricing API sends.
+                usd = dimension.get("pricePerUnit", {}).get("USD", NO_USD_PRICE)
+                if usd is NO_USD_PRICE:
                     continue
-                price = float(usd)
-                if not math.isfinite(price):
+                price = _usd_price(usd)
+                if price is None:
                     raise UnreadablePriceListError(f"USD {shown_value(usd)} is not a price")
                 if price > 0:
                     return price
     except (ValueError, TypeError, AttributeError) as error:
         raise UnreadablePriceListError(cut_echo(str(error))) from error
     return None
+
+
+def _usd_price(usd: object) -> float | None:
+    """`usd` as a price, None when it is no price. The Pricing API sends every price as decimal
+    text ("0.0960000000"): a JSON `true` would read as 1.0, a null or a number is no answer of
+    its, and "inf", "-1" or "1e3" no price it writes (0 is one: a dimension the caller passes)."""
+    if not isinstance(usd, str) or DECIMAL.fullmatch(usd) is None:
+        return None
+    return float(usd)
 
 
 def history_window(now: datetime, days: int) -> tuple[datetime, datetime]:
