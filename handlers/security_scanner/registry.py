@@ -49,6 +49,16 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class UnreadableListingItem:
+    """An item of a source's listing that names no resource (a null among EKS's cluster names):
+    `reason` says which listing and shows the item. It has no ARN to report it under and may be
+    a resource with open findings, so the listing's error is reported and no finding of the type
+    is resolved in the target; the listing's other resources are evaluated."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class ScanScope:
     """Where a source collects: one member account and region, through its clients.
 
@@ -73,14 +83,15 @@ class ResourceSource:
     """Lists and describes the resources of one ASFF type.
 
     `collect` yields resources; a resource whose attributes could not be read is yielded with
-    an `error` attribute, so that one unreadable bucket is reported and the others still run.
+    an `error` attribute, so that one unreadable bucket is reported and the others still run,
+    and a listed item that names no resource as an `UnreadableListingItem`.
     """
 
     resource_type: str
     global_service: bool
     api_calls: tuple[str, ...]
     iam_actions: tuple[str, ...]
-    collect: Callable[[ScanScope], Iterable[Resource]]
+    collect: Callable[[ScanScope], Iterable[Resource | UnreadableListingItem]]
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,12 @@ def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
             continue
         result.complete_types.add(source.resource_type)
         for resource in resources:
+            if isinstance(resource, registry.UnreadableListingItem):
+                result.errors.append(
+                    {"resource_type": source.resource_type, "error": resource.reason}
+                )
+                result.complete_types.discard(source.resource_type)
+                continue
             if registry.NOT_SCANNED in resource.attributes:
                 result.not_scanned[resource.arn] = resource.attributes[registry.NOT_SCANNED]
                 continue

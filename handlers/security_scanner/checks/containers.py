@@ -12,6 +12,7 @@ from handlers.security_scanner.registry import (
     Resource,
     ResourceSource,
     ScanScope,
+    UnreadableListingItem,
     check,
     register_source,
 )
@@ -19,7 +20,7 @@ from handlers.security_scanner.registry import (
 CLUSTER = "AwsEksCluster"
 
 
-def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
+def _collect_clusters(scope: ScanScope) -> Iterator[Resource | UnreadableListingItem]:
     eks = scope.client("eks")
 
     def describe(name: str, arn: str) -> Resource:
@@ -37,8 +38,16 @@ def _collect_clusters(scope: ScanScope) -> Iterator[Resource]:
     # EKS sends `clusters` in every answer, an empty list in a region without clusters (its API
     # reference's response syntax; AWS's own SDK example reads the key unguarded): a page
     # without it is not EKS's, and must not resolve every cluster finding.
+    names = list(listed(eks, "list_clusters", "clusters", always_sent=True))
+    # botocore hands a JSON list's items on unchecked: an item that is no text names no cluster,
+    # so it is reported as the listing's, under no ARN made of it, and the others are read.
+    for name in names:
+        if not isinstance(name, str):
+            yield UnreadableListingItem(
+                str(UnreadableAnswerError("ListClusters", "a text name for each of clusters", name))
+            )
     yield from described(
-        listed(eks, "list_clusters", "clusters", always_sent=True),
+        (name for name in names if isinstance(name, str)),
         CLUSTER,
         arn_of=lambda name: f"arn:aws:eks:{scope.region}:{scope.account_id}:cluster/{name}",
         describe=describe,

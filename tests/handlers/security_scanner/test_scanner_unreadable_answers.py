@@ -1015,3 +1015,46 @@ def test_a_bucket_listed_without_its_name_fails_the_bucket_type_alone(
     findings = finding_states(hub_findings, MEMBER_A)
     assert (findings[bucket_finding], findings[cluster_finding]) == ("ACTIVE", "ACTIVE")
     assert target(result, MEMBER_B)["status"] == "scanned"
+
+
+@pytest.mark.parametrize("item", [None, 7], ids=["a-null", "a-number"])
+def test_a_cluster_listing_holding_an_item_that_is_no_name_reports_it_and_reads_the_others(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    hub_findings: HubFindings,
+    item: object,
+) -> None:
+    # GIVEN member A's clusters `first` and `second`, open to the world, without secrets
+    # encryption or audit log (EKS.1, EKS.3, EKS.8), found by a first scan, and member A's EKS
+    # now answering ListClusters with `second` and, in place of `first`, an item that is no
+    # text (botocore hands a JSON list's items on unchecked)
+    services = two_open_clusters_scanned(scanner, build_scanner_services)
+    first = f"arn:aws:eks:{REGION}:{MEMBER_A}:cluster/first"
+    before = finding_states(hub_findings, MEMBER_A)
+    answer = answer_malformed(
+        services.member_client("eks", MEMBER_A, REGION),
+        "eks",
+        "ListClusters",
+        json.dumps({"clusters": [item, "second"]}).encode(),
+        content_type="application/json",
+    )
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN the item is member A's one error, the cluster listing's, showing the item, under no
+    # ARN made of it; `second` is evaluated (its three findings seen again), and no finding is
+    # resolved, since the item may be `first`; member B is scanned
+    assert answer.answered >= 1
+    target_a = target(result, MEMBER_A)
+    assert target_a["status"] == "scanned"
+    assert target_a["errors"] == [
+        {
+            "resource_type": CLUSTER,
+            "error": f"ListClusters answered without a text name for each of clusters, not its "
+            f"answer: {item!r}",
+        }
+    ]
+    assert {f"EKS.{n} {first}" for n in (1, 3, 8)} <= before.keys()
+    assert (target_a["resolved"], result["resolved"]) == (0, 0)
+    assert finding_states(hub_findings, MEMBER_A) == before
+    assert (target_a["findings"], target_a["by_severity"]) == (3, {"HIGH": 1, "MEDIUM": 2})
+    assert target(result, MEMBER_B)["status"] == "scanned"
