@@ -28,7 +28,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -180,9 +180,7 @@ def _polled_query(athena: Any, execution_id: str) -> PolledQuery[dict[str, Any]]
     max_polls = MAX_POLLS
     return PolledQuery(
         name=name,
-        poll=lambda: athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"][
-            "Status"
-        ],
+        poll=lambda: _query_status(athena.get_query_execution(QueryExecutionId=execution_id)),
         state=lambda status: status["State"],
         ended=_DONE,
         max_polls=max_polls,
@@ -192,6 +190,39 @@ def _polled_query(athena: Any, execution_id: str) -> PolledQuery[dict[str, Any]]
         ),
         out_of_polls=lambda _: AthenaQueryError(f"{name} did not finish in {max_polls} polls"),
     )
+
+
+def _query_status(answer: object) -> dict[str, Any]:
+    """GetQueryExecution's `QueryExecution.Status`, with a text `State` (UnreadableAnswerError
+    naming the field otherwise): botocore hands a JSON answer's text on unchecked, and a
+    proxy's page parses into an answer without the call's fields."""
+    state = answer_field(answer, "GetQueryExecution", "QueryExecution", "Status", "State")
+    if not isinstance(state, str):
+        raise UnreadableAnswerError(
+            "GetQueryExecution", "a text QueryExecution.Status.State", state
+        )
+    status: dict[str, Any] = answer_field(answer, "GetQueryExecution", "QueryExecution", "Status")
+    return status
+
+
+def _row_values(row: object) -> list[str | None]:
+    """The values of a GetQueryResults row, each text or None (Athena's SQL NULL, sent without
+    `VarCharValue`): UnreadableAnswerError naming the field for a row that is not an object
+    with a list of cells, a cell that is not an object or a value that is not text, which
+    botocore hands on unchecked and the aggregation would take for a real amount."""
+    if not isinstance(row, Mapping):
+        raise UnreadableAnswerError("GetQueryResults", "an object for each of ResultSet.Rows", row)
+    cells = row.get("Data")
+    if not isinstance(cells, list) or not all(isinstance(cell, Mapping) for cell in cells):
+        raise UnreadableAnswerError(
+            "GetQueryResults", "an object for each cell of ResultSet.Rows[].Data", cells
+        )
+    values = [cell.get("VarCharValue") for cell in cells]
+    if not all(value is None or isinstance(value, str) for value in values):
+        raise UnreadableAnswerError(
+            "GetQueryResults", "a text VarCharValue for each cell of ResultSet.Rows[].Data", values
+        )
+    return values
 
 
 def _stopped(athena: Any, execution_id: str) -> bool:
@@ -219,8 +250,9 @@ def _result_frame(athena: Any, execution_id: str, can_call: Callable[[], bool]) 
     # A NextToken answered again raises RepeatedPageTokenError: the rows would repeat too.
     for page in pages(athena, "GetQueryResults", {"QueryExecutionId": execution_id}, "NextToken"):
         read += 1
-        for row in page["ResultSet"]["Rows"]:
-            rows.append([cell.get("VarCharValue") for cell in row["Data"]])
+        rows.extend(
+            _row_values(row) for row in answer_field(page, "GetQueryResults", "ResultSet", "Rows")
+        )
         if page.get("NextToken"):
             ensure_time()
     if not rows:

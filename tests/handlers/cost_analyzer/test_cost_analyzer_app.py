@@ -1394,6 +1394,122 @@ def test_athena_result_pages_answering_their_token_again_fail_the_cur_section_at
     assert "cur" not in read_report(result["report"]["summary"])
 
 
+def athena_cells(*rows: list[object]) -> list[dict[str, Any]]:
+    """GetQueryResults' `ResultSet.Rows` holding `rows`, each value a cell's VarCharValue."""
+    return [{"Data": [{"VarCharValue": value} for value in row]} for row in rows]
+
+
+ONE_INSTANCE_COSTING_A_NUMBER = [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large",
+                                 "on_demand", "dev-apps", 60, "720"]  # fmt: skip
+"""A result row whose cost is a JSON number, not the text Athena sends every value as."""
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected_error"),
+    [
+        pytest.param(
+            {}, "GetQueryResults answered without ResultSet, not its answer: {}", id="no-result-set"
+        ),
+        pytest.param(
+            {"ResultSet": {"Rows": [None]}},
+            "GetQueryResults answered without an object for each of ResultSet.Rows, not its "
+            "answer: None",
+            id="a-null-row",
+        ),
+        pytest.param(
+            {"ResultSet": {"Rows": [{"Data": [None]}]}},
+            "GetQueryResults answered without an object for each cell of ResultSet.Rows[].Data, "
+            "not its answer: [None]",
+            id="a-null-cell",
+        ),
+        pytest.param(
+            {"ResultSet": {"Rows": athena_cells(ATHENA_HEADER, ONE_INSTANCE_COSTING_A_NUMBER)}},
+            "GetQueryResults answered without a text VarCharValue for each cell of "
+            "ResultSet.Rows[].Data, not its answer: ['",
+            id="a-number-as-a-cost",
+        ),
+    ],
+)
+def test_athena_results_the_cur_cannot_read_are_the_cur_sections_error_naming_the_field(  # noqa: PLR0917 - pytest passes fixtures positionally
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+    answer: dict[str, Any],
+    expected_error: str,
+) -> None:
+    # GIVEN the Athena engine, whose query succeeds, and its GetQueryResults answered (HTTP 200)
+    # without its ResultSet (a proxy's page), with a null row or cell, or with a cost that is a
+    # JSON number, none of which botocore checks
+    use_athena_engine(monkeypatch)
+    queue_one_instance_of_costs(analyzer)
+    results = answer_malformed(
+        hub_client("athena"),
+        "athena",
+        "GetQueryResults",
+        json.dumps(answer).encode(),
+        content_type="application/x-amz-json-1.1",
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the CUR section alone is its error, naming the call and the field (instead of a bare
+    # `'ResultSet'` or a TypeError, or a number taken for the cost)
+    assert results.answered >= 1
+    assert result["status"] == "partial"
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert error["error"].startswith(expected_error)
+    # AND the report and its summary are written with the other sections
+    summary = read_report(result["report"]["summary"])
+    assert "cur" not in summary
+    assert summary["forecast"]["forecast_remaining"] == 1_000.0
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected_error"),
+    [
+        pytest.param(
+            {},
+            "GetQueryExecution answered without QueryExecution, not its answer: {}",
+            id="no-query-execution",
+        ),
+        pytest.param(
+            {"QueryExecution": {"Status": {"State": 7}}},
+            "GetQueryExecution answered without a text QueryExecution.Status.State, not its "
+            "answer: 7",
+            id="a-number-as-its-state",
+        ),
+    ],
+)
+def test_an_athena_poll_the_cur_cannot_read_is_the_cur_sections_error_and_the_query_stopped(
+    analyzer: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+    answer: dict[str, Any],
+    expected_error: str,
+) -> None:
+    # GIVEN the Athena engine, and its GetQueryExecution answered (HTTP 200) without the
+    # query's status (a proxy's page) or with a state that is no text
+    use_athena_engine(monkeypatch)
+    queue_one_instance_of_costs(analyzer)
+    polls = answer_malformed(
+        hub_client("athena"),
+        "athena",
+        "GetQueryExecution",
+        json.dumps(answer).encode(),
+        content_type="application/x-amz-json-1.1",
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the CUR section alone is its error, naming the call and the field, and the query it
+    # gave up is stopped
+    assert polls.answered == 1
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert error["error"] == expected_error
+    assert list(athena_query_states().values()) == ["CANCELLED"]
+    assert read_report(result["report"]["summary"])["forecast"]["forecast_remaining"] == 1_000.0
+
+
 def answer_athena_still_running(athena_client: Any) -> None:
     """Answer every GetQueryExecution on `athena_client` with a query still running."""
     answer_every_call(
