@@ -41,3 +41,13 @@ class UpdateAnswerLostError(FleetError):
             f"{self.cause}: the update's answer was lost, so the change may have been made; a "
             "retry of the request records it if it finds the node group at its target"
         )
+
+
+class UnreadableScalerChangeError(FleetError):
+    """A change of the node group's history in the state table whose sizes the scaler reads
+    (a temporary spot fallback raise's `previous` and `new` desired sizes) holds no node count.
+    The table is the fleet's own, so only corruption or an older format writes one: it fails
+    that node group alone, named, rather than the whole request or a size made of it."""
+
+    def __init__(self, changed_at: str, problem: str) -> None:
+        super().__init__(f"the node group's scaler history change at {changed_at}: {problem}")

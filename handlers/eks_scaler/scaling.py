@@ -46,6 +46,7 @@ from fleet_shared.node_group_locks import (
 from fleet_shared.node_group_updates import update_desired_size
 from fleet_shared.state_table import HeldLock, StateChange
 from fleet_shared.timestamps import iso_z
+from fleet_shared.validation_errors import shown_value
 from handlers.eks_scaler.autoscalers import autoscaler_result, managing_autoscaler
 from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.change_intents import (
@@ -64,7 +65,7 @@ from handlers.eks_scaler.decision import (
     ScalingDecision,
     decide,
 )
-from handlers.eks_scaler.exceptions import UpdateAnswerLostError
+from handlers.eks_scaler.exceptions import UnreadableScalerChangeError, UpdateAnswerLostError
 from handlers.eks_scaler.holds import held_result, node_group_hold
 from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
 from handlers.eks_scaler.models import (
@@ -407,18 +408,36 @@ def _size_under_temporary_raises(
     under = None
     for change in services.state.changes_newest_first(key):
         record = change.record
+        if not isinstance(record, dict):
+            raise UnreadableScalerChangeError(
+                iso_z(change.changed_at), f"{shown_value(record)} is not a record of sizes"
+            )
         if (
             record.get("action") != SPOT_FALLBACK_ACTION
             or record.get(TEMPORARY_CHANGE_FIELD) is not True
-            or record["new"]["desired_size"] != desired
+            or _recorded_desired_size(change, "new") != desired
         ):
             if (record.get("new") or {}).get("desired_size") == desired:
                 under = record.get("action")
             break
-        desired = record["previous"]["desired_size"]
+        desired = _recorded_desired_size(change, "previous")
     if desired == current_desired:
         return None, None
     return desired, under
+
+
+def _recorded_desired_size(change: StateChange, side: str) -> int:
+    """The `desired_size` of `side` (`previous` or `new`) of a temporary raise's record, a node
+    count; UnreadableScalerChangeError naming the field otherwise (a KeyError or TypeError here
+    would fail the whole request, and text or a negative number become the size returned to)."""
+    sizes = change.record.get(side)
+    size = sizes.get("desired_size") if isinstance(sizes, dict) else None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise UnreadableScalerChangeError(
+            iso_z(change.changed_at),
+            f"{side}.desired_size {shown_value(size)} is not a node count",
+        )
+    return size
 
 
 def apply_decision(

@@ -29,6 +29,7 @@ from fleet_shared.node_group_locks import (
     node_group_lock_name,
 )
 from fleet_shared.state_table import StateTable
+from fleet_shared.timestamps import iso_z
 from fleetctl.schedule_replay import scheduler_input
 from handlers.eks_scaler import app
 from handlers.eks_scaler.environment import ScalerEnvironment
@@ -811,6 +812,107 @@ def test_a_size_set_after_the_spot_fallback_is_restored_the_next_morning(
     scaler(event("scale_up", {"name": "system"}, request_id="m"), "morning")
     # THEN the person's 4 comes back: only a size the fallback's +1 still holds is temporary
     assert sizes(member_eks, "system")["desired_size"] == 4
+
+
+@pytest.mark.parametrize(
+    ("recorded", "problem"),
+    [
+        pytest.param(
+            {"previous": {"desired_size": "two"}},
+            "previous.desired_size 'two' is not a node count",
+            id="a-size-that-is-text",
+        ),
+        pytest.param(
+            {"previous": None}, "previous.desired_size None is not a node count", id="no-previous"
+        ),
+        pytest.param(
+            {"new": {"min_size": 1}}, "new.desired_size None is not a node count", id="no-new-size"
+        ),
+    ],
+)
+def test_a_malformed_spot_fallback_record_fails_its_node_group_alone_naming_the_field(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scaler: Scaler,
+    member_eks: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    recorded: dict[str, Any],
+    problem: str,
+) -> None:
+    # GIVEN system raised by the spot optimizer's temporary +1 (2 -> 3), its record in the state
+    # table's history without a desired size that is a node count on one side (corruption, or
+    # an older format: the table is the fleet's own)
+    system = sizes(member_eks, "system")
+    member_eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName="system", scalingConfig={"desiredSize": 3}
+    )
+    state_table.record_change(
+        KEY_SYSTEM,
+        {
+            "source": "spot_optimizer",
+            "action": SPOT_FALLBACK_ACTION,
+            "previous": system,
+            "new": {**system, "desired_size": 3},
+            TEMPORARY_CHANGE_FIELD: True,
+            **recorded,
+        },
+        history_ttl_seconds=90 * 86400,
+    )
+    changed_at = fake_clock.now()
+    fake_clock.advance(3600)
+    # WHEN the evening schedule scales system and batch-spot down to 1
+    result = scaler(
+        event(
+            "scale_down",
+            {"name": "system", "desired_size": 1},
+            {"name": "batch-spot", "desired_size": 1},
+        ),
+        "evening",
+    )
+    # THEN system alone is an error naming the change and the field, and left as it was
+    # (instead of a KeyError failing the whole request, or text taken for its daytime size);
+    # batch-spot is scaled down
+    by_group = results_by_group(result)
+    assert by_group["system"]["status"] == "error"
+    assert by_group["system"]["reason"] == (
+        f"the node group's scaler history change at {iso_z(changed_at)}: {problem}"
+    )
+    assert sizes(member_eks, "system")["desired_size"] == 3
+    assert state_table.get_value(KEY_SYSTEM, SAVED_SIZES_NAME) is None
+    assert by_group["batch-spot"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 1
+
+
+def test_a_record_of_no_sizes_under_a_spot_fallback_raise_fails_its_node_group_alone(
+    scaler: Scaler, member_eks: Any, state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN system's history holding a record that is no mapping of sizes, then the spot
+    # optimizer's temporary +1 (2 -> 3) over it
+    changed_at = fake_clock.now()
+    state_table.record_change(
+        KEY_SYSTEM,
+        ["resize"],  # type: ignore[arg-type]
+        history_ttl_seconds=90 * 86400,
+    )
+    fake_clock.advance(60)
+    _spot_fallback_raises_system(member_eks, state_table, 2, fake_clock)
+    # WHEN the evening schedule scales system and batch-spot down to 1
+    result = scaler(
+        event(
+            "scale_down",
+            {"name": "system", "desired_size": 1},
+            {"name": "batch-spot", "desired_size": 1},
+        ),
+        "evening",
+    )
+    # THEN system alone is an error naming the record (instead of an AttributeError failing
+    # the whole request), left at 3; batch-spot is scaled down
+    by_group = results_by_group(result)
+    assert by_group["system"]["reason"] == (
+        f"the node group's scaler history change at {iso_z(changed_at)}: ['resize'] is not a "
+        "record of sizes"
+    )
+    assert sizes(member_eks, "system")["desired_size"] == 3
+    assert by_group["batch-spot"]["status"] == "scaling_initiated"
 
 
 def test_a_node_group_eks_refuses_as_in_use_is_updating_and_its_retry_scales_it(
