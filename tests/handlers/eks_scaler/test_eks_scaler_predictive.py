@@ -663,39 +663,48 @@ def _spot_fallback_raises_web(member_eks: Any, state_table: StateTable, desired:
     )
 
 
-def test_a_hand_back_under_the_spot_fallbacks_raise_of_the_forecasts_restores_the_daytime_size(
-    scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
+@pytest.mark.parametrize(
+    ("next_hour", "desired", "reason"),
+    [
+        pytest.param(
+            _web_handed_back(request_id="predictive-h2"),
+            3,
+            "schedule kept: back to the scheduled daytime size 3",
+            id="a-hand-back-restores-the-daytime-size",
+        ),
+        pytest.param(
+            _web(5, request_id="predictive-h2"),
+            5,
+            "forecast needs 5 node(s)",
+            id="the-next-forecast-sets-its-own-size",
+        ),
+    ],
+)
+def test_the_next_hours_decision_replaces_the_spot_fallbacks_raise_of_the_forecasts(
+    scaler: Scaler,
+    member_eks: Any,
+    fake_clock: ManualClock,
+    state_table: StateTable,
+    *,
+    next_hour: dict[str, Any],
+    desired: int,
+    reason: str,
 ) -> None:
     # GIVEN working hours, web raised by the forecast from its daytime 3 to 5, and 20 minutes
     # later the spot optimizer's temporary +1 on top of it (5 -> 6)
     assert _only(scaler(_web(5, request_id="predictive-h1")))["status"] == "scaling_initiated"
     fake_clock.advance(20 * 60)
     _spot_fallback_raises_web(member_eks, state_table, 5)
-    # WHEN, an hour after the forecast, the forecaster keeps the schedule and hands web back
+    # WHEN, an hour after the forecast, the forecaster hands web back to the schedule, or its
+    # next forecast needs 5 nodes again
     fake_clock.advance(40 * 60)
-    item = _only(scaler(_web_handed_back(request_id="predictive-h2")))
-    # THEN web is back at its daytime 3: the size under the +1 is the forecast's, not one the
-    # spot optimizer's change set and the schedule must leave all day
+    item = _only(scaler(next_hour))
+    # THEN web is at the schedule's daytime 3 or the forecast's 5: the size under the +1 is the
+    # forecast's (not one the spot optimizer's change set, which the schedule must leave all
+    # day), and a forecast's size is the whole size, not one on top of the +1
     assert item["status"] == "scaling_initiated", item
-    assert "schedule kept: back to the scheduled daytime size 3" in item["reason"]
-    assert sizes(member_eks, "web")["desired_size"] == 3
-
-
-def test_the_next_forecast_sets_its_own_size_over_the_spot_fallbacks_raise(
-    scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
-) -> None:
-    # GIVEN working hours, web raised by the forecast from its daytime 3 to 5, and 20 minutes
-    # later the spot optimizer's temporary +1 on top of it (5 -> 6)
-    assert _only(scaler(_web(5, request_id="predictive-h1")))["status"] == "scaling_initiated"
-    fake_clock.advance(20 * 60)
-    _spot_fallback_raises_web(member_eks, state_table, 5)
-    # WHEN, an hour after the forecast, the next forecast needs 5 nodes again
-    fake_clock.advance(40 * 60)
-    item = _only(scaler(_web(5, request_id="predictive-h2")))
-    # THEN web is at the forecast's 5: the forecast's size is the whole size, not one on top of
-    # the +1
-    assert item["status"] == "scaling_initiated", item
-    assert sizes(member_eks, "web")["desired_size"] == 5
+    assert reason in item["reason"]
+    assert sizes(member_eks, "web")["desired_size"] == desired
 
 
 def test_the_morning_restores_the_daytime_size_under_the_spot_fallbacks_raise_of_the_forecasts(

@@ -619,63 +619,19 @@ def test_a_cluster_described_with_a_timestamp_botocore_cannot_parse_fails_that_c
 
 
 @pytest.mark.parametrize(
-    ("cluster", "field"),
-    [
-        pytest.param({"encryptionConfig": [None]}, "encryptionConfig", id="a-null-encryption"),
-        pytest.param(
-            {"logging": {"clusterLogging": [None]}},
-            "logging.clusterLogging",
-            id="a-null-log-setup",
-        ),
-    ],
-)
-def test_a_cluster_described_with_a_null_among_its_settings_fails_that_cluster_alone(
-    scanner: Scanner,
-    build_scanner_services: Callable[[], ScanServices],
-    hub_findings: HubFindings,
-    cluster: dict[str, Any],
-    field: str,
-) -> None:
-    # GIVEN member A's clusters `first` and `second`, both open to the world (EKS.1), found by a
-    # first scan, and member A's EKS now answering DescribeCluster of `first` with its JSON
-    # holding a null among its encryption or logging settings (botocore keeps a null among a
-    # list's items)
-    services = two_open_clusters_scanned(scanner, build_scanner_services)
-    first, second = (
-        f"arn:aws:eks:{REGION}:{MEMBER_A}:cluster/{name}" for name in ("first", "second")
-    )
-    answer = answer_malformed(
-        services.member_client("eks", MEMBER_A, REGION),
-        "eks",
-        "DescribeCluster",
-        json.dumps({"cluster": {"name": "first", "arn": first, **cluster}}).encode(),
-        url_part="/clusters/first",
-        content_type="application/json",
-    )
-    # WHEN the schedule runs the scan
-    result = scanner({"action": "scan"}, services)
-    # THEN cluster `first` is member A's one error naming the call and the field, instead of
-    # EKS.3's or EKS.8's AttributeError ending the whole scan; its finding stays open, `second`
-    # is still evaluated and member B scanned
-    assert answer.answered >= 1
-    target_a = target(result, MEMBER_A)
-    assert target_a["status"] == "scanned"
-    [error] = target_a["errors"]
-    assert error["resource"] == first
-    assert error["error"] == (
-        f"UnreadableAnswerError: DescribeCluster of first answered without an object for each "
-        f"of {field}, not its answer: [None]"
-    )
-    assert target_a["resolved"] == 0
-    findings = finding_states(hub_findings, MEMBER_A)
-    assert (findings[f"EKS.1 {first}"], findings[f"EKS.1 {second}"]) == ("ACTIVE", "ACTIVE")
-    assert target(result, MEMBER_B)["status"] == "scanned"
-
-
-@pytest.mark.parametrize(
     ("cluster", "problem"),
     [
         pytest.param({"arn": 7}, "a text arn, not its answer: 7", id="a-number-as-its-arn"),
+        pytest.param(
+            {"encryptionConfig": [None]},
+            "an object for each of encryptionConfig, not its answer: [None]",
+            id="a-null-encryption",
+        ),
+        pytest.param(
+            {"logging": {"clusterLogging": [None]}},
+            "an object for each of logging.clusterLogging, not its answer: [None]",
+            id="a-null-log-setup",
+        ),
         pytest.param(
             {"resourcesVpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": [None]}},
             "a text range for each of resourcesVpcConfig.publicAccessCidrs, not its answer: [None]",
@@ -693,8 +649,8 @@ def test_a_cluster_described_with_a_setting_of_the_wrong_kind_is_unreadable_not_
     # GIVEN member A's clusters `first` and `second`, open to the world, without secrets
     # encryption or audit log (EKS.1, EKS.3, EKS.8), found by a first scan, and member A's EKS
     # now answering DescribeCluster of `first` with its JSON holding a number as its arn or a
-    # null among its public CIDRs (botocore hands a JSON answer's text and list items on
-    # unchecked)
+    # null among its public CIDRs, encryption or logging settings (botocore hands a JSON
+    # answer's text and list items on unchecked)
     services = two_open_clusters_scanned(scanner, build_scanner_services)
     first, second = (
         f"arn:aws:eks:{REGION}:{MEMBER_A}:cluster/{name}" for name in ("first", "second")
@@ -711,8 +667,9 @@ def test_a_cluster_described_with_a_setting_of_the_wrong_kind_is_unreadable_not_
     # WHEN the schedule runs the scan
     result = scanner({"action": "scan"}, services)
     # THEN cluster `first` is member A's one error under its ARN, naming the call and the field
-    # and showing the value, instead of being judged compliant (its findings resolved) or
-    # filed under a number; `second` is still evaluated and member B scanned
+    # and showing the value, instead of being judged compliant (its findings resolved), filed
+    # under a number or ending the whole scan (EKS.3's or EKS.8's AttributeError); `second` is
+    # still evaluated and member B scanned
     assert answer.answered >= 1
     target_a = target(result, MEMBER_A)
     assert target_a["status"] == "scanned"
