@@ -11,9 +11,9 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.validation_errors import cut_echo
-from handlers.security_scanner.registry import Resource
+from handlers.security_scanner.registry import Resource, UnreadableListingItem
 
 _Listed = TypeVar("_Listed")
 
@@ -145,16 +145,24 @@ def described(
     listing: Iterable[_Listed],
     resource_type: str,
     *,
+    listing_call: str,
     arn_of: Callable[[_Listed], str],
     describe: Callable[[_Listed, str], Resource | None],
     read_errors: tuple[type[Exception], ...] = RESOURCE_READ_ERRORS,
-) -> Iterator[Resource]:
+) -> Iterator[Resource | UnreadableListingItem]:
     """The resource `describe(item, arn)` reads for each listed item, `arn` being
     `arn_of(item)`; None when the item is no resource of the type (a role without inline
     policies). An item whose reading fails with one of `read_errors` is yielded as a failed
-    resource under `arn`, so that one unreadable resource is reported and the others are read."""
+    resource under `arn`, so that one unreadable resource is reported and the others are read.
+    An item without the ARN `arn_of` reads (`_listed_arn`) is yielded as an
+    UnreadableListingItem of `listing_call`, the call that listed it."""
     for item in listing:
-        arn = arn_of(item)
+        arn = _listed_arn(item, arn_of)
+        if arn is None:
+            yield UnreadableListingItem(
+                str(UnreadableAnswerError(listing_call, "a text ARN for each listed item", item))
+            )
+            continue
         try:
             resource = describe(item, arn)
         except read_errors as error:
@@ -162,3 +170,16 @@ def described(
             continue
         if resource is not None:
             yield resource
+
+
+def _listed_arn(item: _Listed, arn_of: Callable[[_Listed], str]) -> str | None:
+    """`arn_of(item)`, or None when the item has no text ARN there. botocore parses a query
+    service's XML member without its element into an item without the key (an SNS topic
+    without TopicArn, an IAM role without Arn): such an item names no resource to report it
+    under, and may be one with open findings."""
+    try:
+        arn = arn_of(item)
+    # arn_of only reads the listed item's fields: these errors are the answer's, not the code's.
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return arn if isinstance(arn, str) else None

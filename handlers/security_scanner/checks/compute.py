@@ -24,6 +24,7 @@ from handlers.security_scanner.registry import (
     Resource,
     ResourceSource,
     ScanScope,
+    UnreadableListingItem,
     check,
     register_source,
 )
@@ -215,7 +216,7 @@ and the newest versions read are then those of the pages read; it is partially s
 having more versions than QUALIFIED_POLICIES_READ."""
 
 
-def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
+def _collect_functions(scope: ScanScope) -> Iterator[Resource | UnreadableListingItem]:
     lambda_client = scope.client("lambda")
 
     def describe(function: dict[str, Any], arn: str) -> Resource:
@@ -258,6 +259,7 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource]:
     yield from described(
         functions,
         FUNCTION,
+        listing_call="ListFunctions",
         arn_of=lambda function: function["FunctionArn"],
         describe=describe,
     )

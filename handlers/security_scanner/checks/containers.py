@@ -49,6 +49,7 @@ def _collect_clusters(scope: ScanScope) -> Iterator[Resource | UnreadableListing
     yield from described(
         (name for name in names if isinstance(name, str)),
         CLUSTER,
+        listing_call="ListClusters",
         arn_of=lambda name: f"arn:aws:eks:{scope.region}:{scope.account_id}:cluster/{name}",
         describe=describe,
         read_errors=AWS_CALL_ERRORS,

@@ -22,6 +22,7 @@ from handlers.security_scanner.registry import (
     Resource,
     ResourceSource,
     ScanScope,
+    UnreadableListingItem,
     check,
     register_source,
 )
@@ -32,7 +33,7 @@ USER = "AwsIamUser"
 _SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
 
 
-def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource]:
+def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource | UnreadableListingItem]:
     iam = scope.client("iam")
 
     def describe(policy: dict[str, Any], arn: str) -> Resource:
@@ -48,12 +49,13 @@ def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource]:
     yield from described(
         listed(iam, "list_policies", "Policies", always_sent=False, Scope="Local"),
         POLICY,
+        listing_call="ListPolicies",
         arn_of=lambda policy: policy["Arn"],
         describe=describe,
     )
 
 
-def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource]:
+def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource | UnreadableListingItem]:
     """Roles or users with their inline policies (kind is `role` or `user`); one without any is
     no resource."""
     iam = scope.client("iam")
@@ -72,6 +74,7 @@ def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource]:
     yield from described(
         listed(iam, listing, items, always_sent=True),
         resource_type,
+        listing_call=f"List{items}",
         arn_of=lambda principal: principal["Arn"],
         describe=describe,
     )

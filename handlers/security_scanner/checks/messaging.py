@@ -12,6 +12,7 @@ from handlers.security_scanner.registry import (
     Resource,
     ResourceSource,
     ScanScope,
+    UnreadableListingItem,
     check,
     register_source,
 )
@@ -23,7 +24,7 @@ LIST_QUEUES_PAGE_SIZE = 1000
 NextToken, so the rest of the account's queues would never be listed."""
 
 
-def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
+def _collect_queues(scope: ScanScope) -> Iterator[Resource | UnreadableListingItem]:
     sqs = scope.client("sqs")
 
     def describe(url: str, fallback_arn: str) -> Resource:
@@ -60,6 +61,7 @@ def _collect_queues(scope: ScanScope) -> Iterator[Resource]:
     yield from described(
         urls,
         QUEUE,
+        listing_call="ListQueues",
         arn_of=lambda url: (
             f"arn:aws:sqs:{scope.region}:{scope.account_id}:{url.rsplit('/', 1)[-1]}"
         ),
@@ -90,7 +92,7 @@ def _sqs_managed_sse(attributes: Mapping[str, Any]) -> bool:
     return value == "true"
 
 
-def _collect_topics(scope: ScanScope) -> Iterator[Resource]:
+def _collect_topics(scope: ScanScope) -> Iterator[Resource | UnreadableListingItem]:
     sns = scope.client("sns")
 
     def describe(_topic: dict[str, Any], arn: str) -> Resource:
@@ -107,6 +109,7 @@ def _collect_topics(scope: ScanScope) -> Iterator[Resource]:
     yield from described(
         listed(sns, "list_topics", "Topics", always_sent=False),
         TOPIC,
+        listing_call="ListTopics",
         arn_of=lambda topic: topic["TopicArn"],
         describe=describe,
         read_errors=AWS_CALL_ERRORS,

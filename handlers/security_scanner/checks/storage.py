@@ -22,6 +22,7 @@ from handlers.security_scanner.registry import (
     Resource,
     ResourceSource,
     ScanScope,
+    UnreadableListingItem,
     check,
     register_source,
 )
@@ -38,7 +39,7 @@ _PUBLIC_ACCESS_FLAGS = (
 )
 
 
-def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
+def _collect_buckets(scope: ScanScope) -> Iterator[Resource | UnreadableListingItem]:
     """The buckets located in the scope's region (ListBuckets filtered by BucketRegion, in
     paginated requests), so a bucket is scanned once although the bucket list is global. In the
     account's first region, also the buckets of regions that are not the member's, which no
@@ -50,6 +51,7 @@ def _collect_buckets(scope: ScanScope) -> Iterator[Resource]:
     yield from described(
         names,
         BUCKET,
+        listing_call="ListBuckets",
         arn_of=_bucket_arn,
         describe=lambda name, arn: Resource(
             arn=arn, resource_type=BUCKET, attributes=_describe(s3, name)

@@ -1209,3 +1209,73 @@ def test_a_statement_of_the_other_effect_is_not_what_a_policy_control_judges(
     )
     # THEN the statement counts for nothing: it neither fails an allow control nor passes S3.5
     assert control.evaluate(resource) == reason
+
+
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{MEMBER_A}:plain-topic"
+TOPICS_ONE_WITHOUT_ITS_ARN = (
+    b'<ListTopicsResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><ListTopicsResult>'
+    b"<Topics><member></member><member><TopicArn>" + TOPIC_ARN.encode() + b"</TopicArn></member>"
+    b"</Topics></ListTopicsResult>"
+    b"<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></ListTopicsResponse>"
+)
+"""SNS's ListTopics answer, root and all, listing a topic without its TopicArn and
+`plain-topic`."""
+ROLES_ONE_WITHOUT_ITS_ARN = (
+    b'<ListRolesResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListRolesResult>'
+    b"<IsTruncated>false</IsTruncated><Roles><member><RoleName>admin</RoleName></member></Roles>"
+    b"</ListRolesResult>"
+    b"<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></ListRolesResponse>"
+)
+"""IAM's ListRoles answer, root and all, listing a role without its Arn."""
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "body", "failed_type", "call", "shown", "judged"),
+    [
+        pytest.param(
+            "sns", "ListTopics", TOPICS_ONE_WITHOUT_ITS_ARN, "AwsSnsTopic", "ListTopics", "{}",
+            {("SNS.1", "plain-topic"), ("SQS.1", "plain")}, id="a-topic-without-its-arn",
+        ),
+        pytest.param(
+            "iam", "ListRoles", ROLES_ONE_WITHOUT_ITS_ARN, "AwsIamRole", "ListRoles",
+            "{'RoleName': 'admin'}", {("SNS.1", "plain-topic"), ("SQS.1", "plain")},
+            id="a-role-without-its-arn",
+        ),
+    ],
+)  # fmt: skip
+def test_a_listed_item_without_its_arn_is_the_listing_error_and_the_others_are_judged(
+    mocked_aws: None,
+    *,
+    service: str,
+    operation: str,
+    body: bytes,
+    failed_type: str,
+    call: str,
+    shown: str,
+    judged: set[tuple[str, str]],
+) -> None:
+    # GIVEN an unencrypted queue and a topic without a KMS key, and `service` answering its
+    # listing with an item without the ARN it is reported under (a query service's XML member
+    # without its element, which botocore parses into an item without the key)
+    session = member_session(MEMBER_A)
+    clients = {name: session.client(name) for name in ("sqs", "sns", "iam")}
+    clients["sqs"].create_queue(QueueName="plain", Attributes={"SqsManagedSseEnabled": "false"})
+    clients["sns"].create_topic(Name="plain-topic")
+    answer = answer_malformed(clients[service], service, operation, body)
+    scope = _member_a_scope(lambda name: clients.get(name) or session.client(name))
+    # WHEN the member is evaluated
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    # THEN the item is the one error, its listing's, instead of the KeyError that ended the
+    # scan; the type is incomplete (none of its findings resolved) and the listing's other
+    # items and the other types are judged
+    assert answer.answered >= 1
+    assert result.errors == [
+        {
+            "resource_type": failed_type,
+            "error": f"{call} answered without a text ARN for each listed item, not its "
+            f"answer: {shown}",
+        }
+    ]
+    assert failed_type not in result.complete_types
+    failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
+    assert {item for item in failing if item[0] in ("SQS.1", "SNS.1")} == judged
