@@ -59,7 +59,7 @@ from botocore.exceptions import ConnectionError as EndpointUnreachableError
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.change_intents import Notice, record_unspent_intents_change
 from fleet_shared.exceptions import (
     AnswerLostError,
@@ -250,14 +250,16 @@ def _record(
         raise InterruptionNotRecordedError(
             instance_id, f"not described: {cut_echo(str(error))}"
         ) from error
-    instances = [i for reservation in reservations for i in reservation["Instances"]]
-    if not instances:
+    try:
+        described = _described_instance(reservations, f"DescribeInstances of {instance_id}")
+    except UnreadableAnswerError as error:
+        raise InterruptionNotRecordedError(
+            instance_id, f"not described: {cut_echo(str(error))}"
+        ) from error
+    if described is None:
         error = f"instance {instance_id} not found"
         return {"result": {**header, "status": "error", "error": error}, "notices": []}
-    instance = instances[0]
-    tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
-    instance_type = instance["InstanceType"]
-    zone = instance["Placement"]["AvailabilityZone"]
+    instance_type, zone, tags = described
     cluster, group = tags.get(CLUSTER_TAG), tags.get(NODE_GROUP_TAG)
     header.update(
         instance_type=instance_type,
@@ -306,6 +308,28 @@ def _record(
     elif not (cluster and group):
         result["reason"] = "the instance has no eks node group tags; only the type/AZ is recorded"
     return {"result": result, "notices": notices}
+
+
+def _described_instance(
+    reservations: list[Any], call: str
+) -> tuple[str, str, dict[str, str]] | None:
+    """The type, availability zone and tags of the instance DescribeInstances (`call`) answered
+    in `reservations`; None when it lists none. Raises UnreadableAnswerError for a reservation,
+    instance or tag without a field EC2 sends with each (a well-formed page EC2's parser reads
+    without it): the warning then fails as for an unread answer, and is retried."""
+    instances = [
+        i for reservation in reservations for i in answer_field(reservation, call, "Instances")
+    ]
+    if not instances:
+        return None
+    instance = instances[0]
+    tags = {
+        answer_field(tag, call, "Key"): answer_field(tag, call, "Value")
+        for tag in instance.get("Tags", [])
+    }
+    instance_type = answer_field(instance, call, "InstanceType")
+    zone = answer_field(instance, call, "Placement", "AvailabilityZone")
+    return instance_type, zone, tags
 
 
 def _renew_claim(claim: IdempotentRequest, instance_id: str) -> None:

@@ -400,3 +400,58 @@ def test_a_mix_whose_spot_group_is_described_malformed_is_an_error_naming_it(
     assert result["error"] == f"DescribeNodegroup of batch-spot {problem}"
     assert result["cluster"] == CLUSTER
     assert "node_groups" not in result
+
+
+def described_instance(
+    instance_id: str, *, placement: bool = True, tag_value: bool = True
+) -> bytes:
+    """EC2's DescribeInstances answer of `instance_id` in batch-spot, without its placement or its
+    node group tag's value when asked."""
+    zone = f"<placement><availabilityZone>{REGION}a</availabilityZone></placement>"
+    value = "<value>batch-spot</value>" if tag_value else ""
+    return (
+        '<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+        "<reservationSet><item><reservationId>r-1</reservationId><instancesSet><item>"
+        f"<instanceId>{instance_id}</instanceId><instanceType>m7g.large</instanceType>"
+        f"{zone if placement else ''}<tagSet><item><key>eks:cluster-name</key>"
+        f"<value>{CLUSTER}</value></item><item><key>eks:nodegroup-name</key>{value}</item>"
+        "</tagSet></item></instancesSet></item></reservationSet></DescribeInstancesResponse>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("fields", "missing"),
+    [
+        pytest.param({"placement": False}, "Placement", id="without-placement"),
+        pytest.param({"tag_value": False}, "Value", id="a-tag-without-value"),
+    ],
+)
+def test_a_warning_whose_instance_is_described_without_a_field_is_retried_and_recorded_once(
+    invoke: Invoke,
+    make_services: MakeServices,
+    alert_inbox: Any,
+    fields: dict[str, bool],
+    missing: str,
+) -> None:
+    # GIVEN a spot instance of batch-spot, and member A's EC2 answering DescribeInstances with
+    # EC2's answer lacking a field EC2 sends (a well-formed page its parser reads without it)
+    services = make_services()
+    instance_id = launch_spot_instance()
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    malformed = answer_malformed(
+        ec2, "ec2", "DescribeInstances", described_instance(instance_id, **fields)
+    )
+    # WHEN its warning arrives THEN the invocation fails as for an unread DescribeInstances,
+    # naming the call and the field in a short line instead of a bare KeyError, nothing announced
+    with pytest.raises(InterruptionNotRecordedError, match="not described") as failed:
+        invoke(interruption_event(instance_id), services, "inv-1")
+    assert f"DescribeInstances of {instance_id} answered without {missing}" in str(failed.value)
+    assert len(str(failed.value)) <= 300
+    assert alert_inbox.receive() == []
+    # WHEN the platform retries the warning with EC2 answering again
+    ec2.meta.events.unregister("before-send.ec2.DescribeInstances", malformed)
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    retried = invoke(interruption_event(instance_id), services, "inv-1")
+    # THEN the interruption is recorded and announced once
+    assert retried["status"] == "recorded"
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
