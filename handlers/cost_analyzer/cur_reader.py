@@ -40,7 +40,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.s3_listings import listed_objects
+from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
+from fleet_shared.s3_listings import LISTING_CALL, listed_objects
 from handlers.cost_analyzer.cur import (
     NUMBER_COLUMNS,
     READ_COLUMNS,
@@ -156,6 +157,25 @@ def read_cur(
     return stacked.to_pandas(types_mapper=pd.ArrowDtype)
 
 
+def _listed_key(item: object) -> str:
+    """The key of a ListObjectsV2 `Contents` item. S3 sends it with each object, but botocore's
+    parser leaves it out of an item whose page lacks it: UnreadableAnswerError naming the field
+    fails the CUR section with a clear message, not a bare KeyError."""
+    key = answer_field(item, LISTING_CALL, "Key")
+    if not isinstance(key, str):
+        raise UnreadableAnswerError(LISTING_CALL, "a text Key", key)
+    return key
+
+
+def _listed_size(item: object) -> int:
+    """The size of a ListObjectsV2 `Contents` item, which bounds the file's ranged reads;
+    UnreadableAnswerError when the item lacks it (as `_listed_key`)."""
+    size = answer_field(item, LISTING_CALL, "Size")
+    if not isinstance(size, int):
+        raise UnreadableAnswerError(LISTING_CALL, "an integer Size", size)
+    return size
+
+
 def _files_to_read(
     s3: Any, bucket: str, prefix: str, months: frozenset[str] | None
 ) -> list[_Listed]:
@@ -166,7 +186,7 @@ def _files_to_read(
     manifests: list[str] = []
     manifested_folders: list[str] = []
     for item in listed_objects(s3, bucket, prefix):
-        key = item["Key"]
+        key = _listed_key(item)
         manifest = _MANIFEST.fullmatch(key)
         if manifest is not None and (months is None or manifest["month"] in months):
             manifests.append(key)
@@ -175,7 +195,7 @@ def _files_to_read(
             )
         if not key.endswith(CUR_SUFFIXES):
             continue
-        sizes[key] = item["Size"]
+        sizes[key] = _listed_size(item)
         partition = _BILLING_PERIOD.search(key)
         if months is not None and partition is not None and partition["month"] not in months:
             # The export keeps every month it ever wrote: reading them all would grow the

@@ -2449,3 +2449,58 @@ def test_a_node_utilisation_that_is_not_a_number_is_left_out_and_named(
     ]
     hours = cur_node_hours(table, MEMBER_ACCOUNT_ID, REGION, "dev-apps")
     assert idle["idle_node_hours"] == pytest.approx(hours * 0.88, abs=0.01)
+
+
+def cur_listing(contents: str) -> bytes:
+    """S3's ListObjectsV2 answer of the CUR prefix, root and all, listing `contents`."""
+    return (
+        '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<Name>{DATA_BUCKET_NAME}</Name><Prefix>cur/</Prefix><KeyCount>1</KeyCount>"
+        f"<MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>{contents}</ListBucketResult>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("contents", "missing"),
+    [
+        pytest.param("<Contents><Size>5</Size></Contents>", "Key", id="an-object-without-key"),
+        pytest.param(
+            "<Contents><Key>cur/data/part-0.parquet</Key></Contents>",
+            "Size",
+            id="a-file-without-size",
+        ),
+    ],
+)
+def test_a_cur_listing_item_without_its_key_or_size_is_the_cur_sections_error_naming_it(
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    contents: str,
+    missing: str,
+) -> None:
+    # GIVEN a month of CUR, and S3 answering the CUR prefix's ListObjectsV2 with an object
+    # without its Key or Size (an XML element S3 sends with each, which botocore's parser
+    # leaves out of the item when the page lacks it)
+    put_cur(analyzer)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    listing = answer_malformed(
+        app.FUNCTION.services().sessions.hub_client("s3"),
+        "s3",
+        "ListObjectsV2",
+        cur_listing(contents),
+        url_part="prefix=cur",
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the CUR section alone is its error, naming the call and the field in a short line
+    # (instead of a bare `'Key'`), and the report is written with the other sections
+    assert listing.answered >= 1
+    assert result["status"] == "partial"
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert error["error"].startswith(f"ListObjectsV2 answered without {missing}, not its answer")
+    assert len(error["error"]) < 300
+    summary = read_report(result["report"]["summary"])
+    assert "cur" not in summary
+    assert summary["forecast"]["forecast_remaining"] == 1_000.0
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
