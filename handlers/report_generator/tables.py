@@ -25,6 +25,8 @@ CSV_TYPE = "text/csv; charset=utf-8"
 ROW_TERMINATOR = "\r\n"
 """What the CSV writer ends a row with before it becomes `\n` (see `_csv`)."""
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet opening a CSV file reads as the start of a formula (OWASP's list)."""
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,19 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, indent=1, sort_keys=False, ensure_ascii=False).encode("utf-8")
 
 
+def _as_text(value: Any) -> Any:
+    """`value`, with an apostrophe before a text that starts like a formula: the SSM values are
+    not ours, and a spreadsheet opening the file would run `=HYPERLINK(...)` as a formula; with
+    the apostrophe it shows the text."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
+
+
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     """CSV as the report has always written it: minimal quoting, `\n` line ends, UTF-8, and an
-    empty field for a missing value; a field holding `\r` or `\n` is quoted."""
+    empty field for a missing value; a field holding `\r` or `\n` is quoted, and a text that
+    starts like a formula gets an apostrophe before it (`_as_text`)."""
     buffer = io.StringIO()
     row_buffer = io.StringIO()
     # The writer quotes a field holding a character of its line terminator, so with `\n` alone a
@@ -52,7 +64,7 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     for row in itertools.chain([header], rows):
         row_buffer.seek(0)
         row_buffer.truncate()
-        writer.writerow(row)
+        writer.writerow([_as_text(value) for value in row])
         buffer.write(row_buffer.getvalue().removesuffix(ROW_TERMINATOR))
         buffer.write("\n")
     return buffer.getvalue().encode("utf-8")

@@ -10,7 +10,8 @@ processed run gives the same bytes: the workbook's times are the run's `processe
 Every value is data: a text starting with `=` is kept as text, not written as a formula, and
 characters a worksheet cannot hold (every character XML 1.0 forbids: control characters, the
 noncharacters U+FFFE and U+FFFF, lone surrogates) are shown as U+FFFD instead of failing or
-corrupting the whole workbook; the JSON and CSV files keep the text as it came.
+corrupting the whole workbook; the JSON files keep the text as it came, the CSV files too but
+for an apostrophe before a text that starts like a formula (`tables.py`).
 """
 
 from __future__ import annotations

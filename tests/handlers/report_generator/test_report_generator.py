@@ -638,6 +638,46 @@ def test_names_that_look_like_formulas_or_hold_control_characters_stay_text_in_t
     assert region_names == ["Asia Pacific\ufffd(Mumbai)"]
 
 
+def test_names_that_look_like_formulas_stay_text_in_every_csv_file(
+    s3: Any, generate: Invoke, process_raw: Callable[[str, dict[str, Any]], str]
+) -> None:
+    # GIVEN a processed run whose region and service long names start with each character a
+    # spreadsheet opening a CSV file reads as the start of a formula
+    names = {
+        "ap-south-1": '=HYPERLINK("http://127.0.0.1/x","click")',
+        "eu-west-1": "+cmd|' /C calc'!A0",
+        "ec2": "-2+3",
+        "eks": "@SUM(1+1)",
+        "s3": "\t=1+1",
+    }
+    regions = {code: (names[code], "aws") for code in ("ap-south-1", "eu-west-1")}
+    services = {
+        "ec2": (names["ec2"], ["ap-south-1", "eu-west-1"]),
+        "eks": (names["eks"], ["eu-west-1"]),
+        "s3": (names["s3"], ["eu-west-1"]),
+    }
+    document = raw_document(
+        OLD_RUN, regions, services, started_at=datetime(2025, 6, 1, 5, tzinfo=UTC)
+    )
+    key = process_raw(f"raw/2025-06-01/{OLD_RUN}.json", document)
+    # WHEN the report is generated
+    generate(event_for(s3, BUCKET, key))
+    # THEN no field of any CSV file starts like a formula: each such name is written behind an
+    # apostrophe, which a spreadsheet shows as text; the JSON report keeps the names as they came
+    prefix = f"reports/2025-06-01/{OLD_RUN}/"
+    fields: list[str] = []
+    for name in ("pairs.csv", "regions.csv", "services.csv", "matrix.csv"):
+        body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}{name}")["Body"].read()
+        fields.extend(field for row in csv.reader(io.StringIO(body.decode())) for field in row)
+    assert not [field for field in fields if field[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert {f"'{name}" for name in names.values()} <= set(fields)
+    report = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}report.json")["Body"].read())
+    assert {region["long_name"] for region in report["regions"]} == {
+        names["ap-south-1"],
+        names["eu-west-1"],
+    }
+
+
 def test_a_run_served_by_the_cache_shows_when_its_data_was_read_not_when_it_started(
     s3: Any, generate: Invoke, process_raw: Callable[[str, dict[str, Any]], str]
 ) -> None:
