@@ -23,6 +23,14 @@ class UnreadableSsmAnswerError(SsmReadError):
         )
 
 
+class EmptySsmListingError(SsmReadError):
+    """SSM listed nothing under a top-level path: no dataset has no regions or no services."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"GetParametersByPath listed no parameters under {path}")
+
+
 class SsmOutOfTimeError(SsmReadError):
     """The invocation's time ran short before SSM was read in full."""
 

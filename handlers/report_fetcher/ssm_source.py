@@ -35,7 +35,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_shared.page_tokens import pages
-from handlers.report_fetcher.exceptions import SsmOutOfTimeError, UnreadableSsmAnswerError
+from handlers.report_fetcher.exceptions import (
+    EmptySsmListingError,
+    SsmOutOfTimeError,
+    UnreadableSsmAnswerError,
+)
 
 PARAMETER_ROOT = "/aws/service/global-infrastructure"
 PAGE_SIZE = 10
@@ -163,15 +167,21 @@ def fetch_global_infrastructure(
     `ssm` must be safe to share between threads (boto3 clients are); `max_workers` bounds the
     concurrent calls; `seconds_left` is the invocation's time left. Raises the botocore error of
     any call that fails after its retries, UnreadableSsmAnswerError for an answer that is not
-    the call's, and SsmOutOfTimeError rather than start a call with less than
-    STOP_MARGIN_SECONDS left (throttled SSM paced down by the adaptive retries can take longer
-    than the function's timeout, and a killed invocation reports nothing).
+    the call's, EmptySsmListingError when the region or the service listing is empty, and
+    SsmOutOfTimeError rather than start a call with less than STOP_MARGIN_SECONDS left
+    (throttled SSM paced down by the adaptive retries can take longer than the function's
+    timeout, and a killed invocation reports nothing).
     """
     counter = _CallCounter(seconds_left)
     region_root = f"{PARAMETER_ROOT}/regions"
     service_root = f"{PARAMETER_ROOT}/services"
     region_codes = sorted(_children(ssm, region_root, counter))
     service_codes = sorted(_children(ssm, service_root, counter))
+    # An empty top-level listing is a read that went wrong, not a world without regions: cached,
+    # it would fail every run of the report day, SSM answering again or not.
+    for path, codes in ((region_root, region_codes), (service_root, service_codes)):
+        if not codes:
+            raise EmptySsmListingError(path)
 
     attribute_names = [
         _attribute_parameter(region_root, code, attribute)

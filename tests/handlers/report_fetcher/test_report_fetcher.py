@@ -483,6 +483,43 @@ def test_a_failing_ssm_read_writes_nothing_and_alerts(
     assert result["alert_published"] is True
 
 
+class ReplaceableSsm:
+    """SSM whose answers change between runs: every call goes to `current`."""
+
+    def __init__(self, current: FakeSsm) -> None:
+        self.current = current
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.current, name)
+
+
+def test_an_ssm_listing_nothing_fails_the_run_and_caches_nothing_for_the_next(
+    s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
+) -> None:
+    # GIVEN SSM answering its region listing with no parameters at all (a read gone wrong: the
+    # public parameters always list regions)
+    ssm = ReplaceableSsm(FakeSsm({}))
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url())
+    # WHEN the fetcher runs
+    result = fetch({"action": "fetch"})
+    # THEN the run fails naming the empty listing, writes no raw document and no cache entry,
+    # and alerts
+    assert result["status"] == "error"
+    assert (
+        "listed no parameters under /aws/service/global-infrastructure/regions" in (result["error"])
+    )
+    assert keys_under(s3, "") == []
+    assert [alert.alert["title"] for alert in alert_inbox.receive()] == [
+        "Availability fetch failed"
+    ]
+    # AND the retry, SSM answering again, reads SSM and writes the whole dataset
+    ssm.current = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    fake_clock.advance(60)
+    retry = fetch({"action": "fetch"})
+    assert (retry["status"], retry["ssm_from_cache"]) == ("ok", False)
+    assert retry["counts"]["services"] == len(SERVICES)
+
+
 def test_an_ssm_listing_answering_its_token_again_fails_the_run_at_once_and_writes_nothing(
     s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch]
 ) -> None:
