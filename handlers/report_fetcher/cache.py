@@ -15,7 +15,8 @@ The cache lives in S3, not in the Lambda container, because containers are recyc
 chain may run in any of them. An entry that cannot be trusted counts as a miss: unreadable (one
 written before entries carried their report day included), a fetch time without a time zone or
 later than now, or data whose fingerprint is not the one recorded (half-written or altered). The
-cache never decides what the data is, only whether the source needs asking.
+cache never decides what the data is, only whether the source needs asking; its reader refuses
+data of another shape than its own version writes (`fetch.py`), whose fingerprint holds.
 """
 
 from __future__ import annotations

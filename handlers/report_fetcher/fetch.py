@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from botocore.config import Config
+from pydantic import Field, ValidationError
 
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.report_documents import (
@@ -31,6 +32,7 @@ from fleet_shared.report_documents import (
     RawMetadata,
     RawRegion,
     RawService,
+    ReportDocument,
     SsmSource,
     new_run_id,
     raw_key,
@@ -104,6 +106,13 @@ class FetcherServices(FunctionServices[FetcherEnvironment]):
         return new_run_id(started_at, uuid.uuid4().hex[:8])
 
 
+class SsmDataset(ReportDocument):
+    """The regions and services read from SSM, as the cache holds them (no launch dates yet)."""
+
+    regions: list[RawRegion] = Field(min_length=1)
+    services: list[RawService] = Field(min_length=1)
+
+
 @dataclass(frozen=True)
 class FetchResult:
     """The key written and the document's metadata."""
@@ -112,17 +121,33 @@ class FetchResult:
     metadata: RawMetadata
 
 
+def _cached_dataset(entry: CacheEntry) -> SsmDataset | None:
+    """The dataset of a cache entry, None when it is not this version's: an entry written by
+    another version signs its own data, so its fingerprint holds, and served it would fail every
+    run of the report day."""
+    try:
+        dataset = SsmDataset.model_validate(entry.data)
+    except ValidationError:
+        return None
+    if any(region.launch_date is not None for region in dataset.regions):
+        return None
+    return dataset
+
+
 def _ssm_data(
     services: FetcherServices, refresh: bool, report_day: date, seconds_left: Callable[[], float]
-) -> tuple[dict[str, Any], SsmSource]:
+) -> tuple[SsmDataset, SsmSource]:
     cache = services.source_cache
     entry = None if refresh else cache.read(SSM_ENTRY)
     if entry is not None and cache.is_fresh(entry, report_day):
-        return entry.data, _ssm_source(services, entry, from_cache=True, api_calls=0)
+        cached = _cached_dataset(entry)
+        if cached is not None:
+            return cached, _ssm_source(services, entry, from_cache=True, api_calls=0)
     fetched = fetch_global_infrastructure(
         services.ssm, services.environment.report_max_workers, seconds_left
     )
     data = {"regions": fetched.regions, "services": fetched.services}
+    dataset = SsmDataset.model_validate(data)
     entry = CacheEntry(
         report_day=report_day,
         fetched_at=services.clock.now(),
@@ -130,7 +155,7 @@ def _ssm_data(
         data=data,
     )
     cache.write(SSM_ENTRY, entry)
-    return data, _ssm_source(services, entry, from_cache=False, api_calls=fetched.api_calls)
+    return dataset, _ssm_source(services, entry, from_cache=False, api_calls=fetched.api_calls)
 
 
 def _ssm_source(
@@ -217,13 +242,14 @@ def run_fetch(
     # its own report day.
     report_day = started_at.astimezone(ZoneInfo(services.environment.schedule_time_zone)).date()
     warnings: list[str] = []
-    data, ssm_source = _ssm_data(services, refresh, report_day, seconds_left)
+    dataset, ssm_source = _ssm_data(services, refresh, report_day, seconds_left)
     items, feed_source = _feed_items(services, refresh, report_day, warnings)
-    dates = launch_dates(items, {region["code"]: region["long_name"] for region in data["regions"]})
+    dates = launch_dates(items, {region.code: region.long_name for region in dataset.regions})
     regions = [
-        RawRegion(**region, launch_date=dates.get(region["code"])) for region in data["regions"]
+        region.model_copy(update={"launch_date": dates.get(region.code)})
+        for region in dataset.regions
     ]
-    raw_services = [RawService(**service) for service in data["services"]]
+    raw_services = dataset.services
     metadata = RawMetadata(
         run_id=run_id,
         report_day=report_day,

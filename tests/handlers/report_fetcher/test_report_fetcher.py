@@ -25,7 +25,7 @@ from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.report_documents import RawDocument, new_run_id
 from handlers.report_fetcher import app
-from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache
+from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache, fingerprint
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
 from tests.handlers.deadlines import ContextRunningOutOfTime
@@ -190,10 +190,36 @@ def _no_services(entry: dict[str, Any]) -> None:
     del entry["data"]["services"]
 
 
+def _another_versions_fields(entry: dict[str, Any]) -> None:
+    # A version writing a field this one does not know signs its own data: the fingerprint holds.
+    for region in entry["data"]["regions"]:
+        region["opt_in_status"] = "not-required"
+    entry["fingerprint"] = fingerprint(entry["data"])
+
+
+def _another_versions_layout(entry: dict[str, Any]) -> None:
+    entry["data"] = {"regions": {"ap-south-1": {}}, "services": entry["data"]["services"]}
+    entry["fingerprint"] = fingerprint(entry["data"])
+
+
 @pytest.mark.parametrize(
     "spoil",
-    [_naive_timestamp, _timestamp_an_hour_ahead, _half_the_services, _no_services],
-    ids=["timestamp-without-zone", "timestamp-in-the-future", "half-written", "data-missing"],
+    [
+        _naive_timestamp,
+        _timestamp_an_hour_ahead,
+        _half_the_services,
+        _no_services,
+        _another_versions_fields,
+        _another_versions_layout,
+    ],
+    ids=[
+        "timestamp-without-zone",
+        "timestamp-in-the-future",
+        "half-written",
+        "data-missing",
+        "another-versions-fields",
+        "another-versions-layout",
+    ],
 )
 def test_a_cache_entry_that_cannot_be_trusted_is_a_miss_and_ssm_is_read_again(
     s3: Any,
