@@ -177,8 +177,13 @@ def _feed_items(
     cache = services.source_cache
     url = services.environment.report_feed_url
     entry = None if refresh else cache.read(FEED_ENTRY)
-    if entry is not None and cache.is_fresh(entry, report_day):
-        items = _items_from(entry)
+    cached_items = None if entry is None else _items_from(entry)
+    if cached_items is None:
+        # Not this version's layout: neither its items nor its validators (a 304 would leave
+        # the run without items) are used.
+        entry = None
+    if entry is not None and cached_items is not None and cache.is_fresh(entry, report_day):
+        items = cached_items
         return items, FeedSource(
             url=url,
             status="cached",
@@ -193,9 +198,9 @@ def _feed_items(
             etag=entry.etag if entry else None,
             last_modified=entry.last_modified if entry else None,
         )
-        if response.body is None and entry is not None:
+        if response.body is None and cached_items is not None:
             status = "not_modified"
-            items = _items_from(entry)
+            items = cached_items
         else:
             status = "fetched"
             items = parse_items(response.body or b"")
@@ -221,11 +226,19 @@ def _feed_items(
     )
 
 
-def _items_from(entry: CacheEntry) -> list[FeedItem]:
-    return [
-        FeedItem(title=item["title"], published=date.fromisoformat(item["published"]))
-        for item in entry.data
-    ]
+def _items_from(entry: CacheEntry) -> list[FeedItem] | None:
+    """The feed items of a cache entry, None when its data is not this version's layout (an
+    entry of another version signs its own data, so its fingerprint holds)."""
+    if not isinstance(entry.data, list):
+        return None
+    try:
+        items = [
+            FeedItem(title=item["title"], published=date.fromisoformat(item["published"]))
+            for item in entry.data
+        ]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return items if all(isinstance(item.title, str) for item in items) else None
 
 
 def run_fetch(

@@ -479,6 +479,40 @@ def test_the_feed_source_carries_the_fingerprint_of_its_data_fetched_or_cached(
         assert _raw(s3, result["key"])["metadata"]["feed"]["fingerprint"] == entry.fingerprint
 
 
+@pytest.mark.parametrize("fresh", [True, False], ids=["fresh", "past-its-ttl"])
+def test_a_feed_cache_entry_of_another_versions_layout_is_a_miss_and_the_feed_downloaded(
+    s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock, fresh: bool
+) -> None:
+    # GIVEN the feed's cache entry rewritten by another version (items dated by a timestamp, its
+    # fingerprint its own), fresh or past its TTL (the feed then answers 304 to its ETag)
+    feed = FeedServer(
+        rss([("AWS Asia Pacific (Thailand) Region is now open", "Wed, 08 Jan 2025 17:00:00 GMT")])
+    )
+    with feed.running():
+        fetch = fetcher(
+            FakeSsm(ssm_parameters(REGIONS, SERVICES)),
+            REPORT_FEED_URL=feed.url,
+            REPORT_CACHE_TTL_SECONDS="3600",
+        )
+        fetch({"action": "fetch"})
+        key = SourceCache.key(FEED_ENTRY)
+        entry = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        entry["data"] = [
+            {**item, "published": f"{item['published']}T17:00:00Z"} for item in entry["data"]
+        ]
+        entry["fingerprint"] = fingerprint(entry["data"])
+        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(entry).encode("utf-8"))
+        # WHEN the next run of the report day starts
+        fake_clock.advance(60 if fresh else 3601)
+        result = fetch({"action": "fetch"})
+    # THEN it does not use the entry: the feed is downloaded again, without the entry's
+    # validators, and the launch date is in the document
+    assert (result["status"], result["feed_status"]) == ("ok", "fetched")
+    assert feed.requests[-1].get("If-None-Match") is None
+    regions = {region["code"]: region for region in _raw(s3, result["key"])["regions"]}
+    assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
+
+
 def test_an_unknown_action_is_refused_naming_the_field(
     s3: Any, fetcher: Callable[..., Fetch]
 ) -> None:
