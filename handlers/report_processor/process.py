@@ -8,9 +8,10 @@ write triggers report_generator. A processed document already written from the s
 (by an invocation killed before it recorded its work done) is kept, not written again.
 
 A document that fails validation (not JSON, wrong shape, counts that do not add up, a key that
-does not follow the naming) is moved to `raw/rejected/` with a `.reason.json` next to it and a
-warning alert is raised; nothing is written to `processed/`. Keys outside `raw/`, and
-`raw/rejected/` itself (its writes trigger this function too), are not raw documents.
+does not follow the naming, a run id or report day that is not the key's) is moved to
+`raw/rejected/` with a `.reason.json` next to it and a warning alert is raised; nothing is
+written to `processed/`. Keys outside `raw/`, and `raw/rejected/` itself (its writes trigger
+this function too), are not raw documents.
 
 The document is read in the version its event names (`VersionId`), and only while its key still
 holds that version; an older version (two versions in one notification, an event S3 delivers late
@@ -93,6 +94,13 @@ def _validate(body: bytes, key: str) -> RawDocument:
     if document.metadata.run_id != run_id:
         raise RejectedDocumentError(
             f"metadata.run_id {document.metadata.run_id} does not match the key's run id {run_id}"
+        )
+    # The processed document and the report are filed under the document's day: another day
+    # than the key's parts the run's artefacts, or files them where no run is looked for.
+    key_day = key[len(RAW_PREFIX) :].split("/", 1)[0]
+    if document.metadata.dated.isoformat() != key_day:
+        raise RejectedDocumentError(
+            f"metadata.report_day {document.metadata.dated} does not match the key's day {key_day}"
         )
     return document
 

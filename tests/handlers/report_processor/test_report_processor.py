@@ -296,6 +296,26 @@ def test_a_raw_key_whose_run_id_is_not_a_date_is_rejected_naming_the_key(
     assert keys_under(s3, "processed/") == []
 
 
+@pytest.mark.parametrize("report_day", ["2025-06-02", "2025-06-03"])
+def test_a_raw_document_dated_another_day_than_its_key_is_rejected_naming_the_field(
+    s3: Any, process: Process, report_day: str
+) -> None:
+    # GIVEN a raw document under raw/2025-06-01/ whose metadata dates it another report day (a
+    # day later: its report would be filed apart from its raw document; two days later: under a
+    # key the generator does not take for a run, so the run would never get a report)
+    document = _document(RUN_1)
+    document["metadata"]["report_day"] = report_day
+    event = put_json(s3, _raw_key(RUN_1), document)
+    # WHEN processed
+    result = process(event)["objects"][0]
+    # THEN it is rejected naming the field and both days, and nothing is written to processed/
+    assert result["status"] == "rejected"
+    assert result["reason"] == (
+        f"metadata.report_day {report_day} does not match the key's day 2025-06-01"
+    )
+    assert keys_under(s3, "processed/") == []
+
+
 def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
     s3: Any, process: Process, alert_inbox: Any
 ) -> None:
