@@ -51,6 +51,7 @@ def handle(
         "marked": sum(t["marked"] for t in targets),
         "deleted": sum(t["deleted"] for t in targets),
         "spared": sum(t["spared"] for t in targets),
+        "kept": _kept_in_fleet(targets),
         "failed": sum(t["failed"] for t in targets),
         "alerts": sent,
         "not_started": not_started,
@@ -59,6 +60,15 @@ def handle(
     totals = {name: value for name, value in response.items() if name != "targets"}
     FUNCTION.logger.info("cleanup finished", extra={"totals": totals})
     return response
+
+
+def _kept_in_fleet(targets: list[dict[str, Any]]) -> dict[str, int]:
+    """The snapshots kept for their sharing in every target, by how (`shared`, `public`)."""
+    kept: dict[str, int] = {}
+    for target in targets:
+        for how, count in target["kept"].items():
+            kept[how] = kept.get(how, 0) + count
+    return kept
 
 
 lambda_handler = FUNCTION.lambda_handler

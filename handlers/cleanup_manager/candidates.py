@@ -14,7 +14,8 @@ persistent volume or the snapshot of a Kubernetes VolumeSnapshot (the cluster's 
 snapshot Data Lifecycle Manager or AWS Backup made (deleted by their own retention), nor a
 snapshot shared with another account or made public (another team restores or copies it): the
 last is asked (DescribeSnapshotAttribute) of a candidate alone, never of every snapshot, before
-it is marked and again just before its deletion (as_it_is_now), not while its mark is pending.
+it is marked and again just before its deletion, or once due in notify mode (as_it_is_now),
+not while its mark is pending.
 
 Snapshots and volumes carry their mark as the tag `lambda-fleet:delete-after=<ISO date>`.
 Lambda versions cannot be tagged one by one (tags belong to the function), so their marks live in
@@ -236,8 +237,8 @@ def _unless_shared(
     """A snapshot candidate of the listing to be marked (`marked` when it carries the mark tag,
     one not a date), no candidate when it is shared (counted in `shared.kept`); none when its
     sharing cannot be read (in `shared.unreadable`: it is left as it is for the next run to
-    decide on). A snapshot that is no candidate anyway, or whose mark is dated (pending, or due
-    and asked again just before its deletion), is returned as it is, unasked."""
+    decide on). A snapshot that is no candidate anyway, or whose mark is dated (pending, or
+    reached: asked again by as_it_is_now), is returned as it is, unasked."""
     if not resource.candidate or resource.delete_after is not None:
         return [resource]
     try:

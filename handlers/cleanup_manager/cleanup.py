@@ -17,11 +17,13 @@ policy's `notify` mode a due resource keeps its mark and is reported, never dele
 mode a resource is deleted only once a notice said it would be (announce_marks) at least the
 notice days before; else it is marked afresh, or, when that notice went out late (SNS failing for
 days), its mark is moved to the notice days after the notice, and a notice gives the new date.
-A snapshot or volume to be deleted is described again first and decided on as it is then
-(candidates.as_it_is_now): the target was listed whole before any action, and an engineer may
-have tagged it keep, lifted its mark, registered an AMI from the snapshot or shared it, since. So
-are the versions of a Lambda function to be deleted, by one ListAliases of the function just
-before its first deletion: an alias may have come to point at one, or weight it.
+A snapshot or volume to be deleted, or due in notify mode, is described again first and
+decided on as it is then (candidates.as_it_is_now): the target was listed whole before any
+action, and an engineer may have tagged it keep, lifted its mark, registered an AMI from the
+snapshot or shared it, since (in notify mode, at any time since its mark: a due resource is never
+deleted, so without this its report would stay what it was when marked). So are the versions of
+a Lambda function to be deleted or due, by one ListAliases of the function just before the first
+of them: an alias may have come to point at one, or weight it.
 A failed call on one resource is counted and reported, and the others go on, except a member
 endpoint that does not answer (`NO_ANSWER`, or a call run to its bound throttled): it is given up
 for the rest of the invocation (`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to
@@ -310,7 +312,9 @@ def clean_target(
     for listed in resources:
         resource: Resource | None = listed
         action = decide(listed, today, deletes=services.policy.deletes)
-        if action == DELETE:
+        # A due resource of notify mode is checked as a deletion would be: its report says
+        # what a `delete` run would do, not what was true when it was marked.
+        if action in (DELETE, DUE):
             try:
                 resource = (
                     _aliases_rechecked(lambda_client, listed, aliases_now)

@@ -225,3 +225,50 @@ def test_a_snapshot_an_ami_was_registered_from_during_its_notice_is_spared_not_d
     assert {root, data} <= snapshots_in(ec2)
     assert MARK_TAG not in tags_of(ec2, root) and MARK_TAG not in tags_of(ec2, data)
     assert second["failed"] == 0, second.get("errors")
+
+
+@pytest.mark.parametrize("how", SHARINGS)
+def test_in_notify_mode_a_due_snapshot_shared_since_its_mark_is_reported_spared_not_due(
+    cleaner: Invoke,
+    future_clock: ManualClock,
+    member_a_ec2: Any,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    *,
+    how: str,
+) -> None:
+    # GIVEN member A's two stale snapshots marked by a notify-mode run, of which an engineer
+    # has since shared one and registered an AMI from the other
+    cleanup_policy({"resources": ["snapshots"], "mode": "notify"})
+    ec2 = member_a_ec2
+    shared, used, stale = create_snapshot(ec2), create_snapshot(ec2), create_snapshot(ec2)
+    first = _run_after(cleaner, future_clock, 0)
+    assert {actions_of(first)[s] for s in (shared, used, stale)} == {"mark"}
+    share_snapshot(ec2, shared, how)
+    register_image_from(ec2, used)
+    # WHEN a notify-mode run comes after the mark's date
+    second = _run_after(cleaner, future_clock, 7)
+    # THEN it reports what a delete run would do: the shared and the used snapshot spared,
+    # their marks lifted, and only the stale one due, its mark kept
+    actions = actions_of(second)
+    assert (actions[shared], actions[used], actions[stale]) == ("spare", "spare", "due")
+    assert second["kept"] == {how: 1}
+    assert (second["due"], second["candidates"]) == (1, 1)
+    assert MARK_TAG not in tags_of(ec2, shared) and MARK_TAG not in tags_of(ec2, used)
+    assert MARK_TAG in tags_of(ec2, stale)
+    assert {shared, used, stale} <= snapshots_in(ec2)
+    assert second["status"] == "ok", second.get("errors")
+
+
+def test_the_fleet_result_totals_the_snapshots_each_target_kept_for_their_sharing(
+    cleaner: Invoke, member_a_ec2: Any
+) -> None:
+    # GIVEN member A with a stale snapshot shared with another account, another shared and one
+    # public
+    ec2 = member_a_ec2
+    for how in ("shared", "shared", "public"):
+        share_snapshot(ec2, create_snapshot(ec2), how)
+    # WHEN the cleanup runs past the snapshot age
+    result = cleaner({"action": "cleanup"})
+    # THEN the fleet's result totals the kept counts of its targets, by how
+    assert target_of(result, MEMBER_A)["kept"] == {"shared": 2, "public": 1}
+    assert result["kept"] == {"shared": 2, "public": 1}
