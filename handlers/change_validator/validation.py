@@ -42,6 +42,7 @@ from fleet_shared.exceptions import (
     InventoryUnreadableError,
     MemberAccessError,
     RequestInProgressError,
+    UnreadableStateRecordError,
 )
 from fleet_shared.handler import Invocation
 from fleet_shared.observability import observability_for
@@ -90,12 +91,13 @@ MEASUREMENT_FAILURES = (
     MemberAccessError,
     InventoryError,
     InventoryUnreadableError,
+    UnreadableStateRecordError,
     *AWS_CALL_ERRORS,
 )
-"""What a check that could not read the member account (or the inventory), or got an answer
-that is not its call's, raises: the check is counted as failed, not the invocation (a raised
-error ends, after the platform's retries, with the validation left unfinished and no callback
-booked)."""
+"""What a check that could not read the member account (or the inventory), got an answer that
+is not its call's, or met a scaler change record that is no object in the state table, raises:
+the check is counted as failed, not the invocation (a raised error ends, after the platform's
+retries, with the validation left unfinished and no callback booked)."""
 
 
 class Phase(StrEnum):

@@ -407,11 +407,8 @@ def _size_under_temporary_raises(
     desired = current_desired
     under = None
     for change in services.state.changes_newest_first(key):
+        # A record that is no object raises the state table's UnreadableStateRecordError.
         record = change.record
-        if not isinstance(record, dict):
-            raise UnreadableScalerChangeError(
-                iso_z(change.changed_at), f"{shown_value(record)} is not a record of sizes"
-            )
         if (
             record.get("action") != SPOT_FALLBACK_ACTION
             or record.get(TEMPORARY_CHANGE_FIELD) is not True

@@ -119,6 +119,19 @@ class InventoryUnreadableError(Exception):
         super().__init__(f"fleet inventory {location} cannot be read: {cut_echo(cause)}")
 
 
+class UnreadableStateRecordError(FleetError):
+    """A change record of the state table (a key's latest change or a history entry) that is not
+    a JSON object: the table is the fleet's own, so only corruption or an older format writes
+    one. Raised by the table's readers of changes, naming the key and the record's time, never
+    the record, so a caller fails the one piece of state (a node group) it reads, not its run."""
+
+    def __init__(self, key: str, changed_at: str, problem: str) -> None:
+        self.key = cut_echo(key)
+        self.changed_at = changed_at
+        self.problem = problem
+        super().__init__(f"state record of {self.key} at {changed_at}: {problem}")
+
+
 class AnswerLostError(FleetError):
     """A mutation failed after one of its attempts was sent and got no answer (a read timeout, a
     connection closed before the answer) or a server failure (`fleet_shared.lost_answers`),

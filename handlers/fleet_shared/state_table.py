@@ -38,7 +38,11 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.clock import Clock, SystemClock
-from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
+from fleet_shared.exceptions import (
+    LockNotAcquiredError,
+    RequestInProgressError,
+    UnreadableStateRecordError,
+)
 from fleet_shared.page_tokens import pages_of
 from fleet_shared.timestamps import iso_z
 from fleet_shared.unanswered_endpoints import HUB_CALLS_GIVEN_UP_AFTER, UnansweredEndpoints
@@ -519,9 +523,10 @@ class StateTable:
         return StateChange(changed_at=when, record=record)
 
     def latest_change(self, key: str) -> StateChange | None:
-        """The last change recorded for `key`, if any."""
+        """The last change recorded for `key`, if any; raises UnreadableStateRecordError when
+        its record is not a JSON object."""
         item = self._get(f"STATE#{key}", "LATEST")
-        return None if item is None else _to_change(item)
+        return None if item is None else _to_change(key, item)
 
     def last_change_at(self, key: str) -> datetime | None:
         """When `key` last changed, if it ever did."""
@@ -537,7 +542,8 @@ class StateTable:
         return max(0, math.ceil(remaining))
 
     def query_history(self, key: str, since: datetime) -> list[StateChange]:
-        """The unexpired changes of `key` at or after `since`, oldest first."""
+        """The unexpired changes of `key` at or after `since`, oldest first; raises
+        UnreadableStateRecordError when one's record is not a JSON object."""
         query: dict[str, Any] = {
             "TableName": self._table_name,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
@@ -548,11 +554,12 @@ class StateTable:
             },
             "ConsistentRead": True,
         }
-        return [_to_change(item) for item in self._unexpired_items(query)]
+        return [_to_change(key, item) for item in self._unexpired_items(query)]
 
     def changes_newest_first(self, key: str) -> Iterator[StateChange]:
         """The unexpired changes of `key`, newest first, read a page of a few at a time as the
-        caller goes on (not the whole history)."""
+        caller goes on (not the whole history); raises UnreadableStateRecordError at one whose
+        record is not a JSON object."""
         query: dict[str, Any] = {
             "TableName": self._table_name,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
@@ -565,7 +572,7 @@ class StateTable:
             "Limit": _NEWEST_FIRST_PAGE_ITEMS,
             "ConsistentRead": True,
         }
-        return (_to_change(item) for item in self._unexpired_items(query))
+        return (_to_change(key, item) for item in self._unexpired_items(query))
 
     def _unexpired_items(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The unexpired items `query` finds, page by page (a Query answers 1 MB at most); a
@@ -776,11 +783,32 @@ def _to_json(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _to_change(item: dict[str, Any]) -> StateChange:
-    return StateChange(
-        changed_at=datetime.fromisoformat(item["changed_at"]["S"]),
-        record=json.loads(item["data"]["S"]),
-    )
+def _to_change(key: str, item: dict[str, Any]) -> StateChange:
+    """The change an item of `key` records; raises UnreadableStateRecordError when its `data`
+    is not a JSON object (corruption, an older format), which every reader would otherwise
+    meet as an AttributeError on `.get`. The error names the type, never the value."""
+    changed_at = item["changed_at"]["S"]
+    try:
+        record = json.loads(item["data"]["S"])
+    except ValueError:
+        raise UnreadableStateRecordError(key, changed_at, "its data is not JSON") from None
+    if not isinstance(record, dict):
+        problem = f"its data is {_json_type(record)}, not an object"
+        raise UnreadableStateRecordError(key, changed_at, problem)
+    return StateChange(changed_at=datetime.fromisoformat(changed_at), record=record)
+
+
+def _json_type(value: object) -> str:
+    """What JSON `value` (decoded, not an object) is, for an error that must not show it."""
+    if value is None:
+        return "JSON null"
+    if isinstance(value, bool):
+        return "a JSON boolean"
+    if isinstance(value, int | float):
+        return "a JSON number"
+    if isinstance(value, str):
+        return "a JSON string"
+    return "a JSON list"
 
 
 def _is_condition_failure(error: ClientError) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.exceptions import UnreadableStateRecordError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.inventory import Cluster, FleetInventory, NodeGroup
@@ -141,7 +142,12 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
                         since=since,
                         configured_desired=group.desired_size,
                     )
-                except (ClientError, BotoCoreError, UnreadableScalerChangeError) as error:
+                except (
+                    ClientError,
+                    BotoCoreError,
+                    UnreadableScalerChangeError,
+                    UnreadableStateRecordError,
+                ) as error:
                     notes.append(
                         f"{resource}/{group.name}: scaler history not read ({error}); "
                         "no sizes recommended"

@@ -68,6 +68,7 @@ from fleet_shared.exceptions import (
     LockNotAcquiredError,
     MemberAccessError,
     RequestInProgressError,
+    UnreadableStateRecordError,
 )
 from fleet_shared.node_group_autoscalers import (
     autoscaler_of_described,
@@ -281,7 +282,9 @@ def _record(
     }
     try:
         recent = _record_interruption(services, account, region, record, now=now)
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, UnreadableStateRecordError) as error:
+        # A record of the node group's that is no object fails the invocation too: an error
+        # result would drop the warning unnoticed, where the Errors alarm counts a failure.
         raise InterruptionNotRecordedError(instance_id, str(error)) from error
     header["interruptions_last_hour"] = recent
     instance_ref = f"{account}/{region}/{instance_id}"

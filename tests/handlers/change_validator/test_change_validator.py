@@ -31,6 +31,7 @@ from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.handler import Invocation
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.state_table import StateTable
+from fleet_shared.timestamps import iso_z
 from handlers.change_validator import app
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.services import ValidatorServices
@@ -266,6 +267,32 @@ def test_a_scale_up_from_zero_whose_nodes_never_become_ready_is_degraded(
     [moved] = verdict["moved"]
     assert moved["subject"] == f"node_group/{NODE_GROUP}"
     assert (moved["figure"], moved["before"], moved["after"]) == ("ready_ratio", 1.0, 0.0)
+
+
+def test_a_scaler_change_whose_record_is_no_object_is_inconclusive_naming_the_record(
+    validator: Validator, state_table: StateTable
+) -> None:
+    # GIVEN the scaler's change of node group system, its record in the state table's history
+    # written as a JSON list (corruption, or an older format)
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, NODE_GROUP)
+    changed_at = validator.clock.now()
+    state_table.record_change(key, ["resize"], history_ttl_seconds=86400)  # type: ignore[arg-type]
+    change = cloudtrail_event(
+        "UpdateNodegroupConfig",
+        "5e6f7a8b-0000-4111-8222-933344445556",
+        changed_at,
+        {"nodegroupName": NODE_GROUP, "scalingConfig": {"desiredSize": 2}},
+        role=SCALER_ROLE,
+    )
+    # WHEN the change arrives
+    result = validator.send(change)
+    # THEN it is inconclusive, naming the record and what it is (instead of an AttributeError
+    # failing the invocation), with no automatic rollback planned
+    assert result["status"] == "inconclusive", result
+    assert (
+        f"state record of {key} at {iso_z(changed_at, 'microseconds')}: its data is a JSON list"
+        in result["reason"]
+    )
 
 
 def test_a_bake_callback_firing_at_its_scheduled_second_gives_the_verdict(
