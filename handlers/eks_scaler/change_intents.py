@@ -41,6 +41,7 @@ from fleet_shared.change_intents import (
     NOTICE_FIELD,
     KeptIntent,
     Notice,
+    kept_intent,
     record_found_change,
 )
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -105,33 +106,31 @@ def record_unrecorded_change(
 ) -> Notice | None:
     """When this request's intent is not spent and the node group is at its target (`current`),
     the change was made by an invocation that ended before recording it: record it now and
-    return its notice. None otherwise."""
-    if event.request_id is None:
+    return its notice (also when the state table refuses the record: the notice is still owed).
+    None otherwise."""
+    value = kept_intent(services.state, key)
+    if value is None or not _is_this_requests(value, event):
         return None
-    intent = services.state.get_value(key, INTENT_NAME)
-    if intent is None:
+    intent = KeptIntent.from_value(value)
+    if intent.desired_size != current.desired_size:
         return None
-    record: dict[str, Any] = intent["record"]
-    if record.get("request_id") != event.request_id:
-        return None
-    if record["new"]["desired_size"] != current.desired_size:
-        return None
-    prepared_at = parse_iso(intent["prepared_at"])
     latest = services.state.latest_change(key)
-    if latest is not None and latest.changed_at >= prepared_at:
+    if intent.spent_by(latest.changed_at if latest is not None else None):
         return None
     try:
-        services.state.record_change(
+        return record_found_change(
+            services.state,
             key,
-            {**record, "recorded_by_retry": True},
+            intent,
+            current_desired=current.desired_size,
+            recorded_by={"recorded_by_retry": True},
             history_ttl_seconds=_history_ttl_seconds(services),
-            changed_at=prepared_at,
         )
     except (ClientError, BotoCoreError) as error:
         services.logger.warning(
             "unrecorded change still not recorded", extra={"nodegroup": name, "error": str(error)}
         )
-    notice: Notice = record[NOTICE_FIELD]
+    notice: Notice = intent.record[NOTICE_FIELD]
     return notice
 
 
