@@ -21,7 +21,11 @@ from fleet_shared.performance_documents import (
 from fleet_shared.sessions import bounded_config
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
-from handlers.performance_analyzer.bottlenecks import find_bottlenecks, measured_rules
+from handlers.performance_analyzer.bottlenecks import (
+    cleared_rules,
+    find_bottlenecks,
+    measured_rules,
+)
 from handlers.performance_analyzer.measurements import CLUSTER_METRICS, HOUR, measure_window
 from handlers.performance_analyzer.regressions import (
     regressions,
@@ -75,17 +79,16 @@ def analyse_cluster(
     week_earlier = measure_window(client, cluster.name, a_week_earlier(end, cluster), hours)
     bottlenecks = find_bottlenecks(current, hours)
     metric_trends = trends(current, week_earlier)
-    measured_a_week_earlier = measured_rules(week_earlier)
+    # A rule firing now without a figure a week earlier (a cluster younger than a week, a gap
+    # in Container Insights then) cannot be compared, so it opens no regression; firing, it is
+    # above its clear level, so it resolves none either.
     regressing = regressions(
         bottlenecks,
         find_bottlenecks(week_earlier, hours),
         metric_trends,
         environment.performance_regression_percent,
-        measured_a_week_earlier,
+        measured_rules(week_earlier),
     )
-    # A rule firing now without a figure a week earlier (a cluster younger than a week, a gap
-    # in Container Insights then) cannot be compared: it neither opens nor resolves a regression.
-    uncompared = {bottleneck.rule for bottleneck in bottlenecks} - measured_a_week_earlier
     analysis = PerformanceAnalysis(
         schema_version=SCHEMA_VERSION,
         account_id=account_id,
@@ -132,7 +135,7 @@ def analyse_cluster(
         region=cluster.region,
         regressing=regressing,
         bottlenecks=bottlenecks,
-        measured=measured_rules(current) - uncompared,
+        cleared=cleared_rules(current, hours),
         deadline=deadline,
     )
     return {

@@ -3,9 +3,14 @@
 A regression is a rule that fires now and either did not fire in the same window a week earlier
 or whose figure rose by at least PERFORMANCE_REGRESSION_PERCENT since; a week earlier without
 the rule's figure (a cluster younger than a week, a gap in Container Insights) compares nothing.
-Its alert (warning) is published when it starts; while it lasts nothing more is sent; when the
-rule no longer regresses, the resolution (same alert id) is sent and the record closed; a rule
-the window has no figure for was not measured, so it is not resolved.
+Its alert (warning) is published when it starts; while it lasts nothing more is sent. It lasts
+while the rule's figure is above the rule's clear level (a margin under its threshold,
+`bottlenecks.BOTTLENECK_RULES`), whatever the week earlier measured: a figure around the threshold
+or a week earlier catching up with now would otherwise resolve and reopen it run after run. Once
+the figure is at or below the clear level, the resolution (same alert id, saying the figure and
+the level) is sent and the record closed; a rule the window has no figure for was not measured,
+so it is not resolved. The record holds no clear level (the rule table does), so an open
+record written before clear levels were kept is held and resolved by them alike.
 
 Exactly once, under faults: each notice goes through `deliver_once`, keyed by the rule's record
 as it was before the notice (the regression's start is named by the time the previous one
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from fleet_shared.alert_delivery import SCOPE, AlertNotDeliveredError, deliver_once
@@ -138,14 +144,13 @@ def settle_regression_alerts(
     region: str,
     regressing: list[str],
     bottlenecks: list[Bottleneck],
-    measured: frozenset[str],
+    cleared: Mapping[str, str],
     deadline: ClaimDeadline | None,
-    cleared_because: str | None = None,
 ) -> dict[str, int]:
-    """Open an alert for each new regression and resolve those that cleared (only rules in
-    `measured`: a figure the window lacks did not clear), each resolution saying
-    `cleared_because` when given; the counts. Raises `LockNotAcquiredError` while another run
-    settles the same cluster."""
+    """Open an alert for each new regression and resolve the open ones of the rules in `cleared`
+    (rule -> why it cleared, the resolution's detail; a rule whose figure is above its clear
+    level, or that the window has no figure for, did not clear); the counts. Raises
+    `LockNotAcquiredError` while another run settles the same cluster."""
     by_rule = {bottleneck.rule: bottleneck for bottleneck in bottlenecks}
     key = f"performance/{resource}"
     with services.state.lock(key, uuid.uuid4().hex, ALERTS_LOCK_SECONDS):
@@ -158,9 +163,8 @@ def settle_regression_alerts(
             region=region,
             regressing=regressing,
             by_rule=by_rule,
-            measured=measured,
+            cleared=cleared,
             deadline=deadline,
-            cleared_because=cleared_because,
         )
 
 
@@ -188,9 +192,11 @@ def resolve_removed_cluster(
         region=region,
         regressing=[],
         bottlenecks=[],
-        measured=frozenset(rule.name for rule in BOTTLENECK_RULES),
+        cleared={
+            rule.name: f"{resource} is no longer in the fleet inventory"
+            for rule in BOTTLENECK_RULES
+        },
         deadline=deadline,
-        cleared_because=f"{resource} is no longer in the fleet inventory",
     )
 
 
@@ -204,9 +210,8 @@ def _settle(
     region: str,
     regressing: list[str],
     by_rule: dict[str, Bottleneck],
-    measured: frozenset[str],
+    cleared: Mapping[str, str],
     deadline: ClaimDeadline | None,
-    cleared_because: str | None,
 ) -> dict[str, int]:
     counts = {"sent": 0, "resolved": 0, "open": 0}
     indexed = False
@@ -244,16 +249,13 @@ def _settle(
                     {OPEN: True, "alert_id": alert.id, STARTED_AFTER: started_after},
                 )
                 counts["sent"] += sent_now
-        elif rule.name in measured and (
+        elif rule.name in cleared and (
             # The warning went out but its record was lost, and the rule cleared before a run
             # could write it: it is open all the same.
             is_open or _delivered(services, f"{key}/{rule.name}/{_episode(record)}/open")
         ):
             now = services.clock.now()
-            resolution = alert.resolution(
-                cleared_because or f"{rule.title} no longer regresses week over week on {resource}",
-                now,
-            )
+            resolution = alert.resolution(cleared[rule.name], now)
             delivery = f"{key}/{rule.name}/{_episode(record)}/resolved"
             sent_now = _deliver(services, logger, delivery, resolution, deadline)
             if sent_now is None:
@@ -264,6 +266,9 @@ def _settle(
                 )
                 counts["resolved"] += sent_now
         elif is_open:
+            # Its figure is above the clear level, or was not measured: the regression lasts,
+            # even when the rule no longer fires or no longer regresses week over week.
+            counts["open"] += 1
             open_rules.append(rule.name)
     if not open_rules:
         services.state.delete_value(OPEN_REGRESSIONS_KEY, resource)

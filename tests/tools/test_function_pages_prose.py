@@ -63,17 +63,22 @@ def test_the_scaler_page_lists_every_status_a_node_group_or_hold_target_gets() -
     assert node_groups | hold_targets == {status.value for status in Status}
 
 
-def test_the_performance_page_has_one_row_per_bottleneck_rule_with_its_unit_and_threshold() -> None:
+def test_the_performance_page_has_one_row_per_bottleneck_rule_with_its_unit_and_levels() -> None:
     # GIVEN the performance_analyzer page's table of rules
     rows = re.findall(
-        r"^\| `(\w+)` \| .+? \| (\w+) \| ([\d.]+) \|$",
+        r"^\| `(\w+)` \| .+? \| (\w+) \| ([\d.]+) \| ([\d.]+) \|$",
         (PAGES / "performance_analyzer.md").read_text(),
         flags=re.MULTILINE,
     )
     # WHEN the registered rules are read
-    declared = [(rule.name, rule.unit, rule.threshold) for rule in BOTTLENECK_RULES]
-    # THEN each has its row, in order, with its unit and threshold
-    assert [(name, unit, float(threshold)) for name, unit, threshold in rows] == declared
+    declared = [
+        (rule.name, rule.unit, rule.threshold, rule.clear_level) for rule in BOTTLENECK_RULES
+    ]
+    # THEN each has its row, in order, with its unit, threshold and clear level
+    assert [
+        (name, unit, float(threshold), float(clear_level))
+        for name, unit, threshold, clear_level in rows
+    ] == declared
 
 
 @pytest.mark.parametrize("function", [spec.name for spec in FUNCTIONS])

@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from catalog.functions import FUNCTIONS_BY_NAME
+from fleet_shared.alerts import alert_id
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError, LockNotAcquiredError
@@ -216,6 +217,107 @@ def test_a_regression_alerts_once_and_resolves_when_it_clears(
     assert resolution.alert["timestamp"] == iso_z(fake_clock.now())
 
 
+def cpu_at(percent: float) -> dict[str, float]:
+    """A healthy cluster but for its node CPU, at `percent`."""
+    return {**HEALTHY, "node_cpu_utilization": percent}
+
+
+def test_a_cpu_figure_wandering_around_its_threshold_alerts_once_and_resolves_below_clear_level(
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN a cluster at 81 % CPU now and 45 % a week earlier: a regression, announced
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    put_week_over_week(cloudwatch, the_hour(fake_clock), 4, cpu_at(81.0))
+    analyze({"action": "analyze_fleet"})
+    [warning] = alert_inbox.receive()
+    assert warning.alert["resolved"] is False
+    # WHEN the CPU wanders around the rule's 80 % threshold for the next runs, above its 75 %
+    # clear level, with the week earlier at 45 % each time
+    wandering = []
+    for percent in (79.0, 82.0, 79.0, 76.0, 81.0):
+        put_the_next_four_hours(fake_clock, cloudwatch, cpu_at(percent))
+        wandering.append(analyze({"action": "analyze_fleet"})["clusters"][0]["alerts"])
+    # THEN nothing more is sent: neither a resolution nor a new warning, and the regression is
+    # open all along
+    assert alert_inbox.receive() == []
+    assert wandering == [{"sent": 0, "resolved": 0, "open": 1}] * 5
+    # WHEN the CPU falls to 74 %, below the clear level, then stays there
+    put_the_next_four_hours(fake_clock, cloudwatch, cpu_at(74.0))
+    cleared = analyze({"action": "analyze_fleet"})
+    # THEN the warning is resolved once, the resolution saying the figure and the clear level
+    assert cleared["clusters"][0]["alerts"] == {"sent": 0, "resolved": 1, "open": 0}
+    resolution = the_one_resolution_of(warning, alert_inbox)
+    assert resolution.alert["detail"] == (
+        "Node CPU saturated cleared: mean node_cpu_utilization of the cluster was 74 Percent "
+        "over the last 4 h, at or below its clear level of 75 Percent (threshold 80 Percent)"
+    )
+    put_the_next_four_hours(fake_clock, cloudwatch, cpu_at(74.0))
+    analyze({"action": "analyze_fleet"})
+    assert alert_inbox.receive() == []
+
+
+@pytest.mark.parametrize("week_earlier_percent", [85.0, 90.0])
+def test_an_open_regression_stays_open_when_the_week_earlier_catches_up_with_now(
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox, week_earlier_percent: float
+) -> None:
+    # GIVEN a CPU regression announced by a run: 90 % now, 45 % a week earlier
+    cloudwatch, _ = put_saturated_window(fake_clock, 4)
+    analyze({"action": "analyze_fleet"})
+    [warning] = alert_inbox.receive()
+    assert warning.alert["resolved"] is False
+    # WHEN 4 hours later the CPU is still at 90 %, and the same hours a week earlier were at
+    # `week_earlier_percent`: the rule fired then too, and the figure rose by less than
+    # PERFORMANCE_REGRESSION_PERCENT, so it no longer regresses week over week
+    fake_clock.advance(4 * 3600)
+    end = the_hour(fake_clock)
+    put_cluster_hours(cloudwatch, end - timedelta(days=7), 4, cpu_at(week_earlier_percent))
+    put_cluster_hours(cloudwatch, end, 4, SATURATED)
+    result = analyze({"action": "analyze_fleet"})
+    # THEN the regression stays open, as the figure of now has not moved: nothing is resolved
+    [cluster] = result["clusters"]
+    assert cluster["regressions"] == []
+    assert cluster["alerts"] == {"sent": 0, "resolved": 0, "open": 1}
+    assert alert_inbox.receive() == []
+
+
+def test_an_open_record_written_before_clear_levels_were_kept_is_held_and_resolved_by_them(
+    analyze: Analyze,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN the CPU rule's open record and the cluster's index entry as the analyzer wrote them
+    # before the upgrade, its warning's id the one the rule's alerts are sent under
+    resource = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"
+    warning_id = alert_id(
+        "performance_analyzer",
+        resource,
+        f"Performance regression on {resource}: node cpu saturated",
+    )
+    state_table.put_value(
+        f"performance/{resource}",
+        "cpu_saturation",
+        {"open": True, "alert_id": warning_id, "started_after": "first"},
+    )
+    state_table.put_value(OPEN_REGRESSIONS_KEY, resource, {})
+    # WHEN the CPU is at 79 % now, below the rule's threshold and above its clear level
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    put_week_over_week(cloudwatch, the_hour(fake_clock), 4, cpu_at(79.0))
+    held = analyze({"action": "analyze_fleet"})
+    # THEN the regression stays open: nothing is sent
+    assert held["clusters"][0]["alerts"] == {"sent": 0, "resolved": 0, "open": 1}
+    assert alert_inbox.receive() == []
+    # WHEN the CPU falls to 70 %
+    put_the_next_four_hours(fake_clock, cloudwatch, cpu_at(70.0))
+    analyze({"action": "analyze_fleet"})
+    # THEN the warning is resolved once, under its id, the record closed and the index emptied
+    [resolution] = alert_inbox.receive()
+    assert (resolution.alert["id"], resolution.alert["resolved"]) == (warning_id, True)
+    record = state_table.get_value(f"performance/{resource}", "cpu_saturation")
+    assert record is not None and record["open"] is False
+    assert state_table.values_named(OPEN_REGRESSIONS_KEY, "") == {}
+
+
 def test_a_run_killed_while_sns_hangs_is_alerted_once_by_the_platforms_retry(
     analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
 ) -> None:
@@ -370,7 +472,7 @@ def test_two_runs_settling_one_clusters_alerts_at_once_send_the_regression_once(
                     region=REGION,
                     regressing=["cpu_saturation"],
                     bottlenecks=[],
-                    measured=frozenset({"cpu_saturation"}),
+                    cleared={},
                     deadline=None,
                 )
             )
