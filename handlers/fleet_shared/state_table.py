@@ -118,6 +118,16 @@ class StateChange:
     record: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class HistoryRead:
+    """A key's history as `StateTable.readable_history` read it: the changes whose record is a
+    JSON object, oldest first, and the error of each one whose record is not (naming the key,
+    the record's time and what it is, never its data)."""
+
+    changes: list[StateChange]
+    unreadable: list[UnreadableStateRecordError]
+
+
 class IdempotentRequest:
     """The handle `StateTable.idempotent` yields.
 
@@ -544,17 +554,24 @@ class StateTable:
     def query_history(self, key: str, since: datetime) -> list[StateChange]:
         """The unexpired changes of `key` at or after `since`, oldest first; raises
         UnreadableStateRecordError when one's record is not a JSON object."""
-        query: dict[str, Any] = {
-            "TableName": self._table_name,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": f"STATE#{key}"},
-                ":from": {"S": f"{_HISTORY_PREFIX}{_sortable_iso(since)}"},
-                ":to": {"S": _HISTORY_END},
-            },
-            "ConsistentRead": True,
-        }
-        return [_to_change(key, item) for item in self._unexpired_items(query)]
+        return [
+            _to_change(key, item)
+            for item in self._unexpired_items(_history_query(self._table_name, key, since))
+        ]
+
+    def readable_history(self, key: str, since: datetime) -> HistoryRead:
+        """`query_history` for a reader that can go on without a record that is not a JSON
+        object: each such record is returned among `unreadable` (its key, time and what it is)
+        instead of raising, and the others are read on."""
+        changes: list[StateChange] = []
+        unreadable: list[UnreadableStateRecordError] = []
+        query = _history_query(self._table_name, key, since)
+        for item in self._unexpired_items(query):
+            try:
+                changes.append(_to_change(key, item))
+            except UnreadableStateRecordError as error:
+                unreadable.append(error)
+        return HistoryRead(changes=changes, unreadable=unreadable)
 
     def changes_newest_first(self, key: str) -> Iterator[StateChange]:
         """The unexpired changes of `key`, newest first, read a page of a few at a time as the
@@ -760,6 +777,20 @@ class StateTable:
 
 def _key(pk: str, sk: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _history_query(table_name: str, key: str, since: datetime) -> dict[str, Any]:
+    """The Query of `key`'s history entries at or after `since`, oldest first."""
+    return {
+        "TableName": table_name,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": f"STATE#{key}"},
+            ":from": {"S": f"{_HISTORY_PREFIX}{_sortable_iso(since)}"},
+            ":to": {"S": _HISTORY_END},
+        },
+        "ConsistentRead": True,
+    }
 
 
 def _lease_from_now(longest: int, deadline: ClaimDeadline | None) -> int:

@@ -12,7 +12,11 @@ from botocore.parsers import ResponseParserError
 
 from fleet_shared import state_table as state_table_module
 from fleet_shared.clock import ManualClock
-from fleet_shared.exceptions import LockNotAcquiredError, RequestInProgressError
+from fleet_shared.exceptions import (
+    LockNotAcquiredError,
+    RequestInProgressError,
+    UnreadableStateRecordError,
+)
 from fleet_shared.page_tokens import RepeatedPageTokenError
 from fleet_shared.s3_events import may_pass_on_retry
 from fleet_shared.sessions import AccountSessions
@@ -436,8 +440,42 @@ def test_changes_newest_first_reads_on_page_by_page_only_as_far_as_the_caller_go
     assert sum(pages) == 25
 
 
+def test_readable_history_returns_a_record_that_is_no_object_as_unreadable_and_reads_on(
+    state_table: StateTable, dynamodb_client: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN a change, then a history entry whose record is a JSON list (a hand edit), then
+    # another change, a minute apart
+    start = fake_clock.now()
+    state_table.record_change("dev-apps/system", {"desired": 1}, 86400)
+    fake_clock.advance(60)
+    written_at = "2025-06-02T03:31:00.000000Z"
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item={
+            "pk": {"S": "STATE#dev-apps/system"},
+            "sk": {"S": f"HISTORY#{written_at}"},
+            "data": {"S": '["i-secret"]'},
+            "changed_at": {"S": written_at},
+        },
+    )
+    fake_clock.advance(60)
+    state_table.record_change("dev-apps/system", {"desired": 2}, 86400)
+    # WHEN its history is read by a reader that can go on without one record
+    history = state_table.readable_history("dev-apps/system", start)
+    # THEN both changes come, oldest first, and the list is named by key, time and what it is,
+    # never its data; query_history refuses it
+    assert [change.record for change in history.changes] == [{"desired": 1}, {"desired": 2}]
+    [unreadable] = history.unreadable
+    assert (unreadable.key, unreadable.changed_at) == ("dev-apps/system", written_at)
+    assert unreadable.problem == "its data is a JSON list, not an object"
+    assert "i-secret" not in str(unreadable)
+    with pytest.raises(UnreadableStateRecordError):
+        state_table.query_history("dev-apps/system", start)
+
+
 READERS_OF_QUERY_PAGES = {
     "query_history": lambda table, clock: table.query_history("dev-apps/system", clock.now()),
+    "readable_history": lambda table, clock: table.readable_history("dev-apps/system", clock.now()),
     "changes_newest_first": lambda table, _: list(table.changes_newest_first("dev-apps/system")),
     "values_named": lambda table, _: table.values_named("dev-apps/system", "part#"),
 }
