@@ -160,6 +160,11 @@ def _node_group_summary(
                 "on_demand_source": item.get("on_demand_source"),
                 "error": item.get("error"),
                 "history": "ok" if item.get("confidence") == "high" else INSUFFICIENT_HISTORY,
+                **(
+                    {"unreadable_interruption_records": item["unreadable_interruption_records"]}
+                    if "unreadable_interruption_records" in item
+                    else {}
+                ),
             }
             for item in results
         ],

@@ -12,7 +12,9 @@
 3. Record the interruption under the type/AZ key and the node group's interruption key (keys.py;
    never the scaler's node group key, so the scaler's cooldown does not start), and prepare a
    warning alert. When the state table refuses a record the invocation fails (the claim is
-   released), so the platform retries the warning; the retry adds only the missing records.
+   released), so the platform retries the warning; the retry adds only the missing records. A
+   record of those keys that is not a JSON object is skipped, logged and counted
+   (interruption_history), so it cannot fail the warnings of its node group or type/AZ.
 4. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
    propose a temporary +1 of one of the cluster's on-demand node groups (the first by name that no
    autoscaler manages and a cluster schedule sizes, else the first no autoscaler manages: see
@@ -68,7 +70,6 @@ from fleet_shared.exceptions import (
     LockNotAcquiredError,
     MemberAccessError,
     RequestInProgressError,
-    UnreadableStateRecordError,
 )
 from fleet_shared.node_group_autoscalers import (
     autoscaler_of_described,
@@ -94,6 +95,7 @@ from handlers.spot_optimizer.exceptions import (
     InterruptionNotRecordedError,
     NoticesNotDeliveredError,
 )
+from handlers.spot_optimizer.interruption_history import InterruptionHistories
 from handlers.spot_optimizer.keys import (
     fallback_claim_key,
     instance_claim_key,
@@ -280,13 +282,14 @@ def _record(
         "instance_action": event.detail.instance_action,
         "warned_at": iso_z(event.time),
     }
+    histories = InterruptionHistories(services.state)
     try:
-        recent = _record_interruption(services, account, region, record, now=now)
-    except (ClientError, BotoCoreError, UnreadableStateRecordError) as error:
-        # A record of the node group's that is no object fails the invocation too: an error
-        # result would drop the warning unnoticed, where the Errors alarm counts a failure.
+        recent = _record_interruption(services, histories, account, region, record, now=now)
+    except (ClientError, BotoCoreError) as error:
         raise InterruptionNotRecordedError(instance_id, str(error)) from error
     header["interruptions_last_hour"] = recent
+    if histories.unreadable_records:
+        header["unreadable_interruption_records"] = histories.unreadable_records
     instance_ref = f"{account}/{region}/{instance_id}"
     notices = [_notice(f"{FUNCTION_NAME}/interruption/{instance_ref}", _alert(services, header))]
 
@@ -348,29 +351,39 @@ def _renew_claim(claim: IdempotentRequest, instance_id: str) -> None:
 
 
 def _record_interruption(
-    services: SpotServices, account: str, region: str, record: dict[str, Any], *, now: datetime
+    services: SpotServices,
+    histories: InterruptionHistories,
+    account: str,
+    region: str,
+    record: dict[str, Any],
+    *,
+    now: datetime,
 ) -> int:
     """Record the interruption under its type/AZ key and, when the instance belongs to a node
     group, under the node group's key: that node group's interruptions in the hour up to `now`
-    (0 without a node group)."""
+    (0 without a node group), an unreadable record among them counted (interruption_history).
+    Read again after recording, so that warnings of the node group handled at the same time
+    each count the others recorded by then."""
     zone_key = zone_interruptions_key(
         account, region, record["instance_type"], record["availability_zone"]
     )
-    _record_once(services, zone_key, record)
+    _record_once(services, histories, zone_key, record)
     cluster, group = record["cluster"], record["nodegroup"]
     if not (cluster and group):
         return 0
     group_key = node_group_interruptions_key(account, region, cluster, group)
-    _record_once(services, group_key, record)
-    return len(services.state.query_history(group_key, now - THRESHOLD_WINDOW))
+    _record_once(services, histories, group_key, record)
+    return histories.read(group_key, now - THRESHOLD_WINDOW).count
 
 
-def _record_once(services: SpotServices, key: str, record: dict[str, Any]) -> None:
+def _record_once(
+    services: SpotServices, histories: InterruptionHistories, key: str, record: dict[str, Any]
+) -> None:
     """Add the interruption to `key`'s history unless an earlier attempt at this warning did
     (one that failed before its claim was completed, and was released for the retry)."""
     since = services.clock.now() - timedelta(seconds=CLAIM_TTL_SECONDS)
-    for change in services.state.query_history(key, since):
-        if change.record.get("instance_id") == record["instance_id"]:
+    for recorded in histories.read(key, since).records:
+        if recorded.get("instance_id") == record["instance_id"]:
             return
     ttl = services.environment.spot_history_ttl_days * 86400
     services.state.record_change(key, record, ttl)
@@ -432,6 +445,13 @@ def _alert(services: SpotServices, header: dict[str, Any]) -> Alert:
         f"warning; {header['interruptions_last_hour']} interruption(s) of its node group in the "
         "last hour."
     )
+    unreadable = header.get("unreadable_interruption_records")
+    if unreadable:
+        detail += (
+            f" {unreadable} interruption record(s) of its type/AZ or node group in the state "
+            "table are not JSON objects and were skipped (named in the log); those of the node "
+            "group in the last hour are counted above."
+        )
     return Alert.create(
         severity=Severity.WARNING,
         source=FUNCTION_NAME,

@@ -4,7 +4,9 @@ Per instance type: the on-demand price (Pricing API or bundled table, the source
 then per AZ the spot history of the last SPOT_HISTORY_DAYS days, the interruptions recorded in
 the state table over the last 7 days, and the opportunity score (scoring.py). The type's score is
 the mean of its AZ scores (a node group spreads over its AZs). A type that cannot be priced is
-reported with its error and the others go on.
+reported with its error and the others go on. An interruption record that is not a JSON object
+is counted, logged and reported (`unreadable_interruption_records` of its AZ and type), not
+raised (interruption_history): it would fail every type of the target.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from fleet_shared.timestamps import iso_z
+from handlers.spot_optimizer.interruption_history import InterruptionHistories
 from handlers.spot_optimizer.keys import zone_interruptions_key
 from handlers.spot_optimizer.prices import history_window, on_demand_price, spot_history
 from handlers.spot_optimizer.scoring import (
@@ -41,6 +44,7 @@ def analyze_opportunities(
     ec2 = services.member_client("ec2", account_id, region)
     history = spot_history(ec2, types, start, end)
     pricing = services.pricing_client()
+    histories = InterruptionHistories(services.state)
     threshold = services.environment.spot_recommend_score
     results = []
     for instance_type in types:
@@ -50,6 +54,7 @@ def analyze_opportunities(
         result = _score_type(
             services,
             pricing,
+            histories,
             account_id=account_id,
             region=region,
             instance_type=instance_type,
@@ -77,6 +82,7 @@ def analyze_opportunities(
 def _score_type(
     services: SpotServices,
     pricing: Any,
+    histories: InterruptionHistories,
     *,
     account_id: str,
     region: str,
@@ -102,11 +108,10 @@ def _score_type(
         ordered = sorted(points, key=lambda point: point.timestamp)
         current = ordered[-1].price
         volatility, trend = history_statistics(ordered, start, end)
-        interruptions = len(
-            services.state.query_history(
-                zone_interruptions_key(account_id, region, instance_type, zone), since
-            )
+        recorded = histories.read(
+            zone_interruptions_key(account_id, region, instance_type, zone), since
         )
+        interruptions = recorded.count
         score = opportunity_score(
             savings_percent(current, on_demand.price),
             volatility,
@@ -129,6 +134,11 @@ def _score_type(
                 "interruption_risk": score.interruption_risk,
                 "score": score.score,
                 "confidence": score.confidence,
+                **(
+                    {"unreadable_interruption_records": recorded.unreadable}
+                    if recorded.unreadable
+                    else {}
+                ),
             }
         )
     zone_results.sort(key=lambda item: -item["score"])
@@ -145,6 +155,9 @@ def _score_type(
         "best_zone": zone_results[0]["availability_zone"],
         "zones": zone_results,
     }
+    unreadable = sum(item.get("unreadable_interruption_records", 0) for item in zone_results)
+    if unreadable:
+        result["unreadable_interruption_records"] = unreadable
     if api_problem:
         result["pricing_note"] = api_problem
     return result

@@ -717,32 +717,6 @@ def test_a_fallback_made_after_a_copy_of_its_warning_took_the_claim_over_is_anno
     assert sorted(a.alert["severity"] for a in alert_inbox.receive()) == ["info", "warning"]
 
 
-def test_a_warning_whose_node_group_history_holds_a_record_that_is_no_object_fails_naming_it(
-    invoke: Invoke, services: SpotServices, alert_inbox: Any
-) -> None:
-    # GIVEN a spot instance of batch-spot, and the node group's interruption history holding a
-    # record written as a JSON list (corruption, or an older format)
-    instance_id = launch_spot_instance()
-    key = node_group_interruptions_key(MEMBER_A, REGION, CLUSTER, "batch-spot")
-    written_at = iso_z(services.clock.now() - timedelta(minutes=5), "microseconds")
-    services.hub_client("dynamodb").put_item(
-        TableName=services.state.table_name,
-        Item={
-            "pk": {"S": f"STATE#{key}"},
-            "sk": {"S": f"HISTORY#{written_at}"},
-            "data": {"S": '["i-0123"]'},
-            "changed_at": {"S": written_at},
-        },
-    )
-    # WHEN its warning arrives
-    # THEN the invocation fails naming the record and what it is (not an AttributeError, nor
-    # an error result that would drop the warning unnoticed), and nothing is announced
-    with pytest.raises(InterruptionNotRecordedError, match="its data is a JSON list") as failed:
-        invoke(interruption_event(instance_id), services, "inv-1")
-    assert f"state record of {key} at {written_at}" in str(failed.value)
-    assert alert_inbox.receive() == []
-
-
 def test_a_warning_whose_claim_the_state_table_refused_is_retried_and_announced_once(
     invoke: Invoke, services: SpotServices, alert_inbox: Any
 ) -> None:
