@@ -60,13 +60,14 @@ from botocore.parsers import ResponseParserError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG, SNAPSHOT_ID_TAG, copied_from
-from fleet_shared.exceptions import EventValidationError, MemberAccessError, RequestInProgressError
+from fleet_shared.exceptions import MemberAccessError, RequestInProgressError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.handler import Invocation
 from fleet_shared.lost_answers import gone_on_retry, watched_attempts
 from fleet_shared.observability import observability_for
 from fleet_shared.page_tokens import pages
+from fleet_shared.scheduled_runs import accepted_run
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
@@ -94,11 +95,6 @@ FREQUENCIES = (DAILY, WEEKLY)
 IDEMPOTENCY_TTL_SECONDS = 3 * 86400
 EXPIRY_RECORD_MARGIN = timedelta(days=90)
 """How long a backup's expiry record outlives the expiry, so a late run still finds it."""
-RUN_MAX_AGE = timedelta(days=1)
-"""The oldest `run` accepted: a run's attempts (Scheduler's and Lambda's retries) come within
-hours; an older one would copy again under a past day's name."""
-RUN_CLOCK_SKEW = timedelta(minutes=5)
-"""How far `run` may be ahead of the clock: Scheduler fires at or after the scheduled time."""
 TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/targets-not-started", "targets", ttl_seconds=3 * 86400)
 """The targets a run did not start, `{account_id, region}` each, for the next run to start
 with; kept longer than the day between two runs (a forgotten list only means the next run
@@ -115,7 +111,7 @@ DAY_RECORD_PART_TTL_SECONDS = IDEMPOTENCY_TTL_SECONDS + 86400
 RECORDED_DAYS = IDEMPOTENCY_TTL_SECONDS // 86400 + 2
 """How many run days, back from the clock's date, may still have a day's record to read: it lasts
 IDEMPOTENCY_TTL_SECONDS (3 days) from its completion, which comes before the end of the day after
-its run day (RUN_MAX_AGE). A run day older than these has no record left."""
+its run day (`scheduled_runs.RUN_MAX_AGE`). A run day older than these has no record left."""
 UNPROVEN_IDS_SHOWN = 20
 """The most ids of expired snapshots kept as not shown to be this function's (`unproven`) that a
 target's result and its log line name; the count is whole."""
@@ -303,16 +299,11 @@ def backup_name(table: str, day: date) -> str:
 
 def run_day(run: datetime | None, now: datetime) -> date:
     """The backup day of a run scheduled for `run` (None: a run started by hand, `now`); raises
-    EventValidationError for a `run` in the future or more than RUN_MAX_AGE old."""
+    EventValidationError for a `run` in the future or more than a day old (`accepted_run`), which
+    would copy again under a past day's name."""
     if run is None:
         return now.date()
-    if run > now + RUN_CLOCK_SKEW:
-        raise EventValidationError("run", f"{iso_z(run)} is later than now ({iso_z(now)})")
-    if run < now - RUN_MAX_AGE:
-        raise EventValidationError(
-            "run", f"{iso_z(run)} is more than a day before now ({iso_z(now)})"
-        )
-    return run.astimezone(UTC).date()
+    return accepted_run(run, now).astimezone(UTC).date()
 
 
 def _parse_iso(value: str) -> datetime | None:
