@@ -647,8 +647,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ),
         ),
         triggers=(
+            # `run` names the run's claim: a run Scheduler delivers twice is fetched once.
             FixedSchedule(
-                name="report-fetch", expression="cron(0 5 * * ? *)", payload={"action": "fetch"}
+                name="report-fetch",
+                expression="cron(0 5 * * ? *)",
+                payload={"action": "fetch", "run": SCHEDULED_TIME},
             ),
         ),
     ),

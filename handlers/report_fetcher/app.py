@@ -1,14 +1,14 @@
 """report_fetcher: the AWS region/service availability from SSM public parameters, daily.
 
-fetch.py says what is read and written. Reference: docs/functions/report_fetcher.md.
+fetch.py says what is read and written, run_claims.py how a scheduled run is fetched once.
+Reference: docs/functions/report_fetcher.md.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict
 
 from fleet_shared.alerts import Severity
 from fleet_shared.event_parsing import error_result
@@ -17,26 +17,35 @@ from fleet_shared.report_alerts import publish_report_alert
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.exceptions import SsmReadError
 from handlers.report_fetcher.fetch import FetcherServices, run_fetch
+from handlers.report_fetcher.models import FetchRequest
+from handlers.report_fetcher.run_claims import fetch_run_once
 
 FUNCTION = FleetFunction("report_fetcher", FetcherEnvironment, services=FetcherServices.create)
-
-
-class FetchRequest(BaseModel):
-    """The schedule's payload; `refresh` ignores the source cache for this run."""
-
-    model_config = ConfigDict(defer_build=True, extra="forbid")
-
-    action: Literal["fetch"]
-    refresh: bool = False
 
 
 @FUNCTION.handler(FetchRequest)
 def handle(
     request: FetchRequest, services: FetcherServices, invocation: Invocation
 ) -> dict[str, Any]:
-    """Run one fetch; a failed SSM read (a call that fails, answers something that is not its
-    answer, or would start too close to the invocation's end) writes nothing and raises a
-    warning alert."""
+    """Run one fetch, once per scheduled run (`run_claims.py`): a request without `run` fetches
+    every time."""
+    if request.run is None:
+        return _fetch(request, services, invocation)
+    return fetch_run_once(
+        services,
+        request.run,
+        invocation,
+        lambda: _fetch(request, services, invocation),
+        FUNCTION.logger,
+    )
+
+
+def _fetch(
+    request: FetchRequest, services: FetcherServices, invocation: Invocation
+) -> dict[str, Any]:
+    """Fetch and write the raw document; a failed SSM read (a call that fails, answers something
+    that is not its answer, or would start too close to the invocation's end) writes nothing and
+    raises a warning alert."""
     try:
         result = run_fetch(
             services, refresh=request.refresh, seconds_left=invocation.remaining_seconds

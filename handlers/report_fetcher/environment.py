@@ -31,6 +31,11 @@ class FetcherEnvironment(FunctionEnvironment):
     alert_topic_arn: Arn = Field(
         description="The topic of the warning raised when SSM cannot be read."
     )
+    state_table_name: str | None = Field(
+        default=None,
+        description="The claims of scheduled runs, so each is fetched once (required for an "
+        "event with `run`).",
+    )
     report_feed_url: Annotated[str, AfterValidator(_http_url)] = Field(
         default=DEFAULT_FEED_URL,
         description="The RSS feed of region launches (http or https), read for launch dates.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from hub_view import PERMISSION, SCHEDULE, HubView, as_list
@@ -24,6 +25,7 @@ from components.naming import function_name
 from components.schedule_payloads import schedule_days
 from components.settings import WEEKDAYS
 from handlers.notification_router.environment import MIN_DEDUP_WINDOW_SECONDS, RouterEnvironment
+from handlers.report_fetcher.models import FetchRequest
 
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
@@ -147,6 +149,29 @@ def test_every_attempt_of_one_cluster_schedule_run_carries_the_same_request_id(h
         assert first["request_id"] == retry["request_id"], schedule.inputs["name"]
         assert first["request_id"] != next_run["request_id"], schedule.inputs["name"]
         assert first["action"] in first["request_id"]
+
+
+def test_every_delivery_of_one_report_fetch_run_carries_that_run(hub: HubView):
+    # GIVEN the report-fetch schedule the program writes
+    (schedule,) = [
+        s
+        for s in _schedules_of(hub, function_spec("report_fetcher"))
+        if s.inputs["name"] == f"{function_name(hub.stack, 'report_fetcher')}-report-fetch"
+    ]
+    schedule_input = schedule.inputs["target"]["input"]
+    assert json.loads(schedule_input) == {"action": "fetch", "run": SCHEDULED_TIME}
+    # WHEN Scheduler delivers one run twice, and the next day's run, as the fetcher reads them
+    first, again, next_run = (
+        FetchRequest.model_validate(_as_scheduler_delivers(schedule_input, time, attempt))
+        for time, attempt in (
+            ("2025-06-02T05:00:00Z", 1),
+            ("2025-06-02T05:00:00Z", 2),
+            ("2025-06-03T05:00:00Z", 1),
+        )
+    )
+    # THEN both deliveries of the run name it (its claim's key), and the next run another
+    assert first.run == again.run == datetime(2025, 6, 2, 5, tzinfo=UTC)
+    assert next_run.run != first.run
 
 
 def test_prod_cluster_schedules_follow_each_clusters_time_zone(program_runs):
