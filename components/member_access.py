@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog.model import FunctionSpec
-from components.member_permissions import member_policy_document
+from components.member_permissions import DeclaredCluster, member_policy_document
 from components.naming import function_role_arn, member_role_name
 
 MAX_SESSION_SECONDS = 3600
@@ -32,6 +32,9 @@ class MemberAccessArgs:
     member_account_id: str
     hub_account_id: str
     functions: Sequence[FunctionSpec]
+    # The clusters the stack file declares in the account: the only ones whose node groups the
+    # roles may change.
+    clusters: Sequence[DeclaredCluster]
     # IAM is global: the account's first region's provider creates the roles.
     provider: aws.Provider
 
@@ -90,7 +93,9 @@ class MemberAccess(pulumi.ComponentResource):
                 f"{resource_name}-actions",
                 name="member-actions",
                 role=role.id,
-                policy=member_policy_document(spec, args.partition, args.member_account_id),
+                policy=member_policy_document(
+                    spec, args.partition, args.member_account_id, args.clusters
+                ),
                 opts=child,
             )
             self.roles[spec.name] = role

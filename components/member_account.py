@@ -23,7 +23,7 @@ from components.event_forwarding import (
     forwarded_event_rules,
 )
 from components.member_access import MemberAccess, MemberAccessArgs
-from components.member_permissions import acts_on_clusters
+from components.member_permissions import DeclaredCluster, acts_on_clusters
 from components.naming import member_events_bus_arn, partition_of
 from components.network import AccountNetwork
 from components.settings import HubSettings, MemberSettings
@@ -65,6 +65,10 @@ class MemberAccount(pulumi.ComponentResource):
                 member_account_id=member.account_id,
                 hub_account_id=args.hub.account_id,
                 functions=args.functions,
+                clusters=[
+                    DeclaredCluster(member.cluster_region(cluster), cluster.name)
+                    for cluster in member.clusters
+                ],
                 provider=first_region_provider,
             ),
             opts=pulumi.ResourceOptions(parent=self),

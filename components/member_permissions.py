@@ -15,12 +15,21 @@ and DescribeSnapshotAttribute, keys the Service Authorization Reference lists fo
 actions. CreateSnapshot, CreateTags and DeleteTags keep the accountless snapshot pattern: the
 reference lists no owner key for the snapshot CreateSnapshot creates, and their conditions are
 the catalog's tags.
+
+Node-group changes (`eks:UpdateNodegroupConfig`, the only mutating EKS action granted) reach only
+the node groups of the clusters the stack file declares in that account, created or existing:
+one `nodegroup/<cluster>/*/*` ARN per cluster, in its region, so a bug or a crafted `/scale`
+request cannot change another team's cluster in the same account. The names are the stack
+file's (the program creates a cluster under its declared name), known before anything is
+registered; an account without a declared cluster gets no such statement (IAM refuses an empty
+Resource list). The read-only EKS actions stay account-wide on purpose: health and security
+checks describe every cluster and node group of the account.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from catalog.model import Condition, FunctionSpec
@@ -29,19 +38,47 @@ from components.policies import condition_block
 
 
 @dataclass(frozen=True)
+class DeclaredCluster:
+    """A cluster the stack file declares in a member account, created or existing."""
+
+    region: str
+    name: str
+
+
+@dataclass(frozen=True)
 class ResourceScope:
-    """A kind of resource, as ARN patterns with `{partition}` and `{account}` placeholders."""
+    """A kind of resource, as ARN patterns with `{partition}` and `{account}` placeholders, and
+    for a scope `per_declared_cluster` also `{region}` and `{cluster}`: one ARN per pattern and
+    declared cluster of the account, none when it declares none."""
 
     sid: str
     arn_patterns: tuple[str, ...]
     # For an ARN format without an account id: the condition key naming the resource's owner,
     # set to the member's account so that the statement reaches none of another account's.
     owner_account_key: str | None = None
+    per_declared_cluster: bool = False
 
-    def arns(self, partition: str, account_id: str) -> list[str]:
-        return [
-            pattern.format(partition=partition, account=account_id) for pattern in self.arn_patterns
-        ]
+    def arns(
+        self, partition: str, account_id: str, clusters: Sequence[DeclaredCluster]
+    ) -> list[str]:
+        if not self.per_declared_cluster:
+            return [
+                pattern.format(partition=partition, account=account_id)
+                for pattern in self.arn_patterns
+            ]
+        # Sorted: the same stack file gives the same policy, whatever the order of its clusters.
+        return sorted(
+            {
+                pattern.format(
+                    partition=partition,
+                    account=account_id,
+                    region=cluster.region,
+                    cluster=cluster.name,
+                )
+                for pattern in self.arn_patterns
+                for cluster in clusters
+            }
+        )
 
     def owner_condition(self, account_id: str) -> dict[str, dict[str, str]]:
         """`StringEquals` on the owner key, or nothing for an ARN format that names the account."""
@@ -60,6 +97,12 @@ NO_RESOURCE_LEVEL = ResourceScope("NoResourceLevelPermissions", ("*",))
 EKS_CLUSTERS = ResourceScope("EksClusters", ("arn:{partition}:eks:*:{account}:cluster/*",))
 EKS_NODEGROUPS = ResourceScope(
     "EksNodegroups", ("arn:{partition}:eks:*:{account}:nodegroup/*/*/*",)
+)
+# What changes a node group reaches only the stack's own clusters (module docstring).
+EKS_DECLARED_CLUSTERS_NODEGROUPS = ResourceScope(
+    "EksDeclaredClustersNodegroups",
+    ("arn:{partition}:eks:{region}:{account}:nodegroup/{cluster}/*/*",),
+    per_declared_cluster=True,
 )
 # DescribeUpdate acts on the cluster, or the node group, whose update it describes.
 EKS_CLUSTERS_AND_NODEGROUPS = ResourceScope(
@@ -132,7 +175,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "eks:DescribeUpdate": EKS_CLUSTERS_AND_NODEGROUPS,
     "eks:ListClusters": NO_RESOURCE_LEVEL,
     "eks:ListNodegroups": EKS_CLUSTERS,
-    "eks:UpdateNodegroupConfig": EKS_NODEGROUPS,
+    "eks:UpdateNodegroupConfig": EKS_DECLARED_CLUSTERS_NODEGROUPS,
     "elasticloadbalancing:DescribeLoadBalancers": NO_RESOURCE_LEVEL,
     "elasticloadbalancing:DescribeTags": NO_RESOURCE_LEVEL,
     "elasticloadbalancing:DescribeTargetGroups": NO_RESOURCE_LEVEL,
@@ -189,7 +232,8 @@ def member_actions(functions: Iterable[FunctionSpec]) -> list[str]:
 def acts_on_clusters(spec: FunctionSpec) -> bool:
     """True when the function reads or changes EKS clusters or node groups in members."""
     return any(
-        ACTION_SCOPES.get(action) in (EKS_CLUSTERS, EKS_NODEGROUPS)
+        ACTION_SCOPES.get(action)
+        in (EKS_CLUSTERS, EKS_NODEGROUPS, EKS_DECLARED_CLUSTERS_NODEGROUPS)
         for action in spec.member_actions
     )
 
@@ -209,9 +253,12 @@ def _scope(spec: FunctionSpec, action: str) -> ResourceScope:
     return scope
 
 
-def member_policy_document(spec: FunctionSpec, partition: str, account_id: str) -> str:
-    """One function's member role policy JSON: a statement per resource scope and conditions,
-    sorted, stable."""
+def member_policy_document(
+    spec: FunctionSpec, partition: str, account_id: str, clusters: Sequence[DeclaredCluster]
+) -> str:
+    """One function's member role policy JSON in the account whose declared clusters are
+    `clusters`: a statement per resource scope and conditions, sorted, stable; none for a scope
+    that reaches no resource of the account (a per-cluster scope without clusters)."""
     grouped: dict[tuple[ResourceScope, tuple[Condition, ...]], list[str]] = {}
     for action in sorted(set(spec.member_actions)):
         for conditions in spec.member_condition_sets(action):
@@ -220,11 +267,14 @@ def member_policy_document(spec: FunctionSpec, partition: str, account_id: str) 
     for (scope, conditions), actions in sorted(
         grouped.items(), key=lambda item: (item[0][0].sid, item[1])
     ):
+        resources = scope.arns(partition, account_id, clusters)
+        if not resources:
+            continue
         statement = {
             "Sid": scope.sid + ("Conditioned" if conditions else ""),
             "Effect": "Allow",
             "Action": actions,
-            "Resource": scope.arns(partition, account_id),
+            "Resource": resources,
         }
         condition = condition_block(conditions)
         for operator, keys in scope.owner_condition(account_id).items():

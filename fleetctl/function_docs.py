@@ -43,6 +43,7 @@ from catalog.model import (
     QueueMessages,
     ResourceRef,
 )
+from components.member_permissions import ACTION_SCOPES
 from components.naming import member_role_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -206,6 +207,12 @@ def permissions_section(spec: FunctionSpec) -> str:
             for conditions in spec.member_condition_sets(action)
         )
         lines.append(f"- `{action}` only under {granted}.")
+    for action in sorted(set(spec.member_actions)):
+        if ACTION_SCOPES[action].per_declared_cluster:
+            lines.append(
+                f"- `{action}` only on the node groups of the clusters the stack file declares in "
+                "that account."
+            )
     return "\n".join(lines)
 
 

@@ -693,7 +693,7 @@ def test_a_member_action_without_a_declared_scope_stops_the_program():
     spec = _acting(("ec2:TerminateInstances",))
     # WHEN its member role's policy is built THEN it fails naming the action
     with pytest.raises(UnscopedMemberActionError, match="ec2:TerminateInstances"):
-        member_policy_document(spec, "aws", "222222222222")
+        member_policy_document(spec, "aws", "222222222222", ())
 
 
 def test_a_destructive_member_action_without_conditions_stops_the_program():
@@ -701,7 +701,7 @@ def test_a_destructive_member_action_without_conditions_stops_the_program():
     spec = _acting(("ec2:DeleteVolume",))
     # WHEN its member role's policy is built THEN it fails naming the function and the action
     with pytest.raises(UnconditionedMemberActionError, match=r"unknown.*ec2:DeleteVolume"):
-        member_policy_document(spec, "aws", "222222222222")
+        member_policy_document(spec, "aws", "222222222222", ())
 
 
 def test_member_actions_without_a_role_to_assume_are_refused_by_the_catalog():

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from catalog import FUNCTIONS, function_spec
 from catalog.model import ResourceRef
+from components.member_permissions import ACTION_SCOPES
 from components.naming import member_role_name
 from fleetctl.function_docs import (
     DOCS_DIR,
@@ -71,6 +72,22 @@ def test_the_permissions_section_names_the_member_role_the_program_creates(name:
     permissions = permissions_section(function_spec(name))
     # THEN it names the member role by the name the program gives it (dashes for underscores)
     assert f"member role `{member_role_name('<stack>', name)}`" in permissions
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in FUNCTIONS if spec.member_actions])
+def test_the_permissions_section_says_which_member_actions_reach_only_the_declared_clusters(
+    name: str,
+) -> None:
+    spec = function_spec(name)
+    # GIVEN a function acting in members WHEN its permissions section is rendered
+    permissions = permissions_section(spec)
+    # THEN each member action scoped to the stack's clusters says so, and no other does
+    per_cluster = {
+        action for action in spec.member_actions if ACTION_SCOPES[action].per_declared_cluster
+    }
+    for action in spec.member_actions:
+        line = f"- `{action}` only on the node groups of the clusters the stack file declares"
+        assert (line in permissions) == (action in per_cluster), action
 
 
 class _Environment(BaseModel):
