@@ -61,6 +61,22 @@ def refuse_oversize(
     return text
 
 
+def refuse_oversize_member_policy(stack: str, function: str, account_id: str, policy: str) -> str:
+    """`policy` unchanged, or the run ended naming `members` when the member role policy of
+    `function` in `account_id` would pass IAM's limit: it holds a node-group ARN per cluster the
+    stack file declares in the account, so it grows with them."""
+    size = characters_without_whitespace(policy)
+    if size > ROLE_INLINE_POLICY_CHARACTERS:
+        _stop(
+            stack,
+            "members",
+            f"the member role policy of {function} in account {account_id} would be {size:,} "
+            f"characters with the clusters declared there, over AWS's limit of "
+            f"{ROLE_INLINE_POLICY_CHARACTERS:,}; declare the account's clusters in more stacks",
+        )
+    return policy
+
+
 def refuse_oversize_environment(
     stack: str, function: str, variables: dict[str, str]
 ) -> dict[str, str]:

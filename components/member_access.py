@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog.model import FunctionSpec
+from components.aws_limits import refuse_oversize_member_policy
 from components.member_permissions import DeclaredCluster, member_policy_document
 from components.naming import function_role_arn, member_role_name
 
@@ -93,8 +94,13 @@ class MemberAccess(pulumi.ComponentResource):
                 f"{resource_name}-actions",
                 name="member-actions",
                 role=role.id,
-                policy=member_policy_document(
-                    spec, args.partition, args.member_account_id, args.clusters
+                policy=refuse_oversize_member_policy(
+                    args.stack,
+                    spec.name,
+                    args.member_account_id,
+                    member_policy_document(
+                        spec, args.partition, args.member_account_id, args.clusters
+                    ),
                 ),
                 opts=child,
             )

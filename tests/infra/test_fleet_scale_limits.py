@@ -23,6 +23,7 @@ from components.aws_limits import (
     ROLE_INLINE_POLICY_CHARACTERS,
     characters_without_whitespace,
 )
+from components.settings.cluster_settings import CREATION_ONLY_NODE_GROUP_FIELDS
 from fleetctl.exceptions import ProgramFailedError
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
 
@@ -166,3 +167,46 @@ def test_an_event_pattern_past_eventbridges_limit_stops_the_program_naming_membe
     ) in message
     assert "characters with these member accounts, over AWS's limit of 200;" in message
     assert not any(EVENT_RULE in urn and "eks-change" in urn for urn in raised.registered)
+
+
+def _member_with_existing_clusters(count: int) -> dict[str, Any]:
+    """The dev stack with its member declaring `count` existing clusters of the longest names."""
+    config = generated_stack(1)
+    (member,) = config["lambda-fleet:members"]
+    (template,) = member["clusters"]
+    node_groups = [
+        {key: value for key, value in group.items() if key not in CREATION_ONLY_NODE_GROUP_FIELDS}
+        for group in template["node_groups"]
+    ]
+    member["clusters"] = [
+        {
+            "name": f"existing-cluster-of-another-stack-{index:05d}",
+            "region": template["region"],
+            "existing": True,
+            "node_groups": node_groups,
+        }
+        for index in range(count)
+    ]
+    return config
+
+
+def test_a_member_role_policy_past_iams_limit_stops_the_program_naming_members(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a member account declaring 120 clusters of 40-character names: the node group
+    # updates of its scaler's member role name each cluster (about 90 characters each)
+    _write_project(tmp_path, _member_with_existing_clusters(120))
+    # WHEN the program runs
+    with pytest.raises(ProgramFailedError) as failure:
+        run_program(STACK, tmp_path)
+    raised = failure.value
+    # THEN it stops with one line naming `members`, the function, the account, size and limit,
+    # before any member role policy is registered
+    message = str(raised)
+    assert (
+        f"Pulumi.{STACK}.yaml: members: the member role policy of eks_scaler in account "
+        "500000000000 would be "
+    ) in message
+    assert "characters with the clusters declared there, over AWS's limit of 10,240;" in message
+    assert "\n" not in message.strip()
+    assert not any(ROLE_POLICY in urn and "member" in urn for urn in raised.registered)
