@@ -1,5 +1,6 @@
-"""The README's stack-settings section: its table names every setting the program accepts, and its
-example of a mistake is the line the program stops with."""
+"""The README's stack-settings section: its table names every setting the program accepts and the
+longest account and cluster names it takes together, and its example of a mistake is the line the
+program stops with."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from components.exceptions import StackSettingsError
+from components.naming import created_cluster_name_problem
 from components.settings import FleetSettings, load_settings
 from fleetctl.mocked_program import REPO_ROOT, read_stack_file
 
@@ -86,3 +88,22 @@ def test_the_readmes_example_of_a_mistake_is_the_whole_line_the_program_stops_wi
         load_settings("dev", settings)
     # THEN the program's line is the README's, word for word
     assert str(raised.value) == quoted
+
+
+def test_the_readmes_longest_account_and_cluster_name_is_the_longest_the_program_accepts() -> None:
+    # GIVEN the most characters the README's settings table gives `<account name>-<cluster name>`
+    # of a created cluster
+    limit = re.search(
+        r"`<account name>-<cluster name>` unique in the stack and, for a created cluster, at most "
+        r"(\d+) characters",
+        " ".join(_settings_section().split()),
+    )
+    assert limit, "the README's settings table no longer gives the joined names' length"
+    longest = int(limit[1])
+    # WHEN an account and a created cluster are named that long together, and one longer
+    account = "platform"
+    fitting, one_over = ("c" * (length - len(account) - 1) for length in (longest, longest + 1))
+    # THEN the first pair is accepted and the second refused (their cluster's IAM roles would not
+    # fit IAM's 64 characters with the AWS provider's random suffix)
+    assert created_cluster_name_problem(account, fitting) is None
+    assert created_cluster_name_problem(account, one_over) is not None
