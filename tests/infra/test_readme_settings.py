@@ -1,6 +1,6 @@
-"""The README's stack-settings section: its table names every setting the program accepts and the
-longest account and cluster names it takes together, and its example of a mistake is the line the
-program stops with."""
+"""The README's stack-settings section: its table names every setting the program accepts and
+only those, and the longest account and cluster names it takes together, and its example of a
+mistake is the line the program stops with."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated, Any, get_args, get_origin
 import pytest
 from pydantic import BaseModel
 
+from catalog.functions import FUNCTIONS_BY_NAME
 from components.exceptions import StackSettingsError
 from components.naming import created_cluster_name_problem
 from components.settings import FleetSettings, load_settings
@@ -107,3 +108,64 @@ def test_the_readmes_longest_account_and_cluster_name_is_the_longest_the_program
     # fit IAM's 64 characters with the AWS provider's random suffix)
     assert created_cluster_name_problem(account, fitting) is None
     assert created_cluster_name_problem(account, one_over) is not None
+
+
+def _setting_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Every path a stack file may write under `model`, as the README's table spells them: a
+    list's items `name[]`, a mapping's values `name.<name>`, a union each of its models."""
+    paths = set()
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        paths.add(path)
+        for items, nested in _shapes(field.annotation):
+            paths.add(f"{path}{items}")
+            paths |= _setting_paths(nested, f"{path}{items}.")
+    return paths
+
+
+def _shapes(annotation: Any) -> list[tuple[str, type[BaseModel]]]:
+    """(how a path reaches it, model) of each settings model `annotation` holds."""
+    if get_origin(annotation) is Annotated:
+        return _shapes(get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [("", annotation)]
+    if get_origin(annotation) is list:
+        return [("[]" + items, model) for items, model in _shapes(get_args(annotation)[0])]
+    if get_origin(annotation) is dict:
+        return [(".<name>" + items, model) for items, model in _shapes(get_args(annotation)[1])]
+    return [shape for argument in get_args(annotation) for shape in _shapes(argument)]
+
+
+def _readme_setting_names() -> list[str]:
+    """The settings the table's first column names, a sibling written `.name` after the row's
+    first path spelt out in full; a path starting `…` stays so."""
+    names = []
+    for cell in _settings_table_first_cells()[1:]:
+        spelt = re.findall(r"`([^`]+)`", cell)
+        names.extend(
+            spelt[0].rsplit(".", 1)[0] + name if name.startswith(".") else name for name in spelt
+        )
+    return names
+
+
+def test_every_setting_the_readmes_table_names_is_one_the_program_accepts() -> None:
+    # GIVEN every path the settings model accepts, a catalog function's settings under
+    # `functions.<name>`
+    accepted = _setting_paths(FleetSettings)
+    # WHEN the settings the README's table names are looked up in it (a path starting with `…`
+    # ends one the model accepts)
+    unknown = []
+    for name in _readme_setting_names():
+        function = re.match(r"functions\.([a-z_]+)\.", name)
+        if function and function[1] not in FUNCTIONS_BY_NAME:
+            unknown.append(name)
+            continue
+        path = re.sub(r"^functions\.[a-z_]+\.", "functions.<name>.", name)
+        if path.startswith("…"):
+            found = any(known.endswith(f".{path[1:]}") for known in accepted)
+        else:
+            found = path in accepted
+        if not found:
+            unknown.append(name)
+    # THEN each is a setting the program takes, so no row documents one renamed or removed
+    assert not unknown, f"the README's settings table names settings the program refuses: {unknown}"
