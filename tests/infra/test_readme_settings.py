@@ -1,6 +1,6 @@
 """The README's stack-settings section: its table names every setting the program accepts and
-only those, and the longest account and cluster names it takes together, and its example of a
-mistake is the line the program stops with."""
+only those, each default as the program has it, and the longest account and cluster names it
+takes together, and its example of a mistake is the line the program stops with."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Annotated, Any, get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from catalog.functions import FUNCTIONS_BY_NAME
 from components.exceptions import StackSettingsError
@@ -110,21 +112,9 @@ def test_the_readmes_longest_account_and_cluster_name_is_the_longest_the_program
     assert created_cluster_name_problem(account, one_over) is not None
 
 
-def _setting_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
-    """Every path a stack file may write under `model`, as the README's table spells them: a
-    list's items `name[]`, a mapping's values `name.<name>`, a union each of its models."""
-    paths = set()
-    for name, field in model.model_fields.items():
-        path = f"{prefix}{name}"
-        paths.add(path)
-        for items, nested in _shapes(field.annotation):
-            paths.add(f"{path}{items}")
-            paths |= _setting_paths(nested, f"{path}{items}.")
-    return paths
-
-
 def _shapes(annotation: Any) -> list[tuple[str, type[BaseModel]]]:
-    """(how a path reaches it, model) of each settings model `annotation` holds."""
+    """(how a path reaches it, model) of each settings model `annotation` holds: a list's items
+    `[]`, a mapping's values `.<name>`, a union's each of its models."""
     if get_origin(annotation) is Annotated:
         return _shapes(get_args(annotation)[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -136,36 +126,123 @@ def _shapes(annotation: Any) -> list[tuple[str, type[BaseModel]]]:
     return [shape for argument in get_args(annotation) for shape in _shapes(argument)]
 
 
-def _readme_setting_names() -> list[str]:
-    """The settings the table's first column names, a sibling written `.name` after the row's
-    first path spelt out in full; a path starting `…` stays so."""
-    names = []
-    for cell in _settings_table_first_cells()[1:]:
-        spelt = re.findall(r"`([^`]+)`", cell)
-        names.extend(
-            spelt[0].rsplit(".", 1)[0] + name if name.startswith(".") else name for name in spelt
-        )
-    return names
+def _setting_fields(model: type[BaseModel], prefix: str = "") -> dict[str, FieldInfo]:
+    """Every field a stack file may write under `model`, by its path as the README's table spells
+    it (`members[].clusters[].name`, `functions.<name>.enabled`)."""
+    fields = {}
+    for name, field in model.model_fields.items():
+        fields[f"{prefix}{name}"] = field
+        for items, nested in _shapes(field.annotation):
+            fields |= _setting_fields(nested, f"{prefix}{name}{items}.")
+    return fields
+
+
+def _settings_rows() -> list[tuple[str, str]]:
+    """(first cell, default cell) of each row of the README's settings table."""
+    rows = []
+    for line in _settings_section().splitlines():
+        if line.startswith("| ") and not line.startswith("| setting |"):
+            cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+            rows.append((cells[0], cells[-1]))
+    return rows
+
+
+def _spelt_names(first_cell: str) -> list[str]:
+    """The settings a row's first cell names, a sibling written `.name` after the row's first
+    path spelt out in full; a path starting `…` stays so."""
+    spelt = re.findall(r"`([^`]+)`", first_cell)
+    return [spelt[0].rsplit(".", 1)[0] + name if name[0] == "." else name for name in spelt]
+
+
+def _fields_named(name: str, fields: dict[str, FieldInfo]) -> list[FieldInfo]:
+    """The fields a README path names (a catalog function's under `functions.<name>`): a path
+    starting `…` every field whose path it ends; none when it names no field."""
+    function = re.match(r"functions\.([a-z_]+)\.", name)
+    if function and function[1] != "<name>" and function[1] not in FUNCTIONS_BY_NAME:
+        return []
+    path = re.sub(r"^functions\.[a-z_<>]+\.", "functions.<name>.", name).removesuffix("[]")
+    if path.startswith("…"):
+        return [field for known, field in fields.items() if known.endswith(f".{path[1:]}")]
+    return [fields[path]] if path in fields else []
 
 
 def test_every_setting_the_readmes_table_names_is_one_the_program_accepts() -> None:
-    # GIVEN every path the settings model accepts, a catalog function's settings under
-    # `functions.<name>`
-    accepted = _setting_paths(FleetSettings)
-    # WHEN the settings the README's table names are looked up in it (a path starting with `…`
-    # ends one the model accepts)
-    unknown = []
-    for name in _readme_setting_names():
-        function = re.match(r"functions\.([a-z_]+)\.", name)
-        if function and function[1] not in FUNCTIONS_BY_NAME:
-            unknown.append(name)
-            continue
-        path = re.sub(r"^functions\.[a-z_]+\.", "functions.<name>.", name)
-        if path.startswith("…"):
-            found = any(known.endswith(f".{path[1:]}") for known in accepted)
-        else:
-            found = path in accepted
-        if not found:
-            unknown.append(name)
+    # GIVEN every field the settings model accepts, by its path
+    fields = _setting_fields(FleetSettings)
+    # WHEN the settings the README's table names are looked up among them
+    names = [name for cell, _ in _settings_rows() for name in _spelt_names(cell)]
+    unknown = [name for name in names if not _fields_named(name, fields)]
     # THEN each is a setting the program takes, so no row documents one renamed or removed
+    assert len(names) > 50
     assert not unknown, f"the README's settings table names settings the program refuses: {unknown}"
+
+
+def _shown(value: Any) -> set[str]:
+    """How the README's default column writes `value`: `true`, `70`, `[]`, an element of a list."""
+    if isinstance(value, bool):
+        return {str(value).lower()}
+    if isinstance(value, int | float):
+        return {f"{value:g}"}
+    if isinstance(value, list | tuple | dict) and not value:
+        return {"[]" if isinstance(value, list | tuple) else "{}"}
+    if isinstance(value, list | tuple):
+        return {shown for item in value for shown in _shown(item)}
+    return {str(value)}
+
+
+def _defaults_shown(name: str, field: FieldInfo) -> set[str]:
+    """How the README may write the default of a setting (`value`, or `name: value`) and those of
+    the settings of the block it is (a cleanup policy, a scaling block), unwritten or not."""
+    shown: set[str] = set()
+    if field.default_factory is not None or field.default is not PydanticUndefined:
+        value = field.get_default(call_default_factory=True)
+        shown |= {f"{name}: {text}" for text in _shown(value)} | _shown(value)
+    for items, model in _shapes(field.annotation):
+        if not items:
+            for nested_name, nested in model.model_fields.items():
+                shown |= _defaults_shown(nested_name, nested)
+    return shown
+
+
+def _without_default(field: FieldInfo) -> bool:
+    """A field the stack file must write: no default, or one that says nothing (None, empty)."""
+    if field.default_factory is None and field.default is PydanticUndefined:
+        return True
+    return field.get_default(call_default_factory=True) in (None, [], {})
+
+
+# Rows whose default the table writes in words a value cannot be compared with, and the test that
+# holds it: the floor's per capacity type (the model's is None, resolved by `effective_floor`).
+DEFAULTS_IN_WORDS = {
+    "`…node_groups[].floor`": "test_floors_default_to_one_for_on_demand_and_zero_for_spot",
+}
+
+
+def test_every_default_the_readmes_settings_table_gives_is_the_programs() -> None:
+    # GIVEN every field of the settings model by its path, and the names of settings
+    fields = _setting_fields(FleetSettings)
+    setting_names = {path.rsplit(".", 1)[-1] for path in fields}
+    wrong = []
+    for first_cell, default in _settings_rows():
+        if first_cell in DEFAULTS_IN_WORDS:
+            continue
+        # WHEN a row's default cell is read: each value it quotes (`false`, `availability_zones:
+        # 3`, the first and last days of `MON`-`FRI`) but a setting's name, or the number it is,
+        # or its word that the setting is required
+        quoted = re.findall(r"`([^`]+)`", default) or re.findall(r"^\d+$", default)
+        row_fields = [
+            (name.rsplit(".", 1)[-1].removesuffix("[]"), field)
+            for name in _spelt_names(first_cell)
+            for field in _fields_named(name, fields)
+        ]
+        shown = {text for name, field in row_fields for text in _defaults_shown(name, field)}
+        # THEN each value is the default of one of the row's settings (or of the block it is),
+        # and a setting the row says is required has no default that would stand in for it
+        wrong += [
+            f"{first_cell}: {value}"
+            for value in quoted
+            if value not in setting_names and value not in shown
+        ]
+        if default.startswith("required") and not all(_without_default(f) for _, f in row_fields):
+            wrong.append(f"{first_cell}: required, but the program has a default")
+    assert not wrong, f"README settings defaults that are not the program's: {wrong}"
