@@ -167,6 +167,12 @@ def _dev_settings_with(functions: dict[str, Any]) -> dict[str, Any]:
             "report_fetcher writes); switch both off or keep report_fetcher on",
         ),
         (
+            {"performance_analyzer": {"enabled": False}},
+            "functions.performance_analyzer: scaling_optimizer needs performance_analyzer (it "
+            "reads what performance_analyzer writes); switch both off or keep "
+            "performance_analyzer on",
+        ),
+        (
             {"cleanup_manager": {"enabled": False, "policy": {"mode": "notify"}}},
             "functions.cleanup_manager.policy: cleanup_manager is switched off (enabled: false), "
             "so nothing reads its policy: leave policy out, or switch cleanup_manager on",
@@ -194,6 +200,7 @@ def _dev_settings_with(functions: dict[str, Any]) -> dict[str, Any]:
         "misspelt-switch",
         "generator-without-processor",
         "processor-alone",
+        "optimizer-without-analyzer",
         "policy-of-a-switched-off-function",
         "memory-of-a-switched-off-function",
         "validation-of-a-switched-off-function",

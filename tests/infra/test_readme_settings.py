@@ -246,3 +246,21 @@ def test_every_default_the_readmes_settings_table_gives_is_the_programs() -> Non
         if default.startswith("required") and not all(_without_default(f) for _, f in row_fields):
             wrong.append(f"{first_cell}: required, but the program has a default")
     assert not wrong, f"README settings defaults that are not the program's: {wrong}"
+
+
+def test_the_readme_names_every_function_that_cannot_stay_on_without_the_one_it_reads() -> None:
+    # GIVEN the catalog's functions whose only input another function writes
+    needed = {
+        (spec.name, producer)
+        for spec in FUNCTIONS_BY_NAME.values()
+        for producer in spec.reads_output_of
+    }
+    # WHEN the README's row on switching functions off is read for the pairs it names
+    (switches,) = [
+        line
+        for line in _settings_section().splitlines()
+        if line.startswith("| `functions.<name>.enabled` |")
+    ]
+    named = set(re.findall(r"`([a-z_]+)` (?:reads )?`([a-z_]+)`'s", switches))
+    # THEN it names each of them, so a stack file switching one producer off is not a surprise
+    assert named == needed
