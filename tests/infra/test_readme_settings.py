@@ -13,6 +13,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from catalog.functions import FUNCTIONS_BY_NAME
+from catalog.model import FixedSchedule
 from components.exceptions import StackSettingsError
 from components.naming import created_cluster_name_problem
 from components.settings import FleetSettings, load_settings
@@ -264,3 +265,25 @@ def test_the_readme_names_every_function_that_cannot_stay_on_without_the_one_it_
     named = set(re.findall(r"`([a-z_]+)` (?:reads )?`([a-z_]+)`'s", switches))
     # THEN it names each of them, so a stack file switching one producer off is not a surprise
     assert named == needed
+
+
+def test_the_readme_names_every_function_whose_schedule_runs_in_the_schedule_time_zone() -> None:
+    # GIVEN the functions with a fixed schedule at a time of day (a cron expression), which the
+    # program puts in `schedule_time_zone` (a rate runs the same in every zone)
+    at_a_time_of_day = {
+        spec.name
+        for spec in FUNCTIONS_BY_NAME.values()
+        for trigger in spec.triggers
+        if isinstance(trigger, FixedSchedule) and trigger.expression.startswith("cron(")
+    }
+    # WHEN the README's `schedule_time_zone` row is read for the schedules it lists
+    (row,) = [
+        line
+        for line in _settings_section().splitlines()
+        if line.startswith("| `schedule_time_zone` |")
+    ]
+    listed = re.search(r"time zone of the fleet-wide schedules \(([^)]+)\)", row)
+    assert listed, "the README no longer lists the schedules in schedule_time_zone"
+    # THEN each function is named there by the first word of its name (backup, cost, report...)
+    unnamed = sorted(name for name in at_a_time_of_day if name.split("_")[0] not in listed[1])
+    assert not unnamed, f"schedule_time_zone's row does not name the schedules of {unnamed}"
