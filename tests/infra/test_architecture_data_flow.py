@@ -92,3 +92,19 @@ def test_the_data_flow_diagram_starts_the_functions_the_catalog_triggers() -> No
     assert _started_by("bus") == forwarded
     assert _started_by("api") == _with_trigger(HttpRoute)
     assert _started_by("topics") == _with_trigger(AlertTopics)
+
+
+def test_the_events_paragraph_names_every_function_the_member_events_start() -> None:
+    # GIVEN the functions the members' forwarded events start (the catalog's forwarded rules)
+    forwarded = {
+        spec.name
+        for spec in FUNCTIONS
+        for trigger in spec.triggers
+        if isinstance(trigger, EventRule) and trigger.forwarded_from_members
+    }
+    # WHEN the Data flow section's paragraph on events is read
+    text = " ".join((REPO_ROOT / "docs" / "architecture.md").read_text().split())
+    events = text.split("- **Events**: ", 1)[1].split(" - **", 1)[0]
+    # THEN it names each of them (`the spot optimizer` for spot_optimizer), as the diagram does
+    unnamed = sorted(name for name in forwarded if name.replace("_", " ") not in events)
+    assert not unnamed, f"the Events paragraph does not name {unnamed}"
