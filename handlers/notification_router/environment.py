@@ -40,7 +40,9 @@ def _split_patterns(value: object) -> object:
 
 
 def _parse_routes(value: object) -> object:
-    """`kind=a+b,kind=c` -> {kind: (a, b), ...}; structural problems are reported here."""
+    """`kind=a+b,kind=c` -> {kind: (a, b), ...}; structural problems are reported here. A kind
+    listed twice, or a channel twice in one route, is refused: the second entry of a kind would
+    replace the first unseen, and a channel listed twice would get each alert twice."""
     if not isinstance(value, str):
         return value
     routes: dict[str, tuple[str, ...]] = {}
@@ -50,7 +52,14 @@ def _parse_routes(value: object) -> object:
         kind, separator, channels = entry.partition("=")
         if not separator:
             raise ValueError(f"expected kind=channel+channel, got {entry!r}")
-        routes[kind.strip()] = tuple(name.strip() for name in channels.split("+") if name.strip())
+        kind = kind.strip()
+        if kind in routes:
+            raise ValueError(f"kind {kind!r} is listed twice")
+        names = tuple(name.strip() for name in channels.split("+") if name.strip())
+        repeated = next((name for index, name in enumerate(names) if name in names[:index]), None)
+        if repeated is not None:
+            raise ValueError(f"channel {repeated!r} is listed twice for {kind!r}")
+        routes[kind] = names
     return routes
 
 

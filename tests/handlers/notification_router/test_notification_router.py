@@ -558,6 +558,25 @@ def test_wrong_routes_fail_naming_the_variable(
         load_environment(RouterEnvironment)
 
 
+@pytest.mark.parametrize(
+    ("routes", "problem"),
+    [
+        # Each alert would be posted to Slack twice.
+        ("critical=slack+email+slack,info=email", "channel 'slack' is listed twice for 'critical'"),
+        # The second entry would silently replace the first: critical alerts would not page.
+        ("critical=pagerduty+email,info=email,critical=slack", "kind 'critical' is listed twice"),
+    ],
+)
+def test_routes_listing_a_channel_or_a_kind_twice_fail_naming_the_variable(
+    router_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch, routes: str, problem: str
+) -> None:
+    # GIVEN a route that lists a channel twice, or a kind listed twice
+    monkeypatch.setenv("ROUTER_ROUTES", routes)
+    # WHEN the environment is loaded THEN it fails naming the variable and what is repeated
+    with pytest.raises(ConfigurationError, match=rf"ROUTER_ROUTES: {problem}"):
+        load_environment(RouterEnvironment)
+
+
 def test_a_dedup_window_shorter_than_a_queue_redelivery_fails_naming_the_variable(
     router_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
