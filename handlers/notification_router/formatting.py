@@ -19,6 +19,11 @@ alert sent by direct invocation (no SNS or SQS limit before the router) on every
 
 # ARN parts that go into a console link's host and path unquoted: anything else gets no link.
 _LINK_PART = re.compile(r"^[a-z0-9-]+$")
+DEEP_LINK_MAX_CHARS = 2_000
+"""The longest deep link made to a named alarm or cluster; a longer one gives way to the service's
+console. The name comes from the event, and no channel cuts the link: percent-encoded, a name of
+thousands of characters would make it longer than a Slack text object (3,000 characters), an SNS
+message or a PagerDuty event takes, and the alert would reach none of them."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,10 @@ class OutgoingMessage:
 
 
 def console_url(resource: str, region: str | None) -> str | None:
-    """Deep links for CloudWatch alarms and EKS clusters, the service's console for other ARNs,
-    the region's console home for other resources with a region; no link when the service or
-    region is not a plain AWS name (the resource comes from the event)."""
+    """Deep links for CloudWatch alarms and EKS clusters (of at most DEEP_LINK_MAX_CHARS), the
+    service's console for other ARNs and longer links, the region's console home for other
+    resources with a region; no link when the service or region is not a plain AWS name (the
+    resource comes from the event)."""
     parts = resource.split(":", 5)
     if region and not _LINK_PART.match(region):
         return None
@@ -104,14 +110,16 @@ def console_url(resource: str, region: str | None) -> str | None:
             else "https://console.aws.amazon.com"
         )
         query = f"?region={arn_region}" if arn_region else ""
+        service_home = f"{host}/{service}/home{query}"
+        deep_link = None
         if service == "cloudwatch" and rest.startswith("alarm:"):
             name = quote(rest.removeprefix("alarm:"), safe="")
-            return f"{host}/cloudwatch/home{query}#alarmsV2:alarm/{name}"
+            deep_link = f"{service_home}#alarmsV2:alarm/{name}"
         if service == "eks" and rest.startswith("cluster/"):
-            return (
-                f"{host}/eks/home{query}#/clusters/{quote(rest.removeprefix('cluster/'), safe='')}"
-            )
-        return f"{host}/{service}/home{query}"
+            deep_link = f"{service_home}#/clusters/{quote(rest.removeprefix('cluster/'), safe='')}"
+        if deep_link is not None and len(deep_link) <= DEEP_LINK_MAX_CHARS:
+            return deep_link
+        return service_home
     if region:
         return f"https://{region}.console.aws.amazon.com/console/home?region={region}"
     return None

@@ -829,6 +829,34 @@ def test_an_alert_too_long_for_an_sns_message_is_emailed_cut_to_fit(
     assert len(receiver.bodies("/pagerduty")) == 1
 
 
+def test_an_alarm_resource_too_long_for_a_console_link_still_reaches_every_channel(
+    invoke: Invoke, receiver: Any, email_inbox: Any
+) -> None:
+    # GIVEN a critical alert (170 KB, a message SNS takes) whose resource is a CloudWatch alarm
+    # ARN with a 170,000-character name, longer than the 255 characters AWS allows an alarm name;
+    # percent-encoded in a console deep link it would be 510,000 characters
+    resource = f"arn:aws:cloudwatch:{REGION}:{MEMBER}:alarm:" + "/" * 170_000
+    alert = fleet_alert("critical", resource=resource)
+    assert len(json.dumps(alert).encode("utf-8")) <= 262_144
+    # WHEN routed
+    result = invoke(sns_event(alert))
+    # THEN every channel took it: the link is the service's console, not a deep link to a name
+    # no alarm can have
+    assert statuses(result) == ["sent"], result
+    link = f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}"
+    # AND Slack's link is within the 3,000 characters of a text object
+    [slack] = receiver.bodies("/slack")
+    [context] = [block for block in slack["blocks"] if block["type"] == "context"]
+    assert context["elements"][0]["text"] == f"<{link}|Open in the AWS console>"
+    # AND PagerDuty's event is within the 512,000 bytes it accepts
+    [pagerduty] = receiver.bodies("/pagerduty")
+    assert pagerduty["client_url"] == link
+    assert receiver.sizes["/pagerduty"][0] <= 512_000
+    # AND the e-mail is within SNS's message limit
+    [email] = email_inbox.receive()
+    assert f"Console: {link}" in email["Message"].splitlines()
+
+
 def test_a_long_non_ascii_detail_that_sns_takes_is_paged_within_pagerdutys_event_limit(
     invoke: Invoke, receiver: Any
 ) -> None:
