@@ -107,7 +107,8 @@ class RouterEnvironment(FunctionEnvironment):
         default_factory=lambda: _parse_routes(DEFAULT_ROUTES),
         description=(
             "Channels per kind (`critical`, `warning`, `info`, `resolved`), e.g. "
-            f"`{DEFAULT_ROUTES}` (the default); a kind left out gets the `info` route."
+            f"`{DEFAULT_ROUTES}` (the default); a kind left out gets the `info` route, and "
+            "every kind must get at least one channel."
         ),
     )
     router_critical_alarm_patterns: PatternList = Field(
@@ -173,8 +174,19 @@ class RouterEnvironment(FunctionEnvironment):
                     f"unknown channel(s) {', '.join(unknown)} for {kind}; expected "
                     f"{', '.join(sorted(CHANNEL_NAMES))}"
                 )
+        # An alert of a kind with no channel would be answered `skipped` and dropped: the
+        # resolutions of a route left out with no info route, too, leaving incidents open.
+        for kind in KINDS:
+            if not _route_of(routes, kind):
+                how = "its route is empty" if kind in routes else "it is left out, and so is info"
+                raise ValueError(f"kind {kind!r} has no channel ({how}): its alerts would be lost")
         return routes
 
     def channels_for(self, kind: str) -> tuple[str, ...]:
         """The channels an alert of `kind` goes to (`info`'s when the kind has no route)."""
-        return self.router_routes.get(kind, self.router_routes.get("info", ()))
+        return _route_of(self.router_routes, kind)
+
+
+def _route_of(routes: dict[str, tuple[str, ...]], kind: str) -> tuple[str, ...]:
+    """The channels of `kind` in `routes`: its own route, or `info`'s when it is left out."""
+    return routes.get(kind, routes.get("info", ()))

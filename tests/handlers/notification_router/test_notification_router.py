@@ -559,6 +559,27 @@ def test_wrong_routes_fail_naming_the_variable(
 
 
 @pytest.mark.parametrize(
+    ("routes", "kind"),
+    [
+        # Left out with no info route: critical alerts, and resolutions (PagerDuty's incidents
+        # would stay open), would go nowhere.
+        ("warning=slack+email", "critical"),
+        # An empty route.
+        ("critical=pagerduty,warning=slack,info=", "info"),
+    ],
+)
+def test_routes_leaving_a_kind_with_no_channel_fail_naming_the_variable_and_the_kind(
+    router_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch, routes: str, kind: str
+) -> None:
+    # GIVEN routes under which alerts of one kind would reach no channel
+    monkeypatch.setenv("ROUTER_ROUTES", routes)
+    # WHEN the environment is loaded THEN it fails naming the variable and the kind, instead of
+    # the router answering each such alert `skipped` and dropping it
+    with pytest.raises(ConfigurationError, match=rf"ROUTER_ROUTES: kind '{kind}' has no channel"):
+        load_environment(RouterEnvironment)
+
+
+@pytest.mark.parametrize(
     ("routes", "problem"),
     [
         # Each alert would be posted to Slack twice.
@@ -686,7 +707,7 @@ def test_a_slow_secret_read_and_a_hanging_webhook_share_one_attempts_time(
 ) -> None:
     # GIVEN warnings going to Slack only, a Secrets Manager read of the webhook URL taking 4 s
     # (within the 5 s HTTP timeout) and a Slack webhook that never answers
-    monkeypatch.setenv("ROUTER_ROUTES", "warning=slack")
+    monkeypatch.setenv("ROUTER_ROUTES", "warning=slack,info=email")
     read_secret = RouterServices.secret
 
     def slow_secret(services: RouterServices, secret_id: str) -> str:
@@ -1878,7 +1899,7 @@ def test_a_resolution_of_an_alert_no_channel_took_goes_to_none(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a warning routed to Slack alone, whose webhook failed every attempt
-    monkeypatch.setenv("ROUTER_ROUTES", "warning=slack,resolved=slack+email")
+    monkeypatch.setenv("ROUTER_ROUTES", "warning=slack,info=email,resolved=slack+email")
     receiver.answer("/slack", *[500] * 3)
     warning = Alert.model_validate(fleet_alert("warning", timestamp=fake_clock.now()))
     assert statuses(invoke(sqs_event(("m-1", json.loads(warning.model_dump_json()))))) == ["failed"]

@@ -146,7 +146,7 @@ def test_a_send_the_state_table_records_on_its_last_attempt_reaches_the_channel_
 ) -> None:
     # GIVEN warnings routed to Slack only, Slack answering each post at the last moment of its
     # timeout, and botocore's waits between attempts drawn at their longest
-    monkeypatch.setenv("ROUTER_ROUTES", "warning=slack")
+    monkeypatch.setenv("ROUTER_ROUTES", "warning=slack,info=email")
     longest_retry_waits(monkeypatch)
     invoke(sqs_event("warm-up", alert("warning", "warm-up")))
     invocations = SimulatedInvocations(monkeypatch)
