@@ -411,6 +411,12 @@ class StateTable:
         stored: dict[str, Any] = json.loads(item["data"]["S"])
         return stored
 
+    def request_in_progress(self, scope: str, request_id: str) -> bool:
+        """Whether an invocation holds the claim `idempotent` took on `request_id` in `scope` right
+        now (unexpired, not completed): for work that must not start before that one ends."""
+        item = self._get(f"IDEMPOTENCY#{scope}", request_id)
+        return item is not None and item.get("status", {}).get("S") == _IN_PROGRESS
+
     def _complete_request(
         self, scope: str, request_id: str, token: str, result: dict[str, Any], ttl_seconds: int
     ) -> None:

@@ -11,13 +11,16 @@ resolution); within a phase an escalation (warning -> critical) is a new kind an
 de-escalation or a repeat is a duplicate. A notice of the other phase that is not newer is a late
 copy (an SNS retry, an SQS redelivery out of order, a DLQ redrive days later) and is suppressed, so
 a resolved incident is not reopened by the trigger it resolved, nor a firing one closed by an older
-resolution. The claim on a dedup key is an idempotent request in the state table: it is completed
-only once every enabled channel of the route took the alert; otherwise it is released on the way
-out and the message is retried (SQS redelivery, SNS retry, DLQ redrive), so the retry is not
-mistaken for a duplicate. A key being sent by another invocation at this moment answers
-`in_progress`, which is retried too. A claim lasts no longer than its invocation (at most
-ROUTER_IN_PROGRESS_SECONDS): Lambda's retry of an invocation it ended, or that could not release
-its claims (the state table given up), comes a minute after it and finds the claims free.
+resolution. The notices of one alert are delivered one episode after the other: a notice waits
+(`in_progress`) while one of the episode before it is being delivered, and one whose episode ended
+between its judgement and its claims is a late copy. The claim on a dedup key is an idempotent
+request in the state table: it is completed only once every enabled channel of the route took the
+alert; otherwise it is released on the way out and the message is retried (SQS redelivery, SNS
+retry, DLQ redrive), so the retry is not mistaken for a duplicate. A key being sent by another
+invocation at this moment answers `in_progress`, which is retried too. A claim lasts no longer
+than its invocation (at most ROUTER_IN_PROGRESS_SECONDS): Lambda's retry of an invocation it ended,
+or that could not release its claims (the state table given up), comes a minute after it and finds
+the claims free.
 
 Per channel: each channel that took the alert is recorded under its dedup keys (for the dedup
 window from the latest attempt, or past a longer Retry-After the message waits for) as soon as it
@@ -46,7 +49,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.alerts import alert_id
+from fleet_shared.alerts import Severity, alert_id
 from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable
@@ -78,6 +81,8 @@ LAST_NOTICE_ATTEMPTS = 5
 another invocation recorded a notice of that alert in between."""
 OPEN = "open"
 RESOLVED = "resolved"
+OPEN_KINDS = tuple(severity.value for severity in Severity)
+"""The kinds of the open phase: an alert of any severity."""
 
 SENT = "sent"
 DUPLICATE = "duplicate"
@@ -92,10 +97,14 @@ RETRY_STATUSES = frozenset({UNDELIVERED, IN_PROGRESS, NOT_STARTED})
 def dedup_keys(notification: Notification, episode: int) -> list[str]:
     """The state-table keys that make this notification a duplicate in its `episode`: by id, and
     by source + resource + title (one key when the id is derived from those, as it usually is)."""
-    alert = notification.alert
-    suffix = f"{notification.kind}/{episode}"
-    keys = [f"{alert.id}/{suffix}", f"{_content_key(notification)}/{suffix}"]
+    names = (notification.alert.id, _content_key(notification))
+    keys = [_dedup_key(name, notification.kind, episode) for name in names]
     return list(dict.fromkeys(keys))
+
+
+def _dedup_key(name: str, kind: str, episode: int) -> str:
+    """The dedup key of an alert id (or content key) for a kind of notice in an episode."""
+    return f"{name}/{kind}/{episode}"
 
 
 def phase_of(notification: Notification) -> str:
@@ -140,8 +149,7 @@ def route(
     except RequestInProgressError:
         return {**summary, "status": IN_PROGRESS}
     if episode is None:
-        count = _count_suppressed(services.state, counter_key, window)
-        return {**summary, "status": DUPLICATE, "suppressed_duplicates": count, "late": True}
+        return _late_copy(summary, services.state, counter_key, window)
     keys = dedup_keys(notification, episode)
     try:
         with ExitStack() as stack:
@@ -163,6 +171,8 @@ def route(
                 count = _count_suppressed(services.state, counter_key, window)
                 return {**summary, "status": DUPLICATE, "suppressed_duplicates": count}
 
+            if _previous_episode_in_delivery(services.state, notification, episode):
+                return {**summary, "status": IN_PROGRESS}
             suppressed = _suppressed(services.state, counter_key)
             silence = _TableSilence()
             delivered = _Delivered(services.state, keys, window, silence)
@@ -171,6 +181,8 @@ def route(
             alerted = _Alerted(services.state, alert.id, episode, silence)
             if not notification.resolves:
                 alerted.mark_routed()
+            if not _still_newest(services.state, last_notice_key, episode):
+                return _late_copy(summary, services.state, counter_key, window)
 
             def record_sent(channel: str) -> None:
                 delivered.add(channel)
@@ -219,6 +231,40 @@ def route(
             return {**result, "status": status, "suppressed_duplicates": suppressed}
     except RequestInProgressError:
         return {**summary, "status": IN_PROGRESS}
+
+
+def _previous_episode_in_delivery(
+    state: StateTable, notification: Notification, episode: int
+) -> bool:
+    """Whether another invocation is delivering a notice of the episode before `episode` (the
+    other phase) right now. A resolution judged meanwhile would go only to the channels that took
+    the alert so far, and the others would show it open for good; a trigger of the next episode
+    could reach PagerDuty before that resolve, which would then close the new incident. Such a
+    notice waits (`in_progress`): its retry comes after that invocation ended."""
+    if episode == 0:
+        return False
+    kinds = OPEN_KINDS if notification.resolves else (RESOLVED,)
+    return any(
+        state.request_in_progress(SCOPE, _dedup_key(notification.alert.id, kind, episode - 1))
+        for kind in kinds
+    )
+
+
+def _still_newest(state: StateTable, key: str, episode: int) -> bool:
+    """Whether the alert's newest notice is still of `episode`, read again once this invocation
+    holds its claims: a notice of the other phase recorded since (and delivered already, before
+    the claims) makes this one a late copy, which must not reach a channel after it."""
+    read = state.get_versioned_value(key, LAST_NOTICE_VALUE)
+    last_notice = _valid_last_notice(read.value if read is not None else None)
+    return last_notice is None or last_notice["episode"] == episode
+
+
+def _late_copy(
+    summary: dict[str, Any], state: StateTable, counter_key: str, window_seconds: int
+) -> dict[str, Any]:
+    """The result of a late copy, counted among the suppressed duplicates."""
+    count = _count_suppressed(state, counter_key, window_seconds)
+    return {**summary, "status": DUPLICATE, "suppressed_duplicates": count, "late": True}
 
 
 def _resolution_channels(

@@ -222,6 +222,27 @@ def test_a_completed_result_is_read_without_a_claim_only_once_completed_and_unti
     assert state_table.completed_result("backup_scheduler", "day-1") is None
 
 
+def test_a_request_is_in_progress_only_while_its_claim_is_held_and_unexpired(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a request being processed
+    with state_table.idempotent("router", "alert-1", 3600) as request:
+        # WHEN it is asked about THEN it is in progress (another id, another scope are not)
+        assert state_table.request_in_progress("router", "alert-1")
+        assert not state_table.request_in_progress("router", "alert-2")
+        assert not state_table.request_in_progress("eks_scaler", "alert-1")
+        request.complete({"status": "sent"})
+    # AND it no longer is once completed, nor is one whose claim was released
+    assert not state_table.request_in_progress("router", "alert-1")
+    with state_table.idempotent("router", "alert-2", 3600):
+        pass
+    assert not state_table.request_in_progress("router", "alert-2")
+    # AND nor is one whose claim of 60 s expired (its invocation died holding it)
+    with state_table.idempotent("router", "alert-3", 3600, in_progress_seconds=60):
+        fake_clock.advance(61)
+        assert not state_table.request_in_progress("router", "alert-3")
+
+
 def test_concurrent_repeat_is_refused_while_in_progress(state_table: StateTable) -> None:
     # GIVEN a request still being processed
     with state_table.idempotent("eks_scaler", "req-1", ttl_seconds=3600) as first:
