@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.environment import FunctionEnvironment
@@ -81,6 +88,21 @@ class Alert(BaseModel):
     resolved: bool = False
     """True for the notice that the condition this alert reported has cleared: same id (so the
     same PagerDuty dedup key), routed as a resolution."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_id_when_blank(cls, data: Any) -> Any:
+        # A blank id (a publisher's id field left empty) would be one dedup key, and one PagerDuty
+        # dedup key, for every alert that has it: the router would drop the second as a copy of
+        # the first. It gets the id `create` gives, from source, resource and title; when one of
+        # those is not a string, their own validation names it.
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            return data
+        parts = [data.get(name) for name in ("source", "resource", "title")]
+        if data["id"].strip() or not all(isinstance(part, str) for part in parts):
+            return data
+        source, resource, title = parts
+        return {**data, "id": alert_id(source, resource, title)}
 
     @field_validator("source", "title", "detail", "resource", "region")
     @classmethod

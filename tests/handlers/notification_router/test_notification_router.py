@@ -549,6 +549,32 @@ def test_an_alert_whose_id_is_too_long_for_a_dedup_key_is_refused_naming_the_fie
     assert receiver.requests == {}
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_alerts_published_with_a_blank_id_are_each_sent_and_resolved_under_their_own_key(
+    invoke: Invoke, receiver: Any, fake_clock: Any, blank: str
+) -> None:
+    # GIVEN two different critical alerts published with a blank id (a publisher whose id field
+    # came out empty), and the resolution of the first, with a blank id too
+    first = {**fleet_alert("critical", timestamp=fake_clock.now()), "id": blank}
+    second = {**fleet_alert("critical", title="dev-apps: nodes not ready"), "id": blank}
+    resolved_at = fake_clock.advance(300).isoformat()
+    resolution = {**first, "id": blank, "resolved": True, "timestamp": resolved_at}
+    # WHEN they are routed
+    results = [invoke(sns_event(message))["results"][0] for message in (first, second, resolution)]
+    # THEN each went out: the second is no duplicate of the first, whose blank id they share
+    assert [item["status"] for item in results] == ["sent", "sent", "sent"]
+    # AND each has the id derived from its source, resource and title, as `Alert.create` gives
+    # one, so the resolution resolves the first's PagerDuty incident
+    first_id = Alert.create(**{k: v for k, v in first.items() if k not in ("id", "resolved")}).id
+    pages = receiver.bodies("/pagerduty")
+    assert [(body["event_action"], body["dedup_key"]) for body in pages] == [
+        ("trigger", first_id),
+        ("trigger", results[1]["alert_id"]),
+        ("resolve", first_id),
+    ]
+    assert results[1]["alert_id"] not in (first_id, blank)
+
+
 def test_wrong_routes_fail_naming_the_variable(
     router_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
