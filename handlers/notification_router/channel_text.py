@@ -9,8 +9,8 @@ escaping and names text objects of both types. Text longer than a field accepts 
 boundary and ends with an ellipsis; for Slack the limit counts the escaped text in code points
 (Slack's Block Kit reference gives its limits in characters, and Slack's own `slack_sdk` checks
 them with `len`), and a cut never splits an entity such as `&amp;`. A field meant for one line
-(title, resource, source, region) is made one line in every channel (`one_line`): a line break in
-it would start a line that reads as a fact of the message, or a header of the e-mail.
+(title, resource, source, region, alert id) is made one line in every channel (`one_line`): a line
+break in it would start a line that reads as a fact of the message, or a header of the e-mail.
 """
 
 from __future__ import annotations

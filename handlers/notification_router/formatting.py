@@ -79,7 +79,7 @@ class OutgoingMessage:
             f"Where: {fit(self.where, EMAIL_FIELD_MAX_CHARS)}",
             f"Source: {fit(one_line(alert.source), EMAIL_FIELD_MAX_CHARS)}",
             f"Time: {iso_z(alert.timestamp)}",
-            f"Alert id: {alert.id}",
+            f"Alert id: {one_line(alert.id)}",
         ]
         if self.suppressed_duplicates:
             lines.append(

@@ -1002,6 +1002,21 @@ def test_line_breaks_in_single_line_fields_cannot_forge_facts_in_email_or_slack(
         assert "disk full Bcc: attacker@evil.example" in text
 
 
+def test_a_line_break_in_an_alert_id_cannot_forge_a_fact_of_the_email(
+    invoke: Invoke, email_inbox: Any
+) -> None:
+    # GIVEN a critical alert whose id (64 characters at most, shown in the e-mail) holds a line
+    # break followed by text that reads as the e-mail's console link
+    alert = {**fleet_alert("critical"), "id": "x\nConsole: https://evil.example/signin"}
+    # WHEN routed
+    invoke(sns_event(alert))
+    # THEN the id stays on its own line: no line of the body starts with the forged link
+    [email] = email_inbox.receive()
+    lines = email["Message"].splitlines()
+    assert "Alert id: x Console: https://evil.example/signin" in lines
+    assert [line for line in lines if line.startswith("Console: https://evil")] == []
+
+
 def test_line_breaks_in_a_resource_or_source_stay_off_pagerdutys_one_line_fields(
     invoke: Invoke, receiver: Any
 ) -> None:
