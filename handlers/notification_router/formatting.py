@@ -19,11 +19,12 @@ alert sent by direct invocation (no SNS or SQS limit before the router) on every
 
 # ARN parts that go into a console link's host and path unquoted: anything else gets no link.
 _LINK_PART = re.compile(r"^[a-z0-9-]+$")
-DEEP_LINK_MAX_CHARS = 2_000
-"""The longest deep link made to a named alarm or cluster; a longer one gives way to the service's
-console. The name comes from the event, and no channel cuts the link: percent-encoded, a name of
-thousands of characters would make it longer than a Slack text object (3,000 characters), an SNS
-message or a PagerDuty event takes, and the alert would reach none of them."""
+CONSOLE_LINK_MAX_CHARS = 2_000
+"""The longest console link made: a longer deep link gives way to the service's console, and a
+longer link of that or of the region's console home to none. The names and the region come from
+the event, and no channel cuts the link: an alarm name or a region of thousands of characters would
+make it longer than a Slack text object (3,000 characters), an SNS message or a PagerDuty event
+takes, and the alert would reach none of them."""
 
 
 @dataclass(frozen=True)
@@ -93,17 +94,23 @@ class OutgoingMessage:
 
 
 def console_url(resource: str, region: str | None) -> str | None:
-    """Deep links for CloudWatch alarms and EKS clusters (of at most DEEP_LINK_MAX_CHARS), the
-    service's console for other ARNs and longer links, the region's console home for other
-    resources with a region; no link when the service or region is not a plain AWS name (the
-    resource comes from the event)."""
+    """Deep links for CloudWatch alarms and EKS clusters, the service's console for other ARNs,
+    the region's console home for other resources with a region: the first of those of at most
+    CONSOLE_LINK_MAX_CHARS. No link when the service or region is not a plain AWS name (the
+    resource comes from the event), or when every link would be longer."""
+    links = _console_links(resource, region)
+    return next((link for link in links if len(link) <= CONSOLE_LINK_MAX_CHARS), None)
+
+
+def _console_links(resource: str, region: str | None) -> list[str]:
+    """The console links to `resource`, the most precise first."""
     parts = resource.split(":", 5)
     if region and not _LINK_PART.match(region):
-        return None
+        return []
     if len(parts) == 6 and parts[0] == "arn":
         service, arn_region, rest = parts[2], parts[3] or region, parts[5]
         if not _LINK_PART.match(service) or (arn_region and not _LINK_PART.match(arn_region)):
-            return None
+            return []
         host = (
             f"https://{arn_region}.console.aws.amazon.com"
             if arn_region
@@ -111,15 +118,13 @@ def console_url(resource: str, region: str | None) -> str | None:
         )
         query = f"?region={arn_region}" if arn_region else ""
         service_home = f"{host}/{service}/home{query}"
-        deep_link = None
         if service == "cloudwatch" and rest.startswith("alarm:"):
             name = quote(rest.removeprefix("alarm:"), safe="")
-            deep_link = f"{service_home}#alarmsV2:alarm/{name}"
+            return [f"{service_home}#alarmsV2:alarm/{name}", service_home]
         if service == "eks" and rest.startswith("cluster/"):
-            deep_link = f"{service_home}#/clusters/{quote(rest.removeprefix('cluster/'), safe='')}"
-        if deep_link is not None and len(deep_link) <= DEEP_LINK_MAX_CHARS:
-            return deep_link
-        return service_home
+            name = quote(rest.removeprefix("cluster/"), safe="")
+            return [f"{service_home}#/clusters/{name}", service_home]
+        return [service_home]
     if region:
-        return f"https://{region}.console.aws.amazon.com/console/home?region={region}"
-    return None
+        return [f"https://{region}.console.aws.amazon.com/console/home?region={region}"]
+    return []

@@ -904,6 +904,32 @@ def test_an_alarm_resource_too_long_for_a_console_link_still_reaches_every_chann
     assert f"Console: {link}" in email["Message"].splitlines()
 
 
+@pytest.mark.parametrize(
+    "resource",
+    [
+        pytest.param("cost/TAG/owner/payments", id="no ARN: the region's console home"),
+        pytest.param(f"arn:aws:s3:::{'b' * 60}", id="an ARN: the service's console"),
+    ],
+)
+def test_an_alert_whose_region_is_too_long_for_a_console_link_gets_none_and_goes_out(
+    invoke: Invoke, receiver: Any, email_inbox: Any, resource: str
+) -> None:
+    # GIVEN a critical alert (a message SNS takes) whose region is 120,000 letters: plain
+    # letters, as a region code is, but no region; the console link would hold it twice
+    alert = fleet_alert("critical", resource=resource, region="a" * 120_000)
+    assert len(json.dumps(alert).encode("utf-8")) <= 262_144
+    # WHEN routed
+    result = invoke(sns_event(alert))
+    # THEN every channel took it, with no console link
+    assert statuses(result) == ["sent"], result
+    [slack] = receiver.bodies("/slack")
+    assert [block for block in slack["blocks"] if block["type"] == "context"] == []
+    [pagerduty] = receiver.bodies("/pagerduty")
+    assert "client_url" not in pagerduty
+    [email] = email_inbox.receive()
+    assert [line for line in email["Message"].splitlines() if line.startswith("Console:")] == []
+
+
 def test_a_long_non_ascii_detail_that_sns_takes_is_paged_within_pagerdutys_event_limit(
     invoke: Invoke, receiver: Any
 ) -> None:
