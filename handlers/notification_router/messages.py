@@ -181,9 +181,12 @@ def _describe_trigger(trigger: dict[str, Any] | None) -> str:
     namespace = trigger.get("Namespace")
     if not metric:
         return ""
+    # CloudWatch sends a list of {name, value}; anything else describes nothing, and must not
+    # keep the alarm from its channels.
+    listed = trigger.get("Dimensions")
     dimensions = ", ".join(
         f"{item.get('name')}={item.get('value')}"
-        for item in trigger.get("Dimensions", []) or []
+        for item in (listed if isinstance(listed, list) else [])
         if isinstance(item, dict)
     )
     text = f"Metric {namespace}/{metric}" if namespace else f"Metric {metric}"

@@ -376,6 +376,23 @@ def test_native_cloudwatch_alarm_is_mapped_and_resolved_in_pagerduty(
     assert "[RESOLVED]" in receiver.bodies("/slack")[-1]["text"]
 
 
+@pytest.mark.parametrize("dimensions", [5, "ApiName=payments", {"name": "ApiName"}, True])
+def test_an_alarm_whose_trigger_dimensions_are_no_list_still_pages(
+    invoke: Invoke, receiver: Any, dimensions: Any
+) -> None:
+    # GIVEN a critical alarm notification whose Trigger.Dimensions (a description of the metric,
+    # a list of {name, value} from CloudWatch) is something else
+    trigger = {"MetricName": "5XXError", "Namespace": "AWS/ApiGateway", "Dimensions": dimensions}
+    alarm = alarm_notification("payments-api-Errors", "ALARM", Trigger=trigger)
+    # WHEN routed
+    result = invoke(sns_event(alarm))
+    # THEN the alarm pages, its metric described without the dimensions it could not read
+    assert statuses(result) == ["sent"]
+    [pagerduty] = receiver.bodies("/pagerduty")
+    detail = pagerduty["payload"]["custom_details"]["detail"]
+    assert "Metric AWS/ApiGateway/5XXError\n" in detail
+
+
 def test_alarm_not_matching_critical_patterns_is_a_warning(invoke: Invoke, receiver: Any) -> None:
     # GIVEN an alarm named like no critical pattern, inside an SNS envelope in an SQS body
     envelope = {
