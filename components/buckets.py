@@ -5,7 +5,10 @@ versions, encrypt at rest, refuse plain HTTP and expire what is not needed. The 
 encrypted with the fleet key; the log bucket uses SSE-S3 (AES256) because S3 server access
 logging cannot deliver to a bucket whose default encryption is SSE-KMS.
 
-The data bucket also holds the fleet inventory (`config/fleet-inventory.json`) that handlers read.
+The data bucket also holds the fleet inventory (`config/fleet-inventory.json`) that handlers read,
+and, when the stack leaves `cost_report.cur_bucket` to it, the CUR that AWS Data Exports delivers:
+its policy then lets the Data Exports service put objects under `cur_prefix` (and its delivery
+check object at the root) for the export accounts' exports only.
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.naming import ACCESS_LOG_BUCKET, DATA_BUCKET, hub_bucket_name
-from components.policies import deny_insecure_transport, document
+from components.policies import (
+    DATA_EXPORTS_SERVICE,
+    Statement,
+    data_exports_source_condition,
+    deny_insecure_transport,
+    document,
+)
 
 # Prefixes of the data bucket (see handlers): raw/ -> processed/ -> reports/, cache/ is scratch,
 # tmp/ holds what a writer stages before publishing it (report_generator's tmp/reports/).
@@ -31,6 +40,9 @@ CONFIG_PREFIX = "config/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
 INVENTORY_KEY = f"{CONFIG_PREFIX}fleet-inventory.json"
 ACCESS_LOG_PREFIX = "s3-access/"
+# What Data Exports writes at the bucket's root to check it may deliver there, before it creates
+# an export (the name AWS's Cost and Usage Report labs show in the bucket).
+DATA_EXPORTS_CHECK_OBJECT = "aws-programmatic-access-test-object"
 
 CACHE_EXPIRATION_DAYS = 1
 # What a failed run left staged; a successful run removes its own at once.
@@ -49,6 +61,9 @@ class FleetBucketsArgs:
     key_arn: pulumi.Input[str]
     inventory: dict[str, Any]
     provider: aws.Provider
+    # Accounts whose Data Exports export delivers the CUR under `cur_prefix`; none: no grant.
+    cost_export_account_ids: tuple[str, ...] = ()
+    cur_prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,7 +147,25 @@ class FleetBuckets(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
-        self._tls_only_policy(f"{name}-data-policy", self.data_bucket)
+        data_statements = [
+            deny_insecure_transport(
+                "DenyInsecureTransport",
+                "s3:*",
+                [self.data_bucket.arn, pulumi.Output.concat(self.data_bucket.arn, "/*")],
+            )
+        ]
+        if args.cost_export_account_ids:
+            data_statements.append(
+                _cost_report_delivery(
+                    self.data_bucket.arn, args.cur_prefix, args.cost_export_account_ids
+                )
+            )
+        aws.s3.BucketPolicy(
+            f"{name}-data-policy",
+            bucket=self.data_bucket.id,
+            policy=pulumi.Output.json_dumps(document(*data_statements)),
+            opts=self._child,
+        )
         aws.s3.BucketLogging(
             f"{name}-data-logging",
             bucket=self.data_bucket.id,
@@ -215,21 +248,25 @@ class FleetBuckets(pulumi.ComponentResource):
         )
         return bucket
 
-    def _tls_only_policy(self, name: str, bucket: aws.s3.Bucket) -> aws.s3.BucketPolicy:
-        return aws.s3.BucketPolicy(
-            name,
-            bucket=bucket.id,
-            policy=pulumi.Output.json_dumps(
-                document(
-                    deny_insecure_transport(
-                        "DenyInsecureTransport",
-                        "s3:*",
-                        [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
-                    )
-                )
-            ),
-            opts=self._child,
-        )
+
+def _cost_report_delivery(
+    bucket_arn: pulumi.Output[str], cur_prefix: str, account_ids: tuple[str, ...]
+) -> Statement:
+    """Data Exports may check the bucket's policy and put the CUR under `cur_prefix`, and its
+    delivery check at the root, for exports of these accounts only (AWS Data Exports, "Setting
+    up an Amazon S3 bucket for data exports"); it can overwrite nothing else of the fleet's."""
+    return {
+        "Sid": "DataExportsDeliversTheCostReport",
+        "Effect": "Allow",
+        "Principal": {"Service": DATA_EXPORTS_SERVICE},
+        "Action": ["s3:GetBucketPolicy", "s3:PutObject"],
+        "Resource": [
+            bucket_arn,
+            pulumi.Output.concat(bucket_arn, "/", cur_prefix, "*"),
+            pulumi.Output.concat(bucket_arn, "/", DATA_EXPORTS_CHECK_OBJECT),
+        ],
+        "Condition": data_exports_source_condition(account_ids),
+    }
 
 
 def _lifecycle_rule(rule: ExpirationRule) -> aws.s3.BucketLifecycleConfigurationRuleArgs:

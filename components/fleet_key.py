@@ -3,8 +3,9 @@
 The key policy names every action it allows (no `kms:*`, even for the account root), so that the
 policy scan of the tests holds everywhere. Services get exactly what encrypting their data needs:
 CloudWatch Logs for this account's log groups, SNS/SQS/S3/DynamoDB/Lambda through
-`kms:ViaService` on behalf of this account, and CloudWatch/EventBridge to publish to the
-encrypted topics and dead-letter queues.
+`kms:ViaService` on behalf of this account, CloudWatch/EventBridge to publish to the
+encrypted topics and dead-letter queues, and, when the CUR is delivered into the data bucket,
+Data Exports to encrypt what it puts there for the export accounts.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.policies import account_root, document
+from components.policies import (
+    DATA_EXPORTS_SERVICE,
+    account_root,
+    data_exports_source_condition,
+    document,
+)
 
 # What the account (and, through IAM, its administrators and deployers) may do with the key.
 KEY_ADMINISTRATION_ACTIONS = (
@@ -54,6 +60,9 @@ KEY_USE_ACTIONS = (
 )
 VIA_SERVICES = ("dynamodb", "lambda", "s3", "sns", "sqs")
 PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+# What S3 asks KMS for, as the writer, when an object is put into a bucket encrypted with the key:
+# a data key, and Decrypt for each part of a multipart upload after the first.
+SSE_KMS_WRITER_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 DELETION_WINDOW_DAYS = 30
 
 
@@ -63,10 +72,13 @@ class FleetKeyArgs:
     region: str
     alias: str
     provider: aws.Provider
+    # Accounts whose Data Exports export delivers into the data bucket; none: no grant.
+    cost_export_account_ids: tuple[str, ...] = ()
 
 
-def key_policy(account_id: str, region: str) -> str:
-    """The key policy as JSON: account root, CloudWatch Logs, services via the account."""
+def key_policy(account_id: str, region: str, cost_export_account_ids: tuple[str, ...] = ()) -> str:
+    """The key policy as JSON: account root, CloudWatch Logs, services via the account, and Data
+    Exports for the export accounts when the data bucket receives the CUR."""
     statements = [
         {
             "Sid": "AccountAdministersAndUsesTheKey",
@@ -113,6 +125,19 @@ def key_policy(account_id: str, region: str) -> str:
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         },
     ]
+    if cost_export_account_ids:
+        # The data bucket's default encryption is this key: without it, S3 refuses each object
+        # the exports deliver, whatever the bucket policy allows.
+        statements.append(
+            {
+                "Sid": "DataExportsEncryptsTheCostReportItDelivers",
+                "Effect": "Allow",
+                "Principal": {"Service": DATA_EXPORTS_SERVICE},
+                "Action": list(SSE_KMS_WRITER_ACTIONS),
+                "Resource": "*",
+                "Condition": data_exports_source_condition(cost_export_account_ids),
+            }
+        )
     return json.dumps(document(*statements), indent=2)
 
 
@@ -132,7 +157,7 @@ class FleetKey(pulumi.ComponentResource):
             description="lambda-fleet: buckets, state table, topics, queues and log groups",
             enable_key_rotation=True,
             deletion_window_in_days=DELETION_WINDOW_DAYS,
-            policy=key_policy(args.account_id, args.region),
+            policy=key_policy(args.account_id, args.region, args.cost_export_account_ids),
             opts=child,
         )
         aws.kms.Alias(

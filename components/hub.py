@@ -40,6 +40,16 @@ class FleetHubArgs:
     runtime_python: RuntimePython | None = None
 
 
+def _cost_export_account_ids(
+    settings: FleetSettings, functions: Sequence[FunctionSpec]
+) -> tuple[str, ...]:
+    """The accounts whose Data Exports export the data bucket and the key admit: none unless an
+    enabled function reads the CUR and the stack leaves its location to the data bucket."""
+    if not any(EnvSource.COST_CUR_BUCKET in spec.environment.values() for spec in functions):
+        return ()
+    return settings.cost_report.export_delivery_account_ids(settings.hub.account_id)
+
+
 def _uses_athena(functions: Sequence[FunctionSpec]) -> bool:
     return any(
         EnvSource.ATHENA_WORKGROUP in spec.environment.values()
@@ -71,10 +81,17 @@ class FleetHub(pulumi.ComponentResource):
         account_id, region = settings.hub.account_id, settings.hub.region
         prefix = resource_prefix(args.stack)
         child = pulumi.ResourceOptions(parent=self)
+        cost_export_account_ids = _cost_export_account_ids(settings, args.functions)
 
         self.key = FleetKey(
             f"{name}-fleet-key",
-            FleetKeyArgs(account_id=account_id, region=region, alias=prefix, provider=provider),
+            FleetKeyArgs(
+                account_id=account_id,
+                region=region,
+                alias=prefix,
+                provider=provider,
+                cost_export_account_ids=cost_export_account_ids,
+            ),
             opts=child,
         )
         self.buckets = FleetBuckets(
@@ -86,6 +103,8 @@ class FleetHub(pulumi.ComponentResource):
                 key_arn=self.key.arn,
                 inventory=settings.inventory(args.stack).model_dump(mode="json"),
                 provider=provider,
+                cost_export_account_ids=cost_export_account_ids,
+                cur_prefix=settings.cost_report.cur_prefix,
             ),
             opts=child,
         )

@@ -1,7 +1,8 @@
 """Small builders of IAM policy documents (plain dicts, rendered with `Output.json_dumps`).
 
 Resource policies here never allow a bare `*` principal: services are named and limited to the
-hub account, and the only statements with `"Principal": "*"` are denials of plain HTTP.
+hub account (Data Exports to the accounts whose CUR it delivers), and the only statements with
+`"Principal": "*"` are denials of plain HTTP.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import pulumi
 from catalog.model import Condition
 
 POLICY_VERSION = "2012-10-17"
+# The service principal of AWS Data Exports (CUR 2.0), and the one region its exports live in.
+DATA_EXPORTS_SERVICE = "bcm-data-exports.amazonaws.com"
+DATA_EXPORTS_REGION = "us-east-1"
 
 Statement = dict[str, Any]
 
@@ -36,6 +40,20 @@ def service_trust(service: str, source_account: str | None = None) -> str:
     if source_account is not None:
         statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
     return pulumi.Output.json_dumps(document(statement))
+
+
+def data_exports_source_condition(account_ids: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """Data Exports acting for an export of one of these accounts, and no other (the confused
+    deputy conditions AWS documents for a bucket that receives exports)."""
+    return {
+        "StringEquals": {"aws:SourceAccount": list(account_ids)},
+        "ArnLike": {
+            "aws:SourceArn": [
+                f"arn:aws:bcm-data-exports:{DATA_EXPORTS_REGION}:{account_id}:export/*"
+                for account_id in account_ids
+            ]
+        },
+    }
 
 
 def deny_insecure_transport(

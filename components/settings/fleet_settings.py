@@ -32,6 +32,7 @@ from components.settings.cluster_settings import (
 )
 from components.settings.value_checks import (
     DEFAULT_TIME_ZONE,
+    AccountId,
     BucketName,
     Email,
     GlueName,
@@ -123,8 +124,38 @@ class CostReportSettings(StrictModel):
     query_engine: Literal["pandas", "athena"] = "pandas"
     cur_bucket: BucketName | None = None  # None: the fleet's data bucket
     cur_prefix: KeyPrefix = "cur/"
+    # Accounts whose Data Exports export delivers into the data bucket; None: the hub account.
+    export_account_ids: list[AccountId] | None = Field(default=None, min_length=1)
     athena_database: GlueName | None = None
     athena_table: GlueName | None = None
+
+    @field_validator("export_account_ids")
+    @classmethod
+    def _export_accounts_unique(cls, accounts: list[str] | None) -> list[str] | None:
+        if accounts is not None:
+            unique_values(accounts, "account id")
+        return accounts
+
+    @model_validator(mode="after")
+    def _export_accounts_only_for_the_data_bucket(self) -> Self:
+        # The program writes the policy of its own data bucket only: with a bucket of the
+        # user's, the accounts would grant nothing, silently.
+        if self.cur_bucket is not None and self.export_account_ids is not None:
+            raise FieldValueError(
+                "export_account_ids",
+                "only the default CUR location, the fleet's data bucket, reads "
+                f"export_account_ids, and cur_bucket is {shown_value(self.cur_bucket)}: let "
+                "the exports write there in that bucket's own policy, or leave "
+                "export_account_ids out",
+            )
+        return self
+
+    def export_delivery_account_ids(self, hub_account_id: str) -> tuple[str, ...]:
+        """The accounts whose export the data bucket admits, sorted (reordering the list
+        changes no policy); none when the CUR is in a bucket of the user's."""
+        if self.cur_bucket is not None:
+            return ()
+        return tuple(sorted(self.export_account_ids or [hub_account_id]))
 
     @model_validator(mode="after")
     def _athena_names_the_table(self) -> Self:

@@ -146,6 +146,8 @@ def test_a_minimal_stack_file_takes_the_defaults_the_readme_documents():
     assert (validation.bake_minutes, validation.restore_scaler_changes) == (15, False)
     cost = settings.cost_report
     assert (cost.query_engine, cost.cur_bucket, cost.cur_prefix) == ("pandas", None, "cur/")
+    assert cost.export_account_ids is None
+    assert cost.export_delivery_account_ids(settings.hub.account_id) == (settings.hub.account_id,)
     assert (cost.athena_database, cost.athena_table) == (None, None)
     assert (settings.bytecode, settings.tracing) == ("auto", "active")
 
@@ -703,6 +705,39 @@ INVALID_SETTINGS = [
         {"cur_prefix": "cur/*"},
         "cost_report.cur_prefix",
         "not valid here",
+    ),
+    (
+        # GIVEN an export account id one digit short: the data bucket and the fleet key would
+        # admit no export of the account meant
+        "export-account-id-eleven-digits",
+        "cost_report",
+        {"export_account_ids": ["12345678901"]},
+        "cost_report.export_account_ids[0]",
+        "12 digits",
+    ),
+    (
+        "export-account-id-twice",
+        "cost_report",
+        {"export_account_ids": ["999999999999", "999999999999"]},
+        "cost_report.export_account_ids",
+        "duplicate account id '999999999999'",
+    ),
+    (
+        # GIVEN an empty list: no export could deliver to the default location
+        "export-accounts-empty",
+        "cost_report",
+        {"export_account_ids": []},
+        "cost_report.export_account_ids",
+        "at least 1",
+    ),
+    (
+        # GIVEN export accounts beside a bucket of the user's: the program writes only its data
+        # bucket's policy, so they would grant nothing, silently
+        "export-accounts-with-the-users-bucket",
+        "cost_report",
+        {"cur_bucket": "acme-billing-cur", "export_account_ids": ["999999999999"]},
+        "cost_report.export_account_ids",
+        "only the default CUR location, the fleet's data bucket, reads export_account_ids",
     ),
 ]
 
