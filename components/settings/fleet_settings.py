@@ -118,12 +118,16 @@ class ManagedLayerSettings(StrictModel):
         return self
 
 
+DATA_BUCKET_CUR_FOLDER = "cur/"
+"""The data bucket's folder for the CUR, when the stack leaves `cost_report.cur_bucket` to it."""
+
+
 class CostReportSettings(StrictModel):
     """Where the cost analyzer reads the Cost and Usage Report, and with which engine."""
 
     query_engine: Literal["pandas", "athena"] = "pandas"
     cur_bucket: BucketName | None = None  # None: the fleet's data bucket
-    cur_prefix: KeyPrefix = "cur/"
+    cur_prefix: KeyPrefix = DATA_BUCKET_CUR_FOLDER
     # Accounts whose Data Exports export delivers into the data bucket; None: the hub account.
     export_account_ids: list[AccountId] | None = Field(default=None, min_length=1)
     athena_database: GlueName | None = None
@@ -147,6 +151,21 @@ class CostReportSettings(StrictModel):
                 f"export_account_ids, and cur_bucket is {shown_value(self.cur_bucket)}: let "
                 "the exports write there in that bucket's own policy, or leave "
                 "export_account_ids out",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cur_in_its_own_folder_of_the_data_bucket(self) -> Self:
+        # The data bucket lets Data Exports write under cur_prefix; its other folders are the
+        # fleet's own (raw/ starts the report chain, cache/ and tmp/ expire within days), and an
+        # empty prefix would let the service write over any of them.
+        if self.cur_bucket is None and not self.cur_prefix.startswith(DATA_BUCKET_CUR_FOLDER):
+            raise FieldValueError(
+                "cur_prefix",
+                f"{shown_value(self.cur_prefix)} is outside {DATA_BUCKET_CUR_FOLDER}: in the "
+                f"fleet's data bucket the CUR has {DATA_BUCKET_CUR_FOLDER} and the folders under "
+                "it, the others being the fleet's own; write a prefix starting with "
+                f"{DATA_BUCKET_CUR_FOLDER}, or name your own cur_bucket",
             )
         return self
 

@@ -41,7 +41,7 @@ def payer_hub(tmp_path_factory: pytest.TempPathFactory) -> HubView:
         "payer",
         {
             "cost_report": {
-                "cur_prefix": "billing/cur2/",
+                "cur_prefix": "cur/billing/cur2/",
                 "export_account_ids": [MANAGEMENT_ACCOUNT, "111111111111"],
             }
         },
@@ -55,7 +55,7 @@ def payer_hub_reordered(tmp_path_factory: pytest.TempPathFactory) -> HubView:
         "payer-reordered",
         {
             "cost_report": {
-                "cur_prefix": "billing/cur2/",
+                "cur_prefix": "cur/billing/cur2/",
                 "export_account_ids": ["111111111111", MANAGEMENT_ACCOUNT],
             }
         },
@@ -162,7 +162,7 @@ def test_export_accounts_other_than_the_hub_are_admitted_by_bucket_and_key(payer
     # that prefix
     both = sorted([MANAGEMENT_ACCOUNT, "111111111111"])
     assert bucket_statement["Condition"] == key_statement["Condition"] == _source_condition(both)
-    assert f"{bucket_arn}/billing/cur2/*" in bucket_statement["Resource"]
+    assert f"{bucket_arn}/cur/billing/cur2/*" in bucket_statement["Resource"]
     assert f"{bucket_arn}/cur/*" not in bucket_statement["Resource"]
 
 

@@ -700,6 +700,23 @@ INVALID_SETTINGS = [
         "query_engine: athena, or leave athena_database out",
     ),
     (
+        # GIVEN the CUR left to the data bucket under a folder of the fleet's own: Data Exports
+        # would write into raw/, which starts the report chain
+        "cur-prefix-in-a-fleet-folder-of-the-data-bucket",
+        "cost_report",
+        {"cur_prefix": "raw/"},
+        "cost_report.cur_prefix",
+        "'raw/' is outside cur/",
+    ),
+    (
+        # GIVEN an empty prefix: the service could write over every folder of the data bucket
+        "cur-prefix-empty-in-the-data-bucket",
+        "cost_report",
+        {"cur_prefix": ""},
+        "cost_report.cur_prefix",
+        "name your own cur_bucket",
+    ),
+    (
         "cur-prefix-wildcard",
         "cost_report",
         {"cur_prefix": "cur/*"},
@@ -766,6 +783,18 @@ def test_invalid_setting_is_rejected_with_its_field_path(
     assert message.startswith(f"Pulumi.dev.yaml: {field}: ")
     assert problem in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("prefix", ["", "raw/", "billing/cur2/"])
+def test_a_cur_in_a_bucket_of_the_users_may_have_any_prefix(
+    stack_settings_document: Callable[[str], dict[str, Any]], prefix: str
+) -> None:
+    # GIVEN the CUR in a bucket of the user's, under a prefix outside cur/ (the data bucket's
+    # folders mean nothing there)
+    document = copy.deepcopy(stack_settings_document("dev"))
+    _set(document, "cost_report", {"cur_bucket": "acme-billing-cur", "cur_prefix": prefix})
+    # WHEN they are validated THEN the prefix is kept
+    assert load_settings("dev", document).cost_report.cur_prefix == prefix
 
 
 def test_node_labels_of_the_kubelets_own_prefixes_and_other_domains_are_accepted(
