@@ -8,8 +8,10 @@ under the key "aws". Both are passed here, so every resource lands in the member
 
 Security posture: API authentication mode (access entries, no aws-auth ConfigMap), all five
 control-plane log types, Kubernetes secrets encrypted with a customer key that rotates, a private
-API endpoint (public only for the configured CIDRs), nodes in private subnets, and a node role
-with only the managed policies nodes need.
+API endpoint (public only for the configured CIDRs), nodes in private subnets, a node role with
+only the managed policies nodes need, and EKS deletion protection unless the stack file turns it
+off (DeleteCluster then fails, whatever asks for it: a renamed or removed entry, a replacement,
+`pulumi destroy`).
 
 The node groups ignore scaling changes: the fleet's scaler changes desired sizes at run time, and
 `pulumi up` must not put them back.
@@ -174,6 +176,7 @@ class EksCluster(pulumi.ComponentResource):
             encryption_config_key_arn=secrets_key.arn,
             skip_default_node_group=True,
             create_oidc_provider=True,
+            deletion_protection=settings.deletion_protection,
             opts=pulumi.ResourceOptions.merge(
                 remote, pulumi.ResourceOptions(depends_on=attachments)
             ),

@@ -379,6 +379,10 @@ class ClusterSettings(StrictModel):
     autoscaler: Literal["none", "cluster-autoscaler"] = "none"
     # Required on a cluster the program creates, refused on an existing one.
     kubernetes_version: str | None = None
+    # EKS refuses to delete a protected cluster, so a renamed or dropped entry, a replacing change
+    # or `pulumi destroy` on the wrong stack fails instead of deleting it. Refused on an existing
+    # cluster, whose configuration is its owner's.
+    deletion_protection: bool = True
     node_groups: list[NodeGroupSettings] = Field(min_length=1)
     schedule: ScheduleSettings | None = None
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
@@ -437,6 +441,13 @@ class ClusterSettings(StrictModel):
             raise FieldValueError(
                 "endpoint_public_access_cidrs",
                 "an existing cluster's endpoint is managed where the cluster was created",
+            )
+        if "deletion_protection" in self.model_fields_set:
+            raise FieldValueError(
+                "deletion_protection",
+                "an existing cluster's deletion protection is set where the cluster was created "
+                "(`aws eks update-cluster-config --deletion-protection`); nothing here changes "
+                "it, leave deletion_protection out",
             )
         for index, group in enumerate(self.node_groups):
             for field in CREATION_ONLY_NODE_GROUP_FIELDS:

@@ -158,6 +158,19 @@ def test_endpoint_cidrs_on_an_existing_cluster_are_refused() -> None:
     assert error.value.field == "members[0].clusters[0].endpoint_public_access_cidrs"
 
 
+@pytest.mark.parametrize("protection", [True, False])
+def test_deletion_protection_on_an_existing_cluster_is_refused(protection: bool) -> None:
+    # GIVEN an existing cluster whose stack entry sets deletion protection, which its owner
+    # manages and the program never applies to it
+    document = _settings_document()
+    document["members"][0]["clusters"][0]["deletion_protection"] = protection
+    # WHEN the settings load THEN one error names the field and where the setting belongs
+    with pytest.raises(StackSettingsError) as error:
+        load_settings(STACK, document)
+    assert error.value.field == "members[0].clusters[0].deletion_protection"
+    assert "set where the cluster was created" in error.value.problem
+
+
 def test_an_existing_cluster_needs_no_kubernetes_version_and_lists_none_in_the_inventory(
     existing_run: ProgramRun,
 ) -> None:

@@ -19,6 +19,7 @@ def test_the_page_names_the_settings_refused_on_an_existing_cluster() -> None:
     refused = {
         "kubernetes_version",
         "endpoint_public_access_cidrs",
+        "deletion_protection",
         *CREATION_ONLY_NODE_GROUP_FIELDS,
     }
     # THEN the page names each of them and no other

@@ -1,8 +1,14 @@
 """The README's "Teardown" lists what `pulumi destroy` leaves behind because the program never
-created it: a plan that creates one of them makes that list false (destroy would delete it)."""
+created it: a plan that creates one of them makes that list false (destroy would delete it). It
+also says how to turn off the deletion protection that makes destroy fail on a created cluster."""
 
 from __future__ import annotations
 
+import re
+
+import botocore.session
+
+from components.settings import ClusterSettings
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun
 
 
@@ -44,3 +50,31 @@ def test_the_program_creates_no_secret_the_readme_says_destroy_leaves(
         if resource.type.startswith("aws:secretsmanager/")
     ]
     assert created == []
+
+
+def test_the_readmes_teardown_turns_off_the_deletion_protection_created_clusters_get(
+    stack_run: ProgramRun,
+) -> None:
+    # GIVEN the README's word that created clusters have deletion protection by default, and its
+    # two ways to turn it off
+    section = _teardown_section()
+    assert "deletion protection (a cluster's by default) makes `pulumi destroy` fail" in section
+    assert "for a cluster, `deletion_protection: false` and `pulumi up`" in section
+    command = re.search(r"`aws eks update-cluster-config --name <cluster> --no-([a-z-]+)`", section)
+    assert command, "the README's teardown no longer turns a cluster's protection off"
+    # WHEN the stack's plan, the settings model and EKS's UpdateClusterConfig are read
+    clusters = stack_run.of_type("eks:index:Cluster")
+    option = (
+        botocore.session.get_session()
+        .get_service_model("eks")
+        .operation_model("UpdateClusterConfig")
+    )
+    member = "".join(
+        word if index == 0 else word.title() for index, word in enumerate(command[1].split("-"))
+    )
+    # THEN every created cluster of the stack is protected, as the setting's default is
+    assert clusters
+    assert all(cluster.inputs["deletionProtection"] is True for cluster in clusters)
+    assert ClusterSettings.model_fields["deletion_protection"].default is True
+    # AND the CLI's `--no-` option is the negation of UpdateClusterConfig's boolean member
+    assert option.input_shape.members[member].type_name == "boolean"
