@@ -1,8 +1,8 @@
 """What a reviewer checks on each kind of resource, as one short note beside it in the text plan.
 
 One row per resource type, registered in `REVIEW_NOTES`: a schedule's expression and time zone, a
-node group's capacity and sizes, a function's memory, timeout and reserved concurrency, who may
-assume a role. A type without a row gets no note.
+cluster's version and deletion protection, a node group's capacity and sizes, a function's memory,
+timeout and reserved concurrency, who may assume a role. A type without a row gets no note.
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ def _schedule(inputs: Inputs) -> str:
     if inputs.get("state") == "DISABLED":
         note += ", DISABLED"
     return note
+
+
+def _cluster(inputs: Inputs) -> str:
+    # Without deletion protection, whatever deletes the resource deletes the cluster and all it
+    # runs: a renamed or removed stack entry, a replacement, `pulumi destroy`.
+    protection = "on" if inputs.get("deletionProtection") is True else "OFF"
+    return f"Kubernetes {inputs.get('version')}, deletion protection {protection}"
 
 
 def _node_group(inputs: Inputs) -> str:
@@ -83,6 +90,7 @@ def _role(inputs: Inputs) -> str | None:
 
 REVIEW_NOTES: dict[str, Callable[[Inputs], str | None]] = {
     "aws:scheduler/schedule:Schedule": _schedule,
+    "eks:index:Cluster": _cluster,
     "eks:index:ManagedNodeGroup": _node_group,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
     "aws:lambda/function:Function": _function,

@@ -16,6 +16,7 @@ from components.exceptions import StackSettingsError
 from components.settings import load_settings
 from fleet_shared.validation_errors import SHOWN_VALUE_LENGTH
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
+from fleetctl.plan import render_tree
 
 CLUSTER = "eks:index:Cluster"
 FIELD = "members[0].clusters[0].deletion_protection"
@@ -55,6 +56,19 @@ def test_a_cluster_with_deletion_protection_false_is_created_unprotected(
     # THEN the cluster is created without deletion protection
     (cluster,) = run.of_type(CLUSTER)
     assert cluster.inputs["deletionProtection"] is False
+    # AND the text plan's note on it says so, for the reviewer
+    (line,) = [line for line in render_tree(run).splitlines() if f"{CLUSTER}  " in line]
+    assert line.endswith("[Kubernetes 1.33, deletion protection OFF]")
+
+
+def test_the_text_plan_notes_a_protected_clusters_version_and_protection(
+    program_runs: dict[str, ProgramRun],
+) -> None:
+    # GIVEN the dev stack's plan as text WHEN its cluster's line is read
+    lines = render_tree(program_runs["dev"]).splitlines()
+    (line,) = [line for line in lines if f"{CLUSTER}  " in line]
+    # THEN it shows the cluster's version and that deletion protection is on
+    assert line.endswith("[Kubernetes 1.33, deletion protection on]")
 
 
 def test_the_settings_default_a_created_cluster_to_deletion_protection(
