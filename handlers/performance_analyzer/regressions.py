@@ -16,8 +16,10 @@ Exactly once, under faults: each notice goes through `deliver_once`, keyed by th
 as it was before the notice (the regression's start is named by the time the previous one
 closed). The record is written after the delivery, whether this run published or found the
 notice already delivered: a record write lost after SNS took the alert leaves the record as it
-was, and the next run finds the delivery done and only writes the record; when the rule cleared
-before that run, it finds the warning delivered all the same and resolves it. A publish SNS refuses
+was, and the next run finds the delivery done and only writes the record. A closed record whose
+next warning was delivered is open whatever the rule does in that run (fires, clears, holds
+between its clear level and threshold): the run records it open and keeps the cluster indexed, so
+the warning is resolved once, even after the cluster leaves the inventory. A publish SNS refuses
 is logged and retried on the next run. Two runs settling one cluster at once (an
 `analyze_cluster` sent during the schedule's run) would both find a regression unrecorded: a
 lock per cluster lets one settle while the other's cluster is an error (the first one's alerts
@@ -218,7 +220,6 @@ def _settle(
     open_rules: list[str] = []
     for rule in BOTTLENECK_RULES:
         record = services.state.get_value(key, rule.name) or {}
-        is_open = bool(record.get(OPEN))
         alert = Alert.create(
             severity=Severity.WARNING,
             source=services.function_name,
@@ -228,6 +229,9 @@ def _settle(
             account_id=account_id,
             region=region,
             timestamp=services.clock.now(),
+        )
+        is_open = _is_open(
+            services, key, rule.name, record, alert, publishing=rule.name in regressing
         )
         if rule.name in regressing:
             counts["open"] += 1
@@ -249,11 +253,7 @@ def _settle(
                     {OPEN: True, "alert_id": alert.id, STARTED_AFTER: started_after},
                 )
                 counts["sent"] += sent_now
-        elif rule.name in cleared and (
-            # The warning went out but its record was lost, and the rule cleared before a run
-            # could write it: it is open all the same.
-            is_open or _delivered(services, f"{key}/{rule.name}/{_episode(record)}/open")
-        ):
+        elif rule.name in cleared and is_open:
             now = services.clock.now()
             resolution = alert.resolution(cleared[rule.name], now)
             delivery = f"{key}/{rule.name}/{_episode(record)}/resolved"
@@ -276,6 +276,34 @@ def _settle(
         # A regression opened before the index was kept is indexed by the next run.
         _index_open(services, resource)
     return counts
+
+
+def _is_open(
+    services: PerformanceServices,
+    key: str,
+    rule: str,
+    record: dict[str, Any],
+    alert: Alert,
+    *,
+    publishing: bool,
+) -> bool:
+    """Whether `rule`'s regression is open: its record says so, or its warning went out and the
+    record of it was lost (a fault after SNS took it), which this records now. Whatever the
+    figure does next (at or below the clear level, between it and the threshold, the cluster
+    removed), that warning is resolved once: a run that took the record's word would drop the
+    cluster from the index while the warning is open. A rule this run is `publishing` the
+    warning of finds out through `deliver_once` itself."""
+    if record.get(OPEN):
+        return True
+    if publishing:
+        return False
+    started_after = _episode(record)
+    if not _delivered(services, f"{key}/{rule}/{started_after}/open"):
+        return False
+    services.state.put_value(
+        key, rule, {OPEN: True, "alert_id": alert.id, STARTED_AFTER: started_after}
+    )
+    return True
 
 
 def _index_open(services: PerformanceServices, resource: str) -> None:

@@ -768,6 +768,65 @@ def test_a_regression_whose_record_was_lost_is_resolved_when_it_clears_before_th
     assert alert_inbox.receive() == []
 
 
+def remove_the_cluster_from_the_inventory(inventory: dict[str, Any]) -> None:
+    """The fleet inventory without the member's cluster."""
+    document = json.loads(json.dumps(inventory))
+    document["members"][0]["clusters"] = []
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(document).encode("utf-8"),
+    )
+
+
+def test_a_warning_whose_record_was_lost_stays_open_above_clear_level_and_resolves_once_removed(
+    analyze: Analyze,
+    inventory_in_s3: dict[str, Any],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN a CPU regression whose warning SNS took while the state table refused every attempt
+    # (botocore's retries included) to write the rule's record
+    cloudwatch, _ = put_saturated_window(fake_clock, 4)
+    refused = refuse_record_writes(app.FUNCTION.services(), "cpu_saturation")
+    first = analyze({"action": "analyze_fleet"})
+    refused.healed = True
+    assert refused.attempts > 1
+    assert first["clusters"][0]["status"] == "error"
+    [warning] = alert_inbox.receive()
+    assert warning.alert["resolved"] is False
+
+    # WHEN the next run finds the CPU at 78 %: under the rule's 80 % threshold, so it no longer
+    # fires, but above its 75 % clear level
+    put_the_next_four_hours(fake_clock, cloudwatch, cpu_at(78.0))
+    held = analyze({"action": "analyze_fleet"})
+
+    # THEN the regression is open: nothing is sent, its record says open and the cluster stays
+    # in the open-regressions index
+    resource = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"
+    assert held["clusters"][0]["alerts"] == {"sent": 0, "resolved": 0, "open": 1}
+    assert alert_inbox.receive() == []
+    record = state_table.get_value(f"performance/{resource}", "cpu_saturation")
+    assert record is not None and record["open"] is True
+    assert list(state_table.values_named(OPEN_REGRESSIONS_KEY, "")) == [resource]
+
+    # WHEN the cluster leaves the inventory, and the fleet is analysed twice
+    remove_the_cluster_from_the_inventory(inventory_in_s3)
+    fake_clock.advance(4 * 3600)
+    removed = analyze({"action": "analyze_fleet"})
+    fake_clock.advance(4 * 3600)
+    analyze({"action": "analyze_fleet"})
+
+    # THEN the warning is resolved exactly once, under its id
+    assert removed["removed_clusters"] == [
+        {"resource": resource, "status": "ok", "alerts": {"sent": 0, "resolved": 1, "open": 0}}
+    ]
+    resolution = the_one_resolution_of(warning, alert_inbox)
+    assert "no longer in the fleet inventory" in resolution.alert["detail"]
+    assert alert_inbox.receive() == []
+
+
 def load_balancers_listed_with(
     body: bytes, inventory: dict[str, Any], fake_clock: ManualClock
 ) -> MalformedAnswer:
@@ -924,13 +983,7 @@ def test_an_open_regression_of_a_cluster_removed_from_the_inventory_is_resolved_
     analyze({"action": "analyze_fleet"})
     [alert] = alert_inbox.receive()
     # WHEN the cluster is removed from the fleet inventory, and the fleet is analysed twice
-    document = json.loads(json.dumps(inventory_in_s3))
-    document["members"][0]["clusters"] = []
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET_NAME,
-        Key="config/fleet-inventory.json",
-        Body=json.dumps(document).encode("utf-8"),
-    )
+    remove_the_cluster_from_the_inventory(inventory_in_s3)
     fake_clock.advance(4 * 3600)
     first = analyze({"action": "analyze_fleet"})
     fake_clock.advance(4 * 3600)
@@ -957,13 +1010,7 @@ def test_an_index_entry_that_names_no_cluster_is_its_own_error_and_the_others_ar
     put_saturated_window(fake_clock, 4)
     analyze({"action": "analyze_fleet"})
     [alert] = alert_inbox.receive()
-    document = json.loads(json.dumps(inventory_in_s3))
-    document["members"][0]["clusters"] = []
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET_NAME,
-        Key="config/fleet-inventory.json",
-        Body=json.dumps(document).encode("utf-8"),
-    )
+    remove_the_cluster_from_the_inventory(inventory_in_s3)
     # AND an entry of the open-regressions index that is no `<account>/<region>/<cluster>`
     # (the index is a state table record, which a hand can edit)
     state_table.put_value(OPEN_REGRESSIONS_KEY, "dev-apps", {})
