@@ -7,12 +7,13 @@ PagerDuty incident with it, until its record was forgotten a week later. A clust
 completed its checks (`runner.CheckRun.complete`: every check ran to the end, none errored or
 was left for lack of time, every endpoint probed) reads the cluster's list of check incidents
 (`incidents.CHECK_INCIDENTS`, one read) and resolves each incident still open whose target no
-result of the run names, saying the target left the cluster. A target some result names is still
-there, whatever check names it: a node group that could not be described is named by the
-`node_group` check though `capacity` skipped it. Only incidents about the cluster's own targets
-(their alert's resource is `incidents.own_resource`) are resolved so: an alarm's is about a
-thing other clusters see too, and is resolved by its own state. A run that did not complete the
-cluster's checks resolves nothing of it.
+result of its check names, saying the target left the cluster. A target is still there when a
+result of its own check names it (`STILL_THERE_BY`: a node group that could not be described is
+named by the `node_group` check though `capacity` skipped it); another check's target of the
+same name (an endpoint and a node group both called `system`) does not keep it open. Only
+incidents about the cluster's own targets (their alert's resource is `incidents.own_resource`)
+are resolved so: an alarm's is about a thing other clusters see too, and is resolved by its own
+state. A run that did not complete the cluster's checks resolves nothing of it.
 
 The incidents of a cluster that left the fleet are resolved the same way (left_clusters.py):
 `open_listed_results` is that shared path, one passed result per listed incident still open (or
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from fleet_shared.alerts import Severity
+from handlers.health_monitor.checks import capacity, node_groups
 from handlers.health_monitor.incidents import (
     Scope,
     check_incidents_key,
@@ -34,6 +36,10 @@ from handlers.health_monitor.incidents import (
 )
 from handlers.health_monitor.report import CheckResult
 from handlers.health_monitor.services import HealthServices
+
+STILL_THERE_BY: dict[str, tuple[str, ...]] = {capacity.NAME: (capacity.NAME, node_groups.NAME)}
+"""The checks whose results show that a target of a check is still there, where not only its own:
+capacity skips a node group EKS could not describe, which node_group names all the same."""
 
 
 def open_listed_results(
@@ -75,11 +81,19 @@ def open_listed_results(
 def left_target_results(
     services: HealthServices, scope: Scope, seen: Iterable[CheckResult]
 ) -> list[CheckResult]:
-    """A passed result per open check incident of the cluster whose target none of `seen` (the
-    results of a run that completed the cluster's checks) names, resolving it."""
-    named = {result.target for result in seen}
+    """A passed result per open check incident of the cluster whose target no result of its
+    check among `seen` (the results of a run that completed the cluster's checks) names,
+    resolving it."""
+    named = {(result.name, result.target) for result in seen}
     listed = services.state.values_named(check_incidents_key(scope.label), "")
-    gone = {alert_id: entry for alert_id, entry in listed.items() if entry["target"] not in named}
+    gone = {
+        alert_id: entry
+        for alert_id, entry in listed.items()
+        if not any(
+            (check, entry["target"]) in named
+            for check in STILL_THERE_BY.get(entry["check"], (entry["check"],))
+        )
+    }
     if not gone:
         return []
     return open_listed_results(

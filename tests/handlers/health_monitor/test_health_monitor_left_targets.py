@@ -237,6 +237,34 @@ def test_the_incident_of_an_endpoint_removed_from_the_inventory_is_resolved_once
     ]
 
 
+def test_the_incident_of_a_removed_endpoint_named_like_a_node_group_is_resolved_once(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    member_cluster: MemberCluster,
+    endpoint_server: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    # GIVEN an endpoint answering 500 named like the cluster's node group `system`, its incident
+    # opened by a fleet run
+    name = "system"
+    healthy = {"name": "api", "url": endpoint_server.url("/healthy"), "timeout_seconds": 2.0}
+    broken = {"name": name, "url": endpoint_server.url("/error"), "timeout_seconds": 2.0}
+    use_endpoints([healthy, broken])
+    scheduled_runs(invoke, fake_clock, 1)
+    resource = f"{MEMBER}/{REGION}/{CLUSTER}/endpoint/{name}"
+    assert [(where, resolved) for where, resolved, _ in notices(alert_inbox)] == [(resource, False)]
+    # WHEN the endpoint is removed from the inventory and the fleet runs go on: the node_group
+    # check still names `system`
+    use_endpoints([healthy])
+    scheduled_runs(invoke, fake_clock, 3)
+    # THEN the endpoint's incident is resolved once all the same, saying it left the cluster
+    assert resolutions(alert_inbox) == [
+        (resource, f"{name} left cluster {CLUSTER}: the endpoint check no longer finds it")
+    ]
+
+
 def test_a_resolution_of_a_left_target_sns_did_not_take_is_sent_once_by_the_retry(
     invoke: Invoke,
     fake_clock: Any,
