@@ -16,6 +16,7 @@ from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.report import CheckResult
 
 NAME = "capacity"
+DESCRIBE_GROUPS = "DescribeAutoScalingGroups"
 
 
 def run(context: ClusterContext) -> list[CheckResult]:
@@ -40,7 +41,10 @@ def run(context: ClusterContext) -> list[CheckResult]:
             continue
         autoscaling = autoscaling or context.client("autoscaling")
         groups = _describe_groups(autoscaling, names)
-        missing = sorted(set(names) - {asg["AutoScalingGroupName"] for asg in groups})
+        # A group without its name is not the call's answer: read as not found, or failing the
+        # whole cluster's checks on a KeyError, it would be taken for what it is not.
+        found = {answer_field(asg, DESCRIBE_GROUPS, "AutoScalingGroupName") for asg in groups}
+        missing = sorted(set(names) - found)
         if missing:
             results.append(
                 CheckResult.failed(
@@ -61,7 +65,7 @@ def _describe_groups(autoscaling: Any, names: list[str]) -> list[dict[str, Any]]
     for page in paginator.paginate(AutoScalingGroupNames=names):
         # Auto Scaling sends the list in every page: a page without it is not the call's, and
         # must not report the node group's groups missing.
-        groups.extend(answer_field(page, "DescribeAutoScalingGroups", "AutoScalingGroups"))
+        groups.extend(answer_field(page, DESCRIBE_GROUPS, "AutoScalingGroups"))
     return groups
 
 

@@ -837,6 +837,23 @@ GATEWAY_PAGE = b"<html>gateway</html>"
             ),
             id="capacity-read-without-the-groups-list-rather-than-groups-not-found",
         ),
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.auto-scaling.DescribeAutoScalingGroups",
+                b"<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult>"
+                b"<AutoScalingGroups><member><DesiredCapacity>2</DesiredCapacity></member>"
+                b"</AutoScalingGroups></DescribeAutoScalingGroupsResult>"
+                b"</DescribeAutoScalingGroupsResponse>",
+                url_part="",
+                failed={"capacity": {"target": "dev-apps", "status": "failed"}},
+                detail_parts=(
+                    "check could not run",
+                    "DescribeAutoScalingGroups answered without AutoScalingGroupName",
+                ),
+                still_passing=("cluster_status", "node_group", "alarm", "endpoint"),
+            ),
+            id="capacity-read-with-a-group-without-its-name-fails-alone-not-the-cluster",
+        ),
     ],
 )
 def test_a_member_call_answered_with_a_page_not_its_own_fails_the_checks_that_need_it(
