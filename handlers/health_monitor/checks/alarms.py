@@ -31,6 +31,7 @@ from handlers.health_monitor.incidents import alarm_incidents_key, listed_unsett
 from handlers.health_monitor.report import CheckResult
 
 NAME = "alarm"
+DESCRIBE_ALARMS = "DescribeAlarms"
 ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]
 NAMES_PER_CALL = 100
 """The most alarm names DescribeAlarms takes at once."""
@@ -49,7 +50,7 @@ def run(context: ClusterContext) -> list[CheckResult]:
         results.append(
             alarm_result(
                 alarm["AlarmName"],
-                alarm.get("AlarmArn", ""),
+                alarm["AlarmArn"],
                 "ALARM",
                 alarm.get("StateReason", ""),
                 context.environment.health_critical_alarm_patterns,
@@ -70,12 +71,18 @@ def run(context: ClusterContext) -> list[CheckResult]:
 
 
 def _listed_alarms(pages: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """The alarms of every page of a DescribeAlarms listing."""
+    """The alarms of every page of a DescribeAlarms listing, each with its name and ARN."""
     for page in pages:
         # CloudWatch lists MetricAlarms in every answer, empty or not: a page without them is
         # not its answer (a proxy's), which must not pass for no alarm in ALARM or for deleted.
-        metric_alarms = answer_field(page, "DescribeAlarms", "MetricAlarms")
-        yield from [*metric_alarms, *page.get("CompositeAlarms", [])]
+        metric_alarms = answer_field(page, DESCRIBE_ALARMS, "MetricAlarms")
+        for alarm in [*metric_alarms, *page.get("CompositeAlarms", [])]:
+            # Nor is an alarm without its name or ARN, the incident's identity: it fails the
+            # check, not the whole cluster's run on a KeyError, nor opens an incident under
+            # another identity than its state changes resolve.
+            answer_field(alarm, DESCRIBE_ALARMS, "AlarmName")
+            answer_field(alarm, DESCRIBE_ALARMS, "AlarmArn")
+            yield alarm
 
 
 def deleted_alarm_results(

@@ -811,6 +811,34 @@ GATEWAY_PAGE = b"<html>gateway</html>"
         ),
         pytest.param(
             PageNotItsAnswer(
+                "before-send.cloudwatch.DescribeAlarms",
+                b'{"MetricAlarms": [{"StateValue": "ALARM"}], "CompositeAlarms": []}',
+                url_part="",
+                failed={"alarm": {"target": "dev-apps", "status": "failed"}},
+                detail_parts=(
+                    "check could not run",
+                    "DescribeAlarms answered without AlarmName",
+                ),
+                still_passing=("cluster_status", "node_group", "capacity", "endpoint"),
+            ),
+            id="an-alarm-listed-without-its-name-fails-the-alarm-check-alone-not-the-cluster",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.cloudwatch.DescribeAlarms",
+                b'{"MetricAlarms": [{"StateValue": "ALARM", "AlarmName": "dev-apps-5xx"}]}',
+                url_part="",
+                failed={"alarm": {"target": "dev-apps", "status": "failed"}},
+                detail_parts=(
+                    "check could not run",
+                    "DescribeAlarms answered without AlarmArn",
+                ),
+                still_passing=("cluster_status", "node_group", "capacity", "endpoint"),
+            ),
+            id="an-alarm-listed-without-its-arn-fails-rather-than-alert-under-another-identity",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
                 "before-send.eks.ListNodegroups",
                 GATEWAY_PAGE,
                 url_part="",
