@@ -23,6 +23,7 @@ from fleet_shared.metric_data import MetricQuery, get_metric_series
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 """The tag the AWS Load Balancer Controller puts on the load balancers of a cluster."""
 
+DESCRIBE_LOAD_BALANCERS = "DescribeLoadBalancers"
 DESCRIBE_TAGS_BATCH = 20
 """DescribeTags accepts at most 20 resource ARNs per call."""
 
@@ -103,17 +104,26 @@ def cluster_load_balancers(elbv2: Any, cluster: str) -> list[dict[str, Any]]:
     described: list[dict[str, Any]] = []
     # ELBv2 sends each list below in every answer, empty or not: an answer without it is not
     # the call's, and must not pass for a cluster without load balancers or targets.
+    # Nor is one listing a load balancer without its ARN or name, a tag without its key or a
+    # tag description without its ARN: read with a KeyError, which no caller takes for one
+    # call's failure, it failed every check of the cluster in health_monitor.
     for page in elbv2.get_paginator("describe_load_balancers").paginate():
-        described.extend(answer_field(page, "DescribeLoadBalancers", "LoadBalancers"))
+        for balancer in answer_field(page, DESCRIBE_LOAD_BALANCERS, "LoadBalancers"):
+            answer_field(balancer, DESCRIBE_LOAD_BALANCERS, "LoadBalancerArn")
+            answer_field(balancer, DESCRIBE_LOAD_BALANCERS, "LoadBalancerName")
+            described.append(balancer)
     tagged: set[str] = set()
     arns = [balancer["LoadBalancerArn"] for balancer in described]
     for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
         batch = arns[offset : offset + DESCRIBE_TAGS_BATCH]
         answer = elbv2.describe_tags(ResourceArns=batch)
         for description in answer_field(answer, "DescribeTags", "TagDescriptions"):
-            tags = {tag["Key"]: tag.get("Value", "") for tag in description.get("Tags", [])}
+            tags = {
+                answer_field(tag, "DescribeTags", "Key"): tag.get("Value", "")
+                for tag in description.get("Tags", [])
+            }
             if tags.get(CLUSTER_TAG) == cluster:
-                tagged.add(description["ResourceArn"])
+                tagged.add(answer_field(description, "DescribeTags", "ResourceArn"))
     return [balancer for balancer in described if balancer["LoadBalancerArn"] in tagged]
 
 
@@ -125,8 +135,10 @@ def target_groups_health(elbv2: Any, load_balancer_arn: str) -> tuple[TargetGrou
     )
     for page in pages:
         for group in answer_field(page, "DescribeTargetGroups", "TargetGroups"):
+            arn = answer_field(group, "DescribeTargetGroups", "TargetGroupArn")
+            name = answer_field(group, "DescribeTargetGroups", "TargetGroupName")
             targets = answer_field(
-                elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"]),
+                elbv2.describe_target_health(TargetGroupArn=arn),
                 "DescribeTargetHealth",
                 "TargetHealthDescriptions",
             )
@@ -135,7 +147,7 @@ def target_groups_health(elbv2: Any, load_balancer_arn: str) -> tuple[TargetGrou
                 for target in targets
                 if target.get("TargetHealth", {}).get("State") == HEALTHY_STATE
             )
-            groups.append(TargetGroupHealth(group["TargetGroupName"], len(targets), healthy))
+            groups.append(TargetGroupHealth(name, len(targets), healthy))
     return tuple(groups)
 
 

@@ -152,9 +152,11 @@ def _hourly(series: dict[str, MetricSeries]) -> list[HourlyUtilisation]:
 def cluster_load_balancers(elbv2: Any, cluster: str) -> list[str]:
     """ARNs of the application load balancers tagged `elbv2.k8s.aws/cluster=<cluster>`."""
     # ELBv2 sends both lists in every answer, empty or not: an answer without one is not the
-    # call's, and must not pass for a cluster without load balancers.
+    # call's, and must not pass for a cluster without load balancers. Nor is a load balancer
+    # without its ARN, a tag without its key or a tag description without its ARN: read with a
+    # KeyError, which is no cluster's failure, one such answer ended the whole run.
     arns = [
-        balancer["LoadBalancerArn"]
+        answer_field(balancer, "DescribeLoadBalancers", "LoadBalancerArn")
         for page in elbv2.get_paginator("describe_load_balancers").paginate()
         for balancer in answer_field(page, "DescribeLoadBalancers", "LoadBalancers")
         if balancer.get("Type", "application") == "application"
@@ -163,9 +165,12 @@ def cluster_load_balancers(elbv2: Any, cluster: str) -> list[str]:
     for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
         response = elbv2.describe_tags(ResourceArns=arns[offset : offset + DESCRIBE_TAGS_BATCH])
         for description in answer_field(response, "DescribeTags", "TagDescriptions"):
-            tags = {tag["Key"]: tag.get("Value") for tag in description.get("Tags", [])}
+            tags = {
+                answer_field(tag, "DescribeTags", "Key"): tag.get("Value")
+                for tag in description.get("Tags", [])
+            }
             if tags.get(CLUSTER_TAG) == cluster:
-                tagged.append(description["ResourceArn"])
+                tagged.append(answer_field(description, "DescribeTags", "ResourceArn"))
     return sorted(tagged)
 
 

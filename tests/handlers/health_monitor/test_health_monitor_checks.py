@@ -750,6 +750,13 @@ class PageNotItsAnswer:
 
 
 GATEWAY_PAGE = b"<html>gateway</html>"
+LOAD_BALANCER_WITHOUT_ITS_ARN = (
+    b'<DescribeLoadBalancersResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/'
+    b'2015-12-01/"><DescribeLoadBalancersResult><LoadBalancers><member>'
+    b"<LoadBalancerName>k8s-apps</LoadBalancerName><Type>application</Type></member>"
+    b"</LoadBalancers></DescribeLoadBalancersResult></DescribeLoadBalancersResponse>"
+)
+"""DescribeLoadBalancers' own answer listing a load balancer without its ARN."""
 
 
 @pytest.mark.parametrize(
@@ -864,6 +871,20 @@ GATEWAY_PAGE = b"<html>gateway</html>"
                 ),
             ),
             id="capacity-read-without-the-groups-list-rather-than-groups-not-found",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.elastic-load-balancing-v2.DescribeLoadBalancers",
+                LOAD_BALANCER_WITHOUT_ITS_ARN,
+                url_part="",
+                failed={"load_balancer": {"target": "dev-apps", "status": "failed"}},
+                detail_parts=(
+                    "check could not run",
+                    "DescribeLoadBalancers answered without LoadBalancerArn",
+                ),
+                still_passing=("cluster_status", "node_group", "capacity", "alarm", "endpoint"),
+            ),
+            id="a-load-balancer-listed-without-its-arn-fails-the-check-alone-not-the-cluster",
         ),
         pytest.param(
             PageNotItsAnswer(

@@ -905,6 +905,35 @@ def test_a_cluster_whose_load_balancers_are_listed_with_a_well_formed_proxy_page
     assert latest_analysis().cluster == "b-apps"
 
 
+LOAD_BALANCER_WITHOUT_ITS_ARN = (
+    b'<DescribeLoadBalancersResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/'
+    b'2015-12-01/"><DescribeLoadBalancersResult><LoadBalancers><member>'
+    b"<LoadBalancerName>k8s-apps</LoadBalancerName><Type>application</Type></member>"
+    b"</LoadBalancers></DescribeLoadBalancersResult></DescribeLoadBalancersResponse>"
+)
+"""DescribeLoadBalancers' own answer listing a load balancer without its ARN."""
+
+
+def test_a_cluster_whose_load_balancer_is_listed_without_its_arn_fails_alone(
+    analyze: Analyze, inventory_in_s3: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN the member's cluster and a second member's cluster `b-apps`, both with healthy
+    # history, and the first member's load balancer API answering DescribeLoadBalancers with a
+    # load balancer that has no ARN
+    page = load_balancers_listed_with(LOAD_BALANCER_WITHOUT_ITS_ARN, inventory_in_s3, fake_clock)
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+    # THEN the member's cluster is an error naming the call and what it lacked, not the whole
+    # run's, and the second member's cluster is analysed
+    assert page.answered >= 1
+    assert result["status"] == "partial"
+    by_cluster = {cluster["cluster"]: cluster for cluster in result["clusters"]}
+    assert by_cluster[CLUSTER]["status"] == "error"
+    assert "DescribeLoadBalancers answered without LoadBalancerArn" in by_cluster[CLUSTER]["error"]
+    assert by_cluster["b-apps"]["status"] == "ok"
+    assert latest_analysis().cluster == "b-apps"
+
+
 class NodeCpuAnsweredAs:
     """Answers the newest `node_cpu_utilization` value of every GetMetricData of the cluster's
     member CloudWatch as `value` (what CloudWatch's CBOR answer can carry, and moto's store
