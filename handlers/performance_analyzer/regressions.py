@@ -19,7 +19,9 @@ notice already delivered: a record write lost after SNS took the alert leaves th
 was, and the next run finds the delivery done and only writes the record. A closed record whose
 next warning was delivered is open whatever the rule does in that run (fires, clears, holds
 between its clear level and threshold): the run records it open and keeps the cluster indexed, so
-the warning is resolved once, even after the cluster leaves the inventory. A publish SNS refuses
+the warning is resolved once, even after the cluster leaves the inventory. An open record whose
+resolution was delivered is closed likewise, so the next regression is announced and resolved
+in its turn. A publish SNS refuses
 is logged and retried on the next run. Two runs settling one cluster at once (an
 `analyze_cluster` sent during the schedule's run) would both find a regression unrecorded: a
 lock per cluster lets one settle while the other's cluster is an error (the first one's alerts
@@ -230,7 +232,7 @@ def _settle(
             region=region,
             timestamp=services.clock.now(),
         )
-        is_open = _is_open(
+        record, is_open = _current(
             services, key, rule.name, record, alert, publishing=rule.name in regressing
         )
         if rule.name in regressing:
@@ -278,7 +280,7 @@ def _settle(
     return counts
 
 
-def _is_open(
+def _current(
     services: PerformanceServices,
     key: str,
     rule: str,
@@ -286,24 +288,30 @@ def _is_open(
     alert: Alert,
     *,
     publishing: bool,
-) -> bool:
-    """Whether `rule`'s regression is open: its record says so, or its warning went out and the
-    record of it was lost (a fault after SNS took it), which this records now. Whatever the
-    figure does next (at or below the clear level, between it and the threshold, the cluster
-    removed), that warning is resolved once: a run that took the record's word would drop the
-    cluster from the index while the warning is open. A rule this run is `publishing` the
-    warning of finds out through `deliver_once` itself."""
+) -> tuple[dict[str, Any], bool]:
+    """`rule`'s record as the notices delivered have it, and whether its regression is open.
+
+    A record write lost after SNS took a notice leaves the record a notice behind, and this
+    records what went out. A closed record whose warning went out is open: whatever the figure
+    does next (at or below the clear level, between it and the threshold, the cluster removed),
+    that warning is resolved once; a run that took the record's word would drop the cluster from
+    the index while the warning is open. An open record whose resolution went out is closed: the
+    regression is over, as its resolution said, and a later one is announced; a run that took
+    the record's word would hold it open and send nothing for the next regression (its warning
+    deduplicated as the old one's, its resolution as already sent). A rule this run is
+    `publishing` the warning of finds out through `deliver_once` itself."""
+    episode = _episode(record)
     if record.get(OPEN):
-        return True
-    if publishing:
-        return False
-    started_after = _episode(record)
-    if not _delivered(services, f"{key}/{rule}/{started_after}/open"):
-        return False
-    services.state.put_value(
-        key, rule, {OPEN: True, "alert_id": alert.id, STARTED_AFTER: started_after}
-    )
-    return True
+        if not _delivered(services, f"{key}/{rule}/{episode}/resolved"):
+            return record, True
+        closed = {OPEN: False, "alert_id": alert.id, CLOSED_AT: iso_z(services.clock.now())}
+        services.state.put_value(key, rule, closed)
+        return closed, False
+    if publishing or not _delivered(services, f"{key}/{rule}/{episode}/open"):
+        return record, False
+    reopened = {OPEN: True, "alert_id": alert.id, STARTED_AFTER: episode}
+    services.state.put_value(key, rule, reopened)
+    return reopened, True
 
 
 def _index_open(services: PerformanceServices, resource: str) -> None:

@@ -768,6 +768,39 @@ def test_a_regression_whose_record_was_lost_is_resolved_when_it_clears_before_th
     assert alert_inbox.receive() == []
 
 
+def test_a_resolution_whose_record_was_lost_leaves_the_next_regression_announced_and_resolved(
+    analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
+) -> None:
+    # GIVEN a CPU regression announced, then resolved by a run whose record of the resolution
+    # the state table refused on every attempt (botocore's retries included) after SNS took it
+    cloudwatch, _ = put_saturated_window(fake_clock, 4)
+    analyze({"action": "analyze_fleet"})
+    [warning] = alert_inbox.receive()
+    put_the_next_four_hours(fake_clock, cloudwatch, HEALTHY)
+    refused = refuse_record_writes(app.FUNCTION.services(), "cpu_saturation")
+    analyze({"action": "analyze_fleet"})
+    refused.healed = True
+    assert refused.attempts > 1
+    the_one_resolution_of(warning, alert_inbox)
+
+    # WHEN the next run finds the CPU at 78 %, between the rule's clear level and threshold
+    put_the_next_four_hours(fake_clock, cloudwatch, cpu_at(78.0))
+    between = analyze({"action": "analyze_fleet"})
+    # THEN the regression is over, as its resolution said: nothing is open, nothing sent
+    assert between["clusters"][0]["alerts"] == {"sent": 0, "resolved": 0, "open": 0}
+    assert alert_inbox.receive() == []
+
+    # WHEN the CPU saturates again, then is back to normal
+    put_the_next_four_hours(fake_clock, cloudwatch, SATURATED)
+    analyze({"action": "analyze_fleet"})
+    [second_warning] = alert_inbox.receive()
+    put_the_next_four_hours(fake_clock, cloudwatch, HEALTHY)
+    analyze({"action": "analyze_fleet"})
+    # THEN that new regression was announced once and is resolved once, under its id
+    assert second_warning.alert["resolved"] is False
+    the_one_resolution_of(second_warning, alert_inbox)
+
+
 def remove_the_cluster_from_the_inventory(inventory: dict[str, Any]) -> None:
     """The fleet inventory without the member's cluster."""
     document = json.loads(json.dumps(inventory))
