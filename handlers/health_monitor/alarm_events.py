@@ -81,13 +81,17 @@ class AlarmDetail(BaseModel):
     configuration: dict[str, Any] = Field(default_factory=dict)
 
     def cluster_names(self) -> set[str]:
-        """The `ClusterName` dimensions of the alarm's metrics (Container Insights, EKS)."""
+        """The `ClusterName` dimensions of the alarm's metrics (Container Insights, EKS).
+
+        A part of `configuration` in another shape than CloudWatch's names no cluster: it only
+        chooses the clusters to check, so it must not fail the event after the alarm was
+        alerted (every retry would fail the same way, to the dead-letter queue)."""
         names: set[str] = set()
-        for metric in self.configuration.get("metrics", []) or []:
-            if not isinstance(metric, dict):
-                continue
-            stat = metric.get("metricStat") or {}
-            dimensions = (stat.get("metric") or {}).get("dimensions") or {}
+        metrics = self.configuration.get("metrics")
+        for metric in metrics if isinstance(metrics, list) else []:
+            stat = metric.get("metricStat") if isinstance(metric, dict) else None
+            described = stat.get("metric") if isinstance(stat, dict) else None
+            dimensions = described.get("dimensions") if isinstance(described, dict) else None
             if isinstance(dimensions, dict) and isinstance(dimensions.get("ClusterName"), str):
                 names.add(dimensions["ClusterName"])
         return names

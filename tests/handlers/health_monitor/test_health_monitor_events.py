@@ -199,6 +199,28 @@ def test_alarm_entering_alarm_alerts_once_and_checks_its_cluster(
     assert report["alerts"]["suppressed"] == 1
 
 
+@pytest.mark.parametrize(
+    "metrics",
+    [[{"id": "m1", "metricStat": "m1"}], [{"id": "m1", "metricStat": {"metric": "m1"}}], 7],
+    ids=["metric-stat-not-an-object", "metric-not-an-object", "metrics-not-a-list"],
+)
+def test_an_alarm_with_unreadable_metrics_is_alerted_and_its_regions_clusters_checked(
+    invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], alert_inbox: Any, metrics: Any
+) -> None:
+    # GIVEN a member alarm in ALARM whose state change event describes its metrics in a shape
+    # that names no cluster (the configuration only chooses the clusters to check)
+    arn = member_cluster.put_alarm("dev-apps-nodes-critical", "ALARM")
+    event = alarm_event("dev-apps-nodes-critical", "ALARM", arn)
+    event["detail"]["configuration"]["metrics"] = metrics
+    # WHEN the event arrives
+    result = invoke(event)
+    # THEN the alarm is judged and alerted once, and the clusters of its account and region are
+    # checked, as for an alarm whose metrics name no cluster
+    assert (result["alarm"]["status"], result["alarm"]["severity"]) == ("failed", "critical")
+    assert [report["cluster"] for report in result["clusters"]] == ["dev-apps"]
+    assert [received.alert["resource"] for received in alert_inbox.receive()] == [arn]
+
+
 def test_alarm_back_to_ok_passes_without_alert_or_cluster_run(
     invoke: Invoke, member_cluster: Any, inventory: dict[str, Any], alert_inbox: Any
 ) -> None:
