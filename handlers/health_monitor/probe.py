@@ -2,7 +2,8 @@
 
 urllib is enough for a GET and ships with the runtime. An HTTP error status is a result, not an
 exception: the check compares it with the endpoint's expected status. A timeout, a refused
-connection, a TLS failure or an answer that is not HTTP is reported as an error with no status
+connection, a TLS failure, an answer that is not HTTP or a redirect to a URL that is not one is
+reported as an error with no status
 code, its text cut to `ECHO_LIMIT` characters: http.client's error for an answer that is not HTTP
 holds the whole line the server sent, up to 64 KB, which would reach the report and the alert.
 
@@ -71,6 +72,9 @@ def _get(url: str, deadline: float) -> tuple[int | None, str | None]:
     except urllib.error.HTTPError as http_error:
         http_error.close()
         return http_error.code, None
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as failure:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as failure:
+        # ValueError: a redirect to a URL no parser reads (`http://[::1`), or a host name IDNA
+        # cannot encode. Uncaught, it ended the thread without an answer: reported as a timeout
+        # it never was, with a traceback in the log.
         reason = getattr(failure, "reason", failure)
         return None, cut_echo(f"{type(reason).__name__}: {reason}")

@@ -420,6 +420,55 @@ def test_an_endpoint_that_answers_too_slowly_in_all_is_a_timeout(trickling_endpo
     assert outcome.error is not None and "TimeoutError" in outcome.error
 
 
+MALFORMED_REDIRECTS = {
+    "http://[::1": "ValueError: Invalid IPv6 URL",
+    f"http://{'a' * 70}.example/": "UnicodeError: encoding with 'idna' codec failed "
+    "(UnicodeError: label empty or too long)",
+}
+"""Locations no URL parser reads (an IPv6 host never closed) or whose host name IDNA cannot
+encode (a label over 63 characters), and the error each probe names."""
+
+
+@pytest.fixture(params=sorted(MALFORMED_REDIRECTS))
+def endpoint_redirecting_to_a_malformed_url(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[str, str]]:
+    """A URL on 127.0.0.1 that answers 302 with a Location of `MALFORMED_REDIRECTS`, and the
+    error its probe names."""
+    location = request.param
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/health", MALFORMED_REDIRECTS[location]
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_endpoint_redirecting_to_a_malformed_url_fails_saying_so_not_as_a_timeout(
+    endpoint_redirecting_to_a_malformed_url: tuple[str, str],
+) -> None:
+    # GIVEN an endpoint that redirects to a URL no parser reads
+    # WHEN it is probed with a timeout of 2 s
+    started = time.perf_counter()
+    url, named = endpoint_redirecting_to_a_malformed_url
+    outcome = http_probe(url, 2.0)
+    # THEN the request failed at once, naming what was wrong, not as a timeout it never was
+    assert time.perf_counter() - started < 1.0
+    assert outcome.status_code is None
+    assert outcome.error == named
+
+
 def test_endpoint_error_rate_over_the_window_escalates_and_clears_within_one_window(
     invoke: Invoke,
     member_cluster: Any,
