@@ -10,18 +10,24 @@ holds the whole line the server sent, up to 64 KB, which would reach the report 
 The timeout bounds the whole answer, not each read: urllib's socket timeout applies to every
 read alone, so an endpoint sending a byte at a time would hold the run for as long as it likes.
 The request runs in a daemon thread that the probe waits for at most `timeout_seconds`; the
-thread stops reading at its next chunk once the time is up.
+thread stops reading the body at its next chunk once the time is up, and when the time is up
+the probe shuts the connections it opened (`_Connections`): an endpoint sending its status line
+or headers a byte at a time would otherwise keep the thread and its socket for as long as it
+likes, one more every run, in a container that lives for hours.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fleet_shared.validation_errors import cut_echo
 
@@ -48,23 +54,87 @@ def http_probe(url: str, timeout_seconds: float) -> ProbeResult:
     started = time.perf_counter()
     deadline = started + timeout_seconds
     answer: list[tuple[int | None, str | None]] = []
-    worker = threading.Thread(target=lambda: answer.append(_get(url, deadline)), daemon=True)
+    connections = _Connections()
+    worker = threading.Thread(
+        target=lambda: answer.append(_get(url, deadline, connections)), daemon=True
+    )
     worker.start()
     worker.join(timeout_seconds)
     latency_ms = (time.perf_counter() - started) * 1000
     if not answer:
+        connections.shut()
         status, error = None, f"TimeoutError: no complete answer within {timeout_seconds} s"
     else:
         status, error = answer[0]
     return ProbeResult(status, round(latency_ms, 1), error)
 
 
-def _get(url: str, deadline: float) -> tuple[int | None, str | None]:
+class _Connections:
+    """The sockets one probe opened (each redirect opens one more), so that the probe can shut
+    them once its time is up: a read blocked on one then ends, and the probe's thread with it."""
+
+    def __init__(self) -> None:
+        self._sockets: list[socket.socket] = []
+        self._shut = False
+        self._lock = threading.Lock()
+
+    def shut(self) -> None:
+        """Shut every socket opened, and each one opened from now on."""
+        with self._lock:
+            self._shut = True
+            sockets = list(self._sockets)
+        for opened in sockets:
+            _shut_down(opened)
+
+    def tracked(self, connection_class: Callable[..., Any]) -> Callable[..., Any]:
+        """`connection_class` (an http.client connection class) whose connections note their
+        socket here once connected."""
+
+        def connection(host: str, **arguments: Any) -> Any:
+            made = connection_class(host, **arguments)
+            connect = made.connect
+
+            def connect_and_note() -> None:
+                connect()
+                with self._lock:
+                    self._sockets.append(made.sock)
+                    shut = self._shut
+                if shut:
+                    _shut_down(made.sock)
+
+            made.connect = connect_and_note
+            return made
+
+        return connection
+
+
+def _shut_down(opened: socket.socket) -> None:
+    # Shut, not closed: closing a socket another thread reads is not safe; shut, its read ends.
+    # One its reader closed already raises OSError, and needs nothing more.
+    with contextlib.suppress(OSError):
+        opened.shutdown(socket.SHUT_RDWR)
+
+
+def _opener(connections: _Connections) -> urllib.request.OpenerDirector:
+    """urllib's opener, its HTTP and HTTPS connections noted in `connections`."""
+
+    class TrackedHTTPHandler(urllib.request.HTTPHandler):
+        def do_open(self, http_class: Any, req: Any, **http_conn_args: Any) -> Any:
+            return super().do_open(connections.tracked(http_class), req, **http_conn_args)
+
+    class TrackedHTTPSHandler(urllib.request.HTTPSHandler):
+        def do_open(self, http_class: Any, req: Any, **http_conn_args: Any) -> Any:
+            return super().do_open(connections.tracked(http_class), req, **http_conn_args)
+
+    return urllib.request.build_opener(TrackedHTTPHandler, TrackedHTTPSHandler)
+
+
+def _get(url: str, deadline: float, connections: _Connections) -> tuple[int | None, str | None]:
     """(status, error) of the GET, reading the body until `deadline` at the latest."""
     request = urllib.request.Request(url, method="GET", headers={"User-Agent": USER_AGENT})
     try:
         timeout = max(deadline - time.perf_counter(), 0.001)
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _opener(connections).open(request, timeout=timeout) as response:
             while response.read1(READ_CHUNK_BYTES):
                 if time.perf_counter() > deadline:
                     raise TimeoutError("the answer did not end in time")

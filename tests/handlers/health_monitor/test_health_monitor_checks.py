@@ -420,6 +420,60 @@ def test_an_endpoint_that_answers_too_slowly_in_all_is_a_timeout(trickling_endpo
     assert outcome.error is not None and "TimeoutError" in outcome.error
 
 
+@dataclass
+class TricklingHeaders:
+    """A peer on 127.0.0.1 that answers a status line, then one header line every 100 ms for
+    20 s; `closed` is set once the client has shut or closed its connection."""
+
+    url: str
+    closed: threading.Event
+
+
+@pytest.fixture
+def endpoint_trickling_its_headers() -> Iterator[TricklingHeaders]:
+    server = socket.create_server(("127.0.0.1", 0))
+    closed = threading.Event()
+
+    def answer() -> None:
+        try:
+            connection, _ = server.accept()
+        except OSError:
+            return  # closed at teardown
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            connection.settimeout(0.1)
+            for _ in range(200):
+                try:
+                    connection.sendall(b"X-Trickle: 1\r\n")
+                    if connection.recv(1) == b"":
+                        break  # the client shut its side
+                except TimeoutError:
+                    continue  # the client is still reading
+                except OSError:
+                    break  # the client closed the connection
+            else:
+                return
+            closed.set()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    yield TricklingHeaders(f"http://127.0.0.1:{server.getsockname()[1]}/health", closed)
+    server.close()
+
+
+def test_a_probe_that_times_out_on_trickling_headers_lets_go_of_the_connection(
+    endpoint_trickling_its_headers: TricklingHeaders,
+) -> None:
+    # GIVEN an endpoint that sends its headers a line every 100 ms, for 20 s
+    # WHEN it is probed with a timeout of 0.5 s
+    outcome = http_probe(endpoint_trickling_its_headers.url, 0.5)
+    # THEN the probe is a timeout, and it lets go of the connection then: its thread and socket
+    # do not stay reading for as long as the endpoint trickles, one more every run
+    assert outcome.error is not None and "TimeoutError" in outcome.error
+    assert endpoint_trickling_its_headers.closed.wait(2.0)
+
+
 MALFORMED_REDIRECTS = {
     "http://[::1": "ValueError: Invalid IPv6 URL",
     f"http://{'a' * 70}.example/": "UnicodeError: encoding with 'idna' codec failed "
