@@ -120,16 +120,20 @@ class InventoryUnreadableError(Exception):
 
 
 class UnreadableStateRecordError(FleetError):
-    """A change record of the state table (a key's latest change or a history entry) that is not
-    a JSON object: the table is the fleet's own, so only corruption or an older format writes
-    one. Raised by the table's readers of changes, naming the key and the record's time, never
-    the record, so a caller fails the one piece of state (a node group) it reads, not its run."""
+    """A change record of the state table (a key's latest change or a history entry) whose time
+    or record cannot be read: no `changed_at` or one that is no time with a zone, or `data` that
+    is no JSON object. The table is the fleet's own, so only corruption, an older format or a
+    hand edit writes one. Raised by the table's readers of changes, naming the key, the entry's
+    time where it can be read (`changed_at`: a history entry's sort-key time, else the latest
+    change's own, else None) and what is wrong, never the value, so a caller fails the one
+    piece of state (a node group) it reads, not its run."""
 
-    def __init__(self, key: str, changed_at: str, problem: str) -> None:
+    def __init__(self, key: str, changed_at: str | None, problem: str) -> None:
         self.key = cut_echo(key)
         self.changed_at = changed_at
         self.problem = problem
-        super().__init__(f"state record of {self.key} at {changed_at}: {problem}")
+        where = self.key if changed_at is None else f"{self.key} at {changed_at}"
+        super().__init__(f"state record of {where}: {problem}")
 
 
 class AnswerLostError(FleetError):

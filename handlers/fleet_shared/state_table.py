@@ -44,7 +44,7 @@ from fleet_shared.exceptions import (
     UnreadableStateRecordError,
 )
 from fleet_shared.page_tokens import pages_of
-from fleet_shared.timestamps import iso_z
+from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import HUB_CALLS_GIVEN_UP_AFTER, UnansweredEndpoints
 
 _logger = logging.getLogger(__name__)
@@ -120,9 +120,9 @@ class StateChange:
 
 @dataclass(frozen=True)
 class HistoryRead:
-    """A key's history as `StateTable.readable_history` read it: the changes whose record is a
-    JSON object, oldest first, and the error of each one whose record is not (naming the key,
-    the record's time and what it is, never its data)."""
+    """A key's history as `StateTable.readable_history` read it: the changes that could be
+    read, oldest first, and the error of each entry whose time or record could not (naming the
+    key, the entry's time and what is wrong, never its data)."""
 
     changes: list[StateChange]
     unreadable: list[UnreadableStateRecordError]
@@ -540,7 +540,7 @@ class StateTable:
 
     def latest_change(self, key: str) -> StateChange | None:
         """The last change recorded for `key`, if any; raises UnreadableStateRecordError when
-        its record is not a JSON object."""
+        its time or record cannot be read (`_to_change`)."""
         item = self._get(f"STATE#{key}", "LATEST")
         return None if item is None else _to_change(key, item)
 
@@ -559,16 +559,16 @@ class StateTable:
 
     def query_history(self, key: str, since: datetime) -> list[StateChange]:
         """The unexpired changes of `key` at or after `since`, oldest first; raises
-        UnreadableStateRecordError when one's record is not a JSON object."""
+        UnreadableStateRecordError at an entry whose time or record cannot be read."""
         return [
             _to_change(key, item)
             for item in self._unexpired_items(_history_query(self._table_name, key, since))
         ]
 
     def readable_history(self, key: str, since: datetime) -> HistoryRead:
-        """`query_history` for a reader that can go on without a record that is not a JSON
-        object: each such record is returned among `unreadable` (its key, time and what it is)
-        instead of raising, and the others are read on."""
+        """`query_history` for a reader that can go on without an entry whose time or record
+        cannot be read: each such entry is returned among `unreadable` (its key, time and what
+        is wrong) instead of raising, and the others are read on."""
         changes: list[StateChange] = []
         unreadable: list[UnreadableStateRecordError] = []
         query = _history_query(self._table_name, key, since)
@@ -582,7 +582,7 @@ class StateTable:
     def changes_newest_first(self, key: str) -> Iterator[StateChange]:
         """The unexpired changes of `key`, newest first, read a page of a few at a time as the
         caller goes on (not the whole history); raises UnreadableStateRecordError at one whose
-        record is not a JSON object."""
+        time or record cannot be read."""
         query: dict[str, Any] = {
             "TableName": self._table_name,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
@@ -821,18 +821,80 @@ def _to_json(value: dict[str, Any]) -> str:
 
 
 def _to_change(key: str, item: dict[str, Any]) -> StateChange:
-    """The change an item of `key` records; raises UnreadableStateRecordError when its `data`
-    is not a JSON object (corruption, an older format), which every reader would otherwise
-    meet as an AttributeError on `.get`. The error names the type, never the value."""
-    changed_at = item["changed_at"]["S"]
+    """The change an entry of `key` records; raises UnreadableStateRecordError when its time or
+    record cannot be read (corruption, an older format, a hand edit): no `changed_at`, or one
+    that is no ISO 8601 time with a zone, or `data` that is no JSON object in a string. Every
+    reader would otherwise meet a KeyError, ValueError or RecursionError no caller expects,
+    failing its whole run. The error names the entry's time where it can be read and what is
+    wrong, never the value."""
     try:
-        record = json.loads(item["data"]["S"])
+        changed_at = _changed_at(item)
+        record = _record(item)
+    except _UnreadableEntryError as unreadable:
+        raise UnreadableStateRecordError(key, _entry_time(item), unreadable.problem) from None
+    return StateChange(changed_at=changed_at, record=record)
+
+
+class _UnreadableEntryError(Exception):
+    """What `_to_change` cannot read in an entry, before it knows the entry's key and time."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def _changed_at(item: dict[str, Any]) -> datetime:
+    text = _string_attribute(item, "changed_at")
+    try:
+        return parse_iso(text)
     except ValueError:
-        raise UnreadableStateRecordError(key, changed_at, "its data is not JSON") from None
+        raise _UnreadableEntryError(
+            "its changed_at is not an ISO 8601 time with a time zone"
+        ) from None
+
+
+def _record(item: dict[str, Any]) -> dict[str, Any]:
+    text = _string_attribute(item, "data")
+    try:
+        record = json.loads(text)
+    except ValueError:
+        raise _UnreadableEntryError("its data is not JSON") from None
+    except RecursionError:
+        # Valid JSON nested deeper than the decoder recurses: an item holds 400 KB.
+        raise _UnreadableEntryError("its data is nested too deep to read") from None
     if not isinstance(record, dict):
-        problem = f"its data is {_json_type(record)}, not an object"
-        raise UnreadableStateRecordError(key, changed_at, problem)
-    return StateChange(changed_at=datetime.fromisoformat(changed_at), record=record)
+        raise _UnreadableEntryError(f"its data is {_json_type(record)}, not an object")
+    return record
+
+
+def _string_attribute(item: dict[str, Any], name: str) -> str:
+    """The string attribute `name` of `item`, as the fleet writes it."""
+    attribute = item.get(name)
+    if attribute is None:
+        raise _UnreadableEntryError(f"it has no {name}")
+    text = attribute.get("S")
+    if not isinstance(text, str):
+        # The attribute's DynamoDB type (N, B, M, ...): one of a fixed few names, not its value.
+        kind = next(iter(attribute), "untyped")
+        raise _UnreadableEntryError(f"its {name} is a DynamoDB {kind}, not a string")
+    return text
+
+
+def _entry_time(item: dict[str, Any]) -> str | None:
+    """The time by which a person finds a change entry, when it is one: a history entry's
+    sort-key time, else (the latest change, whose sort key holds none) its `changed_at`."""
+    sort_key = item["sk"]["S"]
+    if sort_key.startswith(_HISTORY_PREFIX):
+        text = sort_key.removeprefix(_HISTORY_PREFIX)
+    else:
+        text = item.get("changed_at", {}).get("S")
+    if not isinstance(text, str):
+        return None
+    try:
+        parse_iso(text)
+    except ValueError:
+        return None
+    return text
 
 
 def _json_type(value: object) -> str:

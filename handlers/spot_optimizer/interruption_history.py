@@ -1,11 +1,12 @@
 """Reading the interruption histories (keys.py) an interruption warning and the analyses count.
 
-A record under an interruption key that is not a JSON object (corruption, an older format, a hand
-edit) is skipped, not raised: a two-minute warning cannot wait for a person to clean the table,
-and while such a record stayed in the window every warning of its node group or type/AZ would
-otherwise fail, announced by no alert and counted nowhere. The record is logged once per
-invocation (its key, time and what it is, never its data) and still counted as an interruption:
-only interruptions are written under these keys, so its time marks one; counting it errs
+A record under an interruption key whose time or data cannot be read (no JSON object, no
+`changed_at`: corruption, an older format, a hand edit) is skipped, not raised: a two-minute
+warning cannot wait for a person to clean the table, and while such a record stayed in the window
+every warning of its node group or type/AZ would otherwise fail, announced by no alert and
+counted nowhere. The record is logged once per invocation (its key, time and what is wrong, never
+its data) and still counted as an interruption: only interruptions are written under these keys,
+so its sort-key time (which places it in the window) marks one; counting it errs
 towards the on-demand fallback (a mutation with its own guards: ceilings, holds, maintenance
 windows, once an hour) and towards a higher interruption risk, never towards trusting spot more.
 """

@@ -13,7 +13,7 @@
    never the scaler's node group key, so the scaler's cooldown does not start), and prepare a
    warning alert. When the state table refuses a record the invocation fails (the claim is
    released), so the platform retries the warning; the retry adds only the missing records. A
-   record of those keys that is not a JSON object is skipped, logged and counted
+   record of those keys whose time or data cannot be read is skipped, logged and counted
    (interruption_history), so it cannot fail the warnings of its node group or type/AZ.
 4. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
    propose a temporary +1 of one of the cluster's on-demand node groups (the first by name that no
@@ -449,7 +449,7 @@ def _alert(services: SpotServices, header: dict[str, Any]) -> Alert:
     if unreadable:
         detail += (
             f" {unreadable} interruption record(s) of its type/AZ or node group in the state "
-            "table are not JSON objects and were skipped (named in the log); those of the node "
+            "table could not be read and were skipped (named in the log); those of the node "
             "group in the last hour are counted above."
         )
     return Alert.create(

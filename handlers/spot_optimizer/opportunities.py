@@ -4,8 +4,8 @@ Per instance type: the on-demand price (Pricing API or bundled table, the source
 then per AZ the spot history of the last SPOT_HISTORY_DAYS days, the interruptions recorded in
 the state table over the last 7 days, and the opportunity score (scoring.py). The type's score is
 the mean of its AZ scores (a node group spreads over its AZs). A type that cannot be priced is
-reported with its error and the others go on. An interruption record that is not a JSON object
-is counted, logged and reported (`unreadable_interruption_records` of its AZ and type), not
+reported with its error and the others go on. An interruption record whose time or data cannot be
+read is counted, logged and reported (`unreadable_interruption_records` of its AZ and type), not
 raised (interruption_history): it would fail every type of the target.
 """
 

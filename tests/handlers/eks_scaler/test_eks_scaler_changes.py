@@ -42,6 +42,7 @@ from tests.handlers.faults import (
     hang_first_attempt,
     throttle_then_refuse,
 )
+from tests.handlers.unreadable_state_entries import SECRET, UNREADABLE_SHAPES, unreadable_entry
 
 KEY_SYSTEM = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
 
@@ -969,6 +970,91 @@ def test_a_latest_change_record_that_is_no_object_fails_its_node_group_alone_nam
     assert sizes(member_eks, "system")["desired_size"] == 2
     assert by_group["batch-spot"]["status"] == "scaling_initiated"
     assert sizes(member_eks, "batch-spot")["desired_size"] == 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "problem"), UNREADABLE_SHAPES.values(), ids=UNREADABLE_SHAPES.keys()
+)
+def test_a_latest_change_entry_of_no_readable_time_or_record_fails_its_node_group_alone(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scaler: Scaler,
+    member_eks: Any,
+    state_table: StateTable,
+    dynamodb_client: Any,
+    fake_clock: ManualClock,
+    shape: Any,
+    problem: str,
+) -> None:
+    # GIVEN system's latest change entry written straight into the table with no readable
+    # time or record (a hand edit, corruption, an older format)
+    written_at = iso_z(fake_clock.now(), "microseconds")
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item=unreadable_entry(KEY_SYSTEM, "LATEST", written_at, shape),
+    )
+    fake_clock.advance(3600)
+    # WHEN a request scales system and batch-spot down to 1
+    result = scaler(
+        event(
+            "scale_down",
+            {"name": "system", "desired_size": 1},
+            {"name": "batch-spot", "desired_size": 1},
+            request_id="evening",
+        ),
+        "evening",
+    )
+    # THEN system alone is an error naming the entry's key, its time where that can be read,
+    # and what is wrong, never the value, and is left as it was (instead of a KeyError or
+    # ValueError failing the whole request); batch-spot is scaled down
+    by_group = results_by_group(result)
+    where = KEY_SYSTEM if "changed_at" in shape else f"{KEY_SYSTEM} at {written_at}"
+    assert by_group["system"]["status"] == "error"
+    assert by_group["system"]["reason"] == f"state record of {where}: {problem}"
+    assert SECRET not in str(result)
+    assert sizes(member_eks, "system")["desired_size"] == 2
+    assert by_group["batch-spot"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "problem"),
+    [UNREADABLE_SHAPES["no-changed-at"], UNREADABLE_SHAPES["data-binary"]],
+    ids=["no-changed-at", "data-binary"],
+)
+def test_a_history_entry_of_no_readable_time_or_record_under_a_spot_raise_fails_its_group_alone(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scaler: Scaler,
+    member_eks: Any,
+    state_table: StateTable,
+    dynamodb_client: Any,
+    fake_clock: ManualClock,
+    shape: Any,
+    problem: str,
+) -> None:
+    # GIVEN system's history holding an entry with no readable time or record, then the spot
+    # optimizer's temporary +1 (2 -> 3) over it
+    written_at = iso_z(fake_clock.now(), "microseconds")
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item=unreadable_entry(KEY_SYSTEM, f"HISTORY#{written_at}", written_at, shape),
+    )
+    fake_clock.advance(60)
+    _spot_fallback_raises_system(member_eks, state_table, 2, fake_clock)
+    # WHEN the evening schedule scales system and batch-spot down to 1
+    result = scaler(
+        event(
+            "scale_down",
+            {"name": "system", "desired_size": 1},
+            {"name": "batch-spot", "desired_size": 1},
+        ),
+        "evening",
+    )
+    # THEN system alone is an error naming the entry by key and sort-key time, left at 3;
+    # batch-spot is scaled down
+    by_group = results_by_group(result)
+    assert by_group["system"]["reason"] == (
+        f"state record of {KEY_SYSTEM} at {written_at}: {problem}"
+    )
+    assert sizes(member_eks, "system")["desired_size"] == 3
+    assert by_group["batch-spot"]["status"] == "scaling_initiated"
 
 
 def test_a_node_group_eks_refuses_as_in_use_is_updating_and_its_retry_scales_it(

@@ -21,6 +21,7 @@ from fleet_shared.page_tokens import RepeatedPageTokenError
 from fleet_shared.s3_events import may_pass_on_retry
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable, VersionedValue
+from fleet_shared.timestamps import iso_z
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError, UnansweredEndpoints
 from fleetctl.local_state_table import create_state_table as create_local_state_table
 from tests.handlers.conftest import HUB_ACCOUNT_ID, REGION, STATE_TABLE_NAME
@@ -31,6 +32,7 @@ from tests.handlers.faults import (
     fail_every_attempt,
     lose_first_answer,
 )
+from tests.handlers.unreadable_state_entries import SECRET, UNREADABLE_SHAPES, unreadable_entry
 
 # Locks ---------------------------------------------------------------------------------------
 
@@ -492,6 +494,118 @@ def test_readable_history_returns_a_record_that_is_no_object_as_unreadable_and_r
     assert "i-secret" not in str(unreadable)
     with pytest.raises(UnreadableStateRecordError):
         state_table.query_history("dev-apps/system", start)
+
+
+def _write_between_two_changes(
+    state_table: StateTable, dynamodb_client: Any, fake_clock: ManualClock, shape: Any
+) -> str:
+    """A change, a minute later a history entry of `shape`, a minute later another change, all
+    of dev-apps/system; the entry's sort-key time."""
+    state_table.record_change("dev-apps/system", {"desired": 1}, 86400)
+    fake_clock.advance(60)
+    written_at = iso_z(fake_clock.now(), "microseconds")
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item=unreadable_entry("dev-apps/system", f"HISTORY#{written_at}", written_at, shape),
+    )
+    fake_clock.advance(60)
+    state_table.record_change("dev-apps/system", {"desired": 2}, 86400)
+    return written_at
+
+
+@pytest.mark.parametrize(
+    ("shape", "problem"), UNREADABLE_SHAPES.values(), ids=UNREADABLE_SHAPES.keys()
+)
+def test_every_reader_of_history_refuses_an_unreadable_entry_naming_its_key_and_time(
+    state_table: StateTable,
+    dynamodb_client: Any,
+    fake_clock: ManualClock,
+    shape: Any,
+    problem: str,
+) -> None:
+    # GIVEN a history entry whose time or record cannot be read (a hand edit, corruption, an
+    # older format) between two changes
+    start = fake_clock.now()
+    written_at = _write_between_two_changes(state_table, dynamodb_client, fake_clock, shape)
+    # WHEN the history is read oldest first, or newest first
+    # THEN each read raises the error its callers handle, naming the key and the entry's
+    # sort-key time and what is wrong, never the bad value, instead of a KeyError,
+    # ValueError or RecursionError that fails every reader's whole run
+    expected = f"state record of dev-apps/system at {written_at}: {problem}"
+    with pytest.raises(UnreadableStateRecordError) as oldest_first:
+        state_table.query_history("dev-apps/system", start)
+    with pytest.raises(UnreadableStateRecordError) as newest_first:
+        list(state_table.changes_newest_first("dev-apps/system"))
+    for error in (oldest_first.value, newest_first.value):
+        assert str(error) == expected
+        assert (error.key, error.changed_at, error.problem) == (
+            "dev-apps/system",
+            written_at,
+            problem,
+        )
+        assert SECRET not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("shape", "problem"), UNREADABLE_SHAPES.values(), ids=UNREADABLE_SHAPES.keys()
+)
+def test_readable_history_returns_an_unreadable_entry_as_unreadable_and_reads_on(
+    state_table: StateTable,
+    dynamodb_client: Any,
+    fake_clock: ManualClock,
+    shape: Any,
+    problem: str,
+) -> None:
+    # GIVEN a history entry whose time or record cannot be read between two changes
+    start = fake_clock.now()
+    written_at = _write_between_two_changes(state_table, dynamodb_client, fake_clock, shape)
+    # WHEN its history is read by a reader that can go on without one entry
+    history = state_table.readable_history("dev-apps/system", start)
+    # THEN both changes come, oldest first, and the entry is named by key, time and problem
+    assert [change.record for change in history.changes] == [{"desired": 1}, {"desired": 2}]
+    [unreadable] = history.unreadable
+    assert (unreadable.key, unreadable.changed_at, unreadable.problem) == (
+        "dev-apps/system",
+        written_at,
+        problem,
+    )
+    assert SECRET not in str(unreadable)
+
+
+@pytest.mark.parametrize(
+    ("shape", "problem"), UNREADABLE_SHAPES.values(), ids=UNREADABLE_SHAPES.keys()
+)
+def test_an_unreadable_latest_change_raises_naming_its_time_only_where_it_can_be_read(
+    state_table: StateTable,
+    dynamodb_client: Any,
+    fake_clock: ManualClock,
+    shape: Any,
+    problem: str,
+) -> None:
+    # GIVEN a key's latest change entry whose time or record cannot be read
+    written_at = iso_z(fake_clock.now(), "microseconds")
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item=unreadable_entry("dev-apps/system", "LATEST", written_at, shape),
+    )
+    # WHEN its latest change, its time or its cooldown is read
+    # THEN each raises the error its callers handle; it names the entry's time when its
+    # changed_at is one (the latest entry's sort key holds none), never the bad value
+    time_read = "changed_at" not in shape
+    expected = (
+        f"state record of dev-apps/system at {written_at}: {problem}"
+        if time_read
+        else f"state record of dev-apps/system: {problem}"
+    )
+    for read in (
+        lambda: state_table.latest_change("dev-apps/system"),
+        lambda: state_table.last_change_at("dev-apps/system"),
+        lambda: state_table.cooldown_remaining("dev-apps/system", 600),
+    ):
+        with pytest.raises(UnreadableStateRecordError) as raised:
+            read()
+        assert str(raised.value) == expected
+        assert raised.value.changed_at == (written_at if time_read else None)
 
 
 READERS_OF_QUERY_PAGES = {

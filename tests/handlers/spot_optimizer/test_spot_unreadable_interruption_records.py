@@ -24,6 +24,7 @@ from tests.handlers.spot_optimizer.conftest import (
     interruption_event,
     launch_spot_instance,
 )
+from tests.handlers.unreadable_state_entries import SECRET, UNREADABLE_SHAPES, unreadable_entry
 
 MakeServices = Callable[..., SpotServices]
 Invoke = Callable[..., dict[str, Any]]
@@ -116,6 +117,54 @@ def test_a_warning_whose_node_group_history_holds_an_unreadable_record_is_record
     assert skipped_records(caplog) == [(batch_spot_key(), written_at)]
     assert BAD_VALUE not in caplog.text
     assert all(BAD_VALUE not in str(record.__dict__) for record in caplog.records)
+
+
+ENTRY_SHAPES = ("no-changed-at", "changed-at-no-time", "data-binary", "data-nested-too-deep")
+"""Shapes (`UNREADABLE_SHAPES`) of an entry whose time or record cannot be read."""
+
+
+@pytest.mark.parametrize("shape_id", ENTRY_SHAPES)
+def test_a_warning_beside_an_entry_of_no_readable_time_or_record_is_recorded_and_announced_once(
+    invoke: Invoke,
+    services: SpotServices,
+    alert_inbox: Any,
+    caplog: pytest.LogCaptureFixture,
+    shape_id: str,
+) -> None:
+    # GIVEN a spot instance of batch-spot, and the node group's interruption history holding,
+    # five minutes ago, an entry whose time or record cannot be read (a hand edit, corruption,
+    # an older format)
+    caplog.set_level(logging.WARNING)
+    instance_id = launch_spot_instance()
+    shape, problem = UNREADABLE_SHAPES[shape_id]
+    written_at = iso_z(services.clock.now() - timedelta(minutes=5), "microseconds")
+    services.hub_client("dynamodb").put_item(
+        TableName=services.state.table_name,
+        Item=unreadable_entry(batch_spot_key(), f"HISTORY#{written_at}", written_at, shape),
+    )
+    # WHEN its warning arrives, and EventBridge delivers it again
+    result = invoke(interruption_event(instance_id), services, "inv-1")
+    services.clock.advance(30)  # type: ignore[attr-defined]
+    repeat = invoke(interruption_event(instance_id), services, "inv-2")
+    # THEN it is recorded once, the entry counted as an interruption and reported, instead of
+    # a KeyError or ValueError failing the warning until the entry leaves the window
+    assert result["status"] == "recorded", result
+    assert result["interruptions_last_hour"] == 2
+    assert result["unreadable_interruption_records"] == 1
+    assert repeat["status"] == "duplicate"
+    assert recorded_instances(services, batch_spot_key()) == [instance_id]
+    # AND announced once, saying a record was skipped
+    [alert] = alert_inbox.receive()
+    assert "1 interruption record(s)" in alert.alert["detail"]
+    # AND the entry was logged by key, sort-key time and problem, never its value
+    assert skipped_records(caplog)[0] == (batch_spot_key(), written_at)
+    assert {
+        record.problem  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.getMessage() == SKIPPED
+    } == {problem}
+    assert SECRET not in caplog.text
+    assert all(SECRET not in str(record.__dict__) for record in caplog.records)
 
 
 def test_a_repeated_warning_beside_an_unreadable_record_is_not_recorded_or_announced_twice(
