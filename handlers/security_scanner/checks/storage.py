@@ -226,20 +226,27 @@ def kms_encryption(resource: Resource) -> str | None:
 def tls_only(resource: Resource) -> str | None:
     """A Deny statement on aws:SecureTransport=false must cover every request: from anyone,
     for every S3 action, on the bucket and all its objects (as the control's AWS Config rule
-    asks). One that covers some only leaves the others allowed without TLS."""
+    asks), on that condition alone. One that covers some only leaves the others allowed without
+    TLS."""
     policy = resource.attributes["policy"]
     for statement in statements(policy, "Deny"):
-        if not _covers_every_request(statement, resource.arn):
-            continue
-        # Condition keys are case-insensitive: aws:securetransport is the same key.
-        secure = [
-            value
-            for key, value in statement.get("Condition", {}).get("Bool", {}).items()
-            if key.lower() == "aws:securetransport"
-        ]
-        if [str(v).lower() for value in secure for v in as_list(value)] == ["false"]:
+        if _covers_every_request(statement, resource.arn) and _only_without_tls(statement):
             return None
     return "no bucket policy statement denies requests without TLS"
+
+
+def _only_without_tls(statement: dict[str, Any]) -> bool:
+    """Whether `statement`'s condition is aws:SecureTransport false and nothing else. Every
+    condition of a statement must hold for it to apply: a further key (another operator's, or
+    another Bool key) narrows the denial to the requests without TLS that also match it, such
+    as those outside one VPC endpoint, and the others are allowed."""
+    condition = statement.get("Condition", {})
+    if list(condition) != ["Bool"] or len(condition["Bool"]) != 1:
+        return False
+    [(key, value)] = condition["Bool"].items()
+    # Condition keys are case-insensitive: aws:securetransport is the same key.
+    values = [str(v).lower() for v in as_list(value)]
+    return key.lower() == "aws:securetransport" and values == ["false"]
 
 
 def _covers_every_request(statement: dict[str, Any], bucket_arn: str) -> bool:

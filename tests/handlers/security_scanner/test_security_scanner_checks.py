@@ -1143,6 +1143,48 @@ def test_s3_5_passes_only_a_tls_denial_that_covers_every_request_to_the_bucket(
 
 
 @pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        (
+            {
+                "Bool": {"aws:SecureTransport": "false"},
+                "StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"},
+            },
+            WITHOUT_TLS,
+        ),
+        (
+            {
+                "Bool": {"aws:SecureTransport": "false"},
+                "StringEquals": {"aws:PrincipalAccount": "222222222222"},
+            },
+            WITHOUT_TLS,
+        ),
+        ({"Bool": {"aws:SecureTransport": "false", "aws:ViaAWSService": "false"}}, WITHOUT_TLS),
+        ({"Bool": {"aws:SecureTransport": ["false"]}}, None),
+        ({"Bool": {"aws:SecureTransport": False}}, None),
+    ],
+    ids=["outside-one-endpoint", "one-account", "not-via-a-service", "listed-value", "json-false"],
+)
+def test_s3_5_fails_a_tls_denial_that_further_conditions_narrow_to_some_requests(
+    condition: dict[str, Any], reason: str | None
+) -> None:
+    # GIVEN a bucket whose policy denies every request without TLS to everyone, on the bucket
+    # and its objects, but on a further condition: every condition of a statement must hold for
+    # it to apply, so one on another key denies only the requests without TLS that also match
+    # it (outside one VPC endpoint, from one account, not through an AWS service)
+    bucket = Resource(
+        "arn:aws:s3:::b",
+        "AwsS3Bucket",
+        {"policy": {"Statement": [{**TLS_DENIAL, "Condition": condition}]}},
+    )
+    # WHEN S3.5 evaluates it
+    s3_5 = next(c for c in registry.checks_for("AwsS3Bucket") if c.control_id == "S3.5")
+    # THEN it fails: the other requests without TLS are allowed as before; the denial on
+    # aws:SecureTransport alone passes, its value as a list or a JSON false
+    assert s3_5.evaluate(bucket) == reason
+
+
+@pytest.mark.parametrize(
     ("control_id", "resource", "reason"),
     [
         pytest.param(
