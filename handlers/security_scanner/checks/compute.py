@@ -100,6 +100,12 @@ _RESTRICTING_CONDITION_KEYS = frozenset(
 """Condition keys that narrow who may call. `lambda:FunctionUrlAuthType` is not one: it names
 how a function URL's caller signs in, and with `NONE` the statement is the URL open to anyone."""
 
+S3_SERVICE_PRINCIPAL = "s3.amazonaws.com"
+_S3_NARROWING_CONDITION_KEYS = frozenset({"aws:sourceaccount"})
+"""What narrows the S3 service principal to its own buckets. Not `aws:SourceArn`: a bucket's ARN
+names no account, and a deleted bucket's name is free for any account to take (the control's
+AWS Config rule fails a function S3 may invoke without a condition such as aws:SourceAccount)."""
+
 
 def _collect_security_groups(scope: ScanScope) -> Iterator[Resource]:
     ec2 = scope.client("ec2")
@@ -361,12 +367,13 @@ register_source(
     severity=FindingSeverity.CRITICAL,
     resource_type=FUNCTION,
     remediation="Remove the statement with Principal * or add an aws:SourceAccount/aws:SourceArn "
-    "condition (aws lambda remove-permission, with --qualifier for an alias's or a version's "
-    "policy).",
+    "condition, for s3.amazonaws.com aws:SourceAccount (aws lambda remove-permission, with "
+    "--qualifier for an alias's or a version's policy).",
 )
 def public_function_policy(resource: Resource) -> str | None:
-    """An Allow statement for everyone, without a condition that narrows the caller, in the
-    function's policy or in one of its aliases' or published versions'."""
+    """An Allow statement for everyone without a condition that narrows the caller, or for
+    Amazon S3 without one that narrows it to fixed accounts, in the function's policy or in one
+    of its aliases' or published versions'."""
     policies = {None: resource.attributes["policy"], **resource.attributes["qualified_policies"]}
     for qualifier, policy in policies.items():
         public = _public_statement(policy)
@@ -376,20 +383,42 @@ def public_function_policy(resource: Resource) -> str | None:
 
 
 def _public_statement(policy: dict[str, Any] | None) -> str | None:
-    """Why `policy` lets anyone call: its first such statement, or None."""
+    """Why `policy` lets anyone call: its first such statement, or None. Anyone is any principal
+    without a condition that narrows the caller, or Amazon S3 without one that narrows it to
+    the buckets of fixed accounts."""
     for statement in statements(policy, "Allow"):
-        if not is_everyone(statement.get("Principal")):
+        principal = statement.get("Principal")
+        if is_everyone(principal):
+            narrowing_keys, why = _RESTRICTING_CONDITION_KEYS, "allows any principal"
+        elif S3_SERVICE_PRINCIPAL in _services(principal):
+            narrowing_keys = _S3_NARROWING_CONDITION_KEYS
+            why = (
+                "lets Amazon S3 invoke it for a bucket of any account (no aws:SourceAccount "
+                "condition of fixed values)"
+            )
+        else:
             continue
-        narrowing = [
-            key
-            for operator in (statement.get("Condition") or {}).values()
-            if isinstance(operator, dict)
-            for key, values in operator.items()
-            if key.lower() in _RESTRICTING_CONDITION_KEYS and _fixed(values)
-        ]
-        if not narrowing:
-            return f"statement {statement.get('Sid', '(no Sid)')} allows any principal"
+        if not _narrowed(statement, narrowing_keys):
+            return f"statement {statement.get('Sid', '(no Sid)')} {why}"
     return None
+
+
+def _services(principal: Any) -> set[str]:
+    """The service principals of a statement's `Principal`, in lower case (service principal
+    names are not case-sensitive)."""
+    if not isinstance(principal, dict):
+        return set()
+    return {str(service).lower() for service in as_list(principal.get("Service"))}
+
+
+def _narrowed(statement: dict[str, Any], keys: frozenset[str]) -> bool:
+    """Whether a condition of `statement` on one of `keys` names fixed values."""
+    return any(
+        key.lower() in keys and _fixed(values)
+        for operator in (statement.get("Condition") or {}).values()
+        if isinstance(operator, dict)
+        for key, values in operator.items()
+    )
 
 
 def _fixed(values: Any) -> bool:

@@ -1096,6 +1096,85 @@ def test_a_condition_narrows_the_caller_of_lambda_1_only_with_fixed_values(
     assert lambda_1.evaluate(function) == reason
 
 
+def test_a_function_s3_may_invoke_for_a_bucket_of_any_account_fails_lambda_1(
+    mocked_aws: None,
+) -> None:
+    # GIVEN functions Amazon S3 may invoke: with no condition, for a bucket named by its ARN
+    # alone (a bucket name is free again once deleted, for any account to take), and for a
+    # bucket of member A's own account
+    functions, role = member_a_functions()
+    for name, conditions in (
+        ("any-bucket", {}),
+        ("named-bucket", {"SourceArn": "arn:aws:s3:::reports"}),
+        ("own-bucket", {"SourceArn": "arn:aws:s3:::reports", "SourceAccount": MEMBER_A}),
+    ):
+        functions.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        )
+        functions.add_permission(
+            FunctionName=name,
+            StatementId="s3",
+            Action="lambda:InvokeFunction",
+            Principal="s3.amazonaws.com",
+            **conditions,
+        )
+    # WHEN evaluated
+    # THEN the two S3 may invoke for another account's bucket fail Lambda.1, as the control's
+    # AWS Config rule has it, naming the statement; the one limited to member A passes
+    result = evaluate(_member_a_scope(), "2025-06-02T03:30:00.000Z")
+    failing = {
+        f.resource_arn.rsplit(":", 1)[-1]: f.detail
+        for f in result.failing
+        if f.control_id == "Lambda.1"
+    }
+    assert failing == dict.fromkeys(
+        ("any-bucket", "named-bucket"),
+        "statement s3 lets Amazon S3 invoke it for a bucket of any account "
+        "(no aws:SourceAccount condition of fixed values)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("principal", "condition", "failing"),
+    [
+        ({"Service": ["sns.amazonaws.com", "s3.amazonaws.com"]}, {}, True),
+        ({"Service": "S3.amazonaws.com"}, {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::r"}}, True),
+        ({"Service": "s3.amazonaws.com"}, {"StringLike": {"aws:SourceAccount": "*"}}, True),
+        ({"Service": "s3.amazonaws.com"}, {"StringEquals": {"aws:sourceaccount": "1"}}, False),
+        ({"Service": "events.amazonaws.com"}, {}, False),
+    ],
+    ids=["among-services", "any-case", "wildcard-account", "one-account", "another-service"],
+)
+def test_lambda_1_reads_the_s3_service_principal_in_every_shape(
+    principal: dict[str, Any], condition: dict[str, Any], failing: bool
+) -> None:
+    # GIVEN a function's statement allowing a service principal on a condition
+    statement = {
+        "Sid": "s3",
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": "lambda:InvokeFunction",
+        "Resource": "arn:aws:lambda:ap-south-1:1:function:f",
+        "Condition": condition,
+    }
+    function = Resource(
+        "arn:aws:lambda:ap-south-1:1:function:f",
+        "AwsLambdaFunction",
+        {"runtime": "python3.12", "qualified_policies": {}, "policy": {"Statement": [statement]}},
+    )
+    # WHEN Lambda.1 evaluates it
+    lambda_1 = next(
+        c for c in registry.checks_for("AwsLambdaFunction") if c.control_id == "Lambda.1"
+    )
+    # THEN it fails when S3 is among the services (in any case) and no fixed aws:SourceAccount
+    # limits it; another service is not judged here
+    assert (lambda_1.evaluate(function) is not None) == failing
+
+
 TLS_DENIAL: dict[str, Any] = {
     "Effect": "Deny",
     "Principal": "*",
