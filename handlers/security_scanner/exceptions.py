@@ -11,6 +11,22 @@ class SecurityHubImportError(Exception):
     sends them again."""
 
 
+class UnreadableScanStateError(Exception):
+    """A target's saved findings, or its account's global ones, that cannot be read (corruption,
+    a hand edit, the format of another version). The target fails alone, naming the state's key
+    and what is wrong, never its content, and nothing is imported, saved or alerted for it: its
+    previous findings cannot be told from new ones, so reading the state as empty would alert
+    every critical finding again and resolve none of the open ones."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(
+            f"saved findings {key} cannot be read ({problem}): the target is not scanned until "
+            "they are repaired"
+        )
+
+
 class TargetScanFailedError(Exception):
     """A queued target could not be scanned; raised to the batch processor, which returns the
     message to the queue for another try."""

@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+from pydantic import ValidationError
+
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
@@ -44,14 +46,14 @@ from fleet_shared.sessions import (
     bounded_config,
     longest_hung_call_seconds,
 )
-from fleet_shared.state_table import ClaimDeadline
+from fleet_shared.state_table import ClaimDeadline, VersionedValue
 from fleet_shared.target_results import DENIED, FAILED
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner import registry
 from handlers.security_scanner.checks import load_checks
 from handlers.security_scanner.environment import ScannerEnvironment
-from handlers.security_scanner.exceptions import SecurityHubImportError
+from handlers.security_scanner.exceptions import SecurityHubImportError, UnreadableScanStateError
 from handlers.security_scanner.findings import Finding, iso_timestamp
 from handlers.security_scanner.registry import FindingSeverity, ScanScope
 from handlers.security_scanner.security_hub import import_findings
@@ -304,12 +306,15 @@ def scan_target(
         return TargetResult(account_id, region, DENIED, error=str(error))
 
     key = state_key(account_id, region)
-    read = services.state.get_versioned_value(key, STATE_NAME)
-    stored = stored_state(read.value if read is not None else None)
-    previous = {fid: Finding.from_state(rec) for fid, rec in stored["findings"].items()}
     global_key = state_key(account_id, GLOBAL_STATE_REGION)
-    if include_global:
-        previous = _with_account_global_findings(services, global_key, previous)
+    try:
+        saved_before = _saved_state(services, key)
+        previous = saved_before.findings
+        if include_global:
+            previous = _with_account_global_findings(services, global_key, previous)
+    except UnreadableScanStateError as error:
+        return TargetResult(account_id, region, FAILED, error=str(error))
+    read, outbox = saved_before.read, saved_before.outbox
     known_global = {(f.control_id, f.resource_arn): f for f in previous.values() if _is_global(f)}
     current: dict[str, Finding] = {}
     for finding in evaluation.failing:
@@ -361,7 +366,6 @@ def scan_target(
         result.status = FAILED
         result.error = f"Security Hub import failed: {error}"
         return result
-    outbox = [Alert.model_validate(alert) for alert in stored.get("outbox", [])]
     queued = {alert.id for alert in outbox}
     # A finding still waiting in the outbox is new again when its global record was not
     # saved: its alert is the one already queued, not a second one.
@@ -434,13 +438,56 @@ def _with_account_global_findings(
 ) -> dict[str, Finding]:
     """The target's remembered findings with the account's global ones (IAM), which are kept
     under the account, not under whichever region scanned them. Before the first scan that
-    keeps them there, they are the ones in this target's own state, the first region's."""
-    saved = services.state.get_value(global_key, STATE_NAME)
-    if saved is None:
+    keeps them there, they are the ones in this target's own state, the first region's. Raises
+    UnreadableScanStateError when the global ones cannot be read."""
+    saved = _saved_state(services, global_key)
+    if saved.read is None:
         return previous
-    stored = stored_state(saved)
     regional = {fid: f for fid, f in previous.items() if not _is_global(f)}
-    return regional | {fid: Finding.from_state(rec) for fid, rec in stored["findings"].items()}
+    return regional | saved.findings
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """A state of open findings as read: the item (None: nothing saved, or it expired), its
+    findings by id and its outbox's alerts."""
+
+    read: VersionedValue | None
+    findings: dict[str, Finding]
+    outbox: list[Alert]
+
+
+def _saved_state(services: ScanServices, key: str) -> SavedState:
+    """The state of open findings saved under `key`. Raises UnreadableScanStateError, naming
+    what is wrong and never the content, when it cannot be read: base64, zlib, json and pydantic
+    would otherwise raise errors no caller handles, ending the scan of every target, and
+    pydantic's would repeat the content."""
+    try:
+        read = services.state.get_versioned_value(key, STATE_NAME)
+    except (KeyError, ValueError):
+        # The item has no data attribute, or one that is not JSON.
+        raise UnreadableScanStateError(key, "its item holds no JSON value") from None
+    try:
+        stored = stored_state(None if read is None else read.value)
+    except (TypeError, ValueError, RecursionError, zlib.error):
+        raise UnreadableScanStateError(key, "it is not compressed JSON") from None
+    records = stored.get("findings") if isinstance(stored, dict) else None
+    if not isinstance(records, dict):
+        raise UnreadableScanStateError(key, "it holds no map of findings")
+    try:
+        findings = {fid: Finding.from_state(record) for fid, record in records.items()}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise UnreadableScanStateError(
+            key, "a finding record is not one this version reads"
+        ) from None
+    alerts = stored.get("outbox", [])
+    if not isinstance(alerts, list):
+        raise UnreadableScanStateError(key, "its outbox is not a list")
+    try:
+        outbox = [Alert.model_validate(alert) for alert in alerts]
+    except ValidationError:
+        raise UnreadableScanStateError(key, "an alert of its outbox is not an alert") from None
+    return SavedState(read, findings, outbox)
 
 
 def _is_global(finding: Finding) -> bool:

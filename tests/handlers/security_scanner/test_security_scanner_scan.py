@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -676,6 +678,86 @@ def test_a_resource_type_that_cannot_be_listed_leaves_its_open_findings_open(
     healed = scans.next_scan()
     assert _target(healed, MEMBER_A)["resolved"] == 1
     assert hub_findings()[ssh_id]["RecordState"] == "ARCHIVED"
+
+
+_STATE_SECRET = "i-0secret0secret0"
+"""In every unreadable saved state below: a result or log repeating it repeated the state."""
+
+
+def _compressed(state: Any) -> dict[str, str]:
+    """`state` as the scan saves it (JSON, zlib, base64)."""
+    text = json.dumps(state).encode("utf-8")
+    return {"compressed": base64.b64encode(zlib.compress(text)).decode("ascii")}
+
+
+UNREADABLE_STATES: dict[str, tuple[str, dict[str, Any], str]] = {
+    "not-compressed-json": (
+        REGION,
+        {"compressed": f"%%{_STATE_SECRET}%%"},
+        "it is not compressed JSON",
+    ),
+    "findings-not-a-map": (REGION, _compressed({"findings": [_STATE_SECRET]}), "it holds no map"),
+    "record-of-another-format": (
+        REGION,
+        _compressed({"findings": {"lambda-fleet/x": {"control_id": _STATE_SECRET}}}),
+        "a finding record is not one this version reads",
+    ),
+    "outbox-not-alerts": (
+        REGION,
+        _compressed({"findings": {}, "outbox": [{"title": _STATE_SECRET}]}),
+        "an alert of its outbox is not an alert",
+    ),
+    "global-not-compressed-json": (
+        GLOBAL_STATE_REGION,
+        {"compressed": f"%%{_STATE_SECRET}%%"},
+        "it is not compressed JSON",
+    ),
+}
+"""By test id: the region part of member A's state key, its unreadable value, the problem."""
+
+
+@pytest.mark.parametrize(
+    ("state_region", "unreadable", "problem"),
+    UNREADABLE_STATES.values(),
+    ids=UNREADABLE_STATES.keys(),
+)
+def test_a_targets_saved_findings_that_cannot_be_read_fail_that_target_alone(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scans: Scans,
+    state_table: StateTable,
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    state_region: str,
+    unreadable: dict[str, Any],
+    problem: str,
+) -> None:
+    # GIVEN a first scan of members A and B, then member A's saved findings (of its region, or
+    # of its account's global services) made unreadable: corruption, a hand edit, the format of
+    # another version
+    scans.scan()
+    scans.alerted_resources()
+    imported = {fid: f["UpdatedAt"] for fid, f in hub_findings().items()}
+    key = state_key(MEMBER_A, state_region)
+    state_table.put_value(key, STATE_NAME, unreadable)
+    # WHEN the next scan runs
+    result = scans.next_scan()
+    # THEN member A alone fails, naming the state and what is wrong with it, never its content,
+    # instead of an exception ending the scan of every target and its report
+    target_a = _target(result, MEMBER_A)
+    assert target_a["status"] == "failed"
+    assert key in target_a["error"]
+    assert problem in target_a["error"]
+    assert _STATE_SECRET not in json.dumps(result)
+    # AND member B is scanned and the run's report is written
+    assert _target(result, MEMBER_B)["status"] == "scanned"
+    assert result["status"] == "partial"
+    assert result["report_key"].endswith("findings.json")
+    # AND nothing of member A changed: its state is as it was, no finding was imported again
+    # (none taken for new, none resolved), no alert sent
+    assert state_table.get_value(key, STATE_NAME) == unreadable
+    updated = {fid: f["UpdatedAt"] for fid, f in hub_findings().items()}
+    member_a = [fid for fid in imported if f"/{MEMBER_A}/" in fid]
+    assert member_a
+    assert {fid: updated[fid] for fid in member_a} == {fid: imported[fid] for fid in member_a}
+    assert scans.alerted_resources() == []
 
 
 def test_a_target_with_hundreds_of_findings_is_remembered_and_its_critical_one_alerted(
